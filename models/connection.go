@@ -1,0 +1,164 @@
+package models
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Protocol is the SSO protocol a connection speaks. Stored lower case (as REST spells it);
+// GraphQL shows it upper case.
+type Protocol string
+
+const (
+	ProtocolOIDC Protocol = "oidc"
+	ProtocolSAML Protocol = "saml"
+)
+
+// ConnectionStatus is a connection's lifecycle state: inactive → testing → active, or error.
+type ConnectionStatus string
+
+const (
+	StatusInactive ConnectionStatus = "inactive"
+	StatusTesting  ConnectionStatus = "testing"
+	StatusActive   ConnectionStatus = "active"
+	StatusError    ConnectionStatus = "error"
+)
+
+// Roles a connection can give to the users it provisions.
+var Roles = []string{"viewer", "member", "admin"}
+
+// Connection is an identity provider configured for a workspace. Its Slug is the seed's
+// authModule.
+type Connection struct {
+	ID          uuid.UUID `gorm:"primaryKey"`
+	WorkspaceID uuid.UUID
+	Name        string
+	NameKey     string
+	Slug        string
+	Protocol    Protocol
+	Status      ConnectionStatus
+
+	OIDCIssuerURL       string `gorm:"column:oidc_issuer_url"`
+	OIDCClientID        string `gorm:"column:oidc_client_id"`
+	OIDCClientSecretEnc []byte `gorm:"column:oidc_client_secret_enc"` // AES-GCM; never returned
+	OIDCDiscoveryURL    string `gorm:"column:oidc_discovery_url"`
+	OIDCScopes          string `gorm:"column:oidc_scopes"`
+
+	SAMLEntityID         string `gorm:"column:saml_entity_id"`
+	SAMLSSOURL           string `gorm:"column:saml_sso_url"`
+	SAMLCertificate      string `gorm:"column:saml_certificate"`
+	SAMLSignRequests     bool   `gorm:"column:saml_sign_requests"`
+	SAMLAttributeMapping string `gorm:"column:saml_attribute_mapping"` // JSON object
+	SAMLMetadataURL      string `gorm:"column:saml_metadata_url"`
+
+	JITProvisioning bool   `gorm:"column:jit_provisioning"`
+	DefaultRole     string `gorm:"column:default_role"`
+
+	Version   int
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	DeletedAt *time.Time
+}
+
+// OIDCConfig is the OIDC half of a connection as the API shows it (no secret).
+type OIDCConfig struct {
+	IssuerURL    string
+	ClientID     string
+	DiscoveryURL *string
+	Scopes       []string
+	// HasClientSecret tells an admin a secret is set without revealing it.
+	HasClientSecret bool
+}
+
+// SAMLConfig is the SAML half of a connection as the API shows it.
+type SAMLConfig struct {
+	EntityID         string
+	SsoURL           string
+	Certificate      string
+	SignRequests     bool
+	AttributeMapping map[string]any
+	MetadataURL      *string
+}
+
+// OidcConfig returns the OIDC settings, or nil for a SAML connection.
+func (c *Connection) OidcConfig() *OIDCConfig {
+	if c.Protocol != ProtocolOIDC {
+		return nil
+	}
+	cfg := &OIDCConfig{IssuerURL: c.OIDCIssuerURL, ClientID: c.OIDCClientID,
+		Scopes: strings.Fields(c.OIDCScopes), HasClientSecret: len(c.OIDCClientSecretEnc) > 0}
+	if c.OIDCDiscoveryURL != "" {
+		cfg.DiscoveryURL = &c.OIDCDiscoveryURL
+	}
+	return cfg
+}
+
+// Slugify derives a slug from a name: lower case ASCII letters and digits joined by single
+// hyphens ("Contoso Entra ID" → "contoso-entra-id").
+func Slugify(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(name) {
+		switch {
+		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			b.WriteRune(r)
+			dash = false
+		case b.Len() > 0 && !dash:
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	return strings.TrimSuffix(b.String(), "-")
+}
+
+// ValidSlug reports whether s is a well-formed slug: 1-64 of [a-z0-9_-], starting alphanumeric.
+func ValidSlug(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i, r := range s {
+		alnum := r >= 'a' && r <= 'z' || r >= '0' && r <= '9'
+		if !alnum && (i == 0 || r != '-' && r != '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// MarshalGQL writes the protocol as a GraphQL enum value (OIDC, SAML).
+func (p Protocol) MarshalGQL(w io.Writer) { fmt.Fprintf(w, "%q", strings.ToUpper(string(p))) }
+
+// UnmarshalGQL reads a GraphQL enum value.
+func (p *Protocol) UnmarshalGQL(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("protocol must be a string")
+	}
+	switch Protocol(strings.ToLower(s)) {
+	case ProtocolOIDC, ProtocolSAML:
+		*p = Protocol(strings.ToLower(s))
+		return nil
+	}
+	return fmt.Errorf("%q is not a valid ConnectionProtocol", s)
+}
+
+// MarshalGQL writes the status as a GraphQL enum value (INACTIVE, …).
+func (s ConnectionStatus) MarshalGQL(w io.Writer) { fmt.Fprintf(w, "%q", strings.ToUpper(string(s))) }
+
+// UnmarshalGQL reads a GraphQL enum value.
+func (s *ConnectionStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("status must be a string")
+	}
+	switch ConnectionStatus(strings.ToLower(str)) {
+	case StatusInactive, StatusTesting, StatusActive, StatusError:
+		*s = ConnectionStatus(strings.ToLower(str))
+		return nil
+	}
+	return fmt.Errorf("%q is not a valid ConnectionStatus", str)
+}

@@ -1,0 +1,119 @@
+// Package models holds Gatehouse's domain types, which double as the GORM models, their
+// validation helpers and the one domain error type. It must not talk to a database or the network.
+package models
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Error codes. Transports map each code to their own status once (GraphQL extensions.code or a
+// payload UserError code, REST status and type, SCIM status and scimType).
+const (
+	EINVALID         = "INVALID"         // input fails validation
+	ENOTFOUND        = "NOT_FOUND"       // a referenced object does not exist in the caller's workspace
+	ETAKEN           = "TAKEN"           // a unique value is already in use
+	EINVALIDSTATE    = "INVALID_STATE"   // the object's current state forbids the operation
+	ECONFLICT        = "CONFLICT"        // a concurrent change won (stale version)
+	EUNAUTHENTICATED = "UNAUTHENTICATED" // no or bad credentials
+	EFORBIDDEN       = "FORBIDDEN"       // authenticated, but not allowed
+	EINTERNAL        = "INTERNAL"        // anything else; never shown with its cause
+)
+
+// Error is the domain error. Field is the input path the problem belongs to (the GraphQL
+// UserError label); Value is the offending input, nil when it is secret or irrelevant.
+type Error struct {
+	Code    string
+	Field   string
+	Message string
+	Value   *string
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s: %s: %s", e.Code, e.Field, e.Message)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+// Errorf builds an Error without a field.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// FieldError builds an Error about one input field, echoing value.
+func FieldError(code, field, value, message string) *Error {
+	return &Error{Code: code, Field: field, Message: message, Value: &value}
+}
+
+// SecretFieldError builds an Error about a secret input field; the value is never echoed.
+func SecretFieldError(code, field, message string) *Error {
+	return &Error{Code: code, Field: field, Message: message}
+}
+
+// Errors is a list of user-fixable problems reported together (validation of several fields).
+type Errors []*Error
+
+func (es Errors) Error() string {
+	parts := make([]string, len(es))
+	for i, e := range es {
+		parts[i] = e.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Err returns nil for an empty list so callers can `return errs.Err()`.
+func (es Errors) Err() error {
+	if len(es) == 0 {
+		return nil
+	}
+	return es
+}
+
+// ErrorCode returns the code of a domain error, or EINTERNAL for any other error.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	var es Errors
+	if errors.As(err, &es) && len(es) > 0 {
+		return es[0].Code
+	}
+	if err == nil {
+		return ""
+	}
+	return EINTERNAL
+}
+
+// UserErrors returns the user-fixable problems carried by err, or nil when err is not one
+// (authentication, authorization and internal errors are not the user's to fix in a payload).
+func UserErrors(err error) Errors {
+	var es Errors
+	if errors.As(err, &es) {
+		return es
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		switch e.Code {
+		case EUNAUTHENTICATED, EFORBIDDEN, EINTERNAL:
+			return nil
+		}
+		return Errors{e}
+	}
+	return nil
+}
+
+// PublicMessage is the message safe to show a caller: the domain message, or a generic one.
+func PublicMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	var es Errors
+	if errors.As(err, &es) && len(es) > 0 {
+		return es[0].Message
+	}
+	return "internal error"
+}

@@ -1,0 +1,72 @@
+package models
+
+import (
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Limits on user-supplied text.
+const (
+	MaxNameLength       = 128
+	MaxEmailLength      = 254
+	MaxIdentifierLength = 255
+	MaxSecretLength     = 1024
+)
+
+// UserAccount is a person who signs in (World Manager "account", Administrate "contact",
+// SCIM User).
+type UserAccount struct {
+	ID          uuid.UUID `gorm:"primaryKey"`
+	WorkspaceID uuid.UUID
+	Email       string
+	EmailKey    string // lower-cased Email, the unique lookup key
+	FirstName   string
+	LastName    string
+	ExternalID  *string
+	Active      bool
+	Version     int
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+
+	// Credentials, when not nil, were loaded together with the account (one query for a page).
+	Credentials []*Credential `gorm:"-"`
+}
+
+// UUID is the account's public identifier (the seed's accountUuid).
+func (u *UserAccount) UUID() uuid.UUID { return u.ID }
+
+// Credential binds a user account to an identity at one connection: (connection, identifier).
+type Credential struct {
+	ID            uuid.UUID `gorm:"primaryKey"`
+	WorkspaceID   uuid.UUID
+	UserAccountID uuid.UUID
+	ConnectionID  uuid.UUID
+	Identifier    string
+	IdentifierKey string // lower-cased Identifier: identities compare case-insensitively
+	SecretHash    string // bcrypt; empty when no secret was given
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+
+	// AuthModule is the connection's slug, read through a join.
+	AuthModule string `gorm:"->;-:migration"`
+}
+
+// HasSecret reports whether a secret was stored with the credential.
+func (c *Credential) HasSecret() bool { return c.SecretHash != "" }
+
+// Key normalises an identifier, email or name for case-insensitive comparison. Every unique
+// "lower(...)" rule in the database is enforced on a column filled by this function, so Go and
+// both SQL dialects agree on what "the same" means.
+func Key(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// ValidEmail reports whether s is a plain addr-spec email address.
+func ValidEmail(s string) bool {
+	if len(s) > MaxEmailLength || strings.ContainsAny(s, " <>") {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s && strings.Contains(s[strings.LastIndexByte(s, '@')+1:], ".")
+}

@@ -1,0 +1,137 @@
+// Package oauth is the OAuth 2.0 surface: the client-credentials token endpoint (RFC 6749
+// §4.4), access tokens as signed JWTs (RFC 9068 profile), the JWKS and authorization server
+// metadata (RFC 8414), and verification of bearer tokens for the other transports. Client
+// authentication and scope rules live in package provision; this package only speaks HTTP
+// and JOSE.
+package oauth
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"gatehouse/provision"
+)
+
+// keyRefreshInterval limits how often an unknown kid makes us reload keys from the database
+// (another replica may have created a key).
+const keyRefreshInterval = 5 * time.Second
+
+// keySet holds the signing key in use and every public key still published.
+type keySet struct {
+	svc *provision.Service
+
+	mu         sync.RWMutex
+	signer     jose.Signer
+	signingKid string
+	public     map[string]*ecdsa.PublicKey
+	jwks       jose.JSONWebKeySet
+	loadedAt   time.Time
+}
+
+func newKeySet(ctx context.Context, svc *provision.Service) (*keySet, error) {
+	ks := &keySet{svc: svc}
+	if err := ks.load(ctx, true); err != nil {
+		return nil, err
+	}
+	return ks, nil
+}
+
+// load reads the keys from the database, creating the first one when there is none.
+func (ks *keySet) load(ctx context.Context, createIfNone bool) error {
+	keys, err := ks.svc.SigningKeys(ctx)
+	if err != nil {
+		return err
+	}
+	var active *provision.SigningKey
+	for _, k := range keys {
+		if !k.Retired {
+			active = k
+			break
+		}
+	}
+	if active == nil && createIfNone {
+		k, err := generateKey()
+		if err != nil {
+			return err
+		}
+		if err := ks.svc.AddSigningKey(ctx, k); err != nil {
+			return err
+		}
+		return ks.load(ctx, false)
+	}
+	if active == nil {
+		return fmt.Errorf("oauth: no active signing key")
+	}
+	public := map[string]*ecdsa.PublicKey{}
+	var set jose.JSONWebKeySet
+	for _, k := range keys {
+		pub, err := x509.ParsePKIXPublicKey(k.PublicDER)
+		if err != nil {
+			return fmt.Errorf("oauth: signing key %s: %w", k.ID, err)
+		}
+		ec, ok := pub.(*ecdsa.PublicKey)
+		if !ok {
+			return fmt.Errorf("oauth: signing key %s is not ECDSA", k.ID)
+		}
+		public[k.ID] = ec
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: ec, KeyID: k.ID, Algorithm: string(jose.ES256), Use: "sig"})
+	}
+	priv, err := x509.ParsePKCS8PrivateKey(active.PrivateDER)
+	if err != nil {
+		return fmt.Errorf("oauth: signing key %s: %w", active.ID, err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256,
+		Key: jose.JSONWebKey{Key: priv, KeyID: active.ID}},
+		(&jose.SignerOptions{}).WithType("at+jwt"))
+	if err != nil {
+		return fmt.Errorf("oauth: %w", err)
+	}
+	ks.mu.Lock()
+	ks.signer, ks.signingKid, ks.public, ks.jwks, ks.loadedAt = signer, active.ID, public, set, time.Now()
+	ks.mu.Unlock()
+	return nil
+}
+
+// publicKey returns the key for kid, reloading from the database at most every few seconds
+// when the kid is unknown.
+func (ks *keySet) publicKey(ctx context.Context, kid string) *ecdsa.PublicKey {
+	ks.mu.RLock()
+	k, stale := ks.public[kid], time.Since(ks.loadedAt) > keyRefreshInterval
+	ks.mu.RUnlock()
+	if k == nil && stale {
+		if err := ks.load(ctx, false); err == nil {
+			ks.mu.RLock()
+			k = ks.public[kid]
+			ks.mu.RUnlock()
+		}
+	}
+	return k
+}
+
+func generateKey() (*provision.SigningKey, error) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("oauth: %w", err)
+	}
+	privDER, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, fmt.Errorf("oauth: %w", err)
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("oauth: %w", err)
+	}
+	kid := make([]byte, 12)
+	_, _ = rand.Read(kid)
+	return &provision.SigningKey{ID: base64.RawURLEncoding.EncodeToString(kid), Algorithm: string(jose.ES256),
+		PublicDER: pubDER, PrivateDER: privDER}, nil
+}

@@ -1,0 +1,256 @@
+package oauth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/provision"
+	"gatehouse/store"
+)
+
+// TokenLifetime is how long an access token is valid.
+const TokenLifetime = time.Hour
+
+// maxTokenRequestBytes bounds a token request body.
+const maxTokenRequestBytes = 16 << 10
+
+// Server is the OAuth surface.
+type Server struct {
+	svc    *provision.Service
+	keys   *keySet
+	issuer string
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// New loads (or creates) the signing keys and returns the OAuth server. issuer is the public
+// base URL (GATEHOUSE_PUBLIC_URL); it is the tokens' iss and aud.
+func New(ctx context.Context, svc *provision.Service, issuer string, log *slog.Logger) (*Server, error) {
+	ks, err := newKeySet(ctx, svc)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{svc: svc, keys: ks, issuer: strings.TrimRight(issuer, "/"), log: log, now: time.Now}, nil
+}
+
+// Register mounts the OAuth endpoints.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("/oauth/token", s.token)
+	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.metadata)
+}
+
+// accessClaims are the claims of an access token.
+type accessClaims struct {
+	jwt.Claims
+	ClientID    string `json:"client_id"`
+	Scope       string `json:"scope"`
+	WorkspaceID string `json:"workspace_id"`
+}
+
+// tokenError is an RFC 6749 §5.2 error response.
+type tokenError struct {
+	status int
+	Code   string `json:"error"`
+	Desc   string `json:"error_description,omitempty"`
+	basic  bool
+}
+
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeJSON(w, http.StatusMethodNotAllowed, tokenError{Code: "invalid_request", Desc: "the token endpoint accepts POST only"})
+		return
+	}
+	resp, terr := s.issue(r)
+	if terr != nil {
+		if terr.status == http.StatusUnauthorized && terr.basic {
+			w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
+		}
+		writeJSON(w, terr.status, terr)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int    `json:"expires_in"`
+	Scope       string `json:"scope"`
+}
+
+func badRequest(desc string) *tokenError {
+	return &tokenError{status: http.StatusBadRequest, Code: "invalid_request", Desc: desc}
+}
+
+func (s *Server) issue(r *http.Request) (*tokenResponse, *tokenError) {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct != "application/x-www-form-urlencoded" {
+		return nil, badRequest("the request body must be application/x-www-form-urlencoded")
+	}
+	r.Body = http.MaxBytesReader(nil, r.Body, maxTokenRequestBytes)
+	if err := r.ParseForm(); err != nil {
+		return nil, badRequest("the request body is not a valid form or is too large")
+	}
+	form := r.PostForm
+	for k, vs := range form {
+		if len(vs) > 1 {
+			return nil, badRequest("parameter " + k + " is repeated")
+		}
+	}
+	if len(r.URL.Query()) > 0 {
+		return nil, badRequest("parameters belong in the request body, not the URL")
+	}
+	grant := form.Get("grant_type")
+	if grant == "" {
+		return nil, badRequest("grant_type is required")
+	}
+	// Client authentication: HTTP Basic (RFC 6749 §2.3.1, form-encoded parts) or form fields,
+	// never both.
+	id, sec, basic := r.BasicAuth()
+	if basic {
+		if form.Has("client_secret") {
+			return nil, badRequest("use one client authentication method: HTTP Basic or client_secret, not both")
+		}
+		var err1, err2 error
+		id, err1 = url.QueryUnescape(id)
+		sec, err2 = url.QueryUnescape(sec)
+		if err1 != nil || err2 != nil {
+			return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client", Desc: "malformed client credentials", basic: true}
+		}
+		if fid := form.Get("client_id"); fid != "" && fid != id {
+			return nil, badRequest("client_id in the body differs from the HTTP Basic client")
+		}
+	} else {
+		id, sec = form.Get("client_id"), form.Get("client_secret")
+	}
+	if id == "" || sec == "" {
+		return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client",
+			Desc: "client authentication is required (HTTP Basic or client_id and client_secret)", basic: true}
+	}
+	client, err := s.svc.AuthenticateClient(r.Context(), id, sec)
+	if err != nil {
+		if models.ErrorCode(err) != models.EUNAUTHENTICATED {
+			s.log.ErrorContext(r.Context(), "token: authenticate client", "err", err)
+			return nil, &tokenError{status: http.StatusInternalServerError, Code: "server_error"}
+		}
+		return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client", Desc: "client authentication failed", basic: basic}
+	}
+	if grant != "client_credentials" {
+		return nil, &tokenError{status: http.StatusBadRequest, Code: "unsupported_grant_type",
+			Desc: "only the client_credentials grant is supported"}
+	}
+	scopes, err := provision.GrantScopes(client, form.Get("scope"))
+	if err != nil {
+		return nil, &tokenError{status: http.StatusBadRequest, Code: "invalid_scope", Desc: models.PublicMessage(err) + ": " + valueOf(err)}
+	}
+	now := s.now()
+	scope := strings.Join(scopes, " ")
+	claims := accessClaims{
+		Claims: jwt.Claims{Issuer: s.issuer, Subject: client.ClientID, Audience: jwt.Audience{s.issuer},
+			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now),
+			Expiry: jwt.NewNumericDate(now.Add(TokenLifetime)), ID: store.NewID().String()},
+		ClientID: client.ClientID, Scope: scope, WorkspaceID: client.WorkspaceID.String(),
+	}
+	s.keys.mu.RLock()
+	signer := s.keys.signer
+	s.keys.mu.RUnlock()
+	tok, err := jwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "token: sign", "err", err)
+		return nil, &tokenError{status: http.StatusInternalServerError, Code: "server_error"}
+	}
+	return &tokenResponse{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int(TokenLifetime.Seconds()), Scope: scope}, nil
+}
+
+func valueOf(err error) string {
+	var e *models.Error
+	if errors.As(err, &e) && e.Value != nil {
+		return *e.Value
+	}
+	return ""
+}
+
+func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
+	s.keys.mu.RLock()
+	set := s.keys.jwks
+	s.keys.mu.RUnlock()
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	writeJSON(w, http.StatusOK, set)
+}
+
+func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                s.issuer,
+		"token_endpoint":                        s.issuer + "/oauth/token",
+		"jwks_uri":                              s.issuer + "/.well-known/jwks.json",
+		"grant_types_supported":                 []string{"client_credentials"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
+		"scopes_supported":                      models.AllScopes,
+		"response_types_supported":              []string{},
+	})
+}
+
+// Authenticate verifies the request's bearer token (signature, issuer, audience, time) and
+// returns the caller, refusing tokens of revoked clients. A refusal is a models.Error with code
+// EUNAUTHENTICATED and a message safe to show; any other error is a server fault.
+func (s *Server) Authenticate(r *http.Request) (*provision.Principal, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return nil, models.Errorf(models.EUNAUTHENTICATED, "an access token is required (Authorization: Bearer <token>)")
+	}
+	scheme, raw, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" {
+		return nil, models.Errorf(models.EUNAUTHENTICATED, "the Authorization header must be \"Bearer <access token>\"")
+	}
+	return s.Verify(r.Context(), strings.TrimSpace(raw))
+}
+
+// Verify checks an access token and returns its caller.
+func (s *Server) Verify(ctx context.Context, raw string) (*provision.Principal, error) {
+	invalid := models.Errorf(models.EUNAUTHENTICATED, "the access token is invalid or expired")
+	if len(raw) > 4096 {
+		return nil, invalid
+	}
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil || len(tok.Headers) != 1 {
+		return nil, invalid
+	}
+	key := s.keys.publicKey(ctx, tok.Headers[0].KeyID)
+	if key == nil {
+		return nil, invalid
+	}
+	var c accessClaims
+	if err := tok.Claims(key, &c); err != nil {
+		return nil, invalid
+	}
+	if err := c.ValidateWithLeeway(jwt.Expected{Issuer: s.issuer, AnyAudience: jwt.Audience{s.issuer}, Time: s.now()}, 30*time.Second); err != nil {
+		return nil, invalid
+	}
+	ws, err := uuid.Parse(c.WorkspaceID)
+	if err != nil || c.Subject == "" {
+		return nil, invalid
+	}
+	return s.svc.Authenticate(ctx, c.Subject, ws, models.SplitScopes(c.Scope))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

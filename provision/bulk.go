@@ -1,0 +1,210 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/store"
+)
+
+// MaxBulkItems bounds one bulk binding request.
+const MaxBulkItems = 1000
+
+// BindResult is the outcome of one item of a bulk binding: the account on success, or the
+// problems (labels are prefixed with the item's index, e.g. "items.3.identifier").
+type BindResult struct {
+	UserAccount *models.UserAccount
+	Errors      models.Errors
+}
+
+// BulkUpdateUserAccountCredentials applies many bindings in one transaction, with the same
+// rules and the same outcome as applying them one after another with
+// UpdateUserAccountCredentials: an item with a problem changes nothing and the others still
+// apply. It costs a handful of statements whatever the number of items.
+func (s *Service) BulkUpdateUserAccountCredentials(ctx context.Context, items []CredentialInput) ([]BindResult, error) {
+	p, err := s.authorize(ctx, accessWrite)
+	if err != nil {
+		return nil, err
+	}
+	if len(items) > MaxBulkItems {
+		return nil, models.FieldError(models.EINVALID, "items", "", "at most 1000 items per request")
+	}
+	results := make([]BindResult, len(items))
+	idents := make([]string, len(items))
+	hashes := make([]string, len(items))
+	for i, in := range items {
+		idents[i], hashes[i], results[i].Errors = in.validate()
+	}
+	var out []BindResult
+	// A concurrent writer can win a unique index between our reads and our writes; the
+	// transaction then rolls back whole and is decided again from fresh reads.
+	for attempt := 0; ; attempt++ {
+		out = append([]BindResult(nil), results...)
+		err = s.store.InTx(ctx, func(ctx context.Context) error {
+			return s.bulkBind(ctx, p, items, idents, hashes, out)
+		})
+		var ue *store.UniqueError
+		if errors.As(err, &ue) && attempt < 2 {
+			continue
+		}
+		break
+	}
+	if err != nil {
+		return nil, internal("bulk bind", err)
+	}
+	var accounts []*models.UserAccount
+	for _, r := range out {
+		if r.UserAccount != nil {
+			accounts = append(accounts, r.UserAccount)
+		}
+	}
+	if err := s.attachCredentials(ctx, p.WorkspaceID, accounts); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		for _, e := range out[i].Errors {
+			e.Field = "items." + strconv.Itoa(i) + "." + e.Field
+		}
+	}
+	return out, nil
+}
+
+type identityKey struct {
+	conn uuid.UUID
+	key  string
+}
+
+type accountConn struct{ account, conn uuid.UUID }
+
+func (s *Service) bulkBind(ctx context.Context, p *Principal, items []CredentialInput, idents, hashes []string, out []BindResult) error {
+	ws := p.WorkspaceID
+	// Read everything the items refer to, a query per kind.
+	var ids []uuid.UUID
+	var slugs []string
+	for i, in := range items {
+		if len(out[i].Errors) == 0 {
+			ids = append(ids, uuid.MustParse(in.AccountUUID))
+			slugs = append(slugs, strings.TrimSpace(in.AuthModule))
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	users, err := s.store.UserAccountsByIDs(ctx, ws, ids)
+	if err != nil {
+		return err
+	}
+	userByID := make(map[uuid.UUID]*models.UserAccount, len(users))
+	for _, u := range users {
+		userByID[u.ID] = u
+	}
+	conns, err := s.store.ConnectionsBySlugs(ctx, ws, slugs)
+	if err != nil {
+		return err
+	}
+	connBySlug := make(map[string]*models.Connection, len(conns))
+	keysByConn := map[uuid.UUID][]string{}
+	for _, c := range conns {
+		connBySlug[c.Slug] = c
+	}
+	for i, in := range items {
+		if c := connBySlug[strings.TrimSpace(in.AuthModule)]; c != nil && len(out[i].Errors) == 0 {
+			keysByConn[c.ID] = append(keysByConn[c.ID], models.Key(idents[i]))
+		}
+	}
+	// Current owners of the identities named, and current bindings of the accounts named.
+	owner := map[identityKey]uuid.UUID{}
+	bound := map[accountConn]string{} // account's identity key at the connection
+	for connID, keys := range keysByConn {
+		creds, err := s.store.CredentialsByIdentities(ctx, ws, connID, keys)
+		if err != nil {
+			return err
+		}
+		for _, c := range creds {
+			owner[identityKey{connID, c.IdentifierKey}] = c.UserAccountID
+			bound[accountConn{c.UserAccountID, connID}] = c.IdentifierKey
+		}
+	}
+	byAccount, err := s.store.CredentialsForAccounts(ctx, ws, ids)
+	if err != nil {
+		return err
+	}
+	for acct, cs := range byAccount {
+		for _, c := range cs {
+			bound[accountConn{acct, c.ConnectionID}] = c.IdentifierKey
+			owner[identityKey{c.ConnectionID, c.IdentifierKey}] = acct
+		}
+	}
+	// Decide each item in order against the state the earlier items leave.
+	replace := map[uuid.UUID][]uuid.UUID{} // connection → accounts whose binding is replaced
+	replaced := map[accountConn]bool{}
+	final := map[accountConn]*models.Credential{}
+	var order []accountConn
+	now := s.now()
+	for i, in := range items {
+		if len(out[i].Errors) > 0 {
+			continue
+		}
+		u := userByID[uuid.MustParse(in.AccountUUID)]
+		if u == nil {
+			out[i].Errors = models.Errors{models.FieldError(models.ENOTFOUND, "accountUuid", in.AccountUUID, "no user account with this UUID")}
+			continue
+		}
+		conn := connBySlug[strings.TrimSpace(in.AuthModule)]
+		if conn == nil {
+			out[i].Errors = models.Errors{models.FieldError(models.ENOTFOUND, "authModule", in.AuthModule, "no connection with this slug in this workspace")}
+			continue
+		}
+		key := models.Key(idents[i])
+		ik, ac := identityKey{conn.ID, key}, accountConn{u.ID, conn.ID}
+		if o, ok := owner[ik]; ok && o != u.ID {
+			out[i].Errors = models.Errors{takenError(idents[i])}
+			continue
+		}
+		if old, ok := bound[ac]; ok {
+			delete(owner, identityKey{conn.ID, old})
+			if !replaced[ac] {
+				replace[conn.ID] = append(replace[conn.ID], u.ID)
+			}
+			replaced[ac] = true
+		}
+		owner[ik], bound[ac] = u.ID, key
+		if _, seen := final[ac]; !seen {
+			order = append(order, ac)
+		}
+		final[ac] = &models.Credential{ID: store.NewID(), WorkspaceID: ws, UserAccountID: u.ID,
+			ConnectionID: conn.ID, Identifier: idents[i], IdentifierKey: key, SecretHash: hashes[i],
+			CreatedAt: now, UpdatedAt: now}
+		out[i].UserAccount = u
+	}
+	// Write: remove replaced bindings, insert the final ones, record the audit events.
+	for connID, accts := range replace {
+		if err := s.store.DeleteCredentialsOf(ctx, ws, connID, accts); err != nil {
+			return err
+		}
+	}
+	creds := make([]*models.Credential, 0, len(order))
+	events := make([]*models.AuditEvent, 0, len(order))
+	slugOf := map[uuid.UUID]string{}
+	for _, c := range conns {
+		slugOf[c.ID] = c.Slug
+	}
+	for _, ac := range order {
+		c := final[ac]
+		creds = append(creds, c)
+		events = append(events, s.auditEvent(p, "user_account.credentials.update", "user_account",
+			c.UserAccountID.String(), bindSummary(slugOf[c.ConnectionID], c.Identifier, replaced[ac], c.SecretHash != "")))
+	}
+	if len(creds) == 0 {
+		return nil
+	}
+	if err := s.store.Create(ctx, creds); err != nil {
+		return err
+	}
+	return s.store.Create(ctx, events)
+}

@@ -1,0 +1,410 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/secret"
+	"gatehouse/store"
+)
+
+// Prefixes of generated client credentials, so a leaked value is recognisable.
+const (
+	clientIDPrefix     = "ghc_"
+	clientSecretPrefix = "ghs_"
+)
+
+// BootstrapResult tells server.go what the first start created.
+type BootstrapResult struct {
+	Created      bool
+	ClientID     string
+	ClientSecret string // only when generated here; empty when taken from configuration
+	WorkspaceID  uuid.UUID
+}
+
+// Bootstrap creates a default workspace and the platform admin client when the database has no
+// integration client at all. clientID/clientSecret come from configuration; empty ones are
+// generated.
+func (s *Service) Bootstrap(ctx context.Context, clientID, clientSecret string) (*BootstrapResult, error) {
+	res := &BootstrapResult{}
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		n, err := s.store.CountIntegrationClients(ctx)
+		if err != nil || n > 0 {
+			return err
+		}
+		ws := &models.Workspace{ID: store.NewID(), Name: "Default", CreatedAt: s.now()}
+		if err := s.store.Create(ctx, ws); err != nil {
+			return err
+		}
+		generated := clientSecret == ""
+		if clientID == "" {
+			clientID = secret.Token(clientIDPrefix, 15)
+		}
+		if generated {
+			clientSecret = secret.Token(clientSecretPrefix, 32)
+		}
+		c := &models.IntegrationClient{ID: store.NewID(), WorkspaceID: ws.ID, ClientID: clientID,
+			Name: "Platform admin (bootstrap)", SecretHash: secret.Hash(clientSecret),
+			ScopeString: strings.Join(models.AllScopes, " "), PlatformAdmin: true,
+			CreatedAt: s.now(), UpdatedAt: s.now()}
+		if err := s.store.Create(ctx, c); err != nil {
+			return err
+		}
+		p := &Principal{ClientID: "bootstrap", WorkspaceID: ws.ID, ActorType: "system"}
+		if err := s.audit(ctx, p, "integration_client.create", "integration_client", clientID,
+			map[string]any{"name": c.Name, "scopes": c.Scopes(), "platformAdmin": true}); err != nil {
+			return err
+		}
+		*res = BootstrapResult{Created: true, ClientID: clientID, WorkspaceID: ws.ID}
+		if generated {
+			res.ClientSecret = clientSecret
+		}
+		return nil
+	})
+	return res, internal("bootstrap", err)
+}
+
+// clientCache keeps recently read clients for a short time so that token issuance and token
+// verification do not hit the database on every request. The TTL bounds how long a revocation
+// takes to reach every replica.
+type clientCache struct {
+	ttl time.Duration
+	now func() time.Time
+	mu  sync.Mutex
+	m   map[string]cachedClient
+}
+
+type cachedClient struct {
+	c  *models.IntegrationClient // nil: no such client
+	at time.Time
+}
+
+func newClientCache(ttl time.Duration, now func() time.Time) *clientCache {
+	return &clientCache{ttl: ttl, now: now, m: make(map[string]cachedClient)}
+}
+
+func (cc *clientCache) get(ctx context.Context, st *store.Store, clientID string) (*models.IntegrationClient, error) {
+	cc.mu.Lock()
+	e, ok := cc.m[clientID]
+	cc.mu.Unlock()
+	if ok && cc.now().Sub(e.at) < cc.ttl {
+		return e.c, nil
+	}
+	c, err := st.IntegrationClientByClientID(ctx, clientID)
+	if errors.Is(err, store.ErrNotFound) {
+		c, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	cc.mu.Lock()
+	if len(cc.m) > 100_000 { // unknown client ids must not grow the cache without bound
+		clear(cc.m)
+	}
+	cc.m[clientID] = cachedClient{c: c, at: cc.now()}
+	cc.mu.Unlock()
+	return c, nil
+}
+
+func (cc *clientCache) forget(clientID string) {
+	cc.mu.Lock()
+	delete(cc.m, clientID)
+	cc.mu.Unlock()
+}
+
+// AuthenticateClient checks client credentials for the token endpoint. Any failure is the same
+// EUNAUTHENTICATED error, so callers cannot tell unknown ids from wrong secrets.
+func (s *Service) AuthenticateClient(ctx context.Context, clientID, clientSecret string) (*models.IntegrationClient, error) {
+	fail := models.Errorf(models.EUNAUTHENTICATED, "client authentication failed")
+	if clientID == "" || clientSecret == "" || len(clientID) > 256 || len(clientSecret) > 256 {
+		return nil, fail
+	}
+	c, err := s.clients.get(ctx, s.store, clientID)
+	if err != nil {
+		return nil, internal("authenticate client", err)
+	}
+	if c == nil {
+		secret.Equal(clientSecret, secret.Hash("")) // same work as a real comparison
+		return nil, fail
+	}
+	if !secret.Equal(clientSecret, c.SecretHash) || c.Revoked() {
+		return nil, fail
+	}
+	return c, nil
+}
+
+// GrantScopes returns the scopes a token for c gets: all of the client's scopes when requested
+// is empty, otherwise requested, which must be a subset of them (RFC 6749 §3.3).
+func GrantScopes(c *models.IntegrationClient, requested string) ([]string, error) {
+	have := c.Scopes()
+	want := models.SplitScopes(requested)
+	if len(want) == 0 {
+		return have, nil
+	}
+	for _, w := range want {
+		found := false
+		for _, h := range have {
+			found = found || h == w
+		}
+		if !found {
+			return nil, models.FieldError(models.EINVALID, "scope", w, "is not a scope this client holds")
+		}
+	}
+	return want, nil
+}
+
+// Authenticate turns verified access-token claims into a principal, refusing tokens of revoked
+// clients (within the client cache TTL) and tokens issued before a client was re-created.
+func (s *Service) Authenticate(ctx context.Context, clientID string, workspaceID uuid.UUID, scopes []string) (*Principal, error) {
+	c, err := s.clients.get(ctx, s.store, clientID)
+	if err != nil {
+		return nil, internal("authenticate token", err)
+	}
+	if c == nil || c.Revoked() || c.WorkspaceID != workspaceID {
+		return nil, models.Errorf(models.EUNAUTHENTICATED, "the access token's client is revoked or unknown")
+	}
+	return &Principal{ClientID: clientID, WorkspaceID: workspaceID, Scopes: scopes,
+		PlatformAdmin: c.PlatformAdmin, ActorType: "client"}, nil
+}
+
+// CreateWorkspace creates a tenant. Only the platform admin may.
+func (s *Service) CreateWorkspace(ctx context.Context, name string) (*models.Workspace, error) {
+	p, err := s.authorize(ctx, accessAdmin)
+	if err != nil {
+		return nil, err
+	}
+	if !p.PlatformAdmin {
+		return nil, models.Errorf(models.EFORBIDDEN, "only the platform admin client may create workspaces")
+	}
+	name = strings.TrimSpace(name)
+	if err := validateName("name", name); err != nil {
+		return nil, err
+	}
+	ws := &models.Workspace{ID: store.NewID(), Name: name, CreatedAt: s.now()}
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.Create(ctx, ws); err != nil {
+			return err
+		}
+		return s.audit(ctx, p, "workspace.create", "workspace", ws.ID.String(), map[string]any{"name": name})
+	})
+	if err != nil {
+		return nil, internal("create workspace", err)
+	}
+	return ws, nil
+}
+
+// Workspace returns the caller's workspace.
+func (s *Service) Workspace(ctx context.Context) (*models.Workspace, error) {
+	p, err := s.authorize(ctx, accessManageRead)
+	if err != nil {
+		return nil, err
+	}
+	w, err := s.store.Workspace(ctx, p.WorkspaceID)
+	return w, internal("workspace", err)
+}
+
+// CreateIntegrationClientInput creates a client. WorkspaceID defaults to the caller's; only the
+// platform admin may name another workspace.
+type CreateIntegrationClientInput struct {
+	Name        string
+	Scopes      []string
+	WorkspaceID *string
+}
+
+// CreateIntegrationClient creates a client and returns its secret, the only time it is shown.
+func (s *Service) CreateIntegrationClient(ctx context.Context, in CreateIntegrationClientInput) (*models.IntegrationClient, string, error) {
+	p, err := s.authorize(ctx, accessAdmin)
+	if err != nil {
+		return nil, "", err
+	}
+	var errs models.Errors
+	name := strings.TrimSpace(in.Name)
+	if err := validateName("name", name); err != nil {
+		errs = append(errs, err)
+	}
+	scopes, serr := validateScopes(in.Scopes)
+	if serr != nil {
+		errs = append(errs, serr)
+	}
+	ws := p.WorkspaceID
+	if in.WorkspaceID != nil && *in.WorkspaceID != "" {
+		id, err := parseID("workspaceId", *in.WorkspaceID)
+		switch {
+		case err != nil:
+			errs = append(errs, err.(*models.Error))
+		case id != p.WorkspaceID && !p.PlatformAdmin:
+			return nil, "", models.Errorf(models.EFORBIDDEN, "only the platform admin client may create clients in another workspace")
+		default:
+			if _, err := s.store.Workspace(ctx, id); errors.Is(err, store.ErrNotFound) {
+				errs = append(errs, models.FieldError(models.ENOTFOUND, "workspaceId", *in.WorkspaceID, "no such workspace"))
+			} else if err != nil {
+				return nil, "", internal("create client", err)
+			}
+			ws = id
+		}
+	}
+	if len(errs) > 0 {
+		return nil, "", errs
+	}
+	plain := secret.Token(clientSecretPrefix, 32)
+	c := &models.IntegrationClient{ID: store.NewID(), WorkspaceID: ws, ClientID: secret.Token(clientIDPrefix, 15),
+		Name: name, SecretHash: secret.Hash(plain), ScopeString: strings.Join(scopes, " "),
+		CreatedAt: s.now(), UpdatedAt: s.now()}
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.Create(ctx, c); err != nil {
+			return err
+		}
+		ap := *p
+		ap.WorkspaceID = ws // the event belongs to the workspace the client lives in
+		return s.audit(ctx, &ap, "integration_client.create", "integration_client", c.ClientID,
+			map[string]any{"name": name, "scopes": scopes})
+	})
+	if err != nil {
+		return nil, "", internal("create client", err)
+	}
+	return c, plain, nil
+}
+
+// IntegrationClients lists the caller's workspace's clients.
+func (s *Service) IntegrationClients(ctx context.Context) ([]*models.IntegrationClient, error) {
+	p, err := s.authorize(ctx, accessAdmin)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := s.store.IntegrationClients(ctx, p.WorkspaceID)
+	return cs, internal("list clients", err)
+}
+
+// RotateIntegrationClientSecret replaces a client's secret and returns the new one once. Tokens
+// already issued stay valid until they expire; revoke the client to stop them.
+func (s *Service) RotateIntegrationClientSecret(ctx context.Context, clientID string) (*models.IntegrationClient, string, error) {
+	var plain string
+	c, err := s.changeClient(ctx, clientID, "integration_client.rotate_secret", func(c *models.IntegrationClient) error {
+		if c.Revoked() {
+			return models.FieldError(models.EINVALIDSTATE, "clientId", clientID, "the client is revoked")
+		}
+		plain = secret.Token(clientSecretPrefix, 32)
+		now := s.now()
+		c.SecretHash, c.SecretRotatedAt = secret.Hash(plain), &now
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return c, plain, nil
+}
+
+// RevokeIntegrationClient revokes a client: it can no longer get tokens, and the tokens it has
+// stop working within the client cache TTL on every replica.
+func (s *Service) RevokeIntegrationClient(ctx context.Context, clientID string) (*models.IntegrationClient, error) {
+	return s.changeClient(ctx, clientID, "integration_client.revoke", func(c *models.IntegrationClient) error {
+		if c.Revoked() {
+			return nil // idempotent
+		}
+		p := PrincipalFrom(ctx)
+		if c.ClientID == p.ClientID {
+			return models.FieldError(models.EINVALIDSTATE, "clientId", clientID, "a client cannot revoke itself")
+		}
+		now := s.now()
+		c.RevokedAt = &now
+		return nil
+	})
+}
+
+func (s *Service) changeClient(ctx context.Context, clientID, action string, change func(*models.IntegrationClient) error) (*models.IntegrationClient, error) {
+	p, err := s.authorize(ctx, accessAdmin)
+	if err != nil {
+		return nil, err
+	}
+	var c *models.IntegrationClient
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		c, err = s.store.IntegrationClient(ctx, p.WorkspaceID, clientID)
+		if errors.Is(err, store.ErrNotFound) {
+			return models.FieldError(models.ENOTFOUND, "clientId", clientID, "no such integration client in this workspace")
+		}
+		if err != nil {
+			return err
+		}
+		if err := change(c); err != nil {
+			return err
+		}
+		if err := s.store.UpdateIntegrationClient(ctx, c); err != nil {
+			return err
+		}
+		return s.audit(ctx, p, action, "integration_client", clientID, nil)
+	})
+	if err != nil {
+		return nil, internal(action, err)
+	}
+	s.clients.forget(clientID)
+	return c, nil
+}
+
+func validateScopes(scopes []string) ([]string, *models.Error) {
+	if len(scopes) == 0 {
+		return nil, models.FieldError(models.EINVALID, "scopes", "", "at least one scope is required ("+strings.Join(models.AllScopes, ", ")+")")
+	}
+	out := models.SplitScopes(strings.Join(scopes, " "))
+	for _, sc := range out {
+		if !models.ValidScope(sc) {
+			return nil, models.FieldError(models.EINVALID, "scopes", sc, "unknown scope; valid scopes are "+strings.Join(models.AllScopes, ", "))
+		}
+	}
+	return out, nil
+}
+
+func validateName(field, name string) *models.Error {
+	switch {
+	case name == "":
+		return models.FieldError(models.EINVALID, field, name, "is required")
+	case len([]rune(name)) > models.MaxNameLength:
+		return models.FieldError(models.EINVALID, field, name, "must be at most 128 characters")
+	}
+	return nil
+}
+
+// SigningKey is a token signing key with its private half decrypted.
+type SigningKey struct {
+	ID         string
+	Algorithm  string
+	PublicDER  []byte
+	PrivateDER []byte
+	CreatedAt  time.Time
+	Retired    bool
+}
+
+// SigningKeys returns every signing key, newest first, private halves decrypted.
+func (s *Service) SigningKeys(ctx context.Context) ([]*SigningKey, error) {
+	ks, err := s.store.SigningKeys(ctx)
+	if err != nil {
+		return nil, internal("signing keys", err)
+	}
+	out := make([]*SigningKey, 0, len(ks))
+	for _, k := range ks {
+		priv, err := s.box.Open(k.PrivateKeyEnc)
+		if err != nil {
+			return nil, internal("signing keys", err)
+		}
+		out = append(out, &SigningKey{ID: k.ID, Algorithm: k.Algorithm, PublicDER: k.PublicKey,
+			PrivateDER: priv, CreatedAt: k.CreatedAt, Retired: k.RetiredAt != nil})
+	}
+	return out, nil
+}
+
+// AddSigningKey stores a new signing key, encrypting its private half.
+func (s *Service) AddSigningKey(ctx context.Context, k *SigningKey) error {
+	err := s.store.Create(ctx, &models.SigningKey{ID: k.ID, Algorithm: k.Algorithm, PublicKey: k.PublicDER,
+		PrivateKeyEnc: s.box.Seal(k.PrivateDER), CreatedAt: s.now()})
+	return internal("add signing key", err)
+}
+
+// Viewer returns the authenticated caller itself.
+func (s *Service) Viewer(ctx context.Context) (*Principal, error) {
+	return s.authorize(ctx, accessManageRead)
+}

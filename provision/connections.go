@@ -1,0 +1,348 @@
+package provision
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/store"
+)
+
+// OIDCConfigInput is the OIDC half of a connection. On update, nil fields stay unchanged.
+type OIDCConfigInput struct {
+	IssuerURL    *string
+	ClientID     *string
+	ClientSecret *string
+	DiscoveryURL *string
+	Scopes       []string
+}
+
+// SAMLConfigInput is the SAML half of a connection. On update, nil fields stay unchanged.
+type SAMLConfigInput struct {
+	EntityID         *string
+	SsoURL           *string
+	Certificate      *string
+	SignRequests     *bool
+	AttributeMapping map[string]any
+	MetadataURL      *string
+}
+
+// ConnectionInput creates a connection (Name and Protocol required) or changes one (nil fields
+// stay unchanged; the protocol cannot change).
+type ConnectionInput struct {
+	Name            *string
+	Slug            *string
+	Protocol        *models.Protocol
+	OIDC            *OIDCConfigInput
+	SAML            *SAMLConfigInput
+	JITProvisioning *bool
+	DefaultRole     *string
+}
+
+var defaultOIDCScopes = []string{"openid", "profile", "email"}
+
+// CreateConnection creates an identity provider connection in status inactive.
+func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*models.Connection, error) {
+	p, err := s.authorize(ctx, accessManageWrite)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	c := &models.Connection{ID: store.NewID(), WorkspaceID: p.WorkspaceID, Status: models.StatusInactive,
+		DefaultRole: "viewer", SAMLAttributeMapping: "{}", Version: 1, CreatedAt: now, UpdatedAt: now}
+	var errs models.Errors
+	if in.Name == nil {
+		errs = append(errs, models.FieldError(models.EINVALID, "name", "", "is required"))
+	}
+	switch {
+	case in.Protocol == nil:
+		errs = append(errs, models.FieldError(models.EINVALID, "protocol", "", "is required (OIDC or SAML)"))
+	case *in.Protocol == models.ProtocolOIDC && in.OIDC == nil:
+		errs = append(errs, models.FieldError(models.EINVALID, "oidcConfig", "", "is required for an OIDC connection"))
+	case *in.Protocol == models.ProtocolSAML && in.SAML == nil:
+		errs = append(errs, models.FieldError(models.EINVALID, "samlConfig", "", "is required for a SAML connection"))
+	default:
+		c.Protocol = *in.Protocol
+	}
+	if c.Protocol == models.ProtocolOIDC {
+		c.OIDCScopes = strings.Join(defaultOIDCScopes, " ")
+	}
+	if in.Slug == nil && in.Name != nil {
+		slug := models.Slugify(*in.Name)
+		in.Slug = &slug
+	}
+	errs = append(errs, s.applyConnection(c, in, true)...)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.Create(ctx, c); err != nil {
+			return err
+		}
+		return s.audit(ctx, p, "connection.create", "connection", c.ID.String(), connectionSummary(c))
+	})
+	if err := connectionUniqueError(err, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// UpdateConnection changes the given fields. Changing how the IdP is reached (issuer, client,
+// discovery URL, SSO URL, certificate, …) of a connection in testing, active or error sends it
+// back to inactive: it must pass a new test before it can be activated again.
+func (s *Service) UpdateConnection(ctx context.Context, rawID string, in ConnectionInput) (*models.Connection, error) {
+	p, err := s.authorize(ctx, accessManageWrite)
+	if err != nil {
+		return nil, err
+	}
+	var c *models.Connection
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		c, err = s.loadConnection(ctx, p.WorkspaceID, "id", rawID)
+		if err != nil {
+			return err
+		}
+		if in.Protocol != nil && *in.Protocol != c.Protocol {
+			return models.FieldError(models.EINVALID, "protocol", strings.ToUpper(string(*in.Protocol)), "cannot change; create a new connection instead")
+		}
+		if errs := s.applyConnection(c, in, false); len(errs) > 0 {
+			return errs
+		}
+		if err := s.store.UpdateConnection(ctx, c); err != nil {
+			return err
+		}
+		return s.audit(ctx, p, "connection.update", "connection", c.ID.String(), connectionSummary(c))
+	})
+	if errors.Is(err, store.ErrStale) {
+		return nil, models.Errorf(models.ECONFLICT, "the connection was changed concurrently; retry")
+	}
+	if err := connectionUniqueError(err, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func connectionUniqueError(err error, c *models.Connection) error {
+	switch {
+	case err == nil:
+		return nil
+	case store.IsUnique(err, "ux_connections_slug"):
+		return models.FieldError(models.ETAKEN, "slug", c.Slug, "another connection in this workspace has this slug")
+	case store.IsUnique(err, "ux_connections_name"):
+		return models.FieldError(models.ETAKEN, "name", c.Name, "another connection in this workspace has this name")
+	}
+	return internal("save connection", err)
+}
+
+func connectionSummary(c *models.Connection) map[string]any {
+	return map[string]any{"name": c.Name, "slug": c.Slug, "protocol": c.Protocol, "status": c.Status}
+}
+
+// applyConnection validates in and copies it onto c. create demands the required fields.
+func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, create bool) models.Errors {
+	var errs models.Errors
+	add := func(e *models.Error) {
+		if e != nil {
+			errs = append(errs, e)
+		}
+	}
+	if in.Name != nil {
+		name := strings.TrimSpace(*in.Name)
+		add(validateName("name", name))
+		c.Name, c.NameKey = name, models.Key(name)
+	}
+	if in.Slug != nil {
+		slug := strings.TrimSpace(*in.Slug)
+		if !models.ValidSlug(slug) {
+			add(models.FieldError(models.EINVALID, "slug", slug, "must be 1-64 lower-case letters, digits, '-' or '_', starting with a letter or digit"))
+		}
+		c.Slug = slug
+	}
+	if in.DefaultRole != nil {
+		ok := false
+		for _, r := range models.Roles {
+			ok = ok || *in.DefaultRole == r
+		}
+		if !ok {
+			add(models.FieldError(models.EINVALID, "defaultRole", *in.DefaultRole, "must be one of viewer, member, admin"))
+		}
+		c.DefaultRole = *in.DefaultRole
+	}
+	if in.JITProvisioning != nil {
+		c.JITProvisioning = *in.JITProvisioning
+	}
+	reach := false // did a setting that decides how the IdP is reached change?
+	if o := in.OIDC; o != nil {
+		if c.Protocol != models.ProtocolOIDC {
+			add(models.FieldError(models.EINVALID, "oidcConfig", "", "is only for OIDC connections"))
+		} else {
+			if o.IssuerURL != nil {
+				add(s.validateIdPURL("oidcConfig.issuerUrl", *o.IssuerURL))
+				reach = reach || c.OIDCIssuerURL != *o.IssuerURL
+				c.OIDCIssuerURL = *o.IssuerURL
+			} else if create {
+				add(models.FieldError(models.EINVALID, "oidcConfig.issuerUrl", "", "is required"))
+			}
+			if o.ClientID != nil {
+				if strings.TrimSpace(*o.ClientID) == "" {
+					add(models.FieldError(models.EINVALID, "oidcConfig.clientId", *o.ClientID, "is required"))
+				}
+				reach = reach || c.OIDCClientID != *o.ClientID
+				c.OIDCClientID = strings.TrimSpace(*o.ClientID)
+			} else if create {
+				add(models.FieldError(models.EINVALID, "oidcConfig.clientId", "", "is required"))
+			}
+			if o.ClientSecret != nil {
+				if *o.ClientSecret == "" || len(*o.ClientSecret) > models.MaxSecretLength {
+					add(models.SecretFieldError(models.EINVALID, "oidcConfig.clientSecret", "is required (at most 1024 characters)"))
+				} else {
+					c.OIDCClientSecretEnc = s.box.Seal([]byte(*o.ClientSecret))
+					reach = true
+				}
+			} else if create {
+				add(models.SecretFieldError(models.EINVALID, "oidcConfig.clientSecret", "is required"))
+			}
+			if o.DiscoveryURL != nil {
+				if *o.DiscoveryURL != "" {
+					add(s.validateIdPURL("oidcConfig.discoveryUrl", *o.DiscoveryURL))
+				}
+				reach = reach || c.OIDCDiscoveryURL != *o.DiscoveryURL
+				c.OIDCDiscoveryURL = *o.DiscoveryURL
+			}
+			if o.Scopes != nil {
+				scopes := strings.Fields(strings.Join(o.Scopes, " "))
+				if len(scopes) == 0 {
+					scopes = defaultOIDCScopes
+				}
+				c.OIDCScopes = strings.Join(scopes, " ")
+			}
+		}
+	}
+	if sm := in.SAML; sm != nil {
+		if c.Protocol != models.ProtocolSAML {
+			add(models.FieldError(models.EINVALID, "samlConfig", "", "is only for SAML connections"))
+		} else {
+			if sm.EntityID != nil {
+				if strings.TrimSpace(*sm.EntityID) == "" {
+					add(models.FieldError(models.EINVALID, "samlConfig.entityId", *sm.EntityID, "is required"))
+				}
+				reach = reach || c.SAMLEntityID != *sm.EntityID
+				c.SAMLEntityID = strings.TrimSpace(*sm.EntityID)
+			} else if create {
+				add(models.FieldError(models.EINVALID, "samlConfig.entityId", "", "is required"))
+			}
+			if sm.SsoURL != nil {
+				add(s.validateIdPURL("samlConfig.ssoUrl", *sm.SsoURL))
+				reach = reach || c.SAMLSSOURL != *sm.SsoURL
+				c.SAMLSSOURL = *sm.SsoURL
+			} else if create {
+				add(models.FieldError(models.EINVALID, "samlConfig.ssoUrl", "", "is required"))
+			}
+			if sm.Certificate != nil {
+				add(validateCertificatePEM("samlConfig.certificate", *sm.Certificate))
+				reach = reach || c.SAMLCertificate != *sm.Certificate
+				c.SAMLCertificate = strings.TrimSpace(*sm.Certificate)
+			} else if create {
+				add(models.FieldError(models.EINVALID, "samlConfig.certificate", "", "is required"))
+			}
+			if sm.SignRequests != nil {
+				c.SAMLSignRequests = *sm.SignRequests
+			}
+			if sm.AttributeMapping != nil {
+				b, _ := json.Marshal(sm.AttributeMapping)
+				c.SAMLAttributeMapping = string(b)
+			}
+			if sm.MetadataURL != nil {
+				if *sm.MetadataURL != "" {
+					add(s.validateIdPURL("samlConfig.metadataUrl", *sm.MetadataURL))
+				}
+				reach = reach || c.SAMLMetadataURL != *sm.MetadataURL
+				c.SAMLMetadataURL = *sm.MetadataURL
+			}
+		}
+	}
+	if reach && !create && c.Status != models.StatusInactive {
+		c.Status = models.StatusInactive
+	}
+	return errs
+}
+
+// validateIdPURL accepts absolute https URLs, and http only for loopback hosts when private
+// networks are allowed (local development and tests).
+func (s *Service) validateIdPURL(field, raw string) *models.Error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.User != nil || len(raw) > 2048 {
+		return models.FieldError(models.EINVALID, field, raw, "must be an absolute https URL")
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		host := u.Hostname()
+		ip := net.ParseIP(host)
+		if s.allowPrivate && (host == "localhost" || ip != nil && ip.IsLoopback()) {
+			return nil
+		}
+	}
+	return models.FieldError(models.EINVALID, field, raw, "must be an absolute https URL")
+}
+
+func validateCertificatePEM(field, v string) *models.Error {
+	block, _ := pem.Decode([]byte(strings.TrimSpace(v)))
+	if block == nil || block.Type != "CERTIFICATE" {
+		return models.FieldError(models.EINVALID, field, truncate(v, 64), "must be a PEM-encoded X.509 certificate (-----BEGIN CERTIFICATE-----)")
+	}
+	if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+		return models.FieldError(models.EINVALID, field, truncate(v, 64), "is not a parseable X.509 certificate")
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func (s *Service) loadConnection(ctx context.Context, ws uuid.UUID, field, rawID string) (*models.Connection, error) {
+	id, err := parseID(field, rawID)
+	if err != nil {
+		return nil, models.FieldError(models.ENOTFOUND, field, rawID, "no such connection in this workspace")
+	}
+	c, err := s.store.Connection(ctx, ws, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, models.FieldError(models.ENOTFOUND, field, rawID, "no such connection in this workspace")
+	}
+	return c, err
+}
+
+// Connection returns one live connection of the caller's workspace, or nil.
+func (s *Service) Connection(ctx context.Context, rawID string) (*models.Connection, error) {
+	p, err := s.authorize(ctx, accessManageRead)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.loadConnection(ctx, p.WorkspaceID, "id", rawID)
+	if models.ErrorCode(err) == models.ENOTFOUND {
+		return nil, nil
+	}
+	return c, internal("connection", err)
+}
+
+// Connections lists the caller's workspace's live connections.
+func (s *Service) Connections(ctx context.Context) ([]*models.Connection, error) {
+	p, err := s.authorize(ctx, accessManageRead)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := s.store.Connections(ctx, p.WorkspaceID)
+	return cs, internal("connections", err)
+}

@@ -1,0 +1,175 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/secret"
+	"gatehouse/store"
+)
+
+// CredentialInput binds an account to an identity: the seed's updateUserAccountCredentials.
+// Secret may be blank; a non-blank one is stored only as a password hash.
+type CredentialInput struct {
+	AccountUUID string
+	AuthModule  string
+	Identifier  string
+	Secret      string
+}
+
+// validate checks the input on its own and returns the normalised identifier and the secret
+// hash. It does not touch the database.
+func (in CredentialInput) validate() (identifier, secretHash string, errs models.Errors) {
+	if _, err := uuid.Parse(in.AccountUUID); err != nil {
+		errs = append(errs, models.FieldError(models.EINVALID, "accountUuid", in.AccountUUID, "is not a valid UUID"))
+	}
+	if strings.TrimSpace(in.AuthModule) == "" {
+		errs = append(errs, models.FieldError(models.EINVALID, "authModule", in.AuthModule, "is required: the slug of a connection (e.g. microsoft)"))
+	}
+	identifier = strings.TrimSpace(in.Identifier)
+	switch {
+	case identifier == "":
+		errs = append(errs, models.FieldError(models.EINVALID, "identifier", in.Identifier, "is required"))
+	case len(identifier) > models.MaxIdentifierLength:
+		errs = append(errs, models.FieldError(models.EINVALID, "identifier", truncate(in.Identifier, 64), "must be at most 255 characters"))
+	}
+	if len(in.Secret) > models.MaxSecretLength {
+		errs = append(errs, models.SecretFieldError(models.EINVALID, "secret", "must be at most 1024 characters"))
+	}
+	if len(errs) > 0 {
+		return "", "", errs
+	}
+	if in.Secret != "" {
+		h, err := secret.HashPassword(in.Secret)
+		if err != nil {
+			return "", "", models.Errors{models.SecretFieldError(models.EINTERNAL, "secret", "could not be hashed")}
+		}
+		secretHash = h
+	}
+	return identifier, secretHash, nil
+}
+
+func takenError(identifier string) *models.Error {
+	return models.FieldError(models.ETAKEN, "identifier", identifier, "is already bound to another user account at this connection")
+}
+
+// UpdateUserAccountCredentials binds an account to identifier at the connection whose slug is
+// authModule, replacing the account's previous binding there. On any error nothing changes.
+func (s *Service) UpdateUserAccountCredentials(ctx context.Context, in CredentialInput) (*models.UserAccount, error) {
+	p, err := s.authorize(ctx, accessWrite)
+	if err != nil {
+		return nil, err
+	}
+	identifier, secretHash, errs := in.validate()
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	var u *models.UserAccount
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		var conn *models.Connection
+		u, conn, err = s.loadBindingTargets(ctx, p.WorkspaceID, in)
+		if err != nil {
+			return err
+		}
+		replaced, err := s.bindIdentity(ctx, u, conn, identifier, secretHash)
+		if err != nil {
+			return err
+		}
+		return s.audit(ctx, p, "user_account.credentials.update", "user_account", u.ID.String(),
+			bindSummary(conn.Slug, identifier, replaced, secretHash != ""))
+	})
+	if err != nil {
+		return nil, s.bindError(err, identifier)
+	}
+	return u, nil
+}
+
+func (s *Service) loadBindingTargets(ctx context.Context, ws uuid.UUID, in CredentialInput) (*models.UserAccount, *models.Connection, error) {
+	u, err := s.loadUser(ctx, ws, "accountUuid", in.AccountUUID)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := s.store.ConnectionBySlug(ctx, ws, strings.TrimSpace(in.AuthModule))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, models.FieldError(models.ENOTFOUND, "authModule", in.AuthModule, "no connection with this slug in this workspace")
+	}
+	return u, conn, err
+}
+
+// bindIdentity is THE identity rule, shared by ahead-of-time binding, SCIM and first sign-in:
+// the identity (connection, identifier), compared case-insensitively, binds to at most one user
+// account per workspace, and an account has at most one identity per connection. It reports
+// whether the account had a binding at the connection before, which it replaces. The unique
+// indexes decide races; a lost race surfaces as store.UniqueError.
+func (s *Service) bindIdentity(ctx context.Context, u *models.UserAccount, conn *models.Connection, identifier, secretHash string) (replaced bool, err error) {
+	key := models.Key(identifier)
+	owner, err := s.store.CredentialByIdentity(ctx, u.WorkspaceID, conn.ID, key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return false, err
+	case owner.UserAccountID != u.ID:
+		return false, takenError(identifier)
+	}
+	replaced, err = s.store.DeleteCredential(ctx, u.WorkspaceID, u.ID, conn.ID)
+	if err != nil {
+		return false, err
+	}
+	now := s.now()
+	cred := &models.Credential{ID: store.NewID(), WorkspaceID: u.WorkspaceID, UserAccountID: u.ID,
+		ConnectionID: conn.ID, Identifier: identifier, IdentifierKey: key, SecretHash: secretHash,
+		CreatedAt: now, UpdatedAt: now}
+	if err := s.store.Create(ctx, cred); err != nil {
+		return false, err
+	}
+	u.Credentials = nil // stale now; reloaded on demand
+	return replaced, nil
+}
+
+// bindError maps a failed binding transaction to the error the caller sees.
+func (s *Service) bindError(err error, identifier string) error {
+	switch {
+	case store.IsUnique(err, "ux_credentials_identity"):
+		return takenError(identifier)
+	case store.IsUnique(err, "ux_credentials_account_connection"):
+		return models.Errorf(models.ECONFLICT, "the account's credentials were changed concurrently; retry")
+	}
+	return internal("bind credentials", err)
+}
+
+// RemoveUserAccountCredentials unbinds an account from the connection whose slug is authModule.
+func (s *Service) RemoveUserAccountCredentials(ctx context.Context, accountUUID, authModule string) (*models.UserAccount, error) {
+	p, err := s.authorize(ctx, accessWrite)
+	if err != nil {
+		return nil, err
+	}
+	var u *models.UserAccount
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		var conn *models.Connection
+		u, conn, err = s.loadBindingTargets(ctx, p.WorkspaceID, CredentialInput{AccountUUID: accountUUID, AuthModule: authModule})
+		if err != nil {
+			return err
+		}
+		existed, err := s.store.DeleteCredential(ctx, p.WorkspaceID, u.ID, conn.ID)
+		if err != nil {
+			return err
+		}
+		if !existed {
+			return models.FieldError(models.ENOTFOUND, "authModule", authModule, "the account has no credentials at this connection")
+		}
+		return s.audit(ctx, p, "user_account.credentials.remove", "user_account", u.ID.String(),
+			map[string]any{"authModule": conn.Slug})
+	})
+	if err != nil {
+		return nil, internal("remove credentials", err)
+	}
+	return u, nil
+}
+
+func bindSummary(slug, identifier string, replaced, withSecret bool) map[string]any {
+	return map[string]any{"authModule": slug, "identifier": identifier, "replaced": replaced, "secret": withSecret}
+}

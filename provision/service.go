@@ -1,0 +1,198 @@
+// Package provision is Gatehouse's service layer: every business rule lives here exactly once —
+// validation, authorization (scopes and workspace), identity binding, lifecycle rules and audit.
+// GraphQL, REST, SCIM, OAuth and SSO are thin transports over it. It must never import
+// net/http, gorm, gqlgen, saml or oidc packages; persistence goes through package store.
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/secret"
+	"gatehouse/store"
+)
+
+// Service is the service layer. It is safe for concurrent use.
+type Service struct {
+	store   *store.Store
+	box     *secret.Box
+	now     func() time.Time
+	log     *slog.Logger
+	clients *clientCache
+	// AllowPrivateNetworks permits http:// IdP URLs on loopback hosts (development and tests).
+	allowPrivate bool
+}
+
+// Options configure a Service.
+type Options struct {
+	Logger               *slog.Logger
+	Now                  func() time.Time // injected clock; time.Now by default
+	AllowPrivateNetworks bool
+	// ClientCacheTTL bounds how long a revoked client's tokens keep working (default 2 s).
+	ClientCacheTTL time.Duration
+}
+
+// New builds the service over a migrated store and the at-rest encryption box.
+func New(st *store.Store, box *secret.Box, o Options) *Service {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.ClientCacheTTL == 0 {
+		o.ClientCacheTTL = 2 * time.Second
+	}
+	now := func() time.Time { return o.Now().UTC() }
+	return &Service{store: st, box: box, now: now, log: o.Logger,
+		clients: newClientCache(o.ClientCacheTTL, now), allowPrivate: o.AllowPrivateNetworks}
+}
+
+// Principal is the authenticated caller.
+type Principal struct {
+	ClientID      string
+	WorkspaceID   uuid.UUID
+	Scopes        []string
+	PlatformAdmin bool
+	// ActorType is what the audit log records: "client" for integration clients.
+	ActorType string
+}
+
+// Has reports whether the principal holds scope.
+func (p *Principal) Has(scope string) bool {
+	for _, s := range p.Scopes {
+		if s == scope {
+			return true
+		}
+	}
+	return false
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns a context carrying the authenticated caller.
+func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the caller carried by ctx, or nil.
+func PrincipalFrom(ctx context.Context) *Principal {
+	p, _ := ctx.Value(principalKey{}).(*Principal)
+	return p
+}
+
+// access is a kind of operation; each maps to the scopes that allow it.
+type access int
+
+const (
+	accessRead  access = iota // GraphQL queries: graphql or graphql:read
+	accessWrite               // GraphQL mutations: graphql
+	accessAdmin               // clients, workspaces, the REST admin API: admin
+	// accessManage is connection and domain management, open to the GraphQL API and to the
+	// admin scope the REST API requires.
+	accessManageRead
+	accessManageWrite
+)
+
+var accessScopes = map[access][]string{
+	accessRead:        {models.ScopeGraphQL, models.ScopeGraphQLRead},
+	accessWrite:       {models.ScopeGraphQL},
+	accessAdmin:       {models.ScopeAdmin},
+	accessManageRead:  {models.ScopeGraphQL, models.ScopeGraphQLRead, models.ScopeAdmin},
+	accessManageWrite: {models.ScopeGraphQL, models.ScopeAdmin},
+}
+
+// authorize returns the caller if it holds one of the scopes the access needs.
+func (s *Service) authorize(ctx context.Context, a access) (*Principal, error) {
+	p := PrincipalFrom(ctx)
+	if p == nil {
+		return nil, models.Errorf(models.EUNAUTHENTICATED, "authentication required")
+	}
+	for _, want := range accessScopes[a] {
+		if p.Has(want) {
+			return p, nil
+		}
+	}
+	return nil, models.Errorf(models.EFORBIDDEN, "this operation needs one of the scopes: %v", accessScopes[a])
+}
+
+// audit records an administrative change in the caller's transaction.
+func (s *Service) audit(ctx context.Context, p *Principal, action, targetType, targetID string, summary map[string]any) error {
+	return s.store.Create(ctx, s.auditEvent(p, action, targetType, targetID, summary))
+}
+
+func (s *Service) auditEvent(p *Principal, action, targetType, targetID string, summary map[string]any) *models.AuditEvent {
+	b, _ := json.Marshal(summary)
+	if summary == nil {
+		b = []byte("{}")
+	}
+	return &models.AuditEvent{ID: store.NewID(), WorkspaceID: p.WorkspaceID, ActorType: p.ActorType,
+		ActorID: p.ClientID, Action: action, TargetType: targetType, TargetID: targetID,
+		Summary: string(b), CreatedAt: s.now()}
+}
+
+// internal wraps a foreign error so transports show only a generic message; the cause stays
+// available to logs through errors.Unwrap.
+func internal(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var me *models.Error
+	var mes models.Errors
+	if errors.As(err, &me) || errors.As(err, &mes) {
+		return err
+	}
+	return &internalError{op: op, err: err}
+}
+
+type internalError struct {
+	op  string
+	err error
+}
+
+func (e *internalError) Error() string { return "provision: " + e.op + ": " + e.err.Error() }
+func (e *internalError) Unwrap() error { return e.err }
+
+// parseID parses a public id; a malformed one is reported against field.
+func parseID(field, v string) (uuid.UUID, error) {
+	id, err := uuid.Parse(v)
+	if err != nil {
+		return uuid.Nil, models.FieldError(models.EINVALID, field, v, "is not a valid UUID")
+	}
+	return id, nil
+}
+
+// AuditEvents lists the caller's workspace audit log, newest first.
+func (s *Service) AuditEvents(ctx context.Context, first int, before *string) ([]*models.AuditEvent, error) {
+	p, err := s.authorize(ctx, accessAdmin)
+	if err != nil {
+		return nil, err
+	}
+	var b *uuid.UUID
+	if before != nil {
+		id, err := parseID("before", *before)
+		if err != nil {
+			return nil, err
+		}
+		b = &id
+	}
+	es, err := s.store.AuditEvents(ctx, p.WorkspaceID, b, clampPage(first))
+	return es, internal("audit events", err)
+}
+
+// clampPage bounds a requested page size to 1..100 (default 20).
+func clampPage(n int) int {
+	switch {
+	case n <= 0:
+		return 20
+	case n > 100:
+		return 100
+	}
+	return n
+}

@@ -1,0 +1,317 @@
+package provision
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/store"
+)
+
+// CreateUserAccountInput creates a user account.
+type CreateUserAccountInput struct {
+	Email      string
+	FirstName  string
+	LastName   string
+	ExternalID *string
+}
+
+// UpdateUserAccountInput changes only the fields that are not nil.
+type UpdateUserAccountInput struct {
+	Email      *string
+	FirstName  *string
+	LastName   *string
+	ExternalID *string
+}
+
+func validateEmail(field, email string) *models.Error {
+	if !models.ValidEmail(email) {
+		return models.FieldError(models.EINVALID, field, email, "is not a valid email address")
+	}
+	return nil
+}
+
+func validatePersonName(field, v string) *models.Error {
+	if len([]rune(v)) > models.MaxNameLength {
+		return models.FieldError(models.EINVALID, field, v, "must be at most 128 characters")
+	}
+	return nil
+}
+
+// CreateUserAccount creates an active user account. The email is unique per workspace,
+// compared case-insensitively (code TAKEN).
+func (s *Service) CreateUserAccount(ctx context.Context, in CreateUserAccountInput) (*models.UserAccount, error) {
+	p, err := s.authorize(ctx, accessWrite)
+	if err != nil {
+		return nil, err
+	}
+	in.Email = strings.TrimSpace(in.Email)
+	var errs models.Errors
+	for _, e := range []*models.Error{validateEmail("email", in.Email),
+		validatePersonName("firstName", in.FirstName), validatePersonName("lastName", in.LastName)} {
+		if e != nil {
+			errs = append(errs, e)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	now := s.now()
+	u := &models.UserAccount{ID: store.NewID(), WorkspaceID: p.WorkspaceID, Email: in.Email,
+		EmailKey: models.Key(in.Email), FirstName: strings.TrimSpace(in.FirstName),
+		LastName: strings.TrimSpace(in.LastName), ExternalID: in.ExternalID, Active: true, Version: 1,
+		CreatedAt: now, UpdatedAt: now}
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.Create(ctx, u); err != nil {
+			return err
+		}
+		return s.audit(ctx, p, "user_account.create", "user_account", u.ID.String(),
+			map[string]any{"email": u.Email})
+	})
+	if store.IsUnique(err, "ux_user_accounts_email") {
+		return nil, models.FieldError(models.ETAKEN, "email", in.Email, "another user account already has this email")
+	}
+	if err != nil {
+		return nil, internal("create user account", err)
+	}
+	return u, nil
+}
+
+// loadUser finds a user account of the caller's workspace, reporting a missing one against field.
+func (s *Service) loadUser(ctx context.Context, ws uuid.UUID, field, rawID string) (*models.UserAccount, error) {
+	id, err := parseID(field, rawID)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.store.UserAccount(ctx, ws, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, models.FieldError(models.ENOTFOUND, field, rawID, "no user account with this UUID")
+	}
+	return u, err
+}
+
+// UpdateUserAccount changes the given fields of an account.
+func (s *Service) UpdateUserAccount(ctx context.Context, rawID string, in UpdateUserAccountInput) (*models.UserAccount, error) {
+	return s.changeUser(ctx, rawID, "user_account.update", func(u *models.UserAccount) (map[string]any, error) {
+		changed := map[string]any{}
+		var errs models.Errors
+		if in.Email != nil {
+			email := strings.TrimSpace(*in.Email)
+			if e := validateEmail("email", email); e != nil {
+				errs = append(errs, e)
+			}
+			u.Email, u.EmailKey, changed["email"] = email, models.Key(email), email
+		}
+		if in.FirstName != nil {
+			if e := validatePersonName("firstName", *in.FirstName); e != nil {
+				errs = append(errs, e)
+			}
+			u.FirstName, changed["firstName"] = strings.TrimSpace(*in.FirstName), *in.FirstName
+		}
+		if in.LastName != nil {
+			if e := validatePersonName("lastName", *in.LastName); e != nil {
+				errs = append(errs, e)
+			}
+			u.LastName, changed["lastName"] = strings.TrimSpace(*in.LastName), *in.LastName
+		}
+		if in.ExternalID != nil {
+			u.ExternalID, changed["externalId"] = in.ExternalID, *in.ExternalID
+		}
+		return changed, errs.Err()
+	})
+}
+
+// DeactivateUserAccount blocks an account from signing in; it keeps its credentials.
+func (s *Service) DeactivateUserAccount(ctx context.Context, rawID string) (*models.UserAccount, error) {
+	return s.changeUser(ctx, rawID, "user_account.deactivate", func(u *models.UserAccount) (map[string]any, error) {
+		u.Active = false
+		return nil, nil
+	})
+}
+
+// ReactivateUserAccount lets a deactivated account sign in again.
+func (s *Service) ReactivateUserAccount(ctx context.Context, rawID string) (*models.UserAccount, error) {
+	return s.changeUser(ctx, rawID, "user_account.reactivate", func(u *models.UserAccount) (map[string]any, error) {
+		u.Active = true
+		return nil, nil
+	})
+}
+
+func (s *Service) changeUser(ctx context.Context, rawID, action string, change func(*models.UserAccount) (map[string]any, error)) (*models.UserAccount, error) {
+	p, err := s.authorize(ctx, accessWrite)
+	if err != nil {
+		return nil, err
+	}
+	var u *models.UserAccount
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		u, err = s.loadUser(ctx, p.WorkspaceID, "uuid", rawID)
+		if err != nil {
+			return err
+		}
+		summary, err := change(u)
+		if err != nil {
+			return err
+		}
+		if err := s.store.UpdateUserAccount(ctx, u); err != nil {
+			return err
+		}
+		return s.audit(ctx, p, action, "user_account", u.ID.String(), summary)
+	})
+	switch {
+	case store.IsUnique(err, "ux_user_accounts_email"):
+		return nil, models.FieldError(models.ETAKEN, "email", u.Email, "another user account already has this email")
+	case errors.Is(err, store.ErrStale):
+		return nil, models.Errorf(models.ECONFLICT, "the user account was changed concurrently; retry")
+	case err != nil:
+		return nil, internal(action, err)
+	}
+	return u, nil
+}
+
+// UserAccount returns one account of the caller's workspace, or nil when there is none.
+func (s *Service) UserAccount(ctx context.Context, rawID string) (*models.UserAccount, error) {
+	p, err := s.authorize(ctx, accessRead)
+	if err != nil {
+		return nil, err
+	}
+	id, err := uuid.Parse(rawID)
+	if err != nil {
+		return nil, nil
+	}
+	u, err := s.store.UserAccount(ctx, p.WorkspaceID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	return u, internal("user account", err)
+}
+
+// UserAccountFilter narrows UserAccounts; empty fields do not filter.
+type UserAccountFilter struct {
+	Email      string
+	AuthModule string
+	Identifier string
+	ExternalID string
+	Active     *bool
+}
+
+// UserAccountPage is one page of a user account listing (a Relay connection).
+type UserAccountPage struct {
+	Nodes       []*models.UserAccount
+	HasNextPage bool
+	filter      store.UserAccountFilter
+	workspace   uuid.UUID
+}
+
+// Edge pairs an account with its cursor.
+type Edge struct {
+	Cursor string
+	Node   *models.UserAccount
+}
+
+// Edges returns the page as Relay edges.
+func (pg *UserAccountPage) Edges() []*Edge {
+	es := make([]*Edge, len(pg.Nodes))
+	for i, n := range pg.Nodes {
+		es[i] = &Edge{Cursor: cursorOf(n.ID), Node: n}
+	}
+	return es
+}
+
+// PageInfo is Relay's page info.
+type PageInfo struct {
+	HasNextPage bool
+	EndCursor   *string
+}
+
+// PageInfo returns the page's Relay page info.
+func (pg *UserAccountPage) PageInfo() *PageInfo {
+	pi := &PageInfo{HasNextPage: pg.HasNextPage}
+	if n := len(pg.Nodes); n > 0 {
+		c := cursorOf(pg.Nodes[n-1].ID)
+		pi.EndCursor = &c
+	}
+	return pi
+}
+
+func cursorOf(id uuid.UUID) string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+
+func parseCursor(c string) (uuid.UUID, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(b) != 16 {
+		return uuid.Nil, models.FieldError(models.EINVALID, "after", c, "is not a valid cursor")
+	}
+	return uuid.UUID(b), nil
+}
+
+// UserAccounts lists accounts in creation order, first at a time (≤ 100), after a cursor. The
+// accounts come with their credentials loaded (one query per page, not per account).
+func (s *Service) UserAccounts(ctx context.Context, f UserAccountFilter, first int, after *string) (*UserAccountPage, error) {
+	p, err := s.authorize(ctx, accessRead)
+	if err != nil {
+		return nil, err
+	}
+	sf := store.UserAccountFilter{EmailKey: models.Key(f.Email), AuthModule: strings.TrimSpace(f.AuthModule),
+		IdentifierKey: models.Key(f.Identifier), ExternalID: f.ExternalID, Active: f.Active}
+	var afterID *uuid.UUID
+	if after != nil && *after != "" {
+		id, err := parseCursor(*after)
+		if err != nil {
+			return nil, err
+		}
+		afterID = &id
+	}
+	limit := clampPage(first)
+	us, err := s.store.UserAccounts(ctx, p.WorkspaceID, sf, afterID, limit+1)
+	if err != nil {
+		return nil, internal("user accounts", err)
+	}
+	pg := &UserAccountPage{filter: sf, workspace: p.WorkspaceID}
+	if len(us) > limit {
+		us, pg.HasNextPage = us[:limit], true
+	}
+	if err := s.attachCredentials(ctx, p.WorkspaceID, us); err != nil {
+		return nil, err
+	}
+	pg.Nodes = us
+	return pg, nil
+}
+
+// TotalCount counts every account matching the page's filter.
+func (s *Service) TotalCount(ctx context.Context, pg *UserAccountPage) (int, error) {
+	n, err := s.store.CountUserAccounts(ctx, pg.workspace, pg.filter)
+	return int(n), internal("count user accounts", err)
+}
+
+// attachCredentials loads the credentials of many accounts in one query.
+func (s *Service) attachCredentials(ctx context.Context, ws uuid.UUID, us []*models.UserAccount) error {
+	ids := make([]uuid.UUID, len(us))
+	for i, u := range us {
+		ids[i] = u.ID
+	}
+	byUser, err := s.store.CredentialsForAccounts(ctx, ws, ids)
+	if err != nil {
+		return internal("load credentials", err)
+	}
+	for _, u := range us {
+		u.Credentials = byUser[u.ID]
+		if u.Credentials == nil {
+			u.Credentials = []*models.Credential{}
+		}
+	}
+	return nil
+}
+
+// Credentials returns an account's live credentials, using those loaded with it when present.
+func (s *Service) Credentials(ctx context.Context, u *models.UserAccount) ([]*models.Credential, error) {
+	if u.Credentials != nil {
+		return u.Credentials, nil
+	}
+	if err := s.attachCredentials(ctx, u.WorkspaceID, []*models.UserAccount{u}); err != nil {
+		return nil, err
+	}
+	return u.Credentials, nil
+}

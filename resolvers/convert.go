@@ -1,0 +1,44 @@
+package resolvers
+
+import (
+	"gatehouse/graph/model"
+	"gatehouse/models"
+	"gatehouse/provision"
+)
+
+func userPayload(u *models.UserAccount, err error) (*model.UserAccountPayload, error) {
+	errs, err := payloadErrors(err)
+	if err != nil {
+		return nil, err
+	}
+	return &model.UserAccountPayload{UserAccount: u, Errors: errs}, nil
+}
+
+func connectionPayload(c *models.Connection, err error) (*model.ConnectionPayload, error) {
+	errs, err := payloadErrors(err)
+	if err != nil {
+		return nil, err
+	}
+	return &model.ConnectionPayload{Connection: c, Errors: errs}, nil
+}
+
+func credentialInput(in model.UpdateUserAccountCredentialsInput) provision.CredentialInput {
+	return provision.CredentialInput{AccountUUID: in.AccountUUID, AuthModule: in.AuthModule,
+		Identifier: in.Identifier, Secret: optional(in.Secret)}
+}
+
+func oidcInput(in *model.OidcConfigInput) *provision.OIDCConfigInput {
+	if in == nil {
+		return nil
+	}
+	return &provision.OIDCConfigInput{IssuerURL: in.IssuerURL, ClientID: in.ClientID,
+		ClientSecret: in.ClientSecret, DiscoveryURL: in.DiscoveryURL, Scopes: in.Scopes}
+}
+
+func samlInput(in *model.SamlConfigInput) *provision.SAMLConfigInput {
+	if in == nil {
+		return nil
+	}
+	return &provision.SAMLConfigInput{EntityID: in.EntityID, SsoURL: in.SsoURL, Certificate: in.Certificate,
+		SignRequests: in.SignRequests, AttributeMapping: in.AttributeMapping, MetadataURL: in.MetadataURL}
+}

@@ -1,0 +1,125 @@
+package resolvers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"gatehouse/graph"
+	"gatehouse/models"
+	"gatehouse/provision"
+)
+
+// Limits on one GraphQL request. The complexity limit leaves room for IdP scripts that send a
+// few hundred aliased binding mutations in one request.
+const (
+	MaxComplexity  = 20000
+	MaxDepth       = 12
+	MaxBodyBytes   = 4 << 20
+	MaxParseTokens = 200000
+)
+
+// NewHandler returns the GraphQL API handler (POST only). Authentication happens before it: the
+// request context must carry a provision.Principal.
+func NewHandler(svc *provision.Service, log *slog.Logger) http.Handler {
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &Resolver{Svc: svc, Log: log}}))
+	srv.AddTransport(transport.POST{})
+	srv.SetParserTokenLimit(MaxParseTokens)
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.Use(extension.Introspection{})
+	srv.Use(extension.FixedComplexityLimit(MaxComplexity))
+	srv.Use(depthLimit{max: MaxDepth})
+	srv.SetErrorPresenter(presentError(log))
+	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
+		log.ErrorContext(ctx, "graphql: panic", "panic", fmt.Sprint(v))
+		return fmt.Errorf("internal error")
+	})
+	return http.MaxBytesHandler(srv, MaxBodyBytes)
+}
+
+// depthLimit refuses operations nested deeper than max selection levels.
+type depthLimit struct{ max int }
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = depthLimit{}
+
+func (depthLimit) ExtensionName() string                   { return "DepthLimit" }
+func (depthLimit) Validate(graphql.ExecutableSchema) error { return nil }
+func (d depthLimit) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil {
+		return nil
+	}
+	if depth := selectionDepth(oc.Operation.SelectionSet, 0); depth > d.max {
+		err := gqlerror.Errorf("operation is nested %d levels deep; the limit is %d", depth, d.max)
+		err.Extensions = map[string]any{"code": "DEPTH_LIMIT_EXCEEDED"}
+		return err
+	}
+	return nil
+}
+
+func selectionDepth(set ast.SelectionSet, depth int) int {
+	if depth > 64 { // fragments can't cycle after validation, but stay safe
+		return depth
+	}
+	max := depth
+	for _, sel := range set {
+		var d int
+		switch s := sel.(type) {
+		case *ast.Field:
+			if len(s.SelectionSet) == 0 {
+				d = depth + 1
+			} else {
+				d = selectionDepth(s.SelectionSet, depth+1)
+			}
+		case *ast.InlineFragment:
+			d = selectionDepth(s.SelectionSet, depth)
+		case *ast.FragmentSpread:
+			if s.Definition != nil {
+				d = selectionDepth(s.Definition.SelectionSet, depth)
+			}
+		}
+		if d > max {
+			max = d
+		}
+	}
+	return max
+}
+
+// Authenticator verifies a request's credentials. A refusal is a models.Error with code
+// UNAUTHENTICATED; any other error is a server fault.
+type Authenticator func(r *http.Request) (*provision.Principal, error)
+
+// RequireAuth puts the authenticated caller in the request context, or answers 401 with a
+// GraphQL-shaped error body.
+func RequireAuth(auth Authenticator, log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := auth(r)
+		if err != nil {
+			status, code, msg := http.StatusUnauthorized, models.EUNAUTHENTICATED, models.PublicMessage(err)
+			if models.ErrorCode(err) != models.EUNAUTHENTICATED {
+				log.ErrorContext(r.Context(), "graphql: authenticate", "err", err)
+				status, code, msg = http.StatusInternalServerError, models.EINTERNAL, "internal error"
+			} else {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			_ = json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{
+				"message": msg, "extensions": map[string]any{"code": code}}}})
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(provision.WithPrincipal(r.Context(), p)))
+	})
+}

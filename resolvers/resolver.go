@@ -1,0 +1,86 @@
+// Package resolvers is the GraphQL transport: each resolver authenticates (through the context
+// the HTTP layer filled), decodes its input, makes one provision call and encodes the result.
+// No business rule lives here. NewHandler builds the HTTP handler with the limits and the error
+// presenter.
+package resolvers
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"gatehouse/graph/model"
+	"gatehouse/models"
+	"gatehouse/provision"
+)
+
+// Resolver is the root resolver.
+type Resolver struct {
+	Svc *provision.Service
+	Log *slog.Logger
+}
+
+// payloadErrors splits a provision error: user-fixable problems become payload errors (and a
+// nil error); anything else is returned for the top-level error presenter.
+func payloadErrors(err error) ([]*model.UserError, error) {
+	if err == nil {
+		return []*model.UserError{}, nil
+	}
+	ues := models.UserErrors(err)
+	if ues == nil {
+		return nil, err
+	}
+	return toUserErrors(ues), nil
+}
+
+func toUserErrors(es models.Errors) []*model.UserError {
+	out := make([]*model.UserError, 0, len(es))
+	for _, e := range es {
+		ue := &model.UserError{Message: e.Message, Value: e.Value, Code: model.UserErrorCode(e.Code)}
+		if !ue.Code.IsValid() {
+			ue.Code = model.UserErrorCodeInvalid
+		}
+		if e.Field != "" {
+			f := e.Field
+			ue.Label = &f
+		}
+		out = append(out, ue)
+	}
+	return out
+}
+
+// presentError maps errors to GraphQL errors with extensions.code, hiding internals.
+func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		var gqlErr *gqlerror.Error
+		if errors.As(err, &gqlErr) && gqlErr.Err == nil {
+			return gqlErr // parse and validation errors: safe, and useful to the caller
+		}
+		ge := graphql.DefaultErrorPresenter(ctx, err)
+		code := models.ErrorCode(err)
+		switch code {
+		case models.EUNAUTHENTICATED, models.EFORBIDDEN:
+			ge.Message = models.PublicMessage(err)
+		case models.EINTERNAL:
+			log.ErrorContext(ctx, "graphql: internal error", "err", err, "path", ge.Path.String())
+			ge.Message = "internal error"
+		default: // a user error outside a payload (e.g. a query argument): show it
+			ge.Message = models.PublicMessage(err)
+		}
+		if ge.Extensions == nil {
+			ge.Extensions = map[string]any{}
+		}
+		ge.Extensions["code"] = code
+		return ge
+	}
+}
+
+func optional(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

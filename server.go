@@ -1,0 +1,321 @@
+// Command gatehouse is the identity provisioning gateway: one binary serving the OAuth token
+// endpoint, the GraphQL API, and the operational endpoints over one service layer. This file is
+// the only place that wires the pieces together.
+//
+//	gatehouse            run the server (migrates the database first)
+//	gatehouse migrate    apply database migrations and exit
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"gatehouse/graphiql"
+	"gatehouse/oauth"
+	"gatehouse/provision"
+	"gatehouse/resolvers"
+	"gatehouse/secret"
+	"gatehouse/store"
+)
+
+// config is read from the environment; the names are a contract (DESIGN.md).
+type config struct {
+	Addr                  string
+	DatabaseURL           string
+	PublicURL             string
+	EncryptionKey         string
+	BootstrapClientID     string
+	BootstrapClientSecret string
+	AllowPrivateNetworks  bool
+	DNSServer             string
+	LogLevel              slog.Level
+}
+
+func loadConfig(getenv func(string) string) (config, error) {
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := config{
+		Addr:                  get("GATEHOUSE_ADDR", ":8080"),
+		DatabaseURL:           get("GATEHOUSE_DATABASE_URL", "sqlite:gatehouse.db"),
+		PublicURL:             strings.TrimRight(get("GATEHOUSE_PUBLIC_URL", "http://localhost:8080"), "/"),
+		EncryptionKey:         get("GATEHOUSE_ENCRYPTION_KEY", ""),
+		BootstrapClientID:     get("GATEHOUSE_BOOTSTRAP_CLIENT_ID", ""),
+		BootstrapClientSecret: get("GATEHOUSE_BOOTSTRAP_CLIENT_SECRET", ""),
+		DNSServer:             get("GATEHOUSE_DNS_SERVER", ""),
+	}
+	var err error
+	if c.AllowPrivateNetworks, err = strconv.ParseBool(get("GATEHOUSE_ALLOW_PRIVATE_NETWORKS", "false")); err != nil {
+		return c, fmt.Errorf("GATEHOUSE_ALLOW_PRIVATE_NETWORKS: %w", err)
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(get("GATEHOUSE_LOG_LEVEL", "info"))); err != nil {
+		return c, fmt.Errorf("GATEHOUSE_LOG_LEVEL: %w", err)
+	}
+	if (c.BootstrapClientID == "") != (c.BootstrapClientSecret == "") {
+		return c, errors.New("set both GATEHOUSE_BOOTSTRAP_CLIENT_ID and GATEHOUSE_BOOTSTRAP_CLIENT_SECRET, or neither")
+	}
+	return c, nil
+}
+
+// encryptionBox returns the at-rest encryption box. With SQLite and no configured key, a key
+// is generated once and kept beside the database file (mode 0600); PostgreSQL requires one.
+func encryptionBox(c config) (*secret.Box, error) {
+	if c.EncryptionKey != "" {
+		return secret.NewBox(c.EncryptionKey)
+	}
+	if !strings.HasPrefix(c.DatabaseURL, "sqlite:") {
+		return nil, errors.New("GATEHOUSE_ENCRYPTION_KEY is required with PostgreSQL (32 random bytes, standard base64: openssl rand -base64 32)")
+	}
+	path := strings.TrimPrefix(strings.TrimPrefix(c.DatabaseURL, "sqlite:"), "//") + ".key"
+	if b, err := os.ReadFile(path); err == nil {
+		return secret.NewBox(string(b))
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read encryption key: %w", err)
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	key := secret.NewKey()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create encryption key file: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(key + "\n"); err != nil {
+		return nil, err
+	}
+	return secret.NewBox(key)
+}
+
+// app is the assembled server.
+type app struct {
+	handler http.Handler
+	store   *store.Store
+	svc     *provision.Service
+}
+
+// newApp opens and migrates the database, bootstraps the first client (printing generated
+// credentials to out), and builds the HTTP handler.
+func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*app, error) {
+	box, err := encryptionBox(c)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, c.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	svc := provision.New(st, box, provision.Options{Logger: log, AllowPrivateNetworks: c.AllowPrivateNetworks})
+	boot, err := svc.Bootstrap(ctx, c.BootstrapClientID, c.BootstrapClientSecret)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if boot.Created {
+		log.Info("bootstrap: created the default workspace and the platform admin client",
+			"workspace_id", boot.WorkspaceID, "client_id", boot.ClientID)
+		if boot.ClientSecret != "" {
+			printBootstrap(out, c.PublicURL, boot.ClientID, boot.ClientSecret)
+		}
+	}
+	oa, err := oauth.New(ctx, svc, c.PublicURL, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+
+	mux := http.NewServeMux()
+	oa.Register(mux)
+	api := resolvers.RequireAuth(oa.Authenticate, log, resolvers.NewHandler(svc, log))
+	mux.Handle("POST /graphql/v1", api)
+	mux.Handle("GET /graphql/v1", graphiql.Page("/graphql/v1", "/graphql/v1/assets/"))
+	mux.Handle("GET /graphql/v1/assets/", graphiql.Assets("/graphql/v1/assets/"))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain")
+		if err := st.Ping(ctx); err != nil {
+			log.WarnContext(ctx, "readyz: database unreachable", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "database unreachable\n")
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return &app{handler: observe(reg, log, mux), store: st, svc: svc}, nil
+}
+
+func printBootstrap(out io.Writer, publicURL, id, sec string) {
+	fmt.Fprintf(out, `
+================================================================================
+Gatehouse created the platform admin integration client. The secret is shown ONCE.
+
+  client_id:     %s
+  client_secret: %s
+
+Get an access token:
+
+  curl -s -u '%s:%s' -d grant_type=client_credentials %s/oauth/token
+
+================================================================================
+`, id, sec, id, sec, publicURL)
+}
+
+// observe adds request ids, access logs, panic recovery and Prometheus metrics to every route.
+func observe(reg prometheus.Registerer, log *slog.Logger, next http.Handler) http.Handler {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_http_requests_total",
+		Help: "HTTP requests by route and status."}, []string{"route", "status"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gatehouse_http_request_duration_seconds",
+		Help: "HTTP request latency by route.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"route"})
+	reg.MustRegister(requests, latency)
+	var seq atomic.Uint64
+	prefix := strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if id == "" || len(id) > 64 {
+			id = prefix + "-" + strconv.FormatUint(seq.Add(1), 36)
+		}
+		w.Header().Set("X-Request-Id", id)
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.ErrorContext(r.Context(), "http: panic", "request_id", id, "panic", fmt.Sprint(v))
+				if !rec.wrote {
+					http.Error(rec, "internal error", http.StatusInternalServerError)
+				}
+				rec.status = http.StatusInternalServerError
+			}
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			d := time.Since(start)
+			requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+			latency.WithLabelValues(route).Observe(d.Seconds())
+			log.LogAttrs(r.Context(), slog.LevelInfo, "http request", slog.String("request_id", id),
+				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
+				slog.Duration("duration", d))
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.wrote {
+		s.status, s.wrote = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	s.wrote = true
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "gatehouse:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	c, err := loadConfig(os.Getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: c.LogLevel}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if len(args) > 0 {
+		switch args[0] {
+		case "migrate":
+			st, err := store.Open(ctx, c.DatabaseURL)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.Migrate(ctx); err != nil {
+				return err
+			}
+			v, _ := st.SchemaVersion(ctx)
+			log.Info("migrated", "schema_version", v)
+			return nil
+		default:
+			return fmt.Errorf("unknown command %q (commands: migrate)", args[0])
+		}
+	}
+
+	a, err := newApp(ctx, c, log, os.Stdout)
+	if err != nil {
+		return err
+	}
+	defer a.store.Close()
+	srv := &http.Server{
+		Addr:              c.Addr,
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("listening", "addr", c.Addr, "public_url", c.PublicURL, "database", store.Describe(c.DatabaseURL))
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}

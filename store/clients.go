@@ -1,0 +1,73 @@
+package store
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+)
+
+// CountIntegrationClients counts clients in every workspace (bootstrap needs "is there any?").
+func (s *Store) CountIntegrationClients(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db(ctx).Model(&models.IntegrationClient{}).Count(&n).Error
+	return n, translate(err)
+}
+
+// IntegrationClientByClientID finds a client by its public client_id in any workspace: token
+// requests do not know their workspace until the client is found.
+func (s *Store) IntegrationClientByClientID(ctx context.Context, clientID string) (*models.IntegrationClient, error) {
+	var c models.IntegrationClient
+	if err := first(s.db(ctx).Where("client_id = ?", clientID), &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// IntegrationClient finds a client by client_id within a workspace.
+func (s *Store) IntegrationClient(ctx context.Context, ws uuid.UUID, clientID string) (*models.IntegrationClient, error) {
+	var c models.IntegrationClient
+	if err := first(s.scoped(ctx, ws).Where("client_id = ?", clientID), &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// IntegrationClients lists a workspace's clients, oldest first.
+func (s *Store) IntegrationClients(ctx context.Context, ws uuid.UUID) ([]*models.IntegrationClient, error) {
+	var cs []*models.IntegrationClient
+	err := s.scoped(ctx, ws).Order("created_at, id").Find(&cs).Error
+	return cs, translate(err)
+}
+
+// UpdateIntegrationClient saves a client's mutable fields.
+func (s *Store) UpdateIntegrationClient(ctx context.Context, c *models.IntegrationClient) error {
+	c.UpdatedAt = s.now()
+	res := s.scoped(ctx, c.WorkspaceID).Model(&models.IntegrationClient{}).Where("id = ?", c.ID).
+		Updates(map[string]any{"name": c.Name, "secret_hash": c.SecretHash, "scopes": c.ScopeString,
+			"revoked_at": c.RevokedAt, "secret_rotated_at": c.SecretRotatedAt, "updated_at": c.UpdatedAt})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Workspace finds a workspace by id.
+func (s *Store) Workspace(ctx context.Context, id uuid.UUID) (*models.Workspace, error) {
+	var w models.Workspace
+	if err := first(s.db(ctx).Where("id = ?", id), &w); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
+// SigningKeys lists every signing key, newest first.
+func (s *Store) SigningKeys(ctx context.Context) ([]*models.SigningKey, error) {
+	var ks []*models.SigningKey
+	err := s.db(ctx).Order("created_at DESC").Find(&ks).Error
+	return ks, translate(err)
+}

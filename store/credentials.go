@@ -1,0 +1,72 @@
+package store
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+
+	"gatehouse/models"
+)
+
+func (s *Store) credentialsWithSlug(ctx context.Context, ws uuid.UUID) *gorm.DB {
+	return s.db(ctx).Table("credentials").
+		Select("credentials.*, connections.slug AS auth_module").
+		Joins("JOIN connections ON connections.id = credentials.connection_id AND connections.deleted_at IS NULL").
+		Where("credentials.workspace_id = ?", ws)
+}
+
+// CredentialsForAccounts loads the live credentials of the given accounts, grouped by account,
+// in one query.
+func (s *Store) CredentialsForAccounts(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) (map[uuid.UUID][]*models.Credential, error) {
+	out := make(map[uuid.UUID][]*models.Credential, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var cs []*models.Credential
+	err := s.credentialsWithSlug(ctx, ws).Where("credentials.user_account_id IN ?", ids).
+		Order("credentials.id").Find(&cs).Error
+	if err != nil {
+		return nil, translate(err)
+	}
+	for _, c := range cs {
+		out[c.UserAccountID] = append(out[c.UserAccountID], c)
+	}
+	return out, nil
+}
+
+// CredentialByIdentity finds the credential bound to (connection, identifier key).
+func (s *Store) CredentialByIdentity(ctx context.Context, ws, connectionID uuid.UUID, identifierKey string) (*models.Credential, error) {
+	var c models.Credential
+	err := first(s.credentialsWithSlug(ctx, ws).
+		Where("credentials.connection_id = ? AND credentials.identifier_key = ?", connectionID, identifierKey), &c)
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// CredentialsByIdentities finds, at one connection, the credentials bound to any of the keys.
+func (s *Store) CredentialsByIdentities(ctx context.Context, ws, connectionID uuid.UUID, keys []string) ([]*models.Credential, error) {
+	var cs []*models.Credential
+	err := s.scoped(ctx, ws).Where("connection_id = ? AND identifier_key IN ?", connectionID, keys).Find(&cs).Error
+	return cs, translate(err)
+}
+
+// DeleteCredential removes the binding of an account at a connection; it reports whether one
+// existed.
+func (s *Store) DeleteCredential(ctx context.Context, ws, accountID, connectionID uuid.UUID) (bool, error) {
+	res := s.scoped(ctx, ws).Where("user_account_id = ? AND connection_id = ?", accountID, connectionID).
+		Delete(&models.Credential{})
+	return res.RowsAffected > 0, translate(res.Error)
+}
+
+// DeleteCredentialsOf removes, in one statement, the bindings of these accounts at one connection.
+func (s *Store) DeleteCredentialsOf(ctx context.Context, ws, connectionID uuid.UUID, accountIDs []uuid.UUID) error {
+	if len(accountIDs) == 0 {
+		return nil
+	}
+	res := s.scoped(ctx, ws).Where("connection_id = ? AND user_account_id IN ?", connectionID, accountIDs).
+		Delete(&models.Credential{})
+	return translate(res.Error)
+}

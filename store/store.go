@@ -1,0 +1,191 @@
+// Package store persists Gatehouse's models with GORM on SQLite (pure Go, the embedded default)
+// or PostgreSQL: opening, versioned migrations, transactions, queries, and the translation of
+// driver errors into store errors. It holds no business rules and no authorization; callers
+// (package provision) pass the workspace every scoped query is confined to.
+package store
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/google/uuid"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Dialects.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// Store is a handle on the database. It is safe for concurrent use.
+type Store struct {
+	gdb     *gorm.DB
+	dialect string
+	now     func() time.Time
+}
+
+// Open connects to url: "sqlite:<path>" (":memory:" is not supported: use a temporary file) or
+// "postgres://…". It does not migrate; call Migrate.
+func Open(ctx context.Context, rawURL string) (*Store, error) {
+	cfg := &gorm.Config{
+		// Queries are never logged: their parameters can carry identifiers and hashes.
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	}
+	var (
+		dial    gorm.Dialector
+		dialect string
+	)
+	switch {
+	case strings.HasPrefix(rawURL, "sqlite:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(rawURL, "sqlite:"), "//")
+		if path == "" || strings.Contains(path, ":memory:") {
+			return nil, fmt.Errorf("store: sqlite needs a file path, got %q", rawURL)
+		}
+		if dir := filepath.Dir(path); dir != "." {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("store: %w", err)
+			}
+		}
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Add("_pragma", "foreign_keys(1)")
+		q.Set("_time_format", "sqlite")
+		q.Set("_txlock", "immediate")
+		dial = sqlite.Open("file:" + path + "?" + q.Encode())
+		dialect = SQLite
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		dial = postgres.Open(rawURL)
+		dialect = Postgres
+	default:
+		return nil, fmt.Errorf("store: unsupported database URL (want sqlite:<path> or postgres://…)")
+	}
+	gdb, err := gorm.Open(dial, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dialect, err)
+	}
+	sqlDB, err := gdb.DB()
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if dialect == SQLite {
+		// SQLite has one writer. A single connection serialises everything without
+		// SQLITE_BUSY surprises; WAL keeps it fast.
+		sqlDB.SetMaxOpenConns(1)
+	} else {
+		sqlDB.SetMaxOpenConns(32)
+		sqlDB.SetMaxIdleConns(32)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	}
+	s := &Store{gdb: gdb, dialect: dialect, now: func() time.Time { return time.Now().UTC() }}
+	if err := s.Ping(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Dialect returns SQLite or Postgres.
+func (s *Store) Dialect() string { return s.dialect }
+
+// Close releases the connection pool.
+func (s *Store) Close() error {
+	sqlDB, err := s.gdb.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.gdb.DB()
+	if err != nil {
+		return err
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
+type txKey struct{}
+
+// InTx runs fn in one transaction; every store call made with the ctx passed to fn joins it.
+// Nested calls join the outer transaction. An error or panic from fn rolls back.
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return fn(ctx)
+	}
+	return s.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return fn(context.WithValue(ctx, txKey{}, tx))
+	})
+}
+
+// db returns the transaction carried by ctx, or the pool.
+func (s *Store) db(ctx context.Context) *gorm.DB {
+	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return tx
+	}
+	return s.gdb.WithContext(ctx)
+}
+
+// scoped confines a query to one workspace. Every workspace-owned read and write goes
+// through it.
+func (s *Store) scoped(ctx context.Context, ws uuid.UUID) *gorm.DB {
+	return s.db(ctx).Where("workspace_id = ?", ws)
+}
+
+// Create inserts one model or a slice of models of the same type.
+func (s *Store) Create(ctx context.Context, v any) error {
+	return translate(s.db(ctx).Create(v).Error)
+}
+
+// NewID returns a new time-ordered (v7) UUID.
+func NewID() uuid.UUID { return uuid.Must(uuid.NewV7()) }
+
+// first loads one row into dest or returns ErrNotFound.
+func first(q *gorm.DB, dest any) error {
+	res := q.Limit(1).Find(dest)
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// exists reports whether the query matches a row.
+func exists(q *gorm.DB) (bool, error) {
+	var n int64
+	if err := q.Select("1").Limit(1).Count(&n).Error; err != nil {
+		return false, translate(err)
+	}
+	return n > 0, nil
+}
+
+
+// Describe returns a database URL without its password, for logs.
+func Describe(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.User == nil {
+		return rawURL
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}

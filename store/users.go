@@ -1,0 +1,103 @@
+package store
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+
+	"gatehouse/models"
+)
+
+// UserAccount finds an account by id within a workspace.
+func (s *Store) UserAccount(ctx context.Context, ws, id uuid.UUID) (*models.UserAccount, error) {
+	var u models.UserAccount
+	if err := first(s.scoped(ctx, ws).Where("id = ?", id), &u); err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// UserAccountsByIDs loads accounts by id within a workspace, in no particular order.
+func (s *Store) UserAccountsByIDs(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) ([]*models.UserAccount, error) {
+	var us []*models.UserAccount
+	err := s.scoped(ctx, ws).Where("id IN ?", ids).Find(&us).Error
+	return us, translate(err)
+}
+
+// UpdateUserAccount saves an account if its version is still u.Version, then bumps it.
+func (s *Store) UpdateUserAccount(ctx context.Context, u *models.UserAccount) error {
+	now := s.now()
+	res := s.scoped(ctx, u.WorkspaceID).Model(&models.UserAccount{}).
+		Where("id = ? AND version = ?", u.ID, u.Version).
+		Updates(map[string]any{"email": u.Email, "email_key": u.EmailKey, "first_name": u.FirstName,
+			"last_name": u.LastName, "external_id": u.ExternalID, "active": u.Active,
+			"version": u.Version + 1, "updated_at": now})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		if _, err := s.UserAccount(ctx, u.WorkspaceID, u.ID); err != nil {
+			return err
+		}
+		return ErrStale
+	}
+	u.Version++
+	u.UpdatedAt = now
+	return nil
+}
+
+// UserAccountFilter narrows a user account listing. Empty fields do not filter. Keys are
+// already normalised with models.Key.
+type UserAccountFilter struct {
+	EmailKey      string
+	AuthModule    string // connection slug
+	IdentifierKey string
+	ExternalID    string
+	Active        *bool
+}
+
+func (s *Store) filterUsers(ctx context.Context, ws uuid.UUID, f UserAccountFilter) *gorm.DB {
+	q := s.scoped(ctx, ws).Model(&models.UserAccount{})
+	if f.EmailKey != "" {
+		q = q.Where("email_key = ?", f.EmailKey)
+	}
+	if f.ExternalID != "" {
+		q = q.Where("external_id = ?", f.ExternalID)
+	}
+	if f.Active != nil {
+		q = q.Where("active = ?", *f.Active)
+	}
+	if f.AuthModule != "" || f.IdentifierKey != "" {
+		sub := s.db(ctx).Table("credentials AS c").Select("1").
+			Joins("JOIN connections AS k ON k.id = c.connection_id AND k.deleted_at IS NULL").
+			Where("c.user_account_id = user_accounts.id AND c.workspace_id = ?", ws)
+		if f.AuthModule != "" {
+			sub = sub.Where("k.slug = ?", f.AuthModule)
+		}
+		if f.IdentifierKey != "" {
+			sub = sub.Where("c.identifier_key = ?", f.IdentifierKey)
+		}
+		q = q.Where("EXISTS (?)", sub)
+	}
+	return q
+}
+
+// UserAccounts lists up to limit accounts after the given id (keyset pagination in id order,
+// which is creation order for v7 UUIDs).
+func (s *Store) UserAccounts(ctx context.Context, ws uuid.UUID, f UserAccountFilter, after *uuid.UUID, limit int) ([]*models.UserAccount, error) {
+	q := s.filterUsers(ctx, ws, f)
+	if after != nil {
+		q = q.Where("user_accounts.id > ?", *after)
+	}
+	var us []*models.UserAccount
+	err := q.Order("user_accounts.id").Limit(limit).Find(&us).Error
+	return us, translate(err)
+}
+
+// CountUserAccounts counts the accounts matching f.
+func (s *Store) CountUserAccounts(ctx context.Context, ws uuid.UUID, f UserAccountFilter) (int64, error) {
+	var n int64
+	err := s.filterUsers(ctx, ws, f).Count(&n).Error
+	return n, translate(err)
+}
