@@ -30,6 +30,7 @@ import (
 	"gatehouse/oauth"
 	"gatehouse/provision"
 	"gatehouse/resolvers"
+	"gatehouse/rest"
 	"gatehouse/secret"
 	"gatehouse/store"
 )
@@ -155,6 +156,7 @@ func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*ap
 	mux.Handle("POST /graphql/v1", api)
 	mux.Handle("GET /graphql/v1", graphiql.Page("/graphql/v1", "/graphql/v1/assets/"))
 	mux.Handle("GET /graphql/v1/assets/", graphiql.Assets("/graphql/v1/assets/"))
+	rest.New(svc, oa.Authenticate, log).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "ok\n")

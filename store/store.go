@@ -177,7 +177,6 @@ func exists(q *gorm.DB) (bool, error) {
 	return n > 0, nil
 }
 
-
 // Describe returns a database URL without its password, for logs.
 func Describe(rawURL string) string {
 	u, err := url.Parse(rawURL)
@@ -188,4 +187,10 @@ func Describe(rawURL string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
+}
+
+// RawScan runs a read-only SQL query and scans its result into dest. It exists for tests and
+// diagnostics that must look at the rows as stored.
+func (s *Store) RawScan(ctx context.Context, dest any, sql string, args ...any) error {
+	return translate(s.db(ctx).Raw(sql, args...).Scan(dest).Error)
 }

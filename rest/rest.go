@@ -1,0 +1,196 @@
+// Package rest is the WorldFlow-compatible REST surface under /api/v1: SSO connections, domains,
+// SP metadata, SCIM tokens, activity and statistics. Handlers decode JSON, make one provision
+// call and encode the document's shapes; errors use {"error":{"type","message"}}. It holds no
+// business rules and never imports another transport.
+package rest
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"gatehouse/models"
+	"gatehouse/provision"
+)
+
+// maxBodyBytes bounds a REST request body.
+const maxBodyBytes = 1 << 20
+
+// Authenticator verifies a request's bearer token. A refusal is a models.Error with code
+// UNAUTHENTICATED; any other error is a server fault.
+type Authenticator func(r *http.Request) (*provision.Principal, error)
+
+// Handler serves /api/v1.
+type Handler struct {
+	svc  *provision.Service
+	auth Authenticator
+	log  *slog.Logger
+}
+
+// New builds the REST handler.
+func New(svc *provision.Service, auth Authenticator, log *slog.Logger) *Handler {
+	return &Handler{svc: svc, auth: auth, log: log}
+}
+
+// Register mounts every /api/v1 route on mux. Each feature area registers its own routes.
+func (h *Handler) Register(mux *http.ServeMux) {
+	for _, register := range []func(*http.ServeMux){
+		// h.registerSSO,   (SSO connections, domains, SP metadata)
+		// h.registerSCIM,  (SCIM tokens, activities, statistics)
+	} {
+		register(mux)
+	}
+	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, models.Errorf(models.ENOTFOUND, "no such endpoint: %s %s", r.Method, r.URL.Path), h.log, r)
+	})
+}
+
+// handlerFunc is an authenticated REST handler: it returns the status and body to encode, or
+// an error for writeError.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) (status int, body any, err error)
+
+// handle authenticates the request (an access token whose client holds the admin scope, the
+// document's "workspace-admin privileges"; provision checks each operation again), runs fn and
+// writes its result. A nil body writes no body (DELETE's 204).
+func (h *Handler) handle(fn handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := h.auth(r)
+		if err != nil {
+			writeError(w, err, h.log, r)
+			return
+		}
+		if !p.Has(models.ScopeAdmin) {
+			writeError(w, models.Errorf(models.EFORBIDDEN, "this API requires an access token with the admin scope"), h.log, r)
+			return
+		}
+		r = r.WithContext(provision.WithPrincipal(r.Context(), p))
+		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		status, body, err := fn(w, r)
+		if err != nil {
+			writeError(w, err, h.log, r)
+			return
+		}
+		if body == nil {
+			w.WriteHeader(status)
+			return
+		}
+		writeJSON(w, status, body)
+	})
+}
+
+// decode reads a JSON request body into v, refusing unknown fields and trailing data.
+func decode(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return models.Errorf(models.EINVALID, "the request body must be JSON (Content-Type: application/json)")
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return models.Errorf(models.EINVALID, "the request body is larger than 1 MiB")
+		case errors.Is(err, io.EOF):
+			return models.Errorf(models.EINVALID, "the request body is empty; a JSON object is required")
+		}
+		return models.Errorf(models.EINVALID, "invalid JSON body: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if dec.More() {
+		return models.Errorf(models.EINVALID, "invalid JSON body: unexpected data after the object")
+	}
+	return nil
+}
+
+// Page is the pagination of a list request: page ≥ 1, 1 ≤ pageSize ≤ 100 (default 20).
+type Page struct{ Page, PageSize int }
+
+// pageOf reads page and pageSize from the query string.
+func pageOf(r *http.Request) (Page, error) {
+	p := Page{Page: 1, PageSize: 20}
+	q := r.URL.Query()
+	if v := q.Get("page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return p, models.Errorf(models.EINVALID, "page must be a positive integer")
+		}
+		p.Page = n
+	}
+	if v := q.Get("pageSize"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return p, models.Errorf(models.EINVALID, "pageSize must be an integer from 1 to 100")
+		}
+		p.PageSize = n
+	}
+	return p, nil
+}
+
+// errorStatus maps a domain error code to the REST status and error type, once.
+func errorStatus(code string) (int, string) {
+	switch code {
+	case models.EINVALID:
+		return http.StatusBadRequest, "validation_error"
+	case models.ENOTFOUND:
+		return http.StatusNotFound, "not_found"
+	case models.ETAKEN:
+		return http.StatusConflict, "conflict"
+	case models.EINVALIDSTATE:
+		return http.StatusConflict, "invalid_state"
+	case models.ECONFLICT:
+		return http.StatusConflict, "conflict"
+	case models.EUNAUTHENTICATED:
+		return http.StatusUnauthorized, "authentication_error"
+	case models.EFORBIDDEN:
+		return http.StatusForbidden, "permission_error"
+	}
+	return http.StatusInternalServerError, "internal_error"
+}
+
+// writeError writes {"error":{"type","message"}}; internal causes are logged, never shown.
+func writeError(w http.ResponseWriter, err error, log *slog.Logger, r *http.Request) {
+	code := models.ErrorCode(err)
+	status, typ := errorStatus(code)
+	msg := errorMessage(err)
+	if status == http.StatusInternalServerError {
+		log.ErrorContext(r.Context(), "rest: internal error", "err", err, "path", r.URL.Path)
+		msg = "internal error"
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+	}
+	writeJSON(w, status, map[string]any{"error": map[string]any{"type": typ, "message": msg}})
+}
+
+// errorMessage names the field a problem is about, in the document's style.
+func errorMessage(err error) string {
+	var es models.Errors
+	if errors.As(err, &es) {
+		parts := make([]string, len(es))
+		for i, e := range es {
+			parts[i] = fieldMessage(e)
+		}
+		return strings.Join(parts, "; ")
+	}
+	var e *models.Error
+	if errors.As(err, &e) {
+		return fieldMessage(e)
+	}
+	return models.PublicMessage(err)
+}
+
+func fieldMessage(e *models.Error) string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return e.Field + " " + e.Message
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
