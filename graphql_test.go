@@ -199,9 +199,9 @@ func TestBulkBinding(t *testing.T) {
 			{"accountUuid": b, "authModule": "microsoft", "identifier": "C@contoso.com", "secret": ""}, // taken by c
 			{"accountUuid": b, "authModule": "nope", "identifier": "b@contoso.com", "secret": ""},
 			{"accountUuid": "4771494f-5c77-4b3a-86dc-caafb8d80c45", "authModule": "microsoft", "identifier": "x", "secret": ""},
-			{"accountUuid": b, "authModule": "microsoft", "identifier": "a@contoso.com", "secret": ""}, // taken by item 0
+			{"accountUuid": b, "authModule": "microsoft", "identifier": "a@contoso.com", "secret": ""},     // taken by item 0
 			{"accountUuid": c, "authModule": "microsoft", "identifier": "c.new@contoso.com", "secret": ""}, // replaces c's
-			{"accountUuid": b, "authModule": "microsoft", "identifier": "c@contoso.com", "secret": "pw"}, // freed by item 5
+			{"accountUuid": b, "authModule": "microsoft", "identifier": "c@contoso.com", "secret": "pw"},   // freed by item 5
 		}
 		d := e.mustGQL(admin, `mutation($items: [UpdateUserAccountCredentialsInput!]!) { bulkUpdateUserAccountCredentials(input: {items: $items}) {
 			results { userAccount { uuid credentials { identifier hasSecret } } errors { label code } } errors { label code } } }`,
