@@ -8,7 +8,6 @@ package resolvers
 import (
 	"context"
 	"encoding/json"
-
 	"gatehouse/graph"
 	"gatehouse/graph/model"
 	"gatehouse/models"
