@@ -4081,18 +4081,18 @@ func (ec *executionContext) _Brand_portalUrl(ctx context.Context, field graphql.
 			return ec.fieldContext_Brand_portalUrl(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.PortalURL, nil
+			return obj.PortalURL(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalOString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
 		false,
 	)
 }
 func (ec *executionContext) fieldContext_Brand_portalUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Brand", field, false, false, "String")
+	return graphql.NewScalarFieldContext("Brand", field, true, false, "String")
 }
 
 func (ec *executionContext) _Brand_identityProviderConfigurations(ctx context.Context, field graphql.CollectedField, obj *models.Brand) (ret graphql.Marshaler) {
@@ -14565,18 +14565,6 @@ func (ec *executionContext) unmarshalOSamlConfigInput2ᚖgatehouseᚋgraphᚋmod
 	}
 	res, err := ec.unmarshalInputSamlConfigInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {
-	res, err := graphql.UnmarshalString(v)
-	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalOString2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
-	_ = sel
-	_ = ctx
-	res := graphql.MarshalString(v)
-	return res
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {

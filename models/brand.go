@@ -18,11 +18,19 @@ type Brand struct {
 	NameKey     string
 	// Slug names the brand in sign-in URLs, unique per workspace.
 	Slug string
-	// PortalURL is where browser sign-in returns users; empty when not set.
-	PortalURL string `gorm:"column:portal_url"`
+	// Portal is the URL browser sign-in returns people to; empty when not set.
+	Portal    string `gorm:"column:portal_url"`
 	Version   int
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// PortalURL returns the portal URL, or nil when none is set.
+func (b *Brand) PortalURL() *string {
+	if b.Portal == "" {
+		return nil
+	}
+	return &b.Portal
 }
 
 // Company is an organisation; it has many accounts.

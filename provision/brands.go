@@ -94,11 +94,20 @@ func (s *Service) CreateBrand(ctx context.Context, in BrandInput) (*models.Brand
 		empty := ""
 		in.Name = &empty
 	}
-	if in.Slug == nil {
+	derived := in.Slug == nil
+	if derived {
 		slug := models.Slugify(*in.Name)
+		if len(slug) > 64 {
+			slug = strings.TrimRight(slug[:64], "-")
+		}
 		in.Slug = &slug
 	}
 	if errs := s.applyBrand(b, in); len(errs) > 0 {
+		if derived && len(errs) > 1 { // the derived slug is only wrong because the name is
+			errs = errs[:1]
+		} else if derived && errs[0].Field == "slug" {
+			errs[0].Message = "cannot be derived from this name; give one"
+		}
 		return nil, errs
 	}
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
@@ -165,7 +174,7 @@ func (s *Service) applyBrand(b *models.Brand, in BrandInput) models.Errors {
 				errs = append(errs, e)
 			}
 		}
-		b.PortalURL = u
+		b.Portal = u
 	}
 	return errs
 }
@@ -183,7 +192,7 @@ func brandUniqueError(err error, b *models.Brand) error {
 }
 
 func brandSummary(b *models.Brand) map[string]any {
-	return map[string]any{"name": b.Name, "slug": b.Slug, "portalUrl": b.PortalURL}
+	return map[string]any{"name": b.Name, "slug": b.Slug, "portalUrl": b.Portal}
 }
 
 func (s *Service) loadBrand(ctx context.Context, ws uuid.UUID, field, rawID string) (*models.Brand, error) {

@@ -172,10 +172,7 @@ func (s *Service) signInOnce(ctx context.Context, brandID, connectionID uuid.UUI
 		if err != nil {
 			return nil, err
 		}
-		if !u.Active {
-			return d.refuse(ctx, u, reasonDeactivated, "the account bound to this identity is deactivated")
-		}
-		return d.accept(ctx, u, SignInExistingIdentity, "The account bound to this identity at this identity provider signed in.", nil)
+		return d.existing(ctx, u)
 	}
 
 	// 2. An account with this email exists.
@@ -215,6 +212,14 @@ type decision struct {
 	id    Identity
 }
 
+// existing signs in the account bound to the identity, unless it is deactivated.
+func (d *decision) existing(ctx context.Context, u *models.UserAccount) (*SignInResult, error) {
+	if !u.Active {
+		return d.refuse(ctx, u, reasonDeactivated, "the account bound to this identity is deactivated")
+	}
+	return d.accept(ctx, u, SignInExistingIdentity, "The account bound to this identity at this identity provider signed in.", nil)
+}
+
 func (d *decision) linkByEmail(ctx context.Context, u *models.UserAccount) (*SignInResult, error) {
 	s, ws := d.s, d.brand.WorkspaceID
 	creds, err := s.store.CredentialsForAccounts(ctx, ws, []uuid.UUID{u.ID})
@@ -222,6 +227,10 @@ func (d *decision) linkByEmail(ctx context.Context, u *models.UserAccount) (*Sig
 		return nil, err
 	}
 	for _, c := range creds[u.ID] {
+		if c.ConnectionID == d.conn.ID && c.IdentifierKey == models.Key(d.id.Identifier) {
+			// A concurrent sign-in of this identity committed after step 1 looked.
+			return d.existing(ctx, u)
+		}
 		if c.ConnectionID == d.conn.ID {
 			return d.refuse(ctx, u, reasonOtherIdentity, "the account with this email is bound to another identifier at this connection")
 		}

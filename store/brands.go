@@ -42,7 +42,7 @@ func (s *Store) Brands(ctx context.Context, ws uuid.UUID, after *uuid.UUID, limi
 func (s *Store) UpdateBrand(ctx context.Context, b *models.Brand) error {
 	now := s.now()
 	res := s.scoped(ctx, b.WorkspaceID).Model(&models.Brand{}).Where("id = ? AND version = ?", b.ID, b.Version).
-		Updates(map[string]any{"name": b.Name, "name_key": b.NameKey, "slug": b.Slug, "portal_url": b.PortalURL,
+		Updates(map[string]any{"name": b.Name, "name_key": b.NameKey, "slug": b.Slug, "portal_url": b.Portal,
 			"version": b.Version + 1, "updated_at": now})
 	if res.Error != nil {
 		return translate(res.Error)
