@@ -147,6 +147,16 @@ func TestIdentityProviderConfigurationSeed(t *testing.T) {
 			}
 		})
 
+		t.Run("brands list their configurations (batched)", func(t *testing.T) {
+			e.createBrand(tok, "Second Portal")
+			d := e.mustGQL(tok, `{ brands { nodes { name identityProviderConfigurations { identityProvider { slug } defaultAccount { name } } } } }`, nil)
+			got := fmt.Sprint(get(d, "brands", "nodes"))
+			want := "[map[identityProviderConfigurations:[map[defaultAccount:map[name:Acme Learners] identityProvider:map[slug:microsoft]]] name:Learning Portal] map[identityProviderConfigurations:[] name:Second Portal]]"
+			if got != want {
+				t.Fatalf("brands:\n%s\nwant\n%s", got, want)
+			}
+		})
+
 		t.Run("create on an existing configuration is an error, nothing changed", func(t *testing.T) {
 			d := e.mustGQL(tok, seedWith(seedCreateIdPConfiguration, brand, idp, other), nil)
 			p, labels := brandsPayload(t, d, "createIdentityProviderConfiguration")

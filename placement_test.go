@@ -116,7 +116,11 @@ func TestBrandsCompaniesAccounts(t *testing.T) {
 
 		t.Run("a user account's account and role", func(t *testing.T) {
 			acc := e.createAccount(tok, "Solo", "")
-			u := e.createUser(tok, "solo@example.com")
+			d0 := e.mustGQL(tok, `mutation { createUserAccount(input: {email: "solo@example.com"}) { userAccount { uuid role account { id } } errors { label } } }`, nil)
+			u := str(d0, "createUserAccount", "userAccount", "uuid")
+			if str(d0, "createUserAccount", "userAccount", "role") != "viewer" || get(d0, "createUserAccount", "userAccount", "account") != nil {
+				t.Fatalf("a new user account: %v", d0)
+			}
 			q := `mutation($u: ID!, $a: ID) { setUserAccountAccount(input: {uuid: $u, accountId: $a}) { userAccount { uuid role account { id name } } errors { label code } } }`
 			d := e.mustGQL(tok, q, map[string]any{"u": u, "a": acc})
 			if ua := get(d, "setUserAccountAccount", "userAccount"); str(ua, "account", "id") != acc || str(ua, "role") != "viewer" {

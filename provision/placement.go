@@ -94,23 +94,24 @@ func Place(in PlacementInput) Placement {
 	}
 	value, hasClaim := CompanyClaimValue(claim, in.Claims)
 	p := Placement{CompanyName: value}
+	shown := truncate(value, 2*models.MaxNameLength) // longer than any company name: it cannot match anyway
 	if in.DefaultAccount != nil {
 		p.Rule, p.Account = RuleDefaultAccount, in.DefaultAccount
 		p.Explanation = fmt.Sprintf("The configuration's default account %q is set; it takes precedence over company matching.", in.DefaultAccount.Name)
 		return p
 	}
 	p.Rule = RuleIndividualAccount
-	const individual = " A new individual account will be created for the person."
+	const individual = " A new individual account is created for the person."
 	switch {
 	case !hasClaim:
 		p.Explanation = fmt.Sprintf("No default account is set and the claim %q is missing, empty or not text, so no company can match.", claim) + individual
 	case in.Company == nil || in.Company.Name != value:
-		p.Explanation = fmt.Sprintf("No default account is set and no company is named exactly %q (claim %q; names must match exactly, including case).", value, claim) + individual
+		p.Explanation = fmt.Sprintf("No default account is set and no company is named exactly %q (claim %q; names must match exactly, including case).", shown, claim) + individual
 	case in.CompanyAccount == nil || in.CompanyAccount.CompanyID == nil || *in.CompanyAccount.CompanyID != in.Company.ID:
 		p.Explanation = fmt.Sprintf("No default account is set; company %q matches claim %q but has no accounts.", in.Company.Name, claim) + individual
 	default:
 		p.Rule, p.Account = RuleCompanyMatch, in.CompanyAccount
-		p.Explanation = fmt.Sprintf("No default account is set; claim %q is %q, which exactly matches company %q, so its first account %q was chosen.",
+		p.Explanation = fmt.Sprintf("No default account is set; claim %q is %q, which exactly matches company %q, so its first account %q is chosen.",
 			claim, value, in.Company.Name, in.CompanyAccount.Name)
 	}
 	return p
