@@ -43,7 +43,8 @@ func idpConfigurationPayload(b *models.Brand, c *models.IdentityProviderConfigur
 	return &model.IdentityProviderConfigurationPayload{Brand: b, IdentityProviderConfiguration: c, Errors: errs}, nil
 }
 
-func pageSize(first *int) int {
+// firstOrZero passes an omitted page size on as 0 (provision applies its default).
+func firstOrZero(first *int) int {
 	if first == nil {
 		return 0
 	}
@@ -85,5 +86,5 @@ func (r *Resolver) removeIdentityProviderConfiguration(ctx context.Context, in m
 }
 
 func (r *Resolver) accounts(ctx context.Context, companyID *string, typ *models.AccountType, first *int, after *string) (*provision.AccountPage, error) {
-	return r.Svc.Accounts(ctx, provision.AccountFilter{CompanyID: companyID, Type: typ}, pageSize(first), after)
+	return r.Svc.Accounts(ctx, provision.AccountFilter{CompanyID: companyID, Type: typ}, firstOrZero(first), after)
 }
