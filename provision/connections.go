@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"net"
-	"net/url"
 	"strings"
 
 	"github.com/google/uuid"
@@ -64,7 +62,9 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 	}
 	switch {
 	case in.Protocol == nil:
-		errs = append(errs, models.FieldError(models.EINVALID, "protocol", "", "is required (OIDC or SAML)"))
+		errs = append(errs, models.FieldError(models.EINVALID, "protocol", "", "is required (oidc or saml)"))
+	case *in.Protocol != models.ProtocolOIDC && *in.Protocol != models.ProtocolSAML:
+		errs = append(errs, models.FieldError(models.EINVALID, "protocol", string(*in.Protocol), "must be oidc or saml"))
 	case *in.Protocol == models.ProtocolOIDC && in.OIDC == nil:
 		errs = append(errs, models.FieldError(models.EINVALID, "oidcConfig", "", "is required for an OIDC connection"))
 	case *in.Protocol == models.ProtocolSAML && in.SAML == nil:
@@ -77,6 +77,12 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 	}
 	if in.Slug == nil && in.Name != nil {
 		slug := models.Slugify(*in.Name)
+		if len(slug) > 64 {
+			slug = strings.TrimRight(slug[:64], "-")
+		}
+		if slug == "" { // a name without ASCII letters or digits
+			slug = "connection-" + c.ID.String()[:8]
+		}
 		in.Slug = &slug
 	}
 	errs = append(errs, s.applyConnection(c, in, true)...)
@@ -95,9 +101,12 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 	return c, nil
 }
 
-// UpdateConnection changes the given fields. Changing how the IdP is reached (issuer, client,
-// discovery URL, SSO URL, certificate, …) of a connection in testing, active or error sends it
-// back to inactive: it must pass a new test before it can be activated again.
+// UpdateConnection changes the given fields. Changing a setting the connection test checks
+// (issuer URL, discovery URL, entity ID, SSO URL, certificate, metadata URL) of a connection in
+// testing, active or error sends it back to inactive: it must pass a new test before it can be
+// activated again. Settings a test cannot check (client ID and secret, scopes, request
+// signing, attribute mapping, JIT, role) keep the status, so that a routine secret rotation
+// does not take sign-in down.
 func (s *Service) UpdateConnection(ctx context.Context, rawID string, in ConnectionInput) (*models.Connection, error) {
 	p, err := s.authorize(ctx, accessManageWrite)
 	if err != nil {
@@ -178,7 +187,7 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 	if in.JITProvisioning != nil {
 		c.JITProvisioning = *in.JITProvisioning
 	}
-	reach := false // did a setting that decides how the IdP is reached change?
+	reach := false // did a setting the connection test checks change?
 	if o := in.OIDC; o != nil {
 		if c.Protocol != models.ProtocolOIDC {
 			add(models.FieldError(models.EINVALID, "oidcConfig", "", "is only for OIDC connections"))
@@ -194,7 +203,6 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 				if strings.TrimSpace(*o.ClientID) == "" {
 					add(models.FieldError(models.EINVALID, "oidcConfig.clientId", *o.ClientID, "is required"))
 				}
-				reach = reach || c.OIDCClientID != *o.ClientID
 				c.OIDCClientID = strings.TrimSpace(*o.ClientID)
 			} else if create {
 				add(models.FieldError(models.EINVALID, "oidcConfig.clientId", "", "is required"))
@@ -204,7 +212,6 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 					add(models.SecretFieldError(models.EINVALID, "oidcConfig.clientSecret", "is required (at most 1024 characters)"))
 				} else {
 					c.OIDCClientSecretEnc = s.box.Seal([]byte(*o.ClientSecret))
-					reach = true
 				}
 			} else if create {
 				add(models.SecretFieldError(models.EINVALID, "oidcConfig.clientSecret", "is required"))
@@ -274,24 +281,12 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 	return errs
 }
 
-// validateIdPURL accepts absolute https URLs, and http only for loopback hosts when private
-// networks are allowed (local development and tests).
+// validateIdPURL accepts what models.ValidIdPURL accepts.
 func (s *Service) validateIdPURL(field, raw string) *models.Error {
-	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Host == "" || u.User != nil || len(raw) > 2048 {
-		return models.FieldError(models.EINVALID, field, raw, "must be an absolute https URL")
+	if !models.ValidIdPURL(raw, s.allowPrivate) {
+		return models.FieldError(models.EINVALID, field, truncate(raw, 256), "must be an absolute https URL")
 	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		host := u.Hostname()
-		ip := net.ParseIP(host)
-		if s.allowPrivate && (host == "localhost" || ip != nil && ip.IsLoopback()) {
-			return nil
-		}
-	}
-	return models.FieldError(models.EINVALID, field, raw, "must be an absolute https URL")
+	return nil
 }
 
 func validateCertificatePEM(field, v string) *models.Error {
