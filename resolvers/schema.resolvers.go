@@ -8,7 +8,6 @@ package resolvers
 import (
 	"context"
 	"encoding/json"
-
 	"gatehouse/graph"
 	"gatehouse/graph/model"
 	"gatehouse/models"
@@ -20,6 +19,11 @@ func (r *auditEventResolver) Summary(ctx context.Context, obj *models.AuditEvent
 	m := map[string]any{}
 	_ = json.Unmarshal([]byte(obj.Summary), &m)
 	return m, nil
+}
+
+// Domains is the resolver for the domains field.
+func (r *connectionResolver) Domains(ctx context.Context, obj *models.Connection) ([]*models.Domain, error) {
+	return r.connectionDomains(ctx, obj)
 }
 
 // CreateWorkspace is the resolver for the createWorkspace field.
@@ -138,6 +142,46 @@ func (r *mutationResolver) BulkUpdateUserAccountCredentials(ctx context.Context,
 	return out, nil
 }
 
+// TestConnection is the resolver for the testConnection field.
+func (r *mutationResolver) TestConnection(ctx context.Context, input model.TestConnectionInput) (*model.TestConnectionPayload, error) {
+	return r.testConnection(ctx, input)
+}
+
+// ActivateConnection is the resolver for the activateConnection field.
+func (r *mutationResolver) ActivateConnection(ctx context.Context, input model.ActivateConnectionInput) (*model.ConnectionPayload, error) {
+	return r.activateConnection(ctx, input)
+}
+
+// DeactivateConnection is the resolver for the deactivateConnection field.
+func (r *mutationResolver) DeactivateConnection(ctx context.Context, input model.DeactivateConnectionInput) (*model.ConnectionPayload, error) {
+	return r.deactivateConnection(ctx, input)
+}
+
+// DeleteConnection is the resolver for the deleteConnection field.
+func (r *mutationResolver) DeleteConnection(ctx context.Context, input model.DeleteConnectionInput) (*model.DeleteConnectionPayload, error) {
+	return r.deleteConnection(ctx, input)
+}
+
+// AddDomain is the resolver for the addDomain field.
+func (r *mutationResolver) AddDomain(ctx context.Context, input model.AddDomainInput) (*model.DomainPayload, error) {
+	return r.addDomain(ctx, input)
+}
+
+// VerifyDomain is the resolver for the verifyDomain field.
+func (r *mutationResolver) VerifyDomain(ctx context.Context, input model.VerifyDomainInput) (*model.VerifyDomainPayload, error) {
+	return r.verifyDomain(ctx, input)
+}
+
+// SetPrimaryDomain is the resolver for the setPrimaryDomain field.
+func (r *mutationResolver) SetPrimaryDomain(ctx context.Context, input model.SetPrimaryDomainInput) (*model.DomainPayload, error) {
+	return r.setPrimaryDomain(ctx, input)
+}
+
+// RemoveDomain is the resolver for the removeDomain field.
+func (r *mutationResolver) RemoveDomain(ctx context.Context, input model.RemoveDomainInput) (*model.RemoveDomainPayload, error) {
+	return r.removeDomain(ctx, input)
+}
+
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*provision.Principal, error) {
 	return r.Svc.Viewer(ctx)
@@ -191,6 +235,11 @@ func (r *queryResolver) AuditEvents(ctx context.Context, first *int, before *str
 	return r.Svc.AuditEvents(ctx, n, before)
 }
 
+// SpMetadata is the resolver for the spMetadata field.
+func (r *queryResolver) SpMetadata(ctx context.Context) (*provision.SPMetadata, error) {
+	return r.spMetadata(ctx)
+}
+
 // Credentials is the resolver for the credentials field.
 func (r *userAccountResolver) Credentials(ctx context.Context, obj *models.UserAccount) ([]*models.Credential, error) {
 	return r.Svc.Credentials(ctx, obj)
@@ -203,6 +252,9 @@ func (r *userAccountConnectionResolver) TotalCount(ctx context.Context, obj *pro
 
 // AuditEvent returns graph.AuditEventResolver implementation.
 func (r *Resolver) AuditEvent() graph.AuditEventResolver { return &auditEventResolver{r} }
+
+// Connection returns graph.ConnectionResolver implementation.
+func (r *Resolver) Connection() graph.ConnectionResolver { return &connectionResolver{r} }
 
 // Mutation returns graph.MutationResolver implementation.
 func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{r} }
@@ -220,6 +272,7 @@ func (r *Resolver) UserAccountConnection() graph.UserAccountConnectionResolver {
 
 type (
 	auditEventResolver            struct{ *Resolver }
+	connectionResolver            struct{ *Resolver }
 	mutationResolver              struct{ *Resolver }
 	queryResolver                 struct{ *Resolver }
 	userAccountResolver           struct{ *Resolver }

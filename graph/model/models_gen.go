@@ -6,9 +6,21 @@ import (
 	"bytes"
 	"fmt"
 	"gatehouse/models"
+	"gatehouse/provision"
 	"io"
 	"strconv"
 )
+
+type ActivateConnectionInput struct {
+	ID string `json:"id"`
+}
+
+type AddDomainInput struct {
+	ConnectionID string `json:"connectionId"`
+	Domain       string `json:"domain"`
+	// dns-txt (default) or https-file.
+	VerificationMethod *string `json:"verificationMethod,omitempty"`
+}
 
 type BulkUpdateUserAccountCredentialsInput struct {
 	Items []*UpdateUserAccountCredentialsInput `json:"items"`
@@ -68,8 +80,26 @@ type CreateWorkspacePayload struct {
 	Errors    []*UserError      `json:"errors"`
 }
 
+type DeactivateConnectionInput struct {
+	ID string `json:"id"`
+}
+
 type DeactivateUserAccountInput struct {
 	UUID string `json:"uuid"`
+}
+
+type DeleteConnectionInput struct {
+	ID string `json:"id"`
+}
+
+type DeleteConnectionPayload struct {
+	DeletedConnectionID *string      `json:"deletedConnectionId,omitempty"`
+	Errors              []*UserError `json:"errors"`
+}
+
+type DomainPayload struct {
+	Domain *models.Domain `json:"domain,omitempty"`
+	Errors []*UserError   `json:"errors"`
 }
 
 type Mutation struct {
@@ -88,6 +118,16 @@ type Query struct {
 
 type ReactivateUserAccountInput struct {
 	UUID string `json:"uuid"`
+}
+
+type RemoveDomainInput struct {
+	ConnectionID string `json:"connectionId"`
+	DomainID     string `json:"domainId"`
+}
+
+type RemoveDomainPayload struct {
+	RemovedDomainID *string      `json:"removedDomainId,omitempty"`
+	Errors          []*UserError `json:"errors"`
 }
 
 type RemoveUserAccountCredentialsInput struct {
@@ -122,6 +162,24 @@ type SamlConfigInput struct {
 	SignRequests     *bool          `json:"signRequests,omitempty"`
 	AttributeMapping map[string]any `json:"attributeMapping,omitempty"`
 	MetadataURL      *string        `json:"metadataUrl,omitempty"`
+}
+
+type SetPrimaryDomainInput struct {
+	ConnectionID string `json:"connectionId"`
+	DomainID     string `json:"domainId"`
+}
+
+type TestConnectionInput struct {
+	ID string `json:"id"`
+}
+
+type TestConnectionPayload struct {
+	Success bool                  `json:"success"`
+	Details *provision.TestReport `json:"details,omitempty"`
+	// Every failed check, in plain words.
+	Problems   []string           `json:"problems"`
+	Connection *models.Connection `json:"connection,omitempty"`
+	Errors     []*UserError       `json:"errors"`
 }
 
 type UpdateConnectionInput struct {
@@ -173,6 +231,17 @@ type UserError struct {
 	// The offending value as sent; null for secrets.
 	Value *string       `json:"value,omitempty"`
 	Code  UserErrorCode `json:"code"`
+}
+
+type VerifyDomainInput struct {
+	ConnectionID string `json:"connectionId"`
+	DomainID     string `json:"domainId"`
+}
+
+type VerifyDomainPayload struct {
+	Success bool           `json:"success"`
+	Domain  *models.Domain `json:"domain,omitempty"`
+	Errors  []*UserError   `json:"errors"`
 }
 
 type UserErrorCode string
