@@ -95,7 +95,7 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 		}
 		return s.audit(ctx, p, "connection.create", "connection", c.ID.String(), connectionSummary(c))
 	})
-	if err := connectionUniqueError(err, c); err != nil {
+	if err := s.connectionUniqueError(ctx, err, c); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -132,17 +132,26 @@ func (s *Service) UpdateConnection(ctx context.Context, rawID string, in Connect
 	if errors.Is(err, store.ErrStale) {
 		return nil, models.Errorf(models.ECONFLICT, "the connection was changed concurrently; retry")
 	}
-	if err := connectionUniqueError(err, c); err != nil {
+	if err := s.connectionUniqueError(ctx, err, c); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-func connectionUniqueError(err error, c *models.Connection) error {
+// connectionUniqueError names the field a unique violation is about. PostgreSQL reports only
+// the first violated index, so a slug clash is reported as a name clash when the name is
+// taken too (the slug is usually derived from it).
+func (s *Service) connectionUniqueError(ctx context.Context, err error, c *models.Connection) error {
+	slugTaken := store.IsUnique(err, "ux_connections_slug")
+	if slugTaken {
+		if taken, lerr := s.store.ConnectionNameTaken(ctx, c.WorkspaceID, c.NameKey, c.ID); lerr == nil && taken {
+			slugTaken, err = false, &store.UniqueError{Index: "ux_connections_name"}
+		}
+	}
 	switch {
 	case err == nil:
 		return nil
-	case store.IsUnique(err, "ux_connections_slug"):
+	case slugTaken:
 		return models.FieldError(models.ETAKEN, "slug", c.Slug, "another connection in this workspace has this slug")
 	case store.IsUnique(err, "ux_connections_name"):
 		return models.FieldError(models.ETAKEN, "name", c.Name, "another connection in this workspace has this name")

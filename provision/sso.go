@@ -292,4 +292,3 @@ func (s *Service) DeleteConnection(ctx context.Context, rawID string) (*models.C
 	}
 	return c, nil
 }
-

@@ -47,6 +47,12 @@ func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
+// ConnectionNameTaken reports whether another live connection of the workspace has the name key.
+func (s *Store) ConnectionNameTaken(ctx context.Context, ws uuid.UUID, nameKey string, except uuid.UUID) (bool, error) {
+	return exists(s.scoped(ctx, ws).Model(&models.Connection{}).
+		Where("name_key = ? AND id <> ? AND deleted_at IS NULL", nameKey, except))
+}
+
 // DeleteConnection soft-deletes a live connection (its slug and name become free again) and
 // removes its domains, so that their names can be verified elsewhere.
 func (s *Store) DeleteConnection(ctx context.Context, c *models.Connection) error {

@@ -171,7 +171,8 @@ func first(q *gorm.DB, dest any) error {
 // exists reports whether the query matches a row.
 func exists(q *gorm.DB) (bool, error) {
 	var n int64
-	if err := q.Select("1").Limit(1).Count(&n).Error; err != nil {
+	// Count(*) rather than Select("1"): GORM quotes a selected "1" as a column name.
+	if err := q.Limit(1).Count(&n).Error; err != nil {
 		return false, translate(err)
 	}
 	return n > 0, nil
