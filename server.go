@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -48,6 +49,8 @@ type config struct {
 	AllowPrivateNetworks  bool
 	DNSServer             string
 	LogLevel              slog.Level
+	// DebugAddr, when set, serves net/http/pprof on its own listener (keep it on loopback).
+	DebugAddr string
 
 	// Set by tests only (no environment variable): outbound TLS roots, dial overrides and
 	// the bound of a connection test or domain check (default 10 s).
@@ -71,6 +74,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		BootstrapClientID:     get("GATEHOUSE_BOOTSTRAP_CLIENT_ID", ""),
 		BootstrapClientSecret: get("GATEHOUSE_BOOTSTRAP_CLIENT_SECRET", ""),
 		DNSServer:             get("GATEHOUSE_DNS_SERVER", ""),
+		DebugAddr:             get("GATEHOUSE_DEBUG_ADDR", ""),
 	}
 	var err error
 	if c.AllowPrivateNetworks, err = strconv.ParseBool(get("GATEHOUSE_ALLOW_PRIVATE_NETWORKS", "false")); err != nil {
@@ -319,6 +323,18 @@ func run(args []string) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if c.DebugAddr != "" {
+		dbg := http.NewServeMux()
+		dbg.HandleFunc("/debug/pprof/", pprof.Index)
+		dbg.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		dbg.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		go func() {
+			log.Info("debug listener", "addr", c.DebugAddr)
+			if err := http.ListenAndServe(c.DebugAddr, dbg); err != nil {
+				log.Error("debug listener", "err", err)
+			}
+		}()
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()

@@ -198,7 +198,7 @@ func (s *Service) bulkBind(ctx context.Context, p *Principal, items []Credential
 		c := final[ac]
 		creds = append(creds, c)
 		events = append(events, s.auditEvent(p, "user_account.credentials.update", "user_account",
-			c.UserAccountID.String(), bindSummary(slugOf[c.ConnectionID], c.Identifier, replaced[ac], c.SecretHash != "")))
+			c.UserAccountID.String(), bindSummary(slugOf[c.ConnectionID], c.Identifier, c.SecretHash != "")))
 	}
 	if len(creds) == 0 {
 		return nil

@@ -75,12 +75,11 @@ func (s *Service) UpdateUserAccountCredentials(ctx context.Context, in Credentia
 		if err != nil {
 			return err
 		}
-		replaced, err := s.bindIdentity(ctx, u, conn, identifier, secretHash)
-		if err != nil {
+		if _, err := s.bindIdentity(ctx, u, conn, identifier, secretHash); err != nil {
 			return err
 		}
 		return s.audit(ctx, p, "user_account.credentials.update", "user_account", u.ID.String(),
-			bindSummary(conn.Slug, identifier, replaced, secretHash != ""))
+			bindSummary(conn.Slug, identifier, secretHash != ""))
 	})
 	if err != nil {
 		return nil, s.bindError(err, identifier)
@@ -102,32 +101,25 @@ func (s *Service) loadBindingTargets(ctx context.Context, ws uuid.UUID, in Crede
 
 // bindIdentity is THE identity rule, shared by ahead-of-time binding, SCIM and first sign-in:
 // the identity (connection, identifier), compared case-insensitively, binds to at most one user
-// account per workspace, and an account has at most one identity per connection. It reports
-// whether the account had a binding at the connection before, which it replaces. The unique
-// indexes decide races; a lost race surfaces as store.UniqueError.
+// account per workspace, and an account has at most one identity per connection, which a new
+// binding replaces. The database enforces both with unique indexes in one upsert, so that
+// concurrent binds cannot both win; a lost race or an identifier bound to another account
+// surfaces as a unique violation that bindError turns into TAKEN. The returned flag is kept
+// for callers' audit summaries and is always false: the upsert does not say whether it
+// replaced a binding.
 func (s *Service) bindIdentity(ctx context.Context, u *models.UserAccount, conn *models.Connection, identifier, secretHash string) (replaced bool, err error) {
-	key := models.Key(identifier)
-	owner, err := s.store.CredentialByIdentity(ctx, u.WorkspaceID, conn.ID, key)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
-		return false, err
-	case owner.UserAccountID != u.ID:
-		return false, takenError(identifier)
-	}
-	replaced, err = s.store.DeleteCredential(ctx, u.WorkspaceID, u.ID, conn.ID)
-	if err != nil {
-		return false, err
-	}
 	now := s.now()
 	cred := &models.Credential{ID: store.NewID(), WorkspaceID: u.WorkspaceID, UserAccountID: u.ID,
-		ConnectionID: conn.ID, Identifier: identifier, IdentifierKey: key, SecretHash: secretHash,
+		ConnectionID: conn.ID, Identifier: identifier, IdentifierKey: models.Key(identifier), SecretHash: secretHash,
 		CreatedAt: now, UpdatedAt: now}
-	if err := s.store.Create(ctx, cred); err != nil {
+	if err := s.store.UpsertCredential(ctx, cred); err != nil {
+		if store.IsUnique(err, "ux_credentials_identity") {
+			return false, takenError(identifier)
+		}
 		return false, err
 	}
 	u.Credentials = nil // stale now; reloaded on demand
-	return replaced, nil
+	return false, nil
 }
 
 // bindError maps a failed binding transaction to the error the caller sees.
@@ -170,6 +162,6 @@ func (s *Service) RemoveUserAccountCredentials(ctx context.Context, accountUUID,
 	return u, nil
 }
 
-func bindSummary(slug, identifier string, replaced, withSecret bool) map[string]any {
-	return map[string]any{"authModule": slug, "identifier": identifier, "replaced": replaced, "secret": withSecret}
+func bindSummary(slug, identifier string, withSecret bool) map[string]any {
+	return map[string]any{"authModule": slug, "identifier": identifier, "secret": withSecret}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"gatehouse/graph"
+	"gatehouse/graph/model"
 	"gatehouse/models"
 	"gatehouse/provision"
 )
@@ -24,7 +25,7 @@ import (
 // few hundred aliased binding mutations in one request.
 const (
 	MaxComplexity  = 20000
-	MaxDepth       = 12
+	MaxDepth       = 15 // GraphiQL's introspection query is 13 deep
 	MaxBodyBytes   = 4 << 20
 	MaxParseTokens = 200000
 )
@@ -32,7 +33,16 @@ const (
 // NewHandler returns the GraphQL API handler (POST only). Authentication happens before it: the
 // request context must carry a provision.Principal.
 func NewHandler(svc *provision.Service, log *slog.Logger) http.Handler {
-	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &Resolver{Svc: svc, Log: log}}))
+	cfg := graph.Config{Resolvers: &Resolver{Svc: svc, Log: log}}
+	// Lists cost their page size times their children, so that complexity tracks the rows a
+	// query can return.
+	cfg.Complexity.Query.UserAccounts = func(child int, _ *model.UserAccountFilter, first *int, _ *string) int {
+		return 1 + pageSize(first)*child
+	}
+	cfg.Complexity.Query.AuditEvents = func(child int, first *int, _ *string) int {
+		return 1 + pageSize(first)*child
+	}
+	srv := handler.New(graph.NewExecutableSchema(cfg))
 	srv.AddTransport(transport.POST{})
 	srv.SetParserTokenLimit(MaxParseTokens)
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
@@ -45,6 +55,18 @@ func NewHandler(svc *provision.Service, log *slog.Logger) http.Handler {
 		return fmt.Errorf("internal error")
 	})
 	return http.MaxBytesHandler(srv, MaxBodyBytes)
+}
+
+// pageSize is the number of rows a list field returns for its first argument (provision
+// clamps to 1..100, default 20).
+func pageSize(first *int) int {
+	switch {
+	case first == nil || *first <= 0:
+		return 20
+	case *first > 100:
+		return 100
+	}
+	return *first
 }
 
 // depthLimit refuses operations nested deeper than max selection levels.

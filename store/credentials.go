@@ -70,3 +70,17 @@ func (s *Store) DeleteCredentialsOf(ctx context.Context, ws, connectionID uuid.U
 		Delete(&models.Credential{})
 	return translate(res.Error)
 }
+
+// UpsertCredential makes c the account's credential at its connection in one statement:
+// inserted, or replacing the identifier and secret of the existing one. The unique index on the
+// identity (ux_credentials_identity) refuses an identifier bound to another account; a rebind
+// of the account's own identifier succeeds.
+func (s *Store) UpsertCredential(ctx context.Context, c *models.Credential) error {
+	err := s.db(ctx).Exec(`INSERT INTO credentials (id, workspace_id, user_account_id, connection_id, identifier,
+		identifier_key, secret_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (user_account_id, connection_id) DO UPDATE SET identifier = excluded.identifier,
+		identifier_key = excluded.identifier_key, secret_hash = excluded.secret_hash, updated_at = excluded.updated_at`,
+		c.ID, c.WorkspaceID, c.UserAccountID, c.ConnectionID, c.Identifier, c.IdentifierKey, c.SecretHash,
+		c.CreatedAt, c.UpdatedAt).Error
+	return translate(err)
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"gatehouse/store"
+	"gatehouse/store/storetest"
+)
+
+func TestConfigDefaultsAndValidation(t *testing.T) {
+	env := map[string]string{}
+	c, err := loadConfig(func(k string) string { return env[k] })
+	if err != nil || c.Addr != ":8080" || c.DatabaseURL != "sqlite:gatehouse.db" || c.PublicURL != "http://localhost:8080" || c.AllowPrivateNetworks {
+		t.Fatalf("defaults: %+v %v", c, err)
+	}
+	for _, bad := range []map[string]string{
+		{"GATEHOUSE_ALLOW_PRIVATE_NETWORKS": "maybe"},
+		{"GATEHOUSE_BOOTSTRAP_CLIENT_ID": "only-id"},
+		{"GATEHOUSE_LOG_LEVEL": "loud"},
+	} {
+		if _, err := loadConfig(func(k string) string { return bad[k] }); err == nil {
+			t.Errorf("accepted %v", bad)
+		}
+	}
+	if _, err := encryptionBox(config{DatabaseURL: "postgres://x/y"}); err == nil || !strings.Contains(err.Error(), "GATEHOUSE_ENCRYPTION_KEY") {
+		t.Fatalf("postgres without a key: %v", err)
+	}
+	if _, err := encryptionBox(config{EncryptionKey: "c2hvcnQ="}); err == nil {
+		t.Fatal("short key accepted")
+	}
+}
+
+// First start creates the admin client and prints its generated credentials with a curl
+// command; later starts create nothing and print nothing. The SQLite key file is reused.
+func TestBootstrapPrintsGeneratedCredentialsOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		cfg := config{DatabaseURL: dbURL, PublicURL: "http://localhost:8080"}
+		if strings.HasPrefix(dbURL, "postgres") {
+			cfg.EncryptionKey = "Zm9yLXRlc3RzLW9ubHktMzItYnl0ZXMtb2Yta2V5ISE="
+		}
+		log := slog.New(slog.DiscardHandler)
+		var out bytes.Buffer
+		a, err := newApp(context.Background(), cfg, log, &out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.store.Close()
+		m := regexp.MustCompile(`curl -s -u '(ghc_[^:]+):(ghs_[^']+)' -d grant_type=client_credentials http://localhost:8080/oauth/token`).FindStringSubmatch(out.String())
+		if m == nil {
+			t.Fatalf("no curl command in:\n%s", out.String())
+		}
+		out.Reset()
+		a, err = newApp(context.Background(), cfg, log, &out)
+		if err != nil {
+			t.Fatalf("second start: %v", err)
+		}
+		defer a.store.Close()
+		if out.Len() != 0 {
+			t.Fatalf("second start printed: %s", out.String())
+		}
+		if _, err := a.svc.AuthenticateClient(context.Background(), m[1], m[2]); err != nil {
+			t.Fatalf("printed credentials do not authenticate: %v", err)
+		}
+	})
+}
+
+func TestMigrateCommandIsRepeatable(t *testing.T) {
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "m.db")
+	t.Setenv("GATEHOUSE_DATABASE_URL", dbURL)
+	t.Setenv("GATEHOUSE_LOG_LEVEL", "error")
+	for i := 0; i < 2; i++ {
+		if err := run([]string{"migrate"}); err != nil {
+			t.Fatalf("migrate #%d: %v", i+1, err)
+		}
+	}
+	st, err := store.Open(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if v, _ := st.SchemaVersion(context.Background()); v < 2 {
+		t.Fatalf("schema version %d", v)
+	}
+	if err := run([]string{"bogus"}); err == nil {
+		t.Fatal("unknown command accepted")
+	}
+}
+
+// The binary builds without cgo: the SQLite driver is pure Go.
+func TestBuildsWithoutCgo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	cmd := exec.Command("go", "build", "-o", filepath.Join(t.TempDir(), "gatehouse"), ".")
+	cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
+	cmd.Stdout, cmd.Stderr = io.Discard, &bytes.Buffer{}
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("CGO_ENABLED=0 build: %v: %s", err, cmd.Stderr)
+	}
+}

@@ -1,0 +1,82 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"gatehouse/models"
+	"gatehouse/store"
+	"gatehouse/store/storetest"
+)
+
+// The storage contract, run against every dialect: migrations are repeatable, missing rows are
+// ErrNotFound, unique indexes surface as UniqueError with the index name, transactions roll back.
+func TestStoreContract(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		st, err := store.Open(ctx, dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		for i := 0; i < 2; i++ {
+			if err := st.Migrate(ctx); err != nil {
+				t.Fatalf("migrate #%d: %v", i+1, err)
+			}
+		}
+		if v, err := st.SchemaVersion(ctx); err != nil || v < 2 {
+			t.Fatalf("schema version %d, %v", v, err)
+		}
+		now := time.Now().UTC()
+		ws := &models.Workspace{ID: store.NewID(), Name: "W", CreatedAt: now}
+		if err := st.Create(ctx, ws); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.UserAccount(ctx, ws.ID, store.NewID()); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("missing account: %v", err)
+		}
+		u := func(email string) *models.UserAccount {
+			return &models.UserAccount{ID: store.NewID(), WorkspaceID: ws.ID, Email: email, EmailKey: models.Key(email),
+				Active: true, Version: 1, CreatedAt: now, UpdatedAt: now}
+		}
+		if err := st.Create(ctx, u("a@x.io")); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Create(ctx, u("A@X.io")); !store.IsUnique(err, "ux_user_accounts_email") {
+			t.Fatalf("duplicate email: %v", err)
+		}
+		// A failed transaction leaves nothing behind.
+		b := u("b@x.io")
+		err = st.InTx(ctx, func(ctx context.Context) error {
+			if err := st.Create(ctx, b); err != nil {
+				return err
+			}
+			return errors.New("abort")
+		})
+		if err == nil {
+			t.Fatal("transaction error lost")
+		}
+		if _, err := st.UserAccount(ctx, ws.ID, b.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("rolled-back row visible: %v", err)
+		}
+		// Optimistic versions.
+		acct := u("c@x.io")
+		st.Create(ctx, acct)
+		stale := *acct
+		acct.FirstName = "C"
+		if err := st.UpdateUserAccount(ctx, acct); err != nil || acct.Version != 2 {
+			t.Fatalf("update: %v (version %d)", err, acct.Version)
+		}
+		if err := st.UpdateUserAccount(ctx, &stale); !errors.Is(err, store.ErrStale) {
+			t.Fatalf("stale update: %v", err)
+		}
+		// Workspace scoping: another workspace cannot read the row.
+		other := &models.Workspace{ID: store.NewID(), Name: "O", CreatedAt: now}
+		st.Create(ctx, other)
+		if _, err := st.UserAccount(ctx, other.ID, acct.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("cross-workspace read: %v", err)
+		}
+	})
+}
