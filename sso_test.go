@@ -545,6 +545,15 @@ func TestSSORESTErrors(t *testing.T) {
 		} {
 			e.rest(tok, "POST", conns, tc.body).mustError(t, 400, "validation_error", tc.fragment)
 		}
+		samlBody := func(mapping any) string {
+			b, _ := json.Marshal(map[string]any{"name": "s", "protocol": "saml", "samlConfig": map[string]any{
+				"entityId": "https://idp.example.com", "ssoUrl": "https://idp.example.com/sso",
+				"certificate": samlCert(t, time.Now(), time.Now().Add(time.Hour)), "attributeMapping": mapping}})
+			return string(b)
+		}
+		e.rest(tok, "POST", conns, samlBody(map[string]any{"email": 5})).mustError(t, 400, "validation_error", "samlConfig.attributeMapping.email")
+		e.rest(tok, "POST", conns, `{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://a.example.com", "clientId": "`+strings.Repeat("c", 1025)+`", "clientSecret": "s"}}`).
+			mustError(t, 400, "validation_error", "oidcConfig.clientId must be at most 1024 characters")
 		for _, q := range []string{"?pageSize=101", "?page=0", "?status=enabled", "?protocol=ldap"} {
 			e.rest(tok, "GET", conns+q, "").mustError(t, 400, "validation_error", "")
 		}
@@ -735,9 +744,25 @@ func TestSSOGraphQL(t *testing.T) {
 		if str(d, "removeDomain", "removedDomainId") != domID {
 			t.Fatalf("removeDomain: %v", d)
 		}
+		// A user bound at the connection keeps the account when it is deleted; the binding stops working.
+		uid := e.createUser(tok, "ada@graph.example.net")
+		bind := `mutation($u: ID!) { updateUserAccountCredentials(input: {accountUuid: $u, authModule: "g", identifier: "ada", secret: ""}) {
+			userAccount { credentials { authModule } } errors { code } } }`
+		d = e.mustGQL(tok, bind, map[string]any{"u": uid})
+		if str(d, "updateUserAccountCredentials", "userAccount", "credentials", 0, "authModule") != "g" {
+			t.Fatalf("bind: %v", d)
+		}
 		d = e.mustGQL(tok, `mutation($id: ID!) { deleteConnection(input: {id: $id}) { deletedConnectionId errors { message } } }`, vars)
 		if str(d, "deleteConnection", "deletedConnectionId") != id {
 			t.Fatalf("deleteConnection: %v", d)
+		}
+		d = e.mustGQL(tok, `query($u: ID!) { userAccount(uuid: $u) { uuid credentials { authModule } } }`, map[string]any{"u": uid})
+		if str(d, "userAccount", "uuid") != uid || len(get(d, "userAccount", "credentials").([]any)) != 0 {
+			t.Fatalf("account after delete: %v", d)
+		}
+		d = e.mustGQL(tok, bind, map[string]any{"u": uid})
+		if errs := payloadErrors(t, d, "updateUserAccountCredentials"); len(errs) != 1 || str(errs[0], "code") != "NOT_FOUND" {
+			t.Fatalf("bind at a deleted connection: %v", d)
 		}
 		d = e.mustGQL(tok, `mutation($id: ID!) { deleteConnection(input: {id: $id}) { deletedConnectionId errors { code } } }`, vars)
 		if errs := payloadErrors(t, d, "deleteConnection"); len(errs) != 1 || str(errs[0], "code") != "NOT_FOUND" {

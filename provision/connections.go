@@ -211,6 +211,8 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 			if o.ClientID != nil {
 				if strings.TrimSpace(*o.ClientID) == "" {
 					add(models.FieldError(models.EINVALID, "oidcConfig.clientId", *o.ClientID, "is required"))
+				} else if len(*o.ClientID) > maxConfigValue {
+					add(models.FieldError(models.EINVALID, "oidcConfig.clientId", truncate(*o.ClientID, 64), "must be at most 1024 characters"))
 				}
 				c.OIDCClientID = strings.TrimSpace(*o.ClientID)
 			} else if create {
@@ -237,6 +239,9 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 				if len(scopes) == 0 {
 					scopes = defaultOIDCScopes
 				}
+				if len(scopes) > 32 || len(strings.Join(scopes, " ")) > maxConfigValue {
+					add(models.FieldError(models.EINVALID, "oidcConfig.scopes", truncate(strings.Join(scopes, " "), 64), "must be at most 32 scopes, 1024 characters in all"))
+				}
 				c.OIDCScopes = strings.Join(scopes, " ")
 			}
 		}
@@ -248,6 +253,8 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 			if sm.EntityID != nil {
 				if strings.TrimSpace(*sm.EntityID) == "" {
 					add(models.FieldError(models.EINVALID, "samlConfig.entityId", *sm.EntityID, "is required"))
+				} else if len(*sm.EntityID) > maxConfigValue {
+					add(models.FieldError(models.EINVALID, "samlConfig.entityId", truncate(*sm.EntityID, 64), "must be at most 1024 characters"))
 				}
 				reach = reach || c.SAMLEntityID != *sm.EntityID
 				c.SAMLEntityID = strings.TrimSpace(*sm.EntityID)
@@ -272,6 +279,7 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 				c.SAMLSignRequests = *sm.SignRequests
 			}
 			if sm.AttributeMapping != nil {
+				add(validateAttributeMapping(sm.AttributeMapping))
 				b, _ := json.Marshal(sm.AttributeMapping)
 				c.SAMLAttributeMapping = string(b)
 			}
@@ -298,7 +306,29 @@ func (s *Service) validateIdPURL(field, raw string) *models.Error {
 	return nil
 }
 
+// maxConfigValue bounds one IdP setting (client ID, entity ID, scopes).
+const maxConfigValue = 1024
+
+// validateAttributeMapping accepts up to 64 entries mapping a Gatehouse attribute to the name
+// of the IdP's attribute, both strings.
+func validateAttributeMapping(m map[string]any) *models.Error {
+	if len(m) > 64 {
+		return models.FieldError(models.EINVALID, "samlConfig.attributeMapping", "", "must have at most 64 entries")
+	}
+	for k, v := range m {
+		s, ok := v.(string)
+		if !ok || k == "" || len(k) > 128 || len(s) > maxConfigValue {
+			return models.FieldError(models.EINVALID, "samlConfig.attributeMapping."+truncate(k, 64), "",
+				"must map an attribute name (at most 128 characters) to an IdP attribute name (a string of at most 1024 characters)")
+		}
+	}
+	return nil
+}
+
 func validateCertificatePEM(field, v string) *models.Error {
+	if len(v) > 16<<10 {
+		return models.FieldError(models.EINVALID, field, truncate(v, 64), "must be at most 16 KiB")
+	}
 	block, _ := pem.Decode([]byte(strings.TrimSpace(v)))
 	if block == nil || block.Type != "CERTIFICATE" {
 		return models.FieldError(models.EINVALID, field, truncate(v, 64), "must be a PEM-encoded X.509 certificate (-----BEGIN CERTIFICATE-----)")
