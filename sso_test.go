@@ -494,6 +494,16 @@ func TestSSOSAMLAndMetadataREST(t *testing.T) {
 			certOf(string(pub)) == "" || certOf(string(pub)) != certOf(xmlDoc) {
 			t.Fatalf("public metadata %d %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), pub)
 		}
+		// A second replica on the same database serves the same SP certificate.
+		resp, err = http.Get(e.replica() + "/saml/metadata")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if certOf(string(rep)) != certOf(xmlDoc) {
+			t.Fatal("the replica serves another SP certificate")
+		}
 		// The SP key is stored once, encrypted.
 		var keys []struct {
 			PrivateKeyEnc []byte

@@ -256,7 +256,7 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 				} else if len(*sm.EntityID) > maxConfigValue {
 					add(models.FieldError(models.EINVALID, "samlConfig.entityId", truncate(*sm.EntityID, 64), "must be at most 1024 characters"))
 				}
-				reach = reach || c.SAMLEntityID != *sm.EntityID
+				reach = reach || c.SAMLEntityID != strings.TrimSpace(*sm.EntityID)
 				c.SAMLEntityID = strings.TrimSpace(*sm.EntityID)
 			} else if create {
 				add(models.FieldError(models.EINVALID, "samlConfig.entityId", "", "is required"))
@@ -270,7 +270,7 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 			}
 			if sm.Certificate != nil {
 				add(validateCertificatePEM("samlConfig.certificate", *sm.Certificate))
-				reach = reach || c.SAMLCertificate != *sm.Certificate
+				reach = reach || c.SAMLCertificate != strings.TrimSpace(*sm.Certificate)
 				c.SAMLCertificate = strings.TrimSpace(*sm.Certificate)
 			} else if create {
 				add(models.FieldError(models.EINVALID, "samlConfig.certificate", "", "is required"))
