@@ -825,3 +825,51 @@ func TestSSOBoundsAndGuard(t *testing.T) {
 		})
 	})
 }
+
+// TestSSOConcurrentVerification: two workspaces verify the same domain at once, both with their
+// proof published; exactly one wins, the other is told the domain is taken.
+func TestSSOConcurrentVerification(t *testing.T) {
+	w, mod := newSSOWorld(t)
+	eachDBWith(t, mod, func(t *testing.T, e *testEnv) {
+		w.reset()
+		tok := e.adminToken()
+		type side struct{ tok, conn, dom, value string }
+		var sides []side
+		for i, name := range []string{"One", "Two"} {
+			tk := tok
+			if i == 1 {
+				ws := e.mustGQL(tok, `mutation { createWorkspace(input: {name: "Two"}) { workspace { id } errors { message } } }`, nil)
+				id, sec := e.createClient(tok, []string{"admin"}, str(ws, "createWorkspace", "workspace", "id"))
+				tk = e.token(id, sec)
+			}
+			c := str(e.rest(tk, "POST", "/api/v1/sso/connections", localOIDCBody(name, w.idp.URL)).must(t, 201).Body, "connection", "id")
+			add := e.rest(tk, "POST", "/api/v1/sso/connections/"+c+"/domains", `{"domain": "race.example.com"}`).must(t, 201)
+			sides = append(sides, side{tk, c, str(add.Body, "domain", "id"), str(add.Body, "dnsRecord", "value")})
+		}
+		w.setTXT("_gatehouse-verify.race.example.com", sides[0].value, sides[1].value)
+		results := make([]*restResponse, 2)
+		var wg sync.WaitGroup
+		for i, s := range sides {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = e.rest(s.tok, "PUT", "/api/v1/sso/connections/"+s.conn+"/domains/"+s.dom+"/verify", "")
+			}()
+		}
+		wg.Wait()
+		won, lost := 0, 0
+		for _, r := range results {
+			switch {
+			case r.Status == 200 && r.Body["success"] == true:
+				won++
+			case r.Status == 409 && strings.Contains(str(r.Body, "error", "message"), "already verified by another connection"):
+				lost++
+			default:
+				t.Fatalf("unexpected answer: %d %s", r.Status, r.Raw)
+			}
+		}
+		if won != 1 || lost != 1 {
+			t.Fatalf("won %d, lost %d", won, lost)
+		}
+	})
+}

@@ -41,6 +41,9 @@ func NormalizeDomain(field, raw string) (string, *models.Error) {
 	bad := func(msg string) (string, *models.Error) {
 		return "", models.FieldError(models.EINVALID, field, truncate(raw, 64), msg)
 	}
+	if _, err := netip.ParseAddr(strings.Trim(v, "[]")); err == nil {
+		return bad("must be a domain name, not an IP address")
+	}
 	switch {
 	case v == "":
 		return bad("is required (an email domain such as example.com)")
@@ -48,9 +51,6 @@ func NormalizeDomain(field, raw string) (string, *models.Error) {
 		return bad("is too long")
 	case strings.ContainsAny(v, "@/:"):
 		return bad("must be a bare domain such as example.com, without @, scheme or path")
-	}
-	if _, err := netip.ParseAddr(strings.Trim(v, "[]")); err == nil {
-		return bad("must be a domain name, not an IP address")
 	}
 	name, err := idna.Lookup.ToASCII(v)
 	if err != nil {
