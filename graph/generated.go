@@ -31,7 +31,10 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	Account() AccountResolver
 	AuditEvent() AuditEventResolver
+	Brand() BrandResolver
+	BrandsMutations() BrandsMutationsResolver
 	Connection() ConnectionResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
@@ -43,6 +46,25 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	Account struct {
+		Company   func(childComplexity int) int
+		CreatedAt func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Name      func(childComplexity int) int
+		Type      func(childComplexity int) int
+		UpdatedAt func(childComplexity int) int
+	}
+
+	AccountPage struct {
+		Nodes    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	AccountPayload struct {
+		Account func(childComplexity int) int
+		Errors  func(childComplexity int) int
+	}
+
 	AuditEvent struct {
 		Action     func(childComplexity int) int
 		ActorID    func(childComplexity int) int
@@ -54,9 +76,52 @@ type ComplexityRoot struct {
 		TargetType func(childComplexity int) int
 	}
 
+	Brand struct {
+		CreatedAt                      func(childComplexity int) int
+		ID                             func(childComplexity int) int
+		IdentityProviderConfigurations func(childComplexity int) int
+		Name                           func(childComplexity int) int
+		PortalURL                      func(childComplexity int) int
+		Slug                           func(childComplexity int) int
+		UpdatedAt                      func(childComplexity int) int
+	}
+
+	BrandPage struct {
+		Nodes    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	BrandPayload struct {
+		Brand  func(childComplexity int) int
+		Errors func(childComplexity int) int
+	}
+
+	BrandsMutations struct {
+		CreateIdentityProviderConfiguration func(childComplexity int, input model.CreateIdentityProviderConfigurationInput) int
+		RemoveIdentityProviderConfiguration func(childComplexity int, input model.RemoveIdentityProviderConfigurationInput) int
+		UpdateIdentityProviderConfiguration func(childComplexity int, input model.UpdateIdentityProviderConfigurationInput) int
+	}
+
 	BulkUpdateUserAccountCredentialsPayload struct {
 		Errors  func(childComplexity int) int
 		Results func(childComplexity int) int
+	}
+
+	Company struct {
+		CreatedAt func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Name      func(childComplexity int) int
+		UpdatedAt func(childComplexity int) int
+	}
+
+	CompanyPage struct {
+		Nodes    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	CompanyPayload struct {
+		Company func(childComplexity int) int
+		Errors  func(childComplexity int) int
 	}
 
 	Connection struct {
@@ -136,6 +201,21 @@ type ComplexityRoot struct {
 		URL      func(childComplexity int) int
 	}
 
+	IdentityProviderConfiguration struct {
+		AutoProvisionLearners func(childComplexity int) int
+		CompanyClaim          func(childComplexity int) int
+		CreatedAt             func(childComplexity int) int
+		DefaultAccount        func(childComplexity int) int
+		IdentityProvider      func(childComplexity int) int
+		UpdatedAt             func(childComplexity int) int
+	}
+
+	IdentityProviderConfigurationPayload struct {
+		Brand                         func(childComplexity int) int
+		Errors                        func(childComplexity int) int
+		IdentityProviderConfiguration func(childComplexity int) int
+	}
+
 	IntegrationClient struct {
 		ClientID    func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
@@ -149,7 +229,11 @@ type ComplexityRoot struct {
 	Mutation struct {
 		ActivateConnection               func(childComplexity int, input model.ActivateConnectionInput) int
 		AddDomain                        func(childComplexity int, input model.AddDomainInput) int
+		Brands                           func(childComplexity int) int
 		BulkUpdateUserAccountCredentials func(childComplexity int, input model.BulkUpdateUserAccountCredentialsInput) int
+		CreateAccount                    func(childComplexity int, input model.CreateAccountInput) int
+		CreateBrand                      func(childComplexity int, input model.CreateBrandInput) int
+		CreateCompany                    func(childComplexity int, input model.CreateCompanyInput) int
 		CreateConnection                 func(childComplexity int, input model.CreateConnectionInput) int
 		CreateIntegrationClient          func(childComplexity int, input model.CreateIntegrationClientInput) int
 		CreateUserAccount                func(childComplexity int, input model.CreateUserAccountInput) int
@@ -163,7 +247,11 @@ type ComplexityRoot struct {
 		RevokeIntegrationClient          func(childComplexity int, input model.RevokeIntegrationClientInput) int
 		RotateIntegrationClientSecret    func(childComplexity int, input model.RotateIntegrationClientSecretInput) int
 		SetPrimaryDomain                 func(childComplexity int, input model.SetPrimaryDomainInput) int
+		SetUserAccountAccount            func(childComplexity int, input model.SetUserAccountAccountInput) int
 		TestConnection                   func(childComplexity int, input model.TestConnectionInput) int
+		UpdateAccount                    func(childComplexity int, input model.UpdateAccountInput) int
+		UpdateBrand                      func(childComplexity int, input model.UpdateBrandInput) int
+		UpdateCompany                    func(childComplexity int, input model.UpdateCompanyInput) int
 		UpdateConnection                 func(childComplexity int, input model.UpdateConnectionInput) int
 		UpdateUserAccount                func(childComplexity int, input model.UpdateUserAccountInput) int
 		UpdateUserAccountCredentials     func(childComplexity int, input model.UpdateUserAccountCredentialsInput) int
@@ -183,11 +271,24 @@ type ComplexityRoot struct {
 		HasNextPage func(childComplexity int) int
 	}
 
+	PlacementSimulation struct {
+		Account     func(childComplexity int) int
+		Explanation func(childComplexity int) int
+		Rule        func(childComplexity int) int
+	}
+
 	Query struct {
+		Account            func(childComplexity int, id string) int
+		Accounts           func(childComplexity int, companyID *string, typeArg *models.AccountType, first *int, after *string) int
 		AuditEvents        func(childComplexity int, first *int, before *string) int
+		Brand              func(childComplexity int, id string) int
+		Brands             func(childComplexity int, first *int, after *string) int
+		Companies          func(childComplexity int, first *int, after *string) int
+		Company            func(childComplexity int, id string) int
 		Connection         func(childComplexity int, id string) int
 		Connections        func(childComplexity int) int
 		IntegrationClients func(childComplexity int) int
+		SimulatePlacement  func(childComplexity int, brandID string, identityProviderID string, claims map[string]any) int
 		SpMetadata         func(childComplexity int) int
 		UserAccount        func(childComplexity int, uuid string) int
 		UserAccounts       func(childComplexity int, filter *model.UserAccountFilter, first *int, after *string) int
@@ -235,6 +336,7 @@ type ComplexityRoot struct {
 	}
 
 	UserAccount struct {
+		Account     func(childComplexity int) int
 		Active      func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
 		Credentials func(childComplexity int) int
@@ -242,6 +344,7 @@ type ComplexityRoot struct {
 		ExternalID  func(childComplexity int) int
 		FirstName   func(childComplexity int) int
 		LastName    func(childComplexity int) int
+		Role        func(childComplexity int) int
 		UUID        func(childComplexity int) int
 		UpdatedAt   func(childComplexity int) int
 	}
@@ -301,8 +404,19 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type AccountResolver interface {
+	Company(ctx context.Context, objs []*models.Account) ([]*models.Company, error)
+}
 type AuditEventResolver interface {
 	Summary(ctx context.Context, obj *models.AuditEvent) (map[string]any, error)
+}
+type BrandResolver interface {
+	IdentityProviderConfigurations(ctx context.Context, objs []*models.Brand) ([][]*models.IdentityProviderConfiguration, error)
+}
+type BrandsMutationsResolver interface {
+	CreateIdentityProviderConfiguration(ctx context.Context, obj *model.BrandsMutations, input model.CreateIdentityProviderConfigurationInput) (*model.IdentityProviderConfigurationPayload, error)
+	UpdateIdentityProviderConfiguration(ctx context.Context, obj *model.BrandsMutations, input model.UpdateIdentityProviderConfigurationInput) (*model.IdentityProviderConfigurationPayload, error)
+	RemoveIdentityProviderConfiguration(ctx context.Context, obj *model.BrandsMutations, input model.RemoveIdentityProviderConfigurationInput) (*model.IdentityProviderConfigurationPayload, error)
 }
 type ConnectionResolver interface {
 	Domains(ctx context.Context, obj *models.Connection) ([]*models.Domain, error)
@@ -321,6 +435,14 @@ type MutationResolver interface {
 	UpdateUserAccountCredentials(ctx context.Context, input model.UpdateUserAccountCredentialsInput) (*model.UserAccountPayload, error)
 	RemoveUserAccountCredentials(ctx context.Context, input model.RemoveUserAccountCredentialsInput) (*model.UserAccountPayload, error)
 	BulkUpdateUserAccountCredentials(ctx context.Context, input model.BulkUpdateUserAccountCredentialsInput) (*model.BulkUpdateUserAccountCredentialsPayload, error)
+	CreateBrand(ctx context.Context, input model.CreateBrandInput) (*model.BrandPayload, error)
+	UpdateBrand(ctx context.Context, input model.UpdateBrandInput) (*model.BrandPayload, error)
+	CreateCompany(ctx context.Context, input model.CreateCompanyInput) (*model.CompanyPayload, error)
+	UpdateCompany(ctx context.Context, input model.UpdateCompanyInput) (*model.CompanyPayload, error)
+	CreateAccount(ctx context.Context, input model.CreateAccountInput) (*model.AccountPayload, error)
+	UpdateAccount(ctx context.Context, input model.UpdateAccountInput) (*model.AccountPayload, error)
+	SetUserAccountAccount(ctx context.Context, input model.SetUserAccountAccountInput) (*model.UserAccountPayload, error)
+	Brands(ctx context.Context) (*model.BrandsMutations, error)
 	TestConnection(ctx context.Context, input model.TestConnectionInput) (*model.TestConnectionPayload, error)
 	ActivateConnection(ctx context.Context, input model.ActivateConnectionInput) (*model.ConnectionPayload, error)
 	DeactivateConnection(ctx context.Context, input model.DeactivateConnectionInput) (*model.ConnectionPayload, error)
@@ -339,10 +461,19 @@ type QueryResolver interface {
 	Connection(ctx context.Context, id string) (*models.Connection, error)
 	Connections(ctx context.Context) ([]*models.Connection, error)
 	AuditEvents(ctx context.Context, first *int, before *string) ([]*models.AuditEvent, error)
+	Brand(ctx context.Context, id string) (*models.Brand, error)
+	Brands(ctx context.Context, first *int, after *string) (*provision.BrandPage, error)
+	Company(ctx context.Context, id string) (*models.Company, error)
+	Companies(ctx context.Context, first *int, after *string) (*provision.CompanyPage, error)
+	Account(ctx context.Context, id string) (*models.Account, error)
+	Accounts(ctx context.Context, companyID *string, typeArg *models.AccountType, first *int, after *string) (*provision.AccountPage, error)
+	SimulatePlacement(ctx context.Context, brandID string, identityProviderID string, claims map[string]any) (*provision.Placement, error)
 	SpMetadata(ctx context.Context) (*provision.SPMetadata, error)
 }
 type UserAccountResolver interface {
 	Credentials(ctx context.Context, obj *models.UserAccount) ([]*models.Credential, error)
+
+	Account(ctx context.Context, objs []*models.UserAccount) ([]*models.Account, error)
 }
 type UserAccountConnectionResolver interface {
 	TotalCount(ctx context.Context, obj *provision.UserAccountPage) (int, error)
@@ -365,6 +496,69 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "Account.company":
+		if e.ComplexityRoot.Account.Company == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Account.Company(childComplexity), true
+	case "Account.createdAt":
+		if e.ComplexityRoot.Account.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Account.CreatedAt(childComplexity), true
+	case "Account.id":
+		if e.ComplexityRoot.Account.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Account.ID(childComplexity), true
+	case "Account.name":
+		if e.ComplexityRoot.Account.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Account.Name(childComplexity), true
+	case "Account.type":
+		if e.ComplexityRoot.Account.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Account.Type(childComplexity), true
+	case "Account.updatedAt":
+		if e.ComplexityRoot.Account.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Account.UpdatedAt(childComplexity), true
+
+	case "AccountPage.nodes":
+		if e.ComplexityRoot.AccountPage.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountPage.Nodes(childComplexity), true
+	case "AccountPage.pageInfo":
+		if e.ComplexityRoot.AccountPage.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountPage.PageInfo(childComplexity), true
+
+	case "AccountPayload.account":
+		if e.ComplexityRoot.AccountPayload.Account == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountPayload.Account(childComplexity), true
+	case "AccountPayload.errors":
+		if e.ComplexityRoot.AccountPayload.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountPayload.Errors(childComplexity), true
 
 	case "AuditEvent.action":
 		if e.ComplexityRoot.AuditEvent.Action == nil {
@@ -415,6 +609,109 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuditEvent.TargetType(childComplexity), true
 
+	case "Brand.createdAt":
+		if e.ComplexityRoot.Brand.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Brand.CreatedAt(childComplexity), true
+	case "Brand.id":
+		if e.ComplexityRoot.Brand.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Brand.ID(childComplexity), true
+	case "Brand.identityProviderConfigurations":
+		if e.ComplexityRoot.Brand.IdentityProviderConfigurations == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Brand.IdentityProviderConfigurations(childComplexity), true
+	case "Brand.name":
+		if e.ComplexityRoot.Brand.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Brand.Name(childComplexity), true
+	case "Brand.portalUrl":
+		if e.ComplexityRoot.Brand.PortalURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Brand.PortalURL(childComplexity), true
+	case "Brand.slug":
+		if e.ComplexityRoot.Brand.Slug == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Brand.Slug(childComplexity), true
+	case "Brand.updatedAt":
+		if e.ComplexityRoot.Brand.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Brand.UpdatedAt(childComplexity), true
+
+	case "BrandPage.nodes":
+		if e.ComplexityRoot.BrandPage.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BrandPage.Nodes(childComplexity), true
+	case "BrandPage.pageInfo":
+		if e.ComplexityRoot.BrandPage.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BrandPage.PageInfo(childComplexity), true
+
+	case "BrandPayload.brand":
+		if e.ComplexityRoot.BrandPayload.Brand == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BrandPayload.Brand(childComplexity), true
+	case "BrandPayload.errors":
+		if e.ComplexityRoot.BrandPayload.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BrandPayload.Errors(childComplexity), true
+
+	case "BrandsMutations.createIdentityProviderConfiguration":
+		if e.ComplexityRoot.BrandsMutations.CreateIdentityProviderConfiguration == nil {
+			break
+		}
+
+		args, err := ec.field_BrandsMutations_createIdentityProviderConfiguration_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.BrandsMutations.CreateIdentityProviderConfiguration(childComplexity, args["input"].(model.CreateIdentityProviderConfigurationInput)), true
+	case "BrandsMutations.removeIdentityProviderConfiguration":
+		if e.ComplexityRoot.BrandsMutations.RemoveIdentityProviderConfiguration == nil {
+			break
+		}
+
+		args, err := ec.field_BrandsMutations_removeIdentityProviderConfiguration_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.BrandsMutations.RemoveIdentityProviderConfiguration(childComplexity, args["input"].(model.RemoveIdentityProviderConfigurationInput)), true
+	case "BrandsMutations.updateIdentityProviderConfiguration":
+		if e.ComplexityRoot.BrandsMutations.UpdateIdentityProviderConfiguration == nil {
+			break
+		}
+
+		args, err := ec.field_BrandsMutations_updateIdentityProviderConfiguration_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.BrandsMutations.UpdateIdentityProviderConfiguration(childComplexity, args["input"].(model.UpdateIdentityProviderConfigurationInput)), true
+
 	case "BulkUpdateUserAccountCredentialsPayload.errors":
 		if e.ComplexityRoot.BulkUpdateUserAccountCredentialsPayload.Errors == nil {
 			break
@@ -427,6 +724,57 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.BulkUpdateUserAccountCredentialsPayload.Results(childComplexity), true
+
+	case "Company.createdAt":
+		if e.ComplexityRoot.Company.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Company.CreatedAt(childComplexity), true
+	case "Company.id":
+		if e.ComplexityRoot.Company.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Company.ID(childComplexity), true
+	case "Company.name":
+		if e.ComplexityRoot.Company.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Company.Name(childComplexity), true
+	case "Company.updatedAt":
+		if e.ComplexityRoot.Company.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Company.UpdatedAt(childComplexity), true
+
+	case "CompanyPage.nodes":
+		if e.ComplexityRoot.CompanyPage.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CompanyPage.Nodes(childComplexity), true
+	case "CompanyPage.pageInfo":
+		if e.ComplexityRoot.CompanyPage.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CompanyPage.PageInfo(childComplexity), true
+
+	case "CompanyPayload.company":
+		if e.ComplexityRoot.CompanyPayload.Company == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CompanyPayload.Company(childComplexity), true
+	case "CompanyPayload.errors":
+		if e.ComplexityRoot.CompanyPayload.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CompanyPayload.Errors(childComplexity), true
 
 	case "Connection.createdAt":
 		if e.ComplexityRoot.Connection.CreatedAt == nil {
@@ -720,6 +1068,62 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.HttpsFile.URL(childComplexity), true
 
+	case "IdentityProviderConfiguration.autoProvisionLearners":
+		if e.ComplexityRoot.IdentityProviderConfiguration.AutoProvisionLearners == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentityProviderConfiguration.AutoProvisionLearners(childComplexity), true
+	case "IdentityProviderConfiguration.companyClaim":
+		if e.ComplexityRoot.IdentityProviderConfiguration.CompanyClaim == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentityProviderConfiguration.CompanyClaim(childComplexity), true
+	case "IdentityProviderConfiguration.createdAt":
+		if e.ComplexityRoot.IdentityProviderConfiguration.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentityProviderConfiguration.CreatedAt(childComplexity), true
+	case "IdentityProviderConfiguration.defaultAccount":
+		if e.ComplexityRoot.IdentityProviderConfiguration.DefaultAccount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentityProviderConfiguration.DefaultAccount(childComplexity), true
+	case "IdentityProviderConfiguration.identityProvider":
+		if e.ComplexityRoot.IdentityProviderConfiguration.IdentityProvider == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentityProviderConfiguration.IdentityProvider(childComplexity), true
+	case "IdentityProviderConfiguration.updatedAt":
+		if e.ComplexityRoot.IdentityProviderConfiguration.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentityProviderConfiguration.UpdatedAt(childComplexity), true
+
+	case "IdentityProviderConfigurationPayload.brand":
+		if e.ComplexityRoot.IdentityProviderConfigurationPayload.Brand == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentityProviderConfigurationPayload.Brand(childComplexity), true
+	case "IdentityProviderConfigurationPayload.errors":
+		if e.ComplexityRoot.IdentityProviderConfigurationPayload.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentityProviderConfigurationPayload.Errors(childComplexity), true
+	case "IdentityProviderConfigurationPayload.identityProviderConfiguration":
+		if e.ComplexityRoot.IdentityProviderConfigurationPayload.IdentityProviderConfiguration == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentityProviderConfigurationPayload.IdentityProviderConfiguration(childComplexity), true
+
 	case "IntegrationClient.clientId":
 		if e.ComplexityRoot.IntegrationClient.ClientID == nil {
 			break
@@ -785,6 +1189,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AddDomain(childComplexity, args["input"].(model.AddDomainInput)), true
+	case "Mutation.brands":
+		if e.ComplexityRoot.Mutation.Brands == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.Brands(childComplexity), true
 	case "Mutation.bulkUpdateUserAccountCredentials":
 		if e.ComplexityRoot.Mutation.BulkUpdateUserAccountCredentials == nil {
 			break
@@ -796,6 +1206,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.BulkUpdateUserAccountCredentials(childComplexity, args["input"].(model.BulkUpdateUserAccountCredentialsInput)), true
+	case "Mutation.createAccount":
+		if e.ComplexityRoot.Mutation.CreateAccount == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createAccount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateAccount(childComplexity, args["input"].(model.CreateAccountInput)), true
+	case "Mutation.createBrand":
+		if e.ComplexityRoot.Mutation.CreateBrand == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createBrand_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateBrand(childComplexity, args["input"].(model.CreateBrandInput)), true
+	case "Mutation.createCompany":
+		if e.ComplexityRoot.Mutation.CreateCompany == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createCompany_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateCompany(childComplexity, args["input"].(model.CreateCompanyInput)), true
 	case "Mutation.createConnection":
 		if e.ComplexityRoot.Mutation.CreateConnection == nil {
 			break
@@ -939,6 +1382,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetPrimaryDomain(childComplexity, args["input"].(model.SetPrimaryDomainInput)), true
+	case "Mutation.setUserAccountAccount":
+		if e.ComplexityRoot.Mutation.SetUserAccountAccount == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setUserAccountAccount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetUserAccountAccount(childComplexity, args["input"].(model.SetUserAccountAccountInput)), true
 	case "Mutation.testConnection":
 		if e.ComplexityRoot.Mutation.TestConnection == nil {
 			break
@@ -950,6 +1404,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.TestConnection(childComplexity, args["input"].(model.TestConnectionInput)), true
+	case "Mutation.updateAccount":
+		if e.ComplexityRoot.Mutation.UpdateAccount == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateAccount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateAccount(childComplexity, args["input"].(model.UpdateAccountInput)), true
+	case "Mutation.updateBrand":
+		if e.ComplexityRoot.Mutation.UpdateBrand == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateBrand_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateBrand(childComplexity, args["input"].(model.UpdateBrandInput)), true
+	case "Mutation.updateCompany":
+		if e.ComplexityRoot.Mutation.UpdateCompany == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateCompany_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateCompany(childComplexity, args["input"].(model.UpdateCompanyInput)), true
 	case "Mutation.updateConnection":
 		if e.ComplexityRoot.Mutation.UpdateConnection == nil {
 			break
@@ -1039,6 +1526,47 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
 
+	case "PlacementSimulation.account":
+		if e.ComplexityRoot.PlacementSimulation.Account == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlacementSimulation.Account(childComplexity), true
+	case "PlacementSimulation.explanation":
+		if e.ComplexityRoot.PlacementSimulation.Explanation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlacementSimulation.Explanation(childComplexity), true
+	case "PlacementSimulation.rule":
+		if e.ComplexityRoot.PlacementSimulation.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlacementSimulation.Rule(childComplexity), true
+
+	case "Query.account":
+		if e.ComplexityRoot.Query.Account == nil {
+			break
+		}
+
+		args, err := ec.field_Query_account_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Account(childComplexity, args["id"].(string)), true
+	case "Query.accounts":
+		if e.ComplexityRoot.Query.Accounts == nil {
+			break
+		}
+
+		args, err := ec.field_Query_accounts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Accounts(childComplexity, args["companyId"].(*string), args["type"].(*models.AccountType), args["first"].(*int), args["after"].(*string)), true
 	case "Query.auditEvents":
 		if e.ComplexityRoot.Query.AuditEvents == nil {
 			break
@@ -1050,6 +1578,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AuditEvents(childComplexity, args["first"].(*int), args["before"].(*string)), true
+	case "Query.brand":
+		if e.ComplexityRoot.Query.Brand == nil {
+			break
+		}
+
+		args, err := ec.field_Query_brand_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Brand(childComplexity, args["id"].(string)), true
+	case "Query.brands":
+		if e.ComplexityRoot.Query.Brands == nil {
+			break
+		}
+
+		args, err := ec.field_Query_brands_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Brands(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "Query.companies":
+		if e.ComplexityRoot.Query.Companies == nil {
+			break
+		}
+
+		args, err := ec.field_Query_companies_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Companies(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "Query.company":
+		if e.ComplexityRoot.Query.Company == nil {
+			break
+		}
+
+		args, err := ec.field_Query_company_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Company(childComplexity, args["id"].(string)), true
 	case "Query.connection":
 		if e.ComplexityRoot.Query.Connection == nil {
 			break
@@ -1074,6 +1646,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.IntegrationClients(childComplexity), true
 
+	case "Query.simulatePlacement":
+		if e.ComplexityRoot.Query.SimulatePlacement == nil {
+			break
+		}
+
+		args, err := ec.field_Query_simulatePlacement_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.SimulatePlacement(childComplexity, args["brandId"].(string), args["identityProviderId"].(string), args["claims"].(map[string]any)), true
 	case "Query.spMetadata":
 		if e.ComplexityRoot.Query.SpMetadata == nil {
 			break
@@ -1247,6 +1830,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.TestConnectionPayload.Success(childComplexity), true
 
+	case "UserAccount.account":
+		if e.ComplexityRoot.UserAccount.Account == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserAccount.Account(childComplexity), true
 	case "UserAccount.active":
 		if e.ComplexityRoot.UserAccount.Active == nil {
 			break
@@ -1289,6 +1878,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.UserAccount.LastName(childComplexity), true
+	case "UserAccount.role":
+		if e.ComplexityRoot.UserAccount.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserAccount.Role(childComplexity), true
 	case "UserAccount.uuid":
 		if e.ComplexityRoot.UserAccount.UUID == nil {
 			break
@@ -1478,7 +2073,11 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ActivateConnectionInput", ec.unmarshalInputActivateConnectionInput),
 			graphql.NewInputUnmarshaler("AddDomainInput", ec.unmarshalInputAddDomainInput),
 			graphql.NewInputUnmarshaler("BulkUpdateUserAccountCredentialsInput", ec.unmarshalInputBulkUpdateUserAccountCredentialsInput),
+			graphql.NewInputUnmarshaler("CreateAccountInput", ec.unmarshalInputCreateAccountInput),
+			graphql.NewInputUnmarshaler("CreateBrandInput", ec.unmarshalInputCreateBrandInput),
+			graphql.NewInputUnmarshaler("CreateCompanyInput", ec.unmarshalInputCreateCompanyInput),
 			graphql.NewInputUnmarshaler("CreateConnectionInput", ec.unmarshalInputCreateConnectionInput),
+			graphql.NewInputUnmarshaler("CreateIdentityProviderConfigurationInput", ec.unmarshalInputCreateIdentityProviderConfigurationInput),
 			graphql.NewInputUnmarshaler("CreateIntegrationClientInput", ec.unmarshalInputCreateIntegrationClientInput),
 			graphql.NewInputUnmarshaler("CreateUserAccountInput", ec.unmarshalInputCreateUserAccountInput),
 			graphql.NewInputUnmarshaler("CreateWorkspaceInput", ec.unmarshalInputCreateWorkspaceInput),
@@ -1488,13 +2087,19 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("OidcConfigInput", ec.unmarshalInputOidcConfigInput),
 			graphql.NewInputUnmarshaler("ReactivateUserAccountInput", ec.unmarshalInputReactivateUserAccountInput),
 			graphql.NewInputUnmarshaler("RemoveDomainInput", ec.unmarshalInputRemoveDomainInput),
+			graphql.NewInputUnmarshaler("RemoveIdentityProviderConfigurationInput", ec.unmarshalInputRemoveIdentityProviderConfigurationInput),
 			graphql.NewInputUnmarshaler("RemoveUserAccountCredentialsInput", ec.unmarshalInputRemoveUserAccountCredentialsInput),
 			graphql.NewInputUnmarshaler("RevokeIntegrationClientInput", ec.unmarshalInputRevokeIntegrationClientInput),
 			graphql.NewInputUnmarshaler("RotateIntegrationClientSecretInput", ec.unmarshalInputRotateIntegrationClientSecretInput),
 			graphql.NewInputUnmarshaler("SamlConfigInput", ec.unmarshalInputSamlConfigInput),
 			graphql.NewInputUnmarshaler("SetPrimaryDomainInput", ec.unmarshalInputSetPrimaryDomainInput),
+			graphql.NewInputUnmarshaler("SetUserAccountAccountInput", ec.unmarshalInputSetUserAccountAccountInput),
 			graphql.NewInputUnmarshaler("TestConnectionInput", ec.unmarshalInputTestConnectionInput),
+			graphql.NewInputUnmarshaler("UpdateAccountInput", ec.unmarshalInputUpdateAccountInput),
+			graphql.NewInputUnmarshaler("UpdateBrandInput", ec.unmarshalInputUpdateBrandInput),
+			graphql.NewInputUnmarshaler("UpdateCompanyInput", ec.unmarshalInputUpdateCompanyInput),
 			graphql.NewInputUnmarshaler("UpdateConnectionInput", ec.unmarshalInputUpdateConnectionInput),
+			graphql.NewInputUnmarshaler("UpdateIdentityProviderConfigurationInput", ec.unmarshalInputUpdateIdentityProviderConfigurationInput),
 			graphql.NewInputUnmarshaler("UpdateUserAccountCredentialsInput", ec.unmarshalInputUpdateUserAccountCredentialsInput),
 			graphql.NewInputUnmarshaler("UpdateUserAccountInput", ec.unmarshalInputUpdateUserAccountInput),
 			graphql.NewInputUnmarshaler("UserAccountFilter", ec.unmarshalInputUserAccountFilter),
@@ -1927,6 +2532,226 @@ type AuditEvent {
   createdAt: Time!
 }
 
+# --- brands, companies, accounts and auto-provisioning (issue 4) ---
+
+"A portal or application people sign in to (Administrate \"brand\")."
+type Brand {
+  id: ID!
+  name: String!
+  "Names the brand in sign-in URLs; unique in the workspace."
+  slug: String!
+  "Where browser sign-in returns people; null when not set."
+  portalUrl: String
+  "How first sign-ins through each identity provider are handled."
+  identityProviderConfigurations: [IdentityProviderConfiguration!]!
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+"A brand's settings for one identity provider (connection)."
+type IdentityProviderConfiguration {
+  identityProvider: Connection!
+  "Create a learner automatically at their first sign-in."
+  autoProvisionLearners: Boolean!
+  "Where auto-provisioned learners go; when null, company match then an individual account."
+  defaultAccount: Account
+  "The claim (or SAML attribute) carrying the company name matched against companies (default ` + "`" + `company` + "`" + `)."
+  companyClaim: String!
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+"An organisation; it has many accounts."
+type Company {
+  id: ID!
+  "Unique in the workspace (case-insensitively); placement matches it exactly."
+  name: String!
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+enum AccountType {
+  COMPANY
+  INDIVIDUAL
+}
+
+"A customer account: a company's account, or an individual account holding one person."
+type Account {
+  id: ID!
+  name: String!
+  type: AccountType!
+  company: Company
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+type BrandPage {
+  nodes: [Brand!]!
+  pageInfo: PageInfo!
+}
+
+type CompanyPage {
+  nodes: [Company!]!
+  pageInfo: PageInfo!
+}
+
+type AccountPage {
+  nodes: [Account!]!
+  pageInfo: PageInfo!
+}
+
+enum PlacementRule {
+  "The configuration's default account."
+  DEFAULT_ACCOUNT
+  "The first (oldest) account of the company whose name exactly matches the company claim."
+  COMPANY_MATCH
+  "A new individual account for the person (none exists yet)."
+  INDIVIDUAL_ACCOUNT
+}
+
+"Where a person would land, and why."
+type PlacementSimulation {
+  "Null for INDIVIDUAL_ACCOUNT: the account would be created at sign-in."
+  account: Account
+  rule: PlacementRule!
+  explanation: String!
+}
+
+extend type UserAccount {
+  "The customer account this person (contact) belongs to."
+  account: Account
+  "viewer, member or admin; JIT sign-in gives the connection's defaultRole."
+  role: String!
+}
+
+extend type Query {
+  "One brand; null when there is none in this workspace."
+  brand(id: ID!): Brand
+  "Brands in creation order (first ≤ 100, default 20)."
+  brands(first: Int, after: String): BrandPage!
+  company(id: ID!): Company
+  companies(first: Int, after: String): CompanyPage!
+  account(id: ID!): Account
+  "Accounts in creation order, optionally of one company or of one type."
+  accounts(companyId: ID, type: AccountType, first: Int, after: String): AccountPage!
+  """
+  Which account a person with these claims would land in if auto-provisioned at the brand
+  through the identity provider (a connection id), and why. Writes nothing.
+  """
+  simulatePlacement(brandId: ID!, identityProviderId: ID!, claims: JSON!): PlacementSimulation!
+}
+
+extend type Mutation {
+  createBrand(input: CreateBrandInput!): BrandPayload!
+  "Change the given fields of a brand; omitted fields stay unchanged."
+  updateBrand(input: UpdateBrandInput!): BrandPayload!
+  createCompany(input: CreateCompanyInput!): CompanyPayload!
+  updateCompany(input: UpdateCompanyInput!): CompanyPayload!
+  createAccount(input: CreateAccountInput!): AccountPayload!
+  "Change the given fields of an account; omitted fields stay unchanged."
+  updateAccount(input: UpdateAccountInput!): AccountPayload!
+  "Put a user account (contact) in an account; a null accountId takes it out."
+  setUserAccountAccount(input: SetUserAccountAccountInput!): UserAccountPayload!
+  "Brand settings: identity provider configurations (auto-provisioning)."
+  brands: BrandsMutations!
+}
+
+type BrandsMutations {
+  "Configure a brand for an identity provider. Fails if a configuration exists already."
+  createIdentityProviderConfiguration(input: CreateIdentityProviderConfigurationInput!): IdentityProviderConfigurationPayload!
+  "Change a brand's configuration for an identity provider; omitted fields stay unchanged, a null defaultAccountId clears it."
+  updateIdentityProviderConfiguration(input: UpdateIdentityProviderConfigurationInput!): IdentityProviderConfigurationPayload!
+  removeIdentityProviderConfiguration(input: RemoveIdentityProviderConfigurationInput!): IdentityProviderConfigurationPayload!
+}
+
+input CreateBrandInput {
+  name: String!
+  "Defaults to one derived from the name."
+  slug: String
+  portalUrl: String
+}
+
+input UpdateBrandInput {
+  id: ID!
+  name: String
+  slug: String
+  "An empty string clears it."
+  portalUrl: String
+}
+
+type BrandPayload {
+  brand: Brand
+  errors: [UserError!]!
+}
+
+input CreateCompanyInput {
+  name: String!
+}
+
+input UpdateCompanyInput {
+  id: ID!
+  name: String
+}
+
+type CompanyPayload {
+  company: Company
+  errors: [UserError!]!
+}
+
+input CreateAccountInput {
+  name: String!
+  type: AccountType!
+  "Required for a COMPANY account, empty for an INDIVIDUAL one."
+  companyId: ID
+}
+
+input UpdateAccountInput {
+  id: ID!
+  name: String
+  type: AccountType
+  companyId: ID
+}
+
+type AccountPayload {
+  account: Account
+  errors: [UserError!]!
+}
+
+input SetUserAccountAccountInput {
+  uuid: ID!
+  accountId: ID
+}
+
+input CreateIdentityProviderConfigurationInput {
+  brandId: ID!
+  "The connection's id."
+  identityProviderId: ID!
+  autoProvisionLearners: Boolean
+  defaultAccountId: ID
+  "Defaults to ` + "`" + `company` + "`" + `."
+  companyClaim: String
+}
+
+input UpdateIdentityProviderConfigurationInput {
+  brandId: ID!
+  identityProviderId: ID!
+  autoProvisionLearners: Boolean
+  defaultAccountId: ID
+  companyClaim: String
+}
+
+input RemoveIdentityProviderConfigurationInput {
+  brandId: ID!
+  identityProviderId: ID!
+}
+
+type IdentityProviderConfigurationPayload {
+  brand: Brand
+  "The configuration as saved; null after a removal or on error."
+  identityProviderConfiguration: IdentityProviderConfiguration
+  errors: [UserError!]!
+}
+
 # --- SSO connections: testing, activation, domains, SP metadata (issue 3) ---
 
 extend type Query {
@@ -2094,6 +2919,44 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
 
+func (ec *executionContext) childFields_Account(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Account_id(ctx, field)
+	case "name":
+		return ec.fieldContext_Account_name(ctx, field)
+	case "type":
+		return ec.fieldContext_Account_type(ctx, field)
+	case "company":
+		return ec.fieldContext_Account_company(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Account_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Account_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Account", field.Name)
+}
+
+func (ec *executionContext) childFields_AccountPage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "nodes":
+		return ec.fieldContext_AccountPage_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AccountPage_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccountPage", field.Name)
+}
+
+func (ec *executionContext) childFields_AccountPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "account":
+		return ec.fieldContext_AccountPayload_account(ctx, field)
+	case "errors":
+		return ec.fieldContext_AccountPayload_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccountPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2116,6 +2979,58 @@ func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type AuditEvent", field.Name)
 }
 
+func (ec *executionContext) childFields_Brand(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Brand_id(ctx, field)
+	case "name":
+		return ec.fieldContext_Brand_name(ctx, field)
+	case "slug":
+		return ec.fieldContext_Brand_slug(ctx, field)
+	case "portalUrl":
+		return ec.fieldContext_Brand_portalUrl(ctx, field)
+	case "identityProviderConfigurations":
+		return ec.fieldContext_Brand_identityProviderConfigurations(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Brand_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Brand_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Brand", field.Name)
+}
+
+func (ec *executionContext) childFields_BrandPage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "nodes":
+		return ec.fieldContext_BrandPage_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_BrandPage_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BrandPage", field.Name)
+}
+
+func (ec *executionContext) childFields_BrandPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "brand":
+		return ec.fieldContext_BrandPayload_brand(ctx, field)
+	case "errors":
+		return ec.fieldContext_BrandPayload_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BrandPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_BrandsMutations(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "createIdentityProviderConfiguration":
+		return ec.fieldContext_BrandsMutations_createIdentityProviderConfiguration(ctx, field)
+	case "updateIdentityProviderConfiguration":
+		return ec.fieldContext_BrandsMutations_updateIdentityProviderConfiguration(ctx, field)
+	case "removeIdentityProviderConfiguration":
+		return ec.fieldContext_BrandsMutations_removeIdentityProviderConfiguration(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BrandsMutations", field.Name)
+}
+
 func (ec *executionContext) childFields_BulkUpdateUserAccountCredentialsPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "results":
@@ -2124,6 +3039,40 @@ func (ec *executionContext) childFields_BulkUpdateUserAccountCredentialsPayload(
 		return ec.fieldContext_BulkUpdateUserAccountCredentialsPayload_errors(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type BulkUpdateUserAccountCredentialsPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Company(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Company_id(ctx, field)
+	case "name":
+		return ec.fieldContext_Company_name(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Company_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Company_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Company", field.Name)
+}
+
+func (ec *executionContext) childFields_CompanyPage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "nodes":
+		return ec.fieldContext_CompanyPage_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_CompanyPage_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CompanyPage", field.Name)
+}
+
+func (ec *executionContext) childFields_CompanyPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "company":
+		return ec.fieldContext_CompanyPayload_company(ctx, field)
+	case "errors":
+		return ec.fieldContext_CompanyPayload_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CompanyPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Connection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2280,6 +3229,36 @@ func (ec *executionContext) childFields_HttpsFile(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type HttpsFile", field.Name)
 }
 
+func (ec *executionContext) childFields_IdentityProviderConfiguration(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "identityProvider":
+		return ec.fieldContext_IdentityProviderConfiguration_identityProvider(ctx, field)
+	case "autoProvisionLearners":
+		return ec.fieldContext_IdentityProviderConfiguration_autoProvisionLearners(ctx, field)
+	case "defaultAccount":
+		return ec.fieldContext_IdentityProviderConfiguration_defaultAccount(ctx, field)
+	case "companyClaim":
+		return ec.fieldContext_IdentityProviderConfiguration_companyClaim(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_IdentityProviderConfiguration_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_IdentityProviderConfiguration_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IdentityProviderConfiguration", field.Name)
+}
+
+func (ec *executionContext) childFields_IdentityProviderConfigurationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "brand":
+		return ec.fieldContext_IdentityProviderConfigurationPayload_brand(ctx, field)
+	case "identityProviderConfiguration":
+		return ec.fieldContext_IdentityProviderConfigurationPayload_identityProviderConfiguration(ctx, field)
+	case "errors":
+		return ec.fieldContext_IdentityProviderConfigurationPayload_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IdentityProviderConfigurationPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_IntegrationClient(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "clientId":
@@ -2324,6 +3303,18 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_PlacementSimulation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "account":
+		return ec.fieldContext_PlacementSimulation_account(ctx, field)
+	case "rule":
+		return ec.fieldContext_PlacementSimulation_rule(ctx, field)
+	case "explanation":
+		return ec.fieldContext_PlacementSimulation_explanation(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PlacementSimulation", field.Name)
 }
 
 func (ec *executionContext) childFields_RemoveDomainPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2424,6 +3415,10 @@ func (ec *executionContext) childFields_UserAccount(ctx context.Context, field g
 		return ec.fieldContext_UserAccount_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_UserAccount_updatedAt(ctx, field)
+	case "account":
+		return ec.fieldContext_UserAccount_account(ctx, field)
+	case "role":
+		return ec.fieldContext_UserAccount_role(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UserAccount", field.Name)
 }
@@ -2644,6 +3639,48 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 
 // region    ***************************** args.gotpl *****************************
 
+func (ec *executionContext) field_BrandsMutations_createIdentityProviderConfiguration_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateIdentityProviderConfigurationInput, error) {
+			return ec.unmarshalNCreateIdentityProviderConfigurationInput2gatehouseᚋgraphᚋmodelᚐCreateIdentityProviderConfigurationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_BrandsMutations_removeIdentityProviderConfiguration_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RemoveIdentityProviderConfigurationInput, error) {
+			return ec.unmarshalNRemoveIdentityProviderConfigurationInput2gatehouseᚋgraphᚋmodelᚐRemoveIdentityProviderConfigurationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_BrandsMutations_updateIdentityProviderConfiguration_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateIdentityProviderConfigurationInput, error) {
+			return ec.unmarshalNUpdateIdentityProviderConfigurationInput2gatehouseᚋgraphᚋmodelᚐUpdateIdentityProviderConfigurationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_activateConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2678,6 +3715,48 @@ func (ec *executionContext) field_Mutation_bulkUpdateUserAccountCredentials_args
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.BulkUpdateUserAccountCredentialsInput, error) {
 			return ec.unmarshalNBulkUpdateUserAccountCredentialsInput2gatehouseᚋgraphᚋmodelᚐBulkUpdateUserAccountCredentialsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createAccount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateAccountInput, error) {
+			return ec.unmarshalNCreateAccountInput2gatehouseᚋgraphᚋmodelᚐCreateAccountInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createBrand_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateBrandInput, error) {
+			return ec.unmarshalNCreateBrandInput2gatehouseᚋgraphᚋmodelᚐCreateBrandInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createCompany_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateCompanyInput, error) {
+			return ec.unmarshalNCreateCompanyInput2gatehouseᚋgraphᚋmodelᚐCreateCompanyInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -2868,12 +3947,68 @@ func (ec *executionContext) field_Mutation_setPrimaryDomain_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setUserAccountAccount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SetUserAccountAccountInput, error) {
+			return ec.unmarshalNSetUserAccountAccountInput2gatehouseᚋgraphᚋmodelᚐSetUserAccountAccountInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_testConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.TestConnectionInput, error) {
 			return ec.unmarshalNTestConnectionInput2gatehouseᚋgraphᚋmodelᚐTestConnectionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateAccount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateAccountInput, error) {
+			return ec.unmarshalNUpdateAccountInput2gatehouseᚋgraphᚋmodelᚐUpdateAccountInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateBrand_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateBrandInput, error) {
+			return ec.unmarshalNUpdateBrandInput2gatehouseᚋgraphᚋmodelᚐUpdateBrandInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateCompany_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateCompanyInput, error) {
+			return ec.unmarshalNUpdateCompanyInput2gatehouseᚋgraphᚋmodelᚐUpdateCompanyInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -2952,6 +4087,58 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_account_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_accounts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "companyId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["companyId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "type",
+		func(ctx context.Context, v any) (*models.AccountType, error) {
+			return ec.unmarshalOAccountType2ᚖgatehouseᚋmodelsᚐAccountType(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["type"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_auditEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2974,6 +4161,78 @@ func (ec *executionContext) field_Query_auditEvents_args(ctx context.Context, ra
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_brand_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_brands_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_companies_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_company_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_connection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2985,6 +4244,36 @@ func (ec *executionContext) field_Query_connection_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_simulatePlacement_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "brandId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["brandId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "identityProviderId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["identityProviderId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "claims",
+		func(ctx context.Context, v any) (map[string]any, error) {
+			return ec.unmarshalNJSON2map(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["claims"] = arg2
 	return args, nil
 }
 
@@ -3105,6 +4394,304 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _Account_id(ctx context.Context, field graphql.CollectedField, obj *models.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Account_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Account_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Account", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Account_name(ctx context.Context, field graphql.CollectedField, obj *models.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Account_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Account_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Account", field, false, false, "String")
+}
+
+func (ec *executionContext) _Account_type(ctx context.Context, field graphql.CollectedField, obj *models.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Account_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v models.AccountType) graphql.Marshaler {
+			return ec.marshalNAccountType2gatehouseᚋmodelsᚐAccountType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Account_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Account", field, false, false, "AccountType")
+}
+
+func (ec *executionContext) _Account_company(ctx context.Context, field graphql.CollectedField, obj *models.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Account_company(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.resolveBatch_Account_company(ctx, field, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Company) graphql.Marshaler {
+			return ec.marshalOCompany2ᚖgatehouseᚋmodelsᚐCompany(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Account_company(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Account",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Company(ctx, field)
+		},
+	}
+	return fc, nil
+}
+func (ec *executionContext) resolveBatch_Account_company(ctx context.Context, field graphql.CollectedField, obj *models.Account) (any, error) {
+	resolver := ec.Resolvers.Account()
+	if batch, ok := graphql.BatchParentsFor[*models.Account](ctx, "Account"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Company(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*models.Company](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Account.company",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Company(ctx, []*models.Account{obj})
+	return graphql.ResolveBatchSingleResult[*models.Company](
+		ctx,
+		results,
+		err,
+		"Account.company",
+	)
+}
+
+func (ec *executionContext) _Account_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Account_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Account_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Account", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Account_updatedAt(ctx context.Context, field graphql.CollectedField, obj *models.Account) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Account_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Account_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Account", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AccountPage_nodes(ctx context.Context, field graphql.CollectedField, obj *provision.AccountPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountPage_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.Account) graphql.Marshaler {
+			return ec.marshalNAccount2ᚕᚖgatehouseᚋmodelsᚐAccountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountPage_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccountPage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Account(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccountPage_pageInfo(ctx context.Context, field graphql.CollectedField, obj *provision.AccountPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountPage_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *provision.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgatehouseᚋprovisionᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountPage_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccountPage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccountPayload_account(ctx context.Context, field graphql.CollectedField, obj *model.AccountPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountPayload_account(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Account, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Account) graphql.Marshaler {
+			return ec.marshalOAccount2ᚖgatehouseᚋmodelsᚐAccount(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AccountPayload_account(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccountPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Account(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccountPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.AccountPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountPayload_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgatehouseᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccountPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
 
 func (ec *executionContext) _AuditEvent_id(ctx context.Context, field graphql.CollectedField, obj *models.AuditEvent) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -3290,6 +4877,459 @@ func (ec *executionContext) fieldContext_AuditEvent_createdAt(_ context.Context,
 	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Brand_id(ctx context.Context, field graphql.CollectedField, obj *models.Brand) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Brand_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Brand_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Brand", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Brand_name(ctx context.Context, field graphql.CollectedField, obj *models.Brand) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Brand_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Brand_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Brand", field, false, false, "String")
+}
+
+func (ec *executionContext) _Brand_slug(ctx context.Context, field graphql.CollectedField, obj *models.Brand) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Brand_slug(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Slug, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Brand_slug(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Brand", field, false, false, "String")
+}
+
+func (ec *executionContext) _Brand_portalUrl(ctx context.Context, field graphql.CollectedField, obj *models.Brand) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Brand_portalUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PortalURL(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Brand_portalUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Brand", field, true, false, "String")
+}
+
+func (ec *executionContext) _Brand_identityProviderConfigurations(ctx context.Context, field graphql.CollectedField, obj *models.Brand) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Brand_identityProviderConfigurations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.resolveBatch_Brand_identityProviderConfigurations(ctx, field, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.IdentityProviderConfiguration) graphql.Marshaler {
+			return ec.marshalNIdentityProviderConfiguration2ᚕᚖgatehouseᚋmodelsᚐIdentityProviderConfigurationᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Brand_identityProviderConfigurations(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Brand",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentityProviderConfiguration(ctx, field)
+		},
+	}
+	return fc, nil
+}
+func (ec *executionContext) resolveBatch_Brand_identityProviderConfigurations(ctx context.Context, field graphql.CollectedField, obj *models.Brand) (any, error) {
+	resolver := ec.Resolvers.Brand()
+	if batch, ok := graphql.BatchParentsFor[*models.Brand](ctx, "Brand"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.IdentityProviderConfigurations(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[[]*models.IdentityProviderConfiguration](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"Brand.identityProviderConfigurations",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.IdentityProviderConfigurations(ctx, []*models.Brand{obj})
+	return graphql.ResolveBatchSingleResult[[]*models.IdentityProviderConfiguration](
+		ctx,
+		results,
+		err,
+		"Brand.identityProviderConfigurations",
+	)
+}
+
+func (ec *executionContext) _Brand_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.Brand) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Brand_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Brand_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Brand", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Brand_updatedAt(ctx context.Context, field graphql.CollectedField, obj *models.Brand) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Brand_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Brand_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Brand", field, false, false, "Time")
+}
+
+func (ec *executionContext) _BrandPage_nodes(ctx context.Context, field graphql.CollectedField, obj *provision.BrandPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BrandPage_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.Brand) graphql.Marshaler {
+			return ec.marshalNBrand2ᚕᚖgatehouseᚋmodelsᚐBrandᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BrandPage_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BrandPage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Brand(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BrandPage_pageInfo(ctx context.Context, field graphql.CollectedField, obj *provision.BrandPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BrandPage_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *provision.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgatehouseᚋprovisionᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BrandPage_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BrandPage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BrandPayload_brand(ctx context.Context, field graphql.CollectedField, obj *model.BrandPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BrandPayload_brand(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Brand, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Brand) graphql.Marshaler {
+			return ec.marshalOBrand2ᚖgatehouseᚋmodelsᚐBrand(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_BrandPayload_brand(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BrandPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Brand(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BrandPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.BrandPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BrandPayload_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgatehouseᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BrandPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BrandPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BrandsMutations_createIdentityProviderConfiguration(ctx context.Context, field graphql.CollectedField, obj *model.BrandsMutations) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BrandsMutations_createIdentityProviderConfiguration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.BrandsMutations().CreateIdentityProviderConfiguration(ctx, obj, fc.Args["input"].(model.CreateIdentityProviderConfigurationInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.IdentityProviderConfigurationPayload) graphql.Marshaler {
+			return ec.marshalNIdentityProviderConfigurationPayload2ᚖgatehouseᚋgraphᚋmodelᚐIdentityProviderConfigurationPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BrandsMutations_createIdentityProviderConfiguration(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BrandsMutations",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentityProviderConfigurationPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_BrandsMutations_createIdentityProviderConfiguration_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BrandsMutations_updateIdentityProviderConfiguration(ctx context.Context, field graphql.CollectedField, obj *model.BrandsMutations) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BrandsMutations_updateIdentityProviderConfiguration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.BrandsMutations().UpdateIdentityProviderConfiguration(ctx, obj, fc.Args["input"].(model.UpdateIdentityProviderConfigurationInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.IdentityProviderConfigurationPayload) graphql.Marshaler {
+			return ec.marshalNIdentityProviderConfigurationPayload2ᚖgatehouseᚋgraphᚋmodelᚐIdentityProviderConfigurationPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BrandsMutations_updateIdentityProviderConfiguration(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BrandsMutations",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentityProviderConfigurationPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_BrandsMutations_updateIdentityProviderConfiguration_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BrandsMutations_removeIdentityProviderConfiguration(ctx context.Context, field graphql.CollectedField, obj *model.BrandsMutations) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BrandsMutations_removeIdentityProviderConfiguration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.BrandsMutations().RemoveIdentityProviderConfiguration(ctx, obj, fc.Args["input"].(model.RemoveIdentityProviderConfigurationInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.IdentityProviderConfigurationPayload) graphql.Marshaler {
+			return ec.marshalNIdentityProviderConfigurationPayload2ᚖgatehouseᚋgraphᚋmodelᚐIdentityProviderConfigurationPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BrandsMutations_removeIdentityProviderConfiguration(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BrandsMutations",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentityProviderConfigurationPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_BrandsMutations_removeIdentityProviderConfiguration_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _BulkUpdateUserAccountCredentialsPayload_results(ctx context.Context, field graphql.CollectedField, obj *model.BulkUpdateUserAccountCredentialsPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3344,6 +5384,226 @@ func (ec *executionContext) _BulkUpdateUserAccountCredentialsPayload_errors(ctx 
 func (ec *executionContext) fieldContext_BulkUpdateUserAccountCredentialsPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "BulkUpdateUserAccountCredentialsPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Company_id(ctx context.Context, field graphql.CollectedField, obj *models.Company) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Company_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Company_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Company", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Company_name(ctx context.Context, field graphql.CollectedField, obj *models.Company) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Company_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Company_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Company", field, false, false, "String")
+}
+
+func (ec *executionContext) _Company_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.Company) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Company_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Company_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Company", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Company_updatedAt(ctx context.Context, field graphql.CollectedField, obj *models.Company) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Company_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Company_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Company", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CompanyPage_nodes(ctx context.Context, field graphql.CollectedField, obj *provision.CompanyPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CompanyPage_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.Company) graphql.Marshaler {
+			return ec.marshalNCompany2ᚕᚖgatehouseᚋmodelsᚐCompanyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CompanyPage_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CompanyPage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Company(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CompanyPage_pageInfo(ctx context.Context, field graphql.CollectedField, obj *provision.CompanyPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CompanyPage_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *provision.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgatehouseᚋprovisionᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CompanyPage_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CompanyPage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CompanyPayload_company(ctx context.Context, field graphql.CollectedField, obj *model.CompanyPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CompanyPayload_company(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Company, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Company) graphql.Marshaler {
+			return ec.marshalOCompany2ᚖgatehouseᚋmodelsᚐCompany(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CompanyPayload_company(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CompanyPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Company(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CompanyPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.CompanyPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CompanyPayload_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgatehouseᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CompanyPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CompanyPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
@@ -4561,6 +6821,258 @@ func (ec *executionContext) fieldContext_HttpsFile_contents(_ context.Context, f
 	return graphql.NewScalarFieldContext("HttpsFile", field, false, false, "String")
 }
 
+func (ec *executionContext) _IdentityProviderConfiguration_identityProvider(ctx context.Context, field graphql.CollectedField, obj *models.IdentityProviderConfiguration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentityProviderConfiguration_identityProvider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentityProvider, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Connection) graphql.Marshaler {
+			return ec.marshalNConnection2ᚖgatehouseᚋmodelsᚐConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentityProviderConfiguration_identityProvider(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "IdentityProviderConfiguration",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Connection(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _IdentityProviderConfiguration_autoProvisionLearners(ctx context.Context, field graphql.CollectedField, obj *models.IdentityProviderConfiguration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentityProviderConfiguration_autoProvisionLearners(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AutoProvisionLearners, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentityProviderConfiguration_autoProvisionLearners(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentityProviderConfiguration", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _IdentityProviderConfiguration_defaultAccount(ctx context.Context, field graphql.CollectedField, obj *models.IdentityProviderConfiguration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentityProviderConfiguration_defaultAccount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DefaultAccount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Account) graphql.Marshaler {
+			return ec.marshalOAccount2ᚖgatehouseᚋmodelsᚐAccount(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_IdentityProviderConfiguration_defaultAccount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "IdentityProviderConfiguration",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Account(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _IdentityProviderConfiguration_companyClaim(ctx context.Context, field graphql.CollectedField, obj *models.IdentityProviderConfiguration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentityProviderConfiguration_companyClaim(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CompanyClaim, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentityProviderConfiguration_companyClaim(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentityProviderConfiguration", field, false, false, "String")
+}
+
+func (ec *executionContext) _IdentityProviderConfiguration_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.IdentityProviderConfiguration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentityProviderConfiguration_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentityProviderConfiguration_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentityProviderConfiguration", field, false, false, "Time")
+}
+
+func (ec *executionContext) _IdentityProviderConfiguration_updatedAt(ctx context.Context, field graphql.CollectedField, obj *models.IdentityProviderConfiguration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentityProviderConfiguration_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentityProviderConfiguration_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentityProviderConfiguration", field, false, false, "Time")
+}
+
+func (ec *executionContext) _IdentityProviderConfigurationPayload_brand(ctx context.Context, field graphql.CollectedField, obj *model.IdentityProviderConfigurationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentityProviderConfigurationPayload_brand(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Brand, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Brand) graphql.Marshaler {
+			return ec.marshalOBrand2ᚖgatehouseᚋmodelsᚐBrand(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_IdentityProviderConfigurationPayload_brand(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "IdentityProviderConfigurationPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Brand(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _IdentityProviderConfigurationPayload_identityProviderConfiguration(ctx context.Context, field graphql.CollectedField, obj *model.IdentityProviderConfigurationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentityProviderConfigurationPayload_identityProviderConfiguration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentityProviderConfiguration, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.IdentityProviderConfiguration) graphql.Marshaler {
+			return ec.marshalOIdentityProviderConfiguration2ᚖgatehouseᚋmodelsᚐIdentityProviderConfiguration(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_IdentityProviderConfigurationPayload_identityProviderConfiguration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "IdentityProviderConfigurationPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentityProviderConfiguration(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _IdentityProviderConfigurationPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.IdentityProviderConfigurationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentityProviderConfigurationPayload_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgatehouseᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentityProviderConfigurationPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "IdentityProviderConfigurationPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _IntegrationClient_clientId(ctx context.Context, field graphql.CollectedField, obj *models.IntegrationClient) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5294,6 +7806,346 @@ func (ec *executionContext) fieldContext_Mutation_bulkUpdateUserAccountCredentia
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createBrand(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createBrand(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateBrand(ctx, fc.Args["input"].(model.CreateBrandInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.BrandPayload) graphql.Marshaler {
+			return ec.marshalNBrandPayload2ᚖgatehouseᚋgraphᚋmodelᚐBrandPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createBrand(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BrandPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createBrand_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateBrand(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateBrand(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateBrand(ctx, fc.Args["input"].(model.UpdateBrandInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.BrandPayload) graphql.Marshaler {
+			return ec.marshalNBrandPayload2ᚖgatehouseᚋgraphᚋmodelᚐBrandPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateBrand(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BrandPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateBrand_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createCompany(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createCompany(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateCompany(ctx, fc.Args["input"].(model.CreateCompanyInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CompanyPayload) graphql.Marshaler {
+			return ec.marshalNCompanyPayload2ᚖgatehouseᚋgraphᚋmodelᚐCompanyPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createCompany(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CompanyPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createCompany_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateCompany(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateCompany(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateCompany(ctx, fc.Args["input"].(model.UpdateCompanyInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CompanyPayload) graphql.Marshaler {
+			return ec.marshalNCompanyPayload2ᚖgatehouseᚋgraphᚋmodelᚐCompanyPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateCompany(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CompanyPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateCompany_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createAccount(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createAccount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateAccount(ctx, fc.Args["input"].(model.CreateAccountInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AccountPayload) graphql.Marshaler {
+			return ec.marshalNAccountPayload2ᚖgatehouseᚋgraphᚋmodelᚐAccountPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createAccount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccountPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createAccount_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateAccount(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateAccount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateAccount(ctx, fc.Args["input"].(model.UpdateAccountInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AccountPayload) graphql.Marshaler {
+			return ec.marshalNAccountPayload2ᚖgatehouseᚋgraphᚋmodelᚐAccountPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateAccount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccountPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateAccount_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setUserAccountAccount(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setUserAccountAccount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetUserAccountAccount(ctx, fc.Args["input"].(model.SetUserAccountAccountInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UserAccountPayload) graphql.Marshaler {
+			return ec.marshalNUserAccountPayload2ᚖgatehouseᚋgraphᚋmodelᚐUserAccountPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setUserAccountAccount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserAccountPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setUserAccountAccount_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_brands(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_brands(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().Brands(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.BrandsMutations) graphql.Marshaler {
+			return ec.marshalNBrandsMutations2ᚖgatehouseᚋgraphᚋmodelᚐBrandsMutations(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_brands(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BrandsMutations(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_testConnection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5807,6 +8659,84 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
 }
 
+func (ec *executionContext) _PlacementSimulation_account(ctx context.Context, field graphql.CollectedField, obj *provision.Placement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlacementSimulation_account(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Account, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Account) graphql.Marshaler {
+			return ec.marshalOAccount2ᚖgatehouseᚋmodelsᚐAccount(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PlacementSimulation_account(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PlacementSimulation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Account(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PlacementSimulation_rule(ctx context.Context, field graphql.CollectedField, obj *provision.Placement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlacementSimulation_rule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rule, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v provision.PlacementRule) graphql.Marshaler {
+			return ec.marshalNPlacementRule2gatehouseᚋprovisionᚐPlacementRule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlacementSimulation_rule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlacementSimulation", field, false, false, "PlacementRule")
+}
+
+func (ec *executionContext) _PlacementSimulation_explanation(ctx context.Context, field graphql.CollectedField, obj *provision.Placement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlacementSimulation_explanation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Explanation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlacementSimulation_explanation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlacementSimulation", field, false, false, "String")
+}
+
 func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6105,6 +9035,314 @@ func (ec *executionContext) fieldContext_Query_auditEvents(ctx context.Context, 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_auditEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_brand(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_brand(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Brand(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Brand) graphql.Marshaler {
+			return ec.marshalOBrand2ᚖgatehouseᚋmodelsᚐBrand(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_brand(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Brand(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_brand_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_brands(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_brands(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Brands(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *provision.BrandPage) graphql.Marshaler {
+			return ec.marshalNBrandPage2ᚖgatehouseᚋprovisionᚐBrandPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_brands(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BrandPage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_brands_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_company(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_company(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Company(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Company) graphql.Marshaler {
+			return ec.marshalOCompany2ᚖgatehouseᚋmodelsᚐCompany(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_company(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Company(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_company_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_companies(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_companies(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Companies(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *provision.CompanyPage) graphql.Marshaler {
+			return ec.marshalNCompanyPage2ᚖgatehouseᚋprovisionᚐCompanyPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_companies(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CompanyPage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_companies_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_account(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_account(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Account(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Account) graphql.Marshaler {
+			return ec.marshalOAccount2ᚖgatehouseᚋmodelsᚐAccount(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_account(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Account(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_account_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_accounts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_accounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Accounts(ctx, fc.Args["companyId"].(*string), fc.Args["type"].(*models.AccountType), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *provision.AccountPage) graphql.Marshaler {
+			return ec.marshalNAccountPage2ᚖgatehouseᚋprovisionᚐAccountPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_accounts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccountPage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_accounts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_simulatePlacement(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_simulatePlacement(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().SimulatePlacement(ctx, fc.Args["brandId"].(string), fc.Args["identityProviderId"].(string), fc.Args["claims"].(map[string]any))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *provision.Placement) graphql.Marshaler {
+			return ec.marshalNPlacementSimulation2ᚖgatehouseᚋprovisionᚐPlacement(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_simulatePlacement(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PlacementSimulation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_simulatePlacement_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6988,6 +10226,84 @@ func (ec *executionContext) _UserAccount_updatedAt(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_UserAccount_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("UserAccount", field, false, false, "Time")
+}
+
+func (ec *executionContext) _UserAccount_account(ctx context.Context, field graphql.CollectedField, obj *models.UserAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserAccount_account(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.resolveBatch_UserAccount_account(ctx, field, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Account) graphql.Marshaler {
+			return ec.marshalOAccount2ᚖgatehouseᚋmodelsᚐAccount(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UserAccount_account(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UserAccount",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Account(ctx, field)
+		},
+	}
+	return fc, nil
+}
+func (ec *executionContext) resolveBatch_UserAccount_account(ctx context.Context, field graphql.CollectedField, obj *models.UserAccount) (any, error) {
+	resolver := ec.Resolvers.UserAccount()
+	if batch, ok := graphql.BatchParentsFor[*models.UserAccount](ctx, "UserAccount"); ok {
+		result := batch.FieldResult(field, func() (any, error) {
+			return resolver.Account(ctx, batch.Parents)
+		})
+		return graphql.ResolveBatchGroupResult[*models.Account](
+			ctx,
+			batch.Index,
+			len(batch.Parents),
+			result,
+			"UserAccount.account",
+			batch.IndexMap,
+		)
+	}
+	results, err := resolver.Account(ctx, []*models.UserAccount{obj})
+	return graphql.ResolveBatchSingleResult[*models.Account](
+		ctx,
+		results,
+		err,
+		"UserAccount.account",
+	)
+}
+
+func (ec *executionContext) _UserAccount_role(ctx context.Context, field graphql.CollectedField, obj *models.UserAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserAccount_role(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Role, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserAccount_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserAccount", field, false, false, "String")
 }
 
 func (ec *executionContext) _UserAccountConnection_edges(ctx context.Context, field graphql.CollectedField, obj *provision.UserAccountPage) (ret graphql.Marshaler) {
@@ -8873,6 +12189,160 @@ func UnmarshalBulkUpdateUserAccountCredentialsInput(ctx context.Context, raw any
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateAccountInput(ctx context.Context, obj any) (model.CreateAccountInput, error) {
+	var it model.CreateAccountInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "type", "companyId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalNAccountType2gatehouseᚋmodelsᚐAccountType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "companyId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("companyId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CompanyID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateAccountInput unmarshals raw into the CreateAccountInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateAccountInput(ctx context.Context, raw any) (model.CreateAccountInput, error) {
+	var out model.CreateAccountInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateAccountInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateBrandInput(ctx context.Context, obj any) (model.CreateBrandInput, error) {
+	var it model.CreateBrandInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "slug", "portalUrl"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "slug":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("slug"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Slug = data
+		case "portalUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("portalUrl"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PortalURL = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateBrandInput unmarshals raw into the CreateBrandInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateBrandInput(ctx context.Context, raw any) (model.CreateBrandInput, error) {
+	var out model.CreateBrandInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateBrandInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateCompanyInput(ctx context.Context, obj any) (model.CreateCompanyInput, error) {
+	var it model.CreateCompanyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateCompanyInput unmarshals raw into the CreateCompanyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateCompanyInput(ctx context.Context, raw any) (model.CreateCompanyInput, error) {
+	var out model.CreateCompanyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateCompanyInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateConnectionInput(ctx context.Context, obj any) (model.CreateConnectionInput, error) {
 	var it model.CreateConnectionInput
 	if obj == nil {
@@ -8954,6 +12424,76 @@ func (ec *executionContext) unmarshalInputCreateConnectionInput(ctx context.Cont
 func UnmarshalCreateConnectionInput(ctx context.Context, raw any) (model.CreateConnectionInput, error) {
 	var out model.CreateConnectionInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateConnectionInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateIdentityProviderConfigurationInput(ctx context.Context, obj any) (model.CreateIdentityProviderConfigurationInput, error) {
+	var it model.CreateIdentityProviderConfigurationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"brandId", "identityProviderId", "autoProvisionLearners", "defaultAccountId", "companyClaim"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "brandId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("brandId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BrandID = data
+		case "identityProviderId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("identityProviderId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdentityProviderID = data
+		case "autoProvisionLearners":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoProvisionLearners"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoProvisionLearners = data
+		case "defaultAccountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("defaultAccountId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DefaultAccountID = data
+		case "companyClaim":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("companyClaim"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CompanyClaim = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateIdentityProviderConfigurationInput unmarshals raw into the CreateIdentityProviderConfigurationInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateIdentityProviderConfigurationInput(ctx context.Context, raw any) (model.CreateIdentityProviderConfigurationInput, error) {
+	var out model.CreateIdentityProviderConfigurationInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateIdentityProviderConfigurationInput", raw, &out)
 	return out, err
 }
 
@@ -9405,6 +12945,55 @@ func UnmarshalRemoveDomainInput(ctx context.Context, raw any) (model.RemoveDomai
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRemoveIdentityProviderConfigurationInput(ctx context.Context, obj any) (model.RemoveIdentityProviderConfigurationInput, error) {
+	var it model.RemoveIdentityProviderConfigurationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"brandId", "identityProviderId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "brandId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("brandId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BrandID = data
+		case "identityProviderId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("identityProviderId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdentityProviderID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRemoveIdentityProviderConfigurationInput unmarshals raw into the RemoveIdentityProviderConfigurationInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRemoveIdentityProviderConfigurationInput(ctx context.Context, raw any) (model.RemoveIdentityProviderConfigurationInput, error) {
+	var out model.RemoveIdentityProviderConfigurationInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RemoveIdentityProviderConfigurationInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRemoveUserAccountCredentialsInput(ctx context.Context, obj any) (model.RemoveUserAccountCredentialsInput, error) {
 	var it model.RemoveUserAccountCredentialsInput
 	if obj == nil {
@@ -9664,6 +13253,55 @@ func UnmarshalSetPrimaryDomainInput(ctx context.Context, raw any) (model.SetPrim
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputSetUserAccountAccountInput(ctx context.Context, obj any) (model.SetUserAccountAccountInput, error) {
+	var it model.SetUserAccountAccountInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"uuid", "accountId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "uuid":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("uuid"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UUID = data
+		case "accountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accountId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccountID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSetUserAccountAccountInput unmarshals raw into the SetUserAccountAccountInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSetUserAccountAccountInput(ctx context.Context, raw any) (model.SetUserAccountAccountInput, error) {
+	var out model.SetUserAccountAccountInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SetUserAccountAccountInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputTestConnectionInput(ctx context.Context, obj any) (model.TestConnectionInput, error) {
 	var it model.TestConnectionInput
 	if obj == nil {
@@ -9703,6 +13341,181 @@ func (ec *executionContext) unmarshalInputTestConnectionInput(ctx context.Contex
 func UnmarshalTestConnectionInput(ctx context.Context, raw any) (model.TestConnectionInput, error) {
 	var out model.TestConnectionInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "TestConnectionInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateAccountInput(ctx context.Context, obj any) (model.UpdateAccountInput, error) {
+	var it model.UpdateAccountInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "name", "type", "companyId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalOAccountType2ᚖgatehouseᚋmodelsᚐAccountType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "companyId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("companyId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CompanyID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateAccountInput unmarshals raw into the UpdateAccountInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateAccountInput(ctx context.Context, raw any) (model.UpdateAccountInput, error) {
+	var out model.UpdateAccountInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateAccountInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateBrandInput(ctx context.Context, obj any) (model.UpdateBrandInput, error) {
+	var it model.UpdateBrandInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "name", "slug", "portalUrl"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "slug":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("slug"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Slug = data
+		case "portalUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("portalUrl"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PortalURL = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateBrandInput unmarshals raw into the UpdateBrandInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateBrandInput(ctx context.Context, raw any) (model.UpdateBrandInput, error) {
+	var out model.UpdateBrandInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateBrandInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateCompanyInput(ctx context.Context, obj any) (model.UpdateCompanyInput, error) {
+	var it model.UpdateCompanyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "name"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateCompanyInput unmarshals raw into the UpdateCompanyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateCompanyInput(ctx context.Context, raw any) (model.UpdateCompanyInput, error) {
+	var out model.UpdateCompanyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateCompanyInput", raw, &out)
 	return out, err
 }
 
@@ -9787,6 +13600,76 @@ func (ec *executionContext) unmarshalInputUpdateConnectionInput(ctx context.Cont
 func UnmarshalUpdateConnectionInput(ctx context.Context, raw any) (model.UpdateConnectionInput, error) {
 	var out model.UpdateConnectionInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateConnectionInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateIdentityProviderConfigurationInput(ctx context.Context, obj any) (model.UpdateIdentityProviderConfigurationInput, error) {
+	var it model.UpdateIdentityProviderConfigurationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"brandId", "identityProviderId", "autoProvisionLearners", "defaultAccountId", "companyClaim"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "brandId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("brandId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BrandID = data
+		case "identityProviderId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("identityProviderId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdentityProviderID = data
+		case "autoProvisionLearners":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("autoProvisionLearners"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AutoProvisionLearners = data
+		case "defaultAccountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("defaultAccountId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DefaultAccountID = graphql.OmittableOf(data)
+		case "companyClaim":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("companyClaim"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CompanyClaim = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateIdentityProviderConfigurationInput unmarshals raw into the UpdateIdentityProviderConfigurationInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateIdentityProviderConfigurationInput(ctx context.Context, raw any) (model.UpdateIdentityProviderConfigurationInput, error) {
+	var out model.UpdateIdentityProviderConfigurationInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateIdentityProviderConfigurationInput", raw, &out)
 	return out, err
 }
 
@@ -10050,6 +13933,141 @@ func UnmarshalVerifyDomainInput(ctx context.Context, raw any) (model.VerifyDomai
 
 // region    **************************** object.gotpl ****************************
 
+var accountImplementors = []string{"Account"}
+
+func (ec *executionContext) _Account(ctx context.Context, sel ast.SelectionSet, obj *models.Account) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Account")
+		case "id":
+			out.Values[i] = ec._Account_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._Account_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "type":
+			out.Values[i] = ec._Account_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "company":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Account_company(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._Account_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Account_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var accountPageImplementors = []string{"AccountPage"}
+
+func (ec *executionContext) _AccountPage(ctx context.Context, sel ast.SelectionSet, obj *provision.AccountPage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accountPageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccountPage")
+		case "nodes":
+			out.Values[i] = ec._AccountPage_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AccountPage_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var accountPayloadImplementors = []string{"AccountPayload"}
+
+func (ec *executionContext) _AccountPayload(ctx context.Context, sel ast.SelectionSet, obj *model.AccountPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accountPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccountPayload")
+		case "account":
+			out.Values[i] = ec._AccountPayload_account(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._AccountPayload_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var auditEventImplementors = []string{"AuditEvent"}
 
 func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSet, obj *models.AuditEvent) graphql.Marshaler {
@@ -10119,6 +14137,192 @@ func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var brandImplementors = []string{"Brand"}
+
+func (ec *executionContext) _Brand(ctx context.Context, sel ast.SelectionSet, obj *models.Brand) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, brandImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Brand")
+		case "id":
+			out.Values[i] = ec._Brand_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._Brand_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "slug":
+			out.Values[i] = ec._Brand_slug(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "portalUrl":
+			out.Values[i] = ec._Brand_portalUrl(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "identityProviderConfigurations":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Brand_identityProviderConfigurations(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._Brand_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Brand_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var brandPageImplementors = []string{"BrandPage"}
+
+func (ec *executionContext) _BrandPage(ctx context.Context, sel ast.SelectionSet, obj *provision.BrandPage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, brandPageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BrandPage")
+		case "nodes":
+			out.Values[i] = ec._BrandPage_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._BrandPage_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var brandPayloadImplementors = []string{"BrandPayload"}
+
+func (ec *executionContext) _BrandPayload(ctx context.Context, sel ast.SelectionSet, obj *model.BrandPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, brandPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BrandPayload")
+		case "brand":
+			out.Values[i] = ec._BrandPayload_brand(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._BrandPayload_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var brandsMutationsImplementors = []string{"BrandsMutations"}
+
+func (ec *executionContext) _BrandsMutations(ctx context.Context, sel ast.SelectionSet, obj *model.BrandsMutations) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, brandsMutationsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BrandsMutations")
+		case "createIdentityProviderConfiguration":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._BrandsMutations_createIdentityProviderConfiguration(ctx, field, obj)
+				})
+		case "updateIdentityProviderConfiguration":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._BrandsMutations_updateIdentityProviderConfiguration(ctx, field, obj)
+				})
+		case "removeIdentityProviderConfiguration":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._BrandsMutations_removeIdentityProviderConfiguration(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var bulkUpdateUserAccountCredentialsPayloadImplementors = []string{"BulkUpdateUserAccountCredentialsPayload"}
 
 func (ec *executionContext) _BulkUpdateUserAccountCredentialsPayload(ctx context.Context, sel ast.SelectionSet, obj *model.BulkUpdateUserAccountCredentialsPayload) graphql.Marshaler {
@@ -10137,6 +14341,130 @@ func (ec *executionContext) _BulkUpdateUserAccountCredentialsPayload(ctx context
 			}
 		case "errors":
 			out.Values[i] = ec._BulkUpdateUserAccountCredentialsPayload_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var companyImplementors = []string{"Company"}
+
+func (ec *executionContext) _Company(ctx context.Context, sel ast.SelectionSet, obj *models.Company) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, companyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Company")
+		case "id":
+			out.Values[i] = ec._Company_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._Company_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._Company_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Company_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var companyPageImplementors = []string{"CompanyPage"}
+
+func (ec *executionContext) _CompanyPage(ctx context.Context, sel ast.SelectionSet, obj *provision.CompanyPage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, companyPageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CompanyPage")
+		case "nodes":
+			out.Values[i] = ec._CompanyPage_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._CompanyPage_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var companyPayloadImplementors = []string{"CompanyPayload"}
+
+func (ec *executionContext) _CompanyPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CompanyPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, companyPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CompanyPayload")
+		case "company":
+			out.Values[i] = ec._CompanyPayload_company(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._CompanyPayload_errors(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -10673,6 +15001,107 @@ func (ec *executionContext) _HttpsFile(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var identityProviderConfigurationImplementors = []string{"IdentityProviderConfiguration"}
+
+func (ec *executionContext) _IdentityProviderConfiguration(ctx context.Context, sel ast.SelectionSet, obj *models.IdentityProviderConfiguration) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, identityProviderConfigurationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IdentityProviderConfiguration")
+		case "identityProvider":
+			out.Values[i] = ec._IdentityProviderConfiguration_identityProvider(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "autoProvisionLearners":
+			out.Values[i] = ec._IdentityProviderConfiguration_autoProvisionLearners(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "defaultAccount":
+			out.Values[i] = ec._IdentityProviderConfiguration_defaultAccount(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "companyClaim":
+			out.Values[i] = ec._IdentityProviderConfiguration_companyClaim(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._IdentityProviderConfiguration_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._IdentityProviderConfiguration_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var identityProviderConfigurationPayloadImplementors = []string{"IdentityProviderConfigurationPayload"}
+
+func (ec *executionContext) _IdentityProviderConfigurationPayload(ctx context.Context, sel ast.SelectionSet, obj *model.IdentityProviderConfigurationPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, identityProviderConfigurationPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IdentityProviderConfigurationPayload")
+		case "brand":
+			out.Values[i] = ec._IdentityProviderConfigurationPayload_brand(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "identityProviderConfiguration":
+			out.Values[i] = ec._IdentityProviderConfigurationPayload_identityProviderConfiguration(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._IdentityProviderConfigurationPayload_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var integrationClientImplementors = []string{"IntegrationClient"}
 
 func (ec *executionContext) _IntegrationClient(ctx context.Context, sel ast.SelectionSet, obj *models.IntegrationClient) graphql.Marshaler {
@@ -10846,6 +15275,62 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createBrand":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createBrand(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateBrand":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateBrand(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createCompany":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createCompany(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateCompany":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateCompany(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createAccount":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createAccount(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateAccount":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateAccount(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setUserAccountAccount":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setUserAccountAccount(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "brands":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_brands(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "testConnection":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_testConnection(ctx, field)
@@ -11010,6 +15495,49 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var placementSimulationImplementors = []string{"PlacementSimulation"}
+
+func (ec *executionContext) _PlacementSimulation(ctx context.Context, sel ast.SelectionSet, obj *provision.Placement) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, placementSimulationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PlacementSimulation")
+		case "account":
+			out.Values[i] = ec._PlacementSimulation_account(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "rule":
+			out.Values[i] = ec._PlacementSimulation_rule(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "explanation":
+			out.Values[i] = ec._PlacementSimulation_explanation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -11076,6 +15604,48 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_auditEvents(ctx, field)
+				})
+		case "brand":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_brand(ctx, field)
+				})
+		case "brands":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_brands(ctx, field)
+				})
+		case "company":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_company(ctx, field)
+				})
+		case "companies":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_companies(ctx, field)
+				})
+		case "account":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_account(ctx, field)
+				})
+		case "accounts":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_accounts(ctx, field)
+				})
+		case "simulatePlacement":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_simulatePlacement(ctx, field)
 				})
 		case "spMetadata":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -11441,6 +16011,17 @@ func (ec *executionContext) _UserAccount(ctx context.Context, sel ast.SelectionS
 			}
 		case "updatedAt":
 			out.Values[i] = ec._UserAccount_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "account":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._UserAccount_account(ctx, field, obj)
+				})
+		case "role":
+			out.Values[i] = ec._UserAccount_role(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -12178,6 +16759,57 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) marshalNAccount2ᚕᚖgatehouseᚋmodelsᚐAccountᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Account) graphql.Marshaler {
+	ctx = graphql.WithBatchParents(ctx, "Account", v, nil)
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAccount2ᚖgatehouseᚋmodelsᚐAccount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAccount2ᚖgatehouseᚋmodelsᚐAccount(ctx context.Context, sel ast.SelectionSet, v *models.Account) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Account!")
+		return graphql.Null
+	}
+	return ec._Account(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAccountPage2ᚖgatehouseᚋprovisionᚐAccountPage(ctx context.Context, sel ast.SelectionSet, v *provision.AccountPage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AccountPage!")
+		return graphql.Null
+	}
+	return ec._AccountPage(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAccountPayload2ᚖgatehouseᚋgraphᚋmodelᚐAccountPayload(ctx context.Context, sel ast.SelectionSet, v *model.AccountPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AccountPayload!")
+		return graphql.Null
+	}
+	return ec._AccountPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAccountType2gatehouseᚋmodelsᚐAccountType(ctx context.Context, v any) (models.AccountType, error) {
+	var res models.AccountType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAccountType2gatehouseᚋmodelsᚐAccountType(ctx context.Context, sel ast.SelectionSet, v models.AccountType) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNActivateConnectionInput2gatehouseᚋgraphᚋmodelᚐActivateConnectionInput(ctx context.Context, v any) (model.ActivateConnectionInput, error) {
 	res, err := ec.unmarshalInputActivateConnectionInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -12226,6 +16858,55 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) marshalNBrand2ᚕᚖgatehouseᚋmodelsᚐBrandᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Brand) graphql.Marshaler {
+	ctx = graphql.WithBatchParents(ctx, "Brand", v, nil)
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNBrand2ᚖgatehouseᚋmodelsᚐBrand(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNBrand2ᚖgatehouseᚋmodelsᚐBrand(ctx context.Context, sel ast.SelectionSet, v *models.Brand) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Brand!")
+		return graphql.Null
+	}
+	return ec._Brand(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNBrandPage2ᚖgatehouseᚋprovisionᚐBrandPage(ctx context.Context, sel ast.SelectionSet, v *provision.BrandPage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "BrandPage!")
+		return graphql.Null
+	}
+	return ec._BrandPage(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNBrandPayload2ᚖgatehouseᚋgraphᚋmodelᚐBrandPayload(ctx context.Context, sel ast.SelectionSet, v *model.BrandPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "BrandPayload!")
+		return graphql.Null
+	}
+	return ec._BrandPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNBrandsMutations2ᚖgatehouseᚋgraphᚋmodelᚐBrandsMutations(ctx context.Context, sel ast.SelectionSet, v *model.BrandsMutations) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "BrandsMutations!")
+		return graphql.Null
+	}
+	return ec._BrandsMutations(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNBulkUpdateUserAccountCredentialsInput2gatehouseᚋgraphᚋmodelᚐBulkUpdateUserAccountCredentialsInput(ctx context.Context, v any) (model.BulkUpdateUserAccountCredentialsInput, error) {
 	res, err := ec.unmarshalInputBulkUpdateUserAccountCredentialsInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -12237,6 +16918,46 @@ func (ec *executionContext) marshalNBulkUpdateUserAccountCredentialsPayload2ᚖg
 		return graphql.Null
 	}
 	return ec._BulkUpdateUserAccountCredentialsPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCompany2ᚕᚖgatehouseᚋmodelsᚐCompanyᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Company) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCompany2ᚖgatehouseᚋmodelsᚐCompany(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCompany2ᚖgatehouseᚋmodelsᚐCompany(ctx context.Context, sel ast.SelectionSet, v *models.Company) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Company!")
+		return graphql.Null
+	}
+	return ec._Company(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCompanyPage2ᚖgatehouseᚋprovisionᚐCompanyPage(ctx context.Context, sel ast.SelectionSet, v *provision.CompanyPage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CompanyPage!")
+		return graphql.Null
+	}
+	return ec._CompanyPage(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCompanyPayload2ᚖgatehouseᚋgraphᚋmodelᚐCompanyPayload(ctx context.Context, sel ast.SelectionSet, v *model.CompanyPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CompanyPayload!")
+		return graphql.Null
+	}
+	return ec._CompanyPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNConnection2ᚕᚖgatehouseᚋmodelsᚐConnectionᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Connection) graphql.Marshaler {
@@ -12291,8 +17012,28 @@ func (ec *executionContext) marshalNConnectionStatus2gatehouseᚋmodelsᚐConnec
 	return v
 }
 
+func (ec *executionContext) unmarshalNCreateAccountInput2gatehouseᚋgraphᚋmodelᚐCreateAccountInput(ctx context.Context, v any) (model.CreateAccountInput, error) {
+	res, err := ec.unmarshalInputCreateAccountInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateBrandInput2gatehouseᚋgraphᚋmodelᚐCreateBrandInput(ctx context.Context, v any) (model.CreateBrandInput, error) {
+	res, err := ec.unmarshalInputCreateBrandInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateCompanyInput2gatehouseᚋgraphᚋmodelᚐCreateCompanyInput(ctx context.Context, v any) (model.CreateCompanyInput, error) {
+	res, err := ec.unmarshalInputCreateCompanyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateConnectionInput2gatehouseᚋgraphᚋmodelᚐCreateConnectionInput(ctx context.Context, v any) (model.CreateConnectionInput, error) {
 	res, err := ec.unmarshalInputCreateConnectionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateIdentityProviderConfigurationInput2gatehouseᚋgraphᚋmodelᚐCreateIdentityProviderConfigurationInput(ctx context.Context, v any) (model.CreateIdentityProviderConfigurationInput, error) {
+	res, err := ec.unmarshalInputCreateIdentityProviderConfigurationInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -12420,6 +17161,38 @@ func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) marshalNIdentityProviderConfiguration2ᚕᚖgatehouseᚋmodelsᚐIdentityProviderConfigurationᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.IdentityProviderConfiguration) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNIdentityProviderConfiguration2ᚖgatehouseᚋmodelsᚐIdentityProviderConfiguration(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNIdentityProviderConfiguration2ᚖgatehouseᚋmodelsᚐIdentityProviderConfiguration(ctx context.Context, sel ast.SelectionSet, v *models.IdentityProviderConfiguration) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "IdentityProviderConfiguration!")
+		return graphql.Null
+	}
+	return ec._IdentityProviderConfiguration(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNIdentityProviderConfigurationPayload2ᚖgatehouseᚋgraphᚋmodelᚐIdentityProviderConfigurationPayload(ctx context.Context, sel ast.SelectionSet, v *model.IdentityProviderConfigurationPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "IdentityProviderConfigurationPayload!")
+		return graphql.Null
+	}
+	return ec._IdentityProviderConfigurationPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
 	res, err := graphql.UnmarshalInt(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -12498,6 +17271,24 @@ func (ec *executionContext) marshalNPageInfo2ᚖgatehouseᚋprovisionᚐPageInfo
 	return ec._PageInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNPlacementRule2gatehouseᚋprovisionᚐPlacementRule(ctx context.Context, v any) (provision.PlacementRule, error) {
+	var res provision.PlacementRule
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPlacementRule2gatehouseᚋprovisionᚐPlacementRule(ctx context.Context, sel ast.SelectionSet, v provision.PlacementRule) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNPlacementSimulation2ᚖgatehouseᚋprovisionᚐPlacement(ctx context.Context, sel ast.SelectionSet, v *provision.Placement) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PlacementSimulation!")
+		return graphql.Null
+	}
+	return ec._PlacementSimulation(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNReactivateUserAccountInput2gatehouseᚋgraphᚋmodelᚐReactivateUserAccountInput(ctx context.Context, v any) (model.ReactivateUserAccountInput, error) {
 	res, err := ec.unmarshalInputReactivateUserAccountInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -12514,6 +17305,11 @@ func (ec *executionContext) marshalNRemoveDomainPayload2ᚖgatehouseᚋgraphᚋm
 		return graphql.Null
 	}
 	return ec._RemoveDomainPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRemoveIdentityProviderConfigurationInput2gatehouseᚋgraphᚋmodelᚐRemoveIdentityProviderConfigurationInput(ctx context.Context, v any) (model.RemoveIdentityProviderConfigurationInput, error) {
+	res, err := ec.unmarshalInputRemoveIdentityProviderConfigurationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNRemoveUserAccountCredentialsInput2gatehouseᚋgraphᚋmodelᚐRemoveUserAccountCredentialsInput(ctx context.Context, v any) (model.RemoveUserAccountCredentialsInput, error) {
@@ -12549,6 +17345,11 @@ func (ec *executionContext) marshalNRotateIntegrationClientSecretPayload2ᚖgate
 
 func (ec *executionContext) unmarshalNSetPrimaryDomainInput2gatehouseᚋgraphᚋmodelᚐSetPrimaryDomainInput(ctx context.Context, v any) (model.SetPrimaryDomainInput, error) {
 	res, err := ec.unmarshalInputSetPrimaryDomainInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNSetUserAccountAccountInput2gatehouseᚋgraphᚋmodelᚐSetUserAccountAccountInput(ctx context.Context, v any) (model.SetUserAccountAccountInput, error) {
+	res, err := ec.unmarshalInputSetUserAccountAccountInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -12630,8 +17431,28 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 	return res
 }
 
+func (ec *executionContext) unmarshalNUpdateAccountInput2gatehouseᚋgraphᚋmodelᚐUpdateAccountInput(ctx context.Context, v any) (model.UpdateAccountInput, error) {
+	res, err := ec.unmarshalInputUpdateAccountInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateBrandInput2gatehouseᚋgraphᚋmodelᚐUpdateBrandInput(ctx context.Context, v any) (model.UpdateBrandInput, error) {
+	res, err := ec.unmarshalInputUpdateBrandInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateCompanyInput2gatehouseᚋgraphᚋmodelᚐUpdateCompanyInput(ctx context.Context, v any) (model.UpdateCompanyInput, error) {
+	res, err := ec.unmarshalInputUpdateCompanyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNUpdateConnectionInput2gatehouseᚋgraphᚋmodelᚐUpdateConnectionInput(ctx context.Context, v any) (model.UpdateConnectionInput, error) {
 	res, err := ec.unmarshalInputUpdateConnectionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateIdentityProviderConfigurationInput2gatehouseᚋgraphᚋmodelᚐUpdateIdentityProviderConfigurationInput(ctx context.Context, v any) (model.UpdateIdentityProviderConfigurationInput, error) {
+	res, err := ec.unmarshalInputUpdateIdentityProviderConfigurationInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -12665,6 +17486,7 @@ func (ec *executionContext) unmarshalNUpdateUserAccountInput2gatehouseᚋgraph�
 }
 
 func (ec *executionContext) marshalNUserAccount2ᚕᚖgatehouseᚋmodelsᚐUserAccountᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.UserAccount) graphql.Marshaler {
+	ctx = graphql.WithBatchParents(ctx, "UserAccount", v, nil)
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
@@ -12965,6 +17787,29 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 	return res
 }
 
+func (ec *executionContext) marshalOAccount2ᚖgatehouseᚋmodelsᚐAccount(ctx context.Context, sel ast.SelectionSet, v *models.Account) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Account(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOAccountType2ᚖgatehouseᚋmodelsᚐAccountType(ctx context.Context, v any) (*models.AccountType, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(models.AccountType)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOAccountType2ᚖgatehouseᚋmodelsᚐAccountType(ctx context.Context, sel ast.SelectionSet, v *models.AccountType) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -12993,6 +17838,20 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	_ = ctx
 	res := graphql.MarshalBoolean(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOBrand2ᚖgatehouseᚋmodelsᚐBrand(ctx context.Context, sel ast.SelectionSet, v *models.Brand) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Brand(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOCompany2ᚖgatehouseᚋmodelsᚐCompany(ctx context.Context, sel ast.SelectionSet, v *models.Company) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Company(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOConnection2ᚖgatehouseᚋmodelsᚐConnection(ctx context.Context, sel ast.SelectionSet, v *models.Connection) graphql.Marshaler {
@@ -13046,6 +17905,13 @@ func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.Se
 	_ = ctx
 	res := graphql.MarshalID(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOIdentityProviderConfiguration2ᚖgatehouseᚋmodelsᚐIdentityProviderConfiguration(ctx context.Context, sel ast.SelectionSet, v *models.IdentityProviderConfiguration) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._IdentityProviderConfiguration(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {

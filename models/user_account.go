@@ -27,9 +27,13 @@ type UserAccount struct {
 	LastName    string
 	ExternalID  *string
 	Active      bool
-	Version     int
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// AccountID is the customer account the person belongs to (the contact's account).
+	AccountID *uuid.UUID
+	// Role is what the person may do; JIT sign-in gives the connection's default role.
+	Role      string `gorm:"default:viewer"`
+	Version   int
+	CreatedAt time.Time
+	UpdatedAt time.Time
 
 	// Credentials, when not nil, were loaded together with the account (one query for a page).
 	Credentials []*Credential `gorm:"-"`

@@ -14,11 +14,36 @@ import (
 	"gatehouse/provision"
 )
 
+// Company is the batch resolver for the company field.
+func (r *accountResolver) Company(ctx context.Context, objs []*models.Account) ([]*models.Company, error) {
+	return r.Svc.CompaniesOfAccounts(ctx, objs)
+}
+
 // Summary is the resolver for the summary field.
 func (r *auditEventResolver) Summary(ctx context.Context, obj *models.AuditEvent) (map[string]any, error) {
 	m := map[string]any{}
 	_ = json.Unmarshal([]byte(obj.Summary), &m)
 	return m, nil
+}
+
+// IdentityProviderConfigurations is the batch resolver for the identityProviderConfigurations field.
+func (r *brandResolver) IdentityProviderConfigurations(ctx context.Context, objs []*models.Brand) ([][]*models.IdentityProviderConfiguration, error) {
+	return r.Svc.IdentityProviderConfigurationsOf(ctx, objs)
+}
+
+// CreateIdentityProviderConfiguration is the resolver for the createIdentityProviderConfiguration field.
+func (r *brandsMutationsResolver) CreateIdentityProviderConfiguration(ctx context.Context, obj *model.BrandsMutations, input model.CreateIdentityProviderConfigurationInput) (*model.IdentityProviderConfigurationPayload, error) {
+	return r.createIdentityProviderConfiguration(ctx, input)
+}
+
+// UpdateIdentityProviderConfiguration is the resolver for the updateIdentityProviderConfiguration field.
+func (r *brandsMutationsResolver) UpdateIdentityProviderConfiguration(ctx context.Context, obj *model.BrandsMutations, input model.UpdateIdentityProviderConfigurationInput) (*model.IdentityProviderConfigurationPayload, error) {
+	return r.updateIdentityProviderConfiguration(ctx, input)
+}
+
+// RemoveIdentityProviderConfiguration is the resolver for the removeIdentityProviderConfiguration field.
+func (r *brandsMutationsResolver) RemoveIdentityProviderConfiguration(ctx context.Context, obj *model.BrandsMutations, input model.RemoveIdentityProviderConfigurationInput) (*model.IdentityProviderConfigurationPayload, error) {
+	return r.removeIdentityProviderConfiguration(ctx, input)
 }
 
 // Domains is the resolver for the domains field.
@@ -142,6 +167,46 @@ func (r *mutationResolver) BulkUpdateUserAccountCredentials(ctx context.Context,
 	return out, nil
 }
 
+// CreateBrand is the resolver for the createBrand field.
+func (r *mutationResolver) CreateBrand(ctx context.Context, input model.CreateBrandInput) (*model.BrandPayload, error) {
+	return r.createBrand(ctx, input)
+}
+
+// UpdateBrand is the resolver for the updateBrand field.
+func (r *mutationResolver) UpdateBrand(ctx context.Context, input model.UpdateBrandInput) (*model.BrandPayload, error) {
+	return r.updateBrand(ctx, input)
+}
+
+// CreateCompany is the resolver for the createCompany field.
+func (r *mutationResolver) CreateCompany(ctx context.Context, input model.CreateCompanyInput) (*model.CompanyPayload, error) {
+	return companyPayload(r.Svc.CreateCompany(ctx, input.Name))
+}
+
+// UpdateCompany is the resolver for the updateCompany field.
+func (r *mutationResolver) UpdateCompany(ctx context.Context, input model.UpdateCompanyInput) (*model.CompanyPayload, error) {
+	return companyPayload(r.Svc.UpdateCompany(ctx, input.ID, input.Name))
+}
+
+// CreateAccount is the resolver for the createAccount field.
+func (r *mutationResolver) CreateAccount(ctx context.Context, input model.CreateAccountInput) (*model.AccountPayload, error) {
+	return r.createAccount(ctx, input)
+}
+
+// UpdateAccount is the resolver for the updateAccount field.
+func (r *mutationResolver) UpdateAccount(ctx context.Context, input model.UpdateAccountInput) (*model.AccountPayload, error) {
+	return r.updateAccount(ctx, input)
+}
+
+// SetUserAccountAccount is the resolver for the setUserAccountAccount field.
+func (r *mutationResolver) SetUserAccountAccount(ctx context.Context, input model.SetUserAccountAccountInput) (*model.UserAccountPayload, error) {
+	return userPayload(r.Svc.SetUserAccountAccount(ctx, input.UUID, input.AccountID))
+}
+
+// Brands is the resolver for the brands field.
+func (r *mutationResolver) Brands(ctx context.Context) (*model.BrandsMutations, error) {
+	return &model.BrandsMutations{}, nil
+}
+
 // TestConnection is the resolver for the testConnection field.
 func (r *mutationResolver) TestConnection(ctx context.Context, input model.TestConnectionInput) (*model.TestConnectionPayload, error) {
 	return r.testConnection(ctx, input)
@@ -235,6 +300,41 @@ func (r *queryResolver) AuditEvents(ctx context.Context, first *int, before *str
 	return r.Svc.AuditEvents(ctx, n, before)
 }
 
+// Brand is the resolver for the brand field.
+func (r *queryResolver) Brand(ctx context.Context, id string) (*models.Brand, error) {
+	return r.Svc.Brand(ctx, id)
+}
+
+// Brands is the resolver for the brands field.
+func (r *queryResolver) Brands(ctx context.Context, first *int, after *string) (*provision.BrandPage, error) {
+	return r.Svc.Brands(ctx, pageSize(first), after)
+}
+
+// Company is the resolver for the company field.
+func (r *queryResolver) Company(ctx context.Context, id string) (*models.Company, error) {
+	return r.Svc.Company(ctx, id)
+}
+
+// Companies is the resolver for the companies field.
+func (r *queryResolver) Companies(ctx context.Context, first *int, after *string) (*provision.CompanyPage, error) {
+	return r.Svc.Companies(ctx, pageSize(first), after)
+}
+
+// Account is the resolver for the account field.
+func (r *queryResolver) Account(ctx context.Context, id string) (*models.Account, error) {
+	return r.Svc.Account(ctx, id)
+}
+
+// Accounts is the resolver for the accounts field.
+func (r *queryResolver) Accounts(ctx context.Context, companyID *string, typeArg *models.AccountType, first *int, after *string) (*provision.AccountPage, error) {
+	return r.accounts(ctx, companyID, typeArg, first, after)
+}
+
+// SimulatePlacement is the resolver for the simulatePlacement field.
+func (r *queryResolver) SimulatePlacement(ctx context.Context, brandID string, identityProviderID string, claims map[string]any) (*provision.Placement, error) {
+	return r.Svc.SimulatePlacement(ctx, brandID, identityProviderID, claims)
+}
+
 // SpMetadata is the resolver for the spMetadata field.
 func (r *queryResolver) SpMetadata(ctx context.Context) (*provision.SPMetadata, error) {
 	return r.spMetadata(ctx)
@@ -245,13 +345,29 @@ func (r *userAccountResolver) Credentials(ctx context.Context, obj *models.UserA
 	return r.Svc.Credentials(ctx, obj)
 }
 
+// Account is the batch resolver for the account field.
+func (r *userAccountResolver) Account(ctx context.Context, objs []*models.UserAccount) ([]*models.Account, error) {
+	return r.Svc.AccountsOfUsers(ctx, objs)
+}
+
 // TotalCount is the resolver for the totalCount field.
 func (r *userAccountConnectionResolver) TotalCount(ctx context.Context, obj *provision.UserAccountPage) (int, error) {
 	return r.Svc.TotalCount(ctx, obj)
 }
 
+// Account returns graph.AccountResolver implementation.
+func (r *Resolver) Account() graph.AccountResolver { return &accountResolver{r} }
+
 // AuditEvent returns graph.AuditEventResolver implementation.
 func (r *Resolver) AuditEvent() graph.AuditEventResolver { return &auditEventResolver{r} }
+
+// Brand returns graph.BrandResolver implementation.
+func (r *Resolver) Brand() graph.BrandResolver { return &brandResolver{r} }
+
+// BrandsMutations returns graph.BrandsMutationsResolver implementation.
+func (r *Resolver) BrandsMutations() graph.BrandsMutationsResolver {
+	return &brandsMutationsResolver{r}
+}
 
 // Connection returns graph.ConnectionResolver implementation.
 func (r *Resolver) Connection() graph.ConnectionResolver { return &connectionResolver{r} }
@@ -271,7 +387,10 @@ func (r *Resolver) UserAccountConnection() graph.UserAccountConnectionResolver {
 }
 
 type (
+	accountResolver               struct{ *Resolver }
 	auditEventResolver            struct{ *Resolver }
+	brandResolver                 struct{ *Resolver }
+	brandsMutationsResolver       struct{ *Resolver }
 	connectionResolver            struct{ *Resolver }
 	mutationResolver              struct{ *Resolver }
 	queryResolver                 struct{ *Resolver }

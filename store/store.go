@@ -171,8 +171,9 @@ func first(q *gorm.DB, dest any) error {
 // exists reports whether the query matches a row.
 func exists(q *gorm.DB) (bool, error) {
 	var n int64
-	// Count(*) rather than Select("1"): GORM quotes a selected "1" as a column name.
-	if err := q.Limit(1).Count(&n).Error; err != nil {
+	// Count ignores Limit; a Select("1") would become count("1"), which SQLite reads as a
+	// column name.
+	if err := q.Count(&n).Error; err != nil {
 		return false, translate(err)
 	}
 	return n > 0, nil

@@ -9,7 +9,14 @@ import (
 	"gatehouse/provision"
 	"io"
 	"strconv"
+
+	"github.com/99designs/gqlgen/graphql"
 )
+
+type AccountPayload struct {
+	Account *models.Account `json:"account,omitempty"`
+	Errors  []*UserError    `json:"errors"`
+}
 
 type ActivateConnectionInput struct {
 	ID string `json:"id"`
@@ -20,6 +27,19 @@ type AddDomainInput struct {
 	Domain       string `json:"domain"`
 	// dns-txt (default) or https-file.
 	VerificationMethod *string `json:"verificationMethod,omitempty"`
+}
+
+type BrandPayload struct {
+	Brand  *models.Brand `json:"brand,omitempty"`
+	Errors []*UserError  `json:"errors"`
+}
+
+type BrandsMutations struct {
+	// Configure a brand for an identity provider. Fails if a configuration exists already.
+	CreateIdentityProviderConfiguration *IdentityProviderConfigurationPayload `json:"createIdentityProviderConfiguration"`
+	// Change a brand's configuration for an identity provider; omitted fields stay unchanged, a null defaultAccountId clears it.
+	UpdateIdentityProviderConfiguration *IdentityProviderConfigurationPayload `json:"updateIdentityProviderConfiguration"`
+	RemoveIdentityProviderConfiguration *IdentityProviderConfigurationPayload `json:"removeIdentityProviderConfiguration"`
 }
 
 type BulkUpdateUserAccountCredentialsInput struct {
@@ -33,9 +53,32 @@ type BulkUpdateUserAccountCredentialsPayload struct {
 	Errors []*UserError `json:"errors"`
 }
 
+type CompanyPayload struct {
+	Company *models.Company `json:"company,omitempty"`
+	Errors  []*UserError    `json:"errors"`
+}
+
 type ConnectionPayload struct {
 	Connection *models.Connection `json:"connection,omitempty"`
 	Errors     []*UserError       `json:"errors"`
+}
+
+type CreateAccountInput struct {
+	Name string             `json:"name"`
+	Type models.AccountType `json:"type"`
+	// Required for a COMPANY account, empty for an INDIVIDUAL one.
+	CompanyID *string `json:"companyId,omitempty"`
+}
+
+type CreateBrandInput struct {
+	Name string `json:"name"`
+	// Defaults to one derived from the name.
+	Slug      *string `json:"slug,omitempty"`
+	PortalURL *string `json:"portalUrl,omitempty"`
+}
+
+type CreateCompanyInput struct {
+	Name string `json:"name"`
 }
 
 type CreateConnectionInput struct {
@@ -48,6 +91,16 @@ type CreateConnectionInput struct {
 	JitProvisioning *bool            `json:"jitProvisioning,omitempty"`
 	// viewer (default), member or admin.
 	DefaultRole *string `json:"defaultRole,omitempty"`
+}
+
+type CreateIdentityProviderConfigurationInput struct {
+	BrandID string `json:"brandId"`
+	// The connection's id.
+	IdentityProviderID    string  `json:"identityProviderId"`
+	AutoProvisionLearners *bool   `json:"autoProvisionLearners,omitempty"`
+	DefaultAccountID      *string `json:"defaultAccountId,omitempty"`
+	// Defaults to `company`.
+	CompanyClaim *string `json:"companyClaim,omitempty"`
 }
 
 type CreateIntegrationClientInput struct {
@@ -102,6 +155,13 @@ type DomainPayload struct {
 	Errors []*UserError   `json:"errors"`
 }
 
+type IdentityProviderConfigurationPayload struct {
+	Brand *models.Brand `json:"brand,omitempty"`
+	// The configuration as saved; null after a removal or on error.
+	IdentityProviderConfiguration *models.IdentityProviderConfiguration `json:"identityProviderConfiguration,omitempty"`
+	Errors                        []*UserError                          `json:"errors"`
+}
+
 type Mutation struct {
 }
 
@@ -128,6 +188,11 @@ type RemoveDomainInput struct {
 type RemoveDomainPayload struct {
 	RemovedDomainID *string      `json:"removedDomainId,omitempty"`
 	Errors          []*UserError `json:"errors"`
+}
+
+type RemoveIdentityProviderConfigurationInput struct {
+	BrandID            string `json:"brandId"`
+	IdentityProviderID string `json:"identityProviderId"`
 }
 
 type RemoveUserAccountCredentialsInput struct {
@@ -169,6 +234,11 @@ type SetPrimaryDomainInput struct {
 	DomainID     string `json:"domainId"`
 }
 
+type SetUserAccountAccountInput struct {
+	UUID      string  `json:"uuid"`
+	AccountID *string `json:"accountId,omitempty"`
+}
+
 type TestConnectionInput struct {
 	ID string `json:"id"`
 }
@@ -182,6 +252,26 @@ type TestConnectionPayload struct {
 	Errors     []*UserError       `json:"errors"`
 }
 
+type UpdateAccountInput struct {
+	ID        string              `json:"id"`
+	Name      *string             `json:"name,omitempty"`
+	Type      *models.AccountType `json:"type,omitempty"`
+	CompanyID *string             `json:"companyId,omitempty"`
+}
+
+type UpdateBrandInput struct {
+	ID   string  `json:"id"`
+	Name *string `json:"name,omitempty"`
+	Slug *string `json:"slug,omitempty"`
+	// An empty string clears it.
+	PortalURL *string `json:"portalUrl,omitempty"`
+}
+
+type UpdateCompanyInput struct {
+	ID   string  `json:"id"`
+	Name *string `json:"name,omitempty"`
+}
+
 type UpdateConnectionInput struct {
 	ID              string           `json:"id"`
 	Name            *string          `json:"name,omitempty"`
@@ -190,6 +280,14 @@ type UpdateConnectionInput struct {
 	SamlConfig      *SamlConfigInput `json:"samlConfig,omitempty"`
 	JitProvisioning *bool            `json:"jitProvisioning,omitempty"`
 	DefaultRole     *string          `json:"defaultRole,omitempty"`
+}
+
+type UpdateIdentityProviderConfigurationInput struct {
+	BrandID               string                     `json:"brandId"`
+	IdentityProviderID    string                     `json:"identityProviderId"`
+	AutoProvisionLearners *bool                      `json:"autoProvisionLearners,omitempty"`
+	DefaultAccountID      graphql.Omittable[*string] `json:"defaultAccountId,omitempty"`
+	CompanyClaim          *string                    `json:"companyClaim,omitempty"`
 }
 
 type UpdateUserAccountCredentialsInput struct {

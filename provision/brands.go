@@ -1,0 +1,640 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/store"
+)
+
+// MaxClaimNameLength bounds a configuration's companyClaim.
+const MaxClaimNameLength = 256
+
+// BrandInput creates a brand (Name required) or changes one (nil fields stay unchanged).
+// An empty PortalURL clears it.
+type BrandInput struct {
+	Name      *string
+	Slug      *string
+	PortalURL *string
+}
+
+// BrandPage is one page of brands in creation order.
+type BrandPage struct {
+	Nodes    []*models.Brand
+	PageInfo *PageInfo
+}
+
+// CompanyPage is one page of companies in creation order.
+type CompanyPage struct {
+	Nodes    []*models.Company
+	PageInfo *PageInfo
+}
+
+// AccountPage is one page of accounts in creation order.
+type AccountPage struct {
+	Nodes    []*models.Account
+	PageInfo *PageInfo
+}
+
+// pageOf trims a result fetched with limit+1 rows to limit and describes the page.
+func pageOf[T any](items []T, limit int, id func(T) uuid.UUID) ([]T, *PageInfo) {
+	pi := &PageInfo{}
+	if len(items) > limit {
+		items, pi.HasNextPage = items[:limit], true
+	}
+	if n := len(items); n > 0 {
+		c := cursorOf(id(items[n-1]))
+		pi.EndCursor = &c
+	}
+	return items, pi
+}
+
+// pageArgs validates a cursor and clamps a page size.
+func pageArgs(first int, after *string) (*uuid.UUID, int, error) {
+	if after == nil || *after == "" {
+		return nil, clampPage(first), nil
+	}
+	id, err := parseCursor(*after)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &id, clampPage(first), nil
+}
+
+// notFound is the error for an id that names nothing in the caller's workspace; a malformed
+// id names nothing either.
+func notFound(field, raw, what string) *models.Error {
+	return models.FieldError(models.ENOTFOUND, field, raw, "no "+what+" with this id in this workspace")
+}
+
+// lookupID parses an id, reporting a malformed one as not found against field.
+func lookupID(field, raw, what string) (uuid.UUID, *models.Error) {
+	id, err := uuid.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return uuid.Nil, notFound(field, raw, what)
+	}
+	return id, nil
+}
+
+// ---- brands ----
+
+// CreateBrand creates a brand. The slug defaults to one derived from the name.
+func (s *Service) CreateBrand(ctx context.Context, in BrandInput) (*models.Brand, error) {
+	p, err := s.authorize(ctx, accessWrite)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	b := &models.Brand{ID: store.NewID(), WorkspaceID: p.WorkspaceID, Version: 1, CreatedAt: now, UpdatedAt: now}
+	if in.Name == nil {
+		empty := ""
+		in.Name = &empty
+	}
+	derived := in.Slug == nil
+	if derived {
+		slug := models.Slugify(*in.Name)
+		if len(slug) > 64 {
+			slug = strings.TrimRight(slug[:64], "-")
+		}
+		in.Slug = &slug
+	}
+	if errs := s.applyBrand(b, in); len(errs) > 0 {
+		if derived && len(errs) > 1 { // the derived slug is only wrong because the name is
+			errs = errs[:1]
+		} else if derived && errs[0].Field == "slug" {
+			errs[0].Message = "cannot be derived from this name; give one"
+		}
+		return nil, errs
+	}
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.Create(ctx, b); err != nil {
+			return err
+		}
+		return s.audit(ctx, p, "brand.create", "brand", b.ID.String(), brandSummary(b))
+	})
+	if err := brandUniqueError(err, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// UpdateBrand changes the given fields of a brand.
+func (s *Service) UpdateBrand(ctx context.Context, rawID string, in BrandInput) (*models.Brand, error) {
+	p, err := s.authorize(ctx, accessWrite)
+	if err != nil {
+		return nil, err
+	}
+	var b *models.Brand
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		b, err = s.loadBrand(ctx, p.WorkspaceID, "id", rawID)
+		if err != nil {
+			return err
+		}
+		if errs := s.applyBrand(b, in); len(errs) > 0 {
+			return errs
+		}
+		if err := s.store.UpdateBrand(ctx, b); err != nil {
+			return err
+		}
+		return s.audit(ctx, p, "brand.update", "brand", b.ID.String(), brandSummary(b))
+	})
+	if errors.Is(err, store.ErrStale) {
+		return nil, models.Errorf(models.ECONFLICT, "the brand was changed concurrently; retry")
+	}
+	if err := brandUniqueError(err, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (s *Service) applyBrand(b *models.Brand, in BrandInput) models.Errors {
+	var errs models.Errors
+	if in.Name != nil {
+		name := strings.TrimSpace(*in.Name)
+		if e := validateName("name", name); e != nil {
+			errs = append(errs, e)
+		}
+		b.Name, b.NameKey = name, models.Key(name)
+	}
+	if in.Slug != nil {
+		slug := strings.TrimSpace(*in.Slug)
+		if !models.ValidSlug(slug) {
+			errs = append(errs, models.FieldError(models.EINVALID, "slug", slug, "must be 1-64 lower-case letters, digits, '-' or '_', starting with a letter or digit"))
+		}
+		b.Slug = slug
+	}
+	if in.PortalURL != nil {
+		u := strings.TrimSpace(*in.PortalURL)
+		if u != "" {
+			if e := s.validateIdPURL("portalUrl", u); e != nil {
+				errs = append(errs, e)
+			}
+		}
+		b.Portal = u
+	}
+	return errs
+}
+
+func brandUniqueError(err error, b *models.Brand) error {
+	switch {
+	case err == nil:
+		return nil
+	case store.IsUnique(err, "ux_brands_name"):
+		return models.FieldError(models.ETAKEN, "name", b.Name, "another brand in this workspace has this name")
+	case store.IsUnique(err, "ux_brands_slug"):
+		return models.FieldError(models.ETAKEN, "slug", b.Slug, "another brand in this workspace has this slug")
+	}
+	return internal("save brand", err)
+}
+
+func brandSummary(b *models.Brand) map[string]any {
+	return map[string]any{"name": b.Name, "slug": b.Slug, "portalUrl": b.Portal}
+}
+
+func (s *Service) loadBrand(ctx context.Context, ws uuid.UUID, field, rawID string) (*models.Brand, error) {
+	id, e := lookupID(field, rawID, "brand")
+	if e != nil {
+		return nil, e
+	}
+	b, err := s.store.Brand(ctx, ws, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound(field, rawID, "brand")
+	}
+	return b, err
+}
+
+// Brand returns one brand of the caller's workspace, or nil.
+func (s *Service) Brand(ctx context.Context, rawID string) (*models.Brand, error) {
+	p, err := s.authorize(ctx, accessRead)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.loadBrand(ctx, p.WorkspaceID, "id", rawID)
+	if models.ErrorCode(err) == models.ENOTFOUND {
+		return nil, nil
+	}
+	return b, internal("brand", err)
+}
+
+// Brands lists the caller's workspace's brands, first at a time (≤ 100), after a cursor.
+func (s *Service) Brands(ctx context.Context, first int, after *string) (*BrandPage, error) {
+	p, err := s.authorize(ctx, accessRead)
+	if err != nil {
+		return nil, err
+	}
+	a, limit, err := pageArgs(first, after)
+	if err != nil {
+		return nil, err
+	}
+	bs, err := s.store.Brands(ctx, p.WorkspaceID, a, limit+1)
+	if err != nil {
+		return nil, internal("brands", err)
+	}
+	pg := &BrandPage{}
+	pg.Nodes, pg.PageInfo = pageOf(bs, limit, func(b *models.Brand) uuid.UUID { return b.ID })
+	return pg, nil
+}
+
+// ---- companies ----
+
+// CreateCompany creates a company. Names are unique per workspace, compared case-insensitively,
+// so that the exact (case-sensitive) company match of placement can never be ambiguous.
+func (s *Service) CreateCompany(ctx context.Context, name string) (*models.Company, error) {
+	p, err := s.authorize(ctx, accessWrite)
+	if err != nil {
+		return nil, err
+	}
+	name = strings.TrimSpace(name)
+	if e := validateName("name", name); e != nil {
+		return nil, e
+	}
+	now := s.now()
+	c := &models.Company{ID: store.NewID(), WorkspaceID: p.WorkspaceID, Name: name, NameKey: models.Key(name),
+		CreatedAt: now, UpdatedAt: now}
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.Create(ctx, c); err != nil {
+			return err
+		}
+		return s.audit(ctx, p, "company.create", "company", c.ID.String(), map[string]any{"name": name})
+	})
+	if err := companyUniqueError(err, name); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// UpdateCompany renames a company.
+func (s *Service) UpdateCompany(ctx context.Context, rawID string, name *string) (*models.Company, error) {
+	p, err := s.authorize(ctx, accessWrite)
+	if err != nil {
+		return nil, err
+	}
+	var c *models.Company
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		c, err = s.loadCompany(ctx, p.WorkspaceID, "id", rawID)
+		if err != nil || name == nil {
+			return err
+		}
+		n := strings.TrimSpace(*name)
+		if e := validateName("name", n); e != nil {
+			return e
+		}
+		before := c.Name
+		c.Name, c.NameKey = n, models.Key(n)
+		if err := s.store.UpdateCompany(ctx, c); err != nil {
+			return err
+		}
+		return s.audit(ctx, p, "company.update", "company", c.ID.String(), map[string]any{"name": n, "previousName": before})
+	})
+	if name != nil {
+		if err := companyUniqueError(err, strings.TrimSpace(*name)); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, internal("update company", err)
+	}
+	return c, nil
+}
+
+func companyUniqueError(err error, name string) error {
+	switch {
+	case err == nil:
+		return nil
+	case store.IsUnique(err, "ux_companies_name"):
+		return models.FieldError(models.ETAKEN, "name", name, "another company in this workspace has this name (compared case-insensitively)")
+	}
+	return internal("save company", err)
+}
+
+func (s *Service) loadCompany(ctx context.Context, ws uuid.UUID, field, rawID string) (*models.Company, error) {
+	id, e := lookupID(field, rawID, "company")
+	if e != nil {
+		return nil, e
+	}
+	c, err := s.store.Company(ctx, ws, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound(field, rawID, "company")
+	}
+	return c, err
+}
+
+// Company returns one company of the caller's workspace, or nil.
+func (s *Service) Company(ctx context.Context, rawID string) (*models.Company, error) {
+	p, err := s.authorize(ctx, accessRead)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.loadCompany(ctx, p.WorkspaceID, "id", rawID)
+	if models.ErrorCode(err) == models.ENOTFOUND {
+		return nil, nil
+	}
+	return c, internal("company", err)
+}
+
+// Companies lists the caller's workspace's companies in creation order.
+func (s *Service) Companies(ctx context.Context, first int, after *string) (*CompanyPage, error) {
+	p, err := s.authorize(ctx, accessRead)
+	if err != nil {
+		return nil, err
+	}
+	a, limit, err := pageArgs(first, after)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := s.store.Companies(ctx, p.WorkspaceID, a, limit+1)
+	if err != nil {
+		return nil, internal("companies", err)
+	}
+	pg := &CompanyPage{}
+	pg.Nodes, pg.PageInfo = pageOf(cs, limit, func(c *models.Company) uuid.UUID { return c.ID })
+	return pg, nil
+}
+
+// CompaniesOfAccounts returns each account's company (nil for none), in order, with one query.
+func (s *Service) CompaniesOfAccounts(ctx context.Context, as []*models.Account) ([]*models.Company, error) {
+	out := make([]*models.Company, len(as))
+	if len(as) == 0 {
+		return out, nil
+	}
+	var ids []uuid.UUID
+	for _, a := range as {
+		if a.CompanyID != nil {
+			ids = append(ids, *a.CompanyID)
+		}
+	}
+	cs, err := s.store.CompaniesByIDs(ctx, as[0].WorkspaceID, ids)
+	if err != nil {
+		return nil, internal("companies of accounts", err)
+	}
+	byID := make(map[uuid.UUID]*models.Company, len(cs))
+	for _, c := range cs {
+		byID[c.ID] = c
+	}
+	for i, a := range as {
+		if a.CompanyID != nil && a.WorkspaceID == as[0].WorkspaceID {
+			out[i] = byID[*a.CompanyID]
+		}
+	}
+	return out, nil
+}
+
+// ---- accounts ----
+
+// AccountInput creates an account (Name and Type required) or changes one (nil fields stay
+// unchanged). A COMPANY account needs CompanyID; an INDIVIDUAL one has none.
+type AccountInput struct {
+	Name      *string
+	Type      *models.AccountType
+	CompanyID *string
+}
+
+// CreateAccount creates an account.
+func (s *Service) CreateAccount(ctx context.Context, in AccountInput) (*models.Account, error) {
+	p, err := s.authorize(ctx, accessWrite)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	a := &models.Account{ID: store.NewID(), WorkspaceID: p.WorkspaceID, CreatedAt: now, UpdatedAt: now}
+	if in.Name == nil {
+		empty := ""
+		in.Name = &empty
+	}
+	if in.Type == nil {
+		return nil, models.FieldError(models.EINVALID, "type", "", "is required: COMPANY or INDIVIDUAL")
+	}
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.applyAccount(ctx, a, in); err != nil {
+			return err
+		}
+		if err := s.store.Create(ctx, a); err != nil {
+			return err
+		}
+		return s.audit(ctx, p, "account.create", "account", a.ID.String(), accountSummary(a))
+	})
+	if err != nil {
+		return nil, internal("create account", err)
+	}
+	return a, nil
+}
+
+// UpdateAccount changes the given fields of an account.
+func (s *Service) UpdateAccount(ctx context.Context, rawID string, in AccountInput) (*models.Account, error) {
+	p, err := s.authorize(ctx, accessWrite)
+	if err != nil {
+		return nil, err
+	}
+	var a *models.Account
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		a, err = s.loadAccount(ctx, p.WorkspaceID, "id", rawID)
+		if err != nil {
+			return err
+		}
+		if err := s.applyAccount(ctx, a, in); err != nil {
+			return err
+		}
+		if err := s.store.UpdateAccount(ctx, a); err != nil {
+			return err
+		}
+		return s.audit(ctx, p, "account.update", "account", a.ID.String(), accountSummary(a))
+	})
+	if err != nil {
+		return nil, internal("update account", err)
+	}
+	return a, nil
+}
+
+// applyAccount validates in against a (and the workspace's companies) and copies it onto a.
+func (s *Service) applyAccount(ctx context.Context, a *models.Account, in AccountInput) error {
+	var errs models.Errors
+	if in.Name != nil {
+		name := strings.TrimSpace(*in.Name)
+		if e := validateName("name", name); e != nil {
+			errs = append(errs, e)
+		}
+		a.Name = name
+	}
+	if in.Type != nil {
+		a.Type = *in.Type
+		if a.Type == models.AccountIndividual && in.CompanyID == nil {
+			a.CompanyID = nil // becoming individual leaves the company
+		}
+	}
+	if in.CompanyID != nil {
+		a.CompanyID = nil
+		if raw := strings.TrimSpace(*in.CompanyID); raw != "" {
+			c, err := s.loadCompany(ctx, a.WorkspaceID, "companyId", raw)
+			switch {
+			case models.ErrorCode(err) == models.ENOTFOUND:
+				errs = append(errs, err.(*models.Error))
+			case err != nil:
+				return err
+			default:
+				a.CompanyID = &c.ID
+			}
+		}
+	}
+	if len(errs) == 0 {
+		switch {
+		case a.Type == models.AccountCompany && a.CompanyID == nil:
+			errs = append(errs, models.FieldError(models.EINVALID, "companyId", optional(in.CompanyID), "is required for a COMPANY account"))
+		case a.Type == models.AccountIndividual && a.CompanyID != nil:
+			errs = append(errs, models.FieldError(models.EINVALID, "companyId", optional(in.CompanyID), "must be empty for an INDIVIDUAL account"))
+		}
+	}
+	return errs.Err()
+}
+
+func optional(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func accountSummary(a *models.Account) map[string]any {
+	m := map[string]any{"name": a.Name, "type": a.Type}
+	if a.CompanyID != nil {
+		m["companyId"] = a.CompanyID.String()
+	}
+	return m
+}
+
+func (s *Service) loadAccount(ctx context.Context, ws uuid.UUID, field, rawID string) (*models.Account, error) {
+	id, e := lookupID(field, rawID, "account")
+	if e != nil {
+		return nil, e
+	}
+	a, err := s.store.Account(ctx, ws, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound(field, rawID, "account")
+	}
+	return a, err
+}
+
+// Account returns one account of the caller's workspace, or nil.
+func (s *Service) Account(ctx context.Context, rawID string) (*models.Account, error) {
+	p, err := s.authorize(ctx, accessRead)
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.loadAccount(ctx, p.WorkspaceID, "id", rawID)
+	if models.ErrorCode(err) == models.ENOTFOUND {
+		return nil, nil
+	}
+	return a, internal("account", err)
+}
+
+// AccountFilter narrows Accounts; nil fields do not filter.
+type AccountFilter struct {
+	CompanyID *string
+	Type      *models.AccountType
+}
+
+// Accounts lists the caller's workspace's accounts in creation order.
+func (s *Service) Accounts(ctx context.Context, f AccountFilter, first int, after *string) (*AccountPage, error) {
+	p, err := s.authorize(ctx, accessRead)
+	if err != nil {
+		return nil, err
+	}
+	a, limit, err := pageArgs(first, after)
+	if err != nil {
+		return nil, err
+	}
+	sf := store.AccountFilter{Type: f.Type}
+	if f.CompanyID != nil {
+		id, err := uuid.Parse(*f.CompanyID)
+		if err != nil {
+			return &AccountPage{Nodes: []*models.Account{}, PageInfo: &PageInfo{}}, nil // names no company
+		}
+		sf.CompanyID = &id
+	}
+	as, err := s.store.Accounts(ctx, p.WorkspaceID, sf, a, limit+1)
+	if err != nil {
+		return nil, internal("accounts", err)
+	}
+	pg := &AccountPage{}
+	pg.Nodes, pg.PageInfo = pageOf(as, limit, func(a *models.Account) uuid.UUID { return a.ID })
+	return pg, nil
+}
+
+// AccountsOfUsers returns each user account's account (nil for none), in order, with one query.
+func (s *Service) AccountsOfUsers(ctx context.Context, us []*models.UserAccount) ([]*models.Account, error) {
+	out := make([]*models.Account, len(us))
+	if len(us) == 0 {
+		return out, nil
+	}
+	ws := us[0].WorkspaceID
+	var ids []uuid.UUID
+	for _, u := range us {
+		if u.AccountID != nil {
+			ids = append(ids, *u.AccountID)
+		}
+	}
+	as, err := s.store.AccountsByIDs(ctx, ws, ids)
+	if err != nil {
+		return nil, internal("accounts of users", err)
+	}
+	byID := make(map[uuid.UUID]*models.Account, len(as))
+	for _, a := range as {
+		byID[a.ID] = a
+	}
+	for i, u := range us {
+		if u.AccountID != nil && u.WorkspaceID == ws {
+			out[i] = byID[*u.AccountID]
+		}
+	}
+	return out, nil
+}
+
+// SetUserAccountAccount places a user account (contact) in an account; an empty or nil
+// accountID removes it from its account.
+func (s *Service) SetUserAccountAccount(ctx context.Context, rawUserID string, accountID *string) (*models.UserAccount, error) {
+	p, err := s.authorize(ctx, accessWrite)
+	if err != nil {
+		return nil, err
+	}
+	var u *models.UserAccount
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		var errs models.Errors
+		u, err = s.loadUser(ctx, p.WorkspaceID, "uuid", rawUserID)
+		if e := models.UserErrors(err); e != nil {
+			errs = append(errs, e...)
+		} else if err != nil {
+			return err
+		}
+		var target *uuid.UUID
+		if raw := strings.TrimSpace(optional(accountID)); raw != "" {
+			a, err := s.loadAccount(ctx, p.WorkspaceID, "accountId", raw)
+			if e := models.UserErrors(err); e != nil {
+				errs = append(errs, e...)
+			} else if err != nil {
+				return err
+			} else {
+				target = &a.ID
+			}
+		}
+		if len(errs) > 0 {
+			return errs
+		}
+		if err := s.store.SetUserAccountAccount(ctx, u, target); err != nil {
+			return err
+		}
+		sum := map[string]any{"accountId": nil}
+		if target != nil {
+			sum["accountId"] = target.String()
+		}
+		return s.audit(ctx, p, "user_account.account.set", "user_account", u.ID.String(), sum)
+	})
+	if errors.Is(err, store.ErrStale) {
+		return nil, models.Errorf(models.ECONFLICT, "the user account was changed concurrently; retry")
+	}
+	if err != nil {
+		return nil, internal("set user account account", err)
+	}
+	return u, nil
+}

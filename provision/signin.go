@@ -1,0 +1,322 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/store"
+)
+
+// Identity is what an identity provider asserted about a person at sign-in, normalised by the
+// SSO layer (OIDC and SAML alike).
+type Identity struct {
+	// Identifier is the subject at the connection (OIDC sub, SAML NameID or the mapped attribute).
+	Identifier string
+	Email      string
+	FirstName  string
+	LastName   string
+	// Claims are all the claims or attributes, read by placement (the company claim).
+	Claims map[string]any
+}
+
+// SignInOutcome is the branch of the first-sign-in engine that decided.
+type SignInOutcome string
+
+// Outcomes, in the order the engine tries them.
+const (
+	// SignInExistingIdentity: an account bound to this identity at this connection signed in.
+	SignInExistingIdentity SignInOutcome = "existing_identity"
+	// SignInLinkedByEmail: the account with this email had no credential at the connection
+	// and the email's domain is verified for it, so the credential was created.
+	SignInLinkedByEmail SignInOutcome = "linked_by_email"
+	// SignInProvisioned: a new account was created, placed and bound.
+	SignInProvisioned SignInOutcome = "provisioned"
+	// SignInRefused: nobody signs in; Reason says why.
+	SignInRefused SignInOutcome = "refused"
+)
+
+// SignInResult is the engine's decision.
+type SignInResult struct {
+	Outcome SignInOutcome
+	// Reason explains the decision in words a portal can show the person.
+	Reason string
+	// UserAccount is the account that signs in; nil when refused.
+	UserAccount *models.UserAccount
+	// Placement is set when an account was provisioned.
+	Placement *Placement
+}
+
+// signInAttempts bounds retries after losing a race to a concurrent first sign-in.
+const signInAttempts = 4
+
+// SignIn decides a sign-in at a brand through a connection (its id), for the identity the
+// connection's identity provider asserted. In order:
+//
+//  1. an account bound to (connection, identifier) signs in;
+//  2. otherwise the account with the identity's email, if it has no credential at the
+//     connection and the email's domain is verified for the connection, gets the credential
+//     and signs in;
+//  3. otherwise, if the brand's configuration for the connection auto-provisions learners or
+//     the connection has JIT provisioning, a new account is created with the connection's
+//     default role, placed by the placement rule, and bound;
+//  4. otherwise the sign-in is refused.
+//
+// Deactivated accounts never sign in, and only an active connection signs anyone in. Every
+// decision is written to the audit log (actor type "sign_in") with its reason. A refusal
+// returns the result and a FORBIDDEN error carrying the same reason. Concurrent first sign-ins
+// of one person create one account: the unique indexes decide, and the loser decides again.
+func (s *Service) SignIn(ctx context.Context, brandID, connectionID uuid.UUID, id Identity) (*SignInResult, error) {
+	id = normaliseIdentity(id)
+	if id.Identifier == "" || len(id.Identifier) > models.MaxIdentifierLength {
+		return nil, models.FieldError(models.EINVALID, "identifier", truncate(id.Identifier, 64), "the identity provider sent no usable identifier (1-255 characters)")
+	}
+	var res *SignInResult
+	var err error
+	for attempt := 0; attempt < signInAttempts; attempt++ {
+		err = s.store.InTx(ctx, func(ctx context.Context) error {
+			res, err = s.signInOnce(ctx, brandID, connectionID, id)
+			return err
+		})
+		if !lostRace(err) {
+			break
+		}
+		s.log.InfoContext(ctx, "sign-in: lost a race to a concurrent sign-in; deciding again",
+			"brand_id", brandID, "connection_id", connectionID, "attempt", attempt+1)
+	}
+	switch {
+	case lostRace(err):
+		return nil, internal("sign in", errors.New("concurrent sign-ins kept conflicting"))
+	case err != nil:
+		return nil, internal("sign in", err)
+	case res.Outcome == SignInRefused:
+		return res, models.Errorf(models.EFORBIDDEN, "%s", res.Reason)
+	}
+	return res, nil
+}
+
+// lostRace reports whether a sign-in transaction failed because a concurrent one created the
+// same account or identity first.
+func lostRace(err error) bool {
+	return store.IsUnique(err, "ux_user_accounts_email") || store.IsUnique(err, "ux_credentials_identity") ||
+		store.IsUnique(err, "ux_credentials_account_connection") || models.ErrorCode(err) == models.ETAKEN
+}
+
+func normaliseIdentity(id Identity) Identity {
+	id.Identifier = strings.TrimSpace(id.Identifier)
+	id.Email = strings.TrimSpace(id.Email)
+	if !models.ValidEmail(id.Email) {
+		id.Email = ""
+	}
+	id.FirstName = truncateRunes(strings.TrimSpace(id.FirstName), models.MaxNameLength)
+	id.LastName = truncateRunes(strings.TrimSpace(id.LastName), models.MaxNameLength)
+	return id
+}
+
+func truncateRunes(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n])
+	}
+	return s
+}
+
+// emailDomain returns the normalised domain of a valid email address.
+func emailDomain(email string) string {
+	d := email[strings.LastIndexByte(email, '@')+1:]
+	return strings.TrimSuffix(strings.ToLower(d), ".")
+}
+
+// Reasons a portal can show.
+const (
+	reasonConnectionInactive = "Sign-in through this identity provider is not active."
+	reasonDeactivated        = "Your account is deactivated. Contact your administrator."
+	reasonOtherIdentity      = "An account with your email address is already linked to a different identity at this identity provider. Contact your administrator."
+	reasonDomainUnverified   = "An account with your email address exists, but your email domain is not verified for this identity provider, so it cannot be linked automatically. Contact your administrator."
+	reasonNoAutoProvisioning = "You do not have an account for this portal, and accounts are not created automatically. Contact your administrator."
+	reasonNoEmail            = "Your identity provider did not send a valid email address, which a new account needs. Contact your administrator."
+)
+
+// signInOnce is one attempt of SignIn, inside a transaction.
+func (s *Service) signInOnce(ctx context.Context, brandID, connectionID uuid.UUID, id Identity) (*SignInResult, error) {
+	brand, err := s.store.BrandByID(ctx, brandID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, models.FieldError(models.ENOTFOUND, "brandId", brandID.String(), "no such brand")
+	}
+	if err != nil {
+		return nil, err
+	}
+	ws := brand.WorkspaceID
+	conn, err := s.store.Connection(ctx, ws, connectionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, models.FieldError(models.ENOTFOUND, "connectionId", connectionID.String(), "no such connection in the brand's workspace")
+	}
+	if err != nil {
+		return nil, err
+	}
+	d := &decision{s: s, brand: brand, conn: conn, id: id}
+	if conn.Status != models.StatusActive {
+		return d.refuse(ctx, nil, reasonConnectionInactive, "connection status is "+string(conn.Status))
+	}
+
+	// 1. The identity is bound already.
+	cred, err := s.store.CredentialByIdentity(ctx, ws, conn.ID, models.Key(id.Identifier))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		u, err := s.store.UserAccount(ctx, ws, cred.UserAccountID)
+		if err != nil {
+			return nil, err
+		}
+		return d.existing(ctx, u)
+	}
+
+	// 2. An account with this email exists.
+	if id.Email != "" {
+		u, err := s.store.UserAccountByEmail(ctx, ws, models.Key(id.Email))
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return nil, err
+		default:
+			return d.linkByEmail(ctx, u)
+		}
+	}
+
+	// 3. Automatic provisioning.
+	cfg, err := s.store.IdentityProviderConfiguration(ctx, ws, brand.ID, conn.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		cfg = nil
+	case err != nil:
+		return nil, err
+	}
+	if !(cfg != nil && cfg.AutoProvisionLearners) && !conn.JITProvisioning {
+		return d.refuse(ctx, nil, reasonNoAutoProvisioning, "no account is bound to the identity or has its email, and neither the brand's configuration for this connection auto-provisions learners nor the connection has JIT provisioning")
+	}
+	if id.Email == "" {
+		return d.refuse(ctx, nil, reasonNoEmail, "auto-provisioning needs a valid email address")
+	}
+	return d.provision(ctx, cfg)
+}
+
+// decision carries one sign-in attempt's context to its outcome.
+type decision struct {
+	s     *Service
+	brand *models.Brand
+	conn  *models.Connection
+	id    Identity
+}
+
+// existing signs in the account bound to the identity, unless it is deactivated.
+func (d *decision) existing(ctx context.Context, u *models.UserAccount) (*SignInResult, error) {
+	if !u.Active {
+		return d.refuse(ctx, u, reasonDeactivated, "the account bound to this identity is deactivated")
+	}
+	return d.accept(ctx, u, SignInExistingIdentity, "The account bound to this identity at this identity provider signed in.", nil)
+}
+
+func (d *decision) linkByEmail(ctx context.Context, u *models.UserAccount) (*SignInResult, error) {
+	s, ws := d.s, d.brand.WorkspaceID
+	creds, err := s.store.CredentialsForAccounts(ctx, ws, []uuid.UUID{u.ID})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range creds[u.ID] {
+		if c.ConnectionID == d.conn.ID && c.IdentifierKey == models.Key(d.id.Identifier) {
+			// A concurrent sign-in of this identity committed after step 1 looked.
+			return d.existing(ctx, u)
+		}
+		if c.ConnectionID == d.conn.ID {
+			return d.refuse(ctx, u, reasonOtherIdentity, "the account with this email is bound to another identifier at this connection")
+		}
+	}
+	if !u.Active {
+		return d.refuse(ctx, u, reasonDeactivated, "the account with this email is deactivated")
+	}
+	domain := emailDomain(d.id.Email)
+	ok, err := s.store.DomainVerifiedFor(ctx, ws, d.conn.ID, domain)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return d.refuse(ctx, u, reasonDomainUnverified, "domain "+domain+" is not verified for this connection")
+	}
+	if _, err := s.bindIdentity(ctx, u, d.conn, d.id.Identifier, ""); err != nil {
+		return nil, err
+	}
+	return d.accept(ctx, u, SignInLinkedByEmail,
+		"The account with this email address had no credential at this identity provider and the domain "+domain+" is verified for it, so the credential was created.", nil)
+}
+
+func (d *decision) provision(ctx context.Context, cfg *models.IdentityProviderConfiguration) (*SignInResult, error) {
+	s, ws, now := d.s, d.brand.WorkspaceID, d.s.now()
+	pl, err := s.place(ctx, ws, cfg, d.id.Claims)
+	if err != nil {
+		return nil, err
+	}
+	account := pl.Account
+	if account == nil {
+		name := strings.TrimSpace(d.id.FirstName + " " + d.id.LastName)
+		if name == "" {
+			name = d.id.Email
+		}
+		account = &models.Account{ID: store.NewID(), WorkspaceID: ws, Name: truncateRunes(name, models.MaxNameLength),
+			Type: models.AccountIndividual, CreatedAt: now, UpdatedAt: now}
+		if err := s.store.Create(ctx, account); err != nil {
+			return nil, err
+		}
+	}
+	u := &models.UserAccount{ID: store.NewID(), WorkspaceID: ws, Email: d.id.Email, EmailKey: models.Key(d.id.Email),
+		FirstName: d.id.FirstName, LastName: d.id.LastName, Active: true, AccountID: &account.ID,
+		Role: d.conn.DefaultRole, Version: 1, CreatedAt: now, UpdatedAt: now}
+	if u.Role == "" {
+		u.Role = "viewer"
+	}
+	if err := s.store.Create(ctx, u); err != nil {
+		return nil, err
+	}
+	if _, err := s.bindIdentity(ctx, u, d.conn, d.id.Identifier, ""); err != nil {
+		return nil, err
+	}
+	pl.Account = account
+	return d.accept(ctx, u, SignInProvisioned, "A new account was created automatically. "+pl.Explanation, &pl)
+}
+
+func (d *decision) principal() *Principal {
+	return &Principal{ClientID: d.conn.Slug + ":" + d.id.Identifier, WorkspaceID: d.brand.WorkspaceID, ActorType: "sign_in"}
+}
+
+func (d *decision) summary(reason string) map[string]any {
+	return map[string]any{"brandId": d.brand.ID.String(), "connectionId": d.conn.ID.String(),
+		"authModule": d.conn.Slug, "identifier": d.id.Identifier, "email": d.id.Email, "reason": reason}
+}
+
+func (d *decision) accept(ctx context.Context, u *models.UserAccount, o SignInOutcome, reason string, pl *Placement) (*SignInResult, error) {
+	sum := d.summary(reason)
+	if pl != nil {
+		sum["placementRule"], sum["accountId"], sum["role"] = pl.Rule, pl.Account.ID.String(), u.Role
+	}
+	if err := d.s.audit(ctx, d.principal(), "sign_in."+string(o), "user_account", u.ID.String(), sum); err != nil {
+		return nil, err
+	}
+	return &SignInResult{Outcome: o, Reason: reason, UserAccount: u, Placement: pl}, nil
+}
+
+// refuse records a refusal. detail is for the audit log; reason is what the person sees.
+func (d *decision) refuse(ctx context.Context, u *models.UserAccount, reason, detail string) (*SignInResult, error) {
+	targetType, targetID := "connection", d.conn.ID.String()
+	if u != nil {
+		targetType, targetID = "user_account", u.ID.String()
+	}
+	sum := d.summary(reason)
+	sum["detail"] = detail
+	if err := d.s.audit(ctx, d.principal(), "sign_in."+string(SignInRefused), targetType, targetID, sum); err != nil {
+		return nil, err
+	}
+	return &SignInResult{Outcome: SignInRefused, Reason: reason}, nil
+}

@@ -1,0 +1,353 @@
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/secret"
+	"gatehouse/store"
+	"gatehouse/store/storetest"
+)
+
+// testEnv is a Service over a real, fresh database and a caller with every scope.
+type testEnv struct {
+	t   *testing.T
+	s   *Service
+	st  *store.Store
+	ctx context.Context
+	ws  uuid.UUID
+}
+
+func newTestEnv(t *testing.T, dbURL string) *testEnv {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	box, err := secret.NewBox(secret.NewKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(st, box, Options{})
+	boot, err := s.Bootstrap(ctx, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx = WithPrincipal(ctx, &Principal{ClientID: "test", WorkspaceID: boot.WorkspaceID, Scopes: models.AllScopes, ActorType: "client"})
+	return &testEnv{t: t, s: s, st: st, ctx: ctx, ws: boot.WorkspaceID}
+}
+
+// must returns v, or panics (failing the test) on a setup error.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// connection creates an OIDC connection and, when active, moves it to active directly in the
+// store (the test-and-activate lifecycle is not this package's concern here).
+func (e *testEnv) connection(slug string, jit bool, role string, active bool) *models.Connection {
+	e.t.Helper()
+	name, proto := "IdP "+slug, models.ProtocolOIDC
+	issuer, client, sec := "https://idp.example.com/"+slug, "client", "secret"
+	c := must(e.s.CreateConnection(e.ctx, ConnectionInput{Name: &name, Slug: &slug, Protocol: &proto,
+		OIDC: &OIDCConfigInput{IssuerURL: &issuer, ClientID: &client, ClientSecret: &sec}, JITProvisioning: &jit, DefaultRole: &role}))
+	if active {
+		c.Status = models.StatusActive
+		if err := e.st.UpdateConnection(e.ctx, c); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return c
+}
+
+// verifyDomain records name as a verified domain of the connection, as domain verification would.
+func (e *testEnv) verifyDomain(conn *models.Connection, name string) {
+	e.t.Helper()
+	now := time.Now().UTC()
+	err := e.st.Create(e.ctx, &models.Domain{ID: store.NewID(), WorkspaceID: e.ws, ConnectionID: conn.ID, Name: name,
+		Status: models.DomainVerified, VerificationMethod: models.VerifyDNSTXT, VerificationToken: "t", VerifiedAt: &now,
+		CreatedAt: now, UpdatedAt: now})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *testEnv) count(table string) int {
+	e.t.Helper()
+	var n int
+	if err := e.st.RawScan(e.ctx, &n, "SELECT count(*) FROM "+table); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// lastAudit returns the newest audit event.
+func (e *testEnv) lastAudit() (*models.AuditEvent, map[string]any) {
+	e.t.Helper()
+	es := must(e.st.AuditEvents(e.ctx, e.ws, nil, 1))
+	m := map[string]any{}
+	_ = json.Unmarshal([]byte(es[0].Summary), &m)
+	return es[0], m
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestSignIn(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newTestEnv(t, dbURL)
+		ctx := e.ctx
+		brand := must(e.s.CreateBrand(ctx, BrandInput{Name: ptr("Portal")}))
+		okta := e.connection("okta", false, "member", true)
+		acme := must(e.s.CreateCompany(ctx, "Acme"))
+		acmeFirst := must(e.s.CreateAccount(ctx, AccountInput{Name: ptr("Acme First"), Type: ptr(models.AccountCompany), CompanyID: ptr(acme.ID.String())}))
+		must(e.s.CreateAccount(ctx, AccountInput{Name: ptr("Acme Second"), Type: ptr(models.AccountCompany), CompanyID: ptr(acme.ID.String())}))
+
+		// expectRefused checks a refusal: the error, the reason, nothing created, and its audit event.
+		expectRefused := func(t *testing.T, conn *models.Connection, id Identity, reason string) {
+			t.Helper()
+			users, creds := e.count("user_accounts"), e.count("credentials")
+			res, err := e.s.SignIn(context.Background(), brand.ID, conn.ID, id)
+			if models.ErrorCode(err) != models.EFORBIDDEN || res == nil || res.Outcome != SignInRefused ||
+				res.Reason != reason || res.UserAccount != nil || models.PublicMessage(err) != reason {
+				t.Fatalf("SignIn = %+v, %v; want refusal %q", res, err, reason)
+			}
+			if e.count("user_accounts") != users || e.count("credentials") != creds {
+				t.Fatal("a refused sign-in changed accounts or credentials")
+			}
+			ev, sum := e.lastAudit()
+			if ev.Action != "sign_in.refused" || ev.ActorType != "sign_in" || sum["reason"] != reason || sum["identifier"] != strings.TrimSpace(id.Identifier) {
+				t.Fatalf("audit: %+v %v", ev, sum)
+			}
+		}
+		signIn := func(t *testing.T, conn *models.Connection, id Identity, want SignInOutcome) *SignInResult {
+			t.Helper()
+			res, err := e.s.SignIn(context.Background(), brand.ID, conn.ID, id)
+			if err != nil || res.Outcome != want || res.UserAccount == nil || res.Reason == "" {
+				t.Fatalf("SignIn = %+v, %v; want %s", res, err, want)
+			}
+			cred, err := e.st.CredentialByIdentity(ctx, e.ws, conn.ID, models.Key(id.Identifier))
+			if err != nil || cred.UserAccountID != res.UserAccount.ID {
+				t.Fatalf("identity not bound to the account: %+v %v", cred, err)
+			}
+			ev, sum := e.lastAudit()
+			if ev.Action != "sign_in."+string(want) || ev.ActorType != "sign_in" || ev.TargetID != res.UserAccount.ID.String() || sum["reason"] != res.Reason {
+				t.Fatalf("audit: %+v %v", ev, sum)
+			}
+			return res
+		}
+		jane := Identity{Identifier: "jane-sub", Email: "jane@acme.test", FirstName: "Jane", LastName: "Doe",
+			Claims: map[string]any{"company": "Acme"}}
+
+		t.Run("refused when nothing provisions", func(t *testing.T) {
+			expectRefused(t, okta, jane, reasonNoAutoProvisioning)
+		})
+		t.Run("refused through an inactive connection", func(t *testing.T) {
+			inactive := e.connection("inactive", true, "viewer", false)
+			expectRefused(t, inactive, jane, reasonConnectionInactive)
+		})
+
+		must(nil2(e.s.CreateIdentityProviderConfiguration(ctx, IdentityProviderConfigurationInput{
+			BrandID: brand.ID.String(), IdentityProviderID: okta.ID.String(), AutoProvisionLearners: ptr(true)})))
+		var janeID uuid.UUID
+
+		t.Run("provisioned: role, placement by company match, binding", func(t *testing.T) {
+			accounts := e.count("accounts")
+			res := signIn(t, okta, jane, SignInProvisioned)
+			u := res.UserAccount
+			janeID = u.ID
+			if u.Email != "jane@acme.test" || u.FirstName != "Jane" || u.Role != "member" || !u.Active ||
+				u.AccountID == nil || *u.AccountID != acmeFirst.ID || res.Placement.Rule != RuleCompanyMatch {
+				t.Fatalf("provisioned %+v placement %+v", u, res.Placement)
+			}
+			if e.count("accounts") != accounts {
+				t.Fatal("a company match created an account")
+			}
+			stored := must(e.st.UserAccount(ctx, e.ws, u.ID))
+			if stored.Role != "member" || *stored.AccountID != acmeFirst.ID {
+				t.Fatalf("stored %+v", stored)
+			}
+			if _, sum := e.lastAudit(); sum["placementRule"] != string(RuleCompanyMatch) || sum["role"] != "member" {
+				t.Fatalf("audit summary %v", sum)
+			}
+		})
+		t.Run("the bound identity signs in again (identifier compared case-insensitively)", func(t *testing.T) {
+			users := e.count("user_accounts")
+			again := jane
+			again.Identifier, again.Email = "JANE-SUB", "someone-else@acme.test"
+			res := signIn(t, okta, again, SignInExistingIdentity)
+			if res.UserAccount.ID != janeID || e.count("user_accounts") != users {
+				t.Fatalf("signed in as %v", res.UserAccount.ID)
+			}
+		})
+		t.Run("a deactivated account never signs in", func(t *testing.T) {
+			must(e.s.DeactivateUserAccount(ctx, janeID.String()))
+			expectRefused(t, okta, jane, reasonDeactivated)
+			must(e.s.ReactivateUserAccount(ctx, janeID.String()))
+			signIn(t, okta, jane, SignInExistingIdentity)
+		})
+		t.Run("provisioned into a new individual account", func(t *testing.T) {
+			accounts := e.count("accounts")
+			res := signIn(t, okta, Identity{Identifier: "sam", Email: "sam@example.org", FirstName: "Sam", LastName: "Smith",
+				Claims: map[string]any{"company": "acme"}}, SignInProvisioned)
+			a := must(e.st.Account(ctx, e.ws, *res.UserAccount.AccountID))
+			if res.Placement.Rule != RuleIndividualAccount || a.Type != models.AccountIndividual || a.Name != "Sam Smith" ||
+				a.CompanyID != nil || e.count("accounts") != accounts+1 {
+				t.Fatalf("account %+v placement %+v", a, res.Placement)
+			}
+		})
+		t.Run("provisioned into the default account", func(t *testing.T) {
+			def := must(e.s.CreateAccount(ctx, AccountInput{Name: ptr("Default"), Type: ptr(models.AccountIndividual)}))
+			must(nil2(e.s.UpdateIdentityProviderConfiguration(ctx, IdentityProviderConfigurationInput{
+				BrandID: brand.ID.String(), IdentityProviderID: okta.ID.String(), DefaultAccountID: ptr(def.ID.String())})))
+			res := signIn(t, okta, Identity{Identifier: "kim", Email: "kim@acme.test", Claims: map[string]any{"company": "Acme"}}, SignInProvisioned)
+			if res.Placement.Rule != RuleDefaultAccount || *res.UserAccount.AccountID != def.ID {
+				t.Fatalf("placement %+v", res.Placement)
+			}
+		})
+		t.Run("the connection's JIT provisioning works without a brand configuration", func(t *testing.T) {
+			jit := e.connection("jit", true, "admin", true)
+			res := signIn(t, jit, Identity{Identifier: "lee", Email: "lee@example.org"}, SignInProvisioned)
+			if res.UserAccount.Role != "admin" || res.Placement.Rule != RuleIndividualAccount {
+				t.Fatalf("%+v %+v", res.UserAccount, res.Placement)
+			}
+		})
+		t.Run("provisioning needs an email", func(t *testing.T) {
+			expectRefused(t, okta, Identity{Identifier: "no-mail", Email: "not an email"}, reasonNoEmail)
+		})
+
+		e.verifyDomain(okta, "verified.test")
+		t.Run("an existing account without a credential is linked when its domain is verified", func(t *testing.T) {
+			bob := must(e.s.CreateUserAccount(ctx, CreateUserAccountInput{Email: "bob@verified.test"}))
+			users := e.count("user_accounts")
+			res := signIn(t, okta, Identity{Identifier: "bob-sub", Email: "Bob@Verified.TEST"}, SignInLinkedByEmail)
+			if res.UserAccount.ID != bob.ID || e.count("user_accounts") != users {
+				t.Fatalf("linked %+v", res.UserAccount)
+			}
+			res = signIn(t, okta, Identity{Identifier: "bob-sub"}, SignInExistingIdentity)
+			if res.UserAccount.ID != bob.ID {
+				t.Fatal("the linked identity does not sign in")
+			}
+		})
+		t.Run("an account bound to another identity at the connection is not linked", func(t *testing.T) {
+			expectRefused(t, okta, Identity{Identifier: "bob-other", Email: "bob@verified.test"}, reasonOtherIdentity)
+		})
+		t.Run("an unverified domain is refused", func(t *testing.T) {
+			must(e.s.CreateUserAccount(ctx, CreateUserAccountInput{Email: "carol@unverified.test"}))
+			expectRefused(t, okta, Identity{Identifier: "carol-sub", Email: "carol@unverified.test"}, reasonDomainUnverified)
+			// verified for another connection does not count
+			other := e.connection("other", true, "viewer", true)
+			e.verifyDomain(other, "unverified.test")
+			expectRefused(t, okta, Identity{Identifier: "carol-sub", Email: "carol@unverified.test"}, reasonDomainUnverified)
+		})
+		t.Run("a deactivated account is not linked", func(t *testing.T) {
+			dave := must(e.s.CreateUserAccount(ctx, CreateUserAccountInput{Email: "dave@verified.test"}))
+			must(e.s.DeactivateUserAccount(ctx, dave.ID.String()))
+			expectRefused(t, okta, Identity{Identifier: "dave-sub", Email: "dave@verified.test"}, reasonDeactivated)
+		})
+		t.Run("bad input", func(t *testing.T) {
+			if _, err := e.s.SignIn(ctx, brand.ID, okta.ID, Identity{Identifier: "  "}); models.ErrorCode(err) != models.EINVALID {
+				t.Fatalf("blank identifier: %v", err)
+			}
+			if _, err := e.s.SignIn(ctx, uuid.New(), okta.ID, jane); models.ErrorCode(err) != models.ENOTFOUND {
+				t.Fatalf("unknown brand: %v", err)
+			}
+			if _, err := e.s.SignIn(ctx, brand.ID, uuid.New(), jane); models.ErrorCode(err) != models.ENOTFOUND {
+				t.Fatalf("unknown connection: %v", err)
+			}
+		})
+	})
+}
+
+// nil2 drops the first of three results.
+func nil2[A, B any](_ A, b B, err error) (B, error) { return b, err }
+
+// Many first sign-ins of the same person at once create one account, one credential and one
+// individual account; every one of them signs in as that account.
+func TestSignInConcurrent(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newTestEnv(t, dbURL)
+		races := &lineCounter{substr: "lost a race"}
+		e.s.log = slog.New(slog.NewTextHandler(races, nil))
+		brand := must(e.s.CreateBrand(e.ctx, BrandInput{Name: ptr("Portal")}))
+		conn := e.connection("okta", true, "viewer", true)
+		defer func() { t.Logf("%d sign-ins lost a race and decided again", races.count()) }()
+		accounts := e.count("accounts")
+		const n = 12
+		for round, id := range []Identity{
+			{Identifier: "pat-sub", Email: "pat@example.org", FirstName: "Pat"},
+			{Identifier: "quinn-sub", Email: "quinn@example.org", FirstName: "Quinn"},
+		} {
+			var wg sync.WaitGroup
+			results := make([]*SignInResult, n)
+			errs := make([]error, n)
+			start := make(chan struct{})
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					results[i], errs[i] = e.s.SignIn(context.Background(), brand.ID, conn.ID, id)
+				}()
+			}
+			close(start)
+			wg.Wait()
+			outcomes := map[SignInOutcome]int{}
+			for i := range n {
+				if errs[i] != nil {
+					t.Fatalf("sign-in %d: %v", i, errs[i])
+				}
+				if results[i].UserAccount.ID != results[0].UserAccount.ID {
+					t.Fatalf("sign-in %d signed in as %v, sign-in 0 as %v", i, results[i].UserAccount.ID, results[0].UserAccount.ID)
+				}
+				outcomes[results[i].Outcome]++
+			}
+			if outcomes[SignInProvisioned] != 1 || outcomes[SignInExistingIdentity] != n-1 {
+				t.Fatalf("outcomes %v", outcomes)
+			}
+			if got := e.count("user_accounts"); got != round+1 {
+				t.Fatalf("%d user accounts", got)
+			}
+			if got := e.count("credentials"); got != round+1 {
+				t.Fatalf("%d credentials", got)
+			}
+			if got := e.count("accounts"); got != accounts+round+1 {
+				t.Fatalf("%d accounts, want %d", got, accounts+round+1)
+			}
+		}
+	})
+}
+
+// lineCounter counts written log records containing substr.
+type lineCounter struct {
+	substr string
+	mu     sync.Mutex
+	n      int
+}
+
+func (c *lineCounter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n += strings.Count(string(p), c.substr)
+	return len(p), nil
+}
+
+func (c *lineCounter) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}

@@ -1,0 +1,257 @@
+package store
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+)
+
+// Brand finds a brand by id within a workspace.
+func (s *Store) Brand(ctx context.Context, ws, id uuid.UUID) (*models.Brand, error) {
+	var b models.Brand
+	if err := first(s.scoped(ctx, ws).Where("id = ?", id), &b); err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+// BrandByID finds a brand by id in any workspace: a browser sign-in knows the brand it signs
+// in to before it knows the workspace.
+func (s *Store) BrandByID(ctx context.Context, id uuid.UUID) (*models.Brand, error) {
+	var b models.Brand
+	if err := first(s.db(ctx).Where("id = ?", id), &b); err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+// Brands lists up to limit brands after the given id, in creation order.
+func (s *Store) Brands(ctx context.Context, ws uuid.UUID, after *uuid.UUID, limit int) ([]*models.Brand, error) {
+	q := s.scoped(ctx, ws)
+	if after != nil {
+		q = q.Where("id > ?", *after)
+	}
+	var bs []*models.Brand
+	err := q.Order("id").Limit(limit).Find(&bs).Error
+	return bs, translate(err)
+}
+
+// UpdateBrand saves a brand if its version is still b.Version, then bumps it.
+func (s *Store) UpdateBrand(ctx context.Context, b *models.Brand) error {
+	now := s.now()
+	res := s.scoped(ctx, b.WorkspaceID).Model(&models.Brand{}).Where("id = ? AND version = ?", b.ID, b.Version).
+		Updates(map[string]any{"name": b.Name, "name_key": b.NameKey, "slug": b.Slug, "portal_url": b.Portal,
+			"version": b.Version + 1, "updated_at": now})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrStale
+	}
+	b.Version++
+	b.UpdatedAt = now
+	return nil
+}
+
+// Company finds a company by id within a workspace.
+func (s *Store) Company(ctx context.Context, ws, id uuid.UUID) (*models.Company, error) {
+	var c models.Company
+	if err := first(s.scoped(ctx, ws).Where("id = ?", id), &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// CompanyByName finds the company whose name is exactly name (case-sensitive). The lookup
+// goes through the unique name_key index.
+func (s *Store) CompanyByName(ctx context.Context, ws uuid.UUID, name string) (*models.Company, error) {
+	var c models.Company
+	if err := first(s.scoped(ctx, ws).Where("name_key = ? AND name = ?", models.Key(name), name), &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// CompaniesByIDs loads companies by id within a workspace, in no particular order.
+func (s *Store) CompaniesByIDs(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) ([]*models.Company, error) {
+	var cs []*models.Company
+	if len(ids) == 0 {
+		return cs, nil
+	}
+	err := s.scoped(ctx, ws).Where("id IN ?", ids).Find(&cs).Error
+	return cs, translate(err)
+}
+
+// Companies lists up to limit companies after the given id, in creation order.
+func (s *Store) Companies(ctx context.Context, ws uuid.UUID, after *uuid.UUID, limit int) ([]*models.Company, error) {
+	q := s.scoped(ctx, ws)
+	if after != nil {
+		q = q.Where("id > ?", *after)
+	}
+	var cs []*models.Company
+	err := q.Order("id").Limit(limit).Find(&cs).Error
+	return cs, translate(err)
+}
+
+// UpdateCompany saves a company's name.
+func (s *Store) UpdateCompany(ctx context.Context, c *models.Company) error {
+	c.UpdatedAt = s.now()
+	res := s.scoped(ctx, c.WorkspaceID).Model(&models.Company{}).Where("id = ?", c.ID).
+		Updates(map[string]any{"name": c.Name, "name_key": c.NameKey, "updated_at": c.UpdatedAt})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Account finds an account by id within a workspace.
+func (s *Store) Account(ctx context.Context, ws, id uuid.UUID) (*models.Account, error) {
+	var a models.Account
+	if err := first(s.scoped(ctx, ws).Where("id = ?", id), &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// AccountsByIDs loads accounts by id within a workspace, in no particular order.
+func (s *Store) AccountsByIDs(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) ([]*models.Account, error) {
+	var as []*models.Account
+	if len(ids) == 0 {
+		return as, nil
+	}
+	err := s.scoped(ctx, ws).Where("id IN ?", ids).Find(&as).Error
+	return as, translate(err)
+}
+
+// OldestAccountOf finds the first account created for a company.
+func (s *Store) OldestAccountOf(ctx context.Context, ws, companyID uuid.UUID) (*models.Account, error) {
+	var a models.Account
+	if err := first(s.scoped(ctx, ws).Where("company_id = ?", companyID).Order("created_at, id"), &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// AccountFilter narrows an account listing; nil fields do not filter.
+type AccountFilter struct {
+	CompanyID *uuid.UUID
+	Type      *models.AccountType
+}
+
+// Accounts lists up to limit accounts after the given id, in creation order.
+func (s *Store) Accounts(ctx context.Context, ws uuid.UUID, f AccountFilter, after *uuid.UUID, limit int) ([]*models.Account, error) {
+	q := s.scoped(ctx, ws)
+	if f.CompanyID != nil {
+		q = q.Where("company_id = ?", *f.CompanyID)
+	}
+	if f.Type != nil {
+		q = q.Where("type = ?", *f.Type)
+	}
+	if after != nil {
+		q = q.Where("id > ?", *after)
+	}
+	var as []*models.Account
+	err := q.Order("id").Limit(limit).Find(&as).Error
+	return as, translate(err)
+}
+
+// UpdateAccount saves an account's name, type and company.
+func (s *Store) UpdateAccount(ctx context.Context, a *models.Account) error {
+	a.UpdatedAt = s.now()
+	res := s.scoped(ctx, a.WorkspaceID).Model(&models.Account{}).Where("id = ?", a.ID).
+		Updates(map[string]any{"name": a.Name, "type": a.Type, "company_id": a.CompanyID, "updated_at": a.UpdatedAt})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// SetUserAccountAccount places a user account in an account (nil: none) and bumps its version.
+func (s *Store) SetUserAccountAccount(ctx context.Context, u *models.UserAccount, accountID *uuid.UUID) error {
+	now := s.now()
+	res := s.scoped(ctx, u.WorkspaceID).Model(&models.UserAccount{}).Where("id = ? AND version = ?", u.ID, u.Version).
+		Updates(map[string]any{"account_id": accountID, "version": u.Version + 1, "updated_at": now})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrStale
+	}
+	u.AccountID, u.Version, u.UpdatedAt = accountID, u.Version+1, now
+	return nil
+}
+
+// UserAccountByEmail finds the account with this email key.
+func (s *Store) UserAccountByEmail(ctx context.Context, ws uuid.UUID, emailKey string) (*models.UserAccount, error) {
+	var u models.UserAccount
+	if err := first(s.scoped(ctx, ws).Where("email_key = ?", emailKey), &u); err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// ConnectionsByIDs loads live connections by id within a workspace.
+func (s *Store) ConnectionsByIDs(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) ([]*models.Connection, error) {
+	var cs []*models.Connection
+	if len(ids) == 0 {
+		return cs, nil
+	}
+	err := s.scoped(ctx, ws).Where("id IN ? AND deleted_at IS NULL", ids).Find(&cs).Error
+	return cs, translate(err)
+}
+
+// IdentityProviderConfiguration finds the configuration of a brand for a connection.
+func (s *Store) IdentityProviderConfiguration(ctx context.Context, ws, brandID, connectionID uuid.UUID) (*models.IdentityProviderConfiguration, error) {
+	var c models.IdentityProviderConfiguration
+	if err := first(s.scoped(ctx, ws).Where("brand_id = ? AND connection_id = ?", brandID, connectionID), &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// IdentityProviderConfigurations lists the configurations of the given brands whose
+// connection is live, oldest first.
+func (s *Store) IdentityProviderConfigurations(ctx context.Context, ws uuid.UUID, brandIDs []uuid.UUID) ([]*models.IdentityProviderConfiguration, error) {
+	var cs []*models.IdentityProviderConfiguration
+	if len(brandIDs) == 0 {
+		return cs, nil
+	}
+	err := s.db(ctx).Table("identity_provider_configurations AS c").Select("c.*").
+		Joins("JOIN connections AS k ON k.id = c.connection_id AND k.deleted_at IS NULL").
+		Where("c.workspace_id = ? AND c.brand_id IN ?", ws, brandIDs).Order("c.id").Find(&cs).Error
+	return cs, translate(err)
+}
+
+// UpdateIdentityProviderConfiguration saves a configuration if its version is still
+// c.Version, then bumps it.
+func (s *Store) UpdateIdentityProviderConfiguration(ctx context.Context, c *models.IdentityProviderConfiguration) error {
+	now := s.now()
+	res := s.scoped(ctx, c.WorkspaceID).Model(&models.IdentityProviderConfiguration{}).
+		Where("id = ? AND version = ?", c.ID, c.Version).
+		Updates(map[string]any{"auto_provision_learners": c.AutoProvisionLearners,
+			"default_account_id": c.DefaultAccountID, "company_claim": c.CompanyClaim,
+			"version": c.Version + 1, "updated_at": now})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrStale
+	}
+	c.Version++
+	c.UpdatedAt = now
+	return nil
+}
+
+// DeleteIdentityProviderConfiguration removes a configuration; it reports whether one existed.
+func (s *Store) DeleteIdentityProviderConfiguration(ctx context.Context, ws, id uuid.UUID) (bool, error) {
+	res := s.scoped(ctx, ws).Where("id = ?", id).Delete(&models.IdentityProviderConfiguration{})
+	return res.RowsAffected > 0, translate(res.Error)
+}
