@@ -378,5 +378,12 @@ func (s *Service) Connections(ctx context.Context) ([]*models.Connection, error)
 		return nil, err
 	}
 	cs, err := s.store.Connections(ctx, p.WorkspaceID)
-	return cs, internal("connections", err)
+	if err != nil {
+		return nil, internal("connections", err)
+	}
+	// Domains are loaded for the whole list in one query, not once per connection.
+	if err := s.attachDomains(ctx, p.WorkspaceID, cs); err != nil {
+		return nil, err
+	}
+	return cs, nil
 }
