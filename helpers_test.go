@@ -37,12 +37,16 @@ func eachDB(t *testing.T, fn func(t *testing.T, e *testEnv)) {
 	storetest.Each(t, func(t *testing.T, dbURL string) { fn(t, newTestEnv(t, dbURL)) })
 }
 
-func newTestEnv(t *testing.T, dbURL string) *testEnv {
+// newTestEnv starts a server; mods adjust its configuration first.
+func newTestEnv(t *testing.T, dbURL string, mods ...func(*config)) *testEnv {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	publicURL := "http://" + srv.Listener.Addr().String()
 	cfg := config{DatabaseURL: dbURL, PublicURL: publicURL, EncryptionKey: secret.NewKey(),
 		BootstrapClientID: testAdminID, BootstrapClientSecret: testAdminSecret, AllowPrivateNetworks: true}
+	for _, mod := range mods {
+		mod(&cfg)
+	}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	a, err := newApp(context.Background(), cfg, log, io.Discard)
 	if err != nil {

@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,7 @@ import (
 	"gatehouse/resolvers"
 	"gatehouse/rest"
 	"gatehouse/secret"
+	"gatehouse/sso"
 	"gatehouse/store"
 )
 
@@ -49,6 +51,12 @@ type config struct {
 	LogLevel              slog.Level
 	// DebugAddr, when set, serves net/http/pprof on its own listener (keep it on loopback).
 	DebugAddr string
+
+	// Set by tests only (no environment variable): outbound TLS roots, dial overrides and
+	// the bound of a connection test or domain check (default 10 s).
+	testRootCAs        *x509.CertPool
+	testConnectTo      map[string]string
+	testNetworkTimeout time.Duration
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -135,7 +143,10 @@ func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*ap
 		st.Close()
 		return nil, err
 	}
-	svc := provision.New(st, box, provision.Options{Logger: log, AllowPrivateNetworks: c.AllowPrivateNetworks})
+	remote := sso.New(sso.Options{AllowPrivateNetworks: c.AllowPrivateNetworks, DNSServer: c.DNSServer,
+		RootCAs: c.testRootCAs, ConnectTo: c.testConnectTo})
+	svc := provision.New(st, box, provision.Options{Logger: log, AllowPrivateNetworks: c.AllowPrivateNetworks,
+		Remote: remote, PublicURL: c.PublicURL, NetworkTimeout: c.testNetworkTimeout})
 	boot, err := svc.Bootstrap(ctx, c.BootstrapClientID, c.BootstrapClientSecret)
 	if err != nil {
 		st.Close()
@@ -161,6 +172,7 @@ func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*ap
 	mux.Handle("GET /graphql/v1", graphiql.Page("/graphql/v1", "/graphql/v1/assets/"))
 	mux.Handle("GET /graphql/v1/assets/", graphiql.Assets("/graphql/v1/assets/"))
 	rest.New(svc, oa.Authenticate, log).Register(mux)
+	mux.Handle("GET /saml/metadata", sso.MetadataHandler(svc, log))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "ok\n")

@@ -35,6 +35,7 @@ type ResolverRoot interface {
 	AuditEvent() AuditEventResolver
 	Brand() BrandResolver
 	BrandsMutations() BrandsMutationsResolver
+	Connection() ConnectionResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	UserAccount() UserAccountResolver
@@ -126,6 +127,7 @@ type ComplexityRoot struct {
 	Connection struct {
 		CreatedAt       func(childComplexity int) int
 		DefaultRole     func(childComplexity int) int
+		Domains         func(childComplexity int) int
 		ID              func(childComplexity int) int
 		JITProvisioning func(childComplexity int) int
 		Name            func(childComplexity int) int
@@ -142,6 +144,15 @@ type ComplexityRoot struct {
 		Errors     func(childComplexity int) int
 	}
 
+	ConnectionTestDetails struct {
+		CertificateValid func(childComplexity int) int
+		DiscoveryValid   func(childComplexity int) int
+		JWKSValid        func(childComplexity int) int
+		LatencyMs        func(childComplexity int) int
+		MetadataValid    func(childComplexity int) int
+		SSOURLValid      func(childComplexity int) int
+	}
+
 	CreateIntegrationClientPayload struct {
 		ClientSecret      func(childComplexity int) int
 		Errors            func(childComplexity int) int
@@ -151,6 +162,43 @@ type ComplexityRoot struct {
 	CreateWorkspacePayload struct {
 		Errors    func(childComplexity int) int
 		Workspace func(childComplexity int) int
+	}
+
+	DeleteConnectionPayload struct {
+		DeletedConnectionID func(childComplexity int) int
+		Errors              func(childComplexity int) int
+	}
+
+	DnsRecord struct {
+		Name       func(childComplexity int) int
+		RecordType func(childComplexity int) int
+		Value      func(childComplexity int) int
+	}
+
+	Domain struct {
+		CreatedAt          func(childComplexity int) int
+		DNSRecord          func(childComplexity int) int
+		FailureReason      func(childComplexity int) int
+		HTTPSFile          func(childComplexity int) int
+		ID                 func(childComplexity int) int
+		IsPrimary          func(childComplexity int) int
+		LastCheckedAt      func(childComplexity int) int
+		Name               func(childComplexity int) int
+		Status             func(childComplexity int) int
+		UpdatedAt          func(childComplexity int) int
+		VerificationMethod func(childComplexity int) int
+		VerificationToken  func(childComplexity int) int
+		VerifiedAt         func(childComplexity int) int
+	}
+
+	DomainPayload struct {
+		Domain func(childComplexity int) int
+		Errors func(childComplexity int) int
+	}
+
+	HttpsFile struct {
+		Contents func(childComplexity int) int
+		URL      func(childComplexity int) int
 	}
 
 	IdentityProviderConfiguration struct {
@@ -179,6 +227,8 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
+		ActivateConnection               func(childComplexity int, input model.ActivateConnectionInput) int
+		AddDomain                        func(childComplexity int, input model.AddDomainInput) int
 		Brands                           func(childComplexity int) int
 		BulkUpdateUserAccountCredentials func(childComplexity int, input model.BulkUpdateUserAccountCredentialsInput) int
 		CreateAccount                    func(childComplexity int, input model.CreateAccountInput) int
@@ -188,18 +238,24 @@ type ComplexityRoot struct {
 		CreateIntegrationClient          func(childComplexity int, input model.CreateIntegrationClientInput) int
 		CreateUserAccount                func(childComplexity int, input model.CreateUserAccountInput) int
 		CreateWorkspace                  func(childComplexity int, input model.CreateWorkspaceInput) int
+		DeactivateConnection             func(childComplexity int, input model.DeactivateConnectionInput) int
 		DeactivateUserAccount            func(childComplexity int, input model.DeactivateUserAccountInput) int
+		DeleteConnection                 func(childComplexity int, input model.DeleteConnectionInput) int
 		ReactivateUserAccount            func(childComplexity int, input model.ReactivateUserAccountInput) int
+		RemoveDomain                     func(childComplexity int, input model.RemoveDomainInput) int
 		RemoveUserAccountCredentials     func(childComplexity int, input model.RemoveUserAccountCredentialsInput) int
 		RevokeIntegrationClient          func(childComplexity int, input model.RevokeIntegrationClientInput) int
 		RotateIntegrationClientSecret    func(childComplexity int, input model.RotateIntegrationClientSecretInput) int
+		SetPrimaryDomain                 func(childComplexity int, input model.SetPrimaryDomainInput) int
 		SetUserAccountAccount            func(childComplexity int, input model.SetUserAccountAccountInput) int
+		TestConnection                   func(childComplexity int, input model.TestConnectionInput) int
 		UpdateAccount                    func(childComplexity int, input model.UpdateAccountInput) int
 		UpdateBrand                      func(childComplexity int, input model.UpdateBrandInput) int
 		UpdateCompany                    func(childComplexity int, input model.UpdateCompanyInput) int
 		UpdateConnection                 func(childComplexity int, input model.UpdateConnectionInput) int
 		UpdateUserAccount                func(childComplexity int, input model.UpdateUserAccountInput) int
 		UpdateUserAccountCredentials     func(childComplexity int, input model.UpdateUserAccountCredentialsInput) int
+		VerifyDomain                     func(childComplexity int, input model.VerifyDomainInput) int
 	}
 
 	OidcConfig struct {
@@ -233,10 +289,16 @@ type ComplexityRoot struct {
 		Connections        func(childComplexity int) int
 		IntegrationClients func(childComplexity int) int
 		SimulatePlacement  func(childComplexity int, brandID string, identityProviderID string, claims map[string]any) int
+		SpMetadata         func(childComplexity int) int
 		UserAccount        func(childComplexity int, uuid string) int
 		UserAccounts       func(childComplexity int, filter *model.UserAccountFilter, first *int, after *string) int
 		Viewer             func(childComplexity int) int
 		Workspace          func(childComplexity int) int
+	}
+
+	RemoveDomainPayload struct {
+		Errors          func(childComplexity int) int
+		RemovedDomainID func(childComplexity int) int
 	}
 
 	RevokeIntegrationClientPayload struct {
@@ -257,6 +319,20 @@ type ComplexityRoot struct {
 		MetadataURL      func(childComplexity int) int
 		SignRequests     func(childComplexity int) int
 		SsoURL           func(childComplexity int) int
+	}
+
+	SpMetadata struct {
+		ACSURL      func(childComplexity int) int
+		EntityID    func(childComplexity int) int
+		MetadataXML func(childComplexity int) int
+	}
+
+	TestConnectionPayload struct {
+		Connection func(childComplexity int) int
+		Details    func(childComplexity int) int
+		Errors     func(childComplexity int) int
+		Problems   func(childComplexity int) int
+		Success    func(childComplexity int) int
 	}
 
 	UserAccount struct {
@@ -304,6 +380,12 @@ type ComplexityRoot struct {
 		Value   func(childComplexity int) int
 	}
 
+	VerifyDomainPayload struct {
+		Domain  func(childComplexity int) int
+		Errors  func(childComplexity int) int
+		Success func(childComplexity int) int
+	}
+
 	Viewer struct {
 		ClientID      func(childComplexity int) int
 		PlatformAdmin func(childComplexity int) int
@@ -336,6 +418,9 @@ type BrandsMutationsResolver interface {
 	UpdateIdentityProviderConfiguration(ctx context.Context, obj *model.BrandsMutations, input model.UpdateIdentityProviderConfigurationInput) (*model.IdentityProviderConfigurationPayload, error)
 	RemoveIdentityProviderConfiguration(ctx context.Context, obj *model.BrandsMutations, input model.RemoveIdentityProviderConfigurationInput) (*model.IdentityProviderConfigurationPayload, error)
 }
+type ConnectionResolver interface {
+	Domains(ctx context.Context, obj *models.Connection) ([]*models.Domain, error)
+}
 type MutationResolver interface {
 	CreateWorkspace(ctx context.Context, input model.CreateWorkspaceInput) (*model.CreateWorkspacePayload, error)
 	CreateIntegrationClient(ctx context.Context, input model.CreateIntegrationClientInput) (*model.CreateIntegrationClientPayload, error)
@@ -358,6 +443,14 @@ type MutationResolver interface {
 	UpdateAccount(ctx context.Context, input model.UpdateAccountInput) (*model.AccountPayload, error)
 	SetUserAccountAccount(ctx context.Context, input model.SetUserAccountAccountInput) (*model.UserAccountPayload, error)
 	Brands(ctx context.Context) (*model.BrandsMutations, error)
+	TestConnection(ctx context.Context, input model.TestConnectionInput) (*model.TestConnectionPayload, error)
+	ActivateConnection(ctx context.Context, input model.ActivateConnectionInput) (*model.ConnectionPayload, error)
+	DeactivateConnection(ctx context.Context, input model.DeactivateConnectionInput) (*model.ConnectionPayload, error)
+	DeleteConnection(ctx context.Context, input model.DeleteConnectionInput) (*model.DeleteConnectionPayload, error)
+	AddDomain(ctx context.Context, input model.AddDomainInput) (*model.DomainPayload, error)
+	VerifyDomain(ctx context.Context, input model.VerifyDomainInput) (*model.VerifyDomainPayload, error)
+	SetPrimaryDomain(ctx context.Context, input model.SetPrimaryDomainInput) (*model.DomainPayload, error)
+	RemoveDomain(ctx context.Context, input model.RemoveDomainInput) (*model.RemoveDomainPayload, error)
 }
 type QueryResolver interface {
 	Viewer(ctx context.Context) (*provision.Principal, error)
@@ -375,6 +468,7 @@ type QueryResolver interface {
 	Account(ctx context.Context, id string) (*models.Account, error)
 	Accounts(ctx context.Context, companyID *string, typeArg *models.AccountType, first *int, after *string) (*provision.AccountPage, error)
 	SimulatePlacement(ctx context.Context, brandID string, identityProviderID string, claims map[string]any) (*provision.Placement, error)
+	SpMetadata(ctx context.Context) (*provision.SPMetadata, error)
 }
 type UserAccountResolver interface {
 	Credentials(ctx context.Context, obj *models.UserAccount) ([]*models.Credential, error)
@@ -694,6 +788,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Connection.DefaultRole(childComplexity), true
+	case "Connection.domains":
+		if e.ComplexityRoot.Connection.Domains == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Connection.Domains(childComplexity), true
 	case "Connection.id":
 		if e.ComplexityRoot.Connection.ID == nil {
 			break
@@ -762,6 +862,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ConnectionPayload.Errors(childComplexity), true
 
+	case "ConnectionTestDetails.certificateValid":
+		if e.ComplexityRoot.ConnectionTestDetails.CertificateValid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectionTestDetails.CertificateValid(childComplexity), true
+	case "ConnectionTestDetails.discoveryValid":
+		if e.ComplexityRoot.ConnectionTestDetails.DiscoveryValid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectionTestDetails.DiscoveryValid(childComplexity), true
+	case "ConnectionTestDetails.jwksValid":
+		if e.ComplexityRoot.ConnectionTestDetails.JWKSValid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectionTestDetails.JWKSValid(childComplexity), true
+	case "ConnectionTestDetails.latencyMs":
+		if e.ComplexityRoot.ConnectionTestDetails.LatencyMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectionTestDetails.LatencyMs(childComplexity), true
+	case "ConnectionTestDetails.metadataValid":
+		if e.ComplexityRoot.ConnectionTestDetails.MetadataValid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectionTestDetails.MetadataValid(childComplexity), true
+	case "ConnectionTestDetails.ssoUrlValid":
+		if e.ComplexityRoot.ConnectionTestDetails.SSOURLValid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectionTestDetails.SSOURLValid(childComplexity), true
+
 	case "CreateIntegrationClientPayload.clientSecret":
 		if e.ComplexityRoot.CreateIntegrationClientPayload.ClientSecret == nil {
 			break
@@ -793,6 +930,143 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CreateWorkspacePayload.Workspace(childComplexity), true
+
+	case "DeleteConnectionPayload.deletedConnectionId":
+		if e.ComplexityRoot.DeleteConnectionPayload.DeletedConnectionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteConnectionPayload.DeletedConnectionID(childComplexity), true
+	case "DeleteConnectionPayload.errors":
+		if e.ComplexityRoot.DeleteConnectionPayload.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteConnectionPayload.Errors(childComplexity), true
+
+	case "DnsRecord.name":
+		if e.ComplexityRoot.DnsRecord.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DnsRecord.Name(childComplexity), true
+	case "DnsRecord.recordType":
+		if e.ComplexityRoot.DnsRecord.RecordType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DnsRecord.RecordType(childComplexity), true
+	case "DnsRecord.value":
+		if e.ComplexityRoot.DnsRecord.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DnsRecord.Value(childComplexity), true
+
+	case "Domain.createdAt":
+		if e.ComplexityRoot.Domain.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Domain.CreatedAt(childComplexity), true
+	case "Domain.dnsRecord":
+		if e.ComplexityRoot.Domain.DNSRecord == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Domain.DNSRecord(childComplexity), true
+	case "Domain.failureReason":
+		if e.ComplexityRoot.Domain.FailureReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Domain.FailureReason(childComplexity), true
+	case "Domain.httpsFile":
+		if e.ComplexityRoot.Domain.HTTPSFile == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Domain.HTTPSFile(childComplexity), true
+	case "Domain.id":
+		if e.ComplexityRoot.Domain.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Domain.ID(childComplexity), true
+	case "Domain.isPrimary":
+		if e.ComplexityRoot.Domain.IsPrimary == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Domain.IsPrimary(childComplexity), true
+	case "Domain.lastCheckedAt":
+		if e.ComplexityRoot.Domain.LastCheckedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Domain.LastCheckedAt(childComplexity), true
+	case "Domain.domain":
+		if e.ComplexityRoot.Domain.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Domain.Name(childComplexity), true
+	case "Domain.status":
+		if e.ComplexityRoot.Domain.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Domain.Status(childComplexity), true
+	case "Domain.updatedAt":
+		if e.ComplexityRoot.Domain.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Domain.UpdatedAt(childComplexity), true
+	case "Domain.verificationMethod":
+		if e.ComplexityRoot.Domain.VerificationMethod == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Domain.VerificationMethod(childComplexity), true
+	case "Domain.verificationToken":
+		if e.ComplexityRoot.Domain.VerificationToken == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Domain.VerificationToken(childComplexity), true
+	case "Domain.verifiedAt":
+		if e.ComplexityRoot.Domain.VerifiedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Domain.VerifiedAt(childComplexity), true
+
+	case "DomainPayload.domain":
+		if e.ComplexityRoot.DomainPayload.Domain == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DomainPayload.Domain(childComplexity), true
+	case "DomainPayload.errors":
+		if e.ComplexityRoot.DomainPayload.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DomainPayload.Errors(childComplexity), true
+
+	case "HttpsFile.contents":
+		if e.ComplexityRoot.HttpsFile.Contents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HttpsFile.Contents(childComplexity), true
+	case "HttpsFile.url":
+		if e.ComplexityRoot.HttpsFile.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HttpsFile.URL(childComplexity), true
 
 	case "IdentityProviderConfiguration.autoProvisionLearners":
 		if e.ComplexityRoot.IdentityProviderConfiguration.AutoProvisionLearners == nil {
@@ -893,6 +1167,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.IntegrationClient.WorkspaceID(childComplexity), true
 
+	case "Mutation.activateConnection":
+		if e.ComplexityRoot.Mutation.ActivateConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_activateConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ActivateConnection(childComplexity, args["input"].(model.ActivateConnectionInput)), true
+	case "Mutation.addDomain":
+		if e.ComplexityRoot.Mutation.AddDomain == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addDomain_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddDomain(childComplexity, args["input"].(model.AddDomainInput)), true
 	case "Mutation.brands":
 		if e.ComplexityRoot.Mutation.Brands == nil {
 			break
@@ -987,6 +1283,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateWorkspace(childComplexity, args["input"].(model.CreateWorkspaceInput)), true
+	case "Mutation.deactivateConnection":
+		if e.ComplexityRoot.Mutation.DeactivateConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deactivateConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeactivateConnection(childComplexity, args["input"].(model.DeactivateConnectionInput)), true
 	case "Mutation.deactivateUserAccount":
 		if e.ComplexityRoot.Mutation.DeactivateUserAccount == nil {
 			break
@@ -998,6 +1305,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeactivateUserAccount(childComplexity, args["input"].(model.DeactivateUserAccountInput)), true
+	case "Mutation.deleteConnection":
+		if e.ComplexityRoot.Mutation.DeleteConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteConnection(childComplexity, args["input"].(model.DeleteConnectionInput)), true
 	case "Mutation.reactivateUserAccount":
 		if e.ComplexityRoot.Mutation.ReactivateUserAccount == nil {
 			break
@@ -1009,6 +1327,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ReactivateUserAccount(childComplexity, args["input"].(model.ReactivateUserAccountInput)), true
+	case "Mutation.removeDomain":
+		if e.ComplexityRoot.Mutation.RemoveDomain == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeDomain_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveDomain(childComplexity, args["input"].(model.RemoveDomainInput)), true
 	case "Mutation.removeUserAccountCredentials":
 		if e.ComplexityRoot.Mutation.RemoveUserAccountCredentials == nil {
 			break
@@ -1042,6 +1371,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RotateIntegrationClientSecret(childComplexity, args["input"].(model.RotateIntegrationClientSecretInput)), true
+	case "Mutation.setPrimaryDomain":
+		if e.ComplexityRoot.Mutation.SetPrimaryDomain == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setPrimaryDomain_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetPrimaryDomain(childComplexity, args["input"].(model.SetPrimaryDomainInput)), true
 	case "Mutation.setUserAccountAccount":
 		if e.ComplexityRoot.Mutation.SetUserAccountAccount == nil {
 			break
@@ -1053,6 +1393,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetUserAccountAccount(childComplexity, args["input"].(model.SetUserAccountAccountInput)), true
+	case "Mutation.testConnection":
+		if e.ComplexityRoot.Mutation.TestConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_testConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TestConnection(childComplexity, args["input"].(model.TestConnectionInput)), true
 	case "Mutation.updateAccount":
 		if e.ComplexityRoot.Mutation.UpdateAccount == nil {
 			break
@@ -1119,6 +1470,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateUserAccountCredentials(childComplexity, args["input"].(model.UpdateUserAccountCredentialsInput)), true
+	case "Mutation.verifyDomain":
+		if e.ComplexityRoot.Mutation.VerifyDomain == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_verifyDomain_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.VerifyDomain(childComplexity, args["input"].(model.VerifyDomainInput)), true
 
 	case "OidcConfig.clientId":
 		if e.ComplexityRoot.OidcConfig.ClientID == nil {
@@ -1295,6 +1657,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.SimulatePlacement(childComplexity, args["brandId"].(string), args["identityProviderId"].(string), args["claims"].(map[string]any)), true
+	case "Query.spMetadata":
+		if e.ComplexityRoot.Query.SpMetadata == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.SpMetadata(childComplexity), true
 	case "Query.userAccount":
 		if e.ComplexityRoot.Query.UserAccount == nil {
 			break
@@ -1329,6 +1697,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Workspace(childComplexity), true
+
+	case "RemoveDomainPayload.errors":
+		if e.ComplexityRoot.RemoveDomainPayload.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RemoveDomainPayload.Errors(childComplexity), true
+	case "RemoveDomainPayload.removedDomainId":
+		if e.ComplexityRoot.RemoveDomainPayload.RemovedDomainID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RemoveDomainPayload.RemovedDomainID(childComplexity), true
 
 	case "RevokeIntegrationClientPayload.errors":
 		if e.ComplexityRoot.RevokeIntegrationClientPayload.Errors == nil {
@@ -1398,6 +1779,56 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SamlConfig.SsoURL(childComplexity), true
+
+	case "SpMetadata.acsUrl":
+		if e.ComplexityRoot.SpMetadata.ACSURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpMetadata.ACSURL(childComplexity), true
+	case "SpMetadata.entityId":
+		if e.ComplexityRoot.SpMetadata.EntityID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpMetadata.EntityID(childComplexity), true
+	case "SpMetadata.metadataXml":
+		if e.ComplexityRoot.SpMetadata.MetadataXML == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpMetadata.MetadataXML(childComplexity), true
+
+	case "TestConnectionPayload.connection":
+		if e.ComplexityRoot.TestConnectionPayload.Connection == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestConnectionPayload.Connection(childComplexity), true
+	case "TestConnectionPayload.details":
+		if e.ComplexityRoot.TestConnectionPayload.Details == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestConnectionPayload.Details(childComplexity), true
+	case "TestConnectionPayload.errors":
+		if e.ComplexityRoot.TestConnectionPayload.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestConnectionPayload.Errors(childComplexity), true
+	case "TestConnectionPayload.problems":
+		if e.ComplexityRoot.TestConnectionPayload.Problems == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestConnectionPayload.Problems(childComplexity), true
+	case "TestConnectionPayload.success":
+		if e.ComplexityRoot.TestConnectionPayload.Success == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestConnectionPayload.Success(childComplexity), true
 
 	case "UserAccount.account":
 		if e.ComplexityRoot.UserAccount.Account == nil {
@@ -1567,6 +1998,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UserError.Value(childComplexity), true
 
+	case "VerifyDomainPayload.domain":
+		if e.ComplexityRoot.VerifyDomainPayload.Domain == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyDomainPayload.Domain(childComplexity), true
+	case "VerifyDomainPayload.errors":
+		if e.ComplexityRoot.VerifyDomainPayload.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyDomainPayload.Errors(childComplexity), true
+	case "VerifyDomainPayload.success":
+		if e.ComplexityRoot.VerifyDomainPayload.Success == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VerifyDomainPayload.Success(childComplexity), true
+
 	case "Viewer.clientId":
 		if e.ComplexityRoot.Viewer.ClientID == nil {
 			break
@@ -1620,6 +2070,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("ActivateConnectionInput", ec.unmarshalInputActivateConnectionInput),
+			graphql.NewInputUnmarshaler("AddDomainInput", ec.unmarshalInputAddDomainInput),
 			graphql.NewInputUnmarshaler("BulkUpdateUserAccountCredentialsInput", ec.unmarshalInputBulkUpdateUserAccountCredentialsInput),
 			graphql.NewInputUnmarshaler("CreateAccountInput", ec.unmarshalInputCreateAccountInput),
 			graphql.NewInputUnmarshaler("CreateBrandInput", ec.unmarshalInputCreateBrandInput),
@@ -1629,15 +2081,20 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateIntegrationClientInput", ec.unmarshalInputCreateIntegrationClientInput),
 			graphql.NewInputUnmarshaler("CreateUserAccountInput", ec.unmarshalInputCreateUserAccountInput),
 			graphql.NewInputUnmarshaler("CreateWorkspaceInput", ec.unmarshalInputCreateWorkspaceInput),
+			graphql.NewInputUnmarshaler("DeactivateConnectionInput", ec.unmarshalInputDeactivateConnectionInput),
 			graphql.NewInputUnmarshaler("DeactivateUserAccountInput", ec.unmarshalInputDeactivateUserAccountInput),
+			graphql.NewInputUnmarshaler("DeleteConnectionInput", ec.unmarshalInputDeleteConnectionInput),
 			graphql.NewInputUnmarshaler("OidcConfigInput", ec.unmarshalInputOidcConfigInput),
 			graphql.NewInputUnmarshaler("ReactivateUserAccountInput", ec.unmarshalInputReactivateUserAccountInput),
+			graphql.NewInputUnmarshaler("RemoveDomainInput", ec.unmarshalInputRemoveDomainInput),
 			graphql.NewInputUnmarshaler("RemoveIdentityProviderConfigurationInput", ec.unmarshalInputRemoveIdentityProviderConfigurationInput),
 			graphql.NewInputUnmarshaler("RemoveUserAccountCredentialsInput", ec.unmarshalInputRemoveUserAccountCredentialsInput),
 			graphql.NewInputUnmarshaler("RevokeIntegrationClientInput", ec.unmarshalInputRevokeIntegrationClientInput),
 			graphql.NewInputUnmarshaler("RotateIntegrationClientSecretInput", ec.unmarshalInputRotateIntegrationClientSecretInput),
 			graphql.NewInputUnmarshaler("SamlConfigInput", ec.unmarshalInputSamlConfigInput),
+			graphql.NewInputUnmarshaler("SetPrimaryDomainInput", ec.unmarshalInputSetPrimaryDomainInput),
 			graphql.NewInputUnmarshaler("SetUserAccountAccountInput", ec.unmarshalInputSetUserAccountAccountInput),
+			graphql.NewInputUnmarshaler("TestConnectionInput", ec.unmarshalInputTestConnectionInput),
 			graphql.NewInputUnmarshaler("UpdateAccountInput", ec.unmarshalInputUpdateAccountInput),
 			graphql.NewInputUnmarshaler("UpdateBrandInput", ec.unmarshalInputUpdateBrandInput),
 			graphql.NewInputUnmarshaler("UpdateCompanyInput", ec.unmarshalInputUpdateCompanyInput),
@@ -1646,6 +2103,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("UpdateUserAccountCredentialsInput", ec.unmarshalInputUpdateUserAccountCredentialsInput),
 			graphql.NewInputUnmarshaler("UpdateUserAccountInput", ec.unmarshalInputUpdateUserAccountInput),
 			graphql.NewInputUnmarshaler("UserAccountFilter", ec.unmarshalInputUserAccountFilter),
+			graphql.NewInputUnmarshaler("VerifyDomainInput", ec.unmarshalInputVerifyDomainInput),
 		)
 	}
 	first := true
@@ -2293,6 +2751,166 @@ type IdentityProviderConfigurationPayload {
   identityProviderConfiguration: IdentityProviderConfiguration
   errors: [UserError!]!
 }
+
+# --- SSO connections: testing, activation, domains, SP metadata (issue 3) ---
+
+extend type Query {
+  "The SAML service provider metadata to give an identity provider."
+  spMetadata: SpMetadata!
+}
+
+extend type Mutation {
+  """
+  Check the connection's identity provider (OIDC: discovery and JWKS; SAML: certificate, SSO URL,
+  metadata URL) within 10 s. Success sets status TESTING (an ACTIVE connection stays ACTIVE);
+  failure sets ERROR. Nothing else is written.
+  """
+  testConnection(input: TestConnectionInput!): TestConnectionPayload!
+  "Let users sign in through the connection. Needs a passed test and a verified domain."
+  activateConnection(input: ActivateConnectionInput!): ConnectionPayload!
+  "Stop new sign-ins through the connection (status INACTIVE)."
+  deactivateConnection(input: DeactivateConnectionInput!): ConnectionPayload!
+  """
+  Soft-delete a connection: its slug and name become free, its domains are removed, credentials
+  bound at it stop working; user accounts are kept.
+  """
+  deleteConnection(input: DeleteConnectionInput!): DeleteConnectionPayload!
+  "Add an email domain to a connection (PENDING), with the proof to publish."
+  addDomain(input: AddDomainInput!): DomainPayload!
+  "Look up the domain's proof and set it VERIFIED or FAILED (with the reason)."
+  verifyDomain(input: VerifyDomainInput!): VerifyDomainPayload!
+  "Make a verified domain the connection's primary domain (the default for JIT users)."
+  setPrimaryDomain(input: SetPrimaryDomainInput!): DomainPayload!
+  removeDomain(input: RemoveDomainInput!): RemoveDomainPayload!
+}
+
+extend type Connection {
+  "The connection's email domains, oldest first."
+  domains: [Domain!]!
+}
+
+enum DomainStatus {
+  PENDING
+  VERIFIED
+  FAILED
+}
+
+"An email domain routed to a connection."
+type Domain {
+  id: ID!
+  "Normalised: lower case, IDNA (punycode), no trailing dot."
+  domain: String!
+  status: DomainStatus!
+  "dns-txt or https-file."
+  verificationMethod: String!
+  verificationToken: String!
+  isPrimary: Boolean!
+  "Why the last verification failed."
+  failureReason: String
+  dnsRecord: DnsRecord
+  httpsFile: HttpsFile
+  verifiedAt: Time
+  lastCheckedAt: Time
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+"The TXT record that proves control of a dns-txt domain."
+type DnsRecord {
+  recordType: String!
+  name: String!
+  value: String!
+}
+
+"The file that proves control of an https-file domain."
+type HttpsFile {
+  url: String!
+  contents: String!
+}
+
+type SpMetadata {
+  entityId: String!
+  acsUrl: String!
+  metadataXml: String!
+}
+
+input TestConnectionInput {
+  id: ID!
+}
+
+"Which checks passed; a check that does not apply to the protocol is null."
+type ConnectionTestDetails {
+  discoveryValid: Boolean
+  jwksValid: Boolean
+  certificateValid: Boolean
+  ssoUrlValid: Boolean
+  metadataValid: Boolean
+  latencyMs: Int!
+}
+
+type TestConnectionPayload {
+  success: Boolean!
+  details: ConnectionTestDetails
+  "Every failed check, in plain words."
+  problems: [String!]!
+  connection: Connection
+  errors: [UserError!]!
+}
+
+input ActivateConnectionInput {
+  id: ID!
+}
+
+input DeactivateConnectionInput {
+  id: ID!
+}
+
+input DeleteConnectionInput {
+  id: ID!
+}
+
+type DeleteConnectionPayload {
+  deletedConnectionId: ID
+  errors: [UserError!]!
+}
+
+input AddDomainInput {
+  connectionId: ID!
+  domain: String!
+  "dns-txt (default) or https-file."
+  verificationMethod: String
+}
+
+type DomainPayload {
+  domain: Domain
+  errors: [UserError!]!
+}
+
+input VerifyDomainInput {
+  connectionId: ID!
+  domainId: ID!
+}
+
+type VerifyDomainPayload {
+  success: Boolean!
+  domain: Domain
+  errors: [UserError!]!
+}
+
+input SetPrimaryDomainInput {
+  connectionId: ID!
+  domainId: ID!
+}
+
+input RemoveDomainInput {
+  connectionId: ID!
+  domainId: ID!
+}
+
+type RemoveDomainPayload {
+  removedDomainId: ID
+  errors: [UserError!]!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -2481,6 +3099,8 @@ func (ec *executionContext) childFields_Connection(ctx context.Context, field gr
 		return ec.fieldContext_Connection_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Connection_updatedAt(ctx, field)
+	case "domains":
+		return ec.fieldContext_Connection_domains(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Connection", field.Name)
 }
@@ -2493,6 +3113,24 @@ func (ec *executionContext) childFields_ConnectionPayload(ctx context.Context, f
 		return ec.fieldContext_ConnectionPayload_errors(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ConnectionPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ConnectionTestDetails(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "discoveryValid":
+		return ec.fieldContext_ConnectionTestDetails_discoveryValid(ctx, field)
+	case "jwksValid":
+		return ec.fieldContext_ConnectionTestDetails_jwksValid(ctx, field)
+	case "certificateValid":
+		return ec.fieldContext_ConnectionTestDetails_certificateValid(ctx, field)
+	case "ssoUrlValid":
+		return ec.fieldContext_ConnectionTestDetails_ssoUrlValid(ctx, field)
+	case "metadataValid":
+		return ec.fieldContext_ConnectionTestDetails_metadataValid(ctx, field)
+	case "latencyMs":
+		return ec.fieldContext_ConnectionTestDetails_latencyMs(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConnectionTestDetails", field.Name)
 }
 
 func (ec *executionContext) childFields_CreateIntegrationClientPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2515,6 +3153,80 @@ func (ec *executionContext) childFields_CreateWorkspacePayload(ctx context.Conte
 		return ec.fieldContext_CreateWorkspacePayload_errors(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CreateWorkspacePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DeleteConnectionPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deletedConnectionId":
+		return ec.fieldContext_DeleteConnectionPayload_deletedConnectionId(ctx, field)
+	case "errors":
+		return ec.fieldContext_DeleteConnectionPayload_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteConnectionPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DnsRecord(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "recordType":
+		return ec.fieldContext_DnsRecord_recordType(ctx, field)
+	case "name":
+		return ec.fieldContext_DnsRecord_name(ctx, field)
+	case "value":
+		return ec.fieldContext_DnsRecord_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DnsRecord", field.Name)
+}
+
+func (ec *executionContext) childFields_Domain(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Domain_id(ctx, field)
+	case "domain":
+		return ec.fieldContext_Domain_domain(ctx, field)
+	case "status":
+		return ec.fieldContext_Domain_status(ctx, field)
+	case "verificationMethod":
+		return ec.fieldContext_Domain_verificationMethod(ctx, field)
+	case "verificationToken":
+		return ec.fieldContext_Domain_verificationToken(ctx, field)
+	case "isPrimary":
+		return ec.fieldContext_Domain_isPrimary(ctx, field)
+	case "failureReason":
+		return ec.fieldContext_Domain_failureReason(ctx, field)
+	case "dnsRecord":
+		return ec.fieldContext_Domain_dnsRecord(ctx, field)
+	case "httpsFile":
+		return ec.fieldContext_Domain_httpsFile(ctx, field)
+	case "verifiedAt":
+		return ec.fieldContext_Domain_verifiedAt(ctx, field)
+	case "lastCheckedAt":
+		return ec.fieldContext_Domain_lastCheckedAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Domain_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Domain_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Domain", field.Name)
+}
+
+func (ec *executionContext) childFields_DomainPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "domain":
+		return ec.fieldContext_DomainPayload_domain(ctx, field)
+	case "errors":
+		return ec.fieldContext_DomainPayload_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DomainPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_HttpsFile(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "url":
+		return ec.fieldContext_HttpsFile_url(ctx, field)
+	case "contents":
+		return ec.fieldContext_HttpsFile_contents(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HttpsFile", field.Name)
 }
 
 func (ec *executionContext) childFields_IdentityProviderConfiguration(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2605,6 +3317,16 @@ func (ec *executionContext) childFields_PlacementSimulation(ctx context.Context,
 	return nil, fmt.Errorf("no field named %q was found under type PlacementSimulation", field.Name)
 }
 
+func (ec *executionContext) childFields_RemoveDomainPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "removedDomainId":
+		return ec.fieldContext_RemoveDomainPayload_removedDomainId(ctx, field)
+	case "errors":
+		return ec.fieldContext_RemoveDomainPayload_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RemoveDomainPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_RevokeIntegrationClientPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "integrationClient":
@@ -2643,6 +3365,34 @@ func (ec *executionContext) childFields_SamlConfig(ctx context.Context, field gr
 		return ec.fieldContext_SamlConfig_metadataUrl(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SamlConfig", field.Name)
+}
+
+func (ec *executionContext) childFields_SpMetadata(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "entityId":
+		return ec.fieldContext_SpMetadata_entityId(ctx, field)
+	case "acsUrl":
+		return ec.fieldContext_SpMetadata_acsUrl(ctx, field)
+	case "metadataXml":
+		return ec.fieldContext_SpMetadata_metadataXml(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SpMetadata", field.Name)
+}
+
+func (ec *executionContext) childFields_TestConnectionPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "success":
+		return ec.fieldContext_TestConnectionPayload_success(ctx, field)
+	case "details":
+		return ec.fieldContext_TestConnectionPayload_details(ctx, field)
+	case "problems":
+		return ec.fieldContext_TestConnectionPayload_problems(ctx, field)
+	case "connection":
+		return ec.fieldContext_TestConnectionPayload_connection(ctx, field)
+	case "errors":
+		return ec.fieldContext_TestConnectionPayload_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TestConnectionPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_UserAccount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2733,6 +3483,18 @@ func (ec *executionContext) childFields_UserError(ctx context.Context, field gra
 		return ec.fieldContext_UserError_code(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UserError", field.Name)
+}
+
+func (ec *executionContext) childFields_VerifyDomainPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "success":
+		return ec.fieldContext_VerifyDomainPayload_success(ctx, field)
+	case "domain":
+		return ec.fieldContext_VerifyDomainPayload_domain(ctx, field)
+	case "errors":
+		return ec.fieldContext_VerifyDomainPayload_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type VerifyDomainPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2919,6 +3681,34 @@ func (ec *executionContext) field_BrandsMutations_updateIdentityProviderConfigur
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_activateConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ActivateConnectionInput, error) {
+			return ec.unmarshalNActivateConnectionInput2gatehouseᚋgraphᚋmodelᚐActivateConnectionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_addDomain_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AddDomainInput, error) {
+			return ec.unmarshalNAddDomainInput2gatehouseᚋgraphᚋmodelᚐAddDomainInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_bulkUpdateUserAccountCredentials_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3031,6 +3821,20 @@ func (ec *executionContext) field_Mutation_createWorkspace_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_deactivateConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DeactivateConnectionInput, error) {
+			return ec.unmarshalNDeactivateConnectionInput2gatehouseᚋgraphᚋmodelᚐDeactivateConnectionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deactivateUserAccount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3045,12 +3849,40 @@ func (ec *executionContext) field_Mutation_deactivateUserAccount_args(ctx contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_deleteConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DeleteConnectionInput, error) {
+			return ec.unmarshalNDeleteConnectionInput2gatehouseᚋgraphᚋmodelᚐDeleteConnectionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_reactivateUserAccount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.ReactivateUserAccountInput, error) {
 			return ec.unmarshalNReactivateUserAccountInput2gatehouseᚋgraphᚋmodelᚐReactivateUserAccountInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_removeDomain_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RemoveDomainInput, error) {
+			return ec.unmarshalNRemoveDomainInput2gatehouseᚋgraphᚋmodelᚐRemoveDomainInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -3101,12 +3933,40 @@ func (ec *executionContext) field_Mutation_rotateIntegrationClientSecret_args(ct
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setPrimaryDomain_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SetPrimaryDomainInput, error) {
+			return ec.unmarshalNSetPrimaryDomainInput2gatehouseᚋgraphᚋmodelᚐSetPrimaryDomainInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setUserAccountAccount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.SetUserAccountAccountInput, error) {
 			return ec.unmarshalNSetUserAccountAccountInput2gatehouseᚋgraphᚋmodelᚐSetUserAccountAccountInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_testConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.TestConnectionInput, error) {
+			return ec.unmarshalNTestConnectionInput2gatehouseᚋgraphᚋmodelᚐTestConnectionInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -3191,6 +4051,20 @@ func (ec *executionContext) field_Mutation_updateUserAccount_args(ctx context.Co
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.UpdateUserAccountInput, error) {
 			return ec.unmarshalNUpdateUserAccountInput2gatehouseᚋgraphᚋmodelᚐUpdateUserAccountInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_verifyDomain_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.VerifyDomainInput, error) {
+			return ec.unmarshalNVerifyDomainInput2gatehouseᚋgraphᚋmodelᚐVerifyDomainInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5011,6 +5885,38 @@ func (ec *executionContext) fieldContext_Connection_updatedAt(_ context.Context,
 	return graphql.NewScalarFieldContext("Connection", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Connection_domains(ctx context.Context, field graphql.CollectedField, obj *models.Connection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Connection_domains(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Connection().Domains(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.Domain) graphql.Marshaler {
+			return ec.marshalNDomain2ᚕᚖgatehouseᚋmodelsᚐDomainᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Connection_domains(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Connection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Domain(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ConnectionPayload_connection(ctx context.Context, field graphql.CollectedField, obj *model.ConnectionPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5073,6 +5979,144 @@ func (ec *executionContext) fieldContext_ConnectionPayload_errors(_ context.Cont
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _ConnectionTestDetails_discoveryValid(ctx context.Context, field graphql.CollectedField, obj *provision.TestReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectionTestDetails_discoveryValid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DiscoveryValid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectionTestDetails_discoveryValid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectionTestDetails", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ConnectionTestDetails_jwksValid(ctx context.Context, field graphql.CollectedField, obj *provision.TestReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectionTestDetails_jwksValid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.JWKSValid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectionTestDetails_jwksValid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectionTestDetails", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ConnectionTestDetails_certificateValid(ctx context.Context, field graphql.CollectedField, obj *provision.TestReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectionTestDetails_certificateValid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CertificateValid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectionTestDetails_certificateValid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectionTestDetails", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ConnectionTestDetails_ssoUrlValid(ctx context.Context, field graphql.CollectedField, obj *provision.TestReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectionTestDetails_ssoUrlValid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SSOURLValid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectionTestDetails_ssoUrlValid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectionTestDetails", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ConnectionTestDetails_metadataValid(ctx context.Context, field graphql.CollectedField, obj *provision.TestReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectionTestDetails_metadataValid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MetadataValid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectionTestDetails_metadataValid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectionTestDetails", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ConnectionTestDetails_latencyMs(ctx context.Context, field graphql.CollectedField, obj *provision.TestReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectionTestDetails_latencyMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LatencyMs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectionTestDetails_latencyMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectionTestDetails", field, false, false, "Int")
 }
 
 func (ec *executionContext) _CreateIntegrationClientPayload_integrationClient(ctx context.Context, field graphql.CollectedField, obj *model.CreateIntegrationClientPayload) (ret graphql.Marshaler) {
@@ -5224,6 +6268,557 @@ func (ec *executionContext) fieldContext_CreateWorkspacePayload_errors(_ context
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _DeleteConnectionPayload_deletedConnectionId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteConnectionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteConnectionPayload_deletedConnectionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedConnectionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteConnectionPayload_deletedConnectionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeleteConnectionPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DeleteConnectionPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.DeleteConnectionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteConnectionPayload_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgatehouseᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteConnectionPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeleteConnectionPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DnsRecord_recordType(ctx context.Context, field graphql.CollectedField, obj *models.DNSRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DnsRecord_recordType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecordType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DnsRecord_recordType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DnsRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _DnsRecord_name(ctx context.Context, field graphql.CollectedField, obj *models.DNSRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DnsRecord_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DnsRecord_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DnsRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _DnsRecord_value(ctx context.Context, field graphql.CollectedField, obj *models.DNSRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DnsRecord_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DnsRecord_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DnsRecord", field, false, false, "String")
+}
+
+func (ec *executionContext) _Domain_id(ctx context.Context, field graphql.CollectedField, obj *models.Domain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Domain_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Domain_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Domain", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Domain_domain(ctx context.Context, field graphql.CollectedField, obj *models.Domain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Domain_domain(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Domain_domain(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Domain", field, false, false, "String")
+}
+
+func (ec *executionContext) _Domain_status(ctx context.Context, field graphql.CollectedField, obj *models.Domain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Domain_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v models.DomainStatus) graphql.Marshaler {
+			return ec.marshalNDomainStatus2gatehouseᚋmodelsᚐDomainStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Domain_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Domain", field, false, false, "DomainStatus")
+}
+
+func (ec *executionContext) _Domain_verificationMethod(ctx context.Context, field graphql.CollectedField, obj *models.Domain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Domain_verificationMethod(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VerificationMethod, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Domain_verificationMethod(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Domain", field, false, false, "String")
+}
+
+func (ec *executionContext) _Domain_verificationToken(ctx context.Context, field graphql.CollectedField, obj *models.Domain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Domain_verificationToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VerificationToken, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Domain_verificationToken(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Domain", field, false, false, "String")
+}
+
+func (ec *executionContext) _Domain_isPrimary(ctx context.Context, field graphql.CollectedField, obj *models.Domain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Domain_isPrimary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IsPrimary, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Domain_isPrimary(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Domain", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Domain_failureReason(ctx context.Context, field graphql.CollectedField, obj *models.Domain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Domain_failureReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FailureReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Domain_failureReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Domain", field, false, false, "String")
+}
+
+func (ec *executionContext) _Domain_dnsRecord(ctx context.Context, field graphql.CollectedField, obj *models.Domain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Domain_dnsRecord(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DNSRecord(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.DNSRecord) graphql.Marshaler {
+			return ec.marshalODnsRecord2ᚖgatehouseᚋmodelsᚐDNSRecord(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Domain_dnsRecord(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Domain",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DnsRecord(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Domain_httpsFile(ctx context.Context, field graphql.CollectedField, obj *models.Domain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Domain_httpsFile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HTTPSFile(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.HTTPSFile) graphql.Marshaler {
+			return ec.marshalOHttpsFile2ᚖgatehouseᚋmodelsᚐHTTPSFile(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Domain_httpsFile(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Domain",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HttpsFile(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Domain_verifiedAt(ctx context.Context, field graphql.CollectedField, obj *models.Domain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Domain_verifiedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VerifiedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Domain_verifiedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Domain", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Domain_lastCheckedAt(ctx context.Context, field graphql.CollectedField, obj *models.Domain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Domain_lastCheckedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastCheckedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Domain_lastCheckedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Domain", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Domain_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.Domain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Domain_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Domain_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Domain", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Domain_updatedAt(ctx context.Context, field graphql.CollectedField, obj *models.Domain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Domain_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Domain_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Domain", field, false, false, "Time")
+}
+
+func (ec *executionContext) _DomainPayload_domain(ctx context.Context, field graphql.CollectedField, obj *model.DomainPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DomainPayload_domain(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Domain, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Domain) graphql.Marshaler {
+			return ec.marshalODomain2ᚖgatehouseᚋmodelsᚐDomain(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DomainPayload_domain(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DomainPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Domain(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DomainPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.DomainPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DomainPayload_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgatehouseᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DomainPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DomainPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _HttpsFile_url(ctx context.Context, field graphql.CollectedField, obj *models.HTTPSFile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HttpsFile_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HttpsFile_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HttpsFile", field, false, false, "String")
+}
+
+func (ec *executionContext) _HttpsFile_contents(ctx context.Context, field graphql.CollectedField, obj *models.HTTPSFile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HttpsFile_contents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Contents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HttpsFile_contents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HttpsFile", field, false, false, "String")
 }
 
 func (ec *executionContext) _IdentityProviderConfiguration_identityProvider(ctx context.Context, field graphql.CollectedField, obj *models.IdentityProviderConfiguration) (ret graphql.Marshaler) {
@@ -6551,6 +8146,358 @@ func (ec *executionContext) fieldContext_Mutation_brands(_ context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_testConnection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_testConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().TestConnection(ctx, fc.Args["input"].(model.TestConnectionInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TestConnectionPayload) graphql.Marshaler {
+			return ec.marshalNTestConnectionPayload2ᚖgatehouseᚋgraphᚋmodelᚐTestConnectionPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_testConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TestConnectionPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_testConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_activateConnection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_activateConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ActivateConnection(ctx, fc.Args["input"].(model.ActivateConnectionInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ConnectionPayload) graphql.Marshaler {
+			return ec.marshalNConnectionPayload2ᚖgatehouseᚋgraphᚋmodelᚐConnectionPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_activateConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConnectionPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_activateConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deactivateConnection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deactivateConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeactivateConnection(ctx, fc.Args["input"].(model.DeactivateConnectionInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ConnectionPayload) graphql.Marshaler {
+			return ec.marshalNConnectionPayload2ᚖgatehouseᚋgraphᚋmodelᚐConnectionPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deactivateConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConnectionPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deactivateConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteConnection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteConnection(ctx, fc.Args["input"].(model.DeleteConnectionInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeleteConnectionPayload) graphql.Marshaler {
+			return ec.marshalNDeleteConnectionPayload2ᚖgatehouseᚋgraphᚋmodelᚐDeleteConnectionPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeleteConnectionPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_addDomain(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addDomain(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddDomain(ctx, fc.Args["input"].(model.AddDomainInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DomainPayload) graphql.Marshaler {
+			return ec.marshalNDomainPayload2ᚖgatehouseᚋgraphᚋmodelᚐDomainPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addDomain(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DomainPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addDomain_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_verifyDomain(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_verifyDomain(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().VerifyDomain(ctx, fc.Args["input"].(model.VerifyDomainInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.VerifyDomainPayload) graphql.Marshaler {
+			return ec.marshalNVerifyDomainPayload2ᚖgatehouseᚋgraphᚋmodelᚐVerifyDomainPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_verifyDomain(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VerifyDomainPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_verifyDomain_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setPrimaryDomain(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setPrimaryDomain(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetPrimaryDomain(ctx, fc.Args["input"].(model.SetPrimaryDomainInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DomainPayload) graphql.Marshaler {
+			return ec.marshalNDomainPayload2ᚖgatehouseᚋgraphᚋmodelᚐDomainPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setPrimaryDomain(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DomainPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setPrimaryDomain_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removeDomain(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeDomain(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveDomain(ctx, fc.Args["input"].(model.RemoveDomainInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RemoveDomainPayload) graphql.Marshaler {
+			return ec.marshalNRemoveDomainPayload2ᚖgatehouseᚋgraphᚋmodelᚐRemoveDomainPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeDomain(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RemoveDomainPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeDomain_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _OidcConfig_issuerUrl(ctx context.Context, field graphql.CollectedField, obj *models.OIDCConfig) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7402,6 +9349,38 @@ func (ec *executionContext) fieldContext_Query_simulatePlacement(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_spMetadata(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_spMetadata(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().SpMetadata(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *provision.SPMetadata) graphql.Marshaler {
+			return ec.marshalNSpMetadata2ᚖgatehouseᚋprovisionᚐSPMetadata(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_spMetadata(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SpMetadata(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7473,6 +9452,61 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields___Schema(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RemoveDomainPayload_removedDomainId(ctx context.Context, field graphql.CollectedField, obj *model.RemoveDomainPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RemoveDomainPayload_removedDomainId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RemovedDomainID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RemoveDomainPayload_removedDomainId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RemoveDomainPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _RemoveDomainPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.RemoveDomainPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RemoveDomainPayload_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgatehouseᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RemoveDomainPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RemoveDomainPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
 		},
 	}
 	return fc, nil
@@ -7765,6 +9799,217 @@ func (ec *executionContext) _SamlConfig_metadataUrl(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_SamlConfig_metadataUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SamlConfig", field, false, false, "String")
+}
+
+func (ec *executionContext) _SpMetadata_entityId(ctx context.Context, field graphql.CollectedField, obj *provision.SPMetadata) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpMetadata_entityId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EntityID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpMetadata_entityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpMetadata", field, false, false, "String")
+}
+
+func (ec *executionContext) _SpMetadata_acsUrl(ctx context.Context, field graphql.CollectedField, obj *provision.SPMetadata) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpMetadata_acsUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ACSURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpMetadata_acsUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpMetadata", field, false, false, "String")
+}
+
+func (ec *executionContext) _SpMetadata_metadataXml(ctx context.Context, field graphql.CollectedField, obj *provision.SPMetadata) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpMetadata_metadataXml(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MetadataXML, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpMetadata_metadataXml(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpMetadata", field, false, false, "String")
+}
+
+func (ec *executionContext) _TestConnectionPayload_success(ctx context.Context, field graphql.CollectedField, obj *model.TestConnectionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestConnectionPayload_success(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Success, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestConnectionPayload_success(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestConnectionPayload", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _TestConnectionPayload_details(ctx context.Context, field graphql.CollectedField, obj *model.TestConnectionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestConnectionPayload_details(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Details, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *provision.TestReport) graphql.Marshaler {
+			return ec.marshalOConnectionTestDetails2ᚖgatehouseᚋprovisionᚐTestReport(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TestConnectionPayload_details(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TestConnectionPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConnectionTestDetails(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TestConnectionPayload_problems(ctx context.Context, field graphql.CollectedField, obj *model.TestConnectionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestConnectionPayload_problems(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Problems, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestConnectionPayload_problems(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestConnectionPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _TestConnectionPayload_connection(ctx context.Context, field graphql.CollectedField, obj *model.TestConnectionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestConnectionPayload_connection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Connection, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Connection) graphql.Marshaler {
+			return ec.marshalOConnection2ᚖgatehouseᚋmodelsᚐConnection(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TestConnectionPayload_connection(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TestConnectionPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Connection(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TestConnectionPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.TestConnectionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestConnectionPayload_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgatehouseᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestConnectionPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TestConnectionPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _UserAccount_uuid(ctx context.Context, field graphql.CollectedField, obj *models.UserAccount) (ret graphql.Marshaler) {
@@ -8481,6 +10726,93 @@ func (ec *executionContext) _UserError_code(ctx context.Context, field graphql.C
 }
 func (ec *executionContext) fieldContext_UserError_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("UserError", field, false, false, "UserErrorCode")
+}
+
+func (ec *executionContext) _VerifyDomainPayload_success(ctx context.Context, field graphql.CollectedField, obj *model.VerifyDomainPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyDomainPayload_success(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Success, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyDomainPayload_success(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VerifyDomainPayload", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _VerifyDomainPayload_domain(ctx context.Context, field graphql.CollectedField, obj *model.VerifyDomainPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyDomainPayload_domain(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Domain, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Domain) graphql.Marshaler {
+			return ec.marshalODomain2ᚖgatehouseᚋmodelsᚐDomain(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyDomainPayload_domain(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VerifyDomainPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Domain(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _VerifyDomainPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.VerifyDomainPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VerifyDomainPayload_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgatehouseᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VerifyDomainPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VerifyDomainPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Viewer_clientId(ctx context.Context, field graphql.CollectedField, obj *provision.Principal) (ret graphql.Marshaler) {
@@ -9717,6 +12049,104 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputActivateConnectionInput(ctx context.Context, obj any) (model.ActivateConnectionInput, error) {
+	var it model.ActivateConnectionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalActivateConnectionInput unmarshals raw into the ActivateConnectionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalActivateConnectionInput(ctx context.Context, raw any) (model.ActivateConnectionInput, error) {
+	var out model.ActivateConnectionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ActivateConnectionInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAddDomainInput(ctx context.Context, obj any) (model.AddDomainInput, error) {
+	var it model.AddDomainInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"connectionId", "domain", "verificationMethod"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "connectionId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionID = data
+		case "domain":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("domain"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Domain = data
+		case "verificationMethod":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("verificationMethod"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.VerificationMethod = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAddDomainInput unmarshals raw into the AddDomainInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAddDomainInput(ctx context.Context, raw any) (model.AddDomainInput, error) {
+	var out model.AddDomainInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AddDomainInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputBulkUpdateUserAccountCredentialsInput(ctx context.Context, obj any) (model.BulkUpdateUserAccountCredentialsInput, error) {
 	var it model.BulkUpdateUserAccountCredentialsInput
 	if obj == nil {
@@ -10228,6 +12658,48 @@ func UnmarshalCreateWorkspaceInput(ctx context.Context, raw any) (model.CreateWo
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputDeactivateConnectionInput(ctx context.Context, obj any) (model.DeactivateConnectionInput, error) {
+	var it model.DeactivateConnectionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDeactivateConnectionInput unmarshals raw into the DeactivateConnectionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDeactivateConnectionInput(ctx context.Context, raw any) (model.DeactivateConnectionInput, error) {
+	var out model.DeactivateConnectionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DeactivateConnectionInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputDeactivateUserAccountInput(ctx context.Context, obj any) (model.DeactivateUserAccountInput, error) {
 	var it model.DeactivateUserAccountInput
 	if obj == nil {
@@ -10267,6 +12739,48 @@ func (ec *executionContext) unmarshalInputDeactivateUserAccountInput(ctx context
 func UnmarshalDeactivateUserAccountInput(ctx context.Context, raw any) (model.DeactivateUserAccountInput, error) {
 	var out model.DeactivateUserAccountInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "DeactivateUserAccountInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDeleteConnectionInput(ctx context.Context, obj any) (model.DeleteConnectionInput, error) {
+	var it model.DeleteConnectionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDeleteConnectionInput unmarshals raw into the DeleteConnectionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDeleteConnectionInput(ctx context.Context, raw any) (model.DeleteConnectionInput, error) {
+	var out model.DeleteConnectionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DeleteConnectionInput", raw, &out)
 	return out, err
 }
 
@@ -10379,6 +12893,55 @@ func (ec *executionContext) unmarshalInputReactivateUserAccountInput(ctx context
 func UnmarshalReactivateUserAccountInput(ctx context.Context, raw any) (model.ReactivateUserAccountInput, error) {
 	var out model.ReactivateUserAccountInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReactivateUserAccountInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRemoveDomainInput(ctx context.Context, obj any) (model.RemoveDomainInput, error) {
+	var it model.RemoveDomainInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"connectionId", "domainId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "connectionId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionID = data
+		case "domainId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("domainId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DomainID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRemoveDomainInput unmarshals raw into the RemoveDomainInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRemoveDomainInput(ctx context.Context, raw any) (model.RemoveDomainInput, error) {
+	var out model.RemoveDomainInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RemoveDomainInput", raw, &out)
 	return out, err
 }
 
@@ -10641,6 +13204,55 @@ func UnmarshalSamlConfigInput(ctx context.Context, raw any) (model.SamlConfigInp
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputSetPrimaryDomainInput(ctx context.Context, obj any) (model.SetPrimaryDomainInput, error) {
+	var it model.SetPrimaryDomainInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"connectionId", "domainId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "connectionId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionID = data
+		case "domainId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("domainId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DomainID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSetPrimaryDomainInput unmarshals raw into the SetPrimaryDomainInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSetPrimaryDomainInput(ctx context.Context, raw any) (model.SetPrimaryDomainInput, error) {
+	var out model.SetPrimaryDomainInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SetPrimaryDomainInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputSetUserAccountAccountInput(ctx context.Context, obj any) (model.SetUserAccountAccountInput, error) {
 	var it model.SetUserAccountAccountInput
 	if obj == nil {
@@ -10687,6 +13299,48 @@ func (ec *executionContext) unmarshalInputSetUserAccountAccountInput(ctx context
 func UnmarshalSetUserAccountAccountInput(ctx context.Context, raw any) (model.SetUserAccountAccountInput, error) {
 	var out model.SetUserAccountAccountInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "SetUserAccountAccountInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputTestConnectionInput(ctx context.Context, obj any) (model.TestConnectionInput, error) {
+	var it model.TestConnectionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalTestConnectionInput unmarshals raw into the TestConnectionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalTestConnectionInput(ctx context.Context, raw any) (model.TestConnectionInput, error) {
+	var out model.TestConnectionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "TestConnectionInput", raw, &out)
 	return out, err
 }
 
@@ -11219,6 +13873,55 @@ func (ec *executionContext) unmarshalInputUserAccountFilter(ctx context.Context,
 func UnmarshalUserAccountFilter(ctx context.Context, raw any) (model.UserAccountFilter, error) {
 	var out model.UserAccountFilter
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "UserAccountFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputVerifyDomainInput(ctx context.Context, obj any) (model.VerifyDomainInput, error) {
+	var it model.VerifyDomainInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"connectionId", "domainId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "connectionId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionID = data
+		case "domainId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("domainId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DomainID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalVerifyDomainInput unmarshals raw into the VerifyDomainInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalVerifyDomainInput(ctx context.Context, raw any) (model.VerifyDomainInput, error) {
+	var out model.VerifyDomainInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "VerifyDomainInput", raw, &out)
 	return out, err
 }
 
@@ -11796,58 +14499,64 @@ func (ec *executionContext) _Connection(ctx context.Context, sel ast.SelectionSe
 		case "id":
 			out.Values[i] = ec._Connection_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._Connection_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "slug":
 			out.Values[i] = ec._Connection_slug(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "protocol":
 			out.Values[i] = ec._Connection_protocol(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "status":
 			out.Values[i] = ec._Connection_status(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "oidcConfig":
 			out.Values[i] = ec._Connection_oidcConfig(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "samlConfig":
 			out.Values[i] = ec._Connection_samlConfig(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "jitProvisioning":
 			out.Values[i] = ec._Connection_jitProvisioning(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "defaultRole":
 			out.Values[i] = ec._Connection_defaultRole(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
 			out.Values[i] = ec._Connection_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
 			out.Values[i] = ec._Connection_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "domains":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Connection_domains(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -11883,6 +14592,64 @@ func (ec *executionContext) _ConnectionPayload(ctx context.Context, sel ast.Sele
 			}
 		case "errors":
 			out.Values[i] = ec._ConnectionPayload_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var connectionTestDetailsImplementors = []string{"ConnectionTestDetails"}
+
+func (ec *executionContext) _ConnectionTestDetails(ctx context.Context, sel ast.SelectionSet, obj *provision.TestReport) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, connectionTestDetailsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConnectionTestDetails")
+		case "discoveryValid":
+			out.Values[i] = ec._ConnectionTestDetails_discoveryValid(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "jwksValid":
+			out.Values[i] = ec._ConnectionTestDetails_jwksValid(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "certificateValid":
+			out.Values[i] = ec._ConnectionTestDetails_certificateValid(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "ssoUrlValid":
+			out.Values[i] = ec._ConnectionTestDetails_ssoUrlValid(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "metadataValid":
+			out.Values[i] = ec._ConnectionTestDetails_metadataValid(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "latencyMs":
+			out.Values[i] = ec._ConnectionTestDetails_latencyMs(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -11964,6 +14731,256 @@ func (ec *executionContext) _CreateWorkspacePayload(ctx context.Context, sel ast
 			}
 		case "errors":
 			out.Values[i] = ec._CreateWorkspacePayload_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var deleteConnectionPayloadImplementors = []string{"DeleteConnectionPayload"}
+
+func (ec *executionContext) _DeleteConnectionPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteConnectionPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deleteConnectionPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeleteConnectionPayload")
+		case "deletedConnectionId":
+			out.Values[i] = ec._DeleteConnectionPayload_deletedConnectionId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._DeleteConnectionPayload_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var dnsRecordImplementors = []string{"DnsRecord"}
+
+func (ec *executionContext) _DnsRecord(ctx context.Context, sel ast.SelectionSet, obj *models.DNSRecord) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, dnsRecordImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DnsRecord")
+		case "recordType":
+			out.Values[i] = ec._DnsRecord_recordType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._DnsRecord_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._DnsRecord_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var domainImplementors = []string{"Domain"}
+
+func (ec *executionContext) _Domain(ctx context.Context, sel ast.SelectionSet, obj *models.Domain) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, domainImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Domain")
+		case "id":
+			out.Values[i] = ec._Domain_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "domain":
+			out.Values[i] = ec._Domain_domain(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._Domain_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "verificationMethod":
+			out.Values[i] = ec._Domain_verificationMethod(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "verificationToken":
+			out.Values[i] = ec._Domain_verificationToken(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "isPrimary":
+			out.Values[i] = ec._Domain_isPrimary(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failureReason":
+			out.Values[i] = ec._Domain_failureReason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "dnsRecord":
+			out.Values[i] = ec._Domain_dnsRecord(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "httpsFile":
+			out.Values[i] = ec._Domain_httpsFile(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "verifiedAt":
+			out.Values[i] = ec._Domain_verifiedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastCheckedAt":
+			out.Values[i] = ec._Domain_lastCheckedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._Domain_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Domain_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var domainPayloadImplementors = []string{"DomainPayload"}
+
+func (ec *executionContext) _DomainPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DomainPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, domainPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DomainPayload")
+		case "domain":
+			out.Values[i] = ec._DomainPayload_domain(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._DomainPayload_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var httpsFileImplementors = []string{"HttpsFile"}
+
+func (ec *executionContext) _HttpsFile(ctx context.Context, sel ast.SelectionSet, obj *models.HTTPSFile) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, httpsFileImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HttpsFile")
+		case "url":
+			out.Values[i] = ec._HttpsFile_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "contents":
+			out.Values[i] = ec._HttpsFile_contents(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -12314,6 +15331,62 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "testConnection":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_testConnection(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "activateConnection":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_activateConnection(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deactivateConnection":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deactivateConnection(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteConnection":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteConnection(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addDomain":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addDomain(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "verifyDomain":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_verifyDomain(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setPrimaryDomain":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setPrimaryDomain(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeDomain":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeDomain(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -12574,6 +15647,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_simulatePlacement(ctx, field)
 				})
+		case "spMetadata":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_spMetadata(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -12587,6 +15666,44 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var removeDomainPayloadImplementors = []string{"RemoveDomainPayload"}
+
+func (ec *executionContext) _RemoveDomainPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RemoveDomainPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, removeDomainPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RemoveDomainPayload")
+		case "removedDomainId":
+			out.Values[i] = ec._RemoveDomainPayload_removedDomainId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._RemoveDomainPayload_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -12725,6 +15842,102 @@ func (ec *executionContext) _SamlConfig(ctx context.Context, sel ast.SelectionSe
 		case "metadataUrl":
 			out.Values[i] = ec._SamlConfig_metadataUrl(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var spMetadataImplementors = []string{"SpMetadata"}
+
+func (ec *executionContext) _SpMetadata(ctx context.Context, sel ast.SelectionSet, obj *provision.SPMetadata) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, spMetadataImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SpMetadata")
+		case "entityId":
+			out.Values[i] = ec._SpMetadata_entityId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "acsUrl":
+			out.Values[i] = ec._SpMetadata_acsUrl(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "metadataXml":
+			out.Values[i] = ec._SpMetadata_metadataXml(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var testConnectionPayloadImplementors = []string{"TestConnectionPayload"}
+
+func (ec *executionContext) _TestConnectionPayload(ctx context.Context, sel ast.SelectionSet, obj *model.TestConnectionPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, testConnectionPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TestConnectionPayload")
+		case "success":
+			out.Values[i] = ec._TestConnectionPayload_success(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "details":
+			out.Values[i] = ec._TestConnectionPayload_details(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "problems":
+			out.Values[i] = ec._TestConnectionPayload_problems(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "connection":
+			out.Values[i] = ec._TestConnectionPayload_connection(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._TestConnectionPayload_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -13030,6 +16243,49 @@ func (ec *executionContext) _UserError(ctx context.Context, sel ast.SelectionSet
 			}
 		case "code":
 			out.Values[i] = ec._UserError_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var verifyDomainPayloadImplementors = []string{"VerifyDomainPayload"}
+
+func (ec *executionContext) _VerifyDomainPayload(ctx context.Context, sel ast.SelectionSet, obj *model.VerifyDomainPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, verifyDomainPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("VerifyDomainPayload")
+		case "success":
+			out.Values[i] = ec._VerifyDomainPayload_success(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "domain":
+			out.Values[i] = ec._VerifyDomainPayload_domain(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._VerifyDomainPayload_errors(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -13554,6 +16810,16 @@ func (ec *executionContext) marshalNAccountType2gatehouseᚋmodelsᚐAccountType
 	return v
 }
 
+func (ec *executionContext) unmarshalNActivateConnectionInput2gatehouseᚋgraphᚋmodelᚐActivateConnectionInput(ctx context.Context, v any) (model.ActivateConnectionInput, error) {
+	res, err := ec.unmarshalInputActivateConnectionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNAddDomainInput2gatehouseᚋgraphᚋmodelᚐAddDomainInput(ctx context.Context, v any) (model.AddDomainInput, error) {
+	res, err := ec.unmarshalInputAddDomainInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNAuditEvent2ᚕᚖgatehouseᚋmodelsᚐAuditEventᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.AuditEvent) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -13802,9 +17068,69 @@ func (ec *executionContext) marshalNCreateWorkspacePayload2ᚖgatehouseᚋgraph�
 	return ec._CreateWorkspacePayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNDeactivateConnectionInput2gatehouseᚋgraphᚋmodelᚐDeactivateConnectionInput(ctx context.Context, v any) (model.DeactivateConnectionInput, error) {
+	res, err := ec.unmarshalInputDeactivateConnectionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNDeactivateUserAccountInput2gatehouseᚋgraphᚋmodelᚐDeactivateUserAccountInput(ctx context.Context, v any) (model.DeactivateUserAccountInput, error) {
 	res, err := ec.unmarshalInputDeactivateUserAccountInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNDeleteConnectionInput2gatehouseᚋgraphᚋmodelᚐDeleteConnectionInput(ctx context.Context, v any) (model.DeleteConnectionInput, error) {
+	res, err := ec.unmarshalInputDeleteConnectionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDeleteConnectionPayload2ᚖgatehouseᚋgraphᚋmodelᚐDeleteConnectionPayload(ctx context.Context, sel ast.SelectionSet, v *model.DeleteConnectionPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeleteConnectionPayload!")
+		return graphql.Null
+	}
+	return ec._DeleteConnectionPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDomain2ᚕᚖgatehouseᚋmodelsᚐDomainᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Domain) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDomain2ᚖgatehouseᚋmodelsᚐDomain(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDomain2ᚖgatehouseᚋmodelsᚐDomain(ctx context.Context, sel ast.SelectionSet, v *models.Domain) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Domain!")
+		return graphql.Null
+	}
+	return ec._Domain(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDomainPayload2ᚖgatehouseᚋgraphᚋmodelᚐDomainPayload(ctx context.Context, sel ast.SelectionSet, v *model.DomainPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DomainPayload!")
+		return graphql.Null
+	}
+	return ec._DomainPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDomainStatus2gatehouseᚋmodelsᚐDomainStatus(ctx context.Context, v any) (models.DomainStatus, error) {
+	var res models.DomainStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDomainStatus2gatehouseᚋmodelsᚐDomainStatus(ctx context.Context, sel ast.SelectionSet, v models.DomainStatus) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx context.Context, v any) (uuid.UUID, error) {
@@ -13875,6 +17201,20 @@ func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, 
 func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.SelectionSet, v int) graphql.Marshaler {
 	_ = sel
 	res := graphql.MarshalInt(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalNInt2int64(ctx context.Context, v any) (int64, error) {
+	res, err := graphql.UnmarshalInt64(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.SelectionSet, v int64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalInt64(v)
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
 	}
@@ -13954,6 +17294,19 @@ func (ec *executionContext) unmarshalNReactivateUserAccountInput2gatehouseᚋgra
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNRemoveDomainInput2gatehouseᚋgraphᚋmodelᚐRemoveDomainInput(ctx context.Context, v any) (model.RemoveDomainInput, error) {
+	res, err := ec.unmarshalInputRemoveDomainInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRemoveDomainPayload2ᚖgatehouseᚋgraphᚋmodelᚐRemoveDomainPayload(ctx context.Context, sel ast.SelectionSet, v *model.RemoveDomainPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RemoveDomainPayload!")
+		return graphql.Null
+	}
+	return ec._RemoveDomainPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNRemoveIdentityProviderConfigurationInput2gatehouseᚋgraphᚋmodelᚐRemoveIdentityProviderConfigurationInput(ctx context.Context, v any) (model.RemoveIdentityProviderConfigurationInput, error) {
 	res, err := ec.unmarshalInputRemoveIdentityProviderConfigurationInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -13990,9 +17343,22 @@ func (ec *executionContext) marshalNRotateIntegrationClientSecretPayload2ᚖgate
 	return ec._RotateIntegrationClientSecretPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNSetPrimaryDomainInput2gatehouseᚋgraphᚋmodelᚐSetPrimaryDomainInput(ctx context.Context, v any) (model.SetPrimaryDomainInput, error) {
+	res, err := ec.unmarshalInputSetPrimaryDomainInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNSetUserAccountAccountInput2gatehouseᚋgraphᚋmodelᚐSetUserAccountAccountInput(ctx context.Context, v any) (model.SetUserAccountAccountInput, error) {
 	res, err := ec.unmarshalInputSetUserAccountAccountInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSpMetadata2ᚖgatehouseᚋprovisionᚐSPMetadata(ctx context.Context, sel ast.SelectionSet, v *provision.SPMetadata) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SpMetadata!")
+		return graphql.Null
+	}
+	return ec._SpMetadata(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
@@ -14036,6 +17402,19 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNTestConnectionInput2gatehouseᚋgraphᚋmodelᚐTestConnectionInput(ctx context.Context, v any) (model.TestConnectionInput, error) {
+	res, err := ec.unmarshalInputTestConnectionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTestConnectionPayload2ᚖgatehouseᚋgraphᚋmodelᚐTestConnectionPayload(ctx context.Context, sel ast.SelectionSet, v *model.TestConnectionPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TestConnectionPayload!")
+		return graphql.Null
+	}
+	return ec._TestConnectionPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
@@ -14243,6 +17622,19 @@ func (ec *executionContext) unmarshalNUserErrorCode2gatehouseᚋgraphᚋmodelᚐ
 
 func (ec *executionContext) marshalNUserErrorCode2gatehouseᚋgraphᚋmodelᚐUserErrorCode(ctx context.Context, sel ast.SelectionSet, v model.UserErrorCode) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) unmarshalNVerifyDomainInput2gatehouseᚋgraphᚋmodelᚐVerifyDomainInput(ctx context.Context, v any) (model.VerifyDomainInput, error) {
+	res, err := ec.unmarshalInputVerifyDomainInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNVerifyDomainPayload2ᚖgatehouseᚋgraphᚋmodelᚐVerifyDomainPayload(ctx context.Context, sel ast.SelectionSet, v *model.VerifyDomainPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "VerifyDomainPayload!")
+		return graphql.Null
+	}
+	return ec._VerifyDomainPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNViewer2ᚖgatehouseᚋprovisionᚐPrincipal(ctx context.Context, sel ast.SelectionSet, v *provision.Principal) graphql.Marshaler {
@@ -14469,6 +17861,34 @@ func (ec *executionContext) marshalOConnection2ᚖgatehouseᚋmodelsᚐConnectio
 	return ec._Connection(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOConnectionTestDetails2ᚖgatehouseᚋprovisionᚐTestReport(ctx context.Context, sel ast.SelectionSet, v *provision.TestReport) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ConnectionTestDetails(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalODnsRecord2ᚖgatehouseᚋmodelsᚐDNSRecord(ctx context.Context, sel ast.SelectionSet, v *models.DNSRecord) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._DnsRecord(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalODomain2ᚖgatehouseᚋmodelsᚐDomain(ctx context.Context, sel ast.SelectionSet, v *models.Domain) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Domain(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOHttpsFile2ᚖgatehouseᚋmodelsᚐHTTPSFile(ctx context.Context, sel ast.SelectionSet, v *models.HTTPSFile) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._HttpsFile(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {
 	if v == nil {
 		return nil, nil
@@ -14565,6 +17985,18 @@ func (ec *executionContext) unmarshalOSamlConfigInput2ᚖgatehouseᚋgraphᚋmod
 	}
 	res, err := ec.unmarshalInputSamlConfigInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {
+	res, err := graphql.UnmarshalString(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOString2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(v)
+	return res
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {

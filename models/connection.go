@@ -62,6 +62,9 @@ type Connection struct {
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	DeletedAt *time.Time
+
+	// Domains are the connection's domains when loaded with it (nil: not loaded).
+	Domains []*Domain `gorm:"-"`
 }
 
 // OIDCConfig is the OIDC half of a connection as the API shows it (no secret).

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"net"
-	"net/url"
 	"strings"
 
 	"github.com/google/uuid"
@@ -64,7 +62,9 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 	}
 	switch {
 	case in.Protocol == nil:
-		errs = append(errs, models.FieldError(models.EINVALID, "protocol", "", "is required (OIDC or SAML)"))
+		errs = append(errs, models.FieldError(models.EINVALID, "protocol", "", "is required (oidc or saml)"))
+	case *in.Protocol != models.ProtocolOIDC && *in.Protocol != models.ProtocolSAML:
+		errs = append(errs, models.FieldError(models.EINVALID, "protocol", string(*in.Protocol), "must be oidc or saml"))
 	case *in.Protocol == models.ProtocolOIDC && in.OIDC == nil:
 		errs = append(errs, models.FieldError(models.EINVALID, "oidcConfig", "", "is required for an OIDC connection"))
 	case *in.Protocol == models.ProtocolSAML && in.SAML == nil:
@@ -77,6 +77,12 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 	}
 	if in.Slug == nil && in.Name != nil {
 		slug := models.Slugify(*in.Name)
+		if len(slug) > 64 {
+			slug = strings.TrimRight(slug[:64], "-")
+		}
+		if slug == "" { // a name without ASCII letters or digits
+			slug = "connection-" + c.ID.String()[:8]
+		}
 		in.Slug = &slug
 	}
 	errs = append(errs, s.applyConnection(c, in, true)...)
@@ -89,15 +95,18 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 		}
 		return s.audit(ctx, p, "connection.create", "connection", c.ID.String(), connectionSummary(c))
 	})
-	if err := connectionUniqueError(err, c); err != nil {
+	if err := s.connectionUniqueError(ctx, err, c); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// UpdateConnection changes the given fields. Changing how the IdP is reached (issuer, client,
-// discovery URL, SSO URL, certificate, …) of a connection in testing, active or error sends it
-// back to inactive: it must pass a new test before it can be activated again.
+// UpdateConnection changes the given fields. Changing a setting the connection test checks
+// (issuer URL, discovery URL, entity ID, SSO URL, certificate, metadata URL) of a connection in
+// testing, active or error sends it back to inactive: it must pass a new test before it can be
+// activated again. Settings a test cannot check (client ID and secret, scopes, request
+// signing, attribute mapping, JIT, role) keep the status, so that a routine secret rotation
+// does not take sign-in down.
 func (s *Service) UpdateConnection(ctx context.Context, rawID string, in ConnectionInput) (*models.Connection, error) {
 	p, err := s.authorize(ctx, accessManageWrite)
 	if err != nil {
@@ -123,17 +132,26 @@ func (s *Service) UpdateConnection(ctx context.Context, rawID string, in Connect
 	if errors.Is(err, store.ErrStale) {
 		return nil, models.Errorf(models.ECONFLICT, "the connection was changed concurrently; retry")
 	}
-	if err := connectionUniqueError(err, c); err != nil {
+	if err := s.connectionUniqueError(ctx, err, c); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-func connectionUniqueError(err error, c *models.Connection) error {
+// connectionUniqueError names the field a unique violation is about. PostgreSQL reports only
+// the first violated index, so a slug clash is reported as a name clash when the name is
+// taken too (the slug is usually derived from it).
+func (s *Service) connectionUniqueError(ctx context.Context, err error, c *models.Connection) error {
+	slugTaken := store.IsUnique(err, "ux_connections_slug")
+	if slugTaken {
+		if taken, lerr := s.store.ConnectionNameTaken(ctx, c.WorkspaceID, c.NameKey, c.ID); lerr == nil && taken {
+			slugTaken, err = false, &store.UniqueError{Index: "ux_connections_name"}
+		}
+	}
 	switch {
 	case err == nil:
 		return nil
-	case store.IsUnique(err, "ux_connections_slug"):
+	case slugTaken:
 		return models.FieldError(models.ETAKEN, "slug", c.Slug, "another connection in this workspace has this slug")
 	case store.IsUnique(err, "ux_connections_name"):
 		return models.FieldError(models.ETAKEN, "name", c.Name, "another connection in this workspace has this name")
@@ -178,7 +196,7 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 	if in.JITProvisioning != nil {
 		c.JITProvisioning = *in.JITProvisioning
 	}
-	reach := false // did a setting that decides how the IdP is reached change?
+	reach := false // did a setting the connection test checks change?
 	if o := in.OIDC; o != nil {
 		if c.Protocol != models.ProtocolOIDC {
 			add(models.FieldError(models.EINVALID, "oidcConfig", "", "is only for OIDC connections"))
@@ -193,8 +211,9 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 			if o.ClientID != nil {
 				if strings.TrimSpace(*o.ClientID) == "" {
 					add(models.FieldError(models.EINVALID, "oidcConfig.clientId", *o.ClientID, "is required"))
+				} else if len(*o.ClientID) > maxConfigValue {
+					add(models.FieldError(models.EINVALID, "oidcConfig.clientId", truncate(*o.ClientID, 64), "must be at most 1024 characters"))
 				}
-				reach = reach || c.OIDCClientID != *o.ClientID
 				c.OIDCClientID = strings.TrimSpace(*o.ClientID)
 			} else if create {
 				add(models.FieldError(models.EINVALID, "oidcConfig.clientId", "", "is required"))
@@ -204,7 +223,6 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 					add(models.SecretFieldError(models.EINVALID, "oidcConfig.clientSecret", "is required (at most 1024 characters)"))
 				} else {
 					c.OIDCClientSecretEnc = s.box.Seal([]byte(*o.ClientSecret))
-					reach = true
 				}
 			} else if create {
 				add(models.SecretFieldError(models.EINVALID, "oidcConfig.clientSecret", "is required"))
@@ -221,6 +239,9 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 				if len(scopes) == 0 {
 					scopes = defaultOIDCScopes
 				}
+				if len(scopes) > 32 || len(strings.Join(scopes, " ")) > maxConfigValue {
+					add(models.FieldError(models.EINVALID, "oidcConfig.scopes", truncate(strings.Join(scopes, " "), 64), "must be at most 32 scopes, 1024 characters in all"))
+				}
 				c.OIDCScopes = strings.Join(scopes, " ")
 			}
 		}
@@ -232,8 +253,10 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 			if sm.EntityID != nil {
 				if strings.TrimSpace(*sm.EntityID) == "" {
 					add(models.FieldError(models.EINVALID, "samlConfig.entityId", *sm.EntityID, "is required"))
+				} else if len(*sm.EntityID) > maxConfigValue {
+					add(models.FieldError(models.EINVALID, "samlConfig.entityId", truncate(*sm.EntityID, 64), "must be at most 1024 characters"))
 				}
-				reach = reach || c.SAMLEntityID != *sm.EntityID
+				reach = reach || c.SAMLEntityID != strings.TrimSpace(*sm.EntityID)
 				c.SAMLEntityID = strings.TrimSpace(*sm.EntityID)
 			} else if create {
 				add(models.FieldError(models.EINVALID, "samlConfig.entityId", "", "is required"))
@@ -247,7 +270,7 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 			}
 			if sm.Certificate != nil {
 				add(validateCertificatePEM("samlConfig.certificate", *sm.Certificate))
-				reach = reach || c.SAMLCertificate != *sm.Certificate
+				reach = reach || c.SAMLCertificate != strings.TrimSpace(*sm.Certificate)
 				c.SAMLCertificate = strings.TrimSpace(*sm.Certificate)
 			} else if create {
 				add(models.FieldError(models.EINVALID, "samlConfig.certificate", "", "is required"))
@@ -256,6 +279,7 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 				c.SAMLSignRequests = *sm.SignRequests
 			}
 			if sm.AttributeMapping != nil {
+				add(validateAttributeMapping(sm.AttributeMapping))
 				b, _ := json.Marshal(sm.AttributeMapping)
 				c.SAMLAttributeMapping = string(b)
 			}
@@ -274,27 +298,37 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 	return errs
 }
 
-// validateIdPURL accepts absolute https URLs, and http only for loopback hosts when private
-// networks are allowed (local development and tests).
+// validateIdPURL accepts what models.ValidIdPURL accepts.
 func (s *Service) validateIdPURL(field, raw string) *models.Error {
-	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Host == "" || u.User != nil || len(raw) > 2048 {
-		return models.FieldError(models.EINVALID, field, raw, "must be an absolute https URL")
+	if !models.ValidIdPURL(raw, s.allowPrivate) {
+		return models.FieldError(models.EINVALID, field, truncate(raw, 256), "must be an absolute https URL")
 	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		host := u.Hostname()
-		ip := net.ParseIP(host)
-		if s.allowPrivate && (host == "localhost" || ip != nil && ip.IsLoopback()) {
-			return nil
+	return nil
+}
+
+// maxConfigValue bounds one IdP setting (client ID, entity ID, scopes).
+const maxConfigValue = 1024
+
+// validateAttributeMapping accepts up to 64 entries mapping a Gatehouse attribute to the name
+// of the IdP's attribute, both strings.
+func validateAttributeMapping(m map[string]any) *models.Error {
+	if len(m) > 64 {
+		return models.FieldError(models.EINVALID, "samlConfig.attributeMapping", "", "must have at most 64 entries")
+	}
+	for k, v := range m {
+		s, ok := v.(string)
+		if !ok || k == "" || len(k) > 128 || len(s) > maxConfigValue {
+			return models.FieldError(models.EINVALID, "samlConfig.attributeMapping."+truncate(k, 64), "",
+				"must map an attribute name (at most 128 characters) to an IdP attribute name (a string of at most 1024 characters)")
 		}
 	}
-	return models.FieldError(models.EINVALID, field, raw, "must be an absolute https URL")
+	return nil
 }
 
 func validateCertificatePEM(field, v string) *models.Error {
+	if len(v) > 16<<10 {
+		return models.FieldError(models.EINVALID, field, truncate(v, 64), "must be at most 16 KiB")
+	}
 	block, _ := pem.Decode([]byte(strings.TrimSpace(v)))
 	if block == nil || block.Type != "CERTIFICATE" {
 		return models.FieldError(models.EINVALID, field, truncate(v, 64), "must be a PEM-encoded X.509 certificate (-----BEGIN CERTIFICATE-----)")
@@ -344,5 +378,12 @@ func (s *Service) Connections(ctx context.Context) ([]*models.Connection, error)
 		return nil, err
 	}
 	cs, err := s.store.Connections(ctx, p.WorkspaceID)
-	return cs, internal("connections", err)
+	if err != nil {
+		return nil, internal("connections", err)
+	}
+	// Domains are loaded for the whole list in one query, not once per connection.
+	if err := s.attachDomains(ctx, p.WorkspaceID, cs); err != nil {
+		return nil, err
+	}
+	return cs, nil
 }

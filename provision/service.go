@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,6 +28,7 @@ type Service struct {
 	clients *clientCache
 	// AllowPrivateNetworks permits http:// IdP URLs on loopback hosts (development and tests).
 	allowPrivate bool
+	sso          ssoOptions
 }
 
 // Options configure a Service.
@@ -36,6 +38,13 @@ type Options struct {
 	AllowPrivateNetworks bool
 	// ClientCacheTTL bounds how long a revoked client's tokens keep working (default 2 s).
 	ClientCacheTTL time.Duration
+	// Remote reaches identity providers and domains (connection tests, domain verification)
+	// and renders SAML metadata. Without it those operations fail with an internal error.
+	Remote Remote
+	// PublicURL is GATEHOUSE_PUBLIC_URL: the base of the SAML entity ID and ACS URL.
+	PublicURL string
+	// NetworkTimeout bounds one connection test or domain check (default 10 s).
+	NetworkTimeout time.Duration
 }
 
 // New builds the service over a migrated store and the at-rest encryption box.
@@ -50,8 +59,12 @@ func New(st *store.Store, box *secret.Box, o Options) *Service {
 		o.ClientCacheTTL = 2 * time.Second
 	}
 	now := func() time.Time { return o.Now().UTC() }
+	if o.NetworkTimeout <= 0 {
+		o.NetworkTimeout = 10 * time.Second
+	}
 	return &Service{store: st, box: box, now: now, log: o.Logger,
-		clients: newClientCache(o.ClientCacheTTL, now), allowPrivate: o.AllowPrivateNetworks}
+		clients: newClientCache(o.ClientCacheTTL, now), allowPrivate: o.AllowPrivateNetworks,
+		sso: ssoOptions{remote: o.Remote, publicURL: strings.TrimRight(o.PublicURL, "/"), timeout: o.NetworkTimeout}}
 }
 
 // Principal is the authenticated caller.

@@ -46,6 +46,11 @@ func (r *brandsMutationsResolver) RemoveIdentityProviderConfiguration(ctx contex
 	return r.removeIdentityProviderConfiguration(ctx, input)
 }
 
+// Domains is the resolver for the domains field.
+func (r *connectionResolver) Domains(ctx context.Context, obj *models.Connection) ([]*models.Domain, error) {
+	return r.connectionDomains(ctx, obj)
+}
+
 // CreateWorkspace is the resolver for the createWorkspace field.
 func (r *mutationResolver) CreateWorkspace(ctx context.Context, input model.CreateWorkspaceInput) (*model.CreateWorkspacePayload, error) {
 	ws, err := r.Svc.CreateWorkspace(ctx, input.Name)
@@ -202,6 +207,46 @@ func (r *mutationResolver) Brands(ctx context.Context) (*model.BrandsMutations, 
 	return &model.BrandsMutations{}, nil
 }
 
+// TestConnection is the resolver for the testConnection field.
+func (r *mutationResolver) TestConnection(ctx context.Context, input model.TestConnectionInput) (*model.TestConnectionPayload, error) {
+	return r.testConnection(ctx, input)
+}
+
+// ActivateConnection is the resolver for the activateConnection field.
+func (r *mutationResolver) ActivateConnection(ctx context.Context, input model.ActivateConnectionInput) (*model.ConnectionPayload, error) {
+	return r.activateConnection(ctx, input)
+}
+
+// DeactivateConnection is the resolver for the deactivateConnection field.
+func (r *mutationResolver) DeactivateConnection(ctx context.Context, input model.DeactivateConnectionInput) (*model.ConnectionPayload, error) {
+	return r.deactivateConnection(ctx, input)
+}
+
+// DeleteConnection is the resolver for the deleteConnection field.
+func (r *mutationResolver) DeleteConnection(ctx context.Context, input model.DeleteConnectionInput) (*model.DeleteConnectionPayload, error) {
+	return r.deleteConnection(ctx, input)
+}
+
+// AddDomain is the resolver for the addDomain field.
+func (r *mutationResolver) AddDomain(ctx context.Context, input model.AddDomainInput) (*model.DomainPayload, error) {
+	return r.addDomain(ctx, input)
+}
+
+// VerifyDomain is the resolver for the verifyDomain field.
+func (r *mutationResolver) VerifyDomain(ctx context.Context, input model.VerifyDomainInput) (*model.VerifyDomainPayload, error) {
+	return r.verifyDomain(ctx, input)
+}
+
+// SetPrimaryDomain is the resolver for the setPrimaryDomain field.
+func (r *mutationResolver) SetPrimaryDomain(ctx context.Context, input model.SetPrimaryDomainInput) (*model.DomainPayload, error) {
+	return r.setPrimaryDomain(ctx, input)
+}
+
+// RemoveDomain is the resolver for the removeDomain field.
+func (r *mutationResolver) RemoveDomain(ctx context.Context, input model.RemoveDomainInput) (*model.RemoveDomainPayload, error) {
+	return r.removeDomain(ctx, input)
+}
+
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*provision.Principal, error) {
 	return r.Svc.Viewer(ctx)
@@ -290,6 +335,11 @@ func (r *queryResolver) SimulatePlacement(ctx context.Context, brandID string, i
 	return r.Svc.SimulatePlacement(ctx, brandID, identityProviderID, claims)
 }
 
+// SpMetadata is the resolver for the spMetadata field.
+func (r *queryResolver) SpMetadata(ctx context.Context) (*provision.SPMetadata, error) {
+	return r.spMetadata(ctx)
+}
+
 // Credentials is the resolver for the credentials field.
 func (r *userAccountResolver) Credentials(ctx context.Context, obj *models.UserAccount) ([]*models.Credential, error) {
 	return r.Svc.Credentials(ctx, obj)
@@ -319,6 +369,9 @@ func (r *Resolver) BrandsMutations() graph.BrandsMutationsResolver {
 	return &brandsMutationsResolver{r}
 }
 
+// Connection returns graph.ConnectionResolver implementation.
+func (r *Resolver) Connection() graph.ConnectionResolver { return &connectionResolver{r} }
+
 // Mutation returns graph.MutationResolver implementation.
 func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{r} }
 
@@ -338,6 +391,7 @@ type (
 	auditEventResolver            struct{ *Resolver }
 	brandResolver                 struct{ *Resolver }
 	brandsMutationsResolver       struct{ *Resolver }
+	connectionResolver            struct{ *Resolver }
 	mutationResolver              struct{ *Resolver }
 	queryResolver                 struct{ *Resolver }
 	userAccountResolver           struct{ *Resolver }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"gatehouse/models"
+	"gatehouse/provision"
 	"io"
 	"strconv"
 
@@ -15,6 +16,17 @@ import (
 type AccountPayload struct {
 	Account *models.Account `json:"account,omitempty"`
 	Errors  []*UserError    `json:"errors"`
+}
+
+type ActivateConnectionInput struct {
+	ID string `json:"id"`
+}
+
+type AddDomainInput struct {
+	ConnectionID string `json:"connectionId"`
+	Domain       string `json:"domain"`
+	// dns-txt (default) or https-file.
+	VerificationMethod *string `json:"verificationMethod,omitempty"`
 }
 
 type BrandPayload struct {
@@ -121,8 +133,26 @@ type CreateWorkspacePayload struct {
 	Errors    []*UserError      `json:"errors"`
 }
 
+type DeactivateConnectionInput struct {
+	ID string `json:"id"`
+}
+
 type DeactivateUserAccountInput struct {
 	UUID string `json:"uuid"`
+}
+
+type DeleteConnectionInput struct {
+	ID string `json:"id"`
+}
+
+type DeleteConnectionPayload struct {
+	DeletedConnectionID *string      `json:"deletedConnectionId,omitempty"`
+	Errors              []*UserError `json:"errors"`
+}
+
+type DomainPayload struct {
+	Domain *models.Domain `json:"domain,omitempty"`
+	Errors []*UserError   `json:"errors"`
 }
 
 type IdentityProviderConfigurationPayload struct {
@@ -148,6 +178,16 @@ type Query struct {
 
 type ReactivateUserAccountInput struct {
 	UUID string `json:"uuid"`
+}
+
+type RemoveDomainInput struct {
+	ConnectionID string `json:"connectionId"`
+	DomainID     string `json:"domainId"`
+}
+
+type RemoveDomainPayload struct {
+	RemovedDomainID *string      `json:"removedDomainId,omitempty"`
+	Errors          []*UserError `json:"errors"`
 }
 
 type RemoveIdentityProviderConfigurationInput struct {
@@ -189,9 +229,27 @@ type SamlConfigInput struct {
 	MetadataURL      *string        `json:"metadataUrl,omitempty"`
 }
 
+type SetPrimaryDomainInput struct {
+	ConnectionID string `json:"connectionId"`
+	DomainID     string `json:"domainId"`
+}
+
 type SetUserAccountAccountInput struct {
 	UUID      string  `json:"uuid"`
 	AccountID *string `json:"accountId,omitempty"`
+}
+
+type TestConnectionInput struct {
+	ID string `json:"id"`
+}
+
+type TestConnectionPayload struct {
+	Success bool                  `json:"success"`
+	Details *provision.TestReport `json:"details,omitempty"`
+	// Every failed check, in plain words.
+	Problems   []string           `json:"problems"`
+	Connection *models.Connection `json:"connection,omitempty"`
+	Errors     []*UserError       `json:"errors"`
 }
 
 type UpdateAccountInput struct {
@@ -271,6 +329,17 @@ type UserError struct {
 	// The offending value as sent; null for secrets.
 	Value *string       `json:"value,omitempty"`
 	Code  UserErrorCode `json:"code"`
+}
+
+type VerifyDomainInput struct {
+	ConnectionID string `json:"connectionId"`
+	DomainID     string `json:"domainId"`
+}
+
+type VerifyDomainPayload struct {
+	Success bool           `json:"success"`
+	Domain  *models.Domain `json:"domain,omitempty"`
+	Errors  []*UserError   `json:"errors"`
 }
 
 type UserErrorCode string

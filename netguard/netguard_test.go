@@ -1,0 +1,113 @@
+package netguard
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+func TestBlocked(t *testing.T) {
+	for _, tc := range []struct {
+		ip      string
+		blocked bool
+	}{
+		{"127.0.0.1", true}, {"127.9.9.9", true}, {"::1", true}, {"::ffff:127.0.0.1", true},
+		{"10.1.2.3", true}, {"172.16.0.1", true}, {"192.168.1.1", true}, {"fd12::1", true},
+		{"169.254.169.254", true}, {"169.254.1.1", true}, {"fe80::1", true}, {"fd00:ec2::254", true},
+		{"100.64.0.1", true}, {"0.0.0.0", true}, {"::", true}, {"224.0.0.1", true}, {"ff02::1", true},
+		{"8.8.8.8", false}, {"1.1.1.1", false}, {"2001:4860:4860::8888", false}, {"100.128.0.1", false},
+	} {
+		if got := Blocked(netip.MustParseAddr(tc.ip)); got != tc.blocked {
+			t.Errorf("Blocked(%s) = %v, want %v", tc.ip, got, tc.blocked)
+		}
+	}
+}
+
+func TestControlRefusesMetadataEvenWhenPrivateAllowed(t *testing.T) {
+	if err := Control(true)("tcp4", "169.254.169.254:80", nil); !errors.Is(err, ErrBlocked) {
+		t.Fatalf("metadata address allowed: %v", err)
+	}
+	if err := Control(true)("tcp4", "127.0.0.1:80", nil); err != nil {
+		t.Fatalf("loopback refused with private networks allowed: %v", err)
+	}
+}
+
+func tlsPool(srv *httptest.Server) *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	return pool
+}
+
+func TestGuardRefusesLoopbackByDefault(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	c := NewClient(Options{RootCAs: tlsPool(srv)}) // AllowPrivate false
+	for _, u := range []string{srv.URL, strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)} {
+		_, err := Get(context.Background(), c, u, MaxBody)
+		if !errors.Is(err, ErrBlocked) {
+			t.Errorf("GET %s: err = %v, want ErrBlocked", u, err)
+		}
+	}
+	if hits.Load() != 0 {
+		t.Fatalf("the guarded client reached the loopback server %d times", hits.Load())
+	}
+	// The same request succeeds when private networks are allowed: the refusal was the guard's.
+	if _, err := Get(context.Background(), NewClient(Options{AllowPrivate: true, RootCAs: tlsPool(srv)}), srv.URL, MaxBody); err != nil {
+		t.Fatalf("allowed client: %v", err)
+	}
+}
+
+func TestGuardRefusesRedirectToLoopback(t *testing.T) {
+	var innerHits atomic.Int32
+	inner := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { innerHits.Add(1) }))
+	defer inner.Close()
+	outer := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, inner.URL+"/metadata", http.StatusFound)
+	}))
+	defer outer.Close()
+	outerAddr := netip.MustParseAddrPort(outer.Listener.Addr().String())
+	// The guard is on; only the outer server (standing in for a public IdP) is exempt.
+	c := NewClient(Options{RootCAs: tlsPool(outer), exempt: func(ap netip.AddrPort) bool { return ap == outerAddr }})
+	_, err := Get(context.Background(), c, outer.URL, MaxBody)
+	if !errors.Is(err, ErrBlocked) {
+		t.Fatalf("redirect to loopback: err = %v, want ErrBlocked", err)
+	}
+	if innerHits.Load() != 0 {
+		t.Fatal("the redirect reached the loopback server")
+	}
+
+	plain := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://example.com/", http.StatusFound)
+	}))
+	defer plain.Close()
+	plainAddr := netip.MustParseAddrPort(plain.Listener.Addr().String())
+	c = NewClient(Options{RootCAs: tlsPool(plain), exempt: func(ap netip.AddrPort) bool { return ap == plainAddr }})
+	if _, err := Get(context.Background(), c, plain.URL, MaxBody); !errors.Is(err, ErrBlocked) {
+		t.Fatalf("redirect to plain http: err = %v, want ErrBlocked", err)
+	}
+}
+
+func TestGetLimitsBodyAndStatus(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			w.Write(make([]byte, 2*MaxBody))
+			return
+		}
+		http.Error(w, "boom", http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	c := NewClient(Options{AllowPrivate: true})
+	if _, err := Get(context.Background(), c, srv.URL+"/big", MaxBody); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("big body: %v", err)
+	}
+	if _, err := Get(context.Background(), c, srv.URL+"/err", MaxBody); err == nil || !strings.Contains(err.Error(), "HTTP 500") {
+		t.Fatalf("500: %v", err)
+	}
+}

@@ -1,0 +1,336 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"golang.org/x/net/idna"
+
+	"gatehouse/models"
+	"gatehouse/secret"
+	"gatehouse/store"
+)
+
+// publicEmailDomains are mailbox providers anyone can get an address at: proving control of
+// one is impossible for a customer, and routing it to one customer's IdP would capture
+// strangers' sign-ins.
+var publicEmailDomains = map[string]bool{}
+
+func init() {
+	for _, d := range strings.Fields(`gmail.com googlemail.com outlook.com hotmail.com hotmail.co.uk
+		hotmail.fr live.com live.co.uk msn.com passport.com yahoo.com yahoo.co.uk yahoo.fr yahoo.de
+		yahoo.co.jp ymail.com rocketmail.com aol.com aim.com icloud.com me.com mac.com
+		protonmail.com proton.me pm.me gmx.com gmx.de gmx.net gmx.at web.de mail.com email.com
+		zoho.com zohomail.com yandex.com yandex.ru ya.ru mail.ru inbox.ru list.ru bk.ru qq.com
+		163.com 126.com yeah.net sina.com sohu.com naver.com daum.net hanmail.net fastmail.com
+		fastmail.fm hushmail.com tutanota.com tuta.io orange.fr wanadoo.fr free.fr laposte.net
+		libero.it virgilio.it t-online.de freenet.de seznam.cz wp.pl o2.pl interia.pl rediffmail.com
+		comcast.net verizon.net att.net sbcglobal.net btinternet.com sky.com virginmedia.com
+		mailinator.com guerrillamail.com 10minutemail.com`) {
+		publicEmailDomains[d] = true
+	}
+}
+
+// NormalizeDomain returns the canonical form of an email domain — lower case, IDNA
+// (punycode), no trailing dot — or a user error saying what is wrong with it.
+func NormalizeDomain(field, raw string) (string, *models.Error) {
+	v := strings.TrimSuffix(strings.TrimSpace(raw), ".")
+	bad := func(msg string) (string, *models.Error) {
+		return "", models.FieldError(models.EINVALID, field, truncate(raw, 64), msg)
+	}
+	if _, err := netip.ParseAddr(strings.Trim(v, "[]")); err == nil {
+		return bad("must be a domain name, not an IP address")
+	}
+	switch {
+	case v == "":
+		return bad("is required (an email domain such as example.com)")
+	case len(v) > 253*4:
+		return bad("is too long")
+	case strings.ContainsAny(v, "@/:"):
+		return bad("must be a bare domain such as example.com, without @, scheme or path")
+	}
+	name, err := idna.Lookup.ToASCII(v)
+	if err != nil {
+		return bad("is not a valid domain name")
+	}
+	name = strings.ToLower(name)
+	if len(name) > 253 {
+		return bad("must be at most 253 characters")
+	}
+	labels := strings.Split(name, ".")
+	if len(labels) < 2 {
+		return bad("must have at least two labels (example.com)")
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return bad("is not a valid domain name")
+		}
+		for _, r := range l {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return bad("is not a valid domain name")
+			}
+		}
+	}
+	if tld := labels[len(labels)-1]; strings.Trim(tld, "0123456789") == "" {
+		return bad("is not a valid domain name")
+	}
+	if publicEmailDomains[name] {
+		return "", models.FieldError(models.EINVALID, field, name, "is a public email provider; only a domain your organisation controls can be routed to a connection")
+	}
+	return name, nil
+}
+
+// DomainInput adds a domain to a connection.
+type DomainInput struct {
+	Domain             string
+	VerificationMethod string // dns-txt (default) or https-file
+}
+
+// AddDomain adds a pending domain with a fresh verification token.
+func (s *Service) AddDomain(ctx context.Context, connectionID string, in DomainInput) (*models.Domain, error) {
+	p, err := s.authorize(ctx, accessManageWrite)
+	if err != nil {
+		return nil, err
+	}
+	var errs models.Errors
+	name, e := NormalizeDomain("domain", in.Domain)
+	if e != nil {
+		errs = append(errs, e)
+	}
+	method := strings.TrimSpace(in.VerificationMethod)
+	switch method {
+	case "":
+		method = models.VerifyDNSTXT
+	case models.VerifyDNSTXT, models.VerifyHTTPSFile:
+	default:
+		errs = append(errs, models.FieldError(models.EINVALID, "verificationMethod", truncate(method, 64), "must be dns-txt or https-file"))
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	now := s.now()
+	d := &models.Domain{ID: store.NewID(), WorkspaceID: p.WorkspaceID, Name: name, Status: models.DomainPending,
+		VerificationMethod: method, VerificationToken: models.DomainTokenPrefix + secret.Token("", 24),
+		CreatedAt: now, UpdatedAt: now}
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		c, err := s.loadConnection(ctx, p.WorkspaceID, "connectionId", connectionID)
+		if err != nil {
+			return err
+		}
+		d.ConnectionID = c.ID
+		all, _, err := s.store.CountDomains(ctx, p.WorkspaceID, c.ID)
+		if err != nil {
+			return err
+		}
+		if all >= models.MaxDomainsPerConnection {
+			return models.FieldError(models.EINVALID, "domain", name, fmt.Sprintf("a connection can have at most %d domains", models.MaxDomainsPerConnection))
+		}
+		if err := s.checkDomainFree(ctx, d); err != nil {
+			return err
+		}
+		if err := s.store.Create(ctx, d); err != nil {
+			return err
+		}
+		return s.audit(ctx, p, "domain.add", "domain", d.ID.String(), domainSummary(c, d))
+	})
+	if store.IsUnique(err, "ux_domains_connection_name") {
+		return nil, models.FieldError(models.ETAKEN, "domain", name, "is already a domain of this connection")
+	}
+	if err != nil {
+		return nil, internal("add domain", err)
+	}
+	return d, nil
+}
+
+// checkDomainFree refuses a domain verified by another connection (in any workspace).
+func (s *Service) checkDomainFree(ctx context.Context, d *models.Domain) error {
+	taken, err := s.store.VerifiedDomainElsewhere(ctx, d.ConnectionID, d.Name)
+	if err != nil {
+		return err
+	}
+	if taken {
+		return domainTakenError(d.Name)
+	}
+	return nil
+}
+
+func domainTakenError(name string) *models.Error {
+	return models.FieldError(models.ETAKEN, "domain", name, "is already verified by another connection; a domain can be verified by one owner only")
+}
+
+func domainSummary(c *models.Connection, d *models.Domain) map[string]any {
+	return map[string]any{"connection_id": c.ID, "domain": d.Name, "method": d.VerificationMethod,
+		"status": d.Status, "primary": d.IsPrimary}
+}
+
+func (s *Service) loadDomain(ctx context.Context, rawConn, rawDomain string) (*Principal, *models.Connection, *models.Domain, error) {
+	p, err := s.authorize(ctx, accessManageWrite)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c, err := s.loadConnection(ctx, p.WorkspaceID, "connectionId", rawConn)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	notFound := models.FieldError(models.ENOTFOUND, "domainId", rawDomain, "no such domain at this connection")
+	id, err := parseID("domainId", rawDomain)
+	if err != nil {
+		return nil, nil, nil, notFound
+	}
+	d, err := s.store.Domain(ctx, p.WorkspaceID, c.ID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, nil, notFound
+	}
+	return p, c, d, err
+}
+
+// VerifyDomain checks the domain's proof (the TXT record or the https file) and sets it
+// verified or failed with the reason. A verified domain becomes the connection's primary
+// domain when it has none. It reports whether the check succeeded.
+func (s *Service) VerifyDomain(ctx context.Context, connectionID, domainID string) (*models.Domain, bool, error) {
+	_, _, d, err := s.loadDomain(ctx, connectionID, domainID)
+	if err != nil {
+		return nil, false, internal("verify domain", err)
+	}
+	if d.Status == models.DomainVerified {
+		return d, true, nil
+	}
+	if s.sso.remote == nil {
+		return nil, false, internal("verify domain", errors.New("no Remote configured"))
+	}
+	reason := s.checkDomainProof(ctx, d)
+	var out *models.Domain
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		p, c, d, err := s.loadDomain(ctx, connectionID, domainID)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		d.LastCheckedAt = &now
+		if reason == "" {
+			if err := s.checkDomainFree(ctx, d); err != nil {
+				return err
+			}
+			_, verified, err := s.store.CountDomains(ctx, d.WorkspaceID, c.ID)
+			if err != nil {
+				return err
+			}
+			d.Status, d.FailureReason, d.VerifiedAt = models.DomainVerified, "", &now
+			if verified == 0 && !d.IsPrimary {
+				if err := s.store.ClearPrimaryDomain(ctx, d.WorkspaceID, c.ID); err != nil {
+					return err
+				}
+				d.IsPrimary = true
+			}
+		} else {
+			d.Status, d.FailureReason = models.DomainFailed, reason
+		}
+		if err := s.store.SaveDomain(ctx, d); err != nil {
+			return err
+		}
+		out = d
+		sum := domainSummary(c, d)
+		sum["reason"] = reason
+		return s.audit(ctx, p, "domain.verify", "domain", d.ID.String(), sum)
+	})
+	if store.IsUnique(err, "ux_domains_verified_name") {
+		return nil, false, domainTakenError(d.Name)
+	}
+	if err != nil {
+		return nil, false, internal("verify domain", err)
+	}
+	return out, reason == "", nil
+}
+
+// checkDomainProof looks for the domain's proof; it returns "" when found, else why not.
+func (s *Service) checkDomainProof(ctx context.Context, d *models.Domain) string {
+	ctx, cancel := context.WithTimeout(ctx, s.sso.timeout)
+	defer cancel()
+	if rec := d.DNSRecord(); rec != nil {
+		txts, err := s.sso.remote.LookupTXT(ctx, rec.Name)
+		if err != nil {
+			return fmt.Sprintf("the DNS lookup of TXT %s failed: %v", rec.Name, err)
+		}
+		if len(txts) == 0 {
+			return fmt.Sprintf("no TXT record found at %s", rec.Name)
+		}
+		for _, t := range txts {
+			if strings.TrimSpace(t) == rec.Value {
+				return ""
+			}
+		}
+		return fmt.Sprintf("the TXT records at %s do not contain the expected value %s", rec.Name, rec.Value)
+	}
+	f := d.HTTPSFile()
+	body, err := s.sso.remote.FetchFile(ctx, f.URL)
+	if err != nil {
+		return fmt.Sprintf("could not fetch %s: %v", f.URL, err)
+	}
+	if strings.TrimSpace(body) != f.Contents {
+		return fmt.Sprintf("%s does not contain the expected value %s", f.URL, f.Contents)
+	}
+	return ""
+}
+
+// SetPrimaryDomain makes a verified domain the connection's primary domain, the default for
+// users it provisions just in time.
+func (s *Service) SetPrimaryDomain(ctx context.Context, connectionID, domainID string) (*models.Domain, error) {
+	var out *models.Domain
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		p, c, d, err := s.loadDomain(ctx, connectionID, domainID)
+		if err != nil {
+			return err
+		}
+		if d.Status != models.DomainVerified {
+			return models.Errorf(models.EINVALIDSTATE, "the domain %s is not verified (status %s): verify it before making it primary", d.Name, d.Status)
+		}
+		if !d.IsPrimary {
+			if err := s.store.ClearPrimaryDomain(ctx, d.WorkspaceID, c.ID); err != nil {
+				return err
+			}
+			d.IsPrimary = true
+			if err := s.store.SaveDomain(ctx, d); err != nil {
+				return err
+			}
+		}
+		out = d
+		return s.audit(ctx, p, "domain.set_primary", "domain", d.ID.String(), domainSummary(c, d))
+	})
+	if err != nil {
+		return nil, internal("set primary domain", err)
+	}
+	return out, nil
+}
+
+// RemoveDomain removes a domain from its connection. The last verified domain of an active
+// connection cannot be removed: deactivate the connection first.
+func (s *Service) RemoveDomain(ctx context.Context, connectionID, domainID string) (*models.Domain, error) {
+	var out *models.Domain
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		p, c, d, err := s.loadDomain(ctx, connectionID, domainID)
+		if err != nil {
+			return err
+		}
+		if c.Status == models.StatusActive && d.Status == models.DomainVerified {
+			_, verified, err := s.store.CountDomains(ctx, d.WorkspaceID, c.ID)
+			if err != nil {
+				return err
+			}
+			if verified <= 1 {
+				return models.Errorf(models.EINVALIDSTATE, "%s is the last verified domain of an active connection: deactivate the connection first", d.Name)
+			}
+		}
+		if err := s.store.DeleteDomain(ctx, d); err != nil {
+			return err
+		}
+		out = d
+		return s.audit(ctx, p, "domain.remove", "domain", d.ID.String(), domainSummary(c, d))
+	})
+	if err != nil {
+		return nil, internal("remove domain", err)
+	}
+	return out, nil
+}

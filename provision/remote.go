@@ -1,0 +1,57 @@
+package provision
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+)
+
+// Remote is what provision needs from outside the process: checks that reach an identity
+// provider or a domain over the network, and SAML metadata rendering. server.go injects the
+// sso package's implementation, whose HTTP client is SSRF-guarded; provision itself never
+// touches the network. Every method must respect ctx's deadline.
+type Remote interface {
+	// TestOIDC checks discovery and JWKS of an OIDC identity provider.
+	TestOIDC(ctx context.Context, t OIDCTarget) TestReport
+	// TestSAML checks a SAML identity provider's certificate, SSO URL and metadata URL.
+	TestSAML(ctx context.Context, t SAMLTarget) TestReport
+	// LookupTXT returns the TXT records at name; a name with no records is not an error.
+	LookupTXT(ctx context.Context, name string) ([]string, error)
+	// FetchFile returns the (small) body of an https URL.
+	FetchFile(ctx context.Context, url string) (string, error)
+	// SPMetadataXML renders the service provider's SAML metadata.
+	SPMetadataXML(sp SPKeyPair, entityID, acsURL string) (string, error)
+}
+
+// OIDCTarget is what a connection test needs of an OIDC connection.
+type OIDCTarget struct {
+	IssuerURL    string
+	DiscoveryURL string // empty: IssuerURL + /.well-known/openid-configuration
+}
+
+// SAMLTarget is what a connection test needs of a SAML connection.
+type SAMLTarget struct {
+	EntityID    string
+	SSOURL      string
+	Certificate string // PEM
+	MetadataURL string // optional
+}
+
+// TestReport is the outcome of a connection test. Each *Valid field is set for the checks that
+// apply to the protocol; Problems lists every failed check in plain words.
+type TestReport struct {
+	Success          bool
+	DiscoveryValid   *bool
+	JWKSValid        *bool
+	CertificateValid *bool
+	SSOURLValid      *bool
+	MetadataValid    *bool
+	LatencyMs        int64
+	Problems         []string
+}
+
+// SPKeyPair is the SAML service provider's signing key and certificate.
+type SPKeyPair struct {
+	Key         crypto.Signer
+	Certificate *x509.Certificate
+}

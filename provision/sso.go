@@ -1,0 +1,294 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/store"
+)
+
+type ssoOptions struct {
+	remote    Remote
+	publicURL string
+	timeout   time.Duration
+}
+
+// ConnectionFilter selects connections in ListConnections. Empty fields do not filter.
+type ConnectionFilter struct {
+	Protocol string // oidc or saml
+	Status   string // inactive, testing, active or error
+	Name     string // partial, case-insensitive
+}
+
+// ConnectionList is one page of connections.
+type ConnectionList struct {
+	Connections    []*models.Connection
+	Page, PageSize int
+	Total          int64
+}
+
+// ListConnections lists the caller's workspace's live connections matching f, oldest first,
+// with their domains. page starts at 1; pageSize is 1..100.
+func (s *Service) ListConnections(ctx context.Context, f ConnectionFilter, page, pageSize int) (*ConnectionList, error) {
+	p, err := s.authorize(ctx, accessManageRead)
+	if err != nil {
+		return nil, err
+	}
+	var errs models.Errors
+	sf := store.ConnectionFilter{NameKey: models.Key(f.Name)}
+	switch models.Protocol(f.Protocol) {
+	case "", models.ProtocolOIDC, models.ProtocolSAML:
+		sf.Protocol = models.Protocol(f.Protocol)
+	default:
+		errs = append(errs, models.FieldError(models.EINVALID, "protocol", f.Protocol, "must be oidc or saml"))
+	}
+	switch st := models.ConnectionStatus(f.Status); st {
+	case "", models.StatusInactive, models.StatusTesting, models.StatusActive, models.StatusError:
+		sf.Status = st
+	default:
+		errs = append(errs, models.FieldError(models.EINVALID, "status", f.Status, "must be one of active, inactive, testing, error"))
+	}
+	if len(f.Name) > models.MaxNameLength {
+		errs = append(errs, models.FieldError(models.EINVALID, "name", truncate(f.Name, 64), "must be at most 128 characters"))
+	}
+	if page < 1 {
+		errs = append(errs, models.FieldError(models.EINVALID, "page", fmt.Sprint(page), "must be a positive integer"))
+	}
+	if pageSize < 1 || pageSize > 100 {
+		errs = append(errs, models.FieldError(models.EINVALID, "pageSize", fmt.Sprint(pageSize), "must be from 1 to 100"))
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	cs, total, err := s.store.ConnectionsPage(ctx, p.WorkspaceID, sf, (page-1)*pageSize, pageSize)
+	if err != nil {
+		return nil, internal("list connections", err)
+	}
+	if err := s.attachDomains(ctx, p.WorkspaceID, cs); err != nil {
+		return nil, err
+	}
+	return &ConnectionList{Connections: cs, Page: page, PageSize: pageSize, Total: total}, nil
+}
+
+func (s *Service) attachDomains(ctx context.Context, ws uuid.UUID, cs []*models.Connection) error {
+	ids := make([]uuid.UUID, len(cs))
+	for i, c := range cs {
+		ids[i] = c.ID
+	}
+	byConn, err := s.store.DomainsFor(ctx, ws, ids)
+	if err != nil {
+		return internal("domains", err)
+	}
+	for _, c := range cs {
+		c.Domains = byConn[c.ID]
+		if c.Domains == nil {
+			c.Domains = []*models.Domain{}
+		}
+	}
+	return nil
+}
+
+// ConnectionDomains returns a connection's domains, using those loaded with it when present.
+func (s *Service) ConnectionDomains(ctx context.Context, c *models.Connection) ([]*models.Domain, error) {
+	if c.Domains != nil {
+		return c.Domains, nil
+	}
+	if _, err := s.authorize(ctx, accessManageRead); err != nil {
+		return nil, err
+	}
+	if err := s.attachDomains(ctx, c.WorkspaceID, []*models.Connection{c}); err != nil {
+		return nil, err
+	}
+	return c.Domains, nil
+}
+
+// GetConnection returns one live connection of the caller's workspace with its domains; a
+// missing one is a NOT_FOUND error (REST's 404), unlike Connection's nil (GraphQL's null).
+func (s *Service) GetConnection(ctx context.Context, rawID string) (*models.Connection, error) {
+	p, err := s.authorize(ctx, accessManageRead)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.loadConnection(ctx, p.WorkspaceID, "id", rawID)
+	if err != nil {
+		return nil, internal("connection", err)
+	}
+	if err := s.attachDomains(ctx, p.WorkspaceID, []*models.Connection{c}); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// ConnectionTest is the outcome of TestConnection: the report and the connection's new status.
+type ConnectionTest struct {
+	TestReport
+	Connection *models.Connection
+}
+
+// TestConnection checks that the connection's identity provider is reachable and correctly
+// configured (OIDC: discovery and JWKS; SAML: certificate, SSO URL, metadata URL), within the
+// network timeout. It writes nothing but the resulting status (and its audit event): success
+// moves inactive, error or testing to testing (an active connection stays active), failure
+// moves any status to error.
+func (s *Service) TestConnection(ctx context.Context, rawID string) (*ConnectionTest, error) {
+	p, err := s.authorize(ctx, accessManageWrite)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.loadConnection(ctx, p.WorkspaceID, "id", rawID)
+	if err != nil {
+		return nil, internal("connection", err)
+	}
+	if s.sso.remote == nil {
+		return nil, internal("test connection", errors.New("no Remote configured"))
+	}
+	tctx, cancel := context.WithTimeout(ctx, s.sso.timeout)
+	start := time.Now()
+	var rep TestReport
+	switch c.Protocol {
+	case models.ProtocolOIDC:
+		rep = s.sso.remote.TestOIDC(tctx, OIDCTarget{IssuerURL: c.OIDCIssuerURL, DiscoveryURL: c.OIDCDiscoveryURL})
+	default:
+		rep = s.sso.remote.TestSAML(tctx, SAMLTarget{EntityID: c.SAMLEntityID, SSOURL: c.SAMLSSOURL,
+			Certificate: c.SAMLCertificate, MetadataURL: c.SAMLMetadataURL})
+	}
+	if tctx.Err() == context.DeadlineExceeded {
+		rep.Success = false
+		rep.Problems = append(rep.Problems, fmt.Sprintf("the test did not finish within %s", s.sso.timeout))
+	}
+	cancel()
+	if rep.Problems == nil {
+		rep.Problems = []string{}
+	}
+	rep.Success = rep.Success && len(rep.Problems) == 0
+	rep.LatencyMs = time.Since(start).Milliseconds()
+
+	tested := c.Version
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		c, err = s.loadConnection(ctx, p.WorkspaceID, "id", rawID)
+		if err != nil {
+			return err
+		}
+		if c.Version != tested {
+			return models.Errorf(models.ECONFLICT, "the connection was changed while it was being tested; test it again")
+		}
+		before := c.Status
+		switch {
+		case !rep.Success:
+			c.Status = models.StatusError
+		case c.Status != models.StatusActive:
+			c.Status = models.StatusTesting
+		}
+		if c.Status != before {
+			if err := s.store.UpdateConnection(ctx, c); err != nil {
+				return err
+			}
+		}
+		return s.audit(ctx, p, "connection.test", "connection", c.ID.String(), map[string]any{
+			"success": rep.Success, "problems": rep.Problems, "status_before": before, "status": c.Status})
+	})
+	if errors.Is(err, store.ErrStale) {
+		return nil, models.Errorf(models.ECONFLICT, "the connection was changed while it was being tested; test it again")
+	}
+	if err != nil {
+		return nil, internal("test connection", err)
+	}
+	return &ConnectionTest{TestReport: rep, Connection: c}, nil
+}
+
+// ActivateConnection lets users sign in through the connection. It needs a passed test (status
+// testing, or already active) and at least one verified domain.
+func (s *Service) ActivateConnection(ctx context.Context, rawID string) (*models.Connection, error) {
+	return s.transition(ctx, rawID, "connection.activate", func(ctx context.Context, c *models.Connection) error {
+		switch c.Status {
+		case models.StatusTesting, models.StatusActive:
+		case models.StatusError:
+			return models.Errorf(models.EINVALIDSTATE, "the connection's last test failed (status error): fix its settings and test it again before activating")
+		default:
+			return models.Errorf(models.EINVALIDSTATE, "the connection has not passed a test (status %s): test it before activating", c.Status)
+		}
+		_, verified, err := s.store.CountDomains(ctx, c.WorkspaceID, c.ID)
+		if err != nil {
+			return err
+		}
+		if verified == 0 {
+			return models.Errorf(models.EINVALIDSTATE, "the connection has no verified domain: add a domain and verify it before activating")
+		}
+		c.Status = models.StatusActive
+		return nil
+	})
+}
+
+// DeactivateConnection stops new sign-ins through the connection (status inactive). It must
+// pass a test again before it can be re-activated.
+func (s *Service) DeactivateConnection(ctx context.Context, rawID string) (*models.Connection, error) {
+	return s.transition(ctx, rawID, "connection.deactivate", func(ctx context.Context, c *models.Connection) error {
+		c.Status = models.StatusInactive
+		return nil
+	})
+}
+
+// transition applies a status change in one transaction with its audit event.
+func (s *Service) transition(ctx context.Context, rawID, action string, fn func(context.Context, *models.Connection) error) (*models.Connection, error) {
+	p, err := s.authorize(ctx, accessManageWrite)
+	if err != nil {
+		return nil, err
+	}
+	var c *models.Connection
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		c, err = s.loadConnection(ctx, p.WorkspaceID, "id", rawID)
+		if err != nil {
+			return err
+		}
+		before := c.Status
+		if err := fn(ctx, c); err != nil {
+			return err
+		}
+		if c.Status != before {
+			if err := s.store.UpdateConnection(ctx, c); err != nil {
+				return err
+			}
+		}
+		return s.audit(ctx, p, action, "connection", c.ID.String(), map[string]any{"status_before": before, "status": c.Status})
+	})
+	if errors.Is(err, store.ErrStale) {
+		return nil, models.Errorf(models.ECONFLICT, "the connection was changed concurrently; retry")
+	}
+	if err != nil {
+		return nil, internal(action, err)
+	}
+	return c, nil
+}
+
+// DeleteConnection soft-deletes a connection: it disappears from every API, its slug and name
+// become free, its domains are removed (so they can be verified elsewhere), and the
+// credentials bound at it stop working. User accounts are kept.
+func (s *Service) DeleteConnection(ctx context.Context, rawID string) (*models.Connection, error) {
+	p, err := s.authorize(ctx, accessManageWrite)
+	if err != nil {
+		return nil, err
+	}
+	var c *models.Connection
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		c, err = s.loadConnection(ctx, p.WorkspaceID, "id", rawID)
+		if err != nil {
+			return err
+		}
+		if err := s.store.DeleteConnection(ctx, c); err != nil {
+			return err
+		}
+		return s.audit(ctx, p, "connection.delete", "connection", c.ID.String(), connectionSummary(c))
+	})
+	if errors.Is(err, store.ErrStale) {
+		return nil, models.Errorf(models.ECONFLICT, "the connection was changed concurrently; retry")
+	}
+	if err != nil {
+		return nil, internal("delete connection", err)
+	}
+	return c, nil
+}

@@ -1,0 +1,338 @@
+// Package sso is Gatehouse's contact with identity providers: connection tests (OIDC discovery
+// and JWKS, SAML certificate and metadata), domain verification lookups (DNS TXT, https file)
+// and the SAML service provider metadata. It implements provision.Remote; every outbound HTTP
+// request goes through the SSRF-guarded netguard client. It holds no business rules: what a
+// result means for a connection or a domain is decided in provision.
+package sso
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/crewjam/saml"
+	"github.com/go-jose/go-jose/v4"
+	"github.com/miekg/dns"
+
+	"gatehouse/models"
+	"gatehouse/netguard"
+	"gatehouse/provision"
+)
+
+// Options configure the Remote.
+type Options struct {
+	// AllowPrivateNetworks is GATEHOUSE_ALLOW_PRIVATE_NETWORKS.
+	AllowPrivateNetworks bool
+	// DNSServer is GATEHOUSE_DNS_SERVER (host:port); empty: the system resolver.
+	DNSServer string
+	// RootCAs and ConnectTo are passed to the guarded client (tests).
+	RootCAs   *x509.CertPool
+	ConnectTo map[string]string
+	// Now is the clock certificates are checked against (default time.Now).
+	Now func() time.Time
+}
+
+// Remote implements provision.Remote.
+type Remote struct {
+	o      Options
+	client *http.Client
+}
+
+var _ provision.Remote = (*Remote)(nil)
+
+// Limits on what the IdP may send.
+const (
+	maxDocument = 1 << 20 // discovery, JWKS, metadata
+	maxFile     = 4 << 10 // https-file verification
+)
+
+// New builds the Remote.
+func New(o Options) *Remote {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Remote{o: o, client: netguard.NewClient(netguard.Options{AllowPrivate: o.AllowPrivateNetworks,
+		RootCAs: o.RootCAs, ConnectTo: o.ConnectTo})}
+}
+
+func yes() *bool { v := true; return &v }
+func no() *bool  { v := false; return &v }
+
+// describe turns a fetch error into a short, safe phrase.
+func describe(ctx context.Context, err error) string {
+	switch {
+	case errors.Is(err, netguard.ErrBlocked):
+		return "refused: the address is loopback, private, link-local or a metadata service (GATEHOUSE_ALLOW_PRIVATE_NETWORKS is false)"
+	case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
+		return "timed out"
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return "host not found: " + dnsErr.Name
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return err.Error()
+}
+
+func (r *Remote) fetch(ctx context.Context, what, raw string, limit int64) ([]byte, string) {
+	if !models.ValidIdPURL(raw, r.o.AllowPrivateNetworks) {
+		return nil, fmt.Sprintf("%s URL %q is not an absolute https URL", what, raw)
+	}
+	b, err := netguard.Get(ctx, r.client, raw, limit)
+	if err != nil {
+		return nil, fmt.Sprintf("%s %s: %s", what, raw, describe(ctx, err))
+	}
+	return b, ""
+}
+
+// TestOIDC fetches the discovery document, checks its issuer and endpoints, then fetches the
+// JWKS and checks it holds a usable signing key.
+func (r *Remote) TestOIDC(ctx context.Context, t provision.OIDCTarget) provision.TestReport {
+	rep := provision.TestReport{DiscoveryValid: no(), JWKSValid: no()}
+	fail := func(p string, args ...any) provision.TestReport {
+		rep.Problems = append(rep.Problems, fmt.Sprintf(p, args...))
+		return rep
+	}
+	disc := t.DiscoveryURL
+	if disc == "" {
+		disc = strings.TrimRight(t.IssuerURL, "/") + "/.well-known/openid-configuration"
+	}
+	body, problem := r.fetch(ctx, "discovery document", disc, maxDocument)
+	if problem != "" {
+		return fail("%s", problem)
+	}
+	var d struct {
+		Issuer                string `json:"issuer"`
+		AuthorizationEndpoint string `json:"authorization_endpoint"`
+		TokenEndpoint         string `json:"token_endpoint"`
+		JWKSURI               string `json:"jwks_uri"`
+	}
+	if err := json.Unmarshal(body, &d); err != nil {
+		return fail("discovery document %s is not valid JSON: %s", disc, strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if d.Issuer != t.IssuerURL {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("discovery document issuer %q does not match the connection's issuerUrl %q", d.Issuer, t.IssuerURL))
+	}
+	if d.AuthorizationEndpoint == "" {
+		rep.Problems = append(rep.Problems, "discovery document has no authorization_endpoint")
+	}
+	if d.TokenEndpoint == "" {
+		rep.Problems = append(rep.Problems, "discovery document has no token_endpoint")
+	}
+	if d.JWKSURI == "" {
+		return fail("discovery document has no jwks_uri")
+	}
+	rep.DiscoveryValid = boolp(len(rep.Problems) == 0)
+	body, problem = r.fetch(ctx, "JWKS", d.JWKSURI, maxDocument)
+	if problem != "" {
+		return fail("%s", problem)
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(body, &set); err != nil {
+		return fail("JWKS %s is not a valid JSON Web Key Set: %s", d.JWKSURI, strings.TrimPrefix(err.Error(), "json: "))
+	}
+	usable := 0
+	for _, k := range set.Keys {
+		if usableSigningKey(k) {
+			usable++
+		}
+	}
+	if usable == 0 {
+		return fail("JWKS %s holds no usable signing key (%d keys, none a public RSA ≥ 2048-bit, EC or Ed25519 key for signatures)", d.JWKSURI, len(set.Keys))
+	}
+	rep.JWKSValid = yes()
+	rep.Success = len(rep.Problems) == 0
+	return rep
+}
+
+func boolp(v bool) *bool { return &v }
+
+func usableSigningKey(k jose.JSONWebKey) bool {
+	if k.Use != "" && k.Use != "sig" || !k.Valid() || !k.IsPublic() {
+		return false
+	}
+	switch pub := k.Key.(type) {
+	case *rsa.PublicKey:
+		return pub.N.BitLen() >= 2048
+	case *ecdsa.PublicKey, ed25519.PublicKey:
+		return true
+	}
+	return false
+}
+
+// TestSAML checks the IdP certificate (parses, in its validity period, acceptable key), the
+// SSO URL, and the metadata document when a metadata URL is set.
+func (r *Remote) TestSAML(ctx context.Context, t provision.SAMLTarget) provision.TestReport {
+	rep := provision.TestReport{CertificateValid: no(), SSOURLValid: no()}
+	if problem := r.checkCertificate(t.Certificate); problem != "" {
+		rep.Problems = append(rep.Problems, problem)
+	} else {
+		rep.CertificateValid = yes()
+	}
+	if models.ValidIdPURL(t.SSOURL, r.o.AllowPrivateNetworks) {
+		rep.SSOURLValid = yes()
+	} else {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("ssoUrl %q is not an absolute https URL", t.SSOURL))
+	}
+	if t.MetadataURL != "" {
+		rep.MetadataValid = no()
+		if problem := r.checkMetadata(ctx, t); problem != "" {
+			rep.Problems = append(rep.Problems, problem)
+		} else {
+			rep.MetadataValid = yes()
+		}
+	}
+	rep.Success = len(rep.Problems) == 0
+	return rep
+}
+
+func (r *Remote) checkCertificate(p string) string {
+	block, _ := pem.Decode([]byte(strings.TrimSpace(p)))
+	if block == nil || block.Type != "CERTIFICATE" {
+		return "certificate is not a PEM-encoded X.509 certificate"
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return "certificate does not parse: " + err.Error()
+	}
+	now := r.o.Now()
+	switch {
+	case now.Before(cert.NotBefore):
+		return fmt.Sprintf("certificate is not valid yet: valid from %s", cert.NotBefore.UTC().Format(time.RFC3339))
+	case now.After(cert.NotAfter):
+		return fmt.Sprintf("certificate expired on %s", cert.NotAfter.UTC().Format(time.RFC3339))
+	}
+	switch pub := cert.PublicKey.(type) {
+	case *rsa.PublicKey:
+		if n := pub.N.BitLen(); n < 2048 {
+			return fmt.Sprintf("certificate has a %d-bit RSA key; at least 2048 bits are required", n)
+		}
+	case *ecdsa.PublicKey:
+		if pub.Curve.Params().BitSize < 256 {
+			return "certificate has an EC key on a curve smaller than P-256"
+		}
+	default:
+		return fmt.Sprintf("certificate has an unsupported key type %T (RSA or ECDSA required for SAML)", pub)
+	}
+	return ""
+}
+
+func (r *Remote) checkMetadata(ctx context.Context, t provision.SAMLTarget) string {
+	body, problem := r.fetch(ctx, "metadata", t.MetadataURL, maxDocument)
+	if problem != "" {
+		return problem
+	}
+	var ed saml.EntityDescriptor
+	if err := xml.Unmarshal(body, &ed); err != nil {
+		return fmt.Sprintf("metadata %s is not a SAML EntityDescriptor: %s", t.MetadataURL, err)
+	}
+	if len(ed.IDPSSODescriptors) == 0 {
+		return fmt.Sprintf("metadata %s has no IDPSSODescriptor", t.MetadataURL)
+	}
+	if t.EntityID != "" && ed.EntityID != t.EntityID {
+		return fmt.Sprintf("metadata entityID %q does not match the connection's entityId %q", ed.EntityID, t.EntityID)
+	}
+	return ""
+}
+
+// LookupTXT asks GATEHOUSE_DNS_SERVER when set (so verification can use a resolver the
+// operator chooses), else the system resolver. A missing name has no records, not an error.
+func (r *Remote) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	if r.o.DNSServer == "" {
+		txts, err := net.DefaultResolver.LookupTXT(ctx, name)
+		var de *net.DNSError
+		if errors.As(err, &de) && de.IsNotFound {
+			return nil, nil
+		}
+		return txts, err
+	}
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), dns.TypeTXT)
+	m.RecursionDesired = true
+	c := &dns.Client{Timeout: 5 * time.Second}
+	in, _, err := c.ExchangeContext(ctx, m, r.o.DNSServer)
+	if err == nil && in.Truncated {
+		c.Net = "tcp"
+		in, _, err = c.ExchangeContext(ctx, m, r.o.DNSServer)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("DNS server %s: %w", r.o.DNSServer, err)
+	}
+	switch in.Rcode {
+	case dns.RcodeSuccess:
+	case dns.RcodeNameError:
+		return nil, nil
+	default:
+		return nil, fmt.Errorf("DNS server %s answered %s", r.o.DNSServer, dns.RcodeToString[in.Rcode])
+	}
+	var out []string
+	for _, rr := range in.Answer {
+		if txt, ok := rr.(*dns.TXT); ok {
+			out = append(out, strings.Join(txt.Txt, ""))
+		}
+	}
+	return out, nil
+}
+
+// FetchFile fetches a small file over the guarded client.
+func (r *Remote) FetchFile(ctx context.Context, raw string) (string, error) {
+	if !models.ValidIdPURL(raw, r.o.AllowPrivateNetworks) {
+		return "", fmt.Errorf("%q is not an https URL", raw)
+	}
+	b, err := netguard.Get(ctx, r.client, raw, maxFile)
+	if err != nil {
+		return "", errors.New(describe(ctx, err))
+	}
+	return string(b), nil
+}
+
+// SPMetadataXML renders the service provider metadata with crewjam/saml.
+func (r *Remote) SPMetadataXML(kp provision.SPKeyPair, entityID, acsURL string) (string, error) {
+	mu, err := url.Parse(entityID)
+	if err != nil {
+		return "", err
+	}
+	au, err := url.Parse(acsURL)
+	if err != nil {
+		return "", err
+	}
+	sp := saml.ServiceProvider{EntityID: entityID, Key: kp.Key, Certificate: kp.Certificate,
+		MetadataURL: *mu, AcsURL: *au, AuthnNameIDFormat: saml.EmailAddressNameIDFormat,
+		MetadataValidDuration: 7 * 24 * time.Hour}
+	b, err := xml.MarshalIndent(sp.Metadata(), "", "  ")
+	if err != nil {
+		return "", err
+	}
+	return xml.Header + string(b), nil
+}
+
+// MetadataHandler serves GET /saml/metadata: the public SP metadata document IdPs import.
+func MetadataHandler(svc *provision.Service, log interface {
+	ErrorContext(ctx context.Context, msg string, args ...any)
+}) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m, err := svc.PublicSPMetadata(r.Context())
+		if err != nil {
+			log.ErrorContext(r.Context(), "saml metadata", "err", err)
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/samlmetadata+xml")
+		_, _ = w.Write([]byte(m.MetadataXML))
+	})
+}

@@ -1,0 +1,162 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+
+	"gatehouse/models"
+)
+
+// ConnectionFilter selects connections in a list. Empty fields do not filter.
+type ConnectionFilter struct {
+	Protocol models.Protocol
+	Status   models.ConnectionStatus
+	NameKey  string // substring of the lower-cased name
+}
+
+// ConnectionsPage lists a workspace's live connections matching f, oldest first, with the
+// total count of matches.
+func (s *Store) ConnectionsPage(ctx context.Context, ws uuid.UUID, f ConnectionFilter, offset, limit int) ([]*models.Connection, int64, error) {
+	q := func() *gorm.DB {
+		q := s.scoped(ctx, ws).Model(&models.Connection{}).Where("deleted_at IS NULL")
+		if f.Protocol != "" {
+			q = q.Where("protocol = ?", f.Protocol)
+		}
+		if f.Status != "" {
+			q = q.Where("status = ?", f.Status)
+		}
+		if f.NameKey != "" {
+			q = q.Where(`name_key LIKE ? ESCAPE '\'`, "%"+likeEscape(f.NameKey)+"%")
+		}
+		return q
+	}
+	var total int64
+	if err := q().Count(&total).Error; err != nil {
+		return nil, 0, translate(err)
+	}
+	var cs []*models.Connection
+	err := q().Order("id").Offset(offset).Limit(limit).Find(&cs).Error
+	return cs, total, translate(err)
+}
+
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// ConnectionNameTaken reports whether another live connection of the workspace has the name key.
+func (s *Store) ConnectionNameTaken(ctx context.Context, ws uuid.UUID, nameKey string, except uuid.UUID) (bool, error) {
+	return exists(s.scoped(ctx, ws).Model(&models.Connection{}).
+		Where("name_key = ? AND id <> ? AND deleted_at IS NULL", nameKey, except))
+}
+
+// DeleteConnection soft-deletes a live connection (its slug and name become free again) and
+// removes its domains, so that their names can be verified elsewhere.
+func (s *Store) DeleteConnection(ctx context.Context, c *models.Connection) error {
+	now := s.now()
+	res := s.scoped(ctx, c.WorkspaceID).Model(&models.Connection{}).
+		Where("id = ? AND version = ? AND deleted_at IS NULL", c.ID, c.Version).
+		Updates(map[string]any{"deleted_at": now, "status": models.StatusInactive, "updated_at": now, "version": c.Version + 1})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrStale
+	}
+	c.DeletedAt, c.Status, c.UpdatedAt = &now, models.StatusInactive, now
+	c.Version++
+	return translate(s.scoped(ctx, c.WorkspaceID).Where("connection_id = ?", c.ID).Delete(&models.Domain{}).Error)
+}
+
+// Domain finds a domain of a connection.
+func (s *Store) Domain(ctx context.Context, ws, connectionID, id uuid.UUID) (*models.Domain, error) {
+	var d models.Domain
+	if err := first(s.scoped(ctx, ws).Where("connection_id = ? AND id = ?", connectionID, id), &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// DomainsFor loads the domains of several connections in one query, grouped by connection.
+func (s *Store) DomainsFor(ctx context.Context, ws uuid.UUID, connectionIDs []uuid.UUID) (map[uuid.UUID][]*models.Domain, error) {
+	out := make(map[uuid.UUID][]*models.Domain, len(connectionIDs))
+	if len(connectionIDs) == 0 {
+		return out, nil
+	}
+	var ds []*models.Domain
+	if err := s.scoped(ctx, ws).Where("connection_id IN ?", connectionIDs).Order("id").Find(&ds).Error; err != nil {
+		return nil, translate(err)
+	}
+	for _, d := range ds {
+		out[d.ConnectionID] = append(out[d.ConnectionID], d)
+	}
+	return out, nil
+}
+
+// CountDomains counts a connection's domains, all and verified.
+func (s *Store) CountDomains(ctx context.Context, ws, connectionID uuid.UUID) (all, verified int64, err error) {
+	if err = s.scoped(ctx, ws).Model(&models.Domain{}).Where("connection_id = ?", connectionID).Count(&all).Error; err != nil {
+		return 0, 0, translate(err)
+	}
+	err = s.scoped(ctx, ws).Model(&models.Domain{}).Where("connection_id = ? AND status = ?", connectionID, models.DomainVerified).Count(&verified).Error
+	return all, verified, translate(err)
+}
+
+// VerifiedDomainElsewhere reports whether name is verified at any connection other than
+// connectionID, in any workspace (a domain belongs to one owner).
+func (s *Store) VerifiedDomainElsewhere(ctx context.Context, connectionID uuid.UUID, name string) (bool, error) {
+	return exists(s.db(ctx).Model(&models.Domain{}).
+		Where("name = ? AND status = ? AND connection_id <> ?", name, models.DomainVerified, connectionID))
+}
+
+// SaveDomain writes every column of d.
+func (s *Store) SaveDomain(ctx context.Context, d *models.Domain) error {
+	d.UpdatedAt = s.now()
+	res := s.scoped(ctx, d.WorkspaceID).Model(&models.Domain{}).Where("id = ?", d.ID).
+		Select("*").Omit("id", "workspace_id", "connection_id", "created_at").Updates(d)
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// ClearPrimaryDomain unsets the primary flag of a connection's domains.
+func (s *Store) ClearPrimaryDomain(ctx context.Context, ws, connectionID uuid.UUID) error {
+	return translate(s.scoped(ctx, ws).Model(&models.Domain{}).
+		Where("connection_id = ? AND is_primary", connectionID).Update("is_primary", false).Error)
+}
+
+// DeleteDomain removes a domain.
+func (s *Store) DeleteDomain(ctx context.Context, d *models.Domain) error {
+	res := s.scoped(ctx, d.WorkspaceID).Where("id = ?", d.ID).Delete(&models.Domain{})
+	if res.Error == nil && res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return translate(res.Error)
+}
+
+// SAMLSPKey loads the service provider key pair, or ErrNotFound.
+func (s *Store) SAMLSPKey(ctx context.Context) (*models.SAMLSPKey, error) {
+	var k models.SAMLSPKey
+	if err := first(s.db(ctx).Where("id = ?", "default"), &k); err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// CreateSAMLSPKey stores k unless one exists; either way it returns the stored key, so
+// replicas racing on first use agree on one.
+func (s *Store) CreateSAMLSPKey(ctx context.Context, k *models.SAMLSPKey) (*models.SAMLSPKey, error) {
+	err := s.Create(ctx, k)
+	var u *UniqueError
+	if err != nil && !errors.As(err, &u) {
+		return nil, err
+	}
+	return s.SAMLSPKey(ctx)
+}
