@@ -64,7 +64,9 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		q.Add("_pragma", "foreign_keys(1)")
 		q.Set("_time_format", "sqlite")
 		q.Set("_txlock", "immediate")
-		dial = sqlite.Open("file:" + path + "?" + q.Encode())
+		// The path is a file: URI path, which SQLite percent-decodes: escape what URIs reserve.
+		escaped := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+		dial = sqlite.Open("file:" + escaped + "?" + q.Encode())
 		dialect = SQLite
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
 		dial = postgres.Open(rawURL)

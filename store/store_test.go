@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -79,4 +80,20 @@ func TestStoreContract(t *testing.T) {
 			t.Fatalf("cross-workspace read: %v", err)
 		}
 	})
+}
+
+// A SQLite path may contain characters that URIs reserve.
+func TestSQLitePathWithReservedCharacters(t *testing.T) {
+	path := t.TempDir() + "/a#b?c%d.db"
+	st, err := store.Open(context.Background(), "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database not at %s: %v", path, err)
+	}
 }
