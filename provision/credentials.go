@@ -68,20 +68,18 @@ func (s *Service) UpdateUserAccountCredentials(ctx context.Context, in Credentia
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	var u *models.UserAccount
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		var conn *models.Connection
-		u, conn, err = s.loadBindingTargets(ctx, p.WorkspaceID, in)
-		if err != nil {
-			return err
-		}
-		if _, err := s.bindIdentity(ctx, u, conn, identifier, secretHash); err != nil {
-			return err
-		}
-		return s.audit(ctx, p, "user_account.credentials.update", "user_account", u.ID.String(),
-			bindSummary(conn.Slug, identifier, secretHash != ""))
-	})
+	// The reads need no transaction: the write is one atomic statement, and a target deleted
+	// in between surfaces as a missing reference.
+	u, conn, err := s.loadBindingTargets(ctx, p.WorkspaceID, in)
 	if err != nil {
+		return nil, internal("bind credentials", err)
+	}
+	ev := s.auditEvent(p, "user_account.credentials.update", "user_account", u.ID.String(),
+		bindSummary(conn.Slug, identifier, secretHash != ""))
+	if err := s.store.BindCredential(ctx, s.newCredential(u, conn, identifier, secretHash), ev); err != nil {
+		if errors.Is(err, store.ErrMissingReference) {
+			return nil, models.FieldError(models.ENOTFOUND, "accountUuid", in.AccountUUID, "no user account with this UUID")
+		}
 		return nil, s.bindError(err, identifier)
 	}
 	return u, nil
@@ -108,11 +106,7 @@ func (s *Service) loadBindingTargets(ctx context.Context, ws uuid.UUID, in Crede
 // for callers' audit summaries and is always false: the upsert does not say whether it
 // replaced a binding.
 func (s *Service) bindIdentity(ctx context.Context, u *models.UserAccount, conn *models.Connection, identifier, secretHash string) (replaced bool, err error) {
-	now := s.now()
-	cred := &models.Credential{ID: store.NewID(), WorkspaceID: u.WorkspaceID, UserAccountID: u.ID,
-		ConnectionID: conn.ID, Identifier: identifier, IdentifierKey: models.Key(identifier), SecretHash: secretHash,
-		CreatedAt: now, UpdatedAt: now}
-	if err := s.store.UpsertCredential(ctx, cred); err != nil {
+	if err := s.store.UpsertCredential(ctx, s.newCredential(u, conn, identifier, secretHash)); err != nil {
 		if store.IsUnique(err, "ux_credentials_identity") {
 			return false, takenError(identifier)
 		}
@@ -120,6 +114,15 @@ func (s *Service) bindIdentity(ctx context.Context, u *models.UserAccount, conn 
 	}
 	u.Credentials = nil // stale now; reloaded on demand
 	return false, nil
+}
+
+// newCredential is the binding of u to identifier at conn; its key is the case-insensitive
+// form the identity rule compares.
+func (s *Service) newCredential(u *models.UserAccount, conn *models.Connection, identifier, secretHash string) *models.Credential {
+	now := s.now()
+	return &models.Credential{ID: store.NewID(), WorkspaceID: u.WorkspaceID, UserAccountID: u.ID,
+		ConnectionID: conn.ID, Identifier: identifier, IdentifierKey: models.Key(identifier), SecretHash: secretHash,
+		CreatedAt: now, UpdatedAt: now}
 }
 
 // bindError maps a failed binding transaction to the error the caller sees.

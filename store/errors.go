@@ -12,6 +12,10 @@ import (
 // ErrNotFound is returned when a single row is asked for and none matches.
 var ErrNotFound = errors.New("store: not found")
 
+// ErrMissingReference is returned when a write refers to a row that no longer exists (a
+// foreign key violation), e.g. an account deleted while it was being bound.
+var ErrMissingReference = errors.New("store: referenced row does not exist")
+
 // ErrStale is returned when an optimistic update finds the row's version changed.
 var ErrStale = errors.New("store: stale version")
 
@@ -44,7 +48,13 @@ func translate(err error) error {
 	if errors.As(err, &pg) && pg.Code == "23505" {
 		return &UniqueError{Index: pg.ConstraintName}
 	}
+	if errors.As(err, &pg) && pg.Code == "23503" {
+		return ErrMissingReference
+	}
 	msg := err.Error()
+	if strings.Contains(msg, "FOREIGN KEY constraint failed") {
+		return ErrMissingReference
+	}
 	if i := strings.Index(msg, "UNIQUE constraint failed: "); i >= 0 {
 		cols := msg[i+len("UNIQUE constraint failed: "):]
 		if j := strings.IndexAny(cols, " ("); j >= 0 && !strings.Contains(cols[:j], ",") {

@@ -73,6 +73,30 @@ func TestStoreContract(t *testing.T) {
 		if err := st.UpdateUserAccount(ctx, &stale); !errors.Is(err, store.ErrStale) {
 			t.Fatalf("stale update: %v", err)
 		}
+		// A write that refers to a missing row is ErrMissingReference, and changes nothing.
+		conn := &models.Connection{ID: store.NewID(), WorkspaceID: ws.ID, Name: "C", NameKey: "c", Slug: "c",
+			Protocol: models.ProtocolOIDC, Status: models.StatusInactive, Version: 1, CreatedAt: now, UpdatedAt: now}
+		if err := st.Create(ctx, conn); err != nil {
+			t.Fatal(err)
+		}
+		cred := &models.Credential{ID: store.NewID(), WorkspaceID: ws.ID, UserAccountID: store.NewID(), ConnectionID: conn.ID,
+			Identifier: "x", IdentifierKey: "x", CreatedAt: now, UpdatedAt: now}
+		ev := &models.AuditEvent{ID: store.NewID(), WorkspaceID: ws.ID, ActorType: "client", ActorID: "t", Action: "a",
+			TargetType: "user_account", TargetID: "x", Summary: "{}", CreatedAt: now}
+		if err := st.BindCredential(ctx, cred, ev); !errors.Is(err, store.ErrMissingReference) {
+			t.Fatalf("bind to a missing account: %v", err)
+		}
+		if evs, _ := st.AuditEvents(ctx, ws.ID, nil, 10); len(evs) != 0 {
+			t.Fatalf("audit event written for a failed bind: %v", evs)
+		}
+		// Binding writes the credential and its audit event together.
+		cred.UserAccountID = acct.ID
+		if err := st.BindCredential(ctx, cred, ev); err != nil {
+			t.Fatal(err)
+		}
+		if evs, _ := st.AuditEvents(ctx, ws.ID, nil, 10); len(evs) != 1 {
+			t.Fatalf("audit events: %v", evs)
+		}
 		// Workspace scoping: another workspace cannot read the row.
 		other := &models.Workspace{ID: store.NewID(), Name: "O", CreatedAt: now}
 		st.Create(ctx, other)
