@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -37,6 +38,9 @@ import (
 	"gatehouse/sso"
 	"gatehouse/store"
 )
+
+// defaultMemoryLimit is the soft heap limit when GOMEMLIMIT is not set.
+const defaultMemoryLimit = 96 << 20
 
 // config is read from the environment; the names are a contract (DESIGN.md).
 type config struct {
@@ -287,6 +291,11 @@ func run(args []string) error {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: c.LogLevel}))
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft heap limit: the GC works harder near it instead of letting bursts of bulk
+		// requests double the heap. GOMEMLIMIT (Go's own variable) overrides it.
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 

@@ -9,6 +9,9 @@ import (
 	"time"
 )
 
+// currentServer is the server under test, for the RSS figures printed with each result.
+var currentServer *server
+
 // client is an HTTP client with enough keep-alive connections for the workers.
 func client(workers int) *http.Client {
 	return &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
@@ -26,6 +29,11 @@ type result struct {
 }
 
 func (r *result) print() {
+	defer func() {
+		if currentServer != nil {
+			fmt.Printf("%34s server RSS peak so far %.0f MB\n", "", currentServer.peakRSSMB())
+		}
+	}()
 	sort.Slice(r.latencies, func(i, j int) bool { return r.latencies[i] < r.latencies[j] })
 	pct := func(p float64) time.Duration {
 		if len(r.latencies) == 0 {

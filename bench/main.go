@@ -47,6 +47,7 @@ func main() {
 			fail(err)
 		}
 		fmt.Printf("\n== %s\n", db)
+		currentServer = srv
 		for _, w := range strings.Split(*workloads, ",") {
 			switch w {
 			case "tokens":

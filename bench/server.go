@@ -111,7 +111,10 @@ func startServer(ctx context.Context, bin, db, pgAdmin string) (*server, error) 
 }
 
 // peakRSSMB reads the child's peak resident set size (VmHWM) from /proc.
-func (s *server) peakRSSMB() float64 {
+func (s *server) peakRSSMB() float64 { return s.status("VmHWM:") }
+
+// status reads a memory figure (in MB) from the child's /proc status.
+func (s *server) status(key string) float64 {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
 	if err != nil {
 		return -1
@@ -119,7 +122,7 @@ func (s *server) peakRSSMB() float64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), key); ok {
 			kb, _ := strconv.Atoi(strings.Fields(rest)[0])
 			return float64(kb) / 1024
 		}

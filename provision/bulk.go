@@ -34,6 +34,14 @@ func (s *Service) BulkUpdateUserAccountCredentials(ctx context.Context, items []
 	if len(items) > MaxBulkItems {
 		return nil, models.FieldError(models.EINVALID, "items", "", "at most 1000 items per request")
 	}
+	// A bulk request holds a few MB while it runs; a couple at a time keep the database busy,
+	// more would only add memory. The others wait their turn.
+	select {
+	case s.bulkSlots <- struct{}{}:
+		defer func() { <-s.bulkSlots }()
+	case <-ctx.Done():
+		return nil, internal("bulk bind", ctx.Err())
+	}
 	results := make([]BindResult, len(items))
 	idents := make([]string, len(items))
 	hashes := make([]string, len(items))

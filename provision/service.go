@@ -26,6 +26,8 @@ type Service struct {
 	now     func() time.Time
 	log     *slog.Logger
 	clients *clientCache
+	// bulkSlots bounds the bulk operations running at once (memory, not correctness).
+	bulkSlots chan struct{}
 	// AllowPrivateNetworks permits http:// IdP URLs on loopback hosts (development and tests).
 	allowPrivate bool
 	sso          ssoOptions
@@ -64,7 +66,8 @@ func New(st *store.Store, box *secret.Box, o Options) *Service {
 	}
 	return &Service{store: st, box: box, now: now, log: o.Logger,
 		clients: newClientCache(o.ClientCacheTTL, now), allowPrivate: o.AllowPrivateNetworks,
-		sso: ssoOptions{remote: o.Remote, publicURL: strings.TrimRight(o.PublicURL, "/"), timeout: o.NetworkTimeout}}
+		sso:       ssoOptions{remote: o.Remote, publicURL: strings.TrimRight(o.PublicURL, "/"), timeout: o.NetworkTimeout},
+		bulkSlots: make(chan struct{}, 4)}
 }
 
 // Principal is the authenticated caller.
