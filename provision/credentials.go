@@ -70,13 +70,13 @@ func (s *Service) UpdateUserAccountCredentials(ctx context.Context, in Credentia
 	}
 	// The reads need no transaction: the write is one atomic statement, and a target deleted
 	// in between surfaces as a missing reference.
-	u, conn, err := s.loadBindingTargets(ctx, p.WorkspaceID, in)
+	u, connID, err := s.loadBindingTargets(ctx, p.WorkspaceID, in)
 	if err != nil {
 		return nil, internal("bind credentials", err)
 	}
 	ev := s.auditEvent(p, "user_account.credentials.update", "user_account", u.ID.String(),
-		bindSummary(conn.Slug, identifier, secretHash != ""))
-	if err := s.store.BindCredential(ctx, s.newCredential(u, conn, identifier, secretHash), ev); err != nil {
+		bindSummary(strings.TrimSpace(in.AuthModule), identifier, secretHash != ""))
+	if err := s.store.BindCredential(ctx, s.newCredential(u, connID, identifier, secretHash), ev); err != nil {
 		if errors.Is(err, store.ErrMissingReference) {
 			return nil, models.FieldError(models.ENOTFOUND, "accountUuid", in.AccountUUID, "no user account with this UUID")
 		}
@@ -85,16 +85,24 @@ func (s *Service) UpdateUserAccountCredentials(ctx context.Context, in Credentia
 	return u, nil
 }
 
-func (s *Service) loadBindingTargets(ctx context.Context, ws uuid.UUID, in CredentialInput) (*models.UserAccount, *models.Connection, error) {
-	u, err := s.loadUser(ctx, ws, "accountUuid", in.AccountUUID)
+// loadBindingTargets finds the account and the id of the live connection a binding names (one
+// query), reporting a missing one against its input field.
+func (s *Service) loadBindingTargets(ctx context.Context, ws uuid.UUID, in CredentialInput) (*models.UserAccount, uuid.UUID, error) {
+	id, err := parseID("accountUuid", in.AccountUUID)
 	if err != nil {
-		return nil, nil, err
+		return nil, uuid.Nil, err
 	}
-	conn, err := s.store.ConnectionBySlug(ctx, ws, strings.TrimSpace(in.AuthModule))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, models.FieldError(models.ENOTFOUND, "authModule", in.AuthModule, "no connection with this slug in this workspace")
+	slug := strings.TrimSpace(in.AuthModule)
+	u, connID, err := s.store.BindingTargets(ctx, ws, id, slug)
+	switch {
+	case err != nil:
+		return nil, uuid.Nil, err
+	case u == nil:
+		return nil, uuid.Nil, models.FieldError(models.ENOTFOUND, "accountUuid", in.AccountUUID, "no user account with this UUID")
+	case connID == nil:
+		return nil, uuid.Nil, models.FieldError(models.ENOTFOUND, "authModule", in.AuthModule, "no connection with this slug in this workspace")
 	}
-	return u, conn, err
+	return u, *connID, nil
 }
 
 // bindIdentity is THE identity rule, shared by ahead-of-time binding, SCIM and first sign-in:
@@ -106,7 +114,7 @@ func (s *Service) loadBindingTargets(ctx context.Context, ws uuid.UUID, in Crede
 // for callers' audit summaries and is always false: the upsert does not say whether it
 // replaced a binding.
 func (s *Service) bindIdentity(ctx context.Context, u *models.UserAccount, conn *models.Connection, identifier, secretHash string) (replaced bool, err error) {
-	if err := s.store.UpsertCredential(ctx, s.newCredential(u, conn, identifier, secretHash)); err != nil {
+	if err := s.store.UpsertCredential(ctx, s.newCredential(u, conn.ID, identifier, secretHash)); err != nil {
 		if store.IsUnique(err, "ux_credentials_identity") {
 			return false, takenError(identifier)
 		}
@@ -118,10 +126,10 @@ func (s *Service) bindIdentity(ctx context.Context, u *models.UserAccount, conn 
 
 // newCredential is the binding of u to identifier at conn; its key is the case-insensitive
 // form the identity rule compares.
-func (s *Service) newCredential(u *models.UserAccount, conn *models.Connection, identifier, secretHash string) *models.Credential {
+func (s *Service) newCredential(u *models.UserAccount, connID uuid.UUID, identifier, secretHash string) *models.Credential {
 	now := s.now()
 	return &models.Credential{ID: store.NewID(), WorkspaceID: u.WorkspaceID, UserAccountID: u.ID,
-		ConnectionID: conn.ID, Identifier: identifier, IdentifierKey: models.Key(identifier), SecretHash: secretHash,
+		ConnectionID: connID, Identifier: identifier, IdentifierKey: models.Key(identifier), SecretHash: secretHash,
 		CreatedAt: now, UpdatedAt: now}
 }
 
@@ -144,12 +152,12 @@ func (s *Service) RemoveUserAccountCredentials(ctx context.Context, accountUUID,
 	}
 	var u *models.UserAccount
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		var conn *models.Connection
-		u, conn, err = s.loadBindingTargets(ctx, p.WorkspaceID, CredentialInput{AccountUUID: accountUUID, AuthModule: authModule})
+		var connID uuid.UUID
+		u, connID, err = s.loadBindingTargets(ctx, p.WorkspaceID, CredentialInput{AccountUUID: accountUUID, AuthModule: authModule})
 		if err != nil {
 			return err
 		}
-		existed, err := s.store.DeleteCredential(ctx, p.WorkspaceID, u.ID, conn.ID)
+		existed, err := s.store.DeleteCredential(ctx, p.WorkspaceID, u.ID, connID)
 		if err != nil {
 			return err
 		}
@@ -157,7 +165,7 @@ func (s *Service) RemoveUserAccountCredentials(ctx context.Context, accountUUID,
 			return models.FieldError(models.ENOTFOUND, "authModule", authModule, "the account has no credentials at this connection")
 		}
 		return s.audit(ctx, p, "user_account.credentials.remove", "user_account", u.ID.String(),
-			map[string]any{"authModule": conn.Slug})
+			map[string]any{"authModule": strings.TrimSpace(authModule)})
 	})
 	if err != nil {
 		return nil, internal("remove credentials", err)

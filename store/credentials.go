@@ -109,3 +109,23 @@ func (s *Store) BindCredential(ctx context.Context, c *models.Credential, ev *mo
 		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? FROM bound`, args...).Error
 	return translate(err)
 }
+
+// BindingTargets loads, in one query, the account to bind and the id of the live connection
+// with the given slug. The account is nil when it does not exist in the workspace; the
+// connection id is nil when no live connection has the slug.
+func (s *Store) BindingTargets(ctx context.Context, ws, accountID uuid.UUID, slug string) (*models.UserAccount, *uuid.UUID, error) {
+	var row struct {
+		models.UserAccount `gorm:"embedded"`
+		BindConnectionID   *uuid.UUID
+	}
+	res := s.db(ctx).Raw(`SELECT u.*, (SELECT k.id FROM connections k WHERE k.workspace_id = u.workspace_id
+		AND k.slug = ? AND k.deleted_at IS NULL) AS bind_connection_id
+		FROM user_accounts u WHERE u.workspace_id = ? AND u.id = ?`, slug, ws, accountID).Scan(&row)
+	if res.Error != nil {
+		return nil, nil, translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return nil, nil, nil
+	}
+	return &row.UserAccount, row.BindConnectionID, nil
+}
