@@ -31,6 +31,21 @@ type UserAccount struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 
+	// SCIM attributes (migration 5). UserName is unique per workspace through UserNameKey;
+	// accounts created outside SCIM get their email as userName (see store.Create).
+	UserName       string
+	UserNameKey    string
+	DisplayName    string
+	Title          string
+	UserType       string
+	EmployeeNumber string
+	Department     string
+	Organization   string
+	CostCenter     string
+	Division       string
+	ManagerID      string
+	SCIMData       string `gorm:"column:scim_data"` // JSON object: the other SCIM attributes as sent
+
 	// Credentials, when not nil, were loaded together with the account (one query for a page).
 	Credentials []*Credential `gorm:"-"`
 }

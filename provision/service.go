@@ -25,6 +25,8 @@ type Service struct {
 	now     func() time.Time
 	log     *slog.Logger
 	clients *clientCache
+	// scimTokens caches SCIM token lookups (2 s; revocation drops the entry at once).
+	scimTokens *scimTokenCache
 	// AllowPrivateNetworks permits http:// IdP URLs on loopback hosts (development and tests).
 	allowPrivate bool
 }
@@ -51,7 +53,8 @@ func New(st *store.Store, box *secret.Box, o Options) *Service {
 	}
 	now := func() time.Time { return o.Now().UTC() }
 	return &Service{store: st, box: box, now: now, log: o.Logger,
-		clients: newClientCache(o.ClientCacheTTL, now), allowPrivate: o.AllowPrivateNetworks}
+		clients: newClientCache(o.ClientCacheTTL, now), allowPrivate: o.AllowPrivateNetworks,
+		scimTokens: &scimTokenCache{ttl: o.ClientCacheTTL, now: now, m: map[string]cachedScimToken{}}}
 }
 
 // Principal is the authenticated caller.

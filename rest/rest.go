@@ -40,7 +40,7 @@ func New(svc *provision.Service, auth Authenticator, log *slog.Logger) *Handler 
 func (h *Handler) Register(mux *http.ServeMux) {
 	for _, register := range []func(*http.ServeMux){
 		// h.registerSSO,   (SSO connections, domains, SP metadata)
-		// h.registerSCIM,  (SCIM tokens, activities, statistics)
+		h.registerSCIM, // SCIM tokens, activities, statistics
 	} {
 		register(mux)
 	}

@@ -150,6 +150,7 @@ func (s *Store) scoped(ctx context.Context, ws uuid.UUID) *gorm.DB {
 
 // Create inserts one model or a slice of models of the same type.
 func (s *Store) Create(ctx context.Context, v any) error {
+	defaultUserNames(v)
 	return translate(s.db(ctx).Create(v).Error)
 }
 
