@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"testing"
+
+	"gatehouse/secret"
 )
 
 // apiResponse is a decoded JSON answer of the REST or SCIM surface.
@@ -77,3 +79,5 @@ func (e *testEnv) scimToken(admin string, body map[string]any) (plain, id string
 func allScopes(name string) map[string]any {
 	return map[string]any{"name": name, "scopes": []string{"users:read", "users:write", "groups:read", "groups:write"}}
 }
+
+func hashHex(s string) string { return secret.Hash(s) }
