@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"testing"
 
 	"gatehouse/secret"
@@ -81,3 +82,5 @@ func allScopes(name string) map[string]any {
 }
 
 func hashHex(s string) string { return secret.Hash(s) }
+
+func urlq(s string) string { return url.QueryEscape(s) }
