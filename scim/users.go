@@ -188,7 +188,7 @@ func (h *Handler) writeUser(w http.ResponseWriter, r *http.Request, status int, 
 	p := projectionOf(r)
 	var groups []provision.GroupRef
 	withGroups := p.wants("groups")
-	if withGroups {
+	if withGroups && status != http.StatusCreated { // a new user belongs to no group yet
 		m, err := h.svc.GroupsOfUsers(r.Context(), []*models.UserAccount{u})
 		if err != nil {
 			return err

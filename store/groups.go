@@ -36,7 +36,7 @@ func (s *Store) ScimGroups(ctx context.Context, ws uuid.UUID, l ScimList) ([]*mo
 		if err != nil {
 			return nil, 0, err
 		}
-		if err := q.Order("groups.id").Offset(l.Offset).Limit(l.Count).Find(&gs).Error; err != nil {
+		if err := q.Order(s.listOrder("groups", l)).Offset(l.Offset).Limit(l.Count).Find(&gs).Error; err != nil {
 			return nil, 0, translate(err)
 		}
 		if l.Offset == 0 && len(gs) < l.Count {

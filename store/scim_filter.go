@@ -241,7 +241,13 @@ func (t *translator) attr(x *filter.AttributeExpression, prefix string) (string,
 	}
 	switch col.kind {
 	case kindKey:
-		return t.compare(col.expr, op, models.Key(s), true)
+		k := models.Key(s)
+		if op == "eq" && k != "" {
+			// The unique indexes on key columns are partial (key <> ''); saying so lets both
+			// planners use them with a bound parameter.
+			return "(" + col.expr + " = " + t.bind(k) + " AND " + col.expr + " <> '')", nil
+		}
+		return t.compare(col.expr, op, k, true)
 	case kindText:
 		return t.compare("lower("+col.expr+")", op, strings.ToLower(s), true)
 	}

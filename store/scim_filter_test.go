@@ -50,10 +50,10 @@ func FuzzFilterSQL(f *testing.F) {
 
 func TestFilterSQLWhitelist(t *testing.T) {
 	for _, c := range []struct{ filter, resource, want string }{
-		{`userName eq "Bob"`, "user", "(user_accounts.user_name_key = ?)"},
+		{`userName eq "Bob"`, "user", "(user_accounts.user_name_key = ? AND user_accounts.user_name_key <> '')"},
 		{`externalId eq "x"`, "user", "(user_accounts.external_id = ?)"},
-		{`emails eq "A@B.C"`, "user", "(user_accounts.email_key = ?)"},
-		{`displayName eq "Eng"`, "group", "(groups.display_name_key = ?)"},
+		{`emails eq "A@B.C"`, "user", "(user_accounts.email_key = ? AND user_accounts.email_key <> '')"},
+		{`displayName eq "Eng"`, "group", "(groups.display_name_key = ? AND groups.display_name_key <> '')"},
 	} {
 		e, err := filter.ParseFilter([]byte(c.filter))
 		if err != nil {
