@@ -413,7 +413,8 @@ func TestScimScopesAndIsolation(t *testing.T) {
 
 func TestScimConcurrentCreate(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		tok, _ := e.scimToken(e.adminToken(), allScopes("idp"))
+		admin := e.adminToken()
+		tok, _ := e.scimToken(admin, allScopes("idp"))
 		var mu sync.Mutex
 		counts := map[int]int{}
 		var wg sync.WaitGroup
@@ -438,6 +439,11 @@ func TestScimConcurrentCreate(t *testing.T) {
 		}
 		if got := e.scimFilter(tok, `userName eq "racer@example.com"`); len(got) != 1 {
 			t.Fatalf("users: %v", got)
+		}
+		// One success row (written with the user) and one error row per refused request.
+		r := e.call("GET", "/api/v1/scim/statistics", admin, nil).must(t, 200)
+		if get(r.Body, "usersAdded24h") != 1.0 || get(r.Body, "errorCount24h") != 99.0 || get(r.Body, "totalUsers") != 1.0 {
+			t.Fatalf("statistics after the race: %s", r.Raw)
 		}
 	})
 }
