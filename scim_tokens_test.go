@@ -162,6 +162,12 @@ func TestScimTokensGraphQL(t *testing.T) {
 			str(d, "userAccount", "userName") != "Bound.User@example.com" || str(d, "userAccount", "email") != "" {
 			t.Fatalf("binding: %v", d)
 		}
+		// Renaming the user through SCIM moves its identity at the token's connection.
+		e.call("PATCH", "/scim/v2/Users/"+uid, plain, `{"Operations":[{"op":"replace","path":"userName","value":"renamed@example.com"}]}`).must(t, 200)
+		d = e.mustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { credentials { authModule identifier } } }`, map[string]any{"u": uid})
+		if creds := get(d, "userAccount", "credentials").([]any); len(creds) != 1 || str(creds[0], "identifier") != "renamed@example.com" {
+			t.Fatalf("rebinding: %v", d)
+		}
 		// The identity rule holds: an account bound ahead of time to the same identifier wins.
 		other := e.createUser(admin, "someone@example.com")
 		d = e.mustGQL(admin, `mutation($u: ID!) { updateUserAccountCredentials(input: {accountUuid: $u, authModule: "okta", identifier: "taken@example.com", secret: ""}) { errors { code } } }`, map[string]any{"u": other})
