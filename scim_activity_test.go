@@ -50,3 +50,35 @@ func TestScimRetentionConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestScimStatisticsCounters(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.adminToken()
+		tok, _ := e.scimToken(admin, allScopes("idp"))
+		ids := []string{e.scimUser(tok, map[string]any{"userName": "a"}), e.scimUser(tok, map[string]any{"userName": "b"})}
+		e.createUser(admin, "graphql@example.com")
+		e.call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "g1"}).must(t, 201)
+		g2 := str(e.call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "g2"}).must(t, 201).Body, "id")
+		e.call("DELETE", "/scim/v2/Users/"+ids[0], tok, nil).must(t, 204)
+		e.call("DELETE", "/scim/v2/Groups/"+g2, tok, nil).must(t, 204)
+		e.call("POST", "/scim/v2/Users", tok, map[string]any{"userName": "B"}).must(t, 409) // a failed create counts nothing
+		stats := func() (float64, float64) {
+			r := e.call("GET", "/api/v1/scim/statistics", admin, nil).must(t, 200)
+			return get(r.Body, "totalUsers").(float64), get(r.Body, "totalGroups").(float64)
+		}
+		if u, g := stats(); u != 2 || g != 1 {
+			t.Fatalf("totals %v users, %v groups; want 2, 1", u, g)
+		}
+		// A row written behind the store's back drifts the counter until reconciliation.
+		var n []int
+		if err := e.app.store.RawScan(context.Background(), &n, "DELETE FROM user_accounts WHERE id = ?", ids[1]); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.app.svc.ReconcileScimCounts(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if u, g := stats(); u != 1 || g != 1 {
+			t.Fatalf("after reconcile %v users, %v groups; want 1, 1", u, g)
+		}
+	})
+}

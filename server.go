@@ -187,11 +187,15 @@ func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*ap
 	return &app{handler: observe(reg, log, mux), store: st, svc: svc}, nil
 }
 
-// pruneScimActivities deletes SCIM activity older than the retention, at start and hourly.
+// pruneScimActivities deletes SCIM activity older than the retention and reconciles the SCIM
+// statistics counters, at start and hourly.
 func pruneScimActivities(ctx context.Context, svc *provision.Service, retention time.Duration, log *slog.Logger) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
+		if err := svc.ReconcileScimCounts(ctx); err != nil {
+			log.Error("scim: reconcile counters", "err", err)
+		}
 		if n, err := svc.PruneScimActivities(ctx, retention); err != nil {
 			log.Error("scim: prune activity", "err", err)
 		} else if n > 0 {

@@ -77,7 +77,10 @@ func (s *Store) DeleteGroup(ctx context.Context, ws, id uuid.UUID) (bool, error)
 		return false, translate(err)
 	}
 	res := s.scoped(ctx, ws).Where("id = ?", id).Delete(&models.Group{})
-	return res.RowsAffected > 0, translate(res.Error)
+	if res.Error != nil || res.RowsAffected == 0 {
+		return false, translate(res.Error)
+	}
+	return true, s.addCount(ctx, ws, counterGroups, -res.RowsAffected)
 }
 
 // ExistingUserIDs returns which of ids are user accounts of the workspace, in chunks of 1000.

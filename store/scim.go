@@ -155,22 +155,23 @@ func (s *Store) PruneScimActivities(ctx context.Context, before time.Time) (int6
 	}
 }
 
-// ScimStatistics computes the statistics of one workspace with indexed queries: counts over
-// the (workspace_id, …) indexes of users and groups, and one aggregate over the last day of the
-// activity log through ix_scim_activities_workspace_time.
+// ScimStatistics computes the statistics of one workspace with indexed queries: the totals
+// from the sharded counters (migration 8, at most 16 rows each), and one aggregate over the last
+// day of the activity log through ix_scim_activities_workspace_time.
 func (s *Store) ScimStatistics(ctx context.Context, ws uuid.UUID, now time.Time) (*models.ScimStatistics, error) {
 	st := &models.ScimStatistics{}
-	if err := s.scoped(ctx, ws).Model(&models.UserAccount{}).Count(&st.TotalUsers).Error; err != nil {
-		return nil, translate(err)
+	var err error
+	if st.TotalUsers, err = s.count(ctx, ws, counterUsers); err != nil {
+		return nil, err
 	}
-	if err := s.scoped(ctx, ws).Model(&models.Group{}).Count(&st.TotalGroups).Error; err != nil {
-		return nil, translate(err)
+	if st.TotalGroups, err = s.count(ctx, ws, counterGroups); err != nil {
+		return nil, err
 	}
 	since := now.Add(-24 * time.Hour)
 	var agg struct {
 		UsersAdded, UsersRemoved, GroupsAdded, GroupsRemoved, Errors int64
 	}
-	err := s.scoped(ctx, ws).Model(&models.ScimActivity{}).Where("created_at >= ?", since).Select(`
+	err = s.scoped(ctx, ws).Model(&models.ScimActivity{}).Where("created_at >= ?", since).Select(`
 		COALESCE(SUM(CASE WHEN status = 'success' AND resource_type = 'user' AND operation = 'create' THEN 1 ELSE 0 END), 0) AS users_added,
 		COALESCE(SUM(CASE WHEN status = 'success' AND resource_type = 'user' AND operation = 'delete' THEN 1 ELSE 0 END), 0) AS users_removed,
 		COALESCE(SUM(CASE WHEN status = 'success' AND resource_type = 'group' AND operation = 'create' THEN 1 ELSE 0 END), 0) AS groups_added,

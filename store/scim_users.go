@@ -121,7 +121,10 @@ func (s *Store) DeleteUserAccount(ctx context.Context, ws, id uuid.UUID) (bool, 
 		return false, translate(err)
 	}
 	res := s.scoped(ctx, ws).Where("id = ?", id).Delete(&models.UserAccount{})
-	return res.RowsAffected > 0, translate(res.Error)
+	if res.Error != nil || res.RowsAffected == 0 {
+		return false, translate(res.Error)
+	}
+	return true, s.addCount(ctx, ws, counterUsers, -res.RowsAffected)
 }
 
 // GroupRef is a group a user belongs to.

@@ -151,7 +151,10 @@ func (s *Store) scoped(ctx context.Context, ws uuid.UUID) *gorm.DB {
 // Create inserts one model or a slice of models of the same type.
 func (s *Store) Create(ctx context.Context, v any) error {
 	defaultUserNames(v)
-	return translate(s.db(ctx).Create(v).Error)
+	if err := translate(s.db(ctx).Create(v).Error); err != nil {
+		return err
+	}
+	return s.countCreated(ctx, v)
 }
 
 // NewID returns a new time-ordered (v7) UUID.
