@@ -470,6 +470,12 @@ func TestScimDiscovery(t *testing.T) {
 			t.Fatalf("user schema: %s", r.Raw)
 		}
 		e.call("GET", "/scim/v2/Schemas/urn:example", tok, nil).must(t, 404)
+		// Requests may be application/json too; other bodies are refused.
+		w, _ := e.scimToken(e.adminToken(), allScopes("w"))
+		e.call("POST", "/scim/v2/Users", w, `{"userName":"plain-json"}`, "Content-Type", "application/json; charset=utf-8").must(t, 201)
+		if r := e.call("POST", "/scim/v2/Users", w, `userName=x`, "Content-Type", "application/x-www-form-urlencoded"); r.Status != 400 || str(r.Body, "scimType") != "invalidSyntax" {
+			t.Fatalf("form body: %d %s", r.Status, r.Raw)
+		}
 		r = e.call("GET", "/scim/v2/Bulk", tok, nil).must(t, 404)
 		if r.Header.Get("Content-Type") != "application/scim+json" {
 			t.Fatalf("404 content type %q", r.Header.Get("Content-Type"))
