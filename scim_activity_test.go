@@ -82,3 +82,31 @@ func TestScimStatisticsCounters(t *testing.T) {
 		}
 	})
 }
+
+// TestScimStatisticsDayWindow: the 24-hour counts are exact at the window's old edge, where
+// they come from activity rows rather than the hourly counters.
+func TestScimStatisticsDayWindow(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.adminToken()
+		tok, _ := e.scimToken(admin, allScopes("idp"))
+		e.call("GET", "/scim/v2/Users/nope", tok, nil).must(t, 404) // one error now
+		var ws []struct{ WorkspaceID string }
+		if err := e.app.store.RawScan(context.Background(), &ws, "SELECT workspace_id FROM scim_activities"); err != nil || len(ws) != 1 {
+			t.Fatalf("%v %v", ws, err)
+		}
+		since := time.Now().UTC().Add(-24 * time.Hour)
+		edge := since.Add(since.Truncate(time.Hour).Add(time.Hour).Sub(since) / 2) // inside the partial oldest hour
+		var n []int
+		for i, at := range []time.Time{edge, since.Add(-time.Hour)} {
+			if err := e.app.store.RawScan(context.Background(), &n, `INSERT INTO scim_activities (id, workspace_id, operation, resource_type,
+				resource_id, status, error_message, details, created_at) VALUES (?, ?, 'create', 'user', '', 'error', 'old', '{}', ?)`,
+				[]string{"0190c7e5-0000-7000-8000-0000000000a1", "0190c7e5-0000-7000-8000-0000000000a2"}[i], ws[0].WorkspaceID, at); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := e.call("GET", "/api/v1/scim/statistics", admin, nil).must(t, 200)
+		if get(r.Body, "errorCount24h") != 2.0 {
+			t.Fatalf("errorCount24h: %s", r.Raw)
+		}
+	})
+}

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"math/rand/v2"
+	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm/clause"
@@ -68,8 +70,57 @@ func (s *Store) countCreated(ctx context.Context, v any) error {
 		}
 	case *models.Group:
 		return s.addCount(ctx, x.WorkspaceID, counterGroups, 1)
+	case *models.ScimActivity:
+		if m := activityMetric(x); m != "" {
+			return s.addCount(ctx, x.WorkspaceID, hourKind(x.CreatedAt, m), 1)
+		}
 	}
 	return nil
+}
+
+// Hourly activity counters: kind "h:<yyyymmddhh>:<metric>", so that the 24-hour statistics sum
+// at most 25 hours of counters instead of reading every activity row of the day.
+const hourFormat = "2006010215"
+
+func hourKind(t time.Time, metric string) string {
+	return "h:" + t.UTC().Format(hourFormat) + ":" + metric
+}
+
+// activityMetric names the statistic an activity row feeds, or "".
+func activityMetric(a *models.ScimActivity) string {
+	if a.Status == models.ScimStatusError {
+		return "errors"
+	}
+	switch a.ResourceType + "/" + a.Operation {
+	case "user/create":
+		return "users_added"
+	case "user/delete":
+		return "users_removed"
+	case "group/create":
+		return "groups_added"
+	case "group/delete":
+		return "groups_removed"
+	}
+	return ""
+}
+
+// hourlyCounts sums the hourly counters of the hours from `from` to `to` (inclusive), by metric.
+func (s *Store) hourlyCounts(ctx context.Context, ws uuid.UUID, from, to time.Time) (map[string]int64, error) {
+	var rows []struct {
+		Kind string
+		N    int64
+	}
+	err := s.db(ctx).Model(&scimCounter{}).Select("kind, SUM(n) AS n").
+		Where("workspace_id = ? AND kind >= ? AND kind <= ?", ws, "h:"+from.UTC().Format(hourFormat), "h:"+to.UTC().Format(hourFormat)+":~").
+		Group("kind").Scan(&rows).Error
+	if err != nil {
+		return nil, translate(err)
+	}
+	out := map[string]int64{}
+	for _, r := range rows {
+		out[r.Kind[strings.LastIndexByte(r.Kind, ':')+1:]] += r.N
+	}
+	return out, nil
 }
 
 // ReconcileCounts recomputes every workspace's counters from the tables, correcting any drift
@@ -84,7 +135,7 @@ func (s *Store) ReconcileCounts(ctx context.Context) error {
 			}
 		}
 		for _, q := range []string{
-			"DELETE FROM scim_counters",
+			"DELETE FROM scim_counters WHERE kind IN ('users', 'groups')",
 			"INSERT INTO scim_counters (workspace_id, kind, shard, n) SELECT workspace_id, 'users', 0, count(*) FROM user_accounts GROUP BY workspace_id",
 			"INSERT INTO scim_counters (workspace_id, kind, shard, n) SELECT workspace_id, 'groups', 0, count(*) FROM groups GROUP BY workspace_id",
 		} {
@@ -92,6 +143,8 @@ func (s *Store) ReconcileCounts(ctx context.Context) error {
 				return translate(err)
 			}
 		}
-		return nil
+		// Hourly counters older than two days are never read again.
+		old := "h:" + time.Now().UTC().Add(-48*time.Hour).Format(hourFormat)
+		return translate(db.Exec("DELETE FROM scim_counters WHERE kind >= 'h:' AND kind < ?", old).Error)
 	})
 }

@@ -156,8 +156,8 @@ func (s *Store) PruneScimActivities(ctx context.Context, before time.Time) (int6
 }
 
 // ScimStatistics computes the statistics of one workspace with indexed queries: the totals
-// from the sharded counters (migration 8, at most 16 rows each), and one aggregate over the last
-// day of the activity log through ix_scim_activities_workspace_time.
+// from the sharded counters (migration 8, at most 16 rows each), the day's counts from the
+// hourly counters plus the activity rows of the oldest, partial hour.
 func (s *Store) ScimStatistics(ctx context.Context, ws uuid.UUID, now time.Time) (*models.ScimStatistics, error) {
 	st := &models.ScimStatistics{}
 	var err error
@@ -167,11 +167,14 @@ func (s *Store) ScimStatistics(ctx context.Context, ws uuid.UUID, now time.Time)
 	if st.TotalGroups, err = s.count(ctx, ws, counterGroups); err != nil {
 		return nil, err
 	}
+	// The day is the edge hour's tail, read from the activity rows, plus the later whole
+	// hours, read from the hourly counters: exact, and bounded by one hour of rows.
 	since := now.Add(-24 * time.Hour)
+	edgeEnd := since.Truncate(time.Hour).Add(time.Hour)
 	var agg struct {
 		UsersAdded, UsersRemoved, GroupsAdded, GroupsRemoved, Errors int64
 	}
-	err = s.scoped(ctx, ws).Model(&models.ScimActivity{}).Where("created_at >= ?", since).Select(`
+	err = s.scoped(ctx, ws).Model(&models.ScimActivity{}).Where("created_at >= ? AND created_at < ?", since, edgeEnd).Select(`
 		COALESCE(SUM(CASE WHEN status = 'success' AND resource_type = 'user' AND operation = 'create' THEN 1 ELSE 0 END), 0) AS users_added,
 		COALESCE(SUM(CASE WHEN status = 'success' AND resource_type = 'user' AND operation = 'delete' THEN 1 ELSE 0 END), 0) AS users_removed,
 		COALESCE(SUM(CASE WHEN status = 'success' AND resource_type = 'group' AND operation = 'create' THEN 1 ELSE 0 END), 0) AS groups_added,
@@ -180,8 +183,13 @@ func (s *Store) ScimStatistics(ctx context.Context, ws uuid.UUID, now time.Time)
 	if err != nil {
 		return nil, translate(err)
 	}
-	st.UsersAdded24h, st.UsersRemoved24h = agg.UsersAdded, agg.UsersRemoved
-	st.GroupsAdded24h, st.GroupsRemoved24h, st.ErrorCount24h = agg.GroupsAdded, agg.GroupsRemoved, agg.Errors
+	hours, err := s.hourlyCounts(ctx, ws, edgeEnd, now)
+	if err != nil {
+		return nil, err
+	}
+	st.UsersAdded24h, st.UsersRemoved24h = agg.UsersAdded+hours["users_added"], agg.UsersRemoved+hours["users_removed"]
+	st.GroupsAdded24h, st.GroupsRemoved24h = agg.GroupsAdded+hours["groups_added"], agg.GroupsRemoved+hours["groups_removed"]
+	st.ErrorCount24h = agg.Errors + hours["errors"]
 	var last models.ScimActivity
 	err = first(s.scoped(ctx, ws).Where("status = ?", models.ScimStatusSuccess).Order("created_at DESC"), &last)
 	switch err {
