@@ -470,6 +470,9 @@ func TestScimDiscovery(t *testing.T) {
 			t.Fatalf("user schema: %s", r.Raw)
 		}
 		e.call("GET", "/scim/v2/Schemas/urn:example", tok, nil).must(t, 404)
+		if r := e.call("PATCH", "/scim/v2/Users", tok, `{}`); r.Status != 405 || str(r.Body, "status") != "405" {
+			t.Fatalf("405: %d %s", r.Status, r.Raw)
+		}
 		// Requests may be application/json too; other bodies are refused.
 		w, _ := e.scimToken(e.adminToken(), allScopes("w"))
 		e.call("POST", "/scim/v2/Users", w, `{"userName":"plain-json"}`, "Content-Type", "application/json; charset=utf-8").must(t, 201)

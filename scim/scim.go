@@ -58,6 +58,13 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	} {
 		mux.Handle(r.pattern, h.handle(r.op, r.res, r.fn))
 	}
+	// Other methods on known resources: 405 in SCIM form (the mux's own 405 is plain text).
+	for _, p := range []string{"/scim/v2/Users", "/scim/v2/Users/{id}", "/scim/v2/Groups", "/scim/v2/Groups/{id}",
+		"/scim/v2/ServiceProviderConfig", "/scim/v2/ResourceTypes", "/scim/v2/ResourceTypes/{id}", "/scim/v2/Schemas", "/scim/v2/Schemas/{id}"} {
+		mux.Handle(p, h.handle("", "", func(w http.ResponseWriter, r *http.Request) error {
+			return errMethod
+		}))
+	}
 	mux.Handle("/scim/v2/", h.handle("", "", func(w http.ResponseWriter, r *http.Request) error {
 		return models.Errorf(models.ENOTFOUND, "no such SCIM endpoint: %s %s", r.Method, r.URL.Path)
 	}))
@@ -98,10 +105,16 @@ func bearer(r *http.Request) (string, bool) {
 	return t, t != ""
 }
 
+// errMethod is a method the resource does not support.
+var errMethod = models.Errorf(models.EINVALID, "method not allowed on this SCIM resource")
+
 // errorStatus maps a domain error to the HTTP status and default scimType, once.
 func errorStatus(err error) (int, string) {
 	if provision.IsPreconditionFailed(err) {
 		return http.StatusPreconditionFailed, ""
+	}
+	if errors.Is(err, errMethod) {
+		return http.StatusMethodNotAllowed, ""
 	}
 	st := models.ScimTypeOf(err)
 	switch models.ErrorCode(err) {
