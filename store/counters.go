@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"math/rand/v2"
+	"sort"
 	"strings"
 	"time"
 
@@ -30,16 +31,70 @@ type scimCounter struct {
 
 func (scimCounter) TableName() string { return "scim_counters" }
 
-// addCount adds delta to a workspace counter, in the caller's transaction when there is one.
+// addCount adds delta to a workspace counter. Inside a transaction the change is batched
+// and written once at commit (one statement, row locks held only at the end).
 func (s *Store) addCount(ctx context.Context, ws uuid.UUID, kind string, delta int64) error {
 	if delta == 0 {
 		return nil
 	}
-	row := &scimCounter{WorkspaceID: ws, Kind: kind, Shard: rand.IntN(counterShards), N: delta}
+	if b, ok := ctx.Value(countsKey{}).(*counts); ok {
+		b.add(ws, kind, delta)
+		return nil
+	}
+	return s.writeCounts(ctx, []*scimCounter{{WorkspaceID: ws, Kind: kind, N: delta}})
+}
+
+type countsKey struct{}
+
+// counts collects the counter changes of one transaction.
+type counts struct {
+	m map[[2]string]int64 // (workspace, kind) → delta
+}
+
+func (c *counts) add(ws uuid.UUID, kind string, delta int64) {
+	if c.m == nil {
+		c.m = map[[2]string]int64{}
+	}
+	c.m[[2]string{ws.String(), kind}] += delta
+}
+
+func withCounts(ctx context.Context) (context.Context, *counts) {
+	c := &counts{}
+	return context.WithValue(ctx, countsKey{}, c), c
+}
+
+// flushCounts writes a transaction's counter changes in one statement, in a fixed order so
+// that concurrent transactions lock counter rows in the same order.
+func (s *Store) flushCounts(ctx context.Context, c *counts) error {
+	if len(c.m) == 0 {
+		return nil
+	}
+	rows := make([]*scimCounter, 0, len(c.m))
+	for k, n := range c.m {
+		if n != 0 {
+			rows = append(rows, &scimCounter{WorkspaceID: uuid.MustParse(k[0]), Kind: k[1], N: n})
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].WorkspaceID != rows[j].WorkspaceID {
+			return rows[i].WorkspaceID.String() < rows[j].WorkspaceID.String()
+		}
+		return rows[i].Kind < rows[j].Kind
+	})
+	return s.writeCounts(ctx, rows)
+}
+
+func (s *Store) writeCounts(ctx context.Context, rows []*scimCounter) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	for _, r := range rows {
+		r.Shard = rand.IntN(counterShards)
+	}
 	err := s.db(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "workspace_id"}, {Name: "kind"}, {Name: "shard"}},
 		DoUpdates: clause.Assignments(map[string]any{"n": clause.Expr{SQL: "scim_counters.n + excluded.n"}}),
-	}).Create(row).Error
+	}).Create(rows).Error
 	return translate(err)
 }
 

@@ -130,7 +130,11 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 		return fn(ctx)
 	}
 	return s.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(context.WithValue(ctx, txKey{}, tx))
+		ctx, counts := withCounts(context.WithValue(ctx, txKey{}, tx))
+		if err := fn(ctx); err != nil {
+			return err
+		}
+		return s.flushCounts(ctx, counts)
 	})
 }
 
