@@ -35,6 +35,7 @@ type UserAccount struct {
 	// accounts created outside SCIM get their email as userName (see store.Create).
 	UserName       string
 	UserNameKey    string
+	EmailType      string // SCIM type of the primary email (work, home, …)
 	DisplayName    string
 	Title          string
 	UserType       string

@@ -152,6 +152,7 @@ func userInput(d doc) (provision.ScimUserInput, error) {
 	if emails, ok := d["emails"].([]any); ok {
 		if i := primaryIndex(emails); i >= 0 {
 			in.Email = strings.TrimSpace(strOf(emails[i].(doc)["value"]))
+			in.EmailType = strOf(emails[i].(doc)["type"])
 		}
 	}
 	if name, ok := d["name"].(doc); ok {

@@ -60,6 +60,8 @@ var userColumns = map[string]column{
 	"name.familyname":   {"user_accounts.last_name", kindText},
 	"emails":            {"user_accounts.email_key", kindKey},
 	"emails.value":      {"user_accounts.email_key", kindKey},
+	"emails.type":       {"user_accounts.email_type", kindText}, // of the primary email
+	"emails.primary":    {"(user_accounts.email_key <> '')", kindBool},
 	"active":            {"user_accounts.active", kindBool},
 	"title":             {"user_accounts.title", kindText},
 	"usertype":          {"user_accounts.user_type", kindText},

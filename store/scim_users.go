@@ -94,7 +94,7 @@ func (s *Store) SaveScimUser(ctx context.Context, u *models.UserAccount) error {
 			"user_name": u.UserName, "user_name_key": u.UserNameKey, "display_name": u.DisplayName,
 			"title": u.Title, "user_type": u.UserType, "employee_number": u.EmployeeNumber,
 			"department": u.Department, "organization": u.Organization, "cost_center": u.CostCenter,
-			"division": u.Division, "manager_id": u.ManagerID, "scim_data": u.SCIMData,
+			"division": u.Division, "manager_id": u.ManagerID, "scim_data": u.SCIMData, "email_type": u.EmailType,
 			"version": u.Version + 1, "updated_at": now})
 	if res.Error != nil {
 		return translate(res.Error)
