@@ -4,7 +4,6 @@ import (
 	"context"
 	"math/rand/v2"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,6 +24,7 @@ const counterShards = 16
 type scimCounter struct {
 	WorkspaceID uuid.UUID
 	Kind        string
+	Bucket      int64 // 0 for totals; hours since the Unix epoch for hourly counts
 	Shard       int
 	N           int64
 }
@@ -33,29 +33,29 @@ func (scimCounter) TableName() string { return "scim_counters" }
 
 // addCount adds delta to a workspace counter. Inside a transaction the change is batched
 // and written once at commit (one statement, row locks held only at the end).
-func (s *Store) addCount(ctx context.Context, ws uuid.UUID, kind string, delta int64) error {
+func (s *Store) addCount(ctx context.Context, ws uuid.UUID, kind string, bucket, delta int64) error {
 	if delta == 0 {
 		return nil
 	}
 	if b, ok := ctx.Value(countsKey{}).(*counts); ok {
-		b.add(ws, kind, delta)
+		b.add(ws, kind, bucket, delta)
 		return nil
 	}
-	return s.writeCounts(ctx, []*scimCounter{{WorkspaceID: ws, Kind: kind, N: delta}})
+	return s.writeCounts(ctx, []*scimCounter{{WorkspaceID: ws, Kind: kind, Bucket: bucket, N: delta}})
 }
 
 type countsKey struct{}
 
 // counts collects the counter changes of one transaction.
 type counts struct {
-	m map[[2]string]int64 // (workspace, kind) → delta
+	m map[scimCounter]int64 // (workspace, kind, bucket) → delta
 }
 
-func (c *counts) add(ws uuid.UUID, kind string, delta int64) {
+func (c *counts) add(ws uuid.UUID, kind string, bucket, delta int64) {
 	if c.m == nil {
-		c.m = map[[2]string]int64{}
+		c.m = map[scimCounter]int64{}
 	}
-	c.m[[2]string{ws.String(), kind}] += delta
+	c.m[scimCounter{WorkspaceID: ws, Kind: kind, Bucket: bucket}] += delta
 }
 
 func withCounts(ctx context.Context) (context.Context, *counts) {
@@ -72,14 +72,18 @@ func (s *Store) flushCounts(ctx context.Context, c *counts) error {
 	rows := make([]*scimCounter, 0, len(c.m))
 	for k, n := range c.m {
 		if n != 0 {
-			rows = append(rows, &scimCounter{WorkspaceID: uuid.MustParse(k[0]), Kind: k[1], N: n})
+			rows = append(rows, &scimCounter{WorkspaceID: k.WorkspaceID, Kind: k.Kind, Bucket: k.Bucket, N: n})
 		}
 	}
 	sort.Slice(rows, func(i, j int) bool {
-		if rows[i].WorkspaceID != rows[j].WorkspaceID {
-			return rows[i].WorkspaceID.String() < rows[j].WorkspaceID.String()
+		a, b := rows[i], rows[j]
+		if a.WorkspaceID != b.WorkspaceID {
+			return a.WorkspaceID.String() < b.WorkspaceID.String()
 		}
-		return rows[i].Kind < rows[j].Kind
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		return a.Bucket < b.Bucket
 	})
 	return s.writeCounts(ctx, rows)
 }
@@ -92,7 +96,7 @@ func (s *Store) writeCounts(ctx context.Context, rows []*scimCounter) error {
 		r.Shard = rand.IntN(counterShards)
 	}
 	err := s.db(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "workspace_id"}, {Name: "kind"}, {Name: "shard"}},
+		Columns:   []clause.Column{{Name: "workspace_id"}, {Name: "kind"}, {Name: "bucket"}, {Name: "shard"}},
 		DoUpdates: clause.Assignments(map[string]any{"n": clause.Expr{SQL: "scim_counters.n + excluded.n"}}),
 	}).Create(rows).Error
 	return translate(err)
@@ -101,7 +105,7 @@ func (s *Store) writeCounts(ctx context.Context, rows []*scimCounter) error {
 // count sums a workspace counter's shards (at most 16 rows, one index range).
 func (s *Store) count(ctx context.Context, ws uuid.UUID, kind string) (int64, error) {
 	var n *int64
-	err := s.db(ctx).Model(&scimCounter{}).Select("SUM(n)").Where("workspace_id = ? AND kind = ?", ws, kind).Scan(&n).Error
+	err := s.db(ctx).Model(&scimCounter{}).Select("SUM(n)").Where("workspace_id = ? AND kind = ? AND bucket = 0", ws, kind).Scan(&n).Error
 	if err != nil || n == nil {
 		return 0, translate(err)
 	}
@@ -112,34 +116,33 @@ func (s *Store) count(ctx context.Context, ws uuid.UUID, kind string) (int64, er
 func (s *Store) countCreated(ctx context.Context, v any) error {
 	switch x := v.(type) {
 	case *models.UserAccount:
-		return s.addCount(ctx, x.WorkspaceID, counterUsers, 1)
+		return s.addCount(ctx, x.WorkspaceID, counterUsers, 0, 1)
 	case []*models.UserAccount:
 		per := map[uuid.UUID]int64{}
 		for _, u := range x {
 			per[u.WorkspaceID]++
 		}
 		for ws, n := range per {
-			if err := s.addCount(ctx, ws, counterUsers, n); err != nil {
+			if err := s.addCount(ctx, ws, counterUsers, 0, n); err != nil {
 				return err
 			}
 		}
 	case *models.Group:
-		return s.addCount(ctx, x.WorkspaceID, counterGroups, 1)
+		return s.addCount(ctx, x.WorkspaceID, counterGroups, 0, 1)
 	case *models.ScimActivity:
 		if m := activityMetric(x); m != "" {
-			return s.addCount(ctx, x.WorkspaceID, hourKind(x.CreatedAt, m), 1)
+			return s.addCount(ctx, x.WorkspaceID, m, hourBucket(x.CreatedAt), 1)
 		}
 	}
 	return nil
 }
 
-// Hourly activity counters: kind "h:<yyyymmddhh>:<metric>", so that the 24-hour statistics sum
-// at most 25 hours of counters instead of reading every activity row of the day.
-const hourFormat = "2006010215"
+// Hourly activity counters: kind = metric, bucket = hours since the epoch, so that the 24-hour
+// statistics sum at most 25 hours of counters instead of reading every activity row of the day.
+func hourBucket(t time.Time) int64 { return t.Unix() / 3600 }
 
-func hourKind(t time.Time, metric string) string {
-	return "h:" + t.UTC().Format(hourFormat) + ":" + metric
-}
+// hourlyMetrics are the kinds of the hourly counters.
+var hourlyMetrics = []string{"users_added", "users_removed", "groups_added", "groups_removed", "errors"}
 
 // activityMetric names the statistic an activity row feeds, or "".
 func activityMetric(a *models.ScimActivity) string {
@@ -166,14 +169,14 @@ func (s *Store) hourlyCounts(ctx context.Context, ws uuid.UUID, from, to time.Ti
 		N    int64
 	}
 	err := s.db(ctx).Model(&scimCounter{}).Select("kind, SUM(n) AS n").
-		Where("workspace_id = ? AND kind >= ? AND kind <= ?", ws, "h:"+from.UTC().Format(hourFormat), "h:"+to.UTC().Format(hourFormat)+":~").
+		Where("workspace_id = ? AND kind IN ? AND bucket >= ? AND bucket <= ?", ws, hourlyMetrics, hourBucket(from), hourBucket(to)).
 		Group("kind").Scan(&rows).Error
 	if err != nil {
 		return nil, translate(err)
 	}
 	out := map[string]int64{}
 	for _, r := range rows {
-		out[r.Kind[strings.LastIndexByte(r.Kind, ':')+1:]] += r.N
+		out[r.Kind] += r.N
 	}
 	return out, nil
 }
@@ -191,15 +194,15 @@ func (s *Store) ReconcileCounts(ctx context.Context) error {
 		}
 		for _, q := range []string{
 			"DELETE FROM scim_counters WHERE kind IN ('users', 'groups')",
-			"INSERT INTO scim_counters (workspace_id, kind, shard, n) SELECT workspace_id, 'users', 0, count(*) FROM user_accounts GROUP BY workspace_id",
-			"INSERT INTO scim_counters (workspace_id, kind, shard, n) SELECT workspace_id, 'groups', 0, count(*) FROM groups GROUP BY workspace_id",
+			"INSERT INTO scim_counters (workspace_id, kind, bucket, shard, n) SELECT workspace_id, 'users', 0, 0, count(*) FROM user_accounts GROUP BY workspace_id",
+			"INSERT INTO scim_counters (workspace_id, kind, bucket, shard, n) SELECT workspace_id, 'groups', 0, 0, count(*) FROM groups GROUP BY workspace_id",
 		} {
 			if err := db.Exec(q).Error; err != nil {
 				return translate(err)
 			}
 		}
 		// Hourly counters older than two days are never read again.
-		old := "h:" + time.Now().UTC().Add(-48*time.Hour).Format(hourFormat)
-		return translate(db.Exec("DELETE FROM scim_counters WHERE kind >= 'h:' AND kind < ?", old).Error)
+		old := hourBucket(time.Now().Add(-48 * time.Hour))
+		return translate(db.Exec("DELETE FROM scim_counters WHERE bucket > 0 AND bucket < ?", old).Error)
 	})
 }

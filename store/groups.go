@@ -80,7 +80,7 @@ func (s *Store) DeleteGroup(ctx context.Context, ws, id uuid.UUID) (bool, error)
 	if res.Error != nil || res.RowsAffected == 0 {
 		return false, translate(res.Error)
 	}
-	return true, s.addCount(ctx, ws, counterGroups, -res.RowsAffected)
+	return true, s.addCount(ctx, ws, counterGroups, 0, -res.RowsAffected)
 }
 
 // ExistingUserIDs returns which of ids are user accounts of the workspace, in chunks of 1000.

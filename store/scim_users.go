@@ -124,7 +124,7 @@ func (s *Store) DeleteUserAccount(ctx context.Context, ws, id uuid.UUID) (bool, 
 	if res.Error != nil || res.RowsAffected == 0 {
 		return false, translate(res.Error)
 	}
-	return true, s.addCount(ctx, ws, counterUsers, -res.RowsAffected)
+	return true, s.addCount(ctx, ws, counterUsers, 0, -res.RowsAffected)
 }
 
 // GroupRef is a group a user belongs to.
