@@ -16,6 +16,9 @@ import (
 const (
 	counterUsers  = "users"
 	counterGroups = "groups"
+	// counterLastSync holds the time of the newest successful SCIM change (Unix microseconds):
+	// its shards keep a maximum, not a sum.
+	counterLastSync = "last_sync"
 )
 
 const counterShards = 16
@@ -55,7 +58,12 @@ func (c *counts) add(ws uuid.UUID, kind string, bucket, delta int64) {
 	if c.m == nil {
 		c.m = map[scimCounter]int64{}
 	}
-	c.m[scimCounter{WorkspaceID: ws, Kind: kind, Bucket: bucket}] += delta
+	k := scimCounter{WorkspaceID: ws, Kind: kind, Bucket: bucket}
+	if kind == counterLastSync {
+		c.m[k] = max(c.m[k], delta)
+		return
+	}
+	c.m[k] += delta
 }
 
 func withCounts(ctx context.Context) (context.Context, *counts) {
@@ -96,8 +104,10 @@ func (s *Store) writeCounts(ctx context.Context, rows []*scimCounter) error {
 		r.Shard = rand.IntN(counterShards)
 	}
 	err := s.db(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "workspace_id"}, {Name: "kind"}, {Name: "bucket"}, {Name: "shard"}},
-		DoUpdates: clause.Assignments(map[string]any{"n": clause.Expr{SQL: "scim_counters.n + excluded.n"}}),
+		Columns: []clause.Column{{Name: "workspace_id"}, {Name: "kind"}, {Name: "bucket"}, {Name: "shard"}},
+		// Counters add up; last_sync keeps the latest time (CASE works in both dialects).
+		DoUpdates: clause.Assignments(map[string]any{"n": clause.Expr{SQL: "CASE WHEN scim_counters.kind = '" + counterLastSync +
+			"' THEN (CASE WHEN excluded.n > scim_counters.n THEN excluded.n ELSE scim_counters.n END) ELSE scim_counters.n + excluded.n END"}}),
 	}).Create(rows).Error
 	return translate(err)
 }
@@ -131,7 +141,12 @@ func (s *Store) countCreated(ctx context.Context, v any) error {
 		return s.addCount(ctx, x.WorkspaceID, counterGroups, 0, 1)
 	case *models.ScimActivity:
 		if m := activityMetric(x); m != "" {
-			return s.addCount(ctx, x.WorkspaceID, m, hourBucket(x.CreatedAt), 1)
+			if err := s.addCount(ctx, x.WorkspaceID, m, hourBucket(x.CreatedAt), 1); err != nil {
+				return err
+			}
+		}
+		if x.Status == models.ScimStatusSuccess {
+			return s.addCount(ctx, x.WorkspaceID, counterLastSync, 0, x.CreatedAt.UnixMicro())
 		}
 	}
 	return nil
@@ -179,6 +194,18 @@ func (s *Store) hourlyCounts(ctx context.Context, ws uuid.UUID, from, to time.Ti
 		out[r.Kind] += r.N
 	}
 	return out, nil
+}
+
+// lastSync returns the newest successful SCIM change of a workspace, or nil.
+func (s *Store) lastSync(ctx context.Context, ws uuid.UUID) (*time.Time, error) {
+	var n *int64
+	err := s.db(ctx).Model(&scimCounter{}).Select("MAX(n)").
+		Where("workspace_id = ? AND kind = ? AND bucket = 0", ws, counterLastSync).Scan(&n).Error
+	if err != nil || n == nil {
+		return nil, translate(err)
+	}
+	t := time.UnixMicro(*n).UTC()
+	return &t, nil
 }
 
 // ReconcileCounts recomputes every workspace's counters from the tables, correcting any drift

@@ -190,14 +190,7 @@ func (s *Store) ScimStatistics(ctx context.Context, ws uuid.UUID, now time.Time)
 	st.UsersAdded24h, st.UsersRemoved24h = agg.UsersAdded+hours["users_added"], agg.UsersRemoved+hours["users_removed"]
 	st.GroupsAdded24h, st.GroupsRemoved24h = agg.GroupsAdded+hours["groups_added"], agg.GroupsRemoved+hours["groups_removed"]
 	st.ErrorCount24h = agg.Errors + hours["errors"]
-	var last models.ScimActivity
-	err = first(s.scoped(ctx, ws).Where("status = ?", models.ScimStatusSuccess).Order("created_at DESC"), &last)
-	switch err {
-	case nil:
-		t := last.CreatedAt.UTC()
-		st.LastSyncAt = &t
-	case ErrNotFound:
-	default:
+	if st.LastSyncAt, err = s.lastSync(ctx, ws); err != nil {
 		return nil, err
 	}
 	err = s.scoped(ctx, ws).Model(&models.ScimToken{}).
