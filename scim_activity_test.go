@@ -69,6 +69,14 @@ func TestScimStatisticsCounters(t *testing.T) {
 		if u, g := stats(); u != 2 || g != 1 {
 			t.Fatalf("totals %v users, %v groups; want 2, 1", u, g)
 		}
+		// lastSyncAt is the newest success, not the newest failure.
+		r := e.call("GET", "/api/v1/scim/activities?status=success&pageSize=1", admin, nil).must(t, 200)
+		newest, _ := time.Parse(time.RFC3339Nano, str(r.Body, "activities", 0, "timestamp"))
+		r = e.call("GET", "/api/v1/scim/statistics", admin, nil).must(t, 200)
+		last, _ := time.Parse(time.RFC3339Nano, str(r.Body, "lastSyncAt"))
+		if d := newest.Sub(last); d < 0 || d >= time.Microsecond {
+			t.Fatalf("lastSyncAt %v, newest success %v", last, newest)
+		}
 		// A row written behind the store's back drifts the counter until reconciliation.
 		var n []int
 		if err := e.app.store.RawScan(context.Background(), &n, "DELETE FROM user_accounts WHERE id = ?", ids[1]); err != nil {
