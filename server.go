@@ -34,6 +34,7 @@ import (
 	"gatehouse/provision"
 	"gatehouse/resolvers"
 	"gatehouse/rest"
+	"gatehouse/scim"
 	"gatehouse/secret"
 	"gatehouse/sso"
 	"gatehouse/store"
@@ -58,9 +59,10 @@ type config struct {
 
 	// Set by tests only (no environment variable): outbound TLS roots, dial overrides and
 	// the bound of a connection test or domain check (default 10 s).
-	testRootCAs        *x509.CertPool
-	testConnectTo      map[string]string
-	testNetworkTimeout time.Duration
+	testRootCAs           *x509.CertPool
+	testConnectTo         map[string]string
+	testNetworkTimeout    time.Duration
+	ScimActivityRetention time.Duration // GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS (default 90)
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -84,6 +86,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if c.AllowPrivateNetworks, err = strconv.ParseBool(get("GATEHOUSE_ALLOW_PRIVATE_NETWORKS", "false")); err != nil {
 		return c, fmt.Errorf("GATEHOUSE_ALLOW_PRIVATE_NETWORKS: %w", err)
 	}
+	days, err := strconv.Atoi(get("GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS", "90"))
+	if err != nil || days < 1 {
+		return c, errors.New("GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS: want a whole number of days ≥ 1")
+	}
+	c.ScimActivityRetention = time.Duration(days) * 24 * time.Hour
 	if err := c.LogLevel.UnmarshalText([]byte(get("GATEHOUSE_LOG_LEVEL", "info"))); err != nil {
 		return c, fmt.Errorf("GATEHOUSE_LOG_LEVEL: %w", err)
 	}
@@ -177,6 +184,7 @@ func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*ap
 	mux.Handle("GET /graphql/v1/assets/", graphiql.Assets("/graphql/v1/assets/"))
 	rest.New(svc, oa.Authenticate, log).Register(mux)
 	mux.Handle("GET /saml/metadata", sso.MetadataHandler(svc, log))
+	scim.New(svc, c.PublicURL, log).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "ok\n")
@@ -197,6 +205,28 @@ func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*ap
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return &app{handler: observe(reg, log, mux), store: st, svc: svc}, nil
+}
+
+// pruneScimActivities deletes SCIM activity older than the retention and reconciles the SCIM
+// statistics counters, at start and hourly.
+func pruneScimActivities(ctx context.Context, svc *provision.Service, retention time.Duration, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if err := svc.ReconcileScimCounts(ctx); err != nil {
+			log.Error("scim: reconcile counters", "err", err)
+		}
+		if n, err := svc.PruneScimActivities(ctx, retention); err != nil {
+			log.Error("scim: prune activity", "err", err)
+		} else if n > 0 {
+			log.Info("scim: pruned activity", "rows", n, "retention_days", int(retention.Hours()/24))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func printBootstrap(out io.Writer, publicURL, id, sec string) {
@@ -323,6 +353,7 @@ func run(args []string) error {
 		return err
 	}
 	defer a.store.Close()
+	go pruneScimActivities(ctx, a.svc, c.ScimActivityRetention, log)
 	srv := &http.Server{
 		Addr:              c.Addr,
 		Handler:           a.handler,

@@ -38,6 +38,8 @@ type ResolverRoot interface {
 	Connection() ConnectionResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
+	ScimActivity() ScimActivityResolver
+	ScimToken() ScimTokenResolver
 	UserAccount() UserAccountResolver
 	UserAccountConnection() UserAccountConnectionResolver
 }
@@ -159,6 +161,12 @@ type ComplexityRoot struct {
 		IntegrationClient func(childComplexity int) int
 	}
 
+	CreateScimTokenPayload struct {
+		Errors     func(childComplexity int) int
+		PlainValue func(childComplexity int) int
+		Token      func(childComplexity int) int
+	}
+
 	CreateWorkspacePayload struct {
 		Errors    func(childComplexity int) int
 		Workspace func(childComplexity int) int
@@ -167,6 +175,11 @@ type ComplexityRoot struct {
 	DeleteConnectionPayload struct {
 		DeletedConnectionID func(childComplexity int) int
 		Errors              func(childComplexity int) int
+	}
+
+	DeleteScimTokenPayload struct {
+		DeletedID func(childComplexity int) int
+		Errors    func(childComplexity int) int
 	}
 
 	DnsRecord struct {
@@ -236,15 +249,18 @@ type ComplexityRoot struct {
 		CreateCompany                    func(childComplexity int, input model.CreateCompanyInput) int
 		CreateConnection                 func(childComplexity int, input model.CreateConnectionInput) int
 		CreateIntegrationClient          func(childComplexity int, input model.CreateIntegrationClientInput) int
+		CreateScimToken                  func(childComplexity int, input model.CreateScimTokenInput) int
 		CreateUserAccount                func(childComplexity int, input model.CreateUserAccountInput) int
 		CreateWorkspace                  func(childComplexity int, input model.CreateWorkspaceInput) int
 		DeactivateConnection             func(childComplexity int, input model.DeactivateConnectionInput) int
 		DeactivateUserAccount            func(childComplexity int, input model.DeactivateUserAccountInput) int
 		DeleteConnection                 func(childComplexity int, input model.DeleteConnectionInput) int
+		DeleteScimToken                  func(childComplexity int, input model.DeleteScimTokenInput) int
 		ReactivateUserAccount            func(childComplexity int, input model.ReactivateUserAccountInput) int
 		RemoveDomain                     func(childComplexity int, input model.RemoveDomainInput) int
 		RemoveUserAccountCredentials     func(childComplexity int, input model.RemoveUserAccountCredentialsInput) int
 		RevokeIntegrationClient          func(childComplexity int, input model.RevokeIntegrationClientInput) int
+		RevokeScimToken                  func(childComplexity int, input model.RevokeScimTokenInput) int
 		RotateIntegrationClientSecret    func(childComplexity int, input model.RotateIntegrationClientSecretInput) int
 		SetPrimaryDomain                 func(childComplexity int, input model.SetPrimaryDomainInput) int
 		SetUserAccountAccount            func(childComplexity int, input model.SetUserAccountAccountInput) int
@@ -288,6 +304,10 @@ type ComplexityRoot struct {
 		Connection         func(childComplexity int, id string) int
 		Connections        func(childComplexity int) int
 		IntegrationClients func(childComplexity int) int
+		ScimActivities     func(childComplexity int, filter *model.ScimActivityFilter, page *int, pageSize *int) int
+		ScimStatistics     func(childComplexity int) int
+		ScimToken          func(childComplexity int, id string) int
+		ScimTokens         func(childComplexity int, status *model.ScimTokenStatus, name *string, page *int, pageSize *int) int
 		SimulatePlacement  func(childComplexity int, brandID string, identityProviderID string, claims map[string]any) int
 		SpMetadata         func(childComplexity int) int
 		UserAccount        func(childComplexity int, uuid string) int
@@ -306,6 +326,11 @@ type ComplexityRoot struct {
 		IntegrationClient func(childComplexity int) int
 	}
 
+	RevokeScimTokenPayload struct {
+		Errors func(childComplexity int) int
+		Token  func(childComplexity int) int
+	}
+
 	RotateIntegrationClientSecretPayload struct {
 		ClientSecret      func(childComplexity int) int
 		Errors            func(childComplexity int) int
@@ -319,6 +344,56 @@ type ComplexityRoot struct {
 		MetadataURL      func(childComplexity int) int
 		SignRequests     func(childComplexity int) int
 		SsoURL           func(childComplexity int) int
+	}
+
+	ScimActivity struct {
+		Details      func(childComplexity int) int
+		ErrorMessage func(childComplexity int) int
+		ID           func(childComplexity int) int
+		Operation    func(childComplexity int) int
+		ResourceID   func(childComplexity int) int
+		ResourceType func(childComplexity int) int
+		Status       func(childComplexity int) int
+		Timestamp    func(childComplexity int) int
+		TokenID      func(childComplexity int) int
+	}
+
+	ScimActivityList struct {
+		Activities func(childComplexity int) int
+		Page       func(childComplexity int) int
+		PageSize   func(childComplexity int) int
+		Total      func(childComplexity int) int
+	}
+
+	ScimStatistics struct {
+		ActiveTokens     func(childComplexity int) int
+		ErrorCount24h    func(childComplexity int) int
+		GroupsAdded24h   func(childComplexity int) int
+		GroupsRemoved24h func(childComplexity int) int
+		LastSyncAt       func(childComplexity int) int
+		TotalGroups      func(childComplexity int) int
+		TotalUsers       func(childComplexity int) int
+		UsersAdded24h    func(childComplexity int) int
+		UsersRemoved24h  func(childComplexity int) int
+	}
+
+	ScimToken struct {
+		ConnectionID func(childComplexity int) int
+		CreatedAt    func(childComplexity int) int
+		ExpiresAt    func(childComplexity int) int
+		ID           func(childComplexity int) int
+		MaskedValue  func(childComplexity int) int
+		Name         func(childComplexity int) int
+		RevokedAt    func(childComplexity int) int
+		Scopes       func(childComplexity int) int
+		Status       func(childComplexity int) int
+	}
+
+	ScimTokenList struct {
+		Page     func(childComplexity int) int
+		PageSize func(childComplexity int) int
+		Tokens   func(childComplexity int) int
+		Total    func(childComplexity int) int
 	}
 
 	SpMetadata struct {
@@ -340,6 +415,7 @@ type ComplexityRoot struct {
 		Active      func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
 		Credentials func(childComplexity int) int
+		DisplayName func(childComplexity int) int
 		Email       func(childComplexity int) int
 		ExternalID  func(childComplexity int) int
 		FirstName   func(childComplexity int) int
@@ -347,6 +423,7 @@ type ComplexityRoot struct {
 		Role        func(childComplexity int) int
 		UUID        func(childComplexity int) int
 		UpdatedAt   func(childComplexity int) int
+		UserName    func(childComplexity int) int
 	}
 
 	UserAccountConnection struct {
@@ -451,6 +528,9 @@ type MutationResolver interface {
 	VerifyDomain(ctx context.Context, input model.VerifyDomainInput) (*model.VerifyDomainPayload, error)
 	SetPrimaryDomain(ctx context.Context, input model.SetPrimaryDomainInput) (*model.DomainPayload, error)
 	RemoveDomain(ctx context.Context, input model.RemoveDomainInput) (*model.RemoveDomainPayload, error)
+	CreateScimToken(ctx context.Context, input model.CreateScimTokenInput) (*model.CreateScimTokenPayload, error)
+	RevokeScimToken(ctx context.Context, input model.RevokeScimTokenInput) (*model.RevokeScimTokenPayload, error)
+	DeleteScimToken(ctx context.Context, input model.DeleteScimTokenInput) (*model.DeleteScimTokenPayload, error)
 }
 type QueryResolver interface {
 	Viewer(ctx context.Context) (*provision.Principal, error)
@@ -469,6 +549,19 @@ type QueryResolver interface {
 	Accounts(ctx context.Context, companyID *string, typeArg *models.AccountType, first *int, after *string) (*provision.AccountPage, error)
 	SimulatePlacement(ctx context.Context, brandID string, identityProviderID string, claims map[string]any) (*provision.Placement, error)
 	SpMetadata(ctx context.Context) (*provision.SPMetadata, error)
+	ScimTokens(ctx context.Context, status *model.ScimTokenStatus, name *string, page *int, pageSize *int) (*model.ScimTokenList, error)
+	ScimToken(ctx context.Context, id string) (*models.ScimToken, error)
+	ScimActivities(ctx context.Context, filter *model.ScimActivityFilter, page *int, pageSize *int) (*model.ScimActivityList, error)
+	ScimStatistics(ctx context.Context) (*models.ScimStatistics, error)
+}
+type ScimActivityResolver interface {
+	ErrorMessage(ctx context.Context, obj *models.ScimActivity) (*string, error)
+	Details(ctx context.Context, obj *models.ScimActivity) (map[string]any, error)
+
+	Timestamp(ctx context.Context, obj *models.ScimActivity) (*time.Time, error)
+}
+type ScimTokenResolver interface {
+	Status(ctx context.Context, obj *models.ScimToken) (model.ScimTokenStatus, error)
 }
 type UserAccountResolver interface {
 	Credentials(ctx context.Context, obj *models.UserAccount) ([]*models.Credential, error)
@@ -918,6 +1011,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreateIntegrationClientPayload.IntegrationClient(childComplexity), true
 
+	case "CreateScimTokenPayload.errors":
+		if e.ComplexityRoot.CreateScimTokenPayload.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateScimTokenPayload.Errors(childComplexity), true
+	case "CreateScimTokenPayload.plainValue":
+		if e.ComplexityRoot.CreateScimTokenPayload.PlainValue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateScimTokenPayload.PlainValue(childComplexity), true
+	case "CreateScimTokenPayload.token":
+		if e.ComplexityRoot.CreateScimTokenPayload.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateScimTokenPayload.Token(childComplexity), true
+
 	case "CreateWorkspacePayload.errors":
 		if e.ComplexityRoot.CreateWorkspacePayload.Errors == nil {
 			break
@@ -943,6 +1055,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeleteConnectionPayload.Errors(childComplexity), true
+
+	case "DeleteScimTokenPayload.deletedId":
+		if e.ComplexityRoot.DeleteScimTokenPayload.DeletedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteScimTokenPayload.DeletedID(childComplexity), true
+	case "DeleteScimTokenPayload.errors":
+		if e.ComplexityRoot.DeleteScimTokenPayload.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteScimTokenPayload.Errors(childComplexity), true
 
 	case "DnsRecord.name":
 		if e.ComplexityRoot.DnsRecord.Name == nil {
@@ -1261,6 +1386,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateIntegrationClient(childComplexity, args["input"].(model.CreateIntegrationClientInput)), true
+	case "Mutation.createScimToken":
+		if e.ComplexityRoot.Mutation.CreateScimToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createScimToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateScimToken(childComplexity, args["input"].(model.CreateScimTokenInput)), true
 	case "Mutation.createUserAccount":
 		if e.ComplexityRoot.Mutation.CreateUserAccount == nil {
 			break
@@ -1316,6 +1452,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteConnection(childComplexity, args["input"].(model.DeleteConnectionInput)), true
+	case "Mutation.deleteScimToken":
+		if e.ComplexityRoot.Mutation.DeleteScimToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteScimToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteScimToken(childComplexity, args["input"].(model.DeleteScimTokenInput)), true
 	case "Mutation.reactivateUserAccount":
 		if e.ComplexityRoot.Mutation.ReactivateUserAccount == nil {
 			break
@@ -1360,6 +1507,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeIntegrationClient(childComplexity, args["input"].(model.RevokeIntegrationClientInput)), true
+	case "Mutation.revokeScimToken":
+		if e.ComplexityRoot.Mutation.RevokeScimToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeScimToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeScimToken(childComplexity, args["input"].(model.RevokeScimTokenInput)), true
 	case "Mutation.rotateIntegrationClientSecret":
 		if e.ComplexityRoot.Mutation.RotateIntegrationClientSecret == nil {
 			break
@@ -1646,6 +1804,45 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.IntegrationClients(childComplexity), true
 
+	case "Query.scimActivities":
+		if e.ComplexityRoot.Query.ScimActivities == nil {
+			break
+		}
+
+		args, err := ec.field_Query_scimActivities_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ScimActivities(childComplexity, args["filter"].(*model.ScimActivityFilter), args["page"].(*int), args["pageSize"].(*int)), true
+	case "Query.scimStatistics":
+		if e.ComplexityRoot.Query.ScimStatistics == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.ScimStatistics(childComplexity), true
+	case "Query.scimToken":
+		if e.ComplexityRoot.Query.ScimToken == nil {
+			break
+		}
+
+		args, err := ec.field_Query_scimToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ScimToken(childComplexity, args["id"].(string)), true
+	case "Query.scimTokens":
+		if e.ComplexityRoot.Query.ScimTokens == nil {
+			break
+		}
+
+		args, err := ec.field_Query_scimTokens_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ScimTokens(childComplexity, args["status"].(*model.ScimTokenStatus), args["name"].(*string), args["page"].(*int), args["pageSize"].(*int)), true
 	case "Query.simulatePlacement":
 		if e.ComplexityRoot.Query.SimulatePlacement == nil {
 			break
@@ -1724,6 +1921,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RevokeIntegrationClientPayload.IntegrationClient(childComplexity), true
 
+	case "RevokeScimTokenPayload.errors":
+		if e.ComplexityRoot.RevokeScimTokenPayload.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevokeScimTokenPayload.Errors(childComplexity), true
+	case "RevokeScimTokenPayload.token":
+		if e.ComplexityRoot.RevokeScimTokenPayload.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevokeScimTokenPayload.Token(childComplexity), true
+
 	case "RotateIntegrationClientSecretPayload.clientSecret":
 		if e.ComplexityRoot.RotateIntegrationClientSecretPayload.ClientSecret == nil {
 			break
@@ -1779,6 +1989,221 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SamlConfig.SsoURL(childComplexity), true
+
+	case "ScimActivity.details":
+		if e.ComplexityRoot.ScimActivity.Details == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimActivity.Details(childComplexity), true
+	case "ScimActivity.errorMessage":
+		if e.ComplexityRoot.ScimActivity.ErrorMessage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimActivity.ErrorMessage(childComplexity), true
+	case "ScimActivity.id":
+		if e.ComplexityRoot.ScimActivity.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimActivity.ID(childComplexity), true
+	case "ScimActivity.operation":
+		if e.ComplexityRoot.ScimActivity.Operation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimActivity.Operation(childComplexity), true
+	case "ScimActivity.resourceId":
+		if e.ComplexityRoot.ScimActivity.ResourceID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimActivity.ResourceID(childComplexity), true
+	case "ScimActivity.resourceType":
+		if e.ComplexityRoot.ScimActivity.ResourceType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimActivity.ResourceType(childComplexity), true
+	case "ScimActivity.status":
+		if e.ComplexityRoot.ScimActivity.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimActivity.Status(childComplexity), true
+	case "ScimActivity.timestamp":
+		if e.ComplexityRoot.ScimActivity.Timestamp == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimActivity.Timestamp(childComplexity), true
+	case "ScimActivity.tokenId":
+		if e.ComplexityRoot.ScimActivity.TokenID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimActivity.TokenID(childComplexity), true
+
+	case "ScimActivityList.activities":
+		if e.ComplexityRoot.ScimActivityList.Activities == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimActivityList.Activities(childComplexity), true
+	case "ScimActivityList.page":
+		if e.ComplexityRoot.ScimActivityList.Page == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimActivityList.Page(childComplexity), true
+	case "ScimActivityList.pageSize":
+		if e.ComplexityRoot.ScimActivityList.PageSize == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimActivityList.PageSize(childComplexity), true
+	case "ScimActivityList.total":
+		if e.ComplexityRoot.ScimActivityList.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimActivityList.Total(childComplexity), true
+
+	case "ScimStatistics.activeTokens":
+		if e.ComplexityRoot.ScimStatistics.ActiveTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimStatistics.ActiveTokens(childComplexity), true
+	case "ScimStatistics.errorCount24h":
+		if e.ComplexityRoot.ScimStatistics.ErrorCount24h == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimStatistics.ErrorCount24h(childComplexity), true
+	case "ScimStatistics.groupsAdded24h":
+		if e.ComplexityRoot.ScimStatistics.GroupsAdded24h == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimStatistics.GroupsAdded24h(childComplexity), true
+	case "ScimStatistics.groupsRemoved24h":
+		if e.ComplexityRoot.ScimStatistics.GroupsRemoved24h == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimStatistics.GroupsRemoved24h(childComplexity), true
+	case "ScimStatistics.lastSyncAt":
+		if e.ComplexityRoot.ScimStatistics.LastSyncAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimStatistics.LastSyncAt(childComplexity), true
+	case "ScimStatistics.totalGroups":
+		if e.ComplexityRoot.ScimStatistics.TotalGroups == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimStatistics.TotalGroups(childComplexity), true
+	case "ScimStatistics.totalUsers":
+		if e.ComplexityRoot.ScimStatistics.TotalUsers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimStatistics.TotalUsers(childComplexity), true
+	case "ScimStatistics.usersAdded24h":
+		if e.ComplexityRoot.ScimStatistics.UsersAdded24h == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimStatistics.UsersAdded24h(childComplexity), true
+	case "ScimStatistics.usersRemoved24h":
+		if e.ComplexityRoot.ScimStatistics.UsersRemoved24h == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimStatistics.UsersRemoved24h(childComplexity), true
+
+	case "ScimToken.connectionId":
+		if e.ComplexityRoot.ScimToken.ConnectionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.ConnectionID(childComplexity), true
+	case "ScimToken.createdAt":
+		if e.ComplexityRoot.ScimToken.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.CreatedAt(childComplexity), true
+	case "ScimToken.expiresAt":
+		if e.ComplexityRoot.ScimToken.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.ExpiresAt(childComplexity), true
+	case "ScimToken.id":
+		if e.ComplexityRoot.ScimToken.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.ID(childComplexity), true
+	case "ScimToken.maskedValue":
+		if e.ComplexityRoot.ScimToken.MaskedValue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.MaskedValue(childComplexity), true
+	case "ScimToken.name":
+		if e.ComplexityRoot.ScimToken.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.Name(childComplexity), true
+	case "ScimToken.revokedAt":
+		if e.ComplexityRoot.ScimToken.RevokedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.RevokedAt(childComplexity), true
+	case "ScimToken.scopes":
+		if e.ComplexityRoot.ScimToken.Scopes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.Scopes(childComplexity), true
+	case "ScimToken.status":
+		if e.ComplexityRoot.ScimToken.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.Status(childComplexity), true
+
+	case "ScimTokenList.page":
+		if e.ComplexityRoot.ScimTokenList.Page == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimTokenList.Page(childComplexity), true
+	case "ScimTokenList.pageSize":
+		if e.ComplexityRoot.ScimTokenList.PageSize == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimTokenList.PageSize(childComplexity), true
+	case "ScimTokenList.tokens":
+		if e.ComplexityRoot.ScimTokenList.Tokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimTokenList.Tokens(childComplexity), true
+	case "ScimTokenList.total":
+		if e.ComplexityRoot.ScimTokenList.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimTokenList.Total(childComplexity), true
 
 	case "SpMetadata.acsUrl":
 		if e.ComplexityRoot.SpMetadata.ACSURL == nil {
@@ -1854,6 +2279,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.UserAccount.Credentials(childComplexity), true
+	case "UserAccount.displayName":
+		if e.ComplexityRoot.UserAccount.DisplayName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserAccount.DisplayName(childComplexity), true
 	case "UserAccount.email":
 		if e.ComplexityRoot.UserAccount.Email == nil {
 			break
@@ -1896,6 +2327,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.UserAccount.UpdatedAt(childComplexity), true
+	case "UserAccount.userName":
+		if e.ComplexityRoot.UserAccount.UserName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserAccount.UserName(childComplexity), true
 
 	case "UserAccountConnection.edges":
 		if e.ComplexityRoot.UserAccountConnection.Edges == nil {
@@ -2079,19 +2516,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateConnectionInput", ec.unmarshalInputCreateConnectionInput),
 			graphql.NewInputUnmarshaler("CreateIdentityProviderConfigurationInput", ec.unmarshalInputCreateIdentityProviderConfigurationInput),
 			graphql.NewInputUnmarshaler("CreateIntegrationClientInput", ec.unmarshalInputCreateIntegrationClientInput),
+			graphql.NewInputUnmarshaler("CreateScimTokenInput", ec.unmarshalInputCreateScimTokenInput),
 			graphql.NewInputUnmarshaler("CreateUserAccountInput", ec.unmarshalInputCreateUserAccountInput),
 			graphql.NewInputUnmarshaler("CreateWorkspaceInput", ec.unmarshalInputCreateWorkspaceInput),
 			graphql.NewInputUnmarshaler("DeactivateConnectionInput", ec.unmarshalInputDeactivateConnectionInput),
 			graphql.NewInputUnmarshaler("DeactivateUserAccountInput", ec.unmarshalInputDeactivateUserAccountInput),
 			graphql.NewInputUnmarshaler("DeleteConnectionInput", ec.unmarshalInputDeleteConnectionInput),
+			graphql.NewInputUnmarshaler("DeleteScimTokenInput", ec.unmarshalInputDeleteScimTokenInput),
 			graphql.NewInputUnmarshaler("OidcConfigInput", ec.unmarshalInputOidcConfigInput),
 			graphql.NewInputUnmarshaler("ReactivateUserAccountInput", ec.unmarshalInputReactivateUserAccountInput),
 			graphql.NewInputUnmarshaler("RemoveDomainInput", ec.unmarshalInputRemoveDomainInput),
 			graphql.NewInputUnmarshaler("RemoveIdentityProviderConfigurationInput", ec.unmarshalInputRemoveIdentityProviderConfigurationInput),
 			graphql.NewInputUnmarshaler("RemoveUserAccountCredentialsInput", ec.unmarshalInputRemoveUserAccountCredentialsInput),
 			graphql.NewInputUnmarshaler("RevokeIntegrationClientInput", ec.unmarshalInputRevokeIntegrationClientInput),
+			graphql.NewInputUnmarshaler("RevokeScimTokenInput", ec.unmarshalInputRevokeScimTokenInput),
 			graphql.NewInputUnmarshaler("RotateIntegrationClientSecretInput", ec.unmarshalInputRotateIntegrationClientSecretInput),
 			graphql.NewInputUnmarshaler("SamlConfigInput", ec.unmarshalInputSamlConfigInput),
+			graphql.NewInputUnmarshaler("ScimActivityFilter", ec.unmarshalInputScimActivityFilter),
 			graphql.NewInputUnmarshaler("SetPrimaryDomainInput", ec.unmarshalInputSetPrimaryDomainInput),
 			graphql.NewInputUnmarshaler("SetUserAccountAccountInput", ec.unmarshalInputSetUserAccountAccountInput),
 			graphql.NewInputUnmarshaler("TestConnectionInput", ec.unmarshalInputTestConnectionInput),
@@ -2911,6 +3352,146 @@ type RemoveDomainPayload {
   removedDomainId: ID
   errors: [UserError!]!
 }
+
+# --- SCIM (issue 5) ---
+
+enum ScimTokenStatus {
+  ACTIVE
+  REVOKED
+  EXPIRED
+}
+
+"A bearer token an identity provider uses for SCIM (/scim/v2). Its plain value is shown once, by createScimToken."
+type ScimToken {
+  id: ID!
+  name: String!
+  "The first characters of the value, e.g. scim_abc1...****."
+  maskedValue: String!
+  status: ScimTokenStatus!
+  "users:read, users:write, groups:read, groups:write."
+  scopes: [String!]!
+  "Users the token provisions are bound to this connection with their userName as identifier."
+  connectionId: ID
+  expiresAt: Time
+  revokedAt: Time
+  createdAt: Time!
+}
+
+type ScimTokenList {
+  tokens: [ScimToken!]!
+  page: Int!
+  pageSize: Int!
+  total: Int!
+}
+
+"One SCIM operation as the server saw it."
+type ScimActivity {
+  id: ID!
+  "create, update, delete or read (failed reads only)."
+  operation: String!
+  "user or group."
+  resourceType: String!
+  resourceId: String!
+  "success or error."
+  status: String!
+  errorMessage: String
+  details: JSON!
+  tokenId: ID
+  timestamp: Time!
+}
+
+type ScimActivityList {
+  activities: [ScimActivity!]!
+  page: Int!
+  pageSize: Int!
+  total: Int!
+}
+
+input ScimActivityFilter {
+  "create, update, delete or read."
+  operation: String
+  "user or group."
+  resourceType: String
+  "success or error."
+  status: String
+  "ISO 8601 date or date-time, inclusive."
+  startDate: String
+  "ISO 8601 date (the whole day) or date-time (exclusive)."
+  endDate: String
+}
+
+"SCIM sync health of the workspace; the 24h counts come from the activity log."
+type ScimStatistics {
+  totalUsers: Int!
+  totalGroups: Int!
+  usersAdded24h: Int!
+  usersRemoved24h: Int!
+  groupsAdded24h: Int!
+  groupsRemoved24h: Int!
+  lastSyncAt: Time
+  errorCount24h: Int!
+  activeTokens: Int!
+}
+
+input CreateScimTokenInput {
+  "At most 128 characters."
+  name: String!
+  "Default: users:read, users:write."
+  scopes: [String!]
+  "1 to 3650; omitted or null: never expires."
+  expiresInDays: Int
+  connectionId: ID
+}
+
+type CreateScimTokenPayload {
+  token: ScimToken
+  "Shown once. Store it now."
+  plainValue: String
+  errors: [UserError!]!
+}
+
+input RevokeScimTokenInput {
+  id: ID!
+}
+
+type RevokeScimTokenPayload {
+  token: ScimToken
+  errors: [UserError!]!
+}
+
+input DeleteScimTokenInput {
+  id: ID!
+}
+
+type DeleteScimTokenPayload {
+  deletedId: ID
+  errors: [UserError!]!
+}
+
+extend type Query {
+  "SCIM tokens of the workspace, newest first (pageSize ≤ 100, default 20)."
+  scimTokens(status: ScimTokenStatus, name: String, page: Int, pageSize: Int): ScimTokenList!
+  "One SCIM token; null when there is none in this workspace."
+  scimToken(id: ID!): ScimToken
+  "The SCIM activity log, newest first (pageSize ≤ 100, default 20)."
+  scimActivities(filter: ScimActivityFilter, page: Int, pageSize: Int): ScimActivityList!
+  scimStatistics: ScimStatistics!
+}
+
+extend type Mutation {
+  "Create a SCIM token. The plain value is returned here only."
+  createScimToken(input: CreateScimTokenInput!): CreateScimTokenPayload!
+  "Revoke a SCIM token: SCIM requests with it fail at once."
+  revokeScimToken(input: RevokeScimTokenInput!): RevokeScimTokenPayload!
+  "Delete a SCIM token and its activity log."
+  deleteScimToken(input: DeleteScimTokenInput!): DeleteScimTokenPayload!
+}
+
+extend type UserAccount {
+  "The SCIM userName (unique per workspace, case-insensitively); the email for accounts created outside SCIM."
+  userName: String!
+  displayName: String
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -3145,6 +3726,18 @@ func (ec *executionContext) childFields_CreateIntegrationClientPayload(ctx conte
 	return nil, fmt.Errorf("no field named %q was found under type CreateIntegrationClientPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_CreateScimTokenPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "token":
+		return ec.fieldContext_CreateScimTokenPayload_token(ctx, field)
+	case "plainValue":
+		return ec.fieldContext_CreateScimTokenPayload_plainValue(ctx, field)
+	case "errors":
+		return ec.fieldContext_CreateScimTokenPayload_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateScimTokenPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_CreateWorkspacePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "workspace":
@@ -3163,6 +3756,16 @@ func (ec *executionContext) childFields_DeleteConnectionPayload(ctx context.Cont
 		return ec.fieldContext_DeleteConnectionPayload_errors(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeleteConnectionPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DeleteScimTokenPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deletedId":
+		return ec.fieldContext_DeleteScimTokenPayload_deletedId(ctx, field)
+	case "errors":
+		return ec.fieldContext_DeleteScimTokenPayload_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteScimTokenPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_DnsRecord(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3337,6 +3940,16 @@ func (ec *executionContext) childFields_RevokeIntegrationClientPayload(ctx conte
 	return nil, fmt.Errorf("no field named %q was found under type RevokeIntegrationClientPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_RevokeScimTokenPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "token":
+		return ec.fieldContext_RevokeScimTokenPayload_token(ctx, field)
+	case "errors":
+		return ec.fieldContext_RevokeScimTokenPayload_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RevokeScimTokenPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_RotateIntegrationClientSecretPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "integrationClient":
@@ -3365,6 +3978,106 @@ func (ec *executionContext) childFields_SamlConfig(ctx context.Context, field gr
 		return ec.fieldContext_SamlConfig_metadataUrl(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SamlConfig", field.Name)
+}
+
+func (ec *executionContext) childFields_ScimActivity(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ScimActivity_id(ctx, field)
+	case "operation":
+		return ec.fieldContext_ScimActivity_operation(ctx, field)
+	case "resourceType":
+		return ec.fieldContext_ScimActivity_resourceType(ctx, field)
+	case "resourceId":
+		return ec.fieldContext_ScimActivity_resourceId(ctx, field)
+	case "status":
+		return ec.fieldContext_ScimActivity_status(ctx, field)
+	case "errorMessage":
+		return ec.fieldContext_ScimActivity_errorMessage(ctx, field)
+	case "details":
+		return ec.fieldContext_ScimActivity_details(ctx, field)
+	case "tokenId":
+		return ec.fieldContext_ScimActivity_tokenId(ctx, field)
+	case "timestamp":
+		return ec.fieldContext_ScimActivity_timestamp(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScimActivity", field.Name)
+}
+
+func (ec *executionContext) childFields_ScimActivityList(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "activities":
+		return ec.fieldContext_ScimActivityList_activities(ctx, field)
+	case "page":
+		return ec.fieldContext_ScimActivityList_page(ctx, field)
+	case "pageSize":
+		return ec.fieldContext_ScimActivityList_pageSize(ctx, field)
+	case "total":
+		return ec.fieldContext_ScimActivityList_total(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScimActivityList", field.Name)
+}
+
+func (ec *executionContext) childFields_ScimStatistics(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "totalUsers":
+		return ec.fieldContext_ScimStatistics_totalUsers(ctx, field)
+	case "totalGroups":
+		return ec.fieldContext_ScimStatistics_totalGroups(ctx, field)
+	case "usersAdded24h":
+		return ec.fieldContext_ScimStatistics_usersAdded24h(ctx, field)
+	case "usersRemoved24h":
+		return ec.fieldContext_ScimStatistics_usersRemoved24h(ctx, field)
+	case "groupsAdded24h":
+		return ec.fieldContext_ScimStatistics_groupsAdded24h(ctx, field)
+	case "groupsRemoved24h":
+		return ec.fieldContext_ScimStatistics_groupsRemoved24h(ctx, field)
+	case "lastSyncAt":
+		return ec.fieldContext_ScimStatistics_lastSyncAt(ctx, field)
+	case "errorCount24h":
+		return ec.fieldContext_ScimStatistics_errorCount24h(ctx, field)
+	case "activeTokens":
+		return ec.fieldContext_ScimStatistics_activeTokens(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScimStatistics", field.Name)
+}
+
+func (ec *executionContext) childFields_ScimToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ScimToken_id(ctx, field)
+	case "name":
+		return ec.fieldContext_ScimToken_name(ctx, field)
+	case "maskedValue":
+		return ec.fieldContext_ScimToken_maskedValue(ctx, field)
+	case "status":
+		return ec.fieldContext_ScimToken_status(ctx, field)
+	case "scopes":
+		return ec.fieldContext_ScimToken_scopes(ctx, field)
+	case "connectionId":
+		return ec.fieldContext_ScimToken_connectionId(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_ScimToken_expiresAt(ctx, field)
+	case "revokedAt":
+		return ec.fieldContext_ScimToken_revokedAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ScimToken_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScimToken", field.Name)
+}
+
+func (ec *executionContext) childFields_ScimTokenList(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "tokens":
+		return ec.fieldContext_ScimTokenList_tokens(ctx, field)
+	case "page":
+		return ec.fieldContext_ScimTokenList_page(ctx, field)
+	case "pageSize":
+		return ec.fieldContext_ScimTokenList_pageSize(ctx, field)
+	case "total":
+		return ec.fieldContext_ScimTokenList_total(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScimTokenList", field.Name)
 }
 
 func (ec *executionContext) childFields_SpMetadata(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3419,6 +4132,10 @@ func (ec *executionContext) childFields_UserAccount(ctx context.Context, field g
 		return ec.fieldContext_UserAccount_account(ctx, field)
 	case "role":
 		return ec.fieldContext_UserAccount_role(ctx, field)
+	case "userName":
+		return ec.fieldContext_UserAccount_userName(ctx, field)
+	case "displayName":
+		return ec.fieldContext_UserAccount_displayName(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UserAccount", field.Name)
 }
@@ -3793,6 +4510,20 @@ func (ec *executionContext) field_Mutation_createIntegrationClient_args(ctx cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createScimToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateScimTokenInput, error) {
+			return ec.unmarshalNCreateScimTokenInput2gatehouseᚋgraphᚋmodelᚐCreateScimTokenInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createUserAccount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3863,6 +4594,20 @@ func (ec *executionContext) field_Mutation_deleteConnection_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_deleteScimToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DeleteScimTokenInput, error) {
+			return ec.unmarshalNDeleteScimTokenInput2gatehouseᚋgraphᚋmodelᚐDeleteScimTokenInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_reactivateUserAccount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3911,6 +4656,20 @@ func (ec *executionContext) field_Mutation_revokeIntegrationClient_args(ctx cont
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RevokeIntegrationClientInput, error) {
 			return ec.unmarshalNRevokeIntegrationClientInput2gatehouseᚋgraphᚋmodelᚐRevokeIntegrationClientInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_revokeScimToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RevokeScimTokenInput, error) {
+			return ec.unmarshalNRevokeScimTokenInput2gatehouseᚋgraphᚋmodelᚐRevokeScimTokenInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4244,6 +5003,88 @@ func (ec *executionContext) field_Query_connection_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_scimActivities_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.ScimActivityFilter, error) {
+			return ec.unmarshalOScimActivityFilter2ᚖgatehouseᚋgraphᚋmodelᚐScimActivityFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "page",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["page"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "pageSize",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["pageSize"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_scimToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_scimTokens_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*model.ScimTokenStatus, error) {
+			return ec.unmarshalOScimTokenStatus2ᚖgatehouseᚋgraphᚋmodelᚐScimTokenStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "name",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["name"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "page",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["page"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "pageSize",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["pageSize"] = arg3
 	return args, nil
 }
 
@@ -6206,6 +7047,93 @@ func (ec *executionContext) fieldContext_CreateIntegrationClientPayload_errors(_
 	return fc, nil
 }
 
+func (ec *executionContext) _CreateScimTokenPayload_token(ctx context.Context, field graphql.CollectedField, obj *model.CreateScimTokenPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateScimTokenPayload_token(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Token, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.ScimToken) graphql.Marshaler {
+			return ec.marshalOScimToken2ᚖgatehouseᚋmodelsᚐScimToken(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CreateScimTokenPayload_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateScimTokenPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScimToken(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CreateScimTokenPayload_plainValue(ctx context.Context, field graphql.CollectedField, obj *model.CreateScimTokenPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateScimTokenPayload_plainValue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PlainValue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CreateScimTokenPayload_plainValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CreateScimTokenPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _CreateScimTokenPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.CreateScimTokenPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateScimTokenPayload_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgatehouseᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateScimTokenPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateScimTokenPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _CreateWorkspacePayload_workspace(ctx context.Context, field graphql.CollectedField, obj *model.CreateWorkspacePayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6315,6 +7243,61 @@ func (ec *executionContext) _DeleteConnectionPayload_errors(ctx context.Context,
 func (ec *executionContext) fieldContext_DeleteConnectionPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "DeleteConnectionPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DeleteScimTokenPayload_deletedId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteScimTokenPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteScimTokenPayload_deletedId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteScimTokenPayload_deletedId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeleteScimTokenPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DeleteScimTokenPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.DeleteScimTokenPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteScimTokenPayload_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgatehouseᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteScimTokenPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeleteScimTokenPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
@@ -8498,6 +9481,138 @@ func (ec *executionContext) fieldContext_Mutation_removeDomain(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createScimToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createScimToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateScimToken(ctx, fc.Args["input"].(model.CreateScimTokenInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CreateScimTokenPayload) graphql.Marshaler {
+			return ec.marshalNCreateScimTokenPayload2ᚖgatehouseᚋgraphᚋmodelᚐCreateScimTokenPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createScimToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CreateScimTokenPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createScimToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_revokeScimToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_revokeScimToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RevokeScimToken(ctx, fc.Args["input"].(model.RevokeScimTokenInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RevokeScimTokenPayload) graphql.Marshaler {
+			return ec.marshalNRevokeScimTokenPayload2ᚖgatehouseᚋgraphᚋmodelᚐRevokeScimTokenPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_revokeScimToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RevokeScimTokenPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeScimToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteScimToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteScimToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteScimToken(ctx, fc.Args["input"].(model.DeleteScimTokenInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeleteScimTokenPayload) graphql.Marshaler {
+			return ec.marshalNDeleteScimTokenPayload2ᚖgatehouseᚋgraphᚋmodelᚐDeleteScimTokenPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteScimToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeleteScimTokenPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteScimToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _OidcConfig_issuerUrl(ctx context.Context, field graphql.CollectedField, obj *models.OIDCConfig) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9381,6 +10496,170 @@ func (ec *executionContext) fieldContext_Query_spMetadata(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_scimTokens(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_scimTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ScimTokens(ctx, fc.Args["status"].(*model.ScimTokenStatus), fc.Args["name"].(*string), fc.Args["page"].(*int), fc.Args["pageSize"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ScimTokenList) graphql.Marshaler {
+			return ec.marshalNScimTokenList2ᚖgatehouseᚋgraphᚋmodelᚐScimTokenList(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_scimTokens(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScimTokenList(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_scimTokens_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_scimToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_scimToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ScimToken(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.ScimToken) graphql.Marshaler {
+			return ec.marshalOScimToken2ᚖgatehouseᚋmodelsᚐScimToken(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_scimToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScimToken(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_scimToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_scimActivities(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_scimActivities(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ScimActivities(ctx, fc.Args["filter"].(*model.ScimActivityFilter), fc.Args["page"].(*int), fc.Args["pageSize"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ScimActivityList) graphql.Marshaler {
+			return ec.marshalNScimActivityList2ᚖgatehouseᚋgraphᚋmodelᚐScimActivityList(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_scimActivities(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScimActivityList(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_scimActivities_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_scimStatistics(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_scimStatistics(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().ScimStatistics(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.ScimStatistics) graphql.Marshaler {
+			return ec.marshalNScimStatistics2ᚖgatehouseᚋmodelsᚐScimStatistics(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_scimStatistics(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScimStatistics(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9566,6 +10845,70 @@ func (ec *executionContext) _RevokeIntegrationClientPayload_errors(ctx context.C
 func (ec *executionContext) fieldContext_RevokeIntegrationClientPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "RevokeIntegrationClientPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RevokeScimTokenPayload_token(ctx context.Context, field graphql.CollectedField, obj *model.RevokeScimTokenPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevokeScimTokenPayload_token(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Token, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.ScimToken) graphql.Marshaler {
+			return ec.marshalOScimToken2ᚖgatehouseᚋmodelsᚐScimToken(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RevokeScimTokenPayload_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RevokeScimTokenPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScimToken(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RevokeScimTokenPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.RevokeScimTokenPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevokeScimTokenPayload_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgatehouseᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevokeScimTokenPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RevokeScimTokenPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
@@ -9799,6 +11142,829 @@ func (ec *executionContext) _SamlConfig_metadataUrl(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_SamlConfig_metadataUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SamlConfig", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScimActivity_id(ctx context.Context, field graphql.CollectedField, obj *models.ScimActivity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimActivity_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimActivity_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimActivity", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ScimActivity_operation(ctx context.Context, field graphql.CollectedField, obj *models.ScimActivity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimActivity_operation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimActivity_operation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimActivity", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScimActivity_resourceType(ctx context.Context, field graphql.CollectedField, obj *models.ScimActivity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimActivity_resourceType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResourceType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimActivity_resourceType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimActivity", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScimActivity_resourceId(ctx context.Context, field graphql.CollectedField, obj *models.ScimActivity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimActivity_resourceId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResourceID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimActivity_resourceId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimActivity", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScimActivity_status(ctx context.Context, field graphql.CollectedField, obj *models.ScimActivity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimActivity_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimActivity_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimActivity", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScimActivity_errorMessage(ctx context.Context, field graphql.CollectedField, obj *models.ScimActivity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimActivity_errorMessage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ScimActivity().ErrorMessage(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScimActivity_errorMessage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimActivity", field, true, true, "String")
+}
+
+func (ec *executionContext) _ScimActivity_details(ctx context.Context, field graphql.CollectedField, obj *models.ScimActivity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimActivity_details(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ScimActivity().Details(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalNJSON2map(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimActivity_details(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimActivity", field, true, true, "JSON")
+}
+
+func (ec *executionContext) _ScimActivity_tokenId(ctx context.Context, field graphql.CollectedField, obj *models.ScimActivity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimActivity_tokenId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TokenID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *uuid.UUID) graphql.Marshaler {
+			return ec.marshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScimActivity_tokenId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimActivity", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ScimActivity_timestamp(ctx context.Context, field graphql.CollectedField, obj *models.ScimActivity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimActivity_timestamp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ScimActivity().Timestamp(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalNTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimActivity_timestamp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimActivity", field, true, true, "Time")
+}
+
+func (ec *executionContext) _ScimActivityList_activities(ctx context.Context, field graphql.CollectedField, obj *model.ScimActivityList) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimActivityList_activities(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Activities, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.ScimActivity) graphql.Marshaler {
+			return ec.marshalNScimActivity2ᚕᚖgatehouseᚋmodelsᚐScimActivityᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimActivityList_activities(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScimActivityList",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScimActivity(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScimActivityList_page(ctx context.Context, field graphql.CollectedField, obj *model.ScimActivityList) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimActivityList_page(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Page, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimActivityList_page(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimActivityList", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScimActivityList_pageSize(ctx context.Context, field graphql.CollectedField, obj *model.ScimActivityList) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimActivityList_pageSize(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageSize, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimActivityList_pageSize(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimActivityList", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScimActivityList_total(ctx context.Context, field graphql.CollectedField, obj *model.ScimActivityList) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimActivityList_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimActivityList_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimActivityList", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScimStatistics_totalUsers(ctx context.Context, field graphql.CollectedField, obj *models.ScimStatistics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimStatistics_totalUsers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalUsers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimStatistics_totalUsers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimStatistics", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScimStatistics_totalGroups(ctx context.Context, field graphql.CollectedField, obj *models.ScimStatistics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimStatistics_totalGroups(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalGroups, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimStatistics_totalGroups(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimStatistics", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScimStatistics_usersAdded24h(ctx context.Context, field graphql.CollectedField, obj *models.ScimStatistics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimStatistics_usersAdded24h(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UsersAdded24h, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimStatistics_usersAdded24h(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimStatistics", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScimStatistics_usersRemoved24h(ctx context.Context, field graphql.CollectedField, obj *models.ScimStatistics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimStatistics_usersRemoved24h(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UsersRemoved24h, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimStatistics_usersRemoved24h(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimStatistics", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScimStatistics_groupsAdded24h(ctx context.Context, field graphql.CollectedField, obj *models.ScimStatistics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimStatistics_groupsAdded24h(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GroupsAdded24h, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimStatistics_groupsAdded24h(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimStatistics", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScimStatistics_groupsRemoved24h(ctx context.Context, field graphql.CollectedField, obj *models.ScimStatistics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimStatistics_groupsRemoved24h(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GroupsRemoved24h, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimStatistics_groupsRemoved24h(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimStatistics", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScimStatistics_lastSyncAt(ctx context.Context, field graphql.CollectedField, obj *models.ScimStatistics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimStatistics_lastSyncAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSyncAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScimStatistics_lastSyncAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimStatistics", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ScimStatistics_errorCount24h(ctx context.Context, field graphql.CollectedField, obj *models.ScimStatistics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimStatistics_errorCount24h(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ErrorCount24h, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimStatistics_errorCount24h(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimStatistics", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScimStatistics_activeTokens(ctx context.Context, field graphql.CollectedField, obj *models.ScimStatistics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimStatistics_activeTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActiveTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimStatistics_activeTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimStatistics", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScimToken_id(ctx context.Context, field graphql.CollectedField, obj *models.ScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimToken_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimToken_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimToken", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ScimToken_name(ctx context.Context, field graphql.CollectedField, obj *models.ScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimToken_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimToken_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimToken", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScimToken_maskedValue(ctx context.Context, field graphql.CollectedField, obj *models.ScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimToken_maskedValue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaskedValue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimToken_maskedValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimToken", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScimToken_status(ctx context.Context, field graphql.CollectedField, obj *models.ScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimToken_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ScimToken().Status(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ScimTokenStatus) graphql.Marshaler {
+			return ec.marshalNScimTokenStatus2gatehouseᚋgraphᚋmodelᚐScimTokenStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimToken_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimToken", field, true, true, "ScimTokenStatus")
+}
+
+func (ec *executionContext) _ScimToken_scopes(ctx context.Context, field graphql.CollectedField, obj *models.ScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimToken_scopes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scopes(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimToken_scopes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimToken", field, true, false, "String")
+}
+
+func (ec *executionContext) _ScimToken_connectionId(ctx context.Context, field graphql.CollectedField, obj *models.ScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimToken_connectionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConnectionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *uuid.UUID) graphql.Marshaler {
+			return ec.marshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScimToken_connectionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimToken", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ScimToken_expiresAt(ctx context.Context, field graphql.CollectedField, obj *models.ScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimToken_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScimToken_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimToken", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ScimToken_revokedAt(ctx context.Context, field graphql.CollectedField, obj *models.ScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimToken_revokedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevokedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScimToken_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimToken", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ScimToken_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.ScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimToken_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimToken_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimToken", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ScimTokenList_tokens(ctx context.Context, field graphql.CollectedField, obj *model.ScimTokenList) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimTokenList_tokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.ScimToken) graphql.Marshaler {
+			return ec.marshalNScimToken2ᚕᚖgatehouseᚋmodelsᚐScimTokenᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimTokenList_tokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScimTokenList",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScimToken(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScimTokenList_page(ctx context.Context, field graphql.CollectedField, obj *model.ScimTokenList) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimTokenList_page(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Page, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimTokenList_page(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimTokenList", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScimTokenList_pageSize(ctx context.Context, field graphql.CollectedField, obj *model.ScimTokenList) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimTokenList_pageSize(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageSize, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimTokenList_pageSize(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimTokenList", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScimTokenList_total(ctx context.Context, field graphql.CollectedField, obj *model.ScimTokenList) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimTokenList_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimTokenList_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimTokenList", field, false, false, "Int")
 }
 
 func (ec *executionContext) _SpMetadata_entityId(ctx context.Context, field graphql.CollectedField, obj *provision.SPMetadata) (ret graphql.Marshaler) {
@@ -10303,6 +12469,52 @@ func (ec *executionContext) _UserAccount_role(ctx context.Context, field graphql
 	)
 }
 func (ec *executionContext) fieldContext_UserAccount_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserAccount", field, false, false, "String")
+}
+
+func (ec *executionContext) _UserAccount_userName(ctx context.Context, field graphql.CollectedField, obj *models.UserAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserAccount_userName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UserAccount_userName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UserAccount", field, false, false, "String")
+}
+
+func (ec *executionContext) _UserAccount_displayName(ctx context.Context, field graphql.CollectedField, obj *models.UserAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UserAccount_displayName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DisplayName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UserAccount_displayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("UserAccount", field, false, false, "String")
 }
 
@@ -12553,6 +14765,69 @@ func UnmarshalCreateIntegrationClientInput(ctx context.Context, raw any) (model.
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateScimTokenInput(ctx context.Context, obj any) (model.CreateScimTokenInput, error) {
+	var it model.CreateScimTokenInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "scopes", "expiresInDays", "connectionId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "scopes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scopes"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Scopes = data
+		case "expiresInDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresInDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresInDays = data
+		case "connectionId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateScimTokenInput unmarshals raw into the CreateScimTokenInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateScimTokenInput(ctx context.Context, raw any) (model.CreateScimTokenInput, error) {
+	var out model.CreateScimTokenInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateScimTokenInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateUserAccountInput(ctx context.Context, obj any) (model.CreateUserAccountInput, error) {
 	var it model.CreateUserAccountInput
 	if obj == nil {
@@ -12781,6 +15056,48 @@ func (ec *executionContext) unmarshalInputDeleteConnectionInput(ctx context.Cont
 func UnmarshalDeleteConnectionInput(ctx context.Context, raw any) (model.DeleteConnectionInput, error) {
 	var out model.DeleteConnectionInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "DeleteConnectionInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputDeleteScimTokenInput(ctx context.Context, obj any) (model.DeleteScimTokenInput, error) {
+	var it model.DeleteScimTokenInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDeleteScimTokenInput unmarshals raw into the DeleteScimTokenInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDeleteScimTokenInput(ctx context.Context, raw any) (model.DeleteScimTokenInput, error) {
+	var out model.DeleteScimTokenInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DeleteScimTokenInput", raw, &out)
 	return out, err
 }
 
@@ -13085,6 +15402,48 @@ func UnmarshalRevokeIntegrationClientInput(ctx context.Context, raw any) (model.
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRevokeScimTokenInput(ctx context.Context, obj any) (model.RevokeScimTokenInput, error) {
+	var it model.RevokeScimTokenInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRevokeScimTokenInput unmarshals raw into the RevokeScimTokenInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRevokeScimTokenInput(ctx context.Context, raw any) (model.RevokeScimTokenInput, error) {
+	var out model.RevokeScimTokenInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RevokeScimTokenInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRotateIntegrationClientSecretInput(ctx context.Context, obj any) (model.RotateIntegrationClientSecretInput, error) {
 	var it model.RotateIntegrationClientSecretInput
 	if obj == nil {
@@ -13201,6 +15560,76 @@ func (ec *executionContext) unmarshalInputSamlConfigInput(ctx context.Context, o
 func UnmarshalSamlConfigInput(ctx context.Context, raw any) (model.SamlConfigInput, error) {
 	var out model.SamlConfigInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "SamlConfigInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputScimActivityFilter(ctx context.Context, obj any) (model.ScimActivityFilter, error) {
+	var it model.ScimActivityFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"operation", "resourceType", "status", "startDate", "endDate"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "operation":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("operation"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Operation = data
+		case "resourceType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceType"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceType = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "startDate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startDate"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartDate = data
+		case "endDate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endDate"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EndDate = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalScimActivityFilter unmarshals raw into the ScimActivityFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalScimActivityFilter(ctx context.Context, raw any) (model.ScimActivityFilter, error) {
+	var out model.ScimActivityFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ScimActivityFilter", raw, &out)
 	return out, err
 }
 
@@ -14713,6 +17142,49 @@ func (ec *executionContext) _CreateIntegrationClientPayload(ctx context.Context,
 	return out
 }
 
+var createScimTokenPayloadImplementors = []string{"CreateScimTokenPayload"}
+
+func (ec *executionContext) _CreateScimTokenPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateScimTokenPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, createScimTokenPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CreateScimTokenPayload")
+		case "token":
+			out.Values[i] = ec._CreateScimTokenPayload_token(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "plainValue":
+			out.Values[i] = ec._CreateScimTokenPayload_plainValue(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._CreateScimTokenPayload_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var createWorkspacePayloadImplementors = []string{"CreateWorkspacePayload"}
 
 func (ec *executionContext) _CreateWorkspacePayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateWorkspacePayload) graphql.Marshaler {
@@ -14769,6 +17241,44 @@ func (ec *executionContext) _DeleteConnectionPayload(ctx context.Context, sel as
 			}
 		case "errors":
 			out.Values[i] = ec._DeleteConnectionPayload_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var deleteScimTokenPayloadImplementors = []string{"DeleteScimTokenPayload"}
+
+func (ec *executionContext) _DeleteScimTokenPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteScimTokenPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deleteScimTokenPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeleteScimTokenPayload")
+		case "deletedId":
+			out.Values[i] = ec._DeleteScimTokenPayload_deletedId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._DeleteScimTokenPayload_errors(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -15387,6 +17897,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createScimToken":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createScimToken(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokeScimToken":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeScimToken(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteScimToken":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteScimToken(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -15653,6 +18184,30 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_spMetadata(ctx, field)
 				})
+		case "scimTokens":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_scimTokens(ctx, field)
+				})
+		case "scimToken":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_scimToken(ctx, field)
+				})
+		case "scimActivities":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_scimActivities(ctx, field)
+				})
+		case "scimStatistics":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_scimStatistics(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -15760,6 +18315,44 @@ func (ec *executionContext) _RevokeIntegrationClientPayload(ctx context.Context,
 	return out
 }
 
+var revokeScimTokenPayloadImplementors = []string{"RevokeScimTokenPayload"}
+
+func (ec *executionContext) _RevokeScimTokenPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RevokeScimTokenPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, revokeScimTokenPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RevokeScimTokenPayload")
+		case "token":
+			out.Values[i] = ec._RevokeScimTokenPayload_token(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._RevokeScimTokenPayload_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var rotateIntegrationClientSecretPayloadImplementors = []string{"RotateIntegrationClientSecretPayload"}
 
 func (ec *executionContext) _RotateIntegrationClientSecretPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RotateIntegrationClientSecretPayload) graphql.Marshaler {
@@ -15842,6 +18435,325 @@ func (ec *executionContext) _SamlConfig(ctx context.Context, sel ast.SelectionSe
 		case "metadataUrl":
 			out.Values[i] = ec._SamlConfig_metadataUrl(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scimActivityImplementors = []string{"ScimActivity"}
+
+func (ec *executionContext) _ScimActivity(ctx context.Context, sel ast.SelectionSet, obj *models.ScimActivity) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scimActivityImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScimActivity")
+		case "id":
+			out.Values[i] = ec._ScimActivity_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "operation":
+			out.Values[i] = ec._ScimActivity_operation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "resourceType":
+			out.Values[i] = ec._ScimActivity_resourceType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "resourceId":
+			out.Values[i] = ec._ScimActivity_resourceId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._ScimActivity_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "errorMessage":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ScimActivity_errorMessage(ctx, field, obj)
+				})
+		case "details":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ScimActivity_details(ctx, field, obj)
+				})
+		case "tokenId":
+			out.Values[i] = ec._ScimActivity_tokenId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "timestamp":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ScimActivity_timestamp(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scimActivityListImplementors = []string{"ScimActivityList"}
+
+func (ec *executionContext) _ScimActivityList(ctx context.Context, sel ast.SelectionSet, obj *model.ScimActivityList) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scimActivityListImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScimActivityList")
+		case "activities":
+			out.Values[i] = ec._ScimActivityList_activities(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "page":
+			out.Values[i] = ec._ScimActivityList_page(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageSize":
+			out.Values[i] = ec._ScimActivityList_pageSize(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._ScimActivityList_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scimStatisticsImplementors = []string{"ScimStatistics"}
+
+func (ec *executionContext) _ScimStatistics(ctx context.Context, sel ast.SelectionSet, obj *models.ScimStatistics) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scimStatisticsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScimStatistics")
+		case "totalUsers":
+			out.Values[i] = ec._ScimStatistics_totalUsers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalGroups":
+			out.Values[i] = ec._ScimStatistics_totalGroups(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "usersAdded24h":
+			out.Values[i] = ec._ScimStatistics_usersAdded24h(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "usersRemoved24h":
+			out.Values[i] = ec._ScimStatistics_usersRemoved24h(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "groupsAdded24h":
+			out.Values[i] = ec._ScimStatistics_groupsAdded24h(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "groupsRemoved24h":
+			out.Values[i] = ec._ScimStatistics_groupsRemoved24h(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastSyncAt":
+			out.Values[i] = ec._ScimStatistics_lastSyncAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errorCount24h":
+			out.Values[i] = ec._ScimStatistics_errorCount24h(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "activeTokens":
+			out.Values[i] = ec._ScimStatistics_activeTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scimTokenImplementors = []string{"ScimToken"}
+
+func (ec *executionContext) _ScimToken(ctx context.Context, sel ast.SelectionSet, obj *models.ScimToken) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scimTokenImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScimToken")
+		case "id":
+			out.Values[i] = ec._ScimToken_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._ScimToken_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "maskedValue":
+			out.Values[i] = ec._ScimToken_maskedValue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ScimToken_status(ctx, field, obj)
+				})
+		case "scopes":
+			out.Values[i] = ec._ScimToken_scopes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "connectionId":
+			out.Values[i] = ec._ScimToken_connectionId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "expiresAt":
+			out.Values[i] = ec._ScimToken_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "revokedAt":
+			out.Values[i] = ec._ScimToken_revokedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._ScimToken_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scimTokenListImplementors = []string{"ScimTokenList"}
+
+func (ec *executionContext) _ScimTokenList(ctx context.Context, sel ast.SelectionSet, obj *model.ScimTokenList) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scimTokenListImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScimTokenList")
+		case "tokens":
+			out.Values[i] = ec._ScimTokenList_tokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "page":
+			out.Values[i] = ec._ScimTokenList_page(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageSize":
+			out.Values[i] = ec._ScimTokenList_pageSize(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._ScimTokenList_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -16023,6 +18935,16 @@ func (ec *executionContext) _UserAccount(ctx context.Context, sel ast.SelectionS
 		case "role":
 			out.Values[i] = ec._UserAccount_role(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "userName":
+			out.Values[i] = ec._UserAccount_userName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "displayName":
+			out.Values[i] = ec._UserAccount_displayName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
@@ -17050,6 +19972,19 @@ func (ec *executionContext) marshalNCreateIntegrationClientPayload2ᚖgatehouse�
 	return ec._CreateIntegrationClientPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNCreateScimTokenInput2gatehouseᚋgraphᚋmodelᚐCreateScimTokenInput(ctx context.Context, v any) (model.CreateScimTokenInput, error) {
+	res, err := ec.unmarshalInputCreateScimTokenInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCreateScimTokenPayload2ᚖgatehouseᚋgraphᚋmodelᚐCreateScimTokenPayload(ctx context.Context, sel ast.SelectionSet, v *model.CreateScimTokenPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CreateScimTokenPayload!")
+		return graphql.Null
+	}
+	return ec._CreateScimTokenPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCreateUserAccountInput2gatehouseᚋgraphᚋmodelᚐCreateUserAccountInput(ctx context.Context, v any) (model.CreateUserAccountInput, error) {
 	res, err := ec.unmarshalInputCreateUserAccountInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -17089,6 +20024,19 @@ func (ec *executionContext) marshalNDeleteConnectionPayload2ᚖgatehouseᚋgraph
 		return graphql.Null
 	}
 	return ec._DeleteConnectionPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDeleteScimTokenInput2gatehouseᚋgraphᚋmodelᚐDeleteScimTokenInput(ctx context.Context, v any) (model.DeleteScimTokenInput, error) {
+	res, err := ec.unmarshalInputDeleteScimTokenInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDeleteScimTokenPayload2ᚖgatehouseᚋgraphᚋmodelᚐDeleteScimTokenPayload(ctx context.Context, sel ast.SelectionSet, v *model.DeleteScimTokenPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeleteScimTokenPayload!")
+		return graphql.Null
+	}
+	return ec._DeleteScimTokenPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNDomain2ᚕᚖgatehouseᚋmodelsᚐDomainᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Domain) graphql.Marshaler {
@@ -17330,6 +20278,19 @@ func (ec *executionContext) marshalNRevokeIntegrationClientPayload2ᚖgatehouse�
 	return ec._RevokeIntegrationClientPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNRevokeScimTokenInput2gatehouseᚋgraphᚋmodelᚐRevokeScimTokenInput(ctx context.Context, v any) (model.RevokeScimTokenInput, error) {
+	res, err := ec.unmarshalInputRevokeScimTokenInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRevokeScimTokenPayload2ᚖgatehouseᚋgraphᚋmodelᚐRevokeScimTokenPayload(ctx context.Context, sel ast.SelectionSet, v *model.RevokeScimTokenPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RevokeScimTokenPayload!")
+		return graphql.Null
+	}
+	return ec._RevokeScimTokenPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNRotateIntegrationClientSecretInput2gatehouseᚋgraphᚋmodelᚐRotateIntegrationClientSecretInput(ctx context.Context, v any) (model.RotateIntegrationClientSecretInput, error) {
 	res, err := ec.unmarshalInputRotateIntegrationClientSecretInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -17341,6 +20302,88 @@ func (ec *executionContext) marshalNRotateIntegrationClientSecretPayload2ᚖgate
 		return graphql.Null
 	}
 	return ec._RotateIntegrationClientSecretPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNScimActivity2ᚕᚖgatehouseᚋmodelsᚐScimActivityᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.ScimActivity) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNScimActivity2ᚖgatehouseᚋmodelsᚐScimActivity(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNScimActivity2ᚖgatehouseᚋmodelsᚐScimActivity(ctx context.Context, sel ast.SelectionSet, v *models.ScimActivity) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScimActivity!")
+		return graphql.Null
+	}
+	return ec._ScimActivity(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNScimActivityList2ᚖgatehouseᚋgraphᚋmodelᚐScimActivityList(ctx context.Context, sel ast.SelectionSet, v *model.ScimActivityList) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScimActivityList!")
+		return graphql.Null
+	}
+	return ec._ScimActivityList(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNScimStatistics2ᚖgatehouseᚋmodelsᚐScimStatistics(ctx context.Context, sel ast.SelectionSet, v *models.ScimStatistics) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScimStatistics!")
+		return graphql.Null
+	}
+	return ec._ScimStatistics(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNScimToken2ᚕᚖgatehouseᚋmodelsᚐScimTokenᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.ScimToken) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNScimToken2ᚖgatehouseᚋmodelsᚐScimToken(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNScimToken2ᚖgatehouseᚋmodelsᚐScimToken(ctx context.Context, sel ast.SelectionSet, v *models.ScimToken) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScimToken!")
+		return graphql.Null
+	}
+	return ec._ScimToken(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNScimTokenList2ᚖgatehouseᚋgraphᚋmodelᚐScimTokenList(ctx context.Context, sel ast.SelectionSet, v *model.ScimTokenList) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScimTokenList!")
+		return graphql.Null
+	}
+	return ec._ScimTokenList(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNScimTokenStatus2gatehouseᚋgraphᚋmodelᚐScimTokenStatus(ctx context.Context, v any) (model.ScimTokenStatus, error) {
+	var res model.ScimTokenStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNScimTokenStatus2gatehouseᚋgraphᚋmodelᚐScimTokenStatus(ctx context.Context, sel ast.SelectionSet, v model.ScimTokenStatus) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNSetPrimaryDomainInput2gatehouseᚋgraphᚋmodelᚐSetPrimaryDomainInput(ctx context.Context, v any) (model.SetPrimaryDomainInput, error) {
@@ -17425,6 +20468,24 @@ func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v an
 func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel ast.SelectionSet, v time.Time) graphql.Marshaler {
 	_ = sel
 	res := graphql.MarshalTime(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Time!")
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalNTime2ᚖtimeᚐTime(ctx context.Context, v any) (*time.Time, error) {
+	res, err := graphql.UnmarshalTime(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTime2ᚖtimeᚐTime(ctx context.Context, sel ast.SelectionSet, v *time.Time) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Time!")
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalTime(*v)
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "Time!")
 	}
@@ -17889,6 +20950,24 @@ func (ec *executionContext) marshalOHttpsFile2ᚖgatehouseᚋmodelsᚐHTTPSFile(
 	return ec._HttpsFile(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx context.Context, v any) (*uuid.UUID, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalUUID(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx context.Context, sel ast.SelectionSet, v *uuid.UUID) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalUUID(*v)
+	return res
+}
+
 func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {
 	if v == nil {
 		return nil, nil
@@ -17985,6 +21064,37 @@ func (ec *executionContext) unmarshalOSamlConfigInput2ᚖgatehouseᚋgraphᚋmod
 	}
 	res, err := ec.unmarshalInputSamlConfigInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOScimActivityFilter2ᚖgatehouseᚋgraphᚋmodelᚐScimActivityFilter(ctx context.Context, v any) (*model.ScimActivityFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputScimActivityFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOScimToken2ᚖgatehouseᚋmodelsᚐScimToken(ctx context.Context, sel ast.SelectionSet, v *models.ScimToken) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ScimToken(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOScimTokenStatus2ᚖgatehouseᚋgraphᚋmodelᚐScimTokenStatus(ctx context.Context, v any) (*model.ScimTokenStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.ScimTokenStatus)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOScimTokenStatus2ᚖgatehouseᚋgraphᚋmodelᚐScimTokenStatus(ctx context.Context, sel ast.SelectionSet, v *model.ScimTokenStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {

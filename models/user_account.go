@@ -35,6 +35,22 @@ type UserAccount struct {
 	CreatedAt time.Time
 	UpdatedAt time.Time
 
+	// SCIM attributes (migration 5). UserName is unique per workspace through UserNameKey;
+	// accounts created outside SCIM get their email as userName (see store.Create).
+	UserName       string
+	UserNameKey    string
+	EmailType      string // SCIM type of the primary email (work, home, …)
+	DisplayName    string
+	Title          string
+	UserType       string
+	EmployeeNumber string
+	Department     string
+	Organization   string
+	CostCenter     string
+	Division       string
+	ManagerID      string
+	SCIMData       string `gorm:"column:scim_data"` // JSON object: the other SCIM attributes as sent
+
 	// Credentials, when not nil, were loaded together with the account (one query for a page).
 	Credentials []*Credential `gorm:"-"`
 }

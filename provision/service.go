@@ -28,6 +28,8 @@ type Service struct {
 	clients *clientCache
 	// bulkSlots bounds the bulk operations running at once (memory, not correctness).
 	bulkSlots chan struct{}
+	// scimTokens caches SCIM token lookups (2 s; revocation drops the entry at once).
+	scimTokens *scimTokenCache
 	// AllowPrivateNetworks permits http:// IdP URLs on loopback hosts (development and tests).
 	allowPrivate bool
 	sso          ssoOptions
@@ -66,8 +68,9 @@ func New(st *store.Store, box *secret.Box, o Options) *Service {
 	}
 	return &Service{store: st, box: box, now: now, log: o.Logger,
 		clients: newClientCache(o.ClientCacheTTL, now), allowPrivate: o.AllowPrivateNetworks,
-		sso:       ssoOptions{remote: o.Remote, publicURL: strings.TrimRight(o.PublicURL, "/"), timeout: o.NetworkTimeout},
-		bulkSlots: make(chan struct{}, 4)}
+		sso:        ssoOptions{remote: o.Remote, publicURL: strings.TrimRight(o.PublicURL, "/"), timeout: o.NetworkTimeout},
+		bulkSlots:  make(chan struct{}, 4),
+		scimTokens: &scimTokenCache{ttl: o.ClientCacheTTL, now: now, m: map[string]cachedScimToken{}}}
 }
 
 // Principal is the authenticated caller.

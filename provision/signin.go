@@ -101,7 +101,7 @@ func (s *Service) SignIn(ctx context.Context, brandID, connectionID uuid.UUID, i
 // lostRace reports whether a sign-in transaction failed because a concurrent one created the
 // same account or identity first.
 func lostRace(err error) bool {
-	return store.IsUnique(err, "ux_user_accounts_email") || store.IsUnique(err, "ux_credentials_identity") ||
+	return emailTaken(err) || store.IsUnique(err, "ux_credentials_identity") ||
 		store.IsUnique(err, "ux_credentials_account_connection") || models.ErrorCode(err) == models.ETAKEN
 }
 
@@ -272,6 +272,7 @@ func (d *decision) provision(ctx context.Context, cfg *models.IdentityProviderCo
 		}
 	}
 	u := &models.UserAccount{ID: store.NewID(), WorkspaceID: ws, Email: d.id.Email, EmailKey: models.Key(d.id.Email),
+		UserName: d.id.Email, UserNameKey: models.Key(d.id.Email),
 		FirstName: d.id.FirstName, LastName: d.id.LastName, Active: true, AccountID: &account.ID,
 		Role: d.conn.DefaultRole, Version: 1, CreatedAt: now, UpdatedAt: now}
 	if u.Role == "" {

@@ -62,7 +62,7 @@ func (s *Service) CreateUserAccount(ctx context.Context, in CreateUserAccountInp
 	}
 	now := s.now()
 	u := &models.UserAccount{ID: store.NewID(), WorkspaceID: p.WorkspaceID, Email: in.Email,
-		EmailKey: models.Key(in.Email), FirstName: strings.TrimSpace(in.FirstName),
+		EmailKey: models.Key(in.Email), UserName: in.Email, UserNameKey: models.Key(in.Email), FirstName: strings.TrimSpace(in.FirstName),
 		LastName: strings.TrimSpace(in.LastName), ExternalID: in.ExternalID, Active: true, Version: 1,
 		CreatedAt: now, UpdatedAt: now}
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
@@ -72,7 +72,7 @@ func (s *Service) CreateUserAccount(ctx context.Context, in CreateUserAccountInp
 		return s.audit(ctx, p, "user_account.create", "user_account", u.ID.String(),
 			map[string]any{"email": u.Email})
 	})
-	if store.IsUnique(err, "ux_user_accounts_email") {
+	if emailTaken(err) {
 		return nil, models.FieldError(models.ETAKEN, "email", in.Email, "another user account already has this email")
 	}
 	if err != nil {
@@ -162,7 +162,7 @@ func (s *Service) changeUser(ctx context.Context, rawID, action string, change f
 		return s.audit(ctx, p, action, "user_account", u.ID.String(), summary)
 	})
 	switch {
-	case store.IsUnique(err, "ux_user_accounts_email"):
+	case emailTaken(err):
 		return nil, models.FieldError(models.ETAKEN, "email", u.Email, "another user account already has this email")
 	case errors.Is(err, store.ErrStale):
 		return nil, models.Errorf(models.ECONFLICT, "the user account was changed concurrently; retry")
@@ -314,4 +314,10 @@ func (s *Service) Credentials(ctx context.Context, u *models.UserAccount) ([]*mo
 		return nil, err
 	}
 	return u.Credentials, nil
+}
+
+// emailTaken reports whether err is a clash on an account's email. Accounts created outside
+// SCIM take their email as SCIM userName, so the clash can surface on either unique index.
+func emailTaken(err error) bool {
+	return store.IsUnique(err, "ux_user_accounts_email") || store.IsUnique(err, "ux_user_accounts_user_name")
 }

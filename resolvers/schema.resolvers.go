@@ -12,6 +12,7 @@ import (
 	"gatehouse/graph/model"
 	"gatehouse/models"
 	"gatehouse/provision"
+	"time"
 )
 
 // Company is the batch resolver for the company field.
@@ -247,6 +248,21 @@ func (r *mutationResolver) RemoveDomain(ctx context.Context, input model.RemoveD
 	return r.removeDomain(ctx, input)
 }
 
+// CreateScimToken is the resolver for the createScimToken field.
+func (r *mutationResolver) CreateScimToken(ctx context.Context, input model.CreateScimTokenInput) (*model.CreateScimTokenPayload, error) {
+	return r.createScimToken(ctx, input)
+}
+
+// RevokeScimToken is the resolver for the revokeScimToken field.
+func (r *mutationResolver) RevokeScimToken(ctx context.Context, input model.RevokeScimTokenInput) (*model.RevokeScimTokenPayload, error) {
+	return r.revokeScimToken(ctx, input)
+}
+
+// DeleteScimToken is the resolver for the deleteScimToken field.
+func (r *mutationResolver) DeleteScimToken(ctx context.Context, input model.DeleteScimTokenInput) (*model.DeleteScimTokenPayload, error) {
+	return r.deleteScimToken(ctx, input)
+}
+
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*provision.Principal, error) {
 	return r.Svc.Viewer(ctx)
@@ -340,6 +356,46 @@ func (r *queryResolver) SpMetadata(ctx context.Context) (*provision.SPMetadata, 
 	return r.spMetadata(ctx)
 }
 
+// ScimTokens is the resolver for the scimTokens field.
+func (r *queryResolver) ScimTokens(ctx context.Context, status *model.ScimTokenStatus, name *string, page *int, pageSize *int) (*model.ScimTokenList, error) {
+	return r.scimTokens(ctx, status, name, page, pageSize)
+}
+
+// ScimToken is the resolver for the scimToken field.
+func (r *queryResolver) ScimToken(ctx context.Context, id string) (*models.ScimToken, error) {
+	return r.scimToken(ctx, id)
+}
+
+// ScimActivities is the resolver for the scimActivities field.
+func (r *queryResolver) ScimActivities(ctx context.Context, filter *model.ScimActivityFilter, page *int, pageSize *int) (*model.ScimActivityList, error) {
+	return r.scimActivities(ctx, filter, page, pageSize)
+}
+
+// ScimStatistics is the resolver for the scimStatistics field.
+func (r *queryResolver) ScimStatistics(ctx context.Context) (*models.ScimStatistics, error) {
+	return r.Svc.ScimStatistics(ctx)
+}
+
+// ErrorMessage is the resolver for the errorMessage field.
+func (r *scimActivityResolver) ErrorMessage(ctx context.Context, obj *models.ScimActivity) (*string, error) {
+	return activityError(obj), nil
+}
+
+// Details is the resolver for the details field.
+func (r *scimActivityResolver) Details(ctx context.Context, obj *models.ScimActivity) (map[string]any, error) {
+	return activityDetails(obj), nil
+}
+
+// Timestamp is the resolver for the timestamp field.
+func (r *scimActivityResolver) Timestamp(ctx context.Context, obj *models.ScimActivity) (*time.Time, error) {
+	return &obj.CreatedAt, nil
+}
+
+// Status is the resolver for the status field.
+func (r *scimTokenResolver) Status(ctx context.Context, obj *models.ScimToken) (model.ScimTokenStatus, error) {
+	return scimTokenStatus(obj), nil
+}
+
 // Credentials is the resolver for the credentials field.
 func (r *userAccountResolver) Credentials(ctx context.Context, obj *models.UserAccount) ([]*models.Credential, error) {
 	return r.Svc.Credentials(ctx, obj)
@@ -378,6 +434,12 @@ func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{
 // Query returns graph.QueryResolver implementation.
 func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
 
+// ScimActivity returns graph.ScimActivityResolver implementation.
+func (r *Resolver) ScimActivity() graph.ScimActivityResolver { return &scimActivityResolver{r} }
+
+// ScimToken returns graph.ScimTokenResolver implementation.
+func (r *Resolver) ScimToken() graph.ScimTokenResolver { return &scimTokenResolver{r} }
+
 // UserAccount returns graph.UserAccountResolver implementation.
 func (r *Resolver) UserAccount() graph.UserAccountResolver { return &userAccountResolver{r} }
 
@@ -394,6 +456,8 @@ type (
 	connectionResolver            struct{ *Resolver }
 	mutationResolver              struct{ *Resolver }
 	queryResolver                 struct{ *Resolver }
+	scimActivityResolver          struct{ *Resolver }
+	scimTokenResolver             struct{ *Resolver }
 	userAccountResolver           struct{ *Resolver }
 	userAccountConnectionResolver struct{ *Resolver }
 )

@@ -39,8 +39,8 @@ func New(svc *provision.Service, auth Authenticator, log *slog.Logger) *Handler 
 // Register mounts every /api/v1 route on mux. Each feature area registers its own routes.
 func (h *Handler) Register(mux *http.ServeMux) {
 	for _, register := range []func(*http.ServeMux){
-		h.registerSSO, // SSO connections, domains, SP metadata
-		// h.registerSCIM,  (SCIM tokens, activities, statistics)
+		h.registerSSO,  // SSO connections, domains, SP metadata
+		h.registerSCIM, // SCIM tokens, activities, statistics
 	} {
 		register(mux)
 	}

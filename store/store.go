@@ -132,7 +132,11 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 		return fn(ctx)
 	}
 	return s.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(context.WithValue(ctx, txKey{}, tx))
+		ctx, counts := withCounts(context.WithValue(ctx, txKey{}, tx))
+		if err := fn(ctx); err != nil {
+			return err
+		}
+		return s.flushCounts(ctx, counts)
 	})
 }
 
@@ -152,7 +156,11 @@ func (s *Store) scoped(ctx context.Context, ws uuid.UUID) *gorm.DB {
 
 // Create inserts one model or a slice of models of the same type.
 func (s *Store) Create(ctx context.Context, v any) error {
-	return translate(s.db(ctx).Create(v).Error)
+	defaultSCIMData(v)
+	if err := translate(s.db(ctx).Create(v).Error); err != nil {
+		return err
+	}
+	return s.countCreated(ctx, v)
 }
 
 // NewID returns a new time-ordered (v7) UUID.

@@ -117,6 +117,23 @@ type CreateIntegrationClientPayload struct {
 	Errors       []*UserError `json:"errors"`
 }
 
+type CreateScimTokenInput struct {
+	// At most 128 characters.
+	Name string `json:"name"`
+	// Default: users:read, users:write.
+	Scopes []string `json:"scopes,omitempty"`
+	// 1 to 3650; omitted or null: never expires.
+	ExpiresInDays *int    `json:"expiresInDays,omitempty"`
+	ConnectionID  *string `json:"connectionId,omitempty"`
+}
+
+type CreateScimTokenPayload struct {
+	Token *models.ScimToken `json:"token,omitempty"`
+	// Shown once. Store it now.
+	PlainValue *string      `json:"plainValue,omitempty"`
+	Errors     []*UserError `json:"errors"`
+}
+
 type CreateUserAccountInput struct {
 	Email      string  `json:"email"`
 	FirstName  *string `json:"firstName,omitempty"`
@@ -148,6 +165,15 @@ type DeleteConnectionInput struct {
 type DeleteConnectionPayload struct {
 	DeletedConnectionID *string      `json:"deletedConnectionId,omitempty"`
 	Errors              []*UserError `json:"errors"`
+}
+
+type DeleteScimTokenInput struct {
+	ID string `json:"id"`
+}
+
+type DeleteScimTokenPayload struct {
+	DeletedID *string      `json:"deletedId,omitempty"`
+	Errors    []*UserError `json:"errors"`
 }
 
 type DomainPayload struct {
@@ -209,6 +235,15 @@ type RevokeIntegrationClientPayload struct {
 	Errors            []*UserError              `json:"errors"`
 }
 
+type RevokeScimTokenInput struct {
+	ID string `json:"id"`
+}
+
+type RevokeScimTokenPayload struct {
+	Token  *models.ScimToken `json:"token,omitempty"`
+	Errors []*UserError      `json:"errors"`
+}
+
 type RotateIntegrationClientSecretInput struct {
 	ClientID string `json:"clientId"`
 }
@@ -227,6 +262,33 @@ type SamlConfigInput struct {
 	SignRequests     *bool          `json:"signRequests,omitempty"`
 	AttributeMapping map[string]any `json:"attributeMapping,omitempty"`
 	MetadataURL      *string        `json:"metadataUrl,omitempty"`
+}
+
+type ScimActivityFilter struct {
+	// create, update, delete or read.
+	Operation *string `json:"operation,omitempty"`
+	// user or group.
+	ResourceType *string `json:"resourceType,omitempty"`
+	// success or error.
+	Status *string `json:"status,omitempty"`
+	// ISO 8601 date or date-time, inclusive.
+	StartDate *string `json:"startDate,omitempty"`
+	// ISO 8601 date (the whole day) or date-time (exclusive).
+	EndDate *string `json:"endDate,omitempty"`
+}
+
+type ScimActivityList struct {
+	Activities []*models.ScimActivity `json:"activities"`
+	Page       int                    `json:"page"`
+	PageSize   int                    `json:"pageSize"`
+	Total      int                    `json:"total"`
+}
+
+type ScimTokenList struct {
+	Tokens   []*models.ScimToken `json:"tokens"`
+	Page     int                 `json:"page"`
+	PageSize int                 `json:"pageSize"`
+	Total    int                 `json:"total"`
 }
 
 type SetPrimaryDomainInput struct {
@@ -340,6 +402,63 @@ type VerifyDomainPayload struct {
 	Success bool           `json:"success"`
 	Domain  *models.Domain `json:"domain,omitempty"`
 	Errors  []*UserError   `json:"errors"`
+}
+
+type ScimTokenStatus string
+
+const (
+	ScimTokenStatusActive  ScimTokenStatus = "ACTIVE"
+	ScimTokenStatusRevoked ScimTokenStatus = "REVOKED"
+	ScimTokenStatusExpired ScimTokenStatus = "EXPIRED"
+)
+
+var AllScimTokenStatus = []ScimTokenStatus{
+	ScimTokenStatusActive,
+	ScimTokenStatusRevoked,
+	ScimTokenStatusExpired,
+}
+
+func (e ScimTokenStatus) IsValid() bool {
+	switch e {
+	case ScimTokenStatusActive, ScimTokenStatusRevoked, ScimTokenStatusExpired:
+		return true
+	}
+	return false
+}
+
+func (e ScimTokenStatus) String() string {
+	return string(e)
+}
+
+func (e *ScimTokenStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ScimTokenStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ScimTokenStatus", str)
+	}
+	return nil
+}
+
+func (e ScimTokenStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ScimTokenStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ScimTokenStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 type UserErrorCode string

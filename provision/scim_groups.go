@@ -1,0 +1,297 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/store"
+)
+
+// GroupRef is a group a user belongs to.
+type GroupRef = store.GroupRef
+
+// MaxGroupMembersPerRequest bounds the member changes one request may carry.
+const MaxGroupMembersPerRequest = 10_000
+
+// GroupChange is what a SCIM request does to a group. Nil fields stay unchanged. Members:
+// when ReplaceMembers is set every member not in Add is dropped; otherwise Remove and Add
+// are applied (they are disjoint: the transport folds the operations in order).
+type GroupChange struct {
+	DisplayName    *string
+	ExternalID     **string
+	ReplaceMembers bool
+	Add            []string
+	Remove         []string
+	// Details go into the activity row (e.g. operation counts).
+	Details map[string]any
+}
+
+func notFoundGroup(rawID string) error {
+	return models.FieldError(models.ENOTFOUND, "id", rawID, "group "+truncate(rawID, 64)+" not found")
+}
+
+func groupWriteError(err error, name string) error {
+	switch {
+	case store.IsUnique(err, "ux_groups_display_name"):
+		return &models.ScimTypedError{Err: models.FieldError(models.ETAKEN, "displayName", name,
+			"a group with this displayName already exists"), Type: models.ScimTypeUniqueness}
+	case errors.Is(err, store.ErrStale):
+		return models.Errorf(models.ECONFLICT, "the group was changed concurrently; retry")
+	}
+	return internal("scim group", err)
+}
+
+func validateGroupName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return "", models.ScimError(models.ScimTypeInvalidValue, "displayName is required")
+	case len([]rune(name)) > 256:
+		return "", models.ScimError(models.ScimTypeInvalidValue, "displayName must be at most 256 characters")
+	}
+	return name, nil
+}
+
+// memberIDs parses member values; on add every one must be a user of the workspace.
+func (s *Service) memberIDs(ctx context.Context, ws uuid.UUID, raw []string, mustExist bool) ([]uuid.UUID, error) {
+	if len(raw) > MaxGroupMembersPerRequest {
+		return nil, models.ScimError(models.ScimTypeTooMany, "at most %d member changes per request", MaxGroupMembersPerRequest)
+	}
+	ids := make([]uuid.UUID, 0, len(raw))
+	seen := make(map[uuid.UUID]bool, len(raw))
+	for _, r := range raw {
+		id, err := uuid.Parse(r)
+		if err != nil {
+			if mustExist {
+				return nil, models.ScimError(models.ScimTypeInvalidValue, "member %q is not a user id", truncate(r, 64))
+			}
+			continue
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if !mustExist || len(ids) == 0 {
+		return ids, nil
+	}
+	found, err := s.store.ExistingUserIDs(ctx, ws, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if !found[id] {
+			return nil, models.ScimError(models.ScimTypeInvalidValue, "member %s is not a user of this workspace", id)
+		}
+	}
+	return ids, nil
+}
+
+// CreateScimGroup creates a group with its initial members.
+func (s *Service) CreateScimGroup(ctx context.Context, name string, externalID *string, members []string) (*models.Group, error) {
+	c, err := s.authorizeScim(ctx, models.ScimGroupsWrite)
+	if err != nil {
+		return nil, err
+	}
+	name, err = validateGroupName(name)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	g := &models.Group{ID: store.NewID(), WorkspaceID: c.Token.WorkspaceID, DisplayName: name,
+		DisplayNameKey: models.Key(name), ExternalID: externalID, Version: 1, CreatedAt: now, UpdatedAt: now}
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		ids, err := s.memberIDs(ctx, g.WorkspaceID, members, true)
+		if err != nil {
+			return err
+		}
+		if err := s.store.Create(ctx, g); err != nil {
+			return err
+		}
+		if err := s.store.ChangeMembers(ctx, g.WorkspaceID, g.ID, false, nil, ids); err != nil {
+			return err
+		}
+		return s.store.Create(ctx, s.scimActivity(c, models.ScimOpCreate, models.ScimResourceGroup, g.ID.String(), nil,
+			map[string]any{"displayName": name, "membersAdded": len(ids)}))
+	})
+	if err != nil {
+		return nil, groupWriteError(err, name)
+	}
+	return g, nil
+}
+
+// ScimGroup returns a group; with members it also loads them (one query).
+func (s *Service) ScimGroup(ctx context.Context, rawID string, withMembers bool) (*models.Group, error) {
+	c, err := s.authorizeScim(ctx, models.ScimGroupsRead)
+	if err != nil {
+		return nil, err
+	}
+	id, err := uuid.Parse(rawID)
+	if err != nil {
+		return nil, notFoundGroup(rawID)
+	}
+	g, err := s.store.Group(ctx, c.Token.WorkspaceID, id, false)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFoundGroup(rawID)
+	}
+	if err != nil {
+		return nil, internal("scim group", err)
+	}
+	if withMembers {
+		if err := s.attachMembers(ctx, []*models.Group{g}); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+func (s *Service) attachMembers(ctx context.Context, gs []*models.Group) error {
+	if len(gs) == 0 {
+		return nil
+	}
+	ids := make([]uuid.UUID, len(gs))
+	for i, g := range gs {
+		ids[i] = g.ID
+	}
+	m, err := s.store.GroupMembers(ctx, gs[0].WorkspaceID, ids)
+	if err != nil {
+		return internal("group members", err)
+	}
+	for _, g := range gs {
+		g.Members = m[g.ID]
+		if g.Members == nil {
+			g.Members = []*models.GroupMember{}
+		}
+	}
+	return nil
+}
+
+// ScimGroups lists groups matching a SCIM filter; withMembers loads members in one query.
+func (s *Service) ScimGroups(ctx context.Context, in ScimListInput, withMembers bool) ([]*models.Group, int, error) {
+	c, err := s.authorizeScim(ctx, models.ScimGroupsRead)
+	if err != nil {
+		return nil, 0, err
+	}
+	l, err := s.scimList(in)
+	if err != nil {
+		return nil, 0, err
+	}
+	gs, total, err := s.store.ScimGroups(ctx, c.Token.WorkspaceID, l)
+	if err != nil {
+		return nil, 0, internal("scim groups", filterError(err))
+	}
+	if withMembers {
+		if err := s.attachMembers(ctx, gs); err != nil {
+			return nil, 0, err
+		}
+	}
+	return gs, int(total), nil
+}
+
+// ChangeScimGroup applies a PUT or PATCH to a group in one transaction, with its activity row.
+func (s *Service) ChangeScimGroup(ctx context.Context, rawID string, ifVersion int, ch GroupChange) (*models.Group, error) {
+	c, err := s.authorizeScim(ctx, models.ScimGroupsWrite)
+	if err != nil {
+		return nil, err
+	}
+	id, err := uuid.Parse(rawID)
+	if err != nil {
+		return nil, notFoundGroup(rawID)
+	}
+	if len(ch.Add)+len(ch.Remove) > MaxGroupMembersPerRequest {
+		return nil, models.ScimError(models.ScimTypeTooMany, "at most %d member changes per request", MaxGroupMembersPerRequest)
+	}
+	var g *models.Group
+	name := ""
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		g, err = s.store.Group(ctx, c.Token.WorkspaceID, id, true)
+		if errors.Is(err, store.ErrNotFound) {
+			return notFoundGroup(rawID)
+		}
+		if err != nil {
+			return err
+		}
+		if ifVersion > 0 && g.Version != ifVersion {
+			return errPreconditionFailed
+		}
+		name = g.DisplayName
+		if ch.DisplayName != nil {
+			if name, err = validateGroupName(*ch.DisplayName); err != nil {
+				return err
+			}
+			g.DisplayName, g.DisplayNameKey = name, models.Key(name)
+		}
+		if ch.ExternalID != nil {
+			g.ExternalID = *ch.ExternalID
+		}
+		add, err := s.memberIDs(ctx, g.WorkspaceID, ch.Add, true)
+		if err != nil {
+			return err
+		}
+		remove, err := s.memberIDs(ctx, g.WorkspaceID, ch.Remove, false)
+		if err != nil {
+			return err
+		}
+		if err := s.store.ChangeMembers(ctx, g.WorkspaceID, g.ID, ch.ReplaceMembers, remove, add); err != nil {
+			return err
+		}
+		if err := s.store.SaveGroup(ctx, g); err != nil {
+			return err
+		}
+		details := map[string]any{"displayName": g.DisplayName, "membersAdded": len(add), "membersRemoved": len(remove)}
+		if ch.ReplaceMembers {
+			details["membersReplaced"] = true
+		}
+		for k, v := range ch.Details {
+			details[k] = v
+		}
+		return s.store.Create(ctx, s.scimActivity(c, models.ScimOpUpdate, models.ScimResourceGroup, g.ID.String(), nil, details))
+	})
+	if err != nil {
+		if IsPreconditionFailed(err) || models.ErrorCode(err) != models.EINTERNAL {
+			if store.IsUnique(err, "ux_groups_display_name") {
+				return nil, groupWriteError(err, name)
+			}
+			return nil, err
+		}
+		return nil, groupWriteError(err, name)
+	}
+	return g, nil
+}
+
+// DeleteScimGroup deletes a group and its memberships.
+func (s *Service) DeleteScimGroup(ctx context.Context, rawID string, ifVersion int) error {
+	c, err := s.authorizeScim(ctx, models.ScimGroupsWrite)
+	if err != nil {
+		return err
+	}
+	id, err := uuid.Parse(rawID)
+	if err != nil {
+		return notFoundGroup(rawID)
+	}
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		g, err := s.store.Group(ctx, c.Token.WorkspaceID, id, true)
+		if errors.Is(err, store.ErrNotFound) {
+			return notFoundGroup(rawID)
+		}
+		if err != nil {
+			return err
+		}
+		if ifVersion > 0 && g.Version != ifVersion {
+			return errPreconditionFailed
+		}
+		if _, err := s.store.DeleteGroup(ctx, c.Token.WorkspaceID, id); err != nil {
+			return err
+		}
+		return s.store.Create(ctx, s.scimActivity(c, models.ScimOpDelete, models.ScimResourceGroup, rawID, nil,
+			map[string]any{"displayName": g.DisplayName}))
+	})
+	if err != nil && models.ErrorCode(err) == models.EINTERNAL {
+		return internal("delete scim group", err)
+	}
+	return err
+}

@@ -1,0 +1,435 @@
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/secret"
+	"gatehouse/store"
+)
+
+// scimTokenPrefix marks SCIM token values, so a leaked one is recognisable.
+const scimTokenPrefix = "scim_"
+
+// CreateScimTokenInput creates a SCIM token. Nil Scopes means the default (users:read,
+// users:write); nil ExpiresInDays means the token never expires. ConnectionID, when set, binds
+// the users the token provisions to that connection with their userName as identifier.
+type CreateScimTokenInput struct {
+	Name          string
+	Scopes        []string
+	ExpiresInDays *int
+	ConnectionID  *string
+}
+
+// CreateScimToken creates a token and returns it with its plain value, which is never
+// available again.
+func (s *Service) CreateScimToken(ctx context.Context, in CreateScimTokenInput) (*models.ScimToken, string, error) {
+	p, err := s.authorize(ctx, accessManageWrite)
+	if err != nil {
+		return nil, "", err
+	}
+	var errs models.Errors
+	name := strings.TrimSpace(in.Name)
+	switch {
+	case name == "":
+		errs = append(errs, models.FieldError(models.EINVALID, "name", in.Name, "is required"))
+	case len([]rune(name)) > models.MaxNameLength:
+		errs = append(errs, models.FieldError(models.EINVALID, "name", truncate(in.Name, 64), "must be at most 128 characters"))
+	}
+	scopes := in.Scopes
+	if scopes == nil {
+		scopes = models.DefaultScimScopes
+	}
+	scopes = models.SplitScopes(strings.Join(scopes, " "))
+	if len(scopes) == 0 {
+		errs = append(errs, models.FieldError(models.EINVALID, "scopes", "", "must name at least one scope: users:read, users:write, groups:read, groups:write"))
+	}
+	for _, sc := range scopes {
+		if !validScimScope(sc) {
+			errs = append(errs, models.FieldError(models.EINVALID, "scopes", sc, "is not a SCIM scope (users:read, users:write, groups:read, groups:write)"))
+		}
+	}
+	now := s.now()
+	t := &models.ScimToken{ID: store.NewID(), WorkspaceID: p.WorkspaceID, Name: name,
+		ScopeString: strings.Join(scopes, " "), CreatedAt: now, UpdatedAt: now}
+	if in.ExpiresInDays != nil {
+		d := *in.ExpiresInDays
+		if d < 1 || d > 3650 {
+			errs = append(errs, models.FieldError(models.EINVALID, "expiresInDays", itoa(d), "must be from 1 to 3650 (omit it for a token that never expires)"))
+		}
+		exp := now.Add(time.Duration(d) * 24 * time.Hour)
+		t.ExpiresAt = &exp
+	}
+	if len(errs) > 0 {
+		return nil, "", errs
+	}
+	plain := secret.Token(scimTokenPrefix, 32)
+	t.TokenHash = secret.Hash(plain)
+	t.MaskedValue = plain[:len(scimTokenPrefix)+4] + "...****"
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if in.ConnectionID != nil && *in.ConnectionID != "" {
+			id, err := parseID("connectionId", *in.ConnectionID)
+			if err != nil {
+				return err
+			}
+			if _, err := s.store.Connection(ctx, p.WorkspaceID, id); errors.Is(err, store.ErrNotFound) {
+				return models.FieldError(models.ENOTFOUND, "connectionId", *in.ConnectionID, "no connection with this id in this workspace")
+			} else if err != nil {
+				return err
+			}
+			t.ConnectionID = &id
+		}
+		if err := s.store.Create(ctx, t); err != nil {
+			return err
+		}
+		summary := map[string]any{"name": t.Name, "scopes": t.Scopes(), "maskedValue": t.MaskedValue}
+		if t.ExpiresAt != nil {
+			summary["expiresAt"] = t.ExpiresAt
+		}
+		return s.audit(ctx, p, "scim_token.create", "scim_token", t.ID.String(), summary)
+	})
+	if err != nil {
+		return nil, "", internal("create scim token", err)
+	}
+	return t, plain, nil
+}
+
+func validScimScope(sc string) bool {
+	for _, k := range models.ScimScopes {
+		if sc == k {
+			return true
+		}
+	}
+	return false
+}
+
+// ScimTokenFilter narrows ScimTokens: Status active, revoked or expired; Name a substring.
+type ScimTokenFilter struct {
+	Status string
+	Name   string
+}
+
+// ScimTokens lists one page (page ≥ 1, 1 ≤ pageSize ≤ 100) of the workspace's tokens, newest
+// first, and the total count.
+func (s *Service) ScimTokens(ctx context.Context, f ScimTokenFilter, page, pageSize int) ([]*models.ScimToken, int, error) {
+	p, err := s.authorize(ctx, accessManageRead)
+	if err != nil {
+		return nil, 0, err
+	}
+	switch f.Status {
+	case "", models.ScimTokenActive, models.ScimTokenRevoked, models.ScimTokenExpired:
+	default:
+		return nil, 0, models.FieldError(models.EINVALID, "status", f.Status, "must be active, revoked or expired")
+	}
+	page, pageSize = clampPageNumber(page, pageSize)
+	ts, total, err := s.store.ScimTokens(ctx, p.WorkspaceID, store.ScimTokenFilter{Status: f.Status, Name: f.Name},
+		s.now(), (page-1)*pageSize, pageSize)
+	return ts, int(total), internal("scim tokens", err)
+}
+
+// ScimToken returns one token of the workspace (code NOT_FOUND when there is none).
+func (s *Service) ScimToken(ctx context.Context, rawID string) (*models.ScimToken, error) {
+	p, err := s.authorize(ctx, accessManageRead)
+	if err != nil {
+		return nil, err
+	}
+	return s.loadScimToken(ctx, p.WorkspaceID, rawID)
+}
+
+func (s *Service) loadScimToken(ctx context.Context, ws uuid.UUID, rawID string) (*models.ScimToken, error) {
+	id, err := uuid.Parse(rawID)
+	if err != nil {
+		return nil, models.FieldError(models.ENOTFOUND, "id", rawID, "no SCIM token with this id")
+	}
+	t, err := s.store.ScimToken(ctx, ws, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, models.FieldError(models.ENOTFOUND, "id", rawID, "no SCIM token with this id")
+	}
+	return t, internal("scim token", err)
+}
+
+// RevokeScimToken revokes a token. It stops working at once on this replica and within the
+// token cache TTL (2 s) on others. Revoking a revoked token changes nothing.
+func (s *Service) RevokeScimToken(ctx context.Context, rawID string) (*models.ScimToken, error) {
+	p, err := s.authorize(ctx, accessManageWrite)
+	if err != nil {
+		return nil, err
+	}
+	var t *models.ScimToken
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		t, err = s.loadScimToken(ctx, p.WorkspaceID, rawID)
+		if err != nil {
+			return err
+		}
+		changed, err := s.store.RevokeScimToken(ctx, p.WorkspaceID, t.ID, s.now())
+		if err != nil || !changed {
+			return err
+		}
+		now := s.now()
+		t.RevokedAt, t.UpdatedAt = &now, now
+		return s.audit(ctx, p, "scim_token.revoke", "scim_token", t.ID.String(), map[string]any{"name": t.Name})
+	})
+	if t != nil {
+		s.scimTokens.forget(t.TokenHash)
+	}
+	if err != nil {
+		return nil, internal("revoke scim token", err)
+	}
+	return t, nil
+}
+
+// DeleteScimToken removes a token and its activity log.
+func (s *Service) DeleteScimToken(ctx context.Context, rawID string) error {
+	p, err := s.authorize(ctx, accessManageWrite)
+	if err != nil {
+		return err
+	}
+	var t *models.ScimToken
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		t, err = s.loadScimToken(ctx, p.WorkspaceID, rawID)
+		if err != nil {
+			return err
+		}
+		if err := s.store.DeleteScimToken(ctx, p.WorkspaceID, t.ID); err != nil {
+			return err
+		}
+		return s.audit(ctx, p, "scim_token.delete", "scim_token", t.ID.String(), map[string]any{"name": t.Name})
+	})
+	if t != nil {
+		s.scimTokens.forget(t.TokenHash)
+	}
+	return internal("delete scim token", err)
+}
+
+// ScimCaller is an identity provider authenticated with a SCIM token.
+type ScimCaller struct {
+	Token *models.ScimToken
+}
+
+type scimCallerKey struct{}
+
+// WithScimCaller returns a context carrying the SCIM caller (and the matching Principal for
+// the audit log).
+func WithScimCaller(ctx context.Context, c *ScimCaller) context.Context {
+	ctx = context.WithValue(ctx, scimCallerKey{}, c)
+	return WithPrincipal(ctx, &Principal{ClientID: c.Token.ID.String(), WorkspaceID: c.Token.WorkspaceID,
+		Scopes: c.Token.Scopes(), ActorType: "scim_token"})
+}
+
+func scimCallerFrom(ctx context.Context) *ScimCaller {
+	c, _ := ctx.Value(scimCallerKey{}).(*ScimCaller)
+	return c
+}
+
+// AuthenticateScimToken verifies a SCIM bearer token: unknown, revoked and expired tokens all
+// fail with the same UNAUTHENTICATED error.
+func (s *Service) AuthenticateScimToken(ctx context.Context, plain string) (*ScimCaller, error) {
+	fail := models.Errorf(models.EUNAUTHENTICATED, "invalid, revoked or expired SCIM token")
+	if !strings.HasPrefix(plain, scimTokenPrefix) || len(plain) > 256 {
+		return nil, fail
+	}
+	hash := secret.Hash(plain)
+	t, err := s.scimTokens.get(ctx, s.store, hash)
+	if err != nil {
+		return nil, internal("authenticate scim token", err)
+	}
+	if t == nil || !secret.Equal(plain, t.TokenHash) || t.Status(s.now()) != models.ScimTokenActive {
+		return nil, fail
+	}
+	return &ScimCaller{Token: t}, nil
+}
+
+// authorizeScim returns the SCIM caller if its token holds scope; otherwise FORBIDDEN.
+func (s *Service) authorizeScim(ctx context.Context, scope string) (*ScimCaller, error) {
+	c := scimCallerFrom(ctx)
+	if c == nil {
+		return nil, models.Errorf(models.EUNAUTHENTICATED, "a SCIM token is required")
+	}
+	for _, sc := range c.Token.Scopes() {
+		if sc == scope {
+			return c, nil
+		}
+	}
+	return nil, models.Errorf(models.EFORBIDDEN, "the SCIM token lacks the %s scope", scope)
+}
+
+// scimTokenCache keeps recently verified tokens by hash for a short time, so that an
+// identity provider's burst of requests does not read the token row each time. Revoke and
+// delete drop the entry at once on this replica; other replicas see it within the TTL.
+type scimTokenCache struct {
+	ttl time.Duration
+	now func() time.Time
+	mu  sync.Mutex
+	m   map[string]cachedScimToken
+}
+
+type cachedScimToken struct {
+	t  *models.ScimToken // nil: no such token
+	at time.Time
+}
+
+func (c *scimTokenCache) get(ctx context.Context, st *store.Store, hash string) (*models.ScimToken, error) {
+	c.mu.Lock()
+	e, ok := c.m[hash]
+	c.mu.Unlock()
+	if ok && c.now().Sub(e.at) < c.ttl {
+		return e.t, nil
+	}
+	t, err := st.ScimTokenByHash(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		t, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if len(c.m) > 10_000 { // unknown tokens must not grow the cache without bound
+		clear(c.m)
+	}
+	c.m[hash] = cachedScimToken{t: t, at: c.now()}
+	c.mu.Unlock()
+	return t, nil
+}
+
+func (c *scimTokenCache) forget(hash string) {
+	c.mu.Lock()
+	delete(c.m, hash)
+	c.mu.Unlock()
+}
+
+// ScimActivityFilter narrows ScimActivities; empty fields do not filter.
+type ScimActivityFilter struct {
+	Operation    string
+	ResourceType string
+	Status       string
+	StartDate    string // ISO 8601 date or date-time, inclusive
+	EndDate      string // ISO 8601 date (inclusive: the whole day) or date-time (exclusive)
+}
+
+// ScimActivities lists one page of the workspace's SCIM activity, newest first, and the total.
+func (s *Service) ScimActivities(ctx context.Context, f ScimActivityFilter, page, pageSize int) ([]*models.ScimActivity, int, error) {
+	p, err := s.authorize(ctx, accessManageRead)
+	if err != nil {
+		return nil, 0, err
+	}
+	var errs models.Errors
+	check := func(field, v string, allowed ...string) {
+		if v == "" {
+			return
+		}
+		for _, a := range allowed {
+			if v == a {
+				return
+			}
+		}
+		errs = append(errs, models.FieldError(models.EINVALID, field, v, "must be one of "+strings.Join(allowed, ", ")))
+	}
+	check("operation", f.Operation, models.ScimOpCreate, models.ScimOpUpdate, models.ScimOpDelete, models.ScimOpRead)
+	check("resourceType", f.ResourceType, models.ScimResourceUser, models.ScimResourceGroup)
+	check("status", f.Status, models.ScimStatusSuccess, models.ScimStatusError)
+	sf := store.ScimActivityFilter{Operation: f.Operation, ResourceType: f.ResourceType, Status: f.Status}
+	if f.StartDate != "" {
+		t, _, err := parseISODate(f.StartDate)
+		if err != nil {
+			errs = append(errs, models.FieldError(models.EINVALID, "startDate", f.StartDate, "must be an ISO 8601 date (2025-01-15) or date-time (2025-01-15T10:00:00Z)"))
+		}
+		sf.Start = &t
+	}
+	if f.EndDate != "" {
+		t, dateOnly, err := parseISODate(f.EndDate)
+		if err != nil {
+			errs = append(errs, models.FieldError(models.EINVALID, "endDate", f.EndDate, "must be an ISO 8601 date (2025-01-15) or date-time (2025-01-15T10:00:00Z)"))
+		}
+		if dateOnly {
+			t = t.Add(24 * time.Hour)
+		}
+		sf.End = &t
+	}
+	if len(errs) > 0 {
+		return nil, 0, errs
+	}
+	page, pageSize = clampPageNumber(page, pageSize)
+	as, total, err := s.store.ScimActivities(ctx, p.WorkspaceID, sf, (page-1)*pageSize, pageSize)
+	return as, int(total), internal("scim activities", err)
+}
+
+func parseISODate(v string) (t time.Time, dateOnly bool, err error) {
+	if t, err = time.Parse(time.RFC3339, v); err == nil {
+		return t.UTC(), false, nil
+	}
+	t, err = time.Parse(time.DateOnly, v)
+	return t, true, err
+}
+
+// ScimStatistics summarises the workspace's SCIM sync health.
+func (s *Service) ScimStatistics(ctx context.Context) (*models.ScimStatistics, error) {
+	p, err := s.authorize(ctx, accessManageRead)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.store.ScimStatistics(ctx, p.WorkspaceID, s.now())
+	return st, internal("scim statistics", err)
+}
+
+// PruneScimActivities deletes activity older than the retention period.
+func (s *Service) PruneScimActivities(ctx context.Context, retention time.Duration) (int64, error) {
+	n, err := s.store.PruneScimActivities(ctx, s.now().Add(-retention))
+	return n, internal("prune scim activities", err)
+}
+
+// ReconcileScimCounts recomputes the user and group counters behind the statistics from the
+// tables, correcting drift from writers that bypass the store's Create.
+func (s *Service) ReconcileScimCounts(ctx context.Context) error {
+	return internal("reconcile scim counts", s.store.ReconcileCounts(ctx))
+}
+
+// scimActivity builds an activity row of the caller's token.
+func (s *Service) scimActivity(c *ScimCaller, op, resourceType, resourceID string, cause error, details map[string]any) *models.ScimActivity {
+	a := &models.ScimActivity{ID: store.NewID(), WorkspaceID: c.Token.WorkspaceID, TokenID: &c.Token.ID,
+		Operation: op, ResourceType: resourceType, ResourceID: resourceID, Status: models.ScimStatusSuccess,
+		Details: "{}", CreatedAt: s.now()}
+	if cause != nil {
+		a.Status = models.ScimStatusError
+		a.ErrorMessage = truncate(models.PublicMessage(cause), 500)
+	}
+	if len(details) > 0 {
+		if b, err := json.Marshal(details); err == nil {
+			a.Details = string(b)
+		}
+	}
+	return a
+}
+
+// RecordScimFailure records a failed SCIM request in its own transaction: the change it
+// attempted was rolled back, the record of the attempt is kept. Requests without a valid
+// token are not recorded (they belong to no workspace).
+func (s *Service) RecordScimFailure(ctx context.Context, op, resourceType, resourceID string, status int, cause error) {
+	c := scimCallerFrom(ctx)
+	if c == nil {
+		return
+	}
+	a := s.scimActivity(c, op, resourceType, resourceID, cause, map[string]any{"httpStatus": status})
+	if err := s.store.Create(context.WithoutCancel(ctx), a); err != nil {
+		s.log.ErrorContext(ctx, "scim: record failed request", "err", err, "workspace_id", c.Token.WorkspaceID)
+	}
+}
+
+// clampPageNumber bounds a page number (≥ 1) and size (1..100, default 20).
+func clampPageNumber(page, pageSize int) (int, int) {
+	if page < 1 {
+		page = 1
+	}
+	return page, clampPage(pageSize)
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}

@@ -1,0 +1,344 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/google/uuid"
+	filter "github.com/scim2/filter-parser/v2"
+
+	"gatehouse/models"
+	"gatehouse/store"
+)
+
+// ScimUserInput is a SCIM User as the transport decoded it: the attributes Gatehouse keeps in
+// columns, plus Data, the JSON object of every other attribute as sent.
+type ScimUserInput struct {
+	UserName       string
+	ExternalID     *string
+	Active         bool
+	Email          string // the primary email, "" when none
+	EmailType      string // its type (work, home, …)
+	GivenName      string
+	FamilyName     string
+	DisplayName    string
+	Title          string
+	UserType       string
+	EmployeeNumber string
+	Department     string
+	Organization   string
+	CostCenter     string
+	Division       string
+	ManagerID      string
+	Data           string
+}
+
+// Limits of SCIM input.
+const (
+	maxScimText  = 1024
+	maxScimData  = 64 << 10
+	MaxScimCount = 1000 // largest SCIM page (ServiceProviderConfig filter.maxResults)
+)
+
+func (in *ScimUserInput) validate() error {
+	in.UserName = strings.TrimSpace(in.UserName)
+	in.Email = strings.TrimSpace(in.Email)
+	switch {
+	case in.UserName == "":
+		return models.ScimError(models.ScimTypeInvalidValue, "userName is required")
+	case len(in.UserName) > models.MaxIdentifierLength:
+		return models.ScimError(models.ScimTypeInvalidValue, "userName must be at most 255 characters")
+	}
+	if in.Email != "" && !models.ValidEmail(in.Email) {
+		return models.ScimError(models.ScimTypeInvalidValue, "emails: %q is not a valid email address", truncate(in.Email, 64))
+	}
+	if in.ExternalID != nil && len(*in.ExternalID) > models.MaxIdentifierLength {
+		return models.ScimError(models.ScimTypeInvalidValue, "externalId must be at most 255 characters")
+	}
+	for _, f := range []string{in.GivenName, in.FamilyName, in.DisplayName, in.Title, in.UserType, in.EmployeeNumber,
+		in.Department, in.Organization, in.CostCenter, in.Division, in.ManagerID} {
+		if len(f) > maxScimText {
+			return models.ScimError(models.ScimTypeInvalidValue, "attribute values must be at most 1024 characters")
+		}
+	}
+	if len(in.Data) > maxScimData {
+		return models.ScimError(models.ScimTypeInvalidValue, "the user resource is larger than 64 KiB")
+	}
+	return nil
+}
+
+func (in *ScimUserInput) applyTo(u *models.UserAccount) {
+	u.UserName, u.UserNameKey = in.UserName, models.Key(in.UserName)
+	u.ExternalID, u.Active = in.ExternalID, in.Active
+	u.Email, u.EmailKey, u.EmailType = in.Email, models.Key(in.Email), truncate(in.EmailType, 64)
+	u.FirstName, u.LastName, u.DisplayName = in.GivenName, in.FamilyName, in.DisplayName
+	u.Title, u.UserType, u.EmployeeNumber, u.Department = in.Title, in.UserType, in.EmployeeNumber, in.Department
+	u.Organization, u.CostCenter, u.Division, u.ManagerID = in.Organization, in.CostCenter, in.Division, in.ManagerID
+	u.SCIMData = in.Data
+	if u.SCIMData == "" {
+		u.SCIMData = "{}"
+	}
+}
+
+// userWriteError maps a failed user write to the SCIM-typed error the IdP sees. Two accounts
+// of a workspace never share a userName, nor a (non-empty) email: a SCIM user whose email
+// belongs to another account is refused with uniqueness, naming the email.
+func userWriteError(err error, in *ScimUserInput) error {
+	switch {
+	case store.IsUnique(err, "ux_user_accounts_user_name"):
+		return &models.ScimTypedError{Err: models.FieldError(models.ETAKEN, "userName", in.UserName,
+			"a user with this userName already exists"), Type: models.ScimTypeUniqueness}
+	case store.IsUnique(err, "ux_user_accounts_email"):
+		return &models.ScimTypedError{Err: models.FieldError(models.ETAKEN, "emails", in.Email,
+			"another user already has this email address"), Type: models.ScimTypeUniqueness}
+	case store.IsUnique(err, "ux_credentials_identity"):
+		return &models.ScimTypedError{Err: models.FieldError(models.ETAKEN, "userName", in.UserName,
+			"this userName is already bound to another user at the token's connection"), Type: models.ScimTypeUniqueness}
+	case errors.Is(err, store.ErrStale):
+		return models.Errorf(models.ECONFLICT, "the user was changed concurrently; retry")
+	case errors.Is(err, store.ErrNotFound):
+		return models.Errorf(models.ENOTFOUND, "user not found")
+	}
+	var te *models.ScimTypedError
+	if errors.As(err, &te) {
+		return err
+	}
+	if models.ErrorCode(err) == models.ETAKEN {
+		return &models.ScimTypedError{Err: models.Errorf(models.ETAKEN, "%s", models.PublicMessage(err)), Type: models.ScimTypeUniqueness}
+	}
+	return internal("scim user", err)
+}
+
+// bindScimIdentity binds the user to the token's connection with userName as identifier,
+// through the one identity rule.
+func (s *Service) bindScimIdentity(ctx context.Context, c *ScimCaller, u *models.UserAccount) error {
+	if c.Token.ConnectionID == nil {
+		return nil
+	}
+	conn, err := s.store.Connection(ctx, u.WorkspaceID, *c.Token.ConnectionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return models.Errorf(models.EINVALIDSTATE, "the SCIM token's connection no longer exists")
+	}
+	if err != nil {
+		return err
+	}
+	_, err = s.bindIdentity(ctx, u, conn, u.UserName, "")
+	return err
+}
+
+// CreateScimUser creates a user account from SCIM and records the activity in the same
+// transaction.
+func (s *Service) CreateScimUser(ctx context.Context, in ScimUserInput) (*models.UserAccount, error) {
+	c, err := s.authorizeScim(ctx, models.ScimUsersWrite)
+	if err != nil {
+		return nil, err
+	}
+	if err := in.validate(); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	u := &models.UserAccount{ID: store.NewID(), WorkspaceID: c.Token.WorkspaceID, Version: 1, CreatedAt: now, UpdatedAt: now}
+	in.applyTo(u)
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.Create(ctx, u); err != nil {
+			return err
+		}
+		if err := s.bindScimIdentity(ctx, c, u); err != nil {
+			return err
+		}
+		return s.store.Create(ctx, s.scimActivity(c, models.ScimOpCreate, models.ScimResourceUser, u.ID.String(), nil,
+			map[string]any{"userName": u.UserName}))
+	})
+	if err != nil {
+		return nil, userWriteError(err, &in)
+	}
+	return u, nil
+}
+
+func notFoundUser(rawID string) error {
+	return models.FieldError(models.ENOTFOUND, "id", rawID, "user "+truncate(rawID, 64)+" not found")
+}
+
+// ScimUser returns a user account of the token's workspace.
+func (s *Service) ScimUser(ctx context.Context, rawID string) (*models.UserAccount, error) {
+	c, err := s.authorizeScim(ctx, models.ScimUsersRead)
+	if err != nil {
+		return nil, err
+	}
+	id, err := uuid.Parse(rawID)
+	if err != nil {
+		return nil, notFoundUser(rawID)
+	}
+	u, err := s.store.UserAccount(ctx, c.Token.WorkspaceID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFoundUser(rawID)
+	}
+	return u, internal("scim user", err)
+}
+
+// ReplaceScimUser computes a user's new attributes from its current state (PUT ignores it;
+// PATCH applies operations to it) and saves them in one transaction, with the activity row.
+// ifVersion > 0 requires the stored version to match (If-Match); otherwise a concurrent
+// change is retried.
+func (s *Service) ReplaceScimUser(ctx context.Context, rawID string, ifVersion int, op string,
+	change func(u *models.UserAccount) (ScimUserInput, map[string]any, error)) (*models.UserAccount, error) {
+	c, err := s.authorizeScim(ctx, models.ScimUsersWrite)
+	if err != nil {
+		return nil, err
+	}
+	id, err := uuid.Parse(rawID)
+	if err != nil {
+		return nil, notFoundUser(rawID)
+	}
+	var u *models.UserAccount
+	var in ScimUserInput
+	for attempt := 0; ; attempt++ {
+		err = s.store.InTx(ctx, func(ctx context.Context) error {
+			u, err = s.store.UserAccountForUpdate(ctx, c.Token.WorkspaceID, id)
+			if errors.Is(err, store.ErrNotFound) {
+				return notFoundUser(rawID)
+			}
+			if err != nil {
+				return err
+			}
+			if ifVersion > 0 && u.Version != ifVersion {
+				return errPreconditionFailed
+			}
+			var details map[string]any
+			in, details, err = change(u)
+			if err != nil {
+				return err
+			}
+			if err := in.validate(); err != nil {
+				return err
+			}
+			oldKey := u.UserNameKey
+			in.applyTo(u)
+			if err := s.store.SaveScimUser(ctx, u); err != nil {
+				return err
+			}
+			if oldKey != u.UserNameKey {
+				if err := s.bindScimIdentity(ctx, c, u); err != nil {
+					return err
+				}
+			}
+			if details == nil {
+				details = map[string]any{}
+			}
+			details["userName"] = u.UserName
+			return s.store.Create(ctx, s.scimActivity(c, op, models.ScimResourceUser, u.ID.String(), nil, details))
+		})
+		if errors.Is(err, store.ErrStale) && ifVersion == 0 && attempt < 3 {
+			continue
+		}
+		break
+	}
+	if errors.Is(err, errPreconditionFailed) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, userWriteError(err, &in)
+	}
+	return u, nil
+}
+
+// errPreconditionFailed is an If-Match that names an older version (HTTP 412).
+var errPreconditionFailed = &models.ScimTypedError{Err: models.Errorf(models.ECONFLICT,
+	"the resource was changed since the version given in If-Match"), Type: "preconditionFailed"}
+
+// IsPreconditionFailed reports whether err is a failed If-Match.
+func IsPreconditionFailed(err error) bool { return errors.Is(err, errPreconditionFailed) }
+
+// DeleteScimUser deletes a user account, its credentials and its group memberships.
+func (s *Service) DeleteScimUser(ctx context.Context, rawID string, ifVersion int) error {
+	c, err := s.authorizeScim(ctx, models.ScimUsersWrite)
+	if err != nil {
+		return err
+	}
+	id, err := uuid.Parse(rawID)
+	if err != nil {
+		return notFoundUser(rawID)
+	}
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		u, err := s.store.UserAccountForUpdate(ctx, c.Token.WorkspaceID, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return notFoundUser(rawID)
+		}
+		if err != nil {
+			return err
+		}
+		if ifVersion > 0 && u.Version != ifVersion {
+			return errPreconditionFailed
+		}
+		if _, err := s.store.DeleteUserAccount(ctx, c.Token.WorkspaceID, id); err != nil {
+			return err
+		}
+		return s.store.Create(ctx, s.scimActivity(c, models.ScimOpDelete, models.ScimResourceUser, rawID, nil,
+			map[string]any{"userName": u.UserName}))
+	})
+	if err != nil && models.ErrorCode(err) == models.EINTERNAL {
+		return internal("delete scim user", err)
+	}
+	return err
+}
+
+// ScimListInput is a SCIM list request: the raw filter, 1-based startIndex and count.
+type ScimListInput struct {
+	Filter     string
+	StartIndex int
+	Count      int
+}
+
+func (s *Service) scimList(in ScimListInput) (store.ScimList, error) {
+	l := store.ScimList{Offset: max(in.StartIndex, 1) - 1, Count: min(max(in.Count, 0), MaxScimCount)}
+	if strings.TrimSpace(in.Filter) != "" {
+		if len(in.Filter) > 4096 {
+			return l, models.ScimError(models.ScimTypeInvalidFilter, "the filter is longer than 4096 characters")
+		}
+		e, err := filter.ParseFilter([]byte(in.Filter))
+		if err != nil {
+			return l, models.ScimError(models.ScimTypeInvalidFilter, "invalid filter: %s", truncate(err.Error(), 200))
+		}
+		l.Filter = e
+	}
+	return l, nil
+}
+
+func filterError(err error) error {
+	var fe *store.FilterError
+	if errors.As(err, &fe) {
+		return models.ScimError(models.ScimTypeInvalidFilter, "%s", fe.Msg)
+	}
+	return err
+}
+
+// ScimUsers lists the token workspace's users matching a SCIM filter, and the total.
+func (s *Service) ScimUsers(ctx context.Context, in ScimListInput) ([]*models.UserAccount, int, error) {
+	c, err := s.authorizeScim(ctx, models.ScimUsersRead)
+	if err != nil {
+		return nil, 0, err
+	}
+	l, err := s.scimList(in)
+	if err != nil {
+		return nil, 0, err
+	}
+	us, total, err := s.store.ScimUsers(ctx, c.Token.WorkspaceID, l)
+	if err != nil {
+		return nil, 0, internal("scim users", filterError(err))
+	}
+	return us, int(total), nil
+}
+
+// GroupsOfUsers loads the groups of the given accounts in one query.
+func (s *Service) GroupsOfUsers(ctx context.Context, us []*models.UserAccount) (map[uuid.UUID][]store.GroupRef, error) {
+	if len(us) == 0 {
+		return nil, nil
+	}
+	ids := make([]uuid.UUID, len(us))
+	for i, u := range us {
+		ids[i] = u.ID
+	}
+	m, err := s.store.GroupsOfUsers(ctx, us[0].WorkspaceID, ids)
+	return m, internal("groups of users", err)
+}

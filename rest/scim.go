@@ -1,0 +1,160 @@
+package rest
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"gatehouse/models"
+	"gatehouse/provision"
+)
+
+// registerSCIM mounts SCIM token management, the SCIM activity log and statistics.
+func (h *Handler) registerSCIM(mux *http.ServeMux) {
+	mux.Handle("POST /api/v1/scim/tokens", h.handle(h.createScimToken))
+	mux.Handle("GET /api/v1/scim/tokens", h.handle(h.listScimTokens))
+	mux.Handle("GET /api/v1/scim/tokens/{id}", h.handle(h.getScimToken))
+	mux.Handle("POST /api/v1/scim/tokens/{id}/revoke", h.handle(h.revokeScimToken))
+	mux.Handle("DELETE /api/v1/scim/tokens/{id}", h.handle(h.deleteScimToken))
+	mux.Handle("GET /api/v1/scim/activities", h.handle(h.listScimActivities))
+	mux.Handle("GET /api/v1/scim/statistics", h.handle(h.scimStatistics))
+}
+
+// scimTokenJSON is a token as the document shows it; the plain value never appears here.
+type scimTokenJSON struct {
+	ID           string     `json:"id"`
+	Name         string     `json:"name"`
+	MaskedValue  string     `json:"maskedValue"`
+	Status       string     `json:"status"`
+	Scopes       []string   `json:"scopes"`
+	ConnectionID *string    `json:"connectionId"`
+	ExpiresAt    *time.Time `json:"expiresAt"`
+	RevokedAt    *time.Time `json:"revokedAt"`
+	CreatedAt    time.Time  `json:"createdAt"`
+}
+
+func scimTokenOf(t *models.ScimToken) scimTokenJSON {
+	out := scimTokenJSON{ID: t.ID.String(), Name: t.Name, MaskedValue: t.MaskedValue,
+		Status: t.Status(time.Now()), Scopes: t.Scopes(), ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt,
+		CreatedAt: t.CreatedAt.UTC()}
+	if t.ConnectionID != nil {
+		s := t.ConnectionID.String()
+		out.ConnectionID = &s
+	}
+	return out
+}
+
+func (h *Handler) createScimToken(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var in struct {
+		Name          string   `json:"name"`
+		Scopes        []string `json:"scopes"`
+		ExpiresInDays *int     `json:"expiresInDays"`
+		ConnectionID  *string  `json:"connectionId"`
+	}
+	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	t, plain, err := h.svc.CreateScimToken(r.Context(), provision.CreateScimTokenInput{Name: in.Name,
+		Scopes: in.Scopes, ExpiresInDays: in.ExpiresInDays, ConnectionID: in.ConnectionID})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, map[string]any{"token": scimTokenOf(t), "plainValue": plain}, nil
+}
+
+func (h *Handler) listScimTokens(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	pg, err := pageOf(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	q := r.URL.Query()
+	ts, total, err := h.svc.ScimTokens(r.Context(), provision.ScimTokenFilter{Status: q.Get("status"), Name: q.Get("name")},
+		pg.Page, pg.PageSize)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := make([]scimTokenJSON, len(ts))
+	for i, t := range ts {
+		out[i] = scimTokenOf(t)
+	}
+	return http.StatusOK, map[string]any{"tokens": out, "page": pg.Page, "pageSize": pg.PageSize, "total": total}, nil
+}
+
+func (h *Handler) getScimToken(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	t, err := h.svc.ScimToken(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]any{"token": scimTokenOf(t)}, nil
+}
+
+func (h *Handler) revokeScimToken(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	t, err := h.svc.RevokeScimToken(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]any{"token": scimTokenOf(t)}, nil
+}
+
+func (h *Handler) deleteScimToken(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	if err := h.svc.DeleteScimToken(r.Context(), r.PathValue("id")); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+// scimActivityJSON is one activity entry.
+type scimActivityJSON struct {
+	ID           string          `json:"id"`
+	Operation    string          `json:"operation"`
+	ResourceType string          `json:"resourceType"`
+	ResourceID   string          `json:"resourceId"`
+	Status       string          `json:"status"`
+	ErrorMessage *string         `json:"errorMessage"`
+	Details      json.RawMessage `json:"details"`
+	TokenID      *string         `json:"tokenId"`
+	Timestamp    time.Time       `json:"timestamp"`
+}
+
+func scimActivityOf(a *models.ScimActivity) scimActivityJSON {
+	out := scimActivityJSON{ID: a.ID.String(), Operation: a.Operation, ResourceType: a.ResourceType,
+		ResourceID: a.ResourceID, Status: a.Status, Details: json.RawMessage(a.Details), Timestamp: a.CreatedAt.UTC()}
+	if a.ErrorMessage != "" {
+		out.ErrorMessage = &a.ErrorMessage
+	}
+	if !json.Valid(out.Details) {
+		out.Details = json.RawMessage("{}")
+	}
+	if a.TokenID != nil {
+		s := a.TokenID.String()
+		out.TokenID = &s
+	}
+	return out
+}
+
+func (h *Handler) listScimActivities(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	pg, err := pageOf(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	q := r.URL.Query()
+	as, total, err := h.svc.ScimActivities(r.Context(), provision.ScimActivityFilter{Operation: q.Get("operation"),
+		ResourceType: q.Get("resourceType"), Status: q.Get("status"), StartDate: q.Get("startDate"),
+		EndDate: q.Get("endDate")}, pg.Page, pg.PageSize)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := make([]scimActivityJSON, len(as))
+	for i, a := range as {
+		out[i] = scimActivityOf(a)
+	}
+	return http.StatusOK, map[string]any{"activities": out, "page": pg.Page, "pageSize": pg.PageSize, "total": total}, nil
+}
+
+func (h *Handler) scimStatistics(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	st, err := h.svc.ScimStatistics(r.Context())
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, st, nil
+}

@@ -1,0 +1,105 @@
+package scim
+
+import (
+	"encoding/json"
+	"testing"
+
+	"gatehouse/models"
+)
+
+func sampleUser() doc {
+	d := doc{}
+	_ = json.Unmarshal([]byte(`{"userName":"bjensen","active":true,"name":{"givenName":"Barbara","familyName":"Jensen"},
+		"emails":[{"value":"b@example.com","type":"work","primary":true},{"value":"b@home.example","type":"home"}],
+		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"Tour","manager":{"value":"m1"}}}`), &d)
+	return d
+}
+
+// FuzzPatchPath: any op, path and value either applies or fails with a SCIM-typed error;
+// nothing panics, and the result still converts to a user input.
+func FuzzPatchPath(f *testing.F) {
+	for _, s := range []struct{ op, path, value string }{
+		{"replace", `emails[type eq "work"].value`, `"x@example.com"`},
+		{"Add", `emails[type eq "other"].value`, `"o@example.com"`},
+		{"remove", `emails[type eq "home"]`, ``},
+		{"replace", `name.givenName`, `"B"`},
+		{"Replace", `active`, `"False"`},
+		{"add", `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager`, `"m2"`},
+		{"replace", `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value`, `""`},
+		{"replace", ``, `{"name.familyName":"J","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department":"X","id":"1"}`},
+		{"remove", `members[value eq "1"]`, ``},
+		{"add", `phoneNumbers`, `[{"value":"1","type":"work","primary":"true"}]`},
+		{"replace", `emails[not (type eq "work")].display`, `"d"`},
+		{"remove", `addresses[type eq "work"].locality`, ``},
+	} {
+		f.Add(s.op, s.path, s.value)
+	}
+	f.Fuzz(func(t *testing.T, op, path, value string) {
+		d := sampleUser()
+		ops := []patchOp{{Op: op, Path: path, Value: json.RawMessage(value)}}
+		if value != "" && !json.Valid([]byte(value)) {
+			ops[0].Value = nil
+		}
+		if err := patchUser(d, ops); err != nil {
+			if models.ScimTypeOf(err) == "" {
+				t.Fatalf("op %q path %q value %q: untyped error %v", op, path, value, err)
+			}
+			return
+		}
+		if _, err := userInput(d); err != nil && models.ScimTypeOf(err) == "" {
+			t.Fatalf("userInput: %v", err)
+		}
+		if _, err := json.Marshal(d); err != nil {
+			t.Fatalf("result not encodable: %v", err)
+		}
+	})
+}
+
+// FuzzGroupPatch: member operations fold into one change or fail with a typed error.
+func FuzzGroupPatch(f *testing.F) {
+	f.Add("Remove", "members", `[{"value":"a"}]`)
+	f.Add("remove", `members[value eq "a"]`, ``)
+	f.Add("replace", ``, `{"id":"g","displayName":"x"}`)
+	f.Add("add", "members", `{"value":"b"}`)
+	f.Fuzz(func(t *testing.T, op, path, value string) {
+		o := patchOp{Op: op, Path: path}
+		if json.Valid([]byte(value)) {
+			o.Value = json.RawMessage(value)
+		}
+		if _, err := groupChange([]patchOp{o}); err != nil && models.ScimTypeOf(err) == "" {
+			t.Fatalf("untyped error %v", err)
+		}
+	})
+}
+
+func TestPatchForms(t *testing.T) {
+	for _, c := range []struct {
+		name, ops string
+		check     func(d doc) bool
+	}{
+		{"filtered add creates the element", `[{"op":"Add","path":"emails[type eq \"other\"].value","value":"o@x.example"}]`,
+			func(d doc) bool { return len(d["emails"].([]any)) == 3 }},
+		{"filtered replace", `[{"op":"replace","path":"emails[type eq \"home\"].value","value":"h@x.example"}]`,
+			func(d doc) bool { return d["emails"].([]any)[1].(doc)["value"] == "h@x.example" }},
+		{"remove by filter", `[{"op":"remove","path":"emails[value eq \"B@HOME.example\"]"}]`,
+			func(d doc) bool { return len(d["emails"].([]any)) == 1 }},
+		{"new primary wins", `[{"op":"add","path":"emails","value":[{"value":"n@x.example","primary":"True"}]}]`,
+			func(d doc) bool { return d["emails"].([]any)[0].(doc)["primary"] == false }},
+		{"path-less URN object", `[{"op":"replace","value":{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"Ops"}}}]`,
+			func(d doc) bool {
+				ext := d[URNEnterprise].(doc)
+				return ext["department"] == "Ops" && ext["manager"] != nil
+			}},
+		{"attribute names ignore case", `[{"op":"REPLACE","path":"NAME.GIVENNAME","value":"Babs"}]`,
+			func(d doc) bool { return d["name"].(doc)["givenName"] == "Babs" }},
+	} {
+		d := sampleUser()
+		var ops []patchOp
+		if err := json.Unmarshal([]byte(c.ops), &ops); err != nil {
+			t.Fatal(err)
+		}
+		if err := patchUser(d, ops); err != nil || !c.check(d) {
+			t.Errorf("%s: %v %v", c.name, err, d)
+		}
+	}
+}

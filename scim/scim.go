@@ -1,0 +1,414 @@
+// Package scim is the SCIM 2.0 service provider (RFC 7643, RFC 7644) at /scim/v2: Users,
+// Groups and the discovery documents. It authenticates SCIM tokens, turns SCIM JSON into
+// documents (case-insensitive names, IdP quirks absorbed), applies PATCH operations, and
+// answers with application/scim+json and RFC 7644 error bodies. Every rule about users,
+// groups, scopes and the activity log lives in package provision; this package never imports
+// another transport or the store.
+package scim
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"gatehouse/models"
+	"gatehouse/provision"
+)
+
+// Handler serves /scim/v2.
+type Handler struct {
+	svc  *provision.Service
+	log  *slog.Logger
+	base string // public URL of /scim/v2, for meta.location
+}
+
+// New builds the SCIM handler; publicURL is the server's external base URL.
+func New(svc *provision.Service, publicURL string, log *slog.Logger) *Handler {
+	return &Handler{svc: svc, log: log, base: strings.TrimRight(publicURL, "/") + "/scim/v2"}
+}
+
+// Register mounts the SCIM routes on mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	for _, r := range []struct {
+		pattern string
+		op, res string
+		fn      func(w http.ResponseWriter, r *http.Request) error
+	}{
+		{"GET /scim/v2/Users", models.ScimOpRead, models.ScimResourceUser, h.listUsers},
+		{"POST /scim/v2/Users", models.ScimOpCreate, models.ScimResourceUser, h.createUser},
+		{"GET /scim/v2/Users/{id}", models.ScimOpRead, models.ScimResourceUser, h.getUser},
+		{"PUT /scim/v2/Users/{id}", models.ScimOpUpdate, models.ScimResourceUser, h.putUser},
+		{"PATCH /scim/v2/Users/{id}", models.ScimOpUpdate, models.ScimResourceUser, h.patchUser},
+		{"DELETE /scim/v2/Users/{id}", models.ScimOpDelete, models.ScimResourceUser, h.deleteUser},
+		{"GET /scim/v2/Groups", models.ScimOpRead, models.ScimResourceGroup, h.listGroups},
+		{"POST /scim/v2/Groups", models.ScimOpCreate, models.ScimResourceGroup, h.createGroup},
+		{"GET /scim/v2/Groups/{id}", models.ScimOpRead, models.ScimResourceGroup, h.getGroup},
+		{"PUT /scim/v2/Groups/{id}", models.ScimOpUpdate, models.ScimResourceGroup, h.putGroup},
+		{"PATCH /scim/v2/Groups/{id}", models.ScimOpUpdate, models.ScimResourceGroup, h.patchGroup},
+		{"DELETE /scim/v2/Groups/{id}", models.ScimOpDelete, models.ScimResourceGroup, h.deleteGroup},
+		{"GET /scim/v2/ServiceProviderConfig", "", "", h.spConfig},
+		{"GET /scim/v2/ResourceTypes", "", "", h.resourceTypes},
+		{"GET /scim/v2/ResourceTypes/{id}", "", "", h.resourceType},
+		{"GET /scim/v2/Schemas", "", "", h.schemas},
+		{"GET /scim/v2/Schemas/{id}", "", "", h.schema},
+	} {
+		mux.Handle(r.pattern, h.handle(r.op, r.res, r.fn))
+	}
+	// Other methods on known resources: 405 in SCIM form (the mux's own 405 is plain text).
+	for _, p := range []string{"/scim/v2/Users", "/scim/v2/Users/{id}", "/scim/v2/Groups", "/scim/v2/Groups/{id}",
+		"/scim/v2/ServiceProviderConfig", "/scim/v2/ResourceTypes", "/scim/v2/ResourceTypes/{id}", "/scim/v2/Schemas", "/scim/v2/Schemas/{id}"} {
+		mux.Handle(p, h.handle("", "", func(w http.ResponseWriter, r *http.Request) error {
+			return errMethod
+		}))
+	}
+	mux.Handle("/scim/v2/", h.handle("", "", func(w http.ResponseWriter, r *http.Request) error {
+		return models.Errorf(models.ENOTFOUND, "no such SCIM endpoint: %s %s", r.Method, r.URL.Path)
+	}))
+}
+
+// handle authenticates the SCIM token, runs fn, and writes SCIM errors. Failed requests of an
+// authenticated token are recorded in the activity log (op and res name what was attempted).
+func (h *Handler) handle(op, res string, fn func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		tok, ok := bearer(r)
+		if !ok {
+			h.writeError(w, r, models.Errorf(models.EUNAUTHENTICATED, "a SCIM bearer token is required"))
+			return
+		}
+		caller, err := h.svc.AuthenticateScimToken(ctx, tok)
+		if err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		r = r.WithContext(provision.WithScimCaller(ctx, caller))
+		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		if err := fn(w, r); err != nil {
+			status := h.writeError(w, r, err)
+			if op != "" {
+				h.svc.RecordScimFailure(r.Context(), op, res, r.PathValue("id"), status, err)
+			}
+		}
+	})
+}
+
+func bearer(r *http.Request) (string, bool) {
+	a := r.Header.Get("Authorization")
+	if len(a) < 8 || !strings.EqualFold(a[:7], "bearer ") {
+		return "", false
+	}
+	t := strings.TrimSpace(a[7:])
+	return t, t != ""
+}
+
+// errMethod is a method the resource does not support.
+var errMethod = models.Errorf(models.EINVALID, "method not allowed on this SCIM resource")
+
+// errorStatus maps a domain error to the HTTP status and default scimType, once.
+func errorStatus(err error) (int, string) {
+	if provision.IsPreconditionFailed(err) {
+		return http.StatusPreconditionFailed, ""
+	}
+	if errors.Is(err, errMethod) {
+		return http.StatusMethodNotAllowed, ""
+	}
+	st := models.ScimTypeOf(err)
+	switch models.ErrorCode(err) {
+	case models.EINVALID:
+		return http.StatusBadRequest, or(st, models.ScimTypeInvalidValue)
+	case models.ENOTFOUND:
+		return http.StatusNotFound, ""
+	case models.ETAKEN:
+		return http.StatusConflict, models.ScimTypeUniqueness
+	case models.ECONFLICT, models.EINVALIDSTATE:
+		return http.StatusConflict, ""
+	case models.EUNAUTHENTICATED:
+		return http.StatusUnauthorized, ""
+	case models.EFORBIDDEN:
+		return http.StatusForbidden, ""
+	}
+	return http.StatusInternalServerError, ""
+}
+
+// writeError writes an RFC 7644 §3.12 error body and returns the status.
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) int {
+	status, scimType := errorStatus(err)
+	detail := models.PublicMessage(err)
+	if status == http.StatusInternalServerError {
+		h.log.ErrorContext(r.Context(), "scim: internal error", "err", err, "path", r.URL.Path)
+		detail = "internal error"
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse-scim"`)
+	}
+	body := map[string]any{"schemas": []string{URNError}, "status": strconv.Itoa(status), "detail": detail}
+	if scimType != "" {
+		body["scimType"] = scimType
+	}
+	writeJSON(w, status, body)
+	return status
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", mediaType)
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// decodeBody reads a JSON object body (application/scim+json or application/json).
+func decodeBody(r *http.Request, v any) error {
+	ct := strings.ToLower(r.Header.Get("Content-Type"))
+	if ct != "" && !strings.HasPrefix(ct, "application/scim+json") && !strings.HasPrefix(ct, "application/json") {
+		return models.ScimError(models.ScimTypeInvalidSyntax, "the body must be application/scim+json or application/json")
+	}
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return models.ScimError(models.ScimTypeInvalidSyntax, "the request body is larger than 2 MiB")
+		case errors.Is(err, io.EOF):
+			return models.ScimError(models.ScimTypeInvalidSyntax, "the request body is empty")
+		}
+		return models.ScimError(models.ScimTypeInvalidSyntax, "invalid JSON: %s", truncate(strings.TrimPrefix(err.Error(), "json: "), 200))
+	}
+	if dec.More() {
+		return models.ScimError(models.ScimTypeInvalidSyntax, "invalid JSON: unexpected data after the object")
+	}
+	return nil
+}
+
+// listParams reads filter, startIndex and count (RFC 7644 §3.4.2.4): startIndex below 1 is
+// 1, a negative count is 0, counts above the maximum are the maximum.
+func listParams(r *http.Request) (provision.ScimListInput, error) {
+	q := r.URL.Query()
+	in := provision.ScimListInput{Filter: q.Get("filter"), StartIndex: 1, Count: defaultPageCount}
+	if v := q.Get("startIndex"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return in, invalidValue("startIndex must be an integer")
+		}
+		in.StartIndex = max(n, 1)
+	}
+	if v := q.Get("count"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return in, invalidValue("count must be an integer")
+		}
+		in.Count = min(max(n, 0), provision.MaxScimCount)
+	}
+	return in, nil
+}
+
+func listResponse(total, start int, resources []any) map[string]any {
+	return map[string]any{"schemas": []string{URNListResponse}, "totalResults": total,
+		"startIndex": start, "itemsPerPage": len(resources), "Resources": resources}
+}
+
+// etag is the weak entity tag of a version; meta.version carries the same string.
+func etag(version int) string { return `W/"` + strconv.Itoa(version) + `"` }
+
+// ifMatch returns the version an If-Match header demands (0: none or "*"). An unparsable
+// tag can never match, so it demands an impossible version.
+func ifMatch(r *http.Request) int {
+	v := strings.TrimSpace(r.Header.Get("If-Match"))
+	if v == "" || v == "*" {
+		return 0
+	}
+	v = strings.TrimPrefix(v, "W/")
+	v = strings.Trim(v, `"`)
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return -1
+	}
+	return n
+}
+
+// projection is the attributes / excludedAttributes request (RFC 7644 §3.4.2.5).
+type projection struct {
+	include, exclude []string // lower-cased paths
+}
+
+func projectionOf(r *http.Request) projection {
+	split := func(s string) []string {
+		var out []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.ToLower(strings.TrimSpace(p)); p != "" {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	q := r.URL.Query()
+	return projection{include: split(q.Get("attributes")), exclude: split(q.Get("excludedAttributes"))}
+}
+
+// wants reports whether the attribute (lower-case top-level name) is returned.
+func (p projection) wants(name string) bool {
+	for _, e := range p.exclude {
+		if e == name {
+			return false
+		}
+	}
+	if len(p.include) == 0 {
+		return true
+	}
+	for _, i := range p.include {
+		if i == name || strings.HasPrefix(i, name+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// apply filters a rendered resource. id and schemas are always returned.
+func (p projection) apply(d doc) doc {
+	if len(p.include) == 0 && len(p.exclude) == 0 {
+		return d
+	}
+	strip := func(path string) string {
+		for _, urn := range []string{URNUser, URNGroup} {
+			if strings.HasPrefix(path, strings.ToLower(urn)+":") {
+				return path[len(urn)+1:]
+			}
+		}
+		return path
+	}
+	if len(p.include) > 0 {
+		out := doc{"id": d["id"], "schemas": d["schemas"]}
+		for _, inc := range p.include {
+			copyPath(out, d, strip(inc))
+		}
+		d = out
+	}
+	for _, ex := range p.exclude {
+		ex = strip(ex)
+		if ex == "id" || ex == "schemas" {
+			continue
+		}
+		deletePath(d, ex)
+	}
+	return d
+}
+
+// findKey returns d's key equal to name ignoring case (extension URNs contain dots and
+// colons, so they are matched first as a whole).
+func findKey(d doc, name string) (string, bool) {
+	for k := range d {
+		if strings.ToLower(k) == name {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+func splitPath(path string) (top, sub string) {
+	if strings.HasPrefix(path, strings.ToLower(URNEnterprise)) {
+		rest := strings.TrimPrefix(path, strings.ToLower(URNEnterprise))
+		if rest == "" {
+			return URNEnterprise, ""
+		}
+		return URNEnterprise, strings.TrimPrefix(rest, ":")
+	}
+	top, sub, _ = strings.Cut(path, ".")
+	return top, sub
+}
+
+func copyPath(dst, src doc, path string) {
+	top, sub := splitPath(path)
+	k, ok := findKey(src, strings.ToLower(top))
+	if !ok {
+		return
+	}
+	if sub == "" {
+		dst[k] = src[k]
+		return
+	}
+	inner, ok := src[k].(doc)
+	if !ok {
+		if list, isList := src[k].([]any); isList { // emails.value: that sub-attribute of each
+			out := make([]any, 0, len(list))
+			for _, e := range list {
+				if m, isMap := e.(doc); isMap {
+					n := doc{}
+					copyPath(n, m, sub)
+					out = append(out, n)
+				}
+			}
+			dst[k] = out
+		}
+		return
+	}
+	d, _ := dst[k].(doc)
+	if d == nil {
+		d = doc{}
+		dst[k] = d
+	}
+	copyPath(d, inner, sub)
+}
+
+func deletePath(d doc, path string) {
+	top, sub := splitPath(path)
+	k, ok := findKey(d, strings.ToLower(top))
+	if !ok {
+		return
+	}
+	if sub == "" {
+		delete(d, k)
+		return
+	}
+	if inner, ok := d[k].(doc); ok {
+		deletePath(inner, sub)
+	}
+}
+
+func (h *Handler) spConfig(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, serviceProviderConfig(h.base, "https://github.com/gatehouse/gatehouse/blob/main/docs/scim-okta-entra.md"))
+	return nil
+}
+
+func (h *Handler) resourceTypes(w http.ResponseWriter, r *http.Request) error {
+	docs := resourceTypeDocs(h.base)
+	rs := make([]any, len(docs))
+	for i, d := range docs {
+		rs[i] = d
+	}
+	writeJSON(w, http.StatusOK, listResponse(len(rs), 1, rs))
+	return nil
+}
+
+func (h *Handler) resourceType(w http.ResponseWriter, r *http.Request) error {
+	for _, d := range resourceTypeDocs(h.base) {
+		if strings.EqualFold(d["id"].(string), r.PathValue("id")) {
+			writeJSON(w, http.StatusOK, d)
+			return nil
+		}
+	}
+	return models.Errorf(models.ENOTFOUND, "no resource type %q", truncate(r.PathValue("id"), 64))
+}
+
+func (h *Handler) schemas(w http.ResponseWriter, r *http.Request) error {
+	docs := schemaDocs(h.base)
+	rs := make([]any, len(docs))
+	for i, d := range docs {
+		rs[i] = d
+	}
+	writeJSON(w, http.StatusOK, listResponse(len(rs), 1, rs))
+	return nil
+}
+
+func (h *Handler) schema(w http.ResponseWriter, r *http.Request) error {
+	for _, d := range schemaDocs(h.base) {
+		if strings.EqualFold(d["id"].(string), r.PathValue("id")) {
+			writeJSON(w, http.StatusOK, d)
+			return nil
+		}
+	}
+	return models.Errorf(models.ENOTFOUND, "no schema %q", truncate(r.PathValue("id"), 100))
+}

@@ -1,0 +1,324 @@
+package scim
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/provision"
+)
+
+// userDoc renders a user account as a SCIM User document. The stored document (scim_data)
+// carries what the IdP sent; the columns win, so changes made through GraphQL show here too.
+func (h *Handler) userDoc(u *models.UserAccount, groups []provision.GroupRef, withGroups bool) doc {
+	d := doc{}
+	if u.SCIMData != "" {
+		_ = json.Unmarshal([]byte(u.SCIMData), &d)
+	}
+	setOrDelete := func(m doc, k, v string) {
+		if v == "" {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+	}
+	d["id"] = u.ID.String()
+	d["userName"] = u.UserName
+	if u.ExternalID != nil && *u.ExternalID != "" {
+		d["externalId"] = *u.ExternalID
+	} else {
+		delete(d, "externalId")
+	}
+	d["active"] = u.Active
+	name, _ := d["name"].(doc)
+	if name == nil {
+		name = doc{}
+	}
+	setOrDelete(name, "givenName", u.FirstName)
+	setOrDelete(name, "familyName", u.LastName)
+	if len(name) > 0 {
+		d["name"] = name
+	} else {
+		delete(d, "name")
+	}
+	setOrDelete(d, "displayName", u.DisplayName)
+	setOrDelete(d, "title", u.Title)
+	setOrDelete(d, "userType", u.UserType)
+	if u.Email != "" {
+		emails, _ := d["emails"].([]any)
+		found := false
+		for _, e := range emails {
+			if m, ok := e.(doc); ok && strings.EqualFold(strOf(m["value"]), u.Email) {
+				found = true
+			}
+		}
+		if !found { // the email was changed outside SCIM: it replaces the primary one
+			idx := primaryIndex(emails)
+			if idx < 0 {
+				emails = append(emails, doc{"value": u.Email, "type": "work", "primary": true})
+			} else {
+				emails[idx].(doc)["value"] = u.Email
+			}
+			d["emails"] = emails
+		}
+	}
+	ext, _ := d[URNEnterprise].(doc)
+	if ext == nil {
+		ext = doc{}
+	}
+	setOrDelete(ext, "employeeNumber", u.EmployeeNumber)
+	setOrDelete(ext, "department", u.Department)
+	setOrDelete(ext, "organization", u.Organization)
+	setOrDelete(ext, "costCenter", u.CostCenter)
+	setOrDelete(ext, "division", u.Division)
+	if u.ManagerID != "" {
+		m, _ := ext["manager"].(doc)
+		if m == nil {
+			m = doc{}
+		}
+		m["value"] = u.ManagerID
+		if _, err := uuid.Parse(u.ManagerID); err == nil {
+			m["$ref"] = h.base + "/Users/" + u.ManagerID
+		}
+		ext["manager"] = m
+	} else {
+		delete(ext, "manager")
+	}
+	schemas := []string{URNUser}
+	if len(ext) > 0 {
+		d[URNEnterprise] = ext
+		schemas = append(schemas, URNEnterprise)
+	} else {
+		delete(d, URNEnterprise)
+	}
+	d["schemas"] = schemas
+	if withGroups {
+		gs := make([]any, 0, len(groups))
+		for _, g := range groups {
+			gs = append(gs, doc{"value": g.GroupID.String(), "display": g.DisplayName,
+				"$ref": h.base + "/Groups/" + g.GroupID.String(), "type": "direct"})
+		}
+		d["groups"] = gs
+	}
+	d["meta"] = doc{"resourceType": "User", "created": u.CreatedAt.UTC().Format(time.RFC3339Nano),
+		"lastModified": u.UpdatedAt.UTC().Format(time.RFC3339Nano),
+		"location":     h.base + "/Users/" + u.ID.String(), "version": etag(u.Version)}
+	return d
+}
+
+func strOf(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// primaryIndex returns the primary element, else the first work one, else the first; -1 if none.
+func primaryIndex(list []any) int {
+	work := -1
+	for i, e := range list {
+		m, ok := e.(doc)
+		if !ok {
+			continue
+		}
+		if m["primary"] == true {
+			return i
+		}
+		if work < 0 && strings.EqualFold(strOf(m["type"]), "work") {
+			work = i
+		}
+	}
+	if work >= 0 {
+		return work
+	}
+	if len(list) > 0 {
+		return 0
+	}
+	return -1
+}
+
+// userInput extracts the provision input from a canonical User document.
+func userInput(d doc) (provision.ScimUserInput, error) {
+	in := provision.ScimUserInput{Active: true}
+	in.UserName = strOf(d["userName"])
+	if s, ok := d["externalId"].(string); ok && s != "" {
+		in.ExternalID = &s
+	}
+	if b, ok := d["active"].(bool); ok {
+		in.Active = b
+	}
+	if emails, ok := d["emails"].([]any); ok {
+		if i := primaryIndex(emails); i >= 0 {
+			in.Email = strings.TrimSpace(strOf(emails[i].(doc)["value"]))
+			in.EmailType = strOf(emails[i].(doc)["type"])
+		}
+	}
+	if name, ok := d["name"].(doc); ok {
+		in.GivenName, in.FamilyName = strOf(name["givenName"]), strOf(name["familyName"])
+	}
+	in.DisplayName, in.Title, in.UserType = strOf(d["displayName"]), strOf(d["title"]), strOf(d["userType"])
+	if ext, ok := d[URNEnterprise].(doc); ok {
+		in.EmployeeNumber, in.Department = strOf(ext["employeeNumber"]), strOf(ext["department"])
+		in.Organization, in.CostCenter, in.Division = strOf(ext["organization"]), strOf(ext["costCenter"]), strOf(ext["division"])
+		if m, ok := ext["manager"].(doc); ok {
+			in.ManagerID = strOf(m["value"])
+		}
+		if len(ext) == 0 {
+			delete(d, URNEnterprise)
+		}
+	}
+	rest := doc{}
+	for k, v := range d {
+		switch k {
+		case "id", "meta", "schemas", "groups", "password":
+		default:
+			rest[k] = v
+		}
+	}
+	b, err := json.Marshal(rest)
+	if err != nil {
+		return in, invalidValue("the user cannot be encoded")
+	}
+	in.Data = string(b)
+	return in, nil
+}
+
+func (h *Handler) writeUser(w http.ResponseWriter, r *http.Request, status int, u *models.UserAccount) error {
+	p := projectionOf(r)
+	var groups []provision.GroupRef
+	withGroups := p.wants("groups")
+	if withGroups && status != http.StatusCreated { // a new user belongs to no group yet
+		m, err := h.svc.GroupsOfUsers(r.Context(), []*models.UserAccount{u})
+		if err != nil {
+			return err
+		}
+		groups = m[u.ID]
+	}
+	w.Header().Set("ETag", etag(u.Version))
+	if status == http.StatusCreated {
+		w.Header().Set("Location", h.base+"/Users/"+u.ID.String())
+	}
+	writeJSON(w, status, p.apply(h.userDoc(u, groups, withGroups)))
+	return nil
+}
+
+func (h *Handler) decodeUser(r *http.Request) (doc, error) {
+	var raw map[string]any
+	if err := decodeBody(r, &raw); err != nil {
+		return nil, err
+	}
+	return canonicalUser(raw)
+}
+
+func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) error {
+	d, err := h.decodeUser(r)
+	if err != nil {
+		return err
+	}
+	in, err := userInput(d)
+	if err != nil {
+		return err
+	}
+	u, err := h.svc.CreateScimUser(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	return h.writeUser(w, r, http.StatusCreated, u)
+}
+
+func (h *Handler) getUser(w http.ResponseWriter, r *http.Request) error {
+	u, err := h.svc.ScimUser(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return h.writeUser(w, r, http.StatusOK, u)
+}
+
+func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) error {
+	in, err := listParams(r)
+	if err != nil {
+		return err
+	}
+	us, total, err := h.svc.ScimUsers(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	p := projectionOf(r)
+	var groups map[uuid.UUID][]provision.GroupRef
+	withGroups := p.wants("groups")
+	if withGroups {
+		if groups, err = h.svc.GroupsOfUsers(r.Context(), us); err != nil {
+			return err
+		}
+	}
+	rs := make([]any, len(us))
+	for i, u := range us {
+		rs[i] = p.apply(h.userDoc(u, groups[u.ID], withGroups))
+	}
+	writeJSON(w, http.StatusOK, listResponse(total, in.StartIndex, rs))
+	return nil
+}
+
+func (h *Handler) putUser(w http.ResponseWriter, r *http.Request) error {
+	d, err := h.decodeUser(r)
+	if err != nil {
+		return err
+	}
+	in, err := userInput(d)
+	if err != nil {
+		return err
+	}
+	u, err := h.svc.ReplaceScimUser(r.Context(), r.PathValue("id"), ifMatch(r), models.ScimOpUpdate,
+		func(*models.UserAccount) (provision.ScimUserInput, map[string]any, error) {
+			return in, map[string]any{"method": "PUT"}, nil
+		})
+	if err != nil {
+		return err
+	}
+	return h.writeUser(w, r, http.StatusOK, u)
+}
+
+func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) error {
+	var req patchRequest
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	u, err := h.svc.ReplaceScimUser(r.Context(), r.PathValue("id"), ifMatch(r), models.ScimOpUpdate,
+		func(cur *models.UserAccount) (provision.ScimUserInput, map[string]any, error) {
+			d := h.userDoc(cur, nil, false)
+			if err := patchUser(d, req.Operations); err != nil {
+				return provision.ScimUserInput{}, nil, err
+			}
+			in, err := userInput(d)
+			details := map[string]any{"method": "PATCH", "operations": patchSummary(req.Operations)}
+			return in, details, err
+		})
+	if err != nil {
+		return err
+	}
+	return h.writeUser(w, r, http.StatusOK, u)
+}
+
+// patchSummary lists "op path" of each operation for the activity log (never values: they
+// may carry passwords).
+func patchSummary(ops []patchOp) []string {
+	out := make([]string, 0, min(len(ops), 20))
+	for i, o := range ops {
+		if i == 20 {
+			out = append(out, "…")
+			break
+		}
+		out = append(out, strings.TrimSpace(strings.ToLower(o.Op)+" "+truncate(o.Path, 100)))
+	}
+	return out
+}
+
+func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) error {
+	if err := h.svc.DeleteScimUser(r.Context(), r.PathValue("id"), ifMatch(r)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

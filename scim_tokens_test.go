@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestScimTokensREST(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.adminToken()
+		// The document's request, exactly as written.
+		r := e.call("POST", "/api/v1/scim/tokens", admin, `{
+"name": "Okta SCIM Token",
+"scopes": ["users:read", "users:write", "groups:read", "groups:write"],
+"expiresInDays": 365
+}`).must(t, 201)
+		plain := str(r.Body, "plainValue")
+		if !strings.HasPrefix(plain, "scim_") || len(plain) < 40 {
+			t.Fatalf("plainValue %q", plain)
+		}
+		tok := get(r.Body, "token").(map[string]any)
+		if tok["maskedValue"] != plain[:9]+"...****" || tok["status"] != "active" || tok["name"] != "Okta SCIM Token" {
+			t.Fatalf("token %v", tok)
+		}
+		if len(tok["scopes"].([]any)) != 4 || tok["expiresAt"] == nil || tok["createdAt"] == nil {
+			t.Fatalf("token %v", tok)
+		}
+		id := tok["id"].(string)
+		if strings.Contains(r.Raw, secretHashOf(plain)) {
+			t.Fatal("the hash leaked")
+		}
+
+		// Defaults: users scopes, never expires.
+		r = e.call("POST", "/api/v1/scim/tokens", admin, map[string]any{"name": "Entra"}).must(t, 201)
+		if s := get(r.Body, "token", "scopes").([]any); len(s) != 2 || s[0] != "users:read" || s[1] != "users:write" {
+			t.Fatalf("default scopes %v", s)
+		}
+		if get(r.Body, "token", "expiresAt") != nil {
+			t.Fatal("a token without expiresInDays must never expire")
+		}
+		entraID := str(r.Body, "token", "id")
+
+		for name, body := range map[string]any{
+			"no name":      map[string]any{"scopes": []string{"users:read"}},
+			"long name":    map[string]any{"name": strings.Repeat("x", 129)},
+			"bad scope":    map[string]any{"name": "x", "scopes": []string{"users:admin"}},
+			"no scopes":    map[string]any{"name": "x", "scopes": []string{}},
+			"zero days":    map[string]any{"name": "x", "expiresInDays": 0},
+			"unknown":      map[string]any{"name": "x", "plainValue": "scim_mine"},
+			"bad conn":     map[string]any{"name": "x", "connectionId": "not-a-uuid"},
+			"missing conn": map[string]any{"name": "x", "connectionId": "0190c7e5-0000-7000-8000-000000000000"},
+		} {
+			r := e.call("POST", "/api/v1/scim/tokens", admin, body)
+			if r.Status != 400 && r.Status != 404 {
+				t.Errorf("%s: status %d: %s", name, r.Status, r.Raw)
+			}
+			if str(r.Body, "error", "type") == "" {
+				t.Errorf("%s: no error type: %s", name, r.Raw)
+			}
+		}
+
+		// Get never shows the plain value.
+		r = e.call("GET", "/api/v1/scim/tokens/"+id, admin, nil).must(t, 200)
+		if strings.Contains(r.Raw, plain) || str(r.Body, "token", "maskedValue") == "" {
+			t.Fatalf("get: %s", r.Raw)
+		}
+		e.call("GET", "/api/v1/scim/tokens/0190c7e5-0000-7000-8000-000000000000", admin, nil).must(t, 404)
+
+		// The token works, revocation is immediate.
+		e.call("GET", "/scim/v2/Users", plain, nil).must(t, 200)
+		r = e.call("POST", "/api/v1/scim/tokens/"+id+"/revoke", admin, nil).must(t, 200)
+		if str(r.Body, "token", "status") != "revoked" {
+			t.Fatalf("revoke: %s", r.Raw)
+		}
+		r = e.call("GET", "/scim/v2/Users", plain, nil).must(t, 401)
+		if str(r.Body, "status") != "401" || get(r.Body, "schemas", 0) != "urn:ietf:params:scim:api:messages:2.0:Error" {
+			t.Fatalf("401 body: %s", r.Raw)
+		}
+
+		// List filters and pagination.
+		r = e.call("GET", "/api/v1/scim/tokens?status=active", admin, nil).must(t, 200)
+		if get(r.Body, "total") != 1.0 || str(r.Body, "tokens", 0, "id") != entraID {
+			t.Fatalf("active: %s", r.Raw)
+		}
+		r = e.call("GET", "/api/v1/scim/tokens?status=revoked", admin, nil).must(t, 200)
+		if get(r.Body, "total") != 1.0 || str(r.Body, "tokens", 0, "id") != id {
+			t.Fatalf("revoked: %s", r.Raw)
+		}
+		r = e.call("GET", "/api/v1/scim/tokens?name=okta", admin, nil).must(t, 200)
+		if get(r.Body, "total") != 1.0 {
+			t.Fatalf("name: %s", r.Raw)
+		}
+		r = e.call("GET", "/api/v1/scim/tokens?pageSize=1&page=2", admin, nil).must(t, 200)
+		if get(r.Body, "total") != 2.0 || len(get(r.Body, "tokens").([]any)) != 1 || get(r.Body, "pageSize") != 1.0 {
+			t.Fatalf("page: %s", r.Raw)
+		}
+		e.call("GET", "/api/v1/scim/tokens?status=weird", admin, nil).must(t, 400)
+		e.call("GET", "/api/v1/scim/tokens?pageSize=101", admin, nil).must(t, 400)
+
+		// Expiry: a token whose expiry passed is refused and listed as expired.
+		exp, expID := e.scimToken(admin, map[string]any{"name": "short", "expiresInDays": 1})
+		e.setTokenExpiry(expID, time.Now().Add(-time.Minute))
+		e.call("GET", "/scim/v2/Users", exp, nil).must(t, 401)
+		r = e.call("GET", "/api/v1/scim/tokens?status=expired", admin, nil).must(t, 200)
+		if get(r.Body, "total") != 1.0 || str(r.Body, "tokens", 0, "status") != "expired" {
+			t.Fatalf("expired: %s", r.Raw)
+		}
+
+		// Delete removes the token and its activity.
+		e.call("DELETE", "/api/v1/scim/tokens/"+id, admin, nil).must(t, 204)
+		e.call("GET", "/api/v1/scim/tokens/"+id, admin, nil).must(t, 404)
+		e.call("DELETE", "/api/v1/scim/tokens/"+id, admin, nil).must(t, 404)
+
+		// Without the admin scope, REST refuses; without a token, 401.
+		e.call("GET", "/api/v1/scim/tokens", "", nil).must(t, 401)
+		cid, csec := e.createClient(admin, []string{"graphql"}, "")
+		e.call("GET", "/api/v1/scim/tokens", e.token(cid, csec), nil).must(t, 403)
+	})
+}
+
+// setTokenExpiry moves a token's expiry, standing in for the passage of time.
+func (e *testEnv) setTokenExpiry(id string, at time.Time) {
+	e.t.Helper()
+	var n []int
+	if err := e.app.store.RawScan(context.Background(), &n, "UPDATE scim_tokens SET expires_at = ? WHERE id = ?", at.UTC(), id); err != nil {
+		e.t.Fatalf("set expiry: %v", err)
+	}
+}
+
+func secretHashOf(plain string) string {
+	return hashHex(plain)
+}
+
+func TestScimTokensGraphQL(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.adminToken()
+		conn := e.createOIDCConnection(admin, "Okta", "okta")
+		d := e.mustGQL(admin, `mutation($in: CreateScimTokenInput!) { createScimToken(input: $in) {
+			token { id name maskedValue status scopes connectionId expiresAt } plainValue errors { label message code } } }`,
+			map[string]any{"in": map[string]any{"name": "Okta", "scopes": []string{"users:read", "users:write"}, "connectionId": conn}})
+		if errs := payloadErrors(t, d, "createScimToken"); len(errs) > 0 {
+			t.Fatalf("errors %v", errs)
+		}
+		plain := str(d, "createScimToken", "plainValue")
+		id := str(d, "createScimToken", "token", "id")
+		if !strings.HasPrefix(plain, "scim_") || str(d, "createScimToken", "token", "status") != "ACTIVE" ||
+			str(d, "createScimToken", "token", "connectionId") != conn {
+			t.Fatalf("create: %v", d)
+		}
+		d = e.mustGQL(admin, `mutation { createScimToken(input: {name: "", scopes: ["nope"]}) { token { id } plainValue errors { label code } } }`, nil)
+		if errs := payloadErrors(t, d, "createScimToken"); len(errs) != 2 || get(d, "createScimToken", "plainValue") != nil {
+			t.Fatalf("invalid create: %v", d)
+		}
+
+		// A token tied to a connection binds what it provisions: the SCIM user can sign in there.
+		r := e.call("POST", "/scim/v2/Users", plain, map[string]any{"userName": "Bound.User@example.com"}).must(t, 201)
+		uid := str(r.Body, "id")
+		d = e.mustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { userName email credentials { authModule identifier } } }`, map[string]any{"u": uid})
+		if str(d, "userAccount", "credentials", 0, "authModule") != "okta" || str(d, "userAccount", "credentials", 0, "identifier") != "Bound.User@example.com" ||
+			str(d, "userAccount", "userName") != "Bound.User@example.com" || str(d, "userAccount", "email") != "" {
+			t.Fatalf("binding: %v", d)
+		}
+		// Renaming the user through SCIM moves its identity at the token's connection.
+		e.call("PATCH", "/scim/v2/Users/"+uid, plain, `{"Operations":[{"op":"replace","path":"userName","value":"renamed@example.com"}]}`).must(t, 200)
+		d = e.mustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { credentials { authModule identifier } } }`, map[string]any{"u": uid})
+		if creds := get(d, "userAccount", "credentials").([]any); len(creds) != 1 || str(creds[0], "identifier") != "renamed@example.com" {
+			t.Fatalf("rebinding: %v", d)
+		}
+		// The identity rule holds: an account bound ahead of time to the same identifier wins.
+		other := e.createUser(admin, "someone@example.com")
+		d = e.mustGQL(admin, `mutation($u: ID!) { updateUserAccountCredentials(input: {accountUuid: $u, authModule: "okta", identifier: "taken@example.com", secret: ""}) { errors { code } } }`, map[string]any{"u": other})
+		if errs := payloadErrors(t, d, "updateUserAccountCredentials"); len(errs) != 0 {
+			t.Fatalf("bind: %v", errs)
+		}
+		r = e.call("POST", "/scim/v2/Users", plain, map[string]any{"userName": "TAKEN@example.com"}).must(t, 409)
+		if str(r.Body, "scimType") != "uniqueness" {
+			t.Fatalf("taken identity: %s", r.Raw)
+		}
+
+		d = e.mustGQL(admin, `{ scimTokens(status: ACTIVE) { total page pageSize tokens { id name maskedValue } } scimToken(id: "`+id+`") { name }
+			scimStatistics { totalUsers totalGroups usersAdded24h usersRemoved24h groupsAdded24h groupsRemoved24h lastSyncAt errorCount24h activeTokens }
+			scimActivities(filter: {status: "error"}) { total activities { operation resourceType status errorMessage details tokenId timestamp } } }`, nil)
+		if get(d, "scimTokens", "total") != 1.0 || str(d, "scimToken", "name") != "Okta" {
+			t.Fatalf("queries: %v", d)
+		}
+		st := get(d, "scimStatistics").(map[string]any)
+		if st["totalUsers"] != 2.0 || st["usersAdded24h"] != 1.0 || st["errorCount24h"] != 1.0 || st["activeTokens"] != 1.0 || st["lastSyncAt"] == nil {
+			t.Fatalf("statistics: %v", st)
+		}
+		if get(d, "scimActivities", "total") != 1.0 || str(d, "scimActivities", "activities", 0, "operation") != "create" ||
+			str(d, "scimActivities", "activities", 0, "tokenId") != id || str(d, "scimActivities", "activities", 0, "errorMessage") == "" {
+			t.Fatalf("activities: %v", d)
+		}
+
+		d = e.mustGQL(admin, `mutation($id: ID!) { revokeScimToken(input: {id: $id}) { token { status revokedAt } errors { code } } }`, map[string]any{"id": id})
+		if str(d, "revokeScimToken", "token", "status") != "REVOKED" {
+			t.Fatalf("revoke: %v", d)
+		}
+		e.call("GET", "/scim/v2/Users", plain, nil).must(t, 401)
+		d = e.mustGQL(admin, `mutation($id: ID!) { deleteScimToken(input: {id: $id}) { deletedId errors { code } } }`, map[string]any{"id": id})
+		if str(d, "deleteScimToken", "deletedId") != id {
+			t.Fatalf("delete: %v", d)
+		}
+		d = e.mustGQL(admin, `{ scimActivities { total } scimToken(id: "`+id+`") { id } }`, nil)
+		if get(d, "scimActivities", "total") != 0.0 || get(d, "scimToken") != nil {
+			t.Fatalf("after delete: %v", d)
+		}
+		// graphql:read may read but not create tokens.
+		cid, csec := e.createClient(admin, []string{"graphql:read"}, "")
+		rd := e.token(cid, csec)
+		if r := e.gql(rd, `mutation { createScimToken(input: {name: "x"}) { plainValue } }`, nil); len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "FORBIDDEN" {
+			t.Fatalf("read-only client created a token: %s", r.Raw)
+		}
+		e.mustGQL(rd, `{ scimTokens { total } }`, nil)
+	})
+}

@@ -1,0 +1,491 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// scimUser posts a user and returns its id.
+func (e *testEnv) scimUser(tok string, body map[string]any) string {
+	e.t.Helper()
+	return str(e.call("POST", "/scim/v2/Users", tok, body).must(e.t, 201).Body, "id")
+}
+
+// scimFilter lists users matching a filter and returns their userNames, sorted.
+func (e *testEnv) scimFilter(tok, filter string) []string {
+	e.t.Helper()
+	r := e.call("GET", "/scim/v2/Users?count=1000&filter="+url.QueryEscape(filter), tok, nil)
+	if r.Status != 200 {
+		e.t.Fatalf("filter %q: %d %s", filter, r.Status, r.Raw)
+	}
+	var out []string
+	for _, u := range get(r.Body, "Resources").([]any) {
+		out = append(out, str(u, "userName"))
+	}
+	sort.Strings(out)
+	if int(get(r.Body, "totalResults").(float64)) != len(out) {
+		e.t.Fatalf("filter %q: totalResults %v for %d resources", filter, get(r.Body, "totalResults"), len(out))
+	}
+	return out
+}
+
+func TestScimUsersCRUD(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.adminToken()
+		tok, _ := e.scimToken(admin, allScopes("idp"))
+		r := e.call("POST", "/scim/v2/Users", tok, map[string]any{
+			"schemas":      []string{"urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"},
+			"userName":     "Barbara.Jensen@example.com",
+			"externalId":   "00u1abc",
+			"name":         map[string]any{"givenName": "Barbara", "familyName": "Jensen", "formatted": "Ms. Barbara J Jensen"},
+			"emails":       []any{map[string]any{"value": "bjensen@example.com", "type": "work", "primary": true}},
+			"phoneNumbers": []any{map[string]any{"value": "555-555-8377", "type": "work"}},
+			"password":     "t1meMa$heen",
+			"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": map[string]any{"employeeNumber": "701984", "department": "Tour Operations",
+				"manager": map[string]any{"value": "26118915-6090-4610-87e4-49d8ca9f808d", "displayName": "John Smith"}},
+		}).must(t, 201)
+		id := str(r.Body, "id")
+		if r.Header.Get("Content-Type") != "application/scim+json" || r.Header.Get("Location") != e.URL+"/scim/v2/Users/"+id ||
+			r.Header.Get("ETag") != `W/"1"` || str(r.Body, "meta", "version") != `W/"1"` || str(r.Body, "meta", "location") != r.Header.Get("Location") {
+			t.Fatalf("create headers/meta: %v %s", r.Header, r.Raw)
+		}
+		if strings.Contains(r.Raw, "t1meMa") || get(r.Body, "active") != true || str(r.Body, "phoneNumbers", 0, "value") != "555-555-8377" ||
+			str(r.Body, "name", "formatted") != "Ms. Barbara J Jensen" ||
+			str(r.Body, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "manager", "value") != "26118915-6090-4610-87e4-49d8ca9f808d" ||
+			str(r.Body, "meta", "created") == "" || str(r.Body, "meta", "lastModified") == "" {
+			t.Fatalf("create body: %s", r.Raw)
+		}
+		// The same person in GraphQL.
+		d := e.mustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { email firstName lastName externalId active userName } }`, map[string]any{"u": id})
+		if str(d, "userAccount", "email") != "bjensen@example.com" || str(d, "userAccount", "firstName") != "Barbara" || str(d, "userAccount", "externalId") != "00u1abc" {
+			t.Fatalf("graphql view: %v", d)
+		}
+
+		// Case-different duplicate userName → 409 uniqueness; nothing created.
+		r = e.call("POST", "/scim/v2/Users", tok, map[string]any{"userName": "barbara.JENSEN@example.com"}).must(t, 409)
+		if str(r.Body, "scimType") != "uniqueness" || str(r.Body, "status") != "409" {
+			t.Fatalf("dup: %s", r.Raw)
+		}
+		// Two users cannot share an email: the second is refused, naming the email.
+		r = e.call("POST", "/scim/v2/Users", tok, map[string]any{"userName": "other", "emails": []any{map[string]any{"value": "BJensen@example.com"}}}).must(t, 409)
+		if !strings.Contains(str(r.Body, "detail"), "email") {
+			t.Fatalf("shared email: %s", r.Raw)
+		}
+		for name, body := range map[string]string{
+			"no userName": `{"name":{"givenName":"x"}}`,
+			"bad email":   `{"userName":"x","emails":[{"value":"not an email"}]}`,
+			"bad active":  `{"userName":"x","active":"maybe"}`,
+			"bad JSON":    `{"userName":`,
+			"wrong type":  `{"userName":["x"]}`,
+			"trailing":    `{"userName":"x"} {}`,
+		} {
+			r := e.call("POST", "/scim/v2/Users", tok, body)
+			if r.Status != 400 || str(r.Body, "scimType") == "" {
+				t.Errorf("%s: %d %s", name, r.Status, r.Raw)
+			}
+		}
+
+		// GET, If-Match, PUT.
+		r = e.call("GET", "/scim/v2/Users/"+id, tok, nil).must(t, 200)
+		if r.Header.Get("ETag") != `W/"1"` {
+			t.Fatalf("etag %q", r.Header.Get("ETag"))
+		}
+		put := map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "barbara.jensen@example.com",
+			"name": map[string]any{"givenName": "Babs"}, "active": false, "emails": []any{map[string]any{"value": "babs@example.com", "primary": true}}}
+		e.call("PUT", "/scim/v2/Users/"+id, tok, put, "If-Match", `W/"7"`).must(t, 412)
+		r = e.call("PUT", "/scim/v2/Users/"+id, tok, put, "If-Match", `W/"1"`).must(t, 200)
+		if r.Header.Get("ETag") != `W/"2"` || get(r.Body, "active") != false || get(r.Body, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User") != nil ||
+			str(r.Body, "name", "givenName") != "Babs" || get(r.Body, "name", "familyName") != nil || get(r.Body, "phoneNumbers") != nil {
+			t.Fatalf("put: %s", r.Raw)
+		}
+		e.call("PATCH", "/scim/v2/Users/"+id, tok, `{"Operations":[{"op":"replace","path":"title","value":"x"}]}`, "If-Match", `W/"1"`).must(t, 412)
+		// Deactivated users stay readable and findable.
+		if got := e.scimFilter(tok, `userName eq "BARBARA.jensen@example.com"`); len(got) != 1 {
+			t.Fatalf("deactivated user not found: %v", got)
+		}
+		e.call("GET", "/scim/v2/Users/0190c7e5-0000-7000-8000-000000000000", tok, nil).must(t, 404)
+		e.call("GET", "/scim/v2/Users/not-a-uuid", tok, nil).must(t, 404)
+		e.call("PUT", "/scim/v2/Users/0190c7e5-0000-7000-8000-000000000000", tok, put).must(t, 404)
+
+		// DELETE: 204, then 404; the account is gone from GraphQL too.
+		e.call("DELETE", "/scim/v2/Users/"+id, tok, nil, "If-Match", `W/"1"`).must(t, 412)
+		e.call("DELETE", "/scim/v2/Users/"+id, tok, nil).must(t, 204)
+		e.call("GET", "/scim/v2/Users/"+id, tok, nil).must(t, 404)
+		e.call("DELETE", "/scim/v2/Users/"+id, tok, nil).must(t, 404)
+		if d := e.mustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { email } }`, map[string]any{"u": id}); get(d, "userAccount") != nil {
+			t.Fatalf("deleted user still in GraphQL: %v", d)
+		}
+
+		// Activity: one row per change, one per failure, in order.
+		r = e.call("GET", "/api/v1/scim/activities?pageSize=100", admin, nil).must(t, 200)
+		var ok, failed int
+		for _, a := range get(r.Body, "activities").([]any) {
+			if str(a, "status") == "success" {
+				ok++
+			} else {
+				failed++
+				if str(a, "errorMessage") == "" {
+					t.Errorf("failure without message: %v", a)
+				}
+			}
+		}
+		if ok != 3 || failed < 12 { // create, put, delete; 2 conflicts + 6 invalid + 3 stale + 4 not found
+			t.Fatalf("activities: %d ok, %d failed: %s", ok, failed, r.Raw)
+		}
+		r = e.call("GET", "/api/v1/scim/activities?operation=delete&resourceType=user&status=success", admin, nil).must(t, 200)
+		if get(r.Body, "total") != 1.0 || str(r.Body, "activities", 0, "resourceId") != id {
+			t.Fatalf("delete activity: %s", r.Raw)
+		}
+		r = e.call("GET", "/api/v1/scim/activities?startDate=2000-01-01&endDate=2000-01-02", admin, nil).must(t, 200)
+		if get(r.Body, "total") != 0.0 {
+			t.Fatalf("date range: %s", r.Raw)
+		}
+		e.call("GET", "/api/v1/scim/activities?startDate=yesterday", admin, nil).must(t, 400)
+		e.call("GET", "/api/v1/scim/activities?operation=explode", admin, nil).must(t, 400)
+		r = e.call("GET", "/api/v1/scim/statistics", admin, nil).must(t, 200)
+		if get(r.Body, "usersAdded24h") != 1.0 || get(r.Body, "usersRemoved24h") != 1.0 || get(r.Body, "totalUsers") != 0.0 || get(r.Body, "errorCount24h").(float64) < 12 {
+			t.Fatalf("statistics: %s", r.Raw)
+		}
+	})
+}
+
+func TestScimFilters(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.adminToken()
+		tok, _ := e.scimToken(admin, allScopes("idp"))
+		mk := func(userName, given, email, ext string, active bool, title string) {
+			b := map[string]any{"userName": userName, "active": active, "name": map[string]any{"givenName": given, "familyName": "Test"}}
+			if email != "" {
+				b["emails"] = []any{map[string]any{"value": email, "type": "work", "primary": true}}
+			}
+			if ext != "" {
+				b["externalId"] = ext
+			}
+			if title != "" {
+				b["title"] = title
+			}
+			e.scimUser(tok, b)
+		}
+		mk("alice", "Alice", "alice@example.com", "ext-A", true, "Engineer")
+		mk("bob", "Bob", "bob@corp.example", "ext-B", false, "")
+		mk("carol", "Carol", "", "", true, "Engineering Manager")
+		mk("Dave_100%", "Dave", "dave@example.com", "ext-d", true, "")
+		// A person created through GraphQL (e.g. bound ahead of time) is found by the IdP.
+		e.createUser(admin, "erin@example.com")
+
+		cases := []struct{ filter, want string }{
+			{`userName eq "ALICE"`, "alice"},
+			{`USERNAME EQ "alice"`, "alice"},
+			{`userName ne "alice"`, "Dave_100%,bob,carol,erin@example.com"},
+			{`userName co "AR"`, "carol"},
+			{`userName sw "b"`, "bob"},
+			{`userName ew "OL"`, "carol"},
+			{`userName co "100%"`, "Dave_100%"},
+			{`userName co "_"`, "Dave_100%"},
+			{`userName gt "carol"`, "Dave_100%,erin@example.com"},
+			{`userName ge "carol"`, "Dave_100%,carol,erin@example.com"},
+			{`userName lt "bob"`, "alice"},
+			{`userName le "bob"`, "alice,bob"},
+			{`title pr`, "alice,carol"},
+			{`externalId pr`, "Dave_100%,alice,bob"},
+			{`externalId eq "ext-A"`, "alice"},
+			{`externalId eq "EXT-A"`, ""},
+			{`externalId eq "5f2b2c94-9cd4-4ee5-a1a6-3b1b0a0b1e71"`, ""},
+			{`emails eq "BOB@corp.example"`, "bob"},
+			{`emails.value sw "alice@"`, "alice"},
+			{`emails[value ew "example.com"]`, "Dave_100%,alice,erin@example.com"},
+			{`emails[type eq "work"]`, "Dave_100%,alice,bob"},
+			{`emails[type eq "WORK" and value co "corp"]`, "bob"},
+			{`emails[primary eq true]`, "Dave_100%,alice,bob,erin@example.com"},
+			{`emails.type eq "home"`, ""},
+			{`userName eq "erin@example.com"`, "erin@example.com"},
+			{`active eq false`, "bob"},
+			{`active ne false`, "Dave_100%,alice,carol,erin@example.com"},
+			{`name.givenName eq "carol"`, "carol"},
+			{`title co "engineer"`, "alice,carol"},
+			{`userName eq "alice" or userName eq "bob"`, "alice,bob"},
+			{`title pr and active eq true`, "alice,carol"},
+			{`not (userName eq "alice")`, "Dave_100%,bob,carol,erin@example.com"},
+			{`(userName eq "alice" or userName eq "bob") and active eq true`, "alice"},
+			{`userName eq "alice" or userName eq "bob" and active eq true`, "alice"},
+			{`meta.created gt "2000-01-01T00:00:00Z"`, "Dave_100%,alice,bob,carol,erin@example.com"},
+			{`meta.lastModified lt "2000-01-01T00:00:00Z"`, ""},
+			{`id eq "not-an-id"`, ""},
+			{`urn:ietf:params:scim:schemas:core:2.0:User:userName eq "bob"`, "bob"},
+			{`userName eq "a\"b"`, ""},
+		}
+		for _, c := range cases {
+			got := strings.Join(e.scimFilter(tok, c.filter), ",")
+			if got != c.want {
+				t.Errorf("filter %s: got %q, want %q", c.filter, got, c.want)
+			}
+		}
+		for _, bad := range []string{`userName`, `userName eq`, `userName xx "a"`, `password eq "x"`, `nickName eq "x"`,
+			`active eq "yes"`, `meta.created gt "yesterday"`, `(userName eq "a"`, `urn:example:foo:bar eq "x"`, `userName eq "a" and`} {
+			r := e.call("GET", "/scim/v2/Users?filter="+url.QueryEscape(bad), tok, nil)
+			if r.Status != 400 || str(r.Body, "scimType") != "invalidFilter" {
+				t.Errorf("filter %s: %d %s", bad, r.Status, r.Raw)
+			}
+		}
+
+		// Pagination: stable order, itemsPerPage = returned, edges.
+		var seen []string
+		for start := 1; start <= 5; start += 2 {
+			r := e.call("GET", fmt.Sprintf("/scim/v2/Users?startIndex=%d&count=2", start), tok, nil).must(t, 200)
+			if get(r.Body, "totalResults") != 5.0 || get(r.Body, "startIndex") != float64(start) ||
+				get(r.Body, "itemsPerPage") != float64(len(get(r.Body, "Resources").([]any))) {
+				t.Fatalf("page %d: %s", start, r.Raw)
+			}
+			for _, u := range get(r.Body, "Resources").([]any) {
+				seen = append(seen, str(u, "id"))
+			}
+		}
+		if len(seen) != 5 || !sort.StringsAreSorted(seen) {
+			t.Fatalf("pages not stable: %v", seen)
+		}
+		for q, want := range map[string][3]float64{ // totalResults, itemsPerPage, startIndex
+			"count=0":                    {5, 0, 1},
+			"startIndex=6":               {5, 0, 6},
+			"startIndex=99&count=10":     {5, 0, 99},
+			"startIndex=0":               {5, 5, 1},
+			"startIndex=-4&count=1":      {5, 1, 1},
+			"count=-3":                   {5, 0, 1},
+			"count=100000":               {5, 5, 1},
+			"filter=userName+eq+%22x%22": {0, 0, 1},
+		} {
+			r := e.call("GET", "/scim/v2/Users?"+q, tok, nil).must(t, 200)
+			if get(r.Body, "totalResults") != want[0] || get(r.Body, "itemsPerPage") != want[1] || get(r.Body, "startIndex") != want[2] {
+				t.Errorf("%s: %s", q, r.Raw)
+			}
+			if res, ok := get(r.Body, "Resources").([]any); !ok || float64(len(res)) != want[1] {
+				t.Errorf("%s: Resources %s", q, r.Raw)
+			}
+		}
+		e.call("GET", "/scim/v2/Users?count=ten", tok, nil).must(t, 400)
+		e.call("GET", "/scim/v2/Users?startIndex=x", tok, nil).must(t, 400)
+
+		// attributes / excludedAttributes.
+		r := e.call("GET", "/scim/v2/Users?filter=userName+eq+%22alice%22&attributes=userName,name.givenName,emails.value", tok, nil).must(t, 200)
+		u := get(r.Body, "Resources", 0).(map[string]any)
+		if u["id"] == nil || u["schemas"] == nil || u["meta"] != nil || u["active"] != nil || str(u, "name", "givenName") != "Alice" ||
+			get(u, "name", "familyName") != nil || str(u, "emails", 0, "value") != "alice@example.com" || get(u, "emails", 0, "type") != nil {
+			t.Fatalf("attributes: %v", u)
+		}
+		r = e.call("GET", "/scim/v2/Users?filter=userName+eq+%22alice%22&excludedAttributes=emails,name.familyName,groups", tok, nil).must(t, 200)
+		u = get(r.Body, "Resources", 0).(map[string]any)
+		if u["emails"] != nil || u["groups"] != nil || get(u, "name", "familyName") != nil || str(u, "name", "givenName") != "Alice" || u["meta"] == nil {
+			t.Fatalf("excludedAttributes: %v", u)
+		}
+	})
+}
+
+func TestScimUserPatch(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.adminToken()
+		tok, _ := e.scimToken(admin, allScopes("idp"))
+		id := e.scimUser(tok, map[string]any{"userName": "pat@example.com", "name": map[string]any{"givenName": "Pat", "familyName": "Doe"}})
+		patch := func(ops string, status int) map[string]any {
+			t.Helper()
+			return e.call("PATCH", "/scim/v2/Users/"+id, tok, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":`+ops+`}`).must(t, status).Body
+		}
+		ent := "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+		// Entra: capitalised ops, booleans as strings, filtered path on an element that does not exist yet.
+		u := patch(`[{"op":"Replace","path":"active","value":"False"},
+			{"op":"Add","path":"emails[type eq \"work\"].value","value":"pat.work@example.com"},
+			{"op":"Replace","path":"name.familyName","value":"Smith"},
+			{"op":"Add","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager","value":"0190c7e5-0000-7000-8000-00000000abcd"}]`, 200)
+		if u["active"] != false || str(u, "emails", 0, "value") != "pat.work@example.com" || str(u, "emails", 0, "type") != "work" ||
+			str(u, "name", "familyName") != "Smith" || str(u, ent, "manager", "value") != "0190c7e5-0000-7000-8000-00000000abcd" {
+			t.Fatalf("entra patch: %v", u)
+		}
+		// Okta: path-less replace with a value object.
+		u = patch(`[{"op":"replace","value":{"id":"`+id+`","active":true,"title":"Lead"}}]`, 200)
+		if u["active"] != true || u["title"] != "Lead" {
+			t.Fatalf("okta patch: %v", u)
+		}
+		// Path-less with dotted and schema-URN keys; manager as an object; replace an existing filtered element.
+		u = patch(`[{"op":"replace","value":{"name.givenName":"Patricia","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department":"Sales",
+			"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"employeeNumber":"42","manager":{"value":"m-2"}},"displayName":"Pat S"}},
+			{"op":"replace","path":"emails[type eq \"work\"].value","value":"pat@corp.example"}]`, 200)
+		if str(u, "name", "givenName") != "Patricia" || str(u, ent, "department") != "Sales" || str(u, ent, "employeeNumber") != "42" ||
+			str(u, ent, "manager", "value") != "m-2" || u["displayName"] != "Pat S" || len(u["emails"].([]any)) != 1 || str(u, "emails", 0, "value") != "pat@corp.example" {
+			t.Fatalf("dotted/urn patch: %v", u)
+		}
+		// Entra clears the manager with an empty value; add appends to multi-valued attributes; remove with filter.
+		u = patch(`[{"op":"Replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager","value":{"value":""}},
+			{"op":"add","path":"phoneNumbers","value":[{"value":"+1 555 0100","type":"mobile"},{"value":"+1 555 0101","type":"work"}]},
+			{"op":"remove","path":"phoneNumbers[type eq \"mobile\"]"},
+			{"op":"remove","path":"title"}]`, 200)
+		if get(u, ent, "manager") != nil || len(u["phoneNumbers"].([]any)) != 1 || str(u, "phoneNumbers", 0, "type") != "work" || u["title"] != nil {
+			t.Fatalf("clear/add/remove: %v", u)
+		}
+		// The email change reached the account (GraphQL sees it).
+		d := e.mustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { email lastName } }`, map[string]any{"u": id})
+		if str(d, "userAccount", "email") != "pat@corp.example" || str(d, "userAccount", "lastName") != "Smith" {
+			t.Fatalf("graphql after patch: %v", d)
+		}
+		// Errors, and atomicity: a failing operation leaves everything unchanged.
+		before := e.call("GET", "/scim/v2/Users/"+id, tok, nil).must(t, 200)
+		for name, c := range map[string]struct {
+			ops, scimType string
+		}{
+			"unknown op":       {`[{"op":"merge","path":"title","value":"x"}]`, "invalidSyntax"},
+			"bad path":         {`[{"op":"replace","path":"emails[type eq","value":"x"}]`, "invalidPath"},
+			"unknown attr":     {`[{"op":"replace","path":"shoeSize","value":"x"}]`, "invalidPath"},
+			"remove no path":   {`[{"op":"remove"}]`, "noTarget"},
+			"no target":        {`[{"op":"replace","path":"emails[type eq \"home\" or type eq \"other\"].value","value":"x@example.com"}]`, "noTarget"},
+			"read-only":        {`[{"op":"replace","path":"id","value":"x"}]`, "mutability"},
+			"read-only group":  {`[{"op":"add","path":"groups","value":[{"value":"x"}]}]`, "mutability"},
+			"atomic":           {`[{"op":"replace","path":"title","value":"Changed"},{"op":"replace","path":"active","value":"perhaps"}]`, "invalidValue"},
+			"no ops":           {`[]`, "invalidSyntax"},
+			"filter on single": {`[{"op":"replace","path":"title[value eq \"x\"]","value":"x"}]`, "invalidPath"},
+			"remove userName":  {`[{"op":"remove","path":"userName"}]`, "invalidValue"},
+		} {
+			r := e.call("PATCH", "/scim/v2/Users/"+id, tok, `{"Operations":`+c.ops+`}`)
+			if r.Status != 400 || str(r.Body, "scimType") != c.scimType {
+				t.Errorf("%s: %d %s", name, r.Status, r.Raw)
+			}
+		}
+		after := e.call("GET", "/scim/v2/Users/"+id, tok, nil).must(t, 200)
+		if after.Raw != before.Raw {
+			t.Fatalf("a failed PATCH changed the user:\n%s\n%s", before.Raw, after.Raw)
+		}
+		// userName changes keep uniqueness.
+		e.scimUser(tok, map[string]any{"userName": "taken"})
+		r := e.call("PATCH", "/scim/v2/Users/"+id, tok, `{"Operations":[{"op":"replace","path":"userName","value":"TAKEN"}]}`).must(t, 409)
+		if str(r.Body, "scimType") != "uniqueness" {
+			t.Fatalf("rename: %s", r.Raw)
+		}
+	})
+}
+
+func TestScimScopesAndIsolation(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.adminToken()
+		full, _ := e.scimToken(admin, allScopes("full"))
+		readOnly, _ := e.scimToken(admin, map[string]any{"name": "ro", "scopes": []string{"users:read"}})
+		usersOnly, _ := e.scimToken(admin, map[string]any{"name": "users"})
+		id := e.scimUser(full, map[string]any{"userName": "u1"})
+
+		e.call("GET", "/scim/v2/Users/"+id, readOnly, nil).must(t, 200)
+		r := e.call("POST", "/scim/v2/Users", readOnly, map[string]any{"userName": "u2"}).must(t, 403)
+		if str(r.Body, "status") != "403" || !strings.Contains(str(r.Body, "detail"), "users:write") {
+			t.Fatalf("403 body: %s", r.Raw)
+		}
+		e.call("PATCH", "/scim/v2/Users/"+id, readOnly, `{"Operations":[{"op":"replace","path":"active","value":false}]}`).must(t, 403)
+		e.call("DELETE", "/scim/v2/Users/"+id, readOnly, nil).must(t, 403)
+		e.call("GET", "/scim/v2/Groups", usersOnly, nil).must(t, 403)
+		e.call("POST", "/scim/v2/Groups", usersOnly, map[string]any{"displayName": "g"}).must(t, 403)
+		e.call("GET", "/scim/v2/Users", "", nil).must(t, 401)
+		e.call("GET", "/scim/v2/Users", "scim_unknown_token_value", nil).must(t, 401)
+		e.call("GET", "/scim/v2/Users", e.adminToken(), nil).must(t, 401) // an OAuth access token is not a SCIM token
+		e.call("GET", "/scim/v2/ServiceProviderConfig", "", nil).must(t, 401)
+
+		// Another workspace sees nothing of this one, and cannot change it.
+		d := e.mustGQL(admin, `mutation { createWorkspace(input: {name: "Other"}) { workspace { id } errors { code } } }`, nil)
+		ws := str(d, "createWorkspace", "workspace", "id")
+		cid, csec := e.createClient(admin, []string{"admin", "graphql"}, ws)
+		other, _ := e.scimToken(e.token(cid, csec), allScopes("other"))
+		e.call("GET", "/scim/v2/Users/"+id, other, nil).must(t, 404)
+		e.call("PATCH", "/scim/v2/Users/"+id, other, `{"Operations":[{"op":"replace","path":"active","value":false}]}`).must(t, 404)
+		e.call("DELETE", "/scim/v2/Users/"+id, other, nil).must(t, 404)
+		if got := e.scimFilter(other, `userName eq "u1"`); len(got) != 0 {
+			t.Fatalf("cross-workspace filter: %v", got)
+		}
+		// The same userName is free in the other workspace.
+		e.scimUser(other, map[string]any{"userName": "U1"})
+		if r := e.call("GET", "/scim/v2/Users/"+id, full, nil).must(t, 200); r.Body["active"] != true {
+			t.Fatalf("changed by another workspace: %s", r.Raw)
+		}
+		// Its activity and statistics are its own.
+		r = e.call("GET", "/api/v1/scim/statistics", e.token(cid, csec), nil).must(t, 200)
+		if get(r.Body, "totalUsers") != 1.0 || get(r.Body, "activeTokens") != 1.0 {
+			t.Fatalf("other statistics: %s", r.Raw)
+		}
+		// 403s are recorded as failures of the token's workspace.
+		r = e.call("GET", "/api/v1/scim/activities?status=error", admin, nil).must(t, 200)
+		if get(r.Body, "total").(float64) < 5 {
+			t.Fatalf("scope failures not recorded: %s", r.Raw)
+		}
+	})
+}
+
+func TestScimConcurrentCreate(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.adminToken()
+		tok, _ := e.scimToken(admin, allScopes("idp"))
+		var mu sync.Mutex
+		counts := map[int]int{}
+		var wg sync.WaitGroup
+		for i := 0; i < 100; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				// Case differs between requests: uniqueness is case-insensitive.
+				name := "Racer@Example.com"
+				if i%2 == 1 {
+					name = "racer@example.COM"
+				}
+				r := e.call("POST", "/scim/v2/Users", tok, map[string]any{"userName": name})
+				mu.Lock()
+				counts[r.Status]++
+				mu.Unlock()
+			}(i)
+		}
+		wg.Wait()
+		if counts[201] != 1 || counts[409] != 99 {
+			t.Fatalf("statuses %v, want one 201 and 99 409", counts)
+		}
+		if got := e.scimFilter(tok, `userName eq "racer@example.com"`); len(got) != 1 {
+			t.Fatalf("users: %v", got)
+		}
+		// One success row (written with the user) and one error row per refused request.
+		r := e.call("GET", "/api/v1/scim/statistics", admin, nil).must(t, 200)
+		if get(r.Body, "usersAdded24h") != 1.0 || get(r.Body, "errorCount24h") != 99.0 || get(r.Body, "totalUsers") != 1.0 {
+			t.Fatalf("statistics after the race: %s", r.Raw)
+		}
+	})
+}
+
+func TestScimDiscovery(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		tok, _ := e.scimToken(e.adminToken(), map[string]any{"name": "ro", "scopes": []string{"users:read"}})
+		r := e.call("GET", "/scim/v2/ServiceProviderConfig", tok, nil).must(t, 200)
+		if get(r.Body, "patch", "supported") != true || get(r.Body, "filter", "maxResults") != 1000.0 || get(r.Body, "etag", "supported") != true {
+			t.Fatalf("spc: %s", r.Raw)
+		}
+		r = e.call("GET", "/scim/v2/ResourceTypes", tok, nil).must(t, 200)
+		if get(r.Body, "totalResults") != 2.0 || str(r.Body, "Resources", 0, "endpoint") != "/Users" {
+			t.Fatalf("resource types: %s", r.Raw)
+		}
+		e.call("GET", "/scim/v2/ResourceTypes/Group", tok, nil).must(t, 200)
+		e.call("GET", "/scim/v2/ResourceTypes/Printer", tok, nil).must(t, 404)
+		r = e.call("GET", "/scim/v2/Schemas", tok, nil).must(t, 200)
+		if get(r.Body, "totalResults") != 3.0 {
+			t.Fatalf("schemas: %s", r.Raw)
+		}
+		r = e.call("GET", "/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User", tok, nil).must(t, 200)
+		if str(r.Body, "attributes", 0, "name") != "userName" || get(r.Body, "attributes", 0, "uniqueness") != "server" {
+			t.Fatalf("user schema: %s", r.Raw)
+		}
+		e.call("GET", "/scim/v2/Schemas/urn:example", tok, nil).must(t, 404)
+		if r := e.call("PATCH", "/scim/v2/Users", tok, `{}`); r.Status != 405 || str(r.Body, "status") != "405" {
+			t.Fatalf("405: %d %s", r.Status, r.Raw)
+		}
+		// Requests may be application/json too; other bodies are refused.
+		w, _ := e.scimToken(e.adminToken(), allScopes("w"))
+		e.call("POST", "/scim/v2/Users", w, `{"userName":"plain-json"}`, "Content-Type", "application/json; charset=utf-8").must(t, 201)
+		if r := e.call("POST", "/scim/v2/Users", w, `userName=x`, "Content-Type", "application/x-www-form-urlencoded"); r.Status != 400 || str(r.Body, "scimType") != "invalidSyntax" {
+			t.Fatalf("form body: %d %s", r.Status, r.Raw)
+		}
+		r = e.call("GET", "/scim/v2/Bulk", tok, nil).must(t, 404)
+		if r.Header.Get("Content-Type") != "application/scim+json" {
+			t.Fatalf("404 content type %q", r.Header.Get("Content-Type"))
+		}
+	})
+}

@@ -1,0 +1,235 @@
+package store
+
+import (
+	"context"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm/clause"
+
+	"gatehouse/models"
+)
+
+// Counter kinds.
+const (
+	counterUsers  = "users"
+	counterGroups = "groups"
+	// counterLastSync holds the time of the newest successful SCIM change (Unix microseconds):
+	// its shards keep a maximum, not a sum.
+	counterLastSync = "last_sync"
+)
+
+const counterShards = 16
+
+// scimCounter is one shard of a per-workspace counter (migration 8).
+type scimCounter struct {
+	WorkspaceID uuid.UUID
+	Kind        string
+	Bucket      int64 // 0 for totals; hours since the Unix epoch for hourly counts
+	Shard       int
+	N           int64
+}
+
+func (scimCounter) TableName() string { return "scim_counters" }
+
+// addCount adds delta to a workspace counter. Inside a transaction the change is batched
+// and written once at commit (one statement, row locks held only at the end).
+func (s *Store) addCount(ctx context.Context, ws uuid.UUID, kind string, bucket, delta int64) error {
+	if delta == 0 {
+		return nil
+	}
+	if b, ok := ctx.Value(countsKey{}).(*counts); ok {
+		b.add(ws, kind, bucket, delta)
+		return nil
+	}
+	return s.writeCounts(ctx, []*scimCounter{{WorkspaceID: ws, Kind: kind, Bucket: bucket, N: delta}})
+}
+
+type countsKey struct{}
+
+// counts collects the counter changes of one transaction.
+type counts struct {
+	m map[scimCounter]int64 // (workspace, kind, bucket) → delta
+}
+
+func (c *counts) add(ws uuid.UUID, kind string, bucket, delta int64) {
+	if c.m == nil {
+		c.m = map[scimCounter]int64{}
+	}
+	k := scimCounter{WorkspaceID: ws, Kind: kind, Bucket: bucket}
+	if kind == counterLastSync {
+		c.m[k] = max(c.m[k], delta)
+		return
+	}
+	c.m[k] += delta
+}
+
+func withCounts(ctx context.Context) (context.Context, *counts) {
+	c := &counts{}
+	return context.WithValue(ctx, countsKey{}, c), c
+}
+
+// flushCounts writes a transaction's counter changes in one statement, in a fixed order so
+// that concurrent transactions lock counter rows in the same order.
+func (s *Store) flushCounts(ctx context.Context, c *counts) error {
+	if len(c.m) == 0 {
+		return nil
+	}
+	rows := make([]*scimCounter, 0, len(c.m))
+	for k, n := range c.m {
+		if n != 0 {
+			rows = append(rows, &scimCounter{WorkspaceID: k.WorkspaceID, Kind: k.Kind, Bucket: k.Bucket, N: n})
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		a, b := rows[i], rows[j]
+		if a.WorkspaceID != b.WorkspaceID {
+			return a.WorkspaceID.String() < b.WorkspaceID.String()
+		}
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		return a.Bucket < b.Bucket
+	})
+	return s.writeCounts(ctx, rows)
+}
+
+func (s *Store) writeCounts(ctx context.Context, rows []*scimCounter) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	for _, r := range rows {
+		r.Shard = rand.IntN(counterShards)
+	}
+	err := s.db(ctx).Clauses(clause.OnConflict{
+		Columns: []clause.Column{{Name: "workspace_id"}, {Name: "kind"}, {Name: "bucket"}, {Name: "shard"}},
+		// Counters add up; last_sync keeps the latest time (CASE works in both dialects).
+		DoUpdates: clause.Assignments(map[string]any{"n": clause.Expr{SQL: "CASE WHEN scim_counters.kind = '" + counterLastSync +
+			"' THEN (CASE WHEN excluded.n > scim_counters.n THEN excluded.n ELSE scim_counters.n END) ELSE scim_counters.n + excluded.n END"}}),
+	}).Create(rows).Error
+	return translate(err)
+}
+
+// count sums a workspace counter's shards (at most 16 rows, one index range).
+func (s *Store) count(ctx context.Context, ws uuid.UUID, kind string) (int64, error) {
+	var n *int64
+	err := s.db(ctx).Model(&scimCounter{}).Select("SUM(n)").Where("workspace_id = ? AND kind = ? AND bucket = 0", ws, kind).Scan(&n).Error
+	if err != nil || n == nil {
+		return 0, translate(err)
+	}
+	return *n, nil
+}
+
+// countCreated adds inserted users and groups to their workspace counters (store.Create).
+func (s *Store) countCreated(ctx context.Context, v any) error {
+	switch x := v.(type) {
+	case *models.UserAccount:
+		return s.addCount(ctx, x.WorkspaceID, counterUsers, 0, 1)
+	case []*models.UserAccount:
+		per := map[uuid.UUID]int64{}
+		for _, u := range x {
+			per[u.WorkspaceID]++
+		}
+		for ws, n := range per {
+			if err := s.addCount(ctx, ws, counterUsers, 0, n); err != nil {
+				return err
+			}
+		}
+	case *models.Group:
+		return s.addCount(ctx, x.WorkspaceID, counterGroups, 0, 1)
+	case *models.ScimActivity:
+		if m := activityMetric(x); m != "" {
+			if err := s.addCount(ctx, x.WorkspaceID, m, hourBucket(x.CreatedAt), 1); err != nil {
+				return err
+			}
+		}
+		if x.Status == models.ScimStatusSuccess {
+			return s.addCount(ctx, x.WorkspaceID, counterLastSync, 0, x.CreatedAt.UnixMicro())
+		}
+	}
+	return nil
+}
+
+// Hourly activity counters: kind = metric, bucket = hours since the epoch, so that the 24-hour
+// statistics sum at most 25 hours of counters instead of reading every activity row of the day.
+func hourBucket(t time.Time) int64 { return t.Unix() / 3600 }
+
+// hourlyMetrics are the kinds of the hourly counters.
+var hourlyMetrics = []string{"users_added", "users_removed", "groups_added", "groups_removed", "errors"}
+
+// activityMetric names the statistic an activity row feeds, or "".
+func activityMetric(a *models.ScimActivity) string {
+	if a.Status == models.ScimStatusError {
+		return "errors"
+	}
+	switch a.ResourceType + "/" + a.Operation {
+	case "user/create":
+		return "users_added"
+	case "user/delete":
+		return "users_removed"
+	case "group/create":
+		return "groups_added"
+	case "group/delete":
+		return "groups_removed"
+	}
+	return ""
+}
+
+// hourlyCounts sums the hourly counters of the hours from `from` to `to` (inclusive), by metric.
+func (s *Store) hourlyCounts(ctx context.Context, ws uuid.UUID, from, to time.Time) (map[string]int64, error) {
+	var rows []struct {
+		Kind string
+		N    int64
+	}
+	err := s.db(ctx).Model(&scimCounter{}).Select("kind, SUM(n) AS n").
+		Where("workspace_id = ? AND kind IN ? AND bucket >= ? AND bucket <= ?", ws, hourlyMetrics, hourBucket(from), hourBucket(to)).
+		Group("kind").Scan(&rows).Error
+	if err != nil {
+		return nil, translate(err)
+	}
+	out := map[string]int64{}
+	for _, r := range rows {
+		out[r.Kind] += r.N
+	}
+	return out, nil
+}
+
+// lastSync returns the newest successful SCIM change of a workspace, or nil.
+func (s *Store) lastSync(ctx context.Context, ws uuid.UUID) (*time.Time, error) {
+	var n *int64
+	err := s.db(ctx).Model(&scimCounter{}).Select("MAX(n)").
+		Where("workspace_id = ? AND kind = ? AND bucket = 0", ws, counterLastSync).Scan(&n).Error
+	if err != nil || n == nil {
+		return nil, translate(err)
+	}
+	t := time.UnixMicro(*n).UTC()
+	return &t, nil
+}
+
+// ReconcileCounts recomputes every workspace's counters from the tables, correcting any drift
+// (e.g. rows written by code that bypasses Create). It runs with the activity pruner.
+func (s *Store) ReconcileCounts(ctx context.Context) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		db := s.db(ctx)
+		if s.dialect == Postgres {
+			// Writers that already counted commit first; later ones wait and count after us.
+			if err := db.Exec("LOCK TABLE scim_counters IN EXCLUSIVE MODE").Error; err != nil {
+				return translate(err)
+			}
+		}
+		for _, q := range []string{
+			"DELETE FROM scim_counters WHERE kind IN ('users', 'groups')",
+			"INSERT INTO scim_counters (workspace_id, kind, bucket, shard, n) SELECT workspace_id, 'users', 0, 0, count(*) FROM user_accounts GROUP BY workspace_id",
+			"INSERT INTO scim_counters (workspace_id, kind, bucket, shard, n) SELECT workspace_id, 'groups', 0, 0, count(*) FROM groups GROUP BY workspace_id",
+		} {
+			if err := db.Exec(q).Error; err != nil {
+				return translate(err)
+			}
+		}
+		// Hourly counters older than two days are never read again.
+		old := hourBucket(time.Now().Add(-48 * time.Hour))
+		return translate(db.Exec("DELETE FROM scim_counters WHERE bucket > 0 AND bucket < ?", old).Error)
+	})
+}

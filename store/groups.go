@@ -1,0 +1,154 @@
+package store
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"gatehouse/models"
+)
+
+var forUpdate = clause.Locking{Strength: "UPDATE"}
+
+// Group finds a group by id within a workspace; forUpdate locks the row on PostgreSQL.
+func (s *Store) Group(ctx context.Context, ws, id uuid.UUID, lock bool) (*models.Group, error) {
+	q := s.scoped(ctx, ws).Where("id = ?", id)
+	if lock && s.dialect == Postgres {
+		q = q.Clauses(forUpdate)
+	}
+	var g models.Group
+	if err := first(q, &g); err != nil {
+		return nil, err
+	}
+	return &g, nil
+}
+
+// ScimGroups lists groups matching a SCIM filter in id order, and the total.
+func (s *Store) ScimGroups(ctx context.Context, ws uuid.UUID, l ScimList) ([]*models.Group, int64, error) {
+	base := func() (*gorm.DB, error) {
+		return s.listQuery(s.scoped(ctx, ws).Model(&models.Group{}), l, "group")
+	}
+	var gs []*models.Group
+	if l.Count > 0 {
+		q, err := base()
+		if err != nil {
+			return nil, 0, err
+		}
+		if err := q.Order(s.listOrder("groups", l)).Offset(l.Offset).Limit(l.Count).Find(&gs).Error; err != nil {
+			return nil, 0, translate(err)
+		}
+		if l.Offset == 0 && len(gs) < l.Count {
+			return gs, int64(len(gs)), nil
+		}
+	}
+	q, err := base()
+	if err != nil {
+		return nil, 0, err
+	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return nil, 0, translate(err)
+	}
+	return gs, total, nil
+}
+
+// SaveGroup writes a group's attributes if its version is still g.Version, then bumps it.
+func (s *Store) SaveGroup(ctx context.Context, g *models.Group) error {
+	now := s.now()
+	res := s.scoped(ctx, g.WorkspaceID).Model(&models.Group{}).Where("id = ? AND version = ?", g.ID, g.Version).
+		Updates(map[string]any{"display_name": g.DisplayName, "display_name_key": g.DisplayNameKey,
+			"external_id": g.ExternalID, "version": g.Version + 1, "updated_at": now})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrStale
+	}
+	g.Version++
+	g.UpdatedAt = now
+	return nil
+}
+
+// DeleteGroup removes a group and its memberships; it reports whether it existed.
+func (s *Store) DeleteGroup(ctx context.Context, ws, id uuid.UUID) (bool, error) {
+	if err := s.scoped(ctx, ws).Where("group_id = ?", id).Delete(&models.GroupMember{}).Error; err != nil {
+		return false, translate(err)
+	}
+	res := s.scoped(ctx, ws).Where("id = ?", id).Delete(&models.Group{})
+	if res.Error != nil || res.RowsAffected == 0 {
+		return false, translate(res.Error)
+	}
+	return true, s.addCount(ctx, ws, counterGroups, 0, -res.RowsAffected)
+}
+
+// ExistingUserIDs returns which of ids are user accounts of the workspace, in chunks of 1000.
+func (s *Store) ExistingUserIDs(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
+	out := make(map[uuid.UUID]bool, len(ids))
+	for len(ids) > 0 {
+		n := min(len(ids), 1000)
+		var found []uuid.UUID
+		if err := s.scoped(ctx, ws).Model(&models.UserAccount{}).Where("id IN ?", ids[:n]).Pluck("id", &found).Error; err != nil {
+			return nil, translate(err)
+		}
+		for _, id := range found {
+			out[id] = true
+		}
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
+// ChangeMembers applies a membership change to one group: optionally clear all members,
+// then remove some and add others (adding an existing member changes nothing). Each step is one
+// statement per 1000 ids.
+func (s *Store) ChangeMembers(ctx context.Context, ws, groupID uuid.UUID, clearAll bool, remove, add []uuid.UUID) error {
+	if clearAll {
+		if err := s.scoped(ctx, ws).Where("group_id = ?", groupID).Delete(&models.GroupMember{}).Error; err != nil {
+			return translate(err)
+		}
+	}
+	for len(remove) > 0 {
+		n := min(len(remove), 1000)
+		if err := s.scoped(ctx, ws).Where("group_id = ? AND user_account_id IN ?", groupID, remove[:n]).
+			Delete(&models.GroupMember{}).Error; err != nil {
+			return translate(err)
+		}
+		remove = remove[n:]
+	}
+	now := s.now()
+	for len(add) > 0 {
+		n := min(len(add), 1000)
+		rows := make([]*models.GroupMember, n)
+		for i, id := range add[:n] {
+			rows[i] = &models.GroupMember{GroupID: groupID, UserAccountID: id, WorkspaceID: ws, CreatedAt: now}
+		}
+		if err := s.db(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(rows).Error; err != nil {
+			return translate(err)
+		}
+		add = add[n:]
+	}
+	return nil
+}
+
+// GroupMembers loads the members of the given groups (with their userName) in one query.
+func (s *Store) GroupMembers(ctx context.Context, ws uuid.UUID, groupIDs []uuid.UUID) (map[uuid.UUID][]*models.GroupMember, error) {
+	out := map[uuid.UUID][]*models.GroupMember{}
+	if len(groupIDs) == 0 {
+		return out, nil
+	}
+	var ms []*models.GroupMember
+	err := s.db(ctx).Table("group_members").
+		Select("group_members.*, user_accounts.user_name AS display").
+		Joins("JOIN user_accounts ON user_accounts.id = group_members.user_account_id").
+		Where("group_members.workspace_id = ? AND group_members.group_id IN ?", ws, groupIDs).
+		Order("group_members.user_account_id").Find(&ms).Error
+	if err != nil {
+		return nil, translate(err)
+	}
+	for _, m := range ms {
+		out[m.GroupID] = append(out[m.GroupID], m)
+	}
+	return out, nil
+}
