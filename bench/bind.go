@@ -78,6 +78,7 @@ func runBind(s *server, workers, n int) error {
 		return fmt.Errorf("account setup failed")
 	}
 	fmt.Printf("created %d accounts in %.1fs\n", n, time.Since(t0).Seconds())
+	s.analyze()
 
 	bindOne := func(k int, round string) string {
 		return fmt.Sprintf(`updateUserAccountCredentials(input: {
@@ -97,6 +98,7 @@ secret: ""
 		d, err := gql("mutation { "+bindOne(i, "r1")+" }", nil)
 		return 1, err == nil && ok(d, "updateUserAccountCredentials")
 	}).print()
+	s.analyze()
 
 	const perAlias = 100
 	run("bind: 100 aliased mutations/request", workers, (n+perAlias-1)/perAlias, 0, func(i int) (int, bool) {
@@ -117,6 +119,7 @@ secret: ""
 		}
 		return hi - lo, good
 	}).print()
+	s.analyze()
 
 	const perBulk = 1000
 	run("bind: bulk mutation, 1000 items/request", workers, (n+perBulk-1)/perBulk, 0, func(i int) (int, bool) {

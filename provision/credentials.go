@@ -110,18 +110,17 @@ func (s *Service) loadBindingTargets(ctx context.Context, ws uuid.UUID, in Crede
 // account per workspace, and an account has at most one identity per connection, which a new
 // binding replaces. The database enforces both with unique indexes in one upsert, so that
 // concurrent binds cannot both win; a lost race or an identifier bound to another account
-// surfaces as a unique violation that bindError turns into TAKEN. The returned flag is kept
-// for callers' audit summaries and is always false: the upsert does not say whether it
-// replaced a binding.
-func (s *Service) bindIdentity(ctx context.Context, u *models.UserAccount, conn *models.Connection, identifier, secretHash string) (replaced bool, err error) {
+// surfaces as a unique violation reported as TAKEN. Ahead-of-time binding uses the same
+// upsert through store.BindCredential, which also records the audit event in the statement.
+func (s *Service) bindIdentity(ctx context.Context, u *models.UserAccount, conn *models.Connection, identifier, secretHash string) error {
 	if err := s.store.UpsertCredential(ctx, s.newCredential(u, conn.ID, identifier, secretHash)); err != nil {
 		if store.IsUnique(err, "ux_credentials_identity") {
-			return false, takenError(identifier)
+			return takenError(identifier)
 		}
-		return false, err
+		return err
 	}
 	u.Credentials = nil // stale now; reloaded on demand
-	return false, nil
+	return nil
 }
 
 // newCredential is the binding of u to identifier at conn; its key is the case-insensitive

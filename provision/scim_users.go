@@ -123,8 +123,7 @@ func (s *Service) bindScimIdentity(ctx context.Context, c *ScimCaller, u *models
 	if err != nil {
 		return err
 	}
-	_, err = s.bindIdentity(ctx, u, conn, u.UserName, "")
-	return err
+	return s.bindIdentity(ctx, u, conn, u.UserName, "")
 }
 
 // CreateScimUser creates a user account from SCIM and records the activity in the same

@@ -246,7 +246,7 @@ func (d *decision) linkByEmail(ctx context.Context, u *models.UserAccount) (*Sig
 	if !ok {
 		return d.refuse(ctx, u, reasonDomainUnverified, "domain "+domain+" is not verified for this connection")
 	}
-	if _, err := s.bindIdentity(ctx, u, d.conn, d.id.Identifier, ""); err != nil {
+	if err := s.bindIdentity(ctx, u, d.conn, d.id.Identifier, ""); err != nil {
 		return nil, err
 	}
 	return d.accept(ctx, u, SignInLinkedByEmail,
@@ -281,7 +281,7 @@ func (d *decision) provision(ctx context.Context, cfg *models.IdentityProviderCo
 	if err := s.store.Create(ctx, u); err != nil {
 		return nil, err
 	}
-	if _, err := s.bindIdentity(ctx, u, d.conn, d.id.Identifier, ""); err != nil {
+	if err := s.bindIdentity(ctx, u, d.conn, d.id.Identifier, ""); err != nil {
 		return nil, err
 	}
 	pl.Account = account

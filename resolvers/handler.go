@@ -45,7 +45,7 @@ func NewHandler(svc *provision.Service, log *slog.Logger) http.Handler {
 	srv := handler.New(graph.NewExecutableSchema(cfg))
 	srv.AddTransport(transport.POST{})
 	srv.SetParserTokenLimit(MaxParseTokens)
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetQueryCache(smallQueryCache{lru.New[*ast.QueryDocument](1000)})
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.FixedComplexityLimit(MaxComplexity))
 	srv.Use(depthLimit{max: MaxDepth})
@@ -55,6 +55,24 @@ func NewHandler(svc *provision.Service, log *slog.Logger) http.Handler {
 		return fmt.Errorf("internal error")
 	})
 	return http.MaxBytesHandler(srv, MaxBodyBytes)
+}
+
+// maxCachedQueryBytes bounds the queries whose parsed documents are cached. Clients that send
+// the same operation with variables (GraphiQL, most SDKs) hit the cache; IdP scripts send each
+// binding with inline values, so their documents are unique and a large aliased one (hundreds
+// of KB parsed) would only fill the cache.
+const maxCachedQueryBytes = 4 << 10
+
+// smallQueryCache caches parsed documents of small queries only, so that the cache's memory is
+// bounded by entries × maxCachedQueryBytes rather than by the largest documents clients send.
+type smallQueryCache struct {
+	graphql.Cache[*ast.QueryDocument]
+}
+
+func (c smallQueryCache) Add(ctx context.Context, query string, doc *ast.QueryDocument) {
+	if len(query) <= maxCachedQueryBytes {
+		c.Cache.Add(ctx, query, doc)
+	}
 }
 
 // pageSize is the number of rows a list field returns for its first argument (provision
