@@ -127,7 +127,8 @@ func (s *Service) bulkBind(ctx context.Context, p *Principal, items []Credential
 	}
 	// Current owners of the identities named, and current bindings of the accounts named.
 	owner := map[identityKey]uuid.UUID{}
-	bound := map[accountConn]string{} // account's identity key at the connection
+	bound := map[accountConn]string{}     // account's identity key at the connection
+	stored := map[accountConn]uuid.UUID{} // id of the account's credential row at the connection
 	for connID, keys := range keysByConn {
 		creds, err := s.store.CredentialsByIdentities(ctx, ws, connID, keys)
 		if err != nil {
@@ -136,6 +137,7 @@ func (s *Service) bulkBind(ctx context.Context, p *Principal, items []Credential
 		for _, c := range creds {
 			owner[identityKey{connID, c.IdentifierKey}] = c.UserAccountID
 			bound[accountConn{c.UserAccountID, connID}] = c.IdentifierKey
+			stored[accountConn{c.UserAccountID, connID}] = c.ID
 		}
 	}
 	byAccount, err := s.store.CredentialsForAccounts(ctx, ws, ids)
@@ -146,11 +148,11 @@ func (s *Service) bulkBind(ctx context.Context, p *Principal, items []Credential
 		for _, c := range cs {
 			bound[accountConn{acct, c.ConnectionID}] = c.IdentifierKey
 			owner[identityKey{c.ConnectionID, c.IdentifierKey}] = acct
+			stored[accountConn{acct, c.ConnectionID}] = c.ID
 		}
 	}
 	// Decide each item in order against the state the earlier items leave.
-	replace := map[uuid.UUID][]uuid.UUID{} // connection → accounts whose binding is replaced
-	replaced := map[accountConn]bool{}
+	var stale []uuid.UUID // stored credential rows that the batch replaces
 	final := map[accountConn]*models.Credential{}
 	var order []accountConn
 	now := s.now()
@@ -176,10 +178,10 @@ func (s *Service) bulkBind(ctx context.Context, p *Principal, items []Credential
 		}
 		if old, ok := bound[ac]; ok {
 			delete(owner, identityKey{conn.ID, old})
-			if !replaced[ac] {
-				replace[conn.ID] = append(replace[conn.ID], u.ID)
+			if id, ok := stored[ac]; ok {
+				stale = append(stale, id)
+				delete(stored, ac)
 			}
-			replaced[ac] = true
 		}
 		owner[ik], bound[ac] = u.ID, key
 		if _, seen := final[ac]; !seen {
@@ -191,10 +193,8 @@ func (s *Service) bulkBind(ctx context.Context, p *Principal, items []Credential
 		out[i].UserAccount = u
 	}
 	// Write: remove replaced bindings, insert the final ones, record the audit events.
-	for connID, accts := range replace {
-		if err := s.store.DeleteCredentialsOf(ctx, ws, connID, accts); err != nil {
-			return err
-		}
+	if err := s.store.DeleteCredentials(ctx, ws, stale); err != nil {
+		return err
 	}
 	creds := make([]*models.Credential, 0, len(order))
 	events := make([]*models.AuditEvent, 0, len(order))

@@ -137,7 +137,7 @@ func (s *Service) bindError(err error, identifier string) error {
 	switch {
 	case store.IsUnique(err, "ux_credentials_identity"):
 		return takenError(identifier)
-	case store.IsUnique(err, "ux_credentials_account_connection"):
+	case store.IsUnique(err, "ux_credentials_account"):
 		return models.Errorf(models.ECONFLICT, "the account's credentials were changed concurrently; retry")
 	}
 	return internal("bind credentials", err)

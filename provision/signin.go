@@ -102,7 +102,7 @@ func (s *Service) SignIn(ctx context.Context, brandID, connectionID uuid.UUID, i
 // same account or identity first.
 func lostRace(err error) bool {
 	return emailTaken(err) || store.IsUnique(err, "ux_credentials_identity") ||
-		store.IsUnique(err, "ux_credentials_account_connection") || models.ErrorCode(err) == models.ETAKEN
+		store.IsUnique(err, "ux_credentials_account") || models.ErrorCode(err) == models.ETAKEN
 }
 
 func normaliseIdentity(id Identity) Identity {

@@ -61,14 +61,13 @@ func (s *Store) DeleteCredential(ctx context.Context, ws, accountID, connectionI
 	return res.RowsAffected > 0, translate(res.Error)
 }
 
-// DeleteCredentialsOf removes, in one statement, the bindings of these accounts at one connection.
-func (s *Store) DeleteCredentialsOf(ctx context.Context, ws, connectionID uuid.UUID, accountIDs []uuid.UUID) error {
-	if len(accountIDs) == 0 {
+// DeleteCredentials removes credentials by id, in one statement. Deleting by primary key keeps
+// the plan independent of planner statistics, which a fresh database does not have.
+func (s *Store) DeleteCredentials(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) error {
+	if len(ids) == 0 {
 		return nil
 	}
-	res := s.scoped(ctx, ws).Where("connection_id = ? AND user_account_id IN ?", connectionID, accountIDs).
-		Delete(&models.Credential{})
-	return translate(res.Error)
+	return translate(s.scoped(ctx, ws).Where("id IN ?", ids).Delete(&models.Credential{}).Error)
 }
 
 // upsertCredentialSQL makes a credential the account's binding at its connection in one
@@ -77,7 +76,7 @@ func (s *Store) DeleteCredentialsOf(ctx context.Context, ws, connectionID uuid.U
 // account; a rebind of the account's own identifier succeeds.
 const upsertCredentialSQL = `INSERT INTO credentials (id, workspace_id, user_account_id, connection_id, identifier,
 	identifier_key, secret_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT (user_account_id, connection_id) DO UPDATE SET identifier = excluded.identifier,
+	ON CONFLICT (workspace_id, user_account_id, connection_id) DO UPDATE SET identifier = excluded.identifier,
 	identifier_key = excluded.identifier_key, secret_hash = excluded.secret_hash, updated_at = excluded.updated_at`
 
 func credentialArgs(c *models.Credential) []any {

@@ -87,7 +87,7 @@ CREATE TABLE credentials (
 	updated_at {time} NOT NULL
 );
 CREATE UNIQUE INDEX ux_credentials_identity ON credentials (workspace_id, connection_id, identifier_key);
-CREATE UNIQUE INDEX ux_credentials_account_connection ON credentials (user_account_id, connection_id);
+CREATE UNIQUE INDEX ux_credentials_account ON credentials (workspace_id, user_account_id, connection_id);
 CREATE TABLE audit_events (
 	id {uuid} PRIMARY KEY,
 	workspace_id {uuid} NOT NULL REFERENCES workspaces(id),
@@ -106,5 +106,5 @@ CREATE INDEX ix_audit_events_workspace ON audit_events (workspace_id, id);
 	registerUnique("ux_connections_slug", "connections.workspace_id, connections.slug")
 	registerUnique("ux_connections_name", "connections.workspace_id, connections.name_key")
 	registerUnique("ux_credentials_identity", "credentials.workspace_id, credentials.connection_id, credentials.identifier_key")
-	registerUnique("ux_credentials_account_connection", "credentials.user_account_id, credentials.connection_id")
+	registerUnique("ux_credentials_account", "credentials.workspace_id, credentials.user_account_id, credentials.connection_id")
 }
