@@ -15,7 +15,7 @@ import (
 
 // runBind pre-creates accounts (through the bulk path of the API, not timed), then binds all
 // of them three ways, unbinding in between.
-func runBind(s *server, workers, n int) error {
+func runBind(s *server, workers, n int, modes string) error {
 	cc := clientcredentials.Config{ClientID: benchClientID, ClientSecret: benchClientSecret, TokenURL: s.url + "/oauth/token"}
 	tok, err := cc.Token(context.Background())
 	if err != nil {
@@ -94,34 +94,41 @@ secret: ""
 		return m != nil && len(errs) == 0
 	}
 
-	run("bind: 1 mutation per request", workers, n, 0, func(i int) (int, bool) {
-		d, err := gql("mutation { "+bindOne(i, "r1")+" }", nil)
-		return 1, err == nil && ok(d, "updateUserAccountCredentials")
-	}).print()
-	s.analyze()
+	if strings.Contains(modes, "single") {
+		run("bind: 1 mutation per request", workers, n, 0, func(i int) (int, bool) {
+			d, err := gql("mutation { "+bindOne(i, "r1")+" }", nil)
+			return 1, err == nil && ok(d, "updateUserAccountCredentials")
+		}).print()
+		s.analyze()
+	}
 
 	const perAlias = 100
-	run("bind: 100 aliased mutations/request", workers, (n+perAlias-1)/perAlias, 0, func(i int) (int, bool) {
-		var b strings.Builder
-		b.WriteString("mutation {")
-		lo, hi := i*perAlias, min(n, (i+1)*perAlias)
-		for k := lo; k < hi; k++ {
-			fmt.Fprintf(&b, " b%d: %s", k, bindOne(k, "r2"))
-		}
-		b.WriteString("}")
-		d, err := gql(b.String(), nil)
-		if err != nil {
-			return 0, false
-		}
-		good := true
-		for k := lo; k < hi; k++ {
-			good = good && ok(d, fmt.Sprintf("b%d", k))
-		}
-		return hi - lo, good
-	}).print()
-	s.analyze()
+	if strings.Contains(modes, "aliased") {
+		run("bind: 100 aliased mutations/request", workers, (n+perAlias-1)/perAlias, 0, func(i int) (int, bool) {
+			var b strings.Builder
+			b.WriteString("mutation {")
+			lo, hi := i*perAlias, min(n, (i+1)*perAlias)
+			for k := lo; k < hi; k++ {
+				fmt.Fprintf(&b, " b%d: %s", k, bindOne(k, "r2"))
+			}
+			b.WriteString("}")
+			d, err := gql(b.String(), nil)
+			if err != nil {
+				return 0, false
+			}
+			good := true
+			for k := lo; k < hi; k++ {
+				good = good && ok(d, fmt.Sprintf("b%d", k))
+			}
+			return hi - lo, good
+		}).print()
+		s.analyze()
+	}
 
 	const perBulk = 1000
+	if !strings.Contains(modes, "bulk") {
+		return nil
+	}
 	run("bind: bulk mutation, 1000 items/request", workers, (n+perBulk-1)/perBulk, 0, func(i int) (int, bool) {
 		lo, hi := i*perBulk, min(n, (i+1)*perBulk)
 		items := make([]map[string]any, 0, hi-lo)

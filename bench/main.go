@@ -30,6 +30,7 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Second, "duration of time-bound workloads")
 	accounts := flag.Int("accounts", 100_000, "accounts to bind in the bind workload")
 	concurrency := flag.Int("c", 8, "concurrent clients")
+	bindModes := flag.String("bind", "single,aliased,bulk", "bind workload phases to run")
 	pgURL := flag.String("pg", envOr("GATEHOUSE_TEST_POSTGRES_URL", "postgres://root@127.0.0.1:5432/postgres?sslmode=disable"),
 		"admin URL of the PostgreSQL server (a fresh database is created on it)")
 	flag.Parse()
@@ -53,7 +54,7 @@ func main() {
 			case "tokens":
 				runTokens(srv, *concurrency, *duration)
 			case "bind":
-				if err := runBind(srv, *concurrency, *accounts); err != nil {
+				if err := runBind(srv, *concurrency, *accounts, *bindModes); err != nil {
 					srv.stop()
 					fail(err)
 				}

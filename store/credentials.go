@@ -9,11 +9,16 @@ import (
 	"gatehouse/models"
 )
 
+// credentialsWithSlug selects a workspace's credentials at live connections, with the
+// connection's slug as AuthModule. The slug comes from correlated primary-key lookups rather
+// than a join, so that the planner drives from the credentials index the caller's filter
+// names (a join would make the identity index look as good, and SQLite, without statistics,
+// then walks every credential of the connection).
 func (s *Store) credentialsWithSlug(ctx context.Context, ws uuid.UUID) *gorm.DB {
 	return s.db(ctx).Table("credentials").
-		Select("credentials.*, connections.slug AS auth_module").
-		Joins("JOIN connections ON connections.id = credentials.connection_id AND connections.deleted_at IS NULL").
-		Where("credentials.workspace_id = ?", ws)
+		Select(`credentials.*, (SELECT k.slug FROM connections k WHERE k.id = credentials.connection_id) AS auth_module`).
+		Where("credentials.workspace_id = ?", ws).
+		Where("EXISTS (SELECT 1 FROM connections k WHERE k.id = credentials.connection_id AND k.deleted_at IS NULL)")
 }
 
 // CredentialsForAccounts loads the live credentials of the given accounts, grouped by account,
