@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -70,54 +69,6 @@ func (s *Service) Bootstrap(ctx context.Context, clientID, clientSecret string) 
 	return res, internal("bootstrap", err)
 }
 
-// clientCache keeps recently read clients for a short time so that token issuance and token
-// verification do not hit the database on every request. The TTL bounds how long a revocation
-// takes to reach every replica.
-type clientCache struct {
-	ttl time.Duration
-	now func() time.Time
-	mu  sync.Mutex
-	m   map[string]cachedClient
-}
-
-type cachedClient struct {
-	c  *models.IntegrationClient // nil: no such client
-	at time.Time
-}
-
-func newClientCache(ttl time.Duration, now func() time.Time) *clientCache {
-	return &clientCache{ttl: ttl, now: now, m: make(map[string]cachedClient)}
-}
-
-func (cc *clientCache) get(ctx context.Context, st *store.Store, clientID string) (*models.IntegrationClient, error) {
-	cc.mu.Lock()
-	e, ok := cc.m[clientID]
-	cc.mu.Unlock()
-	if ok && cc.now().Sub(e.at) < cc.ttl {
-		return e.c, nil
-	}
-	c, err := st.IntegrationClientByClientID(ctx, clientID)
-	if errors.Is(err, store.ErrNotFound) {
-		c, err = nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	cc.mu.Lock()
-	if len(cc.m) > 100_000 { // unknown client ids must not grow the cache without bound
-		clear(cc.m)
-	}
-	cc.m[clientID] = cachedClient{c: c, at: cc.now()}
-	cc.mu.Unlock()
-	return c, nil
-}
-
-func (cc *clientCache) forget(clientID string) {
-	cc.mu.Lock()
-	delete(cc.m, clientID)
-	cc.mu.Unlock()
-}
-
 // AuthenticateClient checks client credentials for the token endpoint. Any failure is the same
 // EUNAUTHENTICATED error, so callers cannot tell unknown ids from wrong secrets.
 func (s *Service) AuthenticateClient(ctx context.Context, clientID, clientSecret string) (*models.IntegrationClient, error) {
@@ -125,7 +76,7 @@ func (s *Service) AuthenticateClient(ctx context.Context, clientID, clientSecret
 	if clientID == "" || clientSecret == "" || len(clientID) > 256 || len(clientSecret) > 256 {
 		return nil, fail
 	}
-	c, err := s.clients.get(ctx, s.store, clientID)
+	c, err := s.clientByID(ctx, clientID)
 	if err != nil {
 		return nil, internal("authenticate client", err)
 	}
@@ -162,7 +113,7 @@ func GrantScopes(c *models.IntegrationClient, requested string) ([]string, error
 // Authenticate turns verified access-token claims into a principal, refusing tokens of revoked
 // clients (within the client cache TTL) and tokens issued before a client was re-created.
 func (s *Service) Authenticate(ctx context.Context, clientID string, workspaceID uuid.UUID, scopes []string) (*Principal, error) {
-	c, err := s.clients.get(ctx, s.store, clientID)
+	c, err := s.clientByID(ctx, clientID)
 	if err != nil {
 		return nil, internal("authenticate token", err)
 	}
@@ -407,4 +358,11 @@ func (s *Service) AddSigningKey(ctx context.Context, k *SigningKey) error {
 // Viewer returns the authenticated caller itself.
 func (s *Service) Viewer(ctx context.Context) (*Principal, error) {
 	return s.authorize(ctx, accessManageRead)
+}
+
+// clientByID reads a client through the short-lived cache; nil when there is none.
+func (s *Service) clientByID(ctx context.Context, clientID string) (*models.IntegrationClient, error) {
+	return s.clients.get(ctx, clientID, func(ctx context.Context) (*models.IntegrationClient, error) {
+		return s.store.IntegrationClientByClientID(ctx, clientID)
+	})
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -236,7 +235,9 @@ func (s *Service) AuthenticateScimToken(ctx context.Context, plain string) (*Sci
 		return nil, fail
 	}
 	hash := secret.Hash(plain)
-	t, err := s.scimTokens.get(ctx, s.store, hash)
+	t, err := s.scimTokens.get(ctx, hash, func(ctx context.Context) (*models.ScimToken, error) {
+		return s.store.ScimTokenByHash(ctx, hash)
+	})
 	if err != nil {
 		return nil, internal("authenticate scim token", err)
 	}
@@ -258,50 +259,6 @@ func (s *Service) authorizeScim(ctx context.Context, scope string) (*ScimCaller,
 		}
 	}
 	return nil, models.Errorf(models.EFORBIDDEN, "the SCIM token lacks the %s scope", scope)
-}
-
-// scimTokenCache keeps recently verified tokens by hash for a short time, so that an
-// identity provider's burst of requests does not read the token row each time. Revoke and
-// delete drop the entry at once on this replica; other replicas see it within the TTL.
-type scimTokenCache struct {
-	ttl time.Duration
-	now func() time.Time
-	mu  sync.Mutex
-	m   map[string]cachedScimToken
-}
-
-type cachedScimToken struct {
-	t  *models.ScimToken // nil: no such token
-	at time.Time
-}
-
-func (c *scimTokenCache) get(ctx context.Context, st *store.Store, hash string) (*models.ScimToken, error) {
-	c.mu.Lock()
-	e, ok := c.m[hash]
-	c.mu.Unlock()
-	if ok && c.now().Sub(e.at) < c.ttl {
-		return e.t, nil
-	}
-	t, err := st.ScimTokenByHash(ctx, hash)
-	if errors.Is(err, store.ErrNotFound) {
-		t, err = nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	if len(c.m) > 10_000 { // unknown tokens must not grow the cache without bound
-		clear(c.m)
-	}
-	c.m[hash] = cachedScimToken{t: t, at: c.now()}
-	c.mu.Unlock()
-	return t, nil
-}
-
-func (c *scimTokenCache) forget(hash string) {
-	c.mu.Lock()
-	delete(c.m, hash)
-	c.mu.Unlock()
 }
 
 // ScimActivityFilter narrows ScimActivities; empty fields do not filter.

@@ -25,11 +25,11 @@ type Service struct {
 	box     *secret.Box
 	now     func() time.Time
 	log     *slog.Logger
-	clients *clientCache
+	clients *credentialCache[models.IntegrationClient]
 	// bulkSlots bounds the bulk operations running at once (memory, not correctness).
 	bulkSlots chan struct{}
 	// scimTokens caches SCIM token lookups (2 s; revocation drops the entry at once).
-	scimTokens *scimTokenCache
+	scimTokens *credentialCache[models.ScimToken]
 	// AllowPrivateNetworks permits http:// IdP URLs on loopback hosts (development and tests).
 	allowPrivate bool
 	sso          ssoOptions
@@ -67,10 +67,10 @@ func New(st *store.Store, box *secret.Box, o Options) *Service {
 		o.NetworkTimeout = 10 * time.Second
 	}
 	return &Service{store: st, box: box, now: now, log: o.Logger,
-		clients: newClientCache(o.ClientCacheTTL, now), allowPrivate: o.AllowPrivateNetworks,
+		clients: newCredentialCache[models.IntegrationClient](o.ClientCacheTTL, now), allowPrivate: o.AllowPrivateNetworks,
 		sso:        ssoOptions{remote: o.Remote, publicURL: strings.TrimRight(o.PublicURL, "/"), timeout: o.NetworkTimeout},
 		bulkSlots:  make(chan struct{}, 4),
-		scimTokens: &scimTokenCache{ttl: o.ClientCacheTTL, now: now, m: map[string]cachedScimToken{}}}
+		scimTokens: newCredentialCache[models.ScimToken](o.ClientCacheTTL, now)}
 }
 
 // Principal is the authenticated caller.
