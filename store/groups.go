@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/google/uuid"
-	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
 	"gatehouse/models"
@@ -27,31 +26,7 @@ func (s *Store) Group(ctx context.Context, ws, id uuid.UUID, lock bool) (*models
 
 // ScimGroups lists groups matching a SCIM filter in id order, and the total.
 func (s *Store) ScimGroups(ctx context.Context, ws uuid.UUID, l ScimList) ([]*models.Group, int64, error) {
-	base := func() (*gorm.DB, error) {
-		return s.listQuery(s.scoped(ctx, ws).Model(&models.Group{}), l, "group")
-	}
-	var gs []*models.Group
-	if l.Count > 0 {
-		q, err := base()
-		if err != nil {
-			return nil, 0, err
-		}
-		if err := q.Order(s.listOrder("groups", l)).Offset(l.Offset).Limit(l.Count).Find(&gs).Error; err != nil {
-			return nil, 0, translate(err)
-		}
-		if l.Offset == 0 && len(gs) < l.Count {
-			return gs, int64(len(gs)), nil
-		}
-	}
-	q, err := base()
-	if err != nil {
-		return nil, 0, err
-	}
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return nil, 0, translate(err)
-	}
-	return gs, total, nil
+	return scimPage[models.Group](ctx, s, ws, l, "group", "groups")
 }
 
 // SaveGroup writes a group's attributes if its version is still g.Version, then bumps it.

@@ -33,20 +33,27 @@ func (s *Store) listQuery(q *gorm.DB, l ScimList, resource string) (*gorm.DB, er
 // creation order) and returns the total matching. A first page that is not full is its own
 // total, so the common `userName eq` lookup is one query.
 func (s *Store) ScimUsers(ctx context.Context, ws uuid.UUID, l ScimList) ([]*models.UserAccount, int64, error) {
+	return scimPage[models.UserAccount](ctx, s, ws, l, "user", "user_accounts")
+}
+
+// scimPage lists the rows of model T in a workspace that match a SCIM filter (kind names the
+// resource's attribute whitelist), ordered by table's stable list order, and returns the total
+// matching. A first page that is not full is its own total, which saves the count query.
+func scimPage[T any](ctx context.Context, s *Store, ws uuid.UUID, l ScimList, kind, table string) ([]*T, int64, error) {
 	base := func() (*gorm.DB, error) {
-		return s.listQuery(s.scoped(ctx, ws).Model(&models.UserAccount{}), l, "user")
+		return s.listQuery(s.scoped(ctx, ws).Model(new(T)), l, kind)
 	}
-	var us []*models.UserAccount
+	var rows []*T
 	if l.Count > 0 {
 		q, err := base()
 		if err != nil {
 			return nil, 0, err
 		}
-		if err := q.Order(s.listOrder("user_accounts", l)).Offset(l.Offset).Limit(l.Count).Find(&us).Error; err != nil {
+		if err := q.Order(s.listOrder(table, l)).Offset(l.Offset).Limit(l.Count).Find(&rows).Error; err != nil {
 			return nil, 0, translate(err)
 		}
-		if l.Offset == 0 && len(us) < l.Count {
-			return us, int64(len(us)), nil
+		if l.Offset == 0 && len(rows) < l.Count {
+			return rows, int64(len(rows)), nil
 		}
 	}
 	q, err := base()
@@ -57,7 +64,7 @@ func (s *Store) ScimUsers(ctx context.Context, ws uuid.UUID, l ScimList) ([]*mod
 	if err := q.Count(&total).Error; err != nil {
 		return nil, 0, translate(err)
 	}
-	return us, total, nil
+	return rows, total, nil
 }
 
 // listOrder is the stable order of a SCIM list: by id. With a filter, SQLite is told not to
