@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
-	filter "github.com/scim2/filter-parser/v2"
 
 	"gatehouse/models"
 	"gatehouse/store"
@@ -295,7 +294,7 @@ func (s *Service) scimList(in ScimListInput) (store.ScimList, error) {
 		if len(in.Filter) > 4096 {
 			return l, models.ScimError(models.ScimTypeInvalidFilter, "the filter is longer than 4096 characters")
 		}
-		e, err := filter.ParseFilter([]byte(in.Filter))
+		e, err := parseScimFilter(in.Filter)
 		if err != nil {
 			return l, models.ScimError(models.ScimTypeInvalidFilter, "invalid filter: %s", truncate(err.Error(), 200))
 		}
@@ -312,21 +311,22 @@ func filterError(err error) error {
 	return err
 }
 
-// ScimUsers lists the token workspace's users matching a SCIM filter, and the total.
-func (s *Service) ScimUsers(ctx context.Context, in ScimListInput) ([]*models.UserAccount, int, error) {
+// ScimUsers lists the token workspace's users matching a SCIM filter, and the total; with
+// withGroups, also the listed users' groups.
+func (s *Service) ScimUsers(ctx context.Context, in ScimListInput, withGroups bool) ([]*models.UserAccount, map[uuid.UUID][]store.GroupRef, int, error) {
 	c, err := s.authorizeScim(ctx, models.ScimUsersRead)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	l, err := s.scimList(in)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
-	us, total, err := s.store.ScimUsers(ctx, c.Token.WorkspaceID, l)
+	us, groups, total, err := s.store.ScimUsers(ctx, c.Token.WorkspaceID, l, withGroups)
 	if err != nil {
-		return nil, 0, internal("scim users", filterError(err))
+		return nil, nil, 0, internal("scim users", filterError(err))
 	}
-	return us, int(total), nil
+	return us, groups, int(total), nil
 }
 
 // GroupsOfUsers loads the groups of the given accounts in one query.

@@ -241,17 +241,11 @@ func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	us, total, err := h.svc.ScimUsers(r.Context(), in)
+	p := projectionOf(r)
+	withGroups := p.wants("groups")
+	us, groups, total, err := h.svc.ScimUsers(r.Context(), in, withGroups)
 	if err != nil {
 		return err
-	}
-	p := projectionOf(r)
-	var groups map[uuid.UUID][]provision.GroupRef
-	withGroups := p.wants("groups")
-	if withGroups {
-		if groups, err = h.svc.GroupsOfUsers(r.Context(), us); err != nil {
-			return err
-		}
 	}
 	rs := make([]any, len(us))
 	for i, u := range us {

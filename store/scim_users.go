@@ -30,10 +30,62 @@ func (s *Store) listQuery(q *gorm.DB, l ScimList, resource string) (*gorm.DB, er
 }
 
 // ScimUsers lists user accounts matching a SCIM filter in a stable order (id, which is
-// creation order) and returns the total matching. A first page that is not full is its own
-// total, so the common `userName eq` lookup is one query.
-func (s *Store) ScimUsers(ctx context.Context, ws uuid.UUID, l ScimList) ([]*models.UserAccount, int64, error) {
-	return scimPage[models.UserAccount](ctx, s, ws, l, "user", "user_accounts")
+// creation order) and returns the total matching; with withGroups, each listed account's groups
+// come from the same query. A first page that is not full is its own total, so the common
+// `userName eq` lookup is one query.
+func (s *Store) ScimUsers(ctx context.Context, ws uuid.UUID, l ScimList, withGroups bool) ([]*models.UserAccount, map[uuid.UUID][]GroupRef, int64, error) {
+	where, args := "user_accounts.workspace_id = ?", []any{ws}
+	if l.Filter != nil {
+		f, fargs, err := filterSQL(l.Filter, "user")
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		where += " AND " + f
+		args = append(args, fargs...)
+	}
+	var users []*models.UserAccount
+	var groups map[uuid.UUID][]GroupRef
+	if l.Count > 0 {
+		sel := userSelect
+		if withGroups {
+			sel += ", " + s.groupsColumn()
+			groups = map[uuid.UUID][]GroupRef{}
+		}
+		rows, err := s.db(ctx).Raw("SELECT "+sel+" FROM user_accounts WHERE "+where+" ORDER BY "+s.listOrder("user_accounts", l)+
+			" LIMIT ? OFFSET ?", append(args, l.Count, l.Offset)...).Rows()
+		if err != nil {
+			return nil, nil, 0, translate(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			u := &models.UserAccount{}
+			var gs []byte
+			extra := []any{}
+			if withGroups {
+				extra = append(extra, &gs)
+			}
+			if err := scanUser(rows, u, extra...); err != nil {
+				return nil, nil, 0, translate(err)
+			}
+			if withGroups {
+				if groups[u.ID], err = decodeGroups(u.ID, gs); err != nil {
+					return nil, nil, 0, err
+				}
+			}
+			users = append(users, u)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, nil, 0, translate(err)
+		}
+		if l.Offset == 0 && len(users) < l.Count {
+			return users, groups, int64(len(users)), nil
+		}
+	}
+	var total int64
+	if err := s.db(ctx).Raw("SELECT count(*) FROM user_accounts WHERE "+where, args...).Scan(&total).Error; err != nil {
+		return nil, nil, 0, translate(err)
+	}
+	return users, groups, total, nil
 }
 
 // scimPage lists the rows of model T in a workspace that match a SCIM filter (kind names the

@@ -16,7 +16,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
@@ -24,7 +23,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -40,6 +38,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"gatehouse/bench/internal/rawhttp"
 	"gatehouse/secret"
 )
 
@@ -113,10 +112,12 @@ func randHex(n int) string {
 }
 
 type server struct {
-	cmd  *exec.Cmd
-	base string
-	tok  string // SCIM token
-	hc   *http.Client
+	cmd   *exec.Cmd
+	base  string
+	host  string
+	tok   string // SCIM token
+	hc    *http.Client
+	conns chan *rawhttp.Conn
 }
 
 func run(bin, db, pgAdmin string, users, clients, members, preload int, logs bool) error {
@@ -272,7 +273,7 @@ func start(bin, dbURL string, clients int, logs bool) (*server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &server{cmd: cmd, base: "http://" + addr, hc: &http.Client{Timeout: 30 * time.Second,
+	s := &server{cmd: cmd, base: "http://" + addr, host: addr, conns: make(chan *rawhttp.Conn, clients*2), hc: &http.Client{Timeout: 30 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: clients * 2, MaxConnsPerHost: clients * 2}}}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -349,31 +350,36 @@ func (s *server) peakRSS() string {
 	return "unknown"
 }
 
+// do sends one SCIM request on a pooled keep-alive connection (the cheap raw client: the
+// load generator shares the machine's cores with the server and the database).
 func (s *server) do(method, path, body string, out any) (int, error) {
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
+	var c *rawhttp.Conn
+	select {
+	case c = <-s.conns:
+	default:
+		var err error
+		if c, err = rawhttp.Dial(s.base); err != nil {
+			return 0, err
+		}
 	}
-	req, _ := http.NewRequestWithContext(context.Background(), method, s.base+path, rd)
-	req.Header.Set("Authorization", "Bearer "+s.tok)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/scim+json")
+	status, raw, err := c.Do(rawhttp.Request(method, s.host, path, s.tok, "application/scim+json", body))
+	select {
+	case s.conns <- c:
+	default:
+		c.Close()
 	}
-	resp, err := s.hc.Do(req)
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if out != nil && resp.StatusCode < 300 {
+	if out != nil && status < 300 {
 		if err := json.Unmarshal(raw, out); err != nil {
-			return resp.StatusCode, err
+			return status, err
 		}
 	}
-	if resp.StatusCode >= 300 {
-		return resp.StatusCode, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, bytes.TrimSpace(raw))
+	if status >= 300 {
+		return status, fmt.Errorf("%s %s: %d %s", method, path, status, bytes.TrimSpace(raw))
 	}
-	return resp.StatusCode, nil
+	return status, nil
 }
 
 func (s *server) doAdmin(method, path string, out any) (int, error) {

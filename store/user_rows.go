@@ -1,0 +1,69 @@
+package store
+
+import (
+	"database/sql"
+	"encoding/json"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+)
+
+// Hot reads of user accounts (the SCIM lookup an IdP runs for every user it pushes) scan rows
+// by hand: GORM's reflective scan of the account's 26 columns costs more than the query.
+// userColumnList must name every column of models.UserAccount, in scanUser's order;
+// TestUserColumnListCoversTheModel checks it against GORM's schema of the model.
+var userColumnList = []string{"id", "workspace_id", "email", "email_key", "first_name", "last_name",
+	"external_id", "active", "account_id", "role", "version", "created_at", "updated_at",
+	"user_name", "user_name_key", "email_type", "display_name", "title", "user_type",
+	"employee_number", "department", "organization", "cost_center", "division", "manager_id", "scim_data"}
+
+// userSelect is userColumnList qualified with the table, for a SELECT list.
+var userSelect = "user_accounts." + strings.Join(userColumnList, ", user_accounts.")
+
+// scanUser reads one row of userSelect (and then extra destinations) into u.
+func scanUser(rows *sql.Rows, u *models.UserAccount, extra ...any) error {
+	dest := append([]any{&u.ID, &u.WorkspaceID, &u.Email, &u.EmailKey, &u.FirstName, &u.LastName,
+		&u.ExternalID, &u.Active, &u.AccountID, &u.Role, &u.Version, &u.CreatedAt, &u.UpdatedAt,
+		&u.UserName, &u.UserNameKey, &u.EmailType, &u.DisplayName, &u.Title, &u.UserType,
+		&u.EmployeeNumber, &u.Department, &u.Organization, &u.CostCenter, &u.Division, &u.ManagerID, &u.SCIMData}, extra...)
+	if err := rows.Scan(dest...); err != nil {
+		return err
+	}
+	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
+	return nil
+}
+
+// groupsColumn is a SELECT expression that aggregates a user's groups as a JSON array of
+// [id, displayName] pairs ordered by id, so that a page of users and their groups is one query.
+func (s *Store) groupsColumn() string {
+	if s.dialect == Postgres {
+		return `(SELECT COALESCE(json_agg(json_build_array(g.id, g.display_name) ORDER BY g.id), '[]')
+			FROM group_members gm JOIN groups g ON g.id = gm.group_id
+			WHERE gm.workspace_id = user_accounts.workspace_id AND gm.user_account_id = user_accounts.id)`
+	}
+	return `(SELECT json_group_array(json_array(x.id, x.display_name)) FROM (SELECT g.id, g.display_name
+			FROM group_members gm JOIN groups g ON g.id = gm.group_id
+			WHERE gm.workspace_id = user_accounts.workspace_id AND gm.user_account_id = user_accounts.id ORDER BY g.id) x)`
+}
+
+// decodeGroups turns groupsColumn's JSON into GroupRefs of user.
+func decodeGroups(user uuid.UUID, raw []byte) ([]GroupRef, error) {
+	if len(raw) == 0 || string(raw) == "[]" {
+		return nil, nil
+	}
+	var pairs [][2]string
+	if err := json.Unmarshal(raw, &pairs); err != nil {
+		return nil, err
+	}
+	out := make([]GroupRef, 0, len(pairs))
+	for _, p := range pairs {
+		id, err := uuid.Parse(p[0])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, GroupRef{UserAccountID: user, GroupID: id, DisplayName: p[1]})
+	}
+	return out, nil
+}

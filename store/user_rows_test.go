@@ -1,0 +1,91 @@
+package store
+
+import (
+	"context"
+	"reflect"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm/schema"
+
+	"gatehouse/models"
+	"gatehouse/store/storetest"
+)
+
+// The hand-written scan must read every column GORM maps for models.UserAccount.
+func TestUserColumnListCoversTheModel(t *testing.T) {
+	sch, err := schema.Parse(&models.UserAccount{}, &sync.Map{}, schema.NamingStrategy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]string(nil), sch.DBNames...)
+	got := append([]string(nil), userColumnList...)
+	sort.Strings(want)
+	sort.Strings(got)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("userColumnList %v\nmodel columns  %v", got, want)
+	}
+}
+
+// ScimUsers' hand-written scan and group aggregate read exactly what GORM reads.
+func TestScimUsersReadsWhatGormReads(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		s, err := Open(ctx, dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		ws := &models.Workspace{ID: NewID(), Name: "W", CreatedAt: now}
+		acct := &models.Account{ID: NewID(), WorkspaceID: ws.ID, Name: "Acme", Type: models.AccountCompany, CreatedAt: now, UpdatedAt: now}
+		ext := "00u1"
+		full := &models.UserAccount{ID: NewID(), WorkspaceID: ws.ID, Email: "Full@Example.com", EmailKey: "full@example.com",
+			FirstName: "F", LastName: "L", ExternalID: &ext, Active: false, AccountID: &acct.ID, Role: "admin", Version: 3,
+			CreatedAt: now, UpdatedAt: now.Add(time.Second), UserName: "Full", UserNameKey: "full", EmailType: "work",
+			DisplayName: "Full L", Title: "T", UserType: "Employee", EmployeeNumber: "7", Department: "D",
+			Organization: "O", CostCenter: "C", Division: "V", ManagerID: "m", SCIMData: `{"locale":"en"}`}
+		bare := &models.UserAccount{ID: NewID(), WorkspaceID: ws.ID, Email: "bare@example.com", EmailKey: "bare@example.com",
+			Active: true, Version: 1, CreatedAt: now, UpdatedAt: now, UserName: "bare", UserNameKey: "bare"}
+		g1 := &models.Group{ID: NewID(), WorkspaceID: ws.ID, DisplayName: "Zeta \"quoted\"", DisplayNameKey: "zeta", Version: 1, CreatedAt: now, UpdatedAt: now}
+		g2 := &models.Group{ID: NewID(), WorkspaceID: ws.ID, DisplayName: "Alpha", DisplayNameKey: "alpha", Version: 1, CreatedAt: now, UpdatedAt: now}
+		for _, v := range []any{ws, acct, full, bare, g1, g2,
+			&models.GroupMember{GroupID: g2.ID, UserAccountID: full.ID, WorkspaceID: ws.ID, CreatedAt: now},
+			&models.GroupMember{GroupID: g1.ID, UserAccountID: full.ID, WorkspaceID: ws.ID, CreatedAt: now}} {
+			if err := s.Create(ctx, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, groups, total, err := s.ScimUsers(ctx, ws.ID, ScimList{Count: 10}, true)
+		if err != nil || total != 2 || len(got) != 2 {
+			t.Fatalf("ScimUsers: %d users, total %d, %v", len(got), total, err)
+		}
+		for _, u := range got {
+			var want models.UserAccount
+			if err := first(s.scoped(ctx, ws.ID).Where("id = ?", u.ID), &want); err != nil {
+				t.Fatal(err)
+			}
+			want.CreatedAt, want.UpdatedAt = want.CreatedAt.UTC(), want.UpdatedAt.UTC()
+			if !reflect.DeepEqual(*u, want) {
+				t.Errorf("hand scan %+v\nGORM scan  %+v", *u, want)
+			}
+		}
+		wantGroups := []GroupRef{{full.ID, g1.ID, g1.DisplayName}, {full.ID, g2.ID, g2.DisplayName}}
+		sort.Slice(wantGroups, func(i, j int) bool { return wantGroups[i].GroupID.String() < wantGroups[j].GroupID.String() })
+		if !reflect.DeepEqual(groups[full.ID], wantGroups) || len(groups[bare.ID]) != 0 {
+			t.Fatalf("groups %+v, want %+v for the full user and none for the bare one", groups, wantGroups)
+		}
+		if _, g, _, err := s.ScimUsers(ctx, ws.ID, ScimList{Count: 10}, false); err != nil || g != nil {
+			t.Fatalf("without groups: %v, %v", g, err)
+		}
+		if _, _, n, err := s.ScimUsers(ctx, uuid.New(), ScimList{Count: 10}, true); err != nil || n != 0 {
+			t.Fatalf("another workspace sees %d users (%v)", n, err)
+		}
+	})
+}
