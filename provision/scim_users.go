@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
-	filter "github.com/scim2/filter-parser/v2"
 
 	"gatehouse/models"
 	"gatehouse/store"
@@ -295,7 +294,7 @@ func (s *Service) scimList(in ScimListInput) (store.ScimList, error) {
 		if len(in.Filter) > 4096 {
 			return l, models.ScimError(models.ScimTypeInvalidFilter, "the filter is longer than 4096 characters")
 		}
-		e, err := filter.ParseFilter([]byte(in.Filter))
+		e, err := parseScimFilter(in.Filter)
 		if err != nil {
 			return l, models.ScimError(models.ScimTypeInvalidFilter, "invalid filter: %s", truncate(err.Error(), 200))
 		}
