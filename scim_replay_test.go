@@ -20,19 +20,20 @@ type replayFixture struct {
 		GraphQLUserEmail string `json:"graphqlUserEmail"`
 	} `json:"setup"`
 	Steps []struct {
-		Method string            `json:"method"`
-		Path   string            `json:"path"`
-		Body   json.RawMessage   `json:"body"`
-		Status int               `json:"status"`
-		Expect map[string]any    `json:"expect"`
-		Save   map[string]string `json:"save"`
+		Section string            `json:"section"` // the document section replayed, or why a step is not in it
+		Method  string            `json:"method"`
+		Path    string            `json:"path"`
+		Body    json.RawMessage   `json:"body"`
+		Status  int               `json:"status"`
+		Expect  map[string]any    `json:"expect"`
+		Save    map[string]string `json:"save"`
 	} `json:"steps"`
 }
 
 // TestScimReplay replays the requests Okta and Entra ID document sending, on both databases.
 func TestScimReplay(t *testing.T) {
 	files, _ := filepath.Glob("scim/testdata/*/*.json")
-	if len(files) < 6 {
+	if len(files) < 8 {
 		t.Fatalf("replay fixtures missing: %v", files)
 	}
 	sort.Strings(files)
@@ -44,6 +45,16 @@ func TestScimReplay(t *testing.T) {
 		var fx replayFixture
 		if err := json.Unmarshal(raw, &fx); err != nil {
 			t.Fatalf("%s: %v", f, err)
+		}
+		// Faithfulness: every file names its document, every step the section it replays (or
+		// says it is a setup step or a check of Gatehouse's own).
+		if !strings.HasPrefix(fx.Source, "https://") {
+			t.Fatalf("%s: source must start with the document's URL", f)
+		}
+		for i, st := range fx.Steps {
+			if st.Section == "" {
+				t.Fatalf("%s: step %d names no section", f, i)
+			}
 		}
 		name := strings.TrimSuffix(strings.TrimPrefix(f, "scim/testdata/"), ".json")
 		t.Run(name, func(t *testing.T) {
@@ -67,7 +78,7 @@ func TestScimReplay(t *testing.T) {
 					}
 					r := e.call(st.Method, encodePath(subst(st.Path)), tok, body)
 					if r.Status != st.Status {
-						t.Fatalf("step %d %s %s: status %d, want %d: %s", i, st.Method, st.Path, r.Status, st.Status, r.Raw)
+						t.Fatalf("step %d (%s) %s %s: status %d, want %d: %s", i, st.Section, st.Method, st.Path, r.Status, st.Status, r.Raw)
 					}
 					if r.Status != 204 && r.Header.Get("Content-Type") != "application/scim+json" {
 						t.Errorf("step %d: Content-Type %q", i, r.Header.Get("Content-Type"))
@@ -84,7 +95,7 @@ func TestScimReplay(t *testing.T) {
 							want = subst(s)
 						}
 						if !reflect.DeepEqual(got, want) {
-							t.Errorf("step %d %s %s: %s = %#v, want %#v\n%s", i, st.Method, st.Path, p, got, want, r.Raw)
+							t.Errorf("step %d (%s) %s %s: %s = %#v, want %#v\n%s", i, st.Section, st.Method, st.Path, p, got, want, r.Raw)
 						}
 					}
 					for k, p := range st.Save {

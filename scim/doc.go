@@ -63,6 +63,9 @@ func coerceOne(a *attr, v any) (any, error) {
 		}
 		return nil, invalidValue("%s must be a boolean", a.Name)
 	case "complex":
+		if l, isList := v.([]any); isList && len(l) == 1 && !a.Multi {
+			v = l[0] // Entra sends the manager as a one-element array (Microsoft's tutorial, Example 5)
+		}
 		m, ok := v.(map[string]any)
 		if !ok {
 			// A bare value for a complex attribute: Entra's manager "id", or a member id.

@@ -132,10 +132,23 @@ func applyUserPath(d doc, op, rawPath string, v any, lenient bool) error {
 	if err != nil {
 		return invalidPath("invalid path %q", truncate(rawPath, 64))
 	}
-	schema, target := userSchema, d
-	switch strings.ToLower(p.AttributePath.URI()) {
+	enterprise := false
+	switch uri := strings.ToLower(p.AttributePath.URI()); uri {
 	case "", strings.ToLower(URNUser):
+		// Microsoft's SCIM tutorial (Example 5) shows Entra adding the enterprise manager at
+		// the bare path "manager": an attribute only the extension has is found there.
+		enterprise = uri == "" && userSchema.find(p.AttributePath.AttributeName) == nil &&
+			enterpriseSchema.find(p.AttributePath.AttributeName) != nil
 	case strings.ToLower(URNEnterprise):
+		enterprise = true
+	default:
+		if lenient {
+			return nil
+		}
+		return invalidPath("unknown schema in path %q", truncate(rawPath, 64))
+	}
+	schema, target := userSchema, d
+	if enterprise {
 		schema = enterpriseSchema
 		m, _ := d[URNEnterprise].(doc)
 		if m == nil {
@@ -146,11 +159,6 @@ func applyUserPath(d doc, op, rawPath string, v any, lenient bool) error {
 			d[URNEnterprise] = m
 		}
 		target = m
-	default:
-		if lenient {
-			return nil
-		}
-		return invalidPath("unknown schema in path %q", truncate(rawPath, 64))
 	}
 	a := schema.find(p.AttributePath.AttributeName)
 	if a == nil {

@@ -103,3 +103,54 @@ func TestPatchForms(t *testing.T) {
 		}
 	}
 }
+
+// Microsoft's SCIM tutorial (Example 5) shows Entra adding the enterprise manager at the bare
+// path "manager", as a one-element array with $ref and value.
+func TestPatchManagerBarePath(t *testing.T) {
+	for _, c := range []struct {
+		name, ops, want string
+	}{
+		{"tutorial example 5", `[{"op":"Add","path":"manager","value":[{"$ref":"http://.../scim/Users/00aa","value":"00aa"}]}]`, "00aa"},
+		{"object", `[{"op":"replace","path":"manager","value":{"value":"m3"}}]`, "m3"},
+		{"sub-attribute", `[{"op":"replace","path":"manager.value","value":"m4"}]`, "m4"},
+		{"path-less key", `[{"op":"replace","value":{"manager":"m5"}}]`, "m5"},
+		{"other enterprise attribute", `[{"op":"replace","path":"department","value":"Ops"}]`, "m1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := sampleUser()
+			var ops []patchOp
+			if err := json.Unmarshal([]byte(c.ops), &ops); err != nil {
+				t.Fatal(err)
+			}
+			if err := patchUser(d, ops); err != nil {
+				t.Fatal(err)
+			}
+			ext := d[URNEnterprise].(doc)
+			if got := ext["manager"].(doc)["value"]; got != c.want {
+				t.Errorf("manager.value = %v, want %s", got, c.want)
+			}
+			if _, ok := d["manager"]; ok {
+				t.Error("manager was also set on the core User")
+			}
+		})
+	}
+	// Core attributes still win: a bare path that both schemas lack is still unknown, and a
+	// list of two managers is no manager.
+	for _, ops := range []string{
+		`[{"op":"add","path":"nosuch","value":"x"}]`,
+		`[{"op":"add","path":"manager","value":[{"value":"a"},{"value":"b"}]}]`,
+	} {
+		var o []patchOp
+		_ = json.Unmarshal([]byte(ops), &o)
+		if err := patchUser(sampleUser(), o); err == nil {
+			t.Errorf("%s: applied, want an error", ops)
+		}
+	}
+	d := sampleUser()
+	if err := patchUser(d, []patchOp{{Op: "replace", Path: "department", Value: json.RawMessage(`"Ops"`)}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := d[URNEnterprise].(doc)["department"]; got != "Ops" {
+		t.Errorf("department = %v, want Ops", got)
+	}
+}
