@@ -42,6 +42,19 @@ func TestScimGroups(t *testing.T) {
 		if str(r.Body, "groups", 0, "value") != gid || str(r.Body, "groups", 0, "display") != "Engineering" {
 			t.Fatalf("user groups: %s", r.Raw)
 		}
+		// The user's groups also come with a PATCH's answer and with a list.
+		r = e.call("PATCH", "/scim/v2/Users/"+u1, tok, `{"Operations":[{"op":"replace","path":"title","value":"Eng"}]}`).must(t, 200)
+		if str(r.Body, "groups", 0, "value") != gid || str(r.Body, "title") != "Eng" {
+			t.Fatalf("patched user's groups: %s", r.Raw)
+		}
+		r = e.call("GET", "/scim/v2/Users?filter="+urlq(`title eq "Eng"`), tok, nil).must(t, 200)
+		if str(r.Body, "Resources", 0, "groups", 0, "display") != "Engineering" {
+			t.Fatalf("listed user's groups: %s", r.Raw)
+		}
+		r = e.call("GET", "/scim/v2/Users?excludedAttributes=groups&filter="+urlq(`title eq "Eng"`), tok, nil).must(t, 200)
+		if get(r.Body, "Resources", 0, "groups") != nil || str(r.Body, "Resources", 0, "id") != u1 {
+			t.Fatalf("groups excluded: %s", r.Raw)
+		}
 		for filter, n := range map[string]int{`displayName eq "engineering"`: 1, `displayName eq "Sales"`: 0,
 			`externalId eq "okta-g1"`: 1, `members[value eq "` + u3 + `"]`: 0, `members eq "` + u1 + `"`: 1} {
 			r := e.call("GET", "/scim/v2/Groups?excludedAttributes=members&filter="+urlq(filter), tok, nil).must(t, 200)

@@ -138,16 +138,22 @@ func (s *Service) CreateScimUser(ctx context.Context, in ScimUserInput) (*models
 	now := s.now()
 	u := &models.UserAccount{ID: store.NewID(), WorkspaceID: c.Token.WorkspaceID, Version: 1, CreatedAt: now, UpdatedAt: now}
 	in.applyTo(u)
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.store.Create(ctx, u); err != nil {
-			return err
-		}
-		if err := s.bindScimIdentity(ctx, c, u); err != nil {
-			return err
-		}
-		return s.store.Create(ctx, s.scimActivity(c, models.ScimOpCreate, models.ScimResourceUser, u.ID.String(), nil,
-			map[string]any{"userName": u.UserName}))
-	})
+	act := s.scimActivity(c, models.ScimOpCreate, models.ScimResourceUser, u.ID.String(), nil,
+		map[string]any{"userName": u.UserName})
+	if c.Token.ConnectionID == nil {
+		// The account and its activity row, atomically (one statement on PostgreSQL).
+		err = s.store.CreateAll(ctx, u, act)
+	} else {
+		err = s.store.InTx(ctx, func(ctx context.Context) error {
+			if err := s.store.Create(ctx, u); err != nil {
+				return err
+			}
+			if err := s.bindScimIdentity(ctx, c, u); err != nil {
+				return err
+			}
+			return s.store.Create(ctx, act)
+		})
+	}
 	if err != nil {
 		return nil, userWriteError(err, &in)
 	}
@@ -158,88 +164,119 @@ func notFoundUser(rawID string) error {
 	return models.FieldError(models.ENOTFOUND, "id", rawID, "user "+truncate(rawID, 64)+" not found")
 }
 
-// ScimUser returns a user account of the token's workspace.
-func (s *Service) ScimUser(ctx context.Context, rawID string) (*models.UserAccount, error) {
+// ScimUser returns a user account of the token's workspace and, with withGroups, its groups.
+func (s *Service) ScimUser(ctx context.Context, rawID string, withGroups bool) (*models.UserAccount, []store.GroupRef, error) {
 	c, err := s.authorizeScim(ctx, models.ScimUsersRead)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	id, err := uuid.Parse(rawID)
 	if err != nil {
-		return nil, notFoundUser(rawID)
+		return nil, nil, notFoundUser(rawID)
 	}
-	u, err := s.store.UserAccount(ctx, c.Token.WorkspaceID, id)
+	u, groups, err := s.store.ScimUser(ctx, c.Token.WorkspaceID, id, withGroups)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, notFoundUser(rawID)
+		return nil, nil, notFoundUser(rawID)
 	}
-	return u, internal("scim user", err)
+	return u, groups, internal("scim user", err)
 }
 
 // ReplaceScimUser computes a user's new attributes from its current state (PUT ignores it;
-// PATCH applies operations to it) and saves them in one transaction, with the activity row.
+// PATCH applies operations to it) and saves them atomically with the activity row.
 // ifVersion > 0 requires the stored version to match (If-Match); otherwise a concurrent
-// change is retried.
-func (s *Service) ReplaceScimUser(ctx context.Context, rawID string, ifVersion int, op string,
-	change func(u *models.UserAccount) (ScimUserInput, map[string]any, error)) (*models.UserAccount, error) {
+// change is retried. With withGroups it also returns the user's groups.
+func (s *Service) ReplaceScimUser(ctx context.Context, rawID string, ifVersion int, op string, withGroups bool,
+	change func(u *models.UserAccount) (ScimUserInput, map[string]any, error)) (*models.UserAccount, []store.GroupRef, error) {
 	c, err := s.authorizeScim(ctx, models.ScimUsersWrite)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	id, err := uuid.Parse(rawID)
 	if err != nil {
-		return nil, notFoundUser(rawID)
+		return nil, nil, notFoundUser(rawID)
 	}
 	var u *models.UserAccount
+	var groups []store.GroupRef
 	var in ScimUserInput
+	// save reads the user, computes the change and saves it with its activity row. Unlocked,
+	// the save is one atomic statement on PostgreSQL that fails as stale if the user changed
+	// since the read; locked (inside a transaction, the last attempt, and when a new userName
+	// must be bound at the token's connection), it cannot be stale.
+	save := func(ctx context.Context, locked bool) error {
+		var cur *models.UserAccount
+		var err error
+		if locked {
+			cur, err = s.store.UserAccountForUpdate(ctx, c.Token.WorkspaceID, id)
+			if err == nil && withGroups {
+				var m map[uuid.UUID][]store.GroupRef
+				m, err = s.store.GroupsOfUsers(ctx, c.Token.WorkspaceID, []uuid.UUID{id})
+				groups = m[id]
+			}
+		} else {
+			cur, groups, err = s.store.ScimUser(ctx, c.Token.WorkspaceID, id, withGroups)
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return notFoundUser(rawID)
+		}
+		if err != nil {
+			return err
+		}
+		if ifVersion > 0 && cur.Version != ifVersion {
+			return errPreconditionFailed
+		}
+		var details map[string]any
+		if in, details, err = change(cur); err != nil {
+			return err
+		}
+		if err := in.validate(); err != nil {
+			return err
+		}
+		oldKey := cur.UserNameKey
+		in.applyTo(cur)
+		rebind := oldKey != cur.UserNameKey && c.Token.ConnectionID != nil
+		if rebind && !locked {
+			return errNeedsLock
+		}
+		if details == nil {
+			details = map[string]any{}
+		}
+		details["userName"] = cur.UserName
+		act := s.scimActivity(c, op, models.ScimResourceUser, cur.ID.String(), nil, details)
+		if err := s.store.SaveScimUserWith(ctx, cur, act); err != nil {
+			return err
+		}
+		u = cur
+		if rebind {
+			return s.bindScimIdentity(ctx, c, cur)
+		}
+		return nil
+	}
 	for attempt := 0; ; attempt++ {
-		err = s.store.InTx(ctx, func(ctx context.Context) error {
-			u, err = s.store.UserAccountForUpdate(ctx, c.Token.WorkspaceID, id)
-			if errors.Is(err, store.ErrNotFound) {
-				return notFoundUser(rawID)
+		if attempt < 2 {
+			err = save(ctx, false)
+			if errors.Is(err, errNeedsLock) {
+				attempt = 1 // straight to the locking path
+				continue
 			}
-			if err != nil {
-				return err
+			if errors.Is(err, store.ErrStale) && ifVersion == 0 {
+				continue
 			}
-			if ifVersion > 0 && u.Version != ifVersion {
-				return errPreconditionFailed
-			}
-			var details map[string]any
-			in, details, err = change(u)
-			if err != nil {
-				return err
-			}
-			if err := in.validate(); err != nil {
-				return err
-			}
-			oldKey := u.UserNameKey
-			in.applyTo(u)
-			if err := s.store.SaveScimUser(ctx, u); err != nil {
-				return err
-			}
-			if oldKey != u.UserNameKey {
-				if err := s.bindScimIdentity(ctx, c, u); err != nil {
-					return err
-				}
-			}
-			if details == nil {
-				details = map[string]any{}
-			}
-			details["userName"] = u.UserName
-			return s.store.Create(ctx, s.scimActivity(c, op, models.ScimResourceUser, u.ID.String(), nil, details))
-		})
-		if errors.Is(err, store.ErrStale) && ifVersion == 0 && attempt < 3 {
-			continue
+		} else {
+			err = s.store.InTx(ctx, func(ctx context.Context) error { return save(ctx, true) })
 		}
 		break
 	}
 	if errors.Is(err, errPreconditionFailed) {
-		return nil, err
+		return nil, nil, err
 	}
 	if err != nil {
-		return nil, userWriteError(err, &in)
+		return nil, nil, userWriteError(err, &in)
 	}
-	return u, nil
+	return u, groups, nil
 }
+
+// errNeedsLock sends a change to the locking path.
+var errNeedsLock = errors.New("scim: the change needs the locking path")
 
 // errPreconditionFailed is an If-Match that names an older version (HTTP 412).
 var errPreconditionFailed = &models.ScimTypedError{Err: models.Errorf(models.ECONFLICT,
@@ -327,17 +364,4 @@ func (s *Service) ScimUsers(ctx context.Context, in ScimListInput, withGroups bo
 		return nil, nil, 0, internal("scim users", filterError(err))
 	}
 	return us, groups, int(total), nil
-}
-
-// GroupsOfUsers loads the groups of the given accounts in one query.
-func (s *Service) GroupsOfUsers(ctx context.Context, us []*models.UserAccount) (map[uuid.UUID][]store.GroupRef, error) {
-	if len(us) == 0 {
-		return nil, nil
-	}
-	ids := make([]uuid.UUID, len(us))
-	for i, u := range us {
-		ids[i] = u.ID
-	}
-	m, err := s.store.GroupsOfUsers(ctx, us[0].WorkspaceID, ids)
-	return m, internal("groups of users", err)
 }

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"time"
 
-	filter "github.com/scim2/filter-parser/v2"
-
 	"gatehouse/models"
 	"gatehouse/provision"
 )
@@ -226,7 +224,7 @@ func groupChange(ops []patchOp) (provision.GroupChange, error) {
 		if len(path) > 512 {
 			return invalidPath("the path is longer than 512 characters")
 		}
-		p, err := filter.ParsePath([]byte(path))
+		p, err := parsePath(path)
 		if err != nil {
 			return invalidPath("invalid path %q", truncate(path, 64))
 		}

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	filter "github.com/scim2/filter-parser/v2"
 
@@ -128,7 +130,7 @@ func applyUserPath(d doc, op, rawPath string, v any, lenient bool) error {
 	if len(rawPath) > 512 {
 		return invalidPath("the path is longer than 512 characters")
 	}
-	p, err := filter.ParsePath([]byte(rawPath))
+	p, err := parsePath(rawPath)
 	if err != nil {
 		return invalidPath("invalid path %q", truncate(rawPath, 64))
 	}
@@ -577,4 +579,30 @@ func unescape(s string) string {
 		return s
 	}
 	return out
+}
+
+// plainPaths caches the parse of value-free PATCH paths ("active", "name.givenName",
+// "urn:…:User:department"): IdPs send the same few on every PATCH and the grammar-driven
+// parser is slow. Paths with a value filter are parsed each time (their values vary).
+var plainPaths sync.Map // string → filter.Path
+
+const maxPlainPaths = 4096
+
+var plainPathCount atomic.Int64
+
+// parsePath parses a PATCH path (RFC 7644 §3.5.2). The result must not be modified.
+func parsePath(raw string) (filter.Path, error) {
+	if strings.Contains(raw, "[") {
+		return filter.ParsePath([]byte(raw))
+	}
+	if p, ok := plainPaths.Load(raw); ok {
+		return p.(filter.Path), nil
+	}
+	p, err := filter.ParsePath([]byte(raw))
+	if err == nil && plainPathCount.Load() < maxPlainPaths {
+		if _, loaded := plainPaths.LoadOrStore(raw, p); !loaded {
+			plainPathCount.Add(1)
+		}
+	}
+	return p, err
 }

@@ -185,22 +185,15 @@ func userInput(d doc) (provision.ScimUserInput, error) {
 	return in, nil
 }
 
-func (h *Handler) writeUser(w http.ResponseWriter, r *http.Request, status int, u *models.UserAccount) error {
+// writeUser answers with the user (and its groups, which the caller loaded if the projection
+// wants them).
+func (h *Handler) writeUser(w http.ResponseWriter, r *http.Request, status int, u *models.UserAccount, groups []provision.GroupRef) error {
 	p := projectionOf(r)
-	var groups []provision.GroupRef
-	withGroups := p.wants("groups")
-	if withGroups && status != http.StatusCreated { // a new user belongs to no group yet
-		m, err := h.svc.GroupsOfUsers(r.Context(), []*models.UserAccount{u})
-		if err != nil {
-			return err
-		}
-		groups = m[u.ID]
-	}
 	w.Header().Set("ETag", etag(u.Version))
 	if status == http.StatusCreated {
 		w.Header().Set("Location", h.base+"/Users/"+u.ID.String())
 	}
-	writeJSON(w, status, p.apply(h.userDoc(u, groups, withGroups)))
+	writeJSON(w, status, p.apply(h.userDoc(u, groups, p.wants("groups"))))
 	return nil
 }
 
@@ -225,15 +218,15 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return h.writeUser(w, r, http.StatusCreated, u)
+	return h.writeUser(w, r, http.StatusCreated, u, nil) // a new user belongs to no group yet
 }
 
 func (h *Handler) getUser(w http.ResponseWriter, r *http.Request) error {
-	u, err := h.svc.ScimUser(r.Context(), r.PathValue("id"))
+	u, groups, err := h.svc.ScimUser(r.Context(), r.PathValue("id"), projectionOf(r).wants("groups"))
 	if err != nil {
 		return err
 	}
-	return h.writeUser(w, r, http.StatusOK, u)
+	return h.writeUser(w, r, http.StatusOK, u, groups)
 }
 
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) error {
@@ -264,14 +257,14 @@ func (h *Handler) putUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	u, err := h.svc.ReplaceScimUser(r.Context(), r.PathValue("id"), ifMatch(r), models.ScimOpUpdate,
+	u, groups, err := h.svc.ReplaceScimUser(r.Context(), r.PathValue("id"), ifMatch(r), models.ScimOpUpdate, projectionOf(r).wants("groups"),
 		func(*models.UserAccount) (provision.ScimUserInput, map[string]any, error) {
 			return in, map[string]any{"method": "PUT"}, nil
 		})
 	if err != nil {
 		return err
 	}
-	return h.writeUser(w, r, http.StatusOK, u)
+	return h.writeUser(w, r, http.StatusOK, u, groups)
 }
 
 func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) error {
@@ -279,7 +272,7 @@ func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	u, err := h.svc.ReplaceScimUser(r.Context(), r.PathValue("id"), ifMatch(r), models.ScimOpUpdate,
+	u, groups, err := h.svc.ReplaceScimUser(r.Context(), r.PathValue("id"), ifMatch(r), models.ScimOpUpdate, projectionOf(r).wants("groups"),
 		func(cur *models.UserAccount) (provision.ScimUserInput, map[string]any, error) {
 			d := h.userDoc(cur, nil, false)
 			if err := patchUser(d, req.Operations); err != nil {
@@ -292,7 +285,7 @@ func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return h.writeUser(w, r, http.StatusOK, u)
+	return h.writeUser(w, r, http.StatusOK, u, groups)
 }
 
 // patchSummary lists "op path" of each operation for the activity log (never values: they

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"gorm.io/gorm/clause"
 
 	"gatehouse/models"
 )
@@ -44,7 +43,7 @@ func (s *Store) addCount(ctx context.Context, ws uuid.UUID, kind string, bucket,
 		b.add(ws, kind, bucket, delta)
 		return nil
 	}
-	return s.writeCounts(ctx, []*scimCounter{{WorkspaceID: ws, Kind: kind, Bucket: bucket, N: delta}})
+	return s.writeCounts(ctx, []*scimCounter{{WorkspaceID: ws, Kind: kind, Bucket: bucket, N: delta, Shard: rand.IntN(counterShards)}})
 }
 
 type countsKey struct{}
@@ -71,16 +70,14 @@ func withCounts(ctx context.Context) (context.Context, *counts) {
 	return context.WithValue(ctx, countsKey{}, c), c
 }
 
-// flushCounts writes a transaction's counter changes in one statement, in a fixed order so
+// rows returns the collected changes as counter rows on random shards, in a fixed order so
 // that concurrent transactions lock counter rows in the same order.
-func (s *Store) flushCounts(ctx context.Context, c *counts) error {
-	if len(c.m) == 0 {
-		return nil
-	}
+func (c *counts) rows() []*scimCounter {
 	rows := make([]*scimCounter, 0, len(c.m))
 	for k, n := range c.m {
 		if n != 0 {
-			rows = append(rows, &scimCounter{WorkspaceID: k.WorkspaceID, Kind: k.Kind, Bucket: k.Bucket, N: n})
+			rows = append(rows, &scimCounter{WorkspaceID: k.WorkspaceID, Kind: k.Kind, Bucket: k.Bucket, N: n,
+				Shard: rand.IntN(counterShards)})
 		}
 	}
 	sort.Slice(rows, func(i, j int) bool {
@@ -93,23 +90,19 @@ func (s *Store) flushCounts(ctx context.Context, c *counts) error {
 		}
 		return a.Bucket < b.Bucket
 	})
-	return s.writeCounts(ctx, rows)
+	return rows
+}
+
+// flushCounts writes a transaction's counter changes in one statement.
+func (s *Store) flushCounts(ctx context.Context, c *counts) error {
+	return s.writeCounts(ctx, c.rows())
 }
 
 func (s *Store) writeCounts(ctx context.Context, rows []*scimCounter) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	for _, r := range rows {
-		r.Shard = rand.IntN(counterShards)
-	}
-	err := s.db(ctx).Clauses(clause.OnConflict{
-		Columns: []clause.Column{{Name: "workspace_id"}, {Name: "kind"}, {Name: "bucket"}, {Name: "shard"}},
-		// Counters add up; last_sync keeps the latest time (CASE works in both dialects).
-		DoUpdates: clause.Assignments(map[string]any{"n": clause.Expr{SQL: "CASE WHEN scim_counters.kind = '" + counterLastSync +
-			"' THEN (CASE WHEN excluded.n > scim_counters.n THEN excluded.n ELSE scim_counters.n END) ELSE scim_counters.n + excluded.n END"}}),
-	}).Create(rows).Error
-	return translate(err)
+	return translate(s.countersInsert(s.db(ctx), rows).Error)
 }
 
 // count sums a workspace counter's shards (at most 16 rows, one index range).

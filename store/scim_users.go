@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 	filter "github.com/scim2/filter-parser/v2"
@@ -46,36 +47,11 @@ func (s *Store) ScimUsers(ctx context.Context, ws uuid.UUID, l ScimList, withGro
 	var users []*models.UserAccount
 	var groups map[uuid.UUID][]GroupRef
 	if l.Count > 0 {
-		sel := userSelect
-		if withGroups {
-			sel += ", " + s.groupsColumn()
-			groups = map[uuid.UUID][]GroupRef{}
-		}
-		rows, err := s.db(ctx).Raw("SELECT "+sel+" FROM user_accounts WHERE "+where+" ORDER BY "+s.listOrder("user_accounts", l)+
-			" LIMIT ? OFFSET ?", append(args, l.Count, l.Offset)...).Rows()
+		var err error
+		users, groups, err = s.queryUsers(ctx, "WHERE "+where+" ORDER BY "+s.listOrder("user_accounts", l)+" LIMIT ? OFFSET ?",
+			append(args, l.Count, l.Offset), withGroups)
 		if err != nil {
-			return nil, nil, 0, translate(err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			u := &models.UserAccount{}
-			var gs []byte
-			extra := []any{}
-			if withGroups {
-				extra = append(extra, &gs)
-			}
-			if err := scanUser(rows, u, extra...); err != nil {
-				return nil, nil, 0, translate(err)
-			}
-			if withGroups {
-				if groups[u.ID], err = decodeGroups(u.ID, gs); err != nil {
-					return nil, nil, 0, err
-				}
-			}
-			users = append(users, u)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, nil, 0, translate(err)
+			return nil, nil, 0, err
 		}
 		if l.Offset == 0 && len(users) < l.Count {
 			return users, groups, int64(len(users)), nil
@@ -147,26 +123,22 @@ func (s *Store) UserAccountForUpdate(ctx context.Context, ws, id uuid.UUID) (*mo
 func (s *Store) SaveScimUser(ctx context.Context, u *models.UserAccount) error {
 	now := s.now()
 	res := s.scoped(ctx, u.WorkspaceID).Model(&models.UserAccount{}).
-		Where("id = ? AND version = ?", u.ID, u.Version).
-		Updates(map[string]any{"email": u.Email, "email_key": u.EmailKey, "first_name": u.FirstName,
-			"last_name": u.LastName, "external_id": u.ExternalID, "active": u.Active,
-			"user_name": u.UserName, "user_name_key": u.UserNameKey, "display_name": u.DisplayName,
-			"title": u.Title, "user_type": u.UserType, "employee_number": u.EmployeeNumber,
-			"department": u.Department, "organization": u.Organization, "cost_center": u.CostCenter,
-			"division": u.Division, "manager_id": u.ManagerID, "scim_data": u.SCIMData, "email_type": u.EmailType,
-			"version": u.Version + 1, "updated_at": now})
+		Where("id = ? AND version = ?", u.ID, u.Version).Updates(scimUserColumns(u, now))
 	if res.Error != nil {
 		return translate(res.Error)
 	}
-	if res.RowsAffected == 0 {
-		if _, err := s.UserAccount(ctx, u.WorkspaceID, u.ID); err != nil {
-			return err
-		}
-		return ErrStale
-	}
-	u.Version++
-	u.UpdatedAt = now
-	return nil
+	return s.savedVersion(ctx, u, res.RowsAffected, now)
+}
+
+// scimUserColumns are the columns a SCIM PUT or PATCH writes, with the next version.
+func scimUserColumns(u *models.UserAccount, now time.Time) map[string]any {
+	return map[string]any{"email": u.Email, "email_key": u.EmailKey, "first_name": u.FirstName,
+		"last_name": u.LastName, "external_id": u.ExternalID, "active": u.Active,
+		"user_name": u.UserName, "user_name_key": u.UserNameKey, "display_name": u.DisplayName,
+		"title": u.Title, "user_type": u.UserType, "employee_number": u.EmployeeNumber,
+		"department": u.Department, "organization": u.Organization, "cost_center": u.CostCenter,
+		"division": u.Division, "manager_id": u.ManagerID, "scim_data": u.SCIMData, "email_type": u.EmailType,
+		"version": u.Version + 1, "updated_at": now}
 }
 
 // DeleteUserAccount removes an account; its credentials and group memberships go with it

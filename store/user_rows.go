@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"strings"
@@ -33,6 +34,57 @@ func scanUser(rows *sql.Rows, u *models.UserAccount, extra ...any) error {
 	}
 	u.CreatedAt, u.UpdatedAt = u.CreatedAt.UTC(), u.UpdatedAt.UTC()
 	return nil
+}
+
+// queryUsers runs SELECT userSelect FROM user_accounts <tail> and scans the accounts; with
+// withGroups, each account's groups come from the same query.
+func (s *Store) queryUsers(ctx context.Context, tail string, args []any, withGroups bool) ([]*models.UserAccount, map[uuid.UUID][]GroupRef, error) {
+	sel := userSelect
+	var groups map[uuid.UUID][]GroupRef
+	if withGroups {
+		sel += ", " + s.groupsColumn()
+		groups = map[uuid.UUID][]GroupRef{}
+	}
+	rows, err := s.db(ctx).Raw("SELECT "+sel+" FROM user_accounts "+tail, args...).Rows()
+	if err != nil {
+		return nil, nil, translate(err)
+	}
+	defer rows.Close()
+	var users []*models.UserAccount
+	for rows.Next() {
+		u := &models.UserAccount{}
+		var gs []byte
+		var extra []any
+		if withGroups {
+			extra = append(extra, &gs)
+		}
+		if err := scanUser(rows, u, extra...); err != nil {
+			return nil, nil, translate(err)
+		}
+		if withGroups {
+			if groups[u.ID], err = decodeGroups(u.ID, gs); err != nil {
+				return nil, nil, err
+			}
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, translate(err)
+	}
+	return users, groups, nil
+}
+
+// ScimUser reads one account of a workspace (ErrNotFound if none) and, with withGroups, its
+// groups, in one query.
+func (s *Store) ScimUser(ctx context.Context, ws, id uuid.UUID, withGroups bool) (*models.UserAccount, []GroupRef, error) {
+	us, groups, err := s.queryUsers(ctx, "WHERE user_accounts.workspace_id = ? AND user_accounts.id = ?", []any{ws, id}, withGroups)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(us) == 0 {
+		return nil, nil, ErrNotFound
+	}
+	return us[0], groups[id], nil
 }
 
 // groupsColumn is a SELECT expression that aggregates a user's groups as a JSON array of

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
@@ -36,15 +37,7 @@ func (s *Store) UpdateUserAccount(ctx context.Context, u *models.UserAccount) er
 	if res.Error != nil {
 		return translate(res.Error)
 	}
-	if res.RowsAffected == 0 {
-		if _, err := s.UserAccount(ctx, u.WorkspaceID, u.ID); err != nil {
-			return err
-		}
-		return ErrStale
-	}
-	u.Version++
-	u.UpdatedAt = now
-	return nil
+	return s.savedVersion(ctx, u, res.RowsAffected, now)
 }
 
 // UserAccountFilter narrows a user account listing. Empty fields do not filter. Keys are
@@ -100,4 +93,19 @@ func (s *Store) CountUserAccounts(ctx context.Context, ws uuid.UUID, f UserAccou
 	var n int64
 	err := s.filterUsers(ctx, ws, f).Count(&n).Error
 	return n, translate(err)
+}
+
+// savedVersion completes a versioned save of u (UPDATE … WHERE version = u.Version) that
+// changed rows rows at now: the new version, or ErrStale if u changed meanwhile, or
+// ErrNotFound if it is gone.
+func (s *Store) savedVersion(ctx context.Context, u *models.UserAccount, rows int64, now time.Time) error {
+	if rows == 0 {
+		if _, err := s.UserAccount(ctx, u.WorkspaceID, u.ID); err != nil {
+			return err
+		}
+		return ErrStale
+	}
+	u.Version++
+	u.UpdatedAt = now
+	return nil
 }
