@@ -118,6 +118,7 @@ type server struct {
 	tok   string // SCIM token
 	hc    *http.Client
 	conns chan *rawhttp.Conn
+	pg    *sql.DB // PostgreSQL runs: to find the database's backend processes
 }
 
 func run(bin, db, pgAdmin string, users, clients, members, preload int, logs bool) error {
@@ -155,9 +156,16 @@ func run(bin, db, pgAdmin string, users, clients, members, preload int, logs boo
 		return err
 	}
 	defer s.stop()
+	if db == "postgres" {
+		if s.pg, err = sql.Open("pgx", dbURL); err != nil {
+			return err
+		}
+		defer s.pg.Close()
+	}
 
 	fmt.Printf("== %s\n", db)
-	fmt.Printf("%-28s %8s %9s %10s %9s %9s %7s\n", "phase", "ops", "seconds", "ops/s", "p50", "p99", "errors")
+	fmt.Printf("%-28s %8s %9s %10s %9s %9s %7s   %s\n", "phase", "ops", "seconds", "ops/s", "p50", "p99", "errors",
+		"CPU µs/op: server, database, load generator")
 	names := make([]string, users)
 	ids := make([]string, users)
 	prefix := randHex(3)
@@ -393,12 +401,16 @@ func (s *server) doAdmin(method, path string, out any) (int, error) {
 	return resp.StatusCode, json.NewDecoder(resp.Body).Decode(out)
 }
 
-// phase runs n operations from c clients and prints throughput and latency percentiles.
+// phase runs n operations from c clients and prints throughput, latency percentiles and the
+// CPU time each operation cost the server, the database's backends (PostgreSQL) and this load
+// generator. On a shared 2-core machine throughput moves with whatever else runs; CPU per
+// operation does not, and 2 cores divided by its sum is the throughput the machine allows.
 func (s *server) phase(name string, n, c int, op func(i int) (int, error), want int) {
 	lat := make([]time.Duration, n)
 	var next, errs atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
+	cpu0 := s.cpu()
 	start := time.Now()
 	for w := 0; w < c; w++ {
 		wg.Add(1)
@@ -423,11 +435,54 @@ func (s *server) phase(name string, n, c int, op func(i int) (int, error), want 
 	}
 	wg.Wait()
 	total := time.Since(start)
+	cpu := s.cpu()
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	pct := func(p float64) time.Duration { return lat[min(int(float64(n)*p), n-1)] }
-	fmt.Printf("%-28s %8d %9.2f %10.0f %9s %9s %7d\n", name, n, total.Seconds(), float64(n)/total.Seconds(),
-		pct(0.50).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), errs.Load())
+	perOp := func(i int) string {
+		if cpu[i] < 0 || cpu0[i] < 0 {
+			return "-"
+		}
+		return strconv.Itoa(int((cpu[i] - cpu0[i]).Microseconds() / int64(n)))
+	}
+	fmt.Printf("%-28s %8d %9.2f %10.0f %9s %9s %7d   %s, %s, %s\n", name, n, total.Seconds(), float64(n)/total.Seconds(),
+		pct(0.50).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), errs.Load(), perOp(0), perOp(1), perOp(2))
 	if e := firstErr.Load(); e != nil {
 		fmt.Printf("   first error: %.200s\n", e)
 	}
+}
+
+// cpu returns the CPU time used so far by the server, the database's backend processes
+// (PostgreSQL only; -1 otherwise) and this process.
+func (s *server) cpu() [3]time.Duration {
+	out := [3]time.Duration{procCPU(s.cmd.Process.Pid), -1, procCPU(os.Getpid())}
+	if s.pg != nil {
+		rows, err := s.pg.Query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+		if err == nil {
+			out[1] = 0
+			for rows.Next() {
+				var pid int
+				if rows.Scan(&pid) == nil {
+					out[1] += procCPU(pid)
+				}
+			}
+			rows.Close()
+		}
+	}
+	return out
+}
+
+// procCPU reads a process's user+system CPU time from /proc (Linux; clock ticks of 10 ms).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
