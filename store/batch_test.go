@@ -121,3 +121,28 @@ func TestBatchedWritesAreAtomic(t *testing.T) {
 		}
 	})
 }
+
+// Migration 9 leaves room on user_accounts' pages for HOT updates (PostgreSQL).
+func TestUserAccountsLeaveRoomForHotUpdates(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		st, err := store.Open(ctx, dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if err := st.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if st.Dialect() != store.Postgres {
+			t.Skip("a PostgreSQL storage setting")
+		}
+		var opts string
+		if err := st.RawScan(ctx, &opts, "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = 'user_accounts'"); err != nil {
+			t.Fatal(err)
+		}
+		if opts != "fillfactor=85" {
+			t.Fatalf("user_accounts reloptions %q", opts)
+		}
+	})
+}

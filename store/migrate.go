@@ -13,9 +13,10 @@ import (
 // migration is one versioned schema step. SQL is written once for both dialects; the
 // placeholders {uuid} {time} {bytes} are replaced with each dialect's type.
 type migration struct {
-	version int
-	name    string
-	sql     string
+	version  int
+	name     string
+	sql      string
+	postgres string // run after sql on PostgreSQL only (storage settings SQLite does not have)
 }
 
 // migrations holds every step, registered by the migrate_NNNN_*.go files (one file per step,
@@ -64,7 +65,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 			if n > 0 {
 				return nil
 			}
-			for _, stmt := range strings.Split(s.dialectSQL(m.sql), ";\n") {
+			sql := m.sql
+			if s.dialect == Postgres {
+				sql += m.postgres
+			}
+			for _, stmt := range strings.Split(s.dialectSQL(sql), ";\n") {
 				if strings.TrimSpace(stmt) == "" {
 					continue
 				}

@@ -3,7 +3,7 @@ package store
 // Migration 1: workspaces, integration clients, signing keys, user accounts, connections,
 // credentials and the audit log.
 func init() {
-	register(migration{1, "core", `
+	register(migration{version: 1, name: "core", sql: `
 CREATE TABLE workspaces (
 	id {uuid} PRIMARY KEY,
 	name text NOT NULL,

@@ -2,7 +2,7 @@ package store
 
 // Migration 2: email domains routed to connections.
 func init() {
-	register(migration{2, "domains", `
+	register(migration{version: 2, name: "domains", sql: `
 CREATE TABLE domains (
 	id {uuid} PRIMARY KEY,
 	workspace_id {uuid} NOT NULL REFERENCES workspaces(id),

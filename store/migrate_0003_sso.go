@@ -2,7 +2,7 @@ package store
 
 // Migration 3: the SAML service provider key pair, and an index for listing live connections.
 func init() {
-	register(migration{3, "sso", `
+	register(migration{version: 3, name: "sso", sql: `
 CREATE TABLE saml_sp_keys (
 	id text PRIMARY KEY,
 	private_key_enc {bytes} NOT NULL,

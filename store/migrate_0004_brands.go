@@ -3,7 +3,7 @@ package store
 // Migration 4: brands, companies, accounts, identity provider configurations (brand ×
 // connection auto-provisioning), and a user account's account and role.
 func init() {
-	register(migration{4, "brands", `
+	register(migration{version: 4, name: "brands", sql: `
 CREATE TABLE brands (
 	id {uuid} PRIMARY KEY,
 	workspace_id {uuid} NOT NULL REFERENCES workspaces(id),

@@ -4,7 +4,7 @@ package store
 // workspace, case-insensitively, through user_name_key); SCIM tokens (hashes only), groups and
 // their members, and the SCIM activity log.
 func init() {
-	register(migration{5, "scim", `
+	register(migration{version: 5, name: "scim", sql: `
 ALTER TABLE user_accounts ADD COLUMN user_name text NOT NULL DEFAULT '';
 ALTER TABLE user_accounts ADD COLUMN user_name_key text NOT NULL DEFAULT '';
 ALTER TABLE user_accounts ADD COLUMN display_name text NOT NULL DEFAULT '';

@@ -6,7 +6,7 @@ package store
 // so concurrent creates do not queue on one row lock. Totals are backfilled from the tables.
 // Also the type of a user's primary email, for emails[type eq "work"] filters.
 func init() {
-	register(migration{8, "scim_counters", `
+	register(migration{version: 8, name: "scim_counters", sql: `
 ALTER TABLE user_accounts ADD COLUMN email_type text NOT NULL DEFAULT '';
 CREATE TABLE scim_counters (
 	workspace_id {uuid} NOT NULL REFERENCES workspaces(id),
