@@ -438,11 +438,12 @@ func (s *server) phase(name string, n, c int, op func(i int) (int, error), want 
 	cpu := s.cpu()
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	pct := func(p float64) time.Duration { return lat[min(int(float64(n)*p), n-1)] }
+	used := cpu.since(cpu0)
 	perOp := func(i int) string {
-		if cpu[i] < 0 || cpu0[i] < 0 {
+		if used[i] < 0 {
 			return "-"
 		}
-		return strconv.Itoa(int((cpu[i] - cpu0[i]).Microseconds() / int64(n)))
+		return strconv.Itoa(int(used[i].Microseconds() / int64(n)))
 	}
 	fmt.Printf("%-28s %8d %9.2f %10.0f %9s %9s %7d   %s, %s, %s\n", name, n, total.Seconds(), float64(n)/total.Seconds(),
 		pct(0.50).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), errs.Load(), perOp(0), perOp(1), perOp(2))
@@ -451,24 +452,42 @@ func (s *server) phase(name string, n, c int, op func(i int) (int, error), want 
 	}
 }
 
-// cpu returns the CPU time used so far by the server, the database's backend processes
-// (PostgreSQL only; -1 otherwise) and this process.
-func (s *server) cpu() [3]time.Duration {
-	out := [3]time.Duration{procCPU(s.cmd.Process.Pid), -1, procCPU(os.Getpid())}
+// cpuSnap is the CPU time used so far by the server, by each backend process of the
+// database (PostgreSQL only) and by this process.
+type cpuSnap struct {
+	server, self time.Duration
+	backends     map[int]time.Duration // nil: not measured
+}
+
+func (s *server) cpu() cpuSnap {
+	out := cpuSnap{server: procCPU(s.cmd.Process.Pid), self: procCPU(os.Getpid())}
 	if s.pg != nil {
 		rows, err := s.pg.Query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
 		if err == nil {
-			out[1] = 0
+			out.backends = map[int]time.Duration{}
 			for rows.Next() {
 				var pid int
 				if rows.Scan(&pid) == nil {
-					out[1] += procCPU(pid)
+					out.backends[pid] = procCPU(pid)
 				}
 			}
 			rows.Close()
 		}
 	}
 	return out
+}
+
+// since returns the CPU time used since earlier by the server, the database backends (-1
+// when not measured; a backend that exited in between is not counted) and this process.
+func (c cpuSnap) since(earlier cpuSnap) [3]time.Duration {
+	d := [3]time.Duration{c.server - earlier.server, -1, c.self - earlier.self}
+	if c.backends != nil && earlier.backends != nil {
+		d[1] = 0
+		for pid, t := range c.backends {
+			d[1] += t - earlier.backends[pid]
+		}
+	}
+	return d
 }
 
 // procCPU reads a process's user+system CPU time from /proc (Linux; clock ticks of 10 ms).
