@@ -58,7 +58,7 @@ func (s *Store) ScimUsers(ctx context.Context, ws uuid.UUID, l ScimList, withGro
 		}
 	}
 	var total int64
-	if err := s.db(ctx).Raw("SELECT count(*) FROM user_accounts WHERE "+where, args...).Scan(&total).Error; err != nil {
+	if err := s.db(ctx).Raw("SELECT count(*) FROM user_accounts WHERE "+where, args...).Scan(&total).Error; err != nil { // rare: a full page
 		return nil, nil, 0, translate(err)
 	}
 	return users, groups, total, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -45,7 +46,7 @@ func (s *Store) queryUsers(ctx context.Context, tail string, args []any, withGro
 		sel += ", " + s.groupsColumn()
 		groups = map[uuid.UUID][]GroupRef{}
 	}
-	rows, err := s.db(ctx).Raw("SELECT "+sel+" FROM user_accounts "+tail, args...).Rows()
+	rows, err := s.query(ctx, "SELECT "+sel+" FROM user_accounts "+tail, args...)
 	if err != nil {
 		return nil, nil, translate(err)
 	}
@@ -72,6 +73,36 @@ func (s *Store) queryUsers(ctx context.Context, tail string, args []any, withGro
 		return nil, nil, translate(err)
 	}
 	return users, groups, nil
+}
+
+// query runs a read on the connection (or transaction) of ctx without GORM's statement
+// building, for the hottest reads. sql uses ? placeholders and no ? inside string literals.
+func (s *Store) query(ctx context.Context, sql string, args ...any) (*sql.Rows, error) {
+	if s.dialect == Postgres {
+		sql = pgPlaceholders(sql)
+	}
+	return s.db(ctx).Statement.ConnPool.QueryContext(ctx, sql, args...)
+}
+
+// pgPlaceholders numbers ? placeholders as PostgreSQL's $1, $2, … (outside quoted literals).
+func pgPlaceholders(q string) string {
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n, quoted := 0, false
+	for i := 0; i < len(q); i++ {
+		switch c := q[i]; {
+		case c == '\'':
+			quoted = !quoted
+			b.WriteByte(c)
+		case c == '?' && !quoted:
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // ScimUser reads one account of a workspace (ErrNotFound if none) and, with withGroups, its
