@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -17,9 +19,10 @@ import (
 // they move — reach PostgreSQL as one statement, each write a data-modifying CTE. One round
 // trip instead of five or six (BEGIN, the writes, the counters, COMMIT) is most of what a SCIM
 // create or deactivation costs on a loaded machine, and a single statement is as atomic as the
-// transaction it replaces. The statements are GORM's own (built in dry-run mode), so column
-// mapping stays in one place. SQLite (in-process: no round trips to save) and callers already
-// inside a transaction run the same writes one by one in a transaction.
+// transaction it replaces. The hot rows (accounts, activity, counters) are written with
+// statements built here, from column lists that tests check against GORM's; other models use
+// GORM's own statements (built in dry-run mode). SQLite (in-process: no round trips to save)
+// and callers already inside a transaction run the same writes one by one in a transaction.
 
 // CreateAll inserts rows (models, in order) atomically, with the counters they move, as Create
 // does for each.
@@ -38,7 +41,7 @@ func (s *Store) CreateAll(ctx context.Context, rows ...any) error {
 	cctx, c := withCounts(ctx)
 	for _, r := range rows {
 		defaultSCIMData(r)
-		if err := b.add(s.dry().Create(r).Statement, false); err != nil {
+		if err := b.addInsert(s, r, false); err != nil {
 			return err
 		}
 		if err := s.countCreated(cctx, r); err != nil {
@@ -70,14 +73,13 @@ func (s *Store) SaveScimUserWith(ctx context.Context, u *models.UserAccount, row
 	}
 	now := s.now()
 	var b pgBatch
-	upd := s.dry().Model(&models.UserAccount{}).Where("workspace_id = ? AND id = ? AND version = ?", u.WorkspaceID, u.ID, u.Version).
-		Updates(scimUserColumns(u, now)).Statement
-	if err := b.add(upd, false); err != nil {
+	sql, vars := scimUserUpdate(u, now)
+	if err := b.addSQL(sql, vars, false); err != nil {
 		return err
 	}
 	cctx, c := withCounts(ctx)
 	for _, r := range rows {
-		if err := b.add(s.dry().Create(r).Statement, true); err != nil {
+		if err := b.addInsert(s, r, true); err != nil {
 			return err
 		}
 		if err := s.countCreated(cctx, r); err != nil {
@@ -98,7 +100,7 @@ func (s *Store) SaveScimUserWith(ctx context.Context, u *models.UserAccount, row
 // guarded insert carries one row).
 func (s *Store) addCounts(b *pgBatch, c *counts, guarded bool) error {
 	for _, r := range c.rows() {
-		if err := b.add(s.countersInsert(s.dry(), []*scimCounter{r}).Statement, guarded); err != nil {
+		if err := b.addSQL(counterUpsertSQL, []any{r.WorkspaceID, r.Kind, r.Bucket, r.Shard, r.N}, guarded); err != nil {
 			return err
 		}
 	}
@@ -130,11 +132,21 @@ var (
 	oneRowInsert = regexp.MustCompile(`(?s)^(INSERT INTO \S+ \([^)]*\)) VALUES \(([^()]*)\)(.*)$`)
 )
 
-func (b *pgBatch) add(st *gorm.Statement, guarded bool) error {
+// addInsert adds the INSERT of one model row.
+func (b *pgBatch) addInsert(s *Store, row any, guarded bool) error {
+	if sql, vars, ok := hotInsert(row); ok {
+		return b.addSQL(sql, vars, guarded)
+	}
+	st := s.dry().Create(row).Statement
 	if st.Error != nil {
 		return translate(st.Error)
 	}
-	sql := st.SQL.String()
+	return b.addSQL(st.SQL.String(), st.Vars, guarded)
+}
+
+// addSQL adds one statement written with $1… placeholders for vars. A guarded statement must be
+// a single-row INSERT … VALUES.
+func (b *pgBatch) addSQL(sql string, vars []any, guarded bool) error {
 	if guarded {
 		m := oneRowInsert.FindStringSubmatch(sql)
 		if m == nil || len(b.parts) == 0 {
@@ -142,16 +154,17 @@ func (b *pgBatch) add(st *gorm.Statement, guarded bool) error {
 		}
 		sql = m[1] + " SELECT " + m[2] + " FROM w0" + m[3]
 	}
-	offset := len(b.vars)
-	sql = pgPlaceholder.ReplaceAllStringFunc(sql, func(p string) string {
-		n, _ := strconv.Atoi(p[1:])
-		return "$" + strconv.Itoa(n+offset)
-	})
+	if offset := len(b.vars); offset > 0 {
+		sql = pgPlaceholder.ReplaceAllStringFunc(sql, func(p string) string {
+			n, _ := strconv.Atoi(p[1:])
+			return "$" + strconv.Itoa(n+offset)
+		})
+	}
 	if len(b.parts) == 0 && !strings.Contains(sql, "RETURNING") {
 		sql += " RETURNING 1"
 	}
 	b.parts = append(b.parts, sql)
-	b.vars = append(b.vars, st.Vars...)
+	b.vars = append(b.vars, vars...)
 	return nil
 }
 
@@ -172,12 +185,71 @@ func (b *pgBatch) exec(ctx context.Context, s *Store) (int64, error) {
 	return n, translate(err)
 }
 
-// countersInsert is the upsert of counter rows: counters add up; last_sync keeps the latest
-// time (CASE works in both dialects).
+// countersInsert is the upsert of counter rows (counterMerge).
 func (s *Store) countersInsert(db *gorm.DB, rows []*scimCounter) *gorm.DB {
 	return db.Clauses(clause.OnConflict{
-		Columns: []clause.Column{{Name: "workspace_id"}, {Name: "kind"}, {Name: "bucket"}, {Name: "shard"}},
-		DoUpdates: clause.Assignments(map[string]any{"n": clause.Expr{SQL: "CASE WHEN scim_counters.kind = '" + counterLastSync +
-			"' THEN (CASE WHEN excluded.n > scim_counters.n THEN excluded.n ELSE scim_counters.n END) ELSE scim_counters.n + excluded.n END"}}),
+		Columns:   []clause.Column{{Name: "workspace_id"}, {Name: "kind"}, {Name: "bucket"}, {Name: "shard"}},
+		DoUpdates: clause.Assignments(map[string]any{"n": clause.Expr{SQL: counterMerge}}),
 	}).Create(rows)
+}
+
+// Statements of the hot rows, built once. TestHotStatementsMatchGorm checks them against the
+// statements GORM builds.
+var (
+	userInsertSQL     = insertSQL("user_accounts", userColumnList)
+	activityColumns   = []string{"id", "workspace_id", "token_id", "operation", "resource_type", "resource_id", "status", "error_message", "details", "created_at"}
+	activityInsertSQL = insertSQL("scim_activities", activityColumns)
+	counterUpsertSQL  = insertSQL("scim_counters", []string{"workspace_id", "kind", "bucket", "shard", "n"}) +
+		` ON CONFLICT ("workspace_id","kind","bucket","shard") DO UPDATE SET "n"=` + counterMerge
+)
+
+// counterMerge adds counters up, except last_sync, which keeps the latest time (CASE works in
+// both dialects).
+const counterMerge = "CASE WHEN scim_counters.kind = '" + counterLastSync +
+	"' THEN (CASE WHEN excluded.n > scim_counters.n THEN excluded.n ELSE scim_counters.n END) ELSE scim_counters.n + excluded.n END"
+
+func insertSQL(table string, cols []string) string {
+	ph := make([]string, len(cols))
+	for i := range cols {
+		ph[i] = "$" + strconv.Itoa(i+1)
+	}
+	return `INSERT INTO "` + table + `" ("` + strings.Join(cols, `","`) + `") VALUES (` + strings.Join(ph, ",") + ")"
+}
+
+// hotInsert returns the INSERT of a user account or activity row, or ok=false for other rows.
+func hotInsert(row any) (sql string, vars []any, ok bool) {
+	switch r := row.(type) {
+	case *models.UserAccount:
+		return userInsertSQL, []any{r.ID, r.WorkspaceID, r.Email, r.EmailKey, r.FirstName, r.LastName,
+			r.ExternalID, r.Active, r.AccountID, r.Role, r.Version, r.CreatedAt, r.UpdatedAt,
+			r.UserName, r.UserNameKey, r.EmailType, r.DisplayName, r.Title, r.UserType,
+			r.EmployeeNumber, r.Department, r.Organization, r.CostCenter, r.Division, r.ManagerID, r.SCIMData}, true
+	case *models.ScimActivity:
+		return activityInsertSQL, []any{r.ID, r.WorkspaceID, r.TokenID, r.Operation, r.ResourceType, r.ResourceID,
+			r.Status, r.ErrorMessage, r.Details, r.CreatedAt}, true
+	}
+	return "", nil, false
+}
+
+// scimUserUpdate is SaveScimUser's versioned UPDATE as one PostgreSQL statement.
+func scimUserUpdate(u *models.UserAccount, now time.Time) (string, []any) {
+	cols := scimUserColumns(u, now)
+	names := make([]string, 0, len(cols))
+	for k := range cols {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	vars := make([]any, 0, len(names)+3)
+	b.WriteString(`UPDATE "user_accounts" SET `)
+	for i, k := range names {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		vars = append(vars, cols[k])
+		fmt.Fprintf(&b, `"%s"=$%d`, k, len(vars))
+	}
+	vars = append(vars, u.WorkspaceID, u.ID, u.Version)
+	fmt.Fprintf(&b, " WHERE workspace_id = $%d AND id = $%d AND version = $%d", len(vars)-2, len(vars)-1, len(vars))
+	return b.String(), vars
 }
