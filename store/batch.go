@@ -7,10 +7,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+	"gorm.io/gorm/schema"
 
 	"gatehouse/models"
 )
@@ -203,6 +205,15 @@ var (
 		` ON CONFLICT ("workspace_id","kind","bucket","shard") DO UPDATE SET "n"=` + counterMerge
 )
 
+// defaultUserRole is the default of models.UserAccount.Role (its gorm tag).
+var defaultUserRole = func() string {
+	sch, err := schema.Parse(&models.UserAccount{}, &sync.Map{}, schema.NamingStrategy{})
+	if err != nil {
+		panic(err)
+	}
+	return sch.LookUpField("role").DefaultValue
+}()
+
 // counterMerge adds counters up, except last_sync, which keeps the latest time (CASE works in
 // both dialects).
 const counterMerge = "CASE WHEN scim_counters.kind = '" + counterLastSync +
@@ -220,6 +231,9 @@ func insertSQL(table string, cols []string) string {
 func hotInsert(row any) (sql string, vars []any, ok bool) {
 	switch r := row.(type) {
 	case *models.UserAccount:
+		if r.Role == "" { // as GORM does: a zero field with a default takes it
+			r.Role = defaultUserRole
+		}
 		return userInsertSQL, []any{r.ID, r.WorkspaceID, r.Email, r.EmailKey, r.FirstName, r.LastName,
 			r.ExternalID, r.Active, r.AccountID, r.Role, r.Version, r.CreatedAt, r.UpdatedAt,
 			r.UserName, r.UserNameKey, r.EmailType, r.DisplayName, r.Title, r.UserType,

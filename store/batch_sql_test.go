@@ -29,6 +29,9 @@ func TestHotStatementsMatchGorm(t *testing.T) {
 			ExternalID: &ext, Active: true, AccountID: &acct, Role: "admin", Version: 3, CreatedAt: now, UpdatedAt: now,
 			UserName: "U", UserNameKey: "u", EmailType: "work", DisplayName: "D", Title: "T", UserType: "Y", EmployeeNumber: "E",
 			Department: "P", Organization: "O", CostCenter: "C", Division: "V", ManagerID: "M", SCIMData: "{}"},
+		// Zero values: GORM fills in the columns' defaults (role).
+		&models.UserAccount{ID: NewID(), WorkspaceID: NewID(), CreatedAt: now, UpdatedAt: now},
+		&models.ScimActivity{ID: NewID(), WorkspaceID: NewID(), CreatedAt: now},
 		&models.ScimActivity{ID: NewID(), WorkspaceID: NewID(), TokenID: &tok, Operation: "create", ResourceType: "user",
 			ResourceID: "r", Status: "error", ErrorMessage: "m", Details: "{}", CreatedAt: now},
 	}
