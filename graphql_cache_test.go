@@ -10,8 +10,9 @@ import (
 	"gatehouse/store/storetest"
 )
 
-// The document cache answers a query of a shape it has validated before with that document and
-// the request's own values. These tests drive it through real HTTP.
+// The document cache answers a query of a shape it has validated twice before with that
+// document and the request's own values. These tests drive it through real HTTP; each sends a
+// shape's first two requests before the ones it checks.
 func TestQueryCacheOfSameShape(t *testing.T) {
 	// The cache is in the GraphQL transport; one database is enough.
 	e := newTestEnv(t, storetest.URL(t, "sqlite"))
@@ -43,6 +44,7 @@ func TestQueryCacheOfSameShape(t *testing.T) {
 
 	t.Run("a value of the wrong kind still fails validation", func(t *testing.T) {
 		e.mustGQL(admin, `{ userAccounts(first: 2) { totalCount } }`, nil)
+		e.mustGQL(admin, `{ userAccounts(first: 1) { totalCount } }`, nil)
 		for _, q := range []string{
 			`{ userAccounts(first: "2") { totalCount } }`,
 			`{ userAccounts(first: 2.5) { totalCount } }`,
@@ -55,6 +57,7 @@ func TestQueryCacheOfSameShape(t *testing.T) {
 		}
 		// Merging equal arguments is valid; the shape with unequal ones is a different shape.
 		e.mustGQL(admin, `{ userAccounts(first: 4) { totalCount } userAccounts(first: 4) { totalCount } }`, nil)
+		e.mustGQL(admin, `{ userAccounts(first: 6) { totalCount } userAccounts(first: 6) { totalCount } }`, nil)
 		r := e.gql(admin, `{ userAccounts(first: 4) { totalCount } userAccounts(first: 5) { totalCount } }`, nil)
 		if len(r.Errors) == 0 {
 			t.Fatalf("conflicting fields accepted: %.300s", r.Raw)
@@ -71,6 +74,7 @@ func TestQueryCacheOfSameShape(t *testing.T) {
 			return b.String() + "}"
 		}
 		e.mustGQL(admin, aliases(1), nil)
+		e.mustGQL(admin, aliases(3), nil)
 		r := e.gql(admin, aliases(100), nil)
 		if len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "COMPLEXITY_LIMIT_EXCEEDED" {
 			t.Fatalf("complexity: %.300s", r.Raw)
@@ -86,7 +90,7 @@ func TestQueryCacheOfSameShape(t *testing.T) {
   a: removeUserAccountCredentials(input: {accountUuid: "%s", authModule: "m"}) { errors { code } } b: removeUserAccountCredentials(input: {accountUuid: "u", authModule: "m"}) { errors { code } }
 }`, pad)
 		}
-		for _, pad := range []string{"", "0190a6f2-0000-7000-8000-000000000000"} {
+		for _, pad := range []string{"", "a", "0190a6f2-0000-7000-8000-000000000000"} {
 			query := q(pad)
 			line2 := strings.Split(query, "\n")[1]
 			want := map[string][2]int{"a": {2, strings.Index(line2, "a:") + 1}, "b": {2, strings.Index(line2, "b:") + 1}}

@@ -3,6 +3,7 @@ package resolvers
 import (
 	"container/list"
 	"context"
+	"hash/maphash"
 	"sort"
 	"strconv"
 	"sync"
@@ -14,9 +15,9 @@ import (
 // IdP scripts send every binding with its values inline, so no two query texts are equal and a
 // cache keyed by the text never hits: every request paid for parsing and validation. shapeCache
 // keys a document by its tokens with the literal values (strings, block strings, ints, floats)
-// replaced by placeholders. It keeps the first document of each shape that gqlgen parsed and
-// validated (the template) and answers a request of that shape with a deep copy of it carrying
-// the request's own values and positions. gqlgen then skips parsing and validation; complexity
+// replaced by placeholders. It keeps a document of each shape that gqlgen parsed and validated
+// (the template), from the shape's second request on (see seen), and answers later requests of
+// that shape with a deep copy of it carrying the request's own values and positions. gqlgen then skips parsing and validation; complexity
 // (an operation context mutator) and the depth limit still run on every request's copy.
 //
 // A substituted value must not be able to change the outcome of validation. Validation looks at
@@ -38,7 +39,15 @@ type shapeCache struct {
 	maxEntry   int // estimated bytes of one entry
 	maxEntries int
 	maxTokens  int // documents with more tokens are not looked at (gqlgen refuses them)
+	// seen holds the hashes of shapes added once: a shape is kept the second time gqlgen adds
+	// it, so that one-off documents (a script's 100 aliases numbered on from the last request)
+	// cost no copy and displace no template. Cleared when full.
+	seen map[uint64]struct{}
 }
+
+const maxSeenShapes = 4096
+
+var seenSeed = maphash.MakeSeed()
 
 // cacheEntry is a template (normalised key) or an exact-text document.
 type cacheEntry struct {
@@ -62,7 +71,7 @@ const (
 
 func newShapeCache(maxEntries, maxCost, maxEntry, maxTokens int) *shapeCache {
 	return &shapeCache{entries: make(map[string]*list.Element), maxEntries: maxEntries,
-		maxCost: maxCost, maxEntry: maxEntry, maxTokens: maxTokens}
+		maxCost: maxCost, maxEntry: maxEntry, maxTokens: maxTokens, seen: make(map[uint64]struct{})}
 }
 
 // Get returns the cached document of query's shape, with query's values and positions.
@@ -90,6 +99,9 @@ func (c *shapeCache) Get(_ context.Context, query string) (*ast.QueryDocument, b
 // Add keeps doc, which gqlgen has just parsed from query and validated.
 func (c *shapeCache) Add(_ context.Context, query string, doc *ast.QueryDocument) {
 	sh, ok := lexShape(query, c.maxTokens)
+	if ok && !c.secondSighting(sh.key) {
+		return
+	}
 	if ok {
 		e := &cacheEntry{key: string(sh.key), doc: doc, src: query, starts: make([]int, len(sh.pos))}
 		for i := range sh.pos {
@@ -107,6 +119,22 @@ func (c *shapeCache) Add(_ context.Context, query string, doc *ast.QueryDocument
 		c.insert(&cacheEntry{key: exactKeyPrefix + query, doc: doc, src: query, exact: true,
 			cost: 2*len(query) + len(query)/4*astBytesPerToken})
 	}
+}
+
+// secondSighting reports whether key was added before, and remembers it otherwise.
+func (c *shapeCache) secondSighting(key []byte) bool {
+	h := maphash.Bytes(seenSeed, key)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.seen[h]; ok {
+		delete(c.seen, h)
+		return true
+	}
+	if len(c.seen) >= maxSeenShapes {
+		clear(c.seen)
+	}
+	c.seen[h] = struct{}{}
+	return false
 }
 
 func (c *shapeCache) lookup(key string) *cacheEntry {

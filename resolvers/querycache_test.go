@@ -38,6 +38,13 @@ func parseValidate(query string) (*ast.QueryDocument, gqlerror.List) {
 
 const bindQuery = `mutation { updateUserAccountCredentials(input: { accountUuid: "%s", authModule: "microsoft", identifier: "%s" secret: "" }) { userAccount { uuid credentials { authModule identifier } } errors { label message value code } } }`
 
+// addTwice adds doc as gqlgen does for two requests of its shape: the cache keeps a shape the
+// second time.
+func addTwice(c *shapeCache, q string, doc *ast.QueryDocument) {
+	c.Add(context.Background(), q, doc)
+	c.Add(context.Background(), q, doc)
+}
+
 func shapeKey(t *testing.T, q string) string {
 	t.Helper()
 	sh, ok := lexShape(q, MaxParseTokens)
@@ -90,6 +97,10 @@ func TestShapeCacheSubstitutesValuesAndPositions(t *testing.T) {
 		t.Fatal(errs)
 	}
 	c.Add(ctx, q1, doc)
+	if _, ok := c.Get(ctx, q1); ok || len(c.entries) != 0 {
+		t.Fatalf("a shape seen once is cached")
+	}
+	c.Add(ctx, q1, doc)
 	if got, ok := c.Get(ctx, q1); !ok || got != doc {
 		t.Fatalf("same text: hit %v", ok)
 	}
@@ -116,7 +127,7 @@ func TestShapeCacheBounds(t *testing.T) {
 	for i := range 5 {
 		q := fmt.Sprintf(`{ a%d: viewer { clientId } }`, i)
 		doc, _ := parseValidate(q)
-		c.Add(ctx, q, doc)
+		addTwice(c, q, doc)
 	}
 	if len(c.entries) != 3 || c.lru.Len() != 3 {
 		t.Fatalf("entries: %d", len(c.entries))
@@ -140,14 +151,14 @@ func TestShapeCacheBounds(t *testing.T) {
 	if errs != nil {
 		t.Fatal(errs)
 	}
-	c.Add(ctx, q, doc)
+	addTwice(c, q, doc)
 	q2 := strings.ReplaceAll(q, `"u`, `"v`)
 	if got, ok := c.Get(ctx, q2); !ok || got.Operations[0].SelectionSet[7].(*ast.Field).Arguments[0].Value.Children[0].Value.Raw != "v7" {
 		t.Fatalf("100 aliases: hit %v", ok)
 	}
 	big := alias(2000, 0)
 	doc, _ = parseValidate(big)
-	c.Add(ctx, big, doc)
+	addTwice(c, big, doc)
 	if _, ok := c.Get(ctx, big); ok || c.cost > c.maxCost {
 		t.Fatalf("2000 aliases cached (cost %d)", c.cost)
 	}
@@ -176,7 +187,7 @@ func FuzzShapeCache(f *testing.F) {
 			return
 		}
 		c := newShapeCache(10, 16<<20, 4<<20, MaxParseTokens)
-		c.Add(ctx, query, tmpl)
+		addTwice(c, query, tmpl)
 		if got, ok := c.Get(ctx, query); !ok || got != tmpl {
 			t.Fatalf("template not answered for its own text")
 		}
