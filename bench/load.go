@@ -26,6 +26,7 @@ type result struct {
 	errors    int64
 	elapsed   time.Duration
 	serverCPU time.Duration   // the server process's CPU time during the run, or < 0
+	pgCPU     time.Duration   // all postgres processes' CPU time during the run, or < 0
 	latencies []time.Duration // per request
 }
 
@@ -36,6 +37,10 @@ func (r *result) print() {
 			if r.serverCPU >= 0 && r.ops > 0 {
 				cpu = fmt.Sprintf("%.0f µs/op (%.2f cores)", float64(r.serverCPU.Microseconds())/float64(r.ops),
 					r.serverCPU.Seconds()/r.elapsed.Seconds())
+			}
+			if r.pgCPU > 0 && r.ops > 0 {
+				cpu += fmt.Sprintf(", postgres processes %.0f µs/op (%.2f cores)", float64(r.pgCPU.Microseconds())/float64(r.ops),
+					r.pgCPU.Seconds()/r.elapsed.Seconds())
 			}
 			fmt.Printf("%34s server RSS peak so far %.0f MB, server CPU %s\n", "", currentServer.peakRSSMB(), cpu)
 		}
@@ -59,7 +64,7 @@ func run(name string, workers, n int, deadline time.Duration, job func(i int) (i
 	var next atomic.Int64
 	var ops, reqs, errs atomic.Int64
 	lat := make([][]time.Duration, workers)
-	cpu0 := time.Duration(-1)
+	cpu0, pg0 := time.Duration(-1), postgresCPUTime()
 	if currentServer != nil {
 		cpu0 = currentServer.cpuTime()
 	}
@@ -88,7 +93,10 @@ func run(name string, workers, n int, deadline time.Duration, job func(i int) (i
 	}
 	wg.Wait()
 	r := &result{name: name, ops: ops.Load(), requests: reqs.Load(), errors: errs.Load(), elapsed: time.Since(start),
-		serverCPU: -1}
+		serverCPU: -1, pgCPU: -1}
+	if pg1 := postgresCPUTime(); pg0 >= 0 && pg1 >= 0 {
+		r.pgCPU = pg1 - pg0
+	}
 	if cpu0 >= 0 {
 		if cpu1 := currentServer.cpuTime(); cpu1 >= 0 {
 			r.serverCPU = cpu1 - cpu0

@@ -131,6 +131,32 @@ func (s *server) cpuTime() time.Duration {
 	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
+// postgresCPUTime sums the CPU time of every process named postgres on this machine (the
+// benchmark's backends, and whatever else the shared server is doing), or -1.
+func postgresCPUTime() time.Duration {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	total, found := time.Duration(0), false
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), " (postgres) ") {
+			continue
+		}
+		_, rest, _ := strings.Cut(string(b), ") ")
+		f := strings.Fields(rest)
+		if len(f) < 13 {
+			continue
+		}
+		utime, _ := strconv.Atoi(f[11])
+		stime, _ := strconv.Atoi(f[12])
+		total += time.Duration(utime+stime) * 10 * time.Millisecond
+		found = true
+	}
+	if !found {
+		return -1
+	}
+	return total
+}
+
 // status reads a memory figure (in MB) from the child's /proc status.
 func (s *server) status(key string) float64 {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
