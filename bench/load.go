@@ -25,13 +25,24 @@ type result struct {
 	requests  int64
 	errors    int64
 	elapsed   time.Duration
+	serverCPU time.Duration   // the server process's CPU time during the run, or < 0
+	pgCPU     time.Duration   // all postgres processes' CPU time during the run, or < 0
 	latencies []time.Duration // per request
 }
 
 func (r *result) print() {
 	defer func() {
 		if currentServer != nil {
-			fmt.Printf("%34s server RSS peak so far %.0f MB\n", "", currentServer.peakRSSMB())
+			cpu := "?"
+			if r.serverCPU >= 0 && r.ops > 0 {
+				cpu = fmt.Sprintf("%.0f µs/op (%.2f cores)", float64(r.serverCPU.Microseconds())/float64(r.ops),
+					r.serverCPU.Seconds()/r.elapsed.Seconds())
+			}
+			if r.pgCPU > 0 && r.ops > 0 {
+				cpu += fmt.Sprintf(", postgres processes %.0f µs/op (%.2f cores)", float64(r.pgCPU.Microseconds())/float64(r.ops),
+					r.pgCPU.Seconds()/r.elapsed.Seconds())
+			}
+			fmt.Printf("%34s server RSS peak so far %.0f MB, server CPU %s\n", "", currentServer.peakRSSMB(), cpu)
 		}
 	}()
 	sort.Slice(r.latencies, func(i, j int) bool { return r.latencies[i] < r.latencies[j] })
@@ -53,6 +64,10 @@ func run(name string, workers, n int, deadline time.Duration, job func(i int) (i
 	var next atomic.Int64
 	var ops, reqs, errs atomic.Int64
 	lat := make([][]time.Duration, workers)
+	cpu0, pg0 := time.Duration(-1), postgresCPUTime()
+	if currentServer != nil {
+		cpu0 = currentServer.cpuTime()
+	}
 	start := time.Now()
 	stopAt := start.Add(deadline)
 	var wg sync.WaitGroup
@@ -77,7 +92,16 @@ func run(name string, workers, n int, deadline time.Duration, job func(i int) (i
 		}()
 	}
 	wg.Wait()
-	r := &result{name: name, ops: ops.Load(), requests: reqs.Load(), errors: errs.Load(), elapsed: time.Since(start)}
+	r := &result{name: name, ops: ops.Load(), requests: reqs.Load(), errors: errs.Load(), elapsed: time.Since(start),
+		serverCPU: -1, pgCPU: -1}
+	if pg1 := postgresCPUTime(); pg0 >= 0 && pg1 >= 0 {
+		r.pgCPU = pg1 - pg0
+	}
+	if cpu0 >= 0 {
+		if cpu1 := currentServer.cpuTime(); cpu1 >= 0 {
+			r.serverCPU = cpu1 - cpu0
+		}
+	}
 	for _, l := range lat {
 		r.latencies = append(r.latencies, l...)
 	}

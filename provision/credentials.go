@@ -68,19 +68,24 @@ func (s *Service) UpdateUserAccountCredentials(ctx context.Context, in Credentia
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	// The reads need no transaction: the write is one atomic statement, and a target deleted
-	// in between surfaces as a missing reference.
-	u, connID, err := s.loadBindingTargets(ctx, p.WorkspaceID, in)
+	id, err := parseID("accountUuid", in.AccountUUID)
 	if err != nil {
-		return nil, internal("bind credentials", err)
+		return nil, err
 	}
-	ev := s.auditEvent(p, "user_account.credentials.update", "user_account", u.ID.String(),
-		bindSummary(strings.TrimSpace(in.AuthModule), identifier, secretHash != ""))
-	if err := s.store.BindCredential(ctx, s.newCredential(u, connID, identifier, secretHash), ev); err != nil {
-		if errors.Is(err, store.ErrMissingReference) {
-			return nil, models.FieldError(models.ENOTFOUND, "accountUuid", in.AccountUUID, "no user account with this UUID")
-		}
+	slug := strings.TrimSpace(in.AuthModule)
+	// One store call finds the account and the connection and binds (one statement on
+	// PostgreSQL); the identity rule is bindIdentity's, enforced by the same upsert.
+	c := s.newCredential(&models.UserAccount{ID: id, WorkspaceID: p.WorkspaceID}, uuid.Nil, identifier, secretHash)
+	ev := s.auditEvent(p, "user_account.credentials.update", "user_account", id.String(),
+		bindSummary(slug, identifier, secretHash != ""))
+	u, bound, err := s.store.BindAccountCredential(ctx, slug, c, ev)
+	switch {
+	case errors.Is(err, store.ErrMissingReference), err == nil && u == nil:
+		return nil, models.FieldError(models.ENOTFOUND, "accountUuid", in.AccountUUID, "no user account with this UUID")
+	case err != nil:
 		return nil, s.bindError(err, identifier)
+	case !bound:
+		return nil, models.FieldError(models.ENOTFOUND, "authModule", in.AuthModule, "no connection with this slug in this workspace")
 	}
 	return u, nil
 }
@@ -111,7 +116,8 @@ func (s *Service) loadBindingTargets(ctx context.Context, ws uuid.UUID, in Crede
 // binding replaces. The database enforces both with unique indexes in one upsert, so that
 // concurrent binds cannot both win; a lost race or an identifier bound to another account
 // surfaces as a unique violation reported as TAKEN. Ahead-of-time binding uses the same
-// upsert through store.BindCredential, which also records the audit event in the statement.
+// upsert through store.BindAccountCredential, which also finds the account and the connection
+// and records the audit event in the same statement.
 func (s *Service) bindIdentity(ctx context.Context, u *models.UserAccount, conn *models.Connection, identifier, secretHash string) error {
 	if err := s.store.UpsertCredential(ctx, s.newCredential(u, conn.ID, identifier, secretHash)); err != nil {
 		if store.IsUnique(err, "ux_credentials_identity") {

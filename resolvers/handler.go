@@ -10,7 +10,6 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -45,7 +44,7 @@ func NewHandler(svc *provision.Service, log *slog.Logger) http.Handler {
 	srv := handler.New(graph.NewExecutableSchema(cfg))
 	srv.AddTransport(transport.POST{})
 	srv.SetParserTokenLimit(MaxParseTokens)
-	srv.SetQueryCache(smallQueryCache{lru.New[*ast.QueryDocument](1000)})
+	srv.SetQueryCache(newShapeCache(queryCacheEntries, queryCacheBytes, queryCacheEntryBytes, MaxParseTokens))
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.FixedComplexityLimit(MaxComplexity))
 	srv.Use(depthLimit{max: MaxDepth})
@@ -57,23 +56,17 @@ func NewHandler(svc *provision.Service, log *slog.Logger) http.Handler {
 	return http.MaxBytesHandler(srv, MaxBodyBytes)
 }
 
-// maxCachedQueryBytes bounds the queries whose parsed documents are cached. Clients that send
-// the same operation with variables (GraphiQL, most SDKs) hit the cache; IdP scripts send each
-// binding with inline values, so their documents are unique and a large aliased one (hundreds
-// of KB parsed) would only fill the cache.
+// Bounds of the parsed-document cache (see shapeCache). Its memory is estimated from each
+// document's tokens; one entry may hold a few hundred aliased mutations of the same shape.
+const (
+	queryCacheEntries    = 1000
+	queryCacheBytes      = 16 << 20
+	queryCacheEntryBytes = 2 << 20
+)
+
+// maxCachedQueryBytes bounds the queries cached by their exact text (those the shape cache
+// can't normalise, such as documents with comments), as before.
 const maxCachedQueryBytes = 4 << 10
-
-// smallQueryCache caches parsed documents of small queries only, so that the cache's memory is
-// bounded by entries × maxCachedQueryBytes rather than by the largest documents clients send.
-type smallQueryCache struct {
-	graphql.Cache[*ast.QueryDocument]
-}
-
-func (c smallQueryCache) Add(ctx context.Context, query string, doc *ast.QueryDocument) {
-	if len(query) <= maxCachedQueryBytes {
-		c.Cache.Add(ctx, query, doc)
-	}
-}
 
 // pageSize is the number of rows a list field returns for its first argument (provision
 // clamps to 1..100, default 20).

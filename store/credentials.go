@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
@@ -79,10 +81,15 @@ func (s *Store) DeleteCredentials(ctx context.Context, ws uuid.UUID, ids []uuid.
 // statement: inserted, or replacing the identifier and secret of the existing one. The unique
 // index on the identity (ux_credentials_identity) refuses an identifier bound to another
 // account; a rebind of the account's own identifier succeeds.
-const upsertCredentialSQL = `INSERT INTO credentials (id, workspace_id, user_account_id, connection_id, identifier,
-	identifier_key, secret_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT (workspace_id, user_account_id, connection_id) DO UPDATE SET identifier = excluded.identifier,
+const upsertCredentialSQL = `INSERT INTO ` + credentialColumns + ` VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+	` + upsertCredentialConflict
+
+const (
+	credentialColumns = `credentials (id, workspace_id, user_account_id, connection_id, identifier,
+	identifier_key, secret_hash, created_at, updated_at)`
+	upsertCredentialConflict = `ON CONFLICT (workspace_id, user_account_id, connection_id) DO UPDATE SET identifier = excluded.identifier,
 	identifier_key = excluded.identifier_key, secret_hash = excluded.secret_hash, updated_at = excluded.updated_at`
+)
 
 func credentialArgs(c *models.Credential) []any {
 	return []any{c.ID, c.WorkspaceID, c.UserAccountID, c.ConnectionID, c.Identifier, c.IdentifierKey,
@@ -132,4 +139,70 @@ func (s *Store) BindingTargets(ctx context.Context, ws, accountID uuid.UUID, slu
 		return nil, nil, nil
 	}
 	return &row.UserAccount, row.BindConnectionID, nil
+}
+
+// bindAccountSQL is BindAccountCredential on PostgreSQL: the lookup of the account and of the
+// live connection with the slug, upsertCredentialSQL's upsert and the audit event, in one
+// statement. The upsert inserts nothing when either target is missing, and the statement
+// answers the account's row (none when it is missing) with the bound connection's id (NULL
+// when nothing was bound).
+var bindAccountSQL = `WITH u AS (SELECT ` + strings.Join(userColumnList, ", ") + ` FROM user_accounts
+		WHERE workspace_id = $1 AND id = $2),
+	bound AS (INSERT INTO ` + credentialColumns + `
+		SELECT $4, $1, u.id, k.id, $5, $6, $7, $8, $9 FROM u, connections k
+		WHERE k.workspace_id = $1 AND k.slug = $3 AND k.deleted_at IS NULL
+		` + upsertCredentialConflict + ` RETURNING connection_id),
+	audit AS (INSERT INTO audit_events (id, workspace_id, actor_type, actor_id, action, target_type, target_id, summary, created_at)
+		SELECT $10, $1, $11, $12, $13, $14, $15, $16, $17 FROM bound)
+	SELECT u.*, (SELECT connection_id FROM bound) FROM u`
+
+// BindAccountCredential binds the account c.UserAccountID of workspace c.WorkspaceID to c's
+// identity at the workspace's live connection with the given slug (see upsertCredentialSQL)
+// and records ev, atomically. It returns the account, nil when the workspace has none with
+// that id, and whether the connection exists; when either is missing nothing is written.
+// c.ConnectionID is set to the connection's id.
+//
+// On PostgreSQL it is one statement, so a binding costs one round trip, and the account's row
+// is scanned by hand (scanUser): GORM's reflection on it cost more than the query. On SQLite,
+// where a round trip is a function call, it is BindingTargets then BindCredential.
+func (s *Store) BindAccountCredential(ctx context.Context, slug string, c *models.Credential, ev *models.AuditEvent) (*models.UserAccount, bool, error) {
+	if s.dialect != Postgres {
+		u, connID, err := s.BindingTargets(ctx, c.WorkspaceID, c.UserAccountID, slug)
+		if err != nil || u == nil || connID == nil {
+			return u, false, err
+		}
+		c.ConnectionID = *connID
+		return u, true, s.BindCredential(ctx, c, ev)
+	}
+	// UUIDs go to pgx as [16]byte, which it encodes in binary, rather than through
+	// uuid.UUID's driver.Valuer (a string it then parses).
+	rows, err := s.db(ctx).Statement.ConnPool.QueryContext(ctx, bindAccountSQL,
+		[16]byte(c.WorkspaceID), [16]byte(c.UserAccountID), slug,
+		[16]byte(c.ID), c.Identifier, c.IdentifierKey, c.SecretHash, c.CreatedAt, c.UpdatedAt,
+		[16]byte(ev.ID), ev.ActorType, ev.ActorID, ev.Action, ev.TargetType, ev.TargetID, ev.Summary, ev.CreatedAt)
+	if err != nil {
+		return nil, false, translate(err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, false, translate(rows.Err())
+	}
+	u := new(models.UserAccount)
+	var connID uuid.NullUUID
+	if err := scanUser(rows, u, &connID); err != nil {
+		return nil, false, translate(err)
+	}
+	// Read to the end of the result: the audit insert, which nothing reads, runs after the
+	// row is sent, and its failure is the statement's.
+	if rows.Next() {
+		return nil, false, fmt.Errorf("store: bind: more than one account row")
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, translate(err)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, false, translate(err)
+	}
+	c.ConnectionID = connID.UUID
+	return u, connID.Valid, nil
 }

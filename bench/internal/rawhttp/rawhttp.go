@@ -1,5 +1,6 @@
 // Package rawhttp is the benchmarks' HTTP/1.1 client: pre-built request bytes over one
-// keep-alive connection, parsing only the status line, Content-Length and the body.
+// keep-alive connection, parsing only the status line, Content-Length (or chunked transfer
+// encoding) and the body.
 package rawhttp
 
 import (
@@ -15,7 +16,7 @@ import (
 // Conn is a minimal HTTP/1.1 keep-alive client for fixed requests. The load generator shares
 // the 2 cores with the server; net/http's client costs more CPU per request than the cheapest
 // endpoints themselves, so the benchmarks write pre-built request bytes and parse only the
-// status line and Content-Length. It is not safe for concurrent use.
+// status line, Content-Length or chunked encoding. It is not safe for concurrent use.
 type Conn struct {
 	addr string
 	c    net.Conn
@@ -56,7 +57,7 @@ func (rc *Conn) Do(req []byte) (int, []byte, error) {
 		return 0, nil, fmt.Errorf("bad status line: %v", err)
 	}
 	status, _ := strconv.Atoi(string(line[9:12]))
-	length := -1
+	length, chunked := -1, false
 	for {
 		h, err := rc.r.ReadSlice('\n')
 		if err != nil {
@@ -68,7 +69,17 @@ func (rc *Conn) Do(req []byte) (int, []byte, error) {
 		}
 		if k, v, ok := bytes.Cut(h, []byte(":")); ok && bytes.EqualFold(k, []byte("Content-Length")) {
 			length, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
+		} else if ok && bytes.EqualFold(k, []byte("Transfer-Encoding")) {
+			chunked = bytes.EqualFold(bytes.TrimSpace(v), []byte("chunked"))
 		}
+	}
+	if chunked { // net/http streams bodies longer than its buffer
+		body, err := rc.readChunked()
+		if err != nil {
+			rc.redial()
+			return 0, nil, err
+		}
+		return status, body, nil
 	}
 	if length < 0 {
 		rc.redial()
@@ -80,6 +91,33 @@ func (rc *Conn) Do(req []byte) (int, []byte, error) {
 		return 0, nil, err
 	}
 	return status, body, nil
+}
+
+// readChunked reads a chunked body (no trailers).
+func (rc *Conn) readChunked() ([]byte, error) {
+	var body []byte
+	for {
+		line, err := rc.r.ReadSlice('\n')
+		if err != nil {
+			return nil, err
+		}
+		size, err := strconv.ParseInt(string(bytes.TrimSpace(line)), 16, 32)
+		if err != nil || size < 0 {
+			return nil, fmt.Errorf("bad chunk size %q", line)
+		}
+		if size == 0 {
+			if _, err := rc.r.ReadSlice('\n'); err != nil { // the empty line after the last chunk
+				return nil, err
+			}
+			return body, nil
+		}
+		n := len(body)
+		body = append(body, make([]byte, size+2)...)
+		if _, err := io.ReadFull(rc.r, body[n:]); err != nil {
+			return nil, err
+		}
+		body = body[:len(body)-2] // CRLF after the chunk
+	}
 }
 
 // Request builds a complete HTTP/1.1 request with a bearer token and, when body is not
