@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -128,7 +129,6 @@ type pgBatch struct {
 }
 
 var (
-	pgPlaceholder = regexp.MustCompile(`\$(\d+)`)
 	// oneRowInsert is GORM's single-row INSERT: table and columns, values, and the rest
 	// (ON CONFLICT …).
 	oneRowInsert = regexp.MustCompile(`(?s)^(INSERT INTO \S+ \([^)]*\)) VALUES \(([^()]*)\)(.*)$`)
@@ -150,24 +150,56 @@ func (b *pgBatch) addInsert(s *Store, row any, guarded bool) error {
 // a single-row INSERT … VALUES.
 func (b *pgBatch) addSQL(sql string, vars []any, guarded bool) error {
 	if guarded {
-		m := oneRowInsert.FindStringSubmatch(sql)
-		if m == nil || len(b.parts) == 0 {
-			return fmt.Errorf("store: cannot guard statement %.60q", sql)
+		g, ok := guardedInserts.Load(sql)
+		if !ok {
+			m := oneRowInsert.FindStringSubmatch(sql)
+			if m == nil {
+				return fmt.Errorf("store: cannot guard statement %.60q", sql)
+			}
+			g, _ = guardedInserts.LoadOrStore(sql, m[1]+" SELECT "+m[2]+" FROM w0"+m[3])
 		}
-		sql = m[1] + " SELECT " + m[2] + " FROM w0" + m[3]
+		if len(b.parts) == 0 {
+			return errors.New("store: a guarded statement needs a statement before it")
+		}
+		sql = g.(string)
 	}
-	if offset := len(b.vars); offset > 0 {
-		sql = pgPlaceholder.ReplaceAllStringFunc(sql, func(p string) string {
-			n, _ := strconv.Atoi(p[1:])
-			return "$" + strconv.Itoa(n+offset)
-		})
-	}
+	sql = renumber(sql, len(b.vars))
 	if len(b.parts) == 0 && !strings.Contains(sql, "RETURNING") {
 		sql += " RETURNING 1"
 	}
 	b.parts = append(b.parts, sql)
 	b.vars = append(b.vars, vars...)
 	return nil
+}
+
+// guardedInserts caches the guarded form of each INSERT text (a statement's text depends only
+// on its model and columns, so there are few).
+var guardedInserts sync.Map
+
+// renumber shifts the $n placeholders of sql by offset.
+func renumber(sql string, offset int) string {
+	if offset == 0 {
+		return sql
+	}
+	var b strings.Builder
+	b.Grow(len(sql) + len(sql)/8)
+	for i := 0; i < len(sql); i++ {
+		c := sql[i]
+		b.WriteByte(c)
+		if c != '$' {
+			continue
+		}
+		j := i + 1
+		for j < len(sql) && '0' <= sql[j] && sql[j] <= '9' {
+			j++
+		}
+		if j > i+1 {
+			n, _ := strconv.Atoi(sql[i+1 : j])
+			b.WriteString(strconv.Itoa(n + offset))
+			i = j - 1
+		}
+	}
+	return b.String()
 }
 
 // exec runs the batch as one statement and returns the number of rows the first statement
@@ -183,6 +215,7 @@ func (b *pgBatch) exec(ctx context.Context, s *Store) (int64, error) {
 	}
 	q.WriteString(" SELECT count(*) FROM w0")
 	var n int64
+	pgArgs(b.vars)
 	err := s.gdb.WithContext(ctx).Statement.ConnPool.QueryRowContext(ctx, q.String(), b.vars...).Scan(&n)
 	return n, translate(err)
 }

@@ -57,3 +57,19 @@ func TestHotStatementsMatchGorm(t *testing.T) {
 		t.Errorf("update:\nours %s %v\nGORM %s %v", sql, vars, st.SQL.String(), st.Vars)
 	}
 }
+
+func TestRenumber(t *testing.T) {
+	for _, c := range []struct {
+		in     string
+		offset int
+		want   string
+	}{
+		{`VALUES ($1,$2,$10)`, 3, `VALUES ($4,$5,$13)`},
+		{`x = $1 AND y = '$' AND z = $`, 9, `x = $10 AND y = '$' AND z = $`},
+		{`VALUES ($1)`, 0, `VALUES ($1)`},
+	} {
+		if got := renumber(c.in, c.offset); got != c.want {
+			t.Errorf("renumber(%q, %d) = %q, want %q", c.in, c.offset, got, c.want)
+		}
+	}
+}
