@@ -112,11 +112,17 @@ func canonicalUser(in map[string]any) (doc, error) {
 	return d, nil
 }
 
+// The schema URNs lower-cased, for case-insensitive matching of keys.
+var lowerURNEnterprise, lowerURNUser = strings.ToLower(URNEnterprise), strings.ToLower(URNUser)
+
 // setUserKey sets one top-level key of an incoming User (possibly URN-qualified or dotted).
 func setUserKey(d doc, k string, v any) error {
+	if len(k) < 4 || !strings.EqualFold(k[:4], "urn:") { // most keys: a plain attribute name
+		return setIn(d, userSchema, "", k, v)
+	}
 	lk := strings.ToLower(k)
 	switch {
-	case lk == strings.ToLower(URNEnterprise):
+	case lk == lowerURNEnterprise:
 		m, ok := v.(map[string]any)
 		if !ok {
 			if v == nil {
@@ -131,9 +137,9 @@ func setUserKey(d doc, k string, v any) error {
 			}
 		}
 		return nil
-	case strings.HasPrefix(lk, strings.ToLower(URNEnterprise)+":"):
+	case strings.HasPrefix(lk, lowerURNEnterprise+":"):
 		return setIn(d, enterpriseSchema, URNEnterprise, k[len(URNEnterprise)+1:], v)
-	case lk == strings.ToLower(URNUser):
+	case lk == lowerURNUser:
 		m, ok := v.(map[string]any)
 		if !ok {
 			return invalidValue("%s must be an object", URNUser)
@@ -144,7 +150,7 @@ func setUserKey(d doc, k string, v any) error {
 			}
 		}
 		return nil
-	case strings.HasPrefix(lk, strings.ToLower(URNUser)+":"):
+	case strings.HasPrefix(lk, lowerURNUser+":"):
 		return setIn(d, userSchema, "", k[len(URNUser)+1:], v)
 	}
 	return setIn(d, userSchema, "", k, v)

@@ -102,17 +102,17 @@ func patchUser(d doc, ops []patchOp) error {
 func applyUserPath(d doc, op, rawPath string, v any, lenient bool) error {
 	lp := strings.ToLower(rawPath)
 	switch lp {
-	case strings.ToLower(URNEnterprise), strings.ToLower(URNUser):
+	case lowerURNEnterprise, lowerURNUser:
 		m, ok := v.(map[string]any)
 		if !ok {
-			if op == "remove" && lp == strings.ToLower(URNEnterprise) {
+			if op == "remove" && lp == lowerURNEnterprise {
 				delete(d, URNEnterprise)
 				return nil
 			}
 			return invalidValue("%s needs an object value", rawPath)
 		}
 		prefix := URNUser
-		if lp == strings.ToLower(URNEnterprise) {
+		if lp == lowerURNEnterprise {
 			prefix = URNEnterprise
 		}
 		for k, kv := range m {
@@ -136,12 +136,12 @@ func applyUserPath(d doc, op, rawPath string, v any, lenient bool) error {
 	}
 	enterprise := false
 	switch uri := strings.ToLower(p.AttributePath.URI()); uri {
-	case "", strings.ToLower(URNUser):
+	case "", lowerURNUser:
 		// Microsoft's SCIM tutorial (Example 5) shows Entra adding the enterprise manager at
 		// the bare path "manager": an attribute only the extension has is found there.
 		enterprise = uri == "" && userSchema.find(p.AttributePath.AttributeName) == nil &&
 			enterpriseSchema.find(p.AttributePath.AttributeName) != nil
-	case strings.ToLower(URNEnterprise):
+	case lowerURNEnterprise:
 		enterprise = true
 	default:
 		if lenient {

@@ -301,7 +301,7 @@ func (p projection) apply(d doc) doc {
 // colons, so they are matched first as a whole).
 func findKey(d doc, name string) (string, bool) {
 	for k := range d {
-		if strings.ToLower(k) == name {
+		if strings.EqualFold(k, name) {
 			return k, true
 		}
 	}
@@ -309,8 +309,8 @@ func findKey(d doc, name string) (string, bool) {
 }
 
 func splitPath(path string) (top, sub string) {
-	if strings.HasPrefix(path, strings.ToLower(URNEnterprise)) {
-		rest := strings.TrimPrefix(path, strings.ToLower(URNEnterprise))
+	if strings.HasPrefix(path, lowerURNEnterprise) {
+		rest := strings.TrimPrefix(path, lowerURNEnterprise)
 		if rest == "" {
 			return URNEnterprise, ""
 		}
