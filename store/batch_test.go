@@ -17,14 +17,7 @@ import (
 func TestBatchedWritesAreAtomic(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		ctx := context.Background()
-		st, err := store.Open(ctx, dbURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		if err := st.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
+		st := openMigrated(t, dbURL)
 		now := time.Now().UTC()
 		ws := &models.Workspace{ID: store.NewID(), Name: "W", CreatedAt: now}
 		if err := st.Create(ctx, ws); err != nil {
@@ -65,7 +58,7 @@ func TestBatchedWritesAreAtomic(t *testing.T) {
 		// counters go with it.
 		dup := user("ALICE")
 		dup.UserNameKey, dup.EmailKey = "alice", "other@example.com"
-		err = st.CreateAll(ctx, dup, activity(models.ScimOpCreate, dup.ID.String()))
+		err := st.CreateAll(ctx, dup, activity(models.ScimOpCreate, dup.ID.String()))
 		if !store.IsUnique(err, "ux_user_accounts_user_name") {
 			t.Fatalf("duplicate create: %v", err)
 		}
@@ -126,14 +119,7 @@ func TestBatchedWritesAreAtomic(t *testing.T) {
 func TestUserAccountsLeaveRoomForHotUpdates(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		ctx := context.Background()
-		st, err := store.Open(ctx, dbURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		if err := st.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
+		st := openMigrated(t, dbURL)
 		if st.Dialect() != store.Postgres {
 			t.Skip("a PostgreSQL storage setting")
 		}

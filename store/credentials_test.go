@@ -18,14 +18,7 @@ import (
 func TestBindAccountCredential(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		ctx := context.Background()
-		st, err := store.Open(ctx, dbURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		if err := st.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
+		st := openMigrated(t, dbURL)
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		ws := &models.Workspace{ID: store.NewID(), Name: "W", CreatedAt: now}
 		other := &models.Workspace{ID: store.NewID(), Name: "O", CreatedAt: now}

@@ -121,3 +121,17 @@ func TestSQLitePathWithReservedCharacters(t *testing.T) {
 		t.Fatalf("database not at %s: %v", path, err)
 	}
 }
+
+// openMigrated opens the database at dbURL, migrates it and closes it when the test ends.
+func openMigrated(t *testing.T, dbURL string) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
