@@ -116,9 +116,8 @@ func (c *shapeCache) Add(_ context.Context, query string, doc *ast.QueryDocument
 			return
 		}
 	}
-	if len(query) <= exactMaxQueryByte {
-		c.insert(&cacheEntry{key: exactKeyPrefix + query, doc: doc, src: query, exact: true,
-			cost: 2*len(query) + len(query)/4*astBytesPerToken})
+	if cost := 2*len(query) + len(query)/4*astBytesPerToken; len(query) <= exactMaxQueryByte && cost <= c.maxEntry {
+		c.insert(&cacheEntry{key: exactKeyPrefix + query, doc: doc, src: query, exact: true, cost: cost})
 	}
 }
 
@@ -157,7 +156,7 @@ func (c *shapeCache) insert(e *cacheEntry) {
 	}
 	c.entries[e.key] = c.lru.PushFront(e)
 	c.cost += e.cost
-	for c.lru.Len() > c.maxEntries || c.cost > c.maxCost {
+	for c.lru.Len() > 0 && (c.lru.Len() > c.maxEntries || c.cost > c.maxCost) {
 		old := c.lru.Back()
 		oe := old.Value.(*cacheEntry)
 		c.lru.Remove(old)
