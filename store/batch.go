@@ -215,8 +215,7 @@ func (b *pgBatch) exec(ctx context.Context, s *Store) (int64, error) {
 	}
 	q.WriteString(" SELECT count(*) FROM w0")
 	var n int64
-	pgArgs(b.vars)
-	err := s.gdb.WithContext(ctx).Statement.ConnPool.QueryRowContext(ctx, q.String(), b.vars...).Scan(&n)
+	err := s.gdb.WithContext(ctx).Statement.ConnPool.QueryRowContext(ctx, q.String(), pgArgs(b.vars)...).Scan(&n)
 	return n, translate(err)
 }
 

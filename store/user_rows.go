@@ -80,24 +80,28 @@ func (s *Store) queryUsers(ctx context.Context, tail string, args []any, withGro
 func (s *Store) query(ctx context.Context, sql string, args ...any) (*sql.Rows, error) {
 	if s.dialect == Postgres {
 		sql = pgPlaceholders(sql)
-		pgArgs(args)
+		args = pgArgs(args)
 	}
 	return s.db(ctx).Statement.ConnPool.QueryContext(ctx, sql, args...)
 }
 
-// pgArgs passes uuids to pgx as 16-byte arrays, which it encodes directly, instead of through
-// their driver.Valuer (a string the server parses back).
-func pgArgs(args []any) {
+// pgArgs returns args with uuids as 16-byte arrays, which pgx encodes directly, instead of
+// through their driver.Valuer (a string the server parses back). args is not modified.
+func pgArgs(args []any) []any {
+	out := make([]any, len(args))
 	for i, a := range args {
 		switch v := a.(type) {
 		case uuid.UUID:
-			args[i] = [16]byte(v)
+			out[i] = [16]byte(v)
 		case *uuid.UUID:
 			if v != nil {
-				args[i] = [16]byte(*v)
+				out[i] = [16]byte(*v)
 			}
+		default:
+			out[i] = a
 		}
 	}
+	return out
 }
 
 // pgPlaceholders numbers ? placeholders as PostgreSQL's $1, $2, … (outside quoted literals).
