@@ -120,9 +120,9 @@ func inTx(ctx context.Context) bool {
 	return ok
 }
 
-// pgBatch joins PostgreSQL statements into one: every statement but the last becomes a CTE
-// (w0, w1, …). The first statement may be the guard: statements added with guarded=true write
-// only if the guard changed a row, and exec reports how many rows it changed.
+// pgBatch joins PostgreSQL statements into one: each becomes a data-modifying CTE (w0, w1, …)
+// of a SELECT that counts the rows the first one wrote. Statements added with guarded=true
+// write only if the first statement (the guard) wrote a row.
 type pgBatch struct {
 	parts []string
 	vars  []any
