@@ -493,6 +493,25 @@ func TestScimConcurrentPatch(t *testing.T) {
 		if got := get(r.Body, "total"); got != float64(n) {
 			t.Fatalf("%v update activities, want %d: %.300s", got, n, r.Raw)
 		}
+
+		// The same If-Match from many clients: one wins, the others' version is gone (412).
+		tag := fmt.Sprintf(`W/"%d"`, n+1)
+		counts = map[int]int{}
+		for i := 0; i < 10; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				r := e.call("PATCH", "/scim/v2/Users/"+id, tok, fmt.Sprintf(`{"Operations":[{"op":"replace","path":"title","value":"T%d"}]}`, i),
+					"If-Match", tag)
+				mu.Lock()
+				counts[r.Status]++
+				mu.Unlock()
+			}(i)
+		}
+		wg.Wait()
+		if counts[200] != 1 || counts[412] != 9 {
+			t.Fatalf("statuses %v, want one 200 and nine 412", counts)
+		}
 	})
 }
 

@@ -258,7 +258,11 @@ func (s *Service) ReplaceScimUser(ctx context.Context, rawID string, ifVersion i
 				attempt = 1 // straight to the locking path
 				continue
 			}
-			if errors.Is(err, store.ErrStale) && ifVersion == 0 {
+			if errors.Is(err, store.ErrStale) {
+				if ifVersion > 0 { // the version the client named is gone: If-Match fails
+					err = errPreconditionFailed
+					break
+				}
 				continue
 			}
 		} else {
