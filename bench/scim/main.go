@@ -57,6 +57,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
+	defer os.Remove(bin)
 	fmt.Printf("SCIM initial push: %d users, %d clients, %d-member group PATCH (GOMAXPROCS of the machine: %d cores)\n\n",
 		*users, *clients, *members, numCPU())
 	for _, db := range strings.Split(*dbs, ",") {
@@ -68,8 +69,14 @@ func main() {
 
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "bench:", err)
+	if builtBin != "" {
+		os.Remove(builtBin)
+	}
 	os.Exit(1)
 }
+
+// builtBin is the server binary build made, removed on exit.
+var builtBin string
 
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
@@ -100,6 +107,7 @@ func build() (string, error) {
 		dir = parent
 	}
 	out := filepath.Join(os.TempDir(), "gatehouse-bench-"+randHex(4))
+	builtBin = out
 	cmd := exec.Command("go", "build", "-o", out, ".")
 	cmd.Dir, cmd.Stderr = dir, os.Stderr
 	return out, cmd.Run()
