@@ -80,6 +80,59 @@ func lookupID(field, raw, what string) (uuid.UUID, *models.Error) {
 	return id, nil
 }
 
+// finder reads one row of a workspace by id (store.ErrNotFound when there is none).
+type finder[T any] func(ctx context.Context, ws, id uuid.UUID) (*T, error)
+
+// loadByID finds the row of workspace ws that rawID names, reporting a malformed or unknown id
+// as not found against field.
+func loadByID[T any](ctx context.Context, ws uuid.UUID, field, rawID, what string, find finder[T]) (*T, error) {
+	id, e := lookupID(field, rawID, what)
+	if e != nil {
+		return nil, e
+	}
+	v, err := find(ctx, ws, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound(field, rawID, what)
+	}
+	return v, err
+}
+
+// readByID is a query for one row of the caller's workspace: nil when rawID names none.
+func readByID[T any](s *Service, ctx context.Context, rawID, what string, find finder[T]) (*T, error) {
+	p, err := s.authorize(ctx, accessRead)
+	if err != nil {
+		return nil, err
+	}
+	v, err := loadByID(ctx, p.WorkspaceID, "id", rawID, what, find)
+	if models.ErrorCode(err) == models.ENOTFOUND {
+		return nil, nil
+	}
+	return v, internal(what, err)
+}
+
+// listPage is a query for one page (first ≤ 100 rows after a cursor) of the caller's
+// workspace's rows in creation order; list fetches up to limit rows.
+func listPage[T any](s *Service, ctx context.Context, first int, after *string, what string,
+	list func(ctx context.Context, ws uuid.UUID, after *uuid.UUID, limit int) ([]*T, error), id func(*T) uuid.UUID) ([]*T, *PageInfo, error) {
+	p, err := s.authorize(ctx, accessRead)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, limit, err := pageArgs(first, after)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err := list(ctx, p.WorkspaceID, a, limit+1)
+	if err != nil {
+		return nil, nil, internal(what, err)
+	}
+	rows, pi := pageOf(rows, limit, id)
+	if rows == nil {
+		rows = []*T{}
+	}
+	return rows, pi, nil
+}
+
 // ---- brands ----
 
 // CreateBrand creates a brand. The slug defaults to one derived from the name.
@@ -196,47 +249,21 @@ func brandSummary(b *models.Brand) map[string]any {
 }
 
 func (s *Service) loadBrand(ctx context.Context, ws uuid.UUID, field, rawID string) (*models.Brand, error) {
-	id, e := lookupID(field, rawID, "brand")
-	if e != nil {
-		return nil, e
-	}
-	b, err := s.store.Brand(ctx, ws, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, notFound(field, rawID, "brand")
-	}
-	return b, err
+	return loadByID(ctx, ws, field, rawID, "brand", s.store.Brand)
 }
 
 // Brand returns one brand of the caller's workspace, or nil.
 func (s *Service) Brand(ctx context.Context, rawID string) (*models.Brand, error) {
-	p, err := s.authorize(ctx, accessRead)
-	if err != nil {
-		return nil, err
-	}
-	b, err := s.loadBrand(ctx, p.WorkspaceID, "id", rawID)
-	if models.ErrorCode(err) == models.ENOTFOUND {
-		return nil, nil
-	}
-	return b, internal("brand", err)
+	return readByID(s, ctx, rawID, "brand", s.store.Brand)
 }
 
 // Brands lists the caller's workspace's brands, first at a time (≤ 100), after a cursor.
 func (s *Service) Brands(ctx context.Context, first int, after *string) (*BrandPage, error) {
-	p, err := s.authorize(ctx, accessRead)
+	bs, pi, err := listPage(s, ctx, first, after, "brands", s.store.Brands, func(b *models.Brand) uuid.UUID { return b.ID })
 	if err != nil {
 		return nil, err
 	}
-	a, limit, err := pageArgs(first, after)
-	if err != nil {
-		return nil, err
-	}
-	bs, err := s.store.Brands(ctx, p.WorkspaceID, a, limit+1)
-	if err != nil {
-		return nil, internal("brands", err)
-	}
-	pg := &BrandPage{}
-	pg.Nodes, pg.PageInfo = pageOf(bs, limit, func(b *models.Brand) uuid.UUID { return b.ID })
-	return pg, nil
+	return &BrandPage{Nodes: bs, PageInfo: pi}, nil
 }
 
 // ---- companies ----
@@ -311,47 +338,21 @@ func companyUniqueError(err error, name string) error {
 }
 
 func (s *Service) loadCompany(ctx context.Context, ws uuid.UUID, field, rawID string) (*models.Company, error) {
-	id, e := lookupID(field, rawID, "company")
-	if e != nil {
-		return nil, e
-	}
-	c, err := s.store.Company(ctx, ws, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, notFound(field, rawID, "company")
-	}
-	return c, err
+	return loadByID(ctx, ws, field, rawID, "company", s.store.Company)
 }
 
 // Company returns one company of the caller's workspace, or nil.
 func (s *Service) Company(ctx context.Context, rawID string) (*models.Company, error) {
-	p, err := s.authorize(ctx, accessRead)
-	if err != nil {
-		return nil, err
-	}
-	c, err := s.loadCompany(ctx, p.WorkspaceID, "id", rawID)
-	if models.ErrorCode(err) == models.ENOTFOUND {
-		return nil, nil
-	}
-	return c, internal("company", err)
+	return readByID(s, ctx, rawID, "company", s.store.Company)
 }
 
 // Companies lists the caller's workspace's companies in creation order.
 func (s *Service) Companies(ctx context.Context, first int, after *string) (*CompanyPage, error) {
-	p, err := s.authorize(ctx, accessRead)
+	cs, pi, err := listPage(s, ctx, first, after, "companies", s.store.Companies, func(c *models.Company) uuid.UUID { return c.ID })
 	if err != nil {
 		return nil, err
 	}
-	a, limit, err := pageArgs(first, after)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := s.store.Companies(ctx, p.WorkspaceID, a, limit+1)
-	if err != nil {
-		return nil, internal("companies", err)
-	}
-	pg := &CompanyPage{}
-	pg.Nodes, pg.PageInfo = pageOf(cs, limit, func(c *models.Company) uuid.UUID { return c.ID })
-	return pg, nil
+	return &CompanyPage{Nodes: cs, PageInfo: pi}, nil
 }
 
 // CompaniesOfAccounts returns each account's company (nil for none), in order, with one query.
@@ -505,28 +506,12 @@ func accountSummary(a *models.Account) map[string]any {
 }
 
 func (s *Service) loadAccount(ctx context.Context, ws uuid.UUID, field, rawID string) (*models.Account, error) {
-	id, e := lookupID(field, rawID, "account")
-	if e != nil {
-		return nil, e
-	}
-	a, err := s.store.Account(ctx, ws, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, notFound(field, rawID, "account")
-	}
-	return a, err
+	return loadByID(ctx, ws, field, rawID, "account", s.store.Account)
 }
 
 // Account returns one account of the caller's workspace, or nil.
 func (s *Service) Account(ctx context.Context, rawID string) (*models.Account, error) {
-	p, err := s.authorize(ctx, accessRead)
-	if err != nil {
-		return nil, err
-	}
-	a, err := s.loadAccount(ctx, p.WorkspaceID, "id", rawID)
-	if models.ErrorCode(err) == models.ENOTFOUND {
-		return nil, nil
-	}
-	return a, internal("account", err)
+	return readByID(s, ctx, rawID, "account", s.store.Account)
 }
 
 // AccountFilter narrows Accounts; nil fields do not filter.
@@ -537,29 +522,21 @@ type AccountFilter struct {
 
 // Accounts lists the caller's workspace's accounts in creation order.
 func (s *Service) Accounts(ctx context.Context, f AccountFilter, first int, after *string) (*AccountPage, error) {
-	p, err := s.authorize(ctx, accessRead)
-	if err != nil {
-		return nil, err
-	}
-	a, limit, err := pageArgs(first, after)
-	if err != nil {
-		return nil, err
-	}
 	sf := store.AccountFilter{Type: f.Type}
-	if f.CompanyID != nil {
-		id, err := uuid.Parse(*f.CompanyID)
-		if err != nil {
-			return &AccountPage{Nodes: []*models.Account{}, PageInfo: &PageInfo{}}, nil // names no company
+	as, pi, err := listPage(s, ctx, first, after, "accounts", func(ctx context.Context, ws uuid.UUID, a *uuid.UUID, limit int) ([]*models.Account, error) {
+		if f.CompanyID != nil {
+			id, err := uuid.Parse(*f.CompanyID)
+			if err != nil {
+				return nil, nil // names no company
+			}
+			sf.CompanyID = &id
 		}
-		sf.CompanyID = &id
-	}
-	as, err := s.store.Accounts(ctx, p.WorkspaceID, sf, a, limit+1)
+		return s.store.Accounts(ctx, ws, sf, a, limit)
+	}, func(a *models.Account) uuid.UUID { return a.ID })
 	if err != nil {
-		return nil, internal("accounts", err)
+		return nil, err
 	}
-	pg := &AccountPage{}
-	pg.Nodes, pg.PageInfo = pageOf(as, limit, func(a *models.Account) uuid.UUID { return a.ID })
-	return pg, nil
+	return &AccountPage{Nodes: as, PageInfo: pi}, nil
 }
 
 // AccountsOfUsers returns each user account's account (nil for none), in order, with one query.
