@@ -374,27 +374,23 @@ func (h *Handler) spConfig(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) resourceTypes(w http.ResponseWriter, r *http.Request) error {
-	docs := resourceTypeDocs(h.base)
-	rs := make([]any, len(docs))
-	for i, d := range docs {
-		rs[i] = d
-	}
-	writeJSON(w, http.StatusOK, listResponse(len(rs), 1, rs))
-	return nil
+	return writeDiscoveryList(w, resourceTypeDocs(h.base))
 }
 
 func (h *Handler) resourceType(w http.ResponseWriter, r *http.Request) error {
-	for _, d := range resourceTypeDocs(h.base) {
-		if strings.EqualFold(d["id"].(string), r.PathValue("id")) {
-			writeJSON(w, http.StatusOK, d)
-			return nil
-		}
-	}
-	return models.Errorf(models.ENOTFOUND, "no resource type %q", truncate(r.PathValue("id"), 64))
+	return writeDiscoveryDoc(w, r, resourceTypeDocs(h.base), "resource type")
 }
 
 func (h *Handler) schemas(w http.ResponseWriter, r *http.Request) error {
-	docs := schemaDocs(h.base)
+	return writeDiscoveryList(w, schemaDocs(h.base))
+}
+
+func (h *Handler) schema(w http.ResponseWriter, r *http.Request) error {
+	return writeDiscoveryDoc(w, r, schemaDocs(h.base), "schema")
+}
+
+// writeDiscoveryList answers a discovery endpoint's list (ResourceTypes, Schemas).
+func writeDiscoveryList(w http.ResponseWriter, docs []doc) error {
 	rs := make([]any, len(docs))
 	for i, d := range docs {
 		rs[i] = d
@@ -403,12 +399,13 @@ func (h *Handler) schemas(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *Handler) schema(w http.ResponseWriter, r *http.Request) error {
-	for _, d := range schemaDocs(h.base) {
+// writeDiscoveryDoc answers the discovery document whose id is the path's {id}, ignoring case.
+func writeDiscoveryDoc(w http.ResponseWriter, r *http.Request, docs []doc, what string) error {
+	for _, d := range docs {
 		if strings.EqualFold(d["id"].(string), r.PathValue("id")) {
 			writeJSON(w, http.StatusOK, d)
 			return nil
 		}
 	}
-	return models.Errorf(models.ENOTFOUND, "no schema %q", truncate(r.PathValue("id"), 100))
+	return models.Errorf(models.ENOTFOUND, "no %s %q", what, truncate(r.PathValue("id"), 100))
 }
