@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -175,8 +176,44 @@ func TestScimTokensGraphQL(t *testing.T) {
 			t.Fatalf("bind: %v", errs)
 		}
 		r = e.call("POST", "/scim/v2/Users", plain, map[string]any{"userName": "TAKEN@example.com"}).must(t, 409)
-		if str(r.Body, "scimType") != "uniqueness" {
+		if str(r.Body, "scimType") != "uniqueness" || !strings.Contains(str(r.Body, "detail"), "userName") {
 			t.Fatalf("taken identity: %s", r.Raw)
+		}
+		// The IdP finds that person by userName, their identifier at the token's connection, and
+		// links them instead of creating a duplicate; ne and not see the same binding.
+		lookup := func(f string) []string {
+			t.Helper()
+			r := e.call("GET", "/scim/v2/Users?filter="+url.QueryEscape(f), plain, nil).must(t, 200)
+			var ids []string
+			for _, u := range get(r.Body, "Resources").([]any) {
+				ids = append(ids, str(u, "id"))
+			}
+			if get(r.Body, "totalResults") != float64(len(ids)) {
+				t.Fatalf("%s: %s", f, r.Raw)
+			}
+			return ids
+		}
+		if ids := lookup(`userName eq "TAKEN@example.com"`); len(ids) != 1 || ids[0] != other {
+			t.Fatalf("lookup of a bound identifier: %v, want [%s]", ids, other)
+		}
+		if ids := lookup(`userName eq "renamed@example.com" or userName eq "taken@example.com"`); len(ids) != 2 {
+			t.Fatalf("or of two userNames: %v", ids)
+		}
+		for _, f := range []string{`userName ne "taken@example.com"`, `not (userName eq "taken@example.com")`} {
+			if ids := lookup(f); len(ids) != 1 || ids[0] != uid {
+				t.Fatalf("%s: %v, want only [%s]", f, ids, uid)
+			}
+		}
+		if ids := lookup(`userName eq "nobody@example.com"`); len(ids) != 0 {
+			t.Fatalf("unknown userName: %v", ids)
+		}
+		// Linking: the IdP's PUT takes the account over under that userName, same binding.
+		e.call("PUT", "/scim/v2/Users/"+other, plain, map[string]any{"userName": "taken@example.com",
+			"emails": []any{map[string]any{"value": "someone@example.com", "primary": true}}}).must(t, 200)
+		d = e.mustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { userName credentials { authModule identifier } } }`, map[string]any{"u": other})
+		if creds := get(d, "userAccount", "credentials").([]any); len(creds) != 1 || str(creds[0], "identifier") != "taken@example.com" ||
+			str(d, "userAccount", "userName") != "taken@example.com" {
+			t.Fatalf("linked account: %v", d)
 		}
 
 		d = e.mustGQL(admin, `{ scimTokens(status: ACTIVE) { total page pageSize tokens { id name maskedValue } } scimToken(id: "`+id+`") { name }

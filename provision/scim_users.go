@@ -103,8 +103,12 @@ func userWriteError(err error, in *ScimUserInput) error {
 	if errors.As(err, &te) {
 		return err
 	}
-	if models.ErrorCode(err) == models.ETAKEN {
-		return &models.ScimTypedError{Err: models.Errorf(models.ETAKEN, "%s", models.PublicMessage(err)), Type: models.ScimTypeUniqueness}
+	var me *models.Error
+	if errors.As(err, &me) && me.Code == models.ETAKEN {
+		if me.Field == "identifier" { // the identity rule: userName is someone else's identifier at the token's connection
+			me = models.FieldError(models.ETAKEN, "userName", in.UserName, "this userName is already bound to another user at the token's connection")
+		}
+		return &models.ScimTypedError{Err: me, Type: models.ScimTypeUniqueness}
 	}
 	return internal("scim user", err)
 }
@@ -363,6 +367,10 @@ func (s *Service) ScimUsers(ctx context.Context, in ScimListInput, withGroups bo
 	if err != nil {
 		return nil, nil, 0, err
 	}
+	// A tied token provisions userName as the identifier at its connection, so its userName
+	// filters also find people bound there ahead of time (GraphQL updateUserAccountCredentials):
+	// that is how the IdP links them instead of creating a duplicate.
+	l.BoundAt = c.Token.ConnectionID
 	us, groups, total, err := s.store.ScimUsers(ctx, c.Token.WorkspaceID, l, withGroups)
 	if err != nil {
 		return nil, nil, 0, internal("scim users", filterError(err))

@@ -88,15 +88,20 @@ var groupColumns = map[string]column{
 	"meta.lastmodified": {"groups.updated_at", kindTime},
 }
 
-// filterSQL translates a parsed filter for the users ("user") or groups ("group") table.
-func filterSQL(e filter.Expression, resource string) (string, []any, error) {
-	t := &translator{resource: resource}
+// filterSQL translates a parsed filter for the users ("user") or groups ("group") table. With
+// b (a token tied to a connection), userName eq and ne also look at the identifiers bound there.
+func filterSQL(e filter.Expression, resource string, b *binding) (string, []any, error) {
+	t := &translator{resource: resource, bound: b}
 	sql, err := t.expr(e, "", 0)
 	return sql, t.args, err
 }
 
+// binding is the workspace and connection of a SCIM token tied to a connection.
+type binding struct{ workspace, connection uuid.UUID }
+
 type translator struct {
 	resource string
+	bound    *binding
 	args     []any
 }
 
@@ -244,6 +249,9 @@ func (t *translator) attr(x *filter.AttributeExpression, prefix string) (string,
 	switch col.kind {
 	case kindKey:
 		k := models.Key(s)
+		if name == "username" && t.bound != nil && k != "" && (op == "eq" || op == "ne") {
+			return t.userNameOrBound(col.expr, op, k), nil
+		}
 		if op == "eq" && k != "" {
 			// The unique indexes on key columns are partial (key <> ''); saying so lets both
 			// planners use them with a bound parameter.
@@ -254,6 +262,21 @@ func (t *translator) attr(x *filter.AttributeExpression, prefix string) (string,
 		return t.compare("lower("+col.expr+")", op, strings.ToLower(s), true)
 	}
 	return t.compare(col.expr, op, s, true)
+}
+
+// userNameOrBound matches userName k, or the account bound with identifier k at the token's
+// connection. Each side of the OR is an index lookup on its own (hence the workspace repeated
+// inside, for SQLite's OR optimisation); the subquery is uncorrelated, so both planners run it
+// once and look the account up by primary key. It finds at most one account, thanks to
+// the unique (workspace_id, connection_id, identifier_key) index, and COALESCE turns "none" into
+// the nil id, which no account has, so that NOT and ne see false rather than NULL.
+func (t *translator) userNameOrBound(expr, op, k string) string {
+	eq := "((user_accounts.workspace_id = " + t.bind(t.bound.workspace) + " AND " + expr + " = " + t.bind(k) + " AND " + expr + " <> '') OR user_accounts.id = COALESCE((SELECT bc.user_account_id FROM credentials bc WHERE bc.workspace_id = " +
+		t.bind(t.bound.workspace) + " AND bc.connection_id = " + t.bind(t.bound.connection) + " AND bc.identifier_key = " + t.bind(k) + "), " + t.bind(uuid.Nil) + "))"
+	if op == "ne" {
+		return "(NOT " + eq + ")"
+	}
+	return eq
 }
 
 func boolSQL(b bool) string {

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	filter "github.com/scim2/filter-parser/v2"
 )
 
@@ -31,19 +32,25 @@ func FuzzFilterSQL(f *testing.F) {
 		if users {
 			resource = "user"
 		}
-		sql, args, err := filterSQL(e, resource)
-		if err != nil {
-			if _, ok := err.(*FilterError); !ok {
-				t.Fatalf("%q: error of type %T", raw, err)
+		bindings := []*binding{nil}
+		if users { // also as a token tied to a connection asks it
+			bindings = append(bindings, &binding{workspace: uuid.New(), connection: uuid.New()})
+		}
+		for _, b := range bindings {
+			sql, args, err := filterSQL(e, resource, b)
+			if err != nil {
+				if _, ok := err.(*FilterError); !ok {
+					t.Fatalf("%q: error of type %T", raw, err)
+				}
+				return
 			}
-			return
-		}
-		if n := strings.Count(sql, "?"); n != len(args) {
-			t.Fatalf("%q: %d placeholders, %d args: %s", raw, n, len(args), sql)
-		}
-		rest := strings.NewReplacer(`ESCAPE '\'`, "", `<> ''`, "").Replace(sql)
-		if strings.ContainsAny(rest, `'"`+"`;") || strings.Contains(rest, "--") {
-			t.Fatalf("%q: user text reached the SQL: %s", raw, sql)
+			if n := strings.Count(sql, "?"); n != len(args) {
+				t.Fatalf("%q: %d placeholders, %d args: %s", raw, n, len(args), sql)
+			}
+			rest := strings.NewReplacer(`ESCAPE '\'`, "", `<> ''`, "").Replace(sql)
+			if strings.ContainsAny(rest, `'"`+"`;") || strings.Contains(rest, "--") {
+				t.Fatalf("%q: user text reached the SQL: %s", raw, sql)
+			}
 		}
 	})
 }
@@ -59,14 +66,14 @@ func TestFilterSQLWhitelist(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sql, args, err := filterSQL(e, c.resource)
+		sql, args, err := filterSQL(e, c.resource, nil)
 		if err != nil || sql != c.want || len(args) != 1 {
 			t.Errorf("%s: %q %v %v", c.filter, sql, args, err)
 		}
 	}
 	for _, bad := range []string{`password eq "x"`, `nickName eq "x"`, `members eq "x"`} {
 		e, _ := filter.ParseFilter([]byte(bad))
-		if _, _, err := filterSQL(e, "user"); err == nil {
+		if _, _, err := filterSQL(e, "user", nil); err == nil {
 			t.Errorf("%s: accepted", bad)
 		}
 	}

@@ -17,13 +17,17 @@ type ScimList struct {
 	Filter filter.Expression
 	Offset int
 	Count  int
+	// BoundAt is the connection of a token tied to one: a userName eq/ne filter then also
+	// matches the account bound at that connection with userName as its identifier, which is
+	// how an IdP finds a person bound ahead of time (the SCIM userName is that identifier).
+	BoundAt *uuid.UUID
 }
 
 func (s *Store) listQuery(q *gorm.DB, l ScimList, resource string) (*gorm.DB, error) {
 	if l.Filter == nil {
 		return q, nil
 	}
-	sql, args, err := filterSQL(l.Filter, resource)
+	sql, args, err := filterSQL(l.Filter, resource, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +41,11 @@ func (s *Store) listQuery(q *gorm.DB, l ScimList, resource string) (*gorm.DB, er
 func (s *Store) ScimUsers(ctx context.Context, ws uuid.UUID, l ScimList, withGroups bool) ([]*models.UserAccount, map[uuid.UUID][]GroupRef, int64, error) {
 	where, args := "user_accounts.workspace_id = ?", []any{ws}
 	if l.Filter != nil {
-		f, fargs, err := filterSQL(l.Filter, "user")
+		var b *binding
+		if l.BoundAt != nil {
+			b = &binding{workspace: ws, connection: *l.BoundAt}
+		}
+		f, fargs, err := filterSQL(l.Filter, "user", b)
 		if err != nil {
 			return nil, nil, 0, err
 		}
