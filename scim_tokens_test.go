@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,10 +111,39 @@ func TestScimTokensREST(t *testing.T) {
 			t.Fatalf("expired: %s", r.Raw)
 		}
 
+		e.call("POST", "/scim/v2/Users", exp, map[string]any{"userName": "late@example.com"}).must(t, 401)
+
+		// Refusals of a token that exists (revoked, expired) are in its workspace's activity log,
+		// so an IdP still using an old token shows; an unknown token belongs to no workspace.
+		e.call("GET", "/scim/v2/Users", "scim_unknown0000000000000000", nil).must(t, 401)
+		refusals := func() map[string][]string { // token id → "operation resourceType httpStatus errorMessage"
+			t.Helper()
+			r := e.call("GET", "/api/v1/scim/activities?status=error&pageSize=100", admin, nil).must(t, 200)
+			out := map[string][]string{}
+			for _, a := range get(r.Body, "activities").([]any) {
+				out[str(a, "tokenId")] = append(out[str(a, "tokenId")], fmt.Sprint(str(a, "operation"), " ", str(a, "resourceType"), " ",
+					get(a, "details", "httpStatus"), " ", str(a, "errorMessage")))
+			}
+			return out
+		}
+		got := refusals()
+		if want := []string{"read user 401 the SCIM token is revoked"}; !slices.Equal(got[id], want) {
+			t.Fatalf("revoked token's refusals: %q, want %q", got[id], want)
+		}
+		if want := []string{"create user 401 the SCIM token is expired", "read user 401 the SCIM token is expired"}; !slices.Equal(got[expID], want) {
+			t.Fatalf("expired token's refusals: %q, want %q", got[expID], want)
+		}
+		if len(got) != 2 {
+			t.Fatalf("refusals of other tokens: %q", got)
+		}
+
 		// Delete removes the token and its activity.
 		e.call("DELETE", "/api/v1/scim/tokens/"+id, admin, nil).must(t, 204)
 		e.call("GET", "/api/v1/scim/tokens/"+id, admin, nil).must(t, 404)
 		e.call("DELETE", "/api/v1/scim/tokens/"+id, admin, nil).must(t, 404)
+		if got := refusals(); len(got[id]) != 0 || len(got[expID]) != 2 {
+			t.Fatalf("after deleting the revoked token: %q", got)
+		}
 
 		// Without the admin scope, REST refuses; without a token, 401.
 		e.call("GET", "/api/v1/scim/tokens", "", nil).must(t, 401)

@@ -230,9 +230,20 @@ func scimCallerFrom(ctx context.Context) *ScimCaller {
 // AuthenticateScimToken verifies a SCIM bearer token: unknown, revoked and expired tokens all
 // fail with the same UNAUTHENTICATED error.
 func (s *Service) AuthenticateScimToken(ctx context.Context, plain string) (*ScimCaller, error) {
-	fail := models.Errorf(models.EUNAUTHENTICATED, "invalid, revoked or expired SCIM token")
+	t, err := s.scimTokenOf(ctx, plain)
+	if err != nil {
+		return nil, err
+	}
+	if t == nil || t.Status(s.now()) != models.ScimTokenActive {
+		return nil, models.Errorf(models.EUNAUTHENTICATED, "invalid, revoked or expired SCIM token")
+	}
+	return &ScimCaller{Token: t}, nil
+}
+
+// scimTokenOf returns the token whose plain value this is, whatever its status, or nil.
+func (s *Service) scimTokenOf(ctx context.Context, plain string) (*models.ScimToken, error) {
 	if !strings.HasPrefix(plain, scimTokenPrefix) || len(plain) > 256 {
-		return nil, fail
+		return nil, nil
 	}
 	hash := secret.Hash(plain)
 	t, err := s.scimTokens.get(ctx, hash, func(ctx context.Context) (*models.ScimToken, error) {
@@ -241,10 +252,26 @@ func (s *Service) AuthenticateScimToken(ctx context.Context, plain string) (*Sci
 	if err != nil {
 		return nil, internal("authenticate scim token", err)
 	}
-	if t == nil || !secret.Equal(plain, t.TokenHash) || t.Status(s.now()) != models.ScimTokenActive {
-		return nil, fail
+	if t == nil || !secret.Equal(plain, t.TokenHash) {
+		return nil, nil
 	}
-	return &ScimCaller{Token: t}, nil
+	return t, nil
+}
+
+// RecordScimRefusal records a request refused (401) because its token, which exists, was
+// revoked or has expired: an IdP still using a rotated-out token then shows in the workspace's
+// activity log and error count. Unknown tokens belong to no workspace and are not recorded.
+func (s *Service) RecordScimRefusal(ctx context.Context, plain, op, resourceType, resourceID string, status int) {
+	t, err := s.scimTokenOf(ctx, plain)
+	if err != nil || t == nil {
+		return
+	}
+	st := t.Status(s.now())
+	if st == models.ScimTokenActive {
+		return
+	}
+	s.RecordScimFailure(WithScimCaller(ctx, &ScimCaller{Token: t}), op, resourceType, resourceID, status,
+		models.Errorf(models.EUNAUTHENTICATED, "the SCIM token is %s", st))
 }
 
 // authorizeScim returns the SCIM caller if its token holds scope; otherwise FORBIDDEN.

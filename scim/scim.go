@@ -71,7 +71,8 @@ func (h *Handler) Register(mux *http.ServeMux) {
 }
 
 // handle authenticates the SCIM token, runs fn, and writes SCIM errors. Failed requests of an
-// authenticated token are recorded in the activity log (op and res name what was attempted).
+// authenticated token, and requests refused because their token was revoked or has expired,
+// are recorded in the activity log (op and res name what was attempted).
 func (h *Handler) handle(op, res string, fn func(w http.ResponseWriter, r *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -82,7 +83,10 @@ func (h *Handler) handle(op, res string, fn func(w http.ResponseWriter, r *http.
 		}
 		caller, err := h.svc.AuthenticateScimToken(ctx, tok)
 		if err != nil {
-			h.writeError(w, r, err)
+			status := h.writeError(w, r, err)
+			if op != "" && status == http.StatusUnauthorized {
+				h.svc.RecordScimRefusal(ctx, tok, op, res, r.PathValue("id"), status)
+			}
 			return
 		}
 		r = r.WithContext(provision.WithScimCaller(ctx, caller))
