@@ -8,6 +8,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/provision"
 )
 
 func TestScimTokensREST(t *testing.T) {
@@ -282,5 +287,71 @@ func TestScimTokensGraphQL(t *testing.T) {
 			t.Fatalf("read-only client created a token: %s", r.Raw)
 		}
 		e.mustGQL(rd, `{ scimTokens { total } }`, nil)
+	})
+}
+
+// TestScimIdentityAndSignIn: the SCIM user is the account that signs in. A user provisioned by
+// a token tied to a connection signs in through it at once; SCIM's active "False" blocks that
+// sign-in and active true restores it; a person created at first sign-in is found by the IdP's
+// userName and emails filters, so the IdP links them instead of creating a duplicate.
+func TestScimIdentityAndSignIn(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		ctx := context.Background()
+		admin := e.adminToken()
+		brand, err := uuid.Parse(e.createBrand(admin, "Portal"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := e.mustGQL(admin, `mutation { createConnection(input: {name: "Okta", slug: "okta", protocol: OIDC, jitProvisioning: true,
+			oidcConfig: {issuerUrl: "https://login.example.com/tenant/v2.0", clientId: "client", clientSecret: "secret"}}) { connection { id } errors { message } } }`, nil)
+		connID := str(d, "createConnection", "connection", "id")
+		var n []int
+		if err := e.app.store.RawScan(ctx, &n, "UPDATE connections SET status = 'active' WHERE id = ? RETURNING 1", connID); err != nil || len(n) != 1 {
+			t.Fatalf("activate: %v %v", n, err) // activation's test-and-verify lifecycle is covered in sso_test.go
+		}
+		conn := uuid.MustParse(connID)
+		plain, _ := e.scimToken(admin, map[string]any{"name": "Okta", "connectionId": connID})
+		signIn := func(identifier, email string) (*provision.SignInResult, error) {
+			return e.app.svc.SignIn(ctx, brand, conn, provision.Identity{Identifier: identifier, Email: email, FirstName: "Pat", LastName: "Doe"})
+		}
+
+		r := e.call("POST", "/scim/v2/Users", plain, map[string]any{"userName": "pat@example.com", "active": true,
+			"emails": []any{map[string]any{"value": "pat@example.com", "primary": true}}}).must(t, 201)
+		id := str(r.Body, "id")
+		res, err := signIn("pat@example.com", "pat@example.com")
+		if err != nil || res.Outcome != provision.SignInExistingIdentity || res.UserAccount.ID.String() != id {
+			t.Fatalf("sign-in of a SCIM user: %+v %v", res, err)
+		}
+		e.call("PATCH", "/scim/v2/Users/"+id, plain, `{"Operations":[{"op":"Replace","path":"active","value":"False"}]}`).must(t, 200)
+		if res, err := signIn("pat@example.com", "pat@example.com"); models.ErrorCode(err) != models.EFORBIDDEN || res.Outcome != provision.SignInRefused {
+			t.Fatalf("sign-in after SCIM deactivation: %+v %v", res, err)
+		}
+		e.call("PATCH", "/scim/v2/Users/"+id, plain, `{"Operations":[{"op":"replace","value":{"active":true}}]}`).must(t, 200)
+		if _, err := signIn("pat@example.com", "pat@example.com"); err != nil {
+			t.Fatalf("sign-in after SCIM reactivation: %v", err)
+		}
+
+		// Created at first sign-in (JIT), then found by the IdP's lookups.
+		res, err = signIn("00u1jit", "jit.person@example.com")
+		if err != nil || res.Outcome != provision.SignInProvisioned {
+			t.Fatalf("JIT sign-in: %+v %v", res, err)
+		}
+		jit := res.UserAccount.ID.String()
+		for _, f := range []string{`userName eq "00u1jit"`, `emails eq "JIT.Person@example.com"`, `emails[value eq "jit.person@example.com"]`, `emails[type eq "work"].value eq "jit.person@example.com"`} {
+			r := e.call("GET", "/scim/v2/Users?filter="+url.QueryEscape(f), plain, nil).must(t, 200)
+			if get(r.Body, "totalResults") != 1.0 || str(r.Body, "Resources", 0, "id") != jit {
+				t.Errorf("%s: %s", f, r.Raw)
+			}
+		}
+		// Linking it: the IdP's PUT keeps the one account and its binding.
+		e.call("PUT", "/scim/v2/Users/"+jit, plain, map[string]any{"userName": "00u1jit", "externalId": "00u1jit",
+			"emails": []any{map[string]any{"value": "jit.person@example.com", "primary": true}}}).must(t, 200)
+		if res, err := signIn("00u1jit", "jit.person@example.com"); err != nil || res.UserAccount.ID.String() != jit {
+			t.Fatalf("sign-in after linking: %+v %v", res, err)
+		}
+		r = e.call("GET", "/scim/v2/Users?filter="+url.QueryEscape(`externalId eq "00u1jit"`), plain, nil).must(t, 200)
+		if get(r.Body, "totalResults") != 1.0 {
+			t.Fatalf("externalId after linking: %s", r.Raw)
+		}
 	})
 }

@@ -198,7 +198,8 @@ func TestScimFilters(t *testing.T) {
 			{`emails eq "BOB@corp.example"`, "bob"},
 			{`emails.value sw "alice@"`, "alice"},
 			{`emails[value ew "example.com"]`, "Dave_100%,alice,erin@example.com"},
-			{`emails[type eq "work"]`, "Dave_100%,alice,bob"},
+			{`emails[type eq "work"]`, "Dave_100%,alice,bob,erin@example.com"}, // erin's email, set outside SCIM, shows as "work"
+			{`emails[type eq "work"].value eq "erin@example.com"`, "erin@example.com"},
 			{`emails[type eq "WORK" and value co "corp"]`, "bob"},
 			{`emails[primary eq true]`, "Dave_100%,alice,bob,erin@example.com"},
 			{`emails.type eq "home"`, ""},

@@ -60,7 +60,7 @@ var userColumns = map[string]column{
 	"name.familyname":   {"user_accounts.last_name", kindText},
 	"emails":            {"user_accounts.email_key", kindKey},
 	"emails.value":      {"user_accounts.email_key", kindKey},
-	"emails.type":       {"user_accounts.email_type", kindText}, // of the primary email
+	"emails.type":       {emailTypeSQL, kindText}, // of the primary email
 	"emails.primary":    {"(user_accounts.email_key <> '')", kindBool},
 	"active":            {"user_accounts.active", kindBool},
 	"title":             {"user_accounts.title", kindText},
@@ -77,6 +77,11 @@ var userColumns = map[string]column{
 	"groups":            {"gm.group_id", kindMember},
 	"groups.value":      {"gm.group_id", kindMember},
 }
+
+// emailTypeSQL is the type of the primary email as SCIM shows it: an email set outside SCIM
+// (GraphQL, first sign-in) has no stored type and is shown as "work", so Entra's documented
+// lookup emails[type eq "work"].value eq "…" finds those people too.
+const emailTypeSQL = "(CASE WHEN user_accounts.email_type = '' AND user_accounts.email_key <> '' THEN 'work' ELSE user_accounts.email_type END)"
 
 var groupColumns = map[string]column{
 	"id":                {"groups.id", kindID},

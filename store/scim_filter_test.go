@@ -47,7 +47,7 @@ func FuzzFilterSQL(f *testing.F) {
 			if n := strings.Count(sql, "?"); n != len(args) {
 				t.Fatalf("%q: %d placeholders, %d args: %s", raw, n, len(args), sql)
 			}
-			rest := strings.NewReplacer(`ESCAPE '\'`, "", `<> ''`, "").Replace(sql)
+			rest := strings.NewReplacer(emailTypeSQL, "", `ESCAPE '\'`, "", `<> ''`, "").Replace(sql)
 			if strings.ContainsAny(rest, `'"`+"`;") || strings.Contains(rest, "--") {
 				t.Fatalf("%q: user text reached the SQL: %s", raw, sql)
 			}

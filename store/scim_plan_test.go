@@ -24,6 +24,8 @@ var hotLookups = []planCase{
 	{`externalId eq "00ujl29u0le5T6Aj10h7"`, "user", "user_accounts", false, []string{"ix_user_accounts_external_id"}},
 	{`emails eq "bjensen@example.com"`, "user", "user_accounts", false, []string{"ux_user_accounts_email"}},
 	{`emails[value eq "bjensen@example.com"]`, "user", "user_accounts", false, []string{"ux_user_accounts_email"}},
+	// Entra's emails[type eq "work"].value eq "…", as provision rewrites it.
+	{`emails[type eq "work" and value eq "bjensen@example.com"]`, "user", "user_accounts", false, []string{"ux_user_accounts_email"}},
 	{`displayName eq "Engineering"`, "group", "groups", false, []string{"ux_groups_display_name"}},
 	// A tied token's userName also matches identifiers bound at its connection: two lookups.
 	{`userName eq "bjensen@example.com"`, "user", "user_accounts", true, []string{"ux_user_accounts_user_name", "ux_credentials_identity"}},
