@@ -3420,7 +3420,11 @@ input ScimActivityFilter {
   endDate: String
 }
 
-"SCIM sync health of the workspace; the 24h counts come from the activity log."
+"""
+SCIM sync health of the workspace. The 24h counts are the SCIM changes and failures of the last
+24 hours, kept with each activity row; deleting a token removes its activity log but not what it
+did, so its changes still count until they are 24 hours old.
+"""
 type ScimStatistics {
   totalUsers: Int!
   totalGroups: Int!
