@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 )
@@ -17,13 +18,31 @@ func TestScimActivityRetention(t *testing.T) {
 			time.Now().Add(-91*24*time.Hour).UTC(), old); err != nil {
 			t.Fatal(err)
 		}
-		deleted, err := e.app.svc.PruneScimActivities(context.Background(), 90*24*time.Hour)
-		if err != nil || deleted != 1 {
-			t.Fatalf("pruned %d, %v", deleted, err)
+		// A retention that is not positive would delete everything: refused.
+		if _, err := e.app.svc.PruneScimActivities(context.Background(), 0); err == nil {
+			t.Fatal("a zero retention was accepted")
 		}
-		r := e.call("GET", "/api/v1/scim/activities", admin, nil).must(t, 200)
+		// The server's pruner prunes at start.
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			pruneScimActivities(ctx, e.app.svc, 90*24*time.Hour, slog.New(slog.DiscardHandler))
+			close(done)
+		}()
+		var r *apiResponse
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			r = e.call("GET", "/api/v1/scim/activities", admin, nil).must(t, 200)
+			if get(r.Body, "total") == 1.0 || time.Now().After(deadline) {
+				break
+			}
+		}
+		cancel()
+		<-done
 		if get(r.Body, "total") != 1.0 || str(r.Body, "activities", 0, "details", "userName") != "new" {
 			t.Fatalf("after prune: %s", r.Raw)
+		}
+		if deleted, err := e.app.svc.PruneScimActivities(context.Background(), 90*24*time.Hour); err != nil || deleted != 0 {
+			t.Fatalf("second prune: %d, %v", deleted, err)
 		}
 	})
 }

@@ -364,6 +364,9 @@ func (s *Service) ScimStatistics(ctx context.Context) (*models.ScimStatistics, e
 
 // PruneScimActivities deletes activity older than the retention period.
 func (s *Service) PruneScimActivities(ctx context.Context, retention time.Duration) (int64, error) {
+	if retention <= 0 { // a misconfiguration, not a request to delete the whole log
+		return 0, models.Errorf(models.EINVALID, "the SCIM activity retention must be positive, not %s", retention)
+	}
 	n, err := s.store.PruneScimActivities(ctx, s.now().Add(-retention))
 	return n, internal("prune scim activities", err)
 }
