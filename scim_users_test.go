@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -540,6 +541,19 @@ func TestScimDiscovery(t *testing.T) {
 		e.call("GET", "/scim/v2/Schemas/urn:example", tok, nil).must(t, 404)
 		if r := e.call("PATCH", "/scim/v2/Users", tok, `{}`); r.Status != 405 || str(r.Body, "status") != "405" {
 			t.Fatalf("405: %d %s", r.Status, r.Raw)
+		}
+		e.call("DELETE", "/scim/v2/Groups", tok, nil).must(t, 405)
+		e.call("POST", "/scim/v2/ServiceProviderConfig", tok, `{}`).must(t, 405)
+		// A 405 on Users or Groups is a failed request of that resource, in the activity log.
+		r = e.call("GET", "/api/v1/scim/activities?status=error", e.adminToken(), nil).must(t, 200)
+		var logged []string
+		for _, a := range get(r.Body, "activities").([]any) {
+			if get(a, "details", "httpStatus") == 405.0 {
+				logged = append(logged, str(a, "operation")+" "+str(a, "resourceType"))
+			}
+		}
+		if want := []string{"delete group", "update user"}; !slices.Equal(logged, want) {
+			t.Fatalf("405s logged: %q, want %q", logged, want)
 		}
 		// Requests may be application/json too; other bodies are refused.
 		w, _ := e.scimToken(e.adminToken(), allScopes("w"))

@@ -59,15 +59,37 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		mux.Handle(r.pattern, h.handle(r.op, r.res, r.fn))
 	}
 	// Other methods on known resources: 405 in SCIM form (the mux's own 405 is plain text).
-	for _, p := range []string{"/scim/v2/Users", "/scim/v2/Users/{id}", "/scim/v2/Groups", "/scim/v2/Groups/{id}",
-		"/scim/v2/ServiceProviderConfig", "/scim/v2/ResourceTypes", "/scim/v2/ResourceTypes/{id}", "/scim/v2/Schemas", "/scim/v2/Schemas/{id}"} {
-		mux.Handle(p, h.handle("", "", func(w http.ResponseWriter, r *http.Request) error {
-			return errMethod
+	// On Users and Groups the attempt is recorded like any failed request of the resource.
+	for _, p := range []struct{ pattern, res string }{
+		{"/scim/v2/Users", models.ScimResourceUser}, {"/scim/v2/Users/{id}", models.ScimResourceUser},
+		{"/scim/v2/Groups", models.ScimResourceGroup}, {"/scim/v2/Groups/{id}", models.ScimResourceGroup},
+		{"/scim/v2/ServiceProviderConfig", ""}, {"/scim/v2/ResourceTypes", ""}, {"/scim/v2/ResourceTypes/{id}", ""},
+		{"/scim/v2/Schemas", ""}, {"/scim/v2/Schemas/{id}", ""},
+	} {
+		mux.Handle(p.pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			op := ""
+			if p.res != "" {
+				op = operationOf(r.Method)
+			}
+			h.handle(op, p.res, func(w http.ResponseWriter, r *http.Request) error { return errMethod }).ServeHTTP(w, r)
 		}))
 	}
 	mux.Handle("/scim/v2/", h.handle("", "", func(w http.ResponseWriter, r *http.Request) error {
 		return models.Errorf(models.ENOTFOUND, "no such SCIM endpoint: %s %s", r.Method, r.URL.Path)
 	}))
+}
+
+// operationOf names, for the activity log, what a request with this method attempts.
+func operationOf(method string) string {
+	switch method {
+	case http.MethodPost:
+		return models.ScimOpCreate
+	case http.MethodPut, http.MethodPatch:
+		return models.ScimOpUpdate
+	case http.MethodDelete:
+		return models.ScimOpDelete
+	}
+	return models.ScimOpRead
 }
 
 // handle authenticates the SCIM token, runs fn, and writes SCIM errors. Failed requests of an
