@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 )
 
 // scimUser posts a user and returns its id.
@@ -232,6 +233,14 @@ func TestScimFilters(t *testing.T) {
 			if r.Status != 400 || str(r.Body, "scimType") != "invalidFilter" {
 				t.Errorf("filter %s: %d %s", bad, r.Status, r.Raw)
 			}
+			// The detail speaks to the IdP's administrator, not of the parser's internals.
+			if d := str(r.Body, "detail"); strings.Contains(d, "func") || strings.Contains(d, "op.") || strings.ContainsRune(d, utf8.RuneError) {
+				t.Errorf("filter %s: detail %q", bad, d)
+			}
+		}
+		r := e.call("GET", "/scim/v2/Users?filter="+url.QueryEscape(`userName eq "a" and`), tok, nil).must(t, 400)
+		if want := `the parser gave up at character 16: " and"`; !strings.Contains(str(r.Body, "detail"), want) {
+			t.Errorf("detail %q does not say %s", str(r.Body, "detail"), want)
 		}
 
 		// Pagination: stable order, itemsPerPage = returned, edges.
@@ -271,7 +280,7 @@ func TestScimFilters(t *testing.T) {
 		e.call("GET", "/scim/v2/Users?startIndex=x", tok, nil).must(t, 400)
 
 		// attributes / excludedAttributes.
-		r := e.call("GET", "/scim/v2/Users?filter=userName+eq+%22alice%22&attributes=userName,name.givenName,emails.value", tok, nil).must(t, 200)
+		r = e.call("GET", "/scim/v2/Users?filter=userName+eq+%22alice%22&attributes=userName,name.givenName,emails.value", tok, nil).must(t, 200)
 		u := get(r.Body, "Resources", 0).(map[string]any)
 		if u["id"] == nil || u["schemas"] == nil || u["meta"] != nil || u["active"] != nil || str(u, "name", "givenName") != "Alice" ||
 			get(u, "name", "familyName") != nil || str(u, "emails", 0, "value") != "alice@example.com" || get(u, "emails", 0, "type") != nil {

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -297,4 +298,20 @@ func fillFilter(e filter.Expression, lits []string) (filter.Expression, error) {
 		return &c, nil
 	}
 	return e, nil
+}
+
+// parserPosition finds the column in the parser's "parse conflict [line:column]" errors.
+var parserPosition = regexp.MustCompile(`\[\d+:(\d+)\]`)
+
+// filterSyntaxMessage explains a filter that does not parse. The parser's own messages name
+// its internals ("expected op.Or or[func func func func]"), so the IdP's administrator gets the
+// filter, where the parser gave up when that is past the start, and an example instead.
+func filterSyntaxMessage(f string, err error) string {
+	msg := fmt.Sprintf("invalid filter %q: not SCIM filter syntax (RFC 7644 section 3.4.2.2, e.g. userName eq \"bjensen\")", truncate(f, 200))
+	if m := parserPosition.FindStringSubmatch(err.Error()); m != nil {
+		if col, _ := strconv.Atoi(m[1]); col > 0 && col < len(f) { // a 0-based offset
+			msg += fmt.Sprintf("; the parser gave up at character %d: %q", col+1, truncate(f[col:], 40))
+		}
+	}
+	return msg
 }

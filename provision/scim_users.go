@@ -341,7 +341,7 @@ func (s *Service) scimList(in ScimListInput) (store.ScimList, error) {
 		}
 		e, err := parseScimFilter(in.Filter)
 		if err != nil {
-			return l, models.ScimError(models.ScimTypeInvalidFilter, "invalid filter: %s", truncate(err.Error(), 200))
+			return l, models.ScimError(models.ScimTypeInvalidFilter, "%s", filterSyntaxMessage(in.Filter, err))
 		}
 		l.Filter = e
 	}
