@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"gatehouse/secret"
@@ -74,6 +75,29 @@ func (e *testEnv) scimToken(admin string, body map[string]any) (plain, id string
 	e.t.Helper()
 	r := e.call("POST", "/api/v1/scim/tokens", admin, body).must(e.t, 201)
 	return str(r.Body, "plainValue"), str(r.Body, "token", "id")
+}
+
+// otherWorkspaceAdmin creates another workspace and returns an access token of an admin
+// client of it.
+func (e *testEnv) otherWorkspaceAdmin(admin, name string) string {
+	e.t.Helper()
+	d := e.mustGQL(admin, `mutation($n: String!) { createWorkspace(input: {name: $n}) { workspace { id } errors { code } } }`,
+		map[string]any{"n": name})
+	ws := str(d, "createWorkspace", "workspace", "id")
+	if ws == "" {
+		e.t.Fatalf("createWorkspace: %v", d)
+	}
+	return e.token(e.createClient(admin, []string{"admin", "graphql"}, ws))
+}
+
+// mustLackScope fails the test unless r is a SCIM 403 error naming the missing scope.
+func (r *apiResponse) mustLackScope(t *testing.T, scope string) {
+	t.Helper()
+	r.must(t, 403)
+	if str(r.Body, "schemas", 0) != "urn:ietf:params:scim:api:messages:2.0:Error" || str(r.Body, "status") != "403" ||
+		!strings.Contains(str(r.Body, "detail"), scope) {
+		t.Fatalf("403 without the SCIM error naming %s: %s", scope, r.Raw)
+	}
 }
 
 // allScopes is a SCIM token body with every scope.

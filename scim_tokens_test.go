@@ -280,13 +280,31 @@ func TestScimTokensGraphQL(t *testing.T) {
 		if get(d, "scimActivities", "total") != 0.0 || get(d, "scimToken") != nil {
 			t.Fatalf("after delete: %v", d)
 		}
+		// Pages, newest first: page 2 of size 1 is the older of two tokens.
+		_, older := e.scimToken(admin, map[string]any{"name": "older"})
+		_, newer := e.scimToken(admin, map[string]any{"name": "newer"})
+		page := func(n int) string {
+			t.Helper()
+			d := e.mustGQL(admin, `query($p: Int) { scimTokens(page: $p, pageSize: 1) { total page pageSize tokens { id } } }`, map[string]any{"p": n})
+			if get(d, "scimTokens", "total") != 2.0 || get(d, "scimTokens", "page") != float64(n) || get(d, "scimTokens", "pageSize") != 1.0 ||
+				len(get(d, "scimTokens", "tokens").([]any)) > 1 {
+				t.Fatalf("page %d: %v", n, d)
+			}
+			return str(d, "scimTokens", "tokens", 0, "id")
+		}
+		if p1, p2, p3 := page(1), page(2), page(3); p1 != newer || p2 != older || p3 != "" {
+			t.Fatalf("pages %q %q %q, want %q %q and none", p1, p2, p3, newer, older)
+		}
+
 		// graphql:read may read but not create tokens.
 		cid, csec := e.createClient(admin, []string{"graphql:read"}, "")
 		rd := e.token(cid, csec)
 		if r := e.gql(rd, `mutation { createScimToken(input: {name: "x"}) { plainValue } }`, nil); len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "FORBIDDEN" {
 			t.Fatalf("read-only client created a token: %s", r.Raw)
 		}
-		e.mustGQL(rd, `{ scimTokens { total } }`, nil)
+		if d := e.mustGQL(rd, `{ scimTokens { total } }`, nil); get(d, "scimTokens", "total") != 2.0 {
+			t.Fatalf("read-only client's scimTokens: %v", d)
+		}
 	})
 }
 

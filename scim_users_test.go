@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"sort"
@@ -122,21 +123,27 @@ func TestScimUsersCRUD(t *testing.T) {
 			t.Fatalf("deleted user still in GraphQL: %v", d)
 		}
 
-		// Activity: one row per change, one per failure, in order.
+		// Activity: one row per change, one per failure. The failures above, by HTTP status:
+		// 409: duplicate userName, shared email; 400: the six invalid bodies; 412: the stale
+		// PUT, PATCH and DELETE; 404: GET of an unknown id and of "not-a-uuid", PUT of an
+		// unknown id, GET and DELETE after the delete.
 		r = e.call("GET", "/api/v1/scim/activities?pageSize=100", admin, nil).must(t, 200)
-		var ok, failed int
+		ok, failed := 0, map[float64]int{}
 		for _, a := range get(r.Body, "activities").([]any) {
 			if str(a, "status") == "success" {
 				ok++
-			} else {
-				failed++
-				if str(a, "errorMessage") == "" {
-					t.Errorf("failure without message: %v", a)
-				}
+				continue
+			}
+			failed[get(a, "details", "httpStatus").(float64)]++
+			if str(a, "errorMessage") == "" {
+				t.Errorf("failure without message: %v", a)
 			}
 		}
-		if ok != 3 || failed < 12 { // create, put, delete; 2 conflicts + 6 invalid + 3 stale + 4 not found
-			t.Fatalf("activities: %d ok, %d failed: %s", ok, failed, r.Raw)
+		if want := map[float64]int{409: 2, 400: 6, 412: 3, 404: 5}; ok != 3 || !maps.Equal(failed, want) { // create, put, delete
+			t.Fatalf("activities: %d ok, failures by status %v, want 3 ok and %v: %s", ok, failed, want, r.Raw)
+		}
+		if get(r.Body, "total") != 19.0 {
+			t.Fatalf("activities total: %v", get(r.Body, "total"))
 		}
 		r = e.call("GET", "/api/v1/scim/activities?operation=delete&resourceType=user&status=success", admin, nil).must(t, 200)
 		if get(r.Body, "total") != 1.0 || str(r.Body, "activities", 0, "resourceId") != id {
@@ -149,7 +156,7 @@ func TestScimUsersCRUD(t *testing.T) {
 		e.call("GET", "/api/v1/scim/activities?startDate=yesterday", admin, nil).must(t, 400)
 		e.call("GET", "/api/v1/scim/activities?operation=explode", admin, nil).must(t, 400)
 		r = e.call("GET", "/api/v1/scim/statistics", admin, nil).must(t, 200)
-		if get(r.Body, "usersAdded24h") != 1.0 || get(r.Body, "usersRemoved24h") != 1.0 || get(r.Body, "totalUsers") != 0.0 || get(r.Body, "errorCount24h").(float64) < 12 {
+		if get(r.Body, "usersAdded24h") != 1.0 || get(r.Body, "usersRemoved24h") != 1.0 || get(r.Body, "totalUsers") != 0.0 || get(r.Body, "errorCount24h") != 16.0 {
 			t.Fatalf("statistics: %s", r.Raw)
 		}
 	})
@@ -384,24 +391,19 @@ func TestScimScopesAndIsolation(t *testing.T) {
 		id := e.scimUser(full, map[string]any{"userName": "u1"})
 
 		e.call("GET", "/scim/v2/Users/"+id, readOnly, nil).must(t, 200)
-		r := e.call("POST", "/scim/v2/Users", readOnly, map[string]any{"userName": "u2"}).must(t, 403)
-		if str(r.Body, "status") != "403" || !strings.Contains(str(r.Body, "detail"), "users:write") {
-			t.Fatalf("403 body: %s", r.Raw)
-		}
-		e.call("PATCH", "/scim/v2/Users/"+id, readOnly, `{"Operations":[{"op":"replace","path":"active","value":false}]}`).must(t, 403)
-		e.call("DELETE", "/scim/v2/Users/"+id, readOnly, nil).must(t, 403)
-		e.call("GET", "/scim/v2/Groups", usersOnly, nil).must(t, 403)
-		e.call("POST", "/scim/v2/Groups", usersOnly, map[string]any{"displayName": "g"}).must(t, 403)
+		e.call("POST", "/scim/v2/Users", readOnly, map[string]any{"userName": "u2"}).mustLackScope(t, "users:write")
+		e.call("PATCH", "/scim/v2/Users/"+id, readOnly, `{"Operations":[{"op":"replace","path":"active","value":false}]}`).mustLackScope(t, "users:write")
+		e.call("DELETE", "/scim/v2/Users/"+id, readOnly, nil).mustLackScope(t, "users:write")
+		e.call("GET", "/scim/v2/Groups", usersOnly, nil).mustLackScope(t, "groups:read")
+		e.call("POST", "/scim/v2/Groups", usersOnly, map[string]any{"displayName": "g"}).mustLackScope(t, "groups:write")
 		e.call("GET", "/scim/v2/Users", "", nil).must(t, 401)
 		e.call("GET", "/scim/v2/Users", "scim_unknown_token_value", nil).must(t, 401)
 		e.call("GET", "/scim/v2/Users", e.adminToken(), nil).must(t, 401) // an OAuth access token is not a SCIM token
 		e.call("GET", "/scim/v2/ServiceProviderConfig", "", nil).must(t, 401)
 
 		// Another workspace sees nothing of this one, and cannot change it.
-		d := e.mustGQL(admin, `mutation { createWorkspace(input: {name: "Other"}) { workspace { id } errors { code } } }`, nil)
-		ws := str(d, "createWorkspace", "workspace", "id")
-		cid, csec := e.createClient(admin, []string{"admin", "graphql"}, ws)
-		other, _ := e.scimToken(e.token(cid, csec), allScopes("other"))
+		otherAdmin := e.otherWorkspaceAdmin(admin, "Other")
+		other, _ := e.scimToken(otherAdmin, allScopes("other"))
 		e.call("GET", "/scim/v2/Users/"+id, other, nil).must(t, 404)
 		e.call("PATCH", "/scim/v2/Users/"+id, other, `{"Operations":[{"op":"replace","path":"active","value":false}]}`).must(t, 404)
 		e.call("DELETE", "/scim/v2/Users/"+id, other, nil).must(t, 404)
@@ -414,14 +416,196 @@ func TestScimScopesAndIsolation(t *testing.T) {
 			t.Fatalf("changed by another workspace: %s", r.Raw)
 		}
 		// Its activity and statistics are its own.
-		r = e.call("GET", "/api/v1/scim/statistics", e.token(cid, csec), nil).must(t, 200)
+		r := e.call("GET", "/api/v1/scim/statistics", otherAdmin, nil).must(t, 200)
 		if get(r.Body, "totalUsers") != 1.0 || get(r.Body, "activeTokens") != 1.0 {
 			t.Fatalf("other statistics: %s", r.Raw)
 		}
-		// 403s are recorded as failures of the token's workspace.
+		// The five 403s are recorded as failures of the token's workspace, the other workspace's 404s are not.
 		r = e.call("GET", "/api/v1/scim/activities?status=error", admin, nil).must(t, 200)
-		if get(r.Body, "total").(float64) < 5 {
+		if get(r.Body, "total") != 5.0 {
 			t.Fatalf("scope failures not recorded: %s", r.Raw)
+		}
+	})
+}
+
+// TestScimGroupScopes: groups:read reads groups and nothing else; groups:write does not read.
+func TestScimGroupScopes(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.adminToken()
+		full, _ := e.scimToken(admin, allScopes("full"))
+		reader, _ := e.scimToken(admin, map[string]any{"name": "groups reader", "scopes": []string{"groups:read"}})
+		writer, _ := e.scimToken(admin, map[string]any{"name": "groups writer", "scopes": []string{"groups:write"}})
+		uid := e.scimUser(full, map[string]any{"userName": "member"})
+		gid := str(e.call("POST", "/scim/v2/Groups", full, map[string]any{"displayName": "Staff",
+			"members": []any{map[string]any{"value": uid}}}).must(t, 201).Body, "id")
+		groups := func() string { // every group, with members, as the full token sees them
+			t.Helper()
+			return e.call("GET", "/scim/v2/Groups", full, nil).must(t, 200).Raw
+		}
+		before := groups()
+
+		if r := e.call("GET", "/scim/v2/Groups", reader, nil).must(t, 200); get(r.Body, "totalResults") != 1.0 {
+			t.Fatalf("groups:read list: %s", r.Raw)
+		}
+		if r := e.call("GET", "/scim/v2/Groups/"+gid, reader, nil).must(t, 200); str(r.Body, "members", 0, "value") != uid {
+			t.Fatalf("groups:read get: %s", r.Raw)
+		}
+		for _, w := range []struct {
+			method, path string
+			body         any
+		}{
+			{"POST", "/scim/v2/Groups", map[string]any{"displayName": "New"}},
+			{"PATCH", "/scim/v2/Groups/" + gid, `{"Operations":[{"op":"remove","path":"members"}]}`},
+			{"PUT", "/scim/v2/Groups/" + gid, map[string]any{"displayName": "Renamed"}},
+			{"DELETE", "/scim/v2/Groups/" + gid, nil},
+		} {
+			e.call(w.method, w.path, reader, w.body).mustLackScope(t, "groups:write")
+		}
+		e.call("GET", "/scim/v2/Users", reader, nil).mustLackScope(t, "users:read")
+		e.call("GET", "/scim/v2/Users/"+uid, reader, nil).mustLackScope(t, "users:read")
+		if after := groups(); after != before {
+			t.Fatalf("refused writes changed the groups:\n%s\n%s", before, after)
+		}
+
+		// groups:write alone reads nothing: neither lists nor single groups.
+		e.call("GET", "/scim/v2/Groups", writer, nil).mustLackScope(t, "groups:read")
+		e.call("GET", "/scim/v2/Groups/"+gid, writer, nil).mustLackScope(t, "groups:read")
+		e.call("GET", "/scim/v2/Users", writer, nil).mustLackScope(t, "users:read")
+		// Its writes whose answers carry no members succeed: PATCH (which answers without
+		// members), POST and PUT with excludedAttributes=members, DELETE. POST and PUT that
+		// answer with members (the default) read them back with groups:read: today they are
+		// refused with 403 after the change was saved, a bug not asserted here.
+		r := e.call("PATCH", "/scim/v2/Groups/"+gid, writer, `{"Operations":[{"op":"replace","path":"displayName","value":"Team"}]}`).must(t, 200)
+		if str(r.Body, "displayName") != "Team" || r.Body["members"] != nil {
+			t.Fatalf("groups:write PATCH: %s", r.Raw)
+		}
+		r = e.call("POST", "/scim/v2/Groups?excludedAttributes=members", writer, map[string]any{"displayName": "New",
+			"members": []any{map[string]any{"value": uid}}}).must(t, 201)
+		newID := str(r.Body, "id")
+		e.call("PUT", "/scim/v2/Groups/"+newID+"?excludedAttributes=members", writer, map[string]any{"displayName": "Newer"}).must(t, 200)
+		e.call("DELETE", "/scim/v2/Groups/"+gid, writer, nil).must(t, 204)
+		r = e.call("GET", "/scim/v2/Groups", full, nil).must(t, 200)
+		if get(r.Body, "totalResults") != 1.0 || str(r.Body, "Resources", 0, "displayName") != "Newer" || len(get(r.Body, "Resources", 0, "members").([]any)) != 0 {
+			t.Fatalf("after groups:write changes: %s", r.Raw)
+		}
+	})
+}
+
+// TestScimWorkspaceIsolation: a workspace's SCIM token and admin cannot see or change another
+// workspace's groups, SCIM tokens, activity or statistics.
+func TestScimWorkspaceIsolation(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.adminToken()
+		tokA, tokAID := e.scimToken(admin, allScopes("A"))
+		userA := e.scimUser(tokA, map[string]any{"userName": "a-user"})
+		groupA := str(e.call("POST", "/scim/v2/Groups", tokA, map[string]any{"displayName": "Staff",
+			"members": []any{map[string]any{"value": userA}}}).must(t, 201).Body, "id")
+		adminB := e.otherWorkspaceAdmin(admin, "B")
+		tokB, tokBID := e.scimToken(adminB, allScopes("B"))
+		// Display names are unique per workspace only.
+		groupB := str(e.call("POST", "/scim/v2/Groups", tokB, map[string]any{"displayName": "Staff"}).must(t, 201).Body, "id")
+		stateA := func() string { // A's group and user, as A sees them
+			t.Helper()
+			return e.call("GET", "/scim/v2/Groups/"+groupA, tokA, nil).must(t, 200).Raw + e.call("GET", "/scim/v2/Users/"+userA, tokA, nil).must(t, 200).Raw
+		}
+		before := stateA()
+
+		// B's token: A's group is not found, whatever the method; lists do not show it.
+		for _, c := range []struct {
+			method string
+			body   any
+		}{
+			{"GET", nil},
+			{"PATCH", `{"Operations":[{"op":"remove","path":"members"}]}`},
+			{"PUT", map[string]any{"displayName": "Taken over"}},
+			{"DELETE", nil},
+		} {
+			if r := e.call(c.method, "/scim/v2/Groups/"+groupA, tokB, c.body); r.Status != 404 || str(r.Body, "status") != "404" {
+				t.Errorf("%s of another workspace's group: %d %s", c.method, r.Status, r.Raw)
+			}
+		}
+		for f, want := range map[string]string{"": groupB, `displayName eq "Staff"`: groupB,
+			`members eq "` + userA + `"`: "", `id eq "` + groupA + `"`: ""} {
+			r := e.call("GET", "/scim/v2/Groups?filter="+urlq(f), tokB, nil).must(t, 200)
+			var ids []string
+			for _, g := range get(r.Body, "Resources").([]any) {
+				ids = append(ids, str(g, "id"))
+			}
+			if strings.Join(ids, ",") != want || get(r.Body, "totalResults") != float64(len(ids)) {
+				t.Errorf("B lists groups %q: %s", f, r.Raw)
+			}
+		}
+		// B cannot make A's user a member of its group, by POST, PATCH or PUT: 400 invalidValue.
+		for _, c := range []struct {
+			method, path string
+			body         any
+		}{
+			{"POST", "/scim/v2/Groups", map[string]any{"displayName": "Poachers", "members": []any{map[string]any{"value": userA}}}},
+			{"PATCH", "/scim/v2/Groups/" + groupB, `{"Operations":[{"op":"add","path":"members","value":[{"value":"` + userA + `"}]}]}`},
+			{"PUT", "/scim/v2/Groups/" + groupB, map[string]any{"displayName": "Staff", "members": []any{map[string]any{"value": userA}}}},
+		} {
+			if r := e.call(c.method, c.path, tokB, c.body); r.Status != 400 || str(r.Body, "scimType") != "invalidValue" {
+				t.Errorf("%s %s with another workspace's user: %d %s", c.method, c.path, r.Status, r.Raw)
+			}
+		}
+		if r := e.call("GET", "/scim/v2/Groups", tokB, nil).must(t, 200); get(r.Body, "totalResults") != 1.0 ||
+			len(get(r.Body, "Resources", 0, "members").([]any)) != 0 || str(r.Body, "Resources", 0, "meta", "version") != `W/"1"` {
+			t.Fatalf("B's groups after the refused changes: %s", r.Raw)
+		}
+		if after := stateA(); after != before {
+			t.Fatalf("B changed A's group or user:\n%s\n%s", before, after)
+		}
+
+		// B's admin: A's SCIM token is not found, through REST and GraphQL, and keeps working.
+		e.call("GET", "/api/v1/scim/tokens/"+tokAID, adminB, nil).must(t, 404)
+		e.call("POST", "/api/v1/scim/tokens/"+tokAID+"/revoke", adminB, nil).must(t, 404)
+		e.call("DELETE", "/api/v1/scim/tokens/"+tokAID, adminB, nil).must(t, 404)
+		if r := e.call("GET", "/api/v1/scim/tokens", adminB, nil).must(t, 200); get(r.Body, "total") != 1.0 || str(r.Body, "tokens", 0, "id") != tokBID {
+			t.Fatalf("B's tokens: %s", r.Raw)
+		}
+		d := e.mustGQL(adminB, `mutation($id: ID!) { revokeScimToken(input: {id: $id}) { token { id } errors { code } }
+			deleteScimToken(input: {id: $id}) { deletedId errors { code } } }`, map[string]any{"id": tokAID})
+		if str(d, "revokeScimToken", "errors", 0, "code") != "NOT_FOUND" || str(d, "deleteScimToken", "errors", 0, "code") != "NOT_FOUND" ||
+			get(d, "deleteScimToken", "deletedId") != nil {
+			t.Fatalf("GraphQL revoke/delete of another workspace's token: %v", d)
+		}
+		if d := e.mustGQL(adminB, `query($id: ID!) { scimToken(id: $id) { id } }`, map[string]any{"id": tokAID}); get(d, "scimToken") != nil {
+			t.Fatalf("GraphQL scimToken of another workspace: %v", d)
+		}
+		if r := e.call("GET", "/api/v1/scim/tokens/"+tokAID, admin, nil).must(t, 200); str(r.Body, "token", "status") != "active" {
+			t.Fatalf("A's token after B's attempts: %s", r.Raw)
+		}
+		e.call("GET", "/scim/v2/Groups/"+groupA, tokA, nil).must(t, 200)
+
+		// Activity and statistics: each workspace sees its own rows only. A: its user and group
+		// created; B: its group created, 4 refusals (404) and 3 refused members (400).
+		rowsByToken := func(admin string) map[string]int {
+			t.Helper()
+			r := e.call("GET", "/api/v1/scim/activities?pageSize=100", admin, nil).must(t, 200)
+			out := map[string]int{}
+			for _, a := range get(r.Body, "activities").([]any) {
+				out[str(a, "tokenId")]++
+			}
+			return out
+		}
+		if got, want := rowsByToken(admin), map[string]int{tokAID: 2}; !maps.Equal(got, want) {
+			t.Errorf("A's activity rows by token: %v, want %v", got, want)
+		}
+		if got, want := rowsByToken(adminB), map[string]int{tokBID: 8}; !maps.Equal(got, want) {
+			t.Errorf("B's activity rows by token: %v, want %v", got, want)
+		}
+		stats := func(admin string) string {
+			t.Helper()
+			r := e.call("GET", "/api/v1/scim/statistics", admin, nil).must(t, 200)
+			return fmt.Sprint(get(r.Body, "totalUsers"), get(r.Body, "totalGroups"), get(r.Body, "usersAdded24h"),
+				get(r.Body, "groupsAdded24h"), get(r.Body, "errorCount24h"), get(r.Body, "activeTokens"))
+		}
+		// totalUsers totalGroups usersAdded24h groupsAdded24h errorCount24h activeTokens
+		if got := stats(admin); got != "1 1 1 1 0 1" {
+			t.Errorf("A's statistics: %s", got)
+		}
+		if got := stats(adminB); got != "0 1 0 1 7 1" {
+			t.Errorf("B's statistics: %s", got)
 		}
 	})
 }
