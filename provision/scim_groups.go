@@ -28,6 +28,9 @@ type GroupChange struct {
 	Remove         []string
 	// Details go into the activity row (e.g. operation counts).
 	Details map[string]any
+	// WithMembers loads the group's members after the change, in its transaction, for the
+	// answer: part of the write, so groups:write is enough (no groups:read reload).
+	WithMembers bool
 }
 
 func notFoundGroup(rawID string) error {
@@ -91,8 +94,10 @@ func (s *Service) memberIDs(ctx context.Context, ws uuid.UUID, raw []string, mus
 	return ids, nil
 }
 
-// CreateScimGroup creates a group with its initial members.
-func (s *Service) CreateScimGroup(ctx context.Context, name string, externalID *string, members []string) (*models.Group, error) {
+// CreateScimGroup creates a group with its members and activity row in one transaction; with
+// withMembers the answer carries the members as stored (part of the write: groups:write is
+// enough).
+func (s *Service) CreateScimGroup(ctx context.Context, name string, externalID *string, members []string, withMembers bool) (*models.Group, error) {
 	c, err := s.authorizeScim(ctx, models.ScimGroupsWrite)
 	if err != nil {
 		return nil, err
@@ -115,8 +120,14 @@ func (s *Service) CreateScimGroup(ctx context.Context, name string, externalID *
 		if err := s.store.ChangeMembers(ctx, g.WorkspaceID, g.ID, false, nil, ids); err != nil {
 			return err
 		}
-		return s.store.Create(ctx, s.scimActivity(c, models.ScimOpCreate, models.ScimResourceGroup, g.ID.String(), nil,
-			map[string]any{"displayName": name, "membersAdded": len(ids)}))
+		if err := s.store.Create(ctx, s.scimActivity(c, models.ScimOpCreate, models.ScimResourceGroup, g.ID.String(), nil,
+			map[string]any{"displayName": name, "membersAdded": len(ids)})); err != nil {
+			return err
+		}
+		if withMembers {
+			return s.attachMembers(ctx, []*models.Group{g})
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, groupWriteError(err, name)
@@ -249,7 +260,13 @@ func (s *Service) ChangeScimGroup(ctx context.Context, rawID string, ifVersion i
 		for k, v := range ch.Details {
 			details[k] = v
 		}
-		return s.store.Create(ctx, s.scimActivity(c, models.ScimOpUpdate, models.ScimResourceGroup, g.ID.String(), nil, details))
+		if err := s.store.Create(ctx, s.scimActivity(c, models.ScimOpUpdate, models.ScimResourceGroup, g.ID.String(), nil, details)); err != nil {
+			return err
+		}
+		if ch.WithMembers {
+			return s.attachMembers(ctx, []*models.Group{g})
+		}
+		return nil
 	})
 	if err != nil {
 		if IsPreconditionFailed(err) || models.ErrorCode(err) != models.EINTERNAL {

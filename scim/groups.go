@@ -28,20 +28,13 @@ func (h *Handler) groupDoc(g *models.Group, withMembers bool) doc {
 	return d
 }
 
+// writeGroup answers with g; its members are shown when they were loaded (g.Members not nil).
 func (h *Handler) writeGroup(w http.ResponseWriter, r *http.Request, status int, g *models.Group) error {
-	p := projectionOf(r)
-	if p.wants("members") && g.Members == nil {
-		full, err := h.svc.ScimGroup(r.Context(), g.ID.String(), true)
-		if err != nil {
-			return err
-		}
-		g = full
-	}
 	w.Header().Set("ETag", etag(g.Version))
 	if status == http.StatusCreated {
 		w.Header().Set("Location", h.base+"/Groups/"+g.ID.String())
 	}
-	writeJSON(w, status, p.apply(h.groupDoc(g, p.wants("members"))))
+	writeJSON(w, status, projectionOf(r).apply(h.groupDoc(g, g.Members != nil)))
 	return nil
 }
 
@@ -54,7 +47,7 @@ func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	g, err := h.svc.CreateScimGroup(r.Context(), name, ext, members)
+	g, err := h.svc.CreateScimGroup(r.Context(), name, ext, members, projectionOf(r).wants("members"))
 	if err != nil {
 		return err
 	}
@@ -98,7 +91,7 @@ func (h *Handler) putGroup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ch := provision.GroupChange{DisplayName: &name, ExternalID: &ext, ReplaceMembers: true, Add: members,
-		Details: map[string]any{"method": "PUT"}}
+		Details: map[string]any{"method": "PUT"}, WithMembers: projectionOf(r).wants("members")}
 	g, err := h.svc.ChangeScimGroup(r.Context(), r.PathValue("id"), ifMatch(r), ch)
 	if err != nil {
 		return err
@@ -291,16 +284,13 @@ func (h *Handler) patchGroup(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ch.Details = map[string]any{"method": "PATCH", "operations": patchSummary(req.Operations)}
+	// A PATCH answers without members unless the request names attributes (RFC 7644 allows
+	// 204; Okta and Entra accept 200 with the resource), so large groups stay cheap.
+	p := projectionOf(r)
+	ch.WithMembers = (len(p.include) > 0 || len(p.exclude) > 0) && p.wants("members")
 	g, err := h.svc.ChangeScimGroup(r.Context(), r.PathValue("id"), ifMatch(r), ch)
 	if err != nil {
 		return err
-	}
-	// A PATCH that only changes members answers without them unless asked (RFC 7644 allows
-	// 204; Okta and Entra accept 200 with the resource), so large groups stay cheap.
-	if len(projectionOf(r).include) == 0 && len(projectionOf(r).exclude) == 0 {
-		w.Header().Set("ETag", etag(g.Version))
-		writeJSON(w, http.StatusOK, h.groupDoc(g, false))
-		return nil
 	}
 	return h.writeGroup(w, r, http.StatusOK, g)
 }
