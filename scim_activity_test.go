@@ -263,7 +263,8 @@ func TestScimActivityFilters(t *testing.T) {
 		for _, bad := range []string{"endDate=2025-02-30", "endDate=2025-01-15T10:00:00", "startDate=tomorrow"} {
 			e.call("GET", "/api/v1/scim/activities?"+bad, admin, nil).must(t, 400)
 		}
-		if r := e.gql(admin, `{ scimActivities(filter: {endDate: "2025-02-30"}) { total } }`, nil); len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "INVALID" {
+		if r := e.gql(admin, `{ scimActivities(filter: {endDate: "2025-02-30"}) { total } }`, nil); len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "INVALID" ||
+			!strings.HasPrefix(r.Errors[0].Message, "endDate must be") {
 			t.Fatalf("GraphQL invalid endDate: %s", r.Raw)
 		}
 

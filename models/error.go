@@ -105,6 +105,31 @@ func UserErrors(err error) Errors {
 	return nil
 }
 
+// FieldMessage is PublicMessage naming the input fields the problems are about ("endDate must
+// be …"; several joined by "; "), for callers that show no per-field error list.
+func FieldMessage(err error) string {
+	var es Errors
+	if errors.As(err, &es) {
+		parts := make([]string, len(es))
+		for i, e := range es {
+			parts[i] = e.fieldMessage()
+		}
+		return strings.Join(parts, "; ")
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.fieldMessage()
+	}
+	return PublicMessage(err)
+}
+
+func (e *Error) fieldMessage() string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return e.Field + " " + e.Message
+}
+
 // PublicMessage is the message safe to show a caller: the domain message, or a generic one.
 func PublicMessage(err error) string {
 	var e *Error

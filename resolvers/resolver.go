@@ -67,8 +67,8 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		case models.EINTERNAL:
 			log.ErrorContext(ctx, "graphql: internal error", "err", err, "path", ge.Path.String())
 			ge.Message = "internal error"
-		default: // a user error outside a payload (e.g. a query argument): show it
-			ge.Message = models.PublicMessage(err)
+		default: // a user error outside a payload (e.g. a query argument): show it, naming its field
+			ge.Message = models.FieldMessage(err)
 		}
 		if ge.Extensions == nil {
 			ge.Extensions = map[string]any{}

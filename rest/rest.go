@@ -154,7 +154,7 @@ func errorStatus(code string) (int, string) {
 func writeError(w http.ResponseWriter, err error, log *slog.Logger, r *http.Request) {
 	code := models.ErrorCode(err)
 	status, typ := errorStatus(code)
-	msg := errorMessage(err)
+	msg := models.FieldMessage(err)
 	if status == http.StatusInternalServerError {
 		log.ErrorContext(r.Context(), "rest: internal error", "err", err, "path", r.URL.Path)
 		msg = "internal error"
@@ -163,30 +163,6 @@ func writeError(w http.ResponseWriter, err error, log *slog.Logger, r *http.Requ
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
 	}
 	writeJSON(w, status, map[string]any{"error": map[string]any{"type": typ, "message": msg}})
-}
-
-// errorMessage names the field a problem is about, in the document's style.
-func errorMessage(err error) string {
-	var es models.Errors
-	if errors.As(err, &es) {
-		parts := make([]string, len(es))
-		for i, e := range es {
-			parts[i] = fieldMessage(e)
-		}
-		return strings.Join(parts, "; ")
-	}
-	var e *models.Error
-	if errors.As(err, &e) {
-		return fieldMessage(e)
-	}
-	return models.PublicMessage(err)
-}
-
-func fieldMessage(e *models.Error) string {
-	if e.Field == "" {
-		return e.Message
-	}
-	return e.Field + " " + e.Message
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
