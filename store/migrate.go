@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ type migration struct {
 	name     string
 	sql      string
 	postgres string // run after sql on PostgreSQL only (storage settings SQLite does not have)
+	sqlite   string // run after sql on SQLite only (table rebuilds where PostgreSQL has ALTER)
 }
 
 // migrations holds every step, registered by the migrate_NNNN_*.go files (one file per step,
@@ -46,12 +48,20 @@ func (s *Store) dialectSQL(sql string) string {
 // Migrate applies every migration not yet applied, each in its own transaction. It is safe to
 // run again, and on PostgreSQL safe to run from several replicas at once (advisory lock).
 func (s *Store) Migrate(ctx context.Context) error {
+	return s.migrateTo(ctx, math.MaxInt)
+}
+
+// migrateTo applies the migrations up to version last (tests of a step start before it).
+func (s *Store) migrateTo(ctx context.Context, last int) error {
 	db := s.gdb.WithContext(ctx)
 	if err := db.Exec(s.dialectSQL(`CREATE TABLE IF NOT EXISTS schema_migrations (
 		version integer PRIMARY KEY, name text NOT NULL, applied_at {time} NOT NULL)`)).Error; err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
 	for _, m := range migrations {
+		if m.version > last {
+			break
+		}
 		err := db.Transaction(func(tx *gorm.DB) error {
 			if s.dialect == Postgres {
 				if err := tx.Exec("SELECT pg_advisory_xact_lock(7215339)").Error; err != nil {
@@ -66,8 +76,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 				return nil
 			}
 			sql := m.sql
-			if s.dialect == Postgres {
+			switch s.dialect {
+			case Postgres:
 				sql += m.postgres
+			case SQLite:
+				sql += m.sqlite
 			}
 			for _, stmt := range strings.Split(s.dialectSQL(sql), ";\n") {
 				if strings.TrimSpace(stmt) == "" {
