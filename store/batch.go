@@ -277,25 +277,35 @@ func hotInsert(row any) (sql string, vars []any, ok bool) {
 	return "", nil, false
 }
 
-// scimUserUpdate is SaveScimUser's versioned UPDATE as one PostgreSQL statement.
+// scimUserUpdate is SaveScimUser's versioned UPDATE as one PostgreSQL statement: the text is
+// built once (the columns are fixed), each call only lines up the values.
 func scimUserUpdate(u *models.UserAccount, now time.Time) (string, []any) {
+	names, sql := scimUserUpdateSQL()
 	cols := scimUserColumns(u, now)
+	vars := make([]any, 0, len(names)+3)
+	for _, k := range names {
+		vars = append(vars, cols[k])
+	}
+	return sql, append(vars, u.WorkspaceID, u.ID, u.Version)
+}
+
+// scimUserUpdateSQL returns the columns scimUserUpdate sets, sorted, and its statement.
+var scimUserUpdateSQL = sync.OnceValues(func() ([]string, string) {
+	cols := scimUserColumns(&models.UserAccount{}, time.Time{})
 	names := make([]string, 0, len(cols))
 	for k := range cols {
 		names = append(names, k)
 	}
 	sort.Strings(names)
 	var b strings.Builder
-	vars := make([]any, 0, len(names)+3)
 	b.WriteString(`UPDATE "user_accounts" SET `)
 	for i, k := range names {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		vars = append(vars, cols[k])
-		fmt.Fprintf(&b, `"%s"=$%d`, k, len(vars))
+		fmt.Fprintf(&b, `"%s"=$%d`, k, i+1)
 	}
-	vars = append(vars, u.WorkspaceID, u.ID, u.Version)
-	fmt.Fprintf(&b, " WHERE workspace_id = $%d AND id = $%d AND version = $%d", len(vars)-2, len(vars)-1, len(vars))
-	return b.String(), vars
-}
+	n := len(names)
+	fmt.Fprintf(&b, " WHERE workspace_id = $%d AND id = $%d AND version = $%d", n+1, n+2, n+3)
+	return names, b.String()
+})

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 
@@ -105,7 +107,27 @@ func pgArgs(args []any) []any {
 }
 
 // pgPlaceholders numbers ? placeholders as PostgreSQL's $1, $2, … (outside quoted literals).
+// The hot statements repeat, so results are remembered, for a bounded number of texts (filters
+// make the WHERE clause vary by shape, never by value).
 func pgPlaceholders(q string) string {
+	if v, ok := numbered.Load(q); ok {
+		return v.(string)
+	}
+	out := numberPlaceholders(q)
+	if numberedCount.Add(1) <= maxNumbered {
+		numbered.Store(q, out)
+	}
+	return out
+}
+
+var (
+	numbered      sync.Map // statement text with ? → with $n
+	numberedCount atomic.Int64
+)
+
+const maxNumbered = 1024
+
+func numberPlaceholders(q string) string {
 	var b strings.Builder
 	b.Grow(len(q) + 16)
 	n, quoted := 0, false
