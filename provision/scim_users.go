@@ -164,19 +164,29 @@ func (s *Service) CreateScimUser(ctx context.Context, in ScimUserInput) (*models
 	return u, nil
 }
 
+// scimUserTarget authorizes the SCIM caller for scope and parses the id of the user it names
+// (not a uuid: not found).
+func (s *Service) scimUserTarget(ctx context.Context, scope, rawID string) (*ScimCaller, uuid.UUID, error) {
+	c, err := s.authorizeScim(ctx, scope)
+	if err != nil {
+		return nil, uuid.Nil, err
+	}
+	id, err := uuid.Parse(rawID)
+	if err != nil {
+		return nil, uuid.Nil, notFoundUser(rawID)
+	}
+	return c, id, nil
+}
+
 func notFoundUser(rawID string) error {
 	return models.FieldError(models.ENOTFOUND, "id", rawID, "user "+truncate(rawID, 64)+" not found")
 }
 
 // ScimUser returns a user account of the token's workspace and, with withGroups, its groups.
 func (s *Service) ScimUser(ctx context.Context, rawID string, withGroups bool) (*models.UserAccount, []store.GroupRef, error) {
-	c, err := s.authorizeScim(ctx, models.ScimUsersRead)
+	c, id, err := s.scimUserTarget(ctx, models.ScimUsersRead, rawID)
 	if err != nil {
 		return nil, nil, err
-	}
-	id, err := uuid.Parse(rawID)
-	if err != nil {
-		return nil, nil, notFoundUser(rawID)
 	}
 	u, groups, err := s.store.ScimUser(ctx, c.Token.WorkspaceID, id, withGroups)
 	if errors.Is(err, store.ErrNotFound) {
@@ -191,13 +201,9 @@ func (s *Service) ScimUser(ctx context.Context, rawID string, withGroups bool) (
 // change is retried. With withGroups it also returns the user's groups.
 func (s *Service) ReplaceScimUser(ctx context.Context, rawID string, ifVersion int, op string, withGroups bool,
 	change func(u *models.UserAccount) (ScimUserInput, map[string]any, error)) (*models.UserAccount, []store.GroupRef, error) {
-	c, err := s.authorizeScim(ctx, models.ScimUsersWrite)
+	c, id, err := s.scimUserTarget(ctx, models.ScimUsersWrite, rawID)
 	if err != nil {
 		return nil, nil, err
-	}
-	id, err := uuid.Parse(rawID)
-	if err != nil {
-		return nil, nil, notFoundUser(rawID)
 	}
 	var u *models.UserAccount
 	var groups []store.GroupRef
@@ -283,6 +289,35 @@ func (s *Service) ReplaceScimUser(ctx context.Context, rawID string, ifVersion i
 	return u, groups, nil
 }
 
+// SetScimUserActive is ReplaceScimUser for a PATCH whose only effect is to set active (the
+// deactivation and reactivation Okta and Entra send): no read of the user comes first, the
+// change is one atomic write, and a concurrent change of other attributes cannot make it
+// stale. The outcome, answer and activity row are the general PATCH's. ErrUseReplace: nothing
+// was done, the caller must take the general path (a user without userName, which it refuses).
+func (s *Service) SetScimUserActive(ctx context.Context, rawID string, ifVersion int, active, withGroups bool,
+	details map[string]any) (*models.UserAccount, []store.GroupRef, error) {
+	c, id, err := s.scimUserTarget(ctx, models.ScimUsersWrite, rawID)
+	if err != nil {
+		return nil, nil, err
+	}
+	act := s.scimActivity(c, models.ScimOpUpdate, models.ScimResourceUser, id.String(), nil, details)
+	u, groups, err := s.store.SetScimUserActive(ctx, c.Token.WorkspaceID, id, active, ifVersion, act, withGroups)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil, notFoundUser(rawID)
+	case errors.Is(err, store.ErrStale):
+		return nil, nil, errPreconditionFailed
+	case errors.Is(err, store.ErrNoUserName):
+		return nil, nil, ErrUseReplace
+	case err != nil:
+		return nil, nil, internal("scim user active", err)
+	}
+	return u, groups, nil
+}
+
+// ErrUseReplace: SetScimUserActive did nothing; use ReplaceScimUser.
+var ErrUseReplace = errors.New("provision: use the general SCIM user change")
+
 // errNeedsLock sends a change to the locking path.
 var errNeedsLock = errors.New("scim: the change needs the locking path")
 
@@ -295,13 +330,9 @@ func IsPreconditionFailed(err error) bool { return errors.Is(err, errPreconditio
 
 // DeleteScimUser deletes a user account, its credentials and its group memberships.
 func (s *Service) DeleteScimUser(ctx context.Context, rawID string, ifVersion int) error {
-	c, err := s.authorizeScim(ctx, models.ScimUsersWrite)
+	c, id, err := s.scimUserTarget(ctx, models.ScimUsersWrite, rawID)
 	if err != nil {
 		return err
-	}
-	id, err := uuid.Parse(rawID)
-	if err != nil {
-		return notFoundUser(rawID)
 	}
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
 		u, err := s.store.UserAccountForUpdate(ctx, c.Token.WorkspaceID, id)

@@ -154,3 +154,38 @@ func TestPatchManagerBarePath(t *testing.T) {
 		t.Errorf("department = %v, want Ops", got)
 	}
 }
+
+// TestActiveOnly: the PATCHes whose only effect is to set active, in the forms Okta and Entra
+// send, take the one-write path; anything that could touch another attribute, or leave active
+// as it was, does not.
+func TestActiveOnly(t *testing.T) {
+	for _, c := range []struct {
+		ops          string
+		active, fast bool
+	}{
+		{`[{"op":"replace","value":{"active":false}}]`, false, true},
+		{`[{"op":"Replace","path":"active","value":"False"}]`, false, true},
+		{`[{"op":"replace","path":"active","value":false}]`, false, true},
+		{`[{"op":"add","path":"active","value":true}]`, true, true},
+		{`[{"op":"replace","value":{"urn:ietf:params:scim:schemas:core:2.0:User:active":"true"}}]`, true, true},
+		{`[{"op":"replace","value":{"id":"x","active":false}}]`, false, true}, // id is ignored, as on any user
+		{`[{"op":"replace","path":"active","value":true},{"op":"replace","path":"active","value":false}]`, false, true},
+		{`[{"op":"replace","value":{}}]`, false, false}, // no effect: active stays what it was
+		{`[{"op":"remove","path":"active"}]`, false, false},
+		{`[{"op":"replace","value":{"active":false,"displayName":"x"}}]`, false, false},
+		{`[{"op":"replace","path":"displayName","value":"x"}]`, false, false},
+		{`[{"op":"replace","path":"active","value":false},{"op":"add","path":"emails[type eq \"work\"].value","value":"a@b.c"}]`, false, false},
+		{`[{"op":"replace","path":"active","value":"maybe"}]`, false, false},
+		{`[{"op":"replace","path":"userName","value":"x"},{"op":"replace","path":"active","value":false}]`, false, false},
+		{`[]`, false, false},
+	} {
+		var ops []patchOp
+		if err := json.Unmarshal([]byte(c.ops), &ops); err != nil {
+			t.Fatal(err)
+		}
+		active, fast := activeOnly(ops)
+		if fast != c.fast || (fast && active != c.active) {
+			t.Errorf("%s: activeOnly = %v, %v; want %v, %v", c.ops, active, fast, c.active, c.fast)
+		}
+	}
+}

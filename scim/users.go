@@ -2,6 +2,7 @@ package scim
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -272,6 +273,16 @@ func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
+	details := map[string]any{"method": "PATCH", "operations": patchSummary(req.Operations)}
+	if active, ok := activeOnly(req.Operations); ok { // a deactivation: one write, no read
+		u, groups, err := h.svc.SetScimUserActive(r.Context(), r.PathValue("id"), ifMatch(r), active, projectionOf(r).wants("groups"), details)
+		if !errors.Is(err, provision.ErrUseReplace) {
+			if err != nil {
+				return err
+			}
+			return h.writeUser(w, r, http.StatusOK, u, groups)
+		}
+	}
 	u, groups, err := h.svc.ReplaceScimUser(r.Context(), r.PathValue("id"), ifMatch(r), models.ScimOpUpdate, projectionOf(r).wants("groups"),
 		func(cur *models.UserAccount) (provision.ScimUserInput, map[string]any, error) {
 			d := h.userDoc(cur, nil, false)
@@ -279,13 +290,32 @@ func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) error {
 				return provision.ScimUserInput{}, nil, err
 			}
 			in, err := userInput(d)
-			details := map[string]any{"method": "PATCH", "operations": patchSummary(req.Operations)}
 			return in, details, err
 		})
 	if err != nil {
 		return err
 	}
 	return h.writeUser(w, r, http.StatusOK, u, groups)
+}
+
+// activeOnly reports whether the operations' only effect on any user is to set active, and to
+// what: applied to a document holding nothing but active, whichever its value, they must leave
+// only active, as the same boolean. Such a PATCH (Okta's and Entra's deactivation, in all the
+// forms they send) needs no read of the user: SetScimUserActive applies it in one write.
+func activeOnly(ops []patchOp) (active, ok bool) {
+	var got [2]bool
+	for i, start := range []bool{false, true} {
+		d := doc{"active": start}
+		if err := patchUser(d, ops); err != nil || len(d) != 1 {
+			return false, false
+		}
+		b, isBool := d["active"].(bool)
+		if !isBool {
+			return false, false
+		}
+		got[i] = b
+	}
+	return got[0], got[0] == got[1]
 }
 
 // patchSummary lists "op path" of each operation for the activity log (never values: they

@@ -205,18 +205,23 @@ func renumber(sql string, offset int) string {
 // exec runs the batch as one statement and returns the number of rows the first statement
 // wrote.
 func (b *pgBatch) exec(ctx context.Context, s *Store) (int64, error) {
+	var n int64
+	err := s.gdb.WithContext(ctx).Statement.ConnPool.QueryRowContext(ctx, b.statement("SELECT count(*) FROM w0"), pgArgs(b.vars)...).Scan(&n)
+	return n, translate(err)
+}
+
+// statement is the batch as one statement whose result is final (a SELECT over w0, w1, …).
+func (b *pgBatch) statement(final string) string {
 	var q strings.Builder
 	q.WriteString("WITH ")
 	for i, p := range b.parts {
 		if i > 0 {
 			q.WriteString(", ")
 		}
-		fmt.Fprintf(&q, "w%d AS (%s)", i, p)
+		q.WriteString("w" + strconv.Itoa(i) + " AS (" + p + ")")
 	}
-	q.WriteString(" SELECT count(*) FROM w0")
-	var n int64
-	err := s.gdb.WithContext(ctx).Statement.ConnPool.QueryRowContext(ctx, q.String(), pgArgs(b.vars)...).Scan(&n)
-	return n, translate(err)
+	q.WriteString(" " + final)
+	return q.String()
 }
 
 // countersInsert is the upsert of counter rows (counterMerge).

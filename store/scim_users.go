@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -192,4 +195,112 @@ func (s *Store) GroupsOfUsers(ctx context.Context, ws uuid.UUID, ids []uuid.UUID
 		out[r.UserAccountID] = append(out[r.UserAccountID], r)
 	}
 	return out, nil
+}
+
+// ErrNoUserName: SetScimUserActive leaves accounts without a userName to the general PATCH,
+// which reports that a SCIM user needs one.
+var ErrNoUserName = errors.New("store: the account has no userName")
+
+// SetScimUserActive sets one account's active flag with the next version, and writes act with
+// the counters it moves, atomically: the SCIM deactivation (and reactivation) Okta and Entra
+// send, which needs no read of the account first. act.Details, a JSON object, gains the saved
+// account's "userName" as its last key, as the general PATCH's details have it. ifVersion > 0
+// changes only that version (ErrStale otherwise). ErrNotFound: no such account; ErrNoUserName:
+// nothing was written. It returns the saved account and, with withGroups, its groups. On
+// PostgreSQL it is one statement.
+func (s *Store) SetScimUserActive(ctx context.Context, ws, id uuid.UUID, active bool, ifVersion int, act *models.ScimActivity, withGroups bool) (*models.UserAccount, []GroupRef, error) {
+	now := s.now()
+	where := "workspace_id = ? AND id = ? AND user_name_key <> ''"
+	args := []any{active, now, ws, id}
+	if ifVersion > 0 {
+		where += " AND version = ?"
+		args = append(args, ifVersion)
+	}
+	update := "UPDATE user_accounts SET active = ?, version = version + 1, updated_at = ? WHERE " + where
+	var users []*models.UserAccount
+	var groups map[uuid.UUID][]GroupRef
+	if s.dialect != Postgres || inTx(ctx) {
+		err := s.InTx(ctx, func(ctx context.Context) error {
+			res := s.db(ctx).Exec(update, args...)
+			if res.Error != nil || res.RowsAffected == 0 {
+				return translate(res.Error)
+			}
+			var err error
+			if users, groups, err = s.queryUsers(ctx, "WHERE user_accounts.workspace_id = ? AND user_accounts.id = ?", []any{ws, id}, withGroups); err != nil {
+				return err
+			}
+			act.Details = withUserName(act.Details, users[0].UserName)
+			return s.Create(ctx, act)
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+	} else {
+		var b pgBatch
+		if err := b.addSQL(pgPlaceholders(update+" RETURNING "+strings.Join(userColumnList, ", ")), args, false); err != nil {
+			return nil, nil, err
+		}
+		// The activity row, only if the account was saved, its details completed in SQL.
+		prefix := withUserName(act.Details, "")
+		prefix = prefix[:len(prefix)-len(`""}`)]
+		actVars := []any{act.ID, act.WorkspaceID, act.TokenID, act.Operation, act.ResourceType, act.ResourceID,
+			act.Status, act.ErrorMessage, prefix, act.CreatedAt}
+		if err := b.addSQL(activityFromW0SQL, actVars, false); err != nil {
+			return nil, nil, err
+		}
+		cctx, c := withCounts(ctx)
+		if err := s.countCreated(cctx, act); err != nil {
+			return nil, nil, err
+		}
+		if err := s.addCounts(&b, c, true); err != nil {
+			return nil, nil, err
+		}
+		sel := "w0." + strings.Join(userColumnList, ", w0.")
+		if withGroups {
+			sel += ", " + pgGroupsOf("w0")
+		}
+		rows, err := s.gdb.WithContext(ctx).Statement.ConnPool.QueryContext(ctx, b.statement("SELECT "+sel+" FROM w0"), pgArgs(b.vars)...)
+		if err != nil {
+			return nil, nil, translate(err)
+		}
+		if users, groups, err = scanUsers(rows, withGroups); err != nil {
+			return nil, nil, err
+		}
+		if len(users) == 1 {
+			act.Details = withUserName(act.Details, users[0].UserName)
+		}
+	}
+	if len(users) == 0 {
+		return nil, nil, s.whyNotSaved(ctx, ws, id)
+	}
+	return users[0], groups[id], nil
+}
+
+// activityFromW0SQL inserts an activity row for the account w0 saved; $9 is its details up to
+// the userName's value, which the statement appends (SetScimUserActive).
+var activityFromW0SQL = "INSERT INTO scim_activities (" + strings.Join(activityColumns, ", ") +
+	") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 || to_json(w0.user_name)::text || '}', $10 FROM w0"
+
+// withUserName adds "userName": name as the last key of the JSON object details.
+func withUserName(details, name string) string {
+	v, _ := json.Marshal(name)
+	if strings.TrimSpace(details) == "{}" || details == "" {
+		return `{"userName":` + string(v) + "}"
+	}
+	return strings.TrimSuffix(strings.TrimSpace(details), "}") + `,"userName":` + string(v) + "}"
+}
+
+// whyNotSaved explains an UPDATE of one account that matched no row.
+func (s *Store) whyNotSaved(ctx context.Context, ws, id uuid.UUID) error {
+	var rows []struct{ UserNameKey string }
+	if err := s.RawScan(ctx, &rows, "SELECT user_name_key FROM user_accounts WHERE workspace_id = ? AND id = ?", ws, id); err != nil {
+		return err
+	}
+	switch {
+	case len(rows) == 0:
+		return ErrNotFound
+	case rows[0].UserNameKey == "":
+		return ErrNoUserName
+	}
+	return ErrStale
 }

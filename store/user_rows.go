@@ -43,16 +43,24 @@ func scanUser(rows *sql.Rows, u *models.UserAccount, extra ...any) error {
 // withGroups, each account's groups come from the same query.
 func (s *Store) queryUsers(ctx context.Context, tail string, args []any, withGroups bool) ([]*models.UserAccount, map[uuid.UUID][]GroupRef, error) {
 	sel := userSelect
-	var groups map[uuid.UUID][]GroupRef
 	if withGroups {
 		sel += ", " + s.groupsColumn()
-		groups = map[uuid.UUID][]GroupRef{}
 	}
 	rows, err := s.query(ctx, "SELECT "+sel+" FROM user_accounts "+tail, args...)
 	if err != nil {
 		return nil, nil, translate(err)
 	}
+	return scanUsers(rows, withGroups)
+}
+
+// scanUsers reads the rows of a userSelect (and, with withGroups, groupsColumn) query and
+// closes them.
+func scanUsers(rows *sql.Rows, withGroups bool) ([]*models.UserAccount, map[uuid.UUID][]GroupRef, error) {
 	defer rows.Close()
+	var groups map[uuid.UUID][]GroupRef
+	if withGroups {
+		groups = map[uuid.UUID][]GroupRef{}
+	}
 	var users []*models.UserAccount
 	for rows.Next() {
 		u := &models.UserAccount{}
@@ -65,9 +73,11 @@ func (s *Store) queryUsers(ctx context.Context, tail string, args []any, withGro
 			return nil, nil, translate(err)
 		}
 		if withGroups {
-			if groups[u.ID], err = decodeGroups(u.ID, gs); err != nil {
+			gr, err := decodeGroups(u.ID, gs)
+			if err != nil {
 				return nil, nil, err
 			}
+			groups[u.ID] = gr
 		}
 		users = append(users, u)
 	}
@@ -164,13 +174,18 @@ func (s *Store) ScimUser(ctx context.Context, ws, id uuid.UUID, withGroups bool)
 // [id, displayName] pairs ordered by id, so that a page of users and their groups is one query.
 func (s *Store) groupsColumn() string {
 	if s.dialect == Postgres {
-		return `(SELECT COALESCE(json_agg(json_build_array(g.id, g.display_name) ORDER BY g.id), '[]')
-			FROM group_members gm JOIN groups g ON g.id = gm.group_id
-			WHERE gm.workspace_id = user_accounts.workspace_id AND gm.user_account_id = user_accounts.id)`
+		return pgGroupsOf("user_accounts")
 	}
 	return `(SELECT json_group_array(json_array(x.id, x.display_name)) FROM (SELECT g.id, g.display_name
 			FROM group_members gm JOIN groups g ON g.id = gm.group_id
 			WHERE gm.workspace_id = user_accounts.workspace_id AND gm.user_account_id = user_accounts.id ORDER BY g.id) x)`
+}
+
+// pgGroupsOf is PostgreSQL's groupsColumn for the accounts of rel (a table or CTE name).
+func pgGroupsOf(rel string) string {
+	return `(SELECT COALESCE(json_agg(json_build_array(g.id, g.display_name) ORDER BY g.id), '[]')
+			FROM group_members gm JOIN groups g ON g.id = gm.group_id
+			WHERE gm.workspace_id = ` + rel + `.workspace_id AND gm.user_account_id = ` + rel + `.id)`
 }
 
 // decodeGroups turns groupsColumn's JSON into GroupRefs of user.
