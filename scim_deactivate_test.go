@@ -86,6 +86,13 @@ func TestScimDeactivation(t *testing.T) {
 			t.Fatalf("statistics: %s", r.Raw)
 		}
 
+		// Beside active, a remove is no deactivation: it is applied too.
+		r0 := e.call("PATCH", "/scim/v2/Users/"+rich, tok, `{"Operations":[{"op":"remove","path":"title"},
+			{"op":"remove","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"},{"op":"replace","path":"active","value":false}]}`).must(t, 200)
+		if r0.Body["title"] != nil || r0.Body["active"] != false || get(r0.Body, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "department") != nil {
+			t.Fatalf("remove with active: %s", r0.Raw)
+		}
+
 		// If-Match: the current version changes it, an older one answers 412 and changes nothing.
 		r := e.call("GET", "/scim/v2/Users/"+rich, tok, nil).must(t, 200)
 		tag := r.Header.Get("ETag")

@@ -178,6 +178,18 @@ func TestActiveOnly(t *testing.T) {
 		{`[{"op":"replace","path":"active","value":"maybe"}]`, false, false},
 		{`[{"op":"replace","path":"userName","value":"x"},{"op":"replace","path":"active","value":false}]`, false, false},
 		{`[]`, false, false},
+		// Operations that do nothing to a document holding only active, but change a real user.
+		{`[{"op":"remove","path":"displayName"},{"op":"replace","path":"active","value":false}]`, false, false},
+		{`[{"op":"remove","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"},{"op":"replace","path":"active","value":false}]`, false, false},
+		{`[{"op":"remove","path":"manager"},{"op":"replace","path":"active","value":false}]`, false, false},
+		{`[{"op":"replace","path":"name","value":null},{"op":"replace","path":"active","value":false}]`, false, false},
+		{`[{"op":"replace","path":"phoneNumbers","value":[]},{"op":"replace","path":"active","value":false}]`, false, false},
+		{`[{"op":"replace","value":{"active":false,"displayName":null}}]`, false, false},
+		{`[{"op":"replace","value":{"active":false,"emails":[]}}]`, false, false},
+		{`[{"op":"remove","path":"userName"},{"op":"replace","path":"active","value":false}]`, false, false},
+		{`[{"op":"replace","path":"active","value":null}]`, false, false},
+		{`[{"op":"replace","path":"urn:ietf:params:scim:schemas:core:2.0:User","value":{"active":false}}]`, false, true},
+		{`[{"op":"replace","path":"urn:ietf:params:scim:schemas:core:2.0:User:active","value":false}]`, false, true},
 	} {
 		var ops []patchOp
 		if err := json.Unmarshal([]byte(c.ops), &ops); err != nil {

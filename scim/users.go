@@ -299,10 +299,37 @@ func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 // activeOnly reports whether the operations' only effect on any user is to set active, and to
-// what: applied to a document holding nothing but active, whichever its value, they must leave
-// only active, as the same boolean. Such a PATCH (Okta's and Entra's deactivation, in all the
-// forms they send) needs no read of the user: SetScimUserActive applies it in one write.
+// what. Such a PATCH (Okta's and Entra's deactivation, in all the forms they send) needs no
+// read of the user: SetScimUserActive applies it in one write. Two tests, both required:
+//   - shape: each operation is an add or replace of active, by path or as the only key of a
+//     path-less value (beside id, meta and schemas, which every PATCH ignores there), so no
+//     operation can touch another attribute, even one that does nothing to the document below
+//     (a remove, a null);
+//   - effect: applied to a document holding nothing but active, whichever its value, they leave
+//     only active, as the same boolean (a value the engine does not read as a boolean fails).
 func activeOnly(ops []patchOp) (active, ok bool) {
+	for _, o := range ops {
+		if op := strings.ToLower(strings.TrimSpace(o.Op)); op != "add" && op != "replace" {
+			return false, false
+		}
+		switch p := strings.ToLower(strings.TrimSpace(o.Path)); p {
+		case "active", lowerURNUser + ":active":
+		case "", lowerURNUser:
+			var m map[string]json.RawMessage
+			if json.Unmarshal(o.Value, &m) != nil || len(m) == 0 {
+				return false, false
+			}
+			for k := range m {
+				switch k := strings.ToLower(k); k {
+				case "active", lowerURNUser + ":active", "id", "meta", "schemas":
+				default:
+					return false, false
+				}
+			}
+		default:
+			return false, false
+		}
+	}
 	var got [2]bool
 	for i, start := range []bool{false, true} {
 		d := doc{"active": start}
