@@ -66,7 +66,10 @@ func TestScimRetentionConfig(t *testing.T) {
 	if c, err = loadConfig(env("7")); err != nil || c.ScimActivityRetention != 7*24*time.Hour {
 		t.Fatalf("7: %v %v", c.ScimActivityRetention, err)
 	}
-	for _, bad := range []string{"0", "-1", "ninety"} {
+	if c, err = loadConfig(env("36500")); err != nil || c.ScimActivityRetention != 36500*24*time.Hour {
+		t.Fatalf("36500: %v %v", c.ScimActivityRetention, err)
+	}
+	for _, bad := range []string{"0", "-1", "ninety", "36501", "213600"} {
 		if _, err := loadConfig(env(bad)); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

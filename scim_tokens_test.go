@@ -361,6 +361,18 @@ func TestScimIdentityAndSignIn(t *testing.T) {
 				t.Errorf("%s: %s", f, r.Raw)
 			}
 		}
+		// An email an IdP sent without a type is not a "work" email, as its document shows.
+		untyped := e.call("POST", "/scim/v2/Users", plain, map[string]any{"userName": "untyped@example.com",
+			"emails": []any{map[string]any{"value": "untyped@example.com", "primary": true}}}).must(t, 201)
+		if emails := get(untyped.Body, "emails").([]any); len(emails) != 1 || get(emails[0], "type") != nil {
+			t.Fatalf("untyped email: %s", untyped.Raw)
+		}
+		for f, want := range map[string]float64{`emails[type eq "work"].value eq "untyped@example.com"`: 0, `emails[value eq "untyped@example.com"]`: 1,
+			`emails.type pr and userName eq "untyped@example.com"`: 0} {
+			if r := e.call("GET", "/scim/v2/Users?filter="+url.QueryEscape(f), plain, nil).must(t, 200); get(r.Body, "totalResults") != want {
+				t.Errorf("%s: %s", f, r.Raw)
+			}
+		}
 		// Linking it: the IdP's PUT keeps the one account and its binding.
 		e.call("PUT", "/scim/v2/Users/"+jit, plain, map[string]any{"userName": "00u1jit", "externalId": "00u1jit",
 			"emails": []any{map[string]any{"value": "jit.person@example.com", "primary": true}}}).must(t, 200)

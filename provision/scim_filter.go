@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	filter "github.com/scim2/filter-parser/v2"
 )
@@ -308,9 +309,11 @@ var parserPosition = regexp.MustCompile(`\[\d+:(\d+)\]`)
 // filter, where the parser gave up when that is past the start, and an example instead.
 func filterSyntaxMessage(f string, err error) string {
 	msg := fmt.Sprintf("invalid filter %q: not SCIM filter syntax (RFC 7644 section 3.4.2.2, e.g. userName eq \"bjensen\")", truncate(f, 200))
-	if m := parserPosition.FindStringSubmatch(err.Error()); m != nil {
-		if col, _ := strconv.Atoi(m[1]); col > 0 && col < len(f) { // a 0-based offset
-			msg += fmt.Sprintf("; the parser gave up at character %d: %q", col+1, truncate(f[col:], 40))
+	// The parser's column is a 0-based byte offset within a line: shown as a character
+	// position for the one-line filters IdPs send.
+	if m := parserPosition.FindStringSubmatch(err.Error()); m != nil && !strings.ContainsAny(f, "\r\n") {
+		if col, _ := strconv.Atoi(m[1]); col > 0 && col < len(f) && utf8.RuneStart(f[col]) {
+			msg += fmt.Sprintf("; the parser gave up at character %d: %q", utf8.RuneCountInString(f[:col])+1, truncate(f[col:], 40))
 		}
 	}
 	return msg

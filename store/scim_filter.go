@@ -78,10 +78,12 @@ var userColumns = map[string]column{
 	"groups.value":      {"gm.group_id", kindMember},
 }
 
-// emailTypeSQL is the type of the primary email as SCIM shows it: an email set outside SCIM
-// (GraphQL, first sign-in) has no stored type and is shown as "work", so Entra's documented
-// lookup emails[type eq "work"].value eq "…" finds those people too.
-const emailTypeSQL = "(CASE WHEN user_accounts.email_type = '' AND user_accounts.email_key <> '' THEN 'work' ELSE user_accounts.email_type END)"
+// emailTypeSQL is the type of the primary email as SCIM shows it (scim.userDoc): an email set
+// outside SCIM (GraphQL, first sign-in) on an account whose SCIM document holds no emails is
+// shown as "work", so Entra's documented lookup emails[type eq "work"].value eq "…" finds those
+// people too; an email an IdP sent without a type keeps none. (The document is JSON written by
+// encoding/json, so its emails key reads exactly "emails":.)
+const emailTypeSQL = `(CASE WHEN user_accounts.email_type = '' AND user_accounts.email_key <> '' AND user_accounts.scim_data NOT LIKE '%"emails":%' THEN 'work' ELSE user_accounts.email_type END)`
 
 var groupColumns = map[string]column{
 	"id":                {"groups.id", kindID},
