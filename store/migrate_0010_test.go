@@ -17,14 +17,7 @@ import (
 func TestMigration10KeepsLogRows(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		ctx := context.Background()
-		s, err := Open(ctx, dbURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		if err := s.migrateTo(ctx, 9); err != nil {
-			t.Fatal(err)
-		}
+		s := openTestStore(t, dbURL, 9)
 		now := time.Now().UTC().Truncate(time.Millisecond)
 		ws := &models.Workspace{ID: NewID(), Name: "W", CreatedAt: now}
 		tok := NewID()

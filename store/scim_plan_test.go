@@ -68,19 +68,6 @@ func explain(t *testing.T, s *Store, c planCase, ws uuid.UUID) string {
 	return strings.Join(lines, "\n")
 }
 
-func openForPlans(t *testing.T, dialect string) *Store {
-	t.Helper()
-	s, err := Open(context.Background(), storetest.URL(t, dialect))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 func checkPlan(t *testing.T, c planCase, plan string, scan string) {
 	t.Helper()
 	for _, ix := range c.indexes {
@@ -96,7 +83,7 @@ func checkPlan(t *testing.T, c planCase, plan string, scan string) {
 // TestScimFilterIndexes checks, with SQLite's planner, that the IdP's hot lookups (userName,
 // externalId, emails, group displayName eq) search an index instead of scanning a workspace.
 func TestScimFilterIndexes(t *testing.T) {
-	s := openForPlans(t, "sqlite")
+	s := openTestStore(t, storetest.URL(t, "sqlite"), allMigrations)
 	for _, c := range hotLookups {
 		plan := explain(t, s, c, uuid.New())
 		checkPlan(t, c, plan, "SCAN "+c.table)
@@ -110,7 +97,7 @@ func TestScimFilterIndexes(t *testing.T) {
 // TestScimFilterIndexesPostgres checks the same lookups with PostgreSQL's planner, on a
 // workspace of 20,000 analysed users (an empty table would make any plan look cheap).
 func TestScimFilterIndexesPostgres(t *testing.T) {
-	s := openForPlans(t, "postgres")
+	s := openTestStore(t, storetest.URL(t, "postgres"), allMigrations)
 	ctx := context.Background()
 	ws := uuid.New()
 	var n []int

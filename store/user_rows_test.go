@@ -34,14 +34,7 @@ func TestUserColumnListCoversTheModel(t *testing.T) {
 func TestScimUsersReadsWhatGormReads(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		ctx := context.Background()
-		s, err := Open(ctx, dbURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
+		s := openTestStore(t, dbURL, allMigrations)
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		ws := &models.Workspace{ID: NewID(), Name: "W", CreatedAt: now}
 		acct := &models.Account{ID: NewID(), WorkspaceID: ws.ID, Name: "Acme", Type: models.AccountCompany, CreatedAt: now, UpdatedAt: now}

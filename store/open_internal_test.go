@@ -1,0 +1,24 @@
+package store
+
+import (
+	"context"
+	"math"
+	"testing"
+)
+
+// openTestStore opens dbURL (a storetest database) for this package's own tests, closed when
+// the test ends, migrated up to version last (allMigrations: every step).
+func openTestStore(t *testing.T, dbURL string, last int) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.migrateTo(context.Background(), last); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+const allMigrations = math.MaxInt
