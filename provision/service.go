@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,6 +34,9 @@ type Service struct {
 	// AllowPrivateNetworks permits http:// IdP URLs on loopback hosts (development and tests).
 	allowPrivate bool
 	sso          ssoOptions
+	// spKeyCache and assertionsPruned serve SAML sign-in (samlsp.go).
+	spKeyCache       spKeyCache
+	assertionsPruned atomic.Int64 // Unix seconds of the last prune
 }
 
 // Options configure a Service.

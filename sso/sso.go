@@ -301,26 +301,6 @@ func (r *Remote) FetchFile(ctx context.Context, raw string) (string, error) {
 	return string(b), nil
 }
 
-// SPMetadataXML renders the service provider metadata with crewjam/saml.
-func (r *Remote) SPMetadataXML(kp provision.SPKeyPair, entityID, acsURL string) (string, error) {
-	mu, err := url.Parse(entityID)
-	if err != nil {
-		return "", err
-	}
-	au, err := url.Parse(acsURL)
-	if err != nil {
-		return "", err
-	}
-	sp := saml.ServiceProvider{EntityID: entityID, Key: kp.Key, Certificate: kp.Certificate,
-		MetadataURL: *mu, AcsURL: *au, AuthnNameIDFormat: saml.EmailAddressNameIDFormat,
-		MetadataValidDuration: 7 * 24 * time.Hour}
-	b, err := xml.MarshalIndent(sp.Metadata(), "", "  ")
-	if err != nil {
-		return "", err
-	}
-	return xml.Header + string(b), nil
-}
-
 // MetadataHandler serves GET /saml/metadata: the public SP metadata document IdPs import.
 func MetadataHandler(svc *provision.Service, log interface {
 	ErrorContext(ctx context.Context, msg string, args ...any)
