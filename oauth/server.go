@@ -39,6 +39,12 @@ type Server struct {
 	now    func() time.Time
 
 	verified verifiedCache
+	// grants are the token endpoint's grant handlers by grant_type.
+	grants map[string]grantHandler
+	// upstreams start the identity provider's side of a browser sign-in, by protocol.
+	upstreams map[models.Protocol]Upstream
+	// secureCookies is true when the public URL is https.
+	secureCookies bool
 }
 
 // verifiedToken is what a verified access token says.
@@ -84,7 +90,13 @@ func New(ctx context.Context, svc *provision.Service, issuer string, log *slog.L
 	if err != nil {
 		return nil, err
 	}
-	return &Server{svc: svc, keys: ks, issuer: strings.TrimRight(issuer, "/"), log: log, now: time.Now}, nil
+	srv := &Server{svc: svc, keys: ks, issuer: strings.TrimRight(issuer, "/"), log: log, now: time.Now,
+		upstreams: map[models.Protocol]Upstream{}, secureCookies: strings.HasPrefix(issuer, "https://")}
+	srv.grants = map[string]grantHandler{
+		"client_credentials": srv.clientCredentials,
+		"authorization_code": srv.authorizationCode,
+	}
+	return srv, nil
 }
 
 // Register mounts the OAuth endpoints.
@@ -92,6 +104,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/oauth/token", s.token)
 	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.metadata)
+	s.registerProvider(mux)
 }
 
 // accessClaims are the claims of an access token.
@@ -134,6 +147,7 @@ type tokenResponse struct {
 	TokenType   string `json:"token_type"`
 	ExpiresIn   int    `json:"expires_in"`
 	Scope       string `json:"scope"`
+	IDToken     string `json:"id_token,omitempty"`
 }
 
 func badRequest(desc string) *tokenError {
@@ -181,6 +195,29 @@ func (s *Server) issue(r *http.Request) (*tokenResponse, *tokenError) {
 	} else {
 		id, sec = form.Get("client_id"), form.Get("client_secret")
 	}
+	h, ok := s.grants[grant]
+	if !ok {
+		return nil, &tokenError{status: http.StatusBadRequest, Code: "unsupported_grant_type",
+			Desc: "supported grants: client_credentials, authorization_code"}
+	}
+	return h(r, tokenRequest{form: form, clientID: id, clientSecret: sec, basic: basic})
+}
+
+// tokenRequest is a parsed token request: its form and the client credentials it carries
+// (HTTP Basic or form; the secret is "" when none was sent).
+type tokenRequest struct {
+	form                   url.Values
+	clientID, clientSecret string
+	basic                  bool
+}
+
+// grantHandler issues the tokens of one grant type. Each grant is its own handler (fosite's
+// idea): a new grant never edits the endpoint.
+type grantHandler func(r *http.Request, tr tokenRequest) (*tokenResponse, *tokenError)
+
+// clientCredentials is the client-credentials grant (RFC 6749 §4.4) of integration clients.
+func (s *Server) clientCredentials(r *http.Request, tr tokenRequest) (*tokenResponse, *tokenError) {
+	form, id, sec, basic := tr.form, tr.clientID, tr.clientSecret, tr.basic
 	if id == "" || sec == "" {
 		return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client",
 			Desc: "client authentication is required (HTTP Basic or client_id and client_secret)", basic: true}
@@ -192,10 +229,6 @@ func (s *Server) issue(r *http.Request) (*tokenResponse, *tokenError) {
 			return nil, &tokenError{status: http.StatusInternalServerError, Code: "server_error"}
 		}
 		return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client", Desc: "client authentication failed", basic: basic}
-	}
-	if grant != "client_credentials" {
-		return nil, &tokenError{status: http.StatusBadRequest, Code: "unsupported_grant_type",
-			Desc: "only the client_credentials grant is supported"}
 	}
 	scopes, err := provision.GrantScopes(client, form.Get("scope"))
 	if err != nil {
@@ -241,7 +274,7 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		"issuer":                                s.issuer,
 		"token_endpoint":                        s.issuer + "/oauth/token",
 		"jwks_uri":                              s.issuer + "/.well-known/jwks.json",
-		"grant_types_supported":                 []string{"client_credentials"},
+		"grant_types_supported":                 []string{"client_credentials", "authorization_code"},
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
 		"scopes_supported":                      models.AllScopes,
 		"response_types_supported":              []string{},

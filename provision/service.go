@@ -31,6 +31,9 @@ type Service struct {
 	bulkSlots chan struct{}
 	// scimTokens caches SCIM token lookups (2 s; revocation drops the entry at once).
 	scimTokens *credentialCache[models.ScimToken]
+	// applications caches brand applications by client_id for the authorize and token
+	// endpoints (2 s, like clients).
+	applications *credentialCache[models.Application]
 	// AllowPrivateNetworks permits http:// IdP URLs on loopback hosts (development and tests).
 	allowPrivate bool
 	sso          ssoOptions
@@ -72,9 +75,10 @@ func New(st *store.Store, box *secret.Box, o Options) *Service {
 	}
 	return &Service{store: st, box: box, now: now, log: o.Logger,
 		clients: newCredentialCache[models.IntegrationClient](o.ClientCacheTTL, now), allowPrivate: o.AllowPrivateNetworks,
-		sso:        ssoOptions{remote: o.Remote, publicURL: strings.TrimRight(o.PublicURL, "/"), timeout: o.NetworkTimeout},
-		bulkSlots:  make(chan struct{}, 4),
-		scimTokens: newCredentialCache[models.ScimToken](o.ClientCacheTTL, now)}
+		sso:          ssoOptions{remote: o.Remote, publicURL: strings.TrimRight(o.PublicURL, "/"), timeout: o.NetworkTimeout},
+		bulkSlots:    make(chan struct{}, 4),
+		scimTokens:   newCredentialCache[models.ScimToken](o.ClientCacheTTL, now),
+		applications: newCredentialCache[models.Application](o.ClientCacheTTL, now)}
 }
 
 // Principal is the authenticated caller.
