@@ -104,8 +104,9 @@ type SAMLRequest struct {
 
 // NewSAMLRequest makes the AuthnRequest for a sign-in through conn, signed with the current SP
 // key when the connection's signRequests is set (once: the redirect binding signs the query
-// string, not the XML). relayState travels to the IdP and back with the response.
-func NewSAMLRequest(sp *provision.SAMLSP, conn *models.Connection, relayState string) (*SAMLRequest, error) {
+// string, not the XML). requestID is the flow's (crewjam makes one when it is empty);
+// relayState travels to the IdP and back with the response.
+func NewSAMLRequest(sp *provision.SAMLSP, conn *models.Connection, requestID, relayState string) (*SAMLRequest, error) {
 	s, err := serviceProvider(sp, sp.Keys.Current, conn)
 	if err != nil {
 		return nil, fmt.Errorf("sso: saml request: %w", err)
@@ -116,6 +117,9 @@ func NewSAMLRequest(sp *provision.SAMLSP, conn *models.Connection, relayState st
 	req, err := s.MakeAuthenticationRequest(conn.SAMLSSOURL, saml.HTTPRedirectBinding, saml.HTTPPostBinding)
 	if err != nil {
 		return nil, fmt.Errorf("sso: saml request: %w", err)
+	}
+	if requestID != "" {
+		req.ID = requestID
 	}
 	// crewjam appends RelayState to the query as given.
 	u, err := req.Redirect(url.QueryEscape(relayState), s)

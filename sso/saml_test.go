@@ -51,7 +51,7 @@ func newSAMLWorld(t *testing.T) *samlWorld {
 // the POST the IdP's page makes to the ACS (form parsed).
 func (w *samlWorld) login(t *testing.T, relay string) (*SAMLRequest, *http.Request) {
 	t.Helper()
-	sr, err := NewSAMLRequest(w.sp, w.conn, relay)
+	sr, err := NewSAMLRequest(w.sp, w.conn, "", relay)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestSAMLSignedRequest(t *testing.T) {
 	}
 	for _, sign := range []bool{true, false} {
 		w.conn.SAMLSignRequests = sign
-		sr, err := NewSAMLRequest(w.sp, w.conn, "r1")
+		sr, err := NewSAMLRequest(w.sp, w.conn, "_fixed-id", "r1")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,8 +1,12 @@
 package store
 
-// Migration 12: the SAML assertion IDs already accepted, so that an assertion is accepted once
-// across every replica. A row lives as long as its assertion could still pass crewjam/saml's
-// time checks; expired rows are pruned.
+// Migration 12: SAML sign-in.
+//
+// saml_assertions holds the assertion IDs already accepted, so that an assertion is accepted
+// once across every replica; a row lives as long as its assertion could still pass
+// crewjam/saml's time checks. saml_answers holds the identity of a checked response (encrypted)
+// between the IdP's cross-site POST to the ACS, which carries no cookie, and the browser's GET
+// that proves the flow's cookie. Expired rows of both are pruned.
 func init() {
 	register(migration{version: 12, name: "saml", sql: `
 CREATE TABLE saml_assertions (
@@ -12,5 +16,11 @@ CREATE TABLE saml_assertions (
 	PRIMARY KEY (connection_id, assertion_id)
 );
 CREATE INDEX ix_saml_assertions_expires ON saml_assertions (expires_at);
+CREATE TABLE saml_answers (
+	flow_id {uuid} PRIMARY KEY,
+	identity_enc {bytes} NOT NULL,
+	expires_at {time} NOT NULL
+);
+CREATE INDEX ix_saml_answers_expires ON saml_answers (expires_at);
 `})
 }

@@ -21,10 +21,43 @@ func (s *Store) UseSAMLAssertion(ctx context.Context, connectionID uuid.UUID, as
 	return res.RowsAffected == 1, nil
 }
 
-// PruneSAMLAssertions deletes the assertion IDs that expired before t.
+// PruneSAMLAssertions deletes the assertion IDs and answers that expired before t.
 func (s *Store) PruneSAMLAssertions(ctx context.Context, t time.Time) (int64, error) {
-	res := s.db(ctx).Exec(`DELETE FROM saml_assertions WHERE expires_at < ?`, t.UTC())
-	return res.RowsAffected, translate(res.Error)
+	var n int64
+	for _, table := range []string{"saml_assertions", "saml_answers"} {
+		res := s.db(ctx).Exec(`DELETE FROM `+table+` WHERE expires_at < ?`, t.UTC())
+		if res.Error != nil {
+			return n, translate(res.Error)
+		}
+		n += res.RowsAffected
+	}
+	return n, nil
+}
+
+// PutSAMLAnswer stores the (encrypted) identity a flow's IdP answered with. It reports false
+// when the flow has an answer already.
+func (s *Store) PutSAMLAnswer(ctx context.Context, flowID uuid.UUID, identityEnc []byte, expiresAt time.Time) (bool, error) {
+	res := s.db(ctx).Exec(`INSERT INTO saml_answers (flow_id, identity_enc, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (flow_id) DO NOTHING`, flowID, identityEnc, expiresAt.UTC())
+	if res.Error != nil {
+		return false, translate(res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// TakeSAMLAnswer returns a flow's answer and deletes it; ErrNotFound when there is none.
+func (s *Store) TakeSAMLAnswer(ctx context.Context, flowID uuid.UUID) ([]byte, error) {
+	var rows []struct{ IdentityEnc []byte }
+	if err := s.db(ctx).Raw(`SELECT identity_enc FROM saml_answers WHERE flow_id = ?`, flowID).Scan(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	if len(rows) == 0 {
+		return nil, ErrNotFound
+	}
+	if err := s.db(ctx).Exec(`DELETE FROM saml_answers WHERE flow_id = ?`, flowID).Error; err != nil {
+		return nil, translate(err)
+	}
+	return rows[0].IdentityEnc, nil
 }
 
 // SAMLSPKeys loads every stored service provider key (current, next, previous).
