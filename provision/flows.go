@@ -45,6 +45,13 @@ const (
 // started them (the OpenID Provider sets it, the upstream callbacks read it).
 const SignInCookie = "gatehouse_signin"
 
+// OIDCCallbackPath is the one callback of every OIDC connection: the redirect URI an admin
+// registers at the identity provider.
+const OIDCCallbackPath = "/sso/oidc/callback"
+
+// OIDCCallbackURL is the absolute callback URL of OIDC connections.
+func (s *Service) OIDCCallbackURL() string { return s.sso.publicURL + OIDCCallbackPath }
+
 // OIDCScopes are the scopes the OpenID Provider knows; others are ignored (OIDC Core §3.1.2.1).
 var OIDCScopes = []string{"openid", "email", "profile"}
 
@@ -584,4 +591,69 @@ func (s *Service) PruneSignInState(ctx context.Context) (int64, error) {
 	now := s.now()
 	n, err := s.store.PruneSignInState(ctx, now, now.Add(-GrantRetention))
 	return n, internal("prune sign-in state", err)
+}
+
+// SignInEventFilter selects sign-in events; empty fields do not filter.
+type SignInEventFilter struct {
+	ConnectionID, BrandID, Outcome string
+}
+
+// SignInEventList is one page of sign-in events.
+type SignInEventList struct {
+	Events         []*models.SignInEvent
+	Page, PageSize int
+	Total          int
+}
+
+// SignInEvents lists the caller's workspace's sign-in events matching f, newest first. page
+// starts at 1 (default 1); pageSize is 1..100 (default 20).
+func (s *Service) SignInEvents(ctx context.Context, f SignInEventFilter, page, pageSize *int) (*SignInEventList, error) {
+	p, err := s.authorize(ctx, accessManageRead)
+	if err != nil {
+		return nil, err
+	}
+	var errs models.Errors
+	var sf store.SignInEventFilter
+	for _, c := range []struct {
+		field, raw string
+		dst        **uuid.UUID
+	}{{"connectionId", f.ConnectionID, &sf.ConnectionID}, {"brandId", f.BrandID, &sf.BrandID}} {
+		if c.raw == "" {
+			continue
+		}
+		id, err := parseID(c.field, c.raw)
+		if err != nil {
+			errs = append(errs, err.(*models.Error))
+			continue
+		}
+		*c.dst = &id
+	}
+	switch f.Outcome {
+	case "", models.SignInOutcomeExistingIdentity, models.SignInOutcomeLinkedByEmail, models.SignInOutcomeProvisioned,
+		models.SignInOutcomeRefused, models.SignInOutcomeFailed:
+		sf.Outcome = f.Outcome
+	default:
+		errs = append(errs, models.FieldError(models.EINVALID, "outcome", f.Outcome, "is not a sign-in outcome"))
+	}
+	pg, size := 1, 20
+	if page != nil {
+		pg = *page
+	}
+	if pageSize != nil {
+		size = *pageSize
+	}
+	if pg < 1 {
+		errs = append(errs, models.FieldError(models.EINVALID, "page", fmt.Sprint(pg), "must be a positive integer"))
+	}
+	if size < 1 || size > 100 {
+		errs = append(errs, models.FieldError(models.EINVALID, "pageSize", fmt.Sprint(size), "must be from 1 to 100"))
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	es, total, err := s.store.SignInEventsPage(ctx, p.WorkspaceID, sf, (pg-1)*size, size)
+	if err != nil {
+		return nil, internal("sign-in events", err)
+	}
+	return &SignInEventList{Events: es, Page: pg, PageSize: size, Total: int(total)}, nil
 }

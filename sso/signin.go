@@ -24,9 +24,6 @@ import (
 // golang.org/x/oauth2 and go-oidc): the redirect to the IdP and the one callback of every
 // connection. The flow state and the decision are provision's.
 
-// OIDCCallbackPath is the redirect URI an admin registers at the identity provider.
-const OIDCCallbackPath = "/sso/oidc/callback"
-
 // providerTTL bounds how long a provider's discovery document is trusted before it is fetched
 // again; its keys are cached (and refreshed on an unknown kid) by go-oidc's remote key set.
 const providerTTL = time.Hour
@@ -60,7 +57,7 @@ func NewSignIn(svc *provision.Service, r *Remote, publicURL string, log *slog.Lo
 
 // Register mounts the callback.
 func (s *SignIn) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET "+OIDCCallbackPath, s.callback)
+	mux.HandleFunc("GET "+provision.OIDCCallbackPath, s.callback)
 }
 
 // provider returns the connection's provider from the cache, or discovers it through the
@@ -114,7 +111,7 @@ func (s *SignIn) config(p *oidc.Provider, c *models.Connection, clientSecret str
 		scopes = append([]string{oidc.ScopeOpenID}, scopes...)
 	}
 	return &oauth2.Config{ClientID: c.OIDCClientID, ClientSecret: clientSecret, Endpoint: p.Endpoint(),
-		RedirectURL: s.publicURL + OIDCCallbackPath, Scopes: scopes}
+		RedirectURL: s.svc.OIDCCallbackURL(), Scopes: scopes}
 }
 
 func containsString(list []string, v string) bool {
