@@ -21,6 +21,7 @@ func registerSignIn(mux *http.ServeMux, oa *oauth.Server, svc *provision.Service
 	saml := sso.NewSAMLSignIn(oidc)
 	oa.SetUpstream(models.ProtocolSAML, saml)
 	saml.Register(mux)
+	sso.NewTestSignIn(oidc, saml).Register(mux)
 }
 
 // signInPruneInterval is how often expired sign-in flows and old grants are deleted.

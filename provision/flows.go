@@ -64,6 +64,8 @@ type AuthorizeRequest struct {
 	// BrowserSecret is the value of the browser's sign-in cookie, "" when it has none.
 	BrowserSecret string
 	RequestID     string
+	// Test marks the flow of a connection test sign-in (testsignin.go), not an application's.
+	Test bool
 }
 
 // AuthorizeKind says what the OpenID Provider answers an authorize request with.
@@ -211,7 +213,7 @@ func (s *Service) startFlow(ctx context.Context, app *models.Application, conn *
 		Scope: grantedScope(req.Scope), State: req.State, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge,
 		UpstreamStateHash: secret.Hash(st.UpstreamState), UpstreamNonce: st.UpstreamNonce,
 		UpstreamVerifierEnc: s.box.Seal([]byte(st.UpstreamVerifier)), UpstreamRequestID: st.UpstreamRequestID,
-		RequestID: truncate(req.RequestID, 64), ExpiresAt: now.Add(FlowLifetime), CreatedAt: now}
+		RequestID: truncate(req.RequestID, 64), Test: req.Test, ExpiresAt: now.Add(FlowLifetime), CreatedAt: now}
 	if err := s.store.Create(ctx, st.Flow); err != nil {
 		return nil, internal("authorize: create flow", err)
 	}
@@ -369,6 +371,9 @@ func (s *Service) recordFailure(ctx context.Context, f *models.SignInFlow, conn 
 	if requestID == "" {
 		requestID = f.RequestID
 	}
+	if f.Test {
+		s.failTest(ctx, f, public, cause)
+	}
 	ev := s.event(f, conn, identifier, models.SignInOutcomeFailed, public, cause, requestID)
 	if err := s.store.Create(ctx, ev); err != nil {
 		s.log.ErrorContext(ctx, "sign-in: record event", "request_id", requestID, "err", err)
@@ -382,6 +387,12 @@ func (s *Service) event(f *models.SignInFlow, conn *models.Connection, identifie
 		Outcome: outcome, Reason: reason, Cause: truncate(cause, 2000), RequestID: requestID, Test: f.Test, CreatedAt: s.now()}
 	if conn != nil {
 		ev.ConnectionSlug = conn.Slug
+	}
+	if appID == uuid.Nil { // a test sign-in: no application, maybe no brand
+		ev.ApplicationID = nil
+	}
+	if brandID == uuid.Nil {
+		ev.BrandID = nil
 	}
 	return ev
 }
@@ -406,6 +417,9 @@ type IDClaims struct {
 // redirect URI with a code, or with access_denied and the engine's reason.
 func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity) (string, error) {
 	fl := f.Flow
+	if fl.Test {
+		return s.completeTest(ctx, f, id)
+	}
 	res, err := s.SignIn(ctx, fl.BrandID, fl.ConnectionID, id)
 	switch {
 	case err != nil && res != nil && res.Outcome == SignInRefused:

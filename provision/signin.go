@@ -160,6 +160,13 @@ func (s *Service) signInOnce(ctx context.Context, brandID, connectionID uuid.UUI
 	if conn.Status != models.StatusActive {
 		return d.refuse(ctx, nil, reasonConnectionInactive, "connection status is "+string(conn.Status))
 	}
+	return d.decide(ctx)
+}
+
+// decide runs the engine's steps for an active connection (a test sign-in runs them for a
+// connection still in testing, in a transaction it rolls back: testsignin.go).
+func (d *decision) decide(ctx context.Context) (*SignInResult, error) {
+	s, ws, conn, brand, id := d.s, d.brand.WorkspaceID, d.conn, d.brand, d.id
 
 	// 1. The identity is bound already.
 	cred, err := s.store.CredentialByIdentity(ctx, ws, conn.ID, models.Key(id.Identifier))

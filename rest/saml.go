@@ -15,6 +15,7 @@ func (h *Handler) registerSAML(mux *http.ServeMux) {
 	mux.Handle("POST "+base+"/rotate", h.handle(h.rotateSPKey))
 	mux.Handle("POST "+base+"/promote", h.handle(h.promoteSPKey))
 	mux.Handle("DELETE "+base+"/previous", h.handle(h.retireSPKey))
+	h.registerTestSignIn(mux)
 }
 
 func spKeyJSON(k *provision.SPKeyInfo) map[string]any {
@@ -57,4 +58,49 @@ func (h *Handler) promoteSPKey(_ http.ResponseWriter, r *http.Request) (int, any
 
 func (h *Handler) retireSPKey(_ http.ResponseWriter, r *http.Request) (int, any, error) {
 	return http.StatusNoContent, nil, h.svc.RetireSPKey(r.Context())
+}
+
+// registerTestSignIn mounts the connection test sign-in (issue 10, item 7).
+func (h *Handler) registerTestSignIn(mux *http.ServeMux) {
+	const base = "/api/v1/sso/connections/{id}/test-sign-in"
+	mux.Handle("POST "+base, h.handle(h.startTestSignIn))
+	mux.Handle("GET "+base+"/{testId}", h.handle(h.getTestSignIn))
+}
+
+func (h *Handler) startTestSignIn(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	var body struct {
+		BrandID *string `json:"brandId"`
+	}
+	if r.ContentLength != 0 {
+		if err := decode(r, &body); err != nil {
+			return 0, nil, err
+		}
+	}
+	st, err := h.svc.StartTestSignIn(r.Context(), r.PathValue("id"), body.BrandID)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, map[string]any{"id": st.Test.ID.String(), "url": st.URL,
+		"expiresAt": st.Test.ExpiresAt.UTC().Format(time.RFC3339)}, nil
+}
+
+func (h *Handler) getTestSignIn(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	t, err := h.svc.TestSignIn(r.Context(), r.PathValue("id"), r.PathValue("testId"))
+	if err != nil {
+		return 0, nil, err
+	}
+	out := map[string]any{"id": t.ID.String(), "status": t.Status, "identity": nil, "decision": nil, "error": nil,
+		"expiresAt": t.ExpiresAt.UTC().Format(time.RFC3339), "createdAt": t.CreatedAt.UTC().Format(time.RFC3339)}
+	if res := provision.ResultOf(t); res != nil {
+		if res.Identity != nil {
+			out["identity"] = res.Identity
+		}
+		if res.Decision != nil {
+			out["decision"] = res.Decision
+		}
+	}
+	if t.Error != "" {
+		out["error"] = t.Error
+	}
+	return http.StatusOK, out, nil
 }

@@ -101,3 +101,36 @@ func (s *Store) DeleteSAMLSPKey(ctx context.Context, id string) error {
 	}
 	return translate(res.Error)
 }
+
+// TestSignIn loads a test sign-in of a connection of the workspace.
+func (s *Store) TestSignIn(ctx context.Context, ws, connectionID, id uuid.UUID) (*models.TestSignIn, error) {
+	var t models.TestSignIn
+	if err := first(s.scoped(ctx, ws).Where("connection_id = ? AND id = ?", connectionID, id), &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// TestSignInByToken loads a test sign-in by the hash of its URL's token.
+func (s *Store) TestSignInByToken(ctx context.Context, tokenHash string) (*models.TestSignIn, error) {
+	var t models.TestSignIn
+	if err := first(s.db(ctx).Where("token_hash = ?", tokenHash), &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// FinishTestSignIn records the outcome of a pending test sign-in; a finished one keeps its
+// first outcome (ErrNotFound).
+func (s *Store) FinishTestSignIn(ctx context.Context, t *models.TestSignIn) error {
+	res := s.scoped(ctx, t.WorkspaceID).Model(&models.TestSignIn{}).
+		Where("id = ? AND status = ?", t.ID, models.TestSignInPending).
+		Updates(map[string]any{"status": t.Status, "result": t.Result, "error": t.Error, "updated_at": s.now()})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
