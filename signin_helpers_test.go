@@ -248,7 +248,7 @@ func (w *signInWorld) createApp(t *testing.T, name, typ string) *oauth2.Config {
 		t.Fatalf("createApplication: %v", d)
 	}
 	return &oauth2.Config{ClientID: str(a, "clientId"), ClientSecret: str(d, "createApplication", "clientSecret"),
-		Endpoint: oauth2.Endpoint{AuthURL: w.e.URL + "/oauth/authorize", TokenURL: w.e.URL + "/oauth/token"},
+		Endpoint:    oauth2.Endpoint{AuthURL: w.e.URL + "/oauth/authorize", TokenURL: w.e.URL + "/oauth/token"},
 		RedirectURL: w.redirect, Scopes: []string{"openid", "email", "profile"}}
 }
 
