@@ -14,7 +14,9 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 		jane := map[string]any{"sub": "okta-jane", "email": "jane@example.com", "given_name": "Jane", "family_name": "Doe"}
 		idp.as(jane)
 		reset := func() {
-			idp.set(func(p *testIdP) { p.badNonce, p.badAudience, p.authorizeError, p.userinfoOnly, p.seen = false, false, "", false, nil })
+			idp.set(func(p *testIdP) {
+				p.badNonce, p.badAudience, p.authorizeError, p.userinfoOnly, p.seen = false, false, "", false, nil
+			})
 		}
 		reset() // the IdP outlives each database's run
 
