@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
@@ -156,14 +157,18 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 		})
 
 		t.Run("a SAML connection answers server_error until SAML sign-in is wired", func(t *testing.T) {
-			d := e.mustGQL(w.tok, `mutation { createConnection(input: {name: "SAML IdP", slug: "saml-idp", protocol: SAML,
-				samlConfig: {entityId: "https://idp.example.org", ssoUrl: "https://idp.example.org/sso", certificate: "x"}}) { connection { id } errors { message } } }`, nil)
-			if id := str(d, "createConnection", "connection", "id"); id != "" {
-				w.activate(id, "")
-				r, _ := w.signIn(t, b, w.app, "connection", "saml-idp")
-				if r.query.Get("error") != "server_error" || r.query.Get("error_description") != "SAML sign-in is not available" {
-					t.Fatalf("SAML: %+v", r)
-				}
+			cert := samlCert(t, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+			d := e.mustGQL(w.tok, `mutation($c: String!) { createConnection(input: {name: "SAML IdP", slug: "saml-idp", protocol: SAML,
+				samlConfig: {entityId: "https://idp.example.org", ssoUrl: "https://idp.example.org/sso", certificate: $c}}) { connection { id } errors { message } } }`,
+				map[string]any{"c": cert})
+			id := str(d, "createConnection", "connection", "id")
+			if id == "" {
+				t.Fatalf("createConnection SAML: %v", d)
+			}
+			w.activate(id, "")
+			r, _ := w.signIn(t, b, w.app, "connection", "saml-idp")
+			if r.query.Get("error") != "server_error" || r.query.Get("error_description") != "SAML sign-in is not available" {
+				t.Fatalf("SAML: %+v", r)
 			}
 		})
 
