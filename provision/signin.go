@@ -206,7 +206,14 @@ func (d *decision) decide(ctx context.Context) (*SignInResult, error) {
 		return d.refuse(ctx, nil, reasonNoAutoProvisioning, "no account is bound to the identity or has its email, and neither the brand's configuration for this connection auto-provisions learners nor the connection has JIT provisioning")
 	}
 	if id.Email == "" {
-		return d.refuse(ctx, nil, reasonNoEmail, "auto-provisioning needs a valid email address")
+		email, err := s.derivedEmail(ctx, ws, conn.ID, id.Identifier)
+		if err != nil {
+			return nil, err
+		}
+		if email == "" {
+			return d.refuse(ctx, nil, reasonNoEmail, "auto-provisioning needs a valid email address; the identity provider sent none, and no email can be derived from the identifier and the connection's primary domain")
+		}
+		d.id.Email = email
 	}
 	return d.provision(ctx, cfg)
 }
@@ -223,6 +230,9 @@ type decision struct {
 func (d *decision) existing(ctx context.Context, u *models.UserAccount) (*SignInResult, error) {
 	if !u.Active {
 		return d.refuse(ctx, u, reasonDeactivated, "the account bound to this identity is deactivated")
+	}
+	if err := d.refreshProfile(ctx, u); err != nil {
+		return nil, err
 	}
 	return d.accept(ctx, u, SignInExistingIdentity, "The account bound to this identity at this identity provider signed in.", nil)
 }
@@ -291,6 +301,9 @@ func (d *decision) provision(ctx context.Context, cfg *models.IdentityProviderCo
 	if err := s.bindIdentity(ctx, u, d.conn, d.id.Identifier, ""); err != nil {
 		return nil, err
 	}
+	if err := s.store.MarkProfileOwner(ctx, ws, u.ID, d.conn.ID); err != nil {
+		return nil, err
+	}
 	pl.Account = account
 	return d.accept(ctx, u, SignInProvisioned, "A new account was created automatically. "+pl.Explanation, &pl)
 }
@@ -327,4 +340,82 @@ func (d *decision) refuse(ctx context.Context, u *models.UserAccount, reason, de
 		return nil, err
 	}
 	return &SignInResult{Outcome: SignInRefused, Reason: reason}, nil
+}
+
+// derivedEmail is the email of a JIT-provisioned account whose identity provider sent none:
+// the identifier itself when it is an email address, else identifier@<the connection's primary
+// domain>. "" when neither gives a valid address that no account has yet.
+func (s *Service) derivedEmail(ctx context.Context, ws, connectionID uuid.UUID, identifier string) (string, error) {
+	email := identifier
+	if !models.ValidEmail(email) {
+		ds, err := s.store.Domains(ctx, ws, connectionID)
+		if err != nil {
+			return "", err
+		}
+		email = ""
+		for _, dm := range ds {
+			if dm.IsPrimary {
+				email = identifier + "@" + dm.Name
+			}
+		}
+		if !models.ValidEmail(email) {
+			return "", nil
+		}
+	}
+	_, err := s.store.UserAccountByEmail(ctx, ws, models.Key(email))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return email, nil
+	case err != nil:
+		return "", err
+	}
+	return "", nil // taken by an account steps 1 and 2 did not sign in
+}
+
+// refreshProfile brings the names and email of an account the connection owns (created by JIT
+// there) up to date with the identity provider's claims; claims it did not send keep their
+// value. An account an admin created and bound keeps its names: the store's statement changes
+// only owned profiles.
+func (d *decision) refreshProfile(ctx context.Context, u *models.UserAccount) error {
+	first, last, email := d.id.FirstName, d.id.LastName, d.id.Email
+	if first == "" {
+		first = u.FirstName
+	}
+	if last == "" {
+		last = u.LastName
+	}
+	if email == "" {
+		email = u.Email
+	}
+	if first == u.FirstName && last == u.LastName && email == u.Email {
+		return nil
+	}
+	_, err := d.s.store.RefreshOwnedProfile(ctx, u, d.conn.ID, first, last, email)
+	return err
+}
+
+// errDryRun rolls back a dry run's transaction.
+var errDryRun = errors.New("provision: dry run")
+
+// SignInDryRun decides exactly as SignIn does and returns the decision, writing nothing: the
+// same decision runs in a transaction that is always rolled back (a test sign-in shows what
+// would happen). A provisioned result's account and placement account do not exist. It must
+// not be called inside another transaction (it would join it and could not roll back alone).
+func (s *Service) SignInDryRun(ctx context.Context, brandID, connectionID uuid.UUID, id Identity) (*SignInResult, error) {
+	id = normaliseIdentity(id)
+	if id.Identifier == "" || len(id.Identifier) > models.MaxIdentifierLength {
+		return nil, models.FieldError(models.EINVALID, "identifier", truncate(id.Identifier, 64), "the identity provider sent no usable identifier (1-255 characters)")
+	}
+	var res *SignInResult
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if res, err = s.signInOnce(ctx, brandID, connectionID, id); err != nil {
+			return err
+		}
+		return errDryRun
+	})
+	if !errors.Is(err, errDryRun) {
+		return nil, internal("sign in (dry run)", err)
+	}
+	return res, nil
 }

@@ -2,7 +2,10 @@ package store
 
 // Migration 11: browser sign-in. Applications (a brand's authorization-code clients), sign-in
 // flows (state between the authorize request and the identity provider's answer), grants
-// (authorization codes and what they issued), and sign-in events.
+// (authorization codes and what they issued), sign-in events, and the connection that owns a
+// user account's profile (idp_connection_id: the account was created by JIT at it, so its
+// sign-ins refresh names and email). The column is written and read by targeted statements
+// only (store/signin.go), so the hot user-row scans do not change.
 //
 // Flows, grants and events are written on every sign-in and hold no foreign keys (see
 // migration 10: a key makes every insert lock the referenced row, and concurrent sign-ins at
@@ -91,6 +94,7 @@ CREATE TABLE sign_in_events (
 );
 CREATE INDEX ix_sign_in_events_workspace ON sign_in_events (workspace_id, created_at, id);
 CREATE INDEX ix_sign_in_events_connection ON sign_in_events (workspace_id, connection_id, created_at);
+ALTER TABLE user_accounts ADD COLUMN idp_connection_id {uuid};
 `})
 	registerUnique("ux_applications_client_id", "applications.client_id")
 	registerUnique("ux_sign_in_flows_upstream_state", "sign_in_flows.upstream_state_hash")

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"gorm.io/gorm"
 
 	"gatehouse/models"
 )
@@ -207,4 +208,31 @@ func (s *Store) SignInEventsPage(ctx context.Context, ws uuid.UUID, f SignInEven
 // RevokeGrant revokes a grant (its access token stops working at userinfo).
 func (s *Store) RevokeGrant(ctx context.Context, id uuid.UUID, now time.Time) error {
 	return translate(s.db(ctx).Model(&models.Grant{}).Where("id = ?", id).Update("revoked_at", now).Error)
+}
+
+// MarkProfileOwner records that the connection owns the account's profile (JIT created it).
+func (s *Store) MarkProfileOwner(ctx context.Context, ws, userID, connectionID uuid.UUID) error {
+	return translate(s.scoped(ctx, ws).Model(&models.UserAccount{}).Where("id = ?", userID).
+		UpdateColumn("idp_connection_id", connectionID).Error)
+}
+
+// RefreshOwnedProfile sets the names and email of u from its identity provider's claims, in
+// one statement that changes nothing unless the connection owns the profile, a value differs,
+// and no other account has the email. It reports whether the row changed (u is updated then).
+func (s *Store) RefreshOwnedProfile(ctx context.Context, u *models.UserAccount, connectionID uuid.UUID, first, last, email string) (bool, error) {
+	now := s.now()
+	key := models.Key(email)
+	res := s.scoped(ctx, u.WorkspaceID).Model(&models.UserAccount{}).
+		Where("id = ? AND idp_connection_id = ? AND (first_name <> ? OR last_name <> ? OR email <> ?)", u.ID, connectionID, first, last, email).
+		Where("NOT EXISTS (SELECT 1 FROM user_accounts o WHERE o.workspace_id = ? AND o.email_key = ? AND o.id <> ?)", u.WorkspaceID, key, u.ID).
+		UpdateColumns(map[string]any{"first_name": first, "last_name": last, "email": email, "email_key": key,
+			"version": gorm.Expr("version + 1"), "updated_at": now})
+	if res.Error != nil {
+		return false, translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return false, nil
+	}
+	u.FirstName, u.LastName, u.Email, u.EmailKey, u.Version, u.UpdatedAt = first, last, email, key, u.Version+1, now
+	return true, nil
 }
