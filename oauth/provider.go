@@ -92,8 +92,8 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		st := res.Start
 		up := s.upstreams[st.Connection.Protocol]
 		if up == nil {
-			// The SAML seam: until server.go registers sso's SAML sign-in with SetUpstream
-			// (models.ProtocolSAML), a SAML connection cannot sign anyone in.
+			// A protocol whose sign-in server.go did not register (SetUpstream) cannot sign
+			// anyone in.
 			http.Redirect(w, r, provision.ErrorLocation(st.Flow.RedirectURI, st.Flow.State, "server_error",
 				"SAML sign-in is not available"), http.StatusFound)
 			return

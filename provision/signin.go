@@ -71,8 +71,8 @@ const signInAttempts = 4
 // of one person create one account: the unique indexes decide, and the loser decides again.
 func (s *Service) SignIn(ctx context.Context, brandID, connectionID uuid.UUID, id Identity) (*SignInResult, error) {
 	id = normaliseIdentity(id)
-	if id.Identifier == "" || len(id.Identifier) > models.MaxIdentifierLength {
-		return nil, models.FieldError(models.EINVALID, "identifier", truncate(id.Identifier, 64), "the identity provider sent no usable identifier (1-255 characters)")
+	if err := checkIdentifier(id); err != nil {
+		return nil, err
 	}
 	var res *SignInResult
 	var err error
@@ -403,13 +403,20 @@ var errDryRun = errors.New("provision: dry run")
 // not be called inside another transaction (it would join it and could not roll back alone).
 func (s *Service) SignInDryRun(ctx context.Context, brandID, connectionID uuid.UUID, id Identity) (*SignInResult, error) {
 	id = normaliseIdentity(id)
-	if id.Identifier == "" || len(id.Identifier) > models.MaxIdentifierLength {
-		return nil, models.FieldError(models.EINVALID, "identifier", truncate(id.Identifier, 64), "the identity provider sent no usable identifier (1-255 characters)")
+	if err := checkIdentifier(id); err != nil {
+		return nil, err
 	}
+	return s.rolledBack(ctx, func(ctx context.Context) (*SignInResult, error) {
+		return s.signInOnce(ctx, brandID, connectionID, id)
+	})
+}
+
+// rolledBack runs a decision in a transaction that is always rolled back.
+func (s *Service) rolledBack(ctx context.Context, decide func(context.Context) (*SignInResult, error)) (*SignInResult, error) {
 	var res *SignInResult
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		if res, err = s.signInOnce(ctx, brandID, connectionID, id); err != nil {
+		if res, err = decide(ctx); err != nil {
 			return err
 		}
 		return errDryRun
@@ -418,4 +425,12 @@ func (s *Service) SignInDryRun(ctx context.Context, brandID, connectionID uuid.U
 		return nil, internal("sign in (dry run)", err)
 	}
 	return res, nil
+}
+
+// checkIdentifier refuses an identity without a usable identifier.
+func checkIdentifier(id Identity) error {
+	if id.Identifier == "" || len(id.Identifier) > models.MaxIdentifierLength {
+		return models.FieldError(models.EINVALID, "identifier", truncate(id.Identifier, 64), "the identity provider sent no usable identifier (1-255 characters)")
+	}
+	return nil
 }

@@ -286,33 +286,22 @@ func (s *Service) failTest(ctx context.Context, f *models.SignInFlow, public, ca
 	}
 }
 
-// errDryRun rolls back a dry run's transaction.
-var errDryRun = errors.New("provision: dry run")
-
 // dryRun runs the decision of SignIn for conn — in testing or active status — inside a
-// transaction it rolls back: the same rules and queries, and nothing stays written.
+// transaction it rolls back (SignInDryRun's, for a connection not yet active and an optional
+// brand): the same rules and queries, and nothing stays written.
 func (s *Service) dryRun(ctx context.Context, brandID *uuid.UUID, conn *models.Connection, id Identity) (*SignInResult, error) {
-	if id.Identifier == "" || len(id.Identifier) > models.MaxIdentifierLength {
-		return nil, models.FieldError(models.EINVALID, "identifier", truncate(id.Identifier, 64), "the identity provider sent no usable identifier (1-255 characters)")
+	if err := checkIdentifier(id); err != nil {
+		return nil, err
 	}
-	var res *SignInResult
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
+	return s.rolledBack(ctx, func(ctx context.Context) (*SignInResult, error) {
 		brand := &models.Brand{WorkspaceID: conn.WorkspaceID}
 		if brandID != nil {
 			b, err := s.store.Brand(ctx, conn.WorkspaceID, *brandID)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			brand = b
 		}
-		var err error
-		if res, err = (&decision{s: s, brand: brand, conn: conn, id: id}).decide(ctx); err != nil {
-			return err
-		}
-		return errDryRun
+		return (&decision{s: s, brand: brand, conn: conn, id: id}).decide(ctx)
 	})
-	if errors.Is(err, errDryRun) {
-		return res, nil
-	}
-	return nil, internal("test sign-in: decision", err)
 }
