@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"testing"
@@ -22,29 +21,24 @@ import (
 
 	"gatehouse/models"
 	"gatehouse/sso/samltest"
-	"gatehouse/store"
 
 	"github.com/crewjam/saml"
 )
 
-// samlWorld is a workspace set up for SAML browser sign-in: a brand with a confidential
-// application, and an active SAML connection (signed requests, JIT) at an in-process samlidp
-// IdP that trusts Gatehouse's SP metadata, with example.com verified for it.
+// samlWorld is signInWorld (a brand with a confidential application) with an active SAML
+// connection (signed requests, JIT) at an in-process samlidp IdP that trusts Gatehouse's SP
+// metadata, with example.com verified for it.
 type samlWorld struct {
-	e        *testEnv
-	idp      *samltest.IdP
-	tok      string
-	brand    string
-	conn     string
-	app      *oauth2.Config
-	redirect string
+	*signInWorld
+	idp *samltest.IdP
 }
 
 const samlSlug = "acme-saml"
 
 func newSAMLWorld(t *testing.T, e *testEnv) *samlWorld {
 	t.Helper()
-	w := &samlWorld{e: e, idp: samltest.New(t), tok: e.adminToken(), redirect: "http://127.0.0.1:9/callback"}
+	w := &samlWorld{signInWorld: &signInWorld{e: e, tok: e.adminToken(), slug: samlSlug, redirect: "http://127.0.0.1:9/callback"},
+		idp: samltest.New(t)}
 	resp, err := http.Get(e.URL + "/saml/metadata")
 	if err != nil {
 		t.Fatal(err)
@@ -60,21 +54,13 @@ func newSAMLWorld(t *testing.T, e *testEnv) *samlWorld {
 			"signRequests": true, "attributeMapping": map[string]any{"company": "companyName"}},
 		"jitProvisioning": true, "defaultRole": "member"})
 	w.conn = str(e.rest(w.tok, "POST", "/api/v1/sso/connections", string(body)).must(t, 201).Body, "connection", "id")
-	w.setStatus(t, models.StatusActive, "example.com")
-	d := e.mustGQL(w.tok, `mutation($b: ID!, $r: [String!]!) { createApplication(input: {brandId: $b, name: "Portal", redirectUris: $r}) {
-		application { clientId } clientSecret errors { label message } } }`, map[string]any{"b": w.brand, "r": []string{w.redirect}})
-	if errs := payloadErrors(t, d, "createApplication"); len(errs) > 0 {
-		t.Fatalf("createApplication: %v", errs)
-	}
-	w.app = &oauth2.Config{ClientID: str(d, "createApplication", "application", "clientId"), ClientSecret: str(d, "createApplication", "clientSecret"),
-		Endpoint: oauth2.Endpoint{AuthURL: e.URL + "/oauth/authorize", TokenURL: e.URL + "/oauth/token"}, RedirectURL: w.redirect,
-		Scopes: []string{"openid", "email", "profile"}}
+	w.activate(w.conn, "example.com")
+	w.app = w.createApp(t, "Portal", "CONFIDENTIAL")
 	return w
 }
 
-// setStatus sets the connection's status directly in the store, and verifies a domain for it
-// when one is named: the test-and-verify lifecycle has its own tests.
-func (w *samlWorld) setStatus(t *testing.T, status models.ConnectionStatus, domain string) {
+// setStatus sets the connection's status directly in the store.
+func (w *samlWorld) setStatus(t *testing.T, status models.ConnectionStatus) {
 	t.Helper()
 	ctx, st := context.Background(), w.e.app.store
 	var wss []string
@@ -82,8 +68,7 @@ func (w *samlWorld) setStatus(t *testing.T, status models.ConnectionStatus, doma
 	if err := st.RawScan(ctx, &wss, "SELECT workspace_id FROM connections WHERE id = ?", id); err != nil || len(wss) != 1 {
 		t.Fatal(err)
 	}
-	ws := uuid.MustParse(wss[0])
-	c, err := st.Connection(ctx, ws, id)
+	c, err := st.Connection(ctx, uuid.MustParse(wss[0]), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,27 +76,11 @@ func (w *samlWorld) setStatus(t *testing.T, status models.ConnectionStatus, doma
 	if err := st.UpdateConnection(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	if domain != "" {
-		now := time.Now().UTC()
-		if err := st.Create(ctx, &models.Domain{ID: store.NewID(), WorkspaceID: ws, ConnectionID: id, Name: domain,
-			Status: models.DomainVerified, VerificationMethod: models.VerifyDNSTXT, VerificationToken: "t", VerifiedAt: &now,
-			IsPrimary: true, CreatedAt: now, UpdatedAt: now}); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // browser is a cookie-keeping client that follows redirects until the application's
 // redirect URI, which it does not fetch.
-func (w *samlWorld) browser() *http.Client {
-	jar, _ := cookiejar.New(nil)
-	return &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		if strings.HasPrefix(req.URL.String(), w.redirect) {
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}}
-}
+func (w *samlWorld) browser() *http.Client { return newBrowser(w.e.t, w.redirect).c }
 
 // toIdP starts a sign-in at the application's authorize URL and follows it to the IdP, whose
 // auto-posting page it returns with the PKCE verifier.
