@@ -604,6 +604,11 @@ func (s *Service) UserInfoOf(ctx context.Context, ws, grantID uuid.UUID) (*UserI
 func (s *Service) PruneSignInState(ctx context.Context) (int64, error) {
 	now := s.now()
 	n, err := s.store.PruneSignInState(ctx, now, now.Add(-GrantRetention))
+	if err == nil {
+		var m int64
+		m, err = s.pruneSAMLState(ctx, now)
+		n += m
+	}
 	return n, internal("prune sign-in state", err)
 }
 

@@ -110,3 +110,17 @@ func (s *Service) SAMLIdentity(ctx context.Context, f *ClaimedFlow) (Identity, e
 	}
 	return id, nil
 }
+
+// TestSignInRetention keeps a test sign-in's result (an identity) this long after it expired.
+const TestSignInRetention = 7 * 24 * time.Hour
+
+// pruneSAMLState deletes expired assertion IDs and answers and old test sign-ins; it runs with
+// PruneSignInState.
+func (s *Service) pruneSAMLState(ctx context.Context, now time.Time) (int64, error) {
+	n, err := s.store.PruneSAMLAssertions(ctx, now)
+	if err != nil {
+		return n, err
+	}
+	m, err := s.store.PruneTestSignIns(ctx, now.Add(-TestSignInRetention))
+	return n + m, err
+}

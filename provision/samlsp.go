@@ -357,12 +357,9 @@ func (s *Service) RetireSPKey(ctx context.Context) error {
 	return nil
 }
 
-// assertionPruneEvery is how often a replica deletes expired assertion IDs, on its way.
-const assertionPruneEvery = time.Minute
-
 // UseSAMLAssertion accepts an assertion ID of a connection's IdP once: a second use, on any
 // replica, is refused (INVALID) until keepUntil, after which the SAML time checks refuse the
-// assertion anyway. Expired IDs are pruned here, at most once a minute per replica.
+// assertion anyway. Expired IDs are pruned with the other sign-in state (PruneSignInState).
 func (s *Service) UseSAMLAssertion(ctx context.Context, connectionID uuid.UUID, assertionID string, keepUntil time.Time) error {
 	if assertionID == "" || len(assertionID) > 256 {
 		return models.Errorf(models.EINVALID, "the assertion has no usable ID")
@@ -373,13 +370,6 @@ func (s *Service) UseSAMLAssertion(ctx context.Context, connectionID uuid.UUID, 
 	}
 	if !fresh {
 		return models.Errorf(models.EINVALID, "the assertion was used before (replay)")
-	}
-	now := s.now()
-	if last := s.assertionsPruned.Load(); now.Unix()-last >= int64(assertionPruneEvery/time.Second) &&
-		s.assertionsPruned.CompareAndSwap(last, now.Unix()) {
-		if _, err := s.store.PruneSAMLAssertions(ctx, now); err != nil {
-			s.log.WarnContext(ctx, "prune saml assertion ids", "err", err)
-		}
 	}
 	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -37,9 +36,8 @@ type Service struct {
 	// AllowPrivateNetworks permits http:// IdP URLs on loopback hosts (development and tests).
 	allowPrivate bool
 	sso          ssoOptions
-	// spKeyCache and assertionsPruned serve SAML sign-in (samlsp.go).
-	spKeyCache       spKeyCache
-	assertionsPruned atomic.Int64 // Unix seconds of the last prune
+	// spKeyCache keeps the SAML SP keys (samlsp.go).
+	spKeyCache spKeyCache
 }
 
 // Options configure a Service.

@@ -134,3 +134,9 @@ func (s *Store) FinishTestSignIn(ctx context.Context, t *models.TestSignIn) erro
 	}
 	return nil
 }
+
+// PruneTestSignIns deletes the test sign-ins that expired before t.
+func (s *Store) PruneTestSignIns(ctx context.Context, t time.Time) (int64, error) {
+	res := s.db(ctx).Where("expires_at < ?", t.UTC()).Delete(&models.TestSignIn{})
+	return res.RowsAffected, translate(res.Error)
+}

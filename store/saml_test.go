@@ -46,7 +46,24 @@ func TestSAMLAssertionsOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n, err := b.PruneSAMLAssertions(ctx, now); err != nil || n != 1 {
+		// An answer is kept once per flow, taken once; an expired one is pruned.
+		flow, old := NewID(), NewID()
+		if fresh, err := a.PutSAMLAnswer(ctx, flow, []byte("enc"), now.Add(time.Minute)); err != nil || !fresh {
+			t.Fatalf("answer: %v %v", fresh, err)
+		}
+		if fresh, err := b.PutSAMLAnswer(ctx, flow, []byte("other"), now.Add(time.Minute)); err != nil || fresh {
+			t.Fatalf("second answer: %v %v", fresh, err)
+		}
+		if _, err := a.PutSAMLAnswer(ctx, old, []byte("old"), now.Add(-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := b.TakeSAMLAnswer(ctx, flow); err != nil || string(got) != "enc" {
+			t.Fatalf("take: %q %v", got, err)
+		}
+		if _, err := a.TakeSAMLAnswer(ctx, flow); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("taken twice: %v", err)
+		}
+		if n, err := b.PruneSAMLAssertions(ctx, now); err != nil || n != 2 {
 			t.Fatalf("pruned %d, %v", n, err)
 		}
 		if fresh, _ := a.UseSAMLAssertion(ctx, conn, "id-1", now); fresh {
