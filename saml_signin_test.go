@@ -269,6 +269,16 @@ func TestSAMLSignInRefusals(t *testing.T) {
 			}
 		}
 
+		// An oversized POST is refused before it is parsed.
+		big, err := http.PostForm(e.URL+"/saml/acs", url.Values{"SAMLResponse": {strings.Repeat("A", 300<<10)}, "RelayState": {"x"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		big.Body.Close()
+		if big.StatusCode != http.StatusBadRequest {
+			t.Fatalf("oversized ACS POST: %d", big.StatusCode)
+		}
+
 		// The IdP's POST arrives, but the browser that continues has not the flow's cookie
 		// (another browser, or a forged POST): a page, no code.
 		page, _ = w.toIdP(t, w.browser())

@@ -86,6 +86,15 @@ func (r *Remote) SPMetadataXML(keys provision.SPKeys, entityID, acsURL string) (
 		kds = append(kds, keyDescriptor("signing", kp.Certificate.Raw), keyDescriptor("encryption", kp.Certificate.Raw))
 	}
 	ed.SPSSODescriptors[0].KeyDescriptors = kds
+	// Only HTTP-POST: artifact resolution would make Gatehouse call the IdP back, which the ACS
+	// refuses (CheckSAMLResponse).
+	acs := ed.SPSSODescriptors[0].AssertionConsumerServices[:0]
+	for _, e := range ed.SPSSODescriptors[0].AssertionConsumerServices {
+		if e.Binding == saml.HTTPPostBinding {
+			acs = append(acs, e)
+		}
+	}
+	ed.SPSSODescriptors[0].AssertionConsumerServices = acs
 	b, err := xml.MarshalIndent(ed, "", "  ")
 	if err != nil {
 		return "", err
@@ -158,6 +167,10 @@ const publicSAMLFailure = "The identity provider's response could not be accepte
 // signature with the connection's certificate, Destination, Recipient, audience, InResponseTo,
 // validity window, decryption with the SP keys. It returns the normalised identity.
 func CheckSAMLResponse(r *http.Request, sp *provision.SAMLSP, conn *models.Connection, requestID string) (*SAMLLogin, error) {
+	if r.Form.Get("SAMLart") != "" || r.PostForm.Get("SAMLResponse") == "" {
+		// crewjam would resolve an artifact with an outbound request of its own.
+		return nil, &LoginError{Public: publicSAMLFailure, Private: errors.New("no SAMLResponse in the POST (the artifact binding is not supported)")}
+	}
 	keys := sp.Keys.All()
 	var a *saml.Assertion
 	var err error

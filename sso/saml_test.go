@@ -229,6 +229,23 @@ func TestSAMLResponseRefusals(t *testing.T) {
 	}
 }
 
+// TestSAMLArtifactRefused: an artifact is never resolved (no outbound request), and the
+// metadata offers the HTTP-POST binding only.
+func TestSAMLArtifactRefused(t *testing.T) {
+	w := newSAMLWorld(t)
+	r := httptest.NewRequest(http.MethodPost, w.sp.ACSURL, strings.NewReader("SAMLart=AAQAAM&RelayState=x"))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.ParseForm()
+	var le *LoginError
+	if _, err := CheckSAMLResponse(r, w.sp, w.conn, "id-x"); !errorsAs(err, &le) || !strings.Contains(le.Private.Error(), "artifact") {
+		t.Fatalf("artifact: %v", err)
+	}
+	md, _ := New(Options{}).SPMetadataXML(w.sp.Keys, w.sp.EntityID, w.sp.ACSURL)
+	if strings.Contains(md, "HTTP-Artifact") || !strings.Contains(md, "HTTP-POST") {
+		t.Fatalf("metadata bindings:\n%s", md)
+	}
+}
+
 // TestSAMLUnsolicited: an IdP-initiated response answers no request Gatehouse sent.
 func TestSAMLUnsolicited(t *testing.T) {
 	w := newSAMLWorld(t)
