@@ -90,8 +90,30 @@ func TestSAMLSPKeyRotationREST(t *testing.T) {
 			t.Fatal("the retired key is still published")
 		}
 
+		// The same through GraphQL.
+		d := e.mustGQL(tok, `{ spKeys { role certificate fingerprintSha256 notAfter } }`, nil)
+		if str(d, "spKeys", 0, "role") != "CURRENT" || str(d, "spKeys", 0, "certificate") != next || get(d, "spKeys", 1) != nil {
+			t.Fatalf("spKeys: %v", d)
+		}
+		d = e.mustGQL(tok, `mutation { promoteSpKey { keys { role } errors { code message } } }`, nil)
+		if str(d, "promoteSpKey", "errors", 0, "code") != "INVALID_STATE" {
+			t.Fatalf("promoteSpKey without a rotation: %v", d)
+		}
+		d = e.mustGQL(tok, `mutation { startSpKeyRotation { keys { role certificate } errors { code } } }`, nil)
+		if str(d, "startSpKeyRotation", "keys", 1, "role") != "NEXT" || str(d, "startSpKeyRotation", "keys", 0, "certificate") != next {
+			t.Fatalf("startSpKeyRotation: %v", d)
+		}
+		d = e.mustGQL(tok, `mutation { promoteSpKey { keys { role certificate } errors { code } } }`, nil)
+		if str(d, "promoteSpKey", "keys", 1, "role") != "PREVIOUS" || str(d, "promoteSpKey", "keys", 1, "certificate") != next {
+			t.Fatalf("promoteSpKey: %v", d)
+		}
+		d = e.mustGQL(tok, `mutation { retireSpKey { keys { role } errors { code } } }`, nil)
+		if len(get(d, "retireSpKey", "keys").([]any)) != 1 {
+			t.Fatalf("retireSpKey: %v", d)
+		}
+
 		// A workspace admin (not the platform admin) may not rotate.
-		d := e.mustGQL(tok, `mutation { createWorkspace(input: {name: "Other"}) { workspace { id } } }`, nil)
+		d = e.mustGQL(tok, `mutation { createWorkspace(input: {name: "Other"}) { workspace { id } } }`, nil)
 		id, sec := e.createClient(tok, []string{"admin"}, str(d, "createWorkspace", "workspace", "id"))
 		other := e.token(id, sec)
 		e.rest(other, "POST", "/api/v1/sso/sp-keys/rotate", "").mustError(t, 403, "permission_error", "platform admin")

@@ -43,6 +43,7 @@ type ResolverRoot interface {
 	ScimActivity() ScimActivityResolver
 	ScimToken() ScimTokenResolver
 	SignInEvent() SignInEventResolver
+	SpKey() SpKeyResolver
 	TestSignIn() TestSignInResolver
 	UserAccount() UserAccountResolver
 	UserAccountConnection() UserAccountConnectionResolver
@@ -283,15 +284,18 @@ type ComplexityRoot struct {
 		DeleteApplication                func(childComplexity int, input model.DeleteApplicationInput) int
 		DeleteConnection                 func(childComplexity int, input model.DeleteConnectionInput) int
 		DeleteScimToken                  func(childComplexity int, input model.DeleteScimTokenInput) int
+		PromoteSpKey                     func(childComplexity int) int
 		ReactivateUserAccount            func(childComplexity int, input model.ReactivateUserAccountInput) int
 		RemoveDomain                     func(childComplexity int, input model.RemoveDomainInput) int
 		RemoveUserAccountCredentials     func(childComplexity int, input model.RemoveUserAccountCredentialsInput) int
+		RetireSpKey                      func(childComplexity int) int
 		RevokeIntegrationClient          func(childComplexity int, input model.RevokeIntegrationClientInput) int
 		RevokeScimToken                  func(childComplexity int, input model.RevokeScimTokenInput) int
 		RotateApplicationSecret          func(childComplexity int, input model.RotateApplicationSecretInput) int
 		RotateIntegrationClientSecret    func(childComplexity int, input model.RotateIntegrationClientSecretInput) int
 		SetPrimaryDomain                 func(childComplexity int, input model.SetPrimaryDomainInput) int
 		SetUserAccountAccount            func(childComplexity int, input model.SetUserAccountAccountInput) int
+		StartSpKeyRotation               func(childComplexity int) int
 		StartTestSignIn                  func(childComplexity int, connectionID string, brandID *string) int
 		TestConnection                   func(childComplexity int, input model.TestConnectionInput) int
 		UpdateAccount                    func(childComplexity int, input model.UpdateAccountInput) int
@@ -343,6 +347,7 @@ type ComplexityRoot struct {
 		ScimTokens         func(childComplexity int, status *model.ScimTokenStatus, name *string, page *int, pageSize *int) int
 		SignInEvents       func(childComplexity int, connectionID *string, brandID *string, outcome *model.SignInOutcome, page *int, pageSize *int) int
 		SimulatePlacement  func(childComplexity int, brandID string, identityProviderID string, claims map[string]any) int
+		SpKeys             func(childComplexity int) int
 		SpMetadata         func(childComplexity int) int
 		TestSignIn         func(childComplexity int, connectionID string, id string) int
 		UserAccount        func(childComplexity int, uuid string) int
@@ -464,6 +469,19 @@ type ComplexityRoot struct {
 		Page     func(childComplexity int) int
 		PageSize func(childComplexity int) int
 		Total    func(childComplexity int) int
+	}
+
+	SpKey struct {
+		CertificatePEM    func(childComplexity int) int
+		CreatedAt         func(childComplexity int) int
+		FingerprintSHA256 func(childComplexity int) int
+		NotAfter          func(childComplexity int) int
+		Role              func(childComplexity int) int
+	}
+
+	SpKeysPayload struct {
+		Errors func(childComplexity int) int
+		Keys   func(childComplexity int) int
 	}
 
 	SpMetadata struct {
@@ -657,6 +675,9 @@ type MutationResolver interface {
 	RotateApplicationSecret(ctx context.Context, input model.RotateApplicationSecretInput) (*model.RotateApplicationSecretPayload, error)
 	DeleteApplication(ctx context.Context, input model.DeleteApplicationInput) (*model.DeleteApplicationPayload, error)
 	StartTestSignIn(ctx context.Context, connectionID string, brandID *string) (*model.StartTestSignInPayload, error)
+	StartSpKeyRotation(ctx context.Context) (*model.SpKeysPayload, error)
+	PromoteSpKey(ctx context.Context) (*model.SpKeysPayload, error)
+	RetireSpKey(ctx context.Context) (*model.SpKeysPayload, error)
 }
 type OidcConfigResolver interface {
 	CallbackURL(ctx context.Context, obj *models.OIDCConfig) (string, error)
@@ -686,6 +707,7 @@ type QueryResolver interface {
 	Applications(ctx context.Context, brandID string) ([]*models.Application, error)
 	SignInEvents(ctx context.Context, connectionID *string, brandID *string, outcome *model.SignInOutcome, page *int, pageSize *int) (*provision.SignInEventList, error)
 	TestSignIn(ctx context.Context, connectionID string, id string) (*models.TestSignIn, error)
+	SpKeys(ctx context.Context) ([]*provision.SPKeyInfo, error)
 }
 type ScimActivityResolver interface {
 	ErrorMessage(ctx context.Context, obj *models.ScimActivity) (*string, error)
@@ -701,6 +723,9 @@ type SignInEventResolver interface {
 
 	Connection(ctx context.Context, obj *models.SignInEvent) (*model.SignInEventConnection, error)
 	Application(ctx context.Context, obj *models.SignInEvent) (*model.SignInEventApplication, error)
+}
+type SpKeyResolver interface {
+	Role(ctx context.Context, obj *provision.SPKeyInfo) (model.SpKeyRole, error)
 }
 type TestSignInResolver interface {
 	Status(ctx context.Context, obj *models.TestSignIn) (model.TestSignInStatus, error)
@@ -1705,6 +1730,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteScimToken(childComplexity, args["input"].(model.DeleteScimTokenInput)), true
+	case "Mutation.promoteSpKey":
+		if e.ComplexityRoot.Mutation.PromoteSpKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.PromoteSpKey(childComplexity), true
 	case "Mutation.reactivateUserAccount":
 		if e.ComplexityRoot.Mutation.ReactivateUserAccount == nil {
 			break
@@ -1738,6 +1769,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveUserAccountCredentials(childComplexity, args["input"].(model.RemoveUserAccountCredentialsInput)), true
+	case "Mutation.retireSpKey":
+		if e.ComplexityRoot.Mutation.RetireSpKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.RetireSpKey(childComplexity), true
 	case "Mutation.revokeIntegrationClient":
 		if e.ComplexityRoot.Mutation.RevokeIntegrationClient == nil {
 			break
@@ -1804,6 +1841,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetUserAccountAccount(childComplexity, args["input"].(model.SetUserAccountAccountInput)), true
+	case "Mutation.startSpKeyRotation":
+		if e.ComplexityRoot.Mutation.StartSpKeyRotation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.StartSpKeyRotation(childComplexity), true
 	case "Mutation.startTestSignIn":
 		if e.ComplexityRoot.Mutation.StartTestSignIn == nil {
 			break
@@ -2168,6 +2211,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.SimulatePlacement(childComplexity, args["brandId"].(string), args["identityProviderId"].(string), args["claims"].(map[string]any)), true
+	case "Query.spKeys":
+		if e.ComplexityRoot.Query.SpKeys == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.SpKeys(childComplexity), true
 	case "Query.spMetadata":
 		if e.ComplexityRoot.Query.SpMetadata == nil {
 			break
@@ -2654,6 +2703,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SignInEventList.Total(childComplexity), true
+
+	case "SpKey.certificate":
+		if e.ComplexityRoot.SpKey.CertificatePEM == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpKey.CertificatePEM(childComplexity), true
+	case "SpKey.createdAt":
+		if e.ComplexityRoot.SpKey.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpKey.CreatedAt(childComplexity), true
+	case "SpKey.fingerprintSha256":
+		if e.ComplexityRoot.SpKey.FingerprintSHA256 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpKey.FingerprintSHA256(childComplexity), true
+	case "SpKey.notAfter":
+		if e.ComplexityRoot.SpKey.NotAfter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpKey.NotAfter(childComplexity), true
+	case "SpKey.role":
+		if e.ComplexityRoot.SpKey.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpKey.Role(childComplexity), true
+
+	case "SpKeysPayload.errors":
+		if e.ComplexityRoot.SpKeysPayload.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpKeysPayload.Errors(childComplexity), true
+	case "SpKeysPayload.keys":
+		if e.ComplexityRoot.SpKeysPayload.Keys == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpKeysPayload.Keys(childComplexity), true
 
 	case "SpMetadata.acsUrl":
 		if e.ComplexityRoot.SpMetadata.ACSURL == nil {
@@ -4333,6 +4426,43 @@ type TestSignInAccount {
   id: ID!
   name: String!
 }
+
+# ---- SAML service provider key rotation ----
+
+extend type Query {
+  "The SAML SP keys, current first (platform admin only: they serve every workspace)."
+  spKeys: [SpKey!]!
+}
+
+extend type Mutation {
+  "Publish a next SP key in the metadata beside the current one (INVALID_STATE when one exists)."
+  startSpKeyRotation: SpKeysPayload!
+  "Make the next SP key current; the replaced one stays published as PREVIOUS until retired."
+  promoteSpKey: SpKeysPayload!
+  "Stop publishing and accepting the previous SP key."
+  retireSpKey: SpKeysPayload!
+}
+
+enum SpKeyRole {
+  CURRENT
+  NEXT
+  PREVIOUS
+}
+
+type SpKey {
+  role: SpKeyRole!
+  "PEM; what an IdP is given."
+  certificate: String!
+  fingerprintSha256: String!
+  notAfter: Time!
+  createdAt: Time!
+}
+
+type SpKeysPayload {
+  "Every key after the change."
+  keys: [SpKey!]!
+  errors: [UserError!]!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -5033,6 +5163,32 @@ func (ec *executionContext) childFields_SignInEventList(ctx context.Context, fie
 		return ec.fieldContext_SignInEventList_total(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SignInEventList", field.Name)
+}
+
+func (ec *executionContext) childFields_SpKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "role":
+		return ec.fieldContext_SpKey_role(ctx, field)
+	case "certificate":
+		return ec.fieldContext_SpKey_certificate(ctx, field)
+	case "fingerprintSha256":
+		return ec.fieldContext_SpKey_fingerprintSha256(ctx, field)
+	case "notAfter":
+		return ec.fieldContext_SpKey_notAfter(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_SpKey_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SpKey", field.Name)
+}
+
+func (ec *executionContext) childFields_SpKeysPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "keys":
+		return ec.fieldContext_SpKeysPayload_keys(ctx, field)
+	case "errors":
+		return ec.fieldContext_SpKeysPayload_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SpKeysPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_SpMetadata(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11370,6 +11526,102 @@ func (ec *executionContext) fieldContext_Mutation_startTestSignIn(ctx context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_startSpKeyRotation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_startSpKeyRotation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().StartSpKeyRotation(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SpKeysPayload) graphql.Marshaler {
+			return ec.marshalNSpKeysPayload2ᚖgatehouseᚋgraphᚋmodelᚐSpKeysPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_startSpKeyRotation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SpKeysPayload(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_promoteSpKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_promoteSpKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().PromoteSpKey(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SpKeysPayload) graphql.Marshaler {
+			return ec.marshalNSpKeysPayload2ᚖgatehouseᚋgraphᚋmodelᚐSpKeysPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_promoteSpKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SpKeysPayload(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_retireSpKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_retireSpKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().RetireSpKey(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SpKeysPayload) graphql.Marshaler {
+			return ec.marshalNSpKeysPayload2ᚖgatehouseᚋgraphᚋmodelᚐSpKeysPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_retireSpKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SpKeysPayload(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _OidcConfig_issuerUrl(ctx context.Context, field graphql.CollectedField, obj *models.OIDCConfig) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12612,6 +12864,38 @@ func (ec *executionContext) fieldContext_Query_testSignIn(ctx context.Context, f
 	if fc.Args, err = ec.field_Query_testSignIn_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_spKeys(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_spKeys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().SpKeys(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*provision.SPKeyInfo) graphql.Marshaler {
+			return ec.marshalNSpKey2ᚕᚖgatehouseᚋprovisionᚐSPKeyInfoᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_spKeys(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SpKey(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -14426,6 +14710,185 @@ func (ec *executionContext) _SignInEventList_total(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_SignInEventList_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SignInEventList", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SpKey_role(ctx context.Context, field graphql.CollectedField, obj *provision.SPKeyInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpKey_role(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SpKey().Role(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.SpKeyRole) graphql.Marshaler {
+			return ec.marshalNSpKeyRole2gatehouseᚋgraphᚋmodelᚐSpKeyRole(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpKey_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpKey", field, true, true, "SpKeyRole")
+}
+
+func (ec *executionContext) _SpKey_certificate(ctx context.Context, field graphql.CollectedField, obj *provision.SPKeyInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpKey_certificate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CertificatePEM, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpKey_certificate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _SpKey_fingerprintSha256(ctx context.Context, field graphql.CollectedField, obj *provision.SPKeyInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpKey_fingerprintSha256(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FingerprintSHA256, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpKey_fingerprintSha256(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _SpKey_notAfter(ctx context.Context, field graphql.CollectedField, obj *provision.SPKeyInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpKey_notAfter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NotAfter, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpKey_notAfter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpKey", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SpKey_createdAt(ctx context.Context, field graphql.CollectedField, obj *provision.SPKeyInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpKey_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpKey_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpKey", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SpKeysPayload_keys(ctx context.Context, field graphql.CollectedField, obj *model.SpKeysPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpKeysPayload_keys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Keys, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*provision.SPKeyInfo) graphql.Marshaler {
+			return ec.marshalNSpKey2ᚕᚖgatehouseᚋprovisionᚐSPKeyInfoᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpKeysPayload_keys(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SpKeysPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SpKey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SpKeysPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.SpKeysPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpKeysPayload_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgatehouseᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpKeysPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SpKeysPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _SpMetadata_entityId(ctx context.Context, field graphql.CollectedField, obj *provision.SPMetadata) (ret graphql.Marshaler) {
@@ -21446,6 +21909,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "startSpKeyRotation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_startSpKeyRotation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "promoteSpKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_promoteSpKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "retireSpKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_retireSpKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -21765,6 +22249,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_testSignIn(ctx, field)
+				})
+		case "spKeys":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_spKeys(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -22554,6 +23044,98 @@ func (ec *executionContext) _SignInEventList(ctx context.Context, sel ast.Select
 			}
 		case "total":
 			out.Values[i] = ec._SignInEventList_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var spKeyImplementors = []string{"SpKey"}
+
+func (ec *executionContext) _SpKey(ctx context.Context, sel ast.SelectionSet, obj *provision.SPKeyInfo) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, spKeyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SpKey")
+		case "role":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SpKey_role(ctx, field, obj)
+				})
+		case "certificate":
+			out.Values[i] = ec._SpKey_certificate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "fingerprintSha256":
+			out.Values[i] = ec._SpKey_fingerprintSha256(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "notAfter":
+			out.Values[i] = ec._SpKey_notAfter(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._SpKey_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var spKeysPayloadImplementors = []string{"SpKeysPayload"}
+
+func (ec *executionContext) _SpKeysPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SpKeysPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, spKeysPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SpKeysPayload")
+		case "keys":
+			out.Values[i] = ec._SpKeysPayload_keys(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._SpKeysPayload_errors(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -24645,6 +25227,48 @@ func (ec *executionContext) unmarshalNSignInOutcome2gatehouseᚋgraphᚋmodelᚐ
 
 func (ec *executionContext) marshalNSignInOutcome2gatehouseᚋgraphᚋmodelᚐSignInOutcome(ctx context.Context, sel ast.SelectionSet, v model.SignInOutcome) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNSpKey2ᚕᚖgatehouseᚋprovisionᚐSPKeyInfoᚄ(ctx context.Context, sel ast.SelectionSet, v []*provision.SPKeyInfo) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSpKey2ᚖgatehouseᚋprovisionᚐSPKeyInfo(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSpKey2ᚖgatehouseᚋprovisionᚐSPKeyInfo(ctx context.Context, sel ast.SelectionSet, v *provision.SPKeyInfo) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SpKey!")
+		return graphql.Null
+	}
+	return ec._SpKey(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSpKeyRole2gatehouseᚋgraphᚋmodelᚐSpKeyRole(ctx context.Context, v any) (model.SpKeyRole, error) {
+	var res model.SpKeyRole
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSpKeyRole2gatehouseᚋgraphᚋmodelᚐSpKeyRole(ctx context.Context, sel ast.SelectionSet, v model.SpKeyRole) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNSpKeysPayload2ᚖgatehouseᚋgraphᚋmodelᚐSpKeysPayload(ctx context.Context, sel ast.SelectionSet, v *model.SpKeysPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SpKeysPayload!")
+		return graphql.Null
+	}
+	return ec._SpKeysPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNSpMetadata2ᚖgatehouseᚋprovisionᚐSPMetadata(ctx context.Context, sel ast.SelectionSet, v *provision.SPMetadata) graphql.Marshaler {

@@ -293,6 +293,24 @@ func (r *mutationResolver) StartTestSignIn(ctx context.Context, connectionID str
 	return r.startTestSignIn(ctx, connectionID, brandID)
 }
 
+// StartSpKeyRotation is the resolver for the startSpKeyRotation field.
+func (r *mutationResolver) StartSpKeyRotation(ctx context.Context) (*model.SpKeysPayload, error) {
+	return r.spKeysPayload(ctx, func(ctx context.Context) error {
+		_, err := r.Svc.StartSPKeyRotation(ctx)
+		return err
+	})
+}
+
+// PromoteSpKey is the resolver for the promoteSpKey field.
+func (r *mutationResolver) PromoteSpKey(ctx context.Context) (*model.SpKeysPayload, error) {
+	return r.spKeysPayload(ctx, r.Svc.PromoteSPKey)
+}
+
+// RetireSpKey is the resolver for the retireSpKey field.
+func (r *mutationResolver) RetireSpKey(ctx context.Context) (*model.SpKeysPayload, error) {
+	return r.spKeysPayload(ctx, r.Svc.RetireSPKey)
+}
+
 // CallbackURL is the resolver for the callbackUrl field.
 func (r *oidcConfigResolver) CallbackURL(ctx context.Context, obj *models.OIDCConfig) (string, error) {
 	return r.Svc.OIDCCallbackURL(), nil
@@ -431,6 +449,11 @@ func (r *queryResolver) TestSignIn(ctx context.Context, connectionID string, id 
 	return r.testSignIn(ctx, connectionID, id)
 }
 
+// SpKeys is the resolver for the spKeys field.
+func (r *queryResolver) SpKeys(ctx context.Context) ([]*provision.SPKeyInfo, error) {
+	return r.Svc.SPKeyInfos(ctx)
+}
+
 // ErrorMessage is the resolver for the errorMessage field.
 func (r *scimActivityResolver) ErrorMessage(ctx context.Context, obj *models.ScimActivity) (*string, error) {
 	return activityError(obj), nil
@@ -464,6 +487,11 @@ func (r *signInEventResolver) Connection(ctx context.Context, obj *models.SignIn
 // Application is the resolver for the application field.
 func (r *signInEventResolver) Application(ctx context.Context, obj *models.SignInEvent) (*model.SignInEventApplication, error) {
 	return signInEventApplication(obj), nil
+}
+
+// Role is the resolver for the role field.
+func (r *spKeyResolver) Role(ctx context.Context, obj *provision.SPKeyInfo) (model.SpKeyRole, error) {
+	return spKeyRole(obj), nil
 }
 
 // Status is the resolver for the status field.
@@ -539,6 +567,9 @@ func (r *Resolver) ScimToken() graph.ScimTokenResolver { return &scimTokenResolv
 // SignInEvent returns graph.SignInEventResolver implementation.
 func (r *Resolver) SignInEvent() graph.SignInEventResolver { return &signInEventResolver{r} }
 
+// SpKey returns graph.SpKeyResolver implementation.
+func (r *Resolver) SpKey() graph.SpKeyResolver { return &spKeyResolver{r} }
+
 // TestSignIn returns graph.TestSignInResolver implementation.
 func (r *Resolver) TestSignIn() graph.TestSignInResolver { return &testSignInResolver{r} }
 
@@ -563,6 +594,7 @@ type (
 	scimActivityResolver          struct{ *Resolver }
 	scimTokenResolver             struct{ *Resolver }
 	signInEventResolver           struct{ *Resolver }
+	spKeyResolver                 struct{ *Resolver }
 	testSignInResolver            struct{ *Resolver }
 	userAccountResolver           struct{ *Resolver }
 	userAccountConnectionResolver struct{ *Resolver }

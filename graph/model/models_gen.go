@@ -349,6 +349,12 @@ type SignInEventConnection struct {
 	Slug string `json:"slug"`
 }
 
+type SpKeysPayload struct {
+	// Every key after the change.
+	Keys   []*provision.SPKeyInfo `json:"keys"`
+	Errors []*UserError           `json:"errors"`
+}
+
 type StartTestSignInPayload struct {
 	ID *string `json:"id,omitempty"`
 	// The URL to open in a browser; shown only here.
@@ -586,6 +592,63 @@ func (e *SignInOutcome) UnmarshalJSON(b []byte) error {
 }
 
 func (e SignInOutcome) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type SpKeyRole string
+
+const (
+	SpKeyRoleCurrent  SpKeyRole = "CURRENT"
+	SpKeyRoleNext     SpKeyRole = "NEXT"
+	SpKeyRolePrevious SpKeyRole = "PREVIOUS"
+)
+
+var AllSpKeyRole = []SpKeyRole{
+	SpKeyRoleCurrent,
+	SpKeyRoleNext,
+	SpKeyRolePrevious,
+}
+
+func (e SpKeyRole) IsValid() bool {
+	switch e {
+	case SpKeyRoleCurrent, SpKeyRoleNext, SpKeyRolePrevious:
+		return true
+	}
+	return false
+}
+
+func (e SpKeyRole) String() string {
+	return string(e)
+}
+
+func (e *SpKeyRole) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SpKeyRole(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SpKeyRole", str)
+	}
+	return nil
+}
+
+func (e SpKeyRole) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SpKeyRole) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SpKeyRole) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

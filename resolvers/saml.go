@@ -58,3 +58,20 @@ func testSignInError(t *models.TestSignIn) *string {
 	}
 	return &t.Error
 }
+
+// spKeysPayload answers a rotation step with every key after it, or the step's user error.
+func (r *Resolver) spKeysPayload(ctx context.Context, step func(context.Context) error) (*model.SpKeysPayload, error) {
+	errs, err := payloadErrors(step(ctx))
+	if err != nil {
+		return nil, err
+	}
+	out := &model.SpKeysPayload{Keys: []*provision.SPKeyInfo{}, Errors: errs}
+	if len(errs) == 0 {
+		if out.Keys, err = r.Svc.SPKeyInfos(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func spKeyRole(k *provision.SPKeyInfo) model.SpKeyRole { return model.SpKeyRole(strings.ToUpper(k.Role)) }
