@@ -74,4 +74,6 @@ func (r *Resolver) spKeysPayload(ctx context.Context, step func(context.Context)
 	return out, nil
 }
 
-func spKeyRole(k *provision.SPKeyInfo) model.SpKeyRole { return model.SpKeyRole(strings.ToUpper(k.Role)) }
+func spKeyRole(k *provision.SPKeyInfo) model.SpKeyRole {
+	return model.SpKeyRole(strings.ToUpper(k.Role))
+}
