@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/oauth2"
+
+	"gatehouse/store/storetest"
 )
 
 func TestOIDCSignIn(t *testing.T) {
@@ -211,4 +213,31 @@ func userinfo(t *testing.T, e *testEnv, token string) userinfoResult {
 	out := userinfoResult{status: resp.StatusCode, body: map[string]any{}}
 	json.NewDecoder(resp.Body).Decode(&out.body)
 	return out
+}
+
+// The flow cookie is HttpOnly and SameSite=Lax always, and Secure exactly when the public URL
+// is https.
+func TestSignInCookieAttributes(t *testing.T) {
+	idp := newTestIdP(t)
+	for _, https := range []bool{false, true} {
+		storetest.Each(t, func(t *testing.T, dbURL string) {
+			e := newTestEnv(t, dbURL, func(c *config) {
+				if https {
+					c.PublicURL = "https://gatehouse.example"
+				}
+			})
+			w := newSignInWorld(t, e, idp)
+			c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			resp, err := c.Get(w.app.AuthCodeURL("s", oauth2.SetAuthURLParam("login_hint", "jane@example.com")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			sc := resp.Header.Get("Set-Cookie")
+			if resp.StatusCode != http.StatusFound || !strings.Contains(sc, "gatehouse_signin=") || !strings.Contains(sc, "HttpOnly") ||
+				!strings.Contains(sc, "SameSite=Lax") || strings.Contains(sc, "Secure") != https {
+				t.Fatalf("https=%v: %d Set-Cookie %q", https, resp.StatusCode, sc)
+			}
+		})
+	}
 }
