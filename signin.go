@@ -17,8 +17,8 @@ import (
 //
 // SAML plugs in here: register sso's SAML sign-in with oa.SetUpstream(models.ProtocolSAML, …)
 // and mount its ACS; until then a SAML connection answers server_error.
-func registerSignIn(mux *http.ServeMux, oa *oauth.Server, svc *provision.Service, remote *sso.Remote, publicURL string, log *slog.Logger) {
-	oidc := sso.NewSignIn(svc, remote, publicURL, log)
+func registerSignIn(mux *http.ServeMux, oa *oauth.Server, svc *provision.Service, remote *sso.Remote, log *slog.Logger) {
+	oidc := sso.NewSignIn(svc, remote, log)
 	oa.SetUpstream(models.ProtocolOIDC, oidc)
 	oidc.Register(mux)
 }

@@ -36,7 +36,6 @@ const maxProviders = 10_000
 type SignIn struct {
 	svc       *provision.Service
 	client    *http.Client
-	publicURL string
 	allowPriv bool
 	log       *slog.Logger
 
@@ -50,8 +49,8 @@ type cachedProvider struct {
 }
 
 // NewSignIn builds the relying party; its outbound requests use the Remote's guarded client.
-func NewSignIn(svc *provision.Service, r *Remote, publicURL string, log *slog.Logger) *SignIn {
-	return &SignIn{svc: svc, client: r.client, publicURL: strings.TrimRight(publicURL, "/"), allowPriv: r.o.AllowPrivateNetworks,
+func NewSignIn(svc *provision.Service, r *Remote, log *slog.Logger) *SignIn {
+	return &SignIn{svc: svc, client: r.client, allowPriv: r.o.AllowPrivateNetworks,
 		log: log, providers: map[string]cachedProvider{}}
 }
 
