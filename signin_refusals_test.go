@@ -19,7 +19,7 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 				p.badNonce, p.badAudience, p.authorizeError, p.userinfoOnly, p.seen = false, false, "", false, nil
 			})
 		}
-		reset() // the IdP outlives each database's run
+		reset()                  // the IdP outlives each database's run
 		var pageRequestID string // of the refused callback without the cookie
 
 		t.Run("unknown client or redirect_uri: an HTML page, never a redirect", func(t *testing.T) {
