@@ -46,6 +46,21 @@ func TestOIDCSignIn(t *testing.T) {
 			}
 		})
 
+		t.Run("REST shows the callback URL of an OIDC connection", func(t *testing.T) {
+			req, _ := http.NewRequest("GET", e.URL+"/api/v1/sso/connections/"+w.conn, nil)
+			req.Header.Set("Authorization", "Bearer "+w.tok)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var d map[string]any
+			json.NewDecoder(resp.Body).Decode(&d)
+			if str(d, "connection", "oidcConfig", "callbackUrl") != e.URL+"/sso/oidc/callback" {
+				t.Fatalf("REST connection: %v", d)
+			}
+		})
+
 		var sub string
 		t.Run("first sign-in provisions an account (JIT), routed by login_hint", func(t *testing.T) {
 			idp.as(map[string]any{"sub": "okta-0001", "email": "jane@example.com", "given_name": "Jane", "family_name": "Doe", "company": "Acme"})

@@ -195,8 +195,8 @@ func truncate(s string, n int) string {
 // identity redeems the IdP's code, verifies its id_token (signature, issuer, audience,
 // expiry, nonce) and merges the claims with userinfo. A failure returns the private cause.
 func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code string) (provision.Identity, string) {
-	if code == "" {
-		return provision.Identity{}, "the callback carries no code"
+	if code == "" || len(code) > 2048 {
+		return provision.Identity{}, "the callback carries no code, or one longer than 2048 characters"
 	}
 	p, err := s.provider(ctx, f.Connection)
 	if err != nil {
