@@ -109,6 +109,22 @@ func TestOIDCSignIn(t *testing.T) {
 			}
 		})
 
+		t.Run("provisioned with placement: the brand's configuration, company claim", func(t *testing.T) {
+			globex := e.createCompany(w.tok, "Globex")
+			hq := e.createAccount(w.tok, "Globex HQ", globex)
+			d := e.mustGQL(w.tok, `mutation($b: ID!, $c: ID!) { brands { createIdentityProviderConfiguration(input: {brandId: $b, identityProviderId: $c,
+				autoProvisionLearners: true}) { errors { label message } } } }`, map[string]any{"b": w.brand, "c": w.conn})
+			if errs := get(d, "brands", "createIdentityProviderConfiguration", "errors").([]any); len(errs) > 0 {
+				t.Fatalf("configuration: %v", errs)
+			}
+			idp.as(map[string]any{"sub": "okta-globex", "email": "gina@example.com", "given_name": "Gina", "company": "Globex"})
+			res, verifier := w.signIn(t, b, w.app, "login_hint", "gina@example.com")
+			claims, _ := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
+			if claims["sign_in"] != "provisioned" || claims["account_id"] != hq {
+				t.Fatalf("placement by company match into %s: %v", hq, claims)
+			}
+		})
+
 		t.Run("an account with the email at a verified domain is linked", func(t *testing.T) {
 			uid := e.createUser(w.tok, "bob@example.com")
 			idp.as(map[string]any{"sub": "okta-0002", "email": "bob@example.com"})
