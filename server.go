@@ -178,7 +178,7 @@ func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*ap
 
 	mux := http.NewServeMux()
 	oa.Register(mux)
-	registerSignIn(mux, oa, svc, remote, c.PublicURL, log)
+	registerSignIn(mux, oa, svc, remote, log)
 	api := resolvers.RequireAuth(oa.Authenticate, log, resolvers.NewHandler(svc, log))
 	mux.Handle("POST /graphql/v1", api)
 	mux.Handle("GET /graphql/v1", graphiql.Page("/graphql/v1", "/graphql/v1/assets/"))

@@ -14,8 +14,8 @@ import (
 
 // registerSignIn wires browser sign-in: the OpenID Provider (oauth) sends a routed flow to the
 // upstream sign-in of the connection's protocol (sso), whose callbacks finish it.
-func registerSignIn(mux *http.ServeMux, oa *oauth.Server, svc *provision.Service, remote *sso.Remote, publicURL string, log *slog.Logger) {
-	oidc := sso.NewSignIn(svc, remote, publicURL, log)
+func registerSignIn(mux *http.ServeMux, oa *oauth.Server, svc *provision.Service, remote *sso.Remote, log *slog.Logger) {
+	oidc := sso.NewSignIn(svc, remote, log)
 	oa.SetUpstream(models.ProtocolOIDC, oidc)
 	oidc.Register(mux)
 	saml := sso.NewSAMLSignIn(oidc)

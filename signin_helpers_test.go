@@ -195,7 +195,7 @@ func newSignInWorld(t *testing.T, e *testEnv, idp *testIdP) *signInWorld {
 	if errs := payloadErrors(t, d, "createConnection"); len(errs) > 0 {
 		t.Fatalf("createConnection: %v", errs)
 	}
-	if got := str(d, "createConnection", "connection", "oidcConfig", "callbackUrl"); got != e.URL+"/sso/oidc/callback" {
+	if got := str(d, "createConnection", "connection", "oidcConfig", "callbackUrl"); got != e.cfg.PublicURL+"/sso/oidc/callback" {
 		t.Fatalf("callbackUrl = %q", got)
 	}
 	w.conn = str(d, "createConnection", "connection", "id")

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/oauth2"
+
+	"gatehouse/store/storetest"
 )
 
 func TestOIDCSignIn(t *testing.T) {
@@ -41,6 +43,21 @@ func TestOIDCSignIn(t *testing.T) {
 				if strings.Join(got, " ") != want {
 					t.Errorf("%s = %v, want %s", k, got, want)
 				}
+			}
+		})
+
+		t.Run("REST shows the callback URL of an OIDC connection", func(t *testing.T) {
+			req, _ := http.NewRequest("GET", e.URL+"/api/v1/sso/connections/"+w.conn, nil)
+			req.Header.Set("Authorization", "Bearer "+w.tok)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var d map[string]any
+			json.NewDecoder(resp.Body).Decode(&d)
+			if str(d, "connection", "oidcConfig", "callbackUrl") != e.URL+"/sso/oidc/callback" {
+				t.Fatalf("REST connection: %v", d)
 			}
 		})
 
@@ -89,6 +106,22 @@ func TestOIDCSignIn(t *testing.T) {
 			claims, _ := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
 			if claims["sign_in"] != "existing_identity" || claims["sub"] != sub {
 				t.Fatalf("claims: %v", claims)
+			}
+		})
+
+		t.Run("provisioned with placement: the brand's configuration, company claim", func(t *testing.T) {
+			globex := e.createCompany(w.tok, "Globex")
+			hq := e.createAccount(w.tok, "Globex HQ", globex)
+			d := e.mustGQL(w.tok, `mutation($b: ID!, $c: ID!) { brands { createIdentityProviderConfiguration(input: {brandId: $b, identityProviderId: $c,
+				autoProvisionLearners: true}) { errors { label message } } } }`, map[string]any{"b": w.brand, "c": w.conn})
+			if errs := get(d, "brands", "createIdentityProviderConfiguration", "errors").([]any); len(errs) > 0 {
+				t.Fatalf("configuration: %v", errs)
+			}
+			idp.as(map[string]any{"sub": "okta-globex", "email": "gina@example.com", "given_name": "Gina", "company": "Globex"})
+			res, verifier := w.signIn(t, b, w.app, "login_hint", "gina@example.com")
+			claims, _ := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
+			if claims["sign_in"] != "provisioned" || claims["account_id"] != hq {
+				t.Fatalf("placement by company match into %s: %v", hq, claims)
 			}
 		})
 
@@ -211,4 +244,31 @@ func userinfo(t *testing.T, e *testEnv, token string) userinfoResult {
 	out := userinfoResult{status: resp.StatusCode, body: map[string]any{}}
 	json.NewDecoder(resp.Body).Decode(&out.body)
 	return out
+}
+
+// The flow cookie is HttpOnly and SameSite=Lax always, and Secure exactly when the public URL
+// is https.
+func TestSignInCookieAttributes(t *testing.T) {
+	idp := newTestIdP(t)
+	for _, https := range []bool{false, true} {
+		storetest.Each(t, func(t *testing.T, dbURL string) {
+			e := newTestEnv(t, dbURL, func(c *config) {
+				if https {
+					c.PublicURL = "https://gatehouse.example"
+				}
+			})
+			w := newSignInWorld(t, e, idp)
+			c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			resp, err := c.Get(w.app.AuthCodeURL("s", oauth2.SetAuthURLParam("login_hint", "jane@example.com")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			sc := resp.Header.Get("Set-Cookie")
+			if resp.StatusCode != http.StatusFound || !strings.Contains(sc, "gatehouse_signin=") || !strings.Contains(sc, "HttpOnly") ||
+				!strings.Contains(sc, "SameSite=Lax") || strings.Contains(sc, "Secure") != https {
+				t.Fatalf("https=%v: %d Set-Cookie %q", https, resp.StatusCode, sc)
+			}
+		})
+	}
 }

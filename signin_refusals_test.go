@@ -23,7 +23,8 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 				p.badNonce, p.badAudience, p.authorizeError, p.userinfoOnly, p.seen = false, false, "", false, nil
 			})
 		}
-		reset() // the IdP outlives each database's run
+		reset()                  // the IdP outlives each database's run
+		var pageRequestID string // of the refused callback without the cookie
 
 		t.Run("unknown client or redirect_uri: an HTML page, never a redirect", func(t *testing.T) {
 			bad := *w.app
@@ -116,9 +117,11 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 				t.Fatalf("expected the IdP's redirect to the callback: %+v", r)
 			}
 			// Another browser (no cookie).
-			if r := newBrowser(t, w.redirect).get(t, cb); r.status != 400 || r.location != "" || !strings.Contains(r.body, "Request id") {
+			r = newBrowser(t, w.redirect).get(t, cb)
+			if r.status != 400 || r.location != "" || !strings.Contains(r.body, "Request id: <code>") {
 				t.Fatalf("callback without the cookie: %+v", r)
 			}
+			pageRequestID = strings.SplitN(strings.SplitN(r.body, "Request id: <code>", 2)[1], "<", 2)[0]
 			// Tampered state, with the right cookie.
 			u, _ := url.Parse(cb)
 			q := u.Query()
@@ -205,6 +208,13 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 				if str(ev, "outcome") != "FAILED" {
 					t.Fatalf("filter: %v", ev)
 				}
+			}
+			foundPage := false
+			for _, ev := range failed {
+				foundPage = foundPage || str(ev, "requestId") == pageRequestID && strings.Contains(str(ev, "cause"), "no sign-in cookie")
+			}
+			if pageRequestID == "" || !foundPage {
+				t.Fatalf("the request id on the refusal page (%q) finds its event: %v", pageRequestID, failed)
 			}
 			if !foundNonce {
 				t.Fatalf("the nonce mismatch's private cause is in a failed event: %v", failed)

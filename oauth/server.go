@@ -277,7 +277,9 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		"grant_types_supported":                 []string{"client_credentials", "authorization_code"},
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
 		"scopes_supported":                      models.AllScopes,
-		"response_types_supported":              []string{},
+		"authorization_endpoint":                s.issuer + "/oauth/authorize",
+		"response_types_supported":              []string{"code"},
+		"code_challenge_methods_supported":      []string{"S256"},
 	})
 }
 

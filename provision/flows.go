@@ -289,6 +289,17 @@ type ClaimedFlow struct {
 	UpstreamVerifier string
 	// ClientSecret is the OIDC connection's client secret, decrypted.
 	ClientSecret string
+	// RequestID is the id of the request that carried the answer (the one a page shows);
+	// empty: the flow's own (its authorize request's).
+	RequestID string
+}
+
+// requestID is the request id events of the claimed flow record.
+func (f *ClaimedFlow) requestID() string {
+	if f.RequestID != "" {
+		return f.RequestID
+	}
+	return f.Flow.RequestID
 }
 
 // ClaimFlow finds the flow of an identity provider's answer by the state Gatehouse sent
@@ -331,12 +342,12 @@ func (s *Service) ClaimFlow(ctx context.Context, upstreamState, browserSecret, r
 	}
 	conn, err := s.store.Connection(ctx, f.WorkspaceID, f.ConnectionID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, s.FailFlow(ctx, &ClaimedFlow{Flow: f}, "The identity provider is no longer configured.", "the connection was deleted during the sign-in")
+		return nil, s.FailFlow(ctx, &ClaimedFlow{Flow: f, RequestID: requestID}, "The identity provider is no longer configured.", "the connection was deleted during the sign-in")
 	}
 	if err != nil {
 		return nil, internal("claim flow", err)
 	}
-	cf := &ClaimedFlow{Flow: f, Connection: conn}
+	cf := &ClaimedFlow{Flow: f, Connection: conn, RequestID: truncate(requestID, 64)}
 	if v, err := s.box.Open(f.UpstreamVerifierEnc); err == nil {
 		cf.UpstreamVerifier = string(v)
 	} else {
@@ -360,8 +371,8 @@ func (s *Service) FailFlow(ctx context.Context, f *ClaimedFlow, public, cause st
 }
 
 func (s *Service) failFlow(ctx context.Context, f *ClaimedFlow, identifier, code, public, cause string) error {
-	s.recordFailure(ctx, f.Flow, f.Connection, identifier, public, cause, "")
-	s.log.WarnContext(ctx, "sign-in failed", "request_id", f.Flow.RequestID, "connection_id", f.Flow.ConnectionID, "cause", cause)
+	s.recordFailure(ctx, f.Flow, f.Connection, identifier, public, cause, f.requestID())
+	s.log.WarnContext(ctx, "sign-in failed", "request_id", f.requestID(), "connection_id", f.Flow.ConnectionID, "cause", cause)
 	return &FlowError{Public: public, cause: cause, Location: ErrorLocation(f.Flow.RedirectURI, f.Flow.State, code, public)}
 }
 
@@ -420,24 +431,43 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 	if fl.Test {
 		return s.completeTest(ctx, f, id)
 	}
-	res, err := s.SignIn(ctx, fl.BrandID, fl.ConnectionID, id)
+	var code string
+	// The grant and the event commit with the decision: one transaction per sign-in.
+	record := func(ctx context.Context, res *SignInResult) error {
+		if res.Outcome == SignInRefused {
+			return s.store.Create(ctx, s.event(fl, f.Connection, id.Identifier, models.SignInOutcomeRefused, res.Reason, "", f.requestID()))
+		}
+		g, plain, err := s.newGrant(ctx, f, res)
+		if err != nil {
+			return err
+		}
+		if err := s.store.Create(ctx, g); err != nil {
+			return err
+		}
+		code = plain
+		return s.store.Create(ctx, s.event(fl, f.Connection, id.Identifier, string(res.Outcome), res.Reason, "", f.requestID()))
+	}
+	res, err := s.signIn(ctx, fl.BrandID, fl.ConnectionID, id, record)
 	switch {
 	case err != nil && res != nil && res.Outcome == SignInRefused:
-		ev := s.event(fl, f.Connection, id.Identifier, models.SignInOutcomeRefused, res.Reason, "", fl.RequestID)
-		if err := s.store.Create(ctx, ev); err != nil {
-			s.log.ErrorContext(ctx, "sign-in: record event", "request_id", fl.RequestID, "err", err)
-		}
 		return ErrorLocation(fl.RedirectURI, fl.State, "access_denied", res.Reason), nil
 	case err != nil && models.ErrorCode(err) != models.EINTERNAL:
 		return "", s.failFlow(ctx, f, id.Identifier, "access_denied", "Sign-in failed: "+models.FieldMessage(err)+".", err.Error())
 	case err != nil:
 		return "", s.failFlow(ctx, f, id.Identifier, "server_error", "Sign-in failed because of a server error.", err.Error())
 	}
-	u := res.UserAccount
+	return withQuery(fl.RedirectURI, url.Values{"code": {code}}, fl.State), nil
+}
+
+// newGrant builds the grant of an accepted sign-in, with the id_token's claims as the account
+// reads after the decision, and returns it with the plain code (only its hash is stored).
+func (s *Service) newGrant(ctx context.Context, f *ClaimedFlow, res *SignInResult) (*models.Grant, string, error) {
+	fl, u := f.Flow, res.UserAccount
 	verified := false
 	if u.Email != "" {
+		var err error
 		if verified, err = s.store.DomainVerifiedFor(ctx, fl.WorkspaceID, fl.ConnectionID, emailDomain(u.Email)); err != nil {
-			return "", s.failFlow(ctx, f, id.Identifier, "server_error", "Sign-in failed because of a server error.", err.Error())
+			return nil, "", err
 		}
 	}
 	claims := IDClaims{Email: u.Email, EmailVerified: verified, GivenName: u.FirstName, FamilyName: u.LastName,
@@ -449,20 +479,9 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 	cb, _ := json.Marshal(claims)
 	now := s.now()
 	code := secret.Token("", 32)
-	g := &models.Grant{ID: store.NewID(), WorkspaceID: fl.WorkspaceID, ApplicationID: fl.ApplicationID, ClientID: fl.ClientID,
+	return &models.Grant{ID: store.NewID(), WorkspaceID: fl.WorkspaceID, ApplicationID: fl.ApplicationID, ClientID: fl.ClientID,
 		CodeHash: secret.Hash(code), RedirectURI: fl.RedirectURI, CodeChallenge: fl.CodeChallenge, Scope: fl.Scope,
-		Nonce: fl.Nonce, UserAccountID: u.ID, Claims: string(cb), AuthTime: now, ExpiresAt: now.Add(CodeLifetime), CreatedAt: now}
-	ev := s.event(fl, f.Connection, id.Identifier, string(res.Outcome), res.Reason, "", fl.RequestID)
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.store.Create(ctx, g); err != nil {
-			return err
-		}
-		return s.store.Create(ctx, ev)
-	})
-	if err != nil {
-		return "", s.failFlow(ctx, f, id.Identifier, "server_error", "Sign-in failed because of a server error.", err.Error())
-	}
-	return withQuery(fl.RedirectURI, url.Values{"code": {code}}, fl.State), nil
+		Nonce: fl.Nonce, UserAccountID: u.ID, Claims: string(cb), AuthTime: now, ExpiresAt: now.Add(CodeLifetime), CreatedAt: now}, code, nil
 }
 
 // CodeRedemption is a token request of the authorization_code grant (RFC 6749 §4.1.3).

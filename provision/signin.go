@@ -70,6 +70,13 @@ const signInAttempts = 4
 // returns the result and a FORBIDDEN error carrying the same reason. Concurrent first sign-ins
 // of one person create one account: the unique indexes decide, and the loser decides again.
 func (s *Service) SignIn(ctx context.Context, brandID, connectionID uuid.UUID, id Identity) (*SignInResult, error) {
+	return s.signIn(ctx, brandID, connectionID, id, nil)
+}
+
+// signIn is SignIn; then, when set, runs in the decision's transaction with its result (a
+// refusal too), so that what the decision leads to (a browser sign-in's code and event) commits
+// with it, in one transaction.
+func (s *Service) signIn(ctx context.Context, brandID, connectionID uuid.UUID, id Identity, then func(ctx context.Context, res *SignInResult) error) (*SignInResult, error) {
 	id = normaliseIdentity(id)
 	if err := checkIdentifier(id); err != nil {
 		return nil, err
@@ -79,6 +86,9 @@ func (s *Service) SignIn(ctx context.Context, brandID, connectionID uuid.UUID, i
 	for attempt := 0; attempt < signInAttempts; attempt++ {
 		err = s.store.InTx(ctx, func(ctx context.Context) error {
 			res, err = s.signInOnce(ctx, brandID, connectionID, id)
+			if err == nil && then != nil {
+				err = then(ctx, res)
+			}
 			return err
 		})
 		if !lostRace(err) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -305,3 +306,7 @@ func (s *Service) dryRun(ctx context.Context, brandID *uuid.UUID, conn *models.C
 		return (&decision{s: s, brand: brand, conn: conn, id: id}).decide(ctx)
 	})
 }
+
+// SecureCookies reports whether GATEHOUSE_PUBLIC_URL is https: the sign-in cookie is Secure
+// exactly then.
+func (s *Service) SecureCookies() bool { return strings.HasPrefix(s.sso.publicURL, "https://") }

@@ -36,7 +36,6 @@ const maxProviders = 10_000
 type SignIn struct {
 	svc       *provision.Service
 	client    *http.Client
-	publicURL string
 	allowPriv bool
 	log       *slog.Logger
 
@@ -50,8 +49,8 @@ type cachedProvider struct {
 }
 
 // NewSignIn builds the relying party; its outbound requests use the Remote's guarded client.
-func NewSignIn(svc *provision.Service, r *Remote, publicURL string, log *slog.Logger) *SignIn {
-	return &SignIn{svc: svc, client: r.client, publicURL: strings.TrimRight(publicURL, "/"), allowPriv: r.o.AllowPrivateNetworks,
+func NewSignIn(svc *provision.Service, r *Remote, log *slog.Logger) *SignIn {
+	return &SignIn{svc: svc, client: r.client, allowPriv: r.o.AllowPrivateNetworks,
 		log: log, providers: map[string]cachedProvider{}}
 }
 
@@ -196,8 +195,8 @@ func truncate(s string, n int) string {
 // identity redeems the IdP's code, verifies its id_token (signature, issuer, audience,
 // expiry, nonce) and merges the claims with userinfo. A failure returns the private cause.
 func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code string) (provision.Identity, string) {
-	if code == "" {
-		return provision.Identity{}, "the callback carries no code"
+	if code == "" || len(code) > 2048 {
+		return provision.Identity{}, "the callback carries no code, or one longer than 2048 characters"
 	}
 	p, err := s.provider(ctx, f.Connection)
 	if err != nil {

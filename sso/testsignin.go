@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"html/template"
 	"net/http"
-	"strings"
 
 	"gatehouse/models"
 	"gatehouse/provision"
@@ -46,7 +45,7 @@ func (h *TestSignIn) open(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: provision.SignInCookie, Value: st.BrowserSecret, Path: "/",
-		HttpOnly: true, Secure: strings.HasPrefix(h.rp.publicURL, "https://"), SameSite: http.SameSiteLaxMode})
+		HttpOnly: true, Secure: h.rp.svc.SecureCookies(), SameSite: http.SameSiteLaxMode})
 	w.Header().Set("Cache-Control", "no-store")
 	if st.Connection.Protocol == models.ProtocolSAML {
 		h.saml.StartSignIn(w, r, st)

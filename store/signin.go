@@ -91,16 +91,17 @@ func (s *Store) ConnectionByVerifiedDomain(ctx context.Context, ws uuid.UUID, na
 // bound to the browser whose cookie hashes to browserHash, unanswered and unexpired, and
 // returns it. Anything else is ErrNotFound: a replayed, tampered, expired or stolen state.
 func (s *Store) ClaimFlow(ctx context.Context, stateHash, browserHash string, now time.Time) (*models.SignInFlow, error) {
-	res := s.db(ctx).Model(&models.SignInFlow{}).
-		Where("upstream_state_hash = ? AND browser_hash = ? AND claimed_at IS NULL AND expires_at > ?", stateHash, browserHash, now).
-		Update("claimed_at", now)
-	if res.Error != nil {
-		return nil, translate(res.Error)
+	var fs []*models.SignInFlow
+	err := s.db(ctx).Raw(`UPDATE sign_in_flows SET claimed_at = ?
+		WHERE upstream_state_hash = ? AND browser_hash = ? AND claimed_at IS NULL AND expires_at > ? RETURNING *`,
+		now, stateHash, browserHash, now).Scan(&fs).Error
+	if err != nil {
+		return nil, translate(err)
 	}
-	if res.RowsAffected == 0 {
+	if len(fs) == 0 {
 		return nil, ErrNotFound
 	}
-	return s.FlowByUpstreamState(ctx, stateHash)
+	return fs[0], nil
 }
 
 // FlowByUpstreamState finds a flow by the hash of its upstream state, whatever its state (to
@@ -128,28 +129,25 @@ func (s *Store) FlowByUpstreamRequest(ctx context.Context, requestID string) (*m
 // grant is revoked (so the tokens the first redemption issued stop working) and the returned
 // error is ErrStale. Anything else is ErrNotFound.
 func (s *Store) RedeemGrant(ctx context.Context, codeHash string, now time.Time) (*models.Grant, error) {
-	res := s.db(ctx).Model(&models.Grant{}).
-		Where("code_hash = ? AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ?", codeHash, now).
-		Update("redeemed_at", now)
+	var gs []*models.Grant
+	err := s.db(ctx).Raw(`UPDATE grants SET redeemed_at = ?
+		WHERE code_hash = ? AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ? RETURNING *`,
+		now, codeHash, now).Scan(&gs).Error
+	if err != nil {
+		return nil, translate(err)
+	}
+	if len(gs) > 0 {
+		return gs[0], nil
+	}
+	res := s.db(ctx).Model(&models.Grant{}).Where("code_hash = ? AND redeemed_at IS NOT NULL", codeHash).
+		Update("revoked_at", now)
 	if res.Error != nil {
 		return nil, translate(res.Error)
 	}
-	if res.RowsAffected == 0 {
-		res := s.db(ctx).Model(&models.Grant{}).Where("code_hash = ? AND redeemed_at IS NOT NULL", codeHash).
-			Update("revoked_at", now)
-		if res.Error != nil {
-			return nil, translate(res.Error)
-		}
-		if res.RowsAffected > 0 {
-			return nil, ErrStale
-		}
-		return nil, ErrNotFound
+	if res.RowsAffected > 0 {
+		return nil, ErrStale
 	}
-	var g models.Grant
-	if err := first(s.db(ctx).Where("code_hash = ?", codeHash), &g); err != nil {
-		return nil, err
-	}
-	return &g, nil
+	return nil, ErrNotFound
 }
 
 // Grant finds a grant by id within a workspace.
