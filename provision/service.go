@@ -30,6 +30,8 @@ type Service struct {
 	bulkSlots chan struct{}
 	// scimTokens caches SCIM token lookups (2 s; revocation drops the entry at once).
 	scimTokens *credentialCache[models.ScimToken]
+	// revokedTokens caches revoked-access-token lookups by jti (same TTL as clients).
+	revokedTokens *credentialCache[models.RevokedToken]
 	// AllowPrivateNetworks permits http:// IdP URLs on loopback hosts (development and tests).
 	allowPrivate bool
 	sso          ssoOptions
@@ -70,7 +72,9 @@ func New(st *store.Store, box *secret.Box, o Options) *Service {
 		clients: newCredentialCache[models.IntegrationClient](o.ClientCacheTTL, now), allowPrivate: o.AllowPrivateNetworks,
 		sso:        ssoOptions{remote: o.Remote, publicURL: strings.TrimRight(o.PublicURL, "/"), timeout: o.NetworkTimeout},
 		bulkSlots:  make(chan struct{}, 4),
-		scimTokens: newCredentialCache[models.ScimToken](o.ClientCacheTTL, now)}
+		scimTokens: newCredentialCache[models.ScimToken](o.ClientCacheTTL, now),
+
+		revokedTokens: newCredentialCache[models.RevokedToken](o.ClientCacheTTL, now)}
 }
 
 // Principal is the authenticated caller.
