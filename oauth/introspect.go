@@ -25,7 +25,7 @@ type introspection struct {
 }
 
 // introspect is POST /oauth/introspect (RFC 7662). The caller authenticates as a client; a
-// token it may not inspect (provision.MayInspectToken) is reported inactive, like an
+// token it may not inspect (provision.Service.MayInspectToken) is reported inactive, like an
 // invalid, expired or revoked one, so that the answer reveals nothing about other clients'
 // tokens. token_type_hint is ignored: access tokens are the only tokens issued.
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
@@ -35,16 +35,20 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	}
 	inactive := introspection{}
 	v, ok := s.verifySignature(r.Context(), strings.TrimSpace(form.Get("token")))
-	if !ok || !provision.MayInspectToken(caller, issued(v)) {
+	if !ok {
 		writeJSON(w, http.StatusOK, inactive)
 		return
 	}
-	if _, err := s.principal(r.Context(), v); err != nil {
-		if models.ErrorCode(err) != models.EUNAUTHENTICATED {
-			s.log.ErrorContext(r.Context(), "introspect: check token", "err", err)
-			writeJSON(w, http.StatusInternalServerError, tokenError{Code: "server_error"})
-			return
-		}
+	may, err := s.svc.MayInspectToken(r.Context(), caller, issued(v))
+	if err == nil && may {
+		_, err = s.principal(r.Context(), v)
+	}
+	if err != nil && models.ErrorCode(err) != models.EUNAUTHENTICATED {
+		s.log.ErrorContext(r.Context(), "introspect: check token", "err", err)
+		writeJSON(w, http.StatusInternalServerError, tokenError{Code: "server_error"})
+		return
+	}
+	if !may || err != nil {
 		writeJSON(w, http.StatusOK, inactive)
 		return
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 // revoke is POST /oauth/revoke (RFC 7009). The caller authenticates as a client and may
-// revoke the tokens provision.MayInspectToken allows it. As §2.2 asks, a token that is
+// revoke the tokens provision.Service.MayInspectToken allows it. As §2.2 asks, a token that is
 // invalid, expired or already revoked is answered 200 like a revoked one; a token the client
 // may not revoke is refused with unauthorized_client (as ory/fosite does), which tells the
 // caller nothing it did not know: it holds the token. Revocation reaches every replica

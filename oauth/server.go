@@ -204,11 +204,17 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
 		"scopes_supported":                      models.AllScopes,
 		"response_types_supported":              []string{},
+
+		// RFC 7662 and RFC 7009 (introspect.go, revoke.go).
+		"introspection_endpoint":                        s.issuer + "/oauth/introspect",
+		"introspection_endpoint_auth_methods_supported": clientAuthMethods,
+		"revocation_endpoint":                           s.issuer + "/oauth/revoke",
+		"revocation_endpoint_auth_methods_supported":    clientAuthMethods,
 	})
 }
 
 // Authenticate verifies the request's bearer token (signature, issuer, audience, time) and
-// returns the caller, refusing tokens of revoked clients. A refusal is a models.Error with code
+// returns the caller, refusing revoked tokens and tokens of revoked clients. A refusal is a models.Error with code
 // EUNAUTHENTICATED and a message safe to show; any other error is a server fault.
 func (s *Server) Authenticate(r *http.Request) (*provision.Principal, error) {
 	h := r.Header.Get("Authorization")

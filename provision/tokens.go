@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,24 +20,23 @@ type IssuedToken struct {
 }
 
 // MayInspectToken reports whether caller may introspect (RFC 7662) or revoke (RFC 7009) t:
-// a client its own tokens, an admin client those of its workspace, the platform admin client
+// a client its own tokens, an admin client those of its workspace except the platform
+// admin client's (as with the client itself, see changeClient), the platform admin client
 // any token.
-func MayInspectToken(caller *models.IntegrationClient, t IssuedToken) bool {
+func (s *Service) MayInspectToken(ctx context.Context, caller *models.IntegrationClient, t IssuedToken) (bool, error) {
 	switch {
 	case caller == nil || caller.Revoked():
-		return false
+		return false, nil
 	case caller.PlatformAdmin, caller.ClientID == t.ClientID:
-		return true
+		return true, nil
+	case caller.WorkspaceID != t.WorkspaceID || !slices.Contains(caller.Scopes(), models.ScopeAdmin):
+		return false, nil
 	}
-	if caller.WorkspaceID != t.WorkspaceID {
-		return false
+	owner, err := s.clientByID(ctx, t.ClientID)
+	if err != nil {
+		return false, internal("token owner", err)
 	}
-	for _, sc := range caller.Scopes() {
-		if sc == models.ScopeAdmin {
-			return true
-		}
-	}
-	return false
+	return owner != nil && !owner.PlatformAdmin, nil
 }
 
 // CheckTokenRevoked refuses a token revoked before its expiry. The answer is cached for the
@@ -59,7 +59,9 @@ func (s *Service) CheckTokenRevoked(ctx context.Context, jti uuid.UUID) error {
 // the authenticated client asking (see MayInspectToken); revoking twice is not an error.
 // Rows of tokens that have expired since are deleted on the way.
 func (s *Service) RevokeToken(ctx context.Context, caller *models.IntegrationClient, t IssuedToken) error {
-	if !MayInspectToken(caller, t) {
+	if ok, err := s.MayInspectToken(ctx, caller, t); err != nil {
+		return err
+	} else if !ok {
 		return models.Errorf(models.EFORBIDDEN, "this client may not revoke a token issued to another client")
 	}
 	now := s.now()
