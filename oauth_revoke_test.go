@@ -185,6 +185,22 @@ func TestTokenIntrospectionAndRevocation(t *testing.T) {
 			}
 		})
 
+		t.Run("a revoked client's tokens are inactive", func(t *testing.T) {
+			id, sec := e.createClient(admin, []string{"graphql:read"}, "")
+			tok := e.token(id, sec)
+			if _, body, _ := e.oauthForm("/oauth/introspect", testAdminID, testAdminSecret, tokenForm(tok)); body["active"] != true {
+				t.Fatalf("before: %v", body)
+			}
+			e.mustGQL(admin, `mutation($id: String!) { revokeIntegrationClient(input: {clientId: $id}) { errors { code } } }`, map[string]any{"id": id})
+			if _, body, _ := e.oauthForm("/oauth/introspect", testAdminID, testAdminSecret, tokenForm(tok)); body["active"] != false {
+				t.Fatalf("after: %v", body)
+			}
+			// The revoked client itself can no longer call the endpoints.
+			if status, _, _ := e.oauthForm("/oauth/revoke", id, sec, tokenForm(tok)); status != 401 {
+				t.Fatalf("revoked client revoking: %d", status)
+			}
+		})
+
 		t.Run("who may revoke whose tokens", func(t *testing.T) {
 			cases := []struct {
 				name, id, sec string
