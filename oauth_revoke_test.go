@@ -50,20 +50,6 @@ func TestTokenIntrospectionAndRevocation(t *testing.T) {
 		fab := str(d, "createWorkspace", "workspace", "id")
 		fabAdminID, fabAdminSecret := e.createClient(admin, []string{"admin", "graphql"}, fab)
 
-		t.Run("metadata lists the endpoints", func(t *testing.T) {
-			resp, err := http.Get(e.URL + "/.well-known/oauth-authorization-server")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var m map[string]any
-			json.NewDecoder(resp.Body).Decode(&m)
-			if m["introspection_endpoint"] != e.URL+"/oauth/introspect" || m["revocation_endpoint"] != e.URL+"/oauth/revoke" ||
-				len(m["revocation_endpoint_auth_methods_supported"].([]any)) != 2 {
-				t.Fatalf("metadata: %v", m)
-			}
-		})
-
 		t.Run("introspection answers", func(t *testing.T) {
 			tok := e.token(bobID, bobSecret)
 			status, body, _ := e.oauthForm("/oauth/introspect", bobID, bobSecret, tokenForm(tok))

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"testing"
-	"time"
 
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -142,30 +141,22 @@ func TestPlatformAdministration(t *testing.T) {
 			if fresh == "" || fresh == scriptSecret || str(d, "rotateIntegrationClientSecret", "integrationClient", "workspaceId") != fab {
 				t.Fatalf("rotate: %v", d)
 			}
+			// This replica forgets the client at once (others within the cache TTL, as tested
+			// in TestTokenEndpoint): the old secret and then the client's tokens are refused now.
 			e.token(scriptID, fresh)
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				cc := clientcredentials.Config{ClientID: scriptID, ClientSecret: scriptSecret, TokenURL: e.URL + "/oauth/token"}
-				if _, err := cc.Token(context.Background()); err != nil {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("the old secret still works 5 s after rotation")
-				}
-				time.Sleep(100 * time.Millisecond)
+			cc := clientcredentials.Config{ClientID: scriptID, ClientSecret: scriptSecret, TokenURL: e.URL + "/oauth/token"}
+			if _, err := cc.Token(context.Background()); err == nil {
+				t.Fatal("the old secret still works after rotation")
 			}
+			e.mustGQL(script, `{ viewer { clientId } }`, nil) // tokens survive a rotation
 
 			d = e.mustGQL(admin, `mutation($id: String!) { revokeIntegrationClient(input: {clientId: $id}) {
 				integrationClient { revoked } errors { code } } }`, map[string]any{"id": scriptID})
 			if get(d, "revokeIntegrationClient", "integrationClient", "revoked") != true {
 				t.Fatalf("revoke: %v", d)
 			}
-			deadline = time.Now().Add(5 * time.Second)
-			for e.gql(script, `{ viewer { clientId } }`, nil).Status != 401 {
-				if time.Now().After(deadline) {
-					t.Fatal("the revoked client's token still works after 5 s")
-				}
-				time.Sleep(100 * time.Millisecond)
+			if r := e.gql(script, `{ viewer { clientId } }`, nil); r.Status != 401 {
+				t.Fatalf("the revoked client's token still works: %s", r.Raw)
 			}
 
 			// Both changes are in the audit log of the client's workspace, by the platform admin,

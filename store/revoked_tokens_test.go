@@ -1,4 +1,4 @@
-package store_test
+package store
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"gatehouse/models"
-	"gatehouse/store"
 	"gatehouse/store/storetest"
 )
 
@@ -16,21 +15,14 @@ import (
 func TestRevokedTokens(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		ctx := context.Background()
-		st, err := store.Open(ctx, dbURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		if err := st.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
+		st := openTestStore(t, dbURL, allMigrations)
 		now := time.Now().UTC().Truncate(time.Second)
-		ws := &models.Workspace{ID: store.NewID(), Name: "W", CreatedAt: now}
+		ws := &models.Workspace{ID: NewID(), Name: "W", CreatedAt: now}
 		if err := st.Create(ctx, ws); err != nil {
 			t.Fatal(err)
 		}
 		tok := func(exp time.Time) *models.RevokedToken {
-			return &models.RevokedToken{JTI: store.NewID(), WorkspaceID: ws.ID, ClientID: "ghc_x", ExpiresAt: exp, RevokedAt: now}
+			return &models.RevokedToken{JTI: NewID(), WorkspaceID: ws.ID, ClientID: "ghc_x", ExpiresAt: exp, RevokedAt: now}
 		}
 		live, dead := tok(now.Add(time.Hour)), tok(now.Add(-time.Hour))
 		for _, r := range []*models.RevokedToken{live, dead, live} {
@@ -41,13 +33,13 @@ func TestRevokedTokens(t *testing.T) {
 		if got, err := st.RevokedToken(ctx, live.JTI); err != nil || got.ClientID != "ghc_x" || !got.ExpiresAt.Equal(live.ExpiresAt) {
 			t.Fatalf("revoked token: %+v, %v", got, err)
 		}
-		if _, err := st.RevokedToken(ctx, store.NewID()); !errors.Is(err, store.ErrNotFound) {
+		if _, err := st.RevokedToken(ctx, NewID()); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("token never revoked: %v", err)
 		}
 		if n, err := st.PruneRevokedTokens(ctx, now); err != nil || n != 1 {
 			t.Fatalf("prune: %d, %v", n, err)
 		}
-		if _, err := st.RevokedToken(ctx, dead.JTI); !errors.Is(err, store.ErrNotFound) {
+		if _, err := st.RevokedToken(ctx, dead.JTI); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("expired row kept: %v", err)
 		}
 		if _, err := st.RevokedToken(ctx, live.JTI); err != nil {
