@@ -28,10 +28,11 @@
   var whoami = document.getElementById('gatehouse-whoami');
   var status = document.getElementById('gatehouse-status');
 
-  // session: {clientId, token, scope, expiresAt (ms)}; secret is kept apart, in memory.
+  // session: {clientId, token, scope, lifetime, expiresAt (ms)}; secret is kept apart, in memory.
   var session = null;
   var secret = '';
   var renewTimer = null;
+  var renewing = null; // the renewal in flight, a Promise
 
   try {
     window.localStorage.removeItem(LEGACY_TOKEN_KEY);
@@ -98,11 +99,13 @@
               var why = body.error_description || body.error || 'HTTP ' + resp.status;
               throw new Error('Sign-in failed: ' + why);
             }
+            var lifetime = (body.expires_in || 3600) * 1000;
             return {
               clientId: clientId,
               token: body.access_token,
               scope: body.scope || '',
-              expiresAt: Date.now() + (body.expires_in || 3600) * 1000,
+              lifetime: lifetime,
+              expiresAt: Date.now() + lifetime,
             };
           });
       });
@@ -125,23 +128,47 @@
     renewTimer = window.setTimeout(renew, Math.max(left * 0.8, 1000));
   }
 
+  // renew gets a new token with the secret in memory; calls while one is in
+  // flight share it.
   function renew() {
-    requestToken(session.clientId, secret).then(
-      function (s) {
-        session = s;
-        saveSession();
-        showSession();
-        scheduleRenewal();
-      },
-      function (err) {
-        if (session.expiresAt - Date.now() > RETRY_MS) {
-          setStatus('Token renewal failed; retrying. ' + err.message, true);
-          renewTimer = window.setTimeout(renew, RETRY_MS);
-        } else {
-          signOut('The session expired and could not be renewed. ' + err.message);
+    if (renewing) {
+      return renewing;
+    }
+    var clientId = session.clientId;
+    renewing = requestToken(clientId, secret)
+      .then(
+        function (s) {
+          if (session && session.clientId === clientId) {
+            session = s;
+            saveSession();
+            showSession();
+            scheduleRenewal();
+          }
+        },
+        function (err) {
+          if (!session) {
+            return;
+          }
+          if (session.expiresAt - Date.now() > RETRY_MS) {
+            setStatus('Token renewal failed; retrying. ' + err.message, true);
+            window.clearTimeout(renewTimer);
+            renewTimer = window.setTimeout(renew, RETRY_MS);
+          } else {
+            signOut('The session expired and could not be renewed. ' + err.message);
+          }
         }
-      }
-    );
+      )
+      .then(function () {
+        renewing = null;
+      });
+    return renewing;
+  }
+
+  // nearExpiry: the token is about to expire (or has: a sleeping laptop delays
+  // the renewal timer), so renew before sending a request with it.
+  function nearExpiry() {
+    var margin = Math.min(30000, (session.lifetime || 3600000) * 0.1);
+    return session.expiresAt - Date.now() < margin;
   }
 
   function showSession() {
@@ -185,9 +212,15 @@
 
   // Signed out, operations are not sent: the answer says what to do instead.
   function fetcher(params, opts) {
+    var signedOut = {
+      errors: [{ message: 'Sign in first: enter an integration client\u2019s ID and secret above.' }],
+    };
     if (!session) {
-      return Promise.resolve({
-        errors: [{ message: 'Sign in first: enter an integration client\u2019s ID and secret above.' }],
+      return Promise.resolve(signedOut);
+    }
+    if (secret && nearExpiry()) {
+      return renew().then(function () {
+        return session ? graphqlFetcher(params, opts) : signedOut;
       });
     }
     return graphqlFetcher(params, opts);
