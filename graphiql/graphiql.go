@@ -134,7 +134,9 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <body>
 <div class="gatehouse-bar">
 <strong>Gatehouse GraphQL</strong>
-<form id="gatehouse-signin" class="gatehouse-signin" autocomplete="off">
+<!-- method="post": were the script not to run, the secret must not land in a URL (the CSP's
+form-action 'none' blocks the submission anyway). -->
+<form id="gatehouse-signin" class="gatehouse-signin" method="post" autocomplete="off">
 <label for="gatehouse-client-id">Client ID</label>
 <input id="gatehouse-client-id" name="client_id" autocomplete="off" spellcheck="false" required placeholder="ghc_…">
 <label for="gatehouse-client-secret">Client secret</label>

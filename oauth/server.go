@@ -214,8 +214,9 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 }
 
 // Authenticate verifies the request's bearer token (signature, issuer, audience, time) and
-// returns the caller, refusing revoked tokens and tokens of revoked clients. A refusal is a models.Error with code
-// EUNAUTHENTICATED and a message safe to show; any other error is a server fault.
+// returns the caller, refusing revoked tokens and tokens of revoked clients. A refusal is a
+// models.Error with code EUNAUTHENTICATED and a message safe to show; any other error is a
+// server fault.
 func (s *Server) Authenticate(r *http.Request) (*provision.Principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
@@ -230,7 +231,8 @@ func (s *Server) Authenticate(r *http.Request) (*provision.Principal, error) {
 
 // Verify checks an access token and returns its caller. A token whose signature was already
 // verified is remembered until it expires (an ES256 verification costs ~90 µs here, more than
-// the rest of a small GraphQL request); the revocation check runs on every call.
+// the rest of a small GraphQL request); the revocation checks (token and client, each cached
+// for seconds) run on every call.
 func (s *Server) Verify(ctx context.Context, raw string) (*provision.Principal, error) {
 	v, ok := s.verifySignature(ctx, raw)
 	if !ok {
