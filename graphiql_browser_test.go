@@ -187,6 +187,12 @@ func TestGraphiQLSignInInBrowser(t *testing.T) {
 		t.Fatalf("GraphQL requests before sign-in: %d", len(bearers))
 	}
 	screenshot("1-signed-out.png")
+	// Running an operation signed out says what to do, without a request.
+	run("query Viewer { viewer { clientId } }")
+	waitFor("the signed-out answer", responseText+`.includes('Sign in first')`, 10*time.Second)
+	if _, bearers := front.counts(); len(bearers) != 0 {
+		t.Fatalf("GraphQL requests while signed out: %d", len(bearers))
+	}
 
 	// A wrong secret: the OAuth error, in the bar.
 	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#gatehouse-client-id"), testAdminID),
@@ -251,6 +257,24 @@ func TestGraphiQLSignInInBrowser(t *testing.T) {
 	}
 	if s := js(`String(sessionStorage.getItem('gatehouse.graphiql.session'))`); s != "null" {
 		t.Fatalf("session kept after sign-out: %s", s)
+	}
+
+	// A reload keeps the session (sessionStorage) but not the secret: the page cannot renew,
+	// and asks to sign in again when the token expires.
+	js(`document.getElementById('gatehouse-client-secret').value = ''`)
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#gatehouse-client-secret"), testAdminSecret),
+		chromedp.Click(chromedp.CSS("#gatehouse-signin-button")),
+		chromedp.WaitVisible(chromedp.CSS("#gatehouse-signout")),
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS("#gatehouse-signout"))); err != nil {
+		t.Fatalf("sign in and reload: %v", err)
+	}
+	if who := js(`document.getElementById('gatehouse-whoami').textContent`); !strings.Contains(who, testAdminID) || strings.Contains(who, "renews") {
+		t.Fatalf("after reload: %q", who)
+	}
+	waitFor("the expiry notice", `document.getElementById('gatehouse-status').textContent.includes('Sign in again')`, 2*browserTokenLifetime*time.Second)
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#gatehouse-client-id"))); err != nil {
+		t.Fatal(err)
 	}
 }
 

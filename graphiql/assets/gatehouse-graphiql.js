@@ -55,7 +55,7 @@
   function loadSession() {
     try {
       var s = JSON.parse(window.sessionStorage.getItem(SESSION_KEY) || 'null');
-      if (s && s.token && s.expiresAt > Date.now() + 5000) {
+      if (s && s.token && s.expiresAt > Date.now() + 1000) {
         return s;
       }
     } catch (e) {
