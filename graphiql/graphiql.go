@@ -17,7 +17,8 @@
 // itself against the token endpoint, sends the token as "Authorization: Bearer
 // <token>" (unless the Headers editor sets Authorization), and renews it
 // before it expires. The secret stays in the page's memory; the token and its
-// expiry are kept in sessionStorage (gone with the tab), never localStorage.
+// expiry are kept in sessionStorage (gone with the tab), never localStorage, and
+// so are GraphiQL's own tabs and history.
 // Until sign-in GraphiQL does not introspect and runs nothing, so the first
 // screen shows the sign-in bar and the example operations (Examples), not an
 // UNAUTHENTICATED error.

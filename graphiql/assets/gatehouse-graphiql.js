@@ -7,7 +7,9 @@
 // lifetime. The secret lives only in this page's memory; the token, its expiry
 // and the client id are kept in sessionStorage so that a reload of the tab
 // keeps the session (without the secret, a reloaded page cannot renew: it asks
-// to sign in again when the token expires). Nothing goes to localStorage.
+// to sign in again when the token expires). Nothing goes to localStorage: GraphiQL's
+// own state (tabs, history, which may hold credential secrets typed into a
+// binding mutation) is kept in sessionStorage too.
 (function () {
   'use strict';
 
@@ -226,6 +228,13 @@
     return graphqlFetcher(params, opts);
   }
 
+  var graphiqlStorage;
+  try {
+    graphiqlStorage = window.sessionStorage;
+  } catch (e) {
+    graphiqlStorage = undefined; // GraphiQL falls back to its default
+  }
+
   var reactRoot = ReactDOM.createRoot(root);
 
   function render() {
@@ -237,6 +246,7 @@
         fetcher: fetcher,
         schema: session ? undefined : null,
         defaultQuery: examples,
+        storage: graphiqlStorage,
         defaultEditorToolsVisibility: true,
       })
     );
