@@ -26,12 +26,12 @@ type Service struct {
 	now     func() time.Time
 	log     *slog.Logger
 	clients *credentialCache[models.IntegrationClient]
+	// revokedTokens caches revoked-access-token lookups by jti (same TTL as clients).
+	revokedTokens *credentialCache[models.RevokedToken]
 	// bulkSlots bounds the bulk operations running at once (memory, not correctness).
 	bulkSlots chan struct{}
 	// scimTokens caches SCIM token lookups (2 s; revocation drops the entry at once).
 	scimTokens *credentialCache[models.ScimToken]
-	// revokedTokens caches revoked-access-token lookups by jti (same TTL as clients).
-	revokedTokens *credentialCache[models.RevokedToken]
 	// AllowPrivateNetworks permits http:// IdP URLs on loopback hosts (development and tests).
 	allowPrivate bool
 	sso          ssoOptions
@@ -68,13 +68,11 @@ func New(st *store.Store, box *secret.Box, o Options) *Service {
 	if o.NetworkTimeout <= 0 {
 		o.NetworkTimeout = 10 * time.Second
 	}
-	return &Service{store: st, box: box, now: now, log: o.Logger,
+	return &Service{store: st, box: box, now: now, log: o.Logger, revokedTokens: newCredentialCache[models.RevokedToken](o.ClientCacheTTL, now),
 		clients: newCredentialCache[models.IntegrationClient](o.ClientCacheTTL, now), allowPrivate: o.AllowPrivateNetworks,
 		sso:        ssoOptions{remote: o.Remote, publicURL: strings.TrimRight(o.PublicURL, "/"), timeout: o.NetworkTimeout},
 		bulkSlots:  make(chan struct{}, 4),
-		scimTokens: newCredentialCache[models.ScimToken](o.ClientCacheTTL, now),
-
-		revokedTokens: newCredentialCache[models.RevokedToken](o.ClientCacheTTL, now)}
+		scimTokens: newCredentialCache[models.ScimToken](o.ClientCacheTTL, now)}
 }
 
 // Principal is the authenticated caller.
