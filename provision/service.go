@@ -26,8 +26,8 @@ type Service struct {
 	now     func() time.Time
 	log     *slog.Logger
 	clients *credentialCache[models.IntegrationClient]
-	// revokedTokens caches revoked-access-token lookups by jti (same TTL as clients).
-	revokedTokens *credentialCache[models.RevokedToken]
+	// revokedTokens caches revoked-access-token lookups by jti (tokens.go).
+	revokedTokens revokedTokenCache
 	// bulkSlots bounds the bulk operations running at once (memory, not correctness).
 	bulkSlots chan struct{}
 	// scimTokens caches SCIM token lookups (2 s; revocation drops the entry at once).
@@ -68,7 +68,7 @@ func New(st *store.Store, box *secret.Box, o Options) *Service {
 	if o.NetworkTimeout <= 0 {
 		o.NetworkTimeout = 10 * time.Second
 	}
-	return &Service{store: st, box: box, now: now, log: o.Logger, revokedTokens: newCredentialCache[models.RevokedToken](o.ClientCacheTTL, now),
+	return &Service{store: st, box: box, now: now, log: o.Logger,
 		clients: newCredentialCache[models.IntegrationClient](o.ClientCacheTTL, now), allowPrivate: o.AllowPrivateNetworks,
 		sso:        ssoOptions{remote: o.Remote, publicURL: strings.TrimRight(o.PublicURL, "/"), timeout: o.NetworkTimeout},
 		bulkSlots:  make(chan struct{}, 4),
