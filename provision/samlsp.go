@@ -314,44 +314,36 @@ func (s *Service) StartSPKeyRotation(ctx context.Context) (*SPKeyInfo, error) {
 // key stays published and keeps decrypting as the previous key until RetireSPKey; an older
 // previous key is dropped. INVALID_STATE when no rotation was started.
 func (s *Service) PromoteSPKey(ctx context.Context) error {
-	p, err := s.authorizeSPKeys(ctx)
-	if err != nil {
-		return err
-	}
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.store.PromoteSAMLSPKey(ctx); err != nil {
-			return err
-		}
-		return s.audit(ctx, p, "saml_sp_key.promoted", "saml_sp_key", models.SPKeyCurrent, nil)
-	})
-	if errors.Is(err, store.ErrNotFound) {
-		return models.Errorf(models.EINVALIDSTATE, "there is no next SP key to promote: start a rotation first")
-	}
-	if err != nil {
-		return internal("sp key promotion", err)
-	}
-	s.forgetSPKeys()
-	return nil
+	return s.spKeyStep(ctx, "saml_sp_key.promoted", models.SPKeyCurrent, s.store.PromoteSAMLSPKey,
+		"there is no next SP key to promote: start a rotation first")
 }
 
 // RetireSPKey drops the previous SP key from the metadata and from decryption, once every IdP
 // has the current certificate. INVALID_STATE when there is none.
 func (s *Service) RetireSPKey(ctx context.Context) error {
+	return s.spKeyStep(ctx, "saml_sp_key.retired", models.SPKeyPrevious, func(ctx context.Context) error {
+		return s.store.DeleteSAMLSPKey(ctx, models.SPKeyPrevious)
+	}, "there is no previous SP key to retire")
+}
+
+// spKeyStep runs one rotation step with its audit event in a transaction; the step's
+// store.ErrNotFound is INVALID_STATE with the message missing.
+func (s *Service) spKeyStep(ctx context.Context, action, role string, step func(context.Context) error, missing string) error {
 	p, err := s.authorizeSPKeys(ctx)
 	if err != nil {
 		return err
 	}
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.store.DeleteSAMLSPKey(ctx, models.SPKeyPrevious); err != nil {
+		if err := step(ctx); err != nil {
 			return err
 		}
-		return s.audit(ctx, p, "saml_sp_key.retired", "saml_sp_key", models.SPKeyPrevious, nil)
+		return s.audit(ctx, p, action, "saml_sp_key", role, nil)
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return models.Errorf(models.EINVALIDSTATE, "there is no previous SP key to retire")
+		return models.Errorf(models.EINVALIDSTATE, "%s", missing)
 	}
 	if err != nil {
-		return internal("sp key retirement", err)
+		return internal(action, err)
 	}
 	s.forgetSPKeys()
 	return nil

@@ -1,8 +1,10 @@
 // Package sso is Gatehouse's contact with identity providers: connection tests (OIDC discovery
-// and JWKS, SAML certificate and metadata), domain verification lookups (DNS TXT, https file)
-// and the SAML service provider metadata. It implements provision.Remote; every outbound HTTP
-// request goes through the SSRF-guarded netguard client. It holds no business rules: what a
-// result means for a connection or a domain is decided in provision.
+// and JWKS, SAML certificate and metadata), domain verification lookups (DNS TXT, https file),
+// the SAML service provider metadata, and the upstream side of browser sign-in (the OIDC
+// relying party, the SAML service provider, the test sign-in page). It implements
+// provision.Remote; every outbound HTTP request goes through the SSRF-guarded netguard client.
+// It holds no business rules: what a result means for a connection, a domain or a sign-in is
+// decided in provision.
 package sso
 
 import (
