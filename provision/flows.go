@@ -165,8 +165,10 @@ func (s *Service) route(ctx context.Context, ws uuid.UUID, req AuthorizeRequest)
 	domain := ""
 	switch {
 	case req.Connection != "":
-		conn, err = s.store.ConnectionBySlug(ctx, ws, req.Connection)
-		if errors.Is(err, store.ErrNotFound) || err == nil && conn.Status != models.StatusActive {
+		conn, err = s.routeConnection(ctx, "slug:"+ws.String()+":"+req.Connection, func(ctx context.Context) (*models.Connection, error) {
+			return s.store.ConnectionBySlug(ctx, ws, req.Connection)
+		})
+		if err == nil && (conn == nil || conn.Status != models.StatusActive) {
 			return nil, &AuthorizeResult{Kind: AuthorizeEmailPage, Message: "The sign-in connection is unknown or not active."}, nil
 		}
 		return conn, nil, err
@@ -180,8 +182,10 @@ func (s *Service) route(ctx context.Context, ws uuid.UUID, req AuthorizeRequest)
 	default:
 		return nil, &AuthorizeResult{Kind: AuthorizeEmailPage}, nil
 	}
-	conn, err = s.store.ConnectionByVerifiedDomain(ctx, ws, domain)
-	if errors.Is(err, store.ErrNotFound) || err == nil && conn.Status != models.StatusActive {
+	conn, err = s.routeConnection(ctx, "domain:"+ws.String()+":"+domain, func(ctx context.Context) (*models.Connection, error) {
+		return s.store.ConnectionByVerifiedDomain(ctx, ws, domain)
+	})
+	if err == nil && (conn == nil || conn.Status != models.StatusActive) {
 		return nil, &AuthorizeResult{Kind: AuthorizeEmailPage,
 			Message: "Single sign-on is not set up for " + truncate(domain, 64) + ". Check the address, or ask your administrator."}, nil
 	}
@@ -216,6 +220,16 @@ func (s *Service) startFlow(ctx context.Context, app *models.Application, conn *
 		return nil, internal("authorize: create flow", err)
 	}
 	return &AuthorizeResult{Kind: AuthorizeUpstream, Start: st}, nil
+}
+
+// routeConnection reads a connection for routing and for talking to its identity provider
+// through a short-lived cache (the client cache's TTL, 2 s by default): a browser sign-in reads
+// it at authorize and again at the callback. Nil: no such connection. The cache only routes;
+// the decision reads the connection again in its transaction, so a deactivated connection
+// never signs anyone in, and other changes reach routing within the TTL. Cached connections
+// are shared: callers must not modify them.
+func (s *Service) routeConnection(ctx context.Context, key string, load func(ctx context.Context) (*models.Connection, error)) (*models.Connection, error) {
+	return s.connections.get(ctx, key, load)
 }
 
 func hasScope(scope, want string) bool {
@@ -338,8 +352,10 @@ func (s *Service) ClaimFlow(ctx context.Context, upstreamState, browserSecret, r
 	if err != nil {
 		return nil, internal("claim flow", err)
 	}
-	conn, err := s.store.Connection(ctx, f.WorkspaceID, f.ConnectionID)
-	if errors.Is(err, store.ErrNotFound) {
+	conn, err := s.routeConnection(ctx, "id:"+f.ConnectionID.String(), func(ctx context.Context) (*models.Connection, error) {
+		return s.store.Connection(ctx, f.WorkspaceID, f.ConnectionID)
+	})
+	if err == nil && conn == nil {
 		return nil, s.FailFlow(ctx, &ClaimedFlow{Flow: f, RequestID: requestID}, "The identity provider is no longer configured.", "the connection was deleted during the sign-in")
 	}
 	if err != nil {
