@@ -50,7 +50,14 @@ type cachedProvider struct {
 
 // NewSignIn builds the relying party; its outbound requests use the Remote's guarded client.
 func NewSignIn(svc *provision.Service, r *Remote, log *slog.Logger) *SignIn {
-	return &SignIn{svc: svc, client: r.client, allowPriv: r.o.AllowPrivateNetworks,
+	c := netguard.NewClient(netguard.Options{AllowPrivate: r.o.AllowPrivateNetworks, RootCAs: r.o.RootCAs, ConnectTo: r.o.ConnectTo})
+	if tr, ok := c.Transport.(*http.Transport); ok {
+		// Every sign-in calls its IdP's token (and userinfo) endpoint: keep enough idle
+		// connections per IdP that concurrent sign-ins reuse them instead of dialling (the
+		// default keeps 2 per host).
+		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 64
+	}
+	return &SignIn{svc: svc, client: c, allowPriv: r.o.AllowPrivateNetworks,
 		log: log, providers: map[string]cachedProvider{}}
 }
 
