@@ -640,8 +640,8 @@ type SignInEventList struct {
 	Total          int
 }
 
-// SignInEvents lists the caller's workspace's sign-in events matching f, newest first. page
-// starts at 1 (default 1); pageSize is 1..100 (default 20).
+// SignInEvents lists the caller's workspace's sign-in events matching f, newest first, one page
+// (bounded like the other lists: page ≥ 1, pageSize 1..100, default 20).
 func (s *Service) SignInEvents(ctx context.Context, f SignInEventFilter, page, pageSize *int) (*SignInEventList, error) {
 	p, err := s.authorize(ctx, accessManageRead)
 	if err != nil {
@@ -670,22 +670,17 @@ func (s *Service) SignInEvents(ctx context.Context, f SignInEventFilter, page, p
 	default:
 		errs = append(errs, models.FieldError(models.EINVALID, "outcome", f.Outcome, "is not a sign-in outcome"))
 	}
-	pg, size := 1, 20
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	pg, size := 1, 0
 	if page != nil {
 		pg = *page
 	}
 	if pageSize != nil {
 		size = *pageSize
 	}
-	if pg < 1 {
-		errs = append(errs, models.FieldError(models.EINVALID, "page", fmt.Sprint(pg), "must be a positive integer"))
-	}
-	if size < 1 || size > 100 {
-		errs = append(errs, models.FieldError(models.EINVALID, "pageSize", fmt.Sprint(size), "must be from 1 to 100"))
-	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
+	pg, size = clampPageNumber(pg, size)
 	es, total, err := s.store.SignInEventsPage(ctx, p.WorkspaceID, sf, (pg-1)*size, size)
 	if err != nil {
 		return nil, internal("sign-in events", err)
