@@ -154,43 +154,33 @@ func (s *Service) RotateApplicationSecret(ctx context.Context, rawID string) (*m
 // DeleteApplication deletes an application: its pending sign-ins and its codes and tokens stop
 // working. Its sign-in events stay.
 func (s *Service) DeleteApplication(ctx context.Context, rawID string) (*models.Application, error) {
-	p, err := s.authorize(ctx, accessWrite)
-	if err != nil {
-		return nil, err
-	}
-	var a *models.Application
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		a, err = s.loadApplication(ctx, p.WorkspaceID, "id", rawID)
-		if err != nil {
-			return err
-		}
-		if err := s.store.DeleteApplication(ctx, a); err != nil {
-			return err
-		}
-		return s.audit(ctx, p, "application.delete", "application", a.ID.String(), applicationSummary(a))
-	})
-	if err != nil {
-		return nil, internal("delete application", err)
-	}
-	s.applications.forget(a.ClientID)
-	return a, nil
+	return s.writeApplication(ctx, rawID, "application.delete", s.store.DeleteApplication)
 }
 
+// changeApplication applies change to an application of the caller's workspace and saves it.
 func (s *Service) changeApplication(ctx context.Context, rawID, action string, change func(*models.Application) error) (*models.Application, error) {
-	p, err := s.authorize(ctx, accessWrite)
-	if err != nil {
-		return nil, err
-	}
-	var a *models.Application
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		a, err = s.loadApplication(ctx, p.WorkspaceID, "id", rawID)
-		if err != nil {
-			return err
-		}
+	return s.writeApplication(ctx, rawID, action, func(ctx context.Context, a *models.Application) error {
 		if err := change(a); err != nil {
 			return err
 		}
-		if err := s.store.UpdateApplication(ctx, a); err != nil {
+		return s.store.UpdateApplication(ctx, a)
+	})
+}
+
+// writeApplication loads an application of the caller's workspace, writes it and records the
+// audit event, in one transaction; this replica forgets its cached copy.
+func (s *Service) writeApplication(ctx context.Context, rawID, action string, write func(context.Context, *models.Application) error) (*models.Application, error) {
+	p, err := s.authorize(ctx, accessWrite)
+	if err != nil {
+		return nil, err
+	}
+	var a *models.Application
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		a, err = s.loadApplication(ctx, p.WorkspaceID, "id", rawID)
+		if err != nil {
+			return err
+		}
+		if err := write(ctx, a); err != nil {
 			return err
 		}
 		return s.audit(ctx, p, action, "application", a.ID.String(), applicationSummary(a))

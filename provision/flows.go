@@ -167,8 +167,10 @@ func (s *Service) route(ctx context.Context, ws uuid.UUID, req AuthorizeRequest)
 	domain := ""
 	switch {
 	case req.Connection != "":
-		conn, err = s.store.ConnectionBySlug(ctx, ws, req.Connection)
-		if errors.Is(err, store.ErrNotFound) || err == nil && conn.Status != models.StatusActive {
+		conn, err = s.routeConnection(ctx, "slug:"+ws.String()+":"+req.Connection, func(ctx context.Context) (*models.Connection, error) {
+			return s.store.ConnectionBySlug(ctx, ws, req.Connection)
+		})
+		if err == nil && (conn == nil || conn.Status != models.StatusActive) {
 			return nil, &AuthorizeResult{Kind: AuthorizeEmailPage, Message: "The sign-in connection is unknown or not active."}, nil
 		}
 		return conn, nil, err
@@ -182,8 +184,10 @@ func (s *Service) route(ctx context.Context, ws uuid.UUID, req AuthorizeRequest)
 	default:
 		return nil, &AuthorizeResult{Kind: AuthorizeEmailPage}, nil
 	}
-	conn, err = s.store.ConnectionByVerifiedDomain(ctx, ws, domain)
-	if errors.Is(err, store.ErrNotFound) || err == nil && conn.Status != models.StatusActive {
+	conn, err = s.routeConnection(ctx, "domain:"+ws.String()+":"+domain, func(ctx context.Context) (*models.Connection, error) {
+		return s.store.ConnectionByVerifiedDomain(ctx, ws, domain)
+	})
+	if err == nil && (conn == nil || conn.Status != models.StatusActive) {
 		return nil, &AuthorizeResult{Kind: AuthorizeEmailPage,
 			Message: "Single sign-on is not set up for " + truncate(domain, 64) + ". Check the address, or ask your administrator."}, nil
 	}
@@ -218,6 +222,16 @@ func (s *Service) startFlow(ctx context.Context, app *models.Application, conn *
 		return nil, internal("authorize: create flow", err)
 	}
 	return &AuthorizeResult{Kind: AuthorizeUpstream, Start: st}, nil
+}
+
+// routeConnection reads a connection for routing and for talking to its identity provider
+// through a short-lived cache (the client cache's TTL, 2 s by default): a browser sign-in reads
+// it at authorize and again at the callback. Nil: no such connection. The cache only routes;
+// the decision reads the connection again in its transaction, so a deactivated connection
+// never signs anyone in, and other changes reach routing within the TTL. Cached connections
+// are shared: callers must not modify them.
+func (s *Service) routeConnection(ctx context.Context, key string, load func(ctx context.Context) (*models.Connection, error)) (*models.Connection, error) {
+	return s.connections.get(ctx, key, load)
 }
 
 func hasScope(scope, want string) bool {
@@ -340,8 +354,10 @@ func (s *Service) ClaimFlow(ctx context.Context, upstreamState, browserSecret, r
 	if err != nil {
 		return nil, internal("claim flow", err)
 	}
-	conn, err := s.store.Connection(ctx, f.WorkspaceID, f.ConnectionID)
-	if errors.Is(err, store.ErrNotFound) {
+	conn, err := s.routeConnection(ctx, "id:"+f.ConnectionID.String(), func(ctx context.Context) (*models.Connection, error) {
+		return s.store.Connection(ctx, f.WorkspaceID, f.ConnectionID)
+	})
+	if err == nil && conn == nil {
 		return nil, s.FailFlow(ctx, &ClaimedFlow{Flow: f, RequestID: requestID}, "The identity provider is no longer configured.", "the connection was deleted during the sign-in")
 	}
 	if err != nil {
@@ -643,8 +659,8 @@ type SignInEventList struct {
 	Total          int
 }
 
-// SignInEvents lists the caller's workspace's sign-in events matching f, newest first. page
-// starts at 1 (default 1); pageSize is 1..100 (default 20).
+// SignInEvents lists the caller's workspace's sign-in events matching f, newest first, one page
+// (bounded like the other lists: page ≥ 1, pageSize 1..100, default 20).
 func (s *Service) SignInEvents(ctx context.Context, f SignInEventFilter, page, pageSize *int) (*SignInEventList, error) {
 	p, err := s.authorize(ctx, accessManageRead)
 	if err != nil {
@@ -673,22 +689,17 @@ func (s *Service) SignInEvents(ctx context.Context, f SignInEventFilter, page, p
 	default:
 		errs = append(errs, models.FieldError(models.EINVALID, "outcome", f.Outcome, "is not a sign-in outcome"))
 	}
-	pg, size := 1, 20
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	pg, size := 1, 0
 	if page != nil {
 		pg = *page
 	}
 	if pageSize != nil {
 		size = *pageSize
 	}
-	if pg < 1 {
-		errs = append(errs, models.FieldError(models.EINVALID, "page", fmt.Sprint(pg), "must be a positive integer"))
-	}
-	if size < 1 || size > 100 {
-		errs = append(errs, models.FieldError(models.EINVALID, "pageSize", fmt.Sprint(size), "must be from 1 to 100"))
-	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
+	pg, size = clampPageNumber(pg, size)
 	es, total, err := s.store.SignInEventsPage(ctx, p.WorkspaceID, sf, (pg-1)*size, size)
 	if err != nil {
 		return nil, internal("sign-in events", err)

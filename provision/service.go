@@ -35,6 +35,8 @@ type Service struct {
 	// applications caches brand applications by client_id for the authorize and token
 	// endpoints (2 s, like clients).
 	applications *credentialCache[models.Application]
+	// connections caches the connections browser sign-in routes to (see routeConnection).
+	connections *credentialCache[models.Connection]
 	// AllowPrivateNetworks permits http:// IdP URLs on loopback hosts (development and tests).
 	allowPrivate bool
 	sso          ssoOptions
@@ -78,7 +80,8 @@ func New(st *store.Store, box *secret.Box, o Options) *Service {
 		sso:          ssoOptions{remote: o.Remote, publicURL: strings.TrimRight(o.PublicURL, "/"), timeout: o.NetworkTimeout},
 		bulkSlots:    make(chan struct{}, 4),
 		scimTokens:   newCredentialCache[models.ScimToken](o.ClientCacheTTL, now),
-		applications: newCredentialCache[models.Application](o.ClientCacheTTL, now)}
+		applications: newCredentialCache[models.Application](o.ClientCacheTTL, now),
+		connections:  newCredentialCache[models.Connection](o.ClientCacheTTL, now)}
 }
 
 // Principal is the authenticated caller.

@@ -50,7 +50,14 @@ type cachedProvider struct {
 
 // NewSignIn builds the relying party; its outbound requests use the Remote's guarded client.
 func NewSignIn(svc *provision.Service, r *Remote, log *slog.Logger) *SignIn {
-	return &SignIn{svc: svc, client: r.client, allowPriv: r.o.AllowPrivateNetworks,
+	c := netguard.NewClient(netguard.Options{AllowPrivate: r.o.AllowPrivateNetworks, RootCAs: r.o.RootCAs, ConnectTo: r.o.ConnectTo})
+	if tr, ok := c.Transport.(*http.Transport); ok {
+		// Every sign-in calls its IdP's token (and userinfo) endpoint: keep enough idle
+		// connections per IdP that concurrent sign-ins reuse them instead of dialling (the
+		// default keeps 2 per host).
+		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 64
+	}
+	return &SignIn{svc: svc, client: c, allowPriv: r.o.AllowPrivateNetworks,
 		log: log, providers: map[string]cachedProvider{}}
 }
 
@@ -93,6 +100,7 @@ func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*oidc.Prov
 	case pc.UserInfoURL != "" && !models.ValidIdPURL(pc.UserInfoURL, s.allowPriv):
 		pc.UserInfoURL = ""
 	}
+	pc.Algorithms = asymmetricAlgorithms(pc.Algorithms)
 	// The context only carries the guarded client: the key set outlives this request.
 	p := pc.NewProvider(oidc.ClientContext(context.Background(), s.client))
 	s.mu.Lock()
@@ -102,6 +110,20 @@ func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*oidc.Prov
 	s.providers[key] = cachedProvider{p: p, at: time.Now()}
 	s.mu.Unlock()
 	return p, nil
+}
+
+// asymmetricAlgorithms keeps the public-key signature algorithms of a discovery document's list
+// (as go-oidc's own discovery does): never "none" or an HMAC algorithm. Empty: go-oidc's
+// default, RS256.
+func asymmetricAlgorithms(algs []string) []string {
+	var out []string
+	for _, a := range algs {
+		switch a {
+		case oidc.RS256, oidc.RS384, oidc.RS512, oidc.ES256, oidc.ES384, oidc.ES512, oidc.PS256, oidc.PS384, oidc.PS512, oidc.EdDSA:
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func (s *SignIn) config(p *oidc.Provider, c *models.Connection, clientSecret string) *oauth2.Config {
