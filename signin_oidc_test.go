@@ -200,6 +200,27 @@ func TestOIDCSignIn(t *testing.T) {
 			}
 		})
 
+		t.Run("deleting the application revokes its tokens and codes", func(t *testing.T) {
+			gone := w.createApp(t, "Short-lived", "CONFIDENTIAL")
+			res, verifier := w.signIn(t, b, gone, "login_hint", "jane@example.com")
+			_, tok := w.claimsOf(t, gone, res.query.Get("code"), verifier)
+			res2, verifier2 := w.signIn(t, b, gone, "login_hint", "jane@example.com")
+			var id string
+			d := e.mustGQL(w.tok, `query($b: ID!) { applications(brandId: $b) { id clientId } }`, map[string]any{"b": w.brand})
+			for _, a := range get(d, "applications").([]any) {
+				if str(a, "clientId") == gone.ClientID {
+					id = str(a, "id")
+				}
+			}
+			e.mustGQL(w.tok, `mutation($id: ID!) { deleteApplication(input: {id: $id}) { deletedId } }`, map[string]any{"id": id})
+			if info := userinfo(t, e, tok.AccessToken); info.status != 401 {
+				t.Fatalf("userinfo after deletion: %+v", info)
+			}
+			if _, err := gone.Exchange(context.Background(), res2.query.Get("code"), oauth2.VerifierOption(verifier2)); !isOAuthError(err, "invalid_client") {
+				t.Fatalf("a code of a deleted application: %v", err)
+			}
+		})
+
 		t.Run("token response: no-store, every field", func(t *testing.T) {
 			res, verifier := w.signIn(t, b, w.app, "login_hint", "jane@example.com")
 			form := url.Values{"grant_type": {"authorization_code"}, "code": {res.query.Get("code")}, "redirect_uri": {w.redirect}, "code_verifier": {verifier}}

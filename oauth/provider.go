@@ -4,7 +4,6 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/go-jose/go-jose/v4"
@@ -165,16 +164,12 @@ type userAccessClaims struct {
 }
 
 // authorizationCode is the authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.5).
-func (s *Server) authorizationCode(r *http.Request, form url.Values) (*tokenResponse, *tokenError) {
-	id, sec, basic, terr := clientCredentialsOf(r, form)
-	if terr != nil {
-		return nil, terr
-	}
-	red, err := s.svc.RedeemCode(r.Context(), provision.CodeRedemption{ClientID: id, ClientSecret: sec,
-		Code: form.Get("code"), RedirectURI: form.Get("redirect_uri"), CodeVerifier: form.Get("code_verifier")})
+func (s *Server) authorizationCode(r *http.Request, tr tokenRequest) (*tokenResponse, *tokenError) {
+	red, err := s.svc.RedeemCode(r.Context(), provision.CodeRedemption{ClientID: tr.clientID, ClientSecret: tr.clientSecret,
+		Code: tr.form.Get("code"), RedirectURI: tr.form.Get("redirect_uri"), CodeVerifier: tr.form.Get("code_verifier")})
 	switch {
 	case errors.Is(err, provision.ErrInvalidClient):
-		return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client", Desc: "client authentication failed", basic: basic}
+		return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client", Desc: "client authentication failed", basic: tr.basic}
 	case errors.Is(err, provision.ErrInvalidGrant):
 		return nil, &tokenError{status: http.StatusBadRequest, Code: "invalid_grant", Desc: strings.TrimPrefix(err.Error(), provision.ErrInvalidGrant.Error()+": ")}
 	case err != nil:

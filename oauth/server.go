@@ -163,20 +163,33 @@ func (s *Server) issue(r *http.Request) (*tokenResponse, *tokenError) {
 	if grant == "" {
 		return nil, badRequest("grant_type is required")
 	}
+	id, sec, basic, terr := clientCredentialsOf(r, form)
+	if terr != nil {
+		return nil, terr
+	}
 	h, ok := s.grants[grant]
 	if !ok {
 		return nil, &tokenError{status: http.StatusBadRequest, Code: "unsupported_grant_type",
 			Desc: "supported grants: client_credentials, authorization_code"}
 	}
-	return h(r, form)
+	return h(r, tokenRequest{form: form, clientID: id, clientSecret: sec, basic: basic})
 }
 
-// grantHandler issues the tokens of one grant type from the request's form. Each grant is its
-// own handler (fosite's idea): a new grant never edits the endpoint.
-type grantHandler func(r *http.Request, form url.Values) (*tokenResponse, *tokenError)
+// tokenRequest is a parsed token request: its form and the client credentials it carries
+// (HTTP Basic or form; the secret is "" when none was sent).
+type tokenRequest struct {
+	form                   url.Values
+	clientID, clientSecret string
+	basic                  bool
+}
+
+// grantHandler issues the tokens of one grant type. Each grant is its own handler (fosite's
+// idea): a new grant never edits the endpoint.
+type grantHandler func(r *http.Request, tr tokenRequest) (*tokenResponse, *tokenError)
 
 // clientCredentials is the client-credentials grant (RFC 6749 §4.4) of integration clients.
-func (s *Server) clientCredentials(r *http.Request, form url.Values) (*tokenResponse, *tokenError) {
+func (s *Server) clientCredentials(r *http.Request, tr tokenRequest) (*tokenResponse, *tokenError) {
+	form := tr.form
 	client, terr := s.authenticateClient(r, form)
 	if terr != nil {
 		return nil, terr
