@@ -187,6 +187,11 @@ func (s *Server) issue(r *http.Request) (*tokenResponse, *tokenError) {
 	}
 	client, err := s.svc.AuthenticateClient(r.Context(), id, sec)
 	if err != nil {
+		if models.ErrorCode(err) == models.EUNAVAILABLE {
+			s.log.WarnContext(r.Context(), "token: database unavailable", "err", err)
+			return nil, &tokenError{status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+				Desc: models.PublicMessage(err)}
+		}
 		if models.ErrorCode(err) != models.EUNAUTHENTICATED {
 			s.log.ErrorContext(r.Context(), "token: authenticate client", "err", err)
 			return nil, &tokenError{status: http.StatusInternalServerError, Code: "server_error"}

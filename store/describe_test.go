@@ -1,0 +1,39 @@
+package store
+
+import (
+	"strings"
+	"testing"
+)
+
+// Every way a PostgreSQL password can be written is masked.
+func TestDescribeMasksEveryPasswordForm(t *testing.T) {
+	for _, raw := range []string{
+		"postgres://app:s3cr3t-pw@db:5432/gh?sslmode=disable",
+		"postgres://app@db:5432/gh?sslmode=disable&password=s3cr3t-pw",
+		"postgresql://db/gh?password=s3cr3t-pw",
+		"postgres://app:s3cr3t-pw@db@x:5432/gh",
+		"host=db user=app password=s3cr3t-pw dbname=gh",
+		"host=db user=app password='s3cr3t-pw with space' dbname=gh",
+		"host=db user=app PASSWORD = s3cr3t-pw",
+	} {
+		got := Describe(raw)
+		if strings.Contains(got, "s3cr3t") {
+			t.Errorf("Describe(%q) = %q", raw, got)
+		}
+		if !strings.Contains(got, "xxxxx") {
+			t.Errorf("Describe(%q) = %q: no mask", raw, got)
+		}
+	}
+	if got := Describe("sqlite:data/gh.db"); got != "sqlite:data/gh.db" {
+		t.Errorf("sqlite: %q", got)
+	}
+}
+
+func TestWithStatementTimeout(t *testing.T) {
+	if got := withStatementTimeout("postgres://h/db?sslmode=disable", 1500e6); !strings.Contains(got, "statement_timeout=1500") {
+		t.Fatal(got)
+	}
+	if got := withStatementTimeout("host=h dbname=db", 2e9); got != "host=h dbname=db statement_timeout=2000" {
+		t.Fatal(got)
+	}
+}
