@@ -66,15 +66,16 @@ func databaseMaxConns(c config) int {
 	return c.Guard.MaxConcurrent + c.Guard.PriorityConcurrent
 }
 
-// storeOptions are the database bounds of a serving process: the pool, statement_timeout as
-// a backstop a little after the request deadline, and the wait for a database still starting.
+// storeOptions are the database bounds of a serving process: the pool, statement_timeout (and
+// SQLite's busy timeout) as a backstop a second after the request deadline, and the wait for a
+// database still starting.
 func storeOptions(c config, log *slog.Logger) store.Options {
 	opt := store.Options{MaxConns: databaseMaxConns(c), Wait: c.DatabaseWait,
 		OnRetry: func(err error, next time.Duration) {
 			log.Warn("database not reachable yet; retrying", "retry_in", next, "err", err)
 		}}
 	if c.Guard.RequestTimeout > 0 {
-		opt.StatementTimeout = c.Guard.RequestTimeout + 5*time.Second
+		opt.StatementTimeout = c.Guard.RequestTimeout + time.Second
 	}
 	return opt
 }

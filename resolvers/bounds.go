@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/lexer"
@@ -21,6 +22,12 @@ import (
 // cost is the sum over those places of the count squared. 50,000 `__typename` in one
 // selection cost 2.5e9 and took 81 s; a few hundred aliased mutations cost a few thousand.
 const MaxOverlapCost = 250_000
+
+// codeTooComplex is the error code of a document refused by overlapLimit; like a validation
+// failure, it answers 422.
+const codeTooComplex = "DOCUMENT_TOO_COMPLEX"
+
+func init() { errcode.RegisterErrorType(codeTooComplex, errcode.KindProtocol) }
 
 // boundedBody reads the request body before gqlgen does: over max bytes answers 413, a body
 // that isn't JSON answers 400; neither echoes the body back (gqlgen's own message would).
@@ -82,7 +89,7 @@ func (o overlapLimit) MutateOperationParameters(_ context.Context, p *graphql.Ra
 	if overlapCost(p.Query, o.max) > o.max {
 		err := gqlerror.Errorf("the document repeats the same fields too often to be validated (limit %d); "+
 			"give repeated fields distinct aliases or send fewer of them", o.max)
-		err.Extensions = map[string]any{"code": "DOCUMENT_TOO_COMPLEX"}
+		errcode.Set(err, codeTooComplex)
 		return err
 	}
 	return nil

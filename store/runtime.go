@@ -60,6 +60,16 @@ func transient(err error) bool {
 		strings.Contains(msg, "conn closed") || strings.Contains(msg, "unexpected EOF")
 }
 
+// busyTimeout is how long SQLite waits for another writer: 10 s, or the statement timeout
+// when shorter. The driver does not interrupt that wait when a context ends, so it must end
+// before the HTTP write timeout on its own.
+func busyTimeout(statement time.Duration) time.Duration {
+	if statement > 0 && statement < 10*time.Second {
+		return statement
+	}
+	return 10 * time.Second
+}
+
 // withStatementTimeout adds PostgreSQL's statement_timeout (a run-time parameter pgx sends at
 // connect) to a URL or key=value connection string that does not set one.
 func withStatementTimeout(raw string, d time.Duration) string {

@@ -41,7 +41,8 @@ type Options struct {
 	// MaxConns is PostgreSQL's connection pool size (default 32). SQLite always uses one.
 	MaxConns int
 	// StatementTimeout, when positive, is PostgreSQL's statement_timeout for every session but
-	// migrations: a backstop behind the request deadline carried by each call's context.
+	// migrations, and SQLite's busy timeout when below 10 s: a backstop behind the request
+	// deadline carried by each call's context.
 	StatementTimeout time.Duration
 	// Wait is how long Open keeps retrying a database that does not answer yet (it may still be
 	// starting), with exponential backoff; zero tries once.
@@ -105,7 +106,7 @@ func open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 			return nil, err
 		}
 		q := url.Values{}
-		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout(opt.StatementTimeout).Milliseconds()))
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(NORMAL)")
 		q.Add("_pragma", "foreign_keys(1)")

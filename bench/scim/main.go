@@ -286,8 +286,7 @@ func start(bin, dbURL string, clients int, logs bool) (*server, error) {
 		"GATEHOUSE_BOOTSTRAP_CLIENT_ID=ghc_bench", "GATEHOUSE_BOOTSTRAP_CLIENT_SECRET=ghs_bench_secret_0123456789",
 		"GATEHOUSE_LOG_LEVEL=warn",
 		// The limits stay on (their cost is measured) but never bind at benchmark rates.
-		"GATEHOUSE_RATE_LIMIT_TOKENS=1000000/1s", "GATEHOUSE_RATE_LIMIT_SCIM=1000000/1s", "GATEHOUSE_RATE_LIMIT_GRAPHQL=1000000/1s",
-		"GATEHOUSE_MAX_CONCURRENT_REQUESTS=256")
+		"GATEHOUSE_RATE_LIMIT_TOKENS=1000000/1s", "GATEHOUSE_RATE_LIMIT_SCIM=1000000/1s", "GATEHOUSE_RATE_LIMIT_GRAPHQL=1000000/1s")
 	if logs {
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	}
