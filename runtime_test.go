@@ -439,3 +439,38 @@ func regexpFind(t *testing.T, re, s string) string {
 	}
 	return m[1]
 }
+
+// SCIM is limited per token and GraphQL per client, each answering 429 with Retry-After in
+// its own error shape; another token or client is not affected.
+func TestSurfaceRateLimits(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newTestEnv(t, dbURL, func(c *config) {
+			c.Guard = defaultGuard(t)
+			c.Guard.SCIM = guard.Rate{N: 5, Per: time.Minute}
+			c.Guard.GraphQL = guard.Rate{N: 5, Per: time.Minute}
+		})
+		admin := e.adminToken()
+		scimA, _ := e.scimToken(admin, map[string]any{"name": "a"})
+		scimB, _ := e.scimToken(admin, map[string]any{"name": "b"})
+		var last *apiResponse
+		for range 6 {
+			last = e.call("GET", "/scim/v2/Users", scimA, nil)
+		}
+		if last.Status != 429 || last.Header.Get("Retry-After") != "12" || str(last.Body, "status") != "429" ||
+			!strings.HasPrefix(last.Header.Get("Content-Type"), "application/scim+json") {
+			t.Fatalf("SCIM: %d %v %s", last.Status, last.Header, last.Raw)
+		}
+		e.call("GET", "/scim/v2/Users", scimB, nil).must(t, 200)
+
+		// The admin used GraphQL 0 times so far (REST created the tokens).
+		other, otherSecret := e.createClient(admin, []string{"graphql:read"}, "")
+		for range 4 {
+			e.mustGQL(admin, "{ __typename }", nil)
+		}
+		r := e.gql(admin, "{ __typename }", nil)
+		if r.Status != 429 || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "RATE_LIMITED" {
+			t.Fatalf("GraphQL: %d %s", r.Status, r.Raw)
+		}
+		e.mustGQL(e.token(other, otherSecret), "{ __typename }", nil)
+	})
+}

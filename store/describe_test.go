@@ -1,8 +1,13 @@
 package store
 
 import (
+	"context"
+	"net"
 	"strings"
 	"testing"
+	"time"
+
+	"gatehouse/models"
 )
 
 // Every way a PostgreSQL password can be written is masked.
@@ -35,5 +40,28 @@ func TestWithStatementTimeout(t *testing.T) {
 	}
 	if got := withStatementTimeout("host=h dbname=db", 2e9); got != "host=h dbname=db statement_timeout=2000" {
 		t.Fatal(got)
+	}
+}
+
+// Open keeps retrying a database that does not answer, with backoff, for Options.Wait.
+func TestOpenWaitsForTheDatabase(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now: connection refused
+	var retries int
+	start := time.Now()
+	_, err = Open(context.Background(), "postgres://u@"+addr+"/db?sslmode=disable&connect_timeout=1",
+		Options{Wait: 1500 * time.Millisecond, OnRetry: func(error, time.Duration) { retries++ }})
+	if err == nil || models.ErrorCode(err) != models.EUNAVAILABLE {
+		t.Fatalf("open: %v", err)
+	}
+	if d := time.Since(start); retries < 3 || d < time.Second || d > 5*time.Second {
+		t.Fatalf("%d retries in %v", retries, d)
+	}
+	if _, err := Open(context.Background(), "mysql://x", Options{Wait: time.Hour}); err == nil {
+		t.Fatal("a bad URL is not retried, it fails")
 	}
 }

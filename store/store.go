@@ -65,9 +65,11 @@ func Open(ctx context.Context, rawURL string, options ...Options) (*Store, error
 	backoff := 100 * time.Millisecond
 	for {
 		s, err := open(ctx, rawURL, opt)
-		if err == nil || !errors.Is(err, models.ErrUnavailable) || time.Now().Add(backoff).After(deadline) {
+		left := time.Until(deadline)
+		if err == nil || !errors.Is(err, models.ErrUnavailable) || left <= 0 {
 			return s, err
 		}
+		backoff = min(backoff, left)
 		if opt.OnRetry != nil {
 			opt.OnRetry(err, backoff)
 		}
