@@ -108,9 +108,13 @@ func TestGraphQLBoundedWork(t *testing.T) {
 		if status != http.StatusRequestEntityTooLarge || len(body) > 300 || !strings.Contains(body, "REQUEST_TOO_LARGE") {
 			t.Fatalf("oversize: %d %.300s", status, body)
 		}
-		status, hdr, body := postRaw(t, e.URL, tok, []byte(`{"query": "{ __typename }", "marker-not-echoed`))
-		if status != http.StatusBadRequest || strings.Contains(body, "marker-not-echoed") || !strings.Contains(body, "not valid JSON") {
-			t.Fatalf("malformed: %d %s", status, body)
+		var hdr http.Header
+		for _, bad := range []string{`{"query": "{ __typename }", "marker-not-echoed`, `{"query": ["marker-not-echoed"]}`,
+			`["marker-not-echoed"]`, `{"query": "{ __typename }", "variables": "marker-not-echoed"}`} {
+			status, hdr, body = postRaw(t, e.URL, tok, []byte(bad))
+			if status != http.StatusBadRequest || strings.Contains(body, "marker-not-echoed") || !strings.Contains(body, "must be a JSON object") {
+				t.Fatalf("malformed %s: %d %s", bad, status, body)
+			}
 		}
 		if hdr.Get("Cache-Control") != "no-store" {
 			t.Fatalf("Cache-Control %q", hdr.Get("Cache-Control"))

@@ -31,7 +31,7 @@ const codeTooComplex = "DOCUMENT_TOO_COMPLEX"
 func init() { errcode.RegisterErrorType(codeTooComplex, errcode.KindProtocol) }
 
 // boundedBody reads the request body before gqlgen does: over max bytes answers 413, a body
-// that isn't JSON answers 400; neither echoes the body back (gqlgen's own message would).
+// gqlgen could not decode answers 400; neither echoes the body back (gqlgen's message would).
 func boundedBody(next http.Handler, max int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		buf := bodyBuffers.Get().(*bytes.Buffer)
@@ -51,13 +51,31 @@ func boundedBody(next http.Handler, max int64) http.Handler {
 		case err != nil:
 			writeRequestError(w, http.StatusBadRequest, "BAD_REQUEST", "the request body could not be read")
 			return
-		case !json.Valid(buf.Bytes()):
-			writeRequestError(w, http.StatusBadRequest, "BAD_REQUEST", "the request body is not valid JSON")
+		case !wellShaped(buf.Bytes()):
+			writeRequestError(w, http.StatusBadRequest, "BAD_REQUEST",
+				`the request body must be a JSON object with a string "query" and optional "operationName" (string), "variables" and "extensions" (objects)`)
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(buf.Bytes()))
 		next.ServeHTTP(w, r)
 	})
+}
+
+// wellShaped reports whether body is a JSON object that gqlgen's transport decodes without
+// error: gqlgen's own error message would quote the whole body back.
+func wellShaped(body []byte) bool {
+	var p struct {
+		Query, OperationName, Variables, Extensions json.RawMessage
+	}
+	if json.Unmarshal(body, &p) != nil {
+		return false
+	}
+	return is(p.Query, '"') && is(p.OperationName, '"') && is(p.Variables, '{') && is(p.Extensions, '{')
+}
+
+// is reports whether a JSON value is absent, null, or starts with c.
+func is(v json.RawMessage, c byte) bool {
+	return len(v) == 0 || v[0] == c || string(v) == "null"
 }
 
 var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
