@@ -20,16 +20,16 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
-// Repetitive errors: at most errorBurst lines of one message per errorWindow; the rest are
-// counted and reported in one line when the window ends (an outage otherwise logs the same
-// ERROR for every request).
+// Repetitive warnings and errors: at most errorBurst lines of one message per errorWindow; the
+// rest are counted and reported in one line when the window ends (an outage otherwise logs the
+// same line for every request).
 const (
 	errorBurst  = 5
 	errorWindow = time.Second
 )
 
 // NewLogHandler wraps h: every record logged with a request's context carries its request_id,
-// and repeated ERROR lines are aggregated.
+// and repeated WARN and ERROR lines are aggregated.
 func NewLogHandler(h slog.Handler) slog.Handler {
 	return &logHandler{Handler: h, agg: &aggregator{m: map[string]*window{}}}
 }
@@ -51,10 +51,10 @@ type window struct {
 }
 
 func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level >= slog.LevelError {
+	if r.Level >= slog.LevelWarn {
 		pass, suppressed := h.agg.admit(r.Message, r.Time)
 		if suppressed > 0 {
-			s := slog.NewRecord(r.Time, slog.LevelError, r.Message+" (repeated)", 0)
+			s := slog.NewRecord(r.Time, r.Level, r.Message+" (repeated)", 0)
 			s.AddAttrs(slog.Int("suppressed", suppressed), slog.Duration("window", errorWindow))
 			if err := h.Handler.Handle(ctx, s); err != nil {
 				return err
