@@ -18,13 +18,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"gatehouse/guard"
-	"gatehouse/secret"
 	"gatehouse/store/storetest"
 )
 
@@ -302,29 +302,45 @@ func TestLockedTableLongerThanDeadline(t *testing.T) {
 	})
 }
 
-// On SIGTERM (ctx cancelled) /readyz turns 503 at once, the server keeps serving through the
-// drain period, and clients that stop sending when /readyz says so see no error at all.
-func TestShutdownDrainsWithoutResets(t *testing.T) {
-	dbURL := storetest.URL(t, "sqlite")
-	cfg := config{DatabaseURL: dbURL, PublicURL: "http://localhost", EncryptionKey: secret.NewKey(),
-		BootstrapClientID: testAdminID, BootstrapClientSecret: testAdminSecret, Guard: guard.Config{RequestTimeout: 5 * time.Second}}
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := newApp(context.Background(), cfg, log, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.store.Close()
+// SIGTERM under load: /readyz turns 503 at once, the server keeps serving through the drain
+// period, and clients that stop sending when /readyz says so (as a load balancer does) see no
+// error at all; then the server stops accepting and run returns.
+func TestSIGTERMUnderLoadDrainsWithoutResets(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + ln.Addr().String()
-	srv := &http.Server{Handler: a.handler}
-	ctx, sigterm := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- serve(ctx, ln, srv, a.guard, time.Second, log) }()
-
+	addr := ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	for k, v := range map[string]string{"GATEHOUSE_ADDR": addr, "GATEHOUSE_DATABASE_URL": "sqlite:" + filepath.Join(dir, "g.db"),
+		"GATEHOUSE_BOOTSTRAP_CLIENT_ID": testAdminID, "GATEHOUSE_BOOTSTRAP_CLIENT_SECRET": testAdminSecret,
+		"GATEHOUSE_SHUTDOWN_DRAIN": "1s", "GATEHOUSE_LOG_LEVEL": "error", "GATEHOUSE_RATE_LIMIT_TOKENS": "off"} {
+		t.Setenv(k, v)
+	}
+	base := "http://" + addr
+	ran := make(chan error, 1)
+	go func() { ran <- run(nil) }()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	for deadline := time.Now().Add(20 * time.Second); ; { // run is serving, its signal handler set
+		resp, err := client.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		select {
+		case err := <-ran:
+			t.Fatalf("run: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
 	var stop atomic.Bool
 	var ok, failed atomic.Int64
 	var wg sync.WaitGroup
@@ -354,8 +370,11 @@ func TestShutdownDrainsWithoutResets(t *testing.T) {
 		}()
 	}
 	time.Sleep(300 * time.Millisecond)
-	sigterm()
-	for deadline := time.Now().Add(time.Second); ; {
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	for {
 		resp, err := client.Get(base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
@@ -363,7 +382,7 @@ func TestShutdownDrainsWithoutResets(t *testing.T) {
 				break
 			}
 		}
-		if time.Now().After(deadline) {
+		if time.Since(sent) > 500*time.Millisecond {
 			t.Fatal("readyz did not turn 503")
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -371,10 +390,13 @@ func TestShutdownDrainsWithoutResets(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // the load balancer takes a moment to notice
 	stop.Store(true)
 	wg.Wait()
-	if err := <-served; err != nil {
-		t.Fatalf("serve: %v", err)
+	if err := <-ran; err != nil {
+		t.Fatalf("run: %v", err)
 	}
-	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+	if d := time.Since(sent); d < time.Second {
+		t.Errorf("stopped %v after SIGTERM, before the 1 s drain", d)
+	}
+	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		t.Error("still accepting after shutdown")
 	}
 	t.Logf("%d answered, %d failed", ok.Load(), failed.Load())
