@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -85,5 +87,19 @@ func TestLogHandler(t *testing.T) {
 	log.Error("store: unreachable")
 	if !strings.Contains(buf.String(), "suppressed="+strconv.Itoa(3000-errorBurst)) {
 		t.Fatalf("no summary: %s", buf.String())
+	}
+}
+
+// The per-request cost of the guard with every bound on (admission, deadline, SCIM limit).
+func BenchmarkHandler(b *testing.B) {
+	g := New(Config{RequestTimeout: 15 * time.Second, MaxConcurrent: 24, PriorityConcurrent: 8, QueueTimeout: time.Second,
+		SCIM: Rate{N: 1 << 30, Per: time.Second}})
+	h := g.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))
+	r := httptest.NewRequest("GET", "/scim/v2/Users", nil)
+	r.Header.Set("Authorization", "Bearer abc")
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(w, r)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"io"
 	"net/http"
@@ -46,7 +47,7 @@ func boundedBody(next http.Handler, max int64) http.Handler {
 		switch {
 		case errors.As(err, &tooBig):
 			writeRequestError(w, http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE",
-				"the request body is larger than the limit of 4 MiB")
+				fmt.Sprintf("the request body is larger than the limit of %d KiB", max>>10))
 			return
 		case err != nil:
 			writeRequestError(w, http.StatusBadRequest, "BAD_REQUEST", "the request body could not be read")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gatehouse/models"
+	"gatehouse/store/storetest"
 )
 
 // Every way a PostgreSQL password can be written is masked.
@@ -63,5 +64,21 @@ func TestOpenWaitsForTheDatabase(t *testing.T) {
 	}
 	if _, err := Open(context.Background(), "mysql://x", Options{Wait: time.Hour}); err == nil {
 		t.Fatal("a bad URL is not retried, it fails")
+	}
+}
+
+// The statement timeout reaches PostgreSQL sessions as a run-time parameter.
+func TestStatementTimeoutIsSet(t *testing.T) {
+	st, err := Open(context.Background(), storetest.URL(t, Postgres), Options{StatementTimeout: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var v string
+	if err := st.RawScan(context.Background(), &v, "SHOW statement_timeout"); err != nil || v != "1500ms" {
+		t.Fatalf("statement_timeout %q %v", v, err)
+	}
+	if err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }
