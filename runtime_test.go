@@ -466,7 +466,7 @@ func regexpFind(t *testing.T, re, s string) string {
 	return m[1]
 }
 
-// SCIM is limited per token and GraphQL per client, each answering 429 with Retry-After in
+// Token issuance is limited per client, SCIM per token and GraphQL per client, each answering 429 with Retry-After in
 // its own error shape; another token or client is not affected.
 func TestSurfaceRateLimits(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
@@ -474,8 +474,16 @@ func TestSurfaceRateLimits(t *testing.T) {
 			c.Guard = defaultGuard(t)
 			c.Guard.SCIM = guard.Rate{N: 5, Per: time.Minute}
 			c.Guard.GraphQL = guard.Rate{N: 5, Per: time.Minute}
+			c.Guard.Tokens = guard.Rate{N: 3, Per: time.Minute}
 		})
+
 		admin := e.adminToken()
+		for i := range 3 { // 3 client-credentials tokens a minute per client
+			s, ra := tokenStatus(t, e.URL, testAdminID, testAdminSecret)
+			if want := map[bool]int{true: 429, false: 200}[i == 2]; s != want || (s == 429 && ra != "20") {
+				t.Fatalf("token %d: %d, Retry-After %q", i+2, s, ra)
+			}
+		}
 		scimA, _ := e.scimToken(admin, map[string]any{"name": "a"})
 		scimB, _ := e.scimToken(admin, map[string]any{"name": "b"})
 		var last *apiResponse

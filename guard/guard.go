@@ -35,7 +35,7 @@ type Config struct {
 
 	AuthFailures           Rate // failed client authentications per client id
 	AuthFailuresPerAddress Rate // failed client authentications per source address
-	Tokens                 Rate // tokens issued per client
+	Tokens                 Rate // client-credentials tokens issued per client
 	SCIM                   Rate // SCIM requests per bearer token
 	GraphQL                Rate // GraphQL requests per client
 }
@@ -96,9 +96,10 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 		}
 		token := path == "/oauth/token" && r.Method == http.MethodPost
 		var clientID, addr string
+		var issuance bool
 		if token {
 			var refused bool
-			if clientID, addr, refused = g.checkTokenRequest(w, r); refused {
+			if clientID, addr, issuance, refused = g.checkTokenRequest(w, r); refused {
 				return
 			}
 		} else if strings.HasPrefix(path, "/scim/v2/") && g.scim != nil {
@@ -127,7 +128,7 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 		gw := &writer{ResponseWriter: w}
 		next.ServeHTTP(gw, r.WithContext(context.WithValue(ctx, writerKey{}, gw)))
 		if token {
-			g.countTokenRequest(clientID, addr, gw.status)
+			g.countTokenRequest(clientID, addr, issuance, gw.status)
 		}
 	})
 }
@@ -158,17 +159,20 @@ func (g *Guard) admit(ctx context.Context, sem chan struct{}) bool {
 }
 
 // checkTokenRequest refuses a token request while its client id or source address has used up
-// its authentication failures, or the client its token issuance.
-func (g *Guard) checkTokenRequest(w http.ResponseWriter, r *http.Request) (clientID, addr string, refused bool) {
-	clientID, ok := requestClientID(r)
+// its authentication failures, or the client its client-credentials token issuance.
+func (g *Guard) checkTokenRequest(w http.ResponseWriter, r *http.Request) (clientID, addr string, issuance, refused bool) {
+	clientID, grant, ok := tokenRequest(r)
 	if !ok {
 		h := w.Header()
 		h.Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusBadRequest)
 		_ = json.NewEncoder(w).Encode(map[string]any{"error": "invalid_request",
 			"error_description": "the request body is not a valid form or is too large"})
-		return "", "", true
+		return "", "", false, true
 	}
+	// Only the client-credentials grant mints tokens at a client's will; an application's
+	// authorization-code exchanges follow its users' sign-ins.
+	issuance = grant == "client_credentials" && clientID != ""
 	addr = sourceAddress(r)
 	now := g.now()
 	switch {
@@ -176,16 +180,16 @@ func (g *Guard) checkTokenRequest(w http.ResponseWriter, r *http.Request) (clien
 		g.refuse(w, r, http.StatusTooManyRequests, g.cfg.AuthFailures.retryAfter(), "too many failed authentications for this client; retry later")
 	case !g.authFailAddr.ready(addr, now):
 		g.refuse(w, r, http.StatusTooManyRequests, g.cfg.AuthFailuresPerAddress.retryAfter(), "too many failed authentications from this address; retry later")
-	case clientID != "" && !g.tokens.ready(clientID, now):
+	case issuance && !g.tokens.ready(clientID, now):
 		g.refuse(w, r, http.StatusTooManyRequests, g.cfg.Tokens.retryAfter(), "too many tokens requested for this client; retry later")
 	default:
-		return clientID, addr, false
+		return clientID, addr, issuance, false
 	}
-	return clientID, addr, true
+	return clientID, addr, issuance, true
 }
 
 // countTokenRequest charges a failed authentication (401) or an issued token (200).
-func (g *Guard) countTokenRequest(clientID, addr string, status int) {
+func (g *Guard) countTokenRequest(clientID, addr string, issuance bool, status int) {
 	now := g.now()
 	switch status {
 	case http.StatusUnauthorized:
@@ -194,28 +198,30 @@ func (g *Guard) countTokenRequest(clientID, addr string, status int) {
 		}
 		g.authFailAddr.allow(addr, now)
 	case http.StatusOK:
-		g.tokens.allow(clientID, now)
+		if issuance {
+			g.tokens.allow(clientID, now)
+		}
 	}
 }
 
-// requestClientID is the client id of a token request (HTTP Basic or the form), without
-// consuming the body for the handler: the form parsed here stays in r.PostForm. ok is false
-// for a form that can't be read.
-func requestClientID(r *http.Request) (id string, ok bool) {
+// tokenRequest reads a token request's client id (HTTP Basic or the form) and grant type
+// without consuming the body for the handler: the form parsed here stays in r.PostForm. ok is
+// false for a form that can't be read.
+func tokenRequest(r *http.Request) (clientID, grant string, ok bool) {
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		r.Body = http.MaxBytesReader(nil, r.Body, maxTokenForm)
+		if err := r.ParseForm(); err != nil {
+			return "", "", false
+		}
+	} // else the handler refuses it
+	grant = r.PostForm.Get("grant_type")
 	if id, _, basic := r.BasicAuth(); basic {
 		if v, err := url.QueryUnescape(id); err == nil {
-			return v, true
+			return v, grant, true
 		}
-		return id, true
+		return id, grant, true
 	}
-	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
-		return "", true // the handler refuses it
-	}
-	r.Body = http.MaxBytesReader(nil, r.Body, maxTokenForm)
-	if err := r.ParseForm(); err != nil {
-		return "", false
-	}
-	return r.PostForm.Get("client_id"), true
+	return r.PostForm.Get("client_id"), grant, true
 }
 
 // maxTokenForm bounds a token request's form (the handler's own bound is the same).
