@@ -217,7 +217,9 @@ func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*ap
 
 	mux := http.NewServeMux()
 	oa.Register(mux)
-	g := guard.New(c.Guard)
+	gc := c.Guard
+	gc.TokenFormBytes = oauth.MaxTokenRequestBytes
+	g := guard.New(gc)
 	api := resolvers.RequireAuth(oa.Authenticate, log, g.PerClient(resolvers.NewHandler(svc, log)))
 	mux.Handle("POST /graphql/v1", api)
 	mux.Handle("GET /graphql/v1", graphiql.Page("/graphql/v1", "/graphql/v1/assets/"))

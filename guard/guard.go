@@ -33,6 +33,10 @@ type Config struct {
 	PriorityConcurrent int
 	QueueTimeout       time.Duration
 
+	// TokenFormBytes bounds the token request form the guard reads for its client id (the
+	// token endpoint's own bound; the handler does not read the body again).
+	TokenFormBytes int64
+
 	AuthFailures           Rate // failed client authentications per client id
 	AuthFailuresPerAddress Rate // failed client authentications per source address
 	Tokens                 Rate // client-credentials tokens issued per client
@@ -161,7 +165,7 @@ func (g *Guard) admit(ctx context.Context, sem chan struct{}) bool {
 // checkTokenRequest refuses a token request while its client id or source address has used up
 // its authentication failures, or the client its client-credentials token issuance.
 func (g *Guard) checkTokenRequest(w http.ResponseWriter, r *http.Request) (clientID, addr string, issuance, refused bool) {
-	clientID, grant, ok := tokenRequest(r)
+	clientID, grant, ok := tokenRequest(r, g.cfg.TokenFormBytes)
 	if !ok {
 		h := w.Header()
 		h.Set("Content-Type", "application/json")
@@ -207,9 +211,9 @@ func (g *Guard) countTokenRequest(clientID, addr string, issuance bool, status i
 // tokenRequest reads a token request's client id (HTTP Basic or the form) and grant type
 // without consuming the body for the handler: the form parsed here stays in r.PostForm. ok is
 // false for a form that can't be read.
-func tokenRequest(r *http.Request) (clientID, grant string, ok bool) {
+func tokenRequest(r *http.Request, maxBytes int64) (clientID, grant string, ok bool) {
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
-		r.Body = http.MaxBytesReader(nil, r.Body, maxTokenForm)
+		r.Body = http.MaxBytesReader(nil, r.Body, maxBytes)
 		if err := r.ParseForm(); err != nil {
 			return "", "", false
 		}
@@ -223,9 +227,6 @@ func tokenRequest(r *http.Request) (clientID, grant string, ok bool) {
 	}
 	return r.PostForm.Get("client_id"), grant, true
 }
-
-// maxTokenForm bounds a token request's form (the handler's own bound is the same).
-const maxTokenForm = 64 << 10
 
 // sourceAddress is the peer's IP address. Forwarded headers are not trusted: behind a proxy
 // every request shares its address, so keep that limit generous or off there.

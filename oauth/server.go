@@ -27,8 +27,8 @@ const TokenLifetime = time.Hour
 // leeway tolerates clock skew between replicas when checking exp, nbf and iat.
 const leeway = 30 * time.Second
 
-// maxTokenRequestBytes bounds a token request body.
-const maxTokenRequestBytes = 16 << 10
+// MaxTokenRequestBytes bounds a token request body.
+const MaxTokenRequestBytes = 16 << 10
 
 // Server is the OAuth surface.
 type Server struct {
@@ -145,7 +145,7 @@ func (s *Server) issue(r *http.Request) (*tokenResponse, *tokenError) {
 	if ct != "application/x-www-form-urlencoded" {
 		return nil, badRequest("the request body must be application/x-www-form-urlencoded")
 	}
-	r.Body = http.MaxBytesReader(nil, r.Body, maxTokenRequestBytes)
+	r.Body = http.MaxBytesReader(nil, r.Body, MaxTokenRequestBytes)
 	if err := r.ParseForm(); err != nil {
 		return nil, badRequest("the request body is not a valid form or is too large")
 	}
