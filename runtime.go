@@ -16,8 +16,11 @@ import (
 	"gatehouse/store"
 )
 
-// vars parses the runtime variables of loadConfig, keeping the first error.
-type vars struct{ first error }
+// vars reads and parses the runtime variables of loadConfig, keeping the first error.
+type vars struct {
+	get   func(name, def string) string
+	first error
+}
 
 func (v *vars) fail(name string, err error) {
 	if v.first == nil {
@@ -25,7 +28,8 @@ func (v *vars) fail(name string, err error) {
 	}
 }
 
-func (v *vars) duration(name, s string) time.Duration {
+func (v *vars) duration(name, def string) time.Duration {
+	s := v.get(name, def)
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
 		v.fail(name, fmt.Errorf("want a duration such as 500ms, 15s or 1m, got %q", s))
@@ -33,7 +37,8 @@ func (v *vars) duration(name, s string) time.Duration {
 	return d
 }
 
-func (v *vars) count(name, s string) int {
+func (v *vars) count(name, def string) int {
+	s := v.get(name, def)
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > 10000 {
 		v.fail(name, fmt.Errorf("want a whole number from 1 to 10000, got %q", s))
@@ -41,8 +46,8 @@ func (v *vars) count(name, s string) int {
 	return n
 }
 
-func (v *vars) rate(name, s string) guard.Rate {
-	r, err := guard.ParseRate(s)
+func (v *vars) rate(name, def string) guard.Rate {
+	r, err := guard.ParseRate(v.get(name, def))
 	if err != nil {
 		v.fail(name, err)
 	}

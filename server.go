@@ -68,7 +68,6 @@ type config struct {
 
 	// Runtime bounds (docs: README "Operating Gatehouse").
 	Guard             guard.Config
-	DatabaseMaxConns  int           // PostgreSQL pool: MaxConcurrent + PriorityConcurrent
 	DatabaseWait      time.Duration // GATEHOUSE_DATABASE_WAIT
 	ShutdownDrain     time.Duration // GATEHOUSE_SHUTDOWN_DRAIN
 	BootstrapSecretTo string        // GATEHOUSE_BOOTSTRAP_SECRET_FILE
@@ -104,20 +103,20 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return c, errors.New("GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS: want a whole number of days from 1 to 36500")
 	}
 	c.ScimActivityRetention = time.Duration(days) * 24 * time.Hour
-	// Runtime bounds, one variable a line (README "Operating Gatehouse" → "Limits and timeouts").
-	var v vars
-	c.Guard.RequestTimeout = v.duration("GATEHOUSE_REQUEST_TIMEOUT", get("GATEHOUSE_REQUEST_TIMEOUT", "15s"))                                                  // deadline of every request and its database calls
-	c.Guard.MaxConcurrent = v.count("GATEHOUSE_MAX_CONCURRENT_REQUESTS", get("GATEHOUSE_MAX_CONCURRENT_REQUESTS", "24"))                                       // requests served at once
-	c.Guard.PriorityConcurrent = v.count("GATEHOUSE_RESERVED_CONCURRENT_REQUESTS", get("GATEHOUSE_RESERVED_CONCURRENT_REQUESTS", "8"))                         // more, for /oauth/token and /readyz only
-	c.Guard.QueueTimeout = v.duration("GATEHOUSE_QUEUE_TIMEOUT", get("GATEHOUSE_QUEUE_TIMEOUT", "1s"))                                                         // wait for a slot, then 503
-	c.Guard.AuthFailures = v.rate("GATEHOUSE_RATE_LIMIT_AUTH_FAILURES", get("GATEHOUSE_RATE_LIMIT_AUTH_FAILURES", "20/1m"))                                    // failed client authentications per client id
-	c.Guard.AuthFailuresPerAddress = v.rate("GATEHOUSE_RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS", get("GATEHOUSE_RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS", "100/1m")) // … per source address
-	c.Guard.Tokens = v.rate("GATEHOUSE_RATE_LIMIT_TOKENS", get("GATEHOUSE_RATE_LIMIT_TOKENS", "600/1m"))                                                       // tokens issued per client
-	c.Guard.SCIM = v.rate("GATEHOUSE_RATE_LIMIT_SCIM", get("GATEHOUSE_RATE_LIMIT_SCIM", "6000/1m"))                                                            // SCIM requests per token
-	c.Guard.GraphQL = v.rate("GATEHOUSE_RATE_LIMIT_GRAPHQL", get("GATEHOUSE_RATE_LIMIT_GRAPHQL", "6000/1m"))                                                   // GraphQL requests per client
-	c.DatabaseWait = v.duration("GATEHOUSE_DATABASE_WAIT", get("GATEHOUSE_DATABASE_WAIT", "60s"))                                                              // keep retrying a database that is not up yet
-	c.ShutdownDrain = v.duration("GATEHOUSE_SHUTDOWN_DRAIN", get("GATEHOUSE_SHUTDOWN_DRAIN", "5s"))                                                            // serve on after SIGTERM while /readyz says 503
-	c.BootstrapSecretTo = get("GATEHOUSE_BOOTSTRAP_SECRET_FILE", "gatehouse-bootstrap-secret.txt")                                                             // where a generated admin secret is written once (0600)
+	// Runtime bounds, one variable each (README "Operating Gatehouse" → "Limits and timeouts").
+	v := vars{get: get}
+	c.Guard.RequestTimeout = v.duration("GATEHOUSE_REQUEST_TIMEOUT", "15s")                             // deadline of every request and its database calls
+	c.Guard.MaxConcurrent = v.count("GATEHOUSE_MAX_CONCURRENT_REQUESTS", "24")                          // requests served at once; more wait for a slot
+	c.Guard.PriorityConcurrent = v.count("GATEHOUSE_RESERVED_CONCURRENT_REQUESTS", "8")                 // more slots, for /oauth/token and /readyz only
+	c.Guard.QueueTimeout = v.duration("GATEHOUSE_QUEUE_TIMEOUT", "1s")                                  // wait for a slot, then 503
+	c.Guard.AuthFailures = v.rate("GATEHOUSE_RATE_LIMIT_AUTH_FAILURES", "20/1m")                        // failed client authentications per client id
+	c.Guard.AuthFailuresPerAddress = v.rate("GATEHOUSE_RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS", "100/1m") // … per source address
+	c.Guard.Tokens = v.rate("GATEHOUSE_RATE_LIMIT_TOKENS", "600/1m")                                    // client-credentials tokens issued per client
+	c.Guard.SCIM = v.rate("GATEHOUSE_RATE_LIMIT_SCIM", "6000/1m")                                       // SCIM requests per token
+	c.Guard.GraphQL = v.rate("GATEHOUSE_RATE_LIMIT_GRAPHQL", "6000/1m")                                 // GraphQL requests per client
+	c.DatabaseWait = v.duration("GATEHOUSE_DATABASE_WAIT", "60s")                                       // keep retrying a database that is not up yet
+	c.ShutdownDrain = v.duration("GATEHOUSE_SHUTDOWN_DRAIN", "5s")                                      // serve on after SIGTERM while /readyz says 503
+	c.BootstrapSecretTo = get("GATEHOUSE_BOOTSTRAP_SECRET_FILE", "gatehouse-bootstrap-secret.txt")      // a generated admin secret, written once (0600)
 	if err := v.check(c); err != nil {
 		return c, err
 	}
