@@ -99,9 +99,10 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 			w.Header().Set("Cache-Control", "no-store")
 		}
 		token := path == "/oauth/token" && r.Method == http.MethodPost
+		clientAuth := token || (r.Method == http.MethodPost && (path == "/oauth/introspect" || path == "/oauth/revoke"))
 		var clientID, addr string
 		var issuance bool
-		if token {
+		if clientAuth {
 			var refused bool
 			if clientID, addr, issuance, refused = g.checkTokenRequest(w, r); refused {
 				return
@@ -131,7 +132,7 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 		}
 		gw := &writer{ResponseWriter: w}
 		next.ServeHTTP(gw, r.WithContext(context.WithValue(ctx, writerKey{}, gw)))
-		if token {
+		if clientAuth {
 			g.countTokenRequest(clientID, addr, issuance, gw.status)
 		}
 	})
@@ -162,8 +163,9 @@ func (g *Guard) admit(ctx context.Context, sem chan struct{}) bool {
 	}
 }
 
-// checkTokenRequest refuses a token request while its client id or source address has used up
-// its authentication failures, or the client its client-credentials token issuance.
+// checkTokenRequest refuses a client-authenticated request (token, introspection, revocation)
+// while its client id or source address has used up its authentication failures, or the
+// client its client-credentials token issuance.
 func (g *Guard) checkTokenRequest(w http.ResponseWriter, r *http.Request) (clientID, addr string, issuance, refused bool) {
 	clientID, grant, ok := tokenRequest(r, g.cfg.TokenFormBytes)
 	if !ok {
@@ -176,7 +178,7 @@ func (g *Guard) checkTokenRequest(w http.ResponseWriter, r *http.Request) (clien
 	}
 	// Only the client-credentials grant mints tokens at a client's will; an application's
 	// authorization-code exchanges follow its users' sign-ins.
-	issuance = grant == "client_credentials" && clientID != ""
+	issuance = r.URL.Path == "/oauth/token" && grant == "client_credentials" && clientID != ""
 	addr = sourceAddress(r)
 	now := g.now()
 	switch {
