@@ -300,6 +300,17 @@ func TestSAMLSignInRefusals(t *testing.T) {
 		if q.Get("error") != "access_denied" || strings.Contains(q.Get("error_description"), "expired on") {
 			t.Fatalf("expired assertion: %v", q)
 		}
+		// The IdP did not sign the person in (cancelled, not assigned): a status, not an
+		// assertion.
+		w.idp.Tamper(nil)
+		w.idp.FailWith(saml.StatusRequester)
+		b = w.browser()
+		page, _ = w.toIdP(t, b)
+		resp, body = w.post(t, b, e.URL, page)
+		w.idp.FailWith("")
+		if q := w.appResult(t, resp, body); q.Get("error") != "access_denied" || q.Get("error_description") != "The identity provider did not sign you in." {
+			t.Fatalf("IdP status: %v", q)
+		}
 		if n := w.count(t, "user_accounts"); n != 1 {
 			t.Fatalf("%d accounts after one successful sign-in", n)
 		}

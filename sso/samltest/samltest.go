@@ -41,6 +41,7 @@ type IdP struct {
 	session  *saml.Session
 	tamper   func(*saml.IdpAuthnRequest)
 	unsigned bool
+	status   string
 	requests []*http.Request
 }
 
@@ -143,6 +144,15 @@ func (p *IdP) Unsigned(v bool) {
 	p.mu.Unlock()
 }
 
+// FailWith makes the IdP answer with a non-success status (e.g. saml.StatusRequester), as an
+// IdP does when the person cancels or is not assigned the application ("": success again).
+// Such a response carries no signature, as many IdPs send it.
+func (p *IdP) FailWith(status string) {
+	p.mu.Lock()
+	p.status = status
+	p.mu.Unlock()
+}
+
 // Requests returns the requests the IdP's SSO endpoint received.
 func (p *IdP) Requests() []*http.Request {
 	p.mu.Lock()
@@ -166,18 +176,21 @@ func (p *IdP) MakeAssertion(req *saml.IdpAuthnRequest, s *saml.Session) error {
 		return err
 	}
 	p.mu.Lock()
-	tamper, unsigned := p.tamper, p.unsigned
+	tamper, unsigned, status := p.tamper, p.unsigned, p.status
 	p.mu.Unlock()
 	if tamper != nil {
 		tamper(req)
 	}
-	if unsigned {
+	if unsigned || status != "" {
 		// What MakeResponse does, without either signature.
 		req.AssertionEl = req.Assertion.Element()
 		resp := &saml.Response{Destination: req.ACSEndpoint.Location, ID: fmt.Sprintf("id-unsigned-%d", time.Now().UnixNano()),
 			InResponseTo: req.Request.ID, IssueInstant: req.Now, Version: "2.0",
 			Issuer: &saml.Issuer{Format: "urn:oasis:names:tc:SAML:2.0:nameid-format:entity", Value: req.IDP.MetadataURL.String()},
 			Status: saml.Status{StatusCode: saml.StatusCode{Value: saml.StatusSuccess}}}
+		if status != "" {
+			resp.Status.StatusCode.Value = status
+		}
 		req.ResponseEl = resp.Element()
 		req.ResponseEl.AddChild(req.AssertionEl)
 	}
