@@ -95,7 +95,10 @@ func TestOIDCSignIn(t *testing.T) {
 			if info.status != 200 || info.body["sub"] != sub || info.body["email"] != "jane@example.com" || info.body["given_name"] != "Jane" {
 				t.Fatalf("userinfo: %+v", info)
 			}
-			// The person's access token is not an API token.
+			// An API token is not a person's, and the person's access token is not an API token.
+			if info := userinfo(t, e, w.tok); info.status != 401 {
+				t.Fatalf("userinfo with an integration client's token: %+v", info)
+			}
 			if r := e.gql(tok.AccessToken, `{ viewer { clientId } }`, nil); r.Status != 401 {
 				t.Fatalf("a sign-in access token must not open the API: %d %s", r.Status, r.Raw)
 			}

@@ -475,6 +475,21 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 	return withQuery(fl.RedirectURI, url.Values{"code": {code}}, fl.State), nil
 }
 
+// emailDomainVerified tells whether the email's domain is verified for the connection: the
+// id_token's email_verified. It is read through a short-lived cache (a claim, not a decision:
+// a domain's verification reaches it within the cache's TTL).
+func (s *Service) emailDomainVerified(ctx context.Context, ws, connectionID uuid.UUID, email string) (bool, error) {
+	domain := emailDomain(email)
+	v, err := s.verifiedDomains.get(ctx, connectionID.String()+":"+domain, func(ctx context.Context) (*bool, error) {
+		ok, err := s.store.DomainVerifiedFor(ctx, ws, connectionID, domain)
+		return &ok, err
+	})
+	if err != nil || v == nil {
+		return false, err
+	}
+	return *v, nil
+}
+
 // newGrant builds the grant of an accepted sign-in, with the id_token's claims as the account
 // reads after the decision, and returns it with the plain code (only its hash is stored).
 func (s *Service) newGrant(ctx context.Context, f *ClaimedFlow, res *SignInResult) (*models.Grant, string, error) {
@@ -482,7 +497,7 @@ func (s *Service) newGrant(ctx context.Context, f *ClaimedFlow, res *SignInResul
 	verified := false
 	if u.Email != "" {
 		var err error
-		if verified, err = s.store.DomainVerifiedFor(ctx, fl.WorkspaceID, fl.ConnectionID, emailDomain(u.Email)); err != nil {
+		if verified, err = s.emailDomainVerified(ctx, fl.WorkspaceID, fl.ConnectionID, u.Email); err != nil {
 			return nil, "", err
 		}
 	}

@@ -151,12 +151,16 @@ const (
 
 // signInOnce is one attempt of SignIn, inside a transaction.
 func (s *Service) signInOnce(ctx context.Context, brandID, connectionID uuid.UUID, id Identity) (*SignInResult, error) {
-	brand, err := s.store.BrandByID(ctx, brandID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, models.FieldError(models.ENOTFOUND, "brandId", brandID.String(), "no such brand")
-	}
+	// The brand only tells the workspace, which never changes, and brands are never deleted:
+	// a short-lived cached read is as good as the row.
+	brand, err := s.brands.get(ctx, brandID.String(), func(ctx context.Context) (*models.Brand, error) {
+		return s.store.BrandByID(ctx, brandID)
+	})
 	if err != nil {
 		return nil, err
+	}
+	if brand == nil {
+		return nil, models.FieldError(models.ENOTFOUND, "brandId", brandID.String(), "no such brand")
 	}
 	ws := brand.WorkspaceID
 	conn, err := s.store.Connection(ctx, ws, connectionID)
