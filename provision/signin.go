@@ -176,16 +176,12 @@ func (s *Service) signInOnce(ctx context.Context, brandID, connectionID uuid.UUI
 	}
 
 	// 1. The identity is bound already.
-	cred, err := s.store.CredentialByIdentity(ctx, ws, conn.ID, models.Key(id.Identifier))
+	u, err := s.store.UserAccountByIdentity(ctx, ws, conn.ID, models.Key(id.Identifier))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
 		return nil, err
 	default:
-		u, err := s.store.UserAccount(ctx, ws, cred.UserAccountID)
-		if err != nil {
-			return nil, err
-		}
 		return d.existing(ctx, u)
 	}
 

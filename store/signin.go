@@ -234,3 +234,19 @@ func (s *Store) RefreshOwnedProfile(ctx context.Context, u *models.UserAccount, 
 	u.FirstName, u.LastName, u.Email, u.EmailKey, u.Version, u.UpdatedAt = first, last, email, key, u.Version+1, now
 	return true, nil
 }
+
+// UserAccountByIdentity finds the account bound to the identity (connection, identifier key)
+// in one query (the credential joined to its account, scanned by hand): the first thing every
+// sign-in asks.
+func (s *Store) UserAccountByIdentity(ctx context.Context, ws, connectionID uuid.UUID, identifierKey string) (*models.UserAccount, error) {
+	us, _, err := s.queryUsers(ctx, `JOIN credentials ON credentials.user_account_id = user_accounts.id
+		WHERE credentials.workspace_id = ? AND credentials.connection_id = ? AND credentials.identifier_key = ? LIMIT 1`,
+		[]any{ws, connectionID, identifierKey}, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(us) == 0 {
+		return nil, ErrNotFound
+	}
+	return us[0], nil
+}
