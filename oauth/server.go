@@ -19,6 +19,8 @@ import (
 	"gatehouse/models"
 	"gatehouse/provision"
 	"gatehouse/store"
+	"gatehouse/telemetry"
+	"gatehouse/telemetry/reqinfo"
 )
 
 // TokenLifetime is how long an access token is valid.
@@ -39,6 +41,7 @@ type Server struct {
 	now    func() time.Time
 
 	verified verifiedCache
+	metrics  *telemetry.Metrics // nil counts nothing
 }
 
 // verifiedToken is what a verified access token says.
@@ -119,6 +122,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp, terr := s.issue(r)
+	s.count(r, terr)
 	if terr != nil {
 		if terr.status == http.StatusUnauthorized && terr.basic {
 			w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
@@ -193,6 +197,7 @@ func (s *Server) issue(r *http.Request) (*tokenResponse, *tokenError) {
 		}
 		return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client", Desc: "client authentication failed", basic: basic}
 	}
+	reqinfo.From(r.Context()).SetCaller(client.ClientID, client.WorkspaceID)
 	if grant != "client_credentials" {
 		return nil, &tokenError{status: http.StatusBadRequest, Code: "unsupported_grant_type",
 			Desc: "only the client_credentials grant is supported"}

@@ -13,9 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"github.com/google/uuid"
-	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 )
@@ -35,17 +33,18 @@ type Store struct {
 
 // Open connects to url: "sqlite:<path>" (":memory:" is not supported: use a temporary file) or
 // "postgres://…". It does not migrate; call Migrate.
-func Open(ctx context.Context, rawURL string) (*Store, error) {
+func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	cfg := &gorm.Config{
 		// Queries are never logged: their parameters can carry identifiers and hashes.
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true,
 		NowFunc:                func() time.Time { return time.Now().UTC() },
 	}
-	var (
-		dial    gorm.Dialector
-		dialect string
-	)
+	var dsn, dialect string
 	switch {
 	case strings.HasPrefix(rawURL, "sqlite:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(rawURL, "sqlite:"), "//")
@@ -66,13 +65,17 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		q.Set("_txlock", "immediate")
 		// The path is a file: URI path, which SQLite percent-decodes: escape what URIs reserve.
 		escaped := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-		dial = sqlite.Open("file:" + escaped + "?" + q.Encode())
 		dialect = SQLite
+		dsn = "file:" + escaped + "?" + q.Encode()
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
-		dial = postgres.Open(rawURL)
 		dialect = Postgres
+		dsn = rawURL
 	default:
 		return nil, fmt.Errorf("store: unsupported database URL (want sqlite:<path> or postgres://…)")
+	}
+	dial, err := o.dialector(dialect, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dialect, err)
 	}
 	gdb, err := gorm.Open(dial, cfg)
 	if err != nil {
