@@ -306,6 +306,7 @@ func observe(reg prometheus.Registerer, log *slog.Logger, next http.Handler) htt
 			// The mux set the route on the request it was given; outer middleware (the
 			// tracing span's name) reads it from this one.
 			r.Pattern = inner.Pattern
+			telemetry.SetRoute(r.Context(), r.Pattern)
 			route := r.Pattern
 			if route == "" {
 				route = "unmatched"

@@ -68,7 +68,7 @@ func NewMetrics(reg prometheus.Registerer, db *sql.DB) *Metrics {
 		authFailure: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_oauth_client_authentication_failures_total",
 			Help: "Refused client authentications (invalid_client) by OAuth endpoint."}, []string{"endpoint"}),
 		scim: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_scim_operations_total",
-			Help: "SCIM operations by resource (User, Group), operation (list, get, create, replace, patch, delete) and outcome."},
+			Help: "SCIM operations by resource (user, group), operation (list, get, create, replace, patch, delete) and outcome."},
 			[]string{"resource", "operation", "outcome"}),
 		graphql: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_graphql_operations_total",
 			Help: "GraphQL operations by operation name and outcome (error: the response has top-level errors)."},

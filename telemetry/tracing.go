@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ServiceName is the default service.name of Gatehouse's spans (OTEL_SERVICE_NAME overrides it).
@@ -87,3 +88,19 @@ func (t *Tracing) Flush(ctx context.Context) error { return t.provider.ForceFlus
 
 // Shutdown flushes and stops the exporter.
 func (t *Tracing) Shutdown(ctx context.Context) error { return t.provider.Shutdown(ctx) }
+
+// SetRoute sets http.route on the request's server span from the matched ServeMux pattern
+// ("METHOD /path" or "/path"). The route is only known after routing, when otelhttp has
+// already started the span (it renames the span itself from the request's Pattern). Without a
+// recording span it does nothing.
+func SetRoute(ctx context.Context, pattern string) {
+	span := trace.SpanFromContext(ctx)
+	if pattern == "" || !span.IsRecording() {
+		return
+	}
+	route := pattern
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		route = path
+	}
+	span.SetAttributes(semconv.HTTPRoute(route))
+}
