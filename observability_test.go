@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -158,6 +160,20 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		}
 		if got := metricValue(fams, "gatehouse_go_sql_open_connections", "db_name=gatehouse"); got < 1 {
 			t.Errorf("gatehouse_go_sql_open_connections = %v, want at least 1", got)
+		}
+		// The dashboard in docs/ graphs only metrics that the server exposes.
+		dash, err := os.ReadFile("docs/grafana-dashboard.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := regexp.MustCompile(`\b(?:gatehouse|go|process)_[a-z_]+`).FindAllString(string(dash), -1)
+		if len(names) < 10 {
+			t.Fatalf("the dashboard names %d metrics", len(names))
+		}
+		for _, name := range names {
+			if fams[name] == nil && fams[strings.TrimSuffix(name, "_bucket")] == nil {
+				t.Errorf("the dashboard graphs %s, which /metrics does not expose", name)
+			}
 		}
 		for name := range fams {
 			if !strings.HasPrefix(name, "gatehouse_") && !strings.HasPrefix(name, "go_") && !strings.HasPrefix(name, "process_") {

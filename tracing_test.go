@@ -116,6 +116,10 @@ func TestTracingExportsRequestAndDatabaseSpans(t *testing.T) {
 		if resp.StatusCode != 200 || strings.Contains(string(raw), `"errors"`) {
 			t.Fatalf("graphql: %d %s", resp.StatusCode, raw)
 		}
+		// Probes are not traced.
+		if resp, err := http.Get(e.URL + "/healthz"); err == nil {
+			resp.Body.Close()
+		}
 		if err := e.app.tracing.Flush(context.Background()); err != nil {
 			t.Fatalf("flush: %v", err)
 		}
@@ -123,6 +127,9 @@ func TestTracingExportsRequestAndDatabaseSpans(t *testing.T) {
 		spans, services := rcv.received()
 		var server *tracepb.Span
 		for _, s := range spans {
+			if strings.Contains(s.GetName(), "healthz") {
+				t.Errorf("a probe was traced: %s", s.GetName())
+			}
 			if hex.EncodeToString(s.GetTraceId()) == traceID && s.GetKind() == tracepb.Span_SPAN_KIND_SERVER {
 				server = s
 			}

@@ -78,9 +78,16 @@ func (t *Tracing) TracerProvider() *sdktrace.TracerProvider { return t.provider 
 
 // Handler wraps h with a server span per request (otelhttp), continuing a trace the caller
 // propagated with W3C traceparent. The span is named after the matched route once known.
+// Probes and scrapes (/healthz, /readyz, /metrics) are not traced: they would be most spans.
 func (t *Tracing) Handler(h http.Handler) http.Handler {
 	return otelhttp.NewHandler(h, "gatehouse", otelhttp.WithTracerProvider(t.provider),
-		otelhttp.WithPropagators(t.prop))
+		otelhttp.WithPropagators(t.prop), otelhttp.WithFilter(func(r *http.Request) bool {
+			switch r.URL.Path {
+			case "/healthz", "/readyz", "/metrics":
+				return false
+			}
+			return true
+		}))
 }
 
 // Flush exports the spans ended so far.
