@@ -256,31 +256,43 @@ func accessLine(t *testing.T, logs *syncBuffer, id string) map[string]any {
 	}
 }
 
+// newLoggedTestEnv is newTestEnv with the server's JSON log (at info, with the access log)
+// captured in the returned buffer.
+func newLoggedTestEnv(t *testing.T, dbURL string) (*testEnv, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
+	srv := httptest.NewUnstartedServer(nil)
+	cfg := config{DatabaseURL: dbURL, PublicURL: "http://" + srv.Listener.Addr().String(), EncryptionKey: secret.NewKey(),
+		BootstrapClientID: testAdminID, BootstrapClientSecret: testAdminSecret, AllowPrivateNetworks: true}
+	a, err := newApp(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = a.handler
+	srv.Start()
+	t.Cleanup(func() { srv.Close(); a.close() })
+	return &testEnv{t: t, URL: cfg.PublicURL, app: a, cfg: cfg}, logs
+}
+
+// sendLogged sends req with the X-Request-Id id and returns its access-log line.
+func sendLogged(t *testing.T, logs *syncBuffer, req *http.Request, id string) map[string]any {
+	t.Helper()
+	req.Header.Set("X-Request-Id", id)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return accessLine(t, logs, id)
+}
+
 func TestAccessLog(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
-		logs := &syncBuffer{}
-		srv := httptest.NewUnstartedServer(nil)
-		cfg := config{DatabaseURL: dbURL, PublicURL: "http://" + srv.Listener.Addr().String(), EncryptionKey: secret.NewKey(),
-			BootstrapClientID: testAdminID, BootstrapClientSecret: testAdminSecret, AllowPrivateNetworks: true}
-		a, err := newApp(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)), io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv.Config.Handler = a.handler
-		srv.Start()
-		t.Cleanup(func() { srv.Close(); a.close() })
-		e := &testEnv{t: t, URL: cfg.PublicURL, app: a, cfg: cfg}
-
+		e, logs := newLoggedTestEnv(t, dbURL)
 		send := func(req *http.Request, id string) map[string]any {
 			t.Helper()
-			req.Header.Set("X-Request-Id", id)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			return accessLine(t, logs, id)
+			return sendLogged(t, logs, req, id)
 		}
 
 		// The token endpoint names the client it authenticated.
@@ -309,6 +321,9 @@ func TestAccessLog(t *testing.T) {
 		}
 		if _, ok := line["duration"]; ok {
 			t.Fatalf("the old nanosecond duration field is still logged: %v", line)
+		}
+		if _, ok := line["trace_id"]; ok {
+			t.Fatalf("a trace id is logged with tracing off: %v", line)
 		}
 
 		// An unauthenticated request has no caller.

@@ -93,7 +93,7 @@ func TestTracingExportsRequestAndDatabaseSpans(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		rcv := newOTLPReceiver(t)
 		t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL)
-		e := newTestEnv(t, dbURL)
+		e, logs := newLoggedTestEnv(t, dbURL)
 		if e.app.tracing == nil {
 			t.Fatal("OTEL_EXPORTER_OTLP_ENDPOINT is set but tracing is off")
 		}
@@ -107,14 +107,13 @@ func TestTracingExportsRequestAndDatabaseSpans(t *testing.T) {
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+admin)
 		req.Header.Set("traceparent", "00-"+traceID+"-"+callerSpan+"-01")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
+		line := sendLogged(t, logs, req, "traced")
+		if line["status"] != 200.0 || line["operation"] != "Users" {
+			t.Fatalf("graphql: %v", line)
 		}
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || strings.Contains(string(raw), `"errors"`) {
-			t.Fatalf("graphql: %d %s", resp.StatusCode, raw)
+		// The access log leads to the trace.
+		if line["trace_id"] != traceID {
+			t.Fatalf("access log trace_id = %v, want %s", line["trace_id"], traceID)
 		}
 		// Probes are not traced.
 		if resp, err := http.Get(e.URL + "/healthz"); err == nil {
