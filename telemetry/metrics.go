@@ -48,11 +48,11 @@ var signInOutcomes = []string{"existing_identity", "linked_by_email", "provision
 // Every method is safe on a nil *Metrics and then counts nothing, so that tests and tools can
 // build the handlers without metrics.
 type Metrics struct {
-	tokens      map[string]prometheus.Counter
+	tokens      knownValues
 	authFailure *prometheus.CounterVec
 	scim        *prometheus.CounterVec
 	graphql     *prometheus.CounterVec
-	signIns     map[string]prometheus.Counter
+	signIns     knownValues
 
 	// gqlOps maps an operation name to its *outcomeCounters; gqlNames counts the names.
 	gqlOps   sync.Map
@@ -64,7 +64,6 @@ type Metrics struct {
 // prefixed like every Gatehouse metric).
 func NewMetrics(reg prometheus.Registerer, db *sql.DB) *Metrics {
 	m := &Metrics{
-		tokens: map[string]prometheus.Counter{},
 		authFailure: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_oauth_client_authentication_failures_total",
 			Help: "Refused client authentications (invalid_client) by OAuth endpoint."}, []string{"endpoint"}),
 		scim: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_scim_operations_total",
@@ -73,18 +72,13 @@ func NewMetrics(reg prometheus.Registerer, db *sql.DB) *Metrics {
 		graphql: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_graphql_operations_total",
 			Help: "GraphQL operations by operation name and outcome (error: the response has top-level errors)."},
 			[]string{"operation", "outcome"}),
-		signIns: map[string]prometheus.Counter{},
 	}
 	tokens := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_oauth_tokens_issued_total",
 		Help: "Access tokens issued by the token endpoint, by grant type."}, []string{"grant_type"})
-	for _, g := range append(grantTypes, "other") {
-		m.tokens[g] = tokens.WithLabelValues(g)
-	}
+	m.tokens = newKnownValues(tokens, grantTypes)
 	signIns := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_sign_ins_total",
 		Help: "Browser sign-ins decided by the sign-in engine, by outcome."}, []string{"outcome"})
-	for _, o := range append(signInOutcomes, "other") {
-		m.signIns[o] = signIns.WithLabelValues(o)
-	}
+	m.signIns = newKnownValues(signIns, signInOutcomes)
 	m.authFailure.WithLabelValues("token") // present at zero, so that rate() works from the start
 	reg.MustRegister(tokens, m.authFailure, m.scim, m.graphql, signIns)
 	if db != nil {
@@ -93,16 +87,31 @@ func NewMetrics(reg prometheus.Registerer, db *sql.DB) *Metrics {
 	return m
 }
 
-// TokenIssued counts an access token issued with grant.
-func (m *Metrics) TokenIssued(grant string) {
-	if m == nil {
-		return
+// knownValues are the counters of a one-label vector for a fixed set of values, resolved
+// once; any other value counts as "other", so that a caller's input cannot add series.
+type knownValues map[string]prometheus.Counter
+
+func newKnownValues(vec *prometheus.CounterVec, values []string) knownValues {
+	k := knownValues{"other": vec.WithLabelValues("other")}
+	for _, v := range values {
+		k[v] = vec.WithLabelValues(v)
 	}
-	c, ok := m.tokens[grant]
+	return k
+}
+
+func (k knownValues) inc(value string) {
+	c, ok := k[value]
 	if !ok {
-		c = m.tokens["other"]
+		c = k["other"]
 	}
 	c.Inc()
+}
+
+// TokenIssued counts an access token issued with grant.
+func (m *Metrics) TokenIssued(grant string) {
+	if m != nil {
+		m.tokens.inc(grant)
+	}
 }
 
 // ClientAuthFailure counts a refused client authentication at an OAuth endpoint ("token").
@@ -116,14 +125,9 @@ func (m *Metrics) ClientAuthFailure(endpoint string) {
 
 // SignIn counts a sign-in decision by outcome.
 func (m *Metrics) SignIn(outcome string) {
-	if m == nil {
-		return
+	if m != nil {
+		m.signIns.inc(outcome)
 	}
-	c, ok := m.signIns[outcome]
-	if !ok {
-		c = m.signIns["other"]
-	}
-	c.Inc()
 }
 
 // OutcomeCounters counts the outcomes of one kind of operation. A nil *OutcomeCounters
