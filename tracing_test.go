@@ -126,6 +126,9 @@ func TestTracingExportsRequestAndDatabaseSpans(t *testing.T) {
 		spans, services := rcv.received()
 		var server *tracepb.Span
 		for _, s := range spans {
+			if len(s.GetParentSpanId()) == 0 && s.GetKind() == tracepb.Span_SPAN_KIND_CLIENT {
+				t.Errorf("a database call outside any request was traced: %s", s.GetName())
+			}
 			if strings.Contains(s.GetName(), "healthz") {
 				t.Errorf("a probe was traced: %s", s.GetName())
 			}
@@ -152,7 +155,14 @@ func TestTracingExportsRequestAndDatabaseSpans(t *testing.T) {
 			t.Fatalf("no database span is a child of the request span: %s", spanNames(spans))
 		}
 		var sawQuery bool
+		system := "sqlite"
+		if strings.HasPrefix(dbURL, "postgres") {
+			system = "postgresql"
+		}
 		for _, s := range db {
+			if got, _ := spanAttr(s, "db.system.name"); got != system {
+				t.Errorf("database span %s: db.system.name = %q, want %q", s.GetName(), got, system)
+			}
 			if q, ok := spanAttr(s, "db.query.text"); ok {
 				sawQuery = true
 				if strings.Contains(q, admin) || strings.Contains(q, testAdminSecret) {
@@ -164,6 +174,13 @@ func TestTracingExportsRequestAndDatabaseSpans(t *testing.T) {
 					t.Fatalf("a database span records query arguments: %v", a)
 				}
 			}
+		}
+		var sawSelect bool
+		for _, s := range db {
+			sawSelect = sawSelect || s.GetName() == "SELECT"
+		}
+		if !sawSelect {
+			t.Errorf("no database span is named after its statement: %s", spanNames(db))
 		}
 		if !sawQuery {
 			t.Fatalf("no database span names its statement: %s", spanNames(db))

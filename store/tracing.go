@@ -1,10 +1,15 @@
 package store
 
 import (
+	"context"
 	"database/sql"
+	"database/sql/driver"
+	"strings"
+	"unicode"
 
 	"github.com/XSAM/otelsql"
 	"github.com/glebarez/sqlite"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -17,8 +22,8 @@ type options struct {
 	tracer trace.TracerProvider
 }
 
-// WithTracerProvider traces every database call (a span per query, exec and transaction,
-// children of the caller's span) through tp. Without it the driver is not wrapped at all.
+// WithTracerProvider traces the database calls made for a traced operation (a span per query,
+// exec and transaction, children of the caller's span) through tp. Without it the driver is not wrapped at all.
 //
 // The wrapping is at the database/sql driver (otelsql), below GORM, so that the statements
 // the store sends on the raw connection pool are traced as well as GORM's. Spans carry the
@@ -35,16 +40,23 @@ func (o options) dialector(dialect, dsn string) (gorm.Dialector, error) {
 		}
 		return postgres.Open(dsn), nil
 	}
-	driverName := sqlite.DriverName
+	driverName, system := sqlite.DriverName, semconv.DBSystemNameSQLite
 	if dialect == Postgres {
-		driverName = "pgx" // registered by pgx's database/sql driver, which GORM's dialector imports
+		// "pgx" is registered by pgx's database/sql driver, which GORM's dialector imports.
+		driverName, system = "pgx", semconv.DBSystemNamePostgreSQL
 	}
-	db, err := otelsql.Open(driverName, dsn, otelsql.WithTracerProvider(o.tracer),
+	db, err := otelsql.Open(driverName, dsn, otelsql.WithTracerProvider(o.tracer), otelsql.WithAttributes(system),
+		otelsql.WithSpanNameFormatter(spanName),
 		otelsql.WithSpanOptions(otelsql.SpanOptions{
 			// Rows spans double the span count of every read, and session resets
 			// happen on every pool checkout; neither says anything a query span doesn't.
 			OmitRows:             true,
 			OmitConnResetSession: true,
+			// Only calls made for a traced operation (a request): migrations at start
+			// and the hourly pruning would otherwise be hundreds of one-span traces.
+			SpanFilter: func(ctx context.Context, _ otelsql.Method, _ string, _ []driver.NamedValue) bool {
+				return trace.SpanContextFromContext(ctx).IsValid()
+			},
 		}))
 	if err != nil {
 		return nil, err
@@ -53,6 +65,21 @@ func (o options) dialector(dialect, dsn string) (gorm.Dialector, error) {
 		return sqlite.Dialector{DSN: dsn, Conn: db}, nil
 	}
 	return postgres.New(postgres.Config{DSN: dsn, Conn: db}), nil
+}
+
+// spanName names a database span after its statement's verb ("SELECT", "INSERT", …), which is
+// what a trace view needs at a glance; calls without a statement (begin, commit) keep
+// otelsql's method name ("sql.conn.begin_tx").
+func spanName(_ context.Context, method otelsql.Method, query string) string {
+	query = strings.TrimLeft(query, " \t\r\n(")
+	end := strings.IndexFunc(query, func(r rune) bool { return !unicode.IsLetter(r) })
+	if end < 0 {
+		end = len(query)
+	}
+	if end == 0 || end > 16 {
+		return string(method)
+	}
+	return strings.ToUpper(query[:end])
 }
 
 // DB returns the connection pool, for its statistics (sql.DBStats).
