@@ -54,7 +54,8 @@ type Metrics struct {
 	graphql     *prometheus.CounterVec
 	signIns     knownValues
 
-	// gqlOps maps an operation name to its *outcomeCounters; gqlNames counts the names.
+	// gqlOps maps an operation name to its *OutcomeCounters; gqlNames counts the names
+	// (concurrent first uses can pass the cap by a few, never without bound).
 	gqlOps   sync.Map
 	gqlNames atomic.Int64
 }
@@ -67,7 +68,7 @@ func NewMetrics(reg prometheus.Registerer, db *sql.DB) *Metrics {
 		authFailure: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_oauth_client_authentication_failures_total",
 			Help: "Refused client authentications (invalid_client) by OAuth endpoint."}, []string{"endpoint"}),
 		scim: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_scim_operations_total",
-			Help: "SCIM operations by resource (user, group), operation (list, get, create, replace, patch, delete) and outcome."},
+			Help: "SCIM operations by resource (user, group), operation (list, get, create, replace, patch, delete, unsupported) and outcome."},
 			[]string{"resource", "operation", "outcome"}),
 		graphql: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_graphql_operations_total",
 			Help: "GraphQL operations by operation name and outcome (error: the response has top-level errors)."},
