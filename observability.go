@@ -42,7 +42,11 @@ func accessLog(log *slog.Logger, r *http.Request, id string, status int, d time.
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
 	}
-	log.LogAttrs(ctx, slog.LevelInfo, "http request", attrs...)
+	// The record is built here rather than by Logger.LogAttrs, which would also capture the
+	// caller's program counter for a source position that this line never shows.
+	rec := slog.NewRecord(time.Now(), slog.LevelInfo, "http request", 0)
+	rec.AddAttrs(attrs...)
+	_ = log.Handler().Handle(ctx, rec)
 }
 
 // remoteIP is the host part of a RemoteAddr ("ip:port").

@@ -356,7 +356,12 @@ func TestAccessLog(t *testing.T) {
 // BenchmarkObserve is the per-request cost of the observing middleware (request id, metrics,
 // access-log record and line) around a handler that authenticates and names an operation.
 func BenchmarkObserve(b *testing.B) {
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	b.Run("log=info", func(b *testing.B) { benchmarkObserve(b, slog.LevelInfo) })
+	b.Run("log=warn", func(b *testing.B) { benchmarkObserve(b, slog.LevelWarn) })
+}
+
+func benchmarkObserve(b *testing.B, level slog.Level) {
+	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: level}))
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /graphql/v1", func(w http.ResponseWriter, r *http.Request) {
 		rec := reqinfo.From(r.Context())

@@ -288,10 +288,14 @@ func observe(reg prometheus.Registerer, log *slog.Logger, next http.Handler) htt
 			id = prefix + "-" + strconv.FormatUint(seq.Add(1), 36)
 		}
 		w.Header().Set("X-Request-Id", id)
-		// One allocation for the status recorder and the access-log record.
+		// One allocation for the status recorder and the access-log record. The record only
+		// feeds the access log: without it, the request goes on as it came.
 		st := &requestState{statusRecorder: statusRecorder{ResponseWriter: w, status: http.StatusOK}}
 		rec := &st.statusRecorder
-		inner := r.WithContext(reqinfo.With(r.Context(), &st.info))
+		inner := r
+		if log.Enabled(r.Context(), slog.LevelInfo) {
+			inner = r.WithContext(reqinfo.With(r.Context(), &st.info))
+		}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
