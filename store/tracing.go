@@ -23,7 +23,8 @@ type options struct {
 }
 
 // WithTracerProvider traces the database calls made for a traced operation (a span per query,
-// exec and transaction, children of the caller's span) through tp. Without it the driver is not wrapped at all.
+// exec and transaction, children of the caller's span) through tp. Without it the driver is
+// not wrapped at all.
 //
 // The wrapping is at the database/sql driver (otelsql), below GORM, so that the statements
 // the store sends on the raw connection pool are traced as well as GORM's. Spans carry the
