@@ -94,8 +94,18 @@ func TestMetricsAfterTraffic(t *testing.T) {
 				t.Fatalf("bad secret: status %d", resp.StatusCode)
 			}
 		}
+		// Introspection authenticates its client too.
+		resp, err := http.PostForm(e.URL+"/oauth/introspect", url.Values{"token": {"x"},
+			"client_id": {testAdminID}, "client_secret": {"wrong-secret"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Fatalf("introspect with a bad secret: status %d", resp.StatusCode)
+		}
 		// A malformed request is not a client authentication failure.
-		resp, err := http.PostForm(e.URL+"/oauth/token", url.Values{})
+		resp, err = http.PostForm(e.URL+"/oauth/token", url.Values{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,6 +142,8 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		}{
 			{"gatehouse_oauth_tokens_issued_total", []string{"grant_type=client_credentials"}, 3},
 			{"gatehouse_oauth_client_authentication_failures_total", []string{"endpoint=token"}, 2},
+			{"gatehouse_oauth_client_authentication_failures_total", []string{"endpoint=introspection"}, 1},
+			{"gatehouse_oauth_client_authentication_failures_total", []string{"endpoint=revocation"}, 0},
 			{"gatehouse_graphql_operations_total", []string{"operation=WhoAmI", "outcome=success"}, 2},
 			{"gatehouse_graphql_operations_total", []string{"operation=WhoAmI", "outcome=error"}, 0},
 			{"gatehouse_graphql_operations_total", []string{"operation=(anonymous)", "outcome=success"}, 1},
@@ -304,6 +316,12 @@ func TestAccessLog(t *testing.T) {
 			t.Fatalf("token line: %v", line)
 		}
 		wsID := line["workspace_id"].(string)
+		req, _ = http.NewRequest("POST", e.URL+"/oauth/introspect", strings.NewReader("token=not-a-token"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(testAdminID, testAdminSecret)
+		if line := send(req, "log-introspect"); line["client_id"] != testAdminID || line["status"] != 200.0 {
+			t.Fatalf("introspection line: %v", line)
+		}
 
 		// GraphQL: the caller, its workspace, the operation name, the peer, the duration in ms.
 		admin := e.adminToken()

@@ -14,10 +14,17 @@ func (s *Server) SetMetrics(m *telemetry.Metrics) { s.metrics = m }
 // refused client authentication. Other refusals (a malformed request, an unsupported grant or
 // scope) are neither; the HTTP metrics count them by status.
 func (s *Server) count(r *http.Request, terr *tokenError) {
-	switch {
-	case terr == nil:
+	if terr == nil {
 		s.metrics.TokenIssued(r.PostForm.Get("grant_type"))
-	case terr.Code == "invalid_client":
-		s.metrics.ClientAuthFailure("token")
+		return
+	}
+	s.countClientAuth("token", terr)
+}
+
+// countClientAuth counts a refused client authentication at endpoint ("token",
+// "introspection", "revocation").
+func (s *Server) countClientAuth(endpoint string, terr *tokenError) {
+	if terr.Code == "invalid_client" {
+		s.metrics.ClientAuthFailure(endpoint)
 	}
 }

@@ -80,7 +80,9 @@ func NewMetrics(reg prometheus.Registerer, db *sql.DB) *Metrics {
 	signIns := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_sign_ins_total",
 		Help: "Browser sign-ins decided by the sign-in engine, by outcome."}, []string{"outcome"})
 	m.signIns = newKnownValues(signIns, signInOutcomes)
-	m.authFailure.WithLabelValues("token") // present at zero, so that rate() works from the start
+	for _, e := range []string{"token", "introspection", "revocation"} {
+		m.authFailure.WithLabelValues(e) // present at zero, so that rate() works from the start
+	}
 	reg.MustRegister(tokens, m.authFailure, m.scim, m.graphql, signIns)
 	if db != nil {
 		prometheus.WrapRegistererWithPrefix("gatehouse_", reg).MustRegister(collectors.NewDBStatsCollector(db, "gatehouse"))
@@ -115,7 +117,8 @@ func (m *Metrics) TokenIssued(grant string) {
 	}
 }
 
-// ClientAuthFailure counts a refused client authentication at an OAuth endpoint ("token").
+// ClientAuthFailure counts a refused client authentication at an OAuth endpoint ("token",
+// "introspection", "revocation").
 // endpoint must be a constant of the caller, never a value from the request.
 func (m *Metrics) ClientAuthFailure(endpoint string) {
 	if m == nil {
