@@ -37,6 +37,8 @@ func (s *Service) CreateScimToken(ctx context.Context, in CreateScimTokenInput) 
 	var errs models.Errors
 	name := strings.TrimSpace(in.Name)
 	switch {
+	case models.CheckText("name", name) != nil:
+		errs = append(errs, models.CheckText("name", name))
 	case name == "":
 		errs = append(errs, models.FieldError(models.EINVALID, "name", in.Name, "is required"))
 	case len([]rune(name)) > models.MaxNameLength:
@@ -121,6 +123,9 @@ func (s *Service) ScimTokens(ctx context.Context, f ScimTokenFilter, page, pageS
 	p, err := s.authorize(ctx, accessManageRead)
 	if err != nil {
 		return nil, 0, err
+	}
+	if errs := models.CheckTexts("status", f.Status, "name", f.Name); len(errs) > 0 {
+		return nil, 0, errs
 	}
 	switch f.Status {
 	case "", models.ScimTokenActive, models.ScimTokenRevoked, models.ScimTokenExpired:
