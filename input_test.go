@@ -201,3 +201,35 @@ func TestInputErrorsAreSentences(t *testing.T) {
 		e.call("POST", "/api/v1/sso/connections/"+conn+"/domains", admin, map[string]any{"domain": "acme.co.uk"}).must(t, 201)
 	})
 }
+
+func TestGraphQLErrorsAreSentences(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.adminToken()
+		for _, c := range []struct {
+			v    any
+			want string
+		}{
+			{true, "variable $v must be a String, not a JSON boolean"},
+			{map[string]any{"a": 1}, "variable $v must be a String, not a JSON object"},
+			{[]any{"x"}, "variable $v must be a String, not a JSON array"},
+		} {
+			r := e.gql(admin, `mutation($v: String!) { createCompany(input: {name: $v}) { errors { message } } }`, map[string]any{"v": c.v})
+			if len(r.Errors) != 1 || r.Errors[0].Message != c.want {
+				t.Errorf("variable %v: want %q, got %s", c.v, c.want, r.Raw)
+			}
+		}
+		r := e.gql(admin, `mutation($v: CreateCompanyInput!) { createCompany(input: $v) { errors { message } } }`,
+			map[string]any{"v": map[string]any{"name": "x", "colour": 1}})
+		if len(r.Errors) != 1 || r.Errors[0].Message != "variable $v.colour is not a field of its input type" {
+			t.Errorf("unknown input field: %s", r.Raw)
+		}
+		// A body that is not a GraphQL request is refused without echoing it.
+		for _, body := range []string{`{"query": "{ viewer { clientId } }", "variables": [1, 2]}`, `{"query": "{ viewer { clientId } }" SECRETSTUFF`} {
+			rr := e.call("POST", "/graphql/v1", admin, body).must(t, 400)
+			if strings.Contains(rr.Raw, "SECRETSTUFF") || strings.Contains(rr.Raw, "viewer") || strings.Contains(rr.Raw, "Go struct") ||
+				!strings.Contains(rr.Raw, "the request body is not a GraphQL request") || str(rr.Body, "errors", 0, "extensions", "code") != "BAD_REQUEST" {
+				t.Errorf("body %s: %s", body, rr.Raw)
+			}
+		}
+	})
+}
