@@ -303,6 +303,9 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 
 // validateIdPURL accepts what models.ValidIdPURL accepts.
 func (s *Service) validateIdPURL(field, raw string) *models.Error {
+	if e := models.CheckText(field, raw); e != nil {
+		return e
+	}
 	if !models.ValidIdPURL(raw, s.allowPrivate) {
 		return models.FieldError(models.EINVALID, field, truncate(raw, 256), "must be an absolute https URL")
 	}
