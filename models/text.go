@@ -95,15 +95,6 @@ func CheckValue(field string, v any) *Error {
 				return err
 			}
 		}
-	case map[string]string:
-		for k, e := range x {
-			if err := CheckText(field, k); err != nil {
-				return err
-			}
-			if err := CheckFreeText(field, e); err != nil {
-				return err
-			}
-		}
 	}
 	return nil
 }
