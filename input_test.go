@@ -149,6 +149,18 @@ func TestInputTextRuleEverySurface(t *testing.T) {
 			t.Fatalf("a name with a direction mark: %v", d)
 		}
 
+		// A path id that breaks the rule names no resource; the failure is still recorded
+		// (on PostgreSQL too), without the id.
+		for _, id := range []string{"%00", "%E2%80%AEabc"} {
+			e.call("PATCH", "/scim/v2/Users/"+id, scim, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+				"Operations": []any{map[string]any{"op": "replace", "path": "active", "value": false}}}).must(t, 404)
+			ar := e.call("GET", "/api/v1/scim/activities?status=error&pageSize=1", admin, nil).must(t, 200)
+			if str(ar.Body, "activities", 0, "operation") != "update" || get(ar.Body, "activities", 0, "resourceId") != "" ||
+				get(ar.Body, "activities", 0, "details", "httpStatus") != 404.0 {
+				t.Fatalf("activity of PATCH %s: %s", id, ar.Raw)
+			}
+		}
+
 		// Nothing of the refused input was stored.
 		lr := e.call("GET", "/scim/v2/Users?count=100", scim, nil).must(t, 200)
 		if n := get(lr.Body, "totalResults"); n != float64(3) { // ada, grace, rtl

@@ -34,7 +34,7 @@ type GroupChange struct {
 }
 
 func notFoundGroup(rawID string) error {
-	return models.FieldError(models.ENOTFOUND, "id", rawID, "group "+truncate(rawID, 64)+" not found")
+	return models.FieldError(models.ENOTFOUND, "id", rawID, "no group with this id")
 }
 
 func groupWriteError(err error, name string) error {

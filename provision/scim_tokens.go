@@ -384,12 +384,18 @@ func (s *Service) ReconcileScimCounts(ctx context.Context) error {
 
 // scimActivity builds an activity row of the caller's token.
 func (s *Service) scimActivity(c *ScimCaller, op, resourceType, resourceID string, cause error, details map[string]any) *models.ScimActivity {
+	// The id of a failed request comes from its path as sent: one that breaks the input text
+	// rule names no resource and is not kept (PostgreSQL cannot store NUL, an admin's screen
+	// would render a bidi override).
+	if models.CheckText("id", resourceID) != nil {
+		resourceID = ""
+	}
 	a := &models.ScimActivity{ID: store.NewID(), WorkspaceID: c.Token.WorkspaceID, TokenID: &c.Token.ID,
 		Operation: op, ResourceType: resourceType, ResourceID: resourceID, Status: models.ScimStatusSuccess,
 		Details: "{}", CreatedAt: s.now()}
 	if cause != nil {
 		a.Status = models.ScimStatusError
-		a.ErrorMessage = truncate(models.PublicMessage(cause), 500)
+		a.ErrorMessage = truncate(models.FieldMessage(cause), 500)
 	}
 	if len(details) > 0 {
 		if b, err := json.Marshal(details); err == nil {

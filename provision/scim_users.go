@@ -190,7 +190,7 @@ func (s *Service) scimUserTarget(ctx context.Context, scope, rawID string) (*Sci
 }
 
 func notFoundUser(rawID string) error {
-	return models.FieldError(models.ENOTFOUND, "id", rawID, "user "+truncate(rawID, 64)+" not found")
+	return models.FieldError(models.ENOTFOUND, "id", rawID, "no user with this id")
 }
 
 // ScimUser returns a user account of the token's workspace and, with withGroups, its groups.
