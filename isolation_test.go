@@ -45,14 +45,15 @@ func isolationCalls(a, b tenantIDs) map[string][]gqlCall {
 	one := func(q string, vars map[string]any) []gqlCall { return []gqlCall{{q, vars}} }
 	return map[string][]gqlCall{
 		// queries
-		"userAccount": one(`query($id: ID!) { userAccount(uuid: $id) { uuid email } }`, map[string]any{"id": b.user}),
-		"connection":  one(`query($id: ID!) { connection(id: $id) { id name domains { domain } } }`, map[string]any{"id": b.conn}),
-		"auditEvents": one(`query($id: ID) { auditEvents(first: 100, before: $id) { id action summary } }`, map[string]any{"id": b.audit}),
-		"brand":       one(`query($id: ID!) { brand(id: $id) { id name } }`, map[string]any{"id": b.brand}),
-		"company":     one(`query($id: ID!) { company(id: $id) { id name } }`, map[string]any{"id": b.company}),
-		"account":     one(`query($id: ID!) { account(id: $id) { id name } }`, map[string]any{"id": b.account}),
-		"accounts":    one(`query($id: ID) { accounts(companyId: $id) { nodes { id name company { name } } } }`, map[string]any{"id": b.company}),
-		"scimToken":   one(`query($id: ID!) { scimToken(id: $id) { id name } }`, map[string]any{"id": b.scimToken}),
+		"userAccount":        one(`query($id: ID!) { userAccount(uuid: $id) { uuid email } }`, map[string]any{"id": b.user}),
+		"connection":         one(`query($id: ID!) { connection(id: $id) { id name domains { domain } } }`, map[string]any{"id": b.conn}),
+		"auditEvents":        one(`query($id: ID) { auditEvents(first: 100, before: $id) { id action summary } }`, map[string]any{"id": b.audit}),
+		"brand":              one(`query($id: ID!) { brand(id: $id) { id name } }`, map[string]any{"id": b.brand}),
+		"company":            one(`query($id: ID!) { company(id: $id) { id name } }`, map[string]any{"id": b.company}),
+		"account":            one(`query($id: ID!) { account(id: $id) { id name } }`, map[string]any{"id": b.account}),
+		"accounts":           one(`query($id: ID) { accounts(companyId: $id) { nodes { id name company { name } } } }`, map[string]any{"id": b.company}),
+		"integrationClients": one(`query($w: ID) { integrationClients(workspaceId: $w) { clientId name } }`, map[string]any{"w": b.workspace}),
+		"scimToken":          one(`query($id: ID!) { scimToken(id: $id) { id name } }`, map[string]any{"id": b.scimToken}),
 		"simulatePlacement": {
 			{`query($b: ID!, $c: ID!) { simulatePlacement(brandId: $b, identityProviderId: $c, claims: {company: "Bmark Co"}) { account { name } rule explanation } }`, map[string]any{"b": b.brand, "c": b.conn}},
 			{`query($b: ID!, $c: ID!) { simulatePlacement(brandId: $b, identityProviderId: $c, claims: {company: "Bmark Co"}) { account { name } rule explanation } }`, map[string]any{"b": a.brand, "c": b.conn}},
@@ -345,6 +346,9 @@ func TestTenantIsolation(t *testing.T) {
 				r := e.gql(adminA, c.query, c.vars)
 				what := fmt.Sprintf("%s #%d", f, i)
 				leak(what, r.Raw)
+				if strings.Contains(r.Raw, b.clientID) { // B's clients carry no marker; A never sends their ids here
+					t.Errorf("%s: A's answer shows B's client %s: %s", what, b.clientID, r.Raw)
+				}
 				if r.Status != 200 {
 					t.Errorf("%s: status %d: %s", what, r.Status, r.Raw)
 					continue
