@@ -239,7 +239,7 @@ func TestGraphQLErrorsAreSentences(t *testing.T) {
 		for _, body := range []string{`{"query": "{ viewer { clientId } }", "variables": [1, 2]}`, `{"query": "{ viewer { clientId } }" SECRETSTUFF`} {
 			rr := e.call("POST", "/graphql/v1", admin, body).must(t, 400)
 			if strings.Contains(rr.Raw, "SECRETSTUFF") || strings.Contains(rr.Raw, "viewer") || strings.Contains(rr.Raw, "Go struct") ||
-				!strings.Contains(rr.Raw, "the request body is not a GraphQL request") || str(rr.Body, "errors", 0, "extensions", "code") != "BAD_REQUEST" {
+				!strings.Contains(rr.Raw, "the request body must be a JSON object") || str(rr.Body, "errors", 0, "extensions", "code") != "BAD_REQUEST" {
 				t.Errorf("body %s: %s", body, rr.Raw)
 			}
 		}

@@ -7,13 +7,10 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
-// Parse, validation and transport errors come from gqlgen and gqlparser, which phrase some of
-// them in Go's terms or echo the request. sentence rewrites those few into sentences for the
-// caller, leaving every other (already readable) message as it is.
-
-// bodyNotDecoded begins gqlgen's message for a body that is not a JSON GraphQL request; the
-// message goes on with Go's decoding error and the whole body, which must not be echoed.
-const bodyNotDecoded = "json request body could not be decoded"
+// Validation errors come from gqlparser, which phrases variable coercion in Go's terms
+// ("cannot use bool as String"). sentence rewrites those into sentences naming the variable,
+// leaving every other (already readable) message as it is. (Bodies gqlgen cannot decode never
+// reach it: boundedBody refuses them without echoing them.)
 
 // goKind matches gqlparser's variable coercion message, which names Go kinds.
 var goKind = regexp.MustCompile(`^cannot use (\w+) as (\S+)$`)
@@ -24,12 +21,6 @@ var jsonKinds = map[string]string{"bool": "a JSON boolean", "map": "a JSON objec
 
 func sentence(e *gqlerror.Error) *gqlerror.Error {
 	switch {
-	case strings.HasPrefix(e.Message, bodyNotDecoded):
-		e.Message = "the request body is not a GraphQL request: send a JSON object with query (a string) and optionally variables (an object) and operationName (a string)"
-		if e.Extensions == nil {
-			e.Extensions = map[string]any{}
-		}
-		e.Extensions["code"] = "BAD_REQUEST"
 	case goKind.MatchString(e.Message):
 		m := goKind.FindStringSubmatch(e.Message)
 		got, ok := jsonKinds[m[1]]
