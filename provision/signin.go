@@ -82,6 +82,10 @@ func (s *Service) SignIn(ctx context.Context, brandID, connectionID uuid.UUID, i
 // signIn is SignIn without the observer: the decision, retried after lost races.
 func (s *Service) signIn(ctx context.Context, brandID, connectionID uuid.UUID, id Identity) (*SignInResult, error) {
 	id = normaliseIdentity(id)
+	if errs := models.CheckTexts("identifier", id.Identifier, "email", id.Email, "firstName", id.FirstName,
+		"lastName", id.LastName); len(errs) > 0 {
+		return nil, models.FieldError(models.EINVALID, errs[0].Field, "", "the identity provider sent a value that "+errs[0].Message)
+	}
 	if id.Identifier == "" || len(id.Identifier) > models.MaxIdentifierLength {
 		return nil, models.FieldError(models.EINVALID, "identifier", truncate(id.Identifier, 64), "the identity provider sent no usable identifier (1-255 characters)")
 	}

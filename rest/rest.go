@@ -97,10 +97,10 @@ func decode(r *http.Request, v any) error {
 		case errors.Is(err, io.EOF):
 			return models.Errorf(models.EINVALID, "the request body is empty; a JSON object is required")
 		}
-		return models.Errorf(models.EINVALID, "invalid JSON body: %s", strings.TrimPrefix(err.Error(), "json: "))
+		return models.Errorf(models.EINVALID, "%s", models.JSONMessage(err))
 	}
-	if dec.More() {
-		return models.Errorf(models.EINVALID, "invalid JSON body: unexpected data after the object")
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return models.Errorf(models.EINVALID, "the request body has unexpected data after the JSON object")
 	}
 	return nil
 }

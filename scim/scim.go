@@ -173,7 +173,7 @@ func errorStatus(err error) (int, string) {
 // writeError writes an RFC 7644 §3.12 error body and returns the status.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) int {
 	status, scimType := errorStatus(err)
-	detail := models.PublicMessage(err)
+	detail := models.FieldMessage(err)
 	switch status {
 	case http.StatusInternalServerError:
 		h.log.ErrorContext(r.Context(), "scim: internal error", "err", err, "path", r.URL.Path)
@@ -215,10 +215,10 @@ func decodeBody(r *http.Request, v any) error {
 		case errors.Is(err, io.EOF):
 			return models.ScimError(models.ScimTypeInvalidSyntax, "the request body is empty")
 		}
-		return models.ScimError(models.ScimTypeInvalidSyntax, "invalid JSON: %s", truncate(strings.TrimPrefix(err.Error(), "json: "), 200))
+		return models.ScimError(models.ScimTypeInvalidSyntax, "%s", models.JSONMessage(err))
 	}
-	if dec.More() {
-		return models.ScimError(models.ScimTypeInvalidSyntax, "invalid JSON: unexpected data after the object")
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return models.ScimError(models.ScimTypeInvalidSyntax, "the request body has unexpected data after the JSON object")
 	}
 	return nil
 }
@@ -252,6 +252,28 @@ func listResponse(total, start int, resources []any) map[string]any {
 
 // etag is the weak entity tag of a version; meta.version carries the same string.
 func etag(version int) string { return `W/"` + strconv.Itoa(version) + `"` }
+
+// notModified answers 304 Not Modified, with the ETag and no body, when a GET's
+// If-None-Match names the resource's current version or is "*" (RFC 7644 §3.14, RFC 7232
+// §3.2 and §4.1: weak comparison, a list of tags allowed). It reports whether it answered.
+func notModified(w http.ResponseWriter, r *http.Request, version int) bool {
+	h := r.Header.Values("If-None-Match")
+	if len(h) == 0 || r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	current := etag(version)
+	for _, line := range h {
+		for _, tag := range strings.Split(line, ",") {
+			tag = strings.TrimSpace(tag)
+			if tag == "*" || strings.TrimPrefix(tag, "W/") == strings.TrimPrefix(current, "W/") {
+				w.Header().Set("ETag", current)
+				w.WriteHeader(http.StatusNotModified)
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // ifMatch returns the version an If-Match header demands (0: none or "*"). An unparsable
 // tag can never match, so it demands an impossible version.
