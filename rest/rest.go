@@ -41,6 +41,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	for _, register := range []func(*http.ServeMux){
 		h.registerSSO,  // SSO connections, domains, SP metadata
 		h.registerSCIM, // SCIM tokens, activities, statistics
+		h.registerDocs, // the OpenAPI document and its viewer
 	} {
 		register(mux)
 	}
