@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -126,4 +127,81 @@ func bearerPresent(_ context.Context, in *openapi3filter.AuthenticationInput) er
 		return errors.New("no bearer token")
 	}
 	return nil
+}
+
+// violations records what checkContract reports.
+type violations struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (v *violations) Helper() {}
+func (v *violations) Errorf(format string, args ...any) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.msgs = append(v.msgs, fmt.Sprintf(format, args...))
+}
+
+// TestContractCheckerCatchesDrift proves the checker fails a test for each kind of drift, and
+// stays quiet for an exchange that matches the document.
+func TestContractCheckerCatchesDrift(t *testing.T) {
+	token := `{"id":"t1","name":"Okta","maskedValue":"scim_abc...****","status":"active","scopes":["users:read"],` +
+		`"connectionId":null,"expiresAt":null,"revokedAt":null,"createdAt":"2026-01-02T03:04:05Z"}`
+	for _, tc := range []struct {
+		name, method, target, body string
+		status                     int
+		answer                     string
+		want                       string // fragment of the violation, "" for none
+	}{
+		{"matching answer", "GET", "/api/v1/scim/tokens/t1", "", 200, `{"token":` + token + `}`, ""},
+		{"document's error shape", "GET", "/api/v1/scim/tokens/t2", "", 404, `{"error":{"type":"not_found","message":"no such token"}}`, ""},
+		{"undocumented route", "GET", "/api/v1/scim/secrets", "", 200, `{}`, "not in the document"},
+		{"undocumented method", "PATCH", "/api/v1/scim/tokens/t1", `{}`, 200, `{"token":` + token + `}`, "not in the document"},
+		{"unknown route refused", "GET", "/api/v1/nothing", "", 404, `{"error":{"type":"not_found","message":"no such endpoint"}}`, ""},
+		{"undocumented status", "GET", "/api/v1/scim/tokens/t1", "", 202, `{"token":` + token + `}`, "status is not supported"},
+		{"undocumented field", "GET", "/api/v1/scim/tokens/t1", "", 200, `{"token":` + token[:len(token)-1] + `,"secret":"x"}}`, `"secret" is unsupported`},
+		{"missing field", "GET", "/api/v1/scim/tokens/t1", "", 200, `{"token":{"id":"t1"}}`, "doesn't match schema"},
+		{"wrong error type", "GET", "/api/v1/scim/tokens/t1", "", 404, `{"error":{"type":"gone","message":"x"}}`, "doesn't match schema"},
+		{"invalid request accepted", "GET", "/api/v1/scim/tokens?pageSize=101", "", 200, `{"tokens":[],"page":1,"pageSize":101,"total":0}`, "did not answer 4xx"},
+		{"invalid request refused", "GET", "/api/v1/scim/tokens?pageSize=101", "", 400, `{"error":{"type":"validation_error","message":"pageSize"}}`, ""},
+		{"unknown body field accepted", "POST", "/api/v1/scim/tokens", `{"name":"x","colour":"red"}`, 201, `{"token":` + token + `,"plainValue":"scim_x"}`, "did not answer 4xx"},
+		{"no token accepted", "GET", "/api/v1/scim/statistics", "-", 200, `{}`, "did not answer 4xx"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tc.status)
+				io.WriteString(w, tc.answer)
+			})
+			var v violations
+			srv := httptest.NewServer(checkContract(&v, fake))
+			defer srv.Close()
+			var body io.Reader
+			if tc.body != "" && tc.body != "-" {
+				body = strings.NewReader(tc.body)
+			}
+			req, _ := http.NewRequest(tc.method, srv.URL+tc.target, body)
+			if tc.body != "-" {
+				req.Header.Set("Authorization", "Bearer x")
+			}
+			if body != nil {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status || string(got) != tc.answer {
+				t.Errorf("the checker changed the answer: %d %s", resp.StatusCode, got)
+			}
+			switch {
+			case tc.want == "" && len(v.msgs) > 0:
+				t.Errorf("reported a matching exchange: %v", v.msgs)
+			case tc.want != "" && (len(v.msgs) != 1 || !strings.Contains(v.msgs[0], tc.want)):
+				t.Errorf("want one violation containing %q, got %q", tc.want, v.msgs)
+			}
+		})
+	}
 }
