@@ -3,15 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -31,6 +34,7 @@ import (
 type contract struct {
 	doc    *openapi3.T
 	router routers.Router
+	seen   sync.Map // "METHOD /path/{template}" → *sync.Map of the statuses answered
 }
 
 var loadContract = sync.OnceValues(func() (*contract, error) {
@@ -102,6 +106,8 @@ func (c *contract) violation(req *http.Request, res *httptest.ResponseRecorder) 
 		}
 		return "the route is not in the document (" + err.Error() + ")"
 	}
+	statuses, _ := c.seen.LoadOrStore(route.Method+" "+route.Path, &sync.Map{})
+	statuses.(*sync.Map).Store(res.Code, true)
 	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
 		Options: &openapi3filter.Options{MultiError: true, SkipSettingDefaults: true, AuthenticationFunc: bearerPresent}}
 	reqErr := openapi3filter.ValidateRequest(ctx, in)
@@ -203,5 +209,99 @@ func TestContractCheckerCatchesDrift(t *testing.T) {
 				t.Errorf("want one violation containing %q, got %q", tc.want, v.msgs)
 			}
 		})
+	}
+}
+
+// TestRESTContractEveryOperation walks every documented operation through the real server,
+// successes and the document's errors, so each is checked against the document on both
+// databases whatever the other tests do; then it requires that every documented operation has
+// been seen by the checker.
+func TestRESTContractEveryOperation(t *testing.T) {
+	w, mod := newSSOWorld(t)
+	eachDBWith(t, mod, func(t *testing.T, e *testEnv) {
+		w.reset()
+		tok := e.adminToken()
+		cid, csec := e.createClient(tok, []string{"graphql"}, "")
+		weak := e.token(cid, csec)
+		const conns = "/api/v1/sso/connections"
+		missing := "/0190c7e5-0000-7000-8000-000000000000"
+
+		e.rest("", "GET", conns, "").mustError(t, 401, "authentication_error", "")
+		e.rest(weak, "GET", conns, "").mustError(t, 403, "permission_error", "admin scope")
+		e.rest(tok, "POST", conns, `{"name":"x","protocol":"oidc","colour":"red"}`).mustError(t, 400, "validation_error", "colour")
+		e.rest(tok, "POST", conns, `{"name":"","protocol":"oidc"}`).mustError(t, 400, "validation_error", "")
+		e.rest(tok, "POST", conns, docCreateOIDC).must(t, 201)
+		e.rest(tok, "POST", conns, docCreateOIDC).mustError(t, 409, "conflict", "")
+		now := time.Now()
+		samlBody, _ := json.Marshal(map[string]any{"name": "SAML", "protocol": "saml", "samlConfig": map[string]any{
+			"entityId": "https://sts.windows.net/" + tenantID + "/", "ssoUrl": "https://login.microsoftonline.com/" + tenantID + "/saml2",
+			"certificate": samlCert(t, now.Add(-time.Hour), now.AddDate(1, 0, 0)), "signRequests": true,
+			"attributeMapping": map[string]string{"email": "mail"}}})
+		saml := str(e.rest(tok, "POST", conns, string(samlBody)).must(t, 201).Body, "connection", "id")
+		base := conns + "/" + str(e.rest(tok, "POST", conns, localOIDCBody("Local", w.idp.URL)).must(t, 201).Body, "connection", "id")
+
+		e.rest(tok, "GET", conns+"?protocol=oidc&status=inactive&name=loc&page=1&pageSize=1", "").must(t, 200)
+		e.rest(tok, "GET", conns+"?pageSize=101", "").mustError(t, 400, "validation_error", "pageSize")
+		e.rest(tok, "GET", base, "").must(t, 200)
+		e.rest(tok, "GET", conns+missing, "").mustError(t, 404, "not_found", "")
+		e.rest(tok, "PUT", base, `{"jitProvisioning":true,"defaultRole":"member"}`).must(t, 200)
+		e.rest(tok, "PUT", base, `{"defaultRole":"owner"}`).mustError(t, 400, "validation_error", "defaultRole")
+		e.rest(tok, "POST", base+"/activate", "").mustError(t, 409, "invalid_state", "")
+		e.rest(tok, "POST", base+"/test", "").must(t, 200)
+		e.rest(tok, "POST", conns+"/"+saml+"/test", "").must(t, 200)
+
+		add := e.rest(tok, "POST", base+"/domains", docAddDomain).must(t, 201)
+		domain := base + "/domains/" + str(add.Body, "domain", "id")
+		e.rest(tok, "GET", base+"/domains", "").must(t, 200)
+		e.rest(tok, "POST", domain+"/set-primary", "").mustError(t, 409, "invalid_state", "not verified")
+		e.rest(tok, "PUT", domain+"/verify", "").must(t, 200) // no record yet: success false
+		w.setTXT("_gatehouse-verify.example.com", str(add.Body, "domain", "verificationToken"))
+		e.rest(tok, "PUT", domain+"/verify", "").must(t, 200)
+		e.rest(tok, "POST", domain+"/set-primary", "").must(t, 200)
+		file := e.rest(tok, "POST", base+"/domains", `{"domain":"b.example.org","verificationMethod":"https-file"}`).must(t, 201)
+		e.rest(tok, "POST", base+"/activate", "").must(t, 200)
+		e.rest(tok, "DELETE", domain, "").mustError(t, 409, "invalid_state", "")
+		e.rest(tok, "DELETE", base+"/domains/"+str(file.Body, "domain", "id"), "").must(t, 204)
+		e.rest(tok, "POST", base+"/deactivate", "").must(t, 200)
+		e.rest(tok, "GET", "/api/v1/sso/sp-metadata", "").must(t, 200)
+		e.rest(tok, "DELETE", conns+"/"+saml, "").must(t, 204)
+		e.rest(tok, "DELETE", conns+"/"+saml, "").mustError(t, 404, "not_found", "")
+
+		const tokens = "/api/v1/scim/tokens"
+		created := e.rest(tok, "POST", tokens, `{"name":"Okta SCIM Token","scopes":["users:read","groups:read"],"expiresInDays":365}`).must(t, 201)
+		e.rest(tok, "POST", tokens, `{"name":"x","scopes":["users:delete"]}`).mustError(t, 400, "validation_error", "")
+		one := tokens + "/" + str(created.Body, "token", "id")
+		e.rest(tok, "GET", tokens+"?status=active&name=okta&page=1&pageSize=10", "").must(t, 200)
+		e.rest(tok, "GET", one, "").must(t, 200)
+		e.rest(tok, "POST", one+"/revoke", "").must(t, 200)
+		e.rest(tok, "GET", tokens+missing, "").mustError(t, 404, "not_found", "")
+		e.rest(tok, "GET", "/api/v1/scim/activities?operation=create&resourceType=user&status=success&startDate=2000-01-01&endDate=2100-01-01", "").must(t, 200)
+		e.rest(tok, "GET", "/api/v1/scim/activities?startDate=yesterday", "").mustError(t, 400, "validation_error", "")
+		e.rest(tok, "GET", "/api/v1/scim/statistics", "").must(t, 200)
+		e.rest(tok, "DELETE", one, "").must(t, 204)
+
+		e.rest("", "GET", "/api/v1/no-such-thing", "").mustError(t, 404, "not_found", "no such endpoint")
+		for _, public := range []string{"/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/gatehouse-docs.js", "/api/v1/docs/nope.js"} {
+			if resp, _ := e.getPublic(public); resp.StatusCode != 200 && !strings.HasSuffix(public, "nope.js") {
+				t.Errorf("%s: %d", public, resp.StatusCode)
+			}
+		}
+	})
+
+	c, err := loadContract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, item := range c.doc.Paths.Map() {
+		for method := range item.Operations() {
+			key := method + " " + path
+			if slices.Contains([]string{"POST /api/v1/sso/connections/{id}/test-sign-in",
+				"GET /api/v1/sso/connections/{id}/test-sign-in/{testId}"}, key) {
+				continue // mounted by the test sign-in branch of this release (issue 10), which tests them
+			}
+			if _, ok := c.seen.Load(key); !ok {
+				t.Errorf("no test exercised %s", key)
+			}
+		}
 	}
 }
