@@ -166,11 +166,13 @@ func TestContractCheckerCatchesDrift(t *testing.T) {
 		{"unknown route refused", "GET", "/api/v1/nothing", "", 404, `{"error":{"type":"not_found","message":"no such endpoint"}}`, ""},
 		{"undocumented status", "GET", "/api/v1/scim/tokens/t1", "", 202, `{"token":` + token + `}`, "status is not supported"},
 		{"undocumented field", "GET", "/api/v1/scim/tokens/t1", "", 200, `{"token":` + token[:len(token)-1] + `,"secret":"x"}}`, `"secret" is unsupported`},
+		{"not a date-time", "GET", "/api/v1/scim/tokens/t1", "", 200, `{"token":` + strings.Replace(token, "2026-01-02T03:04:05Z", "yesterday", 1) + `}`, "date-time"},
 		{"missing field", "GET", "/api/v1/scim/tokens/t1", "", 200, `{"token":{"id":"t1"}}`, "doesn't match schema"},
 		{"wrong error type", "GET", "/api/v1/scim/tokens/t1", "", 404, `{"error":{"type":"gone","message":"x"}}`, "doesn't match schema"},
 		{"invalid request accepted", "GET", "/api/v1/scim/tokens?pageSize=101", "", 200, `{"tokens":[],"page":1,"pageSize":101,"total":0}`, "did not answer 4xx"},
 		{"invalid request refused", "GET", "/api/v1/scim/tokens?pageSize=101", "", 400, `{"error":{"type":"validation_error","message":"pageSize"}}`, ""},
 		{"unknown body field accepted", "POST", "/api/v1/scim/tokens", `{"name":"x","colour":"red"}`, 201, `{"token":` + token + `,"plainValue":"scim_x"}`, "did not answer 4xx"},
+		{"401 without WWW-Authenticate", "GET", "/api/v1/scim/statistics", "-", 401, `{"error":{"type":"authentication_error","message":"x"}}`, "WWW-Authenticate"},
 		{"no token accepted", "GET", "/api/v1/scim/statistics", "-", 200, `{}`, "did not answer 4xx"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
