@@ -1,7 +1,8 @@
 // Package rest is the WorldFlow-compatible REST surface under /api/v1: SSO connections, domains,
 // SP metadata, SCIM tokens, activity and statistics. Handlers decode JSON, make one provision
 // call and encode the document's shapes; errors use {"error":{"type","message"}}. It holds no
-// business rules and never imports another transport.
+// business rules and never imports another transport. openapi.yaml describes every route; the
+// tests hold the handlers to it.
 package rest
 
 import (
