@@ -180,7 +180,7 @@ func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*ap
 	oa.Register(mux)
 	api := resolvers.RequireAuth(oa.Authenticate, log, resolvers.NewHandler(svc, log))
 	mux.Handle("POST /graphql/v1", api)
-	mux.Handle("GET /graphql/v1", graphiql.Page("/graphql/v1", "/graphql/v1/assets/"))
+	mux.Handle("GET /graphql/v1", graphiql.Page("/graphql/v1", "/graphql/v1/assets/", "/oauth/token"))
 	mux.Handle("GET /graphql/v1/assets/", graphiql.Assets("/graphql/v1/assets/"))
 	rest.New(svc, oa.Authenticate, log).Register(mux)
 	mux.Handle("GET /saml/metadata", sso.MetadataHandler(svc, log))
