@@ -2,12 +2,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -107,29 +104,10 @@ func TestOpenAPIDocumentServed(t *testing.T) {
 // "Authorize" (kept out of localStorage). Screenshots go to the test's artifact directory
 // (go test -artifacts).
 func TestAPIDocsInBrowser(t *testing.T) {
-	chromium := chromiumPath()
-	if chromium == "" {
-		t.Skip("no chromium on PATH (apt-get install chromium)")
-	}
-	if testing.Short() {
-		t.Skip("browser test skipped in -short mode")
-	}
+	b := newBrowserTab(t, 1280, 1600, 90*time.Second)
 	e := newTestEnv(t, storetest.URL(t, "sqlite"))
 	token := e.adminToken()
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium),
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
-		chromedp.WindowSize(1280, 1600))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	if err := chromedp.Do(ctx); err != nil { // starts the browser, without a deadline
-		t.Fatalf("start chromium: %v", err)
-	}
-	ctx, cancelRun := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelRun()
+	ctx := b.ctx
 
 	var mu sync.Mutex
 	var requests, problems []string
@@ -163,44 +141,11 @@ func TestAPIDocsInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	screenshot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot: %v", err)
-		}
-		path := filepath.Join(t.ArtifactDir(), name)
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s", path)
-	}
-	js := func(expr string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", expr, err)
-		}
-		return v
-	}
-	waitFor := func(what, predicate string) {
-		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](predicate, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
-			screenshot("failed.png")
-			t.Fatalf("waiting for %s: %v\n%.3000s", what, err, js(`document.body.innerText`))
-		}
-	}
-	click := func(sel string) {
-		t.Helper()
-		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel))); err != nil {
-			screenshot("failed.png")
-			t.Fatalf("click %s: %v", sel, err)
-		}
-	}
+	js, screenshot := b.js, b.screenshot
+	waitFor := func(what, predicate string) { t.Helper(); b.waitFor(what, predicate, 30*time.Second) }
+	click := func(sel string) { t.Helper(); b.do("click "+sel, chromedp.Click(chromedp.CSS(sel))) }
 
-	if err := chromedp.Do(ctx, chromedp.Navigate(e.URL+"/api/v1/docs")); err != nil {
-		t.Fatalf("open the docs: %v", err)
-	}
+	b.do("open the docs", chromedp.Navigate(e.URL+"/api/v1/docs"))
 	waitFor("the operations", `document.querySelectorAll('.opblock').length >= 20`)
 	text := js(`document.body.innerText`)
 	for _, want := range []string{"Gatehouse REST API (WorldFlow-compatible)", "/api/v1/sso/connections/{id}/test-sign-in",
@@ -214,9 +159,7 @@ func TestAPIDocsInBrowser(t *testing.T) {
 	// Authorize with a bearer token, then run GET /api/v1/scim/statistics from the page.
 	click(".auth-wrapper .authorize")
 	waitFor("the authorization dialog", `!!document.querySelector('.modal-ux input')`)
-	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(".modal-ux input"), token)); err != nil {
-		t.Fatal(err)
-	}
+	b.do("type the token", chromedp.SendKeys(chromedp.CSS(".modal-ux input"), token))
 	click(".modal-ux .auth-btn-wrapper .authorize")
 	click(".modal-ux .btn-done")
 	const op = `[id$="-getScimStatistics"]`
