@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -30,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"gatehouse/graphiql"
+	"gatehouse/guard"
 	"gatehouse/oauth"
 	"gatehouse/provision"
 	"gatehouse/resolvers"
@@ -63,7 +65,17 @@ type config struct {
 	testConnectTo         map[string]string
 	testNetworkTimeout    time.Duration
 	ScimActivityRetention time.Duration // GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS (default 90)
+
+	// Runtime bounds (docs: README "Operating Gatehouse").
+	Guard             guard.Config
+	DatabaseWait      time.Duration // GATEHOUSE_DATABASE_WAIT
+	ShutdownDrain     time.Duration // GATEHOUSE_SHUTDOWN_DRAIN
+	BootstrapSecretTo string        // GATEHOUSE_BOOTSTRAP_SECRET_FILE
 }
+
+// writeTimeout is the HTTP server's write timeout; every request's deadline must end before it
+// so that its answer is always written.
+const writeTimeout = 60 * time.Second
 
 func loadConfig(getenv func(string) string) (config, error) {
 	get := func(name, def string) string {
@@ -91,6 +103,23 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return c, errors.New("GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS: want a whole number of days from 1 to 36500")
 	}
 	c.ScimActivityRetention = time.Duration(days) * 24 * time.Hour
+	// Runtime bounds, one variable each (README "Operating Gatehouse" → "Limits and timeouts").
+	v := vars{get: get}
+	c.Guard.RequestTimeout = v.duration("GATEHOUSE_REQUEST_TIMEOUT", "15s")                             // deadline of every request and its database calls
+	c.Guard.MaxConcurrent = v.count("GATEHOUSE_MAX_CONCURRENT_REQUESTS", "24")                          // requests served at once; more wait for a slot
+	c.Guard.PriorityConcurrent = v.count("GATEHOUSE_RESERVED_CONCURRENT_REQUESTS", "8")                 // more slots, for /oauth/token and /readyz only
+	c.Guard.QueueTimeout = v.duration("GATEHOUSE_QUEUE_TIMEOUT", "1s")                                  // wait for a slot, then 503
+	c.Guard.AuthFailures = v.rate("GATEHOUSE_RATE_LIMIT_AUTH_FAILURES", "20/1m")                        // failed client authentications per client id
+	c.Guard.AuthFailuresPerAddress = v.rate("GATEHOUSE_RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS", "100/1m") // … per source address
+	c.Guard.Tokens = v.rate("GATEHOUSE_RATE_LIMIT_TOKENS", "600/1m")                                    // client-credentials tokens issued per client
+	c.Guard.SCIM = v.rate("GATEHOUSE_RATE_LIMIT_SCIM", "6000/1m")                                       // SCIM requests per token
+	c.Guard.GraphQL = v.rate("GATEHOUSE_RATE_LIMIT_GRAPHQL", "6000/1m")                                 // GraphQL requests per client
+	c.DatabaseWait = v.duration("GATEHOUSE_DATABASE_WAIT", "60s")                                       // keep retrying a database that is not up yet
+	c.ShutdownDrain = v.duration("GATEHOUSE_SHUTDOWN_DRAIN", "5s")                                      // serve on after SIGTERM while /readyz says 503
+	c.BootstrapSecretTo = get("GATEHOUSE_BOOTSTRAP_SECRET_FILE", "gatehouse-bootstrap-secret.txt")      // a generated admin secret, written once (0600)
+	if err := v.check(c); err != nil {
+		return c, err
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(get("GATEHOUSE_LOG_LEVEL", "info"))); err != nil {
 		return c, fmt.Errorf("GATEHOUSE_LOG_LEVEL: %w", err)
 	}
@@ -129,6 +158,13 @@ func encryptionBox(c config) (*secret.Box, error) {
 	if _, err := f.WriteString(key + "\n"); err != nil {
 		return nil, err
 	}
+	// Losing the key loses every secret encrypted with it: make it durable before use.
+	if err := f.Sync(); err != nil {
+		return nil, err
+	}
+	if err := store.SyncDir(path); err != nil {
+		return nil, err
+	}
 	return secret.NewBox(key)
 }
 
@@ -137,16 +173,18 @@ type app struct {
 	handler http.Handler
 	store   *store.Store
 	svc     *provision.Service
+	guard   *guard.Guard
 }
 
 // newApp opens and migrates the database, bootstraps the first client (printing generated
 // credentials to out), and builds the HTTP handler.
 func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*app, error) {
+	log = slog.New(guard.NewLogHandler(log.Handler())) // request ids; repeated errors aggregated
 	box, err := encryptionBox(c)
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, c.DatabaseURL)
+	st, err := store.Open(ctx, c.DatabaseURL, storeOptions(c, log))
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +216,10 @@ func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*ap
 
 	mux := http.NewServeMux()
 	oa.Register(mux)
-	api := resolvers.RequireAuth(oa.Authenticate, log, resolvers.NewHandler(svc, log))
+	gc := c.Guard
+	gc.TokenFormBytes = oauth.MaxTokenRequestBytes
+	g := guard.New(gc)
+	api := resolvers.RequireAuth(oa.Authenticate, log, g.PerClient(resolvers.NewHandler(svc, log)))
 	mux.Handle("POST /graphql/v1", api)
 	mux.Handle("GET /graphql/v1", graphiql.Page("/graphql/v1", "/graphql/v1/assets/", "/oauth/token"))
 	mux.Handle("GET /graphql/v1/assets/", graphiql.Assets("/graphql/v1/assets/"))
@@ -189,22 +230,11 @@ func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*ap
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		w.Header().Set("Content-Type", "text/plain")
-		if err := st.Ping(ctx); err != nil {
-			log.WarnContext(ctx, "readyz: database unreachable", "err", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, "database unreachable\n")
-			return
-		}
-		io.WriteString(w, "ok\n")
-	})
+	mux.HandleFunc("GET /readyz", readyz(st, g, log))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	return &app{handler: observe(reg, log, mux), store: st, svc: svc}, nil
+	return &app{handler: observe(reg, log, g.Handler(mux)), store: st, svc: svc, guard: g}, nil
 }
 
 // pruneScimActivities deletes SCIM activity older than the retention and reconciles the SCIM
@@ -261,13 +291,14 @@ func observe(reg prometheus.Registerer, log *slog.Logger, next http.Handler) htt
 			id = prefix + "-" + strconv.FormatUint(seq.Add(1), 36)
 		}
 		w.Header().Set("X-Request-Id", id)
+		r = r.WithContext(guard.WithRequestID(r.Context(), id)) // every log line of the request names it
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				log.ErrorContext(r.Context(), "http: panic", "request_id", id, "panic", fmt.Sprint(v))
+				log.ErrorContext(r.Context(), "http: panic", "panic", fmt.Sprint(v))
 				if !rec.wrote {
 					http.Error(rec, "internal error", http.StatusInternalServerError)
 				}
@@ -280,7 +311,7 @@ func observe(reg prometheus.Registerer, log *slog.Logger, next http.Handler) htt
 			d := time.Since(start)
 			requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
 			latency.WithLabelValues(route).Observe(d.Seconds())
-			log.LogAttrs(r.Context(), slog.LevelInfo, "http request", slog.String("request_id", id),
+			log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
 				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
 				slog.Duration("duration", d))
 		}()
@@ -337,7 +368,7 @@ func run(args []string) error {
 	if len(args) > 0 {
 		switch args[0] {
 		case "migrate":
-			st, err := store.Open(ctx, c.DatabaseURL)
+			st, err := store.Open(ctx, c.DatabaseURL, store.Options{Wait: c.DatabaseWait})
 			if err != nil {
 				return err
 			}
@@ -353,7 +384,17 @@ func run(args []string) error {
 		}
 	}
 
-	a, err := newApp(ctx, c, log, os.Stdout)
+	// Bind first: with the port taken, fail before creating or printing anything.
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	out := bootstrapOutput(c.BootstrapSecretTo, log)
+	if f, ok := out.(*secretFile); ok {
+		defer f.Close()
+	}
+	a, err := newApp(ctx, c, log, out)
 	if err != nil {
 		return err
 	}
@@ -364,7 +405,7 @@ func run(args []string) error {
 		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -381,16 +422,6 @@ func run(args []string) error {
 			}
 		}()
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("listening", "addr", c.Addr, "public_url", c.PublicURL, "database", store.Describe(c.DatabaseURL))
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+	log.Info("listening", "addr", ln.Addr().String(), "public_url", c.PublicURL, "database", store.Describe(c.DatabaseURL))
+	return serve(ctx, ln, srv, a.guard, c.ShutdownDrain, log)
 }

@@ -19,7 +19,7 @@ func readForm(r *http.Request) (url.Values, *tokenError) {
 	if ct != "application/x-www-form-urlencoded" {
 		return nil, badRequest("the request body must be application/x-www-form-urlencoded")
 	}
-	r.Body = http.MaxBytesReader(nil, r.Body, maxTokenRequestBytes)
+	r.Body = http.MaxBytesReader(nil, r.Body, MaxTokenRequestBytes)
 	if err := r.ParseForm(); err != nil {
 		return nil, badRequest("the request body is not a valid form or is too large")
 	}
@@ -62,7 +62,12 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*models.I
 	}
 	client, err := s.svc.AuthenticateClient(r.Context(), id, sec)
 	if err != nil {
-		if models.ErrorCode(err) != models.EUNAUTHENTICATED {
+		switch models.ErrorCode(err) {
+		case models.EUNAUTHENTICATED:
+		case models.EUNAVAILABLE:
+			s.log.WarnContext(r.Context(), "oauth: authenticate client: database unavailable", "err", err)
+			return nil, unavailable(err)
+		default:
 			s.log.ErrorContext(r.Context(), "oauth: authenticate client", "err", err)
 			return nil, &tokenError{status: http.StatusInternalServerError, Code: "server_error"}
 		}
@@ -103,4 +108,22 @@ func writeTokenError(w http.ResponseWriter, terr *tokenError) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
 	}
 	writeJSON(w, terr.status, terr)
+}
+
+// unavailable is the answer to a database that could not answer in time: retryable, 503 (the
+// guard adds Retry-After).
+func unavailable(err error) *tokenError {
+	return &tokenError{status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Desc: models.PublicMessage(err)}
+}
+
+// writeServerError answers a failure that is not the client's: 503 when the database was
+// unavailable, else 500 with the cause logged.
+func (s *Server) writeServerError(w http.ResponseWriter, r *http.Request, op string, err error) {
+	if models.ErrorCode(err) == models.EUNAVAILABLE {
+		s.log.WarnContext(r.Context(), op+": database unavailable", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, unavailable(err))
+		return
+	}
+	s.log.ErrorContext(r.Context(), op, "err", err)
+	writeJSON(w, http.StatusInternalServerError, tokenError{Code: "server_error"})
 }

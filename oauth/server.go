@@ -25,8 +25,8 @@ const TokenLifetime = time.Hour
 // leeway tolerates clock skew between replicas when checking exp, nbf and iat.
 const leeway = 30 * time.Second
 
-// maxTokenRequestBytes bounds a token request body.
-const maxTokenRequestBytes = 16 << 10
+// MaxTokenRequestBytes bounds a token request body.
+const MaxTokenRequestBytes = 16 << 10
 
 // Server is the OAuth surface.
 type Server struct {
