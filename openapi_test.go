@@ -46,6 +46,8 @@ var loadContract = sync.OnceValues(func() (*contract, error) {
 	if err := doc.Validate(loader.Context); err != nil {
 		return nil, fmt.Errorf("validate: %w", err)
 	}
+	// kin-openapi checks date-time by itself; the ids are UUIDs (v7, RFC 9562).
+	doc.SetStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForUUIDOfRFC9562))
 	router, err := gorillamux.NewRouter(doc)
 	if err != nil {
 		return nil, fmt.Errorf("router: %w", err)
@@ -121,14 +123,14 @@ func (c *contract) violation(req *http.Request, res *httptest.ResponseRecorder) 
 	statuses.(*sync.Map).Store(res.Code, true)
 	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
 		Options: &openapi3filter.Options{MultiError: true, SkipSettingDefaults: true, AuthenticationFunc: bearerPresent,
-			ExcludeRequestBody: req.Body == nil}}
+			ExcludeRequestBody: req.Body == nil, SchemaValidationOptions: c.doc.GetSchemaValidationOptions()}}
 	reqErr := openapi3filter.ValidateRequest(ctx, in)
 	if reqErr != nil && (res.Code < 400 || res.Code >= 500) {
 		return fmt.Sprintf("the document refuses this request (%v) but the server did not answer 4xx", reqErr)
 	}
 	ct, _, _ := mime.ParseMediaType(res.Header().Get("Content-Type"))
 	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: res.Code, Header: res.Header(),
-		Options: &openapi3filter.Options{MultiError: true, IncludeResponseStatus: true,
+		Options: &openapi3filter.Options{MultiError: true, IncludeResponseStatus: true, SchemaValidationOptions: c.doc.GetSchemaValidationOptions(),
 			// Only JSON bodies have schemas worth checking; the viewer's HTML and scripts do not.
 			ExcludeResponseBody: ct != "application/json" && res.Body.Len() > 0}}
 	out.SetBodyBytes(res.Body.Bytes())
@@ -163,7 +165,8 @@ func (v *violations) Errorf(format string, args ...any) {
 // TestContractCheckerCatchesDrift proves the checker fails a test for each kind of drift, and
 // stays quiet for an exchange that matches the document.
 func TestContractCheckerCatchesDrift(t *testing.T) {
-	token := `{"id":"t1","name":"Okta","maskedValue":"scim_abc...****","status":"active","scopes":["users:read"],` +
+	const tokID = "0190c7e5-0000-7000-8000-000000000001"
+	token := `{"id":"` + tokID + `","name":"Okta","maskedValue":"scim_abc...****","status":"active","scopes":["users:read"],` +
 		`"connectionId":null,"expiresAt":null,"revokedAt":null,"createdAt":"2026-01-02T03:04:05Z"}`
 	for _, tc := range []struct {
 		name, method, target, body string
@@ -171,16 +174,18 @@ func TestContractCheckerCatchesDrift(t *testing.T) {
 		answer                     string
 		want                       string // fragment of the violation, "" for none
 	}{
-		{"matching answer", "GET", "/api/v1/scim/tokens/t1", "", 200, `{"token":` + token + `}`, ""},
-		{"document's error shape", "GET", "/api/v1/scim/tokens/t2", "", 404, `{"error":{"type":"not_found","message":"no such token"}}`, ""},
+		{"matching answer", "GET", "/api/v1/scim/tokens/" + tokID, "", 200, `{"token":` + token + `}`, ""},
+		{"document's error shape", "GET", "/api/v1/scim/tokens/0190c7e5-0000-7000-8000-000000000002", "", 404, `{"error":{"type":"not_found","message":"no such token"}}`, ""},
 		{"undocumented route", "GET", "/api/v1/scim/secrets", "", 200, `{}`, "not in the document"},
-		{"undocumented method", "PATCH", "/api/v1/scim/tokens/t1", `{}`, 200, `{"token":` + token + `}`, "not in the document"},
+		{"undocumented method", "PATCH", "/api/v1/scim/tokens/" + tokID, `{}`, 200, `{"token":` + token + `}`, "not in the document"},
 		{"unknown route refused", "GET", "/api/v1/nothing", "", 404, `{"error":{"type":"not_found","message":"no such endpoint"}}`, ""},
-		{"undocumented status", "GET", "/api/v1/scim/tokens/t1", "", 202, `{"token":` + token + `}`, "status is not supported"},
-		{"undocumented field", "GET", "/api/v1/scim/tokens/t1", "", 200, `{"token":` + token[:len(token)-1] + `,"secret":"x"}}`, `"secret" is unsupported`},
-		{"not a date-time", "GET", "/api/v1/scim/tokens/t1", "", 200, `{"token":` + strings.Replace(token, "2026-01-02T03:04:05Z", "yesterday", 1) + `}`, "date-time"},
-		{"missing field", "GET", "/api/v1/scim/tokens/t1", "", 200, `{"token":{"id":"t1"}}`, "doesn't match schema"},
-		{"wrong error type", "GET", "/api/v1/scim/tokens/t1", "", 404, `{"error":{"type":"gone","message":"x"}}`, "doesn't match schema"},
+		{"undocumented status", "GET", "/api/v1/scim/tokens/" + tokID, "", 202, `{"token":` + token + `}`, "status is not supported"},
+		{"undocumented field", "GET", "/api/v1/scim/tokens/" + tokID, "", 200, `{"token":` + token[:len(token)-1] + `,"secret":"x"}}`, `"secret" is unsupported`},
+		{"not a date-time", "GET", "/api/v1/scim/tokens/" + tokID, "", 200, `{"token":` + strings.Replace(token, "2026-01-02T03:04:05Z", "yesterday", 1) + `}`, "date-time"},
+		{"id not a UUID", "GET", "/api/v1/scim/tokens/" + tokID, "", 200, `{"token":` + strings.Replace(token, tokID, "tok-1", 1) + `}`, "uuid"},
+		{"malformed id refused", "GET", "/api/v1/scim/tokens/tok-1", "", 404, `{"error":{"type":"not_found","message":"no SCIM token with this id"}}`, ""},
+		{"missing field", "GET", "/api/v1/scim/tokens/" + tokID, "", 200, `{"token":{"id":"t1"}}`, "doesn't match schema"},
+		{"wrong error type", "GET", "/api/v1/scim/tokens/" + tokID, "", 404, `{"error":{"type":"gone","message":"x"}}`, "doesn't match schema"},
 		{"invalid request accepted", "GET", "/api/v1/scim/tokens?pageSize=101", "", 200, `{"tokens":[],"page":1,"pageSize":101,"total":0}`, "did not answer 4xx"},
 		{"invalid request refused", "GET", "/api/v1/scim/tokens?pageSize=101", "", 400, `{"error":{"type":"validation_error","message":"pageSize"}}`, ""},
 		{"unknown body field accepted", "POST", "/api/v1/scim/tokens", `{"name":"x","colour":"red"}`, 201, `{"token":` + token + `,"plainValue":"scim_x"}`, "did not answer 4xx"},
