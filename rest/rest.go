@@ -1,7 +1,8 @@
 // Package rest is the WorldFlow-compatible REST surface under /api/v1: SSO connections, domains,
 // SP metadata, SCIM tokens, activity and statistics. Handlers decode JSON, make one provision
 // call and encode the document's shapes; errors use {"error":{"type","message"}}. It holds no
-// business rules and never imports another transport.
+// business rules and never imports another transport. openapi.yaml describes every route; the
+// tests hold the handlers to it.
 package rest
 
 import (
@@ -41,6 +42,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	for _, register := range []func(*http.ServeMux){
 		h.registerSSO,  // SSO connections, domains, SP metadata
 		h.registerSCIM, // SCIM tokens, activities, statistics
+		h.registerDocs, // the OpenAPI document and its viewer
 	} {
 		register(mux)
 	}
