@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -30,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"gatehouse/graphiql"
+	"gatehouse/guard"
 	"gatehouse/oauth"
 	"gatehouse/provision"
 	"gatehouse/resolvers"
@@ -38,6 +40,8 @@ import (
 	"gatehouse/secret"
 	"gatehouse/sso"
 	"gatehouse/store"
+	"gatehouse/telemetry"
+	"gatehouse/telemetry/reqinfo"
 )
 
 // defaultMemoryLimit is the soft heap limit when GOMEMLIMIT is not set.
@@ -56,6 +60,8 @@ type config struct {
 	LogLevel              slog.Level
 	// DebugAddr, when set, serves net/http/pprof on its own listener (keep it on loopback).
 	DebugAddr string
+	// MetricsAddr, when set, serves /metrics on its own listener instead of the main one.
+	MetricsAddr string
 
 	// Set by tests only (no environment variable): outbound TLS roots, dial overrides and
 	// the bound of a connection test or domain check (default 10 s).
@@ -63,7 +69,17 @@ type config struct {
 	testConnectTo         map[string]string
 	testNetworkTimeout    time.Duration
 	ScimActivityRetention time.Duration // GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS (default 90)
+
+	// Runtime bounds (docs: README "Operating Gatehouse").
+	Guard             guard.Config
+	DatabaseWait      time.Duration // GATEHOUSE_DATABASE_WAIT
+	ShutdownDrain     time.Duration // GATEHOUSE_SHUTDOWN_DRAIN
+	BootstrapSecretTo string        // GATEHOUSE_BOOTSTRAP_SECRET_FILE
 }
+
+// writeTimeout is the HTTP server's write timeout; every request's deadline must end before it
+// so that its answer is always written.
+const writeTimeout = 60 * time.Second
 
 func loadConfig(getenv func(string) string) (config, error) {
 	get := func(name, def string) string {
@@ -81,6 +97,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		BootstrapClientSecret: get("GATEHOUSE_BOOTSTRAP_CLIENT_SECRET", ""),
 		DNSServer:             get("GATEHOUSE_DNS_SERVER", ""),
 		DebugAddr:             get("GATEHOUSE_DEBUG_ADDR", ""),
+		MetricsAddr:           get("GATEHOUSE_METRICS_ADDR", ""),
 	}
 	var err error
 	if c.AllowPrivateNetworks, err = strconv.ParseBool(get("GATEHOUSE_ALLOW_PRIVATE_NETWORKS", "false")); err != nil {
@@ -91,6 +108,23 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return c, errors.New("GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS: want a whole number of days from 1 to 36500")
 	}
 	c.ScimActivityRetention = time.Duration(days) * 24 * time.Hour
+	// Runtime bounds, one variable each (README "Operating Gatehouse" → "Limits and timeouts").
+	v := vars{get: get}
+	c.Guard.RequestTimeout = v.duration("GATEHOUSE_REQUEST_TIMEOUT", "15s")                             // deadline of every request and its database calls
+	c.Guard.MaxConcurrent = v.count("GATEHOUSE_MAX_CONCURRENT_REQUESTS", "24")                          // requests served at once; more wait for a slot
+	c.Guard.PriorityConcurrent = v.count("GATEHOUSE_RESERVED_CONCURRENT_REQUESTS", "8")                 // more slots, for /oauth/token and /readyz only
+	c.Guard.QueueTimeout = v.duration("GATEHOUSE_QUEUE_TIMEOUT", "1s")                                  // wait for a slot, then 503
+	c.Guard.AuthFailures = v.rate("GATEHOUSE_RATE_LIMIT_AUTH_FAILURES", "20/1m")                        // failed client authentications per client id
+	c.Guard.AuthFailuresPerAddress = v.rate("GATEHOUSE_RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS", "100/1m") // … per source address
+	c.Guard.Tokens = v.rate("GATEHOUSE_RATE_LIMIT_TOKENS", "600/1m")                                    // client-credentials tokens issued per client
+	c.Guard.SCIM = v.rate("GATEHOUSE_RATE_LIMIT_SCIM", "6000/1m")                                       // SCIM requests per token
+	c.Guard.GraphQL = v.rate("GATEHOUSE_RATE_LIMIT_GRAPHQL", "6000/1m")                                 // GraphQL requests per client
+	c.DatabaseWait = v.duration("GATEHOUSE_DATABASE_WAIT", "60s")                                       // keep retrying a database that is not up yet
+	c.ShutdownDrain = v.duration("GATEHOUSE_SHUTDOWN_DRAIN", "5s")                                      // serve on after SIGTERM while /readyz says 503
+	c.BootstrapSecretTo = get("GATEHOUSE_BOOTSTRAP_SECRET_FILE", "gatehouse-bootstrap-secret.txt")      // a generated admin secret, written once (0600)
+	if err := v.check(c); err != nil {
+		return c, err
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(get("GATEHOUSE_LOG_LEVEL", "info"))); err != nil {
 		return c, fmt.Errorf("GATEHOUSE_LOG_LEVEL: %w", err)
 	}
@@ -129,6 +163,13 @@ func encryptionBox(c config) (*secret.Box, error) {
 	if _, err := f.WriteString(key + "\n"); err != nil {
 		return nil, err
 	}
+	// Losing the key loses every secret encrypted with it: make it durable before use.
+	if err := f.Sync(); err != nil {
+		return nil, err
+	}
+	if err := store.SyncDir(path); err != nil {
+		return nil, err
+	}
 	return secret.NewBox(key)
 }
 
@@ -137,16 +178,29 @@ type app struct {
 	handler http.Handler
 	store   *store.Store
 	svc     *provision.Service
+	guard   *guard.Guard
+	// metrics serves /metrics; the main handler serves it too unless GATEHOUSE_METRICS_ADDR is set.
+	metrics http.Handler
+	tracing *telemetry.Tracing // nil: tracing is off
 }
 
 // newApp opens and migrates the database, bootstraps the first client (printing generated
 // credentials to out), and builds the HTTP handler.
 func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*app, error) {
+	log = slog.New(guard.NewLogHandler(log.Handler())) // request ids; repeated errors aggregated
 	box, err := encryptionBox(c)
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, c.DatabaseURL)
+	tracing, err := telemetry.NewTracing(ctx, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	storeOpts := storeOptions(c, log)
+	if tracing != nil {
+		storeOpts.TracerProvider = tracing.TracerProvider()
+	}
+	st, err := store.Open(ctx, c.DatabaseURL, storeOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -154,10 +208,13 @@ func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*ap
 		st.Close()
 		return nil, err
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := telemetry.NewMetrics(reg, st.DB())
 	remote := sso.New(sso.Options{AllowPrivateNetworks: c.AllowPrivateNetworks, DNSServer: c.DNSServer,
 		RootCAs: c.testRootCAs, ConnectTo: c.testConnectTo})
 	svc := provision.New(st, box, provision.Options{Logger: log, AllowPrivateNetworks: c.AllowPrivateNetworks,
-		Remote: remote, PublicURL: c.PublicURL, NetworkTimeout: c.testNetworkTimeout})
+		Remote: remote, PublicURL: c.PublicURL, NetworkTimeout: c.testNetworkTimeout, Observer: metrics})
 	boot, err := svc.Bootstrap(ctx, c.BootstrapClientID, c.BootstrapClientSecret)
 	if err != nil {
 		st.Close()
@@ -175,37 +232,35 @@ func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*ap
 		st.Close()
 		return nil, err
 	}
+	oa.SetMetrics(metrics)
 
 	mux := http.NewServeMux()
 	oa.Register(mux)
 	registerSignIn(mux, oa, svc, remote, log)
-	api := resolvers.RequireAuth(oa.Authenticate, log, resolvers.NewHandler(svc, log))
+	gc := c.Guard
+	gc.TokenFormBytes = oauth.MaxTokenRequestBytes
+	g := guard.New(gc)
+	api := resolvers.RequireAuth(oa.Authenticate, log, g.PerClient(resolvers.NewHandler(svc, log, metrics)))
 	mux.Handle("POST /graphql/v1", api)
 	mux.Handle("GET /graphql/v1", graphiql.Page("/graphql/v1", "/graphql/v1/assets/", "/oauth/token"))
 	mux.Handle("GET /graphql/v1/assets/", graphiql.Assets("/graphql/v1/assets/"))
 	rest.New(svc, oa.Authenticate, log).Register(mux)
 	mux.Handle("GET /saml/metadata", sso.MetadataHandler(svc, log))
-	scim.New(svc, c.PublicURL, log).Register(mux)
+	scim.New(svc, c.PublicURL, log).SetMetrics(metrics).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		w.Header().Set("Content-Type", "text/plain")
-		if err := st.Ping(ctx); err != nil {
-			log.WarnContext(ctx, "readyz: database unreachable", "err", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, "database unreachable\n")
-			return
-		}
-		io.WriteString(w, "ok\n")
-	})
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	return &app{handler: observe(reg, log, mux), store: st, svc: svc}, nil
+	mux.HandleFunc("GET /readyz", readyz(st, g, log))
+	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	if c.MetricsAddr == "" {
+		mux.Handle("GET /metrics", metricsHandler)
+	}
+	var h http.Handler = observe(reg, log, g.Handler(mux))
+	if tracing != nil {
+		h = tracing.Handler(h)
+	}
+	return &app{handler: h, store: st, svc: svc, guard: g, metrics: metricsHandler, tracing: tracing}, nil
 }
 
 // pruneScimActivities deletes SCIM activity older than the retention and reconciles the SCIM
@@ -247,6 +302,8 @@ Get an access token:
 }
 
 // observe adds request ids, access logs, panic recovery and Prometheus metrics to every route.
+// The access log's caller and GraphQL operation are filled in by the inner handlers through
+// the request's reqinfo.Record.
 func observe(reg prometheus.Registerer, log *slog.Logger, next http.Handler) http.Handler {
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_http_requests_total",
 		Help: "HTTP requests by route and status."}, []string{"route", "status"})
@@ -262,18 +319,30 @@ func observe(reg prometheus.Registerer, log *slog.Logger, next http.Handler) htt
 			id = prefix + "-" + strconv.FormatUint(seq.Add(1), 36)
 		}
 		w.Header().Set("X-Request-Id", id)
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		// One allocation for the status recorder and the access-log record. The record only
+		// feeds the access log. Every log line of the request names its id (guard's handler).
+		st := &requestState{statusRecorder: statusRecorder{ResponseWriter: w, status: http.StatusOK}}
+		rec := &st.statusRecorder
+		ctx := guard.WithRequestID(r.Context(), id)
+		if log.Enabled(ctx, slog.LevelInfo) {
+			ctx = reqinfo.With(ctx, &st.info)
+		}
+		inner := r.WithContext(ctx)
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				log.ErrorContext(r.Context(), "http: panic", "request_id", id, "panic", fmt.Sprint(v))
+				log.ErrorContext(inner.Context(), "http: panic", "panic", fmt.Sprint(v))
 				if !rec.wrote {
 					http.Error(rec, "internal error", http.StatusInternalServerError)
 				}
 				rec.status = http.StatusInternalServerError
 			}
+			// The mux set the route on the request it was given; outer middleware (the
+			// tracing span's name) reads it from this one.
+			r.Pattern = inner.Pattern
+			telemetry.SetRoute(r.Context(), r.Pattern)
 			route := r.Pattern
 			if route == "" {
 				route = "unmatched"
@@ -281,11 +350,9 @@ func observe(reg prometheus.Registerer, log *slog.Logger, next http.Handler) htt
 			d := time.Since(start)
 			requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
 			latency.WithLabelValues(route).Observe(d.Seconds())
-			log.LogAttrs(r.Context(), slog.LevelInfo, "http request", slog.String("request_id", id),
-				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
-				slog.Duration("duration", d))
+			accessLog(log, inner, rec.status, d, &st.info)
 		}()
-		next.ServeHTTP(rec, r)
+		next.ServeHTTP(rec, inner)
 	})
 }
 
@@ -338,7 +405,7 @@ func run(args []string) error {
 	if len(args) > 0 {
 		switch args[0] {
 		case "migrate":
-			st, err := store.Open(ctx, c.DatabaseURL)
+			st, err := store.Open(ctx, c.DatabaseURL, store.Options{Wait: c.DatabaseWait})
 			if err != nil {
 				return err
 			}
@@ -354,11 +421,28 @@ func run(args []string) error {
 		}
 	}
 
-	a, err := newApp(ctx, c, log, os.Stdout)
+	// Bind first: with the port taken, fail before creating or printing anything.
+	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return err
 	}
-	defer a.store.Close()
+	defer ln.Close()
+	out := bootstrapOutput(c.BootstrapSecretTo, log)
+	if f, ok := out.(*secretFile); ok {
+		defer f.Close()
+	}
+	a, err := newApp(ctx, c, log, out)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	if c.MetricsAddr != "" {
+		msrv, _, err := serveMetrics(c.MetricsAddr, a.metrics, log)
+		if err != nil {
+			return fmt.Errorf("GATEHOUSE_METRICS_ADDR: %w", err)
+		}
+		defer msrv.Close()
+	}
 	go pruneScimActivities(ctx, a.svc, c.ScimActivityRetention, log)
 	go pruneSignInState(ctx, a.svc, log)
 	srv := &http.Server{
@@ -366,7 +450,7 @@ func run(args []string) error {
 		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -383,16 +467,6 @@ func run(args []string) error {
 			}
 		}()
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("listening", "addr", c.Addr, "public_url", c.PublicURL, "database", store.Describe(c.DatabaseURL))
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+	log.Info("listening", "addr", ln.Addr().String(), "public_url", c.PublicURL, "database", store.Describe(c.DatabaseURL))
+	return serve(ctx, ln, srv, a.guard, c.ShutdownDrain, log)
 }

@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"gatehouse/models"
+	"gatehouse/telemetry/reqinfo"
 )
 
 // clientAuthMethods are the client authentication methods of the token, introspection and
@@ -19,7 +20,7 @@ func readForm(r *http.Request) (url.Values, *tokenError) {
 	if ct != "application/x-www-form-urlencoded" {
 		return nil, badRequest("the request body must be application/x-www-form-urlencoded")
 	}
-	r.Body = http.MaxBytesReader(nil, r.Body, maxTokenRequestBytes)
+	r.Body = http.MaxBytesReader(nil, r.Body, MaxTokenRequestBytes)
 	if err := r.ParseForm(); err != nil {
 		return nil, badRequest("the request body is not a valid form or is too large")
 	}
@@ -70,12 +71,18 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*models.I
 	}
 	client, err := s.svc.AuthenticateClient(r.Context(), id, sec)
 	if err != nil {
-		if models.ErrorCode(err) != models.EUNAUTHENTICATED {
+		switch models.ErrorCode(err) {
+		case models.EUNAUTHENTICATED:
+		case models.EUNAVAILABLE:
+			s.log.WarnContext(r.Context(), "oauth: authenticate client: database unavailable", "err", err)
+			return nil, unavailable(err)
+		default:
 			s.log.ErrorContext(r.Context(), "oauth: authenticate client", "err", err)
 			return nil, &tokenError{status: http.StatusInternalServerError, Code: "server_error"}
 		}
 		return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client", Desc: "client authentication failed", basic: basic}
 	}
+	reqinfo.From(r.Context()).SetCaller(client.ClientID, client.WorkspaceID)
 	return client, nil
 }
 
@@ -98,6 +105,7 @@ func (s *Server) clientRequest(w http.ResponseWriter, r *http.Request, endpoint 
 		client, terr = s.authenticateClient(r, form)
 	}
 	if terr != nil {
+		s.countClientAuth(endpoint, terr)
 		writeTokenError(w, terr)
 		return nil, nil
 	}
@@ -111,4 +119,22 @@ func writeTokenError(w http.ResponseWriter, terr *tokenError) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
 	}
 	writeJSON(w, terr.status, terr)
+}
+
+// unavailable is the answer to a database that could not answer in time: retryable, 503 (the
+// guard adds Retry-After).
+func unavailable(err error) *tokenError {
+	return &tokenError{status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Desc: models.PublicMessage(err)}
+}
+
+// writeServerError answers a failure that is not the client's: 503 when the database was
+// unavailable, else 500 with the cause logged.
+func (s *Server) writeServerError(w http.ResponseWriter, r *http.Request, op string, err error) {
+	if models.ErrorCode(err) == models.EUNAVAILABLE {
+		s.log.WarnContext(r.Context(), op+": database unavailable", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, unavailable(err))
+		return
+	}
+	s.log.ErrorContext(r.Context(), op, "err", err)
+	writeJSON(w, http.StatusInternalServerError, tokenError{Code: "server_error"})
 }

@@ -44,8 +44,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 		_, err = s.principal(r.Context(), v)
 	}
 	if err != nil && models.ErrorCode(err) != models.EUNAUTHENTICATED {
-		s.log.ErrorContext(r.Context(), "introspect: check token", "err", err)
-		writeJSON(w, http.StatusInternalServerError, tokenError{Code: "server_error"})
+		s.writeServerError(w, r, "introspect: check token", err)
 		return
 	}
 	if !may || err != nil {

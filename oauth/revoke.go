@@ -29,8 +29,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusBadRequest, tokenError{Code: "unauthorized_client", Desc: models.PublicMessage(err)})
 			return
 		}
-		s.log.ErrorContext(r.Context(), "revoke: store", "err", err)
-		writeJSON(w, http.StatusInternalServerError, tokenError{Code: "server_error"})
+		s.writeServerError(w, r, "revoke: store", err)
 		return
 	}
 	w.WriteHeader(http.StatusOK)

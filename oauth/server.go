@@ -18,6 +18,7 @@ import (
 	"gatehouse/models"
 	"gatehouse/provision"
 	"gatehouse/store"
+	"gatehouse/telemetry"
 )
 
 // TokenLifetime is how long an access token is valid.
@@ -26,8 +27,8 @@ const TokenLifetime = time.Hour
 // leeway tolerates clock skew between replicas when checking exp, nbf and iat.
 const leeway = 30 * time.Second
 
-// maxTokenRequestBytes bounds a token request body.
-const maxTokenRequestBytes = 16 << 10
+// MaxTokenRequestBytes bounds a token request body.
+const MaxTokenRequestBytes = 16 << 10
 
 // Server is the OAuth surface.
 type Server struct {
@@ -38,6 +39,7 @@ type Server struct {
 	now    func() time.Time
 
 	verified verifiedCache
+	metrics  *telemetry.Metrics // nil counts nothing
 	// grants are the token endpoint's grant handlers by grant_type.
 	grants map[string]grantHandler
 	// upstreams start the identity provider's side of a browser sign-in, by protocol.
@@ -135,6 +137,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp, terr := s.issue(r)
+	s.count(r, terr)
 	if terr != nil {
 		writeTokenError(w, terr)
 		return

@@ -449,7 +449,7 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 		code = plain
 		return s.store.CreateSignInEvent(ctx, s.event(fl, f.Connection, id.Identifier, string(res.Outcome), res.Reason, "", f.requestID()))
 	}
-	res, err := s.signIn(ctx, fl.BrandID, fl.ConnectionID, id, record)
+	res, err := s.observeSignIn(s.signIn(ctx, fl.BrandID, fl.ConnectionID, id, record))
 	switch {
 	case err != nil && res != nil && res.Outcome == SignInRefused:
 		return ErrorLocation(fl.RedirectURI, fl.State, "access_denied", res.Reason), nil
