@@ -18,6 +18,7 @@ import (
 	"gatehouse/models"
 	"gatehouse/provision"
 	"gatehouse/store"
+	"gatehouse/telemetry"
 )
 
 // TokenLifetime is how long an access token is valid.
@@ -38,6 +39,7 @@ type Server struct {
 	now    func() time.Time
 
 	verified verifiedCache
+	metrics  *telemetry.Metrics // nil counts nothing
 	// grants are the token endpoint's grant handlers by grant_type.
 	grants map[string]grantHandler
 	// upstreams start the identity provider's side of a browser sign-in, by protocol.
@@ -135,6 +137,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp, terr := s.issue(r)
+	s.count(r, terr)
 	if terr != nil {
 		writeTokenError(w, terr)
 		return

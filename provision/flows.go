@@ -218,7 +218,7 @@ func (s *Service) startFlow(ctx context.Context, app *models.Application, conn *
 		UpstreamStateHash: secret.Hash(st.UpstreamState), UpstreamNonce: st.UpstreamNonce,
 		UpstreamVerifierEnc: s.box.Seal([]byte(st.UpstreamVerifier)), UpstreamRequestID: st.UpstreamRequestID,
 		RequestID: truncate(req.RequestID, 64), Test: req.Test, ExpiresAt: now.Add(FlowLifetime), CreatedAt: now}
-	if err := s.store.Create(ctx, st.Flow); err != nil {
+	if err := s.store.CreateFlow(ctx, st.Flow); err != nil {
 		return nil, internal("authorize: create flow", err)
 	}
 	return &AuthorizeResult{Kind: AuthorizeUpstream, Start: st}, nil
@@ -402,7 +402,7 @@ func (s *Service) recordFailure(ctx context.Context, f *models.SignInFlow, conn 
 		s.failTest(ctx, f, public, cause)
 	}
 	ev := s.event(f, conn, identifier, models.SignInOutcomeFailed, public, cause, requestID)
-	if err := s.store.Create(ctx, ev); err != nil {
+	if err := s.store.CreateSignInEvent(ctx, ev); err != nil {
 		s.log.ErrorContext(ctx, "sign-in: record event", "request_id", requestID, "err", err)
 	}
 }
@@ -451,19 +451,19 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 	// The grant and the event commit with the decision: one transaction per sign-in.
 	record := func(ctx context.Context, res *SignInResult) error {
 		if res.Outcome == SignInRefused {
-			return s.store.Create(ctx, s.event(fl, f.Connection, id.Identifier, models.SignInOutcomeRefused, res.Reason, "", f.requestID()))
+			return s.store.CreateSignInEvent(ctx, s.event(fl, f.Connection, id.Identifier, models.SignInOutcomeRefused, res.Reason, "", f.requestID()))
 		}
 		g, plain, err := s.newGrant(ctx, f, res)
 		if err != nil {
 			return err
 		}
-		if err := s.store.Create(ctx, g); err != nil {
+		if err := s.store.CreateGrant(ctx, g); err != nil {
 			return err
 		}
 		code = plain
-		return s.store.Create(ctx, s.event(fl, f.Connection, id.Identifier, string(res.Outcome), res.Reason, "", f.requestID()))
+		return s.store.CreateSignInEvent(ctx, s.event(fl, f.Connection, id.Identifier, string(res.Outcome), res.Reason, "", f.requestID()))
 	}
-	res, err := s.signIn(ctx, fl.BrandID, fl.ConnectionID, id, record)
+	res, err := s.observeSignIn(s.signIn(ctx, fl.BrandID, fl.ConnectionID, id, record))
 	switch {
 	case err != nil && res != nil && res.Outcome == SignInRefused:
 		return ErrorLocation(fl.RedirectURI, fl.State, "access_denied", res.Reason), nil

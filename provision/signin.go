@@ -70,15 +70,25 @@ const signInAttempts = 4
 // returns the result and a FORBIDDEN error carrying the same reason. Concurrent first sign-ins
 // of one person create one account: the unique indexes decide, and the loser decides again.
 func (s *Service) SignIn(ctx context.Context, brandID, connectionID uuid.UUID, id Identity) (*SignInResult, error) {
-	return s.signIn(ctx, brandID, connectionID, id, nil)
+	return s.observeSignIn(s.signIn(ctx, brandID, connectionID, id, nil))
 }
 
-// signIn is SignIn; then, when set, runs in the decision's transaction with its result (a
-// refusal too), so that what the decision leads to (a browser sign-in's code and event) commits
-// with it, in one transaction.
+// observeSignIn counts a decision for the observer (metrics) and passes it on.
+func (s *Service) observeSignIn(res *SignInResult, err error) (*SignInResult, error) {
+	if res != nil {
+		s.observer.SignIn(string(res.Outcome))
+	} else {
+		s.observer.SignIn("error")
+	}
+	return res, err
+}
+
+// signIn is SignIn without the observer: the decision, retried after lost races. then, when
+// set, runs in the decision's transaction with its result (a refusal too), so that what the
+// decision leads to (a browser sign-in's code and event) commits with it.
 func (s *Service) signIn(ctx context.Context, brandID, connectionID uuid.UUID, id Identity, then func(ctx context.Context, res *SignInResult) error) (*SignInResult, error) {
 	id = normaliseIdentity(id)
-	if err := checkIdentifier(id); err != nil {
+	if err := checkIdentity(id); err != nil {
 		return nil, err
 	}
 	var res *SignInResult
@@ -183,16 +193,12 @@ func (d *decision) decide(ctx context.Context) (*SignInResult, error) {
 	s, ws, conn, brand, id := d.s, d.brand.WorkspaceID, d.conn, d.brand, d.id
 
 	// 1. The identity is bound already.
-	cred, err := s.store.CredentialByIdentity(ctx, ws, conn.ID, models.Key(id.Identifier))
+	u, err := s.store.UserAccountByIdentity(ctx, ws, conn.ID, models.Key(id.Identifier))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
 		return nil, err
 	default:
-		u, err := s.store.UserAccount(ctx, ws, cred.UserAccountID)
-		if err != nil {
-			return nil, err
-		}
 		return d.existing(ctx, u)
 	}
 
@@ -416,33 +422,23 @@ var errDryRun = errors.New("provision: dry run")
 // would happen). A provisioned result's account and placement account do not exist. It must
 // not be called inside another transaction (it would join it and could not roll back alone).
 func (s *Service) SignInDryRun(ctx context.Context, brandID, connectionID uuid.UUID, id Identity) (*SignInResult, error) {
-	id = normaliseIdentity(id)
-	if err := checkIdentifier(id); err != nil {
-		return nil, err
-	}
-	return s.rolledBack(ctx, func(ctx context.Context) (*SignInResult, error) {
-		return s.signInOnce(ctx, brandID, connectionID, id)
-	})
-}
-
-// rolledBack runs a decision in a transaction that is always rolled back.
-func (s *Service) rolledBack(ctx context.Context, decide func(context.Context) (*SignInResult, error)) (*SignInResult, error) {
-	var res *SignInResult
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
-		var err error
-		if res, err = decide(ctx); err != nil {
-			return err
-		}
+	var decided *SignInResult
+	_, err := s.signIn(ctx, brandID, connectionID, id, func(_ context.Context, res *SignInResult) error {
+		decided = res
 		return errDryRun
 	})
 	if !errors.Is(err, errDryRun) {
-		return nil, internal("sign in (dry run)", err)
+		return nil, err
 	}
-	return res, nil
+	return decided, nil
 }
 
-// checkIdentifier refuses an identity without a usable identifier.
-func checkIdentifier(id Identity) error {
+// checkIdentity refuses an identity with unusable text or without a usable identifier.
+func checkIdentity(id Identity) error {
+	if errs := models.CheckTexts("identifier", id.Identifier, "email", id.Email, "firstName", id.FirstName,
+		"lastName", id.LastName); len(errs) > 0 {
+		return models.FieldError(models.EINVALID, errs[0].Field, "", "the identity provider sent a value that "+errs[0].Message)
+	}
 	if id.Identifier == "" || len(id.Identifier) > models.MaxIdentifierLength {
 		return models.FieldError(models.EINVALID, "identifier", truncate(id.Identifier, 64), "the identity provider sent no usable identifier (1-255 characters)")
 	}

@@ -262,7 +262,7 @@ func (s *Service) completeTest(ctx context.Context, f *ClaimedFlow, id Identity)
 		}
 	}
 	ev := s.event(fl, f.Connection, id.Identifier, string(res.Outcome), res.Reason, "test sign-in: a dry run, nothing was written", fl.RequestID)
-	if err := s.store.Create(ctx, ev); err != nil {
+	if err := s.store.CreateSignInEvent(ctx, ev); err != nil {
 		s.log.ErrorContext(ctx, "test sign-in: record event", "request_id", fl.RequestID, "err", err)
 	}
 	if _, _, err := s.finishTest(ctx, t, models.TestSignInSucceeded, r, ""); err != nil {
@@ -288,23 +288,32 @@ func (s *Service) failTest(ctx context.Context, f *models.SignInFlow, public, ca
 }
 
 // dryRun runs the decision of SignIn for conn — in testing or active status — inside a
-// transaction it rolls back (SignInDryRun's, for a connection not yet active and an optional
-// brand): the same rules and queries, and nothing stays written.
+// transaction it rolls back (SignInDryRun's errDryRun, for a connection not yet active and an
+// optional brand): the same rules and queries, and nothing stays written.
 func (s *Service) dryRun(ctx context.Context, brandID *uuid.UUID, conn *models.Connection, id Identity) (*SignInResult, error) {
-	if err := checkIdentifier(id); err != nil {
+	if err := checkIdentity(id); err != nil {
 		return nil, err
 	}
-	return s.rolledBack(ctx, func(ctx context.Context) (*SignInResult, error) {
+	var res *SignInResult
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
 		brand := &models.Brand{WorkspaceID: conn.WorkspaceID}
 		if brandID != nil {
 			b, err := s.store.Brand(ctx, conn.WorkspaceID, *brandID)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			brand = b
 		}
-		return (&decision{s: s, brand: brand, conn: conn, id: id}).decide(ctx)
+		var err error
+		if res, err = (&decision{s: s, brand: brand, conn: conn, id: id}).decide(ctx); err != nil {
+			return err
+		}
+		return errDryRun
 	})
+	if !errors.Is(err, errDryRun) {
+		return nil, internal("test sign-in: decision", err)
+	}
+	return res, nil
 }
 
 // SecureCookies reports whether GATEHOUSE_PUBLIC_URL is https: the sign-in cookie is Secure

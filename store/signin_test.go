@@ -4,8 +4,13 @@ import (
 	"context"
 	"errors"
 	"math"
+	"reflect"
+	"sort"
+	"sync"
 	"testing"
 	"time"
+
+	"gorm.io/gorm/schema"
 
 	"gatehouse/models"
 	"gatehouse/store/storetest"
@@ -19,8 +24,9 @@ func TestSignInStateExpiryAndSingleUse(t *testing.T) {
 		now := time.Now().UTC()
 		ws, app := NewID(), NewID()
 		flow := func(state string, expires time.Time) {
-			if err := s.Create(ctx, &models.SignInFlow{ID: NewID(), WorkspaceID: ws, ApplicationID: app, BrandID: NewID(), ConnectionID: NewID(),
+			if err := s.CreateFlow(ctx, &models.SignInFlow{ID: NewID(), WorkspaceID: ws, ApplicationID: app, BrandID: NewID(), ConnectionID: NewID(),
 				BrowserHash: "browser", ClientID: "c", RedirectURI: "https://app/cb", Scope: "openid", UpstreamStateHash: state,
+				UpstreamVerifierEnc: []byte("sealed"), Test: true,
 				ExpiresAt: expires, CreatedAt: now}); err != nil {
 				t.Fatal(err)
 			}
@@ -31,7 +37,7 @@ func TestSignInStateExpiryAndSingleUse(t *testing.T) {
 			t.Fatalf("another browser claims: %v", err)
 		}
 		f, err := s.ClaimFlow(ctx, "live", "browser", now)
-		if err != nil || f.UpstreamStateHash != "live" || f.ClaimedAt == nil {
+		if err != nil || f.UpstreamStateHash != "live" || f.ClaimedAt == nil || string(f.UpstreamVerifierEnc) != "sealed" || f.Test != true {
 			t.Fatalf("claim: %+v %v", f, err)
 		}
 		if _, err := s.ClaimFlow(ctx, "live", "browser", now); !errors.Is(err, ErrNotFound) {
@@ -41,7 +47,7 @@ func TestSignInStateExpiryAndSingleUse(t *testing.T) {
 			t.Fatalf("expired claim: %v", err)
 		}
 		grant := func(code string, expires time.Time) {
-			if err := s.Create(ctx, &models.Grant{ID: NewID(), WorkspaceID: ws, ApplicationID: app, ClientID: "c", CodeHash: code,
+			if err := s.CreateGrant(ctx, &models.Grant{ID: NewID(), WorkspaceID: ws, ApplicationID: app, ClientID: "c", CodeHash: code,
 				RedirectURI: "https://app/cb", Scope: "openid", UserAccountID: NewID(), Claims: "{}", AuthTime: now,
 				ExpiresAt: expires, CreatedAt: now}); err != nil {
 				t.Fatal(err)
@@ -67,4 +73,24 @@ func TestSignInStateExpiryAndSingleUse(t *testing.T) {
 			t.Fatalf("prune: %d %v", n, err)
 		}
 	})
+}
+
+// The fixed inserts of the sign-in rows name every column of their models.
+func TestSignInInsertsCoverTheModels(t *testing.T) {
+	for _, c := range []struct {
+		model any
+		cols  []string
+	}{{&models.SignInFlow{}, flowColumns}, {&models.Grant{}, grantColumns}, {&models.SignInEvent{}, eventColumns}} {
+		sch, err := schema.Parse(c.model, &sync.Map{}, schema.NamingStrategy{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := append([]string(nil), sch.DBNames...)
+		got := append([]string(nil), c.cols...)
+		sort.Strings(want)
+		sort.Strings(got)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%T: columns %v\nmodel columns %v", c.model, got, want)
+		}
+	}
 }
