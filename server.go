@@ -236,6 +236,7 @@ func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*ap
 
 	mux := http.NewServeMux()
 	oa.Register(mux)
+	registerSignIn(mux, oa, svc, remote, log)
 	gc := c.Guard
 	gc.TokenFormBytes = oauth.MaxTokenRequestBytes
 	g := guard.New(gc)
@@ -443,6 +444,7 @@ func run(args []string) error {
 		defer msrv.Close()
 	}
 	go pruneScimActivities(ctx, a.svc, c.ScimActivityRetention, log)
+	go pruneSignInState(ctx, a.svc, log)
 	srv := &http.Server{
 		Addr:              c.Addr,
 		Handler:           a.handler,
