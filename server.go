@@ -1,9 +1,12 @@
 // Command gatehouse is the identity provisioning gateway: one binary serving the OAuth token
 // endpoint, the GraphQL API, and the operational endpoints over one service layer. This file is
-// the only place that wires the pieces together.
+// the only place that wires the pieces together; cli.go and cmd_*.go hold the command line.
 //
-//	gatehouse            run the server (migrates the database first)
+//	gatehouse            run the server (migrates the database first); also `gatehouse serve`
 //	gatehouse migrate    apply database migrations and exit
+//	gatehouse clients    create, list, rotate and revoke integration clients on the database
+//	gatehouse bind       bind accounts ahead of time from a CSV file, through the API
+//	gatehouse version    print the version
 package main
 
 import (
@@ -16,13 +19,11 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,32 +67,37 @@ type config struct {
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
-	get := func(name, def string) string {
+	// Defaults come from the settings table (config.go), the one place they are written.
+	get := func(name string) string {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
 			return v
 		}
-		return def
+		s, ok := lookupSetting(name)
+		if !ok {
+			panic("config: " + name + " is missing from the settings table in config.go")
+		}
+		return s.Default
 	}
 	c := config{
-		Addr:                  get("GATEHOUSE_ADDR", ":8080"),
-		DatabaseURL:           get("GATEHOUSE_DATABASE_URL", "sqlite:gatehouse.db"),
-		PublicURL:             strings.TrimRight(get("GATEHOUSE_PUBLIC_URL", "http://localhost:8080"), "/"),
-		EncryptionKey:         get("GATEHOUSE_ENCRYPTION_KEY", ""),
-		BootstrapClientID:     get("GATEHOUSE_BOOTSTRAP_CLIENT_ID", ""),
-		BootstrapClientSecret: get("GATEHOUSE_BOOTSTRAP_CLIENT_SECRET", ""),
-		DNSServer:             get("GATEHOUSE_DNS_SERVER", ""),
-		DebugAddr:             get("GATEHOUSE_DEBUG_ADDR", ""),
+		Addr:                  get("GATEHOUSE_ADDR"),
+		DatabaseURL:           get("GATEHOUSE_DATABASE_URL"),
+		PublicURL:             strings.TrimRight(get("GATEHOUSE_PUBLIC_URL"), "/"),
+		EncryptionKey:         get("GATEHOUSE_ENCRYPTION_KEY"),
+		BootstrapClientID:     get("GATEHOUSE_BOOTSTRAP_CLIENT_ID"),
+		BootstrapClientSecret: get("GATEHOUSE_BOOTSTRAP_CLIENT_SECRET"),
+		DNSServer:             get("GATEHOUSE_DNS_SERVER"),
+		DebugAddr:             get("GATEHOUSE_DEBUG_ADDR"),
 	}
 	var err error
-	if c.AllowPrivateNetworks, err = strconv.ParseBool(get("GATEHOUSE_ALLOW_PRIVATE_NETWORKS", "false")); err != nil {
+	if c.AllowPrivateNetworks, err = strconv.ParseBool(get("GATEHOUSE_ALLOW_PRIVATE_NETWORKS")); err != nil {
 		return c, fmt.Errorf("GATEHOUSE_ALLOW_PRIVATE_NETWORKS: %w", err)
 	}
-	days, err := strconv.Atoi(get("GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS", "90"))
+	days, err := strconv.Atoi(get("GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS"))
 	if err != nil || days < 1 || days > 36500 { // larger would overflow a time.Duration
 		return c, errors.New("GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS: want a whole number of days from 1 to 36500")
 	}
 	c.ScimActivityRetention = time.Duration(days) * 24 * time.Hour
-	if err := c.LogLevel.UnmarshalText([]byte(get("GATEHOUSE_LOG_LEVEL", "info"))); err != nil {
+	if err := c.LogLevel.UnmarshalText([]byte(get("GATEHOUSE_LOG_LEVEL"))); err != nil {
 		return c, fmt.Errorf("GATEHOUSE_LOG_LEVEL: %w", err)
 	}
 	if (c.BootstrapClientID == "") != (c.BootstrapClientSecret == "") {
@@ -308,19 +314,9 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "gatehouse:", err)
-		os.Exit(1)
-	}
-}
-
-func run(args []string) error {
-	c, err := loadConfig(os.Getenv)
-	if err != nil {
-		return err
-	}
-	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: c.LogLevel}))
+// serve runs the server until ctx is cancelled (SIGINT/SIGTERM), then shuts down gracefully.
+// The `gatehouse` and `gatehouse serve` commands call it (cli.go).
+func serve(ctx context.Context, c config, log *slog.Logger) error {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// A soft heap limit: the GC works harder near it instead of letting bursts of bulk
 		// requests double the heap. GOMEMLIMIT (Go's own variable) overrides it.
@@ -331,28 +327,6 @@ func run(args []string) error {
 			debug.SetGCPercent(200)
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	if len(args) > 0 {
-		switch args[0] {
-		case "migrate":
-			st, err := store.Open(ctx, c.DatabaseURL)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			if err := st.Migrate(ctx); err != nil {
-				return err
-			}
-			v, _ := st.SchemaVersion(ctx)
-			log.Info("migrated", "schema_version", v)
-			return nil
-		default:
-			return fmt.Errorf("unknown command %q (commands: migrate)", args[0])
-		}
-	}
-
 	a, err := newApp(ctx, c, log, os.Stdout)
 	if err != nil {
 		return err
