@@ -120,7 +120,7 @@ func newRootCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Com
 	}
 
 	root.AddCommand(serveCmd, migrateCmd, versionCmd, newClientsCmd(getenv, stdout, stderr),
-		newBindCmd(getenv, stdout, stderr))
+		newBindCmd(getenv, stdout, stderr), newHealthcheckCmd(getenv, stdout))
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	}

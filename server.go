@@ -2,11 +2,12 @@
 // endpoint, the GraphQL API, and the operational endpoints over one service layer. This file is
 // the only place that wires the pieces together; cli.go and cmd_*.go hold the command line.
 //
-//	gatehouse            run the server (migrates the database first); also `gatehouse serve`
-//	gatehouse migrate    apply database migrations and exit
-//	gatehouse clients    create, list, rotate and revoke integration clients on the database
-//	gatehouse bind       bind accounts ahead of time from a CSV file, through the API
-//	gatehouse version    print the version
+//	gatehouse              run the server (migrates the database first); also `gatehouse serve`
+//	gatehouse migrate      apply database migrations and exit
+//	gatehouse clients      create, list, rotate and revoke integration clients on the database
+//	gatehouse bind         bind accounts ahead of time from a CSV file, through the API
+//	gatehouse healthcheck  exit 0 when the local server is ready (container health checks)
+//	gatehouse version      print the version
 package main
 
 import (
