@@ -93,7 +93,7 @@ func gatehouseCLI(t *testing.T, env []string, args ...string) cliResult {
 func TestCLIHelpListsEveryVariable(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"serve", "--help"}, {"migrate", "--help"},
 		{"version", "--help"}, {"clients", "--help"}, {"clients", "create", "--help"}, {"clients", "list", "--help"},
-		{"clients", "rotate", "--help"}, {"clients", "revoke", "--help"}, {"bind", "--help"}} {
+		{"clients", "rotate", "--help"}, {"clients", "revoke", "--help"}, {"bind", "--help"}, {"healthcheck", "--help"}} {
 		r := gatehouseCLI(t, nil, args...)
 		if r.code != 0 || !strings.Contains(r.stdout, "Usage:") || r.stderr != "" {
 			t.Errorf("gatehouse %v: exit %d, stdout %q, stderr %q", args, r.code, r.stdout, r.stderr)
@@ -189,6 +189,9 @@ func TestSettingsTableListsEveryVariable(t *testing.T) {
 
 // `gatehouse` with no command serves, and a SIGTERM stops it cleanly.
 func TestCLIServesByDefault(t *testing.T) {
+	if got := readyzURL(func(string) string { return "" }); got != "http://127.0.0.1:8080/readyz" {
+		t.Errorf("readyz URL %q", got)
+	}
 	bin := gatehouseBinary(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -219,6 +222,10 @@ func TestCLIServesByDefault(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The container's health check: the binary probes its own /readyz.
+	if r := gatehouseCLI(t, []string{"GATEHOUSE_ADDR=" + addr}, "healthcheck"); r.code != 0 || r.stdout != "ready\n" {
+		t.Errorf("healthcheck of a running server: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
@@ -231,6 +238,9 @@ func TestCLIServesByDefault(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the server did not stop on SIGINT")
+	}
+	if r := gatehouseCLI(t, []string{"GATEHOUSE_ADDR=" + addr}, "healthcheck"); r.code != 1 || !strings.Contains(r.stderr, "healthcheck") {
+		t.Errorf("healthcheck of a stopped server: exit %d, %q", r.code, r.stderr)
 	}
 	if !strings.Contains(out.String(), "client_secret:") {
 		t.Errorf("first start did not print the generated bootstrap credentials:\n%s", out.String())

@@ -99,6 +99,9 @@ does not check that the accounts exist or that identities are free.`,
 		o.Progress = p.add
 		err = bindcli.Run(cmd.Context(), o, file)
 		p.finish()
+		if err != nil && cmd.Context().Err() != nil {
+			return fmt.Errorf("bind: interrupted; the rows already sent stay bound: run the same file again to finish (binding is idempotent)")
+		}
 		if err != nil {
 			return err
 		}
