@@ -157,6 +157,7 @@ secret: ""
 		runBulk(gql, ok, uuids, workers, n, perBulk)
 	}
 	if strings.Contains(modes, "cli") {
+		s.analyze() // as between the other phases (see README: this PostgreSQL runs without autovacuum)
 		return runBindCLI(s, uuids)
 	}
 	return nil
@@ -204,7 +205,7 @@ func runBindCLI(s *server, uuids []string) error {
 	if err != nil {
 		return fmt.Errorf("gatehouse bind: %v: %s", err, stderr.String())
 	}
-	fmt.Printf("%-44s %8d rows %7.1fs %9.0f rows/s  (%s)\n", "bind: gatehouse bind CLI, 100k-row CSV", len(uuids),
+	fmt.Printf("%-44s %8d rows %7.1fs %9.0f rows/s  (%s)\n", "bind: gatehouse bind CLI, CSV of all accounts", len(uuids),
 		d.Seconds(), float64(len(uuids))/d.Seconds(), strings.TrimSpace(lastLine(stderr.String())))
 	return nil
 }

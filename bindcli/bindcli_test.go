@@ -227,3 +227,33 @@ func TestRunMarksRowsOfAFailedRequest(t *testing.T) {
 		t.Fatalf("%d rows in ERROR, want one chunk's worth", errs)
 	}
 }
+
+// Rows that share an identity (compared case-insensitively) or an account at a connection with
+// another row keep their file order; the rest may go in any order.
+func TestScheduleKeepsDependentRowsInOrder(t *testing.T) {
+	a, b, c := "0190aaaa-0000-7000-8000-00000000000a", "0190aaaa-0000-7000-8000-00000000000b", "0190aaaa-0000-7000-8000-00000000000c"
+	rows := []*Row{
+		{AccountUUID: a, AuthModule: "m", Identifier: "alice"},                    // 0: identity shared with 3
+		{AccountUUID: b, AuthModule: "m", Identifier: "bob"},                      // 1: account shared with 4
+		{AccountUUID: c, AuthModule: "m", Identifier: "carol"},                    // 2: independent
+		{AccountUUID: c, AuthModule: "n", Identifier: " ALICE "},                  // 3: other connection: independent of 0
+		{AccountUUID: b, AuthModule: "m", Identifier: "robert"},                   // 4
+		{AccountUUID: a, AuthModule: "n", Identifier: "x", Status: StatusInvalid}, // decided: not sent
+		{AccountUUID: c, AuthModule: "m", Identifier: "Alice"},                    // 6: identity shared with 0, account with 2
+	}
+	ind, ord := schedule(rows)
+	index := func(rs []*Row) []int {
+		var out []int
+		for _, r := range rs {
+			for i := range rows {
+				if rows[i] == r {
+					out = append(out, i)
+				}
+			}
+		}
+		return out
+	}
+	if got := fmt.Sprint(index(ind), index(ord)); got != "[3] [0 1 2 4 6]" {
+		t.Fatalf("independent, ordered = %s", got)
+	}
+}
