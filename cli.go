@@ -37,11 +37,7 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 
 // execute runs the command line and returns the process exit status.
 func execute(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	root := newRootCmd(getenv, stdout, stderr)
-	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	err := runCommand(ctx, args, stdout, stderr, getenv)
 	var ee exitError
 	switch {
 	case err == nil:
@@ -54,6 +50,21 @@ func execute(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	}
 	fmt.Fprintln(stderr, "gatehouse:", err)
 	return 1
+}
+
+// run runs the command line as main does, with the process's environment and output (tests
+// that need a whole process, signals included, call it).
+func run(args []string) error {
+	return runCommand(context.Background(), args, os.Stdout, os.Stderr, os.Getenv)
+}
+
+// runCommand runs one command; SIGINT and SIGTERM cancel its context (the server drains).
+func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRootCmd(getenv, stdout, stderr)
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
 }
 
 // newRootCmd builds the command tree. Commands read the environment through getenv and write
@@ -92,7 +103,7 @@ func newRootCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Com
 			if err != nil {
 				return err
 			}
-			st, err := store.Open(cmd.Context(), c.DatabaseURL)
+			st, err := store.Open(cmd.Context(), c.DatabaseURL, store.Options{Wait: c.DatabaseWait})
 			if err != nil {
 				return err
 			}
@@ -134,7 +145,7 @@ func runServe(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: c.LogLevel}))
-	return serve(ctx, c, log)
+	return runServer(ctx, c, log)
 }
 
 // setEnvHelp appends the environment variables of the given groups (all when none) to cmd's

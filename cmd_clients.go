@@ -45,8 +45,9 @@ operating-system user. A secret is printed once, when created or rotated.`,
 	create.Flags().StringVar(&workspace, "workspace", "", "workspace id (default: the platform admin's workspace)")
 	create.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	create.RunE = func(cmd *cobra.Command, _ []string) error {
-		return withOperator(cmd.Context(), getenv, stderr, workspace, "", func(ctx context.Context, svc *provision.Service) error {
-			c, plain, err := svc.CreateIntegrationClient(ctx, provision.CreateIntegrationClientInput{Name: name, Scopes: scopes})
+		return withOperator(cmd.Context(), getenv, stderr, func(ctx context.Context, svc *provision.Service) error {
+			c, plain, err := svc.CreateIntegrationClient(ctx, provision.CreateIntegrationClientInput{Name: name, Scopes: scopes,
+				WorkspaceID: &workspace})
 			if err != nil {
 				return err
 			}
@@ -62,8 +63,8 @@ operating-system user. A secret is printed once, when created or rotated.`,
 	list.Flags().StringVar(&workspace, "workspace", "", "workspace id (default: the platform admin's workspace)")
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	list.RunE = func(cmd *cobra.Command, _ []string) error {
-		return withOperator(cmd.Context(), getenv, stderr, workspace, "", func(ctx context.Context, svc *provision.Service) error {
-			cs, err := svc.IntegrationClients(ctx)
+		return withOperator(cmd.Context(), getenv, stderr, func(ctx context.Context, svc *provision.Service) error {
+			cs, err := svc.IntegrationClients(ctx, &workspace)
 			if err != nil {
 				return err
 			}
@@ -92,7 +93,7 @@ operating-system user. A secret is printed once, when created or rotated.`,
 	}
 	rotate.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	rotate.RunE = func(cmd *cobra.Command, args []string) error {
-		return withOperator(cmd.Context(), getenv, stderr, "", args[0], func(ctx context.Context, svc *provision.Service) error {
+		return withOperator(cmd.Context(), getenv, stderr, func(ctx context.Context, svc *provision.Service) error {
 			c, plain, err := svc.RotateIntegrationClientSecret(ctx, args[0])
 			if err != nil {
 				return err
@@ -107,7 +108,7 @@ operating-system user. A secret is printed once, when created or rotated.`,
 		Args:  exactArgs(1),
 	}
 	revoke.RunE = func(cmd *cobra.Command, args []string) error {
-		return withOperator(cmd.Context(), getenv, stderr, "", args[0], func(ctx context.Context, svc *provision.Service) error {
+		return withOperator(cmd.Context(), getenv, stderr, func(ctx context.Context, svc *provision.Service) error {
 			if _, err := svc.RevokeIntegrationClient(ctx, args[0]); err != nil {
 				return err
 			}
@@ -123,27 +124,25 @@ operating-system user. A secret is printed once, when created or rotated.`,
 }
 
 // withOperator opens the database as the server does (migrate, bootstrap) and runs fn as the
-// operator, in workspace (or the platform admin's) or, with clientID, in that client's one.
-func withOperator(ctx context.Context, getenv func(string) string, stderr io.Writer, workspace, clientID string,
+// operator.
+func withOperator(ctx context.Context, getenv func(string) string, stderr io.Writer,
 	fn func(context.Context, *provision.Service) error) error {
 	c, err := loadConfig(getenv)
 	if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: max(c.LogLevel, slog.LevelWarn)}))
-	// Generated bootstrap credentials of a fresh database go to stderr, away from the output.
-	a, err := newApp(ctx, c, log, stderr)
+	// Generated bootstrap credentials of a fresh database go where the server puts them.
+	out := bootstrapOutput(c.BootstrapSecretTo, log)
+	if f, ok := out.(*secretFile); ok {
+		defer f.Close()
+	}
+	a, err := newApp(ctx, c, log, out)
 	if err != nil {
 		return err
 	}
 	defer a.store.Close()
-	name := operatorName(getenv)
-	var opCtx context.Context
-	if clientID != "" {
-		opCtx, err = a.svc.AsOperatorOfClient(ctx, name, clientID)
-	} else {
-		opCtx, err = a.svc.AsOperator(ctx, name, workspace)
-	}
+	opCtx, err := a.svc.AsOperator(ctx, operatorName(getenv))
 	if err != nil {
 		return operatorError(err)
 	}

@@ -22,6 +22,7 @@ func TestImportRules(t *testing.T) {
 		"gatehouse/provision": append([]string{"net/http", "gorm.io/", "github.com/99designs/gqlgen", "github.com/crewjam/saml", "github.com/coreos/go-oidc"}, transports...),
 		"gatehouse/store":     append([]string{"gatehouse/provision", "net/http"}, transports...),
 		"gatehouse/models":    append([]string{"gatehouse/store", "gatehouse/provision", "gorm.io/gorm", "net/http"}, transports...),
+		"gatehouse/guard":     append([]string{"gatehouse/store", "gorm.io/"}, transports...),
 		// The bind client speaks to a server over HTTP only; the rules are the server's.
 		"gatehouse/bindcli": {"gatehouse/"},
 	}

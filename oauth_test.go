@@ -64,7 +64,8 @@ func TestTokenEndpoint(t *testing.T) {
 			defer resp.Body.Close()
 			var m map[string]any
 			json.NewDecoder(resp.Body).Decode(&m)
-			if m["issuer"] != e.URL || m["token_endpoint"] != e.URL+"/oauth/token" || m["jwks_uri"] != e.URL+"/.well-known/jwks.json" {
+			if m["issuer"] != e.URL || m["token_endpoint"] != e.URL+"/oauth/token" || m["jwks_uri"] != e.URL+"/.well-known/jwks.json" ||
+				m["introspection_endpoint"] != e.URL+"/oauth/introspect" || m["revocation_endpoint"] != e.URL+"/oauth/revoke" {
 				t.Fatalf("metadata: %v", m)
 			}
 		})

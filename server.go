@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -32,6 +33,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"gatehouse/graphiql"
+	"gatehouse/guard"
 	"gatehouse/oauth"
 	"gatehouse/provision"
 	"gatehouse/resolvers"
@@ -65,7 +67,17 @@ type config struct {
 	testConnectTo         map[string]string
 	testNetworkTimeout    time.Duration
 	ScimActivityRetention time.Duration // GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS (default 90)
+
+	// Runtime bounds (docs: README "Operating Gatehouse").
+	Guard             guard.Config
+	DatabaseWait      time.Duration // GATEHOUSE_DATABASE_WAIT
+	ShutdownDrain     time.Duration // GATEHOUSE_SHUTDOWN_DRAIN
+	BootstrapSecretTo string        // GATEHOUSE_BOOTSTRAP_SECRET_FILE
 }
+
+// writeTimeout is the HTTP server's write timeout; every request's deadline must end before it
+// so that its answer is always written.
+const writeTimeout = 60 * time.Second
 
 func loadConfig(getenv func(string) string) (config, error) {
 	// Defaults come from the settings table (config.go), the one place they are written.
@@ -98,6 +110,24 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return c, errors.New("GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS: want a whole number of days from 1 to 36500")
 	}
 	c.ScimActivityRetention = time.Duration(days) * 24 * time.Hour
+	// Runtime bounds, one variable each (meanings in config.go; README "Operating Gatehouse" →
+	// "Limits and timeouts").
+	v := vars{get: get}
+	c.Guard.RequestTimeout = v.duration("GATEHOUSE_REQUEST_TIMEOUT")
+	c.Guard.MaxConcurrent = v.count("GATEHOUSE_MAX_CONCURRENT_REQUESTS")
+	c.Guard.PriorityConcurrent = v.count("GATEHOUSE_RESERVED_CONCURRENT_REQUESTS")
+	c.Guard.QueueTimeout = v.duration("GATEHOUSE_QUEUE_TIMEOUT")
+	c.Guard.AuthFailures = v.rate("GATEHOUSE_RATE_LIMIT_AUTH_FAILURES")
+	c.Guard.AuthFailuresPerAddress = v.rate("GATEHOUSE_RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS")
+	c.Guard.Tokens = v.rate("GATEHOUSE_RATE_LIMIT_TOKENS")
+	c.Guard.SCIM = v.rate("GATEHOUSE_RATE_LIMIT_SCIM")
+	c.Guard.GraphQL = v.rate("GATEHOUSE_RATE_LIMIT_GRAPHQL")
+	c.DatabaseWait = v.duration("GATEHOUSE_DATABASE_WAIT")
+	c.ShutdownDrain = v.duration("GATEHOUSE_SHUTDOWN_DRAIN")
+	c.BootstrapSecretTo = get("GATEHOUSE_BOOTSTRAP_SECRET_FILE")
+	if err := v.check(c); err != nil {
+		return c, err
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(get("GATEHOUSE_LOG_LEVEL"))); err != nil {
 		return c, fmt.Errorf("GATEHOUSE_LOG_LEVEL: %w", err)
 	}
@@ -136,6 +166,13 @@ func encryptionBox(c config) (*secret.Box, error) {
 	if _, err := f.WriteString(key + "\n"); err != nil {
 		return nil, err
 	}
+	// Losing the key loses every secret encrypted with it: make it durable before use.
+	if err := f.Sync(); err != nil {
+		return nil, err
+	}
+	if err := store.SyncDir(path); err != nil {
+		return nil, err
+	}
 	return secret.NewBox(key)
 }
 
@@ -144,16 +181,18 @@ type app struct {
 	handler http.Handler
 	store   *store.Store
 	svc     *provision.Service
+	guard   *guard.Guard
 }
 
 // newApp opens and migrates the database, bootstraps the first client (printing generated
 // credentials to out), and builds the HTTP handler.
 func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*app, error) {
+	log = slog.New(guard.NewLogHandler(log.Handler())) // request ids; repeated errors aggregated
 	box, err := encryptionBox(c)
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, c.DatabaseURL)
+	st, err := store.Open(ctx, c.DatabaseURL, storeOptions(c, log))
 	if err != nil {
 		return nil, err
 	}
@@ -185,9 +224,12 @@ func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*ap
 
 	mux := http.NewServeMux()
 	oa.Register(mux)
-	api := resolvers.RequireAuth(oa.Authenticate, log, resolvers.NewHandler(svc, log))
+	gc := c.Guard
+	gc.TokenFormBytes = oauth.MaxTokenRequestBytes
+	g := guard.New(gc)
+	api := resolvers.RequireAuth(oa.Authenticate, log, g.PerClient(resolvers.NewHandler(svc, log)))
 	mux.Handle("POST /graphql/v1", api)
-	mux.Handle("GET /graphql/v1", graphiql.Page("/graphql/v1", "/graphql/v1/assets/"))
+	mux.Handle("GET /graphql/v1", graphiql.Page("/graphql/v1", "/graphql/v1/assets/", "/oauth/token"))
 	mux.Handle("GET /graphql/v1/assets/", graphiql.Assets("/graphql/v1/assets/"))
 	rest.New(svc, oa.Authenticate, log).Register(mux)
 	mux.Handle("GET /saml/metadata", sso.MetadataHandler(svc, log))
@@ -196,22 +238,11 @@ func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*ap
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "ok\n")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		w.Header().Set("Content-Type", "text/plain")
-		if err := st.Ping(ctx); err != nil {
-			log.WarnContext(ctx, "readyz: database unreachable", "err", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, "database unreachable\n")
-			return
-		}
-		io.WriteString(w, "ok\n")
-	})
+	mux.HandleFunc("GET /readyz", readyz(st, g, log))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	return &app{handler: observe(reg, log, mux), store: st, svc: svc}, nil
+	return &app{handler: observe(reg, log, g.Handler(mux)), store: st, svc: svc, guard: g}, nil
 }
 
 // pruneScimActivities deletes SCIM activity older than the retention and reconciles the SCIM
@@ -268,13 +299,14 @@ func observe(reg prometheus.Registerer, log *slog.Logger, next http.Handler) htt
 			id = prefix + "-" + strconv.FormatUint(seq.Add(1), 36)
 		}
 		w.Header().Set("X-Request-Id", id)
+		r = r.WithContext(guard.WithRequestID(r.Context(), id)) // every log line of the request names it
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				log.ErrorContext(r.Context(), "http: panic", "request_id", id, "panic", fmt.Sprint(v))
+				log.ErrorContext(r.Context(), "http: panic", "panic", fmt.Sprint(v))
 				if !rec.wrote {
 					http.Error(rec, "internal error", http.StatusInternalServerError)
 				}
@@ -287,7 +319,7 @@ func observe(reg prometheus.Registerer, log *slog.Logger, next http.Handler) htt
 			d := time.Since(start)
 			requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
 			latency.WithLabelValues(route).Observe(d.Seconds())
-			log.LogAttrs(r.Context(), slog.LevelInfo, "http request", slog.String("request_id", id),
+			log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
 				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
 				slog.Duration("duration", d))
 		}()
@@ -315,9 +347,9 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// serve runs the server until ctx is cancelled (SIGINT/SIGTERM), then shuts down gracefully.
-// The `gatehouse` and `gatehouse serve` commands call it (cli.go).
-func serve(ctx context.Context, c config, log *slog.Logger) error {
+// runServer runs the server until ctx is cancelled (SIGINT/SIGTERM), then drains and shuts down
+// (serve, runtime.go). The `gatehouse` and `gatehouse serve` commands call it (cli.go).
+func runServer(ctx context.Context, c config, log *slog.Logger) error {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// A soft heap limit: the GC works harder near it instead of letting bursts of bulk
 		// requests double the heap. GOMEMLIMIT (Go's own variable) overrides it.
@@ -328,7 +360,17 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 			debug.SetGCPercent(200)
 		}
 	}
-	a, err := newApp(ctx, c, log, os.Stdout)
+	// Bind first: with the port taken, fail before creating or printing anything.
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	out := bootstrapOutput(c.BootstrapSecretTo, log)
+	if f, ok := out.(*secretFile); ok {
+		defer f.Close()
+	}
+	a, err := newApp(ctx, c, log, out)
 	if err != nil {
 		return err
 	}
@@ -339,7 +381,7 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -356,16 +398,6 @@ func serve(ctx context.Context, c config, log *slog.Logger) error {
 			}
 		}()
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("listening", "addr", c.Addr, "public_url", c.PublicURL, "database", store.Describe(c.DatabaseURL))
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+	log.Info("listening", "addr", ln.Addr().String(), "public_url", c.PublicURL, "database", store.Describe(c.DatabaseURL))
+	return serve(ctx, ln, srv, a.guard, c.ShutdownDrain, log)
 }

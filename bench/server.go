@@ -91,7 +91,9 @@ func startServer(ctx context.Context, bin, db, pgAdmin string) (*server, error) 
 	s.cmd.Env = append(os.Environ(),
 		"GATEHOUSE_ADDR="+addr, "GATEHOUSE_PUBLIC_URL="+s.url, "GATEHOUSE_DATABASE_URL="+s.dbURL,
 		"GATEHOUSE_ENCRYPTION_KEY="+secret.NewKey(), "GATEHOUSE_BOOTSTRAP_CLIENT_ID="+benchClientID,
-		"GATEHOUSE_BOOTSTRAP_CLIENT_SECRET="+benchClientSecret, "GATEHOUSE_LOG_LEVEL=warn", "GATEHOUSE_DEBUG_ADDR="+os.Getenv("BENCH_DEBUG_ADDR"))
+		"GATEHOUSE_BOOTSTRAP_CLIENT_SECRET="+benchClientSecret, "GATEHOUSE_LOG_LEVEL=warn",
+		// The limits stay on (their cost is measured) but never bind at benchmark rates.
+		"GATEHOUSE_RATE_LIMIT_TOKENS=1000000/1s", "GATEHOUSE_RATE_LIMIT_SCIM=1000000/1s", "GATEHOUSE_RATE_LIMIT_GRAPHQL=1000000/1s", "GATEHOUSE_DEBUG_ADDR="+os.Getenv("BENCH_DEBUG_ADDR"))
 	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
 	if err := s.cmd.Start(); err != nil {
 		s.cleanup()

@@ -303,7 +303,7 @@ type ComplexityRoot struct {
 		Company            func(childComplexity int, id string) int
 		Connection         func(childComplexity int, id string) int
 		Connections        func(childComplexity int) int
-		IntegrationClients func(childComplexity int) int
+		IntegrationClients func(childComplexity int, workspaceID *string) int
 		ScimActivities     func(childComplexity int, filter *model.ScimActivityFilter, page *int, pageSize *int) int
 		ScimStatistics     func(childComplexity int) int
 		ScimToken          func(childComplexity int, id string) int
@@ -314,6 +314,7 @@ type ComplexityRoot struct {
 		UserAccounts       func(childComplexity int, filter *model.UserAccountFilter, first *int, after *string) int
 		Viewer             func(childComplexity int) int
 		Workspace          func(childComplexity int) int
+		Workspaces         func(childComplexity int, first *int, after *string) int
 	}
 
 	RemoveDomainPayload struct {
@@ -475,6 +476,11 @@ type ComplexityRoot struct {
 		ID        func(childComplexity int) int
 		Name      func(childComplexity int) int
 	}
+
+	WorkspacePage struct {
+		Nodes    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
 }
 
 // endregion ***************************** api!.gotpl *****************************
@@ -535,7 +541,8 @@ type MutationResolver interface {
 type QueryResolver interface {
 	Viewer(ctx context.Context) (*provision.Principal, error)
 	Workspace(ctx context.Context) (*models.Workspace, error)
-	IntegrationClients(ctx context.Context) ([]*models.IntegrationClient, error)
+	IntegrationClients(ctx context.Context, workspaceID *string) ([]*models.IntegrationClient, error)
+	Workspaces(ctx context.Context, first *int, after *string) (*provision.WorkspacePage, error)
 	UserAccount(ctx context.Context, uuid string) (*models.UserAccount, error)
 	UserAccounts(ctx context.Context, filter *model.UserAccountFilter, first *int, after *string) (*provision.UserAccountPage, error)
 	Connection(ctx context.Context, id string) (*models.Connection, error)
@@ -1802,7 +1809,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			break
 		}
 
-		return e.ComplexityRoot.Query.IntegrationClients(childComplexity), true
+		args, err := ec.field_Query_integrationClients_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.IntegrationClients(childComplexity, args["workspaceId"].(*string)), true
 
 	case "Query.scimActivities":
 		if e.ComplexityRoot.Query.ScimActivities == nil {
@@ -1894,6 +1906,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Workspace(childComplexity), true
+	case "Query.workspaces":
+		if e.ComplexityRoot.Query.Workspaces == nil {
+			break
+		}
+
+		args, err := ec.field_Query_workspaces_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Workspaces(childComplexity, args["first"].(*int), args["after"].(*string)), true
 
 	case "RemoveDomainPayload.errors":
 		if e.ComplexityRoot.RemoveDomainPayload.Errors == nil {
@@ -2498,6 +2521,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Workspace.Name(childComplexity), true
 
+	case "WorkspacePage.nodes":
+		if e.ComplexityRoot.WorkspacePage.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WorkspacePage.Nodes(childComplexity), true
+	case "WorkspacePage.pageInfo":
+		if e.ComplexityRoot.WorkspacePage.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WorkspacePage.PageInfo(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -2654,8 +2690,13 @@ type Query {
   viewer: Viewer!
   "The caller's workspace."
   workspace: Workspace
-  "Integration clients of the caller's workspace (scope admin)."
-  integrationClients: [IntegrationClient!]!
+  """
+  Integration clients of a workspace (scope admin): the caller's by default; the platform
+  admin client may name any workspace.
+  """
+  integrationClients(workspaceId: ID): [IntegrationClient!]!
+  "Every workspace in creation order (platform admin client only; first ≤ 100, default 20)."
+  workspaces(first: Int, after: String): WorkspacePage!
   "One user account by UUID; null when there is none in this workspace."
   userAccount(uuid: ID!): UserAccount
   "User accounts in creation order, filtered; a Relay connection (first ≤ 100, default 20)."
@@ -2673,9 +2714,15 @@ type Mutation {
   createWorkspace(input: CreateWorkspaceInput!): CreateWorkspacePayload!
   "Create an integration client. The secret is returned here only."
   createIntegrationClient(input: CreateIntegrationClientInput!): CreateIntegrationClientPayload!
-  "Replace a client's secret. The new secret is returned here only."
+  """
+  Replace a client's secret. The new secret is returned here only. The platform admin client
+  may name a client of any workspace; other admin clients only their own workspace's.
+  """
   rotateIntegrationClientSecret(input: RotateIntegrationClientSecretInput!): RotateIntegrationClientSecretPayload!
-  "Revoke a client: no new tokens, and its tokens stop working within seconds."
+  """
+  Revoke a client: no new tokens, and its tokens stop working within seconds. The platform
+  admin client may name a client of any workspace; other admin clients only their own workspace's.
+  """
   revokeIntegrationClient(input: RevokeIntegrationClientInput!): RevokeIntegrationClientPayload!
 
   createUserAccount(input: CreateUserAccountInput!): UserAccountPayload!
@@ -2715,6 +2762,11 @@ type Workspace {
   id: ID!
   name: String!
   createdAt: Time!
+}
+
+type WorkspacePage {
+  nodes: [Workspace!]!
+  pageInfo: PageInfo!
 }
 
 input CreateWorkspaceInput {
@@ -4244,6 +4296,16 @@ func (ec *executionContext) childFields_Workspace(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type Workspace", field.Name)
 }
 
+func (ec *executionContext) childFields_WorkspacePage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "nodes":
+		return ec.fieldContext_WorkspacePage_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_WorkspacePage_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WorkspacePage", field.Name)
+}
+
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "name":
@@ -5010,6 +5072,20 @@ func (ec *executionContext) field_Query_connection_args(ctx context.Context, raw
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_integrationClients_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "workspaceId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["workspaceId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_scimActivities_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5163,6 +5239,28 @@ func (ec *executionContext) field_Query_userAccounts_args(ctx context.Context, r
 		return nil, err
 	}
 	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_workspaces_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -9929,7 +10027,8 @@ func (ec *executionContext) _Query_integrationClients(ctx context.Context, field
 			return ec.fieldContext_Query_integrationClients(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Query().IntegrationClients(ctx)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().IntegrationClients(ctx, fc.Args["workspaceId"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*models.IntegrationClient) graphql.Marshaler {
@@ -9939,7 +10038,7 @@ func (ec *executionContext) _Query_integrationClients(ctx context.Context, field
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Query_integrationClients(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Query_integrationClients(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
@@ -9948,6 +10047,61 @@ func (ec *executionContext) fieldContext_Query_integrationClients(_ context.Cont
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_IntegrationClient(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_integrationClients_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_workspaces(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_workspaces(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Workspaces(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *provision.WorkspacePage) graphql.Marshaler {
+			return ec.marshalNWorkspacePage2ᚖgatehouseᚋprovisionᚐWorkspacePage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_workspaces(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WorkspacePage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_workspaces_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -13190,6 +13344,70 @@ func (ec *executionContext) _Workspace_createdAt(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_Workspace_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Workspace", field, false, false, "Time")
+}
+
+func (ec *executionContext) _WorkspacePage_nodes(ctx context.Context, field graphql.CollectedField, obj *provision.WorkspacePage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WorkspacePage_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.Workspace) graphql.Marshaler {
+			return ec.marshalNWorkspace2ᚕᚖgatehouseᚋmodelsᚐWorkspaceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WorkspacePage_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WorkspacePage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Workspace(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WorkspacePage_pageInfo(ctx context.Context, field graphql.CollectedField, obj *provision.WorkspacePage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WorkspacePage_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *provision.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgatehouseᚋprovisionᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WorkspacePage_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WorkspacePage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -18110,6 +18328,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_integrationClients(ctx, field)
 				})
+		case "workspaces":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_workspaces(ctx, field)
+				})
 		case "userAccount":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
@@ -19303,6 +19527,44 @@ func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet
 			}
 		case "createdAt":
 			out.Values[i] = ec._Workspace_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var workspacePageImplementors = []string{"WorkspacePage"}
+
+func (ec *executionContext) _WorkspacePage(ctx context.Context, sel ast.SelectionSet, obj *provision.WorkspacePage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, workspacePageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WorkspacePage")
+		case "nodes":
+			out.Values[i] = ec._WorkspacePage_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._WorkspacePage_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20708,6 +20970,38 @@ func (ec *executionContext) marshalNViewer2ᚖgatehouseᚋprovisionᚐPrincipal(
 		return graphql.Null
 	}
 	return ec._Viewer(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNWorkspace2ᚕᚖgatehouseᚋmodelsᚐWorkspaceᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Workspace) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNWorkspace2ᚖgatehouseᚋmodelsᚐWorkspace(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNWorkspace2ᚖgatehouseᚋmodelsᚐWorkspace(ctx context.Context, sel ast.SelectionSet, v *models.Workspace) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Workspace!")
+		return graphql.Null
+	}
+	return ec._Workspace(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNWorkspacePage2ᚖgatehouseᚋprovisionᚐWorkspacePage(ctx context.Context, sel ast.SelectionSet, v *provision.WorkspacePage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "WorkspacePage!")
+		return graphql.Null
+	}
+	return ec._WorkspacePage(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {

@@ -3,7 +3,7 @@
 //
 // Two handlers are exported and are meant to be mounted side by side:
 //
-//	mux.Handle("GET /graphql/v1", graphiql.Page("/graphql/v1", "/graphql/v1/assets/"))
+//	mux.Handle("GET /graphql/v1", graphiql.Page("/graphql/v1", "/graphql/v1/assets/", "/oauth/token"))
 //	mux.Handle("GET /graphql/v1/assets/", graphiql.Assets("/graphql/v1/assets/"))
 //
 // Page serves the HTML page at whatever path it is mounted on. The page loads
@@ -12,9 +12,16 @@
 // for each one with a "?v=<content hash>" query, and such requests are cached by
 // browsers for a year, so a new build never mixes with stale cached files.
 //
-// The page has a "Bearer token" box above GraphiQL: the token is kept in the
-// browser's localStorage and sent as "Authorization: Bearer <token>" on every
-// request unless the GraphiQL Headers editor sets Authorization itself.
+// The page has a sign-in bar above GraphiQL: an admin enters an integration
+// client's id and secret, and the page performs the client-credentials grant
+// itself against the token endpoint, sends the token as "Authorization: Bearer
+// <token>" (unless the Headers editor sets Authorization), and renews it
+// before it expires. The secret stays in the page's memory; the token and its
+// expiry are kept in sessionStorage (gone with the tab), never localStorage, and
+// so are GraphiQL's own tabs and history.
+// Until sign-in GraphiQL does not introspect and runs nothing, so the first
+// screen shows the sign-in bar and the example operations (Examples), not an
+// UNAUTHENTICATED error.
 //
 // The third-party files in assets/ (GraphiQL 3, React 18 UMD builds) are
 // listed with their versions in assets/VERSIONS.txt, licenses in
@@ -32,6 +39,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +48,12 @@ import (
 
 //go:embed assets
 var embedded embed.FS
+
+// Examples is the default tab's content: example operations, among them the
+// mutations of the vendor documents Gatehouse implements.
+//
+//go:embed examples.graphql
+var Examples string
 
 // The files the page loads, in load order. Only these are served by Assets.
 const (
@@ -119,14 +133,25 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <link rel="stylesheet" href="{{.PageCSS}}">
 </head>
 <body>
-<form id="gatehouse-tokenbar" class="gatehouse-tokenbar" autocomplete="off">
+<div class="gatehouse-bar">
 <strong>Gatehouse GraphQL</strong>
-<label for="gatehouse-token">Bearer token</label>
-<input id="gatehouse-token" type="password" autocomplete="off" spellcheck="false" placeholder="paste an access token">
-<button id="gatehouse-token-clear" type="button">Clear</button>
-<span class="gatehouse-hint">stored in this browser; sent as Authorization: Bearer &lt;token&gt;</span>
+<!-- method="post": were the script not to run, the secret must not land in a URL (the CSP's
+form-action 'none' blocks the submission anyway). -->
+<form id="gatehouse-signin" class="gatehouse-signin" method="post" autocomplete="off">
+<label for="gatehouse-client-id">Client ID</label>
+<input id="gatehouse-client-id" name="client_id" autocomplete="off" spellcheck="false" required placeholder="ghc_…">
+<label for="gatehouse-client-secret">Client secret</label>
+<input id="gatehouse-client-secret" name="client_secret" type="password" autocomplete="off" spellcheck="false" required>
+<button id="gatehouse-signin-button" type="submit">Sign in</button>
+<span class="gatehouse-hint">the page gets an access token with these and renews it; the secret is never stored</span>
 </form>
-<div id="graphiql" data-endpoint="{{.Endpoint}}">Loading GraphiQL…</div>
+<div id="gatehouse-session" class="gatehouse-session" hidden>
+<span id="gatehouse-whoami"></span>
+<button id="gatehouse-signout" type="button">Sign out</button>
+</div>
+<span id="gatehouse-status" class="gatehouse-status" role="status" aria-live="polite"></span>
+</div>
+<div id="graphiql" data-endpoint="{{.Endpoint}}" data-token-endpoint="{{.TokenEndpoint}}" data-examples="{{.Examples}}">Loading GraphiQL…</div>
 <script src="{{.ReactJS}}"></script>
 <script src="{{.ReactDOMJS}}"></script>
 <script src="{{.GraphiQLJS}}"></script>
@@ -141,11 +166,13 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 // "/graphql/v1" (an absolute http(s) URL also works: its origin is then added
 // to the page's connect-src). assetBase is the URL path prefix Assets is
 // mounted at, such as "/graphql/v1/assets/"; a missing trailing slash is added.
+// tokenEndpoint is the OAuth token endpoint the sign-in bar uses, such as
+// "/oauth/token" (same rules as endpoint).
 //
 // Responses carry a strict Content-Security-Policy (scripts only from 'self',
 // no inline scripts), X-Content-Type-Options: nosniff, X-Frame-Options: DENY
 // and Referrer-Policy: no-referrer.
-func Page(endpoint, assetBase string) http.Handler {
+func Page(endpoint, assetBase, tokenEndpoint string) http.Handler {
 	if !strings.HasSuffix(assetBase, "/") {
 		assetBase += "/"
 	}
@@ -155,23 +182,32 @@ func Page(endpoint, assetBase string) http.Handler {
 	}
 	var buf bytes.Buffer
 	err := pageTemplate.Execute(&buf, map[string]string{
-		"Endpoint":    endpoint,
-		"ReactJS":     ref(reactJS),
-		"ReactDOMJS":  ref(reactDOMJS),
-		"GraphiQLJS":  ref(graphiqlJS),
-		"GraphiQLCSS": ref(graphiqlCSS),
-		"PageJS":      ref(pageJS),
-		"PageCSS":     ref(pageCSS),
+		"Endpoint":      endpoint,
+		"TokenEndpoint": tokenEndpoint,
+		"Examples":      Examples,
+		"ReactJS":       ref(reactJS),
+		"ReactDOMJS":    ref(reactDOMJS),
+		"GraphiQLJS":    ref(graphiqlJS),
+		"GraphiQLCSS":   ref(graphiqlCSS),
+		"PageJS":        ref(pageJS),
+		"PageCSS":       ref(pageCSS),
 	})
 	if err != nil {
 		panic("graphiql: rendering page: " + err.Error())
 	}
 	page := buf.Bytes()
 
-	connect := "'self'"
-	if u, err := url.Parse(endpoint); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
-		connect += " " + u.Scheme + "://" + u.Host
+	origins := []string{"'self'"}
+	for _, e := range []string{endpoint, tokenEndpoint} {
+		u, err := url.Parse(e)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			continue
+		}
+		if o := u.Scheme + "://" + u.Host; !slices.Contains(origins, o) {
+			origins = append(origins, o)
+		}
 	}
+	connect := strings.Join(origins, " ")
 	csp := "default-src 'self'; script-src 'self'; " +
 		"style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; " +
 		"connect-src " + connect + "; " +

@@ -14,12 +14,13 @@ import (
 const (
 	testEndpoint  = "/graphql/v1"
 	testAssetBase = "/graphql/v1/assets/"
+	testTokenURL  = "/oauth/token"
 )
 
 // newMux mounts the handlers the way the main server does.
 func newMux() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("GET "+testEndpoint, Page(testEndpoint, testAssetBase))
+	mux.Handle("GET "+testEndpoint, Page(testEndpoint, testAssetBase, testTokenURL))
 	mux.Handle("GET "+testAssetBase, Assets(testAssetBase))
 	return mux
 }
@@ -65,8 +66,11 @@ func TestPage(t *testing.T) {
 	body := rec.Body.String()
 	for _, want := range []string{
 		`data-endpoint="/graphql/v1"`,
-		`id="gatehouse-token"`,
-		"Bearer token",
+		`data-token-endpoint="/oauth/token"`,
+		`id="gatehouse-client-id"`,
+		`id="gatehouse-client-secret"`,
+		"mutation UpdateUserAccountCredentials",
+		"createIdentityProviderConfiguration(input:",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
@@ -105,13 +109,13 @@ func TestPage(t *testing.T) {
 	if head.Code != http.StatusOK || head.Body.Len() != 0 {
 		t.Errorf("HEAD: status %d, %d body bytes", head.Code, head.Body.Len())
 	}
-	if post := do(t, Page(testEndpoint, testAssetBase), http.MethodPost, testEndpoint, nil); post.Code != http.StatusMethodNotAllowed {
+	if post := do(t, Page(testEndpoint, testAssetBase, testTokenURL), http.MethodPost, testEndpoint, nil); post.Code != http.StatusMethodNotAllowed {
 		t.Errorf("POST to Page: status %d, want 405", post.Code)
 	}
 }
 
 func TestPageEscapesAndNormalises(t *testing.T) {
-	rec := do(t, Page(`/q?a="b"&c=<d>`, "/static"), http.MethodGet, "/anything", nil)
+	rec := do(t, Page(`/q?a="b"&c=<d>`, "/static", "/oauth/token"), http.MethodGet, "/anything", nil)
 	body := rec.Body.String()
 	if strings.Contains(body, `"b"`) || strings.Contains(body, "<d>") {
 		t.Errorf("endpoint not escaped:\n%s", body)
@@ -120,9 +124,13 @@ func TestPageEscapesAndNormalises(t *testing.T) {
 		t.Errorf("asset base without trailing slash not normalised:\n%s", body)
 	}
 
-	rec = do(t, Page("https://api.example.test/graphql", "/a/"), http.MethodGet, "/", nil)
+	rec = do(t, Page("https://api.example.test/graphql", "/a/", "https://api.example.test/oauth/token"), http.MethodGet, "/", nil)
 	if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self' https://api.example.test;") {
 		t.Errorf("CSP for absolute endpoint: %q", csp)
+	}
+	rec = do(t, Page("/graphql", "/a/", "https://login.example.test/oauth/token"), http.MethodGet, "/", nil)
+	if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self' https://login.example.test;") {
+		t.Errorf("CSP for an absolute token endpoint: %q", csp)
 	}
 }
 
@@ -241,5 +249,14 @@ func TestAcceptsGzip(t *testing.T) {
 		if got := acceptsGzip(r); got != want {
 			t.Errorf("acceptsGzip(%q) = %v, want %v", in, got, want)
 		}
+	}
+}
+
+// The page keeps the session in sessionStorage and the secret in memory: it never writes
+// localStorage (it only removes the token earlier versions left there).
+func TestPageScriptNeverWritesLocalStorage(t *testing.T) {
+	body := string(loadAssets()[pageJS].body)
+	if strings.Contains(body, "localStorage.setItem") || !strings.Contains(body, "sessionStorage.setItem") {
+		t.Errorf("%s: storage use changed", pageJS)
 	}
 }

@@ -3,6 +3,7 @@
 package models
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -18,8 +19,17 @@ const (
 	ECONFLICT        = "CONFLICT"        // a concurrent change won (stale version)
 	EUNAUTHENTICATED = "UNAUTHENTICATED" // no or bad credentials
 	EFORBIDDEN       = "FORBIDDEN"       // authenticated, but not allowed
+	EUNAVAILABLE     = "UNAVAILABLE"     // the database is unreachable, too slow or busy: retry later
 	EINTERNAL        = "INTERNAL"        // anything else; never shown with its cause
 )
+
+// ErrUnavailable marks an error as transient: the database could not answer within the
+// request's deadline (down, locked, or every connection busy). Transports answer it with 503
+// and Retry-After; the request may be retried, and nothing was committed.
+var ErrUnavailable = errors.New("service temporarily unavailable")
+
+// unavailableMessage is the public message of an EUNAVAILABLE error.
+const unavailableMessage = "the service is temporarily unavailable; retry later"
 
 // Error is the domain error. Field is the input path the problem belongs to (the GraphQL
 // UserError label); Value is the offending input, nil when it is secret or irrelevant.
@@ -84,6 +94,9 @@ func ErrorCode(err error) string {
 	if err == nil {
 		return ""
 	}
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		return EUNAVAILABLE
+	}
 	return EINTERNAL
 }
 
@@ -97,7 +110,7 @@ func UserErrors(err error) Errors {
 	var e *Error
 	if errors.As(err, &e) {
 		switch e.Code {
-		case EUNAUTHENTICATED, EFORBIDDEN, EINTERNAL:
+		case EUNAUTHENTICATED, EFORBIDDEN, EINTERNAL, EUNAVAILABLE:
 			return nil
 		}
 		return Errors{e}
@@ -139,6 +152,9 @@ func PublicMessage(err error) string {
 	var es Errors
 	if errors.As(err, &es) && len(es) > 0 {
 		return es[0].Message
+	}
+	if ErrorCode(err) == EUNAVAILABLE {
+		return unavailableMessage
 	}
 	return "internal error"
 }

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"mime"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -27,8 +25,8 @@ const TokenLifetime = time.Hour
 // leeway tolerates clock skew between replicas when checking exp, nbf and iat.
 const leeway = 30 * time.Second
 
-// maxTokenRequestBytes bounds a token request body.
-const maxTokenRequestBytes = 16 << 10
+// MaxTokenRequestBytes bounds a token request body.
+const MaxTokenRequestBytes = 16 << 10
 
 // Server is the OAuth surface.
 type Server struct {
@@ -46,7 +44,9 @@ type verifiedToken struct {
 	clientID  string
 	workspace uuid.UUID
 	scopes    []string
-	expires   time.Time
+	expires   time.Time // exp plus leeway: when the cache entry ends
+	jti       uuid.UUID
+	exp, iat  time.Time
 }
 
 // verifiedCache remembers verified tokens until they expire. It is bounded: when full it is
@@ -92,6 +92,8 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/oauth/token", s.token)
 	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.metadata)
+	mux.HandleFunc("/oauth/introspect", s.introspect)
+	mux.HandleFunc("/oauth/revoke", s.revoke)
 }
 
 // accessClaims are the claims of an access token.
@@ -120,10 +122,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, terr := s.issue(r)
 	if terr != nil {
-		if terr.status == http.StatusUnauthorized && terr.basic {
-			w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
-		}
-		writeJSON(w, terr.status, terr)
+		writeTokenError(w, terr)
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
@@ -141,57 +140,17 @@ func badRequest(desc string) *tokenError {
 }
 
 func (s *Server) issue(r *http.Request) (*tokenResponse, *tokenError) {
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if ct != "application/x-www-form-urlencoded" {
-		return nil, badRequest("the request body must be application/x-www-form-urlencoded")
-	}
-	r.Body = http.MaxBytesReader(nil, r.Body, maxTokenRequestBytes)
-	if err := r.ParseForm(); err != nil {
-		return nil, badRequest("the request body is not a valid form or is too large")
-	}
-	form := r.PostForm
-	for k, vs := range form {
-		if len(vs) > 1 {
-			return nil, badRequest("parameter " + k + " is repeated")
-		}
-	}
-	if len(r.URL.Query()) > 0 {
-		return nil, badRequest("parameters belong in the request body, not the URL")
+	form, terr := readForm(r)
+	if terr != nil {
+		return nil, terr
 	}
 	grant := form.Get("grant_type")
 	if grant == "" {
 		return nil, badRequest("grant_type is required")
 	}
-	// Client authentication: HTTP Basic (RFC 6749 §2.3.1, form-encoded parts) or form fields,
-	// never both.
-	id, sec, basic := r.BasicAuth()
-	if basic {
-		if form.Has("client_secret") {
-			return nil, badRequest("use one client authentication method: HTTP Basic or client_secret, not both")
-		}
-		var err1, err2 error
-		id, err1 = url.QueryUnescape(id)
-		sec, err2 = url.QueryUnescape(sec)
-		if err1 != nil || err2 != nil {
-			return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client", Desc: "malformed client credentials", basic: true}
-		}
-		if fid := form.Get("client_id"); fid != "" && fid != id {
-			return nil, badRequest("client_id in the body differs from the HTTP Basic client")
-		}
-	} else {
-		id, sec = form.Get("client_id"), form.Get("client_secret")
-	}
-	if id == "" || sec == "" {
-		return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client",
-			Desc: "client authentication is required (HTTP Basic or client_id and client_secret)", basic: true}
-	}
-	client, err := s.svc.AuthenticateClient(r.Context(), id, sec)
-	if err != nil {
-		if models.ErrorCode(err) != models.EUNAUTHENTICATED {
-			s.log.ErrorContext(r.Context(), "token: authenticate client", "err", err)
-			return nil, &tokenError{status: http.StatusInternalServerError, Code: "server_error"}
-		}
-		return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client", Desc: "client authentication failed", basic: basic}
+	client, terr := s.authenticateClient(r, form)
+	if terr != nil {
+		return nil, terr
 	}
 	if grant != "client_credentials" {
 		return nil, &tokenError{status: http.StatusBadRequest, Code: "unsupported_grant_type",
@@ -245,12 +204,19 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
 		"scopes_supported":                      models.AllScopes,
 		"response_types_supported":              []string{},
+
+		// RFC 7662 and RFC 7009 (introspect.go, revoke.go).
+		"introspection_endpoint":                        s.issuer + "/oauth/introspect",
+		"introspection_endpoint_auth_methods_supported": clientAuthMethods,
+		"revocation_endpoint":                           s.issuer + "/oauth/revoke",
+		"revocation_endpoint_auth_methods_supported":    clientAuthMethods,
 	})
 }
 
 // Authenticate verifies the request's bearer token (signature, issuer, audience, time) and
-// returns the caller, refusing tokens of revoked clients. A refusal is a models.Error with code
-// EUNAUTHENTICATED and a message safe to show; any other error is a server fault.
+// returns the caller, refusing revoked tokens and tokens of revoked clients. A refusal is a
+// models.Error with code EUNAUTHENTICATED and a message safe to show; any other error is a
+// server fault.
 func (s *Server) Authenticate(r *http.Request) (*provision.Principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
@@ -265,36 +231,60 @@ func (s *Server) Authenticate(r *http.Request) (*provision.Principal, error) {
 
 // Verify checks an access token and returns its caller. A token whose signature was already
 // verified is remembered until it expires (an ES256 verification costs ~90 µs here, more than
-// the rest of a small GraphQL request); the revocation check runs on every call.
+// the rest of a small GraphQL request); the revocation checks (token and client, each cached
+// for seconds) run on every call.
 func (s *Server) Verify(ctx context.Context, raw string) (*provision.Principal, error) {
-	invalid := models.Errorf(models.EUNAUTHENTICATED, "the access token is invalid or expired")
+	v, ok := s.verifySignature(ctx, raw)
+	if !ok {
+		return nil, models.Errorf(models.EUNAUTHENTICATED, "the access token is invalid or expired")
+	}
+	return s.principal(ctx, v)
+}
+
+// verifySignature checks an access token's signature, issuer, audience and time, without
+// asking whether it or its client has been revoked.
+func (s *Server) verifySignature(ctx context.Context, raw string) (verifiedToken, bool) {
 	if len(raw) > 4096 {
-		return nil, invalid
+		return verifiedToken{}, false
 	}
 	if v, ok := s.verified.get(raw, s.now()); ok {
-		return s.svc.Authenticate(ctx, v.clientID, v.workspace, v.scopes)
+		return v, true
 	}
 	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil || len(tok.Headers) != 1 {
-		return nil, invalid
+		return verifiedToken{}, false
 	}
 	key := s.keys.publicKey(ctx, tok.Headers[0].KeyID)
 	if key == nil {
-		return nil, invalid
+		return verifiedToken{}, false
 	}
 	var c accessClaims
 	if err := tok.Claims(key, &c); err != nil {
-		return nil, invalid
+		return verifiedToken{}, false
 	}
 	if err := c.ValidateWithLeeway(jwt.Expected{Issuer: s.issuer, AnyAudience: jwt.Audience{s.issuer}, Time: s.now()}, leeway); err != nil {
-		return nil, invalid
+		return verifiedToken{}, false
 	}
 	ws, err := uuid.Parse(c.WorkspaceID)
-	if err != nil || c.Subject == "" || c.Expiry == nil {
-		return nil, invalid
+	if err != nil || c.Subject == "" || c.Expiry == nil || c.IssuedAt == nil {
+		return verifiedToken{}, false
 	}
-	v := verifiedToken{clientID: c.Subject, workspace: ws, scopes: models.SplitScopes(c.Scope), expires: c.Expiry.Time().Add(leeway)}
+	jti, err := uuid.Parse(c.ID) // every token we issue has one; revocation needs it
+	if err != nil {
+		return verifiedToken{}, false
+	}
+	v := verifiedToken{clientID: c.Subject, workspace: ws, scopes: models.SplitScopes(c.Scope),
+		expires: c.Expiry.Time().Add(leeway), jti: jti, exp: c.Expiry.Time(), iat: c.IssuedAt.Time()}
 	s.verified.put(raw, v)
+	return v, true
+}
+
+// principal is the caller a verified token stands for, refusing revoked tokens and tokens
+// of revoked clients.
+func (s *Server) principal(ctx context.Context, v verifiedToken) (*provision.Principal, error) {
+	if err := s.svc.CheckTokenRevoked(ctx, v.jti); err != nil {
+		return nil, err
+	}
 	return s.svc.Authenticate(ctx, v.clientID, v.workspace, v.scopes)
 }
 

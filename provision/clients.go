@@ -126,12 +126,9 @@ func (s *Service) Authenticate(ctx context.Context, clientID string, workspaceID
 
 // CreateWorkspace creates a tenant. Only the platform admin may.
 func (s *Service) CreateWorkspace(ctx context.Context, name string) (*models.Workspace, error) {
-	p, err := s.authorize(ctx, accessAdmin)
+	p, err := s.authorizePlatform(ctx, "create workspaces")
 	if err != nil {
 		return nil, err
-	}
-	if !p.PlatformAdmin {
-		return nil, models.Errorf(models.EFORBIDDEN, "only the platform admin client may create workspaces")
 	}
 	name = strings.TrimSpace(name)
 	if err := validateName("name", name); err != nil {
@@ -183,22 +180,13 @@ func (s *Service) CreateIntegrationClient(ctx context.Context, in CreateIntegrat
 	if serr != nil {
 		errs = append(errs, serr)
 	}
-	ws := p.WorkspaceID
-	if in.WorkspaceID != nil && *in.WorkspaceID != "" {
-		id, err := parseID("workspaceId", *in.WorkspaceID)
-		switch {
-		case err != nil:
-			errs = append(errs, err.(*models.Error))
-		case id != p.WorkspaceID && !p.PlatformAdmin:
-			return nil, "", models.Errorf(models.EFORBIDDEN, "only the platform admin client may create clients in another workspace")
-		default:
-			if _, err := s.store.Workspace(ctx, id); errors.Is(err, store.ErrNotFound) {
-				errs = append(errs, models.FieldError(models.ENOTFOUND, "workspaceId", *in.WorkspaceID, "no such workspace"))
-			} else if err != nil {
-				return nil, "", internal("create client", err)
-			}
-			ws = id
-		}
+	ws, err := s.workspaceFor(ctx, p, in.WorkspaceID, "create clients")
+	var fe *models.Error
+	switch {
+	case errors.As(err, &fe) && fe.Field != "":
+		errs = append(errs, fe)
+	case err != nil:
+		return nil, "", err
 	}
 	if len(errs) > 0 {
 		return nil, "", errs
@@ -222,13 +210,18 @@ func (s *Service) CreateIntegrationClient(ctx context.Context, in CreateIntegrat
 	return c, plain, nil
 }
 
-// IntegrationClients lists the caller's workspace's clients.
-func (s *Service) IntegrationClients(ctx context.Context) ([]*models.IntegrationClient, error) {
+// IntegrationClients lists a workspace's clients: the caller's when workspaceID is nil or
+// empty; another workspace's only for the platform admin.
+func (s *Service) IntegrationClients(ctx context.Context, workspaceID *string) ([]*models.IntegrationClient, error) {
 	p, err := s.authorize(ctx, accessAdmin)
 	if err != nil {
 		return nil, err
 	}
-	cs, err := s.store.IntegrationClients(ctx, p.WorkspaceID)
+	ws, err := s.workspaceFor(ctx, p, workspaceID, "list clients")
+	if err != nil {
+		return nil, err
+	}
+	cs, err := s.store.IntegrationClients(ctx, ws)
 	return cs, internal("list clients", err)
 }
 
@@ -275,12 +268,23 @@ func (s *Service) changeClient(ctx context.Context, clientID, action string, cha
 	}
 	var c *models.IntegrationClient
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		c, err = s.store.IntegrationClient(ctx, p.WorkspaceID, clientID)
+		// The platform admin reaches a client in any workspace (client ids are unique across
+		// workspaces); any other admin only those of its own.
+		if p.PlatformAdmin {
+			c, err = s.store.IntegrationClientByClientID(ctx, clientID)
+		} else {
+			c, err = s.store.IntegrationClient(ctx, p.WorkspaceID, clientID)
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			return models.FieldError(models.ENOTFOUND, "clientId", clientID, "no such integration client in this workspace")
 		}
 		if err != nil {
 			return err
+		}
+		// A tenant admin of the workspace the platform admin client lives in must not take it
+		// over (a rotation would hand it the platform admin's secret) nor lock it out.
+		if c.PlatformAdmin && !p.PlatformAdmin {
+			return models.Errorf(models.EFORBIDDEN, "only the platform admin client may change a platform admin client")
 		}
 		if err := change(c); err != nil {
 			return err
@@ -288,7 +292,9 @@ func (s *Service) changeClient(ctx context.Context, clientID, action string, cha
 		if err := s.store.UpdateIntegrationClient(ctx, c); err != nil {
 			return err
 		}
-		return s.audit(ctx, p, action, "integration_client", clientID, nil)
+		ap := *p
+		ap.WorkspaceID = c.WorkspaceID // the event belongs to the workspace the client lives in
+		return s.audit(ctx, &ap, action, "integration_client", clientID, nil)
 	})
 	if err != nil {
 		return nil, internal(action, err)

@@ -26,6 +26,8 @@ type Service struct {
 	now     func() time.Time
 	log     *slog.Logger
 	clients *credentialCache[models.IntegrationClient]
+	// revokedTokens caches revoked-access-token lookups by jti (tokens.go).
+	revokedTokens revokedTokenCache
 	// bulkSlots bounds the bulk operations running at once (memory, not correctness).
 	bulkSlots chan struct{}
 	// scimTokens caches SCIM token lookups (2 s; revocation drops the entry at once).

@@ -48,12 +48,13 @@ func NewHandler(svc *provision.Service, log *slog.Logger) http.Handler {
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.FixedComplexityLimit(MaxComplexity))
 	srv.Use(depthLimit{max: MaxDepth})
+	srv.Use(overlapLimit{max: MaxOverlapCost})
 	srv.SetErrorPresenter(presentError(log))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		log.ErrorContext(ctx, "graphql: panic", "panic", fmt.Sprint(v))
 		return fmt.Errorf("internal error")
 	})
-	return http.MaxBytesHandler(srv, MaxBodyBytes)
+	return boundedBody(srv, MaxBodyBytes)
 }
 
 // Bounds of the parsed-document cache (see shapeCache). Its memory is estimated from each
@@ -141,11 +142,15 @@ func RequireAuth(auth Authenticator, log *slog.Logger, next http.Handler) http.H
 		p, err := auth(r)
 		if err != nil {
 			status, code, msg := http.StatusUnauthorized, models.EUNAUTHENTICATED, models.PublicMessage(err)
-			if models.ErrorCode(err) != models.EUNAUTHENTICATED {
+			switch models.ErrorCode(err) {
+			case models.EUNAUTHENTICATED:
+				w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+			case models.EUNAVAILABLE:
+				log.WarnContext(r.Context(), "graphql: authenticate: database unavailable", "err", err)
+				status, code = http.StatusServiceUnavailable, models.EUNAVAILABLE
+			default:
 				log.ErrorContext(r.Context(), "graphql: authenticate", "err", err)
 				status, code, msg = http.StatusInternalServerError, models.EINTERNAL, "internal error"
-			} else {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
 			}
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(status)

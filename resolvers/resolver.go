@@ -13,6 +13,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"gatehouse/graph/model"
+	"gatehouse/guard"
 	"gatehouse/models"
 	"gatehouse/provision"
 )
@@ -67,6 +68,10 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		case models.EINTERNAL:
 			log.ErrorContext(ctx, "graphql: internal error", "err", err, "path", ge.Path.String())
 			ge.Message = "internal error"
+		case models.EUNAVAILABLE: // the whole answer becomes a retryable 503
+			log.WarnContext(ctx, "graphql: database unavailable", "err", err, "path", ge.Path.String())
+			ge.Message = models.PublicMessage(err)
+			guard.MarkUnavailable(ctx)
 		default: // a user error outside a payload (e.g. a query argument): show it, naming its field
 			ge.Message = models.FieldMessage(err)
 		}

@@ -274,8 +274,13 @@ func (r *queryResolver) Workspace(ctx context.Context) (*models.Workspace, error
 }
 
 // IntegrationClients is the resolver for the integrationClients field.
-func (r *queryResolver) IntegrationClients(ctx context.Context) ([]*models.IntegrationClient, error) {
-	return r.Svc.IntegrationClients(ctx)
+func (r *queryResolver) IntegrationClients(ctx context.Context, workspaceID *string) ([]*models.IntegrationClient, error) {
+	return r.Svc.IntegrationClients(ctx, workspaceID)
+}
+
+// Workspaces is the resolver for the workspaces field.
+func (r *queryResolver) Workspaces(ctx context.Context, first *int, after *string) (*provision.WorkspacePage, error) {
+	return r.Svc.Workspaces(ctx, pageSize(first), after)
 }
 
 // UserAccount is the resolver for the userAccount field.

@@ -146,6 +146,8 @@ func errorStatus(code string) (int, string) {
 		return http.StatusUnauthorized, "authentication_error"
 	case models.EFORBIDDEN:
 		return http.StatusForbidden, "permission_error"
+	case models.EUNAVAILABLE:
+		return http.StatusServiceUnavailable, "unavailable"
 	}
 	return http.StatusInternalServerError, "internal_error"
 }
@@ -155,9 +157,13 @@ func writeError(w http.ResponseWriter, err error, log *slog.Logger, r *http.Requ
 	code := models.ErrorCode(err)
 	status, typ := errorStatus(code)
 	msg := models.FieldMessage(err)
-	if status == http.StatusInternalServerError {
+	switch status {
+	case http.StatusInternalServerError:
 		log.ErrorContext(r.Context(), "rest: internal error", "err", err, "path", r.URL.Path)
 		msg = "internal error"
+	case http.StatusServiceUnavailable:
+		log.WarnContext(r.Context(), "rest: database unavailable", "err", err, "path", r.URL.Path)
+		msg = models.PublicMessage(err)
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)

@@ -156,6 +156,8 @@ func errorStatus(err error) (int, string) {
 		return http.StatusUnauthorized, ""
 	case models.EFORBIDDEN:
 		return http.StatusForbidden, ""
+	case models.EUNAVAILABLE:
+		return http.StatusServiceUnavailable, ""
 	}
 	return http.StatusInternalServerError, ""
 }
@@ -164,9 +166,12 @@ func errorStatus(err error) (int, string) {
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) int {
 	status, scimType := errorStatus(err)
 	detail := models.PublicMessage(err)
-	if status == http.StatusInternalServerError {
+	switch status {
+	case http.StatusInternalServerError:
 		h.log.ErrorContext(r.Context(), "scim: internal error", "err", err, "path", r.URL.Path)
 		detail = "internal error"
+	case http.StatusServiceUnavailable:
+		h.log.WarnContext(r.Context(), "scim: database unavailable", "err", err, "path", r.URL.Path)
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse-scim"`)

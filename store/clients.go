@@ -75,6 +75,18 @@ func (s *Store) Workspace(ctx context.Context, id uuid.UUID) (*models.Workspace,
 	return &w, nil
 }
 
+// Workspaces lists up to limit workspaces after the given id, in creation order. Listing
+// every tenant is the platform admin's view; the caller decides who may.
+func (s *Store) Workspaces(ctx context.Context, after *uuid.UUID, limit int) ([]*models.Workspace, error) {
+	q := s.db(ctx)
+	if after != nil {
+		q = q.Where("id > ?", *after)
+	}
+	var ws []*models.Workspace
+	err := q.Order("id").Limit(limit).Find(&ws).Error
+	return ws, translate(err)
+}
+
 // SigningKeys lists every signing key, newest first.
 func (s *Store) SigningKeys(ctx context.Context) ([]*models.SigningKey, error) {
 	var ks []*models.SigningKey

@@ -67,5 +67,5 @@ func translate(err error) error {
 		}
 		return &UniqueError{Index: cols}
 	}
-	return fmt.Errorf("store: %w", err)
+	return fmt.Errorf("store: %w", unavailable(err))
 }

@@ -64,6 +64,11 @@ func (s *Store) migrateTo(ctx context.Context, last int) error {
 		}
 		err := db.Transaction(func(tx *gorm.DB) error {
 			if s.dialect == Postgres {
+				// A migration may rewrite a large table: the serving statement_timeout
+				// does not apply to it.
+				if err := tx.Exec("SET LOCAL statement_timeout = 0").Error; err != nil {
+					return err
+				}
 				if err := tx.Exec("SELECT pg_advisory_xact_lock(7215339)").Error; err != nil {
 					return err
 				}

@@ -6,6 +6,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -18,6 +19,8 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+
+	"gatehouse/models"
 )
 
 // Dialects.
@@ -33,9 +36,53 @@ type Store struct {
 	now     func() time.Time
 }
 
+// Options tune Open. The zero value is what tests and the migrate command use.
+type Options struct {
+	// MaxConns is PostgreSQL's connection pool size (default 32). SQLite always uses one.
+	MaxConns int
+	// StatementTimeout, when positive, is PostgreSQL's statement_timeout for every session but
+	// migrations, and SQLite's busy timeout when below 10 s: a backstop behind the request
+	// deadline carried by each call's context.
+	StatementTimeout time.Duration
+	// Wait is how long Open keeps retrying a database that does not answer yet (it may still be
+	// starting), with exponential backoff; zero tries once.
+	Wait time.Duration
+	// OnRetry, when set, is told of each failed attempt before the next one.
+	OnRetry func(err error, next time.Duration)
+}
+
 // Open connects to url: "sqlite:<path>" (":memory:" is not supported: use a temporary file) or
-// "postgres://…". It does not migrate; call Migrate.
-func Open(ctx context.Context, rawURL string) (*Store, error) {
+// "postgres://…". It does not migrate; call Migrate. At most one Options is used.
+func Open(ctx context.Context, rawURL string, options ...Options) (*Store, error) {
+	var opt Options
+	if len(options) > 0 {
+		opt = options[0]
+	}
+	if opt.MaxConns <= 0 {
+		opt.MaxConns = 32
+	}
+	deadline := time.Now().Add(opt.Wait)
+	backoff := 100 * time.Millisecond
+	for {
+		s, err := open(ctx, rawURL, opt)
+		left := time.Until(deadline)
+		if err == nil || !errors.Is(err, models.ErrUnavailable) || left <= 0 {
+			return s, err
+		}
+		backoff = min(backoff, left)
+		if opt.OnRetry != nil {
+			opt.OnRetry(err, backoff)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 	cfg := &gorm.Config{
 		// Queries are never logged: their parameters can carry identifiers and hashes.
 		Logger:                 logger.Discard,
@@ -57,8 +104,11 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 				return nil, fmt.Errorf("store: %w", err)
 			}
 		}
+		if err := createPrivate(path); err != nil {
+			return nil, err
+		}
 		q := url.Values{}
-		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout(opt.StatementTimeout).Milliseconds()))
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(NORMAL)")
 		q.Add("_pragma", "foreign_keys(1)")
@@ -69,14 +119,14 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		dial = sqlite.Open("file:" + escaped + "?" + q.Encode())
 		dialect = SQLite
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
-		dial = postgres.Open(rawURL)
+		dial = postgres.Open(withStatementTimeout(rawURL, opt.StatementTimeout))
 		dialect = Postgres
 	default:
 		return nil, fmt.Errorf("store: unsupported database URL (want sqlite:<path> or postgres://…)")
 	}
 	gdb, err := gorm.Open(dial, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", dialect, err)
+		return nil, fmt.Errorf("store: open %s: %w", dialect, unavailable(err))
 	}
 	sqlDB, err := gdb.DB()
 	if err != nil {
@@ -87,8 +137,8 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		// SQLITE_BUSY surprises; WAL keeps it fast.
 		sqlDB.SetMaxOpenConns(1)
 	} else {
-		sqlDB.SetMaxOpenConns(32)
-		sqlDB.SetMaxIdleConns(32)
+		sqlDB.SetMaxOpenConns(opt.MaxConns)
+		sqlDB.SetMaxIdleConns(opt.MaxConns)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
 	s := &Store{gdb: gdb, dialect: dialect, now: func() time.Time { return time.Now().UTC() }}
@@ -118,7 +168,7 @@ func (s *Store) Ping(ctx context.Context) error {
 		return err
 	}
 	if err := sqlDB.PingContext(ctx); err != nil {
-		return fmt.Errorf("store: ping: %w", err)
+		return fmt.Errorf("store: ping: %w", unavailable(err))
 	}
 	return nil
 }
@@ -131,13 +181,14 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
 		return fn(ctx)
 	}
-	return s.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	// Errors of fn are already translated; those of BEGIN and COMMIT are classified here.
+	return unavailable(s.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		ctx, counts := withCounts(context.WithValue(ctx, txKey{}, tx))
 		if err := fn(ctx); err != nil {
 			return err
 		}
 		return s.flushCounts(ctx, counts)
-	})
+	}))
 }
 
 // db returns the transaction carried by ctx, or the pool.
@@ -187,18 +238,6 @@ func exists(q *gorm.DB) (bool, error) {
 		return false, translate(err)
 	}
 	return n > 0, nil
-}
-
-// Describe returns a database URL without its password, for logs.
-func Describe(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.User == nil {
-		return rawURL
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
 }
 
 // RawScan runs a read-only SQL query and scans its result into dest. It exists for tests and

@@ -1,0 +1,571 @@
+// Command signin measures browser sign-in through Gatehouse: a brand application's
+// authorization-code flow (authorize → customer IdP → callback or ACS → code → token), for an
+// upstream OIDC IdP and an upstream SAML IdP, first-time sign-ins (just-in-time provisioning
+// with placement) and returning ones, on SQLite and PostgreSQL. It is not run by `go test`.
+//
+//	go run ./bench/signin                       # both protocols, both databases
+//	go run ./bench/signin -db postgres -n 4000 -protocols saml
+//
+// The IdPs run inside this process (an OIDC provider signing ES256 id_tokens, and crewjam/saml's
+// IdentityProvider signing assertions with RSA-2048), so their signing cost is the load
+// generator's: each phase prints the CPU time per sign-in of the server, of the PostgreSQL
+// backends and of this process separately. Each of c concurrent "browsers" keeps cookies like a
+// browser for one sign-in, follows Gatehouse's redirects, lets the IdP answer, and posts the
+// SAML auto-submit form without Gatehouse's cookie (the IdP's POST is cross-site, so a
+// SameSite=Lax cookie does not come with it). The application then redeems the code at the
+// token endpoint and the id_token's nonce and sign_in claim are checked.
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"encoding/xml"
+	"errors"
+	"flag"
+	"fmt"
+	"html"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/crewjam/saml"
+	"github.com/go-jose/go-jose/v4"
+	"github.com/miekg/dns"
+
+	"gatehouse/bench/internal/benchkit"
+)
+
+const redirectURI = "http://127.0.0.1:9/callback" // the brand app's; never dialled
+
+func main() {
+	dbs := flag.String("db", "sqlite,postgres", "databases: sqlite, postgres")
+	protocols := flag.String("protocols", "oidc,saml", "upstream protocols: oidc, saml")
+	n := flag.Int("n", 3000, "sign-ins per phase")
+	c := flag.Int("c", 8, "concurrent browsers")
+	logs := flag.Bool("logs", false, "show the server's log")
+	pgURL := flag.String("pg", envOr("GATEHOUSE_TEST_POSTGRES_URL", "postgres://root@127.0.0.1:5432/postgres?sslmode=disable"),
+		"admin URL of the PostgreSQL server (a fresh database is created on it)")
+	flag.Parse()
+
+	bin, err := benchkit.Build()
+	if err != nil {
+		fail(err)
+	}
+	defer os.Remove(bin)
+	dnsAddr, txt := startDNS()
+	oidcIdP := newOIDCIdP()
+	defer oidcIdP.srv.Close()
+	samlIdP := newSAMLIdP()
+	defer samlIdP.srv.Close()
+	fmt.Printf("gatehouse sign-in bench  %s  concurrency=%d  sign-ins per phase=%d\n", time.Now().UTC().Format(time.RFC3339), *c, *n)
+	for _, db := range strings.Split(*dbs, ",") {
+		srv, err := benchkit.Start(bin, db, *pgURL, *logs, "GATEHOUSE_ALLOW_PRIVATE_NETWORKS=true", "GATEHOUSE_DNS_SERVER="+dnsAddr)
+		if err != nil {
+			fail(err)
+		}
+		fmt.Printf("\n== %s\n", db)
+		b := &bench{srv: srv, txt: txt, oidc: oidcIdP, saml: samlIdP, tr: &http.Transport{MaxIdleConnsPerHost: 4 * *c}}
+		if err := b.setup(*protocols); err != nil {
+			srv.Stop()
+			fail(err)
+		}
+		benchkit.PhaseHeader()
+		for _, p := range strings.Split(*protocols, ",") {
+			base := b.users
+			b.users += *n
+			must(srv.Analyze())
+			srv.Phase(p+" first-time (JIT)", *n, *c, func(i int) error { return b.signIn(p, base+i, "provisioned") })
+			must(srv.Analyze())
+			srv.Phase(p+" returning", *n, *c, func(i int) error { return b.signIn(p, base+i, "existing_identity") })
+		}
+		fmt.Printf("server peak RSS: %s\n", srv.PeakRSS())
+		srv.Stop()
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "bench/signin:", err)
+	os.Exit(1)
+}
+
+func must(err error) {
+	if err != nil {
+		fail(err)
+	}
+}
+
+// bench is one server with its brand application and one active connection per protocol.
+type bench struct {
+	srv        *benchkit.Server
+	txt        *sync.Map
+	oidc       *oidcIdP
+	saml       *samlIdP
+	tr         *http.Transport
+	admin      string // admin access token
+	clientID   string // the brand application
+	secret     string
+	users      int               // identities used so far (each phase signs in new people first)
+	domain     map[string]string // protocol → verified email domain
+	connection map[string]string // protocol → connection slug
+}
+
+// setup creates the brand, its application and an active connection per protocol (tested,
+// with a verified domain, auto-provisioning at the brand), as an admin would.
+func (b *bench) setup(protocols string) error {
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := b.call("POST", "/oauth/token", "", "grant_type=client_credentials", &tok); err != nil {
+		return err
+	}
+	b.admin = tok.AccessToken
+	var d struct {
+		CreateBrand struct{ Brand struct{ ID string } }
+	}
+	if err := b.gql(`mutation { createBrand(input: {name: "Bench Portal"}) { brand { id } errors { message } } }`, &d); err != nil {
+		return err
+	}
+	brandID := d.CreateBrand.Brand.ID
+	var a struct {
+		CreateApplication struct {
+			Application  struct{ ClientID string }
+			ClientSecret string
+		}
+	}
+	if err := b.gql(fmt.Sprintf(`mutation { createApplication(input: {brandId: %q, name: "Bench app", redirectUris: [%q], type: CONFIDENTIAL}) {
+		application { clientId } clientSecret errors { label message } } }`, brandID, redirectURI), &a); err != nil {
+		return err
+	}
+	b.clientID, b.secret = a.CreateApplication.Application.ClientID, a.CreateApplication.ClientSecret
+	if b.clientID == "" || b.secret == "" {
+		return errors.New("createApplication returned no client")
+	}
+	b.domain, b.connection = map[string]string{}, map[string]string{}
+	for _, p := range strings.Split(protocols, ",") {
+		var body string
+		switch p {
+		case "oidc":
+			body = fmt.Sprintf(`{"name":"Bench OIDC","slug":"bench-oidc","protocol":"oidc","oidcConfig":{"issuerUrl":%q,
+				"clientId":"gatehouse","clientSecret":"upstream-secret","scopes":["openid","email","profile"]},"jitProvisioning":true}`, b.oidc.srv.URL)
+		case "saml":
+			if err := b.saml.loadSP(b.srv.Base + "/saml/metadata"); err != nil {
+				return err
+			}
+			body = fmt.Sprintf(`{"name":"Bench SAML","slug":"bench-saml","protocol":"saml","samlConfig":{"entityId":%q,"ssoUrl":%q,
+				"certificate":%q,"signRequests":false,"attributeMapping":{"email":"urn:oid:0.9.2342.19200300.100.1.3",
+				"firstName":"urn:oid:2.5.4.42","lastName":"urn:oid:2.5.4.4"}},"jitProvisioning":true}`,
+				b.saml.idp.MetadataURL.String(), b.saml.idp.SSOURL.String(), b.saml.certPEM)
+		default:
+			return fmt.Errorf("unknown protocol %q (want oidc or saml)", p)
+		}
+		var conn struct{ Connection struct{ ID, Slug string } }
+		if err := b.call("POST", "/api/v1/sso/connections", b.admin, body, &conn); err != nil {
+			return err
+		}
+		base := "/api/v1/sso/connections/" + conn.Connection.ID
+		var test struct{ Success bool }
+		if err := b.call("POST", base+"/test", b.admin, "", &test); err != nil || !test.Success {
+			return fmt.Errorf("test of the %s connection failed: %v", p, err)
+		}
+		domain := p + "-bench.example.com"
+		var dom struct {
+			Domain    struct{ ID string }
+			DNSRecord struct{ Name, Value string } `json:"dnsRecord"`
+		}
+		if err := b.call("POST", base+"/domains", b.admin, fmt.Sprintf(`{"domain":%q}`, domain), &dom); err != nil {
+			return err
+		}
+		b.txt.Store(dns.Fqdn(dom.DNSRecord.Name), dom.DNSRecord.Value)
+		var ver struct{ Success bool }
+		if err := b.call("PUT", base+"/domains/"+dom.Domain.ID+"/verify", b.admin, "", &ver); err != nil || !ver.Success {
+			return fmt.Errorf("domain verification of %s failed: %v", domain, err)
+		}
+		if err := b.call("POST", base+"/activate", b.admin, "", nil); err != nil {
+			return err
+		}
+		var cfg map[string]any
+		if err := b.gql(fmt.Sprintf(`mutation { brands { createIdentityProviderConfiguration(input: {brandId: %q, identityProviderId: %q,
+			autoProvisionLearners: true}) { errors { label message } } } }`, brandID, conn.Connection.ID), &cfg); err != nil {
+			return err
+		}
+		b.domain[p], b.connection[p] = domain, conn.Connection.Slug
+	}
+	return nil
+}
+
+// call sends one admin request and decodes a 2xx JSON answer into out.
+func (b *bench) call(method, path, token, body string, out any) error {
+	req, _ := http.NewRequest(method, b.srv.Base+path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+	} else {
+		req.SetBasicAuth(benchkit.AdminClientID, benchkit.AdminClientSecret)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(raw, out)
+}
+
+// gql runs one GraphQL operation and fails on any error, top-level or in a payload.
+func (b *bench) gql(query string, out any) error {
+	body, _ := json.Marshal(map[string]string{"query": query})
+	var resp struct {
+		Data   json.RawMessage
+		Errors []any
+	}
+	if err := b.call("POST", "/graphql/v1", b.admin, string(body), &resp); err != nil {
+		return err
+	}
+	if len(resp.Errors) > 0 || bytes.Contains(resp.Data, []byte(`"message"`)) {
+		return fmt.Errorf("graphql: %s %v", resp.Data, resp.Errors)
+	}
+	return json.Unmarshal(resp.Data, out)
+}
+
+var formRE = regexp.MustCompile(`(?is)<form[^>]*action="([^"]*)"`)
+var inputRE = regexp.MustCompile(`(?is)<input[^>]*name="([^"]*)"[^>]*value="([^"]*)"`)
+
+// signIn is one person signing in to the brand application through the connection of the
+// protocol, with a fresh browser; the id_token must carry the expected sign_in outcome.
+func (b *bench) signIn(protocol string, user int, want string) error {
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Transport: b.tr, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	verifier := benchkit.RandHex(32)
+	sum := sha256.Sum256([]byte(verifier))
+	state, nonce := benchkit.RandHex(16), benchkit.RandHex(16)
+	q := url.Values{"client_id": {b.clientID}, "redirect_uri": {redirectURI}, "response_type": {"code"},
+		"scope": {"openid email profile"}, "state": {state}, "nonce": {nonce}, "connection": {b.connection[protocol]},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+	req, _ := http.NewRequest("GET", b.srv.Base+"/oauth/authorize?"+q.Encode(), nil)
+	var code string
+	for hop := 0; code == "" && hop < 12; hop++ {
+		if u := req.URL; strings.HasPrefix(u.String(), b.oidc.srv.URL) || strings.HasPrefix(u.String(), b.saml.srv.URL) {
+			// The IdP learns who signs in from its own session; here, from the query.
+			qq := u.Query()
+			qq.Set("bench_user", fmt.Sprint(user))
+			qq.Set("bench_domain", b.domain[protocol])
+			u.RawQuery = qq.Encode()
+		}
+		resp, err := browser.Do(req)
+		if err != nil {
+			return err
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode >= 300 && resp.StatusCode < 400:
+			loc, err := resp.Location()
+			if err != nil {
+				return err
+			}
+			if strings.HasPrefix(loc.String(), redirectURI) {
+				if e := loc.Query().Get("error"); e != "" {
+					return fmt.Errorf("%s: %s", e, loc.Query().Get("error_description"))
+				}
+				if loc.Query().Get("state") != state {
+					return errors.New("the application's state did not come back")
+				}
+				code = loc.Query().Get("code")
+				break
+			}
+			req, _ = http.NewRequest("GET", loc.String(), nil)
+		case resp.StatusCode == 200 && bytes.Contains(raw, []byte("SAMLResponse")):
+			// The IdP's auto-submitting form: a cross-site POST, so no Gatehouse cookie.
+			m := formRE.FindSubmatch(raw)
+			if m == nil {
+				return errors.New("no form in the IdP's answer")
+			}
+			form := url.Values{}
+			for _, in := range inputRE.FindAllSubmatch(raw, -1) {
+				form.Set(html.UnescapeString(string(in[1])), html.UnescapeString(string(in[2])))
+			}
+			post, _ := http.NewRequest("POST", html.UnescapeString(string(m[1])), strings.NewReader(form.Encode()))
+			post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, err := (&http.Client{Transport: b.tr, Timeout: 30 * time.Second,
+				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(post)
+			if err != nil {
+				return err
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			loc, err := resp.Location()
+			if err != nil {
+				return fmt.Errorf("ACS answered %d: %.200s", resp.StatusCode, body)
+			}
+			req, _ = http.NewRequest("GET", loc.String(), nil)
+		default:
+			return fmt.Errorf("%s %s answered %d: %.200s", req.Method, req.URL.Path, resp.StatusCode, raw)
+		}
+	}
+	if code == "" {
+		return errors.New("too many redirects")
+	}
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI}, "code_verifier": {verifier}}
+	tr, _ := http.NewRequest("POST", b.srv.Base+"/oauth/token", strings.NewReader(form.Encode()))
+	tr.SetBasicAuth(url.QueryEscape(b.clientID), url.QueryEscape(b.secret))
+	tr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := browser.Do(tr)
+	if err != nil {
+		return err
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var tok struct {
+		IDToken string `json:"id_token"`
+	}
+	if resp.StatusCode != 200 || json.Unmarshal(raw, &tok) != nil {
+		return fmt.Errorf("token: %d %.200s", resp.StatusCode, raw)
+	}
+	parts := strings.Split(tok.IDToken, ".")
+	if len(parts) != 3 {
+		return errors.New("token: no id_token")
+	}
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var claims struct {
+		Nonce  string `json:"nonce"`
+		SignIn string `json:"sign_in"`
+	}
+	_ = json.Unmarshal(payload, &claims)
+	if claims.Nonce != nonce || claims.SignIn != want {
+		return fmt.Errorf("id_token: nonce %q sign_in %q, want sign_in %q", claims.Nonce, claims.SignIn, want)
+	}
+	return nil
+}
+
+// startDNS answers the TXT look-ups of domain verification from txt (FQDN → value).
+func startDNS() (string, *sync.Map) {
+	txt := &sync.Map{}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	must(err)
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		if v, ok := txt.Load(strings.ToLower(q.Question[0].Name)); ok {
+			m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeTXT,
+				Class: dns.ClassINET, Ttl: 60}, Txt: []string{v.(string)}})
+		} else {
+			m.Rcode = dns.RcodeNameError
+		}
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	return pc.LocalAddr().String(), txt
+}
+
+// person is who bench_user n is at the IdPs.
+func person(q url.Values) (sub, email, given, family string) {
+	n := q.Get("bench_user")
+	return "user-" + n, "user" + n + "@" + q.Get("bench_domain"), "Bench", "User " + n
+}
+
+// oidcIdP is an OpenID Provider that signs everyone in at once: authorize redirects back with a
+// code, the token endpoint signs an ES256 id_token, userinfo answers the same claims.
+type oidcIdP struct {
+	srv   *httptest.Server
+	key   *ecdsa.PrivateKey
+	sig   jose.Signer
+	codes sync.Map // code → grant
+	at    sync.Map // access token → claims
+}
+
+type grant struct {
+	claims    map[string]any
+	challenge string
+}
+
+func newOIDCIdP() *oidcIdP {
+	p := &oidcIdP{}
+	p.key, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	var err error
+	p.sig, err = jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: p.key, KeyID: "bench"}},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	must(err)
+	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
+	return p
+}
+
+func (p *oidcIdP) serve(w http.ResponseWriter, r *http.Request) {
+	iss := p.srv.URL
+	switch r.URL.Path {
+	case "/.well-known/openid-configuration":
+		json.NewEncoder(w).Encode(map[string]any{"issuer": iss, "authorization_endpoint": iss + "/authorize",
+			"token_endpoint": iss + "/token", "userinfo_endpoint": iss + "/userinfo", "jwks_uri": iss + "/jwks",
+			"response_types_supported": []string{"code"}, "subject_types_supported": []string{"public"},
+			"id_token_signing_alg_values_supported": []string{"ES256"}, "code_challenge_methods_supported": []string{"S256"}})
+	case "/jwks":
+		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &p.key.PublicKey, KeyID: "bench", Algorithm: "ES256", Use: "sig"}}})
+	case "/authorize":
+		q := r.URL.Query()
+		sub, email, given, family := person(q)
+		code := benchkit.RandHex(16)
+		now := time.Now()
+		p.codes.Store(code, grant{challenge: q.Get("code_challenge"), claims: map[string]any{"iss": iss, "sub": sub,
+			"aud": q.Get("client_id"), "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "nonce": q.Get("nonce"),
+			"email": email, "email_verified": true, "given_name": given, "family_name": family, "name": given + " " + family}})
+		back, _ := url.Parse(q.Get("redirect_uri"))
+		bq := back.Query()
+		bq.Set("code", code)
+		bq.Set("state", q.Get("state"))
+		back.RawQuery = bq.Encode()
+		http.Redirect(w, r, back.String(), http.StatusFound)
+	case "/token":
+		v, ok := p.codes.LoadAndDelete(r.PostFormValue("code"))
+		if !ok {
+			http.Error(w, `{"error":"invalid_grant"}`, 400)
+			return
+		}
+		g := v.(grant)
+		if g.challenge != "" {
+			sum := sha256.Sum256([]byte(r.PostFormValue("code_verifier")))
+			if base64.RawURLEncoding.EncodeToString(sum[:]) != g.challenge {
+				http.Error(w, `{"error":"invalid_grant","error_description":"PKCE"}`, 400)
+				return
+			}
+		}
+		payload, _ := json.Marshal(g.claims)
+		jws, err := p.sig.Sign(payload)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		idt, _ := jws.CompactSerialize()
+		at := benchkit.RandHex(16)
+		p.at.Store(at, g.claims)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": 300, "id_token": idt})
+	case "/userinfo":
+		v, ok := p.at.LoadAndDelete(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+		if !ok {
+			http.Error(w, "", 401)
+			return
+		}
+		c := v.(map[string]any)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"sub": c["sub"], "email": c["email"], "email_verified": true,
+			"given_name": c["given_name"], "family_name": c["family_name"], "name": c["name"]})
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// samlIdP is crewjam/saml's IdentityProvider with a session for whoever the query names.
+type samlIdP struct {
+	srv     *httptest.Server
+	idp     *saml.IdentityProvider
+	certPEM string
+	mu      sync.Mutex
+	sp      *saml.EntityDescriptor
+}
+
+func newSAMLIdP() *samlIdP {
+	p := &samlIdP{}
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bench-idp"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	must(err)
+	cert, _ := x509.ParseCertificate(der)
+	p.certPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	// The handler needs the server's URL, which exists once it listens.
+	var handler http.Handler
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	base, _ := url.Parse(p.srv.URL)
+	p.idp = &saml.IdentityProvider{Key: key, Certificate: cert, MetadataURL: *base.JoinPath("/metadata"),
+		SSOURL: *base.JoinPath("/sso"), ServiceProviderProvider: p, SessionProvider: p, Logger: quietLogger{}}
+	handler = p.idp.Handler()
+	return p
+}
+
+// loadSP reads Gatehouse's SP metadata. Its encryption key is left out, as most IdPs are set
+// up (Okta and Entra ID encrypt assertions only when told to).
+func (p *samlIdP) loadSP(metadataURL string) error {
+	resp, err := http.Get(metadataURL)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var ed saml.EntityDescriptor
+	if err := xml.NewDecoder(resp.Body).Decode(&ed); err != nil {
+		return fmt.Errorf("SP metadata: %w", err)
+	}
+	for i := range ed.SPSSODescriptors {
+		var keep []saml.KeyDescriptor
+		for _, k := range ed.SPSSODescriptors[i].KeyDescriptors {
+			if k.Use != "encryption" {
+				keep = append(keep, k)
+			}
+		}
+		ed.SPSSODescriptors[i].KeyDescriptors = keep
+	}
+	p.mu.Lock()
+	p.sp = &ed
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *samlIdP) GetServiceProvider(r *http.Request, serviceProviderID string) (*saml.EntityDescriptor, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sp == nil || p.sp.EntityID != serviceProviderID {
+		return nil, os.ErrNotExist
+	}
+	return p.sp, nil
+}
+
+func (p *samlIdP) GetSession(w http.ResponseWriter, r *http.Request, req *saml.IdpAuthnRequest) *saml.Session {
+	sub, email, given, family := person(r.URL.Query())
+	now := time.Now()
+	return &saml.Session{ID: benchkit.RandHex(8), CreateTime: now, ExpireTime: now.Add(time.Hour), Index: benchkit.RandHex(8),
+		NameID: sub, NameIDFormat: "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent", UserEmail: email,
+		UserGivenName: given, UserSurname: family}
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(string, ...interface{}) {}
+func (quietLogger) Print(...interface{})          {}
+func (quietLogger) Println(...interface{})        {}
+func (quietLogger) Fatal(...interface{})          { os.Exit(1) }
+func (quietLogger) Fatalf(string, ...interface{}) { os.Exit(1) }
+func (quietLogger) Fatalln(...interface{})        { os.Exit(1) }
+func (quietLogger) Panic(...interface{})          { panic("saml") }
+func (quietLogger) Panicf(string, ...interface{}) { panic("saml") }
+func (quietLogger) Panicln(...interface{})        { panic("saml") }

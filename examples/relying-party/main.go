@@ -1,0 +1,125 @@
+// Command relying-party is the smallest web application that signs people in through
+// Gatehouse: a brand application using the OpenID Connect client libraries it would use with
+// any provider (golang.org/x/oauth2 and github.com/coreos/go-oidc/v3), with the
+// authorization-code flow, PKCE, state and nonce.
+//
+//	GATEHOUSE_URL=http://localhost:8080 CLIENT_ID=gha_… CLIENT_SECRET=… go run ./examples/relying-party
+//
+// Register http://localhost:3000/callback as a redirect URI of the application first
+// (docs/sign-in.md). Open http://localhost:3000/, type a work email, and sign in at your
+// identity provider; the page then shows the id_token's claims.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"html/template"
+	"log"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+)
+
+func main() {
+	issuer := getenv("GATEHOUSE_URL", "http://localhost:8080")
+	addr := getenv("ADDR", "localhost:3000")
+	ctx := context.Background()
+	provider, err := oidc.NewProvider(ctx, issuer) // reads /.well-known/openid-configuration
+	if err != nil {
+		log.Fatalf("discovery at %s: %v", issuer, err)
+	}
+	app := &relyingParty{
+		verifier: provider.Verifier(&oidc.Config{ClientID: os.Getenv("CLIENT_ID")}),
+		config: oauth2.Config{ClientID: os.Getenv("CLIENT_ID"), ClientSecret: os.Getenv("CLIENT_SECRET"),
+			Endpoint: provider.Endpoint(), RedirectURL: "http://" + addr + "/callback",
+			Scopes: []string{oidc.ScopeOpenID, "email", "profile"}},
+	}
+	http.HandleFunc("GET /{$}", app.home)
+	http.HandleFunc("GET /login", app.login)
+	http.HandleFunc("GET /callback", app.callback)
+	log.Printf("open http://%s/", addr)
+	log.Fatal(http.ListenAndServe(addr, nil))
+}
+
+type relyingParty struct {
+	config   oauth2.Config
+	verifier *oidc.IDTokenVerifier
+}
+
+var page = template.Must(template.New("").Parse(`<!doctype html><title>Example app</title>
+<h1>Example app</h1>
+{{if .}}<p>Signed in.</p><pre>{{.}}</pre><p><a href="/">Again</a></p>
+{{else}}<form action="/login"><label>Work email <input type="email" name="email"></label>
+<button>Sign in with SSO</button></form>{{end}}`))
+
+func (a *relyingParty) home(w http.ResponseWriter, r *http.Request) { page.Execute(w, nil) }
+
+// login sends the browser to Gatehouse. The email is a hint: Gatehouse routes it to the
+// connection that owns its domain (without it, Gatehouse asks for the email itself).
+func (a *relyingParty) login(w http.ResponseWriter, r *http.Request) {
+	state, nonce, verifier := random(), random(), oauth2.GenerateVerifier()
+	for name, v := range map[string]string{"state": state, "nonce": nonce, "verifier": verifier} {
+		http.SetCookie(w, &http.Cookie{Name: name, Value: v, Path: "/", MaxAge: 600, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	}
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)}
+	if email := r.URL.Query().Get("email"); email != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("login_hint", email))
+	}
+	http.Redirect(w, r, a.config.AuthCodeURL(state, opts...), http.StatusFound)
+}
+
+// callback checks state, redeems the code with the PKCE verifier, and verifies the id_token
+// (signature, issuer, audience, expiry) and its nonce.
+func (a *relyingParty) callback(w http.ResponseWriter, r *http.Request) {
+	cookie := func(name string) string {
+		c, err := r.Cookie(name)
+		if err != nil {
+			return ""
+		}
+		return c.Value
+	}
+	q := r.URL.Query()
+	if e := q.Get("error"); e != "" {
+		http.Error(w, "sign-in failed: "+e+": "+q.Get("error_description"), http.StatusForbidden)
+		return
+	}
+	if q.Get("state") == "" || q.Get("state") != cookie("state") {
+		http.Error(w, "state mismatch", http.StatusBadRequest)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	tok, err := a.config.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(cookie("verifier")))
+	if err != nil {
+		http.Error(w, "code exchange: "+err.Error(), http.StatusBadGateway)
+		return
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	idt, err := a.verifier.Verify(ctx, raw)
+	if err != nil || idt.Nonce != cookie("nonce") {
+		http.Error(w, "invalid id_token", http.StatusBadGateway)
+		return
+	}
+	var claims map[string]any
+	idt.Claims(&claims)
+	out, _ := json.MarshalIndent(claims, "", "  ")
+	page.Execute(w, string(out))
+}
+
+func random() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func getenv(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}

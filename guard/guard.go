@@ -1,0 +1,336 @@
+// Package guard bounds the work one HTTP request may cause and keeps the server answering
+// under overload and faults: a deadline on every request (carried into every database call by
+// the request context), admission control with capacity reserved for the token endpoint and
+// readiness checks, per-key rate limits (client authentication failures, token issuance, SCIM
+// per token, GraphQL per client), the drain state of a graceful shutdown, and request ids on
+// log lines. Refusals answer 429 or 503 with Retry-After in the shape of the surface asked.
+// It knows nothing of business rules; it must not read or write the database.
+package guard
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"gatehouse/provision"
+)
+
+// Config sets the bounds. Zero durations and counts turn the corresponding bound off.
+type Config struct {
+	// RequestTimeout is every request's deadline; keep it well below the HTTP write timeout so
+	// that an answer is always written.
+	RequestTimeout time.Duration
+	// MaxConcurrent requests are served at once; more wait up to QueueTimeout for a slot, then
+	// get 503. PriorityConcurrent more slots are reserved for the token endpoint and /readyz,
+	// so that one slow table cannot starve them of database connections.
+	MaxConcurrent      int
+	PriorityConcurrent int
+	QueueTimeout       time.Duration
+
+	// TokenFormBytes bounds the token request form the guard reads for its client id (the
+	// token endpoint's own bound; the handler does not read the body again).
+	TokenFormBytes int64
+
+	AuthFailures           Rate // failed client authentications per client id
+	AuthFailuresPerAddress Rate // failed client authentications per source address
+	Tokens                 Rate // client-credentials tokens issued per client
+	SCIM                   Rate // SCIM requests per bearer token
+	GraphQL                Rate // GraphQL requests per client
+}
+
+// Guard is the middleware state shared by every request of one server.
+type Guard struct {
+	cfg               Config
+	general, priority chan struct{}
+	draining          atomic.Bool
+
+	authFail, authFailAddr, tokens, scim, graphql *keyed
+	now                                           func() time.Time
+}
+
+// New returns a Guard with cfg's bounds.
+func New(cfg Config) *Guard {
+	g := &Guard{cfg: cfg, now: time.Now,
+		authFail: newKeyed(cfg.AuthFailures), authFailAddr: newKeyed(cfg.AuthFailuresPerAddress),
+		tokens: newKeyed(cfg.Tokens), scim: newKeyed(cfg.SCIM), graphql: newKeyed(cfg.GraphQL)}
+	if cfg.MaxConcurrent > 0 {
+		g.general = make(chan struct{}, cfg.MaxConcurrent)
+	}
+	if cfg.PriorityConcurrent > 0 {
+		g.priority = make(chan struct{}, cfg.PriorityConcurrent)
+	}
+	return g
+}
+
+// Drain marks the server as shutting down: Draining reports true from now on (/readyz
+// answers 503 so that load balancers stop sending).
+func (g *Guard) Drain() { g.draining.Store(true) }
+
+// Draining reports whether Drain was called.
+func (g *Guard) Draining() bool { return g.draining.Load() }
+
+// retryAfterUnavailable is the Retry-After of a 503: the database or the queue may clear soon.
+const retryAfterUnavailable = "1"
+
+// Handler applies admission control, the request deadline and the rate limits that need no
+// authenticated caller (token endpoint, SCIM) to every route.
+func (g *Guard) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path := r.URL.Path
+		if path == "/healthz" || path == "/metrics" { // no database; must always answer
+			next.ServeHTTP(w, r)
+			return
+		}
+		if g.draining.Load() {
+			// Close each connection after its answer: the client reconnects (elsewhere once
+			// the load balancer saw /readyz) instead of racing the final close of an idle one.
+			w.Header().Set("Connection", "close")
+		}
+		if carriesSecrets(r) {
+			// Every answer of these routes may carry a token, a secret or private data: no
+			// cache may keep it (RFC 6749 §5.1 for tokens). One rule for all of them is
+			// simpler and cheaper than deciding per field.
+			w.Header().Set("Cache-Control", "no-store")
+		}
+		token := path == "/oauth/token" && r.Method == http.MethodPost
+		clientAuth := token || (r.Method == http.MethodPost && (path == "/oauth/introspect" || path == "/oauth/revoke"))
+		var clientID, addr string
+		var issuance bool
+		if clientAuth {
+			var refused bool
+			if clientID, addr, issuance, refused = g.checkTokenRequest(w, r); refused {
+				return
+			}
+		} else if strings.HasPrefix(path, "/scim/v2/") && g.scim != nil {
+			if key := r.Header.Get("Authorization"); key != "" && !g.scim.allow(key, g.now()) {
+				g.refuse(w, r, http.StatusTooManyRequests, g.cfg.SCIM.retryAfter(), "too many requests with this token; retry later")
+				return
+			}
+		}
+		sem := g.general
+		if token || path == "/readyz" {
+			sem = g.priority
+		}
+		if !g.admit(r.Context(), sem) {
+			g.refuse(w, r, http.StatusServiceUnavailable, 1, "the server is busy; retry later")
+			return
+		}
+		if sem != nil {
+			defer func() { <-sem }()
+		}
+		ctx := r.Context()
+		if g.cfg.RequestTimeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, g.cfg.RequestTimeout)
+			defer cancel()
+		}
+		gw := &writer{ResponseWriter: w}
+		next.ServeHTTP(gw, r.WithContext(context.WithValue(ctx, writerKey{}, gw)))
+		if clientAuth {
+			g.countTokenRequest(clientID, addr, issuance, gw.status)
+		}
+	})
+}
+
+// admit takes a slot of sem, waiting at most QueueTimeout.
+func (g *Guard) admit(ctx context.Context, sem chan struct{}) bool {
+	if sem == nil {
+		return true
+	}
+	select {
+	case sem <- struct{}{}:
+		return true
+	default:
+	}
+	if g.cfg.QueueTimeout <= 0 {
+		return false
+	}
+	t := time.NewTimer(g.cfg.QueueTimeout)
+	defer t.Stop()
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// checkTokenRequest refuses a client-authenticated request (token, introspection, revocation)
+// while its client id or source address has used up its authentication failures, or the
+// client its client-credentials token issuance.
+func (g *Guard) checkTokenRequest(w http.ResponseWriter, r *http.Request) (clientID, addr string, issuance, refused bool) {
+	clientID, grant, ok := tokenRequest(r, g.cfg.TokenFormBytes)
+	if !ok {
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_ = json.NewEncoder(w).Encode(map[string]any{"error": "invalid_request",
+			"error_description": "the request body is not a valid form or is too large"})
+		return "", "", false, true
+	}
+	// Only the client-credentials grant mints tokens at a client's will; an application's
+	// authorization-code exchanges follow its users' sign-ins.
+	issuance = r.URL.Path == "/oauth/token" && grant == "client_credentials" && clientID != ""
+	addr = sourceAddress(r)
+	now := g.now()
+	switch {
+	case !g.authFail.ready(clientID, now):
+		g.refuse(w, r, http.StatusTooManyRequests, g.cfg.AuthFailures.retryAfter(), "too many failed authentications for this client; retry later")
+	case !g.authFailAddr.ready(addr, now):
+		g.refuse(w, r, http.StatusTooManyRequests, g.cfg.AuthFailuresPerAddress.retryAfter(), "too many failed authentications from this address; retry later")
+	case issuance && !g.tokens.ready(clientID, now):
+		g.refuse(w, r, http.StatusTooManyRequests, g.cfg.Tokens.retryAfter(), "too many tokens requested for this client; retry later")
+	default:
+		return clientID, addr, issuance, false
+	}
+	return clientID, addr, issuance, true
+}
+
+// countTokenRequest charges a failed authentication (401) or an issued token (200).
+func (g *Guard) countTokenRequest(clientID, addr string, issuance bool, status int) {
+	now := g.now()
+	switch status {
+	case http.StatusUnauthorized:
+		if clientID != "" {
+			g.authFail.allow(clientID, now)
+		}
+		g.authFailAddr.allow(addr, now)
+	case http.StatusOK:
+		if issuance {
+			g.tokens.allow(clientID, now)
+		}
+	}
+}
+
+// tokenRequest reads a token request's client id (HTTP Basic or the form) and grant type
+// without consuming the body for the handler: the form parsed here stays in r.PostForm. ok is
+// false for a form that can't be read.
+func tokenRequest(r *http.Request, maxBytes int64) (clientID, grant string, ok bool) {
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		r.Body = http.MaxBytesReader(nil, r.Body, maxBytes)
+		if err := r.ParseForm(); err != nil {
+			return "", "", false
+		}
+	} // else the handler refuses it
+	grant = r.PostForm.Get("grant_type")
+	if id, _, basic := r.BasicAuth(); basic {
+		if v, err := url.QueryUnescape(id); err == nil {
+			return v, grant, true
+		}
+		return id, grant, true
+	}
+	return r.PostForm.Get("client_id"), grant, true
+}
+
+// sourceAddress is the peer's IP address. Forwarded headers are not trusted: behind a proxy
+// every request shares its address, so keep that limit generous or off there.
+func sourceAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// PerClient limits GraphQL requests per authenticated client; it runs after authentication.
+func (g *Guard) PerClient(next http.Handler) http.Handler {
+	if g.graphql == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := provision.PrincipalFrom(r.Context()); p != nil && !g.graphql.allow(p.ClientID, g.now()) {
+			g.refuse(w, r, http.StatusTooManyRequests, g.cfg.GraphQL.retryAfter(), "too many requests from this client; retry later")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// carriesSecrets reports whether the route's answers may carry tokens or secrets.
+func carriesSecrets(r *http.Request) bool {
+	p := r.URL.Path
+	return strings.HasPrefix(p, "/oauth/") || strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/scim/") ||
+		(p == "/graphql/v1" && r.Method == http.MethodPost)
+}
+
+// refuse answers status (429 or 503) with Retry-After and an error body in the surface's shape.
+func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, status, retryAfter int, msg string) {
+	h := w.Header()
+	h.Set("Retry-After", strconv.Itoa(retryAfter))
+	code := "RATE_LIMITED"
+	if status == http.StatusServiceUnavailable {
+		code = "UNAVAILABLE"
+	}
+	var body any
+	p := r.URL.Path
+	switch {
+	case strings.HasPrefix(p, "/scim/"):
+		h.Set("Content-Type", "application/scim+json")
+		body = map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:Error"},
+			"status": strconv.Itoa(status), "detail": msg}
+	case strings.HasPrefix(p, "/oauth/"):
+		h.Set("Content-Type", "application/json")
+		body = map[string]any{"error": "temporarily_unavailable", "error_description": msg}
+	case strings.HasPrefix(p, "/graphql/"):
+		h.Set("Content-Type", "application/json")
+		body = map[string]any{"errors": []any{map[string]any{"message": msg, "extensions": map[string]any{"code": code}}}}
+	case strings.HasPrefix(p, "/api/"):
+		h.Set("Content-Type", "application/json")
+		body = map[string]any{"error": map[string]any{"type": strings.ToLower(code), "message": msg}}
+	default:
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(msg + "\n"))
+		return
+	}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+type writerKey struct{}
+
+// MarkUnavailable records that the request met an unavailable database (a GraphQL error
+// presenter calls it): its answer becomes 503 with Retry-After even where the surface would
+// say 200, so that a client sees the same retryable answer through the whole outage.
+func MarkUnavailable(ctx context.Context) {
+	if w, ok := ctx.Value(writerKey{}).(*writer); ok {
+		w.unavailable.Store(true)
+	}
+}
+
+// writer records the status and adds Retry-After to every 503 and 429.
+type writer struct {
+	http.ResponseWriter
+	status      int
+	unavailable atomic.Bool
+}
+
+func (w *writer) WriteHeader(code int) {
+	if w.status == 0 {
+		if code == http.StatusOK && w.unavailable.Load() {
+			code = http.StatusServiceUnavailable
+		}
+		if (code == http.StatusServiceUnavailable || code == http.StatusTooManyRequests) && w.Header().Get("Retry-After") == "" {
+			w.Header().Set("Retry-After", retryAfterUnavailable)
+		}
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *writer) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,129 @@
+package oauth
+
+import (
+	"mime"
+	"net/http"
+	"net/url"
+
+	"gatehouse/models"
+)
+
+// clientAuthMethods are the client authentication methods of the token, introspection and
+// revocation endpoints.
+var clientAuthMethods = []string{"client_secret_basic", "client_secret_post"}
+
+// readForm reads the form body of a POST to an endpoint that authenticates the client. Every
+// parameter must be in the body, and only once.
+func readForm(r *http.Request) (url.Values, *tokenError) {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct != "application/x-www-form-urlencoded" {
+		return nil, badRequest("the request body must be application/x-www-form-urlencoded")
+	}
+	r.Body = http.MaxBytesReader(nil, r.Body, MaxTokenRequestBytes)
+	if err := r.ParseForm(); err != nil {
+		return nil, badRequest("the request body is not a valid form or is too large")
+	}
+	form := r.PostForm
+	for k, vs := range form {
+		if len(vs) > 1 {
+			return nil, badRequest("parameter " + k + " is repeated")
+		}
+	}
+	if len(r.URL.Query()) > 0 {
+		return nil, badRequest("parameters belong in the request body, not the URL")
+	}
+	return form, nil
+}
+
+// authenticateClient authenticates the integration client of a request: HTTP Basic
+// (RFC 6749 §2.3.1, form-encoded parts) or client_id and client_secret form fields, never
+// both.
+func (s *Server) authenticateClient(r *http.Request, form url.Values) (*models.IntegrationClient, *tokenError) {
+	id, sec, basic := r.BasicAuth()
+	if basic {
+		if form.Has("client_secret") {
+			return nil, badRequest("use one client authentication method: HTTP Basic or client_secret, not both")
+		}
+		var err1, err2 error
+		id, err1 = url.QueryUnescape(id)
+		sec, err2 = url.QueryUnescape(sec)
+		if err1 != nil || err2 != nil {
+			return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client", Desc: "malformed client credentials", basic: true}
+		}
+		if fid := form.Get("client_id"); fid != "" && fid != id {
+			return nil, badRequest("client_id in the body differs from the HTTP Basic client")
+		}
+	} else {
+		id, sec = form.Get("client_id"), form.Get("client_secret")
+	}
+	if id == "" || sec == "" {
+		return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client",
+			Desc: "client authentication is required (HTTP Basic or client_id and client_secret)", basic: true}
+	}
+	client, err := s.svc.AuthenticateClient(r.Context(), id, sec)
+	if err != nil {
+		switch models.ErrorCode(err) {
+		case models.EUNAUTHENTICATED:
+		case models.EUNAVAILABLE:
+			s.log.WarnContext(r.Context(), "oauth: authenticate client: database unavailable", "err", err)
+			return nil, unavailable(err)
+		default:
+			s.log.ErrorContext(r.Context(), "oauth: authenticate client", "err", err)
+			return nil, &tokenError{status: http.StatusInternalServerError, Code: "server_error"}
+		}
+		return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client", Desc: "client authentication failed", basic: basic}
+	}
+	return client, nil
+}
+
+// clientRequest answers the parts every client-authenticated endpoint shares: POST only, no
+// caching, the form, the client. On failure it has written the error and returns nil.
+func (s *Server) clientRequest(w http.ResponseWriter, r *http.Request, endpoint string) (url.Values, *models.IntegrationClient) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeJSON(w, http.StatusMethodNotAllowed, tokenError{Code: "invalid_request", Desc: "the " + endpoint + " endpoint accepts POST only"})
+		return nil, nil
+	}
+	form, terr := readForm(r)
+	if terr == nil && form.Get("token") == "" {
+		terr = badRequest("token is required")
+	}
+	var client *models.IntegrationClient
+	if terr == nil {
+		client, terr = s.authenticateClient(r, form)
+	}
+	if terr != nil {
+		writeTokenError(w, terr)
+		return nil, nil
+	}
+	return form, client
+}
+
+// writeTokenError writes an RFC 6749 §5.2 error, challenging for HTTP Basic when the client
+// tried it and failed.
+func writeTokenError(w http.ResponseWriter, terr *tokenError) {
+	if terr.status == http.StatusUnauthorized && terr.basic {
+		w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
+	}
+	writeJSON(w, terr.status, terr)
+}
+
+// unavailable is the answer to a database that could not answer in time: retryable, 503 (the
+// guard adds Retry-After).
+func unavailable(err error) *tokenError {
+	return &tokenError{status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Desc: models.PublicMessage(err)}
+}
+
+// writeServerError answers a failure that is not the client's: 503 when the database was
+// unavailable, else 500 with the cause logged.
+func (s *Server) writeServerError(w http.ResponseWriter, r *http.Request, op string, err error) {
+	if models.ErrorCode(err) == models.EUNAVAILABLE {
+		s.log.WarnContext(r.Context(), op+": database unavailable", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, unavailable(err))
+		return
+	}
+	s.log.ErrorContext(r.Context(), op, "err", err)
+	writeJSON(w, http.StatusInternalServerError, tokenError{Code: "server_error"})
+}

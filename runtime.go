@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"gatehouse/guard"
+	"gatehouse/store"
+)
+
+// vars reads and parses the runtime variables of loadConfig, keeping the first error.
+type vars struct {
+	get   func(name string) string // the value, or the settings table's default
+	first error
+}
+
+func (v *vars) fail(name string, err error) {
+	if v.first == nil {
+		v.first = fmt.Errorf("%s: %w", name, err)
+	}
+}
+
+func (v *vars) duration(name string) time.Duration {
+	s := v.get(name)
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		v.fail(name, fmt.Errorf("want a duration such as 500ms, 15s or 1m, got %q", s))
+	}
+	return d
+}
+
+func (v *vars) count(name string) int {
+	s := v.get(name)
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 10000 {
+		v.fail(name, fmt.Errorf("want a whole number from 1 to 10000, got %q", s))
+	}
+	return n
+}
+
+func (v *vars) rate(name string) guard.Rate {
+	r, err := guard.ParseRate(v.get(name))
+	if err != nil {
+		v.fail(name, err)
+	}
+	return r
+}
+
+// check returns the first parse error, or a bound that contradicts another.
+func (v *vars) check(c config) error {
+	if v.first != nil {
+		return v.first
+	}
+	if t := c.Guard.RequestTimeout; t <= 0 || t > writeTimeout-5*time.Second {
+		return fmt.Errorf("GATEHOUSE_REQUEST_TIMEOUT: want a duration above 0 and at most %s (the HTTP write timeout less 5 s), got %s", writeTimeout-5*time.Second, t)
+	}
+	return nil
+}
+
+// databaseMaxConns is the PostgreSQL pool: one connection for every request slot, so that the
+// slots reserved for the token endpoint and /readyz always find a free connection.
+func databaseMaxConns(c config) int {
+	return c.Guard.MaxConcurrent + c.Guard.PriorityConcurrent
+}
+
+// storeOptions are the database bounds of a serving process: the pool, statement_timeout (and
+// SQLite's busy timeout) as a backstop a second after the request deadline, and the wait for a
+// database still starting.
+func storeOptions(c config, log *slog.Logger) store.Options {
+	opt := store.Options{MaxConns: databaseMaxConns(c), Wait: c.DatabaseWait,
+		OnRetry: func(err error, next time.Duration) {
+			log.Warn("database not reachable yet; retrying", "retry_in", next, "err", err)
+		}}
+	if c.Guard.RequestTimeout > 0 {
+		opt.StatementTimeout = c.Guard.RequestTimeout + time.Second
+	}
+	return opt
+}
+
+// serve answers on ln until ctx ends (SIGTERM), then drains: /readyz answers 503 at once and
+// every answer closes its connection (so keep-alive clients reconnect, to another replica once
+// the load balancer noticed), for the drain period; then the server stops accepting and
+// finishes the requests in flight. Idle connections are closed only then: closing them at
+// once would race with requests their clients are sending.
+func serve(ctx context.Context, ln net.Listener, srv *http.Server, g *guard.Guard, drain time.Duration, log *slog.Logger) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	g.Drain()
+	log.Info("shutting down: draining", "drain", drain)
+	t := time.NewTimer(drain)
+	defer t.Stop()
+	select {
+	case err := <-errc:
+		return err
+	case <-t.C:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// bootstrapOutput is where a generated admin secret is shown once: the terminal when standard
+// output is one, else a file created 0600 on first write (its path, never the secret, goes to
+// the log). The JSON log stream on standard output is collected by log pipelines; a secret
+// must not end up there.
+func bootstrapOutput(path string, log *slog.Logger) io.Writer {
+	if fi, err := os.Stdout.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		return os.Stdout
+	}
+	return &secretFile{path: path, log: log}
+}
+
+type secretFile struct {
+	path string
+	log  *slog.Logger
+	f    *os.File
+	err  error
+}
+
+func (s *secretFile) Write(b []byte) (int, error) {
+	if s.f == nil && s.err == nil {
+		// A file left by an earlier bootstrap holds another secret: replace it.
+		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.err = err
+		} else {
+			s.f, s.err = os.OpenFile(s.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		}
+		if s.err != nil {
+			s.log.Error("bootstrap: cannot write the generated admin secret; set GATEHOUSE_BOOTSTRAP_CLIENT_ID and _SECRET instead", "path", s.path, "err", s.err)
+		} else {
+			s.log.Warn("bootstrap: the generated admin credentials were written once to a file readable by this user only; read it, store the secret, delete the file", "path", s.path)
+		}
+	}
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.f.Write(b)
+	if err == nil {
+		err = s.f.Sync()
+	}
+	return n, err
+}
+
+// Close closes the file, if one was written.
+func (s *secretFile) Close() error {
+	if s.f == nil {
+		return nil
+	}
+	return s.f.Close()
+}
+
+// readyz answers 200 while the database answers and the server is not draining.
+func readyz(st *store.Store, g *guard.Guard, log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		if g.Draining() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "shutting down\n")
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := st.Ping(ctx); err != nil {
+			log.WarnContext(ctx, "readyz: database unreachable", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "database unreachable\n")
+			return
+		}
+		io.WriteString(w, "ok\n")
+	}
+}

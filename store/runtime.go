@@ -1,0 +1,147 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"gatehouse/models"
+)
+
+// unavailable marks err with models.ErrUnavailable when it says the database could not
+// answer in time or at all (deadline, cancelled statement, lock or pool wait, lost or refused
+// connection, server shutting down or out of connections, SQLite busy): the caller may retry
+// and nothing was committed. Other errors pass through unchanged.
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, models.ErrUnavailable) || !transient(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", models.ErrUnavailable, err)
+}
+
+func transient(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, sql.ErrConnDone) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || pgconn.Timeout(err) {
+		return true
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		switch {
+		case pg.Code == "57014", // query_canceled: statement_timeout
+			pg.Code == "55P03",                       // lock_not_available
+			pg.Code == "53300",                       // too_many_connections
+			strings.HasPrefix(pg.Code, "57P"),        // admin/crash shutdown, cannot connect now
+			strings.HasPrefix(pg.Code, "08"),         // connection exception
+			pg.Code == "40001" || pg.Code == "40P01": // serialization failure, deadlock: retry
+			return true
+		}
+		return false
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	if errors.As(err, &ce) || errors.As(err, &ne) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "database is locked") || strings.Contains(msg, "SQLITE_BUSY") ||
+		strings.Contains(msg, "conn closed") || strings.Contains(msg, "unexpected EOF")
+}
+
+// busyTimeout is how long SQLite waits for another writer: 10 s, or the statement timeout
+// when shorter. The driver does not interrupt that wait when a context ends, so it must end
+// before the HTTP write timeout on its own.
+func busyTimeout(statement time.Duration) time.Duration {
+	if statement > 0 && statement < 10*time.Second {
+		return statement
+	}
+	return 10 * time.Second
+}
+
+// withStatementTimeout adds PostgreSQL's statement_timeout (a run-time parameter pgx sends at
+// connect) to a URL or key=value connection string that does not set one.
+func withStatementTimeout(raw string, d time.Duration) string {
+	if d <= 0 || strings.Contains(raw, "statement_timeout") {
+		return raw
+	}
+	ms := strconv.FormatInt(d.Milliseconds(), 10)
+	if u, err := url.Parse(raw); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		q := u.Query()
+		q.Set("statement_timeout", ms)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return raw + " statement_timeout=" + ms
+}
+
+// createPrivate creates the SQLite database file readable by its owner only (0600) and syncs
+// its directory, before the driver would create it with the process umask (usually 0644).
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: create database file: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("store: create database file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("store: create database file: %w", err)
+	}
+	return SyncDir(path)
+}
+
+// SyncDir fsyncs the directory holding path, so that a newly created file survives a crash.
+func SyncDir(path string) error {
+	dir := "."
+	if i := strings.LastIndexByte(path, os.PathSeparator); i >= 0 {
+		dir = path[:i+1]
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Password forms Describe masks beyond a URL's user:password@: a password query parameter
+// (?password=…, &password=…) and a key=value connection string's password=… (quoted or not).
+var (
+	kvPassword  = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)`)
+	urlPassword = regexp.MustCompile(`(://[^:/@]*:)[^/]*@`) // a URL net/url refused to parse
+)
+
+// Describe returns a database URL or connection string with every password masked, for logs.
+func Describe(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Scheme != "" && u.Opaque == "" {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		q := u.Query()
+		for k := range q {
+			if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
+				q.Set(k, "xxxxx")
+			}
+		}
+		u.RawQuery = q.Encode()
+		raw = u.String()
+	}
+	raw = urlPassword.ReplaceAllString(raw, "${1}xxxxx@")
+	return kvPassword.ReplaceAllString(raw, "${1}xxxxx")
+}
