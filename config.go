@@ -44,6 +44,10 @@ var settings = []setting{
 		Meaning: "debug, info, warn or error (JSON logs on stdout)"},
 	{Name: "GATEHOUSE_DEBUG_ADDR", Group: "server",
 		Meaning: "serve net/http/pprof on this address (keep it on loopback)"},
+	{Name: "GATEHOUSE_METRICS_ADDR", Group: "server",
+		Meaning: "serve /metrics on this address instead of on GATEHOUSE_ADDR"},
+	{Name: "OTEL_EXPORTER_OTLP_ENDPOINT", Group: "server",
+		Meaning: "turn tracing on: export spans with OTLP there (the other standard OTEL_* variables apply)"},
 	{Name: "GATEHOUSE_BOOTSTRAP_SECRET_FILE", Default: "gatehouse-bootstrap-secret.txt", Group: "server",
 		Meaning: "where generated admin credentials are written once (mode 0600) when standard output is not a terminal"},
 	// Limits and timeouts (README "Operating Gatehouse" → "Limits and timeouts").

@@ -2,16 +2,13 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -77,80 +74,25 @@ func (f *graphiqlFront) counts() (tokens int, bearers []string) {
 	return f.tokensIssued, append([]string(nil), f.graphqlBearer...)
 }
 
-// chromiumPath finds Debian's Chromium (or another Chrome) on PATH.
-func chromiumPath() string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
 // TestGraphiQLSignInInBrowser drives the real GraphiQL page in headless Chromium: no request
 // and no error before sign-in, the example operations in the default tab, sign-in with a
 // client id and secret, a query, renewal of the token before it expires, and where the
 // session is kept. Screenshots go to the test's artifact directory (go test -artifacts).
 func TestGraphiQLSignInInBrowser(t *testing.T) {
-	chromium := chromiumPath()
-	if chromium == "" {
-		t.Skip("no chromium on PATH (apt-get install chromium)")
-	}
-	if testing.Short() {
-		t.Skip("browser test skipped in -short mode")
-	}
+	b := newBrowserTab(t, 1400, 900, 90*time.Second)
 	e := newTestEnv(t, storetest.URL(t, "sqlite"))
 	front := &graphiqlFront{}
 	srv := httptest.NewServer(front.handler(t, e.URL))
 	t.Cleanup(srv.Close)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium),
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
-		chromedp.WindowSize(1400, 900))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	if err := chromedp.Do(ctx); err != nil { // starts the browser, without a deadline
-		t.Fatalf("start chromium: %v", err)
+	ctx, screenshot, js := b.ctx, b.screenshot, b.js
+	b.detail = func() string {
+		_, bearers := front.counts()
+		return fmt.Sprintf("status: %q; %d GraphQL requests; response pane: %q",
+			js(`document.getElementById('gatehouse-status').textContent`), len(bearers),
+			js(`(document.querySelector('.graphiql-response') || document.body).innerText`))
 	}
-	ctx, cancelRun := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelRun()
-
-	artifacts := t.ArtifactDir()
-	screenshot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot: %v", err)
-		}
-		path := filepath.Join(artifacts, name)
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s", path)
-	}
-	// js evaluates an expression in the page.
-	js := func(expr string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", expr, err)
-		}
-		return v
-	}
-	// waitFor polls a page predicate.
-	waitFor := func(what, predicate string, timeout time.Duration) {
-		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](predicate, chromedp.WithPollingTimeout(timeout))); err != nil {
-			screenshot("failed.png")
-			_, bearers := front.counts()
-			t.Fatalf("waiting for %s: %v (status: %q; %d GraphQL requests; response pane: %q)", what, err,
-				js(`document.getElementById('gatehouse-status').textContent`), len(bearers),
-				js(`(document.querySelector('.graphiql-response') || document.body).innerText`))
-		}
-	}
+	waitFor := b.waitFor
 	const queryEditor = `document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror`
 	// run replaces the editor's content with one operation and runs it. With several
 	// operations in the editor the run button opens a menu; GraphiQL notices the new content

@@ -52,7 +52,7 @@ func newTestEnv(t *testing.T, dbURL string, mods ...func(*config)) *testEnv {
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
 	}
-	srv.Config.Handler = a.handler
+	srv.Config.Handler = checkContract(t, a.handler) // every /api/v1 exchange is checked against the OpenAPI document
 	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
@@ -70,7 +70,7 @@ func (e *testEnv) replica() string {
 	if err != nil {
 		e.t.Fatalf("replica: %v", err)
 	}
-	srv := httptest.NewServer(a.handler)
+	srv := httptest.NewServer(checkContract(e.t, a.handler))
 	e.t.Cleanup(func() {
 		srv.Close()
 		a.store.Close()

@@ -42,6 +42,8 @@ import (
 	"gatehouse/secret"
 	"gatehouse/sso"
 	"gatehouse/store"
+	"gatehouse/telemetry"
+	"gatehouse/telemetry/reqinfo"
 )
 
 // defaultMemoryLimit is the soft heap limit when GOMEMLIMIT is not set.
@@ -60,6 +62,8 @@ type config struct {
 	LogLevel              slog.Level
 	// DebugAddr, when set, serves net/http/pprof on its own listener (keep it on loopback).
 	DebugAddr string
+	// MetricsAddr, when set, serves /metrics on its own listener instead of the main one.
+	MetricsAddr string
 
 	// Set by tests only (no environment variable): outbound TLS roots, dial overrides and
 	// the bound of a connection test or domain check (default 10 s).
@@ -100,6 +104,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		BootstrapClientSecret: get("GATEHOUSE_BOOTSTRAP_CLIENT_SECRET"),
 		DNSServer:             get("GATEHOUSE_DNS_SERVER"),
 		DebugAddr:             get("GATEHOUSE_DEBUG_ADDR"),
+		MetricsAddr:           get("GATEHOUSE_METRICS_ADDR"),
 	}
 	var err error
 	if c.AllowPrivateNetworks, err = strconv.ParseBool(get("GATEHOUSE_ALLOW_PRIVATE_NETWORKS")); err != nil {
@@ -182,6 +187,9 @@ type app struct {
 	store   *store.Store
 	svc     *provision.Service
 	guard   *guard.Guard
+	// metrics serves /metrics; the main handler serves it too unless GATEHOUSE_METRICS_ADDR is set.
+	metrics http.Handler
+	tracing *telemetry.Tracing // nil: tracing is off
 }
 
 // newApp opens and migrates the database, bootstraps the first client (printing generated
@@ -192,7 +200,15 @@ func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*ap
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, c.DatabaseURL, storeOptions(c, log))
+	tracing, err := telemetry.NewTracing(ctx, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	storeOpts := storeOptions(c, log)
+	if tracing != nil {
+		storeOpts.TracerProvider = tracing.TracerProvider()
+	}
+	st, err := store.Open(ctx, c.DatabaseURL, storeOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -200,10 +216,13 @@ func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*ap
 		st.Close()
 		return nil, err
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := telemetry.NewMetrics(reg, st.DB())
 	remote := sso.New(sso.Options{AllowPrivateNetworks: c.AllowPrivateNetworks, DNSServer: c.DNSServer,
 		RootCAs: c.testRootCAs, ConnectTo: c.testConnectTo})
 	svc := provision.New(st, box, provision.Options{Logger: log, AllowPrivateNetworks: c.AllowPrivateNetworks,
-		Remote: remote, PublicURL: c.PublicURL, NetworkTimeout: c.testNetworkTimeout})
+		Remote: remote, PublicURL: c.PublicURL, NetworkTimeout: c.testNetworkTimeout, Observer: metrics})
 	boot, err := svc.Bootstrap(ctx, c.BootstrapClientID, c.BootstrapClientSecret)
 	if err != nil {
 		st.Close()
@@ -221,28 +240,34 @@ func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*ap
 		st.Close()
 		return nil, err
 	}
+	oa.SetMetrics(metrics)
 
 	mux := http.NewServeMux()
 	oa.Register(mux)
 	gc := c.Guard
 	gc.TokenFormBytes = oauth.MaxTokenRequestBytes
 	g := guard.New(gc)
-	api := resolvers.RequireAuth(oa.Authenticate, log, g.PerClient(resolvers.NewHandler(svc, log)))
+	api := resolvers.RequireAuth(oa.Authenticate, log, g.PerClient(resolvers.NewHandler(svc, log, metrics)))
 	mux.Handle("POST /graphql/v1", api)
 	mux.Handle("GET /graphql/v1", graphiql.Page("/graphql/v1", "/graphql/v1/assets/", "/oauth/token"))
 	mux.Handle("GET /graphql/v1/assets/", graphiql.Assets("/graphql/v1/assets/"))
 	rest.New(svc, oa.Authenticate, log).Register(mux)
 	mux.Handle("GET /saml/metadata", sso.MetadataHandler(svc, log))
-	scim.New(svc, c.PublicURL, log).Register(mux)
+	scim.New(svc, c.PublicURL, log).SetMetrics(metrics).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /readyz", readyz(st, g, log))
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	return &app{handler: observe(reg, log, g.Handler(mux)), store: st, svc: svc, guard: g}, nil
+	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	if c.MetricsAddr == "" {
+		mux.Handle("GET /metrics", metricsHandler)
+	}
+	var h http.Handler = observe(reg, log, g.Handler(mux))
+	if tracing != nil {
+		h = tracing.Handler(h)
+	}
+	return &app{handler: h, store: st, svc: svc, guard: g, metrics: metricsHandler, tracing: tracing}, nil
 }
 
 // pruneScimActivities deletes SCIM activity older than the retention and reconciles the SCIM
@@ -284,6 +309,8 @@ Get an access token:
 }
 
 // observe adds request ids, access logs, panic recovery and Prometheus metrics to every route.
+// The access log's caller and GraphQL operation are filled in by the inner handlers through
+// the request's reqinfo.Record.
 func observe(reg prometheus.Registerer, log *slog.Logger, next http.Handler) http.Handler {
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_http_requests_total",
 		Help: "HTTP requests by route and status."}, []string{"route", "status"})
@@ -299,19 +326,30 @@ func observe(reg prometheus.Registerer, log *slog.Logger, next http.Handler) htt
 			id = prefix + "-" + strconv.FormatUint(seq.Add(1), 36)
 		}
 		w.Header().Set("X-Request-Id", id)
-		r = r.WithContext(guard.WithRequestID(r.Context(), id)) // every log line of the request names it
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		// One allocation for the status recorder and the access-log record. The record only
+		// feeds the access log. Every log line of the request names its id (guard's handler).
+		st := &requestState{statusRecorder: statusRecorder{ResponseWriter: w, status: http.StatusOK}}
+		rec := &st.statusRecorder
+		ctx := guard.WithRequestID(r.Context(), id)
+		if log.Enabled(ctx, slog.LevelInfo) {
+			ctx = reqinfo.With(ctx, &st.info)
+		}
+		inner := r.WithContext(ctx)
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				log.ErrorContext(r.Context(), "http: panic", "panic", fmt.Sprint(v))
+				log.ErrorContext(inner.Context(), "http: panic", "panic", fmt.Sprint(v))
 				if !rec.wrote {
 					http.Error(rec, "internal error", http.StatusInternalServerError)
 				}
 				rec.status = http.StatusInternalServerError
 			}
+			// The mux set the route on the request it was given; outer middleware (the
+			// tracing span's name) reads it from this one.
+			r.Pattern = inner.Pattern
+			telemetry.SetRoute(r.Context(), r.Pattern)
 			route := r.Pattern
 			if route == "" {
 				route = "unmatched"
@@ -319,11 +357,9 @@ func observe(reg prometheus.Registerer, log *slog.Logger, next http.Handler) htt
 			d := time.Since(start)
 			requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
 			latency.WithLabelValues(route).Observe(d.Seconds())
-			log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
-				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
-				slog.Duration("duration", d))
+			accessLog(log, inner, rec.status, d, &st.info)
 		}()
-		next.ServeHTTP(rec, r)
+		next.ServeHTTP(rec, inner)
 	})
 }
 
@@ -374,7 +410,14 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer a.store.Close()
+	defer a.close()
+	if c.MetricsAddr != "" {
+		msrv, _, err := serveMetrics(c.MetricsAddr, a.metrics, log)
+		if err != nil {
+			return fmt.Errorf("GATEHOUSE_METRICS_ADDR: %w", err)
+		}
+		defer msrv.Close()
+	}
 	go pruneScimActivities(ctx, a.svc, c.ScimActivityRetention, log)
 	srv := &http.Server{
 		Addr:              c.Addr,

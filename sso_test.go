@@ -550,7 +550,7 @@ func TestSSORESTErrors(t *testing.T) {
 			{`{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://a.example.com", "clientId": "c"}}`, "oidcConfig.clientSecret is required"},
 			{`{"name": "x", "protocol": "oidc", "defaultRole": "owner", "oidcConfig": {"issuerUrl": "https://a.example.com", "clientId": "c", "clientSecret": "s"}}`, "defaultRole must be one of viewer, member, admin"},
 			{`{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://a.example.com", "clientId": "c", "clientSecret": "s", "color": 1}}`, "unknown field"},
-			{`{"name": `, "invalid JSON"},
+			{`{"name": `, "the request body ends before the JSON value does"},
 			{strings.ReplaceAll(docCreateSAML, "{tenant-id}", tenantID), "samlConfig.certificate"},
 		} {
 			e.rest(tok, "POST", conns, tc.body).mustError(t, 400, "validation_error", tc.fragment)

@@ -158,7 +158,13 @@ secret: ""
 	}
 	if strings.Contains(modes, "cli") {
 		s.analyze() // as between the other phases (see README: this PostgreSQL runs without autovacuum)
-		return runBindCLI(s, uuids)
+		if err := runBindCLI(s, uuids, "bind: gatehouse bind CLI, CSV of all accounts"); err != nil {
+			return err
+		}
+		if strings.Contains(modes, "rerun") { // the same file again: every row already bound
+			s.analyze()
+			return runBindCLI(s, uuids, "bind: gatehouse bind CLI, the same CSV again")
+		}
 	}
 	return nil
 }
@@ -180,7 +186,7 @@ func runBulk(gql func(string, map[string]any) (map[string]any, error), ok func(m
 
 // runBindCLI binds every account with the `gatehouse bind` command (the built binary, its
 // default chunk size and concurrency) from a CSV file, as an admin would, and times it.
-func runBindCLI(s *server, uuids []string) error {
+func runBindCLI(s *server, uuids []string, label string) error {
 	dir, err := os.MkdirTemp("", "gatehouse-bench-bind")
 	if err != nil {
 		return err
@@ -205,7 +211,7 @@ func runBindCLI(s *server, uuids []string) error {
 	if err != nil {
 		return fmt.Errorf("gatehouse bind: %v: %s", err, stderr.String())
 	}
-	fmt.Printf("%-44s %8d rows %7.1fs %9.0f rows/s  (%s)\n", "bind: gatehouse bind CLI, CSV of all accounts", len(uuids),
+	fmt.Printf("%-44s %8d rows %7.1fs %9.0f rows/s  (%s)\n", label, len(uuids),
 		d.Seconds(), float64(len(uuids))/d.Seconds(), strings.TrimSpace(lastLine(stderr.String())))
 	return nil
 }

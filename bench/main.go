@@ -13,7 +13,7 @@
 //	bind    100k pre-created accounts bound through GraphQL with 8 concurrent connections:
 //	        one mutation per request, then 100 aliased mutations per request, then the bulk
 //	        mutation with 1,000 items per request, then `gatehouse bind` with a CSV of them
-//	        all (phases: -bind single,aliased,bulk,cli)
+//	        all (phases: -bind single,aliased,bulk,cli; add rerun to run that file a second time)
 package main
 
 import (

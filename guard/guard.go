@@ -131,7 +131,11 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 			defer cancel()
 		}
 		gw := &writer{ResponseWriter: w}
-		next.ServeHTTP(gw, r.WithContext(context.WithValue(ctx, writerKey{}, gw)))
+		inner := r.WithContext(context.WithValue(ctx, writerKey{}, gw))
+		next.ServeHTTP(gw, inner)
+		// The mux records the matched route on the request it was given; the access log and
+		// the metrics outside this handler read it from theirs.
+		r.Pattern = inner.Pattern
 		if clientAuth {
 			g.countTokenRequest(clientID, addr, issuance, gw.status)
 		}

@@ -4,8 +4,11 @@ package models
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"reflect"
 	"strings"
 )
 
@@ -136,11 +139,26 @@ func FieldMessage(err error) string {
 	return PublicMessage(err)
 }
 
+// fieldMessage names the field only when the message is a predicate about it ("is required",
+// "must be …"); a message that is a sentence of its own ("no such connection in this
+// workspace") is shown as it is rather than with the label glued on.
 func (e *Error) fieldMessage() string {
-	if e.Field == "" {
+	if e.Field == "" || !isPredicate(e.Message) {
 		return e.Message
 	}
 	return e.Field + " " + e.Message
+}
+
+// predicateVerbs begin the messages that complete "<field> …".
+var predicateVerbs = []string{"is ", "must ", "cannot ", "are ", "has ", "needs ", "does "}
+
+func isPredicate(msg string) bool {
+	for _, v := range predicateVerbs {
+		if strings.HasPrefix(msg, v) {
+			return true
+		}
+	}
+	return false
 }
 
 // PublicMessage is the message safe to show a caller: the domain message, or a generic one.
@@ -157,4 +175,46 @@ func PublicMessage(err error) string {
 		return unavailableMessage
 	}
 	return "internal error"
+}
+
+// JSONMessage turns an encoding/json decoding error into a sentence for the caller: where the
+// body stopped being valid JSON, or which field has the wrong type, in JSON's words (string,
+// number, object), never Go's type names and never the input itself.
+func JSONMessage(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("the request body is not valid JSON (at byte %d)", syn.Offset)
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return fmt.Sprintf("the request body must be a JSON %s, not %s", jsonKind(typ.Type), typ.Value)
+		}
+		return fmt.Sprintf("%s must be a JSON %s, not %s", typ.Field, jsonKind(typ.Type), typ.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the request body ends before the JSON value does"
+	}
+	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return "the request body has an unknown field " + f
+	}
+	return "the request body is not valid JSON"
+}
+
+// jsonKind names a Go type as the JSON value that decodes into it.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8,
+		reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	}
+	return "object"
 }

@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"gatehouse/models"
+	"gatehouse/telemetry/reqinfo"
 )
 
 // clientAuthMethods are the client authentication methods of the token, introspection and
@@ -73,6 +74,7 @@ func (s *Server) authenticateClient(r *http.Request, form url.Values) (*models.I
 		}
 		return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client", Desc: "client authentication failed", basic: basic}
 	}
+	reqinfo.From(r.Context()).SetCaller(client.ClientID, client.WorkspaceID)
 	return client, nil
 }
 
@@ -95,6 +97,7 @@ func (s *Server) clientRequest(w http.ResponseWriter, r *http.Request, endpoint 
 		client, terr = s.authenticateClient(r, form)
 	}
 	if terr != nil {
+		s.countClientAuth(endpoint, terr)
 		writeTokenError(w, terr)
 		return nil, nil
 	}

@@ -17,6 +17,7 @@ import (
 	"gatehouse/models"
 	"gatehouse/provision"
 	"gatehouse/store"
+	"gatehouse/telemetry"
 )
 
 // TokenLifetime is how long an access token is valid.
@@ -37,6 +38,7 @@ type Server struct {
 	now    func() time.Time
 
 	verified verifiedCache
+	metrics  *telemetry.Metrics // nil counts nothing
 }
 
 // verifiedToken is what a verified access token says.
@@ -121,6 +123,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp, terr := s.issue(r)
+	s.count(r, terr)
 	if terr != nil {
 		writeTokenError(w, terr)
 		return

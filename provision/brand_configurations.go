@@ -66,7 +66,9 @@ func (s *Service) loadConfigTargets(ctx context.Context, ws uuid.UUID, in Identi
 	}
 	if in.CompanyClaim != nil {
 		c := strings.TrimSpace(*in.CompanyClaim)
-		if c == "" || len(c) > MaxClaimNameLength {
+		if e := models.CheckText("companyClaim", c); e != nil {
+			errs = append(errs, e)
+		} else if c == "" || len(c) > MaxClaimNameLength {
 			errs = append(errs, models.FieldError(models.EINVALID, "companyClaim", *in.CompanyClaim, "must be a claim name of 1-256 characters"))
 		}
 	}

@@ -73,7 +73,8 @@ func (s *Service) Bootstrap(ctx context.Context, clientID, clientSecret string) 
 // EUNAUTHENTICATED error, so callers cannot tell unknown ids from wrong secrets.
 func (s *Service) AuthenticateClient(ctx context.Context, clientID, clientSecret string) (*models.IntegrationClient, error) {
 	fail := models.Errorf(models.EUNAUTHENTICATED, "client authentication failed")
-	if clientID == "" || clientSecret == "" || len(clientID) > 256 || len(clientSecret) > 256 {
+	if clientID == "" || clientSecret == "" || len(clientID) > 256 || len(clientSecret) > 256 ||
+		models.CheckText("client_id", clientID) != nil {
 		return nil, fail
 	}
 	c, err := s.clientByID(ctx, clientID)
@@ -266,6 +267,9 @@ func (s *Service) changeClient(ctx context.Context, clientID, action string, cha
 	if err != nil {
 		return nil, err
 	}
+	if e := models.CheckText("clientId", clientID); e != nil {
+		return nil, e
+	}
 	var c *models.IntegrationClient
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
 		// The platform admin reaches a client in any workspace (client ids are unique across
@@ -318,6 +322,8 @@ func validateScopes(scopes []string) ([]string, *models.Error) {
 
 func validateName(field, name string) *models.Error {
 	switch {
+	case models.CheckText(field, name) != nil:
+		return models.CheckText(field, name)
 	case name == "":
 		return models.FieldError(models.EINVALID, field, name, "is required")
 	case len([]rune(name)) > models.MaxNameLength:

@@ -165,6 +165,9 @@ func connectionSummary(c *models.Connection) map[string]any {
 
 // applyConnection validates in and copies it onto c. create demands the required fields.
 func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, create bool) models.Errors {
+	if errs := connectionTexts(in); len(errs) > 0 {
+		return errs
+	}
 	var errs models.Errors
 	add := func(e *models.Error) {
 		if e != nil {
@@ -300,10 +303,42 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 
 // validateIdPURL accepts what models.ValidIdPURL accepts.
 func (s *Service) validateIdPURL(field, raw string) *models.Error {
+	if e := models.CheckText(field, raw); e != nil {
+		return e
+	}
 	if !models.ValidIdPURL(raw, s.allowPrivate) {
 		return models.FieldError(models.EINVALID, field, truncate(raw, 256), "must be an absolute https URL")
 	}
 	return nil
+}
+
+// connectionTexts applies the input text rule to every string of a connection input.
+func connectionTexts(in ConnectionInput) models.Errors {
+	errs := models.CheckTexts("name", in.Name, "slug", in.Slug, "defaultRole", in.DefaultRole)
+	if o := in.OIDC; o != nil {
+		errs = append(errs, models.CheckTexts("oidcConfig.issuerUrl", o.IssuerURL, "oidcConfig.clientId", o.ClientID,
+			"oidcConfig.clientSecret", o.ClientSecret, "oidcConfig.discoveryUrl", o.DiscoveryURL, "oidcConfig.scopes", o.Scopes)...)
+	}
+	if sm := in.SAML; sm != nil {
+		errs = append(errs, models.CheckTexts("samlConfig.entityId", sm.EntityID, "samlConfig.ssoUrl", sm.SsoURL,
+			"samlConfig.metadataUrl", sm.MetadataURL)...)
+		if sm.Certificate != nil {
+			if e := models.CheckFreeText("samlConfig.certificate", *sm.Certificate); e != nil {
+				errs = append(errs, e)
+			}
+		}
+		for k, v := range sm.AttributeMapping {
+			e := models.CheckText("samlConfig.attributeMapping", k)
+			if s, ok := v.(string); ok && e == nil {
+				e = models.CheckText("samlConfig.attributeMapping", s)
+			}
+			if e != nil {
+				errs = append(errs, e)
+				break
+			}
+		}
+	}
+	return errs
 }
 
 // maxConfigValue bounds one IdP setting (client ID, entity ID, scopes).

@@ -24,6 +24,9 @@ type CredentialInput struct {
 // validate checks the input on its own and returns the normalised identifier and the secret
 // hash. It does not touch the database.
 func (in CredentialInput) validate() (identifier, secretHash string, errs models.Errors) {
+	if errs = models.CheckTexts("authModule", in.AuthModule, "identifier", in.Identifier); len(errs) > 0 {
+		return "", "", errs
+	}
 	if _, err := uuid.Parse(in.AccountUUID); err != nil {
 		errs = append(errs, models.FieldError(models.EINVALID, "accountUuid", in.AccountUUID, "is not a valid UUID"))
 	}
@@ -154,6 +157,9 @@ func (s *Service) RemoveUserAccountCredentials(ctx context.Context, accountUUID,
 	p, err := s.authorize(ctx, accessWrite)
 	if err != nil {
 		return nil, err
+	}
+	if e := models.CheckText("authModule", authModule); e != nil {
+		return nil, e
 	}
 	var u *models.UserAccount
 	err = s.store.InTx(ctx, func(ctx context.Context) error {

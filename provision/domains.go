@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"golang.org/x/net/idna"
+	"golang.org/x/net/publicsuffix"
 
 	"gatehouse/models"
 	"gatehouse/secret"
@@ -37,6 +38,9 @@ func init() {
 // NormalizeDomain returns the canonical form of an email domain — lower case, IDNA
 // (punycode), no trailing dot — or a user error saying what is wrong with it.
 func NormalizeDomain(field, raw string) (string, *models.Error) {
+	if e := models.CheckText(field, raw); e != nil {
+		return "", e
+	}
 	v := strings.TrimSuffix(strings.TrimSpace(raw), ".")
 	bad := func(msg string) (string, *models.Error) {
 		return "", models.FieldError(models.EINVALID, field, truncate(raw, 64), msg)
@@ -76,6 +80,14 @@ func NormalizeDomain(field, raw string) (string, *models.Error) {
 	}
 	if tld := labels[len(labels)-1]; strings.Trim(tld, "0123456789") == "" {
 		return bad("is not a valid domain name")
+	}
+	// Public suffixes of both sections of the Public Suffix List are refused. ICANN's (co.uk,
+	// com.au) are registries. The private section's (github.io, blogspot.com, herokuapp.com)
+	// are names under which a provider hands subdomains to unrelated customers: the bare
+	// suffix is no organisation's email domain, so routing it is a mistake or an attempt to
+	// claim other people's sign-ins, and refusing it costs no real customer anything.
+	if suffix, _ := publicsuffix.PublicSuffix(name); suffix == name {
+		return bad("is a public suffix (like co.uk or github.io) under which anyone can register names; give your organisation's own domain, such as example.co.uk")
 	}
 	if publicEmailDomains[name] {
 		return "", models.FieldError(models.EINVALID, field, name, "is a public email provider; only a domain your organisation controls can be routed to a connection")

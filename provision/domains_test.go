@@ -25,6 +25,13 @@ func TestNormalizeDomain(t *testing.T) {
 		{strings.Repeat("a", 64) + ".com", "", "not a valid domain"},
 		{"GMail.com", "", "public email provider"},
 		{"outlook.com.", "", "public email provider"},
+		{"co.uk", "", "public suffix"},
+		{"CO.UK.", "", "public suffix"},
+		{"github.io", "", "public suffix"},
+		{"blogspot.com", "", "public suffix"},
+		{"acme.github.io", "acme.github.io", ""},
+		{"example.com\x00", "", "control characters"},
+		{"exa\u202emple.com", "", "bidirectional"},
 	} {
 		got, err := NormalizeDomain("domain", tc.in)
 		switch {

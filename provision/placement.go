@@ -132,7 +132,9 @@ func (s *Service) place(ctx context.Context, ws uuid.UUID, cfg *models.IdentityP
 			return Place(in), nil
 		}
 	}
-	if name, ok := CompanyClaimValue(in.CompanyClaim, claims); ok {
+	// A claim that breaks the input text rule cannot name a company (company names obey it),
+	// so it is not looked up.
+	if name, ok := CompanyClaimValue(in.CompanyClaim, claims); ok && models.CheckText("claims", name) == nil {
 		c, err := s.store.CompanyByName(ctx, ws, name)
 		switch {
 		case errors.Is(err, store.ErrNotFound):

@@ -34,7 +34,7 @@ type GroupChange struct {
 }
 
 func notFoundGroup(rawID string) error {
-	return models.FieldError(models.ENOTFOUND, "id", rawID, "group "+truncate(rawID, 64)+" not found")
+	return models.FieldError(models.ENOTFOUND, "id", rawID, "no group with this id")
 }
 
 func groupWriteError(err error, name string) error {
@@ -51,6 +51,8 @@ func groupWriteError(err error, name string) error {
 func validateGroupName(name string) (string, error) {
 	name = strings.TrimSpace(name)
 	switch {
+	case models.CheckText("displayName", name) != nil:
+		return "", models.CheckText("displayName", name)
 	case name == "":
 		return "", models.ScimError(models.ScimTypeInvalidValue, "displayName is required")
 	case len([]rune(name)) > 256:
@@ -70,7 +72,7 @@ func (s *Service) memberIDs(ctx context.Context, ws uuid.UUID, raw []string, mus
 		id, err := uuid.Parse(r)
 		if err != nil {
 			if mustExist {
-				return nil, models.ScimError(models.ScimTypeInvalidValue, "member %q is not a user id", truncate(r, 64))
+				return nil, models.ScimError(models.ScimTypeInvalidValue, "each member value must be the id of a user")
 			}
 			continue
 		}
@@ -105,6 +107,9 @@ func (s *Service) CreateScimGroup(ctx context.Context, name string, externalID *
 	name, err = validateGroupName(name)
 	if err != nil {
 		return nil, err
+	}
+	if errs := models.CheckTexts("externalId", externalID); len(errs) > 0 {
+		return nil, errs
 	}
 	now := s.now()
 	g := &models.Group{ID: store.NewID(), WorkspaceID: c.Token.WorkspaceID, DisplayName: name,
@@ -212,6 +217,11 @@ func (s *Service) ChangeScimGroup(ctx context.Context, rawID string, ifVersion i
 	id, err := uuid.Parse(rawID)
 	if err != nil {
 		return nil, notFoundGroup(rawID)
+	}
+	if ch.ExternalID != nil {
+		if errs := models.CheckTexts("externalId", *ch.ExternalID); len(errs) > 0 {
+			return nil, errs
+		}
 	}
 	if len(ch.Add)+len(ch.Remove) > MaxGroupMembersPerRequest {
 		return nil, models.ScimError(models.ScimTypeTooMany, "at most %d member changes per request", MaxGroupMembersPerRequest)

@@ -37,6 +37,8 @@ func (s *Service) CreateScimToken(ctx context.Context, in CreateScimTokenInput) 
 	var errs models.Errors
 	name := strings.TrimSpace(in.Name)
 	switch {
+	case models.CheckText("name", name) != nil:
+		errs = append(errs, models.CheckText("name", name))
 	case name == "":
 		errs = append(errs, models.FieldError(models.EINVALID, "name", in.Name, "is required"))
 	case len([]rune(name)) > models.MaxNameLength:
@@ -121,6 +123,9 @@ func (s *Service) ScimTokens(ctx context.Context, f ScimTokenFilter, page, pageS
 	p, err := s.authorize(ctx, accessManageRead)
 	if err != nil {
 		return nil, 0, err
+	}
+	if errs := models.CheckTexts("status", f.Status, "name", f.Name); len(errs) > 0 {
+		return nil, 0, errs
 	}
 	switch f.Status {
 	case "", models.ScimTokenActive, models.ScimTokenRevoked, models.ScimTokenExpired:
@@ -379,12 +384,18 @@ func (s *Service) ReconcileScimCounts(ctx context.Context) error {
 
 // scimActivity builds an activity row of the caller's token.
 func (s *Service) scimActivity(c *ScimCaller, op, resourceType, resourceID string, cause error, details map[string]any) *models.ScimActivity {
+	// The id of a failed request comes from its path as sent: one that breaks the input text
+	// rule names no resource and is not kept (PostgreSQL cannot store NUL, an admin's screen
+	// would render a bidi override).
+	if models.CheckText("id", resourceID) != nil {
+		resourceID = ""
+	}
 	a := &models.ScimActivity{ID: store.NewID(), WorkspaceID: c.Token.WorkspaceID, TokenID: &c.Token.ID,
 		Operation: op, ResourceType: resourceType, ResourceID: resourceID, Status: models.ScimStatusSuccess,
 		Details: "{}", CreatedAt: s.now()}
 	if cause != nil {
 		a.Status = models.ScimStatusError
-		a.ErrorMessage = truncate(models.PublicMessage(cause), 500)
+		a.ErrorMessage = truncate(models.FieldMessage(cause), 500)
 	}
 	if len(details) > 0 {
 		if b, err := json.Marshal(details); err == nil {

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 
@@ -43,6 +44,16 @@ const (
 func (in *ScimUserInput) validate() error {
 	in.UserName = strings.TrimSpace(in.UserName)
 	in.Email = strings.TrimSpace(in.Email)
+	if errs := models.CheckTexts("userName", in.UserName, "externalId", in.ExternalID, "emails", in.Email,
+		"emails.type", in.EmailType, "name.givenName", in.GivenName, "name.familyName", in.FamilyName,
+		"displayName", in.DisplayName, "title", in.Title, "userType", in.UserType, "employeeNumber", in.EmployeeNumber,
+		"department", in.Department, "organization", in.Organization, "costCenter", in.CostCenter,
+		"division", in.Division, "manager", in.ManagerID); len(errs) > 0 {
+		return errs[0]
+	}
+	if e := checkJSONText("attributes", in.Data); e != nil {
+		return e
+	}
 	switch {
 	case in.UserName == "":
 		return models.ScimError(models.ScimTypeInvalidValue, "userName is required")
@@ -50,7 +61,7 @@ func (in *ScimUserInput) validate() error {
 		return models.ScimError(models.ScimTypeInvalidValue, "userName must be at most 255 characters")
 	}
 	if in.Email != "" && !models.ValidEmail(in.Email) {
-		return models.ScimError(models.ScimTypeInvalidValue, "emails: %q is not a valid email address", truncate(in.Email, 64))
+		return models.ScimError(models.ScimTypeInvalidValue, "emails must hold a valid email address (the primary one is not)")
 	}
 	if in.ExternalID != nil && len(*in.ExternalID) > models.MaxIdentifierLength {
 		return models.ScimError(models.ScimTypeInvalidValue, "externalId must be at most 255 characters")
@@ -179,7 +190,7 @@ func (s *Service) scimUserTarget(ctx context.Context, scope, rawID string) (*Sci
 }
 
 func notFoundUser(rawID string) error {
-	return models.FieldError(models.ENOTFOUND, "id", rawID, "user "+truncate(rawID, 64)+" not found")
+	return models.FieldError(models.ENOTFOUND, "id", rawID, "no user with this id")
 }
 
 // ScimUser returns a user account of the token's workspace and, with withGroups, its groups.
@@ -367,6 +378,9 @@ type ScimListInput struct {
 func (s *Service) scimList(in ScimListInput) (store.ScimList, error) {
 	l := store.ScimList{Offset: max(in.StartIndex, 1) - 1, Count: min(max(in.Count, 0), MaxScimCount)}
 	if strings.TrimSpace(in.Filter) != "" {
+		if e := models.CheckText("filter", in.Filter); e != nil {
+			return l, &models.ScimTypedError{Err: e, Type: models.ScimTypeInvalidFilter}
+		}
 		if len(in.Filter) > 4096 {
 			return l, models.ScimError(models.ScimTypeInvalidFilter, "the filter is longer than 4096 characters")
 		}
@@ -407,4 +421,23 @@ func (s *Service) ScimUsers(ctx context.Context, in ScimListInput, withGroups bo
 		return nil, nil, 0, internal("scim users", filterError(err))
 	}
 	return us, groups, int(total), nil
+}
+
+// checkJSONText applies the input text rule to every string of a JSON document kept as text
+// (the SCIM attributes without a column). Printable ASCII without escapes cannot break the
+// rule, so only documents with escapes or other bytes are decoded.
+func checkJSONText(field, doc string) *models.Error {
+	plain := true
+	for i := 0; i < len(doc) && plain; i++ {
+		b := doc[i]
+		plain = b >= 0x20 && b < 0x7f && b != '\\'
+	}
+	if plain {
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal([]byte(doc), &v); err != nil {
+		return nil // not the caller's JSON: the transport encoded it; saving reports any problem
+	}
+	return models.CheckValue(field, v)
 }

@@ -17,6 +17,7 @@ import (
 	"gatehouse/models"
 	"gatehouse/secret"
 	"gatehouse/store"
+	"gatehouse/telemetry/reqinfo"
 )
 
 // Service is the service layer. It is safe for concurrent use.
@@ -35,6 +36,7 @@ type Service struct {
 	// AllowPrivateNetworks permits http:// IdP URLs on loopback hosts (development and tests).
 	allowPrivate bool
 	sso          ssoOptions
+	observer     Observer
 }
 
 // Options configure a Service.
@@ -51,7 +53,21 @@ type Options struct {
 	PublicURL string
 	// NetworkTimeout bounds one connection test or domain check (default 10 s).
 	NetworkTimeout time.Duration
+	// Observer is told the outcome of decisions, for metrics; nil tells nobody.
+	Observer Observer
 }
+
+// Observer is told the outcome of the service's decisions, for metrics (telemetry.Metrics
+// implements it). Its methods must be fast and must not block.
+type Observer interface {
+	// SignIn is called once per SignIn call with the decision's SignInOutcome, or "error"
+	// when no decision was reached.
+	SignIn(outcome string)
+}
+
+type noObserver struct{}
+
+func (noObserver) SignIn(string) {}
 
 // New builds the service over a migrated store and the at-rest encryption box.
 func New(st *store.Store, box *secret.Box, o Options) *Service {
@@ -68,7 +84,10 @@ func New(st *store.Store, box *secret.Box, o Options) *Service {
 	if o.NetworkTimeout <= 0 {
 		o.NetworkTimeout = 10 * time.Second
 	}
-	return &Service{store: st, box: box, now: now, log: o.Logger,
+	if o.Observer == nil {
+		o.Observer = noObserver{}
+	}
+	return &Service{store: st, box: box, now: now, log: o.Logger, observer: o.Observer,
 		clients: newCredentialCache[models.IntegrationClient](o.ClientCacheTTL, now), allowPrivate: o.AllowPrivateNetworks,
 		sso:        ssoOptions{remote: o.Remote, publicURL: strings.TrimRight(o.PublicURL, "/"), timeout: o.NetworkTimeout},
 		bulkSlots:  make(chan struct{}, 4),
@@ -97,8 +116,11 @@ func (p *Principal) Has(scope string) bool {
 
 type principalKey struct{}
 
-// WithPrincipal returns a context carrying the authenticated caller.
+// WithPrincipal returns a context carrying the authenticated caller. Every transport
+// authenticates through it, so it is also where the request's access-log record learns the
+// caller.
 func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	reqinfo.From(ctx).SetCaller(p.ClientID, p.WorkspaceID)
 	return context.WithValue(ctx, principalKey{}, p)
 }
 

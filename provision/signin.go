@@ -70,7 +70,22 @@ const signInAttempts = 4
 // returns the result and a FORBIDDEN error carrying the same reason. Concurrent first sign-ins
 // of one person create one account: the unique indexes decide, and the loser decides again.
 func (s *Service) SignIn(ctx context.Context, brandID, connectionID uuid.UUID, id Identity) (*SignInResult, error) {
+	res, err := s.signIn(ctx, brandID, connectionID, id)
+	if res != nil {
+		s.observer.SignIn(string(res.Outcome))
+	} else {
+		s.observer.SignIn("error")
+	}
+	return res, err
+}
+
+// signIn is SignIn without the observer: the decision, retried after lost races.
+func (s *Service) signIn(ctx context.Context, brandID, connectionID uuid.UUID, id Identity) (*SignInResult, error) {
 	id = normaliseIdentity(id)
+	if errs := models.CheckTexts("identifier", id.Identifier, "email", id.Email, "firstName", id.FirstName,
+		"lastName", id.LastName); len(errs) > 0 {
+		return nil, models.FieldError(models.EINVALID, errs[0].Field, "", "the identity provider sent a value that "+errs[0].Message)
+	}
 	if id.Identifier == "" || len(id.Identifier) > models.MaxIdentifierLength {
 		return nil, models.FieldError(models.EINVALID, "identifier", truncate(id.Identifier, 64), "the identity provider sent no usable identifier (1-255 characters)")
 	}

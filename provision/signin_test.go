@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -262,6 +263,18 @@ func TestSignIn(t *testing.T) {
 		t.Run("bad input", func(t *testing.T) {
 			if _, err := e.s.SignIn(ctx, brand.ID, okta.ID, Identity{Identifier: "  "}); models.ErrorCode(err) != models.EINVALID {
 				t.Fatalf("blank identifier: %v", err)
+			}
+			for _, id := range []Identity{{Identifier: "nul\x00sub"}, {Identifier: "sub", Email: "x\u202e@verified.test"},
+				{Identifier: "sub", FirstName: "Ada\nLovelace"}} {
+				before := e.count("user_accounts")
+				_, err := e.s.SignIn(ctx, brand.ID, okta.ID, id)
+				var me *models.Error
+				if !errors.As(err, &me) || me.Code != models.EINVALID || me.Field == "" || !strings.Contains(me.Message, "must not contain") {
+					t.Fatalf("identity %+v breaking the text rule: %v", id, err)
+				}
+				if e.count("user_accounts") != before {
+					t.Fatalf("identity %+v breaking the text rule created an account", id)
+				}
 			}
 			if _, err := e.s.SignIn(ctx, uuid.New(), okta.ID, jane); models.ErrorCode(err) != models.ENOTFOUND {
 				t.Fatalf("unknown brand: %v", err)

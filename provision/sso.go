@@ -39,7 +39,10 @@ func (s *Service) ListConnections(ctx context.Context, f ConnectionFilter, page,
 	if err != nil {
 		return nil, err
 	}
-	var errs models.Errors
+	errs := models.CheckTexts("protocol", f.Protocol, "status", f.Status, "name", f.Name)
+	if len(errs) > 0 {
+		return nil, errs
+	}
 	sf := store.ConnectionFilter{NameKey: models.Key(f.Name)}
 	switch models.Protocol(f.Protocol) {
 	case "", models.ProtocolOIDC, models.ProtocolSAML:

@@ -29,6 +29,9 @@ type UpdateUserAccountInput struct {
 }
 
 func validateEmail(field, email string) *models.Error {
+	if e := models.CheckText(field, email); e != nil {
+		return e
+	}
 	if !models.ValidEmail(email) {
 		return models.FieldError(models.EINVALID, field, email, "is not a valid email address")
 	}
@@ -36,6 +39,9 @@ func validateEmail(field, email string) *models.Error {
 }
 
 func validatePersonName(field, v string) *models.Error {
+	if e := models.CheckText(field, v); e != nil {
+		return e
+	}
 	if len([]rune(v)) > models.MaxNameLength {
 		return models.FieldError(models.EINVALID, field, v, "must be at most 128 characters")
 	}
@@ -51,8 +57,9 @@ func (s *Service) CreateUserAccount(ctx context.Context, in CreateUserAccountInp
 	}
 	in.Email = strings.TrimSpace(in.Email)
 	var errs models.Errors
-	for _, e := range []*models.Error{validateEmail("email", in.Email),
-		validatePersonName("firstName", in.FirstName), validatePersonName("lastName", in.LastName)} {
+	for _, e := range append([]*models.Error{validateEmail("email", in.Email),
+		validatePersonName("firstName", in.FirstName), validatePersonName("lastName", in.LastName)},
+		models.CheckTexts("externalId", in.ExternalID)...) {
 		if e != nil {
 			errs = append(errs, e)
 		}
@@ -119,6 +126,7 @@ func (s *Service) UpdateUserAccount(ctx context.Context, rawID string, in Update
 			u.LastName, changed["lastName"] = strings.TrimSpace(*in.LastName), *in.LastName
 		}
 		if in.ExternalID != nil {
+			errs = append(errs, models.CheckTexts("externalId", in.ExternalID)...)
 			u.ExternalID, changed["externalId"] = in.ExternalID, *in.ExternalID
 		}
 		return changed, errs.Err()
@@ -253,6 +261,10 @@ func (s *Service) UserAccounts(ctx context.Context, f UserAccountFilter, first i
 	p, err := s.authorize(ctx, accessRead)
 	if err != nil {
 		return nil, err
+	}
+	if errs := models.CheckTexts("email", f.Email, "authModule", f.AuthModule, "identifier", f.Identifier,
+		"externalId", f.ExternalID); len(errs) > 0 {
+		return nil, errs
 	}
 	sf := store.UserAccountFilter{EmailKey: models.Key(f.Email), AuthModule: strings.TrimSpace(f.AuthModule),
 		IdentifierKey: models.Key(f.Identifier), ExternalID: f.ExternalID, Active: f.Active}

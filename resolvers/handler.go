@@ -18,6 +18,7 @@ import (
 	"gatehouse/graph/model"
 	"gatehouse/models"
 	"gatehouse/provision"
+	"gatehouse/telemetry"
 )
 
 // Limits on one GraphQL request. The complexity limit leaves room for IdP scripts that send a
@@ -30,8 +31,9 @@ const (
 )
 
 // NewHandler returns the GraphQL API handler (POST only). Authentication happens before it: the
-// request context must carry a provision.Principal.
-func NewHandler(svc *provision.Service, log *slog.Logger) http.Handler {
+// request context must carry a provision.Principal. Operations are counted into m (nil: not
+// counted).
+func NewHandler(svc *provision.Service, log *slog.Logger, m *telemetry.Metrics) http.Handler {
 	cfg := graph.Config{Resolvers: &Resolver{Svc: svc, Log: log}}
 	// Lists cost their page size times their children, so that complexity tracks the rows a
 	// query can return.
@@ -49,6 +51,7 @@ func NewHandler(svc *provision.Service, log *slog.Logger) http.Handler {
 	srv.Use(extension.FixedComplexityLimit(MaxComplexity))
 	srv.Use(depthLimit{max: MaxDepth})
 	srv.Use(overlapLimit{max: MaxOverlapCost})
+	srv.Use(operationMetrics{m})
 	srv.SetErrorPresenter(presentError(log))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		log.ErrorContext(ctx, "graphql: panic", "panic", fmt.Sprint(v))

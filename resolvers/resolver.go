@@ -58,7 +58,7 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		var gqlErr *gqlerror.Error
 		if errors.As(err, &gqlErr) && gqlErr.Err == nil {
-			return gqlErr // parse and validation errors: safe, and useful to the caller
+			return sentence(gqlErr) // parse and validation errors: safe, and useful to the caller
 		}
 		ge := graphql.DefaultErrorPresenter(ctx, err)
 		code := models.ErrorCode(err)

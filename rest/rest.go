@@ -1,7 +1,8 @@
 // Package rest is the WorldFlow-compatible REST surface under /api/v1: SSO connections, domains,
 // SP metadata, SCIM tokens, activity and statistics. Handlers decode JSON, make one provision
 // call and encode the document's shapes; errors use {"error":{"type","message"}}. It holds no
-// business rules and never imports another transport.
+// business rules and never imports another transport. openapi.yaml describes every route; the
+// tests hold the handlers to it.
 package rest
 
 import (
@@ -41,6 +42,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	for _, register := range []func(*http.ServeMux){
 		h.registerSSO,  // SSO connections, domains, SP metadata
 		h.registerSCIM, // SCIM tokens, activities, statistics
+		h.registerDocs, // the OpenAPI document and its viewer
 	} {
 		register(mux)
 	}
@@ -97,10 +99,10 @@ func decode(r *http.Request, v any) error {
 		case errors.Is(err, io.EOF):
 			return models.Errorf(models.EINVALID, "the request body is empty; a JSON object is required")
 		}
-		return models.Errorf(models.EINVALID, "invalid JSON body: %s", strings.TrimPrefix(err.Error(), "json: "))
+		return models.Errorf(models.EINVALID, "%s", models.JSONMessage(err))
 	}
-	if dec.More() {
-		return models.Errorf(models.EINVALID, "invalid JSON body: unexpected data after the object")
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return models.Errorf(models.EINVALID, "the request body has unexpected data after the JSON object")
 	}
 	return nil
 }

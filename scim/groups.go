@@ -60,6 +60,9 @@ func (h *Handler) getGroup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if notModified(w, r, g.Version) {
+		return nil
+	}
 	return h.writeGroup(w, r, http.StatusOK, g)
 }
 

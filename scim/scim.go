@@ -17,13 +17,15 @@ import (
 
 	"gatehouse/models"
 	"gatehouse/provision"
+	"gatehouse/telemetry"
 )
 
 // Handler serves /scim/v2.
 type Handler struct {
-	svc  *provision.Service
-	log  *slog.Logger
-	base string // public URL of /scim/v2, for meta.location
+	svc     *provision.Service
+	log     *slog.Logger
+	base    string             // public URL of /scim/v2, for meta.location
+	metrics *telemetry.Metrics // nil counts nothing
 }
 
 // New builds the SCIM handler; publicURL is the server's external base URL.
@@ -56,7 +58,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		{"GET /scim/v2/Schemas", "", "", h.schemas},
 		{"GET /scim/v2/Schemas/{id}", "", "", h.schema},
 	} {
-		mux.Handle(r.pattern, h.handle(r.op, r.res, r.fn))
+		mux.Handle(r.pattern, h.handle(r.op, r.res, h.counters(r.pattern, r.res), r.fn))
 	}
 	// Other methods on known resources: 405 in SCIM form (the mux's own 405 is plain text).
 	// On Users and Groups the attempt is recorded like any failed request of the resource.
@@ -66,15 +68,16 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		{"/scim/v2/ServiceProviderConfig", ""}, {"/scim/v2/ResourceTypes", ""}, {"/scim/v2/ResourceTypes/{id}", ""},
 		{"/scim/v2/Schemas", ""}, {"/scim/v2/Schemas/{id}", ""},
 	} {
+		c := h.counters("", p.res)
 		mux.Handle(p.pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			op := ""
 			if p.res != "" {
 				op = operationOf(r.Method)
 			}
-			h.handle(op, p.res, func(w http.ResponseWriter, r *http.Request) error { return errMethod }).ServeHTTP(w, r)
+			h.handle(op, p.res, c, func(w http.ResponseWriter, r *http.Request) error { return errMethod }).ServeHTTP(w, r)
 		}))
 	}
-	mux.Handle("/scim/v2/", h.handle("", "", func(w http.ResponseWriter, r *http.Request) error {
+	mux.Handle("/scim/v2/", h.handle("", "", nil, func(w http.ResponseWriter, r *http.Request) error {
 		return models.Errorf(models.ENOTFOUND, "no such SCIM endpoint: %s %s", r.Method, r.URL.Path)
 	}))
 }
@@ -94,18 +97,20 @@ func operationOf(method string) string {
 
 // handle authenticates the SCIM token, runs fn, and writes SCIM errors. Failed requests of an
 // authenticated token, and requests refused because their token was revoked or has expired,
-// are recorded in the activity log (op and res name what was attempted).
-func (h *Handler) handle(op, res string, fn func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+// are recorded in the activity log (op and res name what was attempted). Outcomes are counted
+// into c (nil: not counted).
+func (h *Handler) handle(op, res string, c *telemetry.OutcomeCounters, fn func(w http.ResponseWriter, r *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		tok, ok := bearer(r)
 		if !ok {
-			h.writeError(w, r, models.Errorf(models.EUNAUTHENTICATED, "a SCIM bearer token is required"))
+			c.ObserveStatus(h.writeError(w, r, models.Errorf(models.EUNAUTHENTICATED, "a SCIM bearer token is required")))
 			return
 		}
 		caller, err := h.svc.AuthenticateScimToken(ctx, tok)
 		if err != nil {
 			status := h.writeError(w, r, err)
+			c.ObserveStatus(status)
 			if op != "" && status == http.StatusUnauthorized {
 				h.svc.RecordScimRefusal(ctx, tok, op, res, r.PathValue("id"), status)
 			}
@@ -115,10 +120,13 @@ func (h *Handler) handle(op, res string, fn func(w http.ResponseWriter, r *http.
 		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 		if err := fn(w, r); err != nil {
 			status := h.writeError(w, r, err)
+			c.ObserveStatus(status)
 			if op != "" {
 				h.svc.RecordScimFailure(r.Context(), op, res, r.PathValue("id"), status, err)
 			}
+			return
 		}
+		c.ObserveStatus(http.StatusOK)
 	})
 }
 
@@ -165,7 +173,7 @@ func errorStatus(err error) (int, string) {
 // writeError writes an RFC 7644 §3.12 error body and returns the status.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) int {
 	status, scimType := errorStatus(err)
-	detail := models.PublicMessage(err)
+	detail := models.FieldMessage(err)
 	switch status {
 	case http.StatusInternalServerError:
 		h.log.ErrorContext(r.Context(), "scim: internal error", "err", err, "path", r.URL.Path)
@@ -207,10 +215,10 @@ func decodeBody(r *http.Request, v any) error {
 		case errors.Is(err, io.EOF):
 			return models.ScimError(models.ScimTypeInvalidSyntax, "the request body is empty")
 		}
-		return models.ScimError(models.ScimTypeInvalidSyntax, "invalid JSON: %s", truncate(strings.TrimPrefix(err.Error(), "json: "), 200))
+		return models.ScimError(models.ScimTypeInvalidSyntax, "%s", models.JSONMessage(err))
 	}
-	if dec.More() {
-		return models.ScimError(models.ScimTypeInvalidSyntax, "invalid JSON: unexpected data after the object")
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return models.ScimError(models.ScimTypeInvalidSyntax, "the request body has unexpected data after the JSON object")
 	}
 	return nil
 }
@@ -244,6 +252,28 @@ func listResponse(total, start int, resources []any) map[string]any {
 
 // etag is the weak entity tag of a version; meta.version carries the same string.
 func etag(version int) string { return `W/"` + strconv.Itoa(version) + `"` }
+
+// notModified answers 304 Not Modified, with the ETag and no body, when a GET's
+// If-None-Match names the resource's current version or is "*" (RFC 7644 §3.14, RFC 7232
+// §3.2 and §4.1: weak comparison, a list of tags allowed). It reports whether it answered.
+func notModified(w http.ResponseWriter, r *http.Request, version int) bool {
+	h := r.Header.Values("If-None-Match")
+	if len(h) == 0 || r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	current := etag(version)
+	for _, line := range h {
+		for _, tag := range strings.Split(line, ",") {
+			tag = strings.TrimSpace(tag)
+			if tag == "*" || strings.TrimPrefix(tag, "W/") == strings.TrimPrefix(current, "W/") {
+				w.Header().Set("ETag", current)
+				w.WriteHeader(http.StatusNotModified)
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // ifMatch returns the version an If-Match header demands (0: none or "*"). An unparsable
 // tag can never match, so it demands an impossible version.

@@ -227,6 +227,9 @@ func (h *Handler) getUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if notModified(w, r, u.Version) {
+		return nil
+	}
 	return h.writeUser(w, r, http.StatusOK, u, groups)
 }
 

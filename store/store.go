@@ -14,9 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"github.com/google/uuid"
-	"gorm.io/driver/postgres"
+	"go.opentelemetry.io/otel/trace"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
@@ -49,6 +48,9 @@ type Options struct {
 	Wait time.Duration
 	// OnRetry, when set, is told of each failed attempt before the next one.
 	OnRetry func(err error, next time.Duration)
+	// TracerProvider, when set, traces the database calls made for a traced operation
+	// (tracing.go); nil leaves the driver unwrapped.
+	TracerProvider trace.TracerProvider
 }
 
 // Open connects to url: "sqlite:<path>" (":memory:" is not supported: use a temporary file) or
@@ -89,10 +91,7 @@ func open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		SkipDefaultTransaction: true,
 		NowFunc:                func() time.Time { return time.Now().UTC() },
 	}
-	var (
-		dial    gorm.Dialector
-		dialect string
-	)
+	var dsn, dialect string
 	switch {
 	case strings.HasPrefix(rawURL, "sqlite:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(rawURL, "sqlite:"), "//")
@@ -116,13 +115,17 @@ func open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		q.Set("_txlock", "immediate")
 		// The path is a file: URI path, which SQLite percent-decodes: escape what URIs reserve.
 		escaped := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-		dial = sqlite.Open("file:" + escaped + "?" + q.Encode())
 		dialect = SQLite
+		dsn = "file:" + escaped + "?" + q.Encode()
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
-		dial = postgres.Open(withStatementTimeout(rawURL, opt.StatementTimeout))
 		dialect = Postgres
+		dsn = withStatementTimeout(rawURL, opt.StatementTimeout)
 	default:
 		return nil, fmt.Errorf("store: unsupported database URL (want sqlite:<path> or postgres://…)")
+	}
+	dial, err := opt.dialector(dialect, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dialect, err)
 	}
 	gdb, err := gorm.Open(dial, cfg)
 	if err != nil {

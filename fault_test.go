@@ -1,0 +1,349 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"gatehouse/secret"
+	"gatehouse/store/storetest"
+)
+
+// Fault tests: PostgreSQL restarted under SCIM write load, and the Gatehouse process killed
+// (SIGKILL) and restarted under load. Each checks that every request got an answer (or, for
+// the requests in flight when the process died, a closed connection and nothing else) and
+// that every acknowledged write is stored exactly once. CI runs a few seconds of load;
+// GATEHOUSE_FAULT_LONG=1 runs longer and repeats the fault. They skip under -short.
+
+// faultLoad is how long load runs around each fault, and how many faults are injected.
+func faultLoad() (time.Duration, int) {
+	if os.Getenv("GATEHOUSE_FAULT_LONG") != "" {
+		return 20 * time.Second, 5
+	}
+	return 3 * time.Second, 1
+}
+
+// pgCluster is a PostgreSQL cluster of the test's own, on a free port, with trust auth: the
+// shared server on 5432 is never restarted.
+type pgCluster struct {
+	t       *testing.T
+	bin     string // directory of initdb, pg_ctl
+	dir     string
+	port    int
+	asUser  *syscall.Credential // PostgreSQL refuses to run as root
+	logFile string
+}
+
+// newPGCluster creates and starts a cluster, or skips the test when the server binaries are
+// missing. It is stopped and removed when the test ends.
+func newPGCluster(t *testing.T) *pgCluster {
+	t.Helper()
+	bin := ""
+	if p, err := exec.LookPath("pg_ctl"); err == nil {
+		bin = filepath.Dir(p)
+	} else if ms, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl"); len(ms) > 0 {
+		bin = filepath.Dir(ms[len(ms)-1])
+	}
+	if bin == "" {
+		t.Skip("PostgreSQL server binaries (initdb, pg_ctl) not found: skipping the PostgreSQL restart test")
+	}
+	c := &pgCluster{t: t, bin: bin, port: freePort(t)}
+	root, err := os.MkdirTemp("", "gatehouse-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	c.dir, c.logFile = filepath.Join(root, "data"), filepath.Join(root, "server.log")
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Skip("running as root without a postgres user to run PostgreSQL as: skipping")
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		c.asUser = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		if err := os.Chown(root, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.run("initdb", "-D", c.dir, "-A", "trust", "-U", "gatehouse", "--no-sync", "-E", "UTF8")
+	c.start()
+	t.Cleanup(func() { c.pgctl("stop", "-m", "immediate") })
+	return c
+}
+
+func (c *pgCluster) run(name string, args ...string) {
+	c.t.Helper()
+	cmd := exec.Command(filepath.Join(c.bin, name), args...)
+	cmd.Dir = filepath.Dir(c.dir)
+	if c.asUser != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.asUser}
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		log, _ := os.ReadFile(c.logFile)
+		c.t.Fatalf("%s %v: %v\n%s\n%s", name, args, err, out, log)
+	}
+}
+
+func (c *pgCluster) pgctl(args ...string) {
+	c.t.Helper()
+	c.run("pg_ctl", append([]string{"-D", c.dir, "-l", c.logFile, "-w", "-t", "60"}, args...)...)
+}
+
+func (c *pgCluster) start() {
+	c.pgctl("start", "-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", c.port, filepath.Dir(c.dir)))
+}
+
+// restart stops the server the hard way for its clients (fast mode: every session is
+// terminated, open transactions roll back) and starts it again.
+func (c *pgCluster) restart() {
+	c.pgctl("stop", "-m", "fast")
+	time.Sleep(300 * time.Millisecond) // clients see the database down for a moment
+	c.start()
+}
+
+func (c *pgCluster) url() string {
+	return fmt.Sprintf("postgres://gatehouse@127.0.0.1:%d/postgres?sslmode=disable", c.port)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// outcome is what the load saw.
+type outcome struct {
+	mu       sync.Mutex
+	acked    map[string]string // userName → id of every 201
+	statuses map[int]int
+	noAnswer []string // userNames whose request got no HTTP answer
+	sent     atomic.Int64
+}
+
+// scimLoad posts SCIM users with unique userNames from workers until stop is closed. A
+// request that gets no answer is recorded; allowNoAnswer says whether that is expected at
+// the moment it failed (the server process was being killed).
+func scimLoad(base, token, prefix string, workers int, stop <-chan struct{}, allowNoAnswer func() bool, o *outcome) *sync.WaitGroup {
+	client := &http.Client{Timeout: 30 * time.Second}
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				name := fmt.Sprintf("%s-%d-%d@example.com", prefix, w, i)
+				o.sent.Add(1)
+				req, _ := http.NewRequest("POST", base+"/scim/v2/Users", strings.NewReader(`{"userName":"`+name+`"}`))
+				req.Header.Set("Content-Type", "application/scim+json")
+				req.Header.Set("Authorization", "Bearer "+token)
+				resp, err := client.Do(req)
+				if err != nil {
+					if !allowNoAnswer() {
+						o.mu.Lock()
+						o.noAnswer = append(o.noAnswer, name+": "+err.Error())
+						o.mu.Unlock()
+					}
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				var body struct{ ID string }
+				if resp.StatusCode == 201 {
+					_ = json.NewDecoder(resp.Body).Decode(&body)
+				}
+				resp.Body.Close()
+				o.mu.Lock()
+				o.statuses[resp.StatusCode]++
+				if resp.StatusCode == 201 {
+					o.acked[name] = body.ID
+				}
+				o.mu.Unlock()
+				if resp.StatusCode >= 500 {
+					time.Sleep(20 * time.Millisecond) // an IdP backs off too
+				}
+			}
+		}()
+	}
+	return &wg
+}
+
+// checkStored fails unless every acknowledged user is stored exactly once, with the id the
+// client was given, and reports how many users are stored.
+func checkStored(t *testing.T, e *testEnv, token, prefix string, o *outcome) int {
+	t.Helper()
+	seen := map[string][]string{}
+	for start := 1; ; start += 1000 {
+		r := e.call("GET", fmt.Sprintf("/scim/v2/Users?count=1000&startIndex=%d&filter=%s", start, urlq(`userName sw "`+prefix+`"`)), token, nil).must(t, 200)
+		res, _ := get(r.Body, "Resources").([]any)
+		for _, u := range res {
+			seen[str(u, "userName")] = append(seen[str(u, "userName")], str(u, "id"))
+		}
+		if len(res) < 1000 {
+			break
+		}
+	}
+	for name, id := range o.acked {
+		if ids := seen[name]; len(ids) != 1 || ids[0] != id {
+			t.Errorf("acknowledged %s (id %s) is stored as %v", name, id, ids)
+		}
+	}
+	for name, ids := range seen {
+		if len(ids) != 1 {
+			t.Errorf("%s stored %d times", name, len(ids))
+		}
+	}
+	return len(seen)
+}
+
+func TestFaultPostgresRestartUnderSCIMLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault test: skipped with -short")
+	}
+	pg := newPGCluster(t)
+	e := newTestEnv(t, pg.url())
+	tok, _ := e.scimToken(e.adminToken(), allScopes("load"))
+	load, faults := faultLoad()
+	o := &outcome{acked: map[string]string{}, statuses: map[int]int{}}
+	stop := make(chan struct{})
+	wg := scimLoad(e.URL, tok, "pgr", 8, stop, func() bool { return false }, o)
+	for i := 0; i < faults; i++ {
+		time.Sleep(load / 2)
+		pg.restart()
+	}
+	time.Sleep(load / 2) // the service recovers without a restart of its own
+	before := len(o.acked)
+	time.Sleep(load / 2)
+	close(stop)
+	wg.Wait()
+	if len(o.noAnswer) > 0 {
+		t.Errorf("%d requests got no answer, e.g. %v", len(o.noAnswer), o.noAnswer[0])
+	}
+	if len(o.acked) == before {
+		t.Errorf("no write succeeded after PostgreSQL came back")
+	}
+	for status := range o.statuses {
+		if status != 201 && status != 500 && status != 503 {
+			t.Errorf("unexpected status %d during the restart", status)
+		}
+	}
+	stored := checkStored(t, e, tok, "pgr", o)
+	t.Logf("%d restarts: %d requests, statuses %v, %d acknowledged, %d stored", faults, o.sent.Load(), o.statuses, len(o.acked), stored)
+}
+
+// serverBinary builds the gatehouse binary once per test run.
+var serverBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "gatehouse-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "gatehouse")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// process is a running gatehouse binary.
+type process struct {
+	cmd *exec.Cmd
+	url string
+}
+
+func startServer(t *testing.T, bin string, env []string, addr string) *process {
+	t.Helper()
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = t.Output(), t.Output()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, url: "http://" + addr}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(p.url + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("gatehouse at %s did not become ready", addr)
+	return nil
+}
+
+func TestFaultServerKilledUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault test: skipped with -short")
+	}
+	bin, err := serverBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(bin)) })
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		if strings.HasPrefix(dbURL, "sqlite:") {
+			dbURL = "sqlite:" + filepath.Join(t.TempDir(), "gatehouse.db")
+		}
+		env := []string{"GATEHOUSE_ADDR=" + addr, "GATEHOUSE_DATABASE_URL=" + dbURL, "GATEHOUSE_PUBLIC_URL=http://" + addr,
+			"GATEHOUSE_ENCRYPTION_KEY=" + secret.NewKey(), "GATEHOUSE_BOOTSTRAP_CLIENT_ID=" + testAdminID,
+			"GATEHOUSE_BOOTSTRAP_CLIENT_SECRET=" + testAdminSecret, "GATEHOUSE_LOG_LEVEL=warn"}
+		p := startServer(t, bin, env, addr)
+		e := &testEnv{t: t, URL: p.url}
+		tok, _ := e.scimToken(e.adminToken(), allScopes("load"))
+
+		load, faults := faultLoad()
+		o := &outcome{acked: map[string]string{}, statuses: map[int]int{}}
+		var down atomic.Bool // the process is dead or not yet ready again
+		stop := make(chan struct{})
+		wg := scimLoad(p.url, tok, "kill", 8, stop, down.Load, o)
+		for i := 0; i < faults; i++ {
+			time.Sleep(load / 2)
+			down.Store(true)
+			if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			_ = p.cmd.Wait()
+			p = startServer(t, bin, env, addr)
+			time.Sleep(200 * time.Millisecond) // requests already failing against the dead process finish failing
+			down.Store(false)
+		}
+		time.Sleep(load / 2)
+		close(stop)
+		wg.Wait()
+		if len(o.noAnswer) > 0 {
+			t.Errorf("%d requests got no answer while the server was up, e.g. %v", len(o.noAnswer), o.noAnswer[0])
+		}
+		for status := range o.statuses {
+			if status != 201 {
+				t.Errorf("unexpected status %d (%d times) around the kill", status, o.statuses[status])
+			}
+		}
+		stored := checkStored(t, e, tok, "kill", o)
+		t.Logf("%d kills: %d requests, statuses %v, %d acknowledged, %d stored (the rest were in flight)", faults, o.sent.Load(), o.statuses, len(o.acked), stored)
+	})
+}

@@ -1,0 +1,137 @@
+package models
+
+import (
+	"unicode/utf8"
+)
+
+// Input hygiene: the one rule for text a caller sends, applied by provision to every string
+// that reaches the database or a comparison (names, identifiers, userNames, emails, filters,
+// PATCH values, sign-in identities). The rule is the same for every surface and both databases
+// (PostgreSQL cannot store NUL at all; SQLite would), so nothing depends on the driver.
+//
+// Refused everywhere:
+//   - invalid UTF-8;
+//   - C0 controls (U+0000–U+001F) and DEL (U+007F), except tab, line feed and carriage return
+//     in free text (CheckFreeText: PEM certificates, descriptions);
+//   - C1 controls (U+0080–U+009F);
+//   - bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069), which
+//     reorder what an admin sees ("Trojan Source", CVE-2021-42574) without changing the bytes.
+//
+// Allowed: the implicit direction marks U+200E LRM, U+200F RLM and U+061C ALM. They are needed
+// to write mixed-direction names correctly (Hebrew or Arabic with Latin digits), they only set
+// the direction of neutral characters next to them and cannot reorder a run of text, and
+// identifiers are compared as exact strings, so a mark makes a different identifier, never a
+// hidden alias of an existing one.
+
+// Messages of the text rule; sentences completing "<field> …", never echoing the input.
+const (
+	msgInvalidUTF8  = "must be valid UTF-8 text"
+	msgControl      = "must not contain control characters (such as NUL)"
+	msgLineBreak    = "must not contain line breaks or tabs"
+	msgBidiOverride = "must not contain bidirectional override or isolate characters (U+202A–U+202E, U+2066–U+2069)"
+)
+
+// CheckText applies the input rule to single-line text (names, identifiers, filters). It
+// returns nil or an INVALID error about field that does not echo the value.
+func CheckText(field, value string) *Error {
+	return checkText(field, value, false)
+}
+
+// CheckFreeText is CheckText for text that may span lines: it allows tab, LF and CR.
+func CheckFreeText(field, value string) *Error {
+	return checkText(field, value, true)
+}
+
+// CheckTexts applies CheckText to each field/value pair (field names at even, values at odd
+// positions; nil *string values are skipped) and returns the problems found.
+func CheckTexts(pairs ...any) Errors {
+	var errs Errors
+	for i := 0; i+1 < len(pairs); i += 2 {
+		field, _ := pairs[i].(string)
+		var err *Error
+		switch v := pairs[i+1].(type) {
+		case string:
+			err = CheckText(field, v)
+		case *string:
+			if v != nil {
+				err = CheckText(field, *v)
+			}
+		case []string:
+			for _, s := range v {
+				if err = CheckText(field, s); err != nil {
+					break
+				}
+			}
+		default:
+			panic("models.CheckTexts: value of " + field + " is not a string, *string or []string")
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// CheckValue applies CheckFreeText to every string inside a decoded JSON value (objects,
+// arrays, keys and strings), for documents kept as JSON (SCIM attributes, claims, attribute
+// mappings); free text because such documents carry postal addresses and notes (RFC 7643
+// §4.1.2 "formatted" is multi-line). Columns taken from them are checked with CheckText too.
+func CheckValue(field string, v any) *Error {
+	switch x := v.(type) {
+	case string:
+		return CheckFreeText(field, x)
+	case map[string]any:
+		for k, e := range x {
+			if err := CheckText(field, k); err != nil {
+				return err
+			}
+			if err := CheckValue(field, e); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if err := CheckValue(field, e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func checkText(field, value string, multiline bool) *Error {
+	if msg := textProblem(value, multiline); msg != "" {
+		return &Error{Code: EINVALID, Field: field, Message: msg}
+	}
+	return nil
+}
+
+// textProblem says what is wrong with s under the rule, or "" when nothing is.
+func textProblem(s string, multiline bool) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b < 0x20 || b >= 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean { // printable ASCII, the common case
+		return ""
+	}
+	if !utf8.ValidString(s) {
+		return msgInvalidUTF8
+	}
+	for _, r := range s {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+			if !multiline {
+				return msgLineBreak
+			}
+		case r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f:
+			return msgControl
+		case r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069:
+			return msgBidiOverride
+		}
+	}
+	return ""
+}

@@ -1,0 +1,80 @@
+package models
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestTextRule(t *testing.T) {
+	for _, tc := range []struct {
+		in        string
+		multiline bool
+		problem   string // "" when allowed
+	}{
+		{"Ada Lovelace", false, ""},
+		{"Zoë Ñúñez 李小龙", false, ""},
+		{"\u200fשרה", false, ""},                // RLM: allowed
+		{"Cohen\u200e", false, ""},              // LRM: allowed
+		{"\u061cعلي", false, ""},                // ALM: allowed
+		{"emoji 👩🏽‍💻", false, ""},               // ZWJ sequences are text
+		{"a\x00b", false, "control characters"}, // NUL
+		{"a\x01b", false, "control characters"},
+		{"a\x1fb", false, "control characters"},
+		{"a\x7fb", false, "control characters"}, // DEL
+		{"a\u0080b", false, "control characters"},
+		{"a\u009fb", false, "control characters"},
+		{"a\tb", false, "line breaks"},
+		{"a\nb", false, "line breaks"},
+		{"a\r\nb", false, "line breaks"},
+		{"a\tb\r\nc", true, ""},
+		{"a\x00b", true, "control characters"},
+		{"a\u202ab", false, "bidirectional"},
+		{"a\u202eb", true, "bidirectional"},
+		{"a\u2066b", false, "bidirectional"},
+		{"a\u2069b", false, "bidirectional"},
+		{"a\xffb", false, "UTF-8"},
+		{"", false, ""},
+	} {
+		err := checkText("field", tc.in, tc.multiline)
+		switch {
+		case tc.problem == "" && err != nil:
+			t.Errorf("%q (multiline %v): refused: %v", tc.in, tc.multiline, err)
+		case tc.problem != "" && (err == nil || !strings.Contains(err.Message, tc.problem)):
+			t.Errorf("%q (multiline %v): %v, want a problem with %q", tc.in, tc.multiline, err, tc.problem)
+		case err != nil && (err.Value != nil || err.Code != EINVALID || err.Field != "field"):
+			t.Errorf("%q: error %+v must be INVALID about field without echoing the value", tc.in, err)
+		}
+	}
+}
+
+func TestCheckValue(t *testing.T) {
+	doc := map[string]any{"addresses": []any{map[string]any{"formatted": "1 Main St\nSpringfield"}}, "n": 3.0, "ok": true}
+	if err := CheckValue("attributes", doc); err != nil {
+		t.Fatalf("multi-line free text refused: %v", err)
+	}
+	for _, bad := range []any{
+		map[string]any{"nick\x00": "x"},
+		map[string]any{"a": []any{"ok", "b\u202e"}},
+		map[string]any{"a": map[string]any{"b": "\x00"}},
+	} {
+		if CheckValue("attributes", bad) == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestFieldMessage(t *testing.T) {
+	for _, tc := range []struct {
+		err  *Error
+		want string
+	}{
+		{&Error{Code: EINVALID, Field: "name", Message: "is required"}, "name is required"},
+		{&Error{Code: EINVALID, Field: "name", Message: "must be at most 128 characters"}, "name must be at most 128 characters"},
+		{&Error{Code: ENOTFOUND, Field: "id", Message: "no such connection in this workspace"}, "no such connection in this workspace"},
+		{&Error{Code: ETAKEN, Field: "userName", Message: "a user with this userName already exists"}, "a user with this userName already exists"},
+	} {
+		if got := FieldMessage(tc.err); got != tc.want {
+			t.Errorf("FieldMessage(%+v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"gatehouse/telemetry/reqinfo"
+)
+
+// requestState is what observe keeps per request, in one allocation.
+type requestState struct {
+	statusRecorder
+	info reqinfo.Record
+}
+
+// accessLog writes the access-log line of one request. Fields that don't apply (no caller, not
+// GraphQL, tracing off) are left out. remote_addr is the TCP peer: behind a proxy it is the
+// proxy, and no client-supplied header (X-Forwarded-For) is trusted here.
+func accessLog(log *slog.Logger, r *http.Request, status int, d time.Duration, info *reqinfo.Record) {
+	ctx := r.Context()
+	if !log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 11)
+	// request_id is added by the log handler from the context (guard.WithRequestID).
+	attrs = append(attrs, slog.String("method", r.Method),
+		slog.String("path", r.URL.Path), slog.Int("status", status),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("remote_addr", remoteIP(r.RemoteAddr)))
+	if r.Pattern != "" {
+		attrs = append(attrs, slog.String("route", r.Pattern))
+	}
+	if info.ClientID != "" {
+		attrs = append(attrs, slog.String("client_id", info.ClientID), slog.String("workspace_id", info.WorkspaceID.String()))
+	}
+	if info.Operation != "" {
+		attrs = append(attrs, slog.String("operation", info.Operation))
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+	}
+	// The record is built here rather than by Logger.LogAttrs, which would also capture the
+	// caller's program counter for a source position that this line never shows.
+	rec := slog.NewRecord(time.Now(), slog.LevelInfo, "http request", 0)
+	rec.AddAttrs(attrs...)
+	_ = log.Handler().Handle(ctx, rec)
+}
+
+// remoteIP is the host part of a RemoteAddr ("ip:port").
+func remoteIP(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}
+
+// serveMetrics serves /metrics on its own listener (GATEHOUSE_METRICS_ADDR), so that the
+// metrics can stay on an internal network while the main listener faces the internet. It
+// listens before returning, so that a bad address fails the start.
+func serveMetrics(addr string, metrics http.Handler, log *slog.Logger) (*http.Server, net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+			log.Error("metrics listener", "err", err)
+		}
+	}()
+	log.Info("metrics listener", "addr", ln.Addr().String())
+	return srv, ln.Addr(), nil
+}
+
+// close releases what newApp acquired: it exports the spans still buffered, then closes the
+// database.
+func (a *app) close() {
+	if a.tracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = a.tracing.Shutdown(ctx)
+	}
+	a.store.Close()
+}

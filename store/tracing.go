@@ -1,0 +1,81 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"strings"
+	"unicode"
+
+	"github.com/XSAM/otelsql"
+	"github.com/glebarez/sqlite"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+)
+
+// Tracing (Options.TracerProvider) wraps the driver in otelsql: a span per query, exec and
+// transaction, children of the caller's span. The wrapping is at the database/sql driver,
+// below GORM, so that the statements the store sends on the raw connection pool are traced as
+// well as GORM's. Spans carry the SQL text but never its arguments, which can be identifiers
+// and hashes.
+
+// dialector returns the GORM dialector of dialect over dsn, traced when configured.
+func (o Options) dialector(dialect, dsn string) (gorm.Dialector, error) {
+	if o.TracerProvider == nil {
+		if dialect == SQLite {
+			return sqlite.Open(dsn), nil
+		}
+		return postgres.Open(dsn), nil
+	}
+	driverName, system := sqlite.DriverName, semconv.DBSystemNameSQLite
+	if dialect == Postgres {
+		// "pgx" is registered by pgx's database/sql driver, which GORM's dialector imports.
+		driverName, system = "pgx", semconv.DBSystemNamePostgreSQL
+	}
+	db, err := otelsql.Open(driverName, dsn, otelsql.WithTracerProvider(o.TracerProvider), otelsql.WithAttributes(system),
+		otelsql.WithSpanNameFormatter(spanName),
+		otelsql.WithSpanOptions(otelsql.SpanOptions{
+			// Rows spans double the span count of every read, and session resets
+			// happen on every pool checkout; neither says anything a query span doesn't.
+			OmitRows:             true,
+			OmitConnResetSession: true,
+			// Only calls made for a traced operation (a request): migrations at start
+			// and the hourly pruning would otherwise be hundreds of one-span traces.
+			SpanFilter: func(ctx context.Context, _ otelsql.Method, _ string, _ []driver.NamedValue) bool {
+				return trace.SpanContextFromContext(ctx).IsValid()
+			},
+		}))
+	if err != nil {
+		return nil, err
+	}
+	if dialect == SQLite {
+		return sqlite.Dialector{DSN: dsn, Conn: db}, nil
+	}
+	return postgres.New(postgres.Config{DSN: dsn, Conn: db}), nil
+}
+
+// spanName names a database span after its statement's verb ("SELECT", "INSERT", …), which is
+// what a trace view needs at a glance; calls without a statement (begin, commit) keep
+// otelsql's method name ("sql.conn.begin_tx").
+func spanName(_ context.Context, method otelsql.Method, query string) string {
+	query = strings.TrimLeft(query, " \t\r\n(")
+	end := strings.IndexFunc(query, func(r rune) bool { return !unicode.IsLetter(r) })
+	if end < 0 {
+		end = len(query)
+	}
+	if end == 0 || end > 16 {
+		return string(method)
+	}
+	return strings.ToUpper(query[:end])
+}
+
+// DB returns the connection pool, for its statistics (sql.DBStats).
+func (s *Store) DB() *sql.DB {
+	db, err := s.gdb.DB()
+	if err != nil {
+		return nil // GORM fails only when the pool is not a *sql.DB, which Open never builds
+	}
+	return db
+}

@@ -1,0 +1,212 @@
+package telemetry
+
+import (
+	"database/sql"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Label values that no client-chosen name can take (GraphQL names have no parentheses).
+const (
+	// OperationAnonymous is an operation sent without a name.
+	OperationAnonymous = "(anonymous)"
+	// OperationInvalid is a request whose document did not parse or validate, or named no
+	// operation of it.
+	OperationInvalid = "(invalid)"
+	// OperationOther is every name past the cap on distinct names, or too long to be a label.
+	OperationOther = "(other)"
+)
+
+// Bounds on the GraphQL operation label: clients choose the names, and every distinct value
+// is a time series kept for the life of the process.
+const (
+	MaxOperationNames     = 100
+	MaxOperationNameBytes = 64
+)
+
+// Outcomes of SCIM and GraphQL operations.
+const (
+	OutcomeSuccess     = "success"
+	OutcomeClientError = "client_error" // 4xx other than 401 and 403
+	OutcomeDenied      = "denied"       // 401 or 403
+	OutcomeServerError = "server_error" // 5xx
+	OutcomeError       = "error"        // a GraphQL response with top-level errors
+)
+
+// Grant types counted by name; any other grant counts as "other".
+var grantTypes = []string{"client_credentials", "authorization_code", "refresh_token"}
+
+// Sign-in outcomes counted by name (provision.SignInOutcome values and "error" for a sign-in
+// that failed before deciding); any other counts as "other".
+var signInOutcomes = []string{"existing_identity", "linked_by_email", "provisioned", "refused", "error"}
+
+// Metrics are Gatehouse's own Prometheus metrics. Label handles are resolved once, when the
+// metrics are built or when a route is registered, so that counting costs an atomic add.
+// Every method is safe on a nil *Metrics and then counts nothing, so that tests and tools can
+// build the handlers without metrics.
+type Metrics struct {
+	tokens      knownValues
+	authFailure *prometheus.CounterVec
+	scim        *prometheus.CounterVec
+	graphql     *prometheus.CounterVec
+	signIns     knownValues
+
+	// gqlOps maps an operation name to its *OutcomeCounters; gqlNames counts the names
+	// (concurrent first uses can pass the cap by a few, never without bound).
+	gqlOps   sync.Map
+	gqlNames atomic.Int64
+}
+
+// NewMetrics registers Gatehouse's metrics on reg. db, when not nil, is the database pool
+// whose sql.DBStats are exported as gatehouse_go_sql_* (client_golang's DBStats collector,
+// prefixed like every Gatehouse metric).
+func NewMetrics(reg prometheus.Registerer, db *sql.DB) *Metrics {
+	m := &Metrics{
+		authFailure: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_oauth_client_authentication_failures_total",
+			Help: "Refused client authentications (invalid_client) by OAuth endpoint."}, []string{"endpoint"}),
+		scim: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_scim_operations_total",
+			Help: "SCIM operations by resource (user, group), operation (list, get, create, replace, patch, delete, unsupported) and outcome."},
+			[]string{"resource", "operation", "outcome"}),
+		graphql: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_graphql_operations_total",
+			Help: "GraphQL operations by operation name and outcome (error: the response has top-level errors)."},
+			[]string{"operation", "outcome"}),
+	}
+	tokens := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_oauth_tokens_issued_total",
+		Help: "Access tokens issued by the token endpoint, by grant type."}, []string{"grant_type"})
+	m.tokens = newKnownValues(tokens, grantTypes)
+	signIns := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_sign_ins_total",
+		Help: "Browser sign-ins decided by the sign-in engine, by outcome."}, []string{"outcome"})
+	m.signIns = newKnownValues(signIns, signInOutcomes)
+	for _, e := range []string{"token", "introspection", "revocation"} {
+		m.authFailure.WithLabelValues(e) // present at zero, so that rate() works from the start
+	}
+	reg.MustRegister(tokens, m.authFailure, m.scim, m.graphql, signIns)
+	if db != nil {
+		prometheus.WrapRegistererWithPrefix("gatehouse_", reg).MustRegister(collectors.NewDBStatsCollector(db, "gatehouse"))
+	}
+	return m
+}
+
+// knownValues are the counters of a one-label vector for a fixed set of values, resolved
+// once; any other value counts as "other", so that a caller's input cannot add series.
+type knownValues map[string]prometheus.Counter
+
+func newKnownValues(vec *prometheus.CounterVec, values []string) knownValues {
+	k := knownValues{"other": vec.WithLabelValues("other")}
+	for _, v := range values {
+		k[v] = vec.WithLabelValues(v)
+	}
+	return k
+}
+
+func (k knownValues) inc(value string) {
+	c, ok := k[value]
+	if !ok {
+		c = k["other"]
+	}
+	c.Inc()
+}
+
+// TokenIssued counts an access token issued with grant.
+func (m *Metrics) TokenIssued(grant string) {
+	if m != nil {
+		m.tokens.inc(grant)
+	}
+}
+
+// ClientAuthFailure counts a refused client authentication at an OAuth endpoint ("token",
+// "introspection", "revocation").
+// endpoint must be a constant of the caller, never a value from the request.
+func (m *Metrics) ClientAuthFailure(endpoint string) {
+	if m == nil {
+		return
+	}
+	m.authFailure.WithLabelValues(endpoint).Inc()
+}
+
+// SignIn counts a sign-in decision by outcome.
+func (m *Metrics) SignIn(outcome string) {
+	if m != nil {
+		m.signIns.inc(outcome)
+	}
+}
+
+// OutcomeCounters counts the outcomes of one kind of operation. A nil *OutcomeCounters
+// counts nothing.
+type OutcomeCounters struct {
+	success, clientError, denied, serverError, failed prometheus.Counter
+}
+
+// ObserveStatus counts an operation answered with an HTTP status.
+func (o *OutcomeCounters) ObserveStatus(status int) {
+	if o == nil {
+		return
+	}
+	switch {
+	case status < 400:
+		o.success.Inc()
+	case status == 401 || status == 403:
+		o.denied.Inc()
+	case status < 500:
+		o.clientError.Inc()
+	default:
+		o.serverError.Inc()
+	}
+}
+
+// ScimOperation returns the counters of one SCIM resource and operation; a handler resolves
+// them once, when it registers its route.
+func (m *Metrics) ScimOperation(resource, operation string) *OutcomeCounters {
+	if m == nil {
+		return nil
+	}
+	l := func(outcome string) prometheus.Counter { return m.scim.WithLabelValues(resource, operation, outcome) }
+	return &OutcomeCounters{success: l(OutcomeSuccess), clientError: l(OutcomeClientError),
+		denied: l(OutcomeDenied), serverError: l(OutcomeServerError)}
+}
+
+// GraphQLOperation counts a GraphQL operation by name; failed means the response carried
+// top-level errors. name is OperationAnonymous, OperationInvalid or a parsed operation's
+// name; past MaxOperationNames distinct names, or longer than MaxOperationNameBytes, it is
+// counted as OperationOther. It returns the name it counted under.
+func (m *Metrics) GraphQLOperation(name string, failed bool) string {
+	if m == nil {
+		return name
+	}
+	if len(name) > MaxOperationNameBytes {
+		name = OperationOther
+	}
+	var o *OutcomeCounters
+	if v, ok := m.gqlOps.Load(name); ok {
+		o = v.(*OutcomeCounters)
+	} else {
+		if m.gqlNames.Load() >= MaxOperationNames {
+			name = OperationOther
+		}
+		o = m.graphqlCounters(name)
+	}
+	if failed {
+		o.failed.Inc()
+	} else {
+		o.success.Inc()
+	}
+	return name
+}
+
+func (m *Metrics) graphqlCounters(name string) *OutcomeCounters {
+	if v, ok := m.gqlOps.Load(name); ok {
+		return v.(*OutcomeCounters)
+	}
+	o := &OutcomeCounters{success: m.graphql.WithLabelValues(name, OutcomeSuccess),
+		failed: m.graphql.WithLabelValues(name, OutcomeError)}
+	if v, loaded := m.gqlOps.LoadOrStore(name, o); loaded {
+		return v.(*OutcomeCounters)
+	}
+	if name != OperationOther {
+		m.gqlNames.Add(1)
+	}
+	return o
+}

@@ -1,0 +1,113 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// ServiceName is the default service.name of Gatehouse's spans (OTEL_SERVICE_NAME overrides it).
+const ServiceName = "gatehouse"
+
+// Tracing is OpenTelemetry tracing, exporting spans over OTLP.
+type Tracing struct {
+	provider *sdktrace.TracerProvider
+	prop     propagation.TextMapPropagator
+}
+
+// NewTracing configures tracing from the standard OpenTelemetry environment. It returns nil,
+// and tracing costs nothing, unless OTEL_EXPORTER_OTLP_ENDPOINT or
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (and neither OTEL_SDK_DISABLED=true nor
+// OTEL_TRACES_EXPORTER=none says otherwise). The protocol is OTEL_EXPORTER_OTLP_TRACES_PROTOCOL
+// or OTEL_EXPORTER_OTLP_PROTOCOL: http/protobuf (the default) or grpc. The exporters read the
+// other OTEL_EXPORTER_OTLP_* variables (headers, timeout, compression, certificates), the SDK
+// reads OTEL_TRACES_SAMPLER, OTEL_BSP_* and the span limits, and the resource reads
+// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES.
+func NewTracing(ctx context.Context, getenv func(string) string) (*Tracing, error) {
+	env := func(name string) string { return strings.TrimSpace(getenv(name)) }
+	if env("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
+		return nil, nil
+	}
+	if off, _ := strconv.ParseBool(env("OTEL_SDK_DISABLED")); off || env("OTEL_TRACES_EXPORTER") == "none" {
+		return nil, nil
+	}
+	protocol := env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+	if protocol == "" {
+		protocol = env("OTEL_EXPORTER_OTLP_PROTOCOL")
+	}
+	var (
+		exp sdktrace.SpanExporter
+		err error
+	)
+	switch protocol {
+	case "", "http/protobuf":
+		exp, err = otlptracehttp.New(ctx)
+	case "grpc":
+		exp, err = otlptracegrpc.New(ctx)
+	default:
+		return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL: %q is not supported (want http/protobuf or grpc)", protocol)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tracing: OTLP exporter: %w", err)
+	}
+	// Later detectors win: the environment overrides the default service name.
+	res, err := resource.New(ctx, resource.WithAttributes(semconv.ServiceName(ServiceName)),
+		resource.WithTelemetrySDK(), resource.WithFromEnv())
+	if err != nil {
+		return nil, fmt.Errorf("tracing: resource: %w", err)
+	}
+	return &Tracing{
+		provider: sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res)),
+		prop:     propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+	}, nil
+}
+
+// TracerProvider is the provider spans are created with (for the store's database spans).
+func (t *Tracing) TracerProvider() *sdktrace.TracerProvider { return t.provider }
+
+// Handler wraps h with a server span per request (otelhttp), continuing a trace the caller
+// propagated with W3C traceparent. The span is named after the matched route once known.
+// Probes and scrapes (/healthz, /readyz, /metrics) are not traced: they would be most spans.
+func (t *Tracing) Handler(h http.Handler) http.Handler {
+	return otelhttp.NewHandler(h, "gatehouse", otelhttp.WithTracerProvider(t.provider),
+		otelhttp.WithPropagators(t.prop), otelhttp.WithFilter(func(r *http.Request) bool {
+			switch r.URL.Path {
+			case "/healthz", "/readyz", "/metrics":
+				return false
+			}
+			return true
+		}))
+}
+
+// Flush exports the spans ended so far.
+func (t *Tracing) Flush(ctx context.Context) error { return t.provider.ForceFlush(ctx) }
+
+// Shutdown flushes and stops the exporter.
+func (t *Tracing) Shutdown(ctx context.Context) error { return t.provider.Shutdown(ctx) }
+
+// SetRoute sets http.route on the request's server span from the matched ServeMux pattern
+// ("METHOD /path" or "/path"). The route is only known after routing, when otelhttp has
+// already started the span (it renames the span itself from the request's Pattern). Without a
+// recording span it does nothing.
+func SetRoute(ctx context.Context, pattern string) {
+	span := trace.SpanFromContext(ctx)
+	if pattern == "" || !span.IsRecording() {
+		return
+	}
+	route := pattern
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		route = path
+	}
+	span.SetAttributes(semconv.HTTPRoute(route))
+}
