@@ -27,6 +27,7 @@ type tenantIDs struct {
 	user, conn, slug, domain, brand, company, account, scimToken, clientID, audit string
 	scimUser, scimGroup                                                           string
 	workspace                                                                     string
+	app                                                                           string // an application of the brand
 }
 
 // gqlCall is one GraphQL operation of the table: its query and variables.
@@ -100,6 +101,17 @@ func isolationCalls(a, b tenantIDs) map[string][]gqlCall {
 		"createScimToken":      one(`mutation($c: ID) { createScimToken(input: {name: "Mallory", connectionId: $c}) { token { id } plainValue errors { code } } }`, map[string]any{"c": b.conn}),
 		"revokeScimToken":      one(`mutation($id: ID!) { revokeScimToken(input: {id: $id}) { token { name } errors { code } } }`, map[string]any{"id": b.scimToken}),
 		"deleteScimToken":      one(`mutation($id: ID!) { deleteScimToken(input: {id: $id}) { deletedId errors { code } } }`, map[string]any{"id": b.scimToken}),
+		// browser sign-in (issue 10)
+		"application":  one(`query($id: ID!) { application(id: $id) { id name redirectUris brand { name } } }`, map[string]any{"id": b.app}),
+		"applications": one(`query($b: ID!) { applications(brandId: $b) { id name redirectUris } }`, map[string]any{"b": b.brand}),
+		"signInEvents": {
+			{`query($c: ID) { signInEvents(connectionId: $c, pageSize: 100) { events { identifier reason connection { slug } application { clientId } } total } }`, map[string]any{"c": b.conn}},
+			{`query($b: ID) { signInEvents(brandId: $b, pageSize: 100) { events { identifier reason connection { slug } application { clientId } } total } }`, map[string]any{"b": b.brand}},
+		},
+		"createApplication":       one(`mutation($b: ID!) { createApplication(input: {brandId: $b, name: "Mallory", redirectUris: ["https://mallory.example/cb"]}) { application { name brand { name } } clientSecret errors { code } } }`, map[string]any{"b": b.brand}),
+		"updateApplication":       one(`mutation($id: ID!) { updateApplication(input: {id: $id, name: "Mallory", redirectUris: ["https://mallory.example/cb"]}) { application { name redirectUris } errors { code } } }`, map[string]any{"id": b.app}),
+		"rotateApplicationSecret": one(`mutation($id: ID!) { rotateApplicationSecret(input: {id: $id}) { application { name } clientSecret errors { code } } }`, map[string]any{"id": b.app}),
+		"deleteApplication":       one(`mutation($id: ID!) { deleteApplication(input: {id: $id}) { deletedId errors { code } } }`, map[string]any{"id": b.app}),
 	}
 }
 
@@ -141,6 +153,8 @@ func (e *testEnv) tenant(platform, prefix string) (admin, scim string, ids tenan
 		map[string]any{"n": prefix + " Account", "c": ids.company}), "createAccount", "account", "id")
 	e.mustGQL(admin, `mutation($b: ID!, $c: ID!) { brands { createIdentityProviderConfiguration(input: {brandId: $b, identityProviderId: $c, companyClaim: "org"}) { errors { code } } } }`,
 		map[string]any{"b": ids.brand, "c": ids.conn})
+	ids.app = str(e.mustGQL(admin, `mutation($b: ID!, $n: String!, $r: String!) { createApplication(input: {brandId: $b, name: $n, redirectUris: [$r]}) { application { id } } }`,
+		map[string]any{"b": ids.brand, "n": prefix + " App", "r": "https://" + lower + ".example/cb"}), "createApplication", "application", "id")
 	scim, ids.scimToken = e.scimToken(admin, allScopes(prefix+" token"))
 	ids.scimUser = e.scimUser(scim, map[string]any{"userName": lower + "-scim@example.com", "name": map[string]any{"givenName": prefix}})
 	ids.scimGroup = str(e.call("POST", "/scim/v2/Groups", scim, map[string]any{"displayName": prefix + " Group",
@@ -165,6 +179,10 @@ func (e *testEnv) snapshot(admin, scim string) string {
 		auditEvents(first: 100) { id action targetId } }`, nil)
 	users := e.call("GET", "/scim/v2/Users?count=1000", scim, nil).must(e.t, 200).Raw
 	groups := e.call("GET", "/scim/v2/Groups?count=1000", scim, nil).must(e.t, 200).Raw
+	for _, n := range get(d, "brands", "nodes").([]any) {
+		d["applications:"+str(n, "id")] = e.mustGQL(admin, `query($b: ID!) { applications(brandId: $b) { id clientId name redirectUris } }`,
+			map[string]any{"b": str(n, "id")})
+	}
 	b, _ := json.Marshal(d)
 	return string(b) + "\n" + users + "\n" + groups
 }

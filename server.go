@@ -244,6 +244,7 @@ func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*ap
 
 	mux := http.NewServeMux()
 	oa.Register(mux)
+	registerSignIn(mux, oa, svc, remote, log)
 	gc := c.Guard
 	gc.TokenFormBytes = oauth.MaxTokenRequestBytes
 	g := guard.New(gc)
@@ -419,6 +420,7 @@ func runServer(ctx context.Context, c config, log *slog.Logger) error {
 		defer msrv.Close()
 	}
 	go pruneScimActivities(ctx, a.svc, c.ScimActivityRetention, log)
+	go pruneSignInState(ctx, a.svc, log)
 	srv := &http.Server{
 		Addr:              c.Addr,
 		Handler:           a.handler,

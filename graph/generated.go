@@ -32,14 +32,17 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	Account() AccountResolver
+	Application() ApplicationResolver
 	AuditEvent() AuditEventResolver
 	Brand() BrandResolver
 	BrandsMutations() BrandsMutationsResolver
 	Connection() ConnectionResolver
 	Mutation() MutationResolver
+	OidcConfig() OidcConfigResolver
 	Query() QueryResolver
 	ScimActivity() ScimActivityResolver
 	ScimToken() ScimTokenResolver
+	SignInEvent() SignInEventResolver
 	UserAccount() UserAccountResolver
 	UserAccountConnection() UserAccountConnectionResolver
 }
@@ -65,6 +68,16 @@ type ComplexityRoot struct {
 	AccountPayload struct {
 		Account func(childComplexity int) int
 		Errors  func(childComplexity int) int
+	}
+
+	Application struct {
+		Brand        func(childComplexity int) int
+		ClientID     func(childComplexity int) int
+		CreatedAt    func(childComplexity int) int
+		ID           func(childComplexity int) int
+		Name         func(childComplexity int) int
+		RedirectURIs func(childComplexity int) int
+		Type         func(childComplexity int) int
 	}
 
 	AuditEvent struct {
@@ -155,6 +168,12 @@ type ComplexityRoot struct {
 		SSOURLValid      func(childComplexity int) int
 	}
 
+	CreateApplicationPayload struct {
+		Application  func(childComplexity int) int
+		ClientSecret func(childComplexity int) int
+		Errors       func(childComplexity int) int
+	}
+
 	CreateIntegrationClientPayload struct {
 		ClientSecret      func(childComplexity int) int
 		Errors            func(childComplexity int) int
@@ -170,6 +189,11 @@ type ComplexityRoot struct {
 	CreateWorkspacePayload struct {
 		Errors    func(childComplexity int) int
 		Workspace func(childComplexity int) int
+	}
+
+	DeleteApplicationPayload struct {
+		DeletedID func(childComplexity int) int
+		Errors    func(childComplexity int) int
 	}
 
 	DeleteConnectionPayload struct {
@@ -245,6 +269,7 @@ type ComplexityRoot struct {
 		Brands                           func(childComplexity int) int
 		BulkUpdateUserAccountCredentials func(childComplexity int, input model.BulkUpdateUserAccountCredentialsInput) int
 		CreateAccount                    func(childComplexity int, input model.CreateAccountInput) int
+		CreateApplication                func(childComplexity int, input model.CreateApplicationInput) int
 		CreateBrand                      func(childComplexity int, input model.CreateBrandInput) int
 		CreateCompany                    func(childComplexity int, input model.CreateCompanyInput) int
 		CreateConnection                 func(childComplexity int, input model.CreateConnectionInput) int
@@ -254,6 +279,7 @@ type ComplexityRoot struct {
 		CreateWorkspace                  func(childComplexity int, input model.CreateWorkspaceInput) int
 		DeactivateConnection             func(childComplexity int, input model.DeactivateConnectionInput) int
 		DeactivateUserAccount            func(childComplexity int, input model.DeactivateUserAccountInput) int
+		DeleteApplication                func(childComplexity int, input model.DeleteApplicationInput) int
 		DeleteConnection                 func(childComplexity int, input model.DeleteConnectionInput) int
 		DeleteScimToken                  func(childComplexity int, input model.DeleteScimTokenInput) int
 		ReactivateUserAccount            func(childComplexity int, input model.ReactivateUserAccountInput) int
@@ -261,11 +287,13 @@ type ComplexityRoot struct {
 		RemoveUserAccountCredentials     func(childComplexity int, input model.RemoveUserAccountCredentialsInput) int
 		RevokeIntegrationClient          func(childComplexity int, input model.RevokeIntegrationClientInput) int
 		RevokeScimToken                  func(childComplexity int, input model.RevokeScimTokenInput) int
+		RotateApplicationSecret          func(childComplexity int, input model.RotateApplicationSecretInput) int
 		RotateIntegrationClientSecret    func(childComplexity int, input model.RotateIntegrationClientSecretInput) int
 		SetPrimaryDomain                 func(childComplexity int, input model.SetPrimaryDomainInput) int
 		SetUserAccountAccount            func(childComplexity int, input model.SetUserAccountAccountInput) int
 		TestConnection                   func(childComplexity int, input model.TestConnectionInput) int
 		UpdateAccount                    func(childComplexity int, input model.UpdateAccountInput) int
+		UpdateApplication                func(childComplexity int, input model.UpdateApplicationInput) int
 		UpdateBrand                      func(childComplexity int, input model.UpdateBrandInput) int
 		UpdateCompany                    func(childComplexity int, input model.UpdateCompanyInput) int
 		UpdateConnection                 func(childComplexity int, input model.UpdateConnectionInput) int
@@ -275,6 +303,7 @@ type ComplexityRoot struct {
 	}
 
 	OidcConfig struct {
+		CallbackURL     func(childComplexity int) int
 		ClientID        func(childComplexity int) int
 		DiscoveryURL    func(childComplexity int) int
 		HasClientSecret func(childComplexity int) int
@@ -296,6 +325,8 @@ type ComplexityRoot struct {
 	Query struct {
 		Account            func(childComplexity int, id string) int
 		Accounts           func(childComplexity int, companyID *string, typeArg *models.AccountType, first *int, after *string) int
+		Application        func(childComplexity int, id string) int
+		Applications       func(childComplexity int, brandID string) int
 		AuditEvents        func(childComplexity int, first *int, before *string) int
 		Brand              func(childComplexity int, id string) int
 		Brands             func(childComplexity int, first *int, after *string) int
@@ -308,6 +339,7 @@ type ComplexityRoot struct {
 		ScimStatistics     func(childComplexity int) int
 		ScimToken          func(childComplexity int, id string) int
 		ScimTokens         func(childComplexity int, status *model.ScimTokenStatus, name *string, page *int, pageSize *int) int
+		SignInEvents       func(childComplexity int, connectionID *string, brandID *string, outcome *model.SignInOutcome, page *int, pageSize *int) int
 		SimulatePlacement  func(childComplexity int, brandID string, identityProviderID string, claims map[string]any) int
 		SpMetadata         func(childComplexity int) int
 		UserAccount        func(childComplexity int, uuid string) int
@@ -330,6 +362,12 @@ type ComplexityRoot struct {
 	RevokeScimTokenPayload struct {
 		Errors func(childComplexity int) int
 		Token  func(childComplexity int) int
+	}
+
+	RotateApplicationSecretPayload struct {
+		Application  func(childComplexity int) int
+		ClientSecret func(childComplexity int) int
+		Errors       func(childComplexity int) int
 	}
 
 	RotateIntegrationClientSecretPayload struct {
@@ -397,6 +435,35 @@ type ComplexityRoot struct {
 		Total    func(childComplexity int) int
 	}
 
+	SignInEvent struct {
+		Application func(childComplexity int) int
+		Cause       func(childComplexity int) int
+		Connection  func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Identifier  func(childComplexity int) int
+		Outcome     func(childComplexity int) int
+		Reason      func(childComplexity int) int
+		RequestID   func(childComplexity int) int
+		Test        func(childComplexity int) int
+		Time        func(childComplexity int) int
+	}
+
+	SignInEventApplication struct {
+		ClientID func(childComplexity int) int
+	}
+
+	SignInEventConnection struct {
+		ID   func(childComplexity int) int
+		Slug func(childComplexity int) int
+	}
+
+	SignInEventList struct {
+		Events   func(childComplexity int) int
+		Page     func(childComplexity int) int
+		PageSize func(childComplexity int) int
+		Total    func(childComplexity int) int
+	}
+
 	SpMetadata struct {
 		ACSURL      func(childComplexity int) int
 		EntityID    func(childComplexity int) int
@@ -409,6 +476,11 @@ type ComplexityRoot struct {
 		Errors     func(childComplexity int) int
 		Problems   func(childComplexity int) int
 		Success    func(childComplexity int) int
+	}
+
+	UpdateApplicationPayload struct {
+		Application func(childComplexity int) int
+		Errors      func(childComplexity int) int
 	}
 
 	UserAccount struct {
@@ -490,6 +562,9 @@ type ComplexityRoot struct {
 type AccountResolver interface {
 	Company(ctx context.Context, objs []*models.Account) ([]*models.Company, error)
 }
+type ApplicationResolver interface {
+	Brand(ctx context.Context, obj *models.Application) (*models.Brand, error)
+}
 type AuditEventResolver interface {
 	Summary(ctx context.Context, obj *models.AuditEvent) (map[string]any, error)
 }
@@ -537,6 +612,13 @@ type MutationResolver interface {
 	CreateScimToken(ctx context.Context, input model.CreateScimTokenInput) (*model.CreateScimTokenPayload, error)
 	RevokeScimToken(ctx context.Context, input model.RevokeScimTokenInput) (*model.RevokeScimTokenPayload, error)
 	DeleteScimToken(ctx context.Context, input model.DeleteScimTokenInput) (*model.DeleteScimTokenPayload, error)
+	CreateApplication(ctx context.Context, input model.CreateApplicationInput) (*model.CreateApplicationPayload, error)
+	UpdateApplication(ctx context.Context, input model.UpdateApplicationInput) (*model.UpdateApplicationPayload, error)
+	RotateApplicationSecret(ctx context.Context, input model.RotateApplicationSecretInput) (*model.RotateApplicationSecretPayload, error)
+	DeleteApplication(ctx context.Context, input model.DeleteApplicationInput) (*model.DeleteApplicationPayload, error)
+}
+type OidcConfigResolver interface {
+	CallbackURL(ctx context.Context, obj *models.OIDCConfig) (string, error)
 }
 type QueryResolver interface {
 	Viewer(ctx context.Context) (*provision.Principal, error)
@@ -560,6 +642,9 @@ type QueryResolver interface {
 	ScimToken(ctx context.Context, id string) (*models.ScimToken, error)
 	ScimActivities(ctx context.Context, filter *model.ScimActivityFilter, page *int, pageSize *int) (*model.ScimActivityList, error)
 	ScimStatistics(ctx context.Context) (*models.ScimStatistics, error)
+	Application(ctx context.Context, id string) (*models.Application, error)
+	Applications(ctx context.Context, brandID string) ([]*models.Application, error)
+	SignInEvents(ctx context.Context, connectionID *string, brandID *string, outcome *model.SignInOutcome, page *int, pageSize *int) (*provision.SignInEventList, error)
 }
 type ScimActivityResolver interface {
 	ErrorMessage(ctx context.Context, obj *models.ScimActivity) (*string, error)
@@ -569,6 +654,12 @@ type ScimActivityResolver interface {
 }
 type ScimTokenResolver interface {
 	Status(ctx context.Context, obj *models.ScimToken) (model.ScimTokenStatus, error)
+}
+type SignInEventResolver interface {
+	Outcome(ctx context.Context, obj *models.SignInEvent) (model.SignInOutcome, error)
+
+	Connection(ctx context.Context, obj *models.SignInEvent) (*model.SignInEventConnection, error)
+	Application(ctx context.Context, obj *models.SignInEvent) (*model.SignInEventApplication, error)
 }
 type UserAccountResolver interface {
 	Credentials(ctx context.Context, obj *models.UserAccount) ([]*models.Credential, error)
@@ -659,6 +750,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AccountPayload.Errors(childComplexity), true
+
+	case "Application.brand":
+		if e.ComplexityRoot.Application.Brand == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Application.Brand(childComplexity), true
+	case "Application.clientId":
+		if e.ComplexityRoot.Application.ClientID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Application.ClientID(childComplexity), true
+	case "Application.createdAt":
+		if e.ComplexityRoot.Application.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Application.CreatedAt(childComplexity), true
+	case "Application.id":
+		if e.ComplexityRoot.Application.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Application.ID(childComplexity), true
+	case "Application.name":
+		if e.ComplexityRoot.Application.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Application.Name(childComplexity), true
+	case "Application.redirectUris":
+		if e.ComplexityRoot.Application.RedirectURIs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Application.RedirectURIs(childComplexity), true
+	case "Application.type":
+		if e.ComplexityRoot.Application.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Application.Type(childComplexity), true
 
 	case "AuditEvent.action":
 		if e.ComplexityRoot.AuditEvent.Action == nil {
@@ -999,6 +1133,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ConnectionTestDetails.SSOURLValid(childComplexity), true
 
+	case "CreateApplicationPayload.application":
+		if e.ComplexityRoot.CreateApplicationPayload.Application == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateApplicationPayload.Application(childComplexity), true
+	case "CreateApplicationPayload.clientSecret":
+		if e.ComplexityRoot.CreateApplicationPayload.ClientSecret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateApplicationPayload.ClientSecret(childComplexity), true
+	case "CreateApplicationPayload.errors":
+		if e.ComplexityRoot.CreateApplicationPayload.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateApplicationPayload.Errors(childComplexity), true
+
 	case "CreateIntegrationClientPayload.clientSecret":
 		if e.ComplexityRoot.CreateIntegrationClientPayload.ClientSecret == nil {
 			break
@@ -1049,6 +1202,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CreateWorkspacePayload.Workspace(childComplexity), true
+
+	case "DeleteApplicationPayload.deletedId":
+		if e.ComplexityRoot.DeleteApplicationPayload.DeletedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteApplicationPayload.DeletedID(childComplexity), true
+	case "DeleteApplicationPayload.errors":
+		if e.ComplexityRoot.DeleteApplicationPayload.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteApplicationPayload.Errors(childComplexity), true
 
 	case "DeleteConnectionPayload.deletedConnectionId":
 		if e.ComplexityRoot.DeleteConnectionPayload.DeletedConnectionID == nil {
@@ -1349,6 +1515,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateAccount(childComplexity, args["input"].(model.CreateAccountInput)), true
+	case "Mutation.createApplication":
+		if e.ComplexityRoot.Mutation.CreateApplication == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createApplication_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateApplication(childComplexity, args["input"].(model.CreateApplicationInput)), true
 	case "Mutation.createBrand":
 		if e.ComplexityRoot.Mutation.CreateBrand == nil {
 			break
@@ -1448,6 +1625,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeactivateUserAccount(childComplexity, args["input"].(model.DeactivateUserAccountInput)), true
+	case "Mutation.deleteApplication":
+		if e.ComplexityRoot.Mutation.DeleteApplication == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteApplication_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteApplication(childComplexity, args["input"].(model.DeleteApplicationInput)), true
 	case "Mutation.deleteConnection":
 		if e.ComplexityRoot.Mutation.DeleteConnection == nil {
 			break
@@ -1525,6 +1713,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeScimToken(childComplexity, args["input"].(model.RevokeScimTokenInput)), true
+	case "Mutation.rotateApplicationSecret":
+		if e.ComplexityRoot.Mutation.RotateApplicationSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rotateApplicationSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RotateApplicationSecret(childComplexity, args["input"].(model.RotateApplicationSecretInput)), true
 	case "Mutation.rotateIntegrationClientSecret":
 		if e.ComplexityRoot.Mutation.RotateIntegrationClientSecret == nil {
 			break
@@ -1580,6 +1779,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateAccount(childComplexity, args["input"].(model.UpdateAccountInput)), true
+	case "Mutation.updateApplication":
+		if e.ComplexityRoot.Mutation.UpdateApplication == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateApplication_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateApplication(childComplexity, args["input"].(model.UpdateApplicationInput)), true
 	case "Mutation.updateBrand":
 		if e.ComplexityRoot.Mutation.UpdateBrand == nil {
 			break
@@ -1647,6 +1857,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Mutation.VerifyDomain(childComplexity, args["input"].(model.VerifyDomainInput)), true
 
+	case "OidcConfig.callbackUrl":
+		if e.ComplexityRoot.OidcConfig.CallbackURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OidcConfig.CallbackURL(childComplexity), true
 	case "OidcConfig.clientId":
 		if e.ComplexityRoot.OidcConfig.ClientID == nil {
 			break
@@ -1732,6 +1948,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Accounts(childComplexity, args["companyId"].(*string), args["type"].(*models.AccountType), args["first"].(*int), args["after"].(*string)), true
+	case "Query.application":
+		if e.ComplexityRoot.Query.Application == nil {
+			break
+		}
+
+		args, err := ec.field_Query_application_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Application(childComplexity, args["id"].(string)), true
+	case "Query.applications":
+		if e.ComplexityRoot.Query.Applications == nil {
+			break
+		}
+
+		args, err := ec.field_Query_applications_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Applications(childComplexity, args["brandId"].(string)), true
 	case "Query.auditEvents":
 		if e.ComplexityRoot.Query.AuditEvents == nil {
 			break
@@ -1855,6 +2093,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ScimTokens(childComplexity, args["status"].(*model.ScimTokenStatus), args["name"].(*string), args["page"].(*int), args["pageSize"].(*int)), true
+	case "Query.signInEvents":
+		if e.ComplexityRoot.Query.SignInEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Query_signInEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.SignInEvents(childComplexity, args["connectionId"].(*string), args["brandId"].(*string), args["outcome"].(*model.SignInOutcome), args["page"].(*int), args["pageSize"].(*int)), true
 	case "Query.simulatePlacement":
 		if e.ComplexityRoot.Query.SimulatePlacement == nil {
 			break
@@ -1956,6 +2205,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RevokeScimTokenPayload.Token(childComplexity), true
+
+	case "RotateApplicationSecretPayload.application":
+		if e.ComplexityRoot.RotateApplicationSecretPayload.Application == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RotateApplicationSecretPayload.Application(childComplexity), true
+	case "RotateApplicationSecretPayload.clientSecret":
+		if e.ComplexityRoot.RotateApplicationSecretPayload.ClientSecret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RotateApplicationSecretPayload.ClientSecret(childComplexity), true
+	case "RotateApplicationSecretPayload.errors":
+		if e.ComplexityRoot.RotateApplicationSecretPayload.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RotateApplicationSecretPayload.Errors(childComplexity), true
 
 	case "RotateIntegrationClientSecretPayload.clientSecret":
 		if e.ComplexityRoot.RotateIntegrationClientSecretPayload.ClientSecret == nil {
@@ -2228,6 +2496,112 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ScimTokenList.Total(childComplexity), true
 
+	case "SignInEvent.application":
+		if e.ComplexityRoot.SignInEvent.Application == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignInEvent.Application(childComplexity), true
+	case "SignInEvent.cause":
+		if e.ComplexityRoot.SignInEvent.Cause == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignInEvent.Cause(childComplexity), true
+	case "SignInEvent.connection":
+		if e.ComplexityRoot.SignInEvent.Connection == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignInEvent.Connection(childComplexity), true
+	case "SignInEvent.id":
+		if e.ComplexityRoot.SignInEvent.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignInEvent.ID(childComplexity), true
+	case "SignInEvent.identifier":
+		if e.ComplexityRoot.SignInEvent.Identifier == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignInEvent.Identifier(childComplexity), true
+	case "SignInEvent.outcome":
+		if e.ComplexityRoot.SignInEvent.Outcome == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignInEvent.Outcome(childComplexity), true
+	case "SignInEvent.reason":
+		if e.ComplexityRoot.SignInEvent.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignInEvent.Reason(childComplexity), true
+	case "SignInEvent.requestId":
+		if e.ComplexityRoot.SignInEvent.RequestID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignInEvent.RequestID(childComplexity), true
+	case "SignInEvent.test":
+		if e.ComplexityRoot.SignInEvent.Test == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignInEvent.Test(childComplexity), true
+	case "SignInEvent.time":
+		if e.ComplexityRoot.SignInEvent.Time == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignInEvent.Time(childComplexity), true
+
+	case "SignInEventApplication.clientId":
+		if e.ComplexityRoot.SignInEventApplication.ClientID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignInEventApplication.ClientID(childComplexity), true
+
+	case "SignInEventConnection.id":
+		if e.ComplexityRoot.SignInEventConnection.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignInEventConnection.ID(childComplexity), true
+	case "SignInEventConnection.slug":
+		if e.ComplexityRoot.SignInEventConnection.Slug == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignInEventConnection.Slug(childComplexity), true
+
+	case "SignInEventList.events":
+		if e.ComplexityRoot.SignInEventList.Events == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignInEventList.Events(childComplexity), true
+	case "SignInEventList.page":
+		if e.ComplexityRoot.SignInEventList.Page == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignInEventList.Page(childComplexity), true
+	case "SignInEventList.pageSize":
+		if e.ComplexityRoot.SignInEventList.PageSize == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignInEventList.PageSize(childComplexity), true
+	case "SignInEventList.total":
+		if e.ComplexityRoot.SignInEventList.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignInEventList.Total(childComplexity), true
+
 	case "SpMetadata.acsUrl":
 		if e.ComplexityRoot.SpMetadata.ACSURL == nil {
 			break
@@ -2277,6 +2651,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TestConnectionPayload.Success(childComplexity), true
+
+	case "UpdateApplicationPayload.application":
+		if e.ComplexityRoot.UpdateApplicationPayload.Application == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateApplicationPayload.Application(childComplexity), true
+	case "UpdateApplicationPayload.errors":
+		if e.ComplexityRoot.UpdateApplicationPayload.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateApplicationPayload.Errors(childComplexity), true
 
 	case "UserAccount.account":
 		if e.ComplexityRoot.UserAccount.Account == nil {
@@ -2547,6 +2934,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AddDomainInput", ec.unmarshalInputAddDomainInput),
 			graphql.NewInputUnmarshaler("BulkUpdateUserAccountCredentialsInput", ec.unmarshalInputBulkUpdateUserAccountCredentialsInput),
 			graphql.NewInputUnmarshaler("CreateAccountInput", ec.unmarshalInputCreateAccountInput),
+			graphql.NewInputUnmarshaler("CreateApplicationInput", ec.unmarshalInputCreateApplicationInput),
 			graphql.NewInputUnmarshaler("CreateBrandInput", ec.unmarshalInputCreateBrandInput),
 			graphql.NewInputUnmarshaler("CreateCompanyInput", ec.unmarshalInputCreateCompanyInput),
 			graphql.NewInputUnmarshaler("CreateConnectionInput", ec.unmarshalInputCreateConnectionInput),
@@ -2557,6 +2945,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateWorkspaceInput", ec.unmarshalInputCreateWorkspaceInput),
 			graphql.NewInputUnmarshaler("DeactivateConnectionInput", ec.unmarshalInputDeactivateConnectionInput),
 			graphql.NewInputUnmarshaler("DeactivateUserAccountInput", ec.unmarshalInputDeactivateUserAccountInput),
+			graphql.NewInputUnmarshaler("DeleteApplicationInput", ec.unmarshalInputDeleteApplicationInput),
 			graphql.NewInputUnmarshaler("DeleteConnectionInput", ec.unmarshalInputDeleteConnectionInput),
 			graphql.NewInputUnmarshaler("DeleteScimTokenInput", ec.unmarshalInputDeleteScimTokenInput),
 			graphql.NewInputUnmarshaler("OidcConfigInput", ec.unmarshalInputOidcConfigInput),
@@ -2566,6 +2955,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RemoveUserAccountCredentialsInput", ec.unmarshalInputRemoveUserAccountCredentialsInput),
 			graphql.NewInputUnmarshaler("RevokeIntegrationClientInput", ec.unmarshalInputRevokeIntegrationClientInput),
 			graphql.NewInputUnmarshaler("RevokeScimTokenInput", ec.unmarshalInputRevokeScimTokenInput),
+			graphql.NewInputUnmarshaler("RotateApplicationSecretInput", ec.unmarshalInputRotateApplicationSecretInput),
 			graphql.NewInputUnmarshaler("RotateIntegrationClientSecretInput", ec.unmarshalInputRotateIntegrationClientSecretInput),
 			graphql.NewInputUnmarshaler("SamlConfigInput", ec.unmarshalInputSamlConfigInput),
 			graphql.NewInputUnmarshaler("ScimActivityFilter", ec.unmarshalInputScimActivityFilter),
@@ -2573,6 +2963,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("SetUserAccountAccountInput", ec.unmarshalInputSetUserAccountAccountInput),
 			graphql.NewInputUnmarshaler("TestConnectionInput", ec.unmarshalInputTestConnectionInput),
 			graphql.NewInputUnmarshaler("UpdateAccountInput", ec.unmarshalInputUpdateAccountInput),
+			graphql.NewInputUnmarshaler("UpdateApplicationInput", ec.unmarshalInputUpdateApplicationInput),
 			graphql.NewInputUnmarshaler("UpdateBrandInput", ec.unmarshalInputUpdateBrandInput),
 			graphql.NewInputUnmarshaler("UpdateCompanyInput", ec.unmarshalInputUpdateCompanyInput),
 			graphql.NewInputUnmarshaler("UpdateConnectionInput", ec.unmarshalInputUpdateConnectionInput),
@@ -3548,6 +3939,147 @@ extend type UserAccount {
   userName: String!
   displayName: String
 }
+
+# Browser sign-in (issue 10): a brand's applications (Gatehouse is their OpenID Provider) and
+# the sign-in events.
+
+"CONFIDENTIAL applications authenticate with a client secret; PUBLIC ones cannot keep one and must use PKCE."
+enum ApplicationType {
+  CONFIDENTIAL
+  PUBLIC
+}
+
+"An OAuth authorization-code client of a brand's web application: people sign in to it through Gatehouse."
+type Application {
+  id: ID!
+  "The OAuth client_id."
+  clientId: String!
+  name: String!
+  type: ApplicationType!
+  "Redirect URIs, matched exactly (never by prefix), in the order given."
+  redirectUris: [String!]!
+  brand: Brand!
+  createdAt: Time!
+}
+
+input CreateApplicationInput {
+  brandId: ID!
+  name: String!
+  "Absolute https URLs (http only for loopback hosts), no fragment, at most 20."
+  redirectUris: [String!]!
+  "CONFIDENTIAL by default."
+  type: ApplicationType
+}
+
+type CreateApplicationPayload {
+  application: Application
+  "The client secret of a CONFIDENTIAL application, shown here only; null for PUBLIC ones."
+  clientSecret: String
+  errors: [UserError!]!
+}
+
+input UpdateApplicationInput {
+  id: ID!
+  name: String
+  "Replaces the list."
+  redirectUris: [String!]
+}
+
+type UpdateApplicationPayload {
+  application: Application
+  errors: [UserError!]!
+}
+
+input RotateApplicationSecretInput {
+  id: ID!
+}
+
+type RotateApplicationSecretPayload {
+  application: Application
+  "The new client secret, shown here only."
+  clientSecret: String
+  errors: [UserError!]!
+}
+
+input DeleteApplicationInput {
+  id: ID!
+}
+
+type DeleteApplicationPayload {
+  deletedId: ID
+  errors: [UserError!]!
+}
+
+"How a sign-in attempt ended: the engine's decision, or FAILED before one."
+enum SignInOutcome {
+  EXISTING_IDENTITY
+  LINKED_BY_EMAIL
+  PROVISIONED
+  REFUSED
+  FAILED
+}
+
+"The connection a sign-in went through (kept as it was, even after the connection is deleted)."
+type SignInEventConnection {
+  id: ID!
+  slug: String!
+}
+
+"The application a sign-in was for (kept as it was, even after the application is deleted)."
+type SignInEventApplication {
+  clientId: String!
+}
+
+"One sign-in attempt, finished or failed."
+type SignInEvent {
+  id: ID!
+  time: Time!
+  outcome: SignInOutcome!
+  "What the person was shown."
+  reason: String!
+  "The private cause of a failure, for administrators; empty otherwise."
+  cause: String!
+  "The identifier the identity provider asserted; empty when none arrived."
+  identifier: String!
+  connection: SignInEventConnection
+  application: SignInEventApplication
+  "Whether this was a test sign-in."
+  test: Boolean!
+  "The request id a person sees on an error page."
+  requestId: String!
+}
+
+type SignInEventList {
+  events: [SignInEvent!]!
+  page: Int!
+  pageSize: Int!
+  total: Int!
+}
+
+extend type OidcConfig {
+  "The redirect URI to register at the identity provider: <public URL>/sso/oidc/callback."
+  callbackUrl: String!
+}
+
+extend type Query {
+  "One application; null when there is none in this workspace."
+  application(id: ID!): Application
+  "A brand's applications, oldest first."
+  applications(brandId: ID!): [Application!]!
+  "Sign-in events, newest first (pageSize ≤ 100, default 20)."
+  signInEvents(connectionId: ID, brandId: ID, outcome: SignInOutcome, page: Int, pageSize: Int): SignInEventList!
+}
+
+extend type Mutation {
+  "Create an application of a brand. A CONFIDENTIAL application's secret is returned here only."
+  createApplication(input: CreateApplicationInput!): CreateApplicationPayload!
+  "Change an application's name or redirect URIs; omitted fields stay unchanged."
+  updateApplication(input: UpdateApplicationInput!): UpdateApplicationPayload!
+  "Replace a CONFIDENTIAL application's secret. The new secret is returned here only."
+  rotateApplicationSecret(input: RotateApplicationSecretInput!): RotateApplicationSecretPayload!
+  "Delete an application: its pending sign-ins, codes and tokens stop working."
+  deleteApplication(input: DeleteApplicationInput!): DeleteApplicationPayload!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -3592,6 +4124,26 @@ func (ec *executionContext) childFields_AccountPayload(ctx context.Context, fiel
 		return ec.fieldContext_AccountPayload_errors(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AccountPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Application(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Application_id(ctx, field)
+	case "clientId":
+		return ec.fieldContext_Application_clientId(ctx, field)
+	case "name":
+		return ec.fieldContext_Application_name(ctx, field)
+	case "type":
+		return ec.fieldContext_Application_type(ctx, field)
+	case "redirectUris":
+		return ec.fieldContext_Application_redirectUris(ctx, field)
+	case "brand":
+		return ec.fieldContext_Application_brand(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Application_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Application", field.Name)
 }
 
 func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3770,6 +4322,18 @@ func (ec *executionContext) childFields_ConnectionTestDetails(ctx context.Contex
 	return nil, fmt.Errorf("no field named %q was found under type ConnectionTestDetails", field.Name)
 }
 
+func (ec *executionContext) childFields_CreateApplicationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "application":
+		return ec.fieldContext_CreateApplicationPayload_application(ctx, field)
+	case "clientSecret":
+		return ec.fieldContext_CreateApplicationPayload_clientSecret(ctx, field)
+	case "errors":
+		return ec.fieldContext_CreateApplicationPayload_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateApplicationPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_CreateIntegrationClientPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "integrationClient":
@@ -3802,6 +4366,16 @@ func (ec *executionContext) childFields_CreateWorkspacePayload(ctx context.Conte
 		return ec.fieldContext_CreateWorkspacePayload_errors(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CreateWorkspacePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DeleteApplicationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deletedId":
+		return ec.fieldContext_DeleteApplicationPayload_deletedId(ctx, field)
+	case "errors":
+		return ec.fieldContext_DeleteApplicationPayload_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteApplicationPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_DeleteConnectionPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3950,6 +4524,8 @@ func (ec *executionContext) childFields_OidcConfig(ctx context.Context, field gr
 		return ec.fieldContext_OidcConfig_discoveryUrl(ctx, field)
 	case "scopes":
 		return ec.fieldContext_OidcConfig_scopes(ctx, field)
+	case "callbackUrl":
+		return ec.fieldContext_OidcConfig_callbackUrl(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OidcConfig", field.Name)
 }
@@ -4004,6 +4580,18 @@ func (ec *executionContext) childFields_RevokeScimTokenPayload(ctx context.Conte
 		return ec.fieldContext_RevokeScimTokenPayload_errors(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RevokeScimTokenPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_RotateApplicationSecretPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "application":
+		return ec.fieldContext_RotateApplicationSecretPayload_application(ctx, field)
+	case "clientSecret":
+		return ec.fieldContext_RotateApplicationSecretPayload_clientSecret(ctx, field)
+	case "errors":
+		return ec.fieldContext_RotateApplicationSecretPayload_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RotateApplicationSecretPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_RotateIntegrationClientSecretPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4136,6 +4724,64 @@ func (ec *executionContext) childFields_ScimTokenList(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type ScimTokenList", field.Name)
 }
 
+func (ec *executionContext) childFields_SignInEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_SignInEvent_id(ctx, field)
+	case "time":
+		return ec.fieldContext_SignInEvent_time(ctx, field)
+	case "outcome":
+		return ec.fieldContext_SignInEvent_outcome(ctx, field)
+	case "reason":
+		return ec.fieldContext_SignInEvent_reason(ctx, field)
+	case "cause":
+		return ec.fieldContext_SignInEvent_cause(ctx, field)
+	case "identifier":
+		return ec.fieldContext_SignInEvent_identifier(ctx, field)
+	case "connection":
+		return ec.fieldContext_SignInEvent_connection(ctx, field)
+	case "application":
+		return ec.fieldContext_SignInEvent_application(ctx, field)
+	case "test":
+		return ec.fieldContext_SignInEvent_test(ctx, field)
+	case "requestId":
+		return ec.fieldContext_SignInEvent_requestId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SignInEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_SignInEventApplication(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientId":
+		return ec.fieldContext_SignInEventApplication_clientId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SignInEventApplication", field.Name)
+}
+
+func (ec *executionContext) childFields_SignInEventConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_SignInEventConnection_id(ctx, field)
+	case "slug":
+		return ec.fieldContext_SignInEventConnection_slug(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SignInEventConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_SignInEventList(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "events":
+		return ec.fieldContext_SignInEventList_events(ctx, field)
+	case "page":
+		return ec.fieldContext_SignInEventList_page(ctx, field)
+	case "pageSize":
+		return ec.fieldContext_SignInEventList_pageSize(ctx, field)
+	case "total":
+		return ec.fieldContext_SignInEventList_total(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SignInEventList", field.Name)
+}
+
 func (ec *executionContext) childFields_SpMetadata(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "entityId":
@@ -4162,6 +4808,16 @@ func (ec *executionContext) childFields_TestConnectionPayload(ctx context.Contex
 		return ec.fieldContext_TestConnectionPayload_errors(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TestConnectionPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_UpdateApplicationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "application":
+		return ec.fieldContext_UpdateApplicationPayload_application(ctx, field)
+	case "errors":
+		return ec.fieldContext_UpdateApplicationPayload_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UpdateApplicationPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_UserAccount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4520,6 +5176,20 @@ func (ec *executionContext) field_Mutation_createAccount_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createApplication_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateApplicationInput, error) {
+			return ec.unmarshalNCreateApplicationInput2gatehouseᚋgraphᚋmodelᚐCreateApplicationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createBrand_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4646,6 +5316,20 @@ func (ec *executionContext) field_Mutation_deactivateUserAccount_args(ctx contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_deleteApplication_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DeleteApplicationInput, error) {
+			return ec.unmarshalNDeleteApplicationInput2gatehouseᚋgraphᚋmodelᚐDeleteApplicationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4744,6 +5428,20 @@ func (ec *executionContext) field_Mutation_revokeScimToken_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_rotateApplicationSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RotateApplicationSecretInput, error) {
+			return ec.unmarshalNRotateApplicationSecretInput2gatehouseᚋgraphᚋmodelᚐRotateApplicationSecretInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_rotateIntegrationClientSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4806,6 +5504,20 @@ func (ec *executionContext) field_Mutation_updateAccount_args(ctx context.Contex
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.UpdateAccountInput, error) {
 			return ec.unmarshalNUpdateAccountInput2gatehouseᚋgraphᚋmodelᚐUpdateAccountInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateApplication_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateApplicationInput, error) {
+			return ec.unmarshalNUpdateApplicationInput2gatehouseᚋgraphᚋmodelᚐUpdateApplicationInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4961,6 +5673,34 @@ func (ec *executionContext) field_Query_accounts_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["after"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_application_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_applications_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "brandId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["brandId"] = arg0
 	return args, nil
 }
 
@@ -5165,6 +5905,52 @@ func (ec *executionContext) field_Query_scimTokens_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["pageSize"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_signInEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "connectionId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["connectionId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "brandId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["brandId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "outcome",
+		func(ctx context.Context, v any) (*model.SignInOutcome, error) {
+			return ec.unmarshalOSignInOutcome2ᚖgatehouseᚋgraphᚋmodelᚐSignInOutcome(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["outcome"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "page",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["page"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "pageSize",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["pageSize"] = arg4
 	return args, nil
 }
 
@@ -5634,6 +6420,176 @@ func (ec *executionContext) fieldContext_AccountPayload_errors(_ context.Context
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Application_id(ctx context.Context, field graphql.CollectedField, obj *models.Application) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Application_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Application_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Application", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Application_clientId(ctx context.Context, field graphql.CollectedField, obj *models.Application) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Application_clientId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Application_clientId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Application", field, false, false, "String")
+}
+
+func (ec *executionContext) _Application_name(ctx context.Context, field graphql.CollectedField, obj *models.Application) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Application_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Application_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Application", field, false, false, "String")
+}
+
+func (ec *executionContext) _Application_type(ctx context.Context, field graphql.CollectedField, obj *models.Application) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Application_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v models.ApplicationType) graphql.Marshaler {
+			return ec.marshalNApplicationType2gatehouseᚋmodelsᚐApplicationType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Application_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Application", field, false, false, "ApplicationType")
+}
+
+func (ec *executionContext) _Application_redirectUris(ctx context.Context, field graphql.CollectedField, obj *models.Application) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Application_redirectUris(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RedirectURIs(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Application_redirectUris(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Application", field, true, false, "String")
+}
+
+func (ec *executionContext) _Application_brand(ctx context.Context, field graphql.CollectedField, obj *models.Application) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Application_brand(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Application().Brand(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Brand) graphql.Marshaler {
+			return ec.marshalNBrand2ᚖgatehouseᚋmodelsᚐBrand(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Application_brand(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Application",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Brand(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Application_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.Application) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Application_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Application_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Application", field, false, false, "Time")
 }
 
 func (ec *executionContext) _AuditEvent_id(ctx context.Context, field graphql.CollectedField, obj *models.AuditEvent) (ret graphql.Marshaler) {
@@ -7062,6 +8018,93 @@ func (ec *executionContext) fieldContext_ConnectionTestDetails_latencyMs(_ conte
 	return graphql.NewScalarFieldContext("ConnectionTestDetails", field, false, false, "Int")
 }
 
+func (ec *executionContext) _CreateApplicationPayload_application(ctx context.Context, field graphql.CollectedField, obj *model.CreateApplicationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateApplicationPayload_application(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Application, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Application) graphql.Marshaler {
+			return ec.marshalOApplication2ᚖgatehouseᚋmodelsᚐApplication(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CreateApplicationPayload_application(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateApplicationPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Application(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CreateApplicationPayload_clientSecret(ctx context.Context, field graphql.CollectedField, obj *model.CreateApplicationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateApplicationPayload_clientSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientSecret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CreateApplicationPayload_clientSecret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CreateApplicationPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _CreateApplicationPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.CreateApplicationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateApplicationPayload_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgatehouseᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateApplicationPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateApplicationPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _CreateIntegrationClientPayload_integrationClient(ctx context.Context, field graphql.CollectedField, obj *model.CreateIntegrationClientPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7290,6 +8333,61 @@ func (ec *executionContext) _CreateWorkspacePayload_errors(ctx context.Context, 
 func (ec *executionContext) fieldContext_CreateWorkspacePayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "CreateWorkspacePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DeleteApplicationPayload_deletedId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteApplicationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteApplicationPayload_deletedId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteApplicationPayload_deletedId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeleteApplicationPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _DeleteApplicationPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.DeleteApplicationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteApplicationPayload_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgatehouseᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteApplicationPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeleteApplicationPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
@@ -9715,6 +10813,182 @@ func (ec *executionContext) fieldContext_Mutation_deleteScimToken(ctx context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createApplication(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createApplication(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateApplication(ctx, fc.Args["input"].(model.CreateApplicationInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CreateApplicationPayload) graphql.Marshaler {
+			return ec.marshalNCreateApplicationPayload2ᚖgatehouseᚋgraphᚋmodelᚐCreateApplicationPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createApplication(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CreateApplicationPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createApplication_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateApplication(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateApplication(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateApplication(ctx, fc.Args["input"].(model.UpdateApplicationInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UpdateApplicationPayload) graphql.Marshaler {
+			return ec.marshalNUpdateApplicationPayload2ᚖgatehouseᚋgraphᚋmodelᚐUpdateApplicationPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateApplication(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UpdateApplicationPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateApplication_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rotateApplicationSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rotateApplicationSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RotateApplicationSecret(ctx, fc.Args["input"].(model.RotateApplicationSecretInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RotateApplicationSecretPayload) graphql.Marshaler {
+			return ec.marshalNRotateApplicationSecretPayload2ᚖgatehouseᚋgraphᚋmodelᚐRotateApplicationSecretPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rotateApplicationSecret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RotateApplicationSecretPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rotateApplicationSecret_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteApplication(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteApplication(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteApplication(ctx, fc.Args["input"].(model.DeleteApplicationInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeleteApplicationPayload) graphql.Marshaler {
+			return ec.marshalNDeleteApplicationPayload2ᚖgatehouseᚋgraphᚋmodelᚐDeleteApplicationPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteApplication(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeleteApplicationPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteApplication_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _OidcConfig_issuerUrl(ctx context.Context, field graphql.CollectedField, obj *models.OIDCConfig) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9828,6 +11102,29 @@ func (ec *executionContext) _OidcConfig_scopes(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_OidcConfig_scopes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("OidcConfig", field, false, false, "String")
+}
+
+func (ec *executionContext) _OidcConfig_callbackUrl(ctx context.Context, field graphql.CollectedField, obj *models.OIDCConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OidcConfig_callbackUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.OidcConfig().CallbackURL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OidcConfig_callbackUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OidcConfig", field, true, true, "String")
 }
 
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *provision.PageInfo) (ret graphql.Marshaler) {
@@ -10818,6 +12115,138 @@ func (ec *executionContext) fieldContext_Query_scimStatistics(_ context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_application(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_application(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Application(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Application) graphql.Marshaler {
+			return ec.marshalOApplication2ᚖgatehouseᚋmodelsᚐApplication(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_application(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Application(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_application_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_applications(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_applications(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Applications(ctx, fc.Args["brandId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.Application) graphql.Marshaler {
+			return ec.marshalNApplication2ᚕᚖgatehouseᚋmodelsᚐApplicationᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_applications(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Application(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_applications_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_signInEvents(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_signInEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().SignInEvents(ctx, fc.Args["connectionId"].(*string), fc.Args["brandId"].(*string), fc.Args["outcome"].(*model.SignInOutcome), fc.Args["page"].(*int), fc.Args["pageSize"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *provision.SignInEventList) graphql.Marshaler {
+			return ec.marshalNSignInEventList2ᚖgatehouseᚋprovisionᚐSignInEventList(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_signInEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SignInEventList(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_signInEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11067,6 +12496,93 @@ func (ec *executionContext) _RevokeScimTokenPayload_errors(ctx context.Context, 
 func (ec *executionContext) fieldContext_RevokeScimTokenPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "RevokeScimTokenPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RotateApplicationSecretPayload_application(ctx context.Context, field graphql.CollectedField, obj *model.RotateApplicationSecretPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RotateApplicationSecretPayload_application(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Application, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Application) graphql.Marshaler {
+			return ec.marshalOApplication2ᚖgatehouseᚋmodelsᚐApplication(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RotateApplicationSecretPayload_application(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RotateApplicationSecretPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Application(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RotateApplicationSecretPayload_clientSecret(ctx context.Context, field graphql.CollectedField, obj *model.RotateApplicationSecretPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RotateApplicationSecretPayload_clientSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientSecret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RotateApplicationSecretPayload_clientSecret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RotateApplicationSecretPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _RotateApplicationSecretPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.RotateApplicationSecretPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RotateApplicationSecretPayload_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgatehouseᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RotateApplicationSecretPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RotateApplicationSecretPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
@@ -12125,6 +13641,424 @@ func (ec *executionContext) fieldContext_ScimTokenList_total(_ context.Context, 
 	return graphql.NewScalarFieldContext("ScimTokenList", field, false, false, "Int")
 }
 
+func (ec *executionContext) _SignInEvent_id(ctx context.Context, field graphql.CollectedField, obj *models.SignInEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignInEvent_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignInEvent_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignInEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SignInEvent_time(ctx context.Context, field graphql.CollectedField, obj *models.SignInEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignInEvent_time(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Time(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignInEvent_time(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignInEvent", field, true, false, "Time")
+}
+
+func (ec *executionContext) _SignInEvent_outcome(ctx context.Context, field graphql.CollectedField, obj *models.SignInEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignInEvent_outcome(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SignInEvent().Outcome(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.SignInOutcome) graphql.Marshaler {
+			return ec.marshalNSignInOutcome2gatehouseᚋgraphᚋmodelᚐSignInOutcome(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignInEvent_outcome(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignInEvent", field, true, true, "SignInOutcome")
+}
+
+func (ec *executionContext) _SignInEvent_reason(ctx context.Context, field graphql.CollectedField, obj *models.SignInEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignInEvent_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignInEvent_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignInEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _SignInEvent_cause(ctx context.Context, field graphql.CollectedField, obj *models.SignInEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignInEvent_cause(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cause, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignInEvent_cause(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignInEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _SignInEvent_identifier(ctx context.Context, field graphql.CollectedField, obj *models.SignInEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignInEvent_identifier(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Identifier, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignInEvent_identifier(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignInEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _SignInEvent_connection(ctx context.Context, field graphql.CollectedField, obj *models.SignInEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignInEvent_connection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SignInEvent().Connection(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SignInEventConnection) graphql.Marshaler {
+			return ec.marshalOSignInEventConnection2ᚖgatehouseᚋgraphᚋmodelᚐSignInEventConnection(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignInEvent_connection(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignInEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SignInEventConnection(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignInEvent_application(ctx context.Context, field graphql.CollectedField, obj *models.SignInEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignInEvent_application(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SignInEvent().Application(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SignInEventApplication) graphql.Marshaler {
+			return ec.marshalOSignInEventApplication2ᚖgatehouseᚋgraphᚋmodelᚐSignInEventApplication(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SignInEvent_application(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignInEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SignInEventApplication(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignInEvent_test(ctx context.Context, field graphql.CollectedField, obj *models.SignInEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignInEvent_test(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Test, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignInEvent_test(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignInEvent", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _SignInEvent_requestId(ctx context.Context, field graphql.CollectedField, obj *models.SignInEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignInEvent_requestId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequestID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignInEvent_requestId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignInEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _SignInEventApplication_clientId(ctx context.Context, field graphql.CollectedField, obj *model.SignInEventApplication) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignInEventApplication_clientId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignInEventApplication_clientId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignInEventApplication", field, false, false, "String")
+}
+
+func (ec *executionContext) _SignInEventConnection_id(ctx context.Context, field graphql.CollectedField, obj *model.SignInEventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignInEventConnection_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignInEventConnection_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignInEventConnection", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SignInEventConnection_slug(ctx context.Context, field graphql.CollectedField, obj *model.SignInEventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignInEventConnection_slug(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Slug, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignInEventConnection_slug(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignInEventConnection", field, false, false, "String")
+}
+
+func (ec *executionContext) _SignInEventList_events(ctx context.Context, field graphql.CollectedField, obj *provision.SignInEventList) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignInEventList_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Events, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.SignInEvent) graphql.Marshaler {
+			return ec.marshalNSignInEvent2ᚕᚖgatehouseᚋmodelsᚐSignInEventᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignInEventList_events(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SignInEventList",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SignInEvent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SignInEventList_page(ctx context.Context, field graphql.CollectedField, obj *provision.SignInEventList) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignInEventList_page(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Page, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignInEventList_page(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignInEventList", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SignInEventList_pageSize(ctx context.Context, field graphql.CollectedField, obj *provision.SignInEventList) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignInEventList_pageSize(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageSize, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignInEventList_pageSize(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignInEventList", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SignInEventList_total(ctx context.Context, field graphql.CollectedField, obj *provision.SignInEventList) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignInEventList_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignInEventList_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignInEventList", field, false, false, "Int")
+}
+
 func (ec *executionContext) _SpMetadata_entityId(ctx context.Context, field graphql.CollectedField, obj *provision.SPMetadata) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12326,6 +14260,70 @@ func (ec *executionContext) _TestConnectionPayload_errors(ctx context.Context, f
 func (ec *executionContext) fieldContext_TestConnectionPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "TestConnectionPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UpdateApplicationPayload_application(ctx context.Context, field graphql.CollectedField, obj *model.UpdateApplicationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateApplicationPayload_application(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Application, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Application) graphql.Marshaler {
+			return ec.marshalOApplication2ᚖgatehouseᚋmodelsᚐApplication(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateApplicationPayload_application(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UpdateApplicationPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Application(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UpdateApplicationPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.UpdateApplicationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UpdateApplicationPayload_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgatehouseᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_UpdateApplicationPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UpdateApplicationPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
@@ -14679,6 +16677,69 @@ func UnmarshalCreateAccountInput(ctx context.Context, raw any) (model.CreateAcco
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateApplicationInput(ctx context.Context, obj any) (model.CreateApplicationInput, error) {
+	var it model.CreateApplicationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"brandId", "name", "redirectUris", "type"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "brandId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("brandId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BrandID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "redirectUris":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("redirectUris"))
+			data, err := ec.unmarshalNString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RedirectUris = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalOApplicationType2ᚖgatehouseᚋmodelsᚐApplicationType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateApplicationInput unmarshals raw into the CreateApplicationInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateApplicationInput(ctx context.Context, raw any) (model.CreateApplicationInput, error) {
+	var out model.CreateApplicationInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateApplicationInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateBrandInput(ctx context.Context, obj any) (model.CreateBrandInput, error) {
 	var it model.CreateBrandInput
 	if obj == nil {
@@ -15239,6 +17300,48 @@ func UnmarshalDeactivateUserAccountInput(ctx context.Context, raw any) (model.De
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputDeleteApplicationInput(ctx context.Context, obj any) (model.DeleteApplicationInput, error) {
+	var it model.DeleteApplicationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDeleteApplicationInput unmarshals raw into the DeleteApplicationInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDeleteApplicationInput(ctx context.Context, raw any) (model.DeleteApplicationInput, error) {
+	var out model.DeleteApplicationInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DeleteApplicationInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputDeleteConnectionInput(ctx context.Context, obj any) (model.DeleteConnectionInput, error) {
 	var it model.DeleteConnectionInput
 	if obj == nil {
@@ -15666,6 +17769,48 @@ func UnmarshalRevokeScimTokenInput(ctx context.Context, raw any) (model.RevokeSc
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRotateApplicationSecretInput(ctx context.Context, obj any) (model.RotateApplicationSecretInput, error) {
+	var it model.RotateApplicationSecretInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRotateApplicationSecretInput unmarshals raw into the RotateApplicationSecretInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRotateApplicationSecretInput(ctx context.Context, raw any) (model.RotateApplicationSecretInput, error) {
+	var out model.RotateApplicationSecretInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RotateApplicationSecretInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRotateIntegrationClientSecretInput(ctx context.Context, obj any) (model.RotateIntegrationClientSecretInput, error) {
 	var it model.RotateIntegrationClientSecretInput
 	if obj == nil {
@@ -16055,6 +18200,62 @@ func (ec *executionContext) unmarshalInputUpdateAccountInput(ctx context.Context
 func UnmarshalUpdateAccountInput(ctx context.Context, raw any) (model.UpdateAccountInput, error) {
 	var out model.UpdateAccountInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateAccountInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateApplicationInput(ctx context.Context, obj any) (model.UpdateApplicationInput, error) {
+	var it model.UpdateApplicationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "name", "redirectUris"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "redirectUris":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("redirectUris"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RedirectUris = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateApplicationInput unmarshals raw into the UpdateApplicationInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateApplicationInput(ctx context.Context, raw any) (model.UpdateApplicationInput, error) {
+	var out model.UpdateApplicationInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateApplicationInput", raw, &out)
 	return out, err
 }
 
@@ -16719,6 +18920,70 @@ func (ec *executionContext) _AccountPayload(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var applicationImplementors = []string{"Application"}
+
+func (ec *executionContext) _Application(ctx context.Context, sel ast.SelectionSet, obj *models.Application) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, applicationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Application")
+		case "id":
+			out.Values[i] = ec._Application_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "clientId":
+			out.Values[i] = ec._Application_clientId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._Application_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "type":
+			out.Values[i] = ec._Application_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "redirectUris":
+			out.Values[i] = ec._Application_redirectUris(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "brand":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Application_brand(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._Application_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var auditEventImplementors = []string{"AuditEvent"}
 
 func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSet, obj *models.AuditEvent) graphql.Marshaler {
@@ -17321,6 +19586,49 @@ func (ec *executionContext) _ConnectionTestDetails(ctx context.Context, sel ast.
 	return out
 }
 
+var createApplicationPayloadImplementors = []string{"CreateApplicationPayload"}
+
+func (ec *executionContext) _CreateApplicationPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateApplicationPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, createApplicationPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CreateApplicationPayload")
+		case "application":
+			out.Values[i] = ec._CreateApplicationPayload_application(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "clientSecret":
+			out.Values[i] = ec._CreateApplicationPayload_clientSecret(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._CreateApplicationPayload_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var createIntegrationClientPayloadImplementors = []string{"CreateIntegrationClientPayload"}
 
 func (ec *executionContext) _CreateIntegrationClientPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateIntegrationClientPayload) graphql.Marshaler {
@@ -17425,6 +19733,44 @@ func (ec *executionContext) _CreateWorkspacePayload(ctx context.Context, sel ast
 			}
 		case "errors":
 			out.Values[i] = ec._CreateWorkspacePayload_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var deleteApplicationPayloadImplementors = []string{"DeleteApplicationPayload"}
+
+func (ec *executionContext) _DeleteApplicationPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteApplicationPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deleteApplicationPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeleteApplicationPayload")
+		case "deletedId":
+			out.Values[i] = ec._DeleteApplicationPayload_deletedId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._DeleteApplicationPayload_errors(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -18140,6 +20486,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createApplication":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createApplication(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateApplication":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateApplication(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rotateApplicationSecret":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rotateApplicationSecret(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteApplication":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteApplication(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18171,28 +20545,34 @@ func (ec *executionContext) _OidcConfig(ctx context.Context, sel ast.SelectionSe
 		case "issuerUrl":
 			out.Values[i] = ec._OidcConfig_issuerUrl(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "clientId":
 			out.Values[i] = ec._OidcConfig_clientId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "hasClientSecret":
 			out.Values[i] = ec._OidcConfig_hasClientSecret(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "discoveryUrl":
 			out.Values[i] = ec._OidcConfig_discoveryUrl(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "scopes":
 			out.Values[i] = ec._OidcConfig_scopes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "callbackUrl":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._OidcConfig_callbackUrl(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18436,6 +20816,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_scimStatistics(ctx, field)
 				})
+		case "application":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_application(ctx, field)
+				})
+		case "applications":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_applications(ctx, field)
+				})
+		case "signInEvents":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_signInEvents(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -18561,6 +20959,49 @@ func (ec *executionContext) _RevokeScimTokenPayload(ctx context.Context, sel ast
 			}
 		case "errors":
 			out.Values[i] = ec._RevokeScimTokenPayload_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var rotateApplicationSecretPayloadImplementors = []string{"RotateApplicationSecretPayload"}
+
+func (ec *executionContext) _RotateApplicationSecretPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RotateApplicationSecretPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rotateApplicationSecretPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RotateApplicationSecretPayload")
+		case "application":
+			out.Values[i] = ec._RotateApplicationSecretPayload_application(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "clientSecret":
+			out.Values[i] = ec._RotateApplicationSecretPayload_clientSecret(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._RotateApplicationSecretPayload_errors(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -19001,6 +21442,206 @@ func (ec *executionContext) _ScimTokenList(ctx context.Context, sel ast.Selectio
 	return out
 }
 
+var signInEventImplementors = []string{"SignInEvent"}
+
+func (ec *executionContext) _SignInEvent(ctx context.Context, sel ast.SelectionSet, obj *models.SignInEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, signInEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SignInEvent")
+		case "id":
+			out.Values[i] = ec._SignInEvent_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "time":
+			out.Values[i] = ec._SignInEvent_time(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "outcome":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SignInEvent_outcome(ctx, field, obj)
+				})
+		case "reason":
+			out.Values[i] = ec._SignInEvent_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cause":
+			out.Values[i] = ec._SignInEvent_cause(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "identifier":
+			out.Values[i] = ec._SignInEvent_identifier(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "connection":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SignInEvent_connection(ctx, field, obj)
+				})
+		case "application":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SignInEvent_application(ctx, field, obj)
+				})
+		case "test":
+			out.Values[i] = ec._SignInEvent_test(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "requestId":
+			out.Values[i] = ec._SignInEvent_requestId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var signInEventApplicationImplementors = []string{"SignInEventApplication"}
+
+func (ec *executionContext) _SignInEventApplication(ctx context.Context, sel ast.SelectionSet, obj *model.SignInEventApplication) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, signInEventApplicationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SignInEventApplication")
+		case "clientId":
+			out.Values[i] = ec._SignInEventApplication_clientId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var signInEventConnectionImplementors = []string{"SignInEventConnection"}
+
+func (ec *executionContext) _SignInEventConnection(ctx context.Context, sel ast.SelectionSet, obj *model.SignInEventConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, signInEventConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SignInEventConnection")
+		case "id":
+			out.Values[i] = ec._SignInEventConnection_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "slug":
+			out.Values[i] = ec._SignInEventConnection_slug(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var signInEventListImplementors = []string{"SignInEventList"}
+
+func (ec *executionContext) _SignInEventList(ctx context.Context, sel ast.SelectionSet, obj *provision.SignInEventList) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, signInEventListImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SignInEventList")
+		case "events":
+			out.Values[i] = ec._SignInEventList_events(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "page":
+			out.Values[i] = ec._SignInEventList_page(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageSize":
+			out.Values[i] = ec._SignInEventList_pageSize(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._SignInEventList_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var spMetadataImplementors = []string{"SpMetadata"}
 
 func (ec *executionContext) _SpMetadata(ctx context.Context, sel ast.SelectionSet, obj *provision.SPMetadata) graphql.Marshaler {
@@ -19077,6 +21718,44 @@ func (ec *executionContext) _TestConnectionPayload(ctx context.Context, sel ast.
 			}
 		case "errors":
 			out.Values[i] = ec._TestConnectionPayload_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var updateApplicationPayloadImplementors = []string{"UpdateApplicationPayload"}
+
+func (ec *executionContext) _UpdateApplicationPayload(ctx context.Context, sel ast.SelectionSet, obj *model.UpdateApplicationPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, updateApplicationPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("UpdateApplicationPayload")
+		case "application":
+			out.Values[i] = ec._UpdateApplicationPayload_application(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._UpdateApplicationPayload_errors(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20008,6 +22687,40 @@ func (ec *executionContext) unmarshalNAddDomainInput2gatehouseᚋgraphᚋmodel�
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNApplication2ᚕᚖgatehouseᚋmodelsᚐApplicationᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Application) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNApplication2ᚖgatehouseᚋmodelsᚐApplication(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNApplication2ᚖgatehouseᚋmodelsᚐApplication(ctx context.Context, sel ast.SelectionSet, v *models.Application) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Application!")
+		return graphql.Null
+	}
+	return ec._Application(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNApplicationType2gatehouseᚋmodelsᚐApplicationType(ctx context.Context, v any) (models.ApplicationType, error) {
+	var res models.ApplicationType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNApplicationType2gatehouseᚋmodelsᚐApplicationType(ctx context.Context, sel ast.SelectionSet, v models.ApplicationType) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNAuditEvent2ᚕᚖgatehouseᚋmodelsᚐAuditEventᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.AuditEvent) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -20205,6 +22918,19 @@ func (ec *executionContext) unmarshalNCreateAccountInput2gatehouseᚋgraphᚋmod
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCreateApplicationInput2gatehouseᚋgraphᚋmodelᚐCreateApplicationInput(ctx context.Context, v any) (model.CreateApplicationInput, error) {
+	res, err := ec.unmarshalInputCreateApplicationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCreateApplicationPayload2ᚖgatehouseᚋgraphᚋmodelᚐCreateApplicationPayload(ctx context.Context, sel ast.SelectionSet, v *model.CreateApplicationPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CreateApplicationPayload!")
+		return graphql.Null
+	}
+	return ec._CreateApplicationPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCreateBrandInput2gatehouseᚋgraphᚋmodelᚐCreateBrandInput(ctx context.Context, v any) (model.CreateBrandInput, error) {
 	res, err := ec.unmarshalInputCreateBrandInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -20277,6 +23003,19 @@ func (ec *executionContext) unmarshalNDeactivateConnectionInput2gatehouseᚋgrap
 func (ec *executionContext) unmarshalNDeactivateUserAccountInput2gatehouseᚋgraphᚋmodelᚐDeactivateUserAccountInput(ctx context.Context, v any) (model.DeactivateUserAccountInput, error) {
 	res, err := ec.unmarshalInputDeactivateUserAccountInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNDeleteApplicationInput2gatehouseᚋgraphᚋmodelᚐDeleteApplicationInput(ctx context.Context, v any) (model.DeleteApplicationInput, error) {
+	res, err := ec.unmarshalInputDeleteApplicationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDeleteApplicationPayload2ᚖgatehouseᚋgraphᚋmodelᚐDeleteApplicationPayload(ctx context.Context, sel ast.SelectionSet, v *model.DeleteApplicationPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DeleteApplicationPayload!")
+		return graphql.Null
+	}
+	return ec._DeleteApplicationPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNDeleteConnectionInput2gatehouseᚋgraphᚋmodelᚐDeleteConnectionInput(ctx context.Context, v any) (model.DeleteConnectionInput, error) {
@@ -20557,6 +23296,19 @@ func (ec *executionContext) marshalNRevokeScimTokenPayload2ᚖgatehouseᚋgraph�
 	return ec._RevokeScimTokenPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNRotateApplicationSecretInput2gatehouseᚋgraphᚋmodelᚐRotateApplicationSecretInput(ctx context.Context, v any) (model.RotateApplicationSecretInput, error) {
+	res, err := ec.unmarshalInputRotateApplicationSecretInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRotateApplicationSecretPayload2ᚖgatehouseᚋgraphᚋmodelᚐRotateApplicationSecretPayload(ctx context.Context, sel ast.SelectionSet, v *model.RotateApplicationSecretPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RotateApplicationSecretPayload!")
+		return graphql.Null
+	}
+	return ec._RotateApplicationSecretPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNRotateIntegrationClientSecretInput2gatehouseᚋgraphᚋmodelᚐRotateIntegrationClientSecretInput(ctx context.Context, v any) (model.RotateIntegrationClientSecretInput, error) {
 	res, err := ec.unmarshalInputRotateIntegrationClientSecretInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -20662,6 +23414,48 @@ func (ec *executionContext) unmarshalNSetUserAccountAccountInput2gatehouseᚋgra
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNSignInEvent2ᚕᚖgatehouseᚋmodelsᚐSignInEventᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.SignInEvent) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSignInEvent2ᚖgatehouseᚋmodelsᚐSignInEvent(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSignInEvent2ᚖgatehouseᚋmodelsᚐSignInEvent(ctx context.Context, sel ast.SelectionSet, v *models.SignInEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SignInEvent!")
+		return graphql.Null
+	}
+	return ec._SignInEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSignInEventList2ᚖgatehouseᚋprovisionᚐSignInEventList(ctx context.Context, sel ast.SelectionSet, v *provision.SignInEventList) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SignInEventList!")
+		return graphql.Null
+	}
+	return ec._SignInEventList(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSignInOutcome2gatehouseᚋgraphᚋmodelᚐSignInOutcome(ctx context.Context, v any) (model.SignInOutcome, error) {
+	var res model.SignInOutcome
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSignInOutcome2gatehouseᚋgraphᚋmodelᚐSignInOutcome(ctx context.Context, sel ast.SelectionSet, v model.SignInOutcome) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNSpMetadata2ᚖgatehouseᚋprovisionᚐSPMetadata(ctx context.Context, sel ast.SelectionSet, v *provision.SPMetadata) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "SpMetadata!")
@@ -20761,6 +23555,19 @@ func (ec *executionContext) marshalNTime2ᚖtimeᚐTime(ctx context.Context, sel
 func (ec *executionContext) unmarshalNUpdateAccountInput2gatehouseᚋgraphᚋmodelᚐUpdateAccountInput(ctx context.Context, v any) (model.UpdateAccountInput, error) {
 	res, err := ec.unmarshalInputUpdateAccountInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateApplicationInput2gatehouseᚋgraphᚋmodelᚐUpdateApplicationInput(ctx context.Context, v any) (model.UpdateApplicationInput, error) {
+	res, err := ec.unmarshalInputUpdateApplicationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUpdateApplicationPayload2ᚖgatehouseᚋgraphᚋmodelᚐUpdateApplicationPayload(ctx context.Context, sel ast.SelectionSet, v *model.UpdateApplicationPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "UpdateApplicationPayload!")
+		return graphql.Null
+	}
+	return ec._UpdateApplicationPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNUpdateBrandInput2gatehouseᚋgraphᚋmodelᚐUpdateBrandInput(ctx context.Context, v any) (model.UpdateBrandInput, error) {
@@ -21169,6 +23976,29 @@ func (ec *executionContext) marshalOAccountType2ᚖgatehouseᚋmodelsᚐAccountT
 	return v
 }
 
+func (ec *executionContext) marshalOApplication2ᚖgatehouseᚋmodelsᚐApplication(ctx context.Context, sel ast.SelectionSet, v *models.Application) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Application(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOApplicationType2ᚖgatehouseᚋmodelsᚐApplicationType(ctx context.Context, v any) (*models.ApplicationType, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(models.ApplicationType)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOApplicationType2ᚖgatehouseᚋmodelsᚐApplicationType(ctx context.Context, sel ast.SelectionSet, v *models.ApplicationType) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -21389,6 +24219,36 @@ func (ec *executionContext) unmarshalOScimTokenStatus2ᚖgatehouseᚋgraphᚋmod
 }
 
 func (ec *executionContext) marshalOScimTokenStatus2ᚖgatehouseᚋgraphᚋmodelᚐScimTokenStatus(ctx context.Context, sel ast.SelectionSet, v *model.ScimTokenStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) marshalOSignInEventApplication2ᚖgatehouseᚋgraphᚋmodelᚐSignInEventApplication(ctx context.Context, sel ast.SelectionSet, v *model.SignInEventApplication) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._SignInEventApplication(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOSignInEventConnection2ᚖgatehouseᚋgraphᚋmodelᚐSignInEventConnection(ctx context.Context, sel ast.SelectionSet, v *model.SignInEventConnection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._SignInEventConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOSignInOutcome2ᚖgatehouseᚋgraphᚋmodelᚐSignInOutcome(ctx context.Context, v any) (*model.SignInOutcome, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.SignInOutcome)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSignInOutcome2ᚖgatehouseᚋgraphᚋmodelᚐSignInOutcome(ctx context.Context, sel ast.SelectionSet, v *model.SignInOutcome) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

@@ -36,26 +36,34 @@ func readForm(r *http.Request) (url.Values, *tokenError) {
 	return form, nil
 }
 
-// authenticateClient authenticates the integration client of a request: HTTP Basic
-// (RFC 6749 §2.3.1, form-encoded parts) or client_id and client_secret form fields, never
-// both.
+// clientCredentialsOf reads the client credentials of a request: HTTP Basic (RFC 6749
+// §2.3.1, form-encoded parts) or client_id and client_secret form fields, never both. The
+// secret is "" when none was sent (a public application at the token endpoint).
+func clientCredentialsOf(r *http.Request, form url.Values) (id, sec string, basic bool, terr *tokenError) {
+	id, sec, basic = r.BasicAuth()
+	if !basic {
+		return form.Get("client_id"), form.Get("client_secret"), false, nil
+	}
+	if form.Has("client_secret") {
+		return "", "", true, badRequest("use one client authentication method: HTTP Basic or client_secret, not both")
+	}
+	var err1, err2 error
+	id, err1 = url.QueryUnescape(id)
+	sec, err2 = url.QueryUnescape(sec)
+	if err1 != nil || err2 != nil {
+		return "", "", true, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client", Desc: "malformed client credentials", basic: true}
+	}
+	if fid := form.Get("client_id"); fid != "" && fid != id {
+		return "", "", true, badRequest("client_id in the body differs from the HTTP Basic client")
+	}
+	return id, sec, true, nil
+}
+
+// authenticateClient authenticates the integration client of a request (clientCredentialsOf).
 func (s *Server) authenticateClient(r *http.Request, form url.Values) (*models.IntegrationClient, *tokenError) {
-	id, sec, basic := r.BasicAuth()
-	if basic {
-		if form.Has("client_secret") {
-			return nil, badRequest("use one client authentication method: HTTP Basic or client_secret, not both")
-		}
-		var err1, err2 error
-		id, err1 = url.QueryUnescape(id)
-		sec, err2 = url.QueryUnescape(sec)
-		if err1 != nil || err2 != nil {
-			return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client", Desc: "malformed client credentials", basic: true}
-		}
-		if fid := form.Get("client_id"); fid != "" && fid != id {
-			return nil, badRequest("client_id in the body differs from the HTTP Basic client")
-		}
-	} else {
-		id, sec = form.Get("client_id"), form.Get("client_secret")
+	id, sec, basic, terr := clientCredentialsOf(r, form)
+	if terr != nil {
+		return nil, terr
 	}
 	if id == "" || sec == "" {
 		return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client",

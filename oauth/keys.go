@@ -33,6 +33,7 @@ type keySet struct {
 
 	mu       sync.RWMutex
 	signer   *jwsSigner
+	idSigner *jwsSigner // the same key, typ JWT: id_tokens are not access tokens (RFC 9068 §2.1)
 	public   map[string]*ecdsa.PublicKey
 	jwks     jose.JSONWebKeySet
 	loadedAt time.Time
@@ -94,9 +95,9 @@ func (ks *keySet) load(ctx context.Context, createIfNone bool) error {
 	if !ok {
 		return fmt.Errorf("oauth: signing key %s is not ECDSA", active.ID)
 	}
-	signer := newJWSSigner(ecPriv, active.ID)
+	signer, idSigner := newJWSSigner(ecPriv, active.ID, "at+jwt"), newJWSSigner(ecPriv, active.ID, "JWT")
 	ks.mu.Lock()
-	ks.signer, ks.public, ks.jwks, ks.loadedAt = signer, public, set, time.Now()
+	ks.signer, ks.idSigner, ks.public, ks.jwks, ks.loadedAt = signer, idSigner, public, set, time.Now()
 	ks.mu.Unlock()
 	return nil
 }
@@ -145,8 +146,8 @@ type jwsSigner struct {
 	header string // base64url of the protected header, with the kid
 }
 
-func newJWSSigner(key *ecdsa.PrivateKey, kid string) *jwsSigner {
-	h, _ := json.Marshal(map[string]string{"alg": "ES256", "kid": kid, "typ": "at+jwt"})
+func newJWSSigner(key *ecdsa.PrivateKey, kid, typ string) *jwsSigner {
+	h, _ := json.Marshal(map[string]string{"alg": "ES256", "kid": kid, "typ": typ})
 	return &jwsSigner{key: key, header: base64.RawURLEncoding.EncodeToString(h)}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +40,12 @@ type Server struct {
 
 	verified verifiedCache
 	metrics  *telemetry.Metrics // nil counts nothing
+	// grants are the token endpoint's grant handlers by grant_type.
+	grants map[string]grantHandler
+	// upstreams start the identity provider's side of a browser sign-in, by protocol.
+	upstreams map[models.Protocol]Upstream
+	// secureCookies is true when the public URL is https.
+	secureCookies bool
 }
 
 // verifiedToken is what a verified access token says.
@@ -86,7 +93,13 @@ func New(ctx context.Context, svc *provision.Service, issuer string, log *slog.L
 	if err != nil {
 		return nil, err
 	}
-	return &Server{svc: svc, keys: ks, issuer: strings.TrimRight(issuer, "/"), log: log, now: time.Now}, nil
+	srv := &Server{svc: svc, keys: ks, issuer: strings.TrimRight(issuer, "/"), log: log, now: time.Now,
+		upstreams: map[models.Protocol]Upstream{}, secureCookies: strings.HasPrefix(issuer, "https://")}
+	srv.grants = map[string]grantHandler{
+		"client_credentials": srv.clientCredentials,
+		"authorization_code": srv.authorizationCode,
+	}
+	return srv, nil
 }
 
 // Register mounts the OAuth endpoints.
@@ -96,6 +109,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.metadata)
 	mux.HandleFunc("/oauth/introspect", s.introspect)
 	mux.HandleFunc("/oauth/revoke", s.revoke)
+	s.registerProvider(mux)
 }
 
 // accessClaims are the claims of an access token.
@@ -136,6 +150,7 @@ type tokenResponse struct {
 	TokenType   string `json:"token_type"`
 	ExpiresIn   int    `json:"expires_in"`
 	Scope       string `json:"scope"`
+	IDToken     string `json:"id_token,omitempty"`
 }
 
 func badRequest(desc string) *tokenError {
@@ -151,13 +166,36 @@ func (s *Server) issue(r *http.Request) (*tokenResponse, *tokenError) {
 	if grant == "" {
 		return nil, badRequest("grant_type is required")
 	}
-	client, terr := s.authenticateClient(r, form)
+	id, sec, basic, terr := clientCredentialsOf(r, form)
 	if terr != nil {
 		return nil, terr
 	}
-	if grant != "client_credentials" {
+	h, ok := s.grants[grant]
+	if !ok {
 		return nil, &tokenError{status: http.StatusBadRequest, Code: "unsupported_grant_type",
-			Desc: "only the client_credentials grant is supported"}
+			Desc: "supported grants: client_credentials, authorization_code"}
+	}
+	return h(r, tokenRequest{form: form, clientID: id, clientSecret: sec, basic: basic})
+}
+
+// tokenRequest is a parsed token request: its form and the client credentials it carries
+// (HTTP Basic or form; the secret is "" when none was sent).
+type tokenRequest struct {
+	form                   url.Values
+	clientID, clientSecret string
+	basic                  bool
+}
+
+// grantHandler issues the tokens of one grant type. Each grant is its own handler (fosite's
+// idea): a new grant never edits the endpoint.
+type grantHandler func(r *http.Request, tr tokenRequest) (*tokenResponse, *tokenError)
+
+// clientCredentials is the client-credentials grant (RFC 6749 §4.4) of integration clients.
+func (s *Server) clientCredentials(r *http.Request, tr tokenRequest) (*tokenResponse, *tokenError) {
+	form := tr.form
+	client, terr := s.authenticateClient(r, form)
+	if terr != nil {
+		return nil, terr
 	}
 	scopes, err := provision.GrantScopes(client, form.Get("scope"))
 	if err != nil {
@@ -203,10 +241,12 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		"issuer":                                s.issuer,
 		"token_endpoint":                        s.issuer + "/oauth/token",
 		"jwks_uri":                              s.issuer + "/.well-known/jwks.json",
-		"grant_types_supported":                 []string{"client_credentials"},
+		"grant_types_supported":                 []string{"client_credentials", "authorization_code"},
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
 		"scopes_supported":                      models.AllScopes,
-		"response_types_supported":              []string{},
+		"authorization_endpoint":                s.issuer + "/oauth/authorize",
+		"response_types_supported":              []string{"code"},
+		"code_challenge_methods_supported":      []string{"S256"},
 
 		// RFC 7662 and RFC 7009 (introspect.go, revoke.go).
 		"introspection_endpoint":                        s.issuer + "/oauth/introspect",

@@ -166,6 +166,10 @@ func (s *Service) CreateScimUser(ctx context.Context, in ScimUserInput) (*models
 			if err := s.bindScimIdentity(ctx, c, u); err != nil {
 				return err
 			}
+			// The connection's IdP created the account: its sign-ins refresh the profile.
+			if err := s.store.MarkProfileOwner(ctx, u.WorkspaceID, u.ID, *c.Token.ConnectionID); err != nil {
+				return err
+			}
 			return s.store.Create(ctx, act)
 		})
 	}

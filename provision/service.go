@@ -33,6 +33,15 @@ type Service struct {
 	bulkSlots chan struct{}
 	// scimTokens caches SCIM token lookups (2 s; revocation drops the entry at once).
 	scimTokens *credentialCache[models.ScimToken]
+	// applications caches brand applications by client_id for the authorize and token
+	// endpoints (2 s, like clients).
+	applications *credentialCache[models.Application]
+	// connections caches the connections browser sign-in routes to (see routeConnection).
+	connections *credentialCache[models.Connection]
+	// brands and verifiedDomains cache what every browser sign-in reads and admins rarely
+	// change: a brand's workspace, and whether an email domain is verified for a connection.
+	brands          *credentialCache[models.Brand]
+	verifiedDomains *credentialCache[bool]
 	// AllowPrivateNetworks permits http:// IdP URLs on loopback hosts (development and tests).
 	allowPrivate bool
 	sso          ssoOptions
@@ -89,9 +98,13 @@ func New(st *store.Store, box *secret.Box, o Options) *Service {
 	}
 	return &Service{store: st, box: box, now: now, log: o.Logger, observer: o.Observer,
 		clients: newCredentialCache[models.IntegrationClient](o.ClientCacheTTL, now), allowPrivate: o.AllowPrivateNetworks,
-		sso:        ssoOptions{remote: o.Remote, publicURL: strings.TrimRight(o.PublicURL, "/"), timeout: o.NetworkTimeout},
-		bulkSlots:  make(chan struct{}, 4),
-		scimTokens: newCredentialCache[models.ScimToken](o.ClientCacheTTL, now)}
+		sso:             ssoOptions{remote: o.Remote, publicURL: strings.TrimRight(o.PublicURL, "/"), timeout: o.NetworkTimeout},
+		bulkSlots:       make(chan struct{}, 4),
+		scimTokens:      newCredentialCache[models.ScimToken](o.ClientCacheTTL, now),
+		applications:    newCredentialCache[models.Application](o.ClientCacheTTL, now),
+		connections:     newCredentialCache[models.Connection](o.ClientCacheTTL, now),
+		brands:          newCredentialCache[models.Brand](o.ClientCacheTTL, now),
+		verifiedDomains: newCredentialCache[bool](o.ClientCacheTTL, now)}
 }
 
 // Principal is the authenticated caller.

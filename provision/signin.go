@@ -70,7 +70,11 @@ const signInAttempts = 4
 // returns the result and a FORBIDDEN error carrying the same reason. Concurrent first sign-ins
 // of one person create one account: the unique indexes decide, and the loser decides again.
 func (s *Service) SignIn(ctx context.Context, brandID, connectionID uuid.UUID, id Identity) (*SignInResult, error) {
-	res, err := s.signIn(ctx, brandID, connectionID, id)
+	return s.observeSignIn(s.signIn(ctx, brandID, connectionID, id, nil))
+}
+
+// observeSignIn counts a decision for the observer (metrics) and passes it on.
+func (s *Service) observeSignIn(res *SignInResult, err error) (*SignInResult, error) {
 	if res != nil {
 		s.observer.SignIn(string(res.Outcome))
 	} else {
@@ -79,8 +83,10 @@ func (s *Service) SignIn(ctx context.Context, brandID, connectionID uuid.UUID, i
 	return res, err
 }
 
-// signIn is SignIn without the observer: the decision, retried after lost races.
-func (s *Service) signIn(ctx context.Context, brandID, connectionID uuid.UUID, id Identity) (*SignInResult, error) {
+// signIn is SignIn without the observer: the decision, retried after lost races. then, when
+// set, runs in the decision's transaction with its result (a refusal too), so that what the
+// decision leads to (a browser sign-in's code and event) commits with it.
+func (s *Service) signIn(ctx context.Context, brandID, connectionID uuid.UUID, id Identity, then func(ctx context.Context, res *SignInResult) error) (*SignInResult, error) {
 	id = normaliseIdentity(id)
 	if errs := models.CheckTexts("identifier", id.Identifier, "email", id.Email, "firstName", id.FirstName,
 		"lastName", id.LastName); len(errs) > 0 {
@@ -94,6 +100,9 @@ func (s *Service) signIn(ctx context.Context, brandID, connectionID uuid.UUID, i
 	for attempt := 0; attempt < signInAttempts; attempt++ {
 		err = s.store.InTx(ctx, func(ctx context.Context) error {
 			res, err = s.signInOnce(ctx, brandID, connectionID, id)
+			if err == nil && then != nil {
+				err = then(ctx, res)
+			}
 			return err
 		})
 		if !lostRace(err) {
@@ -156,12 +165,16 @@ const (
 
 // signInOnce is one attempt of SignIn, inside a transaction.
 func (s *Service) signInOnce(ctx context.Context, brandID, connectionID uuid.UUID, id Identity) (*SignInResult, error) {
-	brand, err := s.store.BrandByID(ctx, brandID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, models.FieldError(models.ENOTFOUND, "brandId", brandID.String(), "no such brand")
-	}
+	// The brand only tells the workspace, which never changes, and brands are never deleted:
+	// a short-lived cached read is as good as the row.
+	brand, err := s.brands.get(ctx, brandID.String(), func(ctx context.Context) (*models.Brand, error) {
+		return s.store.BrandByID(ctx, brandID)
+	})
 	if err != nil {
 		return nil, err
+	}
+	if brand == nil {
+		return nil, models.FieldError(models.ENOTFOUND, "brandId", brandID.String(), "no such brand")
 	}
 	ws := brand.WorkspaceID
 	conn, err := s.store.Connection(ctx, ws, connectionID)
@@ -177,16 +190,12 @@ func (s *Service) signInOnce(ctx context.Context, brandID, connectionID uuid.UUI
 	}
 
 	// 1. The identity is bound already.
-	cred, err := s.store.CredentialByIdentity(ctx, ws, conn.ID, models.Key(id.Identifier))
+	u, err := s.store.UserAccountByIdentity(ctx, ws, conn.ID, models.Key(id.Identifier))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
 		return nil, err
 	default:
-		u, err := s.store.UserAccount(ctx, ws, cred.UserAccountID)
-		if err != nil {
-			return nil, err
-		}
 		return d.existing(ctx, u)
 	}
 
@@ -214,7 +223,14 @@ func (s *Service) signInOnce(ctx context.Context, brandID, connectionID uuid.UUI
 		return d.refuse(ctx, nil, reasonNoAutoProvisioning, "no account is bound to the identity or has its email, and neither the brand's configuration for this connection auto-provisions learners nor the connection has JIT provisioning")
 	}
 	if id.Email == "" {
-		return d.refuse(ctx, nil, reasonNoEmail, "auto-provisioning needs a valid email address")
+		email, err := s.derivedEmail(ctx, ws, conn.ID, id.Identifier)
+		if err != nil {
+			return nil, err
+		}
+		if email == "" {
+			return d.refuse(ctx, nil, reasonNoEmail, "auto-provisioning needs a valid email address; the identity provider sent none, and no email can be derived from the identifier and the connection's primary domain")
+		}
+		d.id.Email = email
 	}
 	return d.provision(ctx, cfg)
 }
@@ -231,6 +247,9 @@ type decision struct {
 func (d *decision) existing(ctx context.Context, u *models.UserAccount) (*SignInResult, error) {
 	if !u.Active {
 		return d.refuse(ctx, u, reasonDeactivated, "the account bound to this identity is deactivated")
+	}
+	if err := d.refreshProfile(ctx, u); err != nil {
+		return nil, err
 	}
 	return d.accept(ctx, u, SignInExistingIdentity, "The account bound to this identity at this identity provider signed in.", nil)
 }
@@ -299,6 +318,9 @@ func (d *decision) provision(ctx context.Context, cfg *models.IdentityProviderCo
 	if err := s.bindIdentity(ctx, u, d.conn, d.id.Identifier, ""); err != nil {
 		return nil, err
 	}
+	if err := s.store.MarkProfileOwner(ctx, ws, u.ID, d.conn.ID); err != nil {
+		return nil, err
+	}
 	pl.Account = account
 	return d.accept(ctx, u, SignInProvisioned, "A new account was created automatically. "+pl.Explanation, &pl)
 }
@@ -335,4 +357,75 @@ func (d *decision) refuse(ctx context.Context, u *models.UserAccount, reason, de
 		return nil, err
 	}
 	return &SignInResult{Outcome: SignInRefused, Reason: reason}, nil
+}
+
+// derivedEmail is the email of a JIT-provisioned account whose identity provider sent none:
+// the identifier itself when it is an email address, else identifier@<the connection's primary
+// domain>. "" when neither gives a valid address that no account has yet.
+func (s *Service) derivedEmail(ctx context.Context, ws, connectionID uuid.UUID, identifier string) (string, error) {
+	email := identifier
+	if !models.ValidEmail(email) {
+		ds, err := s.store.Domains(ctx, ws, connectionID)
+		if err != nil {
+			return "", err
+		}
+		email = ""
+		for _, dm := range ds {
+			if dm.IsPrimary {
+				email = identifier + "@" + dm.Name
+			}
+		}
+		if !models.ValidEmail(email) {
+			return "", nil
+		}
+	}
+	_, err := s.store.UserAccountByEmail(ctx, ws, models.Key(email))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return email, nil
+	case err != nil:
+		return "", err
+	}
+	return "", nil // taken by an account steps 1 and 2 did not sign in
+}
+
+// refreshProfile brings the names and email of an account the connection owns (created by JIT
+// there) up to date with the identity provider's claims; claims it did not send keep their
+// value. An account an admin created and bound keeps its names: the store's statement changes
+// only owned profiles.
+func (d *decision) refreshProfile(ctx context.Context, u *models.UserAccount) error {
+	first, last, email := d.id.FirstName, d.id.LastName, d.id.Email
+	if first == "" {
+		first = u.FirstName
+	}
+	if last == "" {
+		last = u.LastName
+	}
+	if email == "" {
+		email = u.Email
+	}
+	if first == u.FirstName && last == u.LastName && email == u.Email {
+		return nil
+	}
+	_, err := d.s.store.RefreshOwnedProfile(ctx, u, d.conn.ID, first, last, email)
+	return err
+}
+
+// errDryRun rolls back a dry run's transaction.
+var errDryRun = errors.New("provision: dry run")
+
+// SignInDryRun decides exactly as SignIn does and returns the decision, writing nothing: the
+// same decision runs in a transaction that is always rolled back (a test sign-in shows what
+// would happen). A provisioned result's account and placement account do not exist. It must
+// not be called inside another transaction (it would join it and could not roll back alone).
+func (s *Service) SignInDryRun(ctx context.Context, brandID, connectionID uuid.UUID, id Identity) (*SignInResult, error) {
+	var decided *SignInResult
+	_, err := s.signIn(ctx, brandID, connectionID, id, func(_ context.Context, res *SignInResult) error {
+		decided = res
+		return errDryRun
+	})
+	if !errors.Is(err, errDryRun) {
+		return nil, err
+	}
+	return decided, nil
 }

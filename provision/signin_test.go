@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -363,4 +364,70 @@ func (c *lineCounter) count() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.n
+}
+
+func TestSignInDryRunWritesNothing(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newTestEnv(t, dbURL)
+		brand := must(e.s.CreateBrand(e.ctx, BrandInput{Name: ptr("Dry Brand")}))
+		conn := e.connection("dry", true, "member", true)
+		before := []int{e.count("user_accounts"), e.count("credentials"), e.count("accounts"), e.count("audit_events")}
+		res, err := e.s.SignInDryRun(e.ctx, brand.ID, conn.ID, Identity{Identifier: "sub-1", Email: "dry@example.com"})
+		if err != nil || res.Outcome != SignInProvisioned {
+			t.Fatalf("dry run: %+v %v", res, err)
+		}
+		after := []int{e.count("user_accounts"), e.count("credentials"), e.count("accounts"), e.count("audit_events")}
+		if fmt.Sprint(before) != fmt.Sprint(after) {
+			t.Fatalf("a dry run wrote rows: before %v, after %v", before, after)
+		}
+		res, err = e.s.SignIn(e.ctx, brand.ID, conn.ID, Identity{Identifier: "sub-1", Email: "dry@example.com"})
+		if err != nil || res.Outcome != SignInProvisioned {
+			t.Fatalf("real sign-in after a dry run: %+v %v", res, err)
+		}
+	})
+}
+
+func TestSignInDerivedEmailAndProfileRefresh(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newTestEnv(t, dbURL)
+		brand := must(e.s.CreateBrand(e.ctx, BrandInput{Name: ptr("Refresh Brand")}))
+		conn := e.connection("refresh", true, "member", true)
+		now := time.Now().UTC()
+		if err := e.st.Create(e.ctx, &models.Domain{ID: store.NewID(), WorkspaceID: e.ws, ConnectionID: conn.ID, Name: "corp.example",
+			Status: models.DomainVerified, VerificationMethod: models.VerifyDNSTXT, VerificationToken: "t", VerifiedAt: &now,
+			IsPrimary: true, CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		// No email claim, a non-email identifier: identifier@<primary domain>.
+		res := must(e.s.SignIn(e.ctx, brand.ID, conn.ID, Identity{Identifier: "jdoe", FirstName: "J", LastName: "Doe"}))
+		if res.Outcome != SignInProvisioned || res.UserAccount.Email != "jdoe@corp.example" {
+			t.Fatalf("derived email: %+v", res.UserAccount)
+		}
+		// The IdP owns the profile it created: names and email follow its claims.
+		res = must(e.s.SignIn(e.ctx, brand.ID, conn.ID, Identity{Identifier: "jdoe", Email: "jane.doe@corp.example", FirstName: "Jane", LastName: "Doe"}))
+		u := must(e.st.UserAccount(e.ctx, e.ws, res.UserAccount.ID))
+		if res.Outcome != SignInExistingIdentity || u.FirstName != "Jane" || u.Email != "jane.doe@corp.example" || res.UserAccount.FirstName != "Jane" {
+			t.Fatalf("refresh of an owned profile: %+v", u)
+		}
+		// An account SCIM created through a token bound to the connection is the IdP's too.
+		tok := &models.ScimToken{ID: store.NewID(), WorkspaceID: e.ws, Name: "okta", TokenHash: "h", MaskedValue: "m",
+			ScopeString: "users:read users:write", ConnectionID: &conn.ID, CreatedAt: now, UpdatedAt: now}
+		if err := e.st.Create(e.ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		scimCtx := WithScimCaller(context.Background(), &ScimCaller{Token: tok})
+		su := must(e.s.CreateScimUser(scimCtx, ScimUserInput{UserName: "sam", Active: true, Email: "sam@corp.example", GivenName: "Sam", FamilyName: "Old"}))
+		res = must(e.s.SignIn(e.ctx, brand.ID, conn.ID, Identity{Identifier: "sam", Email: "sam@corp.example", FirstName: "Sam", LastName: "New"}))
+		if u := must(e.st.UserAccount(e.ctx, e.ws, su.ID)); res.Outcome != SignInExistingIdentity || u.LastName != "New" {
+			t.Fatalf("refresh of a SCIM-created profile: %s %+v", res.Outcome, u)
+		}
+		// An account an admin created and bound keeps its names.
+		admin := must(e.s.CreateUserAccount(e.ctx, CreateUserAccountInput{Email: "boss@corp.example", FirstName: "Big", LastName: "Boss"}))
+		must(e.s.SignIn(e.ctx, brand.ID, conn.ID, Identity{Identifier: "boss", Email: "boss@corp.example", FirstName: "B"}))
+		res = must(e.s.SignIn(e.ctx, brand.ID, conn.ID, Identity{Identifier: "boss", Email: "boss@corp.example", FirstName: "Someone", LastName: "Else"}))
+		u = must(e.st.UserAccount(e.ctx, e.ws, admin.ID))
+		if res.Outcome != SignInExistingIdentity || u.FirstName != "Big" || u.LastName != "Boss" {
+			t.Fatalf("an admin's account must keep its names: %+v", u)
+		}
+	})
 }

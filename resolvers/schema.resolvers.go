@@ -20,6 +20,11 @@ func (r *accountResolver) Company(ctx context.Context, objs []*models.Account) (
 	return r.Svc.CompaniesOfAccounts(ctx, objs)
 }
 
+// Brand is the resolver for the brand field.
+func (r *applicationResolver) Brand(ctx context.Context, obj *models.Application) (*models.Brand, error) {
+	return r.Svc.BrandOfApplication(ctx, obj)
+}
+
 // Summary is the resolver for the summary field.
 func (r *auditEventResolver) Summary(ctx context.Context, obj *models.AuditEvent) (map[string]any, error) {
 	m := map[string]any{}
@@ -263,6 +268,31 @@ func (r *mutationResolver) DeleteScimToken(ctx context.Context, input model.Dele
 	return r.deleteScimToken(ctx, input)
 }
 
+// CreateApplication is the resolver for the createApplication field.
+func (r *mutationResolver) CreateApplication(ctx context.Context, input model.CreateApplicationInput) (*model.CreateApplicationPayload, error) {
+	return r.createApplication(ctx, input)
+}
+
+// UpdateApplication is the resolver for the updateApplication field.
+func (r *mutationResolver) UpdateApplication(ctx context.Context, input model.UpdateApplicationInput) (*model.UpdateApplicationPayload, error) {
+	return r.updateApplication(ctx, input)
+}
+
+// RotateApplicationSecret is the resolver for the rotateApplicationSecret field.
+func (r *mutationResolver) RotateApplicationSecret(ctx context.Context, input model.RotateApplicationSecretInput) (*model.RotateApplicationSecretPayload, error) {
+	return r.rotateApplicationSecret(ctx, input)
+}
+
+// DeleteApplication is the resolver for the deleteApplication field.
+func (r *mutationResolver) DeleteApplication(ctx context.Context, input model.DeleteApplicationInput) (*model.DeleteApplicationPayload, error) {
+	return r.deleteApplication(ctx, input)
+}
+
+// CallbackURL is the resolver for the callbackUrl field.
+func (r *oidcConfigResolver) CallbackURL(ctx context.Context, obj *models.OIDCConfig) (string, error) {
+	return r.Svc.OIDCCallbackURL(), nil
+}
+
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*provision.Principal, error) {
 	return r.Svc.Viewer(ctx)
@@ -381,6 +411,21 @@ func (r *queryResolver) ScimStatistics(ctx context.Context) (*models.ScimStatist
 	return r.Svc.ScimStatistics(ctx)
 }
 
+// Application is the resolver for the application field.
+func (r *queryResolver) Application(ctx context.Context, id string) (*models.Application, error) {
+	return r.Svc.Application(ctx, id)
+}
+
+// Applications is the resolver for the applications field.
+func (r *queryResolver) Applications(ctx context.Context, brandID string) ([]*models.Application, error) {
+	return r.Svc.Applications(ctx, brandID)
+}
+
+// SignInEvents is the resolver for the signInEvents field.
+func (r *queryResolver) SignInEvents(ctx context.Context, connectionID *string, brandID *string, outcome *model.SignInOutcome, page *int, pageSize *int) (*provision.SignInEventList, error) {
+	return r.signInEvents(ctx, connectionID, brandID, outcome, page, pageSize)
+}
+
 // ErrorMessage is the resolver for the errorMessage field.
 func (r *scimActivityResolver) ErrorMessage(ctx context.Context, obj *models.ScimActivity) (*string, error) {
 	return activityError(obj), nil
@@ -401,6 +446,21 @@ func (r *scimTokenResolver) Status(ctx context.Context, obj *models.ScimToken) (
 	return scimTokenStatus(obj), nil
 }
 
+// Outcome is the resolver for the outcome field.
+func (r *signInEventResolver) Outcome(ctx context.Context, obj *models.SignInEvent) (model.SignInOutcome, error) {
+	return signInEventOutcome(obj), nil
+}
+
+// Connection is the resolver for the connection field.
+func (r *signInEventResolver) Connection(ctx context.Context, obj *models.SignInEvent) (*model.SignInEventConnection, error) {
+	return signInEventConnection(obj), nil
+}
+
+// Application is the resolver for the application field.
+func (r *signInEventResolver) Application(ctx context.Context, obj *models.SignInEvent) (*model.SignInEventApplication, error) {
+	return signInEventApplication(obj), nil
+}
+
 // Credentials is the resolver for the credentials field.
 func (r *userAccountResolver) Credentials(ctx context.Context, obj *models.UserAccount) ([]*models.Credential, error) {
 	return r.Svc.Credentials(ctx, obj)
@@ -419,6 +479,9 @@ func (r *userAccountConnectionResolver) TotalCount(ctx context.Context, obj *pro
 // Account returns graph.AccountResolver implementation.
 func (r *Resolver) Account() graph.AccountResolver { return &accountResolver{r} }
 
+// Application returns graph.ApplicationResolver implementation.
+func (r *Resolver) Application() graph.ApplicationResolver { return &applicationResolver{r} }
+
 // AuditEvent returns graph.AuditEventResolver implementation.
 func (r *Resolver) AuditEvent() graph.AuditEventResolver { return &auditEventResolver{r} }
 
@@ -436,6 +499,9 @@ func (r *Resolver) Connection() graph.ConnectionResolver { return &connectionRes
 // Mutation returns graph.MutationResolver implementation.
 func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{r} }
 
+// OidcConfig returns graph.OidcConfigResolver implementation.
+func (r *Resolver) OidcConfig() graph.OidcConfigResolver { return &oidcConfigResolver{r} }
+
 // Query returns graph.QueryResolver implementation.
 func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
 
@@ -444,6 +510,9 @@ func (r *Resolver) ScimActivity() graph.ScimActivityResolver { return &scimActiv
 
 // ScimToken returns graph.ScimTokenResolver implementation.
 func (r *Resolver) ScimToken() graph.ScimTokenResolver { return &scimTokenResolver{r} }
+
+// SignInEvent returns graph.SignInEventResolver implementation.
+func (r *Resolver) SignInEvent() graph.SignInEventResolver { return &signInEventResolver{r} }
 
 // UserAccount returns graph.UserAccountResolver implementation.
 func (r *Resolver) UserAccount() graph.UserAccountResolver { return &userAccountResolver{r} }
@@ -455,14 +524,17 @@ func (r *Resolver) UserAccountConnection() graph.UserAccountConnectionResolver {
 
 type (
 	accountResolver               struct{ *Resolver }
+	applicationResolver           struct{ *Resolver }
 	auditEventResolver            struct{ *Resolver }
 	brandResolver                 struct{ *Resolver }
 	brandsMutationsResolver       struct{ *Resolver }
 	connectionResolver            struct{ *Resolver }
 	mutationResolver              struct{ *Resolver }
+	oidcConfigResolver            struct{ *Resolver }
 	queryResolver                 struct{ *Resolver }
 	scimActivityResolver          struct{ *Resolver }
 	scimTokenResolver             struct{ *Resolver }
+	signInEventResolver           struct{ *Resolver }
 	userAccountResolver           struct{ *Resolver }
 	userAccountConnectionResolver struct{ *Resolver }
 )

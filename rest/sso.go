@@ -76,6 +76,8 @@ type oidcJSON struct {
 	HasClientSecret bool     `json:"hasClientSecret"`
 	DiscoveryURL    string   `json:"discoveryUrl,omitempty"`
 	Scopes          []string `json:"scopes"`
+	// CallbackURL is the redirect URI to register at the identity provider.
+	CallbackURL string `json:"callbackUrl"`
 }
 
 type samlJSON struct {
@@ -103,13 +105,13 @@ type connectionJSON struct {
 }
 
 // connectionOf encodes a connection; the client secret is never part of it.
-func connectionOf(c *models.Connection) connectionJSON {
+func (h *Handler) connectionOf(c *models.Connection) connectionJSON {
 	out := connectionJSON{ID: c.ID.String(), Name: c.Name, Slug: c.Slug, Protocol: string(c.Protocol),
 		Status: string(c.Status), JITProvisioning: c.JITProvisioning, DefaultRole: c.DefaultRole,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 	if o := c.OidcConfig(); o != nil {
 		out.OIDCConfig = &oidcJSON{IssuerURL: o.IssuerURL, ClientID: o.ClientID, HasClientSecret: o.HasClientSecret,
-			Scopes: o.Scopes}
+			Scopes: o.Scopes, CallbackURL: h.svc.OIDCCallbackURL()}
 		if o.DiscoveryURL != nil {
 			out.OIDCConfig.DiscoveryURL = *o.DiscoveryURL
 		}
@@ -174,7 +176,7 @@ func (h *Handler) createConnection(w http.ResponseWriter, r *http.Request) (int,
 		return 0, nil, err
 	}
 	c.Domains = []*models.Domain{}
-	return http.StatusCreated, map[string]any{"connection": connectionOf(c)}, nil
+	return http.StatusCreated, map[string]any{"connection": h.connectionOf(c)}, nil
 }
 
 func (h *Handler) listConnections(w http.ResponseWriter, r *http.Request) (int, any, error) {
@@ -190,7 +192,7 @@ func (h *Handler) listConnections(w http.ResponseWriter, r *http.Request) (int, 
 	}
 	cs := make([]connectionJSON, len(l.Connections))
 	for i, c := range l.Connections {
-		cs[i] = connectionOf(c)
+		cs[i] = h.connectionOf(c)
 	}
 	return http.StatusOK, map[string]any{"connections": cs, "page": l.Page, "pageSize": l.PageSize, "total": l.Total}, nil
 }
@@ -200,7 +202,7 @@ func (h *Handler) getConnection(w http.ResponseWriter, r *http.Request) (int, an
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, map[string]any{"connection": connectionOf(c)}, nil
+	return http.StatusOK, map[string]any{"connection": h.connectionOf(c)}, nil
 }
 
 func (h *Handler) updateConnection(w http.ResponseWriter, r *http.Request) (int, any, error) {
@@ -251,7 +253,7 @@ func (h *Handler) activateConnection(w http.ResponseWriter, r *http.Request) (in
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, map[string]any{"connection": connectionOf(c)}, nil
+	return http.StatusOK, map[string]any{"connection": h.connectionOf(c)}, nil
 }
 
 func (h *Handler) deactivateConnection(w http.ResponseWriter, r *http.Request) (int, any, error) {
@@ -259,7 +261,7 @@ func (h *Handler) deactivateConnection(w http.ResponseWriter, r *http.Request) (
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, map[string]any{"connection": connectionOf(c)}, nil
+	return http.StatusOK, map[string]any{"connection": h.connectionOf(c)}, nil
 }
 
 func (h *Handler) listDomains(w http.ResponseWriter, r *http.Request) (int, any, error) {

@@ -508,8 +508,10 @@ func newSAMLIdP() *samlIdP {
 	var handler http.Handler
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	base, _ := url.Parse(p.srv.URL)
-	p.idp = &saml.IdentityProvider{Key: key, Certificate: cert, MetadataURL: *base.JoinPath("/metadata"),
-		SSOURL: *base.JoinPath("/sso"), ServiceProviderProvider: p, SessionProvider: p, Logger: quietLogger{}}
+	metadata, sso := *base, *base
+	metadata.Path, sso.Path = "/metadata", "/sso" // absolute: the IdP registers them on a ServeMux
+	p.idp = &saml.IdentityProvider{Key: key, Certificate: cert, MetadataURL: metadata,
+		SSOURL: sso, ServiceProviderProvider: p, SessionProvider: p, Logger: quietLogger{}}
 	handler = p.idp.Handler()
 	return p
 }

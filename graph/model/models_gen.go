@@ -70,6 +70,22 @@ type CreateAccountInput struct {
 	CompanyID *string `json:"companyId,omitempty"`
 }
 
+type CreateApplicationInput struct {
+	BrandID string `json:"brandId"`
+	Name    string `json:"name"`
+	// Absolute https URLs (http only for loopback hosts), no fragment, at most 20.
+	RedirectUris []string `json:"redirectUris"`
+	// CONFIDENTIAL by default.
+	Type *models.ApplicationType `json:"type,omitempty"`
+}
+
+type CreateApplicationPayload struct {
+	Application *models.Application `json:"application,omitempty"`
+	// The client secret of a CONFIDENTIAL application, shown here only; null for PUBLIC ones.
+	ClientSecret *string      `json:"clientSecret,omitempty"`
+	Errors       []*UserError `json:"errors"`
+}
+
 type CreateBrandInput struct {
 	Name string `json:"name"`
 	// Defaults to one derived from the name.
@@ -158,6 +174,15 @@ type DeactivateUserAccountInput struct {
 	UUID string `json:"uuid"`
 }
 
+type DeleteApplicationInput struct {
+	ID string `json:"id"`
+}
+
+type DeleteApplicationPayload struct {
+	DeletedID *string      `json:"deletedId,omitempty"`
+	Errors    []*UserError `json:"errors"`
+}
+
 type DeleteConnectionInput struct {
 	ID string `json:"id"`
 }
@@ -244,6 +269,17 @@ type RevokeScimTokenPayload struct {
 	Errors []*UserError      `json:"errors"`
 }
 
+type RotateApplicationSecretInput struct {
+	ID string `json:"id"`
+}
+
+type RotateApplicationSecretPayload struct {
+	Application *models.Application `json:"application,omitempty"`
+	// The new client secret, shown here only.
+	ClientSecret *string      `json:"clientSecret,omitempty"`
+	Errors       []*UserError `json:"errors"`
+}
+
 type RotateIntegrationClientSecretInput struct {
 	ClientID string `json:"clientId"`
 }
@@ -301,6 +337,17 @@ type SetUserAccountAccountInput struct {
 	AccountID *string `json:"accountId,omitempty"`
 }
 
+// The application a sign-in was for (kept as it was, even after the application is deleted).
+type SignInEventApplication struct {
+	ClientID string `json:"clientId"`
+}
+
+// The connection a sign-in went through (kept as it was, even after the connection is deleted).
+type SignInEventConnection struct {
+	ID   string `json:"id"`
+	Slug string `json:"slug"`
+}
+
 type TestConnectionInput struct {
 	ID string `json:"id"`
 }
@@ -319,6 +366,18 @@ type UpdateAccountInput struct {
 	Name      *string             `json:"name,omitempty"`
 	Type      *models.AccountType `json:"type,omitempty"`
 	CompanyID *string             `json:"companyId,omitempty"`
+}
+
+type UpdateApplicationInput struct {
+	ID   string  `json:"id"`
+	Name *string `json:"name,omitempty"`
+	// Replaces the list.
+	RedirectUris []string `json:"redirectUris,omitempty"`
+}
+
+type UpdateApplicationPayload struct {
+	Application *models.Application `json:"application,omitempty"`
+	Errors      []*UserError        `json:"errors"`
 }
 
 type UpdateBrandInput struct {
@@ -456,6 +515,68 @@ func (e *ScimTokenStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e ScimTokenStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How a sign-in attempt ended: the engine's decision, or FAILED before one.
+type SignInOutcome string
+
+const (
+	SignInOutcomeExistingIdentity SignInOutcome = "EXISTING_IDENTITY"
+	SignInOutcomeLinkedByEmail    SignInOutcome = "LINKED_BY_EMAIL"
+	SignInOutcomeProvisioned      SignInOutcome = "PROVISIONED"
+	SignInOutcomeRefused          SignInOutcome = "REFUSED"
+	SignInOutcomeFailed           SignInOutcome = "FAILED"
+)
+
+var AllSignInOutcome = []SignInOutcome{
+	SignInOutcomeExistingIdentity,
+	SignInOutcomeLinkedByEmail,
+	SignInOutcomeProvisioned,
+	SignInOutcomeRefused,
+	SignInOutcomeFailed,
+}
+
+func (e SignInOutcome) IsValid() bool {
+	switch e {
+	case SignInOutcomeExistingIdentity, SignInOutcomeLinkedByEmail, SignInOutcomeProvisioned, SignInOutcomeRefused, SignInOutcomeFailed:
+		return true
+	}
+	return false
+}
+
+func (e SignInOutcome) String() string {
+	return string(e)
+}
+
+func (e *SignInOutcome) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SignInOutcome(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SignInOutcome", str)
+	}
+	return nil
+}
+
+func (e SignInOutcome) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SignInOutcome) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SignInOutcome) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -1,0 +1,94 @@
+package models
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// SignInFlow is one browser sign-in in progress: the application's authorize request, the
+// connection it was routed to, and what Gatehouse sent to the identity provider. It lives in
+// the database (any replica can finish it) until ExpiresAt, and is bound to the browser that
+// started it by BrowserHash, the hash of a random value in an HttpOnly cookie.
+type SignInFlow struct {
+	ID            uuid.UUID `gorm:"primaryKey"`
+	WorkspaceID   uuid.UUID
+	ApplicationID uuid.UUID
+	BrandID       uuid.UUID
+	ConnectionID  uuid.UUID
+	BrowserHash   string
+	// The application's request.
+	ClientID      string
+	RedirectURI   string
+	Scope         string
+	State         string
+	Nonce         string
+	CodeChallenge string
+	// Upstream: what Gatehouse sent the identity provider. The state is stored as a hash (it
+	// finds the flow at the callback); the PKCE verifier is encrypted at rest.
+	UpstreamStateHash   string
+	UpstreamNonce       string
+	UpstreamVerifierEnc []byte
+	// UpstreamRequestID is the SAML AuthnRequest ID (InResponseTo), empty for OIDC.
+	UpstreamRequestID string
+	RequestID         string
+	Test              bool
+	ClaimedAt         *time.Time // set once, when the IdP's answer arrived; a second answer is a replay
+	ExpiresAt         time.Time
+	CreatedAt         time.Time
+}
+
+// Grant is an authorization code and what its redemption issues: the decided sign-in, the
+// claims of the id_token and the access token (whose jti is the grant's ID). A code is
+// redeemed once; a second redemption revokes the grant, and with it the access token.
+type Grant struct {
+	ID            uuid.UUID `gorm:"primaryKey"`
+	WorkspaceID   uuid.UUID
+	ApplicationID uuid.UUID
+	ClientID      string
+	CodeHash      string
+	RedirectURI   string
+	CodeChallenge string
+	Scope         string
+	Nonce         string
+	UserAccountID uuid.UUID
+	// Claims is the JSON object of the id_token's identity claims as decided at sign-in.
+	Claims     string
+	AuthTime   time.Time
+	ExpiresAt  time.Time // of the code
+	RedeemedAt *time.Time
+	RevokedAt  *time.Time
+	CreatedAt  time.Time
+}
+
+// Sign-in event outcomes: the engine's outcomes, and "failed" for attempts that never reached
+// a decision (identity provider errors, bad state, expired flows).
+const (
+	SignInOutcomeExistingIdentity = "existing_identity"
+	SignInOutcomeLinkedByEmail    = "linked_by_email"
+	SignInOutcomeProvisioned      = "provisioned"
+	SignInOutcomeRefused          = "refused"
+	SignInOutcomeFailed           = "failed"
+)
+
+// SignInEvent is one sign-in attempt, finished or failed (Polis "SSO Traces"). Reason is what
+// the person was shown; Cause is the private detail for administrators and logs.
+type SignInEvent struct {
+	ID             uuid.UUID `gorm:"primaryKey"`
+	WorkspaceID    uuid.UUID
+	ApplicationID  *uuid.UUID
+	ClientID       string
+	BrandID        *uuid.UUID
+	ConnectionID   *uuid.UUID
+	ConnectionSlug string
+	Identifier     string
+	Outcome        string
+	Reason         string
+	Cause          string
+	RequestID      string
+	Test           bool
+	CreatedAt      time.Time
+}
+
+// Time is when the attempt ended.
+func (e *SignInEvent) Time() time.Time { return e.CreatedAt }

@@ -1,0 +1,264 @@
+package oauth
+
+import (
+	"errors"
+	"html/template"
+	"net/http"
+	"strings"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/provision"
+	"gatehouse/webpage"
+)
+
+// The OpenID Provider of brand applications (OpenID Connect Core 1.0, authorization code flow
+// with PKCE): discovery, authorize, the authorization_code grant, userinfo. The decisions
+// (routing, flow state, the sign-in, codes) are provision's; this file speaks HTTP and JOSE.
+
+// Upstream sends the browser to a connection's identity provider for a routed flow. server.go
+// registers one per protocol (package sso implements them); a transport never imports another.
+type Upstream interface {
+	StartSignIn(w http.ResponseWriter, r *http.Request, st *provision.FlowStart)
+}
+
+// SetUpstream registers the upstream sign-in of a protocol.
+func (s *Server) SetUpstream(p models.Protocol, u Upstream) { s.upstreams[p] = u }
+
+func (s *Server) registerProvider(mux *http.ServeMux) {
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.discovery)
+	mux.HandleFunc("GET /oauth/authorize", s.authorize)
+	mux.HandleFunc("/oauth/userinfo", s.userinfo)
+}
+
+// discovery serves OpenID Connect Discovery 1.0 §3 metadata.
+func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                s.issuer,
+		"authorization_endpoint":                s.issuer + "/oauth/authorize",
+		"token_endpoint":                        s.issuer + "/oauth/token",
+		"userinfo_endpoint":                     s.issuer + "/oauth/userinfo",
+		"jwks_uri":                              s.issuer + "/.well-known/jwks.json",
+		"response_types_supported":              []string{"code"},
+		"response_modes_supported":              []string{"query"},
+		"grant_types_supported":                 []string{"authorization_code"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{"ES256"},
+		"code_challenge_methods_supported":      []string{"S256"},
+		"scopes_supported":                      provision.OIDCScopes,
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
+		"claims_supported": []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "email", "email_verified",
+			"name", "given_name", "family_name", "workspace_id", "account_id", "role", "connection", "sign_in"},
+	})
+}
+
+// authorize is GET /oauth/authorize (OIDC Core §3.1.2.1).
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	for k, vs := range q {
+		if len(vs) > 1 {
+			// Repeated parameters are an error (RFC 6749 §3.1); without a trusted
+			// redirect_uri yet, the page says so.
+			webpage.Write(w, http.StatusBadRequest, "Sign-in request is invalid", "The parameter "+truncateString(k, 32)+" is repeated.", webpage.RequestID(w))
+			return
+		}
+	}
+	req := provision.AuthorizeRequest{ClientID: q.Get("client_id"), RedirectURI: q.Get("redirect_uri"),
+		ResponseType: q.Get("response_type"), Scope: q.Get("scope"), State: q.Get("state"), Nonce: q.Get("nonce"),
+		CodeChallenge: q.Get("code_challenge"), CodeChallengeMethod: q.Get("code_challenge_method"),
+		Connection: q.Get("connection"), LoginHint: q.Get("login_hint"), DomainHint: q.Get("domain_hint"),
+		RequestID: webpage.RequestID(w)}
+	if c, err := r.Cookie(provision.SignInCookie); err == nil {
+		req.BrowserSecret = c.Value
+	}
+	res, err := s.svc.Authorize(r.Context(), req)
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "authorize", "request_id", req.RequestID, "err", err)
+		webpage.Write(w, http.StatusInternalServerError, "Sign-in failed", "Gatehouse could not process the sign-in request.", req.RequestID)
+		return
+	}
+	switch res.Kind {
+	case provision.AuthorizeBadClient:
+		webpage.Write(w, http.StatusBadRequest, "Sign-in request is invalid", res.Message, req.RequestID)
+	case provision.AuthorizeEmailPage:
+		s.emailPage(w, q, res.Message, req.LoginHint)
+	case provision.AuthorizeRedirect:
+		http.Redirect(w, r, res.Location, http.StatusFound)
+	case provision.AuthorizeUpstream:
+		st := res.Start
+		up := s.upstreams[st.Connection.Protocol]
+		if up == nil {
+			// A protocol whose sign-in server.go did not register (SetUpstream) cannot sign
+			// anyone in.
+			http.Redirect(w, r, provision.ErrorLocation(st.Flow.RedirectURI, st.Flow.State, "server_error",
+				"SAML sign-in is not available"), http.StatusFound)
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: provision.SignInCookie, Value: st.BrowserSecret, Path: "/",
+			HttpOnly: true, Secure: s.secureCookies, SameSite: http.SameSiteLaxMode})
+		w.Header().Set("Cache-Control", "no-store")
+		up.StartSignIn(w, r, st)
+	}
+}
+
+// truncateString bounds text echoed on a page.
+func truncateString(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+var emailTemplate = template.Must(template.New("email").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in</title></head>
+<body>
+<main>
+<h1>Sign in with your work email</h1>
+{{if .Message}}<p role="alert">{{.Message}}</p>{{end}}
+<form method="get" action="/oauth/authorize">
+{{range .Hidden}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">
+{{end}}<label>Work email <input type="email" name="login_hint" value="{{.Email}}" required autocomplete="email" autofocus></label>
+<button type="submit">Continue</button>
+</form>
+</main>
+</body></html>
+`))
+
+type hiddenField struct{ Name, Value string }
+
+// emailPage asks for the work email; the form repeats the authorize request with login_hint.
+func (s *Server) emailPage(w http.ResponseWriter, q map[string][]string, message, email string) {
+	var hidden []hiddenField
+	for _, k := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method"} {
+		if v := q[k]; len(v) == 1 && v[0] != "" {
+			hidden = append(hidden, hiddenField{k, v[0]})
+		}
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'")
+	w.WriteHeader(http.StatusOK)
+	_ = emailTemplate.Execute(w, map[string]any{"Hidden": hidden, "Message": message, "Email": truncateString(email, 320)})
+}
+
+// idTokenClaims are the id_token's claims (OIDC Core §2) with Gatehouse's own.
+type idTokenClaims struct {
+	jwt.Claims
+	AuthTime int64  `json:"auth_time"`
+	Nonce    string `json:"nonce,omitempty"`
+	provision.IDClaims
+}
+
+// userAccessClaims are the claims of an access token issued to an application for a person:
+// its audience is the userinfo endpoint only, so it is never an API token.
+type userAccessClaims struct {
+	jwt.Claims
+	ClientID    string `json:"client_id"`
+	Scope       string `json:"scope"`
+	WorkspaceID string `json:"workspace_id"`
+}
+
+// authorizationCode is the authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.5).
+func (s *Server) authorizationCode(r *http.Request, tr tokenRequest) (*tokenResponse, *tokenError) {
+	red, err := s.svc.RedeemCode(r.Context(), provision.CodeRedemption{ClientID: tr.clientID, ClientSecret: tr.clientSecret,
+		Code: tr.form.Get("code"), RedirectURI: tr.form.Get("redirect_uri"), CodeVerifier: tr.form.Get("code_verifier")})
+	switch {
+	case errors.Is(err, provision.ErrInvalidClient):
+		return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client", Desc: "client authentication failed", basic: tr.basic}
+	case errors.Is(err, provision.ErrInvalidGrant):
+		return nil, &tokenError{status: http.StatusBadRequest, Code: "invalid_grant", Desc: strings.TrimPrefix(err.Error(), provision.ErrInvalidGrant.Error()+": ")}
+	case err != nil:
+		s.log.ErrorContext(r.Context(), "token: redeem code", "err", err)
+		return nil, &tokenError{status: http.StatusInternalServerError, Code: "server_error"}
+	}
+	g, now := red.Grant, s.now()
+	sub := g.UserAccountID.String()
+	at := userAccessClaims{
+		Claims: jwt.Claims{Issuer: s.issuer, Subject: sub, Audience: jwt.Audience{s.issuer + "/oauth/userinfo"},
+			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now),
+			Expiry: jwt.NewNumericDate(now.Add(TokenLifetime)), ID: g.ID.String()},
+		ClientID: g.ClientID, Scope: g.Scope, WorkspaceID: g.WorkspaceID.String(),
+	}
+	idt := idTokenClaims{
+		Claims: jwt.Claims{Issuer: s.issuer, Subject: sub, Audience: jwt.Audience{g.ClientID},
+			IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(TokenLifetime))},
+		AuthTime: g.AuthTime.Unix(), Nonce: g.Nonce, IDClaims: red.Claims,
+	}
+	s.keys.mu.RLock()
+	signer, idSigner := s.keys.signer, s.keys.idSigner
+	s.keys.mu.RUnlock()
+	access, err1 := signer.sign(at)
+	id, err2 := idSigner.sign(idt)
+	if err := errors.Join(err1, err2); err != nil {
+		s.log.ErrorContext(r.Context(), "token: sign", "err", err)
+		return nil, &tokenError{status: http.StatusInternalServerError, Code: "server_error"}
+	}
+	return &tokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int(TokenLifetime.Seconds()),
+		Scope: g.Scope, IDToken: id}, nil
+}
+
+// userinfo is the UserInfo endpoint (OIDC Core §5.3), GET or POST with the bearer token.
+func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		writeJSON(w, http.StatusMethodNotAllowed, tokenError{Code: "invalid_request"})
+		return
+	}
+	deny := func(code, desc string) {
+		w.Header().Set("WWW-Authenticate", `Bearer error="`+code+`", error_description="`+desc+`"`)
+		writeJSON(w, http.StatusUnauthorized, tokenError{Code: code, Desc: desc})
+	}
+	scheme, raw, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" || len(raw) > 4096 {
+		deny("invalid_token", "a bearer access token is required")
+		return
+	}
+	c, ok := s.verifyUserToken(r, strings.TrimSpace(raw))
+	if !ok {
+		deny("invalid_token", "the access token is invalid or expired")
+		return
+	}
+	ws, err1 := uuid.Parse(c.WorkspaceID)
+	gid, err2 := uuid.Parse(c.ID)
+	if err1 != nil || err2 != nil {
+		deny("invalid_token", "the access token is invalid or expired")
+		return
+	}
+	info, err := s.svc.UserInfoOf(r.Context(), ws, gid)
+	switch {
+	case errors.Is(err, provision.ErrGrantRevoked):
+		deny("invalid_token", "the access token is revoked")
+		return
+	case err != nil:
+		s.log.ErrorContext(r.Context(), "userinfo", "request_id", webpage.RequestID(w), "err", err)
+		writeJSON(w, http.StatusInternalServerError, tokenError{Code: "server_error"})
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+func (s *Server) verifyUserToken(r *http.Request, raw string) (*userAccessClaims, bool) {
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil || len(tok.Headers) != 1 {
+		return nil, false
+	}
+	key := s.keys.publicKey(r.Context(), tok.Headers[0].KeyID)
+	if key == nil {
+		return nil, false
+	}
+	var c userAccessClaims
+	if err := tok.Claims(key, &c); err != nil {
+		return nil, false
+	}
+	exp := jwt.Expected{Issuer: s.issuer, AnyAudience: jwt.Audience{s.issuer + "/oauth/userinfo"}, Time: s.now()}
+	if err := c.ValidateWithLeeway(exp, leeway); err != nil || c.Expiry == nil {
+		return nil, false
+	}
+	return &c, true
+}

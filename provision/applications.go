@@ -1,0 +1,239 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/secret"
+	"gatehouse/store"
+)
+
+// Prefixes of generated application credentials, so a leaked value is recognisable.
+const (
+	applicationIDPrefix     = "gha_"
+	applicationSecretPrefix = "ghas_"
+)
+
+// ApplicationInput creates or updates an application. Nil fields are left as they are on update.
+type ApplicationInput struct {
+	BrandID      *string
+	Name         *string
+	RedirectURIs []string
+	// SetRedirectURIs tells an update that RedirectURIs was given (an empty list is an error).
+	SetRedirectURIs bool
+	Type            *models.ApplicationType
+}
+
+// CreateApplication creates an application of a brand. A confidential application's secret is
+// returned here, the only time it is shown; a public one has none and must use PKCE.
+func (s *Service) CreateApplication(ctx context.Context, in ApplicationInput) (*models.Application, string, error) {
+	p, err := s.authorize(ctx, accessWrite)
+	if err != nil {
+		return nil, "", err
+	}
+	now := s.now()
+	a := &models.Application{ID: store.NewID(), WorkspaceID: p.WorkspaceID, ClientID: secret.Token(applicationIDPrefix, 15),
+		Type: models.ApplicationConfidential, Version: 1, CreatedAt: now, UpdatedAt: now}
+	var errs models.Errors
+	brandID := ""
+	if in.BrandID != nil {
+		brandID = *in.BrandID
+	}
+	b, err := s.loadBrand(ctx, p.WorkspaceID, "brandId", brandID)
+	switch {
+	case models.ErrorCode(err) == models.ENOTFOUND || models.ErrorCode(err) == models.EINVALID:
+		errs = append(errs, err.(*models.Error))
+	case err != nil:
+		return nil, "", internal("create application", err)
+	default:
+		a.BrandID = b.ID
+	}
+	if in.Type != nil {
+		a.Type = *in.Type
+	}
+	if in.Name == nil {
+		empty := ""
+		in.Name = &empty
+	}
+	in.SetRedirectURIs = true
+	errs = append(errs, applyApplication(a, in)...)
+	if len(errs) > 0 {
+		return nil, "", errs
+	}
+	plain := ""
+	if a.Type == models.ApplicationConfidential {
+		plain = secret.Token(applicationSecretPrefix, 32)
+		a.SecretHash = secret.Hash(plain)
+	}
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.Create(ctx, a); err != nil {
+			return err
+		}
+		return s.audit(ctx, p, "application.create", "application", a.ID.String(), applicationSummary(a))
+	})
+	if err != nil {
+		return nil, "", internal("create application", err)
+	}
+	return a, plain, nil
+}
+
+// applyApplication validates and sets the given fields.
+func applyApplication(a *models.Application, in ApplicationInput) models.Errors {
+	var errs models.Errors
+	if in.Name != nil {
+		name := strings.TrimSpace(*in.Name)
+		if err := validateName("name", name); err != nil {
+			errs = append(errs, err)
+		}
+		a.Name = name
+	}
+	if in.SetRedirectURIs {
+		if err := validateRedirectURIs(in.RedirectURIs); err != nil {
+			errs = append(errs, err)
+		}
+		a.SetRedirectURIs(in.RedirectURIs)
+	}
+	return errs
+}
+
+// validateRedirectURIs applies models.ValidRedirectURI to each URI, and the list's bounds.
+func validateRedirectURIs(uris []string) *models.Error {
+	switch {
+	case len(uris) == 0:
+		return models.FieldError(models.EINVALID, "redirectUris", "", "at least one redirect URI is required")
+	case len(uris) > models.MaxRedirectURIs:
+		return models.FieldError(models.EINVALID, "redirectUris", "", "at most 20 redirect URIs are allowed")
+	}
+	seen := map[string]bool{}
+	for _, u := range uris {
+		if problem := models.ValidRedirectURI(u); problem != "" {
+			return models.FieldError(models.EINVALID, "redirectUris", truncate(u, 256), problem)
+		}
+		if seen[u] {
+			return models.FieldError(models.EINVALID, "redirectUris", truncate(u, 256), "is listed twice")
+		}
+		seen[u] = true
+	}
+	return nil
+}
+
+func applicationSummary(a *models.Application) map[string]any {
+	return map[string]any{"name": a.Name, "clientId": a.ClientID, "brandId": a.BrandID.String(),
+		"type": string(a.Type), "redirectUris": a.RedirectURIs()}
+}
+
+// UpdateApplication changes an application's name or redirect URIs.
+func (s *Service) UpdateApplication(ctx context.Context, rawID string, in ApplicationInput) (*models.Application, error) {
+	return s.changeApplication(ctx, rawID, "application.update", func(a *models.Application) error {
+		return applyApplication(a, ApplicationInput{Name: in.Name, RedirectURIs: in.RedirectURIs, SetRedirectURIs: in.SetRedirectURIs}).Err()
+	})
+}
+
+// RotateApplicationSecret replaces a confidential application's secret and returns the new one
+// once. Codes and tokens already issued stay valid until they expire.
+func (s *Service) RotateApplicationSecret(ctx context.Context, rawID string) (*models.Application, string, error) {
+	var plain string
+	a, err := s.changeApplication(ctx, rawID, "application.rotate_secret", func(a *models.Application) error {
+		if a.Type != models.ApplicationConfidential {
+			return models.FieldError(models.EINVALIDSTATE, "id", rawID, "a public application has no secret")
+		}
+		plain = secret.Token(applicationSecretPrefix, 32)
+		a.SecretHash = secret.Hash(plain)
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return a, plain, nil
+}
+
+// DeleteApplication deletes an application: its pending sign-ins and its codes and tokens stop
+// working. Its sign-in events stay.
+func (s *Service) DeleteApplication(ctx context.Context, rawID string) (*models.Application, error) {
+	return s.writeApplication(ctx, rawID, "application.delete", s.store.DeleteApplication)
+}
+
+// changeApplication applies change to an application of the caller's workspace and saves it.
+func (s *Service) changeApplication(ctx context.Context, rawID, action string, change func(*models.Application) error) (*models.Application, error) {
+	return s.writeApplication(ctx, rawID, action, func(ctx context.Context, a *models.Application) error {
+		if err := change(a); err != nil {
+			return err
+		}
+		return s.store.UpdateApplication(ctx, a)
+	})
+}
+
+// writeApplication loads an application of the caller's workspace, writes it and records the
+// audit event, in one transaction; this replica forgets its cached copy.
+func (s *Service) writeApplication(ctx context.Context, rawID, action string, write func(context.Context, *models.Application) error) (*models.Application, error) {
+	p, err := s.authorize(ctx, accessWrite)
+	if err != nil {
+		return nil, err
+	}
+	var a *models.Application
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		a, err = s.loadApplication(ctx, p.WorkspaceID, "id", rawID)
+		if err != nil {
+			return err
+		}
+		if err := write(ctx, a); err != nil {
+			return err
+		}
+		return s.audit(ctx, p, action, "application", a.ID.String(), applicationSummary(a))
+	})
+	if errors.Is(err, store.ErrStale) {
+		return nil, models.FieldError(models.ECONFLICT, "id", rawID, "the application was changed concurrently; try again")
+	}
+	if err != nil {
+		return nil, internal(action, err)
+	}
+	s.applications.forget(a.ClientID)
+	return a, nil
+}
+
+func (s *Service) loadApplication(ctx context.Context, ws uuid.UUID, field, rawID string) (*models.Application, error) {
+	return loadByID(ctx, ws, field, rawID, "application", s.store.Application)
+}
+
+// Application returns one application of the caller's workspace, or nil.
+func (s *Service) Application(ctx context.Context, rawID string) (*models.Application, error) {
+	return readByID(s, ctx, rawID, "application", s.store.Application)
+}
+
+// Applications lists a brand's applications, oldest first; an unknown brand has none.
+func (s *Service) Applications(ctx context.Context, rawBrandID string) ([]*models.Application, error) {
+	p, err := s.authorize(ctx, accessRead)
+	if err != nil {
+		return nil, err
+	}
+	id, err := uuid.Parse(rawBrandID)
+	if err != nil {
+		return []*models.Application{}, nil
+	}
+	as, err := s.store.Applications(ctx, p.WorkspaceID, id)
+	return as, internal("applications", err)
+}
+
+// BrandOfApplication returns the brand an application of the caller's workspace belongs to.
+func (s *Service) BrandOfApplication(ctx context.Context, a *models.Application) (*models.Brand, error) {
+	p, err := s.authorize(ctx, accessRead)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.store.Brand(ctx, p.WorkspaceID, a.BrandID)
+	return b, internal("brand of application", err)
+}
+
+// applicationByClientID reads an application through the short-lived cache; nil when none.
+func (s *Service) applicationByClientID(ctx context.Context, clientID string) (*models.Application, error) {
+	if clientID == "" || len(clientID) > 256 {
+		return nil, nil
+	}
+	return s.applications.get(ctx, clientID, func(ctx context.Context) (*models.Application, error) {
+		return s.store.ApplicationByClientID(ctx, clientID)
+	})
+}

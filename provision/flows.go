@@ -1,0 +1,704 @@
+package provision
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/secret"
+	"gatehouse/store"
+)
+
+// Browser sign-in: the flow between a brand application's authorize request and the code it
+// gets back. The transports speak the protocols (oauth: the OpenID Provider; sso: the
+// customer's identity provider); this file owns the state and every decision on the way:
+//
+//	Authorize     validate the application's request, route it to a connection, create the flow
+//	ClaimFlow     the identity provider answered: find the flow, check the browser, use it once
+//	CompleteFlow  run SignIn on the normalised identity, record the event, mint the code
+//	FailFlow      the identity provider's answer is unusable: record the event, refuse
+//	RedeemCode    the token endpoint: authenticate the application, redeem the code once
+const (
+	// FlowLifetime bounds a sign-in at the identity provider (the person may have to type a
+	// password and a second factor).
+	FlowLifetime = 10 * time.Minute
+	// CodeLifetime is how long an authorization code can be redeemed.
+	CodeLifetime = 60 * time.Second
+	// GrantRetention keeps redeemed grants as long as their access tokens live (revocation
+	// of a replayed code must reach them).
+	GrantRetention = 2 * time.Hour
+	maxStateLength = 1024
+	maxNonce       = 512
+	maxHint        = 320
+)
+
+// SignInCookie names the HttpOnly, SameSite=Lax cookie that binds flows to the browser that
+// started them (the OpenID Provider sets it, the upstream callbacks read it).
+const SignInCookie = "gatehouse_signin"
+
+// OIDCCallbackPath is the one callback of every OIDC connection: the redirect URI an admin
+// registers at the identity provider.
+const OIDCCallbackPath = "/sso/oidc/callback"
+
+// OIDCCallbackURL is the absolute callback URL of OIDC connections.
+func (s *Service) OIDCCallbackURL() string { return s.sso.publicURL + OIDCCallbackPath }
+
+// OIDCScopes are the scopes the OpenID Provider knows; others are ignored (OIDC Core §3.1.2.1).
+var OIDCScopes = []string{"openid", "email", "profile"}
+
+// AuthorizeRequest is an application's authorization request as the OpenID Provider got it.
+type AuthorizeRequest struct {
+	ClientID, RedirectURI, ResponseType, Scope, State, Nonce string
+	CodeChallenge, CodeChallengeMethod                       string
+	// Routing: the connection's slug, else the email's or domain's verified connection.
+	Connection, LoginHint, DomainHint string
+	// BrowserSecret is the value of the browser's sign-in cookie, "" when it has none.
+	BrowserSecret string
+	RequestID     string
+}
+
+// AuthorizeKind says what the OpenID Provider answers an authorize request with.
+type AuthorizeKind int
+
+const (
+	// AuthorizeBadClient: the client_id or redirect_uri is unknown. An HTML error page (400),
+	// never a redirect: the redirect_uri cannot be trusted.
+	AuthorizeBadClient AuthorizeKind = iota
+	// AuthorizeEmailPage: Gatehouse's own page asking for the work email.
+	AuthorizeEmailPage
+	// AuthorizeRedirect: an error redirect to the application (Location).
+	AuthorizeRedirect
+	// AuthorizeUpstream: the flow is created; send the browser to the identity provider.
+	AuthorizeUpstream
+)
+
+// AuthorizeResult is the answer to an authorize request.
+type AuthorizeResult struct {
+	Kind AuthorizeKind
+	// Message is safe to show: why the client is bad, or why the email page shows again.
+	Message  string
+	Location string
+	Start    *FlowStart
+}
+
+// FlowStart is a flow routed to a connection: what the upstream transport needs to send the
+// browser to the identity provider. The upstream values are Gatehouse's own (never the
+// application's), random, and returned in plain text only here.
+type FlowStart struct {
+	Flow       *models.SignInFlow
+	Connection *models.Connection
+	// BrowserSecret is the cookie value that binds the flow to the browser.
+	BrowserSecret string
+	// State, Nonce and Verifier (PKCE, S256) for an OIDC identity provider.
+	UpstreamState, UpstreamNonce, UpstreamVerifier string
+	// UpstreamRequestID is the ID the SAML AuthnRequest must carry (InResponseTo comes back
+	// with it); RelayState is UpstreamState.
+	UpstreamRequestID string
+	// ClientSecret is the OIDC connection's client secret, decrypted.
+	ClientSecret string
+}
+
+// randomValue is 256 bits of randomness, base64url.
+func randomValue() string { return secret.Token("", 32) }
+
+// Authorize validates an application's authorization request and routes it (OIDC Core §3.1.2).
+func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*AuthorizeResult, error) {
+	app, err := s.applicationByClientID(ctx, req.ClientID)
+	if err != nil {
+		return nil, internal("authorize", err)
+	}
+	if app == nil {
+		return &AuthorizeResult{Kind: AuthorizeBadClient, Message: "The application (client_id) is not registered with Gatehouse."}, nil
+	}
+	if req.RedirectURI == "" || !app.RegisteredRedirect(req.RedirectURI) {
+		return &AuthorizeResult{Kind: AuthorizeBadClient, Message: "The redirect_uri is not registered for this application."}, nil
+	}
+	redirect := func(code, desc string) *AuthorizeResult {
+		return &AuthorizeResult{Kind: AuthorizeRedirect, Location: ErrorLocation(req.RedirectURI, req.State, code, desc)}
+	}
+	switch {
+	case req.ResponseType != "code":
+		return redirect("unsupported_response_type", "response_type must be code"), nil
+	case !hasScope(req.Scope, "openid"):
+		return redirect("invalid_scope", "scope must include openid"), nil
+	case len(req.State) > maxStateLength || len(req.Nonce) > maxNonce || len(req.Scope) > maxStateLength:
+		return redirect("invalid_request", "state, nonce or scope is too long"), nil
+	case req.CodeChallenge == "" && req.CodeChallengeMethod != "":
+		return redirect("invalid_request", "code_challenge_method without code_challenge"), nil
+	case req.CodeChallenge == "" && app.Type == models.ApplicationPublic:
+		return redirect("invalid_request", "a public application must use PKCE (code_challenge with code_challenge_method=S256)"), nil
+	case req.CodeChallenge != "" && req.CodeChallengeMethod != "S256":
+		return redirect("invalid_request", "code_challenge_method must be S256"), nil
+	case req.CodeChallenge != "" && !validChallenge(req.CodeChallenge):
+		return redirect("invalid_request", "code_challenge must be 43 base64url characters (RFC 7636)"), nil
+	case len(req.LoginHint) > maxHint || len(req.DomainHint) > maxHint || len(req.Connection) > 64:
+		return redirect("invalid_request", "login_hint, domain_hint or connection is too long"), nil
+	}
+	conn, page, err := s.route(ctx, app.WorkspaceID, req)
+	if err != nil {
+		return nil, internal("authorize", err)
+	}
+	if page != nil {
+		if req.Connection != "" {
+			return redirect("access_denied", page.Message), nil
+		}
+		return page, nil
+	}
+	return s.startFlow(ctx, app, conn, req)
+}
+
+// route finds the active connection of the workspace the request names: its slug, else the
+// verified domain of the login or domain hint. No hint, or one no active connection owns,
+// answers with the email page.
+func (s *Service) route(ctx context.Context, ws uuid.UUID, req AuthorizeRequest) (*models.Connection, *AuthorizeResult, error) {
+	var conn *models.Connection
+	var err error
+	domain := ""
+	switch {
+	case req.Connection != "":
+		conn, err = s.routeConnection(ctx, "slug:"+ws.String()+":"+req.Connection, func(ctx context.Context) (*models.Connection, error) {
+			return s.store.ConnectionBySlug(ctx, ws, req.Connection)
+		})
+		if err == nil && (conn == nil || conn.Status != models.StatusActive) {
+			return nil, &AuthorizeResult{Kind: AuthorizeEmailPage, Message: "The sign-in connection is unknown or not active."}, nil
+		}
+		return conn, nil, err
+	case req.LoginHint != "":
+		if !models.ValidEmail(strings.TrimSpace(req.LoginHint)) {
+			return nil, &AuthorizeResult{Kind: AuthorizeEmailPage, Message: "Enter a valid work email address."}, nil
+		}
+		domain = emailDomain(strings.TrimSpace(req.LoginHint))
+	case req.DomainHint != "":
+		domain = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(req.DomainHint)), ".")
+	default:
+		return nil, &AuthorizeResult{Kind: AuthorizeEmailPage}, nil
+	}
+	conn, err = s.routeConnection(ctx, "domain:"+ws.String()+":"+domain, func(ctx context.Context) (*models.Connection, error) {
+		return s.store.ConnectionByVerifiedDomain(ctx, ws, domain)
+	})
+	if err == nil && (conn == nil || conn.Status != models.StatusActive) {
+		return nil, &AuthorizeResult{Kind: AuthorizeEmailPage,
+			Message: "Single sign-on is not set up for " + truncate(domain, 64) + ". Check the address, or ask your administrator."}, nil
+	}
+	return conn, nil, err
+}
+
+func (s *Service) startFlow(ctx context.Context, app *models.Application, conn *models.Connection, req AuthorizeRequest) (*AuthorizeResult, error) {
+	now := s.now()
+	browser := req.BrowserSecret
+	if len(browser) < 40 || len(browser) > 64 {
+		browser = randomValue()
+	}
+	st := &FlowStart{Connection: conn, BrowserSecret: browser, UpstreamState: randomValue(),
+		UpstreamNonce: randomValue(), UpstreamVerifier: randomValue()}
+	if conn.Protocol == models.ProtocolSAML {
+		st.UpstreamRequestID = "_" + randomValue() // an xs:ID: base64url after "_" is an NCName
+	}
+	if conn.Protocol == models.ProtocolOIDC && len(conn.OIDCClientSecretEnc) > 0 {
+		plain, err := s.box.Open(conn.OIDCClientSecretEnc)
+		if err != nil {
+			return nil, internal("authorize: connection secret", err)
+		}
+		st.ClientSecret = string(plain)
+	}
+	st.Flow = &models.SignInFlow{ID: store.NewID(), WorkspaceID: app.WorkspaceID, ApplicationID: app.ID, BrandID: app.BrandID,
+		ConnectionID: conn.ID, BrowserHash: secret.Hash(browser), ClientID: app.ClientID, RedirectURI: req.RedirectURI,
+		Scope: grantedScope(req.Scope), State: req.State, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge,
+		UpstreamStateHash: secret.Hash(st.UpstreamState), UpstreamNonce: st.UpstreamNonce,
+		UpstreamVerifierEnc: s.box.Seal([]byte(st.UpstreamVerifier)), UpstreamRequestID: st.UpstreamRequestID,
+		RequestID: truncate(req.RequestID, 64), ExpiresAt: now.Add(FlowLifetime), CreatedAt: now}
+	if err := s.store.CreateFlow(ctx, st.Flow); err != nil {
+		return nil, internal("authorize: create flow", err)
+	}
+	return &AuthorizeResult{Kind: AuthorizeUpstream, Start: st}, nil
+}
+
+// routeConnection reads a connection for routing and for talking to its identity provider
+// through a short-lived cache (the client cache's TTL, 2 s by default): a browser sign-in reads
+// it at authorize and again at the callback. Nil: no such connection. The cache only routes;
+// the decision reads the connection again in its transaction, so a deactivated connection
+// never signs anyone in, and other changes reach routing within the TTL. Cached connections
+// are shared: callers must not modify them.
+func (s *Service) routeConnection(ctx context.Context, key string, load func(ctx context.Context) (*models.Connection, error)) (*models.Connection, error) {
+	return s.connections.get(ctx, key, load)
+}
+
+func hasScope(scope, want string) bool {
+	for _, s := range strings.Fields(scope) {
+		if s == want {
+			return true
+		}
+	}
+	return false
+}
+
+// grantedScope keeps the known scopes of a request, in the documented order.
+func grantedScope(requested string) string {
+	var out []string
+	for _, s := range OIDCScopes {
+		if hasScope(requested, s) {
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+func validChallenge(c string) bool {
+	if len(c) != 43 {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(c)
+	return err == nil
+}
+
+// ErrorLocation is the application's redirect URI with an OAuth error (RFC 6749 §4.1.2.1).
+func ErrorLocation(redirectURI, state, code, desc string) string {
+	return withQuery(redirectURI, url.Values{"error": {code}, "error_description": {desc}}, state)
+}
+
+func withQuery(redirectURI string, v url.Values, state string) string {
+	if state != "" {
+		v.Set("state", state)
+	}
+	u, err := url.Parse(redirectURI)
+	if err != nil { // registered URIs were validated; this cannot happen
+		return redirectURI
+	}
+	q := u.Query()
+	for k, vs := range v {
+		q[k] = vs
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// FlowError is a refused identity-provider answer: Public is safe to show, with the request
+// id; the cause went to the log and the sign-in event. Location, when set, is the error
+// redirect to the application; otherwise the answer is an HTML page.
+type FlowError struct {
+	Public   string
+	Location string
+	cause    string
+}
+
+func (e *FlowError) Error() string { return "provision: sign-in refused: " + e.cause }
+
+// ClaimedFlow is a flow whose identity provider answered, claimed once by the transport that
+// received the answer.
+type ClaimedFlow struct {
+	Flow       *models.SignInFlow
+	Connection *models.Connection
+	// UpstreamVerifier is the PKCE verifier Gatehouse sent the IdP the challenge of.
+	UpstreamVerifier string
+	// ClientSecret is the OIDC connection's client secret, decrypted.
+	ClientSecret string
+	// RequestID is the id of the request that carried the answer (the one a page shows);
+	// empty: the flow's own (its authorize request's).
+	RequestID string
+}
+
+// requestID is the request id events of the claimed flow record.
+func (f *ClaimedFlow) requestID() string {
+	if f.RequestID != "" {
+		return f.RequestID
+	}
+	return f.Flow.RequestID
+}
+
+// ClaimFlow finds the flow of an identity provider's answer by the state Gatehouse sent
+// (OIDC state, SAML RelayState) and claims it for the browser holding the flow's cookie. A
+// missing cookie, another browser's cookie, an unknown, replayed or expired state is a
+// *FlowError with no redirect: the answer may be an attacker's, and no code is ever minted.
+func (s *Service) ClaimFlow(ctx context.Context, upstreamState, browserSecret, requestID string) (*ClaimedFlow, error) {
+	refuse := func(cause string, f *models.SignInFlow) error {
+		if f != nil {
+			s.recordFailure(ctx, f, nil, "", "Sign-in failed: the answer of the identity provider could not be matched to this browser's sign-in.", cause, requestID)
+		}
+		s.log.WarnContext(ctx, "sign-in: identity provider answer refused", "request_id", requestID, "cause", cause)
+		return &FlowError{Public: "This sign-in link is invalid, expired or was already used, or it was opened in another browser. Start again from the application.", cause: cause}
+	}
+	if upstreamState == "" || len(upstreamState) > 128 {
+		return nil, refuse("missing or malformed state", nil)
+	}
+	h := secret.Hash(upstreamState)
+	if browserSecret == "" || len(browserSecret) > 64 {
+		f, _ := s.store.FlowByUpstreamState(ctx, h)
+		return nil, refuse("the browser sent no sign-in cookie", f)
+	}
+	now := s.now()
+	f, err := s.store.ClaimFlow(ctx, h, secret.Hash(browserSecret), now)
+	if errors.Is(err, store.ErrNotFound) {
+		f, err := s.store.FlowByUpstreamState(ctx, h)
+		switch {
+		case err != nil:
+			return nil, refuse("unknown state", nil)
+		case f.ClaimedAt != nil:
+			return nil, refuse("replayed state: the flow was answered already", nil)
+		case !now.Before(f.ExpiresAt):
+			return nil, refuse("expired flow", f)
+		default:
+			return nil, refuse("the sign-in cookie belongs to another browser", f)
+		}
+	}
+	if err != nil {
+		return nil, internal("claim flow", err)
+	}
+	conn, err := s.routeConnection(ctx, "id:"+f.ConnectionID.String(), func(ctx context.Context) (*models.Connection, error) {
+		return s.store.Connection(ctx, f.WorkspaceID, f.ConnectionID)
+	})
+	if err == nil && conn == nil {
+		return nil, s.FailFlow(ctx, &ClaimedFlow{Flow: f, RequestID: requestID}, "The identity provider is no longer configured.", "the connection was deleted during the sign-in")
+	}
+	if err != nil {
+		return nil, internal("claim flow", err)
+	}
+	cf := &ClaimedFlow{Flow: f, Connection: conn, RequestID: truncate(requestID, 64)}
+	if v, err := s.box.Open(f.UpstreamVerifierEnc); err == nil {
+		cf.UpstreamVerifier = string(v)
+	} else {
+		return nil, internal("claim flow: verifier", err)
+	}
+	if len(conn.OIDCClientSecretEnc) > 0 {
+		sec, err := s.box.Open(conn.OIDCClientSecretEnc)
+		if err != nil {
+			return nil, internal("claim flow: connection secret", err)
+		}
+		cf.ClientSecret = string(sec)
+	}
+	return cf, nil
+}
+
+// FailFlow ends a claimed flow whose identity provider failed or answered something unusable:
+// the event records the private cause; the returned *FlowError redirects the application
+// access_denied with the public message.
+func (s *Service) FailFlow(ctx context.Context, f *ClaimedFlow, public, cause string) error {
+	return s.failFlow(ctx, f, "", "access_denied", public, cause)
+}
+
+func (s *Service) failFlow(ctx context.Context, f *ClaimedFlow, identifier, code, public, cause string) error {
+	s.recordFailure(ctx, f.Flow, f.Connection, identifier, public, cause, f.requestID())
+	s.log.WarnContext(ctx, "sign-in failed", "request_id", f.requestID(), "connection_id", f.Flow.ConnectionID, "cause", cause)
+	return &FlowError{Public: public, cause: cause, Location: ErrorLocation(f.Flow.RedirectURI, f.Flow.State, code, public)}
+}
+
+// recordFailure writes a failed sign-in event; a failure to write it is logged, not returned
+// (the person's refusal must not turn into a server error).
+func (s *Service) recordFailure(ctx context.Context, f *models.SignInFlow, conn *models.Connection, identifier, public, cause, requestID string) {
+	if requestID == "" {
+		requestID = f.RequestID
+	}
+	ev := s.event(f, conn, identifier, models.SignInOutcomeFailed, public, cause, requestID)
+	if err := s.store.CreateSignInEvent(ctx, ev); err != nil {
+		s.log.ErrorContext(ctx, "sign-in: record event", "request_id", requestID, "err", err)
+	}
+}
+
+func (s *Service) event(f *models.SignInFlow, conn *models.Connection, identifier, outcome, reason, cause, requestID string) *models.SignInEvent {
+	appID, brandID, connID := f.ApplicationID, f.BrandID, f.ConnectionID
+	ev := &models.SignInEvent{ID: store.NewID(), WorkspaceID: f.WorkspaceID, ApplicationID: &appID, ClientID: f.ClientID,
+		BrandID: &brandID, ConnectionID: &connID, Identifier: truncate(identifier, models.MaxIdentifierLength),
+		Outcome: outcome, Reason: reason, Cause: truncate(cause, 2000), RequestID: requestID, Test: f.Test, CreatedAt: s.now()}
+	if conn != nil {
+		ev.ConnectionSlug = conn.Slug
+	}
+	return ev
+}
+
+// IDClaims are the identity claims of the id_token, decided at sign-in (OIDC Core §5.1 and
+// Gatehouse's own).
+type IDClaims struct {
+	Email         string `json:"email,omitempty"`
+	EmailVerified bool   `json:"email_verified"`
+	Name          string `json:"name,omitempty"`
+	GivenName     string `json:"given_name,omitempty"`
+	FamilyName    string `json:"family_name,omitempty"`
+	WorkspaceID   string `json:"workspace_id"`
+	AccountID     string `json:"account_id,omitempty"`
+	Role          string `json:"role,omitempty"`
+	Connection    string `json:"connection"`
+	SignIn        string `json:"sign_in"`
+}
+
+// CompleteFlow decides the sign-in of a claimed flow for the identity its identity provider
+// asserted, records the event and returns where to send the browser: the application's
+// redirect URI with a code, or with access_denied and the engine's reason.
+func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity) (string, error) {
+	fl := f.Flow
+	var code string
+	// The grant and the event commit with the decision: one transaction per sign-in.
+	record := func(ctx context.Context, res *SignInResult) error {
+		if res.Outcome == SignInRefused {
+			return s.store.CreateSignInEvent(ctx, s.event(fl, f.Connection, id.Identifier, models.SignInOutcomeRefused, res.Reason, "", f.requestID()))
+		}
+		g, plain, err := s.newGrant(ctx, f, res)
+		if err != nil {
+			return err
+		}
+		if err := s.store.CreateGrant(ctx, g); err != nil {
+			return err
+		}
+		code = plain
+		return s.store.CreateSignInEvent(ctx, s.event(fl, f.Connection, id.Identifier, string(res.Outcome), res.Reason, "", f.requestID()))
+	}
+	res, err := s.observeSignIn(s.signIn(ctx, fl.BrandID, fl.ConnectionID, id, record))
+	switch {
+	case err != nil && res != nil && res.Outcome == SignInRefused:
+		return ErrorLocation(fl.RedirectURI, fl.State, "access_denied", res.Reason), nil
+	case err != nil && models.ErrorCode(err) != models.EINTERNAL:
+		return "", s.failFlow(ctx, f, id.Identifier, "access_denied", "Sign-in failed: "+models.FieldMessage(err)+".", err.Error())
+	case err != nil:
+		return "", s.failFlow(ctx, f, id.Identifier, "server_error", "Sign-in failed because of a server error.", err.Error())
+	}
+	return withQuery(fl.RedirectURI, url.Values{"code": {code}}, fl.State), nil
+}
+
+// emailDomainVerified tells whether the email's domain is verified for the connection: the
+// id_token's email_verified. It is read through a short-lived cache (a claim, not a decision:
+// a domain's verification reaches it within the cache's TTL).
+func (s *Service) emailDomainVerified(ctx context.Context, ws, connectionID uuid.UUID, email string) (bool, error) {
+	domain := emailDomain(email)
+	v, err := s.verifiedDomains.get(ctx, connectionID.String()+":"+domain, func(ctx context.Context) (*bool, error) {
+		ok, err := s.store.DomainVerifiedFor(ctx, ws, connectionID, domain)
+		return &ok, err
+	})
+	if err != nil || v == nil {
+		return false, err
+	}
+	return *v, nil
+}
+
+// newGrant builds the grant of an accepted sign-in, with the id_token's claims as the account
+// reads after the decision, and returns it with the plain code (only its hash is stored).
+func (s *Service) newGrant(ctx context.Context, f *ClaimedFlow, res *SignInResult) (*models.Grant, string, error) {
+	fl, u := f.Flow, res.UserAccount
+	verified := false
+	if u.Email != "" {
+		var err error
+		if verified, err = s.emailDomainVerified(ctx, fl.WorkspaceID, fl.ConnectionID, u.Email); err != nil {
+			return nil, "", err
+		}
+	}
+	claims := IDClaims{Email: u.Email, EmailVerified: verified, GivenName: u.FirstName, FamilyName: u.LastName,
+		Name: strings.TrimSpace(u.FirstName + " " + u.LastName), WorkspaceID: fl.WorkspaceID.String(), Role: u.Role,
+		Connection: f.Connection.Slug, SignIn: string(res.Outcome)}
+	if u.AccountID != nil {
+		claims.AccountID = u.AccountID.String()
+	}
+	cb, _ := json.Marshal(claims)
+	now := s.now()
+	code := secret.Token("", 32)
+	return &models.Grant{ID: store.NewID(), WorkspaceID: fl.WorkspaceID, ApplicationID: fl.ApplicationID, ClientID: fl.ClientID,
+		CodeHash: secret.Hash(code), RedirectURI: fl.RedirectURI, CodeChallenge: fl.CodeChallenge, Scope: fl.Scope,
+		Nonce: fl.Nonce, UserAccountID: u.ID, Claims: string(cb), AuthTime: now, ExpiresAt: now.Add(CodeLifetime), CreatedAt: now}, code, nil
+}
+
+// CodeRedemption is a token request of the authorization_code grant (RFC 6749 §4.1.3).
+type CodeRedemption struct {
+	ClientID     string
+	ClientSecret string // "" when the client did not authenticate
+	Code         string
+	RedirectURI  string
+	CodeVerifier string
+}
+
+// Redeemed is what a redeemed code issues tokens for.
+type Redeemed struct {
+	Grant  *models.Grant
+	Claims IDClaims
+}
+
+// Errors of RedeemCode, mapped by the token endpoint to RFC 6749 errors.
+var (
+	// ErrInvalidClient: unknown application or failed authentication (invalid_client).
+	ErrInvalidClient = errors.New("provision: client authentication failed")
+	// ErrInvalidGrant: the code is unknown, expired, used, or was issued for another client,
+	// redirect URI or verifier (invalid_grant).
+	ErrInvalidGrant = errors.New("provision: invalid authorization code")
+)
+
+// RedeemCode authenticates the application (a confidential one with its secret) and redeems
+// the code once. A second redemption of a code revokes the grant: the access token the first
+// one issued stops working at userinfo.
+func (s *Service) RedeemCode(ctx context.Context, in CodeRedemption) (*Redeemed, error) {
+	app, err := s.applicationByClientID(ctx, in.ClientID)
+	if err != nil {
+		return nil, internal("redeem code", err)
+	}
+	if app == nil {
+		secret.Equal(in.ClientSecret, secret.Hash("")) // same work as a real comparison
+		return nil, ErrInvalidClient
+	}
+	switch app.Type {
+	case models.ApplicationConfidential:
+		if in.ClientSecret == "" || len(in.ClientSecret) > 256 || !secret.Equal(in.ClientSecret, app.SecretHash) {
+			return nil, ErrInvalidClient
+		}
+	default:
+		if in.ClientSecret != "" {
+			return nil, ErrInvalidClient // a public application has no secret to present
+		}
+	}
+	if in.Code == "" || len(in.Code) > 128 {
+		return nil, fmt.Errorf("%w: code is missing or malformed", ErrInvalidGrant)
+	}
+	now := s.now()
+	g, err := s.store.RedeemGrant(ctx, secret.Hash(in.Code), now)
+	switch {
+	case errors.Is(err, store.ErrStale):
+		s.log.WarnContext(ctx, "token: authorization code replayed; its grant is revoked", "client_id", in.ClientID)
+		return nil, fmt.Errorf("%w: the code was already used", ErrInvalidGrant)
+	case errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("%w: the code is unknown or expired", ErrInvalidGrant)
+	case err != nil:
+		return nil, internal("redeem code", err)
+	}
+	problem := ""
+	switch {
+	case g.ClientID != app.ClientID:
+		problem = "the code was issued to another client"
+	case g.RedirectURI != in.RedirectURI:
+		problem = "redirect_uri differs from the one authorized"
+	case g.CodeChallenge != "" && !verifierMatches(in.CodeVerifier, g.CodeChallenge):
+		problem = "code_verifier does not match the code_challenge"
+	case g.CodeChallenge == "" && in.CodeVerifier != "":
+		problem = "code_verifier sent, but the authorization request had no code_challenge"
+	}
+	if problem != "" {
+		if err := s.store.RevokeGrant(ctx, g.ID, now); err != nil {
+			return nil, internal("redeem code", err)
+		}
+		return nil, fmt.Errorf("%w: %s", ErrInvalidGrant, problem)
+	}
+	var c IDClaims
+	if err := json.Unmarshal([]byte(g.Claims), &c); err != nil {
+		return nil, internal("redeem code: claims", err)
+	}
+	return &Redeemed{Grant: g, Claims: c}, nil
+}
+
+// verifierMatches checks a PKCE verifier against an S256 challenge (RFC 7636 §4.6).
+func verifierMatches(verifier, challenge string) bool {
+	if len(verifier) < 43 || len(verifier) > 128 {
+		return false
+	}
+	sum := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(sum[:]) == challenge
+}
+
+// UserInfo is what the userinfo endpoint returns (OIDC Core §5.3).
+type UserInfo struct {
+	Sub           string `json:"sub"`
+	Email         string `json:"email,omitempty"`
+	EmailVerified bool   `json:"email_verified"`
+	Name          string `json:"name,omitempty"`
+	GivenName     string `json:"given_name,omitempty"`
+	FamilyName    string `json:"family_name,omitempty"`
+}
+
+// ErrGrantRevoked: the access token's grant was revoked (a replayed code) or is gone.
+var ErrGrantRevoked = errors.New("provision: the grant is revoked")
+
+// UserInfoOf returns the signed-in person for an access token of grant grantID (already
+// verified by the transport), refusing revoked grants and deactivated people.
+func (s *Service) UserInfoOf(ctx context.Context, ws, grantID uuid.UUID) (*UserInfo, error) {
+	g, err := s.store.Grant(ctx, ws, grantID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrGrantRevoked
+	}
+	if err != nil {
+		return nil, internal("userinfo", err)
+	}
+	if g.RevokedAt != nil {
+		return nil, ErrGrantRevoked
+	}
+	u, err := s.store.UserAccount(ctx, ws, g.UserAccountID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrGrantRevoked
+	}
+	if err != nil {
+		return nil, internal("userinfo", err)
+	}
+	if !u.Active {
+		return nil, ErrGrantRevoked
+	}
+	var c IDClaims
+	_ = json.Unmarshal([]byte(g.Claims), &c)
+	return &UserInfo{Sub: u.ID.String(), Email: u.Email, EmailVerified: c.EmailVerified && c.Email == u.Email,
+		Name: strings.TrimSpace(u.FirstName + " " + u.LastName), GivenName: u.FirstName, FamilyName: u.LastName}, nil
+}
+
+// PruneSignInState deletes expired flows and old grants; server.go runs it periodically.
+func (s *Service) PruneSignInState(ctx context.Context) (int64, error) {
+	now := s.now()
+	n, err := s.store.PruneSignInState(ctx, now, now.Add(-GrantRetention))
+	return n, internal("prune sign-in state", err)
+}
+
+// SignInEventFilter selects sign-in events; empty fields do not filter.
+type SignInEventFilter struct {
+	ConnectionID, BrandID, Outcome string
+}
+
+// SignInEventList is one page of sign-in events.
+type SignInEventList struct {
+	Events         []*models.SignInEvent
+	Page, PageSize int
+	Total          int
+}
+
+// SignInEvents lists the caller's workspace's sign-in events matching f, newest first, one page
+// (bounded like the other lists: page ≥ 1, pageSize 1..100, default 20).
+func (s *Service) SignInEvents(ctx context.Context, f SignInEventFilter, page, pageSize *int) (*SignInEventList, error) {
+	p, err := s.authorize(ctx, accessManageRead)
+	if err != nil {
+		return nil, err
+	}
+	var errs models.Errors
+	var sf store.SignInEventFilter
+	for _, c := range []struct {
+		field, raw string
+		dst        **uuid.UUID
+	}{{"connectionId", f.ConnectionID, &sf.ConnectionID}, {"brandId", f.BrandID, &sf.BrandID}} {
+		if c.raw == "" {
+			continue
+		}
+		id, err := parseID(c.field, c.raw)
+		if err != nil {
+			errs = append(errs, err.(*models.Error))
+			continue
+		}
+		*c.dst = &id
+	}
+	switch f.Outcome {
+	case "", models.SignInOutcomeExistingIdentity, models.SignInOutcomeLinkedByEmail, models.SignInOutcomeProvisioned,
+		models.SignInOutcomeRefused, models.SignInOutcomeFailed:
+		sf.Outcome = f.Outcome
+	default:
+		errs = append(errs, models.FieldError(models.EINVALID, "outcome", f.Outcome, "is not a sign-in outcome"))
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	pg, size := 1, 0
+	if page != nil {
+		pg = *page
+	}
+	if pageSize != nil {
+		size = *pageSize
+	}
+	pg, size = clampPageNumber(pg, size)
+	es, total, err := s.store.SignInEventsPage(ctx, p.WorkspaceID, sf, (pg-1)*size, size)
+	if err != nil {
+		return nil, internal("sign-in events", err)
+	}
+	return &SignInEventList{Events: es, Page: pg, PageSize: size, Total: int(total)}, nil
+}

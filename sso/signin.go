@@ -1,0 +1,305 @@
+package sso
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"gatehouse/models"
+	"gatehouse/netguard"
+	"gatehouse/provision"
+	"gatehouse/webpage"
+)
+
+// The upstream side of browser sign-in towards an OIDC identity provider (relying party, with
+// golang.org/x/oauth2 and go-oidc): the redirect to the IdP and the one callback of every
+// connection. The flow state and the decision are provision's.
+
+// providerTTL bounds how long a provider's discovery document is trusted before it is fetched
+// again; its keys are cached (and refreshed on an unknown kid) by go-oidc's remote key set.
+const providerTTL = time.Hour
+
+// maxProviders bounds the provider cache; when full it is emptied.
+const maxProviders = 10_000
+
+// SignIn is the OIDC relying party of browser sign-in. It implements oauth.Upstream for OIDC
+// connections (server.go registers it) and serves the callback.
+type SignIn struct {
+	svc       *provision.Service
+	client    *http.Client
+	allowPriv bool
+	log       *slog.Logger
+
+	mu        sync.Mutex
+	providers map[string]cachedProvider
+}
+
+type cachedProvider struct {
+	p  *oidc.Provider
+	at time.Time
+}
+
+// NewSignIn builds the relying party; its outbound requests use the Remote's guarded client.
+func NewSignIn(svc *provision.Service, r *Remote, log *slog.Logger) *SignIn {
+	c := netguard.NewClient(netguard.Options{AllowPrivate: r.o.AllowPrivateNetworks, RootCAs: r.o.RootCAs, ConnectTo: r.o.ConnectTo})
+	if tr, ok := c.Transport.(*http.Transport); ok {
+		// Every sign-in calls its IdP's token (and userinfo) endpoint: keep enough idle
+		// connections per IdP that concurrent sign-ins reuse them instead of dialling (the
+		// default keeps 2 per host).
+		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 64
+	}
+	return &SignIn{svc: svc, client: c, allowPriv: r.o.AllowPrivateNetworks,
+		log: log, providers: map[string]cachedProvider{}}
+}
+
+// Register mounts the callback.
+func (s *SignIn) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+provision.OIDCCallbackPath, s.callback)
+}
+
+// provider returns the connection's provider from the cache, or discovers it through the
+// guarded client. The key includes the connection's version, so an edited connection is
+// discovered again.
+func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*oidc.Provider, error) {
+	key := fmt.Sprintf("%s/%d", c.ID, c.Version)
+	s.mu.Lock()
+	e, ok := s.providers[key]
+	s.mu.Unlock()
+	if ok && time.Since(e.at) < providerTTL {
+		return e.p, nil
+	}
+	disc := c.OIDCDiscoveryURL
+	if disc == "" {
+		disc = strings.TrimRight(c.OIDCIssuerURL, "/") + "/.well-known/openid-configuration"
+	}
+	if !models.ValidIdPURL(disc, s.allowPriv) {
+		return nil, fmt.Errorf("discovery URL %q is not an absolute https URL", disc)
+	}
+	body, err := netguard.Get(ctx, s.client, disc, maxDocument)
+	if err != nil {
+		return nil, fmt.Errorf("discovery %s: %s", disc, describe(ctx, err))
+	}
+	var pc oidc.ProviderConfig
+	if err := json.Unmarshal(body, &pc); err != nil {
+		return nil, fmt.Errorf("discovery %s: not valid JSON", disc)
+	}
+	switch {
+	case pc.IssuerURL != c.OIDCIssuerURL:
+		return nil, fmt.Errorf("discovery issuer %q does not match the connection's issuer %q", pc.IssuerURL, c.OIDCIssuerURL)
+	case !models.ValidIdPURL(pc.AuthURL, s.allowPriv) || !models.ValidIdPURL(pc.TokenURL, s.allowPriv) || !models.ValidIdPURL(pc.JWKSURL, s.allowPriv):
+		return nil, errors.New("discovery document lacks an https authorization_endpoint, token_endpoint or jwks_uri")
+	case pc.UserInfoURL != "" && !models.ValidIdPURL(pc.UserInfoURL, s.allowPriv):
+		pc.UserInfoURL = ""
+	}
+	pc.Algorithms = asymmetricAlgorithms(pc.Algorithms)
+	// The context only carries the guarded client: the key set outlives this request.
+	p := pc.NewProvider(oidc.ClientContext(context.Background(), s.client))
+	s.mu.Lock()
+	if len(s.providers) >= maxProviders {
+		clear(s.providers)
+	}
+	s.providers[key] = cachedProvider{p: p, at: time.Now()}
+	s.mu.Unlock()
+	return p, nil
+}
+
+// asymmetricAlgorithms keeps the public-key signature algorithms of a discovery document's list
+// (as go-oidc's own discovery does): never "none" or an HMAC algorithm. Empty: go-oidc's
+// default, RS256.
+func asymmetricAlgorithms(algs []string) []string {
+	var out []string
+	for _, a := range algs {
+		switch a {
+		case oidc.RS256, oidc.RS384, oidc.RS512, oidc.ES256, oidc.ES384, oidc.ES512, oidc.PS256, oidc.PS384, oidc.PS512, oidc.EdDSA:
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (s *SignIn) config(p *oidc.Provider, c *models.Connection, clientSecret string) *oauth2.Config {
+	scopes := strings.Fields(c.OIDCScopes)
+	if !containsString(scopes, oidc.ScopeOpenID) {
+		scopes = append([]string{oidc.ScopeOpenID}, scopes...)
+	}
+	return &oauth2.Config{ClientID: c.OIDCClientID, ClientSecret: clientSecret, Endpoint: p.Endpoint(),
+		RedirectURL: s.svc.OIDCCallbackURL(), Scopes: scopes}
+}
+
+func containsString(list []string, v string) bool {
+	for _, s := range list {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// StartSignIn redirects the browser to the identity provider with Gatehouse's own state,
+// nonce and PKCE challenge.
+func (s *SignIn) StartSignIn(w http.ResponseWriter, r *http.Request, st *provision.FlowStart) {
+	ctx := r.Context()
+	p, err := s.provider(ctx, st.Connection)
+	if err != nil {
+		ferr := s.svc.FailFlow(ctx, &provision.ClaimedFlow{Flow: st.Flow, Connection: st.Connection},
+			"The identity provider cannot be reached.", "start: "+err.Error())
+		s.refuse(w, r, ferr)
+		return
+	}
+	u := s.config(p, st.Connection, st.ClientSecret).AuthCodeURL(st.UpstreamState, oidc.Nonce(st.UpstreamNonce),
+		oauth2.S256ChallengeOption(st.UpstreamVerifier))
+	http.Redirect(w, r, u, http.StatusFound)
+}
+
+// refuse answers a refused sign-in: the error redirect to the application when there is one,
+// else a page with the safe message and the request id.
+func (s *SignIn) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	var fe *provision.FlowError
+	switch {
+	case errors.As(err, &fe) && fe.Location != "":
+		http.Redirect(w, r, fe.Location, http.StatusFound)
+	case fe != nil:
+		webpage.Write(w, http.StatusBadRequest, "Sign-in failed", fe.Public, webpage.RequestID(w))
+	default:
+		s.log.ErrorContext(r.Context(), "sign-in", "request_id", webpage.RequestID(w), "err", err)
+		webpage.Write(w, http.StatusInternalServerError, "Sign-in failed", "Gatehouse could not complete the sign-in.", webpage.RequestID(w))
+	}
+}
+
+// callback is GET /sso/oidc/callback: the identity provider's answer for every connection.
+func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	browser := ""
+	if c, err := r.Cookie(provision.SignInCookie); err == nil {
+		browser = c.Value
+	}
+	f, err := s.svc.ClaimFlow(ctx, q.Get("state"), browser, webpage.RequestID(w))
+	if err != nil {
+		s.refuse(w, r, err)
+		return
+	}
+	if e := q.Get("error"); e != "" {
+		s.refuse(w, r, s.svc.FailFlow(ctx, f, "The identity provider did not sign you in.",
+			"the identity provider answered error="+truncate(e, 64)+": "+truncate(q.Get("error_description"), 256)))
+		return
+	}
+	id, cause := s.identity(ctx, f, q.Get("code"))
+	if cause != "" {
+		s.refuse(w, r, s.svc.FailFlow(ctx, f, "The identity provider's answer could not be verified.", cause))
+		return
+	}
+	loc, err := s.svc.CompleteFlow(ctx, f, id)
+	if err != nil {
+		s.refuse(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, loc, http.StatusFound)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// identity redeems the IdP's code, verifies its id_token (signature, issuer, audience,
+// expiry, nonce) and merges the claims with userinfo. A failure returns the private cause.
+func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code string) (provision.Identity, string) {
+	if code == "" || len(code) > 2048 {
+		return provision.Identity{}, "the callback carries no code, or one longer than 2048 characters"
+	}
+	p, err := s.provider(ctx, f.Connection)
+	if err != nil {
+		return provision.Identity{}, "provider: " + err.Error()
+	}
+	octx := context.WithValue(ctx, oauth2.HTTPClient, s.client)
+	tok, err := s.config(p, f.Connection, f.ClientSecret).Exchange(octx, code, oauth2.VerifierOption(f.UpstreamVerifier))
+	if err != nil {
+		return provision.Identity{}, "code exchange: " + describeOAuth(err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		return provision.Identity{}, "the token response has no id_token"
+	}
+	idt, err := p.Verifier(&oidc.Config{ClientID: f.Connection.OIDCClientID}).Verify(oidc.ClientContext(ctx, s.client), raw)
+	if err != nil {
+		return provision.Identity{}, "id_token: " + err.Error()
+	}
+	if idt.Nonce != f.Flow.UpstreamNonce {
+		return provision.Identity{}, "id_token: nonce does not match the one Gatehouse sent"
+	}
+	claims := map[string]any{}
+	if err := idt.Claims(&claims); err != nil {
+		return provision.Identity{}, "id_token claims: " + err.Error()
+	}
+	if p.UserInfoEndpoint() != "" {
+		ui, err := p.UserInfo(oidc.ClientContext(ctx, s.client), oauth2.StaticTokenSource(tok))
+		if err != nil {
+			return provision.Identity{}, "userinfo: " + describeOAuth(err)
+		}
+		if ui.Subject != idt.Subject {
+			return provision.Identity{}, "userinfo: sub differs from the id_token's"
+		}
+		more := map[string]any{}
+		if err := ui.Claims(&more); err == nil {
+			for k, v := range more {
+				if _, ok := claims[k]; !ok { // the signed id_token wins
+					claims[k] = v
+				}
+			}
+		}
+	}
+	str := func(k string) string { v, _ := claims[k].(string); return v }
+	id := provision.Identity{Identifier: idt.Subject, Email: str("email"), FirstName: str("given_name"),
+		LastName: str("family_name"), Claims: claims}
+	if emailUnverified(claims["email_verified"]) {
+		// An address the IdP has not verified (self-service registration, an editable email
+		// attribute) must not link the person to the account that owns it, nor be reported to
+		// the application as theirs: the engine sees no email.
+		id.Email = ""
+	}
+	if id.FirstName == "" && id.LastName == "" {
+		if first, last, ok := strings.Cut(strings.TrimSpace(str("name")), " "); ok {
+			id.FirstName, id.LastName = first, strings.TrimSpace(last)
+		} else {
+			id.FirstName = first
+		}
+	}
+	return id, ""
+}
+
+// describeOAuth shortens an x/oauth2 or go-oidc error: the IdP's error code, never its body.
+func describeOAuth(err error) string {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		if re.ErrorCode != "" {
+			return "the identity provider answered " + re.ErrorCode
+		}
+		return fmt.Sprintf("the identity provider answered HTTP %d", re.Response.StatusCode)
+	}
+	return truncate(err.Error(), 300)
+}
+
+// emailUnverified reports whether an email_verified claim says no: false, or the string
+// "false" that some IdPs send. An absent claim (Entra ID sends none) is not a denial.
+func emailUnverified(v any) bool {
+	switch v := v.(type) {
+	case bool:
+		return !v
+	case string:
+		return strings.EqualFold(strings.TrimSpace(v), "false")
+	}
+	return false
+}

@@ -1,0 +1,307 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+
+	"gatehouse/models"
+)
+
+// Application finds an application by id within a workspace.
+func (s *Store) Application(ctx context.Context, ws, id uuid.UUID) (*models.Application, error) {
+	var a models.Application
+	if err := first(s.scoped(ctx, ws).Where("id = ?", id), &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// ApplicationByClientID finds an application by its client_id in any workspace: the authorize
+// and token endpoints know only the client_id.
+func (s *Store) ApplicationByClientID(ctx context.Context, clientID string) (*models.Application, error) {
+	var a models.Application
+	if err := first(s.db(ctx).Where("client_id = ?", clientID), &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// Applications lists a brand's applications, oldest first.
+func (s *Store) Applications(ctx context.Context, ws, brandID uuid.UUID) ([]*models.Application, error) {
+	var as []*models.Application
+	err := s.scoped(ctx, ws).Where("brand_id = ?", brandID).Order("created_at, id").Find(&as).Error
+	return as, translate(err)
+}
+
+// UpdateApplication saves an application's name, redirect URIs and secret if its version is
+// still a.Version, then bumps it.
+func (s *Store) UpdateApplication(ctx context.Context, a *models.Application) error {
+	now := s.now()
+	res := s.scoped(ctx, a.WorkspaceID).Model(&models.Application{}).Where("id = ? AND version = ?", a.ID, a.Version).
+		Updates(map[string]any{"name": a.Name, "redirect_uris": a.RedirectURIsJSON, "secret_hash": a.SecretHash,
+			"version": a.Version + 1, "updated_at": now})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrStale
+	}
+	a.Version++
+	a.UpdatedAt = now
+	return nil
+}
+
+// DeleteApplication deletes an application with its flows and grants (their tokens stop
+// working at userinfo). Its sign-in events stay.
+func (s *Store) DeleteApplication(ctx context.Context, a *models.Application) error {
+	db := s.db(ctx)
+	if err := db.Where("application_id = ?", a.ID).Delete(&models.SignInFlow{}).Error; err != nil {
+		return translate(err)
+	}
+	if err := db.Where("application_id = ?", a.ID).Delete(&models.Grant{}).Error; err != nil {
+		return translate(err)
+	}
+	res := s.scoped(ctx, a.WorkspaceID).Where("id = ?", a.ID).Delete(&models.Application{})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// ConnectionByVerifiedDomain finds the live connection of the workspace for which the domain
+// name (normalised) is verified.
+func (s *Store) ConnectionByVerifiedDomain(ctx context.Context, ws uuid.UUID, name string) (*models.Connection, error) {
+	var c models.Connection
+	q := s.scoped(ctx, ws).Where("deleted_at IS NULL AND id IN (?)",
+		s.db(ctx).Model(&models.Domain{}).Select("connection_id").
+			Where("workspace_id = ? AND name = ? AND status = ?", ws, name, models.DomainVerified))
+	if err := first(q, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// ClaimFlow marks the flow whose upstream state hashes to stateHash as answered, if it is
+// bound to the browser whose cookie hashes to browserHash, unanswered and unexpired, and
+// returns it. Anything else is ErrNotFound: a replayed, tampered, expired or stolen state.
+func (s *Store) ClaimFlow(ctx context.Context, stateHash, browserHash string, now time.Time) (*models.SignInFlow, error) {
+	var fs []*models.SignInFlow
+	err := s.db(ctx).Raw(`UPDATE sign_in_flows SET claimed_at = ?
+		WHERE upstream_state_hash = ? AND browser_hash = ? AND claimed_at IS NULL AND expires_at > ? RETURNING *`,
+		now, stateHash, browserHash, now).Scan(&fs).Error
+	if err != nil {
+		return nil, translate(err)
+	}
+	if len(fs) == 0 {
+		return nil, ErrNotFound
+	}
+	return fs[0], nil
+}
+
+// FlowByUpstreamState finds a flow by the hash of its upstream state, whatever its state (to
+// explain a refused callback).
+func (s *Store) FlowByUpstreamState(ctx context.Context, stateHash string) (*models.SignInFlow, error) {
+	var f models.SignInFlow
+	if err := first(s.db(ctx).Where("upstream_state_hash = ?", stateHash), &f); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// FlowByUpstreamRequest finds a flow by the ID of the request Gatehouse sent the identity
+// provider (a SAML AuthnRequest ID, the response's InResponseTo).
+func (s *Store) FlowByUpstreamRequest(ctx context.Context, requestID string) (*models.SignInFlow, error) {
+	var f models.SignInFlow
+	if err := first(s.db(ctx).Where("upstream_request_id = ? AND upstream_request_id <> ''", requestID), &f); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// RedeemGrant marks the grant of a code redeemed, if it is unredeemed, unrevoked and
+// unexpired, and returns it. A code that exists but was redeemed already is a replay: the
+// grant is revoked (so the tokens the first redemption issued stop working) and the returned
+// error is ErrStale. Anything else is ErrNotFound.
+func (s *Store) RedeemGrant(ctx context.Context, codeHash string, now time.Time) (*models.Grant, error) {
+	var gs []*models.Grant
+	err := s.db(ctx).Raw(`UPDATE grants SET redeemed_at = ?
+		WHERE code_hash = ? AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ? RETURNING *`,
+		now, codeHash, now).Scan(&gs).Error
+	if err != nil {
+		return nil, translate(err)
+	}
+	if len(gs) > 0 {
+		return gs[0], nil
+	}
+	res := s.db(ctx).Model(&models.Grant{}).Where("code_hash = ? AND redeemed_at IS NOT NULL", codeHash).
+		Update("revoked_at", now)
+	if res.Error != nil {
+		return nil, translate(res.Error)
+	}
+	if res.RowsAffected > 0 {
+		return nil, ErrStale
+	}
+	return nil, ErrNotFound
+}
+
+// Grant finds a grant by id within a workspace.
+func (s *Store) Grant(ctx context.Context, ws, id uuid.UUID) (*models.Grant, error) {
+	var g models.Grant
+	if err := first(s.scoped(ctx, ws).Where("id = ?", id), &g); err != nil {
+		return nil, err
+	}
+	return &g, nil
+}
+
+// PruneSignInState deletes flows that expired before cutoff and grants whose code expired
+// before grantCutoff (their access tokens have expired too).
+func (s *Store) PruneSignInState(ctx context.Context, cutoff, grantCutoff time.Time) (int64, error) {
+	db := s.db(ctx)
+	r1 := db.Where("expires_at < ?", cutoff).Delete(&models.SignInFlow{})
+	if r1.Error != nil {
+		return 0, translate(r1.Error)
+	}
+	r2 := db.Where("expires_at < ?", grantCutoff).Delete(&models.Grant{})
+	if r2.Error != nil {
+		return 0, translate(r2.Error)
+	}
+	return r1.RowsAffected + r2.RowsAffected, nil
+}
+
+// SignInEventFilter selects sign-in events. Nil fields do not filter.
+type SignInEventFilter struct {
+	ConnectionID *uuid.UUID
+	BrandID      *uuid.UUID
+	Outcome      string
+}
+
+// SignInEventsPage returns one page of a workspace's sign-in events, newest first, and the
+// number of events matching.
+func (s *Store) SignInEventsPage(ctx context.Context, ws uuid.UUID, f SignInEventFilter, offset, limit int) ([]*models.SignInEvent, int64, error) {
+	q := s.scoped(ctx, ws).Model(&models.SignInEvent{})
+	if f.ConnectionID != nil {
+		q = q.Where("connection_id = ?", *f.ConnectionID)
+	}
+	if f.BrandID != nil {
+		q = q.Where("brand_id = ?", *f.BrandID)
+	}
+	if f.Outcome != "" {
+		q = q.Where("outcome = ?", f.Outcome)
+	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return nil, 0, translate(err)
+	}
+	var es []*models.SignInEvent
+	err := q.Order("created_at DESC, id DESC").Offset(offset).Limit(limit).Find(&es).Error
+	return es, total, translate(err)
+}
+
+// RevokeGrant revokes a grant (its access token stops working at userinfo).
+func (s *Store) RevokeGrant(ctx context.Context, id uuid.UUID, now time.Time) error {
+	return translate(s.db(ctx).Model(&models.Grant{}).Where("id = ?", id).Update("revoked_at", now).Error)
+}
+
+// MarkProfileOwner records that the connection owns the account's profile (JIT created it).
+func (s *Store) MarkProfileOwner(ctx context.Context, ws, userID, connectionID uuid.UUID) error {
+	return translate(s.scoped(ctx, ws).Model(&models.UserAccount{}).Where("id = ?", userID).
+		UpdateColumn("idp_connection_id", connectionID).Error)
+}
+
+// RefreshOwnedProfile sets the names and email of u from its identity provider's claims, in
+// one statement that changes nothing unless the connection owns the profile, a value differs,
+// and no other account has the email. It reports whether the row changed (u is updated then).
+func (s *Store) RefreshOwnedProfile(ctx context.Context, u *models.UserAccount, connectionID uuid.UUID, first, last, email string) (bool, error) {
+	now := s.now()
+	key := models.Key(email)
+	res := s.scoped(ctx, u.WorkspaceID).Model(&models.UserAccount{}).
+		Where("id = ? AND idp_connection_id = ? AND (first_name <> ? OR last_name <> ? OR email <> ?)", u.ID, connectionID, first, last, email).
+		Where("NOT EXISTS (SELECT 1 FROM user_accounts o WHERE o.workspace_id = ? AND o.email_key = ? AND o.id <> ?)", u.WorkspaceID, key, u.ID).
+		UpdateColumns(map[string]any{"first_name": first, "last_name": last, "email": email, "email_key": key,
+			"version": gorm.Expr("version + 1"), "updated_at": now})
+	if res.Error != nil {
+		return false, translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return false, nil
+	}
+	u.FirstName, u.LastName, u.Email, u.EmailKey, u.Version, u.UpdatedAt = first, last, email, key, u.Version+1, now
+	return true, nil
+}
+
+// UserAccountByIdentity finds the account bound to the identity (connection, identifier key)
+// in one query (the credential joined to its account, scanned by hand): the first thing every
+// sign-in asks.
+func (s *Store) UserAccountByIdentity(ctx context.Context, ws, connectionID uuid.UUID, identifierKey string) (*models.UserAccount, error) {
+	us, _, err := s.queryUsers(ctx, `JOIN credentials ON credentials.user_account_id = user_accounts.id
+		WHERE credentials.workspace_id = ? AND credentials.connection_id = ? AND credentials.identifier_key = ? LIMIT 1`,
+		[]any{ws, connectionID, identifierKey}, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(us) == 0 {
+		return nil, ErrNotFound
+	}
+	return us[0], nil
+}
+
+// The rows every browser sign-in writes are inserted with fixed statements: GORM's reflective
+// Create costs more than the insert itself. The column lists name every column of the models
+// (TestSignInInsertsCoverTheModels checks them against GORM's schema).
+var (
+	flowColumns = []string{"id", "workspace_id", "application_id", "brand_id", "connection_id", "browser_hash",
+		"client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge", "upstream_state_hash",
+		"upstream_nonce", "upstream_verifier_enc", "upstream_request_id", "request_id", "test", "claimed_at",
+		"expires_at", "created_at"}
+	grantColumns = []string{"id", "workspace_id", "application_id", "client_id", "code_hash", "redirect_uri",
+		"code_challenge", "scope", "nonce", "user_account_id", "claims", "auth_time", "expires_at", "redeemed_at",
+		"revoked_at", "created_at"}
+	eventColumns = []string{"id", "workspace_id", "application_id", "client_id", "brand_id", "connection_id",
+		"connection_slug", "identifier", "outcome", "reason", "cause", "request_id", "test", "created_at"}
+	flowInsert  = plainInsert("sign_in_flows", flowColumns)
+	grantInsert = plainInsert("grants", grantColumns)
+	eventInsert = plainInsert("sign_in_events", eventColumns)
+)
+
+// plainInsert is an INSERT of cols with ? placeholders (exec numbers them for PostgreSQL).
+func plainInsert(table string, cols []string) string {
+	return "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES (?" + strings.Repeat(", ?", len(cols)-1) + ")"
+}
+
+// exec runs one statement written with ? placeholders on the transaction or pool of ctx.
+func (s *Store) exec(ctx context.Context, sql string, args ...any) error {
+	if s.dialect == Postgres {
+		sql = pgPlaceholders(sql)
+		args = pgArgs(args)
+	}
+	_, err := s.db(ctx).Statement.ConnPool.ExecContext(ctx, sql, args...)
+	return translate(err)
+}
+
+// CreateFlow inserts a sign-in flow.
+func (s *Store) CreateFlow(ctx context.Context, f *models.SignInFlow) error {
+	return s.exec(ctx, flowInsert, f.ID, f.WorkspaceID, f.ApplicationID, f.BrandID, f.ConnectionID, f.BrowserHash,
+		f.ClientID, f.RedirectURI, f.Scope, f.State, f.Nonce, f.CodeChallenge, f.UpstreamStateHash,
+		f.UpstreamNonce, f.UpstreamVerifierEnc, f.UpstreamRequestID, f.RequestID, f.Test, f.ClaimedAt,
+		f.ExpiresAt, f.CreatedAt)
+}
+
+// CreateGrant inserts a grant.
+func (s *Store) CreateGrant(ctx context.Context, g *models.Grant) error {
+	return s.exec(ctx, grantInsert, g.ID, g.WorkspaceID, g.ApplicationID, g.ClientID, g.CodeHash, g.RedirectURI,
+		g.CodeChallenge, g.Scope, g.Nonce, g.UserAccountID, g.Claims, g.AuthTime, g.ExpiresAt, g.RedeemedAt,
+		g.RevokedAt, g.CreatedAt)
+}
+
+// CreateSignInEvent inserts a sign-in event.
+func (s *Store) CreateSignInEvent(ctx context.Context, e *models.SignInEvent) error {
+	return s.exec(ctx, eventInsert, e.ID, e.WorkspaceID, e.ApplicationID, e.ClientID, e.BrandID, e.ConnectionID,
+		e.ConnectionSlug, e.Identifier, e.Outcome, e.Reason, e.Cause, e.RequestID, e.Test, e.CreatedAt)
+}

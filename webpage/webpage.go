@@ -1,0 +1,32 @@
+// Package webpage renders the few HTML pages people see during a browser sign-in (errors and
+// refusals) for the transports that need them (oauth, sso). A page shows a safe message and
+// the request id, never the cause, which belongs in the log and the sign-in event.
+package webpage
+
+import (
+	"html/template"
+	"net/http"
+)
+
+var page = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}}</title></head>
+<body><main>
+<h1>{{.Title}}</h1>
+<p>{{.Message}}</p>
+{{if .RequestID}}<p>Request id: <code>{{.RequestID}}</code></p>{{end}}
+</main></body></html>
+`))
+
+// Write writes a short HTML page with status, a title, a safe message and the request id.
+func Write(w http.ResponseWriter, status int, title, message, requestID string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	w.WriteHeader(status)
+	_ = page.Execute(w, map[string]string{"Title": title, "Message": message, "RequestID": requestID})
+}
+
+// RequestID is the id the server's request middleware gave the request: it sets the
+// X-Request-Id response header before any handler runs.
+func RequestID(w http.ResponseWriter) string { return w.Header().Get("X-Request-Id") }
