@@ -147,7 +147,7 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*Authori
 	}
 	conn, page, err := s.route(ctx, app.WorkspaceID, req)
 	if err != nil {
-		return nil, internal("authorize", err)
+		return s.authorizeFailed(ctx, req, internal("authorize", err)), nil
 	}
 	if page != nil {
 		if req.Connection != "" {
@@ -155,7 +155,11 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*Authori
 		}
 		return page, nil
 	}
-	return s.startFlow(ctx, app, conn, req)
+	res, err := s.startFlow(ctx, app, conn, req)
+	if err != nil {
+		return s.authorizeFailed(ctx, req, err), nil
+	}
+	return res, nil
 }
 
 // route finds the active connection of the workspace the request names: its slug, else the
@@ -361,18 +365,18 @@ func (s *Service) ClaimFlow(ctx context.Context, upstreamState, browserSecret, r
 		return nil, s.FailFlow(ctx, &ClaimedFlow{Flow: f, RequestID: requestID}, "The identity provider is no longer configured.", "the connection was deleted during the sign-in")
 	}
 	if err != nil {
-		return nil, internal("claim flow", err)
+		return nil, s.ServerFailure(ctx, &ClaimedFlow{Flow: f, RequestID: requestID}, internal("claim flow", err))
 	}
 	cf := &ClaimedFlow{Flow: f, Connection: conn, RequestID: truncate(requestID, 64)}
 	if v, err := s.box.Open(f.UpstreamVerifierEnc); err == nil {
 		cf.UpstreamVerifier = string(v)
 	} else {
-		return nil, internal("claim flow: verifier", err)
+		return nil, s.ServerFailure(ctx, cf, internal("claim flow: verifier", err))
 	}
 	if len(conn.OIDCClientSecretEnc) > 0 {
 		sec, err := s.box.Open(conn.OIDCClientSecretEnc)
 		if err != nil {
-			return nil, internal("claim flow: connection secret", err)
+			return nil, s.ServerFailure(ctx, cf, internal("claim flow: connection secret", err))
 		}
 		cf.ClientSecret = string(sec)
 	}

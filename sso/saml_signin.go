@@ -44,7 +44,7 @@ func (s *SAMLSignIn) StartSignIn(w http.ResponseWriter, r *http.Request, st *pro
 	ctx := r.Context()
 	sp, err := s.rp.svc.SAMLServiceProvider(ctx)
 	if err != nil {
-		s.rp.refuse(w, r, err)
+		s.rp.refuse(w, r, s.rp.svc.ServerFailure(ctx, &provision.ClaimedFlow{Flow: st.Flow, Connection: st.Connection}, err))
 		return
 	}
 	req, err := NewSAMLRequest(sp, st.Connection, st.UpstreamRequestID, st.UpstreamState)
@@ -94,7 +94,7 @@ func (s *SAMLSignIn) acs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.rp.svc.AcceptSAMLAnswer(ctx, p, login.AssertionID, login.KeepUntil, login.Identity); err != nil {
-		s.rp.refuse(w, r, err)
+		s.rp.refuse(w, r, s.rp.svc.ServerFailure(ctx, cf, err))
 		return
 	}
 	// The browser's GET that follows carries the SameSite=Lax cookie.
@@ -116,7 +116,7 @@ func (s *SAMLSignIn) cont(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := s.rp.svc.SAMLIdentity(ctx, f)
 	if err != nil {
-		s.rp.refuse(w, r, err)
+		s.rp.refuse(w, r, s.rp.svc.ServerFailure(ctx, f, err))
 		return
 	}
 	loc, err := s.rp.svc.CompleteFlow(ctx, f, id)

@@ -1,0 +1,31 @@
+package provision
+
+import (
+	"context"
+	"errors"
+)
+
+// Server errors of a browser sign-in once the application's redirect_uri is trusted (the
+// client and redirect_uri were validated, or a flow was claimed): the contract is an
+// error redirect with server_error, never an HTML 500. The cause goes to the log (and, for a
+// claimed flow, to the sign-in event); the application sees a safe message.
+
+// serverErrorPublic is the safe description of a server error.
+const serverErrorPublic = "Sign-in failed because of a server error."
+
+// authorizeFailed answers an authorize request whose client and redirect_uri were validated
+// when routing or creating the flow failed.
+func (s *Service) authorizeFailed(ctx context.Context, req AuthorizeRequest, err error) *AuthorizeResult {
+	s.log.ErrorContext(ctx, "authorize", "request_id", req.RequestID, "err", err)
+	return &AuthorizeResult{Kind: AuthorizeRedirect, Location: ErrorLocation(req.RedirectURI, req.State, "server_error", serverErrorPublic)}
+}
+
+// ServerFailure ends a claimed flow on err: a *FlowError is returned as is; any other error
+// fails the flow with server_error (event recorded, error redirect to the application).
+func (s *Service) ServerFailure(ctx context.Context, f *ClaimedFlow, err error) error {
+	var fe *FlowError
+	if err == nil || errors.As(err, &fe) {
+		return err
+	}
+	return s.failFlow(ctx, f, "", "server_error", serverErrorPublic, err.Error())
+}
