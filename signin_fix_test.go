@@ -4,6 +4,10 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/crewjam/saml"
+
+	"gatehouse/sso/samltest"
 )
 
 // Review fixes of the browser sign-in (review-signin.md), each end to end on both databases.
@@ -54,5 +58,72 @@ func TestSignInServerErrorsRedirect(t *testing.T) {
 				t.Fatalf("no failed event for the server error: %v", d)
 			}
 		})
+	})
+}
+
+// Finding 4 and the SAML test gaps: every check of the IdP's response refuses end to end
+// (real browser, real samlidp responses): access_denied to the application, no code, no
+// account, a failed event with the private cause.
+func TestSAMLSignInResponseChecks(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e)
+		_, _, otherCert := samltest.NewKeyPair(t)
+		cases := []struct {
+			name  string
+			setup func() (undo func())
+			cause string
+		}{
+			{"unsigned", func() func() { w.idp.Unsigned(true); return func() { w.idp.Unsigned(false) } }, "signature"},
+			{"wrong signature", func() func() {
+				e.execSQL(t, "UPDATE connections SET saml_certificate = '"+otherCert+"' WHERE protocol = 'saml'")
+				return func() {
+					e.execSQL(t, "UPDATE connections SET saml_certificate = '"+w.idp.CertificatePEM+"' WHERE protocol = 'saml'")
+				}
+			}, "signature"},
+			{"wrong audience", func() func() {
+				w.idp.Tamper(func(req *saml.IdpAuthnRequest) {
+					req.Assertion.Conditions.AudienceRestrictions[0].Audience.Value = "https://other.example.com/saml/metadata"
+				})
+				return func() { w.idp.Tamper(nil) }
+			}, "AudienceRestriction"},
+			{"no AudienceRestriction", func() func() {
+				w.idp.Tamper(func(req *saml.IdpAuthnRequest) { req.Assertion.Conditions.AudienceRestrictions = nil })
+				return func() { w.idp.Tamper(nil) }
+			}, "no AudienceRestriction"},
+			{"unsigned Response without Destination", func() func() {
+				w.idp.NoDestination(true)
+				return func() { w.idp.NoDestination(false) }
+			}, "no Destination"},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				undo := c.setup() // before the IdP makes its response
+				defer undo()
+				b := w.browser()
+				page, _ := w.toIdP(t, b)
+				resp, body := w.post(t, b, e.URL, page)
+				q := w.appResult(t, resp, body)
+				if q.Get("error") != "access_denied" || q.Get("code") != "" {
+					t.Fatalf("%s: %v", c.name, q)
+				}
+				var causes []string
+				if err := e.app.store.RawScan(context.Background(), &causes, "SELECT cause FROM sign_in_events WHERE outcome = 'failed' ORDER BY created_at DESC"); err != nil {
+					t.Fatal(err)
+				}
+				if len(causes) == 0 || !strings.Contains(causes[0], c.cause) {
+					t.Fatalf("%s: cause %v", c.name, causes)
+				}
+			})
+		}
+		if n := w.count(t, "user_accounts"); n != 0 {
+			t.Fatalf("%d accounts after refused sign-ins", n)
+		}
+		// The checks refuse only what they should: the same world signs in.
+		b := w.browser()
+		page, _ := w.toIdP(t, b)
+		resp, body := w.post(t, b, e.URL, page)
+		if q := w.appResult(t, resp, body); q.Get("code") == "" {
+			t.Fatalf("a good response: %v", q)
+		}
 	})
 }

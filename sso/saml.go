@@ -1,6 +1,7 @@
 package sso
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/pem"
 	"encoding/xml"
@@ -41,7 +42,8 @@ func serviceProvider(sp *provision.SAMLSP, key provision.SPKeyPair, conn *models
 		return nil, err
 	}
 	s := &saml.ServiceProvider{EntityID: sp.EntityID, Key: key.Key, Certificate: key.Certificate,
-		MetadataURL: *md, AcsURL: *acs, AuthnNameIDFormat: saml.UnspecifiedNameIDFormat}
+		MetadataURL: *md, AcsURL: *acs, AuthnNameIDFormat: saml.UnspecifiedNameIDFormat,
+		ValidateAudienceRestriction: requireAudience(sp.EntityID)}
 	if conn != nil {
 		block, _ := pem.Decode([]byte(strings.TrimSpace(conn.SAMLCertificate)))
 		if block == nil || block.Type != "CERTIFICATE" {
@@ -56,6 +58,44 @@ func serviceProvider(sp *provision.SAMLSP, key provision.SPKeyPair, conn *models
 			}}}
 	}
 	return s, nil
+}
+
+// requireAudience is the audience check: crewjam accepts an assertion with no
+// AudienceRestriction at all (an assertion meant for any SP); Gatehouse requires one that names
+// its entity ID, so that an assertion issued to another service provider never signs anyone in.
+func requireAudience(entityID string) func(a *saml.Assertion) error {
+	return func(a *saml.Assertion) error {
+		if a.Conditions == nil || len(a.Conditions.AudienceRestrictions) == 0 {
+			return errors.New("the assertion has no AudienceRestriction")
+		}
+		for _, ar := range a.Conditions.AudienceRestrictions {
+			if ar.Audience.Value == entityID {
+				return nil
+			}
+		}
+		return fmt.Errorf("assertion Conditions AudienceRestriction does not contain %q", entityID)
+	}
+}
+
+// responseDestination reads the Destination attribute of the root element of a response that
+// crewjam has already checked (well-formed, Response root): only the root's start tag is
+// decoded, the document is not parsed again.
+func responseDestination(raw []byte) string {
+	d := xml.NewDecoder(bytes.NewReader(raw))
+	for {
+		tok, err := d.RawToken()
+		if err != nil {
+			return ""
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			for _, a := range se.Attr {
+				if a.Name.Space == "" && a.Name.Local == "Destination" {
+					return a.Value
+				}
+			}
+			return ""
+		}
+	}
 }
 
 func keyDescriptor(use string, certDER []byte) saml.KeyDescriptor {
@@ -171,15 +211,18 @@ func CheckSAMLResponse(r *http.Request, sp *provision.SAMLSP, conn *models.Conne
 		// crewjam would resolve an artifact with an outbound request of its own.
 		return nil, &LoginError{Public: publicSAMLFailure, Private: errors.New("no SAMLResponse in the POST (the artifact binding is not supported)")}
 	}
+	raw, err := base64.StdEncoding.DecodeString(r.PostForm.Get("SAMLResponse"))
+	if err != nil {
+		return nil, &LoginError{Public: publicSAMLFailure, Private: fmt.Errorf("cannot parse base64: %w", err)}
+	}
 	keys := sp.Keys.All()
 	var a *saml.Assertion
-	var err error
 	for i, kp := range keys {
 		var s *saml.ServiceProvider
 		if s, err = serviceProvider(sp, kp, conn); err != nil {
 			return nil, &LoginError{Public: publicSAMLFailure, Private: err}
 		}
-		a, err = s.ParseResponse(r, []string{requestID})
+		a, err = s.ParseXMLResponse(raw, []string{requestID}, *r.URL)
 		// Another key is tried only when decryption failed: an IdP may still encrypt to the
 		// previous certificate, or already to the next one (rotation).
 		if err == nil || i == len(keys)-1 || !strings.Contains(privateCause(err).Error(), "decrypt") {
@@ -188,6 +231,11 @@ func CheckSAMLResponse(r *http.Request, sp *provision.SAMLSP, conn *models.Conne
 	}
 	if err != nil {
 		return nil, &LoginError{Public: publicSAMLFailure, Private: privateCause(err)}
+	}
+	// crewjam checks Destination only when it is present on an unsigned Response; the issue
+	// requires Destination = ACS on every response (crewjam has compared a present one).
+	if responseDestination(raw) == "" {
+		return nil, &LoginError{Public: publicSAMLFailure, Private: errors.New("the Response has no Destination")}
 	}
 	if a.Subject == nil || a.Subject.NameID == nil || strings.TrimSpace(a.Subject.NameID.Value) == "" {
 		return nil, &LoginError{Public: "The identity provider did not say who you are (no NameID).", Private: errors.New("assertion has no NameID")}

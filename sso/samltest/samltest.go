@@ -37,12 +37,13 @@ type IdP struct {
 
 	srv *samlidp.Server
 
-	mu       sync.Mutex
-	session  *saml.Session
-	tamper   func(*saml.IdpAuthnRequest)
-	unsigned bool
-	status   string
-	requests []*http.Request
+	mu            sync.Mutex
+	session       *saml.Session
+	tamper        func(*saml.IdpAuthnRequest)
+	unsigned      bool
+	noDestination bool
+	status        string
+	requests      []*http.Request
 }
 
 // New starts an IdP with its own RSA-2048 key and certificate; it stops with the test.
@@ -144,6 +145,14 @@ func (p *IdP) Unsigned(v bool) {
 	p.mu.Unlock()
 }
 
+// NoDestination makes the IdP send a Response without a signature and without Destination,
+// around a signed assertion (SAML allows the omission only on an unsigned Response).
+func (p *IdP) NoDestination(v bool) {
+	p.mu.Lock()
+	p.noDestination = v
+	p.mu.Unlock()
+}
+
 // FailWith makes the IdP answer with a non-success status (e.g. saml.StatusRequester), as an
 // IdP does when the person cancels or is not assigned the application ("": success again).
 // Such a response carries no signature, as many IdPs send it.
@@ -176,10 +185,22 @@ func (p *IdP) MakeAssertion(req *saml.IdpAuthnRequest, s *saml.Session) error {
 		return err
 	}
 	p.mu.Lock()
-	tamper, unsigned, status := p.tamper, p.unsigned, p.status
+	tamper, unsigned, status, noDestination := p.tamper, p.unsigned, p.status, p.noDestination
 	p.mu.Unlock()
 	if tamper != nil {
 		tamper(req)
+	}
+	if noDestination && !unsigned && status == "" {
+		if err := req.MakeAssertionEl(); err != nil { // the signed assertion
+			return err
+		}
+		resp := &saml.Response{ID: fmt.Sprintf("id-nodest-%d", time.Now().UnixNano()),
+			InResponseTo: req.Request.ID, IssueInstant: req.Now, Version: "2.0",
+			Issuer: &saml.Issuer{Format: "urn:oasis:names:tc:SAML:2.0:nameid-format:entity", Value: req.IDP.MetadataURL.String()},
+			Status: saml.Status{StatusCode: saml.StatusCode{Value: saml.StatusSuccess}}}
+		req.ResponseEl = resp.Element()
+		req.ResponseEl.AddChild(req.AssertionEl)
+		return nil
 	}
 	if unsigned || status != "" {
 		// What MakeResponse does, without either signature.
