@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/crewjam/saml"
 
 	"gatehouse/sso/samltest"
+	"gatehouse/store/storetest"
 )
 
 // Review fixes of the browser sign-in (review-signin.md), each end to end on both databases.
@@ -124,6 +126,23 @@ func TestSAMLSignInResponseChecks(t *testing.T) {
 		resp, body := w.post(t, b, e.URL, page)
 		if q := w.appResult(t, resp, body); q.Get("code") == "" {
 			t.Fatalf("a good response: %v", q)
+		}
+	})
+}
+
+// Finding 2: a test sign-in's URL carries its token; the access log names the route, never
+// the token.
+func TestTestSignInTokenNotLogged(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e, logs := newLoggedTestEnv(t, dbURL)
+		token := "tok-" + strings.Repeat("s3cr3t", 6)
+		req, _ := http.NewRequest("GET", e.URL+"/sso/test-sign-in/"+token, nil)
+		line := sendLogged(t, logs, req, "log-test-sign-in")
+		if line["status"] != 404.0 || line["path"] != "/sso/test-sign-in/[redacted]" {
+			t.Fatalf("access line: %v", line)
+		}
+		if strings.Contains(logs.String(), token) {
+			t.Fatal("the test sign-in token is in the log")
 		}
 	})
 }

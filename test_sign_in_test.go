@@ -9,6 +9,7 @@ import (
 	"github.com/crewjam/saml"
 
 	"gatehouse/models"
+	"gatehouse/secret"
 	"gatehouse/sso/samltest"
 )
 
@@ -50,7 +51,10 @@ func TestSAMLTestSignIn(t *testing.T) {
 			t.Fatalf("the test URL did not lead to the IdP: %d %s", resp.StatusCode, resp.Request.URL)
 		}
 		resp, body := w.post(t, b, e.URL, page)
-		if resp.StatusCode != 200 || resp.Request.URL.String() != u || !strings.Contains(body, "Test sign-in: succeeded") ||
+		// The flow comes back to the test's page by the token's hash: the token itself is not
+		// kept (the flow's redirect URI would store it in plain text).
+		token := strings.TrimPrefix(u, e.URL+"/sso/test-sign-in/")
+		if resp.StatusCode != 200 || resp.Request.URL.String() != e.URL+"/sso/test-sign-in/"+secret.Hash(token) || !strings.Contains(body, "Test sign-in: succeeded") ||
 			!strings.Contains(body, "00u-ada") || !strings.Contains(body, "Analytical Engines") || !strings.Contains(body, `<dd id="outcome">provisioned</dd>`) {
 			t.Fatalf("result page %d at %s: %s", resp.StatusCode, resp.Request.URL, body)
 		}
@@ -76,10 +80,26 @@ func TestSAMLTestSignIn(t *testing.T) {
 		if err := e.app.store.RawScan(t.Context(), &tests, "SELECT test FROM sign_in_events WHERE outcome = 'provisioned'"); err != nil || len(tests) != 1 || !tests[0] {
 			t.Fatalf("test event: %v %v", tests, err)
 		}
-		// The URL, opened again, shows the result; it does not run again.
-		resp, body = samltest.Follow(t, w.browser(), u)
+		// The URL, opened again in the browser that ran the test, shows the result; it does
+		// not run again. Another browser with the URL sees no identity, claims or cause.
+		resp, body = samltest.Follow(t, b, u)
 		if resp.StatusCode != 200 || !strings.Contains(body, "succeeded") || resp.Request.URL.String() != u {
 			t.Fatalf("reopened: %d %s", resp.StatusCode, body)
+		}
+		for _, v := range []string{u, e.URL + "/sso/test-sign-in/" + secret.Hash(token)} {
+			resp, body = samltest.Follow(t, w.browser(), v)
+			if resp.StatusCode != http.StatusForbidden || strings.Contains(body, "00u-ada") || strings.Contains(body, "Analytical") {
+				t.Fatalf("another browser opened %s: %d %s", v, resp.StatusCode, body)
+			}
+		}
+		var kept []string
+		if err := e.app.store.RawScan(t.Context(), &kept, "SELECT redirect_uri FROM sign_in_flows WHERE test"); err != nil || len(kept) == 0 {
+			t.Fatalf("test flows: %v %v", kept, err)
+		}
+		for _, r := range kept {
+			if strings.Contains(r, token) {
+				t.Fatalf("a flow keeps the test's token in plain text: %s", r)
+			}
 		}
 
 		// What failed, exactly: an expired assertion.

@@ -28,8 +28,11 @@ type TestSignIn struct {
 	// Result is the JSON of the identity and the decision (provision.TestSignInResult).
 	Result string
 	// Error says what failed, for the administrator.
-	Error     string
-	ExpiresAt time.Time
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Error string
+	// BrowserHash is the hash of the sign-in cookie of the browser that ran the test: only
+	// that browser is shown the result page ("": not run by any browser).
+	BrowserHash string
+	ExpiresAt   time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }

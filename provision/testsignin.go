@@ -168,6 +168,13 @@ func (s *Service) OpenTestSignIn(ctx context.Context, token, browserSecret, requ
 	}
 	t, err := s.store.TestSignInByToken(ctx, secret.Hash(token))
 	if errors.Is(err, store.ErrNotFound) {
+		// The flow comes back to the URL with the token's hash (only the hash is stored):
+		// it shows a finished test, never starts one.
+		if t, err = s.store.TestSignInByToken(ctx, token); err == nil && t.Status == models.TestSignInPending {
+			return nil, nil, nil
+		}
+	}
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil, nil
 	}
 	if err != nil {
@@ -196,7 +203,7 @@ func (s *Service) OpenTestSignIn(ctx context.Context, token, browserSecret, requ
 	// The flow of a test has no application: it ends on the test's own page, and its state
 	// names the test.
 	app := &models.Application{ID: uuid.Nil, WorkspaceID: t.WorkspaceID, BrandID: brand}
-	res, err := s.startFlow(ctx, app, conn, AuthorizeRequest{RedirectURI: s.sso.publicURL + TestSignInPath + token,
+	res, err := s.startFlow(ctx, app, conn, AuthorizeRequest{RedirectURI: s.sso.publicURL + TestSignInPath + t.TokenHash,
 		State: t.ID.String(), BrowserSecret: browserSecret, RequestID: requestID, Test: true})
 	if err != nil {
 		return nil, nil, err
@@ -246,6 +253,7 @@ func (s *Service) completeTest(ctx context.Context, f *ClaimedFlow, id Identity)
 			msg = "The decision failed because of a server error."
 		}
 		s.recordFailure(ctx, fl, f.Connection, id.Identifier, msg, err.Error(), "")
+		t.BrowserHash = fl.BrowserHash
 		if _, _, err := s.finishTest(ctx, t, models.TestSignInFailed, r, msg); err != nil {
 			return "", err
 		}
@@ -265,6 +273,7 @@ func (s *Service) completeTest(ctx context.Context, f *ClaimedFlow, id Identity)
 	if err := s.store.CreateSignInEvent(ctx, ev); err != nil {
 		s.log.ErrorContext(ctx, "test sign-in: record event", "request_id", fl.RequestID, "err", err)
 	}
+	t.BrowserHash = fl.BrowserHash
 	if _, _, err := s.finishTest(ctx, t, models.TestSignInSucceeded, r, ""); err != nil {
 		return "", err
 	}
@@ -280,6 +289,7 @@ func (s *Service) failTest(ctx context.Context, f *models.SignInFlow, public, ca
 		if cause != "" {
 			msg += " (" + cause + ")"
 		}
+		t.BrowserHash = f.BrowserHash
 		_, _, err = s.finishTest(ctx, t, models.TestSignInFailed, nil, msg)
 	}
 	if err != nil {
@@ -314,6 +324,14 @@ func (s *Service) dryRun(ctx context.Context, brandID *uuid.UUID, conn *models.C
 		return nil, internal("test sign-in: decision", err)
 	}
 	return res, nil
+}
+
+// TestVisibleTo reports whether a test's result may be shown to the browser holding
+// browserSecret (its sign-in cookie, "" when none): only the browser that ran the test sees
+// its identity, claims and failure cause; others read it through the API. A test no browser
+// ran (it expired first) shows only its status and message.
+func TestVisibleTo(t *models.TestSignIn, browserSecret string) bool {
+	return t.BrowserHash == "" || browserSecret != "" && secret.Equal(browserSecret, t.BrowserHash)
 }
 
 // SecureCookies reports whether GATEHOUSE_PUBLIC_URL is https: the sign-in cookie is Secure

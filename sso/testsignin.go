@@ -40,6 +40,10 @@ func (h *TestSignIn) open(w http.ResponseWriter, r *http.Request) {
 	case t == nil:
 		webpage.Write(w, http.StatusNotFound, "Test sign-in not found", "This test sign-in link is unknown. Start a new test from the connection.", webpage.RequestID(w))
 		return
+	case st == nil && !provision.TestVisibleTo(t, browser):
+		webpage.Write(w, http.StatusForbidden, "Test sign-in: "+t.Status,
+			"The result of a test sign-in is shown only in the browser that ran it. Read it through the API (GET /api/v1/sso/connections/{id}/test-sign-in/{testId}).", webpage.RequestID(w))
+		return
 	case st == nil:
 		writeTestPage(w, t)
 		return

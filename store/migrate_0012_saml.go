@@ -34,6 +34,7 @@ CREATE TABLE test_sign_ins (
 	status text NOT NULL,
 	result text NOT NULL DEFAULT '',
 	error text NOT NULL DEFAULT '',
+	browser_hash text NOT NULL DEFAULT '',
 	expires_at {time} NOT NULL,
 	created_at {time} NOT NULL,
 	updated_at {time} NOT NULL
