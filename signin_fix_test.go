@@ -146,3 +146,42 @@ func TestTestSignInTokenNotLogged(t *testing.T) {
 		}
 	})
 }
+
+// Finding 6: the profile refresh of an account the IdP owns takes a new email only on a domain
+// verified for the connection; names still refresh.
+func TestSignInRefreshKeepsEmailOffVerifiedDomains(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		emailOf := func() string {
+			t.Helper()
+			var es []string
+			if err := e.app.store.RawScan(context.Background(), &es, "SELECT email FROM user_accounts WHERE first_name <> ''"); err != nil || len(es) != 1 {
+				t.Fatalf("accounts: %v %v", es, err)
+			}
+			return es[0]
+		}
+		signIn := func(email, first string) {
+			t.Helper()
+			idp.as(map[string]any{"sub": "okta-rita", "email": email, "given_name": first, "family_name": "Ray"})
+			r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "rita@example.com")
+			if r.query.Get("code") == "" {
+				t.Fatalf("sign-in: %+v", r)
+			}
+		}
+		signIn("rita@example.com", "Rita") // JIT: the IdP owns the account
+		signIn("rita@attacker.test", "Rita-Mae")
+		if got := emailOf(); got != "rita@example.com" {
+			t.Fatalf("email moved to an unverified domain: %s", got)
+		}
+		var names []string
+		_ = e.app.store.RawScan(context.Background(), &names, "SELECT first_name FROM user_accounts WHERE first_name <> ''")
+		if len(names) != 1 || names[0] != "Rita-Mae" {
+			t.Fatalf("names did not refresh: %v", names)
+		}
+		signIn("rita.ray@example.com", "Rita-Mae") // a verified domain: taken
+		if got := emailOf(); got != "rita.ray@example.com" {
+			t.Fatalf("email on the verified domain not refreshed: %s", got)
+		}
+	})
+}

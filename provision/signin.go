@@ -407,6 +407,17 @@ func (d *decision) refreshProfile(ctx context.Context, u *models.UserAccount) er
 	if email == "" {
 		email = u.Email
 	}
+	if email != u.Email {
+		// Only an address on a domain verified for this connection: an IdP (or a person who
+		// edits their own email there) must not move the account to any domain it likes.
+		ok, err := d.s.store.DomainVerifiedFor(ctx, d.conn.WorkspaceID, d.conn.ID, emailDomain(email))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			email = u.Email
+		}
+	}
 	if first == u.FirstName && last == u.LastName && email == u.Email {
 		return nil
 	}
