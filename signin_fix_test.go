@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -182,6 +183,42 @@ func TestSignInRefreshKeepsEmailOffVerifiedDomains(t *testing.T) {
 		signIn("rita.ray@example.com", "Rita-Mae") // a verified domain: taken
 		if got := emailOf(); got != "rita.ray@example.com" {
 			t.Fatalf("email on the verified domain not refreshed: %s", got)
+		}
+	})
+}
+
+// Finding 7: a JIT account whose IdP sent no email gets identifier@primary domain; nobody
+// verified that address, and the id_token and userinfo say so.
+func TestSignInDerivedEmailNotVerified(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		idp.as(map[string]any{"sub": "okta-noemail", "given_name": "Noe", "family_name": "Mail"})
+		r, verifier := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug)
+		if r.query.Get("code") == "" {
+			t.Fatalf("sign-in: %+v", r)
+		}
+		claims, tok := w.claimsOf(t, w.app, r.query.Get("code"), verifier)
+		if claims["email"] != "okta-noemail@"+signInDomain || claims["email_verified"] != false || claims["sign_in"] != "provisioned" {
+			t.Fatalf("id_token claims: %v", claims)
+		}
+		req, _ := http.NewRequest("GET", e.URL+"/oauth/userinfo", nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var ui map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&ui)
+		if ui["email"] != "okta-noemail@"+signInDomain || ui["email_verified"] != false {
+			t.Fatalf("userinfo: %v", ui)
+		}
+		// An email the IdP sent on the verified domain stays verified.
+		idp.as(map[string]any{"sub": "okta-withemail", "email": "with@" + signInDomain})
+		r, verifier = w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug)
+		if claims, _ := w.claimsOf(t, w.app, r.query.Get("code"), verifier); claims["email_verified"] != true {
+			t.Fatalf("IdP email: %v", claims)
 		}
 	})
 }

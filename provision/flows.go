@@ -499,7 +499,7 @@ func (s *Service) emailDomainVerified(ctx context.Context, ws, connectionID uuid
 func (s *Service) newGrant(ctx context.Context, f *ClaimedFlow, res *SignInResult) (*models.Grant, string, error) {
 	fl, u := f.Flow, res.UserAccount
 	verified := false
-	if u.Email != "" {
+	if u.Email != "" && !res.EmailDerived {
 		var err error
 		if verified, err = s.emailDomainVerified(ctx, fl.WorkspaceID, fl.ConnectionID, u.Email); err != nil {
 			return nil, "", err

@@ -48,6 +48,9 @@ type SignInResult struct {
 	UserAccount *models.UserAccount
 	// Placement is set when an account was provisioned.
 	Placement *Placement
+	// EmailDerived: the identity provider sent no email; the provisioned account's is
+	// derived (identifier@primary domain), and nobody verified it.
+	EmailDerived bool
 }
 
 // signInAttempts bounds retries after losing a race to a concurrent first sign-in.
@@ -234,6 +237,11 @@ func (d *decision) decide(ctx context.Context) (*SignInResult, error) {
 			return d.refuse(ctx, nil, reasonNoEmail, "auto-provisioning needs a valid email address; the identity provider sent none, and no email can be derived from the identifier and the connection's primary domain")
 		}
 		d.id.Email = email
+		res, err := d.provision(ctx, cfg)
+		if res != nil {
+			res.EmailDerived = true
+		}
+		return res, err
 	}
 	return d.provision(ctx, cfg)
 }
