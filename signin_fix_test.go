@@ -222,3 +222,30 @@ func TestSignInDerivedEmailNotVerified(t *testing.T) {
 		}
 	})
 }
+
+// Finding 5: once the application is known, an authorize request refused with an error
+// redirect is one sign-in event: refused for a connection that does not route, failed for a
+// malformed request.
+func TestAuthorizeRefusalsRecorded(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		e.createOIDCConnection(w.tok, "Inactive IdP", "inactive-idp")
+		b := newBrowser(t, w.redirect)
+		if r, _ := w.signIn(t, b, w.app, "connection", "inactive-idp"); r.query.Get("error") != "access_denied" {
+			t.Fatalf("inactive slug: %+v", r)
+		}
+		noOpenID := *w.app
+		noOpenID.Scopes = []string{"email"}
+		if r, _ := w.signIn(t, b, &noOpenID, "connection", w.slug); r.query.Get("error") != "invalid_scope" {
+			t.Fatalf("no openid: %+v", r)
+		}
+		d := e.mustGQL(w.tok, `{ signInEvents { total events { outcome reason test application { clientId } } } }`, nil)
+		evs, _ := get(d, "signInEvents", "events").([]any)
+		if len(evs) != 2 || str(evs[0], "outcome") != "FAILED" || !strings.Contains(str(evs[0], "reason"), "openid") ||
+			str(evs[1], "outcome") != "REFUSED" || !strings.Contains(str(evs[1], "reason"), "not active") ||
+			str(evs[1], "application", "clientId") != w.app.ClientID {
+			t.Fatalf("events: %v", d)
+		}
+	})
+}

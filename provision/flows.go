@@ -125,6 +125,7 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*Authori
 		return &AuthorizeResult{Kind: AuthorizeBadClient, Message: "The redirect_uri is not registered for this application."}, nil
 	}
 	redirect := func(code, desc string) *AuthorizeResult {
+		s.recordAuthorizeRefusal(ctx, app, req, code, desc, "")
 		return &AuthorizeResult{Kind: AuthorizeRedirect, Location: ErrorLocation(req.RedirectURI, req.State, code, desc)}
 	}
 	switch {
@@ -147,7 +148,7 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*Authori
 	}
 	conn, page, err := s.route(ctx, app.WorkspaceID, req)
 	if err != nil {
-		return s.authorizeFailed(ctx, req, internal("authorize", err)), nil
+		return s.authorizeFailed(ctx, app, req, internal("authorize", err)), nil
 	}
 	if page != nil {
 		if req.Connection != "" {
@@ -157,7 +158,7 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*Authori
 	}
 	res, err := s.startFlow(ctx, app, conn, req)
 	if err != nil {
-		return s.authorizeFailed(ctx, req, err), nil
+		return s.authorizeFailed(ctx, app, req, err), nil
 	}
 	return res, nil
 }

@@ -3,6 +3,8 @@ package provision
 import (
 	"context"
 	"errors"
+
+	"gatehouse/models"
 )
 
 // Server errors of a browser sign-in once the application's redirect_uri is trusted (the
@@ -15,9 +17,30 @@ const serverErrorPublic = "Sign-in failed because of a server error."
 
 // authorizeFailed answers an authorize request whose client and redirect_uri were validated
 // when routing or creating the flow failed.
-func (s *Service) authorizeFailed(ctx context.Context, req AuthorizeRequest, err error) *AuthorizeResult {
+func (s *Service) authorizeFailed(ctx context.Context, app *models.Application, req AuthorizeRequest, err error) *AuthorizeResult {
 	s.log.ErrorContext(ctx, "authorize", "request_id", req.RequestID, "err", err)
+	s.recordAuthorizeRefusal(ctx, app, req, "server_error", serverErrorPublic, err.Error())
 	return &AuthorizeResult{Kind: AuthorizeRedirect, Location: ErrorLocation(req.RedirectURI, req.State, "server_error", serverErrorPublic)}
+}
+
+// recordAuthorizeRefusal records the sign-in event of an authorize request refused with an
+// error redirect, once the application is known (issue §8: every attempt is one event): a
+// connection that does not route is refused; a malformed request or a server error failed.
+// No connection is named on it (none was routed). A failure to write it is logged.
+func (s *Service) recordAuthorizeRefusal(ctx context.Context, app *models.Application, req AuthorizeRequest, code, desc, cause string) {
+	outcome := models.SignInOutcomeFailed
+	if code == "access_denied" {
+		outcome = models.SignInOutcomeRefused
+	}
+	if cause == "" {
+		cause = "authorize: " + code
+	}
+	f := &models.SignInFlow{WorkspaceID: app.WorkspaceID, ApplicationID: app.ID, BrandID: app.BrandID, ClientID: app.ClientID}
+	ev := s.event(f, nil, "", outcome, desc, cause, truncate(req.RequestID, 64))
+	ev.ConnectionID = nil
+	if err := s.store.CreateSignInEvent(ctx, ev); err != nil {
+		s.log.ErrorContext(ctx, "sign-in: record event", "request_id", req.RequestID, "err", err)
+	}
 }
 
 // ServerFailure ends a claimed flow on err: a *FlowError is returned as is; any other error
