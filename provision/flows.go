@@ -406,6 +406,11 @@ func (s *Service) recordFailure(ctx context.Context, f *models.SignInFlow, conn 
 	if f.Test {
 		s.failTest(ctx, f, public, cause)
 	}
+	if conn == nil { // the event names the connection's slug (through the routing cache)
+		conn, _ = s.routeConnection(ctx, "id:"+f.ConnectionID.String(), func(ctx context.Context) (*models.Connection, error) {
+			return s.store.Connection(ctx, f.WorkspaceID, f.ConnectionID)
+		})
+	}
 	ev := s.event(f, conn, identifier, models.SignInOutcomeFailed, public, cause, requestID)
 	if err := s.store.CreateSignInEvent(ctx, ev); err != nil {
 		s.log.ErrorContext(ctx, "sign-in: record event", "request_id", requestID, "err", err)
