@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/crewjam/saml"
+	"golang.org/x/oauth2"
 
 	"gatehouse/sso/samltest"
 	"gatehouse/store/storetest"
@@ -265,6 +266,42 @@ func TestSignInEventConnectionSlug(t *testing.T) {
 		if str(d, "signInEvents", "events", 0, "outcome") != "FAILED" || str(d, "signInEvents", "events", 0, "connection", "slug") != w.slug ||
 			str(d, "signInEvents", "events", 0, "connection", "id") != w.conn {
 			t.Fatalf("events: %v", d)
+		}
+	})
+}
+
+// Finding 8: a sign-in cookie the browser brings is adopted only in the exact form Gatehouse
+// makes (43 base64url characters); anything else (a planted value) is replaced.
+func TestSignInCookieAdoptedOnlyInItsForm(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		set := func(planted string) string {
+			t.Helper()
+			req, _ := http.NewRequest("GET", w.app.AuthCodeURL("s", oauth2.SetAuthURLParam("login_hint", "jane@example.com")), nil)
+			req.AddCookie(&http.Cookie{Name: "gatehouse_signin", Value: planted})
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			for _, ck := range resp.Cookies() {
+				if ck.Name == "gatehouse_signin" {
+					return ck.Value
+				}
+			}
+			t.Fatalf("no sign-in cookie: %d", resp.StatusCode)
+			return ""
+		}
+		for _, planted := range []string{strings.Repeat("a", 50), strings.Repeat("a", 42) + "!", strings.Repeat("b", 44)} {
+			if got := set(planted); got == planted || len(got) != 43 {
+				t.Fatalf("planted %q: cookie %q", planted, got)
+			}
+		}
+		own := oauth2.GenerateVerifier() // 43 base64url characters, like Gatehouse's
+		if got := set(own); got != own {
+			t.Fatalf("a well-formed cookie was replaced: %q → %q", own, got)
 		}
 	})
 }

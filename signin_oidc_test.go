@@ -305,7 +305,11 @@ func TestSignInCookieAttributes(t *testing.T) {
 			}
 			resp.Body.Close()
 			sc := resp.Header.Get("Set-Cookie")
-			if resp.StatusCode != http.StatusFound || !strings.Contains(sc, "gatehouse_signin=") || !strings.Contains(sc, "HttpOnly") ||
+			name := "gatehouse_signin="
+			if https { // the __Host- prefix: a sibling subdomain cannot plant the cookie
+				name = "__Host-" + name
+			}
+			if resp.StatusCode != http.StatusFound || !strings.HasPrefix(sc, name) || !strings.Contains(sc, "Path=/") || !strings.Contains(sc, "HttpOnly") ||
 				!strings.Contains(sc, "SameSite=Lax") || strings.Contains(sc, "Secure") != https {
 				t.Fatalf("https=%v: %d Set-Cookie %q", https, resp.StatusCode, sc)
 			}

@@ -72,9 +72,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		CodeChallenge: q.Get("code_challenge"), CodeChallengeMethod: q.Get("code_challenge_method"),
 		Connection: q.Get("connection"), LoginHint: q.Get("login_hint"), DomainHint: q.Get("domain_hint"),
 		RequestID: webpage.RequestID(w)}
-	if c, err := r.Cookie(provision.SignInCookie); err == nil {
-		req.BrowserSecret = c.Value
-	}
+	req.BrowserSecret = s.svc.BrowserSecretOf(r)
 	res, err := s.svc.Authorize(r.Context(), req)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "authorize", "request_id", req.RequestID, "err", err)
@@ -98,8 +96,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 				"SAML sign-in is not available"), http.StatusFound)
 			return
 		}
-		http.SetCookie(w, &http.Cookie{Name: provision.SignInCookie, Value: st.BrowserSecret, Path: "/",
-			HttpOnly: true, Secure: s.secureCookies, SameSite: http.SameSiteLaxMode})
+		http.SetCookie(w, s.svc.NewSignInCookie(st.BrowserSecret))
 		w.Header().Set("Cache-Control", "no-store")
 		up.StartSignIn(w, r, st)
 	}

@@ -44,8 +44,6 @@ type Server struct {
 	grants map[string]grantHandler
 	// upstreams start the identity provider's side of a browser sign-in, by protocol.
 	upstreams map[models.Protocol]Upstream
-	// secureCookies is true when the public URL is https.
-	secureCookies bool
 }
 
 // verifiedToken is what a verified access token says.
@@ -94,7 +92,7 @@ func New(ctx context.Context, svc *provision.Service, issuer string, log *slog.L
 		return nil, err
 	}
 	srv := &Server{svc: svc, keys: ks, issuer: strings.TrimRight(issuer, "/"), log: log, now: time.Now,
-		upstreams: map[models.Protocol]Upstream{}, secureCookies: strings.HasPrefix(issuer, "https://")}
+		upstreams: map[models.Protocol]Upstream{}}
 	srv.grants = map[string]grantHandler{
 		"client_credentials": srv.clientCredentials,
 		"authorization_code": srv.authorizationCode,

@@ -202,7 +202,7 @@ func (s *Service) route(ctx context.Context, ws uuid.UUID, req AuthorizeRequest)
 func (s *Service) startFlow(ctx context.Context, app *models.Application, conn *models.Connection, req AuthorizeRequest) (*AuthorizeResult, error) {
 	now := s.now()
 	browser := req.BrowserSecret
-	if len(browser) < 40 || len(browser) > 64 {
+	if !validChallenge(browser) { // only randomValue()'s exact form (43 base64url characters) is adopted
 		browser = randomValue()
 	}
 	st := &FlowStart{Connection: conn, BrowserSecret: browser, UpstreamState: randomValue(),

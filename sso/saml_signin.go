@@ -105,11 +105,7 @@ func (s *SAMLSignIn) acs(w http.ResponseWriter, r *http.Request) {
 // cont is GET /saml/continue: the flow is bound to the browser, then decided.
 func (s *SAMLSignIn) cont(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	browser := ""
-	if c, err := r.Cookie(provision.SignInCookie); err == nil {
-		browser = c.Value
-	}
-	f, err := s.rp.svc.ClaimFlow(ctx, r.URL.Query().Get("state"), browser, webpage.RequestID(w))
+	f, err := s.rp.svc.ClaimFlow(ctx, r.URL.Query().Get("state"), s.rp.svc.BrowserSecretOf(r), webpage.RequestID(w))
 	if err != nil {
 		s.rp.refuse(w, r, err)
 		return

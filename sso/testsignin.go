@@ -28,10 +28,7 @@ func (h *TestSignIn) Register(mux *http.ServeMux) {
 
 func (h *TestSignIn) open(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	browser := ""
-	if c, err := r.Cookie(provision.SignInCookie); err == nil {
-		browser = c.Value
-	}
+	browser := h.rp.svc.BrowserSecretOf(r)
 	t, st, err := h.rp.svc.OpenTestSignIn(ctx, r.PathValue("token"), browser, webpage.RequestID(w))
 	switch {
 	case err != nil:
@@ -48,8 +45,7 @@ func (h *TestSignIn) open(w http.ResponseWriter, r *http.Request) {
 		writeTestPage(w, t)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: provision.SignInCookie, Value: st.BrowserSecret, Path: "/",
-		HttpOnly: true, Secure: h.rp.svc.SecureCookies(), SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, h.rp.svc.NewSignInCookie(st.BrowserSecret))
 	w.Header().Set("Cache-Control", "no-store")
 	if st.Connection.Protocol == models.ProtocolSAML {
 		h.saml.StartSignIn(w, r, st)
