@@ -305,3 +305,28 @@ func TestSignInCookieAdoptedOnlyInItsForm(t *testing.T) {
 		}
 	})
 }
+
+// Finding 11: an identity provider's response bodies are bounded (1 MiB): a userinfo answer
+// of 2 MiB fails the sign-in instead of being read into memory.
+func TestSignInIdPBodiesLimited(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		idp.set(func(p *testIdP) { p.userinfoOnly = true })
+		defer idp.set(func(p *testIdP) { p.userinfoOnly = false })
+		idp.as(map[string]any{"sub": "okta-big", "email": "big@example.com", "padding": strings.Repeat("x", 2<<20)})
+		r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "big@example.com")
+		if r.query.Get("error") != "access_denied" || r.query.Get("code") != "" {
+			t.Fatalf("a 2 MiB userinfo: %+v", r.query)
+		}
+		var causes []string
+		if err := e.app.store.RawScan(context.Background(), &causes, "SELECT cause FROM sign_in_events WHERE outcome = 'failed'"); err != nil ||
+			len(causes) != 1 || !strings.Contains(causes[0], "too large") {
+			t.Fatalf("causes: %v %v", causes, err)
+		}
+		idp.as(map[string]any{"sub": "okta-small", "email": "small@example.com"})
+		if r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "small@example.com"); r.query.Get("code") == "" {
+			t.Fatalf("a small userinfo: %+v", r.query)
+		}
+	})
+}

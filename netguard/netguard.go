@@ -166,3 +166,49 @@ func Get(ctx context.Context, c *http.Client, url string, limit int64) ([]byte, 
 	}
 	return b, nil
 }
+
+// ErrBodyTooLarge is returned by reads of a response body beyond the limit of LimitBodies.
+var ErrBodyTooLarge = errors.New("netguard: response body too large")
+
+// LimitBodies wraps a transport so that reading any response body fails with ErrBodyTooLarge
+// past max bytes: libraries that read a remote's answer with io.ReadAll (go-oidc's JWKS and
+// userinfo, x/oauth2's token response) then stay bounded in memory, not only in time.
+func LimitBodies(rt http.RoundTripper, max int64) http.RoundTripper {
+	return limitTransport{rt: rt, max: max}
+}
+
+type limitTransport struct {
+	rt  http.RoundTripper
+	max int64
+}
+
+func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.rt.RoundTrip(req)
+	if err == nil && resp.Body != nil {
+		resp.Body = &limitedBody{rc: resp.Body, left: t.max}
+	}
+	return resp, err
+}
+
+type limitedBody struct {
+	rc   io.ReadCloser
+	left int64 // bytes still allowed; -1 once the limit was passed
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left < 0 {
+		return 0, ErrBodyTooLarge
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1] // one byte more than allowed tells a body at the limit from a longer one
+	}
+	n, err := b.rc.Read(p)
+	if int64(n) <= b.left {
+		b.left -= int64(n)
+		return n, err
+	}
+	n, b.left = int(b.left), -1
+	return n, ErrBodyTooLarge
+}
+
+func (b *limitedBody) Close() error { return b.rc.Close() }

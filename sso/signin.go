@@ -48,6 +48,10 @@ type cachedProvider struct {
 	at time.Time
 }
 
+// maxIdPBody bounds every response body of an identity provider (discovery, JWKS, token,
+// userinfo): real ones are a few KiB.
+const maxIdPBody = 1 << 20
+
 // NewSignIn builds the relying party; its outbound requests use the Remote's guarded client.
 func NewSignIn(svc *provision.Service, r *Remote, log *slog.Logger) *SignIn {
 	c := netguard.NewClient(netguard.Options{AllowPrivate: r.o.AllowPrivateNetworks, RootCAs: r.o.RootCAs, ConnectTo: r.o.ConnectTo})
@@ -57,6 +61,7 @@ func NewSignIn(svc *provision.Service, r *Remote, log *slog.Logger) *SignIn {
 		// default keeps 2 per host).
 		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 64
 	}
+	c.Transport = netguard.LimitBodies(c.Transport, maxIdPBody)
 	return &SignIn{svc: svc, client: c, allowPriv: r.o.AllowPrivateNetworks,
 		log: log, providers: map[string]cachedProvider{}}
 }
