@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -327,6 +329,66 @@ func TestSignInIdPBodiesLimited(t *testing.T) {
 		idp.as(map[string]any{"sub": "okta-small", "email": "small@example.com"})
 		if r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "small@example.com"); r.query.Get("code") == "" {
 			t.Fatalf("a small userinfo: %+v", r.query)
+		}
+	})
+}
+
+// Finding 12: a PUBLIC application's JavaScript can call discovery, the key set, the token
+// endpoint and userinfo across origins (no credentials); the authorize endpoint is a browser
+// navigation and gets no CORS.
+func TestPublicAppCORS(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		const origin = "https://spa.example.com"
+		idp.as(map[string]any{"sub": "okta-spa", "email": "spa@example.com"})
+		r, verifier := w.signIn(t, newBrowser(t, w.redirect), w.pub, "login_hint", "spa@example.com")
+		do := func(method, path, body string, hdr map[string]string) *http.Response {
+			t.Helper()
+			req, _ := http.NewRequest(method, e.URL+path, strings.NewReader(body))
+			req.Header.Set("Origin", origin)
+			for k, v := range hdr {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var out map[string]any
+			_ = json.NewDecoder(resp.Body).Decode(&out)
+			if resp.Header.Get("Access-Control-Allow-Credentials") != "" {
+				t.Fatalf("%s %s allows credentials", method, path)
+			}
+			resp.Header.Set("X-Test-Token", fmt.Sprint(out["access_token"]))
+			return resp
+		}
+		for _, p := range []string{"/.well-known/openid-configuration", "/.well-known/jwks.json"} {
+			if resp := do("GET", p, "", nil); resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+				t.Fatalf("%s: %d %v", p, resp.StatusCode, resp.Header)
+			}
+		}
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {r.query.Get("code")}, "redirect_uri": {w.redirect},
+			"client_id": {w.pub.ClientID}, "code_verifier": {verifier}}
+		resp := do("POST", "/oauth/token", form.Encode(), map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+		if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Fatalf("token: %d %v", resp.StatusCode, resp.Header)
+		}
+		access := resp.Header.Get("X-Test-Token")
+		pre := do("OPTIONS", "/oauth/userinfo", "", map[string]string{"Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"})
+		if pre.StatusCode != http.StatusNoContent || pre.Header.Get("Access-Control-Allow-Origin") != "*" ||
+			!strings.Contains(strings.ToLower(pre.Header.Get("Access-Control-Allow-Headers")), "authorization") {
+			t.Fatalf("userinfo preflight: %d %v", pre.StatusCode, pre.Header)
+		}
+		if resp := do("GET", "/oauth/userinfo", "", map[string]string{"Authorization": "Bearer " + access}); resp.StatusCode != 200 ||
+			resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Fatalf("userinfo: %d %v", resp.StatusCode, resp.Header)
+		}
+		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		req, _ := http.NewRequest("GET", w.pub.AuthCodeURL("s"), nil)
+		req.Header.Set("Origin", origin)
+		if resp, err := c.Do(req); err != nil || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Fatalf("authorize answers with CORS: %v %v", err, resp.Header)
 		}
 	})
 }

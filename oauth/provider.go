@@ -29,9 +29,9 @@ type Upstream interface {
 func (s *Server) SetUpstream(p models.Protocol, u Upstream) { s.upstreams[p] = u }
 
 func (s *Server) registerProvider(mux *http.ServeMux) {
-	mux.HandleFunc("GET /.well-known/openid-configuration", s.discovery)
+	mux.HandleFunc("GET /.well-known/openid-configuration", cors(s.discovery))
 	mux.HandleFunc("GET /oauth/authorize", s.authorize)
-	mux.HandleFunc("/oauth/userinfo", s.userinfo)
+	mux.HandleFunc("/oauth/userinfo", cors(s.userinfo))
 }
 
 // discovery serves OpenID Connect Discovery 1.0 §3 metadata.

@@ -102,9 +102,9 @@ func New(ctx context.Context, svc *provision.Service, issuer string, log *slog.L
 
 // Register mounts the OAuth endpoints.
 func (s *Server) Register(mux *http.ServeMux) {
-	mux.HandleFunc("/oauth/token", s.token)
-	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
-	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.metadata)
+	mux.HandleFunc("/oauth/token", cors(s.token))
+	mux.HandleFunc("GET /.well-known/jwks.json", cors(s.jwks))
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", cors(s.metadata))
 	mux.HandleFunc("/oauth/introspect", s.introspect)
 	mux.HandleFunc("/oauth/revoke", s.revoke)
 	s.registerProvider(mux)
