@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -389,6 +390,53 @@ func TestPublicAppCORS(t *testing.T) {
 		req.Header.Set("Origin", origin)
 		if resp, err := c.Do(req); err != nil || resp.Header.Get("Access-Control-Allow-Origin") != "" {
 			t.Fatalf("authorize answers with CORS: %v %v", err, resp.Header)
+		}
+	})
+}
+
+// Test gap: PKCE for a CONFIDENTIAL application is optional but, once a challenge was sent,
+// binding: no challenge succeeds; a missing or wrong verifier, or a verifier without a
+// challenge, is invalid_grant.
+func TestConfidentialPKCE(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		idp.as(map[string]any{"sub": "okta-pkce", "email": "pkce@example.com"})
+		code := func(challenge bool) (string, string) {
+			t.Helper()
+			verifier := oauth2.GenerateVerifier()
+			opts := []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("login_hint", "pkce@example.com")}
+			if challenge {
+				opts = append(opts, oauth2.S256ChallengeOption(verifier))
+			}
+			r := newBrowser(t, w.redirect).get(t, w.app.AuthCodeURL("s", opts...))
+			if r.query.Get("code") == "" {
+				t.Fatalf("sign-in: %+v", r)
+			}
+			return r.query.Get("code"), verifier
+		}
+		exchange := func(c string, opts ...oauth2.AuthCodeOption) error {
+			_, err := w.app.Exchange(context.Background(), c, opts...)
+			return err
+		}
+		invalidGrant := func(err error) bool {
+			var re *oauth2.RetrieveError
+			return errors.As(err, &re) && re.ErrorCode == "invalid_grant"
+		}
+		if c, _ := code(false); exchange(c) != nil {
+			t.Fatal("no challenge, no verifier: refused")
+		}
+		if c, v := code(true); exchange(c, oauth2.VerifierOption(v)) != nil {
+			t.Fatal("challenge and its verifier: refused")
+		}
+		if c, _ := code(true); !invalidGrant(exchange(c)) {
+			t.Fatal("challenge sent, verifier missing: accepted")
+		}
+		if c, _ := code(true); !invalidGrant(exchange(c, oauth2.VerifierOption(oauth2.GenerateVerifier()))) {
+			t.Fatal("challenge sent, wrong verifier: accepted")
+		}
+		if c, _ := code(false); !invalidGrant(exchange(c, oauth2.VerifierOption(oauth2.GenerateVerifier()))) {
+			t.Fatal("verifier without a challenge: accepted")
 		}
 	})
 }
