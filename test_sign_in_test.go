@@ -153,11 +153,17 @@ func TestOIDCTestSignIn(t *testing.T) {
 		e.createUser(w.tok, "grace@example.com")
 		sw := &samlWorld{signInWorld: w}
 		before := sw.written(t)
-		idp.as(map[string]any{"sub": "okta-grace", "email": "grace@example.com", "given_name": "Grace", "family_name": "Hopper", "department": "Navy"})
+		idp.as(map[string]any{"sub": "okta-grace", "email": "grace@example.com", "given_name": "Grace",
+			"family_name": "Hopper<script>alert(1)</script>", "department": "Navy"})
 		id, u := startTest(t, e, w.tok, w.conn, `{"brandId": "`+w.brand+`"}`)
+		// One browser follows every redirect (IdP, callback) to the result page.
 		r := newBrowser(t, w.redirect).get(t, u)
-		for i := 0; i < 5 && r.status == http.StatusFound; i++ { // the browser stops at no redirect of Gatehouse's
-			r = newBrowser(t, w.redirect).get(t, r.location)
+		if r.status != http.StatusOK || !strings.Contains(r.body, "Test sign-in: succeeded") {
+			t.Fatalf("result page: %d %s", r.status, r.body)
+		}
+		// The IdP's claims are text on the page, never markup.
+		if strings.Contains(r.body, "<script>alert") || !strings.Contains(r.body, "Hopper&lt;script&gt;alert(1)&lt;/script&gt;") {
+			t.Fatalf("claims not escaped: %s", r.body)
 		}
 		got := e.rest(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id, "").must(t, 200)
 		if str(got.Body, "status") != "succeeded" || str(got.Body, "identity", "identifier") != "okta-grace" ||
@@ -171,6 +177,29 @@ func TestOIDCTestSignIn(t *testing.T) {
 		var creds int
 		if err := e.app.store.RawScan(t.Context(), &creds, "SELECT count(*) FROM credentials"); err != nil || creds != 0 {
 			t.Fatalf("credentials: %d %v", creds, err)
+		}
+
+		// An account the IdP owns (JIT) is not updated by a test whose claims would refresh it.
+		idp.as(map[string]any{"sub": "okta-ida", "email": "ida@example.com", "given_name": "Ida", "family_name": "Rhodes"})
+		if r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "ida@example.com"); r.query.Get("code") == "" {
+			t.Fatalf("real sign-in: %+v", r)
+		}
+		profile := func() string {
+			var rows []string
+			if err := e.app.store.RawScan(t.Context(), &rows, "SELECT first_name || ' ' || last_name || ' ' || CAST(version AS text) FROM user_accounts WHERE email = 'ida@example.com'"); err != nil || len(rows) != 1 {
+				t.Fatalf("ida: %v %v", rows, err)
+			}
+			return rows[0]
+		}
+		was := profile()
+		idp.as(map[string]any{"sub": "okta-ida", "email": "ida@example.com", "given_name": "Ida-Mae", "family_name": "Rhodes-Smith"})
+		id2, u2 := startTest(t, e, w.tok, w.conn, "")
+		if r := newBrowser(t, w.redirect).get(t, u2); !strings.Contains(r.body, "existing_identity") {
+			t.Fatalf("test of the IdP-owned account: %d %s", r.status, r.body)
+		}
+		_ = id2
+		if now := profile(); now != was {
+			t.Fatalf("a test sign-in updated the account: %q → %q", was, now)
 		}
 	})
 }
