@@ -13,6 +13,7 @@ import (
 	"github.com/crewjam/saml"
 	"golang.org/x/oauth2"
 
+	"gatehouse/models"
 	"gatehouse/sso/samltest"
 	"gatehouse/store/storetest"
 )
@@ -437,6 +438,41 @@ func TestConfidentialPKCE(t *testing.T) {
 		}
 		if c, _ := code(false); !invalidGrant(exchange(c, oauth2.VerifierOption(oauth2.GenerateVerifier()))) {
 			t.Fatal("verifier without a challenge: accepted")
+		}
+	})
+}
+
+// Test gap: through SAML too, a connection deactivated while the person was at the IdP signs
+// nobody in (routing at authorize is covered by the OIDC tests: it is protocol-blind), nor
+// does a deactivated person.
+func TestSAMLInactiveConnectionAndDeactivatedPerson(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e)
+		// The person signs in once (JIT).
+		b := w.browser()
+		page, verifier := w.toIdP(t, b)
+		resp, body := w.post(t, b, e.URL, page)
+		claims := w.exchange(t, w.appResult(t, resp, body).Get("code"), verifier)
+		uid, _ := claims["sub"].(string)
+
+		// Deactivated while at the IdP: the decision refuses.
+		b = w.browser()
+		page, _ = w.toIdP(t, b)
+		w.setStatus(t, models.StatusInactive)
+		resp, body = w.post(t, b, e.URL, page)
+		if q := w.appResult(t, resp, body); q.Get("error") != "access_denied" || q.Get("code") != "" {
+			t.Fatalf("connection deactivated during the sign-in: %v", q)
+		}
+		w.setStatus(t, models.StatusActive)
+
+		// A deactivated person is refused with the engine's reason.
+		e.mustGQL(w.tok, `mutation($u: ID!) { deactivateUserAccount(input: {uuid: $u}) { errors { code } } }`, map[string]any{"u": uid})
+		b = w.browser()
+		page, _ = w.toIdP(t, b)
+		resp, body = w.post(t, b, e.URL, page)
+		if q := w.appResult(t, resp, body); q.Get("error") != "access_denied" || q.Get("code") != "" ||
+			!strings.Contains(q.Get("error_description"), "deactivated") {
+			t.Fatalf("deactivated person: %v", q)
 		}
 	})
 }
