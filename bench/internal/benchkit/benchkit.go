@@ -66,8 +66,9 @@ func RandHex(n int) string {
 
 // Server is a running Gatehouse child process on a database of its own.
 type Server struct {
-	Cmd  *exec.Cmd
-	Base string // http://127.0.0.1:port
+	Cmd   *exec.Cmd
+	Base  string // http://127.0.0.1:port
+	DBURL string // the server's database
 	// PG is an open connection to the server's PostgreSQL database (nil on SQLite): to find
 	// its backend processes and to ANALYZE between phases.
 	PG      *sql.DB
@@ -119,7 +120,7 @@ func Start(bin, db, pgAdmin string, logs bool, env ...string) (*Server, error) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	s.Base = "http://" + addr
+	s.Base, s.DBURL = "http://"+addr, dbURL
 	s.Cmd = exec.Command(bin)
 	s.Cmd.Env = append(os.Environ(), "GATEHOUSE_ADDR="+addr, "GATEHOUSE_DATABASE_URL="+dbURL,
 		"GATEHOUSE_PUBLIC_URL="+s.Base, "GATEHOUSE_ENCRYPTION_KEY="+secret.NewKey(),
