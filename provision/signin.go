@@ -48,6 +48,9 @@ type SignInResult struct {
 	UserAccount *models.UserAccount
 	// Placement is set when an account was provisioned.
 	Placement *Placement
+	// audit is the decision's audit event, written in the decision's transaction by signIn
+	// after its then; a then that writes it with its own rows (one round trip) sets it nil.
+	audit *models.AuditEvent
 }
 
 // signInAttempts bounds retries after losing a race to a concurrent first sign-in.
@@ -102,6 +105,9 @@ func (s *Service) signIn(ctx context.Context, brandID, connectionID uuid.UUID, i
 			res, err = s.signInOnce(ctx, brandID, connectionID, id)
 			if err == nil && then != nil {
 				err = then(ctx, res)
+			}
+			if err == nil && res.audit != nil { // then did not write it with its own rows
+				err = s.store.CreateAuditEvent(ctx, res.audit)
 			}
 			return err
 		})
@@ -293,7 +299,7 @@ func (d *decision) provision(ctx context.Context, cfg *models.IdentityProviderCo
 	if err != nil {
 		return nil, err
 	}
-	account := pl.Account
+	account, newAccount := pl.Account, (*models.Account)(nil)
 	if account == nil {
 		name := strings.TrimSpace(d.id.FirstName + " " + d.id.LastName)
 		if name == "" {
@@ -301,9 +307,7 @@ func (d *decision) provision(ctx context.Context, cfg *models.IdentityProviderCo
 		}
 		account = &models.Account{ID: store.NewID(), WorkspaceID: ws, Name: truncateRunes(name, models.MaxNameLength),
 			Type: models.AccountIndividual, CreatedAt: now, UpdatedAt: now}
-		if err := s.store.Create(ctx, account); err != nil {
-			return nil, err
-		}
+		newAccount = account
 	}
 	u := &models.UserAccount{ID: store.NewID(), WorkspaceID: ws, Email: d.id.Email, EmailKey: models.Key(d.id.Email),
 		UserName: d.id.Email, UserNameKey: models.Key(d.id.Email),
@@ -312,13 +316,12 @@ func (d *decision) provision(ctx context.Context, cfg *models.IdentityProviderCo
 	if u.Role == "" {
 		u.Role = "viewer"
 	}
-	if err := s.store.Create(ctx, u); err != nil {
-		return nil, err
-	}
-	if err := s.bindIdentity(ctx, u, d.conn, d.id.Identifier, ""); err != nil {
-		return nil, err
-	}
-	if err := s.store.MarkProfileOwner(ctx, ws, u.ID, d.conn.ID); err != nil {
+	// The account, the user account (its profile owned by the connection) and its credential:
+	// one statement on PostgreSQL.
+	if err := s.store.CreateProvisionedUser(ctx, newAccount, u, s.newCredential(u, d.conn.ID, d.id.Identifier, "")); err != nil {
+		if store.IsUnique(err, "ux_credentials_identity") {
+			return nil, takenError(d.id.Identifier) // as bindIdentity
+		}
 		return nil, err
 	}
 	pl.Account = account
@@ -334,18 +337,17 @@ func (d *decision) summary(reason string) map[string]any {
 		"authModule": d.conn.Slug, "identifier": d.id.Identifier, "email": d.id.Email, "reason": reason}
 }
 
+// accept decides that u signs in; the audit event is written with what the decision leads to.
 func (d *decision) accept(ctx context.Context, u *models.UserAccount, o SignInOutcome, reason string, pl *Placement) (*SignInResult, error) {
 	sum := d.summary(reason)
 	if pl != nil {
 		sum["placementRule"], sum["accountId"], sum["role"] = pl.Rule, pl.Account.ID.String(), u.Role
 	}
-	if err := d.s.audit(ctx, d.principal(), "sign_in."+string(o), "user_account", u.ID.String(), sum); err != nil {
-		return nil, err
-	}
-	return &SignInResult{Outcome: o, Reason: reason, UserAccount: u, Placement: pl}, nil
+	return &SignInResult{Outcome: o, Reason: reason, UserAccount: u, Placement: pl,
+		audit: d.s.auditEvent(d.principal(), "sign_in."+string(o), "user_account", u.ID.String(), sum)}, nil
 }
 
-// refuse records a refusal. detail is for the audit log; reason is what the person sees.
+// refuse decides a refusal. detail is for the audit log; reason is what the person sees.
 func (d *decision) refuse(ctx context.Context, u *models.UserAccount, reason, detail string) (*SignInResult, error) {
 	targetType, targetID := "connection", d.conn.ID.String()
 	if u != nil {
@@ -353,10 +355,8 @@ func (d *decision) refuse(ctx context.Context, u *models.UserAccount, reason, de
 	}
 	sum := d.summary(reason)
 	sum["detail"] = detail
-	if err := d.s.audit(ctx, d.principal(), "sign_in."+string(SignInRefused), targetType, targetID, sum); err != nil {
-		return nil, err
-	}
-	return &SignInResult{Outcome: SignInRefused, Reason: reason}, nil
+	return &SignInResult{Outcome: SignInRefused, Reason: reason,
+		audit: d.s.auditEvent(d.principal(), "sign_in."+string(SignInRefused), targetType, targetID, sum)}, nil
 }
 
 // derivedEmail is the email of a JIT-provisioned account whose identity provider sent none:
