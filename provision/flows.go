@@ -442,7 +442,7 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 		code = plain
 		return s.store.RecordSignIn(ctx, a, g, s.event(fl, f.Connection, id.Identifier, string(res.Outcome), res.Reason, "", f.requestID()))
 	}
-	res, err := s.observeSignIn(s.signIn(ctx, fl.BrandID, fl.ConnectionID, id, record))
+	res, err := s.observeSignIn(s.decide(ctx, fl.BrandID, fl.ConnectionID, f.Connection, id, record))
 	switch {
 	case err != nil && res != nil && res.Outcome == SignInRefused:
 		return ErrorLocation(fl.RedirectURI, fl.State, "access_denied", res.Reason), nil

@@ -294,6 +294,24 @@ func (s *Store) UserAccountByIdentity(ctx context.Context, ws, connectionID uuid
 	return us[0], nil
 }
 
+// UserAccountByLiveIdentity is UserAccountByIdentity through a live connection: the account
+// bound to the identity, found only while the connection is active and not deleted. One query
+// both finds a returning person and proves the connection live (the sign-in's fast path).
+func (s *Store) UserAccountByLiveIdentity(ctx context.Context, ws, connectionID uuid.UUID, identifierKey string) (*models.UserAccount, error) {
+	us, _, err := s.queryUsers(ctx, `JOIN credentials ON credentials.user_account_id = user_accounts.id
+		JOIN connections ON connections.id = credentials.connection_id AND connections.workspace_id = credentials.workspace_id
+		WHERE credentials.workspace_id = ? AND credentials.connection_id = ? AND credentials.identifier_key = ?
+		AND connections.status = ? AND connections.deleted_at IS NULL LIMIT 1`,
+		[]any{ws, connectionID, identifierKey, string(models.StatusActive)}, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(us) == 0 {
+		return nil, ErrNotFound
+	}
+	return us[0], nil
+}
+
 // The rows every browser sign-in writes are inserted with fixed statements: GORM's reflective
 // Create costs more than the insert itself. The column lists name every column of the models
 // (TestSignInInsertsCoverTheModels checks them against GORM's schema).
