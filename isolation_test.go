@@ -90,6 +90,12 @@ func isolationCalls(a, b tenantIDs) map[string][]gqlCall {
 		"brands.removeIdentityProviderConfiguration": {
 			{`mutation($b: ID!, $c: ID!) { brands { removeIdentityProviderConfiguration(input: {brandId: $b, identityProviderId: $c}) { brand { name } errors { code } } } }`, map[string]any{"b": b.brand, "c": b.conn}},
 		},
+		"startTestSignIn": {
+			{`mutation($c: ID!) { startTestSignIn(connectionId: $c) { id url errors { code } } }`, map[string]any{"c": b.conn}},
+			{`mutation($c: ID!, $b: ID) { startTestSignIn(connectionId: $c, brandId: $b) { id url errors { code } } }`, map[string]any{"c": a.conn, "b": b.brand}},
+		},
+		"testSignIn": one(`query($c: ID!, $i: ID!) { testSignIn(connectionId: $c, id: $i) { id status identity { email } } }`,
+			map[string]any{"c": b.conn, "i": b.conn}),
 		"testConnection":       one(`mutation($id: ID!) { testConnection(input: {id: $id}) { success connection { name } errors { code } } }`, map[string]any{"id": b.conn}),
 		"activateConnection":   one(`mutation($id: ID!) { activateConnection(input: {id: $id}) { `+conn+` } }`, map[string]any{"id": b.conn}),
 		"deactivateConnection": one(`mutation($id: ID!) { deactivateConnection(input: {id: $id}) { `+conn+` } }`, map[string]any{"id": b.conn}),

@@ -18,7 +18,7 @@ import (
 
 // vars reads and parses the runtime variables of loadConfig, keeping the first error.
 type vars struct {
-	get   func(name, def string) string
+	get   func(name string) string // the value, or the settings table's default
 	first error
 }
 
@@ -28,8 +28,8 @@ func (v *vars) fail(name string, err error) {
 	}
 }
 
-func (v *vars) duration(name, def string) time.Duration {
-	s := v.get(name, def)
+func (v *vars) duration(name string) time.Duration {
+	s := v.get(name)
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
 		v.fail(name, fmt.Errorf("want a duration such as 500ms, 15s or 1m, got %q", s))
@@ -37,8 +37,8 @@ func (v *vars) duration(name, def string) time.Duration {
 	return d
 }
 
-func (v *vars) count(name, def string) int {
-	s := v.get(name, def)
+func (v *vars) count(name string) int {
+	s := v.get(name)
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > 10000 {
 		v.fail(name, fmt.Errorf("want a whole number from 1 to 10000, got %q", s))
@@ -46,8 +46,8 @@ func (v *vars) count(name, def string) int {
 	return n
 }
 
-func (v *vars) rate(name, def string) guard.Rate {
-	r, err := guard.ParseRate(v.get(name, def))
+func (v *vars) rate(name string) guard.Rate {
+	r, err := guard.ParseRate(v.get(name))
 	if err != nil {
 		v.fail(name, err)
 	}

@@ -1,9 +1,13 @@
 // Command gatehouse is the identity provisioning gateway: one binary serving the OAuth token
 // endpoint, the GraphQL API, and the operational endpoints over one service layer. This file is
-// the only place that wires the pieces together.
+// the only place that wires the pieces together; cli.go and cmd_*.go hold the command line.
 //
-//	gatehouse            run the server (migrates the database first)
-//	gatehouse migrate    apply database migrations and exit
+//	gatehouse              run the server (migrates the database first); also `gatehouse serve`
+//	gatehouse migrate      apply database migrations and exit
+//	gatehouse clients      create, list, rotate and revoke integration clients on the database
+//	gatehouse bind         bind accounts ahead of time from a CSV file, through the API
+//	gatehouse healthcheck  exit 0 when the local server is ready (container health checks)
+//	gatehouse version      print the version
 package main
 
 import (
@@ -17,13 +21,11 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,50 +84,56 @@ type config struct {
 const writeTimeout = 60 * time.Second
 
 func loadConfig(getenv func(string) string) (config, error) {
-	get := func(name, def string) string {
+	// Defaults come from the settings table (config.go), the one place they are written.
+	get := func(name string) string {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
 			return v
 		}
-		return def
+		s, ok := lookupSetting(name)
+		if !ok {
+			panic("config: " + name + " is missing from the settings table in config.go")
+		}
+		return s.Default
 	}
 	c := config{
-		Addr:                  get("GATEHOUSE_ADDR", ":8080"),
-		DatabaseURL:           get("GATEHOUSE_DATABASE_URL", "sqlite:gatehouse.db"),
-		PublicURL:             strings.TrimRight(get("GATEHOUSE_PUBLIC_URL", "http://localhost:8080"), "/"),
-		EncryptionKey:         get("GATEHOUSE_ENCRYPTION_KEY", ""),
-		BootstrapClientID:     get("GATEHOUSE_BOOTSTRAP_CLIENT_ID", ""),
-		BootstrapClientSecret: get("GATEHOUSE_BOOTSTRAP_CLIENT_SECRET", ""),
-		DNSServer:             get("GATEHOUSE_DNS_SERVER", ""),
-		DebugAddr:             get("GATEHOUSE_DEBUG_ADDR", ""),
-		MetricsAddr:           get("GATEHOUSE_METRICS_ADDR", ""),
+		Addr:                  get("GATEHOUSE_ADDR"),
+		DatabaseURL:           get("GATEHOUSE_DATABASE_URL"),
+		PublicURL:             strings.TrimRight(get("GATEHOUSE_PUBLIC_URL"), "/"),
+		EncryptionKey:         get("GATEHOUSE_ENCRYPTION_KEY"),
+		BootstrapClientID:     get("GATEHOUSE_BOOTSTRAP_CLIENT_ID"),
+		BootstrapClientSecret: get("GATEHOUSE_BOOTSTRAP_CLIENT_SECRET"),
+		DNSServer:             get("GATEHOUSE_DNS_SERVER"),
+		DebugAddr:             get("GATEHOUSE_DEBUG_ADDR"),
+		MetricsAddr:           get("GATEHOUSE_METRICS_ADDR"),
 	}
 	var err error
-	if c.AllowPrivateNetworks, err = strconv.ParseBool(get("GATEHOUSE_ALLOW_PRIVATE_NETWORKS", "false")); err != nil {
+	if c.AllowPrivateNetworks, err = strconv.ParseBool(get("GATEHOUSE_ALLOW_PRIVATE_NETWORKS")); err != nil {
 		return c, fmt.Errorf("GATEHOUSE_ALLOW_PRIVATE_NETWORKS: %w", err)
 	}
-	days, err := strconv.Atoi(get("GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS", "90"))
+	days, err := strconv.Atoi(get("GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS"))
 	if err != nil || days < 1 || days > 36500 { // larger would overflow a time.Duration
 		return c, errors.New("GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS: want a whole number of days from 1 to 36500")
 	}
 	c.ScimActivityRetention = time.Duration(days) * 24 * time.Hour
-	// Runtime bounds, one variable each (README "Operating Gatehouse" → "Limits and timeouts").
+	// Runtime bounds, one variable each (meanings in config.go; README "Operating Gatehouse" →
+	// "Limits and timeouts").
 	v := vars{get: get}
-	c.Guard.RequestTimeout = v.duration("GATEHOUSE_REQUEST_TIMEOUT", "15s")                             // deadline of every request and its database calls
-	c.Guard.MaxConcurrent = v.count("GATEHOUSE_MAX_CONCURRENT_REQUESTS", "24")                          // requests served at once; more wait for a slot
-	c.Guard.PriorityConcurrent = v.count("GATEHOUSE_RESERVED_CONCURRENT_REQUESTS", "8")                 // more slots, for /oauth/token and /readyz only
-	c.Guard.QueueTimeout = v.duration("GATEHOUSE_QUEUE_TIMEOUT", "1s")                                  // wait for a slot, then 503
-	c.Guard.AuthFailures = v.rate("GATEHOUSE_RATE_LIMIT_AUTH_FAILURES", "20/1m")                        // failed client authentications per client id
-	c.Guard.AuthFailuresPerAddress = v.rate("GATEHOUSE_RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS", "100/1m") // … per source address
-	c.Guard.Tokens = v.rate("GATEHOUSE_RATE_LIMIT_TOKENS", "600/1m")                                    // client-credentials tokens issued per client
-	c.Guard.SCIM = v.rate("GATEHOUSE_RATE_LIMIT_SCIM", "6000/1m")                                       // SCIM requests per token
-	c.Guard.GraphQL = v.rate("GATEHOUSE_RATE_LIMIT_GRAPHQL", "6000/1m")                                 // GraphQL requests per client
-	c.DatabaseWait = v.duration("GATEHOUSE_DATABASE_WAIT", "60s")                                       // keep retrying a database that is not up yet
-	c.ShutdownDrain = v.duration("GATEHOUSE_SHUTDOWN_DRAIN", "5s")                                      // serve on after SIGTERM while /readyz says 503
-	c.BootstrapSecretTo = get("GATEHOUSE_BOOTSTRAP_SECRET_FILE", "gatehouse-bootstrap-secret.txt")      // a generated admin secret, written once (0600)
+	c.Guard.RequestTimeout = v.duration("GATEHOUSE_REQUEST_TIMEOUT")
+	c.Guard.MaxConcurrent = v.count("GATEHOUSE_MAX_CONCURRENT_REQUESTS")
+	c.Guard.PriorityConcurrent = v.count("GATEHOUSE_RESERVED_CONCURRENT_REQUESTS")
+	c.Guard.QueueTimeout = v.duration("GATEHOUSE_QUEUE_TIMEOUT")
+	c.Guard.AuthFailures = v.rate("GATEHOUSE_RATE_LIMIT_AUTH_FAILURES")
+	c.Guard.AuthFailuresPerAddress = v.rate("GATEHOUSE_RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS")
+	c.Guard.Tokens = v.rate("GATEHOUSE_RATE_LIMIT_TOKENS")
+	c.Guard.SCIM = v.rate("GATEHOUSE_RATE_LIMIT_SCIM")
+	c.Guard.GraphQL = v.rate("GATEHOUSE_RATE_LIMIT_GRAPHQL")
+	c.DatabaseWait = v.duration("GATEHOUSE_DATABASE_WAIT")
+	c.ShutdownDrain = v.duration("GATEHOUSE_SHUTDOWN_DRAIN")
+	c.BootstrapSecretTo = get("GATEHOUSE_BOOTSTRAP_SECRET_FILE")
 	if err := v.check(c); err != nil {
 		return c, err
 	}
-	if err := c.LogLevel.UnmarshalText([]byte(get("GATEHOUSE_LOG_LEVEL", "info"))); err != nil {
+	if err := c.LogLevel.UnmarshalText([]byte(get("GATEHOUSE_LOG_LEVEL"))); err != nil {
 		return c, fmt.Errorf("GATEHOUSE_LOG_LEVEL: %w", err)
 	}
 	if (c.BootstrapClientID == "") != (c.BootstrapClientSecret == "") {
@@ -376,19 +384,9 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-func main() {
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "gatehouse:", err)
-		os.Exit(1)
-	}
-}
-
-func run(args []string) error {
-	c, err := loadConfig(os.Getenv)
-	if err != nil {
-		return err
-	}
-	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: c.LogLevel}))
+// runServer runs the server until ctx is cancelled (SIGINT/SIGTERM), then drains and shuts down
+// (serve, runtime.go). The `gatehouse` and `gatehouse serve` commands call it (cli.go).
+func runServer(ctx context.Context, c config, log *slog.Logger) error {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// A soft heap limit: the GC works harder near it instead of letting bursts of bulk
 		// requests double the heap. GOMEMLIMIT (Go's own variable) overrides it.
@@ -399,28 +397,6 @@ func run(args []string) error {
 			debug.SetGCPercent(200)
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	if len(args) > 0 {
-		switch args[0] {
-		case "migrate":
-			st, err := store.Open(ctx, c.DatabaseURL, store.Options{Wait: c.DatabaseWait})
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			if err := st.Migrate(ctx); err != nil {
-				return err
-			}
-			v, _ := st.SchemaVersion(ctx)
-			log.Info("migrated", "schema_version", v)
-			return nil
-		default:
-			return fmt.Errorf("unknown command %q (commands: migrate)", args[0])
-		}
-	}
-
 	// Bind first: with the port taken, fail before creating or printing anything.
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {

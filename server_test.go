@@ -5,7 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os/exec"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -77,8 +77,8 @@ func TestMigrateCommandIsRepeatable(t *testing.T) {
 	t.Setenv("GATEHOUSE_DATABASE_URL", dbURL)
 	t.Setenv("GATEHOUSE_LOG_LEVEL", "error")
 	for i := 0; i < 2; i++ {
-		if err := run([]string{"migrate"}); err != nil {
-			t.Fatalf("migrate #%d: %v", i+1, err)
+		if code := execute(context.Background(), []string{"migrate"}, io.Discard, io.Discard, os.Getenv); code != 0 {
+			t.Fatalf("migrate #%d: exit status %d", i+1, code)
 		}
 	}
 	st, err := store.Open(context.Background(), dbURL)
@@ -89,20 +89,13 @@ func TestMigrateCommandIsRepeatable(t *testing.T) {
 	if v, _ := st.SchemaVersion(context.Background()); v < 2 {
 		t.Fatalf("schema version %d", v)
 	}
-	if err := run([]string{"bogus"}); err == nil {
-		t.Fatal("unknown command accepted")
+	if code := execute(context.Background(), []string{"bogus"}, io.Discard, io.Discard, os.Getenv); code != 2 {
+		t.Fatalf("unknown command: exit status %d, want 2", code)
 	}
 }
 
-// The binary builds without cgo: the SQLite driver is pure Go.
+// The binary builds without cgo: the SQLite driver is pure Go (gatehouseBinary builds with
+// CGO_ENABLED=0).
 func TestBuildsWithoutCgo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	cmd := exec.Command("go", "build", "-o", filepath.Join(t.TempDir(), "gatehouse"), ".")
-	cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
-	cmd.Stdout, cmd.Stderr = io.Discard, &bytes.Buffer{}
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("CGO_ENABLED=0 build: %v: %s", err, cmd.Stderr)
-	}
+	gatehouseBinary(t)
 }

@@ -14,13 +14,14 @@ import (
 
 // registerSignIn wires browser sign-in: the OpenID Provider (oauth) sends a routed flow to the
 // upstream sign-in of the connection's protocol (sso), whose callbacks finish it.
-//
-// SAML plugs in here: register sso's SAML sign-in with oa.SetUpstream(models.ProtocolSAML, …)
-// and mount its ACS; until then a SAML connection answers server_error.
 func registerSignIn(mux *http.ServeMux, oa *oauth.Server, svc *provision.Service, remote *sso.Remote, log *slog.Logger) {
 	oidc := sso.NewSignIn(svc, remote, log)
 	oa.SetUpstream(models.ProtocolOIDC, oidc)
 	oidc.Register(mux)
+	saml := sso.NewSAMLSignIn(oidc)
+	oa.SetUpstream(models.ProtocolSAML, saml)
+	saml.Register(mux)
+	sso.NewTestSignIn(oidc, saml).Register(mux)
 }
 
 // signInPruneInterval is how often expired sign-in flows and old grants are deleted.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -135,6 +136,21 @@ func TestOIDCSignIn(t *testing.T) {
 			claims, _ := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
 			if claims["sign_in"] != "linked_by_email" || claims["sub"] != uid {
 				t.Fatalf("claims: %v", claims)
+			}
+		})
+
+		t.Run("an email the IdP has not verified never links to the account that has it", func(t *testing.T) {
+			for i, unverified := range []any{false, "false"} {
+				uid := e.createUser(w.tok, fmt.Sprintf("victim%d@example.com", i))
+				idp.as(map[string]any{"sub": fmt.Sprintf("attacker-%d", i), "email": fmt.Sprintf("victim%d@example.com", i), "email_verified": unverified})
+				res, verifier := w.signIn(t, b, w.app, "domain_hint", "example.com")
+				if res.query.Get("code") == "" {
+					t.Fatalf("email_verified=%v: no code: %+v", unverified, res)
+				}
+				claims, _ := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
+				if claims["sub"] == uid || claims["sign_in"] == "linked_by_email" || claims["email"] == fmt.Sprintf("victim%d@example.com", i) {
+					t.Fatalf("email_verified=%v: the unverified email reached the victim's account: %v", unverified, claims)
+				}
 			}
 		})
 

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
 )
 
 func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
@@ -159,7 +163,7 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 			}
 		})
 
-		t.Run("a SAML connection answers server_error until SAML sign-in is wired", func(t *testing.T) {
+		t.Run("a SAML connection sends the browser to its IdP with an AuthnRequest", func(t *testing.T) {
 			cert := samlCert(t, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
 			d := e.mustGQL(w.tok, `mutation($c: String!) { createConnection(input: {name: "SAML IdP", slug: "saml-idp", protocol: SAML,
 				samlConfig: {entityId: "https://idp.example.org", ssoUrl: "https://idp.example.org/sso", certificate: $c}}) { connection { id } errors { message } } }`,
@@ -169,9 +173,17 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 				t.Fatalf("createConnection SAML: %v", d)
 			}
 			w.activate(id, "")
-			r, _ := w.signIn(t, b, w.app, "connection", "saml-idp")
-			if r.query.Get("error") != "server_error" || r.query.Get("error_description") != "SAML sign-in is not available" {
-				t.Fatalf("SAML: %+v", r)
+			nf := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			resp, err := nf.Get(w.app.AuthCodeURL("app-state", oidc.Nonce("n"), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()),
+				oauth2.SetAuthURLParam("connection", "saml-idp")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			loc, _ := url.Parse(resp.Header.Get("Location"))
+			if resp.StatusCode != http.StatusFound || loc == nil || loc.Host != "idp.example.org" || loc.Query().Get("SAMLRequest") == "" ||
+				loc.Query().Get("RelayState") == "" {
+				t.Fatalf("SAML: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 			}
 		})
 

@@ -12,7 +12,8 @@
 //	tokens  client-credentials token issuance, 8 concurrent clients, for -duration
 //	bind    100k pre-created accounts bound through GraphQL with 8 concurrent connections:
 //	        one mutation per request, then 100 aliased mutations per request, then the bulk
-//	        mutation with 1,000 items per request
+//	        mutation with 1,000 items per request, then `gatehouse bind` with a CSV of them
+//	        all (phases: -bind single,aliased,bulk,cli; add rerun to run that file a second time)
 package main
 
 import (
@@ -30,7 +31,7 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Second, "duration of time-bound workloads")
 	accounts := flag.Int("accounts", 100_000, "accounts to bind in the bind workload")
 	concurrency := flag.Int("c", 8, "concurrent clients")
-	bindModes := flag.String("bind", "single,aliased,bulk", "bind workload phases to run")
+	bindModes := flag.String("bind", "single,aliased,bulk,cli", "bind workload phases to run")
 	pgURL := flag.String("pg", envOr("GATEHOUSE_TEST_POSTGRES_URL", "postgres://root@127.0.0.1:5432/postgres?sslmode=disable"),
 		"admin URL of the PostgreSQL server (a fresh database is created on it)")
 	flag.Parse()
@@ -40,6 +41,7 @@ func main() {
 		fail(err)
 	}
 	defer os.Remove(bin)
+	benchBinary = bin
 	fmt.Printf("gatehouse bench  %s  GOMAXPROCS=%d  concurrency=%d\n", time.Now().UTC().Format(time.RFC3339), numCPU(), *concurrency)
 	for _, db := range strings.Split(*dbs, ",") {
 		ctx := context.Background()
@@ -67,6 +69,9 @@ func main() {
 		srv.stop()
 	}
 }
+
+// benchBinary is the built gatehouse binary: the server, and the bind command of -bind cli.
+var benchBinary string
 
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {

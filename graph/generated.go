@@ -43,6 +43,8 @@ type ResolverRoot interface {
 	ScimActivity() ScimActivityResolver
 	ScimToken() ScimTokenResolver
 	SignInEvent() SignInEventResolver
+	SpKey() SpKeyResolver
+	TestSignIn() TestSignInResolver
 	UserAccount() UserAccountResolver
 	UserAccountConnection() UserAccountConnectionResolver
 }
@@ -282,15 +284,19 @@ type ComplexityRoot struct {
 		DeleteApplication                func(childComplexity int, input model.DeleteApplicationInput) int
 		DeleteConnection                 func(childComplexity int, input model.DeleteConnectionInput) int
 		DeleteScimToken                  func(childComplexity int, input model.DeleteScimTokenInput) int
+		PromoteSpKey                     func(childComplexity int) int
 		ReactivateUserAccount            func(childComplexity int, input model.ReactivateUserAccountInput) int
 		RemoveDomain                     func(childComplexity int, input model.RemoveDomainInput) int
 		RemoveUserAccountCredentials     func(childComplexity int, input model.RemoveUserAccountCredentialsInput) int
+		RetireSpKey                      func(childComplexity int) int
 		RevokeIntegrationClient          func(childComplexity int, input model.RevokeIntegrationClientInput) int
 		RevokeScimToken                  func(childComplexity int, input model.RevokeScimTokenInput) int
 		RotateApplicationSecret          func(childComplexity int, input model.RotateApplicationSecretInput) int
 		RotateIntegrationClientSecret    func(childComplexity int, input model.RotateIntegrationClientSecretInput) int
 		SetPrimaryDomain                 func(childComplexity int, input model.SetPrimaryDomainInput) int
 		SetUserAccountAccount            func(childComplexity int, input model.SetUserAccountAccountInput) int
+		StartSpKeyRotation               func(childComplexity int) int
+		StartTestSignIn                  func(childComplexity int, connectionID string, brandID *string) int
 		TestConnection                   func(childComplexity int, input model.TestConnectionInput) int
 		UpdateAccount                    func(childComplexity int, input model.UpdateAccountInput) int
 		UpdateApplication                func(childComplexity int, input model.UpdateApplicationInput) int
@@ -341,7 +347,9 @@ type ComplexityRoot struct {
 		ScimTokens         func(childComplexity int, status *model.ScimTokenStatus, name *string, page *int, pageSize *int) int
 		SignInEvents       func(childComplexity int, connectionID *string, brandID *string, outcome *model.SignInOutcome, page *int, pageSize *int) int
 		SimulatePlacement  func(childComplexity int, brandID string, identityProviderID string, claims map[string]any) int
+		SpKeys             func(childComplexity int) int
 		SpMetadata         func(childComplexity int) int
+		TestSignIn         func(childComplexity int, connectionID string, id string) int
 		UserAccount        func(childComplexity int, uuid string) int
 		UserAccounts       func(childComplexity int, filter *model.UserAccountFilter, first *int, after *string) int
 		Viewer             func(childComplexity int) int
@@ -464,10 +472,30 @@ type ComplexityRoot struct {
 		Total    func(childComplexity int) int
 	}
 
+	SpKey struct {
+		CertificatePEM    func(childComplexity int) int
+		CreatedAt         func(childComplexity int) int
+		FingerprintSHA256 func(childComplexity int) int
+		NotAfter          func(childComplexity int) int
+		Role              func(childComplexity int) int
+	}
+
+	SpKeysPayload struct {
+		Errors func(childComplexity int) int
+		Keys   func(childComplexity int) int
+	}
+
 	SpMetadata struct {
 		ACSURL      func(childComplexity int) int
 		EntityID    func(childComplexity int) int
 		MetadataXML func(childComplexity int) int
+	}
+
+	StartTestSignInPayload struct {
+		Errors    func(childComplexity int) int
+		ExpiresAt func(childComplexity int) int
+		ID        func(childComplexity int) int
+		URL       func(childComplexity int) int
 	}
 
 	TestConnectionPayload struct {
@@ -476,6 +504,42 @@ type ComplexityRoot struct {
 		Errors     func(childComplexity int) int
 		Problems   func(childComplexity int) int
 		Success    func(childComplexity int) int
+	}
+
+	TestSignIn struct {
+		CreatedAt func(childComplexity int) int
+		Decision  func(childComplexity int) int
+		Error     func(childComplexity int) int
+		ExpiresAt func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Identity  func(childComplexity int) int
+		Status    func(childComplexity int) int
+	}
+
+	TestSignInAccount struct {
+		ID   func(childComplexity int) int
+		Name func(childComplexity int) int
+	}
+
+	TestSignInDecision struct {
+		Outcome   func(childComplexity int) int
+		Placement func(childComplexity int) int
+		Reason    func(childComplexity int) int
+	}
+
+	TestSignInIdentity struct {
+		Claims     func(childComplexity int) int
+		Email      func(childComplexity int) int
+		FirstName  func(childComplexity int) int
+		Identifier func(childComplexity int) int
+		LastName   func(childComplexity int) int
+	}
+
+	TestSignInPlacement struct {
+		Account        func(childComplexity int) int
+		Explanation    func(childComplexity int) int
+		NewAccountName func(childComplexity int) int
+		Rule           func(childComplexity int) int
 	}
 
 	UpdateApplicationPayload struct {
@@ -616,6 +680,10 @@ type MutationResolver interface {
 	UpdateApplication(ctx context.Context, input model.UpdateApplicationInput) (*model.UpdateApplicationPayload, error)
 	RotateApplicationSecret(ctx context.Context, input model.RotateApplicationSecretInput) (*model.RotateApplicationSecretPayload, error)
 	DeleteApplication(ctx context.Context, input model.DeleteApplicationInput) (*model.DeleteApplicationPayload, error)
+	StartTestSignIn(ctx context.Context, connectionID string, brandID *string) (*model.StartTestSignInPayload, error)
+	StartSpKeyRotation(ctx context.Context) (*model.SpKeysPayload, error)
+	PromoteSpKey(ctx context.Context) (*model.SpKeysPayload, error)
+	RetireSpKey(ctx context.Context) (*model.SpKeysPayload, error)
 }
 type OidcConfigResolver interface {
 	CallbackURL(ctx context.Context, obj *models.OIDCConfig) (string, error)
@@ -645,6 +713,8 @@ type QueryResolver interface {
 	Application(ctx context.Context, id string) (*models.Application, error)
 	Applications(ctx context.Context, brandID string) ([]*models.Application, error)
 	SignInEvents(ctx context.Context, connectionID *string, brandID *string, outcome *model.SignInOutcome, page *int, pageSize *int) (*provision.SignInEventList, error)
+	TestSignIn(ctx context.Context, connectionID string, id string) (*models.TestSignIn, error)
+	SpKeys(ctx context.Context) ([]*provision.SPKeyInfo, error)
 }
 type ScimActivityResolver interface {
 	ErrorMessage(ctx context.Context, obj *models.ScimActivity) (*string, error)
@@ -660,6 +730,15 @@ type SignInEventResolver interface {
 
 	Connection(ctx context.Context, obj *models.SignInEvent) (*model.SignInEventConnection, error)
 	Application(ctx context.Context, obj *models.SignInEvent) (*model.SignInEventApplication, error)
+}
+type SpKeyResolver interface {
+	Role(ctx context.Context, obj *provision.SPKeyInfo) (model.SpKeyRole, error)
+}
+type TestSignInResolver interface {
+	Status(ctx context.Context, obj *models.TestSignIn) (model.TestSignInStatus, error)
+	Identity(ctx context.Context, obj *models.TestSignIn) (*provision.TestIdentity, error)
+	Decision(ctx context.Context, obj *models.TestSignIn) (*provision.TestDecision, error)
+	Error(ctx context.Context, obj *models.TestSignIn) (*string, error)
 }
 type UserAccountResolver interface {
 	Credentials(ctx context.Context, obj *models.UserAccount) ([]*models.Credential, error)
@@ -1658,6 +1737,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteScimToken(childComplexity, args["input"].(model.DeleteScimTokenInput)), true
+	case "Mutation.promoteSpKey":
+		if e.ComplexityRoot.Mutation.PromoteSpKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.PromoteSpKey(childComplexity), true
 	case "Mutation.reactivateUserAccount":
 		if e.ComplexityRoot.Mutation.ReactivateUserAccount == nil {
 			break
@@ -1691,6 +1776,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveUserAccountCredentials(childComplexity, args["input"].(model.RemoveUserAccountCredentialsInput)), true
+	case "Mutation.retireSpKey":
+		if e.ComplexityRoot.Mutation.RetireSpKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.RetireSpKey(childComplexity), true
 	case "Mutation.revokeIntegrationClient":
 		if e.ComplexityRoot.Mutation.RevokeIntegrationClient == nil {
 			break
@@ -1757,6 +1848,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetUserAccountAccount(childComplexity, args["input"].(model.SetUserAccountAccountInput)), true
+	case "Mutation.startSpKeyRotation":
+		if e.ComplexityRoot.Mutation.StartSpKeyRotation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.StartSpKeyRotation(childComplexity), true
+	case "Mutation.startTestSignIn":
+		if e.ComplexityRoot.Mutation.StartTestSignIn == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_startTestSignIn_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StartTestSignIn(childComplexity, args["connectionId"].(string), args["brandId"].(*string)), true
 	case "Mutation.testConnection":
 		if e.ComplexityRoot.Mutation.TestConnection == nil {
 			break
@@ -2115,12 +2223,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.SimulatePlacement(childComplexity, args["brandId"].(string), args["identityProviderId"].(string), args["claims"].(map[string]any)), true
+	case "Query.spKeys":
+		if e.ComplexityRoot.Query.SpKeys == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.SpKeys(childComplexity), true
 	case "Query.spMetadata":
 		if e.ComplexityRoot.Query.SpMetadata == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Query.SpMetadata(childComplexity), true
+	case "Query.testSignIn":
+		if e.ComplexityRoot.Query.TestSignIn == nil {
+			break
+		}
+
+		args, err := ec.field_Query_testSignIn_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.TestSignIn(childComplexity, args["connectionId"].(string), args["id"].(string)), true
 	case "Query.userAccount":
 		if e.ComplexityRoot.Query.UserAccount == nil {
 			break
@@ -2602,6 +2727,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SignInEventList.Total(childComplexity), true
 
+	case "SpKey.certificate":
+		if e.ComplexityRoot.SpKey.CertificatePEM == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpKey.CertificatePEM(childComplexity), true
+	case "SpKey.createdAt":
+		if e.ComplexityRoot.SpKey.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpKey.CreatedAt(childComplexity), true
+	case "SpKey.fingerprintSha256":
+		if e.ComplexityRoot.SpKey.FingerprintSHA256 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpKey.FingerprintSHA256(childComplexity), true
+	case "SpKey.notAfter":
+		if e.ComplexityRoot.SpKey.NotAfter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpKey.NotAfter(childComplexity), true
+	case "SpKey.role":
+		if e.ComplexityRoot.SpKey.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpKey.Role(childComplexity), true
+
+	case "SpKeysPayload.errors":
+		if e.ComplexityRoot.SpKeysPayload.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpKeysPayload.Errors(childComplexity), true
+	case "SpKeysPayload.keys":
+		if e.ComplexityRoot.SpKeysPayload.Keys == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpKeysPayload.Keys(childComplexity), true
+
 	case "SpMetadata.acsUrl":
 		if e.ComplexityRoot.SpMetadata.ACSURL == nil {
 			break
@@ -2620,6 +2789,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SpMetadata.MetadataXML(childComplexity), true
+
+	case "StartTestSignInPayload.errors":
+		if e.ComplexityRoot.StartTestSignInPayload.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StartTestSignInPayload.Errors(childComplexity), true
+	case "StartTestSignInPayload.expiresAt":
+		if e.ComplexityRoot.StartTestSignInPayload.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StartTestSignInPayload.ExpiresAt(childComplexity), true
+	case "StartTestSignInPayload.id":
+		if e.ComplexityRoot.StartTestSignInPayload.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StartTestSignInPayload.ID(childComplexity), true
+	case "StartTestSignInPayload.url":
+		if e.ComplexityRoot.StartTestSignInPayload.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StartTestSignInPayload.URL(childComplexity), true
 
 	case "TestConnectionPayload.connection":
 		if e.ComplexityRoot.TestConnectionPayload.Connection == nil {
@@ -2651,6 +2845,137 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TestConnectionPayload.Success(childComplexity), true
+
+	case "TestSignIn.createdAt":
+		if e.ComplexityRoot.TestSignIn.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestSignIn.CreatedAt(childComplexity), true
+	case "TestSignIn.decision":
+		if e.ComplexityRoot.TestSignIn.Decision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestSignIn.Decision(childComplexity), true
+	case "TestSignIn.error":
+		if e.ComplexityRoot.TestSignIn.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestSignIn.Error(childComplexity), true
+	case "TestSignIn.expiresAt":
+		if e.ComplexityRoot.TestSignIn.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestSignIn.ExpiresAt(childComplexity), true
+	case "TestSignIn.id":
+		if e.ComplexityRoot.TestSignIn.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestSignIn.ID(childComplexity), true
+	case "TestSignIn.identity":
+		if e.ComplexityRoot.TestSignIn.Identity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestSignIn.Identity(childComplexity), true
+	case "TestSignIn.status":
+		if e.ComplexityRoot.TestSignIn.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestSignIn.Status(childComplexity), true
+
+	case "TestSignInAccount.id":
+		if e.ComplexityRoot.TestSignInAccount.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestSignInAccount.ID(childComplexity), true
+	case "TestSignInAccount.name":
+		if e.ComplexityRoot.TestSignInAccount.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestSignInAccount.Name(childComplexity), true
+
+	case "TestSignInDecision.outcome":
+		if e.ComplexityRoot.TestSignInDecision.Outcome == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestSignInDecision.Outcome(childComplexity), true
+	case "TestSignInDecision.placement":
+		if e.ComplexityRoot.TestSignInDecision.Placement == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestSignInDecision.Placement(childComplexity), true
+	case "TestSignInDecision.reason":
+		if e.ComplexityRoot.TestSignInDecision.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestSignInDecision.Reason(childComplexity), true
+
+	case "TestSignInIdentity.claims":
+		if e.ComplexityRoot.TestSignInIdentity.Claims == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestSignInIdentity.Claims(childComplexity), true
+	case "TestSignInIdentity.email":
+		if e.ComplexityRoot.TestSignInIdentity.Email == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestSignInIdentity.Email(childComplexity), true
+	case "TestSignInIdentity.firstName":
+		if e.ComplexityRoot.TestSignInIdentity.FirstName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestSignInIdentity.FirstName(childComplexity), true
+	case "TestSignInIdentity.identifier":
+		if e.ComplexityRoot.TestSignInIdentity.Identifier == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestSignInIdentity.Identifier(childComplexity), true
+	case "TestSignInIdentity.lastName":
+		if e.ComplexityRoot.TestSignInIdentity.LastName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestSignInIdentity.LastName(childComplexity), true
+
+	case "TestSignInPlacement.account":
+		if e.ComplexityRoot.TestSignInPlacement.Account == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestSignInPlacement.Account(childComplexity), true
+	case "TestSignInPlacement.explanation":
+		if e.ComplexityRoot.TestSignInPlacement.Explanation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestSignInPlacement.Explanation(childComplexity), true
+	case "TestSignInPlacement.newAccountName":
+		if e.ComplexityRoot.TestSignInPlacement.NewAccountName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestSignInPlacement.NewAccountName(childComplexity), true
+	case "TestSignInPlacement.rule":
+		if e.ComplexityRoot.TestSignInPlacement.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestSignInPlacement.Rule(childComplexity), true
 
 	case "UpdateApplicationPayload.application":
 		if e.ComplexityRoot.UpdateApplicationPayload.Application == nil {
@@ -4080,6 +4405,116 @@ extend type Mutation {
   "Delete an application: its pending sign-ins, codes and tokens stop working."
   deleteApplication(input: DeleteApplicationInput!): DeleteApplicationPayload!
 }
+
+# ---- Test sign-in (issue 10, item 7) ----
+
+extend type Query {
+  "A test sign-in of a connection of the caller's workspace; null when there is none."
+  testSignIn(connectionId: ID!, id: ID!): TestSignIn
+}
+
+extend type Mutation {
+  """
+  Start a test sign-in of a connection in TESTING or ACTIVE status (otherwise the payload error
+  has code INVALID_STATE). Open url in a browser, without a token, within 15 minutes: it runs the
+  real sign-in at the identity provider and ends on a page that shows the identity, the claims
+  and what the decision would be. Nothing is written (no user, credential or account). brandId
+  names the brand whose configuration for the connection the decision reads.
+  """
+  startTestSignIn(connectionId: ID!, brandId: ID): StartTestSignInPayload!
+}
+
+type StartTestSignInPayload {
+  id: ID
+  "The URL to open in a browser; shown only here."
+  url: String
+  expiresAt: Time
+  errors: [UserError!]!
+}
+
+enum TestSignInStatus {
+  PENDING
+  SUCCEEDED
+  FAILED
+}
+
+type TestSignIn {
+  id: ID!
+  "PENDING until the identity provider answered; SUCCEEDED when an identity came back (see decision), FAILED otherwise (see error)."
+  status: TestSignInStatus!
+  identity: TestSignInIdentity
+  decision: TestSignInDecision
+  "What failed, for the administrator."
+  error: String
+  expiresAt: Time!
+  createdAt: Time!
+}
+
+type TestSignInIdentity {
+  identifier: String!
+  email: String!
+  firstName: String!
+  lastName: String!
+  claims: JSON!
+}
+
+type TestSignInDecision {
+  "The engine's outcome: existing_identity, linked_by_email, provisioned or refused."
+  outcome: String!
+  reason: String!
+  placement: TestSignInPlacement
+}
+
+type TestSignInPlacement {
+  rule: PlacementRule!
+  explanation: String!
+  "The existing account chosen (DEFAULT_ACCOUNT, COMPANY_MATCH)."
+  account: TestSignInAccount
+  "The name of the individual account that would be created (INDIVIDUAL_ACCOUNT)."
+  newAccountName: String
+}
+
+type TestSignInAccount {
+  id: ID!
+  name: String!
+}
+
+# ---- SAML service provider key rotation ----
+
+extend type Query {
+  "The SAML SP keys, current first (platform admin only: they serve every workspace)."
+  spKeys: [SpKey!]!
+}
+
+extend type Mutation {
+  "Publish a next SP key in the metadata beside the current one (INVALID_STATE when one exists)."
+  startSpKeyRotation: SpKeysPayload!
+  "Make the next SP key current; the replaced one stays published as PREVIOUS until retired."
+  promoteSpKey: SpKeysPayload!
+  "Stop publishing and accepting the previous SP key."
+  retireSpKey: SpKeysPayload!
+}
+
+enum SpKeyRole {
+  CURRENT
+  NEXT
+  PREVIOUS
+}
+
+type SpKey {
+  role: SpKeyRole!
+  "PEM; what an IdP is given."
+  certificate: String!
+  fingerprintSha256: String!
+  notAfter: Time!
+  createdAt: Time!
+}
+
+type SpKeysPayload {
+  "Every key after the change."
+  keys: [SpKey!]!
+  errors: [UserError!]!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -4782,6 +5217,32 @@ func (ec *executionContext) childFields_SignInEventList(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type SignInEventList", field.Name)
 }
 
+func (ec *executionContext) childFields_SpKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "role":
+		return ec.fieldContext_SpKey_role(ctx, field)
+	case "certificate":
+		return ec.fieldContext_SpKey_certificate(ctx, field)
+	case "fingerprintSha256":
+		return ec.fieldContext_SpKey_fingerprintSha256(ctx, field)
+	case "notAfter":
+		return ec.fieldContext_SpKey_notAfter(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_SpKey_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SpKey", field.Name)
+}
+
+func (ec *executionContext) childFields_SpKeysPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "keys":
+		return ec.fieldContext_SpKeysPayload_keys(ctx, field)
+	case "errors":
+		return ec.fieldContext_SpKeysPayload_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SpKeysPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_SpMetadata(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "entityId":
@@ -4792,6 +5253,20 @@ func (ec *executionContext) childFields_SpMetadata(ctx context.Context, field gr
 		return ec.fieldContext_SpMetadata_metadataXml(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SpMetadata", field.Name)
+}
+
+func (ec *executionContext) childFields_StartTestSignInPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_StartTestSignInPayload_id(ctx, field)
+	case "url":
+		return ec.fieldContext_StartTestSignInPayload_url(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_StartTestSignInPayload_expiresAt(ctx, field)
+	case "errors":
+		return ec.fieldContext_StartTestSignInPayload_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StartTestSignInPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_TestConnectionPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4808,6 +5283,78 @@ func (ec *executionContext) childFields_TestConnectionPayload(ctx context.Contex
 		return ec.fieldContext_TestConnectionPayload_errors(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TestConnectionPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_TestSignIn(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_TestSignIn_id(ctx, field)
+	case "status":
+		return ec.fieldContext_TestSignIn_status(ctx, field)
+	case "identity":
+		return ec.fieldContext_TestSignIn_identity(ctx, field)
+	case "decision":
+		return ec.fieldContext_TestSignIn_decision(ctx, field)
+	case "error":
+		return ec.fieldContext_TestSignIn_error(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_TestSignIn_expiresAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_TestSignIn_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TestSignIn", field.Name)
+}
+
+func (ec *executionContext) childFields_TestSignInAccount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_TestSignInAccount_id(ctx, field)
+	case "name":
+		return ec.fieldContext_TestSignInAccount_name(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TestSignInAccount", field.Name)
+}
+
+func (ec *executionContext) childFields_TestSignInDecision(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "outcome":
+		return ec.fieldContext_TestSignInDecision_outcome(ctx, field)
+	case "reason":
+		return ec.fieldContext_TestSignInDecision_reason(ctx, field)
+	case "placement":
+		return ec.fieldContext_TestSignInDecision_placement(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TestSignInDecision", field.Name)
+}
+
+func (ec *executionContext) childFields_TestSignInIdentity(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "identifier":
+		return ec.fieldContext_TestSignInIdentity_identifier(ctx, field)
+	case "email":
+		return ec.fieldContext_TestSignInIdentity_email(ctx, field)
+	case "firstName":
+		return ec.fieldContext_TestSignInIdentity_firstName(ctx, field)
+	case "lastName":
+		return ec.fieldContext_TestSignInIdentity_lastName(ctx, field)
+	case "claims":
+		return ec.fieldContext_TestSignInIdentity_claims(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TestSignInIdentity", field.Name)
+}
+
+func (ec *executionContext) childFields_TestSignInPlacement(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "rule":
+		return ec.fieldContext_TestSignInPlacement_rule(ctx, field)
+	case "explanation":
+		return ec.fieldContext_TestSignInPlacement_explanation(ctx, field)
+	case "account":
+		return ec.fieldContext_TestSignInPlacement_account(ctx, field)
+	case "newAccountName":
+		return ec.fieldContext_TestSignInPlacement_newAccountName(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TestSignInPlacement", field.Name)
 }
 
 func (ec *executionContext) childFields_UpdateApplicationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5484,6 +6031,28 @@ func (ec *executionContext) field_Mutation_setUserAccountAccount_args(ctx contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_startTestSignIn_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "connectionId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["connectionId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "brandId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["brandId"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_testConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5981,6 +6550,28 @@ func (ec *executionContext) field_Query_simulatePlacement_args(ctx context.Conte
 		return nil, err
 	}
 	args["claims"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_testSignIn_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "connectionId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["connectionId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg1
 	return args, nil
 }
 
@@ -10989,6 +11580,146 @@ func (ec *executionContext) fieldContext_Mutation_deleteApplication(ctx context.
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_startTestSignIn(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_startTestSignIn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StartTestSignIn(ctx, fc.Args["connectionId"].(string), fc.Args["brandId"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.StartTestSignInPayload) graphql.Marshaler {
+			return ec.marshalNStartTestSignInPayload2ᚖgatehouseᚋgraphᚋmodelᚐStartTestSignInPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_startTestSignIn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_StartTestSignInPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_startTestSignIn_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_startSpKeyRotation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_startSpKeyRotation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().StartSpKeyRotation(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SpKeysPayload) graphql.Marshaler {
+			return ec.marshalNSpKeysPayload2ᚖgatehouseᚋgraphᚋmodelᚐSpKeysPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_startSpKeyRotation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SpKeysPayload(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_promoteSpKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_promoteSpKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().PromoteSpKey(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SpKeysPayload) graphql.Marshaler {
+			return ec.marshalNSpKeysPayload2ᚖgatehouseᚋgraphᚋmodelᚐSpKeysPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_promoteSpKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SpKeysPayload(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_retireSpKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_retireSpKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().RetireSpKey(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SpKeysPayload) graphql.Marshaler {
+			return ec.marshalNSpKeysPayload2ᚖgatehouseᚋgraphᚋmodelᚐSpKeysPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_retireSpKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SpKeysPayload(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _OidcConfig_issuerUrl(ctx context.Context, field graphql.CollectedField, obj *models.OIDCConfig) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12243,6 +12974,82 @@ func (ec *executionContext) fieldContext_Query_signInEvents(ctx context.Context,
 	if fc.Args, err = ec.field_Query_signInEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_testSignIn(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_testSignIn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().TestSignIn(ctx, fc.Args["connectionId"].(string), fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.TestSignIn) graphql.Marshaler {
+			return ec.marshalOTestSignIn2ᚖgatehouseᚋmodelsᚐTestSignIn(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_testSignIn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TestSignIn(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_testSignIn_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_spKeys(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_spKeys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().SpKeys(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*provision.SPKeyInfo) graphql.Marshaler {
+			return ec.marshalNSpKey2ᚕᚖgatehouseᚋprovisionᚐSPKeyInfoᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_spKeys(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SpKey(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -14059,6 +14866,185 @@ func (ec *executionContext) fieldContext_SignInEventList_total(_ context.Context
 	return graphql.NewScalarFieldContext("SignInEventList", field, false, false, "Int")
 }
 
+func (ec *executionContext) _SpKey_role(ctx context.Context, field graphql.CollectedField, obj *provision.SPKeyInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpKey_role(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SpKey().Role(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.SpKeyRole) graphql.Marshaler {
+			return ec.marshalNSpKeyRole2gatehouseᚋgraphᚋmodelᚐSpKeyRole(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpKey_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpKey", field, true, true, "SpKeyRole")
+}
+
+func (ec *executionContext) _SpKey_certificate(ctx context.Context, field graphql.CollectedField, obj *provision.SPKeyInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpKey_certificate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CertificatePEM, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpKey_certificate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _SpKey_fingerprintSha256(ctx context.Context, field graphql.CollectedField, obj *provision.SPKeyInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpKey_fingerprintSha256(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FingerprintSHA256, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpKey_fingerprintSha256(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _SpKey_notAfter(ctx context.Context, field graphql.CollectedField, obj *provision.SPKeyInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpKey_notAfter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NotAfter, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpKey_notAfter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpKey", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SpKey_createdAt(ctx context.Context, field graphql.CollectedField, obj *provision.SPKeyInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpKey_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpKey_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpKey", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SpKeysPayload_keys(ctx context.Context, field graphql.CollectedField, obj *model.SpKeysPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpKeysPayload_keys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Keys, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*provision.SPKeyInfo) graphql.Marshaler {
+			return ec.marshalNSpKey2ᚕᚖgatehouseᚋprovisionᚐSPKeyInfoᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpKeysPayload_keys(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SpKeysPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SpKey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SpKeysPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.SpKeysPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpKeysPayload_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgatehouseᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpKeysPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SpKeysPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _SpMetadata_entityId(ctx context.Context, field graphql.CollectedField, obj *provision.SPMetadata) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14126,6 +15112,107 @@ func (ec *executionContext) _SpMetadata_metadataXml(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_SpMetadata_metadataXml(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SpMetadata", field, false, false, "String")
+}
+
+func (ec *executionContext) _StartTestSignInPayload_id(ctx context.Context, field graphql.CollectedField, obj *model.StartTestSignInPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StartTestSignInPayload_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StartTestSignInPayload_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StartTestSignInPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _StartTestSignInPayload_url(ctx context.Context, field graphql.CollectedField, obj *model.StartTestSignInPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StartTestSignInPayload_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StartTestSignInPayload_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StartTestSignInPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _StartTestSignInPayload_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.StartTestSignInPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StartTestSignInPayload_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_StartTestSignInPayload_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("StartTestSignInPayload", field, false, false, "Time")
+}
+
+func (ec *executionContext) _StartTestSignInPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.StartTestSignInPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_StartTestSignInPayload_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgatehouseᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_StartTestSignInPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "StartTestSignInPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _TestConnectionPayload_success(ctx context.Context, field graphql.CollectedField, obj *model.TestConnectionPayload) (ret graphql.Marshaler) {
@@ -14268,6 +15355,525 @@ func (ec *executionContext) fieldContext_TestConnectionPayload_errors(_ context.
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _TestSignIn_id(ctx context.Context, field graphql.CollectedField, obj *models.TestSignIn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestSignIn_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestSignIn_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestSignIn", field, false, false, "ID")
+}
+
+func (ec *executionContext) _TestSignIn_status(ctx context.Context, field graphql.CollectedField, obj *models.TestSignIn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestSignIn_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TestSignIn().Status(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.TestSignInStatus) graphql.Marshaler {
+			return ec.marshalNTestSignInStatus2gatehouseᚋgraphᚋmodelᚐTestSignInStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestSignIn_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestSignIn", field, true, true, "TestSignInStatus")
+}
+
+func (ec *executionContext) _TestSignIn_identity(ctx context.Context, field graphql.CollectedField, obj *models.TestSignIn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestSignIn_identity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TestSignIn().Identity(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *provision.TestIdentity) graphql.Marshaler {
+			return ec.marshalOTestSignInIdentity2ᚖgatehouseᚋprovisionᚐTestIdentity(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TestSignIn_identity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TestSignIn",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TestSignInIdentity(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TestSignIn_decision(ctx context.Context, field graphql.CollectedField, obj *models.TestSignIn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestSignIn_decision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TestSignIn().Decision(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *provision.TestDecision) graphql.Marshaler {
+			return ec.marshalOTestSignInDecision2ᚖgatehouseᚋprovisionᚐTestDecision(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TestSignIn_decision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TestSignIn",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TestSignInDecision(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TestSignIn_error(ctx context.Context, field graphql.CollectedField, obj *models.TestSignIn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestSignIn_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TestSignIn().Error(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TestSignIn_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestSignIn", field, true, true, "String")
+}
+
+func (ec *executionContext) _TestSignIn_expiresAt(ctx context.Context, field graphql.CollectedField, obj *models.TestSignIn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestSignIn_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestSignIn_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestSignIn", field, false, false, "Time")
+}
+
+func (ec *executionContext) _TestSignIn_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.TestSignIn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestSignIn_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestSignIn_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestSignIn", field, false, false, "Time")
+}
+
+func (ec *executionContext) _TestSignInAccount_id(ctx context.Context, field graphql.CollectedField, obj *provision.TestAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestSignInAccount_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestSignInAccount_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestSignInAccount", field, false, false, "ID")
+}
+
+func (ec *executionContext) _TestSignInAccount_name(ctx context.Context, field graphql.CollectedField, obj *provision.TestAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestSignInAccount_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestSignInAccount_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestSignInAccount", field, false, false, "String")
+}
+
+func (ec *executionContext) _TestSignInDecision_outcome(ctx context.Context, field graphql.CollectedField, obj *provision.TestDecision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestSignInDecision_outcome(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Outcome, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestSignInDecision_outcome(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestSignInDecision", field, false, false, "String")
+}
+
+func (ec *executionContext) _TestSignInDecision_reason(ctx context.Context, field graphql.CollectedField, obj *provision.TestDecision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestSignInDecision_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestSignInDecision_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestSignInDecision", field, false, false, "String")
+}
+
+func (ec *executionContext) _TestSignInDecision_placement(ctx context.Context, field graphql.CollectedField, obj *provision.TestDecision) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestSignInDecision_placement(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Placement, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *provision.TestPlacement) graphql.Marshaler {
+			return ec.marshalOTestSignInPlacement2ᚖgatehouseᚋprovisionᚐTestPlacement(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TestSignInDecision_placement(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TestSignInDecision",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TestSignInPlacement(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TestSignInIdentity_identifier(ctx context.Context, field graphql.CollectedField, obj *provision.TestIdentity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestSignInIdentity_identifier(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Identifier, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestSignInIdentity_identifier(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestSignInIdentity", field, false, false, "String")
+}
+
+func (ec *executionContext) _TestSignInIdentity_email(ctx context.Context, field graphql.CollectedField, obj *provision.TestIdentity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestSignInIdentity_email(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Email, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestSignInIdentity_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestSignInIdentity", field, false, false, "String")
+}
+
+func (ec *executionContext) _TestSignInIdentity_firstName(ctx context.Context, field graphql.CollectedField, obj *provision.TestIdentity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestSignInIdentity_firstName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FirstName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestSignInIdentity_firstName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestSignInIdentity", field, false, false, "String")
+}
+
+func (ec *executionContext) _TestSignInIdentity_lastName(ctx context.Context, field graphql.CollectedField, obj *provision.TestIdentity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestSignInIdentity_lastName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestSignInIdentity_lastName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestSignInIdentity", field, false, false, "String")
+}
+
+func (ec *executionContext) _TestSignInIdentity_claims(ctx context.Context, field graphql.CollectedField, obj *provision.TestIdentity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestSignInIdentity_claims(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Claims, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalNJSON2map(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestSignInIdentity_claims(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestSignInIdentity", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _TestSignInPlacement_rule(ctx context.Context, field graphql.CollectedField, obj *provision.TestPlacement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestSignInPlacement_rule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rule, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v provision.PlacementRule) graphql.Marshaler {
+			return ec.marshalNPlacementRule2gatehouseᚋprovisionᚐPlacementRule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestSignInPlacement_rule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestSignInPlacement", field, false, false, "PlacementRule")
+}
+
+func (ec *executionContext) _TestSignInPlacement_explanation(ctx context.Context, field graphql.CollectedField, obj *provision.TestPlacement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestSignInPlacement_explanation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Explanation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestSignInPlacement_explanation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestSignInPlacement", field, false, false, "String")
+}
+
+func (ec *executionContext) _TestSignInPlacement_account(ctx context.Context, field graphql.CollectedField, obj *provision.TestPlacement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestSignInPlacement_account(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Account, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *provision.TestAccount) graphql.Marshaler {
+			return ec.marshalOTestSignInAccount2ᚖgatehouseᚋprovisionᚐTestAccount(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TestSignInPlacement_account(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TestSignInPlacement",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TestSignInAccount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TestSignInPlacement_newAccountName(ctx context.Context, field graphql.CollectedField, obj *provision.TestPlacement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestSignInPlacement_newAccountName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NewAccountName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TestSignInPlacement_newAccountName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestSignInPlacement", field, false, false, "String")
 }
 
 func (ec *executionContext) _UpdateApplicationPayload_application(ctx context.Context, field graphql.CollectedField, obj *model.UpdateApplicationPayload) (ret graphql.Marshaler) {
@@ -20514,6 +22120,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "startTestSignIn":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_startTestSignIn(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startSpKeyRotation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_startSpKeyRotation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "promoteSpKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_promoteSpKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "retireSpKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_retireSpKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -20833,6 +22467,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_signInEvents(ctx, field)
+				})
+		case "testSignIn":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_testSignIn(ctx, field)
+				})
+		case "spKeys":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_spKeys(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -21642,6 +23288,98 @@ func (ec *executionContext) _SignInEventList(ctx context.Context, sel ast.Select
 	return out
 }
 
+var spKeyImplementors = []string{"SpKey"}
+
+func (ec *executionContext) _SpKey(ctx context.Context, sel ast.SelectionSet, obj *provision.SPKeyInfo) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, spKeyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SpKey")
+		case "role":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SpKey_role(ctx, field, obj)
+				})
+		case "certificate":
+			out.Values[i] = ec._SpKey_certificate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "fingerprintSha256":
+			out.Values[i] = ec._SpKey_fingerprintSha256(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "notAfter":
+			out.Values[i] = ec._SpKey_notAfter(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._SpKey_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var spKeysPayloadImplementors = []string{"SpKeysPayload"}
+
+func (ec *executionContext) _SpKeysPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SpKeysPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, spKeysPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SpKeysPayload")
+		case "keys":
+			out.Values[i] = ec._SpKeysPayload_keys(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._SpKeysPayload_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var spMetadataImplementors = []string{"SpMetadata"}
 
 func (ec *executionContext) _SpMetadata(ctx context.Context, sel ast.SelectionSet, obj *provision.SPMetadata) graphql.Marshaler {
@@ -21665,6 +23403,54 @@ func (ec *executionContext) _SpMetadata(ctx context.Context, sel ast.SelectionSe
 			}
 		case "metadataXml":
 			out.Values[i] = ec._SpMetadata_metadataXml(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var startTestSignInPayloadImplementors = []string{"StartTestSignInPayload"}
+
+func (ec *executionContext) _StartTestSignInPayload(ctx context.Context, sel ast.SelectionSet, obj *model.StartTestSignInPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, startTestSignInPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("StartTestSignInPayload")
+		case "id":
+			out.Values[i] = ec._StartTestSignInPayload_id(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "url":
+			out.Values[i] = ec._StartTestSignInPayload_url(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._StartTestSignInPayload_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._StartTestSignInPayload_errors(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21719,6 +23505,255 @@ func (ec *executionContext) _TestConnectionPayload(ctx context.Context, sel ast.
 		case "errors":
 			out.Values[i] = ec._TestConnectionPayload_errors(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var testSignInImplementors = []string{"TestSignIn"}
+
+func (ec *executionContext) _TestSignIn(ctx context.Context, sel ast.SelectionSet, obj *models.TestSignIn) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, testSignInImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TestSignIn")
+		case "id":
+			out.Values[i] = ec._TestSignIn_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TestSignIn_status(ctx, field, obj)
+				})
+		case "identity":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TestSignIn_identity(ctx, field, obj)
+				})
+		case "decision":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TestSignIn_decision(ctx, field, obj)
+				})
+		case "error":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TestSignIn_error(ctx, field, obj)
+				})
+		case "expiresAt":
+			out.Values[i] = ec._TestSignIn_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._TestSignIn_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var testSignInAccountImplementors = []string{"TestSignInAccount"}
+
+func (ec *executionContext) _TestSignInAccount(ctx context.Context, sel ast.SelectionSet, obj *provision.TestAccount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, testSignInAccountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TestSignInAccount")
+		case "id":
+			out.Values[i] = ec._TestSignInAccount_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._TestSignInAccount_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var testSignInDecisionImplementors = []string{"TestSignInDecision"}
+
+func (ec *executionContext) _TestSignInDecision(ctx context.Context, sel ast.SelectionSet, obj *provision.TestDecision) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, testSignInDecisionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TestSignInDecision")
+		case "outcome":
+			out.Values[i] = ec._TestSignInDecision_outcome(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._TestSignInDecision_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "placement":
+			out.Values[i] = ec._TestSignInDecision_placement(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var testSignInIdentityImplementors = []string{"TestSignInIdentity"}
+
+func (ec *executionContext) _TestSignInIdentity(ctx context.Context, sel ast.SelectionSet, obj *provision.TestIdentity) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, testSignInIdentityImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TestSignInIdentity")
+		case "identifier":
+			out.Values[i] = ec._TestSignInIdentity_identifier(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "email":
+			out.Values[i] = ec._TestSignInIdentity_email(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "firstName":
+			out.Values[i] = ec._TestSignInIdentity_firstName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastName":
+			out.Values[i] = ec._TestSignInIdentity_lastName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "claims":
+			out.Values[i] = ec._TestSignInIdentity_claims(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var testSignInPlacementImplementors = []string{"TestSignInPlacement"}
+
+func (ec *executionContext) _TestSignInPlacement(ctx context.Context, sel ast.SelectionSet, obj *provision.TestPlacement) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, testSignInPlacementImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TestSignInPlacement")
+		case "rule":
+			out.Values[i] = ec._TestSignInPlacement_rule(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "explanation":
+			out.Values[i] = ec._TestSignInPlacement_explanation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "account":
+			out.Values[i] = ec._TestSignInPlacement_account(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "newAccountName":
+			out.Values[i] = ec._TestSignInPlacement_newAccountName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -23456,12 +25491,62 @@ func (ec *executionContext) marshalNSignInOutcome2gatehouseᚋgraphᚋmodelᚐSi
 	return v
 }
 
+func (ec *executionContext) marshalNSpKey2ᚕᚖgatehouseᚋprovisionᚐSPKeyInfoᚄ(ctx context.Context, sel ast.SelectionSet, v []*provision.SPKeyInfo) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSpKey2ᚖgatehouseᚋprovisionᚐSPKeyInfo(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSpKey2ᚖgatehouseᚋprovisionᚐSPKeyInfo(ctx context.Context, sel ast.SelectionSet, v *provision.SPKeyInfo) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SpKey!")
+		return graphql.Null
+	}
+	return ec._SpKey(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSpKeyRole2gatehouseᚋgraphᚋmodelᚐSpKeyRole(ctx context.Context, v any) (model.SpKeyRole, error) {
+	var res model.SpKeyRole
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSpKeyRole2gatehouseᚋgraphᚋmodelᚐSpKeyRole(ctx context.Context, sel ast.SelectionSet, v model.SpKeyRole) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNSpKeysPayload2ᚖgatehouseᚋgraphᚋmodelᚐSpKeysPayload(ctx context.Context, sel ast.SelectionSet, v *model.SpKeysPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SpKeysPayload!")
+		return graphql.Null
+	}
+	return ec._SpKeysPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNSpMetadata2ᚖgatehouseᚋprovisionᚐSPMetadata(ctx context.Context, sel ast.SelectionSet, v *provision.SPMetadata) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "SpMetadata!")
 		return graphql.Null
 	}
 	return ec._SpMetadata(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNStartTestSignInPayload2ᚖgatehouseᚋgraphᚋmodelᚐStartTestSignInPayload(ctx context.Context, sel ast.SelectionSet, v *model.StartTestSignInPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "StartTestSignInPayload!")
+		return graphql.Null
+	}
+	return ec._StartTestSignInPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
@@ -23518,6 +25603,16 @@ func (ec *executionContext) marshalNTestConnectionPayload2ᚖgatehouseᚋgraph�
 		return graphql.Null
 	}
 	return ec._TestConnectionPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNTestSignInStatus2gatehouseᚋgraphᚋmodelᚐTestSignInStatus(ctx context.Context, v any) (model.TestSignInStatus, error) {
+	var res model.TestSignInStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTestSignInStatus2gatehouseᚋgraphᚋmodelᚐTestSignInStatus(ctx context.Context, sel ast.SelectionSet, v model.TestSignInStatus) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
@@ -24318,6 +26413,41 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = ctx
 	res := graphql.MarshalString(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOTestSignIn2ᚖgatehouseᚋmodelsᚐTestSignIn(ctx context.Context, sel ast.SelectionSet, v *models.TestSignIn) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._TestSignIn(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOTestSignInAccount2ᚖgatehouseᚋprovisionᚐTestAccount(ctx context.Context, sel ast.SelectionSet, v *provision.TestAccount) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._TestSignInAccount(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOTestSignInDecision2ᚖgatehouseᚋprovisionᚐTestDecision(ctx context.Context, sel ast.SelectionSet, v *provision.TestDecision) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._TestSignInDecision(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOTestSignInIdentity2ᚖgatehouseᚋprovisionᚐTestIdentity(ctx context.Context, sel ast.SelectionSet, v *provision.TestIdentity) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._TestSignInIdentity(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOTestSignInPlacement2ᚖgatehouseᚋprovisionᚐTestPlacement(ctx context.Context, sel ast.SelectionSet, v *provision.TestPlacement) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._TestSignInPlacement(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOTime2ᚖtimeᚐTime(ctx context.Context, v any) (*time.Time, error) {

@@ -64,6 +64,8 @@ type AuthorizeRequest struct {
 	// BrowserSecret is the value of the browser's sign-in cookie, "" when it has none.
 	BrowserSecret string
 	RequestID     string
+	// Test marks the flow of a connection test sign-in (testsignin.go), not an application's.
+	Test bool
 }
 
 // AuthorizeKind says what the OpenID Provider answers an authorize request with.
@@ -208,7 +210,7 @@ func (s *Service) startFlow(ctx context.Context, app *models.Application, conn *
 		Scope: grantedScope(req.Scope), State: req.State, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge,
 		UpstreamStateHash: secret.Hash(st.UpstreamState), UpstreamNonce: st.UpstreamNonce,
 		UpstreamVerifierEnc: s.box.Seal([]byte(st.UpstreamVerifier)), UpstreamRequestID: st.UpstreamRequestID,
-		RequestID: truncate(req.RequestID, 64), ExpiresAt: now.Add(FlowLifetime), CreatedAt: now}
+		RequestID: truncate(req.RequestID, 64), Test: req.Test, ExpiresAt: now.Add(FlowLifetime), CreatedAt: now}
 	if err := s.store.CreateFlow(ctx, st.Flow); err != nil {
 		return nil, internal("authorize: create flow", err)
 	}
@@ -389,6 +391,9 @@ func (s *Service) recordFailure(ctx context.Context, f *models.SignInFlow, conn 
 	if requestID == "" {
 		requestID = f.RequestID
 	}
+	if f.Test {
+		s.failTest(ctx, f, public, cause)
+	}
 	ev := s.event(f, conn, identifier, models.SignInOutcomeFailed, public, cause, requestID)
 	if err := s.store.CreateSignInEvent(ctx, ev); err != nil {
 		s.log.ErrorContext(ctx, "sign-in: record event", "request_id", requestID, "err", err)
@@ -402,6 +407,12 @@ func (s *Service) event(f *models.SignInFlow, conn *models.Connection, identifie
 		Outcome: outcome, Reason: reason, Cause: truncate(cause, 2000), RequestID: requestID, Test: f.Test, CreatedAt: s.now()}
 	if conn != nil {
 		ev.ConnectionSlug = conn.Slug
+	}
+	if appID == uuid.Nil { // a test sign-in: no application, maybe no brand
+		ev.ApplicationID = nil
+	}
+	if brandID == uuid.Nil {
+		ev.BrandID = nil
 	}
 	return ev
 }
@@ -426,6 +437,9 @@ type IDClaims struct {
 // redirect URI with a code, or with access_denied and the engine's reason.
 func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity) (string, error) {
 	fl := f.Flow
+	if fl.Test {
+		return s.completeTest(ctx, f, id)
+	}
 	var code string
 	// The audit event, the grant and the sign-in event commit with the decision: one
 	// transaction per sign-in, and one statement for the three rows on PostgreSQL.
@@ -633,6 +647,11 @@ func (s *Service) UserInfoOf(ctx context.Context, ws, grantID uuid.UUID) (*UserI
 func (s *Service) PruneSignInState(ctx context.Context) (int64, error) {
 	now := s.now()
 	n, err := s.store.PruneSignInState(ctx, now, now.Add(-GrantRetention))
+	if err == nil {
+		var m int64
+		m, err = s.pruneSAMLState(ctx, now)
+		n += m
+	}
 	return n, internal("prune sign-in state", err)
 }
 

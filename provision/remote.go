@@ -19,8 +19,9 @@ type Remote interface {
 	LookupTXT(ctx context.Context, name string) ([]string, error)
 	// FetchFile returns the (small) body of an https URL.
 	FetchFile(ctx context.Context, url string) (string, error)
-	// SPMetadataXML renders the service provider's SAML metadata.
-	SPMetadataXML(sp SPKeyPair, entityID, acsURL string) (string, error)
+	// SPMetadataXML renders the service provider's SAML metadata, listing every key: the
+	// current one for signing and encryption, a next or previous one beside it.
+	SPMetadataXML(keys SPKeys, entityID, acsURL string) (string, error)
 }
 
 // OIDCTarget is what a connection test needs of an OIDC connection.

@@ -5,12 +5,17 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"math/big"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
 
 	"gatehouse/models"
 	"gatehouse/store"
@@ -21,6 +26,58 @@ type SPMetadata struct {
 	EntityID    string
 	ACSURL      string
 	MetadataXML string
+}
+
+// SPKeys are the service provider's key pairs in their rotation roles (models.SAMLSPKey).
+type SPKeys struct {
+	// Current signs AuthnRequests and is the first key tried for decryption.
+	Current SPKeyPair
+	// Next is published ahead of its promotion; Previous stays published after it. Either may
+	// be nil. Both still decrypt: an IdP may encrypt to any certificate it was given.
+	Next, Previous *SPKeyPair
+}
+
+// All returns every key pair, the current one first.
+func (k *SPKeys) All() []SPKeyPair {
+	out := []SPKeyPair{k.Current}
+	for _, p := range []*SPKeyPair{k.Next, k.Previous} {
+		if p != nil {
+			out = append(out, *p)
+		}
+	}
+	return out
+}
+
+// SAMLSP is what a SAML login needs of Gatehouse's service provider.
+type SAMLSP struct {
+	// EntityID is the audience assertions must name: <public URL>/saml/metadata.
+	EntityID string
+	// ACSURL is the Destination and Recipient responses must name: <public URL>/saml/acs.
+	ACSURL string
+	Keys   SPKeys
+}
+
+// SPKeyInfo describes one SP key for an administrator (never the private half).
+type SPKeyInfo struct {
+	// Role is current, next or previous.
+	Role string
+	// CertificatePEM is the certificate IdPs are given.
+	CertificatePEM string
+	// FingerprintSHA256 is the certificate's SHA-256 fingerprint, hex, as IdP consoles show it.
+	FingerprintSHA256 string
+	NotAfter          time.Time
+	CreatedAt         time.Time
+}
+
+// spKeysTTL bounds how long a replica keeps using its copy of the SP keys: after a rotation
+// step on another replica, this one signs and publishes the new set within this time.
+const spKeysTTL = 10 * time.Second
+
+// spKeyCache keeps the decrypted SP keys, so that a sign-in does not read and decrypt them.
+type spKeyCache struct {
+	mu   sync.Mutex
+	keys *SPKeys
+	at   time.Time
 }
 
 var spKeyMu sync.Mutex
@@ -34,40 +91,98 @@ func (s *Service) SPMetadata(ctx context.Context) (*SPMetadata, error) {
 }
 
 // PublicSPMetadata returns the service provider metadata without authentication: it is a
-// public document (GET /saml/metadata) that IdPs fetch. The key pair is generated on first use.
+// public document (GET /saml/metadata) that IdPs fetch. It lists every key of the rotation.
 func (s *Service) PublicSPMetadata(ctx context.Context) (*SPMetadata, error) {
 	if s.sso.remote == nil {
 		return nil, internal("sp metadata", errors.New("no Remote configured"))
 	}
-	kp, err := s.spKeyPair(ctx)
+	sp, err := s.SAMLServiceProvider(ctx)
 	if err != nil {
-		return nil, internal("sp key pair", err)
+		return nil, err
 	}
-	m := &SPMetadata{EntityID: s.sso.publicURL + "/saml/metadata", ACSURL: s.sso.publicURL + "/saml/acs"}
-	m.MetadataXML, err = s.sso.remote.SPMetadataXML(*kp, m.EntityID, m.ACSURL)
+	m := &SPMetadata{EntityID: sp.EntityID, ACSURL: sp.ACSURL}
+	m.MetadataXML, err = s.sso.remote.SPMetadataXML(sp.Keys, m.EntityID, m.ACSURL)
 	if err != nil {
 		return nil, internal("sp metadata", err)
 	}
 	return m, nil
 }
 
-// spKeyPair loads the SP key pair, generating and storing it (encrypted) on first use.
-// Replicas racing on first use agree on the one stored first.
-func (s *Service) spKeyPair(ctx context.Context) (*SPKeyPair, error) {
-	k, err := s.store.SAMLSPKey(ctx)
-	if errors.Is(err, store.ErrNotFound) {
-		spKeyMu.Lock()
-		defer spKeyMu.Unlock()
-		if k, err = s.store.SAMLSPKey(ctx); errors.Is(err, store.ErrNotFound) {
-			k, err = s.newSPKey()
-			if err == nil {
-				k, err = s.store.CreateSAMLSPKey(ctx, k)
-			}
-		}
+// SAMLServiceProvider returns the service provider's URLs and keys for a SAML login. The key
+// pair is generated on first use.
+func (s *Service) SAMLServiceProvider(ctx context.Context) (*SAMLSP, error) {
+	keys, err := s.spKeys(ctx)
+	if err != nil {
+		return nil, internal("sp keys", err)
 	}
+	return &SAMLSP{EntityID: s.sso.publicURL + "/saml/metadata", ACSURL: s.sso.publicURL + "/saml/acs", Keys: *keys}, nil
+}
+
+// spKeys returns the cached SP keys, loading them when the copy is older than spKeysTTL.
+func (s *Service) spKeys(ctx context.Context) (*SPKeys, error) {
+	c := &s.spKeyCache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.keys != nil && s.now().Sub(c.at) < spKeysTTL {
+		return c.keys, nil
+	}
+	keys, err := s.loadSPKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
+	c.keys, c.at = keys, s.now()
+	return keys, nil
+}
+
+// forgetSPKeys makes the next spKeys read the database (after a rotation step here).
+func (s *Service) forgetSPKeys() {
+	s.spKeyCache.mu.Lock()
+	s.spKeyCache.keys = nil
+	s.spKeyCache.mu.Unlock()
+}
+
+// loadSPKeys reads and decrypts every SP key, generating the current one on first use.
+// Replicas racing on first use agree on the one stored first.
+func (s *Service) loadSPKeys(ctx context.Context) (*SPKeys, error) {
+	if _, err := s.store.SAMLSPKey(ctx); errors.Is(err, store.ErrNotFound) {
+		spKeyMu.Lock()
+		defer spKeyMu.Unlock()
+		k, err := s.newSPKey(models.SPKeyCurrent)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := s.store.CreateSAMLSPKey(ctx, k); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	rows, err := s.store.SAMLSPKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keys := &SPKeys{}
+	for _, row := range rows {
+		kp, err := s.openSPKey(row)
+		if err != nil {
+			return nil, err
+		}
+		switch row.ID {
+		case models.SPKeyCurrent:
+			keys.Current = *kp
+		case models.SPKeyNext:
+			keys.Next = kp
+		case models.SPKeyPrevious:
+			keys.Previous = kp
+		}
+	}
+	if keys.Current.Key == nil {
+		return nil, errors.New("no current SP key after a concurrent promotion")
+	}
+	return keys, nil
+}
+
+func (s *Service) openSPKey(k *models.SAMLSPKey) (*SPKeyPair, error) {
 	der, err := s.box.Open(k.PrivateKeyEnc)
 	if err != nil {
 		return nil, err
@@ -87,9 +202,14 @@ func (s *Service) spKeyPair(ctx context.Context) (*SPKeyPair, error) {
 	return &SPKeyPair{Key: signer, Certificate: cert}, nil
 }
 
+// spCertificateLifetime is how long an SP certificate is valid. SAML uses the certificate
+// only to carry the public key, and IdPs do not re-import it by themselves, so it must outlive
+// any deployment's patience: an expired SP certificate breaks sign-in at IdPs that check it.
+const spCertificateLifetime = 10 // years
+
 // newSPKey makes an RSA-2048 key (what every IdP accepts for SAML) and a self-signed
-// certificate valid for ten years; SAML uses it only to carry the public key.
-func (s *Service) newSPKey() (*models.SAMLSPKey, error) {
+// certificate valid for spCertificateLifetime years, for the given role.
+func (s *Service) newSPKey(role string) (*models.SAMLSPKey, error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, err
@@ -97,7 +217,7 @@ func (s *Service) newSPKey() (*models.SAMLSPKey, error) {
 	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
 	now := s.now()
 	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "Gatehouse SAML SP"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(10, 0, 0),
+		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(spCertificateLifetime, 0, 0),
 		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment, BasicConstraintsValid: true}
 	certDER, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -107,5 +227,141 @@ func (s *Service) newSPKey() (*models.SAMLSPKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &models.SAMLSPKey{ID: "default", PrivateKeyEnc: s.box.Seal(der), Certificate: certDER, CreatedAt: now}, nil
+	return &models.SAMLSPKey{ID: role, PrivateKeyEnc: s.box.Seal(der), Certificate: certDER, CreatedAt: now}, nil
+}
+
+// authorizeSPKeys allows the platform admin only: the SP keys serve every workspace.
+func (s *Service) authorizeSPKeys(ctx context.Context) (*Principal, error) {
+	p, err := s.authorize(ctx, accessAdmin)
+	if err != nil {
+		return nil, err
+	}
+	if !p.PlatformAdmin {
+		return nil, models.Errorf(models.EFORBIDDEN, "only the platform admin client may manage the SAML service provider keys: they serve every workspace")
+	}
+	return p, nil
+}
+
+// SPKeyInfos lists the SP keys, current first (platform admin only).
+func (s *Service) SPKeyInfos(ctx context.Context) ([]*SPKeyInfo, error) {
+	if _, err := s.authorizeSPKeys(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := s.spKeys(ctx); err != nil { // generates the current key on first use
+		return nil, internal("sp keys", err)
+	}
+	rows, err := s.store.SAMLSPKeys(ctx)
+	if err != nil {
+		return nil, internal("sp keys", err)
+	}
+	var out []*SPKeyInfo
+	for _, role := range []string{models.SPKeyCurrent, models.SPKeyNext, models.SPKeyPrevious} {
+		for _, row := range rows {
+			if row.ID == role {
+				out = append(out, spKeyInfo(row))
+			}
+		}
+	}
+	return out, nil
+}
+
+func spKeyInfo(k *models.SAMLSPKey) *SPKeyInfo {
+	role := k.ID
+	if role == models.SPKeyCurrent {
+		role = "current"
+	}
+	sum := sha256.Sum256(k.Certificate)
+	info := &SPKeyInfo{Role: role, FingerprintSHA256: hex.EncodeToString(sum[:]), CreatedAt: k.CreatedAt,
+		CertificatePEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: k.Certificate}))}
+	if c, err := x509.ParseCertificate(k.Certificate); err == nil {
+		info.NotAfter = c.NotAfter
+	}
+	return info
+}
+
+// StartSPKeyRotation creates the next SP key and publishes it in the metadata beside the
+// current one, without using it yet, so that IdPs can import it first. It fails with
+// INVALID_STATE when a next key exists already.
+func (s *Service) StartSPKeyRotation(ctx context.Context) (*SPKeyInfo, error) {
+	p, err := s.authorizeSPKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.spKeys(ctx); err != nil {
+		return nil, internal("sp keys", err)
+	}
+	k, err := s.newSPKey(models.SPKeyNext)
+	if err != nil {
+		return nil, internal("sp key", err)
+	}
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.Create(ctx, k); err != nil {
+			return err
+		}
+		return s.audit(ctx, p, "saml_sp_key.rotation_started", "saml_sp_key", models.SPKeyNext, nil)
+	})
+	if store.IsUnique(err, "saml_sp_keys_pkey") {
+		return nil, models.Errorf(models.EINVALIDSTATE, "a next SP key exists already: promote it (once every IdP has the new certificate) before starting another rotation")
+	}
+	if err != nil {
+		return nil, internal("sp key rotation", err)
+	}
+	s.forgetSPKeys()
+	return spKeyInfo(k), nil
+}
+
+// PromoteSPKey makes the next SP key current: it signs AuthnRequests from now on. The replaced
+// key stays published and keeps decrypting as the previous key until RetireSPKey; an older
+// previous key is dropped. INVALID_STATE when no rotation was started.
+func (s *Service) PromoteSPKey(ctx context.Context) error {
+	return s.spKeyStep(ctx, "saml_sp_key.promoted", models.SPKeyCurrent, s.store.PromoteSAMLSPKey,
+		"there is no next SP key to promote: start a rotation first")
+}
+
+// RetireSPKey drops the previous SP key from the metadata and from decryption, once every IdP
+// has the current certificate. INVALID_STATE when there is none.
+func (s *Service) RetireSPKey(ctx context.Context) error {
+	return s.spKeyStep(ctx, "saml_sp_key.retired", models.SPKeyPrevious, func(ctx context.Context) error {
+		return s.store.DeleteSAMLSPKey(ctx, models.SPKeyPrevious)
+	}, "there is no previous SP key to retire")
+}
+
+// spKeyStep runs one rotation step with its audit event in a transaction; the step's
+// store.ErrNotFound is INVALID_STATE with the message missing.
+func (s *Service) spKeyStep(ctx context.Context, action, role string, step func(context.Context) error, missing string) error {
+	p, err := s.authorizeSPKeys(ctx)
+	if err != nil {
+		return err
+	}
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := step(ctx); err != nil {
+			return err
+		}
+		return s.audit(ctx, p, action, "saml_sp_key", role, nil)
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return models.Errorf(models.EINVALIDSTATE, "%s", missing)
+	}
+	if err != nil {
+		return internal(action, err)
+	}
+	s.forgetSPKeys()
+	return nil
+}
+
+// UseSAMLAssertion accepts an assertion ID of a connection's IdP once: a second use, on any
+// replica, is refused (INVALID) until keepUntil, after which the SAML time checks refuse the
+// assertion anyway. Expired IDs are pruned with the other sign-in state (PruneSignInState).
+func (s *Service) UseSAMLAssertion(ctx context.Context, connectionID uuid.UUID, assertionID string, keepUntil time.Time) error {
+	if assertionID == "" || len(assertionID) > 256 {
+		return models.Errorf(models.EINVALID, "the assertion has no usable ID")
+	}
+	fresh, err := s.store.UseSAMLAssertion(ctx, connectionID, assertionID, keepUntil)
+	if err != nil {
+		return internal("use saml assertion", err)
+	}
+	if !fresh {
+		return models.Errorf(models.EINVALID, "the assertion was used before (replay)")
+	}
+	return nil
 }

@@ -46,6 +46,8 @@ type Service struct {
 	allowPrivate bool
 	sso          ssoOptions
 	observer     Observer
+	// spKeyCache keeps the SAML SP keys (samlsp.go).
+	spKeyCache spKeyCache
 }
 
 // Options configure a Service.

@@ -97,12 +97,8 @@ func (s *Service) signIn(ctx context.Context, brandID, connectionID uuid.UUID, i
 // connection cache; nil: none): a browser sign-in's flow has it. See signInOnce's fast path.
 func (s *Service) decide(ctx context.Context, brandID, connectionID uuid.UUID, known *models.Connection, id Identity, then func(ctx context.Context, res *SignInResult) error) (*SignInResult, error) {
 	id = normaliseIdentity(id)
-	if errs := models.CheckTexts("identifier", id.Identifier, "email", id.Email, "firstName", id.FirstName,
-		"lastName", id.LastName); len(errs) > 0 {
-		return nil, models.FieldError(models.EINVALID, errs[0].Field, "", "the identity provider sent a value that "+errs[0].Message)
-	}
-	if id.Identifier == "" || len(id.Identifier) > models.MaxIdentifierLength {
-		return nil, models.FieldError(models.EINVALID, "identifier", truncate(id.Identifier, 64), "the identity provider sent no usable identifier (1-255 characters)")
+	if err := checkIdentity(id); err != nil {
+		return nil, err
 	}
 	var res *SignInResult
 	var err error
@@ -219,6 +215,13 @@ func (s *Service) signInOnce(ctx context.Context, brandID, connectionID uuid.UUI
 	if conn.Status != models.StatusActive {
 		return d.refuse(ctx, nil, reasonConnectionInactive, "connection status is "+string(conn.Status))
 	}
+	return d.decide(ctx)
+}
+
+// decide runs the engine's steps for an active connection (a test sign-in runs them for a
+// connection still in testing, in a transaction it rolls back: testsignin.go).
+func (d *decision) decide(ctx context.Context) (*SignInResult, error) {
+	s, ws, conn, brand, id := d.s, d.brand.WorkspaceID, d.conn, d.brand, d.id
 
 	// 1. The identity is bound already (the fast path looked).
 	if !fast {
@@ -455,4 +458,16 @@ func (s *Service) SignInDryRun(ctx context.Context, brandID, connectionID uuid.U
 		return nil, err
 	}
 	return decided, nil
+}
+
+// checkIdentity refuses an identity with unusable text or without a usable identifier.
+func checkIdentity(id Identity) error {
+	if errs := models.CheckTexts("identifier", id.Identifier, "email", id.Email, "firstName", id.FirstName,
+		"lastName", id.LastName); len(errs) > 0 {
+		return models.FieldError(models.EINVALID, errs[0].Field, "", "the identity provider sent a value that "+errs[0].Message)
+	}
+	if id.Identifier == "" || len(id.Identifier) > models.MaxIdentifierLength {
+		return models.FieldError(models.EINVALID, "identifier", truncate(id.Identifier, 64), "the identity provider sent no usable identifier (1-255 characters)")
+	}
+	return nil
 }

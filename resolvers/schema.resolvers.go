@@ -288,6 +288,29 @@ func (r *mutationResolver) DeleteApplication(ctx context.Context, input model.De
 	return r.deleteApplication(ctx, input)
 }
 
+// StartTestSignIn is the resolver for the startTestSignIn field.
+func (r *mutationResolver) StartTestSignIn(ctx context.Context, connectionID string, brandID *string) (*model.StartTestSignInPayload, error) {
+	return r.startTestSignIn(ctx, connectionID, brandID)
+}
+
+// StartSpKeyRotation is the resolver for the startSpKeyRotation field.
+func (r *mutationResolver) StartSpKeyRotation(ctx context.Context) (*model.SpKeysPayload, error) {
+	return r.spKeysPayload(ctx, func(ctx context.Context) error {
+		_, err := r.Svc.StartSPKeyRotation(ctx)
+		return err
+	})
+}
+
+// PromoteSpKey is the resolver for the promoteSpKey field.
+func (r *mutationResolver) PromoteSpKey(ctx context.Context) (*model.SpKeysPayload, error) {
+	return r.spKeysPayload(ctx, r.Svc.PromoteSPKey)
+}
+
+// RetireSpKey is the resolver for the retireSpKey field.
+func (r *mutationResolver) RetireSpKey(ctx context.Context) (*model.SpKeysPayload, error) {
+	return r.spKeysPayload(ctx, r.Svc.RetireSPKey)
+}
+
 // CallbackURL is the resolver for the callbackUrl field.
 func (r *oidcConfigResolver) CallbackURL(ctx context.Context, obj *models.OIDCConfig) (string, error) {
 	return r.Svc.OIDCCallbackURL(), nil
@@ -426,6 +449,16 @@ func (r *queryResolver) SignInEvents(ctx context.Context, connectionID *string, 
 	return r.signInEvents(ctx, connectionID, brandID, outcome, page, pageSize)
 }
 
+// TestSignIn is the resolver for the testSignIn field.
+func (r *queryResolver) TestSignIn(ctx context.Context, connectionID string, id string) (*models.TestSignIn, error) {
+	return r.testSignIn(ctx, connectionID, id)
+}
+
+// SpKeys is the resolver for the spKeys field.
+func (r *queryResolver) SpKeys(ctx context.Context) ([]*provision.SPKeyInfo, error) {
+	return r.Svc.SPKeyInfos(ctx)
+}
+
 // ErrorMessage is the resolver for the errorMessage field.
 func (r *scimActivityResolver) ErrorMessage(ctx context.Context, obj *models.ScimActivity) (*string, error) {
 	return activityError(obj), nil
@@ -459,6 +492,31 @@ func (r *signInEventResolver) Connection(ctx context.Context, obj *models.SignIn
 // Application is the resolver for the application field.
 func (r *signInEventResolver) Application(ctx context.Context, obj *models.SignInEvent) (*model.SignInEventApplication, error) {
 	return signInEventApplication(obj), nil
+}
+
+// Role is the resolver for the role field.
+func (r *spKeyResolver) Role(ctx context.Context, obj *provision.SPKeyInfo) (model.SpKeyRole, error) {
+	return spKeyRole(obj), nil
+}
+
+// Status is the resolver for the status field.
+func (r *testSignInResolver) Status(ctx context.Context, obj *models.TestSignIn) (model.TestSignInStatus, error) {
+	return testSignInStatus(obj), nil
+}
+
+// Identity is the resolver for the identity field.
+func (r *testSignInResolver) Identity(ctx context.Context, obj *models.TestSignIn) (*provision.TestIdentity, error) {
+	return testSignInIdentity(obj), nil
+}
+
+// Decision is the resolver for the decision field.
+func (r *testSignInResolver) Decision(ctx context.Context, obj *models.TestSignIn) (*provision.TestDecision, error) {
+	return testSignInDecision(obj), nil
+}
+
+// Error is the resolver for the error field.
+func (r *testSignInResolver) Error(ctx context.Context, obj *models.TestSignIn) (*string, error) {
+	return testSignInError(obj), nil
 }
 
 // Credentials is the resolver for the credentials field.
@@ -514,6 +572,12 @@ func (r *Resolver) ScimToken() graph.ScimTokenResolver { return &scimTokenResolv
 // SignInEvent returns graph.SignInEventResolver implementation.
 func (r *Resolver) SignInEvent() graph.SignInEventResolver { return &signInEventResolver{r} }
 
+// SpKey returns graph.SpKeyResolver implementation.
+func (r *Resolver) SpKey() graph.SpKeyResolver { return &spKeyResolver{r} }
+
+// TestSignIn returns graph.TestSignInResolver implementation.
+func (r *Resolver) TestSignIn() graph.TestSignInResolver { return &testSignInResolver{r} }
+
 // UserAccount returns graph.UserAccountResolver implementation.
 func (r *Resolver) UserAccount() graph.UserAccountResolver { return &userAccountResolver{r} }
 
@@ -535,6 +599,8 @@ type (
 	scimActivityResolver          struct{ *Resolver }
 	scimTokenResolver             struct{ *Resolver }
 	signInEventResolver           struct{ *Resolver }
+	spKeyResolver                 struct{ *Resolver }
+	testSignInResolver            struct{ *Resolver }
 	userAccountResolver           struct{ *Resolver }
 	userAccountConnectionResolver struct{ *Resolver }
 )

@@ -26,6 +26,7 @@ func (h *Handler) registerSSO(mux *http.ServeMux) {
 	mux.Handle("POST "+base+"/{id}/domains/{domain_id}/set-primary", h.handle(h.setPrimaryDomain))
 	mux.Handle("DELETE "+base+"/{id}/domains/{domain_id}", h.handle(h.removeDomain))
 	mux.Handle("GET /api/v1/sso/sp-metadata", h.handle(h.spMetadata))
+	h.registerSAML(mux)
 }
 
 // connectionBody is the create and update request. Omitted fields are nil: required on create,

@@ -264,6 +264,12 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 	str := func(k string) string { v, _ := claims[k].(string); return v }
 	id := provision.Identity{Identifier: idt.Subject, Email: str("email"), FirstName: str("given_name"),
 		LastName: str("family_name"), Claims: claims}
+	if emailUnverified(claims["email_verified"]) {
+		// An address the IdP has not verified (self-service registration, an editable email
+		// attribute) must not link the person to the account that owns it, nor be reported to
+		// the application as theirs: the engine sees no email.
+		id.Email = ""
+	}
 	if id.FirstName == "" && id.LastName == "" {
 		if first, last, ok := strings.Cut(strings.TrimSpace(str("name")), " "); ok {
 			id.FirstName, id.LastName = first, strings.TrimSpace(last)
@@ -284,4 +290,16 @@ func describeOAuth(err error) string {
 		return fmt.Sprintf("the identity provider answered HTTP %d", re.Response.StatusCode)
 	}
 	return truncate(err.Error(), 300)
+}
+
+// emailUnverified reports whether an email_verified claim says no: false, or the string
+// "false" that some IdPs send. An absent claim (Entra ID sends none) is not a denial.
+func emailUnverified(v any) bool {
+	switch v := v.(type) {
+	case bool:
+		return !v
+	case string:
+		return strings.EqualFold(strings.TrimSpace(v), "false")
+	}
+	return false
 }

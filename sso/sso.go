@@ -1,8 +1,10 @@
 // Package sso is Gatehouse's contact with identity providers: connection tests (OIDC discovery
-// and JWKS, SAML certificate and metadata), domain verification lookups (DNS TXT, https file)
-// and the SAML service provider metadata. It implements provision.Remote; every outbound HTTP
-// request goes through the SSRF-guarded netguard client. It holds no business rules: what a
-// result means for a connection or a domain is decided in provision.
+// and JWKS, SAML certificate and metadata), domain verification lookups (DNS TXT, https file),
+// the SAML service provider metadata, and the upstream side of browser sign-in (the OIDC
+// relying party, the SAML service provider, the test sign-in page). It implements
+// provision.Remote; every outbound HTTP request goes through the SSRF-guarded netguard client.
+// It holds no business rules: what a result means for a connection, a domain or a sign-in is
+// decided in provision.
 package sso
 
 import (
@@ -299,26 +301,6 @@ func (r *Remote) FetchFile(ctx context.Context, raw string) (string, error) {
 		return "", errors.New(describe(ctx, err))
 	}
 	return string(b), nil
-}
-
-// SPMetadataXML renders the service provider metadata with crewjam/saml.
-func (r *Remote) SPMetadataXML(kp provision.SPKeyPair, entityID, acsURL string) (string, error) {
-	mu, err := url.Parse(entityID)
-	if err != nil {
-		return "", err
-	}
-	au, err := url.Parse(acsURL)
-	if err != nil {
-		return "", err
-	}
-	sp := saml.ServiceProvider{EntityID: entityID, Key: kp.Key, Certificate: kp.Certificate,
-		MetadataURL: *mu, AcsURL: *au, AuthnNameIDFormat: saml.EmailAddressNameIDFormat,
-		MetadataValidDuration: 7 * 24 * time.Hour}
-	b, err := xml.MarshalIndent(sp.Metadata(), "", "  ")
-	if err != nil {
-		return "", err
-	}
-	return xml.Header + string(b), nil
 }
 
 // MetadataHandler serves GET /saml/metadata: the public SP metadata document IdPs import.

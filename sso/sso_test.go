@@ -1,6 +1,7 @@
 package sso
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -8,8 +9,10 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"encoding/xml"
 	"io"
 	"log"
 	"math/big"
@@ -20,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crewjam/saml"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/miekg/dns"
 
@@ -332,17 +336,46 @@ func TestFetchFileOverTLS(t *testing.T) {
 }
 
 func TestSPMetadataXML(t *testing.T) {
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
-	block, _ := pem.Decode([]byte(makeCert(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), key)))
-	cert, _ := x509.ParseCertificate(block.Bytes)
-	xmlDoc, err := New(Options{}).SPMetadataXML(provision.SPKeyPair{Key: key, Certificate: cert},
-		"https://gh.example.com/saml/metadata", "https://gh.example.com/saml/acs")
-	if err != nil {
-		t.Fatal(err)
+	pair := func() provision.SPKeyPair {
+		key, _ := rsa.GenerateKey(rand.Reader, 2048)
+		block, _ := pem.Decode([]byte(makeCert(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), key)))
+		cert, _ := x509.ParseCertificate(block.Bytes)
+		return provision.SPKeyPair{Key: key, Certificate: cert}
 	}
-	for _, want := range []string{`entityID="https://gh.example.com/saml/metadata"`, `Location="https://gh.example.com/saml/acs"`, "X509Certificate", "SPSSODescriptor"} {
-		if !strings.Contains(xmlDoc, want) {
-			t.Errorf("metadata lacks %s:\n%s", want, xmlDoc)
+	cur, next := pair(), pair()
+	for _, keys := range []provision.SPKeys{{Current: cur}, {Current: cur, Next: &next}} {
+		xmlDoc, err := New(Options{}).SPMetadataXML(keys, "https://gh.example.com/saml/metadata", "https://gh.example.com/saml/acs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{`entityID="https://gh.example.com/saml/metadata"`, `Location="https://gh.example.com/saml/acs"`, "X509Certificate", "SPSSODescriptor"} {
+			if !strings.Contains(xmlDoc, want) {
+				t.Errorf("metadata lacks %s:\n%s", want, xmlDoc)
+			}
+		}
+		// Each key is listed for signing and for encryption, the current key first.
+		var ed saml.EntityDescriptor
+		if err := xml.Unmarshal([]byte(xmlDoc), &ed); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, kd := range ed.SPSSODescriptors[0].KeyDescriptors {
+			der, _ := base64.StdEncoding.DecodeString(kd.KeyInfo.X509Data.X509Certificates[0].Data)
+			who := "other"
+			switch {
+			case bytes.Equal(der, cur.Certificate.Raw):
+				who = "current"
+			case bytes.Equal(der, next.Certificate.Raw):
+				who = "next"
+			}
+			got = append(got, kd.Use+":"+who)
+		}
+		want := "signing:current encryption:current"
+		if keys.Next != nil {
+			want += " signing:next encryption:next"
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("key descriptors %v, want %s", got, want)
 		}
 	}
 }

@@ -15,6 +15,16 @@ func (s *Store) CountIntegrationClients(ctx context.Context) (int64, error) {
 	return n, translate(err)
 }
 
+// PlatformAdminWorkspace returns the workspace of the oldest platform admin client: the one
+// bootstrap created.
+func (s *Store) PlatformAdminWorkspace(ctx context.Context) (uuid.UUID, error) {
+	var c models.IntegrationClient
+	if err := first(s.db(ctx).Where("platform_admin = ?", true).Order("created_at, id"), &c); err != nil {
+		return uuid.Nil, err
+	}
+	return c.WorkspaceID, nil
+}
+
 // IntegrationClientByClientID finds a client by its public client_id in any workspace: token
 // requests do not know their workspace until the client is found.
 func (s *Store) IntegrationClientByClientID(ctx context.Context, clientID string) (*models.IntegrationClient, error) {

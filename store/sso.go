@@ -144,7 +144,7 @@ func (s *Store) DeleteDomain(ctx context.Context, d *models.Domain) error {
 // SAMLSPKey loads the service provider key pair, or ErrNotFound.
 func (s *Store) SAMLSPKey(ctx context.Context) (*models.SAMLSPKey, error) {
 	var k models.SAMLSPKey
-	if err := first(s.db(ctx).Where("id = ?", "default"), &k); err != nil {
+	if err := first(s.db(ctx).Where("id = ?", models.SPKeyCurrent), &k); err != nil {
 		return nil, err
 	}
 	return &k, nil

@@ -9,6 +9,7 @@ import (
 	"gatehouse/provision"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 )
@@ -348,6 +349,20 @@ type SignInEventConnection struct {
 	Slug string `json:"slug"`
 }
 
+type SpKeysPayload struct {
+	// Every key after the change.
+	Keys   []*provision.SPKeyInfo `json:"keys"`
+	Errors []*UserError           `json:"errors"`
+}
+
+type StartTestSignInPayload struct {
+	ID *string `json:"id,omitempty"`
+	// The URL to open in a browser; shown only here.
+	URL       *string      `json:"url,omitempty"`
+	ExpiresAt *time.Time   `json:"expiresAt,omitempty"`
+	Errors    []*UserError `json:"errors"`
+}
+
 type TestConnectionInput struct {
 	ID string `json:"id"`
 }
@@ -577,6 +592,120 @@ func (e *SignInOutcome) UnmarshalJSON(b []byte) error {
 }
 
 func (e SignInOutcome) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type SpKeyRole string
+
+const (
+	SpKeyRoleCurrent  SpKeyRole = "CURRENT"
+	SpKeyRoleNext     SpKeyRole = "NEXT"
+	SpKeyRolePrevious SpKeyRole = "PREVIOUS"
+)
+
+var AllSpKeyRole = []SpKeyRole{
+	SpKeyRoleCurrent,
+	SpKeyRoleNext,
+	SpKeyRolePrevious,
+}
+
+func (e SpKeyRole) IsValid() bool {
+	switch e {
+	case SpKeyRoleCurrent, SpKeyRoleNext, SpKeyRolePrevious:
+		return true
+	}
+	return false
+}
+
+func (e SpKeyRole) String() string {
+	return string(e)
+}
+
+func (e *SpKeyRole) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SpKeyRole(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SpKeyRole", str)
+	}
+	return nil
+}
+
+func (e SpKeyRole) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SpKeyRole) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SpKeyRole) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type TestSignInStatus string
+
+const (
+	TestSignInStatusPending   TestSignInStatus = "PENDING"
+	TestSignInStatusSucceeded TestSignInStatus = "SUCCEEDED"
+	TestSignInStatusFailed    TestSignInStatus = "FAILED"
+)
+
+var AllTestSignInStatus = []TestSignInStatus{
+	TestSignInStatusPending,
+	TestSignInStatusSucceeded,
+	TestSignInStatusFailed,
+}
+
+func (e TestSignInStatus) IsValid() bool {
+	switch e {
+	case TestSignInStatusPending, TestSignInStatusSucceeded, TestSignInStatusFailed:
+		return true
+	}
+	return false
+}
+
+func (e TestSignInStatus) String() string {
+	return string(e)
+}
+
+func (e *TestSignInStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = TestSignInStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid TestSignInStatus", str)
+	}
+	return nil
+}
+
+func (e TestSignInStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *TestSignInStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e TestSignInStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

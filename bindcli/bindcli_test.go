@@ -1,0 +1,259 @@
+package bindcli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+const goodUUID = "0190aaaa-0000-7000-8000-000000000001"
+
+func TestReadKeepsMalformedRows(t *testing.T) {
+	in := "\ufeffaccountUuid,authModule,identifier,extra\n" +
+		goodUUID + ",microsoft,alice@corp.example,x\n" +
+		"not-a-uuid,microsoft,bob,x\n" +
+		goodUUID + ", ,  ,x\n" +
+		goodUUID + ",microsoft\n" +
+		goodUUID + ",microsoft,a\"b,x\n" + // a bare quote: a CSV syntax error
+		goodUUID + ",microsoft,carol,x\n"
+	f, err := Read(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Rows) != 6 || f.Header[0] != "accountUuid" {
+		t.Fatalf("rows %d, header %q", len(f.Rows), f.Header)
+	}
+	want := []struct {
+		status, msg string
+		line        int
+	}{
+		{"", "", 2},
+		{StatusInvalid, "accountUuid is not a valid UUID", 3},
+		{StatusInvalid, "authModule is required: the slug of a connection; identifier is required", 4},
+		{StatusInvalid, "line 5 has 2 fields; the header has 4", 5},
+		{StatusInvalid, "line 6: malformed CSV", 6},
+		{"", "", 7},
+	}
+	for i, w := range want {
+		r := f.Rows[i]
+		if r.Status != w.status || !strings.HasPrefix(r.Message, w.msg) || r.Line != w.line {
+			t.Errorf("row %d: %+v, want %+v", i, r, w)
+		}
+	}
+	for _, bad := range []string{"", "accountUuid,identifier\n", "uuid,authModule,identifier\n"} {
+		if _, err := Read(strings.NewReader(bad)); err == nil {
+			t.Errorf("header %q accepted", bad)
+		}
+	}
+}
+
+func TestWriteResultsRedactsSecrets(t *testing.T) {
+	f, err := Read(strings.NewReader("identifier,secret,accountUuid,authModule\nalice,hunter2," + goodUUID + ",m\nbob,," + goodUUID + ",m\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Rows[0].Status, f.Rows[1].Status, f.Rows[1].Message = StatusOK, "TAKEN", "identifier is taken"
+	var b strings.Builder
+	if err := WriteResults(&b, f); err != nil {
+		t.Fatal(err)
+	}
+	want := "identifier,secret,accountUuid,authModule,status,message\n" +
+		"alice,[redacted]," + goodUUID + ",m,ok,\n" +
+		"bob,," + goodUUID + ",m,TAKEN,identifier is taken\n"
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// fakeGatehouse answers the token endpoint and the bulk mutation like Gatehouse does, with
+// faults injected: a refused token, 429 and 503 answers.
+type fakeGatehouse struct {
+	mu        sync.Mutex
+	expiresIn int
+	tokens    atomic.Int64
+	refuse    map[string]bool // tokens answered with 401 once
+	faults    []int           // statuses to answer before the next real answer
+	items     int
+}
+
+func (g *fakeGatehouse) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/oauth/token":
+		if id, sec, _ := r.BasicAuth(); id != "id" || sec != "secret" {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"error":"invalid_client"}`)
+			return
+		}
+		n := g.tokens.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"access_token":"tok%d","token_type":"Bearer","expires_in":%d}`, n, g.expiresIn)
+	case "/graphql/v1":
+		g.mu.Lock()
+		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if g.refuse[tok] {
+			delete(g.refuse, tok)
+			g.mu.Unlock()
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if len(g.faults) > 0 {
+			status := g.faults[0]
+			g.faults = g.faults[1:]
+			g.mu.Unlock()
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(status)
+			return
+		}
+		g.mu.Unlock()
+		var req struct {
+			Variables struct {
+				Items []struct{ AccountUUID, AuthModule, Identifier string }
+			}
+		}
+		json.NewDecoder(r.Body).Decode(&req)
+		type ue struct{ Label, Message, Code string }
+		res := make([]map[string]any, len(req.Variables.Items))
+		for i, it := range req.Variables.Items {
+			errs := []ue{}
+			if it.Identifier == "taken" {
+				errs = append(errs, ue{fmt.Sprintf("items.%d.identifier", i), "is already bound", "TAKEN"})
+			}
+			res[i] = map[string]any{"errors": errs}
+		}
+		g.mu.Lock()
+		g.items += len(res)
+		g.mu.Unlock()
+		json.NewEncoder(w).Encode(map[string]any{"data": map[string]any{"bulkUpdateUserAccountCredentials": map[string]any{"results": res}}})
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func rowsFile(n int) *File {
+	var b strings.Builder
+	b.WriteString("accountUuid,authModule,identifier\n")
+	for i := range n {
+		idf := fmt.Sprintf("user%d", i)
+		if i%10 == 3 {
+			idf = "taken"
+		}
+		fmt.Fprintf(&b, "0190aaaa-0000-7000-8000-%012d,microsoft,%s\n", i, idf)
+	}
+	f, _ := Read(strings.NewReader(b.String()))
+	return f
+}
+
+func TestRunRetriesAndRenewsItsToken(t *testing.T) {
+	g := &fakeGatehouse{expiresIn: 3600, refuse: map[string]bool{"tok1": true},
+		faults: []int{http.StatusTooManyRequests, http.StatusServiceUnavailable}}
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	f := rowsFile(95)
+	var done, failed atomic.Int64
+	err := Run(context.Background(), Options{URL: srv.URL, ClientID: "id", ClientSecret: "secret", ChunkSize: 10,
+		Concurrency: 3, Progress: func(d, fl int) { done.Add(int64(d)); failed.Add(int64(fl)) }}, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "taken" rows share an identity, so they went in order, after the others; all decided.
+	for i, r := range f.Rows {
+		want := StatusOK
+		if i%10 == 3 {
+			want = "TAKEN"
+		}
+		if r.Status != want || (want == "TAKEN" && r.Message != "identifier is already bound") {
+			t.Fatalf("row %d: %+v", i, r)
+		}
+	}
+	if g.items != 95 || done.Load() != 95 || failed.Load() != 10 {
+		t.Fatalf("server saw %d items; progress %d done %d failed", g.items, done.Load(), failed.Load())
+	}
+	if g.tokens.Load() != 2 {
+		t.Fatalf("%d tokens fetched; want 2 (the refused one renewed once)", g.tokens.Load())
+	}
+}
+
+// A token about to expire is renewed before it is used: with 1-second tokens, every request
+// gets a fresh one.
+func TestRunRenewsExpiringTokens(t *testing.T) {
+	g := &fakeGatehouse{expiresIn: 1}
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	f := rowsFile(30)
+	if err := Run(context.Background(), Options{URL: srv.URL, ClientID: "id", ClientSecret: "secret", ChunkSize: 10, Concurrency: 1}, f); err != nil {
+		t.Fatal(err)
+	}
+	if g.tokens.Load() < 3 {
+		t.Fatalf("%d tokens for 3 requests with expiring tokens", g.tokens.Load())
+	}
+}
+
+func TestRunFailsFastOnBadCredentials(t *testing.T) {
+	g := &fakeGatehouse{expiresIn: 3600}
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	f := rowsFile(5)
+	err := Run(context.Background(), Options{URL: srv.URL, ClientID: "id", ClientSecret: "wrong"}, f)
+	if err == nil || !strings.Contains(err.Error(), "invalid_client") || g.items != 0 {
+		t.Fatalf("err %v, items %d", err, g.items)
+	}
+}
+
+// A request that keeps failing decides its rows as ERROR instead of aborting the others.
+func TestRunMarksRowsOfAFailedRequest(t *testing.T) {
+	g := &fakeGatehouse{expiresIn: 3600, faults: []int{http.StatusRequestEntityTooLarge}}
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	f := rowsFile(20)
+	if err := Run(context.Background(), Options{URL: srv.URL, ClientID: "id", ClientSecret: "secret", ChunkSize: 9, Concurrency: 1}, f); err != nil {
+		t.Fatal(err)
+	}
+	errs := 0
+	for _, r := range f.Rows {
+		if r.Status == StatusError {
+			errs++
+			if !strings.Contains(r.Message, "HTTP 413") {
+				t.Fatalf("message %q", r.Message)
+			}
+		}
+	}
+	if errs == 0 || errs > 9 {
+		t.Fatalf("%d rows in ERROR, want one chunk's worth", errs)
+	}
+}
+
+// Rows that share an identity (compared case-insensitively) or an account at a connection with
+// another row keep their file order; the rest may go in any order.
+func TestScheduleKeepsDependentRowsInOrder(t *testing.T) {
+	a, b, c := "0190aaaa-0000-7000-8000-00000000000a", "0190aaaa-0000-7000-8000-00000000000b", "0190aaaa-0000-7000-8000-00000000000c"
+	rows := []*Row{
+		{AccountUUID: a, AuthModule: "m", Identifier: "alice"},                    // 0: identity shared with 3
+		{AccountUUID: b, AuthModule: "m", Identifier: "bob"},                      // 1: account shared with 4
+		{AccountUUID: c, AuthModule: "m", Identifier: "carol"},                    // 2: independent
+		{AccountUUID: c, AuthModule: "n", Identifier: " ALICE "},                  // 3: other connection: independent of 0
+		{AccountUUID: b, AuthModule: "m", Identifier: "robert"},                   // 4
+		{AccountUUID: a, AuthModule: "n", Identifier: "x", Status: StatusInvalid}, // decided: not sent
+		{AccountUUID: c, AuthModule: "m", Identifier: "Alice"},                    // 6: identity shared with 0, account with 2
+	}
+	ind, ord := schedule(rows)
+	index := func(rs []*Row) []int {
+		var out []int
+		for _, r := range rs {
+			for i := range rows {
+				if rows[i] == r {
+					out = append(out, i)
+				}
+			}
+		}
+		return out
+	}
+	if got := fmt.Sprint(index(ind), index(ord)); got != "[3] [0 1 2 4 6]" {
+		t.Fatalf("independent, ordered = %s", got)
+	}
+}

@@ -1,0 +1,160 @@
+// Package bindcli is the client side of `gatehouse bind`, the ahead-of-time binding tool for
+// IdP scripts and admins: it reads a CSV of bindings, sends them to a Gatehouse server through
+// the GraphQL bulk mutation with a client-credentials token, and reports one result per input
+// row, in input order. It speaks to the server only over HTTP and must not import the server's
+// packages: the binding rules are the server's, and it checks no more than a row's shape.
+package bindcli
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// Column names of the input CSV (a contract); secret is optional.
+const (
+	ColAccountUUID = "accountUuid"
+	ColAuthModule  = "authModule"
+	ColIdentifier  = "identifier"
+	ColSecret      = "secret"
+)
+
+// Status values of a result row besides the server's error codes (INVALID, NOT_FOUND, TAKEN, …).
+const (
+	StatusOK = "ok"
+	// StatusInvalid is the server's code for input that fails validation; rows too malformed
+	// to send get it too.
+	StatusInvalid = "INVALID"
+	// StatusError marks rows whose request failed without a per-row answer (the server
+	// unreachable, an HTTP error after the retries).
+	StatusError = "ERROR"
+)
+
+// Row is one input row and, after Run, its outcome.
+type Row struct {
+	Line   int      // line number in the input (the header is line 1)
+	Fields []string // the input fields as read, echoed into the results
+
+	AccountUUID, AuthModule, Identifier, Secret string
+
+	Status  string // StatusOK or an error code; empty until decided
+	Message string
+}
+
+// File is a parsed input: its header and rows, in input order.
+type File struct {
+	Header []string
+	Rows   []*Row
+
+	secretCol int // index of the secret column, -1 when there is none
+}
+
+// Read parses the input CSV. A row that cannot be used (a CSV syntax error, a wrong number of
+// fields, a malformed UUID, a blank authModule or identifier) is kept with status INVALID and
+// a message; only an unreadable input or a header without the required columns is an error.
+func Read(r io.Reader) (*File, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1 // counted per row below, so one bad row is not fatal
+	cr.ReuseRecord = false
+	header, err := cr.Read()
+	if err == io.EOF {
+		return nil, errors.New("bind: the CSV is empty; want a header " + ColAccountUUID + "," + ColAuthModule + "," + ColIdentifier + "[," + ColSecret + "]")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bind: read CSV header: %w", err)
+	}
+	if len(header) > 0 {
+		header[0] = strings.TrimPrefix(header[0], "\ufeff") // spreadsheet exports start with a BOM
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[strings.TrimSpace(h)] = i
+	}
+	for _, need := range []string{ColAccountUUID, ColAuthModule, ColIdentifier} {
+		if _, ok := col[need]; !ok {
+			return nil, fmt.Errorf("bind: the CSV header has no %q column; want %s,%s,%s[,%s]", need,
+				ColAccountUUID, ColAuthModule, ColIdentifier, ColSecret)
+		}
+	}
+	secretCol, hasSecret := col[ColSecret]
+	f := &File{Header: header, secretCol: -1}
+	if hasSecret {
+		f.secretCol = secretCol
+	}
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		row := &Row{Fields: rec}
+		var pe *csv.ParseError
+		switch {
+		case errors.As(err, &pe):
+			row.Line = pe.StartLine
+			row.Status, row.Message = StatusInvalid, fmt.Sprintf("line %d: malformed CSV: %v", pe.StartLine, pe.Err)
+		case err != nil:
+			return nil, fmt.Errorf("bind: read CSV: %w", err)
+		default:
+			row.Line, _ = cr.FieldPos(0)
+			if len(rec) != len(header) {
+				row.Status, row.Message = StatusInvalid, fmt.Sprintf("line %d has %d fields; the header has %d", row.Line, len(rec), len(header))
+				break
+			}
+			row.AccountUUID = strings.TrimSpace(rec[col[ColAccountUUID]])
+			row.AuthModule = strings.TrimSpace(rec[col[ColAuthModule]])
+			row.Identifier = rec[col[ColIdentifier]]
+			if hasSecret {
+				row.Secret = rec[secretCol]
+			}
+			row.checkShape()
+		}
+		f.Rows = append(f.Rows, row)
+	}
+	return f, nil
+}
+
+// checkShape marks a row that cannot be a binding at all; everything else (lengths, existence,
+// the identity rule) is the server's to decide.
+func (r *Row) checkShape() {
+	var problems []string
+	if _, err := uuid.Parse(r.AccountUUID); err != nil {
+		problems = append(problems, "accountUuid is not a valid UUID")
+	}
+	if r.AuthModule == "" {
+		problems = append(problems, "authModule is required: the slug of a connection")
+	}
+	if strings.TrimSpace(r.Identifier) == "" {
+		problems = append(problems, "identifier is required")
+	}
+	if len(problems) > 0 {
+		r.Status, r.Message = StatusInvalid, strings.Join(problems, "; ")
+	}
+}
+
+// WriteResults writes the input header plus status and message, then one row per input row in
+// input order. Secrets are not echoed: a non-empty secret is written as "[redacted]".
+func WriteResults(w io.Writer, f *File) error {
+	cw := csv.NewWriter(w)
+	n := len(f.Header)
+	if err := cw.Write(append(append([]string(nil), f.Header...), "status", "message")); err != nil {
+		return err
+	}
+	rec := make([]string, n+2)
+	for _, r := range f.Rows {
+		clear(rec)
+		copy(rec[:n], r.Fields) // a short or long malformed row is cut or padded to the header
+		if f.secretCol >= 0 && rec[f.secretCol] != "" {
+			rec[f.secretCol] = "[redacted]"
+		}
+		rec[n], rec[n+1] = r.Status, r.Message
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}

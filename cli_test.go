@@ -1,0 +1,402 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2/clientcredentials"
+
+	"gatehouse/secret"
+	"gatehouse/store/storetest"
+)
+
+// The command line is tested by running the built binary, as an operator would.
+
+var binary struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binary.dir != "" {
+		os.RemoveAll(binary.dir)
+	}
+	os.Exit(code)
+}
+
+// gatehouseBinary builds the command once per test run, statically (CGO_ENABLED=0) as the
+// container does, with a known release version.
+func gatehouseBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	binary.once.Do(func() {
+		if binary.dir, binary.err = os.MkdirTemp("", "gatehouse-cli-test-"); binary.err != nil {
+			return
+		}
+		binary.path = filepath.Join(binary.dir, "gatehouse")
+		cmd := exec.Command("go", "build", "-ldflags", "-X main.version=v0.0.0-test", "-o", binary.path, ".")
+		cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
+		var stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+		if err := cmd.Run(); err != nil {
+			binary.err = fmt.Errorf("CGO_ENABLED=0 go build: %v: %s", err, stderr.String())
+		}
+	})
+	if binary.err != nil {
+		t.Fatal(binary.err)
+	}
+	return binary.path
+}
+
+// cliResult is one run of the binary.
+type cliResult struct {
+	code           int
+	stdout, stderr string
+}
+
+// gatehouseCLI runs the binary with only the given environment (plus PATH and HOME).
+func gatehouseCLI(t *testing.T, env []string, args ...string) cliResult {
+	t.Helper()
+	cmd := exec.Command(gatehouseBinary(t), args...)
+	dir := t.TempDir()
+	cmd.Dir = dir // nothing the command writes by default (a bootstrap secret file) lands in the repository
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "USER=tester"}, env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := cliResult{stdout: stdout.String(), stderr: stderr.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("gatehouse %v: %v", args, err)
+	}
+	return r
+}
+
+func TestCLIHelpListsEveryVariable(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"serve", "--help"}, {"migrate", "--help"},
+		{"version", "--help"}, {"clients", "--help"}, {"clients", "create", "--help"}, {"clients", "list", "--help"},
+		{"clients", "rotate", "--help"}, {"clients", "revoke", "--help"}, {"bind", "--help"}, {"healthcheck", "--help"}} {
+		r := gatehouseCLI(t, nil, args...)
+		if r.code != 0 || !strings.Contains(r.stdout, "Usage:") || r.stderr != "" {
+			t.Errorf("gatehouse %v: exit %d, stdout %q, stderr %q", args, r.code, r.stdout, r.stderr)
+		}
+	}
+	r := gatehouseCLI(t, nil, "--help")
+	for _, s := range settings {
+		def := s.Shown
+		if def == "" {
+			def = s.Default
+		}
+		if def == "" {
+			def = "unset"
+		}
+		if !strings.Contains(r.stdout, s.Name+" (default: "+def+")") {
+			t.Errorf("--help does not list %s with its default %q", s.Name, def)
+		}
+	}
+	if r := gatehouseCLI(t, nil, "bind", "--help"); !strings.Contains(r.stdout, "GATEHOUSE_CLIENT_SECRET") ||
+		!strings.Contains(r.stdout, "--dry-run sends no binding") {
+		t.Errorf("bind --help: %s", r.stdout)
+	}
+	for _, args := range [][]string{{"bogus"}, {"serve", "extra"}, {"--no-such-flag"}, {"clients", "rotate"}, {"bind"}} {
+		if r := gatehouseCLI(t, nil, args...); r.code != 2 || !strings.Contains(r.stderr, "gatehouse --help") {
+			t.Errorf("gatehouse %v: exit %d (want 2), stderr %q", args, r.code, r.stderr)
+		}
+	}
+}
+
+func TestCLIVersion(t *testing.T) {
+	r := gatehouseCLI(t, nil, "version")
+	if r.code != 0 || !regexp.MustCompile(`^gatehouse v0\.0\.0-test .*go1\.\d+`).MatchString(r.stdout) {
+		t.Fatalf("version: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+// Every GATEHOUSE_* variable the code reads is in the settings table, so --help and the
+// defaults cannot miss one; and every server setting is documented in the README.
+func TestSettingsTableListsEveryVariable(t *testing.T) {
+	names := regexp.MustCompile(`GATEHOUSE_[A-Z0-9_]+`)
+	used := map[string]string{}
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		// examples/ are client applications with their own variables, not Gatehouse's.
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "examples") && path != "." {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, n := range names.FindAllString(string(b), -1) {
+			used[strings.TrimRight(n, "_")] = path
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(used) < 10 {
+		t.Fatalf("found only %d variable names: %v", len(used), used)
+	}
+	for n, path := range used {
+		if _, ok := lookupSetting(n); !ok {
+			t.Errorf("%s (used in %s) is not in the settings table in config.go", n, path)
+		}
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range settings {
+		if !strings.Contains(string(readme), "`"+s.Name+"`") {
+			t.Errorf("README.md does not document %s", s.Name)
+		}
+	}
+	// loadConfig takes its defaults from the table.
+	c, err := loadConfig(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, got := range map[string]string{"GATEHOUSE_ADDR": c.Addr, "GATEHOUSE_DATABASE_URL": c.DatabaseURL,
+		"GATEHOUSE_PUBLIC_URL": c.PublicURL} {
+		if s, _ := lookupSetting(name); s.Default != got {
+			t.Errorf("%s: loadConfig default %q, table %q", name, got, s.Default)
+		}
+	}
+}
+
+// `gatehouse` with no command serves, and a SIGTERM stops it cleanly.
+func TestCLIServesByDefault(t *testing.T) {
+	if got := readyzURL(func(string) string { return "" }); got != "http://127.0.0.1:8080/readyz" {
+		t.Errorf("readyz URL %q", got)
+	}
+	bin := gatehouseBinary(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(bin)
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "bootstrap.txt")
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "GATEHOUSE_ADDR=" + addr, "GATEHOUSE_SHUTDOWN_DRAIN=0s",
+		"GATEHOUSE_DATABASE_URL=sqlite:" + filepath.Join(dir, "g.db"), "GATEHOUSE_PUBLIC_URL=http://" + addr,
+		"GATEHOUSE_BOOTSTRAP_SECRET_FILE=" + secretFile}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not become ready: %v\n%s", err, out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The container's health check: the binary probes its own /readyz.
+	if r := gatehouseCLI(t, []string{"GATEHOUSE_ADDR=" + addr}, "healthcheck"); r.code != 0 || r.stdout != "ready\n" {
+		t.Errorf("healthcheck of a running server: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGINT: %v\n%s", err, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server did not stop on SIGINT")
+	}
+	if r := gatehouseCLI(t, []string{"GATEHOUSE_ADDR=" + addr}, "healthcheck"); r.code != 1 || !strings.Contains(r.stderr, "healthcheck") {
+		t.Errorf("healthcheck of a stopped server: exit %d, %q", r.code, r.stderr)
+	}
+	// Not a terminal: the generated bootstrap credentials went to the file, not the log.
+	if b, err := os.ReadFile(secretFile); err != nil || !strings.Contains(string(b), "client_secret:") ||
+		strings.Contains(out.String(), "client_secret:") {
+		t.Errorf("bootstrap credentials: file %q (%v), output:\n%s", b, err, out.String())
+	}
+}
+
+// clients create/list/rotate/revoke work on the database directly; a real server honours them.
+func TestCLIClients(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		key := secret.NewKey()
+		env := []string{"GATEHOUSE_DATABASE_URL=" + dbURL, "GATEHOUSE_ENCRYPTION_KEY=" + key,
+			"GATEHOUSE_BOOTSTRAP_CLIENT_ID=" + testAdminID, "GATEHOUSE_BOOTSTRAP_CLIENT_SECRET=" + testAdminSecret}
+		run := func(want int, args ...string) string {
+			t.Helper()
+			r := gatehouseCLI(t, env, args...)
+			if r.code != want {
+				t.Fatalf("gatehouse %v: exit %d (want %d)\nstdout: %s\nstderr: %s", args, r.code, want, r.stdout, r.stderr)
+			}
+			return r.stdout + r.stderr
+		}
+		for range 2 {
+			if out := run(0, "migrate"); !strings.Contains(out, "schema version") {
+				t.Fatalf("migrate: %s", out)
+			}
+		}
+		var created clientJSON
+		if err := json.Unmarshal([]byte(run(0, "clients", "create", "--name", "ops script", "--scopes", "graphql,admin", "--json")), &created); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(created.ClientID, "ghc_") || !strings.HasPrefix(created.ClientSecret, "ghs_") ||
+			!slices.Equal(created.Scopes, []string{"graphql", "admin"}) || created.PlatformAdmin {
+			t.Fatalf("created: %+v", created)
+		}
+		// The service layer's rules apply (and say what is wrong).
+		if out := run(1, "clients", "create", "--name", "x", "--scopes", "root"); !strings.Contains(out, "unknown scope") {
+			t.Errorf("bad scope: %s", out)
+		}
+		if out := run(1, "clients", "revoke", "ghc_nope"); !strings.Contains(out, "no such integration client") {
+			t.Errorf("unknown client: %s", out)
+		}
+		var listed []clientJSON
+		if err := json.Unmarshal([]byte(run(0, "clients", "list", "--json")), &listed); err != nil {
+			t.Fatal(err)
+		}
+		if len(listed) != 2 || listed[0].ClientID != testAdminID || !listed[0].PlatformAdmin ||
+			listed[1].ClientID != created.ClientID || listed[1].ClientSecret != "" || listed[1].Status != "active" {
+			t.Fatalf("list: %+v", listed)
+		}
+		if out := run(0, "clients", "list"); strings.Contains(out, created.ClientSecret) || !strings.Contains(out, created.ClientID) {
+			t.Fatalf("list (table): %s", out)
+		}
+
+		// A real server on the same database.
+		e := newTestEnv(t, dbURL, func(c *config) { c.EncryptionKey = key })
+		tok := e.token(created.ClientID, created.ClientSecret)
+		if d := e.mustGQL(tok, `{ viewer { clientId } }`, nil); str(d, "viewer", "clientId") != created.ClientID {
+			t.Fatalf("viewer: %v", d)
+		}
+
+		var rotated clientJSON
+		if err := json.Unmarshal([]byte(run(0, "clients", "rotate", created.ClientID, "--json")), &rotated); err != nil {
+			t.Fatal(err)
+		}
+		if rotated.ClientSecret == "" || rotated.ClientSecret == created.ClientSecret {
+			t.Fatalf("rotate: %+v", rotated)
+		}
+		// The server re-reads a client at most every 2 s (its cache), like every replica.
+		waitFor(t, "the old secret refused and the new one accepted after rotate", func() bool {
+			_, oldErr := tokenErr(e.URL, created.ClientID, created.ClientSecret)
+			_, newErr := tokenErr(e.URL, created.ClientID, rotated.ClientSecret)
+			return oldErr != nil && newErr == nil
+		})
+		tok = e.token(created.ClientID, rotated.ClientSecret)
+
+		run(0, "clients", "revoke", created.ClientID)
+		// No new token, and the token it has stops working, within the client cache TTL (2 s).
+		waitFor(t, "the revoked client refused", func() bool {
+			_, err := tokenErr(e.URL, created.ClientID, rotated.ClientSecret)
+			return err != nil && e.gql(tok, `{ viewer { clientId } }`, nil).Status == http.StatusUnauthorized
+		})
+		run(0, "clients", "revoke", created.ClientID) // idempotent
+		if err := json.Unmarshal([]byte(run(0, "clients", "list", "--json")), &listed); err != nil || listed[1].Status != "revoked" {
+			t.Fatalf("list after revoke: %+v %v", listed, err)
+		}
+		if out := run(1, "clients", "rotate", created.ClientID); !strings.Contains(out, "revoked") {
+			t.Errorf("rotate of a revoked client: %s", out)
+		}
+
+		// Every change is in the audit log of the client's workspace, as the operator.
+		d := e.mustGQL(e.adminToken(), `{ auditEvents(first: 20) { actorType actorId action targetId } }`, nil)
+		var actions []string
+		for _, ev := range get(d, "auditEvents").([]any) {
+			if str(ev, "actorType") == "operator" && str(ev, "actorId") == "cli:tester" && str(ev, "targetId") == created.ClientID {
+				actions = append(actions, str(ev, "action"))
+			}
+		}
+		slices.Sort(actions)
+		if want := []string{"integration_client.create", "integration_client.revoke", "integration_client.revoke",
+			"integration_client.rotate_secret"}; !slices.Equal(actions, want) {
+			t.Errorf("operator audit events %v, want %v", actions, want)
+		}
+
+		// Another workspace: create there by id; rotate finds the client's workspace by itself.
+		wsID := str(e.mustGQL(e.adminToken(), `mutation { createWorkspace(input: {name: "Tenant"}) { workspace { id } } }`, nil),
+			"createWorkspace", "workspace", "id")
+		var tenant clientJSON
+		if err := json.Unmarshal([]byte(run(0, "clients", "create", "--workspace", wsID, "--name", "tenant admin", "--scopes", "admin", "--json")), &tenant); err != nil {
+			t.Fatal(err)
+		}
+		if tenant.WorkspaceID != wsID {
+			t.Fatalf("tenant client in %s, want %s", tenant.WorkspaceID, wsID)
+		}
+		if err := json.Unmarshal([]byte(run(0, "clients", "list", "--workspace", wsID, "--json")), &listed); err != nil ||
+			len(listed) != 1 || listed[0].ClientID != tenant.ClientID {
+			t.Fatalf("list --workspace: %+v %v", listed, err)
+		}
+		if err := json.Unmarshal([]byte(run(0, "clients", "rotate", tenant.ClientID, "--json")), &rotated); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the tenant client's new secret accepted", func() bool {
+			_, err := tokenErr(e.URL, tenant.ClientID, rotated.ClientSecret)
+			return err == nil
+		})
+		if out := run(1, "clients", "list", "--workspace", "0190aaaa-0000-7000-8000-000000000000"); !strings.Contains(out, "no such workspace") {
+			t.Errorf("unknown workspace: %s", out)
+		}
+	})
+}
+
+// tokenErr asks for a token and returns the error, for credentials that must fail.
+func tokenErr(base, id, sec string) (string, error) {
+	cc := clientcredentials.Config{ClientID: id, ClientSecret: sec, TokenURL: base + "/oauth/token"}
+	tok, err := cc.Token(context.Background())
+	if err != nil {
+		return "", err
+	}
+	return tok.AccessToken, nil
+}
+
+// waitFor polls cond for up to 10 s (caches on the server side expire within 2 s).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for: %s", what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"gatehouse/bindcli"
+)
+
+// newBindCmd is `gatehouse bind`: ahead-of-time binding from a CSV, through the API.
+func newBindCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
+	var o bindcli.Options
+	var csvPath, outPath string
+	cmd := &cobra.Command{
+		Use:   "bind --url URL --csv accounts.csv [--out results.csv] [--dry-run]",
+		Short: "Bind accounts to IdP identities ahead of time from a CSV file, through the API",
+		Long: `Bind user accounts to identities at connections ahead of time, from a CSV file with the
+header accountUuid,authModule,identifier (and optionally secret), through the GraphQL bulk
+mutation of the Gatehouse server at --url. The integration client (scope graphql) comes from
+GATEHOUSE_CLIENT_ID and GATEHOUSE_CLIENT_SECRET or the flags; its token is renewed as needed.
+
+Rows go out in chunks, several requests at a time; rows that touch the same identity or the
+same account and connection are sent in file order, so the outcome is that of the file's order.
+Binding is idempotent: running the same file again changes nothing and reports the same.
+
+The results CSV (--out, default standard output) has one row per input row, in input order:
+the input columns (a secret shown as [redacted]) plus status (ok, or the error code: INVALID,
+NOT_FOUND, TAKEN, ..., ERROR when the request failed) and message. A malformed row (bad UUID,
+blank identifier, wrong number of fields) is a failed row, not an abort. The exit status is 1
+when any row failed.
+
+--dry-run sends no binding and writes nothing on the server: it checks each row's shape, the
+credentials (it gets a token) and that every authModule is a connection of the workspace; it
+does not check that the accounts exist or that identities are free.`,
+		Args: cobra.NoArgs,
+	}
+	cmd.Flags().StringVar(&o.URL, "url", "", "Gatehouse base URL, e.g. https://gatehouse.example.com (required)")
+	cmd.Flags().StringVar(&csvPath, "csv", "", "input CSV file, - for standard input (required)")
+	cmd.Flags().StringVar(&outPath, "out", "", "results CSV file (default: standard output)")
+	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "check the rows without binding anything (see above)")
+	cmd.Flags().StringVar(&o.ClientID, "client-id", "", "integration client id (default $GATEHOUSE_CLIENT_ID)")
+	cmd.Flags().StringVar(&o.ClientSecret, "client-secret", "", "integration client secret (default $GATEHOUSE_CLIENT_SECRET; prefer the variable: flags show in ps)")
+	cmd.Flags().IntVar(&o.ChunkSize, "chunk-size", 500, fmt.Sprintf("rows per request (at most %d)", bindcli.MaxChunk))
+	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 4, "requests in flight")
+	setEnvHelp(cmd, "bind")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if o.URL == "" || csvPath == "" {
+			return usageError{fmt.Errorf("bind needs --url and --csv")}
+		}
+		if o.ClientID == "" {
+			o.ClientID = getenv("GATEHOUSE_CLIENT_ID")
+		}
+		if o.ClientSecret == "" {
+			o.ClientSecret = getenv("GATEHOUSE_CLIENT_SECRET")
+		}
+		if o.ClientID == "" || o.ClientSecret == "" {
+			return usageError{fmt.Errorf("bind needs client credentials: set GATEHOUSE_CLIENT_ID and GATEHOUSE_CLIENT_SECRET (or --client-id, --client-secret)")}
+		}
+		if o.ChunkSize < 1 || o.ChunkSize > bindcli.MaxChunk || o.Concurrency < 1 || o.Concurrency > 64 {
+			return usageError{fmt.Errorf("--chunk-size must be 1-%d and --concurrency 1-64", bindcli.MaxChunk)}
+		}
+		in := os.Stdin
+		if csvPath != "-" {
+			f, err := os.Open(csvPath)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			in = f
+		}
+		file, err := bindcli.Read(in)
+		if err != nil {
+			return err
+		}
+		// Open the output before the work, so a wrong path fails before anything is bound.
+		out := stdout
+		if outPath != "" {
+			f, err := os.Create(outPath)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			out = f
+		}
+		start := time.Now()
+		p := newProgress(stderr, len(file.Rows))
+		for _, r := range file.Rows {
+			if r.Status != "" {
+				p.add(1, 1) // malformed rows are decided already
+			}
+		}
+		o.Progress = p.add
+		err = bindcli.Run(cmd.Context(), o, file)
+		p.finish()
+		if err != nil && cmd.Context().Err() != nil {
+			return fmt.Errorf("bind: interrupted; the rows already sent stay bound: run the same file again to finish (binding is idempotent)")
+		}
+		if err != nil {
+			return err
+		}
+		if err := bindcli.WriteResults(out, file); err != nil {
+			return fmt.Errorf("bind: write results: %w", err)
+		}
+		failed := 0
+		for _, r := range file.Rows {
+			if r.Status != bindcli.StatusOK {
+				failed++
+			}
+		}
+		d := time.Since(start)
+		verb := "bound"
+		if o.DryRun {
+			verb = "checked (dry run, nothing sent)"
+		}
+		fmt.Fprintf(stderr, "bind: %d rows %s in %s (%.0f rows/s): %d ok, %d failed\n", len(file.Rows), verb,
+			d.Round(time.Millisecond), float64(len(file.Rows))/max(d.Seconds(), 1e-3), len(file.Rows)-failed, failed)
+		if failed > 0 {
+			return exitError{1}
+		}
+		return nil
+	}
+	return cmd
+}
+
+// progress shows a bar with rate and ETA on a terminal, and a plain line every few seconds
+// otherwise (logs, CI).
+type progress struct {
+	mu           sync.Mutex
+	bar          *progressbar.ProgressBar
+	w            io.Writer
+	total        int
+	done, failed int
+	start, last  time.Time
+}
+
+func newProgress(w io.Writer, total int) *progress {
+	p := &progress{w: w, total: total, start: time.Now(), last: time.Now()}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		p.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("binding"),
+			progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("rows"),
+			progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish())
+	}
+	return p
+}
+
+func (p *progress) add(n, failed int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done += n
+	p.failed += failed
+	if p.bar != nil {
+		p.bar.Add(n)
+		return
+	}
+	if now := time.Now(); now.Sub(p.last) >= 2*time.Second {
+		p.last = now
+		p.line(now)
+	}
+}
+
+func (p *progress) line(now time.Time) {
+	el := now.Sub(p.start).Seconds()
+	rate := float64(p.done) / max(el, 1e-3)
+	eta := "?"
+	if rate > 0 {
+		eta = time.Duration(float64(p.total-p.done) / rate * float64(time.Second)).Round(time.Second).String()
+	}
+	fmt.Fprintf(p.w, "bind: %d/%d rows (%d%%), %d failed, %.0f rows/s, ETA %s\n", p.done, p.total,
+		p.done*100/max(p.total, 1), p.failed, rate, eta)
+}
+
+func (p *progress) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil {
+		p.bar.Finish()
+	}
+}

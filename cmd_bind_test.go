@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/store"
+)
+
+// bindCase is one input row of the bind test and the status it must end with.
+type bindCase struct {
+	fields []string // accountUuid, authModule, identifier, secret (or malformed)
+	want   string
+}
+
+// `gatehouse bind` against a real server: 10,000 rows with bad ones among them, checked row by
+// row and in the database, a dry run that writes nothing first, then a re-run that changes
+// nothing.
+func TestCLIBind(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.adminToken()
+		e.createOIDCConnection(admin, "Microsoft", "microsoft")
+		id, sec := e.createClient(admin, []string{"graphql"}, "")
+		ws := uuid.MustParse(str(e.mustGQL(admin, `{ viewer { workspaceId } }`, nil), "viewer", "workspaceId"))
+
+		// Accounts straight into the database (their creation is not what is tested).
+		const good, extra = 9900, 40
+		users := make([]*models.UserAccount, good+extra)
+		now := time.Now().UTC()
+		for i := range users {
+			email := fmt.Sprintf("person%d@corp.example", i)
+			users[i] = &models.UserAccount{ID: store.NewID(), WorkspaceID: ws, Email: email, EmailKey: email,
+				UserName: email, UserNameKey: email, FirstName: "P", LastName: fmt.Sprint(i), Active: true,
+				CreatedAt: now, UpdatedAt: now}
+		}
+		for b := range slices.Chunk(users, 500) {
+			if err := e.app.store.Create(context.Background(), b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		u := func(i int) string { return users[i].ID.String() }
+		ident := func(i int) string { return fmt.Sprintf("user%d@corp.example", i) }
+
+		var cases []bindCase
+		special := map[int][]bindCase{} // rows inserted after good row i
+		for i := range good {
+			c := bindCase{fields: []string{u(i), "microsoft", ident(i), ""}, want: "ok"}
+			if i%1000 == 7 {
+				c.fields[3] = "s3cret-" + fmt.Sprint(i) // a few with a secret (hashed on the server)
+			}
+			cases = append(cases, c)
+			if i%500 != 250 {
+				continue
+			}
+			k := i / 500 // 0..19
+			special[i] = append(special[i],
+				bindCase{[]string{"not-a-uuid", "microsoft", "x" + fmt.Sprint(k), ""}, "INVALID"},
+				bindCase{[]string{u(good + k), "microsoft", "   ", ""}, "INVALID"},
+				bindCase{[]string{store.NewID().String(), "microsoft", "ghost" + fmt.Sprint(k), ""}, "NOT_FOUND"},
+				bindCase{[]string{u(good + 20 + k), "okta", "nomodule" + fmt.Sprint(k), ""}, "NOT_FOUND"},
+				bindCase{[]string{u(good + k), "microsoft", strings.Repeat("a", 300), ""}, "INVALID"},
+				// The identity of an earlier row (other case): taken by that row's account.
+				bindCase{[]string{u(good + 20 + k), "microsoft", strings.ToUpper(ident(k)), ""}, "TAKEN"},
+			)
+			if k < 5 {
+				special[i] = append(special[i], bindCase{[]string{u(k), "microsoft"}, "INVALID"}) // too few fields
+			}
+		}
+		// Rebinding within the file: the later row replaces the account's identity.
+		for k := range 5 {
+			special[100+k] = append(special[100+k], bindCase{[]string{u(200 + k), "microsoft", "renamed" + fmt.Sprint(k), ""}, "ok"})
+		}
+		var all []bindCase
+		for i, c := range cases {
+			all = append(all, c)
+			all = append(all, special[i]...)
+		}
+		if len(all) < 10000 {
+			t.Fatalf("only %d rows", len(all))
+		}
+		dir := t.TempDir()
+		in := filepath.Join(dir, "accounts.csv")
+		var buf bytes.Buffer
+		w := csv.NewWriter(&buf)
+		w.Write([]string{"accountUuid", "authModule", "identifier", "secret"})
+		for _, c := range all {
+			w.Write(c.fields)
+		}
+		w.Flush()
+		if err := os.WriteFile(in, buf.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		env := []string{"GATEHOUSE_CLIENT_ID=" + id, "GATEHOUSE_CLIENT_SECRET=" + sec}
+		bind := func(out string, extra ...string) cliResult {
+			t.Helper()
+			r := gatehouseCLI(t, env, append([]string{"bind", "--url", e.URL, "--csv", in, "--out", out}, extra...)...)
+			if r.code != 1 || r.stdout != "" {
+				t.Fatalf("bind %v: exit %d (want 1: some rows fail), stdout %q, stderr %s", extra, r.code, r.stdout, r.stderr)
+			}
+			return r
+		}
+		bindings := func() map[string]string {
+			t.Helper()
+			ids := make([]uuid.UUID, len(users))
+			for i, u := range users {
+				ids[i] = u.ID
+			}
+			got, err := e.app.store.CredentialsForAccounts(context.Background(), ws, ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := map[string]string{}
+			for acct, cs := range got {
+				for _, c := range cs {
+					m[acct.String()] = c.Identifier
+				}
+			}
+			return m
+		}
+
+		// A dry run checks and writes nothing.
+		r := bind(filepath.Join(dir, "dry.csv"), "--dry-run")
+		if !strings.Contains(r.stderr, "dry run") {
+			t.Errorf("dry run summary: %s", r.stderr)
+		}
+		if n := len(bindings()); n != 0 {
+			t.Fatalf("the dry run bound %d accounts", n)
+		}
+		checkResults(t, filepath.Join(dir, "dry.csv"), all, func(c bindCase) string {
+			switch {
+			case c.want == "INVALID" && len(c.fields) == 4 && len(c.fields[2]) > 255:
+				return "ok" // lengths are the server's to check
+			case c.want == "TAKEN":
+				return "ok" // so is the identity rule
+			case c.want == "NOT_FOUND" && c.fields[1] == "microsoft":
+				return "ok" // and whether accounts exist
+			}
+			return c.want
+		})
+
+		// The real run, checked row by row and in the database.
+		out := filepath.Join(dir, "results.csv")
+		r = bind(out)
+		if !strings.Contains(r.stderr, fmt.Sprintf("%d rows bound", len(all))) {
+			t.Errorf("summary: %s", r.stderr)
+		}
+		checkResults(t, out, all, func(c bindCase) string { return c.want })
+		want := map[string]string{}
+		for _, c := range all {
+			if c.want == "ok" {
+				want[c.fields[0]] = c.fields[2]
+			}
+		}
+		got := bindings()
+		if len(got) != len(want) {
+			t.Fatalf("%d accounts bound, want %d", len(got), len(want))
+		}
+		for acct, idf := range want {
+			if got[acct] != idf {
+				t.Fatalf("account %s bound to %q, want %q", acct, got[acct], idf)
+			}
+		}
+		first, _ := os.ReadFile(out)
+
+		// Again: the same results, the same bindings.
+		out2 := filepath.Join(dir, "results2.csv")
+		bind(out2)
+		second, _ := os.ReadFile(out2)
+		if !bytes.Equal(first, second) {
+			t.Error("the re-run's results differ from the first run's")
+		}
+		if again := bindings(); !maps.Equal(again, got) {
+			t.Error("the re-run changed the bindings")
+		}
+	})
+}
+
+// checkResults reads a results CSV and compares it with the input, row by row: the input
+// fields (a secret redacted) and the status want gives.
+func checkResults(t *testing.T, path string, all []bindCase, want func(bindCase) string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cr := csv.NewReader(f)
+	recs, err := cr.ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(recs[0], []string{"accountUuid", "authModule", "identifier", "secret", "status", "message"}) {
+		t.Fatalf("header %v", recs[0])
+	}
+	if len(recs)-1 != len(all) {
+		t.Fatalf("%d result rows for %d input rows", len(recs)-1, len(all))
+	}
+	bad := 0
+	for i, c := range all {
+		rec := recs[i+1]
+		in := append([]string(nil), c.fields...)
+		for len(in) < 4 {
+			in = append(in, "")
+		}
+		if in[3] != "" {
+			in[3] = "[redacted]"
+		}
+		status, msg := rec[4], rec[5]
+		if !slices.Equal(rec[:4], in) || status != want(c) || (status != "ok" && msg == "") {
+			if bad++; bad <= 5 {
+				t.Errorf("row %d: got %q, want fields %q status %s", i+1, rec, in, want(c))
+			}
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%d rows differ", bad)
+	}
+}

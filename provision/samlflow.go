@@ -1,0 +1,126 @@
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"gatehouse/models"
+	"gatehouse/secret"
+	"gatehouse/store"
+)
+
+// SAML sign-in in the flow. The IdP's POST to the ACS is cross-site, so the browser's SameSite=Lax
+// cookie does not come with it:
+//
+//	PendingSAMLFlow   the ACS: find the flow by RelayState (no cookie, no claim)
+//	AcceptSAMLAnswer  the checked response: its assertion ID once, its identity kept
+//	                  (encrypted) for the browser's continuation
+//	ClaimFlow         the browser's GET that follows: the cookie binds the flow (flows.go)
+//	SAMLIdentity      the identity kept at the ACS, then CompleteFlow decides (flows.go)
+
+// SAMLPending is a flow whose IdP posted an answer to the ACS, not yet bound to the browser.
+type SAMLPending struct {
+	Flow       *models.SignInFlow
+	Connection *models.Connection
+	SP         *SAMLSP
+}
+
+// PendingSAMLFlow finds the SAML flow an ACS POST answers by its RelayState (the flow's
+// upstream state). It returns nil and no error when no flow of Gatehouse's is waiting for it:
+// an unsolicited (IdP-initiated) response. A flow answered already or expired is a
+// *FlowError (a page, no redirect).
+func (s *Service) PendingSAMLFlow(ctx context.Context, relayState, requestID string) (*SAMLPending, error) {
+	if relayState == "" || len(relayState) > 128 {
+		return nil, nil
+	}
+	f, err := s.store.FlowByUpstreamState(ctx, secret.Hash(relayState))
+	if errors.Is(err, store.ErrNotFound) || err == nil && f.UpstreamRequestID == "" {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, internal("saml flow", err)
+	}
+	if f.ClaimedAt != nil || !s.now().Before(f.ExpiresAt) {
+		cause := "the identity provider answered an expired flow"
+		if f.ClaimedAt != nil {
+			cause = "the identity provider answered a flow that was finished already"
+		}
+		s.recordFailure(ctx, f, nil, "", "Sign-in failed: the sign-in expired or was finished already.", cause, requestID)
+		return nil, &FlowError{Public: "This sign-in expired or was finished already. Start again from the application.", cause: cause}
+	}
+	conn, err := s.store.Connection(ctx, f.WorkspaceID, f.ConnectionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, s.FailFlow(ctx, &ClaimedFlow{Flow: f}, "The identity provider is no longer configured.", "the connection was deleted during the sign-in")
+	}
+	if err != nil {
+		return nil, internal("saml flow", err)
+	}
+	sp, err := s.SAMLServiceProvider(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &SAMLPending{Flow: f, Connection: conn, SP: sp}, nil
+}
+
+// AcceptSAMLAnswer records a response that passed the SAML checks: its assertion ID is
+// accepted once (a replay, on any replica, fails the flow), and the identity is kept,
+// encrypted, until the browser's continuation claims the flow. A second answer to one flow
+// is refused.
+func (s *Service) AcceptSAMLAnswer(ctx context.Context, p *SAMLPending, assertionID string, keepUntil time.Time, id Identity) error {
+	cf := &ClaimedFlow{Flow: p.Flow, Connection: p.Connection}
+	if err := s.UseSAMLAssertion(ctx, p.Connection.ID, assertionID, keepUntil); err != nil {
+		if models.ErrorCode(err) == models.EINTERNAL {
+			return err
+		}
+		return s.failFlow(ctx, cf, id.Identifier, "access_denied", "The identity provider's answer was already used.", "assertion "+truncate(assertionID, 80)+": "+err.Error())
+	}
+	b, err := json.Marshal(id)
+	if err != nil {
+		return internal("saml answer", err)
+	}
+	fresh, err := s.store.PutSAMLAnswer(ctx, p.Flow.ID, s.box.Seal(b), p.Flow.ExpiresAt)
+	if err != nil {
+		return internal("saml answer", err)
+	}
+	if !fresh {
+		return s.failFlow(ctx, cf, id.Identifier, "access_denied", "The identity provider answered this sign-in twice.", "a second response for the flow")
+	}
+	return nil
+}
+
+// SAMLIdentity returns, once, the identity AcceptSAMLAnswer kept for a flow the browser has
+// now claimed. Without one (the browser came before the IdP's answer), the flow fails.
+func (s *Service) SAMLIdentity(ctx context.Context, f *ClaimedFlow) (Identity, error) {
+	enc, err := s.store.TakeSAMLAnswer(ctx, f.Flow.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return Identity{}, s.FailFlow(ctx, f, "The identity provider's answer is missing.", "the browser continued a SAML flow that has no accepted response")
+	}
+	if err != nil {
+		return Identity{}, internal("saml identity", err)
+	}
+	b, err := s.box.Open(enc)
+	if err != nil {
+		return Identity{}, internal("saml identity", err)
+	}
+	var id Identity
+	if err := json.Unmarshal(b, &id); err != nil {
+		return Identity{}, internal("saml identity", err)
+	}
+	return id, nil
+}
+
+// TestSignInRetention keeps a test sign-in's result (an identity) this long after it expired.
+const TestSignInRetention = 7 * 24 * time.Hour
+
+// pruneSAMLState deletes expired assertion IDs and answers and old test sign-ins; it runs with
+// PruneSignInState.
+func (s *Service) pruneSAMLState(ctx context.Context, now time.Time) (int64, error) {
+	n, err := s.store.PruneSAMLAssertions(ctx, now)
+	if err != nil {
+		return n, err
+	}
+	m, err := s.store.PruneTestSignIns(ctx, now.Add(-TestSignInRetention))
+	return n + m, err
+}

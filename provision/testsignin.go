@@ -1,0 +1,321 @@
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/secret"
+	"gatehouse/store"
+)
+
+// Test sign-in (issue 10, item 7): an administrator starts a test of a connection and opens
+// its URL in a browser, without a token. The browser runs the real flow at the identity
+// provider (OIDC or SAML, the same transports as a real sign-in); the identity it comes back
+// with goes through the same decision as a real sign-in, inside a transaction that is rolled
+// back, so that the test writes no user, credential or account. The test records what
+// happened and a sign-in event with test=true.
+
+const (
+	// TestSignInLifetime is how long a test sign-in can be opened and run.
+	TestSignInLifetime = 15 * time.Minute
+	// TestSignInPath is the public path of a test sign-in's URL (followed by its token).
+	TestSignInPath = "/sso/test-sign-in/"
+)
+
+// TestSignInStart is a started test: its URL carries a random token, shown only here.
+type TestSignInStart struct {
+	Test *models.TestSignIn
+	URL  string
+}
+
+// TestSignInResult is what a test learned: the normalised identity and the decision the
+// engine would make. It is stored as JSON and shown as is (REST, GraphQL, the result page).
+type TestSignInResult struct {
+	Identity *TestIdentity `json:"identity"`
+	Decision *TestDecision `json:"decision"`
+}
+
+// TestIdentity is the normalised identity as the engine reads it.
+type TestIdentity struct {
+	Identifier string         `json:"identifier"`
+	Email      string         `json:"email"`
+	FirstName  string         `json:"firstName"`
+	LastName   string         `json:"lastName"`
+	Claims     map[string]any `json:"claims"`
+}
+
+// TestDecision is the engine's decision; Outcome uses the engine's names.
+type TestDecision struct {
+	Outcome   string         `json:"outcome"`
+	Reason    string         `json:"reason"`
+	Placement *TestPlacement `json:"placement"`
+}
+
+// TestPlacement is where a new person would land. Account is an existing account (default or
+// company match); for a new individual account only its name is known (NewAccountName).
+type TestPlacement struct {
+	Rule           PlacementRule `json:"rule"`
+	Explanation    string        `json:"explanation"`
+	Account        *TestAccount  `json:"account"`
+	NewAccountName string        `json:"newAccountName,omitempty"`
+}
+
+// TestAccount names an existing account.
+type TestAccount struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// ResultOf decodes a test's stored result (nil while pending or after a failure before the
+// identity provider answered).
+func ResultOf(t *models.TestSignIn) *TestSignInResult {
+	if t.Result == "" {
+		return nil
+	}
+	var r TestSignInResult
+	if json.Unmarshal([]byte(t.Result), &r) != nil {
+		return nil
+	}
+	return &r
+}
+
+// StartTestSignIn starts a test of a connection in testing or active status (INVALID_STATE
+// otherwise). brandID, optional, names the brand whose configuration for the connection the
+// decision reads (auto-provisioning, default account); without it the connection's own
+// settings decide.
+func (s *Service) StartTestSignIn(ctx context.Context, connectionID string, brandID *string) (*TestSignInStart, error) {
+	p, err := s.authorize(ctx, accessManageWrite)
+	if err != nil {
+		return nil, err
+	}
+	cid, err := parseID("connectionId", connectionID)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := s.store.Connection(ctx, p.WorkspaceID, cid)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, models.FieldError(models.ENOTFOUND, "connectionId", connectionID, "no such connection")
+	}
+	if err != nil {
+		return nil, internal("test sign-in", err)
+	}
+	if conn.Status != models.StatusTesting && conn.Status != models.StatusActive {
+		return nil, models.Errorf(models.EINVALIDSTATE, "a test sign-in needs a connection in testing or active status; this one is %s: run its settings test first", conn.Status)
+	}
+	now := s.now()
+	t := &models.TestSignIn{ID: store.NewID(), WorkspaceID: p.WorkspaceID, ConnectionID: conn.ID,
+		Status: models.TestSignInPending, ExpiresAt: now.Add(TestSignInLifetime), CreatedAt: now, UpdatedAt: now}
+	if brandID != nil && *brandID != "" {
+		bid, err := parseID("brandId", *brandID)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := s.store.Brand(ctx, p.WorkspaceID, bid); errors.Is(err, store.ErrNotFound) {
+			return nil, models.FieldError(models.ENOTFOUND, "brandId", *brandID, "no such brand")
+		} else if err != nil {
+			return nil, internal("test sign-in", err)
+		}
+		t.BrandID = &bid
+	}
+	token := secret.Token("", 32)
+	t.TokenHash = secret.Hash(token)
+	err = s.store.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.Create(ctx, t); err != nil {
+			return err
+		}
+		return s.audit(ctx, p, "connection.test_sign_in_started", "connection", conn.ID.String(), map[string]any{"testSignInId": t.ID.String()})
+	})
+	if err != nil {
+		return nil, internal("test sign-in", err)
+	}
+	return &TestSignInStart{Test: t, URL: s.sso.publicURL + TestSignInPath + token}, nil
+}
+
+// TestSignIn returns a test of a connection of the caller's workspace (NOT_FOUND otherwise).
+func (s *Service) TestSignIn(ctx context.Context, connectionID, testID string) (*models.TestSignIn, error) {
+	p, err := s.authorize(ctx, accessManageRead)
+	if err != nil {
+		return nil, err
+	}
+	cid, err := parseID("connectionId", connectionID)
+	if err != nil {
+		return nil, err
+	}
+	tid, err := parseID("testId", testID)
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.store.TestSignIn(ctx, p.WorkspaceID, cid, tid)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, models.FieldError(models.ENOTFOUND, "testId", testID, "no such test sign-in of this connection")
+	}
+	return t, internal("test sign-in", err)
+}
+
+// OpenTestSignIn is the test's URL opened in a browser (no token: the URL's is the proof). A
+// pending, unexpired test starts a flow at the connection's identity provider (FlowStart set;
+// the transport sets the cookie and redirects); otherwise the test is returned to be shown.
+// An unknown token returns nil.
+func (s *Service) OpenTestSignIn(ctx context.Context, token, browserSecret, requestID string) (*models.TestSignIn, *FlowStart, error) {
+	if token == "" || len(token) > 128 {
+		return nil, nil, nil
+	}
+	t, err := s.store.TestSignInByToken(ctx, secret.Hash(token))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, internal("test sign-in", err)
+	}
+	if t.Status != models.TestSignInPending {
+		return t, nil, nil
+	}
+	if !s.now().Before(t.ExpiresAt) {
+		return s.finishTest(ctx, t, models.TestSignInFailed, nil, "The test sign-in expired before it was run; start another one.")
+	}
+	conn, err := s.store.Connection(ctx, t.WorkspaceID, t.ConnectionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return s.finishTest(ctx, t, models.TestSignInFailed, nil, "The connection was deleted.")
+	}
+	if err != nil {
+		return nil, nil, internal("test sign-in", err)
+	}
+	if conn.Status != models.StatusTesting && conn.Status != models.StatusActive {
+		return s.finishTest(ctx, t, models.TestSignInFailed, nil, "The connection is "+string(conn.Status)+" now; a test sign-in needs it in testing or active status.")
+	}
+	brand := uuid.Nil
+	if t.BrandID != nil {
+		brand = *t.BrandID
+	}
+	// The flow of a test has no application: it ends on the test's own page, and its state
+	// names the test.
+	app := &models.Application{ID: uuid.Nil, WorkspaceID: t.WorkspaceID, BrandID: brand}
+	res, err := s.startFlow(ctx, app, conn, AuthorizeRequest{RedirectURI: s.sso.publicURL + TestSignInPath + token,
+		State: t.ID.String(), BrowserSecret: browserSecret, RequestID: requestID, Test: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, res.Start, nil
+}
+
+func (s *Service) finishTest(ctx context.Context, t *models.TestSignIn, status string, r *TestSignInResult, msg string) (*models.TestSignIn, *FlowStart, error) {
+	t.Status, t.Error = status, msg
+	if r != nil {
+		b, _ := json.Marshal(r)
+		t.Result = string(b)
+	}
+	if err := s.store.FinishTestSignIn(ctx, t); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, nil, internal("test sign-in", err)
+	}
+	return t, nil, nil
+}
+
+// testOf finds the test sign-in a test flow runs (its state names it).
+func (s *Service) testOf(ctx context.Context, f *models.SignInFlow) (*models.TestSignIn, error) {
+	tid, err := uuid.Parse(f.State)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.TestSignIn(ctx, f.WorkspaceID, f.ConnectionID, tid)
+}
+
+// completeTest is CompleteFlow for a test flow: the decision as a dry run, the result and a
+// test event recorded; the browser goes to the test's page.
+func (s *Service) completeTest(ctx context.Context, f *ClaimedFlow, id Identity) (string, error) {
+	fl := f.Flow
+	t, err := s.testOf(ctx, fl)
+	if err != nil {
+		return "", internal("test sign-in", err)
+	}
+	id = normaliseIdentity(id)
+	if id.Claims == nil {
+		id.Claims = map[string]any{}
+	}
+	r := &TestSignInResult{Identity: &TestIdentity{Identifier: id.Identifier, Email: id.Email, FirstName: id.FirstName,
+		LastName: id.LastName, Claims: id.Claims}}
+	res, err := s.dryRun(ctx, t.BrandID, f.Connection, id)
+	if err != nil {
+		msg := "The decision failed: " + models.FieldMessage(err)
+		if models.ErrorCode(err) == models.EINTERNAL {
+			msg = "The decision failed because of a server error."
+		}
+		s.recordFailure(ctx, fl, f.Connection, id.Identifier, msg, err.Error(), "")
+		if _, _, err := s.finishTest(ctx, t, models.TestSignInFailed, r, msg); err != nil {
+			return "", err
+		}
+		return fl.RedirectURI, nil
+	}
+	r.Decision = &TestDecision{Outcome: string(res.Outcome), Reason: res.Reason}
+	if pl := res.Placement; pl != nil {
+		r.Decision.Placement = &TestPlacement{Rule: pl.Rule, Explanation: pl.Explanation}
+		switch {
+		case pl.Rule == RuleIndividualAccount && pl.Account != nil:
+			r.Decision.Placement.NewAccountName = pl.Account.Name
+		case pl.Account != nil:
+			r.Decision.Placement.Account = &TestAccount{ID: pl.Account.ID.String(), Name: pl.Account.Name}
+		}
+	}
+	ev := s.event(fl, f.Connection, id.Identifier, string(res.Outcome), res.Reason, "test sign-in: a dry run, nothing was written", fl.RequestID)
+	if err := s.store.CreateSignInEvent(ctx, ev); err != nil {
+		s.log.ErrorContext(ctx, "test sign-in: record event", "request_id", fl.RequestID, "err", err)
+	}
+	if _, _, err := s.finishTest(ctx, t, models.TestSignInSucceeded, r, ""); err != nil {
+		return "", err
+	}
+	return fl.RedirectURI, nil
+}
+
+// failTest records on a test flow's test what failed (the public message and the cause: the
+// administrator running the test is the audience).
+func (s *Service) failTest(ctx context.Context, f *models.SignInFlow, public, cause string) {
+	t, err := s.testOf(ctx, f)
+	if err == nil {
+		msg := public
+		if cause != "" {
+			msg += " (" + cause + ")"
+		}
+		_, _, err = s.finishTest(ctx, t, models.TestSignInFailed, nil, msg)
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "test sign-in: record failure", "request_id", f.RequestID, "err", err)
+	}
+}
+
+// dryRun runs the decision of SignIn for conn — in testing or active status — inside a
+// transaction it rolls back (SignInDryRun's errDryRun, for a connection not yet active and an
+// optional brand): the same rules and queries, and nothing stays written.
+func (s *Service) dryRun(ctx context.Context, brandID *uuid.UUID, conn *models.Connection, id Identity) (*SignInResult, error) {
+	if err := checkIdentity(id); err != nil {
+		return nil, err
+	}
+	var res *SignInResult
+	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		brand := &models.Brand{WorkspaceID: conn.WorkspaceID}
+		if brandID != nil {
+			b, err := s.store.Brand(ctx, conn.WorkspaceID, *brandID)
+			if err != nil {
+				return err
+			}
+			brand = b
+		}
+		var err error
+		if res, err = (&decision{s: s, brand: brand, conn: conn, id: id}).decide(ctx); err != nil {
+			return err
+		}
+		return errDryRun
+	})
+	if !errors.Is(err, errDryRun) {
+		return nil, internal("test sign-in: decision", err)
+	}
+	return res, nil
+}
+
+// SecureCookies reports whether GATEHOUSE_PUBLIC_URL is https: the sign-in cookie is Secure
+// exactly then.
+func (s *Service) SecureCookies() bool { return strings.HasPrefix(s.sso.publicURL, "https://") }

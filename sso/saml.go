@@ -1,0 +1,286 @@
+package sso
+
+import (
+	"encoding/base64"
+	"encoding/pem"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/crewjam/saml"
+
+	"gatehouse/models"
+	"gatehouse/provision"
+)
+
+// The SAML service provider side of browser sign-in: the AuthnRequest sent over HTTP-Redirect
+// and the check of the IdP's response at the ACS, both with crewjam/saml. Everything here is a
+// pure function of the connection, the SP keys and the request; the flow that stores the
+// request ID and finds it again lives in provision.
+
+// rsaSHA256 is the signature algorithm of signed AuthnRequests (xmldsig-more), which every IdP
+// accepts; crewjam/saml signs the redirect query string with it.
+const rsaSHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+
+// serviceProvider builds crewjam's ServiceProvider for one connection, with key as its key.
+// Response checks rely on its defaults: no IdP-initiated responses, the IdP's certificate from
+// the connection, audience = entity ID, Destination and Recipient = ACS URL, crewjam's 180 s
+// clock skew (saml.MaxClockSkew) and 90 s issue delay (saml.MaxIssueDelay).
+func serviceProvider(sp *provision.SAMLSP, key provision.SPKeyPair, conn *models.Connection) (*saml.ServiceProvider, error) {
+	md, err := url.Parse(sp.EntityID)
+	if err != nil {
+		return nil, err
+	}
+	acs, err := url.Parse(sp.ACSURL)
+	if err != nil {
+		return nil, err
+	}
+	s := &saml.ServiceProvider{EntityID: sp.EntityID, Key: key.Key, Certificate: key.Certificate,
+		MetadataURL: *md, AcsURL: *acs, AuthnNameIDFormat: saml.UnspecifiedNameIDFormat}
+	if conn != nil {
+		block, _ := pem.Decode([]byte(strings.TrimSpace(conn.SAMLCertificate)))
+		if block == nil || block.Type != "CERTIFICATE" {
+			return nil, errors.New("the connection's certificate is not PEM")
+		}
+		s.IDPMetadata = &saml.EntityDescriptor{EntityID: conn.SAMLEntityID,
+			IDPSSODescriptors: []saml.IDPSSODescriptor{{
+				SSODescriptor: saml.SSODescriptor{RoleDescriptor: saml.RoleDescriptor{
+					ProtocolSupportEnumeration: "urn:oasis:names:tc:SAML:2.0:protocol",
+					KeyDescriptors:             []saml.KeyDescriptor{keyDescriptor("signing", block.Bytes)}}},
+				SingleSignOnServices: []saml.Endpoint{{Binding: saml.HTTPRedirectBinding, Location: conn.SAMLSSOURL}},
+			}}}
+	}
+	return s, nil
+}
+
+func keyDescriptor(use string, certDER []byte) saml.KeyDescriptor {
+	kd := saml.KeyDescriptor{Use: use, KeyInfo: saml.KeyInfo{X509Data: saml.X509Data{
+		X509Certificates: []saml.X509Certificate{{Data: base64.StdEncoding.EncodeToString(certDER)}}}}}
+	if use == "encryption" {
+		for _, alg := range []string{"aes128-cbc", "aes192-cbc", "aes256-cbc", "rsa-oaep-mgf1p"} {
+			kd.EncryptionMethods = append(kd.EncryptionMethods, saml.EncryptionMethod{Algorithm: "http://www.w3.org/2001/04/xmlenc#" + alg})
+		}
+	}
+	return kd
+}
+
+// SPMetadataXML renders the service provider metadata with crewjam/saml. Every key is listed
+// for signing and for encryption, the current key first (IdPs that pick one take the first).
+// AuthnRequestsSigned stays false: signing is a per-connection choice (signRequests), and an
+// IdP that has the signing certificate verifies a signed request either way.
+func (r *Remote) SPMetadataXML(keys provision.SPKeys, entityID, acsURL string) (string, error) {
+	s, err := serviceProvider(&provision.SAMLSP{EntityID: entityID, ACSURL: acsURL}, keys.Current, nil)
+	if err != nil {
+		return "", err
+	}
+	s.AuthnNameIDFormat = saml.UnspecifiedNameIDFormat
+	s.MetadataValidDuration = 7 * 24 * time.Hour
+	ed := s.Metadata()
+	var kds []saml.KeyDescriptor
+	for _, kp := range keys.All() {
+		kds = append(kds, keyDescriptor("signing", kp.Certificate.Raw), keyDescriptor("encryption", kp.Certificate.Raw))
+	}
+	ed.SPSSODescriptors[0].KeyDescriptors = kds
+	// Only HTTP-POST: artifact resolution would make Gatehouse call the IdP back, which the ACS
+	// refuses (CheckSAMLResponse).
+	acs := ed.SPSSODescriptors[0].AssertionConsumerServices[:0]
+	for _, e := range ed.SPSSODescriptors[0].AssertionConsumerServices {
+		if e.Binding == saml.HTTPPostBinding {
+			acs = append(acs, e)
+		}
+	}
+	ed.SPSSODescriptors[0].AssertionConsumerServices = acs
+	b, err := xml.MarshalIndent(ed, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	return xml.Header + string(b), nil
+}
+
+// SAMLRequest is an AuthnRequest ready to send.
+type SAMLRequest struct {
+	// URL is the IdP's SSO URL with SAMLRequest, RelayState and, when the connection signs
+	// requests, SigAlg and Signature (HTTP-Redirect binding).
+	URL string
+	// ID is the request's ID, which the response's InResponseTo must name.
+	ID string
+}
+
+// NewSAMLRequest makes the AuthnRequest for a sign-in through conn, signed with the current SP
+// key when the connection's signRequests is set (once: the redirect binding signs the query
+// string, not the XML). requestID is the flow's (crewjam makes one when it is empty);
+// relayState travels to the IdP and back with the response.
+func NewSAMLRequest(sp *provision.SAMLSP, conn *models.Connection, requestID, relayState string) (*SAMLRequest, error) {
+	s, err := serviceProvider(sp, sp.Keys.Current, conn)
+	if err != nil {
+		return nil, fmt.Errorf("sso: saml request: %w", err)
+	}
+	if conn.SAMLSignRequests {
+		s.SignatureMethod = rsaSHA256
+	}
+	req, err := s.MakeAuthenticationRequest(conn.SAMLSSOURL, saml.HTTPRedirectBinding, saml.HTTPPostBinding)
+	if err != nil {
+		return nil, fmt.Errorf("sso: saml request: %w", err)
+	}
+	if requestID != "" {
+		req.ID = requestID
+	}
+	// crewjam appends RelayState to the query as given.
+	u, err := req.Redirect(url.QueryEscape(relayState), s)
+	if err != nil {
+		return nil, fmt.Errorf("sso: saml request: %w", err)
+	}
+	return &SAMLRequest{URL: u.String(), ID: req.ID}, nil
+}
+
+// SAMLLogin is a response that passed every check.
+type SAMLLogin struct {
+	Identity provision.Identity
+	// AssertionID must be accepted once (provision.UseSAMLAssertion) until KeepUntil, after
+	// which crewjam's issue-delay check refuses the assertion by itself.
+	AssertionID string
+	KeepUntil   time.Time
+}
+
+// LoginError is a failed upstream login: Public is what the person may see; Private, the
+// cause, goes to the log and the sign-in event only (crewjam's InvalidResponseError pattern).
+type LoginError struct {
+	Public  string
+	Private error
+}
+
+func (e *LoginError) Error() string { return e.Public }
+func (e *LoginError) Unwrap() error { return e.Private }
+
+// MaxSAMLResponse bounds the ACS form body; real responses are a few KiB.
+const MaxSAMLResponse = 256 << 10
+
+const publicSAMLFailure = "The identity provider's response could not be accepted."
+
+// CheckSAMLResponse checks the IdP's POST to the ACS (r, its form parsed) for the request
+// requestID sent through conn, parsing the response once with crewjam/saml: XML safety,
+// signature with the connection's certificate, Destination, Recipient, audience, InResponseTo,
+// validity window, decryption with the SP keys. It returns the normalised identity.
+func CheckSAMLResponse(r *http.Request, sp *provision.SAMLSP, conn *models.Connection, requestID string) (*SAMLLogin, error) {
+	if r.Form.Get("SAMLart") != "" || r.PostForm.Get("SAMLResponse") == "" {
+		// crewjam would resolve an artifact with an outbound request of its own.
+		return nil, &LoginError{Public: publicSAMLFailure, Private: errors.New("no SAMLResponse in the POST (the artifact binding is not supported)")}
+	}
+	keys := sp.Keys.All()
+	var a *saml.Assertion
+	var err error
+	for i, kp := range keys {
+		var s *saml.ServiceProvider
+		if s, err = serviceProvider(sp, kp, conn); err != nil {
+			return nil, &LoginError{Public: publicSAMLFailure, Private: err}
+		}
+		a, err = s.ParseResponse(r, []string{requestID})
+		// Another key is tried only when decryption failed: an IdP may still encrypt to the
+		// previous certificate, or already to the next one (rotation).
+		if err == nil || i == len(keys)-1 || !strings.Contains(privateCause(err).Error(), "decrypt") {
+			break
+		}
+	}
+	if err != nil {
+		return nil, &LoginError{Public: publicSAMLFailure, Private: privateCause(err)}
+	}
+	if a.Subject == nil || a.Subject.NameID == nil || strings.TrimSpace(a.Subject.NameID.Value) == "" {
+		return nil, &LoginError{Public: "The identity provider did not say who you are (no NameID).", Private: errors.New("assertion has no NameID")}
+	}
+	return &SAMLLogin{Identity: samlIdentity(a, conn.SamlConfig().AttributeMapping), AssertionID: a.ID,
+		KeepUntil: a.IssueInstant.Add(saml.MaxIssueDelay + time.Minute)}, nil
+}
+
+func privateCause(err error) error {
+	var ire *saml.InvalidResponseError
+	if errors.As(err, &ire) && ire.PrivateErr != nil {
+		return ire.PrivateErr // never ire.Response: that is the assertion itself
+	}
+	return err
+}
+
+// Attribute names read when attributeMapping does not name one: the usual ones of Entra ID
+// (claims URIs), Okta and Google (as their setup guides suggest), and the LDAP/eduPerson OIDs.
+var defaultAttributes = map[string][]string{
+	"email": {"email", "mail", "emailAddress", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+		"urn:oid:0.9.2342.19200300.100.1.3"},
+	"firstName": {"firstName", "givenName", "given_name", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname",
+		"urn:oid:2.5.4.42"},
+	"lastName": {"lastName", "surname", "sn", "family_name", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname",
+		"urn:oid:2.5.4.4"},
+}
+
+// samlIdentity normalises an assertion: NameID is the identifier; claims hold every attribute
+// under its Name (a string, or a list when multi-valued) and under each attributeMapping key
+// that names it; email and names come from the mapped attributes, else the usual names, and
+// the email falls back to a NameID that is an address.
+func samlIdentity(a *saml.Assertion, mapping map[string]any) provision.Identity {
+	claims := map[string]any{}
+	for _, st := range a.AttributeStatements {
+		for _, at := range st.Attributes {
+			var vs []string
+			for _, v := range at.Values {
+				vs = append(vs, v.Value)
+			}
+			if len(vs) == 0 {
+				continue
+			}
+			var v any = vs[0]
+			if len(vs) > 1 {
+				l := make([]any, len(vs))
+				for i, s := range vs {
+					l[i] = s
+				}
+				v = l
+			}
+			claims[at.Name] = v
+			if at.FriendlyName != "" {
+				if _, taken := claims[at.FriendlyName]; !taken {
+					claims[at.FriendlyName] = v
+				}
+			}
+		}
+	}
+	for k, name := range mapping {
+		if n, ok := name.(string); ok {
+			if v, ok := claims[n]; ok {
+				claims[k] = v
+			}
+		}
+	}
+	first := func(key string) string {
+		names := defaultAttributes[key]
+		if n, ok := mapping[key].(string); ok {
+			names = []string{n}
+		}
+		for _, n := range names {
+			switch v := claims[n].(type) {
+			case string:
+				return v
+			case []any:
+				return v[0].(string)
+			}
+		}
+		return ""
+	}
+	id := provision.Identity{Identifier: strings.TrimSpace(a.Subject.NameID.Value), Email: first("email"),
+		FirstName: first("firstName"), LastName: first("lastName"), Claims: claims}
+	if id.FirstName == "" && id.LastName == "" {
+		if n, ok := mapping["name"].(string); ok {
+			if full, ok := claims[n].(string); ok {
+				id.FirstName, id.LastName, _ = strings.Cut(strings.TrimSpace(full), " ")
+			}
+		}
+	}
+	if id.Email == "" {
+		if addr, err := mail.ParseAddress(id.Identifier); err == nil && addr.Address == id.Identifier {
+			id.Email = id.Identifier
+		}
+	}
+	return id
+}

@@ -1,0 +1,129 @@
+package sso
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/crewjam/saml"
+
+	"gatehouse/provision"
+	"gatehouse/webpage"
+)
+
+// The SAML service provider side of browser sign-in, in the flow of provision:
+//
+//	StartSignIn     the AuthnRequest (HTTP-Redirect), ID and RelayState from the flow
+//	POST /saml/acs  the IdP's cross-site POST: find the flow by RelayState, check the response
+//	                once, accept it, and send the browser on with a 303 to a Gatehouse GET
+//	GET /saml/continue  the cookie arrives: bind the flow, decide, redirect to the application
+//
+// An ACS POST that answers no flow of Gatehouse's (IdP-initiated) gets a page, never a redirect.
+
+// SAML paths.
+const (
+	ACSPath          = "/saml/acs"
+	SAMLContinuePath = "/saml/continue"
+)
+
+// SAMLSignIn is the SAML service provider of browser sign-in. It implements oauth.Upstream for
+// SAML connections; it shares the OIDC relying party's service and refusal pages.
+type SAMLSignIn struct{ rp *SignIn }
+
+// NewSAMLSignIn builds the SAML sign-in beside the OIDC one.
+func NewSAMLSignIn(rp *SignIn) *SAMLSignIn { return &SAMLSignIn{rp: rp} }
+
+// Register mounts the ACS and the continuation.
+func (s *SAMLSignIn) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+ACSPath, s.acs)
+	mux.HandleFunc("GET "+SAMLContinuePath, s.cont)
+}
+
+// StartSignIn redirects the browser to the IdP with the flow's AuthnRequest.
+func (s *SAMLSignIn) StartSignIn(w http.ResponseWriter, r *http.Request, st *provision.FlowStart) {
+	ctx := r.Context()
+	sp, err := s.rp.svc.SAMLServiceProvider(ctx)
+	if err != nil {
+		s.rp.refuse(w, r, err)
+		return
+	}
+	req, err := NewSAMLRequest(sp, st.Connection, st.UpstreamRequestID, st.UpstreamState)
+	if err != nil {
+		s.rp.refuse(w, r, s.rp.svc.FailFlow(ctx, &provision.ClaimedFlow{Flow: st.Flow, Connection: st.Connection},
+			"The identity provider is not configured correctly.", "saml request: "+err.Error()))
+		return
+	}
+	http.Redirect(w, r, req.URL, http.StatusFound)
+}
+
+// acs is POST /saml/acs.
+func (s *SAMLSignIn) acs(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, MaxSAMLResponse)
+	if err := r.ParseForm(); err != nil {
+		webpage.Write(w, http.StatusBadRequest, "Sign-in failed", "The identity provider's answer is not a readable form.", webpage.RequestID(w))
+		return
+	}
+	relay := r.PostForm.Get("RelayState")
+	p, err := s.rp.svc.PendingSAMLFlow(ctx, relay, webpage.RequestID(w))
+	if err != nil {
+		s.rp.refuse(w, r, err)
+		return
+	}
+	if p == nil {
+		s.rp.log.WarnContext(ctx, "saml: unsolicited response refused", "request_id", webpage.RequestID(w))
+		webpage.Write(w, http.StatusBadRequest, "Start signing in from the application",
+			"Your identity provider sent a sign-in that Gatehouse did not ask for (an IdP-initiated sign-in, for example from an app tile). "+
+				"For your security Gatehouse only accepts sign-ins that start at the application: open the application you want to use "+
+				"and choose its single sign-on button; you will come back here through your identity provider.", webpage.RequestID(w))
+		return
+	}
+	cf := &provision.ClaimedFlow{Flow: p.Flow, Connection: p.Connection}
+	login, err := CheckSAMLResponse(r, p.SP, p.Connection, p.Flow.UpstreamRequestID)
+	if err != nil {
+		var le *LoginError
+		public, cause := publicSAMLFailure, err.Error()
+		if errors.As(err, &le) {
+			public, cause = le.Public, "saml response: "+le.Private.Error()
+			var bad saml.ErrBadStatus
+			if errors.As(le.Private, &bad) {
+				public = "The identity provider did not sign you in."
+			}
+		}
+		s.rp.refuse(w, r, s.rp.svc.FailFlow(ctx, cf, public, cause))
+		return
+	}
+	if err := s.rp.svc.AcceptSAMLAnswer(ctx, p, login.AssertionID, login.KeepUntil, login.Identity); err != nil {
+		s.rp.refuse(w, r, err)
+		return
+	}
+	// The browser's GET that follows carries the SameSite=Lax cookie.
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, SAMLContinuePath+"?"+url.Values{"state": {relay}}.Encode(), http.StatusSeeOther)
+}
+
+// cont is GET /saml/continue: the flow is bound to the browser, then decided.
+func (s *SAMLSignIn) cont(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	browser := ""
+	if c, err := r.Cookie(provision.SignInCookie); err == nil {
+		browser = c.Value
+	}
+	f, err := s.rp.svc.ClaimFlow(ctx, r.URL.Query().Get("state"), browser, webpage.RequestID(w))
+	if err != nil {
+		s.rp.refuse(w, r, err)
+		return
+	}
+	id, err := s.rp.svc.SAMLIdentity(ctx, f)
+	if err != nil {
+		s.rp.refuse(w, r, err)
+		return
+	}
+	loc, err := s.rp.svc.CompleteFlow(ctx, f, id)
+	if err != nil {
+		s.rp.refuse(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, loc, http.StatusFound)
+}

@@ -1,0 +1,291 @@
+package sso
+
+import (
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/xml"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crewjam/saml"
+
+	"gatehouse/models"
+	"gatehouse/provision"
+	"gatehouse/sso/samltest"
+)
+
+// samlWorld is an IdP (samlidp, real signed and encrypted assertions) that trusts an SP.
+type samlWorld struct {
+	idp  *samltest.IdP
+	sp   *provision.SAMLSP
+	conn *models.Connection
+}
+
+func newSAMLWorld(t *testing.T) *samlWorld {
+	t.Helper()
+	idp := samltest.New(t)
+	key, cert, _ := samltest.NewKeyPair(t)
+	sp := &provision.SAMLSP{EntityID: "https://gh.example.com/saml/metadata", ACSURL: "https://gh.example.com/saml/acs",
+		Keys: provision.SPKeys{Current: provision.SPKeyPair{Key: key, Certificate: cert}}}
+	md, err := New(Options{}).SPMetadataXML(sp.Keys, sp.EntityID, sp.ACSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idp.TrustSP(t, []byte(md))
+	idp.SignIn(samltest.User{NameID: "00u1ada", Email: "ada@example.com", GivenName: "Ada", Surname: "Lovelace",
+		Attributes: map[string][]string{"companyName": {"Acme"}, "groups": {"a", "b"}}})
+	conn := &models.Connection{ID: [16]byte{1}, Protocol: models.ProtocolSAML, SAMLEntityID: idp.EntityID, SAMLSSOURL: idp.SSOURL,
+		SAMLCertificate: idp.CertificatePEM, SAMLSignRequests: true, SAMLAttributeMapping: `{"company":"companyName"}`}
+	return &samlWorld{idp: idp, sp: sp, conn: conn}
+}
+
+// login sends an AuthnRequest through the IdP as a browser would and returns the request and
+// the POST the IdP's page makes to the ACS (form parsed).
+func (w *samlWorld) login(t *testing.T, relay string) (*SAMLRequest, *http.Request) {
+	t.Helper()
+	sr, err := NewSAMLRequest(w.sp, w.conn, "", relay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, page := samltest.Follow(t, http.DefaultClient, sr.URL)
+	if resp.StatusCode != 200 {
+		t.Fatalf("IdP: %d %s", resp.StatusCode, page)
+	}
+	return sr, acsPost(t, w.sp, page, relay)
+}
+
+func acsPost(t *testing.T, sp *provision.SAMLSP, page, relay string) *http.Request {
+	t.Helper()
+	action, vals, err := samltest.Form(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if action != sp.ACSURL || vals.Get("RelayState") != relay {
+		t.Fatalf("IdP posts to %q with RelayState %q", action, vals.Get("RelayState"))
+	}
+	r := httptest.NewRequest(http.MethodPost, action, strings.NewReader(vals.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if err := r.ParseForm(); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestSAMLLogin(t *testing.T) {
+	w := newSAMLWorld(t)
+	sr, r := w.login(t, "flow/+relay=1")
+	raw, _ := base64.StdEncoding.DecodeString(r.PostForm.Get("SAMLResponse"))
+	if !strings.Contains(string(raw), "EncryptedAssertion") || strings.Contains(string(raw), "ada@example.com") {
+		t.Fatal("the IdP did not encrypt the assertion to the SP's encryption certificate")
+	}
+	login, err := CheckSAMLResponse(r, w.sp, w.conn, sr.ID)
+	if err != nil {
+		t.Fatalf("check: %v (%v)", err, privateCause(err))
+	}
+	id := login.Identity
+	if id.Identifier != "00u1ada" || id.Email != "ada@example.com" || id.FirstName != "Ada" || id.LastName != "Lovelace" ||
+		id.Claims["company"] != "Acme" || id.Claims["companyName"] != "Acme" || len(id.Claims["groups"].([]any)) != 2 {
+		t.Fatalf("identity %+v", id)
+	}
+	if login.AssertionID == "" || !login.KeepUntil.After(time.Now().Add(time.Minute)) || login.KeepUntil.After(time.Now().Add(5*time.Minute)) {
+		t.Fatalf("assertion %q kept until %s", login.AssertionID, login.KeepUntil)
+	}
+}
+
+// TestSAMLSignedRequest verifies the redirect-binding signature as an IdP does, with the
+// use="signing" certificate of the SP metadata; unsigned connections send no signature.
+func TestSAMLSignedRequest(t *testing.T) {
+	w := newSAMLWorld(t)
+	md, _ := New(Options{}).SPMetadataXML(w.sp.Keys, w.sp.EntityID, w.sp.ACSURL)
+	var ed saml.EntityDescriptor
+	if err := xml.Unmarshal([]byte(md), &ed); err != nil {
+		t.Fatal(err)
+	}
+	var signing []byte
+	for _, kd := range ed.SPSSODescriptors[0].KeyDescriptors {
+		if kd.Use == "signing" && signing == nil {
+			signing, _ = base64.StdEncoding.DecodeString(kd.KeyInfo.X509Data.X509Certificates[0].Data)
+		}
+	}
+	cert, err := parseDER(signing)
+	if err != nil {
+		t.Fatalf("signing certificate in metadata: %v", err)
+	}
+	for _, sign := range []bool{true, false} {
+		w.conn.SAMLSignRequests = sign
+		sr, err := NewSAMLRequest(w.sp, w.conn, "_fixed-id", "r1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := url.Parse(sr.URL)
+		q := u.Query()
+		if !sign {
+			if q.Has("Signature") || q.Has("SigAlg") {
+				t.Fatalf("unsigned connection sent a signature: %s", sr.URL)
+			}
+			continue
+		}
+		if q.Get("SigAlg") != rsaSHA256 || q.Get("RelayState") != "r1" {
+			t.Fatalf("query %v", q)
+		}
+		// The signed octets are the raw query up to &Signature (SAML bindings §3.4.4.1).
+		signed := u.RawQuery[:strings.Index(u.RawQuery, "&Signature=")]
+		sig, _ := base64.StdEncoding.DecodeString(q.Get("Signature"))
+		sum := sha256.Sum256([]byte(signed))
+		if err := rsa.VerifyPKCS1v15(cert.PublicKey.(*rsa.PublicKey), crypto.SHA256, sum[:], sig); err != nil {
+			t.Fatalf("signature does not verify with the metadata's signing certificate: %v", err)
+		}
+		sum[0] ^= 1
+		if rsa.VerifyPKCS1v15(cert.PublicKey.(*rsa.PublicKey), crypto.SHA256, sum[:], sig) == nil {
+			t.Fatal("the check cannot fail")
+		}
+	}
+}
+
+func TestSAMLResponseRefusals(t *testing.T) {
+	w := newSAMLWorld(t)
+	_, _, otherCert := samltest.NewKeyPair(t)
+	shift := func(d time.Duration) func(*saml.IdpAuthnRequest) {
+		return func(req *saml.IdpAuthnRequest) {
+			a := req.Assertion
+			a.IssueInstant = a.IssueInstant.Add(d)
+			a.Conditions.NotBefore = a.Conditions.NotBefore.Add(d)
+			a.Conditions.NotOnOrAfter = a.Conditions.NotOnOrAfter.Add(d)
+			for i := range a.Subject.SubjectConfirmations {
+				scd := a.Subject.SubjectConfirmations[i].SubjectConfirmationData
+				scd.NotOnOrAfter = scd.NotOnOrAfter.Add(d)
+			}
+		}
+	}
+	cases := []struct {
+		name     string
+		tamper   func(*saml.IdpAuthnRequest)
+		unsigned bool
+		cert     string // the connection's IdP certificate, when not the IdP's
+		otherID  bool   // check against another request ID
+		cause    string
+	}{
+		{name: "accepted"},
+		{name: "wrong signature", cert: otherCert, cause: "signature"},
+		{name: "unsigned", unsigned: true, cause: "signature"},
+		{name: "wrong audience", cause: "AudienceRestriction", tamper: func(req *saml.IdpAuthnRequest) {
+			req.Assertion.Conditions.AudienceRestrictions[0].Audience.Value = "https://other.example.com/saml/metadata"
+		}},
+		{name: "wrong recipient", cause: "Recipient", tamper: func(req *saml.IdpAuthnRequest) {
+			req.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.Recipient = "https://other.example.com/saml/acs"
+		}},
+		{name: "expired", tamper: shift(-10 * time.Minute), cause: "expired"},
+		{name: "not yet valid beyond 3 minutes of skew", cause: "not yet valid", tamper: func(req *saml.IdpAuthnRequest) {
+			req.Assertion.Conditions.NotBefore = time.Now().Add(4 * time.Minute)
+		}},
+		{name: "not yet valid within 2 minutes of skew", tamper: func(req *saml.IdpAuthnRequest) {
+			req.Assertion.Conditions.NotBefore = time.Now().Add(2 * time.Minute)
+		}},
+		{name: "wrong InResponseTo", otherID: true, cause: "InResponseTo"},
+		{name: "no NameID", cause: "NameID", tamper: func(req *saml.IdpAuthnRequest) {
+			req.Assertion.Subject.NameID.Value = " "
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w.idp.Tamper(c.tamper)
+			w.idp.Unsigned(c.unsigned)
+			defer func() { w.idp.Tamper(nil); w.idp.Unsigned(false) }()
+			w.conn.SAMLCertificate = w.idp.CertificatePEM
+			if c.cert != "" {
+				w.conn.SAMLCertificate = c.cert
+			}
+			sr, r := w.login(t, "relay")
+			want := sr.ID
+			if c.otherID {
+				want = "id-0123456789"
+			}
+			login, err := CheckSAMLResponse(r, w.sp, w.conn, want)
+			if c.cause == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", privateCause(err))
+				}
+				if login.Identity.Identifier != "00u1ada" {
+					t.Fatalf("identity %+v", login.Identity)
+				}
+				return
+			}
+			var le *LoginError
+			if err == nil || !errorsAs(err, &le) || !strings.Contains(le.Private.Error(), c.cause) {
+				t.Fatalf("want a refusal for %q, got %v", c.cause, err)
+			}
+			if strings.Contains(le.Error(), "ada") || le.Error() == "" {
+				t.Fatalf("public message %q", le.Error())
+			}
+		})
+	}
+}
+
+// TestSAMLArtifactRefused: an artifact is never resolved (no outbound request), and the
+// metadata offers the HTTP-POST binding only.
+func TestSAMLArtifactRefused(t *testing.T) {
+	w := newSAMLWorld(t)
+	r := httptest.NewRequest(http.MethodPost, w.sp.ACSURL, strings.NewReader("SAMLart=AAQAAM&RelayState=x"))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.ParseForm()
+	var le *LoginError
+	if _, err := CheckSAMLResponse(r, w.sp, w.conn, "id-x"); !errorsAs(err, &le) || !strings.Contains(le.Private.Error(), "artifact") {
+		t.Fatalf("artifact: %v", err)
+	}
+	md, _ := New(Options{}).SPMetadataXML(w.sp.Keys, w.sp.EntityID, w.sp.ACSURL)
+	if strings.Contains(md, "HTTP-Artifact") || !strings.Contains(md, "HTTP-POST") {
+		t.Fatalf("metadata bindings:\n%s", md)
+	}
+}
+
+// TestSAMLUnsolicited: an IdP-initiated response answers no request Gatehouse sent.
+func TestSAMLUnsolicited(t *testing.T) {
+	w := newSAMLWorld(t)
+	page := w.idp.InitiatedResponse(t, w.sp.EntityID, "")
+	r := acsPost(t, w.sp, page, "")
+	_, err := CheckSAMLResponse(r, w.sp, w.conn, "id-anything")
+	var le *LoginError
+	if !errorsAs(err, &le) || !strings.Contains(le.Private.Error(), "InResponseTo") {
+		t.Fatalf("unsolicited response: %v", err)
+	}
+}
+
+// TestSAMLKeyRotation: an IdP that still encrypts to the previous SP certificate, or already
+// to the next one, is understood; a key outside the rotation is not.
+func TestSAMLKeyRotation(t *testing.T) {
+	w := newSAMLWorld(t) // the IdP encrypts to w.sp.Keys.Current
+	old := w.sp.Keys.Current
+	k2, c2, _ := samltest.NewKeyPair(t)
+	fresh := provision.SPKeyPair{Key: k2, Certificate: c2}
+	for _, tc := range []struct {
+		name string
+		keys provision.SPKeys
+		ok   bool
+	}{
+		{"previous", provision.SPKeys{Current: fresh, Previous: &old}, true},
+		{"next", provision.SPKeys{Current: fresh, Next: &old}, true},
+		{"retired", provision.SPKeys{Current: fresh}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w.sp.Keys = provision.SPKeys{Current: old}
+			sr, r := w.login(t, "relay")
+			w.sp.Keys = tc.keys
+			_, err := CheckSAMLResponse(r, w.sp, w.conn, sr.ID)
+			if (err == nil) != tc.ok {
+				t.Fatalf("ok=%v: %v", tc.ok, privateCause(err))
+			}
+		})
+	}
+}
+
+func errorsAs(err error, le **LoginError) bool { return errors.As(err, le) }
+
+func parseDER(der []byte) (*x509.Certificate, error) { return x509.ParseCertificate(der) }

@@ -1,0 +1,241 @@
+// Package samltest runs a SAML identity provider in process for tests: crewjam/saml's samlidp
+// behind an httptest server, signing real assertions (and encrypting them to the SP's
+// encryption certificate, as samlidp does whenever the SP metadata lists one). The person
+// signing in is set by the test instead of a login form, and a test may tamper with an
+// assertion before the IdP signs it, or have the IdP not sign at all.
+package samltest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"html"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crewjam/saml"
+	"github.com/crewjam/saml/logger"
+	"github.com/crewjam/saml/samlidp"
+)
+
+// IdP is a running identity provider.
+type IdP struct {
+	// URL is the IdP's base URL; EntityID (its metadata URL) and SSOURL are what a
+	// connection is configured with, CertificatePEM its signing certificate.
+	URL, EntityID, SSOURL, CertificatePEM string
+
+	srv *samlidp.Server
+
+	mu       sync.Mutex
+	session  *saml.Session
+	tamper   func(*saml.IdpAuthnRequest)
+	unsigned bool
+	status   string
+	requests []*http.Request
+}
+
+// New starts an IdP with its own RSA-2048 key and certificate; it stops with the test.
+func New(t testing.TB) *IdP {
+	t.Helper()
+	key, cert, certPEM := NewKeyPair(t)
+	hs := httptest.NewUnstartedServer(nil)
+	base, _ := url.Parse("http://" + hs.Listener.Addr().String())
+	srv, err := samlidp.New(samlidp.Options{URL: *base, Key: key, Signer: key, Certificate: cert,
+		Store: &samlidp.MemoryStore{}, Logger: logger.DefaultLogger})
+	if err != nil {
+		t.Fatalf("samltest: %v", err)
+	}
+	p := &IdP{URL: base.String(), EntityID: base.String() + "/metadata", SSOURL: base.String() + "/sso",
+		CertificatePEM: certPEM, srv: srv}
+	srv.IDP.SessionProvider = p
+	srv.IDP.AssertionMaker = p
+	srv.IDP.SignatureMethod = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+	hs.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/sso" {
+			p.mu.Lock()
+			p.requests = append(p.requests, r.Clone(r.Context()))
+			p.mu.Unlock()
+		}
+		srv.ServeHTTP(w, r)
+	})
+	hs.Start()
+	t.Cleanup(hs.Close)
+	return p
+}
+
+// NewKeyPair makes an RSA-2048 key and a self-signed certificate valid for a year.
+func NewKeyPair(t testing.TB) (*rsa.PrivateKey, *x509.Certificate, string) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "samltest"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(1, 0, 0),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return key, cert, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+// TrustSP registers a service provider by its metadata document.
+func (p *IdP) TrustSP(t testing.TB, metadataXML []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, p.URL+"/services/sp", bytes.NewReader(metadataXML))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("samltest: register SP: %d", resp.StatusCode)
+	}
+}
+
+// User is who signs in at the IdP.
+type User struct {
+	NameID, Email, GivenName, Surname string
+	// Attributes are extra attributes (name → values).
+	Attributes map[string][]string
+}
+
+// SignIn makes u the person signed in at the IdP: its next responses assert u.
+func (p *IdP) SignIn(u User) {
+	s := &saml.Session{ID: "s-" + u.NameID, CreateTime: time.Now(), ExpireTime: time.Now().Add(time.Hour),
+		Index: "1", NameID: u.NameID, NameIDFormat: string(saml.UnspecifiedNameIDFormat),
+		UserEmail: u.Email, UserGivenName: u.GivenName, UserSurname: u.Surname}
+	for name, vs := range u.Attributes {
+		a := saml.Attribute{Name: name, NameFormat: "urn:oasis:names:tc:SAML:2.0:attrname-format:basic"}
+		for _, v := range vs {
+			a.Values = append(a.Values, saml.AttributeValue{Type: "xs:string", Value: v})
+		}
+		s.CustomAttributes = append(s.CustomAttributes, a)
+	}
+	p.mu.Lock()
+	p.session = s
+	p.mu.Unlock()
+}
+
+// Tamper changes each next assertion before the IdP signs it (nil: stop tampering).
+func (p *IdP) Tamper(f func(req *saml.IdpAuthnRequest)) {
+	p.mu.Lock()
+	p.tamper = f
+	p.mu.Unlock()
+}
+
+// Unsigned makes the IdP send responses and assertions without any signature.
+func (p *IdP) Unsigned(v bool) {
+	p.mu.Lock()
+	p.unsigned = v
+	p.mu.Unlock()
+}
+
+// FailWith makes the IdP answer with a non-success status (e.g. saml.StatusRequester), as an
+// IdP does when the person cancels or is not assigned the application ("": success again).
+// Such a response carries no signature, as many IdPs send it.
+func (p *IdP) FailWith(status string) {
+	p.mu.Lock()
+	p.status = status
+	p.mu.Unlock()
+}
+
+// Requests returns the requests the IdP's SSO endpoint received.
+func (p *IdP) Requests() []*http.Request {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]*http.Request(nil), p.requests...)
+}
+
+// GetSession implements saml.SessionProvider: the person set by SignIn, no login form.
+func (p *IdP) GetSession(w http.ResponseWriter, _ *http.Request, _ *saml.IdpAuthnRequest) *saml.Session {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.session == nil {
+		http.Error(w, "samltest: nobody is signed in", http.StatusForbidden)
+	}
+	return p.session
+}
+
+// MakeAssertion implements saml.AssertionMaker: crewjam's default, then the test's tampering.
+func (p *IdP) MakeAssertion(req *saml.IdpAuthnRequest, s *saml.Session) error {
+	if err := (saml.DefaultAssertionMaker{}).MakeAssertion(req, s); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	tamper, unsigned, status := p.tamper, p.unsigned, p.status
+	p.mu.Unlock()
+	if tamper != nil {
+		tamper(req)
+	}
+	if unsigned || status != "" {
+		// What MakeResponse does, without either signature.
+		req.AssertionEl = req.Assertion.Element()
+		resp := &saml.Response{Destination: req.ACSEndpoint.Location, ID: fmt.Sprintf("id-unsigned-%d", time.Now().UnixNano()),
+			InResponseTo: req.Request.ID, IssueInstant: req.Now, Version: "2.0",
+			Issuer: &saml.Issuer{Format: "urn:oasis:names:tc:SAML:2.0:nameid-format:entity", Value: req.IDP.MetadataURL.String()},
+			Status: saml.Status{StatusCode: saml.StatusCode{Value: saml.StatusSuccess}}}
+		if status != "" {
+			resp.Status.StatusCode.Value = status
+		}
+		req.ResponseEl = resp.Element()
+		req.ResponseEl.AddChild(req.AssertionEl)
+	}
+	return nil
+}
+
+// InitiatedResponse is an IdP-initiated (unsolicited) response to the registered SP, as the
+// auto-posting HTML form the IdP would give the browser.
+func (p *IdP) InitiatedResponse(t testing.TB, spEntityID, relayState string) string {
+	t.Helper()
+	w := httptest.NewRecorder()
+	p.srv.IDP.ServeIDPInitiated(w, httptest.NewRequest(http.MethodGet, p.URL+"/login/x", nil), spEntityID, relayState)
+	if w.Code != http.StatusOK {
+		t.Fatalf("samltest: idp-initiated: %d %s", w.Code, w.Body)
+	}
+	return w.Body.String()
+}
+
+var (
+	formAction = regexp.MustCompile(`<form method="post" action="([^"]*)"`)
+	formInput  = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)"`)
+)
+
+// Form reads the auto-posting form of an IdP page: where it posts and what.
+func Form(page string) (action string, values url.Values, err error) {
+	m := formAction.FindStringSubmatch(page)
+	if m == nil {
+		return "", nil, fmt.Errorf("samltest: no form in %q", page)
+	}
+	values = url.Values{}
+	for _, in := range formInput.FindAllStringSubmatch(page, -1) {
+		values.Set(html.UnescapeString(in[1]), html.UnescapeString(in[2]))
+	}
+	return html.UnescapeString(m[1]), values, nil
+}
+
+// Follow GETs a URL with client (which keeps cookies and follows redirects) and returns the
+// final page's body.
+func Follow(t testing.TB, client *http.Client, u string) (*http.Response, string) {
+	t.Helper()
+	resp, err := client.Get(u)
+	if err != nil {
+		t.Fatalf("samltest: GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}

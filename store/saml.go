@@ -1,0 +1,142 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+)
+
+// UseSAMLAssertion records that the assertion ID sent by a connection's IdP was accepted. It
+// reports false when the ID was recorded before (a replay). The insert is one statement that
+// cannot fail on the conflict, so it may run inside a transaction on PostgreSQL too.
+func (s *Store) UseSAMLAssertion(ctx context.Context, connectionID uuid.UUID, assertionID string, expiresAt time.Time) (bool, error) {
+	res := s.db(ctx).Exec(`INSERT INTO saml_assertions (connection_id, assertion_id, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (connection_id, assertion_id) DO NOTHING`, connectionID, assertionID, expiresAt.UTC())
+	if res.Error != nil {
+		return false, translate(res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// PruneSAMLAssertions deletes the assertion IDs and answers that expired before t.
+func (s *Store) PruneSAMLAssertions(ctx context.Context, t time.Time) (int64, error) {
+	var n int64
+	for _, table := range []string{"saml_assertions", "saml_answers"} {
+		res := s.db(ctx).Exec(`DELETE FROM `+table+` WHERE expires_at < ?`, t.UTC())
+		if res.Error != nil {
+			return n, translate(res.Error)
+		}
+		n += res.RowsAffected
+	}
+	return n, nil
+}
+
+// PutSAMLAnswer stores the (encrypted) identity a flow's IdP answered with. It reports false
+// when the flow has an answer already.
+func (s *Store) PutSAMLAnswer(ctx context.Context, flowID uuid.UUID, identityEnc []byte, expiresAt time.Time) (bool, error) {
+	res := s.db(ctx).Exec(`INSERT INTO saml_answers (flow_id, identity_enc, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (flow_id) DO NOTHING`, flowID, identityEnc, expiresAt.UTC())
+	if res.Error != nil {
+		return false, translate(res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// TakeSAMLAnswer returns a flow's answer and deletes it; ErrNotFound when there is none.
+func (s *Store) TakeSAMLAnswer(ctx context.Context, flowID uuid.UUID) ([]byte, error) {
+	var rows []struct{ IdentityEnc []byte }
+	if err := s.db(ctx).Raw(`SELECT identity_enc FROM saml_answers WHERE flow_id = ?`, flowID).Scan(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	if len(rows) == 0 {
+		return nil, ErrNotFound
+	}
+	if err := s.db(ctx).Exec(`DELETE FROM saml_answers WHERE flow_id = ?`, flowID).Error; err != nil {
+		return nil, translate(err)
+	}
+	return rows[0].IdentityEnc, nil
+}
+
+// SAMLSPKeys loads every stored service provider key (current, next, previous).
+func (s *Store) SAMLSPKeys(ctx context.Context) ([]*models.SAMLSPKey, error) {
+	var ks []*models.SAMLSPKey
+	err := s.db(ctx).Order("created_at").Find(&ks).Error
+	return ks, translate(err)
+}
+
+// PromoteSAMLSPKey makes the next key current in one transaction: the current key becomes the
+// previous one (replacing an older previous key) and the next key becomes current. It returns
+// ErrNotFound when there is no next key.
+func (s *Store) PromoteSAMLSPKey(ctx context.Context) error {
+	return s.InTx(ctx, func(ctx context.Context) error {
+		db := s.db(ctx)
+		var n int64
+		if err := db.Model(&models.SAMLSPKey{}).Where("id = ?", models.SPKeyNext).Count(&n).Error; err != nil {
+			return translate(err)
+		}
+		if n == 0 {
+			return ErrNotFound
+		}
+		for _, st := range [][]any{
+			{"DELETE FROM saml_sp_keys WHERE id = ?", models.SPKeyPrevious},
+			{"UPDATE saml_sp_keys SET id = ? WHERE id = ?", models.SPKeyPrevious, models.SPKeyCurrent},
+			{"UPDATE saml_sp_keys SET id = ? WHERE id = ?", models.SPKeyCurrent, models.SPKeyNext},
+		} {
+			if err := db.Exec(st[0].(string), st[1:]...).Error; err != nil {
+				return translate(err)
+			}
+		}
+		return nil
+	})
+}
+
+// DeleteSAMLSPKey removes the key with the given role; ErrNotFound when there is none.
+func (s *Store) DeleteSAMLSPKey(ctx context.Context, id string) error {
+	res := s.db(ctx).Where("id = ?", id).Delete(&models.SAMLSPKey{})
+	if res.Error == nil && res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return translate(res.Error)
+}
+
+// TestSignIn loads a test sign-in of a connection of the workspace.
+func (s *Store) TestSignIn(ctx context.Context, ws, connectionID, id uuid.UUID) (*models.TestSignIn, error) {
+	var t models.TestSignIn
+	if err := first(s.scoped(ctx, ws).Where("connection_id = ? AND id = ?", connectionID, id), &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// TestSignInByToken loads a test sign-in by the hash of its URL's token.
+func (s *Store) TestSignInByToken(ctx context.Context, tokenHash string) (*models.TestSignIn, error) {
+	var t models.TestSignIn
+	if err := first(s.db(ctx).Where("token_hash = ?", tokenHash), &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// FinishTestSignIn records the outcome of a pending test sign-in; a finished one keeps its
+// first outcome (ErrNotFound).
+func (s *Store) FinishTestSignIn(ctx context.Context, t *models.TestSignIn) error {
+	res := s.scoped(ctx, t.WorkspaceID).Model(&models.TestSignIn{}).
+		Where("id = ? AND status = ?", t.ID, models.TestSignInPending).
+		Updates(map[string]any{"status": t.Status, "result": t.Result, "error": t.Error, "updated_at": s.now()})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// PruneTestSignIns deletes the test sign-ins that expired before t.
+func (s *Store) PruneTestSignIns(ctx context.Context, t time.Time) (int64, error) {
+	res := s.db(ctx).Where("expires_at < ?", t.UTC()).Delete(&models.TestSignIn{})
+	return res.RowsAffected, translate(res.Error)
+}
