@@ -211,7 +211,7 @@ func (s *Service) signInOnce(ctx context.Context, brandID, connectionID uuid.UUI
 	if err != nil {
 		return nil, err
 	}
-	d := &decision{s: s, brand: brand, conn: conn, id: id}
+	d := &decision{s: s, brand: brand, conn: conn, id: id, bindingLooked: fast}
 	if conn.Status != models.StatusActive {
 		return d.refuse(ctx, nil, reasonConnectionInactive, "connection status is "+string(conn.Status))
 	}
@@ -223,8 +223,8 @@ func (s *Service) signInOnce(ctx context.Context, brandID, connectionID uuid.UUI
 func (d *decision) decide(ctx context.Context) (*SignInResult, error) {
 	s, ws, conn, brand, id := d.s, d.brand.WorkspaceID, d.conn, d.brand, d.id
 
-	// 1. The identity is bound already (the fast path looked).
-	if !fast {
+	// 1. The identity is bound already (unless the fast path just looked).
+	if !d.bindingLooked {
 		u, err := s.store.UserAccountByIdentity(ctx, ws, conn.ID, models.Key(id.Identifier))
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -277,6 +277,8 @@ type decision struct {
 	brand *models.Brand
 	conn  *models.Connection
 	id    Identity
+	// bindingLooked: signInOnce's fast path found no account bound to the identity.
+	bindingLooked bool
 }
 
 // existing signs in the account bound to the identity, unless it is deactivated.

@@ -65,7 +65,7 @@ func TestSignInFastPathOracle(t *testing.T) {
 			}
 			if pu != nil {
 				fc := *fu
-				fc.UpdatedAt = pu.UpdatedAt // a refreshed profile's is the decision's clock
+				fc.UpdatedAt = pu.UpdatedAt    // a refreshed profile's is the decision's clock
 				if want == SignInProvisioned { // new rows: fresh ids and times
 					fc.ID, fc.AccountID, fc.CreatedAt = pu.ID, pu.AccountID, pu.CreatedAt
 				}
