@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 
 	"github.com/google/uuid"
@@ -27,28 +28,20 @@ var (
 // queryConnection runs a query of connectionColumns and scans its first row by hand: every
 // sign-in decision reads its connection, and GORM's reflective Find cost more than the query.
 // No row is ErrNotFound.
-func (s *Store) queryConnection(ctx context.Context, sql string, args ...any) (*models.Connection, error) {
-	rows, err := s.query(ctx, sql, args...)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return nil, translate(err)
-		}
-		return nil, ErrNotFound
-	}
+func (s *Store) queryConnection(ctx context.Context, q string, args ...any) (*models.Connection, error) {
 	c := &models.Connection{}
-	if err := rows.Scan(&c.ID, &c.WorkspaceID, &c.Name, &c.NameKey, &c.Slug, &c.Protocol, &c.Status,
-		&c.OIDCIssuerURL, &c.OIDCClientID, &c.OIDCClientSecretEnc, &c.OIDCDiscoveryURL, &c.OIDCScopes,
-		&c.SAMLEntityID, &c.SAMLSSOURL, &c.SAMLCertificate, &c.SAMLSignRequests, &c.SAMLAttributeMapping,
-		&c.SAMLMetadataURL, &c.JITProvisioning, &c.DefaultRole, &c.Version, &c.CreatedAt, &c.UpdatedAt,
-		&c.DeletedAt); err != nil {
-		return nil, translate(err)
+	err := s.queryOne(ctx, func(rows *sql.Rows) error {
+		return rows.Scan(&c.ID, &c.WorkspaceID, &c.Name, &c.NameKey, &c.Slug, &c.Protocol, &c.Status,
+			&c.OIDCIssuerURL, &c.OIDCClientID, &c.OIDCClientSecretEnc, &c.OIDCDiscoveryURL, &c.OIDCScopes,
+			&c.SAMLEntityID, &c.SAMLSSOURL, &c.SAMLCertificate, &c.SAMLSignRequests, &c.SAMLAttributeMapping,
+			&c.SAMLMetadataURL, &c.JITProvisioning, &c.DefaultRole, &c.Version, &c.CreatedAt, &c.UpdatedAt,
+			&c.DeletedAt)
+	}, q, args...)
+	if err != nil {
+		return nil, err
 	}
 	c.CreatedAt, c.UpdatedAt, c.DeletedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC(), utcPtr(c.DeletedAt)
-	return c, translate(rows.Close())
+	return c, nil
 }
 
 // ConnectionBySlug finds a live connection by slug (the seed's authModule).

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"strings"
 	"time"
@@ -106,51 +107,54 @@ func (s *Store) FlowByUpstreamState(ctx context.Context, stateHash string) (*mod
 
 // queryFlow runs a statement returning flowColumns and scans its first row by hand (GORM's
 // reflective Scan cost more than the statement); no row is ErrNotFound.
-func (s *Store) queryFlow(ctx context.Context, sql string, args ...any) (*models.SignInFlow, error) {
-	rows, err := s.query(ctx, sql, args...)
+func (s *Store) queryFlow(ctx context.Context, q string, args ...any) (*models.SignInFlow, error) {
+	f := &models.SignInFlow{}
+	err := s.queryOne(ctx, func(rows *sql.Rows) error {
+		return rows.Scan(&f.ID, &f.WorkspaceID, &f.ApplicationID, &f.BrandID, &f.ConnectionID, &f.BrowserHash,
+			&f.ClientID, &f.RedirectURI, &f.Scope, &f.State, &f.Nonce, &f.CodeChallenge, &f.UpstreamStateHash,
+			&f.UpstreamNonce, &f.UpstreamVerifierEnc, &f.UpstreamRequestID, &f.RequestID, &f.Test, &f.ClaimedAt,
+			&f.ExpiresAt, &f.CreatedAt)
+	}, q, args...)
 	if err != nil {
-		return nil, translate(err)
+		return nil, err
+	}
+	f.ClaimedAt, f.ExpiresAt, f.CreatedAt = utcPtr(f.ClaimedAt), f.ExpiresAt.UTC(), f.CreatedAt.UTC()
+	return f, nil
+}
+
+// queryOne runs a query and scans its first row with scan; no row is ErrNotFound.
+func (s *Store) queryOne(ctx context.Context, scan func(rows *sql.Rows) error, q string, args ...any) error {
+	rows, err := s.query(ctx, q, args...)
+	if err != nil {
+		return translate(err)
 	}
 	defer rows.Close()
 	if !rows.Next() {
 		if err := rows.Err(); err != nil {
-			return nil, translate(err)
+			return translate(err)
 		}
-		return nil, ErrNotFound
+		return ErrNotFound
 	}
-	f := &models.SignInFlow{}
-	if err := rows.Scan(&f.ID, &f.WorkspaceID, &f.ApplicationID, &f.BrandID, &f.ConnectionID, &f.BrowserHash,
-		&f.ClientID, &f.RedirectURI, &f.Scope, &f.State, &f.Nonce, &f.CodeChallenge, &f.UpstreamStateHash,
-		&f.UpstreamNonce, &f.UpstreamVerifierEnc, &f.UpstreamRequestID, &f.RequestID, &f.Test, &f.ClaimedAt,
-		&f.ExpiresAt, &f.CreatedAt); err != nil {
-		return nil, translate(err)
+	if err := scan(rows); err != nil {
+		return translate(err)
 	}
-	f.ClaimedAt, f.ExpiresAt, f.CreatedAt = utcPtr(f.ClaimedAt), f.ExpiresAt.UTC(), f.CreatedAt.UTC()
-	return f, translate(rows.Close())
+	return translate(rows.Close())
 }
 
 // queryGrant is queryFlow for grantColumns.
-func (s *Store) queryGrant(ctx context.Context, sql string, args ...any) (*models.Grant, error) {
-	rows, err := s.query(ctx, sql, args...)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return nil, translate(err)
-		}
-		return nil, ErrNotFound
-	}
+func (s *Store) queryGrant(ctx context.Context, q string, args ...any) (*models.Grant, error) {
 	g := &models.Grant{}
-	if err := rows.Scan(&g.ID, &g.WorkspaceID, &g.ApplicationID, &g.ClientID, &g.CodeHash, &g.RedirectURI,
-		&g.CodeChallenge, &g.Scope, &g.Nonce, &g.UserAccountID, &g.Claims, &g.AuthTime, &g.ExpiresAt, &g.RedeemedAt,
-		&g.RevokedAt, &g.CreatedAt); err != nil {
-		return nil, translate(err)
+	err := s.queryOne(ctx, func(rows *sql.Rows) error {
+		return rows.Scan(&g.ID, &g.WorkspaceID, &g.ApplicationID, &g.ClientID, &g.CodeHash, &g.RedirectURI,
+			&g.CodeChallenge, &g.Scope, &g.Nonce, &g.UserAccountID, &g.Claims, &g.AuthTime, &g.ExpiresAt, &g.RedeemedAt,
+			&g.RevokedAt, &g.CreatedAt)
+	}, q, args...)
+	if err != nil {
+		return nil, err
 	}
 	g.AuthTime, g.ExpiresAt, g.CreatedAt = g.AuthTime.UTC(), g.ExpiresAt.UTC(), g.CreatedAt.UTC()
 	g.RedeemedAt, g.RevokedAt = utcPtr(g.RedeemedAt), utcPtr(g.RevokedAt)
-	return g, translate(rows.Close())
+	return g, nil
 }
 
 func utcPtr(t *time.Time) *time.Time {
