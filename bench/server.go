@@ -3,113 +3,40 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
-
-	"gatehouse/secret"
+	"gatehouse/bench/internal/benchkit"
 )
 
 const (
-	benchClientID     = "ghc_bench"
-	benchClientSecret = "ghs_bench_secret_0123456789abcdef"
+	benchClientID     = benchkit.AdminClientID
+	benchClientSecret = benchkit.AdminClientSecret
 )
 
 func numCPU() int { return runtime.GOMAXPROCS(0) }
 
 // buildServer compiles the server binary into a temporary file.
-func buildServer() (string, error) {
-	bin := filepath.Join(os.TempDir(), fmt.Sprintf("gatehouse-bench-%d", os.Getpid()))
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("build: %w", err)
-	}
-	return bin, nil
-}
+func buildServer() (string, error) { return benchkit.Build() }
 
-// server is a running Gatehouse child process on a fresh database.
+// server is a running Gatehouse child process on a fresh database (benchkit), with its log
+// on standard error.
 type server struct {
-	cmd     *exec.Cmd
-	url     string
-	dbURL   string
-	cleanup func()
+	*benchkit.Server
+	url string
 }
 
 func startServer(ctx context.Context, bin, db, pgAdmin string) (*server, error) {
-	s := &server{cleanup: func() {}}
-	switch db {
-	case "sqlite":
-		dir, err := os.MkdirTemp("", "gatehouse-bench")
-		if err != nil {
-			return nil, err
-		}
-		s.dbURL = "sqlite:" + filepath.Join(dir, "bench.db")
-		s.cleanup = func() { os.RemoveAll(dir) }
-	case "postgres":
-		b := make([]byte, 6)
-		rand.Read(b)
-		name := "gatehouse_bench_" + hex.EncodeToString(b)
-		admin, err := sql.Open("pgx", pgAdmin)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-			return nil, fmt.Errorf("create database: %w", err)
-		}
-		u, _ := url.Parse(pgAdmin)
-		u.Path = "/" + name
-		s.dbURL = u.String()
-		s.cleanup = func() {
-			admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-			admin.Close()
-		}
-	default:
-		return nil, fmt.Errorf("unknown database %q", db)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := benchkit.Start(bin, db, pgAdmin, true, "GATEHOUSE_DEBUG_ADDR="+os.Getenv("BENCH_DEBUG_ADDR"))
 	if err != nil {
 		return nil, err
 	}
-	addr := l.Addr().String()
-	l.Close()
-	s.url = "http://" + addr
-	s.cmd = exec.CommandContext(ctx, bin)
-	s.cmd.Env = append(os.Environ(),
-		"GATEHOUSE_ADDR="+addr, "GATEHOUSE_PUBLIC_URL="+s.url, "GATEHOUSE_DATABASE_URL="+s.dbURL,
-		"GATEHOUSE_ENCRYPTION_KEY="+secret.NewKey(), "GATEHOUSE_BOOTSTRAP_CLIENT_ID="+benchClientID,
-		"GATEHOUSE_BOOTSTRAP_CLIENT_SECRET="+benchClientSecret, "GATEHOUSE_LOG_LEVEL=warn",
-		// The limits stay on (their cost is measured) but never bind at benchmark rates.
-		"GATEHOUSE_RATE_LIMIT_TOKENS=1000000/1s", "GATEHOUSE_RATE_LIMIT_SCIM=1000000/1s", "GATEHOUSE_RATE_LIMIT_GRAPHQL=1000000/1s", "GATEHOUSE_DEBUG_ADDR="+os.Getenv("BENCH_DEBUG_ADDR"))
-	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
-	if err := s.cmd.Start(); err != nil {
-		s.cleanup()
-		return nil, err
-	}
-	for i := 0; i < 100; i++ {
-		if resp, err := http.Get(s.url + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s, nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	s.stop()
-	return nil, fmt.Errorf("server did not become ready")
+	return &server{Server: s, url: s.Base}, nil
 }
 
 // peakRSSMB reads the child's peak resident set size (VmHWM) from /proc.
@@ -118,7 +45,7 @@ func (s *server) peakRSSMB() float64 { return s.status("VmHWM:") }
 // cpuTime reads the child's user+system CPU time from /proc (clock ticks of 10 ms, as on every
 // Linux the benchmark runs on), or -1.
 func (s *server) cpuTime() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.Cmd.Process.Pid))
 	if err != nil {
 		return -1
 	}
@@ -161,7 +88,7 @@ func postgresCPUTime() time.Duration {
 
 // status reads a memory figure (in MB) from the child's /proc status.
 func (s *server) status(key string) float64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", s.Cmd.Process.Pid))
 	if err != nil {
 		return -1
 	}
@@ -180,29 +107,9 @@ func (s *server) status(key string) float64 {
 // server. This machine's PostgreSQL runs with autovacuum off; without statistics the planner
 // cannot tell that workspace_id has one value and scans the identity index for every row.
 func (s *server) analyze() {
-	if !strings.HasPrefix(s.dbURL, "postgres") {
-		return
-	}
-	db, err := sql.Open("pgx", s.dbURL)
-	if err != nil {
-		fail(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec("ANALYZE"); err != nil {
+	if err := s.Analyze(); err != nil {
 		fail(fmt.Errorf("analyze: %w", err))
 	}
 }
 
-func (s *server) stop() {
-	if s.cmd.Process != nil {
-		s.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { s.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			s.cmd.Process.Kill()
-		}
-	}
-	s.cleanup()
-}
+func (s *server) stop() { s.Stop() }

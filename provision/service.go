@@ -182,7 +182,7 @@ func (s *Service) authorize(ctx context.Context, a access) (*Principal, error) {
 
 // audit records an administrative change in the caller's transaction.
 func (s *Service) audit(ctx context.Context, p *Principal, action, targetType, targetID string, summary map[string]any) error {
-	return s.store.Create(ctx, s.auditEvent(p, action, targetType, targetID, summary))
+	return s.store.CreateAuditEvent(ctx, s.auditEvent(p, action, targetType, targetID, summary))
 }
 
 func (s *Service) auditEvent(p *Principal, action, targetType, targetID string, summary map[string]any) *models.AuditEvent {

@@ -160,7 +160,7 @@ func (s *SignIn) StartSignIn(w http.ResponseWriter, r *http.Request, st *provisi
 		s.refuse(w, r, ferr)
 		return
 	}
-	u := s.config(p, st.Connection, st.ClientSecret).AuthCodeURL(st.UpstreamState, oidc.Nonce(st.UpstreamNonce),
+	u := s.config(p, st.Connection, "").AuthCodeURL(st.UpstreamState, oidc.Nonce(st.UpstreamNonce),
 		oauth2.S256ChallengeOption(st.UpstreamVerifier))
 	http.Redirect(w, r, u, http.StatusFound)
 }

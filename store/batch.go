@@ -271,15 +271,20 @@ func hotInsert(row any) (sql string, vars []any, ok bool) {
 		if r.Role == "" { // as GORM does: a zero field with a default takes it
 			r.Role = defaultUserRole
 		}
-		return userInsertSQL, []any{r.ID, r.WorkspaceID, r.Email, r.EmailKey, r.FirstName, r.LastName,
-			r.ExternalID, r.Active, r.AccountID, r.Role, r.Version, r.CreatedAt, r.UpdatedAt,
-			r.UserName, r.UserNameKey, r.EmailType, r.DisplayName, r.Title, r.UserType,
-			r.EmployeeNumber, r.Department, r.Organization, r.CostCenter, r.Division, r.ManagerID, r.SCIMData}, true
+		return userInsertSQL, userArgs(r), true
 	case *models.ScimActivity:
 		return activityInsertSQL, []any{r.ID, r.WorkspaceID, r.TokenID, r.Operation, r.ResourceType, r.ResourceID,
 			r.Status, r.ErrorMessage, r.Details, r.CreatedAt}, true
 	}
 	return "", nil, false
+}
+
+// userArgs are the values of userColumnList's columns of r.
+func userArgs(r *models.UserAccount) []any {
+	return []any{r.ID, r.WorkspaceID, r.Email, r.EmailKey, r.FirstName, r.LastName,
+		r.ExternalID, r.Active, r.AccountID, r.Role, r.Version, r.CreatedAt, r.UpdatedAt,
+		r.UserName, r.UserNameKey, r.EmailType, r.DisplayName, r.Title, r.UserType,
+		r.EmployeeNumber, r.Department, r.Organization, r.CostCenter, r.Division, r.ManagerID, r.SCIMData}
 }
 
 // scimUserUpdate is SaveScimUser's versioned UPDATE as one PostgreSQL statement: the text is

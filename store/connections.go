@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -10,11 +12,36 @@ import (
 
 // Connection finds a live (not deleted) connection by id within a workspace.
 func (s *Store) Connection(ctx context.Context, ws, id uuid.UUID) (*models.Connection, error) {
-	var c models.Connection
-	if err := first(s.scoped(ctx, ws).Where("id = ? AND deleted_at IS NULL", id), &c); err != nil {
+	return s.queryConnection(ctx, "SELECT "+connectionList+" FROM connections WHERE workspace_id = ? AND id = ? AND deleted_at IS NULL LIMIT 1", ws, id)
+}
+
+// connectionColumns are every column of a connection, in the order queryConnection scans them
+// (TestSignInInsertsCoverTheModels checks them against the model).
+var (
+	connectionColumns = []string{"id", "workspace_id", "name", "name_key", "slug", "protocol", "status",
+		"oidc_issuer_url", "oidc_client_id", "oidc_client_secret_enc", "oidc_discovery_url", "oidc_scopes",
+		"saml_entity_id", "saml_sso_url", "saml_certificate", "saml_sign_requests", "saml_attribute_mapping",
+		"saml_metadata_url", "jit_provisioning", "default_role", "version", "created_at", "updated_at", "deleted_at"}
+	connectionList = strings.Join(connectionColumns, ", ")
+)
+
+// queryConnection runs a query of connectionColumns and scans its first row by hand: every
+// sign-in decision reads its connection, and GORM's reflective Find cost more than the query.
+// No row is ErrNotFound.
+func (s *Store) queryConnection(ctx context.Context, q string, args ...any) (*models.Connection, error) {
+	c := &models.Connection{}
+	err := s.queryOne(ctx, func(rows *sql.Rows) error {
+		return rows.Scan(&c.ID, &c.WorkspaceID, &c.Name, &c.NameKey, &c.Slug, &c.Protocol, &c.Status,
+			&c.OIDCIssuerURL, &c.OIDCClientID, &c.OIDCClientSecretEnc, &c.OIDCDiscoveryURL, &c.OIDCScopes,
+			&c.SAMLEntityID, &c.SAMLSSOURL, &c.SAMLCertificate, &c.SAMLSignRequests, &c.SAMLAttributeMapping,
+			&c.SAMLMetadataURL, &c.JITProvisioning, &c.DefaultRole, &c.Version, &c.CreatedAt, &c.UpdatedAt,
+			&c.DeletedAt)
+	}, q, args...)
+	if err != nil {
 		return nil, err
 	}
-	return &c, nil
+	c.CreatedAt, c.UpdatedAt, c.DeletedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC(), utcPtr(c.DeletedAt)
+	return c, nil
 }
 
 // ConnectionBySlug finds a live connection by slug (the seed's authModule).

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"strings"
 	"time"
 
@@ -92,27 +94,75 @@ func (s *Store) ConnectionByVerifiedDomain(ctx context.Context, ws uuid.UUID, na
 // bound to the browser whose cookie hashes to browserHash, unanswered and unexpired, and
 // returns it. Anything else is ErrNotFound: a replayed, tampered, expired or stolen state.
 func (s *Store) ClaimFlow(ctx context.Context, stateHash, browserHash string, now time.Time) (*models.SignInFlow, error) {
-	var fs []*models.SignInFlow
-	err := s.db(ctx).Raw(`UPDATE sign_in_flows SET claimed_at = ?
-		WHERE upstream_state_hash = ? AND browser_hash = ? AND claimed_at IS NULL AND expires_at > ? RETURNING *`,
-		now, stateHash, browserHash, now).Scan(&fs).Error
-	if err != nil {
-		return nil, translate(err)
-	}
-	if len(fs) == 0 {
-		return nil, ErrNotFound
-	}
-	return fs[0], nil
+	return s.queryFlow(ctx, `UPDATE sign_in_flows SET claimed_at = ?
+		WHERE upstream_state_hash = ? AND browser_hash = ? AND claimed_at IS NULL AND expires_at > ? RETURNING `+flowList,
+		now, stateHash, browserHash, now)
 }
 
 // FlowByUpstreamState finds a flow by the hash of its upstream state, whatever its state (to
 // explain a refused callback).
 func (s *Store) FlowByUpstreamState(ctx context.Context, stateHash string) (*models.SignInFlow, error) {
-	var f models.SignInFlow
-	if err := first(s.db(ctx).Where("upstream_state_hash = ?", stateHash), &f); err != nil {
+	return s.queryFlow(ctx, "SELECT "+flowList+" FROM sign_in_flows WHERE upstream_state_hash = ? LIMIT 1", stateHash)
+}
+
+// queryFlow runs a statement returning flowColumns and scans its first row by hand (GORM's
+// reflective Scan cost more than the statement); no row is ErrNotFound.
+func (s *Store) queryFlow(ctx context.Context, q string, args ...any) (*models.SignInFlow, error) {
+	f := &models.SignInFlow{}
+	err := s.queryOne(ctx, func(rows *sql.Rows) error {
+		return rows.Scan(&f.ID, &f.WorkspaceID, &f.ApplicationID, &f.BrandID, &f.ConnectionID, &f.BrowserHash,
+			&f.ClientID, &f.RedirectURI, &f.Scope, &f.State, &f.Nonce, &f.CodeChallenge, &f.UpstreamStateHash,
+			&f.UpstreamNonce, &f.UpstreamVerifierEnc, &f.UpstreamRequestID, &f.RequestID, &f.Test, &f.ClaimedAt,
+			&f.ExpiresAt, &f.CreatedAt)
+	}, q, args...)
+	if err != nil {
 		return nil, err
 	}
-	return &f, nil
+	f.ClaimedAt, f.ExpiresAt, f.CreatedAt = utcPtr(f.ClaimedAt), f.ExpiresAt.UTC(), f.CreatedAt.UTC()
+	return f, nil
+}
+
+// queryOne runs a query and scans its first row with scan; no row is ErrNotFound.
+func (s *Store) queryOne(ctx context.Context, scan func(rows *sql.Rows) error, q string, args ...any) error {
+	rows, err := s.query(ctx, q, args...)
+	if err != nil {
+		return translate(err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return translate(err)
+		}
+		return ErrNotFound
+	}
+	if err := scan(rows); err != nil {
+		return translate(err)
+	}
+	return translate(rows.Close())
+}
+
+// queryGrant is queryFlow for grantColumns.
+func (s *Store) queryGrant(ctx context.Context, q string, args ...any) (*models.Grant, error) {
+	g := &models.Grant{}
+	err := s.queryOne(ctx, func(rows *sql.Rows) error {
+		return rows.Scan(&g.ID, &g.WorkspaceID, &g.ApplicationID, &g.ClientID, &g.CodeHash, &g.RedirectURI,
+			&g.CodeChallenge, &g.Scope, &g.Nonce, &g.UserAccountID, &g.Claims, &g.AuthTime, &g.ExpiresAt, &g.RedeemedAt,
+			&g.RevokedAt, &g.CreatedAt)
+	}, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	g.AuthTime, g.ExpiresAt, g.CreatedAt = g.AuthTime.UTC(), g.ExpiresAt.UTC(), g.CreatedAt.UTC()
+	g.RedeemedAt, g.RevokedAt = utcPtr(g.RedeemedAt), utcPtr(g.RevokedAt)
+	return g, nil
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }
 
 // FlowByUpstreamRequest finds a flow by the ID of the request Gatehouse sent the identity
@@ -130,15 +180,11 @@ func (s *Store) FlowByUpstreamRequest(ctx context.Context, requestID string) (*m
 // grant is revoked (so the tokens the first redemption issued stop working) and the returned
 // error is ErrStale. Anything else is ErrNotFound.
 func (s *Store) RedeemGrant(ctx context.Context, codeHash string, now time.Time) (*models.Grant, error) {
-	var gs []*models.Grant
-	err := s.db(ctx).Raw(`UPDATE grants SET redeemed_at = ?
-		WHERE code_hash = ? AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ? RETURNING *`,
-		now, codeHash, now).Scan(&gs).Error
-	if err != nil {
-		return nil, translate(err)
-	}
-	if len(gs) > 0 {
-		return gs[0], nil
+	g, err := s.queryGrant(ctx, `UPDATE grants SET redeemed_at = ?
+		WHERE code_hash = ? AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ? RETURNING `+grantList,
+		now, codeHash, now)
+	if !errors.Is(err, ErrNotFound) {
+		return g, err
 	}
 	res := s.db(ctx).Model(&models.Grant{}).Where("code_hash = ? AND redeemed_at IS NOT NULL", codeHash).
 		Update("revoked_at", now)
@@ -252,6 +298,24 @@ func (s *Store) UserAccountByIdentity(ctx context.Context, ws, connectionID uuid
 	return us[0], nil
 }
 
+// UserAccountByLiveIdentity is UserAccountByIdentity through a live connection: the account
+// bound to the identity, found only while the connection is active and not deleted. One query
+// both finds a returning person and proves the connection live (the sign-in's fast path).
+func (s *Store) UserAccountByLiveIdentity(ctx context.Context, ws, connectionID uuid.UUID, identifierKey string) (*models.UserAccount, error) {
+	us, _, err := s.queryUsers(ctx, `JOIN credentials ON credentials.user_account_id = user_accounts.id
+		JOIN connections ON connections.id = credentials.connection_id AND connections.workspace_id = credentials.workspace_id
+		WHERE credentials.workspace_id = ? AND credentials.connection_id = ? AND credentials.identifier_key = ?
+		AND connections.status = ? AND connections.deleted_at IS NULL LIMIT 1`,
+		[]any{ws, connectionID, identifierKey, string(models.StatusActive)}, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(us) == 0 {
+		return nil, ErrNotFound
+	}
+	return us[0], nil
+}
+
 // The rows every browser sign-in writes are inserted with fixed statements: GORM's reflective
 // Create costs more than the insert itself. The column lists name every column of the models
 // (TestSignInInsertsCoverTheModels checks them against GORM's schema).
@@ -265,7 +329,12 @@ var (
 		"revoked_at", "created_at"}
 	eventColumns = []string{"id", "workspace_id", "application_id", "client_id", "brand_id", "connection_id",
 		"connection_slug", "identifier", "outcome", "reason", "cause", "request_id", "test", "created_at"}
+	auditColumns = []string{"id", "workspace_id", "actor_type", "actor_id", "action", "target_type", "target_id",
+		"summary", "created_at"}
+	flowList    = strings.Join(flowColumns, ", ")
+	grantList   = strings.Join(grantColumns, ", ")
 	flowInsert  = plainInsert("sign_in_flows", flowColumns)
+	auditInsert = plainInsert("audit_events", auditColumns)
 	grantInsert = plainInsert("grants", grantColumns)
 	eventInsert = plainInsert("sign_in_events", eventColumns)
 )
@@ -295,13 +364,109 @@ func (s *Store) CreateFlow(ctx context.Context, f *models.SignInFlow) error {
 
 // CreateGrant inserts a grant.
 func (s *Store) CreateGrant(ctx context.Context, g *models.Grant) error {
-	return s.exec(ctx, grantInsert, g.ID, g.WorkspaceID, g.ApplicationID, g.ClientID, g.CodeHash, g.RedirectURI,
+	return s.exec(ctx, grantInsert, grantArgs(g)...)
+}
+
+func grantArgs(g *models.Grant) []any {
+	return []any{g.ID, g.WorkspaceID, g.ApplicationID, g.ClientID, g.CodeHash, g.RedirectURI,
 		g.CodeChallenge, g.Scope, g.Nonce, g.UserAccountID, g.Claims, g.AuthTime, g.ExpiresAt, g.RedeemedAt,
-		g.RevokedAt, g.CreatedAt)
+		g.RevokedAt, g.CreatedAt}
 }
 
 // CreateSignInEvent inserts a sign-in event.
 func (s *Store) CreateSignInEvent(ctx context.Context, e *models.SignInEvent) error {
-	return s.exec(ctx, eventInsert, e.ID, e.WorkspaceID, e.ApplicationID, e.ClientID, e.BrandID, e.ConnectionID,
-		e.ConnectionSlug, e.Identifier, e.Outcome, e.Reason, e.Cause, e.RequestID, e.Test, e.CreatedAt)
+	return s.exec(ctx, eventInsert, eventArgs(e)...)
+}
+
+func eventArgs(e *models.SignInEvent) []any {
+	return []any{e.ID, e.WorkspaceID, e.ApplicationID, e.ClientID, e.BrandID, e.ConnectionID,
+		e.ConnectionSlug, e.Identifier, e.Outcome, e.Reason, e.Cause, e.RequestID, e.Test, e.CreatedAt}
+}
+
+// CreateAuditEvent inserts an audit event with a fixed statement (every sign-in writes one).
+func (s *Store) CreateAuditEvent(ctx context.Context, e *models.AuditEvent) error {
+	return s.exec(ctx, auditInsert, auditArgs(e)...)
+}
+
+func auditArgs(e *models.AuditEvent) []any {
+	return []any{e.ID, e.WorkspaceID, e.ActorType, e.ActorID, e.Action, e.TargetType, e.TargetID, e.Summary, e.CreatedAt}
+}
+
+// RecordSignIn writes what a browser sign-in's decision leads to: its audit event, its grant
+// (nil when refused) and its sign-in event. On PostgreSQL it is one statement (a
+// data-modifying CTE, as BindCredential): one round trip instead of three; on SQLite, where a
+// round trip is a function call, three statements. Call it inside the decision's transaction.
+func (s *Store) RecordSignIn(ctx context.Context, a *models.AuditEvent, g *models.Grant, e *models.SignInEvent) error {
+	if s.dialect != Postgres {
+		if err := s.CreateAuditEvent(ctx, a); err != nil {
+			return err
+		}
+		if g != nil {
+			if err := s.CreateGrant(ctx, g); err != nil {
+				return err
+			}
+		}
+		return s.CreateSignInEvent(ctx, e)
+	}
+	args := auditArgs(a)
+	sql := recordSignInSQL
+	if g != nil {
+		args = append(args, grantArgs(g)...)
+		sql = recordSignInGrantSQL
+	}
+	args = append(args, eventArgs(e)...)
+	return s.exec(ctx, sql, args...)
+}
+
+var (
+	recordSignInSQL      = "WITH a AS (" + auditInsert + ") " + eventInsert
+	recordSignInGrantSQL = "WITH a AS (" + auditInsert + "), g AS (" + grantInsert + ") " + eventInsert
+)
+
+// The rows a first sign-in provisions, inserted with fixed statements.
+var (
+	accountColumns  = []string{"id", "workspace_id", "name", "type", "company_id", "created_at", "updated_at"}
+	accountInsert   = plainInsert("accounts", accountColumns)
+	ownedUserInsert = plainInsert("user_accounts", append(append([]string(nil), userColumnList...), "idp_connection_id"))
+	provisionSQL    = "WITH u AS (" + ownedUserInsert + ") " + upsertCredentialSQL
+	provisionInSQL  = "WITH a AS (" + accountInsert + "), u AS (" + ownedUserInsert + ") " + upsertCredentialSQL
+)
+
+// CreateProvisionedUser inserts what a just-in-time sign-in provisions: the account a (nil
+// when placement chose an existing one), the user account u, whose profile the connection of
+// its credential c owns (MarkProfileOwner), and c. On PostgreSQL it is one statement (a
+// data-modifying CTE; the foreign keys are checked at its end); on SQLite, three. The
+// unique violations are those of Create and UpsertCredential.
+func (s *Store) CreateProvisionedUser(ctx context.Context, a *models.Account, u *models.UserAccount, c *models.Credential) error {
+	defaultSCIMData(u)
+	if u.Role == "" { // as GORM does: a zero field with a default takes it
+		u.Role = defaultUserRole
+	}
+	userVals := append(userArgs(u), c.ConnectionID)
+	if s.dialect != Postgres {
+		if a != nil {
+			if err := s.exec(ctx, accountInsert, accountArgs(a)...); err != nil {
+				return err
+			}
+		}
+		if err := s.exec(ctx, ownedUserInsert, userVals...); err != nil {
+			return err
+		}
+		if err := s.exec(ctx, upsertCredentialSQL, credentialArgs(c)...); err != nil {
+			return err
+		}
+	} else {
+		sql, args := provisionSQL, userVals
+		if a != nil {
+			sql, args = provisionInSQL, append(accountArgs(a), userVals...)
+		}
+		if err := s.exec(ctx, sql, append(args, credentialArgs(c)...)...); err != nil {
+			return err
+		}
+	}
+	return s.countCreated(ctx, u)
+}
+
+func accountArgs(a *models.Account) []any {
+	return []any{a.ID, a.WorkspaceID, a.Name, a.Type, a.CompanyID, a.CreatedAt, a.UpdatedAt}
 }

@@ -80,7 +80,9 @@ func TestSignInInsertsCoverTheModels(t *testing.T) {
 	for _, c := range []struct {
 		model any
 		cols  []string
-	}{{&models.SignInFlow{}, flowColumns}, {&models.Grant{}, grantColumns}, {&models.SignInEvent{}, eventColumns}} {
+	}{{&models.SignInFlow{}, flowColumns}, {&models.Grant{}, grantColumns}, {&models.SignInEvent{}, eventColumns},
+		{&models.AuditEvent{}, auditColumns}, {&models.Connection{}, connectionColumns},
+		{&models.Account{}, accountColumns}} {
 		sch, err := schema.Parse(c.model, &sync.Map{}, schema.NamingStrategy{})
 		if err != nil {
 			t.Fatal(err)

@@ -16,30 +16,21 @@ package main
 
 import (
 	"bytes"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"gatehouse/bench/internal/benchkit"
 	"gatehouse/bench/internal/rawhttp"
-	"gatehouse/secret"
 )
 
 func main() {
@@ -53,7 +44,7 @@ func main() {
 		preload  = flag.Int("preload", 0, "PostgreSQL only: insert this many extra users directly (SQL) before the lookup phase, e.g. 1000000")
 	)
 	flag.Parse()
-	bin, err := build()
+	bin, err := benchkit.Build()
 	if err != nil {
 		fail(err)
 	}
@@ -69,14 +60,8 @@ func main() {
 
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "bench:", err)
-	if builtBin != "" {
-		os.Remove(builtBin)
-	}
 	os.Exit(1)
 }
-
-// builtBin is the server binary build made, removed on exit.
-var builtBin string
 
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
@@ -90,93 +75,27 @@ func numCPU() int {
 	return max(strings.Count(string(b), "processor\t:"), 1)
 }
 
-// build compiles the server from the module root into a temporary directory.
-func build() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run from inside the gatehouse module")
-		}
-		dir = parent
-	}
-	out := filepath.Join(os.TempDir(), "gatehouse-bench-"+randHex(4))
-	builtBin = out
-	cmd := exec.Command("go", "build", "-o", out, ".")
-	cmd.Dir, cmd.Stderr = dir, os.Stderr
-	return out, cmd.Run()
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
+// server is the benchmark's Gatehouse with the SCIM token an IdP would use.
 type server struct {
-	cmd   *exec.Cmd
-	base  string
-	host  string
+	*benchkit.Server
+	host  string // host:port
 	tok   string // SCIM token
 	hc    *http.Client
 	conns chan *rawhttp.Conn
-	pg    *sql.DB // PostgreSQL runs: to find the database's backend processes
 }
 
 func run(bin, db, pgAdmin string, users, clients, members, preload int, logs bool) error {
-	var dbURL string
-	switch db {
-	case "sqlite":
-		dir, err := os.MkdirTemp("", "gatehouse-bench")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		dbURL = "sqlite:" + filepath.Join(dir, "bench.db")
-	case "postgres":
-		name := "gatehouse_bench_" + randHex(4)
-		admin, err := sql.Open("pgx", pgAdmin)
-		if err != nil {
-			return err
-		}
-		defer admin.Close()
-		if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-			return err
-		}
-		defer admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-		u, err := url.Parse(pgAdmin)
-		if err != nil {
-			return err
-		}
-		u.Path = "/" + name
-		dbURL = u.String()
-	default:
-		return fmt.Errorf("unknown database %q", db)
-	}
-	s, err := start(bin, dbURL, clients, logs)
+	s, err := start(bin, db, pgAdmin, clients, logs)
 	if err != nil {
 		return err
 	}
-	defer s.stop()
-	if db == "postgres" {
-		if s.pg, err = sql.Open("pgx", dbURL); err != nil {
-			return err
-		}
-		defer s.pg.Close()
-	}
+	defer s.Stop()
 
 	fmt.Printf("== %s\n", db)
-	fmt.Printf("%-28s %8s %9s %10s %9s %9s %7s   %s\n", "phase", "ops", "seconds", "ops/s", "p50", "p99", "errors",
-		"CPU µs/op: server, database, load generator")
+	benchkit.PhaseHeader()
 	names := make([]string, users)
 	ids := make([]string, users)
-	prefix := randHex(3)
+	prefix := benchkit.RandHex(3)
 	for i := range names {
 		names[i] = fmt.Sprintf("user%07d.%s@example.com", i, prefix)
 	}
@@ -191,11 +110,13 @@ func run(bin, db, pgAdmin string, users, clients, members, preload int, logs boo
 		return st, err
 	}, 201)
 	if preload > 0 && db == "postgres" {
-		if err := preloadUsers(dbURL, preload); err != nil {
+		if err := preloadUsers(s.DBURL, preload); err != nil {
 			return err
 		}
 	}
-	s.analyze()
+	if err := s.Analyze(); err != nil {
+		return err
+	}
 	s.phase(`GET userName eq`, users, clients, func(i int) (int, error) {
 		var out struct{ TotalResults int }
 		st, err := s.do("GET", "/scim/v2/Users?filter="+url.QueryEscape(`userName eq "`+names[(i*7919)%users]+`"`), "", &out)
@@ -204,7 +125,9 @@ func run(bin, db, pgAdmin string, users, clients, members, preload int, logs boo
 		}
 		return st, err
 	}, 200)
-	s.analyze()
+	if err := s.Analyze(); err != nil {
+		return err
+	}
 	s.phase("PATCH active=false", users, clients, func(i int) (int, error) {
 		return s.do("PATCH", "/scim/v2/Users/"+ids[i],
 			`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}`, nil)
@@ -234,7 +157,7 @@ func run(bin, db, pgAdmin string, users, clients, members, preload int, logs boo
 		took = append(took, time.Since(start).Round(10*time.Microsecond).String())
 	}
 	fmt.Printf("GET /api/v1/scim/statistics (%v totalUsers): %s\n", stats["totalUsers"], strings.Join(took, ", "))
-	fmt.Printf("server peak RSS: %s\n\n", s.peakRSS())
+	fmt.Printf("server peak RSS: %s\n\n", s.PeakRSS())
 	return nil
 }
 
@@ -273,49 +196,19 @@ func preloadUsers(dbURL string, n int) error {
 
 var adminToken string
 
-func start(bin, dbURL string, clients int, logs bool) (*server, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func start(bin, db, pgAdmin string, clients int, logs bool) (*server, error) {
+	ks, err := benchkit.Start(bin, db, pgAdmin, logs)
 	if err != nil {
 		return nil, err
 	}
-	addr := l.Addr().String()
-	l.Close()
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "GATEHOUSE_ADDR="+addr, "GATEHOUSE_DATABASE_URL="+dbURL,
-		"GATEHOUSE_PUBLIC_URL=http://"+addr, "GATEHOUSE_ENCRYPTION_KEY="+secret.NewKey(),
-		"GATEHOUSE_BOOTSTRAP_CLIENT_ID=ghc_bench", "GATEHOUSE_BOOTSTRAP_CLIENT_SECRET=ghs_bench_secret_0123456789",
-		"GATEHOUSE_LOG_LEVEL=warn",
-		// The limits stay on (their cost is measured) but never bind at benchmark rates.
-		"GATEHOUSE_RATE_LIMIT_TOKENS=1000000/1s", "GATEHOUSE_RATE_LIMIT_SCIM=1000000/1s", "GATEHOUSE_RATE_LIMIT_GRAPHQL=1000000/1s")
-	if logs {
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &server{cmd: cmd, base: "http://" + addr, host: addr, conns: make(chan *rawhttp.Conn, clients*2), hc: &http.Client{Timeout: 30 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: clients * 2, MaxConnsPerHost: clients * 2}}}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := s.hc.Get(s.base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return nil, errors.New("server did not become ready")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	req, _ := http.NewRequest("POST", s.base+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
-	req.SetBasicAuth("ghc_bench", "ghs_bench_secret_0123456789")
+	s := &server{Server: ks, host: strings.TrimPrefix(ks.Base, "http://"), conns: make(chan *rawhttp.Conn, clients*2),
+		hc: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: clients * 2, MaxConnsPerHost: clients * 2}}}
+	req, _ := http.NewRequest("POST", s.Base+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+	req.SetBasicAuth(benchkit.AdminClientID, benchkit.AdminClientSecret)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := s.hc.Do(req)
 	if err != nil {
-		s.stop()
+		s.Stop()
 		return nil, err
 	}
 	var tok struct {
@@ -325,49 +218,23 @@ func start(bin, dbURL string, clients int, logs bool) (*server, error) {
 	resp.Body.Close()
 	adminToken = tok.AccessToken
 	var created struct{ PlainValue string }
-	req, _ = http.NewRequest("POST", s.base+"/api/v1/scim/tokens", strings.NewReader(
+	req, _ = http.NewRequest("POST", s.Base+"/api/v1/scim/tokens", strings.NewReader(
 		`{"name":"bench","scopes":["users:read","users:write","groups:read","groups:write"]}`))
 	req.Header.Set("Authorization", "Bearer "+adminToken)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err = s.hc.Do(req)
 	if err != nil {
-		s.stop()
+		s.Stop()
 		return nil, err
 	}
 	_ = json.NewDecoder(resp.Body).Decode(&created)
 	resp.Body.Close()
 	if created.PlainValue == "" {
-		s.stop()
+		s.Stop()
 		return nil, errors.New("could not create a SCIM token")
 	}
 	s.tok = created.PlainValue
 	return s, nil
-}
-
-func (s *server) stop() {
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { _ = s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-	}
-}
-
-// peakRSS reads the server's high-water resident set size (Linux).
-func (s *server) peakRSS() string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(s.cmd.Process.Pid) + "/status")
-	if err != nil {
-		return "unknown"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			kb, _ := strconv.Atoi(strings.Fields(line)[1])
-			return fmt.Sprintf("%.0f MB", float64(kb)/1024)
-		}
-	}
-	return "unknown"
 }
 
 // do sends one SCIM request on a pooled keep-alive connection (the cheap raw client: the
@@ -378,7 +245,7 @@ func (s *server) do(method, path, body string, out any) (int, error) {
 	case c = <-s.conns:
 	default:
 		var err error
-		if c, err = rawhttp.Dial(s.base); err != nil {
+		if c, err = rawhttp.Dial(s.Base); err != nil {
 			return 0, err
 		}
 	}
@@ -403,7 +270,7 @@ func (s *server) do(method, path, body string, out any) (int, error) {
 }
 
 func (s *server) doAdmin(method, path string, out any) (int, error) {
-	req, _ := http.NewRequest(method, s.base+path, nil)
+	req, _ := http.NewRequest(method, s.Base+path, nil)
 	req.Header.Set("Authorization", "Bearer "+adminToken)
 	resp, err := s.hc.Do(req)
 	if err != nil {
@@ -413,120 +280,15 @@ func (s *server) doAdmin(method, path string, out any) (int, error) {
 	return resp.StatusCode, json.NewDecoder(resp.Body).Decode(out)
 }
 
-// phase runs n operations from c clients and prints throughput, latency percentiles and the
-// CPU time each operation cost the server, the database's backends (PostgreSQL) and this load
-// generator. On a shared 2-core machine throughput moves with whatever else runs; CPU per
-// operation does not, and 2 cores divided by its sum is the throughput the machine allows.
+// phase runs n operations from c clients through benchkit's phase (throughput, latency, CPU
+// per operation of the server, the database and this load generator); an answer other than
+// want counts as an error.
 func (s *server) phase(name string, n, c int, op func(i int) (int, error), want int) {
-	lat := make([]time.Duration, n)
-	var next, errs atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	cpu0 := s.cpu()
-	start := time.Now()
-	for w := 0; w < c; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				t := time.Now()
-				st, err := op(i)
-				lat[i] = time.Since(t)
-				if err != nil || st != want {
-					errs.Add(1)
-					if err != nil {
-						firstErr.CompareAndSwap(nil, err.Error())
-					}
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	total := time.Since(start)
-	cpu := s.cpu()
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	pct := func(p float64) time.Duration { return lat[min(int(float64(n)*p), n-1)] }
-	used := cpu.since(cpu0)
-	perOp := func(i int) string {
-		if used[i] < 0 {
-			return "-"
+	s.Phase(name, n, c, func(i int) error {
+		st, err := op(i)
+		if err == nil && st != want {
+			err = fmt.Errorf("status %d, want %d", st, want)
 		}
-		return strconv.Itoa(int(used[i].Microseconds() / int64(n)))
-	}
-	fmt.Printf("%-28s %8d %9.2f %10.0f %9s %9s %7d   %s, %s, %s\n", name, n, total.Seconds(), float64(n)/total.Seconds(),
-		pct(0.50).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), errs.Load(), perOp(0), perOp(1), perOp(2))
-	if e := firstErr.Load(); e != nil {
-		fmt.Printf("   first error: %.200s\n", e)
-	}
-}
-
-// analyze refreshes PostgreSQL's planner statistics between phases (not timed), as autovacuum
-// does on a production server as a table grows: this machine's PostgreSQL runs with autovacuum
-// off, and without statistics the planner re-plans each lookup instead of reusing a generic
-// plan.
-func (s *server) analyze() {
-	if s.pg == nil {
-		return
-	}
-	if _, err := s.pg.Exec("ANALYZE"); err != nil {
-		fail(fmt.Errorf("analyze: %w", err))
-	}
-}
-
-// cpuSnap is the CPU time used so far by the server, by each backend process of the
-// database (PostgreSQL only) and by this process.
-type cpuSnap struct {
-	server, self time.Duration
-	backends     map[int]time.Duration // nil: not measured
-}
-
-func (s *server) cpu() cpuSnap {
-	out := cpuSnap{server: procCPU(s.cmd.Process.Pid), self: procCPU(os.Getpid())}
-	if s.pg != nil {
-		rows, err := s.pg.Query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
-		if err == nil {
-			out.backends = map[int]time.Duration{}
-			for rows.Next() {
-				var pid int
-				if rows.Scan(&pid) == nil {
-					out.backends[pid] = procCPU(pid)
-				}
-			}
-			rows.Close()
-		}
-	}
-	return out
-}
-
-// since returns the CPU time used since earlier by the server, the database backends (-1
-// when not measured; a backend that exited in between is not counted) and this process.
-func (c cpuSnap) since(earlier cpuSnap) [3]time.Duration {
-	d := [3]time.Duration{c.server - earlier.server, -1, c.self - earlier.self}
-	if c.backends != nil && earlier.backends != nil {
-		d[1] = 0
-		for pid, t := range c.backends {
-			d[1] += t - earlier.backends[pid]
-		}
-	}
-	return d
-}
-
-// procCPU reads a process's user+system CPU time from /proc (Linux; clock ticks of 10 ms).
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	i := bytes.LastIndexByte(b, ')')
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond
+		return err
+	})
 }

@@ -42,6 +42,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -63,7 +64,14 @@ func main() {
 	logs := flag.Bool("logs", false, "show the server's log")
 	pgURL := flag.String("pg", envOr("GATEHOUSE_TEST_POSTGRES_URL", "postgres://root@127.0.0.1:5432/postgres?sslmode=disable"),
 		"admin URL of the PostgreSQL server (a fresh database is created on it)")
+	cpuProfile := flag.String("cpuprofile", "", "write the load generator's CPU profile to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		must(err)
+		must(pprof.StartCPUProfile(f))
+		defer pprof.StopCPUProfile()
+	}
 
 	bin, err := benchkit.Build()
 	if err != nil {

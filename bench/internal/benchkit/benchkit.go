@@ -66,8 +66,9 @@ func RandHex(n int) string {
 
 // Server is a running Gatehouse child process on a database of its own.
 type Server struct {
-	Cmd  *exec.Cmd
-	Base string // http://127.0.0.1:port
+	Cmd   *exec.Cmd
+	Base  string // http://127.0.0.1:port
+	DBURL string // the server's database
 	// PG is an open connection to the server's PostgreSQL database (nil on SQLite): to find
 	// its backend processes and to ANALYZE between phases.
 	PG      *sql.DB
@@ -104,6 +105,8 @@ func Start(bin, db, pgAdmin string, logs bool, env ...string) (*Server, error) {
 		if s.PG, err = sql.Open("pgx", dbURL); err != nil {
 			return nil, err
 		}
+		// One backend, the one CPU leaves out: ANALYZE and the CPU readings share it.
+		s.PG.SetMaxOpenConns(1)
 		s.cleanup = func() {
 			s.PG.Close()
 			admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
@@ -119,7 +122,7 @@ func Start(bin, db, pgAdmin string, logs bool, env ...string) (*Server, error) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	s.Base = "http://" + addr
+	s.Base, s.DBURL = "http://"+addr, dbURL
 	s.Cmd = exec.Command(bin)
 	s.Cmd.Env = append(os.Environ(), "GATEHOUSE_ADDR="+addr, "GATEHOUSE_DATABASE_URL="+dbURL,
 		"GATEHOUSE_PUBLIC_URL="+s.Base, "GATEHOUSE_ENCRYPTION_KEY="+secret.NewKey(),
@@ -127,6 +130,10 @@ func Start(bin, db, pgAdmin string, logs bool, env ...string) (*Server, error) {
 		"GATEHOUSE_LOG_LEVEL=warn",
 		// The limits stay on (their cost is measured) but never bind at benchmark rates.
 		"GATEHOUSE_RATE_LIMIT_TOKENS=1000000/1s", "GATEHOUSE_RATE_LIMIT_SCIM=1000000/1s", "GATEHOUSE_RATE_LIMIT_GRAPHQL=1000000/1s")
+	if a := os.Getenv("BENCH_DEBUG_ADDR"); a != "" {
+		// The server's pprof, to profile it under load (go tool pprof http://$a/debug/pprof/profile).
+		s.Cmd.Env = append(s.Cmd.Env, "GATEHOUSE_DEBUG_ADDR="+a)
+	}
 	s.Cmd.Env = append(s.Cmd.Env, env...)
 	if logs {
 		s.Cmd.Stdout, s.Cmd.Stderr = os.Stderr, os.Stderr
@@ -189,6 +196,31 @@ func (s *Server) Analyze() error {
 	}
 	_, err := s.PG.Exec("ANALYZE")
 	return err
+}
+
+// analyzeWhile refreshes PostgreSQL's statistics every second until the returned function is
+// called, as autovacuum's ANALYZE does while tables grow: a phase that starts on empty tables
+// would otherwise run on plans made for empty tables (sequential scans of the growing ones).
+// It runs on the admin connection, whose backend CPU counts for neither side.
+func (s *Server) analyzeWhile() func() {
+	if s.PG == nil {
+		return func() {}
+	}
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_, _ = s.PG.Exec("ANALYZE")
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
 }
 
 // CPU is the CPU time used so far by the server, by each backend process of its PostgreSQL
@@ -261,6 +293,7 @@ func (s *Server) Phase(name string, n, c int, op func(i int) error) {
 	var next, errs atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
+	stopAnalyze := s.analyzeWhile()
 	cpu0 := s.CPU()
 	start := time.Now()
 	for w := 0; w < c; w++ {
@@ -285,6 +318,7 @@ func (s *Server) Phase(name string, n, c int, op func(i int) error) {
 	wg.Wait()
 	total := time.Since(start)
 	used := s.CPU().Since(cpu0)
+	stopAnalyze()
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	pct := func(p float64) time.Duration { return lat[min(int(float64(n)*p), n-1)] }
 	perOp := func(i int) string {

@@ -1,0 +1,128 @@
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/store/storetest"
+)
+
+// TestSignInFastPathOracle is the oracle of signInOnce's fast path (a browser sign-in that
+// holds its connection already): in every state a sign-in can meet, the fast path decides
+// exactly as the plain path, with the same audit event. Both decide in dry runs (rolled back)
+// over the same rows; the connection the fast path holds is the one read before the state
+// changed, as a cached one would be.
+func TestSignInFastPathOracle(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newTestEnv(t, dbURL)
+		ctx := e.ctx
+		brand := must(e.s.CreateBrand(ctx, BrandInput{Name: ptr("Portal")}))
+		okta := e.connection("okta", true, "member", true)
+		noJIT := e.connection("nojit", false, "viewer", true)
+		e.verifyDomain(okta, "verified.test")
+		jane := Identity{Identifier: "jane-sub", Email: "jane@verified.test", FirstName: "Jane", LastName: "Doe"}
+		janeRes := must(e.s.SignIn(context.Background(), brand.ID, okta.ID, jane))
+		must(e.s.CreateUserAccount(ctx, CreateUserAccountInput{Email: "bob@verified.test"}))
+
+		// dry decides without writing; known nil is the plain path.
+		dry := func(conn uuid.UUID, known *models.Connection, id Identity) (*SignInResult, error) {
+			var decided *SignInResult
+			_, err := e.s.decide(context.Background(), brand.ID, conn, known, id, func(_ context.Context, res *SignInResult) error {
+				decided = res
+				return errDryRun
+			})
+			if errors.Is(err, errDryRun) {
+				return decided, nil
+			}
+			return nil, err
+		}
+		// same checks that both paths decide alike; new rows' ids differ, nothing else may.
+		same := func(t *testing.T, conn *models.Connection, id Identity, want SignInOutcome) {
+			t.Helper()
+			plain, perr := dry(conn.ID, nil, id)
+			fast, ferr := dry(conn.ID, conn, id)
+			if models.ErrorCode(perr) != models.ErrorCode(ferr) || (perr == nil) != (ferr == nil) {
+				t.Fatalf("errors differ: plain %v, fast %v", perr, ferr)
+			}
+			if perr != nil {
+				if want != "" {
+					t.Fatalf("error %v; want %s", perr, want)
+				}
+				return
+			}
+			if plain.Outcome != want || fast.Outcome != want || plain.Reason != fast.Reason {
+				t.Fatalf("plain %s %q, fast %s %q; want %s", plain.Outcome, plain.Reason, fast.Outcome, fast.Reason, want)
+			}
+			pu, fu := plain.UserAccount, fast.UserAccount
+			if (pu == nil) != (fu == nil) {
+				t.Fatalf("accounts: plain %+v, fast %+v", pu, fu)
+			}
+			if pu != nil {
+				fc := *fu
+				fc.UpdatedAt = pu.UpdatedAt    // a refreshed profile's is the decision's clock
+				if want == SignInProvisioned { // new rows: fresh ids and times
+					fc.ID, fc.AccountID, fc.CreatedAt = pu.ID, pu.AccountID, pu.CreatedAt
+				}
+				fu = &fc
+				if !reflect.DeepEqual(pu, fu) {
+					t.Fatalf("accounts differ:\nplain %+v\nfast  %+v", pu, fu)
+				}
+			}
+			pa, fa := plain.audit, fast.audit
+			var ps, fs map[string]any
+			_ = json.Unmarshal([]byte(pa.Summary), &ps)
+			_ = json.Unmarshal([]byte(fa.Summary), &fs)
+			if want == SignInProvisioned {
+				delete(ps, "accountId")
+				delete(fs, "accountId")
+				fa.TargetID = pa.TargetID
+			}
+			if pa.Action != fa.Action || pa.ActorID != fa.ActorID || pa.ActorType != fa.ActorType ||
+				pa.TargetType != fa.TargetType || pa.TargetID != fa.TargetID || !reflect.DeepEqual(ps, fs) {
+				t.Fatalf("audit events differ:\nplain %+v %v\nfast  %+v %v", pa, ps, fa, fs)
+			}
+		}
+
+		t.Run("returning", func(t *testing.T) { same(t, okta, jane, SignInExistingIdentity) })
+		t.Run("returning with new names (profile refresh)", func(t *testing.T) {
+			same(t, okta, Identity{Identifier: "JANE-SUB", Email: jane.Email, FirstName: "Janet", LastName: "Doe"}, SignInExistingIdentity)
+		})
+		t.Run("linked by email", func(t *testing.T) {
+			same(t, okta, Identity{Identifier: "bob-sub", Email: "bob@verified.test"}, SignInLinkedByEmail)
+		})
+		t.Run("provisioned", func(t *testing.T) {
+			same(t, okta, Identity{Identifier: "new-sub", Email: "new@verified.test", FirstName: "New"}, SignInProvisioned)
+		})
+		t.Run("refused: no provisioning", func(t *testing.T) {
+			same(t, noJIT, Identity{Identifier: "nobody", Email: "nobody@elsewhere.test"}, SignInRefused)
+		})
+		t.Run("refused: another identity at the connection", func(t *testing.T) {
+			same(t, okta, Identity{Identifier: "other-sub", Email: "jane@verified.test"}, SignInRefused)
+		})
+		t.Run("refused: deactivated account", func(t *testing.T) {
+			must(e.s.DeactivateUserAccount(ctx, janeRes.UserAccount.ID.String()))
+			same(t, okta, jane, SignInRefused)
+			must(e.s.ReactivateUserAccount(ctx, janeRes.UserAccount.ID.String()))
+		})
+		t.Run("refused: the connection was deactivated after it was read", func(t *testing.T) {
+			held := *okta // the fast path's copy says active
+			must(e.s.DeactivateConnection(ctx, okta.ID.String()))
+			same(t, &held, jane, SignInRefused)
+			if res, _ := dry(okta.ID, &held, jane); res.Reason != reasonConnectionInactive {
+				t.Fatalf("reason %q", res.Reason)
+			}
+			same(t, &held, Identity{Identifier: "new-sub", Email: "new@verified.test"}, SignInRefused)
+		})
+		t.Run("the connection was deleted after it was read", func(t *testing.T) {
+			held := *noJIT
+			must(e.s.DeleteConnection(ctx, noJIT.ID.String()))
+			same(t, &held, Identity{Identifier: "nobody", Email: "nobody@elsewhere.test"}, "")
+		})
+	})
+}
