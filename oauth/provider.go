@@ -72,7 +72,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		CodeChallenge: q.Get("code_challenge"), CodeChallengeMethod: q.Get("code_challenge_method"),
 		Connection: q.Get("connection"), LoginHint: q.Get("login_hint"), DomainHint: q.Get("domain_hint"),
 		RequestID: webpage.RequestID(w)}
-	req.BrowserSecret = s.svc.BrowserSecretOf(r)
+	req.BrowserSecret = webpage.CookieValue(r, s.svc.SignInCookieName())
 	res, err := s.svc.Authorize(r.Context(), req)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "authorize", "request_id", req.RequestID, "err", err)
@@ -96,7 +96,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 				"SAML sign-in is not available"), http.StatusFound)
 			return
 		}
-		http.SetCookie(w, s.svc.NewSignInCookie(st.BrowserSecret))
+		http.SetCookie(w, webpage.SignInCookie(s.svc.SignInCookieName(), st.BrowserSecret, s.svc.SecureCookies()))
 		w.Header().Set("Cache-Control", "no-store")
 		up.StartSignIn(w, r, st)
 	}
