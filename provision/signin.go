@@ -21,7 +21,17 @@ type Identity struct {
 	LastName   string
 	// Claims are all the claims or attributes, read by placement (the company claim).
 	Claims map[string]any
+	// ClaimsPartial: Claims may lack some that the identity provider gives on request (OIDC
+	// userinfo); the identifier, the email with its verification and the names are complete.
+	// Such an identity only signs in a person already bound to it, whose sign-in reads nothing
+	// else; any other decision answers ErrMoreClaims, writing nothing, and the transport asks
+	// for the rest and calls again (CompleteFlow).
+	ClaimsPartial bool
 }
+
+// ErrMoreClaims: the decision needs claims a partial identity (Identity.ClaimsPartial) may
+// lack: placement reads any claim, linking and provisioning start a new binding.
+var ErrMoreClaims = errors.New("provision: the sign-in needs the identity provider's other claims")
 
 // SignInOutcome is the branch of the first-sign-in engine that decided.
 type SignInOutcome string
@@ -77,6 +87,7 @@ const signInAttempts = 4
 // returns the result and a FORBIDDEN error carrying the same reason. Concurrent first sign-ins
 // of one person create one account: the unique indexes decide, and the loser decides again.
 func (s *Service) SignIn(ctx context.Context, brandID, connectionID uuid.UUID, id Identity) (*SignInResult, error) {
+	id.ClaimsPartial = false // only a browser sign-in's transport can fetch the rest
 	return s.observeSignIn(s.signIn(ctx, brandID, connectionID, id, nil))
 }
 
@@ -94,17 +105,22 @@ func (s *Service) observeSignIn(res *SignInResult, err error) (*SignInResult, er
 // set, runs in the decision's transaction with its result (a refusal too), so that what the
 // decision leads to (a browser sign-in's code and event) commits with it.
 func (s *Service) signIn(ctx context.Context, brandID, connectionID uuid.UUID, id Identity, then func(ctx context.Context, res *SignInResult) error) (*SignInResult, error) {
-	return s.decide(ctx, brandID, connectionID, nil, id, then)
+	return s.decide(ctx, brandID, connectionID, nil, false, id, then)
 }
 
 // decide is signIn for a caller that may hold the connection already (known, read through the
 // connection cache; nil: none): a browser sign-in's flow has it. See returning's fast path.
-func (s *Service) decide(ctx context.Context, brandID, connectionID uuid.UUID, known *models.Connection, id Identity, then func(ctx context.Context, res *SignInResult) error) (*SignInResult, error) {
+// notBound: the caller's earlier decision of this sign-in (ErrMoreClaims) found nobody bound
+// to the identity, so the fast path is not tried again.
+func (s *Service) decide(ctx context.Context, brandID, connectionID uuid.UUID, known *models.Connection, notBound bool, id Identity, then func(ctx context.Context, res *SignInResult) error) (*SignInResult, error) {
 	id = normaliseIdentity(id)
 	if err := checkIdentity(id); err != nil {
 		return nil, err
 	}
-	res, done, looked, err := s.returning(ctx, brandID, connectionID, known, id, then)
+	res, done, looked, err := (*SignInResult)(nil), false, notBound, error(nil)
+	if !notBound {
+		res, done, looked, err = s.returning(ctx, brandID, connectionID, known, id, then)
+	}
 	for attempt := 0; !done && attempt < signInAttempts; attempt++ {
 		lookedNow := looked && attempt == 0 // a retry lost a race: the binding may exist now
 		err = s.store.InTx(ctx, func(ctx context.Context) error {
@@ -201,6 +217,8 @@ func (s *Service) returning(ctx context.Context, brandID, connectionID uuid.UUID
 	}
 	u, derived, err := s.store.UserAccountByLiveIdentity(ctx, brand.WorkspaceID, connectionID, models.Key(id.Identifier))
 	switch {
+	case errors.Is(err, store.ErrNotFound) && id.ClaimsPartial:
+		return nil, true, true, ErrMoreClaims
 	case errors.Is(err, store.ErrNotFound):
 		return nil, false, true, nil
 	case err != nil:
@@ -270,6 +288,10 @@ func (d *decision) decide(ctx context.Context) (*SignInResult, error) {
 			d.derived = derived
 			return d.existing(ctx, u)
 		}
+	}
+
+	if id.ClaimsPartial { // the rest may read any claim
+		return nil, ErrMoreClaims
 	}
 
 	// 2. An account with this email exists.
