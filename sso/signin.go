@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -75,7 +76,7 @@ func (s *SignIn) Register(mux *http.ServeMux) {
 // guarded client. The key includes the connection's version, so an edited connection is
 // discovered again.
 func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*oidc.Provider, error) {
-	key := fmt.Sprintf("%s/%d", c.ID, c.Version)
+	key := c.ID.String() + "/" + strconv.Itoa(c.Version)
 	s.mu.Lock()
 	e, ok := s.providers[key]
 	s.mu.Unlock()

@@ -82,7 +82,7 @@ func TestSignInInsertsCoverTheModels(t *testing.T) {
 		cols  []string
 	}{{&models.SignInFlow{}, flowColumns}, {&models.Grant{}, grantColumns}, {&models.SignInEvent{}, eventColumns},
 		{&models.AuditEvent{}, auditColumns}, {&models.Connection{}, connectionColumns},
-		{&models.Account{}, accountColumns}} {
+		{&models.Account{}, accountColumns}, {&models.IdentityProviderConfiguration{}, idpConfigurationColumns}} {
 		sch, err := schema.Parse(c.model, &sync.Map{}, schema.NamingStrategy{})
 		if err != nil {
 			t.Fatal(err)
