@@ -117,7 +117,9 @@ func (s *Service) decide(ctx context.Context, brandID, connectionID uuid.UUID, k
 	if err := checkIdentity(id); err != nil {
 		return nil, err
 	}
-	res, done, looked, err := (*SignInResult)(nil), false, notBound, error(nil)
+	var res *SignInResult
+	var err error
+	done, looked := false, notBound
 	if !notBound {
 		res, done, looked, err = s.returning(ctx, brandID, connectionID, known, id, then)
 	}
