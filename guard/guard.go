@@ -124,14 +124,10 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 		if sem != nil {
 			defer func() { <-sem }()
 		}
-		ctx := r.Context()
-		if g.cfg.RequestTimeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, g.cfg.RequestTimeout)
-			defer cancel()
-		}
-		gw := &writer{ResponseWriter: w}
-		inner := r.WithContext(context.WithValue(ctx, writerKey{}, gw))
+		rq := newRequest(r.Context(), g.cfg.RequestTimeout, w)
+		defer rq.release()
+		gw := &rq.w
+		inner := r.WithContext(rq)
 		next.ServeHTTP(gw, inner)
 		// The mux records the matched route on the request it was given; the access log and
 		// the metrics outside this handler read it from theirs.
