@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// request is the context of one guarded request: its deadline and its response writer in one
-// allocation.
+// request is the context of one request: its id (WithRequestID), its deadline and its
+// response writer in one allocation.
 //
 // The deadline behaves as context.WithDeadline (deadline_test.go compares the two) but arms no
 // timer until someone waits: most requests (a token for a cached client, discovery, the key
@@ -18,7 +18,9 @@ import (
 // creates the real context.WithDeadline; from then on every method answers from it.
 type request struct {
 	parent   context.Context
-	deadline time.Time // zero: no deadline of its own (RequestTimeout off)
+	id       string    // the request id (WithRequestID), or "": the parent's
+	armed    bool      // the guard set the deadline and the writer (before any handler ran)
+	deadline time.Time // zero: no deadline of its own (RequestTimeout off, or not armed)
 	w        writer
 
 	mu       sync.Mutex
@@ -32,14 +34,26 @@ type deadlineCtx struct {
 }
 
 func newRequest(parent context.Context, timeout time.Duration, w http.ResponseWriter) *request {
-	c := &request{parent: parent, w: writer{ResponseWriter: w}}
+	c := &request{parent: parent}
+	c.arm(timeout, w)
+	return c
+}
+
+// armable reports whether arm may still be called: not armed yet, and nothing waited on c
+// (which made its real context, without the deadline).
+func (c *request) armable() bool { return !c.armed && c.inner.Load() == nil }
+
+// arm gives c its deadline and writer. The guard arms the context that WithRequestID made
+// when the request carries one (the access-log middleware's), so that the request is not
+// copied again for a context of its own; it must happen before any handler sees c.
+func (c *request) arm(timeout time.Duration, w http.ResponseWriter) {
+	c.armed, c.w = true, writer{ResponseWriter: w}
 	if timeout > 0 {
 		c.deadline = time.Now().Add(timeout)
-		if pd, ok := parent.Deadline(); ok && pd.Before(c.deadline) {
+		if pd, ok := c.parent.Deadline(); ok && pd.Before(c.deadline) {
 			c.deadline = pd
 		}
 	}
-	return c
 }
 
 // real returns the context.WithDeadline this request stands for, creating it (cancelled when
@@ -100,8 +114,17 @@ func (c *request) Err() error {
 }
 
 func (c *request) Value(key any) any {
-	if _, ok := key.(writerKey); ok {
-		return &c.w
+	switch key.(type) {
+	case writerKey:
+		if c.armed {
+			return &c.w
+		}
+	case requestKey:
+		return c
+	case requestIDKey:
+		if c.id != "" {
+			return c.id
+		}
 	}
 	if in := c.inner.Load(); in != nil {
 		// The real context answers the context package's own lookups (its cancellation

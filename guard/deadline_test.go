@@ -3,6 +3,7 @@ package guard
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"testing"
@@ -187,4 +188,81 @@ func TestRequestContextDerivesWithoutGoroutines(t *testing.T) {
 	for _, stop := range stops {
 		stop()
 	}
+}
+
+// A request that carries a context from WithRequestID (the access-log middleware's) keeps it:
+// the guard arms it with the deadline and the writer instead of copying the request, and log
+// lines still find the id. Without one, the guard makes its own.
+func TestHandlerArmsRequestIDContext(t *testing.T) {
+	g := New(Config{RequestTimeout: time.Minute})
+	var seen context.Context
+	h := g.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = r.Context()
+		if _, ok := r.Context().Deadline(); !ok {
+			t.Error("no deadline")
+		}
+		MarkUnavailable(r.Context())
+		w.WriteHeader(http.StatusOK)
+	}))
+	r := httptest.NewRequest(http.MethodGet, "/api/v1/sso/connections", nil)
+	r = r.WithContext(WithRequestID(r.Context(), "req-7"))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if seen != r.Context() || RequestID(seen) != "req-7" {
+		t.Fatalf("the handler got another context (%v) or lost the id (%q)", seen != r.Context(), RequestID(seen))
+	}
+	if w.Code != http.StatusServiceUnavailable || seen.Err() == nil {
+		t.Fatalf("status %d, err %v: the armed context is not the guard's", w.Code, seen.Err())
+	}
+	plain := httptest.NewRequest(http.MethodGet, "/api/v1/sso/connections", nil)
+	h.ServeHTTP(httptest.NewRecorder(), plain)
+	if seen == plain.Context() {
+		t.Fatal("the guard armed a context it did not find")
+	}
+	if _, ok := seen.Deadline(); !ok {
+		t.Fatal("no deadline without a request id")
+	}
+}
+
+// A request id's context that something already waited on (its real context exists, without
+// the deadline) is not armed: the guard makes its own, so the deadline holds.
+func TestHandlerDoesNotArmAWaitedContext(t *testing.T) {
+	g := New(Config{RequestTimeout: 50 * time.Millisecond})
+	h := g.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+			t.Error("no deadline")
+		}
+	}))
+	r := httptest.NewRequest(http.MethodGet, "/api/v1/sso/connections", nil)
+	ctx := WithRequestID(r.Context(), "req-8")
+	_ = ctx.Done()
+	h.ServeHTTP(httptest.NewRecorder(), r.WithContext(ctx))
+}
+
+// A request that waited for a slot still gets its deadline on the request id's context.
+func TestHandlerArmsAfterQueueing(t *testing.T) {
+	g := New(Config{RequestTimeout: 50 * time.Millisecond, MaxConcurrent: 1, QueueTimeout: 5 * time.Second})
+	hold := make(chan struct{})
+	h := g.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("hold") {
+			<-hold
+			return
+		}
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+			t.Error("no deadline after queueing")
+		}
+	}))
+	first := httptest.NewRequest(http.MethodGet, "/api/v1/sso/connections?hold", nil)
+	done := make(chan struct{})
+	go func() { h.ServeHTTP(httptest.NewRecorder(), first); close(done) }()
+	time.Sleep(20 * time.Millisecond) // the first request holds the only slot
+	r := httptest.NewRequest(http.MethodGet, "/api/v1/sso/connections", nil)
+	r = r.WithContext(WithRequestID(r.Context(), "req-9"))
+	go func() { time.Sleep(30 * time.Millisecond); close(hold) }()
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	<-done
 }
