@@ -72,6 +72,47 @@ func TestSAMLAssertionsOnce(t *testing.T) {
 	})
 }
 
+// AcceptSAMLAnswer is UseSAMLAssertion then, for a fresh ID only, PutSAMLAnswer, on any replica;
+// its answer is taken once.
+func TestAcceptSAMLAnswer(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		a, b := openTestStore(t, dbURL, allMigrations), openTestStore(t, dbURL, allMigrations)
+		conn, flow, flow2, flow3 := NewID(), NewID(), NewID(), NewID()
+		until := time.Now().UTC().Add(time.Minute)
+		answer := func(id string, flow [16]byte, enc string) SAMLAnswer {
+			return SAMLAnswer{ConnectionID: conn, AssertionID: id, AssertionExpires: until, FlowID: flow,
+				IdentityEnc: []byte(enc), AnswerExpires: until}
+		}
+		for i, step := range []struct {
+			s                      *Store
+			a                      SAMLAnswer
+			assertionFresh, stored bool
+		}{
+			{a, answer("id-1", flow, "one"), true, true},
+			{b, answer("id-1", flow2, "replay"), false, false}, // replayed assertion: no answer kept
+			{b, answer("id-2", flow, "second"), true, false},   // a second answer to one flow
+			{a, answer("id-3", flow3, "three"), true, true},
+		} {
+			fresh, stored, err := step.s.AcceptSAMLAnswer(ctx, step.a)
+			if err != nil || fresh != step.assertionFresh || stored != step.stored {
+				t.Fatalf("step %d: fresh=%v stored=%v %v", i, fresh, stored, err)
+			}
+		}
+		for f, want := range map[[16]byte]string{flow: "one", flow3: "three"} {
+			if got, err := b.TakeSAMLAnswer(ctx, f); err != nil || string(got) != want {
+				t.Fatalf("take: %q %v, want %q", got, err, want)
+			}
+		}
+		if _, err := a.TakeSAMLAnswer(ctx, flow2); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("a replay's answer was kept: %v", err)
+		}
+		if fresh, _ := a.UseSAMLAssertion(ctx, conn, "id-2", until); fresh {
+			t.Fatal("the assertion of a refused second answer was not recorded")
+		}
+	})
+}
+
 // Rotation: next → current → previous, in one transaction each step.
 func TestSAMLSPKeyRotation(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
