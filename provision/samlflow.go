@@ -35,7 +35,15 @@ func (s *Service) PendingSAMLFlow(ctx context.Context, relayState, requestID str
 	if relayState == "" || len(relayState) > 128 {
 		return nil, nil
 	}
-	f, err := s.store.FlowByUpstreamState(ctx, secret.Hash(relayState))
+	// The flow and its connection in one query; the connection is read, not cached: the
+	// response is checked against its certificate as it is now (an admin replacing a
+	// compromised certificate takes effect at once). When the query finds nothing, the plain
+	// read tells an unknown flow from one whose connection was deleted.
+	h := secret.Hash(relayState)
+	f, conn, err := s.store.SAMLFlow(ctx, h)
+	if errors.Is(err, store.ErrNotFound) {
+		f, err = s.store.FlowByUpstreamState(ctx, h)
+	}
 	if errors.Is(err, store.ErrNotFound) || err == nil && f.UpstreamRequestID == "" {
 		return nil, nil
 	}
@@ -50,14 +58,8 @@ func (s *Service) PendingSAMLFlow(ctx context.Context, relayState, requestID str
 		s.recordFailure(ctx, f, nil, "", "Sign-in failed: the sign-in expired or was finished already.", cause, requestID)
 		return nil, &FlowError{Public: "This sign-in expired or was finished already. Start again from the application.", cause: cause}
 	}
-	// Read, not cached: the response is checked against the connection's certificate as it
-	// is now (an admin replacing a compromised certificate takes effect at once).
-	conn, err := s.store.Connection(ctx, f.WorkspaceID, f.ConnectionID)
-	if errors.Is(err, store.ErrNotFound) {
+	if conn == nil {
 		return nil, s.FailFlow(ctx, &ClaimedFlow{Flow: f}, "The identity provider is no longer configured.", "the connection was deleted during the sign-in")
-	}
-	if err != nil {
-		return nil, internal("saml flow", err)
 	}
 	sp, err := s.SAMLServiceProvider(ctx)
 	if err != nil {

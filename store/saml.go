@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,6 +22,26 @@ func (s *Store) UseSAMLAssertion(ctx context.Context, connectionID uuid.UUID, as
 	}
 	return res.RowsAffected == 1, nil
 }
+
+// SAMLFlow loads the flow whose upstream state has the hash stateHash together with its live
+// connection, in one query (the ACS needs both; the plain path, FlowByUpstreamState then
+// Connection, is two round trips). ErrNotFound when there is no such flow or its connection
+// was deleted: the plain reads tell which.
+func (s *Store) SAMLFlow(ctx context.Context, stateHash string) (*models.SignInFlow, *models.Connection, error) {
+	f, c := &models.SignInFlow{}, &models.Connection{}
+	err := s.queryOne(ctx, func(rows *sql.Rows) error { return rows.Scan(append(flowFields(f), connectionFields(c)...)...) },
+		"SELECT "+samlFlowList+` FROM sign_in_flows f JOIN connections c ON c.workspace_id = f.workspace_id
+		AND c.id = f.connection_id AND c.deleted_at IS NULL WHERE f.upstream_state_hash = ? LIMIT 1`, stateHash)
+	if err != nil {
+		return nil, nil, err
+	}
+	utcFlow(f)
+	utcConnection(c)
+	return f, c, nil
+}
+
+// samlFlowList is flowColumns of f, then connectionColumns of c.
+var samlFlowList = "f." + strings.Join(flowColumns, ", f.") + ", c." + strings.Join(connectionColumns, ", c.")
 
 // PruneSAMLAssertions deletes the assertion IDs and answers that expired before t.
 func (s *Store) PruneSAMLAssertions(ctx context.Context, t time.Time) (int64, error) {
