@@ -104,7 +104,9 @@ func TestLeanIdPTamperedResponseRefused(t *testing.T) {
 	for name, tamper := range map[string]func(doc string) string{
 		"attribute value": func(doc string) string { return strings.Replace(doc, "user7@example.com", "admin@example.com", 1) },
 		"NameID":          func(doc string) string { return strings.Replace(doc, ">user-7<", ">user-8<", 1) },
-		"audience":        func(doc string) string { return strings.Replace(doc, "<saml:Audience>https://gh", "<saml:Audience>https://other", 1) },
+		"audience": func(doc string) string {
+			return strings.Replace(doc, "<saml:Audience>https://gh", "<saml:Audience>https://other", 1)
+		},
 		"signature value": func(doc string) string {
 			i := strings.Index(doc, "<ds:SignatureValue>") + len("<ds:SignatureValue>")
 			c := "A"
