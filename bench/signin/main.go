@@ -1,17 +1,18 @@
 // Command signin measures browser sign-in through Gatehouse: a brand application's
 // authorization-code flow (authorize → customer IdP → callback or ACS → code → token), for an
 // upstream OIDC IdP and an upstream SAML IdP, first-time sign-ins (just-in-time provisioning
-// with placement) and returning ones, on SQLite and PostgreSQL. It is not run by `go test`.
+// with placement) and returning ones, on SQLite and PostgreSQL. The benchmark itself is not
+// run by `go test` (its SAML IdP's tests are).
 //
 //	go run ./bench/signin                       # both protocols, both databases
 //	go run ./bench/signin -db postgres -n 4000 -protocols saml
 //
-// The IdPs run inside this process (an OIDC provider signing ES256 id_tokens, and crewjam/saml's
-// IdentityProvider signing assertions with RSA-2048), so their signing cost is the load
+// The IdPs run inside this process (an OIDC provider signing ES256 id_tokens, and a lean SAML
+// IdP signing each assertion with RSA-2048, samlidp.go), so their signing cost is the load
 // generator's: each phase prints the CPU time per sign-in of the server, of the PostgreSQL
 // backends and of this process separately. Each of c concurrent "browsers" keeps cookies like a
 // browser for one sign-in, follows Gatehouse's redirects, lets the IdP answer, and posts the
-// SAML auto-submit form without Gatehouse's cookie (the IdP's POST is cross-site, so a
+// SAML IdP's form to the ACS without Gatehouse's cookie (the IdP's POST is cross-site, so a
 // SameSite=Lax cookie does not come with it). The application then redeems the code at the
 // token endpoint and the id_token's nonce and sign_in claim are checked.
 package main
