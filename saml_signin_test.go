@@ -322,3 +322,29 @@ func TestSAMLSignInRefusals(t *testing.T) {
 func (w *samlWorld) browserNoFollow() *http.Client {
 	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
+
+// A connection deleted while the person was at the IdP signs nobody in: the ACS, which finds
+// the flow and its connection in one query, tells this from an unknown flow (no page for an
+// unsolicited response: the application gets access_denied, the event the cause).
+func TestSAMLConnectionDeletedDuringSignIn(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e)
+		b := w.browser()
+		page, _ := w.toIdP(t, b)
+		e.rest(w.tok, "DELETE", "/api/v1/sso/connections/"+w.conn, "").must(t, 204)
+		resp, body := w.post(t, b, e.URL, page)
+		if q := w.appResult(t, resp, body); q.Get("error") != "access_denied" || q.Get("code") != "" {
+			t.Fatalf("connection deleted during the sign-in: %v", q)
+		}
+		var causes []string
+		if err := e.app.store.RawScan(context.Background(), &causes, "SELECT cause FROM sign_in_events WHERE outcome = 'failed'"); err != nil {
+			t.Fatal(err)
+		}
+		if len(causes) != 1 || !strings.Contains(causes[0], "connection was deleted") {
+			t.Fatalf("causes %v", causes)
+		}
+		if n := w.count(t, "user_accounts"); n != 0 {
+			t.Fatalf("%d accounts", n)
+		}
+	})
+}

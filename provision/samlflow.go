@@ -35,7 +35,15 @@ func (s *Service) PendingSAMLFlow(ctx context.Context, relayState, requestID str
 	if relayState == "" || len(relayState) > 128 {
 		return nil, nil
 	}
-	f, err := s.store.FlowByUpstreamState(ctx, secret.Hash(relayState))
+	// The flow and its connection in one query; the connection is read, not cached: the
+	// response is checked against its certificate as it is now (an admin replacing a
+	// compromised certificate takes effect at once). When the query finds nothing, the plain
+	// read tells an unknown flow from one whose connection was deleted.
+	h := secret.Hash(relayState)
+	f, conn, err := s.store.SAMLFlow(ctx, h)
+	if errors.Is(err, store.ErrNotFound) {
+		f, err = s.store.FlowByUpstreamState(ctx, h)
+	}
 	if errors.Is(err, store.ErrNotFound) || err == nil && f.UpstreamRequestID == "" {
 		return nil, nil
 	}
@@ -50,12 +58,8 @@ func (s *Service) PendingSAMLFlow(ctx context.Context, relayState, requestID str
 		s.recordFailure(ctx, f, nil, "", "Sign-in failed: the sign-in expired or was finished already.", cause, requestID)
 		return nil, &FlowError{Public: "This sign-in expired or was finished already. Start again from the application.", cause: cause}
 	}
-	conn, err := s.store.Connection(ctx, f.WorkspaceID, f.ConnectionID)
-	if errors.Is(err, store.ErrNotFound) {
+	if conn == nil {
 		return nil, s.FailFlow(ctx, &ClaimedFlow{Flow: f}, "The identity provider is no longer configured.", "the connection was deleted during the sign-in")
-	}
-	if err != nil {
-		return nil, internal("saml flow", err)
 	}
 	sp, err := s.SAMLServiceProvider(ctx)
 	if err != nil {
@@ -65,27 +69,43 @@ func (s *Service) PendingSAMLFlow(ctx context.Context, relayState, requestID str
 }
 
 // AcceptSAMLAnswer records a response that passed the SAML checks: its assertion ID is
-// accepted once (a replay, on any replica, fails the flow), and the identity is kept,
+// accepted once per connection until keepUntil, after which the SAML time checks refuse the
+// assertion anyway (a replay, on any replica, fails the flow), and the identity is kept,
 // encrypted, until the browser's continuation claims the flow. A second answer to one flow
 // is refused.
 func (s *Service) AcceptSAMLAnswer(ctx context.Context, p *SAMLPending, assertionID string, keepUntil time.Time, id Identity) error {
 	cf := &ClaimedFlow{Flow: p.Flow, Connection: p.Connection}
-	if err := s.UseSAMLAssertion(ctx, p.Connection.ID, assertionID, keepUntil); err != nil {
-		if models.ErrorCode(err) == models.EINTERNAL {
-			return err
-		}
+	refuse := func(err error) error { // an unusable or replayed assertion ID
 		return s.failFlow(ctx, cf, id.Identifier, "access_denied", "The identity provider's answer was already used.", "assertion "+truncate(assertionID, 80)+": "+err.Error())
+	}
+	if err := usableAssertionID(assertionID); err != nil {
+		return refuse(err)
 	}
 	b, err := json.Marshal(id)
 	if err != nil {
 		return internal("saml answer", err)
 	}
-	fresh, err := s.store.PutSAMLAnswer(ctx, p.Flow.ID, s.box.Seal(b), p.Flow.ExpiresAt)
+	// The assertion ID and the answer in one round trip (store.AcceptSAMLAnswer).
+	fresh, stored, err := s.store.AcceptSAMLAnswer(ctx, store.SAMLAnswer{ConnectionID: p.Connection.ID, AssertionID: assertionID,
+		AssertionExpires: keepUntil, FlowID: p.Flow.ID, IdentityEnc: s.box.Seal(b), AnswerExpires: p.Flow.ExpiresAt})
 	if err != nil {
 		return internal("saml answer", err)
 	}
 	if !fresh {
+		return refuse(errAssertionReplay)
+	}
+	if !stored {
 		return s.failFlow(ctx, cf, id.Identifier, "access_denied", "The identity provider answered this sign-in twice.", "a second response for the flow")
+	}
+	return nil
+}
+
+var errAssertionReplay = models.Errorf(models.EINVALID, "the assertion was used before (replay)")
+
+// usableAssertionID refuses an assertion ID that cannot be recorded (INVALID).
+func usableAssertionID(id string) error {
+	if id == "" || len(id) > 256 {
+		return models.Errorf(models.EINVALID, "the assertion has no usable ID")
 	}
 	return nil
 }

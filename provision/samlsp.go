@@ -15,8 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
-
 	"gatehouse/models"
 	"gatehouse/store"
 )
@@ -346,22 +344,5 @@ func (s *Service) spKeyStep(ctx context.Context, action, role string, step func(
 		return internal(action, err)
 	}
 	s.forgetSPKeys()
-	return nil
-}
-
-// UseSAMLAssertion accepts an assertion ID of a connection's IdP once: a second use, on any
-// replica, is refused (INVALID) until keepUntil, after which the SAML time checks refuse the
-// assertion anyway. Expired IDs are pruned with the other sign-in state (PruneSignInState).
-func (s *Service) UseSAMLAssertion(ctx context.Context, connectionID uuid.UUID, assertionID string, keepUntil time.Time) error {
-	if assertionID == "" || len(assertionID) > 256 {
-		return models.Errorf(models.EINVALID, "the assertion has no usable ID")
-	}
-	fresh, err := s.store.UseSAMLAssertion(ctx, connectionID, assertionID, keepUntil)
-	if err != nil {
-		return internal("use saml assertion", err)
-	}
-	if !fresh {
-		return models.Errorf(models.EINVALID, "the assertion was used before (replay)")
-	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package sso
 
 import (
+	"bytes"
+	"compress/flate"
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -8,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -289,3 +292,83 @@ func TestSAMLKeyRotation(t *testing.T) {
 func errorsAs(err error, le **LoginError) bool { return errors.As(err, le) }
 
 func parseDER(der []byte) (*x509.Certificate, error) { return x509.ParseCertificate(der) }
+
+// TestRedirectURLIsCrewjams holds redirectURL (a reused DEFLATE writer) to crewjam's
+// AuthnRequest.Redirect, the plain path: the same parameters in the same order, the same
+// AuthnRequest XML once inflated, a signature over the query as sent.
+func TestRedirectURLIsCrewjams(t *testing.T) {
+	w := newSAMLWorld(t)
+	for _, c := range []struct {
+		sso  string
+		sign bool
+	}{{w.conn.SAMLSSOURL, false}, {w.conn.SAMLSSOURL, true}, {"https://idp.example.com/sso?tenant=a&x=%2F", true}} {
+		s, err := serviceProvider(w.sp, w.sp.Keys.Current, w.conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.sign {
+			s.SignatureMethod = rsaSHA256
+		}
+		req, err := s.MakeAuthenticationRequest(c.sso, saml.HTTPRedirectBinding, saml.HTTPPostBinding)
+		if err != nil {
+			t.Fatal(err)
+		}
+		relay := url.QueryEscape("relay/1+2")
+		want, err := req.Redirect(relay, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 2; i++ { // the second time with a reused writer
+			got, err := redirectURL(req, relay, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, _ := url.Parse(got)
+			names := func(raw string) (out []string) {
+				for _, kv := range strings.Split(raw, "&") {
+					k, _, _ := strings.Cut(kv, "=")
+					out = append(out, k)
+				}
+				return out
+			}
+			if gn, wn := strings.Join(names(g.RawQuery), ","), strings.Join(names(want.RawQuery), ","); gn != wn {
+				t.Fatalf("parameters %s, crewjam %s", gn, wn)
+			}
+			gq, wq := g.Query(), want.Query()
+			for _, k := range []string{"RelayState", "SigAlg", "tenant", "x"} {
+				if gq.Get(k) != wq.Get(k) {
+					t.Fatalf("%s: %q, crewjam %q", k, gq.Get(k), wq.Get(k))
+				}
+			}
+			if g.Scheme+g.Host+g.Path != want.Scheme+want.Host+want.Path {
+				t.Fatalf("URL %s, crewjam %s", got, want)
+			}
+			if gx, wx := inflateRequest(t, gq.Get("SAMLRequest")), inflateRequest(t, wq.Get("SAMLRequest")); gx != wx {
+				t.Fatalf("AuthnRequest\n%s\ncrewjam\n%s", gx, wx)
+			}
+			if c.sign {
+				signed := g.RawQuery[:strings.Index(g.RawQuery, "&Signature=")]
+				sig, _ := base64.StdEncoding.DecodeString(gq.Get("Signature"))
+				sum := sha256.Sum256([]byte(signed))
+				if err := rsa.VerifyPKCS1v15(w.sp.Keys.Current.Certificate.PublicKey.(*rsa.PublicKey), crypto.SHA256, sum[:], sig); err != nil {
+					t.Fatalf("signature: %v", err)
+				}
+			} else if gq.Has("Signature") {
+				t.Fatal("an unsigned request has a signature")
+			}
+		}
+	}
+}
+
+func inflateRequest(t *testing.T, b64 string) string {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := io.ReadAll(flate.NewReader(bytes.NewReader(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(x)
+}

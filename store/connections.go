@@ -30,18 +30,26 @@ var (
 // No row is ErrNotFound.
 func (s *Store) queryConnection(ctx context.Context, q string, args ...any) (*models.Connection, error) {
 	c := &models.Connection{}
-	err := s.queryOne(ctx, func(rows *sql.Rows) error {
-		return rows.Scan(&c.ID, &c.WorkspaceID, &c.Name, &c.NameKey, &c.Slug, &c.Protocol, &c.Status,
-			&c.OIDCIssuerURL, &c.OIDCClientID, &c.OIDCClientSecretEnc, &c.OIDCDiscoveryURL, &c.OIDCScopes,
-			&c.SAMLEntityID, &c.SAMLSSOURL, &c.SAMLCertificate, &c.SAMLSignRequests, &c.SAMLAttributeMapping,
-			&c.SAMLMetadataURL, &c.JITProvisioning, &c.DefaultRole, &c.Version, &c.CreatedAt, &c.UpdatedAt,
-			&c.DeletedAt)
-	}, q, args...)
+	err := s.queryOne(ctx, func(rows *sql.Rows) error { return rows.Scan(connectionFields(c)...) }, q, args...)
 	if err != nil {
 		return nil, err
 	}
-	c.CreatedAt, c.UpdatedAt, c.DeletedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC(), utcPtr(c.DeletedAt)
+	utcConnection(c)
 	return c, nil
+}
+
+// connectionFields are the scan destinations of connectionColumns in c.
+func connectionFields(c *models.Connection) []any {
+	return []any{&c.ID, &c.WorkspaceID, &c.Name, &c.NameKey, &c.Slug, &c.Protocol, &c.Status,
+		&c.OIDCIssuerURL, &c.OIDCClientID, &c.OIDCClientSecretEnc, &c.OIDCDiscoveryURL, &c.OIDCScopes,
+		&c.SAMLEntityID, &c.SAMLSSOURL, &c.SAMLCertificate, &c.SAMLSignRequests, &c.SAMLAttributeMapping,
+		&c.SAMLMetadataURL, &c.JITProvisioning, &c.DefaultRole, &c.Version, &c.CreatedAt, &c.UpdatedAt,
+		&c.DeletedAt}
+}
+
+// utcConnection makes a scanned connection's times UTC.
+func utcConnection(c *models.Connection) {
+	c.CreatedAt, c.UpdatedAt, c.DeletedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC(), utcPtr(c.DeletedAt)
 }
 
 // ConnectionBySlug finds a live connection by slug (the seed's authModule).

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -20,6 +22,26 @@ func (s *Store) UseSAMLAssertion(ctx context.Context, connectionID uuid.UUID, as
 	}
 	return res.RowsAffected == 1, nil
 }
+
+// SAMLFlow loads the flow whose upstream state has the hash stateHash together with its live
+// connection, in one query (the ACS needs both; the plain path, FlowByUpstreamState then
+// Connection, is two round trips). ErrNotFound when there is no such flow or its connection
+// was deleted: the plain reads tell which.
+func (s *Store) SAMLFlow(ctx context.Context, stateHash string) (*models.SignInFlow, *models.Connection, error) {
+	f, c := &models.SignInFlow{}, &models.Connection{}
+	err := s.queryOne(ctx, func(rows *sql.Rows) error { return rows.Scan(append(flowFields(f), connectionFields(c)...)...) },
+		"SELECT "+samlFlowList+` FROM sign_in_flows f JOIN connections c ON c.workspace_id = f.workspace_id
+		AND c.id = f.connection_id AND c.deleted_at IS NULL WHERE f.upstream_state_hash = ? LIMIT 1`, stateHash)
+	if err != nil {
+		return nil, nil, err
+	}
+	utcFlow(f)
+	utcConnection(c)
+	return f, c, nil
+}
+
+// samlFlowList is flowColumns of f, then connectionColumns of c.
+var samlFlowList = "f." + strings.Join(flowColumns, ", f.") + ", c." + strings.Join(connectionColumns, ", c.")
 
 // PruneSAMLAssertions deletes the assertion IDs and answers that expired before t.
 func (s *Store) PruneSAMLAssertions(ctx context.Context, t time.Time) (int64, error) {
@@ -45,19 +67,55 @@ func (s *Store) PutSAMLAnswer(ctx context.Context, flowID uuid.UUID, identityEnc
 	return res.RowsAffected == 1, nil
 }
 
-// TakeSAMLAnswer returns a flow's answer and deletes it; ErrNotFound when there is none.
+// SAMLAnswer is a checked response to keep: its assertion ID, accepted once per connection
+// until AssertionExpires, and the flow's (encrypted) identity until AnswerExpires.
+type SAMLAnswer struct {
+	ConnectionID     uuid.UUID
+	AssertionID      string
+	AssertionExpires time.Time
+	FlowID           uuid.UUID
+	IdentityEnc      []byte
+	AnswerExpires    time.Time
+}
+
+// AcceptSAMLAnswer is UseSAMLAssertion, then, when the ID was fresh, PutSAMLAnswer: it reports
+// whether the assertion ID was fresh and whether the answer was stored. On PostgreSQL it is
+// one statement (a data-modifying CTE: the answer is inserted only from the assertion's
+// inserted row), one round trip instead of two; on SQLite a two-statement transaction.
+func (s *Store) AcceptSAMLAnswer(ctx context.Context, a SAMLAnswer) (assertionFresh, answerFresh bool, err error) {
+	if s.dialect != Postgres {
+		err = s.InTx(ctx, func(ctx context.Context) error {
+			if assertionFresh, err = s.UseSAMLAssertion(ctx, a.ConnectionID, a.AssertionID, a.AssertionExpires); err != nil || !assertionFresh {
+				return err
+			}
+			answerFresh, err = s.PutSAMLAnswer(ctx, a.FlowID, a.IdentityEnc, a.AnswerExpires)
+			return err
+		})
+		return assertionFresh, answerFresh, err
+	}
+	var assertions, answers int
+	err = s.queryOne(ctx, func(rows *sql.Rows) error { return rows.Scan(&assertions, &answers) }, `WITH a AS (INSERT INTO saml_assertions (connection_id, assertion_id, expires_at) VALUES (?, ?, ?)
+			ON CONFLICT (connection_id, assertion_id) DO NOTHING RETURNING 1),
+		b AS (INSERT INTO saml_answers (flow_id, identity_enc, expires_at) SELECT ?, ?, ? FROM a
+			ON CONFLICT (flow_id) DO NOTHING RETURNING 1)
+		SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM b)`,
+		a.ConnectionID, a.AssertionID, a.AssertionExpires.UTC(), a.FlowID, a.IdentityEnc, a.AnswerExpires.UTC())
+	if err != nil {
+		return false, false, err
+	}
+	return assertions == 1, answers == 1, nil
+}
+
+// TakeSAMLAnswer returns a flow's answer and deletes it, in one statement; ErrNotFound when
+// there is none.
 func (s *Store) TakeSAMLAnswer(ctx context.Context, flowID uuid.UUID) ([]byte, error) {
-	var rows []struct{ IdentityEnc []byte }
-	if err := s.db(ctx).Raw(`SELECT identity_enc FROM saml_answers WHERE flow_id = ?`, flowID).Scan(&rows).Error; err != nil {
-		return nil, translate(err)
+	var enc []byte
+	err := s.queryOne(ctx, func(rows *sql.Rows) error { return rows.Scan(&enc) },
+		`DELETE FROM saml_answers WHERE flow_id = ? RETURNING identity_enc`, flowID)
+	if err != nil {
+		return nil, err
 	}
-	if len(rows) == 0 {
-		return nil, ErrNotFound
-	}
-	if err := s.db(ctx).Exec(`DELETE FROM saml_answers WHERE flow_id = ?`, flowID).Error; err != nil {
-		return nil, translate(err)
-	}
-	return rows[0].IdentityEnc, nil
+	return enc, nil
 }
 
 // SAMLSPKeys loads every stored service provider key (current, next, previous).

@@ -109,17 +109,25 @@ func (s *Store) FlowByUpstreamState(ctx context.Context, stateHash string) (*mod
 // reflective Scan cost more than the statement); no row is ErrNotFound.
 func (s *Store) queryFlow(ctx context.Context, q string, args ...any) (*models.SignInFlow, error) {
 	f := &models.SignInFlow{}
-	err := s.queryOne(ctx, func(rows *sql.Rows) error {
-		return rows.Scan(&f.ID, &f.WorkspaceID, &f.ApplicationID, &f.BrandID, &f.ConnectionID, &f.BrowserHash,
-			&f.ClientID, &f.RedirectURI, &f.Scope, &f.State, &f.Nonce, &f.CodeChallenge, &f.UpstreamStateHash,
-			&f.UpstreamNonce, &f.UpstreamVerifierEnc, &f.UpstreamRequestID, &f.RequestID, &f.Test, &f.ClaimedAt,
-			&f.ExpiresAt, &f.CreatedAt)
-	}, q, args...)
+	err := s.queryOne(ctx, func(rows *sql.Rows) error { return rows.Scan(flowFields(f)...) }, q, args...)
 	if err != nil {
 		return nil, err
 	}
-	f.ClaimedAt, f.ExpiresAt, f.CreatedAt = utcPtr(f.ClaimedAt), f.ExpiresAt.UTC(), f.CreatedAt.UTC()
+	utcFlow(f)
 	return f, nil
+}
+
+// flowFields are the scan destinations of flowColumns in f.
+func flowFields(f *models.SignInFlow) []any {
+	return []any{&f.ID, &f.WorkspaceID, &f.ApplicationID, &f.BrandID, &f.ConnectionID, &f.BrowserHash,
+		&f.ClientID, &f.RedirectURI, &f.Scope, &f.State, &f.Nonce, &f.CodeChallenge, &f.UpstreamStateHash,
+		&f.UpstreamNonce, &f.UpstreamVerifierEnc, &f.UpstreamRequestID, &f.RequestID, &f.Test, &f.ClaimedAt,
+		&f.ExpiresAt, &f.CreatedAt}
+}
+
+// utcFlow makes a scanned flow's times UTC.
+func utcFlow(f *models.SignInFlow) {
+	f.ClaimedAt, f.ExpiresAt, f.CreatedAt = utcPtr(f.ClaimedAt), f.ExpiresAt.UTC(), f.CreatedAt.UTC()
 }
 
 // queryOne runs a query and scans its first row with scan; no row is ErrNotFound.

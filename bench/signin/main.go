@@ -1,17 +1,18 @@
 // Command signin measures browser sign-in through Gatehouse: a brand application's
 // authorization-code flow (authorize → customer IdP → callback or ACS → code → token), for an
 // upstream OIDC IdP and an upstream SAML IdP, first-time sign-ins (just-in-time provisioning
-// with placement) and returning ones, on SQLite and PostgreSQL. It is not run by `go test`.
+// with placement) and returning ones, on SQLite and PostgreSQL. The benchmark itself is not
+// run by `go test` (its SAML IdP's tests are).
 //
 //	go run ./bench/signin                       # both protocols, both databases
 //	go run ./bench/signin -db postgres -n 4000 -protocols saml
 //
-// The IdPs run inside this process (an OIDC provider signing ES256 id_tokens, and crewjam/saml's
-// IdentityProvider signing assertions with RSA-2048), so their signing cost is the load
+// The IdPs run inside this process (an OIDC provider signing ES256 id_tokens, and a lean SAML
+// IdP signing each assertion with RSA-2048, samlidp.go), so their signing cost is the load
 // generator's: each phase prints the CPU time per sign-in of the server, of the PostgreSQL
 // backends and of this process separately. Each of c concurrent "browsers" keeps cookies like a
 // browser for one sign-in, follows Gatehouse's redirects, lets the IdP answer, and posts the
-// SAML auto-submit form without Gatehouse's cookie (the IdP's POST is cross-site, so a
+// SAML IdP's form to the ACS without Gatehouse's cookie (the IdP's POST is cross-site, so a
 // SameSite=Lax cookie does not come with it). The application then redeems the code at the
 // token endpoint and the id_token's nonce and sign_in claim are checked.
 package main
@@ -21,34 +22,25 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
-	"encoding/xml"
 	"errors"
 	"flag"
 	"fmt"
-	"html"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"regexp"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/crewjam/saml"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/miekg/dns"
 
@@ -86,7 +78,6 @@ func main() {
 	oidcIdP := newOIDCIdP()
 	defer oidcIdP.srv.Close()
 	samlIdP := newSAMLIdP()
-	defer samlIdP.srv.Close()
 	fmt.Printf("gatehouse sign-in bench  %s  concurrency=%d  sign-ins per phase=%d\n", time.Now().UTC().Format(time.RFC3339), *c, *n)
 	for _, db := range strings.Split(*dbs, ",") {
 		srv, err := benchkit.Start(bin, db, *pgURL, *logs, "GATEHOUSE_ALLOW_PRIVATE_NETWORKS=true", "GATEHOUSE_DNS_SERVER="+dnsAddr)
@@ -191,7 +182,7 @@ func (b *bench) setup(protocols string) error {
 			body = fmt.Sprintf(`{"name":"Bench SAML","slug":"bench-saml","protocol":"saml","samlConfig":{"entityId":%q,"ssoUrl":%q,
 				"certificate":%q,"signRequests":false,"attributeMapping":{"email":"urn:oid:0.9.2342.19200300.100.1.3",
 				"firstName":"urn:oid:2.5.4.42","lastName":"urn:oid:2.5.4.4"}},"jitProvisioning":true}`,
-				b.saml.idp.MetadataURL.String(), b.saml.idp.SSOURL.String(), b.saml.certPEM)
+				b.saml.entityID, b.saml.ssoURL, b.saml.certPEM)
 		default:
 			return fmt.Errorf("unknown protocol %q (want oidc or saml)", p)
 		}
@@ -271,9 +262,6 @@ func (b *bench) gql(query string, out any) error {
 	return json.Unmarshal(resp.Data, out)
 }
 
-var formRE = regexp.MustCompile(`(?is)<form[^>]*action="([^"]*)"`)
-var inputRE = regexp.MustCompile(`(?is)<input[^>]*name="([^"]*)"[^>]*value="([^"]*)"`)
-
 // signIn is one person signing in to the brand application through the connection of the
 // protocol, with a fresh browser; the id_token must carry the expected sign_in outcome.
 func (b *bench) signIn(protocol string, user int, want string) error {
@@ -289,7 +277,20 @@ func (b *bench) signIn(protocol string, user int, want string) error {
 	req, _ := http.NewRequest("GET", b.srv.Base+"/oauth/authorize?"+q.Encode(), nil)
 	var code string
 	for hop := 0; code == "" && hop < 12; hop++ {
-		if u := req.URL; strings.HasPrefix(u.String(), b.oidc.srv.URL) || strings.HasPrefix(u.String(), b.saml.srv.URL) {
+		if b.saml.owns(req.URL) {
+			// The SAML IdP answers in process; the browser posts its form to the ACS
+			// cross-site, so without Gatehouse's cookie.
+			sub, email, given, family := person(fmt.Sprint(user), b.domain[protocol])
+			acs, form, err := b.saml.answer(req.URL, samlUser{NameID: sub, Email: email, GivenName: given, Surname: family})
+			if err != nil {
+				return err
+			}
+			if req, err = b.postACS(acs, form); err != nil {
+				return err
+			}
+			continue
+		}
+		if u := req.URL; strings.HasPrefix(u.String(), b.oidc.srv.URL) {
 			// The IdP learns who signs in from its own session; here, from the query.
 			qq := u.Query()
 			qq.Set("bench_user", fmt.Sprint(user))
@@ -317,30 +318,6 @@ func (b *bench) signIn(protocol string, user int, want string) error {
 				}
 				code = loc.Query().Get("code")
 				break
-			}
-			req, _ = http.NewRequest("GET", loc.String(), nil)
-		case resp.StatusCode == 200 && bytes.Contains(raw, []byte("SAMLResponse")):
-			// The IdP's auto-submitting form: a cross-site POST, so no Gatehouse cookie.
-			m := formRE.FindSubmatch(raw)
-			if m == nil {
-				return errors.New("no form in the IdP's answer")
-			}
-			form := url.Values{}
-			for _, in := range inputRE.FindAllSubmatch(raw, -1) {
-				form.Set(html.UnescapeString(string(in[1])), html.UnescapeString(string(in[2])))
-			}
-			post, _ := http.NewRequest("POST", html.UnescapeString(string(m[1])), strings.NewReader(form.Encode()))
-			post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			resp, err := (&http.Client{Transport: b.tr, Timeout: 30 * time.Second,
-				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(post)
-			if err != nil {
-				return err
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			loc, err := resp.Location()
-			if err != nil {
-				return fmt.Errorf("ACS answered %d: %.200s", resp.StatusCode, body)
 			}
 			req, _ = http.NewRequest("GET", loc.String(), nil)
 		default:
@@ -382,6 +359,24 @@ func (b *bench) signIn(protocol string, user int, want string) error {
 	return nil
 }
 
+// postACS posts the IdP's form to the ACS as a cross-site POST (no cookie) and returns the
+// GET the ACS redirects the browser to.
+func (b *bench) postACS(acs string, form url.Values) (*http.Request, error) {
+	post, _ := http.NewRequest("POST", acs, strings.NewReader(form.Encode()))
+	post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := b.tr.RoundTrip(post)
+	if err != nil {
+		return nil, err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	loc, err := resp.Location()
+	if err != nil {
+		return nil, fmt.Errorf("ACS answered %d: %.200s", resp.StatusCode, body)
+	}
+	return http.NewRequest("GET", loc.String(), nil)
+}
+
 // startDNS answers the TXT look-ups of domain verification from txt (FQDN → value).
 func startDNS() (string, *sync.Map) {
 	txt := &sync.Map{}
@@ -402,10 +397,9 @@ func startDNS() (string, *sync.Map) {
 	return pc.LocalAddr().String(), txt
 }
 
-// person is who bench_user n is at the IdPs.
-func person(q url.Values) (sub, email, given, family string) {
-	n := q.Get("bench_user")
-	return "user-" + n, "user" + n + "@" + q.Get("bench_domain"), "Bench", "User " + n
+// person is who bench user n is at the IdPs.
+func person(n, domain string) (sub, email, given, family string) {
+	return "user-" + n, "user" + n + "@" + domain, "Bench", "User " + n
 }
 
 // oidcIdP is an OpenID Provider that signs everyone in at once: authorize redirects back with a
@@ -481,7 +475,7 @@ func (p *oidcIdP) serve(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &p.key.PublicKey, KeyID: "bench", Algorithm: "ES256", Use: "sig"}}})
 	case "/authorize":
 		q := r.URL.Query()
-		sub, email, given, family := person(q)
+		sub, email, given, family := person(q.Get("bench_user"), q.Get("bench_domain"))
 		code := benchkit.RandHex(16)
 		now := time.Now()
 		p.codes.Store(code, grant{challenge: q.Get("code_challenge"), claims: idClaims{Iss: iss, Sub: sub,
@@ -526,89 +520,3 @@ func (p *oidcIdP) serve(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 	}
 }
-
-// samlIdP is crewjam/saml's IdentityProvider with a session for whoever the query names.
-type samlIdP struct {
-	srv     *httptest.Server
-	idp     *saml.IdentityProvider
-	certPEM string
-	mu      sync.Mutex
-	sp      *saml.EntityDescriptor
-}
-
-func newSAMLIdP() *samlIdP {
-	p := &samlIdP{}
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bench-idp"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	must(err)
-	cert, _ := x509.ParseCertificate(der)
-	p.certPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	// The handler needs the server's URL, which exists once it listens.
-	var handler http.Handler
-	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
-	base, _ := url.Parse(p.srv.URL)
-	metadata, sso := *base, *base
-	metadata.Path, sso.Path = "/metadata", "/sso" // absolute: the IdP registers them on a ServeMux
-	p.idp = &saml.IdentityProvider{Key: key, Certificate: cert, MetadataURL: metadata,
-		SSOURL: sso, ServiceProviderProvider: p, SessionProvider: p, Logger: quietLogger{}}
-	handler = p.idp.Handler()
-	return p
-}
-
-// loadSP reads Gatehouse's SP metadata. Its encryption key is left out, as most IdPs are set
-// up (Okta and Entra ID encrypt assertions only when told to).
-func (p *samlIdP) loadSP(metadataURL string) error {
-	resp, err := http.Get(metadataURL)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var ed saml.EntityDescriptor
-	if err := xml.NewDecoder(resp.Body).Decode(&ed); err != nil {
-		return fmt.Errorf("SP metadata: %w", err)
-	}
-	for i := range ed.SPSSODescriptors {
-		var keep []saml.KeyDescriptor
-		for _, k := range ed.SPSSODescriptors[i].KeyDescriptors {
-			if k.Use != "encryption" {
-				keep = append(keep, k)
-			}
-		}
-		ed.SPSSODescriptors[i].KeyDescriptors = keep
-	}
-	p.mu.Lock()
-	p.sp = &ed
-	p.mu.Unlock()
-	return nil
-}
-
-func (p *samlIdP) GetServiceProvider(r *http.Request, serviceProviderID string) (*saml.EntityDescriptor, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.sp == nil || p.sp.EntityID != serviceProviderID {
-		return nil, os.ErrNotExist
-	}
-	return p.sp, nil
-}
-
-func (p *samlIdP) GetSession(w http.ResponseWriter, r *http.Request, req *saml.IdpAuthnRequest) *saml.Session {
-	sub, email, given, family := person(r.URL.Query())
-	now := time.Now()
-	return &saml.Session{ID: benchkit.RandHex(8), CreateTime: now, ExpireTime: now.Add(time.Hour), Index: benchkit.RandHex(8),
-		NameID: sub, NameIDFormat: "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent", UserEmail: email,
-		UserGivenName: given, UserSurname: family}
-}
-
-type quietLogger struct{}
-
-func (quietLogger) Printf(string, ...interface{}) {}
-func (quietLogger) Print(...interface{})          {}
-func (quietLogger) Println(...interface{})        {}
-func (quietLogger) Fatal(...interface{})          { os.Exit(1) }
-func (quietLogger) Fatalf(string, ...interface{}) { os.Exit(1) }
-func (quietLogger) Fatalln(...interface{})        { os.Exit(1) }
-func (quietLogger) Panic(...interface{})          { panic("saml") }
-func (quietLogger) Panicf(string, ...interface{}) { panic("saml") }
-func (quietLogger) Panicln(...interface{})        { panic("saml") }
