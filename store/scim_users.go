@@ -24,13 +24,16 @@ type ScimList struct {
 	// matches the account bound at that connection with userName as its identifier, which is
 	// how an IdP finds a person bound ahead of time (the SCIM userName is that identifier).
 	BoundAt *uuid.UUID
+	// Base is the URL of the SCIM endpoint, which the references ($ref) a filter may compare
+	// start with.
+	Base string
 }
 
 func (s *Store) listQuery(q *gorm.DB, l ScimList, resource string) (*gorm.DB, error) {
 	if l.Filter == nil {
 		return q, nil
 	}
-	sql, args, err := filterSQL(l.Filter, resource, nil)
+	sql, args, err := filterSQL(l.Filter, resource, s.dialect, l.Base, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +51,7 @@ func (s *Store) ScimUsers(ctx context.Context, ws uuid.UUID, l ScimList, withGro
 		if l.BoundAt != nil {
 			b = &binding{workspace: ws, connection: *l.BoundAt}
 		}
-		f, fargs, err := filterSQL(l.Filter, "user", b)
+		f, fargs, err := filterSQL(l.Filter, "user", s.dialect, l.Base, b)
 		if err != nil {
 			return nil, nil, 0, err
 		}
