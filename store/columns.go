@@ -18,8 +18,9 @@ import (
 type table[T any] struct {
 	name  string
 	cols  []columnOf[T]
-	names []string // column names, in order
-	list  string   // "a, b, c"
+	names []string   // column names, in order
+	list  string     // "a, b, c"
+	utc   []func(*T) // the time columns' conversions to UTC
 }
 
 // columnOf is one column of a table: its name, the model field it holds (a pointer to it, the
@@ -73,6 +74,9 @@ func newTable[T any](name string, cols ...columnOf[T]) *table[T] {
 	t := &table[T]{name: name, cols: cols}
 	for _, c := range cols {
 		t.names = append(t.names, c.name)
+		if c.utc != nil {
+			t.utc = append(t.utc, c.utc)
+		}
 	}
 	t.list = strings.Join(t.names, ", ")
 	return t
@@ -94,10 +98,8 @@ func (t *table[T]) dest(r *T, extra ...any) []any {
 
 // scanned completes a scan into r (times in UTC, as GORM's reads have them).
 func (t *table[T]) scanned(r *T) {
-	for _, c := range t.cols {
-		if c.utc != nil {
-			c.utc(r)
-		}
+	for _, f := range t.utc {
+		f(r)
 	}
 }
 
