@@ -5,9 +5,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
 	"gatehouse/provision"
@@ -18,6 +21,49 @@ import (
 type requestState struct {
 	statusRecorder
 	info reqinfo.Record
+}
+
+// httpMetrics are the request counter and latency histogram of every route. The label handles
+// of a route (and of a route and status) are resolved on its first request and kept: a
+// lookup in the vectors hashes and compares the label values under a lock on every request,
+// and formatting the status allocated.
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	counters sync.Map // routeStatus → prometheus.Counter
+	latencyO sync.Map // route → prometheus.Observer
+}
+
+type routeStatus struct {
+	route  string
+	status int
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_http_requests_total",
+			Help: "HTTP requests by route and status."}, []string{"route", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gatehouse_http_request_duration_seconds",
+			Help: "HTTP request latency by route.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"route"}),
+	}
+	reg.MustRegister(m.requests, m.latency)
+	return m
+}
+
+// observe counts one request of route (a mux pattern or "unmatched": a bounded set) answered
+// with status after d.
+func (m *httpMetrics) observe(route string, status int, d time.Duration) {
+	key := routeStatus{route, status}
+	c, ok := m.counters.Load(key)
+	if !ok {
+		c, _ = m.counters.LoadOrStore(key, m.requests.WithLabelValues(route, strconv.Itoa(status)))
+	}
+	c.(prometheus.Counter).Inc()
+	o, ok := m.latencyO.Load(route)
+	if !ok {
+		o, _ = m.latencyO.LoadOrStore(route, m.latency.WithLabelValues(route))
+	}
+	o.(prometheus.Observer).Observe(d.Seconds())
 }
 
 // accessLog writes the access-log line of one request. Fields that don't apply (no caller, not

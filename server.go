@@ -313,11 +313,7 @@ Get an access token:
 // The access log's caller and GraphQL operation are filled in by the inner handlers through
 // the request's reqinfo.Record.
 func observe(reg prometheus.Registerer, log *slog.Logger, next http.Handler) http.Handler {
-	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_http_requests_total",
-		Help: "HTTP requests by route and status."}, []string{"route", "status"})
-	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gatehouse_http_request_duration_seconds",
-		Help: "HTTP request latency by route.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"route"})
-	reg.MustRegister(requests, latency)
+	metrics := newHTTPMetrics(reg)
 	var seq atomic.Uint64
 	prefix := strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -356,8 +352,7 @@ func observe(reg prometheus.Registerer, log *slog.Logger, next http.Handler) htt
 				route = "unmatched"
 			}
 			d := time.Since(start)
-			requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
-			latency.WithLabelValues(route).Observe(d.Seconds())
+			metrics.observe(route, rec.status, d)
 			accessLog(log, inner, rec.status, d, &st.info)
 		}()
 		next.ServeHTTP(rec, inner)

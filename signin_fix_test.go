@@ -193,7 +193,8 @@ func TestSignInRefreshKeepsEmailOffVerifiedDomains(t *testing.T) {
 }
 
 // Finding 7: a JIT account whose IdP sent no email gets identifier@primary domain; nobody
-// verified that address, and the id_token and userinfo say so.
+// verified that address, and the id_token and userinfo say so, at its first sign-in and every
+// later one while the account has that address (the fact is kept with the account).
 func TestSignInDerivedEmailNotVerified(t *testing.T) {
 	idp := newTestIdP(t)
 	eachDB(t, func(t *testing.T, e *testEnv) {
@@ -218,6 +219,38 @@ func TestSignInDerivedEmailNotVerified(t *testing.T) {
 		_ = json.NewDecoder(resp.Body).Decode(&ui)
 		if ui["email"] != "okta-noemail@"+signInDomain || ui["email_verified"] != false {
 			t.Fatalf("userinfo: %v", ui)
+		}
+		// The fact stays with the account: a returning sign-in (the fast path) reports it too.
+		for i := 0; i < 2; i++ {
+			r, verifier = w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug)
+			claims, tok = w.claimsOf(t, w.app, r.query.Get("code"), verifier)
+			if claims["email"] != "okta-noemail@"+signInDomain || claims["email_verified"] != false || claims["sign_in"] != "existing_identity" {
+				t.Fatalf("returning sign-in %d: id_token claims: %v", i+1, claims)
+			}
+		}
+		req, _ = http.NewRequest("GET", e.URL+"/oauth/userinfo", nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		resp2, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp2.Body.Close()
+		ui = nil
+		_ = json.NewDecoder(resp2.Body).Decode(&ui)
+		if ui["email_verified"] != false {
+			t.Fatalf("returning sign-in: userinfo: %v", ui)
+		}
+		// A name change takes the transaction's path (profile refresh): still not verified.
+		idp.as(map[string]any{"sub": "okta-noemail", "given_name": "Noah", "family_name": "Mail"})
+		r, verifier = w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug)
+		if claims, _ := w.claimsOf(t, w.app, r.query.Get("code"), verifier); claims["email_verified"] != false || claims["given_name"] != "Noah" {
+			t.Fatalf("refreshed names: id_token claims: %v", claims)
+		}
+		// Once the IdP asserts that very address, it is the IdP's, verified by its domain.
+		idp.as(map[string]any{"sub": "okta-noemail", "email": "okta-noemail@" + signInDomain, "given_name": "Noah", "family_name": "Mail"})
+		r, verifier = w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug)
+		if claims, _ := w.claimsOf(t, w.app, r.query.Get("code"), verifier); claims["email_verified"] != true {
+			t.Fatalf("asserted address: id_token claims: %v", claims)
 		}
 		// An email the IdP sent on the verified domain stays verified.
 		idp.as(map[string]any{"sub": "okta-withemail", "email": "with@" + signInDomain})

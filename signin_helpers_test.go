@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -40,6 +41,10 @@ type testIdP struct {
 	person map[string]any // the claims of the person who signs in next
 	// userinfoOnly moves every claim but sub to userinfo (many IdPs do that).
 	userinfoOnly bool
+	// userinfoExtra are claims only userinfo gives (the id_token has the others).
+	userinfoExtra map[string]any
+	// userinfoCalls counts the requests to userinfo.
+	userinfoCalls int
 	// Misbehaviour: a wrong nonce or audience in the id_token, or an error at authorize.
 	badNonce, badAudience bool
 	authorizeError        string
@@ -117,7 +122,7 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		c, ok := p.codes[r.PostForm.Get("code")]
 		delete(p.codes, r.PostForm.Get("code"))
-		badNonce, badAud, uiOnly := p.badNonce, p.badAudience, p.userinfoOnly
+		badNonce, badAud, uiOnly, extra := p.badNonce, p.badAudience, p.userinfoOnly, p.userinfoExtra
 		p.mu.Unlock()
 		sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
 		if !ok || id != p.client || sec != p.secret || base64.RawURLEncoding.EncodeToString(sum[:]) != c.challenge ||
@@ -131,7 +136,9 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 			"iat": time.Now().Unix(), "exp": time.Now().Add(5 * time.Minute).Unix()}
 		if !uiOnly {
 			for k, v := range c.claims {
-				claims[k] = v
+				if _, only := extra[k]; !only {
+					claims[k] = v
+				}
 			}
 		}
 		if badNonce {
@@ -148,8 +155,11 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 	case "/userinfo":
 		p.mu.Lock()
 		c := p.codes["userinfo"]
+		all := maps.Clone(c.claims)
+		maps.Copy(all, p.userinfoExtra)
+		p.userinfoCalls++
 		p.mu.Unlock()
-		json.NewEncoder(w).Encode(c.claims)
+		json.NewEncoder(w).Encode(all)
 	default:
 		http.NotFound(w, r)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -315,4 +316,65 @@ func TestSignInCookieAttributes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An id_token that carries the identity's own claims (email with email_verified, both names)
+// signs a returning person in without a request to userinfo; a person not yet bound gets
+// userinfo's claims merged before the decision (here the company claim placement reads, which
+// only userinfo has), and an id_token without them keeps the userinfo request every time.
+func TestSignInUserinfoOnlyWhenNeeded(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		initech := e.createCompany(w.tok, "Initech")
+		hq := e.createAccount(w.tok, "Initech HQ", initech)
+		d := e.mustGQL(w.tok, `mutation($b: ID!, $c: ID!) { brands { createIdentityProviderConfiguration(input: {brandId: $b, identityProviderId: $c,
+			autoProvisionLearners: true}) { errors { label message } } } }`, map[string]any{"b": w.brand, "c": w.conn})
+		if errs := get(d, "brands", "createIdentityProviderConfiguration", "errors").([]any); len(errs) > 0 {
+			t.Fatalf("configuration: %v", errs)
+		}
+		calls := func() (n int) { idp.set(func(p *testIdP) { n = p.userinfoCalls }); return n }
+		idp.set(func(p *testIdP) { p.userinfoExtra = map[string]any{"company": "Initech"} })
+		defer idp.set(func(p *testIdP) { p.userinfoExtra = nil })
+		signIn := func(claims map[string]any, want string) map[string]any {
+			t.Helper()
+			idp.as(claims)
+			r, verifier := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug)
+			if r.query.Get("code") == "" {
+				t.Fatalf("sign-in: %+v", r)
+			}
+			got, _ := w.claimsOf(t, w.app, r.query.Get("code"), verifier)
+			if got["sign_in"] != want {
+				t.Fatalf("sign_in %v, want %s: %v", got["sign_in"], want, got)
+			}
+			return got
+		}
+		peter := map[string]any{"sub": "okta-peter", "email": "peter@" + signInDomain, "email_verified": true,
+			"given_name": "Peter", "family_name": "Gibbons"}
+		before := calls()
+		if got := signIn(peter, "provisioned"); got["account_id"] != hq {
+			t.Fatalf("userinfo's company claim did not reach placement (want %s): %v", hq, got)
+		}
+		if calls() != before+1 {
+			t.Fatalf("first sign-in: %d userinfo requests, want 1", calls()-before)
+		}
+		before = calls()
+		if got := signIn(peter, "existing_identity"); got["email_verified"] != true || got["family_name"] != "Gibbons" {
+			t.Fatalf("returning: %v", got)
+		}
+		renamed := maps.Clone(peter)
+		renamed["family_name"] = "Gibbons-Smith" // the profile refresh decides in a transaction
+		if got := signIn(renamed, "existing_identity"); got["family_name"] != "Gibbons-Smith" {
+			t.Fatalf("refreshed: %v", got)
+		}
+		if calls() != before {
+			t.Fatalf("returning sign-ins: %d userinfo requests, want none", calls()-before)
+		}
+		noNames := map[string]any{"sub": "okta-peter", "email": "peter@" + signInDomain, "email_verified": true}
+		before = calls()
+		signIn(noNames, "existing_identity")
+		if calls() != before+1 {
+			t.Fatalf("id_token without names: %d userinfo requests, want 1", calls()-before)
+		}
+	})
 }

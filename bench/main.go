@@ -23,6 +23,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"gatehouse/bench/internal/benchkit"
 )
 
 func main() {
@@ -34,13 +36,14 @@ func main() {
 	bindModes := flag.String("bind", "single,aliased,bulk,cli", "bind workload phases to run")
 	pgURL := flag.String("pg", envOr("GATEHOUSE_TEST_POSTGRES_URL", "postgres://root@127.0.0.1:5432/postgres?sslmode=disable"),
 		"admin URL of the PostgreSQL server (a fresh database is created on it)")
+	prebuilt := flag.String("server", "", "benchmark this prebuilt gatehouse binary instead of building the module (A/B against another commit)")
 	flag.Parse()
 
-	bin, err := buildServer()
+	bin, done, err := benchkit.Binary(*prebuilt)
 	if err != nil {
 		fail(err)
 	}
-	defer os.Remove(bin)
+	defer done()
 	benchBinary = bin
 	fmt.Printf("gatehouse bench  %s  GOMAXPROCS=%d  concurrency=%d\n", time.Now().UTC().Format(time.RFC3339), numCPU(), *concurrency)
 	for _, db := range strings.Split(*dbs, ",") {

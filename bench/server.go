@@ -21,9 +21,6 @@ const (
 
 func numCPU() int { return runtime.GOMAXPROCS(0) }
 
-// buildServer compiles the server binary into a temporary file.
-func buildServer() (string, error) { return benchkit.Build() }
-
 // server is a running Gatehouse child process on a fresh database (benchkit), with its log
 // on standard error.
 type server struct {

@@ -117,21 +117,30 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 		if token || path == "/readyz" {
 			sem = g.priority
 		}
-		if !g.admit(r.Context(), sem) {
+		// The request id's context, when it can still be armed; waiting for a slot on its
+		// parent keeps it unarmed (Done would make it a context without the deadline).
+		rq, armable := r.Context().Value(requestKey{}).(*request)
+		armable = armable && rq.armable()
+		wait := r.Context()
+		if armable {
+			wait = rq.parent
+		}
+		if !g.admit(wait, sem) {
 			g.refuse(w, r, http.StatusServiceUnavailable, 1, "the server is busy; retry later")
 			return
 		}
 		if sem != nil {
 			defer func() { <-sem }()
 		}
-		ctx := r.Context()
-		if g.cfg.RequestTimeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, g.cfg.RequestTimeout)
-			defer cancel()
+		inner := r
+		if armable {
+			rq.arm(g.cfg.RequestTimeout, w)
+		} else {
+			rq = newRequest(r.Context(), g.cfg.RequestTimeout, w)
+			inner = r.WithContext(rq)
 		}
-		gw := &writer{ResponseWriter: w}
-		inner := r.WithContext(context.WithValue(ctx, writerKey{}, gw))
+		defer rq.release()
+		gw := &rq.w
 		next.ServeHTTP(gw, inner)
 		// The mux records the matched route on the request it was given; the access log and
 		// the metrics outside this handler read it from theirs.

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -63,6 +64,9 @@ type keyed struct {
 	mu        sync.Mutex
 	m         map[string]*rate.Limiter
 	lastSweep time.Time
+	// tracked is len(m), readable without the lock: the authentication-failure limiters are
+	// empty unless someone failed recently, and then ready has nothing to look up.
+	tracked atomic.Int64
 }
 
 func newKeyed(r Rate) *keyed {
@@ -74,10 +78,13 @@ func newKeyed(r Rate) *keyed {
 
 // ready reports whether key has an event left, without taking it.
 func (k *keyed) ready(key string, now time.Time) bool {
-	if k == nil {
+	if k == nil || k.tracked.Load() == 0 {
 		return true
 	}
 	k.mu.Lock()
+	if now.Sub(k.lastSweep) > k.rate.Per {
+		k.sweep(now) // so that the limiter empties again once failures stop
+	}
 	l := k.m[key]
 	k.mu.Unlock()
 	return l == nil || l.TokensAt(now) >= 1
@@ -100,6 +107,7 @@ func (k *keyed) allow(key string, now time.Time) bool {
 		}
 		l = rate.NewLimiter(rate.Every(k.rate.Per/time.Duration(k.rate.N)), k.rate.N)
 		k.m[key] = l
+		k.tracked.Store(int64(len(k.m)))
 	}
 	k.mu.Unlock()
 	return l.AllowN(now, 1)
@@ -113,6 +121,7 @@ func (k *keyed) sweep(now time.Time) {
 			delete(k.m, key)
 		}
 	}
+	k.tracked.Store(int64(len(k.m)))
 }
 
 func (k *keyed) size() int {

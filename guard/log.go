@@ -9,9 +9,13 @@ import (
 
 type requestIDKey struct{}
 
+// requestKey finds the *request a context carries.
+type requestKey struct{}
+
 // WithRequestID returns ctx carrying the request id that every log line of the request names.
+// The guard's Handler gives the same context the request's deadline (deadline.go).
 func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
+	return &request{parent: ctx, id: id}
 }
 
 // RequestID returns the request id carried by ctx, or "".

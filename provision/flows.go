@@ -304,6 +304,8 @@ type ClaimedFlow struct {
 	// RequestID is the id of the request that carried the answer (the one a page shows);
 	// empty: the flow's own (its authorize request's).
 	RequestID string
+	// notBound: CompleteFlow answered ErrMoreClaims, having found nobody bound to the identity.
+	notBound bool
 }
 
 // requestID is the request id events of the claimed flow record.
@@ -444,9 +446,14 @@ type IDClaims struct {
 
 // CompleteFlow decides the sign-in of a claimed flow for the identity its identity provider
 // asserted, records the event and returns where to send the browser: the application's
-// redirect URI with a code, or with access_denied and the engine's reason.
+// redirect URI with a code, or with access_denied and the engine's reason. For a partial
+// identity (Identity.ClaimsPartial) it may answer ErrMoreClaims, having written nothing: call
+// it again with the complete identity.
 func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity) (string, error) {
 	fl := f.Flow
+	if id.ClaimsPartial && fl.Test { // a test shows every claim
+		return "", ErrMoreClaims
+	}
 	if fl.Test {
 		return s.completeTest(ctx, f, id)
 	}
@@ -466,7 +473,12 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 		code = plain
 		return s.store.RecordSignIn(ctx, a, g, s.event(fl, f.Connection, id.Identifier, string(res.Outcome), res.Reason, "", f.requestID()))
 	}
-	res, err := s.observeSignIn(s.decide(ctx, fl.BrandID, fl.ConnectionID, f.Connection, id, record))
+	res, err := s.decide(ctx, fl.BrandID, fl.ConnectionID, f.Connection, f.notBound, id, record)
+	if errors.Is(err, ErrMoreClaims) {
+		f.notBound = true // the decision looked: nobody is bound to the identity
+		return "", ErrMoreClaims
+	}
+	s.observeSignIn(res, err)
 	switch {
 	case err != nil && res != nil && res.Outcome == SignInRefused:
 		return ErrorLocation(fl.RedirectURI, fl.State, "access_denied", res.Reason), nil

@@ -21,7 +21,17 @@ type Identity struct {
 	LastName   string
 	// Claims are all the claims or attributes, read by placement (the company claim).
 	Claims map[string]any
+	// ClaimsPartial: Claims may lack some that the identity provider gives on request (OIDC
+	// userinfo); the identifier, the email with its verification and the names are complete.
+	// Such an identity only signs in a person already bound to it, whose sign-in reads nothing
+	// else; any other decision answers ErrMoreClaims, writing nothing, and the transport asks
+	// for the rest and calls again (CompleteFlow).
+	ClaimsPartial bool
 }
+
+// ErrMoreClaims: the decision needs claims a partial identity (Identity.ClaimsPartial) may
+// lack: placement reads any claim, linking and provisioning start a new binding.
+var ErrMoreClaims = errors.New("provision: the sign-in needs the identity provider's other claims")
 
 // SignInOutcome is the branch of the first-sign-in engine that decided.
 type SignInOutcome string
@@ -48,8 +58,9 @@ type SignInResult struct {
 	UserAccount *models.UserAccount
 	// Placement is set when an account was provisioned.
 	Placement *Placement
-	// EmailDerived: the identity provider sent no email; the provisioned account's is
-	// derived (identifier@primary domain), and nobody verified it.
+	// EmailDerived: the account's email is the one a just-in-time sign-in derived
+	// (identifier@primary domain) because the identity provider sent none, at this sign-in or
+	// an earlier one, and this one asserted no other: nobody verified it.
 	EmailDerived bool
 	// audit is the decision's audit event, written in the decision's transaction by signIn
 	// after its then; a then that writes it with its own rows (one round trip) sets it nil.
@@ -76,6 +87,7 @@ const signInAttempts = 4
 // returns the result and a FORBIDDEN error carrying the same reason. Concurrent first sign-ins
 // of one person create one account: the unique indexes decide, and the loser decides again.
 func (s *Service) SignIn(ctx context.Context, brandID, connectionID uuid.UUID, id Identity) (*SignInResult, error) {
+	id.ClaimsPartial = false // only a browser sign-in's transport can fetch the rest
 	return s.observeSignIn(s.signIn(ctx, brandID, connectionID, id, nil))
 }
 
@@ -93,21 +105,28 @@ func (s *Service) observeSignIn(res *SignInResult, err error) (*SignInResult, er
 // set, runs in the decision's transaction with its result (a refusal too), so that what the
 // decision leads to (a browser sign-in's code and event) commits with it.
 func (s *Service) signIn(ctx context.Context, brandID, connectionID uuid.UUID, id Identity, then func(ctx context.Context, res *SignInResult) error) (*SignInResult, error) {
-	return s.decide(ctx, brandID, connectionID, nil, id, then)
+	return s.decide(ctx, brandID, connectionID, nil, false, id, then)
 }
 
 // decide is signIn for a caller that may hold the connection already (known, read through the
-// connection cache; nil: none): a browser sign-in's flow has it. See signInOnce's fast path.
-func (s *Service) decide(ctx context.Context, brandID, connectionID uuid.UUID, known *models.Connection, id Identity, then func(ctx context.Context, res *SignInResult) error) (*SignInResult, error) {
+// connection cache; nil: none): a browser sign-in's flow has it. See returning's fast path.
+// notBound: the caller's earlier decision of this sign-in (ErrMoreClaims) found nobody bound
+// to the identity, so the fast path is not tried again.
+func (s *Service) decide(ctx context.Context, brandID, connectionID uuid.UUID, known *models.Connection, notBound bool, id Identity, then func(ctx context.Context, res *SignInResult) error) (*SignInResult, error) {
 	id = normaliseIdentity(id)
 	if err := checkIdentity(id); err != nil {
 		return nil, err
 	}
 	var res *SignInResult
 	var err error
-	for attempt := 0; attempt < signInAttempts; attempt++ {
+	done, looked := false, notBound
+	if !notBound {
+		res, done, looked, err = s.returning(ctx, brandID, connectionID, known, id, then)
+	}
+	for attempt := 0; !done && attempt < signInAttempts; attempt++ {
+		lookedNow := looked && attempt == 0 // a retry lost a race: the binding may exist now
 		err = s.store.InTx(ctx, func(ctx context.Context) error {
-			res, err = s.signInOnce(ctx, brandID, connectionID, known, id)
+			res, err = s.signInOnce(ctx, brandID, connectionID, lookedNow, id)
 			if err == nil && then != nil {
 				err = then(ctx, res)
 			}
@@ -174,22 +193,66 @@ const (
 	reasonNoEmail            = "Your identity provider did not send a valid email address, which a new account needs. Contact your administrator."
 )
 
-// signInOnce is one attempt of SignIn, inside a transaction.
+// returning is the fast path of a browser sign-in, which holds its connection already (known,
+// read through the connection cache): one query, UserAccountByLiveIdentity, finds the account
+// bound to the identity only while the connection is active and not deleted, so a deactivated
+// connection still signs nobody in; the rest of the connection the decision uses (its id and
+// slug) is the caller's, as the flow's code and event already use it. When the decision then
+// writes nothing of its own (no profile to refresh), the rows then writes are all there is,
+// and store.RecordSignIn commits them together on its own (one statement on PostgreSQL): no
+// transaction, whose BEGIN and COMMIT were two of a returning sign-in's round trips. Under
+// READ COMMITTED the transaction isolated nothing more: each statement saw what had committed
+// when it ran.
 //
-// Fast path: with the caller's connection (known), a returning person costs one query instead
-// of two: UserAccountByLiveIdentity finds the bound account only while the connection is
-// active and not deleted, in this transaction, so a deactivated connection still signs nobody
-// in; the rest of the connection the decision uses (its id and slug) is the caller's, as the
-// flow's code and event already use it. Finding nobody falls back to the plain path, which
-// then skips step 1 (the query just found no binding; a binding committed since is caught by
-// step 2 or by the unique index, as any concurrent sign-in). TestSignInFastPathOracle checks
-// the fast path's decisions against the plain path's.
-func (s *Service) signInOnce(ctx context.Context, brandID, connectionID uuid.UUID, known *models.Connection, id Identity) (*SignInResult, error) {
-	// The brand only tells the workspace, which never changes, and brands are never deleted:
-	// a short-lived cached read is as good as the row.
-	brand, err := s.brands.get(ctx, brandID.String(), func(ctx context.Context) (*models.Brand, error) {
+// done: the result (or err) is the decision. Otherwise the caller decides in a transaction on
+// the plain path; looked: the query found nobody bound, and the plain path may skip its step 1
+// (a binding committed since is caught by step 2, by the derived email's recheck or by the
+// unique index, as any concurrent sign-in). TestSignInFastPathOracle checks the fast path's
+// decisions against the plain path's.
+func (s *Service) returning(ctx context.Context, brandID, connectionID uuid.UUID, known *models.Connection, id Identity, then func(ctx context.Context, res *SignInResult) error) (res *SignInResult, done, looked bool, err error) {
+	if known == nil || known.ID != connectionID {
+		return nil, false, false, nil
+	}
+	brand, err := s.brandByID(ctx, brandID)
+	if err != nil || brand == nil || brand.WorkspaceID != known.WorkspaceID {
+		return nil, false, false, nil // the plain path reports it
+	}
+	u, derived, err := s.store.UserAccountByLiveIdentity(ctx, brand.WorkspaceID, connectionID, models.Key(id.Identifier))
+	switch {
+	case errors.Is(err, store.ErrNotFound) && id.ClaimsPartial:
+		return nil, true, true, ErrMoreClaims
+	case errors.Is(err, store.ErrNotFound):
+		return nil, false, true, nil
+	case err != nil:
+		return nil, true, false, err
+	}
+	d := &decision{s: s, brand: brand, conn: known, id: id, derived: derived}
+	if u.Active && d.profileChanges(u) {
+		return nil, false, false, nil // the refresh and the records commit together
+	}
+	res, err = d.existing(ctx, u) // writes nothing: no refresh
+	if err == nil && then != nil {
+		err = then(ctx, res)
+	}
+	if err == nil && res.audit != nil { // then did not write it with its own rows
+		err = s.store.CreateAuditEvent(ctx, res.audit)
+	}
+	return res, true, false, err
+}
+
+// brandByID reads a brand through the short-lived cache; nil when none. The brand only tells
+// the decision the workspace, which never changes, and brands are never deleted: a cached
+// read is as good as the row.
+func (s *Service) brandByID(ctx context.Context, brandID uuid.UUID) (*models.Brand, error) {
+	return s.brands.get(ctx, brandID.String(), func(ctx context.Context) (*models.Brand, error) {
 		return s.store.BrandByID(ctx, brandID)
 	})
+}
+
+// signInOnce is one attempt of SignIn, inside a transaction, on the plain path. looked: the
+// fast path (returning) just found no account bound to the identity, so step 1 is skipped.
+func (s *Service) signInOnce(ctx context.Context, brandID, connectionID uuid.UUID, looked bool, id Identity) (*SignInResult, error) {
+	brand, err := s.brandByID(ctx, brandID)
 	if err != nil {
 		return nil, err
 	}
@@ -197,16 +260,6 @@ func (s *Service) signInOnce(ctx context.Context, brandID, connectionID uuid.UUI
 		return nil, models.FieldError(models.ENOTFOUND, "brandId", brandID.String(), "no such brand")
 	}
 	ws := brand.WorkspaceID
-	fast := known != nil && known.ID == connectionID && known.WorkspaceID == ws
-	if fast {
-		u, err := s.store.UserAccountByLiveIdentity(ctx, ws, connectionID, models.Key(id.Identifier))
-		switch {
-		case err == nil:
-			return (&decision{s: s, brand: brand, conn: known, id: id}).existing(ctx, u)
-		case !errors.Is(err, store.ErrNotFound):
-			return nil, err
-		}
-	}
 	conn, err := s.store.Connection(ctx, ws, connectionID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, models.FieldError(models.ENOTFOUND, "connectionId", connectionID.String(), "no such connection in the brand's workspace")
@@ -214,7 +267,7 @@ func (s *Service) signInOnce(ctx context.Context, brandID, connectionID uuid.UUI
 	if err != nil {
 		return nil, err
 	}
-	d := &decision{s: s, brand: brand, conn: conn, id: id, bindingLooked: fast}
+	d := &decision{s: s, brand: brand, conn: conn, id: id, bindingLooked: looked}
 	if conn.Status != models.StatusActive {
 		return d.refuse(ctx, nil, reasonConnectionInactive, "connection status is "+string(conn.Status))
 	}
@@ -228,14 +281,19 @@ func (d *decision) decide(ctx context.Context) (*SignInResult, error) {
 
 	// 1. The identity is bound already (unless the fast path just looked).
 	if !d.bindingLooked {
-		u, err := s.store.UserAccountByIdentity(ctx, ws, conn.ID, models.Key(id.Identifier))
+		u, derived, err := s.store.UserAccountByIdentity(ctx, ws, conn.ID, models.Key(id.Identifier))
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 		case err != nil:
 			return nil, err
 		default:
+			d.derived = derived
 			return d.existing(ctx, u)
 		}
+	}
+
+	if id.ClaimsPartial { // the rest may read any claim
+		return nil, ErrMoreClaims
 	}
 
 	// 2. An account with this email exists.
@@ -266,10 +324,16 @@ func (d *decision) decide(ctx context.Context) (*SignInResult, error) {
 		if err != nil {
 			return nil, err
 		}
+		if email == "" && d.bindingLooked {
+			// The derived address may be taken by this very identity, bound by a concurrent
+			// first sign-in since the fast path looked: decide again from step 1.
+			d.bindingLooked = false
+			return d.decide(ctx)
+		}
 		if email == "" {
 			return d.refuse(ctx, nil, reasonNoEmail, "auto-provisioning needs a valid email address; the identity provider sent none, and no email can be derived from the identifier and the connection's primary domain")
 		}
-		d.id.Email = email
+		d.id.Email, d.derived = email, email
 		res, err := d.provision(ctx, cfg)
 		if res != nil {
 			res.EmailDerived = true
@@ -285,8 +349,11 @@ type decision struct {
 	brand *models.Brand
 	conn  *models.Connection
 	id    Identity
-	// bindingLooked: signInOnce's fast path found no account bound to the identity.
+	// bindingLooked: the fast path (returning) found no account bound to the identity.
 	bindingLooked bool
+	// derived is the email a just-in-time sign-in derived for the account that signs in
+	// (migration 14), "" when none.
+	derived string
 }
 
 // existing signs in the account bound to the identity, unless it is deactivated.
@@ -297,7 +364,12 @@ func (d *decision) existing(ctx context.Context, u *models.UserAccount) (*SignIn
 	if err := d.refreshProfile(ctx, u); err != nil {
 		return nil, err
 	}
-	return d.accept(ctx, u, SignInExistingIdentity, "The account bound to this identity at this identity provider signed in.", nil)
+	res, err := d.accept(ctx, u, SignInExistingIdentity, "The account bound to this identity at this identity provider signed in.", nil)
+	if res != nil {
+		// Still the address nobody verified, unless the identity provider asserted it now.
+		res.EmailDerived = d.derived != "" && strings.EqualFold(u.Email, d.derived) && !strings.EqualFold(d.id.Email, u.Email)
+	}
+	return res, err
 }
 
 func (d *decision) linkByEmail(ctx context.Context, u *models.UserAccount) (*SignInResult, error) {
@@ -358,7 +430,7 @@ func (d *decision) provision(ctx context.Context, cfg *models.IdentityProviderCo
 	}
 	// The account, the user account (its profile owned by the connection) and its credential:
 	// one statement on PostgreSQL.
-	if err := s.store.CreateProvisionedUser(ctx, newAccount, u, s.newCredential(u, d.conn.ID, d.id.Identifier, "")); err != nil {
+	if err := s.store.CreateProvisionedUser(ctx, newAccount, u, s.newCredential(u, d.conn.ID, d.id.Identifier, ""), d.derived); err != nil {
 		if store.IsUnique(err, "ux_credentials_identity") {
 			return nil, takenError(d.id.Identifier) // as bindIdentity
 		}
@@ -434,16 +506,10 @@ func (s *Service) derivedEmail(ctx context.Context, ws, connectionID uuid.UUID, 
 // value. An account an admin created and bound keeps its names: the store's statement changes
 // only owned profiles.
 func (d *decision) refreshProfile(ctx context.Context, u *models.UserAccount) error {
-	first, last, email := d.id.FirstName, d.id.LastName, d.id.Email
-	if first == "" {
-		first = u.FirstName
+	if !d.profileChanges(u) {
+		return nil
 	}
-	if last == "" {
-		last = u.LastName
-	}
-	if email == "" {
-		email = u.Email
-	}
+	first, last, email := d.claimedProfile(u)
 	if email != u.Email {
 		// Only an address on a domain verified for this connection: an IdP (or a person who
 		// edits their own email there) must not move the account to any domain it likes.
@@ -460,6 +526,29 @@ func (d *decision) refreshProfile(ctx context.Context, u *models.UserAccount) er
 	}
 	_, err := d.s.store.RefreshOwnedProfile(ctx, u, d.conn.ID, first, last, email)
 	return err
+}
+
+// claimedProfile is u's names and email as the identity provider's claims have them; claims
+// it did not send keep u's value.
+func (d *decision) claimedProfile(u *models.UserAccount) (first, last, email string) {
+	first, last, email = d.id.FirstName, d.id.LastName, d.id.Email
+	if first == "" {
+		first = u.FirstName
+	}
+	if last == "" {
+		last = u.LastName
+	}
+	if email == "" {
+		email = u.Email
+	}
+	return first, last, email
+}
+
+// profileChanges reports whether the claims differ from u's profile, so that refreshProfile
+// may write.
+func (d *decision) profileChanges(u *models.UserAccount) bool {
+	first, last, email := d.claimedProfile(u)
+	return first != u.FirstName || last != u.LastName || email != u.Email
 }
 
 // errDryRun rolls back a dry run's transaction.

@@ -13,8 +13,8 @@ import (
 	"gatehouse/store/storetest"
 )
 
-// TestSignInFastPathOracle is the oracle of signInOnce's fast path (a browser sign-in that
-// holds its connection already): in every state a sign-in can meet, the fast path decides
+// TestSignInFastPathOracle is the oracle of the returning fast path (a browser sign-in that
+// holds its connection already, deciding without a transaction): in every state a sign-in can meet, the fast path decides
 // exactly as the plain path, with the same audit event. Both decide in dry runs (rolled back)
 // over the same rows; the connection the fast path holds is the one read before the state
 // changed, as a cached one would be.
@@ -33,7 +33,7 @@ func TestSignInFastPathOracle(t *testing.T) {
 		// dry decides without writing; known nil is the plain path.
 		dry := func(conn uuid.UUID, known *models.Connection, id Identity) (*SignInResult, error) {
 			var decided *SignInResult
-			_, err := e.s.decide(context.Background(), brand.ID, conn, known, id, func(_ context.Context, res *SignInResult) error {
+			_, err := e.s.decide(context.Background(), brand.ID, conn, known, false, id, func(_ context.Context, res *SignInResult) error {
 				decided = res
 				return errDryRun
 			})
@@ -56,7 +56,7 @@ func TestSignInFastPathOracle(t *testing.T) {
 				}
 				return
 			}
-			if plain.Outcome != want || fast.Outcome != want || plain.Reason != fast.Reason {
+			if plain.Outcome != want || fast.Outcome != want || plain.Reason != fast.Reason || plain.EmailDerived != fast.EmailDerived {
 				t.Fatalf("plain %s %q, fast %s %q; want %s", plain.Outcome, plain.Reason, fast.Outcome, fast.Reason, want)
 			}
 			pu, fu := plain.UserAccount, fast.UserAccount
@@ -92,6 +92,21 @@ func TestSignInFastPathOracle(t *testing.T) {
 		t.Run("returning", func(t *testing.T) { same(t, okta, jane, SignInExistingIdentity) })
 		t.Run("returning with new names (profile refresh)", func(t *testing.T) {
 			same(t, okta, Identity{Identifier: "JANE-SUB", Email: jane.Email, FirstName: "Janet", LastName: "Doe"}, SignInExistingIdentity)
+		})
+		t.Run("returning with the email a first sign-in derived", func(t *testing.T) {
+			ida := Identity{Identifier: "ida@verified.test"} // no email claim: the identifier is the address
+			if res := must(e.s.SignIn(context.Background(), brand.ID, okta.ID, ida)); !res.EmailDerived {
+				t.Fatalf("first sign-in: %+v", res)
+			}
+			same(t, okta, ida, SignInExistingIdentity)
+			if res, _ := dry(okta.ID, okta, ida); !res.EmailDerived {
+				t.Fatalf("returning: %+v", res)
+			}
+			asserted := Identity{Identifier: "ida@verified.test", Email: "ida@verified.test"}
+			same(t, okta, asserted, SignInExistingIdentity)
+			if res, _ := dry(okta.ID, okta, asserted); res.EmailDerived {
+				t.Fatalf("asserted by the IdP: %+v", res)
+			}
 		})
 		t.Run("linked by email", func(t *testing.T) {
 			same(t, okta, Identity{Identifier: "bob-sub", Email: "bob@verified.test"}, SignInLinkedByEmail)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -75,7 +76,7 @@ func (s *SignIn) Register(mux *http.ServeMux) {
 // guarded client. The key includes the connection's version, so an edited connection is
 // discovered again.
 func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*oidc.Provider, error) {
-	key := fmt.Sprintf("%s/%d", c.ID, c.Version)
+	key := c.ID.String() + "/" + strconv.Itoa(c.Version)
 	s.mu.Lock()
 	e, ok := s.providers[key]
 	s.mu.Unlock()
@@ -194,12 +195,19 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 			"the identity provider answered error="+truncate(e, 64)+": "+truncate(q.Get("error_description"), 256)))
 		return
 	}
-	id, cause := s.identity(ctx, f, q.Get("code"))
+	id, more, cause := s.identity(ctx, f, q.Get("code"))
 	if cause != "" {
 		s.refuse(w, r, s.svc.FailFlow(ctx, f, "The identity provider's answer could not be verified.", cause))
 		return
 	}
 	loc, err := s.svc.CompleteFlow(ctx, f, id)
+	if errors.Is(err, provision.ErrMoreClaims) && more != nil {
+		if id, cause = more(ctx); cause != "" {
+			s.refuse(w, r, s.svc.FailFlow(ctx, f, "The identity provider's answer could not be verified.", cause))
+			return
+		}
+		loc, err = s.svc.CompleteFlow(ctx, f, id)
+	}
 	if err != nil {
 		s.refuse(w, r, err)
 		return
@@ -215,37 +223,48 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// identity redeems the IdP's code, verifies its id_token (signature, issuer, audience,
-// expiry, nonce) and merges the claims with userinfo. A failure returns the private cause.
-func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code string) (provision.Identity, string) {
+// identity redeems the IdP's code and verifies its id_token (signature, issuer, audience,
+// expiry, nonce). A failure returns the private cause.
+//
+// Many IdPs put only sub in the id_token, so its claims are merged with userinfo's (the signed
+// id_token's win). When the id_token already carries the identity's own claims (email with
+// email_verified, given and family name) the identity is partial instead
+// (Identity.ClaimsPartial), as many relying parties skip userinfo then: a returning person's
+// sign-in reads nothing else, and saves a round trip to the IdP. more fetches and merges
+// userinfo for CompleteFlow's ErrMoreClaims (a person not yet bound: placement may read any
+// claim); it is nil when the identity is complete. A test sign-in always shows every claim.
+func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code string) (id provision.Identity, more func(context.Context) (provision.Identity, string), cause string) {
 	if code == "" || len(code) > 2048 {
-		return provision.Identity{}, "the callback carries no code, or one longer than 2048 characters"
+		return provision.Identity{}, nil, "the callback carries no code, or one longer than 2048 characters"
 	}
 	p, err := s.provider(ctx, f.Connection)
 	if err != nil {
-		return provision.Identity{}, "provider: " + err.Error()
+		return provision.Identity{}, nil, "provider: " + err.Error()
 	}
 	octx := context.WithValue(ctx, oauth2.HTTPClient, s.client)
 	tok, err := s.config(p, f.Connection, f.ClientSecret).Exchange(octx, code, oauth2.VerifierOption(f.UpstreamVerifier))
 	if err != nil {
-		return provision.Identity{}, "code exchange: " + describeOAuth(err)
+		return provision.Identity{}, nil, "code exchange: " + describeOAuth(err)
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
-		return provision.Identity{}, "the token response has no id_token"
+		return provision.Identity{}, nil, "the token response has no id_token"
 	}
 	idt, err := p.Verifier(&oidc.Config{ClientID: f.Connection.OIDCClientID}).Verify(oidc.ClientContext(ctx, s.client), raw)
 	if err != nil {
-		return provision.Identity{}, "id_token: " + err.Error()
+		return provision.Identity{}, nil, "id_token: " + err.Error()
 	}
 	if idt.Nonce != f.Flow.UpstreamNonce {
-		return provision.Identity{}, "id_token: nonce does not match the one Gatehouse sent"
+		return provision.Identity{}, nil, "id_token: nonce does not match the one Gatehouse sent"
 	}
 	claims := map[string]any{}
 	if err := idt.Claims(&claims); err != nil {
-		return provision.Identity{}, "id_token claims: " + err.Error()
+		return provision.Identity{}, nil, "id_token claims: " + err.Error()
 	}
-	if p.UserInfoEndpoint() != "" {
+	if p.UserInfoEndpoint() == "" {
+		return identityOf(idt.Subject, claims), nil, ""
+	}
+	merge := func(ctx context.Context) (provision.Identity, string) {
 		ui, err := p.UserInfo(oidc.ClientContext(ctx, s.client), oauth2.StaticTokenSource(tok))
 		if err != nil {
 			return provision.Identity{}, "userinfo: " + describeOAuth(err)
@@ -253,17 +272,44 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 		if ui.Subject != idt.Subject {
 			return provision.Identity{}, "userinfo: sub differs from the id_token's"
 		}
-		more := map[string]any{}
-		if err := ui.Claims(&more); err == nil {
-			for k, v := range more {
-				if _, ok := claims[k]; !ok { // the signed id_token wins
-					claims[k] = v
-				}
-			}
+		all := map[string]any{}
+		if err := ui.Claims(&all); err != nil {
+			all = map[string]any{}
+		}
+		for k, v := range claims { // the signed id_token wins
+			all[k] = v
+		}
+		return identityOf(idt.Subject, all), ""
+	}
+	if f.Flow.Test || !carriesIdentity(claims) {
+		id, cause := merge(ctx)
+		return id, nil, cause
+	}
+	id = identityOf(idt.Subject, claims)
+	id.ClaimsPartial = true
+	return id, merge, ""
+}
+
+// carriesIdentity reports whether an id_token's claims hold everything an identity reads
+// besides Claims: email with its verification, and both names (userinfo's given_name and
+// family_name would otherwise win over a split name).
+func carriesIdentity(claims map[string]any) bool {
+	for _, k := range []string{"email", "given_name", "family_name"} {
+		if _, ok := claims[k].(string); !ok {
+			return false
 		}
 	}
+	switch claims["email_verified"].(type) {
+	case bool, string:
+		return true
+	}
+	return false
+}
+
+// identityOf normalises the claims of an OIDC identity provider.
+func identityOf(subject string, claims map[string]any) provision.Identity {
 	str := func(k string) string { v, _ := claims[k].(string); return v }
-	id := provision.Identity{Identifier: idt.Subject, Email: str("email"), FirstName: str("given_name"),
+	id := provision.Identity{Identifier: subject, Email: str("email"), FirstName: str("given_name"),
 		LastName: str("family_name"), Claims: claims}
 	if emailUnverified(claims["email_verified"]) {
 		// An address the IdP has not verified (self-service registration, an editable email
@@ -278,7 +324,7 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 			id.FirstName = first
 		}
 	}
-	return id, ""
+	return id
 }
 
 // describeOAuth shortens an x/oauth2 or go-oidc error: the IdP's error code, never its body.

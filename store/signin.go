@@ -206,15 +206,16 @@ func (s *Store) Grant(ctx context.Context, ws, id uuid.UUID) (*models.Grant, err
 	return &g, nil
 }
 
-// PruneSignInState deletes flows that expired before cutoff and grants whose code expired
-// before grantCutoff (their access tokens have expired too).
+// PruneSignInState deletes flows that expired before cutoff (ix_sign_in_flows_expires) and
+// grants created before grantCutoff (ix_grants_created: a code expires a minute after it is
+// created, so those expired even earlier; one index fewer on the table every sign-in writes).
 func (s *Store) PruneSignInState(ctx context.Context, cutoff, grantCutoff time.Time) (int64, error) {
 	db := s.db(ctx)
 	r1 := db.Where("expires_at < ?", cutoff).Delete(&models.SignInFlow{})
 	if r1.Error != nil {
 		return 0, translate(r1.Error)
 	}
-	r2 := db.Where("expires_at < ?", grantCutoff).Delete(&models.Grant{})
+	r2 := db.Where("created_at < ?", grantCutoff).Delete(&models.Grant{})
 	if r2.Error != nil {
 		return 0, translate(r2.Error)
 	}
@@ -284,36 +285,36 @@ func (s *Store) RefreshOwnedProfile(ctx context.Context, u *models.UserAccount, 
 
 // UserAccountByIdentity finds the account bound to the identity (connection, identifier key)
 // in one query (the credential joined to its account, scanned by hand): the first thing every
-// sign-in asks.
-func (s *Store) UserAccountByIdentity(ctx context.Context, ws, connectionID uuid.UUID, identifierKey string) (*models.UserAccount, error) {
-	us, _, err := s.queryUsers(ctx, `JOIN credentials ON credentials.user_account_id = user_accounts.id
+// sign-in asks. derivedEmail is the email a just-in-time sign-in derived for the account
+// (migration 14), "" when none.
+func (s *Store) UserAccountByIdentity(ctx context.Context, ws, connectionID uuid.UUID, identifierKey string) (u *models.UserAccount, derivedEmail string, err error) {
+	return s.identityUser(ctx, `JOIN credentials ON credentials.user_account_id = user_accounts.id
 		WHERE credentials.workspace_id = ? AND credentials.connection_id = ? AND credentials.identifier_key = ? LIMIT 1`,
-		[]any{ws, connectionID, identifierKey}, false)
-	if err != nil {
-		return nil, err
-	}
-	if len(us) == 0 {
-		return nil, ErrNotFound
-	}
-	return us[0], nil
+		ws, connectionID, identifierKey)
 }
 
 // UserAccountByLiveIdentity is UserAccountByIdentity through a live connection: the account
 // bound to the identity, found only while the connection is active and not deleted. One query
 // both finds a returning person and proves the connection live (the sign-in's fast path).
-func (s *Store) UserAccountByLiveIdentity(ctx context.Context, ws, connectionID uuid.UUID, identifierKey string) (*models.UserAccount, error) {
-	us, _, err := s.queryUsers(ctx, `JOIN credentials ON credentials.user_account_id = user_accounts.id
+func (s *Store) UserAccountByLiveIdentity(ctx context.Context, ws, connectionID uuid.UUID, identifierKey string) (u *models.UserAccount, derivedEmail string, err error) {
+	return s.identityUser(ctx, `JOIN credentials ON credentials.user_account_id = user_accounts.id
 		JOIN connections ON connections.id = credentials.connection_id AND connections.workspace_id = credentials.workspace_id
 		WHERE credentials.workspace_id = ? AND credentials.connection_id = ? AND credentials.identifier_key = ?
 		AND connections.status = ? AND connections.deleted_at IS NULL LIMIT 1`,
-		[]any{ws, connectionID, identifierKey, string(models.StatusActive)}, false)
+		ws, connectionID, identifierKey, string(models.StatusActive))
+}
+
+// identityUser runs SELECT userSelect, derived_email FROM user_accounts <tail> and scans the
+// first row; none is ErrNotFound.
+func (s *Store) identityUser(ctx context.Context, tail string, args ...any) (*models.UserAccount, string, error) {
+	u := &models.UserAccount{}
+	var derived string
+	err := s.queryOne(ctx, func(rows *sql.Rows) error { return scanUser(rows, u, &derived) },
+		"SELECT "+userSelect+", user_accounts.derived_email FROM user_accounts "+tail, args...)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if len(us) == 0 {
-		return nil, ErrNotFound
-	}
-	return us[0], nil
+	return u, derived, nil
 }
 
 // The rows every browser sign-in writes are inserted with fixed statements: GORM's reflective
@@ -395,18 +396,22 @@ func auditArgs(e *models.AuditEvent) []any {
 // RecordSignIn writes what a browser sign-in's decision leads to: its audit event, its grant
 // (nil when refused) and its sign-in event. On PostgreSQL it is one statement (a
 // data-modifying CTE, as BindCredential): one round trip instead of three; on SQLite, where a
-// round trip is a function call, three statements. Call it inside the decision's transaction.
+// round trip is a function call, three statements in a transaction (the caller's, if any).
+// Either way the three rows commit together, so a decision that wrote nothing else needs no
+// transaction of its own around it (provision's returning fast path).
 func (s *Store) RecordSignIn(ctx context.Context, a *models.AuditEvent, g *models.Grant, e *models.SignInEvent) error {
 	if s.dialect != Postgres {
-		if err := s.CreateAuditEvent(ctx, a); err != nil {
-			return err
-		}
-		if g != nil {
-			if err := s.CreateGrant(ctx, g); err != nil {
+		return s.InTx(ctx, func(ctx context.Context) error {
+			if err := s.CreateAuditEvent(ctx, a); err != nil {
 				return err
 			}
-		}
-		return s.CreateSignInEvent(ctx, e)
+			if g != nil {
+				if err := s.CreateGrant(ctx, g); err != nil {
+					return err
+				}
+			}
+			return s.CreateSignInEvent(ctx, e)
+		})
 	}
 	args := auditArgs(a)
 	sql := recordSignInSQL
@@ -427,22 +432,23 @@ var (
 var (
 	accountColumns  = []string{"id", "workspace_id", "name", "type", "company_id", "created_at", "updated_at"}
 	accountInsert   = plainInsert("accounts", accountColumns)
-	ownedUserInsert = plainInsert("user_accounts", append(append([]string(nil), userColumnList...), "idp_connection_id"))
+	ownedUserInsert = plainInsert("user_accounts", append(append([]string(nil), userColumnList...), "idp_connection_id", "derived_email"))
 	provisionSQL    = "WITH u AS (" + ownedUserInsert + ") " + upsertCredentialSQL
 	provisionInSQL  = "WITH a AS (" + accountInsert + "), u AS (" + ownedUserInsert + ") " + upsertCredentialSQL
 )
 
 // CreateProvisionedUser inserts what a just-in-time sign-in provisions: the account a (nil
 // when placement chose an existing one), the user account u, whose profile the connection of
-// its credential c owns (MarkProfileOwner), and c. On PostgreSQL it is one statement (a
+// its credential c owns (MarkProfileOwner), and c. derivedEmail is u's email when the sign-in
+// derived it (the identity provider sent none), else "". On PostgreSQL it is one statement (a
 // data-modifying CTE; the foreign keys are checked at its end); on SQLite, three. The
 // unique violations are those of Create and UpsertCredential.
-func (s *Store) CreateProvisionedUser(ctx context.Context, a *models.Account, u *models.UserAccount, c *models.Credential) error {
+func (s *Store) CreateProvisionedUser(ctx context.Context, a *models.Account, u *models.UserAccount, c *models.Credential, derivedEmail string) error {
 	defaultSCIMData(u)
 	if u.Role == "" { // as GORM does: a zero field with a default takes it
 		u.Role = defaultUserRole
 	}
-	userVals := append(userArgs(u), c.ConnectionID)
+	userVals := append(userArgs(u), c.ConnectionID, derivedEmail)
 	if s.dialect != Postgres {
 		if a != nil {
 			if err := s.exec(ctx, accountInsert, accountArgs(a)...); err != nil {

@@ -49,7 +49,7 @@ func TestSignInStateExpiryAndSingleUse(t *testing.T) {
 		grant := func(code string, expires time.Time) {
 			if err := s.CreateGrant(ctx, &models.Grant{ID: NewID(), WorkspaceID: ws, ApplicationID: app, ClientID: "c", CodeHash: code,
 				RedirectURI: "https://app/cb", Scope: "openid", UserAccountID: NewID(), Claims: "{}", AuthTime: now,
-				ExpiresAt: expires, CreatedAt: now}); err != nil {
+				ExpiresAt: expires, CreatedAt: expires.Add(-time.Minute)}); err != nil { // a code lives a minute
 				t.Fatal(err)
 			}
 		}
@@ -82,7 +82,7 @@ func TestSignInInsertsCoverTheModels(t *testing.T) {
 		cols  []string
 	}{{&models.SignInFlow{}, flowColumns}, {&models.Grant{}, grantColumns}, {&models.SignInEvent{}, eventColumns},
 		{&models.AuditEvent{}, auditColumns}, {&models.Connection{}, connectionColumns},
-		{&models.Account{}, accountColumns}} {
+		{&models.Account{}, accountColumns}, {&models.IdentityProviderConfiguration{}, idpConfigurationColumns}} {
 		sch, err := schema.Parse(c.model, &sync.Map{}, schema.NamingStrategy{})
 		if err != nil {
 			t.Fatal(err)

@@ -44,14 +44,15 @@ func main() {
 		clients  = flag.Int("clients", 8, "concurrent IdP clients")
 		members  = flag.Int("group-members", 1000, "members added and removed in one group PATCH")
 		keepLogs = flag.Bool("server-logs", false, "show the server's warnings")
+		prebuilt = flag.String("server", "", "benchmark this prebuilt gatehouse binary instead of building the module (A/B against another commit)")
 		preload  = flag.Int("preload", 0, "PostgreSQL only: insert this many extra users directly (through the store) before the lookup phase, e.g. 1000000")
 	)
 	flag.Parse()
-	bin, err := benchkit.Build()
+	bin, done, err := benchkit.Binary(*prebuilt)
 	if err != nil {
 		fail(err)
 	}
-	defer os.Remove(bin)
+	defer done()
 	fmt.Printf("SCIM initial push: %d users, %d clients, %d-member group PATCH (GOMAXPROCS of the machine: %d cores)\n\n",
 		*users, *clients, *members, numCPU())
 	for _, db := range strings.Split(*dbs, ",") {

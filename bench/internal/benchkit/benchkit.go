@@ -57,6 +57,17 @@ func Build() (string, error) {
 	return out, cmd.Run()
 }
 
+// Binary returns the server binary to benchmark: prebuilt when set (the -server flag, to run
+// another commit's server under this load generator for an A/B comparison), else the module
+// built by Build. done removes what Build made.
+func Binary(prebuilt string) (bin string, done func(), err error) {
+	if prebuilt != "" {
+		return prebuilt, func() {}, nil
+	}
+	bin, err = Build()
+	return bin, func() { os.Remove(bin) }, err
+}
+
 // RandHex returns n random bytes in hex.
 func RandHex(n int) string {
 	b := make([]byte, n)
