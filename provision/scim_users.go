@@ -372,15 +372,17 @@ func (s *Service) DeleteScimUser(ctx context.Context, rawID string, ifVersion in
 	return err
 }
 
-// ScimListInput is a SCIM list request: the raw filter, 1-based startIndex and count.
+// ScimListInput is a SCIM list request: the raw filter, 1-based startIndex and count, and the
+// URL of the SCIM endpoint, which the references ($ref) a filter may compare start with.
 type ScimListInput struct {
 	Filter     string
 	StartIndex int
 	Count      int
+	Base       string
 }
 
 func (s *Service) scimList(in ScimListInput) (store.ScimList, error) {
-	l := store.ScimList{Offset: max(in.StartIndex, 1) - 1, Count: min(max(in.Count, 0), MaxScimCount)}
+	l := store.ScimList{Offset: max(in.StartIndex, 1) - 1, Count: min(max(in.Count, 0), MaxScimCount), Base: in.Base}
 	if strings.TrimSpace(in.Filter) != "" {
 		if e := models.CheckText("filter", in.Filter); e != nil {
 			return l, &models.ScimTypedError{Err: e, Type: models.ScimTypeInvalidFilter}

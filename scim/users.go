@@ -238,6 +238,7 @@ func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	in.Base = h.base
 	p := projectionOf(r)
 	withGroups := p.wants("groups")
 	us, groups, total, err := h.svc.ScimUsers(r.Context(), in, withGroups)

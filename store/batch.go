@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/schema"
@@ -103,7 +103,7 @@ func (s *Store) SaveScimUserWith(ctx context.Context, u *models.UserAccount, row
 // guarded insert carries one row).
 func (s *Store) addCounts(b *pgBatch, c *counts, guarded bool) error {
 	for _, r := range c.rows() {
-		if err := b.addSQL(counterUpsertSQL, []any{r.WorkspaceID, r.Kind, r.Bucket, r.Shard, r.N}, guarded); err != nil {
+		if err := b.addSQL(counterUpsertSQL, counterTable.args(r), guarded); err != nil {
 			return err
 		}
 	}
@@ -235,11 +235,24 @@ func (s *Store) countersInsert(db *gorm.DB, rows []*scimCounter) *gorm.DB {
 // Statements of the hot rows, built once. TestHotStatementsMatchGorm checks them against the
 // statements GORM builds.
 var (
-	userInsertSQL     = insertSQL("user_accounts", userColumnList)
-	activityColumns   = []string{"id", "workspace_id", "token_id", "operation", "resource_type", "resource_id", "status", "error_message", "details", "created_at"}
-	activityInsertSQL = insertSQL("scim_activities", activityColumns)
-	counterUpsertSQL  = insertSQL("scim_counters", []string{"workspace_id", "kind", "bucket", "shard", "n"}) +
+	userInsertSQL     = userTable.pgInsert()
+	activityInsertSQL = activityTable.pgInsert()
+	counterUpsertSQL  = counterTable.pgInsert() +
 		` ON CONFLICT ("workspace_id","kind","bucket","shard") DO UPDATE SET "n"=` + counterMerge
+)
+
+// activityTable describes the SCIM activity log, which every SCIM write appends to.
+var activityTable = newTable("scim_activities",
+	col("id", func(a *models.ScimActivity) *uuid.UUID { return &a.ID }),
+	col("workspace_id", func(a *models.ScimActivity) *uuid.UUID { return &a.WorkspaceID }),
+	col("token_id", func(a *models.ScimActivity) **uuid.UUID { return &a.TokenID }),
+	col("operation", func(a *models.ScimActivity) *string { return &a.Operation }),
+	col("resource_type", func(a *models.ScimActivity) *string { return &a.ResourceType }),
+	col("resource_id", func(a *models.ScimActivity) *string { return &a.ResourceID }),
+	col("status", func(a *models.ScimActivity) *string { return &a.Status }),
+	col("error_message", func(a *models.ScimActivity) *string { return &a.ErrorMessage }),
+	col("details", func(a *models.ScimActivity) *string { return &a.Details }),
+	col("created_at", func(a *models.ScimActivity) *time.Time { return &a.CreatedAt }),
 )
 
 // defaultUserRole is the default of models.UserAccount.Role (its gorm tag).
@@ -251,71 +264,33 @@ var defaultUserRole = func() string {
 	return sch.LookUpField("role").DefaultValue
 }()
 
+// userDefaults gives u the values GORM's Create would for its zero fields: the column defaults.
+func userDefaults(u *models.UserAccount) {
+	defaultSCIMData(u)
+	if u.Role == "" { // as GORM does: a zero field with a default takes it
+		u.Role = defaultUserRole
+	}
+}
+
 // counterMerge adds counters up, except last_sync, which keeps the latest time (CASE works in
 // both dialects).
 const counterMerge = "CASE WHEN scim_counters.kind = '" + counterLastSync +
 	"' THEN (CASE WHEN excluded.n > scim_counters.n THEN excluded.n ELSE scim_counters.n END) ELSE scim_counters.n + excluded.n END"
 
-func insertSQL(table string, cols []string) string {
-	ph := make([]string, len(cols))
-	for i := range cols {
-		ph[i] = "$" + strconv.Itoa(i+1)
-	}
-	return `INSERT INTO "` + table + `" ("` + strings.Join(cols, `","`) + `") VALUES (` + strings.Join(ph, ",") + ")"
-}
-
 // hotInsert returns the INSERT of a user account or activity row, or ok=false for other rows.
 func hotInsert(row any) (sql string, vars []any, ok bool) {
 	switch r := row.(type) {
 	case *models.UserAccount:
-		if r.Role == "" { // as GORM does: a zero field with a default takes it
-			r.Role = defaultUserRole
-		}
+		userDefaults(r)
 		return userInsertSQL, userArgs(r), true
 	case *models.ScimActivity:
-		return activityInsertSQL, []any{r.ID, r.WorkspaceID, r.TokenID, r.Operation, r.ResourceType, r.ResourceID,
-			r.Status, r.ErrorMessage, r.Details, r.CreatedAt}, true
+		return activityInsertSQL, activityTable.args(r), true
 	}
 	return "", nil, false
-}
-
-// userArgs are the values of userColumnList's columns of r.
-func userArgs(r *models.UserAccount) []any {
-	return []any{r.ID, r.WorkspaceID, r.Email, r.EmailKey, r.FirstName, r.LastName,
-		r.ExternalID, r.Active, r.AccountID, r.Role, r.Version, r.CreatedAt, r.UpdatedAt,
-		r.UserName, r.UserNameKey, r.EmailType, r.DisplayName, r.Title, r.UserType,
-		r.EmployeeNumber, r.Department, r.Organization, r.CostCenter, r.Division, r.ManagerID, r.SCIMData}
 }
 
 // scimUserUpdate is SaveScimUser's versioned UPDATE as one PostgreSQL statement: the text is
 // built once (the columns are fixed), each call only lines up the values.
 func scimUserUpdate(u *models.UserAccount, now time.Time) (string, []any) {
-	names, sql := scimUserUpdateSQL()
-	cols := scimUserColumns(u, now)
-	vars := make([]any, 0, len(names)+3)
-	for _, k := range names {
-		vars = append(vars, cols[k])
-	}
-	return sql, append(vars, u.WorkspaceID, u.ID, u.Version)
+	return pgScimUserUpdateSQL, versionedArgs(u, scimWrite, now)
 }
-
-// scimUserUpdateSQL returns the columns scimUserUpdate sets, sorted, and its statement.
-var scimUserUpdateSQL = sync.OnceValues(func() ([]string, string) {
-	cols := scimUserColumns(&models.UserAccount{}, time.Time{})
-	names := make([]string, 0, len(cols))
-	for k := range cols {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	var b strings.Builder
-	b.WriteString(`UPDATE "user_accounts" SET `)
-	for i, k := range names {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, `"%s"=$%d`, k, i+1)
-	}
-	n := len(names)
-	fmt.Fprintf(&b, " WHERE workspace_id = $%d AND id = $%d AND version = $%d", n+1, n+2, n+3)
-	return names, b.String()
-})

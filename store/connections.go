@@ -3,7 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
-	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -15,41 +15,52 @@ func (s *Store) Connection(ctx context.Context, ws, id uuid.UUID) (*models.Conne
 	return s.queryConnection(ctx, "SELECT "+connectionList+" FROM connections WHERE workspace_id = ? AND id = ? AND deleted_at IS NULL LIMIT 1", ws, id)
 }
 
-// connectionColumns are every column of a connection, in the order queryConnection scans them
-// (TestSignInInsertsCoverTheModels checks them against the model).
-var (
-	connectionColumns = []string{"id", "workspace_id", "name", "name_key", "slug", "protocol", "status",
-		"oidc_issuer_url", "oidc_client_id", "oidc_client_secret_enc", "oidc_discovery_url", "oidc_scopes",
-		"saml_entity_id", "saml_sso_url", "saml_certificate", "saml_sign_requests", "saml_attribute_mapping",
-		"saml_metadata_url", "jit_provisioning", "default_role", "version", "created_at", "updated_at", "deleted_at"}
-	connectionList = strings.Join(connectionColumns, ", ")
+// connectionTable describes a connection: every sign-in decision reads its connection, and
+// GORM's reflective Find cost more than the query.
+var connectionTable = newTable("connections",
+	col("id", func(c *models.Connection) *uuid.UUID { return &c.ID }),
+	col("workspace_id", func(c *models.Connection) *uuid.UUID { return &c.WorkspaceID }),
+	col("name", func(c *models.Connection) *string { return &c.Name }),
+	col("name_key", func(c *models.Connection) *string { return &c.NameKey }),
+	col("slug", func(c *models.Connection) *string { return &c.Slug }),
+	col("protocol", func(c *models.Connection) *models.Protocol { return &c.Protocol }),
+	col("status", func(c *models.Connection) *models.ConnectionStatus { return &c.Status }),
+	col("oidc_issuer_url", func(c *models.Connection) *string { return &c.OIDCIssuerURL }),
+	col("oidc_client_id", func(c *models.Connection) *string { return &c.OIDCClientID }),
+	col("oidc_client_secret_enc", func(c *models.Connection) *[]byte { return &c.OIDCClientSecretEnc }),
+	col("oidc_discovery_url", func(c *models.Connection) *string { return &c.OIDCDiscoveryURL }),
+	col("oidc_scopes", func(c *models.Connection) *string { return &c.OIDCScopes }),
+	col("saml_entity_id", func(c *models.Connection) *string { return &c.SAMLEntityID }),
+	col("saml_sso_url", func(c *models.Connection) *string { return &c.SAMLSSOURL }),
+	col("saml_certificate", func(c *models.Connection) *string { return &c.SAMLCertificate }),
+	col("saml_sign_requests", func(c *models.Connection) *bool { return &c.SAMLSignRequests }),
+	col("saml_attribute_mapping", func(c *models.Connection) *string { return &c.SAMLAttributeMapping }),
+	col("saml_metadata_url", func(c *models.Connection) *string { return &c.SAMLMetadataURL }),
+	col("jit_provisioning", func(c *models.Connection) *bool { return &c.JITProvisioning }),
+	col("default_role", func(c *models.Connection) *string { return &c.DefaultRole }),
+	col("version", func(c *models.Connection) *int { return &c.Version }),
+	col("created_at", func(c *models.Connection) *time.Time { return &c.CreatedAt }),
+	col("updated_at", func(c *models.Connection) *time.Time { return &c.UpdatedAt }),
+	col("deleted_at", func(c *models.Connection) **time.Time { return &c.DeletedAt }),
 )
 
-// queryConnection runs a query of connectionColumns and scans its first row by hand: every
-// sign-in decision reads its connection, and GORM's reflective Find cost more than the query.
-// No row is ErrNotFound.
+var (
+	connectionColumns = connectionTable.names
+	connectionList    = connectionTable.list
+)
+
+// queryConnection runs a query of connectionList and scans its first row. No row is
+// ErrNotFound.
 func (s *Store) queryConnection(ctx context.Context, q string, args ...any) (*models.Connection, error) {
 	c := &models.Connection{}
-	err := s.queryOne(ctx, func(rows *sql.Rows) error { return rows.Scan(connectionFields(c)...) }, q, args...)
+	err := s.queryOne(ctx, func(rows *sql.Rows) error {
+		return rows.Scan(connectionTable.dest(c)...)
+	}, q, args...)
 	if err != nil {
 		return nil, err
 	}
-	utcConnection(c)
+	connectionTable.scanned(c)
 	return c, nil
-}
-
-// connectionFields are the scan destinations of connectionColumns in c.
-func connectionFields(c *models.Connection) []any {
-	return []any{&c.ID, &c.WorkspaceID, &c.Name, &c.NameKey, &c.Slug, &c.Protocol, &c.Status,
-		&c.OIDCIssuerURL, &c.OIDCClientID, &c.OIDCClientSecretEnc, &c.OIDCDiscoveryURL, &c.OIDCScopes,
-		&c.SAMLEntityID, &c.SAMLSSOURL, &c.SAMLCertificate, &c.SAMLSignRequests, &c.SAMLAttributeMapping,
-		&c.SAMLMetadataURL, &c.JITProvisioning, &c.DefaultRole, &c.Version, &c.CreatedAt, &c.UpdatedAt,
-		&c.DeletedAt}
-}
-
-// utcConnection makes a scanned connection's times UTC.
-func utcConnection(c *models.Connection) {
-	c.CreatedAt, c.UpdatedAt, c.DeletedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC(), utcPtr(c.DeletedAt)
 }
 
 // ConnectionBySlug finds a live connection by slug (the seed's authModule).

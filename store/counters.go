@@ -33,6 +33,15 @@ type scimCounter struct {
 
 func (scimCounter) TableName() string { return "scim_counters" }
 
+// counterTable describes the counters, which every SCIM write moves (counterUpsertSQL).
+var counterTable = newTable("scim_counters",
+	col("workspace_id", func(c *scimCounter) *uuid.UUID { return &c.WorkspaceID }),
+	col("kind", func(c *scimCounter) *string { return &c.Kind }),
+	col("bucket", func(c *scimCounter) *int64 { return &c.Bucket }),
+	col("shard", func(c *scimCounter) *int { return &c.Shard }),
+	col("n", func(c *scimCounter) *int64 { return &c.N }),
+)
+
 // addCount adds delta to a workspace counter. Inside a transaction the change is batched
 // and written once at commit (one statement, row locks held only at the end).
 func (s *Store) addCount(ctx context.Context, ws uuid.UUID, kind string, bucket, delta int64) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
@@ -81,20 +82,25 @@ func (s *Store) DeleteCredentials(ctx context.Context, ws uuid.UUID, ids []uuid.
 // statement: inserted, or replacing the identifier and secret of the existing one. The unique
 // index on the identity (ux_credentials_identity) refuses an identifier bound to another
 // account; a rebind of the account's own identifier succeeds.
-const upsertCredentialSQL = `INSERT INTO ` + credentialColumns + ` VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-	` + upsertCredentialConflict
+var upsertCredentialSQL = credentialTable.insert() + " " + upsertCredentialConflict
 
-const (
-	credentialColumns = `credentials (id, workspace_id, user_account_id, connection_id, identifier,
-	identifier_key, secret_hash, created_at, updated_at)`
-	upsertCredentialConflict = `ON CONFLICT (workspace_id, user_account_id, connection_id) DO UPDATE SET identifier = excluded.identifier,
-	identifier_key = excluded.identifier_key, secret_hash = excluded.secret_hash, updated_at = excluded.updated_at`
+var (
+	credentialTable = newTable("credentials",
+		col("id", func(c *models.Credential) *uuid.UUID { return &c.ID }),
+		col("workspace_id", func(c *models.Credential) *uuid.UUID { return &c.WorkspaceID }),
+		col("user_account_id", func(c *models.Credential) *uuid.UUID { return &c.UserAccountID }),
+		col("connection_id", func(c *models.Credential) *uuid.UUID { return &c.ConnectionID }),
+		col("identifier", func(c *models.Credential) *string { return &c.Identifier }, rebind),
+		col("identifier_key", func(c *models.Credential) *string { return &c.IdentifierKey }, rebind),
+		col("secret_hash", func(c *models.Credential) *string { return &c.SecretHash }, rebind),
+		col("created_at", func(c *models.Credential) *time.Time { return &c.CreatedAt }),
+		col("updated_at", func(c *models.Credential) *time.Time { return &c.UpdatedAt }, rebind),
+	)
+	upsertCredentialConflict = "ON CONFLICT (workspace_id, user_account_id, connection_id) DO UPDATE SET " +
+		credentialTable.excluded(rebind)
 )
 
-func credentialArgs(c *models.Credential) []any {
-	return []any{c.ID, c.WorkspaceID, c.UserAccountID, c.ConnectionID, c.Identifier, c.IdentifierKey,
-		c.SecretHash, c.CreatedAt, c.UpdatedAt}
-}
+func credentialArgs(c *models.Credential) []any { return credentialTable.args(c) }
 
 // UpsertCredential makes c the account's binding at its connection (see upsertCredentialSQL).
 func (s *Store) UpsertCredential(ctx context.Context, c *models.Credential) error {
@@ -113,11 +119,8 @@ func (s *Store) BindCredential(ctx context.Context, c *models.Credential, ev *mo
 			return s.Create(ctx, ev)
 		})
 	}
-	args := append(credentialArgs(c), ev.ID, ev.WorkspaceID, ev.ActorType, ev.ActorID, ev.Action,
-		ev.TargetType, ev.TargetID, ev.Summary, ev.CreatedAt)
-	err := s.db(ctx).Exec(`WITH bound AS (`+upsertCredentialSQL+` RETURNING 1)
-		INSERT INTO audit_events (id, workspace_id, actor_type, actor_id, action, target_type, target_id, summary, created_at)
-		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? FROM bound`, args...).Error
+	args := append(credentialArgs(c), auditArgs(ev)...)
+	err := s.db(ctx).Exec(bindCredentialSQL, args...).Error
 	return translate(err)
 }
 
@@ -146,15 +149,19 @@ func (s *Store) BindingTargets(ctx context.Context, ws, accountID uuid.UUID, slu
 // statement. The upsert inserts nothing when either target is missing, and the statement
 // answers the account's row (none when it is missing) with the bound connection's id (NULL
 // when nothing was bound).
-var bindAccountSQL = `WITH u AS (SELECT ` + strings.Join(userColumnList, ", ") + ` FROM user_accounts
+var bindAccountSQL = `WITH u AS (SELECT ` + userTable.list + ` FROM user_accounts
 		WHERE workspace_id = $1 AND id = $2),
-	bound AS (INSERT INTO ` + credentialColumns + `
+	bound AS (INSERT INTO credentials (` + credentialTable.list + `)
 		SELECT $4, $1, u.id, k.id, $5, $6, $7, $8, $9 FROM u, connections k
 		WHERE k.workspace_id = $1 AND k.slug = $3 AND k.deleted_at IS NULL
 		` + upsertCredentialConflict + ` RETURNING connection_id),
-	audit AS (INSERT INTO audit_events (id, workspace_id, actor_type, actor_id, action, target_type, target_id, summary, created_at)
+	audit AS (INSERT INTO audit_events (` + strings.Join(auditColumns, ", ") + `)
 		SELECT $10, $1, $11, $12, $13, $14, $15, $16, $17 FROM bound)
 	SELECT u.*, (SELECT connection_id FROM bound) FROM u`
+
+// bindCredentialSQL is BindCredential on PostgreSQL: the upsert, then the audit event if it wrote.
+var bindCredentialSQL = "WITH bound AS (" + upsertCredentialSQL + " RETURNING 1) INSERT INTO audit_events (" +
+	strings.Join(auditColumns, ", ") + ") SELECT ?" + strings.Repeat(", ?", len(auditColumns)-1) + " FROM bound"
 
 // BindAccountCredential binds the account c.UserAccountID of workspace c.WorkspaceID to c's
 // identity at the workspace's live connection with the given slug (see upsertCredentialSQL)

@@ -29,14 +29,14 @@ func (s *Store) UseSAMLAssertion(ctx context.Context, connectionID uuid.UUID, as
 // was deleted: the plain reads tell which.
 func (s *Store) SAMLFlow(ctx context.Context, stateHash string) (*models.SignInFlow, *models.Connection, error) {
 	f, c := &models.SignInFlow{}, &models.Connection{}
-	err := s.queryOne(ctx, func(rows *sql.Rows) error { return rows.Scan(append(flowFields(f), connectionFields(c)...)...) },
+	err := s.queryOne(ctx, func(rows *sql.Rows) error { return rows.Scan(append(flowFields(f), connectionTable.dest(c)...)...) },
 		"SELECT "+samlFlowList+` FROM sign_in_flows f JOIN connections c ON c.workspace_id = f.workspace_id
 		AND c.id = f.connection_id AND c.deleted_at IS NULL WHERE f.upstream_state_hash = ? LIMIT 1`, stateHash)
 	if err != nil {
 		return nil, nil, err
 	}
 	utcFlow(f)
-	utcConnection(c)
+	connectionTable.scanned(c)
 	return f, c, nil
 }
 

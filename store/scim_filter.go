@@ -3,6 +3,8 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,7 +17,9 @@ import (
 // SCIM filters (RFC 7644 §3.4.2.2) become SQL here, from a whitelist of attributes. Values are
 // always bound parameters; attribute names never reach the SQL text except through the table
 // below. userName, externalId and emails eq hit indexes ((workspace_id, user_name_key),
-// (workspace_id, external_id), (workspace_id, email_key)).
+// (workspace_id, external_id), (workspace_id, email_key)). Attributes without a column of their
+// own are read from the stored SCIM document (scim_data, JSON text) with each dialect's JSON
+// functions; no index serves them, so they narrow a workspace's scan rather than replace it.
 
 // FilterError is a filter the store cannot translate (unknown attribute, bad value or
 // operator). Its message is safe to show.
@@ -30,18 +34,34 @@ func filterErrorf(format string, args ...any) error {
 type colKind int
 
 const (
-	kindKey    colKind = iota // case-insensitive text stored normalised (models.Key) in its own column
-	kindText                  // case-insensitive text compared through lower()
-	kindExact                 // case-exact text
-	kindBool                  // boolean
-	kindTime                  // timestamp
-	kindID                    // uuid primary key
-	kindMember                // group membership (EXISTS subquery)
+	kindKey      colKind = iota // case-insensitive text stored normalised (models.Key) in its own column
+	kindText                    // case-insensitive text compared through lower()
+	kindExact                   // case-exact text
+	kindBool                    // boolean
+	kindTime                    // timestamp
+	kindID                      // uuid primary key
+	kindMember                  // group membership (EXISTS subquery)
+	kindList                    // a sub-attribute of a multi-valued attribute kept in the stored document
+	kindGroup                   // a sub-attribute of groups other than value (EXISTS over the memberships)
+	kindRef                     // a reference ($ref): the SCIM base URL, then a fixed part and an id
+	kindJSONBool                // a boolean of the stored document as the text 'true' or 'false'
 )
 
 type column struct {
-	expr string // SQL column expression
+	expr string // SQL expression (both dialects)
+	pg   string // PostgreSQL's expression, when it differs from SQLite's (JSON)
 	kind colKind
+	list *jsonList // kindList: the attribute
+	sub  string    // kindList: the lower-cased sub-attribute ("": the attribute itself)
+	ref  string    // kindRef: what comes between the base URL and the id ("/Users/")
+	raw  string    // kindJSONBool: the value without its default (NULL when absent), for pr
+}
+
+func (c column) sql(dialect string) string {
+	if dialect == Postgres && c.pg != "" {
+		return c.pg
+	}
+	return c.expr
 }
 
 const (
@@ -52,30 +72,130 @@ const (
 
 // userColumns maps lower-cased attribute paths ("name.givenname") to columns.
 var userColumns = map[string]column{
-	"id":                {"user_accounts.id", kindID},
-	"username":          {"user_accounts.user_name_key", kindKey},
-	"externalid":        {"user_accounts.external_id", kindExact},
-	"displayname":       {"user_accounts.display_name", kindText},
-	"name.givenname":    {"user_accounts.first_name", kindText},
-	"name.familyname":   {"user_accounts.last_name", kindText},
-	"emails":            {"user_accounts.email_key", kindKey},
-	"emails.value":      {"user_accounts.email_key", kindKey},
-	"emails.type":       {emailTypeSQL, kindText}, // of the primary email
-	"emails.primary":    {"(user_accounts.email_key <> '')", kindBool},
-	"active":            {"user_accounts.active", kindBool},
-	"title":             {"user_accounts.title", kindText},
-	"usertype":          {"user_accounts.user_type", kindText},
-	"meta.created":      {"user_accounts.created_at", kindTime},
-	"meta.lastmodified": {"user_accounts.updated_at", kindTime},
-	"employeenumber":    {"user_accounts.employee_number", kindExact},
-	"department":        {"user_accounts.department", kindText},
-	"organization":      {"user_accounts.organization", kindText},
-	"costcenter":        {"user_accounts.cost_center", kindText},
-	"division":          {"user_accounts.division", kindText},
-	"manager":           {"user_accounts.manager_id", kindExact},
-	"manager.value":     {"user_accounts.manager_id", kindExact},
-	"groups":            {"gm.group_id", kindMember},
-	"groups.value":      {"gm.group_id", kindMember},
+	"id":                {expr: "user_accounts.id", kind: kindID},
+	"username":          {expr: "user_accounts.user_name_key", kind: kindKey},
+	"externalid":        {expr: "user_accounts.external_id", kind: kindExact},
+	"displayname":       {expr: "user_accounts.display_name", kind: kindText},
+	"name.givenname":    {expr: "user_accounts.first_name", kind: kindText},
+	"name.familyname":   {expr: "user_accounts.last_name", kind: kindText},
+	"emails":            {expr: "user_accounts.email_key", kind: kindKey},
+	"emails.value":      {expr: "user_accounts.email_key", kind: kindKey},
+	"emails.type":       {expr: emailTypeSQL, kind: kindText}, // of the primary email
+	"emails.primary":    {expr: "(user_accounts.email_key <> '')", kind: kindBool},
+	"active":            {expr: "user_accounts.active", kind: kindBool},
+	"title":             {expr: "user_accounts.title", kind: kindText},
+	"usertype":          {expr: "user_accounts.user_type", kind: kindText},
+	"meta.created":      {expr: "user_accounts.created_at", kind: kindTime},
+	"meta.lastmodified": {expr: "user_accounts.updated_at", kind: kindTime},
+	"employeenumber":    {expr: "user_accounts.employee_number", kind: kindText},
+	"department":        {expr: "user_accounts.department", kind: kindText},
+	"organization":      {expr: "user_accounts.organization", kind: kindText},
+	"costcenter":        {expr: "user_accounts.cost_center", kind: kindText},
+	"division":          {expr: "user_accounts.division", kind: kindText},
+	"manager":           {expr: "user_accounts.manager_id", kind: kindText},
+	"manager.value":     {expr: "user_accounts.manager_id", kind: kindText},
+	"groups":            {expr: "gm.group_id", kind: kindMember},
+	"groups.value":      {expr: "gm.group_id", kind: kindMember},
+	"groups.display":    {expr: "g.display_name", kind: kindGroup},
+	"groups.type":       {expr: "'direct'", kind: kindGroup}, // every membership is direct
+	"groups.$ref":       {expr: "g.id", pg: "g.id::text", kind: kindRef, ref: "/Groups/"},
+	"manager.$ref":      {expr: "user_accounts.manager_id", kind: kindRef, ref: "/Users/"},
+
+	// Attributes kept only in the stored document (scim_data, a JSON object).
+	"nickname":             jsonColumn("nickName"),
+	"profileurl":           jsonColumn("profileUrl"),
+	"preferredlanguage":    jsonColumn("preferredLanguage"),
+	"locale":               jsonColumn("locale"),
+	"timezone":             jsonColumn("timezone"),
+	"name.formatted":       jsonColumn("name", "formatted"),
+	"name.middlename":      jsonColumn("name", "middleName"),
+	"name.honorificprefix": jsonColumn("name", "honorificPrefix"),
+	"name.honorificsuffix": jsonColumn("name", "honorificSuffix"),
+	"manager.displayname":  jsonColumn(enterpriseKey, "manager", "displayName"),
+	"emails.display":       {kind: kindList, list: &jsonList{key: "emails", subs: multiValueSubs}, sub: "display"},
+}
+
+// enterpriseKey is the stored document's key of the enterprise extension (scim.URNEnterprise).
+const enterpriseKey = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+func init() {
+	for _, l := range userLists {
+		userColumns[strings.ToLower(l.key)] = column{kind: kindList, list: l} // the attribute itself
+		for sub := range l.subs {
+			userColumns[strings.ToLower(l.key)+"."+sub] = column{kind: kindList, list: l, sub: sub}
+		}
+	}
+}
+
+// jsonColumn is a single-valued string kept in the stored document at path (keys as stored):
+// ” when absent, compared case-insensitively as the schema says of every such attribute.
+func jsonColumn(path ...string) column {
+	var lite, pg strings.Builder
+	lite.WriteString("'$")
+	pg.WriteString("user_accounts.scim_data::jsonb")
+	for i, k := range path {
+		lite.WriteString(`."` + k + `"`)
+		if i == len(path)-1 {
+			pg.WriteString(" ->> '" + k + "'")
+		} else {
+			pg.WriteString(" -> '" + k + "'")
+		}
+	}
+	lite.WriteString("'")
+	return column{expr: "COALESCE(json_extract(user_accounts.scim_data, " + lite.String() + "), '')",
+		pg: "COALESCE(" + pg.String() + ", '')", kind: kindText}
+}
+
+// jsonList is a multi-valued complex attribute kept only in the stored document: an array of
+// objects. A filter on it matches a user if one element matches.
+type jsonList struct {
+	key  string            // its key in the document
+	subs map[string]string // lower-cased sub-attribute → its key; "primary" is the boolean
+}
+
+// multiValueSubs are the sub-attributes of the schema's plain multi-valued attributes.
+var multiValueSubs = map[string]string{"value": "value", "display": "display", "type": "type", "primary": "primary"}
+
+// userLists are the multi-valued attributes of the core User schema kept only in the stored
+// document. emails (columns) and groups (memberships) are not among them.
+var userLists = []*jsonList{
+	{key: "phoneNumbers", subs: multiValueSubs},
+	{key: "ims", subs: multiValueSubs},
+	{key: "photos", subs: multiValueSubs},
+	{key: "entitlements", subs: multiValueSubs},
+	{key: "roles", subs: multiValueSubs},
+	{key: "x509Certificates", subs: multiValueSubs},
+	{key: "addresses", subs: map[string]string{"formatted": "formatted", "streetaddress": "streetAddress",
+		"locality": "locality", "region": "region", "postalcode": "postalCode", "country": "country",
+		"type": "type", "primary": "primary"}},
+}
+
+// each opens an EXISTS over the elements of l (an alias e whose value is the element); the
+// condition and "))" follow.
+func (l *jsonList) each(dialect string) string {
+	if dialect == Postgres {
+		arr := "user_accounts.scim_data::jsonb -> '" + l.key + "'"
+		return "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(" + arr + ") = 'array' THEN " + arr +
+			" END) AS e(value) WHERE ("
+	}
+	return `EXISTS (SELECT 1 FROM json_each(user_accounts.scim_data, '$."` + l.key + `"') e WHERE e.type = 'object' AND (`
+}
+
+// elem is the expression of sub-attribute sub of the element e: its text (” when absent), or
+// for primary 'true' or 'false' (absent is false).
+func (l *jsonList) elem(sub, dialect string) column {
+	k := l.subs[sub]
+	if sub == "primary" {
+		raw := `json_type(e.value, '$."` + k + `"')`
+		if dialect == Postgres {
+			raw = "(e.value -> '" + k + "')::text"
+		}
+		return column{expr: "COALESCE(" + raw + ", 'false')", raw: raw, kind: kindJSONBool}
+	}
+	if dialect == Postgres {
+		return column{expr: "COALESCE(e.value ->> '" + k + "', '')", kind: kindText}
+	}
+	return column{expr: `COALESCE(json_extract(e.value, '$."` + k + `"'), '')`, kind: kindText}
 }
 
 // emailTypeSQL is the type of the primary email as SCIM shows it (scim.userDoc): an email set
@@ -86,19 +206,20 @@ var userColumns = map[string]column{
 const emailTypeSQL = `(CASE WHEN user_accounts.email_type = '' AND user_accounts.email_key <> '' AND user_accounts.scim_data NOT LIKE '%"emails":%' THEN 'work' ELSE user_accounts.email_type END)`
 
 var groupColumns = map[string]column{
-	"id":                {"groups.id", kindID},
-	"displayname":       {"groups.display_name_key", kindKey},
-	"externalid":        {"groups.external_id", kindExact},
-	"members":           {"gm.user_account_id", kindMember},
-	"members.value":     {"gm.user_account_id", kindMember},
-	"meta.created":      {"groups.created_at", kindTime},
-	"meta.lastmodified": {"groups.updated_at", kindTime},
+	"id":                {expr: "groups.id", kind: kindID},
+	"displayname":       {expr: "groups.display_name_key", kind: kindKey},
+	"externalid":        {expr: "groups.external_id", kind: kindExact},
+	"members":           {expr: "gm.user_account_id", kind: kindMember},
+	"members.value":     {expr: "gm.user_account_id", kind: kindMember},
+	"meta.created":      {expr: "groups.created_at", kind: kindTime},
+	"meta.lastmodified": {expr: "groups.updated_at", kind: kindTime},
 }
 
-// filterSQL translates a parsed filter for the users ("user") or groups ("group") table. With
-// b (a token tied to a connection), userName eq and ne also look at the identifiers bound there.
-func filterSQL(e filter.Expression, resource string, b *binding) (string, []any, error) {
-	t := &translator{resource: resource, bound: b}
+// filterSQL translates a parsed filter for the users ("user") or groups ("group") table of
+// dialect. base is the URL of the SCIM endpoint, which references ($ref) start with. With b (a
+// token tied to a connection), userName eq and ne also look at the identifiers bound there.
+func filterSQL(e filter.Expression, resource, dialect, base string, b *binding) (string, []any, error) {
+	t := &translator{resource: resource, dialect: dialect, base: base, bound: b}
 	sql, err := t.expr(e, "", 0)
 	return sql, t.args, err
 }
@@ -108,7 +229,10 @@ type binding struct{ workspace, connection uuid.UUID }
 
 type translator struct {
 	resource string
+	dialect  string
+	base     string
 	bound    *binding
+	elem     *jsonList // inside a value path over a stored list: its elements' sub-attributes
 	args     []any
 }
 
@@ -143,6 +267,17 @@ func (t *translator) expr(e filter.Expression, prefix string, depth int) (string
 		name, err := t.attrName(x.AttributePath, "")
 		if err != nil {
 			return "", err
+		}
+		if t.elem != nil {
+			return "", filterErrorf("value paths cannot be nested")
+		}
+		if c, ok := userColumns[name]; ok && t.resource == "user" && c.kind == kindList && c.sub == "" {
+			// A stored list: one element must match the whole value filter.
+			open := c.list.each(t.dialect)
+			t.elem = c.list
+			in, err := t.expr(x.ValueFilter, "", depth+1)
+			t.elem = nil
+			return open + in + "))", err
 		}
 		return t.expr(x.ValueFilter, name, depth+1)
 	case *filter.AttributeExpression:
@@ -185,23 +320,130 @@ func (t *translator) attr(x *filter.AttributeExpression, prefix string) (string,
 	if err != nil {
 		return "", err
 	}
+	op := strings.ToLower(string(x.Operator))
+	var col column
+	ok := false
+	switch {
+	case t.elem != nil:
+		if _, ok = t.elem.subs[name]; ok {
+			col = t.elem.elem(name, t.dialect)
+		}
+	case t.resource == "group":
+		col, ok = groupColumns[name]
+	default:
+		col, ok = userColumns[name]
+	}
+	if !ok {
+		if op == "pr" && t.elem == nil {
+			if sql, found := t.anyPresent(name); found {
+				return sql, nil
+			}
+		}
+		return "", filterErrorf("the attribute %q cannot be used in a filter", x.AttributePath.String())
+	}
+	if col.kind == kindMember && t.resource == "user" && op != "eq" && op != "ne" && op != "pr" {
+		// groups.value compared as text: one membership's group id matches.
+		col = column{expr: "gm.group_id", pg: "gm.group_id::text", kind: kindGroup}
+	}
+	switch col.kind {
+	case kindList: // one element of the stored list matches
+		sub := col.sub
+		if sub == "" { // the attribute itself: present with an element, compared by its value
+			if op == "pr" {
+				return col.list.each(t.dialect) + "1=1))", nil
+			}
+			if _, ok := col.list.subs["value"]; !ok {
+				return "", filterErrorf("%s takes pr, or a filter on its sub-attributes", x.AttributePath.String())
+			}
+			sub = "value"
+		}
+		open := col.list.each(t.dialect)
+		in, err := t.cond(x, name, op, col.list.elem(sub, t.dialect))
+		if err != nil {
+			return "", err
+		}
+		return open + in + "))", nil
+	case kindGroup, kindRef:
+		if col.ref == "/Users/" {
+			return t.managerRef(x, name, op, col)
+		}
+		if col.kind == kindRef && op == "pr" { // every membership has a reference
+			return t.member("", true), nil
+		}
+		in, err := t.cond(x, name, op, col)
+		if err != nil {
+			return "", err
+		}
+		return "(EXISTS (SELECT 1 FROM group_members gm JOIN groups g ON g.id = gm.group_id" +
+			" WHERE gm.user_account_id = user_accounts.id AND " + in + "))", nil
+	}
+	return t.cond(x, name, op, col)
+}
+
+// anyPresent is pr of a complex attribute without a column of its own (name): true when one of
+// its sub-attributes is present.
+func (t *translator) anyPresent(name string) (string, bool) {
 	cols := userColumns
 	if t.resource == "group" {
 		cols = groupColumns
 	}
-	col, ok := cols[name]
-	if !ok {
-		return "", filterErrorf("the attribute %q cannot be used in a filter", x.AttributePath.String())
+	var subs []string
+	for k := range cols {
+		if strings.HasPrefix(k, name+".") {
+			subs = append(subs, k)
+		}
 	}
-	op := strings.ToLower(string(x.Operator))
+	if len(subs) == 0 {
+		return "", false
+	}
+	sort.Strings(subs) // the same text each time: statements are cached by text
+	var parts []string
+	for _, k := range subs {
+		sql, err := t.attr(&filter.AttributeExpression{AttributePath: filter.AttributePath{AttributeName: k}, Operator: filter.PR}, "")
+		if err != nil {
+			return "", false
+		}
+		parts = append(parts, sql)
+	}
+	return "(" + strings.Join(parts, " OR ") + ")", true
+}
+
+// managerRef is manager.$ref: the base URL, "/Users/" and the manager's id, when that id is a
+// UUID (scim.userDoc shows the reference only then).
+func (t *translator) managerRef(x *filter.AttributeExpression, name, op string, col column) (string, error) {
+	id := col.sql(t.dialect)
+	isUUID := "(length(" + id + ") = 36 AND " + id + " GLOB '" + uuidGlob + "')"
+	if t.dialect == Postgres {
+		isUUID = "(" + id + " ~ '" + uuidRegexp + "')"
+	}
+	if op == "pr" {
+		return isUUID, nil
+	}
+	return t.cond(x, name, op, column{expr: "(CASE WHEN " + isUUID + " THEN " + t.bind(t.base) + " || '/Users/' || " + id + " ELSE '' END)", kind: kindRef})
+}
+
+// The canonical text of a UUID, for SQLite's GLOB and PostgreSQL's regular expressions.
+var (
+	uuidGlob   = strings.NewReplacer("x", "[0-9a-fA-F]").Replace("xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx")
+	uuidRegexp = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
+
+// cond compiles the comparison x (of the attribute name) on col.
+func (t *translator) cond(x *filter.AttributeExpression, name, op string, col column) (string, error) {
+	if col.kind == kindRef && col.ref != "" { // groups.$ref: the base URL and the group's id
+		col = column{expr: "(" + t.bind(t.base) + " || '" + col.ref + "' || " + col.sql(t.dialect) + ")", kind: kindRef}
+	}
+	expr := col.sql(t.dialect)
 	if op == "pr" {
 		switch col.kind {
 		case kindExact:
-			return "(" + col.expr + " IS NOT NULL AND " + col.expr + " <> '')", nil
-		case kindKey, kindText:
-			return "(" + col.expr + " <> '')", nil
+			return "(" + expr + " IS NOT NULL AND " + expr + " <> '')", nil
+		case kindKey, kindText, kindGroup:
+			return "(" + expr + " <> '')", nil
 		case kindMember:
 			return t.member("", true), nil
+		case kindJSONBool:
+			return "(" + col.raw + " IS NOT NULL)", nil
 		}
 		return "(1=1)", nil
 	}
@@ -211,7 +453,7 @@ func (t *translator) attr(x *filter.AttributeExpression, prefix string) (string,
 		return "", filterErrorf("unknown operator %q", x.Operator)
 	}
 	switch col.kind {
-	case kindBool:
+	case kindBool, kindJSONBool:
 		b, ok := x.CompareValue.(bool)
 		if !ok || (op != "eq" && op != "ne") {
 			return "", filterErrorf("%s takes eq or ne with true or false", x.AttributePath.String())
@@ -219,14 +461,17 @@ func (t *translator) attr(x *filter.AttributeExpression, prefix string) (string,
 		if op == "ne" {
 			b = !b
 		}
-		return "(" + col.expr + " = " + t.bind(b) + ")", nil
+		if col.kind == kindJSONBool {
+			return "(" + expr + " = " + t.bind(strconv.FormatBool(b)) + ")", nil
+		}
+		return "(" + expr + " = " + t.bind(b) + ")", nil
 	case kindTime:
 		s, ok := x.CompareValue.(string)
 		tm, err := time.Parse(time.RFC3339Nano, unescape(s))
 		if !ok || err != nil {
 			return "", filterErrorf("%s takes an RFC 3339 date-time string", x.AttributePath.String())
 		}
-		return t.compare(col.expr, op, tm.UTC(), false)
+		return t.compare(expr, op, tm.UTC(), false)
 	case kindID, kindMember:
 		s, ok := x.CompareValue.(string)
 		if !ok || (op != "eq" && op != "ne") {
@@ -242,7 +487,7 @@ func (t *translator) attr(x *filter.AttributeExpression, prefix string) (string,
 		if err != nil { // not one of our ids: matches nothing (Entra probes with random values)
 			return boolSQL(op == "ne"), nil
 		}
-		return t.compare(col.expr, op, id, false)
+		return t.compare(expr, op, id, false)
 	}
 	s, ok := x.CompareValue.(string)
 	if !ok {
@@ -257,18 +502,20 @@ func (t *translator) attr(x *filter.AttributeExpression, prefix string) (string,
 	case kindKey:
 		k := models.Key(s)
 		if name == "username" && t.bound != nil && k != "" && (op == "eq" || op == "ne") {
-			return t.userNameOrBound(col.expr, op, k), nil
+			return t.userNameOrBound(expr, op, k), nil
 		}
 		if op == "eq" && k != "" {
 			// The unique indexes on key columns are partial (key <> ''); saying so lets both
 			// planners use them with a bound parameter.
-			return "(" + col.expr + " = " + t.bind(k) + " AND " + col.expr + " <> '')", nil
+			return "(" + expr + " = " + t.bind(k) + " AND " + expr + " <> '')", nil
 		}
-		return t.compare(col.expr, op, k, true)
-	case kindText:
-		return t.compare("lower("+col.expr+")", op, strings.ToLower(s), true)
+		return t.compare(expr, op, k, true)
+	case kindText, kindGroup:
+		return t.compare("lower("+expr+")", op, strings.ToLower(s), true)
+	case kindRef: // never NULL, and its text holds a parameter: it must appear once
+		return t.compare("lower("+expr+")", op, strings.ToLower(s), false)
 	}
-	return t.compare(col.expr, op, s, true)
+	return t.compare(expr, op, s, true)
 }
 
 // userNameOrBound matches userName k, or the account bound with identifier k at the token's
@@ -332,7 +579,7 @@ func (t *translator) compare(expr, op string, v any, text bool) (string, error) 
 		return "(" + expr + " <= " + t.bind(v) + ")", nil
 	}
 	s, ok := v.(string)
-	if !ok || !text {
+	if !ok {
 		return "", filterErrorf("%s needs a string attribute", op)
 	}
 	pat := escapeLike(s)

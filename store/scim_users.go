@@ -24,13 +24,16 @@ type ScimList struct {
 	// matches the account bound at that connection with userName as its identifier, which is
 	// how an IdP finds a person bound ahead of time (the SCIM userName is that identifier).
 	BoundAt *uuid.UUID
+	// Base is the URL of the SCIM endpoint, which the references ($ref) a filter may compare
+	// start with.
+	Base string
 }
 
 func (s *Store) listQuery(q *gorm.DB, l ScimList, resource string) (*gorm.DB, error) {
 	if l.Filter == nil {
 		return q, nil
 	}
-	sql, args, err := filterSQL(l.Filter, resource, nil)
+	sql, args, err := filterSQL(l.Filter, resource, s.dialect, l.Base, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +51,7 @@ func (s *Store) ScimUsers(ctx context.Context, ws uuid.UUID, l ScimList, withGro
 		if l.BoundAt != nil {
 			b = &binding{workspace: ws, connection: *l.BoundAt}
 		}
-		f, fargs, err := filterSQL(l.Filter, "user", b)
+		f, fargs, err := filterSQL(l.Filter, "user", s.dialect, l.Base, b)
 		if err != nil {
 			return nil, nil, 0, err
 		}
@@ -133,23 +136,30 @@ func (s *Store) UserAccountForUpdate(ctx context.Context, ws, id uuid.UUID) (*mo
 // SaveScimUser writes every SCIM column of u if its version is still u.Version, then bumps it.
 func (s *Store) SaveScimUser(ctx context.Context, u *models.UserAccount) error {
 	now := s.now()
-	res := s.scoped(ctx, u.WorkspaceID).Model(&models.UserAccount{}).
-		Where("id = ? AND version = ?", u.ID, u.Version).Updates(scimUserColumns(u, now))
+	res := s.db(ctx).Exec(scimUserUpdateSQL, versionedArgs(u, scimWrite, now)...)
 	if res.Error != nil {
 		return translate(res.Error)
 	}
 	return s.savedVersion(ctx, u, res.RowsAffected, now)
 }
 
-// scimUserColumns are the columns a SCIM PUT or PATCH writes, with the next version.
-func scimUserColumns(u *models.UserAccount, now time.Time) map[string]any {
-	return map[string]any{"email": u.Email, "email_key": u.EmailKey, "first_name": u.FirstName,
-		"last_name": u.LastName, "external_id": u.ExternalID, "active": u.Active,
-		"user_name": u.UserName, "user_name_key": u.UserNameKey, "display_name": u.DisplayName,
-		"title": u.Title, "user_type": u.UserType, "employee_number": u.EmployeeNumber,
-		"department": u.Department, "organization": u.Organization, "cost_center": u.CostCenter,
-		"division": u.Division, "manager_id": u.ManagerID, "scim_data": u.SCIMData, "email_type": u.EmailType,
-		"version": u.Version + 1, "updated_at": now}
+// The versioned updates of an account: the columns of an update set, in the account's
+// workspace, only if its version is still the one read.
+var (
+	scimUserUpdateSQL   = userTable.update(scimWrite) + versionedWhere
+	pgScimUserUpdateSQL = numberPlaceholders(scimUserUpdateSQL)
+	profileUpdateSQL    = userTable.update(profileWrite) + versionedWhere
+)
+
+const versionedWhere = " WHERE workspace_id = ? AND id = ? AND version = ?"
+
+// versionedArgs are the arguments of set's versioned update of u: its columns as saved at now
+// with the next version, then the workspace, id and version of versionedWhere.
+func versionedArgs(u *models.UserAccount, set updateSet, now time.Time) []any {
+	next := *u
+	next.Version++
+	next.UpdatedAt = now
+	return append(userTable.setArgs(&next, set), u.WorkspaceID, u.ID, u.Version)
 }
 
 // DeleteUserAccount removes an account; its credentials and group memberships go with it
@@ -237,7 +247,7 @@ func (s *Store) SetScimUserActive(ctx context.Context, ws, id uuid.UUID, active 
 		}
 	} else {
 		var b pgBatch
-		if err := b.addSQL(pgPlaceholders(update+" RETURNING "+strings.Join(userColumnList, ", ")), args, false); err != nil {
+		if err := b.addSQL(pgPlaceholders(update+" RETURNING "+userTable.list), args, false); err != nil {
 			return nil, nil, err
 		}
 		// The activity row, only if the account was saved, its details completed in SQL.
@@ -255,7 +265,7 @@ func (s *Store) SetScimUserActive(ctx context.Context, ws, id uuid.UUID, active 
 		if err := s.addCounts(&b, c, true); err != nil {
 			return nil, nil, err
 		}
-		sel := "w0." + strings.Join(userColumnList, ", w0.")
+		sel := userTable.qualified("w0")
 		if withGroups {
 			sel += ", " + pgGroupsOf("w0")
 		}
@@ -278,7 +288,7 @@ func (s *Store) SetScimUserActive(ctx context.Context, ws, id uuid.UUID, active 
 
 // activityFromW0SQL inserts an activity row for the account w0 saved; $9 is its details up to
 // the userName's value, which the statement appends (SetScimUserActive).
-var activityFromW0SQL = "INSERT INTO scim_activities (" + strings.Join(activityColumns, ", ") +
+var activityFromW0SQL = "INSERT INTO scim_activities (" + activityTable.list +
 	") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 || to_json(w0.user_name)::text || '}', $10 FROM w0"
 
 // withUserName adds "userName": name as the last key of the JSON object details.

@@ -4,31 +4,14 @@ import (
 	"context"
 	"reflect"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"gorm.io/gorm/schema"
 
 	"gatehouse/models"
 	"gatehouse/store/storetest"
 )
-
-// The hand-written scan must read every column GORM maps for models.UserAccount.
-func TestUserColumnListCoversTheModel(t *testing.T) {
-	sch, err := schema.Parse(&models.UserAccount{}, &sync.Map{}, schema.NamingStrategy{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := append([]string(nil), sch.DBNames...)
-	got := append([]string(nil), userColumnList...)
-	sort.Strings(want)
-	sort.Strings(got)
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("userColumnList %v\nmodel columns  %v", got, want)
-	}
-}
 
 // ScimUsers' hand-written scan and group aggregate read exactly what GORM reads.
 func TestScimUsersReadsWhatGormReads(t *testing.T) {

@@ -26,14 +26,29 @@ func (s *Store) UserAccountsByIDs(ctx context.Context, ws uuid.UUID, ids []uuid.
 	return us, translate(err)
 }
 
+// CreateUserAccounts inserts many accounts at once, with the counters they move, atomically:
+// for bulk loads (benchmarks preloading a large workspace, imports). Rows are written a few
+// hundred per statement, from userTable. Defaults are those of Create.
+func (s *Store) CreateUserAccounts(ctx context.Context, us []*models.UserAccount) error {
+	const perStatement = 500 // 13,000 parameters: under both databases' limits
+	return s.InTx(ctx, func(ctx context.Context) error {
+		for start := 0; start < len(us); start += perStatement {
+			chunk := us[start:min(start+perStatement, len(us))]
+			for _, u := range chunk {
+				userDefaults(u)
+			}
+			if err := translate(s.db(ctx).Exec(userTable.insertMany(len(chunk)), userTable.manyArgs(chunk)...).Error); err != nil {
+				return err
+			}
+		}
+		return s.countCreated(ctx, us)
+	})
+}
+
 // UpdateUserAccount saves an account if its version is still u.Version, then bumps it.
 func (s *Store) UpdateUserAccount(ctx context.Context, u *models.UserAccount) error {
 	now := s.now()
-	res := s.scoped(ctx, u.WorkspaceID).Model(&models.UserAccount{}).
-		Where("id = ? AND version = ?", u.ID, u.Version).
-		Updates(map[string]any{"email": u.Email, "email_key": u.EmailKey, "first_name": u.FirstName,
-			"last_name": u.LastName, "external_id": u.ExternalID, "active": u.Active,
-			"version": u.Version + 1, "updated_at": now})
+	res := s.db(ctx).Exec(profileUpdateSQL, versionedArgs(u, profileWrite, now)...)
 	if res.Error != nil {
 		return translate(res.Error)
 	}
