@@ -59,12 +59,10 @@ func clientCredentialsOf(r *http.Request, form url.Values) (id, sec string, basi
 	return id, sec, true, nil
 }
 
-// authenticateClient authenticates the integration client of a request (clientCredentialsOf).
-func (s *Server) authenticateClient(r *http.Request, form url.Values) (*models.IntegrationClient, *tokenError) {
-	id, sec, basic, terr := clientCredentialsOf(r, form)
-	if terr != nil {
-		return nil, terr
-	}
+// authenticateClient authenticates the integration client of a request whose credentials
+// clientCredentialsOf read (once: the token endpoint reads them before it picks the grant).
+func (s *Server) authenticateClient(r *http.Request, tr tokenRequest) (*models.IntegrationClient, *tokenError) {
+	id, sec, basic := tr.clientID, tr.clientSecret, tr.basic
 	if id == "" || sec == "" {
 		return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client",
 			Desc: "client authentication is required (HTTP Basic or client_id and client_secret)", basic: true}
@@ -102,7 +100,10 @@ func (s *Server) clientRequest(w http.ResponseWriter, r *http.Request, endpoint 
 	}
 	var client *models.IntegrationClient
 	if terr == nil {
-		client, terr = s.authenticateClient(r, form)
+		tr := tokenRequest{form: form}
+		if tr.clientID, tr.clientSecret, tr.basic, terr = clientCredentialsOf(r, form); terr == nil {
+			client, terr = s.authenticateClient(r, tr)
+		}
 	}
 	if terr != nil {
 		s.countClientAuth(endpoint, terr)

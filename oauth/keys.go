@@ -157,6 +157,11 @@ func (s *jwsSigner) sign(claims any) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("oauth: %w", err)
 	}
+	return s.signPayload(payload)
+}
+
+// signPayload returns the compact JWS of payload, a JSON object.
+func (s *jwsSigner) signPayload(payload []byte) (string, error) {
 	enc := base64.RawURLEncoding
 	buf := make([]byte, 0, len(s.header)+1+enc.EncodedLen(len(payload))+1+enc.EncodedLen(64))
 	buf = append(buf, s.header...)

@@ -191,7 +191,7 @@ type grantHandler func(r *http.Request, tr tokenRequest) (*tokenResponse, *token
 // clientCredentials is the client-credentials grant (RFC 6749 §4.4) of integration clients.
 func (s *Server) clientCredentials(r *http.Request, tr tokenRequest) (*tokenResponse, *tokenError) {
 	form := tr.form
-	client, terr := s.authenticateClient(r, form)
+	client, terr := s.authenticateClient(r, tr)
 	if terr != nil {
 		return nil, terr
 	}
@@ -210,7 +210,8 @@ func (s *Server) clientCredentials(r *http.Request, tr tokenRequest) (*tokenResp
 	s.keys.mu.RLock()
 	signer := s.keys.signer
 	s.keys.mu.RUnlock()
-	tok, err := signer.sign(claims)
+	var payload [320]byte // the claims of a token with every scope fit
+	tok, err := signer.signPayload(claims.appendJSON(payload[:0]))
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "token: sign", "err", err)
 		return nil, &tokenError{status: http.StatusInternalServerError, Code: "server_error"}
