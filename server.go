@@ -32,6 +32,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"gatehouse/cache"
+	"gatehouse/clock"
 	"gatehouse/graphiql"
 	"gatehouse/guard"
 	"gatehouse/oauth"
@@ -204,7 +206,9 @@ func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*ap
 	if err != nil {
 		return nil, err
 	}
+	clk, caches := clock.Real, cache.NewGroup() // the one clock; every cache, for metrics
 	storeOpts := storeOptions(c, log)
+	storeOpts.Clock = clk
 	if tracing != nil {
 		storeOpts.TracerProvider = tracing.TracerProvider()
 	}
@@ -219,10 +223,12 @@ func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*ap
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := telemetry.NewMetrics(reg, st.DB())
+	telemetry.RegisterCaches(reg, caches)
 	remote := sso.New(sso.Options{AllowPrivateNetworks: c.AllowPrivateNetworks, DNSServer: c.DNSServer,
-		RootCAs: c.testRootCAs, ConnectTo: c.testConnectTo})
+		RootCAs: c.testRootCAs, ConnectTo: c.testConnectTo, Clock: clk})
 	svc := provision.New(st, box, provision.Options{Logger: log, AllowPrivateNetworks: c.AllowPrivateNetworks,
-		Remote: remote, PublicURL: c.PublicURL, NetworkTimeout: c.testNetworkTimeout, Observer: metrics})
+		Remote: remote, PublicURL: c.PublicURL, NetworkTimeout: c.testNetworkTimeout, Observer: metrics,
+		Clock: clk, Caches: caches})
 	boot, err := svc.Bootstrap(ctx, c.BootstrapClientID, c.BootstrapClientSecret)
 	if err != nil {
 		st.Close()

@@ -151,7 +151,7 @@ func (s *Service) TestConnection(ctx context.Context, rawID string) (*Connection
 		return nil, internal("test connection", errors.New("no Remote configured"))
 	}
 	tctx, cancel := context.WithTimeout(ctx, s.sso.timeout)
-	start := time.Now()
+	start := s.clock.Now()
 	var rep TestReport
 	switch c.Protocol {
 	case models.ProtocolOIDC:
@@ -169,7 +169,7 @@ func (s *Service) TestConnection(ctx context.Context, rawID string) (*Connection
 		rep.Problems = []string{}
 	}
 	rep.Success = rep.Success && len(rep.Problems) == 0
-	rep.LatencyMs = time.Since(start).Milliseconds()
+	rep.LatencyMs = s.clock.Now().Sub(start).Milliseconds()
 
 	tested := c.Version
 	err = s.store.InTx(ctx, func(ctx context.Context) error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-	"time"
 
 	"gatehouse/graph/model"
 	"gatehouse/models"
@@ -103,8 +102,8 @@ func (r *Resolver) scimActivities(ctx context.Context, f *model.ScimActivityFilt
 	return &model.ScimActivityList{Activities: as, Page: p, PageSize: ps, Total: total}, nil
 }
 
-func scimTokenStatus(t *models.ScimToken) model.ScimTokenStatus {
-	return model.ScimTokenStatus(strings.ToUpper(t.Status(time.Now())))
+func (r *Resolver) scimTokenStatus(t *models.ScimToken) model.ScimTokenStatus {
+	return model.ScimTokenStatus(strings.ToUpper(t.Status(r.Svc.Clock().Now())))
 }
 
 func activityDetails(a *models.ScimActivity) map[string]any {

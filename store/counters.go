@@ -231,7 +231,7 @@ func (s *Store) ReconcileCounts(ctx context.Context) error {
 			}
 		}
 		// Hourly counters older than two days are never read again.
-		old := hourBucket(time.Now().Add(-48 * time.Hour))
+		old := hourBucket(s.now().Add(-48 * time.Hour))
 		return translate(db.Exec("DELETE FROM scim_counters WHERE bucket > 0 AND bucket < ?", old).Error)
 	})
 }
