@@ -208,7 +208,7 @@ func newApp(ctx context.Context, c config, log *slog.Logger, out io.Writer) (*ap
 	}
 	clk, caches := clock.Real, cache.NewGroup() // the one clock; every cache, for metrics
 	storeOpts := storeOptions(c, log)
-	storeOpts.Clock = clk
+	storeOpts.Clock, storeOpts.Caches = clk, caches
 	if tracing != nil {
 		storeOpts.TracerProvider = tracing.TracerProvider()
 	}

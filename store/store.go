@@ -19,6 +19,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"gatehouse/cache"
 	"gatehouse/clock"
 	"gatehouse/models"
 )
@@ -34,6 +35,9 @@ type Store struct {
 	gdb     *gorm.DB
 	dialect string
 	now     func() time.Time // the clock, in UTC
+	// guardedInserts holds the guarded form of each INSERT text (batch.go): a statement's text
+	// depends only on its model and columns, so there are few.
+	guardedInserts *cache.Cache[string, string]
 }
 
 // Options tune Open. The zero value is what tests and the migrate command use.
@@ -54,6 +58,8 @@ type Options struct {
 	TracerProvider trace.TracerProvider
 	// Clock stamps rows and measures Wait (default clock.Real).
 	Clock clock.Clock
+	// Caches, when set, collects the store's caches for metrics.
+	Caches *cache.Group
 }
 
 // Open connects to url: "sqlite:<path>" (":memory:" is not supported: use a temporary file) or
@@ -151,7 +157,8 @@ func open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		sqlDB.SetMaxIdleConns(opt.MaxConns)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
-	s := &Store{gdb: gdb, dialect: dialect, now: now}
+	s := &Store{gdb: gdb, dialect: dialect, now: now,
+		guardedInserts: cache.New[string, string](opt.Caches, "guarded_inserts", cache.Options{MaxEntries: 256})}
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
 		return nil, err
