@@ -29,7 +29,8 @@ type UserAccount struct {
 	Active      bool
 	// AccountID is the customer account the person belongs to (the contact's account).
 	AccountID *uuid.UUID
-	// Role is what the person may do; JIT sign-in gives the connection's default role.
+	// Role is what the person may do; JIT sign-in gives the connection's default role. The
+	// tag's default is DefaultRole (TestDefaultRoleDefinedOnce).
 	Role      string `gorm:"default:viewer"`
 	Version   int
 	CreatedAt time.Time

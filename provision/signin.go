@@ -426,7 +426,7 @@ func (d *decision) provision(ctx context.Context, cfg *models.IdentityProviderCo
 		FirstName: d.id.FirstName, LastName: d.id.LastName, Active: true, AccountID: &account.ID,
 		Role: d.conn.DefaultRole, Version: 1, CreatedAt: now, UpdatedAt: now}
 	if u.Role == "" {
-		u.Role = "viewer"
+		u.Role = models.DefaultRole
 	}
 	// The account, the user account (its profile owned by the connection) and its credential:
 	// one statement on PostgreSQL.
