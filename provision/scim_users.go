@@ -382,7 +382,8 @@ type ScimListInput struct {
 }
 
 func (s *Service) scimList(in ScimListInput) (store.ScimList, error) {
-	l := store.ScimList{Offset: max(in.StartIndex, 1) - 1, Count: min(max(in.Count, 0), MaxScimCount), Base: in.Base}
+	start, count := models.ClampPage(in.StartIndex, in.Count, 0, MaxScimCount)
+	l := store.ScimList{Offset: start - 1, Count: count, Base: in.Base}
 	if strings.TrimSpace(in.Filter) != "" {
 		if e := models.CheckText("filter", in.Filter); e != nil {
 			return l, &models.ScimTypedError{Err: e, Type: models.ScimTypeInvalidFilter}
