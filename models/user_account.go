@@ -10,7 +10,7 @@ import (
 
 // Limits on user-supplied text.
 const (
-	MaxNameLength       = 128
+	MaxNameLength       = 128 // characters; the name rule (models/text.go NameTooLong)
 	MaxEmailLength      = 254
 	MaxIdentifierLength = 255
 	MaxSecretLength     = 1024

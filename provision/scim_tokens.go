@@ -41,8 +41,8 @@ func (s *Service) CreateScimToken(ctx context.Context, in CreateScimTokenInput) 
 		errs = append(errs, models.CheckText("name", name))
 	case name == "":
 		errs = append(errs, models.FieldError(models.EINVALID, "name", in.Name, "is required"))
-	case len([]rune(name)) > models.MaxNameLength:
-		errs = append(errs, models.FieldError(models.EINVALID, "name", truncate(in.Name, 64), "must be at most 128 characters"))
+	case models.NameTooLong(name):
+		errs = append(errs, models.FieldError(models.EINVALID, "name", truncate(in.Name, 64), models.MsgNameTooLong))
 	}
 	scopes := in.Scopes
 	if scopes == nil {

@@ -66,7 +66,14 @@ func (in *ScimUserInput) validate() error {
 	if in.ExternalID != nil && len(*in.ExternalID) > models.MaxIdentifierLength {
 		return models.ScimError(models.ScimTypeInvalidValue, "externalId must be at most 255 characters")
 	}
-	for _, f := range []string{in.GivenName, in.FamilyName, in.DisplayName, in.Title, in.UserType, in.EmployeeNumber,
+	// Names follow the one name rule (models.NameTooLong); other attributes have maxScimText.
+	for _, n := range [...]struct{ attr, v string }{{"name.givenName", in.GivenName},
+		{"name.familyName", in.FamilyName}, {"displayName", in.DisplayName}} {
+		if models.NameTooLong(n.v) {
+			return models.ScimError(models.ScimTypeInvalidValue, "%s %s", n.attr, models.MsgNameTooLong)
+		}
+	}
+	for _, f := range []string{in.Title, in.UserType, in.EmployeeNumber,
 		in.Department, in.Organization, in.CostCenter, in.Division, in.ManagerID} {
 		if len(f) > maxScimText {
 			return models.ScimError(models.ScimTypeInvalidValue, "attribute values must be at most 1024 characters")

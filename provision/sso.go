@@ -56,8 +56,8 @@ func (s *Service) ListConnections(ctx context.Context, f ConnectionFilter, page,
 	default:
 		errs = append(errs, models.FieldError(models.EINVALID, "status", f.Status, "must be one of active, inactive, testing, error"))
 	}
-	if len(f.Name) > models.MaxNameLength {
-		errs = append(errs, models.FieldError(models.EINVALID, "name", truncate(f.Name, 64), "must be at most 128 characters"))
+	if models.NameTooLong(f.Name) {
+		errs = append(errs, models.FieldError(models.EINVALID, "name", truncate(f.Name, 64), models.MsgNameTooLong))
 	}
 	// Strict: a page the clamp would change is refused.
 	clampedPage, clampedSize := models.ListPage(page, pageSize)

@@ -39,13 +39,7 @@ func validateEmail(field, email string) *models.Error {
 }
 
 func validatePersonName(field, v string) *models.Error {
-	if e := models.CheckText(field, v); e != nil {
-		return e
-	}
-	if len([]rune(v)) > models.MaxNameLength {
-		return models.FieldError(models.EINVALID, field, v, "must be at most 128 characters")
-	}
-	return nil
+	return models.CheckName(field, v)
 }
 
 // CreateUserAccount creates an active user account. The email is unique per workspace,
