@@ -88,7 +88,7 @@ func (in *ScimUserInput) validate() error {
 func (in *ScimUserInput) applyTo(u *models.UserAccount) {
 	u.UserName, u.UserNameKey = in.UserName, models.Key(in.UserName)
 	u.ExternalID, u.Active = in.ExternalID, in.Active
-	u.Email, u.EmailKey, u.EmailType = in.Email, models.Key(in.Email), truncate(in.EmailType, 64)
+	u.SetSCIMEmail(in.Email, truncate(in.EmailType, 64))
 	u.FirstName, u.LastName, u.DisplayName = in.GivenName, in.FamilyName, in.DisplayName
 	u.Title, u.UserType, u.EmployeeNumber, u.Department = in.Title, in.UserType, in.EmployeeNumber, in.Department
 	u.Organization, u.CostCenter, u.Division, u.ManagerID = in.Organization, in.CostCenter, in.Division, in.ManagerID

@@ -437,13 +437,13 @@ func (d *decision) provision(ctx context.Context, cfg *models.IdentityProviderCo
 			Type: models.AccountIndividual, CreatedAt: now, UpdatedAt: now}
 		newAccount = account
 	}
-	u := &models.UserAccount{ID: store.NewID(), WorkspaceID: ws, Email: d.id.Email, EmailKey: models.Key(d.id.Email),
-		UserName: d.id.Email, UserNameKey: models.Key(d.id.Email),
+	u := &models.UserAccount{ID: store.NewID(), WorkspaceID: ws, UserName: d.id.Email, UserNameKey: models.Key(d.id.Email),
 		FirstName: d.id.FirstName, LastName: d.id.LastName, Active: true, AccountID: &account.ID,
 		Role: d.conn.DefaultRole, Version: 1, CreatedAt: now, UpdatedAt: now}
 	if u.Role == "" {
 		u.Role = models.DefaultRole
 	}
+	u.SetEmail(d.id.Email)
 	// The account, the user account (its profile owned by the connection) and its credential:
 	// one statement on PostgreSQL.
 	if err := s.store.CreateProvisionedUser(ctx, newAccount, u, s.newCredential(u, d.conn.ID, d.id.Identifier, ""), d.derived); err != nil {
