@@ -13,6 +13,17 @@ import (
 // document derived before (an email set outside SCIM on an account whose SCIM document holds
 // no emails is "work"), on both dialects, and agrees with models.EmailTypeFor.
 func TestMigration15StoresEmailType(t *testing.T) {
+	cases := []struct {
+		email, emailType, data, want string
+	}{
+		{"graphql@x.example", "", "{}", "work"},                                                     // set outside SCIM
+		{"blank@x.example", "", "", "work"},                                                         // no document at all
+		{"scim@x.example", "", `{"emails":[{"value":"scim@x.example"}]}`, ""},                       // the IdP sent no type
+		{"home@x.example", "home", `{"emails":[{"value":"home@x.example","type":"home"}]}`, "home"}, // the IdP's type
+		{"", "", "{}", ""},                         // no email
+		{"", "work", `{"emails":[]}`, "work"},      // kept as stored
+		{"kept@x.example", "other", "{}", "other"}, // a stored type stays
+	}
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		ctx := context.Background()
 		s := openTestStore(t, dbURL, 14)
@@ -20,17 +31,6 @@ func TestMigration15StoresEmailType(t *testing.T) {
 		ws := &models.Workspace{ID: NewID(), Name: "W", CreatedAt: now}
 		if err := s.Create(ctx, ws); err != nil {
 			t.Fatal(err)
-		}
-		cases := []struct {
-			email, emailType, data, want string
-		}{
-			{"graphql@x.example", "", "{}", "work"},                                                     // set outside SCIM
-			{"blank@x.example", "", "", "work"},                                                         // no document at all
-			{"scim@x.example", "", `{"emails":[{"value":"scim@x.example"}]}`, ""},                       // the IdP sent no type
-			{"home@x.example", "home", `{"emails":[{"value":"home@x.example","type":"home"}]}`, "home"}, // the IdP's type
-			{"", "", "{}", ""},                         // no email
-			{"", "work", `{"emails":[]}`, "work"},      // kept as stored
-			{"kept@x.example", "other", "{}", "other"}, // a stored type stays
 		}
 		users := make([]*models.UserAccount, len(cases))
 		for i, c := range cases {
