@@ -264,13 +264,8 @@ func (s *Service) AuditEvents(ctx context.Context, first int, before *string) ([
 	return es, internal("audit events", err)
 }
 
-// clampPage bounds a requested page size to 1..100 (default 20).
+// clampPage bounds a requested page size (models.ListPage).
 func clampPage(n int) int {
-	switch {
-	case n <= 0:
-		return 20
-	case n > 100:
-		return 100
-	}
+	_, n = models.ListPage(1, n)
 	return n
 }

@@ -56,13 +56,15 @@ func (s *Service) ListConnections(ctx context.Context, f ConnectionFilter, page,
 	default:
 		errs = append(errs, models.FieldError(models.EINVALID, "status", f.Status, "must be one of active, inactive, testing, error"))
 	}
-	if len(f.Name) > models.MaxNameLength {
-		errs = append(errs, models.FieldError(models.EINVALID, "name", truncate(f.Name, 64), "must be at most 128 characters"))
+	if models.NameTooLong(f.Name) {
+		errs = append(errs, models.FieldError(models.EINVALID, "name", truncate(f.Name, 64), models.MsgNameTooLong))
 	}
-	if page < 1 {
+	// Strict: a page the clamp would change is refused.
+	clampedPage, clampedSize := models.ListPage(page, pageSize)
+	if clampedPage != page {
 		errs = append(errs, models.FieldError(models.EINVALID, "page", fmt.Sprint(page), "must be a positive integer"))
 	}
-	if pageSize < 1 || pageSize > 100 {
+	if clampedSize != pageSize {
 		errs = append(errs, models.FieldError(models.EINVALID, "pageSize", fmt.Sprint(pageSize), "must be from 1 to 100"))
 	}
 	if len(errs) > 0 {
