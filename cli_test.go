@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/oauth2/clientcredentials"
 
+	"gatehouse/app"
 	"gatehouse/secret"
 	"gatehouse/store/storetest"
 )
@@ -303,7 +304,7 @@ func TestCLIClients(t *testing.T) {
 		}
 
 		// A real server on the same database.
-		e := newTestEnv(t, dbURL, func(c *config) { c.EncryptionKey = key })
+		e := newTestEnv(t, dbURL, func(c *app.Config) { c.EncryptionKey = key })
 		tok := e.token(created.ClientID, created.ClientSecret)
 		if d := e.mustGQL(tok, `{ viewer { clientId } }`, nil); str(d, "viewer", "clientId") != created.ClientID {
 			t.Fatalf("viewer: %v", d)

@@ -46,7 +46,7 @@ func TestCLIBind(t *testing.T) {
 				CreatedAt: now, UpdatedAt: now}
 		}
 		for b := range slices.Chunk(users, 500) {
-			if err := e.app.store.Create(context.Background(), b); err != nil {
+			if err := e.app.Store().Create(context.Background(), b); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -117,7 +117,7 @@ func TestCLIBind(t *testing.T) {
 			for i, u := range users {
 				ids[i] = u.ID
 			}
-			got, err := e.app.store.CredentialsForAccounts(context.Background(), ws, ids)
+			got, err := e.app.Store().CredentialsForAccounts(context.Background(), ws, ids)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -426,7 +426,7 @@ func TestGraphQLLimitsAndErrors(t *testing.T) {
 			}
 			resp.Body.Close()
 		}
-		e.app.store.Close()
+		e.app.Store().Close()
 		resp, _ := http.Get(e.URL + "/readyz")
 		if resp.StatusCode != 503 {
 			t.Fatalf("readyz with a closed database: %d", resp.StatusCode)

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/oauth2/clientcredentials"
 
+	"gatehouse/app"
 	"gatehouse/secret"
 	"gatehouse/store/storetest"
 )
@@ -27,8 +28,8 @@ const (
 type testEnv struct {
 	t   *testing.T
 	URL string
-	app *app
-	cfg config
+	app *app.App
+	cfg app.Config
 }
 
 // eachDB runs fn against a fresh server on every dialect under test.
@@ -38,25 +39,25 @@ func eachDB(t *testing.T, fn func(t *testing.T, e *testEnv)) {
 }
 
 // newTestEnv starts a server; mods adjust its configuration first.
-func newTestEnv(t *testing.T, dbURL string, mods ...func(*config)) *testEnv {
+func newTestEnv(t *testing.T, dbURL string, mods ...func(*app.Config)) *testEnv {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	publicURL := "http://" + srv.Listener.Addr().String()
-	cfg := config{DatabaseURL: dbURL, PublicURL: publicURL, EncryptionKey: secret.NewKey(),
+	cfg := app.Config{DatabaseURL: dbURL, PublicURL: publicURL, EncryptionKey: secret.NewKey(),
 		BootstrapClientID: testAdminID, BootstrapClientSecret: testAdminSecret, AllowPrivateNetworks: true}
 	for _, mod := range mods {
 		mod(&cfg)
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := newApp(context.Background(), cfg, log, io.Discard)
+	a, err := app.New(context.Background(), cfg, log, io.Discard)
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
 	}
-	srv.Config.Handler = checkContract(t, a.handler) // every /api/v1 exchange is checked against the OpenAPI document
+	srv.Config.Handler = checkContract(t, a.Handler()) // every /api/v1 exchange is checked against the OpenAPI document
 	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
-		a.store.Close()
+		a.Store().Close()
 	})
 	return &testEnv{t: t, URL: publicURL, app: a, cfg: cfg}
 }
@@ -66,14 +67,14 @@ func newTestEnv(t *testing.T, dbURL string, mods ...func(*config)) *testEnv {
 func (e *testEnv) replica() string {
 	e.t.Helper()
 	log := slog.New(slog.NewTextHandler(e.t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := newApp(context.Background(), e.cfg, log, io.Discard)
+	a, err := app.New(context.Background(), e.cfg, log, io.Discard)
 	if err != nil {
 		e.t.Fatalf("replica: %v", err)
 	}
-	srv := httptest.NewServer(checkContract(e.t, a.handler))
+	srv := httptest.NewServer(checkContract(e.t, a.Handler()))
 	e.t.Cleanup(func() {
 		srv.Close()
-		a.store.Close()
+		a.Store().Close()
 	})
 	return srv.URL
 }

@@ -225,7 +225,7 @@ func TestClientSecretsAreStoredHashed(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		_, sec := e.createClient(e.adminToken(), []string{"graphql"}, "")
 		var n int64
-		db := e.app.store
+		db := e.app.Store()
 		for _, s := range []string{sec, testAdminSecret} {
 			if err := db.RawScan(context.Background(), &n, "SELECT count(*) FROM integration_clients WHERE secret_hash = ? OR scopes = ? OR name = ?", s, s, s); err != nil {
 				t.Fatal(err)

@@ -16,16 +16,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"gatehouse/app"
 	"gatehouse/provision"
 	"gatehouse/secret"
 	"gatehouse/store/storetest"
-	"gatehouse/telemetry/reqinfo"
 )
 
 // scrape reads a /metrics endpoint over HTTP and parses the text exposition.
@@ -130,7 +128,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		e.call("GET", "/scim/v2/Users", "not-a-token", nil).must(t, 401)
 
 		// Sign-in: the flow's decision is counted (an unusable identity is an error).
-		if _, err := e.app.svc.SignIn(context.Background(), [16]byte{}, [16]byte{}, provision.Identity{}); err == nil {
+		if _, err := e.app.Service().SignIn(context.Background(), [16]byte{}, [16]byte{}, provision.Identity{}); err == nil {
 			t.Fatal("a sign-in without identifier succeeded")
 		}
 
@@ -206,7 +204,7 @@ func TestMetricsOwnListener(t *testing.T) {
 		t.Fatalf("loadConfig: %+v, %v", c.MetricsAddr, err)
 	}
 	storetest.Each(t, func(t *testing.T, dbURL string) {
-		e := newTestEnv(t, dbURL, func(c *config) { c.MetricsAddr = "127.0.0.1:0" })
+		e := newTestEnv(t, dbURL, func(c *app.Config) { c.MetricsAddr = "127.0.0.1:0" })
 		e.adminToken()
 		resp, err := http.Get(e.URL + "/metrics")
 		if err != nil {
@@ -216,7 +214,7 @@ func TestMetricsOwnListener(t *testing.T) {
 		if resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("main listener: GET /metrics = %d, want 404 when GATEHOUSE_METRICS_ADDR is set", resp.StatusCode)
 		}
-		srv, addr, err := serveMetrics(e.cfg.MetricsAddr, e.app.metrics, slog.New(slog.DiscardHandler))
+		srv, addr, err := serveMetrics(e.cfg.MetricsAddr, e.app.MetricsHandler(), slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +223,7 @@ func TestMetricsOwnListener(t *testing.T) {
 		if got := metricValue(fams, "gatehouse_oauth_tokens_issued_total", "grant_type=client_credentials"); got != 1 {
 			t.Fatalf("tokens issued on the metrics listener = %v, want 1", got)
 		}
-		if _, _, err := serveMetrics(addr.String(), e.app.metrics, slog.New(slog.DiscardHandler)); err == nil {
+		if _, _, err := serveMetrics(addr.String(), e.app.MetricsHandler(), slog.New(slog.DiscardHandler)); err == nil {
 			t.Fatal("a second listener on a taken address started")
 		}
 	})
@@ -274,15 +272,15 @@ func newLoggedTestEnv(t *testing.T, dbURL string) (*testEnv, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
 	srv := httptest.NewUnstartedServer(nil)
-	cfg := config{DatabaseURL: dbURL, PublicURL: "http://" + srv.Listener.Addr().String(), EncryptionKey: secret.NewKey(),
+	cfg := app.Config{DatabaseURL: dbURL, PublicURL: "http://" + srv.Listener.Addr().String(), EncryptionKey: secret.NewKey(),
 		BootstrapClientID: testAdminID, BootstrapClientSecret: testAdminSecret, AllowPrivateNetworks: true}
-	a, err := newApp(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)), io.Discard)
+	a, err := app.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Config.Handler = a.handler
+	srv.Config.Handler = a.Handler()
 	srv.Start()
-	t.Cleanup(func() { srv.Close(); a.close() })
+	t.Cleanup(func() { srv.Close(); a.Close() })
 	return &testEnv{t: t, URL: cfg.PublicURL, app: a, cfg: cfg}, logs
 }
 
@@ -369,29 +367,4 @@ func TestAccessLog(t *testing.T) {
 			}
 		}
 	})
-}
-
-// BenchmarkObserve is the per-request cost of the observing middleware (request id, metrics,
-// access-log record and line) around a handler that authenticates and names an operation.
-func BenchmarkObserve(b *testing.B) {
-	b.Run("log=info", func(b *testing.B) { benchmarkObserve(b, slog.LevelInfo) })
-	b.Run("log=warn", func(b *testing.B) { benchmarkObserve(b, slog.LevelWarn) })
-}
-
-func benchmarkObserve(b *testing.B, level slog.Level) {
-	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: level}))
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /graphql/v1", func(w http.ResponseWriter, r *http.Request) {
-		rec := reqinfo.From(r.Context())
-		rec.SetCaller("ghc_client", uuid.Nil)
-		rec.SetOperation("WhoAmI")
-		w.WriteHeader(200)
-	})
-	h := observe(prometheus.NewRegistry(), log, mux)
-	req := httptest.NewRequest("POST", "/graphql/v1", nil)
-	w := httptest.NewRecorder()
-	b.ReportAllocs()
-	for b.Loop() {
-		h.ServeHTTP(w, req)
-	}
 }

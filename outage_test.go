@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/app"
 	"gatehouse/guard"
 	"gatehouse/store/storetest"
 )
@@ -79,7 +80,7 @@ func TestDatabaseOutageAnswersRetryable503(t *testing.T) {
 	}
 	proxy := newPGProxy(t, u.Host)
 	u.Host = proxy.ln.Addr().String()
-	e := newTestEnv(t, u.String(), func(c *config) {
+	e := newTestEnv(t, u.String(), func(c *app.Config) {
 		c.Guard = guard.Config{RequestTimeout: 2 * time.Second, MaxConcurrent: 8, PriorityConcurrent: 2, QueueTimeout: time.Second}
 	})
 	admin := e.adminToken()

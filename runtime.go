@@ -12,8 +12,8 @@ import (
 	"strconv"
 	"time"
 
+	"gatehouse/app"
 	"gatehouse/guard"
-	"gatehouse/store"
 )
 
 // vars reads and parses the runtime variables of loadConfig, keeping the first error.
@@ -55,7 +55,7 @@ func (v *vars) rate(name string) guard.Rate {
 }
 
 // check returns the first parse error, or a bound that contradicts another.
-func (v *vars) check(c config) error {
+func (v *vars) check(c app.Config) error {
 	if v.first != nil {
 		return v.first
 	}
@@ -63,26 +63,6 @@ func (v *vars) check(c config) error {
 		return fmt.Errorf("GATEHOUSE_REQUEST_TIMEOUT: want a duration above 0 and at most %s (the HTTP write timeout less 5 s), got %s", writeTimeout-5*time.Second, t)
 	}
 	return nil
-}
-
-// databaseMaxConns is the PostgreSQL pool: one connection for every request slot, so that the
-// slots reserved for the token endpoint and /readyz always find a free connection.
-func databaseMaxConns(c config) int {
-	return c.Guard.MaxConcurrent + c.Guard.PriorityConcurrent
-}
-
-// storeOptions are the database bounds of a serving process: the pool, statement_timeout (and
-// SQLite's busy timeout) as a backstop a second after the request deadline, and the wait for a
-// database still starting.
-func storeOptions(c config, log *slog.Logger) store.Options {
-	opt := store.Options{MaxConns: databaseMaxConns(c), Wait: c.DatabaseWait,
-		OnRetry: func(err error, next time.Duration) {
-			log.Warn("database not reachable yet; retrying", "retry_in", next, "err", err)
-		}}
-	if c.Guard.RequestTimeout > 0 {
-		opt.StatementTimeout = c.Guard.RequestTimeout + time.Second
-	}
-	return opt
 }
 
 // serve answers on ln until ctx ends (SIGTERM), then drains: /readyz answers 503 at once and
@@ -164,25 +144,4 @@ func (s *secretFile) Close() error {
 		return nil
 	}
 	return s.f.Close()
-}
-
-// readyz answers 200 while the database answers and the server is not draining.
-func readyz(st *store.Store, g *guard.Guard, log *slog.Logger) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		if g.Draining() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, "shutting down\n")
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := st.Ping(ctx); err != nil {
-			log.WarnContext(ctx, "readyz: database unreachable", "err", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, "database unreachable\n")
-			return
-		}
-		io.WriteString(w, "ok\n")
-	}
 }

@@ -24,6 +24,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"gatehouse/app"
 	"gatehouse/guard"
 	"gatehouse/store/storetest"
 )
@@ -144,7 +145,7 @@ func tokenStatus(t *testing.T, base, id, sec string) (int, string) {
 // right secret works again within a minute.
 func TestTokenEndpointBruteForceIsLimited(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
-		e := newTestEnv(t, dbURL, func(c *config) { c.Guard = defaultGuard(t) })
+		e := newTestEnv(t, dbURL, func(c *app.Config) { c.Guard = defaultGuard(t) })
 		var mu sync.Mutex
 		counts := map[int]int{}
 		retryAfter := ""
@@ -225,7 +226,7 @@ func lockUsers(t *testing.T, dbURL string) (release func()) {
 // committed while every write answered as done is there exactly once.
 func TestLockedTableLongerThanDeadline(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
-		e := newTestEnv(t, dbURL, func(c *config) {
+		e := newTestEnv(t, dbURL, func(c *app.Config) {
 			c.Guard = guard.Config{RequestTimeout: time.Second, MaxConcurrent: 6, PriorityConcurrent: 2, QueueTimeout: 300 * time.Millisecond}
 		})
 		admin := e.adminToken()
@@ -276,7 +277,7 @@ func TestLockedTableLongerThanDeadline(t *testing.T) {
 		for i, a := range answers {
 			email := fmt.Sprintf("locked%d@example.com", i)
 			var n int64
-			if err := e.app.store.RawScan(context.Background(), &n, "SELECT count(*) FROM user_accounts WHERE email = ?", email); err != nil {
+			if err := e.app.Store().RawScan(context.Background(), &n, "SELECT count(*) FROM user_accounts WHERE email = ?", email); err != nil {
 				t.Fatal(err)
 			}
 			switch {
@@ -434,12 +435,12 @@ func TestSecretsAtStart(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	path := filepath.Join(dir, "bootstrap.txt")
 	out := bootstrapOutput(path, log)
-	cfg := config{DatabaseURL: "sqlite:" + filepath.Join(dir, "data", "g.db"), PublicURL: "http://localhost:8080"}
-	a, err := newApp(context.Background(), cfg, log, out)
+	cfg := app.Config{DatabaseURL: "sqlite:" + filepath.Join(dir, "data", "g.db"), PublicURL: "http://localhost:8080"}
+	a, err := app.New(context.Background(), cfg, log, out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.store.Close()
+	a.Store().Close()
 	out.(*secretFile).Close()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -470,7 +471,7 @@ func regexpFind(t *testing.T, re, s string) string {
 // its own error shape; another token or client is not affected.
 func TestSurfaceRateLimits(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
-		e := newTestEnv(t, dbURL, func(c *config) {
+		e := newTestEnv(t, dbURL, func(c *app.Config) {
 			c.Guard = defaultGuard(t)
 			c.Guard.SCIM = guard.Rate{N: 5, Per: time.Minute}
 			c.Guard.GraphQL = guard.Rate{N: 5, Per: time.Minute}

@@ -62,7 +62,7 @@ func newSAMLWorld(t *testing.T, e *testEnv) *samlWorld {
 // setStatus sets the connection's status directly in the store.
 func (w *samlWorld) setStatus(t *testing.T, status models.ConnectionStatus) {
 	t.Helper()
-	ctx, st := context.Background(), w.e.app.store
+	ctx, st := context.Background(), w.e.app.Store()
 	var wss []string
 	id := uuid.MustParse(w.conn)
 	if err := st.RawScan(ctx, &wss, "SELECT workspace_id FROM connections WHERE id = ?", id); err != nil || len(wss) != 1 {
@@ -155,7 +155,7 @@ func (w *samlWorld) exchange(t *testing.T, code, verifier string) map[string]any
 func (w *samlWorld) count(t *testing.T, table string) int {
 	t.Helper()
 	var n int
-	if err := w.e.app.store.RawScan(context.Background(), &n, "SELECT count(*) FROM "+table); err != nil {
+	if err := w.e.app.Store().RawScan(context.Background(), &n, "SELECT count(*) FROM "+table); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -240,7 +240,7 @@ func TestSAMLSignInRefusals(t *testing.T) {
 			t.Fatalf("replay on the replica: %v", q)
 		}
 		var causes []string
-		if err := e.app.store.RawScan(context.Background(), &causes, "SELECT cause FROM sign_in_events WHERE outcome = 'failed'"); err != nil {
+		if err := e.app.Store().RawScan(context.Background(), &causes, "SELECT cause FROM sign_in_events WHERE outcome = 'failed'"); err != nil {
 			t.Fatal(err)
 		}
 		if len(causes) != 1 || !strings.Contains(causes[0], "replay") {
@@ -337,7 +337,7 @@ func TestSAMLConnectionDeletedDuringSignIn(t *testing.T) {
 			t.Fatalf("connection deleted during the sign-in: %v", q)
 		}
 		var causes []string
-		if err := e.app.store.RawScan(context.Background(), &causes, "SELECT cause FROM sign_in_events WHERE outcome = 'failed'"); err != nil {
+		if err := e.app.Store().RawScan(context.Background(), &causes, "SELECT cause FROM sign_in_events WHERE outcome = 'failed'"); err != nil {
 			t.Fatal(err)
 		}
 		if len(causes) != 1 || !strings.Contains(causes[0], "connection was deleted") {

@@ -17,19 +17,19 @@ func TestScimActivityRetention(t *testing.T) {
 		old := e.scimUser(tok, map[string]any{"userName": "old"})
 		e.scimUser(tok, map[string]any{"userName": "new"})
 		var n []int
-		if err := e.app.store.RawScan(context.Background(), &n, "UPDATE scim_activities SET created_at = ? WHERE resource_id = ?",
+		if err := e.app.Store().RawScan(context.Background(), &n, "UPDATE scim_activities SET created_at = ? WHERE resource_id = ?",
 			time.Now().Add(-91*24*time.Hour).UTC(), old); err != nil {
 			t.Fatal(err)
 		}
 		// A retention that is not positive would delete everything: refused.
-		if _, err := e.app.svc.PruneScimActivities(context.Background(), 0); err == nil {
+		if _, err := e.app.Service().PruneScimActivities(context.Background(), 0); err == nil {
 			t.Fatal("a zero retention was accepted")
 		}
 		// The server's pruner prunes at start.
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() {
-			pruneScimActivities(ctx, e.app.svc, 90*24*time.Hour, slog.New(slog.DiscardHandler))
+			e.app.Maintain(ctx, 90*24*time.Hour, slog.New(slog.DiscardHandler))
 			close(done)
 		}()
 		var r *apiResponse
@@ -44,7 +44,7 @@ func TestScimActivityRetention(t *testing.T) {
 		if get(r.Body, "total") != 1.0 || str(r.Body, "activities", 0, "details", "userName") != "new" {
 			t.Fatalf("after prune: %s", r.Raw)
 		}
-		if deleted, err := e.app.svc.PruneScimActivities(context.Background(), 90*24*time.Hour); err != nil || deleted != 0 {
+		if deleted, err := e.app.Service().PruneScimActivities(context.Background(), 90*24*time.Hour); err != nil || deleted != 0 {
 			t.Fatalf("second prune: %d, %v", deleted, err)
 		}
 	})
@@ -104,10 +104,10 @@ func TestScimStatisticsCounters(t *testing.T) {
 		}
 		// A row written behind the store's back drifts the counter until reconciliation.
 		var n []int
-		if err := e.app.store.RawScan(context.Background(), &n, "DELETE FROM user_accounts WHERE id = ?", ids[1]); err != nil {
+		if err := e.app.Store().RawScan(context.Background(), &n, "DELETE FROM user_accounts WHERE id = ?", ids[1]); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.app.svc.ReconcileScimCounts(context.Background()); err != nil {
+		if err := e.app.Service().ReconcileScimCounts(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		if u, g := stats(); u != 1 || g != 1 {
@@ -124,14 +124,14 @@ func TestScimStatisticsDayWindow(t *testing.T) {
 		tok, _ := e.scimToken(admin, allScopes("idp"))
 		e.call("GET", "/scim/v2/Users/nope", tok, nil).must(t, 404) // one error now
 		var ws []struct{ WorkspaceID string }
-		if err := e.app.store.RawScan(context.Background(), &ws, "SELECT workspace_id FROM scim_activities"); err != nil || len(ws) != 1 {
+		if err := e.app.Store().RawScan(context.Background(), &ws, "SELECT workspace_id FROM scim_activities"); err != nil || len(ws) != 1 {
 			t.Fatalf("%v %v", ws, err)
 		}
 		since := time.Now().UTC().Add(-24 * time.Hour)
 		edge := since.Add(since.Truncate(time.Hour).Add(time.Hour).Sub(since) / 2) // inside the partial oldest hour
 		var n []int
 		for i, at := range []time.Time{edge, since.Add(-time.Hour)} {
-			if err := e.app.store.RawScan(context.Background(), &n, `INSERT INTO scim_activities (id, workspace_id, operation, resource_type,
+			if err := e.app.Store().RawScan(context.Background(), &n, `INSERT INTO scim_activities (id, workspace_id, operation, resource_type,
 				resource_id, status, error_message, details, created_at) VALUES (?, ?, 'create', 'user', '', 'error', 'old', '{}', ?)`,
 				[]string{"0190c7e5-0000-7000-8000-0000000000a1", "0190c7e5-0000-7000-8000-0000000000a2"}[i], ws[0].WorkspaceID, at); err != nil {
 				t.Fatal(err)
@@ -181,7 +181,7 @@ func TestScimActivityFilters(t *testing.T) {
 				continue
 			}
 			var n []int
-			if err := e.app.store.RawScan(context.Background(), &n, "UPDATE scim_activities SET created_at = ? WHERE id = ?", at, id); err != nil {
+			if err := e.app.Store().RawScan(context.Background(), &n, "UPDATE scim_activities SET created_at = ? WHERE id = ?", at, id); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -111,7 +111,7 @@ func TestScimDeactivation(t *testing.T) {
 
 		// An account without a userName is the general path's to refuse.
 		var n []int
-		if err := e.app.store.RawScan(context.Background(), &n, "UPDATE user_accounts SET user_name = '', user_name_key = '' WHERE id = ? RETURNING 1", graphql); err != nil || len(n) != 1 {
+		if err := e.app.Store().RawScan(context.Background(), &n, "UPDATE user_accounts SET user_name = '', user_name_key = '' WHERE id = ? RETURNING 1", graphql); err != nil || len(n) != 1 {
 			t.Fatalf("clear userName: %v %v", n, err)
 		}
 		if r := e.call("PATCH", "/scim/v2/Users/"+graphql, tok, forms[0]); r.Status != 400 || str(r.Body, "scimType") != "invalidValue" {

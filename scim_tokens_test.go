@@ -161,7 +161,7 @@ func TestScimTokensREST(t *testing.T) {
 func (e *testEnv) setTokenExpiry(id string, at time.Time) {
 	e.t.Helper()
 	var n []int
-	if err := e.app.store.RawScan(context.Background(), &n, "UPDATE scim_tokens SET expires_at = ? WHERE id = ?", at.UTC(), id); err != nil {
+	if err := e.app.Store().RawScan(context.Background(), &n, "UPDATE scim_tokens SET expires_at = ? WHERE id = ?", at.UTC(), id); err != nil {
 		e.t.Fatalf("set expiry: %v", err)
 	}
 }
@@ -324,13 +324,13 @@ func TestScimIdentityAndSignIn(t *testing.T) {
 			oidcConfig: {issuerUrl: "https://login.example.com/tenant/v2.0", clientId: "client", clientSecret: "secret"}}) { connection { id } errors { message } } }`, nil)
 		connID := str(d, "createConnection", "connection", "id")
 		var n []int
-		if err := e.app.store.RawScan(ctx, &n, "UPDATE connections SET status = 'active' WHERE id = ? RETURNING 1", connID); err != nil || len(n) != 1 {
+		if err := e.app.Store().RawScan(ctx, &n, "UPDATE connections SET status = 'active' WHERE id = ? RETURNING 1", connID); err != nil || len(n) != 1 {
 			t.Fatalf("activate: %v %v", n, err) // activation's test-and-verify lifecycle is covered in sso_test.go
 		}
 		conn := uuid.MustParse(connID)
 		plain, _ := e.scimToken(admin, map[string]any{"name": "Okta", "connectionId": connID})
 		signIn := func(identifier, email string) (*provision.SignInResult, error) {
-			return e.app.svc.SignIn(ctx, brand, conn, provision.Identity{Identifier: identifier, Email: email, FirstName: "Pat", LastName: "Doe"})
+			return e.app.Service().SignIn(ctx, brand, conn, provision.Identity{Identifier: identifier, Email: email, FirstName: "Pat", LastName: "Doe"})
 		}
 
 		r := e.call("POST", "/scim/v2/Users", plain, map[string]any{"userName": "pat@example.com", "active": true,

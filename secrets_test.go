@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"gatehouse/app"
 	"gatehouse/secret"
 	"gatehouse/store/storetest"
 )
@@ -50,16 +51,16 @@ func TestSecretsNeverLeak(t *testing.T) {
 		var logMu sync.Mutex
 		log := slog.New(slog.NewJSONHandler(lockedWriter{&logs, &logMu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		srv := httptest.NewUnstartedServer(nil)
-		cfg := config{DatabaseURL: dbURL, PublicURL: "http://" + srv.Listener.Addr().String(), EncryptionKey: secret.NewKey(),
+		cfg := app.Config{DatabaseURL: dbURL, PublicURL: "http://" + srv.Listener.Addr().String(), EncryptionKey: secret.NewKey(),
 			BootstrapClientID: testAdminID, BootstrapClientSecret: testAdminSecret, AllowPrivateNetworks: true,
 			Guard: defaultGuard(t)}
-		a, err := newApp(context.Background(), cfg, log, io.Discard)
+		a, err := app.New(context.Background(), cfg, log, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv.Config.Handler = a.handler
+		srv.Config.Handler = a.Handler()
 		srv.Start()
-		t.Cleanup(func() { srv.Close(); a.store.Close() })
+		t.Cleanup(func() { srv.Close(); a.Store().Close() })
 		e := &testEnv{t: t, URL: cfg.PublicURL, app: a, cfg: cfg}
 		rec := &recorder{next: http.DefaultTransport}
 		saved := http.DefaultClient.Transport

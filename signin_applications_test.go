@@ -23,7 +23,7 @@ func TestApplications(t *testing.T) {
 				t.Fatalf("createApplication: %v", d)
 			}
 			var hash string
-			if err := e.app.store.RawScan(t.Context(), &hash, "SELECT secret_hash FROM applications WHERE client_id = ?", str(a, "clientId")); err != nil {
+			if err := e.app.Store().RawScan(t.Context(), &hash, "SELECT secret_hash FROM applications WHERE client_id = ?", str(a, "clientId")); err != nil {
 				t.Fatal(err)
 			}
 			if hash == "" || strings.Contains(hash, sec) {

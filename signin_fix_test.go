@@ -24,7 +24,7 @@ import (
 // same text on SQLite and PostgreSQL).
 func (e *testEnv) execSQL(t *testing.T, stmt string) {
 	t.Helper()
-	if _, err := e.app.store.DB().ExecContext(context.Background(), stmt); err != nil {
+	if _, err := e.app.Store().DB().ExecContext(context.Background(), stmt); err != nil {
 		t.Fatalf("%s: %v", stmt, err)
 	}
 }
@@ -115,7 +115,7 @@ func TestSAMLSignInResponseChecks(t *testing.T) {
 					t.Fatalf("%s: %v", c.name, q)
 				}
 				var causes []string
-				if err := e.app.store.RawScan(context.Background(), &causes, "SELECT cause FROM sign_in_events WHERE outcome = 'failed' ORDER BY created_at DESC"); err != nil {
+				if err := e.app.Store().RawScan(context.Background(), &causes, "SELECT cause FROM sign_in_events WHERE outcome = 'failed' ORDER BY created_at DESC"); err != nil {
 					t.Fatal(err)
 				}
 				if len(causes) == 0 || !strings.Contains(causes[0], c.cause) {
@@ -162,7 +162,7 @@ func TestSignInRefreshKeepsEmailOffVerifiedDomains(t *testing.T) {
 		emailOf := func() string {
 			t.Helper()
 			var es []string
-			if err := e.app.store.RawScan(context.Background(), &es, "SELECT email FROM user_accounts WHERE first_name <> ''"); err != nil || len(es) != 1 {
+			if err := e.app.Store().RawScan(context.Background(), &es, "SELECT email FROM user_accounts WHERE first_name <> ''"); err != nil || len(es) != 1 {
 				t.Fatalf("accounts: %v %v", es, err)
 			}
 			return es[0]
@@ -181,7 +181,7 @@ func TestSignInRefreshKeepsEmailOffVerifiedDomains(t *testing.T) {
 			t.Fatalf("email moved to an unverified domain: %s", got)
 		}
 		var names []string
-		_ = e.app.store.RawScan(context.Background(), &names, "SELECT first_name FROM user_accounts WHERE first_name <> ''")
+		_ = e.app.Store().RawScan(context.Background(), &names, "SELECT first_name FROM user_accounts WHERE first_name <> ''")
 		if len(names) != 1 || names[0] != "Rita-Mae" {
 			t.Fatalf("names did not refresh: %v", names)
 		}
@@ -357,7 +357,7 @@ func TestSignInIdPBodiesLimited(t *testing.T) {
 			t.Fatalf("a 2 MiB userinfo: %+v", r.query)
 		}
 		var causes []string
-		if err := e.app.store.RawScan(context.Background(), &causes, "SELECT cause FROM sign_in_events WHERE outcome = 'failed'"); err != nil ||
+		if err := e.app.Store().RawScan(context.Background(), &causes, "SELECT cause FROM sign_in_events WHERE outcome = 'failed'"); err != nil ||
 			len(causes) != 1 || !strings.Contains(causes[0], "too large") {
 			t.Fatalf("causes: %v %v", causes, err)
 		}

@@ -218,7 +218,7 @@ func newSignInWorld(t *testing.T, e *testEnv, idp *testIdP) *signInWorld {
 // activate makes a connection active with a verified (primary) domain, directly in the store:
 // the test-and-verify lifecycle has its own tests.
 func (w *signInWorld) activate(connID, domain string) {
-	t, ctx, st := w.e.t, context.Background(), w.e.app.store
+	t, ctx, st := w.e.t, context.Background(), w.e.app.Store()
 	t.Helper()
 	var wsText string
 	id := uuid.MustParse(connID)

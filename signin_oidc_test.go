@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"gatehouse/app"
 	"gatehouse/store/storetest"
 )
 
@@ -293,7 +294,7 @@ func TestSignInCookieAttributes(t *testing.T) {
 	idp := newTestIdP(t)
 	for _, https := range []bool{false, true} {
 		storetest.Each(t, func(t *testing.T, dbURL string) {
-			e := newTestEnv(t, dbURL, func(c *config) {
+			e := newTestEnv(t, dbURL, func(c *app.Config) {
 				if https {
 					c.PublicURL = "https://gatehouse.example"
 				}

@@ -23,6 +23,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/miekg/dns"
 
+	"gatehouse/app"
 	"gatehouse/models"
 	"gatehouse/store/storetest"
 )
@@ -95,7 +96,7 @@ func (w *ssoWorld) setTXT(name string, values ...string) {
 	w.txt[dns.Fqdn(name)] = values
 }
 
-func newSSOWorld(t *testing.T) (*ssoWorld, func(*config)) {
+func newSSOWorld(t *testing.T) (*ssoWorld, func(*app.Config)) {
 	w := &ssoWorld{txt: map[string][]string{}}
 	k, _ := rsa.GenerateKey(rand.Reader, 2048)
 	jwks := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &k.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}}
@@ -160,19 +161,19 @@ func newSSOWorld(t *testing.T) (*ssoWorld, func(*config)) {
 
 	pool := x509.NewCertPool()
 	pool.AddCert(w.tlsSrv.Certificate())
-	return w, func(c *config) {
+	return w, func(c *app.Config) {
 		c.DNSServer = pc.LocalAddr().String()
-		c.testRootCAs = pool
+		c.TestRootCAs = pool
 		// httptest's certificate is for example.com: the https-file check of example.com
 		// reaches the TLS test server.
-		c.testConnectTo = map[string]string{"example.com:443": w.tlsSrv.Listener.Addr().String(),
+		c.TestConnectTo = map[string]string{"example.com:443": w.tlsSrv.Listener.Addr().String(),
 			"b.example.org:443": w.tlsSrv.Listener.Addr().String()}
-		c.testNetworkTimeout = 2 * time.Second
+		c.TestNetworkTimeout = 2 * time.Second
 	}
 }
 
 // eachDBWith is eachDB with a configuration change.
-func eachDBWith(t *testing.T, mod func(*config), fn func(t *testing.T, e *testEnv)) {
+func eachDBWith(t *testing.T, mod func(*app.Config), fn func(t *testing.T, e *testEnv)) {
 	t.Helper()
 	for _, d := range storetest.Dialects() {
 		t.Run(d, func(t *testing.T) { fn(t, newTestEnv(t, storetest.URL(t, d), mod)) })
@@ -357,7 +358,7 @@ func TestSSOConnectionLifecycleREST(t *testing.T) {
 			t.Fatalf("update: %s", res.Raw)
 		}
 		var rows []models.Connection
-		if err := e.app.store.RawScan(context.Background(), &rows, "SELECT * FROM connections WHERE id = ?", id); err != nil {
+		if err := e.app.Store().RawScan(context.Background(), &rows, "SELECT * FROM connections WHERE id = ?", id); err != nil {
 			t.Fatal(err)
 		}
 		if len(rows) != 1 || bytes.Contains(rows[0].OIDCClientSecretEnc, []byte("new-rotated-secret")) || len(rows[0].OIDCClientSecretEnc) == 0 {
@@ -508,7 +509,7 @@ func TestSSOSAMLAndMetadataREST(t *testing.T) {
 		var keys []struct {
 			PrivateKeyEnc []byte
 		}
-		if err := e.app.store.RawScan(context.Background(), &keys, "SELECT private_key_enc FROM saml_sp_keys"); err != nil {
+		if err := e.app.Store().RawScan(context.Background(), &keys, "SELECT private_key_enc FROM saml_sp_keys"); err != nil {
 			t.Fatal(err)
 		}
 		if len(keys) != 1 {
@@ -794,7 +795,7 @@ func TestSSOGraphQL(t *testing.T) {
 // with private networks not allowed the guard refuses a loopback issuer.
 func TestSSOBoundsAndGuard(t *testing.T) {
 	w, mod := newSSOWorld(t)
-	short := func(c *config) { mod(c); c.testNetworkTimeout = 300 * time.Millisecond }
+	short := func(c *app.Config) { mod(c); c.TestNetworkTimeout = 300 * time.Millisecond }
 	t.Run("slow IdP", func(t *testing.T) {
 		eachDBWith(t, short, func(t *testing.T, e *testEnv) {
 			tok := e.adminToken()
@@ -810,7 +811,7 @@ func TestSSOBoundsAndGuard(t *testing.T) {
 			}
 		})
 	})
-	guarded := func(c *config) { mod(c); c.AllowPrivateNetworks = false }
+	guarded := func(c *app.Config) { mod(c); c.AllowPrivateNetworks = false }
 	t.Run("guard on", func(t *testing.T) {
 		eachDBWith(t, guarded, func(t *testing.T, e *testEnv) {
 			tok := e.adminToken()

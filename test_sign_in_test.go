@@ -77,7 +77,7 @@ func TestSAMLTestSignIn(t *testing.T) {
 			t.Fatalf("GraphQL testSignIn: %v", d)
 		}
 		var tests []bool
-		if err := e.app.store.RawScan(t.Context(), &tests, "SELECT test FROM sign_in_events WHERE outcome = 'provisioned'"); err != nil || len(tests) != 1 || !tests[0] {
+		if err := e.app.Store().RawScan(t.Context(), &tests, "SELECT test FROM sign_in_events WHERE outcome = 'provisioned'"); err != nil || len(tests) != 1 || !tests[0] {
 			t.Fatalf("test event: %v %v", tests, err)
 		}
 		// The URL, opened again in the browser that ran the test, shows the result; it does
@@ -93,7 +93,7 @@ func TestSAMLTestSignIn(t *testing.T) {
 			}
 		}
 		var kept []string
-		if err := e.app.store.RawScan(t.Context(), &kept, "SELECT redirect_uri FROM sign_in_flows WHERE test"); err != nil || len(kept) == 0 {
+		if err := e.app.Store().RawScan(t.Context(), &kept, "SELECT redirect_uri FROM sign_in_flows WHERE test"); err != nil || len(kept) == 0 {
 			t.Fatalf("test flows: %v %v", kept, err)
 		}
 		for _, r := range kept {
@@ -175,7 +175,7 @@ func TestOIDCTestSignIn(t *testing.T) {
 			t.Fatalf("a test sign-in wrote rows: %v → %v", before, after)
 		}
 		var creds int
-		if err := e.app.store.RawScan(t.Context(), &creds, "SELECT count(*) FROM credentials"); err != nil || creds != 0 {
+		if err := e.app.Store().RawScan(t.Context(), &creds, "SELECT count(*) FROM credentials"); err != nil || creds != 0 {
 			t.Fatalf("credentials: %d %v", creds, err)
 		}
 
@@ -186,7 +186,7 @@ func TestOIDCTestSignIn(t *testing.T) {
 		}
 		profile := func() string {
 			var rows []string
-			if err := e.app.store.RawScan(t.Context(), &rows, "SELECT first_name || ' ' || last_name || ' ' || CAST(version AS text) FROM user_accounts WHERE email = 'ida@example.com'"); err != nil || len(rows) != 1 {
+			if err := e.app.Store().RawScan(t.Context(), &rows, "SELECT first_name || ' ' || last_name || ' ' || CAST(version AS text) FROM user_accounts WHERE email = 'ida@example.com'"); err != nil || len(rows) != 1 {
 				t.Fatalf("ida: %v %v", rows, err)
 			}
 			return rows[0]

@@ -94,10 +94,10 @@ func TestTracingExportsRequestAndDatabaseSpans(t *testing.T) {
 		rcv := newOTLPReceiver(t)
 		t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL)
 		e, logs := newLoggedTestEnv(t, dbURL)
-		if e.app.tracing == nil {
+		if e.app.Tracing() == nil {
 			t.Fatal("OTEL_EXPORTER_OTLP_ENDPOINT is set but tracing is off")
 		}
-		t.Cleanup(func() { e.app.tracing.Shutdown(context.Background()) })
+		t.Cleanup(func() { e.app.Tracing().Shutdown(context.Background()) })
 		admin := e.adminToken()
 
 		// The caller propagates its trace (W3C traceparent); the server continues it.
@@ -119,7 +119,7 @@ func TestTracingExportsRequestAndDatabaseSpans(t *testing.T) {
 		if resp, err := http.Get(e.URL + "/healthz"); err == nil {
 			resp.Body.Close()
 		}
-		if err := e.app.tracing.Flush(context.Background()); err != nil {
+		if err := e.app.Tracing().Flush(context.Background()); err != nil {
 			t.Fatalf("flush: %v", err)
 		}
 
@@ -195,15 +195,15 @@ func TestTracingOffByDefault(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
 	e := newTestEnv(t, "sqlite:"+t.TempDir()+"/off.db")
-	if e.app.tracing != nil {
+	if e.app.Tracing() != nil {
 		t.Fatal("tracing is on without an OTLP endpoint")
 	}
 	// No wrapping at all: the pool talks to the driver directly.
-	if d := fmt.Sprintf("%T", e.app.store.DB().Driver()); strings.Contains(d, "otelsql") {
+	if d := fmt.Sprintf("%T", e.app.Store().DB().Driver()); strings.Contains(d, "otelsql") {
 		t.Fatalf("the database driver is wrapped (%s) with tracing off", d)
 	}
-	if _, ok := e.app.handler.(http.HandlerFunc); !ok {
-		t.Fatalf("the handler is wrapped (%T) with tracing off", e.app.handler)
+	if _, ok := e.app.Handler().(http.HandlerFunc); !ok {
+		t.Fatalf("the handler is wrapped (%T) with tracing off", e.app.Handler())
 	}
 }
 

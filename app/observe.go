@@ -1,7 +1,6 @@
-package main
+package app
 
 import (
-	"context"
 	"log/slog"
 	"net"
 	"net/http"
@@ -104,38 +103,6 @@ func remoteIP(addr string) string {
 		return host
 	}
 	return addr
-}
-
-// serveMetrics serves /metrics on its own listener (GATEHOUSE_METRICS_ADDR), so that the
-// metrics can stay on an internal network while the main listener faces the internet. It
-// listens before returning, so that a bad address fails the start.
-func serveMetrics(addr string, metrics http.Handler, log *slog.Logger) (*http.Server, net.Addr, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, nil, err
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	go func() {
-		if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
-			log.Error("metrics listener", "err", err)
-		}
-	}()
-	log.Info("metrics listener", "addr", ln.Addr().String())
-	return srv, ln.Addr(), nil
-}
-
-// close releases what newApp acquired: it exports the spans still buffered, then closes the
-// database.
-func (a *app) close() {
-	if a.tracing != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = a.tracing.Shutdown(ctx)
-	}
-	a.store.Close()
 }
 
 // logPath is the request path as logged: the path of a test sign-in's URL carries its token (a
