@@ -24,10 +24,10 @@ import (
 
 // get fetches path from the test server without a token.
 func (e *testEnv) getPublic(path string) (*http.Response, []byte) {
-	e.t.Helper()
+	e.T.Helper()
 	resp, err := http.Get(e.URL + path)
 	if err != nil {
-		e.t.Fatalf("GET %s: %v", path, err)
+		e.T.Fatalf("GET %s: %v", path, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
@@ -106,7 +106,7 @@ func TestOpenAPIDocumentServed(t *testing.T) {
 func TestAPIDocsInBrowser(t *testing.T) {
 	b := newBrowserTab(t, 1280, 1600, 90*time.Second)
 	e := newTestEnv(t, storetest.URL(t, "sqlite"))
-	token := e.adminToken()
+	token := e.AdminToken()
 	ctx := b.ctx
 
 	var mu sync.Mutex

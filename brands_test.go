@@ -42,36 +42,36 @@ func seedWith(req, brandID, idpID, accountID string) string {
 }
 
 func (e *testEnv) createBrand(token, name string) string {
-	e.t.Helper()
-	d := e.mustGQL(token, `mutation($n: String!) { createBrand(input: {name: $n}) { brand { id name slug } errors { label message } } }`,
+	e.T.Helper()
+	d := e.MustGQL(token, `mutation($n: String!) { createBrand(input: {name: $n}) { brand { id name slug } errors { label message } } }`,
 		map[string]any{"n": name})
-	if errs := payloadErrors(e.t, d, "createBrand"); len(errs) > 0 {
-		e.t.Fatalf("createBrand: %v", errs)
+	if errs := payloadErrors(e.T, d, "createBrand"); len(errs) > 0 {
+		e.T.Fatalf("createBrand: %v", errs)
 	}
 	return str(d, "createBrand", "brand", "id")
 }
 
 func (e *testEnv) createCompany(token, name string) string {
-	e.t.Helper()
-	d := e.mustGQL(token, `mutation($n: String!) { createCompany(input: {name: $n}) { company { id } errors { label message } } }`,
+	e.T.Helper()
+	d := e.MustGQL(token, `mutation($n: String!) { createCompany(input: {name: $n}) { company { id } errors { label message } } }`,
 		map[string]any{"n": name})
-	if errs := payloadErrors(e.t, d, "createCompany"); len(errs) > 0 {
-		e.t.Fatalf("createCompany: %v", errs)
+	if errs := payloadErrors(e.T, d, "createCompany"); len(errs) > 0 {
+		e.T.Fatalf("createCompany: %v", errs)
 	}
 	return str(d, "createCompany", "company", "id")
 }
 
 // createAccount creates a COMPANY account when companyID is set, else an INDIVIDUAL one.
 func (e *testEnv) createAccount(token, name, companyID string) string {
-	e.t.Helper()
+	e.T.Helper()
 	in := map[string]any{"name": name, "type": "INDIVIDUAL"}
 	if companyID != "" {
 		in["type"], in["companyId"] = "COMPANY", companyID
 	}
-	d := e.mustGQL(token, `mutation($in: CreateAccountInput!) { createAccount(input: $in) { account { id } errors { label message } } }`,
+	d := e.MustGQL(token, `mutation($in: CreateAccountInput!) { createAccount(input: $in) { account { id } errors { label message } } }`,
 		map[string]any{"in": in})
-	if errs := payloadErrors(e.t, d, "createAccount"); len(errs) > 0 {
-		e.t.Fatalf("createAccount: %v", errs)
+	if errs := payloadErrors(e.T, d, "createAccount"); len(errs) > 0 {
+		e.T.Fatalf("createAccount: %v", errs)
 	}
 	return str(d, "createAccount", "account", "id")
 }
@@ -99,14 +99,14 @@ const brandConfigsQuery = `query($id: ID!) { brand(id: $id) { id identityProvide
 
 func TestIdentityProviderConfigurationSeed(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		tok := e.adminToken()
+		tok := e.AdminToken()
 
 		t.Run("verbatim with FIXME placeholders: payload errors, never a top-level error", func(t *testing.T) {
 			for _, req := range []struct{ q, field string }{
 				{seedCreateIdPConfiguration, "createIdentityProviderConfiguration"},
 				{seedUpdateIdPConfiguration, "updateIdentityProviderConfiguration"},
 			} {
-				d := e.mustGQL(tok, req.q, nil)
+				d := e.MustGQL(tok, req.q, nil)
 				p, labels := brandsPayload(t, d, req.field)
 				if got := strings.Join(labels, ","); got != "brandId,identityProviderId,defaultAccountId" {
 					t.Fatalf("%s: labels %q, payload %v", req.field, got, p)
@@ -123,18 +123,18 @@ func TestIdentityProviderConfigurationSeed(t *testing.T) {
 		})
 
 		brand := e.createBrand(tok, "Learning Portal")
-		idp := e.createOIDCConnection(tok, "Contoso Entra", "microsoft")
+		idp := e.CreateOIDCConnection(tok, "Contoso Entra", "microsoft")
 		acme := e.createCompany(tok, "Acme")
 		defaultAcc := e.createAccount(tok, "Acme Learners", acme)
 		other := e.createAccount(tok, "Walk-ins", "")
 
 		t.Run("create with real ids, read back", func(t *testing.T) {
-			d := e.mustGQL(tok, seedWith(seedCreateIdPConfiguration, brand, idp, defaultAcc), nil)
+			d := e.MustGQL(tok, seedWith(seedCreateIdPConfiguration, brand, idp, defaultAcc), nil)
 			p, labels := brandsPayload(t, d, "createIdentityProviderConfiguration")
 			if len(labels) != 0 || str(p, "brand", "id") != brand {
 				t.Fatalf("create: %v", p)
 			}
-			d = e.mustGQL(tok, brandConfigsQuery, map[string]any{"id": brand})
+			d = e.MustGQL(tok, brandConfigsQuery, map[string]any{"id": brand})
 			cfgs := get(d, "brand", "identityProviderConfigurations").([]any)
 			if len(cfgs) != 1 {
 				t.Fatalf("configurations: %v", cfgs)
@@ -149,7 +149,7 @@ func TestIdentityProviderConfigurationSeed(t *testing.T) {
 
 		t.Run("brands list their configurations (batched)", func(t *testing.T) {
 			e.createBrand(tok, "Second Portal")
-			d := e.mustGQL(tok, `{ brands { nodes { name identityProviderConfigurations { identityProvider { slug } defaultAccount { name } } } } }`, nil)
+			d := e.MustGQL(tok, `{ brands { nodes { name identityProviderConfigurations { identityProvider { slug } defaultAccount { name } } } } }`, nil)
 			got := fmt.Sprint(get(d, "brands", "nodes"))
 			want := "[map[identityProviderConfigurations:[map[defaultAccount:map[name:Acme Learners] identityProvider:map[slug:microsoft]]] name:Learning Portal] map[identityProviderConfigurations:[] name:Second Portal]]"
 			if got != want {
@@ -158,29 +158,29 @@ func TestIdentityProviderConfigurationSeed(t *testing.T) {
 		})
 
 		t.Run("create on an existing configuration is an error, nothing changed", func(t *testing.T) {
-			d := e.mustGQL(tok, seedWith(seedCreateIdPConfiguration, brand, idp, other), nil)
+			d := e.MustGQL(tok, seedWith(seedCreateIdPConfiguration, brand, idp, other), nil)
 			p, labels := brandsPayload(t, d, "createIdentityProviderConfiguration")
 			if strings.Join(labels, ",") != "identityProviderId" || p["brand"] != nil {
 				t.Fatalf("create twice: %v", p)
 			}
-			d = e.mustGQL(tok, brandConfigsQuery, map[string]any{"id": brand})
+			d = e.MustGQL(tok, brandConfigsQuery, map[string]any{"id": brand})
 			if got := str(d, "brand", "identityProviderConfigurations", 0, "defaultAccount", "id"); got != defaultAcc {
 				t.Fatalf("default account changed to %s", got)
 			}
 		})
 
 		t.Run("update with real ids", func(t *testing.T) {
-			d := e.mustGQL(tok, seedWith(seedUpdateIdPConfiguration, brand, idp, other), nil)
+			d := e.MustGQL(tok, seedWith(seedUpdateIdPConfiguration, brand, idp, other), nil)
 			p, labels := brandsPayload(t, d, "updateIdentityProviderConfiguration")
 			if len(labels) != 0 || str(p, "brand", "id") != brand {
 				t.Fatalf("update: %v", p)
 			}
-			d = e.mustGQL(tok, brandConfigsQuery, map[string]any{"id": brand})
+			d = e.MustGQL(tok, brandConfigsQuery, map[string]any{"id": brand})
 			if got := str(d, "brand", "identityProviderConfigurations", 0, "defaultAccount", "id"); got != other {
 				t.Fatalf("default account = %s, want %s", got, other)
 			}
 			// Omitted fields stay; an explicit null clears the default account; companyClaim changes.
-			d = e.mustGQL(tok, `mutation($b: ID!, $i: ID!) { brands { updateIdentityProviderConfiguration(input: {
+			d = e.MustGQL(tok, `mutation($b: ID!, $i: ID!) { brands { updateIdentityProviderConfiguration(input: {
 				brandId: $b, identityProviderId: $i, defaultAccountId: null, companyClaim: "organization" }) {
 				identityProviderConfiguration { autoProvisionLearners defaultAccount { id } companyClaim } errors { label } } } }`,
 				map[string]any{"b": brand, "i": idp})
@@ -188,7 +188,7 @@ func TestIdentityProviderConfigurationSeed(t *testing.T) {
 			if get(c, "autoProvisionLearners") != true || get(c, "defaultAccount") != nil || str(c, "companyClaim") != "organization" {
 				t.Fatalf("partial update: %v", d)
 			}
-			d = e.mustGQL(tok, `mutation($b: ID!, $i: ID!) { brands { updateIdentityProviderConfiguration(input: {
+			d = e.MustGQL(tok, `mutation($b: ID!, $i: ID!) { brands { updateIdentityProviderConfiguration(input: {
 				brandId: $b, identityProviderId: $i, autoProvisionLearners: false }) {
 				identityProviderConfiguration { autoProvisionLearners companyClaim } errors { label } } } }`,
 				map[string]any{"b": brand, "i": idp})
@@ -199,9 +199,9 @@ func TestIdentityProviderConfigurationSeed(t *testing.T) {
 		})
 
 		t.Run("every bad reference is a labelled payload error and changes nothing", func(t *testing.T) {
-			idp2 := e.createOIDCConnection(tok, "Okta", "okta")
+			idp2 := e.CreateOIDCConnection(tok, "Okta", "okta")
 			missing := "0190a0b0-0000-7000-8000-000000000000"
-			before := e.mustGQL(tok, brandConfigsQuery, map[string]any{"id": brand})
+			before := e.MustGQL(tok, brandConfigsQuery, map[string]any{"id": brand})
 			cases := []struct {
 				name, req, brand, idp, account, want string
 			}{
@@ -219,17 +219,17 @@ func TestIdentityProviderConfigurationSeed(t *testing.T) {
 				if c.req == seedCreateIdPConfiguration {
 					field = "createIdentityProviderConfiguration"
 				}
-				d := e.mustGQL(tok, seedWith(c.req, c.brand, c.idp, c.account), nil)
+				d := e.MustGQL(tok, seedWith(c.req, c.brand, c.idp, c.account), nil)
 				p, labels := brandsPayload(t, d, field)
 				if strings.Join(labels, ",") != c.want || p["brand"] != nil {
 					t.Errorf("%s: labels %v, payload %v", c.name, labels, p)
 				}
 			}
-			after := e.mustGQL(tok, brandConfigsQuery, map[string]any{"id": brand})
+			after := e.MustGQL(tok, brandConfigsQuery, map[string]any{"id": brand})
 			if fmt.Sprint(before) != fmt.Sprint(after) {
 				t.Fatalf("configuration changed:\n%v\n%v", before, after)
 			}
-			d := e.mustGQL(tok, `mutation($b: ID!, $i: ID!) { brands { createIdentityProviderConfiguration(input: {
+			d := e.MustGQL(tok, `mutation($b: ID!, $i: ID!) { brands { createIdentityProviderConfiguration(input: {
 				brandId: $b, identityProviderId: $i, companyClaim: "  " }) { brand { id } errors { label code } } } }`,
 				map[string]any{"b": brand, "i": idp2})
 			if _, labels := brandsPayload(t, d, "createIdentityProviderConfiguration"); strings.Join(labels, ",") != "companyClaim" {
@@ -240,19 +240,19 @@ func TestIdentityProviderConfigurationSeed(t *testing.T) {
 		t.Run("remove", func(t *testing.T) {
 			q := `mutation($b: ID!, $i: ID!) { brands { removeIdentityProviderConfiguration(input: {brandId: $b, identityProviderId: $i}) {
 				brand { id identityProviderConfigurations { companyClaim } } errors { label code } } } }`
-			d := e.mustGQL(tok, q, map[string]any{"b": brand, "i": idp})
+			d := e.MustGQL(tok, q, map[string]any{"b": brand, "i": idp})
 			p, labels := brandsPayload(t, d, "removeIdentityProviderConfiguration")
 			if len(labels) != 0 || len(get(p, "brand", "identityProviderConfigurations").([]any)) != 0 {
 				t.Fatalf("remove: %v", p)
 			}
-			d = e.mustGQL(tok, q, map[string]any{"b": brand, "i": idp})
+			d = e.MustGQL(tok, q, map[string]any{"b": brand, "i": idp})
 			if _, labels := brandsPayload(t, d, "removeIdentityProviderConfiguration"); strings.Join(labels, ",") != "identityProviderId" {
 				t.Fatalf("remove twice: %v", d)
 			}
 		})
 
 		t.Run("audit events", func(t *testing.T) {
-			d := e.mustGQL(tok, `{ auditEvents(first: 100) { action targetId } }`, nil)
+			d := e.MustGQL(tok, `{ auditEvents(first: 100) { action targetId } }`, nil)
 			seen := map[string]int{}
 			for _, ev := range get(d, "auditEvents").([]any) {
 				if str(ev, "targetId") == brand {
@@ -266,12 +266,12 @@ func TestIdentityProviderConfigurationSeed(t *testing.T) {
 		})
 
 		t.Run("scopes", func(t *testing.T) {
-			ro := e.token(testAdminID, testAdminSecret, "graphql:read")
-			r := e.gql(ro, seedWith(seedCreateIdPConfiguration, brand, idp, other), nil)
+			ro := e.Token(testAdminID, testAdminSecret, "graphql:read")
+			r := e.GQL(ro, seedWith(seedCreateIdPConfiguration, brand, idp, other), nil)
 			if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "FORBIDDEN" {
 				t.Fatalf("read-only token: %s", r.Raw)
 			}
-			if r := e.gql("", seedCreateIdPConfiguration, nil); r.Status != 401 {
+			if r := e.GQL("", seedCreateIdPConfiguration, nil); r.Status != 401 {
 				t.Fatalf("no token: %d %s", r.Status, r.Raw)
 			}
 		})

@@ -305,8 +305,8 @@ func TestCLIClients(t *testing.T) {
 
 		// A real server on the same database.
 		e := newTestEnv(t, dbURL, func(c *app.Config) { c.EncryptionKey = key })
-		tok := e.token(created.ClientID, created.ClientSecret)
-		if d := e.mustGQL(tok, `{ viewer { clientId } }`, nil); str(d, "viewer", "clientId") != created.ClientID {
+		tok := e.Token(created.ClientID, created.ClientSecret)
+		if d := e.MustGQL(tok, `{ viewer { clientId } }`, nil); str(d, "viewer", "clientId") != created.ClientID {
 			t.Fatalf("viewer: %v", d)
 		}
 
@@ -323,13 +323,13 @@ func TestCLIClients(t *testing.T) {
 			_, newErr := tokenErr(e.URL, created.ClientID, rotated.ClientSecret)
 			return oldErr != nil && newErr == nil
 		})
-		tok = e.token(created.ClientID, rotated.ClientSecret)
+		tok = e.Token(created.ClientID, rotated.ClientSecret)
 
 		run(0, "clients", "revoke", created.ClientID)
 		// No new token, and the token it has stops working, within the client cache TTL (2 s).
 		waitFor(t, "the revoked client refused", func() bool {
 			_, err := tokenErr(e.URL, created.ClientID, rotated.ClientSecret)
-			return err != nil && e.gql(tok, `{ viewer { clientId } }`, nil).Status == http.StatusUnauthorized
+			return err != nil && e.GQL(tok, `{ viewer { clientId } }`, nil).Status == http.StatusUnauthorized
 		})
 		run(0, "clients", "revoke", created.ClientID) // idempotent
 		if err := json.Unmarshal([]byte(run(0, "clients", "list", "--json")), &listed); err != nil || listed[1].Status != "revoked" {
@@ -340,7 +340,7 @@ func TestCLIClients(t *testing.T) {
 		}
 
 		// Every change is in the audit log of the client's workspace, as the operator.
-		d := e.mustGQL(e.adminToken(), `{ auditEvents(first: 20) { actorType actorId action targetId } }`, nil)
+		d := e.MustGQL(e.AdminToken(), `{ auditEvents(first: 20) { actorType actorId action targetId } }`, nil)
 		var actions []string
 		for _, ev := range get(d, "auditEvents").([]any) {
 			if str(ev, "actorType") == "operator" && str(ev, "actorId") == "cli:tester" && str(ev, "targetId") == created.ClientID {
@@ -354,7 +354,7 @@ func TestCLIClients(t *testing.T) {
 		}
 
 		// Another workspace: create there by id; rotate finds the client's workspace by itself.
-		wsID := str(e.mustGQL(e.adminToken(), `mutation { createWorkspace(input: {name: "Tenant"}) { workspace { id } } }`, nil),
+		wsID := str(e.MustGQL(e.AdminToken(), `mutation { createWorkspace(input: {name: "Tenant"}) { workspace { id } } }`, nil),
 			"createWorkspace", "workspace", "id")
 		var tenant clientJSON
 		if err := json.Unmarshal([]byte(run(0, "clients", "create", "--workspace", wsID, "--name", "tenant admin", "--scopes", "admin", "--json")), &tenant); err != nil {

@@ -225,7 +225,7 @@ func TestGraphiQLSignInInBrowser(t *testing.T) {
 // mutations, whose ids are placeholders, must answer with payload errors only.
 func TestGraphiQLExamplesRun(t *testing.T) {
 	e := newTestEnv(t, storetest.URL(t, "sqlite"))
-	admin := e.adminToken()
+	admin := e.AdminToken()
 	ops := regexp.MustCompile(`(?m)^(query|mutation) (\w+)`).FindAllStringSubmatch(graphiql.Examples, -1)
 	if len(ops) < 4 {
 		t.Fatalf("examples: %d operations", len(ops))

@@ -16,16 +16,16 @@ import (
 func TestQueryCacheOfSameShape(t *testing.T) {
 	// The cache is in the GraphQL transport; one database is enough.
 	e := newTestEnv(t, storetest.URL(t, "sqlite"))
-	admin := e.adminToken()
-	e.createOIDCConnection(admin, "Microsoft", "microsoft")
+	admin := e.AdminToken()
+	e.CreateOIDCConnection(admin, "Microsoft", "microsoft")
 
 	t.Run("each request gets its own values", func(t *testing.T) {
 		for i := range 5 {
 			email := fmt.Sprintf("shape%d@contoso.com", i)
-			uuid := e.createUser(admin, email)
+			uuid := e.CreateUser(admin, email)
 			// Different lengths shift every later token.
 			ident := strings.Repeat("x", i*7) + email
-			d := e.mustGQL(admin, fmt.Sprintf(seedBindMutation, uuid, ident), nil)
+			d := e.MustGQL(admin, fmt.Sprintf(seedBindMutation, uuid, ident), nil)
 			if errs := payloadErrors(t, d, "updateUserAccountCredentials"); len(errs) != 0 {
 				t.Fatalf("errors: %v", errs)
 			}
@@ -35,7 +35,7 @@ func TestQueryCacheOfSameShape(t *testing.T) {
 			}
 		}
 		for _, first := range []int{1, 3, 2} {
-			d := e.mustGQL(admin, fmt.Sprintf(`{ userAccounts(first: %d) { nodes { uuid } } }`, first), nil)
+			d := e.MustGQL(admin, fmt.Sprintf(`{ userAccounts(first: %d) { nodes { uuid } } }`, first), nil)
 			if n := len(get(d, "userAccounts", "nodes").([]any)); n != first {
 				t.Fatalf("first: %d returned %d nodes", first, n)
 			}
@@ -43,22 +43,22 @@ func TestQueryCacheOfSameShape(t *testing.T) {
 	})
 
 	t.Run("a value of the wrong kind still fails validation", func(t *testing.T) {
-		e.mustGQL(admin, `{ userAccounts(first: 2) { totalCount } }`, nil)
-		e.mustGQL(admin, `{ userAccounts(first: 1) { totalCount } }`, nil)
+		e.MustGQL(admin, `{ userAccounts(first: 2) { totalCount } }`, nil)
+		e.MustGQL(admin, `{ userAccounts(first: 1) { totalCount } }`, nil)
 		for _, q := range []string{
 			`{ userAccounts(first: "2") { totalCount } }`,
 			`{ userAccounts(first: 2.5) { totalCount } }`,
 			`{ userAccounts(first: 2) { totalCount } userAccounts(first: 3) { totalCount } }`,
 		} {
-			r := e.gql(admin, q, nil)
+			r := e.GQL(admin, q, nil)
 			if len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "GRAPHQL_VALIDATION_FAILED" {
 				t.Fatalf("%s: %.300s", q, r.Raw)
 			}
 		}
 		// Merging equal arguments is valid; the shape with unequal ones is a different shape.
-		e.mustGQL(admin, `{ userAccounts(first: 4) { totalCount } userAccounts(first: 4) { totalCount } }`, nil)
-		e.mustGQL(admin, `{ userAccounts(first: 6) { totalCount } userAccounts(first: 6) { totalCount } }`, nil)
-		r := e.gql(admin, `{ userAccounts(first: 4) { totalCount } userAccounts(first: 5) { totalCount } }`, nil)
+		e.MustGQL(admin, `{ userAccounts(first: 4) { totalCount } userAccounts(first: 4) { totalCount } }`, nil)
+		e.MustGQL(admin, `{ userAccounts(first: 6) { totalCount } userAccounts(first: 6) { totalCount } }`, nil)
+		r := e.GQL(admin, `{ userAccounts(first: 4) { totalCount } userAccounts(first: 5) { totalCount } }`, nil)
 		if len(r.Errors) == 0 {
 			t.Fatalf("conflicting fields accepted: %.300s", r.Raw)
 		}
@@ -73,18 +73,18 @@ func TestQueryCacheOfSameShape(t *testing.T) {
 			}
 			return b.String() + "}"
 		}
-		e.mustGQL(admin, aliases(1), nil)
-		e.mustGQL(admin, aliases(3), nil)
-		r := e.gql(admin, aliases(100), nil)
+		e.MustGQL(admin, aliases(1), nil)
+		e.MustGQL(admin, aliases(3), nil)
+		r := e.GQL(admin, aliases(100), nil)
 		if len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "COMPLEXITY_LIMIT_EXCEEDED" {
 			t.Fatalf("complexity: %.300s", r.Raw)
 		}
-		e.mustGQL(admin, aliases(2), nil)
+		e.MustGQL(admin, aliases(2), nil)
 	})
 
 	t.Run("error locations are the request's", func(t *testing.T) {
-		id, sec := e.createClient(admin, []string{"graphql:read"}, "")
-		reader := e.token(id, sec)
+		id, sec := e.CreateClient(admin, []string{"graphql:read"}, "")
+		reader := e.Token(id, sec)
 		q := func(pad string) string {
 			return fmt.Sprintf(`mutation {
   a: removeUserAccountCredentials(input: {accountUuid: "%s", authModule: "m"}) { errors { code } } b: removeUserAccountCredentials(input: {accountUuid: "u", authModule: "m"}) { errors { code } }
@@ -94,7 +94,7 @@ func TestQueryCacheOfSameShape(t *testing.T) {
 			query := q(pad)
 			line2 := strings.Split(query, "\n")[1]
 			want := map[string][2]int{"a": {2, strings.Index(line2, "a:") + 1}, "b": {2, strings.Index(line2, "b:") + 1}}
-			r := e.gql(reader, query, nil)
+			r := e.GQL(reader, query, nil)
 			var out struct {
 				Errors []struct {
 					Path      []string `json:"path"`
@@ -119,14 +119,14 @@ func TestQueryCacheOfSameShape(t *testing.T) {
 		const n = 24
 		uuids := make([]string, n)
 		for i := range uuids {
-			uuids[i] = e.createUser(admin, fmt.Sprintf("conc%d@contoso.com", i))
+			uuids[i] = e.CreateUser(admin, fmt.Sprintf("conc%d@contoso.com", i))
 		}
 		var wg sync.WaitGroup
 		errs := make(chan string, n)
 		for i := range n {
 			wg.Go(func() {
 				ident := fmt.Sprintf("%sconc%d@contoso.com", strings.Repeat("y", i%5), i)
-				r := e.gql(admin, fmt.Sprintf(seedBindMutation, uuids[i], ident), nil)
+				r := e.GQL(admin, fmt.Sprintf(seedBindMutation, uuids[i], ident), nil)
 				var out struct {
 					Data struct {
 						U struct {

@@ -35,10 +35,10 @@ func mustRefuseText(t *testing.T, what, raw, problem string) {
 
 func TestInputTextRuleEverySurface(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		admin := e.adminToken()
-		scim, _ := e.scimToken(admin, allScopes("idp"))
-		conn := e.createOIDCConnection(admin, "Okta", "okta")
-		user := e.createUser(admin, "ada@example.com")
+		admin := e.AdminToken()
+		scim, _ := e.ScimToken(admin, allScopes("idp"))
+		conn := e.CreateOIDCConnection(admin, "Okta", "okta")
+		user := e.CreateUser(admin, "ada@example.com")
 		for _, bt := range badTexts {
 			t.Run(bt.name, func(t *testing.T) {
 				// GraphQL mutations: a payload error labelled with the field.
@@ -49,7 +49,7 @@ func TestInputTextRuleEverySurface(t *testing.T) {
 					{"updateUserAccountCredentials", "identifier", `mutation($v: String!, $u: ID!) { updateUserAccountCredentials(input: {accountUuid: $u, authModule: "okta", identifier: $v}) { userAccount { uuid } errors { label message code value } } }`},
 					{"createScimToken", "name", `mutation($v: String!) { createScimToken(input: {name: $v}) { token { id } errors { label message code value } } }`},
 				} {
-					r := e.gql(admin, m.query, map[string]any{"v": bt.v, "u": user})
+					r := e.GQL(admin, m.query, map[string]any{"v": bt.v, "u": user})
 					if r.Status != 200 || len(r.Errors) > 0 {
 						t.Fatalf("%s: status %d: %s", m.field, r.Status, r.Raw)
 					}
@@ -60,7 +60,7 @@ func TestInputTextRuleEverySurface(t *testing.T) {
 					mustRefuseText(t, m.field, r.Raw, bt.problem)
 				}
 				// A GraphQL query filter: a top-level error, not INTERNAL.
-				r := e.gql(admin, `query($v: String!) { userAccounts(filter: {identifier: $v}) { nodes { uuid } } }`, map[string]any{"v": bt.v})
+				r := e.GQL(admin, `query($v: String!) { userAccounts(filter: {identifier: $v}) { nodes { uuid } } }`, map[string]any{"v": bt.v})
 				if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] == "INTERNAL" {
 					t.Fatalf("userAccounts filter: %s", r.Raw)
 				}
@@ -76,13 +76,13 @@ func TestInputTextRuleEverySurface(t *testing.T) {
 					{"POST", "/api/v1/scim/tokens", map[string]any{"name": bt.v}},
 				} {
 					body := c.body
-					rr := e.call(c.method, c.path, admin, body).must(t, 400)
+					rr := e.Call(c.method, c.path, admin, body).Must(t, 400)
 					if str(rr.Body, "error", "type") != "validation_error" || !strings.Contains(str(rr.Body, "error", "message"), "name must not contain") {
 						t.Fatalf("%s %s: %s", c.method, c.path, rr.Raw)
 					}
 					mustRefuseText(t, c.method+" "+c.path, rr.Raw, bt.problem)
 				}
-				rr := e.call("GET", "/api/v1/sso/connections?name="+url.QueryEscape(bt.v), admin, nil).must(t, 400)
+				rr := e.Call("GET", "/api/v1/sso/connections?name="+url.QueryEscape(bt.v), admin, nil).Must(t, 400)
 				mustRefuseText(t, "REST list filter", rr.Raw, bt.problem)
 
 				// SCIM: 400 invalidValue (invalidFilter for a filter), nothing stored.
@@ -94,17 +94,17 @@ func TestInputTextRuleEverySurface(t *testing.T) {
 					{"name.givenName", map[string]any{"userName": "ada.scim", "name": map[string]any{"givenName": bt.v}}},
 					{"externalId", map[string]any{"userName": "ada.scim", "externalId": bt.v}},
 				} {
-					sr := e.call("POST", "/scim/v2/Users", scim, c.body).must(t, 400)
+					sr := e.Call("POST", "/scim/v2/Users", scim, c.body).Must(t, 400)
 					if str(sr.Body, "scimType") != "invalidValue" || !strings.HasPrefix(str(sr.Body, "detail"), c.what+" must not contain") {
 						t.Fatalf("SCIM user %s: %s", c.what, sr.Raw)
 					}
 					mustRefuseText(t, "SCIM user "+c.what, sr.Raw, bt.problem)
 				}
-				sr := e.call("POST", "/scim/v2/Groups", scim, map[string]any{"displayName": bt.v}).must(t, 400)
+				sr := e.Call("POST", "/scim/v2/Groups", scim, map[string]any{"displayName": bt.v}).Must(t, 400)
 				if str(sr.Body, "scimType") != "invalidValue" {
 					t.Fatalf("SCIM group: %s", sr.Raw)
 				}
-				sr = e.call("GET", "/scim/v2/Users?filter="+url.QueryEscape(`userName eq "`+bt.v+`"`), scim, nil).must(t, 400)
+				sr = e.Call("GET", "/scim/v2/Users?filter="+url.QueryEscape(`userName eq "`+bt.v+`"`), scim, nil).Must(t, 400)
 				if str(sr.Body, "scimType") != "invalidFilter" {
 					t.Fatalf("SCIM filter: %s", sr.Raw)
 				}
@@ -125,26 +125,26 @@ func TestInputTextRuleEverySurface(t *testing.T) {
 
 		// PATCH values go through the same rule.
 		id := e.scimUser(scim, map[string]any{"userName": "grace@example.com"})
-		pr := e.call("PATCH", "/scim/v2/Users/"+id, scim, map[string]any{
+		pr := e.Call("PATCH", "/scim/v2/Users/"+id, scim, map[string]any{
 			"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
 			"Operations": []any{map[string]any{"op": "replace", "path": "displayName", "value": "Grace\x00Hopper"}},
-		}).must(t, 400)
+		}).Must(t, 400)
 		if str(pr.Body, "scimType") != "invalidValue" {
 			t.Fatalf("PATCH: %s", pr.Raw)
 		}
-		pr = e.call("PATCH", "/scim/v2/Users/"+id, scim, map[string]any{
+		pr = e.Call("PATCH", "/scim/v2/Users/"+id, scim, map[string]any{
 			"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
 			"Operations": []any{map[string]any{"op": "add", "path": "nickName", "value": "G\u202eH"}},
-		}).must(t, 400)
+		}).Must(t, 400)
 		mustRefuseText(t, "PATCH of an attribute without a column", pr.Raw, "bidirectional")
 
 		// Allowed: free text may span lines (RFC 7643's postal address), and the implicit
 		// direction marks that mixed-direction names need.
-		e.call("POST", "/scim/v2/Users", scim, map[string]any{"userName": "rtl@example.com",
+		e.Call("POST", "/scim/v2/Users", scim, map[string]any{"userName": "rtl@example.com",
 			"name":      map[string]any{"givenName": "\u200fשרה", "familyName": "Cohen\u200e"},
 			"addresses": []any{map[string]any{"formatted": "100 Universal City Plaza\nHollywood, CA 91608 USA", "type": "work"}},
-		}).must(t, 201)
-		d := e.mustGQL(admin, `mutation { createCompany(input: {name: "\u200fחברה Ltd"}) { company { name } errors { message } } }`, nil)
+		}).Must(t, 201)
+		d := e.MustGQL(admin, `mutation { createCompany(input: {name: "\u200fחברה Ltd"}) { company { name } errors { message } } }`, nil)
 		if str(d, "createCompany", "company", "name") != "\u200fחברה Ltd" {
 			t.Fatalf("a name with a direction mark: %v", d)
 		}
@@ -152,9 +152,9 @@ func TestInputTextRuleEverySurface(t *testing.T) {
 		// A path id that breaks the rule names no resource; the failure is still recorded
 		// (on PostgreSQL too), without the id.
 		for _, id := range []string{"%00", "%E2%80%AEabc"} {
-			e.call("PATCH", "/scim/v2/Users/"+id, scim, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
-				"Operations": []any{map[string]any{"op": "replace", "path": "active", "value": false}}}).must(t, 404)
-			ar := e.call("GET", "/api/v1/scim/activities?status=error&pageSize=1", admin, nil).must(t, 200)
+			e.Call("PATCH", "/scim/v2/Users/"+id, scim, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+				"Operations": []any{map[string]any{"op": "replace", "path": "active", "value": false}}}).Must(t, 404)
+			ar := e.Call("GET", "/api/v1/scim/activities?status=error&pageSize=1", admin, nil).Must(t, 200)
 			if str(ar.Body, "activities", 0, "operation") != "update" || get(ar.Body, "activities", 0, "resourceId") != "" ||
 				get(ar.Body, "activities", 0, "details", "httpStatus") != 404.0 {
 				t.Fatalf("activity of PATCH %s: %s", id, ar.Raw)
@@ -162,7 +162,7 @@ func TestInputTextRuleEverySurface(t *testing.T) {
 		}
 
 		// Nothing of the refused input was stored.
-		lr := e.call("GET", "/scim/v2/Users?count=100", scim, nil).must(t, 200)
+		lr := e.Call("GET", "/scim/v2/Users?count=100", scim, nil).Must(t, 200)
 		if n := get(lr.Body, "totalResults"); n != float64(3) { // ada, grace, rtl
 			t.Fatalf("users after refusals: %v: %s", n, lr.Raw)
 		}
@@ -171,8 +171,8 @@ func TestInputTextRuleEverySurface(t *testing.T) {
 
 func TestInputErrorsAreSentences(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		admin := e.adminToken()
-		scim, _ := e.scimToken(admin, allScopes("idp"))
+		admin := e.AdminToken()
+		scim, _ := e.ScimToken(admin, allScopes("idp"))
 		for _, c := range []struct{ path, body, want string }{
 			{"/api/v1/sso/connections", `{"name": 42}`, "name must be a JSON string, not number"},
 			{"/api/v1/sso/connections", `{"name": "x",`, "the request body ends before the JSON value does"},
@@ -187,36 +187,36 @@ func TestInputErrorsAreSentences(t *testing.T) {
 			if strings.HasPrefix(c.path, "/scim") {
 				tok = scim
 			}
-			r := e.call("POST", c.path, tok, c.body).must(t, 400)
+			r := e.Call("POST", c.path, tok, c.body).Must(t, 400)
 			if !strings.Contains(r.Raw, c.want) || strings.Contains(r.Raw, "Go ") || strings.Contains(r.Raw, "interface") ||
 				strings.Contains(r.Raw, "struct") || strings.Contains(r.Raw, "json:") {
 				t.Errorf("POST %s %s: want %q, got %s", c.path, c.body, c.want, r.Raw)
 			}
 		}
 		// A label is named only where the message completes it.
-		r := e.call("GET", "/api/v1/sso/connections/00000000-0000-0000-0000-000000000000", admin, nil).must(t, 404)
+		r := e.Call("GET", "/api/v1/sso/connections/00000000-0000-0000-0000-000000000000", admin, nil).Must(t, 404)
 		if msg := str(r.Body, "error", "message"); strings.HasPrefix(msg, "id ") {
 			t.Errorf("label glued on: %q", msg)
 		}
-		r = e.call("POST", "/api/v1/sso/connections", admin, map[string]any{"protocol": "oidc"}).must(t, 400)
+		r = e.Call("POST", "/api/v1/sso/connections", admin, map[string]any{"protocol": "oidc"}).Must(t, 400)
 		if msg := str(r.Body, "error", "message"); !strings.HasPrefix(msg, "name is required") {
 			t.Errorf("predicate without its field: %q", msg)
 		}
 		// Public suffixes are not domains an organisation controls.
-		conn := e.createOIDCConnection(admin, "Okta", "okta")
+		conn := e.CreateOIDCConnection(admin, "Okta", "okta")
 		for _, d := range []string{"co.uk", "github.io"} {
-			r := e.call("POST", "/api/v1/sso/connections/"+conn+"/domains", admin, map[string]any{"domain": d}).must(t, 400)
+			r := e.Call("POST", "/api/v1/sso/connections/"+conn+"/domains", admin, map[string]any{"domain": d}).Must(t, 400)
 			if !strings.Contains(str(r.Body, "error", "message"), "public suffix") {
 				t.Errorf("domain %s: %s", d, r.Raw)
 			}
 		}
-		e.call("POST", "/api/v1/sso/connections/"+conn+"/domains", admin, map[string]any{"domain": "acme.co.uk"}).must(t, 201)
+		e.Call("POST", "/api/v1/sso/connections/"+conn+"/domains", admin, map[string]any{"domain": "acme.co.uk"}).Must(t, 201)
 	})
 }
 
 func TestGraphQLErrorsAreSentences(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		admin := e.adminToken()
+		admin := e.AdminToken()
 		for _, c := range []struct {
 			v    any
 			want string
@@ -225,19 +225,19 @@ func TestGraphQLErrorsAreSentences(t *testing.T) {
 			{map[string]any{"a": 1}, "variable $v must be a String, not a JSON object"},
 			{[]any{"x"}, "variable $v must be a String, not a JSON array"},
 		} {
-			r := e.gql(admin, `mutation($v: String!) { createCompany(input: {name: $v}) { errors { message } } }`, map[string]any{"v": c.v})
+			r := e.GQL(admin, `mutation($v: String!) { createCompany(input: {name: $v}) { errors { message } } }`, map[string]any{"v": c.v})
 			if len(r.Errors) != 1 || r.Errors[0].Message != c.want {
 				t.Errorf("variable %v: want %q, got %s", c.v, c.want, r.Raw)
 			}
 		}
-		r := e.gql(admin, `mutation($v: CreateCompanyInput!) { createCompany(input: $v) { errors { message } } }`,
+		r := e.GQL(admin, `mutation($v: CreateCompanyInput!) { createCompany(input: $v) { errors { message } } }`,
 			map[string]any{"v": map[string]any{"name": "x", "colour": 1}})
 		if len(r.Errors) != 1 || r.Errors[0].Message != "variable $v.colour is not a field of its input type" {
 			t.Errorf("unknown input field: %s", r.Raw)
 		}
 		// A body that is not a GraphQL request is refused without echoing it.
 		for _, body := range []string{`{"query": "{ viewer { clientId } }", "variables": [1, 2]}`, `{"query": "{ viewer { clientId } }" SECRETSTUFF`} {
-			rr := e.call("POST", "/graphql/v1", admin, body).must(t, 400)
+			rr := e.Call("POST", "/graphql/v1", admin, body).Must(t, 400)
 			if strings.Contains(rr.Raw, "SECRETSTUFF") || strings.Contains(rr.Raw, "viewer") || strings.Contains(rr.Raw, "Go struct") ||
 				!strings.Contains(rr.Raw, "the request body must be a JSON object") || str(rr.Body, "errors", 0, "extensions", "code") != "BAD_REQUEST" {
 				t.Errorf("body %s: %s", body, rr.Raw)

@@ -139,40 +139,40 @@ func domainCalls(field, sel string, a, b tenantIDs) []gqlCall {
 // tenant creates a workspace with one object of every kind, named with prefix, and returns
 // its admin token, SCIM token and IDs.
 func (e *testEnv) tenant(platform, prefix string) (admin, scim string, ids tenantIDs) {
-	t := e.t
+	t := e.T
 	t.Helper()
 	lower := strings.ToLower(prefix)
-	d := e.mustGQL(platform, `mutation($n: String!) { createWorkspace(input: {name: $n}) { workspace { id } errors { code } } }`,
+	d := e.MustGQL(platform, `mutation($n: String!) { createWorkspace(input: {name: $n}) { workspace { id } errors { code } } }`,
 		map[string]any{"n": prefix + " workspace"})
 	ids.workspace = str(d, "createWorkspace", "workspace", "id")
-	ids.clientID, _ = e.createClient(platform, []string{"graphql"}, ids.workspace) // an object to rotate or revoke
-	admin = e.token(e.createClient(platform, []string{"admin", "graphql"}, ids.workspace))
-	ids.user = e.createUser(admin, lower+"-user@example.com")
+	ids.clientID, _ = e.CreateClient(platform, []string{"graphql"}, ids.workspace) // an object to rotate or revoke
+	admin = e.Token(e.CreateClient(platform, []string{"admin", "graphql"}, ids.workspace))
+	ids.user = e.CreateUser(admin, lower+"-user@example.com")
 	ids.slug = "okta-" + lower[:1] // no marker: A sends B's slug, and payloads echo what was sent
-	ids.conn = e.createOIDCConnection(admin, prefix+" Okta", ids.slug)
-	e.mustGQL(admin, `mutation($u: ID!, $m: String!) { updateUserAccountCredentials(input: {accountUuid: $u, authModule: $m, identifier: "`+lower+`-id"}) { errors { code } } }`,
+	ids.conn = e.CreateOIDCConnection(admin, prefix+" Okta", ids.slug)
+	e.MustGQL(admin, `mutation($u: ID!, $m: String!) { updateUserAccountCredentials(input: {accountUuid: $u, authModule: $m, identifier: "`+lower+`-id"}) { errors { code } } }`,
 		map[string]any{"u": ids.user, "m": ids.slug})
-	ids.domain = str(e.call("POST", "/api/v1/sso/connections/"+ids.conn+"/domains", admin, map[string]any{"domain": lower + ".example"}).must(t, 201).Body, "domain", "id")
-	ids.brand = str(e.mustGQL(admin, `mutation($n: String!) { createBrand(input: {name: $n}) { brand { id } } }`, map[string]any{"n": prefix + " Brand"}), "createBrand", "brand", "id")
-	ids.company = str(e.mustGQL(admin, `mutation($n: String!) { createCompany(input: {name: $n}) { company { id } } }`, map[string]any{"n": prefix + " Co"}), "createCompany", "company", "id")
-	ids.account = str(e.mustGQL(admin, `mutation($n: String!, $c: ID) { createAccount(input: {name: $n, type: COMPANY, companyId: $c}) { account { id } } }`,
+	ids.domain = str(e.Call("POST", "/api/v1/sso/connections/"+ids.conn+"/domains", admin, map[string]any{"domain": lower + ".example"}).Must(t, 201).Body, "domain", "id")
+	ids.brand = str(e.MustGQL(admin, `mutation($n: String!) { createBrand(input: {name: $n}) { brand { id } } }`, map[string]any{"n": prefix + " Brand"}), "createBrand", "brand", "id")
+	ids.company = str(e.MustGQL(admin, `mutation($n: String!) { createCompany(input: {name: $n}) { company { id } } }`, map[string]any{"n": prefix + " Co"}), "createCompany", "company", "id")
+	ids.account = str(e.MustGQL(admin, `mutation($n: String!, $c: ID) { createAccount(input: {name: $n, type: COMPANY, companyId: $c}) { account { id } } }`,
 		map[string]any{"n": prefix + " Account", "c": ids.company}), "createAccount", "account", "id")
-	e.mustGQL(admin, `mutation($b: ID!, $c: ID!) { brands { createIdentityProviderConfiguration(input: {brandId: $b, identityProviderId: $c, companyClaim: "org"}) { errors { code } } } }`,
+	e.MustGQL(admin, `mutation($b: ID!, $c: ID!) { brands { createIdentityProviderConfiguration(input: {brandId: $b, identityProviderId: $c, companyClaim: "org"}) { errors { code } } } }`,
 		map[string]any{"b": ids.brand, "c": ids.conn})
-	ids.app = str(e.mustGQL(admin, `mutation($b: ID!, $n: String!, $r: String!) { createApplication(input: {brandId: $b, name: $n, redirectUris: [$r]}) { application { id } } }`,
+	ids.app = str(e.MustGQL(admin, `mutation($b: ID!, $n: String!, $r: String!) { createApplication(input: {brandId: $b, name: $n, redirectUris: [$r]}) { application { id } } }`,
 		map[string]any{"b": ids.brand, "n": prefix + " App", "r": "https://" + lower + ".example/cb"}), "createApplication", "application", "id")
-	scim, ids.scimToken = e.scimToken(admin, allScopes(prefix+" token"))
+	scim, ids.scimToken = e.ScimToken(admin, allScopes(prefix+" token"))
 	ids.scimUser = e.scimUser(scim, map[string]any{"userName": lower + "-scim@example.com", "name": map[string]any{"givenName": prefix}})
-	ids.scimGroup = str(e.call("POST", "/scim/v2/Groups", scim, map[string]any{"displayName": prefix + " Group",
-		"members": []any{map[string]any{"value": ids.scimUser}}}).must(t, 201).Body, "id")
-	ids.audit = str(e.mustGQL(admin, `{ auditEvents(first: 1) { id } }`, nil), "auditEvents", 0, "id")
+	ids.scimGroup = str(e.Call("POST", "/scim/v2/Groups", scim, map[string]any{"displayName": prefix + " Group",
+		"members": []any{map[string]any{"value": ids.scimUser}}}).Must(t, 201).Body, "id")
+	ids.audit = str(e.MustGQL(admin, `{ auditEvents(first: 1) { id } }`, nil), "auditEvents", 0, "id")
 	return admin, scim, ids
 }
 
 // snapshot is everything workspace B can read of itself, as B reads it.
 func (e *testEnv) snapshot(admin, scim string) string {
-	e.t.Helper()
-	d := e.mustGQL(admin, `{
+	e.T.Helper()
+	d := e.MustGQL(admin, `{
 		userAccounts(first: 100) { nodes { uuid email firstName lastName externalId active updatedAt account { id }
 			credentials { authModule identifier hasSecret } } }
 		connections { id name slug status updatedAt domains { id domain status isPrimary updatedAt } }
@@ -183,10 +183,10 @@ func (e *testEnv) snapshot(admin, scim string) string {
 		scimTokens(pageSize: 100) { tokens { id name status revokedAt } }
 		integrationClients { clientId name revoked }
 		auditEvents(first: 100) { id action targetId } }`, nil)
-	users := e.call("GET", "/scim/v2/Users?count=1000", scim, nil).must(e.t, 200).Raw
-	groups := e.call("GET", "/scim/v2/Groups?count=1000", scim, nil).must(e.t, 200).Raw
+	users := e.Call("GET", "/scim/v2/Users?count=1000", scim, nil).Must(e.T, 200).Raw
+	groups := e.Call("GET", "/scim/v2/Groups?count=1000", scim, nil).Must(e.T, 200).Raw
 	for _, n := range get(d, "brands", "nodes").([]any) {
-		d["applications:"+str(n, "id")] = e.mustGQL(admin, `query($b: ID!) { applications(brandId: $b) { id clientId name redirectUris } }`,
+		d["applications:"+str(n, "id")] = e.MustGQL(admin, `query($b: ID!) { applications(brandId: $b) { id clientId name redirectUris } }`,
 			map[string]any{"b": str(n, "id")})
 	}
 	b, _ := json.Marshal(d)
@@ -198,9 +198,9 @@ func (e *testEnv) snapshot(admin, scim string) string {
 // objects that a root field without arguments returns (mutation { brands { … } }), named by
 // their path ("brands.createIdentityProviderConfiguration").
 func (e *testEnv) idFields(token string) []string {
-	e.t.Helper()
+	e.T.Helper()
 	typeRef := `kind name ofType { kind name ofType { kind name ofType { kind name } } }`
-	d := e.mustGQL(token, `{ __schema { queryType { name } mutationType { name }
+	d := e.MustGQL(token, `{ __schema { queryType { name } mutationType { name }
 		types { name kind fields { name type { `+typeRef+` } args { type { `+typeRef+` } } } inputFields { type { `+typeRef+` } } } } }`, nil)
 	named := func(t any) (string, string) {
 		for get(t, "ofType") != nil {
@@ -343,7 +343,7 @@ func scimCalls(a, b tenantIDs) map[string][]httpCall {
 
 func TestTenantIsolation(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		platform := e.adminToken()
+		platform := e.AdminToken()
 		adminA, scimA, a := e.tenant(platform, "Amark")
 		adminB, scimB, b := e.tenant(platform, marker)
 		before := e.snapshot(adminB, scimB)
@@ -367,7 +367,7 @@ func TestTenantIsolation(t *testing.T) {
 				continue
 			}
 			for i, c := range cs {
-				r := e.gql(adminA, c.query, c.vars)
+				r := e.GQL(adminA, c.query, c.vars)
 				what := fmt.Sprintf("%s #%d", f, i)
 				leak(what, r.Raw)
 				if strings.Contains(r.Raw, b.clientID) { // B's clients carry no marker; A never sends their ids here
@@ -403,7 +403,7 @@ func TestTenantIsolation(t *testing.T) {
 		// The clientId arguments are Strings, not IDs: called above from the table all the same.
 		for _, f := range []string{"rotateIntegrationClientSecret", "revokeIntegrationClient"} {
 			for _, c := range calls[f] {
-				r := e.gql(adminA, c.query, c.vars)
+				r := e.GQL(adminA, c.query, c.vars)
 				leak(f, r.Raw)
 				if len(r.Errors) == 0 && len(payloadErrors(t, r.Data, f)) == 0 {
 					t.Errorf("%s with B's client succeeded: %s", f, r.Raw)
@@ -429,7 +429,7 @@ func TestTenantIsolation(t *testing.T) {
 					continue
 				}
 				for _, c := range cs {
-					r := e.call(c.method, c.path, surface.token, c.body)
+					r := e.Call(c.method, c.path, surface.token, c.body)
 					what := surface.name + " " + c.method + " " + c.path
 					leak(what, r.Raw)
 					if r.Status >= 500 {

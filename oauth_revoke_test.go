@@ -13,7 +13,7 @@ import (
 // oauthForm posts a form to an OAuth endpoint as a client (HTTP Basic unless id is empty) and
 // decodes the JSON answer, if any.
 func (e *testEnv) oauthForm(path, id, sec string, form url.Values) (int, map[string]any, http.Header) {
-	e.t.Helper()
+	e.T.Helper()
 	req, _ := http.NewRequest(http.MethodPost, e.URL+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if id != "" {
@@ -21,14 +21,14 @@ func (e *testEnv) oauthForm(path, id, sec string, form url.Values) (int, map[str
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		e.t.Fatalf("POST %s: %v", path, err)
+		e.T.Fatalf("POST %s: %v", path, err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	var body map[string]any
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &body); err != nil {
-			e.t.Fatalf("POST %s: decode %q: %v", path, raw, err)
+			e.T.Fatalf("POST %s: decode %q: %v", path, raw, err)
 		}
 	}
 	return resp.StatusCode, body, resp.Header
@@ -41,17 +41,17 @@ func tokenForm(tok string) url.Values { return url.Values{"token": {tok}} }
 // REST on every replica within seconds.
 func TestTokenIntrospectionAndRevocation(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		admin := e.adminToken()
-		home := str(e.mustGQL(admin, `{ viewer { workspaceId } }`, nil), "viewer", "workspaceId")
-		aliceID, aliceSecret := e.createClient(admin, []string{"graphql", "admin"}, "") // scripts with REST access
-		bobID, bobSecret := e.createClient(admin, []string{"graphql:read"}, "")
-		homeAdminID, homeAdminSecret := e.createClient(admin, []string{"admin"}, "")
-		d := e.mustGQL(admin, `mutation { createWorkspace(input: {name: "Fabrikam"}) { workspace { id } errors { message } } }`, nil)
+		admin := e.AdminToken()
+		home := str(e.MustGQL(admin, `{ viewer { workspaceId } }`, nil), "viewer", "workspaceId")
+		aliceID, aliceSecret := e.CreateClient(admin, []string{"graphql", "admin"}, "") // scripts with REST access
+		bobID, bobSecret := e.CreateClient(admin, []string{"graphql:read"}, "")
+		homeAdminID, homeAdminSecret := e.CreateClient(admin, []string{"admin"}, "")
+		d := e.MustGQL(admin, `mutation { createWorkspace(input: {name: "Fabrikam"}) { workspace { id } errors { message } } }`, nil)
 		fab := str(d, "createWorkspace", "workspace", "id")
-		fabAdminID, fabAdminSecret := e.createClient(admin, []string{"admin", "graphql"}, fab)
+		fabAdminID, fabAdminSecret := e.CreateClient(admin, []string{"admin", "graphql"}, fab)
 
 		t.Run("introspection answers", func(t *testing.T) {
-			tok := e.token(bobID, bobSecret)
+			tok := e.Token(bobID, bobSecret)
 			status, body, _ := e.oauthForm("/oauth/introspect", bobID, bobSecret, tokenForm(tok))
 			if status != 200 || body["active"] != true || body["client_id"] != bobID || body["sub"] != bobID ||
 				body["scope"] != "graphql:read" || body["token_type"] != "Bearer" || body["iss"] != e.URL ||
@@ -75,10 +75,10 @@ func TestTokenIntrospectionAndRevocation(t *testing.T) {
 			}{
 				{"garbage", bobID, bobSecret, "not.a.jwt", false},
 				{"a token with a forged signature", bobID, bobSecret, tok[:len(tok)-4] + "AAAA", false},
-				{"another client's token, not an admin", bobID, bobSecret, e.token(aliceID, aliceSecret), false},
+				{"another client's token, not an admin", bobID, bobSecret, e.Token(aliceID, aliceSecret), false},
 				{"an admin client, a token of its workspace", homeAdminID, homeAdminSecret, tok, true},
 				{"an admin client of another workspace", fabAdminID, fabAdminSecret, tok, false},
-				{"the platform admin, a token of another workspace", testAdminID, testAdminSecret, e.token(fabAdminID, fabAdminSecret), true},
+				{"the platform admin, a token of another workspace", testAdminID, testAdminSecret, e.Token(fabAdminID, fabAdminSecret), true},
 			}
 			for _, c := range cases {
 				status, body, _ := e.oauthForm("/oauth/introspect", c.id, c.sec, tokenForm(c.token))
@@ -92,7 +92,7 @@ func TestTokenIntrospectionAndRevocation(t *testing.T) {
 		})
 
 		t.Run("client authentication and request errors", func(t *testing.T) {
-			tok := e.token(bobID, bobSecret)
+			tok := e.Token(bobID, bobSecret)
 			for _, path := range []string{"/oauth/introspect", "/oauth/revoke"} {
 				status, body, h := e.oauthForm(path, "", "", tokenForm(tok))
 				if status != 401 || body["error"] != "invalid_client" || h.Get("WWW-Authenticate") == "" {
@@ -114,15 +114,15 @@ func TestTokenIntrospectionAndRevocation(t *testing.T) {
 				}
 			}
 			// Nothing was revoked by the refused requests.
-			e.mustGQL(tok, `{ viewer { clientId } }`, nil)
+			e.MustGQL(tok, `{ viewer { clientId } }`, nil)
 		})
 
 		t.Run("a client revokes its own token everywhere within seconds", func(t *testing.T) {
-			tok := e.token(aliceID, aliceSecret)
-			other := e.token(aliceID, aliceSecret)
-			replica := e.replica()
+			tok := e.Token(aliceID, aliceSecret)
+			other := e.Token(aliceID, aliceSecret)
+			replica := e.Replica()
 			// The replica has seen the token accepted, so its cache holds "not revoked".
-			if r := e.gqlAt(replica, tok, `{ viewer { clientId } }`); r.Status != 200 {
+			if r := e.GQLAt(replica, tok, `{ viewer { clientId } }`); r.Status != 200 {
 				t.Fatalf("replica refused a valid token: %s", r.Raw)
 			}
 			status, body, _ := e.oauthForm("/oauth/revoke", aliceID, aliceSecret, url.Values{"token": {tok}, "token_type_hint": {"access_token"}})
@@ -130,14 +130,14 @@ func TestTokenIntrospectionAndRevocation(t *testing.T) {
 				t.Fatalf("revoke: %d %v", status, body)
 			}
 			revokedAt := time.Now()
-			if r := e.gql(tok, `{ viewer { clientId } }`, nil); r.Status != 401 || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "UNAUTHENTICATED" {
+			if r := e.GQL(tok, `{ viewer { clientId } }`, nil); r.Status != 401 || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "UNAUTHENTICATED" {
 				t.Fatalf("GraphQL on the revoking replica: %s", r.Raw)
 			}
-			if r := e.call("GET", "/api/v1/scim/tokens", tok, nil); r.Status != 401 {
+			if r := e.Call("GET", "/api/v1/scim/tokens", tok, nil); r.Status != 401 {
 				t.Fatalf("REST with a revoked token: %d %s", r.Status, r.Raw)
 			}
 			for {
-				r := e.gqlAt(replica, tok, `{ viewer { clientId } }`)
+				r := e.GQLAt(replica, tok, `{ viewer { clientId } }`)
 				if r.Status == 401 {
 					t.Logf("revocation took effect on the replica after %v", time.Since(revokedAt))
 					break
@@ -151,8 +151,8 @@ func TestTokenIntrospectionAndRevocation(t *testing.T) {
 				t.Fatalf("introspection of a revoked token: %v", body)
 			}
 			// Only that token: the client and its other tokens keep working.
-			e.mustGQL(other, `{ viewer { clientId } }`, nil)
-			if r := e.call("GET", "/api/v1/scim/tokens", other, nil); r.Status != 200 {
+			e.MustGQL(other, `{ viewer { clientId } }`, nil)
+			if r := e.Call("GET", "/api/v1/scim/tokens", other, nil); r.Status != 200 {
 				t.Fatalf("REST with another token of the client: %d %s", r.Status, r.Raw)
 			}
 			// Revoking again, or revoking what is no token, is not an error (RFC 7009 §2.2).
@@ -163,7 +163,7 @@ func TestTokenIntrospectionAndRevocation(t *testing.T) {
 			}
 			// The revocation is in the audit log.
 			found := false
-			for _, ev := range get(e.mustGQL(admin, `{ auditEvents(first: 100) { action actorId } }`, nil), "auditEvents").([]any) {
+			for _, ev := range get(e.MustGQL(admin, `{ auditEvents(first: 100) { action actorId } }`, nil), "auditEvents").([]any) {
 				found = found || (str(ev, "action") == "access_token.revoke" && str(ev, "actorId") == aliceID)
 			}
 			if !found {
@@ -172,12 +172,12 @@ func TestTokenIntrospectionAndRevocation(t *testing.T) {
 		})
 
 		t.Run("a revoked client's tokens are inactive", func(t *testing.T) {
-			id, sec := e.createClient(admin, []string{"graphql:read"}, "")
-			tok := e.token(id, sec)
+			id, sec := e.CreateClient(admin, []string{"graphql:read"}, "")
+			tok := e.Token(id, sec)
 			if _, body, _ := e.oauthForm("/oauth/introspect", testAdminID, testAdminSecret, tokenForm(tok)); body["active"] != true {
 				t.Fatalf("before: %v", body)
 			}
-			e.mustGQL(admin, `mutation($id: String!) { revokeIntegrationClient(input: {clientId: $id}) { errors { code } } }`, map[string]any{"id": id})
+			e.MustGQL(admin, `mutation($id: String!) { revokeIntegrationClient(input: {clientId: $id}) { errors { code } } }`, map[string]any{"id": id})
 			if _, body, _ := e.oauthForm("/oauth/introspect", testAdminID, testAdminSecret, tokenForm(tok)); body["active"] != false {
 				t.Fatalf("after: %v", body)
 			}
@@ -198,9 +198,9 @@ func TestTokenIntrospectionAndRevocation(t *testing.T) {
 				{"the platform admin", testAdminID, testAdminSecret, true},
 			}
 			for _, c := range cases {
-				tok := e.token(aliceID, aliceSecret)
+				tok := e.Token(aliceID, aliceSecret)
 				status, body, _ := e.oauthForm("/oauth/revoke", c.id, c.sec, tokenForm(tok))
-				refused := e.gql(tok, `{ viewer { clientId } }`, nil).Status == 401
+				refused := e.GQL(tok, `{ viewer { clientId } }`, nil).Status == 401
 				switch {
 				case c.allowed && (status != 200 || !refused):
 					t.Errorf("%s: %d %v, token refused afterwards: %v", c.name, status, body, refused)
@@ -218,7 +218,7 @@ func TestTokenIntrospectionAndRevocation(t *testing.T) {
 					t.Fatalf("%s introspecting the platform admin's token: %v", c[0], body)
 				}
 			}
-			e.mustGQL(admin, `{ viewer { clientId } }`, nil)
+			e.MustGQL(admin, `{ viewer { clientId } }`, nil)
 		})
 	})
 }

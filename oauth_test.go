@@ -35,7 +35,7 @@ func TestTokenEndpoint(t *testing.T) {
 		})
 
 		t.Run("token verifies against the JWKS and carries the claims", func(t *testing.T) {
-			raw := e.token(testAdminID, testAdminSecret, "graphql:read")
+			raw := e.Token(testAdminID, testAdminSecret, "graphql:read")
 			keys := oidc.NewRemoteKeySet(context.Background(), e.URL+"/.well-known/jwks.json")
 			payload, err := keys.VerifySignature(context.Background(), raw)
 			if err != nil {
@@ -142,36 +142,36 @@ func TestTokenEndpoint(t *testing.T) {
 		})
 
 		t.Run("scope narrowing", func(t *testing.T) {
-			tok := e.token(testAdminID, testAdminSecret, "graphql:read")
-			r := e.gql(tok, `mutation { createUserAccount(input: {email: "x@example.com"}) { errors { message } } }`, nil)
+			tok := e.Token(testAdminID, testAdminSecret, "graphql:read")
+			r := e.GQL(tok, `mutation { createUserAccount(input: {email: "x@example.com"}) { errors { message } } }`, nil)
 			if r.Status != 200 || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "FORBIDDEN" {
 				t.Fatalf("read-only token mutated: %s", r.Raw)
 			}
-			if d := e.mustGQL(tok, `{ userAccounts { totalCount } }`, nil); get(d, "userAccounts", "totalCount") != 0.0 {
+			if d := e.MustGQL(tok, `{ userAccounts { totalCount } }`, nil); get(d, "userAccounts", "totalCount") != 0.0 {
 				t.Fatalf("query with read-only token: %v", d)
 			}
 		})
 
 		t.Run("revoked client's tokens stop within 5 seconds", func(t *testing.T) {
-			admin := e.adminToken()
-			id, sec := e.createClient(admin, []string{"graphql"}, "")
-			tok := e.token(id, sec)
-			e.mustGQL(tok, `{ viewer { clientId } }`, nil)
+			admin := e.AdminToken()
+			id, sec := e.CreateClient(admin, []string{"graphql"}, "")
+			tok := e.Token(id, sec)
+			e.MustGQL(tok, `{ viewer { clientId } }`, nil)
 			// A second replica verifies the token with the keys it reads from the shared
 			// database, and learns of the revocation only through the database.
-			replica := e.replica()
-			if r := e.gqlAt(replica, tok, `{ viewer { clientId } }`); r.Status != 200 {
+			replica := e.Replica()
+			if r := e.GQLAt(replica, tok, `{ viewer { clientId } }`); r.Status != 200 {
 				t.Fatalf("replica refused a valid token: %s", r.Raw)
 			}
-			d := e.mustGQL(admin, `mutation($id: String!) { revokeIntegrationClient(input: {clientId: $id}) {
+			d := e.MustGQL(admin, `mutation($id: String!) { revokeIntegrationClient(input: {clientId: $id}) {
 				integrationClient { revoked } errors { message } } }`, map[string]any{"id": id})
 			if get(d, "revokeIntegrationClient", "integrationClient", "revoked") != true {
 				t.Fatalf("revoke: %v", d)
 			}
 			revokedAt := time.Now()
 			for {
-				r := e.gqlAt(replica, tok, `{ viewer { clientId } }`)
-				if r.Status == 401 && e.gql(tok, `{ viewer { clientId } }`, nil).Status == 401 {
+				r := e.GQLAt(replica, tok, `{ viewer { clientId } }`)
+				if r.Status == 401 && e.GQL(tok, `{ viewer { clientId } }`, nil).Status == 401 {
 					t.Logf("revocation took effect on the replica after %v", time.Since(revokedAt))
 					break
 				}
@@ -187,15 +187,15 @@ func TestTokenEndpoint(t *testing.T) {
 		})
 
 		t.Run("rotated secret replaces the old one", func(t *testing.T) {
-			admin := e.adminToken()
-			id, old := e.createClient(admin, []string{"graphql:read"}, "")
-			d := e.mustGQL(admin, `mutation($id: String!) { rotateIntegrationClientSecret(input: {clientId: $id}) { clientSecret errors { message } } }`,
+			admin := e.AdminToken()
+			id, old := e.CreateClient(admin, []string{"graphql:read"}, "")
+			d := e.MustGQL(admin, `mutation($id: String!) { rotateIntegrationClientSecret(input: {clientId: $id}) { clientSecret errors { message } } }`,
 				map[string]any{"id": id})
 			fresh := str(d, "rotateIntegrationClientSecret", "clientSecret")
 			if fresh == "" || fresh == old {
 				t.Fatalf("rotate: %v", d)
 			}
-			e.token(id, fresh)
+			e.Token(id, fresh)
 			deadline := time.Now().Add(5 * time.Second)
 			for {
 				cc := clientcredentials.Config{ClientID: id, ClientSecret: old, TokenURL: e.URL + "/oauth/token"}
@@ -210,10 +210,10 @@ func TestTokenEndpoint(t *testing.T) {
 		})
 
 		t.Run("bad bearer tokens", func(t *testing.T) {
-			tok := e.adminToken()
+			tok := e.AdminToken()
 			tampered := tok[:len(tok)-4] + "AAAA"
 			for _, bad := range []string{"garbage", tampered, strings.Repeat("a", 5000)} {
-				if r := e.gql(bad, `{ viewer { clientId } }`, nil); r.Status != 401 || r.Errors[0].Extensions["code"] != "UNAUTHENTICATED" {
+				if r := e.GQL(bad, `{ viewer { clientId } }`, nil); r.Status != 401 || r.Errors[0].Extensions["code"] != "UNAUTHENTICATED" {
 					t.Fatalf("bad token accepted: %s", r.Raw)
 				}
 			}
@@ -223,9 +223,9 @@ func TestTokenEndpoint(t *testing.T) {
 
 func TestClientSecretsAreStoredHashed(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		_, sec := e.createClient(e.adminToken(), []string{"graphql"}, "")
+		_, sec := e.CreateClient(e.AdminToken(), []string{"graphql"}, "")
 		var n int64
-		db := e.app.Store()
+		db := e.App.Store()
 		for _, s := range []string{sec, testAdminSecret} {
 			if err := db.RawScan(context.Background(), &n, "SELECT count(*) FROM integration_clients WHERE secret_hash = ? OR scopes = ? OR name = ?", s, s, s); err != nil {
 				t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"gatehouse/app"
+	"gatehouse/app/apptest"
 	"gatehouse/provision"
 	"gatehouse/secret"
 	"gatehouse/store/storetest"
@@ -76,11 +77,11 @@ next:
 
 func TestMetricsAfterTraffic(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		admin := e.adminToken()
+		admin := e.AdminToken()
 
 		// OAuth: one more token, and two refused client authentications.
-		e.token(testAdminID, testAdminSecret, "graphql:read")
-		readOnly := e.token(testAdminID, testAdminSecret, "graphql:read")
+		e.Token(testAdminID, testAdminSecret, "graphql:read")
+		readOnly := e.Token(testAdminID, testAdminSecret, "graphql:read")
 		for _, sec := range []string{"wrong-secret", ""} {
 			resp, err := http.PostForm(e.URL+"/oauth/token", url.Values{"grant_type": {"client_credentials"},
 				"client_id": {testAdminID}, "client_secret": {sec}})
@@ -110,25 +111,25 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		resp.Body.Close()
 
 		// GraphQL: named, anonymous, failing at execution, failing validation.
-		e.mustGQL(admin, `query WhoAmI { viewer { __typename } }`, nil)
-		e.mustGQL(admin, `query WhoAmI { viewer { __typename } }`, nil)
-		e.mustGQL(admin, `{ viewer { __typename } }`, nil)
-		if r := e.gql(readOnly, `query Clients { integrationClients { clientId } }`, nil); len(r.Errors) == 0 {
+		e.MustGQL(admin, `query WhoAmI { viewer { __typename } }`, nil)
+		e.MustGQL(admin, `query WhoAmI { viewer { __typename } }`, nil)
+		e.MustGQL(admin, `{ viewer { __typename } }`, nil)
+		if r := e.GQL(readOnly, `query Clients { integrationClients { clientId } }`, nil); len(r.Errors) == 0 {
 			t.Fatalf("a graphql:read token listed clients: %s", r.Raw)
 		}
-		if r := e.gql(admin, `query Broken { noSuchField }`, nil); len(r.Errors) == 0 {
+		if r := e.GQL(admin, `query Broken { noSuchField }`, nil); len(r.Errors) == 0 {
 			t.Fatalf("an invalid query succeeded: %s", r.Raw)
 		}
 
 		// SCIM: a create, a get of a missing user, a refused token.
-		scimTok, _ := e.scimToken(admin, allScopes("metrics"))
-		e.call("POST", "/scim/v2/Users", scimTok, map[string]any{
-			"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "metrics@example.com"}).must(t, 201)
-		e.call("GET", "/scim/v2/Users/00000000-0000-0000-0000-000000000000", scimTok, nil).must(t, 404)
-		e.call("GET", "/scim/v2/Users", "not-a-token", nil).must(t, 401)
+		scimTok, _ := e.ScimToken(admin, allScopes("metrics"))
+		e.Call("POST", "/scim/v2/Users", scimTok, map[string]any{
+			"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "metrics@example.com"}).Must(t, 201)
+		e.Call("GET", "/scim/v2/Users/00000000-0000-0000-0000-000000000000", scimTok, nil).Must(t, 404)
+		e.Call("GET", "/scim/v2/Users", "not-a-token", nil).Must(t, 401)
 
 		// Sign-in: the flow's decision is counted (an unusable identity is an error).
-		if _, err := e.app.Service().SignIn(context.Background(), [16]byte{}, [16]byte{}, provision.Identity{}); err == nil {
+		if _, err := e.App.Service().SignIn(context.Background(), [16]byte{}, [16]byte{}, provision.Identity{}); err == nil {
 			t.Fatal("a sign-in without identifier succeeded")
 		}
 
@@ -162,7 +163,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		}
 		// The database pool: SQLite has one connection, PostgreSQL a pool of 32.
 		maxOpen := 32.0
-		if strings.HasPrefix(e.cfg.DatabaseURL, "sqlite:") {
+		if strings.HasPrefix(e.Config.DatabaseURL, "sqlite:") {
 			maxOpen = 1
 		}
 		if got := metricValue(fams, "gatehouse_go_sql_max_open_connections", "db_name=gatehouse"); got != maxOpen {
@@ -205,7 +206,7 @@ func TestMetricsOwnListener(t *testing.T) {
 	}
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		e := newTestEnv(t, dbURL, func(c *app.Config) { c.MetricsAddr = "127.0.0.1:0" })
-		e.adminToken()
+		e.AdminToken()
 		resp, err := http.Get(e.URL + "/metrics")
 		if err != nil {
 			t.Fatal(err)
@@ -214,7 +215,7 @@ func TestMetricsOwnListener(t *testing.T) {
 		if resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("main listener: GET /metrics = %d, want 404 when GATEHOUSE_METRICS_ADDR is set", resp.StatusCode)
 		}
-		srv, addr, err := serveMetrics(e.cfg.MetricsAddr, e.app.MetricsHandler(), slog.New(slog.DiscardHandler))
+		srv, addr, err := serveMetrics(e.Config.MetricsAddr, e.App.MetricsHandler(), slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -223,7 +224,7 @@ func TestMetricsOwnListener(t *testing.T) {
 		if got := metricValue(fams, "gatehouse_oauth_tokens_issued_total", "grant_type=client_credentials"); got != 1 {
 			t.Fatalf("tokens issued on the metrics listener = %v, want 1", got)
 		}
-		if _, _, err := serveMetrics(addr.String(), e.app.MetricsHandler(), slog.New(slog.DiscardHandler)); err == nil {
+		if _, _, err := serveMetrics(addr.String(), e.App.MetricsHandler(), slog.New(slog.DiscardHandler)); err == nil {
 			t.Fatal("a second listener on a taken address started")
 		}
 	})
@@ -281,7 +282,7 @@ func newLoggedTestEnv(t *testing.T, dbURL string) (*testEnv, *syncBuffer) {
 	srv.Config.Handler = a.Handler()
 	srv.Start()
 	t.Cleanup(func() { srv.Close(); a.Close() })
-	return &testEnv{t: t, URL: cfg.PublicURL, app: a, cfg: cfg}, logs
+	return &testEnv{&apptest.Env{T: t, URL: cfg.PublicURL, App: a, Config: cfg}}, logs
 }
 
 // sendLogged sends req with the X-Request-Id id and returns its access-log line.
@@ -322,7 +323,7 @@ func TestAccessLog(t *testing.T) {
 		}
 
 		// GraphQL: the caller, its workspace, the operation name, the peer, the duration in ms.
-		admin := e.adminToken()
+		admin := e.AdminToken()
 		body, _ := json.Marshal(map[string]any{"query": `query WhoAmI { viewer { __typename } }`})
 		req, _ = http.NewRequest("POST", e.URL+"/graphql/v1", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
@@ -351,7 +352,7 @@ func TestAccessLog(t *testing.T) {
 		}
 
 		// SCIM names the token as the caller.
-		scimTok, scimID := e.scimToken(admin, allScopes("log"))
+		scimTok, scimID := e.ScimToken(admin, allScopes("log"))
 		req, _ = http.NewRequest("GET", e.URL+"/scim/v2/Users", nil)
 		req.Header.Set("Authorization", "Bearer "+scimTok)
 		line = send(req, "log-scim")

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,138 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/gorillamux"
-
-	"gatehouse/rest"
+	"gatehouse/app/apptest"
 )
-
-// The REST contract: every test server (newTestEnv, replica) wraps its handler in
-// checkContract, so every /api/v1 request any test makes, and the answer, is checked against
-// rest/openapi.yaml with kin-openapi. A route missing from the document, a status it does not
-// list, a body that does not match its schema, or a success answered to a request the
-// document calls invalid fails the test that made the request.
-
-// contract is the loaded document and its router.
-type contract struct {
-	doc    *openapi3.T
-	router routers.Router
-	seen   sync.Map // "METHOD /path/{template}" → *sync.Map of the statuses answered
-}
-
-var loadContract = sync.OnceValues(func() (*contract, error) {
-	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromData(rest.OpenAPI())
-	if err != nil {
-		return nil, fmt.Errorf("load: %w", err)
-	}
-	if err := doc.Validate(loader.Context); err != nil {
-		return nil, fmt.Errorf("validate: %w", err)
-	}
-	// kin-openapi checks date-time by itself; the ids are UUIDs (v7, RFC 9562).
-	doc.SetStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForUUIDOfRFC9562))
-	router, err := gorillamux.NewRouter(doc)
-	if err != nil {
-		return nil, fmt.Errorf("router: %w", err)
-	}
-	return &contract{doc: doc, router: router}, nil
-})
-
-// reporter receives contract violations: a *testing.T, or a recorder in the checker's own test.
-type reporter interface {
-	Helper()
-	Errorf(format string, args ...any)
-}
-
-// checkedBodyBytes bounds the request body the checker copies; a longer one is not checked.
-const checkedBodyBytes = 4 << 20
-
-// checkContract wraps h so that /api/v1 traffic is checked against the document. It buffers
-// each answer, checks it, then writes it on.
-func checkContract(rep reporter, h http.Handler) http.Handler {
-	c, err := loadContract()
-	if err != nil {
-		rep.Errorf("openapi: %v", err)
-		return h
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, "/api/v1/") {
-			h.ServeHTTP(w, r)
-			return
-		}
-		// Keep a copy of the body to check, up to a bound: a test of the server's own body limit
-		// may send more, which the server must be left to refuse while reading.
-		body, err := io.ReadAll(io.LimitReader(r.Body, checkedBodyBytes+1))
-		if err != nil {
-			rep.Errorf("openapi: reading the request body of %s %s: %v", r.Method, r.URL.Path, err)
-		}
-		r.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
-		check := r.Clone(context.WithoutCancel(r.Context()))
-		check.Body = io.NopCloser(bytes.NewReader(body))
-		if len(body) > checkedBodyBytes {
-			check.Body = nil
-		}
-
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, r)
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(rec.Code)
-		w.Write(rec.Body.Bytes())
-
-		if msg := c.violation(check, rec); msg != "" {
-			rep.Errorf("openapi: %s %s → %d: %s\nanswer: %.600s", r.Method, r.URL.RequestURI(), rec.Code, msg, rec.Body.String())
-		}
-	})
-}
-
-// violation checks one exchange and says what breaks the contract, or "".
-func (c *contract) violation(req *http.Request, res *httptest.ResponseRecorder) string {
-	ctx := req.Context()
-	route, params, err := c.router.FindRoute(req)
-	if err != nil {
-		// The server's own refusal of an unknown route (404 not_found) or method (405) is
-		// what the document implies; anything else is a route the document lacks.
-		if res.Code == http.StatusNotFound || res.Code == http.StatusMethodNotAllowed {
-			return ""
-		}
-		return "the route is not in the document (" + err.Error() + ")"
-	}
-	statuses, _ := c.seen.LoadOrStore(route.Method+" "+route.Path, &sync.Map{})
-	statuses.(*sync.Map).Store(res.Code, true)
-	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
-		Options: &openapi3filter.Options{MultiError: true, SkipSettingDefaults: true, AuthenticationFunc: bearerPresent,
-			ExcludeRequestBody: req.Body == nil, SchemaValidationOptions: c.doc.GetSchemaValidationOptions()}}
-	reqErr := openapi3filter.ValidateRequest(ctx, in)
-	if reqErr != nil && (res.Code < 400 || res.Code >= 500) {
-		return fmt.Sprintf("the document refuses this request (%v) but the server did not answer 4xx", reqErr)
-	}
-	ct, _, _ := mime.ParseMediaType(res.Header().Get("Content-Type"))
-	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: res.Code, Header: res.Header(),
-		Options: &openapi3filter.Options{MultiError: true, IncludeResponseStatus: true, SchemaValidationOptions: c.doc.GetSchemaValidationOptions(),
-			// Only JSON bodies have schemas worth checking; the viewer's HTML and scripts do not.
-			ExcludeResponseBody: ct != "application/json" && res.Body.Len() > 0}}
-	out.SetBodyBytes(res.Body.Bytes())
-	if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
-		return "the answer does not match the document: " + err.Error()
-	}
-	return ""
-}
-
-// bearerPresent is the document's bearerAuth as far as a document can tell: a bearer token is
-// sent. Whether it is valid is the server's business (a 401 is in every operation's answers).
-func bearerPresent(_ context.Context, in *openapi3filter.AuthenticationInput) error {
-	if !strings.HasPrefix(in.RequestValidationInput.Request.Header.Get("Authorization"), "Bearer ") {
-		return errors.New("no bearer token")
-	}
-	return nil
-}
 
 // violations records what checkContract reports.
 type violations struct {
@@ -238,9 +104,9 @@ func TestRESTContractEveryOperation(t *testing.T) {
 	w, mod := newSSOWorld(t)
 	eachDBWith(t, mod, func(t *testing.T, e *testEnv) {
 		w.reset()
-		tok := e.adminToken()
-		cid, csec := e.createClient(tok, []string{"graphql"}, "")
-		weak := e.token(cid, csec)
+		tok := e.AdminToken()
+		cid, csec := e.CreateClient(tok, []string{"graphql"}, "")
+		weak := e.Token(cid, csec)
 		const conns = "/api/v1/sso/connections"
 		missing := "/0190c7e5-0000-7000-8000-000000000000"
 
@@ -248,61 +114,61 @@ func TestRESTContractEveryOperation(t *testing.T) {
 		e.rest(weak, "GET", conns, "").mustError(t, 403, "permission_error", "admin scope")
 		e.rest(tok, "POST", conns, `{"name":"x","protocol":"oidc","colour":"red"}`).mustError(t, 400, "validation_error", "colour")
 		e.rest(tok, "POST", conns, `{"name":"","protocol":"oidc"}`).mustError(t, 400, "validation_error", "")
-		e.rest(tok, "POST", conns, docCreateOIDC).must(t, 201)
+		e.rest(tok, "POST", conns, docCreateOIDC).Must(t, 201)
 		e.rest(tok, "POST", conns, docCreateOIDC).mustError(t, 409, "conflict", "")
 		now := time.Now()
 		samlBody, _ := json.Marshal(map[string]any{"name": "SAML", "protocol": "saml", "samlConfig": map[string]any{
 			"entityId": "https://sts.windows.net/" + tenantID + "/", "ssoUrl": "https://login.microsoftonline.com/" + tenantID + "/saml2",
 			"certificate": samlCert(t, now.Add(-time.Hour), now.AddDate(1, 0, 0)), "signRequests": true,
 			"attributeMapping": map[string]string{"email": "mail"}}})
-		saml := str(e.rest(tok, "POST", conns, string(samlBody)).must(t, 201).Body, "connection", "id")
-		base := conns + "/" + str(e.rest(tok, "POST", conns, localOIDCBody("Local", w.idp.URL)).must(t, 201).Body, "connection", "id")
+		saml := str(e.rest(tok, "POST", conns, string(samlBody)).Must(t, 201).Body, "connection", "id")
+		base := conns + "/" + str(e.rest(tok, "POST", conns, localOIDCBody("Local", w.idp.URL)).Must(t, 201).Body, "connection", "id")
 
-		e.rest(tok, "GET", conns+"?protocol=oidc&status=inactive&name=loc&page=1&pageSize=1", "").must(t, 200)
+		e.rest(tok, "GET", conns+"?protocol=oidc&status=inactive&name=loc&page=1&pageSize=1", "").Must(t, 200)
 		e.rest(tok, "GET", conns+"?pageSize=101", "").mustError(t, 400, "validation_error", "pageSize")
-		e.rest(tok, "GET", base, "").must(t, 200)
+		e.rest(tok, "GET", base, "").Must(t, 200)
 		e.rest(tok, "GET", conns+missing, "").mustError(t, 404, "not_found", "")
-		e.rest(tok, "PUT", base, `{"jitProvisioning":true,"defaultRole":"member"}`).must(t, 200)
+		e.rest(tok, "PUT", base, `{"jitProvisioning":true,"defaultRole":"member"}`).Must(t, 200)
 		e.rest(tok, "PUT", base, `{"defaultRole":"owner"}`).mustError(t, 400, "validation_error", "defaultRole")
 		e.rest(tok, "POST", base+"/activate", "").mustError(t, 409, "invalid_state", "")
-		e.rest(tok, "POST", base+"/test", "").must(t, 200)
-		e.rest(tok, "POST", conns+"/"+saml+"/test", "").must(t, 200)
+		e.rest(tok, "POST", base+"/test", "").Must(t, 200)
+		e.rest(tok, "POST", conns+"/"+saml+"/test", "").Must(t, 200)
 
-		add := e.rest(tok, "POST", base+"/domains", docAddDomain).must(t, 201)
+		add := e.rest(tok, "POST", base+"/domains", docAddDomain).Must(t, 201)
 		domain := base + "/domains/" + str(add.Body, "domain", "id")
-		e.rest(tok, "GET", base+"/domains", "").must(t, 200)
+		e.rest(tok, "GET", base+"/domains", "").Must(t, 200)
 		e.rest(tok, "POST", domain+"/set-primary", "").mustError(t, 409, "invalid_state", "not verified")
-		e.rest(tok, "PUT", domain+"/verify", "").must(t, 200) // no record yet: success false
+		e.rest(tok, "PUT", domain+"/verify", "").Must(t, 200) // no record yet: success false
 		w.setTXT("_gatehouse-verify.example.com", str(add.Body, "domain", "verificationToken"))
-		e.rest(tok, "PUT", domain+"/verify", "").must(t, 200)
-		e.rest(tok, "POST", domain+"/set-primary", "").must(t, 200)
-		file := e.rest(tok, "POST", base+"/domains", `{"domain":"b.example.org","verificationMethod":"https-file"}`).must(t, 201)
-		e.rest(tok, "POST", base+"/activate", "").must(t, 200)
+		e.rest(tok, "PUT", domain+"/verify", "").Must(t, 200)
+		e.rest(tok, "POST", domain+"/set-primary", "").Must(t, 200)
+		file := e.rest(tok, "POST", base+"/domains", `{"domain":"b.example.org","verificationMethod":"https-file"}`).Must(t, 201)
+		e.rest(tok, "POST", base+"/activate", "").Must(t, 200)
 		e.rest(tok, "DELETE", domain, "").mustError(t, 409, "invalid_state", "")
-		e.rest(tok, "DELETE", base+"/domains/"+str(file.Body, "domain", "id"), "").must(t, 204)
-		e.rest(tok, "POST", base+"/deactivate", "").must(t, 200)
-		e.rest(tok, "GET", "/api/v1/sso/sp-metadata", "").must(t, 200)
-		e.rest(tok, "GET", "/api/v1/sso/sp-keys", "").must(t, 200)
-		e.rest(tok, "POST", "/api/v1/sso/sp-keys/rotate", "").must(t, 201)
-		e.rest(tok, "POST", "/api/v1/sso/sp-keys/promote", "").must(t, 200)
-		e.rest(tok, "DELETE", "/api/v1/sso/sp-keys/previous", "").must(t, 204)
+		e.rest(tok, "DELETE", base+"/domains/"+str(file.Body, "domain", "id"), "").Must(t, 204)
+		e.rest(tok, "POST", base+"/deactivate", "").Must(t, 200)
+		e.rest(tok, "GET", "/api/v1/sso/sp-metadata", "").Must(t, 200)
+		e.rest(tok, "GET", "/api/v1/sso/sp-keys", "").Must(t, 200)
+		e.rest(tok, "POST", "/api/v1/sso/sp-keys/rotate", "").Must(t, 201)
+		e.rest(tok, "POST", "/api/v1/sso/sp-keys/promote", "").Must(t, 200)
+		e.rest(tok, "DELETE", "/api/v1/sso/sp-keys/previous", "").Must(t, 204)
 		e.rest(tok, "POST", conns+missing+"/test-sign-in", "").mustError(t, 404, "not_found", "")
 		e.rest(tok, "GET", conns+"/"+saml+"/test-sign-in"+missing, "").mustError(t, 404, "not_found", "")
-		e.rest(tok, "DELETE", conns+"/"+saml, "").must(t, 204)
+		e.rest(tok, "DELETE", conns+"/"+saml, "").Must(t, 204)
 		e.rest(tok, "DELETE", conns+"/"+saml, "").mustError(t, 404, "not_found", "")
 
 		const tokens = "/api/v1/scim/tokens"
-		created := e.rest(tok, "POST", tokens, `{"name":"Okta SCIM Token","scopes":["users:read","groups:read"],"expiresInDays":365}`).must(t, 201)
+		created := e.rest(tok, "POST", tokens, `{"name":"Okta SCIM Token","scopes":["users:read","groups:read"],"expiresInDays":365}`).Must(t, 201)
 		e.rest(tok, "POST", tokens, `{"name":"x","scopes":["users:delete"]}`).mustError(t, 400, "validation_error", "")
 		one := tokens + "/" + str(created.Body, "token", "id")
-		e.rest(tok, "GET", tokens+"?status=active&name=okta&page=1&pageSize=10", "").must(t, 200)
-		e.rest(tok, "GET", one, "").must(t, 200)
-		e.rest(tok, "POST", one+"/revoke", "").must(t, 200)
+		e.rest(tok, "GET", tokens+"?status=active&name=okta&page=1&pageSize=10", "").Must(t, 200)
+		e.rest(tok, "GET", one, "").Must(t, 200)
+		e.rest(tok, "POST", one+"/revoke", "").Must(t, 200)
 		e.rest(tok, "GET", tokens+missing, "").mustError(t, 404, "not_found", "")
-		e.rest(tok, "GET", "/api/v1/scim/activities?operation=create&resourceType=user&status=success&startDate=2000-01-01&endDate=2100-01-01", "").must(t, 200)
+		e.rest(tok, "GET", "/api/v1/scim/activities?operation=create&resourceType=user&status=success&startDate=2000-01-01&endDate=2100-01-01", "").Must(t, 200)
 		e.rest(tok, "GET", "/api/v1/scim/activities?startDate=yesterday", "").mustError(t, 400, "validation_error", "")
-		e.rest(tok, "GET", "/api/v1/scim/statistics", "").must(t, 200)
-		e.rest(tok, "DELETE", one, "").must(t, 204)
+		e.rest(tok, "GET", "/api/v1/scim/statistics", "").Must(t, 200)
+		e.rest(tok, "DELETE", one, "").Must(t, 204)
 
 		e.rest("", "GET", "/api/v1/no-such-thing", "").mustError(t, 404, "not_found", "no such endpoint")
 		for _, public := range []string{"/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/gatehouse-docs.js", "/api/v1/docs/nope.js"} {
@@ -312,17 +178,12 @@ func TestRESTContractEveryOperation(t *testing.T) {
 		}
 	})
 
-	c, err := loadContract()
+	unexercised, err := apptest.Unexercised()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for path, item := range c.doc.Paths.Map() {
-		for method := range item.Operations() {
-			key := method + " " + path
-			if _, ok := c.seen.Load(key); !ok {
-				t.Errorf("no test exercised %s", key)
-			}
-		}
+	for _, key := range unexercised {
+		t.Errorf("no test exercised %s", key)
 	}
 }
 
@@ -339,7 +200,7 @@ func TestContractCheckerPassesLargeBodies(t *testing.T) {
 	var v violations
 	srv := httptest.NewServer(checkContract(&v, fake))
 	defer srv.Close()
-	size := int64(checkedBodyBytes + 1<<20)
+	size := int64(apptest.CheckedBodyBytes + 1<<20)
 	req, _ := http.NewRequest("POST", srv.URL+"/api/v1/scim/tokens", io.LimitReader(zeros{}, size))
 	req.Header.Set("Authorization", "Bearer x")
 	req.Header.Set("Content-Type", "application/json")

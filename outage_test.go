@@ -83,24 +83,24 @@ func TestDatabaseOutageAnswersRetryable503(t *testing.T) {
 	e := newTestEnv(t, u.String(), func(c *app.Config) {
 		c.Guard = guard.Config{RequestTimeout: 2 * time.Second, MaxConcurrent: 8, PriorityConcurrent: 2, QueueTimeout: time.Second}
 	})
-	admin := e.adminToken()
-	scimTok, _ := e.scimToken(admin, map[string]any{"name": "okta"})
+	admin := e.AdminToken()
+	scimTok, _ := e.ScimToken(admin, map[string]any{"name": "okta"})
 	type probe struct {
 		name string
 		do   func() (int, string)
 	}
 	probes := []probe{
 		{"graphql query", func() (int, string) {
-			r := e.gql(admin, `{ userAccounts(first: 5) { nodes { uuid } } }`, nil)
+			r := e.GQL(admin, `{ userAccounts(first: 5) { nodes { uuid } } }`, nil)
 			return r.Status, r.Raw
 		}},
 		{"graphql mutation", func() (int, string) {
-			r := e.gql(admin, `mutation { createUserAccount(input: {email: "o@example.com", firstName: "O", lastName: "U"}) { errors { message } } }`, nil)
+			r := e.GQL(admin, `mutation { createUserAccount(input: {email: "o@example.com", firstName: "O", lastName: "U"}) { errors { message } } }`, nil)
 			return r.Status, r.Raw
 		}},
 		{"token", func() (int, string) { s, _ := tokenStatus(t, e.URL, testAdminID, testAdminSecret); return s, "" }},
-		{"scim", func() (int, string) { r := e.call("GET", "/scim/v2/Users", scimTok, nil); return r.Status, r.Raw }},
-		{"rest", func() (int, string) { r := e.call("GET", "/api/v1/scim/tokens", admin, nil); return r.Status, r.Raw }},
+		{"scim", func() (int, string) { r := e.Call("GET", "/scim/v2/Users", scimTok, nil); return r.Status, r.Raw }},
+		{"rest", func() (int, string) { r := e.Call("GET", "/api/v1/scim/tokens", admin, nil); return r.Status, r.Raw }},
 		{"readyz", func() (int, string) {
 			resp, err := http.Get(e.URL + "/readyz")
 			if err != nil {

@@ -8,10 +8,10 @@ import (
 
 func TestBrandsCompaniesAccounts(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		tok := e.adminToken()
+		tok := e.AdminToken()
 
 		t.Run("brands: create, validate, update, get, list with pagination", func(t *testing.T) {
-			d := e.mustGQL(tok, `mutation { createBrand(input: {name: "  Acme Academy ", portalUrl: "https://learn.acme.test"}) {
+			d := e.MustGQL(tok, `mutation { createBrand(input: {name: "  Acme Academy ", portalUrl: "https://learn.acme.test"}) {
 				brand { id name slug portalUrl identityProviderConfigurations { companyClaim } } errors { label } } }`, nil)
 			b := get(d, "createBrand", "brand")
 			if str(b, "name") != "Acme Academy" || str(b, "slug") != "acme-academy" || str(b, "portalUrl") != "https://learn.acme.test" ||
@@ -27,18 +27,18 @@ func TestBrandsCompaniesAccounts(t *testing.T) {
 				{`{name: "Other", portalUrl: "ftp://x"}`, "portalUrl"},
 				{fmt.Sprintf(`{name: %q}`, strings.Repeat("x", 129)), "name"},
 			} {
-				d := e.mustGQL(tok, `mutation { createBrand(input: `+c.in+`) { brand { id } errors { label code } } }`, nil)
+				d := e.MustGQL(tok, `mutation { createBrand(input: `+c.in+`) { brand { id } errors { label code } } }`, nil)
 				errs := payloadErrors(t, d, "createBrand")
 				if len(errs) != 1 || str(errs[0], "label") != c.want || get(d, "createBrand", "brand") != nil {
 					t.Errorf("createBrand(%s): %v", c.in, d)
 				}
 			}
-			d = e.mustGQL(tok, `mutation($id: ID!) { updateBrand(input: {id: $id, name: "Acme Learning", portalUrl: ""}) {
+			d = e.MustGQL(tok, `mutation($id: ID!) { updateBrand(input: {id: $id, name: "Acme Learning", portalUrl: ""}) {
 				brand { name slug portalUrl } errors { label } } }`, map[string]any{"id": id})
 			if b := get(d, "updateBrand", "brand"); str(b, "name") != "Acme Learning" || str(b, "slug") != "acme-academy" || get(b, "portalUrl") != nil {
 				t.Fatalf("updateBrand: %v", d)
 			}
-			d = e.mustGQL(tok, `mutation { updateBrand(input: {id: "nope", name: "x"}) { brand { id } errors { label code } } }`, nil)
+			d = e.MustGQL(tok, `mutation { updateBrand(input: {id: "nope", name: "x"}) { brand { id } errors { label code } } }`, nil)
 			if errs := payloadErrors(t, d, "updateBrand"); len(errs) != 1 || str(errs[0], "code") != "NOT_FOUND" || str(errs[0], "label") != "id" {
 				t.Fatalf("updateBrand missing: %v", d)
 			}
@@ -48,7 +48,7 @@ func TestBrandsCompaniesAccounts(t *testing.T) {
 			var names []string
 			var after any
 			for pages := 0; ; pages++ {
-				d := e.mustGQL(tok, `query($a: String) { brands(first: 2, after: $a) { nodes { name } pageInfo { hasNextPage endCursor } } }`,
+				d := e.MustGQL(tok, `query($a: String) { brands(first: 2, after: $a) { nodes { name } pageInfo { hasNextPage endCursor } } }`,
 					map[string]any{"a": after})
 				for _, n := range get(d, "brands", "nodes").([]any) {
 					names = append(names, str(n, "name"))
@@ -64,7 +64,7 @@ func TestBrandsCompaniesAccounts(t *testing.T) {
 			if got := strings.Join(names, ","); got != "Acme Learning,Brand 0,Brand 1,Brand 2,Brand 3" {
 				t.Fatalf("brands: %s", got)
 			}
-			d = e.mustGQL(tok, `query($id: ID!) { brand(id: $id) { name } missing: brand(id: "0190a0b0-0000-7000-8000-000000000000") { name } bad: brand(id: "x") { name } }`,
+			d = e.MustGQL(tok, `query($id: ID!) { brand(id: $id) { name } missing: brand(id: "0190a0b0-0000-7000-8000-000000000000") { name } bad: brand(id: "x") { name } }`,
 				map[string]any{"id": id})
 			if str(d, "brand", "name") != "Acme Learning" || d["missing"] != nil || d["bad"] != nil {
 				t.Fatalf("brand: %v", d)
@@ -73,7 +73,7 @@ func TestBrandsCompaniesAccounts(t *testing.T) {
 
 		t.Run("companies and accounts", func(t *testing.T) {
 			acme := e.createCompany(tok, "Acme")
-			d := e.mustGQL(tok, `mutation { createCompany(input: {name: "ACME"}) { company { id } errors { label code } } }`, nil)
+			d := e.MustGQL(tok, `mutation { createCompany(input: {name: "ACME"}) { company { id } errors { label code } } }`, nil)
 			if errs := payloadErrors(t, d, "createCompany"); len(errs) != 1 || str(errs[0], "code") != "TAKEN" {
 				t.Fatalf("company names are unique case-insensitively: %v", d)
 			}
@@ -86,13 +86,13 @@ func TestBrandsCompaniesAccounts(t *testing.T) {
 				{`{name: "", type: INDIVIDUAL}`, "name"},
 			}
 			for _, c := range cases {
-				d := e.mustGQL(tok, `mutation { createAccount(input: `+c.in+`) { account { id } errors { label code } } }`, nil)
+				d := e.MustGQL(tok, `mutation { createAccount(input: `+c.in+`) { account { id } errors { label code } } }`, nil)
 				errs := payloadErrors(t, d, "createAccount")
 				if len(errs) != 1 || str(errs[0], "label") != c.want {
 					t.Errorf("createAccount(%s): %v", c.in, d)
 				}
 			}
-			d = e.mustGQL(tok, `query($c: ID!) { accounts(companyId: $c) { nodes { id name type company { id name } } }
+			d = e.MustGQL(tok, `query($c: ID!) { accounts(companyId: $c) { nodes { id name type company { id name } } }
 				individuals: accounts(type: INDIVIDUAL) { nodes { name company { id } } }
 				companies { nodes { name } } }`, map[string]any{"c": acme})
 			if n := get(d, "accounts", "nodes").([]any); len(n) != 1 || str(n[0], "id") != a1 || str(n[0], "type") != "COMPANY" ||
@@ -102,12 +102,12 @@ func TestBrandsCompaniesAccounts(t *testing.T) {
 			if n := get(d, "individuals", "nodes").([]any); len(n) != 1 || str(n[0], "name") != "Jane Doe" || get(n[0], "company") != nil {
 				t.Fatalf("individual accounts: %v", d)
 			}
-			d = e.mustGQL(tok, `mutation($id: ID!) { updateAccount(input: {id: $id, name: "Acme Head Office"}) { account { name type company { name } } errors { label } } }`,
+			d = e.MustGQL(tok, `mutation($id: ID!) { updateAccount(input: {id: $id, name: "Acme Head Office"}) { account { name type company { name } } errors { label } } }`,
 				map[string]any{"id": a1})
 			if str(d, "updateAccount", "account", "name") != "Acme Head Office" || str(d, "updateAccount", "account", "company", "name") != "Acme" {
 				t.Fatalf("updateAccount: %v", d)
 			}
-			d = e.mustGQL(tok, `mutation($id: ID!) { updateCompany(input: {id: $id, name: "Acme Ltd"}) { company { name } errors { label } } }`,
+			d = e.MustGQL(tok, `mutation($id: ID!) { updateCompany(input: {id: $id, name: "Acme Ltd"}) { company { name } errors { label } } }`,
 				map[string]any{"id": acme})
 			if str(d, "updateCompany", "company", "name") != "Acme Ltd" {
 				t.Fatalf("updateCompany: %v", d)
@@ -116,17 +116,17 @@ func TestBrandsCompaniesAccounts(t *testing.T) {
 
 		t.Run("a user account's account and role", func(t *testing.T) {
 			acc := e.createAccount(tok, "Solo", "")
-			d0 := e.mustGQL(tok, `mutation { createUserAccount(input: {email: "solo@example.com"}) { userAccount { uuid role account { id } } errors { label } } }`, nil)
+			d0 := e.MustGQL(tok, `mutation { createUserAccount(input: {email: "solo@example.com"}) { userAccount { uuid role account { id } } errors { label } } }`, nil)
 			u := str(d0, "createUserAccount", "userAccount", "uuid")
 			if str(d0, "createUserAccount", "userAccount", "role") != "viewer" || get(d0, "createUserAccount", "userAccount", "account") != nil {
 				t.Fatalf("a new user account: %v", d0)
 			}
 			q := `mutation($u: ID!, $a: ID) { setUserAccountAccount(input: {uuid: $u, accountId: $a}) { userAccount { uuid role account { id name } } errors { label code } } }`
-			d := e.mustGQL(tok, q, map[string]any{"u": u, "a": acc})
+			d := e.MustGQL(tok, q, map[string]any{"u": u, "a": acc})
 			if ua := get(d, "setUserAccountAccount", "userAccount"); str(ua, "account", "id") != acc || str(ua, "role") != "viewer" {
 				t.Fatalf("setUserAccountAccount: %v", d)
 			}
-			d = e.mustGQL(tok, `{ userAccounts { nodes { email account { name } } } }`, nil)
+			d = e.MustGQL(tok, `{ userAccounts { nodes { email account { name } } } }`, nil)
 			found := false
 			for _, n := range get(d, "userAccounts", "nodes").([]any) {
 				found = found || str(n, "email") == "solo@example.com" && str(n, "account", "name") == "Solo"
@@ -134,11 +134,11 @@ func TestBrandsCompaniesAccounts(t *testing.T) {
 			if !found {
 				t.Fatalf("userAccounts: %v", d)
 			}
-			d = e.mustGQL(tok, q, map[string]any{"u": u, "a": "0190a0b0-0000-7000-8000-000000000000"})
+			d = e.MustGQL(tok, q, map[string]any{"u": u, "a": "0190a0b0-0000-7000-8000-000000000000"})
 			if errs := payloadErrors(t, d, "setUserAccountAccount"); len(errs) != 1 || str(errs[0], "label") != "accountId" {
 				t.Fatalf("unknown account: %v", d)
 			}
-			d = e.mustGQL(tok, q, map[string]any{"u": u, "a": nil})
+			d = e.MustGQL(tok, q, map[string]any{"u": u, "a": nil})
 			if ua := get(d, "setUserAccountAccount", "userAccount"); get(ua, "account") != nil {
 				t.Fatalf("clear account: %v", d)
 			}
@@ -147,22 +147,22 @@ func TestBrandsCompaniesAccounts(t *testing.T) {
 		t.Run("workspace scoping", func(t *testing.T) {
 			brand := e.createBrand(tok, "Scoped Brand")
 			acc := e.createAccount(tok, "Scoped Account", "")
-			idp := e.createOIDCConnection(tok, "Scoped IdP", "scoped")
-			d := e.mustGQL(tok, `mutation { createWorkspace(input: {name: "Other"}) { workspace { id } errors { label } } }`, nil)
+			idp := e.CreateOIDCConnection(tok, "Scoped IdP", "scoped")
+			d := e.MustGQL(tok, `mutation { createWorkspace(input: {name: "Other"}) { workspace { id } errors { label } } }`, nil)
 			ws := str(d, "createWorkspace", "workspace", "id")
-			id, sec := e.createClient(tok, []string{"graphql"}, ws)
-			other := e.token(id, sec)
-			d = e.mustGQL(other, `query($b: ID!, $a: ID!) { brand(id: $b) { id } account(id: $a) { id } brands { nodes { id } } accounts { nodes { id } } }`,
+			id, sec := e.CreateClient(tok, []string{"graphql"}, ws)
+			other := e.Token(id, sec)
+			d = e.MustGQL(other, `query($b: ID!, $a: ID!) { brand(id: $b) { id } account(id: $a) { id } brands { nodes { id } } accounts { nodes { id } } }`,
 				map[string]any{"b": brand, "a": acc})
 			if d["brand"] != nil || d["account"] != nil || len(get(d, "brands", "nodes").([]any)) != 0 || len(get(d, "accounts", "nodes").([]any)) != 0 {
 				t.Fatalf("other workspace sees: %v", d)
 			}
 			otherBrand := e.createBrand(other, "Their Brand")
-			d = e.mustGQL(other, seedWith(seedCreateIdPConfiguration, otherBrand, idp, acc), nil)
+			d = e.MustGQL(other, seedWith(seedCreateIdPConfiguration, otherBrand, idp, acc), nil)
 			if _, labels := brandsPayload(t, d, "createIdentityProviderConfiguration"); strings.Join(labels, ",") != "identityProviderId,defaultAccountId" {
 				t.Fatalf("cross-workspace references: %v", d)
 			}
-			r := e.gql(other, `query($b: ID!, $i: ID!) { simulatePlacement(brandId: $b, identityProviderId: $i, claims: {}) { rule } }`,
+			r := e.GQL(other, `query($b: ID!, $i: ID!) { simulatePlacement(brandId: $b, identityProviderId: $i, claims: {}) { rule } }`,
 				map[string]any{"b": brand, "i": idp})
 			if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "NOT_FOUND" {
 				t.Fatalf("cross-workspace simulation: %s", r.Raw)
@@ -173,9 +173,9 @@ func TestBrandsCompaniesAccounts(t *testing.T) {
 
 func TestSimulatePlacement(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		tok := e.adminToken()
+		tok := e.AdminToken()
 		brand := e.createBrand(tok, "Portal")
-		idp := e.createOIDCConnection(tok, "Okta", "okta")
+		idp := e.CreateOIDCConnection(tok, "Okta", "okta")
 		acme := e.createCompany(tok, "Acme")
 		acmeFirst := e.createAccount(tok, "Acme First", acme)
 		e.createAccount(tok, "Acme Second", acme)
@@ -190,7 +190,7 @@ func TestSimulatePlacement(t *testing.T) {
 			if mutation == "update" {
 				typ = "UpdateIdentityProviderConfigurationInput"
 			}
-			d := e.mustGQL(tok, `mutation($in: `+typ+`!) { brands { `+mutation+`IdentityProviderConfiguration(input: $in) { errors { label message } } } }`,
+			d := e.MustGQL(tok, `mutation($in: `+typ+`!) { brands { `+mutation+`IdentityProviderConfiguration(input: $in) { errors { label message } } } }`,
 				map[string]any{"in": in})
 			if _, labels := brandsPayload(t, d, mutation+"IdentityProviderConfiguration"); len(labels) != 0 {
 				t.Fatalf("configure: %v", d)
@@ -198,13 +198,13 @@ func TestSimulatePlacement(t *testing.T) {
 		}
 		simulate := func(claims map[string]any) (rule, accountID, explanation string) {
 			t.Helper()
-			d := e.mustGQL(tok, `query($b: ID!, $i: ID!, $c: JSON!) { simulatePlacement(brandId: $b, identityProviderId: $i, claims: $c) {
+			d := e.MustGQL(tok, `query($b: ID!, $i: ID!, $c: JSON!) { simulatePlacement(brandId: $b, identityProviderId: $i, claims: $c) {
 				account { id name } rule explanation } }`, map[string]any{"b": brand, "i": idp, "c": claims})
 			s := get(d, "simulatePlacement")
 			return str(s, "rule"), str(s, "account", "id"), str(s, "explanation")
 		}
 
-		r := e.gql(tok, `query($b: ID!, $i: ID!) { simulatePlacement(brandId: $b, identityProviderId: $i, claims: {}) { rule } }`,
+		r := e.GQL(tok, `query($b: ID!, $i: ID!) { simulatePlacement(brandId: $b, identityProviderId: $i, claims: {}) { rule } }`,
 			map[string]any{"b": brand, "i": idp})
 		if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "NOT_FOUND" || !strings.Contains(r.Errors[0].Message, "no configuration") {
 			t.Fatalf("without a configuration: %s", r.Raw)
@@ -212,7 +212,7 @@ func TestSimulatePlacement(t *testing.T) {
 
 		configure("create", nil, "company")
 		counts := func() string {
-			d := e.mustGQL(tok, `{ accounts(first: 100) { nodes { id } } auditEvents(first: 100) { id } userAccounts { totalCount } }`, nil)
+			d := e.MustGQL(tok, `{ accounts(first: 100) { nodes { id } } auditEvents(first: 100) { id } userAccounts { totalCount } }`, nil)
 			return fmt.Sprint(len(get(d, "accounts", "nodes").([]any)), len(get(d, "auditEvents").([]any)), get(d, "userAccounts", "totalCount"))
 		}
 		before := counts()

@@ -82,7 +82,7 @@ func postRaw(t *testing.T, url, token string, body []byte) (int, http.Header, st
 // over the limit answer 413; a malformed body is not echoed; answers are not cacheable.
 func TestGraphQLBoundedWork(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		tok := e.adminToken()
+		tok := e.AdminToken()
 		doc, _ := json.Marshal(map[string]string{"query": "{" + strings.Repeat("__typename ", 50000) + "}"})
 		postRaw(t, e.URL, tok, []byte(`{"query":"{ __typename }"}`)) // warm up the connection
 		start := time.Now()
@@ -98,7 +98,7 @@ func TestGraphQLBoundedWork(t *testing.T) {
 		for i := range 3000 {
 			fmt.Fprintf(&b, "a%d: __typename ", i)
 		}
-		d := e.mustGQL(tok, "{"+b.String()+"}", nil)
+		d := e.MustGQL(tok, "{"+b.String()+"}", nil)
 		if d["a2999"] != "Query" {
 			t.Fatalf("aliased: %v", d["a2999"])
 		}
@@ -229,7 +229,7 @@ func TestLockedTableLongerThanDeadline(t *testing.T) {
 		e := newTestEnv(t, dbURL, func(c *app.Config) {
 			c.Guard = guard.Config{RequestTimeout: time.Second, MaxConcurrent: 6, PriorityConcurrent: 2, QueueTimeout: 300 * time.Millisecond}
 		})
-		admin := e.adminToken()
+		admin := e.AdminToken()
 		release := lockUsers(t, dbURL)
 		const n = 12
 		type answer struct {
@@ -277,7 +277,7 @@ func TestLockedTableLongerThanDeadline(t *testing.T) {
 		for i, a := range answers {
 			email := fmt.Sprintf("locked%d@example.com", i)
 			var n int64
-			if err := e.app.Store().RawScan(context.Background(), &n, "SELECT count(*) FROM user_accounts WHERE email = ?", email); err != nil {
+			if err := e.App.Store().RawScan(context.Background(), &n, "SELECT count(*) FROM user_accounts WHERE email = ?", email); err != nil {
 				t.Fatal(err)
 			}
 			switch {
@@ -291,7 +291,7 @@ func TestLockedTableLongerThanDeadline(t *testing.T) {
 				if n != 0 {
 					t.Errorf("%s answered 503 but committed", email)
 				}
-				e.createUser(admin, email) // the retry succeeds once the lock is gone
+				e.CreateUser(admin, email) // the retry succeeds once the lock is gone
 			default:
 				t.Errorf("%s: status %d, Retry-After %q", email, a.status, a.retryAfter)
 			}
@@ -478,34 +478,34 @@ func TestSurfaceRateLimits(t *testing.T) {
 			c.Guard.Tokens = guard.Rate{N: 3, Per: time.Minute}
 		})
 
-		admin := e.adminToken()
+		admin := e.AdminToken()
 		for i := range 3 { // 3 client-credentials tokens a minute per client
 			s, ra := tokenStatus(t, e.URL, testAdminID, testAdminSecret)
 			if want := map[bool]int{true: 429, false: 200}[i == 2]; s != want || (s == 429 && ra != "20") {
 				t.Fatalf("token %d: %d, Retry-After %q", i+2, s, ra)
 			}
 		}
-		scimA, _ := e.scimToken(admin, map[string]any{"name": "a"})
-		scimB, _ := e.scimToken(admin, map[string]any{"name": "b"})
+		scimA, _ := e.ScimToken(admin, map[string]any{"name": "a"})
+		scimB, _ := e.ScimToken(admin, map[string]any{"name": "b"})
 		var last *apiResponse
 		for range 6 {
-			last = e.call("GET", "/scim/v2/Users", scimA, nil)
+			last = e.Call("GET", "/scim/v2/Users", scimA, nil)
 		}
 		if last.Status != 429 || last.Header.Get("Retry-After") != "12" || str(last.Body, "status") != "429" ||
 			!strings.HasPrefix(last.Header.Get("Content-Type"), "application/scim+json") {
 			t.Fatalf("SCIM: %d %v %s", last.Status, last.Header, last.Raw)
 		}
-		e.call("GET", "/scim/v2/Users", scimB, nil).must(t, 200)
+		e.Call("GET", "/scim/v2/Users", scimB, nil).Must(t, 200)
 
 		// The admin used GraphQL 0 times so far (REST created the tokens).
-		other, otherSecret := e.createClient(admin, []string{"graphql:read"}, "")
+		other, otherSecret := e.CreateClient(admin, []string{"graphql:read"}, "")
 		for range 4 {
-			e.mustGQL(admin, "{ __typename }", nil)
+			e.MustGQL(admin, "{ __typename }", nil)
 		}
-		r := e.gql(admin, "{ __typename }", nil)
+		r := e.GQL(admin, "{ __typename }", nil)
 		if r.Status != 429 || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "RATE_LIMITED" {
 			t.Fatalf("GraphQL: %d %s", r.Status, r.Raw)
 		}
-		e.mustGQL(e.token(other, otherSecret), "{ __typename }", nil)
+		e.MustGQL(e.Token(other, otherSecret), "{ __typename }", nil)
 	})
 }

@@ -51,8 +51,8 @@ func derB64(t *testing.T, certPEM string) string {
 // replica's metadata follows. Only the platform admin rotates (the keys serve every workspace).
 func TestSAMLSPKeyRotationREST(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		tok := e.adminToken()
-		keys := e.rest(tok, "GET", "/api/v1/sso/sp-keys", "").must(t, 200)
+		tok := e.AdminToken()
+		keys := e.rest(tok, "GET", "/api/v1/sso/sp-keys", "").Must(t, 200)
 		cur := str(keys.Body, "keys", 0, "certificate")
 		if str(keys.Body, "keys", 0, "role") != "current" || get(keys.Body, "keys", 1) != nil || len(str(keys.Body, "keys", 0, "fingerprintSha256")) != 64 ||
 			str(keys.Body, "keys", 0, "notAfter") < "2035" {
@@ -65,9 +65,9 @@ func TestSAMLSPKeyRotationREST(t *testing.T) {
 		e.rest(tok, "POST", "/api/v1/sso/sp-keys/promote", "").mustError(t, 409, "invalid_state", "start a rotation first")
 		e.rest(tok, "DELETE", "/api/v1/sso/sp-keys/previous", "").mustError(t, 409, "invalid_state", "no previous SP key")
 
-		next := str(e.rest(tok, "POST", "/api/v1/sso/sp-keys/rotate", "").must(t, 201).Body, "key", "certificate")
+		next := str(e.rest(tok, "POST", "/api/v1/sso/sp-keys/rotate", "").Must(t, 201).Body, "key", "certificate")
 		e.rest(tok, "POST", "/api/v1/sso/sp-keys/rotate", "").mustError(t, 409, "invalid_state", "a next SP key exists already")
-		replica := e.replica()
+		replica := e.Replica()
 		for _, base := range []string{e.URL, replica} {
 			s, enc = spMetadataCerts(t, base)
 			if len(s) != 2 || s[0] != derB64(t, cur) || s[1] != derB64(t, next) || len(enc) != 2 || enc[0] != s[0] {
@@ -75,7 +75,7 @@ func TestSAMLSPKeyRotationREST(t *testing.T) {
 			}
 		}
 
-		keys = e.rest(tok, "POST", "/api/v1/sso/sp-keys/promote", "").must(t, 200)
+		keys = e.rest(tok, "POST", "/api/v1/sso/sp-keys/promote", "").Must(t, 200)
 		if str(keys.Body, "keys", 0, "role") != "current" || str(keys.Body, "keys", 0, "certificate") != next ||
 			str(keys.Body, "keys", 1, "role") != "previous" || str(keys.Body, "keys", 1, "certificate") != cur {
 			t.Fatalf("after promotion: %s", keys.Raw)
@@ -84,38 +84,38 @@ func TestSAMLSPKeyRotationREST(t *testing.T) {
 		if len(s) != 2 || s[0] != derB64(t, next) || s[1] != derB64(t, cur) {
 			t.Fatal("after promotion the metadata does not lead with the new key and keep the old one")
 		}
-		e.rest(tok, "DELETE", "/api/v1/sso/sp-keys/previous", "").must(t, 204)
+		e.rest(tok, "DELETE", "/api/v1/sso/sp-keys/previous", "").Must(t, 204)
 		s, _ = spMetadataCerts(t, e.URL)
 		if len(s) != 1 || s[0] != derB64(t, next) {
 			t.Fatal("the retired key is still published")
 		}
 
 		// The same through GraphQL.
-		d := e.mustGQL(tok, `{ spKeys { role certificate fingerprintSha256 notAfter } }`, nil)
+		d := e.MustGQL(tok, `{ spKeys { role certificate fingerprintSha256 notAfter } }`, nil)
 		if str(d, "spKeys", 0, "role") != "CURRENT" || str(d, "spKeys", 0, "certificate") != next || get(d, "spKeys", 1) != nil {
 			t.Fatalf("spKeys: %v", d)
 		}
-		d = e.mustGQL(tok, `mutation { promoteSpKey { keys { role } errors { code message } } }`, nil)
+		d = e.MustGQL(tok, `mutation { promoteSpKey { keys { role } errors { code message } } }`, nil)
 		if str(d, "promoteSpKey", "errors", 0, "code") != "INVALID_STATE" {
 			t.Fatalf("promoteSpKey without a rotation: %v", d)
 		}
-		d = e.mustGQL(tok, `mutation { startSpKeyRotation { keys { role certificate } errors { code } } }`, nil)
+		d = e.MustGQL(tok, `mutation { startSpKeyRotation { keys { role certificate } errors { code } } }`, nil)
 		if str(d, "startSpKeyRotation", "keys", 1, "role") != "NEXT" || str(d, "startSpKeyRotation", "keys", 0, "certificate") != next {
 			t.Fatalf("startSpKeyRotation: %v", d)
 		}
-		d = e.mustGQL(tok, `mutation { promoteSpKey { keys { role certificate } errors { code } } }`, nil)
+		d = e.MustGQL(tok, `mutation { promoteSpKey { keys { role certificate } errors { code } } }`, nil)
 		if str(d, "promoteSpKey", "keys", 1, "role") != "PREVIOUS" || str(d, "promoteSpKey", "keys", 1, "certificate") != next {
 			t.Fatalf("promoteSpKey: %v", d)
 		}
-		d = e.mustGQL(tok, `mutation { retireSpKey { keys { role } errors { code } } }`, nil)
+		d = e.MustGQL(tok, `mutation { retireSpKey { keys { role } errors { code } } }`, nil)
 		if len(get(d, "retireSpKey", "keys").([]any)) != 1 {
 			t.Fatalf("retireSpKey: %v", d)
 		}
 
 		// A workspace admin (not the platform admin) may not rotate.
-		d = e.mustGQL(tok, `mutation { createWorkspace(input: {name: "Other"}) { workspace { id } } }`, nil)
-		id, sec := e.createClient(tok, []string{"admin"}, str(d, "createWorkspace", "workspace", "id"))
-		other := e.token(id, sec)
+		d = e.MustGQL(tok, `mutation { createWorkspace(input: {name: "Other"}) { workspace { id } } }`, nil)
+		id, sec := e.CreateClient(tok, []string{"admin"}, str(d, "createWorkspace", "workspace", "id"))
+		other := e.Token(id, sec)
 		e.rest(other, "POST", "/api/v1/sso/sp-keys/rotate", "").mustError(t, 403, "permission_error", "platform admin")
 		e.rest(other, "GET", "/api/v1/sso/sp-keys", "").mustError(t, 403, "permission_error", "platform admin")
 	})

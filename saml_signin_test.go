@@ -37,7 +37,7 @@ const samlSlug = "acme-saml"
 
 func newSAMLWorld(t *testing.T, e *testEnv) *samlWorld {
 	t.Helper()
-	w := &samlWorld{signInWorld: &signInWorld{e: e, tok: e.adminToken(), slug: samlSlug, redirect: "http://127.0.0.1:9/callback"},
+	w := &samlWorld{signInWorld: &signInWorld{e: e, tok: e.AdminToken(), slug: samlSlug, redirect: "http://127.0.0.1:9/callback"},
 		idp: samltest.New(t)}
 	resp, err := http.Get(e.URL + "/saml/metadata")
 	if err != nil {
@@ -53,7 +53,7 @@ func newSAMLWorld(t *testing.T, e *testEnv) *samlWorld {
 		"samlConfig": map[string]any{"entityId": w.idp.EntityID, "ssoUrl": w.idp.SSOURL, "certificate": w.idp.CertificatePEM,
 			"signRequests": true, "attributeMapping": map[string]any{"company": "companyName"}},
 		"jitProvisioning": true, "defaultRole": "member"})
-	w.conn = str(e.rest(w.tok, "POST", "/api/v1/sso/connections", string(body)).must(t, 201).Body, "connection", "id")
+	w.conn = str(e.rest(w.tok, "POST", "/api/v1/sso/connections", string(body)).Must(t, 201).Body, "connection", "id")
 	w.activate(w.conn, "example.com")
 	w.app = w.createApp(t, "Portal", "CONFIDENTIAL")
 	return w
@@ -62,7 +62,7 @@ func newSAMLWorld(t *testing.T, e *testEnv) *samlWorld {
 // setStatus sets the connection's status directly in the store.
 func (w *samlWorld) setStatus(t *testing.T, status models.ConnectionStatus) {
 	t.Helper()
-	ctx, st := context.Background(), w.e.app.Store()
+	ctx, st := context.Background(), w.e.App.Store()
 	var wss []string
 	id := uuid.MustParse(w.conn)
 	if err := st.RawScan(ctx, &wss, "SELECT workspace_id FROM connections WHERE id = ?", id); err != nil || len(wss) != 1 {
@@ -80,7 +80,7 @@ func (w *samlWorld) setStatus(t *testing.T, status models.ConnectionStatus) {
 
 // browser is a cookie-keeping client that follows redirects until the application's
 // redirect URI, which it does not fetch.
-func (w *samlWorld) browser() *http.Client { return newBrowser(w.e.t, w.redirect).c }
+func (w *samlWorld) browser() *http.Client { return newBrowser(w.e.T, w.redirect).c }
 
 // toIdP starts a sign-in at the application's authorize URL and follows it to the IdP, whose
 // auto-posting page it returns with the PKCE verifier.
@@ -155,7 +155,7 @@ func (w *samlWorld) exchange(t *testing.T, code, verifier string) map[string]any
 func (w *samlWorld) count(t *testing.T, table string) int {
 	t.Helper()
 	var n int
-	if err := w.e.app.Store().RawScan(context.Background(), &n, "SELECT count(*) FROM "+table); err != nil {
+	if err := w.e.App.Store().RawScan(context.Background(), &n, "SELECT count(*) FROM "+table); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -218,7 +218,7 @@ func TestSAMLSignIn(t *testing.T) {
 func TestSAMLSignInRefusals(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		w := newSAMLWorld(t, e)
-		replica := e.replica()
+		replica := e.Replica()
 
 		// The same response posted again, to another replica, before the browser continued:
 		// the assertion ID was used.
@@ -240,7 +240,7 @@ func TestSAMLSignInRefusals(t *testing.T) {
 			t.Fatalf("replay on the replica: %v", q)
 		}
 		var causes []string
-		if err := e.app.Store().RawScan(context.Background(), &causes, "SELECT cause FROM sign_in_events WHERE outcome = 'failed'"); err != nil {
+		if err := e.App.Store().RawScan(context.Background(), &causes, "SELECT cause FROM sign_in_events WHERE outcome = 'failed'"); err != nil {
 			t.Fatal(err)
 		}
 		if len(causes) != 1 || !strings.Contains(causes[0], "replay") {
@@ -331,13 +331,13 @@ func TestSAMLConnectionDeletedDuringSignIn(t *testing.T) {
 		w := newSAMLWorld(t, e)
 		b := w.browser()
 		page, _ := w.toIdP(t, b)
-		e.rest(w.tok, "DELETE", "/api/v1/sso/connections/"+w.conn, "").must(t, 204)
+		e.rest(w.tok, "DELETE", "/api/v1/sso/connections/"+w.conn, "").Must(t, 204)
 		resp, body := w.post(t, b, e.URL, page)
 		if q := w.appResult(t, resp, body); q.Get("error") != "access_denied" || q.Get("code") != "" {
 			t.Fatalf("connection deleted during the sign-in: %v", q)
 		}
 		var causes []string
-		if err := e.app.Store().RawScan(context.Background(), &causes, "SELECT cause FROM sign_in_events WHERE outcome = 'failed'"); err != nil {
+		if err := e.App.Store().RawScan(context.Background(), &causes, "SELECT cause FROM sign_in_events WHERE outcome = 'failed'"); err != nil {
 			t.Fatal(err)
 		}
 		if len(causes) != 1 || !strings.Contains(causes[0], "connection was deleted") {

@@ -12,29 +12,29 @@ import (
 
 func TestScimActivityRetention(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		admin := e.adminToken()
-		tok, _ := e.scimToken(admin, allScopes("idp"))
+		admin := e.AdminToken()
+		tok, _ := e.ScimToken(admin, allScopes("idp"))
 		old := e.scimUser(tok, map[string]any{"userName": "old"})
 		e.scimUser(tok, map[string]any{"userName": "new"})
 		var n []int
-		if err := e.app.Store().RawScan(context.Background(), &n, "UPDATE scim_activities SET created_at = ? WHERE resource_id = ?",
+		if err := e.App.Store().RawScan(context.Background(), &n, "UPDATE scim_activities SET created_at = ? WHERE resource_id = ?",
 			time.Now().Add(-91*24*time.Hour).UTC(), old); err != nil {
 			t.Fatal(err)
 		}
 		// A retention that is not positive would delete everything: refused.
-		if _, err := e.app.Service().PruneScimActivities(context.Background(), 0); err == nil {
+		if _, err := e.App.Service().PruneScimActivities(context.Background(), 0); err == nil {
 			t.Fatal("a zero retention was accepted")
 		}
 		// The server's pruner prunes at start.
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() {
-			e.app.Maintain(ctx, 90*24*time.Hour, slog.New(slog.DiscardHandler))
+			e.App.Maintain(ctx, 90*24*time.Hour, slog.New(slog.DiscardHandler))
 			close(done)
 		}()
 		var r *apiResponse
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			r = e.call("GET", "/api/v1/scim/activities", admin, nil).must(t, 200)
+			r = e.Call("GET", "/api/v1/scim/activities", admin, nil).Must(t, 200)
 			if get(r.Body, "total") == 1.0 || time.Now().After(deadline) {
 				break
 			}
@@ -44,7 +44,7 @@ func TestScimActivityRetention(t *testing.T) {
 		if get(r.Body, "total") != 1.0 || str(r.Body, "activities", 0, "details", "userName") != "new" {
 			t.Fatalf("after prune: %s", r.Raw)
 		}
-		if deleted, err := e.app.Service().PruneScimActivities(context.Background(), 90*24*time.Hour); err != nil || deleted != 0 {
+		if deleted, err := e.App.Service().PruneScimActivities(context.Background(), 90*24*time.Hour); err != nil || deleted != 0 {
 			t.Fatalf("second prune: %d, %v", deleted, err)
 		}
 	})
@@ -78,36 +78,36 @@ func TestScimRetentionConfig(t *testing.T) {
 
 func TestScimStatisticsCounters(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		admin := e.adminToken()
-		tok, _ := e.scimToken(admin, allScopes("idp"))
+		admin := e.AdminToken()
+		tok, _ := e.ScimToken(admin, allScopes("idp"))
 		ids := []string{e.scimUser(tok, map[string]any{"userName": "a"}), e.scimUser(tok, map[string]any{"userName": "b"})}
-		e.createUser(admin, "graphql@example.com")
-		e.call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "g1"}).must(t, 201)
-		g2 := str(e.call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "g2"}).must(t, 201).Body, "id")
-		e.call("DELETE", "/scim/v2/Users/"+ids[0], tok, nil).must(t, 204)
-		e.call("DELETE", "/scim/v2/Groups/"+g2, tok, nil).must(t, 204)
-		e.call("POST", "/scim/v2/Users", tok, map[string]any{"userName": "B"}).must(t, 409) // a failed create counts nothing
+		e.CreateUser(admin, "graphql@example.com")
+		e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "g1"}).Must(t, 201)
+		g2 := str(e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "g2"}).Must(t, 201).Body, "id")
+		e.Call("DELETE", "/scim/v2/Users/"+ids[0], tok, nil).Must(t, 204)
+		e.Call("DELETE", "/scim/v2/Groups/"+g2, tok, nil).Must(t, 204)
+		e.Call("POST", "/scim/v2/Users", tok, map[string]any{"userName": "B"}).Must(t, 409) // a failed create counts nothing
 		stats := func() (float64, float64) {
-			r := e.call("GET", "/api/v1/scim/statistics", admin, nil).must(t, 200)
+			r := e.Call("GET", "/api/v1/scim/statistics", admin, nil).Must(t, 200)
 			return get(r.Body, "totalUsers").(float64), get(r.Body, "totalGroups").(float64)
 		}
 		if u, g := stats(); u != 2 || g != 1 {
 			t.Fatalf("totals %v users, %v groups; want 2, 1", u, g)
 		}
 		// lastSyncAt is the newest success, not the newest failure.
-		r := e.call("GET", "/api/v1/scim/activities?status=success&pageSize=1", admin, nil).must(t, 200)
+		r := e.Call("GET", "/api/v1/scim/activities?status=success&pageSize=1", admin, nil).Must(t, 200)
 		newest, _ := time.Parse(time.RFC3339Nano, str(r.Body, "activities", 0, "timestamp"))
-		r = e.call("GET", "/api/v1/scim/statistics", admin, nil).must(t, 200)
+		r = e.Call("GET", "/api/v1/scim/statistics", admin, nil).Must(t, 200)
 		last, _ := time.Parse(time.RFC3339Nano, str(r.Body, "lastSyncAt"))
 		if d := newest.Sub(last); d < 0 || d >= time.Microsecond {
 			t.Fatalf("lastSyncAt %v, newest success %v", last, newest)
 		}
 		// A row written behind the store's back drifts the counter until reconciliation.
 		var n []int
-		if err := e.app.Store().RawScan(context.Background(), &n, "DELETE FROM user_accounts WHERE id = ?", ids[1]); err != nil {
+		if err := e.App.Store().RawScan(context.Background(), &n, "DELETE FROM user_accounts WHERE id = ?", ids[1]); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.app.Service().ReconcileScimCounts(context.Background()); err != nil {
+		if err := e.App.Service().ReconcileScimCounts(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		if u, g := stats(); u != 1 || g != 1 {
@@ -120,24 +120,24 @@ func TestScimStatisticsCounters(t *testing.T) {
 // they come from activity rows rather than the hourly counters.
 func TestScimStatisticsDayWindow(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		admin := e.adminToken()
-		tok, _ := e.scimToken(admin, allScopes("idp"))
-		e.call("GET", "/scim/v2/Users/nope", tok, nil).must(t, 404) // one error now
+		admin := e.AdminToken()
+		tok, _ := e.ScimToken(admin, allScopes("idp"))
+		e.Call("GET", "/scim/v2/Users/nope", tok, nil).Must(t, 404) // one error now
 		var ws []struct{ WorkspaceID string }
-		if err := e.app.Store().RawScan(context.Background(), &ws, "SELECT workspace_id FROM scim_activities"); err != nil || len(ws) != 1 {
+		if err := e.App.Store().RawScan(context.Background(), &ws, "SELECT workspace_id FROM scim_activities"); err != nil || len(ws) != 1 {
 			t.Fatalf("%v %v", ws, err)
 		}
 		since := time.Now().UTC().Add(-24 * time.Hour)
 		edge := since.Add(since.Truncate(time.Hour).Add(time.Hour).Sub(since) / 2) // inside the partial oldest hour
 		var n []int
 		for i, at := range []time.Time{edge, since.Add(-time.Hour)} {
-			if err := e.app.Store().RawScan(context.Background(), &n, `INSERT INTO scim_activities (id, workspace_id, operation, resource_type,
+			if err := e.App.Store().RawScan(context.Background(), &n, `INSERT INTO scim_activities (id, workspace_id, operation, resource_type,
 				resource_id, status, error_message, details, created_at) VALUES (?, ?, 'create', 'user', '', 'error', 'old', '{}', ?)`,
 				[]string{"0190c7e5-0000-7000-8000-0000000000a1", "0190c7e5-0000-7000-8000-0000000000a2"}[i], ws[0].WorkspaceID, at); err != nil {
 				t.Fatal(err)
 			}
 		}
-		r := e.call("GET", "/api/v1/scim/statistics", admin, nil).must(t, 200)
+		r := e.Call("GET", "/api/v1/scim/statistics", admin, nil).Must(t, 200)
 		if get(r.Body, "errorCount24h") != 2.0 {
 			t.Fatalf("errorCount24h: %s", r.Raw)
 		}
@@ -149,20 +149,20 @@ func TestScimStatisticsDayWindow(t *testing.T) {
 // day before (ann's creation) and midnight (the group's creation).
 func TestScimActivityFilters(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		admin := e.adminToken()
-		tok, _ := e.scimToken(admin, allScopes("idp"))
+		admin := e.AdminToken()
+		tok, _ := e.ScimToken(admin, allScopes("idp"))
 		now := time.Now().UTC()
 		ann := e.scimUser(tok, map[string]any{"userName": "ann"})
 		ben := e.scimUser(tok, map[string]any{"userName": "ben"})
-		g := str(e.call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "g"}).must(t, 201).Body, "id")
-		e.call("PATCH", "/scim/v2/Users/"+ann, tok, `{"Operations":[{"op":"replace","path":"title","value":"Boss"}]}`).must(t, 200)
-		e.call("DELETE", "/scim/v2/Users/"+ben, tok, nil).must(t, 204)
-		e.call("POST", "/scim/v2/Users", tok, map[string]any{"userName": "ANN"}).must(t, 409)
+		g := str(e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "g"}).Must(t, 201).Body, "id")
+		e.Call("PATCH", "/scim/v2/Users/"+ann, tok, `{"Operations":[{"op":"replace","path":"title","value":"Boss"}]}`).Must(t, 200)
+		e.Call("DELETE", "/scim/v2/Users/"+ben, tok, nil).Must(t, 204)
+		e.Call("POST", "/scim/v2/Users", tok, map[string]any{"userName": "ANN"}).Must(t, 409)
 
 		// Each row's label: operation and the resource's name, or "error".
 		names := map[string]string{ann: "ann", ben: "ben", g: "g"}
 		labels := map[string]string{} // activity id → label
-		r := e.call("GET", "/api/v1/scim/activities?pageSize=100", admin, nil).must(t, 200)
+		r := e.Call("GET", "/api/v1/scim/activities?pageSize=100", admin, nil).Must(t, 200)
 		for _, a := range get(r.Body, "activities").([]any) {
 			name := names[str(a, "resourceId")]
 			if str(a, "status") == "error" {
@@ -181,7 +181,7 @@ func TestScimActivityFilters(t *testing.T) {
 				continue
 			}
 			var n []int
-			if err := e.app.Store().RawScan(context.Background(), &n, "UPDATE scim_activities SET created_at = ? WHERE id = ?", at, id); err != nil {
+			if err := e.App.Store().RawScan(context.Background(), &n, "UPDATE scim_activities SET created_at = ? WHERE id = ?", at, id); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -196,8 +196,8 @@ func TestScimActivityFilters(t *testing.T) {
 				q.Set(k, v)
 				vars[k] = v
 			}
-			r := e.call("GET", "/api/v1/scim/activities?"+q.Encode(), admin, nil).must(t, 200)
-			d := e.mustGQL(admin, `query($f: ScimActivityFilter) { scimActivities(filter: $f, pageSize: 100) { total activities { id } } }`,
+			r := e.Call("GET", "/api/v1/scim/activities?"+q.Encode(), admin, nil).Must(t, 200)
+			d := e.MustGQL(admin, `query($f: ScimActivityFilter) { scimActivities(filter: $f, pageSize: 100) { total activities { id } } }`,
 				map[string]any{"f": vars})
 			var rest, gql []string
 			for _, a := range get(r.Body, "activities").([]any) {
@@ -252,7 +252,7 @@ func TestScimActivityFilters(t *testing.T) {
 		}
 
 		// The document's request, exactly as written.
-		r = e.call("GET", "/api/v1/scim/activities?operation=create&resourceType=user&status=success", admin, nil).must(t, 200)
+		r = e.Call("GET", "/api/v1/scim/activities?operation=create&resourceType=user&status=success", admin, nil).Must(t, 200)
 		if get(r.Body, "total") != 2.0 || get(r.Body, "page") != 1.0 || get(r.Body, "pageSize") != 20.0 ||
 			str(r.Body, "activities", 0, "resourceId") != ben || str(r.Body, "activities", 1, "resourceId") != ann {
 			t.Fatalf("the document's query: %s", r.Raw)
@@ -264,16 +264,16 @@ func TestScimActivityFilters(t *testing.T) {
 			}
 		}
 		for _, bad := range []string{"endDate=2025-02-30", "endDate=2025-01-15T10:00:00", "startDate=tomorrow"} {
-			e.call("GET", "/api/v1/scim/activities?"+bad, admin, nil).must(t, 400)
+			e.Call("GET", "/api/v1/scim/activities?"+bad, admin, nil).Must(t, 400)
 		}
-		if r := e.gql(admin, `{ scimActivities(filter: {endDate: "2025-02-30"}) { total } }`, nil); len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "INVALID" ||
+		if r := e.GQL(admin, `{ scimActivities(filter: {endDate: "2025-02-30"}) { total } }`, nil); len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "INVALID" ||
 			!strings.HasPrefix(r.Errors[0].Message, "endDate must be") {
 			t.Fatalf("GraphQL invalid endDate: %s", r.Raw)
 		}
 
 		// Pages: page 2 of size 1 is the second newest row, with the total of all rows.
-		r = e.call("GET", "/api/v1/scim/activities?page=2&pageSize=1", admin, nil).must(t, 200)
-		d := e.mustGQL(admin, `{ scimActivities(page: 2, pageSize: 1) { total page pageSize activities { id } } }`, nil)
+		r = e.Call("GET", "/api/v1/scim/activities?page=2&pageSize=1", admin, nil).Must(t, 200)
+		d := e.MustGQL(admin, `{ scimActivities(page: 2, pageSize: 1) { total page pageSize activities { id } } }`, nil)
 		if get(r.Body, "total") != 6.0 || get(r.Body, "page") != 2.0 || get(r.Body, "pageSize") != 1.0 ||
 			len(get(r.Body, "activities").([]any)) != 1 || labels[str(r.Body, "activities", 0, "id")] != "delete ben" {
 			t.Fatalf("REST page 2: %s", r.Raw)
@@ -282,7 +282,7 @@ func TestScimActivityFilters(t *testing.T) {
 			len(get(d, "scimActivities", "activities").([]any)) != 1 || labels[str(d, "scimActivities", "activities", 0, "id")] != "delete ben" {
 			t.Fatalf("GraphQL page 2: %v", d)
 		}
-		d = e.mustGQL(admin, `{ scimActivities(page: 7, pageSize: 1) { total activities { id } } }`, nil)
+		d = e.MustGQL(admin, `{ scimActivities(page: 7, pageSize: 1) { total activities { id } } }`, nil)
 		if get(d, "scimActivities", "total") != 6.0 || len(get(d, "scimActivities", "activities").([]any)) != 0 {
 			t.Fatalf("GraphQL page past the end: %v", d)
 		}

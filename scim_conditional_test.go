@@ -8,39 +8,39 @@ import (
 // answers 304 without a body (RFC 7644 §3.14); any other tag gets the resource.
 func TestScimIfNoneMatch(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		tok, _ := e.scimToken(e.adminToken(), allScopes("idp"))
+		tok, _ := e.ScimToken(e.AdminToken(), allScopes("idp"))
 		user := e.scimUser(tok, map[string]any{"userName": "ada@example.com"})
-		group := str(e.call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "Engineers"}).must(t, 201).Body, "id")
+		group := str(e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "Engineers"}).Must(t, 201).Body, "id")
 		for _, res := range []struct{ path, patch string }{
 			{"/scim/v2/Users/" + user, "displayName"},
 			{"/scim/v2/Groups/" + group, "displayName"},
 		} {
 			t.Run(res.path[9:14], func(t *testing.T) {
-				tag := e.call("GET", res.path, tok, nil).must(t, 200).Header.Get("ETag")
+				tag := e.Call("GET", res.path, tok, nil).Must(t, 200).Header.Get("ETag")
 				if tag != `W/"1"` {
 					t.Fatalf("ETag %q", tag)
 				}
 				for _, inm := range []string{tag, `"1"`, `W/"7", ` + tag, "*"} {
-					r := e.call("GET", res.path, tok, nil, "If-None-Match", inm).must(t, 304)
+					r := e.Call("GET", res.path, tok, nil, "If-None-Match", inm).Must(t, 304)
 					if r.Raw != "" || r.Header.Get("ETag") != tag {
 						t.Fatalf("If-None-Match %s: body %q, ETag %q", inm, r.Raw, r.Header.Get("ETag"))
 					}
 				}
-				r := e.call("GET", res.path, tok, nil, "If-None-Match", `W/"2"`).must(t, 200)
+				r := e.Call("GET", res.path, tok, nil, "If-None-Match", `W/"2"`).Must(t, 200)
 				if str(r.Body, "id") == "" {
 					t.Fatalf("non-matching tag: %s", r.Raw)
 				}
 				// A change makes the old tag stale: the client gets the new version.
-				e.call("PATCH", res.path, tok, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
-					"Operations": []any{map[string]any{"op": "replace", "path": res.patch, "value": "Changed"}}}).must(t, 200)
-				r = e.call("GET", res.path, tok, nil, "If-None-Match", tag).must(t, 200)
+				e.Call("PATCH", res.path, tok, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+					"Operations": []any{map[string]any{"op": "replace", "path": res.patch, "value": "Changed"}}}).Must(t, 200)
+				r = e.Call("GET", res.path, tok, nil, "If-None-Match", tag).Must(t, 200)
 				if r.Header.Get("ETag") != `W/"2"` || str(r.Body, "displayName") != "Changed" {
 					t.Fatalf("after a change: ETag %q: %s", r.Header.Get("ETag"), r.Raw)
 				}
-				e.call("GET", res.path, tok, nil, "If-None-Match", `W/"2"`).must(t, 304)
+				e.Call("GET", res.path, tok, nil, "If-None-Match", `W/"2"`).Must(t, 304)
 			})
 		}
 		// A missing resource is 404 whatever the tag, even "*".
-		e.call("GET", "/scim/v2/Users/00000000-0000-0000-0000-000000000000", tok, nil, "If-None-Match", "*").must(t, 404)
+		e.Call("GET", "/scim/v2/Users/00000000-0000-0000-0000-000000000000", tok, nil, "If-None-Match", "*").Must(t, 404)
 	})
 }

@@ -17,7 +17,7 @@ import (
 // can filter it (ARCHITECTURE.md, "Adding a SCIM attribute").
 func TestScimFilterEveryUserAttribute(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		tok, _ := e.scimToken(e.adminToken(), allScopes("idp"))
+		tok, _ := e.ScimToken(e.AdminToken(), allScopes("idp"))
 		bare := e.scimUser(tok, map[string]any{"userName": "bare"})
 		mv := func(value, typ string) []any {
 			return []any{map[string]any{"value": value, "display": "Shown " + value, "type": typ, "primary": true}}
@@ -42,11 +42,11 @@ func TestScimFilterEveryUserAttribute(t *testing.T) {
 				"organization": "Universal Studios", "division": "Theme Park", "department": "Tour Operations",
 				"manager": map[string]any{"value": bare, "displayName": "Bare Boss"}},
 		})
-		e.call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "Testers Group",
-			"members": []any{map[string]any{"value": full}}}).must(t, 201)
+		e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "Testers Group",
+			"members": []any{map[string]any{"value": full}}}).Must(t, 201)
 		docs := map[string]any{
-			"full": e.call("GET", "/scim/v2/Users/"+full, tok, nil).must(t, 200).Body,
-			"bare": e.call("GET", "/scim/v2/Users/"+bare, tok, nil).must(t, 200).Body,
+			"full": e.Call("GET", "/scim/v2/Users/"+full, tok, nil).Must(t, 200).Body,
+			"bare": e.Call("GET", "/scim/v2/Users/"+bare, tok, nil).Must(t, 200).Body,
 		}
 
 		// has reports whether filter finds the full user (and fails on a refused filter).
@@ -54,7 +54,7 @@ func TestScimFilterEveryUserAttribute(t *testing.T) {
 		hasBare := func(filter string) bool { return slices.Contains(e.scimFilter(tok, filter), "bare") }
 		refused := func(filter string) {
 			t.Helper()
-			r := e.call("GET", "/scim/v2/Users?filter="+url.QueryEscape(filter), tok, nil)
+			r := e.Call("GET", "/scim/v2/Users?filter="+url.QueryEscape(filter), tok, nil)
 			if r.Status != 400 || str(r.Body, "scimType") != "invalidFilter" {
 				t.Errorf("filter %s: %d %s, want 400 invalidFilter", filter, r.Status, r.Raw)
 			}
@@ -68,7 +68,7 @@ func TestScimFilterEveryUserAttribute(t *testing.T) {
 
 		checked := 0
 		for _, urn := range []string{scim.URNUser, scim.URNEnterprise} {
-			sch := e.call("GET", "/scim/v2/Schemas/"+urn, tok, nil).must(t, 200).Body
+			sch := e.Call("GET", "/scim/v2/Schemas/"+urn, tok, nil).Must(t, 200).Body
 			prefix, node := "", func(d any) any { return d }
 			if urn == scim.URNEnterprise {
 				prefix, node = urn+":", func(d any) any { return get(d, urn) }

@@ -59,10 +59,10 @@ func TestScimReplay(t *testing.T) {
 		name := strings.TrimSuffix(strings.TrimPrefix(f, "scim/testdata/"), ".json")
 		t.Run(name, func(t *testing.T) {
 			eachDB(t, func(t *testing.T, e *testEnv) {
-				admin := e.adminToken()
-				tok, _ := e.scimToken(admin, allScopes(name))
+				admin := e.AdminToken()
+				tok, _ := e.ScimToken(admin, allScopes(name))
 				if fx.Setup.GraphQLUserEmail != "" {
-					e.createUser(admin, fx.Setup.GraphQLUserEmail)
+					e.CreateUser(admin, fx.Setup.GraphQLUserEmail)
 				}
 				vars := map[string]string{"base": e.URL}
 				subst := func(s string) string {
@@ -76,7 +76,7 @@ func TestScimReplay(t *testing.T) {
 					if len(st.Body) > 0 {
 						body = subst(string(st.Body))
 					}
-					r := e.call(st.Method, encodePath(subst(st.Path)), tok, body)
+					r := e.Call(st.Method, encodePath(subst(st.Path)), tok, body)
 					if r.Status != st.Status {
 						t.Fatalf("step %d (%s) %s %s: status %d, want %d: %s", i, st.Section, st.Method, st.Path, r.Status, st.Status, r.Raw)
 					}

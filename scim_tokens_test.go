@@ -17,13 +17,13 @@ import (
 
 func TestScimTokensREST(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		admin := e.adminToken()
+		admin := e.AdminToken()
 		// The document's request, exactly as written.
-		r := e.call("POST", "/api/v1/scim/tokens", admin, `{
+		r := e.Call("POST", "/api/v1/scim/tokens", admin, `{
 "name": "Okta SCIM Token",
 "scopes": ["users:read", "users:write", "groups:read", "groups:write"],
 "expiresInDays": 365
-}`).must(t, 201)
+}`).Must(t, 201)
 		plain := str(r.Body, "plainValue")
 		if !strings.HasPrefix(plain, "scim_") || len(plain) < 40 {
 			t.Fatalf("plainValue %q", plain)
@@ -41,7 +41,7 @@ func TestScimTokensREST(t *testing.T) {
 		}
 
 		// Defaults: users scopes, never expires.
-		r = e.call("POST", "/api/v1/scim/tokens", admin, map[string]any{"name": "Entra"}).must(t, 201)
+		r = e.Call("POST", "/api/v1/scim/tokens", admin, map[string]any{"name": "Entra"}).Must(t, 201)
 		if s := get(r.Body, "token", "scopes").([]any); len(s) != 2 || s[0] != "users:read" || s[1] != "users:write" {
 			t.Fatalf("default scopes %v", s)
 		}
@@ -60,7 +60,7 @@ func TestScimTokensREST(t *testing.T) {
 			"bad conn":     map[string]any{"name": "x", "connectionId": "not-a-uuid"},
 			"missing conn": map[string]any{"name": "x", "connectionId": "0190c7e5-0000-7000-8000-000000000000"},
 		} {
-			r := e.call("POST", "/api/v1/scim/tokens", admin, body)
+			r := e.Call("POST", "/api/v1/scim/tokens", admin, body)
 			if r.Status != 400 && r.Status != 404 {
 				t.Errorf("%s: status %d: %s", name, r.Status, r.Raw)
 			}
@@ -70,60 +70,60 @@ func TestScimTokensREST(t *testing.T) {
 		}
 
 		// Get never shows the plain value.
-		r = e.call("GET", "/api/v1/scim/tokens/"+id, admin, nil).must(t, 200)
+		r = e.Call("GET", "/api/v1/scim/tokens/"+id, admin, nil).Must(t, 200)
 		if strings.Contains(r.Raw, plain) || str(r.Body, "token", "maskedValue") == "" {
 			t.Fatalf("get: %s", r.Raw)
 		}
-		e.call("GET", "/api/v1/scim/tokens/0190c7e5-0000-7000-8000-000000000000", admin, nil).must(t, 404)
+		e.Call("GET", "/api/v1/scim/tokens/0190c7e5-0000-7000-8000-000000000000", admin, nil).Must(t, 404)
 
 		// The token works, revocation is immediate.
-		e.call("GET", "/scim/v2/Users", plain, nil).must(t, 200)
-		r = e.call("POST", "/api/v1/scim/tokens/"+id+"/revoke", admin, nil).must(t, 200)
+		e.Call("GET", "/scim/v2/Users", plain, nil).Must(t, 200)
+		r = e.Call("POST", "/api/v1/scim/tokens/"+id+"/revoke", admin, nil).Must(t, 200)
 		if str(r.Body, "token", "status") != "revoked" {
 			t.Fatalf("revoke: %s", r.Raw)
 		}
-		r = e.call("GET", "/scim/v2/Users", plain, nil).must(t, 401)
+		r = e.Call("GET", "/scim/v2/Users", plain, nil).Must(t, 401)
 		if str(r.Body, "status") != "401" || get(r.Body, "schemas", 0) != "urn:ietf:params:scim:api:messages:2.0:Error" {
 			t.Fatalf("401 body: %s", r.Raw)
 		}
 
 		// List filters and pagination.
-		r = e.call("GET", "/api/v1/scim/tokens?status=active", admin, nil).must(t, 200)
+		r = e.Call("GET", "/api/v1/scim/tokens?status=active", admin, nil).Must(t, 200)
 		if get(r.Body, "total") != 1.0 || str(r.Body, "tokens", 0, "id") != entraID {
 			t.Fatalf("active: %s", r.Raw)
 		}
-		r = e.call("GET", "/api/v1/scim/tokens?status=revoked", admin, nil).must(t, 200)
+		r = e.Call("GET", "/api/v1/scim/tokens?status=revoked", admin, nil).Must(t, 200)
 		if get(r.Body, "total") != 1.0 || str(r.Body, "tokens", 0, "id") != id {
 			t.Fatalf("revoked: %s", r.Raw)
 		}
-		r = e.call("GET", "/api/v1/scim/tokens?name=okta", admin, nil).must(t, 200)
+		r = e.Call("GET", "/api/v1/scim/tokens?name=okta", admin, nil).Must(t, 200)
 		if get(r.Body, "total") != 1.0 {
 			t.Fatalf("name: %s", r.Raw)
 		}
-		r = e.call("GET", "/api/v1/scim/tokens?pageSize=1&page=2", admin, nil).must(t, 200)
+		r = e.Call("GET", "/api/v1/scim/tokens?pageSize=1&page=2", admin, nil).Must(t, 200)
 		if get(r.Body, "total") != 2.0 || len(get(r.Body, "tokens").([]any)) != 1 || get(r.Body, "pageSize") != 1.0 {
 			t.Fatalf("page: %s", r.Raw)
 		}
-		e.call("GET", "/api/v1/scim/tokens?status=weird", admin, nil).must(t, 400)
-		e.call("GET", "/api/v1/scim/tokens?pageSize=101", admin, nil).must(t, 400)
+		e.Call("GET", "/api/v1/scim/tokens?status=weird", admin, nil).Must(t, 400)
+		e.Call("GET", "/api/v1/scim/tokens?pageSize=101", admin, nil).Must(t, 400)
 
 		// Expiry: a token whose expiry passed is refused and listed as expired.
-		exp, expID := e.scimToken(admin, map[string]any{"name": "short", "expiresInDays": 1})
+		exp, expID := e.ScimToken(admin, map[string]any{"name": "short", "expiresInDays": 1})
 		e.setTokenExpiry(expID, time.Now().Add(-time.Minute))
-		e.call("GET", "/scim/v2/Users", exp, nil).must(t, 401)
-		r = e.call("GET", "/api/v1/scim/tokens?status=expired", admin, nil).must(t, 200)
+		e.Call("GET", "/scim/v2/Users", exp, nil).Must(t, 401)
+		r = e.Call("GET", "/api/v1/scim/tokens?status=expired", admin, nil).Must(t, 200)
 		if get(r.Body, "total") != 1.0 || str(r.Body, "tokens", 0, "status") != "expired" {
 			t.Fatalf("expired: %s", r.Raw)
 		}
 
-		e.call("POST", "/scim/v2/Users", exp, map[string]any{"userName": "late@example.com"}).must(t, 401)
+		e.Call("POST", "/scim/v2/Users", exp, map[string]any{"userName": "late@example.com"}).Must(t, 401)
 
 		// Refusals of a token that exists (revoked, expired) are in its workspace's activity log,
 		// so an IdP still using an old token shows; an unknown token belongs to no workspace.
-		e.call("GET", "/scim/v2/Users", "scim_unknown0000000000000000", nil).must(t, 401)
+		e.Call("GET", "/scim/v2/Users", "scim_unknown0000000000000000", nil).Must(t, 401)
 		refusals := func() map[string][]string { // token id → "operation resourceType httpStatus errorMessage"
 			t.Helper()
-			r := e.call("GET", "/api/v1/scim/activities?status=error&pageSize=100", admin, nil).must(t, 200)
+			r := e.Call("GET", "/api/v1/scim/activities?status=error&pageSize=100", admin, nil).Must(t, 200)
 			out := map[string][]string{}
 			for _, a := range get(r.Body, "activities").([]any) {
 				out[str(a, "tokenId")] = append(out[str(a, "tokenId")], fmt.Sprint(str(a, "operation"), " ", str(a, "resourceType"), " ",
@@ -143,26 +143,26 @@ func TestScimTokensREST(t *testing.T) {
 		}
 
 		// Delete removes the token and its activity.
-		e.call("DELETE", "/api/v1/scim/tokens/"+id, admin, nil).must(t, 204)
-		e.call("GET", "/api/v1/scim/tokens/"+id, admin, nil).must(t, 404)
-		e.call("DELETE", "/api/v1/scim/tokens/"+id, admin, nil).must(t, 404)
+		e.Call("DELETE", "/api/v1/scim/tokens/"+id, admin, nil).Must(t, 204)
+		e.Call("GET", "/api/v1/scim/tokens/"+id, admin, nil).Must(t, 404)
+		e.Call("DELETE", "/api/v1/scim/tokens/"+id, admin, nil).Must(t, 404)
 		if got := refusals(); len(got[id]) != 0 || len(got[expID]) != 2 {
 			t.Fatalf("after deleting the revoked token: %q", got)
 		}
 
 		// Without the admin scope, REST refuses; without a token, 401.
-		e.call("GET", "/api/v1/scim/tokens", "", nil).must(t, 401)
-		cid, csec := e.createClient(admin, []string{"graphql"}, "")
-		e.call("GET", "/api/v1/scim/tokens", e.token(cid, csec), nil).must(t, 403)
+		e.Call("GET", "/api/v1/scim/tokens", "", nil).Must(t, 401)
+		cid, csec := e.CreateClient(admin, []string{"graphql"}, "")
+		e.Call("GET", "/api/v1/scim/tokens", e.Token(cid, csec), nil).Must(t, 403)
 	})
 }
 
 // setTokenExpiry moves a token's expiry, standing in for the passage of time.
 func (e *testEnv) setTokenExpiry(id string, at time.Time) {
-	e.t.Helper()
+	e.T.Helper()
 	var n []int
-	if err := e.app.Store().RawScan(context.Background(), &n, "UPDATE scim_tokens SET expires_at = ? WHERE id = ?", at.UTC(), id); err != nil {
-		e.t.Fatalf("set expiry: %v", err)
+	if err := e.App.Store().RawScan(context.Background(), &n, "UPDATE scim_tokens SET expires_at = ? WHERE id = ?", at.UTC(), id); err != nil {
+		e.T.Fatalf("set expiry: %v", err)
 	}
 }
 
@@ -172,9 +172,9 @@ func secretHashOf(plain string) string {
 
 func TestScimTokensGraphQL(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		admin := e.adminToken()
-		conn := e.createOIDCConnection(admin, "Okta", "okta")
-		d := e.mustGQL(admin, `mutation($in: CreateScimTokenInput!) { createScimToken(input: $in) {
+		admin := e.AdminToken()
+		conn := e.CreateOIDCConnection(admin, "Okta", "okta")
+		d := e.MustGQL(admin, `mutation($in: CreateScimTokenInput!) { createScimToken(input: $in) {
 			token { id name maskedValue status scopes connectionId expiresAt } plainValue errors { label message code } } }`,
 			map[string]any{"in": map[string]any{"name": "Okta", "scopes": []string{"users:read", "users:write"}, "connectionId": conn}})
 		if errs := payloadErrors(t, d, "createScimToken"); len(errs) > 0 {
@@ -186,32 +186,32 @@ func TestScimTokensGraphQL(t *testing.T) {
 			str(d, "createScimToken", "token", "connectionId") != conn {
 			t.Fatalf("create: %v", d)
 		}
-		d = e.mustGQL(admin, `mutation { createScimToken(input: {name: "", scopes: ["nope"]}) { token { id } plainValue errors { label code } } }`, nil)
+		d = e.MustGQL(admin, `mutation { createScimToken(input: {name: "", scopes: ["nope"]}) { token { id } plainValue errors { label code } } }`, nil)
 		if errs := payloadErrors(t, d, "createScimToken"); len(errs) != 2 || get(d, "createScimToken", "plainValue") != nil {
 			t.Fatalf("invalid create: %v", d)
 		}
 
 		// A token tied to a connection binds what it provisions: the SCIM user can sign in there.
-		r := e.call("POST", "/scim/v2/Users", plain, map[string]any{"userName": "Bound.User@example.com"}).must(t, 201)
+		r := e.Call("POST", "/scim/v2/Users", plain, map[string]any{"userName": "Bound.User@example.com"}).Must(t, 201)
 		uid := str(r.Body, "id")
-		d = e.mustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { userName email credentials { authModule identifier } } }`, map[string]any{"u": uid})
+		d = e.MustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { userName email credentials { authModule identifier } } }`, map[string]any{"u": uid})
 		if str(d, "userAccount", "credentials", 0, "authModule") != "okta" || str(d, "userAccount", "credentials", 0, "identifier") != "Bound.User@example.com" ||
 			str(d, "userAccount", "userName") != "Bound.User@example.com" || str(d, "userAccount", "email") != "" {
 			t.Fatalf("binding: %v", d)
 		}
 		// Renaming the user through SCIM moves its identity at the token's connection.
-		e.call("PATCH", "/scim/v2/Users/"+uid, plain, `{"Operations":[{"op":"replace","path":"userName","value":"renamed@example.com"}]}`).must(t, 200)
-		d = e.mustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { credentials { authModule identifier } } }`, map[string]any{"u": uid})
+		e.Call("PATCH", "/scim/v2/Users/"+uid, plain, `{"Operations":[{"op":"replace","path":"userName","value":"renamed@example.com"}]}`).Must(t, 200)
+		d = e.MustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { credentials { authModule identifier } } }`, map[string]any{"u": uid})
 		if creds := get(d, "userAccount", "credentials").([]any); len(creds) != 1 || str(creds[0], "identifier") != "renamed@example.com" {
 			t.Fatalf("rebinding: %v", d)
 		}
 		// The identity rule holds: an account bound ahead of time to the same identifier wins.
-		other := e.createUser(admin, "someone@example.com")
-		d = e.mustGQL(admin, `mutation($u: ID!) { updateUserAccountCredentials(input: {accountUuid: $u, authModule: "okta", identifier: "taken@example.com", secret: ""}) { errors { code } } }`, map[string]any{"u": other})
+		other := e.CreateUser(admin, "someone@example.com")
+		d = e.MustGQL(admin, `mutation($u: ID!) { updateUserAccountCredentials(input: {accountUuid: $u, authModule: "okta", identifier: "taken@example.com", secret: ""}) { errors { code } } }`, map[string]any{"u": other})
 		if errs := payloadErrors(t, d, "updateUserAccountCredentials"); len(errs) != 0 {
 			t.Fatalf("bind: %v", errs)
 		}
-		r = e.call("POST", "/scim/v2/Users", plain, map[string]any{"userName": "TAKEN@example.com"}).must(t, 409)
+		r = e.Call("POST", "/scim/v2/Users", plain, map[string]any{"userName": "TAKEN@example.com"}).Must(t, 409)
 		if str(r.Body, "scimType") != "uniqueness" || !strings.Contains(str(r.Body, "detail"), "userName") {
 			t.Fatalf("taken identity: %s", r.Raw)
 		}
@@ -219,7 +219,7 @@ func TestScimTokensGraphQL(t *testing.T) {
 		// links them instead of creating a duplicate; ne and not see the same binding.
 		lookup := func(f string) []string {
 			t.Helper()
-			r := e.call("GET", "/scim/v2/Users?filter="+url.QueryEscape(f), plain, nil).must(t, 200)
+			r := e.Call("GET", "/scim/v2/Users?filter="+url.QueryEscape(f), plain, nil).Must(t, 200)
 			var ids []string
 			for _, u := range get(r.Body, "Resources").([]any) {
 				ids = append(ids, str(u, "id"))
@@ -244,15 +244,15 @@ func TestScimTokensGraphQL(t *testing.T) {
 			t.Fatalf("unknown userName: %v", ids)
 		}
 		// Linking: the IdP's PUT takes the account over under that userName, same binding.
-		e.call("PUT", "/scim/v2/Users/"+other, plain, map[string]any{"userName": "taken@example.com",
-			"emails": []any{map[string]any{"value": "someone@example.com", "primary": true}}}).must(t, 200)
-		d = e.mustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { userName credentials { authModule identifier } } }`, map[string]any{"u": other})
+		e.Call("PUT", "/scim/v2/Users/"+other, plain, map[string]any{"userName": "taken@example.com",
+			"emails": []any{map[string]any{"value": "someone@example.com", "primary": true}}}).Must(t, 200)
+		d = e.MustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { userName credentials { authModule identifier } } }`, map[string]any{"u": other})
 		if creds := get(d, "userAccount", "credentials").([]any); len(creds) != 1 || str(creds[0], "identifier") != "taken@example.com" ||
 			str(d, "userAccount", "userName") != "taken@example.com" {
 			t.Fatalf("linked account: %v", d)
 		}
 
-		d = e.mustGQL(admin, `{ scimTokens(status: ACTIVE) { total page pageSize tokens { id name maskedValue } } scimToken(id: "`+id+`") { name }
+		d = e.MustGQL(admin, `{ scimTokens(status: ACTIVE) { total page pageSize tokens { id name maskedValue } } scimToken(id: "`+id+`") { name }
 			scimStatistics { totalUsers totalGroups usersAdded24h usersRemoved24h groupsAdded24h groupsRemoved24h lastSyncAt errorCount24h activeTokens }
 			scimActivities(filter: {status: "error"}) { total activities { operation resourceType status errorMessage details tokenId timestamp } } }`, nil)
 		if get(d, "scimTokens", "total") != 1.0 || str(d, "scimToken", "name") != "Okta" {
@@ -267,25 +267,25 @@ func TestScimTokensGraphQL(t *testing.T) {
 			t.Fatalf("activities: %v", d)
 		}
 
-		d = e.mustGQL(admin, `mutation($id: ID!) { revokeScimToken(input: {id: $id}) { token { status revokedAt } errors { code } } }`, map[string]any{"id": id})
+		d = e.MustGQL(admin, `mutation($id: ID!) { revokeScimToken(input: {id: $id}) { token { status revokedAt } errors { code } } }`, map[string]any{"id": id})
 		if str(d, "revokeScimToken", "token", "status") != "REVOKED" {
 			t.Fatalf("revoke: %v", d)
 		}
-		e.call("GET", "/scim/v2/Users", plain, nil).must(t, 401)
-		d = e.mustGQL(admin, `mutation($id: ID!) { deleteScimToken(input: {id: $id}) { deletedId errors { code } } }`, map[string]any{"id": id})
+		e.Call("GET", "/scim/v2/Users", plain, nil).Must(t, 401)
+		d = e.MustGQL(admin, `mutation($id: ID!) { deleteScimToken(input: {id: $id}) { deletedId errors { code } } }`, map[string]any{"id": id})
 		if str(d, "deleteScimToken", "deletedId") != id {
 			t.Fatalf("delete: %v", d)
 		}
-		d = e.mustGQL(admin, `{ scimActivities { total } scimToken(id: "`+id+`") { id } }`, nil)
+		d = e.MustGQL(admin, `{ scimActivities { total } scimToken(id: "`+id+`") { id } }`, nil)
 		if get(d, "scimActivities", "total") != 0.0 || get(d, "scimToken") != nil {
 			t.Fatalf("after delete: %v", d)
 		}
 		// Pages, newest first: page 2 of size 1 is the older of two tokens.
-		_, older := e.scimToken(admin, map[string]any{"name": "older"})
-		_, newer := e.scimToken(admin, map[string]any{"name": "newer"})
+		_, older := e.ScimToken(admin, map[string]any{"name": "older"})
+		_, newer := e.ScimToken(admin, map[string]any{"name": "newer"})
 		page := func(n int) string {
 			t.Helper()
-			d := e.mustGQL(admin, `query($p: Int) { scimTokens(page: $p, pageSize: 1) { total page pageSize tokens { id } } }`, map[string]any{"p": n})
+			d := e.MustGQL(admin, `query($p: Int) { scimTokens(page: $p, pageSize: 1) { total page pageSize tokens { id } } }`, map[string]any{"p": n})
 			if get(d, "scimTokens", "total") != 2.0 || get(d, "scimTokens", "page") != float64(n) || get(d, "scimTokens", "pageSize") != 1.0 ||
 				len(get(d, "scimTokens", "tokens").([]any)) > 1 {
 				t.Fatalf("page %d: %v", n, d)
@@ -297,12 +297,12 @@ func TestScimTokensGraphQL(t *testing.T) {
 		}
 
 		// graphql:read may read but not create tokens.
-		cid, csec := e.createClient(admin, []string{"graphql:read"}, "")
-		rd := e.token(cid, csec)
-		if r := e.gql(rd, `mutation { createScimToken(input: {name: "x"}) { plainValue } }`, nil); len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "FORBIDDEN" {
+		cid, csec := e.CreateClient(admin, []string{"graphql:read"}, "")
+		rd := e.Token(cid, csec)
+		if r := e.GQL(rd, `mutation { createScimToken(input: {name: "x"}) { plainValue } }`, nil); len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "FORBIDDEN" {
 			t.Fatalf("read-only client created a token: %s", r.Raw)
 		}
-		if d := e.mustGQL(rd, `{ scimTokens { total } }`, nil); get(d, "scimTokens", "total") != 2.0 {
+		if d := e.MustGQL(rd, `{ scimTokens { total } }`, nil); get(d, "scimTokens", "total") != 2.0 {
 			t.Fatalf("read-only client's scimTokens: %v", d)
 		}
 	})
@@ -315,36 +315,36 @@ func TestScimTokensGraphQL(t *testing.T) {
 func TestScimIdentityAndSignIn(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		ctx := context.Background()
-		admin := e.adminToken()
+		admin := e.AdminToken()
 		brand, err := uuid.Parse(e.createBrand(admin, "Portal"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := e.mustGQL(admin, `mutation { createConnection(input: {name: "Okta", slug: "okta", protocol: OIDC, jitProvisioning: true,
+		d := e.MustGQL(admin, `mutation { createConnection(input: {name: "Okta", slug: "okta", protocol: OIDC, jitProvisioning: true,
 			oidcConfig: {issuerUrl: "https://login.example.com/tenant/v2.0", clientId: "client", clientSecret: "secret"}}) { connection { id } errors { message } } }`, nil)
 		connID := str(d, "createConnection", "connection", "id")
 		var n []int
-		if err := e.app.Store().RawScan(ctx, &n, "UPDATE connections SET status = 'active' WHERE id = ? RETURNING 1", connID); err != nil || len(n) != 1 {
+		if err := e.App.Store().RawScan(ctx, &n, "UPDATE connections SET status = 'active' WHERE id = ? RETURNING 1", connID); err != nil || len(n) != 1 {
 			t.Fatalf("activate: %v %v", n, err) // activation's test-and-verify lifecycle is covered in sso_test.go
 		}
 		conn := uuid.MustParse(connID)
-		plain, _ := e.scimToken(admin, map[string]any{"name": "Okta", "connectionId": connID})
+		plain, _ := e.ScimToken(admin, map[string]any{"name": "Okta", "connectionId": connID})
 		signIn := func(identifier, email string) (*provision.SignInResult, error) {
-			return e.app.Service().SignIn(ctx, brand, conn, provision.Identity{Identifier: identifier, Email: email, FirstName: "Pat", LastName: "Doe"})
+			return e.App.Service().SignIn(ctx, brand, conn, provision.Identity{Identifier: identifier, Email: email, FirstName: "Pat", LastName: "Doe"})
 		}
 
-		r := e.call("POST", "/scim/v2/Users", plain, map[string]any{"userName": "pat@example.com", "active": true,
-			"emails": []any{map[string]any{"value": "pat@example.com", "primary": true}}}).must(t, 201)
+		r := e.Call("POST", "/scim/v2/Users", plain, map[string]any{"userName": "pat@example.com", "active": true,
+			"emails": []any{map[string]any{"value": "pat@example.com", "primary": true}}}).Must(t, 201)
 		id := str(r.Body, "id")
 		res, err := signIn("pat@example.com", "pat@example.com")
 		if err != nil || res.Outcome != provision.SignInExistingIdentity || res.UserAccount.ID.String() != id {
 			t.Fatalf("sign-in of a SCIM user: %+v %v", res, err)
 		}
-		e.call("PATCH", "/scim/v2/Users/"+id, plain, `{"Operations":[{"op":"Replace","path":"active","value":"False"}]}`).must(t, 200)
+		e.Call("PATCH", "/scim/v2/Users/"+id, plain, `{"Operations":[{"op":"Replace","path":"active","value":"False"}]}`).Must(t, 200)
 		if res, err := signIn("pat@example.com", "pat@example.com"); models.ErrorCode(err) != models.EFORBIDDEN || res.Outcome != provision.SignInRefused {
 			t.Fatalf("sign-in after SCIM deactivation: %+v %v", res, err)
 		}
-		e.call("PATCH", "/scim/v2/Users/"+id, plain, `{"Operations":[{"op":"replace","value":{"active":true}}]}`).must(t, 200)
+		e.Call("PATCH", "/scim/v2/Users/"+id, plain, `{"Operations":[{"op":"replace","value":{"active":true}}]}`).Must(t, 200)
 		if _, err := signIn("pat@example.com", "pat@example.com"); err != nil {
 			t.Fatalf("sign-in after SCIM reactivation: %v", err)
 		}
@@ -356,30 +356,30 @@ func TestScimIdentityAndSignIn(t *testing.T) {
 		}
 		jit := res.UserAccount.ID.String()
 		for _, f := range []string{`userName eq "00u1jit"`, `emails eq "JIT.Person@example.com"`, `emails[value eq "jit.person@example.com"]`, `emails[type eq "work"].value eq "jit.person@example.com"`} {
-			r := e.call("GET", "/scim/v2/Users?filter="+url.QueryEscape(f), plain, nil).must(t, 200)
+			r := e.Call("GET", "/scim/v2/Users?filter="+url.QueryEscape(f), plain, nil).Must(t, 200)
 			if get(r.Body, "totalResults") != 1.0 || str(r.Body, "Resources", 0, "id") != jit {
 				t.Errorf("%s: %s", f, r.Raw)
 			}
 		}
 		// An email an IdP sent without a type is not a "work" email, as its document shows.
-		untyped := e.call("POST", "/scim/v2/Users", plain, map[string]any{"userName": "untyped@example.com",
-			"emails": []any{map[string]any{"value": "untyped@example.com", "primary": true}}}).must(t, 201)
+		untyped := e.Call("POST", "/scim/v2/Users", plain, map[string]any{"userName": "untyped@example.com",
+			"emails": []any{map[string]any{"value": "untyped@example.com", "primary": true}}}).Must(t, 201)
 		if emails := get(untyped.Body, "emails").([]any); len(emails) != 1 || get(emails[0], "type") != nil {
 			t.Fatalf("untyped email: %s", untyped.Raw)
 		}
 		for f, want := range map[string]float64{`emails[type eq "work"].value eq "untyped@example.com"`: 0, `emails[value eq "untyped@example.com"]`: 1,
 			`emails.type pr and userName eq "untyped@example.com"`: 0} {
-			if r := e.call("GET", "/scim/v2/Users?filter="+url.QueryEscape(f), plain, nil).must(t, 200); get(r.Body, "totalResults") != want {
+			if r := e.Call("GET", "/scim/v2/Users?filter="+url.QueryEscape(f), plain, nil).Must(t, 200); get(r.Body, "totalResults") != want {
 				t.Errorf("%s: %s", f, r.Raw)
 			}
 		}
 		// Linking it: the IdP's PUT keeps the one account and its binding.
-		e.call("PUT", "/scim/v2/Users/"+jit, plain, map[string]any{"userName": "00u1jit", "externalId": "00u1jit",
-			"emails": []any{map[string]any{"value": "jit.person@example.com", "primary": true}}}).must(t, 200)
+		e.Call("PUT", "/scim/v2/Users/"+jit, plain, map[string]any{"userName": "00u1jit", "externalId": "00u1jit",
+			"emails": []any{map[string]any{"value": "jit.person@example.com", "primary": true}}}).Must(t, 200)
 		if res, err := signIn("00u1jit", "jit.person@example.com"); err != nil || res.UserAccount.ID.String() != jit {
 			t.Fatalf("sign-in after linking: %+v %v", res, err)
 		}
-		r = e.call("GET", "/scim/v2/Users?filter="+url.QueryEscape(`externalId eq "00u1jit"`), plain, nil).must(t, 200)
+		r = e.Call("GET", "/scim/v2/Users?filter="+url.QueryEscape(`externalId eq "00u1jit"`), plain, nil).Must(t, 200)
 		if get(r.Body, "totalResults") != 1.0 {
 			t.Fatalf("externalId after linking: %s", r.Raw)
 		}

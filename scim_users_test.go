@@ -14,16 +14,16 @@ import (
 
 // scimUser posts a user and returns its id.
 func (e *testEnv) scimUser(tok string, body map[string]any) string {
-	e.t.Helper()
-	return str(e.call("POST", "/scim/v2/Users", tok, body).must(e.t, 201).Body, "id")
+	e.T.Helper()
+	return str(e.Call("POST", "/scim/v2/Users", tok, body).Must(e.T, 201).Body, "id")
 }
 
 // scimFilter lists users matching a filter and returns their userNames, sorted.
 func (e *testEnv) scimFilter(tok, filter string) []string {
-	e.t.Helper()
-	r := e.call("GET", "/scim/v2/Users?count=1000&filter="+url.QueryEscape(filter), tok, nil)
+	e.T.Helper()
+	r := e.Call("GET", "/scim/v2/Users?count=1000&filter="+url.QueryEscape(filter), tok, nil)
 	if r.Status != 200 {
-		e.t.Fatalf("filter %q: %d %s", filter, r.Status, r.Raw)
+		e.T.Fatalf("filter %q: %d %s", filter, r.Status, r.Raw)
 	}
 	var out []string
 	for _, u := range get(r.Body, "Resources").([]any) {
@@ -31,16 +31,16 @@ func (e *testEnv) scimFilter(tok, filter string) []string {
 	}
 	sort.Strings(out)
 	if int(get(r.Body, "totalResults").(float64)) != len(out) {
-		e.t.Fatalf("filter %q: totalResults %v for %d resources", filter, get(r.Body, "totalResults"), len(out))
+		e.T.Fatalf("filter %q: totalResults %v for %d resources", filter, get(r.Body, "totalResults"), len(out))
 	}
 	return out
 }
 
 func TestScimUsersCRUD(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		admin := e.adminToken()
-		tok, _ := e.scimToken(admin, allScopes("idp"))
-		r := e.call("POST", "/scim/v2/Users", tok, map[string]any{
+		admin := e.AdminToken()
+		tok, _ := e.ScimToken(admin, allScopes("idp"))
+		r := e.Call("POST", "/scim/v2/Users", tok, map[string]any{
 			"schemas":      []string{"urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"},
 			"userName":     "Barbara.Jensen@example.com",
 			"externalId":   "00u1abc",
@@ -50,7 +50,7 @@ func TestScimUsersCRUD(t *testing.T) {
 			"password":     "t1meMa$heen",
 			"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": map[string]any{"employeeNumber": "701984", "department": "Tour Operations",
 				"manager": map[string]any{"value": "26118915-6090-4610-87e4-49d8ca9f808d", "displayName": "John Smith"}},
-		}).must(t, 201)
+		}).Must(t, 201)
 		id := str(r.Body, "id")
 		if r.Header.Get("Content-Type") != "application/scim+json" || r.Header.Get("Location") != e.URL+"/scim/v2/Users/"+id ||
 			r.Header.Get("ETag") != `W/"1"` || str(r.Body, "meta", "version") != `W/"1"` || str(r.Body, "meta", "location") != r.Header.Get("Location") {
@@ -63,18 +63,18 @@ func TestScimUsersCRUD(t *testing.T) {
 			t.Fatalf("create body: %s", r.Raw)
 		}
 		// The same person in GraphQL.
-		d := e.mustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { email firstName lastName externalId active userName } }`, map[string]any{"u": id})
+		d := e.MustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { email firstName lastName externalId active userName } }`, map[string]any{"u": id})
 		if str(d, "userAccount", "email") != "bjensen@example.com" || str(d, "userAccount", "firstName") != "Barbara" || str(d, "userAccount", "externalId") != "00u1abc" {
 			t.Fatalf("graphql view: %v", d)
 		}
 
 		// Case-different duplicate userName → 409 uniqueness; nothing created.
-		r = e.call("POST", "/scim/v2/Users", tok, map[string]any{"userName": "barbara.JENSEN@example.com"}).must(t, 409)
+		r = e.Call("POST", "/scim/v2/Users", tok, map[string]any{"userName": "barbara.JENSEN@example.com"}).Must(t, 409)
 		if str(r.Body, "scimType") != "uniqueness" || str(r.Body, "status") != "409" {
 			t.Fatalf("dup: %s", r.Raw)
 		}
 		// Two users cannot share an email: the second is refused, naming the email.
-		r = e.call("POST", "/scim/v2/Users", tok, map[string]any{"userName": "other", "emails": []any{map[string]any{"value": "BJensen@example.com"}}}).must(t, 409)
+		r = e.Call("POST", "/scim/v2/Users", tok, map[string]any{"userName": "other", "emails": []any{map[string]any{"value": "BJensen@example.com"}}}).Must(t, 409)
 		if !strings.Contains(str(r.Body, "detail"), "email") {
 			t.Fatalf("shared email: %s", r.Raw)
 		}
@@ -86,40 +86,40 @@ func TestScimUsersCRUD(t *testing.T) {
 			"wrong type":  `{"userName":["x"]}`,
 			"trailing":    `{"userName":"x"} {}`,
 		} {
-			r := e.call("POST", "/scim/v2/Users", tok, body)
+			r := e.Call("POST", "/scim/v2/Users", tok, body)
 			if r.Status != 400 || str(r.Body, "scimType") == "" {
 				t.Errorf("%s: %d %s", name, r.Status, r.Raw)
 			}
 		}
 
 		// GET, If-Match, PUT.
-		r = e.call("GET", "/scim/v2/Users/"+id, tok, nil).must(t, 200)
+		r = e.Call("GET", "/scim/v2/Users/"+id, tok, nil).Must(t, 200)
 		if r.Header.Get("ETag") != `W/"1"` {
 			t.Fatalf("etag %q", r.Header.Get("ETag"))
 		}
 		put := map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "barbara.jensen@example.com",
 			"name": map[string]any{"givenName": "Babs"}, "active": false, "emails": []any{map[string]any{"value": "babs@example.com", "primary": true}}}
-		e.call("PUT", "/scim/v2/Users/"+id, tok, put, "If-Match", `W/"7"`).must(t, 412)
-		r = e.call("PUT", "/scim/v2/Users/"+id, tok, put, "If-Match", `W/"1"`).must(t, 200)
+		e.Call("PUT", "/scim/v2/Users/"+id, tok, put, "If-Match", `W/"7"`).Must(t, 412)
+		r = e.Call("PUT", "/scim/v2/Users/"+id, tok, put, "If-Match", `W/"1"`).Must(t, 200)
 		if r.Header.Get("ETag") != `W/"2"` || get(r.Body, "active") != false || get(r.Body, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User") != nil ||
 			str(r.Body, "name", "givenName") != "Babs" || get(r.Body, "name", "familyName") != nil || get(r.Body, "phoneNumbers") != nil {
 			t.Fatalf("put: %s", r.Raw)
 		}
-		e.call("PATCH", "/scim/v2/Users/"+id, tok, `{"Operations":[{"op":"replace","path":"title","value":"x"}]}`, "If-Match", `W/"1"`).must(t, 412)
+		e.Call("PATCH", "/scim/v2/Users/"+id, tok, `{"Operations":[{"op":"replace","path":"title","value":"x"}]}`, "If-Match", `W/"1"`).Must(t, 412)
 		// Deactivated users stay readable and findable.
 		if got := e.scimFilter(tok, `userName eq "BARBARA.jensen@example.com"`); len(got) != 1 {
 			t.Fatalf("deactivated user not found: %v", got)
 		}
-		e.call("GET", "/scim/v2/Users/0190c7e5-0000-7000-8000-000000000000", tok, nil).must(t, 404)
-		e.call("GET", "/scim/v2/Users/not-a-uuid", tok, nil).must(t, 404)
-		e.call("PUT", "/scim/v2/Users/0190c7e5-0000-7000-8000-000000000000", tok, put).must(t, 404)
+		e.Call("GET", "/scim/v2/Users/0190c7e5-0000-7000-8000-000000000000", tok, nil).Must(t, 404)
+		e.Call("GET", "/scim/v2/Users/not-a-uuid", tok, nil).Must(t, 404)
+		e.Call("PUT", "/scim/v2/Users/0190c7e5-0000-7000-8000-000000000000", tok, put).Must(t, 404)
 
 		// DELETE: 204, then 404; the account is gone from GraphQL too.
-		e.call("DELETE", "/scim/v2/Users/"+id, tok, nil, "If-Match", `W/"1"`).must(t, 412)
-		e.call("DELETE", "/scim/v2/Users/"+id, tok, nil).must(t, 204)
-		e.call("GET", "/scim/v2/Users/"+id, tok, nil).must(t, 404)
-		e.call("DELETE", "/scim/v2/Users/"+id, tok, nil).must(t, 404)
-		if d := e.mustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { email } }`, map[string]any{"u": id}); get(d, "userAccount") != nil {
+		e.Call("DELETE", "/scim/v2/Users/"+id, tok, nil, "If-Match", `W/"1"`).Must(t, 412)
+		e.Call("DELETE", "/scim/v2/Users/"+id, tok, nil).Must(t, 204)
+		e.Call("GET", "/scim/v2/Users/"+id, tok, nil).Must(t, 404)
+		e.Call("DELETE", "/scim/v2/Users/"+id, tok, nil).Must(t, 404)
+		if d := e.MustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { email } }`, map[string]any{"u": id}); get(d, "userAccount") != nil {
 			t.Fatalf("deleted user still in GraphQL: %v", d)
 		}
 
@@ -127,7 +127,7 @@ func TestScimUsersCRUD(t *testing.T) {
 		// 409: duplicate userName, shared email; 400: the six invalid bodies; 412: the stale
 		// PUT, PATCH and DELETE; 404: GET of an unknown id and of "not-a-uuid", PUT of an
 		// unknown id, GET and DELETE after the delete.
-		r = e.call("GET", "/api/v1/scim/activities?pageSize=100", admin, nil).must(t, 200)
+		r = e.Call("GET", "/api/v1/scim/activities?pageSize=100", admin, nil).Must(t, 200)
 		ok, failed := 0, map[float64]int{}
 		for _, a := range get(r.Body, "activities").([]any) {
 			if str(a, "status") == "success" {
@@ -145,17 +145,17 @@ func TestScimUsersCRUD(t *testing.T) {
 		if get(r.Body, "total") != 19.0 {
 			t.Fatalf("activities total: %v", get(r.Body, "total"))
 		}
-		r = e.call("GET", "/api/v1/scim/activities?operation=delete&resourceType=user&status=success", admin, nil).must(t, 200)
+		r = e.Call("GET", "/api/v1/scim/activities?operation=delete&resourceType=user&status=success", admin, nil).Must(t, 200)
 		if get(r.Body, "total") != 1.0 || str(r.Body, "activities", 0, "resourceId") != id {
 			t.Fatalf("delete activity: %s", r.Raw)
 		}
-		r = e.call("GET", "/api/v1/scim/activities?startDate=2000-01-01&endDate=2000-01-02", admin, nil).must(t, 200)
+		r = e.Call("GET", "/api/v1/scim/activities?startDate=2000-01-01&endDate=2000-01-02", admin, nil).Must(t, 200)
 		if get(r.Body, "total") != 0.0 {
 			t.Fatalf("date range: %s", r.Raw)
 		}
-		e.call("GET", "/api/v1/scim/activities?startDate=yesterday", admin, nil).must(t, 400)
-		e.call("GET", "/api/v1/scim/activities?operation=explode", admin, nil).must(t, 400)
-		r = e.call("GET", "/api/v1/scim/statistics", admin, nil).must(t, 200)
+		e.Call("GET", "/api/v1/scim/activities?startDate=yesterday", admin, nil).Must(t, 400)
+		e.Call("GET", "/api/v1/scim/activities?operation=explode", admin, nil).Must(t, 400)
+		r = e.Call("GET", "/api/v1/scim/statistics", admin, nil).Must(t, 200)
 		if get(r.Body, "usersAdded24h") != 1.0 || get(r.Body, "usersRemoved24h") != 1.0 || get(r.Body, "totalUsers") != 0.0 || get(r.Body, "errorCount24h") != 16.0 {
 			t.Fatalf("statistics: %s", r.Raw)
 		}
@@ -164,8 +164,8 @@ func TestScimUsersCRUD(t *testing.T) {
 
 func TestScimFilters(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		admin := e.adminToken()
-		tok, _ := e.scimToken(admin, allScopes("idp"))
+		admin := e.AdminToken()
+		tok, _ := e.ScimToken(admin, allScopes("idp"))
 		mk := func(userName, given, email, ext string, active bool, title string) {
 			b := map[string]any{"userName": userName, "active": active, "name": map[string]any{"givenName": given, "familyName": "Test"}}
 			if email != "" {
@@ -184,7 +184,7 @@ func TestScimFilters(t *testing.T) {
 		mk("carol", "Carol", "", "", true, "Engineering Manager")
 		mk("Dave_100%", "Dave", "dave@example.com", "ext-d", true, "")
 		// A person created through GraphQL (e.g. bound ahead of time) is found by the IdP.
-		e.createUser(admin, "erin@example.com")
+		e.CreateUser(admin, "erin@example.com")
 
 		cases := []struct{ filter, want string }{
 			{`userName eq "ALICE"`, "alice"},
@@ -236,7 +236,7 @@ func TestScimFilters(t *testing.T) {
 		}
 		for _, bad := range []string{`userName`, `userName eq`, `userName xx "a"`, `password eq "x"`,
 			`active eq "yes"`, `meta.created gt "yesterday"`, `(userName eq "a"`, `urn:example:foo:bar eq "x"`, `userName eq "a" and`} {
-			r := e.call("GET", "/scim/v2/Users?filter="+url.QueryEscape(bad), tok, nil)
+			r := e.Call("GET", "/scim/v2/Users?filter="+url.QueryEscape(bad), tok, nil)
 			if r.Status != 400 || str(r.Body, "scimType") != "invalidFilter" {
 				t.Errorf("filter %s: %d %s", bad, r.Status, r.Raw)
 			}
@@ -245,7 +245,7 @@ func TestScimFilters(t *testing.T) {
 				t.Errorf("filter %s: detail %q", bad, d)
 			}
 		}
-		r := e.call("GET", "/scim/v2/Users?filter="+url.QueryEscape(`userName eq "a" and`), tok, nil).must(t, 400)
+		r := e.Call("GET", "/scim/v2/Users?filter="+url.QueryEscape(`userName eq "a" and`), tok, nil).Must(t, 400)
 		if want := `the parser gave up at character 16: " and"`; !strings.Contains(str(r.Body, "detail"), want) {
 			t.Errorf("detail %q does not say %s", str(r.Body, "detail"), want)
 		}
@@ -253,7 +253,7 @@ func TestScimFilters(t *testing.T) {
 		// Pagination: stable order, itemsPerPage = returned, edges.
 		var seen []string
 		for start := 1; start <= 5; start += 2 {
-			r := e.call("GET", fmt.Sprintf("/scim/v2/Users?startIndex=%d&count=2", start), tok, nil).must(t, 200)
+			r := e.Call("GET", fmt.Sprintf("/scim/v2/Users?startIndex=%d&count=2", start), tok, nil).Must(t, 200)
 			if get(r.Body, "totalResults") != 5.0 || get(r.Body, "startIndex") != float64(start) ||
 				get(r.Body, "itemsPerPage") != float64(len(get(r.Body, "Resources").([]any))) {
 				t.Fatalf("page %d: %s", start, r.Raw)
@@ -275,7 +275,7 @@ func TestScimFilters(t *testing.T) {
 			"count=100000":               {5, 5, 1},
 			"filter=userName+eq+%22x%22": {0, 0, 1},
 		} {
-			r := e.call("GET", "/scim/v2/Users?"+q, tok, nil).must(t, 200)
+			r := e.Call("GET", "/scim/v2/Users?"+q, tok, nil).Must(t, 200)
 			if get(r.Body, "totalResults") != want[0] || get(r.Body, "itemsPerPage") != want[1] || get(r.Body, "startIndex") != want[2] {
 				t.Errorf("%s: %s", q, r.Raw)
 			}
@@ -283,17 +283,17 @@ func TestScimFilters(t *testing.T) {
 				t.Errorf("%s: Resources %s", q, r.Raw)
 			}
 		}
-		e.call("GET", "/scim/v2/Users?count=ten", tok, nil).must(t, 400)
-		e.call("GET", "/scim/v2/Users?startIndex=x", tok, nil).must(t, 400)
+		e.Call("GET", "/scim/v2/Users?count=ten", tok, nil).Must(t, 400)
+		e.Call("GET", "/scim/v2/Users?startIndex=x", tok, nil).Must(t, 400)
 
 		// attributes / excludedAttributes.
-		r = e.call("GET", "/scim/v2/Users?filter=userName+eq+%22alice%22&attributes=userName,name.givenName,emails.value", tok, nil).must(t, 200)
+		r = e.Call("GET", "/scim/v2/Users?filter=userName+eq+%22alice%22&attributes=userName,name.givenName,emails.value", tok, nil).Must(t, 200)
 		u := get(r.Body, "Resources", 0).(map[string]any)
 		if u["id"] == nil || u["schemas"] == nil || u["meta"] != nil || u["active"] != nil || str(u, "name", "givenName") != "Alice" ||
 			get(u, "name", "familyName") != nil || str(u, "emails", 0, "value") != "alice@example.com" || get(u, "emails", 0, "type") != nil {
 			t.Fatalf("attributes: %v", u)
 		}
-		r = e.call("GET", "/scim/v2/Users?filter=userName+eq+%22alice%22&excludedAttributes=emails,name.familyName,groups", tok, nil).must(t, 200)
+		r = e.Call("GET", "/scim/v2/Users?filter=userName+eq+%22alice%22&excludedAttributes=emails,name.familyName,groups", tok, nil).Must(t, 200)
 		u = get(r.Body, "Resources", 0).(map[string]any)
 		if u["emails"] != nil || u["groups"] != nil || get(u, "name", "familyName") != nil || str(u, "name", "givenName") != "Alice" || u["meta"] == nil {
 			t.Fatalf("excludedAttributes: %v", u)
@@ -303,12 +303,12 @@ func TestScimFilters(t *testing.T) {
 
 func TestScimUserPatch(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		admin := e.adminToken()
-		tok, _ := e.scimToken(admin, allScopes("idp"))
+		admin := e.AdminToken()
+		tok, _ := e.ScimToken(admin, allScopes("idp"))
 		id := e.scimUser(tok, map[string]any{"userName": "pat@example.com", "name": map[string]any{"givenName": "Pat", "familyName": "Doe"}})
 		patch := func(ops string, status int) map[string]any {
 			t.Helper()
-			return e.call("PATCH", "/scim/v2/Users/"+id, tok, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":`+ops+`}`).must(t, status).Body
+			return e.Call("PATCH", "/scim/v2/Users/"+id, tok, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":`+ops+`}`).Must(t, status).Body
 		}
 		ent := "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
@@ -343,12 +343,12 @@ func TestScimUserPatch(t *testing.T) {
 			t.Fatalf("clear/add/remove: %v", u)
 		}
 		// The email change reached the account (GraphQL sees it).
-		d := e.mustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { email lastName } }`, map[string]any{"u": id})
+		d := e.MustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { email lastName } }`, map[string]any{"u": id})
 		if str(d, "userAccount", "email") != "pat@corp.example" || str(d, "userAccount", "lastName") != "Smith" {
 			t.Fatalf("graphql after patch: %v", d)
 		}
 		// Errors, and atomicity: a failing operation leaves everything unchanged.
-		before := e.call("GET", "/scim/v2/Users/"+id, tok, nil).must(t, 200)
+		before := e.Call("GET", "/scim/v2/Users/"+id, tok, nil).Must(t, 200)
 		for name, c := range map[string]struct {
 			ops, scimType string
 		}{
@@ -364,18 +364,18 @@ func TestScimUserPatch(t *testing.T) {
 			"filter on single": {`[{"op":"replace","path":"title[value eq \"x\"]","value":"x"}]`, "invalidPath"},
 			"remove userName":  {`[{"op":"remove","path":"userName"}]`, "invalidValue"},
 		} {
-			r := e.call("PATCH", "/scim/v2/Users/"+id, tok, `{"Operations":`+c.ops+`}`)
+			r := e.Call("PATCH", "/scim/v2/Users/"+id, tok, `{"Operations":`+c.ops+`}`)
 			if r.Status != 400 || str(r.Body, "scimType") != c.scimType {
 				t.Errorf("%s: %d %s", name, r.Status, r.Raw)
 			}
 		}
-		after := e.call("GET", "/scim/v2/Users/"+id, tok, nil).must(t, 200)
+		after := e.Call("GET", "/scim/v2/Users/"+id, tok, nil).Must(t, 200)
 		if after.Raw != before.Raw {
 			t.Fatalf("a failed PATCH changed the user:\n%s\n%s", before.Raw, after.Raw)
 		}
 		// userName changes keep uniqueness.
 		e.scimUser(tok, map[string]any{"userName": "taken"})
-		r := e.call("PATCH", "/scim/v2/Users/"+id, tok, `{"Operations":[{"op":"replace","path":"userName","value":"TAKEN"}]}`).must(t, 409)
+		r := e.Call("PATCH", "/scim/v2/Users/"+id, tok, `{"Operations":[{"op":"replace","path":"userName","value":"TAKEN"}]}`).Must(t, 409)
 		if str(r.Body, "scimType") != "uniqueness" {
 			t.Fatalf("rename: %s", r.Raw)
 		}
@@ -384,44 +384,44 @@ func TestScimUserPatch(t *testing.T) {
 
 func TestScimScopesAndIsolation(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		admin := e.adminToken()
-		full, _ := e.scimToken(admin, allScopes("full"))
-		readOnly, _ := e.scimToken(admin, map[string]any{"name": "ro", "scopes": []string{"users:read"}})
-		usersOnly, _ := e.scimToken(admin, map[string]any{"name": "users"})
+		admin := e.AdminToken()
+		full, _ := e.ScimToken(admin, allScopes("full"))
+		readOnly, _ := e.ScimToken(admin, map[string]any{"name": "ro", "scopes": []string{"users:read"}})
+		usersOnly, _ := e.ScimToken(admin, map[string]any{"name": "users"})
 		id := e.scimUser(full, map[string]any{"userName": "u1"})
 
-		e.call("GET", "/scim/v2/Users/"+id, readOnly, nil).must(t, 200)
-		e.call("POST", "/scim/v2/Users", readOnly, map[string]any{"userName": "u2"}).mustLackScope(t, "users:write")
-		e.call("PATCH", "/scim/v2/Users/"+id, readOnly, `{"Operations":[{"op":"replace","path":"active","value":false}]}`).mustLackScope(t, "users:write")
-		e.call("DELETE", "/scim/v2/Users/"+id, readOnly, nil).mustLackScope(t, "users:write")
-		e.call("GET", "/scim/v2/Groups", usersOnly, nil).mustLackScope(t, "groups:read")
-		e.call("POST", "/scim/v2/Groups", usersOnly, map[string]any{"displayName": "g"}).mustLackScope(t, "groups:write")
-		e.call("GET", "/scim/v2/Users", "", nil).must(t, 401)
-		e.call("GET", "/scim/v2/Users", "scim_unknown_token_value", nil).must(t, 401)
-		e.call("GET", "/scim/v2/Users", e.adminToken(), nil).must(t, 401) // an OAuth access token is not a SCIM token
-		e.call("GET", "/scim/v2/ServiceProviderConfig", "", nil).must(t, 401)
+		e.Call("GET", "/scim/v2/Users/"+id, readOnly, nil).Must(t, 200)
+		e.Call("POST", "/scim/v2/Users", readOnly, map[string]any{"userName": "u2"}).MustLackScope(t, "users:write")
+		e.Call("PATCH", "/scim/v2/Users/"+id, readOnly, `{"Operations":[{"op":"replace","path":"active","value":false}]}`).MustLackScope(t, "users:write")
+		e.Call("DELETE", "/scim/v2/Users/"+id, readOnly, nil).MustLackScope(t, "users:write")
+		e.Call("GET", "/scim/v2/Groups", usersOnly, nil).MustLackScope(t, "groups:read")
+		e.Call("POST", "/scim/v2/Groups", usersOnly, map[string]any{"displayName": "g"}).MustLackScope(t, "groups:write")
+		e.Call("GET", "/scim/v2/Users", "", nil).Must(t, 401)
+		e.Call("GET", "/scim/v2/Users", "scim_unknown_token_value", nil).Must(t, 401)
+		e.Call("GET", "/scim/v2/Users", e.AdminToken(), nil).Must(t, 401) // an OAuth access token is not a SCIM token
+		e.Call("GET", "/scim/v2/ServiceProviderConfig", "", nil).Must(t, 401)
 
 		// Another workspace sees nothing of this one, and cannot change it.
-		otherAdmin := e.otherWorkspaceAdmin(admin, "Other")
-		other, _ := e.scimToken(otherAdmin, allScopes("other"))
-		e.call("GET", "/scim/v2/Users/"+id, other, nil).must(t, 404)
-		e.call("PATCH", "/scim/v2/Users/"+id, other, `{"Operations":[{"op":"replace","path":"active","value":false}]}`).must(t, 404)
-		e.call("DELETE", "/scim/v2/Users/"+id, other, nil).must(t, 404)
+		otherAdmin := e.OtherWorkspaceAdmin(admin, "Other")
+		other, _ := e.ScimToken(otherAdmin, allScopes("other"))
+		e.Call("GET", "/scim/v2/Users/"+id, other, nil).Must(t, 404)
+		e.Call("PATCH", "/scim/v2/Users/"+id, other, `{"Operations":[{"op":"replace","path":"active","value":false}]}`).Must(t, 404)
+		e.Call("DELETE", "/scim/v2/Users/"+id, other, nil).Must(t, 404)
 		if got := e.scimFilter(other, `userName eq "u1"`); len(got) != 0 {
 			t.Fatalf("cross-workspace filter: %v", got)
 		}
 		// The same userName is free in the other workspace.
 		e.scimUser(other, map[string]any{"userName": "U1"})
-		if r := e.call("GET", "/scim/v2/Users/"+id, full, nil).must(t, 200); r.Body["active"] != true {
+		if r := e.Call("GET", "/scim/v2/Users/"+id, full, nil).Must(t, 200); r.Body["active"] != true {
 			t.Fatalf("changed by another workspace: %s", r.Raw)
 		}
 		// Its activity and statistics are its own.
-		r := e.call("GET", "/api/v1/scim/statistics", otherAdmin, nil).must(t, 200)
+		r := e.Call("GET", "/api/v1/scim/statistics", otherAdmin, nil).Must(t, 200)
 		if get(r.Body, "totalUsers") != 1.0 || get(r.Body, "activeTokens") != 1.0 {
 			t.Fatalf("other statistics: %s", r.Raw)
 		}
 		// The five 403s are recorded as failures of the token's workspace, the other workspace's 404s are not.
-		r = e.call("GET", "/api/v1/scim/activities?status=error", admin, nil).must(t, 200)
+		r = e.Call("GET", "/api/v1/scim/activities?status=error", admin, nil).Must(t, 200)
 		if get(r.Body, "total") != 5.0 {
 			t.Fatalf("scope failures not recorded: %s", r.Raw)
 		}
@@ -431,23 +431,23 @@ func TestScimScopesAndIsolation(t *testing.T) {
 // TestScimGroupScopes: groups:read reads groups and nothing else; groups:write does not read.
 func TestScimGroupScopes(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		admin := e.adminToken()
-		full, _ := e.scimToken(admin, allScopes("full"))
-		reader, _ := e.scimToken(admin, map[string]any{"name": "groups reader", "scopes": []string{"groups:read"}})
-		writer, _ := e.scimToken(admin, map[string]any{"name": "groups writer", "scopes": []string{"groups:write"}})
+		admin := e.AdminToken()
+		full, _ := e.ScimToken(admin, allScopes("full"))
+		reader, _ := e.ScimToken(admin, map[string]any{"name": "groups reader", "scopes": []string{"groups:read"}})
+		writer, _ := e.ScimToken(admin, map[string]any{"name": "groups writer", "scopes": []string{"groups:write"}})
 		uid := e.scimUser(full, map[string]any{"userName": "member"})
-		gid := str(e.call("POST", "/scim/v2/Groups", full, map[string]any{"displayName": "Staff",
-			"members": []any{map[string]any{"value": uid}}}).must(t, 201).Body, "id")
+		gid := str(e.Call("POST", "/scim/v2/Groups", full, map[string]any{"displayName": "Staff",
+			"members": []any{map[string]any{"value": uid}}}).Must(t, 201).Body, "id")
 		groups := func() string { // every group, with members, as the full token sees them
 			t.Helper()
-			return e.call("GET", "/scim/v2/Groups", full, nil).must(t, 200).Raw
+			return e.Call("GET", "/scim/v2/Groups", full, nil).Must(t, 200).Raw
 		}
 		before := groups()
 
-		if r := e.call("GET", "/scim/v2/Groups", reader, nil).must(t, 200); get(r.Body, "totalResults") != 1.0 {
+		if r := e.Call("GET", "/scim/v2/Groups", reader, nil).Must(t, 200); get(r.Body, "totalResults") != 1.0 {
 			t.Fatalf("groups:read list: %s", r.Raw)
 		}
-		if r := e.call("GET", "/scim/v2/Groups/"+gid, reader, nil).must(t, 200); str(r.Body, "members", 0, "value") != uid {
+		if r := e.Call("GET", "/scim/v2/Groups/"+gid, reader, nil).Must(t, 200); str(r.Body, "members", 0, "value") != uid {
 			t.Fatalf("groups:read get: %s", r.Raw)
 		}
 		for _, w := range []struct {
@@ -459,45 +459,45 @@ func TestScimGroupScopes(t *testing.T) {
 			{"PUT", "/scim/v2/Groups/" + gid, map[string]any{"displayName": "Renamed"}},
 			{"DELETE", "/scim/v2/Groups/" + gid, nil},
 		} {
-			e.call(w.method, w.path, reader, w.body).mustLackScope(t, "groups:write")
+			e.Call(w.method, w.path, reader, w.body).MustLackScope(t, "groups:write")
 		}
-		e.call("GET", "/scim/v2/Users", reader, nil).mustLackScope(t, "users:read")
-		e.call("GET", "/scim/v2/Users/"+uid, reader, nil).mustLackScope(t, "users:read")
+		e.Call("GET", "/scim/v2/Users", reader, nil).MustLackScope(t, "users:read")
+		e.Call("GET", "/scim/v2/Users/"+uid, reader, nil).MustLackScope(t, "users:read")
 		if after := groups(); after != before {
 			t.Fatalf("refused writes changed the groups:\n%s\n%s", before, after)
 		}
 
 		// groups:write alone reads nothing: neither lists nor single groups.
-		e.call("GET", "/scim/v2/Groups", writer, nil).mustLackScope(t, "groups:read")
-		e.call("GET", "/scim/v2/Groups/"+gid, writer, nil).mustLackScope(t, "groups:read")
-		e.call("GET", "/scim/v2/Users", writer, nil).mustLackScope(t, "users:read")
+		e.Call("GET", "/scim/v2/Groups", writer, nil).MustLackScope(t, "groups:read")
+		e.Call("GET", "/scim/v2/Groups/"+gid, writer, nil).MustLackScope(t, "groups:read")
+		e.Call("GET", "/scim/v2/Users", writer, nil).MustLackScope(t, "users:read")
 		// Its writes succeed, and their answers carry the members as written: showing them is
 		// part of the write, not a read needing groups:read.
-		r := e.call("PATCH", "/scim/v2/Groups/"+gid, writer, `{"Operations":[{"op":"replace","path":"displayName","value":"Team"}]}`).must(t, 200)
+		r := e.Call("PATCH", "/scim/v2/Groups/"+gid, writer, `{"Operations":[{"op":"replace","path":"displayName","value":"Team"}]}`).Must(t, 200)
 		if str(r.Body, "displayName") != "Team" || r.Body["members"] != nil {
 			t.Fatalf("groups:write PATCH: %s", r.Raw)
 		}
-		r = e.call("PATCH", "/scim/v2/Groups/"+gid+"?attributes=members", writer, `{"Operations":[{"op":"add","path":"members","value":[{"value":"`+uid+`"}]}]}`).must(t, 200)
+		r = e.Call("PATCH", "/scim/v2/Groups/"+gid+"?attributes=members", writer, `{"Operations":[{"op":"add","path":"members","value":[{"value":"`+uid+`"}]}]}`).Must(t, 200)
 		if str(r.Body, "members", 0, "value") != uid {
 			t.Fatalf("groups:write PATCH ?attributes=members: %s", r.Raw)
 		}
-		r = e.call("POST", "/scim/v2/Groups", writer, map[string]any{"displayName": "New", "members": []any{map[string]any{"value": uid}}}).must(t, 201)
+		r = e.Call("POST", "/scim/v2/Groups", writer, map[string]any{"displayName": "New", "members": []any{map[string]any{"value": uid}}}).Must(t, 201)
 		newID := str(r.Body, "id")
 		if str(r.Body, "members", 0, "value") != uid || str(r.Body, "members", 0, "display") == "" {
 			t.Fatalf("groups:write POST: %s", r.Raw)
 		}
-		r = e.call("PUT", "/scim/v2/Groups/"+newID, writer, map[string]any{"displayName": "Newer"}).must(t, 200)
+		r = e.Call("PUT", "/scim/v2/Groups/"+newID, writer, map[string]any{"displayName": "Newer"}).Must(t, 200)
 		if m, ok := r.Body["members"].([]any); !ok || len(m) != 0 {
 			t.Fatalf("groups:write PUT: %s", r.Raw)
 		}
-		e.call("PUT", "/scim/v2/Groups/"+newID+"?excludedAttributes=members", writer, map[string]any{"displayName": "Newer"}).must(t, 200)
+		e.Call("PUT", "/scim/v2/Groups/"+newID+"?excludedAttributes=members", writer, map[string]any{"displayName": "Newer"}).Must(t, 200)
 		// None of them is also logged as a failure: the group errors are the six refusals above.
-		r = e.call("GET", "/api/v1/scim/activities?status=error&resourceType=group", admin, nil).must(t, 200)
+		r = e.Call("GET", "/api/v1/scim/activities?status=error&resourceType=group", admin, nil).Must(t, 200)
 		if get(r.Body, "total") != 6.0 {
 			t.Fatalf("group failures logged: %s", r.Raw)
 		}
-		e.call("DELETE", "/scim/v2/Groups/"+gid, writer, nil).must(t, 204)
-		r = e.call("GET", "/scim/v2/Groups", full, nil).must(t, 200)
+		e.Call("DELETE", "/scim/v2/Groups/"+gid, writer, nil).Must(t, 204)
+		r = e.Call("GET", "/scim/v2/Groups", full, nil).Must(t, 200)
 		if get(r.Body, "totalResults") != 1.0 || str(r.Body, "Resources", 0, "displayName") != "Newer" || len(get(r.Body, "Resources", 0, "members").([]any)) != 0 {
 			t.Fatalf("after groups:write changes: %s", r.Raw)
 		}
@@ -508,18 +508,18 @@ func TestScimGroupScopes(t *testing.T) {
 // workspace's groups, SCIM tokens, activity or statistics.
 func TestScimWorkspaceIsolation(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		admin := e.adminToken()
-		tokA, tokAID := e.scimToken(admin, allScopes("A"))
+		admin := e.AdminToken()
+		tokA, tokAID := e.ScimToken(admin, allScopes("A"))
 		userA := e.scimUser(tokA, map[string]any{"userName": "a-user"})
-		groupA := str(e.call("POST", "/scim/v2/Groups", tokA, map[string]any{"displayName": "Staff",
-			"members": []any{map[string]any{"value": userA}}}).must(t, 201).Body, "id")
-		adminB := e.otherWorkspaceAdmin(admin, "B")
-		tokB, tokBID := e.scimToken(adminB, allScopes("B"))
+		groupA := str(e.Call("POST", "/scim/v2/Groups", tokA, map[string]any{"displayName": "Staff",
+			"members": []any{map[string]any{"value": userA}}}).Must(t, 201).Body, "id")
+		adminB := e.OtherWorkspaceAdmin(admin, "B")
+		tokB, tokBID := e.ScimToken(adminB, allScopes("B"))
 		// Display names are unique per workspace only.
-		groupB := str(e.call("POST", "/scim/v2/Groups", tokB, map[string]any{"displayName": "Staff"}).must(t, 201).Body, "id")
+		groupB := str(e.Call("POST", "/scim/v2/Groups", tokB, map[string]any{"displayName": "Staff"}).Must(t, 201).Body, "id")
 		stateA := func() string { // A's group and user, as A sees them
 			t.Helper()
-			return e.call("GET", "/scim/v2/Groups/"+groupA, tokA, nil).must(t, 200).Raw + e.call("GET", "/scim/v2/Users/"+userA, tokA, nil).must(t, 200).Raw
+			return e.Call("GET", "/scim/v2/Groups/"+groupA, tokA, nil).Must(t, 200).Raw + e.Call("GET", "/scim/v2/Users/"+userA, tokA, nil).Must(t, 200).Raw
 		}
 		before := stateA()
 
@@ -533,13 +533,13 @@ func TestScimWorkspaceIsolation(t *testing.T) {
 			{"PUT", map[string]any{"displayName": "Taken over"}},
 			{"DELETE", nil},
 		} {
-			if r := e.call(c.method, "/scim/v2/Groups/"+groupA, tokB, c.body); r.Status != 404 || str(r.Body, "status") != "404" {
+			if r := e.Call(c.method, "/scim/v2/Groups/"+groupA, tokB, c.body); r.Status != 404 || str(r.Body, "status") != "404" {
 				t.Errorf("%s of another workspace's group: %d %s", c.method, r.Status, r.Raw)
 			}
 		}
 		for f, want := range map[string]string{"": groupB, `displayName eq "Staff"`: groupB,
 			`members eq "` + userA + `"`: "", `id eq "` + groupA + `"`: ""} {
-			r := e.call("GET", "/scim/v2/Groups?filter="+urlq(f), tokB, nil).must(t, 200)
+			r := e.Call("GET", "/scim/v2/Groups?filter="+urlq(f), tokB, nil).Must(t, 200)
 			var ids []string
 			for _, g := range get(r.Body, "Resources").([]any) {
 				ids = append(ids, str(g, "id"))
@@ -557,11 +557,11 @@ func TestScimWorkspaceIsolation(t *testing.T) {
 			{"PATCH", "/scim/v2/Groups/" + groupB, `{"Operations":[{"op":"add","path":"members","value":[{"value":"` + userA + `"}]}]}`},
 			{"PUT", "/scim/v2/Groups/" + groupB, map[string]any{"displayName": "Staff", "members": []any{map[string]any{"value": userA}}}},
 		} {
-			if r := e.call(c.method, c.path, tokB, c.body); r.Status != 400 || str(r.Body, "scimType") != "invalidValue" {
+			if r := e.Call(c.method, c.path, tokB, c.body); r.Status != 400 || str(r.Body, "scimType") != "invalidValue" {
 				t.Errorf("%s %s with another workspace's user: %d %s", c.method, c.path, r.Status, r.Raw)
 			}
 		}
-		if r := e.call("GET", "/scim/v2/Groups", tokB, nil).must(t, 200); get(r.Body, "totalResults") != 1.0 ||
+		if r := e.Call("GET", "/scim/v2/Groups", tokB, nil).Must(t, 200); get(r.Body, "totalResults") != 1.0 ||
 			len(get(r.Body, "Resources", 0, "members").([]any)) != 0 || str(r.Body, "Resources", 0, "meta", "version") != `W/"1"` {
 			t.Fatalf("B's groups after the refused changes: %s", r.Raw)
 		}
@@ -570,31 +570,31 @@ func TestScimWorkspaceIsolation(t *testing.T) {
 		}
 
 		// B's admin: A's SCIM token is not found, through REST and GraphQL, and keeps working.
-		e.call("GET", "/api/v1/scim/tokens/"+tokAID, adminB, nil).must(t, 404)
-		e.call("POST", "/api/v1/scim/tokens/"+tokAID+"/revoke", adminB, nil).must(t, 404)
-		e.call("DELETE", "/api/v1/scim/tokens/"+tokAID, adminB, nil).must(t, 404)
-		if r := e.call("GET", "/api/v1/scim/tokens", adminB, nil).must(t, 200); get(r.Body, "total") != 1.0 || str(r.Body, "tokens", 0, "id") != tokBID {
+		e.Call("GET", "/api/v1/scim/tokens/"+tokAID, adminB, nil).Must(t, 404)
+		e.Call("POST", "/api/v1/scim/tokens/"+tokAID+"/revoke", adminB, nil).Must(t, 404)
+		e.Call("DELETE", "/api/v1/scim/tokens/"+tokAID, adminB, nil).Must(t, 404)
+		if r := e.Call("GET", "/api/v1/scim/tokens", adminB, nil).Must(t, 200); get(r.Body, "total") != 1.0 || str(r.Body, "tokens", 0, "id") != tokBID {
 			t.Fatalf("B's tokens: %s", r.Raw)
 		}
-		d := e.mustGQL(adminB, `mutation($id: ID!) { revokeScimToken(input: {id: $id}) { token { id } errors { code } }
+		d := e.MustGQL(adminB, `mutation($id: ID!) { revokeScimToken(input: {id: $id}) { token { id } errors { code } }
 			deleteScimToken(input: {id: $id}) { deletedId errors { code } } }`, map[string]any{"id": tokAID})
 		if str(d, "revokeScimToken", "errors", 0, "code") != "NOT_FOUND" || str(d, "deleteScimToken", "errors", 0, "code") != "NOT_FOUND" ||
 			get(d, "deleteScimToken", "deletedId") != nil {
 			t.Fatalf("GraphQL revoke/delete of another workspace's token: %v", d)
 		}
-		if d := e.mustGQL(adminB, `query($id: ID!) { scimToken(id: $id) { id } }`, map[string]any{"id": tokAID}); get(d, "scimToken") != nil {
+		if d := e.MustGQL(adminB, `query($id: ID!) { scimToken(id: $id) { id } }`, map[string]any{"id": tokAID}); get(d, "scimToken") != nil {
 			t.Fatalf("GraphQL scimToken of another workspace: %v", d)
 		}
-		if r := e.call("GET", "/api/v1/scim/tokens/"+tokAID, admin, nil).must(t, 200); str(r.Body, "token", "status") != "active" {
+		if r := e.Call("GET", "/api/v1/scim/tokens/"+tokAID, admin, nil).Must(t, 200); str(r.Body, "token", "status") != "active" {
 			t.Fatalf("A's token after B's attempts: %s", r.Raw)
 		}
-		e.call("GET", "/scim/v2/Groups/"+groupA, tokA, nil).must(t, 200)
+		e.Call("GET", "/scim/v2/Groups/"+groupA, tokA, nil).Must(t, 200)
 
 		// Activity and statistics: each workspace sees its own rows only. A: its user and group
 		// created; B: its group created, 4 refusals (404) and 3 refused members (400).
 		rowsByToken := func(admin string) map[string]int {
 			t.Helper()
-			r := e.call("GET", "/api/v1/scim/activities?pageSize=100", admin, nil).must(t, 200)
+			r := e.Call("GET", "/api/v1/scim/activities?pageSize=100", admin, nil).Must(t, 200)
 			out := map[string]int{}
 			for _, a := range get(r.Body, "activities").([]any) {
 				out[str(a, "tokenId")]++
@@ -609,7 +609,7 @@ func TestScimWorkspaceIsolation(t *testing.T) {
 		}
 		stats := func(admin string) string {
 			t.Helper()
-			r := e.call("GET", "/api/v1/scim/statistics", admin, nil).must(t, 200)
+			r := e.Call("GET", "/api/v1/scim/statistics", admin, nil).Must(t, 200)
 			return fmt.Sprint(get(r.Body, "totalUsers"), get(r.Body, "totalGroups"), get(r.Body, "usersAdded24h"),
 				get(r.Body, "groupsAdded24h"), get(r.Body, "errorCount24h"), get(r.Body, "activeTokens"))
 		}
@@ -625,8 +625,8 @@ func TestScimWorkspaceIsolation(t *testing.T) {
 
 func TestScimConcurrentCreate(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		admin := e.adminToken()
-		tok, _ := e.scimToken(admin, allScopes("idp"))
+		admin := e.AdminToken()
+		tok, _ := e.ScimToken(admin, allScopes("idp"))
 		var mu sync.Mutex
 		counts := map[int]int{}
 		var wg sync.WaitGroup
@@ -639,7 +639,7 @@ func TestScimConcurrentCreate(t *testing.T) {
 				if i%2 == 1 {
 					name = "racer@example.COM"
 				}
-				r := e.call("POST", "/scim/v2/Users", tok, map[string]any{"userName": name})
+				r := e.Call("POST", "/scim/v2/Users", tok, map[string]any{"userName": name})
 				mu.Lock()
 				counts[r.Status]++
 				mu.Unlock()
@@ -653,7 +653,7 @@ func TestScimConcurrentCreate(t *testing.T) {
 			t.Fatalf("users: %v", got)
 		}
 		// One success row (written with the user) and one error row per refused request.
-		r := e.call("GET", "/api/v1/scim/statistics", admin, nil).must(t, 200)
+		r := e.Call("GET", "/api/v1/scim/statistics", admin, nil).Must(t, 200)
 		if get(r.Body, "usersAdded24h") != 1.0 || get(r.Body, "errorCount24h") != 99.0 || get(r.Body, "totalUsers") != 1.0 {
 			t.Fatalf("statistics after the race: %s", r.Raw)
 		}
@@ -665,10 +665,10 @@ func TestScimConcurrentCreate(t *testing.T) {
 // one activity row.
 func TestScimConcurrentPatch(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		admin := e.adminToken()
-		tok, _ := e.scimToken(admin, allScopes("idp"))
-		r := e.call("POST", "/scim/v2/Users", tok, map[string]any{"userName": "busy@example.com",
-			"emails": []any{map[string]any{"value": "busy@example.com", "primary": true}}}).must(t, 201)
+		admin := e.AdminToken()
+		tok, _ := e.ScimToken(admin, allScopes("idp"))
+		r := e.Call("POST", "/scim/v2/Users", tok, map[string]any{"userName": "busy@example.com",
+			"emails": []any{map[string]any{"value": "busy@example.com", "primary": true}}}).Must(t, 201)
 		id := str(r.Body, "id")
 		const n = 20
 		var mu sync.Mutex
@@ -679,7 +679,7 @@ func TestScimConcurrentPatch(t *testing.T) {
 			go func(i int) {
 				defer wg.Done()
 				// Each request adds its own phone number: a lost update would lose one.
-				r := e.call("PATCH", "/scim/v2/Users/"+id, tok, fmt.Sprintf(
+				r := e.Call("PATCH", "/scim/v2/Users/"+id, tok, fmt.Sprintf(
 					`{"Operations":[{"op":"add","path":"phoneNumbers","value":[{"value":"+1555000%04d","type":"work"}]}]}`, i))
 				mu.Lock()
 				counts[r.Status]++
@@ -690,14 +690,14 @@ func TestScimConcurrentPatch(t *testing.T) {
 		if counts[200] != n {
 			t.Fatalf("statuses %v, want %d 200s", counts, n)
 		}
-		r = e.call("GET", "/scim/v2/Users/"+id, tok, nil).must(t, 200)
+		r = e.Call("GET", "/scim/v2/Users/"+id, tok, nil).Must(t, 200)
 		if phones, _ := get(r.Body, "phoneNumbers").([]any); len(phones) != n {
 			t.Fatalf("%d phone numbers after %d concurrent adds: %s", len(phones), n, r.Raw)
 		}
 		if v := str(r.Body, "meta", "version"); v != fmt.Sprintf(`W/"%d"`, n+1) {
 			t.Fatalf("version %s after %d changes", v, n)
 		}
-		r = e.call("GET", "/api/v1/scim/activities?operation=update&pageSize=100", admin, nil).must(t, 200)
+		r = e.Call("GET", "/api/v1/scim/activities?operation=update&pageSize=100", admin, nil).Must(t, 200)
 		if got := get(r.Body, "total"); got != float64(n) {
 			t.Fatalf("%v update activities, want %d: %.300s", got, n, r.Raw)
 		}
@@ -709,7 +709,7 @@ func TestScimConcurrentPatch(t *testing.T) {
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				r := e.call("PATCH", "/scim/v2/Users/"+id, tok, fmt.Sprintf(`{"Operations":[{"op":"replace","path":"title","value":"T%d"}]}`, i),
+				r := e.Call("PATCH", "/scim/v2/Users/"+id, tok, fmt.Sprintf(`{"Operations":[{"op":"replace","path":"title","value":"T%d"}]}`, i),
 					"If-Match", tag)
 				mu.Lock()
 				counts[r.Status]++
@@ -725,33 +725,33 @@ func TestScimConcurrentPatch(t *testing.T) {
 
 func TestScimDiscovery(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		tok, _ := e.scimToken(e.adminToken(), map[string]any{"name": "ro", "scopes": []string{"users:read"}})
-		r := e.call("GET", "/scim/v2/ServiceProviderConfig", tok, nil).must(t, 200)
+		tok, _ := e.ScimToken(e.AdminToken(), map[string]any{"name": "ro", "scopes": []string{"users:read"}})
+		r := e.Call("GET", "/scim/v2/ServiceProviderConfig", tok, nil).Must(t, 200)
 		if get(r.Body, "patch", "supported") != true || get(r.Body, "filter", "maxResults") != 1000.0 || get(r.Body, "etag", "supported") != true {
 			t.Fatalf("spc: %s", r.Raw)
 		}
-		r = e.call("GET", "/scim/v2/ResourceTypes", tok, nil).must(t, 200)
+		r = e.Call("GET", "/scim/v2/ResourceTypes", tok, nil).Must(t, 200)
 		if get(r.Body, "totalResults") != 2.0 || str(r.Body, "Resources", 0, "endpoint") != "/Users" {
 			t.Fatalf("resource types: %s", r.Raw)
 		}
-		e.call("GET", "/scim/v2/ResourceTypes/Group", tok, nil).must(t, 200)
-		e.call("GET", "/scim/v2/ResourceTypes/Printer", tok, nil).must(t, 404)
-		r = e.call("GET", "/scim/v2/Schemas", tok, nil).must(t, 200)
+		e.Call("GET", "/scim/v2/ResourceTypes/Group", tok, nil).Must(t, 200)
+		e.Call("GET", "/scim/v2/ResourceTypes/Printer", tok, nil).Must(t, 404)
+		r = e.Call("GET", "/scim/v2/Schemas", tok, nil).Must(t, 200)
 		if get(r.Body, "totalResults") != 3.0 {
 			t.Fatalf("schemas: %s", r.Raw)
 		}
-		r = e.call("GET", "/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User", tok, nil).must(t, 200)
+		r = e.Call("GET", "/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User", tok, nil).Must(t, 200)
 		if str(r.Body, "attributes", 0, "name") != "userName" || get(r.Body, "attributes", 0, "uniqueness") != "server" {
 			t.Fatalf("user schema: %s", r.Raw)
 		}
-		e.call("GET", "/scim/v2/Schemas/urn:example", tok, nil).must(t, 404)
-		if r := e.call("PATCH", "/scim/v2/Users", tok, `{}`); r.Status != 405 || str(r.Body, "status") != "405" {
+		e.Call("GET", "/scim/v2/Schemas/urn:example", tok, nil).Must(t, 404)
+		if r := e.Call("PATCH", "/scim/v2/Users", tok, `{}`); r.Status != 405 || str(r.Body, "status") != "405" {
 			t.Fatalf("405: %d %s", r.Status, r.Raw)
 		}
-		e.call("DELETE", "/scim/v2/Groups", tok, nil).must(t, 405)
-		e.call("POST", "/scim/v2/ServiceProviderConfig", tok, `{}`).must(t, 405)
+		e.Call("DELETE", "/scim/v2/Groups", tok, nil).Must(t, 405)
+		e.Call("POST", "/scim/v2/ServiceProviderConfig", tok, `{}`).Must(t, 405)
 		// A 405 on Users or Groups is a failed request of that resource, in the activity log.
-		r = e.call("GET", "/api/v1/scim/activities?status=error", e.adminToken(), nil).must(t, 200)
+		r = e.Call("GET", "/api/v1/scim/activities?status=error", e.AdminToken(), nil).Must(t, 200)
 		var logged []string
 		for _, a := range get(r.Body, "activities").([]any) {
 			if get(a, "details", "httpStatus") == 405.0 {
@@ -762,12 +762,12 @@ func TestScimDiscovery(t *testing.T) {
 			t.Fatalf("405s logged: %q, want %q", logged, want)
 		}
 		// Requests may be application/json too; other bodies are refused.
-		w, _ := e.scimToken(e.adminToken(), allScopes("w"))
-		e.call("POST", "/scim/v2/Users", w, `{"userName":"plain-json"}`, "Content-Type", "application/json; charset=utf-8").must(t, 201)
-		if r := e.call("POST", "/scim/v2/Users", w, `userName=x`, "Content-Type", "application/x-www-form-urlencoded"); r.Status != 400 || str(r.Body, "scimType") != "invalidSyntax" {
+		w, _ := e.ScimToken(e.AdminToken(), allScopes("w"))
+		e.Call("POST", "/scim/v2/Users", w, `{"userName":"plain-json"}`, "Content-Type", "application/json; charset=utf-8").Must(t, 201)
+		if r := e.Call("POST", "/scim/v2/Users", w, `userName=x`, "Content-Type", "application/x-www-form-urlencoded"); r.Status != 400 || str(r.Body, "scimType") != "invalidSyntax" {
 			t.Fatalf("form body: %d %s", r.Status, r.Raw)
 		}
-		r = e.call("GET", "/scim/v2/Bulk", tok, nil).must(t, 404)
+		r = e.Call("GET", "/scim/v2/Bulk", tok, nil).Must(t, 404)
 		if r.Header.Get("Content-Type") != "application/scim+json" {
 			t.Fatalf("404 content type %q", r.Header.Get("Content-Type"))
 		}

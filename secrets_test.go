@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"gatehouse/app"
+	"gatehouse/app/apptest"
 	"gatehouse/secret"
 	"gatehouse/store/storetest"
 )
@@ -61,7 +62,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		srv.Config.Handler = a.Handler()
 		srv.Start()
 		t.Cleanup(func() { srv.Close(); a.Store().Close() })
-		e := &testEnv{t: t, URL: cfg.PublicURL, app: a, cfg: cfg}
+		e := &testEnv{&apptest.Env{T: t, URL: cfg.PublicURL, App: a, Config: cfg}}
 		rec := &recorder{next: http.DefaultTransport}
 		saved := http.DefaultClient.Transport
 		http.DefaultClient.Transport = rec
@@ -76,41 +77,41 @@ func TestSecretsNeverLeak(t *testing.T) {
 			}
 			created[s] = len(rec.bodies) - 1
 		}
-		admin := e.adminToken()
+		admin := e.AdminToken()
 		mark(admin)
-		id, sec := e.createClient(admin, []string{"graphql", "admin"}, "")
+		id, sec := e.CreateClient(admin, []string{"graphql", "admin"}, "")
 		mark(sec)
-		tok2 := e.token(id, sec)
+		tok2 := e.Token(id, sec)
 		mark(tok2)
-		scimREST, _ := e.scimToken(admin, map[string]any{"name": "okta"})
+		scimREST, _ := e.ScimToken(admin, map[string]any{"name": "okta"})
 		mark(scimREST)
-		d := e.mustGQL(tok2, `mutation { createScimToken(input: {name: "entra"}) { plainValue errors { message } } }`, nil)
+		d := e.MustGQL(tok2, `mutation { createScimToken(input: {name: "entra"}) { plainValue errors { message } } }`, nil)
 		scimGQL := str(d, "createScimToken", "plainValue")
 		mark(scimGQL)
-		d = e.mustGQL(tok2, `mutation { rotateIntegrationClientSecret(input: {clientId: "`+id+`"}) { clientSecret errors { message } } }`, nil)
+		d = e.MustGQL(tok2, `mutation { rotateIntegrationClientSecret(input: {clientId: "`+id+`"}) { clientSecret errors { message } } }`, nil)
 		rotated := str(d, "rotateIntegrationClientSecret", "clientSecret")
 		mark(rotated)
 
 		const oidcSecret, credSecret, wrongSecret = "oidc-client-secret-sent-9f3a", "credential-secret-sent-41c2", "ghs_wrong_secret_sent_77d1"
 		sent := []string{testAdminSecret, oidcSecret, credSecret, wrongSecret}
-		e.mustGQL(admin, `mutation { createConnection(input: {name: "Okta", slug: "okta", protocol: OIDC,
+		e.MustGQL(admin, `mutation { createConnection(input: {name: "Okta", slug: "okta", protocol: OIDC,
 			oidcConfig: {issuerUrl: "https://login.example.com/t/v2.0", clientId: "c", clientSecret: "`+oidcSecret+`"}}) { connection { id } errors { message } } }`, nil)
-		uuid := e.createUser(admin, "leak@example.com")
-		e.mustGQL(admin, `mutation { updateUserAccountCredentials(input: {accountUuid: "`+uuid+`", authModule: "okta", identifier: "leak", secret: "`+credSecret+`"}) { errors { message } } }`, nil)
-		e.mustGQL(admin, `{ connections { id name } integrationClients { clientId name } }`, nil)
-		e.call("GET", "/api/v1/scim/tokens", admin, nil).must(t, 200)
-		e.call("GET", "/api/v1/sso/connections", admin, nil).must(t, 200)
-		e.call("POST", "/scim/v2/Users", scimREST, map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
-			"userName": "scim@example.com", "password": credSecret + "-scim"}).must(t, 201)
+		uuid := e.CreateUser(admin, "leak@example.com")
+		e.MustGQL(admin, `mutation { updateUserAccountCredentials(input: {accountUuid: "`+uuid+`", authModule: "okta", identifier: "leak", secret: "`+credSecret+`"}) { errors { message } } }`, nil)
+		e.MustGQL(admin, `{ connections { id name } integrationClients { clientId name } }`, nil)
+		e.Call("GET", "/api/v1/scim/tokens", admin, nil).Must(t, 200)
+		e.Call("GET", "/api/v1/sso/connections", admin, nil).Must(t, 200)
+		e.Call("POST", "/scim/v2/Users", scimREST, map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
+			"userName": "scim@example.com", "password": credSecret + "-scim"}).Must(t, 201)
 		sent = append(sent, credSecret+"-scim")
-		e.call("GET", "/scim/v2/Users", scimGQL, nil).must(t, 200)
+		e.Call("GET", "/scim/v2/Users", scimGQL, nil).Must(t, 200)
 		// Refusals must not echo what was sent either.
 		if s, _ := tokenStatus(t, e.URL, id, wrongSecret); s != 401 {
 			t.Fatalf("wrong secret: %d", s)
 		}
-		e.call("GET", "/scim/v2/Users", wrongSecret, nil).must(t, 401)
-		e.call("GET", "/api/v1/scim/tokens", wrongSecret, nil).must(t, 401)
-		if r := e.gql(wrongSecret, "{ __typename }", nil); r.Status != 401 {
+		e.Call("GET", "/scim/v2/Users", wrongSecret, nil).Must(t, 401)
+		e.Call("GET", "/api/v1/scim/tokens", wrongSecret, nil).Must(t, 401)
+		if r := e.GQL(wrongSecret, "{ __typename }", nil); r.Status != 401 {
 			t.Fatalf("graphql with a wrong token: %d", r.Status)
 		}
 

@@ -24,7 +24,7 @@ import (
 // same text on SQLite and PostgreSQL).
 func (e *testEnv) execSQL(t *testing.T, stmt string) {
 	t.Helper()
-	if _, err := e.app.Store().DB().ExecContext(context.Background(), stmt); err != nil {
+	if _, err := e.App.Store().DB().ExecContext(context.Background(), stmt); err != nil {
 		t.Fatalf("%s: %v", stmt, err)
 	}
 }
@@ -60,7 +60,7 @@ func TestSignInServerErrorsRedirect(t *testing.T) {
 			if r.status != 302 || r.query.Get("error") != "server_error" || r.query.Get("state") != "app-state" || r.query.Get("code") != "" {
 				t.Fatalf("callback with a broken flow: %d %q %v", r.status, r.location, r.query)
 			}
-			d := e.mustGQL(w.tok, `{ signInEvents(outcome: FAILED) { events { outcome reason } } }`, nil)
+			d := e.MustGQL(w.tok, `{ signInEvents(outcome: FAILED) { events { outcome reason } } }`, nil)
 			evs, _ := get(d, "signInEvents", "events").([]any)
 			if len(evs) == 0 || !strings.Contains(evs[0].(map[string]any)["reason"].(string), "server error") {
 				t.Fatalf("no failed event for the server error: %v", d)
@@ -115,7 +115,7 @@ func TestSAMLSignInResponseChecks(t *testing.T) {
 					t.Fatalf("%s: %v", c.name, q)
 				}
 				var causes []string
-				if err := e.app.Store().RawScan(context.Background(), &causes, "SELECT cause FROM sign_in_events WHERE outcome = 'failed' ORDER BY created_at DESC"); err != nil {
+				if err := e.App.Store().RawScan(context.Background(), &causes, "SELECT cause FROM sign_in_events WHERE outcome = 'failed' ORDER BY created_at DESC"); err != nil {
 					t.Fatal(err)
 				}
 				if len(causes) == 0 || !strings.Contains(causes[0], c.cause) {
@@ -162,7 +162,7 @@ func TestSignInRefreshKeepsEmailOffVerifiedDomains(t *testing.T) {
 		emailOf := func() string {
 			t.Helper()
 			var es []string
-			if err := e.app.Store().RawScan(context.Background(), &es, "SELECT email FROM user_accounts WHERE first_name <> ''"); err != nil || len(es) != 1 {
+			if err := e.App.Store().RawScan(context.Background(), &es, "SELECT email FROM user_accounts WHERE first_name <> ''"); err != nil || len(es) != 1 {
 				t.Fatalf("accounts: %v %v", es, err)
 			}
 			return es[0]
@@ -181,7 +181,7 @@ func TestSignInRefreshKeepsEmailOffVerifiedDomains(t *testing.T) {
 			t.Fatalf("email moved to an unverified domain: %s", got)
 		}
 		var names []string
-		_ = e.app.Store().RawScan(context.Background(), &names, "SELECT first_name FROM user_accounts WHERE first_name <> ''")
+		_ = e.App.Store().RawScan(context.Background(), &names, "SELECT first_name FROM user_accounts WHERE first_name <> ''")
 		if len(names) != 1 || names[0] != "Rita-Mae" {
 			t.Fatalf("names did not refresh: %v", names)
 		}
@@ -268,7 +268,7 @@ func TestAuthorizeRefusalsRecorded(t *testing.T) {
 	idp := newTestIdP(t)
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		w := newSignInWorld(t, e, idp)
-		e.createOIDCConnection(w.tok, "Inactive IdP", "inactive-idp")
+		e.CreateOIDCConnection(w.tok, "Inactive IdP", "inactive-idp")
 		b := newBrowser(t, w.redirect)
 		if r, _ := w.signIn(t, b, w.app, "connection", "inactive-idp"); r.query.Get("error") != "access_denied" {
 			t.Fatalf("inactive slug: %+v", r)
@@ -278,7 +278,7 @@ func TestAuthorizeRefusalsRecorded(t *testing.T) {
 		if r, _ := w.signIn(t, b, &noOpenID, "connection", w.slug); r.query.Get("error") != "invalid_scope" {
 			t.Fatalf("no openid: %+v", r)
 		}
-		d := e.mustGQL(w.tok, `{ signInEvents { total events { outcome reason test application { clientId } } } }`, nil)
+		d := e.MustGQL(w.tok, `{ signInEvents { total events { outcome reason test application { clientId } } } }`, nil)
 		evs, _ := get(d, "signInEvents", "events").([]any)
 		if len(evs) != 2 || str(evs[0], "outcome") != "FAILED" || !strings.Contains(str(evs[0], "reason"), "openid") ||
 			str(evs[1], "outcome") != "REFUSED" || !strings.Contains(str(evs[1], "reason"), "not active") ||
@@ -299,7 +299,7 @@ func TestSignInEventConnectionSlug(t *testing.T) {
 		if r = newBrowser(t, w.redirect).get(t, r.location); r.status != 400 { // another browser
 			t.Fatalf("callback without the cookie: %+v", r)
 		}
-		d := e.mustGQL(w.tok, `{ signInEvents { events { outcome connection { id slug } } } }`, nil)
+		d := e.MustGQL(w.tok, `{ signInEvents { events { outcome connection { id slug } } } }`, nil)
 		if str(d, "signInEvents", "events", 0, "outcome") != "FAILED" || str(d, "signInEvents", "events", 0, "connection", "slug") != w.slug ||
 			str(d, "signInEvents", "events", 0, "connection", "id") != w.conn {
 			t.Fatalf("events: %v", d)
@@ -357,7 +357,7 @@ func TestSignInIdPBodiesLimited(t *testing.T) {
 			t.Fatalf("a 2 MiB userinfo: %+v", r.query)
 		}
 		var causes []string
-		if err := e.app.Store().RawScan(context.Background(), &causes, "SELECT cause FROM sign_in_events WHERE outcome = 'failed'"); err != nil ||
+		if err := e.App.Store().RawScan(context.Background(), &causes, "SELECT cause FROM sign_in_events WHERE outcome = 'failed'"); err != nil ||
 			len(causes) != 1 || !strings.Contains(causes[0], "too large") {
 			t.Fatalf("causes: %v %v", causes, err)
 		}
@@ -499,7 +499,7 @@ func TestSAMLInactiveConnectionAndDeactivatedPerson(t *testing.T) {
 		w.setStatus(t, models.StatusActive)
 
 		// A deactivated person is refused with the engine's reason.
-		e.mustGQL(w.tok, `mutation($u: ID!) { deactivateUserAccount(input: {uuid: $u}) { errors { code } } }`, map[string]any{"u": uid})
+		e.MustGQL(w.tok, `mutation($u: ID!) { deactivateUserAccount(input: {uuid: $u}) { errors { code } } }`, map[string]any{"u": uid})
 		b = w.browser()
 		page, _ = w.toIdP(t, b)
 		resp, body = w.post(t, b, e.URL, page)

@@ -196,16 +196,16 @@ const signInDomain = "example.com"
 
 func newSignInWorld(t *testing.T, e *testEnv, idp *testIdP) *signInWorld {
 	t.Helper()
-	w := &signInWorld{e: e, idp: idp, tok: e.adminToken(), slug: "acme-idp", redirect: "http://127.0.0.1:9/callback"}
+	w := &signInWorld{e: e, idp: idp, tok: e.AdminToken(), slug: "acme-idp", redirect: "http://127.0.0.1:9/callback"}
 	w.brand = e.createBrand(w.tok, "Acme Academy")
-	d := e.mustGQL(w.tok, `mutation($n: String!, $s: String, $i: String!, $c: String!, $sec: String!) { createConnection(input: {name: $n, slug: $s, protocol: OIDC,
+	d := e.MustGQL(w.tok, `mutation($n: String!, $s: String, $i: String!, $c: String!, $sec: String!) { createConnection(input: {name: $n, slug: $s, protocol: OIDC,
 		oidcConfig: {issuerUrl: $i, clientId: $c, clientSecret: $sec, scopes: ["openid", "email", "profile"]}, jitProvisioning: true, defaultRole: "member"}) {
 		connection { id slug oidcConfig { callbackUrl } } errors { label message code } } }`,
 		map[string]any{"n": "Acme IdP", "s": w.slug, "i": idp.srv.URL, "c": idp.client, "sec": idp.secret})
 	if errs := payloadErrors(t, d, "createConnection"); len(errs) > 0 {
 		t.Fatalf("createConnection: %v", errs)
 	}
-	if got := str(d, "createConnection", "connection", "oidcConfig", "callbackUrl"); got != e.cfg.PublicURL+"/sso/oidc/callback" {
+	if got := str(d, "createConnection", "connection", "oidcConfig", "callbackUrl"); got != e.Config.PublicURL+"/sso/oidc/callback" {
 		t.Fatalf("callbackUrl = %q", got)
 	}
 	w.conn = str(d, "createConnection", "connection", "id")
@@ -218,7 +218,7 @@ func newSignInWorld(t *testing.T, e *testEnv, idp *testIdP) *signInWorld {
 // activate makes a connection active with a verified (primary) domain, directly in the store:
 // the test-and-verify lifecycle has its own tests.
 func (w *signInWorld) activate(connID, domain string) {
-	t, ctx, st := w.e.t, context.Background(), w.e.app.Store()
+	t, ctx, st := w.e.T, context.Background(), w.e.App.Store()
 	t.Helper()
 	var wsText string
 	id := uuid.MustParse(connID)
@@ -247,7 +247,7 @@ func (w *signInWorld) activate(connID, domain string) {
 
 func (w *signInWorld) createApp(t *testing.T, name, typ string) *oauth2.Config {
 	t.Helper()
-	d := w.e.mustGQL(w.tok, `mutation($b: ID!, $n: String!, $r: [String!]!, $t: ApplicationType) { createApplication(input: {brandId: $b, name: $n, redirectUris: $r, type: $t}) {
+	d := w.e.MustGQL(w.tok, `mutation($b: ID!, $n: String!, $r: [String!]!, $t: ApplicationType) { createApplication(input: {brandId: $b, name: $n, redirectUris: $r, type: $t}) {
 		application { id clientId name type redirectUris brand { id } createdAt } clientSecret errors { label message value code } } }`,
 		map[string]any{"b": w.brand, "n": name, "r": []string{w.redirect, "https://portal.example.com/cb"}, "t": typ})
 	if errs := payloadErrors(t, d, "createApplication"); len(errs) > 0 {

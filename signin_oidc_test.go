@@ -89,7 +89,7 @@ func TestOIDCSignIn(t *testing.T) {
 					t.Errorf("claim %s missing: %v", k, claims)
 				}
 			}
-			d := e.mustGQL(w.tok, `query($u: ID!) { userAccount(uuid: $u) { email firstName lastName role account { id } credentials { authModule identifier } } }`, map[string]any{"u": sub})
+			d := e.MustGQL(w.tok, `query($u: ID!) { userAccount(uuid: $u) { email firstName lastName role account { id } credentials { authModule identifier } } }`, map[string]any{"u": sub})
 			if str(d, "userAccount", "email") != "jane@example.com" || str(d, "userAccount", "account", "id") != claims["account_id"] ||
 				str(d, "userAccount", "credentials", 0, "identifier") != "okta-0001" {
 				t.Fatalf("the account as GraphQL reads it: %v (claims %v)", d, claims)
@@ -102,7 +102,7 @@ func TestOIDCSignIn(t *testing.T) {
 			if info := userinfo(t, e, w.tok); info.status != 401 {
 				t.Fatalf("userinfo with an integration client's token: %+v", info)
 			}
-			if r := e.gql(tok.AccessToken, `{ viewer { clientId } }`, nil); r.Status != 401 {
+			if r := e.GQL(tok.AccessToken, `{ viewer { clientId } }`, nil); r.Status != 401 {
 				t.Fatalf("a sign-in access token must not open the API: %d %s", r.Status, r.Raw)
 			}
 		})
@@ -118,7 +118,7 @@ func TestOIDCSignIn(t *testing.T) {
 		t.Run("provisioned with placement: the brand's configuration, company claim", func(t *testing.T) {
 			globex := e.createCompany(w.tok, "Globex")
 			hq := e.createAccount(w.tok, "Globex HQ", globex)
-			d := e.mustGQL(w.tok, `mutation($b: ID!, $c: ID!) { brands { createIdentityProviderConfiguration(input: {brandId: $b, identityProviderId: $c,
+			d := e.MustGQL(w.tok, `mutation($b: ID!, $c: ID!) { brands { createIdentityProviderConfiguration(input: {brandId: $b, identityProviderId: $c,
 				autoProvisionLearners: true}) { errors { label message } } } }`, map[string]any{"b": w.brand, "c": w.conn})
 			if errs := get(d, "brands", "createIdentityProviderConfiguration", "errors").([]any); len(errs) > 0 {
 				t.Fatalf("configuration: %v", errs)
@@ -132,7 +132,7 @@ func TestOIDCSignIn(t *testing.T) {
 		})
 
 		t.Run("an account with the email at a verified domain is linked", func(t *testing.T) {
-			uid := e.createUser(w.tok, "bob@example.com")
+			uid := e.CreateUser(w.tok, "bob@example.com")
 			idp.as(map[string]any{"sub": "okta-0002", "email": "bob@example.com"})
 			res, verifier := w.signIn(t, b, w.app, "domain_hint", "EXAMPLE.com")
 			claims, _ := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
@@ -143,7 +143,7 @@ func TestOIDCSignIn(t *testing.T) {
 
 		t.Run("an email the IdP has not verified never links to the account that has it", func(t *testing.T) {
 			for i, unverified := range []any{false, "false"} {
-				uid := e.createUser(w.tok, fmt.Sprintf("victim%d@example.com", i))
+				uid := e.CreateUser(w.tok, fmt.Sprintf("victim%d@example.com", i))
 				idp.as(map[string]any{"sub": fmt.Sprintf("attacker-%d", i), "email": fmt.Sprintf("victim%d@example.com", i), "email_verified": unverified})
 				res, verifier := w.signIn(t, b, w.app, "domain_hint", "example.com")
 				if res.query.Get("code") == "" {
@@ -157,8 +157,8 @@ func TestOIDCSignIn(t *testing.T) {
 		})
 
 		t.Run("deactivated person is refused with the engine's reason", func(t *testing.T) {
-			uid := e.createUser(w.tok, "carl@example.com")
-			e.mustGQL(w.tok, `mutation($u: ID!) { deactivateUserAccount(input: {uuid: $u}) { errors { code } } }`, map[string]any{"u": uid})
+			uid := e.CreateUser(w.tok, "carl@example.com")
+			e.MustGQL(w.tok, `mutation($u: ID!) { deactivateUserAccount(input: {uuid: $u}) { errors { code } } }`, map[string]any{"u": uid})
 			idp.as(map[string]any{"sub": "okta-0003", "email": "carl@example.com"})
 			res, _ := w.signIn(t, b, w.app, "login_hint", "carl@example.com")
 			if res.query.Get("error") != "access_denied" || !strings.Contains(res.query.Get("error_description"), "deactivated") ||
@@ -227,13 +227,13 @@ func TestOIDCSignIn(t *testing.T) {
 			_, tok := w.claimsOf(t, gone, res.query.Get("code"), verifier)
 			res2, verifier2 := w.signIn(t, b, gone, "login_hint", "jane@example.com")
 			var id string
-			d := e.mustGQL(w.tok, `query($b: ID!) { applications(brandId: $b) { id clientId } }`, map[string]any{"b": w.brand})
+			d := e.MustGQL(w.tok, `query($b: ID!) { applications(brandId: $b) { id clientId } }`, map[string]any{"b": w.brand})
 			for _, a := range get(d, "applications").([]any) {
 				if str(a, "clientId") == gone.ClientID {
 					id = str(a, "id")
 				}
 			}
-			e.mustGQL(w.tok, `mutation($id: ID!) { deleteApplication(input: {id: $id}) { deletedId } }`, map[string]any{"id": id})
+			e.MustGQL(w.tok, `mutation($id: ID!) { deleteApplication(input: {id: $id}) { deletedId } }`, map[string]any{"id": id})
 			if info := userinfo(t, e, tok.AccessToken); info.status != 401 {
 				t.Fatalf("userinfo after deletion: %+v", info)
 			}
@@ -329,7 +329,7 @@ func TestSignInUserinfoOnlyWhenNeeded(t *testing.T) {
 		w := newSignInWorld(t, e, idp)
 		initech := e.createCompany(w.tok, "Initech")
 		hq := e.createAccount(w.tok, "Initech HQ", initech)
-		d := e.mustGQL(w.tok, `mutation($b: ID!, $c: ID!) { brands { createIdentityProviderConfiguration(input: {brandId: $b, identityProviderId: $c,
+		d := e.MustGQL(w.tok, `mutation($b: ID!, $c: ID!) { brands { createIdentityProviderConfiguration(input: {brandId: $b, identityProviderId: $c,
 			autoProvisionLearners: true}) { errors { label message } } } }`, map[string]any{"b": w.brand, "c": w.conn})
 		if errs := get(d, "brands", "createIdentityProviderConfiguration", "errors").([]any); len(errs) > 0 {
 			t.Fatalf("configuration: %v", errs)

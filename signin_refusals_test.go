@@ -62,17 +62,17 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 		})
 
 		t.Run("inactive connection and another workspace's slug never route", func(t *testing.T) {
-			inactive := e.createOIDCConnection(w.tok, "Inactive IdP", "inactive-idp")
+			inactive := e.CreateOIDCConnection(w.tok, "Inactive IdP", "inactive-idp")
 			_ = inactive
 			r, _ := w.signIn(t, b, w.app, "connection", "inactive-idp")
 			if r.query.Get("error") != "access_denied" || r.query.Get("code") != "" || idp.seen != nil {
 				t.Fatalf("inactive slug: %+v", r)
 			}
 			// Another workspace with an active connection at the same IdP.
-			d := e.mustGQL(w.tok, `mutation { createWorkspace(input: {name: "Other"}) { workspace { id } errors { message } } }`, nil)
-			id, sec := e.createClient(w.tok, []string{"graphql", "admin"}, str(d, "createWorkspace", "workspace", "id"))
-			other := e.token(id, sec)
-			oc := e.createOIDCConnection(other, "Other IdP", "other-idp")
+			d := e.MustGQL(w.tok, `mutation { createWorkspace(input: {name: "Other"}) { workspace { id } errors { message } } }`, nil)
+			id, sec := e.CreateClient(w.tok, []string{"graphql", "admin"}, str(d, "createWorkspace", "workspace", "id"))
+			other := e.Token(id, sec)
+			oc := e.CreateOIDCConnection(other, "Other IdP", "other-idp")
 			w.activate(oc, "other.example")
 			r, _ = w.signIn(t, b, w.app, "connection", "other-idp")
 			if r.query.Get("error") != "access_denied" || idp.seen != nil {
@@ -143,7 +143,7 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 
 		t.Run("a flow started on one replica finishes on another", func(t *testing.T) {
 			b2 := newBrowser(t, w.redirect)
-			b2.callback = e.replica()
+			b2.callback = e.Replica()
 			res, verifier := w.signIn(t, b2, w.app, "login_hint", "jane@example.com")
 			if res.query.Get("code") == "" {
 				t.Fatalf("cross-replica: %+v", res)
@@ -155,7 +155,7 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 		})
 
 		t.Run("refused without JIT, with the engine's reason", func(t *testing.T) {
-			e.mustGQL(w.tok, `mutation($id: ID!) { updateConnection(input: {id: $id, jitProvisioning: false}) { errors { message } } }`, map[string]any{"id": w.conn})
+			e.MustGQL(w.tok, `mutation($id: ID!) { updateConnection(input: {id: $id, jitProvisioning: false}) { errors { message } } }`, map[string]any{"id": w.conn})
 			idp.as(map[string]any{"sub": "okta-new", "email": "new@example.com"})
 			r, _ := w.signIn(t, b, w.app, "login_hint", "new@example.com")
 			if r.query.Get("error") != "access_denied" || !strings.Contains(r.query.Get("error_description"), "not created automatically") {
@@ -165,7 +165,7 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 
 		t.Run("a SAML connection sends the browser to its IdP with an AuthnRequest", func(t *testing.T) {
 			cert := samlCert(t, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
-			d := e.mustGQL(w.tok, `mutation($c: String!) { createConnection(input: {name: "SAML IdP", slug: "saml-idp", protocol: SAML,
+			d := e.MustGQL(w.tok, `mutation($c: String!) { createConnection(input: {name: "SAML IdP", slug: "saml-idp", protocol: SAML,
 				samlConfig: {entityId: "https://idp.example.org", ssoUrl: "https://idp.example.org/sso", certificate: $c}}) { connection { id } errors { message } } }`,
 				map[string]any{"c": cert})
 			id := str(d, "createConnection", "connection", "id")
@@ -190,7 +190,7 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 		t.Run("signInEvents: every attempt, newest first, filtered, workspace-scoped", func(t *testing.T) {
 			q := `query($o: SignInOutcome, $c: ID, $b: ID) { signInEvents(outcome: $o, connectionId: $c, brandId: $b, pageSize: 100) {
 				events { id time outcome reason cause identifier connection { id slug } application { clientId } test requestId } page pageSize total } }`
-			d := e.mustGQL(w.tok, q, nil)
+			d := e.MustGQL(w.tok, q, nil)
 			evs := get(d, "signInEvents", "events").([]any)
 			if len(evs) == 0 || int(get(d, "signInEvents", "total").(float64)) != len(evs) {
 				t.Fatalf("events: %v", d)
@@ -200,7 +200,7 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 				str(evs[0], "application", "clientId") != w.app.ClientID || str(evs[0], "requestId") == "" || get(evs[0], "test") != false {
 				t.Fatalf("newest event: %v", evs[0])
 			}
-			d = e.mustGQL(w.tok, q, map[string]any{"o": "FAILED", "c": w.conn, "b": w.brand})
+			d = e.MustGQL(w.tok, q, map[string]any{"o": "FAILED", "c": w.conn, "b": w.brand})
 			failed := get(d, "signInEvents", "events").([]any)
 			foundNonce := false
 			for _, ev := range failed {
@@ -219,13 +219,13 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 			if !foundNonce {
 				t.Fatalf("the nonce mismatch's private cause is in a failed event: %v", failed)
 			}
-			d = e.mustGQL(w.tok, q, map[string]any{"o": "PROVISIONED"})
+			d = e.MustGQL(w.tok, q, map[string]any{"o": "PROVISIONED"})
 			if n := len(get(d, "signInEvents", "events").([]any)); n != 1 {
 				t.Fatalf("provisioned events: %d", n)
 			}
-			other := e.mustGQL(w.tok, `mutation { createWorkspace(input: {name: "Elsewhere"}) { workspace { id } } }`, nil)
-			id, sec := e.createClient(w.tok, []string{"graphql"}, str(other, "createWorkspace", "workspace", "id"))
-			d = e.mustGQL(e.token(id, sec), q, nil)
+			other := e.MustGQL(w.tok, `mutation { createWorkspace(input: {name: "Elsewhere"}) { workspace { id } } }`, nil)
+			id, sec := e.CreateClient(w.tok, []string{"graphql"}, str(other, "createWorkspace", "workspace", "id"))
+			d = e.MustGQL(e.Token(id, sec), q, nil)
 			if n := len(get(d, "signInEvents", "events").([]any)); n != 0 {
 				t.Fatalf("another workspace sees %d events", n)
 			}

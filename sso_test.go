@@ -190,7 +190,7 @@ type restResponse struct {
 // rest sends a request as curl would with the document's headers: a bearer token, and
 // Content-Type: application/json when there is a body.
 func (e *testEnv) rest(token, method, path, body string) *restResponse {
-	e.t.Helper()
+	e.T.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -204,21 +204,21 @@ func (e *testEnv) rest(token, method, path, body string) *restResponse {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		e.t.Fatalf("%s %s: %v", method, path, err)
+		e.T.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	out := &restResponse{Status: resp.StatusCode, Raw: string(raw)}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &out.Body); err != nil {
-			e.t.Fatalf("%s %s: status %d, not JSON: %q", method, path, resp.StatusCode, raw)
+			e.T.Fatalf("%s %s: status %d, not JSON: %q", method, path, resp.StatusCode, raw)
 		}
 	}
 	return out
 }
 
 // must fails the test unless the status is want.
-func (r *restResponse) must(t *testing.T, want int) *restResponse {
+func (r *restResponse) Must(t *testing.T, want int) *restResponse {
 	t.Helper()
 	if r.Status != want {
 		t.Fatalf("status %d, want %d: %s", r.Status, want, r.Raw)
@@ -255,10 +255,10 @@ func TestSSOConnectionLifecycleREST(t *testing.T) {
 	w, mod := newSSOWorld(t)
 	eachDBWith(t, mod, func(t *testing.T, e *testEnv) {
 		w.reset()
-		tok := e.adminToken()
+		tok := e.AdminToken()
 
 		// The document's OIDC create, verbatim.
-		okta := e.rest(tok, "POST", "/api/v1/sso/connections", docCreateOIDC).must(t, 201)
+		okta := e.rest(tok, "POST", "/api/v1/sso/connections", docCreateOIDC).Must(t, 201)
 		c := get(okta.Body, "connection")
 		if str(c, "name") != "Okta OIDC" || str(c, "protocol") != "oidc" || str(c, "status") != "inactive" ||
 			get(c, "jitProvisioning") != true || str(c, "defaultRole") != "viewer" || str(c, "oidcConfig", "issuerUrl") != "https://your-org.okta.com" ||
@@ -272,7 +272,7 @@ func TestSSOConnectionLifecycleREST(t *testing.T) {
 		oktaID := str(c, "id")
 
 		// A connection to the local test issuer, for the network steps.
-		local := e.rest(tok, "POST", "/api/v1/sso/connections", localOIDCBody("Local IdP", w.idp.URL)).must(t, 201)
+		local := e.rest(tok, "POST", "/api/v1/sso/connections", localOIDCBody("Local IdP", w.idp.URL)).Must(t, 201)
 		id := str(local.Body, "connection", "id")
 		base := "/api/v1/sso/connections/" + id
 
@@ -280,7 +280,7 @@ func TestSSOConnectionLifecycleREST(t *testing.T) {
 		e.rest(tok, "POST", base+"/activate", "").mustError(t, 409, "invalid_state", "has not passed a test")
 
 		// Test: success → testing.
-		res := e.rest(tok, "POST", base+"/test", "").must(t, 200)
+		res := e.rest(tok, "POST", base+"/test", "").Must(t, 200)
 		if res.Body["success"] != true || get(res.Body, "details", "discoveryValid") != true || get(res.Body, "details", "jwksValid") != true ||
 			get(res.Body, "details", "latencyMs") == nil || str(res.Body, "status") != "testing" || len(get(res.Body, "problems").([]any)) != 0 {
 			t.Fatalf("test: %s", res.Raw)
@@ -293,7 +293,7 @@ func TestSSOConnectionLifecycleREST(t *testing.T) {
 		e.rest(tok, "POST", base+"/activate", "").mustError(t, 409, "invalid_state", "no verified domain")
 
 		// The document's add-domain body, verbatim.
-		add := e.rest(tok, "POST", base+"/domains", docAddDomain).must(t, 201)
+		add := e.rest(tok, "POST", base+"/domains", docAddDomain).Must(t, 201)
 		dom := get(add.Body, "domain")
 		token := str(dom, "verificationToken")
 		if str(dom, "domain") != "example.com" || str(dom, "status") != "pending" || !strings.HasPrefix(token, "gatehouse-verify=") ||
@@ -305,116 +305,116 @@ func TestSSOConnectionLifecycleREST(t *testing.T) {
 		verify := base + "/domains/" + domID + "/verify"
 
 		// Missing record → failed with the reason.
-		res = e.rest(tok, "PUT", verify, "").must(t, 200)
+		res = e.rest(tok, "PUT", verify, "").Must(t, 200)
 		if res.Body["success"] != false || str(res.Body, "domain", "status") != "failed" ||
 			!strings.Contains(str(res.Body, "domain", "failureReason"), "no TXT record found at _gatehouse-verify.example.com") {
 			t.Fatalf("verify without record: %s", res.Raw)
 		}
 		// Wrong record → failed.
 		w.setTXT("_gatehouse-verify.example.com", "gatehouse-verify=somethingelse")
-		res = e.rest(tok, "PUT", verify, "").must(t, 200)
+		res = e.rest(tok, "PUT", verify, "").Must(t, 200)
 		if res.Body["success"] != false || !strings.Contains(str(res.Body, "domain", "failureReason"), "do not contain the expected value") {
 			t.Fatalf("verify with wrong record: %s", res.Raw)
 		}
 		e.rest(tok, "POST", base+"/activate", "").mustError(t, 409, "invalid_state", "no verified domain")
 		// Right record (among others) → verified, and primary as the first verified domain.
 		w.setTXT("_gatehouse-verify.example.com", "v=spf1 -all", token)
-		res = e.rest(tok, "PUT", verify, "").must(t, 200)
+		res = e.rest(tok, "PUT", verify, "").Must(t, 200)
 		if res.Body["success"] != true || str(res.Body, "domain", "status") != "verified" || get(res.Body, "domain", "isPrimary") != true ||
 			str(res.Body, "domain", "verifiedAt") == "" || str(res.Body, "domain", "failureReason") != "" {
 			t.Fatalf("verify: %s", res.Raw)
 		}
 
 		// Activate.
-		res = e.rest(tok, "POST", base+"/activate", "").must(t, 200)
+		res = e.rest(tok, "POST", base+"/activate", "").Must(t, 200)
 		if str(res.Body, "connection", "status") != "active" {
 			t.Fatalf("activate: %s", res.Raw)
 		}
 
 		// The document's list query, verbatim.
-		res = e.rest(tok, "GET", "/api/v1/sso/connections?protocol=oidc&status=active", "").must(t, 200)
+		res = e.rest(tok, "GET", "/api/v1/sso/connections?protocol=oidc&status=active", "").Must(t, 200)
 		if get(res.Body, "total") != 1.0 || get(res.Body, "page") != 1.0 || get(res.Body, "pageSize") != 20.0 ||
 			str(res.Body, "connections", 0, "id") != id {
 			t.Fatalf("list: %s", res.Raw)
 		}
-		res = e.rest(tok, "GET", "/api/v1/sso/connections?name=OKTA&pageSize=1", "").must(t, 200)
+		res = e.rest(tok, "GET", "/api/v1/sso/connections?name=OKTA&pageSize=1", "").Must(t, 200)
 		if get(res.Body, "total") != 1.0 || str(res.Body, "connections", 0, "id") != oktaID {
 			t.Fatalf("name filter: %s", res.Raw)
 		}
-		res = e.rest(tok, "GET", "/api/v1/sso/connections?pageSize=1&page=2", "").must(t, 200)
+		res = e.rest(tok, "GET", "/api/v1/sso/connections?pageSize=1&page=2", "").Must(t, 200)
 		if get(res.Body, "total") != 2.0 || str(res.Body, "connections", 0, "id") != id || len(get(res.Body, "connections").([]any)) != 1 {
 			t.Fatalf("page 2: %s", res.Raw)
 		}
 
 		// Get one: the full connection with its domains.
-		res = e.rest(tok, "GET", base, "").must(t, 200)
+		res = e.rest(tok, "GET", base, "").Must(t, 200)
 		if str(res.Body, "connection", "domains", 0, "id") != domID || str(res.Body, "connection", "domains", 0, "status") != "verified" {
 			t.Fatalf("get: %s", res.Raw)
 		}
 
 		// The document's update, verbatim: a secret rotation keeps the connection active.
-		res = e.rest(tok, "PUT", base, docUpdate).must(t, 200)
+		res = e.rest(tok, "PUT", base, docUpdate).Must(t, 200)
 		if str(res.Body, "connection", "status") != "active" || strings.Contains(res.Raw, "new-rotated-secret") {
 			t.Fatalf("update: %s", res.Raw)
 		}
 		var rows []models.Connection
-		if err := e.app.Store().RawScan(context.Background(), &rows, "SELECT * FROM connections WHERE id = ?", id); err != nil {
+		if err := e.App.Store().RawScan(context.Background(), &rows, "SELECT * FROM connections WHERE id = ?", id); err != nil {
 			t.Fatal(err)
 		}
 		if len(rows) != 1 || bytes.Contains(rows[0].OIDCClientSecretEnc, []byte("new-rotated-secret")) || len(rows[0].OIDCClientSecretEnc) == 0 {
 			t.Fatal("the client secret is not encrypted at rest")
 		}
 		// Changing what the test checks sends it back to inactive.
-		res = e.rest(tok, "PUT", base, `{"oidcConfig": {"discoveryUrl": "`+w.idp.URL+`/.well-known/openid-configuration"}}`).must(t, 200)
+		res = e.rest(tok, "PUT", base, `{"oidcConfig": {"discoveryUrl": "`+w.idp.URL+`/.well-known/openid-configuration"}}`).Must(t, 200)
 		if str(res.Body, "connection", "status") != "inactive" {
 			t.Fatalf("update of a tested setting: %s", res.Raw)
 		}
-		e.rest(tok, "POST", base+"/test", "").must(t, 200)
-		e.rest(tok, "POST", base+"/activate", "").must(t, 200)
+		e.rest(tok, "POST", base+"/test", "").Must(t, 200)
+		e.rest(tok, "POST", base+"/activate", "").Must(t, 200)
 
 		// Deactivate → inactive.
-		res = e.rest(tok, "POST", base+"/deactivate", "").must(t, 200)
+		res = e.rest(tok, "POST", base+"/deactivate", "").Must(t, 200)
 		if str(res.Body, "connection", "status") != "inactive" {
 			t.Fatalf("deactivate: %s", res.Raw)
 		}
 
 		// A second domain: set-primary needs it verified; then it takes over.
 		w.setTXT("_gatehouse-verify.sub.example.com")
-		add2 := e.rest(tok, "POST", base+"/domains", `{"domain": "Sub.Example.COM.", "verificationMethod": "dns-txt"}`).must(t, 201)
+		add2 := e.rest(tok, "POST", base+"/domains", `{"domain": "Sub.Example.COM.", "verificationMethod": "dns-txt"}`).Must(t, 201)
 		dom2 := str(add2.Body, "domain", "id")
 		if str(add2.Body, "domain", "domain") != "sub.example.com" {
 			t.Fatalf("normalisation: %s", add2.Raw)
 		}
 		e.rest(tok, "POST", base+"/domains/"+dom2+"/set-primary", "").mustError(t, 409, "invalid_state", "not verified")
 		w.setTXT("_gatehouse-verify.sub.example.com", str(add2.Body, "domain", "verificationToken"))
-		e.rest(tok, "PUT", base+"/domains/"+dom2+"/verify", "").must(t, 200)
-		res = e.rest(tok, "POST", base+"/domains/"+dom2+"/set-primary", "").must(t, 200)
+		e.rest(tok, "PUT", base+"/domains/"+dom2+"/verify", "").Must(t, 200)
+		res = e.rest(tok, "POST", base+"/domains/"+dom2+"/set-primary", "").Must(t, 200)
 		if get(res.Body, "domain", "isPrimary") != true {
 			t.Fatalf("set-primary: %s", res.Raw)
 		}
-		res = e.rest(tok, "GET", base, "").must(t, 200)
+		res = e.rest(tok, "GET", base, "").Must(t, 200)
 		if get(res.Body, "connection", "domains", 0, "isPrimary") != false || get(res.Body, "connection", "domains", 1, "isPrimary") != true {
 			t.Fatalf("one primary: %s", res.Raw)
 		}
 
 		// Remove a domain: 204, no body.
-		res = e.rest(tok, "DELETE", base+"/domains/"+dom2, "").must(t, 204)
+		res = e.rest(tok, "DELETE", base+"/domains/"+dom2, "").Must(t, 204)
 		if res.Raw != "" {
 			t.Fatalf("204 with a body: %q", res.Raw)
 		}
 		e.rest(tok, "DELETE", base+"/domains/"+dom2, "").mustError(t, 404, "not_found", "no such domain")
 
 		// Delete: 204, then gone; the name is free again.
-		res = e.rest(tok, "DELETE", "/api/v1/sso/connections/"+oktaID, "").must(t, 204)
+		res = e.rest(tok, "DELETE", "/api/v1/sso/connections/"+oktaID, "").Must(t, 204)
 		if res.Raw != "" {
 			t.Fatalf("204 with a body: %q", res.Raw)
 		}
 		e.rest(tok, "GET", "/api/v1/sso/connections/"+oktaID, "").mustError(t, 404, "not_found", "no such connection")
 		e.rest(tok, "POST", "/api/v1/sso/connections/"+oktaID+"/test", "").mustError(t, 404, "not_found", "no such connection")
-		e.rest(tok, "POST", "/api/v1/sso/connections", docCreateOIDC).must(t, 201)
+		e.rest(tok, "POST", "/api/v1/sso/connections", docCreateOIDC).Must(t, 201)
 
 		// Audit trail.
-		d := e.mustGQL(tok, `{ auditEvents(first: 100) { action targetId } }`, nil)
+		d := e.MustGQL(tok, `{ auditEvents(first: 100) { action targetId } }`, nil)
 		seen := map[string]bool{}
 		for _, ev := range get(d, "auditEvents").([]any) {
 			seen[str(ev, "action")] = true
@@ -432,7 +432,7 @@ func TestSSOSAMLAndMetadataREST(t *testing.T) {
 	w, mod := newSSOWorld(t)
 	eachDBWith(t, mod, func(t *testing.T, e *testEnv) {
 		w.reset()
-		tok := e.adminToken()
+		tok := e.AdminToken()
 		body := strings.ReplaceAll(docCreateSAML, "{tenant-id}", tenantID)
 		// The document's certificate is an abbreviation ("MIIC..."): a PEM that does not parse
 		// is refused, clearly.
@@ -441,7 +441,7 @@ func TestSSOSAMLAndMetadataREST(t *testing.T) {
 		cert := samlCert(t, time.Now().Add(-time.Hour), time.Now().Add(365*24*time.Hour))
 		certJSON, _ := json.Marshal(cert)
 		body = strings.Replace(body, `"-----BEGIN CERTIFICATE-----\nMIIC...\n-----END CERTIFICATE-----"`, string(certJSON), 1)
-		res := e.rest(tok, "POST", "/api/v1/sso/connections", body).must(t, 201)
+		res := e.rest(tok, "POST", "/api/v1/sso/connections", body).Must(t, 201)
 		c := get(res.Body, "connection")
 		if str(c, "protocol") != "saml" || str(c, "defaultRole") != "member" || get(c, "samlConfig", "signRequests") != true ||
 			str(c, "samlConfig", "entityId") != "https://sts.windows.net/"+tenantID+"/" ||
@@ -450,7 +450,7 @@ func TestSSOSAMLAndMetadataREST(t *testing.T) {
 			t.Fatalf("saml create: %s", res.Raw)
 		}
 		id := str(c, "id")
-		res = e.rest(tok, "POST", "/api/v1/sso/connections/"+id+"/test", "").must(t, 200)
+		res = e.rest(tok, "POST", "/api/v1/sso/connections/"+id+"/test", "").Must(t, 200)
 		if res.Body["success"] != true || get(res.Body, "details", "certificateValid") != true || get(res.Body, "details", "ssoUrlValid") != true ||
 			str(res.Body, "status") != "testing" {
 			t.Fatalf("saml test: %s", res.Raw)
@@ -458,11 +458,11 @@ func TestSSOSAMLAndMetadataREST(t *testing.T) {
 		// An expired certificate (a valid PEM, so accepted on update) fails the test → error.
 		expired := samlCert(t, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour))
 		upd, _ := json.Marshal(map[string]any{"samlConfig": map[string]any{"certificate": expired}})
-		res = e.rest(tok, "PUT", "/api/v1/sso/connections/"+id, string(upd)).must(t, 200)
+		res = e.rest(tok, "PUT", "/api/v1/sso/connections/"+id, string(upd)).Must(t, 200)
 		if str(res.Body, "connection", "status") != "inactive" {
 			t.Fatalf("certificate change: %s", res.Raw)
 		}
-		res = e.rest(tok, "POST", "/api/v1/sso/connections/"+id+"/test", "").must(t, 200)
+		res = e.rest(tok, "POST", "/api/v1/sso/connections/"+id+"/test", "").Must(t, 200)
 		if res.Body["success"] != false || str(res.Body, "status") != "error" || get(res.Body, "details", "certificateValid") != false ||
 			!strings.Contains(str(res.Body, "problems", 0), "certificate expired on") {
 			t.Fatalf("expired test: %s", res.Raw)
@@ -470,7 +470,7 @@ func TestSSOSAMLAndMetadataREST(t *testing.T) {
 		e.rest(tok, "POST", "/api/v1/sso/connections/"+id+"/activate", "").mustError(t, 409, "invalid_state", "last test failed")
 
 		// SP metadata, as the document shows it, and the public document.
-		res = e.rest(tok, "GET", "/api/v1/sso/sp-metadata", "").must(t, 200)
+		res = e.rest(tok, "GET", "/api/v1/sso/sp-metadata", "").Must(t, 200)
 		xmlDoc := str(res.Body, "metadataXml")
 		if str(res.Body, "entityId") != e.URL+"/saml/metadata" || str(res.Body, "acsUrl") != e.URL+"/saml/acs" ||
 			!strings.HasPrefix(xmlDoc, "<?xml") || !strings.Contains(xmlDoc, `entityID="`+e.URL+`/saml/metadata"`) ||
@@ -496,7 +496,7 @@ func TestSSOSAMLAndMetadataREST(t *testing.T) {
 			t.Fatalf("public metadata %d %q: %s", resp.StatusCode, resp.Header.Get("Content-Type"), pub)
 		}
 		// A second replica on the same database serves the same SP certificate.
-		resp, err = http.Get(e.replica() + "/saml/metadata")
+		resp, err = http.Get(e.Replica() + "/saml/metadata")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -509,7 +509,7 @@ func TestSSOSAMLAndMetadataREST(t *testing.T) {
 		var keys []struct {
 			PrivateKeyEnc []byte
 		}
-		if err := e.app.Store().RawScan(context.Background(), &keys, "SELECT private_key_enc FROM saml_sp_keys"); err != nil {
+		if err := e.App.Store().RawScan(context.Background(), &keys, "SELECT private_key_enc FROM saml_sp_keys"); err != nil {
 			t.Fatal(err)
 		}
 		if len(keys) != 1 {
@@ -525,7 +525,7 @@ func TestSSORESTErrors(t *testing.T) {
 	w, mod := newSSOWorld(t)
 	eachDBWith(t, mod, func(t *testing.T, e *testEnv) {
 		w.reset()
-		tok := e.adminToken()
+		tok := e.AdminToken()
 		conns := "/api/v1/sso/connections"
 
 		// 401: no token, a bad token.
@@ -534,8 +534,8 @@ func TestSSORESTErrors(t *testing.T) {
 		e.rest("", "GET", "/api/v1/sso/sp-metadata", "").mustError(t, 401, "authentication_error", "")
 
 		// 403: a token without the admin scope.
-		cid, csec := e.createClient(tok, []string{"graphql"}, "")
-		e.rest(e.token(cid, csec), "POST", conns, docCreateOIDC).mustError(t, 403, "permission_error", "admin scope")
+		cid, csec := e.CreateClient(tok, []string{"graphql"}, "")
+		e.rest(e.Token(cid, csec), "POST", conns, docCreateOIDC).mustError(t, 403, "permission_error", "admin scope")
 
 		// 400: validation, one problem per case, and nothing created.
 		long := strings.Repeat("x", 129)
@@ -568,15 +568,15 @@ func TestSSORESTErrors(t *testing.T) {
 		for _, q := range []string{"?pageSize=101", "?page=0", "?status=enabled", "?protocol=ldap"} {
 			e.rest(tok, "GET", conns+q, "").mustError(t, 400, "validation_error", "")
 		}
-		res := e.rest(tok, "GET", conns, "").must(t, 200)
+		res := e.rest(tok, "GET", conns, "").Must(t, 200)
 		if get(res.Body, "total") != 0.0 || len(get(res.Body, "connections").([]any)) != 0 {
 			t.Fatalf("a refused request created something: %s", res.Raw)
 		}
 
 		// 409: duplicate name (case-insensitive).
-		id := str(e.rest(tok, "POST", conns, localOIDCBody("Local IdP", w.idp.URL)).must(t, 201).Body, "connection", "id")
+		id := str(e.rest(tok, "POST", conns, localOIDCBody("Local IdP", w.idp.URL)).Must(t, 201).Body, "connection", "id")
 		e.rest(tok, "POST", conns, localOIDCBody("local idp", w.idp.URL)).mustError(t, 409, "conflict", "name")
-		other := str(e.rest(tok, "POST", conns, localOIDCBody("Other", w.idp.URL)).must(t, 201).Body, "connection", "id")
+		other := str(e.rest(tok, "POST", conns, localOIDCBody("Other", w.idp.URL)).Must(t, 201).Body, "connection", "id")
 		e.rest(tok, "PUT", conns+"/"+other, `{"name": "LOCAL IDP"}`).mustError(t, 409, "conflict", "name")
 		e.rest(tok, "PUT", conns+"/"+other, `{"protocol": "saml"}`).mustError(t, 400, "validation_error", "protocol cannot change")
 
@@ -594,7 +594,7 @@ func TestSSORESTErrors(t *testing.T) {
 		} {
 			e.rest(tok, "POST", base, tc.body).mustError(t, 400, "validation_error", tc.fragment)
 		}
-		res = e.rest(tok, "POST", base, `{"domain": "bücher.example"}`).must(t, 201)
+		res = e.rest(tok, "POST", base, `{"domain": "bücher.example"}`).Must(t, 201)
 		if str(res.Body, "domain", "domain") != "xn--bcher-kva.example" {
 			t.Fatalf("IDNA: %s", res.Raw)
 		}
@@ -605,9 +605,9 @@ func TestSSORESTErrors(t *testing.T) {
 		e.rest(tok, "GET", conns+"/not-a-uuid", "").mustError(t, 404, "not_found", "no such connection")
 		e.rest(tok, "PUT", conns+"/"+id+"/domains/0190e0a4-0000-7000-8000-000000000000/verify", "").mustError(t, 404, "not_found", "no such domain")
 		e.rest(tok, "GET", "/api/v1/sso/nothing", "").mustError(t, 404, "not_found", "no such endpoint")
-		ws := e.mustGQL(tok, `mutation { createWorkspace(input: {name: "Other Co"}) { workspace { id } errors { message } } }`, nil)
-		bid, bsec := e.createClient(tok, []string{"admin", "graphql"}, str(ws, "createWorkspace", "workspace", "id"))
-		btok := e.token(bid, bsec)
+		ws := e.MustGQL(tok, `mutation { createWorkspace(input: {name: "Other Co"}) { workspace { id } errors { message } } }`, nil)
+		bid, bsec := e.CreateClient(tok, []string{"admin", "graphql"}, str(ws, "createWorkspace", "workspace", "id"))
+		btok := e.Token(bid, bsec)
 		for _, p := range []string{"", "/test", "/activate", "/deactivate"} {
 			method := "POST"
 			if p == "" {
@@ -617,7 +617,7 @@ func TestSSORESTErrors(t *testing.T) {
 		}
 		e.rest(btok, "DELETE", conns+"/"+id, "").mustError(t, 404, "not_found", "no such connection")
 		e.rest(btok, "POST", base, docAddDomain).mustError(t, 404, "not_found", "no such connection")
-		if r := e.rest(btok, "GET", conns, "").must(t, 200); get(r.Body, "total") != 0.0 {
+		if r := e.rest(btok, "GET", conns, "").Must(t, 200); get(r.Body, "total") != 0.0 {
 			t.Fatalf("another workspace sees connections: %s", r.Raw)
 		}
 	})
@@ -629,21 +629,21 @@ func TestSSODomainsAcrossWorkspaces(t *testing.T) {
 	w, mod := newSSOWorld(t)
 	eachDBWith(t, mod, func(t *testing.T, e *testEnv) {
 		w.reset()
-		tok := e.adminToken()
+		tok := e.AdminToken()
 		conns := "/api/v1/sso/connections"
-		aID := str(e.rest(tok, "POST", conns, localOIDCBody("A", w.idp.URL)).must(t, 201).Body, "connection", "id")
-		add := e.rest(tok, "POST", conns+"/"+aID+"/domains", docAddDomain).must(t, 201)
+		aID := str(e.rest(tok, "POST", conns, localOIDCBody("A", w.idp.URL)).Must(t, 201).Body, "connection", "id")
+		add := e.rest(tok, "POST", conns+"/"+aID+"/domains", docAddDomain).Must(t, 201)
 		aDom := str(add.Body, "domain", "id")
 
 		// Workspace B, through GraphQL: an https-file domain for the same name, added while
 		// nobody has verified it.
-		ws := e.mustGQL(tok, `mutation { createWorkspace(input: {name: "B"}) { workspace { id } errors { message } } }`, nil)
-		bid, bsec := e.createClient(tok, []string{"admin", "graphql"}, str(ws, "createWorkspace", "workspace", "id"))
-		btok := e.token(bid, bsec)
-		bConn := e.createOIDCConnection(btok, "B IdP", "b-idp")
+		ws := e.MustGQL(tok, `mutation { createWorkspace(input: {name: "B"}) { workspace { id } errors { message } } }`, nil)
+		bid, bsec := e.CreateClient(tok, []string{"admin", "graphql"}, str(ws, "createWorkspace", "workspace", "id"))
+		btok := e.Token(bid, bsec)
+		bConn := e.CreateOIDCConnection(btok, "B IdP", "b-idp")
 		addB := `mutation($c: ID!, $d: String!) { addDomain(input: {connectionId: $c, domain: $d, verificationMethod: "https-file"}) {
 			domain { id domain status verificationToken httpsFile { url contents } dnsRecord { name } } errors { label message code } } }`
-		d := e.mustGQL(btok, addB, map[string]any{"c": bConn, "d": "EXAMPLE.com"})
+		d := e.MustGQL(btok, addB, map[string]any{"c": bConn, "d": "EXAMPLE.com"})
 		bDom := get(d, "addDomain", "domain")
 		if str(bDom, "domain") != "example.com" || str(bDom, "httpsFile", "url") != "https://example.com/.well-known/gatehouse-verify.txt" ||
 			str(bDom, "httpsFile", "contents") != str(bDom, "verificationToken") || get(bDom, "dnsRecord") != nil || str(bDom, "status") != "PENDING" {
@@ -655,11 +655,11 @@ func TestSSODomainsAcrossWorkspaces(t *testing.T) {
 
 		// A verifies first and goes live.
 		w.setTXT("_gatehouse-verify.example.com", str(add.Body, "dnsRecord", "value"))
-		if r := e.rest(tok, "PUT", conns+"/"+aID+"/domains/"+aDom+"/verify", "").must(t, 200); r.Body["success"] != true {
+		if r := e.rest(tok, "PUT", conns+"/"+aID+"/domains/"+aDom+"/verify", "").Must(t, 200); r.Body["success"] != true {
 			t.Fatalf("verify A: %s", r.Raw)
 		}
-		e.rest(tok, "POST", conns+"/"+aID+"/test", "").must(t, 200)
-		e.rest(tok, "POST", conns+"/"+aID+"/activate", "").must(t, 200)
+		e.rest(tok, "POST", conns+"/"+aID+"/test", "").Must(t, 200)
+		e.rest(tok, "POST", conns+"/"+aID+"/activate", "").Must(t, 200)
 		// The last verified domain of an active connection stays.
 		e.rest(tok, "DELETE", conns+"/"+aID+"/domains/"+aDom, "").mustError(t, 409, "invalid_state", "deactivate the connection first")
 
@@ -667,31 +667,31 @@ func TestSSODomainsAcrossWorkspaces(t *testing.T) {
 		verifyB := `mutation($c: ID!, $d: ID!) { verifyDomain(input: {connectionId: $c, domainId: $d}) {
 			success domain { status failureReason isPrimary } errors { label message code } } }`
 		vars := map[string]any{"c": bConn, "d": str(bDom, "id")}
-		d = e.mustGQL(btok, verifyB, vars)
+		d = e.MustGQL(btok, verifyB, vars)
 		if errs := payloadErrors(t, d, "verifyDomain"); len(errs) != 1 || str(errs[0], "code") != "TAKEN" ||
 			!strings.Contains(str(errs[0], "message"), "already verified by another connection") {
 			t.Fatalf("cross-workspace verify: %v", d)
 		}
-		d = e.mustGQL(btok, `query($c: ID!) { connection(id: $c) { domains { status } } }`, map[string]any{"c": bConn})
+		d = e.MustGQL(btok, `query($c: ID!) { connection(id: $c) { domains { status } } }`, map[string]any{"c": bConn})
 		if str(d, "connection", "domains", 0, "status") != "PENDING" {
 			t.Fatalf("a refused verification changed the domain: %v", d)
 		}
 		// Adding a domain verified elsewhere is refused up front.
-		d = e.mustGQL(btok, addB, map[string]any{"c": e.createOIDCConnection(btok, "B2", "b2"), "d": "example.com"})
+		d = e.MustGQL(btok, addB, map[string]any{"c": e.CreateOIDCConnection(btok, "B2", "b2"), "d": "example.com"})
 		if errs := payloadErrors(t, d, "addDomain"); len(errs) != 1 || str(errs[0], "code") != "TAKEN" {
 			t.Fatalf("add a taken domain: %v", d)
 		}
 
 		// Workspace A deletes its connection: its domains go with it, and B can verify.
-		e.rest(tok, "DELETE", conns+"/"+aID, "").must(t, 204)
-		d = e.mustGQL(btok, verifyB, vars)
+		e.rest(tok, "DELETE", conns+"/"+aID, "").Must(t, 204)
+		d = e.MustGQL(btok, verifyB, vars)
 		if get(d, "verifyDomain", "success") != true || str(d, "verifyDomain", "domain", "status") != "VERIFIED" ||
 			get(d, "verifyDomain", "domain", "isPrimary") != true {
 			t.Fatalf("verify B after A let go: %v", d)
 		}
 		// No file at the domain: failed with the reason.
-		d = e.mustGQL(btok, addB, map[string]any{"c": bConn, "d": "b.example.org"})
-		d = e.mustGQL(btok, verifyB, map[string]any{"c": bConn, "d": str(d, "addDomain", "domain", "id")})
+		d = e.MustGQL(btok, addB, map[string]any{"c": bConn, "d": "b.example.org"})
+		d = e.MustGQL(btok, verifyB, map[string]any{"c": bConn, "d": str(d, "addDomain", "domain", "id")})
 		if get(d, "verifyDomain", "success") != false || str(d, "verifyDomain", "domain", "status") != "FAILED" ||
 			!strings.Contains(str(d, "verifyDomain", "domain", "failureReason"), "could not fetch https://b.example.org/.well-known/gatehouse-verify.txt") {
 			t.Fatalf("verify without a file: %v", d)
@@ -703,88 +703,88 @@ func TestSSOGraphQL(t *testing.T) {
 	w, mod := newSSOWorld(t)
 	eachDBWith(t, mod, func(t *testing.T, e *testEnv) {
 		w.reset()
-		tok := e.adminToken()
-		d := e.mustGQL(tok, `mutation($i: String!) { createConnection(input: {name: "G", protocol: OIDC,
+		tok := e.AdminToken()
+		d := e.MustGQL(tok, `mutation($i: String!) { createConnection(input: {name: "G", protocol: OIDC,
 			oidcConfig: {issuerUrl: $i, clientId: "c", clientSecret: "s"}}) { connection { id status } errors { message } } }`,
 			map[string]any{"i": w.idp.URL})
 		id := str(d, "createConnection", "connection", "id")
 		vars := map[string]any{"id": id}
-		d = e.mustGQL(tok, `mutation($id: ID!) { activateConnection(input: {id: $id}) { connection { id } errors { code message } } }`, vars)
+		d = e.MustGQL(tok, `mutation($id: ID!) { activateConnection(input: {id: $id}) { connection { id } errors { code message } } }`, vars)
 		if errs := payloadErrors(t, d, "activateConnection"); len(errs) != 1 || str(errs[0], "code") != "INVALID_STATE" {
 			t.Fatalf("activate untested: %v", d)
 		}
-		d = e.mustGQL(tok, `mutation($id: ID!) { testConnection(input: {id: $id}) { success problems
+		d = e.MustGQL(tok, `mutation($id: ID!) { testConnection(input: {id: $id}) { success problems
 			details { discoveryValid jwksValid certificateValid latencyMs } connection { status } errors { message } } }`, vars)
 		if get(d, "testConnection", "success") != true || get(d, "testConnection", "details", "jwksValid") != true ||
 			get(d, "testConnection", "details", "certificateValid") != nil || str(d, "testConnection", "connection", "status") != "TESTING" {
 			t.Fatalf("testConnection: %v", d)
 		}
-		d = e.mustGQL(tok, `mutation($id: ID!) { addDomain(input: {connectionId: $id, domain: "graph.example.net"}) {
+		d = e.MustGQL(tok, `mutation($id: ID!) { addDomain(input: {connectionId: $id, domain: "graph.example.net"}) {
 			domain { id dnsRecord { recordType name value } } errors { message } } }`, vars)
 		rec := get(d, "addDomain", "domain", "dnsRecord")
 		w.setTXT(str(rec, "name"), str(rec, "value"))
 		domID := str(d, "addDomain", "domain", "id")
-		e.mustGQL(tok, `mutation($id: ID!, $d: ID!) { verifyDomain(input: {connectionId: $id, domainId: $d}) { success errors { message } } }`,
+		e.MustGQL(tok, `mutation($id: ID!, $d: ID!) { verifyDomain(input: {connectionId: $id, domainId: $d}) { success errors { message } } }`,
 			map[string]any{"id": id, "d": domID})
-		d = e.mustGQL(tok, `mutation($id: ID!) { activateConnection(input: {id: $id}) { connection { status domains { domain status isPrimary } } errors { message } } }`, vars)
+		d = e.MustGQL(tok, `mutation($id: ID!) { activateConnection(input: {id: $id}) { connection { status domains { domain status isPrimary } } errors { message } } }`, vars)
 		if str(d, "activateConnection", "connection", "status") != "ACTIVE" ||
 			str(d, "activateConnection", "connection", "domains", 0, "status") != "VERIFIED" {
 			t.Fatalf("activate: %v", d)
 		}
 		// REST and GraphQL agree.
-		r := e.rest(tok, "GET", "/api/v1/sso/connections/"+id, "").must(t, 200)
+		r := e.rest(tok, "GET", "/api/v1/sso/connections/"+id, "").Must(t, 200)
 		if str(r.Body, "connection", "status") != "active" || str(r.Body, "connection", "domains", 0, "domain") != "graph.example.net" {
 			t.Fatalf("REST view: %s", r.Raw)
 		}
-		d = e.mustGQL(tok, `{ connections { id domains { domain } } spMetadata { entityId acsUrl metadataXml } }`, nil)
+		d = e.MustGQL(tok, `{ connections { id domains { domain } } spMetadata { entityId acsUrl metadataXml } }`, nil)
 		if str(d, "connections", 0, "domains", 0, "domain") != "graph.example.net" || str(d, "spMetadata", "acsUrl") != e.URL+"/saml/acs" ||
 			!strings.Contains(str(d, "spMetadata", "metadataXml"), "SPSSODescriptor") {
 			t.Fatalf("queries: %v", d)
 		}
-		d = e.mustGQL(tok, `mutation($id: ID!, $d: ID!) { setPrimaryDomain(input: {connectionId: $id, domainId: $d}) { domain { isPrimary } errors { message } } }`,
+		d = e.MustGQL(tok, `mutation($id: ID!, $d: ID!) { setPrimaryDomain(input: {connectionId: $id, domainId: $d}) { domain { isPrimary } errors { message } } }`,
 			map[string]any{"id": id, "d": domID})
 		if get(d, "setPrimaryDomain", "domain", "isPrimary") != true {
 			t.Fatalf("setPrimaryDomain: %v", d)
 		}
-		d = e.mustGQL(tok, `mutation($id: ID!) { deactivateConnection(input: {id: $id}) { connection { status } errors { message } } }`, vars)
+		d = e.MustGQL(tok, `mutation($id: ID!) { deactivateConnection(input: {id: $id}) { connection { status } errors { message } } }`, vars)
 		if str(d, "deactivateConnection", "connection", "status") != "INACTIVE" {
 			t.Fatalf("deactivate: %v", d)
 		}
-		d = e.mustGQL(tok, `mutation($id: ID!, $d: ID!) { removeDomain(input: {connectionId: $id, domainId: $d}) { removedDomainId errors { message } } }`,
+		d = e.MustGQL(tok, `mutation($id: ID!, $d: ID!) { removeDomain(input: {connectionId: $id, domainId: $d}) { removedDomainId errors { message } } }`,
 			map[string]any{"id": id, "d": domID})
 		if str(d, "removeDomain", "removedDomainId") != domID {
 			t.Fatalf("removeDomain: %v", d)
 		}
 		// A user bound at the connection keeps the account when it is deleted; the binding stops working.
-		uid := e.createUser(tok, "ada@graph.example.net")
+		uid := e.CreateUser(tok, "ada@graph.example.net")
 		bind := `mutation($u: ID!) { updateUserAccountCredentials(input: {accountUuid: $u, authModule: "g", identifier: "ada", secret: ""}) {
 			userAccount { credentials { authModule } } errors { code } } }`
-		d = e.mustGQL(tok, bind, map[string]any{"u": uid})
+		d = e.MustGQL(tok, bind, map[string]any{"u": uid})
 		if str(d, "updateUserAccountCredentials", "userAccount", "credentials", 0, "authModule") != "g" {
 			t.Fatalf("bind: %v", d)
 		}
-		d = e.mustGQL(tok, `mutation($id: ID!) { deleteConnection(input: {id: $id}) { deletedConnectionId errors { message } } }`, vars)
+		d = e.MustGQL(tok, `mutation($id: ID!) { deleteConnection(input: {id: $id}) { deletedConnectionId errors { message } } }`, vars)
 		if str(d, "deleteConnection", "deletedConnectionId") != id {
 			t.Fatalf("deleteConnection: %v", d)
 		}
-		d = e.mustGQL(tok, `query($u: ID!) { userAccount(uuid: $u) { uuid credentials { authModule } } }`, map[string]any{"u": uid})
+		d = e.MustGQL(tok, `query($u: ID!) { userAccount(uuid: $u) { uuid credentials { authModule } } }`, map[string]any{"u": uid})
 		if str(d, "userAccount", "uuid") != uid || len(get(d, "userAccount", "credentials").([]any)) != 0 {
 			t.Fatalf("account after delete: %v", d)
 		}
-		d = e.mustGQL(tok, bind, map[string]any{"u": uid})
+		d = e.MustGQL(tok, bind, map[string]any{"u": uid})
 		if errs := payloadErrors(t, d, "updateUserAccountCredentials"); len(errs) != 1 || str(errs[0], "code") != "NOT_FOUND" {
 			t.Fatalf("bind at a deleted connection: %v", d)
 		}
-		d = e.mustGQL(tok, `mutation($id: ID!) { deleteConnection(input: {id: $id}) { deletedConnectionId errors { code } } }`, vars)
+		d = e.MustGQL(tok, `mutation($id: ID!) { deleteConnection(input: {id: $id}) { deletedConnectionId errors { code } } }`, vars)
 		if errs := payloadErrors(t, d, "deleteConnection"); len(errs) != 1 || str(errs[0], "code") != "NOT_FOUND" {
 			t.Fatalf("delete twice: %v", d)
 		}
-		if d := e.mustGQL(tok, `query($id: ID!) { connection(id: $id) { id } }`, vars); get(d, "connection") != nil {
+		if d := e.MustGQL(tok, `query($id: ID!) { connection(id: $id) { id } }`, vars); get(d, "connection") != nil {
 			t.Fatalf("deleted connection still visible: %v", d)
 		}
 		// graphql:read may look but not test.
-		rid, rsec := e.createClient(tok, []string{"graphql:read"}, "")
-		resp := e.gql(e.token(rid, rsec), `mutation($id: ID!) { testConnection(input: {id: $id}) { success } }`, vars)
+		rid, rsec := e.CreateClient(tok, []string{"graphql:read"}, "")
+		resp := e.GQL(e.Token(rid, rsec), `mutation($id: ID!) { testConnection(input: {id: $id}) { success } }`, vars)
 		if len(resp.Errors) == 0 || resp.Errors[0].Extensions["code"] != "FORBIDDEN" {
 			t.Fatalf("read-only test: %s", resp.Raw)
 		}
@@ -798,10 +798,10 @@ func TestSSOBoundsAndGuard(t *testing.T) {
 	short := func(c *app.Config) { mod(c); c.TestNetworkTimeout = 300 * time.Millisecond }
 	t.Run("slow IdP", func(t *testing.T) {
 		eachDBWith(t, short, func(t *testing.T, e *testEnv) {
-			tok := e.adminToken()
-			id := str(e.rest(tok, "POST", "/api/v1/sso/connections", localOIDCBody("Slow", w.idpSlow.URL)).must(t, 201).Body, "connection", "id")
+			tok := e.AdminToken()
+			id := str(e.rest(tok, "POST", "/api/v1/sso/connections", localOIDCBody("Slow", w.idpSlow.URL)).Must(t, 201).Body, "connection", "id")
 			start := time.Now()
-			res := e.rest(tok, "POST", "/api/v1/sso/connections/"+id+"/test", "").must(t, 200)
+			res := e.rest(tok, "POST", "/api/v1/sso/connections/"+id+"/test", "").Must(t, 200)
 			if took := time.Since(start); took > 3*time.Second {
 				t.Fatalf("the test took %s, past its bound", took)
 			}
@@ -814,12 +814,12 @@ func TestSSOBoundsAndGuard(t *testing.T) {
 	guarded := func(c *app.Config) { mod(c); c.AllowPrivateNetworks = false }
 	t.Run("guard on", func(t *testing.T) {
 		eachDBWith(t, guarded, func(t *testing.T, e *testEnv) {
-			tok := e.adminToken()
+			tok := e.AdminToken()
 			e.rest(tok, "POST", "/api/v1/sso/connections", localOIDCBody("Plain", w.idp.URL)).mustError(t, 400, "validation_error", "must be an absolute https URL")
 			// An https issuer whose name resolves to loopback: accepted as input, refused at connect time.
 			tlsIdP := strings.Replace(w.tlsSrv.URL, "127.0.0.1", "localhost", 1)
-			id := str(e.rest(tok, "POST", "/api/v1/sso/connections", localOIDCBody("Sneaky", tlsIdP)).must(t, 201).Body, "connection", "id")
-			res := e.rest(tok, "POST", "/api/v1/sso/connections/"+id+"/test", "").must(t, 200)
+			id := str(e.rest(tok, "POST", "/api/v1/sso/connections", localOIDCBody("Sneaky", tlsIdP)).Must(t, 201).Body, "connection", "id")
+			res := e.rest(tok, "POST", "/api/v1/sso/connections/"+id+"/test", "").Must(t, 200)
 			if res.Body["success"] != false || !strings.Contains(str(res.Body, "problems", 0), "refused: the address is loopback") {
 				t.Fatalf("guarded test: %s", res.Raw)
 			}
@@ -833,18 +833,18 @@ func TestSSOConcurrentVerification(t *testing.T) {
 	w, mod := newSSOWorld(t)
 	eachDBWith(t, mod, func(t *testing.T, e *testEnv) {
 		w.reset()
-		tok := e.adminToken()
+		tok := e.AdminToken()
 		type side struct{ tok, conn, dom, value string }
 		var sides []side
 		for i, name := range []string{"One", "Two"} {
 			tk := tok
 			if i == 1 {
-				ws := e.mustGQL(tok, `mutation { createWorkspace(input: {name: "Two"}) { workspace { id } errors { message } } }`, nil)
-				id, sec := e.createClient(tok, []string{"admin"}, str(ws, "createWorkspace", "workspace", "id"))
-				tk = e.token(id, sec)
+				ws := e.MustGQL(tok, `mutation { createWorkspace(input: {name: "Two"}) { workspace { id } errors { message } } }`, nil)
+				id, sec := e.CreateClient(tok, []string{"admin"}, str(ws, "createWorkspace", "workspace", "id"))
+				tk = e.Token(id, sec)
 			}
-			c := str(e.rest(tk, "POST", "/api/v1/sso/connections", localOIDCBody(name, w.idp.URL)).must(t, 201).Body, "connection", "id")
-			add := e.rest(tk, "POST", "/api/v1/sso/connections/"+c+"/domains", `{"domain": "race.example.com"}`).must(t, 201)
+			c := str(e.rest(tk, "POST", "/api/v1/sso/connections", localOIDCBody(name, w.idp.URL)).Must(t, 201).Body, "connection", "id")
+			add := e.rest(tk, "POST", "/api/v1/sso/connections/"+c+"/domains", `{"domain": "race.example.com"}`).Must(t, 201)
 			sides = append(sides, side{tk, c, str(add.Body, "domain", "id"), str(add.Body, "dnsRecord", "value")})
 		}
 		w.setTXT("_gatehouse-verify.race.example.com", sides[0].value, sides[1].value)

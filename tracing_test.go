@@ -94,11 +94,11 @@ func TestTracingExportsRequestAndDatabaseSpans(t *testing.T) {
 		rcv := newOTLPReceiver(t)
 		t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL)
 		e, logs := newLoggedTestEnv(t, dbURL)
-		if e.app.Tracing() == nil {
+		if e.App.Tracing() == nil {
 			t.Fatal("OTEL_EXPORTER_OTLP_ENDPOINT is set but tracing is off")
 		}
-		t.Cleanup(func() { e.app.Tracing().Shutdown(context.Background()) })
-		admin := e.adminToken()
+		t.Cleanup(func() { e.App.Tracing().Shutdown(context.Background()) })
+		admin := e.AdminToken()
 
 		// The caller propagates its trace (W3C traceparent); the server continues it.
 		const traceID, callerSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
@@ -119,7 +119,7 @@ func TestTracingExportsRequestAndDatabaseSpans(t *testing.T) {
 		if resp, err := http.Get(e.URL + "/healthz"); err == nil {
 			resp.Body.Close()
 		}
-		if err := e.app.Tracing().Flush(context.Background()); err != nil {
+		if err := e.App.Tracing().Flush(context.Background()); err != nil {
 			t.Fatalf("flush: %v", err)
 		}
 
@@ -195,15 +195,15 @@ func TestTracingOffByDefault(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
 	e := newTestEnv(t, "sqlite:"+t.TempDir()+"/off.db")
-	if e.app.Tracing() != nil {
+	if e.App.Tracing() != nil {
 		t.Fatal("tracing is on without an OTLP endpoint")
 	}
 	// No wrapping at all: the pool talks to the driver directly.
-	if d := fmt.Sprintf("%T", e.app.Store().DB().Driver()); strings.Contains(d, "otelsql") {
+	if d := fmt.Sprintf("%T", e.App.Store().DB().Driver()); strings.Contains(d, "otelsql") {
 		t.Fatalf("the database driver is wrapped (%s) with tracing off", d)
 	}
-	if _, ok := e.app.Handler().(http.HandlerFunc); !ok {
-		t.Fatalf("the handler is wrapped (%T) with tracing off", e.app.Handler())
+	if _, ok := e.App.Handler().(http.HandlerFunc); !ok {
+		t.Fatalf("the handler is wrapped (%T) with tracing off", e.App.Handler())
 	}
 }
 
