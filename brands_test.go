@@ -41,41 +41,6 @@ func seedWith(req, brandID, idpID, accountID string) string {
 	return strings.NewReplacer("FIXME_BRAND_ID", brandID, "FIXME_IDP_ID", idpID, "FIXME_ACCOUNT_ID", accountID).Replace(req)
 }
 
-func (e *testEnv) createBrand(token, name string) string {
-	e.T.Helper()
-	d := e.MustGQL(token, `mutation($n: String!) { createBrand(input: {name: $n}) { brand { id name slug } errors { label message } } }`,
-		map[string]any{"n": name})
-	if errs := payloadErrors(e.T, d, "createBrand"); len(errs) > 0 {
-		e.T.Fatalf("createBrand: %v", errs)
-	}
-	return str(d, "createBrand", "brand", "id")
-}
-
-func (e *testEnv) createCompany(token, name string) string {
-	e.T.Helper()
-	d := e.MustGQL(token, `mutation($n: String!) { createCompany(input: {name: $n}) { company { id } errors { label message } } }`,
-		map[string]any{"n": name})
-	if errs := payloadErrors(e.T, d, "createCompany"); len(errs) > 0 {
-		e.T.Fatalf("createCompany: %v", errs)
-	}
-	return str(d, "createCompany", "company", "id")
-}
-
-// createAccount creates a COMPANY account when companyID is set, else an INDIVIDUAL one.
-func (e *testEnv) createAccount(token, name, companyID string) string {
-	e.T.Helper()
-	in := map[string]any{"name": name, "type": "INDIVIDUAL"}
-	if companyID != "" {
-		in["type"], in["companyId"] = "COMPANY", companyID
-	}
-	d := e.MustGQL(token, `mutation($in: CreateAccountInput!) { createAccount(input: $in) { account { id } errors { label message } } }`,
-		map[string]any{"in": in})
-	if errs := payloadErrors(e.T, d, "createAccount"); len(errs) > 0 {
-		e.T.Fatalf("createAccount: %v", errs)
-	}
-	return str(d, "createAccount", "account", "id")
-}
-
 // brandsPayload returns the payload of brands { <field> } and its error labels.
 func brandsPayload(t *testing.T, data map[string]any, field string) (map[string]any, []string) {
 	t.Helper()
@@ -122,11 +87,11 @@ func TestIdentityProviderConfigurationSeed(t *testing.T) {
 			}
 		})
 
-		brand := e.createBrand(tok, "Learning Portal")
+		brand := e.CreateBrand(tok, "Learning Portal")
 		idp := e.CreateOIDCConnection(tok, "Contoso Entra", "microsoft")
-		acme := e.createCompany(tok, "Acme")
-		defaultAcc := e.createAccount(tok, "Acme Learners", acme)
-		other := e.createAccount(tok, "Walk-ins", "")
+		acme := e.CreateCompany(tok, "Acme")
+		defaultAcc := e.CreateAccount(tok, "Acme Learners", acme)
+		other := e.CreateAccount(tok, "Walk-ins", "")
 
 		t.Run("create with real ids, read back", func(t *testing.T) {
 			d := e.MustGQL(tok, seedWith(seedCreateIdPConfiguration, brand, idp, defaultAcc), nil)
@@ -148,7 +113,7 @@ func TestIdentityProviderConfigurationSeed(t *testing.T) {
 		})
 
 		t.Run("brands list their configurations (batched)", func(t *testing.T) {
-			e.createBrand(tok, "Second Portal")
+			e.CreateBrand(tok, "Second Portal")
 			d := e.MustGQL(tok, `{ brands { nodes { name identityProviderConfigurations { identityProvider { slug } defaultAccount { name } } } } }`, nil)
 			got := fmt.Sprint(get(d, "brands", "nodes"))
 			want := "[map[identityProviderConfigurations:[map[defaultAccount:map[name:Acme Learners] identityProvider:map[slug:microsoft]]] name:Learning Portal] map[identityProviderConfigurations:[] name:Second Portal]]"

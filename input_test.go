@@ -124,7 +124,7 @@ func TestInputTextRuleEverySurface(t *testing.T) {
 		}
 
 		// PATCH values go through the same rule.
-		id := e.scimUser(scim, map[string]any{"userName": "grace@example.com"})
+		id := e.ScimUser(scim, map[string]any{"userName": "grace@example.com"})
 		pr := e.Call("PATCH", "/scim/v2/Users/"+id, scim, map[string]any{
 			"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
 			"Operations": []any{map[string]any{"op": "replace", "path": "displayName", "value": "Grace\x00Hopper"}},

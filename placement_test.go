@@ -43,7 +43,7 @@ func TestBrandsCompaniesAccounts(t *testing.T) {
 				t.Fatalf("updateBrand missing: %v", d)
 			}
 			for i := 0; i < 4; i++ {
-				e.createBrand(tok, fmt.Sprintf("Brand %d", i))
+				e.CreateBrand(tok, fmt.Sprintf("Brand %d", i))
 			}
 			var names []string
 			var after any
@@ -72,13 +72,13 @@ func TestBrandsCompaniesAccounts(t *testing.T) {
 		})
 
 		t.Run("companies and accounts", func(t *testing.T) {
-			acme := e.createCompany(tok, "Acme")
+			acme := e.CreateCompany(tok, "Acme")
 			d := e.MustGQL(tok, `mutation { createCompany(input: {name: "ACME"}) { company { id } errors { label code } } }`, nil)
 			if errs := payloadErrors(t, d, "createCompany"); len(errs) != 1 || str(errs[0], "code") != "TAKEN" {
 				t.Fatalf("company names are unique case-insensitively: %v", d)
 			}
-			a1 := e.createAccount(tok, "Acme HQ", acme)
-			e.createAccount(tok, "Jane Doe", "")
+			a1 := e.CreateAccount(tok, "Acme HQ", acme)
+			e.CreateAccount(tok, "Jane Doe", "")
 			cases := []struct{ in, want string }{
 				{`{name: "x", type: COMPANY}`, "companyId"},
 				{`{name: "x", type: INDIVIDUAL, companyId: "` + acme + `"}`, "companyId"},
@@ -115,7 +115,7 @@ func TestBrandsCompaniesAccounts(t *testing.T) {
 		})
 
 		t.Run("a user account's account and role", func(t *testing.T) {
-			acc := e.createAccount(tok, "Solo", "")
+			acc := e.CreateAccount(tok, "Solo", "")
 			d0 := e.MustGQL(tok, `mutation { createUserAccount(input: {email: "solo@example.com"}) { userAccount { uuid role account { id } } errors { label } } }`, nil)
 			u := str(d0, "createUserAccount", "userAccount", "uuid")
 			if str(d0, "createUserAccount", "userAccount", "role") != "viewer" || get(d0, "createUserAccount", "userAccount", "account") != nil {
@@ -145,8 +145,8 @@ func TestBrandsCompaniesAccounts(t *testing.T) {
 		})
 
 		t.Run("workspace scoping", func(t *testing.T) {
-			brand := e.createBrand(tok, "Scoped Brand")
-			acc := e.createAccount(tok, "Scoped Account", "")
+			brand := e.CreateBrand(tok, "Scoped Brand")
+			acc := e.CreateAccount(tok, "Scoped Account", "")
 			idp := e.CreateOIDCConnection(tok, "Scoped IdP", "scoped")
 			d := e.MustGQL(tok, `mutation { createWorkspace(input: {name: "Other"}) { workspace { id } errors { label } } }`, nil)
 			ws := str(d, "createWorkspace", "workspace", "id")
@@ -157,7 +157,7 @@ func TestBrandsCompaniesAccounts(t *testing.T) {
 			if d["brand"] != nil || d["account"] != nil || len(get(d, "brands", "nodes").([]any)) != 0 || len(get(d, "accounts", "nodes").([]any)) != 0 {
 				t.Fatalf("other workspace sees: %v", d)
 			}
-			otherBrand := e.createBrand(other, "Their Brand")
+			otherBrand := e.CreateBrand(other, "Their Brand")
 			d = e.MustGQL(other, seedWith(seedCreateIdPConfiguration, otherBrand, idp, acc), nil)
 			if _, labels := brandsPayload(t, d, "createIdentityProviderConfiguration"); strings.Join(labels, ",") != "identityProviderId,defaultAccountId" {
 				t.Fatalf("cross-workspace references: %v", d)
@@ -174,13 +174,13 @@ func TestBrandsCompaniesAccounts(t *testing.T) {
 func TestSimulatePlacement(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		tok := e.AdminToken()
-		brand := e.createBrand(tok, "Portal")
+		brand := e.CreateBrand(tok, "Portal")
 		idp := e.CreateOIDCConnection(tok, "Okta", "okta")
-		acme := e.createCompany(tok, "Acme")
-		acmeFirst := e.createAccount(tok, "Acme First", acme)
-		e.createAccount(tok, "Acme Second", acme)
-		e.createCompany(tok, "Empty Co")
-		fallback := e.createAccount(tok, "Fallback", "")
+		acme := e.CreateCompany(tok, "Acme")
+		acmeFirst := e.CreateAccount(tok, "Acme First", acme)
+		e.CreateAccount(tok, "Acme Second", acme)
+		e.CreateCompany(tok, "Empty Co")
+		fallback := e.CreateAccount(tok, "Fallback", "")
 
 		configure := func(mutation string, defaultAccount any, claim string) {
 			t.Helper()

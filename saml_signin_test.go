@@ -48,7 +48,7 @@ func newSAMLWorld(t *testing.T, e *testEnv) *samlWorld {
 	w.idp.TrustSP(t, md)
 	w.idp.SignIn(samltest.User{NameID: "00u-ada", Email: "ada@example.com", GivenName: "Ada", Surname: "Lovelace",
 		Attributes: map[string][]string{"companyName": {"Analytical Engines"}}})
-	w.brand = e.createBrand(w.tok, "Acme Academy")
+	w.brand = e.CreateBrand(w.tok, "Acme Academy")
 	body, _ := json.Marshal(map[string]any{"name": "Acme SAML", "slug": samlSlug, "protocol": "saml",
 		"samlConfig": map[string]any{"entityId": w.idp.EntityID, "ssoUrl": w.idp.SSOURL, "certificate": w.idp.CertificatePEM,
 			"signRequests": true, "attributeMapping": map[string]any{"company": "companyName"}},

@@ -9,7 +9,7 @@ import (
 func TestApplications(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		tok := e.AdminToken()
-		brand := e.createBrand(tok, "Portal Brand")
+		brand := e.CreateBrand(tok, "Portal Brand")
 		create := `mutation($b: ID!, $n: String!, $r: [String!]!, $t: ApplicationType) { createApplication(input: {brandId: $b, name: $n, redirectUris: $r, type: $t}) {
 			application { id clientId name type redirectUris brand { id } createdAt } clientSecret errors { label message value code } } }`
 

@@ -197,7 +197,7 @@ const signInDomain = "example.com"
 func newSignInWorld(t *testing.T, e *testEnv, idp *testIdP) *signInWorld {
 	t.Helper()
 	w := &signInWorld{e: e, idp: idp, tok: e.AdminToken(), slug: "acme-idp", redirect: "http://127.0.0.1:9/callback"}
-	w.brand = e.createBrand(w.tok, "Acme Academy")
+	w.brand = e.CreateBrand(w.tok, "Acme Academy")
 	d := e.MustGQL(w.tok, `mutation($n: String!, $s: String, $i: String!, $c: String!, $sec: String!) { createConnection(input: {name: $n, slug: $s, protocol: OIDC,
 		oidcConfig: {issuerUrl: $i, clientId: $c, clientSecret: $sec, scopes: ["openid", "email", "profile"]}, jitProvisioning: true, defaultRole: "member"}) {
 		connection { id slug oidcConfig { callbackUrl } } errors { label message code } } }`,

@@ -116,8 +116,8 @@ func TestOIDCSignIn(t *testing.T) {
 		})
 
 		t.Run("provisioned with placement: the brand's configuration, company claim", func(t *testing.T) {
-			globex := e.createCompany(w.tok, "Globex")
-			hq := e.createAccount(w.tok, "Globex HQ", globex)
+			globex := e.CreateCompany(w.tok, "Globex")
+			hq := e.CreateAccount(w.tok, "Globex HQ", globex)
 			d := e.MustGQL(w.tok, `mutation($b: ID!, $c: ID!) { brands { createIdentityProviderConfiguration(input: {brandId: $b, identityProviderId: $c,
 				autoProvisionLearners: true}) { errors { label message } } } }`, map[string]any{"b": w.brand, "c": w.conn})
 			if errs := get(d, "brands", "createIdentityProviderConfiguration", "errors").([]any); len(errs) > 0 {
@@ -327,8 +327,8 @@ func TestSignInUserinfoOnlyWhenNeeded(t *testing.T) {
 	idp := newTestIdP(t)
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		w := newSignInWorld(t, e, idp)
-		initech := e.createCompany(w.tok, "Initech")
-		hq := e.createAccount(w.tok, "Initech HQ", initech)
+		initech := e.CreateCompany(w.tok, "Initech")
+		hq := e.CreateAccount(w.tok, "Initech HQ", initech)
 		d := e.MustGQL(w.tok, `mutation($b: ID!, $c: ID!) { brands { createIdentityProviderConfiguration(input: {brandId: $b, identityProviderId: $c,
 			autoProvisionLearners: true}) { errors { label message } } } }`, map[string]any{"b": w.brand, "c": w.conn})
 		if errs := get(d, "brands", "createIdentityProviderConfiguration", "errors").([]any); len(errs) > 0 {

@@ -102,3 +102,9 @@ func (r *Response) MustLackScope(t *testing.T, scope string) {
 func AllScopes(name string) map[string]any {
 	return map[string]any{"name": name, "scopes": []string{"users:read", "users:write", "groups:read", "groups:write"}}
 }
+
+// ScimUser posts a user and returns its id.
+func (e *Env) ScimUser(tok string, body map[string]any) string {
+	e.T.Helper()
+	return Str(e.Call("POST", "/scim/v2/Users", tok, body).Must(e.T, 201).Body, "id")
+}

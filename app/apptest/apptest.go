@@ -222,3 +222,40 @@ func (e *Env) CreateOIDCConnection(token, name, slug string) string {
 	}
 	return Str(d, "createConnection", "connection", "id")
 }
+
+// CreateBrand creates a brand and returns its id.
+func (e *Env) CreateBrand(token, name string) string {
+	e.T.Helper()
+	d := e.MustGQL(token, `mutation($n: String!) { createBrand(input: {name: $n}) { brand { id name slug } errors { label message } } }`,
+		map[string]any{"n": name})
+	if errs := PayloadErrors(e.T, d, "createBrand"); len(errs) > 0 {
+		e.T.Fatalf("createBrand: %v", errs)
+	}
+	return Str(d, "createBrand", "brand", "id")
+}
+
+// CreateCompany creates a company and returns its id.
+func (e *Env) CreateCompany(token, name string) string {
+	e.T.Helper()
+	d := e.MustGQL(token, `mutation($n: String!) { createCompany(input: {name: $n}) { company { id } errors { label message } } }`,
+		map[string]any{"n": name})
+	if errs := PayloadErrors(e.T, d, "createCompany"); len(errs) > 0 {
+		e.T.Fatalf("createCompany: %v", errs)
+	}
+	return Str(d, "createCompany", "company", "id")
+}
+
+// CreateAccount creates a COMPANY account when companyID is set, else an INDIVIDUAL one.
+func (e *Env) CreateAccount(token, name, companyID string) string {
+	e.T.Helper()
+	in := map[string]any{"name": name, "type": "INDIVIDUAL"}
+	if companyID != "" {
+		in["type"], in["companyId"] = "COMPANY", companyID
+	}
+	d := e.MustGQL(token, `mutation($in: CreateAccountInput!) { createAccount(input: $in) { account { id } errors { label message } } }`,
+		map[string]any{"in": in})
+	if errs := PayloadErrors(e.T, d, "createAccount"); len(errs) > 0 {
+		e.T.Fatalf("createAccount: %v", errs)
+	}
+	return Str(d, "createAccount", "account", "id")
+}

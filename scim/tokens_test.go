@@ -1,4 +1,4 @@
-package main
+package scim_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"gatehouse/models"
 	"gatehouse/provision"
+	"gatehouse/secret"
 )
 
 func TestScimTokensREST(t *testing.T) {
@@ -167,7 +168,7 @@ func (e *testEnv) setTokenExpiry(id string, at time.Time) {
 }
 
 func secretHashOf(plain string) string {
-	return hashHex(plain)
+	return secret.Hash(plain)
 }
 
 func TestScimTokensGraphQL(t *testing.T) {
@@ -316,7 +317,7 @@ func TestScimIdentityAndSignIn(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		ctx := context.Background()
 		admin := e.AdminToken()
-		brand, err := uuid.Parse(e.createBrand(admin, "Portal"))
+		brand, err := uuid.Parse(e.CreateBrand(admin, "Portal"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package main
+package scim_test
 
 import (
 	"encoding/json"
@@ -32,7 +32,7 @@ type replayFixture struct {
 
 // TestScimReplay replays the requests Okta and Entra ID document sending, on both databases.
 func TestScimReplay(t *testing.T) {
-	files, _ := filepath.Glob("scim/testdata/*/*.json")
+	files, _ := filepath.Glob("testdata/*/*.json")
 	if len(files) < 8 {
 		t.Fatalf("replay fixtures missing: %v", files)
 	}
@@ -56,7 +56,7 @@ func TestScimReplay(t *testing.T) {
 				t.Fatalf("%s: step %d names no section", f, i)
 			}
 		}
-		name := strings.TrimSuffix(strings.TrimPrefix(f, "scim/testdata/"), ".json")
+		name := strings.TrimSuffix(strings.TrimPrefix(f, "testdata/"), ".json")
 		t.Run(name, func(t *testing.T) {
 			eachDB(t, func(t *testing.T, e *testEnv) {
 				admin := e.AdminToken()

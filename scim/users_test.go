@@ -1,4 +1,4 @@
-package main
+package scim_test
 
 import (
 	"fmt"
@@ -11,12 +11,6 @@ import (
 	"testing"
 	"unicode/utf8"
 )
-
-// scimUser posts a user and returns its id.
-func (e *testEnv) scimUser(tok string, body map[string]any) string {
-	e.T.Helper()
-	return str(e.Call("POST", "/scim/v2/Users", tok, body).Must(e.T, 201).Body, "id")
-}
 
 // scimFilter lists users matching a filter and returns their userNames, sorted.
 func (e *testEnv) scimFilter(tok, filter string) []string {
@@ -177,7 +171,7 @@ func TestScimFilters(t *testing.T) {
 			if title != "" {
 				b["title"] = title
 			}
-			e.scimUser(tok, b)
+			e.ScimUser(tok, b)
 		}
 		mk("alice", "Alice", "alice@example.com", "ext-A", true, "Engineer")
 		mk("bob", "Bob", "bob@corp.example", "ext-B", false, "")
@@ -305,7 +299,7 @@ func TestScimUserPatch(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
 		tok, _ := e.ScimToken(admin, allScopes("idp"))
-		id := e.scimUser(tok, map[string]any{"userName": "pat@example.com", "name": map[string]any{"givenName": "Pat", "familyName": "Doe"}})
+		id := e.ScimUser(tok, map[string]any{"userName": "pat@example.com", "name": map[string]any{"givenName": "Pat", "familyName": "Doe"}})
 		patch := func(ops string, status int) map[string]any {
 			t.Helper()
 			return e.Call("PATCH", "/scim/v2/Users/"+id, tok, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":`+ops+`}`).Must(t, status).Body
@@ -374,7 +368,7 @@ func TestScimUserPatch(t *testing.T) {
 			t.Fatalf("a failed PATCH changed the user:\n%s\n%s", before.Raw, after.Raw)
 		}
 		// userName changes keep uniqueness.
-		e.scimUser(tok, map[string]any{"userName": "taken"})
+		e.ScimUser(tok, map[string]any{"userName": "taken"})
 		r := e.Call("PATCH", "/scim/v2/Users/"+id, tok, `{"Operations":[{"op":"replace","path":"userName","value":"TAKEN"}]}`).Must(t, 409)
 		if str(r.Body, "scimType") != "uniqueness" {
 			t.Fatalf("rename: %s", r.Raw)
@@ -388,7 +382,7 @@ func TestScimScopesAndIsolation(t *testing.T) {
 		full, _ := e.ScimToken(admin, allScopes("full"))
 		readOnly, _ := e.ScimToken(admin, map[string]any{"name": "ro", "scopes": []string{"users:read"}})
 		usersOnly, _ := e.ScimToken(admin, map[string]any{"name": "users"})
-		id := e.scimUser(full, map[string]any{"userName": "u1"})
+		id := e.ScimUser(full, map[string]any{"userName": "u1"})
 
 		e.Call("GET", "/scim/v2/Users/"+id, readOnly, nil).Must(t, 200)
 		e.Call("POST", "/scim/v2/Users", readOnly, map[string]any{"userName": "u2"}).MustLackScope(t, "users:write")
@@ -411,7 +405,7 @@ func TestScimScopesAndIsolation(t *testing.T) {
 			t.Fatalf("cross-workspace filter: %v", got)
 		}
 		// The same userName is free in the other workspace.
-		e.scimUser(other, map[string]any{"userName": "U1"})
+		e.ScimUser(other, map[string]any{"userName": "U1"})
 		if r := e.Call("GET", "/scim/v2/Users/"+id, full, nil).Must(t, 200); r.Body["active"] != true {
 			t.Fatalf("changed by another workspace: %s", r.Raw)
 		}
@@ -435,7 +429,7 @@ func TestScimGroupScopes(t *testing.T) {
 		full, _ := e.ScimToken(admin, allScopes("full"))
 		reader, _ := e.ScimToken(admin, map[string]any{"name": "groups reader", "scopes": []string{"groups:read"}})
 		writer, _ := e.ScimToken(admin, map[string]any{"name": "groups writer", "scopes": []string{"groups:write"}})
-		uid := e.scimUser(full, map[string]any{"userName": "member"})
+		uid := e.ScimUser(full, map[string]any{"userName": "member"})
 		gid := str(e.Call("POST", "/scim/v2/Groups", full, map[string]any{"displayName": "Staff",
 			"members": []any{map[string]any{"value": uid}}}).Must(t, 201).Body, "id")
 		groups := func() string { // every group, with members, as the full token sees them
@@ -510,7 +504,7 @@ func TestScimWorkspaceIsolation(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
 		tokA, tokAID := e.ScimToken(admin, allScopes("A"))
-		userA := e.scimUser(tokA, map[string]any{"userName": "a-user"})
+		userA := e.ScimUser(tokA, map[string]any{"userName": "a-user"})
 		groupA := str(e.Call("POST", "/scim/v2/Groups", tokA, map[string]any{"displayName": "Staff",
 			"members": []any{map[string]any{"value": userA}}}).Must(t, 201).Body, "id")
 		adminB := e.OtherWorkspaceAdmin(admin, "B")

@@ -1,4 +1,4 @@
-package main
+package scim_test
 
 import (
 	"context"
@@ -32,7 +32,7 @@ func TestScimDeactivation(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
 		tok, _ := e.ScimToken(admin, allScopes("idp"))
-		rich := e.scimUser(tok, map[string]any{"userName": "Rich.User@example.com", "externalId": "00u1", "title": "Boss",
+		rich := e.ScimUser(tok, map[string]any{"userName": "Rich.User@example.com", "externalId": "00u1", "title": "Boss",
 			"name":         map[string]any{"givenName": "Rich", "familyName": "User", "formatted": "Rich User"},
 			"emails":       []any{map[string]any{"value": "rich@example.com", "type": "home", "primary": true}, map[string]any{"value": "r@work.example", "type": "work"}},
 			"phoneNumbers": []any{map[string]any{"value": "+15550001", "type": "mobile"}},

@@ -1,4 +1,4 @@
-package main
+package scim_test
 
 import (
 	"net/url"
@@ -18,11 +18,11 @@ import (
 func TestScimFilterEveryUserAttribute(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		tok, _ := e.ScimToken(e.AdminToken(), allScopes("idp"))
-		bare := e.scimUser(tok, map[string]any{"userName": "bare"})
+		bare := e.ScimUser(tok, map[string]any{"userName": "bare"})
 		mv := func(value, typ string) []any {
 			return []any{map[string]any{"value": value, "display": "Shown " + value, "type": typ, "primary": true}}
 		}
-		full := e.scimUser(tok, map[string]any{
+		full := e.ScimUser(tok, map[string]any{
 			"schemas":    []string{scim.URNUser, scim.URNEnterprise},
 			"userName":   "Full.Person",
 			"externalId": "Ext-Full",

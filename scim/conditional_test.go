@@ -1,4 +1,4 @@
-package main
+package scim_test
 
 import (
 	"testing"
@@ -9,7 +9,7 @@ import (
 func TestScimIfNoneMatch(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		tok, _ := e.ScimToken(e.AdminToken(), allScopes("idp"))
-		user := e.scimUser(tok, map[string]any{"userName": "ada@example.com"})
+		user := e.ScimUser(tok, map[string]any{"userName": "ada@example.com"})
 		group := str(e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "Engineers"}).Must(t, 201).Body, "id")
 		for _, res := range []struct{ path, patch string }{
 			{"/scim/v2/Users/" + user, "displayName"},

@@ -1,4 +1,4 @@
-package main
+package scim_test
 
 import (
 	"context"
@@ -14,8 +14,8 @@ func TestScimActivityRetention(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
 		tok, _ := e.ScimToken(admin, allScopes("idp"))
-		old := e.scimUser(tok, map[string]any{"userName": "old"})
-		e.scimUser(tok, map[string]any{"userName": "new"})
+		old := e.ScimUser(tok, map[string]any{"userName": "old"})
+		e.ScimUser(tok, map[string]any{"userName": "new"})
 		var n []int
 		if err := e.App.Store().RawScan(context.Background(), &n, "UPDATE scim_activities SET created_at = ? WHERE resource_id = ?",
 			time.Now().Add(-91*24*time.Hour).UTC(), old); err != nil {
@@ -50,37 +50,11 @@ func TestScimActivityRetention(t *testing.T) {
 	})
 }
 
-func TestScimRetentionConfig(t *testing.T) {
-	env := func(v string) func(string) string {
-		return func(k string) string {
-			if k == "GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS" {
-				return v
-			}
-			return ""
-		}
-	}
-	c, err := loadConfig(env(""))
-	if err != nil || c.ScimActivityRetention != 90*24*time.Hour {
-		t.Fatalf("default: %v %v", c.ScimActivityRetention, err)
-	}
-	if c, err = loadConfig(env("7")); err != nil || c.ScimActivityRetention != 7*24*time.Hour {
-		t.Fatalf("7: %v %v", c.ScimActivityRetention, err)
-	}
-	if c, err = loadConfig(env("36500")); err != nil || c.ScimActivityRetention != 36500*24*time.Hour {
-		t.Fatalf("36500: %v %v", c.ScimActivityRetention, err)
-	}
-	for _, bad := range []string{"0", "-1", "ninety", "36501", "213600"} {
-		if _, err := loadConfig(env(bad)); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
-	}
-}
-
 func TestScimStatisticsCounters(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
 		tok, _ := e.ScimToken(admin, allScopes("idp"))
-		ids := []string{e.scimUser(tok, map[string]any{"userName": "a"}), e.scimUser(tok, map[string]any{"userName": "b"})}
+		ids := []string{e.ScimUser(tok, map[string]any{"userName": "a"}), e.ScimUser(tok, map[string]any{"userName": "b"})}
 		e.CreateUser(admin, "graphql@example.com")
 		e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "g1"}).Must(t, 201)
 		g2 := str(e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "g2"}).Must(t, 201).Body, "id")
@@ -152,8 +126,8 @@ func TestScimActivityFilters(t *testing.T) {
 		admin := e.AdminToken()
 		tok, _ := e.ScimToken(admin, allScopes("idp"))
 		now := time.Now().UTC()
-		ann := e.scimUser(tok, map[string]any{"userName": "ann"})
-		ben := e.scimUser(tok, map[string]any{"userName": "ben"})
+		ann := e.ScimUser(tok, map[string]any{"userName": "ann"})
+		ben := e.ScimUser(tok, map[string]any{"userName": "ben"})
 		g := str(e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "g"}).Must(t, 201).Body, "id")
 		e.Call("PATCH", "/scim/v2/Users/"+ann, tok, `{"Operations":[{"op":"replace","path":"title","value":"Boss"}]}`).Must(t, 200)
 		e.Call("DELETE", "/scim/v2/Users/"+ben, tok, nil).Must(t, 204)
