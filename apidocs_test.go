@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -22,25 +21,13 @@ import (
 	"gatehouse/store/storetest"
 )
 
-// get fetches path from the test server without a token.
-func (e *testEnv) getPublic(path string) (*http.Response, []byte) {
-	e.T.Helper()
-	resp, err := http.Get(e.URL + path)
-	if err != nil {
-		e.T.Fatalf("GET %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp, body
-}
-
 var attrRefRE = regexp.MustCompile(`(?:src|href)="([^"]*)"`)
 
 // TestOpenAPIDocumentServed: the document and its viewer are public; the viewer's page refers
 // only to files this server serves, and its policy forbids every other host.
 func TestOpenAPIDocumentServed(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		resp, body := e.getPublic("/api/v1/openapi.json")
+		resp, body := e.GetPublic("/api/v1/openapi.json")
 		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || !bytes.Equal(body, rest.OpenAPI()) {
 			t.Fatalf("openapi.json: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
@@ -52,7 +39,7 @@ func TestOpenAPIDocumentServed(t *testing.T) {
 			t.Fatalf("openapi.json: %v %s %d paths", err, doc.OpenAPI, len(doc.Paths))
 		}
 
-		resp, page := e.getPublic("/api/v1/docs")
+		resp, page := e.GetPublic("/api/v1/docs")
 		csp := resp.Header.Get("Content-Security-Policy")
 		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
 			!strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "connect-src 'self'") ||
@@ -72,7 +59,7 @@ func TestOpenAPIDocumentServed(t *testing.T) {
 				t.Errorf("docs page refers to %q, not a file of this server", ref)
 				continue
 			}
-			resp, body := e.getPublic(ref)
+			resp, body := e.GetPublic(ref)
 			if resp.StatusCode != 200 || len(body) == 0 || resp.Header.Get("ETag") == "" ||
 				!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/") {
 				t.Errorf("%s: %d %v", ref, resp.StatusCode, resp.Header)
@@ -86,12 +73,12 @@ func TestOpenAPIDocumentServed(t *testing.T) {
 			}
 		}
 		for _, missing := range []string{"/api/v1/docs/index.html", "/api/v1/docs/..%2fopenapi.yaml", "/api/v1/docs/swagger-ui.css.map"} {
-			if resp, _ := e.getPublic(missing); resp.StatusCode != 404 {
+			if resp, _ := e.GetPublic(missing); resp.StatusCode != 404 {
 				t.Errorf("%s: %d, want 404", missing, resp.StatusCode)
 			}
 		}
 		// The rest of /api/v1 still needs a token.
-		if resp, _ := e.getPublic("/api/v1/sso/connections"); resp.StatusCode != 401 {
+		if resp, _ := e.GetPublic("/api/v1/sso/connections"); resp.StatusCode != 401 {
 			t.Errorf("connections without a token: %d", resp.StatusCode)
 		}
 	})

@@ -52,7 +52,7 @@ func derB64(t *testing.T, certPEM string) string {
 func TestSAMLSPKeyRotationREST(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		tok := e.AdminToken()
-		keys := e.rest(tok, "GET", "/api/v1/sso/sp-keys", "").Must(t, 200)
+		keys := e.REST(tok, "GET", "/api/v1/sso/sp-keys", "").Must(t, 200)
 		cur := str(keys.Body, "keys", 0, "certificate")
 		if str(keys.Body, "keys", 0, "role") != "current" || get(keys.Body, "keys", 1) != nil || len(str(keys.Body, "keys", 0, "fingerprintSha256")) != 64 ||
 			str(keys.Body, "keys", 0, "notAfter") < "2035" {
@@ -62,11 +62,11 @@ func TestSAMLSPKeyRotationREST(t *testing.T) {
 		if len(s) != 1 || len(enc) != 1 || s[0] != derB64(t, cur) || enc[0] != s[0] {
 			t.Fatalf("metadata before rotation: signing %d, encryption %d", len(s), len(enc))
 		}
-		e.rest(tok, "POST", "/api/v1/sso/sp-keys/promote", "").mustError(t, 409, "invalid_state", "start a rotation first")
-		e.rest(tok, "DELETE", "/api/v1/sso/sp-keys/previous", "").mustError(t, 409, "invalid_state", "no previous SP key")
+		e.REST(tok, "POST", "/api/v1/sso/sp-keys/promote", "").MustError(t, 409, "invalid_state", "start a rotation first")
+		e.REST(tok, "DELETE", "/api/v1/sso/sp-keys/previous", "").MustError(t, 409, "invalid_state", "no previous SP key")
 
-		next := str(e.rest(tok, "POST", "/api/v1/sso/sp-keys/rotate", "").Must(t, 201).Body, "key", "certificate")
-		e.rest(tok, "POST", "/api/v1/sso/sp-keys/rotate", "").mustError(t, 409, "invalid_state", "a next SP key exists already")
+		next := str(e.REST(tok, "POST", "/api/v1/sso/sp-keys/rotate", "").Must(t, 201).Body, "key", "certificate")
+		e.REST(tok, "POST", "/api/v1/sso/sp-keys/rotate", "").MustError(t, 409, "invalid_state", "a next SP key exists already")
 		replica := e.Replica()
 		for _, base := range []string{e.URL, replica} {
 			s, enc = spMetadataCerts(t, base)
@@ -75,7 +75,7 @@ func TestSAMLSPKeyRotationREST(t *testing.T) {
 			}
 		}
 
-		keys = e.rest(tok, "POST", "/api/v1/sso/sp-keys/promote", "").Must(t, 200)
+		keys = e.REST(tok, "POST", "/api/v1/sso/sp-keys/promote", "").Must(t, 200)
 		if str(keys.Body, "keys", 0, "role") != "current" || str(keys.Body, "keys", 0, "certificate") != next ||
 			str(keys.Body, "keys", 1, "role") != "previous" || str(keys.Body, "keys", 1, "certificate") != cur {
 			t.Fatalf("after promotion: %s", keys.Raw)
@@ -84,7 +84,7 @@ func TestSAMLSPKeyRotationREST(t *testing.T) {
 		if len(s) != 2 || s[0] != derB64(t, next) || s[1] != derB64(t, cur) {
 			t.Fatal("after promotion the metadata does not lead with the new key and keep the old one")
 		}
-		e.rest(tok, "DELETE", "/api/v1/sso/sp-keys/previous", "").Must(t, 204)
+		e.REST(tok, "DELETE", "/api/v1/sso/sp-keys/previous", "").Must(t, 204)
 		s, _ = spMetadataCerts(t, e.URL)
 		if len(s) != 1 || s[0] != derB64(t, next) {
 			t.Fatal("the retired key is still published")
@@ -116,7 +116,7 @@ func TestSAMLSPKeyRotationREST(t *testing.T) {
 		d = e.MustGQL(tok, `mutation { createWorkspace(input: {name: "Other"}) { workspace { id } } }`, nil)
 		id, sec := e.CreateClient(tok, []string{"admin"}, str(d, "createWorkspace", "workspace", "id"))
 		other := e.Token(id, sec)
-		e.rest(other, "POST", "/api/v1/sso/sp-keys/rotate", "").mustError(t, 403, "permission_error", "platform admin")
-		e.rest(other, "GET", "/api/v1/sso/sp-keys", "").mustError(t, 403, "permission_error", "platform admin")
+		e.REST(other, "POST", "/api/v1/sso/sp-keys/rotate", "").MustError(t, 403, "permission_error", "platform admin")
+		e.REST(other, "GET", "/api/v1/sso/sp-keys", "").MustError(t, 403, "permission_error", "platform admin")
 	})
 }

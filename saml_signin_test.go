@@ -53,7 +53,7 @@ func newSAMLWorld(t *testing.T, e *testEnv) *samlWorld {
 		"samlConfig": map[string]any{"entityId": w.idp.EntityID, "ssoUrl": w.idp.SSOURL, "certificate": w.idp.CertificatePEM,
 			"signRequests": true, "attributeMapping": map[string]any{"company": "companyName"}},
 		"jitProvisioning": true, "defaultRole": "member"})
-	w.conn = str(e.rest(w.tok, "POST", "/api/v1/sso/connections", string(body)).Must(t, 201).Body, "connection", "id")
+	w.conn = str(e.REST(w.tok, "POST", "/api/v1/sso/connections", string(body)).Must(t, 201).Body, "connection", "id")
 	w.activate(w.conn, "example.com")
 	w.app = w.createApp(t, "Portal", "CONFIDENTIAL")
 	return w
@@ -331,7 +331,7 @@ func TestSAMLConnectionDeletedDuringSignIn(t *testing.T) {
 		w := newSAMLWorld(t, e)
 		b := w.browser()
 		page, _ := w.toIdP(t, b)
-		e.rest(w.tok, "DELETE", "/api/v1/sso/connections/"+w.conn, "").Must(t, 204)
+		e.REST(w.tok, "DELETE", "/api/v1/sso/connections/"+w.conn, "").Must(t, 204)
 		resp, body := w.post(t, b, e.URL, page)
 		if q := w.appResult(t, resp, body); q.Get("error") != "access_denied" || q.Get("code") != "" {
 			t.Fatalf("connection deleted during the sign-in: %v", q)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"gatehouse/app/apptest"
 )
 
 func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
@@ -164,7 +166,7 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 		})
 
 		t.Run("a SAML connection sends the browser to its IdP with an AuthnRequest", func(t *testing.T) {
-			cert := samlCert(t, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+			cert := apptest.SAMLCert(t, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
 			d := e.MustGQL(w.tok, `mutation($c: String!) { createConnection(input: {name: "SAML IdP", slug: "saml-idp", protocol: SAML,
 				samlConfig: {entityId: "https://idp.example.org", ssoUrl: "https://idp.example.org/sso", certificate: $c}}) { connection { id } errors { message } } }`,
 				map[string]any{"c": cert})

@@ -21,7 +21,7 @@ func (w *samlWorld) written(t *testing.T) [4]int {
 // startTest starts a test sign-in of the connection over REST and returns its id and URL.
 func startTest(t *testing.T, e *testEnv, tok, conn, body string) (id, u string) {
 	t.Helper()
-	r := e.rest(tok, "POST", "/api/v1/sso/connections/"+conn+"/test-sign-in", body).Must(t, 201)
+	r := e.REST(tok, "POST", "/api/v1/sso/connections/"+conn+"/test-sign-in", body).Must(t, 201)
 	id, u = str(r.Body, "id"), str(r.Body, "url")
 	exp, err := time.Parse(time.RFC3339, str(r.Body, "expiresAt"))
 	if id == "" || !strings.HasPrefix(u, e.URL+"/sso/test-sign-in/") || err != nil || time.Until(exp) < 10*time.Minute {
@@ -41,7 +41,7 @@ func TestSAMLTestSignIn(t *testing.T) {
 		w.setStatus(t, models.StatusTesting) // not yet active: the decision is shown as if it were
 
 		id, u := startTest(t, e, w.tok, w.conn, "")
-		pending := e.rest(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id, "").Must(t, 200)
+		pending := e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id, "").Must(t, 200)
 		if str(pending.Body, "status") != "pending" || get(pending.Body, "identity") != nil || get(pending.Body, "error") != nil {
 			t.Fatalf("pending: %s", pending.Raw)
 		}
@@ -58,7 +58,7 @@ func TestSAMLTestSignIn(t *testing.T) {
 			!strings.Contains(body, "00u-ada") || !strings.Contains(body, "Analytical Engines") || !strings.Contains(body, `<dd id="outcome">provisioned</dd>`) {
 			t.Fatalf("result page %d at %s: %s", resp.StatusCode, resp.Request.URL, body)
 		}
-		got := e.rest(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id, "").Must(t, 200)
+		got := e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id, "").Must(t, 200)
 		if str(got.Body, "status") != "succeeded" || str(got.Body, "identity", "identifier") != "00u-ada" ||
 			str(got.Body, "identity", "email") != "ada@example.com" || str(got.Body, "identity", "firstName") != "Ada" ||
 			str(got.Body, "identity", "lastName") != "Lovelace" || str(got.Body, "identity", "claims", "company") != "Analytical Engines" ||
@@ -111,7 +111,7 @@ func TestSAMLTestSignIn(t *testing.T) {
 		_, page = samltest.Follow(t, b, u2)
 		resp, body = w.post(t, b, e.URL, page)
 		w.idp.Tamper(nil)
-		failed := e.rest(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id2, "").Must(t, 200)
+		failed := e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id2, "").Must(t, 200)
 		if str(failed.Body, "status") != "failed" || !strings.Contains(str(failed.Body, "error"), "expired") || get(failed.Body, "decision") != nil ||
 			!strings.Contains(body, "Test sign-in: failed") || !strings.Contains(body, "expired") {
 			t.Fatalf("failed test: %s\n%s", failed.Raw, body)
@@ -119,7 +119,7 @@ func TestSAMLTestSignIn(t *testing.T) {
 
 		// Only testing or active connections; the payload error and the REST 409 say so.
 		w.setStatus(t, models.StatusInactive)
-		e.rest(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/test-sign-in", "").mustError(t, 409, "invalid_state", "testing or active")
+		e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/test-sign-in", "").MustError(t, 409, "invalid_state", "testing or active")
 		d = e.MustGQL(w.tok, `mutation($c: ID!) { startTestSignIn(connectionId: $c) { id url errors { code message } } }`, map[string]any{"c": w.conn})
 		if str(d, "startTestSignIn", "errors", 0, "code") != "INVALID_STATE" || get(d, "startTestSignIn", "url") != nil {
 			t.Fatalf("startTestSignIn on an inactive connection: %v", d)
@@ -135,8 +135,8 @@ func TestSAMLTestSignIn(t *testing.T) {
 		ws := e.MustGQL(w.tok, `mutation { createWorkspace(input: {name: "Other"}) { workspace { id } } }`, nil)
 		cid, sec := e.CreateClient(w.tok, []string{"admin"}, str(ws, "createWorkspace", "workspace", "id"))
 		other := e.Token(cid, sec)
-		e.rest(other, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id, "").mustError(t, 404, "not_found", "no such test sign-in")
-		e.rest(other, "POST", "/api/v1/sso/connections/"+w.conn+"/test-sign-in", "").mustError(t, 404, "not_found", "no such connection")
+		e.REST(other, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id, "").MustError(t, 404, "not_found", "no such test sign-in")
+		e.REST(other, "POST", "/api/v1/sso/connections/"+w.conn+"/test-sign-in", "").MustError(t, 404, "not_found", "no such connection")
 		resp, _ = samltest.Follow(t, w.browser(), e.URL+"/sso/test-sign-in/not-a-token")
 		if resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("unknown test URL: %d", resp.StatusCode)
@@ -165,7 +165,7 @@ func TestOIDCTestSignIn(t *testing.T) {
 		if strings.Contains(r.body, "<script>alert") || !strings.Contains(r.body, "Hopper&lt;script&gt;alert(1)&lt;/script&gt;") {
 			t.Fatalf("claims not escaped: %s", r.body)
 		}
-		got := e.rest(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id, "").Must(t, 200)
+		got := e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id, "").Must(t, 200)
 		if str(got.Body, "status") != "succeeded" || str(got.Body, "identity", "identifier") != "okta-grace" ||
 			str(got.Body, "identity", "claims", "department") != "Navy" || str(got.Body, "decision", "outcome") != "linked_by_email" ||
 			!strings.Contains(str(got.Body, "decision", "reason"), "example.com") {

@@ -1,4 +1,4 @@
-package main
+package rest_test
 
 import (
 	"encoding/json"
@@ -64,7 +64,7 @@ func TestContractCheckerCatchesDrift(t *testing.T) {
 				io.WriteString(w, tc.answer)
 			})
 			var v violations
-			srv := httptest.NewServer(checkContract(&v, fake))
+			srv := httptest.NewServer(apptest.CheckContract(&v, fake))
 			defer srv.Close()
 			var body io.Reader
 			if tc.body != "" && tc.body != "-" {
@@ -110,69 +110,69 @@ func TestRESTContractEveryOperation(t *testing.T) {
 		const conns = "/api/v1/sso/connections"
 		missing := "/0190c7e5-0000-7000-8000-000000000000"
 
-		e.rest("", "GET", conns, "").mustError(t, 401, "authentication_error", "")
-		e.rest(weak, "GET", conns, "").mustError(t, 403, "permission_error", "admin scope")
-		e.rest(tok, "POST", conns, `{"name":"x","protocol":"oidc","colour":"red"}`).mustError(t, 400, "validation_error", "colour")
-		e.rest(tok, "POST", conns, `{"name":"","protocol":"oidc"}`).mustError(t, 400, "validation_error", "")
-		e.rest(tok, "POST", conns, docCreateOIDC).Must(t, 201)
-		e.rest(tok, "POST", conns, docCreateOIDC).mustError(t, 409, "conflict", "")
+		e.REST("", "GET", conns, "").MustError(t, 401, "authentication_error", "")
+		e.REST(weak, "GET", conns, "").MustError(t, 403, "permission_error", "admin scope")
+		e.REST(tok, "POST", conns, `{"name":"x","protocol":"oidc","colour":"red"}`).MustError(t, 400, "validation_error", "colour")
+		e.REST(tok, "POST", conns, `{"name":"","protocol":"oidc"}`).MustError(t, 400, "validation_error", "")
+		e.REST(tok, "POST", conns, docCreateOIDC).Must(t, 201)
+		e.REST(tok, "POST", conns, docCreateOIDC).MustError(t, 409, "conflict", "")
 		now := time.Now()
 		samlBody, _ := json.Marshal(map[string]any{"name": "SAML", "protocol": "saml", "samlConfig": map[string]any{
 			"entityId": "https://sts.windows.net/" + tenantID + "/", "ssoUrl": "https://login.microsoftonline.com/" + tenantID + "/saml2",
-			"certificate": samlCert(t, now.Add(-time.Hour), now.AddDate(1, 0, 0)), "signRequests": true,
+			"certificate": apptest.SAMLCert(t, now.Add(-time.Hour), now.AddDate(1, 0, 0)), "signRequests": true,
 			"attributeMapping": map[string]string{"email": "mail"}}})
-		saml := str(e.rest(tok, "POST", conns, string(samlBody)).Must(t, 201).Body, "connection", "id")
-		base := conns + "/" + str(e.rest(tok, "POST", conns, localOIDCBody("Local", w.idp.URL)).Must(t, 201).Body, "connection", "id")
+		saml := str(e.REST(tok, "POST", conns, string(samlBody)).Must(t, 201).Body, "connection", "id")
+		base := conns + "/" + str(e.REST(tok, "POST", conns, localOIDCBody("Local", w.idp.URL)).Must(t, 201).Body, "connection", "id")
 
-		e.rest(tok, "GET", conns+"?protocol=oidc&status=inactive&name=loc&page=1&pageSize=1", "").Must(t, 200)
-		e.rest(tok, "GET", conns+"?pageSize=101", "").mustError(t, 400, "validation_error", "pageSize")
-		e.rest(tok, "GET", base, "").Must(t, 200)
-		e.rest(tok, "GET", conns+missing, "").mustError(t, 404, "not_found", "")
-		e.rest(tok, "PUT", base, `{"jitProvisioning":true,"defaultRole":"member"}`).Must(t, 200)
-		e.rest(tok, "PUT", base, `{"defaultRole":"owner"}`).mustError(t, 400, "validation_error", "defaultRole")
-		e.rest(tok, "POST", base+"/activate", "").mustError(t, 409, "invalid_state", "")
-		e.rest(tok, "POST", base+"/test", "").Must(t, 200)
-		e.rest(tok, "POST", conns+"/"+saml+"/test", "").Must(t, 200)
+		e.REST(tok, "GET", conns+"?protocol=oidc&status=inactive&name=loc&page=1&pageSize=1", "").Must(t, 200)
+		e.REST(tok, "GET", conns+"?pageSize=101", "").MustError(t, 400, "validation_error", "pageSize")
+		e.REST(tok, "GET", base, "").Must(t, 200)
+		e.REST(tok, "GET", conns+missing, "").MustError(t, 404, "not_found", "")
+		e.REST(tok, "PUT", base, `{"jitProvisioning":true,"defaultRole":"member"}`).Must(t, 200)
+		e.REST(tok, "PUT", base, `{"defaultRole":"owner"}`).MustError(t, 400, "validation_error", "defaultRole")
+		e.REST(tok, "POST", base+"/activate", "").MustError(t, 409, "invalid_state", "")
+		e.REST(tok, "POST", base+"/test", "").Must(t, 200)
+		e.REST(tok, "POST", conns+"/"+saml+"/test", "").Must(t, 200)
 
-		add := e.rest(tok, "POST", base+"/domains", docAddDomain).Must(t, 201)
+		add := e.REST(tok, "POST", base+"/domains", docAddDomain).Must(t, 201)
 		domain := base + "/domains/" + str(add.Body, "domain", "id")
-		e.rest(tok, "GET", base+"/domains", "").Must(t, 200)
-		e.rest(tok, "POST", domain+"/set-primary", "").mustError(t, 409, "invalid_state", "not verified")
-		e.rest(tok, "PUT", domain+"/verify", "").Must(t, 200) // no record yet: success false
+		e.REST(tok, "GET", base+"/domains", "").Must(t, 200)
+		e.REST(tok, "POST", domain+"/set-primary", "").MustError(t, 409, "invalid_state", "not verified")
+		e.REST(tok, "PUT", domain+"/verify", "").Must(t, 200) // no record yet: success false
 		w.setTXT("_gatehouse-verify.example.com", str(add.Body, "domain", "verificationToken"))
-		e.rest(tok, "PUT", domain+"/verify", "").Must(t, 200)
-		e.rest(tok, "POST", domain+"/set-primary", "").Must(t, 200)
-		file := e.rest(tok, "POST", base+"/domains", `{"domain":"b.example.org","verificationMethod":"https-file"}`).Must(t, 201)
-		e.rest(tok, "POST", base+"/activate", "").Must(t, 200)
-		e.rest(tok, "DELETE", domain, "").mustError(t, 409, "invalid_state", "")
-		e.rest(tok, "DELETE", base+"/domains/"+str(file.Body, "domain", "id"), "").Must(t, 204)
-		e.rest(tok, "POST", base+"/deactivate", "").Must(t, 200)
-		e.rest(tok, "GET", "/api/v1/sso/sp-metadata", "").Must(t, 200)
-		e.rest(tok, "GET", "/api/v1/sso/sp-keys", "").Must(t, 200)
-		e.rest(tok, "POST", "/api/v1/sso/sp-keys/rotate", "").Must(t, 201)
-		e.rest(tok, "POST", "/api/v1/sso/sp-keys/promote", "").Must(t, 200)
-		e.rest(tok, "DELETE", "/api/v1/sso/sp-keys/previous", "").Must(t, 204)
-		e.rest(tok, "POST", conns+missing+"/test-sign-in", "").mustError(t, 404, "not_found", "")
-		e.rest(tok, "GET", conns+"/"+saml+"/test-sign-in"+missing, "").mustError(t, 404, "not_found", "")
-		e.rest(tok, "DELETE", conns+"/"+saml, "").Must(t, 204)
-		e.rest(tok, "DELETE", conns+"/"+saml, "").mustError(t, 404, "not_found", "")
+		e.REST(tok, "PUT", domain+"/verify", "").Must(t, 200)
+		e.REST(tok, "POST", domain+"/set-primary", "").Must(t, 200)
+		file := e.REST(tok, "POST", base+"/domains", `{"domain":"b.example.org","verificationMethod":"https-file"}`).Must(t, 201)
+		e.REST(tok, "POST", base+"/activate", "").Must(t, 200)
+		e.REST(tok, "DELETE", domain, "").MustError(t, 409, "invalid_state", "")
+		e.REST(tok, "DELETE", base+"/domains/"+str(file.Body, "domain", "id"), "").Must(t, 204)
+		e.REST(tok, "POST", base+"/deactivate", "").Must(t, 200)
+		e.REST(tok, "GET", "/api/v1/sso/sp-metadata", "").Must(t, 200)
+		e.REST(tok, "GET", "/api/v1/sso/sp-keys", "").Must(t, 200)
+		e.REST(tok, "POST", "/api/v1/sso/sp-keys/rotate", "").Must(t, 201)
+		e.REST(tok, "POST", "/api/v1/sso/sp-keys/promote", "").Must(t, 200)
+		e.REST(tok, "DELETE", "/api/v1/sso/sp-keys/previous", "").Must(t, 204)
+		e.REST(tok, "POST", conns+missing+"/test-sign-in", "").MustError(t, 404, "not_found", "")
+		e.REST(tok, "GET", conns+"/"+saml+"/test-sign-in"+missing, "").MustError(t, 404, "not_found", "")
+		e.REST(tok, "DELETE", conns+"/"+saml, "").Must(t, 204)
+		e.REST(tok, "DELETE", conns+"/"+saml, "").MustError(t, 404, "not_found", "")
 
 		const tokens = "/api/v1/scim/tokens"
-		created := e.rest(tok, "POST", tokens, `{"name":"Okta SCIM Token","scopes":["users:read","groups:read"],"expiresInDays":365}`).Must(t, 201)
-		e.rest(tok, "POST", tokens, `{"name":"x","scopes":["users:delete"]}`).mustError(t, 400, "validation_error", "")
+		created := e.REST(tok, "POST", tokens, `{"name":"Okta SCIM Token","scopes":["users:read","groups:read"],"expiresInDays":365}`).Must(t, 201)
+		e.REST(tok, "POST", tokens, `{"name":"x","scopes":["users:delete"]}`).MustError(t, 400, "validation_error", "")
 		one := tokens + "/" + str(created.Body, "token", "id")
-		e.rest(tok, "GET", tokens+"?status=active&name=okta&page=1&pageSize=10", "").Must(t, 200)
-		e.rest(tok, "GET", one, "").Must(t, 200)
-		e.rest(tok, "POST", one+"/revoke", "").Must(t, 200)
-		e.rest(tok, "GET", tokens+missing, "").mustError(t, 404, "not_found", "")
-		e.rest(tok, "GET", "/api/v1/scim/activities?operation=create&resourceType=user&status=success&startDate=2000-01-01&endDate=2100-01-01", "").Must(t, 200)
-		e.rest(tok, "GET", "/api/v1/scim/activities?startDate=yesterday", "").mustError(t, 400, "validation_error", "")
-		e.rest(tok, "GET", "/api/v1/scim/statistics", "").Must(t, 200)
-		e.rest(tok, "DELETE", one, "").Must(t, 204)
+		e.REST(tok, "GET", tokens+"?status=active&name=okta&page=1&pageSize=10", "").Must(t, 200)
+		e.REST(tok, "GET", one, "").Must(t, 200)
+		e.REST(tok, "POST", one+"/revoke", "").Must(t, 200)
+		e.REST(tok, "GET", tokens+missing, "").MustError(t, 404, "not_found", "")
+		e.REST(tok, "GET", "/api/v1/scim/activities?operation=create&resourceType=user&status=success&startDate=2000-01-01&endDate=2100-01-01", "").Must(t, 200)
+		e.REST(tok, "GET", "/api/v1/scim/activities?startDate=yesterday", "").MustError(t, 400, "validation_error", "")
+		e.REST(tok, "GET", "/api/v1/scim/statistics", "").Must(t, 200)
+		e.REST(tok, "DELETE", one, "").Must(t, 204)
 
-		e.rest("", "GET", "/api/v1/no-such-thing", "").mustError(t, 404, "not_found", "no such endpoint")
+		e.REST("", "GET", "/api/v1/no-such-thing", "").MustError(t, 404, "not_found", "no such endpoint")
 		for _, public := range []string{"/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/gatehouse-docs.js", "/api/v1/docs/nope.js"} {
-			if resp, _ := e.getPublic(public); resp.StatusCode != 200 && !strings.HasSuffix(public, "nope.js") {
+			if resp, _ := e.GetPublic(public); resp.StatusCode != 200 && !strings.HasSuffix(public, "nope.js") {
 				t.Errorf("%s: %d", public, resp.StatusCode)
 			}
 		}
@@ -198,7 +198,7 @@ func TestContractCheckerPassesLargeBodies(t *testing.T) {
 		io.WriteString(w, `{"error":{"type":"validation_error","message":"too large"}}`)
 	})
 	var v violations
-	srv := httptest.NewServer(checkContract(&v, fake))
+	srv := httptest.NewServer(apptest.CheckContract(&v, fake))
 	defer srv.Close()
 	size := int64(apptest.CheckedBodyBytes + 1<<20)
 	req, _ := http.NewRequest("POST", srv.URL+"/api/v1/scim/tokens", io.LimitReader(zeros{}, size))

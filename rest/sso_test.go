@@ -1,4 +1,4 @@
-package main
+package rest_test
 
 import (
 	"bytes"
@@ -6,12 +6,9 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +21,7 @@ import (
 	"github.com/miekg/dns"
 
 	"gatehouse/app"
+	"gatehouse/app/apptest"
 	"gatehouse/models"
 	"gatehouse/store/storetest"
 )
@@ -176,73 +174,8 @@ func newSSOWorld(t *testing.T) (*ssoWorld, func(*app.Config)) {
 func eachDBWith(t *testing.T, mod func(*app.Config), fn func(t *testing.T, e *testEnv)) {
 	t.Helper()
 	for _, d := range storetest.Dialects() {
-		t.Run(d, func(t *testing.T) { fn(t, newTestEnv(t, storetest.URL(t, d), mod)) })
+		t.Run(d, func(t *testing.T) { fn(t, &testEnv{apptest.New(t, storetest.URL(t, d), mod)}) })
 	}
-}
-
-// restResponse is a decoded REST answer.
-type restResponse struct {
-	Status int
-	Body   map[string]any
-	Raw    string
-}
-
-// rest sends a request as curl would with the document's headers: a bearer token, and
-// Content-Type: application/json when there is a body.
-func (e *testEnv) rest(token, method, path, body string) *restResponse {
-	e.T.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, _ := http.NewRequest(method, e.URL+path, rd)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.T.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	out := &restResponse{Status: resp.StatusCode, Raw: string(raw)}
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &out.Body); err != nil {
-			e.T.Fatalf("%s %s: status %d, not JSON: %q", method, path, resp.StatusCode, raw)
-		}
-	}
-	return out
-}
-
-// must fails the test unless the status is want.
-func (r *restResponse) Must(t *testing.T, want int) *restResponse {
-	t.Helper()
-	if r.Status != want {
-		t.Fatalf("status %d, want %d: %s", r.Status, want, r.Raw)
-	}
-	return r
-}
-
-// mustError checks the document's error shape, status, type and a message fragment.
-func (r *restResponse) mustError(t *testing.T, status int, typ, fragment string) {
-	t.Helper()
-	if r.Status != status || str(r.Body, "error", "type") != typ || !strings.Contains(str(r.Body, "error", "message"), fragment) {
-		t.Fatalf("got %d %s, want %d %s containing %q", r.Status, r.Raw, status, typ, fragment)
-	}
-}
-
-func samlCert(t *testing.T, from, to time.Time) string {
-	k, _ := rsa.GenerateKey(rand.Reader, 2048)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "login.microsoftonline.com"},
-		NotBefore: from, NotAfter: to}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
 
 func localOIDCBody(name, issuer string) string {
@@ -258,7 +191,7 @@ func TestSSOConnectionLifecycleREST(t *testing.T) {
 		tok := e.AdminToken()
 
 		// The document's OIDC create, verbatim.
-		okta := e.rest(tok, "POST", "/api/v1/sso/connections", docCreateOIDC).Must(t, 201)
+		okta := e.REST(tok, "POST", "/api/v1/sso/connections", docCreateOIDC).Must(t, 201)
 		c := get(okta.Body, "connection")
 		if str(c, "name") != "Okta OIDC" || str(c, "protocol") != "oidc" || str(c, "status") != "inactive" ||
 			get(c, "jitProvisioning") != true || str(c, "defaultRole") != "viewer" || str(c, "oidcConfig", "issuerUrl") != "https://your-org.okta.com" ||
@@ -272,15 +205,15 @@ func TestSSOConnectionLifecycleREST(t *testing.T) {
 		oktaID := str(c, "id")
 
 		// A connection to the local test issuer, for the network steps.
-		local := e.rest(tok, "POST", "/api/v1/sso/connections", localOIDCBody("Local IdP", w.idp.URL)).Must(t, 201)
+		local := e.REST(tok, "POST", "/api/v1/sso/connections", localOIDCBody("Local IdP", w.idp.URL)).Must(t, 201)
 		id := str(local.Body, "connection", "id")
 		base := "/api/v1/sso/connections/" + id
 
 		// Activate before anything: 409 naming the missing test.
-		e.rest(tok, "POST", base+"/activate", "").mustError(t, 409, "invalid_state", "has not passed a test")
+		e.REST(tok, "POST", base+"/activate", "").MustError(t, 409, "invalid_state", "has not passed a test")
 
 		// Test: success → testing.
-		res := e.rest(tok, "POST", base+"/test", "").Must(t, 200)
+		res := e.REST(tok, "POST", base+"/test", "").Must(t, 200)
 		if res.Body["success"] != true || get(res.Body, "details", "discoveryValid") != true || get(res.Body, "details", "jwksValid") != true ||
 			get(res.Body, "details", "latencyMs") == nil || str(res.Body, "status") != "testing" || len(get(res.Body, "problems").([]any)) != 0 {
 			t.Fatalf("test: %s", res.Raw)
@@ -290,10 +223,10 @@ func TestSSOConnectionLifecycleREST(t *testing.T) {
 		}
 
 		// Activate without a verified domain: 409 naming it.
-		e.rest(tok, "POST", base+"/activate", "").mustError(t, 409, "invalid_state", "no verified domain")
+		e.REST(tok, "POST", base+"/activate", "").MustError(t, 409, "invalid_state", "no verified domain")
 
 		// The document's add-domain body, verbatim.
-		add := e.rest(tok, "POST", base+"/domains", docAddDomain).Must(t, 201)
+		add := e.REST(tok, "POST", base+"/domains", docAddDomain).Must(t, 201)
 		dom := get(add.Body, "domain")
 		token := str(dom, "verificationToken")
 		if str(dom, "domain") != "example.com" || str(dom, "status") != "pending" || !strings.HasPrefix(token, "gatehouse-verify=") ||
@@ -305,55 +238,55 @@ func TestSSOConnectionLifecycleREST(t *testing.T) {
 		verify := base + "/domains/" + domID + "/verify"
 
 		// Missing record → failed with the reason.
-		res = e.rest(tok, "PUT", verify, "").Must(t, 200)
+		res = e.REST(tok, "PUT", verify, "").Must(t, 200)
 		if res.Body["success"] != false || str(res.Body, "domain", "status") != "failed" ||
 			!strings.Contains(str(res.Body, "domain", "failureReason"), "no TXT record found at _gatehouse-verify.example.com") {
 			t.Fatalf("verify without record: %s", res.Raw)
 		}
 		// Wrong record → failed.
 		w.setTXT("_gatehouse-verify.example.com", "gatehouse-verify=somethingelse")
-		res = e.rest(tok, "PUT", verify, "").Must(t, 200)
+		res = e.REST(tok, "PUT", verify, "").Must(t, 200)
 		if res.Body["success"] != false || !strings.Contains(str(res.Body, "domain", "failureReason"), "do not contain the expected value") {
 			t.Fatalf("verify with wrong record: %s", res.Raw)
 		}
-		e.rest(tok, "POST", base+"/activate", "").mustError(t, 409, "invalid_state", "no verified domain")
+		e.REST(tok, "POST", base+"/activate", "").MustError(t, 409, "invalid_state", "no verified domain")
 		// Right record (among others) → verified, and primary as the first verified domain.
 		w.setTXT("_gatehouse-verify.example.com", "v=spf1 -all", token)
-		res = e.rest(tok, "PUT", verify, "").Must(t, 200)
+		res = e.REST(tok, "PUT", verify, "").Must(t, 200)
 		if res.Body["success"] != true || str(res.Body, "domain", "status") != "verified" || get(res.Body, "domain", "isPrimary") != true ||
 			str(res.Body, "domain", "verifiedAt") == "" || str(res.Body, "domain", "failureReason") != "" {
 			t.Fatalf("verify: %s", res.Raw)
 		}
 
 		// Activate.
-		res = e.rest(tok, "POST", base+"/activate", "").Must(t, 200)
+		res = e.REST(tok, "POST", base+"/activate", "").Must(t, 200)
 		if str(res.Body, "connection", "status") != "active" {
 			t.Fatalf("activate: %s", res.Raw)
 		}
 
 		// The document's list query, verbatim.
-		res = e.rest(tok, "GET", "/api/v1/sso/connections?protocol=oidc&status=active", "").Must(t, 200)
+		res = e.REST(tok, "GET", "/api/v1/sso/connections?protocol=oidc&status=active", "").Must(t, 200)
 		if get(res.Body, "total") != 1.0 || get(res.Body, "page") != 1.0 || get(res.Body, "pageSize") != 20.0 ||
 			str(res.Body, "connections", 0, "id") != id {
 			t.Fatalf("list: %s", res.Raw)
 		}
-		res = e.rest(tok, "GET", "/api/v1/sso/connections?name=OKTA&pageSize=1", "").Must(t, 200)
+		res = e.REST(tok, "GET", "/api/v1/sso/connections?name=OKTA&pageSize=1", "").Must(t, 200)
 		if get(res.Body, "total") != 1.0 || str(res.Body, "connections", 0, "id") != oktaID {
 			t.Fatalf("name filter: %s", res.Raw)
 		}
-		res = e.rest(tok, "GET", "/api/v1/sso/connections?pageSize=1&page=2", "").Must(t, 200)
+		res = e.REST(tok, "GET", "/api/v1/sso/connections?pageSize=1&page=2", "").Must(t, 200)
 		if get(res.Body, "total") != 2.0 || str(res.Body, "connections", 0, "id") != id || len(get(res.Body, "connections").([]any)) != 1 {
 			t.Fatalf("page 2: %s", res.Raw)
 		}
 
 		// Get one: the full connection with its domains.
-		res = e.rest(tok, "GET", base, "").Must(t, 200)
+		res = e.REST(tok, "GET", base, "").Must(t, 200)
 		if str(res.Body, "connection", "domains", 0, "id") != domID || str(res.Body, "connection", "domains", 0, "status") != "verified" {
 			t.Fatalf("get: %s", res.Raw)
 		}
 
 		// The document's update, verbatim: a secret rotation keeps the connection active.
-		res = e.rest(tok, "PUT", base, docUpdate).Must(t, 200)
+		res = e.REST(tok, "PUT", base, docUpdate).Must(t, 200)
 		if str(res.Body, "connection", "status") != "active" || strings.Contains(res.Raw, "new-rotated-secret") {
 			t.Fatalf("update: %s", res.Raw)
 		}
@@ -365,53 +298,53 @@ func TestSSOConnectionLifecycleREST(t *testing.T) {
 			t.Fatal("the client secret is not encrypted at rest")
 		}
 		// Changing what the test checks sends it back to inactive.
-		res = e.rest(tok, "PUT", base, `{"oidcConfig": {"discoveryUrl": "`+w.idp.URL+`/.well-known/openid-configuration"}}`).Must(t, 200)
+		res = e.REST(tok, "PUT", base, `{"oidcConfig": {"discoveryUrl": "`+w.idp.URL+`/.well-known/openid-configuration"}}`).Must(t, 200)
 		if str(res.Body, "connection", "status") != "inactive" {
 			t.Fatalf("update of a tested setting: %s", res.Raw)
 		}
-		e.rest(tok, "POST", base+"/test", "").Must(t, 200)
-		e.rest(tok, "POST", base+"/activate", "").Must(t, 200)
+		e.REST(tok, "POST", base+"/test", "").Must(t, 200)
+		e.REST(tok, "POST", base+"/activate", "").Must(t, 200)
 
 		// Deactivate → inactive.
-		res = e.rest(tok, "POST", base+"/deactivate", "").Must(t, 200)
+		res = e.REST(tok, "POST", base+"/deactivate", "").Must(t, 200)
 		if str(res.Body, "connection", "status") != "inactive" {
 			t.Fatalf("deactivate: %s", res.Raw)
 		}
 
 		// A second domain: set-primary needs it verified; then it takes over.
 		w.setTXT("_gatehouse-verify.sub.example.com")
-		add2 := e.rest(tok, "POST", base+"/domains", `{"domain": "Sub.Example.COM.", "verificationMethod": "dns-txt"}`).Must(t, 201)
+		add2 := e.REST(tok, "POST", base+"/domains", `{"domain": "Sub.Example.COM.", "verificationMethod": "dns-txt"}`).Must(t, 201)
 		dom2 := str(add2.Body, "domain", "id")
 		if str(add2.Body, "domain", "domain") != "sub.example.com" {
 			t.Fatalf("normalisation: %s", add2.Raw)
 		}
-		e.rest(tok, "POST", base+"/domains/"+dom2+"/set-primary", "").mustError(t, 409, "invalid_state", "not verified")
+		e.REST(tok, "POST", base+"/domains/"+dom2+"/set-primary", "").MustError(t, 409, "invalid_state", "not verified")
 		w.setTXT("_gatehouse-verify.sub.example.com", str(add2.Body, "domain", "verificationToken"))
-		e.rest(tok, "PUT", base+"/domains/"+dom2+"/verify", "").Must(t, 200)
-		res = e.rest(tok, "POST", base+"/domains/"+dom2+"/set-primary", "").Must(t, 200)
+		e.REST(tok, "PUT", base+"/domains/"+dom2+"/verify", "").Must(t, 200)
+		res = e.REST(tok, "POST", base+"/domains/"+dom2+"/set-primary", "").Must(t, 200)
 		if get(res.Body, "domain", "isPrimary") != true {
 			t.Fatalf("set-primary: %s", res.Raw)
 		}
-		res = e.rest(tok, "GET", base, "").Must(t, 200)
+		res = e.REST(tok, "GET", base, "").Must(t, 200)
 		if get(res.Body, "connection", "domains", 0, "isPrimary") != false || get(res.Body, "connection", "domains", 1, "isPrimary") != true {
 			t.Fatalf("one primary: %s", res.Raw)
 		}
 
 		// Remove a domain: 204, no body.
-		res = e.rest(tok, "DELETE", base+"/domains/"+dom2, "").Must(t, 204)
+		res = e.REST(tok, "DELETE", base+"/domains/"+dom2, "").Must(t, 204)
 		if res.Raw != "" {
 			t.Fatalf("204 with a body: %q", res.Raw)
 		}
-		e.rest(tok, "DELETE", base+"/domains/"+dom2, "").mustError(t, 404, "not_found", "no such domain")
+		e.REST(tok, "DELETE", base+"/domains/"+dom2, "").MustError(t, 404, "not_found", "no such domain")
 
 		// Delete: 204, then gone; the name is free again.
-		res = e.rest(tok, "DELETE", "/api/v1/sso/connections/"+oktaID, "").Must(t, 204)
+		res = e.REST(tok, "DELETE", "/api/v1/sso/connections/"+oktaID, "").Must(t, 204)
 		if res.Raw != "" {
 			t.Fatalf("204 with a body: %q", res.Raw)
 		}
-		e.rest(tok, "GET", "/api/v1/sso/connections/"+oktaID, "").mustError(t, 404, "not_found", "no such connection")
-		e.rest(tok, "POST", "/api/v1/sso/connections/"+oktaID+"/test", "").mustError(t, 404, "not_found", "no such connection")
-		e.rest(tok, "POST", "/api/v1/sso/connections", docCreateOIDC).Must(t, 201)
+		e.REST(tok, "GET", "/api/v1/sso/connections/"+oktaID, "").MustError(t, 404, "not_found", "no such connection")
+		e.REST(tok, "POST", "/api/v1/sso/connections/"+oktaID+"/test", "").MustError(t, 404, "not_found", "no such connection")
+		e.REST(tok, "POST", "/api/v1/sso/connections", docCreateOIDC).Must(t, 201)
 
 		// Audit trail.
 		d := e.MustGQL(tok, `{ auditEvents(first: 100) { action targetId } }`, nil)
@@ -436,12 +369,12 @@ func TestSSOSAMLAndMetadataREST(t *testing.T) {
 		body := strings.ReplaceAll(docCreateSAML, "{tenant-id}", tenantID)
 		// The document's certificate is an abbreviation ("MIIC..."): a PEM that does not parse
 		// is refused, clearly.
-		e.rest(tok, "POST", "/api/v1/sso/connections", body).mustError(t, 400, "validation_error", "samlConfig.certificate must be a PEM-encoded X.509 certificate")
+		e.REST(tok, "POST", "/api/v1/sso/connections", body).MustError(t, 400, "validation_error", "samlConfig.certificate must be a PEM-encoded X.509 certificate")
 		// The same request with a real certificate.
-		cert := samlCert(t, time.Now().Add(-time.Hour), time.Now().Add(365*24*time.Hour))
+		cert := apptest.SAMLCert(t, time.Now().Add(-time.Hour), time.Now().Add(365*24*time.Hour))
 		certJSON, _ := json.Marshal(cert)
 		body = strings.Replace(body, `"-----BEGIN CERTIFICATE-----\nMIIC...\n-----END CERTIFICATE-----"`, string(certJSON), 1)
-		res := e.rest(tok, "POST", "/api/v1/sso/connections", body).Must(t, 201)
+		res := e.REST(tok, "POST", "/api/v1/sso/connections", body).Must(t, 201)
 		c := get(res.Body, "connection")
 		if str(c, "protocol") != "saml" || str(c, "defaultRole") != "member" || get(c, "samlConfig", "signRequests") != true ||
 			str(c, "samlConfig", "entityId") != "https://sts.windows.net/"+tenantID+"/" ||
@@ -450,27 +383,27 @@ func TestSSOSAMLAndMetadataREST(t *testing.T) {
 			t.Fatalf("saml create: %s", res.Raw)
 		}
 		id := str(c, "id")
-		res = e.rest(tok, "POST", "/api/v1/sso/connections/"+id+"/test", "").Must(t, 200)
+		res = e.REST(tok, "POST", "/api/v1/sso/connections/"+id+"/test", "").Must(t, 200)
 		if res.Body["success"] != true || get(res.Body, "details", "certificateValid") != true || get(res.Body, "details", "ssoUrlValid") != true ||
 			str(res.Body, "status") != "testing" {
 			t.Fatalf("saml test: %s", res.Raw)
 		}
 		// An expired certificate (a valid PEM, so accepted on update) fails the test → error.
-		expired := samlCert(t, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour))
+		expired := apptest.SAMLCert(t, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour))
 		upd, _ := json.Marshal(map[string]any{"samlConfig": map[string]any{"certificate": expired}})
-		res = e.rest(tok, "PUT", "/api/v1/sso/connections/"+id, string(upd)).Must(t, 200)
+		res = e.REST(tok, "PUT", "/api/v1/sso/connections/"+id, string(upd)).Must(t, 200)
 		if str(res.Body, "connection", "status") != "inactive" {
 			t.Fatalf("certificate change: %s", res.Raw)
 		}
-		res = e.rest(tok, "POST", "/api/v1/sso/connections/"+id+"/test", "").Must(t, 200)
+		res = e.REST(tok, "POST", "/api/v1/sso/connections/"+id+"/test", "").Must(t, 200)
 		if res.Body["success"] != false || str(res.Body, "status") != "error" || get(res.Body, "details", "certificateValid") != false ||
 			!strings.Contains(str(res.Body, "problems", 0), "certificate expired on") {
 			t.Fatalf("expired test: %s", res.Raw)
 		}
-		e.rest(tok, "POST", "/api/v1/sso/connections/"+id+"/activate", "").mustError(t, 409, "invalid_state", "last test failed")
+		e.REST(tok, "POST", "/api/v1/sso/connections/"+id+"/activate", "").MustError(t, 409, "invalid_state", "last test failed")
 
 		// SP metadata, as the document shows it, and the public document.
-		res = e.rest(tok, "GET", "/api/v1/sso/sp-metadata", "").Must(t, 200)
+		res = e.REST(tok, "GET", "/api/v1/sso/sp-metadata", "").Must(t, 200)
 		xmlDoc := str(res.Body, "metadataXml")
 		if str(res.Body, "entityId") != e.URL+"/saml/metadata" || str(res.Body, "acsUrl") != e.URL+"/saml/acs" ||
 			!strings.HasPrefix(xmlDoc, "<?xml") || !strings.Contains(xmlDoc, `entityID="`+e.URL+`/saml/metadata"`) ||
@@ -529,13 +462,13 @@ func TestSSORESTErrors(t *testing.T) {
 		conns := "/api/v1/sso/connections"
 
 		// 401: no token, a bad token.
-		e.rest("", "GET", conns, "").mustError(t, 401, "authentication_error", "")
-		e.rest("not-a-token", "POST", conns, docCreateOIDC).mustError(t, 401, "authentication_error", "")
-		e.rest("", "GET", "/api/v1/sso/sp-metadata", "").mustError(t, 401, "authentication_error", "")
+		e.REST("", "GET", conns, "").MustError(t, 401, "authentication_error", "")
+		e.REST("not-a-token", "POST", conns, docCreateOIDC).MustError(t, 401, "authentication_error", "")
+		e.REST("", "GET", "/api/v1/sso/sp-metadata", "").MustError(t, 401, "authentication_error", "")
 
 		// 403: a token without the admin scope.
 		cid, csec := e.CreateClient(tok, []string{"graphql"}, "")
-		e.rest(e.Token(cid, csec), "POST", conns, docCreateOIDC).mustError(t, 403, "permission_error", "admin scope")
+		e.REST(e.Token(cid, csec), "POST", conns, docCreateOIDC).MustError(t, 403, "permission_error", "admin scope")
 
 		// 400: validation, one problem per case, and nothing created.
 		long := strings.Repeat("x", 129)
@@ -554,31 +487,31 @@ func TestSSORESTErrors(t *testing.T) {
 			{`{"name": `, "the request body ends before the JSON value does"},
 			{strings.ReplaceAll(docCreateSAML, "{tenant-id}", tenantID), "samlConfig.certificate"},
 		} {
-			e.rest(tok, "POST", conns, tc.body).mustError(t, 400, "validation_error", tc.fragment)
+			e.REST(tok, "POST", conns, tc.body).MustError(t, 400, "validation_error", tc.fragment)
 		}
 		samlBody := func(mapping any) string {
 			b, _ := json.Marshal(map[string]any{"name": "s", "protocol": "saml", "samlConfig": map[string]any{
 				"entityId": "https://idp.example.com", "ssoUrl": "https://idp.example.com/sso",
-				"certificate": samlCert(t, time.Now(), time.Now().Add(time.Hour)), "attributeMapping": mapping}})
+				"certificate": apptest.SAMLCert(t, time.Now(), time.Now().Add(time.Hour)), "attributeMapping": mapping}})
 			return string(b)
 		}
-		e.rest(tok, "POST", conns, samlBody(map[string]any{"email": 5})).mustError(t, 400, "validation_error", "samlConfig.attributeMapping.email")
-		e.rest(tok, "POST", conns, `{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://a.example.com", "clientId": "`+strings.Repeat("c", 1025)+`", "clientSecret": "s"}}`).
-			mustError(t, 400, "validation_error", "oidcConfig.clientId must be at most 1024 characters")
+		e.REST(tok, "POST", conns, samlBody(map[string]any{"email": 5})).MustError(t, 400, "validation_error", "samlConfig.attributeMapping.email")
+		e.REST(tok, "POST", conns, `{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://a.example.com", "clientId": "`+strings.Repeat("c", 1025)+`", "clientSecret": "s"}}`).
+			MustError(t, 400, "validation_error", "oidcConfig.clientId must be at most 1024 characters")
 		for _, q := range []string{"?pageSize=101", "?page=0", "?status=enabled", "?protocol=ldap"} {
-			e.rest(tok, "GET", conns+q, "").mustError(t, 400, "validation_error", "")
+			e.REST(tok, "GET", conns+q, "").MustError(t, 400, "validation_error", "")
 		}
-		res := e.rest(tok, "GET", conns, "").Must(t, 200)
+		res := e.REST(tok, "GET", conns, "").Must(t, 200)
 		if get(res.Body, "total") != 0.0 || len(get(res.Body, "connections").([]any)) != 0 {
 			t.Fatalf("a refused request created something: %s", res.Raw)
 		}
 
 		// 409: duplicate name (case-insensitive).
-		id := str(e.rest(tok, "POST", conns, localOIDCBody("Local IdP", w.idp.URL)).Must(t, 201).Body, "connection", "id")
-		e.rest(tok, "POST", conns, localOIDCBody("local idp", w.idp.URL)).mustError(t, 409, "conflict", "name")
-		other := str(e.rest(tok, "POST", conns, localOIDCBody("Other", w.idp.URL)).Must(t, 201).Body, "connection", "id")
-		e.rest(tok, "PUT", conns+"/"+other, `{"name": "LOCAL IDP"}`).mustError(t, 409, "conflict", "name")
-		e.rest(tok, "PUT", conns+"/"+other, `{"protocol": "saml"}`).mustError(t, 400, "validation_error", "protocol cannot change")
+		id := str(e.REST(tok, "POST", conns, localOIDCBody("Local IdP", w.idp.URL)).Must(t, 201).Body, "connection", "id")
+		e.REST(tok, "POST", conns, localOIDCBody("local idp", w.idp.URL)).MustError(t, 409, "conflict", "name")
+		other := str(e.REST(tok, "POST", conns, localOIDCBody("Other", w.idp.URL)).Must(t, 201).Body, "connection", "id")
+		e.REST(tok, "PUT", conns+"/"+other, `{"name": "LOCAL IDP"}`).MustError(t, 409, "conflict", "name")
+		e.REST(tok, "PUT", conns+"/"+other, `{"protocol": "saml"}`).MustError(t, 400, "validation_error", "protocol cannot change")
 
 		// Domains: validation and duplicates.
 		base := conns + "/" + id + "/domains"
@@ -592,19 +525,19 @@ func TestSSORESTErrors(t *testing.T) {
 			{`{"domain": ""}`, "is required"},
 			{`{"domain": "example.com", "verificationMethod": "email"}`, "must be dns-txt or https-file"},
 		} {
-			e.rest(tok, "POST", base, tc.body).mustError(t, 400, "validation_error", tc.fragment)
+			e.REST(tok, "POST", base, tc.body).MustError(t, 400, "validation_error", tc.fragment)
 		}
-		res = e.rest(tok, "POST", base, `{"domain": "bücher.example"}`).Must(t, 201)
+		res = e.REST(tok, "POST", base, `{"domain": "bücher.example"}`).Must(t, 201)
 		if str(res.Body, "domain", "domain") != "xn--bcher-kva.example" {
 			t.Fatalf("IDNA: %s", res.Raw)
 		}
-		e.rest(tok, "POST", base, `{"domain": "BÜCHER.example."}`).mustError(t, 409, "conflict", "already a domain of this connection")
+		e.REST(tok, "POST", base, `{"domain": "BÜCHER.example."}`).MustError(t, 409, "conflict", "already a domain of this connection")
 
 		// 404: unknown and malformed ids, and another workspace's connection.
-		e.rest(tok, "GET", conns+"/0190e0a4-0000-7000-8000-000000000000", "").mustError(t, 404, "not_found", "no such connection")
-		e.rest(tok, "GET", conns+"/not-a-uuid", "").mustError(t, 404, "not_found", "no such connection")
-		e.rest(tok, "PUT", conns+"/"+id+"/domains/0190e0a4-0000-7000-8000-000000000000/verify", "").mustError(t, 404, "not_found", "no such domain")
-		e.rest(tok, "GET", "/api/v1/sso/nothing", "").mustError(t, 404, "not_found", "no such endpoint")
+		e.REST(tok, "GET", conns+"/0190e0a4-0000-7000-8000-000000000000", "").MustError(t, 404, "not_found", "no such connection")
+		e.REST(tok, "GET", conns+"/not-a-uuid", "").MustError(t, 404, "not_found", "no such connection")
+		e.REST(tok, "PUT", conns+"/"+id+"/domains/0190e0a4-0000-7000-8000-000000000000/verify", "").MustError(t, 404, "not_found", "no such domain")
+		e.REST(tok, "GET", "/api/v1/sso/nothing", "").MustError(t, 404, "not_found", "no such endpoint")
 		ws := e.MustGQL(tok, `mutation { createWorkspace(input: {name: "Other Co"}) { workspace { id } errors { message } } }`, nil)
 		bid, bsec := e.CreateClient(tok, []string{"admin", "graphql"}, str(ws, "createWorkspace", "workspace", "id"))
 		btok := e.Token(bid, bsec)
@@ -613,11 +546,11 @@ func TestSSORESTErrors(t *testing.T) {
 			if p == "" {
 				method = "GET"
 			}
-			e.rest(btok, method, conns+"/"+id+p, "").mustError(t, 404, "not_found", "no such connection")
+			e.REST(btok, method, conns+"/"+id+p, "").MustError(t, 404, "not_found", "no such connection")
 		}
-		e.rest(btok, "DELETE", conns+"/"+id, "").mustError(t, 404, "not_found", "no such connection")
-		e.rest(btok, "POST", base, docAddDomain).mustError(t, 404, "not_found", "no such connection")
-		if r := e.rest(btok, "GET", conns, "").Must(t, 200); get(r.Body, "total") != 0.0 {
+		e.REST(btok, "DELETE", conns+"/"+id, "").MustError(t, 404, "not_found", "no such connection")
+		e.REST(btok, "POST", base, docAddDomain).MustError(t, 404, "not_found", "no such connection")
+		if r := e.REST(btok, "GET", conns, "").Must(t, 200); get(r.Body, "total") != 0.0 {
 			t.Fatalf("another workspace sees connections: %s", r.Raw)
 		}
 	})
@@ -631,8 +564,8 @@ func TestSSODomainsAcrossWorkspaces(t *testing.T) {
 		w.reset()
 		tok := e.AdminToken()
 		conns := "/api/v1/sso/connections"
-		aID := str(e.rest(tok, "POST", conns, localOIDCBody("A", w.idp.URL)).Must(t, 201).Body, "connection", "id")
-		add := e.rest(tok, "POST", conns+"/"+aID+"/domains", docAddDomain).Must(t, 201)
+		aID := str(e.REST(tok, "POST", conns, localOIDCBody("A", w.idp.URL)).Must(t, 201).Body, "connection", "id")
+		add := e.REST(tok, "POST", conns+"/"+aID+"/domains", docAddDomain).Must(t, 201)
 		aDom := str(add.Body, "domain", "id")
 
 		// Workspace B, through GraphQL: an https-file domain for the same name, added while
@@ -655,13 +588,13 @@ func TestSSODomainsAcrossWorkspaces(t *testing.T) {
 
 		// A verifies first and goes live.
 		w.setTXT("_gatehouse-verify.example.com", str(add.Body, "dnsRecord", "value"))
-		if r := e.rest(tok, "PUT", conns+"/"+aID+"/domains/"+aDom+"/verify", "").Must(t, 200); r.Body["success"] != true {
+		if r := e.REST(tok, "PUT", conns+"/"+aID+"/domains/"+aDom+"/verify", "").Must(t, 200); r.Body["success"] != true {
 			t.Fatalf("verify A: %s", r.Raw)
 		}
-		e.rest(tok, "POST", conns+"/"+aID+"/test", "").Must(t, 200)
-		e.rest(tok, "POST", conns+"/"+aID+"/activate", "").Must(t, 200)
+		e.REST(tok, "POST", conns+"/"+aID+"/test", "").Must(t, 200)
+		e.REST(tok, "POST", conns+"/"+aID+"/activate", "").Must(t, 200)
 		// The last verified domain of an active connection stays.
-		e.rest(tok, "DELETE", conns+"/"+aID+"/domains/"+aDom, "").mustError(t, 409, "invalid_state", "deactivate the connection first")
+		e.REST(tok, "DELETE", conns+"/"+aID+"/domains/"+aDom, "").MustError(t, 409, "invalid_state", "deactivate the connection first")
 
 		// B's proof is in place, but the domain is A's: TAKEN, and B's domain is unchanged.
 		verifyB := `mutation($c: ID!, $d: ID!) { verifyDomain(input: {connectionId: $c, domainId: $d}) {
@@ -683,7 +616,7 @@ func TestSSODomainsAcrossWorkspaces(t *testing.T) {
 		}
 
 		// Workspace A deletes its connection: its domains go with it, and B can verify.
-		e.rest(tok, "DELETE", conns+"/"+aID, "").Must(t, 204)
+		e.REST(tok, "DELETE", conns+"/"+aID, "").Must(t, 204)
 		d = e.MustGQL(btok, verifyB, vars)
 		if get(d, "verifyDomain", "success") != true || str(d, "verifyDomain", "domain", "status") != "VERIFIED" ||
 			get(d, "verifyDomain", "domain", "isPrimary") != true {
@@ -732,7 +665,7 @@ func TestSSOGraphQL(t *testing.T) {
 			t.Fatalf("activate: %v", d)
 		}
 		// REST and GraphQL agree.
-		r := e.rest(tok, "GET", "/api/v1/sso/connections/"+id, "").Must(t, 200)
+		r := e.REST(tok, "GET", "/api/v1/sso/connections/"+id, "").Must(t, 200)
 		if str(r.Body, "connection", "status") != "active" || str(r.Body, "connection", "domains", 0, "domain") != "graph.example.net" {
 			t.Fatalf("REST view: %s", r.Raw)
 		}
@@ -799,9 +732,9 @@ func TestSSOBoundsAndGuard(t *testing.T) {
 	t.Run("slow IdP", func(t *testing.T) {
 		eachDBWith(t, short, func(t *testing.T, e *testEnv) {
 			tok := e.AdminToken()
-			id := str(e.rest(tok, "POST", "/api/v1/sso/connections", localOIDCBody("Slow", w.idpSlow.URL)).Must(t, 201).Body, "connection", "id")
+			id := str(e.REST(tok, "POST", "/api/v1/sso/connections", localOIDCBody("Slow", w.idpSlow.URL)).Must(t, 201).Body, "connection", "id")
 			start := time.Now()
-			res := e.rest(tok, "POST", "/api/v1/sso/connections/"+id+"/test", "").Must(t, 200)
+			res := e.REST(tok, "POST", "/api/v1/sso/connections/"+id+"/test", "").Must(t, 200)
 			if took := time.Since(start); took > 3*time.Second {
 				t.Fatalf("the test took %s, past its bound", took)
 			}
@@ -815,11 +748,11 @@ func TestSSOBoundsAndGuard(t *testing.T) {
 	t.Run("guard on", func(t *testing.T) {
 		eachDBWith(t, guarded, func(t *testing.T, e *testEnv) {
 			tok := e.AdminToken()
-			e.rest(tok, "POST", "/api/v1/sso/connections", localOIDCBody("Plain", w.idp.URL)).mustError(t, 400, "validation_error", "must be an absolute https URL")
+			e.REST(tok, "POST", "/api/v1/sso/connections", localOIDCBody("Plain", w.idp.URL)).MustError(t, 400, "validation_error", "must be an absolute https URL")
 			// An https issuer whose name resolves to loopback: accepted as input, refused at connect time.
 			tlsIdP := strings.Replace(w.tlsSrv.URL, "127.0.0.1", "localhost", 1)
-			id := str(e.rest(tok, "POST", "/api/v1/sso/connections", localOIDCBody("Sneaky", tlsIdP)).Must(t, 201).Body, "connection", "id")
-			res := e.rest(tok, "POST", "/api/v1/sso/connections/"+id+"/test", "").Must(t, 200)
+			id := str(e.REST(tok, "POST", "/api/v1/sso/connections", localOIDCBody("Sneaky", tlsIdP)).Must(t, 201).Body, "connection", "id")
+			res := e.REST(tok, "POST", "/api/v1/sso/connections/"+id+"/test", "").Must(t, 200)
 			if res.Body["success"] != false || !strings.Contains(str(res.Body, "problems", 0), "refused: the address is loopback") {
 				t.Fatalf("guarded test: %s", res.Raw)
 			}
@@ -843,18 +776,18 @@ func TestSSOConcurrentVerification(t *testing.T) {
 				id, sec := e.CreateClient(tok, []string{"admin"}, str(ws, "createWorkspace", "workspace", "id"))
 				tk = e.Token(id, sec)
 			}
-			c := str(e.rest(tk, "POST", "/api/v1/sso/connections", localOIDCBody(name, w.idp.URL)).Must(t, 201).Body, "connection", "id")
-			add := e.rest(tk, "POST", "/api/v1/sso/connections/"+c+"/domains", `{"domain": "race.example.com"}`).Must(t, 201)
+			c := str(e.REST(tk, "POST", "/api/v1/sso/connections", localOIDCBody(name, w.idp.URL)).Must(t, 201).Body, "connection", "id")
+			add := e.REST(tk, "POST", "/api/v1/sso/connections/"+c+"/domains", `{"domain": "race.example.com"}`).Must(t, 201)
 			sides = append(sides, side{tk, c, str(add.Body, "domain", "id"), str(add.Body, "dnsRecord", "value")})
 		}
 		w.setTXT("_gatehouse-verify.race.example.com", sides[0].value, sides[1].value)
-		results := make([]*restResponse, 2)
+		results := make([]*apptest.RESTResponse, 2)
 		var wg sync.WaitGroup
 		for i, s := range sides {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				results[i] = e.rest(s.tok, "PUT", "/api/v1/sso/connections/"+s.conn+"/domains/"+s.dom+"/verify", "")
+				results[i] = e.REST(s.tok, "PUT", "/api/v1/sso/connections/"+s.conn+"/domains/"+s.dom+"/verify", "")
 			}()
 		}
 		wg.Wait()
