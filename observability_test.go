@@ -4,17 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -23,7 +19,6 @@ import (
 	"gatehouse/app"
 	"gatehouse/app/apptest"
 	"gatehouse/provision"
-	"gatehouse/secret"
 	"gatehouse/store/storetest"
 )
 
@@ -230,80 +225,12 @@ func TestMetricsOwnListener(t *testing.T) {
 	})
 }
 
-// syncBuffer is a log sink the server goroutines and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// accessLine waits briefly for the access-log line of the request with the X-Request-Id id
-// (the line is written after the handler returns) and decodes it.
-func accessLine(t *testing.T, logs *syncBuffer, id string) map[string]any {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		for _, line := range strings.Split(logs.String(), "\n") {
-			var m map[string]any
-			if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "http request" && m["request_id"] == id {
-				return m
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no access-log line for request %s in:\n%s", id, logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// newLoggedTestEnv is newTestEnv with the server's JSON log (at info, with the access log)
-// captured in the returned buffer.
-func newLoggedTestEnv(t *testing.T, dbURL string) (*testEnv, *syncBuffer) {
-	t.Helper()
-	logs := &syncBuffer{}
-	srv := httptest.NewUnstartedServer(nil)
-	cfg := app.Config{DatabaseURL: dbURL, PublicURL: "http://" + srv.Listener.Addr().String(), EncryptionKey: secret.NewKey(),
-		BootstrapClientID: testAdminID, BootstrapClientSecret: testAdminSecret, AllowPrivateNetworks: true}
-	a, err := app.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = a.Handler()
-	srv.Start()
-	t.Cleanup(func() { srv.Close(); a.Close() })
-	return &testEnv{&apptest.Env{T: t, URL: cfg.PublicURL, App: a, Config: cfg}}, logs
-}
-
-// sendLogged sends req with the X-Request-Id id and returns its access-log line.
-func sendLogged(t *testing.T, logs *syncBuffer, req *http.Request, id string) map[string]any {
-	t.Helper()
-	req.Header.Set("X-Request-Id", id)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return accessLine(t, logs, id)
-}
-
 func TestAccessLog(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
-		e, logs := newLoggedTestEnv(t, dbURL)
+		e, logs := apptest.NewLogged(t, dbURL)
 		send := func(req *http.Request, id string) map[string]any {
 			t.Helper()
-			return sendLogged(t, logs, req, id)
+			return logs.Send(t, req, id)
 		}
 
 		// The token endpoint names the client it authenticated.

@@ -18,6 +18,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"gatehouse/app/apptest"
 	"gatehouse/store/storetest"
 )
 
@@ -93,7 +94,7 @@ func TestTracingExportsRequestAndDatabaseSpans(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		rcv := newOTLPReceiver(t)
 		t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL)
-		e, logs := newLoggedTestEnv(t, dbURL)
+		e, logs := apptest.NewLogged(t, dbURL)
 		if e.App.Tracing() == nil {
 			t.Fatal("OTEL_EXPORTER_OTLP_ENDPOINT is set but tracing is off")
 		}
@@ -107,7 +108,7 @@ func TestTracingExportsRequestAndDatabaseSpans(t *testing.T) {
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+admin)
 		req.Header.Set("traceparent", "00-"+traceID+"-"+callerSpan+"-01")
-		line := sendLogged(t, logs, req, "traced")
+		line := logs.Send(t, req, "traced")
 		if line["status"] != 200.0 || line["operation"] != "Users" {
 			t.Fatalf("graphql: %v", line)
 		}

@@ -1,4 +1,4 @@
-package main
+package sso_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/crewjam/saml"
 	"golang.org/x/oauth2"
 
+	"gatehouse/app/apptest"
 	"gatehouse/models"
 	"gatehouse/sso/samltest"
 	"gatehouse/store/storetest"
@@ -140,10 +141,10 @@ func TestSAMLSignInResponseChecks(t *testing.T) {
 // the token.
 func TestTestSignInTokenNotLogged(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
-		e, logs := newLoggedTestEnv(t, dbURL)
+		e, logs := apptest.NewLogged(t, dbURL)
 		token := "tok-" + strings.Repeat("s3cr3t", 6)
 		req, _ := http.NewRequest("GET", e.URL+"/sso/test-sign-in/"+token, nil)
-		line := sendLogged(t, logs, req, "log-test-sign-in")
+		line := logs.Send(t, req, "log-test-sign-in")
 		if line["status"] != 404.0 || line["path"] != "/sso/test-sign-in/[redacted]" {
 			t.Fatalf("access line: %v", line)
 		}
