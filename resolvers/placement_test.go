@@ -1,4 +1,4 @@
-package main
+package resolvers_test
 
 import (
 	"fmt"

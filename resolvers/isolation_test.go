@@ -1,4 +1,4 @@
-package main
+package resolvers_test
 
 import (
 	"encoding/json"
@@ -255,7 +255,7 @@ func routes(t *testing.T, files ...string) []string {
 	baseDef := regexp.MustCompile(`const base = "([^"]*)"`)
 	var out []string
 	for _, f := range files {
-		src, err := os.ReadFile(f)
+		src, err := os.ReadFile("../" + f) // paths from the module root
 		if err != nil {
 			t.Fatal(err)
 		}
