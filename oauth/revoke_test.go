@@ -1,4 +1,4 @@
-package main
+package oauth_test
 
 import (
 	"encoding/json"
