@@ -1,4 +1,4 @@
-package main
+package graphiql_test
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"gatehouse/app/apptest"
 	"gatehouse/graphiql"
 	"gatehouse/store/storetest"
 )
@@ -79,20 +80,20 @@ func (f *graphiqlFront) counts() (tokens int, bearers []string) {
 // client id and secret, a query, renewal of the token before it expires, and where the
 // session is kept. Screenshots go to the test's artifact directory (go test -artifacts).
 func TestGraphiQLSignInInBrowser(t *testing.T) {
-	b := newBrowserTab(t, 1400, 900, 90*time.Second)
-	e := newTestEnv(t, storetest.URL(t, "sqlite"))
+	b := apptest.NewBrowserTab(t, 1400, 900, 90*time.Second)
+	e := apptest.New(t, storetest.URL(t, "sqlite"))
 	front := &graphiqlFront{}
 	srv := httptest.NewServer(front.handler(t, e.URL))
 	t.Cleanup(srv.Close)
 
-	ctx, screenshot, js := b.ctx, b.screenshot, b.js
-	b.detail = func() string {
+	ctx, screenshot, js := b.Ctx, b.Screenshot, b.JS
+	b.Detail = func() string {
 		_, bearers := front.counts()
 		return fmt.Sprintf("status: %q; %d GraphQL requests; response pane: %q",
 			js(`document.getElementById('gatehouse-status').textContent`), len(bearers),
 			js(`(document.querySelector('.graphiql-response') || document.body).innerText`))
 	}
-	waitFor := b.waitFor
+	waitFor := b.WaitFor
 	const queryEditor = `document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror`
 	// run replaces the editor's content with one operation and runs it. With several
 	// operations in the editor the run button opens a menu; GraphiQL notices the new content
@@ -137,7 +138,7 @@ func TestGraphiQLSignInInBrowser(t *testing.T) {
 	}
 
 	// A wrong secret: the OAuth error, in the bar.
-	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#gatehouse-client-id"), testAdminID),
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#gatehouse-client-id"), apptest.AdminID),
 		chromedp.SendKeys(chromedp.CSS("#gatehouse-client-secret"), "wrong"),
 		chromedp.Click(chromedp.CSS("#gatehouse-signin-button"))); err != nil {
 		t.Fatal(err)
@@ -146,12 +147,12 @@ func TestGraphiQLSignInInBrowser(t *testing.T) {
 
 	// Sign in.
 	js(`document.getElementById('gatehouse-client-secret').value = ''`)
-	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#gatehouse-client-secret"), testAdminSecret),
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#gatehouse-client-secret"), apptest.AdminSecret),
 		chromedp.Click(chromedp.CSS("#gatehouse-signin-button")),
 		chromedp.WaitVisible(chromedp.CSS("#gatehouse-signout"))); err != nil {
 		t.Fatalf("sign in: %v", err)
 	}
-	if who := js(`document.getElementById('gatehouse-whoami').textContent`); !strings.Contains(who, testAdminID) {
+	if who := js(`document.getElementById('gatehouse-whoami').textContent`); !strings.Contains(who, apptest.AdminID) {
 		t.Fatalf("signed-in bar: %q", who)
 	}
 	// The token is in sessionStorage, the secret nowhere, localStorage holds neither.
@@ -163,14 +164,14 @@ func TestGraphiQLSignInInBrowser(t *testing.T) {
 	if !strings.Contains(st.Session["gatehouse.graphiql.session"], `"token":"ey`) {
 		t.Fatalf("sessionStorage: %v", st.Session)
 	}
-	if strings.Contains(stored, testAdminSecret) || len(st.Local) != 0 {
+	if strings.Contains(stored, apptest.AdminSecret) || len(st.Local) != 0 {
 		t.Fatalf("secret stored, or localStorage used: %s", stored)
 	}
 	first := "Bearer " + js(`JSON.parse(sessionStorage.getItem('gatehouse.graphiql.session')).token`)
 
 	// Run a query.
 	run("query Viewer { viewer { clientId platformAdmin } }")
-	waitFor("the query result", responseText+`.includes('"clientId": "`+testAdminID+`"')`, 15*time.Second)
+	waitFor("the query result", responseText+`.includes('"clientId": "`+apptest.AdminID+`"')`, 15*time.Second)
 	if resp := js(responseText); strings.Contains(resp, "errors") {
 		t.Fatalf("query result: %s", resp)
 	}
@@ -204,14 +205,14 @@ func TestGraphiQLSignInInBrowser(t *testing.T) {
 	// A reload keeps the session (sessionStorage) but not the secret: the page cannot renew,
 	// and asks to sign in again when the token expires.
 	js(`document.getElementById('gatehouse-client-secret').value = ''`)
-	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#gatehouse-client-secret"), testAdminSecret),
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#gatehouse-client-secret"), apptest.AdminSecret),
 		chromedp.Click(chromedp.CSS("#gatehouse-signin-button")),
 		chromedp.WaitVisible(chromedp.CSS("#gatehouse-signout")),
 		chromedp.Reload(),
 		chromedp.WaitVisible(chromedp.CSS("#gatehouse-signout"))); err != nil {
 		t.Fatalf("sign in and reload: %v", err)
 	}
-	if who := js(`document.getElementById('gatehouse-whoami').textContent`); !strings.Contains(who, testAdminID) || strings.Contains(who, "renews") {
+	if who := js(`document.getElementById('gatehouse-whoami').textContent`); !strings.Contains(who, apptest.AdminID) || strings.Contains(who, "renews") {
 		t.Fatalf("after reload: %q", who)
 	}
 	waitFor("the expiry notice", `document.getElementById('gatehouse-status').textContent.includes('Sign in again')`, 2*browserTokenLifetime*time.Second)
@@ -224,7 +225,7 @@ func TestGraphiQLSignInInBrowser(t *testing.T) {
 // real server, so that the examples cannot drift from the schema: each must validate, and the
 // mutations, whose ids are placeholders, must answer with payload errors only.
 func TestGraphiQLExamplesRun(t *testing.T) {
-	e := newTestEnv(t, storetest.URL(t, "sqlite"))
+	e := apptest.New(t, storetest.URL(t, "sqlite"))
 	admin := e.AdminToken()
 	ops := regexp.MustCompile(`(?m)^(query|mutation) (\w+)`).FindAllStringSubmatch(graphiql.Examples, -1)
 	if len(ops) < 4 {
@@ -239,7 +240,7 @@ func TestGraphiQLExamplesRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out gqlResponse
+		var out apptest.GQLResponse
 		json.NewDecoder(resp.Body).Decode(&out)
 		resp.Body.Close()
 		if resp.StatusCode != 200 || len(out.Errors) > 0 || out.Data == nil {

@@ -1,4 +1,4 @@
-package main
+package apidocs_test
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"gatehouse/app/apptest"
 	"gatehouse/rest"
 	"gatehouse/store/storetest"
 )
@@ -26,7 +27,7 @@ var attrRefRE = regexp.MustCompile(`(?:src|href)="([^"]*)"`)
 // TestOpenAPIDocumentServed: the document and its viewer are public; the viewer's page refers
 // only to files this server serves, and its policy forbids every other host.
 func TestOpenAPIDocumentServed(t *testing.T) {
-	eachDB(t, func(t *testing.T, e *testEnv) {
+	apptest.Each(t, func(t *testing.T, e *apptest.Env) {
 		resp, body := e.GetPublic("/api/v1/openapi.json")
 		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || !bytes.Equal(body, rest.OpenAPI()) {
 			t.Fatalf("openapi.json: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
@@ -91,10 +92,10 @@ func TestOpenAPIDocumentServed(t *testing.T) {
 // "Authorize" (kept out of localStorage). Screenshots go to the test's artifact directory
 // (go test -artifacts).
 func TestAPIDocsInBrowser(t *testing.T) {
-	b := newBrowserTab(t, 1280, 1600, 90*time.Second)
-	e := newTestEnv(t, storetest.URL(t, "sqlite"))
+	b := apptest.NewBrowserTab(t, 1280, 1600, 90*time.Second)
+	e := apptest.New(t, storetest.URL(t, "sqlite"))
 	token := e.AdminToken()
-	ctx := b.ctx
+	ctx := b.Ctx
 
 	var mu sync.Mutex
 	var requests, problems []string
@@ -128,11 +129,11 @@ func TestAPIDocsInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	js, screenshot := b.js, b.screenshot
-	waitFor := func(what, predicate string) { t.Helper(); b.waitFor(what, predicate, 30*time.Second) }
-	click := func(sel string) { t.Helper(); b.do("click "+sel, chromedp.Click(chromedp.CSS(sel))) }
+	js, screenshot := b.JS, b.Screenshot
+	waitFor := func(what, predicate string) { t.Helper(); b.WaitFor(what, predicate, 30*time.Second) }
+	click := func(sel string) { t.Helper(); b.Do("click "+sel, chromedp.Click(chromedp.CSS(sel))) }
 
-	b.do("open the docs", chromedp.Navigate(e.URL+"/api/v1/docs"))
+	b.Do("open the docs", chromedp.Navigate(e.URL+"/api/v1/docs"))
 	waitFor("the operations", `document.querySelectorAll('.opblock').length >= 20`)
 	text := js(`document.body.innerText`)
 	for _, want := range []string{"Gatehouse REST API (WorldFlow-compatible)", "/api/v1/sso/connections/{id}/test-sign-in",
@@ -146,7 +147,7 @@ func TestAPIDocsInBrowser(t *testing.T) {
 	// Authorize with a bearer token, then run GET /api/v1/scim/statistics from the page.
 	click(".auth-wrapper .authorize")
 	waitFor("the authorization dialog", `!!document.querySelector('.modal-ux input')`)
-	b.do("type the token", chromedp.SendKeys(chromedp.CSS(".modal-ux input"), token))
+	b.Do("type the token", chromedp.SendKeys(chromedp.CSS(".modal-ux input"), token))
 	click(".modal-ux .auth-btn-wrapper .authorize")
 	click(".modal-ux .btn-done")
 	const op = `[id$="-getScimStatistics"]`

@@ -1,4 +1,4 @@
-package main
+package apptest
 
 import (
 	"context"
@@ -21,17 +21,17 @@ func chromiumPath() string {
 	return ""
 }
 
-// browserTab is one tab of a headless Chromium for a browser test; its helpers fail the test.
-type browserTab struct {
+// BrowserTab is one tab of a headless Chromium for a browser test; its helpers fail the test.
+type BrowserTab struct {
 	t   *testing.T
-	ctx context.Context
-	// detail, when set, adds what the test knows to a failed wait's message.
-	detail func() string
+	Ctx context.Context
+	// Detail, when set, adds what the test knows to a failed wait's message.
+	Detail func() string
 }
 
-// newBrowserTab starts Chromium with a window of width×height, or skips the test when there is
+// NewBrowserTab starts Chromium with a window of width×height, or skips the test when there is
 // no Chromium or in -short mode. Everything the tab does must end within timeout.
-func newBrowserTab(t *testing.T, width, height int, timeout time.Duration) *browserTab {
+func NewBrowserTab(t *testing.T, width, height int, timeout time.Duration) *BrowserTab {
 	t.Helper()
 	chromium := chromiumPath()
 	if chromium == "" {
@@ -53,13 +53,13 @@ func newBrowserTab(t *testing.T, width, height int, timeout time.Duration) *brow
 	}
 	ctx, cancelRun := context.WithTimeout(ctx, timeout)
 	t.Cleanup(cancelRun)
-	return &browserTab{t: t, ctx: ctx}
+	return &BrowserTab{t: t, Ctx: ctx}
 }
 
-// screenshot saves the whole page as name in the test's artifact directory (go test -artifacts).
-func (b *browserTab) screenshot(name string) {
+// Screenshot saves the whole page as name in the test's artifact directory (go test -artifacts).
+func (b *BrowserTab) Screenshot(name string) {
 	b.t.Helper()
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	png, err := chromedp.Run(b.Ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Fatalf("screenshot: %v", err)
 	}
@@ -70,34 +70,34 @@ func (b *browserTab) screenshot(name string) {
 	b.t.Logf("screenshot: %s", path)
 }
 
-// js evaluates an expression in the page.
-func (b *browserTab) js(expr string) string {
+// JS evaluates an expression in the page.
+func (b *BrowserTab) JS(expr string) string {
 	b.t.Helper()
-	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](expr))
+	v, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](expr))
 	if err != nil {
 		b.t.Fatalf("evaluate %s: %v", expr, err)
 	}
 	return v
 }
 
-// waitFor polls a page predicate; on timeout it saves failed.png and fails the test.
-func (b *browserTab) waitFor(what, predicate string, timeout time.Duration) {
+// WaitFor polls a page predicate; on timeout it saves failed.png and fails the test.
+func (b *BrowserTab) WaitFor(what, predicate string, timeout time.Duration) {
 	b.t.Helper()
-	if _, err := chromedp.Run(b.ctx, chromedp.Poll[chromedp.Void](predicate, chromedp.WithPollingTimeout(timeout))); err != nil {
-		b.screenshot("failed.png")
-		detail := b.js(`document.body.innerText.slice(0, 3000)`)
-		if b.detail != nil {
-			detail = b.detail()
+	if _, err := chromedp.Run(b.Ctx, chromedp.Poll[chromedp.Void](predicate, chromedp.WithPollingTimeout(timeout))); err != nil {
+		b.Screenshot("failed.png")
+		detail := b.JS(`document.body.innerText.slice(0, 3000)`)
+		if b.Detail != nil {
+			detail = b.Detail()
 		}
 		b.t.Fatalf("waiting for %s: %v\n%s", what, err, detail)
 	}
 }
 
-// do runs actions, failing the test on an error.
-func (b *browserTab) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+// Do runs actions, failing the test on an error.
+func (b *BrowserTab) Do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	if err := chromedp.Do(b.ctx, actions...); err != nil {
-		b.screenshot("failed.png")
+	if err := chromedp.Do(b.Ctx, actions...); err != nil {
+		b.Screenshot("failed.png")
 		b.t.Fatalf("%s: %v", what, err)
 	}
 }
