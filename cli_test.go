@@ -103,7 +103,7 @@ func TestCLIHelpListsEveryVariable(t *testing.T) {
 		}
 	}
 	r := gatehouseCLI(t, nil, "--help")
-	for _, s := range settings {
+	for _, s := range app.Settings {
 		def := s.Shown
 		if def == "" {
 			def = s.Default
@@ -165,7 +165,7 @@ func TestSettingsTableListsEveryVariable(t *testing.T) {
 		t.Fatalf("found only %d variable names: %v", len(used), used)
 	}
 	for n, path := range used {
-		if _, ok := lookupSetting(n); !ok {
+		if _, ok := app.LookupSetting(n); !ok {
 			t.Errorf("%s (used in %s) is not in the settings table in config.go", n, path)
 		}
 	}
@@ -173,19 +173,19 @@ func TestSettingsTableListsEveryVariable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range settings {
+	for _, s := range app.Settings {
 		if !strings.Contains(string(readme), "`"+s.Name+"`") {
 			t.Errorf("README.md does not document %s", s.Name)
 		}
 	}
 	// loadConfig takes its defaults from the table.
-	c, err := loadConfig(func(string) string { return "" })
+	c, err := app.LoadConfig(func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, got := range map[string]string{"GATEHOUSE_ADDR": c.Addr, "GATEHOUSE_DATABASE_URL": c.DatabaseURL,
 		"GATEHOUSE_PUBLIC_URL": c.PublicURL} {
-		if s, _ := lookupSetting(name); s.Default != got {
+		if s, _ := app.LookupSetting(name); s.Default != got {
 			t.Errorf("%s: loadConfig default %q, table %q", name, got, s.Default)
 		}
 	}

@@ -128,7 +128,7 @@ operating-system user. A secret is printed once, when created or rotated.`,
 // operator.
 func withOperator(ctx context.Context, getenv func(string) string, stderr io.Writer,
 	fn func(context.Context, *provision.Service) error) error {
-	c, err := loadConfig(getenv)
+	c, err := app.LoadConfig(getenv)
 	if err != nil {
 		return err
 	}

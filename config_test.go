@@ -3,6 +3,8 @@ package main
 import (
 	"testing"
 	"time"
+
+	"gatehouse/app"
 )
 
 func TestScimRetentionConfig(t *testing.T) {
@@ -14,18 +16,18 @@ func TestScimRetentionConfig(t *testing.T) {
 			return ""
 		}
 	}
-	c, err := loadConfig(env(""))
+	c, err := app.LoadConfig(env(""))
 	if err != nil || c.ScimActivityRetention != 90*24*time.Hour {
 		t.Fatalf("default: %v %v", c.ScimActivityRetention, err)
 	}
-	if c, err = loadConfig(env("7")); err != nil || c.ScimActivityRetention != 7*24*time.Hour {
+	if c, err = app.LoadConfig(env("7")); err != nil || c.ScimActivityRetention != 7*24*time.Hour {
 		t.Fatalf("7: %v %v", c.ScimActivityRetention, err)
 	}
-	if c, err = loadConfig(env("36500")); err != nil || c.ScimActivityRetention != 36500*24*time.Hour {
+	if c, err = app.LoadConfig(env("36500")); err != nil || c.ScimActivityRetention != 36500*24*time.Hour {
 		t.Fatalf("36500: %v %v", c.ScimActivityRetention, err)
 	}
 	for _, bad := range []string{"0", "-1", "ninety", "36501", "213600"} {
-		if _, err := loadConfig(env(bad)); err == nil {
+		if _, err := app.LoadConfig(env(bad)); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}

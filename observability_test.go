@@ -190,7 +190,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 }
 
 func TestMetricsOwnListener(t *testing.T) {
-	c, err := loadConfig(func(name string) string {
+	c, err := app.LoadConfig(func(name string) string {
 		if name == "GATEHOUSE_METRICS_ADDR" {
 			return "127.0.0.1:9464"
 		}

@@ -31,7 +31,7 @@ import (
 
 // defaultGuard is the guard configuration of a server started without any variable set.
 func defaultGuard(t *testing.T) guard.Config {
-	c, err := loadConfig(func(string) string { return "" })
+	c, err := app.LoadConfig(func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,11 +51,11 @@ func TestRuntimeConfig(t *testing.T) {
 		{"GATEHOUSE_RATE_LIMIT_SCIM": "100"},
 		{"GATEHOUSE_SHUTDOWN_DRAIN": "-1s"},
 	} {
-		if _, err := loadConfig(func(k string) string { return bad[k] }); err == nil {
+		if _, err := app.LoadConfig(func(k string) string { return bad[k] }); err == nil {
 			t.Errorf("accepted %v", bad)
 		}
 	}
-	c, err := loadConfig(func(k string) string {
+	c, err := app.LoadConfig(func(k string) string {
 		return map[string]string{"GATEHOUSE_RATE_LIMIT_TOKENS": "off", "GATEHOUSE_SHUTDOWN_DRAIN": "0"}[k]
 	})
 	if err != nil || c.Guard.Tokens.N != 0 || c.ShutdownDrain != 0 {

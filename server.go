@@ -14,7 +14,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -22,8 +21,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"time"
 
 	"gatehouse/app"
@@ -32,69 +29,6 @@ import (
 
 // defaultMemoryLimit is the soft heap limit when GOMEMLIMIT is not set.
 const defaultMemoryLimit = 96 << 20
-
-// writeTimeout is the HTTP server's write timeout; every request's deadline must end before it
-// so that its answer is always written.
-const writeTimeout = 60 * time.Second
-
-func loadConfig(getenv func(string) string) (app.Config, error) {
-	// Defaults come from the settings table (config.go), the one place they are written.
-	get := func(name string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
-		}
-		s, ok := lookupSetting(name)
-		if !ok {
-			panic("config: " + name + " is missing from the settings table in config.go")
-		}
-		return s.Default
-	}
-	c := app.Config{
-		Addr:                  get("GATEHOUSE_ADDR"),
-		DatabaseURL:           get("GATEHOUSE_DATABASE_URL"),
-		PublicURL:             strings.TrimRight(get("GATEHOUSE_PUBLIC_URL"), "/"),
-		EncryptionKey:         get("GATEHOUSE_ENCRYPTION_KEY"),
-		BootstrapClientID:     get("GATEHOUSE_BOOTSTRAP_CLIENT_ID"),
-		BootstrapClientSecret: get("GATEHOUSE_BOOTSTRAP_CLIENT_SECRET"),
-		DNSServer:             get("GATEHOUSE_DNS_SERVER"),
-		DebugAddr:             get("GATEHOUSE_DEBUG_ADDR"),
-		MetricsAddr:           get("GATEHOUSE_METRICS_ADDR"),
-	}
-	var err error
-	if c.AllowPrivateNetworks, err = strconv.ParseBool(get("GATEHOUSE_ALLOW_PRIVATE_NETWORKS")); err != nil {
-		return c, fmt.Errorf("GATEHOUSE_ALLOW_PRIVATE_NETWORKS: %w", err)
-	}
-	days, err := strconv.Atoi(get("GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS"))
-	if err != nil || days < 1 || days > 36500 { // larger would overflow a time.Duration
-		return c, errors.New("GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS: want a whole number of days from 1 to 36500")
-	}
-	c.ScimActivityRetention = time.Duration(days) * 24 * time.Hour
-	// Runtime bounds, one variable each (meanings in config.go; README "Operating Gatehouse" →
-	// "Limits and timeouts").
-	v := vars{get: get}
-	c.Guard.RequestTimeout = v.duration("GATEHOUSE_REQUEST_TIMEOUT")
-	c.Guard.MaxConcurrent = v.count("GATEHOUSE_MAX_CONCURRENT_REQUESTS")
-	c.Guard.PriorityConcurrent = v.count("GATEHOUSE_RESERVED_CONCURRENT_REQUESTS")
-	c.Guard.QueueTimeout = v.duration("GATEHOUSE_QUEUE_TIMEOUT")
-	c.Guard.AuthFailures = v.rate("GATEHOUSE_RATE_LIMIT_AUTH_FAILURES")
-	c.Guard.AuthFailuresPerAddress = v.rate("GATEHOUSE_RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS")
-	c.Guard.Tokens = v.rate("GATEHOUSE_RATE_LIMIT_TOKENS")
-	c.Guard.SCIM = v.rate("GATEHOUSE_RATE_LIMIT_SCIM")
-	c.Guard.GraphQL = v.rate("GATEHOUSE_RATE_LIMIT_GRAPHQL")
-	c.DatabaseWait = v.duration("GATEHOUSE_DATABASE_WAIT")
-	c.ShutdownDrain = v.duration("GATEHOUSE_SHUTDOWN_DRAIN")
-	c.BootstrapSecretTo = get("GATEHOUSE_BOOTSTRAP_SECRET_FILE")
-	if err := v.check(c); err != nil {
-		return c, err
-	}
-	if err := c.LogLevel.UnmarshalText([]byte(get("GATEHOUSE_LOG_LEVEL"))); err != nil {
-		return c, fmt.Errorf("GATEHOUSE_LOG_LEVEL: %w", err)
-	}
-	if (c.BootstrapClientID == "") != (c.BootstrapClientSecret == "") {
-		return c, errors.New("set both GATEHOUSE_BOOTSTRAP_CLIENT_ID and GATEHOUSE_BOOTSTRAP_CLIENT_SECRET, or neither")
-	}
-	return c, nil
-}
 
 // runServer runs the server until ctx is cancelled (SIGINT/SIGTERM), then drains and shuts down
 // (serve, runtime.go). The `gatehouse` and `gatehouse serve` commands call it (cli.go).
@@ -137,7 +71,7 @@ func runServer(ctx context.Context, c app.Config, log *slog.Logger) error {
 		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      writeTimeout,
+		WriteTimeout:      app.WriteTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

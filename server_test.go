@@ -18,7 +18,7 @@ import (
 
 func TestConfigDefaultsAndValidation(t *testing.T) {
 	env := map[string]string{}
-	c, err := loadConfig(func(k string) string { return env[k] })
+	c, err := app.LoadConfig(func(k string) string { return env[k] })
 	if err != nil || c.Addr != ":8080" || c.DatabaseURL != "sqlite:gatehouse.db" || c.PublicURL != "http://localhost:8080" || c.AllowPrivateNetworks {
 		t.Fatalf("defaults: %+v %v", c, err)
 	}
@@ -27,7 +27,7 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 		{"GATEHOUSE_BOOTSTRAP_CLIENT_ID": "only-id"},
 		{"GATEHOUSE_LOG_LEVEL": "loud"},
 	} {
-		if _, err := loadConfig(func(k string) string { return bad[k] }); err == nil {
+		if _, err := app.LoadConfig(func(k string) string { return bad[k] }); err == nil {
 			t.Errorf("accepted %v", bad)
 		}
 	}

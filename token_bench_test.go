@@ -26,7 +26,7 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 		"GATEHOUSE_LOG_LEVEL":               "warn",
 		"GATEHOUSE_RATE_LIMIT_TOKENS":       "1000000/1s",
 	}
-	cfg, err := loadConfig(func(k string) string { return env[k] })
+	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		b.Fatal(err)
 	}
