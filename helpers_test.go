@@ -6,7 +6,6 @@ import (
 
 	"gatehouse/app"
 	"gatehouse/app/apptest"
-	"gatehouse/secret"
 )
 
 // testEnv is a running Gatehouse (apptest.Env); the tests of this package add methods to it.
@@ -24,24 +23,15 @@ func newTestEnv(t *testing.T, dbURL string, mods ...func(*app.Config)) *testEnv 
 	return &testEnv{apptest.New(t, dbURL, mods...)}
 }
 
-type (
-	apiResponse = apptest.Response
-	gqlResponse = apptest.GQLResponse
-)
-
 const (
 	testAdminID     = apptest.AdminID
 	testAdminSecret = apptest.AdminSecret
 )
 
 var (
-	get           = apptest.Get
-	str           = apptest.Str
-	payloadErrors = apptest.PayloadErrors
-	allScopes     = apptest.AllScopes
-	checkContract = apptest.CheckContract
+	get       = apptest.Get
+	str       = apptest.Str
+	allScopes = apptest.AllScopes
 )
-
-func hashHex(s string) string { return secret.Hash(s) }
 
 func urlq(s string) string { return url.QueryEscape(s) }

@@ -59,7 +59,7 @@ func runServer(ctx context.Context, c app.Config, log *slog.Logger) error {
 	}
 	defer a.Close()
 	if c.MetricsAddr != "" {
-		msrv, _, err := serveMetrics(c.MetricsAddr, a.MetricsHandler(), log)
+		msrv, _, err := app.ServeMetrics(c.MetricsAddr, a.MetricsHandler(), log)
 		if err != nil {
 			return fmt.Errorf("GATEHOUSE_METRICS_ADDR: %w", err)
 		}
@@ -90,25 +90,4 @@ func runServer(ctx context.Context, c app.Config, log *slog.Logger) error {
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "public_url", c.PublicURL, "database", store.Describe(c.DatabaseURL))
 	return serve(ctx, ln, srv, a.Guard(), c.ShutdownDrain, log)
-}
-
-// serveMetrics serves /metrics on its own listener (GATEHOUSE_METRICS_ADDR), so that the
-// metrics can stay on an internal network while the main listener faces the internet. It
-// listens before returning, so that a bad address fails the start.
-func serveMetrics(addr string, metrics http.Handler, log *slog.Logger) (*http.Server, net.Addr, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, nil, err
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	go func() {
-		if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
-			log.Error("metrics listener", "err", err)
-		}
-	}()
-	log.Info("metrics listener", "addr", ln.Addr().String())
-	return srv, ln.Addr(), nil
 }

@@ -113,3 +113,24 @@ func logPath(r *http.Request) string {
 	}
 	return r.URL.Path
 }
+
+// ServeMetrics serves /metrics on its own listener (GATEHOUSE_METRICS_ADDR), so that the
+// metrics can stay on an internal network while the main listener faces the internet. It
+// listens before returning, so that a bad address fails the start.
+func ServeMetrics(addr string, metrics http.Handler, log *slog.Logger) (*http.Server, net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+			log.Error("metrics listener", "err", err)
+		}
+	}()
+	log.Info("metrics listener", "addr", ln.Addr().String())
+	return srv, ln.Addr(), nil
+}

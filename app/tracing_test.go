@@ -166,7 +166,7 @@ func TestTracingExportsRequestAndDatabaseSpans(t *testing.T) {
 			}
 			if q, ok := spanAttr(s, "db.query.text"); ok {
 				sawQuery = true
-				if strings.Contains(q, admin) || strings.Contains(q, apptest.AdminSecret) {
+				if strings.Contains(q, admin) || strings.Contains(q, testAdminSecret) {
 					t.Fatalf("a database span carries a secret: %q", q)
 				}
 			}
@@ -195,7 +195,7 @@ func TestTracingExportsRequestAndDatabaseSpans(t *testing.T) {
 func TestTracingOffByDefault(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
-	e := apptest.New(t, "sqlite:"+t.TempDir()+"/off.db")
+	e := newTestEnv(t, "sqlite:"+t.TempDir()+"/off.db")
 	if e.App.Tracing() != nil {
 		t.Fatal("tracing is on without an OTLP endpoint")
 	}

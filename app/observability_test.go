@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"bytes"
@@ -168,7 +168,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 			t.Errorf("gatehouse_go_sql_open_connections = %v, want at least 1", got)
 		}
 		// The dashboard in docs/ graphs only metrics that the server exposes.
-		dash, err := os.ReadFile("docs/grafana-dashboard.json")
+		dash, err := os.ReadFile("../docs/grafana-dashboard.json")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,7 +210,7 @@ func TestMetricsOwnListener(t *testing.T) {
 		if resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("main listener: GET /metrics = %d, want 404 when GATEHOUSE_METRICS_ADDR is set", resp.StatusCode)
 		}
-		srv, addr, err := serveMetrics(e.Config.MetricsAddr, e.App.MetricsHandler(), slog.New(slog.DiscardHandler))
+		srv, addr, err := app.ServeMetrics(e.Config.MetricsAddr, e.App.MetricsHandler(), slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -219,7 +219,7 @@ func TestMetricsOwnListener(t *testing.T) {
 		if got := metricValue(fams, "gatehouse_oauth_tokens_issued_total", "grant_type=client_credentials"); got != 1 {
 			t.Fatalf("tokens issued on the metrics listener = %v, want 1", got)
 		}
-		if _, _, err := serveMetrics(addr.String(), e.App.MetricsHandler(), slog.New(slog.DiscardHandler)); err == nil {
+		if _, _, err := app.ServeMetrics(addr.String(), e.App.MetricsHandler(), slog.New(slog.DiscardHandler)); err == nil {
 			t.Fatal("a second listener on a taken address started")
 		}
 	})
