@@ -1,8 +1,8 @@
 // Command gatehouse is the identity provisioning gateway: one binary serving the OAuth token
 // endpoint, the GraphQL API, and the operational endpoints over one service layer. Package app wires
-// the pieces together; this package holds main, the configuration read from the environment
-// (server.go, config.go), the serving process with its signals and drain (runtime.go), and
-// the command line (cli.go, cmd_*.go).
+// the pieces together from a config (app.LoadConfig reads it from the environment); this
+// package holds main, the serving process with its listener, signals and drain (server.go,
+// runtime.go), and the command line (cli.go, cmd_*.go).
 //
 //	gatehouse              run the server (migrates the database first); also `gatehouse serve`
 //	gatehouse migrate      apply database migrations and exit
