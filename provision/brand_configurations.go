@@ -138,7 +138,7 @@ func (s *Service) CreateIdentityProviderConfiguration(ctx context.Context, in Id
 		}
 		return s.audit(ctx, p, "identity_provider_configuration.create", "brand", t.brand.ID.String(), configSummary(c, t.conn.Slug))
 	})
-	if store.IsUnique(err, "ux_idp_configurations_brand_connection") {
+	if store.IsAlreadyExists(err, "brand_connection") {
 		return nil, nil, configExistsError(in)
 	}
 	if err != nil {

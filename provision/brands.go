@@ -236,9 +236,9 @@ func brandUniqueError(err error, b *models.Brand) error {
 	switch {
 	case err == nil:
 		return nil
-	case store.IsUnique(err, "ux_brands_name"):
+	case store.IsAlreadyExists(err, "name"):
 		return models.FieldError(models.ETAKEN, "name", b.Name, "another brand in this workspace has this name")
-	case store.IsUnique(err, "ux_brands_slug"):
+	case store.IsAlreadyExists(err, "slug"):
 		return models.FieldError(models.ETAKEN, "slug", b.Slug, "another brand in this workspace has this slug")
 	}
 	return internal("save brand", err)
@@ -331,7 +331,7 @@ func companyUniqueError(err error, name string) error {
 	switch {
 	case err == nil:
 		return nil
-	case store.IsUnique(err, "ux_companies_name"):
+	case store.IsAlreadyExists(err, "name"):
 		return models.FieldError(models.ETAKEN, "name", name, "another company in this workspace has this name (compared case-insensitively)")
 	}
 	return internal("save company", err)

@@ -142,10 +142,10 @@ func (s *Service) UpdateConnection(ctx context.Context, rawID string, in Connect
 // the first violated index, so a slug clash is reported as a name clash when the name is
 // taken too (the slug is usually derived from it).
 func (s *Service) connectionUniqueError(ctx context.Context, err error, c *models.Connection) error {
-	slugTaken := store.IsUnique(err, "ux_connections_slug")
+	slugTaken := store.IsAlreadyExists(err, "slug")
 	if slugTaken {
 		if taken, lerr := s.store.ConnectionNameTaken(ctx, c.WorkspaceID, c.NameKey, c.ID); lerr == nil && taken {
-			slugTaken, err = false, &store.UniqueError{Index: "ux_connections_name"}
+			slugTaken, err = false, &store.ErrAlreadyExists{Field: "name"}
 		}
 	}
 	switch {
@@ -153,7 +153,7 @@ func (s *Service) connectionUniqueError(ctx context.Context, err error, c *model
 		return nil
 	case slugTaken:
 		return models.FieldError(models.ETAKEN, "slug", c.Slug, "another connection in this workspace has this slug")
-	case store.IsUnique(err, "ux_connections_name"):
+	case store.IsAlreadyExists(err, "name"):
 		return models.FieldError(models.ETAKEN, "name", c.Name, "another connection in this workspace has this name")
 	}
 	return internal("save connection", err)

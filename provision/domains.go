@@ -148,7 +148,7 @@ func (s *Service) AddDomain(ctx context.Context, connectionID string, in DomainI
 		}
 		return s.audit(ctx, p, "domain.add", "domain", d.ID.String(), domainSummary(c, d))
 	})
-	if store.IsUnique(err, "ux_domains_connection_name") {
+	if store.IsAlreadyExists(err, "name") {
 		return nil, models.FieldError(models.ETAKEN, "domain", name, "is already a domain of this connection")
 	}
 	if err != nil {
@@ -248,7 +248,7 @@ func (s *Service) VerifyDomain(ctx context.Context, connectionID, domainID strin
 		sum["reason"] = reason
 		return s.audit(ctx, p, "domain.verify", "domain", d.ID.String(), sum)
 	})
-	if store.IsUnique(err, "ux_domains_verified_name") {
+	if store.IsAlreadyExists(err, "verified_name") {
 		return nil, false, domainTakenError(d.Name)
 	}
 	if err != nil {

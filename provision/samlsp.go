@@ -298,7 +298,7 @@ func (s *Service) StartSPKeyRotation(ctx context.Context) (*SPKeyInfo, error) {
 		}
 		return s.audit(ctx, p, "saml_sp_key.rotation_started", "saml_sp_key", models.SPKeyNext, nil)
 	})
-	if store.IsUnique(err, "saml_sp_keys_pkey") {
+	if store.IsAlreadyExists(err, "id") {
 		return nil, models.Errorf(models.EINVALIDSTATE, "a next SP key exists already: promote it (once every IdP has the new certificate) before starting another rotation")
 	}
 	if err != nil {

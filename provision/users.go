@@ -331,5 +331,5 @@ func (s *Service) Credentials(ctx context.Context, u *models.UserAccount) ([]*mo
 // emailTaken reports whether err is a clash on an account's email. Accounts created outside
 // SCIM take their email as SCIM userName, so the clash can surface on either unique index.
 func emailTaken(err error) bool {
-	return store.IsUnique(err, "ux_user_accounts_email") || store.IsUnique(err, "ux_user_accounts_user_name")
+	return store.IsAlreadyExists(err, "email") || store.IsAlreadyExists(err, "user_name")
 }

@@ -154,7 +154,7 @@ func (s *Store) SAMLSPKey(ctx context.Context) (*models.SAMLSPKey, error) {
 // replicas racing on first use agree on one.
 func (s *Store) CreateSAMLSPKey(ctx context.Context, k *models.SAMLSPKey) (*models.SAMLSPKey, error) {
 	err := s.Create(ctx, k)
-	var u *UniqueError
+	var u *ErrAlreadyExists
 	if err != nil && !errors.As(err, &u) {
 		return nil, err
 	}
