@@ -2,6 +2,9 @@ package store
 
 import (
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -53,5 +56,33 @@ func TestNoIndexNamesOutsideStore(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Every exported method of Store declares its error contract in its doc comment.
+func TestMethodsDocumentErrors(t *testing.T) {
+	fset := token.NewFileSet()
+	pkgs, err := parser.ParseDir(fset, ".", func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, parser.ParseComments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range pkgs["store"].Files {
+		for _, d := range f.Decls {
+			fn, ok := d.(*ast.FuncDecl)
+			if !ok || fn.Recv == nil || !fn.Name.IsExported() {
+				continue
+			}
+			if star, ok := fn.Recv.List[0].Type.(*ast.StarExpr); !ok || star.X.(*ast.Ident).Name != "Store" {
+				continue
+			}
+			n++
+			if fn.Doc == nil || !strings.Contains(fn.Doc.Text(), "Errors: ") {
+				t.Errorf("%s: (*Store).%s has no \"Errors: …\" sentence in its doc comment", fset.Position(fn.Pos()), fn.Name.Name)
+			}
+		}
+	}
+	if n < 100 {
+		t.Fatalf("found only %d methods", n)
 	}
 }
