@@ -279,7 +279,7 @@ func (s *Store) RevokeGrant(ctx context.Context, id uuid.UUID, now time.Time) er
 }
 
 // MarkProfileOwner records that the connection owns the account's profile (JIT created it).
-// Errors: ErrMissingReference when the connection is gone; a missing account is no error.
+// Errors: none of the contract; a missing account is no error.
 func (s *Store) MarkProfileOwner(ctx context.Context, ws, userID, connectionID uuid.UUID) error {
 	return translate(s.scoped(ctx, ws).Model(&models.UserAccount{}).Where("id = ?", userID).
 		UpdateColumn("idp_connection_id", connectionID).Error)
@@ -475,6 +475,7 @@ var (
 // data-modifying CTE; the foreign keys are checked at its end); on SQLite, three. The
 // unique violations are those of Create and UpsertCredential.
 // Errors: ErrAlreadyExists "email", "user_name" or "identity"; ErrMissingReference when a referenced row is gone.
+// Run it in a transaction: on SQLite a refused row does not undo the rows before it.
 func (s *Store) CreateProvisionedUser(ctx context.Context, a *models.Account, u *models.UserAccount, c *models.Credential, derivedEmail string) error {
 	defaultSCIMData(u)
 	if u.Role == "" { // as GORM does: a zero field with a default takes it
