@@ -127,32 +127,33 @@ func (s *Service) AddDomain(ctx context.Context, connectionID string, in DomainI
 	d := &models.Domain{ID: store.NewID(), WorkspaceID: p.WorkspaceID, Name: name, Status: models.DomainPending,
 		VerificationMethod: method, VerificationToken: models.DomainTokenPrefix + secret.Token("", 24),
 		CreatedAt: now, UpdatedAt: now}
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
+	m := mutation{action: "domain.add", target: "domain", op: "add domain",
+		taken: func(field string) error {
+			if field == "name" {
+				return models.FieldError(models.ETAKEN, "domain", name, "is already a domain of this connection")
+			}
+			return nil
+		}}
+	err = s.mutateAs(ctx, p, m, func(ctx context.Context, p *Principal) (audited, error) {
 		c, err := s.loadConnection(ctx, p.WorkspaceID, "connectionId", connectionID)
 		if err != nil {
-			return err
+			return audited{}, err
 		}
 		d.ConnectionID = c.ID
 		all, _, err := s.store.CountDomains(ctx, p.WorkspaceID, c.ID)
 		if err != nil {
-			return err
+			return audited{}, err
 		}
 		if all >= models.MaxDomainsPerConnection {
-			return models.FieldError(models.EINVALID, "domain", name, fmt.Sprintf("a connection can have at most %d domains", models.MaxDomainsPerConnection))
+			return audited{}, models.FieldError(models.EINVALID, "domain", name, fmt.Sprintf("a connection can have at most %d domains", models.MaxDomainsPerConnection))
 		}
 		if err := s.checkDomainFree(ctx, d); err != nil {
-			return err
+			return audited{}, err
 		}
-		if err := s.store.Create(ctx, d); err != nil {
-			return err
-		}
-		return s.audit(ctx, p, "domain.add", "domain", d.ID.String(), domainSummary(c, d))
+		return audited{id: d.ID.String(), summary: domainSummary(c, d)}, s.store.Create(ctx, d)
 	})
-	if store.IsAlreadyExists(err, "name") {
-		return nil, models.FieldError(models.ETAKEN, "domain", name, "is already a domain of this connection")
-	}
 	if err != nil {
-		return nil, internal("add domain", err)
+		return nil, err
 	}
 	return d, nil
 }
