@@ -285,22 +285,14 @@ func (s *Service) CreateCompany(ctx context.Context, name string) (*models.Compa
 
 // UpdateCompany renames a company.
 func (s *Service) UpdateCompany(ctx context.Context, rawID string, name *string) (*models.Company, error) {
-	if name == nil { // nothing to change: the company as it is, without a write or an audit event
-		p, err := s.authorize(ctx, accessWrite)
-		if err != nil {
-			return nil, err
-		}
-		c, err := s.loadCompany(ctx, p.WorkspaceID, "id", rawID)
-		if err != nil {
-			return nil, internal("update company", err)
-		}
-		return c, nil
+	n := ""
+	if name != nil {
+		n = strings.TrimSpace(*name)
 	}
-	n := strings.TrimSpace(*name)
 	var c *models.Company
 	err := s.mutate(ctx, companyMutation("company.update", n), func(ctx context.Context, p *Principal) (_ audited, err error) {
-		if c, err = s.loadCompany(ctx, p.WorkspaceID, "id", rawID); err != nil {
-			return audited{}, err
+		if c, err = s.loadCompany(ctx, p.WorkspaceID, "id", rawID); err != nil || name == nil {
+			return audited{unchanged: true}, err // nothing to change: no write, no event
 		}
 		if e := validateName("name", n); e != nil {
 			return audited{}, e

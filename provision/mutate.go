@@ -32,6 +32,9 @@ type audited struct {
 	// workspace, when set, is the workspace the event belongs to instead of the caller's (a
 	// platform admin acting on another workspace).
 	workspace uuid.UUID
+	// unchanged: the write found nothing to change (e.g. a token revoked already), so there
+	// is no event.
+	unchanged bool
 }
 
 // mutate is the script every administrative write follows: authorize the caller for m.access;
@@ -51,7 +54,7 @@ func (s *Service) mutate(ctx context.Context, m mutation, write func(ctx context
 func (s *Service) mutateAs(ctx context.Context, p *Principal, m mutation, write func(ctx context.Context, p *Principal) (audited, error)) error {
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
 		a, err := write(ctx, p)
-		if err != nil {
+		if err != nil || a.unchanged {
 			return err
 		}
 		actor := p

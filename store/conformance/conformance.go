@@ -129,6 +129,28 @@ func (e *env) exists(err error, field, what string) {
 	}
 }
 
+// deletesOnce asserts a delete that reports whether the row existed: true, then false.
+func (e *env) deletesOnce(del func() (bool, error), what string) {
+	e.t.Helper()
+	deleted, err := del()
+	e.ok(err)
+	e.check(deleted, "%s: not deleted", what)
+	deleted, err = del()
+	e.ok(err)
+	e.check(!deleted, "%s: deleted twice", what)
+}
+
+// savesVersioned asserts a versioned save of row, which the caller has changed: the save bumps
+// the version, and saving a copy of the version before is store.ErrStale. It returns that copy.
+func savesVersioned[T any](e *env, row *T, version func(*T) int, save func(*T) error, what string) T {
+	e.t.Helper()
+	stale := *row
+	e.ok(save(row))
+	e.check(version(row) == version(&stale)+1, "%s: version %d after %d", what, version(row), version(&stale))
+	e.is(save(&stale), store.ErrStale, what+": stale save")
+	return stale
+}
+
 func (e *env) check(cond bool, format string, args ...any) {
 	e.t.Helper()
 	if !cond {

@@ -45,11 +45,8 @@ func testConnections(e *env) {
 	dup.ID, dup.Slug = store.NewID(), "other"
 	e.exists(e.s.Create(e.ctx, &dup), "name", "duplicate name")
 
-	stale := *a
 	a.OIDCClientID = "client"
-	e.ok(e.s.UpdateConnection(e.ctx, a))
-	e.check(a.Version == 2, "version %d", a.Version)
-	e.is(e.s.UpdateConnection(e.ctx, &stale), store.ErrStale, "stale connection")
+	stale := savesVersioned(e, a, func(c *models.Connection) int { return c.Version }, func(c *models.Connection) error { return e.s.UpdateConnection(e.ctx, c) }, "UpdateConnection")
 	e.check(stale.Version == 1, "a refused update moved the version to %d", stale.Version)
 	change := *b
 	change.Slug = a.Slug
@@ -82,20 +79,15 @@ func testIdPConfigurations(e *env) {
 	e.ok(err)
 	e.check(len(list) == 1, "list %d", len(list))
 
-	stale := *cfg
 	cfg.AutoProvisionLearners, cfg.DefaultAccountID = true, &acct.ID
-	e.ok(e.s.UpdateIdentityProviderConfiguration(e.ctx, cfg))
-	e.check(cfg.Version == 2, "version %d", cfg.Version)
-	e.is(e.s.UpdateIdentityProviderConfiguration(e.ctx, &stale), store.ErrStale, "stale configuration")
+	savesVersioned(e, cfg, func(c *models.IdentityProviderConfiguration) int { return c.Version },
+		func(c *models.IdentityProviderConfiguration) error {
+			return e.s.UpdateIdentityProviderConfiguration(e.ctx, c)
+		}, "UpdateIdentityProviderConfiguration")
 	cfg.DefaultAccountID = ptr(store.NewID())
 	e.is(e.s.UpdateIdentityProviderConfiguration(e.ctx, cfg), store.ErrMissingReference, "missing default account")
 
-	deleted, err := e.s.DeleteIdentityProviderConfiguration(e.ctx, e.ws, cfg.ID)
-	e.ok(err)
-	e.check(deleted, "not deleted")
-	deleted, err = e.s.DeleteIdentityProviderConfiguration(e.ctx, e.ws, cfg.ID)
-	e.ok(err)
-	e.check(!deleted, "deleted twice")
+	e.deletesOnce(func() (bool, error) { return e.s.DeleteIdentityProviderConfiguration(e.ctx, e.ws, cfg.ID) }, "DeleteIdentityProviderConfiguration")
 }
 
 func testCredentials(e *env) {
@@ -122,12 +114,7 @@ func testCredentials(e *env) {
 	e.ok(err)
 	e.check(len(byAcct[a.ID]) == 1 && len(byAcct[b.ID]) == 1, "for accounts %v", byAcct)
 
-	deleted, err := e.s.DeleteCredential(e.ctx, e.ws, a.ID, conn.ID)
-	e.ok(err)
-	e.check(deleted, "not deleted")
-	deleted, err = e.s.DeleteCredential(e.ctx, e.ws, a.ID, conn.ID)
-	e.ok(err)
-	e.check(!deleted, "deleted twice")
+	e.deletesOnce(func() (bool, error) { return e.s.DeleteCredential(e.ctx, e.ws, a.ID, conn.ID) }, "DeleteCredential")
 	e.ok(e.s.DeleteCredentials(e.ctx, e.ws, []uuid.UUID{byAcct[b.ID][0].ID, store.NewID()}))
 	byAcct, err = e.s.CredentialsForAccounts(e.ctx, e.ws, []uuid.UUID{a.ID, b.ID})
 	e.ok(err)

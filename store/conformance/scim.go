@@ -31,11 +31,8 @@ func testGroups(e *env) {
 	e.exists(e.s.Create(e.ctx, &models.Group{ID: store.NewID(), WorkspaceID: e.ws, DisplayName: "ENG", DisplayNameKey: "eng",
 		Version: 1, CreatedAt: e.now, UpdatedAt: e.now}), "display_name", "duplicate group")
 
-	stale := *g
 	g.ExternalID = ptr("ext")
-	e.ok(e.s.SaveGroup(e.ctx, g))
-	e.check(g.Version == 2, "version %d", g.Version)
-	e.is(e.s.SaveGroup(e.ctx, &stale), store.ErrStale, "stale group")
+	savesVersioned(e, g, func(g *models.Group) int { return g.Version }, func(g *models.Group) error { return e.s.SaveGroup(e.ctx, g) }, "SaveGroup")
 	h.DisplayName, h.DisplayNameKey = "ENG", "eng"
 	e.exists(e.s.SaveGroup(e.ctx, h), "display_name", "group name taken")
 
@@ -56,12 +53,7 @@ func testGroups(e *env) {
 	members, _ = e.s.GroupMembers(e.ctx, e.ws, []uuid.UUID{g.ID})
 	e.check(len(members[g.ID]) == 0, "cleared group has members")
 
-	deleted, err := e.s.DeleteGroup(e.ctx, e.ws, g.ID)
-	e.ok(err)
-	e.check(deleted, "not deleted")
-	deleted, err = e.s.DeleteGroup(e.ctx, e.ws, g.ID)
-	e.ok(err)
-	e.check(!deleted, "deleted twice")
+	e.deletesOnce(func() (bool, error) { return e.s.DeleteGroup(e.ctx, e.ws, g.ID) }, "DeleteGroup")
 }
 
 func testScimUsers(e *env) {
@@ -86,17 +78,9 @@ func testScimUsers(e *env) {
 	_, err = e.s.UserAccountForUpdate(e.ctx, e.ws, store.NewID())
 	e.is(err, store.ErrNotFound, "missing account for update")
 
-	stale := *a
 	a.Title = "Engineer"
-	e.ok(e.s.SaveScimUser(e.ctx, a))
-	e.check(a.Version == 2, "version %d", a.Version)
-	e.is(e.s.SaveScimUser(e.ctx, &stale), store.ErrStale, "stale SCIM save")
-	taken := *a
-	taken.UserName, taken.UserNameKey = b.UserName, b.UserNameKey
-	e.exists(e.s.SaveScimUser(e.ctx, &taken), "user_name", "userName taken")
-	gone := *a
-	gone.ID = store.NewID()
-	e.is(e.s.SaveScimUser(e.ctx, &gone), store.ErrNotFound, "save of a missing account")
+	stale, gone := savesUser(e, a, func(u *models.UserAccount) error { return e.s.SaveScimUser(e.ctx, u) }, "SaveScimUser",
+		"user_name", func(u *models.UserAccount) { u.UserName, u.UserNameKey = b.UserName, b.UserNameKey })
 
 	act := func() *models.ScimActivity { return e.activity(models.ScimOpUpdate, a.ID.String(), e.now) }
 	activities := func() int64 {
@@ -111,12 +95,7 @@ func testScimUsers(e *env) {
 	e.is(e.s.SaveScimUserWith(e.ctx, &gone, act()), store.ErrNotFound, "SaveScimUserWith of a missing account")
 	e.check(activities() == 1, "a refused save wrote its activity")
 
-	deleted, err := e.s.DeleteUserAccount(e.ctx, e.ws, a.ID)
-	e.ok(err)
-	e.check(deleted, "not deleted")
-	deleted, err = e.s.DeleteUserAccount(e.ctx, e.ws, a.ID)
-	e.ok(err)
-	e.check(!deleted, "deleted twice")
+	e.deletesOnce(func() (bool, error) { return e.s.DeleteUserAccount(e.ctx, e.ws, a.ID) }, "DeleteUserAccount")
 	_, _, err = e.s.ScimUser(e.ctx, e.ws, a.ID, false)
 	e.is(err, store.ErrNotFound, "deleted account")
 }

@@ -55,11 +55,8 @@ func testApplications(e *env) {
 	e.ok(err)
 	e.check(len(list) == 1, "applications %d", len(list))
 
-	stale := *a
 	a.Name = "Renamed"
-	e.ok(e.s.UpdateApplication(e.ctx, a))
-	e.check(a.Version == 2, "version %d", a.Version)
-	e.is(e.s.UpdateApplication(e.ctx, &stale), store.ErrStale, "stale application")
+	savesVersioned(e, a, func(a *models.Application) int { return a.Version }, func(a *models.Application) error { return e.s.UpdateApplication(e.ctx, a) }, "UpdateApplication")
 	e.ok(e.s.DeleteApplication(e.ctx, a))
 	e.is(e.s.DeleteApplication(e.ctx, a), store.ErrNotFound, "second delete")
 }

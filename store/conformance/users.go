@@ -50,17 +50,9 @@ func testUserAccounts(e *env) {
 	e.check(n == 0, "inactive count %d", n)
 
 	// Versioned updates.
-	stale := *a
 	a.FirstName = "A"
-	e.ok(e.s.UpdateUserAccount(e.ctx, a))
-	e.check(a.Version == 2, "version %d", a.Version)
-	e.is(e.s.UpdateUserAccount(e.ctx, &stale), store.ErrStale, "stale update")
-	taken := *a
-	taken.Email, taken.EmailKey = b.Email, b.EmailKey
-	e.exists(e.s.UpdateUserAccount(e.ctx, &taken), "email", "update to a taken email")
-	gone := *a
-	gone.ID = store.NewID()
-	e.is(e.s.UpdateUserAccount(e.ctx, &gone), store.ErrNotFound, "update of a missing account")
+	stale, _ := savesUser(e, a, func(u *models.UserAccount) error { return e.s.UpdateUserAccount(e.ctx, u) }, "UpdateUserAccount",
+		"email", func(u *models.UserAccount) { u.Email, u.EmailKey = b.Email, b.EmailKey })
 
 	acct := e.account("acct", nil, e.now)
 	e.ok(e.s.SetUserAccountAccount(e.ctx, a, &acct.ID))
@@ -93,11 +85,8 @@ func testBrands(e *env) {
 		CreatedAt: e.now, UpdatedAt: e.now}
 	e.exists(e.s.Create(e.ctx, dup), "name", "duplicate brand name")
 
-	stale := *b
 	b.Portal = "https://portal.example.com"
-	e.ok(e.s.UpdateBrand(e.ctx, b))
-	e.check(b.Version == 2, "version %d", b.Version)
-	e.is(e.s.UpdateBrand(e.ctx, &stale), store.ErrStale, "stale brand")
+	savesVersioned(e, b, func(b *models.Brand) int { return b.Version }, func(b *models.Brand) error { return e.s.UpdateBrand(e.ctx, b) }, "UpdateBrand")
 	taken := *b
 	taken.Slug = c.Slug
 	e.exists(e.s.UpdateBrand(e.ctx, &taken), "slug", "brand slug taken")
@@ -170,4 +159,20 @@ func testAccounts(e *env) {
 	gone := *old
 	gone.ID = store.NewID()
 	e.is(e.s.UpdateAccount(e.ctx, &gone), store.ErrNotFound, "update of a missing account")
+}
+
+// savesUser asserts the contract of a versioned save of the user account a, which the caller
+// has changed: savesVersioned's, then ErrAlreadyExists{field} for a copy that take makes clash
+// with another account, and ErrNotFound for a copy whose account does not exist. It returns
+// the stale copy and the missing one.
+func savesUser(e *env, a *models.UserAccount, save func(*models.UserAccount) error, what, field string, take func(*models.UserAccount)) (stale, gone models.UserAccount) {
+	e.t.Helper()
+	stale = savesVersioned(e, a, func(u *models.UserAccount) int { return u.Version }, save, what)
+	taken := *a
+	take(&taken)
+	e.exists(save(&taken), field, what+": value taken")
+	gone = *a
+	gone.ID = store.NewID()
+	e.is(save(&gone), store.ErrNotFound, what+": missing account")
+	return stale, gone
 }
