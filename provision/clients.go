@@ -136,14 +136,12 @@ func (s *Service) CreateWorkspace(ctx context.Context, name string) (*models.Wor
 		return nil, err
 	}
 	ws := &models.Workspace{ID: store.NewID(), Name: name, CreatedAt: s.now()}
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.store.Create(ctx, ws); err != nil {
-			return err
-		}
-		return s.audit(ctx, p, "workspace.create", "workspace", ws.ID.String(), map[string]any{"name": name})
+	m := mutation{action: "workspace.create", target: "workspace", op: "create workspace"}
+	err = s.mutateAs(ctx, p, m, func(ctx context.Context, p *Principal) (audited, error) {
+		return audited{id: ws.ID.String(), summary: map[string]any{"name": name}}, s.store.Create(ctx, ws)
 	})
 	if err != nil {
-		return nil, internal("create workspace", err)
+		return nil, err
 	}
 	return ws, nil
 }
