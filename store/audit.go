@@ -34,4 +34,4 @@ var auditTable = newTable("audit_events",
 	col("created_at", func(e *models.AuditEvent) *time.Time { return &e.CreatedAt }),
 )
 
-var auditInsert = auditTable.insert()
+var auditInsert = auditTable.plainInsert()

@@ -127,14 +127,17 @@ func (t *table[T]) args(r *T) []any {
 
 // insert is an INSERT of every column with ? placeholders (PostgreSQL's are numbered by query
 // and exec). Its text is GORM's, with quoted names; pgInsert numbers it.
-func (t *table[T]) insert() string { return t.insertWith() }
+func (t *table[T]) insert() string {
+	return `INSERT INTO "` + t.name + `" ("` + strings.Join(t.names, `","`) + `") VALUES (?` +
+		strings.Repeat(",?", len(t.cols)-1) + ")"
+}
 
-// insertWith is insert with the extra columns after the described ones (columns that only
-// targeted statements write); their values follow args'.
-func (t *table[T]) insertWith(extra ...string) string {
+// plainInsert is insert written as the sign-in statements always were (unquoted names), with
+// the extra columns after the described ones (columns only targeted statements write; their
+// values follow args').
+func (t *table[T]) plainInsert(extra ...string) string {
 	names := append(append([]string(nil), t.names...), extra...)
-	return `INSERT INTO "` + t.name + `" ("` + strings.Join(names, `","`) + `") VALUES (?` +
-		strings.Repeat(",?", len(names)-1) + ")"
+	return "INSERT INTO " + t.name + " (" + strings.Join(names, ", ") + ") VALUES (?" + strings.Repeat(", ?", len(names)-1) + ")"
 }
 
 // pgInsert is insert with PostgreSQL's numbered placeholders, as GORM writes it.
@@ -223,7 +226,7 @@ func (t *table[T]) insertSelect(first int, given map[string]string) insertSelect
 			is.free = append(is.free, i)
 		}
 	}
-	is.sql = `INSERT INTO "` + t.name + `" ("` + strings.Join(t.names, `","`) + `") SELECT ` + strings.Join(exprs, ", ")
+	is.sql = "INSERT INTO " + t.name + " (" + t.list + ") SELECT " + strings.Join(exprs, ", ")
 	return is
 }
 

@@ -74,8 +74,8 @@ var (
 	)
 	assertionConflict = " ON CONFLICT (connection_id, assertion_id) DO NOTHING"
 	answerConflict    = " ON CONFLICT (flow_id) DO NOTHING"
-	useAssertionSQL   = assertionTable.insert() + assertionConflict
-	putAnswerSQL      = answerTable.insert() + answerConflict
+	useAssertionSQL   = assertionTable.plainInsert() + assertionConflict
+	putAnswerSQL      = answerTable.plainInsert() + answerConflict
 	// acceptAnswerSQL is AcceptSAMLAnswer on PostgreSQL: the answer is inserted only from the
 	// assertion's inserted row.
 	acceptAnswerSQL = `WITH a AS (` + useAssertionSQL + ` RETURNING 1),

@@ -363,9 +363,9 @@ var (
 	)
 	flowList    = flowTable.list
 	grantList   = grantTable.list
-	flowInsert  = flowTable.insert()
-	grantInsert = grantTable.insert()
-	eventInsert = eventTable.insert()
+	flowInsert  = flowTable.plainInsert()
+	grantInsert = grantTable.plainInsert()
+	eventInsert = eventTable.plainInsert()
 )
 
 // exec runs one statement written with ? placeholders on the transaction or pool of ctx.
@@ -435,8 +435,8 @@ var (
 
 // The rows a first sign-in provisions, inserted with fixed statements.
 var (
-	accountInsert   = accountTable.insert()
-	ownedUserInsert = userTable.insertWith("idp_connection_id", "derived_email")
+	accountInsert   = accountTable.plainInsert()
+	ownedUserInsert = userTable.plainInsert("idp_connection_id", "derived_email")
 	provisionSQL    = "WITH u AS (" + ownedUserInsert + ") " + upsertCredentialSQL
 	provisionInSQL  = "WITH a AS (" + accountInsert + "), u AS (" + ownedUserInsert + ") " + upsertCredentialSQL
 )
