@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
 )
 
 func TestScimActivityRetention(t *testing.T) {
@@ -97,17 +101,17 @@ func TestScimStatisticsDayWindow(t *testing.T) {
 		admin := e.AdminToken()
 		tok, _ := e.ScimToken(admin, allScopes("idp"))
 		e.Call("GET", "/scim/v2/Users/nope", tok, nil).Must(t, 404) // one error now
-		var ws []struct{ WorkspaceID string }
+		var ws []struct{ WorkspaceID uuid.UUID }
 		if err := e.App.Store().RawScan(context.Background(), &ws, "SELECT workspace_id FROM scim_activities"); err != nil || len(ws) != 1 {
 			t.Fatalf("%v %v", ws, err)
 		}
 		since := time.Now().UTC().Add(-24 * time.Hour)
 		edge := since.Add(since.Truncate(time.Hour).Add(time.Hour).Sub(since) / 2) // inside the partial oldest hour
-		var n []int
 		for i, at := range []time.Time{edge, since.Add(-time.Hour)} {
-			if err := e.App.Store().RawScan(context.Background(), &n, `INSERT INTO scim_activities (id, workspace_id, operation, resource_type,
-				resource_id, status, error_message, details, created_at) VALUES (?, ?, 'create', 'user', '', 'error', 'old', '{}', ?)`,
-				[]string{"0190c7e5-0000-7000-8000-0000000000a1", "0190c7e5-0000-7000-8000-0000000000a2"}[i], ws[0].WorkspaceID, at); err != nil {
+			if err := e.App.Store().Create(context.Background(), &models.ScimActivity{
+				ID:          uuid.MustParse([]string{"0190c7e5-0000-7000-8000-0000000000a1", "0190c7e5-0000-7000-8000-0000000000a2"}[i]),
+				WorkspaceID: ws[0].WorkspaceID, Operation: "create", ResourceType: "user", Status: "error", ErrorMessage: "old",
+				Details: "{}", CreatedAt: at}); err != nil {
 				t.Fatal(err)
 			}
 		}

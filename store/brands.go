@@ -2,8 +2,7 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -236,25 +235,35 @@ func (s *Store) ConnectionsByIDs(ctx context.Context, ws uuid.UUID, ids []uuid.U
 func (s *Store) IdentityProviderConfiguration(ctx context.Context, ws, brandID, connectionID uuid.UUID) (*models.IdentityProviderConfiguration, error) {
 	// Scanned by hand: every first sign-in asks it, and GORM's reflective scan cost more than
 	// the query.
-	c := &models.IdentityProviderConfiguration{}
-	err := s.queryOne(ctx, func(rows *sql.Rows) error {
-		return rows.Scan(&c.ID, &c.WorkspaceID, &c.BrandID, &c.ConnectionID, &c.AutoProvisionLearners, &c.DefaultAccountID,
-			&c.CompanyClaim, &c.Version, &c.CreatedAt, &c.UpdatedAt)
-	}, "SELECT "+idpConfigurationList+" FROM identity_provider_configurations WHERE workspace_id = ? AND brand_id = ? AND connection_id = ? LIMIT 1",
-		ws, brandID, connectionID)
-	if err != nil {
-		return nil, err
-	}
-	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
-	return c, nil
+	return queryRow(ctx, s, idpConfigurationTable, idpConfigurationSQL, ws, brandID, connectionID)
 }
 
-// idpConfigurationColumns are every column of an identity provider configuration, in the order
-// IdentityProviderConfiguration scans them (TestSignInInsertsCoverTheModels checks them).
 var (
-	idpConfigurationColumns = []string{"id", "workspace_id", "brand_id", "connection_id", "auto_provision_learners",
-		"default_account_id", "company_claim", "version", "created_at", "updated_at"}
-	idpConfigurationList = strings.Join(idpConfigurationColumns, ", ")
+	idpConfigurationTable = newTable("identity_provider_configurations",
+		col("id", func(c *models.IdentityProviderConfiguration) *uuid.UUID { return &c.ID }),
+		col("workspace_id", func(c *models.IdentityProviderConfiguration) *uuid.UUID { return &c.WorkspaceID }),
+		col("brand_id", func(c *models.IdentityProviderConfiguration) *uuid.UUID { return &c.BrandID }),
+		col("connection_id", func(c *models.IdentityProviderConfiguration) *uuid.UUID { return &c.ConnectionID }),
+		col("auto_provision_learners", func(c *models.IdentityProviderConfiguration) *bool { return &c.AutoProvisionLearners }),
+		col("default_account_id", func(c *models.IdentityProviderConfiguration) **uuid.UUID { return &c.DefaultAccountID }),
+		col("company_claim", func(c *models.IdentityProviderConfiguration) *string { return &c.CompanyClaim }),
+		col("version", func(c *models.IdentityProviderConfiguration) *int { return &c.Version }),
+		col("created_at", func(c *models.IdentityProviderConfiguration) *time.Time { return &c.CreatedAt }),
+		col("updated_at", func(c *models.IdentityProviderConfiguration) *time.Time { return &c.UpdatedAt }),
+	)
+	idpConfigurationSQL = "SELECT " + idpConfigurationTable.list +
+		" FROM identity_provider_configurations WHERE workspace_id = ? AND brand_id = ? AND connection_id = ? LIMIT 1"
+)
+
+// accountTable describes an account, which a first sign-in may create (CreateProvisionedUser).
+var accountTable = newTable("accounts",
+	col("id", func(a *models.Account) *uuid.UUID { return &a.ID }),
+	col("workspace_id", func(a *models.Account) *uuid.UUID { return &a.WorkspaceID }),
+	col("name", func(a *models.Account) *string { return &a.Name }),
+	col("type", func(a *models.Account) *models.AccountType { return &a.Type }),
+	col("company_id", func(a *models.Account) **uuid.UUID { return &a.CompanyID }),
+	col("created_at", func(a *models.Account) *time.Time { return &a.CreatedAt }),
+	col("updated_at", func(a *models.Account) *time.Time { return &a.UpdatedAt }),
 )
 
 // IdentityProviderConfigurations lists the configurations of the given brands whose

@@ -1,8 +1,11 @@
 package store
 
 import (
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // The hot tables are read and written with statements built here rather than by GORM, whose
@@ -30,6 +33,7 @@ type columnOf[T any] struct {
 	field func(*T) any // a pointer to the field: the scan destination
 	value func(*T) any // the field's value: an insert or update argument
 	utc   func(*T)     // for time fields: convert to UTC after a scan (drivers answer local times)
+	pg    func(*T) any // for uuid fields: the value as pgx encodes it directly (see pgArgs)
 	sets  updateSet
 }
 
@@ -65,6 +69,15 @@ func col[T, V any](name string, f func(*T) *V, sets ...updateSet) columnOf[T] {
 		c.utc = func(r *T) {
 			p := any(f(r)).(**time.Time)
 			*p = utcPtr(*p)
+		}
+	case *uuid.UUID:
+		c.pg = func(r *T) any { return [16]byte(*any(f(r)).(*uuid.UUID)) }
+	case **uuid.UUID:
+		c.pg = func(r *T) any {
+			if p := *any(f(r)).(**uuid.UUID); p != nil {
+				return [16]byte(*p)
+			}
+			return nil
 		}
 	}
 	return c
@@ -117,6 +130,14 @@ func (t *table[T]) args(r *T) []any {
 func (t *table[T]) insert() string {
 	return `INSERT INTO "` + t.name + `" ("` + strings.Join(t.names, `","`) + `") VALUES (?` +
 		strings.Repeat(",?", len(t.cols)-1) + ")"
+}
+
+// plainInsert is insert written as the sign-in statements always were (unquoted names), with
+// the extra columns after the described ones (columns only targeted statements write; their
+// values follow args').
+func (t *table[T]) plainInsert(extra ...string) string {
+	names := append(append([]string(nil), t.names...), extra...)
+	return "INSERT INTO " + t.name + " (" + strings.Join(names, ", ") + ") VALUES (?" + strings.Repeat(", ?", len(names)-1) + ")"
 }
 
 // pgInsert is insert with PostgreSQL's numbered placeholders, as GORM writes it.
@@ -178,4 +199,46 @@ func (t *table[T]) setArgs(r *T, set updateSet) []any {
 		}
 	}
 	return out
+}
+
+// insertSelect is an INSERT … SELECT of every column, for a data-modifying CTE: the columns
+// named in given take those expressions, the others placeholders in column order ("?", or
+// with first > 0 PostgreSQL's $first, $first+1, …) whose values args lines up. The caller
+// appends the FROM clause.
+type insertSelect[T any] struct {
+	sql  string
+	t    *table[T]
+	free []int // the placeholders' columns
+}
+
+func (t *table[T]) insertSelect(first int, given map[string]string) insertSelect[T] {
+	is := insertSelect[T]{t: t}
+	exprs := make([]string, len(t.cols))
+	for i, c := range t.cols {
+		switch e, ok := given[c.name]; {
+		case ok:
+			exprs[i] = e
+		case first > 0:
+			exprs[i] = "$" + strconv.Itoa(first+len(is.free))
+			is.free = append(is.free, i)
+		default:
+			exprs[i] = "?"
+			is.free = append(is.free, i)
+		}
+	}
+	is.sql = "INSERT INTO " + t.name + " (" + t.list + ") SELECT " + strings.Join(exprs, ", ")
+	return is
+}
+
+// args appends the values of r's placeholder columns to dst; with pg, uuids as pgx encodes
+// them directly (as pgArgs would convert them).
+func (is insertSelect[T]) args(dst []any, r *T, pg bool) []any {
+	for _, i := range is.free {
+		if c := is.t.cols[i]; pg && c.pg != nil {
+			dst = append(dst, c.pg(r))
+		} else {
+			dst = append(dst, c.value(r))
+		}
+	}
+	return dst
 }

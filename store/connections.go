@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,23 +44,12 @@ var connectionTable = newTable("connections",
 	col("deleted_at", func(c *models.Connection) **time.Time { return &c.DeletedAt }),
 )
 
-var (
-	connectionColumns = connectionTable.names
-	connectionList    = connectionTable.list
-)
+var connectionList = connectionTable.list
 
 // queryConnection runs a query of connectionList and scans its first row. No row is
 // ErrNotFound.
 func (s *Store) queryConnection(ctx context.Context, q string, args ...any) (*models.Connection, error) {
-	c := &models.Connection{}
-	err := s.queryOne(ctx, func(rows *sql.Rows) error {
-		return rows.Scan(connectionTable.dest(c)...)
-	}, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	connectionTable.scanned(c)
-	return c, nil
+	return queryRow(ctx, s, connectionTable, q, args...)
 }
 
 // ConnectionBySlug finds a live connection by slug (the seed's authModule).

@@ -257,6 +257,12 @@ func (s *Store) lastSync(ctx context.Context, ws uuid.UUID) (*time.Time, error) 
 	return &t, nil
 }
 
+// recountSQL inserts every workspace's counter of kind: its number of rows in table.
+func recountSQL(kind, table string) string {
+	return counterTable.insertSelect(0, map[string]string{"workspace_id": "workspace_id", "kind": "'" + kind + "'",
+		"bucket": "0", "shard": "0", "n": "count(*)"}).sql + " FROM " + table + " GROUP BY workspace_id"
+}
+
 // ReconcileCounts recomputes every workspace's counters from the tables, correcting any drift
 // (e.g. rows written by code that bypasses Create). It runs with the activity pruner.
 // Errors: none of the contract.
@@ -271,8 +277,8 @@ func (s *Store) ReconcileCounts(ctx context.Context) error {
 		}
 		for _, q := range []string{
 			"DELETE FROM scim_counters WHERE kind IN ('users', 'groups')",
-			"INSERT INTO scim_counters (workspace_id, kind, bucket, shard, n) SELECT workspace_id, 'users', 0, 0, count(*) FROM user_accounts GROUP BY workspace_id",
-			"INSERT INTO scim_counters (workspace_id, kind, bucket, shard, n) SELECT workspace_id, 'groups', 0, 0, count(*) FROM groups GROUP BY workspace_id",
+			recountSQL(counterUsers, "user_accounts"),
+			recountSQL(counterGroups, "groups"),
 		} {
 			if err := db.Exec(q).Error; err != nil {
 				return translate(err)

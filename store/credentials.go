@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -126,7 +125,7 @@ func (s *Store) BindCredential(ctx context.Context, c *models.Credential, ev *mo
 			return s.Create(ctx, ev)
 		})
 	}
-	args := append(credentialArgs(c), auditArgs(ev)...)
+	args := append(credentialArgs(c), auditTable.args(ev)...)
 	err := s.db(ctx).Exec(bindCredentialSQL, args...).Error
 	return translate(err)
 }
@@ -157,19 +156,24 @@ func (s *Store) BindingTargets(ctx context.Context, ws, accountID uuid.UUID, slu
 // statement. The upsert inserts nothing when either target is missing, and the statement
 // answers the account's row (none when it is missing) with the bound connection's id (NULL
 // when nothing was bound).
-var bindAccountSQL = `WITH u AS (SELECT ` + userTable.list + ` FROM user_accounts
+//
+// Its parameters: $1 the workspace, $2 the account, $3 the slug, then the credential's other
+// columns (bindCredential), then the audit event's (bindAudit).
+var (
+	bindCredential = credentialTable.insertSelect(4, map[string]string{"workspace_id": "$1", "user_account_id": "u.id", "connection_id": "k.id"})
+	bindAudit      = auditTable.insertSelect(4+len(bindCredential.free), map[string]string{"workspace_id": "$1"})
+	bindAccountSQL = `WITH u AS (SELECT ` + userTable.list + ` FROM user_accounts
 		WHERE workspace_id = $1 AND id = $2),
-	bound AS (INSERT INTO credentials (` + credentialTable.list + `)
-		SELECT $4, $1, u.id, k.id, $5, $6, $7, $8, $9 FROM u, connections k
+	bound AS (` + bindCredential.sql + ` FROM u, connections k
 		WHERE k.workspace_id = $1 AND k.slug = $3 AND k.deleted_at IS NULL
 		` + upsertCredentialConflict + ` RETURNING connection_id),
-	audit AS (INSERT INTO audit_events (` + strings.Join(auditColumns, ", ") + `)
-		SELECT $10, $1, $11, $12, $13, $14, $15, $16, $17 FROM bound)
+	audit AS (` + bindAudit.sql + ` FROM bound)
 	SELECT u.*, (SELECT connection_id FROM bound) FROM u`
+)
 
 // bindCredentialSQL is BindCredential on PostgreSQL: the upsert, then the audit event if it wrote.
-var bindCredentialSQL = "WITH bound AS (" + upsertCredentialSQL + " RETURNING 1) INSERT INTO audit_events (" +
-	strings.Join(auditColumns, ", ") + ") SELECT ?" + strings.Repeat(", ?", len(auditColumns)-1) + " FROM bound"
+var bindCredentialSQL = "WITH bound AS (" + upsertCredentialSQL + " RETURNING 1) " +
+	auditTable.insertSelect(0, nil).sql + " FROM bound"
 
 // BindAccountCredential binds the account c.UserAccountID of workspace c.WorkspaceID to c's
 // identity at the workspace's live connection with the given slug (see upsertCredentialSQL)
@@ -192,10 +196,10 @@ func (s *Store) BindAccountCredential(ctx context.Context, slug string, c *model
 	}
 	// UUIDs go to pgx as [16]byte, which it encodes in binary, rather than through
 	// uuid.UUID's driver.Valuer (a string it then parses).
-	rows, err := s.db(ctx).Statement.ConnPool.QueryContext(ctx, bindAccountSQL,
-		[16]byte(c.WorkspaceID), [16]byte(c.UserAccountID), slug,
-		[16]byte(c.ID), c.Identifier, c.IdentifierKey, c.SecretHash, c.CreatedAt, c.UpdatedAt,
-		[16]byte(ev.ID), ev.ActorType, ev.ActorID, ev.Action, ev.TargetType, ev.TargetID, ev.Summary, ev.CreatedAt)
+	args := make([]any, 3, 3+len(bindCredential.free)+len(bindAudit.free))
+	args[0], args[1], args[2] = [16]byte(c.WorkspaceID), [16]byte(c.UserAccountID), slug
+	args = bindAudit.args(bindCredential.args(args, c, true), ev, true)
+	rows, err := s.db(ctx).Statement.ConnPool.QueryContext(ctx, bindAccountSQL, args...)
 	if err != nil {
 		return nil, false, translate(err)
 	}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,8 +15,7 @@ import (
 // cannot fail on the conflict, so it may run inside a transaction on PostgreSQL too.
 // Errors: none of the contract; a replay reports false.
 func (s *Store) UseSAMLAssertion(ctx context.Context, connectionID uuid.UUID, assertionID string, expiresAt time.Time) (bool, error) {
-	res := s.db(ctx).Exec(`INSERT INTO saml_assertions (connection_id, assertion_id, expires_at) VALUES (?, ?, ?)
-		ON CONFLICT (connection_id, assertion_id) DO NOTHING`, connectionID, assertionID, expiresAt.UTC())
+	res := s.db(ctx).Exec(useAssertionSQL, connectionID, assertionID, expiresAt.UTC())
 	if res.Error != nil {
 		return false, translate(res.Error)
 	}
@@ -31,19 +29,61 @@ func (s *Store) UseSAMLAssertion(ctx context.Context, connectionID uuid.UUID, as
 // Errors: ErrNotFound when no flow matches or its connection is deleted.
 func (s *Store) SAMLFlow(ctx context.Context, stateHash string) (*models.SignInFlow, *models.Connection, error) {
 	f, c := &models.SignInFlow{}, &models.Connection{}
-	err := s.queryOne(ctx, func(rows *sql.Rows) error { return rows.Scan(append(flowFields(f), connectionTable.dest(c)...)...) },
-		"SELECT "+samlFlowList+` FROM sign_in_flows f JOIN connections c ON c.workspace_id = f.workspace_id
-		AND c.id = f.connection_id AND c.deleted_at IS NULL WHERE f.upstream_state_hash = ? LIMIT 1`, stateHash)
+	err := s.queryOne(ctx, func(rows *sql.Rows) error { return rows.Scan(flowTable.dest(f, connectionTable.dest(c)...)...) },
+		samlFlowSQL, stateHash)
 	if err != nil {
 		return nil, nil, err
 	}
-	utcFlow(f)
+	flowTable.scanned(f)
 	connectionTable.scanned(c)
 	return f, c, nil
 }
 
-// samlFlowList is flowColumns of f, then connectionColumns of c.
-var samlFlowList = "f." + strings.Join(flowColumns, ", f.") + ", c." + strings.Join(connectionColumns, ", c.")
+// samlFlowSQL selects the columns of the flow f, then those of its connection c.
+var samlFlowSQL = "SELECT " + flowTable.qualified("f") + ", " + connectionTable.qualified("c") +
+	` FROM sign_in_flows f JOIN connections c ON c.workspace_id = f.workspace_id
+		AND c.id = f.connection_id AND c.deleted_at IS NULL WHERE f.upstream_state_hash = ? LIMIT 1`
+
+// samlAssertion is a row of saml_assertions: an assertion ID a connection's IdP sent, accepted
+// once until it expires.
+type samlAssertion struct {
+	ConnectionID uuid.UUID `gorm:"primaryKey"`
+	AssertionID  string    `gorm:"primaryKey"`
+	ExpiresAt    time.Time
+}
+
+func (samlAssertion) TableName() string { return "saml_assertions" }
+
+// samlAnswer is a row of saml_answers: the (encrypted) identity a flow's IdP answered with.
+type samlAnswer struct {
+	FlowID      uuid.UUID `gorm:"primaryKey"`
+	IdentityEnc []byte
+	ExpiresAt   time.Time
+}
+
+func (samlAnswer) TableName() string { return "saml_answers" }
+
+var (
+	assertionTable = newTable("saml_assertions",
+		col("connection_id", func(a *samlAssertion) *uuid.UUID { return &a.ConnectionID }),
+		col("assertion_id", func(a *samlAssertion) *string { return &a.AssertionID }),
+		col("expires_at", func(a *samlAssertion) *time.Time { return &a.ExpiresAt }),
+	)
+	answerTable = newTable("saml_answers",
+		col("flow_id", func(a *samlAnswer) *uuid.UUID { return &a.FlowID }),
+		col("identity_enc", func(a *samlAnswer) *[]byte { return &a.IdentityEnc }),
+		col("expires_at", func(a *samlAnswer) *time.Time { return &a.ExpiresAt }),
+	)
+	assertionConflict = " ON CONFLICT (connection_id, assertion_id) DO NOTHING"
+	answerConflict    = " ON CONFLICT (flow_id) DO NOTHING"
+	useAssertionSQL   = assertionTable.plainInsert() + assertionConflict
+	putAnswerSQL      = answerTable.plainInsert() + answerConflict
+	// acceptAnswerSQL is AcceptSAMLAnswer on PostgreSQL: the answer is inserted only from the
+	// assertion's inserted row.
+	acceptAnswerSQL = `WITH a AS (` + useAssertionSQL + ` RETURNING 1),
+		b AS (` + answerTable.insertSelect(0, nil).sql + ` FROM a` + answerConflict + ` RETURNING 1)
+		SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM b)`
+)
 
 // PruneSAMLAssertions deletes the assertion IDs and answers that expired before t.
 // Errors: none of the contract.
@@ -63,8 +103,7 @@ func (s *Store) PruneSAMLAssertions(ctx context.Context, t time.Time) (int64, er
 // when the flow has an answer already.
 // Errors: none of the contract; an answered flow reports false.
 func (s *Store) PutSAMLAnswer(ctx context.Context, flowID uuid.UUID, identityEnc []byte, expiresAt time.Time) (bool, error) {
-	res := s.db(ctx).Exec(`INSERT INTO saml_answers (flow_id, identity_enc, expires_at) VALUES (?, ?, ?)
-		ON CONFLICT (flow_id) DO NOTHING`, flowID, identityEnc, expiresAt.UTC())
+	res := s.db(ctx).Exec(putAnswerSQL, flowID, identityEnc, expiresAt.UTC())
 	if res.Error != nil {
 		return false, translate(res.Error)
 	}
@@ -99,11 +138,7 @@ func (s *Store) AcceptSAMLAnswer(ctx context.Context, a SAMLAnswer) (assertionFr
 		return assertionFresh, answerFresh, err
 	}
 	var assertions, answers int
-	err = s.queryOne(ctx, func(rows *sql.Rows) error { return rows.Scan(&assertions, &answers) }, `WITH a AS (INSERT INTO saml_assertions (connection_id, assertion_id, expires_at) VALUES (?, ?, ?)
-			ON CONFLICT (connection_id, assertion_id) DO NOTHING RETURNING 1),
-		b AS (INSERT INTO saml_answers (flow_id, identity_enc, expires_at) SELECT ?, ?, ? FROM a
-			ON CONFLICT (flow_id) DO NOTHING RETURNING 1)
-		SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM b)`,
+	err = s.queryOne(ctx, func(rows *sql.Rows) error { return rows.Scan(&assertions, &answers) }, acceptAnswerSQL,
 		a.ConnectionID, a.AssertionID, a.AssertionExpires.UTC(), a.FlowID, a.IdentityEnc, a.AnswerExpires.UTC())
 	if err != nil {
 		return false, false, err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -113,29 +112,22 @@ func (s *Store) FlowByUpstreamState(ctx context.Context, stateHash string) (*mod
 	return s.queryFlow(ctx, "SELECT "+flowList+" FROM sign_in_flows WHERE upstream_state_hash = ? LIMIT 1", stateHash)
 }
 
-// queryFlow runs a statement returning flowColumns and scans its first row by hand (GORM's
+// queryFlow runs a statement returning flowList and scans its first row by hand (GORM's
 // reflective Scan cost more than the statement); no row is ErrNotFound.
 func (s *Store) queryFlow(ctx context.Context, q string, args ...any) (*models.SignInFlow, error) {
-	f := &models.SignInFlow{}
-	err := s.queryOne(ctx, func(rows *sql.Rows) error { return rows.Scan(flowFields(f)...) }, q, args...)
+	return queryRow(ctx, s, flowTable, q, args...)
+}
+
+// queryRow runs a statement returning tb's columns and scans its first row; no row is
+// ErrNotFound.
+func queryRow[T any](ctx context.Context, s *Store, tb *table[T], q string, args ...any) (*T, error) {
+	r := new(T)
+	err := s.queryOne(ctx, func(rows *sql.Rows) error { return rows.Scan(tb.dest(r)...) }, q, args...)
 	if err != nil {
 		return nil, err
 	}
-	utcFlow(f)
-	return f, nil
-}
-
-// flowFields are the scan destinations of flowColumns in f.
-func flowFields(f *models.SignInFlow) []any {
-	return []any{&f.ID, &f.WorkspaceID, &f.ApplicationID, &f.BrandID, &f.ConnectionID, &f.BrowserHash,
-		&f.ClientID, &f.RedirectURI, &f.Scope, &f.State, &f.Nonce, &f.CodeChallenge, &f.UpstreamStateHash,
-		&f.UpstreamNonce, &f.UpstreamVerifierEnc, &f.UpstreamRequestID, &f.RequestID, &f.Test, &f.ClaimedAt,
-		&f.ExpiresAt, &f.CreatedAt}
-}
-
-// utcFlow makes a scanned flow's times UTC.
-func utcFlow(f *models.SignInFlow) {
-	f.ClaimedAt, f.ExpiresAt, f.CreatedAt = utcPtr(f.ClaimedAt), f.ExpiresAt.UTC(), f.CreatedAt.UTC()
+	tb.scanned(r)
+	return r, nil
 }
 
 // queryOne runs a query and scans its first row with scan; no row is ErrNotFound.
@@ -155,22 +147,6 @@ func (s *Store) queryOne(ctx context.Context, scan func(rows *sql.Rows) error, q
 		return translate(err)
 	}
 	return translate(rows.Close())
-}
-
-// queryGrant is queryFlow for grantColumns.
-func (s *Store) queryGrant(ctx context.Context, q string, args ...any) (*models.Grant, error) {
-	g := &models.Grant{}
-	err := s.queryOne(ctx, func(rows *sql.Rows) error {
-		return rows.Scan(&g.ID, &g.WorkspaceID, &g.ApplicationID, &g.ClientID, &g.CodeHash, &g.RedirectURI,
-			&g.CodeChallenge, &g.Scope, &g.Nonce, &g.UserAccountID, &g.Claims, &g.AuthTime, &g.ExpiresAt, &g.RedeemedAt,
-			&g.RevokedAt, &g.CreatedAt)
-	}, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	g.AuthTime, g.ExpiresAt, g.CreatedAt = g.AuthTime.UTC(), g.ExpiresAt.UTC(), g.CreatedAt.UTC()
-	g.RedeemedAt, g.RevokedAt = utcPtr(g.RedeemedAt), utcPtr(g.RevokedAt)
-	return g, nil
 }
 
 func utcPtr(t *time.Time) *time.Time {
@@ -198,7 +174,7 @@ func (s *Store) FlowByUpstreamRequest(ctx context.Context, requestID string) (*m
 // error is ErrStale. Anything else is ErrNotFound.
 // Errors: ErrStale (a replay) and ErrNotFound, as above.
 func (s *Store) RedeemGrant(ctx context.Context, codeHash string, now time.Time) (*models.Grant, error) {
-	g, err := s.queryGrant(ctx, `UPDATE grants SET redeemed_at = ?
+	g, err := queryRow(ctx, s, grantTable, `UPDATE grants SET redeemed_at = ?
 		WHERE code_hash = ? AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ? RETURNING `+grantList,
 		now, codeHash, now)
 	if !errors.Is(err, ErrNotFound) {
@@ -345,33 +321,72 @@ func (s *Store) identityUser(ctx context.Context, tail string, args ...any) (*mo
 	return u, derived, nil
 }
 
-// The rows every browser sign-in writes are inserted with fixed statements: GORM's reflective
-// Create costs more than the insert itself. The column lists name every column of the models
-// (TestSignInInsertsCoverTheModels checks them against GORM's schema).
+// The rows every browser sign-in writes are inserted with statements built from their
+// tables: GORM's reflective Create costs more than the insert itself.
 var (
-	flowColumns = []string{"id", "workspace_id", "application_id", "brand_id", "connection_id", "browser_hash",
-		"client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge", "upstream_state_hash",
-		"upstream_nonce", "upstream_verifier_enc", "upstream_request_id", "request_id", "test", "claimed_at",
-		"expires_at", "created_at"}
-	grantColumns = []string{"id", "workspace_id", "application_id", "client_id", "code_hash", "redirect_uri",
-		"code_challenge", "scope", "nonce", "user_account_id", "claims", "auth_time", "expires_at", "redeemed_at",
-		"revoked_at", "created_at"}
-	eventColumns = []string{"id", "workspace_id", "application_id", "client_id", "brand_id", "connection_id",
-		"connection_slug", "identifier", "outcome", "reason", "cause", "request_id", "test", "created_at"}
-	auditColumns = []string{"id", "workspace_id", "actor_type", "actor_id", "action", "target_type", "target_id",
-		"summary", "created_at"}
-	flowList    = strings.Join(flowColumns, ", ")
-	grantList   = strings.Join(grantColumns, ", ")
-	flowInsert  = plainInsert("sign_in_flows", flowColumns)
-	auditInsert = plainInsert("audit_events", auditColumns)
-	grantInsert = plainInsert("grants", grantColumns)
-	eventInsert = plainInsert("sign_in_events", eventColumns)
+	flowTable = newTable("sign_in_flows",
+		col("id", func(f *models.SignInFlow) *uuid.UUID { return &f.ID }),
+		col("workspace_id", func(f *models.SignInFlow) *uuid.UUID { return &f.WorkspaceID }),
+		col("application_id", func(f *models.SignInFlow) *uuid.UUID { return &f.ApplicationID }),
+		col("brand_id", func(f *models.SignInFlow) *uuid.UUID { return &f.BrandID }),
+		col("connection_id", func(f *models.SignInFlow) *uuid.UUID { return &f.ConnectionID }),
+		col("browser_hash", func(f *models.SignInFlow) *string { return &f.BrowserHash }),
+		col("client_id", func(f *models.SignInFlow) *string { return &f.ClientID }),
+		col("redirect_uri", func(f *models.SignInFlow) *string { return &f.RedirectURI }),
+		col("scope", func(f *models.SignInFlow) *string { return &f.Scope }),
+		col("state", func(f *models.SignInFlow) *string { return &f.State }),
+		col("nonce", func(f *models.SignInFlow) *string { return &f.Nonce }),
+		col("code_challenge", func(f *models.SignInFlow) *string { return &f.CodeChallenge }),
+		col("upstream_state_hash", func(f *models.SignInFlow) *string { return &f.UpstreamStateHash }),
+		col("upstream_nonce", func(f *models.SignInFlow) *string { return &f.UpstreamNonce }),
+		col("upstream_verifier_enc", func(f *models.SignInFlow) *[]byte { return &f.UpstreamVerifierEnc }),
+		col("upstream_request_id", func(f *models.SignInFlow) *string { return &f.UpstreamRequestID }),
+		col("request_id", func(f *models.SignInFlow) *string { return &f.RequestID }),
+		col("test", func(f *models.SignInFlow) *bool { return &f.Test }),
+		col("claimed_at", func(f *models.SignInFlow) **time.Time { return &f.ClaimedAt }),
+		col("expires_at", func(f *models.SignInFlow) *time.Time { return &f.ExpiresAt }),
+		col("created_at", func(f *models.SignInFlow) *time.Time { return &f.CreatedAt }),
+	)
+	grantTable = newTable("grants",
+		col("id", func(g *models.Grant) *uuid.UUID { return &g.ID }),
+		col("workspace_id", func(g *models.Grant) *uuid.UUID { return &g.WorkspaceID }),
+		col("application_id", func(g *models.Grant) *uuid.UUID { return &g.ApplicationID }),
+		col("client_id", func(g *models.Grant) *string { return &g.ClientID }),
+		col("code_hash", func(g *models.Grant) *string { return &g.CodeHash }),
+		col("redirect_uri", func(g *models.Grant) *string { return &g.RedirectURI }),
+		col("code_challenge", func(g *models.Grant) *string { return &g.CodeChallenge }),
+		col("scope", func(g *models.Grant) *string { return &g.Scope }),
+		col("nonce", func(g *models.Grant) *string { return &g.Nonce }),
+		col("user_account_id", func(g *models.Grant) *uuid.UUID { return &g.UserAccountID }),
+		col("claims", func(g *models.Grant) *string { return &g.Claims }),
+		col("auth_time", func(g *models.Grant) *time.Time { return &g.AuthTime }),
+		col("expires_at", func(g *models.Grant) *time.Time { return &g.ExpiresAt }),
+		col("redeemed_at", func(g *models.Grant) **time.Time { return &g.RedeemedAt }),
+		col("revoked_at", func(g *models.Grant) **time.Time { return &g.RevokedAt }),
+		col("created_at", func(g *models.Grant) *time.Time { return &g.CreatedAt }),
+	)
+	eventTable = newTable("sign_in_events",
+		col("id", func(e *models.SignInEvent) *uuid.UUID { return &e.ID }),
+		col("workspace_id", func(e *models.SignInEvent) *uuid.UUID { return &e.WorkspaceID }),
+		col("application_id", func(e *models.SignInEvent) **uuid.UUID { return &e.ApplicationID }),
+		col("client_id", func(e *models.SignInEvent) *string { return &e.ClientID }),
+		col("brand_id", func(e *models.SignInEvent) **uuid.UUID { return &e.BrandID }),
+		col("connection_id", func(e *models.SignInEvent) **uuid.UUID { return &e.ConnectionID }),
+		col("connection_slug", func(e *models.SignInEvent) *string { return &e.ConnectionSlug }),
+		col("identifier", func(e *models.SignInEvent) *string { return &e.Identifier }),
+		col("outcome", func(e *models.SignInEvent) *string { return &e.Outcome }),
+		col("reason", func(e *models.SignInEvent) *string { return &e.Reason }),
+		col("cause", func(e *models.SignInEvent) *string { return &e.Cause }),
+		col("request_id", func(e *models.SignInEvent) *string { return &e.RequestID }),
+		col("test", func(e *models.SignInEvent) *bool { return &e.Test }),
+		col("created_at", func(e *models.SignInEvent) *time.Time { return &e.CreatedAt }),
+	)
+	flowList    = flowTable.list
+	grantList   = grantTable.list
+	flowInsert  = flowTable.plainInsert()
+	grantInsert = grantTable.plainInsert()
+	eventInsert = eventTable.plainInsert()
 )
-
-// plainInsert is an INSERT of cols with ? placeholders (exec numbers them for PostgreSQL).
-func plainInsert(table string, cols []string) string {
-	return "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES (?" + strings.Repeat(", ?", len(cols)-1) + ")"
-}
 
 // exec runs one statement written with ? placeholders on the transaction or pool of ctx.
 func (s *Store) exec(ctx context.Context, sql string, args ...any) error {
@@ -386,43 +401,25 @@ func (s *Store) exec(ctx context.Context, sql string, args ...any) error {
 // CreateFlow inserts a sign-in flow.
 // Errors: ErrAlreadyExists "id" or "upstream_state".
 func (s *Store) CreateFlow(ctx context.Context, f *models.SignInFlow) error {
-	return s.exec(ctx, flowInsert, f.ID, f.WorkspaceID, f.ApplicationID, f.BrandID, f.ConnectionID, f.BrowserHash,
-		f.ClientID, f.RedirectURI, f.Scope, f.State, f.Nonce, f.CodeChallenge, f.UpstreamStateHash,
-		f.UpstreamNonce, f.UpstreamVerifierEnc, f.UpstreamRequestID, f.RequestID, f.Test, f.ClaimedAt,
-		f.ExpiresAt, f.CreatedAt)
+	return s.exec(ctx, flowInsert, flowTable.args(f)...)
 }
 
 // CreateGrant inserts a grant.
 // Errors: ErrAlreadyExists "id" or "code".
 func (s *Store) CreateGrant(ctx context.Context, g *models.Grant) error {
-	return s.exec(ctx, grantInsert, grantArgs(g)...)
-}
-
-func grantArgs(g *models.Grant) []any {
-	return []any{g.ID, g.WorkspaceID, g.ApplicationID, g.ClientID, g.CodeHash, g.RedirectURI,
-		g.CodeChallenge, g.Scope, g.Nonce, g.UserAccountID, g.Claims, g.AuthTime, g.ExpiresAt, g.RedeemedAt,
-		g.RevokedAt, g.CreatedAt}
+	return s.exec(ctx, grantInsert, grantTable.args(g)...)
 }
 
 // CreateSignInEvent inserts a sign-in event.
 // Errors: ErrAlreadyExists "id".
 func (s *Store) CreateSignInEvent(ctx context.Context, e *models.SignInEvent) error {
-	return s.exec(ctx, eventInsert, eventArgs(e)...)
-}
-
-func eventArgs(e *models.SignInEvent) []any {
-	return []any{e.ID, e.WorkspaceID, e.ApplicationID, e.ClientID, e.BrandID, e.ConnectionID,
-		e.ConnectionSlug, e.Identifier, e.Outcome, e.Reason, e.Cause, e.RequestID, e.Test, e.CreatedAt}
+	return s.exec(ctx, eventInsert, eventTable.args(e)...)
 }
 
 // CreateAuditEvent inserts an audit event with a fixed statement (every sign-in writes one).
 // Errors: ErrAlreadyExists "id"; ErrMissingReference when the workspace is gone.
 func (s *Store) CreateAuditEvent(ctx context.Context, e *models.AuditEvent) error {
-	return s.exec(ctx, auditInsert, auditArgs(e)...)
-}
-
-func auditArgs(e *models.AuditEvent) []any {
-	return []any{e.ID, e.WorkspaceID, e.ActorType, e.ActorID, e.Action, e.TargetType, e.TargetID, e.Summary, e.CreatedAt}
+	return s.exec(ctx, auditInsert, auditTable.args(e)...)
 }
 
 // RecordSignIn writes what a browser sign-in's decision leads to: its audit event, its grant
@@ -446,13 +443,13 @@ func (s *Store) RecordSignIn(ctx context.Context, a *models.AuditEvent, g *model
 			return s.CreateSignInEvent(ctx, e)
 		})
 	}
-	args := auditArgs(a)
+	args := auditTable.args(a)
 	sql := recordSignInSQL
 	if g != nil {
-		args = append(args, grantArgs(g)...)
+		args = append(args, grantTable.args(g)...)
 		sql = recordSignInGrantSQL
 	}
-	args = append(args, eventArgs(e)...)
+	args = append(args, eventTable.args(e)...)
 	return s.exec(ctx, sql, args...)
 }
 
@@ -463,9 +460,8 @@ var (
 
 // The rows a first sign-in provisions, inserted with fixed statements.
 var (
-	accountColumns  = []string{"id", "workspace_id", "name", "type", "company_id", "created_at", "updated_at"}
-	accountInsert   = plainInsert("accounts", accountColumns)
-	ownedUserInsert = plainInsert("user_accounts", append(append([]string(nil), userColumnList...), "idp_connection_id", "derived_email"))
+	accountInsert   = accountTable.plainInsert()
+	ownedUserInsert = userTable.plainInsert("idp_connection_id", "derived_email")
 	provisionSQL    = "WITH u AS (" + ownedUserInsert + ") " + upsertCredentialSQL
 	provisionInSQL  = "WITH a AS (" + accountInsert + "), u AS (" + ownedUserInsert + ") " + upsertCredentialSQL
 )
@@ -486,7 +482,7 @@ func (s *Store) CreateProvisionedUser(ctx context.Context, a *models.Account, u 
 	userVals := append(userArgs(u), c.ConnectionID, derivedEmail)
 	if s.dialect != Postgres {
 		if a != nil {
-			if err := s.exec(ctx, accountInsert, accountArgs(a)...); err != nil {
+			if err := s.exec(ctx, accountInsert, accountTable.args(a)...); err != nil {
 				return err
 			}
 		}
@@ -499,15 +495,11 @@ func (s *Store) CreateProvisionedUser(ctx context.Context, a *models.Account, u 
 	} else {
 		sql, args := provisionSQL, userVals
 		if a != nil {
-			sql, args = provisionInSQL, append(accountArgs(a), userVals...)
+			sql, args = provisionInSQL, append(accountTable.args(a), userVals...)
 		}
 		if err := s.exec(ctx, sql, append(args, credentialArgs(c)...)...); err != nil {
 			return err
 		}
 	}
 	return s.countCreated(ctx, u)
-}
-
-func accountArgs(a *models.Account) []any {
-	return []any{a.ID, a.WorkspaceID, a.Name, a.Type, a.CompanyID, a.CreatedAt, a.UpdatedAt}
 }

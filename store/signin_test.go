@@ -4,13 +4,8 @@ import (
 	"context"
 	"errors"
 	"math"
-	"reflect"
-	"sort"
-	"sync"
 	"testing"
 	"time"
-
-	"gorm.io/gorm/schema"
 
 	"gatehouse/models"
 	"gatehouse/store/storetest"
@@ -73,26 +68,4 @@ func TestSignInStateExpiryAndSingleUse(t *testing.T) {
 			t.Fatalf("prune: %d %v", n, err)
 		}
 	})
-}
-
-// The fixed inserts of the sign-in rows name every column of their models.
-func TestSignInInsertsCoverTheModels(t *testing.T) {
-	for _, c := range []struct {
-		model any
-		cols  []string
-	}{{&models.SignInFlow{}, flowColumns}, {&models.Grant{}, grantColumns}, {&models.SignInEvent{}, eventColumns},
-		{&models.AuditEvent{}, auditColumns}, {&models.Connection{}, connectionColumns},
-		{&models.Account{}, accountColumns}, {&models.IdentityProviderConfiguration{}, idpConfigurationColumns}} {
-		sch, err := schema.Parse(c.model, &sync.Map{}, schema.NamingStrategy{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := append([]string(nil), sch.DBNames...)
-		got := append([]string(nil), c.cols...)
-		sort.Strings(want)
-		sort.Strings(got)
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("%T: columns %v\nmodel columns %v", c.model, got, want)
-		}
-	}
 }
