@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"gatehouse/app"
 	"gatehouse/store"
 )
 
@@ -99,7 +100,7 @@ func newRootCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Com
 		Short: "Apply the database migrations and exit (the server also migrates at start)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := loadConfig(getenv)
+			c, err := app.LoadConfig(getenv)
 			if err != nil {
 				return err
 			}
@@ -140,7 +141,7 @@ func newRootCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Com
 
 // runServe loads the configuration and runs the server until a signal stops it.
 func runServe(ctx context.Context, getenv func(string) string) error {
-	c, err := loadConfig(getenv)
+	c, err := app.LoadConfig(getenv)
 	if err != nil {
 		return err
 	}
@@ -152,7 +153,7 @@ func runServe(ctx context.Context, getenv func(string) string) error {
 // help, from the one settings table.
 func setEnvHelp(cmd *cobra.Command, groups ...string) {
 	title := "Environment variables (name, default, meaning):"
-	cmd.SetUsageTemplate(cmd.UsageTemplate() + "\n" + title + "\n" + envHelp(groups...))
+	cmd.SetUsageTemplate(cmd.UsageTemplate() + "\n" + title + "\n" + app.EnvHelp(groups...))
 }
 
 // versionString is the release version when set at build time, else the module version, plus

@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/oauth2/clientcredentials"
 
+	"gatehouse/app"
 	"gatehouse/secret"
 	"gatehouse/store/storetest"
 )
@@ -102,7 +103,7 @@ func TestCLIHelpListsEveryVariable(t *testing.T) {
 		}
 	}
 	r := gatehouseCLI(t, nil, "--help")
-	for _, s := range settings {
+	for _, s := range app.Settings {
 		def := s.Shown
 		if def == "" {
 			def = s.Default
@@ -164,7 +165,7 @@ func TestSettingsTableListsEveryVariable(t *testing.T) {
 		t.Fatalf("found only %d variable names: %v", len(used), used)
 	}
 	for n, path := range used {
-		if _, ok := lookupSetting(n); !ok {
+		if _, ok := app.LookupSetting(n); !ok {
 			t.Errorf("%s (used in %s) is not in the settings table in config.go", n, path)
 		}
 	}
@@ -172,19 +173,19 @@ func TestSettingsTableListsEveryVariable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range settings {
+	for _, s := range app.Settings {
 		if !strings.Contains(string(readme), "`"+s.Name+"`") {
 			t.Errorf("README.md does not document %s", s.Name)
 		}
 	}
 	// loadConfig takes its defaults from the table.
-	c, err := loadConfig(func(string) string { return "" })
+	c, err := app.LoadConfig(func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, got := range map[string]string{"GATEHOUSE_ADDR": c.Addr, "GATEHOUSE_DATABASE_URL": c.DatabaseURL,
 		"GATEHOUSE_PUBLIC_URL": c.PublicURL} {
-		if s, _ := lookupSetting(name); s.Default != got {
+		if s, _ := app.LookupSetting(name); s.Default != got {
 			t.Errorf("%s: loadConfig default %q, table %q", name, got, s.Default)
 		}
 	}
@@ -303,9 +304,9 @@ func TestCLIClients(t *testing.T) {
 		}
 
 		// A real server on the same database.
-		e := newTestEnv(t, dbURL, func(c *config) { c.EncryptionKey = key })
-		tok := e.token(created.ClientID, created.ClientSecret)
-		if d := e.mustGQL(tok, `{ viewer { clientId } }`, nil); str(d, "viewer", "clientId") != created.ClientID {
+		e := newTestEnv(t, dbURL, func(c *app.Config) { c.EncryptionKey = key })
+		tok := e.Token(created.ClientID, created.ClientSecret)
+		if d := e.MustGQL(tok, `{ viewer { clientId } }`, nil); str(d, "viewer", "clientId") != created.ClientID {
 			t.Fatalf("viewer: %v", d)
 		}
 
@@ -322,13 +323,13 @@ func TestCLIClients(t *testing.T) {
 			_, newErr := tokenErr(e.URL, created.ClientID, rotated.ClientSecret)
 			return oldErr != nil && newErr == nil
 		})
-		tok = e.token(created.ClientID, rotated.ClientSecret)
+		tok = e.Token(created.ClientID, rotated.ClientSecret)
 
 		run(0, "clients", "revoke", created.ClientID)
 		// No new token, and the token it has stops working, within the client cache TTL (2 s).
 		waitFor(t, "the revoked client refused", func() bool {
 			_, err := tokenErr(e.URL, created.ClientID, rotated.ClientSecret)
-			return err != nil && e.gql(tok, `{ viewer { clientId } }`, nil).Status == http.StatusUnauthorized
+			return err != nil && e.GQL(tok, `{ viewer { clientId } }`, nil).Status == http.StatusUnauthorized
 		})
 		run(0, "clients", "revoke", created.ClientID) // idempotent
 		if err := json.Unmarshal([]byte(run(0, "clients", "list", "--json")), &listed); err != nil || listed[1].Status != "revoked" {
@@ -339,7 +340,7 @@ func TestCLIClients(t *testing.T) {
 		}
 
 		// Every change is in the audit log of the client's workspace, as the operator.
-		d := e.mustGQL(e.adminToken(), `{ auditEvents(first: 20) { actorType actorId action targetId } }`, nil)
+		d := e.MustGQL(e.AdminToken(), `{ auditEvents(first: 20) { actorType actorId action targetId } }`, nil)
 		var actions []string
 		for _, ev := range get(d, "auditEvents").([]any) {
 			if str(ev, "actorType") == "operator" && str(ev, "actorId") == "cli:tester" && str(ev, "targetId") == created.ClientID {
@@ -353,7 +354,7 @@ func TestCLIClients(t *testing.T) {
 		}
 
 		// Another workspace: create there by id; rotate finds the client's workspace by itself.
-		wsID := str(e.mustGQL(e.adminToken(), `mutation { createWorkspace(input: {name: "Tenant"}) { workspace { id } } }`, nil),
+		wsID := str(e.MustGQL(e.AdminToken(), `mutation { createWorkspace(input: {name: "Tenant"}) { workspace { id } } }`, nil),
 			"createWorkspace", "workspace", "id")
 		var tenant clientJSON
 		if err := json.Unmarshal([]byte(run(0, "clients", "create", "--workspace", wsID, "--name", "tenant admin", "--scopes", "admin", "--json")), &tenant); err != nil {

@@ -30,10 +30,10 @@ type bindCase struct {
 // nothing.
 func TestCLIBind(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		admin := e.adminToken()
-		e.createOIDCConnection(admin, "Microsoft", "microsoft")
-		id, sec := e.createClient(admin, []string{"graphql"}, "")
-		ws := uuid.MustParse(str(e.mustGQL(admin, `{ viewer { workspaceId } }`, nil), "viewer", "workspaceId"))
+		admin := e.AdminToken()
+		e.CreateOIDCConnection(admin, "Microsoft", "microsoft")
+		id, sec := e.CreateClient(admin, []string{"graphql"}, "")
+		ws := uuid.MustParse(str(e.MustGQL(admin, `{ viewer { workspaceId } }`, nil), "viewer", "workspaceId"))
 
 		// Accounts straight into the database (their creation is not what is tested).
 		const good, extra = 9900, 40
@@ -46,7 +46,7 @@ func TestCLIBind(t *testing.T) {
 				CreatedAt: now, UpdatedAt: now}
 		}
 		for b := range slices.Chunk(users, 500) {
-			if err := e.app.store.Create(context.Background(), b); err != nil {
+			if err := e.App.Store().Create(context.Background(), b); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -117,7 +117,7 @@ func TestCLIBind(t *testing.T) {
 			for i, u := range users {
 				ids[i] = u.ID
 			}
-			got, err := e.app.store.CredentialsForAccounts(context.Background(), ws, ids)
+			got, err := e.App.Store().CredentialsForAccounts(context.Background(), ws, ids)
 			if err != nil {
 				t.Fatal(err)
 			}

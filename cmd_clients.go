@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"gatehouse/app"
 	"gatehouse/models"
 	"gatehouse/provision"
 )
@@ -127,7 +128,7 @@ operating-system user. A secret is printed once, when created or rotated.`,
 // operator.
 func withOperator(ctx context.Context, getenv func(string) string, stderr io.Writer,
 	fn func(context.Context, *provision.Service) error) error {
-	c, err := loadConfig(getenv)
+	c, err := app.LoadConfig(getenv)
 	if err != nil {
 		return err
 	}
@@ -137,16 +138,16 @@ func withOperator(ctx context.Context, getenv func(string) string, stderr io.Wri
 	if f, ok := out.(*secretFile); ok {
 		defer f.Close()
 	}
-	a, err := newApp(ctx, c, log, out)
+	a, err := app.New(ctx, c, log, out)
 	if err != nil {
 		return err
 	}
-	defer a.store.Close()
-	opCtx, err := a.svc.AsOperator(ctx, operatorName(getenv))
+	defer a.Store().Close()
+	opCtx, err := a.Service().AsOperator(ctx, operatorName(getenv))
 	if err != nil {
 		return operatorError(err)
 	}
-	return operatorError(fn(opCtx, a.svc))
+	return operatorError(fn(opCtx, a.Service()))
 }
 
 // operatorError shows domain errors as their field messages; the operator sees other causes

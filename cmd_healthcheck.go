@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"gatehouse/app"
 )
 
 // newHealthcheckCmd is `gatehouse healthcheck`: the container image has no shell and no curl,
@@ -48,7 +50,7 @@ func newHealthcheckCmd(getenv func(string) string, stdout io.Writer) *cobra.Comm
 func readyzURL(getenv func(string) string) string {
 	addr := strings.TrimSpace(getenv("GATEHOUSE_ADDR"))
 	if addr == "" {
-		s, _ := lookupSetting("GATEHOUSE_ADDR")
+		s, _ := app.LookupSetting("GATEHOUSE_ADDR")
 		addr = s.Default
 	}
 	host, port, err := net.SplitHostPort(addr)

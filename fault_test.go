@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/app/apptest"
 	"gatehouse/secret"
 	"gatehouse/store/storetest"
 )
@@ -194,7 +195,7 @@ func checkStored(t *testing.T, e *testEnv, token, prefix string, o *outcome) int
 	t.Helper()
 	seen := map[string][]string{}
 	for start := 1; ; start += 1000 {
-		r := e.call("GET", fmt.Sprintf("/scim/v2/Users?count=1000&startIndex=%d&filter=%s", start, urlq(`userName sw "`+prefix+`"`)), token, nil).must(t, 200)
+		r := e.Call("GET", fmt.Sprintf("/scim/v2/Users?count=1000&startIndex=%d&filter=%s", start, urlq(`userName sw "`+prefix+`"`)), token, nil).Must(t, 200)
 		res, _ := get(r.Body, "Resources").([]any)
 		for _, u := range res {
 			seen[str(u, "userName")] = append(seen[str(u, "userName")], str(u, "id"))
@@ -222,7 +223,7 @@ func TestFaultPostgresRestartUnderSCIMLoad(t *testing.T) {
 	}
 	pg := newPGCluster(t)
 	e := newTestEnv(t, pg.url())
-	tok, _ := e.scimToken(e.adminToken(), allScopes("load"))
+	tok, _ := e.ScimToken(e.AdminToken(), allScopes("load"))
 	load, faults := faultLoad()
 	o := &outcome{acked: map[string]string{}, statuses: map[int]int{}}
 	stop := make(chan struct{})
@@ -313,8 +314,8 @@ func TestFaultServerKilledUnderLoad(t *testing.T) {
 			"GATEHOUSE_ENCRYPTION_KEY=" + secret.NewKey(), "GATEHOUSE_BOOTSTRAP_CLIENT_ID=" + testAdminID,
 			"GATEHOUSE_BOOTSTRAP_CLIENT_SECRET=" + testAdminSecret, "GATEHOUSE_LOG_LEVEL=warn"}
 		p := startServer(t, bin, env, addr)
-		e := &testEnv{t: t, URL: p.url}
-		tok, _ := e.scimToken(e.adminToken(), allScopes("load"))
+		e := &testEnv{&apptest.Env{T: t, URL: p.url}}
+		tok, _ := e.ScimToken(e.AdminToken(), allScopes("load"))
 
 		load, faults := faultLoad()
 		o := &outcome{acked: map[string]string{}, statuses: map[int]int{}}

@@ -3,87 +3,16 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"time"
 
+	"gatehouse/app"
 	"gatehouse/guard"
-	"gatehouse/store"
 )
-
-// vars reads and parses the runtime variables of loadConfig, keeping the first error.
-type vars struct {
-	get   func(name string) string // the value, or the settings table's default
-	first error
-}
-
-func (v *vars) fail(name string, err error) {
-	if v.first == nil {
-		v.first = fmt.Errorf("%s: %w", name, err)
-	}
-}
-
-func (v *vars) duration(name string) time.Duration {
-	s := v.get(name)
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		v.fail(name, fmt.Errorf("want a duration such as 500ms, 15s or 1m, got %q", s))
-	}
-	return d
-}
-
-func (v *vars) count(name string) int {
-	s := v.get(name)
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > 10000 {
-		v.fail(name, fmt.Errorf("want a whole number from 1 to 10000, got %q", s))
-	}
-	return n
-}
-
-func (v *vars) rate(name string) guard.Rate {
-	r, err := guard.ParseRate(v.get(name))
-	if err != nil {
-		v.fail(name, err)
-	}
-	return r
-}
-
-// check returns the first parse error, or a bound that contradicts another.
-func (v *vars) check(c config) error {
-	if v.first != nil {
-		return v.first
-	}
-	if t := c.Guard.RequestTimeout; t <= 0 || t > writeTimeout-5*time.Second {
-		return fmt.Errorf("GATEHOUSE_REQUEST_TIMEOUT: want a duration above 0 and at most %s (the HTTP write timeout less 5 s), got %s", writeTimeout-5*time.Second, t)
-	}
-	return nil
-}
-
-// databaseMaxConns is the PostgreSQL pool: one connection for every request slot, so that the
-// slots reserved for the token endpoint and /readyz always find a free connection.
-func databaseMaxConns(c config) int {
-	return c.Guard.MaxConcurrent + c.Guard.PriorityConcurrent
-}
-
-// storeOptions are the database bounds of a serving process: the pool, statement_timeout (and
-// SQLite's busy timeout) as a backstop a second after the request deadline, and the wait for a
-// database still starting.
-func storeOptions(c config, log *slog.Logger) store.Options {
-	opt := store.Options{MaxConns: databaseMaxConns(c), Wait: c.DatabaseWait,
-		OnRetry: func(err error, next time.Duration) {
-			log.Warn("database not reachable yet; retrying", "retry_in", next, "err", err)
-		}}
-	if c.Guard.RequestTimeout > 0 {
-		opt.StatementTimeout = c.Guard.RequestTimeout + time.Second
-	}
-	return opt
-}
 
 // serve answers on ln until ctx ends (SIGTERM), then drains: /readyz answers 503 at once and
 // every answer closes its connection (so keep-alive clients reconnect, to another replica once
@@ -107,7 +36,7 @@ func serve(ctx context.Context, ln net.Listener, srv *http.Server, g *guard.Guar
 		return err
 	case <-t.C:
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), app.WriteTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return err
@@ -164,25 +93,4 @@ func (s *secretFile) Close() error {
 		return nil
 	}
 	return s.f.Close()
-}
-
-// readyz answers 200 while the database answers and the server is not draining.
-func readyz(st *store.Store, g *guard.Guard, log *slog.Logger) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		if g.Draining() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, "shutting down\n")
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := st.Ping(ctx); err != nil {
-			log.WarnContext(ctx, "readyz: database unreachable", "err", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, "database unreachable\n")
-			return
-		}
-		io.WriteString(w, "ok\n")
-	}
 }

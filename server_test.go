@@ -11,13 +11,14 @@ import (
 	"strings"
 	"testing"
 
+	"gatehouse/app"
 	"gatehouse/store"
 	"gatehouse/store/storetest"
 )
 
 func TestConfigDefaultsAndValidation(t *testing.T) {
 	env := map[string]string{}
-	c, err := loadConfig(func(k string) string { return env[k] })
+	c, err := app.LoadConfig(func(k string) string { return env[k] })
 	if err != nil || c.Addr != ":8080" || c.DatabaseURL != "sqlite:gatehouse.db" || c.PublicURL != "http://localhost:8080" || c.AllowPrivateNetworks {
 		t.Fatalf("defaults: %+v %v", c, err)
 	}
@@ -26,14 +27,14 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 		{"GATEHOUSE_BOOTSTRAP_CLIENT_ID": "only-id"},
 		{"GATEHOUSE_LOG_LEVEL": "loud"},
 	} {
-		if _, err := loadConfig(func(k string) string { return bad[k] }); err == nil {
+		if _, err := app.LoadConfig(func(k string) string { return bad[k] }); err == nil {
 			t.Errorf("accepted %v", bad)
 		}
 	}
-	if _, err := encryptionBox(config{DatabaseURL: "postgres://x/y"}); err == nil || !strings.Contains(err.Error(), "GATEHOUSE_ENCRYPTION_KEY") {
+	if _, err := app.New(context.Background(), app.Config{DatabaseURL: "postgres://x/y"}, slog.New(slog.DiscardHandler), io.Discard); err == nil || !strings.Contains(err.Error(), "GATEHOUSE_ENCRYPTION_KEY") {
 		t.Fatalf("postgres without a key: %v", err)
 	}
-	if _, err := encryptionBox(config{EncryptionKey: "c2hvcnQ="}); err == nil {
+	if _, err := app.New(context.Background(), app.Config{EncryptionKey: "c2hvcnQ="}, slog.New(slog.DiscardHandler), io.Discard); err == nil {
 		t.Fatal("short key accepted")
 	}
 }
@@ -42,31 +43,31 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 // command; later starts create nothing and print nothing. The SQLite key file is reused.
 func TestBootstrapPrintsGeneratedCredentialsOnce(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
-		cfg := config{DatabaseURL: dbURL, PublicURL: "http://localhost:8080"}
+		cfg := app.Config{DatabaseURL: dbURL, PublicURL: "http://localhost:8080"}
 		if strings.HasPrefix(dbURL, "postgres") {
 			cfg.EncryptionKey = "Zm9yLXRlc3RzLW9ubHktMzItYnl0ZXMtb2Yta2V5ISE="
 		}
 		log := slog.New(slog.DiscardHandler)
 		var out bytes.Buffer
-		a, err := newApp(context.Background(), cfg, log, &out)
+		a, err := app.New(context.Background(), cfg, log, &out)
 		if err != nil {
 			t.Fatal(err)
 		}
-		a.store.Close()
+		a.Store().Close()
 		m := regexp.MustCompile(`curl -s -u '(ghc_[^:]+):(ghs_[^']+)' -d grant_type=client_credentials http://localhost:8080/oauth/token`).FindStringSubmatch(out.String())
 		if m == nil {
 			t.Fatalf("no curl command in:\n%s", out.String())
 		}
 		out.Reset()
-		a, err = newApp(context.Background(), cfg, log, &out)
+		a, err = app.New(context.Background(), cfg, log, &out)
 		if err != nil {
 			t.Fatalf("second start: %v", err)
 		}
-		defer a.store.Close()
+		defer a.Store().Close()
 		if out.Len() != 0 {
 			t.Fatalf("second start printed: %s", out.String())
 		}
-		if _, err := a.svc.AuthenticateClient(context.Background(), m[1], m[2]); err != nil {
+		if _, err := a.Service().AuthenticateClient(context.Background(), m[1], m[2]); err != nil {
 			t.Fatalf("printed credentials do not authenticate: %v", err)
 		}
 	})

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gatehouse/app"
 )
 
 // BenchmarkTokenEndpoint issues client-credentials tokens through the whole handler (request
@@ -24,16 +26,16 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 		"GATEHOUSE_LOG_LEVEL":               "warn",
 		"GATEHOUSE_RATE_LIMIT_TOKENS":       "1000000/1s",
 	}
-	cfg, err := loadConfig(func(k string) string { return env[k] })
+	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		b.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := newApp(context.Background(), cfg, log, io.Discard)
+	a, err := app.New(context.Background(), cfg, log, io.Discard)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { a.store.Close() })
+	b.Cleanup(func() { a.Store().Close() })
 	const form = "grant_type=client_credentials"
 	b.ReportAllocs()
 	cpu0 := processCPU()
@@ -42,7 +44,7 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		r.SetBasicAuth("ghc_bench", "ghs_bench_secret_0123456789")
 		w := httptest.NewRecorder()
-		a.handler.ServeHTTP(w, r)
+		a.Handler().ServeHTTP(w, r)
 		if w.Code != http.StatusOK {
 			b.Fatalf("%d %s", w.Code, w.Body)
 		}

@@ -28,8 +28,16 @@ const (
 	StatusError    ConnectionStatus = "error"
 )
 
+// DefaultRole is the role of a user account nobody chose one for, and the default role of a
+// new connection: the one definition of the default. The database column defaults
+// (migrations 1 and 4) and UserAccount's gorm tag spell it too; a test holds them to this.
+const DefaultRole = "viewer"
+
 // Roles a connection can give to the users it provisions.
-var Roles = []string{"viewer", "member", "admin"}
+var Roles = []string{DefaultRole, "member", "admin"}
+
+// RoleList is Roles for a message: "viewer, member, admin".
+var RoleList = strings.Join(Roles, ", ")
 
 // Connection is an identity provider configured for a workspace. Its Slug is the seed's
 // authModule.

@@ -99,6 +99,30 @@ func CheckValue(field string, v any) *Error {
 	return nil
 }
 
+// The name rule: a name (of a person — GraphQL firstName/lastName, SCIM name.givenName,
+// name.familyName and displayName, the names an identity provider asserts at sign-in — or of
+// anything an admin creates) is at most MaxNameLength characters. A longer one is refused,
+// never truncated; docs/input-rules.md says how each surface refuses it.
+
+// MsgNameTooLong completes "<field> …" for a name that breaks the name rule.
+const MsgNameTooLong = "must be at most 128 characters"
+
+// NameTooLong reports whether name breaks the name rule (more than MaxNameLength characters).
+func NameTooLong(name string) bool {
+	return len(name) > MaxNameLength && utf8.RuneCountInString(name) > MaxNameLength
+}
+
+// CheckName applies CheckText and the name rule to a name; the length error echoes the value.
+func CheckName(field, name string) *Error {
+	if e := CheckText(field, name); e != nil {
+		return e
+	}
+	if NameTooLong(name) {
+		return FieldError(EINVALID, field, name, MsgNameTooLong)
+	}
+	return nil
+}
+
 func checkText(field, value string, multiline bool) *Error {
 	if msg := textProblem(value, multiline); msg != "" {
 		return &Error{Code: EINVALID, Field: field, Message: msg}

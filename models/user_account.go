@@ -10,7 +10,7 @@ import (
 
 // Limits on user-supplied text.
 const (
-	MaxNameLength       = 128
+	MaxNameLength       = 128 // characters; the name rule (models/text.go NameTooLong)
 	MaxEmailLength      = 254
 	MaxIdentifierLength = 255
 	MaxSecretLength     = 1024
@@ -29,7 +29,8 @@ type UserAccount struct {
 	Active      bool
 	// AccountID is the customer account the person belongs to (the contact's account).
 	AccountID *uuid.UUID
-	// Role is what the person may do; JIT sign-in gives the connection's default role.
+	// Role is what the person may do; JIT sign-in gives the connection's default role. The
+	// tag's default is DefaultRole (TestDefaultRoleDefinedOnce).
 	Role      string `gorm:"default:viewer"`
 	Version   int
 	CreatedAt time.Time
@@ -39,7 +40,7 @@ type UserAccount struct {
 	// accounts created outside SCIM get their email as userName (see store.Create).
 	UserName       string
 	UserNameKey    string
-	EmailType      string // SCIM type of the primary email (work, home, …)
+	EmailType      string // SCIM type of the primary email (work, home, …), as SetEmail stores it
 	DisplayName    string
 	Title          string
 	UserType       string
@@ -53,6 +54,38 @@ type UserAccount struct {
 
 	// Credentials, when not nil, were loaded together with the account (one query for a page).
 	Credentials []*Credential `gorm:"-"`
+}
+
+// EmailTypeWork is the type of a primary email set outside SCIM (see SetEmail).
+const EmailTypeWork = "work"
+
+// SetEmail sets the account's primary email outside SCIM (GraphQL, sign-in) and the type SCIM
+// shows for it, stored in EmailType when the email is written: on an account whose SCIM
+// document holds no emails, a non-empty email is type "work" (so Entra's documented lookup
+// emails[type eq "work"].value eq "…" finds people created or changed outside SCIM too) and
+// an empty one has no type; otherwise the type the IdP sent for its primary email stays.
+// SCIM writes the type it receives (SetSCIMEmail). Migration 15 stored this for older rows.
+func (u *UserAccount) SetEmail(email string) {
+	u.Email, u.EmailKey = email, Key(email)
+	u.EmailType = EmailTypeFor(u.SCIMData, email, u.EmailType)
+}
+
+// SetSCIMEmail sets the primary email and its type as an IdP sent them through SCIM.
+func (u *UserAccount) SetSCIMEmail(email, emailType string) {
+	u.Email, u.EmailKey, u.EmailType = email, Key(email), emailType
+}
+
+// EmailTypeFor is SetEmail's rule: the type stored with email written outside SCIM on an account
+// with the SCIM document scimData whose stored type is current. (The document is JSON written by
+// encoding/json, so its emails key reads exactly "emails":.)
+func EmailTypeFor(scimData, email, current string) string {
+	switch {
+	case strings.Contains(scimData, `"emails":`):
+		return current
+	case email == "":
+		return ""
+	}
+	return EmailTypeWork
 }
 
 // UUID is the account's public identifier (the seed's accountUuid).

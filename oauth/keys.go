@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"gatehouse/clock"
 	"gatehouse/provision"
 )
 
@@ -29,7 +30,8 @@ const keyRefreshInterval = 5 * time.Second
 
 // keySet holds the signing key in use and every public key still published.
 type keySet struct {
-	svc *provision.Service
+	svc   *provision.Service
+	clock clock.Clock
 
 	mu       sync.RWMutex
 	signer   *jwsSigner
@@ -40,7 +42,7 @@ type keySet struct {
 }
 
 func newKeySet(ctx context.Context, svc *provision.Service) (*keySet, error) {
-	ks := &keySet{svc: svc}
+	ks := &keySet{svc: svc, clock: svc.Clock()}
 	if err := ks.load(ctx, true); err != nil {
 		return nil, err
 	}
@@ -97,7 +99,7 @@ func (ks *keySet) load(ctx context.Context, createIfNone bool) error {
 	}
 	signer, idSigner := newJWSSigner(ecPriv, active.ID, "at+jwt"), newJWSSigner(ecPriv, active.ID, "JWT")
 	ks.mu.Lock()
-	ks.signer, ks.idSigner, ks.public, ks.jwks, ks.loadedAt = signer, idSigner, public, set, time.Now()
+	ks.signer, ks.idSigner, ks.public, ks.jwks, ks.loadedAt = signer, idSigner, public, set, ks.clock.Now()
 	ks.mu.Unlock()
 	return nil
 }
@@ -106,7 +108,7 @@ func (ks *keySet) load(ctx context.Context, createIfNone bool) error {
 // when the kid is unknown.
 func (ks *keySet) publicKey(ctx context.Context, kid string) *ecdsa.PublicKey {
 	ks.mu.RLock()
-	k, stale := ks.public[kid], time.Since(ks.loadedAt) > keyRefreshInterval
+	k, stale := ks.public[kid], ks.clock.Now().Sub(ks.loadedAt) > keyRefreshInterval
 	ks.mu.RUnlock()
 	if k == nil && stale {
 		if err := ks.load(ctx, false); err == nil {

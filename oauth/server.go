@@ -8,13 +8,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/google/uuid"
 
+	"gatehouse/cache"
 	"gatehouse/models"
 	"gatehouse/provision"
 	"gatehouse/store"
@@ -38,8 +38,8 @@ type Server struct {
 	log    *slog.Logger
 	now    func() time.Time
 
-	verified verifiedCache
-	metrics  *telemetry.Metrics // nil counts nothing
+	verified *cache.Cache[string, verifiedToken] // by raw token, until it expires
+	metrics  *telemetry.Metrics                  // nil counts nothing
 	// grants are the token endpoint's grant handlers by grant_type.
 	grants map[string]grantHandler
 	// upstreams start the identity provider's side of a browser sign-in, by protocol.
@@ -56,33 +56,9 @@ type verifiedToken struct {
 	exp, iat  time.Time
 }
 
-// verifiedCache remembers verified tokens until they expire. It is bounded: when full it is
-// emptied, which only costs re-verification.
-type verifiedCache struct {
-	mu sync.Mutex
-	m  map[string]verifiedToken
-}
-
+// maxVerifiedTokens bounds the cache of verified tokens: past it, the least recently used
+// are verified again.
 const maxVerifiedTokens = 10_000
-
-func (c *verifiedCache) get(raw string, now time.Time) (verifiedToken, bool) {
-	c.mu.Lock()
-	v, ok := c.m[raw]
-	c.mu.Unlock()
-	if !ok || !now.Before(v.expires) {
-		return verifiedToken{}, false
-	}
-	return v, true
-}
-
-func (c *verifiedCache) put(raw string, v verifiedToken) {
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= maxVerifiedTokens {
-		c.m = make(map[string]verifiedToken)
-	}
-	c.m[raw] = v
-	c.mu.Unlock()
-}
 
 // New loads (or creates) the signing keys and returns the OAuth server. issuer is the public
 // base URL (GATEHOUSE_PUBLIC_URL); it is the tokens' iss and aud.
@@ -91,7 +67,9 @@ func New(ctx context.Context, svc *provision.Service, issuer string, log *slog.L
 	if err != nil {
 		return nil, err
 	}
-	srv := &Server{svc: svc, keys: ks, issuer: strings.TrimRight(issuer, "/"), log: log, now: time.Now,
+	srv := &Server{svc: svc, keys: ks, issuer: strings.TrimRight(issuer, "/"), log: log, now: svc.Clock().Now,
+		verified: cache.New[string, verifiedToken](svc.Caches(), "verified_tokens",
+			cache.Options{MaxEntries: maxVerifiedTokens, Clock: svc.Clock()}),
 		upstreams: map[models.Protocol]Upstream{}}
 	srv.grants = map[string]grantHandler{
 		"client_credentials": srv.clientCredentials,
@@ -289,7 +267,7 @@ func (s *Server) verifySignature(ctx context.Context, raw string) (verifiedToken
 	if len(raw) > 4096 {
 		return verifiedToken{}, false
 	}
-	if v, ok := s.verified.get(raw, s.now()); ok {
+	if v, ok := s.verified.Get(raw); ok {
 		return v, true
 	}
 	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
@@ -317,7 +295,7 @@ func (s *Server) verifySignature(ctx context.Context, raw string) (verifiedToken
 	}
 	v := verifiedToken{clientID: c.Subject, workspace: ws, scopes: models.SplitScopes(c.Scope),
 		expires: c.Expiry.Time().Add(leeway), jti: jti, exp: c.Expiry.Time(), iat: c.IssuedAt.Time()}
-	s.verified.put(raw, v)
+	s.verified.SetUntil(raw, v, v.expires)
 	return v, true
 }
 

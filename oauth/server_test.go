@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"gatehouse/clock"
 	"gatehouse/models"
 	"gatehouse/provision"
 	"gatehouse/secret"
@@ -31,7 +32,8 @@ func TestExpiredTokensAreRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		box, _ := secret.NewBox(secret.NewKey())
-		svc := provision.New(st, box, provision.Options{})
+		clk := clock.NewFake(time.Now())
+		svc := provision.New(st, box, provision.Options{Clock: clk})
 		if _, err := svc.Bootstrap(ctx, "ghc_a", "ghs_secret"); err != nil {
 			t.Fatal(err)
 		}
@@ -39,8 +41,6 @@ func TestExpiredTokensAreRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		clock := time.Now()
-		srv.now = func() time.Time { return clock }
 		issue := func() string {
 			req := httptest.NewRequest(http.MethodPost, "/oauth/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -55,20 +55,20 @@ func TestExpiredTokensAreRefused(t *testing.T) {
 		if _, err := srv.Verify(ctx, tok); err != nil {
 			t.Fatalf("fresh token: %v", err)
 		}
-		clock = clock.Add(TokenLifetime + 10*time.Second) // within the leeway
+		clk.Advance(TokenLifetime + 10*time.Second) // within the leeway
 		if _, err := srv.Verify(ctx, tok); err != nil {
 			t.Fatalf("token within leeway: %v", err)
 		}
-		clock = clock.Add(time.Minute) // cached, but expired
+		clk.Advance(time.Minute) // cached, but expired
 		if _, err := srv.Verify(ctx, tok); models.ErrorCode(err) != models.EUNAUTHENTICATED {
 			t.Fatalf("expired cached token: %v", err)
 		}
 		old := issue()
-		clock = clock.Add(TokenLifetime + time.Minute) // never verified before, expired past leeway
+		clk.Advance(TokenLifetime + time.Minute) // never verified before, expired past leeway
 		if _, err := srv.Verify(ctx, old); models.ErrorCode(err) != models.EUNAUTHENTICATED {
 			t.Fatalf("expired token: %v", err)
 		}
-		clock = clock.Add(-3 * TokenLifetime) // issued in the future
+		clk.Advance(-3 * TokenLifetime) // issued in the future
 		if _, err := srv.Verify(ctx, issue()); err != nil {
 			t.Fatalf("token from now: %v", err)
 		}

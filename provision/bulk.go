@@ -172,11 +172,12 @@ func (s *Service) bulkBind(ctx context.Context, p *Principal, items []Credential
 		}
 		key := models.Key(idents[i])
 		ik, ac := identityKey{conn.ID, key}, accountConn{u.ID, conn.ID}
-		if o, ok := owner[ik]; ok && o != u.ID {
+		old, isBound := bound[ac]
+		switch decideBind(owner[ik], u.ID, isBound) {
+		case bindTaken:
 			out[i].Errors = models.Errors{takenError(idents[i])}
 			continue
-		}
-		if old, ok := bound[ac]; ok {
+		case bindReplace:
 			delete(owner, identityKey{conn.ID, old})
 			if id, ok := stored[ac]; ok {
 				stale = append(stale, id)

@@ -3,9 +3,10 @@ package provision
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
+	"gatehouse/cache"
+	"gatehouse/clock"
 	"gatehouse/store"
 )
 
@@ -15,31 +16,21 @@ import (
 // forgets an entry at once when it changes the row. A missing row is cached too (as nil), and
 // the cache is bounded so that unknown keys cannot grow it without limit.
 type credentialCache[T any] struct {
-	ttl time.Duration
-	now func() time.Time
-	mu  sync.Mutex
-	m   map[string]cachedRow[T]
+	c *cache.Cache[string, *T] // nil value: no such row
 }
 
-type cachedRow[T any] struct {
-	v  *T // nil: no such row
-	at time.Time
-}
-
-// maxCachedCredentials bounds a credentialCache; when full it is emptied.
+// maxCachedCredentials bounds a credentialCache.
 const maxCachedCredentials = 100_000
 
-func newCredentialCache[T any](ttl time.Duration, now func() time.Time) *credentialCache[T] {
-	return &credentialCache[T]{ttl: ttl, now: now, m: make(map[string]cachedRow[T])}
+func newCredentialCache[T any](g *cache.Group, name string, ttl time.Duration, clk clock.Clock) *credentialCache[T] {
+	return &credentialCache[T]{c: cache.New[string, *T](g, name,
+		cache.Options{MaxEntries: maxCachedCredentials, TTL: ttl, Clock: clk})}
 }
 
 // get returns the cached row for key, or loads it; load's store.ErrNotFound means "no row".
 func (c *credentialCache[T]) get(ctx context.Context, key string, load func(context.Context) (*T, error)) (*T, error) {
-	c.mu.Lock()
-	e, ok := c.m[key]
-	c.mu.Unlock()
-	if ok && c.now().Sub(e.at) < c.ttl {
-		return e.v, nil
+	if v, ok := c.c.Get(key); ok {
+		return v, nil
 	}
 	v, err := load(ctx)
 	if errors.Is(err, store.ErrNotFound) {
@@ -48,18 +39,9 @@ func (c *credentialCache[T]) get(ctx context.Context, key string, load func(cont
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	if len(c.m) >= maxCachedCredentials {
-		clear(c.m)
-	}
-	c.m[key] = cachedRow[T]{v: v, at: c.now()}
-	c.mu.Unlock()
+	c.c.Set(key, v)
 	return v, nil
 }
 
 // forget drops key, so that the next get reads the row again.
-func (c *credentialCache[T]) forget(key string) {
-	c.mu.Lock()
-	delete(c.m, key)
-	c.mu.Unlock()
-}
+func (c *credentialCache[T]) forget(key string) { c.c.Delete(key) }

@@ -326,8 +326,8 @@ func validateName(field, name string) *models.Error {
 		return models.CheckText(field, name)
 	case name == "":
 		return models.FieldError(models.EINVALID, field, name, "is required")
-	case len([]rune(name)) > models.MaxNameLength:
-		return models.FieldError(models.EINVALID, field, name, "must be at most 128 characters")
+	case models.NameTooLong(name):
+		return models.FieldError(models.EINVALID, field, name, models.MsgNameTooLong)
 	}
 	return nil
 }

@@ -55,7 +55,7 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 	}
 	now := s.now()
 	c := &models.Connection{ID: store.NewID(), WorkspaceID: p.WorkspaceID, Status: models.StatusInactive,
-		DefaultRole: "viewer", SAMLAttributeMapping: "{}", Version: 1, CreatedAt: now, UpdatedAt: now}
+		DefaultRole: models.DefaultRole, SAMLAttributeMapping: "{}", Version: 1, CreatedAt: now, UpdatedAt: now}
 	var errs models.Errors
 	if in.Name == nil {
 		errs = append(errs, models.FieldError(models.EINVALID, "name", "", "is required"))
@@ -192,7 +192,7 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 			ok = ok || *in.DefaultRole == r
 		}
 		if !ok {
-			add(models.FieldError(models.EINVALID, "defaultRole", *in.DefaultRole, "must be one of viewer, member, admin"))
+			add(models.FieldError(models.EINVALID, "defaultRole", *in.DefaultRole, "must be one of "+models.RoleList))
 		}
 		c.DefaultRole = *in.DefaultRole
 	}

@@ -729,7 +729,7 @@ func (s *Service) SignInEvents(ctx context.Context, f SignInEventFilter, page, p
 	if pageSize != nil {
 		size = *pageSize
 	}
-	pg, size = clampPageNumber(pg, size)
+	pg, size = models.ListPage(pg, size)
 	es, total, err := s.store.SignInEventsPage(ctx, p.WorkspaceID, sf, (pg-1)*size, size)
 	if err != nil {
 		return nil, internal("sign-in events", err)

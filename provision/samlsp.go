@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"gatehouse/cache"
+	"gatehouse/clock"
 	"gatehouse/models"
 	"gatehouse/store"
 )
@@ -72,10 +74,15 @@ type SPKeyInfo struct {
 const spKeysTTL = 10 * time.Second
 
 // spKeyCache keeps the decrypted SP keys, so that a sign-in does not read and decrypt them.
+// One load runs at a time: concurrent sign-ins after expiry wait for it instead of each
+// decrypting the keys.
 type spKeyCache struct {
-	mu   sync.Mutex
-	keys *SPKeys
-	at   time.Time
+	load sync.Mutex
+	c    *cache.Cache[struct{}, *SPKeys]
+}
+
+func newSPKeyCache(g *cache.Group, clk clock.Clock) spKeyCache {
+	return spKeyCache{c: cache.New[struct{}, *SPKeys](g, "saml_sp_keys", cache.Options{MaxEntries: 1, TTL: spKeysTTL, Clock: clk})}
 }
 
 var spKeyMu sync.Mutex
@@ -119,24 +126,28 @@ func (s *Service) SAMLServiceProvider(ctx context.Context) (*SAMLSP, error) {
 // spKeys returns the cached SP keys, loading them when the copy is older than spKeysTTL.
 func (s *Service) spKeys(ctx context.Context) (*SPKeys, error) {
 	c := &s.spKeyCache
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.keys != nil && s.now().Sub(c.at) < spKeysTTL {
-		return c.keys, nil
+	if keys, ok := c.c.Get(struct{}{}); ok {
+		return keys, nil
+	}
+	c.load.Lock()
+	defer c.load.Unlock()
+	if keys, ok := c.c.Get(struct{}{}); ok {
+		return keys, nil
 	}
 	keys, err := s.loadSPKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c.keys, c.at = keys, s.now()
+	c.c.Set(struct{}{}, keys)
 	return keys, nil
 }
 
-// forgetSPKeys makes the next spKeys read the database (after a rotation step here).
+// forgetSPKeys makes the next spKeys read the database (after a rotation step here). It waits
+// for a load under way, which may have read the keys from before the step.
 func (s *Service) forgetSPKeys() {
-	s.spKeyCache.mu.Lock()
-	s.spKeyCache.keys = nil
-	s.spKeyCache.mu.Unlock()
+	s.spKeyCache.load.Lock()
+	s.spKeyCache.c.Delete(struct{}{})
+	s.spKeyCache.load.Unlock()
 }
 
 // loadSPKeys reads and decrypts every SP key, generating the current one on first use.

@@ -41,8 +41,8 @@ func (s *Service) CreateScimToken(ctx context.Context, in CreateScimTokenInput) 
 		errs = append(errs, models.CheckText("name", name))
 	case name == "":
 		errs = append(errs, models.FieldError(models.EINVALID, "name", in.Name, "is required"))
-	case len([]rune(name)) > models.MaxNameLength:
-		errs = append(errs, models.FieldError(models.EINVALID, "name", truncate(in.Name, 64), "must be at most 128 characters"))
+	case models.NameTooLong(name):
+		errs = append(errs, models.FieldError(models.EINVALID, "name", truncate(in.Name, 64), models.MsgNameTooLong))
 	}
 	scopes := in.Scopes
 	if scopes == nil {
@@ -132,7 +132,7 @@ func (s *Service) ScimTokens(ctx context.Context, f ScimTokenFilter, page, pageS
 	default:
 		return nil, 0, models.FieldError(models.EINVALID, "status", f.Status, "must be active, revoked or expired")
 	}
-	page, pageSize = clampPageNumber(page, pageSize)
+	page, pageSize = models.ListPage(page, pageSize)
 	ts, total, err := s.store.ScimTokens(ctx, p.WorkspaceID, store.ScimTokenFilter{Status: f.Status, Name: f.Name},
 		s.now(), (page-1)*pageSize, pageSize)
 	return ts, int(total), internal("scim tokens", err)
@@ -344,7 +344,7 @@ func (s *Service) ScimActivities(ctx context.Context, f ScimActivityFilter, page
 	if len(errs) > 0 {
 		return nil, 0, errs
 	}
-	page, pageSize = clampPageNumber(page, pageSize)
+	page, pageSize = models.ListPage(page, pageSize)
 	as, total, err := s.store.ScimActivities(ctx, p.WorkspaceID, sf, (page-1)*pageSize, pageSize)
 	return as, int(total), internal("scim activities", err)
 }
@@ -417,14 +417,6 @@ func (s *Service) RecordScimFailure(ctx context.Context, op, resourceType, resou
 	if err := s.store.Create(context.WithoutCancel(ctx), a); err != nil {
 		s.log.ErrorContext(ctx, "scim: record failed request", "err", err, "workspace_id", c.Token.WorkspaceID)
 	}
-}
-
-// clampPageNumber bounds a page number (≥ 1) and size (1..100, default 20).
-func clampPageNumber(page, pageSize int) (int, int) {
-	if page < 1 {
-		page = 1
-	}
-	return page, clampPage(pageSize)
 }
 
 func itoa(n int) string {

@@ -67,7 +67,14 @@ func (in *ScimUserInput) validate() error {
 	if in.ExternalID != nil && len(*in.ExternalID) > models.MaxIdentifierLength {
 		return models.ScimError(models.ScimTypeInvalidValue, "externalId must be at most 255 characters")
 	}
-	for _, f := range []string{in.GivenName, in.FamilyName, in.DisplayName, in.Title, in.UserType, in.EmployeeNumber,
+	// Names follow the one name rule (models.NameTooLong); other attributes have maxScimText.
+	for _, n := range [...]struct{ attr, v string }{{"name.givenName", in.GivenName},
+		{"name.familyName", in.FamilyName}, {"displayName", in.DisplayName}} {
+		if models.NameTooLong(n.v) {
+			return models.ScimError(models.ScimTypeInvalidValue, "%s %s", n.attr, models.MsgNameTooLong)
+		}
+	}
+	for _, f := range []string{in.Title, in.UserType, in.EmployeeNumber,
 		in.Department, in.Organization, in.CostCenter, in.Division, in.ManagerID} {
 		if len(f) > maxScimText {
 			return models.ScimError(models.ScimTypeInvalidValue, "attribute values must be at most 1024 characters")
@@ -82,7 +89,7 @@ func (in *ScimUserInput) validate() error {
 func (in *ScimUserInput) applyTo(u *models.UserAccount) {
 	u.UserName, u.UserNameKey = in.UserName, models.Key(in.UserName)
 	u.ExternalID, u.Active = in.ExternalID, in.Active
-	u.Email, u.EmailKey, u.EmailType = in.Email, models.Key(in.Email), truncate(in.EmailType, 64)
+	u.SetSCIMEmail(in.Email, truncate(in.EmailType, 64))
 	u.FirstName, u.LastName, u.DisplayName = in.GivenName, in.FamilyName, in.DisplayName
 	u.Title, u.UserType, u.EmployeeNumber, u.Department = in.Title, in.UserType, in.EmployeeNumber, in.Department
 	u.Organization, u.CostCenter, u.Division, u.ManagerID = in.Organization, in.CostCenter, in.Division, in.ManagerID
@@ -413,7 +420,8 @@ type ScimListInput struct {
 }
 
 func (s *Service) scimList(in ScimListInput) store.ScimList {
-	return store.ScimList{Filter: in.Filter, Offset: max(in.StartIndex, 1) - 1, Count: min(max(in.Count, 0), MaxScimCount), Base: in.Base}
+	start, count := models.ClampPage(in.StartIndex, in.Count, 0, MaxScimCount)
+	return store.ScimList{Filter: in.Filter, Offset: start - 1, Count: count, Base: in.Base}
 }
 
 // ScimUsers lists the token workspace's users matching a SCIM filter, and the total; with

@@ -14,6 +14,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"gatehouse/cache"
+	"gatehouse/clock"
 	"gatehouse/models"
 	"gatehouse/secret"
 	"gatehouse/store"
@@ -24,11 +26,13 @@ import (
 type Service struct {
 	store   *store.Store
 	box     *secret.Box
-	now     func() time.Time
+	clock   clock.Clock
+	now     func() time.Time // the clock, in UTC
+	caches  *cache.Group
 	log     *slog.Logger
 	clients *credentialCache[models.IntegrationClient]
 	// revokedTokens caches revoked-access-token lookups by jti (tokens.go).
-	revokedTokens revokedTokenCache
+	revokedTokens *credentialCache[models.RevokedToken]
 	// bulkSlots bounds the bulk operations running at once (memory, not correctness).
 	bulkSlots chan struct{}
 	// scimTokens caches SCIM token lookups (2 s; revocation drops the entry at once).
@@ -46,14 +50,16 @@ type Service struct {
 	allowPrivate bool
 	sso          ssoOptions
 	observer     Observer
-	// spKeyCache keeps the SAML SP keys (samlsp.go).
+	// spKeyCache keeps the decrypted SAML SP keys (samlsp.go).
 	spKeyCache spKeyCache
 }
 
 // Options configure a Service.
 type Options struct {
-	Logger               *slog.Logger
-	Now                  func() time.Time // injected clock; time.Now by default
+	Logger *slog.Logger
+	Clock  clock.Clock // the one clock; clock.Real by default
+	// Caches, when set, collects the service's caches for metrics (transports add theirs).
+	Caches               *cache.Group
 	AllowPrivateNetworks bool
 	// ClientCacheTTL bounds how long a revoked client's tokens keep working (default 2 s).
 	ClientCacheTTL time.Duration
@@ -85,29 +91,43 @@ func New(st *store.Store, box *secret.Box, o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = clock.Real
+	}
+	if o.Caches == nil {
+		o.Caches = cache.NewGroup()
 	}
 	if o.ClientCacheTTL == 0 {
 		o.ClientCacheTTL = 2 * time.Second
 	}
-	now := func() time.Time { return o.Now().UTC() }
+	clk := o.Clock
+	now := func() time.Time { return clk.Now().UTC() }
 	if o.NetworkTimeout <= 0 {
 		o.NetworkTimeout = 10 * time.Second
 	}
 	if o.Observer == nil {
 		o.Observer = noObserver{}
 	}
-	return &Service{store: st, box: box, now: now, log: o.Logger, observer: o.Observer,
-		clients: newCredentialCache[models.IntegrationClient](o.ClientCacheTTL, now), allowPrivate: o.AllowPrivateNetworks,
+	g, ttl := o.Caches, o.ClientCacheTTL
+	return &Service{store: st, box: box, clock: clk, now: now, caches: g, log: o.Logger, observer: o.Observer,
+		clients: newCredentialCache[models.IntegrationClient](g, "integration_clients", ttl, clk), allowPrivate: o.AllowPrivateNetworks,
 		sso:             ssoOptions{remote: o.Remote, publicURL: strings.TrimRight(o.PublicURL, "/"), timeout: o.NetworkTimeout},
 		bulkSlots:       make(chan struct{}, 4),
-		scimTokens:      newCredentialCache[models.ScimToken](o.ClientCacheTTL, now),
-		applications:    newCredentialCache[models.Application](o.ClientCacheTTL, now),
-		connections:     newCredentialCache[models.Connection](o.ClientCacheTTL, now),
-		brands:          newCredentialCache[models.Brand](o.ClientCacheTTL, now),
-		verifiedDomains: newCredentialCache[bool](o.ClientCacheTTL, now)}
+		revokedTokens:   newCredentialCache[models.RevokedToken](g, "revoked_tokens", ttl, clk),
+		scimTokens:      newCredentialCache[models.ScimToken](g, "scim_tokens", ttl, clk),
+		applications:    newCredentialCache[models.Application](g, "applications", ttl, clk),
+		connections:     newCredentialCache[models.Connection](g, "connections", ttl, clk),
+		brands:          newCredentialCache[models.Brand](g, "brands", ttl, clk),
+		verifiedDomains: newCredentialCache[bool](g, "verified_domains", ttl, clk),
+		spKeyCache:      newSPKeyCache(g, clk)}
 }
+
+// Clock is the service's clock: transports read the time through it.
+func (s *Service) Clock() clock.Clock { return s.clock }
+
+// Caches is the group the service's caches are in; transports add theirs to it, so that one
+// collector exports them all.
+func (s *Service) Caches() *cache.Group { return s.caches }
 
 // Principal is the authenticated caller.
 type Principal struct {
@@ -244,13 +264,8 @@ func (s *Service) AuditEvents(ctx context.Context, first int, before *string) ([
 	return es, internal("audit events", err)
 }
 
-// clampPage bounds a requested page size to 1..100 (default 20).
+// clampPage bounds a requested page size (models.ListPage).
 func clampPage(n int) int {
-	switch {
-	case n <= 0:
-		return 20
-	case n > 100:
-		return 100
-	}
+	_, n = models.ListPage(1, n)
 	return n
 }

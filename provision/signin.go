@@ -113,7 +113,11 @@ func (s *Service) signIn(ctx context.Context, brandID, connectionID uuid.UUID, i
 // notBound: the caller's earlier decision of this sign-in (ErrMoreClaims) found nobody bound
 // to the identity, so the fast path is not tried again.
 func (s *Service) decide(ctx context.Context, brandID, connectionID uuid.UUID, known *models.Connection, notBound bool, id Identity, then func(ctx context.Context, res *SignInResult) error) (*SignInResult, error) {
-	id = normaliseIdentity(id)
+	id, dropped := normaliseIdentity(id)
+	if dropped != "" {
+		s.log.WarnContext(ctx, "sign-in: name claim longer than the name rule allows; treated as not sent",
+			"fields", dropped, "connection_id", connectionID, "max_characters", models.MaxNameLength)
+	}
 	if err := checkIdentity(id); err != nil {
 		return nil, err
 	}
@@ -159,22 +163,38 @@ func lostRace(err error) bool {
 		store.IsUnique(err, "ux_credentials_account") || models.ErrorCode(err) == models.ETAKEN
 }
 
-func normaliseIdentity(id Identity) Identity {
+// normaliseIdentity trims the identity's text and drops what cannot be used: an invalid email,
+// and a first or last name that breaks the name rule (models.NameTooLong). Such a name is
+// treated as not sent — never truncated — so the person still signs in, a new account gets no
+// name from it and an existing one keeps its name; dropped names the fields that were dropped
+// ("" when none), for the caller to log.
+func normaliseIdentity(id Identity) (_ Identity, dropped string) {
 	id.Identifier = strings.TrimSpace(id.Identifier)
 	id.Email = strings.TrimSpace(id.Email)
 	if !models.ValidEmail(id.Email) {
 		id.Email = ""
 	}
-	id.FirstName = truncateRunes(strings.TrimSpace(id.FirstName), models.MaxNameLength)
-	id.LastName = truncateRunes(strings.TrimSpace(id.LastName), models.MaxNameLength)
-	return id
+	id.FirstName = strings.TrimSpace(id.FirstName)
+	id.LastName = strings.TrimSpace(id.LastName)
+	if models.NameTooLong(id.FirstName) {
+		id.FirstName, dropped = "", "firstName"
+	}
+	if models.NameTooLong(id.LastName) {
+		id.LastName, dropped = "", strings.TrimPrefix(dropped+", lastName", ", ")
+	}
+	return id, dropped
 }
 
-func truncateRunes(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n])
+// individualAccountName names the individual account a just-in-time sign-in creates: the
+// person's full name, else (none, or longer than the name rule allows) the first or last
+// name, the email, the identifier; never a truncated name.
+func individualAccountName(id Identity) string {
+	for _, n := range [...]string{strings.TrimSpace(id.FirstName + " " + id.LastName), id.FirstName, id.LastName, id.Email, id.Identifier} {
+		if n != "" && !models.NameTooLong(n) {
+			return n
+		}
 	}
-	return s
+	return "Individual account"
 }
 
 // emailDomain returns the normalised domain of a valid email address.
@@ -413,21 +433,17 @@ func (d *decision) provision(ctx context.Context, cfg *models.IdentityProviderCo
 	}
 	account, newAccount := pl.Account, (*models.Account)(nil)
 	if account == nil {
-		name := strings.TrimSpace(d.id.FirstName + " " + d.id.LastName)
-		if name == "" {
-			name = d.id.Email
-		}
-		account = &models.Account{ID: store.NewID(), WorkspaceID: ws, Name: truncateRunes(name, models.MaxNameLength),
+		account = &models.Account{ID: store.NewID(), WorkspaceID: ws, Name: individualAccountName(d.id),
 			Type: models.AccountIndividual, CreatedAt: now, UpdatedAt: now}
 		newAccount = account
 	}
-	u := &models.UserAccount{ID: store.NewID(), WorkspaceID: ws, Email: d.id.Email, EmailKey: models.Key(d.id.Email),
-		UserName: d.id.Email, UserNameKey: models.Key(d.id.Email),
+	u := &models.UserAccount{ID: store.NewID(), WorkspaceID: ws, UserName: d.id.Email, UserNameKey: models.Key(d.id.Email),
 		FirstName: d.id.FirstName, LastName: d.id.LastName, Active: true, AccountID: &account.ID,
 		Role: d.conn.DefaultRole, Version: 1, CreatedAt: now, UpdatedAt: now}
 	if u.Role == "" {
-		u.Role = "viewer"
+		u.Role = models.DefaultRole
 	}
+	u.SetEmail(d.id.Email)
 	// The account, the user account (its profile owned by the connection) and its credential:
 	// one statement on PostgreSQL.
 	if err := s.store.CreateProvisionedUser(ctx, newAccount, u, s.newCredential(u, d.conn.ID, d.id.Identifier, ""), d.derived); err != nil {

@@ -56,13 +56,15 @@ func (s *Service) ListConnections(ctx context.Context, f ConnectionFilter, page,
 	default:
 		errs = append(errs, models.FieldError(models.EINVALID, "status", f.Status, "must be one of active, inactive, testing, error"))
 	}
-	if len(f.Name) > models.MaxNameLength {
-		errs = append(errs, models.FieldError(models.EINVALID, "name", truncate(f.Name, 64), "must be at most 128 characters"))
+	if models.NameTooLong(f.Name) {
+		errs = append(errs, models.FieldError(models.EINVALID, "name", truncate(f.Name, 64), models.MsgNameTooLong))
 	}
-	if page < 1 {
+	// Strict: a page the clamp would change is refused.
+	clampedPage, clampedSize := models.ListPage(page, pageSize)
+	if clampedPage != page {
 		errs = append(errs, models.FieldError(models.EINVALID, "page", fmt.Sprint(page), "must be a positive integer"))
 	}
-	if pageSize < 1 || pageSize > 100 {
+	if clampedSize != pageSize {
 		errs = append(errs, models.FieldError(models.EINVALID, "pageSize", fmt.Sprint(pageSize), "must be from 1 to 100"))
 	}
 	if len(errs) > 0 {
@@ -151,7 +153,7 @@ func (s *Service) TestConnection(ctx context.Context, rawID string) (*Connection
 		return nil, internal("test connection", errors.New("no Remote configured"))
 	}
 	tctx, cancel := context.WithTimeout(ctx, s.sso.timeout)
-	start := time.Now()
+	start := s.clock.Now()
 	var rep TestReport
 	switch c.Protocol {
 	case models.ProtocolOIDC:
@@ -169,7 +171,7 @@ func (s *Service) TestConnection(ctx context.Context, rawID string) (*Connection
 		rep.Problems = []string{}
 	}
 	rep.Success = rep.Success && len(rep.Problems) == 0
-	rep.LatencyMs = time.Since(start).Milliseconds()
+	rep.LatencyMs = s.clock.Now().Sub(start).Milliseconds()
 
 	tested := c.Version
 	err = s.store.InTx(ctx, func(ctx context.Context) error {

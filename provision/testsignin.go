@@ -240,7 +240,11 @@ func (s *Service) completeTest(ctx context.Context, f *ClaimedFlow, id Identity)
 	if err != nil {
 		return "", internal("test sign-in", err)
 	}
-	id = normaliseIdentity(id)
+	id, dropped := normaliseIdentity(id)
+	if dropped != "" {
+		s.log.WarnContext(ctx, "test sign-in: name claim longer than the name rule allows; treated as not sent",
+			"fields", dropped, "connection_id", f.Connection.ID, "max_characters", models.MaxNameLength)
+	}
 	if id.Claims == nil {
 		id.Claims = map[string]any{}
 	}

@@ -3,7 +3,6 @@ package provision
 import (
 	"context"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -40,25 +39,11 @@ func (s *Service) MayInspectToken(ctx context.Context, caller *models.Integratio
 	return owner != nil && !owner.PlatformAdmin, nil
 }
 
-// revokedTokenCache caches revoked-token lookups by jti. It is built on first use, with the
-// client cache's TTL and clock: a revoked token stops as fast as a revoked client.
-type revokedTokenCache struct {
-	once sync.Once
-	c    *credentialCache[models.RevokedToken]
-}
-
-func (s *Service) revokedCache() *credentialCache[models.RevokedToken] {
-	s.revokedTokens.once.Do(func() {
-		s.revokedTokens.c = newCredentialCache[models.RevokedToken](s.clients.ttl, s.clients.now)
-	})
-	return s.revokedTokens.c
-}
-
 // CheckTokenRevoked refuses a token revoked before its expiry. The answer is cached for the
 // client cache TTL (2 s by default), which bounds how long a revocation takes to reach
 // other replicas; this replica forgets its entry at once when it revokes the token.
 func (s *Service) CheckTokenRevoked(ctx context.Context, jti uuid.UUID) error {
-	r, err := s.revokedCache().get(ctx, jti.String(), func(ctx context.Context) (*models.RevokedToken, error) {
+	r, err := s.revokedTokens.get(ctx, jti.String(), func(ctx context.Context) (*models.RevokedToken, error) {
 		return s.store.RevokedToken(ctx, jti)
 	})
 	if err != nil {
@@ -97,6 +82,6 @@ func (s *Service) RevokeToken(ctx context.Context, caller *models.IntegrationCli
 	if err != nil {
 		return internal("revoke token", err)
 	}
-	s.revokedCache().forget(t.ID.String())
+	s.revokedTokens.forget(t.ID.String())
 	return nil
 }

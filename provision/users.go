@@ -39,13 +39,7 @@ func validateEmail(field, email string) *models.Error {
 }
 
 func validatePersonName(field, v string) *models.Error {
-	if e := models.CheckText(field, v); e != nil {
-		return e
-	}
-	if len([]rune(v)) > models.MaxNameLength {
-		return models.FieldError(models.EINVALID, field, v, "must be at most 128 characters")
-	}
-	return nil
+	return models.CheckName(field, v)
 }
 
 // CreateUserAccount creates an active user account. The email is unique per workspace,
@@ -68,10 +62,10 @@ func (s *Service) CreateUserAccount(ctx context.Context, in CreateUserAccountInp
 		return nil, errs
 	}
 	now := s.now()
-	u := &models.UserAccount{ID: store.NewID(), WorkspaceID: p.WorkspaceID, Email: in.Email,
-		EmailKey: models.Key(in.Email), UserName: in.Email, UserNameKey: models.Key(in.Email), FirstName: strings.TrimSpace(in.FirstName),
+	u := &models.UserAccount{ID: store.NewID(), WorkspaceID: p.WorkspaceID, UserName: in.Email, UserNameKey: models.Key(in.Email), FirstName: strings.TrimSpace(in.FirstName),
 		LastName: strings.TrimSpace(in.LastName), ExternalID: in.ExternalID, Active: true, Version: 1,
 		CreatedAt: now, UpdatedAt: now}
+	u.SetEmail(in.Email)
 	err = s.store.InTx(ctx, func(ctx context.Context) error {
 		if err := s.store.Create(ctx, u); err != nil {
 			return err
@@ -111,7 +105,8 @@ func (s *Service) UpdateUserAccount(ctx context.Context, rawID string, in Update
 			if e := validateEmail("email", email); e != nil {
 				errs = append(errs, e)
 			}
-			u.Email, u.EmailKey, changed["email"] = email, models.Key(email), email
+			u.SetEmail(email)
+			changed["email"] = email
 		}
 		if in.FirstName != nil {
 			if e := validatePersonName("firstName", *in.FirstName); e != nil {

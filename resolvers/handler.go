@@ -46,7 +46,7 @@ func NewHandler(svc *provision.Service, log *slog.Logger, m *telemetry.Metrics) 
 	srv := handler.New(graph.NewExecutableSchema(cfg))
 	srv.AddTransport(transport.POST{})
 	srv.SetParserTokenLimit(MaxParseTokens)
-	srv.SetQueryCache(newShapeCache(queryCacheEntries, queryCacheBytes, queryCacheEntryBytes, MaxParseTokens))
+	srv.SetQueryCache(newShapeCache(svc.Caches(), queryCacheEntries, queryCacheBytes, queryCacheEntryBytes, MaxParseTokens))
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.FixedComplexityLimit(MaxComplexity))
 	srv.Use(depthLimit{max: MaxDepth})
@@ -73,15 +73,14 @@ const (
 const maxCachedQueryBytes = 4 << 10
 
 // pageSize is the number of rows a list field returns for its first argument (provision
-// clamps to 1..100, default 20).
+// clamps it the same way, with models.ListPage).
 func pageSize(first *int) int {
-	switch {
-	case first == nil || *first <= 0:
-		return 20
-	case *first > 100:
-		return 100
+	n := 0
+	if first != nil {
+		n = *first
 	}
-	return *first
+	_, n = models.ListPage(1, n)
+	return n
 }
 
 // depthLimit refuses operations nested deeper than max selection levels.

@@ -1,15 +1,15 @@
 package resolvers
 
 import (
-	"container/list"
 	"context"
 	"hash/maphash"
 	"sort"
 	"strconv"
-	"sync"
 
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/lexer"
+
+	"gatehouse/cache"
 )
 
 // IdP scripts send every binding with its values inline, so no two query texts are equal and a
@@ -31,23 +31,19 @@ import (
 // that the template check refuses (a placeholder that isn't a value, such as an operation
 // description) are cached by their exact text instead, as before, when they are small.
 type shapeCache struct {
-	mu         sync.Mutex
-	entries    map[string]*list.Element
-	lru        list.List // of *cacheEntry, most recently used first
-	cost       int
-	maxCost    int // estimated bytes of all entries
-	maxEntry   int // estimated bytes of one entry
-	maxEntries int
-	maxTokens  int // documents with more tokens are not looked at (gqlgen refuses them)
+	// docs holds the templates and exact-text documents by key, least recently used evicted
+	// first, within a bound on entries and on their estimated bytes.
+	docs      *cache.Cache[string, *cacheEntry]
+	maxEntry  int // estimated bytes of one entry
+	maxTokens int // documents with more tokens are not looked at (gqlgen refuses them)
 	// seen holds the hashes of shapes added once: a shape is kept the second time gqlgen adds
 	// it, so that one-off documents (a script's 100 aliases numbered on from the last request)
-	// cost no copy and displace no template. Cleared when full.
-	seen map[uint64]struct{}
+	// cost no copy and displace no template.
+	seen     *cache.Cache[uint64, struct{}]
+	seenSeed maphash.Seed
 }
 
 const maxSeenShapes = 4096
-
-var seenSeed = maphash.MakeSeed()
 
 // cacheEntry is a template (normalised key) or an exact-text document.
 type cacheEntry struct {
@@ -70,9 +66,10 @@ const (
 	exactMaxQueryByte = maxCachedQueryBytes
 )
 
-func newShapeCache(maxEntries, maxCost, maxEntry, maxTokens int) *shapeCache {
-	return &shapeCache{entries: make(map[string]*list.Element), maxEntries: maxEntries,
-		maxCost: maxCost, maxEntry: maxEntry, maxTokens: maxTokens, seen: make(map[uint64]struct{})}
+func newShapeCache(g *cache.Group, maxEntries, maxCost, maxEntry, maxTokens int) *shapeCache {
+	return &shapeCache{docs: cache.New[string, *cacheEntry](g, "graphql_documents", cache.Options{MaxEntries: maxEntries, MaxCost: maxCost}),
+		maxEntry: maxEntry, maxTokens: maxTokens, seenSeed: maphash.MakeSeed(),
+		seen: cache.New[uint64, struct{}](g, "graphql_shapes_seen", cache.Options{MaxEntries: maxSeenShapes})}
 }
 
 // Get returns the cached document of query's shape, with query's values and positions.
@@ -123,47 +120,22 @@ func (c *shapeCache) Add(_ context.Context, query string, doc *ast.QueryDocument
 
 // secondSighting reports whether key was added before, and remembers it otherwise.
 func (c *shapeCache) secondSighting(key []byte) bool {
-	h := maphash.Bytes(seenSeed, key)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.seen[h]; ok {
-		delete(c.seen, h)
+	h := maphash.Bytes(c.seenSeed, key)
+	if _, ok := c.seen.Get(h); ok {
+		c.seen.Delete(h)
 		return true
 	}
-	if len(c.seen) >= maxSeenShapes {
-		clear(c.seen)
-	}
-	c.seen[h] = struct{}{}
+	c.seen.Set(h, struct{}{})
 	return false
 }
 
 func (c *shapeCache) lookup(key string) *cacheEntry {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	el, ok := c.entries[key]
-	if !ok {
-		return nil
-	}
-	c.lru.MoveToFront(el)
-	return el.Value.(*cacheEntry)
+	e, _ := c.docs.Get(key)
+	return e
 }
 
-func (c *shapeCache) insert(e *cacheEntry) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.entries[e.key]; ok {
-		return // another request of the same shape got here first
-	}
-	c.entries[e.key] = c.lru.PushFront(e)
-	c.cost += e.cost
-	for c.lru.Len() > 0 && (c.lru.Len() > c.maxEntries || c.cost > c.maxCost) {
-		old := c.lru.Back()
-		oe := old.Value.(*cacheEntry)
-		c.lru.Remove(old)
-		delete(c.entries, oe.key)
-		c.cost -= oe.cost
-	}
-}
+// insert keeps e unless another request of the same shape got here first.
+func (c *shapeCache) insert(e *cacheEntry) { c.docs.Add(e.key, e, e.cost) }
 
 // shape is one query text read by the lexer: its key, the position of every token, and the
 // value of every placeholder token.

@@ -89,7 +89,7 @@ func TestShapeKeys(t *testing.T) {
 }
 
 func TestShapeCacheSubstitutesValuesAndPositions(t *testing.T) {
-	c := newShapeCache(10, 1<<20, 1<<20, MaxParseTokens)
+	c := newShapeCache(nil, 10, 1<<20, 1<<20, MaxParseTokens)
 	ctx := context.Background()
 	q1 := fmt.Sprintf(bindQuery, "u1", "jane@contoso.com")
 	doc, errs := parseValidate(q1)
@@ -97,7 +97,7 @@ func TestShapeCacheSubstitutesValuesAndPositions(t *testing.T) {
 		t.Fatal(errs)
 	}
 	c.Add(ctx, q1, doc)
-	if _, ok := c.Get(ctx, q1); ok || len(c.entries) != 0 {
+	if _, ok := c.Get(ctx, q1); ok || c.docs.Len() != 0 {
 		t.Fatalf("a shape seen once is cached")
 	}
 	c.Add(ctx, q1, doc)
@@ -123,14 +123,14 @@ func TestShapeCacheSubstitutesValuesAndPositions(t *testing.T) {
 
 func TestShapeCacheBounds(t *testing.T) {
 	ctx := context.Background()
-	c := newShapeCache(3, 1<<20, 1<<20, MaxParseTokens)
+	c := newShapeCache(nil, 3, 1<<20, 1<<20, MaxParseTokens)
 	for i := range 5 {
 		q := fmt.Sprintf(`{ a%d: viewer { clientId } }`, i)
 		doc, _ := parseValidate(q)
 		addTwice(c, q, doc)
 	}
-	if len(c.entries) != 3 || c.lru.Len() != 3 {
-		t.Fatalf("entries: %d", len(c.entries))
+	if c.docs.Len() != 3 {
+		t.Fatalf("entries: %d", c.docs.Len())
 	}
 	if _, ok := c.Get(ctx, `{ a0: viewer { clientId } }`); ok {
 		t.Fatalf("oldest entry kept")
@@ -145,7 +145,7 @@ func TestShapeCacheBounds(t *testing.T) {
 		}
 		return b.String() + "}"
 	}
-	c = newShapeCache(1000, 4<<20, 2<<20, MaxParseTokens)
+	c = newShapeCache(nil, 1000, 4<<20, 2<<20, MaxParseTokens)
 	q := alias(100, 0)
 	doc, errs := parseValidate(q)
 	if errs != nil {
@@ -159,8 +159,8 @@ func TestShapeCacheBounds(t *testing.T) {
 	big := alias(2000, 0)
 	doc, _ = parseValidate(big)
 	addTwice(c, big, doc)
-	if _, ok := c.Get(ctx, big); ok || c.cost > c.maxCost {
-		t.Fatalf("2000 aliases cached (cost %d)", c.cost)
+	if _, ok := c.Get(ctx, big); ok || c.docs.Len() != 1 {
+		t.Fatalf("2000 aliases cached (%d entries)", c.docs.Len())
 	}
 }
 
@@ -188,7 +188,7 @@ func FuzzShapeCache(f *testing.F) {
 		if errs != nil {
 			return
 		}
-		c := newShapeCache(10, 16<<20, 4<<20, MaxParseTokens)
+		c := newShapeCache(nil, 10, 16<<20, 4<<20, MaxParseTokens)
 		addTwice(c, query, tmpl)
 		if got, ok := c.Get(ctx, query); !ok || got != tmpl {
 			t.Fatalf("template not answered for its own text")

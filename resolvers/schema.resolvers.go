@@ -476,7 +476,7 @@ func (r *scimActivityResolver) Timestamp(ctx context.Context, obj *models.ScimAc
 
 // Status is the resolver for the status field.
 func (r *scimTokenResolver) Status(ctx context.Context, obj *models.ScimToken) (model.ScimTokenStatus, error) {
-	return scimTokenStatus(obj), nil
+	return r.scimTokenStatus(obj), nil
 }
 
 // Outcome is the resolver for the outcome field.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-	"time"
 
 	"gatehouse/graph/model"
 	"gatehouse/models"
@@ -49,15 +48,16 @@ func (r *Resolver) deleteScimToken(ctx context.Context, in model.DeleteScimToken
 	return out, nil
 }
 
+// pageArgs is the page a numbered list answers (models.ListPage).
 func pageArgs(page, pageSize *int) (int, int) {
-	p, ps := 1, 20
+	p, ps := 1, 0
 	if page != nil {
 		p = *page
 	}
 	if pageSize != nil {
 		ps = *pageSize
 	}
-	return p, ps
+	return models.ListPage(p, ps)
 }
 
 func (r *Resolver) scimTokens(ctx context.Context, status *model.ScimTokenStatus, name *string, page, pageSize *int) (*model.ScimTokenList, error) {
@@ -69,10 +69,6 @@ func (r *Resolver) scimTokens(ctx context.Context, status *model.ScimTokenStatus
 	ts, total, err := r.Svc.ScimTokens(ctx, f, p, ps)
 	if err != nil {
 		return nil, err
-	}
-	p, ps = max(p, 1), min(max(ps, 1), 100)
-	if pageSize != nil && *pageSize <= 0 {
-		ps = 20
 	}
 	return &model.ScimTokenList{Tokens: ts, Page: p, PageSize: ps, Total: total}, nil
 }
@@ -96,15 +92,11 @@ func (r *Resolver) scimActivities(ctx context.Context, f *model.ScimActivityFilt
 	if err != nil {
 		return nil, err
 	}
-	p, ps = max(p, 1), min(max(ps, 1), 100)
-	if pageSize != nil && *pageSize <= 0 {
-		ps = 20
-	}
 	return &model.ScimActivityList{Activities: as, Page: p, PageSize: ps, Total: total}, nil
 }
 
-func scimTokenStatus(t *models.ScimToken) model.ScimTokenStatus {
-	return model.ScimTokenStatus(strings.ToUpper(t.Status(time.Now())))
+func (r *Resolver) scimTokenStatus(t *models.ScimToken) model.ScimTokenStatus {
+	return model.ScimTokenStatus(strings.ToUpper(t.Status(r.Svc.Clock().Now())))
 }
 
 func activityDetails(a *models.ScimActivity) map[string]any {

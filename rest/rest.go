@@ -110,20 +110,22 @@ func decode(r *http.Request, v any) error {
 // Page is the pagination of a list request: page ≥ 1, 1 ≤ pageSize ≤ 100 (default 20).
 type Page struct{ Page, PageSize int }
 
-// pageOf reads page and pageSize from the query string.
+// pageOf reads page and pageSize from the query string. REST refuses a value that
+// models.ListPage would change rather than clamping it.
 func pageOf(r *http.Request) (Page, error) {
-	p := Page{Page: 1, PageSize: 20}
+	p := Page{}
+	p.Page, p.PageSize = models.ListPage(1, 0)
 	q := r.URL.Query()
 	if v := q.Get("page"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
+		if pg, _ := models.ListPage(n, 1); err != nil || pg != n {
 			return p, models.Errorf(models.EINVALID, "page must be a positive integer")
 		}
 		p.Page = n
 	}
 	if v := q.Get("pageSize"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
+		if _, size := models.ListPage(1, n); err != nil || size != n {
 			return p, models.Errorf(models.EINVALID, "pageSize must be an integer from 1 to 100")
 		}
 		p.PageSize = n

@@ -33,9 +33,9 @@ type scimTokenJSON struct {
 	CreatedAt    time.Time  `json:"createdAt"`
 }
 
-func scimTokenOf(t *models.ScimToken) scimTokenJSON {
+func (h *Handler) scimTokenOf(t *models.ScimToken) scimTokenJSON {
 	out := scimTokenJSON{ID: t.ID.String(), Name: t.Name, MaskedValue: t.MaskedValue,
-		Status: t.Status(time.Now()), Scopes: t.Scopes(), ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt,
+		Status: t.Status(h.svc.Clock().Now()), Scopes: t.Scopes(), ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt,
 		CreatedAt: t.CreatedAt.UTC()}
 	if t.ConnectionID != nil {
 		s := t.ConnectionID.String()
@@ -59,7 +59,7 @@ func (h *Handler) createScimToken(w http.ResponseWriter, r *http.Request) (int, 
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusCreated, map[string]any{"token": scimTokenOf(t), "plainValue": plain}, nil
+	return http.StatusCreated, map[string]any{"token": h.scimTokenOf(t), "plainValue": plain}, nil
 }
 
 func (h *Handler) listScimTokens(w http.ResponseWriter, r *http.Request) (int, any, error) {
@@ -75,7 +75,7 @@ func (h *Handler) listScimTokens(w http.ResponseWriter, r *http.Request) (int, a
 	}
 	out := make([]scimTokenJSON, len(ts))
 	for i, t := range ts {
-		out[i] = scimTokenOf(t)
+		out[i] = h.scimTokenOf(t)
 	}
 	return http.StatusOK, map[string]any{"tokens": out, "page": pg.Page, "pageSize": pg.PageSize, "total": total}, nil
 }
@@ -85,7 +85,7 @@ func (h *Handler) getScimToken(w http.ResponseWriter, r *http.Request) (int, any
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, map[string]any{"token": scimTokenOf(t)}, nil
+	return http.StatusOK, map[string]any{"token": h.scimTokenOf(t)}, nil
 }
 
 func (h *Handler) revokeScimToken(w http.ResponseWriter, r *http.Request) (int, any, error) {
@@ -93,7 +93,7 @@ func (h *Handler) revokeScimToken(w http.ResponseWriter, r *http.Request) (int, 
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, map[string]any{"token": scimTokenOf(t)}, nil
+	return http.StatusOK, map[string]any{"token": h.scimTokenOf(t)}, nil
 }
 
 func (h *Handler) deleteScimToken(w http.ResponseWriter, r *http.Request) (int, any, error) {

@@ -233,15 +233,16 @@ func listParams(r *http.Request) (provision.ScimListInput, error) {
 		if err != nil {
 			return in, invalidValue("startIndex must be an integer")
 		}
-		in.StartIndex = max(n, 1)
+		in.StartIndex = n
 	}
 	if v := q.Get("count"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			return in, invalidValue("count must be an integer")
 		}
-		in.Count = min(max(n, 0), provision.MaxScimCount)
+		in.Count = n
 	}
+	in.StartIndex, in.Count = models.ClampPage(in.StartIndex, in.Count, 0, provision.MaxScimCount)
 	var err error
 	in.Filter, err = listFilter(q.Get("filter"))
 	return in, err

@@ -58,8 +58,12 @@ func (h *Handler) userDoc(u *models.UserAccount, groups []models.GroupRef, withG
 		}
 		if !found { // the email was changed outside SCIM: it replaces the primary one
 			idx := primaryIndex(emails)
-			if idx < 0 {
-				emails = append(emails, doc{"value": u.Email, "type": "work", "primary": true})
+			if idx < 0 { // typed as stored (models.UserAccount.SetEmail)
+				e := doc{"value": u.Email, "primary": true}
+				if u.EmailType != "" {
+					e["type"] = u.EmailType
+				}
+				emails = append(emails, e)
 			} else {
 				emails[idx].(doc)["value"] = u.Email
 			}

@@ -9,12 +9,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"gatehouse/cache"
 	"gatehouse/models"
 	"gatehouse/netguard"
 	"gatehouse/provision"
@@ -29,7 +29,7 @@ import (
 // again; its keys are cached (and refreshed on an unknown kid) by go-oidc's remote key set.
 const providerTTL = time.Hour
 
-// maxProviders bounds the provider cache; when full it is emptied.
+// maxProviders bounds the provider cache.
 const maxProviders = 10_000
 
 // SignIn is the OIDC relying party of browser sign-in. It implements oauth.Upstream for OIDC
@@ -39,14 +39,8 @@ type SignIn struct {
 	client    *http.Client
 	allowPriv bool
 	log       *slog.Logger
-
-	mu        sync.Mutex
-	providers map[string]cachedProvider
-}
-
-type cachedProvider struct {
-	p  *oidc.Provider
-	at time.Time
+	// providers holds discovered providers by connection id and version, for providerTTL.
+	providers *cache.Cache[string, *oidc.Provider]
 }
 
 // maxIdPBody bounds every response body of an identity provider (discovery, JWKS, token,
@@ -64,7 +58,8 @@ func NewSignIn(svc *provision.Service, r *Remote, log *slog.Logger) *SignIn {
 	}
 	c.Transport = netguard.LimitBodies(c.Transport, maxIdPBody)
 	return &SignIn{svc: svc, client: c, allowPriv: r.o.AllowPrivateNetworks,
-		log: log, providers: map[string]cachedProvider{}}
+		log: log, providers: cache.New[string, *oidc.Provider](svc.Caches(), "oidc_providers",
+			cache.Options{MaxEntries: maxProviders, TTL: providerTTL, Clock: svc.Clock()})}
 }
 
 // Register mounts the callback.
@@ -77,11 +72,8 @@ func (s *SignIn) Register(mux *http.ServeMux) {
 // discovered again.
 func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*oidc.Provider, error) {
 	key := c.ID.String() + "/" + strconv.Itoa(c.Version)
-	s.mu.Lock()
-	e, ok := s.providers[key]
-	s.mu.Unlock()
-	if ok && time.Since(e.at) < providerTTL {
-		return e.p, nil
+	if p, ok := s.providers.Get(key); ok {
+		return p, nil
 	}
 	disc := c.OIDCDiscoveryURL
 	if disc == "" {
@@ -109,12 +101,7 @@ func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*oidc.Prov
 	pc.Algorithms = asymmetricAlgorithms(pc.Algorithms)
 	// The context only carries the guarded client: the key set outlives this request.
 	p := pc.NewProvider(oidc.ClientContext(context.Background(), s.client))
-	s.mu.Lock()
-	if len(s.providers) >= maxProviders {
-		clear(s.providers)
-	}
-	s.providers[key] = cachedProvider{p: p, at: time.Now()}
-	s.mu.Unlock()
+	s.providers.Set(key, p)
 	return p, nil
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/miekg/dns"
 
+	"gatehouse/clock"
 	"gatehouse/models"
 	"gatehouse/netguard"
 	"gatehouse/provision"
@@ -42,8 +43,8 @@ type Options struct {
 	// RootCAs and ConnectTo are passed to the guarded client (tests).
 	RootCAs   *x509.CertPool
 	ConnectTo map[string]string
-	// Now is the clock certificates are checked against (default time.Now).
-	Now func() time.Time
+	// Clock is what certificates are checked against (default clock.Real).
+	Clock clock.Clock
 }
 
 // Remote implements provision.Remote.
@@ -62,8 +63,8 @@ const (
 
 // New builds the Remote.
 func New(o Options) *Remote {
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = clock.Real
 	}
 	return &Remote{o: o, client: netguard.NewClient(netguard.Options{AllowPrivate: o.AllowPrivateNetworks,
 		RootCAs: o.RootCAs, ConnectTo: o.ConnectTo})}
@@ -212,7 +213,7 @@ func (r *Remote) checkCertificate(p string) string {
 	if err != nil {
 		return "certificate does not parse: " + err.Error()
 	}
-	now := r.o.Now()
+	now := r.o.Clock.Now()
 	switch {
 	case now.Before(cert.NotBefore):
 		return fmt.Sprintf("certificate is not valid yet: valid from %s", cert.NotBefore.UTC().Format(time.RFC3339))

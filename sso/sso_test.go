@@ -27,6 +27,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/miekg/dns"
 
+	"gatehouse/clock"
 	"gatehouse/provision"
 )
 
@@ -206,7 +207,7 @@ func makeCert(t testing.TB, from, to time.Time, key any) string {
 
 func TestSAML(t *testing.T) {
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	r := New(Options{AllowPrivateNetworks: true, Now: func() time.Time { return now }})
+	r := New(Options{AllowPrivateNetworks: true, Clock: clock.NewFake(now)})
 	rsa2048, _ := rsa.GenerateKey(rand.Reader, 2048)
 	rsa1024, _ := rsa.GenerateKey(rand.Reader, 1024)
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

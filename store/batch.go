@@ -103,7 +103,13 @@ func (s *Store) SaveScimUserWith(ctx context.Context, u *models.UserAccount, row
 // guarded insert carries one row).
 func (s *Store) addCounts(b *pgBatch, c *counts, guarded bool) error {
 	for _, r := range c.rows() {
-		if err := b.addSQL(counterUpsertSQL, counterTable.args(r), guarded); err != nil {
+		var err error
+		if guarded {
+			err = b.addGuarded(s, counterUpsertSQL, counterTable.args(r))
+		} else {
+			err = b.addSQL(counterUpsertSQL, counterTable.args(r), false)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -136,32 +142,40 @@ var (
 
 // addInsert adds the INSERT of one model row.
 func (b *pgBatch) addInsert(s *Store, row any, guarded bool) error {
-	if sql, vars, ok := hotInsert(row); ok {
-		return b.addSQL(sql, vars, guarded)
+	sql, vars, ok := hotInsert(row)
+	if !ok {
+		st := s.dry().Create(row).Statement
+		if st.Error != nil {
+			return translate(st.Error)
+		}
+		sql, vars = st.SQL.String(), st.Vars
 	}
-	st := s.dry().Create(row).Statement
-	if st.Error != nil {
-		return translate(st.Error)
+	if guarded {
+		return b.addGuarded(s, sql, vars)
 	}
-	return b.addSQL(st.SQL.String(), st.Vars, guarded)
+	return b.addSQL(sql, vars, false)
 }
 
-// addSQL adds one statement written with $1… placeholders for vars. A guarded statement must be
-// a single-row INSERT … VALUES.
+// addGuarded adds a single-row INSERT … VALUES that writes only if the batch's first statement
+// wrote a row.
+func (b *pgBatch) addGuarded(s *Store, sql string, vars []any) error {
+	g, ok := s.guardedInserts.Get(sql)
+	if !ok {
+		m := oneRowInsert.FindStringSubmatch(sql)
+		if m == nil {
+			return fmt.Errorf("store: cannot guard statement %.60q", sql)
+		}
+		g = m[1] + " SELECT " + m[2] + " FROM w0" + m[3]
+		s.guardedInserts.Set(sql, g)
+	}
+	return b.addSQL(g, vars, true)
+}
+
+// addSQL adds one statement written with $1… placeholders for vars. guarded: sql is a guarded
+// statement (see addGuarded), which needs a statement before it.
 func (b *pgBatch) addSQL(sql string, vars []any, guarded bool) error {
-	if guarded {
-		g, ok := guardedInserts.Load(sql)
-		if !ok {
-			m := oneRowInsert.FindStringSubmatch(sql)
-			if m == nil {
-				return fmt.Errorf("store: cannot guard statement %.60q", sql)
-			}
-			g, _ = guardedInserts.LoadOrStore(sql, m[1]+" SELECT "+m[2]+" FROM w0"+m[3])
-		}
-		if len(b.parts) == 0 {
-			return errors.New("store: a guarded statement needs a statement before it")
-		}
-		sql = g.(string)
+	if guarded && len(b.parts) == 0 {
+		return errors.New("store: a guarded statement needs a statement before it")
 	}
 	sql = renumber(sql, len(b.vars))
 	if len(b.parts) == 0 && !strings.Contains(sql, "RETURNING") {
@@ -171,10 +185,6 @@ func (b *pgBatch) addSQL(sql string, vars []any, guarded bool) error {
 	b.vars = append(b.vars, vars...)
 	return nil
 }
-
-// guardedInserts caches the guarded form of each INSERT text (a statement's text depends only
-// on its model and columns, so there are few).
-var guardedInserts sync.Map
 
 // renumber shifts the $n placeholders of sql by offset.
 func renumber(sql string, offset int) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -158,23 +159,69 @@ func (s *Store) countCreated(ctx context.Context, v any) error {
 // statistics sum at most 25 hours of counters instead of reading every activity row of the day.
 func hourBucket(t time.Time) int64 { return t.Unix() / 3600 }
 
-// hourlyMetrics are the kinds of the hourly counters.
-var hourlyMetrics = []string{"users_added", "users_removed", "groups_added", "groups_removed", "errors"}
+// activityStat is one of the day's SCIM statistics: the activity rows it counts (an empty
+// field matches anything) and the field of models.ScimStatistics it fills. Its metric names
+// its hourly counter.
+type activityStat struct {
+	metric                          string
+	status, resourceType, operation string
+	field                           func(*models.ScimStatistics) *int64
+}
+
+// activityStats is the one description of the statistics an activity row feeds. It generates
+// the Go mapping (activityMetric: the hourly counter a written row adds to), the counters'
+// kinds (hourlyMetrics) and the SQL that counts the same rows (activitySumsSQL). The rows
+// counted by two entries never overlap (their statuses differ), so the first match in Go and
+// the independent sums in SQL agree.
+var activityStats = []activityStat{
+	{"users_added", models.ScimStatusSuccess, "user", "create", func(s *models.ScimStatistics) *int64 { return &s.UsersAdded24h }},
+	{"users_removed", models.ScimStatusSuccess, "user", "delete", func(s *models.ScimStatistics) *int64 { return &s.UsersRemoved24h }},
+	{"groups_added", models.ScimStatusSuccess, "group", "create", func(s *models.ScimStatistics) *int64 { return &s.GroupsAdded24h }},
+	{"groups_removed", models.ScimStatusSuccess, "group", "delete", func(s *models.ScimStatistics) *int64 { return &s.GroupsRemoved24h }},
+	{"errors", models.ScimStatusError, "", "", func(s *models.ScimStatistics) *int64 { return &s.ErrorCount24h }},
+}
+
+func (st *activityStat) matches(a *models.ScimActivity) bool {
+	return (st.status == "" || a.Status == st.status) && (st.resourceType == "" || a.ResourceType == st.resourceType) &&
+		(st.operation == "" || a.Operation == st.operation)
+}
+
+// condition is matches in SQL (the values are constants of this file, not input).
+func (st *activityStat) condition() string {
+	var conds []string
+	for _, c := range [...]struct{ column, value string }{{"status", st.status}, {"resource_type", st.resourceType}, {"operation", st.operation}} {
+		if c.value != "" {
+			conds = append(conds, c.column+" = '"+c.value+"'")
+		}
+	}
+	return strings.Join(conds, " AND ")
+}
+
+var (
+	// hourlyMetrics are the kinds of the hourly counters.
+	hourlyMetrics = func() []string {
+		out := make([]string, len(activityStats))
+		for i, st := range activityStats {
+			out[i] = st.metric
+		}
+		return out
+	}()
+	// activitySumsSQL counts activity rows per statistic, one column each in activityStats' order.
+	activitySumsSQL = func() string {
+		sums := make([]string, len(activityStats))
+		for i, st := range activityStats {
+			sums[i] = "COALESCE(SUM(CASE WHEN " + st.condition() + " THEN 1 ELSE 0 END), 0) AS " + st.metric
+		}
+		return strings.Join(sums, ", ")
+	}()
+)
 
 // activityMetric names the statistic an activity row feeds, or "".
 func activityMetric(a *models.ScimActivity) string {
-	if a.Status == models.ScimStatusError {
-		return "errors"
-	}
-	switch a.ResourceType + "/" + a.Operation {
-	case "user/create":
-		return "users_added"
-	case "user/delete":
-		return "users_removed"
-	case "group/create":
-		return "groups_added"
-	case "group/delete":
-		return "groups_removed"
+	for i := range activityStats {
+		if activityStats[i].matches(a) {
+			return activityStats[i].metric
+		}
 	}
 	return ""
 }
@@ -231,7 +278,7 @@ func (s *Store) ReconcileCounts(ctx context.Context) error {
 			}
 		}
 		// Hourly counters older than two days are never read again.
-		old := hourBucket(time.Now().Add(-48 * time.Hour))
+		old := hourBucket(s.now().Add(-48 * time.Hour))
 		return translate(db.Exec("DELETE FROM scim_counters WHERE bucket > 0 AND bucket < ?", old).Error)
 	})
 }

@@ -6,7 +6,6 @@ import (
 	"math"
 	"sort"
 	"strings"
-	"time"
 
 	"gorm.io/gorm"
 )
@@ -96,7 +95,7 @@ func (s *Store) migrateTo(ctx context.Context, last int) error {
 				}
 			}
 			return tx.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-				m.version, m.name, time.Now().UTC()).Error
+				m.version, m.name, s.now()).Error
 		})
 		if err != nil {
 			return fmt.Errorf("store: migration %d (%s): %w", m.version, m.name, err)

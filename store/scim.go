@@ -166,15 +166,13 @@ func (s *Store) ScimStatistics(ctx context.Context, ws uuid.UUID, now time.Time)
 	// hours, read from the hourly counters: exact, and bounded by one hour of rows.
 	since := now.Add(-24 * time.Hour)
 	edgeEnd := since.Truncate(time.Hour).Add(time.Hour)
-	var agg struct {
-		UsersAdded, UsersRemoved, GroupsAdded, GroupsRemoved, Errors int64
+	edge := make([]int64, len(activityStats))
+	dest := make([]any, len(activityStats))
+	for i := range edge {
+		dest[i] = &edge[i]
 	}
-	err = s.scoped(ctx, ws).Model(&models.ScimActivity{}).Where("created_at >= ? AND created_at < ?", since, edgeEnd).Select(`
-		COALESCE(SUM(CASE WHEN status = 'success' AND resource_type = 'user' AND operation = 'create' THEN 1 ELSE 0 END), 0) AS users_added,
-		COALESCE(SUM(CASE WHEN status = 'success' AND resource_type = 'user' AND operation = 'delete' THEN 1 ELSE 0 END), 0) AS users_removed,
-		COALESCE(SUM(CASE WHEN status = 'success' AND resource_type = 'group' AND operation = 'create' THEN 1 ELSE 0 END), 0) AS groups_added,
-		COALESCE(SUM(CASE WHEN status = 'success' AND resource_type = 'group' AND operation = 'delete' THEN 1 ELSE 0 END), 0) AS groups_removed,
-		COALESCE(SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END), 0) AS errors`).Scan(&agg).Error
+	err = s.scoped(ctx, ws).Model(&models.ScimActivity{}).Where("created_at >= ? AND created_at < ?", since, edgeEnd).
+		Select(activitySumsSQL).Row().Scan(dest...)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -182,9 +180,9 @@ func (s *Store) ScimStatistics(ctx context.Context, ws uuid.UUID, now time.Time)
 	if err != nil {
 		return nil, err
 	}
-	st.UsersAdded24h, st.UsersRemoved24h = agg.UsersAdded+hours["users_added"], agg.UsersRemoved+hours["users_removed"]
-	st.GroupsAdded24h, st.GroupsRemoved24h = agg.GroupsAdded+hours["groups_added"], agg.GroupsRemoved+hours["groups_removed"]
-	st.ErrorCount24h = agg.Errors + hours["errors"]
+	for i, as := range activityStats {
+		*as.field(st) = edge[i] + hours[as.metric]
+	}
 	if st.LastSyncAt, err = s.lastSync(ctx, ws); err != nil {
 		return nil, err
 	}

@@ -76,7 +76,7 @@ var userColumns = map[string]column{
 	"name.familyname":   {expr: "user_accounts.last_name", kind: kindText},
 	"emails":            {expr: "user_accounts.email_key", kind: kindKey},
 	"emails.value":      {expr: "user_accounts.email_key", kind: kindKey},
-	"emails.type":       {expr: emailTypeSQL, kind: kindText}, // of the primary email
+	"emails.type":       {expr: "user_accounts.email_type", kind: kindText}, // of the primary email (models.UserAccount.SetEmail)
 	"emails.primary":    {expr: "(user_accounts.email_key <> '')", kind: kindBool},
 	"active":            {expr: "user_accounts.active", kind: kindBool},
 	"title":             {expr: "user_accounts.title", kind: kindText},
@@ -193,13 +193,6 @@ func (l *jsonList) elem(sub, dialect string) column {
 	}
 	return column{expr: `COALESCE(json_extract(e.value, '$."` + k + `"'), '')`, kind: kindText}
 }
-
-// emailTypeSQL is the type of the primary email as SCIM shows it (scim.userDoc): an email set
-// outside SCIM (GraphQL, first sign-in) on an account whose SCIM document holds no emails is
-// shown as "work", so Entra's documented lookup emails[type eq "work"].value eq "…" finds those
-// people too; an email an IdP sent without a type keeps none. (The document is JSON written by
-// encoding/json, so its emails key reads exactly "emails":.)
-const emailTypeSQL = `(CASE WHEN user_accounts.email_type = '' AND user_accounts.email_key <> '' AND user_accounts.scim_data NOT LIKE '%"emails":%' THEN 'work' ELSE user_accounts.email_type END)`
 
 var groupColumns = map[string]column{
 	"id":                {expr: "groups.id", kind: kindID},

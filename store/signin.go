@@ -276,11 +276,12 @@ func (s *Store) MarkProfileOwner(ctx context.Context, ws, userID, connectionID u
 func (s *Store) RefreshOwnedProfile(ctx context.Context, u *models.UserAccount, connectionID uuid.UUID, first, last, email string) (bool, error) {
 	now := s.now()
 	key := models.Key(email)
+	emailType := models.EmailTypeFor(u.SCIMData, email, u.EmailType) // as u.SetEmail
 	res := s.scoped(ctx, u.WorkspaceID).Model(&models.UserAccount{}).
 		Where("id = ? AND idp_connection_id = ? AND (first_name <> ? OR last_name <> ? OR email <> ?)", u.ID, connectionID, first, last, email).
 		Where("NOT EXISTS (SELECT 1 FROM user_accounts o WHERE o.workspace_id = ? AND o.email_key = ? AND o.id <> ?)", u.WorkspaceID, key, u.ID).
 		UpdateColumns(map[string]any{"first_name": first, "last_name": last, "email": email, "email_key": key,
-			"version": gorm.Expr("version + 1"), "updated_at": now})
+			"email_type": emailType, "version": gorm.Expr("version + 1"), "updated_at": now})
 	if res.Error != nil {
 		return false, translate(res.Error)
 	}
@@ -288,6 +289,7 @@ func (s *Store) RefreshOwnedProfile(ctx context.Context, u *models.UserAccount, 
 		return false, nil
 	}
 	u.FirstName, u.LastName, u.Email, u.EmailKey, u.Version, u.UpdatedAt = first, last, email, key, u.Version+1, now
+	u.EmailType = emailType
 	return true, nil
 }
 

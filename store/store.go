@@ -19,6 +19,8 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"gatehouse/cache"
+	"gatehouse/clock"
 	"gatehouse/models"
 )
 
@@ -32,7 +34,10 @@ const (
 type Store struct {
 	gdb     *gorm.DB
 	dialect string
-	now     func() time.Time
+	now     func() time.Time // the clock, in UTC
+	// guardedInserts holds the guarded form of each INSERT text (batch.go): a statement's text
+	// depends only on its model and columns, so there are few.
+	guardedInserts *cache.Cache[string, string]
 }
 
 // Options tune Open. The zero value is what tests and the migrate command use.
@@ -51,6 +56,10 @@ type Options struct {
 	// TracerProvider, when set, traces the database calls made for a traced operation
 	// (tracing.go); nil leaves the driver unwrapped.
 	TracerProvider trace.TracerProvider
+	// Clock stamps rows and measures Wait (default clock.Real).
+	Clock clock.Clock
+	// Caches, when set, collects the store's caches for metrics.
+	Caches *cache.Group
 }
 
 // Open connects to url: "sqlite:<path>" (":memory:" is not supported: use a temporary file) or
@@ -63,11 +72,14 @@ func Open(ctx context.Context, rawURL string, options ...Options) (*Store, error
 	if opt.MaxConns <= 0 {
 		opt.MaxConns = 32
 	}
-	deadline := time.Now().Add(opt.Wait)
+	if opt.Clock == nil {
+		opt.Clock = clock.Real
+	}
+	deadline := opt.Clock.Now().Add(opt.Wait)
 	backoff := 100 * time.Millisecond
 	for {
 		s, err := open(ctx, rawURL, opt)
-		left := time.Until(deadline)
+		left := deadline.Sub(opt.Clock.Now())
 		if err == nil || !errors.Is(err, models.ErrUnavailable) || left <= 0 {
 			return s, err
 		}
@@ -85,11 +97,12 @@ func Open(ctx context.Context, rawURL string, options ...Options) (*Store, error
 }
 
 func open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
+	now := func() time.Time { return opt.Clock.Now().UTC() }
 	cfg := &gorm.Config{
 		// Queries are never logged: their parameters can carry identifiers and hashes.
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true,
-		NowFunc:                func() time.Time { return time.Now().UTC() },
+		NowFunc:                now,
 	}
 	var dsn, dialect string
 	switch {
@@ -144,7 +157,8 @@ func open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		sqlDB.SetMaxIdleConns(opt.MaxConns)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
-	s := &Store{gdb: gdb, dialect: dialect, now: func() time.Time { return time.Now().UTC() }}
+	s := &Store{gdb: gdb, dialect: dialect, now: now,
+		guardedInserts: cache.New[string, string](opt.Caches, "guarded_inserts", cache.Options{MaxEntries: 256})}
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
 		return nil, err

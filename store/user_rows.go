@@ -34,7 +34,7 @@ var userTable = newTable("user_accounts",
 	col("updated_at", func(u *models.UserAccount) *time.Time { return &u.UpdatedAt }, versioned),
 	col("user_name", func(u *models.UserAccount) *string { return &u.UserName }, scimWrite),
 	col("user_name_key", func(u *models.UserAccount) *string { return &u.UserNameKey }, scimWrite),
-	col("email_type", func(u *models.UserAccount) *string { return &u.EmailType }, scimWrite),
+	col("email_type", func(u *models.UserAccount) *string { return &u.EmailType }, scimWrite, profileWrite), // with the email (SetEmail)
 	col("display_name", func(u *models.UserAccount) *string { return &u.DisplayName }, scimWrite),
 	col("title", func(u *models.UserAccount) *string { return &u.Title }, scimWrite),
 	col("user_type", func(u *models.UserAccount) *string { return &u.UserType }, scimWrite),

@@ -186,7 +186,7 @@ func preloadUsers(dbURL string, n int) error {
 		for i := range batch {
 			name := fmt.Sprintf("pre%d@preload.example", done+i)
 			batch[i] = &models.UserAccount{ID: store.NewID(), WorkspaceID: ws, Email: name, EmailKey: name,
-				UserName: name, UserNameKey: name, FirstName: "Pre", LastName: "Load", Active: true, Version: 1,
+				EmailType: models.EmailTypeWork, UserName: name, UserNameKey: name, FirstName: "Pre", LastName: "Load", Active: true, Version: 1,
 				CreatedAt: now, UpdatedAt: now}
 		}
 		if err := st.CreateUserAccounts(ctx, batch); err != nil {

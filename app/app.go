@@ -1,0 +1,398 @@
+// Package app builds the whole Gatehouse server from a Config: it opens and migrates the store,
+// bootstraps the first client, creates the service layer and mounts every transport (OAuth,
+// GraphQL, REST, SCIM, browser sign-in, operations) behind one http.Handler. It is the only
+// place that wires the pieces together. It does not read the environment, listen, or handle
+// signals: the gatehouse command (package main) does, and tests start an App directly
+// (app/apptest).
+package app
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"gatehouse/cache"
+	"gatehouse/clock"
+	"gatehouse/graphiql"
+	"gatehouse/guard"
+	"gatehouse/oauth"
+	"gatehouse/provision"
+	"gatehouse/resolvers"
+	"gatehouse/rest"
+	"gatehouse/scim"
+	"gatehouse/secret"
+	"gatehouse/sso"
+	"gatehouse/store"
+	"gatehouse/telemetry"
+	"gatehouse/telemetry/reqinfo"
+)
+
+// Config is everything New and the server around it need. The gatehouse command fills it from
+// the environment (the names are a contract, DESIGN.md); tests fill it directly.
+type Config struct {
+	Addr                  string
+	DatabaseURL           string
+	PublicURL             string
+	EncryptionKey         string
+	BootstrapClientID     string
+	BootstrapClientSecret string
+	AllowPrivateNetworks  bool
+	DNSServer             string
+	LogLevel              slog.Level
+	// DebugAddr, when set, serves net/http/pprof on its own listener (keep it on loopback).
+	DebugAddr string
+	// MetricsAddr, when set, serves /metrics on its own listener instead of the main one.
+	MetricsAddr string
+
+	// Set by tests only (no environment variable): outbound TLS roots, dial overrides and
+	// the bound of a connection test or domain check (default 10 s).
+	TestRootCAs           *x509.CertPool
+	TestConnectTo         map[string]string
+	TestNetworkTimeout    time.Duration
+	ScimActivityRetention time.Duration // GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS (default 90)
+
+	// Runtime bounds (docs: README "Operating Gatehouse").
+	Guard             guard.Config
+	DatabaseWait      time.Duration // GATEHOUSE_DATABASE_WAIT
+	ShutdownDrain     time.Duration // GATEHOUSE_SHUTDOWN_DRAIN
+	BootstrapSecretTo string        // GATEHOUSE_BOOTSTRAP_SECRET_FILE
+}
+
+// encryptionBox returns the at-rest encryption box. With SQLite and no configured key, a key
+// is generated once and kept beside the database file (mode 0600); PostgreSQL requires one.
+func encryptionBox(c Config) (*secret.Box, error) {
+	if c.EncryptionKey != "" {
+		return secret.NewBox(c.EncryptionKey)
+	}
+	if !strings.HasPrefix(c.DatabaseURL, "sqlite:") {
+		return nil, errors.New("GATEHOUSE_ENCRYPTION_KEY is required with PostgreSQL (32 random bytes, standard base64: openssl rand -base64 32)")
+	}
+	path := strings.TrimPrefix(strings.TrimPrefix(c.DatabaseURL, "sqlite:"), "//") + ".key"
+	if b, err := os.ReadFile(path); err == nil {
+		return secret.NewBox(string(b))
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read encryption key: %w", err)
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	key := secret.NewKey()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create encryption key file: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(key + "\n"); err != nil {
+		return nil, err
+	}
+	// Losing the key loses every secret encrypted with it: make it durable before use.
+	if err := f.Sync(); err != nil {
+		return nil, err
+	}
+	if err := store.SyncDir(path); err != nil {
+		return nil, err
+	}
+	return secret.NewBox(key)
+}
+
+// App is the assembled server: the store, the service layer and every transport behind one
+// http.Handler. It owns the database until Close.
+type App struct {
+	handler http.Handler
+	store   *store.Store
+	svc     *provision.Service
+	guard   *guard.Guard
+	// metrics serves /metrics; the main handler serves it too unless GATEHOUSE_METRICS_ADDR is set.
+	metrics http.Handler
+	tracing *telemetry.Tracing // nil: tracing is off
+}
+
+// New opens and migrates the database, bootstraps the first client (printing generated
+// credentials to out), and builds the HTTP handler. Close releases what it acquired.
+func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (*App, error) {
+	log = slog.New(guard.NewLogHandler(log.Handler())) // request ids; repeated errors aggregated
+	box, err := encryptionBox(c)
+	if err != nil {
+		return nil, err
+	}
+	tracing, err := telemetry.NewTracing(ctx, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	clk, caches := clock.Real, cache.NewGroup() // the one clock; every cache, for metrics
+	storeOpts := storeOptions(c, log)
+	storeOpts.Clock, storeOpts.Caches = clk, caches
+	if tracing != nil {
+		storeOpts.TracerProvider = tracing.TracerProvider()
+	}
+	st, err := store.Open(ctx, c.DatabaseURL, storeOpts)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := telemetry.NewMetrics(reg, st.DB())
+	telemetry.RegisterCaches(reg, caches)
+	remote := sso.New(sso.Options{AllowPrivateNetworks: c.AllowPrivateNetworks, DNSServer: c.DNSServer,
+		RootCAs: c.TestRootCAs, ConnectTo: c.TestConnectTo, Clock: clk})
+	svc := provision.New(st, box, provision.Options{Logger: log, AllowPrivateNetworks: c.AllowPrivateNetworks,
+		Remote: remote, PublicURL: c.PublicURL, NetworkTimeout: c.TestNetworkTimeout, Observer: metrics,
+		Clock: clk, Caches: caches})
+	boot, err := svc.Bootstrap(ctx, c.BootstrapClientID, c.BootstrapClientSecret)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if boot.Created {
+		log.Info("bootstrap: created the default workspace and the platform admin client",
+			"workspace_id", boot.WorkspaceID, "client_id", boot.ClientID)
+		if boot.ClientSecret != "" {
+			printBootstrap(out, c.PublicURL, boot.ClientID, boot.ClientSecret)
+		}
+	}
+	oa, err := oauth.New(ctx, svc, c.PublicURL, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	oa.SetMetrics(metrics)
+
+	mux := http.NewServeMux()
+	oa.Register(mux)
+	registerSignIn(mux, oa, svc, remote, log)
+	gc := c.Guard
+	gc.TokenFormBytes = oauth.MaxTokenRequestBytes
+	g := guard.New(gc)
+	api := resolvers.RequireAuth(oa.Authenticate, log, g.PerClient(resolvers.NewHandler(svc, log, metrics)))
+	mux.Handle("POST /graphql/v1", api)
+	mux.Handle("GET /graphql/v1", graphiql.Page("/graphql/v1", "/graphql/v1/assets/", "/oauth/token"))
+	mux.Handle("GET /graphql/v1/assets/", graphiql.Assets("/graphql/v1/assets/"))
+	rest.New(svc, oa.Authenticate, log).Register(mux)
+	mux.Handle("GET /saml/metadata", sso.MetadataHandler(svc, log))
+	scim.New(svc, c.PublicURL, log).SetMetrics(metrics).Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", readyz(st, g, log))
+	metricsHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	if c.MetricsAddr == "" {
+		mux.Handle("GET /metrics", metricsHandler)
+	}
+	var h http.Handler = observe(reg, log, g.Handler(mux))
+	if tracing != nil {
+		h = tracing.Handler(h)
+	}
+	return &App{handler: h, store: st, svc: svc, guard: g, metrics: metricsHandler, tracing: tracing}, nil
+}
+
+// Handler serves every route of the server.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Store is the app's database.
+func (a *App) Store() *store.Store { return a.store }
+
+// Service is the app's service layer.
+func (a *App) Service() *provision.Service { return a.svc }
+
+// Guard is the app's admission control (limits, rate limits, draining).
+func (a *App) Guard() *guard.Guard { return a.guard }
+
+// MetricsHandler serves /metrics (the main handler serves it too unless Config.MetricsAddr is set).
+func (a *App) MetricsHandler() http.Handler { return a.metrics }
+
+// Tracing is the app's tracing, nil when tracing is off.
+func (a *App) Tracing() *telemetry.Tracing { return a.tracing }
+
+// Close releases what New acquired: it exports the spans still buffered, then closes the
+// database.
+func (a *App) Close() {
+	if a.tracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = a.tracing.Shutdown(ctx)
+	}
+	a.store.Close()
+}
+
+// Maintain runs the periodic jobs of a serving process, SCIM activity pruning with counter
+// reconciliation and the pruning of expired sign-in state, at once and then periodically,
+// until ctx ends; it returns when both have stopped.
+func (a *App) Maintain(ctx context.Context, scimRetention time.Duration, log *slog.Logger) {
+	done := make(chan struct{})
+	go func() {
+		pruneSignInState(ctx, a.svc, log)
+		close(done)
+	}()
+	pruneScimActivities(ctx, a.svc, scimRetention, log)
+	<-done
+}
+
+// pruneScimActivities deletes SCIM activity older than the retention and reconciles the SCIM
+// statistics counters, at start and hourly.
+func pruneScimActivities(ctx context.Context, svc *provision.Service, retention time.Duration, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if err := svc.ReconcileScimCounts(ctx); err != nil {
+			log.Error("scim: reconcile counters", "err", err)
+		}
+		if n, err := svc.PruneScimActivities(ctx, retention); err != nil {
+			log.Error("scim: prune activity", "err", err)
+		} else if n > 0 {
+			log.Info("scim: pruned activity", "rows", n, "retention_days", int(retention.Hours()/24))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func printBootstrap(out io.Writer, publicURL, id, sec string) {
+	fmt.Fprintf(out, `
+================================================================================
+Gatehouse created the platform admin integration client. The secret is shown ONCE.
+
+  client_id:     %s
+  client_secret: %s
+
+Get an access token:
+
+  curl -s -u '%s:%s' -d grant_type=client_credentials %s/oauth/token
+
+================================================================================
+`, id, sec, id, sec, publicURL)
+}
+
+// observe adds request ids, access logs, panic recovery and Prometheus metrics to every route.
+// The access log's caller and GraphQL operation are filled in by the inner handlers through
+// the request's reqinfo.Record.
+func observe(reg prometheus.Registerer, log *slog.Logger, next http.Handler) http.Handler {
+	metrics := newHTTPMetrics(reg)
+	var seq atomic.Uint64
+	prefix := strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if id == "" || len(id) > 64 {
+			id = prefix + "-" + strconv.FormatUint(seq.Add(1), 36)
+		}
+		w.Header().Set("X-Request-Id", id)
+		// One allocation for the status recorder and the access-log record. The record only
+		// feeds the access log. Every log line of the request names its id (guard's handler).
+		st := &requestState{statusRecorder: statusRecorder{ResponseWriter: w, status: http.StatusOK}}
+		rec := &st.statusRecorder
+		ctx := guard.WithRequestID(r.Context(), id)
+		if log.Enabled(ctx, slog.LevelInfo) {
+			ctx = reqinfo.With(ctx, &st.info)
+		}
+		inner := r.WithContext(ctx)
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.ErrorContext(inner.Context(), "http: panic", "panic", fmt.Sprint(v))
+				if !rec.wrote {
+					http.Error(rec, "internal error", http.StatusInternalServerError)
+				}
+				rec.status = http.StatusInternalServerError
+			}
+			// The mux set the route on the request it was given; outer middleware (the
+			// tracing span's name) reads it from this one.
+			r.Pattern = inner.Pattern
+			telemetry.SetRoute(r.Context(), r.Pattern)
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			d := time.Since(start)
+			metrics.observe(route, rec.status, d)
+			accessLog(log, inner, rec.status, d, &st.info)
+		}()
+		next.ServeHTTP(rec, inner)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.wrote {
+		s.status, s.wrote = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	s.wrote = true
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// databaseMaxConns is the PostgreSQL pool: one connection for every request slot, so that the
+// slots reserved for the token endpoint and /readyz always find a free connection.
+func databaseMaxConns(c Config) int {
+	return c.Guard.MaxConcurrent + c.Guard.PriorityConcurrent
+}
+
+// storeOptions are the database bounds of a serving process: the pool, statement_timeout (and
+// SQLite's busy timeout) as a backstop a second after the request deadline, and the wait for a
+// database still starting.
+func storeOptions(c Config, log *slog.Logger) store.Options {
+	opt := store.Options{MaxConns: databaseMaxConns(c), Wait: c.DatabaseWait,
+		OnRetry: func(err error, next time.Duration) {
+			log.Warn("database not reachable yet; retrying", "retry_in", next, "err", err)
+		}}
+	if c.Guard.RequestTimeout > 0 {
+		opt.StatementTimeout = c.Guard.RequestTimeout + time.Second
+	}
+	return opt
+}
+
+// readyz answers 200 while the database answers and the server is not draining.
+func readyz(st *store.Store, g *guard.Guard, log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		if g.Draining() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "shutting down\n")
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := st.Ping(ctx); err != nil {
+			log.WarnContext(ctx, "readyz: database unreachable", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "database unreachable\n")
+			return
+		}
+		io.WriteString(w, "ok\n")
+	}
+}

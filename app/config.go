@@ -1,0 +1,231 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gatehouse/guard"
+)
+
+// Setting is one environment variable Gatehouse reads. The settings table below is the only
+// place a variable's default lives: LoadConfig reads its defaults from it and `--help` prints
+// it, so the two cannot drift (config_test.go also checks that every GATEHOUSE_* name in the
+// code is listed).
+type Setting struct {
+	Name    string
+	Default string // the value used when the variable is unset or blank ("" = unset)
+	Meaning string
+	// Shown is the default as --help prints it when Default alone would mislead.
+	Shown string
+	// Group says who reads it: "server" (serve and the database commands), "bind" (the bind
+	// client), "runtime" (the Go runtime) or "tests".
+	Group string
+}
+
+// Settings lists every variable, grouped as --help prints them.
+var Settings = []Setting{
+	{Name: "GATEHOUSE_ADDR", Default: ":8080", Group: "server", Meaning: "listen address"},
+	{Name: "GATEHOUSE_DATABASE_URL", Default: "sqlite:gatehouse.db", Group: "server",
+		Meaning: "sqlite:<path> or postgres://…"},
+	{Name: "GATEHOUSE_PUBLIC_URL", Default: "http://localhost:8080", Group: "server",
+		Meaning: "external base URL: token issuer and audience, SAML entity ID, ACS, redirect URIs"},
+	{Name: "GATEHOUSE_ENCRYPTION_KEY", Group: "server", Shown: "generated into <sqlite path>.key; required with PostgreSQL",
+		Meaning: "32 random bytes, standard base64 (openssl rand -base64 32): encrypts signing keys and IdP secrets at rest"},
+	{Name: "GATEHOUSE_BOOTSTRAP_CLIENT_ID", Group: "server",
+		Meaning: "on first start with no clients, the platform admin client's id (unset: generated and printed once)"},
+	{Name: "GATEHOUSE_BOOTSTRAP_CLIENT_SECRET", Group: "server",
+		Meaning: "the platform admin client's secret, set together with GATEHOUSE_BOOTSTRAP_CLIENT_ID"},
+	{Name: "GATEHOUSE_ALLOW_PRIVATE_NETWORKS", Default: "false", Group: "server",
+		Meaning: "let connection tests and domain checks reach loopback/private addresses (development, tests)"},
+	{Name: "GATEHOUSE_DNS_SERVER", Group: "server", Shown: "system resolver",
+		Meaning: "host:port of the DNS server for domain verification"},
+	{Name: "GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS", Default: "90", Group: "server",
+		Meaning: "SCIM activity older than this many days (1-36500) is pruned, at start and hourly"},
+	{Name: "GATEHOUSE_LOG_LEVEL", Default: "info", Group: "server",
+		Meaning: "debug, info, warn or error (JSON logs on stdout)"},
+	{Name: "GATEHOUSE_DEBUG_ADDR", Group: "server",
+		Meaning: "serve net/http/pprof on this address (keep it on loopback)"},
+	{Name: "GATEHOUSE_METRICS_ADDR", Group: "server",
+		Meaning: "serve /metrics on this address instead of on GATEHOUSE_ADDR"},
+	{Name: "OTEL_EXPORTER_OTLP_ENDPOINT", Group: "server",
+		Meaning: "turn tracing on: export spans with OTLP there (the other standard OTEL_* variables apply)"},
+	{Name: "GATEHOUSE_BOOTSTRAP_SECRET_FILE", Default: "gatehouse-bootstrap-secret.txt", Group: "server",
+		Meaning: "where generated admin credentials are written once (mode 0600) when standard output is not a terminal"},
+	// Limits and timeouts (README "Operating Gatehouse" → "Limits and timeouts").
+	{Name: "GATEHOUSE_REQUEST_TIMEOUT", Default: "15s", Group: "server",
+		Meaning: "deadline of every request and of its database calls (at most the 60 s write timeout less 5 s)"},
+	{Name: "GATEHOUSE_MAX_CONCURRENT_REQUESTS", Default: "24", Group: "server",
+		Meaning: "requests served at once; more wait for a slot"},
+	{Name: "GATEHOUSE_RESERVED_CONCURRENT_REQUESTS", Default: "8", Group: "server",
+		Meaning: "further slots for POST /oauth/token and /readyz only"},
+	{Name: "GATEHOUSE_QUEUE_TIMEOUT", Default: "1s", Group: "server",
+		Meaning: "how long a request waits for a slot before 503"},
+	{Name: "GATEHOUSE_RATE_LIMIT_AUTH_FAILURES", Default: "20/1m", Group: "server",
+		Meaning: "failed client authentications per client id, then 429 (off: no limit)"},
+	{Name: "GATEHOUSE_RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS", Default: "100/1m", Group: "server",
+		Meaning: "failed client authentications per source address"},
+	{Name: "GATEHOUSE_RATE_LIMIT_TOKENS", Default: "600/1m", Group: "server",
+		Meaning: "client-credentials tokens issued per client"},
+	{Name: "GATEHOUSE_RATE_LIMIT_SCIM", Default: "6000/1m", Group: "server", Meaning: "SCIM requests per bearer token"},
+	{Name: "GATEHOUSE_RATE_LIMIT_GRAPHQL", Default: "6000/1m", Group: "server", Meaning: "GraphQL requests per client"},
+	{Name: "GATEHOUSE_DATABASE_WAIT", Default: "60s", Group: "server",
+		Meaning: "at start, keep retrying a database that is not reachable yet, then give up"},
+	{Name: "GATEHOUSE_SHUTDOWN_DRAIN", Default: "5s", Group: "server",
+		Meaning: "after SIGTERM, /readyz answers 503 and the server keeps serving this long, then stops"},
+	{Name: "GATEHOUSE_CLIENT_ID", Group: "bind", Meaning: "bind: the integration client's id (or --client-id)"},
+	{Name: "GATEHOUSE_CLIENT_SECRET", Group: "bind", Meaning: "bind: the integration client's secret (or --client-secret)"},
+	{Name: "GOMEMLIMIT", Group: "runtime", Shown: "96MiB",
+		Meaning: "Go's soft heap limit; serve sets 96 MiB (and GOGC=200) when it is unset"},
+	{Name: "GATEHOUSE_TEST_POSTGRES_URL", Group: "tests",
+		Meaning: "go test: also run the storage tests on this PostgreSQL server"},
+	{Name: "GATEHOUSE_BENCH_POSTGRES_URL", Group: "tests", Shown: "postgres://root@127.0.0.1:5432/postgres?sslmode=disable",
+		Meaning: "go run ./bench/scim: the PostgreSQL server to benchmark on (a scratch database)"},
+}
+
+// LookupSetting returns the named setting; a name missing from the table is a programming
+// error that config_test.go catches.
+func LookupSetting(name string) (Setting, bool) {
+	for _, s := range Settings {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Setting{}, false
+}
+
+// EnvHelp renders the Settings of the given groups (all when none) for --help.
+func EnvHelp(groups ...string) string {
+	var b strings.Builder
+	for _, s := range Settings {
+		if len(groups) > 0 && !slices.Contains(groups, s.Group) {
+			continue
+		}
+		def := s.Shown
+		if def == "" {
+			def = s.Default
+		}
+		if def == "" {
+			def = "unset"
+		}
+		fmt.Fprintf(&b, "  %s (default: %s)\n      %s\n", s.Name, def, s.Meaning)
+	}
+	return b.String()
+}
+
+// WriteTimeout is the HTTP server's write timeout; every request's deadline must end before it
+// so that its answer is always written.
+const WriteTimeout = 60 * time.Second
+
+// LoadConfig reads the configuration from the environment (getenv), with the defaults of the
+// Settings table.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	// Defaults come from the settings table (config.go), the one place they are written.
+	get := func(name string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		s, ok := LookupSetting(name)
+		if !ok {
+			panic("config: " + name + " is missing from the settings table in config.go")
+		}
+		return s.Default
+	}
+	c := Config{
+		Addr:                  get("GATEHOUSE_ADDR"),
+		DatabaseURL:           get("GATEHOUSE_DATABASE_URL"),
+		PublicURL:             strings.TrimRight(get("GATEHOUSE_PUBLIC_URL"), "/"),
+		EncryptionKey:         get("GATEHOUSE_ENCRYPTION_KEY"),
+		BootstrapClientID:     get("GATEHOUSE_BOOTSTRAP_CLIENT_ID"),
+		BootstrapClientSecret: get("GATEHOUSE_BOOTSTRAP_CLIENT_SECRET"),
+		DNSServer:             get("GATEHOUSE_DNS_SERVER"),
+		DebugAddr:             get("GATEHOUSE_DEBUG_ADDR"),
+		MetricsAddr:           get("GATEHOUSE_METRICS_ADDR"),
+	}
+	var err error
+	if c.AllowPrivateNetworks, err = strconv.ParseBool(get("GATEHOUSE_ALLOW_PRIVATE_NETWORKS")); err != nil {
+		return c, fmt.Errorf("GATEHOUSE_ALLOW_PRIVATE_NETWORKS: %w", err)
+	}
+	days, err := strconv.Atoi(get("GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS"))
+	if err != nil || days < 1 || days > 36500 { // larger would overflow a time.Duration
+		return c, errors.New("GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS: want a whole number of days from 1 to 36500")
+	}
+	c.ScimActivityRetention = time.Duration(days) * 24 * time.Hour
+	// Runtime bounds, one variable each (meanings in config.go; README "Operating Gatehouse" →
+	// "Limits and timeouts").
+	v := vars{get: get}
+	c.Guard.RequestTimeout = v.duration("GATEHOUSE_REQUEST_TIMEOUT")
+	c.Guard.MaxConcurrent = v.count("GATEHOUSE_MAX_CONCURRENT_REQUESTS")
+	c.Guard.PriorityConcurrent = v.count("GATEHOUSE_RESERVED_CONCURRENT_REQUESTS")
+	c.Guard.QueueTimeout = v.duration("GATEHOUSE_QUEUE_TIMEOUT")
+	c.Guard.AuthFailures = v.rate("GATEHOUSE_RATE_LIMIT_AUTH_FAILURES")
+	c.Guard.AuthFailuresPerAddress = v.rate("GATEHOUSE_RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS")
+	c.Guard.Tokens = v.rate("GATEHOUSE_RATE_LIMIT_TOKENS")
+	c.Guard.SCIM = v.rate("GATEHOUSE_RATE_LIMIT_SCIM")
+	c.Guard.GraphQL = v.rate("GATEHOUSE_RATE_LIMIT_GRAPHQL")
+	c.DatabaseWait = v.duration("GATEHOUSE_DATABASE_WAIT")
+	c.ShutdownDrain = v.duration("GATEHOUSE_SHUTDOWN_DRAIN")
+	c.BootstrapSecretTo = get("GATEHOUSE_BOOTSTRAP_SECRET_FILE")
+	if err := v.check(c); err != nil {
+		return c, err
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(get("GATEHOUSE_LOG_LEVEL"))); err != nil {
+		return c, fmt.Errorf("GATEHOUSE_LOG_LEVEL: %w", err)
+	}
+	if (c.BootstrapClientID == "") != (c.BootstrapClientSecret == "") {
+		return c, errors.New("set both GATEHOUSE_BOOTSTRAP_CLIENT_ID and GATEHOUSE_BOOTSTRAP_CLIENT_SECRET, or neither")
+	}
+	return c, nil
+}
+
+// vars reads and parses the runtime variables of LoadConfig, keeping the first error.
+type vars struct {
+	get   func(name string) string // the value, or the settings table's default
+	first error
+}
+
+func (v *vars) fail(name string, err error) {
+	if v.first == nil {
+		v.first = fmt.Errorf("%s: %w", name, err)
+	}
+}
+
+func (v *vars) duration(name string) time.Duration {
+	s := v.get(name)
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		v.fail(name, fmt.Errorf("want a duration such as 500ms, 15s or 1m, got %q", s))
+	}
+	return d
+}
+
+func (v *vars) count(name string) int {
+	s := v.get(name)
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 10000 {
+		v.fail(name, fmt.Errorf("want a whole number from 1 to 10000, got %q", s))
+	}
+	return n
+}
+
+func (v *vars) rate(name string) guard.Rate {
+	r, err := guard.ParseRate(v.get(name))
+	if err != nil {
+		v.fail(name, err)
+	}
+	return r
+}
+
+// check returns the first parse error, or a bound that contradicts another.
+func (v *vars) check(c Config) error {
+	if v.first != nil {
+		return v.first
+	}
+	if t := c.Guard.RequestTimeout; t <= 0 || t > WriteTimeout-5*time.Second {
+		return fmt.Errorf("GATEHOUSE_REQUEST_TIMEOUT: want a duration above 0 and at most %s (the HTTP write timeout less 5 s), got %s", WriteTimeout-5*time.Second, t)
+	}
+	return nil
+}

@@ -1,0 +1,298 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"gatehouse/app"
+	"gatehouse/app/apptest"
+	"gatehouse/provision"
+	"gatehouse/store/storetest"
+)
+
+// scrape reads a /metrics endpoint over HTTP and parses the text exposition.
+func scrape(t *testing.T, metricsURL string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(metricsURL)
+	if err != nil {
+		t.Fatalf("GET %s: %v", metricsURL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: status %d", metricsURL, resp.StatusCode)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse metrics: %v", err)
+	}
+	return fams
+}
+
+// metricValue returns the value of the series of name whose labels include labels ("k=v"
+// pairs), or -1 when there is none.
+func metricValue(fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	f := fams[name]
+	if f == nil {
+		return -1
+	}
+next:
+	for _, m := range f.GetMetric() {
+		have := map[string]string{}
+		for _, l := range m.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		for _, kv := range labels {
+			k, v, _ := strings.Cut(kv, "=")
+			if have[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue()
+		case m.Gauge != nil:
+			return m.Gauge.GetValue()
+		}
+	}
+	return -1
+}
+
+func TestMetricsAfterTraffic(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+
+		// OAuth: one more token, and two refused client authentications.
+		e.Token(testAdminID, testAdminSecret, "graphql:read")
+		readOnly := e.Token(testAdminID, testAdminSecret, "graphql:read")
+		for _, sec := range []string{"wrong-secret", ""} {
+			resp, err := http.PostForm(e.URL+"/oauth/token", url.Values{"grant_type": {"client_credentials"},
+				"client_id": {testAdminID}, "client_secret": {sec}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 401 {
+				t.Fatalf("bad secret: status %d", resp.StatusCode)
+			}
+		}
+		// Introspection authenticates its client too.
+		resp, err := http.PostForm(e.URL+"/oauth/introspect", url.Values{"token": {"x"},
+			"client_id": {testAdminID}, "client_secret": {"wrong-secret"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Fatalf("introspect with a bad secret: status %d", resp.StatusCode)
+		}
+		// A malformed request is not a client authentication failure.
+		resp, err = http.PostForm(e.URL+"/oauth/token", url.Values{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+
+		// GraphQL: named, anonymous, failing at execution, failing validation.
+		e.MustGQL(admin, `query WhoAmI { viewer { __typename } }`, nil)
+		e.MustGQL(admin, `query WhoAmI { viewer { __typename } }`, nil)
+		e.MustGQL(admin, `{ viewer { __typename } }`, nil)
+		if r := e.GQL(readOnly, `query Clients { integrationClients { clientId } }`, nil); len(r.Errors) == 0 {
+			t.Fatalf("a graphql:read token listed clients: %s", r.Raw)
+		}
+		if r := e.GQL(admin, `query Broken { noSuchField }`, nil); len(r.Errors) == 0 {
+			t.Fatalf("an invalid query succeeded: %s", r.Raw)
+		}
+
+		// SCIM: a create, a get of a missing user, a refused token.
+		scimTok, _ := e.ScimToken(admin, allScopes("metrics"))
+		e.Call("POST", "/scim/v2/Users", scimTok, map[string]any{
+			"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "metrics@example.com"}).Must(t, 201)
+		e.Call("GET", "/scim/v2/Users/00000000-0000-0000-0000-000000000000", scimTok, nil).Must(t, 404)
+		e.Call("GET", "/scim/v2/Users", "not-a-token", nil).Must(t, 401)
+
+		// Sign-in: the flow's decision is counted (an unusable identity is an error).
+		if _, err := e.App.Service().SignIn(context.Background(), [16]byte{}, [16]byte{}, provision.Identity{}); err == nil {
+			t.Fatal("a sign-in without identifier succeeded")
+		}
+
+		fams := scrape(t, e.URL+"/metrics")
+		want := []struct {
+			name   string
+			labels []string
+			value  float64
+		}{
+			{"gatehouse_oauth_tokens_issued_total", []string{"grant_type=client_credentials"}, 3},
+			{"gatehouse_oauth_client_authentication_failures_total", []string{"endpoint=token"}, 2},
+			{"gatehouse_oauth_client_authentication_failures_total", []string{"endpoint=introspection"}, 1},
+			{"gatehouse_oauth_client_authentication_failures_total", []string{"endpoint=revocation"}, 0},
+			{"gatehouse_graphql_operations_total", []string{"operation=WhoAmI", "outcome=success"}, 2},
+			{"gatehouse_graphql_operations_total", []string{"operation=WhoAmI", "outcome=error"}, 0},
+			{"gatehouse_graphql_operations_total", []string{"operation=(anonymous)", "outcome=success"}, 1},
+			{"gatehouse_graphql_operations_total", []string{"operation=Clients", "outcome=error"}, 1},
+			{"gatehouse_graphql_operations_total", []string{"operation=(invalid)", "outcome=error"}, 1},
+			{"gatehouse_scim_operations_total", []string{"resource=user", "operation=create", "outcome=success"}, 1},
+			{"gatehouse_scim_operations_total", []string{"resource=user", "operation=get", "outcome=client_error"}, 1},
+			{"gatehouse_scim_operations_total", []string{"resource=user", "operation=list", "outcome=denied"}, 1},
+			{"gatehouse_scim_operations_total", []string{"resource=group", "operation=list", "outcome=success"}, 0},
+			{"gatehouse_sign_ins_total", []string{"outcome=error"}, 1},
+			{"gatehouse_sign_ins_total", []string{"outcome=provisioned"}, 0},
+			{"gatehouse_http_requests_total", []string{"route=/oauth/token", "status=401"}, 2},
+		}
+		for _, w := range want {
+			if got := metricValue(fams, w.name, w.labels...); got != w.value {
+				t.Errorf("%s%v = %v, want %v", w.name, w.labels, got, w.value)
+			}
+		}
+		// The database pool: SQLite has one connection, PostgreSQL a pool of 32.
+		maxOpen := 32.0
+		if strings.HasPrefix(e.Config.DatabaseURL, "sqlite:") {
+			maxOpen = 1
+		}
+		if got := metricValue(fams, "gatehouse_go_sql_max_open_connections", "db_name=gatehouse"); got != maxOpen {
+			t.Errorf("gatehouse_go_sql_max_open_connections = %v, want %v", got, maxOpen)
+		}
+		if got := metricValue(fams, "gatehouse_go_sql_open_connections", "db_name=gatehouse"); got < 1 {
+			t.Errorf("gatehouse_go_sql_open_connections = %v, want at least 1", got)
+		}
+		// The dashboard in docs/ graphs only metrics that the server exposes.
+		dash, err := os.ReadFile("../docs/grafana-dashboard.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := regexp.MustCompile(`\b(?:gatehouse|go|process)_[a-z_]+`).FindAllString(string(dash), -1)
+		if len(names) < 10 {
+			t.Fatalf("the dashboard names %d metrics", len(names))
+		}
+		for _, name := range names {
+			if fams[name] == nil && fams[strings.TrimSuffix(name, "_bucket")] == nil {
+				t.Errorf("the dashboard graphs %s, which /metrics does not expose", name)
+			}
+		}
+		for name := range fams {
+			if !strings.HasPrefix(name, "gatehouse_") && !strings.HasPrefix(name, "go_") && !strings.HasPrefix(name, "process_") {
+				t.Errorf("metric %s is outside the gatehouse_ namespace", name)
+			}
+		}
+	})
+}
+
+func TestMetricsOwnListener(t *testing.T) {
+	c, err := app.LoadConfig(func(name string) string {
+		if name == "GATEHOUSE_METRICS_ADDR" {
+			return "127.0.0.1:9464"
+		}
+		return ""
+	})
+	if err != nil || c.MetricsAddr != "127.0.0.1:9464" {
+		t.Fatalf("loadConfig: %+v, %v", c.MetricsAddr, err)
+	}
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newTestEnv(t, dbURL, func(c *app.Config) { c.MetricsAddr = "127.0.0.1:0" })
+		e.AdminToken()
+		resp, err := http.Get(e.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("main listener: GET /metrics = %d, want 404 when GATEHOUSE_METRICS_ADDR is set", resp.StatusCode)
+		}
+		srv, addr, err := app.ServeMetrics(e.Config.MetricsAddr, e.App.MetricsHandler(), slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		fams := scrape(t, "http://"+addr.String()+"/metrics")
+		if got := metricValue(fams, "gatehouse_oauth_tokens_issued_total", "grant_type=client_credentials"); got != 1 {
+			t.Fatalf("tokens issued on the metrics listener = %v, want 1", got)
+		}
+		if _, _, err := app.ServeMetrics(addr.String(), e.App.MetricsHandler(), slog.New(slog.DiscardHandler)); err == nil {
+			t.Fatal("a second listener on a taken address started")
+		}
+	})
+}
+
+func TestAccessLog(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e, logs := apptest.NewLogged(t, dbURL)
+		send := func(req *http.Request, id string) map[string]any {
+			t.Helper()
+			return logs.Send(t, req, id)
+		}
+
+		// The token endpoint names the client it authenticated.
+		req, _ := http.NewRequest("POST", e.URL+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(testAdminID, testAdminSecret)
+		line := send(req, "log-token")
+		if line["client_id"] != testAdminID || line["workspace_id"] == nil || line["status"] != 200.0 || line["route"] != "/oauth/token" {
+			t.Fatalf("token line: %v", line)
+		}
+		wsID := line["workspace_id"].(string)
+		req, _ = http.NewRequest("POST", e.URL+"/oauth/introspect", strings.NewReader("token=not-a-token"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(testAdminID, testAdminSecret)
+		if line := send(req, "log-introspect"); line["client_id"] != testAdminID || line["status"] != 200.0 {
+			t.Fatalf("introspection line: %v", line)
+		}
+
+		// GraphQL: the caller, its workspace, the operation name, the peer, the duration in ms.
+		admin := e.AdminToken()
+		body, _ := json.Marshal(map[string]any{"query": `query WhoAmI { viewer { __typename } }`})
+		req, _ = http.NewRequest("POST", e.URL+"/graphql/v1", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+admin)
+		line = send(req, "log-graphql")
+		if line["client_id"] != testAdminID || line["workspace_id"] != wsID || line["operation"] != "WhoAmI" ||
+			line["remote_addr"] != "127.0.0.1" || line["method"] != "POST" || line["path"] != "/graphql/v1" {
+			t.Fatalf("graphql line: %v", line)
+		}
+		if d, ok := line["duration_ms"].(float64); !ok || d <= 0 || d > 10_000 {
+			t.Fatalf("duration_ms = %v (%T), want milliseconds as a number", line["duration_ms"], line["duration_ms"])
+		}
+		if _, ok := line["duration"]; ok {
+			t.Fatalf("the old nanosecond duration field is still logged: %v", line)
+		}
+		if _, ok := line["trace_id"]; ok {
+			t.Fatalf("a trace id is logged with tracing off: %v", line)
+		}
+
+		// An unauthenticated request has no caller.
+		req, _ = http.NewRequest("POST", e.URL+"/graphql/v1", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		line = send(req, "log-anonymous")
+		if _, ok := line["client_id"]; ok || line["status"] != 401.0 {
+			t.Fatalf("unauthenticated line: %v", line)
+		}
+
+		// SCIM names the token as the caller.
+		scimTok, scimID := e.ScimToken(admin, allScopes("log"))
+		req, _ = http.NewRequest("GET", e.URL+"/scim/v2/Users", nil)
+		req.Header.Set("Authorization", "Bearer "+scimTok)
+		line = send(req, "log-scim")
+		if line["client_id"] != scimID || line["workspace_id"] != wsID || line["route"] != "GET /scim/v2/Users" {
+			t.Fatalf("scim line: %v", line)
+		}
+
+		// Nothing secret is ever logged.
+		all := logs.String()
+		for _, s := range []string{testAdminSecret, admin, scimTok} {
+			if strings.Contains(all, s) {
+				t.Fatalf("a secret is in the logs:\n%s", all)
+			}
+		}
+	})
+}

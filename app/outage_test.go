@@ -1,0 +1,149 @@
+package app_test
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gatehouse/app"
+	"gatehouse/guard"
+	"gatehouse/store/storetest"
+)
+
+// pgProxy forwards TCP connections to PostgreSQL until cut: then it drops every connection
+// and closes new ones at once, as a database that went away would.
+type pgProxy struct {
+	ln     net.Listener
+	target string
+	down   atomic.Bool
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func newPGProxy(t *testing.T, target string) *pgProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pgProxy{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if p.down.Load() {
+				c.Close()
+				continue
+			}
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, u)
+			p.mu.Unlock()
+			go func() { io.Copy(u, c); u.Close() }()
+			go func() { io.Copy(c, u); c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *pgProxy) cut() {
+	p.down.Store(true)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// Through a database outage every surface answers the same retryable way, 503 with
+// Retry-After (GraphQL does not switch between 200 with errors and 500; the token endpoint
+// may go on issuing from its cache), /readyz says 503, and everything answers 200 again once
+// the database is back.
+func TestDatabaseOutageAnswersRetryable503(t *testing.T) {
+	dbURL := storetest.URL(t, "postgres")
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newPGProxy(t, u.Host)
+	u.Host = proxy.ln.Addr().String()
+	e := newTestEnv(t, u.String(), func(c *app.Config) {
+		c.Guard = guard.Config{RequestTimeout: 2 * time.Second, MaxConcurrent: 8, PriorityConcurrent: 2, QueueTimeout: time.Second}
+	})
+	admin := e.AdminToken()
+	scimTok, _ := e.ScimToken(admin, map[string]any{"name": "okta"})
+	type probe struct {
+		name string
+		do   func() (int, string)
+	}
+	probes := []probe{
+		{"graphql query", func() (int, string) {
+			r := e.GQL(admin, `{ userAccounts(first: 5) { nodes { uuid } } }`, nil)
+			return r.Status, r.Raw
+		}},
+		{"graphql mutation", func() (int, string) {
+			r := e.GQL(admin, `mutation { createUserAccount(input: {email: "o@example.com", firstName: "O", lastName: "U"}) { errors { message } } }`, nil)
+			return r.Status, r.Raw
+		}},
+		{"token", func() (int, string) { s, _ := tokenStatus(t, e.URL, testAdminID, testAdminSecret); return s, "" }},
+		{"scim", func() (int, string) { r := e.Call("GET", "/scim/v2/Users", scimTok, nil); return r.Status, r.Raw }},
+		{"rest", func() (int, string) { r := e.Call("GET", "/api/v1/scim/tokens", admin, nil); return r.Status, r.Raw }},
+		{"readyz", func() (int, string) {
+			resp, err := http.Get(e.URL + "/readyz")
+			if err != nil {
+				return 0, err.Error()
+			}
+			resp.Body.Close()
+			return resp.StatusCode, ""
+		}},
+	}
+	for _, p := range probes {
+		if s, raw := p.do(); s != 200 {
+			t.Fatalf("%s before the outage: %d %s", p.name, s, raw)
+		}
+	}
+	proxy.cut()
+	for round := range 3 {
+		for _, p := range probes {
+			start := time.Now()
+			s, raw := p.do()
+			ok := s == http.StatusServiceUnavailable
+			if p.name == "token" { // verified client secrets are cached: it may keep issuing
+				ok = ok || s == http.StatusOK
+			}
+			if !ok || time.Since(start) > 3*time.Second {
+				t.Errorf("%s during the outage (round %d): %d in %v: %s", p.name, round, s, time.Since(start), raw)
+			}
+			if p.name != "readyz" && p.name != "token" && !strings.Contains(raw, "temporarily unavailable") {
+				t.Errorf("%s: message %s", p.name, raw)
+			}
+		}
+	}
+	proxy.down.Store(false)
+	for _, p := range probes {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s, raw := p.do()
+			if s == 200 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s after the outage: %d %s", p.name, s, raw)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}

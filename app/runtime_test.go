@@ -1,0 +1,339 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"gatehouse/app"
+	"gatehouse/guard"
+	"gatehouse/store/storetest"
+)
+
+// defaultGuard is the guard configuration of a server started without any variable set.
+func defaultGuard(t *testing.T) guard.Config {
+	c, err := app.LoadConfig(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Guard
+}
+
+func TestRuntimeConfig(t *testing.T) {
+	g := defaultGuard(t)
+	if g.RequestTimeout != 15*time.Second || g.MaxConcurrent != 24 || g.PriorityConcurrent != 8 ||
+		g.AuthFailures.String() != "20/1m0s" || g.SCIM.N == 0 || g.GraphQL.N == 0 || g.Tokens.N == 0 {
+		t.Fatalf("defaults: %+v", g)
+	}
+	for _, bad := range []map[string]string{
+		{"GATEHOUSE_REQUEST_TIMEOUT": "2m"}, // not below the write timeout
+		{"GATEHOUSE_REQUEST_TIMEOUT": "soon"},
+		{"GATEHOUSE_MAX_CONCURRENT_REQUESTS": "0"},
+		{"GATEHOUSE_RATE_LIMIT_SCIM": "100"},
+		{"GATEHOUSE_SHUTDOWN_DRAIN": "-1s"},
+	} {
+		if _, err := app.LoadConfig(func(k string) string { return bad[k] }); err == nil {
+			t.Errorf("accepted %v", bad)
+		}
+	}
+	c, err := app.LoadConfig(func(k string) string {
+		return map[string]string{"GATEHOUSE_RATE_LIMIT_TOKENS": "off", "GATEHOUSE_SHUTDOWN_DRAIN": "0"}[k]
+	})
+	if err != nil || c.Guard.Tokens.N != 0 || c.ShutdownDrain != 0 {
+		t.Fatalf("off and 0: %+v %v", c, err)
+	}
+}
+
+// postRaw posts body to the GraphQL endpoint and returns status, headers and body.
+func postRaw(t *testing.T, url, token string, body []byte) (int, http.Header, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url+"/graphql/v1", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("graphql: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(raw)
+}
+
+// A document built to make validation quadratic is refused before validation, quickly; bodies
+// over the limit answer 413; a malformed body is not echoed; answers are not cacheable.
+func TestGraphQLBoundedWork(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		tok := e.AdminToken()
+		doc, _ := json.Marshal(map[string]string{"query": "{" + strings.Repeat("__typename ", 50000) + "}"})
+		postRaw(t, e.URL, tok, []byte(`{"query":"{ __typename }"}`)) // warm up the connection
+		start := time.Now()
+		status, _, body := postRaw(t, e.URL, tok, doc)
+		if d := time.Since(start); d > 100*time.Millisecond {
+			t.Errorf("quadratic document answered in %v", d)
+		}
+		if status != http.StatusUnprocessableEntity || !strings.Contains(body, "DOCUMENT_TOO_COMPLEX") {
+			t.Fatalf("quadratic document: %d %s", status, body)
+		}
+		// The same number of fields under distinct aliases is cheap to validate and allowed.
+		var b strings.Builder
+		for i := range 3000 {
+			fmt.Fprintf(&b, "a%d: __typename ", i)
+		}
+		d := e.MustGQL(tok, "{"+b.String()+"}", nil)
+		if d["a2999"] != "Query" {
+			t.Fatalf("aliased: %v", d["a2999"])
+		}
+
+		big := append([]byte(`{"query":"{ __typename }","variables":{"x":"`), bytes.Repeat([]byte("A"), 5<<20)...)
+		big = append(big, `"}}`...)
+		status, _, body = postRaw(t, e.URL, tok, big)
+		if status != http.StatusRequestEntityTooLarge || len(body) > 300 || !strings.Contains(body, "REQUEST_TOO_LARGE") {
+			t.Fatalf("oversize: %d %.300s", status, body)
+		}
+		var hdr http.Header
+		for _, bad := range []string{`{"query": "{ __typename }", "marker-not-echoed`, `{"query": ["marker-not-echoed"]}`,
+			`["marker-not-echoed"]`, `{"query": "{ __typename }", "variables": "marker-not-echoed"}`} {
+			status, hdr, body = postRaw(t, e.URL, tok, []byte(bad))
+			if status != http.StatusBadRequest || strings.Contains(body, "marker-not-echoed") || !strings.Contains(body, "must be a JSON object") {
+				t.Fatalf("malformed %s: %d %s", bad, status, body)
+			}
+		}
+		if hdr.Get("Cache-Control") != "no-store" {
+			t.Fatalf("Cache-Control %q", hdr.Get("Cache-Control"))
+		}
+	})
+}
+
+// tokenStatus asks for a token with HTTP Basic and returns the status and Retry-After.
+func tokenStatus(t *testing.T, base, id, sec string) (int, string) {
+	req, _ := http.NewRequest(http.MethodPost, base+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(sec))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Errorf("token: %v", err)
+		return 0, ""
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("token answer %d without Cache-Control: no-store", resp.StatusCode)
+	}
+	return resp.StatusCode, resp.Header.Get("Retry-After")
+}
+
+// With the default limits, a burst of 300 wrong secrets for one client id meets 429s, and the
+// right secret works again within a minute.
+func TestTokenEndpointBruteForceIsLimited(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newTestEnv(t, dbURL, func(c *app.Config) { c.Guard = defaultGuard(t) })
+		var mu sync.Mutex
+		counts := map[int]int{}
+		retryAfter := ""
+		var wg sync.WaitGroup
+		start := time.Now()
+		for w := 0; w < 20; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 15; i++ {
+					s, ra := tokenStatus(t, e.URL, testAdminID, "ghs_wrong_secret")
+					mu.Lock()
+					counts[s]++
+					if s == http.StatusTooManyRequests {
+						retryAfter = ra
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		t.Logf("300 wrong secrets in %v: %v", time.Since(start), counts)
+		if counts[http.StatusTooManyRequests] < 250 || counts[http.StatusUnauthorized] > 40 || retryAfter == "" {
+			t.Fatalf("burst: %v, Retry-After %q", counts, retryAfter)
+		}
+		deadline := time.Now().Add(time.Minute)
+		for {
+			s, _ := tokenStatus(t, e.URL, testAdminID, testAdminSecret)
+			if s == http.StatusOK {
+				t.Logf("right secret accepted again after %v", time.Since(start))
+				break
+			}
+			if s != http.StatusTooManyRequests || time.Now().After(deadline) {
+				t.Fatalf("right secret: %d", s)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	})
+}
+
+// lockUsers holds an exclusive lock on the user_accounts table (PostgreSQL) or the database's
+// write lock (SQLite) from another connection until the returned function is called.
+func lockUsers(t *testing.T, dbURL string) (release func()) {
+	t.Helper()
+	var db *sql.DB
+	var err error
+	stmt := "LOCK TABLE user_accounts IN ACCESS EXCLUSIVE MODE"
+	if strings.HasPrefix(dbURL, "sqlite:") {
+		db, err = sql.Open("sqlite", "file:"+strings.TrimPrefix(dbURL, "sqlite:")+"?_txlock=immediate")
+		stmt = "UPDATE user_accounts SET updated_at = updated_at WHERE 1 = 0"
+	} else {
+		db, err = sql.Open("pgx", dbURL)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(stmt); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			tx.Rollback()
+			db.Close()
+		})
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// A table locked longer than the request deadline: every client gets an answer (201-like
+// success or 503 with Retry-After), the token endpoint and /readyz are not starved (on
+// PostgreSQL: SQLite has one connection and one writer), and a write answered 503 was not
+// committed while every write answered as done is there exactly once.
+func TestLockedTableLongerThanDeadline(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newTestEnv(t, dbURL, func(c *app.Config) {
+			c.Guard = guard.Config{RequestTimeout: time.Second, MaxConcurrent: 6, PriorityConcurrent: 2, QueueTimeout: 300 * time.Millisecond}
+		})
+		admin := e.AdminToken()
+		release := lockUsers(t, dbURL)
+		const n = 12
+		type answer struct {
+			status     int
+			retryAfter string
+			uuid       string
+		}
+		answers := make([]answer, n)
+		var wg sync.WaitGroup
+		start := time.Now()
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				body, _ := json.Marshal(map[string]any{"query": `mutation($e: String!) { createUserAccount(input: {email: $e, firstName: "L", lastName: "K"}) { userAccount { uuid } errors { message } } }`,
+					"variables": map[string]any{"e": fmt.Sprintf("locked%d@example.com", i)}})
+				status, hdr, raw := postRaw(t, e.URL, admin, body)
+				var r struct{ Data map[string]any }
+				json.Unmarshal([]byte(raw), &r)
+				answers[i] = answer{status, hdr.Get("Retry-After"), str(r.Data, "createUserAccount", "userAccount", "uuid")}
+			}()
+		}
+		if !strings.HasPrefix(dbURL, "sqlite:") {
+			time.Sleep(100 * time.Millisecond) // the creates hold their slots and connections
+			t0 := time.Now()
+			if s, _ := tokenStatus(t, e.URL, testAdminID, testAdminSecret); s != 200 || time.Since(t0) > 500*time.Millisecond {
+				t.Errorf("token endpoint during the lock: %d in %v", s, time.Since(t0))
+			}
+			resp, err := http.Get(e.URL + "/readyz")
+			if err != nil || resp.StatusCode != 200 {
+				t.Errorf("readyz during the lock: %v %v", resp.StatusCode, err)
+			}
+			resp.Body.Close()
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		time.Sleep(time.Second) // the lock outlives the deadline
+		release()
+		// PostgreSQL cancels at the deadline; SQLite's wait for the writer ends at the busy
+		// timeout, a second later.
+		if elapsed > 3500*time.Millisecond {
+			t.Errorf("answers took %v with a 1 s deadline", elapsed)
+		}
+		done, refused := 0, 0
+		for i, a := range answers {
+			email := fmt.Sprintf("locked%d@example.com", i)
+			var n int64
+			if err := e.App.Store().RawScan(context.Background(), &n, "SELECT count(*) FROM user_accounts WHERE email = ?", email); err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case a.status == 200 && a.uuid != "":
+				done++
+				if n != 1 {
+					t.Errorf("%s answered as created, %d rows", email, n)
+				}
+			case a.status == 503 && a.retryAfter != "":
+				refused++
+				if n != 0 {
+					t.Errorf("%s answered 503 but committed", email)
+				}
+				e.CreateUser(admin, email) // the retry succeeds once the lock is gone
+			default:
+				t.Errorf("%s: status %d, Retry-After %q", email, a.status, a.retryAfter)
+			}
+		}
+		t.Logf("%d created, %d answered 503 in %v", done, refused, elapsed)
+		if refused == 0 {
+			t.Error("no request met the lock")
+		}
+	})
+}
+
+// Token issuance is limited per client, SCIM per token and GraphQL per client, each answering 429 with Retry-After in
+// its own error shape; another token or client is not affected.
+func TestSurfaceRateLimits(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newTestEnv(t, dbURL, func(c *app.Config) {
+			c.Guard = defaultGuard(t)
+			c.Guard.SCIM = guard.Rate{N: 5, Per: time.Minute}
+			c.Guard.GraphQL = guard.Rate{N: 5, Per: time.Minute}
+			c.Guard.Tokens = guard.Rate{N: 3, Per: time.Minute}
+		})
+
+		admin := e.AdminToken()
+		for i := range 3 { // 3 client-credentials tokens a minute per client
+			s, ra := tokenStatus(t, e.URL, testAdminID, testAdminSecret)
+			if want := map[bool]int{true: 429, false: 200}[i == 2]; s != want || (s == 429 && ra != "20") {
+				t.Fatalf("token %d: %d, Retry-After %q", i+2, s, ra)
+			}
+		}
+		scimA, _ := e.ScimToken(admin, map[string]any{"name": "a"})
+		scimB, _ := e.ScimToken(admin, map[string]any{"name": "b"})
+		var last *apiResponse
+		for range 6 {
+			last = e.Call("GET", "/scim/v2/Users", scimA, nil)
+		}
+		if last.Status != 429 || last.Header.Get("Retry-After") != "12" || str(last.Body, "status") != "429" ||
+			!strings.HasPrefix(last.Header.Get("Content-Type"), "application/scim+json") {
+			t.Fatalf("SCIM: %d %v %s", last.Status, last.Header, last.Raw)
+		}
+		e.Call("GET", "/scim/v2/Users", scimB, nil).Must(t, 200)
+
+		// The admin used GraphQL 0 times so far (REST created the tokens).
+		other, otherSecret := e.CreateClient(admin, []string{"graphql:read"}, "")
+		for range 4 {
+			e.MustGQL(admin, "{ __typename }", nil)
+		}
+		r := e.GQL(admin, "{ __typename }", nil)
+		if r.Status != 429 || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "RATE_LIMITED" {
+			t.Fatalf("GraphQL: %d %s", r.Status, r.Raw)
+		}
+		e.MustGQL(e.Token(other, otherSecret), "{ __typename }", nil)
+	})
+}

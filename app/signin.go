@@ -1,0 +1,46 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"gatehouse/models"
+	"gatehouse/oauth"
+	"gatehouse/provision"
+	"gatehouse/sso"
+)
+
+// registerSignIn wires browser sign-in: the OpenID Provider (oauth) sends a routed flow to the
+// upstream sign-in of the connection's protocol (sso), whose callbacks finish it.
+func registerSignIn(mux *http.ServeMux, oa *oauth.Server, svc *provision.Service, remote *sso.Remote, log *slog.Logger) {
+	oidc := sso.NewSignIn(svc, remote, log)
+	oa.SetUpstream(models.ProtocolOIDC, oidc)
+	oidc.Register(mux)
+	saml := sso.NewSAMLSignIn(oidc)
+	oa.SetUpstream(models.ProtocolSAML, saml)
+	saml.Register(mux)
+	sso.NewTestSignIn(oidc, saml).Register(mux)
+}
+
+// signInPruneInterval is how often expired sign-in flows and old grants are deleted.
+const signInPruneInterval = 10 * time.Minute
+
+// pruneSignInState deletes expired sign-in state at start and periodically.
+func pruneSignInState(ctx context.Context, svc *provision.Service, log *slog.Logger) {
+	t := time.NewTicker(signInPruneInterval)
+	defer t.Stop()
+	for {
+		if n, err := svc.PruneSignInState(ctx); err != nil {
+			log.Error("sign-in: prune state", "err", err)
+		} else if n > 0 {
+			log.Info("sign-in: pruned expired state", "rows", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,95 @@
+package provision
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/store/storetest"
+)
+
+func TestDecideBind(t *testing.T) {
+	a, b := uuid.New(), uuid.New()
+	for _, c := range []struct {
+		owner uuid.UUID
+		bound bool
+		want  bindOutcome
+	}{
+		{uuid.Nil, false, bindNew},
+		{uuid.Nil, true, bindReplace},
+		{a, true, bindReplace}, // rebinding the account's own identity
+		{b, false, bindTaken},
+		{b, true, bindTaken},
+	} {
+		if got := decideBind(c.owner, a, c.bound); got != c.want {
+			t.Errorf("decideBind(%v, a, %v) = %d, want %d", c.owner, c.bound, got, c.want)
+		}
+	}
+}
+
+// TestBindPathsAgree: a single binding (the database decides, in one upsert) and a bulk one
+// (decideBind in Go) reach the same outcome and leave the same bindings, case by case, on
+// both databases.
+func TestBindPathsAgree(t *testing.T) {
+	cases := []struct {
+		name       string
+		account    string // "a" or "b"
+		identifier string
+		want       string // error code, "" for success
+	}{
+		{"first identity", "c", "carol", ""},
+		{"replace own", "a", "alice-2", ""},
+		{"rebind own, other case", "a", "ALICE", ""},
+		{"taken", "a", "bob", models.ETAKEN},
+		{"taken, other case", "a", "Bob", models.ETAKEN},
+		{"freed by nobody", "b", "alice", models.ETAKEN},
+	}
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newTestEnv(t, dbURL)
+		for i, c := range cases {
+			outcome := map[string]string{}
+			for _, path := range []string{"single", "bulk"} {
+				// Fresh accounts at a fresh connection: a bound to alice, b to bob, c to nothing.
+				conn := e.connection(fmt.Sprintf("bind%d%s", i, path), false, models.DefaultRole, false)
+				ids := map[string]string{}
+				for _, n := range []string{"a", "b", "c"} {
+					u := must(e.s.CreateUserAccount(e.ctx, CreateUserAccountInput{Email: fmt.Sprintf("%s%d%s@x.example", n, i, path)}))
+					ids[n] = u.ID.String()
+				}
+				for n, ident := range map[string]string{"a": "alice", "b": "bob"} {
+					must(e.s.UpdateUserAccountCredentials(e.ctx, CredentialInput{AccountUUID: ids[n], AuthModule: conn.Slug, Identifier: ident}))
+				}
+				in := CredentialInput{AccountUUID: ids[c.account], AuthModule: conn.Slug, Identifier: c.identifier}
+				code := ""
+				if path == "single" {
+					_, err := e.s.UpdateUserAccountCredentials(e.ctx, in)
+					code = models.ErrorCode(err)
+				} else {
+					rs := must(e.s.BulkUpdateUserAccountCredentials(e.ctx, []CredentialInput{in}))
+					if len(rs[0].Errors) > 0 {
+						code = rs[0].Errors[0].Code
+					}
+				}
+				if code != c.want {
+					t.Errorf("%s, %s: code %q, want %q", c.name, path, code, c.want)
+				}
+				var bindings []string
+				for n, id := range ids {
+					cs := must(e.st.CredentialsForAccounts(e.ctx, e.ws, []uuid.UUID{uuid.MustParse(id)}))
+					for _, cr := range cs[uuid.MustParse(id)] {
+						bindings = append(bindings, n+"="+cr.Identifier)
+					}
+				}
+				sort.Strings(bindings)
+				outcome[path] = code + " " + strings.Join(bindings, ",")
+			}
+			if outcome["single"] != outcome["bulk"] {
+				t.Errorf("%s: single %q, bulk %q", c.name, outcome["single"], outcome["bulk"])
+			}
+		}
+	})
+}

@@ -1,0 +1,244 @@
+package resolvers_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// The seed's two requests (../shared/seeds/001_*.txt), verbatim.
+const (
+	seedCreateIdPConfiguration = `mutation create {
+brands {
+createIdentityProviderConfiguration(input: {
+brandId: "FIXME_BRAND_ID"
+identityProviderId: "FIXME_IDP_ID"
+autoProvisionLearners: true
+defaultAccountId: "FIXME_ACCOUNT_ID"
+}) {
+brand { id }
+errors { label message value }
+}
+}
+}`
+	seedUpdateIdPConfiguration = `mutation update {
+brands {
+updateIdentityProviderConfiguration(input: {
+brandId: "FIXME_BRAND_ID"
+identityProviderId: "FIXME_IDP_ID"
+autoProvisionLearners: true
+defaultAccountId: "FIXME_ACCOUNT_ID"
+}) {
+brand { id }
+errors { label message value }
+}
+}
+}`
+)
+
+// seedWith fills the seed request's placeholders with real ids.
+func seedWith(req, brandID, idpID, accountID string) string {
+	return strings.NewReplacer("FIXME_BRAND_ID", brandID, "FIXME_IDP_ID", idpID, "FIXME_ACCOUNT_ID", accountID).Replace(req)
+}
+
+// brandsPayload returns the payload of brands { <field> } and its error labels.
+func brandsPayload(t *testing.T, data map[string]any, field string) (map[string]any, []string) {
+	t.Helper()
+	p, ok := get(data, "brands", field).(map[string]any)
+	if !ok {
+		t.Fatalf("no brands.%s in %v", field, data)
+	}
+	errs, ok := p["errors"].([]any)
+	if !ok {
+		t.Fatalf("brands.%s: no errors list in %v", field, p)
+	}
+	var labels []string
+	for _, e := range errs {
+		labels = append(labels, str(e, "label"))
+	}
+	return p, labels
+}
+
+const brandConfigsQuery = `query($id: ID!) { brand(id: $id) { id identityProviderConfigurations {
+	identityProvider { id name slug } autoProvisionLearners defaultAccount { id name } companyClaim } } }`
+
+func TestIdentityProviderConfigurationSeed(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		tok := e.AdminToken()
+
+		t.Run("verbatim with FIXME placeholders: payload errors, never a top-level error", func(t *testing.T) {
+			for _, req := range []struct{ q, field string }{
+				{seedCreateIdPConfiguration, "createIdentityProviderConfiguration"},
+				{seedUpdateIdPConfiguration, "updateIdentityProviderConfiguration"},
+			} {
+				d := e.MustGQL(tok, req.q, nil)
+				p, labels := brandsPayload(t, d, req.field)
+				if got := strings.Join(labels, ","); got != "brandId,identityProviderId,defaultAccountId" {
+					t.Fatalf("%s: labels %q, payload %v", req.field, got, p)
+				}
+				if p["brand"] != nil {
+					t.Fatalf("%s: brand should be null: %v", req.field, p)
+				}
+				for _, e := range p["errors"].([]any) {
+					if str(e, "message") == "" || !strings.HasPrefix(str(e, "value"), "FIXME_") {
+						t.Fatalf("%s: error %v", req.field, e)
+					}
+				}
+			}
+		})
+
+		brand := e.CreateBrand(tok, "Learning Portal")
+		idp := e.CreateOIDCConnection(tok, "Contoso Entra", "microsoft")
+		acme := e.CreateCompany(tok, "Acme")
+		defaultAcc := e.CreateAccount(tok, "Acme Learners", acme)
+		other := e.CreateAccount(tok, "Walk-ins", "")
+
+		t.Run("create with real ids, read back", func(t *testing.T) {
+			d := e.MustGQL(tok, seedWith(seedCreateIdPConfiguration, brand, idp, defaultAcc), nil)
+			p, labels := brandsPayload(t, d, "createIdentityProviderConfiguration")
+			if len(labels) != 0 || str(p, "brand", "id") != brand {
+				t.Fatalf("create: %v", p)
+			}
+			d = e.MustGQL(tok, brandConfigsQuery, map[string]any{"id": brand})
+			cfgs := get(d, "brand", "identityProviderConfigurations").([]any)
+			if len(cfgs) != 1 {
+				t.Fatalf("configurations: %v", cfgs)
+			}
+			c := cfgs[0]
+			if str(c, "identityProvider", "id") != idp || str(c, "identityProvider", "slug") != "microsoft" ||
+				get(c, "autoProvisionLearners") != true || str(c, "defaultAccount", "id") != defaultAcc ||
+				str(c, "defaultAccount", "name") != "Acme Learners" || str(c, "companyClaim") != "company" {
+				t.Fatalf("configuration: %v", c)
+			}
+		})
+
+		t.Run("brands list their configurations (batched)", func(t *testing.T) {
+			e.CreateBrand(tok, "Second Portal")
+			d := e.MustGQL(tok, `{ brands { nodes { name identityProviderConfigurations { identityProvider { slug } defaultAccount { name } } } } }`, nil)
+			got := fmt.Sprint(get(d, "brands", "nodes"))
+			want := "[map[identityProviderConfigurations:[map[defaultAccount:map[name:Acme Learners] identityProvider:map[slug:microsoft]]] name:Learning Portal] map[identityProviderConfigurations:[] name:Second Portal]]"
+			if got != want {
+				t.Fatalf("brands:\n%s\nwant\n%s", got, want)
+			}
+		})
+
+		t.Run("create on an existing configuration is an error, nothing changed", func(t *testing.T) {
+			d := e.MustGQL(tok, seedWith(seedCreateIdPConfiguration, brand, idp, other), nil)
+			p, labels := brandsPayload(t, d, "createIdentityProviderConfiguration")
+			if strings.Join(labels, ",") != "identityProviderId" || p["brand"] != nil {
+				t.Fatalf("create twice: %v", p)
+			}
+			d = e.MustGQL(tok, brandConfigsQuery, map[string]any{"id": brand})
+			if got := str(d, "brand", "identityProviderConfigurations", 0, "defaultAccount", "id"); got != defaultAcc {
+				t.Fatalf("default account changed to %s", got)
+			}
+		})
+
+		t.Run("update with real ids", func(t *testing.T) {
+			d := e.MustGQL(tok, seedWith(seedUpdateIdPConfiguration, brand, idp, other), nil)
+			p, labels := brandsPayload(t, d, "updateIdentityProviderConfiguration")
+			if len(labels) != 0 || str(p, "brand", "id") != brand {
+				t.Fatalf("update: %v", p)
+			}
+			d = e.MustGQL(tok, brandConfigsQuery, map[string]any{"id": brand})
+			if got := str(d, "brand", "identityProviderConfigurations", 0, "defaultAccount", "id"); got != other {
+				t.Fatalf("default account = %s, want %s", got, other)
+			}
+			// Omitted fields stay; an explicit null clears the default account; companyClaim changes.
+			d = e.MustGQL(tok, `mutation($b: ID!, $i: ID!) { brands { updateIdentityProviderConfiguration(input: {
+				brandId: $b, identityProviderId: $i, defaultAccountId: null, companyClaim: "organization" }) {
+				identityProviderConfiguration { autoProvisionLearners defaultAccount { id } companyClaim } errors { label } } } }`,
+				map[string]any{"b": brand, "i": idp})
+			c := get(d, "brands", "updateIdentityProviderConfiguration", "identityProviderConfiguration")
+			if get(c, "autoProvisionLearners") != true || get(c, "defaultAccount") != nil || str(c, "companyClaim") != "organization" {
+				t.Fatalf("partial update: %v", d)
+			}
+			d = e.MustGQL(tok, `mutation($b: ID!, $i: ID!) { brands { updateIdentityProviderConfiguration(input: {
+				brandId: $b, identityProviderId: $i, autoProvisionLearners: false }) {
+				identityProviderConfiguration { autoProvisionLearners companyClaim } errors { label } } } }`,
+				map[string]any{"b": brand, "i": idp})
+			c = get(d, "brands", "updateIdentityProviderConfiguration", "identityProviderConfiguration")
+			if get(c, "autoProvisionLearners") != false || str(c, "companyClaim") != "organization" {
+				t.Fatalf("partial update 2: %v", d)
+			}
+		})
+
+		t.Run("every bad reference is a labelled payload error and changes nothing", func(t *testing.T) {
+			idp2 := e.CreateOIDCConnection(tok, "Okta", "okta")
+			missing := "0190a0b0-0000-7000-8000-000000000000"
+			before := e.MustGQL(tok, brandConfigsQuery, map[string]any{"id": brand})
+			cases := []struct {
+				name, req, brand, idp, account, want string
+			}{
+				{"update of a missing configuration", seedUpdateIdPConfiguration, brand, idp2, other, "identityProviderId"},
+				{"unknown brand", seedUpdateIdPConfiguration, missing, idp, other, "brandId"},
+				{"unknown identity provider", seedUpdateIdPConfiguration, brand, missing, other, "identityProviderId"},
+				{"unknown account", seedUpdateIdPConfiguration, brand, idp, missing, "defaultAccountId"},
+				{"create: unknown brand", seedCreateIdPConfiguration, missing, idp2, other, "brandId"},
+				{"create: unknown identity provider", seedCreateIdPConfiguration, brand, missing, other, "identityProviderId"},
+				{"create: unknown account", seedCreateIdPConfiguration, brand, idp2, missing, "defaultAccountId"},
+				{"create: a brand id that is an account id", seedCreateIdPConfiguration, other, idp2, other, "brandId"},
+			}
+			for _, c := range cases {
+				field := "updateIdentityProviderConfiguration"
+				if c.req == seedCreateIdPConfiguration {
+					field = "createIdentityProviderConfiguration"
+				}
+				d := e.MustGQL(tok, seedWith(c.req, c.brand, c.idp, c.account), nil)
+				p, labels := brandsPayload(t, d, field)
+				if strings.Join(labels, ",") != c.want || p["brand"] != nil {
+					t.Errorf("%s: labels %v, payload %v", c.name, labels, p)
+				}
+			}
+			after := e.MustGQL(tok, brandConfigsQuery, map[string]any{"id": brand})
+			if fmt.Sprint(before) != fmt.Sprint(after) {
+				t.Fatalf("configuration changed:\n%v\n%v", before, after)
+			}
+			d := e.MustGQL(tok, `mutation($b: ID!, $i: ID!) { brands { createIdentityProviderConfiguration(input: {
+				brandId: $b, identityProviderId: $i, companyClaim: "  " }) { brand { id } errors { label code } } } }`,
+				map[string]any{"b": brand, "i": idp2})
+			if _, labels := brandsPayload(t, d, "createIdentityProviderConfiguration"); strings.Join(labels, ",") != "companyClaim" {
+				t.Fatalf("blank companyClaim: %v", d)
+			}
+		})
+
+		t.Run("remove", func(t *testing.T) {
+			q := `mutation($b: ID!, $i: ID!) { brands { removeIdentityProviderConfiguration(input: {brandId: $b, identityProviderId: $i}) {
+				brand { id identityProviderConfigurations { companyClaim } } errors { label code } } } }`
+			d := e.MustGQL(tok, q, map[string]any{"b": brand, "i": idp})
+			p, labels := brandsPayload(t, d, "removeIdentityProviderConfiguration")
+			if len(labels) != 0 || len(get(p, "brand", "identityProviderConfigurations").([]any)) != 0 {
+				t.Fatalf("remove: %v", p)
+			}
+			d = e.MustGQL(tok, q, map[string]any{"b": brand, "i": idp})
+			if _, labels := brandsPayload(t, d, "removeIdentityProviderConfiguration"); strings.Join(labels, ",") != "identityProviderId" {
+				t.Fatalf("remove twice: %v", d)
+			}
+		})
+
+		t.Run("audit events", func(t *testing.T) {
+			d := e.MustGQL(tok, `{ auditEvents(first: 100) { action targetId } }`, nil)
+			seen := map[string]int{}
+			for _, ev := range get(d, "auditEvents").([]any) {
+				if str(ev, "targetId") == brand {
+					seen[str(ev, "action")]++
+				}
+			}
+			if seen["identity_provider_configuration.create"] != 1 || seen["identity_provider_configuration.update"] != 3 ||
+				seen["identity_provider_configuration.remove"] != 1 {
+				t.Fatalf("audit: %v", seen)
+			}
+		})
+
+		t.Run("scopes", func(t *testing.T) {
+			ro := e.Token(testAdminID, testAdminSecret, "graphql:read")
+			r := e.GQL(ro, seedWith(seedCreateIdPConfiguration, brand, idp, other), nil)
+			if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "FORBIDDEN" {
+				t.Fatalf("read-only token: %s", r.Raw)
+			}
+			if r := e.GQL("", seedCreateIdPConfiguration, nil); r.Status != 401 {
+				t.Fatalf("no token: %d %s", r.Status, r.Raw)
+			}
+		})
+	})
+}

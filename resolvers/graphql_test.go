@@ -1,0 +1,440 @@
+package resolvers_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// The seed's request (000_*.txt), with a real UUID and identifier filled in, byte for byte
+// otherwise: commas after two fields only, secret blank.
+const seedBindMutation = `mutation {
+updateUserAccountCredentials(input: {
+accountUuid: "%s",
+authModule: "microsoft",
+identifier: "%s"
+secret: ""
+}) { userAccount { uuid credentials { authModule identifier } } errors { label message value code } }
+}`
+
+func TestSeedBindingMutationVerbatim(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		e.CreateOIDCConnection(admin, "Microsoft", "microsoft")
+		uuid := e.CreateUser(admin, "jane@contoso.com")
+		d := e.MustGQL(admin, fmt.Sprintf(seedBindMutation, uuid, "jane@contoso.com"), nil)
+		if errs := payloadErrors(t, d, "updateUserAccountCredentials"); len(errs) != 0 {
+			t.Fatalf("errors: %v", errs)
+		}
+		if str(d, "updateUserAccountCredentials", "userAccount", "uuid") != uuid ||
+			str(d, "updateUserAccountCredentials", "userAccount", "credentials", 0, "authModule") != "microsoft" ||
+			str(d, "updateUserAccountCredentials", "userAccount", "credentials", 0, "identifier") != "jane@contoso.com" {
+			t.Fatalf("payload: %v", d)
+		}
+		// The lookup World Manager users needed the SOAP API for.
+		d = e.MustGQL(admin, `{ userAccounts(filter: {authModule: "microsoft", identifier: "JANE@CONTOSO.COM"}) {
+			totalCount nodes { uuid email } } }`, nil)
+		if get(d, "userAccounts", "totalCount") != 1.0 || str(d, "userAccounts", "nodes", 0, "uuid") != uuid {
+			t.Fatalf("lookup by identity: %v", d)
+		}
+		// The seed's literal example with a blank identifier is a payload error, not a failure.
+		d = e.MustGQL(admin, fmt.Sprintf(seedBindMutation, uuid, ""), nil)
+		errs := payloadErrors(t, d, "updateUserAccountCredentials")
+		if len(errs) != 1 || str(errs[0], "label") != "identifier" || str(errs[0], "code") != "INVALID" {
+			t.Fatalf("blank identifier: %v", errs)
+		}
+	})
+}
+
+func TestBindingRules(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		e.CreateOIDCConnection(admin, "Microsoft", "microsoft")
+		e.CreateOIDCConnection(admin, "Okta", "okta")
+		jane := e.CreateUser(admin, "jane@contoso.com")
+		john := e.CreateUser(admin, "john@contoso.com")
+		bind := func(account, module, identifier, secret string) map[string]any {
+			return e.MustGQL(admin, `mutation($a: ID!, $m: String!, $i: String!, $s: String) {
+				updateUserAccountCredentials(input: {accountUuid: $a, authModule: $m, identifier: $i, secret: $s}) {
+					userAccount { uuid credentials { authModule identifier hasSecret } } errors { label message value code } } }`,
+				map[string]any{"a": account, "m": module, "i": identifier, "s": secret})["updateUserAccountCredentials"].(map[string]any)
+		}
+		credentialsOf := func(uuid string) []any {
+			d := e.MustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { credentials { authModule identifier hasSecret } } }`, map[string]any{"u": uuid})
+			return get(d, "userAccount", "credentials").([]any)
+		}
+		if p := bind(jane, "microsoft", "Jane@Contoso.com", "s3cret-password"); len(p["errors"].([]any)) != 0 {
+			t.Fatalf("bind: %v", p)
+		}
+		if c := credentialsOf(jane); len(c) != 1 || get(c[0], "hasSecret") != true {
+			t.Fatalf("credentials: %v", c)
+		}
+
+		t.Run("payload errors change nothing", func(t *testing.T) {
+			long := strings.Repeat("x", 256)
+			cases := []struct{ account, module, identifier, label, code string }{
+				{"4771494f-5c77-4b3a-86dc-caafb8d80c45", "microsoft", "a@b.c", "accountUuid", "NOT_FOUND"},
+				{"not-a-uuid", "microsoft", "a@b.c", "accountUuid", "INVALID"},
+				{john, "nope", "a@b.c", "authModule", "NOT_FOUND"},
+				{john, "microsoft", "   ", "identifier", "INVALID"},
+				{john, "microsoft", long, "identifier", "INVALID"},
+				{john, "microsoft", "JANE@contoso.COM", "identifier", "TAKEN"}, // case-insensitive
+			}
+			for _, c := range cases {
+				p := bind(c.account, c.module, c.identifier, "")
+				errs := p["errors"].([]any)
+				if len(errs) != 1 || str(errs[0], "label") != c.label || str(errs[0], "code") != c.code || p["userAccount"] != nil {
+					t.Fatalf("%+v: got %v", c, p)
+				}
+			}
+			if c := credentialsOf(john); len(c) != 0 {
+				t.Fatalf("john got credentials from failed binds: %v", c)
+			}
+			if c := credentialsOf(jane); len(c) != 1 || str(c[0], "identifier") != "Jane@Contoso.com" {
+				t.Fatalf("jane's binding changed: %v", c)
+			}
+		})
+
+		t.Run("secret is never echoed", func(t *testing.T) {
+			r := e.GQL(admin, `mutation($a: ID!, $s: String) { updateUserAccountCredentials(input: {accountUuid: $a, authModule: "microsoft", identifier: "j2", secret: $s}) {
+				errors { label value } } }`, map[string]any{"a": john, "s": strings.Repeat("p", 2000)})
+			if strings.Contains(r.Raw, "pppp") || !strings.Contains(r.Raw, `"label":"secret","value":null`) {
+				t.Fatalf("secret handling: %s", r.Raw)
+			}
+		})
+
+		t.Run("binding again replaces; other connections are independent", func(t *testing.T) {
+			bind(jane, "microsoft", "jane.doe@contoso.com", "")
+			bind(jane, "okta", "jane@contoso.com", "")
+			c := credentialsOf(jane)
+			if len(c) != 2 || str(c[0], "identifier") != "jane.doe@contoso.com" || get(c[0], "hasSecret") != false || str(c[1], "authModule") != "okta" {
+				t.Fatalf("credentials: %v", c)
+			}
+			// The old identifier is free again.
+			if p := bind(john, "microsoft", "jane@contoso.com", ""); len(p["errors"].([]any)) != 0 {
+				t.Fatalf("freed identifier not bindable: %v", p)
+			}
+		})
+
+		t.Run("remove", func(t *testing.T) {
+			d := e.MustGQL(admin, `mutation($a: ID!) { removeUserAccountCredentials(input: {accountUuid: $a, authModule: "okta"}) {
+				userAccount { credentials { authModule } } errors { label code } } }`, map[string]any{"a": jane})
+			if errs := payloadErrors(t, d, "removeUserAccountCredentials"); len(errs) != 0 || len(get(d, "removeUserAccountCredentials", "userAccount", "credentials").([]any)) != 1 {
+				t.Fatalf("remove: %v", d)
+			}
+			d = e.MustGQL(admin, `mutation($a: ID!) { removeUserAccountCredentials(input: {accountUuid: $a, authModule: "okta"}) { errors { label code } } }`, map[string]any{"a": jane})
+			if errs := payloadErrors(t, d, "removeUserAccountCredentials"); len(errs) != 1 || str(errs[0], "code") != "NOT_FOUND" {
+				t.Fatalf("second remove: %v", d)
+			}
+		})
+
+		t.Run("every change is audited", func(t *testing.T) {
+			d := e.MustGQL(admin, `{ auditEvents(first: 100) { action actorId targetId summary } }`, nil)
+			counts := map[string]int{}
+			for _, ev := range get(d, "auditEvents").([]any) {
+				counts[str(ev, "action")]++
+				if str(ev, "action") != "integration_client.create" && str(ev, "actorId") != testAdminID {
+					t.Fatalf("event without actor: %v", ev)
+				}
+			}
+			if counts["user_account.credentials.update"] != 4 || counts["user_account.credentials.remove"] != 1 || counts["user_account.create"] != 2 {
+				t.Fatalf("audit counts: %v", counts)
+			}
+		})
+	})
+}
+
+func TestConcurrentBindsOfOneIdentifier(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		e.CreateOIDCConnection(admin, "Microsoft", "microsoft")
+		accounts := make([]string, 50)
+		for i := range accounts {
+			accounts[i] = e.CreateUser(admin, fmt.Sprintf("user%d@contoso.com", i))
+		}
+		var wg sync.WaitGroup
+		results := make([]*gqlResponse, len(accounts))
+		for i, a := range accounts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = e.GQL(admin, fmt.Sprintf(seedBindMutation, a, "shared@contoso.com"), nil)
+			}()
+		}
+		wg.Wait()
+		won, taken := 0, 0
+		for _, r := range results {
+			if r.Status != 200 || len(r.Errors) > 0 {
+				t.Fatalf("top-level failure: %s", r.Raw)
+			}
+			errs := get(r.Data, "updateUserAccountCredentials", "errors").([]any)
+			switch {
+			case len(errs) == 0:
+				won++
+			case str(errs[0], "code") == "TAKEN":
+				taken++
+			default:
+				t.Fatalf("unexpected: %s", r.Raw)
+			}
+		}
+		d := e.MustGQL(admin, `{ userAccounts(filter: {authModule: "microsoft", identifier: "shared@contoso.com"}) { totalCount } }`, nil)
+		if won != 1 || taken != 49 || get(d, "userAccounts", "totalCount") != 1.0 {
+			t.Fatalf("won %d, taken %d, bound %v", won, taken, d)
+		}
+	})
+}
+
+func TestBulkBinding(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		e.CreateOIDCConnection(admin, "Microsoft", "microsoft")
+		a := e.CreateUser(admin, "a@contoso.com")
+		b := e.CreateUser(admin, "b@contoso.com")
+		c := e.CreateUser(admin, "c@contoso.com")
+		e.MustGQL(admin, fmt.Sprintf(seedBindMutation, c, "c@contoso.com"), nil)
+		items := []map[string]any{
+			{"accountUuid": a, "authModule": "microsoft", "identifier": "a@contoso.com", "secret": ""},
+			{"accountUuid": b, "authModule": "microsoft", "identifier": "C@contoso.com", "secret": ""}, // taken by c
+			{"accountUuid": b, "authModule": "nope", "identifier": "b@contoso.com", "secret": ""},
+			{"accountUuid": "4771494f-5c77-4b3a-86dc-caafb8d80c45", "authModule": "microsoft", "identifier": "x", "secret": ""},
+			{"accountUuid": b, "authModule": "microsoft", "identifier": "a@contoso.com", "secret": ""},     // taken by item 0
+			{"accountUuid": c, "authModule": "microsoft", "identifier": "c.new@contoso.com", "secret": ""}, // replaces c's
+			{"accountUuid": b, "authModule": "microsoft", "identifier": "c@contoso.com", "secret": "pw"},   // freed by item 5
+		}
+		d := e.MustGQL(admin, `mutation($items: [UpdateUserAccountCredentialsInput!]!) { bulkUpdateUserAccountCredentials(input: {items: $items}) {
+			results { userAccount { uuid credentials { identifier hasSecret } } errors { label code } } errors { label code } } }`,
+			map[string]any{"items": items})
+		res := get(d, "bulkUpdateUserAccountCredentials", "results").([]any)
+		want := []string{"", "TAKEN", "NOT_FOUND", "NOT_FOUND", "TAKEN", "", ""}
+		for i, w := range want {
+			code := str(res[i], "errors", 0, "code")
+			if code != w {
+				t.Fatalf("item %d: code %q, want %q (%v)", i, code, w, res[i])
+			}
+		}
+		if l := str(d, "bulkUpdateUserAccountCredentials", "errors", 0, "label"); l != "items.1.identifier" {
+			t.Fatalf("label = %q", l)
+		}
+		check := func(uuid, want string) {
+			d := e.MustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { credentials { identifier } } }`, map[string]any{"u": uuid})
+			if got := str(d, "userAccount", "credentials", 0, "identifier"); got != want {
+				t.Fatalf("%s bound to %q, want %q", uuid, got, want)
+			}
+		}
+		check(a, "a@contoso.com")
+		check(b, "c@contoso.com")
+		check(c, "c.new@contoso.com")
+	})
+}
+
+func TestScopesAndWorkspaceIsolation(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		e.CreateOIDCConnection(admin, "Microsoft", "microsoft")
+		jane := e.CreateUser(admin, "jane@contoso.com")
+		e.MustGQL(admin, fmt.Sprintf(seedBindMutation, jane, "jane@contoso.com"), nil)
+
+		// A second workspace with its own admin client, created by the platform admin.
+		d := e.MustGQL(admin, `mutation { createWorkspace(input: {name: "Fabrikam"}) { workspace { id name } errors { message } } }`, nil)
+		ws := str(d, "createWorkspace", "workspace", "id")
+		otherID, otherSecret := e.CreateClient(admin, []string{"graphql", "admin"}, ws)
+		other := e.Token(otherID, otherSecret)
+
+		t.Run("another workspace sees none of the first one's rows", func(t *testing.T) {
+			d := e.MustGQL(other, fmt.Sprintf(`{ userAccount(uuid: %q) { uuid } userAccounts { totalCount } connections { id }
+				integrationClients { clientId } auditEvents { action } viewer { workspaceId } }`, jane), nil)
+			if get(d, "userAccount") != nil || get(d, "userAccounts", "totalCount") != 0.0 || len(get(d, "connections").([]any)) != 0 ||
+				len(get(d, "integrationClients").([]any)) != 1 || str(d, "viewer", "workspaceId") != ws {
+				t.Fatalf("leak: %v", d)
+			}
+			for _, ev := range get(d, "auditEvents").([]any) {
+				if str(ev, "action") != "integration_client.create" {
+					t.Fatalf("foreign audit event: %v", ev)
+				}
+			}
+			// Binding the first workspace's account from the second fails as not found...
+			d = e.MustGQL(other, fmt.Sprintf(seedBindMutation, jane, "evil@contoso.com"), nil)
+			if errs := payloadErrors(t, d, "updateUserAccountCredentials"); len(errs) != 1 || str(errs[0], "label") != "accountUuid" {
+				t.Fatalf("cross-workspace bind: %v", d)
+			}
+			// ...and so do updates of its account and connection.
+			d = e.MustGQL(other, fmt.Sprintf(`mutation { deactivateUserAccount(input: {uuid: %q}) { errors { code } } }`, jane), nil)
+			if str(d, "deactivateUserAccount", "errors", 0, "code") != "NOT_FOUND" {
+				t.Fatalf("cross-workspace deactivate: %v", d)
+			}
+			// The same slug and email are free in the other workspace.
+			e.CreateOIDCConnection(other, "Microsoft", "microsoft")
+			e.CreateUser(other, "jane@contoso.com")
+		})
+
+		t.Run("only the platform admin creates workspaces and clients elsewhere", func(t *testing.T) {
+			r := e.GQL(other, `mutation { createWorkspace(input: {name: "x"}) { errors { message } } }`, nil)
+			if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "FORBIDDEN" {
+				t.Fatalf("createWorkspace by a workspace admin: %s", r.Raw)
+			}
+			r = e.GQL(other, fmt.Sprintf(`mutation { createIntegrationClient(input: {name: "x", scopes: ["graphql"], workspaceId: %q}) { errors { message } } }`,
+				str(e.MustGQL(admin, `{ viewer { workspaceId } }`, nil), "viewer", "workspaceId")), nil)
+			if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "FORBIDDEN" {
+				t.Fatalf("client in another workspace: %s", r.Raw)
+			}
+		})
+
+		t.Run("each operation enforces its scope", func(t *testing.T) {
+			readID, readSecret := e.CreateClient(admin, []string{"graphql:read"}, "")
+			gqlID, gqlSecret := e.CreateClient(admin, []string{"graphql"}, "")
+			adminOnlyID, adminOnlySecret := e.CreateClient(admin, []string{"admin"}, "")
+			read, full, adminOnly := e.Token(readID, readSecret), e.Token(gqlID, gqlSecret), e.Token(adminOnlyID, adminOnlySecret)
+			cases := []struct {
+				name, token, op string
+				allowed         bool
+			}{
+				{"read token queries accounts", read, `{ userAccounts { totalCount } }`, true},
+				{"read token binds", read, fmt.Sprintf(seedBindMutation, jane, "j@x"), false},
+				{"read token creates users", read, `mutation { createUserAccount(input: {email: "r@x.io"}) { errors { code } } }`, false},
+				{"read token lists clients", read, `{ integrationClients { clientId } }`, false},
+				{"graphql token binds", full, fmt.Sprintf(seedBindMutation, jane, "jane@contoso.com"), true},
+				{"graphql token lists clients", full, `{ integrationClients { clientId } }`, false},
+				{"graphql token creates clients", full, `mutation { createIntegrationClient(input: {name: "x", scopes: ["graphql"]}) { errors { code } } }`, false},
+				{"admin token lists clients", adminOnly, `{ integrationClients { clientId } }`, true},
+				{"admin token queries accounts", adminOnly, `{ userAccounts { totalCount } }`, false},
+				{"admin token binds", adminOnly, fmt.Sprintf(seedBindMutation, jane, "j@x"), false},
+			}
+			for _, c := range cases {
+				r := e.GQL(c.token, c.op, nil)
+				forbidden := len(r.Errors) == 1 && r.Errors[0].Extensions["code"] == "FORBIDDEN"
+				if r.Status != 200 || forbidden == c.allowed || (c.allowed && len(r.Errors) > 0) {
+					t.Errorf("%s: %s", c.name, r.Raw)
+				}
+			}
+		})
+	})
+}
+
+func TestUserAccountsAPI(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		var ids []string
+		for i := 0; i < 25; i++ {
+			ids = append(ids, e.CreateUser(admin, fmt.Sprintf("u%02d@contoso.com", i)))
+		}
+		t.Run("pagination walks every account once in creation order", func(t *testing.T) {
+			var seen []string
+			after := ""
+			for page := 0; page < 5; page++ {
+				d := e.MustGQL(admin, `query($a: String) { userAccounts(first: 10, after: $a) { totalCount edges { cursor node { uuid } } pageInfo { hasNextPage endCursor } } }`,
+					map[string]any{"a": after})
+				if get(d, "userAccounts", "totalCount") != 25.0 {
+					t.Fatalf("totalCount: %v", d)
+				}
+				for _, ed := range get(d, "userAccounts", "edges").([]any) {
+					seen = append(seen, str(ed, "node", "uuid"))
+				}
+				if get(d, "userAccounts", "pageInfo", "hasNextPage") != true {
+					break
+				}
+				after = str(d, "userAccounts", "pageInfo", "endCursor")
+			}
+			if strings.Join(seen, ",") != strings.Join(ids, ",") {
+				t.Fatalf("walk: got %d accounts", len(seen))
+			}
+		})
+		t.Run("create, update, deactivate, reactivate", func(t *testing.T) {
+			d := e.MustGQL(admin, `mutation { createUserAccount(input: {email: "U00@CONTOSO.com"}) { userAccount { uuid } errors { label code value } } }`, nil)
+			if str(d, "createUserAccount", "errors", 0, "code") != "TAKEN" || str(d, "createUserAccount", "errors", 0, "label") != "email" {
+				t.Fatalf("duplicate email: %v", d)
+			}
+			d = e.MustGQL(admin, `mutation { createUserAccount(input: {email: "not an email", firstName: "`+strings.Repeat("n", 200)+`"}) { errors { label code } } }`, nil)
+			if len(payloadErrors(t, d, "createUserAccount")) != 2 {
+				t.Fatalf("validation: %v", d)
+			}
+			d = e.MustGQL(admin, fmt.Sprintf(`mutation { updateUserAccount(input: {uuid: %q, firstName: "Ada"}) { userAccount { email firstName lastName } errors { code } } }`, ids[0]), nil)
+			if str(d, "updateUserAccount", "userAccount", "firstName") != "Ada" || str(d, "updateUserAccount", "userAccount", "email") != "u00@contoso.com" ||
+				str(d, "updateUserAccount", "userAccount", "lastName") != "User" {
+				t.Fatalf("update: %v", d)
+			}
+			d = e.MustGQL(admin, fmt.Sprintf(`mutation { deactivateUserAccount(input: {uuid: %q}) { userAccount { active } errors { code } } }`, ids[1]), nil)
+			if get(d, "deactivateUserAccount", "userAccount", "active") != false {
+				t.Fatalf("deactivate: %v", d)
+			}
+			d = e.MustGQL(admin, `{ userAccounts(filter: {active: false}) { totalCount } }`, nil)
+			if get(d, "userAccounts", "totalCount") != 1.0 {
+				t.Fatalf("filter active: %v", d)
+			}
+			d = e.MustGQL(admin, fmt.Sprintf(`mutation { reactivateUserAccount(input: {uuid: %q}) { userAccount { active } } }`, ids[1]), nil)
+			if get(d, "reactivateUserAccount", "userAccount", "active") != true {
+				t.Fatalf("reactivate: %v", d)
+			}
+			if d := e.MustGQL(admin, `{ userAccount(uuid: "4771494f-5c77-4b3a-86dc-caafb8d80c45") { uuid } bad: userAccount(uuid: "x") { uuid } }`, nil); get(d, "userAccount") != nil || get(d, "bad") != nil {
+				t.Fatalf("missing account: %v", d)
+			}
+		})
+	})
+}
+
+func TestGraphQLLimitsAndErrors(t *testing.T) {
+	e := newTestEnv(t, "sqlite:"+t.TempDir()+"/g.db")
+	admin := e.AdminToken()
+	t.Run("depth limit", func(t *testing.T) {
+		// GraphiQL's introspection query (TypeRef nests ofType 7 times) stays allowed.
+		ofType := func(n int) string {
+			return strings.Repeat("ofType { ", n) + "name" + strings.Repeat(" }", n)
+		}
+		ok := `{ __schema { types { fields { type { ` + ofType(7) + ` } } } } }`
+		if r := e.GQL(admin, ok, nil); len(r.Errors) > 0 {
+			t.Fatalf("introspection refused: %.300s", r.Raw)
+		}
+		r := e.GQL(admin, `{ __schema { types { fields { type { `+ofType(11)+` } } } } }`, nil)
+		if len(r.Errors) == 0 || !strings.Contains(r.Errors[0].Message, "levels deep") {
+			t.Fatalf("depth: %.300s", r.Raw)
+		}
+	})
+	t.Run("complexity limit", func(t *testing.T) {
+		var b strings.Builder
+		b.WriteString("{")
+		for i := 0; i < 400; i++ {
+			fmt.Fprintf(&b, " a%d: userAccounts(first: 100) { nodes { uuid email credentials { authModule } } }", i)
+		}
+		b.WriteString("}")
+		r := e.GQL(admin, b.String(), nil)
+		if len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "COMPLEXITY_LIMIT_EXCEEDED" {
+			t.Fatalf("complexity: %.300s", r.Raw)
+		}
+	})
+	t.Run("body size limit", func(t *testing.T) {
+		r := e.GQL(admin, "{ viewer { clientId } }"+strings.Repeat(" ", 5<<20), nil)
+		if r.Status == 200 && len(r.Errors) == 0 {
+			t.Fatalf("5 MiB body accepted")
+		}
+	})
+	t.Run("GraphiQL is served from the binary", func(t *testing.T) {
+		resp, err := http.Get(e.URL + "/graphql/v1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			t.Fatalf("GraphiQL: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	})
+	t.Run("health and readiness", func(t *testing.T) {
+		for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
+			resp, err := http.Get(e.URL + p)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("%s: %v %v", p, err, resp)
+			}
+			resp.Body.Close()
+		}
+		e.App.Store().Close()
+		resp, _ := http.Get(e.URL + "/readyz")
+		if resp.StatusCode != 503 {
+			t.Fatalf("readyz with a closed database: %d", resp.StatusCode)
+		}
+		// An internal failure is reported without its cause.
+		r := e.GQL(admin, `{ userAccounts { totalCount } }`, nil)
+		if len(r.Errors) != 1 || r.Errors[0].Message != "internal error" || r.Errors[0].Extensions["code"] != "INTERNAL" {
+			t.Fatalf("internal error presentation: %s", r.Raw)
+		}
+	})
+}

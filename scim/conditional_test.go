@@ -1,0 +1,46 @@
+package scim_test
+
+import (
+	"testing"
+)
+
+// TestScimIfNoneMatch: a GET of a User or Group with If-None-Match naming the current ETag
+// answers 304 without a body (RFC 7644 §3.14); any other tag gets the resource.
+func TestScimIfNoneMatch(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		tok, _ := e.ScimToken(e.AdminToken(), allScopes("idp"))
+		user := e.ScimUser(tok, map[string]any{"userName": "ada@example.com"})
+		group := str(e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "Engineers"}).Must(t, 201).Body, "id")
+		for _, res := range []struct{ path, patch string }{
+			{"/scim/v2/Users/" + user, "displayName"},
+			{"/scim/v2/Groups/" + group, "displayName"},
+		} {
+			t.Run(res.path[9:14], func(t *testing.T) {
+				tag := e.Call("GET", res.path, tok, nil).Must(t, 200).Header.Get("ETag")
+				if tag != `W/"1"` {
+					t.Fatalf("ETag %q", tag)
+				}
+				for _, inm := range []string{tag, `"1"`, `W/"7", ` + tag, "*"} {
+					r := e.Call("GET", res.path, tok, nil, "If-None-Match", inm).Must(t, 304)
+					if r.Raw != "" || r.Header.Get("ETag") != tag {
+						t.Fatalf("If-None-Match %s: body %q, ETag %q", inm, r.Raw, r.Header.Get("ETag"))
+					}
+				}
+				r := e.Call("GET", res.path, tok, nil, "If-None-Match", `W/"2"`).Must(t, 200)
+				if str(r.Body, "id") == "" {
+					t.Fatalf("non-matching tag: %s", r.Raw)
+				}
+				// A change makes the old tag stale: the client gets the new version.
+				e.Call("PATCH", res.path, tok, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+					"Operations": []any{map[string]any{"op": "replace", "path": res.patch, "value": "Changed"}}}).Must(t, 200)
+				r = e.Call("GET", res.path, tok, nil, "If-None-Match", tag).Must(t, 200)
+				if r.Header.Get("ETag") != `W/"2"` || str(r.Body, "displayName") != "Changed" {
+					t.Fatalf("after a change: ETag %q: %s", r.Header.Get("ETag"), r.Raw)
+				}
+				e.Call("GET", res.path, tok, nil, "If-None-Match", `W/"2"`).Must(t, 304)
+			})
+		}
+		// A missing resource is 404 whatever the tag, even "*".
+		e.Call("GET", "/scim/v2/Users/00000000-0000-0000-0000-000000000000", tok, nil, "If-None-Match", "*").Must(t, 404)
+	})
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"gatehouse/app"
+)
+
+// SIGTERM under load: /readyz turns 503 at once, the server keeps serving through the drain
+// period, and clients that stop sending when /readyz says so (as a load balancer does) see no
+// error at all; then the server stops accepting and run returns.
+func TestSIGTERMUnderLoadDrainsWithoutResets(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	for k, v := range map[string]string{"GATEHOUSE_ADDR": addr, "GATEHOUSE_DATABASE_URL": "sqlite:" + filepath.Join(dir, "g.db"),
+		"GATEHOUSE_BOOTSTRAP_CLIENT_ID": testAdminID, "GATEHOUSE_BOOTSTRAP_CLIENT_SECRET": testAdminSecret,
+		"GATEHOUSE_SHUTDOWN_DRAIN": "1s", "GATEHOUSE_LOG_LEVEL": "error", "GATEHOUSE_RATE_LIMIT_TOKENS": "off"} {
+		t.Setenv(k, v)
+	}
+	base := "http://" + addr
+	ran := make(chan error, 1)
+	go func() { ran <- run(nil) }()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	for deadline := time.Now().Add(20 * time.Second); ; { // run is serving, its signal handler set
+		resp, err := client.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		select {
+		case err := <-ran:
+			t.Fatalf("run: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	var stop atomic.Bool
+	var ok, failed atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				req, _ := http.NewRequest(http.MethodPost, base+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth(testAdminID, testAdminSecret)
+				resp, err := client.Do(req)
+				if err != nil {
+					failed.Add(1)
+					t.Errorf("request during drain: %v", err)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failed.Add(1)
+					t.Errorf("status %d", resp.StatusCode)
+				} else {
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	for {
+		resp, err := client.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				break
+			}
+		}
+		if time.Since(sent) > 500*time.Millisecond {
+			t.Fatal("readyz did not turn 503")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // the load balancer takes a moment to notice
+	stop.Store(true)
+	wg.Wait()
+	if err := <-ran; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if d := time.Since(sent); d < time.Second {
+		t.Errorf("stopped %v after SIGTERM, before the 1 s drain", d)
+	}
+	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		t.Error("still accepting after shutdown")
+	}
+	t.Logf("%d answered, %d failed", ok.Load(), failed.Load())
+	if ok.Load() == 0 || failed.Load() != 0 {
+		t.Fatalf("%d answered, %d failed", ok.Load(), failed.Load())
+	}
+}
+
+// With the port taken, run fails before creating the database or printing anything.
+func TestStartFailsBeforeBootstrapWhenPortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dir := t.TempDir()
+	t.Setenv("GATEHOUSE_ADDR", ln.Addr().String())
+	t.Setenv("GATEHOUSE_DATABASE_URL", "sqlite:"+filepath.Join(dir, "g.db"))
+	t.Setenv("GATEHOUSE_BOOTSTRAP_SECRET_FILE", filepath.Join(dir, "secret.txt"))
+	if err := run(nil); err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("run: %v", err)
+	}
+	for _, f := range []string{"g.db", "g.db.key", "secret.txt"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s exists after a failed start", f)
+		}
+	}
+}
+
+// The generated admin secret goes once to a 0600 file, never to the log; the SQLite database
+// and its key file are 0600.
+func TestSecretsAtStart(t *testing.T) {
+	dir := t.TempDir()
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	path := filepath.Join(dir, "bootstrap.txt")
+	out := bootstrapOutput(path, log)
+	cfg := app.Config{DatabaseURL: "sqlite:" + filepath.Join(dir, "data", "g.db"), PublicURL: "http://localhost:8080"}
+	a, err := app.New(context.Background(), cfg, log, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Store().Close()
+	out.(*secretFile).Close()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := regexpFind(t, `client_secret: (\S+)`, string(b))
+	if strings.Contains(logs.String(), sec) || !strings.Contains(logs.String(), path) {
+		t.Fatalf("log: %s", logs.String())
+	}
+	for _, f := range []string{path, filepath.Join(dir, "data", "g.db"), filepath.Join(dir, "data", "g.db.key")} {
+		fi, err := os.Stat(f)
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v", f, fi.Mode(), err)
+		}
+	}
+}
+
+func regexpFind(t *testing.T, re, s string) string {
+	t.Helper()
+	m := regexp.MustCompile(re).FindStringSubmatch(s)
+	if m == nil {
+		t.Fatalf("no %s in %s", re, s)
+	}
+	return m[1]
+}

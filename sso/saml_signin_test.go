@@ -1,0 +1,350 @@
+package sso_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/google/uuid"
+	"golang.org/x/oauth2"
+
+	"gatehouse/models"
+	"gatehouse/sso/samltest"
+
+	"github.com/crewjam/saml"
+)
+
+// samlWorld is signInWorld (a brand with a confidential application) with an active SAML
+// connection (signed requests, JIT) at an in-process samlidp IdP that trusts Gatehouse's SP
+// metadata, with example.com verified for it.
+type samlWorld struct {
+	*signInWorld
+	idp *samltest.IdP
+}
+
+const samlSlug = "acme-saml"
+
+func newSAMLWorld(t *testing.T, e *testEnv) *samlWorld {
+	t.Helper()
+	w := &samlWorld{signInWorld: &signInWorld{e: e, tok: e.AdminToken(), slug: samlSlug, redirect: "http://127.0.0.1:9/callback"},
+		idp: samltest.New(t)}
+	resp, err := http.Get(e.URL + "/saml/metadata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	w.idp.TrustSP(t, md)
+	w.idp.SignIn(samltest.User{NameID: "00u-ada", Email: "ada@example.com", GivenName: "Ada", Surname: "Lovelace",
+		Attributes: map[string][]string{"companyName": {"Analytical Engines"}}})
+	w.brand = e.CreateBrand(w.tok, "Acme Academy")
+	body, _ := json.Marshal(map[string]any{"name": "Acme SAML", "slug": samlSlug, "protocol": "saml",
+		"samlConfig": map[string]any{"entityId": w.idp.EntityID, "ssoUrl": w.idp.SSOURL, "certificate": w.idp.CertificatePEM,
+			"signRequests": true, "attributeMapping": map[string]any{"company": "companyName"}},
+		"jitProvisioning": true, "defaultRole": "member"})
+	w.conn = str(e.REST(w.tok, "POST", "/api/v1/sso/connections", string(body)).Must(t, 201).Body, "connection", "id")
+	w.activate(w.conn, "example.com")
+	w.app = w.createApp(t, "Portal", "CONFIDENTIAL")
+	return w
+}
+
+// setStatus sets the connection's status directly in the store.
+func (w *samlWorld) setStatus(t *testing.T, status models.ConnectionStatus) {
+	t.Helper()
+	ctx, st := context.Background(), w.e.App.Store()
+	var wss []string
+	id := uuid.MustParse(w.conn)
+	if err := st.RawScan(ctx, &wss, "SELECT workspace_id FROM connections WHERE id = ?", id); err != nil || len(wss) != 1 {
+		t.Fatal(err)
+	}
+	c, err := st.Connection(ctx, uuid.MustParse(wss[0]), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Status = status
+	if err := st.UpdateConnection(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// browser is a cookie-keeping client that follows redirects until the application's
+// redirect URI, which it does not fetch.
+func (w *samlWorld) browser() *http.Client { return newBrowser(w.e.T, w.redirect).c }
+
+// toIdP starts a sign-in at the application's authorize URL and follows it to the IdP, whose
+// auto-posting page it returns with the PKCE verifier.
+func (w *samlWorld) toIdP(t *testing.T, b *http.Client) (page, verifier string) {
+	t.Helper()
+	verifier = oauth2.GenerateVerifier()
+	u := w.app.AuthCodeURL("app-state", oauth2.S256ChallengeOption(verifier), oidc.Nonce("app-nonce"),
+		oauth2.SetAuthURLParam("connection", samlSlug))
+	resp, body := samltest.Follow(t, b, u)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Request.URL.String(), w.idp.SSOURL) {
+		t.Fatalf("authorize ended at %s with %d: %s", resp.Request.URL, resp.StatusCode, body)
+	}
+	return body, verifier
+}
+
+// post submits an IdP page's form to base's ACS (the public URL or a replica's address) and
+// returns the last response (the application's redirect, or a Gatehouse page).
+func (w *samlWorld) post(t *testing.T, b *http.Client, base, page string) (*http.Response, string) {
+	t.Helper()
+	action, vals, err := samltest.Form(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if action != w.e.URL+"/saml/acs" {
+		t.Fatalf("the IdP posts to %s", action)
+	}
+	resp, err := b.PostForm(base+"/saml/acs", vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+// appResult reads the application's redirect: the code, or the error.
+func (w *samlWorld) appResult(t *testing.T, resp *http.Response, body string) url.Values {
+	t.Helper()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, w.redirect) {
+		t.Fatalf("no redirect to the application: %d %s %s", resp.StatusCode, loc, body)
+	}
+	u, _ := url.Parse(loc)
+	if u.Query().Get("state") != "app-state" {
+		t.Fatalf("state lost: %s", loc)
+	}
+	return u.Query()
+}
+
+// exchange redeems a code with the real oauth2 client and verifies the id_token with go-oidc.
+func (w *samlWorld) exchange(t *testing.T, code, verifier string) map[string]any {
+	t.Helper()
+	ctx := context.Background()
+	tok, err := w.app.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("exchange: %v", err)
+	}
+	p, err := oidc.NewProvider(ctx, w.e.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	idt, err := p.Verifier(&oidc.Config{ClientID: w.app.ClientID}).Verify(ctx, raw)
+	if err != nil || idt.Nonce != "app-nonce" {
+		t.Fatalf("id_token: %v", err)
+	}
+	claims := map[string]any{}
+	idt.Claims(&claims)
+	return claims
+}
+
+func (w *samlWorld) count(t *testing.T, table string) int {
+	t.Helper()
+	var n int
+	if err := w.e.App.Store().RawScan(context.Background(), &n, "SELECT count(*) FROM "+table); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestSAMLSignIn: SP-initiated sign-in through the brand application, end to end: a signed
+// AuthnRequest, the IdP's cross-site POST, the browser's cookie bound on the GET that follows,
+// JIT provisioning, then a returning sign-in.
+func TestSAMLSignIn(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e)
+		b := w.browser()
+		page, verifier := w.toIdP(t, b)
+
+		// The AuthnRequest was signed; the signature verifies with the use="signing"
+		// certificate of /saml/metadata.
+		reqs := w.idp.Requests()
+		sent := reqs[len(reqs)-1].URL
+		signing, _ := spMetadataCerts(t, e.URL)
+		der, _ := base64.StdEncoding.DecodeString(signing[0])
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signed := sent.RawQuery[:strings.Index(sent.RawQuery, "&Signature=")]
+		sig, _ := base64.StdEncoding.DecodeString(sent.Query().Get("Signature"))
+		sum := sha256.Sum256([]byte(signed))
+		if err := rsa.VerifyPKCS1v15(cert.PublicKey.(*rsa.PublicKey), crypto.SHA256, sum[:], sig); err != nil {
+			t.Fatalf("AuthnRequest signature: %v", err)
+		}
+
+		resp, body := w.post(t, b, e.URL, page)
+		q := w.appResult(t, resp, body)
+		if q.Get("code") == "" {
+			t.Fatalf("no code: %v", q)
+		}
+		claims := w.exchange(t, q.Get("code"), verifier)
+		if claims["sign_in"] != "provisioned" || claims["email"] != "ada@example.com" || claims["given_name"] != "Ada" ||
+			claims["family_name"] != "Lovelace" || claims["connection"] != samlSlug || claims["role"] != "member" || claims["email_verified"] != true {
+			t.Fatalf("claims %v", claims)
+		}
+		// The company claim placed the new person (no company of that name: an individual
+		// account named after them).
+		if claims["account_id"] == nil {
+			t.Fatalf("no account placed: %v", claims)
+		}
+
+		// Returning: the same identity signs in to the same account.
+		page, verifier = w.toIdP(t, b)
+		resp, body = w.post(t, b, e.URL, page)
+		again := w.exchange(t, w.appResult(t, resp, body).Get("code"), verifier)
+		if again["sign_in"] != "existing_identity" || again["sub"] != claims["sub"] {
+			t.Fatalf("returning: %v", again)
+		}
+	})
+}
+
+// TestSAMLSignInRefusals: a replayed assertion on a second replica, an IdP-initiated response,
+// a browser without the flow's cookie, an IdP answer that fails the checks.
+func TestSAMLSignInRefusals(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e)
+		replica := e.Replica()
+
+		// The same response posted again, to another replica, before the browser continued:
+		// the assertion ID was used.
+		b := w.browser()
+		page, verifier := w.toIdP(t, b)
+		action, vals, _ := samltest.Form(page)
+		_ = action
+		first, err := w.browserNoFollow().PostForm(e.URL+"/saml/acs", vals)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first.Body.Close()
+		if first.StatusCode != http.StatusSeeOther || !strings.HasPrefix(first.Header.Get("Location"), "/saml/continue?") {
+			t.Fatalf("ACS: %d %s", first.StatusCode, first.Header.Get("Location"))
+		}
+		resp, body := w.post(t, b, replica, page)
+		if q := w.appResult(t, resp, body); q.Get("error") != "access_denied" || q.Get("code") != "" ||
+			!strings.Contains(q.Get("error_description"), "already used") {
+			t.Fatalf("replay on the replica: %v", q)
+		}
+		var causes []string
+		if err := e.App.Store().RawScan(context.Background(), &causes, "SELECT cause FROM sign_in_events WHERE outcome = 'failed'"); err != nil {
+			t.Fatal(err)
+		}
+		if len(causes) != 1 || !strings.Contains(causes[0], "replay") {
+			t.Fatalf("events: %v", causes)
+		}
+		// The browser that started the flow still finishes it, on the first replica's ACS
+		// answer: the continuation binds its cookie.
+		cont, err := b.Get(e.URL + first.Header.Get("Location"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cont.Body.Close()
+		if code := w.appResult(t, cont, "").Get("code"); code == "" {
+			t.Fatal("the legitimate browser got no code")
+		} else {
+			w.exchange(t, code, verifier)
+		}
+
+		// IdP-initiated: a page explaining how to start from the application, not a redirect.
+		for _, relay := range []string{"", "https://portal.example.com/"} {
+			resp, body = w.post(t, w.browser(), e.URL, w.idp.InitiatedResponse(t, e.URL+"/saml/metadata", relay))
+			if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" ||
+				!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, "start") ||
+				!strings.Contains(body, "application") {
+				t.Fatalf("IdP-initiated (RelayState %q): %d %s", relay, resp.StatusCode, body)
+			}
+		}
+
+		// An oversized POST is refused before it is parsed.
+		big, err := http.PostForm(e.URL+"/saml/acs", url.Values{"SAMLResponse": {strings.Repeat("A", 300<<10)}, "RelayState": {"x"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		big.Body.Close()
+		if big.StatusCode != http.StatusBadRequest {
+			t.Fatalf("oversized ACS POST: %d", big.StatusCode)
+		}
+
+		// The IdP's POST arrives, but the browser that continues has not the flow's cookie
+		// (another browser, or a forged POST): a page, no code.
+		page, _ = w.toIdP(t, w.browser())
+		resp, body = w.post(t, &http.Client{}, e.URL, page)
+		if resp.StatusCode != http.StatusBadRequest || strings.Contains(resp.Request.URL.RawQuery, "code=") ||
+			!strings.Contains(body, "another browser") {
+			t.Fatalf("no cookie: %d %s", resp.StatusCode, body)
+		}
+
+		// An assertion that fails a check (expired): access_denied with a safe message.
+		w.idp.Tamper(func(req *saml.IdpAuthnRequest) {
+			req.Assertion.IssueInstant = req.Assertion.IssueInstant.Add(-10 * time.Minute)
+		})
+		defer w.idp.Tamper(nil)
+		b = w.browser()
+		page, _ = w.toIdP(t, b)
+		resp, body = w.post(t, b, e.URL, page)
+		q := w.appResult(t, resp, body)
+		if q.Get("error") != "access_denied" || strings.Contains(q.Get("error_description"), "expired on") {
+			t.Fatalf("expired assertion: %v", q)
+		}
+		// The IdP did not sign the person in (cancelled, not assigned): a status, not an
+		// assertion.
+		w.idp.Tamper(nil)
+		w.idp.FailWith(saml.StatusRequester)
+		b = w.browser()
+		page, _ = w.toIdP(t, b)
+		resp, body = w.post(t, b, e.URL, page)
+		w.idp.FailWith("")
+		if q := w.appResult(t, resp, body); q.Get("error") != "access_denied" || q.Get("error_description") != "The identity provider did not sign you in." {
+			t.Fatalf("IdP status: %v", q)
+		}
+		if n := w.count(t, "user_accounts"); n != 1 {
+			t.Fatalf("%d accounts after one successful sign-in", n)
+		}
+	})
+}
+
+// browserNoFollow is a client that keeps no cookies and follows no redirects (the IdP's POST
+// seen on its own).
+func (w *samlWorld) browserNoFollow() *http.Client {
+	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// A connection deleted while the person was at the IdP signs nobody in: the ACS, which finds
+// the flow and its connection in one query, tells this from an unknown flow (no page for an
+// unsolicited response: the application gets access_denied, the event the cause).
+func TestSAMLConnectionDeletedDuringSignIn(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e)
+		b := w.browser()
+		page, _ := w.toIdP(t, b)
+		e.REST(w.tok, "DELETE", "/api/v1/sso/connections/"+w.conn, "").Must(t, 204)
+		resp, body := w.post(t, b, e.URL, page)
+		if q := w.appResult(t, resp, body); q.Get("error") != "access_denied" || q.Get("code") != "" {
+			t.Fatalf("connection deleted during the sign-in: %v", q)
+		}
+		var causes []string
+		if err := e.App.Store().RawScan(context.Background(), &causes, "SELECT cause FROM sign_in_events WHERE outcome = 'failed'"); err != nil {
+			t.Fatal(err)
+		}
+		if len(causes) != 1 || !strings.Contains(causes[0], "connection was deleted") {
+			t.Fatalf("causes %v", causes)
+		}
+		if n := w.count(t, "user_accounts"); n != 0 {
+			t.Fatalf("%d accounts", n)
+		}
+	})
+}

@@ -1,0 +1,359 @@
+package sso_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"maps"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/google/uuid"
+	"golang.org/x/oauth2"
+
+	"gatehouse/models"
+	"gatehouse/store"
+)
+
+// testIdP is an in-process OpenID Provider standing in for a customer's identity provider: it
+// signs real RS256 id_tokens, checks Gatehouse's PKCE verifier and client secret, and signs in
+// whoever the test says (the next person to arrive at /authorize).
+type testIdP struct {
+	t      *testing.T
+	srv    *httptest.Server
+	key    *rsa.PrivateKey
+	client string
+	secret string
+
+	mu     sync.Mutex
+	person map[string]any // the claims of the person who signs in next
+	// userinfoOnly moves every claim but sub to userinfo (many IdPs do that).
+	userinfoOnly bool
+	// userinfoExtra are claims only userinfo gives (the id_token has the others).
+	userinfoExtra map[string]any
+	// userinfoCalls counts the requests to userinfo.
+	userinfoCalls int
+	// Misbehaviour: a wrong nonce or audience in the id_token, or an error at authorize.
+	badNonce, badAudience bool
+	authorizeError        string
+	codes                 map[string]idpCode
+	// seen records what Gatehouse sent to /authorize last.
+	seen url.Values
+}
+
+type idpCode struct {
+	claims    map[string]any
+	nonce     string
+	challenge string
+	redirect  string
+}
+
+func newTestIdP(t *testing.T) *testIdP {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &testIdP{t: t, key: k, client: "gatehouse-at-idp", secret: "idp-client-secret", codes: map[string]idpCode{}}
+	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+// as sets who signs in next.
+func (p *testIdP) as(claims map[string]any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.person = claims
+}
+
+func (p *testIdP) set(f func(p *testIdP)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f(p)
+}
+
+func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
+	base := p.srv.URL
+	w.Header().Set("Content-Type", "application/json")
+	switch r.URL.Path {
+	case "/.well-known/openid-configuration":
+		json.NewEncoder(w).Encode(map[string]any{"issuer": base, "authorization_endpoint": base + "/authorize",
+			"token_endpoint": base + "/token", "jwks_uri": base + "/jwks", "userinfo_endpoint": base + "/userinfo",
+			"id_token_signing_alg_values_supported": []string{"RS256"}})
+	case "/jwks":
+		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &p.key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
+	case "/authorize":
+		q := r.URL.Query()
+		p.mu.Lock()
+		p.seen = q
+		person, authErr := p.person, p.authorizeError
+		p.mu.Unlock()
+		back, _ := url.Parse(q.Get("redirect_uri"))
+		v := url.Values{"state": {q.Get("state")}}
+		if authErr != "" || q.Get("client_id") != p.client || q.Get("code_challenge_method") != "S256" {
+			v.Set("error", "access_denied")
+		} else {
+			code := uuid.NewString()
+			p.mu.Lock()
+			p.codes[code] = idpCode{claims: person, nonce: q.Get("nonce"), challenge: q.Get("code_challenge"), redirect: q.Get("redirect_uri")}
+			p.mu.Unlock()
+			v.Set("code", code)
+		}
+		back.RawQuery = v.Encode()
+		http.Redirect(w, r, back.String(), http.StatusFound)
+	case "/token":
+		r.ParseForm()
+		id, sec, _ := r.BasicAuth()
+		if id == "" {
+			id, sec = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+		}
+		p.mu.Lock()
+		c, ok := p.codes[r.PostForm.Get("code")]
+		delete(p.codes, r.PostForm.Get("code"))
+		badNonce, badAud, uiOnly, extra := p.badNonce, p.badAudience, p.userinfoOnly, p.userinfoExtra
+		p.mu.Unlock()
+		sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
+		if !ok || id != p.client || sec != p.secret || base64.RawURLEncoding.EncodeToString(sum[:]) != c.challenge ||
+			r.PostForm.Get("redirect_uri") != c.redirect {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(400)
+			w.Write([]byte(`{"error":"invalid_grant"}`))
+			return
+		}
+		claims := map[string]any{"iss": base, "aud": p.client, "sub": c.claims["sub"], "nonce": c.nonce,
+			"iat": time.Now().Unix(), "exp": time.Now().Add(5 * time.Minute).Unix()}
+		if !uiOnly {
+			for k, v := range c.claims {
+				if _, only := extra[k]; !only {
+					claims[k] = v
+				}
+			}
+		}
+		if badNonce {
+			claims["nonce"] = "not-the-nonce"
+		}
+		if badAud {
+			claims["aud"] = "someone-else"
+		}
+		json.NewEncoder(w).Encode(map[string]any{"access_token": "at-" + uuid.NewString(), "token_type": "Bearer",
+			"expires_in": 300, "id_token": p.sign(claims)})
+		p.mu.Lock()
+		p.codes["userinfo"] = c
+		p.mu.Unlock()
+	case "/userinfo":
+		p.mu.Lock()
+		c := p.codes["userinfo"]
+		all := maps.Clone(c.claims)
+		maps.Copy(all, p.userinfoExtra)
+		p.userinfoCalls++
+		p.mu.Unlock()
+		json.NewEncoder(w).Encode(all)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (p *testIdP) sign(claims map[string]any) string {
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: p.key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "k1"))
+	if err != nil {
+		p.t.Errorf("idp: signer: %v", err)
+		return ""
+	}
+	raw, err := jwt.Signed(s).Claims(claims).Serialize()
+	if err != nil {
+		p.t.Errorf("idp: sign: %v", err)
+	}
+	return raw
+}
+
+// signInWorld is a workspace set up for browser sign-in: a brand, an active OIDC connection
+// at the test IdP with a verified domain, and a confidential and a public application.
+type signInWorld struct {
+	e        *testEnv
+	idp      *testIdP
+	tok      string
+	brand    string
+	conn     string
+	slug     string
+	app      *oauth2.Config // confidential
+	pub      *oauth2.Config // public (PKCE, no secret)
+	redirect string
+}
+
+const signInDomain = "example.com"
+
+func newSignInWorld(t *testing.T, e *testEnv, idp *testIdP) *signInWorld {
+	t.Helper()
+	w := &signInWorld{e: e, idp: idp, tok: e.AdminToken(), slug: "acme-idp", redirect: "http://127.0.0.1:9/callback"}
+	w.brand = e.CreateBrand(w.tok, "Acme Academy")
+	d := e.MustGQL(w.tok, `mutation($n: String!, $s: String, $i: String!, $c: String!, $sec: String!) { createConnection(input: {name: $n, slug: $s, protocol: OIDC,
+		oidcConfig: {issuerUrl: $i, clientId: $c, clientSecret: $sec, scopes: ["openid", "email", "profile"]}, jitProvisioning: true, defaultRole: "member"}) {
+		connection { id slug oidcConfig { callbackUrl } } errors { label message code } } }`,
+		map[string]any{"n": "Acme IdP", "s": w.slug, "i": idp.srv.URL, "c": idp.client, "sec": idp.secret})
+	if errs := payloadErrors(t, d, "createConnection"); len(errs) > 0 {
+		t.Fatalf("createConnection: %v", errs)
+	}
+	if got := str(d, "createConnection", "connection", "oidcConfig", "callbackUrl"); got != e.Config.PublicURL+"/sso/oidc/callback" {
+		t.Fatalf("callbackUrl = %q", got)
+	}
+	w.conn = str(d, "createConnection", "connection", "id")
+	w.activate(w.conn, signInDomain)
+	w.app = w.createApp(t, "Portal", "CONFIDENTIAL")
+	w.pub = w.createApp(t, "SPA", "PUBLIC")
+	return w
+}
+
+// activate makes a connection active with a verified (primary) domain, directly in the store:
+// the test-and-verify lifecycle has its own tests.
+func (w *signInWorld) activate(connID, domain string) {
+	t, ctx, st := w.e.T, context.Background(), w.e.App.Store()
+	t.Helper()
+	var wsText string
+	id := uuid.MustParse(connID)
+	if err := st.RawScan(ctx, &wsText, "SELECT workspace_id FROM connections WHERE id = ?", id); err != nil {
+		t.Fatal(err)
+	}
+	ws := uuid.MustParse(wsText)
+	c, err := st.Connection(ctx, ws, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Status = models.StatusActive
+	if err := st.UpdateConnection(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if domain == "" {
+		return
+	}
+	now := time.Now().UTC()
+	if err := st.Create(ctx, &models.Domain{ID: store.NewID(), WorkspaceID: ws, ConnectionID: id, Name: domain,
+		Status: models.DomainVerified, VerificationMethod: models.VerifyDNSTXT, VerificationToken: "t", VerifiedAt: &now,
+		IsPrimary: true, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (w *signInWorld) createApp(t *testing.T, name, typ string) *oauth2.Config {
+	t.Helper()
+	d := w.e.MustGQL(w.tok, `mutation($b: ID!, $n: String!, $r: [String!]!, $t: ApplicationType) { createApplication(input: {brandId: $b, name: $n, redirectUris: $r, type: $t}) {
+		application { id clientId name type redirectUris brand { id } createdAt } clientSecret errors { label message value code } } }`,
+		map[string]any{"b": w.brand, "n": name, "r": []string{w.redirect, "https://portal.example.com/cb"}, "t": typ})
+	if errs := payloadErrors(t, d, "createApplication"); len(errs) > 0 {
+		t.Fatalf("createApplication: %v", errs)
+	}
+	a := get(d, "createApplication", "application")
+	if str(a, "brand", "id") != w.brand || str(a, "type") != typ {
+		t.Fatalf("createApplication: %v", d)
+	}
+	return &oauth2.Config{ClientID: str(a, "clientId"), ClientSecret: str(d, "createApplication", "clientSecret"),
+		Endpoint:    oauth2.Endpoint{AuthURL: w.e.URL + "/oauth/authorize", TokenURL: w.e.URL + "/oauth/token"},
+		RedirectURL: w.redirect, Scopes: []string{"openid", "email", "profile"}}
+}
+
+// browser is a cookie-keeping client that follows redirects until the application's redirect
+// URI, and can send the IdP's callback to another replica.
+type browser struct {
+	c        *http.Client
+	callback string // base URL the /sso/oidc/callback goes to instead ("" : as redirected)
+}
+
+func newBrowser(t *testing.T, stopAt string) *browser {
+	jar, _ := cookiejar.New(nil)
+	b := &browser{}
+	b.c = &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	b.c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if strings.HasPrefix(req.URL.String(), stopAt) {
+			return http.ErrUseLastResponse
+		}
+		if b.callback != "" && req.URL.Path == "/sso/oidc/callback" {
+			u, _ := url.Parse(b.callback)
+			req.URL.Host = u.Host
+			req.Host = u.Host
+		}
+		return nil
+	}
+	return b
+}
+
+// result is where a browser sign-in ended.
+type result struct {
+	status   int
+	query    url.Values // of the application's redirect URI, when it ended there
+	body     string
+	location string
+}
+
+func (b *browser) get(t *testing.T, u string) result {
+	t.Helper()
+	resp, err := b.c.Get(u)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	var sb strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := resp.Body.Read(buf)
+		sb.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	r := result{status: resp.StatusCode, body: sb.String(), location: resp.Header.Get("Location")}
+	if loc, err := url.Parse(r.location); err == nil && r.location != "" {
+		r.query = loc.Query()
+	}
+	return r
+}
+
+// signIn runs a browser sign-in of app through authorize with extra parameters and returns
+// where it ended, with the PKCE verifier used.
+func (w *signInWorld) signIn(t *testing.T, b *browser, app *oauth2.Config, extra ...string) (result, string) {
+	t.Helper()
+	verifier := oauth2.GenerateVerifier()
+	opts := []oauth2.AuthCodeOption{oidc.Nonce("app-nonce"), oauth2.S256ChallengeOption(verifier)}
+	for i := 0; i+1 < len(extra); i += 2 {
+		opts = append(opts, oauth2.SetAuthURLParam(extra[i], extra[i+1]))
+	}
+	return b.get(t, app.AuthCodeURL("app-state", opts...)), verifier
+}
+
+// claimsOf redeems a code with the application's real client and verifies the id_token with
+// go-oidc against Gatehouse's discovery.
+func (w *signInWorld) claimsOf(t *testing.T, app *oauth2.Config, code, verifier string) (map[string]any, *oauth2.Token) {
+	t.Helper()
+	ctx := context.Background()
+	tok, err := app.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("exchange: %v", err)
+	}
+	prov, err := oidc.NewProvider(ctx, w.e.URL)
+	if err != nil {
+		t.Fatalf("discovery: %v", err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	idt, err := prov.Verifier(&oidc.Config{ClientID: app.ClientID, SupportedSigningAlgs: []string{"ES256"}}).Verify(ctx, raw)
+	if err != nil {
+		t.Fatalf("verify id_token: %v", err)
+	}
+	claims := map[string]any{}
+	if err := idt.Claims(&claims); err != nil {
+		t.Fatal(err)
+	}
+	if claims["nonce"] != "app-nonce" {
+		t.Fatalf("nonce = %v", claims["nonce"])
+	}
+	return claims, tok
+}

@@ -1,0 +1,381 @@
+package sso_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"golang.org/x/oauth2"
+
+	"gatehouse/app"
+	"gatehouse/store/storetest"
+)
+
+func TestOIDCSignIn(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		b := newBrowser(t, w.redirect)
+
+		t.Run("discovery", func(t *testing.T) {
+			resp, err := http.Get(e.URL + "/.well-known/openid-configuration")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var d map[string]any
+			json.NewDecoder(resp.Body).Decode(&d)
+			for k, want := range map[string]string{"issuer": e.URL, "authorization_endpoint": e.URL + "/oauth/authorize",
+				"token_endpoint": e.URL + "/oauth/token", "userinfo_endpoint": e.URL + "/oauth/userinfo", "jwks_uri": e.URL + "/.well-known/jwks.json"} {
+				if d[k] != want {
+					t.Errorf("%s = %v, want %s", k, d[k], want)
+				}
+			}
+			for k, want := range map[string]string{"response_types_supported": "code", "subject_types_supported": "public",
+				"id_token_signing_alg_values_supported": "ES256", "code_challenge_methods_supported": "S256",
+				"scopes_supported": "openid email profile"} {
+				var got []string
+				for _, v := range d[k].([]any) {
+					got = append(got, v.(string))
+				}
+				if strings.Join(got, " ") != want {
+					t.Errorf("%s = %v, want %s", k, got, want)
+				}
+			}
+		})
+
+		t.Run("REST shows the callback URL of an OIDC connection", func(t *testing.T) {
+			req, _ := http.NewRequest("GET", e.URL+"/api/v1/sso/connections/"+w.conn, nil)
+			req.Header.Set("Authorization", "Bearer "+w.tok)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var d map[string]any
+			json.NewDecoder(resp.Body).Decode(&d)
+			if str(d, "connection", "oidcConfig", "callbackUrl") != e.URL+"/sso/oidc/callback" {
+				t.Fatalf("REST connection: %v", d)
+			}
+		})
+
+		var sub string
+		t.Run("first sign-in provisions an account (JIT), routed by login_hint", func(t *testing.T) {
+			idp.as(map[string]any{"sub": "okta-0001", "email": "jane@example.com", "given_name": "Jane", "family_name": "Doe", "company": "Acme"})
+			res, verifier := w.signIn(t, b, w.app, "login_hint", "Jane@Example.com")
+			if res.query.Get("code") == "" || res.query.Get("state") != "app-state" {
+				t.Fatalf("no code: %+v", res)
+			}
+			if seen := idp.seen; seen.Get("state") == "app-state" || seen.Get("nonce") == "app-nonce" || len(seen.Get("state")) < 22 ||
+				len(seen.Get("nonce")) < 22 || seen.Get("code_challenge_method") != "S256" {
+				t.Fatalf("Gatehouse must send its own state, nonce and PKCE to the IdP: %v", seen)
+			}
+			claims, tok := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
+			sub, _ = claims["sub"].(string)
+			want := map[string]any{"iss": e.URL, "aud": w.app.ClientID, "email": "jane@example.com", "email_verified": true,
+				"name": "Jane Doe", "given_name": "Jane", "family_name": "Doe", "role": "member", "connection": w.slug, "sign_in": "provisioned"}
+			for k, v := range want {
+				if claims[k] != v {
+					t.Errorf("claim %s = %v, want %v", k, claims[k], v)
+				}
+			}
+			for _, k := range []string{"exp", "iat", "auth_time", "workspace_id", "account_id"} {
+				if claims[k] == nil {
+					t.Errorf("claim %s missing: %v", k, claims)
+				}
+			}
+			d := e.MustGQL(w.tok, `query($u: ID!) { userAccount(uuid: $u) { email firstName lastName role account { id } credentials { authModule identifier } } }`, map[string]any{"u": sub})
+			if str(d, "userAccount", "email") != "jane@example.com" || str(d, "userAccount", "account", "id") != claims["account_id"] ||
+				str(d, "userAccount", "credentials", 0, "identifier") != "okta-0001" {
+				t.Fatalf("the account as GraphQL reads it: %v (claims %v)", d, claims)
+			}
+			info := userinfo(t, e, tok.AccessToken)
+			if info.status != 200 || info.body["sub"] != sub || info.body["email"] != "jane@example.com" || info.body["given_name"] != "Jane" {
+				t.Fatalf("userinfo: %+v", info)
+			}
+			// An API token is not a person's, and the person's access token is not an API token.
+			if info := userinfo(t, e, w.tok); info.status != 401 {
+				t.Fatalf("userinfo with an integration client's token: %+v", info)
+			}
+			if r := e.GQL(tok.AccessToken, `{ viewer { clientId } }`, nil); r.Status != 401 {
+				t.Fatalf("a sign-in access token must not open the API: %d %s", r.Status, r.Raw)
+			}
+		})
+
+		t.Run("returning sign-in: existing identity, routed by connection slug", func(t *testing.T) {
+			res, verifier := w.signIn(t, b, w.app, "connection", w.slug)
+			claims, _ := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
+			if claims["sign_in"] != "existing_identity" || claims["sub"] != sub {
+				t.Fatalf("claims: %v", claims)
+			}
+		})
+
+		t.Run("provisioned with placement: the brand's configuration, company claim", func(t *testing.T) {
+			globex := e.CreateCompany(w.tok, "Globex")
+			hq := e.CreateAccount(w.tok, "Globex HQ", globex)
+			d := e.MustGQL(w.tok, `mutation($b: ID!, $c: ID!) { brands { createIdentityProviderConfiguration(input: {brandId: $b, identityProviderId: $c,
+				autoProvisionLearners: true}) { errors { label message } } } }`, map[string]any{"b": w.brand, "c": w.conn})
+			if errs := get(d, "brands", "createIdentityProviderConfiguration", "errors").([]any); len(errs) > 0 {
+				t.Fatalf("configuration: %v", errs)
+			}
+			idp.as(map[string]any{"sub": "okta-globex", "email": "gina@example.com", "given_name": "Gina", "company": "Globex"})
+			res, verifier := w.signIn(t, b, w.app, "login_hint", "gina@example.com")
+			claims, _ := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
+			if claims["sign_in"] != "provisioned" || claims["account_id"] != hq {
+				t.Fatalf("placement by company match into %s: %v", hq, claims)
+			}
+		})
+
+		t.Run("an account with the email at a verified domain is linked", func(t *testing.T) {
+			uid := e.CreateUser(w.tok, "bob@example.com")
+			idp.as(map[string]any{"sub": "okta-0002", "email": "bob@example.com"})
+			res, verifier := w.signIn(t, b, w.app, "domain_hint", "EXAMPLE.com")
+			claims, _ := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
+			if claims["sign_in"] != "linked_by_email" || claims["sub"] != uid {
+				t.Fatalf("claims: %v", claims)
+			}
+		})
+
+		t.Run("an email the IdP has not verified never links to the account that has it", func(t *testing.T) {
+			for i, unverified := range []any{false, "false"} {
+				uid := e.CreateUser(w.tok, fmt.Sprintf("victim%d@example.com", i))
+				idp.as(map[string]any{"sub": fmt.Sprintf("attacker-%d", i), "email": fmt.Sprintf("victim%d@example.com", i), "email_verified": unverified})
+				res, verifier := w.signIn(t, b, w.app, "domain_hint", "example.com")
+				if res.query.Get("code") == "" {
+					t.Fatalf("email_verified=%v: no code: %+v", unverified, res)
+				}
+				claims, _ := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
+				if claims["sub"] == uid || claims["sign_in"] == "linked_by_email" || claims["email"] == fmt.Sprintf("victim%d@example.com", i) {
+					t.Fatalf("email_verified=%v: the unverified email reached the victim's account: %v", unverified, claims)
+				}
+			}
+		})
+
+		t.Run("deactivated person is refused with the engine's reason", func(t *testing.T) {
+			uid := e.CreateUser(w.tok, "carl@example.com")
+			e.MustGQL(w.tok, `mutation($u: ID!) { deactivateUserAccount(input: {uuid: $u}) { errors { code } } }`, map[string]any{"u": uid})
+			idp.as(map[string]any{"sub": "okta-0003", "email": "carl@example.com"})
+			res, _ := w.signIn(t, b, w.app, "login_hint", "carl@example.com")
+			if res.query.Get("error") != "access_denied" || !strings.Contains(res.query.Get("error_description"), "deactivated") ||
+				res.query.Get("code") != "" || res.query.Get("state") != "app-state" {
+				t.Fatalf("refusal: %+v", res)
+			}
+		})
+
+		t.Run("public application: PKCE required and checked", func(t *testing.T) {
+			// Without a challenge: invalid_request, before any IdP.
+			r := b.get(t, w.pub.AuthCodeURL("s1", oauth2.SetAuthURLParam("login_hint", "jane@example.com")))
+			if r.query.Get("error") != "invalid_request" || r.query.Get("state") != "s1" {
+				t.Fatalf("public without PKCE: %+v", r)
+			}
+			idp.as(map[string]any{"sub": "okta-0001", "email": "jane@example.com"})
+			res, _ := w.signIn(t, b, w.pub, "login_hint", "jane@example.com")
+			_, err := w.pub.Exchange(context.Background(), res.query.Get("code"), oauth2.VerifierOption(oauth2.GenerateVerifier()))
+			if !isOAuthError(err, "invalid_grant") {
+				t.Fatalf("wrong verifier: %v", err)
+			}
+			res, verifier := w.signIn(t, b, w.pub, "login_hint", "jane@example.com")
+			claims, _ := w.claimsOf(t, w.pub, res.query.Get("code"), verifier)
+			if claims["sub"] != sub {
+				t.Fatalf("public sign-in: %v", claims)
+			}
+		})
+
+		t.Run("confidential application: no client authentication, no tokens", func(t *testing.T) {
+			res, verifier := w.signIn(t, b, w.app, "login_hint", "jane@example.com")
+			noSecret := *w.app
+			noSecret.ClientSecret = ""
+			if _, err := noSecret.Exchange(context.Background(), res.query.Get("code"), oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_client") {
+				t.Fatalf("no secret: %v", err)
+			}
+			wrong := *w.app
+			wrong.ClientSecret = "ghas_wrong"
+			if _, err := wrong.Exchange(context.Background(), res.query.Get("code"), oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_client") {
+				t.Fatalf("wrong secret: %v", err)
+			}
+		})
+
+		t.Run("code replay: invalid_grant, and the first token is revoked", func(t *testing.T) {
+			res, verifier := w.signIn(t, b, w.app, "login_hint", "jane@example.com")
+			_, tok := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
+			if info := userinfo(t, e, tok.AccessToken); info.status != 200 {
+				t.Fatalf("userinfo before replay: %+v", info)
+			}
+			if _, err := w.app.Exchange(context.Background(), res.query.Get("code"), oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_grant") {
+				t.Fatalf("replay: %v", err)
+			}
+			if info := userinfo(t, e, tok.AccessToken); info.status != 401 {
+				t.Fatalf("userinfo after replay: %+v", info)
+			}
+			// A different redirect_uri at the token endpoint is refused too.
+			res, verifier = w.signIn(t, b, w.app, "login_hint", "jane@example.com")
+			other := *w.app
+			other.RedirectURL = "https://portal.example.com/cb"
+			if _, err := other.Exchange(context.Background(), res.query.Get("code"), oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_grant") {
+				t.Fatalf("redirect_uri mismatch: %v", err)
+			}
+		})
+
+		t.Run("deleting the application revokes its tokens and codes", func(t *testing.T) {
+			gone := w.createApp(t, "Short-lived", "CONFIDENTIAL")
+			res, verifier := w.signIn(t, b, gone, "login_hint", "jane@example.com")
+			_, tok := w.claimsOf(t, gone, res.query.Get("code"), verifier)
+			res2, verifier2 := w.signIn(t, b, gone, "login_hint", "jane@example.com")
+			var id string
+			d := e.MustGQL(w.tok, `query($b: ID!) { applications(brandId: $b) { id clientId } }`, map[string]any{"b": w.brand})
+			for _, a := range get(d, "applications").([]any) {
+				if str(a, "clientId") == gone.ClientID {
+					id = str(a, "id")
+				}
+			}
+			e.MustGQL(w.tok, `mutation($id: ID!) { deleteApplication(input: {id: $id}) { deletedId } }`, map[string]any{"id": id})
+			if info := userinfo(t, e, tok.AccessToken); info.status != 401 {
+				t.Fatalf("userinfo after deletion: %+v", info)
+			}
+			if _, err := gone.Exchange(context.Background(), res2.query.Get("code"), oauth2.VerifierOption(verifier2)); !isOAuthError(err, "invalid_client") {
+				t.Fatalf("a code of a deleted application: %v", err)
+			}
+		})
+
+		t.Run("token response: no-store, every field", func(t *testing.T) {
+			res, verifier := w.signIn(t, b, w.app, "login_hint", "jane@example.com")
+			form := url.Values{"grant_type": {"authorization_code"}, "code": {res.query.Get("code")}, "redirect_uri": {w.redirect}, "code_verifier": {verifier}}
+			req, _ := http.NewRequest("POST", e.URL+"/oauth/token", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(w.app.ClientID, w.app.ClientSecret)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body map[string]any
+			json.NewDecoder(resp.Body).Decode(&body)
+			if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "no-store" || body["token_type"] != "Bearer" ||
+				body["scope"] != "openid email profile" || body["expires_in"] == nil || body["id_token"] == nil || body["access_token"] == nil {
+				t.Fatalf("token response: %d %v %v", resp.StatusCode, resp.Header, body)
+			}
+		})
+	})
+}
+
+// isOAuthError reports whether err is an OAuth error response with the code.
+func isOAuthError(err error, code string) bool {
+	re, ok := err.(*oauth2.RetrieveError)
+	return ok && re.ErrorCode == code
+}
+
+type userinfoResult struct {
+	status int
+	body   map[string]any
+}
+
+func userinfo(t *testing.T, e *testEnv, token string) userinfoResult {
+	t.Helper()
+	req, _ := http.NewRequest("GET", e.URL+"/oauth/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := userinfoResult{status: resp.StatusCode, body: map[string]any{}}
+	json.NewDecoder(resp.Body).Decode(&out.body)
+	return out
+}
+
+// The flow cookie is HttpOnly and SameSite=Lax always, and Secure exactly when the public URL
+// is https.
+func TestSignInCookieAttributes(t *testing.T) {
+	idp := newTestIdP(t)
+	for _, https := range []bool{false, true} {
+		storetest.Each(t, func(t *testing.T, dbURL string) {
+			e := newTestEnv(t, dbURL, func(c *app.Config) {
+				if https {
+					c.PublicURL = "https://gatehouse.example"
+				}
+			})
+			w := newSignInWorld(t, e, idp)
+			c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			resp, err := c.Get(w.app.AuthCodeURL("s", oauth2.SetAuthURLParam("login_hint", "jane@example.com")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			sc := resp.Header.Get("Set-Cookie")
+			name := "gatehouse_signin="
+			if https { // the __Host- prefix: a sibling subdomain cannot plant the cookie
+				name = "__Host-" + name
+			}
+			if resp.StatusCode != http.StatusFound || !strings.HasPrefix(sc, name) || !strings.Contains(sc, "Path=/") || !strings.Contains(sc, "HttpOnly") ||
+				!strings.Contains(sc, "SameSite=Lax") || strings.Contains(sc, "Secure") != https {
+				t.Fatalf("https=%v: %d Set-Cookie %q", https, resp.StatusCode, sc)
+			}
+		})
+	}
+}
+
+// An id_token that carries the identity's own claims (email with email_verified, both names)
+// signs a returning person in without a request to userinfo; a person not yet bound gets
+// userinfo's claims merged before the decision (here the company claim placement reads, which
+// only userinfo has), and an id_token without them keeps the userinfo request every time.
+func TestSignInUserinfoOnlyWhenNeeded(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		initech := e.CreateCompany(w.tok, "Initech")
+		hq := e.CreateAccount(w.tok, "Initech HQ", initech)
+		d := e.MustGQL(w.tok, `mutation($b: ID!, $c: ID!) { brands { createIdentityProviderConfiguration(input: {brandId: $b, identityProviderId: $c,
+			autoProvisionLearners: true}) { errors { label message } } } }`, map[string]any{"b": w.brand, "c": w.conn})
+		if errs := get(d, "brands", "createIdentityProviderConfiguration", "errors").([]any); len(errs) > 0 {
+			t.Fatalf("configuration: %v", errs)
+		}
+		calls := func() (n int) { idp.set(func(p *testIdP) { n = p.userinfoCalls }); return n }
+		idp.set(func(p *testIdP) { p.userinfoExtra = map[string]any{"company": "Initech"} })
+		defer idp.set(func(p *testIdP) { p.userinfoExtra = nil })
+		signIn := func(claims map[string]any, want string) map[string]any {
+			t.Helper()
+			idp.as(claims)
+			r, verifier := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug)
+			if r.query.Get("code") == "" {
+				t.Fatalf("sign-in: %+v", r)
+			}
+			got, _ := w.claimsOf(t, w.app, r.query.Get("code"), verifier)
+			if got["sign_in"] != want {
+				t.Fatalf("sign_in %v, want %s: %v", got["sign_in"], want, got)
+			}
+			return got
+		}
+		peter := map[string]any{"sub": "okta-peter", "email": "peter@" + signInDomain, "email_verified": true,
+			"given_name": "Peter", "family_name": "Gibbons"}
+		before := calls()
+		if got := signIn(peter, "provisioned"); got["account_id"] != hq {
+			t.Fatalf("userinfo's company claim did not reach placement (want %s): %v", hq, got)
+		}
+		if calls() != before+1 {
+			t.Fatalf("first sign-in: %d userinfo requests, want 1", calls()-before)
+		}
+		before = calls()
+		if got := signIn(peter, "existing_identity"); got["email_verified"] != true || got["family_name"] != "Gibbons" {
+			t.Fatalf("returning: %v", got)
+		}
+		renamed := maps.Clone(peter)
+		renamed["family_name"] = "Gibbons-Smith" // the profile refresh decides in a transaction
+		if got := signIn(renamed, "existing_identity"); got["family_name"] != "Gibbons-Smith" {
+			t.Fatalf("refreshed: %v", got)
+		}
+		if calls() != before {
+			t.Fatalf("returning sign-ins: %d userinfo requests, want none", calls()-before)
+		}
+		noNames := map[string]any{"sub": "okta-peter", "email": "peter@" + signInDomain, "email_verified": true}
+		before = calls()
+		signIn(noNames, "existing_identity")
+		if calls() != before+1 {
+			t.Fatalf("id_token without names: %d userinfo requests, want 1", calls()-before)
+		}
+	})
+}

@@ -1,0 +1,236 @@
+package sso_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"gatehouse/app/apptest"
+)
+
+func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		b := newBrowser(t, w.redirect)
+		jane := map[string]any{"sub": "okta-jane", "email": "jane@example.com", "given_name": "Jane", "family_name": "Doe"}
+		idp.as(jane)
+		reset := func() {
+			idp.set(func(p *testIdP) {
+				p.badNonce, p.badAudience, p.authorizeError, p.userinfoOnly, p.seen = false, false, "", false, nil
+			})
+		}
+		reset()                  // the IdP outlives each database's run
+		var pageRequestID string // of the refused callback without the cookie
+
+		t.Run("unknown client or redirect_uri: an HTML page, never a redirect", func(t *testing.T) {
+			bad := *w.app
+			bad.ClientID = "gha_nobody"
+			r, _ := w.signIn(t, b, &bad, "login_hint", "jane@example.com")
+			if r.status != 400 || r.location != "" || !strings.Contains(r.body, "not registered") {
+				t.Fatalf("unknown client: %+v", r)
+			}
+			bad = *w.app
+			bad.RedirectURL = w.redirect + "/extra" // prefixes never match
+			r, _ = w.signIn(t, b, &bad, "login_hint", "jane@example.com")
+			if r.status != 400 || r.location != "" || !strings.Contains(r.body, "redirect_uri") {
+				t.Fatalf("unregistered redirect: %+v", r)
+			}
+		})
+
+		t.Run("scope without openid: invalid_scope", func(t *testing.T) {
+			noOpenID := *w.app
+			noOpenID.Scopes = []string{"email"}
+			r, _ := w.signIn(t, b, &noOpenID, "login_hint", "jane@example.com")
+			if r.query.Get("error") != "invalid_scope" || r.query.Get("state") != "app-state" {
+				t.Fatalf("no openid: %+v", r)
+			}
+		})
+
+		t.Run("no hint: Gatehouse's email page; an unknown domain: the page again, no IdP", func(t *testing.T) {
+			r, _ := w.signIn(t, b, w.app)
+			if r.status != 200 || !strings.Contains(r.body, `<input type="email"`) || !strings.Contains(r.body, `name="client_id" value="`+w.app.ClientID+`"`) {
+				t.Fatalf("email page: %+v", r)
+			}
+			r, _ = w.signIn(t, b, w.app, "login_hint", "someone@unknown.example")
+			if r.status != 200 || !strings.Contains(r.body, "not set up for unknown.example") || idp.seen != nil {
+				t.Fatalf("unknown domain: %+v", r)
+			}
+		})
+
+		t.Run("inactive connection and another workspace's slug never route", func(t *testing.T) {
+			inactive := e.CreateOIDCConnection(w.tok, "Inactive IdP", "inactive-idp")
+			_ = inactive
+			r, _ := w.signIn(t, b, w.app, "connection", "inactive-idp")
+			if r.query.Get("error") != "access_denied" || r.query.Get("code") != "" || idp.seen != nil {
+				t.Fatalf("inactive slug: %+v", r)
+			}
+			// Another workspace with an active connection at the same IdP.
+			d := e.MustGQL(w.tok, `mutation { createWorkspace(input: {name: "Other"}) { workspace { id } errors { message } } }`, nil)
+			id, sec := e.CreateClient(w.tok, []string{"graphql", "admin"}, str(d, "createWorkspace", "workspace", "id"))
+			other := e.Token(id, sec)
+			oc := e.CreateOIDCConnection(other, "Other IdP", "other-idp")
+			w.activate(oc, "other.example")
+			r, _ = w.signIn(t, b, w.app, "connection", "other-idp")
+			if r.query.Get("error") != "access_denied" || idp.seen != nil {
+				t.Fatalf("another workspace's slug: %+v", r)
+			}
+			r, _ = w.signIn(t, b, w.app, "login_hint", "x@other.example")
+			if r.status != 200 || idp.seen != nil {
+				t.Fatalf("another workspace's domain: %+v", r)
+			}
+		})
+
+		t.Run("identity provider failures reach the app as access_denied", func(t *testing.T) {
+			for name, f := range map[string]func(p *testIdP){
+				"nonce mismatch":   func(p *testIdP) { p.badNonce = true },
+				"wrong audience":   func(p *testIdP) { p.badAudience = true },
+				"error at the IdP": func(p *testIdP) { p.authorizeError = "access_denied" },
+			} {
+				idp.set(f)
+				r, _ := w.signIn(t, b, w.app, "login_hint", "jane@example.com")
+				reset()
+				if r.query.Get("error") != "access_denied" || r.query.Get("code") != "" || r.query.Get("state") != "app-state" {
+					t.Errorf("%s: %+v", name, r)
+				}
+			}
+		})
+
+		t.Run("claims only at userinfo are merged", func(t *testing.T) {
+			idp.set(func(p *testIdP) { p.userinfoOnly = true })
+			defer reset()
+			res, verifier := w.signIn(t, b, w.app, "login_hint", "jane@example.com")
+			claims, _ := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
+			if claims["email"] != "jane@example.com" || claims["given_name"] != "Jane" {
+				t.Fatalf("claims: %v", claims)
+			}
+		})
+
+		t.Run("callback without the cookie, replayed or tampered: refusal, no code", func(t *testing.T) {
+			stop := newBrowser(t, e.URL+"/sso/oidc/callback")
+			r, _ := w.signIn(t, stop, w.app, "login_hint", "jane@example.com")
+			cb := r.location
+			if !strings.HasPrefix(cb, e.URL+"/sso/oidc/callback?") {
+				t.Fatalf("expected the IdP's redirect to the callback: %+v", r)
+			}
+			// Another browser (no cookie).
+			r = newBrowser(t, w.redirect).get(t, cb)
+			if r.status != 400 || r.location != "" || !strings.Contains(r.body, "Request id: <code>") {
+				t.Fatalf("callback without the cookie: %+v", r)
+			}
+			pageRequestID = strings.SplitN(strings.SplitN(r.body, "Request id: <code>", 2)[1], "<", 2)[0]
+			// Tampered state, with the right cookie.
+			u, _ := url.Parse(cb)
+			q := u.Query()
+			q.Set("state", q.Get("state")+"x")
+			u.RawQuery = q.Encode()
+			if r := stop.get(t, u.String()); r.status != 400 {
+				t.Fatalf("tampered state: %+v", r)
+			}
+			// The real browser finishes; a replay of the same answer is refused.
+			fin := newBrowser(t, w.redirect)
+			fin.c.Jar = stop.c.Jar
+			if r := fin.get(t, cb); r.query.Get("code") == "" {
+				t.Fatalf("the real callback: %+v", r)
+			}
+			if r := fin.get(t, cb); r.status != 400 || r.query.Get("code") != "" {
+				t.Fatalf("replayed callback: %+v", r)
+			}
+		})
+
+		t.Run("a flow started on one replica finishes on another", func(t *testing.T) {
+			b2 := newBrowser(t, w.redirect)
+			b2.callback = e.Replica()
+			res, verifier := w.signIn(t, b2, w.app, "login_hint", "jane@example.com")
+			if res.query.Get("code") == "" {
+				t.Fatalf("cross-replica: %+v", res)
+			}
+			claims, _ := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
+			if claims["email"] != "jane@example.com" {
+				t.Fatalf("claims: %v", claims)
+			}
+		})
+
+		t.Run("refused without JIT, with the engine's reason", func(t *testing.T) {
+			e.MustGQL(w.tok, `mutation($id: ID!) { updateConnection(input: {id: $id, jitProvisioning: false}) { errors { message } } }`, map[string]any{"id": w.conn})
+			idp.as(map[string]any{"sub": "okta-new", "email": "new@example.com"})
+			r, _ := w.signIn(t, b, w.app, "login_hint", "new@example.com")
+			if r.query.Get("error") != "access_denied" || !strings.Contains(r.query.Get("error_description"), "not created automatically") {
+				t.Fatalf("refusal: %+v", r)
+			}
+		})
+
+		t.Run("a SAML connection sends the browser to its IdP with an AuthnRequest", func(t *testing.T) {
+			cert := apptest.SAMLCert(t, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+			d := e.MustGQL(w.tok, `mutation($c: String!) { createConnection(input: {name: "SAML IdP", slug: "saml-idp", protocol: SAML,
+				samlConfig: {entityId: "https://idp.example.org", ssoUrl: "https://idp.example.org/sso", certificate: $c}}) { connection { id } errors { message } } }`,
+				map[string]any{"c": cert})
+			id := str(d, "createConnection", "connection", "id")
+			if id == "" {
+				t.Fatalf("createConnection SAML: %v", d)
+			}
+			w.activate(id, "")
+			nf := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			resp, err := nf.Get(w.app.AuthCodeURL("app-state", oidc.Nonce("n"), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()),
+				oauth2.SetAuthURLParam("connection", "saml-idp")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			loc, _ := url.Parse(resp.Header.Get("Location"))
+			if resp.StatusCode != http.StatusFound || loc == nil || loc.Host != "idp.example.org" || loc.Query().Get("SAMLRequest") == "" ||
+				loc.Query().Get("RelayState") == "" {
+				t.Fatalf("SAML: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+			}
+		})
+
+		t.Run("signInEvents: every attempt, newest first, filtered, workspace-scoped", func(t *testing.T) {
+			q := `query($o: SignInOutcome, $c: ID, $b: ID) { signInEvents(outcome: $o, connectionId: $c, brandId: $b, pageSize: 100) {
+				events { id time outcome reason cause identifier connection { id slug } application { clientId } test requestId } page pageSize total } }`
+			d := e.MustGQL(w.tok, q, nil)
+			evs := get(d, "signInEvents", "events").([]any)
+			if len(evs) == 0 || int(get(d, "signInEvents", "total").(float64)) != len(evs) {
+				t.Fatalf("events: %v", d)
+			}
+			if str(evs[0], "outcome") != "REFUSED" || !strings.Contains(str(evs[0], "reason"), "not created automatically") ||
+				str(evs[0], "identifier") != "okta-new" || str(evs[0], "connection", "slug") != w.slug ||
+				str(evs[0], "application", "clientId") != w.app.ClientID || str(evs[0], "requestId") == "" || get(evs[0], "test") != false {
+				t.Fatalf("newest event: %v", evs[0])
+			}
+			d = e.MustGQL(w.tok, q, map[string]any{"o": "FAILED", "c": w.conn, "b": w.brand})
+			failed := get(d, "signInEvents", "events").([]any)
+			foundNonce := false
+			for _, ev := range failed {
+				foundNonce = foundNonce || strings.Contains(str(ev, "cause"), "nonce")
+				if str(ev, "outcome") != "FAILED" {
+					t.Fatalf("filter: %v", ev)
+				}
+			}
+			foundPage := false
+			for _, ev := range failed {
+				foundPage = foundPage || str(ev, "requestId") == pageRequestID && strings.Contains(str(ev, "cause"), "no sign-in cookie")
+			}
+			if pageRequestID == "" || !foundPage {
+				t.Fatalf("the request id on the refusal page (%q) finds its event: %v", pageRequestID, failed)
+			}
+			if !foundNonce {
+				t.Fatalf("the nonce mismatch's private cause is in a failed event: %v", failed)
+			}
+			d = e.MustGQL(w.tok, q, map[string]any{"o": "PROVISIONED"})
+			if n := len(get(d, "signInEvents", "events").([]any)); n != 1 {
+				t.Fatalf("provisioned events: %d", n)
+			}
+			other := e.MustGQL(w.tok, `mutation { createWorkspace(input: {name: "Elsewhere"}) { workspace { id } } }`, nil)
+			id, sec := e.CreateClient(w.tok, []string{"graphql"}, str(other, "createWorkspace", "workspace", "id"))
+			d = e.MustGQL(e.Token(id, sec), q, nil)
+			if n := len(get(d, "signInEvents", "events").([]any)); n != 0 {
+				t.Fatalf("another workspace sees %d events", n)
+			}
+		})
+	})
+}

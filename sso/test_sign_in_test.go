@@ -1,0 +1,205 @@
+package sso_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crewjam/saml"
+
+	"gatehouse/models"
+	"gatehouse/secret"
+	"gatehouse/sso/samltest"
+)
+
+// written counts the rows a sign-in writes: a test sign-in must leave them unchanged.
+func (w *samlWorld) written(t *testing.T) [4]int {
+	return [4]int{w.count(t, "user_accounts"), w.count(t, "credentials"), w.count(t, "accounts"), w.count(t, "grants")}
+}
+
+// startTest starts a test sign-in of the connection over REST and returns its id and URL.
+func startTest(t *testing.T, e *testEnv, tok, conn, body string) (id, u string) {
+	t.Helper()
+	r := e.REST(tok, "POST", "/api/v1/sso/connections/"+conn+"/test-sign-in", body).Must(t, 201)
+	id, u = str(r.Body, "id"), str(r.Body, "url")
+	exp, err := time.Parse(time.RFC3339, str(r.Body, "expiresAt"))
+	if id == "" || !strings.HasPrefix(u, e.URL+"/sso/test-sign-in/") || err != nil || time.Until(exp) < 10*time.Minute {
+		t.Fatalf("test sign-in: %s", r.Raw)
+	}
+	return id, u
+}
+
+// TestSAMLTestSignIn: a test sign-in of a SAML connection runs the real IdP flow in a browser
+// without a token, ends on a page with the identity, claims and decision, answers the same as
+// JSON, records a test event and writes no user, credential or account; it needs a testing or
+// active connection; a failure says exactly what failed.
+func TestSAMLTestSignIn(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e)
+		before := w.written(t)
+		w.setStatus(t, models.StatusTesting) // not yet active: the decision is shown as if it were
+
+		id, u := startTest(t, e, w.tok, w.conn, "")
+		pending := e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id, "").Must(t, 200)
+		if str(pending.Body, "status") != "pending" || get(pending.Body, "identity") != nil || get(pending.Body, "error") != nil {
+			t.Fatalf("pending: %s", pending.Raw)
+		}
+		b := w.browser() // no bearer token
+		resp, page := samltest.Follow(t, b, u)
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Request.URL.String(), w.idp.SSOURL) {
+			t.Fatalf("the test URL did not lead to the IdP: %d %s", resp.StatusCode, resp.Request.URL)
+		}
+		resp, body := w.post(t, b, e.URL, page)
+		// The flow comes back to the test's page by the token's hash: the token itself is not
+		// kept (the flow's redirect URI would store it in plain text).
+		token := strings.TrimPrefix(u, e.URL+"/sso/test-sign-in/")
+		if resp.StatusCode != 200 || resp.Request.URL.String() != e.URL+"/sso/test-sign-in/"+secret.Hash(token) || !strings.Contains(body, "Test sign-in: succeeded") ||
+			!strings.Contains(body, "00u-ada") || !strings.Contains(body, "Analytical Engines") || !strings.Contains(body, `<dd id="outcome">provisioned</dd>`) {
+			t.Fatalf("result page %d at %s: %s", resp.StatusCode, resp.Request.URL, body)
+		}
+		got := e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id, "").Must(t, 200)
+		if str(got.Body, "status") != "succeeded" || str(got.Body, "identity", "identifier") != "00u-ada" ||
+			str(got.Body, "identity", "email") != "ada@example.com" || str(got.Body, "identity", "firstName") != "Ada" ||
+			str(got.Body, "identity", "lastName") != "Lovelace" || str(got.Body, "identity", "claims", "company") != "Analytical Engines" ||
+			str(got.Body, "decision", "outcome") != "provisioned" || str(got.Body, "decision", "placement", "rule") != "INDIVIDUAL_ACCOUNT" ||
+			str(got.Body, "decision", "placement", "newAccountName") != "Ada Lovelace" || get(got.Body, "error") != nil {
+			t.Fatalf("test sign-in JSON: %s", got.Raw)
+		}
+		if after := w.written(t); after != before {
+			t.Fatalf("a test sign-in wrote rows: %v → %v", before, after)
+		}
+		d := e.MustGQL(w.tok, `query($c: ID!, $i: ID!) { testSignIn(connectionId: $c, id: $i) { id status error
+			identity { identifier email claims } decision { outcome reason placement { rule newAccountName account { id } } } } }`,
+			map[string]any{"c": w.conn, "i": id})
+		if str(d, "testSignIn", "status") != "SUCCEEDED" || str(d, "testSignIn", "decision", "outcome") != "provisioned" ||
+			str(d, "testSignIn", "identity", "claims", "company") != "Analytical Engines" || get(d, "testSignIn", "error") != nil {
+			t.Fatalf("GraphQL testSignIn: %v", d)
+		}
+		var tests []bool
+		if err := e.App.Store().RawScan(t.Context(), &tests, "SELECT test FROM sign_in_events WHERE outcome = 'provisioned'"); err != nil || len(tests) != 1 || !tests[0] {
+			t.Fatalf("test event: %v %v", tests, err)
+		}
+		// The URL, opened again in the browser that ran the test, shows the result; it does
+		// not run again. Another browser with the URL sees no identity, claims or cause.
+		resp, body = samltest.Follow(t, b, u)
+		if resp.StatusCode != 200 || !strings.Contains(body, "succeeded") || resp.Request.URL.String() != u {
+			t.Fatalf("reopened: %d %s", resp.StatusCode, body)
+		}
+		for _, v := range []string{u, e.URL + "/sso/test-sign-in/" + secret.Hash(token)} {
+			resp, body = samltest.Follow(t, w.browser(), v)
+			if resp.StatusCode != http.StatusForbidden || strings.Contains(body, "00u-ada") || strings.Contains(body, "Analytical") {
+				t.Fatalf("another browser opened %s: %d %s", v, resp.StatusCode, body)
+			}
+		}
+		var kept []string
+		if err := e.App.Store().RawScan(t.Context(), &kept, "SELECT redirect_uri FROM sign_in_flows WHERE test"); err != nil || len(kept) == 0 {
+			t.Fatalf("test flows: %v %v", kept, err)
+		}
+		for _, r := range kept {
+			if strings.Contains(r, token) {
+				t.Fatalf("a flow keeps the test's token in plain text: %s", r)
+			}
+		}
+
+		// What failed, exactly: an expired assertion.
+		w.idp.Tamper(func(req *saml.IdpAuthnRequest) {
+			req.Assertion.IssueInstant = req.Assertion.IssueInstant.Add(-10 * time.Minute)
+		})
+		id2, u2 := startTest(t, e, w.tok, w.conn, "")
+		b = w.browser()
+		_, page = samltest.Follow(t, b, u2)
+		resp, body = w.post(t, b, e.URL, page)
+		w.idp.Tamper(nil)
+		failed := e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id2, "").Must(t, 200)
+		if str(failed.Body, "status") != "failed" || !strings.Contains(str(failed.Body, "error"), "expired") || get(failed.Body, "decision") != nil ||
+			!strings.Contains(body, "Test sign-in: failed") || !strings.Contains(body, "expired") {
+			t.Fatalf("failed test: %s\n%s", failed.Raw, body)
+		}
+
+		// Only testing or active connections; the payload error and the REST 409 say so.
+		w.setStatus(t, models.StatusInactive)
+		e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/test-sign-in", "").MustError(t, 409, "invalid_state", "testing or active")
+		d = e.MustGQL(w.tok, `mutation($c: ID!) { startTestSignIn(connectionId: $c) { id url errors { code message } } }`, map[string]any{"c": w.conn})
+		if str(d, "startTestSignIn", "errors", 0, "code") != "INVALID_STATE" || get(d, "startTestSignIn", "url") != nil {
+			t.Fatalf("startTestSignIn on an inactive connection: %v", d)
+		}
+		w.setStatus(t, models.StatusActive)
+		d = e.MustGQL(w.tok, `mutation($c: ID!, $b: ID) { startTestSignIn(connectionId: $c, brandId: $b) { id url expiresAt errors { code } } }`,
+			map[string]any{"c": w.conn, "b": w.brand})
+		if str(d, "startTestSignIn", "id") == "" || !strings.HasPrefix(str(d, "startTestSignIn", "url"), e.URL+"/sso/test-sign-in/") {
+			t.Fatalf("startTestSignIn: %v", d)
+		}
+
+		// Another workspace sees nothing; an unknown URL is a page, not a flow.
+		ws := e.MustGQL(w.tok, `mutation { createWorkspace(input: {name: "Other"}) { workspace { id } } }`, nil)
+		cid, sec := e.CreateClient(w.tok, []string{"admin"}, str(ws, "createWorkspace", "workspace", "id"))
+		other := e.Token(cid, sec)
+		e.REST(other, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id, "").MustError(t, 404, "not_found", "no such test sign-in")
+		e.REST(other, "POST", "/api/v1/sso/connections/"+w.conn+"/test-sign-in", "").MustError(t, 404, "not_found", "no such connection")
+		resp, _ = samltest.Follow(t, w.browser(), e.URL+"/sso/test-sign-in/not-a-token")
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("unknown test URL: %d", resp.StatusCode)
+		}
+	})
+}
+
+// TestOIDCTestSignIn: the same through an OIDC connection; a person with an account of that
+// email would be linked, and is not.
+func TestOIDCTestSignIn(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		e.CreateUser(w.tok, "grace@example.com")
+		sw := &samlWorld{signInWorld: w}
+		before := sw.written(t)
+		idp.as(map[string]any{"sub": "okta-grace", "email": "grace@example.com", "given_name": "Grace",
+			"family_name": "Hopper<script>alert(1)</script>", "department": "Navy"})
+		id, u := startTest(t, e, w.tok, w.conn, `{"brandId": "`+w.brand+`"}`)
+		// One browser follows every redirect (IdP, callback) to the result page.
+		r := newBrowser(t, w.redirect).get(t, u)
+		if r.status != http.StatusOK || !strings.Contains(r.body, "Test sign-in: succeeded") {
+			t.Fatalf("result page: %d %s", r.status, r.body)
+		}
+		// The IdP's claims are text on the page, never markup.
+		if strings.Contains(r.body, "<script>alert") || !strings.Contains(r.body, "Hopper&lt;script&gt;alert(1)&lt;/script&gt;") {
+			t.Fatalf("claims not escaped: %s", r.body)
+		}
+		got := e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id, "").Must(t, 200)
+		if str(got.Body, "status") != "succeeded" || str(got.Body, "identity", "identifier") != "okta-grace" ||
+			str(got.Body, "identity", "claims", "department") != "Navy" || str(got.Body, "decision", "outcome") != "linked_by_email" ||
+			!strings.Contains(str(got.Body, "decision", "reason"), "example.com") {
+			t.Fatalf("OIDC test sign-in: %s\npage: %d %s", got.Raw, r.status, r.body)
+		}
+		if after := sw.written(t); after != before {
+			t.Fatalf("a test sign-in wrote rows: %v → %v", before, after)
+		}
+		var creds int
+		if err := e.App.Store().RawScan(t.Context(), &creds, "SELECT count(*) FROM credentials"); err != nil || creds != 0 {
+			t.Fatalf("credentials: %d %v", creds, err)
+		}
+
+		// An account the IdP owns (JIT) is not updated by a test whose claims would refresh it.
+		idp.as(map[string]any{"sub": "okta-ida", "email": "ida@example.com", "given_name": "Ida", "family_name": "Rhodes"})
+		if r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "ida@example.com"); r.query.Get("code") == "" {
+			t.Fatalf("real sign-in: %+v", r)
+		}
+		profile := func() string {
+			var rows []string
+			if err := e.App.Store().RawScan(t.Context(), &rows, "SELECT first_name || ' ' || last_name || ' ' || CAST(version AS text) FROM user_accounts WHERE email = 'ida@example.com'"); err != nil || len(rows) != 1 {
+				t.Fatalf("ida: %v %v", rows, err)
+			}
+			return rows[0]
+		}
+		was := profile()
+		idp.as(map[string]any{"sub": "okta-ida", "email": "ida@example.com", "given_name": "Ida-Mae", "family_name": "Rhodes-Smith"})
+		id2, u2 := startTest(t, e, w.tok, w.conn, "")
+		if r := newBrowser(t, w.redirect).get(t, u2); !strings.Contains(r.body, "existing_identity") {
+			t.Fatalf("test of the IdP-owned account: %d %s", r.status, r.body)
+		}
+		_ = id2
+		if now := profile(); now != was {
+			t.Fatalf("a test sign-in updated the account: %q → %q", was, now)
+		}
+	})
+}
