@@ -2,7 +2,6 @@ package provision
 
 import (
 	"context"
-	"errors"
 	"strings"
 
 	"github.com/google/uuid"
@@ -69,14 +68,12 @@ func (s *Service) CreateApplication(ctx context.Context, in ApplicationInput) (*
 		plain = secret.Token(applicationSecretPrefix, 32)
 		a.SecretHash = secret.Hash(plain)
 	}
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.store.Create(ctx, a); err != nil {
-			return err
-		}
-		return s.audit(ctx, p, "application.create", "application", a.ID.String(), applicationSummary(a))
+	m := mutation{action: "application.create", target: "application", op: "create application"}
+	err = s.mutateAs(ctx, p, m, func(ctx context.Context, p *Principal) (audited, error) {
+		return audited{id: a.ID.String(), summary: applicationSummary(a)}, s.store.Create(ctx, a)
 	})
 	if err != nil {
-		return nil, "", internal("create application", err)
+		return nil, "", err
 	}
 	return a, plain, nil
 }
@@ -170,26 +167,22 @@ func (s *Service) changeApplication(ctx context.Context, rawID, action string, c
 // writeApplication loads an application of the caller's workspace, writes it and records the
 // audit event, in one transaction; this replica forgets its cached copy.
 func (s *Service) writeApplication(ctx context.Context, rawID, action string, write func(context.Context, *models.Application) error) (*models.Application, error) {
-	p, err := s.authorize(ctx, accessWrite)
-	if err != nil {
-		return nil, err
-	}
 	var a *models.Application
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		a, err = s.loadApplication(ctx, p.WorkspaceID, "id", rawID)
-		if err != nil {
-			return err
+	m := mutation{access: accessWrite, action: action, target: "application", op: action,
+		stale: func() error {
+			return models.FieldError(models.ECONFLICT, "id", rawID, "the application was changed concurrently; try again")
+		}}
+	err := s.mutate(ctx, m, func(ctx context.Context, p *Principal) (_ audited, err error) {
+		if a, err = s.loadApplication(ctx, p.WorkspaceID, "id", rawID); err != nil {
+			return audited{}, err
 		}
 		if err := write(ctx, a); err != nil {
-			return err
+			return audited{}, err
 		}
-		return s.audit(ctx, p, action, "application", a.ID.String(), applicationSummary(a))
+		return audited{id: a.ID.String(), summary: applicationSummary(a)}, nil
 	})
-	if errors.Is(err, store.ErrStale) {
-		return nil, models.FieldError(models.ECONFLICT, "id", rawID, "the application was changed concurrently; try again")
-	}
 	if err != nil {
-		return nil, internal(action, err)
+		return nil, err
 	}
 	s.applications.forget(a.ClientID)
 	return a, nil

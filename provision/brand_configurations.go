@@ -104,6 +104,12 @@ func configSummary(c *models.IdentityProviderConfiguration, slug string) map[str
 	return m
 }
 
+// configMutation is a change of a brand's configuration for a connection; its audit event
+// targets the brand.
+func configMutation(action, op string) mutation {
+	return mutation{access: accessWrite, action: action, target: "brand", op: op}
+}
+
 func configExistsError(in IdentityProviderConfigurationInput) error {
 	return models.FieldError(models.ETAKEN, "identityProviderId", in.IdentityProviderID,
 		"this brand already has a configuration for this identity provider; update it instead")
@@ -117,16 +123,18 @@ func configMissingError(in IdentityProviderConfigurationInput) error {
 // CreateIdentityProviderConfiguration configures how a brand treats first sign-ins through a
 // connection. It returns the brand. A configuration that exists already is an error.
 func (s *Service) CreateIdentityProviderConfiguration(ctx context.Context, in IdentityProviderConfigurationInput) (*models.Brand, *models.IdentityProviderConfiguration, error) {
-	p, err := s.authorize(ctx, accessWrite)
-	if err != nil {
-		return nil, nil, err
-	}
 	var t *configTargets
 	var c *models.IdentityProviderConfiguration
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		t, err = s.loadConfigTargets(ctx, p.WorkspaceID, in)
-		if err != nil {
-			return err
+	m := configMutation("identity_provider_configuration.create", "create identity provider configuration")
+	m.taken = func(field string) error {
+		if field == "brand_connection" {
+			return configExistsError(in)
+		}
+		return nil
+	}
+	err := s.mutate(ctx, m, func(ctx context.Context, p *Principal) (_ audited, err error) {
+		if t, err = s.loadConfigTargets(ctx, p.WorkspaceID, in); err != nil {
+			return audited{}, err
 		}
 		now := s.now()
 		c = &models.IdentityProviderConfiguration{ID: store.NewID(), WorkspaceID: p.WorkspaceID,
@@ -134,15 +142,12 @@ func (s *Service) CreateIdentityProviderConfiguration(ctx context.Context, in Id
 			Version: 1, CreatedAt: now, UpdatedAt: now}
 		t.apply(c, in)
 		if err := s.store.Create(ctx, c); err != nil {
-			return err
+			return audited{}, err
 		}
-		return s.audit(ctx, p, "identity_provider_configuration.create", "brand", t.brand.ID.String(), configSummary(c, t.conn.Slug))
+		return audited{id: t.brand.ID.String(), summary: configSummary(c, t.conn.Slug)}, nil
 	})
-	if store.IsUnique(err, "ux_idp_configurations_brand_connection") {
-		return nil, nil, configExistsError(in)
-	}
 	if err != nil {
-		return nil, nil, internal("create identity provider configuration", err)
+		return nil, nil, err
 	}
 	return t.brand, c, nil
 }
@@ -150,40 +155,34 @@ func (s *Service) CreateIdentityProviderConfiguration(ctx context.Context, in Id
 // UpdateIdentityProviderConfiguration changes the given fields of a brand's configuration for
 // a connection. A missing configuration is an error.
 func (s *Service) UpdateIdentityProviderConfiguration(ctx context.Context, in IdentityProviderConfigurationInput) (*models.Brand, *models.IdentityProviderConfiguration, error) {
-	p, err := s.authorize(ctx, accessWrite)
-	if err != nil {
-		return nil, nil, err
-	}
 	var t *configTargets
 	var c *models.IdentityProviderConfiguration
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		t, err = s.loadConfigTargets(ctx, p.WorkspaceID, in)
-		if err != nil {
-			return err
+	m := configMutation("identity_provider_configuration.update", "update identity provider configuration")
+	m.stale = changedConcurrently("configuration")
+	err := s.mutate(ctx, m, func(ctx context.Context, p *Principal) (_ audited, err error) {
+		if t, err = s.loadConfigTargets(ctx, p.WorkspaceID, in); err != nil {
+			return audited{}, err
 		}
 		c, err = s.store.IdentityProviderConfiguration(ctx, p.WorkspaceID, t.brand.ID, t.conn.ID)
 		if errors.Is(err, store.ErrNotFound) {
-			return configMissingError(in)
+			return audited{}, configMissingError(in)
 		}
 		if err != nil {
-			return err
+			return audited{}, err
 		}
 		if !t.setDefault && c.DefaultAccountID != nil { // unchanged: still show it
 			if t.defaultAccount, err = s.store.Account(ctx, p.WorkspaceID, *c.DefaultAccountID); err != nil {
-				return err
+				return audited{}, err
 			}
 		}
 		t.apply(c, in)
 		if err := s.store.UpdateIdentityProviderConfiguration(ctx, c); err != nil {
-			return err
+			return audited{}, err
 		}
-		return s.audit(ctx, p, "identity_provider_configuration.update", "brand", t.brand.ID.String(), configSummary(c, t.conn.Slug))
+		return audited{id: t.brand.ID.String(), summary: configSummary(c, t.conn.Slug)}, nil
 	})
-	if errors.Is(err, store.ErrStale) {
-		return nil, nil, models.Errorf(models.ECONFLICT, "the configuration was changed concurrently; retry")
-	}
 	if err != nil {
-		return nil, nil, internal("update identity provider configuration", err)
+		return nil, nil, err
 	}
 	return t.brand, c, nil
 }
@@ -192,31 +191,27 @@ func (s *Service) UpdateIdentityProviderConfiguration(ctx context.Context, in Id
 // First sign-ins through it are then refused unless the connection itself has JIT
 // provisioning.
 func (s *Service) RemoveIdentityProviderConfiguration(ctx context.Context, brandID, identityProviderID string) (*models.Brand, error) {
-	p, err := s.authorize(ctx, accessWrite)
-	if err != nil {
-		return nil, err
-	}
 	in := IdentityProviderConfigurationInput{BrandID: brandID, IdentityProviderID: identityProviderID}
 	var t *configTargets
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		t, err = s.loadConfigTargets(ctx, p.WorkspaceID, in)
-		if err != nil {
-			return err
+	m := configMutation("identity_provider_configuration.remove", "remove identity provider configuration")
+	err := s.mutate(ctx, m, func(ctx context.Context, p *Principal) (_ audited, err error) {
+		if t, err = s.loadConfigTargets(ctx, p.WorkspaceID, in); err != nil {
+			return audited{}, err
 		}
 		c, err := s.store.IdentityProviderConfiguration(ctx, p.WorkspaceID, t.brand.ID, t.conn.ID)
 		if errors.Is(err, store.ErrNotFound) {
-			return configMissingError(in)
+			return audited{}, configMissingError(in)
 		}
 		if err != nil {
-			return err
+			return audited{}, err
 		}
 		if _, err := s.store.DeleteIdentityProviderConfiguration(ctx, p.WorkspaceID, c.ID); err != nil {
-			return err
+			return audited{}, err
 		}
-		return s.audit(ctx, p, "identity_provider_configuration.remove", "brand", t.brand.ID.String(), configSummary(c, t.conn.Slug))
+		return audited{id: t.brand.ID.String(), summary: configSummary(c, t.conn.Slug)}, nil
 	})
 	if err != nil {
-		return nil, internal("remove identity provider configuration", err)
+		return nil, err
 	}
 	return t.brand, nil
 }

@@ -163,13 +163,10 @@ func (s *Service) CreateBrand(ctx context.Context, in BrandInput) (*models.Brand
 		}
 		return nil, errs
 	}
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.store.Create(ctx, b); err != nil {
-			return err
-		}
-		return s.audit(ctx, p, "brand.create", "brand", b.ID.String(), brandSummary(b))
+	err = s.mutateAs(ctx, p, brandMutation("brand.create", &b), func(ctx context.Context, p *Principal) (audited, error) {
+		return audited{id: b.ID.String(), summary: brandSummary(b)}, s.store.Create(ctx, b)
 	})
-	if err := brandUniqueError(err, b); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -177,28 +174,20 @@ func (s *Service) CreateBrand(ctx context.Context, in BrandInput) (*models.Brand
 
 // UpdateBrand changes the given fields of a brand.
 func (s *Service) UpdateBrand(ctx context.Context, rawID string, in BrandInput) (*models.Brand, error) {
-	p, err := s.authorize(ctx, accessWrite)
-	if err != nil {
-		return nil, err
-	}
 	var b *models.Brand
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		b, err = s.loadBrand(ctx, p.WorkspaceID, "id", rawID)
-		if err != nil {
-			return err
+	err := s.mutate(ctx, brandMutation("brand.update", &b), func(ctx context.Context, p *Principal) (_ audited, err error) {
+		if b, err = s.loadBrand(ctx, p.WorkspaceID, "id", rawID); err != nil {
+			return audited{}, err
 		}
 		if errs := s.applyBrand(b, in); len(errs) > 0 {
-			return errs
+			return audited{}, errs
 		}
 		if err := s.store.UpdateBrand(ctx, b); err != nil {
-			return err
+			return audited{}, err
 		}
-		return s.audit(ctx, p, "brand.update", "brand", b.ID.String(), brandSummary(b))
+		return audited{id: b.ID.String(), summary: brandSummary(b)}, nil
 	})
-	if errors.Is(err, store.ErrStale) {
-		return nil, models.Errorf(models.ECONFLICT, "the brand was changed concurrently; retry")
-	}
-	if err := brandUniqueError(err, b); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -232,16 +221,19 @@ func (s *Service) applyBrand(b *models.Brand, in BrandInput) models.Errors {
 	return errs
 }
 
-func brandUniqueError(err error, b *models.Brand) error {
-	switch {
-	case err == nil:
-		return nil
-	case store.IsUnique(err, "ux_brands_name"):
-		return models.FieldError(models.ETAKEN, "name", b.Name, "another brand in this workspace has this name")
-	case store.IsUnique(err, "ux_brands_slug"):
-		return models.FieldError(models.ETAKEN, "slug", b.Slug, "another brand in this workspace has this slug")
-	}
-	return internal("save brand", err)
+// brandMutation is a change of the brand *b (set by the write).
+func brandMutation(action string, b **models.Brand) mutation {
+	return mutation{access: accessWrite, action: action, target: "brand", op: "save brand",
+		stale: changedConcurrently("brand"),
+		taken: func(field string) error {
+			switch field {
+			case "name":
+				return models.FieldError(models.ETAKEN, "name", (*b).Name, "another brand in this workspace has this name")
+			case "slug":
+				return models.FieldError(models.ETAKEN, "slug", (*b).Slug, "another brand in this workspace has this slug")
+			}
+			return nil
+		}}
 }
 
 func brandSummary(b *models.Brand) map[string]any {
@@ -282,13 +274,10 @@ func (s *Service) CreateCompany(ctx context.Context, name string) (*models.Compa
 	now := s.now()
 	c := &models.Company{ID: store.NewID(), WorkspaceID: p.WorkspaceID, Name: name, NameKey: models.Key(name),
 		CreatedAt: now, UpdatedAt: now}
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.store.Create(ctx, c); err != nil {
-			return err
-		}
-		return s.audit(ctx, p, "company.create", "company", c.ID.String(), map[string]any{"name": name})
+	err = s.mutateAs(ctx, p, companyMutation("company.create", name), func(ctx context.Context, p *Principal) (audited, error) {
+		return audited{id: c.ID.String(), summary: map[string]any{"name": name}}, s.store.Create(ctx, c)
 	})
-	if err := companyUniqueError(err, name); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -296,45 +285,40 @@ func (s *Service) CreateCompany(ctx context.Context, name string) (*models.Compa
 
 // UpdateCompany renames a company.
 func (s *Service) UpdateCompany(ctx context.Context, rawID string, name *string) (*models.Company, error) {
-	p, err := s.authorize(ctx, accessWrite)
-	if err != nil {
-		return nil, err
+	n := ""
+	if name != nil {
+		n = strings.TrimSpace(*name)
 	}
 	var c *models.Company
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		c, err = s.loadCompany(ctx, p.WorkspaceID, "id", rawID)
-		if err != nil || name == nil {
-			return err
+	err := s.mutate(ctx, companyMutation("company.update", n), func(ctx context.Context, p *Principal) (_ audited, err error) {
+		if c, err = s.loadCompany(ctx, p.WorkspaceID, "id", rawID); err != nil || name == nil {
+			return audited{unchanged: true}, err // nothing to change: no write, no event
 		}
-		n := strings.TrimSpace(*name)
 		if e := validateName("name", n); e != nil {
-			return e
+			return audited{}, e
 		}
 		before := c.Name
 		c.Name, c.NameKey = n, models.Key(n)
 		if err := s.store.UpdateCompany(ctx, c); err != nil {
-			return err
+			return audited{}, err
 		}
-		return s.audit(ctx, p, "company.update", "company", c.ID.String(), map[string]any{"name": n, "previousName": before})
+		return audited{id: c.ID.String(), summary: map[string]any{"name": n, "previousName": before}}, nil
 	})
-	if name != nil {
-		if err := companyUniqueError(err, strings.TrimSpace(*name)); err != nil {
-			return nil, err
-		}
-	} else if err != nil {
-		return nil, internal("update company", err)
+	if err != nil {
+		return nil, err
 	}
 	return c, nil
 }
 
-func companyUniqueError(err error, name string) error {
-	switch {
-	case err == nil:
-		return nil
-	case store.IsUnique(err, "ux_companies_name"):
-		return models.FieldError(models.ETAKEN, "name", name, "another company in this workspace has this name (compared case-insensitively)")
-	}
-	return internal("save company", err)
+// companyMutation is a change that names a company name.
+func companyMutation(action, name string) mutation {
+	return mutation{access: accessWrite, action: action, target: "company", op: "save company",
+		taken: func(field string) error {
+			if field == "name" {
+				return models.FieldError(models.ETAKEN, "name", name, "another company in this workspace has this name (compared case-insensitively)")
+			}
+			return nil
+		}}
 }
 
 func (s *Service) loadCompany(ctx context.Context, ws uuid.UUID, field, rawID string) (*models.Company, error) {
@@ -408,43 +392,37 @@ func (s *Service) CreateAccount(ctx context.Context, in AccountInput) (*models.A
 	if in.Type == nil {
 		return nil, models.FieldError(models.EINVALID, "type", "", "is required: COMPANY or INDIVIDUAL")
 	}
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
+	m := mutation{action: "account.create", target: "account", op: "create account"}
+	err = s.mutateAs(ctx, p, m, func(ctx context.Context, p *Principal) (audited, error) {
 		if err := s.applyAccount(ctx, a, in); err != nil {
-			return err
+			return audited{}, err
 		}
-		if err := s.store.Create(ctx, a); err != nil {
-			return err
-		}
-		return s.audit(ctx, p, "account.create", "account", a.ID.String(), accountSummary(a))
+		return audited{id: a.ID.String(), summary: accountSummary(a)}, s.store.Create(ctx, a)
 	})
 	if err != nil {
-		return nil, internal("create account", err)
+		return nil, err
 	}
 	return a, nil
 }
 
 // UpdateAccount changes the given fields of an account.
 func (s *Service) UpdateAccount(ctx context.Context, rawID string, in AccountInput) (*models.Account, error) {
-	p, err := s.authorize(ctx, accessWrite)
-	if err != nil {
-		return nil, err
-	}
 	var a *models.Account
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		a, err = s.loadAccount(ctx, p.WorkspaceID, "id", rawID)
-		if err != nil {
-			return err
+	m := mutation{access: accessWrite, action: "account.update", target: "account", op: "update account"}
+	err := s.mutate(ctx, m, func(ctx context.Context, p *Principal) (_ audited, err error) {
+		if a, err = s.loadAccount(ctx, p.WorkspaceID, "id", rawID); err != nil {
+			return audited{}, err
 		}
 		if err := s.applyAccount(ctx, a, in); err != nil {
-			return err
+			return audited{}, err
 		}
 		if err := s.store.UpdateAccount(ctx, a); err != nil {
-			return err
+			return audited{}, err
 		}
-		return s.audit(ctx, p, "account.update", "account", a.ID.String(), accountSummary(a))
+		return audited{id: a.ID.String(), summary: accountSummary(a)}, nil
 	})
 	if err != nil {
-		return nil, internal("update account", err)
+		return nil, err
 	}
 	return a, nil
 }
@@ -571,18 +549,16 @@ func (s *Service) AccountsOfUsers(ctx context.Context, us []*models.UserAccount)
 // SetUserAccountAccount places a user account (contact) in an account; an empty or nil
 // accountID removes it from its account.
 func (s *Service) SetUserAccountAccount(ctx context.Context, rawUserID string, accountID *string) (*models.UserAccount, error) {
-	p, err := s.authorize(ctx, accessWrite)
-	if err != nil {
-		return nil, err
-	}
 	var u *models.UserAccount
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
+	m := mutation{access: accessWrite, action: "user_account.account.set", target: "user_account", op: "set user account account",
+		stale: changedConcurrently("user account")}
+	err := s.mutate(ctx, m, func(ctx context.Context, p *Principal) (_ audited, err error) {
 		var errs models.Errors
 		u, err = s.loadUser(ctx, p.WorkspaceID, "uuid", rawUserID)
 		if e := models.UserErrors(err); e != nil {
 			errs = append(errs, e...)
 		} else if err != nil {
-			return err
+			return audited{}, err
 		}
 		var target *uuid.UUID
 		if raw := strings.TrimSpace(optional(accountID)); raw != "" {
@@ -590,28 +566,25 @@ func (s *Service) SetUserAccountAccount(ctx context.Context, rawUserID string, a
 			if e := models.UserErrors(err); e != nil {
 				errs = append(errs, e...)
 			} else if err != nil {
-				return err
+				return audited{}, err
 			} else {
 				target = &a.ID
 			}
 		}
 		if len(errs) > 0 {
-			return errs
+			return audited{}, errs
 		}
 		if err := s.store.SetUserAccountAccount(ctx, u, target); err != nil {
-			return err
+			return audited{}, err
 		}
 		sum := map[string]any{"accountId": nil}
 		if target != nil {
 			sum["accountId"] = target.String()
 		}
-		return s.audit(ctx, p, "user_account.account.set", "user_account", u.ID.String(), sum)
+		return audited{id: u.ID.String(), summary: sum}, nil
 	})
-	if errors.Is(err, store.ErrStale) {
-		return nil, models.Errorf(models.ECONFLICT, "the user account was changed concurrently; retry")
-	}
 	if err != nil {
-		return nil, internal("set user account account", err)
+		return nil, err
 	}
 	return u, nil
 }

@@ -56,7 +56,7 @@ func (s *Service) BulkUpdateUserAccountCredentials(ctx context.Context, items []
 		err = s.store.InTx(ctx, func(ctx context.Context) error {
 			return s.bulkBind(ctx, p, items, idents, hashes, out)
 		})
-		var ue *store.UniqueError
+		var ue *store.ErrAlreadyExists
 		if errors.As(err, &ue) && attempt < 2 {
 			continue
 		}

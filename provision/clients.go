@@ -136,14 +136,12 @@ func (s *Service) CreateWorkspace(ctx context.Context, name string) (*models.Wor
 		return nil, err
 	}
 	ws := &models.Workspace{ID: store.NewID(), Name: name, CreatedAt: s.now()}
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.store.Create(ctx, ws); err != nil {
-			return err
-		}
-		return s.audit(ctx, p, "workspace.create", "workspace", ws.ID.String(), map[string]any{"name": name})
+	m := mutation{action: "workspace.create", target: "workspace", op: "create workspace"}
+	err = s.mutateAs(ctx, p, m, func(ctx context.Context, p *Principal) (audited, error) {
+		return audited{id: ws.ID.String(), summary: map[string]any{"name": name}}, s.store.Create(ctx, ws)
 	})
 	if err != nil {
-		return nil, internal("create workspace", err)
+		return nil, err
 	}
 	return ws, nil
 }
@@ -196,17 +194,13 @@ func (s *Service) CreateIntegrationClient(ctx context.Context, in CreateIntegrat
 	c := &models.IntegrationClient{ID: store.NewID(), WorkspaceID: ws, ClientID: secret.Token(clientIDPrefix, 15),
 		Name: name, SecretHash: secret.Hash(plain), ScopeString: strings.Join(scopes, " "),
 		CreatedAt: s.now(), UpdatedAt: s.now()}
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.store.Create(ctx, c); err != nil {
-			return err
-		}
-		ap := *p
-		ap.WorkspaceID = ws // the event belongs to the workspace the client lives in
-		return s.audit(ctx, &ap, "integration_client.create", "integration_client", c.ClientID,
-			map[string]any{"name": name, "scopes": scopes})
+	m := mutation{action: "integration_client.create", target: "integration_client", op: "create client"}
+	err = s.mutateAs(ctx, p, m, func(ctx context.Context, p *Principal) (audited, error) {
+		// The event belongs to the workspace the client lives in.
+		return audited{id: c.ClientID, summary: map[string]any{"name": name, "scopes": scopes}, workspace: ws}, s.store.Create(ctx, c)
 	})
 	if err != nil {
-		return nil, "", internal("create client", err)
+		return nil, "", err
 	}
 	return c, plain, nil
 }
@@ -263,15 +257,12 @@ func (s *Service) RevokeIntegrationClient(ctx context.Context, clientID string) 
 }
 
 func (s *Service) changeClient(ctx context.Context, clientID, action string, change func(*models.IntegrationClient) error) (*models.IntegrationClient, error) {
-	p, err := s.authorize(ctx, accessAdmin)
-	if err != nil {
-		return nil, err
-	}
-	if e := models.CheckText("clientId", clientID); e != nil {
-		return nil, e
-	}
 	var c *models.IntegrationClient
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
+	m := mutation{access: accessAdmin, action: action, target: "integration_client", op: action}
+	err := s.mutate(ctx, m, func(ctx context.Context, p *Principal) (_ audited, err error) {
+		if e := models.CheckText("clientId", clientID); e != nil {
+			return audited{}, e
+		}
 		// The platform admin reaches a client in any workspace (client ids are unique across
 		// workspaces); any other admin only those of its own.
 		if p.PlatformAdmin {
@@ -280,28 +271,27 @@ func (s *Service) changeClient(ctx context.Context, clientID, action string, cha
 			c, err = s.store.IntegrationClient(ctx, p.WorkspaceID, clientID)
 		}
 		if errors.Is(err, store.ErrNotFound) {
-			return models.FieldError(models.ENOTFOUND, "clientId", clientID, "no such integration client in this workspace")
+			return audited{}, models.FieldError(models.ENOTFOUND, "clientId", clientID, "no such integration client in this workspace")
 		}
 		if err != nil {
-			return err
+			return audited{}, err
 		}
 		// A tenant admin of the workspace the platform admin client lives in must not take it
 		// over (a rotation would hand it the platform admin's secret) nor lock it out.
 		if c.PlatformAdmin && !p.PlatformAdmin {
-			return models.Errorf(models.EFORBIDDEN, "only the platform admin client may change a platform admin client")
+			return audited{}, models.Errorf(models.EFORBIDDEN, "only the platform admin client may change a platform admin client")
 		}
 		if err := change(c); err != nil {
-			return err
+			return audited{}, err
 		}
 		if err := s.store.UpdateIntegrationClient(ctx, c); err != nil {
-			return err
+			return audited{}, err
 		}
-		ap := *p
-		ap.WorkspaceID = c.WorkspaceID // the event belongs to the workspace the client lives in
-		return s.audit(ctx, &ap, action, "integration_client", clientID, nil)
+		// The event belongs to the workspace the client lives in.
+		return audited{id: clientID, workspace: c.WorkspaceID}, nil
 	})
 	if err != nil {
-		return nil, internal(action, err)
+		return nil, err
 	}
 	s.clients.forget(clientID)
 	return c, nil

@@ -89,13 +89,10 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.store.Create(ctx, c); err != nil {
-			return err
-		}
-		return s.audit(ctx, p, "connection.create", "connection", c.ID.String(), connectionSummary(c))
+	err = s.mutateAs(ctx, p, s.connectionMutation(ctx, "connection.create", &c), func(ctx context.Context, p *Principal) (audited, error) {
+		return audited{id: c.ID.String(), summary: connectionSummary(c)}, s.store.Create(ctx, c)
 	})
-	if err := s.connectionUniqueError(ctx, err, c); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -108,55 +105,49 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 // signing, attribute mapping, JIT, role) keep the status, so that a routine secret rotation
 // does not take sign-in down.
 func (s *Service) UpdateConnection(ctx context.Context, rawID string, in ConnectionInput) (*models.Connection, error) {
-	p, err := s.authorize(ctx, accessManageWrite)
-	if err != nil {
-		return nil, err
-	}
 	var c *models.Connection
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		c, err = s.loadConnection(ctx, p.WorkspaceID, "id", rawID)
-		if err != nil {
-			return err
+	err := s.mutate(ctx, s.connectionMutation(ctx, "connection.update", &c), func(ctx context.Context, p *Principal) (_ audited, err error) {
+		if c, err = s.loadConnection(ctx, p.WorkspaceID, "id", rawID); err != nil {
+			return audited{}, err
 		}
 		if in.Protocol != nil && *in.Protocol != c.Protocol {
-			return models.FieldError(models.EINVALID, "protocol", strings.ToUpper(string(*in.Protocol)), "cannot change; create a new connection instead")
+			return audited{}, models.FieldError(models.EINVALID, "protocol", strings.ToUpper(string(*in.Protocol)), "cannot change; create a new connection instead")
 		}
 		if errs := s.applyConnection(c, in, false); len(errs) > 0 {
-			return errs
+			return audited{}, errs
 		}
 		if err := s.store.UpdateConnection(ctx, c); err != nil {
-			return err
+			return audited{}, err
 		}
-		return s.audit(ctx, p, "connection.update", "connection", c.ID.String(), connectionSummary(c))
+		return audited{id: c.ID.String(), summary: connectionSummary(c)}, nil
 	})
-	if errors.Is(err, store.ErrStale) {
-		return nil, models.Errorf(models.ECONFLICT, "the connection was changed concurrently; retry")
-	}
-	if err := s.connectionUniqueError(ctx, err, c); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// connectionUniqueError names the field a unique violation is about. PostgreSQL reports only
-// the first violated index, so a slug clash is reported as a name clash when the name is
-// taken too (the slug is usually derived from it).
-func (s *Service) connectionUniqueError(ctx context.Context, err error, c *models.Connection) error {
-	slugTaken := store.IsUnique(err, "ux_connections_slug")
-	if slugTaken {
-		if taken, lerr := s.store.ConnectionNameTaken(ctx, c.WorkspaceID, c.NameKey, c.ID); lerr == nil && taken {
-			slugTaken, err = false, &store.UniqueError{Index: "ux_connections_name"}
-		}
-	}
-	switch {
-	case err == nil:
-		return nil
-	case slugTaken:
-		return models.FieldError(models.ETAKEN, "slug", c.Slug, "another connection in this workspace has this slug")
-	case store.IsUnique(err, "ux_connections_name"):
-		return models.FieldError(models.ETAKEN, "name", c.Name, "another connection in this workspace has this name")
-	}
-	return internal("save connection", err)
+// connectionMutation is a write of the connection *c that may clash on its name or slug.
+// PostgreSQL reports only the first violated index, so a slug clash is reported as a name
+// clash when the name is taken too (the slug is usually derived from it).
+func (s *Service) connectionMutation(ctx context.Context, action string, c **models.Connection) mutation {
+	return mutation{access: accessManageWrite, action: action, target: "connection", op: "save connection",
+		stale: changedConcurrently("connection"),
+		taken: func(field string) error {
+			conn := *c
+			if field == "slug" {
+				if taken, err := s.store.ConnectionNameTaken(ctx, conn.WorkspaceID, conn.NameKey, conn.ID); err == nil && taken {
+					field = "name"
+				}
+			}
+			switch field {
+			case "slug":
+				return models.FieldError(models.ETAKEN, "slug", conn.Slug, "another connection in this workspace has this slug")
+			case "name":
+				return models.FieldError(models.ETAKEN, "name", conn.Name, "another connection in this workspace has this name")
+			}
+			return nil
+		}}
 }
 
 func connectionSummary(c *models.Connection) map[string]any {

@@ -153,7 +153,7 @@ func decideBind(owner, account uuid.UUID, bound bool) bindOutcome {
 // and records the audit event in the same statement.
 func (s *Service) bindIdentity(ctx context.Context, u *models.UserAccount, conn *models.Connection, identifier, secretHash string) error {
 	if err := s.store.UpsertCredential(ctx, s.newCredential(u, conn.ID, identifier, secretHash)); err != nil {
-		if store.IsUnique(err, "ux_credentials_identity") {
+		if store.IsAlreadyExists(err, "identity") {
 			return takenError(identifier)
 		}
 		return err
@@ -174,9 +174,9 @@ func (s *Service) newCredential(u *models.UserAccount, connID uuid.UUID, identif
 // bindError maps a failed binding transaction to the error the caller sees.
 func (s *Service) bindError(err error, identifier string) error {
 	switch {
-	case store.IsUnique(err, "ux_credentials_identity"):
+	case store.IsAlreadyExists(err, "identity"):
 		return takenError(identifier)
-	case store.IsUnique(err, "ux_credentials_account"):
+	case store.IsAlreadyExists(err, "account"):
 		return models.Errorf(models.ECONFLICT, "the account's credentials were changed concurrently; retry")
 	}
 	return internal("bind credentials", err)

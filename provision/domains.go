@@ -127,32 +127,33 @@ func (s *Service) AddDomain(ctx context.Context, connectionID string, in DomainI
 	d := &models.Domain{ID: store.NewID(), WorkspaceID: p.WorkspaceID, Name: name, Status: models.DomainPending,
 		VerificationMethod: method, VerificationToken: models.DomainTokenPrefix + secret.Token("", 24),
 		CreatedAt: now, UpdatedAt: now}
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
+	m := domainMutation("domain.add", "add domain")
+	m.taken = func(field string) error {
+		if field == "name" {
+			return models.FieldError(models.ETAKEN, "domain", name, "is already a domain of this connection")
+		}
+		return nil
+	}
+	err = s.mutateAs(ctx, p, m, func(ctx context.Context, p *Principal) (audited, error) {
 		c, err := s.loadConnection(ctx, p.WorkspaceID, "connectionId", connectionID)
 		if err != nil {
-			return err
+			return audited{}, err
 		}
 		d.ConnectionID = c.ID
 		all, _, err := s.store.CountDomains(ctx, p.WorkspaceID, c.ID)
 		if err != nil {
-			return err
+			return audited{}, err
 		}
 		if all >= models.MaxDomainsPerConnection {
-			return models.FieldError(models.EINVALID, "domain", name, fmt.Sprintf("a connection can have at most %d domains", models.MaxDomainsPerConnection))
+			return audited{}, models.FieldError(models.EINVALID, "domain", name, fmt.Sprintf("a connection can have at most %d domains", models.MaxDomainsPerConnection))
 		}
 		if err := s.checkDomainFree(ctx, d); err != nil {
-			return err
+			return audited{}, err
 		}
-		if err := s.store.Create(ctx, d); err != nil {
-			return err
-		}
-		return s.audit(ctx, p, "domain.add", "domain", d.ID.String(), domainSummary(c, d))
+		return audited{id: d.ID.String(), summary: domainSummary(c, d)}, s.store.Create(ctx, d)
 	})
-	if store.IsUnique(err, "ux_domains_connection_name") {
-		return nil, models.FieldError(models.ETAKEN, "domain", name, "is already a domain of this connection")
-	}
 	if err != nil {
-		return nil, internal("add domain", err)
+		return nil, err
 	}
 	return d, nil
 }
@@ -183,20 +184,31 @@ func (s *Service) loadDomain(ctx context.Context, rawConn, rawDomain string) (*P
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	c, d, err := s.loadDomainOf(ctx, p, rawConn, rawDomain)
+	return p, c, d, err
+}
+
+// loadDomainOf is loadDomain for a caller authorized already.
+func (s *Service) loadDomainOf(ctx context.Context, p *Principal, rawConn, rawDomain string) (*models.Connection, *models.Domain, error) {
 	c, err := s.loadConnection(ctx, p.WorkspaceID, "connectionId", rawConn)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	notFound := models.FieldError(models.ENOTFOUND, "domainId", rawDomain, "no such domain at this connection")
 	id, err := parseID("domainId", rawDomain)
 	if err != nil {
-		return nil, nil, nil, notFound
+		return nil, nil, notFound
 	}
 	d, err := s.store.Domain(ctx, p.WorkspaceID, c.ID, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, nil, notFound
+		return nil, nil, notFound
 	}
-	return p, c, d, err
+	return c, d, err
+}
+
+// domainMutation is a change of a domain of a connection.
+func domainMutation(action, op string) mutation {
+	return mutation{access: accessManageWrite, action: action, target: "domain", op: op}
 }
 
 // VerifyDomain checks the domain's proof (the TXT record or the https file) and sets it
@@ -215,25 +227,32 @@ func (s *Service) VerifyDomain(ctx context.Context, connectionID, domainID strin
 	}
 	reason := s.checkDomainProof(ctx, d)
 	var out *models.Domain
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		p, c, d, err := s.loadDomain(ctx, connectionID, domainID)
+	m := domainMutation("domain.verify", "verify domain")
+	m.taken = func(field string) error {
+		if field == "verified_name" {
+			return domainTakenError(d.Name)
+		}
+		return nil
+	}
+	err = s.mutate(ctx, m, func(ctx context.Context, p *Principal) (audited, error) {
+		c, d, err := s.loadDomainOf(ctx, p, connectionID, domainID)
 		if err != nil {
-			return err
+			return audited{}, err
 		}
 		now := s.now()
 		d.LastCheckedAt = &now
 		if reason == "" {
 			if err := s.checkDomainFree(ctx, d); err != nil {
-				return err
+				return audited{}, err
 			}
 			_, verified, err := s.store.CountDomains(ctx, d.WorkspaceID, c.ID)
 			if err != nil {
-				return err
+				return audited{}, err
 			}
 			d.Status, d.FailureReason, d.VerifiedAt = models.DomainVerified, "", &now
 			if verified == 0 && !d.IsPrimary {
 				if err := s.store.ClearPrimaryDomain(ctx, d.WorkspaceID, c.ID); err != nil {
-					return err
+					return audited{}, err
 				}
 				d.IsPrimary = true
 			}
@@ -241,18 +260,15 @@ func (s *Service) VerifyDomain(ctx context.Context, connectionID, domainID strin
 			d.Status, d.FailureReason = models.DomainFailed, reason
 		}
 		if err := s.store.SaveDomain(ctx, d); err != nil {
-			return err
+			return audited{}, err
 		}
 		out = d
 		sum := domainSummary(c, d)
 		sum["reason"] = reason
-		return s.audit(ctx, p, "domain.verify", "domain", d.ID.String(), sum)
+		return audited{id: d.ID.String(), summary: sum}, nil
 	})
-	if store.IsUnique(err, "ux_domains_verified_name") {
-		return nil, false, domainTakenError(d.Name)
-	}
 	if err != nil {
-		return nil, false, internal("verify domain", err)
+		return nil, false, err
 	}
 	return out, reason == "", nil
 }
@@ -291,28 +307,28 @@ func (s *Service) checkDomainProof(ctx context.Context, d *models.Domain) string
 // users it provisions just in time.
 func (s *Service) SetPrimaryDomain(ctx context.Context, connectionID, domainID string) (*models.Domain, error) {
 	var out *models.Domain
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
-		p, c, d, err := s.loadDomain(ctx, connectionID, domainID)
+	err := s.mutate(ctx, domainMutation("domain.set_primary", "set primary domain"), func(ctx context.Context, p *Principal) (audited, error) {
+		c, d, err := s.loadDomainOf(ctx, p, connectionID, domainID)
 		if err != nil {
-			return err
+			return audited{}, err
 		}
 		if d.Status != models.DomainVerified {
-			return models.Errorf(models.EINVALIDSTATE, "the domain %s is not verified (status %s): verify it before making it primary", d.Name, d.Status)
+			return audited{}, models.Errorf(models.EINVALIDSTATE, "the domain %s is not verified (status %s): verify it before making it primary", d.Name, d.Status)
 		}
 		if !d.IsPrimary {
 			if err := s.store.ClearPrimaryDomain(ctx, d.WorkspaceID, c.ID); err != nil {
-				return err
+				return audited{}, err
 			}
 			d.IsPrimary = true
 			if err := s.store.SaveDomain(ctx, d); err != nil {
-				return err
+				return audited{}, err
 			}
 		}
 		out = d
-		return s.audit(ctx, p, "domain.set_primary", "domain", d.ID.String(), domainSummary(c, d))
+		return audited{id: d.ID.String(), summary: domainSummary(c, d)}, nil
 	})
 	if err != nil {
-		return nil, internal("set primary domain", err)
+		return nil, err
 	}
 	return out, nil
 }
@@ -321,28 +337,28 @@ func (s *Service) SetPrimaryDomain(ctx context.Context, connectionID, domainID s
 // connection cannot be removed: deactivate the connection first.
 func (s *Service) RemoveDomain(ctx context.Context, connectionID, domainID string) (*models.Domain, error) {
 	var out *models.Domain
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
-		p, c, d, err := s.loadDomain(ctx, connectionID, domainID)
+	err := s.mutate(ctx, domainMutation("domain.remove", "remove domain"), func(ctx context.Context, p *Principal) (audited, error) {
+		c, d, err := s.loadDomainOf(ctx, p, connectionID, domainID)
 		if err != nil {
-			return err
+			return audited{}, err
 		}
 		if c.Status == models.StatusActive && d.Status == models.DomainVerified {
 			_, verified, err := s.store.CountDomains(ctx, d.WorkspaceID, c.ID)
 			if err != nil {
-				return err
+				return audited{}, err
 			}
 			if verified <= 1 {
-				return models.Errorf(models.EINVALIDSTATE, "%s is the last verified domain of an active connection: deactivate the connection first", d.Name)
+				return audited{}, models.Errorf(models.EINVALIDSTATE, "%s is the last verified domain of an active connection: deactivate the connection first", d.Name)
 			}
 		}
 		if err := s.store.DeleteDomain(ctx, d); err != nil {
-			return err
+			return audited{}, err
 		}
 		out = d
-		return s.audit(ctx, p, "domain.remove", "domain", d.ID.String(), domainSummary(c, d))
+		return audited{id: d.ID.String(), summary: domainSummary(c, d)}, nil
 	})
 	if err != nil {
-		return nil, internal("remove domain", err)
+		return nil, err
 	}
 	return out, nil
 }

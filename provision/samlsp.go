@@ -303,17 +303,18 @@ func (s *Service) StartSPKeyRotation(ctx context.Context) (*SPKeyInfo, error) {
 	if err != nil {
 		return nil, internal("sp key", err)
 	}
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.store.Create(ctx, k); err != nil {
-			return err
-		}
-		return s.audit(ctx, p, "saml_sp_key.rotation_started", "saml_sp_key", models.SPKeyNext, nil)
+	m := mutation{action: "saml_sp_key.rotation_started", target: "saml_sp_key", op: "sp key rotation",
+		taken: func(field string) error {
+			if field == "id" {
+				return models.Errorf(models.EINVALIDSTATE, "a next SP key exists already: promote it (once every IdP has the new certificate) before starting another rotation")
+			}
+			return nil
+		}}
+	err = s.mutateAs(ctx, p, m, func(ctx context.Context, p *Principal) (audited, error) {
+		return audited{id: models.SPKeyNext}, s.store.Create(ctx, k)
 	})
-	if store.IsUnique(err, "saml_sp_keys_pkey") {
-		return nil, models.Errorf(models.EINVALIDSTATE, "a next SP key exists already: promote it (once every IdP has the new certificate) before starting another rotation")
-	}
 	if err != nil {
-		return nil, internal("sp key rotation", err)
+		return nil, err
 	}
 	s.forgetSPKeys()
 	return spKeyInfo(k), nil
@@ -342,17 +343,15 @@ func (s *Service) spKeyStep(ctx context.Context, action, role string, step func(
 	if err != nil {
 		return err
 	}
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := step(ctx); err != nil {
-			return err
+	err = s.mutateAs(ctx, p, mutation{action: action, target: "saml_sp_key", op: action}, func(ctx context.Context, p *Principal) (audited, error) {
+		err := step(ctx)
+		if errors.Is(err, store.ErrNotFound) {
+			return audited{}, models.Errorf(models.EINVALIDSTATE, "%s", missing)
 		}
-		return s.audit(ctx, p, action, "saml_sp_key", role, nil)
+		return audited{id: role}, err
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return models.Errorf(models.EINVALIDSTATE, "%s", missing)
-	}
 	if err != nil {
-		return internal(action, err)
+		return err
 	}
 	s.forgetSPKeys()
 	return nil

@@ -36,7 +36,7 @@ func notFoundGroup(rawID string) error {
 
 func groupWriteError(err error, name string) error {
 	switch {
-	case store.IsUnique(err, "ux_groups_display_name"):
+	case store.IsAlreadyExists(err, "display_name"):
 		return &models.ScimTypedError{Err: models.FieldError(models.ETAKEN, "displayName", name,
 			"a group with this displayName already exists"), Type: models.ScimTypeUniqueness}
 	case errors.Is(err, store.ErrStale):
@@ -273,7 +273,7 @@ func (s *Service) ChangeScimGroup(ctx context.Context, rawID string, ifVersion i
 	})
 	if err != nil {
 		if IsPreconditionFailed(err) || models.ErrorCode(err) != models.EINTERNAL {
-			if store.IsUnique(err, "ux_groups_display_name") {
+			if store.IsAlreadyExists(err, "display_name") {
 				return nil, groupWriteError(err, name)
 			}
 			return nil, err

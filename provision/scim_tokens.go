@@ -74,30 +74,30 @@ func (s *Service) CreateScimToken(ctx context.Context, in CreateScimTokenInput) 
 	plain := secret.Token(scimTokenPrefix, 32)
 	t.TokenHash = secret.Hash(plain)
 	t.MaskedValue = plain[:len(scimTokenPrefix)+4] + "...****"
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
+	err = s.mutateAs(ctx, p, scimTokenMutation("scim_token.create", "create scim token"), func(ctx context.Context, p *Principal) (audited, error) {
 		if in.ConnectionID != nil && *in.ConnectionID != "" {
 			id, err := parseID("connectionId", *in.ConnectionID)
 			if err != nil {
-				return err
+				return audited{}, err
 			}
 			if _, err := s.store.Connection(ctx, p.WorkspaceID, id); errors.Is(err, store.ErrNotFound) {
-				return models.FieldError(models.ENOTFOUND, "connectionId", *in.ConnectionID, "no connection with this id in this workspace")
+				return audited{}, models.FieldError(models.ENOTFOUND, "connectionId", *in.ConnectionID, "no connection with this id in this workspace")
 			} else if err != nil {
-				return err
+				return audited{}, err
 			}
 			t.ConnectionID = &id
 		}
 		if err := s.store.Create(ctx, t); err != nil {
-			return err
+			return audited{}, err
 		}
 		summary := map[string]any{"name": t.Name, "scopes": t.Scopes(), "maskedValue": t.MaskedValue}
 		if t.ExpiresAt != nil {
 			summary["expiresAt"] = t.ExpiresAt
 		}
-		return s.audit(ctx, p, "scim_token.create", "scim_token", t.ID.String(), summary)
+		return audited{id: t.ID.String(), summary: summary}, nil
 	})
 	if err != nil {
-		return nil, "", internal("create scim token", err)
+		return nil, "", err
 	}
 	return t, plain, nil
 }
@@ -162,54 +162,46 @@ func (s *Service) loadScimToken(ctx context.Context, ws uuid.UUID, rawID string)
 // RevokeScimToken revokes a token. It stops working at once on this replica and within the
 // token cache TTL (2 s) on others. Revoking a revoked token changes nothing.
 func (s *Service) RevokeScimToken(ctx context.Context, rawID string) (*models.ScimToken, error) {
-	p, err := s.authorize(ctx, accessManageWrite)
-	if err != nil {
-		return nil, err
-	}
 	var t *models.ScimToken
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		t, err = s.loadScimToken(ctx, p.WorkspaceID, rawID)
-		if err != nil {
-			return err
+	err := s.mutate(ctx, scimTokenMutation("scim_token.revoke", "revoke scim token"), func(ctx context.Context, p *Principal) (_ audited, err error) {
+		if t, err = s.loadScimToken(ctx, p.WorkspaceID, rawID); err != nil {
+			return audited{}, err
 		}
 		changed, err := s.store.RevokeScimToken(ctx, p.WorkspaceID, t.ID, s.now())
 		if err != nil || !changed {
-			return err
+			return audited{unchanged: true}, err
 		}
 		now := s.now()
 		t.RevokedAt, t.UpdatedAt = &now, now
-		return s.audit(ctx, p, "scim_token.revoke", "scim_token", t.ID.String(), map[string]any{"name": t.Name})
+		return audited{id: t.ID.String(), summary: map[string]any{"name": t.Name}}, nil
 	})
 	if t != nil {
 		s.scimTokens.forget(t.TokenHash)
 	}
 	if err != nil {
-		return nil, internal("revoke scim token", err)
+		return nil, err
 	}
 	return t, nil
 }
 
 // DeleteScimToken removes a token and its activity log.
 func (s *Service) DeleteScimToken(ctx context.Context, rawID string) error {
-	p, err := s.authorize(ctx, accessManageWrite)
-	if err != nil {
-		return err
-	}
 	var t *models.ScimToken
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		t, err = s.loadScimToken(ctx, p.WorkspaceID, rawID)
-		if err != nil {
-			return err
+	err := s.mutate(ctx, scimTokenMutation("scim_token.delete", "delete scim token"), func(ctx context.Context, p *Principal) (_ audited, err error) {
+		if t, err = s.loadScimToken(ctx, p.WorkspaceID, rawID); err != nil {
+			return audited{}, err
 		}
-		if err := s.store.DeleteScimToken(ctx, p.WorkspaceID, t.ID); err != nil {
-			return err
-		}
-		return s.audit(ctx, p, "scim_token.delete", "scim_token", t.ID.String(), map[string]any{"name": t.Name})
+		return audited{id: t.ID.String(), summary: map[string]any{"name": t.Name}}, s.store.DeleteScimToken(ctx, p.WorkspaceID, t.ID)
 	})
 	if t != nil {
 		s.scimTokens.forget(t.TokenHash)
 	}
-	return internal("delete scim token", err)
+	return err
+}
+
+// scimTokenMutation is a change of a SCIM token.
+func scimTokenMutation(action, op string) mutation {
+	return mutation{access: accessManageWrite, action: action, target: "scim_token", op: op}
 }
 
 // ScimCaller is an identity provider authenticated with a SCIM token.

@@ -104,13 +104,13 @@ func (in *ScimUserInput) applyTo(u *models.UserAccount) {
 // belongs to another account is refused with uniqueness, naming the email.
 func userWriteError(err error, in *ScimUserInput) error {
 	switch {
-	case store.IsUnique(err, "ux_user_accounts_user_name"):
+	case store.IsAlreadyExists(err, "user_name"):
 		return &models.ScimTypedError{Err: models.FieldError(models.ETAKEN, "userName", in.UserName,
 			"a user with this userName already exists"), Type: models.ScimTypeUniqueness}
-	case store.IsUnique(err, "ux_user_accounts_email"):
+	case store.IsAlreadyExists(err, "email"):
 		return &models.ScimTypedError{Err: models.FieldError(models.ETAKEN, "emails", in.Email,
 			"another user already has this email address"), Type: models.ScimTypeUniqueness}
-	case store.IsUnique(err, "ux_credentials_identity"):
+	case store.IsAlreadyExists(err, "identity"):
 		return &models.ScimTypedError{Err: models.FieldError(models.ETAKEN, "userName", in.UserName,
 			"this userName is already bound to another user at the token's connection"), Type: models.ScimTypeUniqueness}
 	case errors.Is(err, store.ErrStale):

@@ -159,8 +159,8 @@ func (s *Service) decide(ctx context.Context, brandID, connectionID uuid.UUID, k
 // lostRace reports whether a sign-in transaction failed because a concurrent one created the
 // same account or identity first.
 func lostRace(err error) bool {
-	return emailTaken(err) || store.IsUnique(err, "ux_credentials_identity") ||
-		store.IsUnique(err, "ux_credentials_account") || models.ErrorCode(err) == models.ETAKEN
+	return emailTaken(err) || store.IsAlreadyExists(err, "identity") ||
+		store.IsAlreadyExists(err, "account") || models.ErrorCode(err) == models.ETAKEN
 }
 
 // normaliseIdentity trims the identity's text and drops what cannot be used: an invalid email,
@@ -447,7 +447,7 @@ func (d *decision) provision(ctx context.Context, cfg *models.IdentityProviderCo
 	// The account, the user account (its profile owned by the connection) and its credential:
 	// one statement on PostgreSQL.
 	if err := s.store.CreateProvisionedUser(ctx, newAccount, u, s.newCredential(u, d.conn.ID, d.id.Identifier, ""), d.derived); err != nil {
-		if store.IsUnique(err, "ux_credentials_identity") {
+		if store.IsAlreadyExists(err, "identity") {
 			return nil, takenError(d.id.Identifier) // as bindIdentity
 		}
 		return nil, err

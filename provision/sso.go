@@ -240,32 +240,25 @@ func (s *Service) DeactivateConnection(ctx context.Context, rawID string) (*mode
 
 // transition applies a status change in one transaction with its audit event.
 func (s *Service) transition(ctx context.Context, rawID, action string, fn func(context.Context, *models.Connection) error) (*models.Connection, error) {
-	p, err := s.authorize(ctx, accessManageWrite)
-	if err != nil {
-		return nil, err
-	}
 	var c *models.Connection
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		c, err = s.loadConnection(ctx, p.WorkspaceID, "id", rawID)
-		if err != nil {
-			return err
+	m := mutation{access: accessManageWrite, action: action, target: "connection", op: action, stale: changedConcurrently("connection")}
+	err := s.mutate(ctx, m, func(ctx context.Context, p *Principal) (_ audited, err error) {
+		if c, err = s.loadConnection(ctx, p.WorkspaceID, "id", rawID); err != nil {
+			return audited{}, err
 		}
 		before := c.Status
 		if err := fn(ctx, c); err != nil {
-			return err
+			return audited{}, err
 		}
 		if c.Status != before {
 			if err := s.store.UpdateConnection(ctx, c); err != nil {
-				return err
+				return audited{}, err
 			}
 		}
-		return s.audit(ctx, p, action, "connection", c.ID.String(), map[string]any{"status_before": before, "status": c.Status})
+		return audited{id: c.ID.String(), summary: map[string]any{"status_before": before, "status": c.Status}}, nil
 	})
-	if errors.Is(err, store.ErrStale) {
-		return nil, models.Errorf(models.ECONFLICT, "the connection was changed concurrently; retry")
-	}
 	if err != nil {
-		return nil, internal(action, err)
+		return nil, err
 	}
 	return c, nil
 }
@@ -274,26 +267,20 @@ func (s *Service) transition(ctx context.Context, rawID, action string, fn func(
 // become free, its domains are removed (so they can be verified elsewhere), and the
 // credentials bound at it stop working. User accounts are kept.
 func (s *Service) DeleteConnection(ctx context.Context, rawID string) (*models.Connection, error) {
-	p, err := s.authorize(ctx, accessManageWrite)
-	if err != nil {
-		return nil, err
-	}
 	var c *models.Connection
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		c, err = s.loadConnection(ctx, p.WorkspaceID, "id", rawID)
-		if err != nil {
-			return err
+	m := mutation{access: accessManageWrite, action: "connection.delete", target: "connection", op: "delete connection",
+		stale: changedConcurrently("connection")}
+	err := s.mutate(ctx, m, func(ctx context.Context, p *Principal) (_ audited, err error) {
+		if c, err = s.loadConnection(ctx, p.WorkspaceID, "id", rawID); err != nil {
+			return audited{}, err
 		}
 		if err := s.store.DeleteConnection(ctx, c); err != nil {
-			return err
+			return audited{}, err
 		}
-		return s.audit(ctx, p, "connection.delete", "connection", c.ID.String(), connectionSummary(c))
+		return audited{id: c.ID.String(), summary: connectionSummary(c)}, nil
 	})
-	if errors.Is(err, store.ErrStale) {
-		return nil, models.Errorf(models.ECONFLICT, "the connection was changed concurrently; retry")
-	}
 	if err != nil {
-		return nil, internal("delete connection", err)
+		return nil, err
 	}
 	return c, nil
 }

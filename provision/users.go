@@ -66,20 +66,26 @@ func (s *Service) CreateUserAccount(ctx context.Context, in CreateUserAccountInp
 		LastName: strings.TrimSpace(in.LastName), ExternalID: in.ExternalID, Active: true, Version: 1,
 		CreatedAt: now, UpdatedAt: now}
 	u.SetEmail(in.Email)
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.store.Create(ctx, u); err != nil {
-			return err
-		}
-		return s.audit(ctx, p, "user_account.create", "user_account", u.ID.String(),
-			map[string]any{"email": u.Email})
+	err = s.mutateAs(ctx, p, userMutation("user_account.create", "create user account", &in.Email), func(ctx context.Context, p *Principal) (audited, error) {
+		return audited{id: u.ID.String(), summary: map[string]any{"email": u.Email}}, s.store.Create(ctx, u)
 	})
-	if emailTaken(err) {
-		return nil, models.FieldError(models.ETAKEN, "email", in.Email, "another user account already has this email")
-	}
 	if err != nil {
-		return nil, internal("create user account", err)
+		return nil, err
 	}
 	return u, nil
+}
+
+// userMutation is a change of a user account whose email is *email once the write ran; a
+// clash on it (or on the userName it doubles as) is reported against "email".
+func userMutation(action, op string, email *string) mutation {
+	return mutation{access: accessWrite, action: action, target: "user_account", op: op,
+		stale: changedConcurrently("user account"),
+		taken: func(field string) error {
+			if field == "email" || field == "user_name" {
+				return models.FieldError(models.ETAKEN, "email", *email, "another user account already has this email")
+			}
+			return nil
+		}}
 }
 
 // loadUser finds a user account of the caller's workspace, reporting a missing one against field.
@@ -145,32 +151,24 @@ func (s *Service) ReactivateUserAccount(ctx context.Context, rawID string) (*mod
 }
 
 func (s *Service) changeUser(ctx context.Context, rawID, action string, change func(*models.UserAccount) (map[string]any, error)) (*models.UserAccount, error) {
-	p, err := s.authorize(ctx, accessWrite)
-	if err != nil {
-		return nil, err
-	}
 	var u *models.UserAccount
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		u, err = s.loadUser(ctx, p.WorkspaceID, "uuid", rawID)
-		if err != nil {
-			return err
+	var email string
+	err := s.mutate(ctx, userMutation(action, action, &email), func(ctx context.Context, p *Principal) (_ audited, err error) {
+		if u, err = s.loadUser(ctx, p.WorkspaceID, "uuid", rawID); err != nil {
+			return audited{}, err
 		}
 		summary, err := change(u)
 		if err != nil {
-			return err
+			return audited{}, err
 		}
+		email = u.Email
 		if err := s.store.UpdateUserAccount(ctx, u); err != nil {
-			return err
+			return audited{}, err
 		}
-		return s.audit(ctx, p, action, "user_account", u.ID.String(), summary)
+		return audited{id: u.ID.String(), summary: summary}, nil
 	})
-	switch {
-	case emailTaken(err):
-		return nil, models.FieldError(models.ETAKEN, "email", u.Email, "another user account already has this email")
-	case errors.Is(err, store.ErrStale):
-		return nil, models.Errorf(models.ECONFLICT, "the user account was changed concurrently; retry")
-	case err != nil:
-		return nil, internal(action, err)
+	if err != nil {
+		return nil, err
 	}
 	return u, nil
 }
@@ -326,5 +324,5 @@ func (s *Service) Credentials(ctx context.Context, u *models.UserAccount) ([]*mo
 // emailTaken reports whether err is a clash on an account's email. Accounts created outside
 // SCIM take their email as SCIM userName, so the clash can surface on either unique index.
 func emailTaken(err error) bool {
-	return store.IsUnique(err, "ux_user_accounts_email") || store.IsUnique(err, "ux_user_accounts_user_name")
+	return store.IsAlreadyExists(err, "email") || store.IsAlreadyExists(err, "user_name")
 }

@@ -29,6 +29,7 @@ import (
 
 // CreateAll inserts rows (models, in order) atomically, with the counters they move, as Create
 // does for each.
+// Errors: ErrAlreadyExists (the violated index's field), ErrMissingReference; nothing is written then.
 func (s *Store) CreateAll(ctx context.Context, rows ...any) error {
 	if s.dialect != Postgres || inTx(ctx) {
 		return s.InTx(ctx, func(ctx context.Context) error {
@@ -60,6 +61,7 @@ func (s *Store) CreateAll(ctx context.Context, rows ...any) error {
 
 // SaveScimUserWith saves u as SaveScimUser does (ErrStale when its version moved, ErrNotFound
 // when it is gone) and, only if it was saved, inserts rows with their counters, atomically.
+// Errors: those of SaveScimUser and of Create for rows; nothing is written then.
 func (s *Store) SaveScimUserWith(ctx context.Context, u *models.UserAccount, rows ...any) error {
 	if s.dialect != Postgres || inTx(ctx) {
 		return s.InTx(ctx, func(ctx context.Context) error {

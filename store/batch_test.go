@@ -59,7 +59,7 @@ func TestBatchedWritesAreAtomic(t *testing.T) {
 		dup := user("ALICE")
 		dup.UserNameKey, dup.EmailKey = "alice", "other@example.com"
 		err := st.CreateAll(ctx, dup, activity(models.ScimOpCreate, dup.ID.String()))
-		if !store.IsUnique(err, "ux_user_accounts_user_name") {
+		if !store.IsAlreadyExists(err, "user_name") {
 			t.Fatalf("duplicate create: %v", err)
 		}
 		if s := stats(); s.TotalUsers != 1 || s.UsersAdded24h != 1 || activities() != 1 {
@@ -95,7 +95,7 @@ func TestBatchedWritesAreAtomic(t *testing.T) {
 			t.Fatal(err)
 		}
 		bob.UserName, bob.UserNameKey = "Alice", "alice"
-		if err := st.SaveScimUserWith(ctx, bob, activity(models.ScimOpUpdate, bob.ID.String())); !store.IsUnique(err, "ux_user_accounts_user_name") {
+		if err := st.SaveScimUserWith(ctx, bob, activity(models.ScimOpUpdate, bob.ID.String())); !store.IsAlreadyExists(err, "user_name") {
 			t.Fatalf("rename onto a taken userName: %v", err)
 		}
 		if activities() != 2 || stats().TotalUsers != 2 {

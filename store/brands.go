@@ -11,6 +11,7 @@ import (
 )
 
 // Brand finds a brand by id within a workspace.
+// Errors: ErrNotFound when no row matches.
 func (s *Store) Brand(ctx context.Context, ws, id uuid.UUID) (*models.Brand, error) {
 	var b models.Brand
 	if err := first(s.scoped(ctx, ws).Where("id = ?", id), &b); err != nil {
@@ -21,6 +22,7 @@ func (s *Store) Brand(ctx context.Context, ws, id uuid.UUID) (*models.Brand, err
 
 // BrandByID finds a brand by id in any workspace: a browser sign-in knows the brand it signs
 // in to before it knows the workspace.
+// Errors: ErrNotFound when no row matches.
 func (s *Store) BrandByID(ctx context.Context, id uuid.UUID) (*models.Brand, error) {
 	var b models.Brand
 	if err := first(s.db(ctx).Where("id = ?", id), &b); err != nil {
@@ -30,6 +32,7 @@ func (s *Store) BrandByID(ctx context.Context, id uuid.UUID) (*models.Brand, err
 }
 
 // Brands lists up to limit brands after the given id, in creation order.
+// Errors: none of the contract; no match is an empty result.
 func (s *Store) Brands(ctx context.Context, ws uuid.UUID, after *uuid.UUID, limit int) ([]*models.Brand, error) {
 	q := s.scoped(ctx, ws)
 	if after != nil {
@@ -41,6 +44,7 @@ func (s *Store) Brands(ctx context.Context, ws uuid.UUID, after *uuid.UUID, limi
 }
 
 // UpdateBrand saves a brand if its version is still b.Version, then bumps it.
+// Errors: ErrStale when the version moved or the brand is gone; ErrAlreadyExists "name" or "slug".
 func (s *Store) UpdateBrand(ctx context.Context, b *models.Brand) error {
 	now := s.now()
 	res := s.scoped(ctx, b.WorkspaceID).Model(&models.Brand{}).Where("id = ? AND version = ?", b.ID, b.Version).
@@ -58,6 +62,7 @@ func (s *Store) UpdateBrand(ctx context.Context, b *models.Brand) error {
 }
 
 // Company finds a company by id within a workspace.
+// Errors: ErrNotFound when no row matches.
 func (s *Store) Company(ctx context.Context, ws, id uuid.UUID) (*models.Company, error) {
 	var c models.Company
 	if err := first(s.scoped(ctx, ws).Where("id = ?", id), &c); err != nil {
@@ -68,6 +73,7 @@ func (s *Store) Company(ctx context.Context, ws, id uuid.UUID) (*models.Company,
 
 // CompanyByName finds the company whose name is exactly name (case-sensitive). The lookup
 // goes through the unique name_key index.
+// Errors: ErrNotFound when no row matches.
 func (s *Store) CompanyByName(ctx context.Context, ws uuid.UUID, name string) (*models.Company, error) {
 	var c models.Company
 	if err := first(s.scoped(ctx, ws).Where("name_key = ? AND name = ?", models.Key(name), name), &c); err != nil {
@@ -77,6 +83,7 @@ func (s *Store) CompanyByName(ctx context.Context, ws uuid.UUID, name string) (*
 }
 
 // CompaniesByIDs loads companies by id within a workspace, in no particular order.
+// Errors: none of the contract; missing ids are left out.
 func (s *Store) CompaniesByIDs(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) ([]*models.Company, error) {
 	var cs []*models.Company
 	if len(ids) == 0 {
@@ -87,6 +94,7 @@ func (s *Store) CompaniesByIDs(ctx context.Context, ws uuid.UUID, ids []uuid.UUI
 }
 
 // Companies lists up to limit companies after the given id, in creation order.
+// Errors: none of the contract; no match is an empty result.
 func (s *Store) Companies(ctx context.Context, ws uuid.UUID, after *uuid.UUID, limit int) ([]*models.Company, error) {
 	q := s.scoped(ctx, ws)
 	if after != nil {
@@ -98,6 +106,7 @@ func (s *Store) Companies(ctx context.Context, ws uuid.UUID, after *uuid.UUID, l
 }
 
 // UpdateCompany saves a company's name.
+// Errors: ErrNotFound when the company is gone; ErrAlreadyExists "name".
 func (s *Store) UpdateCompany(ctx context.Context, c *models.Company) error {
 	c.UpdatedAt = s.now()
 	res := s.scoped(ctx, c.WorkspaceID).Model(&models.Company{}).Where("id = ?", c.ID).
@@ -112,6 +121,7 @@ func (s *Store) UpdateCompany(ctx context.Context, c *models.Company) error {
 }
 
 // Account finds an account by id within a workspace.
+// Errors: ErrNotFound when no row matches.
 func (s *Store) Account(ctx context.Context, ws, id uuid.UUID) (*models.Account, error) {
 	var a models.Account
 	if err := first(s.scoped(ctx, ws).Where("id = ?", id), &a); err != nil {
@@ -121,6 +131,7 @@ func (s *Store) Account(ctx context.Context, ws, id uuid.UUID) (*models.Account,
 }
 
 // AccountsByIDs loads accounts by id within a workspace, in no particular order.
+// Errors: none of the contract; missing ids are left out.
 func (s *Store) AccountsByIDs(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) ([]*models.Account, error) {
 	var as []*models.Account
 	if len(ids) == 0 {
@@ -131,6 +142,7 @@ func (s *Store) AccountsByIDs(ctx context.Context, ws uuid.UUID, ids []uuid.UUID
 }
 
 // OldestAccountOf finds the first account created for a company.
+// Errors: ErrNotFound when the company has no account.
 func (s *Store) OldestAccountOf(ctx context.Context, ws, companyID uuid.UUID) (*models.Account, error) {
 	var a models.Account
 	if err := first(s.scoped(ctx, ws).Where("company_id = ?", companyID).Order("created_at, id"), &a); err != nil {
@@ -146,6 +158,7 @@ type AccountFilter struct {
 }
 
 // Accounts lists up to limit accounts after the given id, in creation order.
+// Errors: none of the contract; no match is an empty result.
 func (s *Store) Accounts(ctx context.Context, ws uuid.UUID, f AccountFilter, after *uuid.UUID, limit int) ([]*models.Account, error) {
 	q := s.scoped(ctx, ws)
 	if f.CompanyID != nil {
@@ -163,6 +176,7 @@ func (s *Store) Accounts(ctx context.Context, ws uuid.UUID, f AccountFilter, aft
 }
 
 // UpdateAccount saves an account's name, type and company.
+// Errors: ErrNotFound when the account is gone; ErrMissingReference when its company is.
 func (s *Store) UpdateAccount(ctx context.Context, a *models.Account) error {
 	a.UpdatedAt = s.now()
 	res := s.scoped(ctx, a.WorkspaceID).Model(&models.Account{}).Where("id = ?", a.ID).
@@ -177,6 +191,7 @@ func (s *Store) UpdateAccount(ctx context.Context, a *models.Account) error {
 }
 
 // SetUserAccountAccount places a user account in an account (nil: none) and bumps its version.
+// Errors: ErrStale when the version moved or the user account is gone; ErrMissingReference when the account is.
 func (s *Store) SetUserAccountAccount(ctx context.Context, u *models.UserAccount, accountID *uuid.UUID) error {
 	now := s.now()
 	res := s.scoped(ctx, u.WorkspaceID).Model(&models.UserAccount{}).Where("id = ? AND version = ?", u.ID, u.Version).
@@ -192,6 +207,7 @@ func (s *Store) SetUserAccountAccount(ctx context.Context, u *models.UserAccount
 }
 
 // UserAccountByEmail finds the account with this email key.
+// Errors: ErrNotFound when no row matches.
 func (s *Store) UserAccountByEmail(ctx context.Context, ws uuid.UUID, emailKey string) (*models.UserAccount, error) {
 	// Scanned by hand (user_rows.go): a first sign-in asks it once or twice.
 	us, _, err := s.queryUsers(ctx, "WHERE workspace_id = ? AND email_key = ? LIMIT 1", []any{ws, emailKey}, false)
@@ -205,6 +221,7 @@ func (s *Store) UserAccountByEmail(ctx context.Context, ws uuid.UUID, emailKey s
 }
 
 // ConnectionsByIDs loads live connections by id within a workspace.
+// Errors: none of the contract; missing or deleted ids are left out.
 func (s *Store) ConnectionsByIDs(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) ([]*models.Connection, error) {
 	var cs []*models.Connection
 	if len(ids) == 0 {
@@ -215,6 +232,7 @@ func (s *Store) ConnectionsByIDs(ctx context.Context, ws uuid.UUID, ids []uuid.U
 }
 
 // IdentityProviderConfiguration finds the configuration of a brand for a connection.
+// Errors: ErrNotFound when no row matches.
 func (s *Store) IdentityProviderConfiguration(ctx context.Context, ws, brandID, connectionID uuid.UUID) (*models.IdentityProviderConfiguration, error) {
 	// Scanned by hand: every first sign-in asks it, and GORM's reflective scan cost more than
 	// the query.
@@ -241,6 +259,7 @@ var (
 
 // IdentityProviderConfigurations lists the configurations of the given brands whose
 // connection is live, oldest first.
+// Errors: none of the contract; no match is an empty result.
 func (s *Store) IdentityProviderConfigurations(ctx context.Context, ws uuid.UUID, brandIDs []uuid.UUID) ([]*models.IdentityProviderConfiguration, error) {
 	var cs []*models.IdentityProviderConfiguration
 	if len(brandIDs) == 0 {
@@ -254,6 +273,7 @@ func (s *Store) IdentityProviderConfigurations(ctx context.Context, ws uuid.UUID
 
 // UpdateIdentityProviderConfiguration saves a configuration if its version is still
 // c.Version, then bumps it.
+// Errors: ErrStale when the version moved or the configuration is gone; ErrMissingReference when its default account is.
 func (s *Store) UpdateIdentityProviderConfiguration(ctx context.Context, c *models.IdentityProviderConfiguration) error {
 	now := s.now()
 	res := s.scoped(ctx, c.WorkspaceID).Model(&models.IdentityProviderConfiguration{}).
@@ -273,6 +293,7 @@ func (s *Store) UpdateIdentityProviderConfiguration(ctx context.Context, c *mode
 }
 
 // DeleteIdentityProviderConfiguration removes a configuration; it reports whether one existed.
+// Errors: none of the contract; a missing one reports false.
 func (s *Store) DeleteIdentityProviderConfiguration(ctx context.Context, ws, id uuid.UUID) (bool, error) {
 	res := s.scoped(ctx, ws).Where("id = ?", id).Delete(&models.IdentityProviderConfiguration{})
 	return res.RowsAffected > 0, translate(res.Error)

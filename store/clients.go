@@ -9,6 +9,7 @@ import (
 )
 
 // CountIntegrationClients counts clients in every workspace (bootstrap needs "is there any?").
+// Errors: none of the contract.
 func (s *Store) CountIntegrationClients(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.db(ctx).Model(&models.IntegrationClient{}).Count(&n).Error
@@ -17,6 +18,7 @@ func (s *Store) CountIntegrationClients(ctx context.Context) (int64, error) {
 
 // PlatformAdminWorkspace returns the workspace of the oldest platform admin client: the one
 // bootstrap created.
+// Errors: ErrNotFound when there is no platform admin client.
 func (s *Store) PlatformAdminWorkspace(ctx context.Context) (uuid.UUID, error) {
 	var c models.IntegrationClient
 	if err := first(s.db(ctx).Where("platform_admin = ?", true).Order("created_at, id"), &c); err != nil {
@@ -27,6 +29,7 @@ func (s *Store) PlatformAdminWorkspace(ctx context.Context) (uuid.UUID, error) {
 
 // IntegrationClientByClientID finds a client by its public client_id in any workspace: token
 // requests do not know their workspace until the client is found.
+// Errors: ErrNotFound when no row matches.
 func (s *Store) IntegrationClientByClientID(ctx context.Context, clientID string) (*models.IntegrationClient, error) {
 	var c models.IntegrationClient
 	if err := first(s.db(ctx).Where("client_id = ?", clientID), &c); err != nil {
@@ -36,6 +39,7 @@ func (s *Store) IntegrationClientByClientID(ctx context.Context, clientID string
 }
 
 // IntegrationClient finds a client by client_id within a workspace.
+// Errors: ErrNotFound when no row matches.
 func (s *Store) IntegrationClient(ctx context.Context, ws uuid.UUID, clientID string) (*models.IntegrationClient, error) {
 	var c models.IntegrationClient
 	if err := first(s.scoped(ctx, ws).Where("client_id = ?", clientID), &c); err != nil {
@@ -45,6 +49,7 @@ func (s *Store) IntegrationClient(ctx context.Context, ws uuid.UUID, clientID st
 }
 
 // IntegrationClients lists a workspace's clients, oldest first.
+// Errors: none of the contract; no match is an empty result.
 func (s *Store) IntegrationClients(ctx context.Context, ws uuid.UUID) ([]*models.IntegrationClient, error) {
 	var cs []*models.IntegrationClient
 	err := s.scoped(ctx, ws).Order("created_at, id").Find(&cs).Error
@@ -52,6 +57,7 @@ func (s *Store) IntegrationClients(ctx context.Context, ws uuid.UUID) ([]*models
 }
 
 // UpdateIntegrationClient saves a client's mutable fields.
+// Errors: ErrNotFound when the client is gone.
 func (s *Store) UpdateIntegrationClient(ctx context.Context, c *models.IntegrationClient) error {
 	c.UpdatedAt = s.now()
 	res := s.scoped(ctx, c.WorkspaceID).Model(&models.IntegrationClient{}).Where("id = ?", c.ID).
@@ -67,6 +73,7 @@ func (s *Store) UpdateIntegrationClient(ctx context.Context, c *models.Integrati
 }
 
 // Workspace finds a workspace by id.
+// Errors: ErrNotFound when no row matches.
 func (s *Store) Workspace(ctx context.Context, id uuid.UUID) (*models.Workspace, error) {
 	var w models.Workspace
 	if err := first(s.db(ctx).Where("id = ?", id), &w); err != nil {
@@ -77,6 +84,7 @@ func (s *Store) Workspace(ctx context.Context, id uuid.UUID) (*models.Workspace,
 
 // Workspaces lists up to limit workspaces after the given id, in creation order. Listing
 // every tenant is the platform admin's view; the caller decides who may.
+// Errors: none of the contract; no match is an empty result.
 func (s *Store) Workspaces(ctx context.Context, after *uuid.UUID, limit int) ([]*models.Workspace, error) {
 	q := s.db(ctx)
 	if after != nil {
@@ -88,6 +96,7 @@ func (s *Store) Workspaces(ctx context.Context, after *uuid.UUID, limit int) ([]
 }
 
 // SigningKeys lists every signing key, newest first.
+// Errors: none of the contract; no match is an empty result.
 func (s *Store) SigningKeys(ctx context.Context) ([]*models.SigningKey, error) {
 	var ks []*models.SigningKey
 	err := s.db(ctx).Order("created_at DESC").Find(&ks).Error

@@ -11,6 +11,7 @@ import (
 )
 
 // Connection finds a live (not deleted) connection by id within a workspace.
+// Errors: ErrNotFound when no live connection matches.
 func (s *Store) Connection(ctx context.Context, ws, id uuid.UUID) (*models.Connection, error) {
 	return s.queryConnection(ctx, "SELECT "+connectionList+" FROM connections WHERE workspace_id = ? AND id = ? AND deleted_at IS NULL LIMIT 1", ws, id)
 }
@@ -64,6 +65,7 @@ func (s *Store) queryConnection(ctx context.Context, q string, args ...any) (*mo
 }
 
 // ConnectionBySlug finds a live connection by slug (the seed's authModule).
+// Errors: ErrNotFound when no live connection matches.
 func (s *Store) ConnectionBySlug(ctx context.Context, ws uuid.UUID, slug string) (*models.Connection, error) {
 	var c models.Connection
 	if err := first(s.scoped(ctx, ws).Where("slug = ? AND deleted_at IS NULL", slug), &c); err != nil {
@@ -73,6 +75,7 @@ func (s *Store) ConnectionBySlug(ctx context.Context, ws uuid.UUID, slug string)
 }
 
 // ConnectionsBySlugs loads live connections by slug.
+// Errors: none of the contract; no match is an empty result.
 func (s *Store) ConnectionsBySlugs(ctx context.Context, ws uuid.UUID, slugs []string) ([]*models.Connection, error) {
 	var cs []*models.Connection
 	err := s.scoped(ctx, ws).Where("slug IN ? AND deleted_at IS NULL", slugs).Find(&cs).Error
@@ -80,6 +83,7 @@ func (s *Store) ConnectionsBySlugs(ctx context.Context, ws uuid.UUID, slugs []st
 }
 
 // Connections lists a workspace's live connections, oldest first.
+// Errors: none of the contract; no match is an empty result.
 func (s *Store) Connections(ctx context.Context, ws uuid.UUID) ([]*models.Connection, error) {
 	var cs []*models.Connection
 	err := s.scoped(ctx, ws).Where("deleted_at IS NULL").Order("id").Find(&cs).Error
@@ -87,6 +91,7 @@ func (s *Store) Connections(ctx context.Context, ws uuid.UUID) ([]*models.Connec
 }
 
 // UpdateConnection saves every column of c if its version is still c.Version, then bumps it.
+// Errors: ErrStale when the version moved or the connection is gone; ErrAlreadyExists "slug" or "name".
 func (s *Store) UpdateConnection(ctx context.Context, c *models.Connection) error {
 	c.UpdatedAt = s.now()
 	c.Version++

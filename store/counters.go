@@ -259,6 +259,7 @@ func (s *Store) lastSync(ctx context.Context, ws uuid.UUID) (*time.Time, error) 
 
 // ReconcileCounts recomputes every workspace's counters from the tables, correcting any drift
 // (e.g. rows written by code that bypasses Create). It runs with the activity pruner.
+// Errors: none of the contract.
 func (s *Store) ReconcileCounts(ctx context.Context) error {
 	return s.InTx(ctx, func(ctx context.Context) error {
 		db := s.db(ctx)

@@ -26,6 +26,7 @@ func (s *Store) credentialsWithSlug(ctx context.Context, ws uuid.UUID) *gorm.DB 
 
 // CredentialsForAccounts loads the live credentials of the given accounts, grouped by account,
 // in one query.
+// Errors: none of the contract; no match is an empty result.
 func (s *Store) CredentialsForAccounts(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) (map[uuid.UUID][]*models.Credential, error) {
 	out := make(map[uuid.UUID][]*models.Credential, len(ids))
 	if len(ids) == 0 {
@@ -44,6 +45,7 @@ func (s *Store) CredentialsForAccounts(ctx context.Context, ws uuid.UUID, ids []
 }
 
 // CredentialByIdentity finds the credential bound to (connection, identifier key).
+// Errors: ErrNotFound when no row matches.
 func (s *Store) CredentialByIdentity(ctx context.Context, ws, connectionID uuid.UUID, identifierKey string) (*models.Credential, error) {
 	var c models.Credential
 	err := first(s.credentialsWithSlug(ctx, ws).
@@ -55,6 +57,7 @@ func (s *Store) CredentialByIdentity(ctx context.Context, ws, connectionID uuid.
 }
 
 // CredentialsByIdentities finds, at one connection, the credentials bound to any of the keys.
+// Errors: none of the contract; no match is an empty result.
 func (s *Store) CredentialsByIdentities(ctx context.Context, ws, connectionID uuid.UUID, keys []string) ([]*models.Credential, error) {
 	var cs []*models.Credential
 	err := s.scoped(ctx, ws).Where("connection_id = ? AND identifier_key IN ?", connectionID, keys).Find(&cs).Error
@@ -63,6 +66,7 @@ func (s *Store) CredentialsByIdentities(ctx context.Context, ws, connectionID uu
 
 // DeleteCredential removes the binding of an account at a connection; it reports whether one
 // existed.
+// Errors: none of the contract; a missing binding reports false.
 func (s *Store) DeleteCredential(ctx context.Context, ws, accountID, connectionID uuid.UUID) (bool, error) {
 	res := s.scoped(ctx, ws).Where("user_account_id = ? AND connection_id = ?", accountID, connectionID).
 		Delete(&models.Credential{})
@@ -71,6 +75,7 @@ func (s *Store) DeleteCredential(ctx context.Context, ws, accountID, connectionI
 
 // DeleteCredentials removes credentials by id, in one statement. Deleting by primary key keeps
 // the plan independent of planner statistics, which a fresh database does not have.
+// Errors: none of the contract; missing ids are ignored.
 func (s *Store) DeleteCredentials(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) error {
 	if len(ids) == 0 {
 		return nil
@@ -103,6 +108,7 @@ var (
 func credentialArgs(c *models.Credential) []any { return credentialTable.args(c) }
 
 // UpsertCredential makes c the account's binding at its connection (see upsertCredentialSQL).
+// Errors: ErrAlreadyExists "identity" when another account holds the identity; ErrMissingReference when the account or connection is gone.
 func (s *Store) UpsertCredential(ctx context.Context, c *models.Credential) error {
 	return translate(s.db(ctx).Exec(upsertCredentialSQL, credentialArgs(c)...).Error)
 }
@@ -110,6 +116,7 @@ func (s *Store) UpsertCredential(ctx context.Context, c *models.Credential) erro
 // BindCredential upserts c and records ev, atomically. On PostgreSQL it is one statement (a
 // data-modifying CTE): a binding costs one round trip and one commit instead of four round
 // trips; on SQLite, where a round trip is a function call, it is a two-statement transaction.
+// Errors: those of UpsertCredential and CreateAuditEvent; nothing is written then.
 func (s *Store) BindCredential(ctx context.Context, c *models.Credential, ev *models.AuditEvent) error {
 	if s.dialect != Postgres {
 		return s.InTx(ctx, func(ctx context.Context) error {
@@ -127,6 +134,7 @@ func (s *Store) BindCredential(ctx context.Context, c *models.Credential, ev *mo
 // BindingTargets loads, in one query, the account to bind and the id of the live connection
 // with the given slug. The account is nil when it does not exist in the workspace; the
 // connection id is nil when no live connection has the slug.
+// Errors: none of the contract; missing targets are nil results.
 func (s *Store) BindingTargets(ctx context.Context, ws, accountID uuid.UUID, slug string) (*models.UserAccount, *uuid.UUID, error) {
 	var row struct {
 		models.UserAccount `gorm:"embedded"`
@@ -172,6 +180,7 @@ var bindCredentialSQL = "WITH bound AS (" + upsertCredentialSQL + " RETURNING 1)
 // On PostgreSQL it is one statement, so a binding costs one round trip, and the account's row
 // is scanned by hand (scanUser): GORM's reflection on it cost more than the query. On SQLite,
 // where a round trip is a function call, it is BindingTargets then BindCredential.
+// Errors: ErrAlreadyExists "identity" when another account holds the identity; missing targets are results, not errors.
 func (s *Store) BindAccountCredential(ctx context.Context, slug string, c *models.Credential, ev *models.AuditEvent) (*models.UserAccount, bool, error) {
 	if s.dialect != Postgres {
 		u, connID, err := s.BindingTargets(ctx, c.WorkspaceID, c.UserAccountID, slug)

@@ -70,7 +70,7 @@ func TestBindAccountCredential(t *testing.T) {
 			t.Fatalf("account row: %+v", u)
 		}
 		events(1)
-		if _, _, _, err := bind(ws.ID, b.ID, "c", "JANE@x.io"); !store.IsUnique(err, "ux_credentials_identity") {
+		if _, _, _, err := bind(ws.ID, b.ID, "c", "JANE@x.io"); !store.IsAlreadyExists(err, "identity") {
 			t.Fatalf("identity of another account: %v", err)
 		}
 		events(1)

@@ -9,6 +9,10 @@ import (
 	"gorm.io/gorm"
 )
 
+// The store's error contract. Every method documents which of these it returns; any other error
+// is a failure of the database itself (wrapping models.ErrUnavailable when it did not answer).
+// Driver errors are translated here, so no caller ever sees an index or constraint name.
+
 // ErrNotFound is returned when a single row is asked for and none matches.
 var ErrNotFound = errors.New("store: not found")
 
@@ -19,15 +23,44 @@ var ErrMissingReference = errors.New("store: referenced row does not exist")
 // ErrStale is returned when an optimistic update finds the row's version changed.
 var ErrStale = errors.New("store: stale version")
 
-// UniqueError is a unique index violation. Index names the violated index.
-type UniqueError struct{ Index string }
+// ErrAlreadyExists is a uniqueness violation: another row already holds the value of Field.
+// Field is a domain name (see uniqueFields), never an index name; match it with
+// IsAlreadyExists or errors.As.
+type ErrAlreadyExists struct{ Field string }
 
-func (e *UniqueError) Error() string { return "store: unique violation on " + e.Index }
+func (e *ErrAlreadyExists) Error() string { return "store: already exists: " + e.Field }
 
-// IsUnique reports whether err is a violation of the named unique index.
-func IsUnique(err error, index string) bool {
-	var u *UniqueError
-	return errors.As(err, &u) && u.Index == index
+// IsAlreadyExists reports whether err is an ErrAlreadyExists on field.
+func IsAlreadyExists(err error, field string) bool {
+	var e *ErrAlreadyExists
+	return errors.As(err, &e) && e.Field == field
+}
+
+// uniqueFields names, for each unique index, the field an ErrAlreadyExists reports. Field names
+// are unique per table, not across tables: a caller knows which rows it wrote.
+var uniqueFields = map[string]string{
+	"ux_integration_clients_client_id":       "client_id",
+	"ux_user_accounts_email":                 "email",
+	"ux_user_accounts_user_name":             "user_name",
+	"ux_connections_slug":                    "slug",
+	"ux_connections_name":                    "name",
+	"ux_credentials_identity":                "identity", // (connection, identifier) bound elsewhere
+	"ux_credentials_account":                 "account",  // the account has an identity at the connection
+	"ux_domains_connection_name":             "name",
+	"ux_domains_verified_name":               "verified_name", // verified for another connection
+	"ux_domains_primary":                     "primary",
+	"saml_sp_keys_pkey":                      "id",
+	"ux_brands_name":                         "name",
+	"ux_brands_slug":                         "slug",
+	"ux_companies_name":                      "name",
+	"ux_idp_configurations_brand_connection": "brand_connection",
+	"ux_scim_tokens_hash":                    "token",
+	"ux_groups_display_name":                 "display_name",
+	"ux_group_members_pk":                    "member",
+	"ux_applications_client_id":              "client_id",
+	"ux_sign_in_flows_upstream_state":        "upstream_state",
+	"ux_grants_code":                         "code",
+	"ux_test_sign_ins_token":                 "token",
 }
 
 // sqliteUniqueColumns maps SQLite's "UNIQUE constraint failed: t.a, t.b" column lists to our
@@ -35,6 +68,18 @@ func IsUnique(err error, index string) bool {
 var sqliteUniqueColumns = map[string]string{}
 
 func registerUnique(index, columns string) { sqliteUniqueColumns[columns] = index }
+
+// alreadyExists is the ErrAlreadyExists for a violation of index. An index without a declared
+// field (a primary key) reports "id", or, failing that, the index itself.
+func alreadyExists(index string) error {
+	if f, ok := uniqueFields[index]; ok {
+		return &ErrAlreadyExists{Field: f}
+	}
+	if strings.HasSuffix(index, "_pkey") || strings.HasSuffix(index, ".id") {
+		return &ErrAlreadyExists{Field: "id"}
+	}
+	return &ErrAlreadyExists{Field: index}
+}
 
 // translate turns driver errors into store errors; other errors pass through wrapped.
 func translate(err error) error {
@@ -46,7 +91,7 @@ func translate(err error) error {
 	}
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) && pg.Code == "23505" {
-		return &UniqueError{Index: pg.ConstraintName}
+		return alreadyExists(pg.ConstraintName)
 	}
 	if errors.As(err, &pg) && pg.Code == "23503" {
 		return ErrMissingReference
@@ -63,9 +108,9 @@ func translate(err error) error {
 		}
 		cols = strings.TrimSpace(strings.Split(cols, " (")[0])
 		if idx, ok := sqliteUniqueColumns[cols]; ok {
-			return &UniqueError{Index: idx}
+			return alreadyExists(idx)
 		}
-		return &UniqueError{Index: cols}
+		return alreadyExists(cols)
 	}
 	return fmt.Errorf("store: %w", unavailable(err))
 }

@@ -12,6 +12,7 @@ import (
 var forUpdate = clause.Locking{Strength: "UPDATE"}
 
 // Group finds a group by id within a workspace; forUpdate locks the row on PostgreSQL.
+// Errors: ErrNotFound when no row matches.
 func (s *Store) Group(ctx context.Context, ws, id uuid.UUID, lock bool) (*models.Group, error) {
 	q := s.scoped(ctx, ws).Where("id = ?", id)
 	if lock && s.dialect == Postgres {
@@ -25,11 +26,13 @@ func (s *Store) Group(ctx context.Context, ws, id uuid.UUID, lock bool) (*models
 }
 
 // ScimGroups lists groups matching a SCIM filter in id order, and the total.
+// Errors: none of the contract; a filter it cannot compile is reported as filterSQL does.
 func (s *Store) ScimGroups(ctx context.Context, ws uuid.UUID, l ScimList) ([]*models.Group, int64, error) {
 	return scimPage[models.Group](ctx, s, ws, l, "group", "groups")
 }
 
 // SaveGroup writes a group's attributes if its version is still g.Version, then bumps it.
+// Errors: ErrStale when the version moved or the group is gone; ErrAlreadyExists "display_name".
 func (s *Store) SaveGroup(ctx context.Context, g *models.Group) error {
 	now := s.now()
 	res := s.scoped(ctx, g.WorkspaceID).Model(&models.Group{}).Where("id = ? AND version = ?", g.ID, g.Version).
@@ -47,6 +50,7 @@ func (s *Store) SaveGroup(ctx context.Context, g *models.Group) error {
 }
 
 // DeleteGroup removes a group and its memberships; it reports whether it existed.
+// Errors: none of the contract; a missing group reports false.
 func (s *Store) DeleteGroup(ctx context.Context, ws, id uuid.UUID) (bool, error) {
 	if err := s.scoped(ctx, ws).Where("group_id = ?", id).Delete(&models.GroupMember{}).Error; err != nil {
 		return false, translate(err)
@@ -59,6 +63,7 @@ func (s *Store) DeleteGroup(ctx context.Context, ws, id uuid.UUID) (bool, error)
 }
 
 // ExistingUserIDs returns which of ids are user accounts of the workspace, in chunks of 1000.
+// Errors: none of the contract; no match is an empty result.
 func (s *Store) ExistingUserIDs(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
 	out := make(map[uuid.UUID]bool, len(ids))
 	for len(ids) > 0 {
@@ -78,6 +83,7 @@ func (s *Store) ExistingUserIDs(ctx context.Context, ws uuid.UUID, ids []uuid.UU
 // ChangeMembers applies a membership change to one group: optionally clear all members,
 // then remove some and add others (adding an existing member changes nothing). Each step is one
 // statement per 1000 ids.
+// Errors: ErrMissingReference when the group or an added user is gone.
 func (s *Store) ChangeMembers(ctx context.Context, ws, groupID uuid.UUID, clearAll bool, remove, add []uuid.UUID) error {
 	if clearAll {
 		if err := s.scoped(ctx, ws).Where("group_id = ?", groupID).Delete(&models.GroupMember{}).Error; err != nil {
@@ -108,6 +114,7 @@ func (s *Store) ChangeMembers(ctx context.Context, ws, groupID uuid.UUID, clearA
 }
 
 // GroupMembers loads the members of the given groups (with their userName) in one query.
+// Errors: none of the contract; no match is an empty result.
 func (s *Store) GroupMembers(ctx context.Context, ws uuid.UUID, groupIDs []uuid.UUID) (map[uuid.UUID][]*models.GroupMember, error) {
 	out := map[uuid.UUID][]*models.GroupMember{}
 	if len(groupIDs) == 0 {

@@ -46,6 +46,7 @@ func (s *Store) dialectSQL(sql string) string {
 
 // Migrate applies every migration not yet applied, each in its own transaction. It is safe to
 // run again, and on PostgreSQL safe to run from several replicas at once (advisory lock).
+// Errors: none of the contract; a failure names its migration.
 func (s *Store) Migrate(ctx context.Context) error {
 	return s.migrateTo(ctx, math.MaxInt)
 }
@@ -105,6 +106,7 @@ func (s *Store) migrateTo(ctx context.Context, last int) error {
 }
 
 // SchemaVersion returns the highest applied migration.
+// Errors: none of the contract; 0 before the first migration.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	var v *int
 	if err := s.gdb.WithContext(ctx).Raw("SELECT max(version) FROM schema_migrations").Scan(&v).Error; err != nil {

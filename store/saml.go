@@ -14,6 +14,7 @@ import (
 // UseSAMLAssertion records that the assertion ID sent by a connection's IdP was accepted. It
 // reports false when the ID was recorded before (a replay). The insert is one statement that
 // cannot fail on the conflict, so it may run inside a transaction on PostgreSQL too.
+// Errors: none of the contract; a replay reports false.
 func (s *Store) UseSAMLAssertion(ctx context.Context, connectionID uuid.UUID, assertionID string, expiresAt time.Time) (bool, error) {
 	res := s.db(ctx).Exec(`INSERT INTO saml_assertions (connection_id, assertion_id, expires_at) VALUES (?, ?, ?)
 		ON CONFLICT (connection_id, assertion_id) DO NOTHING`, connectionID, assertionID, expiresAt.UTC())
@@ -27,6 +28,7 @@ func (s *Store) UseSAMLAssertion(ctx context.Context, connectionID uuid.UUID, as
 // connection, in one query (the ACS needs both; the plain path, FlowByUpstreamState then
 // Connection, is two round trips). ErrNotFound when there is no such flow or its connection
 // was deleted: the plain reads tell which.
+// Errors: ErrNotFound when no flow matches or its connection is deleted.
 func (s *Store) SAMLFlow(ctx context.Context, stateHash string) (*models.SignInFlow, *models.Connection, error) {
 	f, c := &models.SignInFlow{}, &models.Connection{}
 	err := s.queryOne(ctx, func(rows *sql.Rows) error { return rows.Scan(append(flowFields(f), connectionTable.dest(c)...)...) },
@@ -44,6 +46,7 @@ func (s *Store) SAMLFlow(ctx context.Context, stateHash string) (*models.SignInF
 var samlFlowList = "f." + strings.Join(flowColumns, ", f.") + ", c." + strings.Join(connectionColumns, ", c.")
 
 // PruneSAMLAssertions deletes the assertion IDs and answers that expired before t.
+// Errors: none of the contract.
 func (s *Store) PruneSAMLAssertions(ctx context.Context, t time.Time) (int64, error) {
 	var n int64
 	for _, table := range []string{"saml_assertions", "saml_answers"} {
@@ -58,6 +61,7 @@ func (s *Store) PruneSAMLAssertions(ctx context.Context, t time.Time) (int64, er
 
 // PutSAMLAnswer stores the (encrypted) identity a flow's IdP answered with. It reports false
 // when the flow has an answer already.
+// Errors: none of the contract; an answered flow reports false.
 func (s *Store) PutSAMLAnswer(ctx context.Context, flowID uuid.UUID, identityEnc []byte, expiresAt time.Time) (bool, error) {
 	res := s.db(ctx).Exec(`INSERT INTO saml_answers (flow_id, identity_enc, expires_at) VALUES (?, ?, ?)
 		ON CONFLICT (flow_id) DO NOTHING`, flowID, identityEnc, expiresAt.UTC())
@@ -82,6 +86,7 @@ type SAMLAnswer struct {
 // whether the assertion ID was fresh and whether the answer was stored. On PostgreSQL it is
 // one statement (a data-modifying CTE: the answer is inserted only from the assertion's
 // inserted row), one round trip instead of two; on SQLite a two-statement transaction.
+// Errors: none of the contract; replays are results, not errors.
 func (s *Store) AcceptSAMLAnswer(ctx context.Context, a SAMLAnswer) (assertionFresh, answerFresh bool, err error) {
 	if s.dialect != Postgres {
 		err = s.InTx(ctx, func(ctx context.Context) error {
@@ -108,6 +113,7 @@ func (s *Store) AcceptSAMLAnswer(ctx context.Context, a SAMLAnswer) (assertionFr
 
 // TakeSAMLAnswer returns a flow's answer and deletes it, in one statement; ErrNotFound when
 // there is none.
+// Errors: ErrNotFound when no row matches.
 func (s *Store) TakeSAMLAnswer(ctx context.Context, flowID uuid.UUID) ([]byte, error) {
 	var enc []byte
 	err := s.queryOne(ctx, func(rows *sql.Rows) error { return rows.Scan(&enc) },
@@ -119,6 +125,7 @@ func (s *Store) TakeSAMLAnswer(ctx context.Context, flowID uuid.UUID) ([]byte, e
 }
 
 // SAMLSPKeys loads every stored service provider key (current, next, previous).
+// Errors: none of the contract; no match is an empty result.
 func (s *Store) SAMLSPKeys(ctx context.Context) ([]*models.SAMLSPKey, error) {
 	var ks []*models.SAMLSPKey
 	err := s.db(ctx).Order("created_at").Find(&ks).Error
@@ -128,6 +135,7 @@ func (s *Store) SAMLSPKeys(ctx context.Context) ([]*models.SAMLSPKey, error) {
 // PromoteSAMLSPKey makes the next key current in one transaction: the current key becomes the
 // previous one (replacing an older previous key) and the next key becomes current. It returns
 // ErrNotFound when there is no next key.
+// Errors: ErrNotFound when there is no next key.
 func (s *Store) PromoteSAMLSPKey(ctx context.Context) error {
 	return s.InTx(ctx, func(ctx context.Context) error {
 		db := s.db(ctx)
@@ -152,6 +160,7 @@ func (s *Store) PromoteSAMLSPKey(ctx context.Context) error {
 }
 
 // DeleteSAMLSPKey removes the key with the given role; ErrNotFound when there is none.
+// Errors: ErrNotFound when no row matches.
 func (s *Store) DeleteSAMLSPKey(ctx context.Context, id string) error {
 	res := s.db(ctx).Where("id = ?", id).Delete(&models.SAMLSPKey{})
 	if res.Error == nil && res.RowsAffected == 0 {
@@ -161,6 +170,7 @@ func (s *Store) DeleteSAMLSPKey(ctx context.Context, id string) error {
 }
 
 // TestSignIn loads a test sign-in of a connection of the workspace.
+// Errors: ErrNotFound when no row matches.
 func (s *Store) TestSignIn(ctx context.Context, ws, connectionID, id uuid.UUID) (*models.TestSignIn, error) {
 	var t models.TestSignIn
 	if err := first(s.scoped(ctx, ws).Where("connection_id = ? AND id = ?", connectionID, id), &t); err != nil {
@@ -170,6 +180,7 @@ func (s *Store) TestSignIn(ctx context.Context, ws, connectionID, id uuid.UUID) 
 }
 
 // TestSignInByToken loads a test sign-in by the hash of its URL's token.
+// Errors: ErrNotFound when no row matches.
 func (s *Store) TestSignInByToken(ctx context.Context, tokenHash string) (*models.TestSignIn, error) {
 	var t models.TestSignIn
 	if err := first(s.db(ctx).Where("token_hash = ?", tokenHash), &t); err != nil {
@@ -180,6 +191,7 @@ func (s *Store) TestSignInByToken(ctx context.Context, tokenHash string) (*model
 
 // FinishTestSignIn records the outcome of a pending test sign-in; a finished one keeps its
 // first outcome (ErrNotFound).
+// Errors: ErrNotFound when the test sign-in is missing or finished.
 func (s *Store) FinishTestSignIn(ctx context.Context, t *models.TestSignIn) error {
 	res := s.scoped(ctx, t.WorkspaceID).Model(&models.TestSignIn{}).
 		Where("id = ? AND status = ?", t.ID, models.TestSignInPending).
@@ -194,6 +206,7 @@ func (s *Store) FinishTestSignIn(ctx context.Context, t *models.TestSignIn) erro
 }
 
 // PruneTestSignIns deletes the test sign-ins that expired before t.
+// Errors: none of the contract.
 func (s *Store) PruneTestSignIns(ctx context.Context, t time.Time) (int64, error) {
 	res := s.db(ctx).Where("expires_at < ?", t.UTC()).Delete(&models.TestSignIn{})
 	return res.RowsAffected, translate(res.Error)

@@ -141,7 +141,7 @@ func TestSAMLSPKeyRotation(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := s.Create(ctx, key(models.SPKeyNext, 3)); !IsUnique(err, "saml_sp_keys_pkey") {
+		if err := s.Create(ctx, key(models.SPKeyNext, 3)); !IsAlreadyExists(err, "id") {
 			t.Fatalf("second next key: %v", err)
 		}
 		if err := s.PromoteSAMLSPKey(ctx); err != nil {

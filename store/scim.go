@@ -51,6 +51,7 @@ func (s *Store) filterScimTokens(ctx context.Context, ws uuid.UUID, f ScimTokenF
 }
 
 // ScimTokens lists one page of a workspace's tokens, newest first, and the total matching.
+// Errors: none of the contract; no match is an empty result.
 func (s *Store) ScimTokens(ctx context.Context, ws uuid.UUID, f ScimTokenFilter, now time.Time, offset, limit int) ([]*models.ScimToken, int64, error) {
 	var total int64
 	if err := s.filterScimTokens(ctx, ws, f, now).Count(&total).Error; err != nil {
@@ -62,6 +63,7 @@ func (s *Store) ScimTokens(ctx context.Context, ws uuid.UUID, f ScimTokenFilter,
 }
 
 // ScimToken finds a token by id within a workspace.
+// Errors: ErrNotFound when no row matches.
 func (s *Store) ScimToken(ctx context.Context, ws, id uuid.UUID) (*models.ScimToken, error) {
 	var t models.ScimToken
 	if err := first(s.scoped(ctx, ws).Where("id = ?", id), &t); err != nil {
@@ -71,6 +73,7 @@ func (s *Store) ScimToken(ctx context.Context, ws, id uuid.UUID) (*models.ScimTo
 }
 
 // ScimTokenByHash finds a token by the hash of its value, in any workspace.
+// Errors: ErrNotFound when no row matches.
 func (s *Store) ScimTokenByHash(ctx context.Context, hash string) (*models.ScimToken, error) {
 	var t models.ScimToken
 	if err := first(s.db(ctx).Where("token_hash = ?", hash), &t); err != nil {
@@ -80,6 +83,7 @@ func (s *Store) ScimTokenByHash(ctx context.Context, hash string) (*models.ScimT
 }
 
 // RevokeScimToken marks a token revoked; it reports whether the token was not revoked before.
+// Errors: none of the contract; a missing or revoked token reports false.
 func (s *Store) RevokeScimToken(ctx context.Context, ws, id uuid.UUID, now time.Time) (bool, error) {
 	res := s.scoped(ctx, ws).Model(&models.ScimToken{}).Where("id = ? AND revoked_at IS NULL", id).
 		Updates(map[string]any{"revoked_at": now, "updated_at": now})
@@ -87,6 +91,7 @@ func (s *Store) RevokeScimToken(ctx context.Context, ws, id uuid.UUID, now time.
 }
 
 // DeleteScimToken removes a token and its activity log.
+// Errors: none of the contract; a missing token is no error.
 func (s *Store) DeleteScimToken(ctx context.Context, ws, id uuid.UUID) error {
 	if err := s.scoped(ctx, ws).Where("token_id = ?", id).Delete(&models.ScimActivity{}).Error; err != nil {
 		return translate(err)
@@ -123,6 +128,7 @@ func (s *Store) filterActivities(ctx context.Context, ws uuid.UUID, f ScimActivi
 }
 
 // ScimActivities lists one page of a workspace's SCIM activity, newest first, and the total.
+// Errors: none of the contract; no match is an empty result.
 func (s *Store) ScimActivities(ctx context.Context, ws uuid.UUID, f ScimActivityFilter, offset, limit int) ([]*models.ScimActivity, int64, error) {
 	var total int64
 	if err := s.filterActivities(ctx, ws, f).Count(&total).Error; err != nil {
@@ -135,6 +141,7 @@ func (s *Store) ScimActivities(ctx context.Context, ws uuid.UUID, f ScimActivity
 
 // PruneScimActivities deletes activity older than before, in every workspace, in batches so
 // that no statement holds locks for long. It returns the number of rows deleted.
+// Errors: none of the contract.
 func (s *Store) PruneScimActivities(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
 	for {
@@ -153,6 +160,7 @@ func (s *Store) PruneScimActivities(ctx context.Context, before time.Time) (int6
 // ScimStatistics computes the statistics of one workspace with indexed queries: the totals
 // from the sharded counters (migration 8, at most 16 rows each), the day's counts from the
 // hourly counters plus the activity rows of the oldest, partial hour.
+// Errors: none of the contract.
 func (s *Store) ScimStatistics(ctx context.Context, ws uuid.UUID, now time.Time) (*models.ScimStatistics, error) {
 	st := &models.ScimStatistics{}
 	var err error

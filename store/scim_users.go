@@ -43,6 +43,7 @@ func (s *Store) listQuery(q *gorm.DB, l ScimList, resource string) (*gorm.DB, er
 // creation order) and returns the total matching; with withGroups, each listed account's groups
 // come from the same query. A first page that is not full is its own total, so the common
 // `userName eq` lookup is one query.
+// Errors: none of the contract; a filter it cannot compile is an invalidFilter (filterSQL).
 func (s *Store) ScimUsers(ctx context.Context, ws uuid.UUID, l ScimList, withGroups bool) ([]*models.UserAccount, map[uuid.UUID][]models.GroupRef, int64, error) {
 	where, args := "user_accounts.workspace_id = ?", []any{ws}
 	if l.Filter != nil {
@@ -120,6 +121,7 @@ func (s *Store) listOrder(table string, l ScimList) string {
 
 // UserAccountForUpdate reads an account inside a transaction, locking the row on PostgreSQL
 // so that concurrent PATCHes of one user serialise instead of failing on the version check.
+// Errors: ErrNotFound when no row matches.
 func (s *Store) UserAccountForUpdate(ctx context.Context, ws, id uuid.UUID) (*models.UserAccount, error) {
 	q := s.scoped(ctx, ws).Where("id = ?", id)
 	if s.dialect == Postgres {
@@ -133,6 +135,7 @@ func (s *Store) UserAccountForUpdate(ctx context.Context, ws, id uuid.UUID) (*mo
 }
 
 // SaveScimUser writes every SCIM column of u if its version is still u.Version, then bumps it.
+// Errors: ErrStale when the version moved, ErrNotFound when the account is gone; ErrAlreadyExists "user_name" or "email".
 func (s *Store) SaveScimUser(ctx context.Context, u *models.UserAccount) error {
 	now := s.now()
 	res := s.db(ctx).Exec(scimUserUpdateSQL, versionedArgs(u, scimWrite, now)...)
@@ -163,6 +166,7 @@ func versionedArgs(u *models.UserAccount, set updateSet, now time.Time) []any {
 
 // DeleteUserAccount removes an account; its credentials and group memberships go with it
 // (ON DELETE CASCADE). It reports whether the account existed.
+// Errors: none of the contract; a missing account reports false.
 func (s *Store) DeleteUserAccount(ctx context.Context, ws, id uuid.UUID) (bool, error) {
 	// Explicit deletes keep SQLite and PostgreSQL identical even where cascades are off.
 	if err := s.scoped(ctx, ws).Where("user_account_id = ?", id).Delete(&models.GroupMember{}).Error; err != nil {
@@ -179,6 +183,7 @@ func (s *Store) DeleteUserAccount(ctx context.Context, ws, id uuid.UUID) (bool, 
 }
 
 // GroupsOfUsers loads the group memberships of the given accounts in one query.
+// Errors: none of the contract; no match is an empty result.
 func (s *Store) GroupsOfUsers(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) (map[uuid.UUID][]models.GroupRef, error) {
 	out := map[uuid.UUID][]models.GroupRef{}
 	if len(ids) == 0 {
@@ -206,6 +211,7 @@ func (s *Store) GroupsOfUsers(ctx context.Context, ws uuid.UUID, ids []uuid.UUID
 // changes only that version (ErrStale otherwise). ErrNotFound: no such account. It returns the
 // saved account and, with withGroups, its groups; an account without a userName is left alone
 // (a nil account and no error: nothing was written). On PostgreSQL it is one statement.
+// Errors: ErrNotFound, ErrStale, as above.
 func (s *Store) SetScimUserActive(ctx context.Context, ws, id uuid.UUID, active bool, ifVersion int, act *models.ScimActivity, withGroups bool) (*models.UserAccount, []models.GroupRef, error) {
 	now := s.now()
 	where := "workspace_id = ? AND id = ? AND user_name_key <> ''"

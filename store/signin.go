@@ -14,6 +14,7 @@ import (
 )
 
 // Application finds an application by id within a workspace.
+// Errors: ErrNotFound when no row matches.
 func (s *Store) Application(ctx context.Context, ws, id uuid.UUID) (*models.Application, error) {
 	var a models.Application
 	if err := first(s.scoped(ctx, ws).Where("id = ?", id), &a); err != nil {
@@ -24,6 +25,7 @@ func (s *Store) Application(ctx context.Context, ws, id uuid.UUID) (*models.Appl
 
 // ApplicationByClientID finds an application by its client_id in any workspace: the authorize
 // and token endpoints know only the client_id.
+// Errors: ErrNotFound when no row matches.
 func (s *Store) ApplicationByClientID(ctx context.Context, clientID string) (*models.Application, error) {
 	var a models.Application
 	if err := first(s.db(ctx).Where("client_id = ?", clientID), &a); err != nil {
@@ -33,6 +35,7 @@ func (s *Store) ApplicationByClientID(ctx context.Context, clientID string) (*mo
 }
 
 // Applications lists a brand's applications, oldest first.
+// Errors: none of the contract; no match is an empty result.
 func (s *Store) Applications(ctx context.Context, ws, brandID uuid.UUID) ([]*models.Application, error) {
 	var as []*models.Application
 	err := s.scoped(ctx, ws).Where("brand_id = ?", brandID).Order("created_at, id").Find(&as).Error
@@ -41,6 +44,7 @@ func (s *Store) Applications(ctx context.Context, ws, brandID uuid.UUID) ([]*mod
 
 // UpdateApplication saves an application's name, redirect URIs and secret if its version is
 // still a.Version, then bumps it.
+// Errors: ErrStale when the version moved or the application is gone.
 func (s *Store) UpdateApplication(ctx context.Context, a *models.Application) error {
 	now := s.now()
 	res := s.scoped(ctx, a.WorkspaceID).Model(&models.Application{}).Where("id = ? AND version = ?", a.ID, a.Version).
@@ -59,6 +63,7 @@ func (s *Store) UpdateApplication(ctx context.Context, a *models.Application) er
 
 // DeleteApplication deletes an application with its flows and grants (their tokens stop
 // working at userinfo). Its sign-in events stay.
+// Errors: ErrNotFound when the application is gone.
 func (s *Store) DeleteApplication(ctx context.Context, a *models.Application) error {
 	db := s.db(ctx)
 	if err := db.Where("application_id = ?", a.ID).Delete(&models.SignInFlow{}).Error; err != nil {
@@ -79,6 +84,7 @@ func (s *Store) DeleteApplication(ctx context.Context, a *models.Application) er
 
 // ConnectionByVerifiedDomain finds the live connection of the workspace for which the domain
 // name (normalised) is verified.
+// Errors: ErrNotFound when no row matches.
 func (s *Store) ConnectionByVerifiedDomain(ctx context.Context, ws uuid.UUID, name string) (*models.Connection, error) {
 	var c models.Connection
 	q := s.scoped(ctx, ws).Where("deleted_at IS NULL AND id IN (?)",
@@ -93,6 +99,7 @@ func (s *Store) ConnectionByVerifiedDomain(ctx context.Context, ws uuid.UUID, na
 // ClaimFlow marks the flow whose upstream state hashes to stateHash as answered, if it is
 // bound to the browser whose cookie hashes to browserHash, unanswered and unexpired, and
 // returns it. Anything else is ErrNotFound: a replayed, tampered, expired or stolen state.
+// Errors: ErrNotFound, as above.
 func (s *Store) ClaimFlow(ctx context.Context, stateHash, browserHash string, now time.Time) (*models.SignInFlow, error) {
 	return s.queryFlow(ctx, `UPDATE sign_in_flows SET claimed_at = ?
 		WHERE upstream_state_hash = ? AND browser_hash = ? AND claimed_at IS NULL AND expires_at > ? RETURNING `+flowList,
@@ -101,6 +108,7 @@ func (s *Store) ClaimFlow(ctx context.Context, stateHash, browserHash string, no
 
 // FlowByUpstreamState finds a flow by the hash of its upstream state, whatever its state (to
 // explain a refused callback).
+// Errors: ErrNotFound when no row matches.
 func (s *Store) FlowByUpstreamState(ctx context.Context, stateHash string) (*models.SignInFlow, error) {
 	return s.queryFlow(ctx, "SELECT "+flowList+" FROM sign_in_flows WHERE upstream_state_hash = ? LIMIT 1", stateHash)
 }
@@ -175,6 +183,7 @@ func utcPtr(t *time.Time) *time.Time {
 
 // FlowByUpstreamRequest finds a flow by the ID of the request Gatehouse sent the identity
 // provider (a SAML AuthnRequest ID, the response's InResponseTo).
+// Errors: ErrNotFound when no row matches.
 func (s *Store) FlowByUpstreamRequest(ctx context.Context, requestID string) (*models.SignInFlow, error) {
 	var f models.SignInFlow
 	if err := first(s.db(ctx).Where("upstream_request_id = ? AND upstream_request_id <> ''", requestID), &f); err != nil {
@@ -187,6 +196,7 @@ func (s *Store) FlowByUpstreamRequest(ctx context.Context, requestID string) (*m
 // unexpired, and returns it. A code that exists but was redeemed already is a replay: the
 // grant is revoked (so the tokens the first redemption issued stop working) and the returned
 // error is ErrStale. Anything else is ErrNotFound.
+// Errors: ErrStale (a replay) and ErrNotFound, as above.
 func (s *Store) RedeemGrant(ctx context.Context, codeHash string, now time.Time) (*models.Grant, error) {
 	g, err := s.queryGrant(ctx, `UPDATE grants SET redeemed_at = ?
 		WHERE code_hash = ? AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ? RETURNING `+grantList,
@@ -206,6 +216,7 @@ func (s *Store) RedeemGrant(ctx context.Context, codeHash string, now time.Time)
 }
 
 // Grant finds a grant by id within a workspace.
+// Errors: ErrNotFound when no row matches.
 func (s *Store) Grant(ctx context.Context, ws, id uuid.UUID) (*models.Grant, error) {
 	var g models.Grant
 	if err := first(s.scoped(ctx, ws).Where("id = ?", id), &g); err != nil {
@@ -217,6 +228,7 @@ func (s *Store) Grant(ctx context.Context, ws, id uuid.UUID) (*models.Grant, err
 // PruneSignInState deletes flows that expired before cutoff (ix_sign_in_flows_expires) and
 // grants created before grantCutoff (ix_grants_created: a code expires a minute after it is
 // created, so those expired even earlier; one index fewer on the table every sign-in writes).
+// Errors: none of the contract.
 func (s *Store) PruneSignInState(ctx context.Context, cutoff, grantCutoff time.Time) (int64, error) {
 	db := s.db(ctx)
 	r1 := db.Where("expires_at < ?", cutoff).Delete(&models.SignInFlow{})
@@ -239,6 +251,7 @@ type SignInEventFilter struct {
 
 // SignInEventsPage returns one page of a workspace's sign-in events, newest first, and the
 // number of events matching.
+// Errors: none of the contract; no match is an empty result.
 func (s *Store) SignInEventsPage(ctx context.Context, ws uuid.UUID, f SignInEventFilter, offset, limit int) ([]*models.SignInEvent, int64, error) {
 	q := s.scoped(ctx, ws).Model(&models.SignInEvent{})
 	if f.ConnectionID != nil {
@@ -260,11 +273,13 @@ func (s *Store) SignInEventsPage(ctx context.Context, ws uuid.UUID, f SignInEven
 }
 
 // RevokeGrant revokes a grant (its access token stops working at userinfo).
+// Errors: none of the contract; a missing grant is no error.
 func (s *Store) RevokeGrant(ctx context.Context, id uuid.UUID, now time.Time) error {
 	return translate(s.db(ctx).Model(&models.Grant{}).Where("id = ?", id).Update("revoked_at", now).Error)
 }
 
 // MarkProfileOwner records that the connection owns the account's profile (JIT created it).
+// Errors: none of the contract; a missing account is no error.
 func (s *Store) MarkProfileOwner(ctx context.Context, ws, userID, connectionID uuid.UUID) error {
 	return translate(s.scoped(ctx, ws).Model(&models.UserAccount{}).Where("id = ?", userID).
 		UpdateColumn("idp_connection_id", connectionID).Error)
@@ -273,6 +288,7 @@ func (s *Store) MarkProfileOwner(ctx context.Context, ws, userID, connectionID u
 // RefreshOwnedProfile sets the names and email of u from its identity provider's claims, in
 // one statement that changes nothing unless the connection owns the profile, a value differs,
 // and no other account has the email. It reports whether the row changed (u is updated then).
+// Errors: none of the contract; no change reports false.
 func (s *Store) RefreshOwnedProfile(ctx context.Context, u *models.UserAccount, connectionID uuid.UUID, first, last, email string) (bool, error) {
 	now := s.now()
 	key := models.Key(email)
@@ -297,6 +313,7 @@ func (s *Store) RefreshOwnedProfile(ctx context.Context, u *models.UserAccount, 
 // in one query (the credential joined to its account, scanned by hand): the first thing every
 // sign-in asks. derivedEmail is the email a just-in-time sign-in derived for the account
 // (migration 14), "" when none.
+// Errors: ErrNotFound when no account is bound to the identity.
 func (s *Store) UserAccountByIdentity(ctx context.Context, ws, connectionID uuid.UUID, identifierKey string) (u *models.UserAccount, derivedEmail string, err error) {
 	return s.identityUser(ctx, `JOIN credentials ON credentials.user_account_id = user_accounts.id
 		WHERE credentials.workspace_id = ? AND credentials.connection_id = ? AND credentials.identifier_key = ? LIMIT 1`,
@@ -306,6 +323,7 @@ func (s *Store) UserAccountByIdentity(ctx context.Context, ws, connectionID uuid
 // UserAccountByLiveIdentity is UserAccountByIdentity through a live connection: the account
 // bound to the identity, found only while the connection is active and not deleted. One query
 // both finds a returning person and proves the connection live (the sign-in's fast path).
+// Errors: ErrNotFound when no account is bound to the identity through a live connection.
 func (s *Store) UserAccountByLiveIdentity(ctx context.Context, ws, connectionID uuid.UUID, identifierKey string) (u *models.UserAccount, derivedEmail string, err error) {
 	return s.identityUser(ctx, `JOIN credentials ON credentials.user_account_id = user_accounts.id
 		JOIN connections ON connections.id = credentials.connection_id AND connections.workspace_id = credentials.workspace_id
@@ -366,6 +384,7 @@ func (s *Store) exec(ctx context.Context, sql string, args ...any) error {
 }
 
 // CreateFlow inserts a sign-in flow.
+// Errors: ErrAlreadyExists "id" or "upstream_state".
 func (s *Store) CreateFlow(ctx context.Context, f *models.SignInFlow) error {
 	return s.exec(ctx, flowInsert, f.ID, f.WorkspaceID, f.ApplicationID, f.BrandID, f.ConnectionID, f.BrowserHash,
 		f.ClientID, f.RedirectURI, f.Scope, f.State, f.Nonce, f.CodeChallenge, f.UpstreamStateHash,
@@ -374,6 +393,7 @@ func (s *Store) CreateFlow(ctx context.Context, f *models.SignInFlow) error {
 }
 
 // CreateGrant inserts a grant.
+// Errors: ErrAlreadyExists "id" or "code".
 func (s *Store) CreateGrant(ctx context.Context, g *models.Grant) error {
 	return s.exec(ctx, grantInsert, grantArgs(g)...)
 }
@@ -385,6 +405,7 @@ func grantArgs(g *models.Grant) []any {
 }
 
 // CreateSignInEvent inserts a sign-in event.
+// Errors: ErrAlreadyExists "id".
 func (s *Store) CreateSignInEvent(ctx context.Context, e *models.SignInEvent) error {
 	return s.exec(ctx, eventInsert, eventArgs(e)...)
 }
@@ -395,6 +416,7 @@ func eventArgs(e *models.SignInEvent) []any {
 }
 
 // CreateAuditEvent inserts an audit event with a fixed statement (every sign-in writes one).
+// Errors: ErrAlreadyExists "id"; ErrMissingReference when the workspace is gone.
 func (s *Store) CreateAuditEvent(ctx context.Context, e *models.AuditEvent) error {
 	return s.exec(ctx, auditInsert, auditArgs(e)...)
 }
@@ -409,6 +431,7 @@ func auditArgs(e *models.AuditEvent) []any {
 // round trip is a function call, three statements in a transaction (the caller's, if any).
 // Either way the three rows commit together, so a decision that wrote nothing else needs no
 // transaction of its own around it (provision's returning fast path).
+// Errors: those of CreateAuditEvent, CreateGrant and CreateSignInEvent; nothing is written then.
 func (s *Store) RecordSignIn(ctx context.Context, a *models.AuditEvent, g *models.Grant, e *models.SignInEvent) error {
 	if s.dialect != Postgres {
 		return s.InTx(ctx, func(ctx context.Context) error {
@@ -453,6 +476,8 @@ var (
 // derived it (the identity provider sent none), else "". On PostgreSQL it is one statement (a
 // data-modifying CTE; the foreign keys are checked at its end); on SQLite, three. The
 // unique violations are those of Create and UpsertCredential.
+// Errors: ErrAlreadyExists "email", "user_name" or "identity"; ErrMissingReference when a referenced row is gone.
+// Run it in a transaction: on SQLite a refused row does not undo the rows before it.
 func (s *Store) CreateProvisionedUser(ctx context.Context, a *models.Account, u *models.UserAccount, c *models.Credential, derivedEmail string) error {
 	defaultSCIMData(u)
 	if u.Role == "" { // as GORM does: a zero field with a default takes it

@@ -20,6 +20,7 @@ type ConnectionFilter struct {
 
 // ConnectionsPage lists a workspace's live connections matching f, oldest first, with the
 // total count of matches.
+// Errors: none of the contract; no match is an empty result.
 func (s *Store) ConnectionsPage(ctx context.Context, ws uuid.UUID, f ConnectionFilter, offset, limit int) ([]*models.Connection, int64, error) {
 	q := func() *gorm.DB {
 		q := s.scoped(ctx, ws).Model(&models.Connection{}).Where("deleted_at IS NULL")
@@ -48,6 +49,7 @@ func likeEscape(s string) string {
 }
 
 // ConnectionNameTaken reports whether another live connection of the workspace has the name key.
+// Errors: none of the contract.
 func (s *Store) ConnectionNameTaken(ctx context.Context, ws uuid.UUID, nameKey string, except uuid.UUID) (bool, error) {
 	return exists(s.scoped(ctx, ws).Model(&models.Connection{}).
 		Where("name_key = ? AND id <> ? AND deleted_at IS NULL", nameKey, except))
@@ -55,6 +57,7 @@ func (s *Store) ConnectionNameTaken(ctx context.Context, ws uuid.UUID, nameKey s
 
 // DeleteConnection soft-deletes a live connection (its slug and name become free again) and
 // removes its domains, so that their names can be verified elsewhere.
+// Errors: ErrStale when the version moved or the connection is gone or deleted.
 func (s *Store) DeleteConnection(ctx context.Context, c *models.Connection) error {
 	now := s.now()
 	res := s.scoped(ctx, c.WorkspaceID).Model(&models.Connection{}).
@@ -72,6 +75,7 @@ func (s *Store) DeleteConnection(ctx context.Context, c *models.Connection) erro
 }
 
 // Domain finds a domain of a connection.
+// Errors: ErrNotFound when no row matches.
 func (s *Store) Domain(ctx context.Context, ws, connectionID, id uuid.UUID) (*models.Domain, error) {
 	var d models.Domain
 	if err := first(s.scoped(ctx, ws).Where("connection_id = ? AND id = ?", connectionID, id), &d); err != nil {
@@ -81,6 +85,7 @@ func (s *Store) Domain(ctx context.Context, ws, connectionID, id uuid.UUID) (*mo
 }
 
 // DomainsFor loads the domains of several connections in one query, grouped by connection.
+// Errors: none of the contract; no match is an empty result.
 func (s *Store) DomainsFor(ctx context.Context, ws uuid.UUID, connectionIDs []uuid.UUID) (map[uuid.UUID][]*models.Domain, error) {
 	out := make(map[uuid.UUID][]*models.Domain, len(connectionIDs))
 	if len(connectionIDs) == 0 {
@@ -97,6 +102,7 @@ func (s *Store) DomainsFor(ctx context.Context, ws uuid.UUID, connectionIDs []uu
 }
 
 // CountDomains counts a connection's domains, all and verified.
+// Errors: none of the contract.
 func (s *Store) CountDomains(ctx context.Context, ws, connectionID uuid.UUID) (all, verified int64, err error) {
 	if err = s.scoped(ctx, ws).Model(&models.Domain{}).Where("connection_id = ?", connectionID).Count(&all).Error; err != nil {
 		return 0, 0, translate(err)
@@ -107,12 +113,14 @@ func (s *Store) CountDomains(ctx context.Context, ws, connectionID uuid.UUID) (a
 
 // VerifiedDomainElsewhere reports whether name is verified at any connection other than
 // connectionID, in any workspace (a domain belongs to one owner).
+// Errors: none of the contract.
 func (s *Store) VerifiedDomainElsewhere(ctx context.Context, connectionID uuid.UUID, name string) (bool, error) {
 	return exists(s.db(ctx).Model(&models.Domain{}).
 		Where("name = ? AND status = ? AND connection_id <> ?", name, models.DomainVerified, connectionID))
 }
 
 // SaveDomain writes every column of d.
+// Errors: ErrNotFound when the domain is gone; ErrAlreadyExists "verified_name" or "primary".
 func (s *Store) SaveDomain(ctx context.Context, d *models.Domain) error {
 	d.UpdatedAt = s.now()
 	res := s.scoped(ctx, d.WorkspaceID).Model(&models.Domain{}).Where("id = ?", d.ID).
@@ -127,12 +135,14 @@ func (s *Store) SaveDomain(ctx context.Context, d *models.Domain) error {
 }
 
 // ClearPrimaryDomain unsets the primary flag of a connection's domains.
+// Errors: none of the contract.
 func (s *Store) ClearPrimaryDomain(ctx context.Context, ws, connectionID uuid.UUID) error {
 	return translate(s.scoped(ctx, ws).Model(&models.Domain{}).
 		Where("connection_id = ? AND is_primary", connectionID).Update("is_primary", false).Error)
 }
 
 // DeleteDomain removes a domain.
+// Errors: ErrNotFound when the domain is gone.
 func (s *Store) DeleteDomain(ctx context.Context, d *models.Domain) error {
 	res := s.scoped(ctx, d.WorkspaceID).Where("id = ?", d.ID).Delete(&models.Domain{})
 	if res.Error == nil && res.RowsAffected == 0 {
@@ -142,6 +152,7 @@ func (s *Store) DeleteDomain(ctx context.Context, d *models.Domain) error {
 }
 
 // SAMLSPKey loads the service provider key pair, or ErrNotFound.
+// Errors: ErrNotFound when there is no current key.
 func (s *Store) SAMLSPKey(ctx context.Context) (*models.SAMLSPKey, error) {
 	var k models.SAMLSPKey
 	if err := first(s.db(ctx).Where("id = ?", models.SPKeyCurrent), &k); err != nil {
@@ -152,9 +163,10 @@ func (s *Store) SAMLSPKey(ctx context.Context) (*models.SAMLSPKey, error) {
 
 // CreateSAMLSPKey stores k unless one exists; either way it returns the stored key, so
 // replicas racing on first use agree on one.
+// Errors: none of the contract; an existing key is returned instead.
 func (s *Store) CreateSAMLSPKey(ctx context.Context, k *models.SAMLSPKey) (*models.SAMLSPKey, error) {
 	err := s.Create(ctx, k)
-	var u *UniqueError
+	var u *ErrAlreadyExists
 	if err != nil && !errors.As(err, &u) {
 		return nil, err
 	}

@@ -167,9 +167,11 @@ func open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 }
 
 // Dialect returns SQLite or Postgres.
+// Errors: none.
 func (s *Store) Dialect() string { return s.dialect }
 
 // Close releases the connection pool.
+// Errors: none of the contract.
 func (s *Store) Close() error {
 	sqlDB, err := s.gdb.DB()
 	if err != nil {
@@ -179,6 +181,7 @@ func (s *Store) Close() error {
 }
 
 // Ping checks that the database answers.
+// Errors: none of the contract; a database that does not answer wraps models.ErrUnavailable.
 func (s *Store) Ping(ctx context.Context) error {
 	sqlDB, err := s.gdb.DB()
 	if err != nil {
@@ -194,6 +197,7 @@ type txKey struct{}
 
 // InTx runs fn in one transaction; every store call made with the ctx passed to fn joins it.
 // Nested calls join the outer transaction. An error or panic from fn rolls back.
+// Errors: fn's, unchanged; a failed BEGIN or COMMIT wraps models.ErrUnavailable.
 func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
 	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
 		return fn(ctx)
@@ -223,6 +227,7 @@ func (s *Store) scoped(ctx context.Context, ws uuid.UUID) *gorm.DB {
 }
 
 // Create inserts one model or a slice of models of the same type.
+// Errors: ErrAlreadyExists (the violated index's field), ErrMissingReference.
 func (s *Store) Create(ctx context.Context, v any) error {
 	defaultSCIMData(v)
 	if err := translate(s.db(ctx).Create(v).Error); err != nil {
@@ -259,6 +264,7 @@ func exists(q *gorm.DB) (bool, error) {
 
 // RawScan runs a read-only SQL query and scans its result into dest. It exists for tests and
 // diagnostics that must look at the rows as stored.
+// Errors: none of the contract.
 func (s *Store) RawScan(ctx context.Context, dest any, sql string, args ...any) error {
 	return translate(s.db(ctx).Raw(sql, args...).Scan(dest).Error)
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // The storage contract, run against every dialect: migrations are repeatable, missing rows are
-// ErrNotFound, unique indexes surface as UniqueError with the index name, transactions roll back.
+// ErrNotFound, unique indexes surface as ErrAlreadyExists naming the field, transactions roll back.
 func TestStoreContract(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		ctx := context.Background()
@@ -45,7 +45,7 @@ func TestStoreContract(t *testing.T) {
 		if err := st.Create(ctx, u("a@x.io")); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.Create(ctx, u("A@X.io")); !store.IsUnique(err, "ux_user_accounts_email") {
+		if err := st.Create(ctx, u("A@X.io")); !store.IsAlreadyExists(err, "email") {
 			t.Fatalf("duplicate email: %v", err)
 		}
 		// A failed transaction leaves nothing behind.

@@ -72,6 +72,7 @@ func spanName(_ context.Context, method otelsql.Method, query string) string {
 }
 
 // DB returns the connection pool, for its statistics (sql.DBStats).
+// Errors: none.
 func (s *Store) DB() *sql.DB {
 	db, err := s.gdb.DB()
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 )
 
 // UserAccount finds an account by id within a workspace.
+// Errors: ErrNotFound when no row matches.
 func (s *Store) UserAccount(ctx context.Context, ws, id uuid.UUID) (*models.UserAccount, error) {
 	var u models.UserAccount
 	if err := first(s.scoped(ctx, ws).Where("id = ?", id), &u); err != nil {
@@ -20,6 +21,7 @@ func (s *Store) UserAccount(ctx context.Context, ws, id uuid.UUID) (*models.User
 }
 
 // UserAccountsByIDs loads accounts by id within a workspace, in no particular order.
+// Errors: none of the contract; missing ids are left out.
 func (s *Store) UserAccountsByIDs(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) ([]*models.UserAccount, error) {
 	var us []*models.UserAccount
 	err := s.scoped(ctx, ws).Where("id IN ?", ids).Find(&us).Error
@@ -29,6 +31,7 @@ func (s *Store) UserAccountsByIDs(ctx context.Context, ws uuid.UUID, ids []uuid.
 // CreateUserAccounts inserts many accounts at once, with the counters they move, atomically:
 // for bulk loads (benchmarks preloading a large workspace, imports). Rows are written a few
 // hundred per statement, from userTable. Defaults are those of Create.
+// Errors: ErrAlreadyExists "email" or "user_name", ErrMissingReference; nothing is written then.
 func (s *Store) CreateUserAccounts(ctx context.Context, us []*models.UserAccount) error {
 	const perStatement = 500 // 13,000 parameters: under both databases' limits
 	return s.InTx(ctx, func(ctx context.Context) error {
@@ -46,6 +49,7 @@ func (s *Store) CreateUserAccounts(ctx context.Context, us []*models.UserAccount
 }
 
 // UpdateUserAccount saves an account if its version is still u.Version, then bumps it.
+// Errors: ErrStale when the version moved, ErrNotFound when the account is gone; ErrAlreadyExists "email" or "user_name".
 func (s *Store) UpdateUserAccount(ctx context.Context, u *models.UserAccount) error {
 	now := s.now()
 	res := s.db(ctx).Exec(profileUpdateSQL, versionedArgs(u, profileWrite, now)...)
@@ -93,6 +97,7 @@ func (s *Store) filterUsers(ctx context.Context, ws uuid.UUID, f UserAccountFilt
 
 // UserAccounts lists up to limit accounts after the given id (keyset pagination in id order,
 // which is creation order for v7 UUIDs).
+// Errors: none of the contract; no match is an empty result.
 func (s *Store) UserAccounts(ctx context.Context, ws uuid.UUID, f UserAccountFilter, after *uuid.UUID, limit int) ([]*models.UserAccount, error) {
 	q := s.filterUsers(ctx, ws, f)
 	if after != nil {
@@ -104,6 +109,7 @@ func (s *Store) UserAccounts(ctx context.Context, ws uuid.UUID, f UserAccountFil
 }
 
 // CountUserAccounts counts the accounts matching f.
+// Errors: none of the contract.
 func (s *Store) CountUserAccounts(ctx context.Context, ws uuid.UUID, f UserAccountFilter) (int64, error) {
 	var n int64
 	err := s.filterUsers(ctx, ws, f).Count(&n).Error

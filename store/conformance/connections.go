@@ -1,0 +1,223 @@
+package conformance
+
+import (
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/store"
+)
+
+func testConnections(e *env) {
+	a, b := e.connection("Okta"), e.connection("Entra")
+	got, err := e.s.Connection(e.ctx, e.ws, a.ID)
+	e.ok(err)
+	e.check(got.Slug == "okta" && got.Version == 1, "connection %+v", got)
+	_, err = e.s.Connection(e.ctx, e.workspace().ID, a.ID)
+	e.is(err, store.ErrNotFound, "connection of another workspace")
+	got, err = e.s.ConnectionBySlug(e.ctx, e.ws, "entra")
+	e.ok(err)
+	e.check(got.ID == b.ID, "by slug %v", got.ID)
+	_, err = e.s.ConnectionBySlug(e.ctx, e.ws, "missing")
+	e.is(err, store.ErrNotFound, "missing slug")
+	cs, err := e.s.ConnectionsBySlugs(e.ctx, e.ws, []string{"okta", "entra", "missing"})
+	e.ok(err)
+	e.check(len(cs) == 2, "by slugs %d", len(cs))
+	cs, err = e.s.ConnectionsByIDs(e.ctx, e.ws, []uuid.UUID{a.ID, store.NewID()})
+	e.ok(err)
+	e.check(len(cs) == 1, "by ids %d", len(cs))
+	cs, err = e.s.Connections(e.ctx, e.ws)
+	e.ok(err)
+	e.check(len(cs) == 2 && cs[0].ID == a.ID, "list %v", cs)
+	cs, total, err := e.s.ConnectionsPage(e.ctx, e.ws, store.ConnectionFilter{NameKey: "ntr"}, 0, 10)
+	e.ok(err)
+	e.check(total == 1 && len(cs) == 1 && cs[0].ID == b.ID, "page %v of %d", cs, total)
+	taken, err := e.s.ConnectionNameTaken(e.ctx, e.ws, "okta", b.ID)
+	e.ok(err)
+	e.check(taken, "okta's name not taken")
+	taken, err = e.s.ConnectionNameTaken(e.ctx, e.ws, "okta", a.ID)
+	e.ok(err)
+	e.check(!taken, "a connection's own name counts as taken")
+
+	dup := *a
+	dup.ID, dup.Name, dup.NameKey = store.NewID(), "Other", "other"
+	e.exists(e.s.Create(e.ctx, &dup), "slug", "duplicate slug")
+	dup = *a
+	dup.ID, dup.Slug = store.NewID(), "other"
+	e.exists(e.s.Create(e.ctx, &dup), "name", "duplicate name")
+
+	a.OIDCClientID = "client"
+	stale := savesVersioned(e, a, func(c *models.Connection) int { return c.Version }, func(c *models.Connection) error { return e.s.UpdateConnection(e.ctx, c) }, "UpdateConnection")
+	e.check(stale.Version == 1, "a refused update moved the version to %d", stale.Version)
+	change := *b
+	change.Slug = a.Slug
+	e.exists(e.s.UpdateConnection(e.ctx, &change), "slug", "connection slug taken")
+
+	e.ok(e.s.DeleteConnection(e.ctx, a))
+	e.check(a.DeletedAt != nil && a.Status == models.StatusInactive, "deleted %+v", a)
+	_, err = e.s.Connection(e.ctx, e.ws, a.ID)
+	e.is(err, store.ErrNotFound, "deleted connection")
+	e.is(e.s.DeleteConnection(e.ctx, a), store.ErrStale, "second delete")
+	// A deleted connection's name and slug are free again.
+	e.connection("Okta")
+}
+
+func testIdPConfigurations(e *env) {
+	br, conn, other := e.brand("B"), e.connection("C"), e.connection("D")
+	acct := e.account("A", nil, e.now)
+	cfg := &models.IdentityProviderConfiguration{ID: store.NewID(), WorkspaceID: e.ws, BrandID: br.ID, ConnectionID: conn.ID,
+		CompanyClaim: models.DefaultCompanyClaim, Version: 1, CreatedAt: e.now, UpdatedAt: e.now}
+	e.ok(e.s.Create(e.ctx, cfg))
+	dup := *cfg
+	dup.ID = store.NewID()
+	e.exists(e.s.Create(e.ctx, &dup), "brand_connection", "second configuration of a brand at a connection")
+	got, err := e.s.IdentityProviderConfiguration(e.ctx, e.ws, br.ID, conn.ID)
+	e.ok(err)
+	e.check(got.ID == cfg.ID && got.CompanyClaim == cfg.CompanyClaim, "configuration %+v", got)
+	_, err = e.s.IdentityProviderConfiguration(e.ctx, e.ws, br.ID, other.ID)
+	e.is(err, store.ErrNotFound, "missing configuration")
+	list, err := e.s.IdentityProviderConfigurations(e.ctx, e.ws, []uuid.UUID{br.ID})
+	e.ok(err)
+	e.check(len(list) == 1, "list %d", len(list))
+
+	cfg.AutoProvisionLearners, cfg.DefaultAccountID = true, &acct.ID
+	savesVersioned(e, cfg, func(c *models.IdentityProviderConfiguration) int { return c.Version },
+		func(c *models.IdentityProviderConfiguration) error {
+			return e.s.UpdateIdentityProviderConfiguration(e.ctx, c)
+		}, "UpdateIdentityProviderConfiguration")
+	cfg.DefaultAccountID = ptr(store.NewID())
+	e.is(e.s.UpdateIdentityProviderConfiguration(e.ctx, cfg), store.ErrMissingReference, "missing default account")
+
+	e.deletesOnce(func() (bool, error) { return e.s.DeleteIdentityProviderConfiguration(e.ctx, e.ws, cfg.ID) }, "DeleteIdentityProviderConfiguration")
+}
+
+func testCredentials(e *env) {
+	conn, other := e.connection("C"), e.connection("D")
+	a, b := e.user("a"), e.user("b")
+	c := e.credential(a, conn, "Jane@X.io")
+	e.ok(e.s.UpsertCredential(e.ctx, c))
+	// The identity binds to one account only, compared case-insensitively.
+	e.exists(e.s.UpsertCredential(e.ctx, e.credential(b, conn, "JANE@x.io")), "identity", "identity bound elsewhere")
+	// A rebind replaces the account's identity at the connection.
+	e.ok(e.s.UpsertCredential(e.ctx, e.credential(a, conn, "jane2@x.io")))
+	e.is(e.s.UpsertCredential(e.ctx, e.credential(e.newUser("ghost"), conn, "g")), store.ErrMissingReference, "missing account")
+	e.ok(e.s.UpsertCredential(e.ctx, e.credential(b, other, "bob")))
+
+	got, err := e.s.CredentialByIdentity(e.ctx, e.ws, conn.ID, "jane2@x.io")
+	e.ok(err)
+	e.check(got.UserAccountID == a.ID && got.AuthModule == conn.Slug, "by identity %+v", got)
+	_, err = e.s.CredentialByIdentity(e.ctx, e.ws, conn.ID, "jane@x.io")
+	e.is(err, store.ErrNotFound, "replaced identity")
+	cs, err := e.s.CredentialsByIdentities(e.ctx, e.ws, conn.ID, []string{"jane2@x.io", "bob"})
+	e.ok(err)
+	e.check(len(cs) == 1, "by identities %d", len(cs))
+	byAcct, err := e.s.CredentialsForAccounts(e.ctx, e.ws, []uuid.UUID{a.ID, b.ID})
+	e.ok(err)
+	e.check(len(byAcct[a.ID]) == 1 && len(byAcct[b.ID]) == 1, "for accounts %v", byAcct)
+
+	e.deletesOnce(func() (bool, error) { return e.s.DeleteCredential(e.ctx, e.ws, a.ID, conn.ID) }, "DeleteCredential")
+	e.ok(e.s.DeleteCredentials(e.ctx, e.ws, []uuid.UUID{byAcct[b.ID][0].ID, store.NewID()}))
+	byAcct, err = e.s.CredentialsForAccounts(e.ctx, e.ws, []uuid.UUID{a.ID, b.ID})
+	e.ok(err)
+	e.check(len(byAcct) == 0, "left %v", byAcct)
+}
+
+func testBinding(e *env) {
+	conn := e.connection("C")
+	a, b := e.user("a"), e.user("b")
+	events := func() int {
+		evs, err := e.s.AuditEvents(e.ctx, e.ws, nil, 100)
+		e.ok(err)
+		return len(evs)
+	}
+	e.ok(e.s.BindCredential(e.ctx, e.credential(a, conn, "id-a"), e.audit("bind")))
+	e.check(events() == 1, "bind wrote %d events", events())
+	e.exists(e.s.BindCredential(e.ctx, e.credential(b, conn, "ID-A"), e.audit("bind")), "identity", "identity bound elsewhere")
+	e.is(e.s.BindCredential(e.ctx, e.credential(e.newUser("ghost"), conn, "g"), e.audit("bind")), store.ErrMissingReference, "missing account")
+	e.check(events() == 1, "a refused bind wrote an event")
+
+	u, connID, err := e.s.BindingTargets(e.ctx, e.ws, a.ID, conn.Slug)
+	e.ok(err)
+	e.check(u != nil && u.ID == a.ID && connID != nil && *connID == conn.ID, "targets %v %v", u, connID)
+	u, connID, err = e.s.BindingTargets(e.ctx, e.ws, a.ID, "missing")
+	e.ok(err)
+	e.check(u != nil && connID == nil, "missing connection: %v %v", u, connID)
+	u, _, err = e.s.BindingTargets(e.ctx, e.ws, store.NewID(), conn.Slug)
+	e.ok(err)
+	e.check(u == nil, "missing account found")
+
+	c := e.credential(b, conn, "id-b")
+	c.ConnectionID = uuid.Nil
+	u, found, err := e.s.BindAccountCredential(e.ctx, conn.Slug, c, e.audit("bind"))
+	e.ok(err)
+	e.check(u != nil && u.ID == b.ID && found && c.ConnectionID == conn.ID, "bound %v %v %v", u, found, c.ConnectionID)
+	e.check(events() == 2, "bind wrote %d events", events())
+	_, _, err = e.s.BindAccountCredential(e.ctx, conn.Slug, e.credential(b, conn, "ID-A"), e.audit("bind"))
+	e.exists(err, "identity", "BindAccountCredential identity bound elsewhere")
+	u, found, err = e.s.BindAccountCredential(e.ctx, "missing", e.credential(b, conn, "x"), e.audit("bind"))
+	e.ok(err)
+	e.check(u != nil && !found, "missing connection: %v %v", u, found)
+	u, found, err = e.s.BindAccountCredential(e.ctx, conn.Slug, e.credential(e.newUser("ghost"), conn, "y"), e.audit("bind"))
+	e.ok(err)
+	e.check(u == nil && !found, "missing account: %v %v", u, found)
+	e.check(events() == 2, "refused binds wrote events")
+}
+
+func testDomains(e *env) {
+	conn, other := e.connection("C"), e.connection("D")
+	name := unique("d") + ".example.com"
+	domain := func(c *models.Connection, name string, status models.DomainStatus) *models.Domain {
+		d := &models.Domain{ID: store.NewID(), WorkspaceID: e.ws, ConnectionID: c.ID, Name: name, Status: status,
+			VerificationMethod: "dns", VerificationToken: "t", CreatedAt: e.now, UpdatedAt: e.now}
+		e.ok(e.s.Create(e.ctx, d))
+		return d
+	}
+	d := domain(conn, name, models.DomainPending)
+	dup := *d
+	dup.ID = store.NewID()
+	e.exists(e.s.Create(e.ctx, &dup), "name", "domain twice at a connection")
+	o := domain(other, name, models.DomainPending)
+
+	got, err := e.s.Domain(e.ctx, e.ws, conn.ID, d.ID)
+	e.ok(err)
+	e.check(got.Name == name, "domain %+v", got)
+	_, err = e.s.Domain(e.ctx, e.ws, other.ID, d.ID)
+	e.is(err, store.ErrNotFound, "domain of another connection")
+	ds, err := e.s.Domains(e.ctx, e.ws, conn.ID)
+	e.ok(err)
+	e.check(len(ds) == 1, "domains %d", len(ds))
+	byConn, err := e.s.DomainsFor(e.ctx, e.ws, []uuid.UUID{conn.ID, other.ID})
+	e.ok(err)
+	e.check(len(byConn[conn.ID]) == 1 && len(byConn[other.ID]) == 1, "for %v", byConn)
+
+	d.Status, d.IsPrimary, d.VerifiedAt = models.DomainVerified, true, &e.now
+	e.ok(e.s.SaveDomain(e.ctx, d))
+	verified, err := e.s.DomainVerifiedFor(e.ctx, e.ws, conn.ID, name)
+	e.ok(err)
+	e.check(verified, "not verified")
+	all, nv, err := e.s.CountDomains(e.ctx, e.ws, conn.ID)
+	e.ok(err)
+	e.check(all == 1 && nv == 1, "counts %d %d", all, nv)
+	elsewhere, err := e.s.VerifiedDomainElsewhere(e.ctx, other.ID, name)
+	e.ok(err)
+	e.check(elsewhere, "verified elsewhere not seen")
+	elsewhere, err = e.s.VerifiedDomainElsewhere(e.ctx, conn.ID, name)
+	e.ok(err)
+	e.check(!elsewhere, "own domain counted as elsewhere")
+	found, err := e.s.ConnectionByVerifiedDomain(e.ctx, e.ws, name)
+	e.ok(err)
+	e.check(found.ID == conn.ID, "by domain %v", found.ID)
+	_, err = e.s.ConnectionByVerifiedDomain(e.ctx, e.ws, "unverified.example.com")
+	e.is(err, store.ErrNotFound, "unverified domain")
+
+	o.Status = models.DomainVerified
+	e.exists(e.s.SaveDomain(e.ctx, o), "verified_name", "domain verified twice")
+	second := domain(conn, unique("e")+".example.com", models.DomainPending)
+	second.IsPrimary = true
+	e.exists(e.s.SaveDomain(e.ctx, second), "primary", "two primary domains")
+	e.ok(e.s.ClearPrimaryDomain(e.ctx, e.ws, conn.ID))
+	e.ok(e.s.SaveDomain(e.ctx, second))
+
+	e.ok(e.s.DeleteDomain(e.ctx, d))
+	e.is(e.s.DeleteDomain(e.ctx, d), store.ErrNotFound, "second delete")
+	e.is(e.s.SaveDomain(e.ctx, d), store.ErrNotFound, "save of a deleted domain")
+}

@@ -1,0 +1,150 @@
+package conformance
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/store"
+)
+
+func testLifecycle(e *env) {
+	d := e.s.Dialect()
+	e.check(d == store.SQLite || d == store.Postgres, "dialect %q", d)
+	e.ok(e.s.Ping(e.ctx))
+	e.check(e.s.DB() != nil, "DB: nil pool")
+	var n []struct{ N int }
+	e.ok(e.s.RawScan(e.ctx, &n, "SELECT 1 AS n"))
+	e.check(len(n) == 1 && n[0].N == 1, "RawScan: %v", n)
+	before, err := e.s.SchemaVersion(e.ctx)
+	e.ok(err)
+	e.check(before >= 14, "schema version %d", before)
+	e.ok(e.s.Migrate(e.ctx)) // a migrated database migrates again
+	after, err := e.s.SchemaVersion(e.ctx)
+	e.ok(err)
+	e.check(after == before, "schema version moved from %d to %d", before, after)
+	e.ok(e.s.Close())
+	e.check(e.s.Ping(e.ctx) != nil, "Ping after Close succeeded")
+}
+
+func testCreate(e *env) {
+	u := e.user("alice")
+	got, err := e.s.UserAccount(e.ctx, e.ws, u.ID)
+	e.ok(err)
+	e.check(got.Email == u.Email && got.SCIMData == "{}", "created %+v", got)
+	dup := e.newUser("ALICE")
+	dup.UserName, dup.UserNameKey = "other", "other"
+	e.exists(e.s.Create(e.ctx, dup), "email", "duplicate email")
+	again := e.newUser("bob")
+	again.ID = u.ID
+	e.exists(e.s.Create(e.ctx, again), "id", "duplicate id")
+	orphan := e.newUser("orphan")
+	orphan.WorkspaceID = store.NewID()
+	e.is(e.s.Create(e.ctx, orphan), store.ErrMissingReference, "missing workspace")
+
+	// CreateAll is atomic: a refused row takes the others with it.
+	carol, dupBob := e.newUser("carol"), e.newUser("dave")
+	dupBob.UserName, dupBob.UserNameKey = u.UserName, u.UserNameKey
+	e.exists(e.s.CreateAll(e.ctx, carol, dupBob), "user_name", "CreateAll duplicate userName")
+	_, err = e.s.UserAccount(e.ctx, e.ws, carol.ID)
+	e.is(err, store.ErrNotFound, "row of a refused CreateAll")
+	carol, eve := e.newUser("carol"), e.newUser("eve")
+	e.ok(e.s.CreateAll(e.ctx, carol, eve, e.activity(models.ScimOpCreate, carol.ID.String(), e.now)))
+	us, err := e.s.UserAccountsByIDs(e.ctx, e.ws, []uuid.UUID{carol.ID, eve.ID})
+	e.ok(err)
+	e.check(len(us) == 2, "CreateAll wrote %d accounts", len(us))
+}
+
+func testInTx(e *env) {
+	u := e.newUser("rolled-back")
+	err := e.s.InTx(e.ctx, func(ctx context.Context) error {
+		e.ok(e.s.Create(ctx, u))
+		// A nested call joins the transaction: the row is visible to it.
+		return e.s.InTx(ctx, func(ctx context.Context) error {
+			if _, err := e.s.UserAccount(ctx, e.ws, u.ID); err != nil {
+				return err
+			}
+			return errors.New("abort")
+		})
+	})
+	e.check(err != nil && err.Error() == "abort", "fn's error changed: %v", err)
+	_, err = e.s.UserAccount(e.ctx, e.ws, u.ID)
+	e.is(err, store.ErrNotFound, "row of a rolled-back transaction")
+	e.ok(e.s.InTx(e.ctx, func(ctx context.Context) error { return e.s.Create(ctx, u) }))
+	_, err = e.s.UserAccount(e.ctx, e.ws, u.ID)
+	e.ok(err)
+}
+
+func testWorkspaces(e *env) {
+	w, err := e.s.Workspace(e.ctx, e.ws)
+	e.ok(err)
+	e.check(w.ID == e.ws, "workspace %v", w.ID)
+	_, err = e.s.Workspace(e.ctx, store.NewID())
+	e.is(err, store.ErrNotFound, "missing workspace")
+	before := e.ws
+	before[15]-- // an id just below ours
+	list, err := e.s.Workspaces(e.ctx, &before, 1)
+	e.ok(err)
+	e.check(len(list) == 1 && list[0].ID == e.ws, "Workspaces after %v: %v", before, list)
+	list, err = e.s.Workspaces(e.ctx, &e.ws, 1000)
+	e.ok(err)
+	e.check(!ids(list, func(w *models.Workspace) uuid.UUID { return w.ID })[e.ws], "Workspaces after itself lists it")
+}
+
+func testIntegrationClients(e *env) {
+	n0, err := e.s.CountIntegrationClients(e.ctx)
+	e.ok(err)
+	c := &models.IntegrationClient{ID: store.NewID(), WorkspaceID: e.ws, ClientID: unique("client-"), Name: "C",
+		SecretHash: "h", ScopeString: "graphql", PlatformAdmin: true, CreatedAt: e.now, UpdatedAt: e.now}
+	e.ok(e.s.Create(e.ctx, c))
+	n1, err := e.s.CountIntegrationClients(e.ctx)
+	e.ok(err)
+	e.check(n1 == n0+1, "count %d then %d", n0, n1)
+	_, err = e.s.PlatformAdminWorkspace(e.ctx)
+	e.ok(err)
+
+	dup := *c
+	dup.ID = store.NewID()
+	e.exists(e.s.Create(e.ctx, &dup), "client_id", "duplicate client_id")
+
+	got, err := e.s.IntegrationClientByClientID(e.ctx, c.ClientID)
+	e.ok(err)
+	e.check(got.ID == c.ID, "by client_id: %v", got.ID)
+	_, err = e.s.IntegrationClientByClientID(e.ctx, "missing")
+	e.is(err, store.ErrNotFound, "missing client_id")
+	_, err = e.s.IntegrationClient(e.ctx, e.ws, c.ClientID)
+	e.ok(err)
+	_, err = e.s.IntegrationClient(e.ctx, e.workspace().ID, c.ClientID)
+	e.is(err, store.ErrNotFound, "client of another workspace")
+	list, err := e.s.IntegrationClients(e.ctx, e.ws)
+	e.ok(err)
+	e.check(len(list) == 1, "clients %v", list)
+
+	c.Name = "renamed"
+	e.ok(e.s.UpdateIntegrationClient(e.ctx, c))
+	got, _ = e.s.IntegrationClient(e.ctx, e.ws, c.ClientID)
+	e.check(got.Name == "renamed", "update lost: %q", got.Name)
+	gone := *c
+	gone.ID = store.NewID()
+	e.is(e.s.UpdateIntegrationClient(e.ctx, &gone), store.ErrNotFound, "update of a missing client")
+}
+
+func testSigningKeys(e *env) {
+	older := &models.SigningKey{ID: unique("kid-"), Algorithm: "ES256", PublicKey: []byte{1}, PrivateKeyEnc: []byte{2},
+		CreatedAt: e.now.Add(-time.Hour)}
+	newer := &models.SigningKey{ID: unique("kid-"), Algorithm: "ES256", PublicKey: []byte{1}, PrivateKeyEnc: []byte{2},
+		CreatedAt: e.now}
+	e.ok(e.s.Create(e.ctx, older))
+	e.ok(e.s.Create(e.ctx, newer))
+	e.exists(e.s.Create(e.ctx, &models.SigningKey{ID: newer.ID, Algorithm: "ES256", PublicKey: []byte{1}, PrivateKeyEnc: []byte{2}, CreatedAt: e.now}), "id", "duplicate kid")
+	ks, err := e.s.SigningKeys(e.ctx)
+	e.ok(err)
+	pos := map[string]int{}
+	for i, k := range ks {
+		pos[k.ID] = i + 1
+	}
+	e.check(pos[newer.ID] > 0 && pos[older.ID] > pos[newer.ID], "keys not newest first: %v", pos)
+}

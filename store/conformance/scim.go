@@ -1,0 +1,194 @@
+package conformance
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/store"
+)
+
+func (e *env) group(name string) *models.Group {
+	g := &models.Group{ID: store.NewID(), WorkspaceID: e.ws, DisplayName: name, DisplayNameKey: models.Key(name),
+		Version: 1, CreatedAt: e.now, UpdatedAt: e.now}
+	e.ok(e.s.Create(e.ctx, g))
+	return g
+}
+
+func testGroups(e *env) {
+	g, h := e.group("Eng"), e.group("Ops")
+	a, b := e.user("a"), e.user("b")
+	got, err := e.s.Group(e.ctx, e.ws, g.ID, false)
+	e.ok(err)
+	e.check(got.DisplayName == "Eng", "group %+v", got)
+	_, err = e.s.Group(e.ctx, e.ws, store.NewID(), true)
+	e.is(err, store.ErrNotFound, "missing group")
+	gs, total, err := e.s.ScimGroups(e.ctx, e.ws, store.ScimList{Count: 10})
+	e.ok(err)
+	e.check(total == 2 && len(gs) == 2, "groups %d of %d", len(gs), total)
+	e.exists(e.s.Create(e.ctx, &models.Group{ID: store.NewID(), WorkspaceID: e.ws, DisplayName: "ENG", DisplayNameKey: "eng",
+		Version: 1, CreatedAt: e.now, UpdatedAt: e.now}), "display_name", "duplicate group")
+
+	g.ExternalID = ptr("ext")
+	savesVersioned(e, g, func(g *models.Group) int { return g.Version }, func(g *models.Group) error { return e.s.SaveGroup(e.ctx, g) }, "SaveGroup")
+	h.DisplayName, h.DisplayNameKey = "ENG", "eng"
+	e.exists(e.s.SaveGroup(e.ctx, h), "display_name", "group name taken")
+
+	existing, err := e.s.ExistingUserIDs(e.ctx, e.ws, []uuid.UUID{a.ID, b.ID, store.NewID()})
+	e.ok(err)
+	e.check(len(existing) == 2 && existing[a.ID] && existing[b.ID], "existing %v", existing)
+	e.ok(e.s.ChangeMembers(e.ctx, e.ws, g.ID, false, nil, []uuid.UUID{a.ID, b.ID}))
+	e.ok(e.s.ChangeMembers(e.ctx, e.ws, g.ID, false, []uuid.UUID{b.ID}, []uuid.UUID{a.ID})) // adding a member again changes nothing
+	e.is(e.s.ChangeMembers(e.ctx, e.ws, g.ID, false, nil, []uuid.UUID{store.NewID()}), store.ErrMissingReference, "missing member")
+	members, err := e.s.GroupMembers(e.ctx, e.ws, []uuid.UUID{g.ID, h.ID})
+	e.ok(err)
+	e.check(len(members[g.ID]) == 1 && members[g.ID][0].UserAccountID == a.ID && members[g.ID][0].Display == a.UserName,
+		"members %v", members[g.ID])
+	of, err := e.s.GroupsOfUsers(e.ctx, e.ws, []uuid.UUID{a.ID, b.ID})
+	e.ok(err)
+	e.check(len(of[a.ID]) == 1 && of[a.ID][0].GroupID == g.ID && len(of[b.ID]) == 0, "groups of users %v", of)
+	e.ok(e.s.ChangeMembers(e.ctx, e.ws, g.ID, true, nil, nil))
+	members, _ = e.s.GroupMembers(e.ctx, e.ws, []uuid.UUID{g.ID})
+	e.check(len(members[g.ID]) == 0, "cleared group has members")
+
+	e.deletesOnce(func() (bool, error) { return e.s.DeleteGroup(e.ctx, e.ws, g.ID) }, "DeleteGroup")
+}
+
+func testScimUsers(e *env) {
+	a, b := e.user("a"), e.user("b")
+	g := e.group("G")
+	e.ok(e.s.ChangeMembers(e.ctx, e.ws, g.ID, false, nil, []uuid.UUID{a.ID}))
+	got, groups, err := e.s.ScimUser(e.ctx, e.ws, a.ID, true)
+	e.ok(err)
+	e.check(got.ID == a.ID && len(groups) == 1 && groups[0].DisplayName == "G", "scim user %v %v", got, groups)
+	_, _, err = e.s.ScimUser(e.ctx, e.ws, store.NewID(), false)
+	e.is(err, store.ErrNotFound, "missing SCIM user")
+	us, byUser, total, err := e.s.ScimUsers(e.ctx, e.ws, store.ScimList{Count: 1}, true)
+	e.ok(err)
+	e.check(len(us) == 1 && total == 2 && len(byUser[a.ID]) == 1, "page %v of %d, groups %v", us, total, byUser)
+
+	var locked *models.UserAccount
+	e.ok(e.s.InTx(e.ctx, func(ctx context.Context) error {
+		locked, err = e.s.UserAccountForUpdate(ctx, e.ws, a.ID)
+		return err
+	}))
+	e.check(locked.ID == a.ID, "for update %v", locked.ID)
+	_, err = e.s.UserAccountForUpdate(e.ctx, e.ws, store.NewID())
+	e.is(err, store.ErrNotFound, "missing account for update")
+
+	a.Title = "Engineer"
+	stale, gone := savesUser(e, a, func(u *models.UserAccount) error { return e.s.SaveScimUser(e.ctx, u) }, "SaveScimUser",
+		"user_name", func(u *models.UserAccount) { u.UserName, u.UserNameKey = b.UserName, b.UserNameKey })
+
+	act := func() *models.ScimActivity { return e.activity(models.ScimOpUpdate, a.ID.String(), e.now) }
+	activities := func() int64 {
+		_, n, err := e.s.ScimActivities(e.ctx, e.ws, store.ScimActivityFilter{}, 0, 1)
+		e.ok(err)
+		return n
+	}
+	a.Title = "Lead"
+	e.ok(e.s.SaveScimUserWith(e.ctx, a, act()))
+	e.check(a.Version == 3 && activities() == 1, "SaveScimUserWith: version %d, %d activities", a.Version, activities())
+	e.is(e.s.SaveScimUserWith(e.ctx, &stale, act()), store.ErrStale, "stale SaveScimUserWith")
+	e.is(e.s.SaveScimUserWith(e.ctx, &gone, act()), store.ErrNotFound, "SaveScimUserWith of a missing account")
+	e.check(activities() == 1, "a refused save wrote its activity")
+
+	e.deletesOnce(func() (bool, error) { return e.s.DeleteUserAccount(e.ctx, e.ws, a.ID) }, "DeleteUserAccount")
+	_, _, err = e.s.ScimUser(e.ctx, e.ws, a.ID, false)
+	e.is(err, store.ErrNotFound, "deleted account")
+}
+
+func testSetScimUserActive(e *env) {
+	a := e.user("a")
+	act := func() *models.ScimActivity { return e.activity(models.ScimOpUpdate, a.ID.String(), e.now) }
+	u, _, err := e.s.SetScimUserActive(e.ctx, e.ws, a.ID, false, 0, act(), false)
+	e.ok(err)
+	e.check(!u.Active && u.Version == 2, "deactivated %+v", u)
+	_, _, err = e.s.SetScimUserActive(e.ctx, e.ws, a.ID, true, 1, act(), false)
+	e.is(err, store.ErrStale, "stale version")
+	u, _, err = e.s.SetScimUserActive(e.ctx, e.ws, a.ID, true, 2, act(), true)
+	e.ok(err)
+	e.check(u.Active && u.Version == 3, "reactivated %+v", u)
+	_, _, err = e.s.SetScimUserActive(e.ctx, e.ws, store.NewID(), true, 0, act(), false)
+	e.is(err, store.ErrNotFound, "missing account")
+	noName := e.newUser("nameless")
+	noName.UserName, noName.UserNameKey = "", ""
+	e.ok(e.s.Create(e.ctx, noName))
+	u, _, err = e.s.SetScimUserActive(e.ctx, e.ws, noName.ID, false, 0, act(), false)
+	e.ok(err)
+	e.check(u == nil, "an account without userName was written: %+v", u)
+	_, n, err := e.s.ScimActivities(e.ctx, e.ws, store.ScimActivityFilter{}, 0, 1)
+	e.ok(err)
+	e.check(n == 2, "%d activities for 2 writes", n)
+}
+
+func testScimTokens(e *env) {
+	token := func(name string, expires *time.Time) *models.ScimToken {
+		t := &models.ScimToken{ID: store.NewID(), WorkspaceID: e.ws, Name: name, TokenHash: unique("hash-"), MaskedValue: "****",
+			ScopeString: "scim", ExpiresAt: expires, CreatedAt: e.now, UpdatedAt: e.now}
+		e.ok(e.s.Create(e.ctx, t))
+		return t
+	}
+	live, expired := token("Live", nil), token("Old", ptr(e.now.Add(-time.Hour)))
+	dup := *live
+	dup.ID = store.NewID()
+	e.exists(e.s.Create(e.ctx, &dup), "token", "duplicate token hash")
+	ts, total, err := e.s.ScimTokens(e.ctx, e.ws, store.ScimTokenFilter{Status: models.ScimTokenActive}, e.now, 0, 10)
+	e.ok(err)
+	e.check(total == 1 && len(ts) == 1 && ts[0].ID == live.ID, "active %v", ts)
+	ts, total, err = e.s.ScimTokens(e.ctx, e.ws, store.ScimTokenFilter{Name: "ol"}, e.now, 0, 10)
+	e.ok(err)
+	e.check(total == 1 && ts[0].ID == expired.ID, "by name %v", ts)
+	got, err := e.s.ScimToken(e.ctx, e.ws, live.ID)
+	e.ok(err)
+	e.check(got.Name == "Live", "token %+v", got)
+	_, err = e.s.ScimToken(e.ctx, e.workspace().ID, live.ID)
+	e.is(err, store.ErrNotFound, "token of another workspace")
+	got, err = e.s.ScimTokenByHash(e.ctx, live.TokenHash)
+	e.ok(err)
+	e.check(got.ID == live.ID, "by hash %v", got.ID)
+	_, err = e.s.ScimTokenByHash(e.ctx, "missing")
+	e.is(err, store.ErrNotFound, "missing hash")
+
+	revoked, err := e.s.RevokeScimToken(e.ctx, e.ws, live.ID, e.now)
+	e.ok(err)
+	e.check(revoked, "not revoked")
+	revoked, err = e.s.RevokeScimToken(e.ctx, e.ws, live.ID, e.now)
+	e.ok(err)
+	e.check(!revoked, "revoked twice")
+	e.ok(e.s.Create(e.ctx, e.activity(models.ScimOpRead, "x", e.now)))
+	e.ok(e.s.DeleteScimToken(e.ctx, e.ws, live.ID))
+	_, err = e.s.ScimToken(e.ctx, e.ws, live.ID)
+	e.is(err, store.ErrNotFound, "deleted token")
+	e.ok(e.s.DeleteScimToken(e.ctx, e.ws, live.ID))
+}
+
+func testScimActivity(e *env) {
+	old := e.now.AddDate(-10, 0, 0)
+	u := e.newUser("a")
+	e.ok(e.s.CreateAll(e.ctx, u, e.activity(models.ScimOpCreate, u.ID.String(), e.now)))
+	e.ok(e.s.Create(e.ctx, e.activity(models.ScimOpRead, "x", old)))
+	as, total, err := e.s.ScimActivities(e.ctx, e.ws, store.ScimActivityFilter{Operation: models.ScimOpCreate}, 0, 10)
+	e.ok(err)
+	e.check(total == 1 && len(as) == 1, "creates %v", as)
+	_, total, err = e.s.ScimActivities(e.ctx, e.ws, store.ScimActivityFilter{}, 0, 10)
+	e.ok(err)
+	e.check(total == 2, "all %d", total)
+
+	st, err := e.s.ScimStatistics(e.ctx, e.ws, time.Now().UTC())
+	e.ok(err)
+	e.check(st.TotalUsers == 1 && st.UsersAdded24h == 1 && st.LastSyncAt != nil, "statistics %+v", st)
+	e.ok(e.s.ReconcileCounts(e.ctx))
+	st, err = e.s.ScimStatistics(e.ctx, e.ws, time.Now().UTC())
+	e.ok(err)
+	e.check(st.TotalUsers == 1, "after reconcile %+v", st)
+
+	n, err := e.s.PruneScimActivities(e.ctx, old.Add(time.Hour))
+	e.ok(err)
+	e.check(n >= 1, "pruned %d", n)
+	_, total, err = e.s.ScimActivities(e.ctx, e.ws, store.ScimActivityFilter{}, 0, 10)
+	e.ok(err)
+	e.check(total == 1, "after pruning %d", total)
+}

@@ -1,0 +1,238 @@
+package conformance
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
+	"gatehouse/store"
+)
+
+func testRevokedTokens(e *env) {
+	jti := store.NewID()
+	_, err := e.s.RevokedToken(e.ctx, jti)
+	e.is(err, store.ErrNotFound, "token not revoked")
+	t := &models.RevokedToken{JTI: jti, WorkspaceID: e.ws, ClientID: "c", ExpiresAt: e.now.AddDate(-10, 0, 0), RevokedAt: e.now}
+	e.ok(e.s.RevokeToken(e.ctx, t))
+	e.ok(e.s.RevokeToken(e.ctx, t)) // again: no error
+	got, err := e.s.RevokedToken(e.ctx, jti)
+	e.ok(err)
+	e.check(got.ClientID == "c", "revoked %+v", got)
+	n, err := e.s.PruneRevokedTokens(e.ctx, e.now.AddDate(-9, 0, 0))
+	e.ok(err)
+	e.check(n >= 1, "pruned %d", n)
+	_, err = e.s.RevokedToken(e.ctx, jti)
+	e.is(err, store.ErrNotFound, "pruned token")
+}
+
+func (e *env) application(b *models.Brand) *models.Application {
+	a := &models.Application{ID: store.NewID(), WorkspaceID: e.ws, BrandID: b.ID, ClientID: unique("app-"), Name: "App",
+		Type: models.ApplicationConfidential, SecretHash: "h", RedirectURIsJSON: `["https://app.example.com/cb"]`,
+		Version: 1, CreatedAt: e.now, UpdatedAt: e.now}
+	e.ok(e.s.Create(e.ctx, a))
+	return a
+}
+
+func testApplications(e *env) {
+	b := e.brand("B")
+	a := e.application(b)
+	dup := *a
+	dup.ID = store.NewID()
+	e.exists(e.s.Create(e.ctx, &dup), "client_id", "duplicate client_id")
+	got, err := e.s.Application(e.ctx, e.ws, a.ID)
+	e.ok(err)
+	e.check(got.ClientID == a.ClientID, "application %+v", got)
+	_, err = e.s.Application(e.ctx, e.workspace().ID, a.ID)
+	e.is(err, store.ErrNotFound, "application of another workspace")
+	got, err = e.s.ApplicationByClientID(e.ctx, a.ClientID)
+	e.ok(err)
+	e.check(got.ID == a.ID, "by client_id %v", got.ID)
+	_, err = e.s.ApplicationByClientID(e.ctx, "missing")
+	e.is(err, store.ErrNotFound, "missing client_id")
+	list, err := e.s.Applications(e.ctx, e.ws, b.ID)
+	e.ok(err)
+	e.check(len(list) == 1, "applications %d", len(list))
+
+	a.Name = "Renamed"
+	savesVersioned(e, a, func(a *models.Application) int { return a.Version }, func(a *models.Application) error { return e.s.UpdateApplication(e.ctx, a) }, "UpdateApplication")
+	e.ok(e.s.DeleteApplication(e.ctx, a))
+	e.is(e.s.DeleteApplication(e.ctx, a), store.ErrNotFound, "second delete")
+}
+
+func (e *env) flow(conn uuid.UUID, state, request string, expires time.Time) *models.SignInFlow {
+	f := &models.SignInFlow{ID: store.NewID(), WorkspaceID: e.ws, ApplicationID: store.NewID(), BrandID: store.NewID(),
+		ConnectionID: conn, BrowserHash: "browser", ClientID: "c", RedirectURI: "https://app/cb", Scope: "openid",
+		UpstreamStateHash: state, UpstreamRequestID: request, UpstreamVerifierEnc: []byte("sealed"), ExpiresAt: expires, CreatedAt: e.now}
+	e.ok(e.s.CreateFlow(e.ctx, f))
+	return f
+}
+
+func testFlows(e *env) {
+	conn := e.connection("C")
+	state, request := unique("state-"), unique("req-")
+	f := e.flow(conn.ID, state, request, e.now.Add(time.Hour))
+	old := e.flow(conn.ID, unique("state-"), "", e.now.AddDate(-10, 0, 0))
+	dup := *f
+	dup.ID = store.NewID()
+	e.exists(e.s.CreateFlow(e.ctx, &dup), "upstream_state", "duplicate upstream state")
+	dup = *f
+	dup.UpstreamStateHash = unique("state-")
+	e.exists(e.s.CreateFlow(e.ctx, &dup), "id", "duplicate flow id")
+
+	got, err := e.s.FlowByUpstreamState(e.ctx, state)
+	e.ok(err)
+	e.check(got.ID == f.ID, "by state %v", got.ID)
+	_, err = e.s.FlowByUpstreamState(e.ctx, "missing")
+	e.is(err, store.ErrNotFound, "missing state")
+	got, err = e.s.FlowByUpstreamRequest(e.ctx, request)
+	e.ok(err)
+	e.check(got.ID == f.ID, "by request %v", got.ID)
+	_, err = e.s.FlowByUpstreamRequest(e.ctx, "")
+	e.is(err, store.ErrNotFound, "empty request id")
+	got, c, err := e.s.SAMLFlow(e.ctx, state)
+	e.ok(err)
+	e.check(got.ID == f.ID && c.ID == conn.ID, "SAML flow %v %v", got.ID, c.ID)
+	_, _, err = e.s.SAMLFlow(e.ctx, "missing")
+	e.is(err, store.ErrNotFound, "missing SAML flow")
+
+	_, err = e.s.ClaimFlow(e.ctx, state, "other browser", e.now)
+	e.is(err, store.ErrNotFound, "claim from another browser")
+	got, err = e.s.ClaimFlow(e.ctx, state, "browser", e.now)
+	e.ok(err)
+	e.check(got.ClaimedAt != nil, "claimed %+v", got)
+	_, err = e.s.ClaimFlow(e.ctx, state, "browser", e.now)
+	e.is(err, store.ErrNotFound, "second claim")
+	_, err = e.s.ClaimFlow(e.ctx, old.UpstreamStateHash, "browser", e.now)
+	e.is(err, store.ErrNotFound, "expired claim")
+
+	n, err := e.s.PruneSignInState(e.ctx, e.now.AddDate(-9, 0, 0), e.now.AddDate(-9, 0, 0))
+	e.ok(err)
+	e.check(n >= 1, "pruned %d", n)
+	_, err = e.s.FlowByUpstreamState(e.ctx, old.UpstreamStateHash)
+	e.is(err, store.ErrNotFound, "pruned flow")
+	_, err = e.s.FlowByUpstreamState(e.ctx, state)
+	e.ok(err)
+}
+
+func (e *env) grant(code string, expires time.Time) *models.Grant {
+	return &models.Grant{ID: store.NewID(), WorkspaceID: e.ws, ApplicationID: store.NewID(), ClientID: "c", CodeHash: code,
+		RedirectURI: "https://app/cb", Scope: "openid", UserAccountID: store.NewID(), Claims: "{}", AuthTime: e.now,
+		ExpiresAt: expires, CreatedAt: e.now}
+}
+
+func testGrants(e *env) {
+	code := unique("code-")
+	g := e.grant(code, e.now.Add(time.Minute))
+	e.ok(e.s.CreateGrant(e.ctx, g))
+	dup := e.grant(code, e.now.Add(time.Minute))
+	e.exists(e.s.CreateGrant(e.ctx, dup), "code", "duplicate code")
+	got, err := e.s.Grant(e.ctx, e.ws, g.ID)
+	e.ok(err)
+	e.check(got.CodeHash == code, "grant %+v", got)
+	_, err = e.s.Grant(e.ctx, e.ws, store.NewID())
+	e.is(err, store.ErrNotFound, "missing grant")
+
+	got, err = e.s.RedeemGrant(e.ctx, code, e.now)
+	e.ok(err)
+	e.check(got.RedeemedAt != nil, "redeemed %+v", got)
+	_, err = e.s.RedeemGrant(e.ctx, code, e.now)
+	e.is(err, store.ErrStale, "replayed code")
+	_, err = e.s.RedeemGrant(e.ctx, "missing", e.now)
+	e.is(err, store.ErrNotFound, "missing code")
+
+	other := e.grant(unique("code-"), e.now.Add(time.Minute))
+	e.ok(e.s.CreateGrant(e.ctx, other))
+	e.ok(e.s.RevokeGrant(e.ctx, other.ID, e.now))
+	got, err = e.s.Grant(e.ctx, e.ws, other.ID)
+	e.ok(err)
+	e.check(got.RevokedAt != nil, "not revoked")
+	_, err = e.s.RedeemGrant(e.ctx, other.CodeHash, e.now)
+	e.is(err, store.ErrNotFound, "revoked code")
+	e.ok(e.s.RevokeGrant(e.ctx, store.NewID(), e.now))
+}
+
+func (e *env) signInEvent(outcome string) *models.SignInEvent {
+	return &models.SignInEvent{ID: store.NewID(), WorkspaceID: e.ws, ClientID: "c", Identifier: "i", Outcome: outcome,
+		RequestID: "r", CreatedAt: e.now}
+}
+
+func testRecords(e *env) {
+	a := e.audit("one")
+	e.ok(e.s.CreateAuditEvent(e.ctx, a))
+	e.exists(e.s.CreateAuditEvent(e.ctx, a), "id", "duplicate audit event")
+	orphan := e.audit("orphan")
+	orphan.WorkspaceID = store.NewID()
+	e.is(e.s.CreateAuditEvent(e.ctx, orphan), store.ErrMissingReference, "audit event of a missing workspace")
+	ev := e.signInEvent("refused")
+	e.ok(e.s.CreateSignInEvent(e.ctx, ev))
+	e.exists(e.s.CreateSignInEvent(e.ctx, ev), "id", "duplicate sign-in event")
+
+	g := e.grant(unique("code-"), e.now.Add(time.Minute))
+	e.ok(e.s.RecordSignIn(e.ctx, e.audit("sign_in"), g, e.signInEvent("accepted")))
+	_, err := e.s.Grant(e.ctx, e.ws, g.ID)
+	e.ok(err)
+	e.ok(e.s.RecordSignIn(e.ctx, e.audit("sign_in"), nil, e.signInEvent("refused")))
+	// A refused row refuses the others.
+	e.exists(e.s.RecordSignIn(e.ctx, e.audit("sign_in"), nil, ev), "id", "RecordSignIn with a duplicate event")
+
+	evs, err := e.s.AuditEvents(e.ctx, e.ws, nil, 100)
+	e.ok(err)
+	e.check(len(evs) == 3 && evs[0].ID.String() > evs[2].ID.String(), "audit events %d, newest first", len(evs))
+	evs, err = e.s.AuditEvents(e.ctx, e.ws, &evs[1].ID, 100)
+	e.ok(err)
+	e.check(len(evs) == 1 && evs[0].ID == a.ID, "before %v", evs)
+	es, total, err := e.s.SignInEventsPage(e.ctx, e.ws, store.SignInEventFilter{Outcome: "refused"}, 0, 1)
+	e.ok(err)
+	e.check(total == 2 && len(es) == 1, "refused events %d of %d", len(es), total)
+}
+
+func testProvisioned(e *env) {
+	conn := e.connection("C")
+	acct := &models.Account{ID: store.NewID(), WorkspaceID: e.ws, Name: "jit", Type: models.AccountIndividual, CreatedAt: e.now, UpdatedAt: e.now}
+	u := e.newUser("jit")
+	u.AccountID = &acct.ID
+	e.ok(e.s.CreateProvisionedUser(e.ctx, acct, u, e.credential(u, conn, "Jit-Id"), u.Email))
+	_, err := e.s.Account(e.ctx, e.ws, acct.ID)
+	e.ok(err)
+	got, derived, err := e.s.UserAccountByIdentity(e.ctx, e.ws, conn.ID, "jit-id")
+	e.ok(err)
+	e.check(got.ID == u.ID && derived == u.Email && got.Role != "", "by identity %+v %q", got, derived)
+	_, _, err = e.s.UserAccountByIdentity(e.ctx, e.ws, conn.ID, "missing")
+	e.is(err, store.ErrNotFound, "missing identity")
+	got, _, err = e.s.UserAccountByLiveIdentity(e.ctx, e.ws, conn.ID, "jit-id")
+	e.ok(err)
+	e.check(got.ID == u.ID, "by live identity %v", got.ID)
+
+	// Another account with the same identity, or the same email, is refused (whole, in a
+	// transaction).
+	v := e.newUser("other")
+	e.exists(e.s.InTx(e.ctx, func(ctx context.Context) error {
+		return e.s.CreateProvisionedUser(ctx, nil, v, e.credential(v, conn, "JIT-ID"), "")
+	}), "identity", "identity taken")
+	_, err = e.s.UserAccount(e.ctx, e.ws, v.ID)
+	e.is(err, store.ErrNotFound, "account of a refused provisioning")
+	w := e.newUser("jit")
+	w.UserName, w.UserNameKey = "w", "w"
+	e.exists(e.s.CreateProvisionedUser(e.ctx, nil, w, e.credential(w, conn, "w"), ""), "email", "email taken")
+
+	// The connection owns the profile of the account it provisioned.
+	plain := e.user("plain")
+	changed, err := e.s.RefreshOwnedProfile(e.ctx, plain, conn.ID, "P", "Q", plain.Email)
+	e.ok(err)
+	e.check(!changed, "refreshed a profile the connection does not own")
+	e.ok(e.s.MarkProfileOwner(e.ctx, e.ws, plain.ID, conn.ID))
+	e.ok(e.s.MarkProfileOwner(e.ctx, e.ws, store.NewID(), conn.ID))
+	changed, err = e.s.RefreshOwnedProfile(e.ctx, plain, conn.ID, "P", "Q", plain.Email)
+	e.ok(err)
+	e.check(changed && plain.FirstName == "P" && plain.Version == 2, "refreshed %+v", plain)
+	changed, err = e.s.RefreshOwnedProfile(e.ctx, plain, conn.ID, "P", "Q", u.Email) // u has that email
+	e.ok(err)
+	e.check(!changed, "refresh took another account's email")
+
+	conn.Status = models.StatusInactive
+	e.ok(e.s.UpdateConnection(e.ctx, conn))
+	_, _, err = e.s.UserAccountByLiveIdentity(e.ctx, e.ws, conn.ID, "jit-id")
+	e.is(err, store.ErrNotFound, "identity at an inactive connection")
+}
