@@ -84,6 +84,13 @@ type GroupMember struct {
 	Display string `gorm:"->;-:migration"`
 }
 
+// GroupRef is a group a user account belongs to, as a user's SCIM groups show it.
+type GroupRef struct {
+	UserAccountID uuid.UUID
+	GroupID       uuid.UUID
+	DisplayName   string
+}
+
 // ScimActivity is one SCIM operation as the server saw it.
 type ScimActivity struct {
 	ID           uuid.UUID `gorm:"primaryKey"`

@@ -11,9 +11,6 @@ import (
 	"gatehouse/store"
 )
 
-// GroupRef is a group a user belongs to.
-type GroupRef = store.GroupRef
-
 // MaxGroupMembersPerRequest bounds the member changes one request may carry.
 const MaxGroupMembersPerRequest = 10_000
 
@@ -192,13 +189,9 @@ func (s *Service) ScimGroups(ctx context.Context, in ScimListInput, withMembers 
 	if err != nil {
 		return nil, 0, err
 	}
-	l, err := s.scimList(in)
+	gs, total, err := s.store.ScimGroups(ctx, c.Token.WorkspaceID, s.scimList(in))
 	if err != nil {
-		return nil, 0, err
-	}
-	gs, total, err := s.store.ScimGroups(ctx, c.Token.WorkspaceID, l)
-	if err != nil {
-		return nil, 0, internal("scim groups", filterError(err))
+		return nil, 0, internal("scim groups", err)
 	}
 	if withMembers {
 		if err := s.attachMembers(ctx, gs); err != nil {

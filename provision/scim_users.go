@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"gatehouse/models"
+	"gatehouse/scimquery"
 	"gatehouse/store"
 )
 
@@ -205,7 +206,7 @@ func notFoundUser(rawID string) error {
 }
 
 // ScimUser returns a user account of the token's workspace and, with withGroups, its groups.
-func (s *Service) ScimUser(ctx context.Context, rawID string, withGroups bool) (*models.UserAccount, []store.GroupRef, error) {
+func (s *Service) ScimUser(ctx context.Context, rawID string, withGroups bool) (*models.UserAccount, []models.GroupRef, error) {
 	c, id, err := s.scimUserTarget(ctx, models.ScimUsersRead, rawID)
 	if err != nil {
 		return nil, nil, err
@@ -222,13 +223,13 @@ func (s *Service) ScimUser(ctx context.Context, rawID string, withGroups bool) (
 // ifVersion > 0 requires the stored version to match (If-Match); otherwise a concurrent
 // change is retried. With withGroups it also returns the user's groups.
 func (s *Service) ReplaceScimUser(ctx context.Context, rawID string, ifVersion int, op string, withGroups bool,
-	change func(u *models.UserAccount) (ScimUserInput, map[string]any, error)) (*models.UserAccount, []store.GroupRef, error) {
+	change func(u *models.UserAccount) (ScimUserInput, map[string]any, error)) (*models.UserAccount, []models.GroupRef, error) {
 	c, id, err := s.scimUserTarget(ctx, models.ScimUsersWrite, rawID)
 	if err != nil {
 		return nil, nil, err
 	}
 	var u *models.UserAccount
-	var groups []store.GroupRef
+	var groups []models.GroupRef
 	var in ScimUserInput
 	// save reads the user, computes the change and saves it with its activity row. Unlocked,
 	// the save is one atomic statement on PostgreSQL that fails as stale if the user changed
@@ -240,7 +241,7 @@ func (s *Service) ReplaceScimUser(ctx context.Context, rawID string, ifVersion i
 		if locked {
 			cur, err = s.store.UserAccountForUpdate(ctx, c.Token.WorkspaceID, id)
 			if err == nil && withGroups {
-				var m map[uuid.UUID][]store.GroupRef
+				var m map[uuid.UUID][]models.GroupRef
 				m, err = s.store.GroupsOfUsers(ctx, c.Token.WorkspaceID, []uuid.UUID{id})
 				groups = m[id]
 			}
@@ -311,13 +312,46 @@ func (s *Service) ReplaceScimUser(ctx context.Context, rawID string, ifVersion i
 	return u, groups, nil
 }
 
-// SetScimUserActive is ReplaceScimUser for a PATCH whose only effect is to set active (the
-// deactivation and reactivation Okta and Entra send): no read of the user comes first, the
-// change is one atomic write, and a concurrent change of other attributes cannot make it
-// stale. The outcome, answer and activity row are the general PATCH's. ErrUseReplace: nothing
-// was done, the caller must take the general path (a user without userName, which it refuses).
-func (s *Service) SetScimUserActive(ctx context.Context, rawID string, ifVersion int, active, withGroups bool,
-	details map[string]any) (*models.UserAccount, []store.GroupRef, error) {
+// ScimUserPatch is a SCIM PATCH of a user as the transport compiled its operations.
+type ScimUserPatch struct {
+	// ActiveOnly: the operations' only effect on any user is to set active, to Active (the
+	// deactivation and reactivation Okta and Entra send).
+	ActiveOnly, Active bool
+	// Ops are the operations.
+	Ops ScimUserOps
+	// Details go into the activity row.
+	Details map[string]any
+}
+
+// ScimUserOps are the operations of a SCIM PATCH of a user.
+type ScimUserOps interface {
+	// Apply returns a user's attributes after the operations, from its current state.
+	Apply(cur *models.UserAccount) (ScimUserInput, error)
+}
+
+// PatchScimUser applies a PATCH to a user, as ReplaceScimUser does. A patch that only sets
+// active takes the fast path: no read of the user comes first, the change is one atomic
+// write, and a concurrent change of other attributes cannot make it stale; its outcome,
+// answer and activity row are the general path's.
+func (s *Service) PatchScimUser(ctx context.Context, rawID string, ifVersion int, withGroups bool, p ScimUserPatch) (*models.UserAccount, []models.GroupRef, error) {
+	if p.ActiveOnly {
+		u, groups, err := s.setScimUserActive(ctx, rawID, ifVersion, p.Active, withGroups, p.Details)
+		if u != nil || err != nil {
+			return u, groups, err
+		}
+		// A user without a userName was left alone: the general path refuses it.
+	}
+	return s.ReplaceScimUser(ctx, rawID, ifVersion, models.ScimOpUpdate, withGroups,
+		func(cur *models.UserAccount) (ScimUserInput, map[string]any, error) {
+			in, err := p.Ops.Apply(cur)
+			return in, p.Details, err
+		})
+}
+
+// setScimUserActive is PatchScimUser's fast path: one write that sets active. It returns a nil
+// user and no error when it wrote nothing because the user has no userName.
+func (s *Service) setScimUserActive(ctx context.Context, rawID string, ifVersion int, active, withGroups bool,
+	details map[string]any) (*models.UserAccount, []models.GroupRef, error) {
 	c, id, err := s.scimUserTarget(ctx, models.ScimUsersWrite, rawID)
 	if err != nil {
 		return nil, nil, err
@@ -329,16 +363,11 @@ func (s *Service) SetScimUserActive(ctx context.Context, rawID string, ifVersion
 		return nil, nil, notFoundUser(rawID)
 	case errors.Is(err, store.ErrStale):
 		return nil, nil, errPreconditionFailed
-	case errors.Is(err, store.ErrNoUserName):
-		return nil, nil, ErrUseReplace
 	case err != nil:
 		return nil, nil, internal("scim user active", err)
 	}
 	return u, groups, nil
 }
-
-// ErrUseReplace: SetScimUserActive did nothing; use ReplaceScimUser.
-var ErrUseReplace = errors.New("provision: use the general SCIM user change")
 
 // errNeedsLock sends a change to the locking path.
 var errNeedsLock = errors.New("scim: the change needs the locking path")
@@ -379,60 +408,37 @@ func (s *Service) DeleteScimUser(ctx context.Context, rawID string, ifVersion in
 	return err
 }
 
-// ScimListInput is a SCIM list request: the raw filter, 1-based startIndex and count, and the
-// URL of the SCIM endpoint, which the references ($ref) a filter may compare start with.
+// ScimListInput is a SCIM list request: the filter the transport parsed (nil: none), 1-based
+// startIndex and count, and the URL of the SCIM endpoint, which the references ($ref) a filter
+// may compare start with. A filter on an attribute that cannot be filtered fails the list
+// with an invalidFilter error.
 type ScimListInput struct {
-	Filter     string
+	Filter     scimquery.Expr
 	StartIndex int
 	Count      int
 	Base       string
 }
 
-func (s *Service) scimList(in ScimListInput) (store.ScimList, error) {
+func (s *Service) scimList(in ScimListInput) store.ScimList {
 	start, count := models.ClampPage(in.StartIndex, in.Count, 0, MaxScimCount)
-	l := store.ScimList{Offset: start - 1, Count: count, Base: in.Base}
-	if strings.TrimSpace(in.Filter) != "" {
-		if e := models.CheckText("filter", in.Filter); e != nil {
-			return l, &models.ScimTypedError{Err: e, Type: models.ScimTypeInvalidFilter}
-		}
-		if len(in.Filter) > 4096 {
-			return l, models.ScimError(models.ScimTypeInvalidFilter, "the filter is longer than 4096 characters")
-		}
-		e, err := parseScimFilter(in.Filter)
-		if err != nil {
-			return l, models.ScimError(models.ScimTypeInvalidFilter, "%s", filterSyntaxMessage(in.Filter, err))
-		}
-		l.Filter = e
-	}
-	return l, nil
-}
-
-func filterError(err error) error {
-	var fe *store.FilterError
-	if errors.As(err, &fe) {
-		return models.ScimError(models.ScimTypeInvalidFilter, "%s", fe.Msg)
-	}
-	return err
+	return store.ScimList{Filter: in.Filter, Offset: start - 1, Count: count, Base: in.Base}
 }
 
 // ScimUsers lists the token workspace's users matching a SCIM filter, and the total; with
 // withGroups, also the listed users' groups.
-func (s *Service) ScimUsers(ctx context.Context, in ScimListInput, withGroups bool) ([]*models.UserAccount, map[uuid.UUID][]store.GroupRef, int, error) {
+func (s *Service) ScimUsers(ctx context.Context, in ScimListInput, withGroups bool) ([]*models.UserAccount, map[uuid.UUID][]models.GroupRef, int, error) {
 	c, err := s.authorizeScim(ctx, models.ScimUsersRead)
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	l, err := s.scimList(in)
-	if err != nil {
-		return nil, nil, 0, err
-	}
+	l := s.scimList(in)
 	// A tied token provisions userName as the identifier at its connection, so its userName
 	// filters also find people bound there ahead of time (GraphQL updateUserAccountCredentials):
 	// that is how the IdP links them instead of creating a duplicate.
 	l.BoundAt = c.Token.ConnectionID
 	us, groups, total, err := s.store.ScimUsers(ctx, c.Token.WorkspaceID, l, withGroups)
 	if err != nil {
-		return nil, nil, 0, internal("scim users", filterError(err))
+		return nil, nil, 0, internal("scim users", err)
 	}
 	return us, groups, int(total), nil
 }

@@ -223,11 +223,11 @@ func decodeBody(r *http.Request, v any) error {
 	return nil
 }
 
-// listParams reads filter, startIndex and count (RFC 7644 §3.4.2.4): startIndex below 1 is
+// listParams reads startIndex, count and filter (RFC 7644 §3.4.2.4): startIndex below 1 is
 // 1, a negative count is 0, counts above the maximum are the maximum.
 func listParams(r *http.Request) (provision.ScimListInput, error) {
 	q := r.URL.Query()
-	in := provision.ScimListInput{Filter: q.Get("filter"), StartIndex: 1, Count: defaultPageCount}
+	in := provision.ScimListInput{StartIndex: 1, Count: defaultPageCount}
 	if v := q.Get("startIndex"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -243,7 +243,9 @@ func listParams(r *http.Request) (provision.ScimListInput, error) {
 		in.Count = n
 	}
 	in.StartIndex, in.Count = models.ClampPage(in.StartIndex, in.Count, 0, provision.MaxScimCount)
-	return in, nil
+	var err error
+	in.Filter, err = listFilter(q.Get("filter"))
+	return in, err
 }
 
 func listResponse(total, start int, resources []any) map[string]any {

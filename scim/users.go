@@ -2,7 +2,6 @@ package scim
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -15,7 +14,7 @@ import (
 
 // userDoc renders a user account as a SCIM User document. The stored document (scim_data)
 // carries what the IdP sent; the columns win, so changes made through GraphQL show here too.
-func (h *Handler) userDoc(u *models.UserAccount, groups []provision.GroupRef, withGroups bool) doc {
+func (h *Handler) userDoc(u *models.UserAccount, groups []models.GroupRef, withGroups bool) doc {
 	d := doc{}
 	if u.SCIMData != "" {
 		_ = json.Unmarshal([]byte(u.SCIMData), &d)
@@ -192,7 +191,7 @@ func userInput(d doc) (provision.ScimUserInput, error) {
 
 // writeUser answers with the user (and its groups, which the caller loaded if the projection
 // wants them).
-func (h *Handler) writeUser(w http.ResponseWriter, r *http.Request, status int, u *models.UserAccount, groups []provision.GroupRef) error {
+func (h *Handler) writeUser(w http.ResponseWriter, r *http.Request, status int, u *models.UserAccount, groups []models.GroupRef) error {
 	p := projectionOf(r)
 	w.Header().Set("ETag", etag(u.Version))
 	if status == http.StatusCreated {
@@ -276,30 +275,29 @@ func (h *Handler) putUser(w http.ResponseWriter, r *http.Request) error {
 	return h.writeUser(w, r, http.StatusOK, u, groups)
 }
 
+// userOps are the operations of a user PATCH (provision.ScimUserOps).
+type userOps struct {
+	h   *Handler
+	req patchRequest
+}
+
+func (o *userOps) Apply(cur *models.UserAccount) (provision.ScimUserInput, error) {
+	d := o.h.userDoc(cur, nil, false)
+	if err := patchUser(d, o.req.Operations); err != nil {
+		return provision.ScimUserInput{}, err
+	}
+	return userInput(d)
+}
+
 func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) error {
-	var req patchRequest
-	if err := decodeBody(r, &req); err != nil {
+	ops := &userOps{h: h}
+	if err := decodeBody(r, &ops.req); err != nil {
 		return err
 	}
-	details := map[string]any{"method": "PATCH", "operations": patchSummary(req.Operations)}
-	if active, ok := activeOnly(req.Operations); ok { // a deactivation: one write, no read
-		u, groups, err := h.svc.SetScimUserActive(r.Context(), r.PathValue("id"), ifMatch(r), active, projectionOf(r).wants("groups"), details)
-		if !errors.Is(err, provision.ErrUseReplace) {
-			if err != nil {
-				return err
-			}
-			return h.writeUser(w, r, http.StatusOK, u, groups)
-		}
-	}
-	u, groups, err := h.svc.ReplaceScimUser(r.Context(), r.PathValue("id"), ifMatch(r), models.ScimOpUpdate, projectionOf(r).wants("groups"),
-		func(cur *models.UserAccount) (provision.ScimUserInput, map[string]any, error) {
-			d := h.userDoc(cur, nil, false)
-			if err := patchUser(d, req.Operations); err != nil {
-				return provision.ScimUserInput{}, nil, err
-			}
-			in, err := userInput(d)
-			return in, details, err
-		})
+	p := provision.ScimUserPatch{Ops: ops,
+		Details: map[string]any{"method": "PATCH", "operations": patchSummary(ops.req.Operations)}}
+	p.Active, p.ActiveOnly = activeOnly(ops.req.Operations)
+	u, groups, err := h.svc.PatchScimUser(r.Context(), r.PathValue("id"), ifMatch(r), projectionOf(r).wants("groups"), p)
 	if err != nil {
 		return err
 	}
@@ -308,7 +306,8 @@ func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) error {
 
 // activeOnly reports whether the operations' only effect on any user is to set active, and to
 // what. Such a PATCH (Okta's and Entra's deactivation, in all the forms they send) needs no
-// read of the user: SetScimUserActive applies it in one write. Two tests, both required:
+// read of the user: provision.ScimUserPatch.ActiveOnly tells PatchScimUser so. Two tests,
+// both required:
 //   - shape: each operation is an add or replace of active, by path or as the only key of a
 //     path-less value (beside id, meta and schemas, which every PATCH ignores there), so no
 //     operation can touch another attribute, even one that does nothing to the document below

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -9,26 +8,23 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	filter "github.com/scim2/filter-parser/v2"
 
 	"gatehouse/models"
+	"gatehouse/scimquery"
 )
 
-// SCIM filters (RFC 7644 §3.4.2.2) become SQL here, from a whitelist of attributes. Values are
+// SCIM filters (RFC 7644 §3.4.2.2), parsed by the scim transport into a scimquery.Expr, become
+// SQL here, from a whitelist of attributes. Values are
 // always bound parameters; attribute names never reach the SQL text except through the table
 // below. userName, externalId and emails eq hit indexes ((workspace_id, user_name_key),
 // (workspace_id, external_id), (workspace_id, email_key)). Attributes without a column of their
 // own are read from the stored SCIM document (scim_data, JSON text) with each dialect's JSON
 // functions; no index serves them, so they narrow a workspace's scan rather than replace it.
 
-// FilterError is a filter the store cannot translate (unknown attribute, bad value or
-// operator). Its message is safe to show.
-type FilterError struct{ Msg string }
-
-func (e *FilterError) Error() string { return e.Msg }
-
+// filterErrorf reports a filter the store cannot translate (unknown attribute, bad value or
+// operator) as the invalidFilter error the IdP sees; its message is safe to show.
 func filterErrorf(format string, args ...any) error {
-	return &FilterError{Msg: fmt.Sprintf(format, args...)}
+	return models.ScimError(models.ScimTypeInvalidFilter, format, args...)
 }
 
 type colKind int
@@ -211,7 +207,7 @@ var groupColumns = map[string]column{
 // filterSQL translates a parsed filter for the users ("user") or groups ("group") table of
 // dialect. base is the URL of the SCIM endpoint, which references ($ref) start with. With b (a
 // token tied to a connection), userName eq and ne also look at the identifiers bound there.
-func filterSQL(e filter.Expression, resource, dialect, base string, b *binding) (string, []any, error) {
+func filterSQL(e scimquery.Expr, resource, dialect, base string, b *binding) (string, []any, error) {
 	t := &translator{resource: resource, dialect: dialect, base: base, bound: b}
 	sql, err := t.expr(e, "", 0)
 	return sql, t.args, err
@@ -231,12 +227,12 @@ type translator struct {
 
 const maxFilterDepth = 32
 
-func (t *translator) expr(e filter.Expression, prefix string, depth int) (string, error) {
+func (t *translator) expr(e scimquery.Expr, prefix string, depth int) (string, error) {
 	if depth > maxFilterDepth {
 		return "", filterErrorf("the filter is nested too deeply")
 	}
 	switch x := e.(type) {
-	case *filter.LogicalExpression:
+	case *scimquery.Logical:
 		l, err := t.expr(x.Left, prefix, depth+1)
 		if err != nil {
 			return "", err
@@ -246,18 +242,18 @@ func (t *translator) expr(e filter.Expression, prefix string, depth int) (string
 			return "", err
 		}
 		op := "AND"
-		if strings.EqualFold(string(x.Operator), "or") {
+		if x.Or {
 			op = "OR"
 		}
 		return "(" + l + " " + op + " " + r + ")", nil
-	case *filter.NotExpression:
-		in, err := t.expr(x.Expression, prefix, depth+1)
+	case *scimquery.Not:
+		in, err := t.expr(x.X, prefix, depth+1)
 		if err != nil {
 			return "", err
 		}
 		return "(NOT " + in + ")", nil
-	case *filter.ValuePath:
-		name, err := t.attrName(x.AttributePath, "")
+	case *scimquery.ValuePath:
+		name, err := t.attrName(x.Attr, "")
 		if err != nil {
 			return "", err
 		}
@@ -268,24 +264,24 @@ func (t *translator) expr(e filter.Expression, prefix string, depth int) (string
 			// A stored list: one element must match the whole value filter.
 			open := c.list.each(t.dialect)
 			t.elem = c.list
-			in, err := t.expr(x.ValueFilter, "", depth+1)
+			in, err := t.expr(x.Filter, "", depth+1)
 			t.elem = nil
 			return open + in + "))", err
 		}
-		return t.expr(x.ValueFilter, name, depth+1)
-	case *filter.AttributeExpression:
+		return t.expr(x.Filter, name, depth+1)
+	case *scimquery.Compare:
 		return t.attr(x, prefix)
 	}
 	return "", filterErrorf("unsupported filter expression")
 }
 
 // attrName returns the lower-cased attribute path without its schema URN.
-func (t *translator) attrName(p filter.AttributePath, prefix string) (string, error) {
-	name := strings.ToLower(p.AttributeName)
-	if p.SubAttribute != nil {
-		name += "." + strings.ToLower(*p.SubAttribute)
+func (t *translator) attrName(p scimquery.Path, prefix string) (string, error) {
+	name := strings.ToLower(p.Name)
+	if p.Sub != "" {
+		name += "." + strings.ToLower(p.Sub)
 	}
-	if uri := strings.ToLower(p.URI()); uri != "" {
+	if uri := strings.ToLower(p.URN); uri != "" {
 		ok := false
 		switch t.resource {
 		case "user":
@@ -294,7 +290,7 @@ func (t *translator) attrName(p filter.AttributePath, prefix string) (string, er
 			ok = uri == coreGroupURN
 		}
 		if !ok {
-			return "", filterErrorf("unknown schema %q in filter", p.URI())
+			return "", filterErrorf("unknown schema %q in filter", p.URN)
 		}
 	}
 	if prefix != "" {
@@ -308,12 +304,12 @@ func (t *translator) bind(v any) string {
 	return "?"
 }
 
-func (t *translator) attr(x *filter.AttributeExpression, prefix string) (string, error) {
-	name, err := t.attrName(x.AttributePath, prefix)
+func (t *translator) attr(x *scimquery.Compare, prefix string) (string, error) {
+	name, err := t.attrName(x.Attr, prefix)
 	if err != nil {
 		return "", err
 	}
-	op := strings.ToLower(string(x.Operator))
+	op := string(x.Op)
 	var col column
 	ok := false
 	switch {
@@ -332,7 +328,7 @@ func (t *translator) attr(x *filter.AttributeExpression, prefix string) (string,
 				return sql, nil
 			}
 		}
-		return "", filterErrorf("the attribute %q cannot be used in a filter", x.AttributePath.String())
+		return "", filterErrorf("the attribute %q cannot be used in a filter", x.Attr.String())
 	}
 	if col.kind == kindMember && t.resource == "user" && op != "eq" && op != "ne" && op != "pr" {
 		// groups.value compared as text: one membership's group id matches.
@@ -346,7 +342,7 @@ func (t *translator) attr(x *filter.AttributeExpression, prefix string) (string,
 				return col.list.each(t.dialect) + "1=1))", nil
 			}
 			if _, ok := col.list.subs["value"]; !ok {
-				return "", filterErrorf("%s takes pr, or a filter on its sub-attributes", x.AttributePath.String())
+				return "", filterErrorf("%s takes pr, or a filter on its sub-attributes", x.Attr.String())
 			}
 			sub = "value"
 		}
@@ -392,7 +388,7 @@ func (t *translator) anyPresent(name string) (string, bool) {
 	sort.Strings(subs) // the same text each time: statements are cached by text
 	var parts []string
 	for _, k := range subs {
-		sql, err := t.attr(&filter.AttributeExpression{AttributePath: filter.AttributePath{AttributeName: k}, Operator: filter.PR}, "")
+		sql, err := t.attr(&scimquery.Compare{Attr: scimquery.Path{Name: k}, Op: scimquery.Pr}, "")
 		if err != nil {
 			return "", false
 		}
@@ -403,7 +399,7 @@ func (t *translator) anyPresent(name string) (string, bool) {
 
 // managerRef is manager.$ref: the base URL, "/Users/" and the manager's id, when that id is a
 // UUID (scim.userDoc shows the reference only then).
-func (t *translator) managerRef(x *filter.AttributeExpression, name, op string, col column) (string, error) {
+func (t *translator) managerRef(x *scimquery.Compare, name, op string, col column) (string, error) {
 	id := col.sql(t.dialect)
 	isUUID := "(length(" + id + ") = 36 AND " + id + " GLOB '" + uuidGlob + "')"
 	if t.dialect == Postgres {
@@ -422,7 +418,7 @@ var (
 )
 
 // cond compiles the comparison x (of the attribute name) on col.
-func (t *translator) cond(x *filter.AttributeExpression, name, op string, col column) (string, error) {
+func (t *translator) cond(x *scimquery.Compare, name, op string, col column) (string, error) {
 	if col.kind == kindRef && col.ref != "" { // groups.$ref: the base URL and the group's id
 		col = column{expr: "(" + t.bind(t.base) + " || '" + col.ref + "' || " + col.sql(t.dialect) + ")", kind: kindRef}
 	}
@@ -443,13 +439,13 @@ func (t *translator) cond(x *filter.AttributeExpression, name, op string, col co
 	switch op {
 	case "eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le":
 	default:
-		return "", filterErrorf("unknown operator %q", x.Operator)
+		return "", filterErrorf("unknown operator %q", x.Op)
 	}
 	switch col.kind {
 	case kindBool, kindJSONBool:
-		b, ok := x.CompareValue.(bool)
+		b, ok := x.Value.(bool)
 		if !ok || (op != "eq" && op != "ne") {
-			return "", filterErrorf("%s takes eq or ne with true or false", x.AttributePath.String())
+			return "", filterErrorf("%s takes eq or ne with true or false", x.Attr.String())
 		}
 		if op == "ne" {
 			b = !b
@@ -459,18 +455,18 @@ func (t *translator) cond(x *filter.AttributeExpression, name, op string, col co
 		}
 		return "(" + expr + " = " + t.bind(b) + ")", nil
 	case kindTime:
-		s, ok := x.CompareValue.(string)
-		tm, err := time.Parse(time.RFC3339Nano, unescape(s))
+		s, ok := x.Value.(string)
+		tm, err := time.Parse(time.RFC3339Nano, s)
 		if !ok || err != nil {
-			return "", filterErrorf("%s takes an RFC 3339 date-time string", x.AttributePath.String())
+			return "", filterErrorf("%s takes an RFC 3339 date-time string", x.Attr.String())
 		}
 		return t.compare(expr, op, tm.UTC(), false)
 	case kindID, kindMember:
-		s, ok := x.CompareValue.(string)
+		s, ok := x.Value.(string)
 		if !ok || (op != "eq" && op != "ne") {
-			return "", filterErrorf("%s takes eq or ne with a string", x.AttributePath.String())
+			return "", filterErrorf("%s takes eq or ne with a string", x.Attr.String())
 		}
-		id, err := uuid.Parse(unescape(s))
+		id, err := uuid.Parse(s)
 		if col.kind == kindMember {
 			if err != nil {
 				return boolSQL(op == "ne"), nil
@@ -482,14 +478,12 @@ func (t *translator) cond(x *filter.AttributeExpression, name, op string, col co
 		}
 		return t.compare(expr, op, id, false)
 	}
-	s, ok := x.CompareValue.(string)
+	s, ok := x.Value.(string)
 	if !ok {
-		if x.CompareValue == nil {
-			return "", filterErrorf("%s takes a string value", x.AttributePath.String())
+		if x.Value == nil {
+			return "", filterErrorf("%s takes a string value", x.Attr.String())
 		}
-		s = fmt.Sprint(x.CompareValue)
-	} else {
-		s = unescape(s)
+		s = fmt.Sprint(x.Value)
 	}
 	switch col.kind {
 	case kindKey:
@@ -585,16 +579,4 @@ func (t *translator) compare(expr, op string, v any, text bool) (string, error) 
 		pat = "%" + pat
 	}
 	return "(" + expr + " LIKE " + t.bind(pat) + " ESCAPE '\\')", nil
-}
-
-// unescape decodes JSON string escapes the parser leaves in place (\" \\ \u00e9).
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var out string
-	if err := json.Unmarshal([]byte(`"`+s+`"`), &out); err != nil {
-		return s
-	}
-	return out
 }

@@ -7,38 +7,36 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	filter "github.com/scim2/filter-parser/v2"
 
+	"gatehouse/scimquery"
 	"gatehouse/store/storetest"
 )
 
 // planCase is an IdP hot lookup and what its plan must search instead of scanning a workspace.
 type planCase struct {
-	filter, resource, table string
-	bound                   bool     // as a token tied to a connection asks it
-	indexes                 []string // each must appear in the plan
+	filter          scimquery.Expr
+	resource, table string
+	bound           bool     // as a token tied to a connection asks it
+	indexes         []string // each must appear in the plan
 }
 
 var hotLookups = []planCase{
-	{`userName eq "bjensen@example.com"`, "user", "user_accounts", false, []string{"ux_user_accounts_user_name"}},
-	{`externalId eq "00ujl29u0le5T6Aj10h7"`, "user", "user_accounts", false, []string{"ix_user_accounts_external_id"}},
-	{`emails eq "bjensen@example.com"`, "user", "user_accounts", false, []string{"ux_user_accounts_email"}},
-	{`emails[value eq "bjensen@example.com"]`, "user", "user_accounts", false, []string{"ux_user_accounts_email"}},
-	// Entra's emails[type eq "work"].value eq "…", as provision rewrites it.
-	{`emails[type eq "work" and value eq "bjensen@example.com"]`, "user", "user_accounts", false, []string{"ux_user_accounts_email"}},
-	{`displayName eq "Engineering"`, "group", "groups", false, []string{"ux_groups_display_name"}},
+	{cmp("userName", scimquery.Eq, "bjensen@example.com"), "user", "user_accounts", false, []string{"ux_user_accounts_user_name"}},
+	{cmp("externalId", scimquery.Eq, "00ujl29u0le5T6Aj10h7"), "user", "user_accounts", false, []string{"ix_user_accounts_external_id"}},
+	{cmp("emails", scimquery.Eq, "bjensen@example.com"), "user", "user_accounts", false, []string{"ux_user_accounts_email"}},
+	{where("emails", cmp("value", scimquery.Eq, "bjensen@example.com")), "user", "user_accounts", false, []string{"ux_user_accounts_email"}},
+	// Entra's emails[type eq "work"].value eq "…", as the scim transport rewrites it.
+	{where("emails", and(cmp("type", scimquery.Eq, "work"), cmp("value", scimquery.Eq, "bjensen@example.com"))), "user", "user_accounts", false, []string{"ux_user_accounts_email"}},
+	{cmp("displayName", scimquery.Eq, "Engineering"), "group", "groups", false, []string{"ux_groups_display_name"}},
 	// A tied token's userName also matches identifiers bound at its connection: two lookups.
-	{`userName eq "bjensen@example.com"`, "user", "user_accounts", true, []string{"ux_user_accounts_user_name", "ux_credentials_identity"}},
+	{cmp("userName", scimquery.Eq, "bjensen@example.com"), "user", "user_accounts", true, []string{"ux_user_accounts_user_name", "ux_credentials_identity"}},
 }
 
 // explain returns the plan of one hot lookup, as the list queries shape it, one line per node.
 func explain(t *testing.T, s *Store, c planCase, ws uuid.UUID) string {
 	t.Helper()
 	ctx := context.Background()
-	e, err := filter.ParseFilter([]byte(c.filter))
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := c.filter
 	var b *binding
 	if c.bound {
 		b = &binding{workspace: ws, connection: uuid.New()}

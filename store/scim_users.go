@@ -3,21 +3,20 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	filter "github.com/scim2/filter-parser/v2"
 	"gorm.io/gorm"
 
 	"gatehouse/models"
+	"gatehouse/scimquery"
 )
 
 // ScimList is a SCIM list request: a parsed filter (nil: everything), a 0-based offset and a
 // page size (0: count only).
 type ScimList struct {
-	Filter filter.Expression
+	Filter scimquery.Expr
 	Offset int
 	Count  int
 	// BoundAt is the connection of a token tied to one: a userName eq/ne filter then also
@@ -44,8 +43,8 @@ func (s *Store) listQuery(q *gorm.DB, l ScimList, resource string) (*gorm.DB, er
 // creation order) and returns the total matching; with withGroups, each listed account's groups
 // come from the same query. A first page that is not full is its own total, so the common
 // `userName eq` lookup is one query.
-// Errors: none of the contract; a filter it cannot compile is reported as filterSQL does.
-func (s *Store) ScimUsers(ctx context.Context, ws uuid.UUID, l ScimList, withGroups bool) ([]*models.UserAccount, map[uuid.UUID][]GroupRef, int64, error) {
+// Errors: none of the contract; a filter it cannot compile is an invalidFilter (filterSQL).
+func (s *Store) ScimUsers(ctx context.Context, ws uuid.UUID, l ScimList, withGroups bool) ([]*models.UserAccount, map[uuid.UUID][]models.GroupRef, int64, error) {
 	where, args := "user_accounts.workspace_id = ?", []any{ws}
 	if l.Filter != nil {
 		var b *binding
@@ -60,7 +59,7 @@ func (s *Store) ScimUsers(ctx context.Context, ws uuid.UUID, l ScimList, withGro
 		args = append(args, fargs...)
 	}
 	var users []*models.UserAccount
-	var groups map[uuid.UUID][]GroupRef
+	var groups map[uuid.UUID][]models.GroupRef
 	if l.Count > 0 {
 		var err error
 		users, groups, err = s.queryUsers(ctx, "WHERE "+where+" ORDER BY "+s.listOrder("user_accounts", l)+" LIMIT ? OFFSET ?",
@@ -183,21 +182,14 @@ func (s *Store) DeleteUserAccount(ctx context.Context, ws, id uuid.UUID) (bool, 
 	return true, s.addCount(ctx, ws, counterUsers, 0, -res.RowsAffected)
 }
 
-// GroupRef is a group a user belongs to.
-type GroupRef struct {
-	UserAccountID uuid.UUID
-	GroupID       uuid.UUID
-	DisplayName   string
-}
-
 // GroupsOfUsers loads the group memberships of the given accounts in one query.
 // Errors: none of the contract; no match is an empty result.
-func (s *Store) GroupsOfUsers(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) (map[uuid.UUID][]GroupRef, error) {
-	out := map[uuid.UUID][]GroupRef{}
+func (s *Store) GroupsOfUsers(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) (map[uuid.UUID][]models.GroupRef, error) {
+	out := map[uuid.UUID][]models.GroupRef{}
 	if len(ids) == 0 {
 		return out, nil
 	}
-	var rows []GroupRef
+	var rows []models.GroupRef
 	err := s.db(ctx).Table("group_members AS gm").
 		Select("gm.user_account_id AS user_account_id, gm.group_id AS group_id, g.display_name AS display_name").
 		Joins("JOIN groups AS g ON g.id = gm.group_id").
@@ -212,19 +204,15 @@ func (s *Store) GroupsOfUsers(ctx context.Context, ws uuid.UUID, ids []uuid.UUID
 	return out, nil
 }
 
-// ErrNoUserName: SetScimUserActive leaves accounts without a userName to the general PATCH,
-// which reports that a SCIM user needs one.
-var ErrNoUserName = errors.New("store: the account has no userName")
-
 // SetScimUserActive sets one account's active flag with the next version, and writes act with
 // the counters it moves, atomically: the SCIM deactivation (and reactivation) Okta and Entra
 // send, which needs no read of the account first. act.Details, a JSON object, gains the saved
 // account's "userName" as its last key, as the general PATCH's details have it. ifVersion > 0
-// changes only that version (ErrStale otherwise). ErrNotFound: no such account; ErrNoUserName:
-// nothing was written. It returns the saved account and, with withGroups, its groups. On
-// PostgreSQL it is one statement.
-// Errors: ErrNotFound, ErrStale, ErrNoUserName, as above.
-func (s *Store) SetScimUserActive(ctx context.Context, ws, id uuid.UUID, active bool, ifVersion int, act *models.ScimActivity, withGroups bool) (*models.UserAccount, []GroupRef, error) {
+// changes only that version (ErrStale otherwise). ErrNotFound: no such account. It returns the
+// saved account and, with withGroups, its groups; an account without a userName is left alone
+// (a nil account and no error: nothing was written). On PostgreSQL it is one statement.
+// Errors: ErrNotFound, ErrStale, as above.
+func (s *Store) SetScimUserActive(ctx context.Context, ws, id uuid.UUID, active bool, ifVersion int, act *models.ScimActivity, withGroups bool) (*models.UserAccount, []models.GroupRef, error) {
 	now := s.now()
 	where := "workspace_id = ? AND id = ? AND user_name_key <> ''"
 	args := []any{active, now, ws, id}
@@ -234,7 +222,7 @@ func (s *Store) SetScimUserActive(ctx context.Context, ws, id uuid.UUID, active 
 	}
 	update := "UPDATE user_accounts SET active = ?, version = version + 1, updated_at = ? WHERE " + where
 	var users []*models.UserAccount
-	var groups map[uuid.UUID][]GroupRef
+	var groups map[uuid.UUID][]models.GroupRef
 	if s.dialect != Postgres || inTx(ctx) {
 		err := s.InTx(ctx, func(ctx context.Context) error {
 			res := s.db(ctx).Exec(update, args...)
@@ -306,7 +294,8 @@ func withUserName(details, name string) string {
 	return strings.TrimSuffix(strings.TrimSpace(details), "}") + `,"userName":` + string(v) + "}"
 }
 
-// whyNotSaved explains an UPDATE of one account that matched no row.
+// whyNotSaved explains an UPDATE of one account that matched no row: nil when the account has
+// no userName.
 func (s *Store) whyNotSaved(ctx context.Context, ws, id uuid.UUID) error {
 	var rows []struct{ UserNameKey string }
 	if err := s.RawScan(ctx, &rows, "SELECT user_name_key FROM user_accounts WHERE workspace_id = ? AND id = ?", ws, id); err != nil {
@@ -316,7 +305,7 @@ func (s *Store) whyNotSaved(ctx context.Context, ws, id uuid.UUID) error {
 	case len(rows) == 0:
 		return ErrNotFound
 	case rows[0].UserNameKey == "":
-		return ErrNoUserName
+		return nil
 	}
 	return ErrStale
 }

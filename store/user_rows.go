@@ -68,7 +68,7 @@ func userArgs(r *models.UserAccount) []any { return userTable.args(r) }
 
 // queryUsers runs SELECT userSelect FROM user_accounts <tail> and scans the accounts; with
 // withGroups, each account's groups come from the same query.
-func (s *Store) queryUsers(ctx context.Context, tail string, args []any, withGroups bool) ([]*models.UserAccount, map[uuid.UUID][]GroupRef, error) {
+func (s *Store) queryUsers(ctx context.Context, tail string, args []any, withGroups bool) ([]*models.UserAccount, map[uuid.UUID][]models.GroupRef, error) {
 	sel := userSelect
 	if withGroups {
 		sel += ", " + s.groupsColumn()
@@ -82,11 +82,11 @@ func (s *Store) queryUsers(ctx context.Context, tail string, args []any, withGro
 
 // scanUsers reads the rows of a userSelect (and, with withGroups, groupsColumn) query and
 // closes them.
-func scanUsers(rows *sql.Rows, withGroups bool) ([]*models.UserAccount, map[uuid.UUID][]GroupRef, error) {
+func scanUsers(rows *sql.Rows, withGroups bool) ([]*models.UserAccount, map[uuid.UUID][]models.GroupRef, error) {
 	defer rows.Close()
-	var groups map[uuid.UUID][]GroupRef
+	var groups map[uuid.UUID][]models.GroupRef
 	if withGroups {
-		groups = map[uuid.UUID][]GroupRef{}
+		groups = map[uuid.UUID][]models.GroupRef{}
 	}
 	var users []*models.UserAccount
 	for rows.Next() {
@@ -187,7 +187,7 @@ func numberPlaceholders(q string) string {
 // ScimUser reads one account of a workspace (ErrNotFound if none) and, with withGroups, its
 // groups, in one query.
 // Errors: ErrNotFound when no row matches.
-func (s *Store) ScimUser(ctx context.Context, ws, id uuid.UUID, withGroups bool) (*models.UserAccount, []GroupRef, error) {
+func (s *Store) ScimUser(ctx context.Context, ws, id uuid.UUID, withGroups bool) (*models.UserAccount, []models.GroupRef, error) {
 	us, groups, err := s.queryUsers(ctx, "WHERE user_accounts.workspace_id = ? AND user_accounts.id = ?", []any{ws, id}, withGroups)
 	if err != nil {
 		return nil, nil, err
@@ -216,8 +216,8 @@ func pgGroupsOf(rel string) string {
 			WHERE gm.workspace_id = ` + rel + `.workspace_id AND gm.user_account_id = ` + rel + `.id)`
 }
 
-// decodeGroups turns groupsColumn's JSON into GroupRefs of user.
-func decodeGroups(user uuid.UUID, raw []byte) ([]GroupRef, error) {
+// decodeGroups turns groupsColumn's JSON into the GroupRefs of user.
+func decodeGroups(user uuid.UUID, raw []byte) ([]models.GroupRef, error) {
 	if len(raw) == 0 || string(raw) == "[]" {
 		return nil, nil
 	}
@@ -225,13 +225,13 @@ func decodeGroups(user uuid.UUID, raw []byte) ([]GroupRef, error) {
 	if err := json.Unmarshal(raw, &pairs); err != nil {
 		return nil, err
 	}
-	out := make([]GroupRef, 0, len(pairs))
+	out := make([]models.GroupRef, 0, len(pairs))
 	for _, p := range pairs {
 		id, err := uuid.Parse(p[0])
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, GroupRef{UserAccountID: user, GroupID: id, DisplayName: p[1]})
+		out = append(out, models.GroupRef{UserAccountID: user, GroupID: id, DisplayName: p[1]})
 	}
 	return out, nil
 }

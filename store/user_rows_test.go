@@ -52,7 +52,7 @@ func TestScimUsersReadsWhatGormReads(t *testing.T) {
 				t.Errorf("hand scan %+v\nGORM scan  %+v", *u, want)
 			}
 		}
-		wantGroups := []GroupRef{{full.ID, g1.ID, g1.DisplayName}, {full.ID, g2.ID, g2.DisplayName}}
+		wantGroups := []models.GroupRef{{UserAccountID: full.ID, GroupID: g1.ID, DisplayName: g1.DisplayName}, {UserAccountID: full.ID, GroupID: g2.ID, DisplayName: g2.DisplayName}}
 		sort.Slice(wantGroups, func(i, j int) bool { return wantGroups[i].GroupID.String() < wantGroups[j].GroupID.String() })
 		if !reflect.DeepEqual(groups[full.ID], wantGroups) || len(groups[bare.ID]) != 0 {
 			t.Fatalf("groups %+v, want %+v for the full user and none for the bare one", groups, wantGroups)

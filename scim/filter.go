@@ -1,4 +1,4 @@
-package provision
+package scim
 
 import (
 	"errors"
@@ -10,16 +10,41 @@ import (
 	"unicode/utf8"
 
 	filter "github.com/scim2/filter-parser/v2"
+
+	"gatehouse/models"
+	"gatehouse/scimquery"
 )
 
-// parseScimFilter parses a SCIM filter (RFC 7644 §3.4.2.2). A filter that does not parse is
+// maxFilterLength bounds the filter a list request may carry.
+const maxFilterLength = 4096
+
+// listFilter turns a list request's filter parameter into the query provision and store take
+// (nil: no filter). What it refuses is an invalidFilter.
+func listFilter(raw string) (scimquery.Expr, error) {
+	if strings.TrimSpace(raw) == "" {
+		return nil, nil
+	}
+	if e := models.CheckText("filter", raw); e != nil {
+		return nil, &models.ScimTypedError{Err: e, Type: models.ScimTypeInvalidFilter}
+	}
+	if len(raw) > maxFilterLength {
+		return nil, models.ScimError(models.ScimTypeInvalidFilter, "the filter is longer than 4096 characters")
+	}
+	q, err := parseFilter(raw)
+	if err != nil {
+		return nil, models.ScimError(models.ScimTypeInvalidFilter, "%s", filterSyntaxMessage(raw, err))
+	}
+	return q, nil
+}
+
+// parseFilter parses a SCIM filter (RFC 7644 §3.4.2.2). A filter that does not parse is
 // tried once more in the two non-standard forms Microsoft's SCIM tutorial documents Entra
 // sending: bare comparison values (`externalId eq jyoung`, "Handling provisioning and
 // deprovisioning of users", Example 1) are quoted, and a value path with a sub-attribute
 // (`emails[type eq "work"].value eq "x"`, "Understand the Microsoft Entra SCIM
 // implementation", /Users) becomes the RFC form `emails[type eq "work" and value eq "x"]`.
 // If the retry fails too, the original error stands.
-func parseScimFilter(s string) (filter.Expression, error) {
+func parseFilter(s string) (scimquery.Expr, error) {
 	e, err := parseCachedFilter(s)
 	if err == nil {
 		return e, nil
@@ -30,9 +55,32 @@ func parseScimFilter(s string) (filter.Expression, error) {
 		return nil, err
 	}
 	if e2, err2 := filter.ParseFilter([]byte(q)); err2 == nil {
-		return e2, nil
+		return queryOf(e2), nil
 	}
 	return nil, err
+}
+
+// queryOf converts the filter library's tree into Gatehouse's, decoding string values.
+func queryOf(e filter.Expression) scimquery.Expr {
+	switch x := e.(type) {
+	case *filter.LogicalExpression:
+		return &scimquery.Logical{Left: queryOf(x.Left), Right: queryOf(x.Right), Or: strings.EqualFold(string(x.Operator), "or")}
+	case *filter.NotExpression:
+		return &scimquery.Not{X: queryOf(x.Expression)}
+	case *filter.ValuePath:
+		return &scimquery.ValuePath{Attr: pathOf(x.AttributePath), Filter: queryOf(x.ValueFilter)}
+	case *filter.AttributeExpression:
+		v := x.CompareValue
+		if s, ok := v.(string); ok {
+			v = unescape(s)
+		}
+		return &scimquery.Compare{Attr: pathOf(x.AttributePath), Op: scimquery.Op(strings.ToLower(string(x.Operator))), Value: v}
+	}
+	panic(fmt.Sprintf("scim: filter expression of type %T", e)) // the library makes no other
+}
+
+func pathOf(p filter.AttributePath) scimquery.Path {
+	return scimquery.Path{URN: p.URI(), Name: p.AttributeName, Sub: p.SubAttributeName()}
 }
 
 var comparisonOps = map[string]bool{"eq": true, "ne": true, "co": true, "sw": true, "ew": true,
@@ -151,9 +199,9 @@ func maskQuoted(s string) string {
 
 // SCIM filter parsing, cached by shape. An IdP sends the same few filters over and over with
 // different values (`userName eq "…"`, `externalId eq "…"`), and the grammar-driven parser
-// costs more CPU than the rest of a lookup. So a filter is parsed once per shape, the text
-// with every string literal replaced by its ordinal ("0", "1", …), and each request gets a
-// copy of that tree with its own literals put back.
+// costs more CPU than the rest of a lookup. So a filter is parsed (and converted) once per
+// shape, the text with every string literal replaced by its ordinal ("0", "1", …), and each
+// request gets a copy of that tree with its own literals put back.
 
 // maxFilterShapes bounds the cache; when it fills, it starts over (shapes are few in practice,
 // and a client that sends many distinct shapes only loses the cache's benefit).
@@ -161,18 +209,21 @@ const maxFilterShapes = 1024
 
 type filterShapes struct {
 	mu sync.RWMutex
-	m  map[string]filter.Expression
+	m  map[string]scimquery.Expr
 }
 
-var scimFilterShapes = &filterShapes{m: map[string]filter.Expression{}}
+var scimFilterShapes = &filterShapes{m: map[string]scimquery.Expr{}}
 
 // parseCachedFilter parses a SCIM filter exactly as the parser does, reusing the parse of an
-// earlier filter of the same shape. The result is the parser's own; string values keep their JSON
-// escapes, as the parser leaves them.
-func parseCachedFilter(raw string) (filter.Expression, error) {
+// earlier filter of the same shape. The result is queryOf the parser's tree.
+func parseCachedFilter(raw string) (scimquery.Expr, error) {
 	shape, lits, ok := filterShape(raw)
 	if !ok { // not a shape we can cache (e.g. a malformed literal): the parser says why
-		return filter.ParseFilter([]byte(raw))
+		e, err := filter.ParseFilter([]byte(raw))
+		if err != nil {
+			return nil, err
+		}
+		return queryOf(e), nil
 	}
 	scimFilterShapes.mu.RLock()
 	tmpl := scimFilterShapes.m[shape]
@@ -181,15 +232,18 @@ func parseCachedFilter(raw string) (filter.Expression, error) {
 		e, err := filter.ParseFilter([]byte(shape))
 		if err != nil {
 			// Report the error of the text the client sent, not of its shape.
-			return filter.ParseFilter([]byte(raw))
+			if e, err = filter.ParseFilter([]byte(raw)); err != nil {
+				return nil, err
+			}
+			return queryOf(e), nil
 		}
+		tmpl = queryOf(e)
 		scimFilterShapes.mu.Lock()
 		if len(scimFilterShapes.m) >= maxFilterShapes {
-			scimFilterShapes.m = map[string]filter.Expression{}
+			scimFilterShapes.m = map[string]scimquery.Expr{}
 		}
-		scimFilterShapes.m[shape] = e
+		scimFilterShapes.m[shape] = tmpl
 		scimFilterShapes.mu.Unlock()
-		tmpl = e
 	}
 	return fillFilter(tmpl, lits)
 }
@@ -262,10 +316,11 @@ func upperHex(s string) bool {
 	return true
 }
 
-// fillFilter copies a shape's tree with the literals put back in place of their ordinals.
-func fillFilter(e filter.Expression, lits []string) (filter.Expression, error) {
+// fillFilter copies a shape's tree with the literals put back (decoded) in place of their
+// ordinals.
+func fillFilter(e scimquery.Expr, lits []string) (scimquery.Expr, error) {
 	switch x := e.(type) {
-	case *filter.LogicalExpression:
+	case *scimquery.Logical:
 		l, err := fillFilter(x.Left, lits)
 		if err != nil {
 			return nil, err
@@ -274,27 +329,27 @@ func fillFilter(e filter.Expression, lits []string) (filter.Expression, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &filter.LogicalExpression{Left: l, Right: r, Operator: x.Operator}, nil
-	case *filter.NotExpression:
-		in, err := fillFilter(x.Expression, lits)
+		return &scimquery.Logical{Left: l, Right: r, Or: x.Or}, nil
+	case *scimquery.Not:
+		in, err := fillFilter(x.X, lits)
 		if err != nil {
 			return nil, err
 		}
-		return &filter.NotExpression{Expression: in}, nil
-	case *filter.ValuePath:
-		in, err := fillFilter(x.ValueFilter, lits)
+		return &scimquery.Not{X: in}, nil
+	case *scimquery.ValuePath:
+		in, err := fillFilter(x.Filter, lits)
 		if err != nil {
 			return nil, err
 		}
-		return &filter.ValuePath{AttributePath: x.AttributePath, ValueFilter: in}, nil
-	case *filter.AttributeExpression:
+		return &scimquery.ValuePath{Attr: x.Attr, Filter: in}, nil
+	case *scimquery.Compare:
 		c := *x
-		if s, ok := x.CompareValue.(string); ok {
+		if s, ok := x.Value.(string); ok {
 			n, err := strconv.Atoi(s)
 			if err != nil || n < 0 || n >= len(lits) {
 				return nil, errors.New("scim filter: literal ordinal out of range") // every string of a shape is one
 			}
-			c.CompareValue = lits[n]
+			c.Value = unescape(lits[n])
 		}
 		return &c, nil
 	}
