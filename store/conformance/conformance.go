@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"gatehouse/clock"
 	"gatehouse/models"
 	"gatehouse/store"
 )
@@ -99,7 +100,7 @@ type env struct {
 }
 
 func newEnv(t *testing.T, s *store.Store) *env {
-	e := &env{t: t, s: s, ctx: context.Background(), now: time.Now().UTC().Truncate(time.Millisecond)}
+	e := &env{t: t, s: s, ctx: context.Background(), now: clock.Real.Now().UTC().Truncate(time.Millisecond)}
 	e.ws = e.workspace().ID
 	return e
 }

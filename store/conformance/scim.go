@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"gatehouse/clock"
 	"gatehouse/models"
 	"gatehouse/store"
 )
@@ -177,11 +178,11 @@ func testScimActivity(e *env) {
 	e.ok(err)
 	e.check(total == 2, "all %d", total)
 
-	st, err := e.s.ScimStatistics(e.ctx, e.ws, time.Now().UTC())
+	st, err := e.s.ScimStatistics(e.ctx, e.ws, clock.Real.Now().UTC())
 	e.ok(err)
 	e.check(st.TotalUsers == 1 && st.UsersAdded24h == 1 && st.LastSyncAt != nil, "statistics %+v", st)
 	e.ok(e.s.ReconcileCounts(e.ctx))
-	st, err = e.s.ScimStatistics(e.ctx, e.ws, time.Now().UTC())
+	st, err = e.s.ScimStatistics(e.ctx, e.ws, clock.Real.Now().UTC())
 	e.ok(err)
 	e.check(st.TotalUsers == 1, "after reconcile %+v", st)
 
