@@ -223,7 +223,7 @@ func TestFaultPostgresRestartUnderSCIMLoad(t *testing.T) {
 	}
 	pg := newPGCluster(t)
 	e := newTestEnv(t, pg.url())
-	tok, _ := e.ScimToken(e.AdminToken(), allScopes("load"))
+	tok, _ := e.SCIMToken(e.AdminToken(), allScopes("load"))
 	load, faults := faultLoad()
 	o := &outcome{acked: map[string]string{}, statuses: map[int]int{}}
 	stop := make(chan struct{})
@@ -315,7 +315,7 @@ func TestFaultServerKilledUnderLoad(t *testing.T) {
 			"GATEHOUSE_BOOTSTRAP_CLIENT_SECRET=" + testAdminSecret, "GATEHOUSE_LOG_LEVEL=warn"}
 		p := startServer(t, bin, env, addr)
 		e := &testEnv{&apptest.Env{T: t, URL: p.url}}
-		tok, _ := e.ScimToken(e.AdminToken(), allScopes("load"))
+		tok, _ := e.SCIMToken(e.AdminToken(), allScopes("load"))
 
 		load, faults := faultLoad()
 		o := &outcome{acked: map[string]string{}, statuses: map[int]int{}}

@@ -63,7 +63,7 @@ type Config struct {
 	TestRootCAs           *x509.CertPool
 	TestConnectTo         map[string]string
 	TestNetworkTimeout    time.Duration
-	ScimActivityRetention time.Duration // GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS (default 90)
+	SCIMActivityRetention time.Duration // GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS (default 90)
 
 	// Runtime bounds (docs: README "Operating Gatehouse").
 	Guard             guard.Config
@@ -244,20 +244,20 @@ func (a *App) Maintain(ctx context.Context, scimRetention time.Duration, log *sl
 		pruneSignInState(ctx, a.svc, log)
 		close(done)
 	}()
-	pruneScimActivities(ctx, a.svc, scimRetention, log)
+	pruneSCIMActivities(ctx, a.svc, scimRetention, log)
 	<-done
 }
 
-// pruneScimActivities deletes SCIM activity older than the retention and reconciles the SCIM
+// pruneSCIMActivities deletes SCIM activity older than the retention and reconciles the SCIM
 // statistics counters, at start and hourly.
-func pruneScimActivities(ctx context.Context, svc *provision.Service, retention time.Duration, log *slog.Logger) {
+func pruneSCIMActivities(ctx context.Context, svc *provision.Service, retention time.Duration, log *slog.Logger) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if err := svc.ReconcileScimCounts(ctx); err != nil {
+		if err := svc.ReconcileSCIMCounts(ctx); err != nil {
 			log.Error("scim: reconcile counters", "err", err)
 		}
-		if n, err := svc.PruneScimActivities(ctx, retention); err != nil {
+		if n, err := svc.PruneSCIMActivities(ctx, retention); err != nil {
 			log.Error("scim: prune activity", "err", err)
 		} else if n > 0 {
 			log.Info("scim: pruned activity", "rows", n, "retention_days", int(retention.Hours()/24))

@@ -153,7 +153,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if err != nil || days < 1 || days > 36500 { // larger would overflow a time.Duration
 		return c, errors.New("GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS: want a whole number of days from 1 to 36500")
 	}
-	c.ScimActivityRetention = time.Duration(days) * 24 * time.Hour
+	c.SCIMActivityRetention = time.Duration(days) * 24 * time.Hour
 	// Runtime bounds, one variable each (meanings in config.go; README "Operating Gatehouse" →
 	// "Limits and timeouts").
 	v := vars{get: get}

@@ -117,7 +117,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		}
 
 		// SCIM: a create, a get of a missing user, a refused token.
-		scimTok, _ := e.ScimToken(admin, allScopes("metrics"))
+		scimTok, _ := e.SCIMToken(admin, allScopes("metrics"))
 		e.Call("POST", "/scim/v2/Users", scimTok, map[string]any{
 			"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "metrics@example.com"}).Must(t, 201)
 		e.Call("GET", "/scim/v2/Users/00000000-0000-0000-0000-000000000000", scimTok, nil).Must(t, 404)
@@ -279,7 +279,7 @@ func TestAccessLog(t *testing.T) {
 		}
 
 		// SCIM names the token as the caller.
-		scimTok, scimID := e.ScimToken(admin, allScopes("log"))
+		scimTok, scimID := e.SCIMToken(admin, allScopes("log"))
 		req, _ = http.NewRequest("GET", e.URL+"/scim/v2/Users", nil)
 		req.Header.Set("Authorization", "Bearer "+scimTok)
 		line = send(req, "log-scim")

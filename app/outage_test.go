@@ -84,7 +84,7 @@ func TestDatabaseOutageAnswersRetryable503(t *testing.T) {
 		c.Guard = guard.Config{RequestTimeout: 2 * time.Second, MaxConcurrent: 8, PriorityConcurrent: 2, QueueTimeout: time.Second}
 	})
 	admin := e.AdminToken()
-	scimTok, _ := e.ScimToken(admin, map[string]any{"name": "okta"})
+	scimTok, _ := e.SCIMToken(admin, map[string]any{"name": "okta"})
 	type probe struct {
 		name string
 		do   func() (int, string)

@@ -313,8 +313,8 @@ func TestSurfaceRateLimits(t *testing.T) {
 				t.Fatalf("token %d: %d, Retry-After %q", i+2, s, ra)
 			}
 		}
-		scimA, _ := e.ScimToken(admin, map[string]any{"name": "a"})
-		scimB, _ := e.ScimToken(admin, map[string]any{"name": "b"})
+		scimA, _ := e.SCIMToken(admin, map[string]any{"name": "a"})
+		scimB, _ := e.SCIMToken(admin, map[string]any{"name": "b"})
 		var last *apiResponse
 		for range 6 {
 			last = e.Call("GET", "/scim/v2/Users", scimA, nil)

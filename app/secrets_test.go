@@ -83,7 +83,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		mark(sec)
 		tok2 := e.Token(id, sec)
 		mark(tok2)
-		scimREST, _ := e.ScimToken(admin, map[string]any{"name": "okta"})
+		scimREST, _ := e.SCIMToken(admin, map[string]any{"name": "okta"})
 		mark(scimREST)
 		d := e.MustGQL(tok2, `mutation { createScimToken(input: {name: "entra"}) { plainValue errors { message } } }`, nil)
 		scimGQL := str(d, "createScimToken", "plainValue")

@@ -148,9 +148,9 @@ type ComplexityRoot struct {
 		ID              func(childComplexity int) int
 		JITProvisioning func(childComplexity int) int
 		Name            func(childComplexity int) int
-		OidcConfig      func(childComplexity int) int
+		OIDCConfig      func(childComplexity int) int
 		Protocol        func(childComplexity int) int
-		SamlConfig      func(childComplexity int) int
+		SAMLConfig      func(childComplexity int) int
 		Slug            func(childComplexity int) int
 		Status          func(childComplexity int) int
 		UpdatedAt       func(childComplexity int) int
@@ -276,21 +276,21 @@ type ComplexityRoot struct {
 		CreateCompany                    func(childComplexity int, input model.CreateCompanyInput) int
 		CreateConnection                 func(childComplexity int, input model.CreateConnectionInput) int
 		CreateIntegrationClient          func(childComplexity int, input model.CreateIntegrationClientInput) int
-		CreateScimToken                  func(childComplexity int, input model.CreateScimTokenInput) int
+		CreateSCIMToken                  func(childComplexity int, input model.CreateSCIMTokenInput) int
 		CreateUserAccount                func(childComplexity int, input model.CreateUserAccountInput) int
 		CreateWorkspace                  func(childComplexity int, input model.CreateWorkspaceInput) int
 		DeactivateConnection             func(childComplexity int, input model.DeactivateConnectionInput) int
 		DeactivateUserAccount            func(childComplexity int, input model.DeactivateUserAccountInput) int
 		DeleteApplication                func(childComplexity int, input model.DeleteApplicationInput) int
 		DeleteConnection                 func(childComplexity int, input model.DeleteConnectionInput) int
-		DeleteScimToken                  func(childComplexity int, input model.DeleteScimTokenInput) int
+		DeleteSCIMToken                  func(childComplexity int, input model.DeleteSCIMTokenInput) int
 		PromoteSpKey                     func(childComplexity int) int
 		ReactivateUserAccount            func(childComplexity int, input model.ReactivateUserAccountInput) int
 		RemoveDomain                     func(childComplexity int, input model.RemoveDomainInput) int
 		RemoveUserAccountCredentials     func(childComplexity int, input model.RemoveUserAccountCredentialsInput) int
 		RetireSpKey                      func(childComplexity int) int
 		RevokeIntegrationClient          func(childComplexity int, input model.RevokeIntegrationClientInput) int
-		RevokeScimToken                  func(childComplexity int, input model.RevokeScimTokenInput) int
+		RevokeSCIMToken                  func(childComplexity int, input model.RevokeSCIMTokenInput) int
 		RotateApplicationSecret          func(childComplexity int, input model.RotateApplicationSecretInput) int
 		RotateIntegrationClientSecret    func(childComplexity int, input model.RotateIntegrationClientSecretInput) int
 		SetPrimaryDomain                 func(childComplexity int, input model.SetPrimaryDomainInput) int
@@ -341,10 +341,10 @@ type ComplexityRoot struct {
 		Connection         func(childComplexity int, id string) int
 		Connections        func(childComplexity int) int
 		IntegrationClients func(childComplexity int, workspaceID *string) int
-		ScimActivities     func(childComplexity int, filter *model.ScimActivityFilter, page *int, pageSize *int) int
-		ScimStatistics     func(childComplexity int) int
-		ScimToken          func(childComplexity int, id string) int
-		ScimTokens         func(childComplexity int, status *model.ScimTokenStatus, name *string, page *int, pageSize *int) int
+		SCIMActivities     func(childComplexity int, filter *model.SCIMActivityFilter, page *int, pageSize *int) int
+		SCIMStatistics     func(childComplexity int) int
+		SCIMToken          func(childComplexity int, id string) int
+		SCIMTokens         func(childComplexity int, status *model.SCIMTokenStatus, name *string, page *int, pageSize *int) int
 		SignInEvents       func(childComplexity int, connectionID *string, brandID *string, outcome *model.SignInOutcome, page *int, pageSize *int) int
 		SimulatePlacement  func(childComplexity int, brandID string, identityProviderID string, claims map[string]any) int
 		SpKeys             func(childComplexity int) int
@@ -389,8 +389,8 @@ type ComplexityRoot struct {
 		Certificate      func(childComplexity int) int
 		EntityID         func(childComplexity int) int
 		MetadataURL      func(childComplexity int) int
+		SSOURL           func(childComplexity int) int
 		SignRequests     func(childComplexity int) int
-		SsoURL           func(childComplexity int) int
 	}
 
 	ScimActivity struct {
@@ -673,9 +673,9 @@ type MutationResolver interface {
 	VerifyDomain(ctx context.Context, input model.VerifyDomainInput) (*model.VerifyDomainPayload, error)
 	SetPrimaryDomain(ctx context.Context, input model.SetPrimaryDomainInput) (*model.DomainPayload, error)
 	RemoveDomain(ctx context.Context, input model.RemoveDomainInput) (*model.RemoveDomainPayload, error)
-	CreateScimToken(ctx context.Context, input model.CreateScimTokenInput) (*model.CreateScimTokenPayload, error)
-	RevokeScimToken(ctx context.Context, input model.RevokeScimTokenInput) (*model.RevokeScimTokenPayload, error)
-	DeleteScimToken(ctx context.Context, input model.DeleteScimTokenInput) (*model.DeleteScimTokenPayload, error)
+	CreateSCIMToken(ctx context.Context, input model.CreateSCIMTokenInput) (*model.CreateSCIMTokenPayload, error)
+	RevokeSCIMToken(ctx context.Context, input model.RevokeSCIMTokenInput) (*model.RevokeSCIMTokenPayload, error)
+	DeleteSCIMToken(ctx context.Context, input model.DeleteSCIMTokenInput) (*model.DeleteSCIMTokenPayload, error)
 	CreateApplication(ctx context.Context, input model.CreateApplicationInput) (*model.CreateApplicationPayload, error)
 	UpdateApplication(ctx context.Context, input model.UpdateApplicationInput) (*model.UpdateApplicationPayload, error)
 	RotateApplicationSecret(ctx context.Context, input model.RotateApplicationSecretInput) (*model.RotateApplicationSecretPayload, error)
@@ -706,10 +706,10 @@ type QueryResolver interface {
 	Accounts(ctx context.Context, companyID *string, typeArg *models.AccountType, first *int, after *string) (*provision.AccountPage, error)
 	SimulatePlacement(ctx context.Context, brandID string, identityProviderID string, claims map[string]any) (*provision.Placement, error)
 	SpMetadata(ctx context.Context) (*provision.SPMetadata, error)
-	ScimTokens(ctx context.Context, status *model.ScimTokenStatus, name *string, page *int, pageSize *int) (*model.ScimTokenList, error)
-	ScimToken(ctx context.Context, id string) (*models.ScimToken, error)
-	ScimActivities(ctx context.Context, filter *model.ScimActivityFilter, page *int, pageSize *int) (*model.ScimActivityList, error)
-	ScimStatistics(ctx context.Context) (*models.ScimStatistics, error)
+	SCIMTokens(ctx context.Context, status *model.SCIMTokenStatus, name *string, page *int, pageSize *int) (*model.SCIMTokenList, error)
+	SCIMToken(ctx context.Context, id string) (*models.SCIMToken, error)
+	SCIMActivities(ctx context.Context, filter *model.SCIMActivityFilter, page *int, pageSize *int) (*model.SCIMActivityList, error)
+	SCIMStatistics(ctx context.Context) (*models.SCIMStatistics, error)
 	Application(ctx context.Context, id string) (*models.Application, error)
 	Applications(ctx context.Context, brandID string) ([]*models.Application, error)
 	SignInEvents(ctx context.Context, connectionID *string, brandID *string, outcome *model.SignInOutcome, page *int, pageSize *int) (*provision.SignInEventList, error)
@@ -717,13 +717,13 @@ type QueryResolver interface {
 	SpKeys(ctx context.Context) ([]*provision.SPKeyInfo, error)
 }
 type ScimActivityResolver interface {
-	ErrorMessage(ctx context.Context, obj *models.ScimActivity) (*string, error)
-	Details(ctx context.Context, obj *models.ScimActivity) (map[string]any, error)
+	ErrorMessage(ctx context.Context, obj *models.SCIMActivity) (*string, error)
+	Details(ctx context.Context, obj *models.SCIMActivity) (map[string]any, error)
 
-	Timestamp(ctx context.Context, obj *models.ScimActivity) (*time.Time, error)
+	Timestamp(ctx context.Context, obj *models.SCIMActivity) (*time.Time, error)
 }
 type ScimTokenResolver interface {
-	Status(ctx context.Context, obj *models.ScimToken) (model.ScimTokenStatus, error)
+	Status(ctx context.Context, obj *models.SCIMToken) (model.SCIMTokenStatus, error)
 }
 type SignInEventResolver interface {
 	Outcome(ctx context.Context, obj *models.SignInEvent) (model.SignInOutcome, error)
@@ -1126,11 +1126,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Connection.Name(childComplexity), true
 	case "Connection.oidcConfig":
-		if e.ComplexityRoot.Connection.OidcConfig == nil {
+		if e.ComplexityRoot.Connection.OIDCConfig == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Connection.OidcConfig(childComplexity), true
+		return e.ComplexityRoot.Connection.OIDCConfig(childComplexity), true
 	case "Connection.protocol":
 		if e.ComplexityRoot.Connection.Protocol == nil {
 			break
@@ -1138,11 +1138,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Connection.Protocol(childComplexity), true
 	case "Connection.samlConfig":
-		if e.ComplexityRoot.Connection.SamlConfig == nil {
+		if e.ComplexityRoot.Connection.SAMLConfig == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Connection.SamlConfig(childComplexity), true
+		return e.ComplexityRoot.Connection.SAMLConfig(childComplexity), true
 	case "Connection.slug":
 		if e.ComplexityRoot.Connection.Slug == nil {
 			break
@@ -1650,7 +1650,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Mutation.CreateIntegrationClient(childComplexity, args["input"].(model.CreateIntegrationClientInput)), true
 	case "Mutation.createScimToken":
-		if e.ComplexityRoot.Mutation.CreateScimToken == nil {
+		if e.ComplexityRoot.Mutation.CreateSCIMToken == nil {
 			break
 		}
 
@@ -1659,7 +1659,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.CreateScimToken(childComplexity, args["input"].(model.CreateScimTokenInput)), true
+		return e.ComplexityRoot.Mutation.CreateSCIMToken(childComplexity, args["input"].(model.CreateSCIMTokenInput)), true
 	case "Mutation.createUserAccount":
 		if e.ComplexityRoot.Mutation.CreateUserAccount == nil {
 			break
@@ -1727,7 +1727,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Mutation.DeleteConnection(childComplexity, args["input"].(model.DeleteConnectionInput)), true
 	case "Mutation.deleteScimToken":
-		if e.ComplexityRoot.Mutation.DeleteScimToken == nil {
+		if e.ComplexityRoot.Mutation.DeleteSCIMToken == nil {
 			break
 		}
 
@@ -1736,7 +1736,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.DeleteScimToken(childComplexity, args["input"].(model.DeleteScimTokenInput)), true
+		return e.ComplexityRoot.Mutation.DeleteSCIMToken(childComplexity, args["input"].(model.DeleteSCIMTokenInput)), true
 	case "Mutation.promoteSpKey":
 		if e.ComplexityRoot.Mutation.PromoteSpKey == nil {
 			break
@@ -1794,7 +1794,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Mutation.RevokeIntegrationClient(childComplexity, args["input"].(model.RevokeIntegrationClientInput)), true
 	case "Mutation.revokeScimToken":
-		if e.ComplexityRoot.Mutation.RevokeScimToken == nil {
+		if e.ComplexityRoot.Mutation.RevokeSCIMToken == nil {
 			break
 		}
 
@@ -1803,7 +1803,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.RevokeScimToken(childComplexity, args["input"].(model.RevokeScimTokenInput)), true
+		return e.ComplexityRoot.Mutation.RevokeSCIMToken(childComplexity, args["input"].(model.RevokeSCIMTokenInput)), true
 	case "Mutation.rotateApplicationSecret":
 		if e.ComplexityRoot.Mutation.RotateApplicationSecret == nil {
 			break
@@ -2163,7 +2163,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		return e.ComplexityRoot.Query.IntegrationClients(childComplexity, args["workspaceId"].(*string)), true
 
 	case "Query.scimActivities":
-		if e.ComplexityRoot.Query.ScimActivities == nil {
+		if e.ComplexityRoot.Query.SCIMActivities == nil {
 			break
 		}
 
@@ -2172,15 +2172,15 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.ScimActivities(childComplexity, args["filter"].(*model.ScimActivityFilter), args["page"].(*int), args["pageSize"].(*int)), true
+		return e.ComplexityRoot.Query.SCIMActivities(childComplexity, args["filter"].(*model.SCIMActivityFilter), args["page"].(*int), args["pageSize"].(*int)), true
 	case "Query.scimStatistics":
-		if e.ComplexityRoot.Query.ScimStatistics == nil {
+		if e.ComplexityRoot.Query.SCIMStatistics == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Query.ScimStatistics(childComplexity), true
+		return e.ComplexityRoot.Query.SCIMStatistics(childComplexity), true
 	case "Query.scimToken":
-		if e.ComplexityRoot.Query.ScimToken == nil {
+		if e.ComplexityRoot.Query.SCIMToken == nil {
 			break
 		}
 
@@ -2189,9 +2189,9 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.ScimToken(childComplexity, args["id"].(string)), true
+		return e.ComplexityRoot.Query.SCIMToken(childComplexity, args["id"].(string)), true
 	case "Query.scimTokens":
-		if e.ComplexityRoot.Query.ScimTokens == nil {
+		if e.ComplexityRoot.Query.SCIMTokens == nil {
 			break
 		}
 
@@ -2200,7 +2200,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.ScimTokens(childComplexity, args["status"].(*model.ScimTokenStatus), args["name"].(*string), args["page"].(*int), args["pageSize"].(*int)), true
+		return e.ComplexityRoot.Query.SCIMTokens(childComplexity, args["status"].(*model.SCIMTokenStatus), args["name"].(*string), args["page"].(*int), args["pageSize"].(*int)), true
 	case "Query.signInEvents":
 		if e.ComplexityRoot.Query.SignInEvents == nil {
 			break
@@ -2393,18 +2393,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SamlConfig.MetadataURL(childComplexity), true
+	case "SamlConfig.ssoUrl":
+		if e.ComplexityRoot.SamlConfig.SSOURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SamlConfig.SSOURL(childComplexity), true
 	case "SamlConfig.signRequests":
 		if e.ComplexityRoot.SamlConfig.SignRequests == nil {
 			break
 		}
 
 		return e.ComplexityRoot.SamlConfig.SignRequests(childComplexity), true
-	case "SamlConfig.ssoUrl":
-		if e.ComplexityRoot.SamlConfig.SsoURL == nil {
-			break
-		}
-
-		return e.ComplexityRoot.SamlConfig.SsoURL(childComplexity), true
 
 	case "ScimActivity.details":
 		if e.ComplexityRoot.ScimActivity.Details == nil {
@@ -5797,8 +5797,8 @@ func (ec *executionContext) field_Mutation_createScimToken_args(ctx context.Cont
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
-		func(ctx context.Context, v any) (model.CreateScimTokenInput, error) {
-			return ec.unmarshalNCreateScimTokenInput2gatehouseᚋgraphᚋmodelᚐCreateScimTokenInput(ctx, v)
+		func(ctx context.Context, v any) (model.CreateSCIMTokenInput, error) {
+			return ec.unmarshalNCreateScimTokenInput2gatehouseᚋgraphᚋmodelᚐCreateSCIMTokenInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5895,8 +5895,8 @@ func (ec *executionContext) field_Mutation_deleteScimToken_args(ctx context.Cont
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
-		func(ctx context.Context, v any) (model.DeleteScimTokenInput, error) {
-			return ec.unmarshalNDeleteScimTokenInput2gatehouseᚋgraphᚋmodelᚐDeleteScimTokenInput(ctx, v)
+		func(ctx context.Context, v any) (model.DeleteSCIMTokenInput, error) {
+			return ec.unmarshalNDeleteScimTokenInput2gatehouseᚋgraphᚋmodelᚐDeleteSCIMTokenInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5965,8 +5965,8 @@ func (ec *executionContext) field_Mutation_revokeScimToken_args(ctx context.Cont
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
-		func(ctx context.Context, v any) (model.RevokeScimTokenInput, error) {
-			return ec.unmarshalNRevokeScimTokenInput2gatehouseᚋgraphᚋmodelᚐRevokeScimTokenInput(ctx, v)
+		func(ctx context.Context, v any) (model.RevokeSCIMTokenInput, error) {
+			return ec.unmarshalNRevokeScimTokenInput2gatehouseᚋgraphᚋmodelᚐRevokeSCIMTokenInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -6399,8 +6399,8 @@ func (ec *executionContext) field_Query_scimActivities_args(ctx context.Context,
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
-		func(ctx context.Context, v any) (*model.ScimActivityFilter, error) {
-			return ec.unmarshalOScimActivityFilter2ᚖgatehouseᚋgraphᚋmodelᚐScimActivityFilter(ctx, v)
+		func(ctx context.Context, v any) (*model.SCIMActivityFilter, error) {
+			return ec.unmarshalOScimActivityFilter2ᚖgatehouseᚋgraphᚋmodelᚐSCIMActivityFilter(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -6443,8 +6443,8 @@ func (ec *executionContext) field_Query_scimTokens_args(ctx context.Context, raw
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "status",
-		func(ctx context.Context, v any) (*model.ScimTokenStatus, error) {
-			return ec.unmarshalOScimTokenStatus2ᚖgatehouseᚋgraphᚋmodelᚐScimTokenStatus(ctx, v)
+		func(ctx context.Context, v any) (*model.SCIMTokenStatus, error) {
+			return ec.unmarshalOScimTokenStatus2ᚖgatehouseᚋgraphᚋmodelᚐSCIMTokenStatus(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -8228,7 +8228,7 @@ func (ec *executionContext) _Connection_oidcConfig(ctx context.Context, field gr
 			return ec.fieldContext_Connection_oidcConfig(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.OidcConfig(), nil
+			return obj.OIDCConfig(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.OIDCConfig) graphql.Marshaler {
@@ -8260,7 +8260,7 @@ func (ec *executionContext) _Connection_samlConfig(ctx context.Context, field gr
 			return ec.fieldContext_Connection_samlConfig(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.SamlConfig(), nil
+			return obj.SAMLConfig(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.SAMLConfig) graphql.Marshaler {
@@ -8783,7 +8783,7 @@ func (ec *executionContext) fieldContext_CreateIntegrationClientPayload_errors(_
 	return fc, nil
 }
 
-func (ec *executionContext) _CreateScimTokenPayload_token(ctx context.Context, field graphql.CollectedField, obj *model.CreateScimTokenPayload) (ret graphql.Marshaler) {
+func (ec *executionContext) _CreateScimTokenPayload_token(ctx context.Context, field graphql.CollectedField, obj *model.CreateSCIMTokenPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8795,8 +8795,8 @@ func (ec *executionContext) _CreateScimTokenPayload_token(ctx context.Context, f
 			return obj.Token, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *models.ScimToken) graphql.Marshaler {
-			return ec.marshalOScimToken2ᚖgatehouseᚋmodelsᚐScimToken(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *models.SCIMToken) graphql.Marshaler {
+			return ec.marshalOScimToken2ᚖgatehouseᚋmodelsᚐSCIMToken(ctx, selections, v)
 		},
 		true,
 		false,
@@ -8815,7 +8815,7 @@ func (ec *executionContext) fieldContext_CreateScimTokenPayload_token(_ context.
 	return fc, nil
 }
 
-func (ec *executionContext) _CreateScimTokenPayload_plainValue(ctx context.Context, field graphql.CollectedField, obj *model.CreateScimTokenPayload) (ret graphql.Marshaler) {
+func (ec *executionContext) _CreateScimTokenPayload_plainValue(ctx context.Context, field graphql.CollectedField, obj *model.CreateSCIMTokenPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8838,7 +8838,7 @@ func (ec *executionContext) fieldContext_CreateScimTokenPayload_plainValue(_ con
 	return graphql.NewScalarFieldContext("CreateScimTokenPayload", field, false, false, "String")
 }
 
-func (ec *executionContext) _CreateScimTokenPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.CreateScimTokenPayload) (ret graphql.Marshaler) {
+func (ec *executionContext) _CreateScimTokenPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.CreateSCIMTokenPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9044,7 +9044,7 @@ func (ec *executionContext) fieldContext_DeleteConnectionPayload_errors(_ contex
 	return fc, nil
 }
 
-func (ec *executionContext) _DeleteScimTokenPayload_deletedId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteScimTokenPayload) (ret graphql.Marshaler) {
+func (ec *executionContext) _DeleteScimTokenPayload_deletedId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteSCIMTokenPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9067,7 +9067,7 @@ func (ec *executionContext) fieldContext_DeleteScimTokenPayload_deletedId(_ cont
 	return graphql.NewScalarFieldContext("DeleteScimTokenPayload", field, false, false, "ID")
 }
 
-func (ec *executionContext) _DeleteScimTokenPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.DeleteScimTokenPayload) (ret graphql.Marshaler) {
+func (ec *executionContext) _DeleteScimTokenPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.DeleteSCIMTokenPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11282,11 +11282,11 @@ func (ec *executionContext) _Mutation_createScimToken(ctx context.Context, field
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().CreateScimToken(ctx, fc.Args["input"].(model.CreateScimTokenInput))
+			return ec.Resolvers.Mutation().CreateSCIMToken(ctx, fc.Args["input"].(model.CreateSCIMTokenInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.CreateScimTokenPayload) graphql.Marshaler {
-			return ec.marshalNCreateScimTokenPayload2ᚖgatehouseᚋgraphᚋmodelᚐCreateScimTokenPayload(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CreateSCIMTokenPayload) graphql.Marshaler {
+			return ec.marshalNCreateScimTokenPayload2ᚖgatehouseᚋgraphᚋmodelᚐCreateSCIMTokenPayload(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11326,11 +11326,11 @@ func (ec *executionContext) _Mutation_revokeScimToken(ctx context.Context, field
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().RevokeScimToken(ctx, fc.Args["input"].(model.RevokeScimTokenInput))
+			return ec.Resolvers.Mutation().RevokeSCIMToken(ctx, fc.Args["input"].(model.RevokeSCIMTokenInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.RevokeScimTokenPayload) graphql.Marshaler {
-			return ec.marshalNRevokeScimTokenPayload2ᚖgatehouseᚋgraphᚋmodelᚐRevokeScimTokenPayload(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RevokeSCIMTokenPayload) graphql.Marshaler {
+			return ec.marshalNRevokeScimTokenPayload2ᚖgatehouseᚋgraphᚋmodelᚐRevokeSCIMTokenPayload(ctx, selections, v)
 		},
 		true,
 		true,
@@ -11370,11 +11370,11 @@ func (ec *executionContext) _Mutation_deleteScimToken(ctx context.Context, field
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().DeleteScimToken(ctx, fc.Args["input"].(model.DeleteScimTokenInput))
+			return ec.Resolvers.Mutation().DeleteSCIMToken(ctx, fc.Args["input"].(model.DeleteSCIMTokenInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.DeleteScimTokenPayload) graphql.Marshaler {
-			return ec.marshalNDeleteScimTokenPayload2ᚖgatehouseᚋgraphᚋmodelᚐDeleteScimTokenPayload(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeleteSCIMTokenPayload) graphql.Marshaler {
+			return ec.marshalNDeleteScimTokenPayload2ᚖgatehouseᚋgraphᚋmodelᚐDeleteSCIMTokenPayload(ctx, selections, v)
 		},
 		true,
 		true,
@@ -12692,11 +12692,11 @@ func (ec *executionContext) _Query_scimTokens(ctx context.Context, field graphql
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().ScimTokens(ctx, fc.Args["status"].(*model.ScimTokenStatus), fc.Args["name"].(*string), fc.Args["page"].(*int), fc.Args["pageSize"].(*int))
+			return ec.Resolvers.Query().SCIMTokens(ctx, fc.Args["status"].(*model.SCIMTokenStatus), fc.Args["name"].(*string), fc.Args["page"].(*int), fc.Args["pageSize"].(*int))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.ScimTokenList) graphql.Marshaler {
-			return ec.marshalNScimTokenList2ᚖgatehouseᚋgraphᚋmodelᚐScimTokenList(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SCIMTokenList) graphql.Marshaler {
+			return ec.marshalNScimTokenList2ᚖgatehouseᚋgraphᚋmodelᚐSCIMTokenList(ctx, selections, v)
 		},
 		true,
 		true,
@@ -12736,11 +12736,11 @@ func (ec *executionContext) _Query_scimToken(ctx context.Context, field graphql.
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().ScimToken(ctx, fc.Args["id"].(string))
+			return ec.Resolvers.Query().SCIMToken(ctx, fc.Args["id"].(string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *models.ScimToken) graphql.Marshaler {
-			return ec.marshalOScimToken2ᚖgatehouseᚋmodelsᚐScimToken(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *models.SCIMToken) graphql.Marshaler {
+			return ec.marshalOScimToken2ᚖgatehouseᚋmodelsᚐSCIMToken(ctx, selections, v)
 		},
 		true,
 		false,
@@ -12780,11 +12780,11 @@ func (ec *executionContext) _Query_scimActivities(ctx context.Context, field gra
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().ScimActivities(ctx, fc.Args["filter"].(*model.ScimActivityFilter), fc.Args["page"].(*int), fc.Args["pageSize"].(*int))
+			return ec.Resolvers.Query().SCIMActivities(ctx, fc.Args["filter"].(*model.SCIMActivityFilter), fc.Args["page"].(*int), fc.Args["pageSize"].(*int))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.ScimActivityList) graphql.Marshaler {
-			return ec.marshalNScimActivityList2ᚖgatehouseᚋgraphᚋmodelᚐScimActivityList(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SCIMActivityList) graphql.Marshaler {
+			return ec.marshalNScimActivityList2ᚖgatehouseᚋgraphᚋmodelᚐSCIMActivityList(ctx, selections, v)
 		},
 		true,
 		true,
@@ -12823,11 +12823,11 @@ func (ec *executionContext) _Query_scimStatistics(ctx context.Context, field gra
 			return ec.fieldContext_Query_scimStatistics(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Query().ScimStatistics(ctx)
+			return ec.Resolvers.Query().SCIMStatistics(ctx)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *models.ScimStatistics) graphql.Marshaler {
-			return ec.marshalNScimStatistics2ᚖgatehouseᚋmodelsᚐScimStatistics(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *models.SCIMStatistics) graphql.Marshaler {
+			return ec.marshalNScimStatistics2ᚖgatehouseᚋmodelsᚐSCIMStatistics(ctx, selections, v)
 		},
 		true,
 		true,
@@ -13249,7 +13249,7 @@ func (ec *executionContext) fieldContext_RevokeIntegrationClientPayload_errors(_
 	return fc, nil
 }
 
-func (ec *executionContext) _RevokeScimTokenPayload_token(ctx context.Context, field graphql.CollectedField, obj *model.RevokeScimTokenPayload) (ret graphql.Marshaler) {
+func (ec *executionContext) _RevokeScimTokenPayload_token(ctx context.Context, field graphql.CollectedField, obj *model.RevokeSCIMTokenPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -13261,8 +13261,8 @@ func (ec *executionContext) _RevokeScimTokenPayload_token(ctx context.Context, f
 			return obj.Token, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *models.ScimToken) graphql.Marshaler {
-			return ec.marshalOScimToken2ᚖgatehouseᚋmodelsᚐScimToken(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *models.SCIMToken) graphql.Marshaler {
+			return ec.marshalOScimToken2ᚖgatehouseᚋmodelsᚐSCIMToken(ctx, selections, v)
 		},
 		true,
 		false,
@@ -13281,7 +13281,7 @@ func (ec *executionContext) fieldContext_RevokeScimTokenPayload_token(_ context.
 	return fc, nil
 }
 
-func (ec *executionContext) _RevokeScimTokenPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.RevokeScimTokenPayload) (ret graphql.Marshaler) {
+func (ec *executionContext) _RevokeScimTokenPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.RevokeSCIMTokenPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -13519,7 +13519,7 @@ func (ec *executionContext) _SamlConfig_ssoUrl(ctx context.Context, field graphq
 			return ec.fieldContext_SamlConfig_ssoUrl(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.SsoURL, nil
+			return obj.SSOURL, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -13625,7 +13625,7 @@ func (ec *executionContext) fieldContext_SamlConfig_metadataUrl(_ context.Contex
 	return graphql.NewScalarFieldContext("SamlConfig", field, false, false, "String")
 }
 
-func (ec *executionContext) _ScimActivity_id(ctx context.Context, field graphql.CollectedField, obj *models.ScimActivity) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimActivity_id(ctx context.Context, field graphql.CollectedField, obj *models.SCIMActivity) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -13648,7 +13648,7 @@ func (ec *executionContext) fieldContext_ScimActivity_id(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("ScimActivity", field, false, false, "ID")
 }
 
-func (ec *executionContext) _ScimActivity_operation(ctx context.Context, field graphql.CollectedField, obj *models.ScimActivity) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimActivity_operation(ctx context.Context, field graphql.CollectedField, obj *models.SCIMActivity) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -13671,7 +13671,7 @@ func (ec *executionContext) fieldContext_ScimActivity_operation(_ context.Contex
 	return graphql.NewScalarFieldContext("ScimActivity", field, false, false, "String")
 }
 
-func (ec *executionContext) _ScimActivity_resourceType(ctx context.Context, field graphql.CollectedField, obj *models.ScimActivity) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimActivity_resourceType(ctx context.Context, field graphql.CollectedField, obj *models.SCIMActivity) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -13694,7 +13694,7 @@ func (ec *executionContext) fieldContext_ScimActivity_resourceType(_ context.Con
 	return graphql.NewScalarFieldContext("ScimActivity", field, false, false, "String")
 }
 
-func (ec *executionContext) _ScimActivity_resourceId(ctx context.Context, field graphql.CollectedField, obj *models.ScimActivity) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimActivity_resourceId(ctx context.Context, field graphql.CollectedField, obj *models.SCIMActivity) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -13717,7 +13717,7 @@ func (ec *executionContext) fieldContext_ScimActivity_resourceId(_ context.Conte
 	return graphql.NewScalarFieldContext("ScimActivity", field, false, false, "String")
 }
 
-func (ec *executionContext) _ScimActivity_status(ctx context.Context, field graphql.CollectedField, obj *models.ScimActivity) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimActivity_status(ctx context.Context, field graphql.CollectedField, obj *models.SCIMActivity) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -13740,7 +13740,7 @@ func (ec *executionContext) fieldContext_ScimActivity_status(_ context.Context, 
 	return graphql.NewScalarFieldContext("ScimActivity", field, false, false, "String")
 }
 
-func (ec *executionContext) _ScimActivity_errorMessage(ctx context.Context, field graphql.CollectedField, obj *models.ScimActivity) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimActivity_errorMessage(ctx context.Context, field graphql.CollectedField, obj *models.SCIMActivity) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -13763,7 +13763,7 @@ func (ec *executionContext) fieldContext_ScimActivity_errorMessage(_ context.Con
 	return graphql.NewScalarFieldContext("ScimActivity", field, true, true, "String")
 }
 
-func (ec *executionContext) _ScimActivity_details(ctx context.Context, field graphql.CollectedField, obj *models.ScimActivity) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimActivity_details(ctx context.Context, field graphql.CollectedField, obj *models.SCIMActivity) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -13786,7 +13786,7 @@ func (ec *executionContext) fieldContext_ScimActivity_details(_ context.Context,
 	return graphql.NewScalarFieldContext("ScimActivity", field, true, true, "JSON")
 }
 
-func (ec *executionContext) _ScimActivity_tokenId(ctx context.Context, field graphql.CollectedField, obj *models.ScimActivity) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimActivity_tokenId(ctx context.Context, field graphql.CollectedField, obj *models.SCIMActivity) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -13809,7 +13809,7 @@ func (ec *executionContext) fieldContext_ScimActivity_tokenId(_ context.Context,
 	return graphql.NewScalarFieldContext("ScimActivity", field, false, false, "ID")
 }
 
-func (ec *executionContext) _ScimActivity_timestamp(ctx context.Context, field graphql.CollectedField, obj *models.ScimActivity) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimActivity_timestamp(ctx context.Context, field graphql.CollectedField, obj *models.SCIMActivity) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -13832,7 +13832,7 @@ func (ec *executionContext) fieldContext_ScimActivity_timestamp(_ context.Contex
 	return graphql.NewScalarFieldContext("ScimActivity", field, true, true, "Time")
 }
 
-func (ec *executionContext) _ScimActivityList_activities(ctx context.Context, field graphql.CollectedField, obj *model.ScimActivityList) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimActivityList_activities(ctx context.Context, field graphql.CollectedField, obj *model.SCIMActivityList) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -13844,8 +13844,8 @@ func (ec *executionContext) _ScimActivityList_activities(ctx context.Context, fi
 			return obj.Activities, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*models.ScimActivity) graphql.Marshaler {
-			return ec.marshalNScimActivity2ᚕᚖgatehouseᚋmodelsᚐScimActivityᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.SCIMActivity) graphql.Marshaler {
+			return ec.marshalNScimActivity2ᚕᚖgatehouseᚋmodelsᚐSCIMActivityᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -13864,7 +13864,7 @@ func (ec *executionContext) fieldContext_ScimActivityList_activities(_ context.C
 	return fc, nil
 }
 
-func (ec *executionContext) _ScimActivityList_page(ctx context.Context, field graphql.CollectedField, obj *model.ScimActivityList) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimActivityList_page(ctx context.Context, field graphql.CollectedField, obj *model.SCIMActivityList) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -13887,7 +13887,7 @@ func (ec *executionContext) fieldContext_ScimActivityList_page(_ context.Context
 	return graphql.NewScalarFieldContext("ScimActivityList", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ScimActivityList_pageSize(ctx context.Context, field graphql.CollectedField, obj *model.ScimActivityList) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimActivityList_pageSize(ctx context.Context, field graphql.CollectedField, obj *model.SCIMActivityList) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -13910,7 +13910,7 @@ func (ec *executionContext) fieldContext_ScimActivityList_pageSize(_ context.Con
 	return graphql.NewScalarFieldContext("ScimActivityList", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ScimActivityList_total(ctx context.Context, field graphql.CollectedField, obj *model.ScimActivityList) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimActivityList_total(ctx context.Context, field graphql.CollectedField, obj *model.SCIMActivityList) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -13933,7 +13933,7 @@ func (ec *executionContext) fieldContext_ScimActivityList_total(_ context.Contex
 	return graphql.NewScalarFieldContext("ScimActivityList", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ScimStatistics_totalUsers(ctx context.Context, field graphql.CollectedField, obj *models.ScimStatistics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimStatistics_totalUsers(ctx context.Context, field graphql.CollectedField, obj *models.SCIMStatistics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -13956,7 +13956,7 @@ func (ec *executionContext) fieldContext_ScimStatistics_totalUsers(_ context.Con
 	return graphql.NewScalarFieldContext("ScimStatistics", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ScimStatistics_totalGroups(ctx context.Context, field graphql.CollectedField, obj *models.ScimStatistics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimStatistics_totalGroups(ctx context.Context, field graphql.CollectedField, obj *models.SCIMStatistics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -13979,7 +13979,7 @@ func (ec *executionContext) fieldContext_ScimStatistics_totalGroups(_ context.Co
 	return graphql.NewScalarFieldContext("ScimStatistics", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ScimStatistics_usersAdded24h(ctx context.Context, field graphql.CollectedField, obj *models.ScimStatistics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimStatistics_usersAdded24h(ctx context.Context, field graphql.CollectedField, obj *models.SCIMStatistics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14002,7 +14002,7 @@ func (ec *executionContext) fieldContext_ScimStatistics_usersAdded24h(_ context.
 	return graphql.NewScalarFieldContext("ScimStatistics", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ScimStatistics_usersRemoved24h(ctx context.Context, field graphql.CollectedField, obj *models.ScimStatistics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimStatistics_usersRemoved24h(ctx context.Context, field graphql.CollectedField, obj *models.SCIMStatistics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14025,7 +14025,7 @@ func (ec *executionContext) fieldContext_ScimStatistics_usersRemoved24h(_ contex
 	return graphql.NewScalarFieldContext("ScimStatistics", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ScimStatistics_groupsAdded24h(ctx context.Context, field graphql.CollectedField, obj *models.ScimStatistics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimStatistics_groupsAdded24h(ctx context.Context, field graphql.CollectedField, obj *models.SCIMStatistics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14048,7 +14048,7 @@ func (ec *executionContext) fieldContext_ScimStatistics_groupsAdded24h(_ context
 	return graphql.NewScalarFieldContext("ScimStatistics", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ScimStatistics_groupsRemoved24h(ctx context.Context, field graphql.CollectedField, obj *models.ScimStatistics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimStatistics_groupsRemoved24h(ctx context.Context, field graphql.CollectedField, obj *models.SCIMStatistics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14071,7 +14071,7 @@ func (ec *executionContext) fieldContext_ScimStatistics_groupsRemoved24h(_ conte
 	return graphql.NewScalarFieldContext("ScimStatistics", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ScimStatistics_lastSyncAt(ctx context.Context, field graphql.CollectedField, obj *models.ScimStatistics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimStatistics_lastSyncAt(ctx context.Context, field graphql.CollectedField, obj *models.SCIMStatistics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14094,7 +14094,7 @@ func (ec *executionContext) fieldContext_ScimStatistics_lastSyncAt(_ context.Con
 	return graphql.NewScalarFieldContext("ScimStatistics", field, false, false, "Time")
 }
 
-func (ec *executionContext) _ScimStatistics_errorCount24h(ctx context.Context, field graphql.CollectedField, obj *models.ScimStatistics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimStatistics_errorCount24h(ctx context.Context, field graphql.CollectedField, obj *models.SCIMStatistics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14117,7 +14117,7 @@ func (ec *executionContext) fieldContext_ScimStatistics_errorCount24h(_ context.
 	return graphql.NewScalarFieldContext("ScimStatistics", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ScimStatistics_activeTokens(ctx context.Context, field graphql.CollectedField, obj *models.ScimStatistics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimStatistics_activeTokens(ctx context.Context, field graphql.CollectedField, obj *models.SCIMStatistics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14140,7 +14140,7 @@ func (ec *executionContext) fieldContext_ScimStatistics_activeTokens(_ context.C
 	return graphql.NewScalarFieldContext("ScimStatistics", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ScimToken_id(ctx context.Context, field graphql.CollectedField, obj *models.ScimToken) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimToken_id(ctx context.Context, field graphql.CollectedField, obj *models.SCIMToken) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14163,7 +14163,7 @@ func (ec *executionContext) fieldContext_ScimToken_id(_ context.Context, field g
 	return graphql.NewScalarFieldContext("ScimToken", field, false, false, "ID")
 }
 
-func (ec *executionContext) _ScimToken_name(ctx context.Context, field graphql.CollectedField, obj *models.ScimToken) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimToken_name(ctx context.Context, field graphql.CollectedField, obj *models.SCIMToken) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14186,7 +14186,7 @@ func (ec *executionContext) fieldContext_ScimToken_name(_ context.Context, field
 	return graphql.NewScalarFieldContext("ScimToken", field, false, false, "String")
 }
 
-func (ec *executionContext) _ScimToken_maskedValue(ctx context.Context, field graphql.CollectedField, obj *models.ScimToken) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimToken_maskedValue(ctx context.Context, field graphql.CollectedField, obj *models.SCIMToken) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14209,7 +14209,7 @@ func (ec *executionContext) fieldContext_ScimToken_maskedValue(_ context.Context
 	return graphql.NewScalarFieldContext("ScimToken", field, false, false, "String")
 }
 
-func (ec *executionContext) _ScimToken_status(ctx context.Context, field graphql.CollectedField, obj *models.ScimToken) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimToken_status(ctx context.Context, field graphql.CollectedField, obj *models.SCIMToken) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14221,8 +14221,8 @@ func (ec *executionContext) _ScimToken_status(ctx context.Context, field graphql
 			return ec.Resolvers.ScimToken().Status(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.ScimTokenStatus) graphql.Marshaler {
-			return ec.marshalNScimTokenStatus2gatehouseᚋgraphᚋmodelᚐScimTokenStatus(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v model.SCIMTokenStatus) graphql.Marshaler {
+			return ec.marshalNScimTokenStatus2gatehouseᚋgraphᚋmodelᚐSCIMTokenStatus(ctx, selections, v)
 		},
 		true,
 		true,
@@ -14232,7 +14232,7 @@ func (ec *executionContext) fieldContext_ScimToken_status(_ context.Context, fie
 	return graphql.NewScalarFieldContext("ScimToken", field, true, true, "ScimTokenStatus")
 }
 
-func (ec *executionContext) _ScimToken_scopes(ctx context.Context, field graphql.CollectedField, obj *models.ScimToken) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimToken_scopes(ctx context.Context, field graphql.CollectedField, obj *models.SCIMToken) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14255,7 +14255,7 @@ func (ec *executionContext) fieldContext_ScimToken_scopes(_ context.Context, fie
 	return graphql.NewScalarFieldContext("ScimToken", field, true, false, "String")
 }
 
-func (ec *executionContext) _ScimToken_connectionId(ctx context.Context, field graphql.CollectedField, obj *models.ScimToken) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimToken_connectionId(ctx context.Context, field graphql.CollectedField, obj *models.SCIMToken) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14278,7 +14278,7 @@ func (ec *executionContext) fieldContext_ScimToken_connectionId(_ context.Contex
 	return graphql.NewScalarFieldContext("ScimToken", field, false, false, "ID")
 }
 
-func (ec *executionContext) _ScimToken_expiresAt(ctx context.Context, field graphql.CollectedField, obj *models.ScimToken) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimToken_expiresAt(ctx context.Context, field graphql.CollectedField, obj *models.SCIMToken) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14301,7 +14301,7 @@ func (ec *executionContext) fieldContext_ScimToken_expiresAt(_ context.Context, 
 	return graphql.NewScalarFieldContext("ScimToken", field, false, false, "Time")
 }
 
-func (ec *executionContext) _ScimToken_revokedAt(ctx context.Context, field graphql.CollectedField, obj *models.ScimToken) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimToken_revokedAt(ctx context.Context, field graphql.CollectedField, obj *models.SCIMToken) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14324,7 +14324,7 @@ func (ec *executionContext) fieldContext_ScimToken_revokedAt(_ context.Context, 
 	return graphql.NewScalarFieldContext("ScimToken", field, false, false, "Time")
 }
 
-func (ec *executionContext) _ScimToken_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.ScimToken) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimToken_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.SCIMToken) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14347,7 +14347,7 @@ func (ec *executionContext) fieldContext_ScimToken_createdAt(_ context.Context, 
 	return graphql.NewScalarFieldContext("ScimToken", field, false, false, "Time")
 }
 
-func (ec *executionContext) _ScimTokenList_tokens(ctx context.Context, field graphql.CollectedField, obj *model.ScimTokenList) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimTokenList_tokens(ctx context.Context, field graphql.CollectedField, obj *model.SCIMTokenList) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14359,8 +14359,8 @@ func (ec *executionContext) _ScimTokenList_tokens(ctx context.Context, field gra
 			return obj.Tokens, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*models.ScimToken) graphql.Marshaler {
-			return ec.marshalNScimToken2ᚕᚖgatehouseᚋmodelsᚐScimTokenᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.SCIMToken) graphql.Marshaler {
+			return ec.marshalNScimToken2ᚕᚖgatehouseᚋmodelsᚐSCIMTokenᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -14379,7 +14379,7 @@ func (ec *executionContext) fieldContext_ScimTokenList_tokens(_ context.Context,
 	return fc, nil
 }
 
-func (ec *executionContext) _ScimTokenList_page(ctx context.Context, field graphql.CollectedField, obj *model.ScimTokenList) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimTokenList_page(ctx context.Context, field graphql.CollectedField, obj *model.SCIMTokenList) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14402,7 +14402,7 @@ func (ec *executionContext) fieldContext_ScimTokenList_page(_ context.Context, f
 	return graphql.NewScalarFieldContext("ScimTokenList", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ScimTokenList_pageSize(ctx context.Context, field graphql.CollectedField, obj *model.ScimTokenList) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimTokenList_pageSize(ctx context.Context, field graphql.CollectedField, obj *model.SCIMTokenList) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -14425,7 +14425,7 @@ func (ec *executionContext) fieldContext_ScimTokenList_pageSize(_ context.Contex
 	return graphql.NewScalarFieldContext("ScimTokenList", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ScimTokenList_total(ctx context.Context, field graphql.CollectedField, obj *model.ScimTokenList) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScimTokenList_total(ctx context.Context, field graphql.CollectedField, obj *model.SCIMTokenList) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -18321,7 +18321,7 @@ func (ec *executionContext) unmarshalInputCreateApplicationInput(ctx context.Con
 			if err != nil {
 				return it, err
 			}
-			it.RedirectUris = data
+			it.RedirectURIs = data
 		case "type":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
 			data, err := ec.unmarshalOApplicationType2ᚖgatehouseᚋmodelsᚐApplicationType(ctx, v)
@@ -18485,18 +18485,18 @@ func (ec *executionContext) unmarshalInputCreateConnectionInput(ctx context.Cont
 			it.Protocol = data
 		case "oidcConfig":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("oidcConfig"))
-			data, err := ec.unmarshalOOidcConfigInput2ᚖgatehouseᚋgraphᚋmodelᚐOidcConfigInput(ctx, v)
+			data, err := ec.unmarshalOOidcConfigInput2ᚖgatehouseᚋgraphᚋmodelᚐOIDCConfigInput(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.OidcConfig = data
+			it.OIDCConfig = data
 		case "samlConfig":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("samlConfig"))
-			data, err := ec.unmarshalOSamlConfigInput2ᚖgatehouseᚋgraphᚋmodelᚐSamlConfigInput(ctx, v)
+			data, err := ec.unmarshalOSamlConfigInput2ᚖgatehouseᚋgraphᚋmodelᚐSAMLConfigInput(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.SamlConfig = data
+			it.SAMLConfig = data
 		case "jitProvisioning":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("jitProvisioning"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -18654,8 +18654,8 @@ func UnmarshalCreateIntegrationClientInput(ctx context.Context, raw any) (model.
 	return out, err
 }
 
-func (ec *executionContext) unmarshalInputCreateScimTokenInput(ctx context.Context, obj any) (model.CreateScimTokenInput, error) {
-	var it model.CreateScimTokenInput
+func (ec *executionContext) unmarshalInputCreateScimTokenInput(ctx context.Context, obj any) (model.CreateSCIMTokenInput, error) {
+	var it model.CreateSCIMTokenInput
 	if obj == nil {
 		return it, nil
 	}
@@ -18711,8 +18711,8 @@ func (ec *executionContext) unmarshalInputCreateScimTokenInput(ctx context.Conte
 //
 // ctx must come from a gqlgen request; outside one there is no unmarshaler to use
 // and the returned error says so.
-func UnmarshalCreateScimTokenInput(ctx context.Context, raw any) (model.CreateScimTokenInput, error) {
-	var out model.CreateScimTokenInput
+func UnmarshalCreateScimTokenInput(ctx context.Context, raw any) (model.CreateSCIMTokenInput, error) {
+	var out model.CreateSCIMTokenInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateScimTokenInput", raw, &out)
 	return out, err
 }
@@ -18990,8 +18990,8 @@ func UnmarshalDeleteConnectionInput(ctx context.Context, raw any) (model.DeleteC
 	return out, err
 }
 
-func (ec *executionContext) unmarshalInputDeleteScimTokenInput(ctx context.Context, obj any) (model.DeleteScimTokenInput, error) {
-	var it model.DeleteScimTokenInput
+func (ec *executionContext) unmarshalInputDeleteScimTokenInput(ctx context.Context, obj any) (model.DeleteSCIMTokenInput, error) {
+	var it model.DeleteSCIMTokenInput
 	if obj == nil {
 		return it, nil
 	}
@@ -19026,14 +19026,14 @@ func (ec *executionContext) unmarshalInputDeleteScimTokenInput(ctx context.Conte
 //
 // ctx must come from a gqlgen request; outside one there is no unmarshaler to use
 // and the returned error says so.
-func UnmarshalDeleteScimTokenInput(ctx context.Context, raw any) (model.DeleteScimTokenInput, error) {
-	var out model.DeleteScimTokenInput
+func UnmarshalDeleteScimTokenInput(ctx context.Context, raw any) (model.DeleteSCIMTokenInput, error) {
+	var out model.DeleteSCIMTokenInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "DeleteScimTokenInput", raw, &out)
 	return out, err
 }
 
-func (ec *executionContext) unmarshalInputOidcConfigInput(ctx context.Context, obj any) (model.OidcConfigInput, error) {
-	var it model.OidcConfigInput
+func (ec *executionContext) unmarshalInputOidcConfigInput(ctx context.Context, obj any) (model.OIDCConfigInput, error) {
+	var it model.OIDCConfigInput
 	if obj == nil {
 		return it, nil
 	}
@@ -19096,8 +19096,8 @@ func (ec *executionContext) unmarshalInputOidcConfigInput(ctx context.Context, o
 //
 // ctx must come from a gqlgen request; outside one there is no unmarshaler to use
 // and the returned error says so.
-func UnmarshalOidcConfigInput(ctx context.Context, raw any) (model.OidcConfigInput, error) {
-	var out model.OidcConfigInput
+func UnmarshalOidcConfigInput(ctx context.Context, raw any) (model.OIDCConfigInput, error) {
+	var out model.OIDCConfigInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "OidcConfigInput", raw, &out)
 	return out, err
 }
@@ -19333,8 +19333,8 @@ func UnmarshalRevokeIntegrationClientInput(ctx context.Context, raw any) (model.
 	return out, err
 }
 
-func (ec *executionContext) unmarshalInputRevokeScimTokenInput(ctx context.Context, obj any) (model.RevokeScimTokenInput, error) {
-	var it model.RevokeScimTokenInput
+func (ec *executionContext) unmarshalInputRevokeScimTokenInput(ctx context.Context, obj any) (model.RevokeSCIMTokenInput, error) {
+	var it model.RevokeSCIMTokenInput
 	if obj == nil {
 		return it, nil
 	}
@@ -19369,8 +19369,8 @@ func (ec *executionContext) unmarshalInputRevokeScimTokenInput(ctx context.Conte
 //
 // ctx must come from a gqlgen request; outside one there is no unmarshaler to use
 // and the returned error says so.
-func UnmarshalRevokeScimTokenInput(ctx context.Context, raw any) (model.RevokeScimTokenInput, error) {
-	var out model.RevokeScimTokenInput
+func UnmarshalRevokeScimTokenInput(ctx context.Context, raw any) (model.RevokeSCIMTokenInput, error) {
+	var out model.RevokeSCIMTokenInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "RevokeScimTokenInput", raw, &out)
 	return out, err
 }
@@ -19459,8 +19459,8 @@ func UnmarshalRotateIntegrationClientSecretInput(ctx context.Context, raw any) (
 	return out, err
 }
 
-func (ec *executionContext) unmarshalInputSamlConfigInput(ctx context.Context, obj any) (model.SamlConfigInput, error) {
-	var it model.SamlConfigInput
+func (ec *executionContext) unmarshalInputSamlConfigInput(ctx context.Context, obj any) (model.SAMLConfigInput, error) {
+	var it model.SAMLConfigInput
 	if obj == nil {
 		return it, nil
 	}
@@ -19490,7 +19490,7 @@ func (ec *executionContext) unmarshalInputSamlConfigInput(ctx context.Context, o
 			if err != nil {
 				return it, err
 			}
-			it.SsoURL = data
+			it.SSOURL = data
 		case "certificate":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("certificate"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -19530,14 +19530,14 @@ func (ec *executionContext) unmarshalInputSamlConfigInput(ctx context.Context, o
 //
 // ctx must come from a gqlgen request; outside one there is no unmarshaler to use
 // and the returned error says so.
-func UnmarshalSamlConfigInput(ctx context.Context, raw any) (model.SamlConfigInput, error) {
-	var out model.SamlConfigInput
+func UnmarshalSamlConfigInput(ctx context.Context, raw any) (model.SAMLConfigInput, error) {
+	var out model.SAMLConfigInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "SamlConfigInput", raw, &out)
 	return out, err
 }
 
-func (ec *executionContext) unmarshalInputScimActivityFilter(ctx context.Context, obj any) (model.ScimActivityFilter, error) {
-	var it model.ScimActivityFilter
+func (ec *executionContext) unmarshalInputScimActivityFilter(ctx context.Context, obj any) (model.SCIMActivityFilter, error) {
+	var it model.SCIMActivityFilter
 	if obj == nil {
 		return it, nil
 	}
@@ -19600,8 +19600,8 @@ func (ec *executionContext) unmarshalInputScimActivityFilter(ctx context.Context
 //
 // ctx must come from a gqlgen request; outside one there is no unmarshaler to use
 // and the returned error says so.
-func UnmarshalScimActivityFilter(ctx context.Context, raw any) (model.ScimActivityFilter, error) {
-	var out model.ScimActivityFilter
+func UnmarshalScimActivityFilter(ctx context.Context, raw any) (model.SCIMActivityFilter, error) {
+	var out model.SCIMActivityFilter
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "ScimActivityFilter", raw, &out)
 	return out, err
 }
@@ -19847,7 +19847,7 @@ func (ec *executionContext) unmarshalInputUpdateApplicationInput(ctx context.Con
 			if err != nil {
 				return it, err
 			}
-			it.RedirectUris = data
+			it.RedirectURIs = data
 		}
 	}
 	return it, nil
@@ -20018,18 +20018,18 @@ func (ec *executionContext) unmarshalInputUpdateConnectionInput(ctx context.Cont
 			it.Slug = data
 		case "oidcConfig":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("oidcConfig"))
-			data, err := ec.unmarshalOOidcConfigInput2ᚖgatehouseᚋgraphᚋmodelᚐOidcConfigInput(ctx, v)
+			data, err := ec.unmarshalOOidcConfigInput2ᚖgatehouseᚋgraphᚋmodelᚐOIDCConfigInput(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.OidcConfig = data
+			it.OIDCConfig = data
 		case "samlConfig":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("samlConfig"))
-			data, err := ec.unmarshalOSamlConfigInput2ᚖgatehouseᚋgraphᚋmodelᚐSamlConfigInput(ctx, v)
+			data, err := ec.unmarshalOSamlConfigInput2ᚖgatehouseᚋgraphᚋmodelᚐSAMLConfigInput(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.SamlConfig = data
+			it.SAMLConfig = data
 		case "jitProvisioning":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("jitProvisioning"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -21280,7 +21280,7 @@ func (ec *executionContext) _CreateIntegrationClientPayload(ctx context.Context,
 
 var createScimTokenPayloadImplementors = []string{"CreateScimTokenPayload"}
 
-func (ec *executionContext) _CreateScimTokenPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateScimTokenPayload) graphql.Marshaler {
+func (ec *executionContext) _CreateScimTokenPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateSCIMTokenPayload) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, createScimTokenPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -21437,7 +21437,7 @@ func (ec *executionContext) _DeleteConnectionPayload(ctx context.Context, sel as
 
 var deleteScimTokenPayloadImplementors = []string{"DeleteScimTokenPayload"}
 
-func (ec *executionContext) _DeleteScimTokenPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteScimTokenPayload) graphql.Marshaler {
+func (ec *executionContext) _DeleteScimTokenPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteSCIMTokenPayload) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, deleteScimTokenPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -22589,7 +22589,7 @@ func (ec *executionContext) _RevokeIntegrationClientPayload(ctx context.Context,
 
 var revokeScimTokenPayloadImplementors = []string{"RevokeScimTokenPayload"}
 
-func (ec *executionContext) _RevokeScimTokenPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RevokeScimTokenPayload) graphql.Marshaler {
+func (ec *executionContext) _RevokeScimTokenPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RevokeSCIMTokenPayload) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, revokeScimTokenPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -22771,7 +22771,7 @@ func (ec *executionContext) _SamlConfig(ctx context.Context, sel ast.SelectionSe
 
 var scimActivityImplementors = []string{"ScimActivity"}
 
-func (ec *executionContext) _ScimActivity(ctx context.Context, sel ast.SelectionSet, obj *models.ScimActivity) graphql.Marshaler {
+func (ec *executionContext) _ScimActivity(ctx context.Context, sel ast.SelectionSet, obj *models.SCIMActivity) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, scimActivityImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -22847,7 +22847,7 @@ func (ec *executionContext) _ScimActivity(ctx context.Context, sel ast.Selection
 
 var scimActivityListImplementors = []string{"ScimActivityList"}
 
-func (ec *executionContext) _ScimActivityList(ctx context.Context, sel ast.SelectionSet, obj *model.ScimActivityList) graphql.Marshaler {
+func (ec *executionContext) _ScimActivityList(ctx context.Context, sel ast.SelectionSet, obj *model.SCIMActivityList) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, scimActivityListImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -22895,7 +22895,7 @@ func (ec *executionContext) _ScimActivityList(ctx context.Context, sel ast.Selec
 
 var scimStatisticsImplementors = []string{"ScimStatistics"}
 
-func (ec *executionContext) _ScimStatistics(ctx context.Context, sel ast.SelectionSet, obj *models.ScimStatistics) graphql.Marshaler {
+func (ec *executionContext) _ScimStatistics(ctx context.Context, sel ast.SelectionSet, obj *models.SCIMStatistics) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, scimStatisticsImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -22968,7 +22968,7 @@ func (ec *executionContext) _ScimStatistics(ctx context.Context, sel ast.Selecti
 
 var scimTokenImplementors = []string{"ScimToken"}
 
-func (ec *executionContext) _ScimToken(ctx context.Context, sel ast.SelectionSet, obj *models.ScimToken) graphql.Marshaler {
+func (ec *executionContext) _ScimToken(ctx context.Context, sel ast.SelectionSet, obj *models.SCIMToken) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, scimTokenImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -23042,7 +23042,7 @@ func (ec *executionContext) _ScimToken(ctx context.Context, sel ast.SelectionSet
 
 var scimTokenListImplementors = []string{"ScimTokenList"}
 
-func (ec *executionContext) _ScimTokenList(ctx context.Context, sel ast.SelectionSet, obj *model.ScimTokenList) graphql.Marshaler {
+func (ec *executionContext) _ScimTokenList(ctx context.Context, sel ast.SelectionSet, obj *model.SCIMTokenList) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, scimTokenListImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -24999,12 +24999,12 @@ func (ec *executionContext) marshalNCreateIntegrationClientPayload2ᚖgatehouse�
 	return ec._CreateIntegrationClientPayload(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNCreateScimTokenInput2gatehouseᚋgraphᚋmodelᚐCreateScimTokenInput(ctx context.Context, v any) (model.CreateScimTokenInput, error) {
+func (ec *executionContext) unmarshalNCreateScimTokenInput2gatehouseᚋgraphᚋmodelᚐCreateSCIMTokenInput(ctx context.Context, v any) (model.CreateSCIMTokenInput, error) {
 	res, err := ec.unmarshalInputCreateScimTokenInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNCreateScimTokenPayload2ᚖgatehouseᚋgraphᚋmodelᚐCreateScimTokenPayload(ctx context.Context, sel ast.SelectionSet, v *model.CreateScimTokenPayload) graphql.Marshaler {
+func (ec *executionContext) marshalNCreateScimTokenPayload2ᚖgatehouseᚋgraphᚋmodelᚐCreateSCIMTokenPayload(ctx context.Context, sel ast.SelectionSet, v *model.CreateSCIMTokenPayload) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "CreateScimTokenPayload!")
 		return graphql.Null
@@ -25066,12 +25066,12 @@ func (ec *executionContext) marshalNDeleteConnectionPayload2ᚖgatehouseᚋgraph
 	return ec._DeleteConnectionPayload(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNDeleteScimTokenInput2gatehouseᚋgraphᚋmodelᚐDeleteScimTokenInput(ctx context.Context, v any) (model.DeleteScimTokenInput, error) {
+func (ec *executionContext) unmarshalNDeleteScimTokenInput2gatehouseᚋgraphᚋmodelᚐDeleteSCIMTokenInput(ctx context.Context, v any) (model.DeleteSCIMTokenInput, error) {
 	res, err := ec.unmarshalInputDeleteScimTokenInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNDeleteScimTokenPayload2ᚖgatehouseᚋgraphᚋmodelᚐDeleteScimTokenPayload(ctx context.Context, sel ast.SelectionSet, v *model.DeleteScimTokenPayload) graphql.Marshaler {
+func (ec *executionContext) marshalNDeleteScimTokenPayload2ᚖgatehouseᚋgraphᚋmodelᚐDeleteSCIMTokenPayload(ctx context.Context, sel ast.SelectionSet, v *model.DeleteSCIMTokenPayload) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "DeleteScimTokenPayload!")
 		return graphql.Null
@@ -25318,12 +25318,12 @@ func (ec *executionContext) marshalNRevokeIntegrationClientPayload2ᚖgatehouse�
 	return ec._RevokeIntegrationClientPayload(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNRevokeScimTokenInput2gatehouseᚋgraphᚋmodelᚐRevokeScimTokenInput(ctx context.Context, v any) (model.RevokeScimTokenInput, error) {
+func (ec *executionContext) unmarshalNRevokeScimTokenInput2gatehouseᚋgraphᚋmodelᚐRevokeSCIMTokenInput(ctx context.Context, v any) (model.RevokeSCIMTokenInput, error) {
 	res, err := ec.unmarshalInputRevokeScimTokenInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNRevokeScimTokenPayload2ᚖgatehouseᚋgraphᚋmodelᚐRevokeScimTokenPayload(ctx context.Context, sel ast.SelectionSet, v *model.RevokeScimTokenPayload) graphql.Marshaler {
+func (ec *executionContext) marshalNRevokeScimTokenPayload2ᚖgatehouseᚋgraphᚋmodelᚐRevokeSCIMTokenPayload(ctx context.Context, sel ast.SelectionSet, v *model.RevokeSCIMTokenPayload) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "RevokeScimTokenPayload!")
 		return graphql.Null
@@ -25357,11 +25357,11 @@ func (ec *executionContext) marshalNRotateIntegrationClientSecretPayload2ᚖgate
 	return ec._RotateIntegrationClientSecretPayload(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNScimActivity2ᚕᚖgatehouseᚋmodelsᚐScimActivityᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.ScimActivity) graphql.Marshaler {
+func (ec *executionContext) marshalNScimActivity2ᚕᚖgatehouseᚋmodelsᚐSCIMActivityᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.SCIMActivity) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNScimActivity2ᚖgatehouseᚋmodelsᚐScimActivity(ctx, sel, v[i])
+		return ec.marshalNScimActivity2ᚖgatehouseᚋmodelsᚐSCIMActivity(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -25373,7 +25373,7 @@ func (ec *executionContext) marshalNScimActivity2ᚕᚖgatehouseᚋmodelsᚐScim
 	return ret
 }
 
-func (ec *executionContext) marshalNScimActivity2ᚖgatehouseᚋmodelsᚐScimActivity(ctx context.Context, sel ast.SelectionSet, v *models.ScimActivity) graphql.Marshaler {
+func (ec *executionContext) marshalNScimActivity2ᚖgatehouseᚋmodelsᚐSCIMActivity(ctx context.Context, sel ast.SelectionSet, v *models.SCIMActivity) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ScimActivity!")
 		return graphql.Null
@@ -25381,7 +25381,7 @@ func (ec *executionContext) marshalNScimActivity2ᚖgatehouseᚋmodelsᚐScimAct
 	return ec._ScimActivity(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNScimActivityList2ᚖgatehouseᚋgraphᚋmodelᚐScimActivityList(ctx context.Context, sel ast.SelectionSet, v *model.ScimActivityList) graphql.Marshaler {
+func (ec *executionContext) marshalNScimActivityList2ᚖgatehouseᚋgraphᚋmodelᚐSCIMActivityList(ctx context.Context, sel ast.SelectionSet, v *model.SCIMActivityList) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ScimActivityList!")
 		return graphql.Null
@@ -25389,7 +25389,7 @@ func (ec *executionContext) marshalNScimActivityList2ᚖgatehouseᚋgraphᚋmode
 	return ec._ScimActivityList(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNScimStatistics2ᚖgatehouseᚋmodelsᚐScimStatistics(ctx context.Context, sel ast.SelectionSet, v *models.ScimStatistics) graphql.Marshaler {
+func (ec *executionContext) marshalNScimStatistics2ᚖgatehouseᚋmodelsᚐSCIMStatistics(ctx context.Context, sel ast.SelectionSet, v *models.SCIMStatistics) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ScimStatistics!")
 		return graphql.Null
@@ -25397,11 +25397,11 @@ func (ec *executionContext) marshalNScimStatistics2ᚖgatehouseᚋmodelsᚐScimS
 	return ec._ScimStatistics(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNScimToken2ᚕᚖgatehouseᚋmodelsᚐScimTokenᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.ScimToken) graphql.Marshaler {
+func (ec *executionContext) marshalNScimToken2ᚕᚖgatehouseᚋmodelsᚐSCIMTokenᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.SCIMToken) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNScimToken2ᚖgatehouseᚋmodelsᚐScimToken(ctx, sel, v[i])
+		return ec.marshalNScimToken2ᚖgatehouseᚋmodelsᚐSCIMToken(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -25413,7 +25413,7 @@ func (ec *executionContext) marshalNScimToken2ᚕᚖgatehouseᚋmodelsᚐScimTok
 	return ret
 }
 
-func (ec *executionContext) marshalNScimToken2ᚖgatehouseᚋmodelsᚐScimToken(ctx context.Context, sel ast.SelectionSet, v *models.ScimToken) graphql.Marshaler {
+func (ec *executionContext) marshalNScimToken2ᚖgatehouseᚋmodelsᚐSCIMToken(ctx context.Context, sel ast.SelectionSet, v *models.SCIMToken) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ScimToken!")
 		return graphql.Null
@@ -25421,7 +25421,7 @@ func (ec *executionContext) marshalNScimToken2ᚖgatehouseᚋmodelsᚐScimToken(
 	return ec._ScimToken(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNScimTokenList2ᚖgatehouseᚋgraphᚋmodelᚐScimTokenList(ctx context.Context, sel ast.SelectionSet, v *model.ScimTokenList) graphql.Marshaler {
+func (ec *executionContext) marshalNScimTokenList2ᚖgatehouseᚋgraphᚋmodelᚐSCIMTokenList(ctx context.Context, sel ast.SelectionSet, v *model.SCIMTokenList) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ScimTokenList!")
 		return graphql.Null
@@ -25429,13 +25429,13 @@ func (ec *executionContext) marshalNScimTokenList2ᚖgatehouseᚋgraphᚋmodel�
 	return ec._ScimTokenList(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNScimTokenStatus2gatehouseᚋgraphᚋmodelᚐScimTokenStatus(ctx context.Context, v any) (model.ScimTokenStatus, error) {
-	var res model.ScimTokenStatus
+func (ec *executionContext) unmarshalNScimTokenStatus2gatehouseᚋgraphᚋmodelᚐSCIMTokenStatus(ctx context.Context, v any) (model.SCIMTokenStatus, error) {
+	var res model.SCIMTokenStatus
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNScimTokenStatus2gatehouseᚋgraphᚋmodelᚐScimTokenStatus(ctx context.Context, sel ast.SelectionSet, v model.ScimTokenStatus) graphql.Marshaler {
+func (ec *executionContext) marshalNScimTokenStatus2gatehouseᚋgraphᚋmodelᚐSCIMTokenStatus(ctx context.Context, sel ast.SelectionSet, v model.SCIMTokenStatus) graphql.Marshaler {
 	return v
 }
 
@@ -26266,7 +26266,7 @@ func (ec *executionContext) marshalOOidcConfig2ᚖgatehouseᚋmodelsᚐOIDCConfi
 	return ec._OidcConfig(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalOOidcConfigInput2ᚖgatehouseᚋgraphᚋmodelᚐOidcConfigInput(ctx context.Context, v any) (*model.OidcConfigInput, error) {
+func (ec *executionContext) unmarshalOOidcConfigInput2ᚖgatehouseᚋgraphᚋmodelᚐOIDCConfigInput(ctx context.Context, v any) (*model.OIDCConfigInput, error) {
 	if v == nil {
 		return nil, nil
 	}
@@ -26281,7 +26281,7 @@ func (ec *executionContext) marshalOSamlConfig2ᚖgatehouseᚋmodelsᚐSAMLConfi
 	return ec._SamlConfig(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalOSamlConfigInput2ᚖgatehouseᚋgraphᚋmodelᚐSamlConfigInput(ctx context.Context, v any) (*model.SamlConfigInput, error) {
+func (ec *executionContext) unmarshalOSamlConfigInput2ᚖgatehouseᚋgraphᚋmodelᚐSAMLConfigInput(ctx context.Context, v any) (*model.SAMLConfigInput, error) {
 	if v == nil {
 		return nil, nil
 	}
@@ -26289,7 +26289,7 @@ func (ec *executionContext) unmarshalOSamlConfigInput2ᚖgatehouseᚋgraphᚋmod
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) unmarshalOScimActivityFilter2ᚖgatehouseᚋgraphᚋmodelᚐScimActivityFilter(ctx context.Context, v any) (*model.ScimActivityFilter, error) {
+func (ec *executionContext) unmarshalOScimActivityFilter2ᚖgatehouseᚋgraphᚋmodelᚐSCIMActivityFilter(ctx context.Context, v any) (*model.SCIMActivityFilter, error) {
 	if v == nil {
 		return nil, nil
 	}
@@ -26297,23 +26297,23 @@ func (ec *executionContext) unmarshalOScimActivityFilter2ᚖgatehouseᚋgraphᚋ
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalOScimToken2ᚖgatehouseᚋmodelsᚐScimToken(ctx context.Context, sel ast.SelectionSet, v *models.ScimToken) graphql.Marshaler {
+func (ec *executionContext) marshalOScimToken2ᚖgatehouseᚋmodelsᚐSCIMToken(ctx context.Context, sel ast.SelectionSet, v *models.SCIMToken) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._ScimToken(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalOScimTokenStatus2ᚖgatehouseᚋgraphᚋmodelᚐScimTokenStatus(ctx context.Context, v any) (*model.ScimTokenStatus, error) {
+func (ec *executionContext) unmarshalOScimTokenStatus2ᚖgatehouseᚋgraphᚋmodelᚐSCIMTokenStatus(ctx context.Context, v any) (*model.SCIMTokenStatus, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var res = new(model.ScimTokenStatus)
+	var res = new(model.SCIMTokenStatus)
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalOScimTokenStatus2ᚖgatehouseᚋgraphᚋmodelᚐScimTokenStatus(ctx context.Context, sel ast.SelectionSet, v *model.ScimTokenStatus) graphql.Marshaler {
+func (ec *executionContext) marshalOScimTokenStatus2ᚖgatehouseᚋgraphᚋmodelᚐSCIMTokenStatus(ctx context.Context, sel ast.SelectionSet, v *model.SCIMTokenStatus) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

@@ -88,15 +88,15 @@ type OIDCConfig struct {
 // SAMLConfig is the SAML half of a connection as the API shows it.
 type SAMLConfig struct {
 	EntityID         string
-	SsoURL           string
+	SSOURL           string
 	Certificate      string
 	SignRequests     bool
 	AttributeMapping map[string]any
 	MetadataURL      *string
 }
 
-// OidcConfig returns the OIDC settings, or nil for a SAML connection.
-func (c *Connection) OidcConfig() *OIDCConfig {
+// OIDCConfig returns the OIDC settings, or nil for a SAML connection.
+func (c *Connection) OIDCConfig() *OIDCConfig {
 	if c.Protocol != ProtocolOIDC {
 		return nil
 	}

@@ -9,28 +9,28 @@ import (
 
 // SCIM token scopes: what an identity provider holding the token may do over /scim/v2.
 const (
-	ScimUsersRead   = "users:read"
-	ScimUsersWrite  = "users:write"
-	ScimGroupsRead  = "groups:read"
-	ScimGroupsWrite = "groups:write"
+	SCIMUsersRead   = "users:read"
+	SCIMUsersWrite  = "users:write"
+	SCIMGroupsRead  = "groups:read"
+	SCIMGroupsWrite = "groups:write"
 )
 
-// ScimScopes lists every SCIM token scope, in the order the document gives them.
-var ScimScopes = []string{ScimUsersRead, ScimUsersWrite, ScimGroupsRead, ScimGroupsWrite}
+// SCIMScopes lists every SCIM token scope, in the order the document gives them.
+var SCIMScopes = []string{SCIMUsersRead, SCIMUsersWrite, SCIMGroupsRead, SCIMGroupsWrite}
 
-// DefaultScimScopes are a new token's scopes when none are given.
-var DefaultScimScopes = []string{ScimUsersRead, ScimUsersWrite}
+// DefaultSCIMScopes are a new token's scopes when none are given.
+var DefaultSCIMScopes = []string{SCIMUsersRead, SCIMUsersWrite}
 
 // SCIM token statuses; status is derived from revokedAt and expiresAt, never stored.
 const (
-	ScimTokenActive  = "active"
-	ScimTokenRevoked = "revoked"
-	ScimTokenExpired = "expired"
+	SCIMTokenActive  = "active"
+	SCIMTokenRevoked = "revoked"
+	SCIMTokenExpired = "expired"
 )
 
-// ScimToken is a bearer token an identity provider uses for SCIM. Only a hash of the value
+// SCIMToken is a bearer token an identity provider uses for SCIM. Only a hash of the value
 // is stored; MaskedValue keeps its first characters so admins can tell tokens apart.
-type ScimToken struct {
+type SCIMToken struct {
 	ID           uuid.UUID `gorm:"primaryKey"`
 	WorkspaceID  uuid.UUID
 	Name         string
@@ -45,17 +45,17 @@ type ScimToken struct {
 }
 
 // Scopes returns the token's scopes as a list.
-func (t *ScimToken) Scopes() []string { return SplitScopes(t.ScopeString) }
+func (t *SCIMToken) Scopes() []string { return SplitScopes(t.ScopeString) }
 
 // Status is active, revoked or expired at the given time.
-func (t *ScimToken) Status(now time.Time) string {
+func (t *SCIMToken) Status(now time.Time) string {
 	switch {
 	case t.RevokedAt != nil:
-		return ScimTokenRevoked
+		return SCIMTokenRevoked
 	case t.ExpiresAt != nil && !now.Before(*t.ExpiresAt):
-		return ScimTokenExpired
+		return SCIMTokenExpired
 	}
-	return ScimTokenActive
+	return SCIMTokenActive
 }
 
 // Group is a set of user accounts pushed by an identity provider (SCIM Group).
@@ -91,8 +91,8 @@ type GroupRef struct {
 	DisplayName   string
 }
 
-// ScimActivity is one SCIM operation as the server saw it.
-type ScimActivity struct {
+// SCIMActivity is one SCIM operation as the server saw it.
+type SCIMActivity struct {
 	ID           uuid.UUID `gorm:"primaryKey"`
 	WorkspaceID  uuid.UUID
 	TokenID      *uuid.UUID
@@ -107,20 +107,20 @@ type ScimActivity struct {
 
 // SCIM activity vocabulary.
 const (
-	ScimOpCreate = "create"
-	ScimOpUpdate = "update"
-	ScimOpDelete = "delete"
-	ScimOpRead   = "read"
+	SCIMOpCreate = "create"
+	SCIMOpUpdate = "update"
+	SCIMOpDelete = "delete"
+	SCIMOpRead   = "read"
 
-	ScimResourceUser  = "user"
-	ScimResourceGroup = "group"
+	SCIMResourceUser  = "user"
+	SCIMResourceGroup = "group"
 
-	ScimStatusSuccess = "success"
-	ScimStatusError   = "error"
+	SCIMStatusSuccess = "success"
+	SCIMStatusError   = "error"
 )
 
-// ScimStatistics summarises a workspace's SCIM sync health.
-type ScimStatistics struct {
+// SCIMStatistics summarises a workspace's SCIM sync health.
+type SCIMStatistics struct {
 	TotalUsers       int64      `json:"totalUsers"`
 	TotalGroups      int64      `json:"totalGroups"`
 	UsersAdded24h    int64      `json:"usersAdded24h"`
@@ -134,34 +134,34 @@ type ScimStatistics struct {
 
 // SCIM error types (RFC 7644 §3.12 scimType) a domain error can carry.
 const (
-	ScimTypeUniqueness    = "uniqueness"
-	ScimTypeInvalidFilter = "invalidFilter"
-	ScimTypeInvalidValue  = "invalidValue"
-	ScimTypeMutability    = "mutability"
-	ScimTypeInvalidPath   = "invalidPath"
-	ScimTypeNoTarget      = "noTarget"
-	ScimTypeInvalidSyntax = "invalidSyntax"
-	ScimTypeTooMany       = "tooMany"
+	SCIMTypeUniqueness    = "uniqueness"
+	SCIMTypeInvalidFilter = "invalidFilter"
+	SCIMTypeInvalidValue  = "invalidValue"
+	SCIMTypeMutability    = "mutability"
+	SCIMTypeInvalidPath   = "invalidPath"
+	SCIMTypeNoTarget      = "noTarget"
+	SCIMTypeInvalidSyntax = "invalidSyntax"
+	SCIMTypeTooMany       = "tooMany"
 )
 
-// ScimTypedError is a domain error tagged with the scimType the SCIM transport reports. It
+// SCIMTypedError is a domain error tagged with the scimType the SCIM transport reports. It
 // unwraps to the *Error, so every other transport treats it as that error.
-type ScimTypedError struct {
+type SCIMTypedError struct {
 	Err  *Error
 	Type string
 }
 
-func (e *ScimTypedError) Error() string { return e.Err.Error() }
-func (e *ScimTypedError) Unwrap() error { return e.Err }
+func (e *SCIMTypedError) Error() string { return e.Err.Error() }
+func (e *SCIMTypedError) Unwrap() error { return e.Err }
 
-// ScimError builds an EINVALID error with a scimType.
-func ScimError(scimType, format string, args ...any) error {
-	return &ScimTypedError{Err: Errorf(EINVALID, format, args...), Type: scimType}
+// SCIMError builds an EINVALID error with a scimType.
+func SCIMError(scimType, format string, args ...any) error {
+	return &SCIMTypedError{Err: Errorf(EINVALID, format, args...), Type: scimType}
 }
 
-// ScimTypeOf returns the scimType carried by err, or "".
-func ScimTypeOf(err error) string {
-	var t *ScimTypedError
+// SCIMTypeOf returns the scimType carried by err, or "".
+func SCIMTypeOf(err error) string {
+	var t *SCIMTypedError
 	if errors.As(err, &t) {
 		return t.Type
 	}

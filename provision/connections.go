@@ -26,7 +26,7 @@ type OIDCConfigInput struct {
 // SAMLConfigInput is the SAML half of a connection. On update, nil fields stay unchanged.
 type SAMLConfigInput struct {
 	EntityID         *string
-	SsoURL           *string
+	SSOURL           *string
 	Certificate      *string
 	SignRequests     *bool
 	AttributeMapping map[string]any
@@ -255,10 +255,10 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 			} else if create {
 				add(models.FieldError(models.EINVALID, "samlConfig.entityId", "", "is required"))
 			}
-			if sm.SsoURL != nil {
-				add(s.validateIdPURL("samlConfig.ssoUrl", *sm.SsoURL))
-				reach = reach || c.SAMLSSOURL != *sm.SsoURL
-				c.SAMLSSOURL = *sm.SsoURL
+			if sm.SSOURL != nil {
+				add(s.validateIdPURL("samlConfig.ssoUrl", *sm.SSOURL))
+				reach = reach || c.SAMLSSOURL != *sm.SSOURL
+				c.SAMLSSOURL = *sm.SSOURL
 			} else if create {
 				add(models.FieldError(models.EINVALID, "samlConfig.ssoUrl", "", "is required"))
 			}
@@ -311,7 +311,7 @@ func connectionTexts(in ConnectionInput) models.Errors {
 			"oidcConfig.clientSecret", o.ClientSecret, "oidcConfig.discoveryUrl", o.DiscoveryURL, "oidcConfig.scopes", o.Scopes)...)
 	}
 	if sm := in.SAML; sm != nil {
-		errs = append(errs, models.CheckTexts("samlConfig.entityId", sm.EntityID, "samlConfig.ssoUrl", sm.SsoURL,
+		errs = append(errs, models.CheckTexts("samlConfig.entityId", sm.EntityID, "samlConfig.ssoUrl", sm.SSOURL,
 			"samlConfig.metadataUrl", sm.MetadataURL)...)
 		if sm.Certificate != nil {
 			if e := models.CheckFreeText("samlConfig.certificate", *sm.Certificate); e != nil {

@@ -13,15 +13,15 @@ func TestNameRule(t *testing.T) {
 	long := strings.Repeat("é", models.MaxNameLength+1) // 129 characters, 258 bytes
 	fits := strings.Repeat("é", models.MaxNameLength)
 	t.Run("scim", func(t *testing.T) {
-		for _, in := range []ScimUserInput{{GivenName: long}, {FamilyName: long}, {DisplayName: long}} {
+		for _, in := range []SCIMUserInput{{GivenName: long}, {FamilyName: long}, {DisplayName: long}} {
 			in.UserName = "a@contoso.com"
 			err := in.validate()
-			se, ok := err.(*models.ScimTypedError)
-			if !ok || se.Type != models.ScimTypeInvalidValue {
+			se, ok := err.(*models.SCIMTypedError)
+			if !ok || se.Type != models.SCIMTypeInvalidValue {
 				t.Errorf("validate(%+v) = %v, want invalidValue", in, err)
 			}
 		}
-		in := ScimUserInput{UserName: "a@contoso.com", GivenName: fits, FamilyName: fits, DisplayName: fits}
+		in := SCIMUserInput{UserName: "a@contoso.com", GivenName: fits, FamilyName: fits, DisplayName: fits}
 		if err := in.validate(); err != nil {
 			t.Errorf("names of %d characters: %v", models.MaxNameLength, err)
 		}

@@ -37,8 +37,8 @@ func notFoundGroup(rawID string) error {
 func groupWriteError(err error, name string) error {
 	switch {
 	case store.IsAlreadyExists(err, "display_name"):
-		return &models.ScimTypedError{Err: models.FieldError(models.ETAKEN, "displayName", name,
-			"a group with this displayName already exists"), Type: models.ScimTypeUniqueness}
+		return &models.SCIMTypedError{Err: models.FieldError(models.ETAKEN, "displayName", name,
+			"a group with this displayName already exists"), Type: models.SCIMTypeUniqueness}
 	case errors.Is(err, store.ErrStale):
 		return models.Errorf(models.ECONFLICT, "the group was changed concurrently; retry")
 	}
@@ -51,9 +51,9 @@ func validateGroupName(name string) (string, error) {
 	case models.CheckText("displayName", name) != nil:
 		return "", models.CheckText("displayName", name)
 	case name == "":
-		return "", models.ScimError(models.ScimTypeInvalidValue, "displayName is required")
+		return "", models.SCIMError(models.SCIMTypeInvalidValue, "displayName is required")
 	case len([]rune(name)) > 256:
-		return "", models.ScimError(models.ScimTypeInvalidValue, "displayName must be at most 256 characters")
+		return "", models.SCIMError(models.SCIMTypeInvalidValue, "displayName must be at most 256 characters")
 	}
 	return name, nil
 }
@@ -61,7 +61,7 @@ func validateGroupName(name string) (string, error) {
 // memberIDs parses member values; on add every one must be a user of the workspace.
 func (s *Service) memberIDs(ctx context.Context, ws uuid.UUID, raw []string, mustExist bool) ([]uuid.UUID, error) {
 	if len(raw) > MaxGroupMembersPerRequest {
-		return nil, models.ScimError(models.ScimTypeTooMany, "at most %d member changes per request", MaxGroupMembersPerRequest)
+		return nil, models.SCIMError(models.SCIMTypeTooMany, "at most %d member changes per request", MaxGroupMembersPerRequest)
 	}
 	ids := make([]uuid.UUID, 0, len(raw))
 	seen := make(map[uuid.UUID]bool, len(raw))
@@ -69,7 +69,7 @@ func (s *Service) memberIDs(ctx context.Context, ws uuid.UUID, raw []string, mus
 		id, err := uuid.Parse(r)
 		if err != nil {
 			if mustExist {
-				return nil, models.ScimError(models.ScimTypeInvalidValue, "each member value must be the id of a user")
+				return nil, models.SCIMError(models.SCIMTypeInvalidValue, "each member value must be the id of a user")
 			}
 			continue
 		}
@@ -87,17 +87,17 @@ func (s *Service) memberIDs(ctx context.Context, ws uuid.UUID, raw []string, mus
 	}
 	for _, id := range ids {
 		if !found[id] {
-			return nil, models.ScimError(models.ScimTypeInvalidValue, "member %s is not a user of this workspace", id)
+			return nil, models.SCIMError(models.SCIMTypeInvalidValue, "member %s is not a user of this workspace", id)
 		}
 	}
 	return ids, nil
 }
 
-// CreateScimGroup creates a group with its members and activity row in one transaction; with
+// CreateSCIMGroup creates a group with its members and activity row in one transaction; with
 // withMembers the answer carries the members as stored (part of the write: groups:write is
 // enough).
-func (s *Service) CreateScimGroup(ctx context.Context, name string, externalID *string, members []string, withMembers bool) (*models.Group, error) {
-	c, err := s.authorizeScim(ctx, models.ScimGroupsWrite)
+func (s *Service) CreateSCIMGroup(ctx context.Context, name string, externalID *string, members []string, withMembers bool) (*models.Group, error) {
+	c, err := s.authorizeSCIM(ctx, models.SCIMGroupsWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ func (s *Service) CreateScimGroup(ctx context.Context, name string, externalID *
 		if err := s.store.ChangeMembers(ctx, g.WorkspaceID, g.ID, false, nil, ids); err != nil {
 			return err
 		}
-		if err := s.store.Create(ctx, s.scimActivity(c, models.ScimOpCreate, models.ScimResourceGroup, g.ID.String(), nil,
+		if err := s.store.Create(ctx, s.scimActivity(c, models.SCIMOpCreate, models.SCIMResourceGroup, g.ID.String(), nil,
 			map[string]any{"displayName": name, "membersAdded": len(ids)})); err != nil {
 			return err
 		}
@@ -137,9 +137,9 @@ func (s *Service) CreateScimGroup(ctx context.Context, name string, externalID *
 	return g, nil
 }
 
-// ScimGroup returns a group; with members it also loads them (one query).
-func (s *Service) ScimGroup(ctx context.Context, rawID string, withMembers bool) (*models.Group, error) {
-	c, err := s.authorizeScim(ctx, models.ScimGroupsRead)
+// SCIMGroup returns a group; with members it also loads them (one query).
+func (s *Service) SCIMGroup(ctx context.Context, rawID string, withMembers bool) (*models.Group, error) {
+	c, err := s.authorizeSCIM(ctx, models.SCIMGroupsRead)
 	if err != nil {
 		return nil, err
 	}
@@ -183,13 +183,13 @@ func (s *Service) attachMembers(ctx context.Context, gs []*models.Group) error {
 	return nil
 }
 
-// ScimGroups lists groups matching a SCIM filter; withMembers loads members in one query.
-func (s *Service) ScimGroups(ctx context.Context, in ScimListInput, withMembers bool) ([]*models.Group, int, error) {
-	c, err := s.authorizeScim(ctx, models.ScimGroupsRead)
+// SCIMGroups lists groups matching a SCIM filter; withMembers loads members in one query.
+func (s *Service) SCIMGroups(ctx context.Context, in SCIMListInput, withMembers bool) ([]*models.Group, int, error) {
+	c, err := s.authorizeSCIM(ctx, models.SCIMGroupsRead)
 	if err != nil {
 		return nil, 0, err
 	}
-	gs, total, err := s.store.ScimGroups(ctx, c.Token.WorkspaceID, s.scimList(in))
+	gs, total, err := s.store.SCIMGroups(ctx, c.Token.WorkspaceID, s.scimList(in))
 	if err != nil {
 		return nil, 0, internal("scim groups", err)
 	}
@@ -201,9 +201,9 @@ func (s *Service) ScimGroups(ctx context.Context, in ScimListInput, withMembers 
 	return gs, int(total), nil
 }
 
-// ChangeScimGroup applies a PUT or PATCH to a group in one transaction, with its activity row.
-func (s *Service) ChangeScimGroup(ctx context.Context, rawID string, ifVersion int, ch GroupChange) (*models.Group, error) {
-	c, err := s.authorizeScim(ctx, models.ScimGroupsWrite)
+// ChangeSCIMGroup applies a PUT or PATCH to a group in one transaction, with its activity row.
+func (s *Service) ChangeSCIMGroup(ctx context.Context, rawID string, ifVersion int, ch GroupChange) (*models.Group, error) {
+	c, err := s.authorizeSCIM(ctx, models.SCIMGroupsWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +217,7 @@ func (s *Service) ChangeScimGroup(ctx context.Context, rawID string, ifVersion i
 		}
 	}
 	if len(ch.Add)+len(ch.Remove) > MaxGroupMembersPerRequest {
-		return nil, models.ScimError(models.ScimTypeTooMany, "at most %d member changes per request", MaxGroupMembersPerRequest)
+		return nil, models.SCIMError(models.SCIMTypeTooMany, "at most %d member changes per request", MaxGroupMembersPerRequest)
 	}
 	var g *models.Group
 	name := ""
@@ -263,7 +263,7 @@ func (s *Service) ChangeScimGroup(ctx context.Context, rawID string, ifVersion i
 		for k, v := range ch.Details {
 			details[k] = v
 		}
-		if err := s.store.Create(ctx, s.scimActivity(c, models.ScimOpUpdate, models.ScimResourceGroup, g.ID.String(), nil, details)); err != nil {
+		if err := s.store.Create(ctx, s.scimActivity(c, models.SCIMOpUpdate, models.SCIMResourceGroup, g.ID.String(), nil, details)); err != nil {
 			return err
 		}
 		if ch.WithMembers {
@@ -283,9 +283,9 @@ func (s *Service) ChangeScimGroup(ctx context.Context, rawID string, ifVersion i
 	return g, nil
 }
 
-// DeleteScimGroup deletes a group and its memberships.
-func (s *Service) DeleteScimGroup(ctx context.Context, rawID string, ifVersion int) error {
-	c, err := s.authorizeScim(ctx, models.ScimGroupsWrite)
+// DeleteSCIMGroup deletes a group and its memberships.
+func (s *Service) DeleteSCIMGroup(ctx context.Context, rawID string, ifVersion int) error {
+	c, err := s.authorizeSCIM(ctx, models.SCIMGroupsWrite)
 	if err != nil {
 		return err
 	}
@@ -307,7 +307,7 @@ func (s *Service) DeleteScimGroup(ctx context.Context, rawID string, ifVersion i
 		if _, err := s.store.DeleteGroup(ctx, c.Token.WorkspaceID, id); err != nil {
 			return err
 		}
-		return s.store.Create(ctx, s.scimActivity(c, models.ScimOpDelete, models.ScimResourceGroup, rawID, nil,
+		return s.store.Create(ctx, s.scimActivity(c, models.SCIMOpDelete, models.SCIMResourceGroup, rawID, nil,
 			map[string]any{"displayName": g.DisplayName}))
 	})
 	if err != nil && models.ErrorCode(err) == models.EINTERNAL {

@@ -17,19 +17,19 @@ import (
 // scimTokenPrefix marks SCIM token values, so a leaked one is recognisable.
 const scimTokenPrefix = "scim_"
 
-// CreateScimTokenInput creates a SCIM token. Nil Scopes means the default (users:read,
+// CreateSCIMTokenInput creates a SCIM token. Nil Scopes means the default (users:read,
 // users:write); nil ExpiresInDays means the token never expires. ConnectionID, when set, binds
 // the users the token provisions to that connection with their userName as identifier.
-type CreateScimTokenInput struct {
+type CreateSCIMTokenInput struct {
 	Name          string
 	Scopes        []string
 	ExpiresInDays *int
 	ConnectionID  *string
 }
 
-// CreateScimToken creates a token and returns it with its plain value, which is never
+// CreateSCIMToken creates a token and returns it with its plain value, which is never
 // available again.
-func (s *Service) CreateScimToken(ctx context.Context, in CreateScimTokenInput) (*models.ScimToken, string, error) {
+func (s *Service) CreateSCIMToken(ctx context.Context, in CreateSCIMTokenInput) (*models.SCIMToken, string, error) {
 	p, err := s.authorize(ctx, accessManageWrite)
 	if err != nil {
 		return nil, "", err
@@ -46,19 +46,19 @@ func (s *Service) CreateScimToken(ctx context.Context, in CreateScimTokenInput) 
 	}
 	scopes := in.Scopes
 	if scopes == nil {
-		scopes = models.DefaultScimScopes
+		scopes = models.DefaultSCIMScopes
 	}
 	scopes = models.SplitScopes(strings.Join(scopes, " "))
 	if len(scopes) == 0 {
 		errs = append(errs, models.FieldError(models.EINVALID, "scopes", "", "must name at least one scope: users:read, users:write, groups:read, groups:write"))
 	}
 	for _, sc := range scopes {
-		if !validScimScope(sc) {
+		if !validSCIMScope(sc) {
 			errs = append(errs, models.FieldError(models.EINVALID, "scopes", sc, "is not a SCIM scope (users:read, users:write, groups:read, groups:write)"))
 		}
 	}
 	now := s.now()
-	t := &models.ScimToken{ID: store.NewID(), WorkspaceID: p.WorkspaceID, Name: name,
+	t := &models.SCIMToken{ID: store.NewID(), WorkspaceID: p.WorkspaceID, Name: name,
 		ScopeString: strings.Join(scopes, " "), CreatedAt: now, UpdatedAt: now}
 	if in.ExpiresInDays != nil {
 		d := *in.ExpiresInDays
@@ -102,8 +102,8 @@ func (s *Service) CreateScimToken(ctx context.Context, in CreateScimTokenInput) 
 	return t, plain, nil
 }
 
-func validScimScope(sc string) bool {
-	for _, k := range models.ScimScopes {
+func validSCIMScope(sc string) bool {
+	for _, k := range models.SCIMScopes {
 		if sc == k {
 			return true
 		}
@@ -111,15 +111,15 @@ func validScimScope(sc string) bool {
 	return false
 }
 
-// ScimTokenFilter narrows ScimTokens: Status active, revoked or expired; Name a substring.
-type ScimTokenFilter struct {
+// SCIMTokenFilter narrows SCIMTokens: Status active, revoked or expired; Name a substring.
+type SCIMTokenFilter struct {
 	Status string
 	Name   string
 }
 
-// ScimTokens lists one page (page ≥ 1, 1 ≤ pageSize ≤ 100) of the workspace's tokens, newest
+// SCIMTokens lists one page (page ≥ 1, 1 ≤ pageSize ≤ 100) of the workspace's tokens, newest
 // first, and the total count.
-func (s *Service) ScimTokens(ctx context.Context, f ScimTokenFilter, page, pageSize int) ([]*models.ScimToken, int, error) {
+func (s *Service) SCIMTokens(ctx context.Context, f SCIMTokenFilter, page, pageSize int) ([]*models.SCIMToken, int, error) {
 	p, err := s.authorize(ctx, accessManageRead)
 	if err != nil {
 		return nil, 0, err
@@ -128,46 +128,46 @@ func (s *Service) ScimTokens(ctx context.Context, f ScimTokenFilter, page, pageS
 		return nil, 0, errs
 	}
 	switch f.Status {
-	case "", models.ScimTokenActive, models.ScimTokenRevoked, models.ScimTokenExpired:
+	case "", models.SCIMTokenActive, models.SCIMTokenRevoked, models.SCIMTokenExpired:
 	default:
 		return nil, 0, models.FieldError(models.EINVALID, "status", f.Status, "must be active, revoked or expired")
 	}
 	page, pageSize = models.ListPage(page, pageSize)
-	ts, total, err := s.store.ScimTokens(ctx, p.WorkspaceID, store.ScimTokenFilter{Status: f.Status, Name: f.Name},
+	ts, total, err := s.store.SCIMTokens(ctx, p.WorkspaceID, store.SCIMTokenFilter{Status: f.Status, Name: f.Name},
 		s.now(), (page-1)*pageSize, pageSize)
 	return ts, int(total), internal("scim tokens", err)
 }
 
-// ScimToken returns one token of the workspace (code NOT_FOUND when there is none).
-func (s *Service) ScimToken(ctx context.Context, rawID string) (*models.ScimToken, error) {
+// SCIMToken returns one token of the workspace (code NOT_FOUND when there is none).
+func (s *Service) SCIMToken(ctx context.Context, rawID string) (*models.SCIMToken, error) {
 	p, err := s.authorize(ctx, accessManageRead)
 	if err != nil {
 		return nil, err
 	}
-	return s.loadScimToken(ctx, p.WorkspaceID, rawID)
+	return s.loadSCIMToken(ctx, p.WorkspaceID, rawID)
 }
 
-func (s *Service) loadScimToken(ctx context.Context, ws uuid.UUID, rawID string) (*models.ScimToken, error) {
+func (s *Service) loadSCIMToken(ctx context.Context, ws uuid.UUID, rawID string) (*models.SCIMToken, error) {
 	id, err := uuid.Parse(rawID)
 	if err != nil {
 		return nil, models.FieldError(models.ENOTFOUND, "id", rawID, "no SCIM token with this id")
 	}
-	t, err := s.store.ScimToken(ctx, ws, id)
+	t, err := s.store.SCIMToken(ctx, ws, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, models.FieldError(models.ENOTFOUND, "id", rawID, "no SCIM token with this id")
 	}
 	return t, internal("scim token", err)
 }
 
-// RevokeScimToken revokes a token. It stops working at once on this replica and within the
+// RevokeSCIMToken revokes a token. It stops working at once on this replica and within the
 // token cache TTL (2 s) on others. Revoking a revoked token changes nothing.
-func (s *Service) RevokeScimToken(ctx context.Context, rawID string) (*models.ScimToken, error) {
-	var t *models.ScimToken
+func (s *Service) RevokeSCIMToken(ctx context.Context, rawID string) (*models.SCIMToken, error) {
+	var t *models.SCIMToken
 	err := s.mutate(ctx, scimTokenMutation("scim_token.revoke", "revoke scim token"), func(ctx context.Context, p *Principal) (_ audited, err error) {
-		if t, err = s.loadScimToken(ctx, p.WorkspaceID, rawID); err != nil {
+		if t, err = s.loadSCIMToken(ctx, p.WorkspaceID, rawID); err != nil {
 			return audited{}, err
 		}
-		changed, err := s.store.RevokeScimToken(ctx, p.WorkspaceID, t.ID, s.now())
+		changed, err := s.store.RevokeSCIMToken(ctx, p.WorkspaceID, t.ID, s.now())
 		if err != nil || !changed {
 			return audited{unchanged: true}, err
 		}
@@ -184,14 +184,14 @@ func (s *Service) RevokeScimToken(ctx context.Context, rawID string) (*models.Sc
 	return t, nil
 }
 
-// DeleteScimToken removes a token and its activity log.
-func (s *Service) DeleteScimToken(ctx context.Context, rawID string) error {
-	var t *models.ScimToken
+// DeleteSCIMToken removes a token and its activity log.
+func (s *Service) DeleteSCIMToken(ctx context.Context, rawID string) error {
+	var t *models.SCIMToken
 	err := s.mutate(ctx, scimTokenMutation("scim_token.delete", "delete scim token"), func(ctx context.Context, p *Principal) (_ audited, err error) {
-		if t, err = s.loadScimToken(ctx, p.WorkspaceID, rawID); err != nil {
+		if t, err = s.loadSCIMToken(ctx, p.WorkspaceID, rawID); err != nil {
 			return audited{}, err
 		}
-		return audited{id: t.ID.String(), summary: map[string]any{"name": t.Name}}, s.store.DeleteScimToken(ctx, p.WorkspaceID, t.ID)
+		return audited{id: t.ID.String(), summary: map[string]any{"name": t.Name}}, s.store.DeleteSCIMToken(ctx, p.WorkspaceID, t.ID)
 	})
 	if t != nil {
 		s.scimTokens.forget(t.TokenHash)
@@ -204,47 +204,47 @@ func scimTokenMutation(action, op string) mutation {
 	return mutation{access: accessManageWrite, action: action, target: "scim_token", op: op}
 }
 
-// ScimCaller is an identity provider authenticated with a SCIM token.
-type ScimCaller struct {
-	Token *models.ScimToken
+// SCIMCaller is an identity provider authenticated with a SCIM token.
+type SCIMCaller struct {
+	Token *models.SCIMToken
 }
 
 type scimCallerKey struct{}
 
-// WithScimCaller returns a context carrying the SCIM caller (and the matching Principal for
+// WithSCIMCaller returns a context carrying the SCIM caller (and the matching Principal for
 // the audit log).
-func WithScimCaller(ctx context.Context, c *ScimCaller) context.Context {
+func WithSCIMCaller(ctx context.Context, c *SCIMCaller) context.Context {
 	ctx = context.WithValue(ctx, scimCallerKey{}, c)
 	return WithPrincipal(ctx, &Principal{ClientID: c.Token.ID.String(), WorkspaceID: c.Token.WorkspaceID,
 		Scopes: c.Token.Scopes(), ActorType: "scim_token"})
 }
 
-func scimCallerFrom(ctx context.Context) *ScimCaller {
-	c, _ := ctx.Value(scimCallerKey{}).(*ScimCaller)
+func scimCallerFrom(ctx context.Context) *SCIMCaller {
+	c, _ := ctx.Value(scimCallerKey{}).(*SCIMCaller)
 	return c
 }
 
-// AuthenticateScimToken verifies a SCIM bearer token: unknown, revoked and expired tokens all
+// AuthenticateSCIMToken verifies a SCIM bearer token: unknown, revoked and expired tokens all
 // fail with the same UNAUTHENTICATED error.
-func (s *Service) AuthenticateScimToken(ctx context.Context, plain string) (*ScimCaller, error) {
+func (s *Service) AuthenticateSCIMToken(ctx context.Context, plain string) (*SCIMCaller, error) {
 	t, err := s.scimTokenOf(ctx, plain)
 	if err != nil {
 		return nil, err
 	}
-	if t == nil || t.Status(s.now()) != models.ScimTokenActive {
+	if t == nil || t.Status(s.now()) != models.SCIMTokenActive {
 		return nil, models.Errorf(models.EUNAUTHENTICATED, "invalid, revoked or expired SCIM token")
 	}
-	return &ScimCaller{Token: t}, nil
+	return &SCIMCaller{Token: t}, nil
 }
 
 // scimTokenOf returns the token whose plain value this is, whatever its status, or nil.
-func (s *Service) scimTokenOf(ctx context.Context, plain string) (*models.ScimToken, error) {
+func (s *Service) scimTokenOf(ctx context.Context, plain string) (*models.SCIMToken, error) {
 	if !strings.HasPrefix(plain, scimTokenPrefix) || len(plain) > 256 {
 		return nil, nil
 	}
 	hash := secret.Hash(plain)
-	t, err := s.scimTokens.get(ctx, hash, func(ctx context.Context) (*models.ScimToken, error) {
-		return s.store.ScimTokenByHash(ctx, hash)
+	t, err := s.scimTokens.get(ctx, hash, func(ctx context.Context) (*models.SCIMToken, error) {
+		return s.store.SCIMTokenByHash(ctx, hash)
 	})
 	if err != nil {
 		return nil, internal("authenticate scim token", err)
@@ -255,24 +255,24 @@ func (s *Service) scimTokenOf(ctx context.Context, plain string) (*models.ScimTo
 	return t, nil
 }
 
-// RecordScimRefusal records a request refused (401) because its token, which exists, was
+// RecordSCIMRefusal records a request refused (401) because its token, which exists, was
 // revoked or has expired: an IdP still using a rotated-out token then shows in the workspace's
 // activity log and error count. Unknown tokens belong to no workspace and are not recorded.
-func (s *Service) RecordScimRefusal(ctx context.Context, plain, op, resourceType, resourceID string, status int) {
+func (s *Service) RecordSCIMRefusal(ctx context.Context, plain, op, resourceType, resourceID string, status int) {
 	t, err := s.scimTokenOf(ctx, plain)
 	if err != nil || t == nil {
 		return
 	}
 	st := t.Status(s.now())
-	if st == models.ScimTokenActive {
+	if st == models.SCIMTokenActive {
 		return
 	}
-	s.RecordScimFailure(WithScimCaller(ctx, &ScimCaller{Token: t}), op, resourceType, resourceID, status,
+	s.RecordSCIMFailure(WithSCIMCaller(ctx, &SCIMCaller{Token: t}), op, resourceType, resourceID, status,
 		models.Errorf(models.EUNAUTHENTICATED, "the SCIM token is %s", st))
 }
 
-// authorizeScim returns the SCIM caller if its token holds scope; otherwise FORBIDDEN.
-func (s *Service) authorizeScim(ctx context.Context, scope string) (*ScimCaller, error) {
+// authorizeSCIM returns the SCIM caller if its token holds scope; otherwise FORBIDDEN.
+func (s *Service) authorizeSCIM(ctx context.Context, scope string) (*SCIMCaller, error) {
 	c := scimCallerFrom(ctx)
 	if c == nil {
 		return nil, models.Errorf(models.EUNAUTHENTICATED, "a SCIM token is required")
@@ -285,8 +285,8 @@ func (s *Service) authorizeScim(ctx context.Context, scope string) (*ScimCaller,
 	return nil, models.Errorf(models.EFORBIDDEN, "the SCIM token lacks the %s scope", scope)
 }
 
-// ScimActivityFilter narrows ScimActivities; empty fields do not filter.
-type ScimActivityFilter struct {
+// SCIMActivityFilter narrows SCIMActivities; empty fields do not filter.
+type SCIMActivityFilter struct {
 	Operation    string
 	ResourceType string
 	Status       string
@@ -294,8 +294,8 @@ type ScimActivityFilter struct {
 	EndDate      string // ISO 8601 date (inclusive: the whole day) or date-time (exclusive)
 }
 
-// ScimActivities lists one page of the workspace's SCIM activity, newest first, and the total.
-func (s *Service) ScimActivities(ctx context.Context, f ScimActivityFilter, page, pageSize int) ([]*models.ScimActivity, int, error) {
+// SCIMActivities lists one page of the workspace's SCIM activity, newest first, and the total.
+func (s *Service) SCIMActivities(ctx context.Context, f SCIMActivityFilter, page, pageSize int) ([]*models.SCIMActivity, int, error) {
 	p, err := s.authorize(ctx, accessManageRead)
 	if err != nil {
 		return nil, 0, err
@@ -312,10 +312,10 @@ func (s *Service) ScimActivities(ctx context.Context, f ScimActivityFilter, page
 		}
 		errs = append(errs, models.FieldError(models.EINVALID, field, v, "must be one of "+strings.Join(allowed, ", ")))
 	}
-	check("operation", f.Operation, models.ScimOpCreate, models.ScimOpUpdate, models.ScimOpDelete, models.ScimOpRead)
-	check("resourceType", f.ResourceType, models.ScimResourceUser, models.ScimResourceGroup)
-	check("status", f.Status, models.ScimStatusSuccess, models.ScimStatusError)
-	sf := store.ScimActivityFilter{Operation: f.Operation, ResourceType: f.ResourceType, Status: f.Status}
+	check("operation", f.Operation, models.SCIMOpCreate, models.SCIMOpUpdate, models.SCIMOpDelete, models.SCIMOpRead)
+	check("resourceType", f.ResourceType, models.SCIMResourceUser, models.SCIMResourceGroup)
+	check("status", f.Status, models.SCIMStatusSuccess, models.SCIMStatusError)
+	sf := store.SCIMActivityFilter{Operation: f.Operation, ResourceType: f.ResourceType, Status: f.Status}
 	if f.StartDate != "" {
 		t, _, err := parseISODate(f.StartDate)
 		if err != nil {
@@ -337,7 +337,7 @@ func (s *Service) ScimActivities(ctx context.Context, f ScimActivityFilter, page
 		return nil, 0, errs
 	}
 	page, pageSize = models.ListPage(page, pageSize)
-	as, total, err := s.store.ScimActivities(ctx, p.WorkspaceID, sf, (page-1)*pageSize, pageSize)
+	as, total, err := s.store.SCIMActivities(ctx, p.WorkspaceID, sf, (page-1)*pageSize, pageSize)
 	return as, int(total), internal("scim activities", err)
 }
 
@@ -349,44 +349,44 @@ func parseISODate(v string) (t time.Time, dateOnly bool, err error) {
 	return t, true, err
 }
 
-// ScimStatistics summarises the workspace's SCIM sync health.
-func (s *Service) ScimStatistics(ctx context.Context) (*models.ScimStatistics, error) {
+// SCIMStatistics summarises the workspace's SCIM sync health.
+func (s *Service) SCIMStatistics(ctx context.Context) (*models.SCIMStatistics, error) {
 	p, err := s.authorize(ctx, accessManageRead)
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.store.ScimStatistics(ctx, p.WorkspaceID, s.now())
+	st, err := s.store.SCIMStatistics(ctx, p.WorkspaceID, s.now())
 	return st, internal("scim statistics", err)
 }
 
-// PruneScimActivities deletes activity older than the retention period.
-func (s *Service) PruneScimActivities(ctx context.Context, retention time.Duration) (int64, error) {
+// PruneSCIMActivities deletes activity older than the retention period.
+func (s *Service) PruneSCIMActivities(ctx context.Context, retention time.Duration) (int64, error) {
 	if retention <= 0 { // a misconfiguration, not a request to delete the whole log
 		return 0, models.Errorf(models.EINVALID, "the SCIM activity retention must be positive, not %s", retention)
 	}
-	n, err := s.store.PruneScimActivities(ctx, s.now().Add(-retention))
+	n, err := s.store.PruneSCIMActivities(ctx, s.now().Add(-retention))
 	return n, internal("prune scim activities", err)
 }
 
-// ReconcileScimCounts recomputes the user and group counters behind the statistics from the
+// ReconcileSCIMCounts recomputes the user and group counters behind the statistics from the
 // tables, correcting drift from writers that bypass the store's Create.
-func (s *Service) ReconcileScimCounts(ctx context.Context) error {
+func (s *Service) ReconcileSCIMCounts(ctx context.Context) error {
 	return internal("reconcile scim counts", s.store.ReconcileCounts(ctx))
 }
 
 // scimActivity builds an activity row of the caller's token.
-func (s *Service) scimActivity(c *ScimCaller, op, resourceType, resourceID string, cause error, details map[string]any) *models.ScimActivity {
+func (s *Service) scimActivity(c *SCIMCaller, op, resourceType, resourceID string, cause error, details map[string]any) *models.SCIMActivity {
 	// The id of a failed request comes from its path as sent: one that breaks the input text
 	// rule names no resource and is not kept (PostgreSQL cannot store NUL, an admin's screen
 	// would render a bidi override).
 	if models.CheckText("id", resourceID) != nil {
 		resourceID = ""
 	}
-	a := &models.ScimActivity{ID: store.NewID(), WorkspaceID: c.Token.WorkspaceID, TokenID: &c.Token.ID,
-		Operation: op, ResourceType: resourceType, ResourceID: resourceID, Status: models.ScimStatusSuccess,
+	a := &models.SCIMActivity{ID: store.NewID(), WorkspaceID: c.Token.WorkspaceID, TokenID: &c.Token.ID,
+		Operation: op, ResourceType: resourceType, ResourceID: resourceID, Status: models.SCIMStatusSuccess,
 		Details: "{}", CreatedAt: s.now()}
 	if cause != nil {
-		a.Status = models.ScimStatusError
+		a.Status = models.SCIMStatusError
 		a.ErrorMessage = truncate(models.FieldMessage(cause), 500)
 	}
 	if len(details) > 0 {
@@ -397,10 +397,10 @@ func (s *Service) scimActivity(c *ScimCaller, op, resourceType, resourceID strin
 	return a
 }
 
-// RecordScimFailure records a failed SCIM request in its own transaction: the change it
+// RecordSCIMFailure records a failed SCIM request in its own transaction: the change it
 // attempted was rolled back, the record of the attempt is kept. Requests without a valid
 // token are not recorded (they belong to no workspace).
-func (s *Service) RecordScimFailure(ctx context.Context, op, resourceType, resourceID string, status int, cause error) {
+func (s *Service) RecordSCIMFailure(ctx context.Context, op, resourceType, resourceID string, status int, cause error) {
 	c := scimCallerFrom(ctx)
 	if c == nil {
 		return

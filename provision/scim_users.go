@@ -13,9 +13,9 @@ import (
 	"gatehouse/store"
 )
 
-// ScimUserInput is a SCIM User as the transport decoded it: the attributes Gatehouse keeps in
+// SCIMUserInput is a SCIM User as the transport decoded it: the attributes Gatehouse keeps in
 // columns, plus Data, the JSON object of every other attribute as sent.
-type ScimUserInput struct {
+type SCIMUserInput struct {
 	UserName       string
 	ExternalID     *string
 	Active         bool
@@ -37,12 +37,12 @@ type ScimUserInput struct {
 
 // Limits of SCIM input.
 const (
-	maxScimText  = 1024
-	maxScimData  = 64 << 10
-	MaxScimCount = 1000 // largest SCIM page (ServiceProviderConfig filter.maxResults)
+	maxSCIMText  = 1024
+	maxSCIMData  = 64 << 10
+	MaxSCIMCount = 1000 // largest SCIM page (ServiceProviderConfig filter.maxResults)
 )
 
-func (in *ScimUserInput) validate() error {
+func (in *SCIMUserInput) validate() error {
 	in.UserName = strings.TrimSpace(in.UserName)
 	in.Email = strings.TrimSpace(in.Email)
 	if errs := models.CheckTexts("userName", in.UserName, "externalId", in.ExternalID, "emails", in.Email,
@@ -57,36 +57,36 @@ func (in *ScimUserInput) validate() error {
 	}
 	switch {
 	case in.UserName == "":
-		return models.ScimError(models.ScimTypeInvalidValue, "userName is required")
+		return models.SCIMError(models.SCIMTypeInvalidValue, "userName is required")
 	case len(in.UserName) > models.MaxIdentifierLength:
-		return models.ScimError(models.ScimTypeInvalidValue, "userName must be at most 255 characters")
+		return models.SCIMError(models.SCIMTypeInvalidValue, "userName must be at most 255 characters")
 	}
 	if in.Email != "" && !models.ValidEmail(in.Email) {
-		return models.ScimError(models.ScimTypeInvalidValue, "emails must hold a valid email address (the primary one is not)")
+		return models.SCIMError(models.SCIMTypeInvalidValue, "emails must hold a valid email address (the primary one is not)")
 	}
 	if in.ExternalID != nil && len(*in.ExternalID) > models.MaxIdentifierLength {
-		return models.ScimError(models.ScimTypeInvalidValue, "externalId must be at most 255 characters")
+		return models.SCIMError(models.SCIMTypeInvalidValue, "externalId must be at most 255 characters")
 	}
-	// Names follow the one name rule (models.NameTooLong); other attributes have maxScimText.
+	// Names follow the one name rule (models.NameTooLong); other attributes have maxSCIMText.
 	for _, n := range [...]struct{ attr, v string }{{"name.givenName", in.GivenName},
 		{"name.familyName", in.FamilyName}, {"displayName", in.DisplayName}} {
 		if models.NameTooLong(n.v) {
-			return models.ScimError(models.ScimTypeInvalidValue, "%s %s", n.attr, models.MsgNameTooLong)
+			return models.SCIMError(models.SCIMTypeInvalidValue, "%s %s", n.attr, models.MsgNameTooLong)
 		}
 	}
 	for _, f := range []string{in.Title, in.UserType, in.EmployeeNumber,
 		in.Department, in.Organization, in.CostCenter, in.Division, in.ManagerID} {
-		if len(f) > maxScimText {
-			return models.ScimError(models.ScimTypeInvalidValue, "attribute values must be at most 1024 characters")
+		if len(f) > maxSCIMText {
+			return models.SCIMError(models.SCIMTypeInvalidValue, "attribute values must be at most 1024 characters")
 		}
 	}
-	if len(in.Data) > maxScimData {
-		return models.ScimError(models.ScimTypeInvalidValue, "the user resource is larger than 64 KiB")
+	if len(in.Data) > maxSCIMData {
+		return models.SCIMError(models.SCIMTypeInvalidValue, "the user resource is larger than 64 KiB")
 	}
 	return nil
 }
 
-func (in *ScimUserInput) applyTo(u *models.UserAccount) {
+func (in *SCIMUserInput) applyTo(u *models.UserAccount) {
 	u.UserName, u.UserNameKey = in.UserName, models.Key(in.UserName)
 	u.ExternalID, u.Active = in.ExternalID, in.Active
 	u.SetSCIMEmail(in.Email, truncate(in.EmailType, 64))
@@ -102,23 +102,23 @@ func (in *ScimUserInput) applyTo(u *models.UserAccount) {
 // userWriteError maps a failed user write to the SCIM-typed error the IdP sees. Two accounts
 // of a workspace never share a userName, nor a (non-empty) email: a SCIM user whose email
 // belongs to another account is refused with uniqueness, naming the email.
-func userWriteError(err error, in *ScimUserInput) error {
+func userWriteError(err error, in *SCIMUserInput) error {
 	switch {
 	case store.IsAlreadyExists(err, "user_name"):
-		return &models.ScimTypedError{Err: models.FieldError(models.ETAKEN, "userName", in.UserName,
-			"a user with this userName already exists"), Type: models.ScimTypeUniqueness}
+		return &models.SCIMTypedError{Err: models.FieldError(models.ETAKEN, "userName", in.UserName,
+			"a user with this userName already exists"), Type: models.SCIMTypeUniqueness}
 	case store.IsAlreadyExists(err, "email"):
-		return &models.ScimTypedError{Err: models.FieldError(models.ETAKEN, "emails", in.Email,
-			"another user already has this email address"), Type: models.ScimTypeUniqueness}
+		return &models.SCIMTypedError{Err: models.FieldError(models.ETAKEN, "emails", in.Email,
+			"another user already has this email address"), Type: models.SCIMTypeUniqueness}
 	case store.IsAlreadyExists(err, "identity"):
-		return &models.ScimTypedError{Err: models.FieldError(models.ETAKEN, "userName", in.UserName,
-			"this userName is already bound to another user at the token's connection"), Type: models.ScimTypeUniqueness}
+		return &models.SCIMTypedError{Err: models.FieldError(models.ETAKEN, "userName", in.UserName,
+			"this userName is already bound to another user at the token's connection"), Type: models.SCIMTypeUniqueness}
 	case errors.Is(err, store.ErrStale):
 		return models.Errorf(models.ECONFLICT, "the user was changed concurrently; retry")
 	case errors.Is(err, store.ErrNotFound):
 		return models.Errorf(models.ENOTFOUND, "user not found")
 	}
-	var te *models.ScimTypedError
+	var te *models.SCIMTypedError
 	if errors.As(err, &te) {
 		return err
 	}
@@ -127,14 +127,14 @@ func userWriteError(err error, in *ScimUserInput) error {
 		if me.Field == "identifier" { // the identity rule: userName is someone else's identifier at the token's connection
 			me = models.FieldError(models.ETAKEN, "userName", in.UserName, "this userName is already bound to another user at the token's connection")
 		}
-		return &models.ScimTypedError{Err: me, Type: models.ScimTypeUniqueness}
+		return &models.SCIMTypedError{Err: me, Type: models.SCIMTypeUniqueness}
 	}
 	return internal("scim user", err)
 }
 
-// bindScimIdentity binds the user to the token's connection with userName as identifier,
+// bindSCIMIdentity binds the user to the token's connection with userName as identifier,
 // through the one identity rule.
-func (s *Service) bindScimIdentity(ctx context.Context, c *ScimCaller, u *models.UserAccount) error {
+func (s *Service) bindSCIMIdentity(ctx context.Context, c *SCIMCaller, u *models.UserAccount) error {
 	if c.Token.ConnectionID == nil {
 		return nil
 	}
@@ -148,10 +148,10 @@ func (s *Service) bindScimIdentity(ctx context.Context, c *ScimCaller, u *models
 	return s.bindIdentity(ctx, u, conn, u.UserName, "")
 }
 
-// CreateScimUser creates a user account from SCIM and records the activity in the same
+// CreateSCIMUser creates a user account from SCIM and records the activity in the same
 // transaction.
-func (s *Service) CreateScimUser(ctx context.Context, in ScimUserInput) (*models.UserAccount, error) {
-	c, err := s.authorizeScim(ctx, models.ScimUsersWrite)
+func (s *Service) CreateSCIMUser(ctx context.Context, in SCIMUserInput) (*models.UserAccount, error) {
+	c, err := s.authorizeSCIM(ctx, models.SCIMUsersWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +161,7 @@ func (s *Service) CreateScimUser(ctx context.Context, in ScimUserInput) (*models
 	now := s.now()
 	u := &models.UserAccount{ID: store.NewID(), WorkspaceID: c.Token.WorkspaceID, Version: 1, CreatedAt: now, UpdatedAt: now}
 	in.applyTo(u)
-	act := s.scimActivity(c, models.ScimOpCreate, models.ScimResourceUser, u.ID.String(), nil,
+	act := s.scimActivity(c, models.SCIMOpCreate, models.SCIMResourceUser, u.ID.String(), nil,
 		map[string]any{"userName": u.UserName})
 	if c.Token.ConnectionID == nil {
 		// The account and its activity row, atomically (one statement on PostgreSQL).
@@ -171,7 +171,7 @@ func (s *Service) CreateScimUser(ctx context.Context, in ScimUserInput) (*models
 			if err := s.store.Create(ctx, u); err != nil {
 				return err
 			}
-			if err := s.bindScimIdentity(ctx, c, u); err != nil {
+			if err := s.bindSCIMIdentity(ctx, c, u); err != nil {
 				return err
 			}
 			// The connection's IdP created the account: its sign-ins refresh the profile.
@@ -189,8 +189,8 @@ func (s *Service) CreateScimUser(ctx context.Context, in ScimUserInput) (*models
 
 // scimUserTarget authorizes the SCIM caller for scope and parses the id of the user it names
 // (not a uuid: not found).
-func (s *Service) scimUserTarget(ctx context.Context, scope, rawID string) (*ScimCaller, uuid.UUID, error) {
-	c, err := s.authorizeScim(ctx, scope)
+func (s *Service) scimUserTarget(ctx context.Context, scope, rawID string) (*SCIMCaller, uuid.UUID, error) {
+	c, err := s.authorizeSCIM(ctx, scope)
 	if err != nil {
 		return nil, uuid.Nil, err
 	}
@@ -205,32 +205,32 @@ func notFoundUser(rawID string) error {
 	return models.FieldError(models.ENOTFOUND, "id", rawID, "no user with this id")
 }
 
-// ScimUser returns a user account of the token's workspace and, with withGroups, its groups.
-func (s *Service) ScimUser(ctx context.Context, rawID string, withGroups bool) (*models.UserAccount, []models.GroupRef, error) {
-	c, id, err := s.scimUserTarget(ctx, models.ScimUsersRead, rawID)
+// SCIMUser returns a user account of the token's workspace and, with withGroups, its groups.
+func (s *Service) SCIMUser(ctx context.Context, rawID string, withGroups bool) (*models.UserAccount, []models.GroupRef, error) {
+	c, id, err := s.scimUserTarget(ctx, models.SCIMUsersRead, rawID)
 	if err != nil {
 		return nil, nil, err
 	}
-	u, groups, err := s.store.ScimUser(ctx, c.Token.WorkspaceID, id, withGroups)
+	u, groups, err := s.store.SCIMUser(ctx, c.Token.WorkspaceID, id, withGroups)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil, notFoundUser(rawID)
 	}
 	return u, groups, internal("scim user", err)
 }
 
-// ReplaceScimUser computes a user's new attributes from its current state (PUT ignores it;
+// ReplaceSCIMUser computes a user's new attributes from its current state (PUT ignores it;
 // PATCH applies operations to it) and saves them atomically with the activity row.
 // ifVersion > 0 requires the stored version to match (If-Match); otherwise a concurrent
 // change is retried. With withGroups it also returns the user's groups.
-func (s *Service) ReplaceScimUser(ctx context.Context, rawID string, ifVersion int, op string, withGroups bool,
-	change func(u *models.UserAccount) (ScimUserInput, map[string]any, error)) (*models.UserAccount, []models.GroupRef, error) {
-	c, id, err := s.scimUserTarget(ctx, models.ScimUsersWrite, rawID)
+func (s *Service) ReplaceSCIMUser(ctx context.Context, rawID string, ifVersion int, op string, withGroups bool,
+	change func(u *models.UserAccount) (SCIMUserInput, map[string]any, error)) (*models.UserAccount, []models.GroupRef, error) {
+	c, id, err := s.scimUserTarget(ctx, models.SCIMUsersWrite, rawID)
 	if err != nil {
 		return nil, nil, err
 	}
 	var u *models.UserAccount
 	var groups []models.GroupRef
-	var in ScimUserInput
+	var in SCIMUserInput
 	// save reads the user, computes the change and saves it with its activity row. Unlocked,
 	// the save is one atomic statement on PostgreSQL that fails as stale if the user changed
 	// since the read; locked (inside a transaction, the last attempt, and when a new userName
@@ -246,7 +246,7 @@ func (s *Service) ReplaceScimUser(ctx context.Context, rawID string, ifVersion i
 				groups = m[id]
 			}
 		} else {
-			cur, groups, err = s.store.ScimUser(ctx, c.Token.WorkspaceID, id, withGroups)
+			cur, groups, err = s.store.SCIMUser(ctx, c.Token.WorkspaceID, id, withGroups)
 		}
 		if errors.Is(err, store.ErrNotFound) {
 			return notFoundUser(rawID)
@@ -274,13 +274,13 @@ func (s *Service) ReplaceScimUser(ctx context.Context, rawID string, ifVersion i
 			details = map[string]any{}
 		}
 		details["userName"] = cur.UserName
-		act := s.scimActivity(c, op, models.ScimResourceUser, cur.ID.String(), nil, details)
-		if err := s.store.SaveScimUserWith(ctx, cur, act); err != nil {
+		act := s.scimActivity(c, op, models.SCIMResourceUser, cur.ID.String(), nil, details)
+		if err := s.store.SaveSCIMUserWith(ctx, cur, act); err != nil {
 			return err
 		}
 		u = cur
 		if rebind {
-			return s.bindScimIdentity(ctx, c, cur)
+			return s.bindSCIMIdentity(ctx, c, cur)
 		}
 		return nil
 	}
@@ -312,52 +312,52 @@ func (s *Service) ReplaceScimUser(ctx context.Context, rawID string, ifVersion i
 	return u, groups, nil
 }
 
-// ScimUserPatch is a SCIM PATCH of a user as the transport compiled its operations.
-type ScimUserPatch struct {
+// SCIMUserPatch is a SCIM PATCH of a user as the transport compiled its operations.
+type SCIMUserPatch struct {
 	// ActiveOnly: the operations' only effect on any user is to set active, to Active (the
 	// deactivation and reactivation Okta and Entra send).
 	ActiveOnly, Active bool
 	// Ops are the operations.
-	Ops ScimUserOps
+	Ops SCIMUserOps
 	// Details go into the activity row.
 	Details map[string]any
 }
 
-// ScimUserOps are the operations of a SCIM PATCH of a user.
-type ScimUserOps interface {
+// SCIMUserOps are the operations of a SCIM PATCH of a user.
+type SCIMUserOps interface {
 	// Apply returns a user's attributes after the operations, from its current state.
-	Apply(cur *models.UserAccount) (ScimUserInput, error)
+	Apply(cur *models.UserAccount) (SCIMUserInput, error)
 }
 
-// PatchScimUser applies a PATCH to a user, as ReplaceScimUser does. A patch that only sets
+// PatchSCIMUser applies a PATCH to a user, as ReplaceSCIMUser does. A patch that only sets
 // active takes the fast path: no read of the user comes first, the change is one atomic
 // write, and a concurrent change of other attributes cannot make it stale; its outcome,
 // answer and activity row are the general path's.
-func (s *Service) PatchScimUser(ctx context.Context, rawID string, ifVersion int, withGroups bool, p ScimUserPatch) (*models.UserAccount, []models.GroupRef, error) {
+func (s *Service) PatchSCIMUser(ctx context.Context, rawID string, ifVersion int, withGroups bool, p SCIMUserPatch) (*models.UserAccount, []models.GroupRef, error) {
 	if p.ActiveOnly {
-		u, groups, err := s.setScimUserActive(ctx, rawID, ifVersion, p.Active, withGroups, p.Details)
+		u, groups, err := s.setSCIMUserActive(ctx, rawID, ifVersion, p.Active, withGroups, p.Details)
 		if u != nil || err != nil {
 			return u, groups, err
 		}
 		// A user without a userName was left alone: the general path refuses it.
 	}
-	return s.ReplaceScimUser(ctx, rawID, ifVersion, models.ScimOpUpdate, withGroups,
-		func(cur *models.UserAccount) (ScimUserInput, map[string]any, error) {
+	return s.ReplaceSCIMUser(ctx, rawID, ifVersion, models.SCIMOpUpdate, withGroups,
+		func(cur *models.UserAccount) (SCIMUserInput, map[string]any, error) {
 			in, err := p.Ops.Apply(cur)
 			return in, p.Details, err
 		})
 }
 
-// setScimUserActive is PatchScimUser's fast path: one write that sets active. It returns a nil
+// setSCIMUserActive is PatchSCIMUser's fast path: one write that sets active. It returns a nil
 // user and no error when it wrote nothing because the user has no userName.
-func (s *Service) setScimUserActive(ctx context.Context, rawID string, ifVersion int, active, withGroups bool,
+func (s *Service) setSCIMUserActive(ctx context.Context, rawID string, ifVersion int, active, withGroups bool,
 	details map[string]any) (*models.UserAccount, []models.GroupRef, error) {
-	c, id, err := s.scimUserTarget(ctx, models.ScimUsersWrite, rawID)
+	c, id, err := s.scimUserTarget(ctx, models.SCIMUsersWrite, rawID)
 	if err != nil {
 		return nil, nil, err
 	}
-	act := s.scimActivity(c, models.ScimOpUpdate, models.ScimResourceUser, id.String(), nil, details)
-	u, groups, err := s.store.SetScimUserActive(ctx, c.Token.WorkspaceID, id, active, ifVersion, act, withGroups)
+	act := s.scimActivity(c, models.SCIMOpUpdate, models.SCIMResourceUser, id.String(), nil, details)
+	u, groups, err := s.store.SetSCIMUserActive(ctx, c.Token.WorkspaceID, id, active, ifVersion, act, withGroups)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, nil, notFoundUser(rawID)
@@ -373,15 +373,15 @@ func (s *Service) setScimUserActive(ctx context.Context, rawID string, ifVersion
 var errNeedsLock = errors.New("scim: the change needs the locking path")
 
 // errPreconditionFailed is an If-Match that names an older version (HTTP 412).
-var errPreconditionFailed = &models.ScimTypedError{Err: models.Errorf(models.ECONFLICT,
+var errPreconditionFailed = &models.SCIMTypedError{Err: models.Errorf(models.ECONFLICT,
 	"the resource was changed since the version given in If-Match"), Type: "preconditionFailed"}
 
 // IsPreconditionFailed reports whether err is a failed If-Match.
 func IsPreconditionFailed(err error) bool { return errors.Is(err, errPreconditionFailed) }
 
-// DeleteScimUser deletes a user account, its credentials and its group memberships.
-func (s *Service) DeleteScimUser(ctx context.Context, rawID string, ifVersion int) error {
-	c, id, err := s.scimUserTarget(ctx, models.ScimUsersWrite, rawID)
+// DeleteSCIMUser deletes a user account, its credentials and its group memberships.
+func (s *Service) DeleteSCIMUser(ctx context.Context, rawID string, ifVersion int) error {
+	c, id, err := s.scimUserTarget(ctx, models.SCIMUsersWrite, rawID)
 	if err != nil {
 		return err
 	}
@@ -399,7 +399,7 @@ func (s *Service) DeleteScimUser(ctx context.Context, rawID string, ifVersion in
 		if _, err := s.store.DeleteUserAccount(ctx, c.Token.WorkspaceID, id); err != nil {
 			return err
 		}
-		return s.store.Create(ctx, s.scimActivity(c, models.ScimOpDelete, models.ScimResourceUser, rawID, nil,
+		return s.store.Create(ctx, s.scimActivity(c, models.SCIMOpDelete, models.SCIMResourceUser, rawID, nil,
 			map[string]any{"userName": u.UserName}))
 	})
 	if err != nil && models.ErrorCode(err) == models.EINTERNAL {
@@ -408,26 +408,26 @@ func (s *Service) DeleteScimUser(ctx context.Context, rawID string, ifVersion in
 	return err
 }
 
-// ScimListInput is a SCIM list request: the filter the transport parsed (nil: none), 1-based
+// SCIMListInput is a SCIM list request: the filter the transport parsed (nil: none), 1-based
 // startIndex and count, and the URL of the SCIM endpoint, which the references ($ref) a filter
 // may compare start with. A filter on an attribute that cannot be filtered fails the list
 // with an invalidFilter error.
-type ScimListInput struct {
+type SCIMListInput struct {
 	Filter     scimquery.Expr
 	StartIndex int
 	Count      int
 	Base       string
 }
 
-func (s *Service) scimList(in ScimListInput) store.ScimList {
-	start, count := models.ClampPage(in.StartIndex, in.Count, 0, MaxScimCount)
-	return store.ScimList{Filter: in.Filter, Offset: start - 1, Count: count, Base: in.Base}
+func (s *Service) scimList(in SCIMListInput) store.SCIMList {
+	start, count := models.ClampPage(in.StartIndex, in.Count, 0, MaxSCIMCount)
+	return store.SCIMList{Filter: in.Filter, Offset: start - 1, Count: count, Base: in.Base}
 }
 
-// ScimUsers lists the token workspace's users matching a SCIM filter, and the total; with
+// SCIMUsers lists the token workspace's users matching a SCIM filter, and the total; with
 // withGroups, also the listed users' groups.
-func (s *Service) ScimUsers(ctx context.Context, in ScimListInput, withGroups bool) ([]*models.UserAccount, map[uuid.UUID][]models.GroupRef, int, error) {
-	c, err := s.authorizeScim(ctx, models.ScimUsersRead)
+func (s *Service) SCIMUsers(ctx context.Context, in SCIMListInput, withGroups bool) ([]*models.UserAccount, map[uuid.UUID][]models.GroupRef, int, error) {
+	c, err := s.authorizeSCIM(ctx, models.SCIMUsersRead)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -436,7 +436,7 @@ func (s *Service) ScimUsers(ctx context.Context, in ScimListInput, withGroups bo
 	// filters also find people bound there ahead of time (GraphQL updateUserAccountCredentials):
 	// that is how the IdP links them instead of creating a duplicate.
 	l.BoundAt = c.Token.ConnectionID
-	us, groups, total, err := s.store.ScimUsers(ctx, c.Token.WorkspaceID, l, withGroups)
+	us, groups, total, err := s.store.SCIMUsers(ctx, c.Token.WorkspaceID, l, withGroups)
 	if err != nil {
 		return nil, nil, 0, internal("scim users", err)
 	}

@@ -36,7 +36,7 @@ type Service struct {
 	// bulkSlots bounds the bulk operations running at once (memory, not correctness).
 	bulkSlots chan struct{}
 	// scimTokens caches SCIM token lookups (2 s; revocation drops the entry at once).
-	scimTokens *credentialCache[models.ScimToken]
+	scimTokens *credentialCache[models.SCIMToken]
 	// applications caches brand applications by client_id for the authorize and token
 	// endpoints (2 s, like clients).
 	applications *credentialCache[models.Application]
@@ -114,7 +114,7 @@ func New(st *store.Store, box *secret.Box, o Options) *Service {
 		sso:             ssoOptions{remote: o.Remote, publicURL: strings.TrimRight(o.PublicURL, "/"), timeout: o.NetworkTimeout},
 		bulkSlots:       make(chan struct{}, 4),
 		revokedTokens:   newCredentialCache[models.RevokedToken](g, "revoked_tokens", ttl, clk),
-		scimTokens:      newCredentialCache[models.ScimToken](g, "scim_tokens", ttl, clk),
+		scimTokens:      newCredentialCache[models.SCIMToken](g, "scim_tokens", ttl, clk),
 		applications:    newCredentialCache[models.Application](g, "applications", ttl, clk),
 		connections:     newCredentialCache[models.Connection](g, "connections", ttl, clk),
 		brands:          newCredentialCache[models.Brand](g, "brands", ttl, clk),

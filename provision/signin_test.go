@@ -410,13 +410,13 @@ func TestSignInDerivedEmailAndProfileRefresh(t *testing.T) {
 			t.Fatalf("refresh of an owned profile: %+v", u)
 		}
 		// An account SCIM created through a token bound to the connection is the IdP's too.
-		tok := &models.ScimToken{ID: store.NewID(), WorkspaceID: e.ws, Name: "okta", TokenHash: "h", MaskedValue: "m",
+		tok := &models.SCIMToken{ID: store.NewID(), WorkspaceID: e.ws, Name: "okta", TokenHash: "h", MaskedValue: "m",
 			ScopeString: "users:read users:write", ConnectionID: &conn.ID, CreatedAt: now, UpdatedAt: now}
 		if err := e.st.Create(e.ctx, tok); err != nil {
 			t.Fatal(err)
 		}
-		scimCtx := WithScimCaller(context.Background(), &ScimCaller{Token: tok})
-		su := must(e.s.CreateScimUser(scimCtx, ScimUserInput{UserName: "sam", Active: true, Email: "sam@corp.example", GivenName: "Sam", FamilyName: "Old"}))
+		scimCtx := WithSCIMCaller(context.Background(), &SCIMCaller{Token: tok})
+		su := must(e.s.CreateSCIMUser(scimCtx, SCIMUserInput{UserName: "sam", Active: true, Email: "sam@corp.example", GivenName: "Sam", FamilyName: "Old"}))
 		res = must(e.s.SignIn(e.ctx, brand.ID, conn.ID, Identity{Identifier: "sam", Email: "sam@corp.example", FirstName: "Sam", LastName: "New"}))
 		if u := must(e.st.UserAccount(e.ctx, e.ws, su.ID)); res.Outcome != SignInExistingIdentity || u.LastName != "New" {
 			t.Fatalf("refresh of a SCIM-created profile: %s %+v", res.Outcome, u)

@@ -27,7 +27,7 @@ func credentialInput(in model.UpdateUserAccountCredentialsInput) provision.Crede
 		Identifier: in.Identifier, Secret: optional(in.Secret)}
 }
 
-func oidcInput(in *model.OidcConfigInput) *provision.OIDCConfigInput {
+func oidcInput(in *model.OIDCConfigInput) *provision.OIDCConfigInput {
 	if in == nil {
 		return nil
 	}
@@ -35,10 +35,10 @@ func oidcInput(in *model.OidcConfigInput) *provision.OIDCConfigInput {
 		ClientSecret: in.ClientSecret, DiscoveryURL: in.DiscoveryURL, Scopes: in.Scopes}
 }
 
-func samlInput(in *model.SamlConfigInput) *provision.SAMLConfigInput {
+func samlInput(in *model.SAMLConfigInput) *provision.SAMLConfigInput {
 	if in == nil {
 		return nil
 	}
-	return &provision.SAMLConfigInput{EntityID: in.EntityID, SsoURL: in.SsoURL, Certificate: in.Certificate,
+	return &provision.SAMLConfigInput{EntityID: in.EntityID, SSOURL: in.SSOURL, Certificate: in.Certificate,
 		SignRequests: in.SignRequests, AttributeMapping: in.AttributeMapping, MetadataURL: in.MetadataURL}
 }

@@ -36,7 +36,7 @@ func mustRefuseText(t *testing.T, what, raw, problem string) {
 func TestInputTextRuleEverySurface(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
-		scim, _ := e.ScimToken(admin, allScopes("idp"))
+		scim, _ := e.SCIMToken(admin, allScopes("idp"))
 		conn := e.CreateOIDCConnection(admin, "Okta", "okta")
 		user := e.CreateUser(admin, "ada@example.com")
 		for _, bt := range badTexts {
@@ -124,7 +124,7 @@ func TestInputTextRuleEverySurface(t *testing.T) {
 		}
 
 		// PATCH values go through the same rule.
-		id := e.ScimUser(scim, map[string]any{"userName": "grace@example.com"})
+		id := e.SCIMUser(scim, map[string]any{"userName": "grace@example.com"})
 		pr := e.Call("PATCH", "/scim/v2/Users/"+id, scim, map[string]any{
 			"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
 			"Operations": []any{map[string]any{"op": "replace", "path": "displayName", "value": "Grace\x00Hopper"}},
@@ -172,7 +172,7 @@ func TestInputTextRuleEverySurface(t *testing.T) {
 func TestInputErrorsAreSentences(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
-		scim, _ := e.ScimToken(admin, allScopes("idp"))
+		scim, _ := e.SCIMToken(admin, allScopes("idp"))
 		for _, c := range []struct{ path, body, want string }{
 			{"/api/v1/sso/connections", `{"name": 42}`, "name must be a JSON string, not number"},
 			{"/api/v1/sso/connections", `{"name": "x",`, "the request body ends before the JSON value does"},

@@ -161,8 +161,8 @@ func (e *testEnv) tenant(platform, prefix string) (admin, scim string, ids tenan
 		map[string]any{"b": ids.brand, "c": ids.conn})
 	ids.app = str(e.MustGQL(admin, `mutation($b: ID!, $n: String!, $r: String!) { createApplication(input: {brandId: $b, name: $n, redirectUris: [$r]}) { application { id } } }`,
 		map[string]any{"b": ids.brand, "n": prefix + " App", "r": "https://" + lower + ".example/cb"}), "createApplication", "application", "id")
-	scim, ids.scimToken = e.ScimToken(admin, allScopes(prefix+" token"))
-	ids.scimUser = e.ScimUser(scim, map[string]any{"userName": lower + "-scim@example.com", "name": map[string]any{"givenName": prefix}})
+	scim, ids.scimToken = e.SCIMToken(admin, allScopes(prefix+" token"))
+	ids.scimUser = e.SCIMUser(scim, map[string]any{"userName": lower + "-scim@example.com", "name": map[string]any{"givenName": prefix}})
 	ids.scimGroup = str(e.Call("POST", "/scim/v2/Groups", scim, map[string]any{"displayName": prefix + " Group",
 		"members": []any{map[string]any{"value": ids.scimUser}}}).Must(t, 201).Body, "id")
 	ids.audit = str(e.MustGQL(admin, `{ auditEvents(first: 1) { id } }`, nil), "auditEvents", 0, "id")

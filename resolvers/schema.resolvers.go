@@ -132,14 +132,14 @@ func (r *mutationResolver) ReactivateUserAccount(ctx context.Context, input mode
 func (r *mutationResolver) CreateConnection(ctx context.Context, input model.CreateConnectionInput) (*model.ConnectionPayload, error) {
 	proto := input.Protocol
 	return connectionPayload(r.Svc.CreateConnection(ctx, provision.ConnectionInput{Name: &input.Name, Slug: input.Slug,
-		Protocol: &proto, OIDC: oidcInput(input.OidcConfig), SAML: samlInput(input.SamlConfig),
+		Protocol: &proto, OIDC: oidcInput(input.OIDCConfig), SAML: samlInput(input.SAMLConfig),
 		JITProvisioning: input.JitProvisioning, DefaultRole: input.DefaultRole}))
 }
 
 // UpdateConnection is the resolver for the updateConnection field.
 func (r *mutationResolver) UpdateConnection(ctx context.Context, input model.UpdateConnectionInput) (*model.ConnectionPayload, error) {
 	return connectionPayload(r.Svc.UpdateConnection(ctx, input.ID, provision.ConnectionInput{Name: input.Name,
-		Slug: input.Slug, OIDC: oidcInput(input.OidcConfig), SAML: samlInput(input.SamlConfig),
+		Slug: input.Slug, OIDC: oidcInput(input.OIDCConfig), SAML: samlInput(input.SAMLConfig),
 		JITProvisioning: input.JitProvisioning, DefaultRole: input.DefaultRole}))
 }
 
@@ -253,19 +253,19 @@ func (r *mutationResolver) RemoveDomain(ctx context.Context, input model.RemoveD
 	return r.removeDomain(ctx, input)
 }
 
-// CreateScimToken is the resolver for the createScimToken field.
-func (r *mutationResolver) CreateScimToken(ctx context.Context, input model.CreateScimTokenInput) (*model.CreateScimTokenPayload, error) {
-	return r.createScimToken(ctx, input)
+// CreateSCIMToken is the resolver for the createScimToken field.
+func (r *mutationResolver) CreateSCIMToken(ctx context.Context, input model.CreateSCIMTokenInput) (*model.CreateSCIMTokenPayload, error) {
+	return r.createSCIMToken(ctx, input)
 }
 
-// RevokeScimToken is the resolver for the revokeScimToken field.
-func (r *mutationResolver) RevokeScimToken(ctx context.Context, input model.RevokeScimTokenInput) (*model.RevokeScimTokenPayload, error) {
-	return r.revokeScimToken(ctx, input)
+// RevokeSCIMToken is the resolver for the revokeScimToken field.
+func (r *mutationResolver) RevokeSCIMToken(ctx context.Context, input model.RevokeSCIMTokenInput) (*model.RevokeSCIMTokenPayload, error) {
+	return r.revokeSCIMToken(ctx, input)
 }
 
-// DeleteScimToken is the resolver for the deleteScimToken field.
-func (r *mutationResolver) DeleteScimToken(ctx context.Context, input model.DeleteScimTokenInput) (*model.DeleteScimTokenPayload, error) {
-	return r.deleteScimToken(ctx, input)
+// DeleteSCIMToken is the resolver for the deleteScimToken field.
+func (r *mutationResolver) DeleteSCIMToken(ctx context.Context, input model.DeleteSCIMTokenInput) (*model.DeleteSCIMTokenPayload, error) {
+	return r.deleteSCIMToken(ctx, input)
 }
 
 // CreateApplication is the resolver for the createApplication field.
@@ -414,24 +414,24 @@ func (r *queryResolver) SpMetadata(ctx context.Context) (*provision.SPMetadata, 
 	return r.spMetadata(ctx)
 }
 
-// ScimTokens is the resolver for the scimTokens field.
-func (r *queryResolver) ScimTokens(ctx context.Context, status *model.ScimTokenStatus, name *string, page *int, pageSize *int) (*model.ScimTokenList, error) {
+// SCIMTokens is the resolver for the scimTokens field.
+func (r *queryResolver) SCIMTokens(ctx context.Context, status *model.SCIMTokenStatus, name *string, page *int, pageSize *int) (*model.SCIMTokenList, error) {
 	return r.scimTokens(ctx, status, name, page, pageSize)
 }
 
 // ScimToken is the resolver for the scimToken field.
-func (r *queryResolver) ScimToken(ctx context.Context, id string) (*models.ScimToken, error) {
+func (r *queryResolver) SCIMToken(ctx context.Context, id string) (*models.SCIMToken, error) {
 	return r.scimToken(ctx, id)
 }
 
-// ScimActivities is the resolver for the scimActivities field.
-func (r *queryResolver) ScimActivities(ctx context.Context, filter *model.ScimActivityFilter, page *int, pageSize *int) (*model.ScimActivityList, error) {
+// SCIMActivities is the resolver for the scimActivities field.
+func (r *queryResolver) SCIMActivities(ctx context.Context, filter *model.SCIMActivityFilter, page *int, pageSize *int) (*model.SCIMActivityList, error) {
 	return r.scimActivities(ctx, filter, page, pageSize)
 }
 
 // ScimStatistics is the resolver for the scimStatistics field.
-func (r *queryResolver) ScimStatistics(ctx context.Context) (*models.ScimStatistics, error) {
-	return r.Svc.ScimStatistics(ctx)
+func (r *queryResolver) SCIMStatistics(ctx context.Context) (*models.SCIMStatistics, error) {
+	return r.Svc.SCIMStatistics(ctx)
 }
 
 // Application is the resolver for the application field.
@@ -460,22 +460,22 @@ func (r *queryResolver) SpKeys(ctx context.Context) ([]*provision.SPKeyInfo, err
 }
 
 // ErrorMessage is the resolver for the errorMessage field.
-func (r *scimActivityResolver) ErrorMessage(ctx context.Context, obj *models.ScimActivity) (*string, error) {
+func (r *scimActivityResolver) ErrorMessage(ctx context.Context, obj *models.SCIMActivity) (*string, error) {
 	return activityError(obj), nil
 }
 
 // Details is the resolver for the details field.
-func (r *scimActivityResolver) Details(ctx context.Context, obj *models.ScimActivity) (map[string]any, error) {
+func (r *scimActivityResolver) Details(ctx context.Context, obj *models.SCIMActivity) (map[string]any, error) {
 	return activityDetails(obj), nil
 }
 
 // Timestamp is the resolver for the timestamp field.
-func (r *scimActivityResolver) Timestamp(ctx context.Context, obj *models.ScimActivity) (*time.Time, error) {
+func (r *scimActivityResolver) Timestamp(ctx context.Context, obj *models.SCIMActivity) (*time.Time, error) {
 	return &obj.CreatedAt, nil
 }
 
 // Status is the resolver for the status field.
-func (r *scimTokenResolver) Status(ctx context.Context, obj *models.ScimToken) (model.ScimTokenStatus, error) {
+func (r *scimTokenResolver) Status(ctx context.Context, obj *models.SCIMToken) (model.SCIMTokenStatus, error) {
 	return r.scimTokenStatus(obj), nil
 }
 

@@ -12,36 +12,36 @@ import (
 
 // SCIM token, activity and statistics resolvers (issue 5). Each makes one provision call.
 
-func (r *Resolver) createScimToken(ctx context.Context, in model.CreateScimTokenInput) (*model.CreateScimTokenPayload, error) {
-	t, plain, err := r.Svc.CreateScimToken(ctx, provision.CreateScimTokenInput{Name: in.Name, Scopes: in.Scopes,
+func (r *Resolver) createSCIMToken(ctx context.Context, in model.CreateSCIMTokenInput) (*model.CreateSCIMTokenPayload, error) {
+	t, plain, err := r.Svc.CreateSCIMToken(ctx, provision.CreateSCIMTokenInput{Name: in.Name, Scopes: in.Scopes,
 		ExpiresInDays: in.ExpiresInDays, ConnectionID: in.ConnectionID})
 	errs, err := payloadErrors(err)
 	if err != nil {
 		return nil, err
 	}
-	out := &model.CreateScimTokenPayload{Token: t, Errors: errs}
+	out := &model.CreateSCIMTokenPayload{Token: t, Errors: errs}
 	if t != nil {
 		out.PlainValue = &plain
 	}
 	return out, nil
 }
 
-func (r *Resolver) revokeScimToken(ctx context.Context, in model.RevokeScimTokenInput) (*model.RevokeScimTokenPayload, error) {
-	t, err := r.Svc.RevokeScimToken(ctx, in.ID)
+func (r *Resolver) revokeSCIMToken(ctx context.Context, in model.RevokeSCIMTokenInput) (*model.RevokeSCIMTokenPayload, error) {
+	t, err := r.Svc.RevokeSCIMToken(ctx, in.ID)
 	errs, err := payloadErrors(err)
 	if err != nil {
 		return nil, err
 	}
-	return &model.RevokeScimTokenPayload{Token: t, Errors: errs}, nil
+	return &model.RevokeSCIMTokenPayload{Token: t, Errors: errs}, nil
 }
 
-func (r *Resolver) deleteScimToken(ctx context.Context, in model.DeleteScimTokenInput) (*model.DeleteScimTokenPayload, error) {
-	err := r.Svc.DeleteScimToken(ctx, in.ID)
+func (r *Resolver) deleteSCIMToken(ctx context.Context, in model.DeleteSCIMTokenInput) (*model.DeleteSCIMTokenPayload, error) {
+	err := r.Svc.DeleteSCIMToken(ctx, in.ID)
 	errs, err := payloadErrors(err)
 	if err != nil {
 		return nil, err
 	}
-	out := &model.DeleteScimTokenPayload{Errors: errs}
+	out := &model.DeleteSCIMTokenPayload{Errors: errs}
 	if len(errs) == 0 {
 		out.DeletedID = &in.ID
 	}
@@ -60,52 +60,52 @@ func pageArgs(page, pageSize *int) (int, int) {
 	return models.ListPage(p, ps)
 }
 
-func (r *Resolver) scimTokens(ctx context.Context, status *model.ScimTokenStatus, name *string, page, pageSize *int) (*model.ScimTokenList, error) {
-	f := provision.ScimTokenFilter{Name: optional(name)}
+func (r *Resolver) scimTokens(ctx context.Context, status *model.SCIMTokenStatus, name *string, page, pageSize *int) (*model.SCIMTokenList, error) {
+	f := provision.SCIMTokenFilter{Name: optional(name)}
 	if status != nil {
 		f.Status = strings.ToLower(string(*status))
 	}
 	p, ps := pageArgs(page, pageSize)
-	ts, total, err := r.Svc.ScimTokens(ctx, f, p, ps)
+	ts, total, err := r.Svc.SCIMTokens(ctx, f, p, ps)
 	if err != nil {
 		return nil, err
 	}
-	return &model.ScimTokenList{Tokens: ts, Page: p, PageSize: ps, Total: total}, nil
+	return &model.SCIMTokenList{Tokens: ts, Page: p, PageSize: ps, Total: total}, nil
 }
 
-func (r *Resolver) scimToken(ctx context.Context, id string) (*models.ScimToken, error) {
-	t, err := r.Svc.ScimToken(ctx, id)
+func (r *Resolver) scimToken(ctx context.Context, id string) (*models.SCIMToken, error) {
+	t, err := r.Svc.SCIMToken(ctx, id)
 	if models.ErrorCode(err) == models.ENOTFOUND {
 		return nil, nil
 	}
 	return t, err
 }
 
-func (r *Resolver) scimActivities(ctx context.Context, f *model.ScimActivityFilter, page, pageSize *int) (*model.ScimActivityList, error) {
-	var in provision.ScimActivityFilter
+func (r *Resolver) scimActivities(ctx context.Context, f *model.SCIMActivityFilter, page, pageSize *int) (*model.SCIMActivityList, error) {
+	var in provision.SCIMActivityFilter
 	if f != nil {
-		in = provision.ScimActivityFilter{Operation: optional(f.Operation), ResourceType: optional(f.ResourceType),
+		in = provision.SCIMActivityFilter{Operation: optional(f.Operation), ResourceType: optional(f.ResourceType),
 			Status: optional(f.Status), StartDate: optional(f.StartDate), EndDate: optional(f.EndDate)}
 	}
 	p, ps := pageArgs(page, pageSize)
-	as, total, err := r.Svc.ScimActivities(ctx, in, p, ps)
+	as, total, err := r.Svc.SCIMActivities(ctx, in, p, ps)
 	if err != nil {
 		return nil, err
 	}
-	return &model.ScimActivityList{Activities: as, Page: p, PageSize: ps, Total: total}, nil
+	return &model.SCIMActivityList{Activities: as, Page: p, PageSize: ps, Total: total}, nil
 }
 
-func (r *Resolver) scimTokenStatus(t *models.ScimToken) model.ScimTokenStatus {
-	return model.ScimTokenStatus(strings.ToUpper(t.Status(r.Svc.Clock().Now())))
+func (r *Resolver) scimTokenStatus(t *models.SCIMToken) model.SCIMTokenStatus {
+	return model.SCIMTokenStatus(strings.ToUpper(t.Status(r.Svc.Clock().Now())))
 }
 
-func activityDetails(a *models.ScimActivity) map[string]any {
+func activityDetails(a *models.SCIMActivity) map[string]any {
 	m := map[string]any{}
 	_ = json.Unmarshal([]byte(a.Details), &m)
 	return m
 }
 
-func activityError(a *models.ScimActivity) *string {
+func activityError(a *models.SCIMActivity) *string {
 	if a.ErrorMessage == "" {
 		return nil
 	}

@@ -11,12 +11,12 @@ import (
 
 // registerSCIM mounts SCIM token management, the SCIM activity log and statistics.
 func (h *Handler) registerSCIM(mux *http.ServeMux) {
-	mux.Handle("POST /api/v1/scim/tokens", h.handle(h.createScimToken))
-	mux.Handle("GET /api/v1/scim/tokens", h.handle(h.listScimTokens))
-	mux.Handle("GET /api/v1/scim/tokens/{id}", h.handle(h.getScimToken))
-	mux.Handle("POST /api/v1/scim/tokens/{id}/revoke", h.handle(h.revokeScimToken))
-	mux.Handle("DELETE /api/v1/scim/tokens/{id}", h.handle(h.deleteScimToken))
-	mux.Handle("GET /api/v1/scim/activities", h.handle(h.listScimActivities))
+	mux.Handle("POST /api/v1/scim/tokens", h.handle(h.createSCIMToken))
+	mux.Handle("GET /api/v1/scim/tokens", h.handle(h.listSCIMTokens))
+	mux.Handle("GET /api/v1/scim/tokens/{id}", h.handle(h.getSCIMToken))
+	mux.Handle("POST /api/v1/scim/tokens/{id}/revoke", h.handle(h.revokeSCIMToken))
+	mux.Handle("DELETE /api/v1/scim/tokens/{id}", h.handle(h.deleteSCIMToken))
+	mux.Handle("GET /api/v1/scim/activities", h.handle(h.listSCIMActivities))
 	mux.Handle("GET /api/v1/scim/statistics", h.handle(h.scimStatistics))
 }
 
@@ -33,7 +33,7 @@ type scimTokenJSON struct {
 	CreatedAt    time.Time  `json:"createdAt"`
 }
 
-func (h *Handler) scimTokenOf(t *models.ScimToken) scimTokenJSON {
+func (h *Handler) scimTokenOf(t *models.SCIMToken) scimTokenJSON {
 	out := scimTokenJSON{ID: t.ID.String(), Name: t.Name, MaskedValue: t.MaskedValue,
 		Status: t.Status(h.svc.Clock().Now()), Scopes: t.Scopes(), ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt,
 		CreatedAt: t.CreatedAt.UTC()}
@@ -44,7 +44,7 @@ func (h *Handler) scimTokenOf(t *models.ScimToken) scimTokenJSON {
 	return out
 }
 
-func (h *Handler) createScimToken(w http.ResponseWriter, r *http.Request) (int, any, error) {
+func (h *Handler) createSCIMToken(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var in struct {
 		Name          string   `json:"name"`
 		Scopes        []string `json:"scopes"`
@@ -54,7 +54,7 @@ func (h *Handler) createScimToken(w http.ResponseWriter, r *http.Request) (int, 
 	if err := decode(r, &in); err != nil {
 		return 0, nil, err
 	}
-	t, plain, err := h.svc.CreateScimToken(r.Context(), provision.CreateScimTokenInput{Name: in.Name,
+	t, plain, err := h.svc.CreateSCIMToken(r.Context(), provision.CreateSCIMTokenInput{Name: in.Name,
 		Scopes: in.Scopes, ExpiresInDays: in.ExpiresInDays, ConnectionID: in.ConnectionID})
 	if err != nil {
 		return 0, nil, err
@@ -62,13 +62,13 @@ func (h *Handler) createScimToken(w http.ResponseWriter, r *http.Request) (int, 
 	return http.StatusCreated, map[string]any{"token": h.scimTokenOf(t), "plainValue": plain}, nil
 }
 
-func (h *Handler) listScimTokens(w http.ResponseWriter, r *http.Request) (int, any, error) {
+func (h *Handler) listSCIMTokens(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	pg, err := pageOf(r)
 	if err != nil {
 		return 0, nil, err
 	}
 	q := r.URL.Query()
-	ts, total, err := h.svc.ScimTokens(r.Context(), provision.ScimTokenFilter{Status: q.Get("status"), Name: q.Get("name")},
+	ts, total, err := h.svc.SCIMTokens(r.Context(), provision.SCIMTokenFilter{Status: q.Get("status"), Name: q.Get("name")},
 		pg.Page, pg.PageSize)
 	if err != nil {
 		return 0, nil, err
@@ -80,24 +80,24 @@ func (h *Handler) listScimTokens(w http.ResponseWriter, r *http.Request) (int, a
 	return http.StatusOK, map[string]any{"tokens": out, "page": pg.Page, "pageSize": pg.PageSize, "total": total}, nil
 }
 
-func (h *Handler) getScimToken(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	t, err := h.svc.ScimToken(r.Context(), r.PathValue("id"))
+func (h *Handler) getSCIMToken(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	t, err := h.svc.SCIMToken(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, map[string]any{"token": h.scimTokenOf(t)}, nil
 }
 
-func (h *Handler) revokeScimToken(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	t, err := h.svc.RevokeScimToken(r.Context(), r.PathValue("id"))
+func (h *Handler) revokeSCIMToken(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	t, err := h.svc.RevokeSCIMToken(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, map[string]any{"token": h.scimTokenOf(t)}, nil
 }
 
-func (h *Handler) deleteScimToken(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	if err := h.svc.DeleteScimToken(r.Context(), r.PathValue("id")); err != nil {
+func (h *Handler) deleteSCIMToken(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	if err := h.svc.DeleteSCIMToken(r.Context(), r.PathValue("id")); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusNoContent, nil, nil
@@ -116,7 +116,7 @@ type scimActivityJSON struct {
 	Timestamp    time.Time       `json:"timestamp"`
 }
 
-func scimActivityOf(a *models.ScimActivity) scimActivityJSON {
+func scimActivityOf(a *models.SCIMActivity) scimActivityJSON {
 	out := scimActivityJSON{ID: a.ID.String(), Operation: a.Operation, ResourceType: a.ResourceType,
 		ResourceID: a.ResourceID, Status: a.Status, Details: json.RawMessage(a.Details), Timestamp: a.CreatedAt.UTC()}
 	if a.ErrorMessage != "" {
@@ -132,13 +132,13 @@ func scimActivityOf(a *models.ScimActivity) scimActivityJSON {
 	return out
 }
 
-func (h *Handler) listScimActivities(w http.ResponseWriter, r *http.Request) (int, any, error) {
+func (h *Handler) listSCIMActivities(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	pg, err := pageOf(r)
 	if err != nil {
 		return 0, nil, err
 	}
 	q := r.URL.Query()
-	as, total, err := h.svc.ScimActivities(r.Context(), provision.ScimActivityFilter{Operation: q.Get("operation"),
+	as, total, err := h.svc.SCIMActivities(r.Context(), provision.SCIMActivityFilter{Operation: q.Get("operation"),
 		ResourceType: q.Get("resourceType"), Status: q.Get("status"), StartDate: q.Get("startDate"),
 		EndDate: q.Get("endDate")}, pg.Page, pg.PageSize)
 	if err != nil {
@@ -152,7 +152,7 @@ func (h *Handler) listScimActivities(w http.ResponseWriter, r *http.Request) (in
 }
 
 func (h *Handler) scimStatistics(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	st, err := h.svc.ScimStatistics(r.Context())
+	st, err := h.svc.SCIMStatistics(r.Context())
 	if err != nil {
 		return 0, nil, err
 	}

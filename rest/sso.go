@@ -44,7 +44,7 @@ type connectionBody struct {
 	} `json:"oidcConfig"`
 	SAMLConfig *struct {
 		EntityID         *string        `json:"entityId"`
-		SsoURL           *string        `json:"ssoUrl"`
+		SSOURL           *string        `json:"ssoUrl"`
 		Certificate      *string        `json:"certificate"`
 		SignRequests     *bool          `json:"signRequests"`
 		AttributeMapping map[string]any `json:"attributeMapping"`
@@ -65,7 +65,7 @@ func (b *connectionBody) input() provision.ConnectionInput {
 			ClientSecret: o.ClientSecret, DiscoveryURL: o.DiscoveryURL, Scopes: o.Scopes}
 	}
 	if sm := b.SAMLConfig; sm != nil {
-		in.SAML = &provision.SAMLConfigInput{EntityID: sm.EntityID, SsoURL: sm.SsoURL, Certificate: sm.Certificate,
+		in.SAML = &provision.SAMLConfigInput{EntityID: sm.EntityID, SSOURL: sm.SSOURL, Certificate: sm.Certificate,
 			SignRequests: sm.SignRequests, AttributeMapping: sm.AttributeMapping, MetadataURL: sm.MetadataURL}
 	}
 	return in
@@ -83,7 +83,7 @@ type oidcJSON struct {
 
 type samlJSON struct {
 	EntityID         string         `json:"entityId"`
-	SsoURL           string         `json:"ssoUrl"`
+	SSOURL           string         `json:"ssoUrl"`
 	Certificate      string         `json:"certificate"`
 	SignRequests     bool           `json:"signRequests"`
 	AttributeMapping map[string]any `json:"attributeMapping"`
@@ -110,15 +110,15 @@ func (h *Handler) connectionOf(c *models.Connection) connectionJSON {
 	out := connectionJSON{ID: c.ID.String(), Name: c.Name, Slug: c.Slug, Protocol: string(c.Protocol),
 		Status: string(c.Status), JITProvisioning: c.JITProvisioning, DefaultRole: c.DefaultRole,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
-	if o := c.OidcConfig(); o != nil {
+	if o := c.OIDCConfig(); o != nil {
 		out.OIDCConfig = &oidcJSON{IssuerURL: o.IssuerURL, ClientID: o.ClientID, HasClientSecret: o.HasClientSecret,
 			Scopes: o.Scopes, CallbackURL: h.svc.OIDCCallbackURL()}
 		if o.DiscoveryURL != nil {
 			out.OIDCConfig.DiscoveryURL = *o.DiscoveryURL
 		}
 	}
-	if sm := c.SamlConfig(); sm != nil {
-		out.SAMLConfig = &samlJSON{EntityID: sm.EntityID, SsoURL: sm.SsoURL, Certificate: sm.Certificate,
+	if sm := c.SAMLConfig(); sm != nil {
+		out.SAMLConfig = &samlJSON{EntityID: sm.EntityID, SSOURL: sm.SSOURL, Certificate: sm.Certificate,
 			SignRequests: sm.SignRequests, AttributeMapping: sm.AttributeMapping}
 		if sm.MetadataURL != nil {
 			out.SAMLConfig.MetadataURL = *sm.MetadataURL

@@ -14,19 +14,19 @@ import (
 	"gatehouse/models"
 )
 
-func TestScimActivityRetention(t *testing.T) {
+func TestSCIMActivityRetention(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
-		tok, _ := e.ScimToken(admin, allScopes("idp"))
-		old := e.ScimUser(tok, map[string]any{"userName": "old"})
-		e.ScimUser(tok, map[string]any{"userName": "new"})
+		tok, _ := e.SCIMToken(admin, allScopes("idp"))
+		old := e.SCIMUser(tok, map[string]any{"userName": "old"})
+		e.SCIMUser(tok, map[string]any{"userName": "new"})
 		var n []int
 		if err := e.App.Store().RawScan(context.Background(), &n, "UPDATE scim_activities SET created_at = ? WHERE resource_id = ?",
 			time.Now().Add(-91*24*time.Hour).UTC(), old); err != nil {
 			t.Fatal(err)
 		}
 		// A retention that is not positive would delete everything: refused.
-		if _, err := e.App.Service().PruneScimActivities(context.Background(), 0); err == nil {
+		if _, err := e.App.Service().PruneSCIMActivities(context.Background(), 0); err == nil {
 			t.Fatal("a zero retention was accepted")
 		}
 		// The server's pruner prunes at start.
@@ -48,17 +48,17 @@ func TestScimActivityRetention(t *testing.T) {
 		if get(r.Body, "total") != 1.0 || str(r.Body, "activities", 0, "details", "userName") != "new" {
 			t.Fatalf("after prune: %s", r.Raw)
 		}
-		if deleted, err := e.App.Service().PruneScimActivities(context.Background(), 90*24*time.Hour); err != nil || deleted != 0 {
+		if deleted, err := e.App.Service().PruneSCIMActivities(context.Background(), 90*24*time.Hour); err != nil || deleted != 0 {
 			t.Fatalf("second prune: %d, %v", deleted, err)
 		}
 	})
 }
 
-func TestScimStatisticsCounters(t *testing.T) {
+func TestSCIMStatisticsCounters(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
-		tok, _ := e.ScimToken(admin, allScopes("idp"))
-		ids := []string{e.ScimUser(tok, map[string]any{"userName": "a"}), e.ScimUser(tok, map[string]any{"userName": "b"})}
+		tok, _ := e.SCIMToken(admin, allScopes("idp"))
+		ids := []string{e.SCIMUser(tok, map[string]any{"userName": "a"}), e.SCIMUser(tok, map[string]any{"userName": "b"})}
 		e.CreateUser(admin, "graphql@example.com")
 		e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "g1"}).Must(t, 201)
 		g2 := str(e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "g2"}).Must(t, 201).Body, "id")
@@ -85,7 +85,7 @@ func TestScimStatisticsCounters(t *testing.T) {
 		if err := e.App.Store().RawScan(context.Background(), &n, "DELETE FROM user_accounts WHERE id = ?", ids[1]); err != nil {
 			t.Fatal(err)
 		}
-		if err := e.App.Service().ReconcileScimCounts(context.Background()); err != nil {
+		if err := e.App.Service().ReconcileSCIMCounts(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		if u, g := stats(); u != 1 || g != 1 {
@@ -94,12 +94,12 @@ func TestScimStatisticsCounters(t *testing.T) {
 	})
 }
 
-// TestScimStatisticsDayWindow: the 24-hour counts are exact at the window's old edge, where
+// TestSCIMStatisticsDayWindow: the 24-hour counts are exact at the window's old edge, where
 // they come from activity rows rather than the hourly counters.
-func TestScimStatisticsDayWindow(t *testing.T) {
+func TestSCIMStatisticsDayWindow(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
-		tok, _ := e.ScimToken(admin, allScopes("idp"))
+		tok, _ := e.SCIMToken(admin, allScopes("idp"))
 		e.Call("GET", "/scim/v2/Users/nope", tok, nil).Must(t, 404) // one error now
 		var ws []struct{ WorkspaceID uuid.UUID }
 		if err := e.App.Store().RawScan(context.Background(), &ws, "SELECT workspace_id FROM scim_activities"); err != nil || len(ws) != 1 {
@@ -108,7 +108,7 @@ func TestScimStatisticsDayWindow(t *testing.T) {
 		since := time.Now().UTC().Add(-24 * time.Hour)
 		edge := since.Add(since.Truncate(time.Hour).Add(time.Hour).Sub(since) / 2) // inside the partial oldest hour
 		for i, at := range []time.Time{edge, since.Add(-time.Hour)} {
-			if err := e.App.Store().Create(context.Background(), &models.ScimActivity{
+			if err := e.App.Store().Create(context.Background(), &models.SCIMActivity{
 				ID:          uuid.MustParse([]string{"0190c7e5-0000-7000-8000-0000000000a1", "0190c7e5-0000-7000-8000-0000000000a2"}[i]),
 				WorkspaceID: ws[0].WorkspaceID, Operation: "create", ResourceType: "user", Status: "error", ErrorMessage: "old",
 				Details: "{}", CreatedAt: at}); err != nil {
@@ -122,16 +122,16 @@ func TestScimStatisticsDayWindow(t *testing.T) {
 	})
 }
 
-// TestScimActivityFilters: the activity log's filters, date range and pages, the same through
+// TestSCIMActivityFilters: the activity log's filters, date range and pages, the same through
 // REST and GraphQL. Two rows are moved to the edge of yesterday: the last microsecond of the
 // day before (ann's creation) and midnight (the group's creation).
-func TestScimActivityFilters(t *testing.T) {
+func TestSCIMActivityFilters(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
-		tok, _ := e.ScimToken(admin, allScopes("idp"))
+		tok, _ := e.SCIMToken(admin, allScopes("idp"))
 		now := time.Now().UTC()
-		ann := e.ScimUser(tok, map[string]any{"userName": "ann"})
-		ben := e.ScimUser(tok, map[string]any{"userName": "ben"})
+		ann := e.SCIMUser(tok, map[string]any{"userName": "ann"})
+		ben := e.SCIMUser(tok, map[string]any{"userName": "ben"})
 		g := str(e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "g"}).Must(t, 201).Body, "id")
 		e.Call("PATCH", "/scim/v2/Users/"+ann, tok, `{"Operations":[{"op":"replace","path":"title","value":"Boss"}]}`).Must(t, 200)
 		e.Call("DELETE", "/scim/v2/Users/"+ben, tok, nil).Must(t, 204)

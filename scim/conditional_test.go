@@ -4,12 +4,12 @@ import (
 	"testing"
 )
 
-// TestScimIfNoneMatch: a GET of a User or Group with If-None-Match naming the current ETag
+// TestSCIMIfNoneMatch: a GET of a User or Group with If-None-Match naming the current ETag
 // answers 304 without a body (RFC 7644 §3.14); any other tag gets the resource.
-func TestScimIfNoneMatch(t *testing.T) {
+func TestSCIMIfNoneMatch(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		tok, _ := e.ScimToken(e.AdminToken(), allScopes("idp"))
-		user := e.ScimUser(tok, map[string]any{"userName": "ada@example.com"})
+		tok, _ := e.SCIMToken(e.AdminToken(), allScopes("idp"))
+		user := e.SCIMUser(tok, map[string]any{"userName": "ada@example.com"})
 		group := str(e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "Engineers"}).Must(t, 201).Body, "id")
 		for _, res := range []struct{ path, patch string }{
 			{"/scim/v2/Users/" + user, "displayName"},

@@ -24,15 +24,15 @@ func withoutMeta(t *testing.T, body map[string]any) string {
 	return string(out)
 }
 
-// TestScimDeactivation: a PATCH whose only effect is to set active (Okta's and Entra's
+// TestSCIMDeactivation: a PATCH whose only effect is to set active (Okta's and Entra's
 // deactivation, in each form they send) is applied in one write without reading the user
 // first. Its answer, stored state, version and activity row are those of the general PATCH
 // path, which a no-op userName replace forces here for comparison.
-func TestScimDeactivation(t *testing.T) {
+func TestSCIMDeactivation(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
-		tok, _ := e.ScimToken(admin, allScopes("idp"))
-		rich := e.ScimUser(tok, map[string]any{"userName": "Rich.User@example.com", "externalId": "00u1", "title": "Boss",
+		tok, _ := e.SCIMToken(admin, allScopes("idp"))
+		rich := e.SCIMUser(tok, map[string]any{"userName": "Rich.User@example.com", "externalId": "00u1", "title": "Boss",
 			"name":         map[string]any{"givenName": "Rich", "familyName": "User", "formatted": "Rich User"},
 			"emails":       []any{map[string]any{"value": "rich@example.com", "type": "home", "primary": true}, map[string]any{"value": "r@work.example", "type": "work"}},
 			"phoneNumbers": []any{map[string]any{"value": "+15550001", "type": "mobile"}},

@@ -17,7 +17,7 @@ import (
 type doc = map[string]any
 
 func invalidValue(format string, args ...any) error {
-	return models.ScimError(models.ScimTypeInvalidValue, format, args...)
+	return models.SCIMError(models.SCIMTypeInvalidValue, format, args...)
 }
 
 // coerce converts a value to the attribute's type. nil stays nil (it clears the attribute).

@@ -25,14 +25,14 @@ func listFilter(raw string) (scimquery.Expr, error) {
 		return nil, nil
 	}
 	if e := models.CheckText("filter", raw); e != nil {
-		return nil, &models.ScimTypedError{Err: e, Type: models.ScimTypeInvalidFilter}
+		return nil, &models.SCIMTypedError{Err: e, Type: models.SCIMTypeInvalidFilter}
 	}
 	if len(raw) > maxFilterLength {
-		return nil, models.ScimError(models.ScimTypeInvalidFilter, "the filter is longer than 4096 characters")
+		return nil, models.SCIMError(models.SCIMTypeInvalidFilter, "the filter is longer than 4096 characters")
 	}
 	q, err := parseFilter(raw)
 	if err != nil {
-		return nil, models.ScimError(models.ScimTypeInvalidFilter, "%s", filterSyntaxMessage(raw, err))
+		return nil, models.SCIMError(models.SCIMTypeInvalidFilter, "%s", filterSyntaxMessage(raw, err))
 	}
 	return q, nil
 }

@@ -15,14 +15,14 @@ import (
 // with the document the server shows: the value, and its case-exactness as the schema states.
 // An attribute added to the schemas fails here until the test user carries it and the store
 // can filter it (ARCHITECTURE.md, "Adding a SCIM attribute").
-func TestScimFilterEveryUserAttribute(t *testing.T) {
+func TestSCIMFilterEveryUserAttribute(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		tok, _ := e.ScimToken(e.AdminToken(), allScopes("idp"))
-		bare := e.ScimUser(tok, map[string]any{"userName": "bare"})
+		tok, _ := e.SCIMToken(e.AdminToken(), allScopes("idp"))
+		bare := e.SCIMUser(tok, map[string]any{"userName": "bare"})
 		mv := func(value, typ string) []any {
 			return []any{map[string]any{"value": value, "display": "Shown " + value, "type": typ, "primary": true}}
 		}
-		full := e.ScimUser(tok, map[string]any{
+		full := e.SCIMUser(tok, map[string]any{
 			"schemas":    []string{scim.URNUser, scim.URNEnterprise},
 			"userName":   "Full.Person",
 			"externalId": "Ext-Full",

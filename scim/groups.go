@@ -47,7 +47,7 @@ func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	g, err := h.svc.CreateScimGroup(r.Context(), name, ext, members, projectionOf(r).wants("members"))
+	g, err := h.svc.CreateSCIMGroup(r.Context(), name, ext, members, projectionOf(r).wants("members"))
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request) error {
 
 func (h *Handler) getGroup(w http.ResponseWriter, r *http.Request) error {
 	// excludedAttributes=members never loads members.
-	g, err := h.svc.ScimGroup(r.Context(), r.PathValue("id"), projectionOf(r).wants("members"))
+	g, err := h.svc.SCIMGroup(r.Context(), r.PathValue("id"), projectionOf(r).wants("members"))
 	if err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ func (h *Handler) listGroups(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p := projectionOf(r)
-	gs, total, err := h.svc.ScimGroups(r.Context(), in, p.wants("members"))
+	gs, total, err := h.svc.SCIMGroups(r.Context(), in, p.wants("members"))
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func (h *Handler) putGroup(w http.ResponseWriter, r *http.Request) error {
 	}
 	ch := provision.GroupChange{DisplayName: &name, ExternalID: &ext, ReplaceMembers: true, Add: members,
 		Details: map[string]any{"method": "PUT"}, WithMembers: projectionOf(r).wants("members")}
-	g, err := h.svc.ChangeScimGroup(r.Context(), r.PathValue("id"), ifMatch(r), ch)
+	g, err := h.svc.ChangeSCIMGroup(r.Context(), r.PathValue("id"), ifMatch(r), ch)
 	if err != nil {
 		return err
 	}
@@ -162,10 +162,10 @@ func (m *memberDelta) result() (add, remove []string) {
 func groupChange(ops []patchOp) (provision.GroupChange, error) {
 	var ch provision.GroupChange
 	if len(ops) == 0 {
-		return ch, models.ScimError(models.ScimTypeInvalidSyntax, "a PATCH needs at least one operation")
+		return ch, models.SCIMError(models.SCIMTypeInvalidSyntax, "a PATCH needs at least one operation")
 	}
 	if len(ops) > maxPatchOps {
-		return ch, models.ScimError(models.ScimTypeTooMany, "at most %d operations per PATCH", maxPatchOps)
+		return ch, models.SCIMError(models.SCIMTypeTooMany, "at most %d operations per PATCH", maxPatchOps)
 	}
 	delta := newDelta()
 	var apply func(op, path string, v any, lenient bool) error
@@ -178,7 +178,7 @@ func groupChange(ops []patchOp) (provision.GroupChange, error) {
 		switch lp {
 		case "displayname":
 			if op == "remove" {
-				return models.ScimError(models.ScimTypeMutability, "displayName is required and cannot be removed")
+				return models.SCIMError(models.SCIMTypeMutability, "displayName is required and cannot be removed")
 			}
 			s, ok := v.(string)
 			if !ok {
@@ -215,7 +215,7 @@ func groupChange(ops []patchOp) (provision.GroupChange, error) {
 			if lenient {
 				return nil
 			}
-			return models.ScimError(models.ScimTypeMutability, "%s is read-only", path)
+			return models.SCIMError(models.SCIMTypeMutability, "%s is read-only", path)
 		}
 		if len(path) > 512 {
 			return invalidPath("the path is longer than 512 characters")
@@ -291,7 +291,7 @@ func (h *Handler) patchGroup(w http.ResponseWriter, r *http.Request) error {
 	// 204; Okta and Entra accept 200 with the resource), so large groups stay cheap.
 	p := projectionOf(r)
 	ch.WithMembers = (len(p.include) > 0 || len(p.exclude) > 0) && p.wants("members")
-	g, err := h.svc.ChangeScimGroup(r.Context(), r.PathValue("id"), ifMatch(r), ch)
+	g, err := h.svc.ChangeSCIMGroup(r.Context(), r.PathValue("id"), ifMatch(r), ch)
 	if err != nil {
 		return err
 	}
@@ -299,7 +299,7 @@ func (h *Handler) patchGroup(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) deleteGroup(w http.ResponseWriter, r *http.Request) error {
-	if err := h.svc.DeleteScimGroup(r.Context(), r.PathValue("id"), ifMatch(r)); err != nil {
+	if err := h.svc.DeleteSCIMGroup(r.Context(), r.PathValue("id"), ifMatch(r)); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

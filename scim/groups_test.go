@@ -8,13 +8,13 @@ import (
 	"time"
 )
 
-func TestScimGroups(t *testing.T) {
+func TestSCIMGroups(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
-		tok, _ := e.ScimToken(admin, allScopes("idp"))
-		u1 := e.ScimUser(tok, map[string]any{"userName": "one"})
-		u2 := e.ScimUser(tok, map[string]any{"userName": "two"})
-		u3 := e.ScimUser(tok, map[string]any{"userName": "three"})
+		tok, _ := e.SCIMToken(admin, allScopes("idp"))
+		u1 := e.SCIMUser(tok, map[string]any{"userName": "one"})
+		u2 := e.SCIMUser(tok, map[string]any{"userName": "two"})
+		u3 := e.SCIMUser(tok, map[string]any{"userName": "three"})
 
 		r := e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
 			"displayName": "Engineering", "externalId": "okta-g1", "members": []any{map[string]any{"value": u1}, map[string]any{"value": u2}}}).Must(t, 201)
@@ -146,12 +146,12 @@ func TestScimGroups(t *testing.T) {
 	})
 }
 
-func TestScimLargeGroup(t *testing.T) {
+func TestSCIMLargeGroup(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		tok, _ := e.ScimToken(e.AdminToken(), allScopes("idp"))
+		tok, _ := e.SCIMToken(e.AdminToken(), allScopes("idp"))
 		ids := make([]string, 1000)
 		for i := range ids {
-			ids[i] = e.ScimUser(tok, map[string]any{"userName": fmt.Sprintf("member%04d", i)})
+			ids[i] = e.SCIMUser(tok, map[string]any{"userName": fmt.Sprintf("member%04d", i)})
 		}
 		gid := str(e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "Everyone"}).Must(t, 201).Body, "id")
 		ops := func(op string) string {

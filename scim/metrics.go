@@ -39,5 +39,5 @@ func (h *Handler) counters(pattern, res string) *telemetry.OutcomeCounters {
 	case http.MethodDelete:
 		op = "delete"
 	}
-	return h.metrics.ScimOperation(res, op)
+	return h.metrics.SCIMOperation(res, op)
 }

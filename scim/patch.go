@@ -29,11 +29,11 @@ type patchOp struct {
 const maxPatchOps = 1000
 
 func invalidPath(format string, args ...any) error {
-	return models.ScimError(models.ScimTypeInvalidPath, format, args...)
+	return models.SCIMError(models.SCIMTypeInvalidPath, format, args...)
 }
 
 func noTarget(format string, args ...any) error {
-	return models.ScimError(models.ScimTypeNoTarget, format, args...)
+	return models.SCIMError(models.SCIMTypeNoTarget, format, args...)
 }
 
 // opName normalises an op: Entra sends "Replace", "Add", "Remove".
@@ -42,7 +42,7 @@ func opName(op string) (string, error) {
 	case "add", "replace", "remove":
 		return o, nil
 	}
-	return "", models.ScimError(models.ScimTypeInvalidSyntax, "op must be add, replace or remove, got %q", truncate(op, 32))
+	return "", models.SCIMError(models.SCIMTypeInvalidSyntax, "op must be add, replace or remove, got %q", truncate(op, 32))
 }
 
 func decodeValue(raw json.RawMessage) (any, error) {
@@ -51,7 +51,7 @@ func decodeValue(raw json.RawMessage) (any, error) {
 	}
 	var v any
 	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, models.ScimError(models.ScimTypeInvalidSyntax, "invalid operation value")
+		return nil, models.SCIMError(models.SCIMTypeInvalidSyntax, "invalid operation value")
 	}
 	return v, nil
 }
@@ -60,10 +60,10 @@ func decodeValue(raw json.RawMessage) (any, error) {
 // in one transaction, so a failing operation changes nothing.
 func patchUser(d doc, ops []patchOp) error {
 	if len(ops) == 0 {
-		return models.ScimError(models.ScimTypeInvalidSyntax, "a PATCH needs at least one operation")
+		return models.SCIMError(models.SCIMTypeInvalidSyntax, "a PATCH needs at least one operation")
 	}
 	if len(ops) > maxPatchOps {
-		return models.ScimError(models.ScimTypeTooMany, "at most %d operations per PATCH", maxPatchOps)
+		return models.SCIMError(models.SCIMTypeTooMany, "at most %d operations per PATCH", maxPatchOps)
 	}
 	for _, o := range ops {
 		op, err := opName(o.Op)
@@ -125,7 +125,7 @@ func applyUserPath(d doc, op, rawPath string, v any, lenient bool) error {
 		if lenient {
 			return nil
 		}
-		return models.ScimError(models.ScimTypeMutability, "%s is read-only", rawPath)
+		return models.SCIMError(models.SCIMTypeMutability, "%s is read-only", rawPath)
 	}
 	if len(rawPath) > 512 {
 		return invalidPath("the path is longer than 512 characters")
@@ -173,7 +173,7 @@ func applyUserPath(d doc, op, rawPath string, v any, lenient bool) error {
 		if lenient {
 			return nil
 		}
-		return models.ScimError(models.ScimTypeMutability, "%s is read-only", a.Name)
+		return models.SCIMError(models.SCIMTypeMutability, "%s is read-only", a.Name)
 	}
 	if a.Name == "password" {
 		return nil // write-only, never stored: accepted and dropped

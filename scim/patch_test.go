@@ -41,12 +41,12 @@ func FuzzPatchPath(f *testing.F) {
 			ops[0].Value = nil
 		}
 		if err := patchUser(d, ops); err != nil {
-			if models.ScimTypeOf(err) == "" {
+			if models.SCIMTypeOf(err) == "" {
 				t.Fatalf("op %q path %q value %q: untyped error %v", op, path, value, err)
 			}
 			return
 		}
-		if _, err := userInput(d); err != nil && models.ScimTypeOf(err) == "" {
+		if _, err := userInput(d); err != nil && models.SCIMTypeOf(err) == "" {
 			t.Fatalf("userInput: %v", err)
 		}
 		if _, err := json.Marshal(d); err != nil {
@@ -66,7 +66,7 @@ func FuzzGroupPatch(f *testing.F) {
 		if json.Valid([]byte(value)) {
 			o.Value = json.RawMessage(value)
 		}
-		if _, err := groupChange([]patchOp{o}); err != nil && models.ScimTypeOf(err) == "" {
+		if _, err := groupChange([]patchOp{o}); err != nil && models.SCIMTypeOf(err) == "" {
 			t.Fatalf("untyped error %v", err)
 		}
 	})

@@ -30,8 +30,8 @@ type replayFixture struct {
 	} `json:"steps"`
 }
 
-// TestScimReplay replays the requests Okta and Entra ID document sending, on both databases.
-func TestScimReplay(t *testing.T) {
+// TestSCIMReplay replays the requests Okta and Entra ID document sending, on both databases.
+func TestSCIMReplay(t *testing.T) {
 	files, _ := filepath.Glob("testdata/*/*.json")
 	if len(files) < 8 {
 		t.Fatalf("replay fixtures missing: %v", files)
@@ -60,7 +60,7 @@ func TestScimReplay(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			eachDB(t, func(t *testing.T, e *testEnv) {
 				admin := e.AdminToken()
-				tok, _ := e.ScimToken(admin, allScopes(name))
+				tok, _ := e.SCIMToken(admin, allScopes(name))
 				if fx.Setup.GraphQLUserEmail != "" {
 					e.CreateUser(admin, fx.Setup.GraphQLUserEmail)
 				}

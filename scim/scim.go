@@ -40,18 +40,18 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		op, res string
 		fn      func(w http.ResponseWriter, r *http.Request) error
 	}{
-		{"GET /scim/v2/Users", models.ScimOpRead, models.ScimResourceUser, h.listUsers},
-		{"POST /scim/v2/Users", models.ScimOpCreate, models.ScimResourceUser, h.createUser},
-		{"GET /scim/v2/Users/{id}", models.ScimOpRead, models.ScimResourceUser, h.getUser},
-		{"PUT /scim/v2/Users/{id}", models.ScimOpUpdate, models.ScimResourceUser, h.putUser},
-		{"PATCH /scim/v2/Users/{id}", models.ScimOpUpdate, models.ScimResourceUser, h.patchUser},
-		{"DELETE /scim/v2/Users/{id}", models.ScimOpDelete, models.ScimResourceUser, h.deleteUser},
-		{"GET /scim/v2/Groups", models.ScimOpRead, models.ScimResourceGroup, h.listGroups},
-		{"POST /scim/v2/Groups", models.ScimOpCreate, models.ScimResourceGroup, h.createGroup},
-		{"GET /scim/v2/Groups/{id}", models.ScimOpRead, models.ScimResourceGroup, h.getGroup},
-		{"PUT /scim/v2/Groups/{id}", models.ScimOpUpdate, models.ScimResourceGroup, h.putGroup},
-		{"PATCH /scim/v2/Groups/{id}", models.ScimOpUpdate, models.ScimResourceGroup, h.patchGroup},
-		{"DELETE /scim/v2/Groups/{id}", models.ScimOpDelete, models.ScimResourceGroup, h.deleteGroup},
+		{"GET /scim/v2/Users", models.SCIMOpRead, models.SCIMResourceUser, h.listUsers},
+		{"POST /scim/v2/Users", models.SCIMOpCreate, models.SCIMResourceUser, h.createUser},
+		{"GET /scim/v2/Users/{id}", models.SCIMOpRead, models.SCIMResourceUser, h.getUser},
+		{"PUT /scim/v2/Users/{id}", models.SCIMOpUpdate, models.SCIMResourceUser, h.putUser},
+		{"PATCH /scim/v2/Users/{id}", models.SCIMOpUpdate, models.SCIMResourceUser, h.patchUser},
+		{"DELETE /scim/v2/Users/{id}", models.SCIMOpDelete, models.SCIMResourceUser, h.deleteUser},
+		{"GET /scim/v2/Groups", models.SCIMOpRead, models.SCIMResourceGroup, h.listGroups},
+		{"POST /scim/v2/Groups", models.SCIMOpCreate, models.SCIMResourceGroup, h.createGroup},
+		{"GET /scim/v2/Groups/{id}", models.SCIMOpRead, models.SCIMResourceGroup, h.getGroup},
+		{"PUT /scim/v2/Groups/{id}", models.SCIMOpUpdate, models.SCIMResourceGroup, h.putGroup},
+		{"PATCH /scim/v2/Groups/{id}", models.SCIMOpUpdate, models.SCIMResourceGroup, h.patchGroup},
+		{"DELETE /scim/v2/Groups/{id}", models.SCIMOpDelete, models.SCIMResourceGroup, h.deleteGroup},
 		{"GET /scim/v2/ServiceProviderConfig", "", "", h.spConfig},
 		{"GET /scim/v2/ResourceTypes", "", "", h.resourceTypes},
 		{"GET /scim/v2/ResourceTypes/{id}", "", "", h.resourceType},
@@ -63,8 +63,8 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	// Other methods on known resources: 405 in SCIM form (the mux's own 405 is plain text).
 	// On Users and Groups the attempt is recorded like any failed request of the resource.
 	for _, p := range []struct{ pattern, res string }{
-		{"/scim/v2/Users", models.ScimResourceUser}, {"/scim/v2/Users/{id}", models.ScimResourceUser},
-		{"/scim/v2/Groups", models.ScimResourceGroup}, {"/scim/v2/Groups/{id}", models.ScimResourceGroup},
+		{"/scim/v2/Users", models.SCIMResourceUser}, {"/scim/v2/Users/{id}", models.SCIMResourceUser},
+		{"/scim/v2/Groups", models.SCIMResourceGroup}, {"/scim/v2/Groups/{id}", models.SCIMResourceGroup},
 		{"/scim/v2/ServiceProviderConfig", ""}, {"/scim/v2/ResourceTypes", ""}, {"/scim/v2/ResourceTypes/{id}", ""},
 		{"/scim/v2/Schemas", ""}, {"/scim/v2/Schemas/{id}", ""},
 	} {
@@ -86,13 +86,13 @@ func (h *Handler) Register(mux *http.ServeMux) {
 func operationOf(method string) string {
 	switch method {
 	case http.MethodPost:
-		return models.ScimOpCreate
+		return models.SCIMOpCreate
 	case http.MethodPut, http.MethodPatch:
-		return models.ScimOpUpdate
+		return models.SCIMOpUpdate
 	case http.MethodDelete:
-		return models.ScimOpDelete
+		return models.SCIMOpDelete
 	}
-	return models.ScimOpRead
+	return models.SCIMOpRead
 }
 
 // handle authenticates the SCIM token, runs fn, and writes SCIM errors. Failed requests of an
@@ -107,22 +107,22 @@ func (h *Handler) handle(op, res string, c *telemetry.OutcomeCounters, fn func(w
 			c.ObserveStatus(h.writeError(w, r, models.Errorf(models.EUNAUTHENTICATED, "a SCIM bearer token is required")))
 			return
 		}
-		caller, err := h.svc.AuthenticateScimToken(ctx, tok)
+		caller, err := h.svc.AuthenticateSCIMToken(ctx, tok)
 		if err != nil {
 			status := h.writeError(w, r, err)
 			c.ObserveStatus(status)
 			if op != "" && status == http.StatusUnauthorized {
-				h.svc.RecordScimRefusal(ctx, tok, op, res, r.PathValue("id"), status)
+				h.svc.RecordSCIMRefusal(ctx, tok, op, res, r.PathValue("id"), status)
 			}
 			return
 		}
-		r = r.WithContext(provision.WithScimCaller(ctx, caller))
+		r = r.WithContext(provision.WithSCIMCaller(ctx, caller))
 		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 		if err := fn(w, r); err != nil {
 			status := h.writeError(w, r, err)
 			c.ObserveStatus(status)
 			if op != "" {
-				h.svc.RecordScimFailure(r.Context(), op, res, r.PathValue("id"), status, err)
+				h.svc.RecordSCIMFailure(r.Context(), op, res, r.PathValue("id"), status, err)
 			}
 			return
 		}
@@ -150,14 +150,14 @@ func errorStatus(err error) (int, string) {
 	if errors.Is(err, errMethod) {
 		return http.StatusMethodNotAllowed, ""
 	}
-	st := models.ScimTypeOf(err)
+	st := models.SCIMTypeOf(err)
 	switch models.ErrorCode(err) {
 	case models.EINVALID:
-		return http.StatusBadRequest, or(st, models.ScimTypeInvalidValue)
+		return http.StatusBadRequest, or(st, models.SCIMTypeInvalidValue)
 	case models.ENOTFOUND:
 		return http.StatusNotFound, ""
 	case models.ETAKEN:
-		return http.StatusConflict, models.ScimTypeUniqueness
+		return http.StatusConflict, models.SCIMTypeUniqueness
 	case models.ECONFLICT, models.EINVALIDSTATE:
 		return http.StatusConflict, ""
 	case models.EUNAUTHENTICATED:
@@ -204,30 +204,30 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func decodeBody(r *http.Request, v any) error {
 	ct := strings.ToLower(r.Header.Get("Content-Type"))
 	if ct != "" && !strings.HasPrefix(ct, "application/scim+json") && !strings.HasPrefix(ct, "application/json") {
-		return models.ScimError(models.ScimTypeInvalidSyntax, "the body must be application/scim+json or application/json")
+		return models.SCIMError(models.SCIMTypeInvalidSyntax, "the body must be application/scim+json or application/json")
 	}
 	dec := json.NewDecoder(r.Body)
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
-			return models.ScimError(models.ScimTypeInvalidSyntax, "the request body is larger than 2 MiB")
+			return models.SCIMError(models.SCIMTypeInvalidSyntax, "the request body is larger than 2 MiB")
 		case errors.Is(err, io.EOF):
-			return models.ScimError(models.ScimTypeInvalidSyntax, "the request body is empty")
+			return models.SCIMError(models.SCIMTypeInvalidSyntax, "the request body is empty")
 		}
-		return models.ScimError(models.ScimTypeInvalidSyntax, "%s", models.JSONMessage(err))
+		return models.SCIMError(models.SCIMTypeInvalidSyntax, "%s", models.JSONMessage(err))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return models.ScimError(models.ScimTypeInvalidSyntax, "the request body has unexpected data after the JSON object")
+		return models.SCIMError(models.SCIMTypeInvalidSyntax, "the request body has unexpected data after the JSON object")
 	}
 	return nil
 }
 
 // listParams reads startIndex, count and filter (RFC 7644 §3.4.2.4): startIndex below 1 is
 // 1, a negative count is 0, counts above the maximum are the maximum.
-func listParams(r *http.Request) (provision.ScimListInput, error) {
+func listParams(r *http.Request) (provision.SCIMListInput, error) {
 	q := r.URL.Query()
-	in := provision.ScimListInput{StartIndex: 1, Count: defaultPageCount}
+	in := provision.SCIMListInput{StartIndex: 1, Count: defaultPageCount}
 	if v := q.Get("startIndex"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -242,7 +242,7 @@ func listParams(r *http.Request) (provision.ScimListInput, error) {
 		}
 		in.Count = n
 	}
-	in.StartIndex, in.Count = models.ClampPage(in.StartIndex, in.Count, 0, provision.MaxScimCount)
+	in.StartIndex, in.Count = models.ClampPage(in.StartIndex, in.Count, 0, provision.MaxSCIMCount)
 	var err error
 	in.Filter, err = listFilter(q.Get("filter"))
 	return in, err

@@ -16,7 +16,7 @@ import (
 	"gatehouse/secret"
 )
 
-func TestScimTokensREST(t *testing.T) {
+func TestSCIMTokensREST(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
 		// The document's request, exactly as written.
@@ -109,7 +109,7 @@ func TestScimTokensREST(t *testing.T) {
 		e.Call("GET", "/api/v1/scim/tokens?pageSize=101", admin, nil).Must(t, 400)
 
 		// Expiry: a token whose expiry passed is refused and listed as expired.
-		exp, expID := e.ScimToken(admin, map[string]any{"name": "short", "expiresInDays": 1})
+		exp, expID := e.SCIMToken(admin, map[string]any{"name": "short", "expiresInDays": 1})
 		e.setTokenExpiry(expID, time.Now().Add(-time.Minute))
 		e.Call("GET", "/scim/v2/Users", exp, nil).Must(t, 401)
 		r = e.Call("GET", "/api/v1/scim/tokens?status=expired", admin, nil).Must(t, 200)
@@ -171,7 +171,7 @@ func secretHashOf(plain string) string {
 	return secret.Hash(plain)
 }
 
-func TestScimTokensGraphQL(t *testing.T) {
+func TestSCIMTokensGraphQL(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
 		conn := e.CreateOIDCConnection(admin, "Okta", "okta")
@@ -282,8 +282,8 @@ func TestScimTokensGraphQL(t *testing.T) {
 			t.Fatalf("after delete: %v", d)
 		}
 		// Pages, newest first: page 2 of size 1 is the older of two tokens.
-		_, older := e.ScimToken(admin, map[string]any{"name": "older"})
-		_, newer := e.ScimToken(admin, map[string]any{"name": "newer"})
+		_, older := e.SCIMToken(admin, map[string]any{"name": "older"})
+		_, newer := e.SCIMToken(admin, map[string]any{"name": "newer"})
 		page := func(n int) string {
 			t.Helper()
 			d := e.MustGQL(admin, `query($p: Int) { scimTokens(page: $p, pageSize: 1) { total page pageSize tokens { id } } }`, map[string]any{"p": n})
@@ -309,11 +309,11 @@ func TestScimTokensGraphQL(t *testing.T) {
 	})
 }
 
-// TestScimIdentityAndSignIn: the SCIM user is the account that signs in. A user provisioned by
+// TestSCIMIdentityAndSignIn: the SCIM user is the account that signs in. A user provisioned by
 // a token tied to a connection signs in through it at once; SCIM's active "False" blocks that
 // sign-in and active true restores it; a person created at first sign-in is found by the IdP's
 // userName and emails filters, so the IdP links them instead of creating a duplicate.
-func TestScimIdentityAndSignIn(t *testing.T) {
+func TestSCIMIdentityAndSignIn(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		ctx := context.Background()
 		admin := e.AdminToken()
@@ -329,7 +329,7 @@ func TestScimIdentityAndSignIn(t *testing.T) {
 			t.Fatalf("activate: %v %v", n, err) // activation's test-and-verify lifecycle is covered in sso_test.go
 		}
 		conn := uuid.MustParse(connID)
-		plain, _ := e.ScimToken(admin, map[string]any{"name": "Okta", "connectionId": connID})
+		plain, _ := e.SCIMToken(admin, map[string]any{"name": "Okta", "connectionId": connID})
 		signIn := func(identifier, email string) (*provision.SignInResult, error) {
 			return e.App.Service().SignIn(ctx, brand, conn, provision.Identity{Identifier: identifier, Email: email, FirstName: "Pat", LastName: "Doe"})
 		}

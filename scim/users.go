@@ -144,8 +144,8 @@ func primaryIndex(list []any) int {
 }
 
 // userInput extracts the provision input from a canonical User document.
-func userInput(d doc) (provision.ScimUserInput, error) {
-	in := provision.ScimUserInput{Active: true}
+func userInput(d doc) (provision.SCIMUserInput, error) {
+	in := provision.SCIMUserInput{Active: true}
 	in.UserName = strOf(d["userName"])
 	if s, ok := d["externalId"].(string); ok && s != "" {
 		in.ExternalID = &s
@@ -218,7 +218,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	u, err := h.svc.CreateScimUser(r.Context(), in)
+	u, err := h.svc.CreateSCIMUser(r.Context(), in)
 	if err != nil {
 		return err
 	}
@@ -226,7 +226,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) getUser(w http.ResponseWriter, r *http.Request) error {
-	u, groups, err := h.svc.ScimUser(r.Context(), r.PathValue("id"), projectionOf(r).wants("groups"))
+	u, groups, err := h.svc.SCIMUser(r.Context(), r.PathValue("id"), projectionOf(r).wants("groups"))
 	if err != nil {
 		return err
 	}
@@ -244,7 +244,7 @@ func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) error {
 	in.Base = h.base
 	p := projectionOf(r)
 	withGroups := p.wants("groups")
-	us, groups, total, err := h.svc.ScimUsers(r.Context(), in, withGroups)
+	us, groups, total, err := h.svc.SCIMUsers(r.Context(), in, withGroups)
 	if err != nil {
 		return err
 	}
@@ -265,8 +265,8 @@ func (h *Handler) putUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	u, groups, err := h.svc.ReplaceScimUser(r.Context(), r.PathValue("id"), ifMatch(r), models.ScimOpUpdate, projectionOf(r).wants("groups"),
-		func(*models.UserAccount) (provision.ScimUserInput, map[string]any, error) {
+	u, groups, err := h.svc.ReplaceSCIMUser(r.Context(), r.PathValue("id"), ifMatch(r), models.SCIMOpUpdate, projectionOf(r).wants("groups"),
+		func(*models.UserAccount) (provision.SCIMUserInput, map[string]any, error) {
 			return in, map[string]any{"method": "PUT"}, nil
 		})
 	if err != nil {
@@ -275,16 +275,16 @@ func (h *Handler) putUser(w http.ResponseWriter, r *http.Request) error {
 	return h.writeUser(w, r, http.StatusOK, u, groups)
 }
 
-// userOps are the operations of a user PATCH (provision.ScimUserOps).
+// userOps are the operations of a user PATCH (provision.SCIMUserOps).
 type userOps struct {
 	h   *Handler
 	req patchRequest
 }
 
-func (o *userOps) Apply(cur *models.UserAccount) (provision.ScimUserInput, error) {
+func (o *userOps) Apply(cur *models.UserAccount) (provision.SCIMUserInput, error) {
 	d := o.h.userDoc(cur, nil, false)
 	if err := patchUser(d, o.req.Operations); err != nil {
-		return provision.ScimUserInput{}, err
+		return provision.SCIMUserInput{}, err
 	}
 	return userInput(d)
 }
@@ -294,10 +294,10 @@ func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &ops.req); err != nil {
 		return err
 	}
-	p := provision.ScimUserPatch{Ops: ops,
+	p := provision.SCIMUserPatch{Ops: ops,
 		Details: map[string]any{"method": "PATCH", "operations": patchSummary(ops.req.Operations)}}
 	p.Active, p.ActiveOnly = activeOnly(ops.req.Operations)
-	u, groups, err := h.svc.PatchScimUser(r.Context(), r.PathValue("id"), ifMatch(r), projectionOf(r).wants("groups"), p)
+	u, groups, err := h.svc.PatchSCIMUser(r.Context(), r.PathValue("id"), ifMatch(r), projectionOf(r).wants("groups"), p)
 	if err != nil {
 		return err
 	}
@@ -306,7 +306,7 @@ func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) error {
 
 // activeOnly reports whether the operations' only effect on any user is to set active, and to
 // what. Such a PATCH (Okta's and Entra's deactivation, in all the forms they send) needs no
-// read of the user: provision.ScimUserPatch.ActiveOnly tells PatchScimUser so. Two tests,
+// read of the user: provision.SCIMUserPatch.ActiveOnly tells PatchSCIMUser so. Two tests,
 // both required:
 //   - shape: each operation is an add or replace of active, by path or as the only key of a
 //     path-less value (beside id, meta and schemas, which every PATCH ignores there), so no
@@ -367,7 +367,7 @@ func patchSummary(ops []patchOp) []string {
 }
 
 func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) error {
-	if err := h.svc.DeleteScimUser(r.Context(), r.PathValue("id"), ifMatch(r)); err != nil {
+	if err := h.svc.DeleteSCIMUser(r.Context(), r.PathValue("id"), ifMatch(r)); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

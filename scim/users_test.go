@@ -30,10 +30,10 @@ func (e *testEnv) scimFilter(tok, filter string) []string {
 	return out
 }
 
-func TestScimUsersCRUD(t *testing.T) {
+func TestSCIMUsersCRUD(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
-		tok, _ := e.ScimToken(admin, allScopes("idp"))
+		tok, _ := e.SCIMToken(admin, allScopes("idp"))
 		r := e.Call("POST", "/scim/v2/Users", tok, map[string]any{
 			"schemas":      []string{"urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"},
 			"userName":     "Barbara.Jensen@example.com",
@@ -156,10 +156,10 @@ func TestScimUsersCRUD(t *testing.T) {
 	})
 }
 
-func TestScimFilters(t *testing.T) {
+func TestSCIMFilters(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
-		tok, _ := e.ScimToken(admin, allScopes("idp"))
+		tok, _ := e.SCIMToken(admin, allScopes("idp"))
 		mk := func(userName, given, email, ext string, active bool, title string) {
 			b := map[string]any{"userName": userName, "active": active, "name": map[string]any{"givenName": given, "familyName": "Test"}}
 			if email != "" {
@@ -171,7 +171,7 @@ func TestScimFilters(t *testing.T) {
 			if title != "" {
 				b["title"] = title
 			}
-			e.ScimUser(tok, b)
+			e.SCIMUser(tok, b)
 		}
 		mk("alice", "Alice", "alice@example.com", "ext-A", true, "Engineer")
 		mk("bob", "Bob", "bob@corp.example", "ext-B", false, "")
@@ -295,11 +295,11 @@ func TestScimFilters(t *testing.T) {
 	})
 }
 
-func TestScimUserPatch(t *testing.T) {
+func TestSCIMUserPatch(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
-		tok, _ := e.ScimToken(admin, allScopes("idp"))
-		id := e.ScimUser(tok, map[string]any{"userName": "pat@example.com", "name": map[string]any{"givenName": "Pat", "familyName": "Doe"}})
+		tok, _ := e.SCIMToken(admin, allScopes("idp"))
+		id := e.SCIMUser(tok, map[string]any{"userName": "pat@example.com", "name": map[string]any{"givenName": "Pat", "familyName": "Doe"}})
 		patch := func(ops string, status int) map[string]any {
 			t.Helper()
 			return e.Call("PATCH", "/scim/v2/Users/"+id, tok, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":`+ops+`}`).Must(t, status).Body
@@ -368,7 +368,7 @@ func TestScimUserPatch(t *testing.T) {
 			t.Fatalf("a failed PATCH changed the user:\n%s\n%s", before.Raw, after.Raw)
 		}
 		// userName changes keep uniqueness.
-		e.ScimUser(tok, map[string]any{"userName": "taken"})
+		e.SCIMUser(tok, map[string]any{"userName": "taken"})
 		r := e.Call("PATCH", "/scim/v2/Users/"+id, tok, `{"Operations":[{"op":"replace","path":"userName","value":"TAKEN"}]}`).Must(t, 409)
 		if str(r.Body, "scimType") != "uniqueness" {
 			t.Fatalf("rename: %s", r.Raw)
@@ -376,13 +376,13 @@ func TestScimUserPatch(t *testing.T) {
 	})
 }
 
-func TestScimScopesAndIsolation(t *testing.T) {
+func TestSCIMScopesAndIsolation(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
-		full, _ := e.ScimToken(admin, allScopes("full"))
-		readOnly, _ := e.ScimToken(admin, map[string]any{"name": "ro", "scopes": []string{"users:read"}})
-		usersOnly, _ := e.ScimToken(admin, map[string]any{"name": "users"})
-		id := e.ScimUser(full, map[string]any{"userName": "u1"})
+		full, _ := e.SCIMToken(admin, allScopes("full"))
+		readOnly, _ := e.SCIMToken(admin, map[string]any{"name": "ro", "scopes": []string{"users:read"}})
+		usersOnly, _ := e.SCIMToken(admin, map[string]any{"name": "users"})
+		id := e.SCIMUser(full, map[string]any{"userName": "u1"})
 
 		e.Call("GET", "/scim/v2/Users/"+id, readOnly, nil).Must(t, 200)
 		e.Call("POST", "/scim/v2/Users", readOnly, map[string]any{"userName": "u2"}).MustLackScope(t, "users:write")
@@ -397,7 +397,7 @@ func TestScimScopesAndIsolation(t *testing.T) {
 
 		// Another workspace sees nothing of this one, and cannot change it.
 		otherAdmin := e.OtherWorkspaceAdmin(admin, "Other")
-		other, _ := e.ScimToken(otherAdmin, allScopes("other"))
+		other, _ := e.SCIMToken(otherAdmin, allScopes("other"))
 		e.Call("GET", "/scim/v2/Users/"+id, other, nil).Must(t, 404)
 		e.Call("PATCH", "/scim/v2/Users/"+id, other, `{"Operations":[{"op":"replace","path":"active","value":false}]}`).Must(t, 404)
 		e.Call("DELETE", "/scim/v2/Users/"+id, other, nil).Must(t, 404)
@@ -405,7 +405,7 @@ func TestScimScopesAndIsolation(t *testing.T) {
 			t.Fatalf("cross-workspace filter: %v", got)
 		}
 		// The same userName is free in the other workspace.
-		e.ScimUser(other, map[string]any{"userName": "U1"})
+		e.SCIMUser(other, map[string]any{"userName": "U1"})
 		if r := e.Call("GET", "/scim/v2/Users/"+id, full, nil).Must(t, 200); r.Body["active"] != true {
 			t.Fatalf("changed by another workspace: %s", r.Raw)
 		}
@@ -422,14 +422,14 @@ func TestScimScopesAndIsolation(t *testing.T) {
 	})
 }
 
-// TestScimGroupScopes: groups:read reads groups and nothing else; groups:write does not read.
-func TestScimGroupScopes(t *testing.T) {
+// TestSCIMGroupScopes: groups:read reads groups and nothing else; groups:write does not read.
+func TestSCIMGroupScopes(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
-		full, _ := e.ScimToken(admin, allScopes("full"))
-		reader, _ := e.ScimToken(admin, map[string]any{"name": "groups reader", "scopes": []string{"groups:read"}})
-		writer, _ := e.ScimToken(admin, map[string]any{"name": "groups writer", "scopes": []string{"groups:write"}})
-		uid := e.ScimUser(full, map[string]any{"userName": "member"})
+		full, _ := e.SCIMToken(admin, allScopes("full"))
+		reader, _ := e.SCIMToken(admin, map[string]any{"name": "groups reader", "scopes": []string{"groups:read"}})
+		writer, _ := e.SCIMToken(admin, map[string]any{"name": "groups writer", "scopes": []string{"groups:write"}})
+		uid := e.SCIMUser(full, map[string]any{"userName": "member"})
 		gid := str(e.Call("POST", "/scim/v2/Groups", full, map[string]any{"displayName": "Staff",
 			"members": []any{map[string]any{"value": uid}}}).Must(t, 201).Body, "id")
 		groups := func() string { // every group, with members, as the full token sees them
@@ -498,17 +498,17 @@ func TestScimGroupScopes(t *testing.T) {
 	})
 }
 
-// TestScimWorkspaceIsolation: a workspace's SCIM token and admin cannot see or change another
+// TestSCIMWorkspaceIsolation: a workspace's SCIM token and admin cannot see or change another
 // workspace's groups, SCIM tokens, activity or statistics.
-func TestScimWorkspaceIsolation(t *testing.T) {
+func TestSCIMWorkspaceIsolation(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
-		tokA, tokAID := e.ScimToken(admin, allScopes("A"))
-		userA := e.ScimUser(tokA, map[string]any{"userName": "a-user"})
+		tokA, tokAID := e.SCIMToken(admin, allScopes("A"))
+		userA := e.SCIMUser(tokA, map[string]any{"userName": "a-user"})
 		groupA := str(e.Call("POST", "/scim/v2/Groups", tokA, map[string]any{"displayName": "Staff",
 			"members": []any{map[string]any{"value": userA}}}).Must(t, 201).Body, "id")
 		adminB := e.OtherWorkspaceAdmin(admin, "B")
-		tokB, tokBID := e.ScimToken(adminB, allScopes("B"))
+		tokB, tokBID := e.SCIMToken(adminB, allScopes("B"))
 		// Display names are unique per workspace only.
 		groupB := str(e.Call("POST", "/scim/v2/Groups", tokB, map[string]any{"displayName": "Staff"}).Must(t, 201).Body, "id")
 		stateA := func() string { // A's group and user, as A sees them
@@ -617,10 +617,10 @@ func TestScimWorkspaceIsolation(t *testing.T) {
 	})
 }
 
-func TestScimConcurrentCreate(t *testing.T) {
+func TestSCIMConcurrentCreate(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
-		tok, _ := e.ScimToken(admin, allScopes("idp"))
+		tok, _ := e.SCIMToken(admin, allScopes("idp"))
 		var mu sync.Mutex
 		counts := map[int]int{}
 		var wg sync.WaitGroup
@@ -657,10 +657,10 @@ func TestScimConcurrentCreate(t *testing.T) {
 // Concurrent PATCHes of one user: each is saved optimistically and retried (finally under the
 // row lock) when another got there first, so none is lost, none fails, and each leaves exactly
 // one activity row.
-func TestScimConcurrentPatch(t *testing.T) {
+func TestSCIMConcurrentPatch(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
-		tok, _ := e.ScimToken(admin, allScopes("idp"))
+		tok, _ := e.SCIMToken(admin, allScopes("idp"))
 		r := e.Call("POST", "/scim/v2/Users", tok, map[string]any{"userName": "busy@example.com",
 			"emails": []any{map[string]any{"value": "busy@example.com", "primary": true}}}).Must(t, 201)
 		id := str(r.Body, "id")
@@ -717,9 +717,9 @@ func TestScimConcurrentPatch(t *testing.T) {
 	})
 }
 
-func TestScimDiscovery(t *testing.T) {
+func TestSCIMDiscovery(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		tok, _ := e.ScimToken(e.AdminToken(), map[string]any{"name": "ro", "scopes": []string{"users:read"}})
+		tok, _ := e.SCIMToken(e.AdminToken(), map[string]any{"name": "ro", "scopes": []string{"users:read"}})
 		r := e.Call("GET", "/scim/v2/ServiceProviderConfig", tok, nil).Must(t, 200)
 		if get(r.Body, "patch", "supported") != true || get(r.Body, "filter", "maxResults") != 1000.0 || get(r.Body, "etag", "supported") != true {
 			t.Fatalf("spc: %s", r.Raw)
@@ -756,7 +756,7 @@ func TestScimDiscovery(t *testing.T) {
 			t.Fatalf("405s logged: %q, want %q", logged, want)
 		}
 		// Requests may be application/json too; other bodies are refused.
-		w, _ := e.ScimToken(e.AdminToken(), allScopes("w"))
+		w, _ := e.SCIMToken(e.AdminToken(), allScopes("w"))
 		e.Call("POST", "/scim/v2/Users", w, `{"userName":"plain-json"}`, "Content-Type", "application/json; charset=utf-8").Must(t, 201)
 		if r := e.Call("POST", "/scim/v2/Users", w, `userName=x`, "Content-Type", "application/x-www-form-urlencoded"); r.Status != 400 || str(r.Body, "scimType") != "invalidSyntax" {
 			t.Fatalf("form body: %d %s", r.Status, r.Raw)

@@ -8,7 +8,7 @@ import (
 
 // The filter library stays inside scim/: every other package, tests and benchmarks included,
 // sees filters as scimquery trees.
-func TestOnlyScimImportsTheFilterLibrary(t *testing.T) {
+func TestOnlySCIMImportsTheFilterLibrary(t *testing.T) {
 	const library = "github.com/scim2/filter-parser"
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}:{{join .Imports " "}} {{join .TestImports " "}} {{join .XTestImports " "}}`, "gatehouse/...").Output()
 	if err != nil {

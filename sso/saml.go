@@ -300,7 +300,7 @@ func CheckSAMLResponse(r *http.Request, sp *provision.SAMLSP, conn *models.Conne
 	if a.Subject == nil || a.Subject.NameID == nil || strings.TrimSpace(a.Subject.NameID.Value) == "" {
 		return nil, &LoginError{Public: "The identity provider did not say who you are (no NameID).", Private: errors.New("assertion has no NameID")}
 	}
-	return &SAMLLogin{Identity: samlIdentity(a, conn.SamlConfig().AttributeMapping), AssertionID: a.ID,
+	return &SAMLLogin{Identity: samlIdentity(a, conn.SAMLConfig().AttributeMapping), AssertionID: a.ID,
 		KeepUntil: a.IssueInstant.Add(saml.MaxIssueDelay + time.Minute)}, nil
 }
 

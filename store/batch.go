@@ -59,13 +59,13 @@ func (s *Store) CreateAll(ctx context.Context, rows ...any) error {
 	return err
 }
 
-// SaveScimUserWith saves u as SaveScimUser does (ErrStale when its version moved, ErrNotFound
+// SaveSCIMUserWith saves u as SaveSCIMUser does (ErrStale when its version moved, ErrNotFound
 // when it is gone) and, only if it was saved, inserts rows with their counters, atomically.
-// Errors: those of SaveScimUser and of Create for rows; nothing is written then.
-func (s *Store) SaveScimUserWith(ctx context.Context, u *models.UserAccount, rows ...any) error {
+// Errors: those of SaveSCIMUser and of Create for rows; nothing is written then.
+func (s *Store) SaveSCIMUserWith(ctx context.Context, u *models.UserAccount, rows ...any) error {
 	if s.dialect != Postgres || inTx(ctx) {
 		return s.InTx(ctx, func(ctx context.Context) error {
-			if err := s.SaveScimUser(ctx, u); err != nil {
+			if err := s.SaveSCIMUser(ctx, u); err != nil {
 				return err
 			}
 			for _, r := range rows {
@@ -255,16 +255,16 @@ var (
 
 // activityTable describes the SCIM activity log, which every SCIM write appends to.
 var activityTable = newTable("scim_activities",
-	col("id", func(a *models.ScimActivity) *uuid.UUID { return &a.ID }),
-	col("workspace_id", func(a *models.ScimActivity) *uuid.UUID { return &a.WorkspaceID }),
-	col("token_id", func(a *models.ScimActivity) **uuid.UUID { return &a.TokenID }),
-	col("operation", func(a *models.ScimActivity) *string { return &a.Operation }),
-	col("resource_type", func(a *models.ScimActivity) *string { return &a.ResourceType }),
-	col("resource_id", func(a *models.ScimActivity) *string { return &a.ResourceID }),
-	col("status", func(a *models.ScimActivity) *string { return &a.Status }),
-	col("error_message", func(a *models.ScimActivity) *string { return &a.ErrorMessage }),
-	col("details", func(a *models.ScimActivity) *string { return &a.Details }),
-	col("created_at", func(a *models.ScimActivity) *time.Time { return &a.CreatedAt }),
+	col("id", func(a *models.SCIMActivity) *uuid.UUID { return &a.ID }),
+	col("workspace_id", func(a *models.SCIMActivity) *uuid.UUID { return &a.WorkspaceID }),
+	col("token_id", func(a *models.SCIMActivity) **uuid.UUID { return &a.TokenID }),
+	col("operation", func(a *models.SCIMActivity) *string { return &a.Operation }),
+	col("resource_type", func(a *models.SCIMActivity) *string { return &a.ResourceType }),
+	col("resource_id", func(a *models.SCIMActivity) *string { return &a.ResourceID }),
+	col("status", func(a *models.SCIMActivity) *string { return &a.Status }),
+	col("error_message", func(a *models.SCIMActivity) *string { return &a.ErrorMessage }),
+	col("details", func(a *models.SCIMActivity) *string { return &a.Details }),
+	col("created_at", func(a *models.SCIMActivity) *time.Time { return &a.CreatedAt }),
 )
 
 // defaultUserRole is the default of models.UserAccount.Role (its gorm tag).
@@ -295,14 +295,14 @@ func hotInsert(row any) (sql string, vars []any, ok bool) {
 	case *models.UserAccount:
 		userDefaults(r)
 		return userInsertSQL, userArgs(r), true
-	case *models.ScimActivity:
+	case *models.SCIMActivity:
 		return activityInsertSQL, activityTable.args(r), true
 	}
 	return "", nil, false
 }
 
-// scimUserUpdate is SaveScimUser's versioned UPDATE as one PostgreSQL statement: the text is
+// scimUserUpdate is SaveSCIMUser's versioned UPDATE as one PostgreSQL statement: the text is
 // built once (the columns are fixed), each call only lines up the values.
 func scimUserUpdate(u *models.UserAccount, now time.Time) (string, []any) {
-	return pgScimUserUpdateSQL, versionedArgs(u, scimWrite, now)
+	return pgSCIMUserUpdateSQL, versionedArgs(u, scimWrite, now)
 }

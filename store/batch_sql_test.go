@@ -30,8 +30,8 @@ func TestHotStatementsMatchGorm(t *testing.T) {
 			Department: "P", Organization: "O", CostCenter: "C", Division: "V", ManagerID: "M", SCIMData: "{}"},
 		// Zero values: GORM fills in the columns' defaults (role).
 		&models.UserAccount{ID: NewID(), WorkspaceID: NewID(), CreatedAt: now, UpdatedAt: now},
-		&models.ScimActivity{ID: NewID(), WorkspaceID: NewID(), CreatedAt: now},
-		&models.ScimActivity{ID: NewID(), WorkspaceID: NewID(), TokenID: &tok, Operation: "create", ResourceType: "user",
+		&models.SCIMActivity{ID: NewID(), WorkspaceID: NewID(), CreatedAt: now},
+		&models.SCIMActivity{ID: NewID(), WorkspaceID: NewID(), TokenID: &tok, Operation: "create", ResourceType: "user",
 			ResourceID: "r", Status: "error", ErrorMessage: "m", Details: "{}", CreatedAt: now},
 	}
 	for _, r := range rows {

@@ -11,7 +11,7 @@ import (
 	"gatehouse/store/storetest"
 )
 
-// CreateAll and SaveScimUserWith (one statement on PostgreSQL) are atomic: a refused write
+// CreateAll and SaveSCIMUserWith (one statement on PostgreSQL) are atomic: a refused write
 // leaves no activity row and no counter change behind, a stale save writes nothing, and the
 // statistics count exactly what was written.
 func TestBatchedWritesAreAtomic(t *testing.T) {
@@ -27,19 +27,19 @@ func TestBatchedWritesAreAtomic(t *testing.T) {
 			return &models.UserAccount{ID: store.NewID(), WorkspaceID: ws.ID, Email: name + "@example.com", EmailKey: name + "@example.com",
 				UserName: name, UserNameKey: name, Active: true, Version: 1, CreatedAt: now, UpdatedAt: now}
 		}
-		activity := func(op, id string) *models.ScimActivity {
-			return &models.ScimActivity{ID: store.NewID(), WorkspaceID: ws.ID, Operation: op, ResourceType: models.ScimResourceUser,
-				ResourceID: id, Status: models.ScimStatusSuccess, Details: "{}", CreatedAt: time.Now().UTC()}
+		activity := func(op, id string) *models.SCIMActivity {
+			return &models.SCIMActivity{ID: store.NewID(), WorkspaceID: ws.ID, Operation: op, ResourceType: models.SCIMResourceUser,
+				ResourceID: id, Status: models.SCIMStatusSuccess, Details: "{}", CreatedAt: time.Now().UTC()}
 		}
 		activities := func() int64 {
-			_, n, err := st.ScimActivities(ctx, ws.ID, store.ScimActivityFilter{}, 0, 100)
+			_, n, err := st.SCIMActivities(ctx, ws.ID, store.SCIMActivityFilter{}, 0, 100)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return n
 		}
-		stats := func() *models.ScimStatistics {
-			s, err := st.ScimStatistics(ctx, ws.ID, time.Now().UTC())
+		stats := func() *models.SCIMStatistics {
+			s, err := st.SCIMStatistics(ctx, ws.ID, time.Now().UTC())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -47,7 +47,7 @@ func TestBatchedWritesAreAtomic(t *testing.T) {
 		}
 
 		alice := user("alice")
-		if err := st.CreateAll(ctx, alice, activity(models.ScimOpCreate, alice.ID.String())); err != nil {
+		if err := st.CreateAll(ctx, alice, activity(models.SCIMOpCreate, alice.ID.String())); err != nil {
 			t.Fatal(err)
 		}
 		if s := stats(); s.TotalUsers != 1 || s.UsersAdded24h != 1 || s.LastSyncAt == nil || activities() != 1 {
@@ -58,7 +58,7 @@ func TestBatchedWritesAreAtomic(t *testing.T) {
 		// counters go with it.
 		dup := user("ALICE")
 		dup.UserNameKey, dup.EmailKey = "alice", "other@example.com"
-		err := st.CreateAll(ctx, dup, activity(models.ScimOpCreate, dup.ID.String()))
+		err := st.CreateAll(ctx, dup, activity(models.SCIMOpCreate, dup.ID.String()))
 		if !store.IsAlreadyExists(err, "user_name") {
 			t.Fatalf("duplicate create: %v", err)
 		}
@@ -68,7 +68,7 @@ func TestBatchedWritesAreAtomic(t *testing.T) {
 
 		// A save at the current version writes the user and its activity.
 		alice.Active = false
-		if err := st.SaveScimUserWith(ctx, alice, activity(models.ScimOpUpdate, alice.ID.String())); err != nil {
+		if err := st.SaveSCIMUserWith(ctx, alice, activity(models.SCIMOpUpdate, alice.ID.String())); err != nil {
 			t.Fatal(err)
 		}
 		got, err := st.UserAccount(ctx, ws.ID, alice.ID)
@@ -78,7 +78,7 @@ func TestBatchedWritesAreAtomic(t *testing.T) {
 		// A save at an old version is stale and writes nothing.
 		stale := *got
 		stale.Version, stale.Active = 1, true
-		if err := st.SaveScimUserWith(ctx, &stale, activity(models.ScimOpUpdate, alice.ID.String())); !errors.Is(err, store.ErrStale) {
+		if err := st.SaveSCIMUserWith(ctx, &stale, activity(models.SCIMOpUpdate, alice.ID.String())); !errors.Is(err, store.ErrStale) {
 			t.Fatalf("stale save: %v", err)
 		}
 		if got, _ := st.UserAccount(ctx, ws.ID, alice.ID); got.Active || got.Version != 2 || activities() != 2 {
@@ -86,7 +86,7 @@ func TestBatchedWritesAreAtomic(t *testing.T) {
 		}
 		// A save of a user that is gone is ErrNotFound.
 		gone := user("gone")
-		if err := st.SaveScimUserWith(ctx, gone, activity(models.ScimOpUpdate, gone.ID.String())); !errors.Is(err, store.ErrNotFound) {
+		if err := st.SaveSCIMUserWith(ctx, gone, activity(models.SCIMOpUpdate, gone.ID.String())); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("save of a missing user: %v", err)
 		}
 		// A save that breaks a unique index writes nothing either.
@@ -95,7 +95,7 @@ func TestBatchedWritesAreAtomic(t *testing.T) {
 			t.Fatal(err)
 		}
 		bob.UserName, bob.UserNameKey = "Alice", "alice"
-		if err := st.SaveScimUserWith(ctx, bob, activity(models.ScimOpUpdate, bob.ID.String())); !store.IsAlreadyExists(err, "user_name") {
+		if err := st.SaveSCIMUserWith(ctx, bob, activity(models.SCIMOpUpdate, bob.ID.String())); !store.IsAlreadyExists(err, "user_name") {
 			t.Fatalf("rename onto a taken userName: %v", err)
 		}
 		if activities() != 2 || stats().TotalUsers != 2 {
@@ -104,7 +104,7 @@ func TestBatchedWritesAreAtomic(t *testing.T) {
 		// Inside a caller's transaction the writes join it and roll back with it.
 		carol := user("carol")
 		err = st.InTx(ctx, func(ctx context.Context) error {
-			if err := st.CreateAll(ctx, carol, activity(models.ScimOpCreate, carol.ID.String())); err != nil {
+			if err := st.CreateAll(ctx, carol, activity(models.SCIMOpCreate, carol.ID.String())); err != nil {
 				return err
 			}
 			return errors.New("roll back")

@@ -41,7 +41,7 @@ type columnOf[T any] struct {
 type updateSet uint8
 
 const (
-	// scimWrite: the columns a SCIM PUT or PATCH of a user writes (SaveScimUser).
+	// scimWrite: the columns a SCIM PUT or PATCH of a user writes (SaveSCIMUser).
 	scimWrite updateSet = 1 << iota
 	// profileWrite: the columns a GraphQL update of an account writes (UpdateUserAccount).
 	profileWrite

@@ -142,13 +142,13 @@ func (s *Store) countCreated(ctx context.Context, v any) error {
 		}
 	case *models.Group:
 		return s.addCount(ctx, x.WorkspaceID, counterGroups, 0, 1)
-	case *models.ScimActivity:
+	case *models.SCIMActivity:
 		if m := activityMetric(x); m != "" {
 			if err := s.addCount(ctx, x.WorkspaceID, m, hourBucket(x.CreatedAt), 1); err != nil {
 				return err
 			}
 		}
-		if x.Status == models.ScimStatusSuccess {
+		if x.Status == models.SCIMStatusSuccess {
 			return s.addCount(ctx, x.WorkspaceID, counterLastSync, 0, x.CreatedAt.UnixMicro())
 		}
 	}
@@ -165,7 +165,7 @@ func hourBucket(t time.Time) int64 { return t.Unix() / 3600 }
 type activityStat struct {
 	metric                          string
 	status, resourceType, operation string
-	field                           func(*models.ScimStatistics) *int64
+	field                           func(*models.SCIMStatistics) *int64
 }
 
 // activityStats is the one description of the statistics an activity row feeds. It generates
@@ -174,14 +174,14 @@ type activityStat struct {
 // counted by two entries never overlap (their statuses differ), so the first match in Go and
 // the independent sums in SQL agree.
 var activityStats = []activityStat{
-	{"users_added", models.ScimStatusSuccess, "user", "create", func(s *models.ScimStatistics) *int64 { return &s.UsersAdded24h }},
-	{"users_removed", models.ScimStatusSuccess, "user", "delete", func(s *models.ScimStatistics) *int64 { return &s.UsersRemoved24h }},
-	{"groups_added", models.ScimStatusSuccess, "group", "create", func(s *models.ScimStatistics) *int64 { return &s.GroupsAdded24h }},
-	{"groups_removed", models.ScimStatusSuccess, "group", "delete", func(s *models.ScimStatistics) *int64 { return &s.GroupsRemoved24h }},
-	{"errors", models.ScimStatusError, "", "", func(s *models.ScimStatistics) *int64 { return &s.ErrorCount24h }},
+	{"users_added", models.SCIMStatusSuccess, "user", "create", func(s *models.SCIMStatistics) *int64 { return &s.UsersAdded24h }},
+	{"users_removed", models.SCIMStatusSuccess, "user", "delete", func(s *models.SCIMStatistics) *int64 { return &s.UsersRemoved24h }},
+	{"groups_added", models.SCIMStatusSuccess, "group", "create", func(s *models.SCIMStatistics) *int64 { return &s.GroupsAdded24h }},
+	{"groups_removed", models.SCIMStatusSuccess, "group", "delete", func(s *models.SCIMStatistics) *int64 { return &s.GroupsRemoved24h }},
+	{"errors", models.SCIMStatusError, "", "", func(s *models.SCIMStatistics) *int64 { return &s.ErrorCount24h }},
 }
 
-func (st *activityStat) matches(a *models.ScimActivity) bool {
+func (st *activityStat) matches(a *models.SCIMActivity) bool {
 	return (st.status == "" || a.Status == st.status) && (st.resourceType == "" || a.ResourceType == st.resourceType) &&
 		(st.operation == "" || a.Operation == st.operation)
 }
@@ -217,7 +217,7 @@ var (
 )
 
 // activityMetric names the statistic an activity row feeds, or "".
-func activityMetric(a *models.ScimActivity) string {
+func activityMetric(a *models.SCIMActivity) string {
 	for i := range activityStats {
 		if activityStats[i].matches(a) {
 			return activityStats[i].metric

@@ -22,10 +22,10 @@ func TestActivityStatsAgree(t *testing.T) {
 		if err := s.Create(ctx, ws); err != nil {
 			t.Fatal(err)
 		}
-		for _, status := range []string{models.ScimStatusSuccess, models.ScimStatusError} {
+		for _, status := range []string{models.SCIMStatusSuccess, models.SCIMStatusError} {
 			for _, rt := range []string{"user", "group"} {
 				for _, op := range []string{"create", "replace", "update", "delete", "read", "list"} {
-					a := &models.ScimActivity{ID: NewID(), WorkspaceID: ws.ID, Operation: op, ResourceType: rt,
+					a := &models.SCIMActivity{ID: NewID(), WorkspaceID: ws.ID, Operation: op, ResourceType: rt,
 						Status: status, Details: "{}", CreatedAt: now}
 					if err := s.gdb.Create(a).Error; err != nil { // the row only, no counters
 						t.Fatal(err)
@@ -35,7 +35,7 @@ func TestActivityStatsAgree(t *testing.T) {
 					for i := range sums {
 						dest[i] = &sums[i]
 					}
-					if err := s.gdb.Model(&models.ScimActivity{}).Where("id = ?", a.ID).Select(activitySumsSQL).Row().Scan(dest...); err != nil {
+					if err := s.gdb.Model(&models.SCIMActivity{}).Where("id = ?", a.ID).Select(activitySumsSQL).Row().Scan(dest...); err != nil {
 						t.Fatal(err)
 					}
 					metric := activityMetric(a)

@@ -25,9 +25,9 @@ func (s *Store) Group(ctx context.Context, ws, id uuid.UUID, lock bool) (*models
 	return &g, nil
 }
 
-// ScimGroups lists groups matching a SCIM filter in id order, and the total.
+// SCIMGroups lists groups matching a SCIM filter in id order, and the total.
 // Errors: none of the contract; a filter it cannot compile is reported as filterSQL does.
-func (s *Store) ScimGroups(ctx context.Context, ws uuid.UUID, l ScimList) ([]*models.Group, int64, error) {
+func (s *Store) SCIMGroups(ctx context.Context, ws uuid.UUID, l SCIMList) ([]*models.Group, int64, error) {
 	return scimPage[models.Group](ctx, s, ws, l, "group", "groups")
 }
 

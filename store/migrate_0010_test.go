@@ -21,7 +21,7 @@ func TestMigration10KeepsLogRows(t *testing.T) {
 		now := time.Now().UTC().Truncate(time.Millisecond)
 		ws := &models.Workspace{ID: NewID(), Name: "W", CreatedAt: now}
 		tok := NewID()
-		act := &models.ScimActivity{ID: NewID(), WorkspaceID: ws.ID, TokenID: &tok, Operation: "create", ResourceType: "user",
+		act := &models.SCIMActivity{ID: NewID(), WorkspaceID: ws.ID, TokenID: &tok, Operation: "create", ResourceType: "user",
 			ResourceID: "r1", Status: "error", ErrorMessage: "boom", Details: `{"httpStatus":409}`, CreatedAt: now}
 		for _, row := range []any{ws, act, &scimCounter{WorkspaceID: ws.ID, Kind: "users", Bucket: 0, Shard: 3, N: 42}} {
 			if err := s.Create(ctx, row); err != nil {
@@ -29,7 +29,7 @@ func TestMigration10KeepsLogRows(t *testing.T) {
 			}
 		}
 		// Before: a row of an unknown workspace is refused.
-		if err := s.Create(ctx, &models.ScimActivity{ID: NewID(), WorkspaceID: uuid.New(), Operation: "read", ResourceType: "user",
+		if err := s.Create(ctx, &models.SCIMActivity{ID: NewID(), WorkspaceID: uuid.New(), Operation: "read", ResourceType: "user",
 			Status: "error", Details: "{}", CreatedAt: now}); err == nil {
 			t.Fatal("version 9 accepted an activity row of no workspace")
 		}
@@ -38,7 +38,7 @@ func TestMigration10KeepsLogRows(t *testing.T) {
 				t.Fatalf("migrate #%d: %v", i+1, err)
 			}
 		}
-		var acts []models.ScimActivity
+		var acts []models.SCIMActivity
 		if err := s.gdb.Find(&acts).Error; err != nil || len(acts) != 1 {
 			t.Fatalf("activities after the rebuild: %v %v", acts, err)
 		}
@@ -53,7 +53,7 @@ func TestMigration10KeepsLogRows(t *testing.T) {
 			t.Fatalf("counters after the rebuild: %+v %v", counters, err)
 		}
 		// The keys are gone; the primary keys and indexes are not.
-		if err := s.Create(ctx, &models.ScimActivity{ID: NewID(), WorkspaceID: uuid.New(), Operation: "read", ResourceType: "user",
+		if err := s.Create(ctx, &models.SCIMActivity{ID: NewID(), WorkspaceID: uuid.New(), Operation: "read", ResourceType: "user",
 			Status: "error", Details: "{}", CreatedAt: now}); err != nil {
 			t.Fatalf("an activity row still needs its workspace: %v", err)
 		}

@@ -28,20 +28,20 @@ func defaultSCIMData(v any) {
 	}
 }
 
-// ScimTokenFilter narrows a token listing; empty fields do not filter.
-type ScimTokenFilter struct {
+// SCIMTokenFilter narrows a token listing; empty fields do not filter.
+type SCIMTokenFilter struct {
 	Status string // active, revoked, expired
 	Name   string // substring, case-insensitive
 }
 
-func (s *Store) filterScimTokens(ctx context.Context, ws uuid.UUID, f ScimTokenFilter, now time.Time) *gorm.DB {
-	q := s.scoped(ctx, ws).Model(&models.ScimToken{})
+func (s *Store) filterSCIMTokens(ctx context.Context, ws uuid.UUID, f SCIMTokenFilter, now time.Time) *gorm.DB {
+	q := s.scoped(ctx, ws).Model(&models.SCIMToken{})
 	switch f.Status {
-	case models.ScimTokenActive:
+	case models.SCIMTokenActive:
 		q = q.Where("revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)", now)
-	case models.ScimTokenRevoked:
+	case models.SCIMTokenRevoked:
 		q = q.Where("revoked_at IS NOT NULL")
-	case models.ScimTokenExpired:
+	case models.SCIMTokenExpired:
 		q = q.Where("revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?", now)
 	}
 	if f.Name != "" {
@@ -50,65 +50,65 @@ func (s *Store) filterScimTokens(ctx context.Context, ws uuid.UUID, f ScimTokenF
 	return q
 }
 
-// ScimTokens lists one page of a workspace's tokens, newest first, and the total matching.
+// SCIMTokens lists one page of a workspace's tokens, newest first, and the total matching.
 // Errors: none of the contract; no match is an empty result.
-func (s *Store) ScimTokens(ctx context.Context, ws uuid.UUID, f ScimTokenFilter, now time.Time, offset, limit int) ([]*models.ScimToken, int64, error) {
+func (s *Store) SCIMTokens(ctx context.Context, ws uuid.UUID, f SCIMTokenFilter, now time.Time, offset, limit int) ([]*models.SCIMToken, int64, error) {
 	var total int64
-	if err := s.filterScimTokens(ctx, ws, f, now).Count(&total).Error; err != nil {
+	if err := s.filterSCIMTokens(ctx, ws, f, now).Count(&total).Error; err != nil {
 		return nil, 0, translate(err)
 	}
-	var ts []*models.ScimToken
-	err := s.filterScimTokens(ctx, ws, f, now).Order("id DESC").Offset(offset).Limit(limit).Find(&ts).Error
+	var ts []*models.SCIMToken
+	err := s.filterSCIMTokens(ctx, ws, f, now).Order("id DESC").Offset(offset).Limit(limit).Find(&ts).Error
 	return ts, total, translate(err)
 }
 
-// ScimToken finds a token by id within a workspace.
+// SCIMToken finds a token by id within a workspace.
 // Errors: ErrNotFound when no row matches.
-func (s *Store) ScimToken(ctx context.Context, ws, id uuid.UUID) (*models.ScimToken, error) {
-	var t models.ScimToken
+func (s *Store) SCIMToken(ctx context.Context, ws, id uuid.UUID) (*models.SCIMToken, error) {
+	var t models.SCIMToken
 	if err := first(s.scoped(ctx, ws).Where("id = ?", id), &t); err != nil {
 		return nil, err
 	}
 	return &t, nil
 }
 
-// ScimTokenByHash finds a token by the hash of its value, in any workspace.
+// SCIMTokenByHash finds a token by the hash of its value, in any workspace.
 // Errors: ErrNotFound when no row matches.
-func (s *Store) ScimTokenByHash(ctx context.Context, hash string) (*models.ScimToken, error) {
-	var t models.ScimToken
+func (s *Store) SCIMTokenByHash(ctx context.Context, hash string) (*models.SCIMToken, error) {
+	var t models.SCIMToken
 	if err := first(s.db(ctx).Where("token_hash = ?", hash), &t); err != nil {
 		return nil, err
 	}
 	return &t, nil
 }
 
-// RevokeScimToken marks a token revoked; it reports whether the token was not revoked before.
+// RevokeSCIMToken marks a token revoked; it reports whether the token was not revoked before.
 // Errors: none of the contract; a missing or revoked token reports false.
-func (s *Store) RevokeScimToken(ctx context.Context, ws, id uuid.UUID, now time.Time) (bool, error) {
-	res := s.scoped(ctx, ws).Model(&models.ScimToken{}).Where("id = ? AND revoked_at IS NULL", id).
+func (s *Store) RevokeSCIMToken(ctx context.Context, ws, id uuid.UUID, now time.Time) (bool, error) {
+	res := s.scoped(ctx, ws).Model(&models.SCIMToken{}).Where("id = ? AND revoked_at IS NULL", id).
 		Updates(map[string]any{"revoked_at": now, "updated_at": now})
 	return res.RowsAffected > 0, translate(res.Error)
 }
 
-// DeleteScimToken removes a token and its activity log.
+// DeleteSCIMToken removes a token and its activity log.
 // Errors: none of the contract; a missing token is no error.
-func (s *Store) DeleteScimToken(ctx context.Context, ws, id uuid.UUID) error {
-	if err := s.scoped(ctx, ws).Where("token_id = ?", id).Delete(&models.ScimActivity{}).Error; err != nil {
+func (s *Store) DeleteSCIMToken(ctx context.Context, ws, id uuid.UUID) error {
+	if err := s.scoped(ctx, ws).Where("token_id = ?", id).Delete(&models.SCIMActivity{}).Error; err != nil {
 		return translate(err)
 	}
-	return translate(s.scoped(ctx, ws).Where("id = ?", id).Delete(&models.ScimToken{}).Error)
+	return translate(s.scoped(ctx, ws).Where("id = ?", id).Delete(&models.SCIMToken{}).Error)
 }
 
-// ScimActivityFilter narrows an activity listing; zero fields do not filter.
-type ScimActivityFilter struct {
+// SCIMActivityFilter narrows an activity listing; zero fields do not filter.
+type SCIMActivityFilter struct {
 	Operation    string
 	ResourceType string
 	Status       string
 	Start, End   *time.Time // created_at >= Start, created_at < End
 }
 
-func (s *Store) filterActivities(ctx context.Context, ws uuid.UUID, f ScimActivityFilter) *gorm.DB {
-	q := s.scoped(ctx, ws).Model(&models.ScimActivity{})
+func (s *Store) filterActivities(ctx context.Context, ws uuid.UUID, f SCIMActivityFilter) *gorm.DB {
+	q := s.scoped(ctx, ws).Model(&models.SCIMActivity{})
 	if f.Operation != "" {
 		q = q.Where("operation = ?", f.Operation)
 	}
@@ -127,26 +127,26 @@ func (s *Store) filterActivities(ctx context.Context, ws uuid.UUID, f ScimActivi
 	return q
 }
 
-// ScimActivities lists one page of a workspace's SCIM activity, newest first, and the total.
+// SCIMActivities lists one page of a workspace's SCIM activity, newest first, and the total.
 // Errors: none of the contract; no match is an empty result.
-func (s *Store) ScimActivities(ctx context.Context, ws uuid.UUID, f ScimActivityFilter, offset, limit int) ([]*models.ScimActivity, int64, error) {
+func (s *Store) SCIMActivities(ctx context.Context, ws uuid.UUID, f SCIMActivityFilter, offset, limit int) ([]*models.SCIMActivity, int64, error) {
 	var total int64
 	if err := s.filterActivities(ctx, ws, f).Count(&total).Error; err != nil {
 		return nil, 0, translate(err)
 	}
-	var as []*models.ScimActivity
+	var as []*models.SCIMActivity
 	err := s.filterActivities(ctx, ws, f).Order("created_at DESC, id DESC").Offset(offset).Limit(limit).Find(&as).Error
 	return as, total, translate(err)
 }
 
-// PruneScimActivities deletes activity older than before, in every workspace, in batches so
+// PruneSCIMActivities deletes activity older than before, in every workspace, in batches so
 // that no statement holds locks for long. It returns the number of rows deleted.
 // Errors: none of the contract.
-func (s *Store) PruneScimActivities(ctx context.Context, before time.Time) (int64, error) {
+func (s *Store) PruneSCIMActivities(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
 	for {
-		sub := s.db(ctx).Model(&models.ScimActivity{}).Select("id").Where("created_at < ?", before).Limit(5000)
-		res := s.db(ctx).Where("id IN (?)", sub).Delete(&models.ScimActivity{})
+		sub := s.db(ctx).Model(&models.SCIMActivity{}).Select("id").Where("created_at < ?", before).Limit(5000)
+		res := s.db(ctx).Where("id IN (?)", sub).Delete(&models.SCIMActivity{})
 		if res.Error != nil {
 			return total, translate(res.Error)
 		}
@@ -157,12 +157,12 @@ func (s *Store) PruneScimActivities(ctx context.Context, before time.Time) (int6
 	}
 }
 
-// ScimStatistics computes the statistics of one workspace with indexed queries: the totals
+// SCIMStatistics computes the statistics of one workspace with indexed queries: the totals
 // from the sharded counters (migration 8, at most 16 rows each), the day's counts from the
 // hourly counters plus the activity rows of the oldest, partial hour.
 // Errors: none of the contract.
-func (s *Store) ScimStatistics(ctx context.Context, ws uuid.UUID, now time.Time) (*models.ScimStatistics, error) {
-	st := &models.ScimStatistics{}
+func (s *Store) SCIMStatistics(ctx context.Context, ws uuid.UUID, now time.Time) (*models.SCIMStatistics, error) {
+	st := &models.SCIMStatistics{}
 	var err error
 	if st.TotalUsers, err = s.count(ctx, ws, counterUsers); err != nil {
 		return nil, err
@@ -179,7 +179,7 @@ func (s *Store) ScimStatistics(ctx context.Context, ws uuid.UUID, now time.Time)
 	for i := range edge {
 		dest[i] = &edge[i]
 	}
-	err = s.scoped(ctx, ws).Model(&models.ScimActivity{}).Where("created_at >= ? AND created_at < ?", since, edgeEnd).
+	err = s.scoped(ctx, ws).Model(&models.SCIMActivity{}).Where("created_at >= ? AND created_at < ?", since, edgeEnd).
 		Select(activitySumsSQL).Row().Scan(dest...)
 	if err != nil {
 		return nil, translate(err)
@@ -194,7 +194,7 @@ func (s *Store) ScimStatistics(ctx context.Context, ws uuid.UUID, now time.Time)
 	if st.LastSyncAt, err = s.lastSync(ctx, ws); err != nil {
 		return nil, err
 	}
-	err = s.scoped(ctx, ws).Model(&models.ScimToken{}).
+	err = s.scoped(ctx, ws).Model(&models.SCIMToken{}).
 		Where("revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)", now).Count(&st.ActiveTokens).Error
 	return st, translate(err)
 }

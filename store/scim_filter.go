@@ -24,7 +24,7 @@ import (
 // filterErrorf reports a filter the store cannot translate (unknown attribute, bad value or
 // operator) as the invalidFilter error the IdP sees; its message is safe to show.
 func filterErrorf(format string, args ...any) error {
-	return models.ScimError(models.ScimTypeInvalidFilter, format, args...)
+	return models.SCIMError(models.SCIMTypeInvalidFilter, format, args...)
 }
 
 type colKind int

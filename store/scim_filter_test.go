@@ -205,7 +205,7 @@ func fuzzOne(t *testing.T, raw string, e scimquery.Expr, resource, dialect strin
 	t.Helper()
 	sql, args, err := filterSQL(e, resource, dialect, "https://gh.example/scim/v2", b)
 	if err != nil {
-		if models.ScimTypeOf(err) != models.ScimTypeInvalidFilter {
+		if models.SCIMTypeOf(err) != models.SCIMTypeInvalidFilter {
 			t.Fatalf("%q: error %v, not an invalidFilter", raw, err)
 		}
 		return

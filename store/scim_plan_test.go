@@ -46,7 +46,7 @@ func explain(t *testing.T, s *Store, c planCase, ws uuid.UUID) string {
 		t.Fatal(err)
 	}
 	q := "SELECT * FROM " + c.table + " WHERE " + c.table + ".workspace_id = ? AND " + where +
-		" ORDER BY " + s.listOrder(c.table, ScimList{Filter: e}) + " LIMIT 100"
+		" ORDER BY " + s.listOrder(c.table, SCIMList{Filter: e}) + " LIMIT 100"
 	var rows []map[string]any
 	prefix := "EXPLAIN QUERY PLAN "
 	if s.dialect == Postgres {
@@ -78,9 +78,9 @@ func checkPlan(t *testing.T, c planCase, plan string, scan string) {
 	}
 }
 
-// TestScimFilterIndexes checks, with SQLite's planner, that the IdP's hot lookups (userName,
+// TestSCIMFilterIndexes checks, with SQLite's planner, that the IdP's hot lookups (userName,
 // externalId, emails, group displayName eq) search an index instead of scanning a workspace.
-func TestScimFilterIndexes(t *testing.T) {
+func TestSCIMFilterIndexes(t *testing.T) {
 	s := openTestStore(t, storetest.URL(t, "sqlite"), allMigrations)
 	for _, c := range hotLookups {
 		plan := explain(t, s, c, uuid.New())
@@ -92,9 +92,9 @@ func TestScimFilterIndexes(t *testing.T) {
 	}
 }
 
-// TestScimFilterIndexesPostgres checks the same lookups with PostgreSQL's planner, on a
+// TestSCIMFilterIndexesPostgres checks the same lookups with PostgreSQL's planner, on a
 // workspace of 20,000 analysed users (an empty table would make any plan look cheap).
-func TestScimFilterIndexesPostgres(t *testing.T) {
+func TestSCIMFilterIndexesPostgres(t *testing.T) {
 	s := openTestStore(t, storetest.URL(t, "postgres"), allMigrations)
 	ctx := context.Background()
 	ws := uuid.New()

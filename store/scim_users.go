@@ -13,9 +13,9 @@ import (
 	"gatehouse/scimquery"
 )
 
-// ScimList is a SCIM list request: a parsed filter (nil: everything), a 0-based offset and a
+// SCIMList is a SCIM list request: a parsed filter (nil: everything), a 0-based offset and a
 // page size (0: count only).
-type ScimList struct {
+type SCIMList struct {
 	Filter scimquery.Expr
 	Offset int
 	Count  int
@@ -28,7 +28,7 @@ type ScimList struct {
 	Base string
 }
 
-func (s *Store) listQuery(q *gorm.DB, l ScimList, resource string) (*gorm.DB, error) {
+func (s *Store) listQuery(q *gorm.DB, l SCIMList, resource string) (*gorm.DB, error) {
 	if l.Filter == nil {
 		return q, nil
 	}
@@ -39,12 +39,12 @@ func (s *Store) listQuery(q *gorm.DB, l ScimList, resource string) (*gorm.DB, er
 	return q.Where(sql, args...), nil
 }
 
-// ScimUsers lists user accounts matching a SCIM filter in a stable order (id, which is
+// SCIMUsers lists user accounts matching a SCIM filter in a stable order (id, which is
 // creation order) and returns the total matching; with withGroups, each listed account's groups
 // come from the same query. A first page that is not full is its own total, so the common
 // `userName eq` lookup is one query.
 // Errors: none of the contract; a filter it cannot compile is an invalidFilter (filterSQL).
-func (s *Store) ScimUsers(ctx context.Context, ws uuid.UUID, l ScimList, withGroups bool) ([]*models.UserAccount, map[uuid.UUID][]models.GroupRef, int64, error) {
+func (s *Store) SCIMUsers(ctx context.Context, ws uuid.UUID, l SCIMList, withGroups bool) ([]*models.UserAccount, map[uuid.UUID][]models.GroupRef, int64, error) {
 	where, args := "user_accounts.workspace_id = ?", []any{ws}
 	if l.Filter != nil {
 		var b *binding
@@ -81,7 +81,7 @@ func (s *Store) ScimUsers(ctx context.Context, ws uuid.UUID, l ScimList, withGro
 // scimPage lists the rows of model T in a workspace that match a SCIM filter (kind names the
 // resource's attribute whitelist), ordered by table's stable list order, and returns the total
 // matching. A first page that is not full is its own total, which saves the count query.
-func scimPage[T any](ctx context.Context, s *Store, ws uuid.UUID, l ScimList, kind, table string) ([]*T, int64, error) {
+func scimPage[T any](ctx context.Context, s *Store, ws uuid.UUID, l SCIMList, kind, table string) ([]*T, int64, error) {
 	base := func() (*gorm.DB, error) {
 		return s.listQuery(s.scoped(ctx, ws).Model(new(T)), l, kind)
 	}
@@ -112,7 +112,7 @@ func scimPage[T any](ctx context.Context, s *Store, ws uuid.UUID, l ScimList, ki
 // listOrder is the stable order of a SCIM list: by id. With a filter, SQLite is told not to
 // walk the (workspace_id, id) index for the order (the unary + hides the column from it), so it
 // searches the filter's index and sorts the few matches instead of scanning the workspace.
-func (s *Store) listOrder(table string, l ScimList) string {
+func (s *Store) listOrder(table string, l SCIMList) string {
 	if l.Filter != nil && s.dialect == SQLite {
 		return "+" + table + ".id"
 	}
@@ -134,9 +134,9 @@ func (s *Store) UserAccountForUpdate(ctx context.Context, ws, id uuid.UUID) (*mo
 	return &u, nil
 }
 
-// SaveScimUser writes every SCIM column of u if its version is still u.Version, then bumps it.
+// SaveSCIMUser writes every SCIM column of u if its version is still u.Version, then bumps it.
 // Errors: ErrStale when the version moved, ErrNotFound when the account is gone; ErrAlreadyExists "user_name" or "email".
-func (s *Store) SaveScimUser(ctx context.Context, u *models.UserAccount) error {
+func (s *Store) SaveSCIMUser(ctx context.Context, u *models.UserAccount) error {
 	now := s.now()
 	res := s.db(ctx).Exec(scimUserUpdateSQL, versionedArgs(u, scimWrite, now)...)
 	if res.Error != nil {
@@ -149,7 +149,7 @@ func (s *Store) SaveScimUser(ctx context.Context, u *models.UserAccount) error {
 // workspace, only if its version is still the one read.
 var (
 	scimUserUpdateSQL   = userTable.update(scimWrite) + versionedWhere
-	pgScimUserUpdateSQL = numberPlaceholders(scimUserUpdateSQL)
+	pgSCIMUserUpdateSQL = numberPlaceholders(scimUserUpdateSQL)
 	profileUpdateSQL    = userTable.update(profileWrite) + versionedWhere
 )
 
@@ -204,7 +204,7 @@ func (s *Store) GroupsOfUsers(ctx context.Context, ws uuid.UUID, ids []uuid.UUID
 	return out, nil
 }
 
-// SetScimUserActive sets one account's active flag with the next version, and writes act with
+// SetSCIMUserActive sets one account's active flag with the next version, and writes act with
 // the counters it moves, atomically: the SCIM deactivation (and reactivation) Okta and Entra
 // send, which needs no read of the account first. act.Details, a JSON object, gains the saved
 // account's "userName" as its last key, as the general PATCH's details have it. ifVersion > 0
@@ -212,7 +212,7 @@ func (s *Store) GroupsOfUsers(ctx context.Context, ws uuid.UUID, ids []uuid.UUID
 // saved account and, with withGroups, its groups; an account without a userName is left alone
 // (a nil account and no error: nothing was written). On PostgreSQL it is one statement.
 // Errors: ErrNotFound, ErrStale, as above.
-func (s *Store) SetScimUserActive(ctx context.Context, ws, id uuid.UUID, active bool, ifVersion int, act *models.ScimActivity, withGroups bool) (*models.UserAccount, []models.GroupRef, error) {
+func (s *Store) SetSCIMUserActive(ctx context.Context, ws, id uuid.UUID, active bool, ifVersion int, act *models.SCIMActivity, withGroups bool) (*models.UserAccount, []models.GroupRef, error) {
 	now := s.now()
 	where := "workspace_id = ? AND id = ? AND user_name_key <> ''"
 	args := []any{active, now, ws, id}
@@ -281,7 +281,7 @@ func (s *Store) SetScimUserActive(ctx context.Context, ws, id uuid.UUID, active 
 }
 
 // activityFromW0SQL inserts an activity row for the account w0 saved; $9 is its details up to
-// the userName's value, which the statement appends (SetScimUserActive).
+// the userName's value, which the statement appends (SetSCIMUserActive).
 var activityFromW0SQL = "INSERT INTO scim_activities (" + activityTable.list +
 	") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 || to_json(w0.user_name)::text || '}', $10 FROM w0"
 

@@ -184,10 +184,10 @@ func numberPlaceholders(q string) string {
 	return b.String()
 }
 
-// ScimUser reads one account of a workspace (ErrNotFound if none) and, with withGroups, its
+// SCIMUser reads one account of a workspace (ErrNotFound if none) and, with withGroups, its
 // groups, in one query.
 // Errors: ErrNotFound when no row matches.
-func (s *Store) ScimUser(ctx context.Context, ws, id uuid.UUID, withGroups bool) (*models.UserAccount, []models.GroupRef, error) {
+func (s *Store) SCIMUser(ctx context.Context, ws, id uuid.UUID, withGroups bool) (*models.UserAccount, []models.GroupRef, error) {
 	us, groups, err := s.queryUsers(ctx, "WHERE user_accounts.workspace_id = ? AND user_accounts.id = ?", []any{ws, id}, withGroups)
 	if err != nil {
 		return nil, nil, err

@@ -13,8 +13,8 @@ import (
 	"gatehouse/store/storetest"
 )
 
-// ScimUsers' hand-written scan and group aggregate read exactly what GORM reads.
-func TestScimUsersReadsWhatGormReads(t *testing.T) {
+// SCIMUsers' hand-written scan and group aggregate read exactly what GORM reads.
+func TestSCIMUsersReadsWhatGormReads(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		ctx := context.Background()
 		s := openTestStore(t, dbURL, allMigrations)
@@ -38,9 +38,9 @@ func TestScimUsersReadsWhatGormReads(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		got, groups, total, err := s.ScimUsers(ctx, ws.ID, ScimList{Count: 10}, true)
+		got, groups, total, err := s.SCIMUsers(ctx, ws.ID, SCIMList{Count: 10}, true)
 		if err != nil || total != 2 || len(got) != 2 {
-			t.Fatalf("ScimUsers: %d users, total %d, %v", len(got), total, err)
+			t.Fatalf("SCIMUsers: %d users, total %d, %v", len(got), total, err)
 		}
 		for _, u := range got {
 			var want models.UserAccount
@@ -57,10 +57,10 @@ func TestScimUsersReadsWhatGormReads(t *testing.T) {
 		if !reflect.DeepEqual(groups[full.ID], wantGroups) || len(groups[bare.ID]) != 0 {
 			t.Fatalf("groups %+v, want %+v for the full user and none for the bare one", groups, wantGroups)
 		}
-		if _, g, _, err := s.ScimUsers(ctx, ws.ID, ScimList{Count: 10}, false); err != nil || g != nil {
+		if _, g, _, err := s.SCIMUsers(ctx, ws.ID, SCIMList{Count: 10}, false); err != nil || g != nil {
 			t.Fatalf("without groups: %v, %v", g, err)
 		}
-		if _, _, n, err := s.ScimUsers(ctx, uuid.New(), ScimList{Count: 10}, true); err != nil || n != 0 {
+		if _, _, n, err := s.SCIMUsers(ctx, uuid.New(), SCIMList{Count: 10}, true); err != nil || n != 0 {
 			t.Fatalf("another workspace sees %d users (%v)", n, err)
 		}
 	})

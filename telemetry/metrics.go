@@ -157,9 +157,9 @@ func (o *OutcomeCounters) ObserveStatus(status int) {
 	}
 }
 
-// ScimOperation returns the counters of one SCIM resource and operation; a handler resolves
+// SCIMOperation returns the counters of one SCIM resource and operation; a handler resolves
 // them once, when it registers its route.
-func (m *Metrics) ScimOperation(resource, operation string) *OutcomeCounters {
+func (m *Metrics) SCIMOperation(resource, operation string) *OutcomeCounters {
 	if m == nil {
 		return nil
 	}

@@ -38,7 +38,7 @@ func TestGraphQLOperationNamesAreBounded(t *testing.T) {
 
 func TestOutcomeOfStatus(t *testing.T) {
 	m := NewMetrics(prometheus.NewRegistry(), nil)
-	c := m.ScimOperation("user", "patch")
+	c := m.SCIMOperation("user", "patch")
 	for _, s := range []int{200, 201, 204, 400, 404, 409, 412, 401, 403, 500, 503} {
 		c.ObserveStatus(s)
 	}
@@ -54,7 +54,7 @@ func TestNilMetricsCountNothing(t *testing.T) {
 	m.TokenIssued("client_credentials")
 	m.ClientAuthFailure("token")
 	m.SignIn("refused")
-	m.ScimOperation("user", "get").ObserveStatus(200)
+	m.SCIMOperation("user", "get").ObserveStatus(200)
 	if got := m.GraphQLOperation("Op", false); got != "Op" {
 		t.Fatalf("GraphQLOperation on nil = %q", got)
 	}
@@ -62,7 +62,7 @@ func TestNilMetricsCountNothing(t *testing.T) {
 
 func BenchmarkCounting(b *testing.B) {
 	m := NewMetrics(prometheus.NewRegistry(), nil)
-	c := m.ScimOperation("user", "get")
+	c := m.SCIMOperation("user", "get")
 	b.ReportAllocs()
 	for b.Loop() {
 		m.TokenIssued("client_credentials")

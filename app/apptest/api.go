@@ -68,8 +68,8 @@ func (r *Response) Must(t *testing.T, status int) *Response {
 	return r
 }
 
-// ScimToken creates a SCIM token through REST and returns its plain value and id.
-func (e *Env) ScimToken(admin string, body map[string]any) (plain, id string) {
+// SCIMToken creates a SCIM token through REST and returns its plain value and id.
+func (e *Env) SCIMToken(admin string, body map[string]any) (plain, id string) {
 	e.T.Helper()
 	r := e.Call("POST", "/api/v1/scim/tokens", admin, body).Must(e.T, 201)
 	return Str(r.Body, "plainValue"), Str(r.Body, "token", "id")
@@ -103,8 +103,8 @@ func AllScopes(name string) map[string]any {
 	return map[string]any{"name": name, "scopes": []string{"users:read", "users:write", "groups:read", "groups:write"}}
 }
 
-// ScimUser posts a user and returns its id.
-func (e *Env) ScimUser(tok string, body map[string]any) string {
+// SCIMUser posts a user and returns its id.
+func (e *Env) SCIMUser(tok string, body map[string]any) string {
 	e.T.Helper()
 	return Str(e.Call("POST", "/scim/v2/Users", tok, body).Must(e.T, 201).Body, "id")
 }

@@ -75,7 +75,7 @@ type CreateApplicationInput struct {
 	BrandID string `json:"brandId"`
 	Name    string `json:"name"`
 	// Absolute https URLs (http only for loopback hosts), no fragment, at most 20.
-	RedirectUris []string `json:"redirectUris"`
+	RedirectURIs []string `json:"redirectUris"`
 	// CONFIDENTIAL by default.
 	Type *models.ApplicationType `json:"type,omitempty"`
 }
@@ -103,8 +103,8 @@ type CreateConnectionInput struct {
 	// Defaults to one derived from the name ("Contoso Entra" → contoso-entra).
 	Slug            *string          `json:"slug,omitempty"`
 	Protocol        models.Protocol  `json:"protocol"`
-	OidcConfig      *OidcConfigInput `json:"oidcConfig,omitempty"`
-	SamlConfig      *SamlConfigInput `json:"samlConfig,omitempty"`
+	OIDCConfig      *OIDCConfigInput `json:"oidcConfig,omitempty"`
+	SAMLConfig      *SAMLConfigInput `json:"samlConfig,omitempty"`
 	JitProvisioning *bool            `json:"jitProvisioning,omitempty"`
 	// viewer (default), member or admin.
 	DefaultRole *string `json:"defaultRole,omitempty"`
@@ -134,7 +134,7 @@ type CreateIntegrationClientPayload struct {
 	Errors       []*UserError `json:"errors"`
 }
 
-type CreateScimTokenInput struct {
+type CreateSCIMTokenInput struct {
 	// At most 128 characters.
 	Name string `json:"name"`
 	// Default: users:read, users:write.
@@ -144,8 +144,8 @@ type CreateScimTokenInput struct {
 	ConnectionID  *string `json:"connectionId,omitempty"`
 }
 
-type CreateScimTokenPayload struct {
-	Token *models.ScimToken `json:"token,omitempty"`
+type CreateSCIMTokenPayload struct {
+	Token *models.SCIMToken `json:"token,omitempty"`
 	// Shown once. Store it now.
 	PlainValue *string      `json:"plainValue,omitempty"`
 	Errors     []*UserError `json:"errors"`
@@ -193,11 +193,11 @@ type DeleteConnectionPayload struct {
 	Errors              []*UserError `json:"errors"`
 }
 
-type DeleteScimTokenInput struct {
+type DeleteSCIMTokenInput struct {
 	ID string `json:"id"`
 }
 
-type DeleteScimTokenPayload struct {
+type DeleteSCIMTokenPayload struct {
 	DeletedID *string      `json:"deletedId,omitempty"`
 	Errors    []*UserError `json:"errors"`
 }
@@ -217,7 +217,7 @@ type IdentityProviderConfigurationPayload struct {
 type Mutation struct {
 }
 
-type OidcConfigInput struct {
+type OIDCConfigInput struct {
 	IssuerURL    *string  `json:"issuerUrl,omitempty"`
 	ClientID     *string  `json:"clientId,omitempty"`
 	ClientSecret *string  `json:"clientSecret,omitempty"`
@@ -261,12 +261,12 @@ type RevokeIntegrationClientPayload struct {
 	Errors            []*UserError              `json:"errors"`
 }
 
-type RevokeScimTokenInput struct {
+type RevokeSCIMTokenInput struct {
 	ID string `json:"id"`
 }
 
-type RevokeScimTokenPayload struct {
-	Token  *models.ScimToken `json:"token,omitempty"`
+type RevokeSCIMTokenPayload struct {
+	Token  *models.SCIMToken `json:"token,omitempty"`
 	Errors []*UserError      `json:"errors"`
 }
 
@@ -292,16 +292,16 @@ type RotateIntegrationClientSecretPayload struct {
 	Errors       []*UserError `json:"errors"`
 }
 
-type SamlConfigInput struct {
+type SAMLConfigInput struct {
 	EntityID         *string        `json:"entityId,omitempty"`
-	SsoURL           *string        `json:"ssoUrl,omitempty"`
+	SSOURL           *string        `json:"ssoUrl,omitempty"`
 	Certificate      *string        `json:"certificate,omitempty"`
 	SignRequests     *bool          `json:"signRequests,omitempty"`
 	AttributeMapping map[string]any `json:"attributeMapping,omitempty"`
 	MetadataURL      *string        `json:"metadataUrl,omitempty"`
 }
 
-type ScimActivityFilter struct {
+type SCIMActivityFilter struct {
 	// create, update, delete or read.
 	Operation *string `json:"operation,omitempty"`
 	// user or group.
@@ -314,15 +314,15 @@ type ScimActivityFilter struct {
 	EndDate *string `json:"endDate,omitempty"`
 }
 
-type ScimActivityList struct {
-	Activities []*models.ScimActivity `json:"activities"`
+type SCIMActivityList struct {
+	Activities []*models.SCIMActivity `json:"activities"`
 	Page       int                    `json:"page"`
 	PageSize   int                    `json:"pageSize"`
 	Total      int                    `json:"total"`
 }
 
-type ScimTokenList struct {
-	Tokens   []*models.ScimToken `json:"tokens"`
+type SCIMTokenList struct {
+	Tokens   []*models.SCIMToken `json:"tokens"`
 	Page     int                 `json:"page"`
 	PageSize int                 `json:"pageSize"`
 	Total    int                 `json:"total"`
@@ -387,7 +387,7 @@ type UpdateApplicationInput struct {
 	ID   string  `json:"id"`
 	Name *string `json:"name,omitempty"`
 	// Replaces the list.
-	RedirectUris []string `json:"redirectUris,omitempty"`
+	RedirectURIs []string `json:"redirectUris,omitempty"`
 }
 
 type UpdateApplicationPayload struct {
@@ -412,8 +412,8 @@ type UpdateConnectionInput struct {
 	ID              string           `json:"id"`
 	Name            *string          `json:"name,omitempty"`
 	Slug            *string          `json:"slug,omitempty"`
-	OidcConfig      *OidcConfigInput `json:"oidcConfig,omitempty"`
-	SamlConfig      *SamlConfigInput `json:"samlConfig,omitempty"`
+	OIDCConfig      *OIDCConfigInput `json:"oidcConfig,omitempty"`
+	SAMLConfig      *SAMLConfigInput `json:"samlConfig,omitempty"`
 	JitProvisioning *bool            `json:"jitProvisioning,omitempty"`
 	DefaultRole     *string          `json:"defaultRole,omitempty"`
 }
@@ -478,50 +478,50 @@ type VerifyDomainPayload struct {
 	Errors  []*UserError   `json:"errors"`
 }
 
-type ScimTokenStatus string
+type SCIMTokenStatus string
 
 const (
-	ScimTokenStatusActive  ScimTokenStatus = "ACTIVE"
-	ScimTokenStatusRevoked ScimTokenStatus = "REVOKED"
-	ScimTokenStatusExpired ScimTokenStatus = "EXPIRED"
+	SCIMTokenStatusActive  SCIMTokenStatus = "ACTIVE"
+	SCIMTokenStatusRevoked SCIMTokenStatus = "REVOKED"
+	SCIMTokenStatusExpired SCIMTokenStatus = "EXPIRED"
 )
 
-var AllScimTokenStatus = []ScimTokenStatus{
-	ScimTokenStatusActive,
-	ScimTokenStatusRevoked,
-	ScimTokenStatusExpired,
+var AllSCIMTokenStatus = []SCIMTokenStatus{
+	SCIMTokenStatusActive,
+	SCIMTokenStatusRevoked,
+	SCIMTokenStatusExpired,
 }
 
-func (e ScimTokenStatus) IsValid() bool {
+func (e SCIMTokenStatus) IsValid() bool {
 	switch e {
-	case ScimTokenStatusActive, ScimTokenStatusRevoked, ScimTokenStatusExpired:
+	case SCIMTokenStatusActive, SCIMTokenStatusRevoked, SCIMTokenStatusExpired:
 		return true
 	}
 	return false
 }
 
-func (e ScimTokenStatus) String() string {
+func (e SCIMTokenStatus) String() string {
 	return string(e)
 }
 
-func (e *ScimTokenStatus) UnmarshalGQL(v any) error {
+func (e *SCIMTokenStatus) UnmarshalGQL(v any) error {
 	str, ok := v.(string)
 	if !ok {
 		return fmt.Errorf("enums must be strings")
 	}
 
-	*e = ScimTokenStatus(str)
+	*e = SCIMTokenStatus(str)
 	if !e.IsValid() {
 		return fmt.Errorf("%s is not a valid ScimTokenStatus", str)
 	}
 	return nil
 }
 
-func (e ScimTokenStatus) MarshalGQL(w io.Writer) {
+func (e SCIMTokenStatus) MarshalGQL(w io.Writer) {
 	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
 }
 
-func (e *ScimTokenStatus) UnmarshalJSON(b []byte) error {
+func (e *SCIMTokenStatus) UnmarshalJSON(b []byte) error {
 	s, err := strconv.Unquote(string(b))
 	if err != nil {
 		return err
@@ -529,7 +529,7 @@ func (e *ScimTokenStatus) UnmarshalJSON(b []byte) error {
 	return e.UnmarshalGQL(s)
 }
 
-func (e ScimTokenStatus) MarshalJSON() ([]byte, error) {
+func (e SCIMTokenStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -70,13 +70,13 @@ var tests = []test{
 	{[]string{"BindCredential", "BindingTargets", "BindAccountCredential"}, testBinding},
 	{[]string{"Domain", "Domains", "DomainsFor", "DomainVerifiedFor", "CountDomains", "VerifiedDomainElsewhere",
 		"SaveDomain", "ClearPrimaryDomain", "DeleteDomain", "ConnectionByVerifiedDomain"}, testDomains},
-	{[]string{"Group", "ScimGroups", "SaveGroup", "DeleteGroup", "ExistingUserIDs", "ChangeMembers", "GroupMembers",
+	{[]string{"Group", "SCIMGroups", "SaveGroup", "DeleteGroup", "ExistingUserIDs", "ChangeMembers", "GroupMembers",
 		"GroupsOfUsers"}, testGroups},
-	{[]string{"ScimUser", "ScimUsers", "UserAccountForUpdate", "SaveScimUser", "SaveScimUserWith",
-		"DeleteUserAccount"}, testScimUsers},
-	{[]string{"SetScimUserActive"}, testSetScimUserActive},
-	{[]string{"ScimTokens", "ScimToken", "ScimTokenByHash", "RevokeScimToken", "DeleteScimToken"}, testScimTokens},
-	{[]string{"ScimActivities", "PruneScimActivities", "ScimStatistics", "ReconcileCounts"}, testScimActivity},
+	{[]string{"SCIMUser", "SCIMUsers", "UserAccountForUpdate", "SaveSCIMUser", "SaveSCIMUserWith",
+		"DeleteUserAccount"}, testSCIMUsers},
+	{[]string{"SetSCIMUserActive"}, testSetSCIMUserActive},
+	{[]string{"SCIMTokens", "ScimToken", "SCIMTokenByHash", "RevokeSCIMToken", "DeleteSCIMToken"}, testSCIMTokens},
+	{[]string{"SCIMActivities", "PruneSCIMActivities", "ScimStatistics", "ReconcileCounts"}, testSCIMActivity},
 	{[]string{"RevokeToken", "RevokedToken", "PruneRevokedTokens"}, testRevokedTokens},
 	{[]string{"Application", "ApplicationByClientID", "Applications", "UpdateApplication", "DeleteApplication"}, testApplications},
 	{[]string{"CreateFlow", "ClaimFlow", "FlowByUpstreamState", "FlowByUpstreamRequest", "SAMLFlow",
@@ -219,9 +219,9 @@ func (e *env) audit(action string) *models.AuditEvent {
 		Action: action, TargetType: "test", TargetID: "x", Summary: "{}", CreatedAt: e.now}
 }
 
-func (e *env) activity(op, id string, created time.Time) *models.ScimActivity {
-	return &models.ScimActivity{ID: store.NewID(), WorkspaceID: e.ws, Operation: op, ResourceType: models.ScimResourceUser,
-		ResourceID: id, Status: models.ScimStatusSuccess, Details: "{}", CreatedAt: created}
+func (e *env) activity(op, id string, created time.Time) *models.SCIMActivity {
+	return &models.SCIMActivity{ID: store.NewID(), WorkspaceID: e.ws, Operation: op, ResourceType: models.SCIMResourceUser,
+		ResourceID: id, Status: models.SCIMStatusSuccess, Details: "{}", CreatedAt: created}
 }
 
 func ids[T any](rows []*T, id func(*T) uuid.UUID) map[uuid.UUID]bool {

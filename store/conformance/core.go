@@ -52,7 +52,7 @@ func testCreate(e *env) {
 	_, err = e.s.UserAccount(e.ctx, e.ws, carol.ID)
 	e.is(err, store.ErrNotFound, "row of a refused CreateAll")
 	carol, eve := e.newUser("carol"), e.newUser("eve")
-	e.ok(e.s.CreateAll(e.ctx, carol, eve, e.activity(models.ScimOpCreate, carol.ID.String(), e.now)))
+	e.ok(e.s.CreateAll(e.ctx, carol, eve, e.activity(models.SCIMOpCreate, carol.ID.String(), e.now)))
 	us, err := e.s.UserAccountsByIDs(e.ctx, e.ws, []uuid.UUID{carol.ID, eve.ID})
 	e.ok(err)
 	e.check(len(us) == 2, "CreateAll wrote %d accounts", len(us))

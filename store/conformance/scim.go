@@ -26,7 +26,7 @@ func testGroups(e *env) {
 	e.check(got.DisplayName == "Eng", "group %+v", got)
 	_, err = e.s.Group(e.ctx, e.ws, store.NewID(), true)
 	e.is(err, store.ErrNotFound, "missing group")
-	gs, total, err := e.s.ScimGroups(e.ctx, e.ws, store.ScimList{Count: 10})
+	gs, total, err := e.s.SCIMGroups(e.ctx, e.ws, store.SCIMList{Count: 10})
 	e.ok(err)
 	e.check(total == 2 && len(gs) == 2, "groups %d of %d", len(gs), total)
 	e.exists(e.s.Create(e.ctx, &models.Group{ID: store.NewID(), WorkspaceID: e.ws, DisplayName: "ENG", DisplayNameKey: "eng",
@@ -57,16 +57,16 @@ func testGroups(e *env) {
 	e.deletesOnce(func() (bool, error) { return e.s.DeleteGroup(e.ctx, e.ws, g.ID) }, "DeleteGroup")
 }
 
-func testScimUsers(e *env) {
+func testSCIMUsers(e *env) {
 	a, b := e.user("a"), e.user("b")
 	g := e.group("G")
 	e.ok(e.s.ChangeMembers(e.ctx, e.ws, g.ID, false, nil, []uuid.UUID{a.ID}))
-	got, groups, err := e.s.ScimUser(e.ctx, e.ws, a.ID, true)
+	got, groups, err := e.s.SCIMUser(e.ctx, e.ws, a.ID, true)
 	e.ok(err)
 	e.check(got.ID == a.ID && len(groups) == 1 && groups[0].DisplayName == "G", "scim user %v %v", got, groups)
-	_, _, err = e.s.ScimUser(e.ctx, e.ws, store.NewID(), false)
+	_, _, err = e.s.SCIMUser(e.ctx, e.ws, store.NewID(), false)
 	e.is(err, store.ErrNotFound, "missing SCIM user")
-	us, byUser, total, err := e.s.ScimUsers(e.ctx, e.ws, store.ScimList{Count: 1}, true)
+	us, byUser, total, err := e.s.SCIMUsers(e.ctx, e.ws, store.SCIMList{Count: 1}, true)
 	e.ok(err)
 	e.check(len(us) == 1 && total == 2 && len(byUser[a.ID]) == 1, "page %v of %d, groups %v", us, total, byUser)
 
@@ -80,54 +80,54 @@ func testScimUsers(e *env) {
 	e.is(err, store.ErrNotFound, "missing account for update")
 
 	a.Title = "Engineer"
-	stale, gone := savesUser(e, a, func(u *models.UserAccount) error { return e.s.SaveScimUser(e.ctx, u) }, "SaveScimUser",
+	stale, gone := savesUser(e, a, func(u *models.UserAccount) error { return e.s.SaveSCIMUser(e.ctx, u) }, "SaveSCIMUser",
 		"user_name", func(u *models.UserAccount) { u.UserName, u.UserNameKey = b.UserName, b.UserNameKey })
 
-	act := func() *models.ScimActivity { return e.activity(models.ScimOpUpdate, a.ID.String(), e.now) }
+	act := func() *models.SCIMActivity { return e.activity(models.SCIMOpUpdate, a.ID.String(), e.now) }
 	activities := func() int64 {
-		_, n, err := e.s.ScimActivities(e.ctx, e.ws, store.ScimActivityFilter{}, 0, 1)
+		_, n, err := e.s.SCIMActivities(e.ctx, e.ws, store.SCIMActivityFilter{}, 0, 1)
 		e.ok(err)
 		return n
 	}
 	a.Title = "Lead"
-	e.ok(e.s.SaveScimUserWith(e.ctx, a, act()))
-	e.check(a.Version == 3 && activities() == 1, "SaveScimUserWith: version %d, %d activities", a.Version, activities())
-	e.is(e.s.SaveScimUserWith(e.ctx, &stale, act()), store.ErrStale, "stale SaveScimUserWith")
-	e.is(e.s.SaveScimUserWith(e.ctx, &gone, act()), store.ErrNotFound, "SaveScimUserWith of a missing account")
+	e.ok(e.s.SaveSCIMUserWith(e.ctx, a, act()))
+	e.check(a.Version == 3 && activities() == 1, "SaveSCIMUserWith: version %d, %d activities", a.Version, activities())
+	e.is(e.s.SaveSCIMUserWith(e.ctx, &stale, act()), store.ErrStale, "stale SaveSCIMUserWith")
+	e.is(e.s.SaveSCIMUserWith(e.ctx, &gone, act()), store.ErrNotFound, "SaveSCIMUserWith of a missing account")
 	e.check(activities() == 1, "a refused save wrote its activity")
 
 	e.deletesOnce(func() (bool, error) { return e.s.DeleteUserAccount(e.ctx, e.ws, a.ID) }, "DeleteUserAccount")
-	_, _, err = e.s.ScimUser(e.ctx, e.ws, a.ID, false)
+	_, _, err = e.s.SCIMUser(e.ctx, e.ws, a.ID, false)
 	e.is(err, store.ErrNotFound, "deleted account")
 }
 
-func testSetScimUserActive(e *env) {
+func testSetSCIMUserActive(e *env) {
 	a := e.user("a")
-	act := func() *models.ScimActivity { return e.activity(models.ScimOpUpdate, a.ID.String(), e.now) }
-	u, _, err := e.s.SetScimUserActive(e.ctx, e.ws, a.ID, false, 0, act(), false)
+	act := func() *models.SCIMActivity { return e.activity(models.SCIMOpUpdate, a.ID.String(), e.now) }
+	u, _, err := e.s.SetSCIMUserActive(e.ctx, e.ws, a.ID, false, 0, act(), false)
 	e.ok(err)
 	e.check(!u.Active && u.Version == 2, "deactivated %+v", u)
-	_, _, err = e.s.SetScimUserActive(e.ctx, e.ws, a.ID, true, 1, act(), false)
+	_, _, err = e.s.SetSCIMUserActive(e.ctx, e.ws, a.ID, true, 1, act(), false)
 	e.is(err, store.ErrStale, "stale version")
-	u, _, err = e.s.SetScimUserActive(e.ctx, e.ws, a.ID, true, 2, act(), true)
+	u, _, err = e.s.SetSCIMUserActive(e.ctx, e.ws, a.ID, true, 2, act(), true)
 	e.ok(err)
 	e.check(u.Active && u.Version == 3, "reactivated %+v", u)
-	_, _, err = e.s.SetScimUserActive(e.ctx, e.ws, store.NewID(), true, 0, act(), false)
+	_, _, err = e.s.SetSCIMUserActive(e.ctx, e.ws, store.NewID(), true, 0, act(), false)
 	e.is(err, store.ErrNotFound, "missing account")
 	noName := e.newUser("nameless")
 	noName.UserName, noName.UserNameKey = "", ""
 	e.ok(e.s.Create(e.ctx, noName))
-	u, _, err = e.s.SetScimUserActive(e.ctx, e.ws, noName.ID, false, 0, act(), false)
+	u, _, err = e.s.SetSCIMUserActive(e.ctx, e.ws, noName.ID, false, 0, act(), false)
 	e.ok(err)
 	e.check(u == nil, "an account without userName was written: %+v", u)
-	_, n, err := e.s.ScimActivities(e.ctx, e.ws, store.ScimActivityFilter{}, 0, 1)
+	_, n, err := e.s.SCIMActivities(e.ctx, e.ws, store.SCIMActivityFilter{}, 0, 1)
 	e.ok(err)
 	e.check(n == 2, "%d activities for 2 writes", n)
 }
 
-func testScimTokens(e *env) {
-	token := func(name string, expires *time.Time) *models.ScimToken {
-		t := &models.ScimToken{ID: store.NewID(), WorkspaceID: e.ws, Name: name, TokenHash: unique("hash-"), MaskedValue: "****",
+func testSCIMTokens(e *env) {
+	token := func(name string, expires *time.Time) *models.SCIMToken {
+		t := &models.SCIMToken{ID: store.NewID(), WorkspaceID: e.ws, Name: name, TokenHash: unique("hash-"), MaskedValue: "****",
 			ScopeString: "scim", ExpiresAt: expires, CreatedAt: e.now, UpdatedAt: e.now}
 		e.ok(e.s.Create(e.ctx, t))
 		return t
@@ -136,60 +136,60 @@ func testScimTokens(e *env) {
 	dup := *live
 	dup.ID = store.NewID()
 	e.exists(e.s.Create(e.ctx, &dup), "token", "duplicate token hash")
-	ts, total, err := e.s.ScimTokens(e.ctx, e.ws, store.ScimTokenFilter{Status: models.ScimTokenActive}, e.now, 0, 10)
+	ts, total, err := e.s.SCIMTokens(e.ctx, e.ws, store.SCIMTokenFilter{Status: models.SCIMTokenActive}, e.now, 0, 10)
 	e.ok(err)
 	e.check(total == 1 && len(ts) == 1 && ts[0].ID == live.ID, "active %v", ts)
-	ts, total, err = e.s.ScimTokens(e.ctx, e.ws, store.ScimTokenFilter{Name: "ol"}, e.now, 0, 10)
+	ts, total, err = e.s.SCIMTokens(e.ctx, e.ws, store.SCIMTokenFilter{Name: "ol"}, e.now, 0, 10)
 	e.ok(err)
 	e.check(total == 1 && ts[0].ID == expired.ID, "by name %v", ts)
-	got, err := e.s.ScimToken(e.ctx, e.ws, live.ID)
+	got, err := e.s.SCIMToken(e.ctx, e.ws, live.ID)
 	e.ok(err)
 	e.check(got.Name == "Live", "token %+v", got)
-	_, err = e.s.ScimToken(e.ctx, e.workspace().ID, live.ID)
+	_, err = e.s.SCIMToken(e.ctx, e.workspace().ID, live.ID)
 	e.is(err, store.ErrNotFound, "token of another workspace")
-	got, err = e.s.ScimTokenByHash(e.ctx, live.TokenHash)
+	got, err = e.s.SCIMTokenByHash(e.ctx, live.TokenHash)
 	e.ok(err)
 	e.check(got.ID == live.ID, "by hash %v", got.ID)
-	_, err = e.s.ScimTokenByHash(e.ctx, "missing")
+	_, err = e.s.SCIMTokenByHash(e.ctx, "missing")
 	e.is(err, store.ErrNotFound, "missing hash")
 
-	revoked, err := e.s.RevokeScimToken(e.ctx, e.ws, live.ID, e.now)
+	revoked, err := e.s.RevokeSCIMToken(e.ctx, e.ws, live.ID, e.now)
 	e.ok(err)
 	e.check(revoked, "not revoked")
-	revoked, err = e.s.RevokeScimToken(e.ctx, e.ws, live.ID, e.now)
+	revoked, err = e.s.RevokeSCIMToken(e.ctx, e.ws, live.ID, e.now)
 	e.ok(err)
 	e.check(!revoked, "revoked twice")
-	e.ok(e.s.Create(e.ctx, e.activity(models.ScimOpRead, "x", e.now)))
-	e.ok(e.s.DeleteScimToken(e.ctx, e.ws, live.ID))
-	_, err = e.s.ScimToken(e.ctx, e.ws, live.ID)
+	e.ok(e.s.Create(e.ctx, e.activity(models.SCIMOpRead, "x", e.now)))
+	e.ok(e.s.DeleteSCIMToken(e.ctx, e.ws, live.ID))
+	_, err = e.s.SCIMToken(e.ctx, e.ws, live.ID)
 	e.is(err, store.ErrNotFound, "deleted token")
-	e.ok(e.s.DeleteScimToken(e.ctx, e.ws, live.ID))
+	e.ok(e.s.DeleteSCIMToken(e.ctx, e.ws, live.ID))
 }
 
-func testScimActivity(e *env) {
+func testSCIMActivity(e *env) {
 	old := e.now.AddDate(-10, 0, 0)
 	u := e.newUser("a")
-	e.ok(e.s.CreateAll(e.ctx, u, e.activity(models.ScimOpCreate, u.ID.String(), e.now)))
-	e.ok(e.s.Create(e.ctx, e.activity(models.ScimOpRead, "x", old)))
-	as, total, err := e.s.ScimActivities(e.ctx, e.ws, store.ScimActivityFilter{Operation: models.ScimOpCreate}, 0, 10)
+	e.ok(e.s.CreateAll(e.ctx, u, e.activity(models.SCIMOpCreate, u.ID.String(), e.now)))
+	e.ok(e.s.Create(e.ctx, e.activity(models.SCIMOpRead, "x", old)))
+	as, total, err := e.s.SCIMActivities(e.ctx, e.ws, store.SCIMActivityFilter{Operation: models.SCIMOpCreate}, 0, 10)
 	e.ok(err)
 	e.check(total == 1 && len(as) == 1, "creates %v", as)
-	_, total, err = e.s.ScimActivities(e.ctx, e.ws, store.ScimActivityFilter{}, 0, 10)
+	_, total, err = e.s.SCIMActivities(e.ctx, e.ws, store.SCIMActivityFilter{}, 0, 10)
 	e.ok(err)
 	e.check(total == 2, "all %d", total)
 
-	st, err := e.s.ScimStatistics(e.ctx, e.ws, clock.Real.Now().UTC())
+	st, err := e.s.SCIMStatistics(e.ctx, e.ws, clock.Real.Now().UTC())
 	e.ok(err)
 	e.check(st.TotalUsers == 1 && st.UsersAdded24h == 1 && st.LastSyncAt != nil, "statistics %+v", st)
 	e.ok(e.s.ReconcileCounts(e.ctx))
-	st, err = e.s.ScimStatistics(e.ctx, e.ws, clock.Real.Now().UTC())
+	st, err = e.s.SCIMStatistics(e.ctx, e.ws, clock.Real.Now().UTC())
 	e.ok(err)
 	e.check(st.TotalUsers == 1, "after reconcile %+v", st)
 
-	n, err := e.s.PruneScimActivities(e.ctx, old.Add(time.Hour))
+	n, err := e.s.PruneSCIMActivities(e.ctx, old.Add(time.Hour))
 	e.ok(err)
 	e.check(n >= 1, "pruned %d", n)
-	_, total, err = e.s.ScimActivities(e.ctx, e.ws, store.ScimActivityFilter{}, 0, 10)
+	_, total, err = e.s.SCIMActivities(e.ctx, e.ws, store.SCIMActivityFilter{}, 0, 10)
 	e.ok(err)
 	e.check(total == 1, "after pruning %d", total)
 }
