@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	filter "github.com/scim2/filter-parser/v2"
@@ -20,7 +19,7 @@ const maxFilterLength = 4096
 
 // listFilter turns a list request's filter parameter into the query provision and store take
 // (nil: no filter). What it refuses is an invalidFilter.
-func listFilter(raw string) (scimquery.Expr, error) {
+func (ps *parsers) listFilter(raw string) (scimquery.Expr, error) {
 	if strings.TrimSpace(raw) == "" {
 		return nil, nil
 	}
@@ -30,7 +29,7 @@ func listFilter(raw string) (scimquery.Expr, error) {
 	if len(raw) > maxFilterLength {
 		return nil, models.SCIMError(models.SCIMTypeInvalidFilter, "the filter is longer than 4096 characters")
 	}
-	q, err := parseFilter(raw)
+	q, err := ps.parseFilter(raw)
 	if err != nil {
 		return nil, models.SCIMError(models.SCIMTypeInvalidFilter, "%s", filterSyntaxMessage(raw, err))
 	}
@@ -44,8 +43,8 @@ func listFilter(raw string) (scimquery.Expr, error) {
 // (`emails[type eq "work"].value eq "x"`, "Understand the Microsoft Entra SCIM
 // implementation", /Users) becomes the RFC form `emails[type eq "work" and value eq "x"]`.
 // If the retry fails too, the original error stands.
-func parseFilter(s string) (scimquery.Expr, error) {
-	e, err := parseCachedFilter(s)
+func (ps *parsers) parseFilter(s string) (scimquery.Expr, error) {
+	e, err := ps.parseCachedFilter(s)
 	if err == nil {
 		return e, nil
 	}
@@ -203,20 +202,9 @@ func maskQuoted(s string) string {
 // shape, the text with every string literal replaced by its ordinal ("0", "1", …), and each
 // request gets a copy of that tree with its own literals put back.
 
-// maxFilterShapes bounds the cache; when it fills, it starts over (shapes are few in practice,
-// and a client that sends many distinct shapes only loses the cache's benefit).
-const maxFilterShapes = 1024
-
-type filterShapes struct {
-	mu sync.RWMutex
-	m  map[string]scimquery.Expr
-}
-
-var scimFilterShapes = &filterShapes{m: map[string]scimquery.Expr{}}
-
 // parseCachedFilter parses a SCIM filter exactly as the parser does, reusing the parse of an
 // earlier filter of the same shape. The result is queryOf the parser's tree.
-func parseCachedFilter(raw string) (scimquery.Expr, error) {
+func (ps *parsers) parseCachedFilter(raw string) (scimquery.Expr, error) {
 	shape, lits, ok := filterShape(raw)
 	if !ok { // not a shape we can cache (e.g. a malformed literal): the parser says why
 		e, err := filter.ParseFilter([]byte(raw))
@@ -225,9 +213,7 @@ func parseCachedFilter(raw string) (scimquery.Expr, error) {
 		}
 		return queryOf(e), nil
 	}
-	scimFilterShapes.mu.RLock()
-	tmpl := scimFilterShapes.m[shape]
-	scimFilterShapes.mu.RUnlock()
+	tmpl, _ := ps.filterShapes.Get(shape)
 	if tmpl == nil {
 		e, err := filter.ParseFilter([]byte(shape))
 		if err != nil {
@@ -238,12 +224,7 @@ func parseCachedFilter(raw string) (scimquery.Expr, error) {
 			return queryOf(e), nil
 		}
 		tmpl = queryOf(e)
-		scimFilterShapes.mu.Lock()
-		if len(scimFilterShapes.m) >= maxFilterShapes {
-			scimFilterShapes.m = map[string]scimquery.Expr{}
-		}
-		scimFilterShapes.m[shape] = tmpl
-		scimFilterShapes.mu.Unlock()
+		ps.filterShapes.Set(shape, tmpl)
 	}
 	return fillFilter(tmpl, lits)
 }

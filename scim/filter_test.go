@@ -38,7 +38,7 @@ func FuzzParseCachedFilter(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		want, wantErr := filter.ParseFilter([]byte(raw))
 		for range 2 { // the second call is served from the cache
-			got, err := parseCachedFilter(raw)
+			got, err := testParsers.parseCachedFilter(raw)
 			if (err != nil) != (wantErr != nil) {
 				t.Fatalf("%q: cached parse error %v, parser error %v", raw, err, wantErr)
 			}
@@ -53,7 +53,7 @@ func TestParseCachedFilterPutsBackEachRequestsValues(t *testing.T) {
 	for _, c := range []struct{ literal, want string }{
 		{"a@example.com", "a@example.com"}, {"b@example.com", "b@example.com"}, {`c\"d@example.com`, `c"d@example.com`},
 	} {
-		e, err := parseCachedFilter(`userName eq "` + c.literal + `"`)
+		e, err := testParsers.parseCachedFilter(`userName eq "` + c.literal + `"`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,10 +62,7 @@ func TestParseCachedFilterPutsBackEachRequestsValues(t *testing.T) {
 		}
 	}
 	shape, _, _ := filterShape(`userName eq "a@example.com"`)
-	scimFilterShapes.mu.RLock()
-	_, cached := scimFilterShapes.m[shape]
-	scimFilterShapes.mu.RUnlock()
-	if !cached {
+	if _, cached := testParsers.filterShapes.Get(shape); !cached {
 		t.Fatal("the filter's shape was not cached")
 	}
 }
@@ -85,7 +82,7 @@ func TestParseFilter(t *testing.T) {
 		{`userName eq "u" or emails[type eq "work"].value eq "a]b.c eq d"`, `userName eq "u" or emails[type eq "work" and value eq "a]b.c eq d"]`},
 		{`emails[type eq work].value pr`, `emails[type eq "work" and value pr]`},
 	} {
-		e, err := parseFilter(c.in)
+		e, err := testParsers.parseFilter(c.in)
 		if err != nil {
 			t.Errorf("%s: %v", c.in, err)
 			continue
@@ -100,7 +97,7 @@ func TestParseFilter(t *testing.T) {
 		`emails[type eq "work" or type eq "home"].value eq "x"`, // no parentheses inside brackets
 		`displayName eq "x eq y" and (`,
 	} {
-		if e, err := parseFilter(bad); err == nil {
+		if e, err := testParsers.parseFilter(bad); err == nil {
 			t.Errorf("%s: parsed as %s, want an error", bad, e)
 		}
 	}

@@ -67,7 +67,7 @@ func (h *Handler) getGroup(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) listGroups(w http.ResponseWriter, r *http.Request) error {
-	in, err := listParams(r)
+	in, err := h.listParams(r)
 	if err != nil {
 		return err
 	}
@@ -159,7 +159,7 @@ func (m *memberDelta) result() (add, remove []string) {
 // patchGroup turns PATCH operations into one GroupChange. It handles what Okta and Entra send:
 // add/remove with path "members" and a value array, members[value eq "…"], path-less
 // replace of displayName (with id echoed), and op names in any case.
-func groupChange(ops []patchOp) (provision.GroupChange, error) {
+func (ps *parsers) groupChange(ops []patchOp) (provision.GroupChange, error) {
 	var ch provision.GroupChange
 	if len(ops) == 0 {
 		return ch, models.SCIMError(models.SCIMTypeInvalidSyntax, "a PATCH needs at least one operation")
@@ -220,7 +220,7 @@ func groupChange(ops []patchOp) (provision.GroupChange, error) {
 		if len(path) > 512 {
 			return invalidPath("the path is longer than 512 characters")
 		}
-		p, err := parsePath(path)
+		p, err := ps.parsePath(path)
 		if err != nil {
 			return invalidPath("invalid path %q", truncate(path, 64))
 		}
@@ -282,7 +282,7 @@ func (h *Handler) patchGroup(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	ch, err := groupChange(req.Operations)
+	ch, err := h.groupChange(req.Operations)
 	if err != nil {
 		return err
 	}

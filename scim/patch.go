@@ -5,8 +5,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	filter "github.com/scim2/filter-parser/v2"
 
@@ -58,7 +56,7 @@ func decodeValue(raw json.RawMessage) (any, error) {
 
 // patchUser applies the operations to a user document, in order. The caller saves the result
 // in one transaction, so a failing operation changes nothing.
-func patchUser(d doc, ops []patchOp) error {
+func (ps *parsers) patchDoc(d doc, ops []patchOp) error {
 	if len(ops) == 0 {
 		return models.SCIMError(models.SCIMTypeInvalidSyntax, "a PATCH needs at least one operation")
 	}
@@ -84,13 +82,13 @@ func patchUser(d doc, ops []patchOp) error {
 				return invalidValue("an operation without path needs an object value")
 			}
 			for k, kv := range m {
-				if err := applyUserPath(d, op, k, kv, true); err != nil {
+				if err := ps.applyUserPath(d, op, k, kv, true); err != nil {
 					return err
 				}
 			}
 			continue
 		}
-		if err := applyUserPath(d, op, path, v, false); err != nil {
+		if err := ps.applyUserPath(d, op, path, v, false); err != nil {
 			return err
 		}
 	}
@@ -99,7 +97,7 @@ func patchUser(d doc, ops []patchOp) error {
 
 // applyUserPath applies one operation at a path. lenient (path-less value keys) ignores
 // unknown and read-only attributes, as IdPs echo id, meta or schemas there.
-func applyUserPath(d doc, op, rawPath string, v any, lenient bool) error {
+func (ps *parsers) applyUserPath(d doc, op, rawPath string, v any, lenient bool) error {
 	lp := strings.ToLower(rawPath)
 	switch lp {
 	case lowerURNEnterprise, lowerURNUser:
@@ -116,7 +114,7 @@ func applyUserPath(d doc, op, rawPath string, v any, lenient bool) error {
 			prefix = URNEnterprise
 		}
 		for k, kv := range m {
-			if err := applyUserPath(d, op, prefix+":"+k, kv, true); err != nil {
+			if err := ps.applyUserPath(d, op, prefix+":"+k, kv, true); err != nil {
 				return err
 			}
 		}
@@ -130,7 +128,7 @@ func applyUserPath(d doc, op, rawPath string, v any, lenient bool) error {
 	if len(rawPath) > 512 {
 		return invalidPath("the path is longer than 512 characters")
 	}
-	p, err := parsePath(rawPath)
+	p, err := ps.parsePath(rawPath)
 	if err != nil {
 		return invalidPath("invalid path %q", truncate(rawPath, 64))
 	}
@@ -581,28 +579,17 @@ func unescape(s string) string {
 	return out
 }
 
-// plainPaths caches the parse of value-free PATCH paths ("active", "name.givenName",
-// "urn:…:User:department"): IdPs send the same few on every PATCH and the grammar-driven
-// parser is slow. Paths with a value filter are parsed each time (their values vary).
-var plainPaths sync.Map // string → filter.Path
-
-const maxPlainPaths = 4096
-
-var plainPathCount atomic.Int64
-
 // parsePath parses a PATCH path (RFC 7644 §3.5.2). The result must not be modified.
-func parsePath(raw string) (filter.Path, error) {
+func (ps *parsers) parsePath(raw string) (filter.Path, error) {
 	if strings.Contains(raw, "[") {
 		return filter.ParsePath([]byte(raw))
 	}
-	if p, ok := plainPaths.Load(raw); ok {
-		return p.(filter.Path), nil
+	if p, ok := ps.plainPaths.Get(raw); ok {
+		return p, nil
 	}
 	p, err := filter.ParsePath([]byte(raw))
-	if err == nil && plainPathCount.Load() < maxPlainPaths {
-		if _, loaded := plainPaths.LoadOrStore(raw, p); !loaded {
-			plainPathCount.Add(1)
-		}
+	if err == nil {
+		ps.plainPaths.Set(raw, p)
 	}
 	return p, err
 }

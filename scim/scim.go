@@ -15,8 +15,12 @@ import (
 	"strconv"
 	"strings"
 
+	filter "github.com/scim2/filter-parser/v2"
+
+	"gatehouse/cache"
 	"gatehouse/models"
 	"gatehouse/provision"
+	"gatehouse/scimquery"
 	"gatehouse/telemetry"
 )
 
@@ -26,11 +30,30 @@ type Handler struct {
 	log     *slog.Logger
 	base    string             // public URL of /scim/v2, for meta.location
 	metrics *telemetry.Metrics // nil counts nothing
+	*parsers
+}
+
+// parsers holds a handler's parse caches. IdPs send the same few filter shapes and PATCH paths
+// over and over, and the grammar-driven parser costs more CPU than the rest of a lookup.
+type parsers struct {
+	// filterShapes: a filter's parse by shape (parseCachedFilter).
+	filterShapes *cache.Cache[string, scimquery.Expr]
+	// plainPaths: the parse of value-free PATCH paths ("active", "name.givenName",
+	// "urn:…:User:department"); paths with a value filter are parsed each time.
+	plainPaths *cache.Cache[string, filter.Path]
+}
+
+func newParsers(g *cache.Group) *parsers {
+	return &parsers{
+		filterShapes: cache.New[string, scimquery.Expr](g, "scim_filter_shapes", cache.Options{MaxEntries: 1024}),
+		plainPaths:   cache.New[string, filter.Path](g, "scim_patch_paths", cache.Options{MaxEntries: 4096}),
+	}
 }
 
 // New builds the SCIM handler; publicURL is the server's external base URL.
 func New(svc *provision.Service, publicURL string, log *slog.Logger) *Handler {
-	return &Handler{svc: svc, log: log, base: strings.TrimRight(publicURL, "/") + "/scim/v2"}
+	return &Handler{svc: svc, log: log, base: strings.TrimRight(publicURL, "/") + "/scim/v2",
+		parsers: newParsers(svc.Caches())}
 }
 
 // Register mounts the SCIM routes on mux.
@@ -225,7 +248,7 @@ func decodeBody(r *http.Request, v any) error {
 
 // listParams reads startIndex, count and filter (RFC 7644 §3.4.2.4): startIndex below 1 is
 // 1, a negative count is 0, counts above the maximum are the maximum.
-func listParams(r *http.Request) (provision.SCIMListInput, error) {
+func (ps *parsers) listParams(r *http.Request) (provision.SCIMListInput, error) {
 	q := r.URL.Query()
 	in := provision.SCIMListInput{StartIndex: 1, Count: defaultPageCount}
 	if v := q.Get("startIndex"); v != "" {
@@ -244,7 +267,7 @@ func listParams(r *http.Request) (provision.SCIMListInput, error) {
 	}
 	in.StartIndex, in.Count = models.ClampPage(in.StartIndex, in.Count, 0, provision.MaxSCIMCount)
 	var err error
-	in.Filter, err = listFilter(q.Get("filter"))
+	in.Filter, err = ps.listFilter(q.Get("filter"))
 	return in, err
 }
 

@@ -237,7 +237,7 @@ func (h *Handler) getUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) error {
-	in, err := listParams(r)
+	in, err := h.listParams(r)
 	if err != nil {
 		return err
 	}
@@ -283,7 +283,7 @@ type userOps struct {
 
 func (o *userOps) Apply(cur *models.UserAccount) (provision.SCIMUserInput, error) {
 	d := o.h.userDoc(cur, nil, false)
-	if err := patchUser(d, o.req.Operations); err != nil {
+	if err := o.h.patchDoc(d, o.req.Operations); err != nil {
 		return provision.SCIMUserInput{}, err
 	}
 	return userInput(d)
@@ -296,7 +296,7 @@ func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) error {
 	}
 	p := provision.SCIMUserPatch{Ops: ops,
 		Details: map[string]any{"method": "PATCH", "operations": patchSummary(ops.req.Operations)}}
-	p.Active, p.ActiveOnly = activeOnly(ops.req.Operations)
+	p.Active, p.ActiveOnly = h.activeOnly(ops.req.Operations)
 	u, groups, err := h.svc.PatchSCIMUser(r.Context(), r.PathValue("id"), ifMatch(r), projectionOf(r).wants("groups"), p)
 	if err != nil {
 		return err
@@ -314,7 +314,7 @@ func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) error {
 //     (a remove, a null);
 //   - effect: applied to a document holding nothing but active, whichever its value, they leave
 //     only active, as the same boolean (a value the engine does not read as a boolean fails).
-func activeOnly(ops []patchOp) (active, ok bool) {
+func (ps *parsers) activeOnly(ops []patchOp) (active, ok bool) {
 	for _, o := range ops {
 		if op := strings.ToLower(strings.TrimSpace(o.Op)); op != "add" && op != "replace" {
 			return false, false
@@ -340,7 +340,7 @@ func activeOnly(ops []patchOp) (active, ok bool) {
 	var got [2]bool
 	for i, start := range []bool{false, true} {
 		d := doc{"active": start}
-		if err := patchUser(d, ops); err != nil || len(d) != 1 {
+		if err := ps.patchDoc(d, ops); err != nil || len(d) != 1 {
 			return false, false
 		}
 		b, isBool := d["active"].(bool)
