@@ -160,7 +160,7 @@ func (s *Store) countCreated(ctx context.Context, v any) error {
 func hourBucket(t time.Time) int64 { return t.Unix() / 3600 }
 
 // activityStat is one of the day's SCIM statistics: the activity rows it counts (an empty
-// field matches anything) and the field of models.ScimStatistics it fills. Its metric names
+// field matches anything) and the field of models.SCIMStatistics it fills. Its metric names
 // its hourly counter.
 type activityStat struct {
 	metric                          string
