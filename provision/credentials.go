@@ -192,24 +192,25 @@ func (s *Service) RemoveUserAccountCredentials(ctx context.Context, accountUUID,
 		return nil, e
 	}
 	var u *models.UserAccount
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		var connID uuid.UUID
-		u, connID, err = s.loadBindingTargets(ctx, p.WorkspaceID, CredentialInput{AccountUUID: accountUUID, AuthModule: authModule})
-		if err != nil {
-			return err
-		}
-		existed, err := s.store.DeleteCredential(ctx, p.WorkspaceID, u.ID, connID)
-		if err != nil {
-			return err
-		}
-		if !existed {
-			return models.FieldError(models.ENOTFOUND, "authModule", authModule, "the account has no credentials at this connection")
-		}
-		return s.audit(ctx, p, "user_account.credentials.remove", "user_account", u.ID.String(),
-			map[string]any{"authModule": strings.TrimSpace(authModule)})
-	})
+	err = s.mutateAs(ctx, p, mutation{action: "user_account.credentials.remove", target: "user_account", op: "remove credentials"},
+		func(ctx context.Context, p *Principal) (audited, error) {
+			var connID uuid.UUID
+			var err error
+			u, connID, err = s.loadBindingTargets(ctx, p.WorkspaceID, CredentialInput{AccountUUID: accountUUID, AuthModule: authModule})
+			if err != nil {
+				return audited{}, err
+			}
+			existed, err := s.store.DeleteCredential(ctx, p.WorkspaceID, u.ID, connID)
+			if err != nil {
+				return audited{}, err
+			}
+			if !existed {
+				return audited{}, models.FieldError(models.ENOTFOUND, "authModule", authModule, "the account has no credentials at this connection")
+			}
+			return audited{id: u.ID.String(), summary: map[string]any{"authModule": strings.TrimSpace(authModule)}}, nil
+		})
 	if err != nil {
-		return nil, internal("remove credentials", err)
+		return nil, err
 	}
 	return u, nil
 }

@@ -174,13 +174,19 @@ func (s *Service) TestConnection(ctx context.Context, rawID string) (*Connection
 	rep.LatencyMs = s.clock.Now().Sub(start).Milliseconds()
 
 	tested := c.Version
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		c, err = s.loadConnection(ctx, p.WorkspaceID, "id", rawID)
-		if err != nil {
-			return err
+	changedWhileTested := func() error {
+		return models.Errorf(models.ECONFLICT, "the connection was changed while it was being tested; test it again")
+	}
+	// The network calls above ran outside any transaction; the outcome is recorded by the
+	// usual script, against the version that was tested.
+	err = s.mutateAs(ctx, p, mutation{action: "connection.test", target: "connection", op: "test connection",
+		stale: changedWhileTested}, func(ctx context.Context, p *Principal) (audited, error) {
+		var err error
+		if c, err = s.loadConnection(ctx, p.WorkspaceID, "id", rawID); err != nil {
+			return audited{}, err
 		}
 		if c.Version != tested {
-			return models.Errorf(models.ECONFLICT, "the connection was changed while it was being tested; test it again")
+			return audited{}, changedWhileTested()
 		}
 		before := c.Status
 		switch {
@@ -191,17 +197,14 @@ func (s *Service) TestConnection(ctx context.Context, rawID string) (*Connection
 		}
 		if c.Status != before {
 			if err := s.store.UpdateConnection(ctx, c); err != nil {
-				return err
+				return audited{}, err
 			}
 		}
-		return s.audit(ctx, p, "connection.test", "connection", c.ID.String(), map[string]any{
-			"success": rep.Success, "problems": rep.Problems, "status_before": before, "status": c.Status})
+		return audited{id: c.ID.String(), summary: map[string]any{
+			"success": rep.Success, "problems": rep.Problems, "status_before": before, "status": c.Status}}, nil
 	})
-	if errors.Is(err, store.ErrStale) {
-		return nil, models.Errorf(models.ECONFLICT, "the connection was changed while it was being tested; test it again")
-	}
 	if err != nil {
-		return nil, internal("test connection", err)
+		return nil, err
 	}
 	return &ConnectionTest{TestReport: rep, Connection: c}, nil
 }

@@ -125,14 +125,12 @@ func (s *Service) StartTestSignIn(ctx context.Context, connectionID string, bran
 	}
 	token := secret.Token("", 32)
 	t.TokenHash = secret.Hash(token)
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.store.Create(ctx, t); err != nil {
-			return err
-		}
-		return s.audit(ctx, p, "connection.test_sign_in_started", "connection", conn.ID.String(), map[string]any{"testSignInId": t.ID.String()})
-	})
+	err = s.mutateAs(ctx, p, mutation{action: "connection.test_sign_in_started", target: "connection", op: "test sign-in"},
+		func(ctx context.Context, p *Principal) (audited, error) {
+			return audited{id: conn.ID.String(), summary: map[string]any{"testSignInId": t.ID.String()}}, s.store.Create(ctx, t)
+		})
 	if err != nil {
-		return nil, internal("test sign-in", err)
+		return nil, err
 	}
 	return &TestSignInStart{Test: t, URL: s.sso.publicURL + TestSignInPath + token}, nil
 }

@@ -66,21 +66,21 @@ func (s *Service) RevokeToken(ctx context.Context, caller *models.IntegrationCli
 	}
 	now := s.now()
 	p := &Principal{ClientID: caller.ClientID, WorkspaceID: t.WorkspaceID, ActorType: "client"}
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
-		if err := s.store.RevokeToken(ctx, &models.RevokedToken{JTI: t.ID, WorkspaceID: t.WorkspaceID,
-			ClientID: t.ClientID, ExpiresAt: t.ExpiresAt.UTC(), RevokedAt: now}); err != nil {
-			return err
-		}
-		// Expired tokens are refused as expired: their rows are dead weight. A day of slack
-		// keeps rows well past any clock skew between replicas.
-		if _, err := s.store.PruneRevokedTokens(ctx, now.Add(-24*time.Hour)); err != nil {
-			return err
-		}
-		return s.audit(ctx, p, "access_token.revoke", "access_token", t.ID.String(),
-			map[string]any{"clientId": t.ClientID})
-	})
+	err := s.mutateAs(ctx, p, mutation{action: "access_token.revoke", target: "access_token", op: "revoke token"},
+		func(ctx context.Context, p *Principal) (audited, error) {
+			if err := s.store.RevokeToken(ctx, &models.RevokedToken{JTI: t.ID, WorkspaceID: t.WorkspaceID,
+				ClientID: t.ClientID, ExpiresAt: t.ExpiresAt.UTC(), RevokedAt: now}); err != nil {
+				return audited{}, err
+			}
+			// Expired tokens are refused as expired: their rows are dead weight. A day of slack
+			// keeps rows well past any clock skew between replicas.
+			if _, err := s.store.PruneRevokedTokens(ctx, now.Add(-24*time.Hour)); err != nil {
+				return audited{}, err
+			}
+			return audited{id: t.ID.String(), summary: map[string]any{"clientId": t.ClientID}}, nil
+		})
 	if err != nil {
-		return internal("revoke token", err)
+		return err
 	}
 	s.revokedTokens.forget(t.ID.String())
 	return nil
