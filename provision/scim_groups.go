@@ -189,6 +189,9 @@ func (s *Service) SCIMGroups(ctx context.Context, in SCIMListInput, withMembers 
 	if err != nil {
 		return nil, 0, err
 	}
+	if in.FilterError != nil {
+		return nil, 0, in.FilterError
+	}
 	gs, total, err := s.store.SCIMGroups(ctx, c.Token.WorkspaceID, s.scimList(in))
 	if err != nil {
 		return nil, 0, internal("scim groups", err)

@@ -413,10 +413,14 @@ func (s *Service) DeleteSCIMUser(ctx context.Context, rawID string, ifVersion in
 // may compare start with. A filter on an attribute that cannot be filtered fails the list
 // with an invalidFilter error.
 type SCIMListInput struct {
-	Filter     scimquery.Expr
-	StartIndex int
-	Count      int
-	Base       string
+	Filter scimquery.Expr
+	// FilterError is why scim/ refused the request's filter. The list answers it once the
+	// caller's scope is checked, so that a token without the scope hears 403 whatever filter
+	// it sends.
+	FilterError error
+	StartIndex  int
+	Count       int
+	Base        string
 }
 
 func (s *Service) scimList(in SCIMListInput) store.SCIMList {
@@ -430,6 +434,9 @@ func (s *Service) SCIMUsers(ctx context.Context, in SCIMListInput, withGroups bo
 	c, err := s.authorizeSCIM(ctx, models.SCIMUsersRead)
 	if err != nil {
 		return nil, nil, 0, err
+	}
+	if in.FilterError != nil {
+		return nil, nil, 0, in.FilterError
 	}
 	l := s.scimList(in)
 	// A tied token provisions userName as the identifier at its connection, so its userName

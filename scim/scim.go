@@ -266,9 +266,9 @@ func (ps *parsers) listParams(r *http.Request) (provision.SCIMListInput, error) 
 		in.Count = n
 	}
 	in.StartIndex, in.Count = models.ClampPage(in.StartIndex, in.Count, 0, provision.MaxSCIMCount)
-	var err error
-	in.Filter, err = ps.listFilter(q.Get("filter"))
-	return in, err
+	// A refused filter is answered by provision after the scope check (FilterError).
+	in.Filter, in.FilterError = ps.listFilter(q.Get("filter"))
+	return in, nil
 }
 
 func listResponse(total, start int, resources []any) map[string]any {

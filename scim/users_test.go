@@ -389,6 +389,7 @@ func TestSCIMScopesAndIsolation(t *testing.T) {
 		e.Call("PATCH", "/scim/v2/Users/"+id, readOnly, `{"Operations":[{"op":"replace","path":"active","value":false}]}`).MustLackScope(t, "users:write")
 		e.Call("DELETE", "/scim/v2/Users/"+id, readOnly, nil).MustLackScope(t, "users:write")
 		e.Call("GET", "/scim/v2/Groups", usersOnly, nil).MustLackScope(t, "groups:read")
+		e.Call("GET", "/scim/v2/Groups?filter="+urlq(`displayName eq`), usersOnly, nil).MustLackScope(t, "groups:read") // the scope before the filter
 		e.Call("POST", "/scim/v2/Groups", usersOnly, map[string]any{"displayName": "g"}).MustLackScope(t, "groups:write")
 		e.Call("GET", "/scim/v2/Users", "", nil).Must(t, 401)
 		e.Call("GET", "/scim/v2/Users", "scim_unknown_token_value", nil).Must(t, 401)
@@ -414,9 +415,9 @@ func TestSCIMScopesAndIsolation(t *testing.T) {
 		if get(r.Body, "totalUsers") != 1.0 || get(r.Body, "activeTokens") != 1.0 {
 			t.Fatalf("other statistics: %s", r.Raw)
 		}
-		// The five 403s are recorded as failures of the token's workspace, the other workspace's 404s are not.
+		// The six 403s are recorded as failures of the token's workspace, the other workspace's 404s are not.
 		r = e.Call("GET", "/api/v1/scim/activities?status=error", admin, nil).Must(t, 200)
-		if get(r.Body, "total") != 5.0 {
+		if get(r.Body, "total") != 6.0 {
 			t.Fatalf("scope failures not recorded: %s", r.Raw)
 		}
 	})
