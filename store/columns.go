@@ -47,8 +47,11 @@ const (
 	profileWrite
 	// rebind: the columns binding an account again at a connection replaces (upsertCredentialSQL).
 	rebind
+	// idpRefresh: the columns a sign-in refreshes from the identity provider's claims on an
+	// account that provider owns (RefreshOwnedProfile).
+	idpRefresh
 	// versioned: the version and time every versioned update of an account writes.
-	versioned = scimWrite | profileWrite
+	versioned = scimWrite | profileWrite | idpRefresh
 )
 
 // col describes the column name holding the field f returns, written by the update sets.

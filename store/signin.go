@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"gorm.io/gorm"
 
 	"gatehouse/models"
 )
@@ -262,28 +261,34 @@ func (s *Store) MarkProfileOwner(ctx context.Context, ws, userID, connectionID u
 }
 
 // RefreshOwnedProfile sets the names and email of u from its identity provider's claims, in
-// one statement that changes nothing unless the connection owns the profile, a value differs,
-// and no other account has the email. It reports whether the row changed (u is updated then).
+// one versioned update of userTable's idpRefresh columns that changes nothing unless the
+// connection owns the profile, a value differs, and no other account has the email. It reports
+// whether the row changed (u is updated then). An account changed since u was read (its version
+// moved) is left as the other writer left it: the next sign-in refreshes it.
 // Errors: none of the contract; no change reports false.
 func (s *Store) RefreshOwnedProfile(ctx context.Context, u *models.UserAccount, connectionID uuid.UUID, first, last, email string) (bool, error) {
 	now := s.now()
-	key := models.Key(email)
-	emailType := models.EmailTypeFor(u.SCIMData, email, u.EmailType) // as u.SetEmail
-	res := s.scoped(ctx, u.WorkspaceID).Model(&models.UserAccount{}).
-		Where("id = ? AND idp_connection_id = ? AND (first_name <> ? OR last_name <> ? OR email <> ?)", u.ID, connectionID, first, last, email).
-		Where("NOT EXISTS (SELECT 1 FROM user_accounts o WHERE o.workspace_id = ? AND o.email_key = ? AND o.id <> ?)", u.WorkspaceID, key, u.ID).
-		UpdateColumns(map[string]any{"first_name": first, "last_name": last, "email": email, "email_key": key,
-			"email_type": emailType, "version": gorm.Expr("version + 1"), "updated_at": now})
+	next := *u
+	next.FirstName, next.LastName = first, last
+	next.SetEmail(email)
+	args := append(versionedArgs(&next, idpRefresh, now), connectionID, first, last, email, u.WorkspaceID, next.EmailKey, u.ID)
+	res := s.db(ctx).Exec(refreshOwnedProfileSQL, args...)
 	if res.Error != nil {
 		return false, translate(res.Error)
 	}
 	if res.RowsAffected == 0 {
 		return false, nil
 	}
-	u.FirstName, u.LastName, u.Email, u.EmailKey, u.Version, u.UpdatedAt = first, last, email, key, u.Version+1, now
-	u.EmailType = emailType
+	next.Version, next.UpdatedAt = u.Version+1, now
+	*u = next
 	return true, nil
 }
+
+// refreshOwnedProfileSQL is the versioned update of the idpRefresh columns, only for an owned
+// profile that differs and whose new email no other account of the workspace has.
+var refreshOwnedProfileSQL = userTable.update(idpRefresh) + versionedWhere +
+	` AND idp_connection_id = ? AND (first_name <> ? OR last_name <> ? OR email <> ?)` +
+	` AND NOT EXISTS (SELECT 1 FROM user_accounts o WHERE o.workspace_id = ? AND o.email_key = ? AND o.id <> ?)`
 
 // UserAccountByIdentity finds the account bound to the identity (connection, identifier key)
 // in one query (the credential joined to its account, scanned by hand): the first thing every

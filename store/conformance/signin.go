@@ -227,6 +227,22 @@ func testProvisioned(e *env) {
 	changed, err = e.s.RefreshOwnedProfile(e.ctx, plain, conn.ID, "P", "Q", plain.Email)
 	e.ok(err)
 	e.check(changed && plain.FirstName == "P" && plain.Version == 2, "refreshed %+v", plain)
+	// The row reads back as the refreshed account, email included (its key and type).
+	changed, err = e.s.RefreshOwnedProfile(e.ctx, plain, conn.ID, "P", "Q", "Refreshed@Example.com")
+	e.ok(err)
+	stored, err := e.s.UserAccount(e.ctx, e.ws, plain.ID)
+	e.ok(err)
+	e.check(changed && stored.FirstName == "P" && stored.LastName == "Q" && stored.Email == "Refreshed@Example.com" &&
+		stored.EmailKey == "refreshed@example.com" && stored.EmailType == plain.EmailType && stored.Version == 3 &&
+		plain.Version == 3, "stored %+v, refreshed %+v", stored, plain)
+	// A refresh from a stale read (the version moved since) changes nothing.
+	stale := *plain
+	stale.Version--
+	changed, err = e.s.RefreshOwnedProfile(e.ctx, &stale, conn.ID, "R", "S", plain.Email)
+	e.ok(err)
+	stored, err = e.s.UserAccount(e.ctx, e.ws, plain.ID)
+	e.ok(err)
+	e.check(!changed && stored.FirstName == "P" && stored.Version == 3, "stale refresh applied: %+v", stored)
 	changed, err = e.s.RefreshOwnedProfile(e.ctx, plain, conn.ID, "P", "Q", u.Email) // u has that email
 	e.ok(err)
 	e.check(!changed, "refresh took another account's email")
