@@ -209,11 +209,11 @@ func (s *Server) Analyze() error {
 	return err
 }
 
-// analyzeWhile refreshes PostgreSQL's statistics every second until the returned function is
+// AnalyzeWhile refreshes PostgreSQL's statistics every second until the returned function is
 // called, as autovacuum's ANALYZE does while tables grow: a phase that starts on empty tables
 // would otherwise run on plans made for empty tables (sequential scans of the growing ones).
 // It runs on the admin connection, whose backend CPU counts for neither side.
-func (s *Server) analyzeWhile() func() {
+func (s *Server) AnalyzeWhile() func() {
 	if s.PG == nil {
 		return func() {}
 	}
@@ -304,7 +304,7 @@ func (s *Server) Phase(name string, n, c int, op func(i int) error) {
 	var next, errs atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
-	stopAnalyze := s.analyzeWhile()
+	stopAnalyze := s.AnalyzeWhile()
 	cpu0 := s.CPU()
 	start := time.Now()
 	for w := 0; w < c; w++ {
