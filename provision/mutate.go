@@ -31,6 +31,13 @@ type mutation struct {
 	// taken is the caller's error for a uniqueness violation on field (store.ErrAlreadyExists);
 	// nil, or a nil result, leaves it internal.
 	taken func(field string) error
+	// fail, when set, maps every error instead of stale, taken and op: a surface with its own
+	// error vocabulary (SCIM users, userWriteError).
+	fail func(err error) error
+	// again, when set, also runs the transaction again (within staleAttempts runs) for errors
+	// it accepts: a write that decides from reads a concurrent writer can overtake (bulk
+	// binding, on a unique index).
+	again func(err error) bool
 }
 
 // audited is what a change's audit event records about its target.
@@ -75,9 +82,11 @@ func (s *Service) mutateAs(ctx context.Context, p *Principal, m mutation, write 
 	})
 }
 
-// transact is the core of every write, whatever it records (mutateAs: an audit event): run
-// write in one transaction, and map the transaction's error to the caller's (m.failure).
-// Errors write returns that are the caller's already (models errors) pass through unchanged.
+// transact is the core every write shares, whatever it records (mutateAs: an audit event;
+// scimWrite: a SCIM activity row; none: bulk binding, which writes its items' audit events
+// with its rows, and a sign-in dry run): run write in one transaction, and map the
+// transaction's error to the caller's (m.failure). Errors write returns that are the
+// caller's already (models errors) pass through unchanged.
 //
 // A transaction that lost a versioned update (store.ErrStale: the object changed between
 // write's read and its save) is run again from the start, up to staleAttempts runs in all:
@@ -98,7 +107,26 @@ func (s *Service) transact(ctx context.Context, m mutation, write func(ctx conte
 
 // retries reports whether a transaction that failed with err runs again (see transact).
 func (m *mutation) retries(err error) bool {
-	return err != nil && !m.pinned && errors.Is(err, store.ErrStale)
+	switch {
+	case err == nil:
+		return false
+	case m.again != nil && m.again(err):
+		return true
+	}
+	return !m.pinned && errors.Is(err, store.ErrStale)
+}
+
+// scimWrite is transact for a SCIM write: its record step is the activity row write returns,
+// written in its transaction (SCIM writes record no audit event; the SCIM activity log is
+// theirs). The caller authorized the SCIM token (authorizeSCIM) already.
+func (s *Service) scimWrite(ctx context.Context, m mutation, write func(ctx context.Context) (*models.SCIMActivity, error)) error {
+	return s.transact(ctx, m, func(ctx context.Context) error {
+		act, err := write(ctx)
+		if err != nil {
+			return err
+		}
+		return s.store.Create(ctx, act)
+	})
 }
 
 // failure maps the error of a mutation's transaction to the caller's.
@@ -107,6 +135,8 @@ func (m *mutation) failure(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case m.fail != nil:
+		return m.fail(err)
 	case m.stale != nil && errors.Is(err, store.ErrStale):
 		return m.stale()
 	case m.taken != nil && errors.As(err, &exists):

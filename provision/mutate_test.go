@@ -50,6 +50,9 @@ func TestMutationFailure(t *testing.T) {
 	if m.failure(nil) != nil {
 		t.Error("no error became one")
 	}
+	if got := (&mutation{stale: m.stale, fail: func(err error) error { return other }}).failure(stale); got != other {
+		t.Errorf("fail did not map the error: %v", got)
+	}
 	if (&mutation{}).failure(stale) == nil || models.ErrorCode((&mutation{}).failure(stale)) != models.EINTERNAL {
 		t.Error("ErrStale without a stale error is not internal")
 	}
@@ -122,6 +125,19 @@ func TestTransactRetriesStale(t *testing.T) {
 		})
 		if runs != 1 || models.ErrorCode(err) != models.EINTERNAL {
 			t.Fatalf("runs %d, err %v; want 1 run, internal", runs, err)
+		}
+	})
+	t.Run("again", func(t *testing.T) {
+		again := mutation{op: "bind", again: func(err error) bool { return store.IsAlreadyExists(err, "identity") }}
+		runs := 0
+		err := e.s.transact(e.ctx, again, func(ctx context.Context) error {
+			if runs++; runs < staleAttempts+1 {
+				return &store.ErrAlreadyExists{Field: "identity"}
+			}
+			return nil
+		})
+		if runs != staleAttempts || !store.IsAlreadyExists(err, "identity") {
+			t.Fatalf("runs %d, err %v; want %d runs and the clash", runs, err, staleAttempts)
 		}
 	})
 }
