@@ -51,19 +51,16 @@ func (s *Service) BulkUpdateUserAccountCredentials(ctx context.Context, items []
 	var out []BindResult
 	// A concurrent writer can win a unique index between our reads and our writes; the
 	// transaction then rolls back whole and is decided again from fresh reads.
-	for attempt := 0; ; attempt++ {
-		out = append([]BindResult(nil), results...)
-		err = s.store.InTx(ctx, func(ctx context.Context) error {
-			return s.bulkBind(ctx, p, items, idents, hashes, out)
-		})
+	m := mutation{op: "bulk bind", again: func(err error) bool {
 		var ue *store.ErrAlreadyExists
-		if errors.As(err, &ue) && attempt < 2 {
-			continue
-		}
-		break
-	}
+		return errors.As(err, &ue)
+	}}
+	err = s.transact(ctx, m, func(ctx context.Context) error {
+		out = append([]BindResult(nil), results...)
+		return s.bulkBind(ctx, p, items, idents, hashes, out)
+	})
 	if err != nil {
-		return nil, internal("bulk bind", err)
+		return nil, err
 	}
 	var accounts []*models.UserAccount
 	for _, r := range out {

@@ -31,15 +31,18 @@ type BootstrapResult struct {
 // integration client at all. clientID/clientSecret come from configuration; empty ones are
 // generated.
 func (s *Service) Bootstrap(ctx context.Context, clientID, clientSecret string) (*BootstrapResult, error) {
-	res := &BootstrapResult{}
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
+	var res BootstrapResult // set by the write; the caller's once it committed
+	// The event's actor is the system, in the workspace the write creates.
+	p := &Principal{ClientID: "bootstrap", ActorType: "system"}
+	m := mutation{action: "integration_client.create", target: "integration_client", op: "bootstrap"}
+	err := s.mutateAs(ctx, p, m, func(ctx context.Context, _ *Principal) (audited, error) {
 		n, err := s.store.CountIntegrationClients(ctx)
 		if err != nil || n > 0 {
-			return err
+			return audited{unchanged: true}, err
 		}
 		ws := &models.Workspace{ID: store.NewID(), Name: "Default", CreatedAt: s.now()}
 		if err := s.store.Create(ctx, ws); err != nil {
-			return err
+			return audited{}, err
 		}
 		generated := clientSecret == ""
 		if clientID == "" {
@@ -53,20 +56,19 @@ func (s *Service) Bootstrap(ctx context.Context, clientID, clientSecret string) 
 			ScopeString: strings.Join(models.AllScopes, " "), PlatformAdmin: true,
 			CreatedAt: s.now(), UpdatedAt: s.now()}
 		if err := s.store.Create(ctx, c); err != nil {
-			return err
+			return audited{}, err
 		}
-		p := &Principal{ClientID: "bootstrap", WorkspaceID: ws.ID, ActorType: "system"}
-		if err := s.audit(ctx, p, "integration_client.create", "integration_client", clientID,
-			map[string]any{"name": c.Name, "scopes": c.Scopes(), "platformAdmin": true}); err != nil {
-			return err
-		}
-		*res = BootstrapResult{Created: true, ClientID: clientID, WorkspaceID: ws.ID}
+		res = BootstrapResult{Created: true, ClientID: clientID, WorkspaceID: ws.ID}
 		if generated {
 			res.ClientSecret = clientSecret
 		}
-		return nil
+		return audited{id: clientID, workspace: ws.ID,
+			summary: map[string]any{"name": c.Name, "scopes": c.Scopes(), "platformAdmin": true}}, nil
 	})
-	return res, internal("bootstrap", err)
+	if err != nil {
+		return &BootstrapResult{}, err
+	}
+	return &res, nil
 }
 
 // AuthenticateClient checks client credentials for the token endpoint. Any failure is the same

@@ -10,19 +10,34 @@ import (
 	"gatehouse/store"
 )
 
-// mutation is one administrative change as mutate runs it: the access it needs, what its audit
-// event records, and how its failures read to the caller.
+// staleAttempts bounds how often transact runs a write that keeps losing a versioned update
+// (store.ErrStale) to concurrent writers: the first run and two retries. A run loses only to
+// another writer's commit, so k writers racing for one object all succeed when k <= staleAttempts.
+const staleAttempts = 3
+
+// mutation is one write as transact runs it: the access it needs, what its audit event
+// records, and how its failures read to the caller.
 type mutation struct {
 	access access
 	action string // the audit event's action, e.g. "brand.update"
 	target string // the audit event's target type, e.g. "brand"
 	op     string // names the change in internal errors (logs), e.g. "save brand"
-	// stale is the caller's error when a versioned update lost a race (store.ErrStale); nil
-	// leaves it internal. changedConcurrently builds the usual one.
+	// stale is the caller's error when a versioned update lost a race (store.ErrStale) on
+	// every attempt; nil leaves it internal. changedConcurrently builds the usual one.
 	stale func() error
+	// pinned: the write's version is the caller's own precondition (a version it tested, or
+	// an If-Match version a client sent), so a lost race is answered at once, never retried.
+	pinned bool
 	// taken is the caller's error for a uniqueness violation on field (store.ErrAlreadyExists);
 	// nil, or a nil result, leaves it internal.
 	taken func(field string) error
+	// fail, when set, maps every error instead of stale, taken and op: a surface with its own
+	// error vocabulary (SCIM users, userWriteError).
+	fail func(err error) error
+	// again, when set, also runs the transaction again (within staleAttempts runs) for errors
+	// it accepts: a write that decides from reads a concurrent writer can overtake (bulk
+	// binding, on a unique index).
+	again func(err error) bool
 }
 
 // audited is what a change's audit event records about its target.
@@ -37,10 +52,8 @@ type audited struct {
 	unchanged bool
 }
 
-// mutate is the script every administrative write follows: authorize the caller for m.access;
-// in one transaction, write (which loads, validates, saves, and says what to audit) and record
-// the audit event; then map store errors to the caller's. Errors write returns that are the
-// caller's already (models errors) pass through unchanged.
+// mutate is the script every administrative write follows: authorize the caller for m.access,
+// then mutateAs.
 func (s *Service) mutate(ctx context.Context, m mutation, write func(ctx context.Context, p *Principal) (audited, error)) error {
 	p, err := s.authorize(ctx, m.access)
 	if err != nil {
@@ -49,10 +62,12 @@ func (s *Service) mutate(ctx context.Context, m mutation, write func(ctx context
 	return s.mutateAs(ctx, p, m, write)
 }
 
-// mutateAs is mutate for a caller p authorized already: a create that validates its input
-// before the transaction, so that invalid input takes no write lock.
+// mutateAs is mutate for a caller p authorized already (e.g. a create that validates its
+// input before the transaction, so that invalid input takes no write lock): transact with the
+// audit event as the record step. write loads, validates, saves, and says what to audit; the
+// event is written in its transaction.
 func (s *Service) mutateAs(ctx context.Context, p *Principal, m mutation, write func(ctx context.Context, p *Principal) (audited, error)) error {
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
+	return s.transact(ctx, m, func(ctx context.Context) error {
 		a, err := write(ctx, p)
 		if err != nil || a.unchanged {
 			return err
@@ -65,7 +80,53 @@ func (s *Service) mutateAs(ctx context.Context, p *Principal, m mutation, write 
 		}
 		return s.audit(ctx, actor, m.action, m.target, a.id, a.summary)
 	})
+}
+
+// transact is the core every write shares, whatever it records (mutateAs: an audit event;
+// scimWrite: a SCIM activity row; none: bulk binding, which writes its items' audit events
+// with its rows, and a sign-in dry run): run write in one transaction, and map the
+// transaction's error to the caller's (m.failure). Errors write returns that are the
+// caller's already (models errors) pass through unchanged.
+//
+// A transaction that lost a versioned update (store.ErrStale: the object changed between
+// write's read and its save) is run again from the start, up to staleAttempts runs in all:
+// write reads fresh state each time, so its checks and its record see what it saves, and
+// everything it captured is set again by the last run. Only then is the loss the caller's
+// (m.stale). A pinned mutation is never run again: its version is the caller's precondition,
+// which a retry could only turn into a success the caller did not ask for.
+//
+// transact is called outside any transaction (a retry inside an outer one would repeat the
+// writes of its failed run).
+func (s *Service) transact(ctx context.Context, m mutation, write func(ctx context.Context) error) error {
+	err := s.store.InTx(ctx, write)
+	for attempt := 1; attempt < staleAttempts && m.retries(err); attempt++ {
+		err = s.store.InTx(ctx, write)
+	}
 	return m.failure(err)
+}
+
+// retries reports whether a transaction that failed with err runs again (see transact).
+func (m *mutation) retries(err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case m.again != nil && m.again(err):
+		return true
+	}
+	return !m.pinned && errors.Is(err, store.ErrStale)
+}
+
+// scimWrite is transact for a SCIM write: its record step is the activity row write returns,
+// written in its transaction (SCIM writes record no audit event; the SCIM activity log is
+// theirs). The caller authorized the SCIM token (authorizeSCIM) already.
+func (s *Service) scimWrite(ctx context.Context, m mutation, write func(ctx context.Context) (*models.SCIMActivity, error)) error {
+	return s.transact(ctx, m, func(ctx context.Context) error {
+		act, err := write(ctx)
+		if err != nil {
+			return err
+		}
+		return s.store.Create(ctx, act)
+	})
 }
 
 // failure maps the error of a mutation's transaction to the caller's.
@@ -74,6 +135,8 @@ func (m *mutation) failure(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case m.fail != nil:
+		return m.fail(err)
 	case m.stale != nil && errors.Is(err, store.ErrStale):
 		return m.stale()
 	case m.taken != nil && errors.As(err, &exists):
@@ -85,7 +148,7 @@ func (m *mutation) failure(err error) error {
 }
 
 // changedConcurrently is the usual stale error: the object was changed by someone else since
-// it was read.
+// it was read (on every attempt).
 func changedConcurrently(object string) func() error {
 	return func() error {
 		return models.Errorf(models.ECONFLICT, "the %s was changed concurrently; retry", object)

@@ -34,15 +34,17 @@ func notFoundGroup(rawID string) error {
 	return models.FieldError(models.ENOTFOUND, "id", rawID, "no group with this id")
 }
 
-func groupWriteError(err error, name string) error {
-	switch {
-	case store.IsAlreadyExists(err, "display_name"):
-		return &models.SCIMTypedError{Err: models.FieldError(models.ETAKEN, "displayName", name,
-			"a group with this displayName already exists"), Type: models.SCIMTypeUniqueness}
-	case errors.Is(err, store.ErrStale):
-		return models.Errorf(models.ECONFLICT, "the group was changed concurrently; retry")
-	}
-	return internal("scim group", err)
+// groupMutation is a SCIM group write, op naming it in internal errors; a clash reads as the
+// displayName *name (as the write left it) being taken.
+func groupMutation(op string, name *string) mutation {
+	return mutation{op: op, stale: changedConcurrently("group"),
+		taken: func(field string) error {
+			if field != "display_name" {
+				return nil
+			}
+			return &models.SCIMTypedError{Err: models.FieldError(models.ETAKEN, "displayName", *name,
+				"a group with this displayName already exists"), Type: models.SCIMTypeUniqueness}
+		}}
 }
 
 func validateGroupName(name string) (string, error) {
@@ -111,28 +113,27 @@ func (s *Service) CreateSCIMGroup(ctx context.Context, name string, externalID *
 	now := s.now()
 	g := &models.Group{ID: store.NewID(), WorkspaceID: c.Token.WorkspaceID, DisplayName: name,
 		DisplayNameKey: models.Key(name), ExternalID: externalID, Version: 1, CreatedAt: now, UpdatedAt: now}
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
+	err = s.scimWrite(ctx, groupMutation("scim group", &name), func(ctx context.Context) (*models.SCIMActivity, error) {
 		ids, err := s.memberIDs(ctx, g.WorkspaceID, members, true)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := s.store.Create(ctx, g); err != nil {
-			return err
+			return nil, err
 		}
 		if err := s.store.ChangeMembers(ctx, g.WorkspaceID, g.ID, false, nil, ids); err != nil {
-			return err
-		}
-		if err := s.store.Create(ctx, s.scimActivity(c, models.SCIMOpCreate, models.SCIMResourceGroup, g.ID.String(), nil,
-			map[string]any{"displayName": name, "membersAdded": len(ids)})); err != nil {
-			return err
+			return nil, err
 		}
 		if withMembers {
-			return s.attachMembers(ctx, []*models.Group{g})
+			if err := s.attachMembers(ctx, []*models.Group{g}); err != nil {
+				return nil, err
+			}
 		}
-		return nil
+		return s.scimActivity(c, models.SCIMOpCreate, models.SCIMResourceGroup, g.ID.String(), nil,
+			map[string]any{"displayName": name, "membersAdded": len(ids)}), nil
 	})
 	if err != nil {
-		return nil, groupWriteError(err, name)
+		return nil, err
 	}
 	return g, nil
 }
@@ -224,21 +225,23 @@ func (s *Service) ChangeSCIMGroup(ctx context.Context, rawID string, ifVersion i
 	}
 	var g *models.Group
 	name := ""
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
+	m := groupMutation("scim group", &name)
+	m.pinned = ifVersion > 0
+	err = s.scimWrite(ctx, m, func(ctx context.Context) (*models.SCIMActivity, error) {
 		g, err = s.store.Group(ctx, c.Token.WorkspaceID, id, true)
 		if errors.Is(err, store.ErrNotFound) {
-			return notFoundGroup(rawID)
+			return nil, notFoundGroup(rawID)
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if ifVersion > 0 && g.Version != ifVersion {
-			return errPreconditionFailed
+			return nil, errPreconditionFailed
 		}
 		name = g.DisplayName
 		if ch.DisplayName != nil {
 			if name, err = validateGroupName(*ch.DisplayName); err != nil {
-				return err
+				return nil, err
 			}
 			g.DisplayName, g.DisplayNameKey = name, models.Key(name)
 		}
@@ -247,17 +250,22 @@ func (s *Service) ChangeSCIMGroup(ctx context.Context, rawID string, ifVersion i
 		}
 		add, err := s.memberIDs(ctx, g.WorkspaceID, ch.Add, true)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		remove, err := s.memberIDs(ctx, g.WorkspaceID, ch.Remove, false)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := s.store.ChangeMembers(ctx, g.WorkspaceID, g.ID, ch.ReplaceMembers, remove, add); err != nil {
-			return err
+			return nil, err
 		}
 		if err := s.store.SaveGroup(ctx, g); err != nil {
-			return err
+			return nil, err
+		}
+		if ch.WithMembers {
+			if err := s.attachMembers(ctx, []*models.Group{g}); err != nil {
+				return nil, err
+			}
 		}
 		details := map[string]any{"displayName": g.DisplayName, "membersAdded": len(add), "membersRemoved": len(remove)}
 		if ch.ReplaceMembers {
@@ -266,22 +274,10 @@ func (s *Service) ChangeSCIMGroup(ctx context.Context, rawID string, ifVersion i
 		for k, v := range ch.Details {
 			details[k] = v
 		}
-		if err := s.store.Create(ctx, s.scimActivity(c, models.SCIMOpUpdate, models.SCIMResourceGroup, g.ID.String(), nil, details)); err != nil {
-			return err
-		}
-		if ch.WithMembers {
-			return s.attachMembers(ctx, []*models.Group{g})
-		}
-		return nil
+		return s.scimActivity(c, models.SCIMOpUpdate, models.SCIMResourceGroup, g.ID.String(), nil, details), nil
 	})
 	if err != nil {
-		if IsPreconditionFailed(err) || models.ErrorCode(err) != models.EINTERNAL {
-			if store.IsAlreadyExists(err, "display_name") {
-				return nil, groupWriteError(err, name)
-			}
-			return nil, err
-		}
-		return nil, groupWriteError(err, name)
+		return nil, err
 	}
 	return g, nil
 }
@@ -296,25 +292,22 @@ func (s *Service) DeleteSCIMGroup(ctx context.Context, rawID string, ifVersion i
 	if err != nil {
 		return notFoundGroup(rawID)
 	}
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
+	m := mutation{op: "delete scim group", pinned: ifVersion > 0}
+	return s.scimWrite(ctx, m, func(ctx context.Context) (*models.SCIMActivity, error) {
 		g, err := s.store.Group(ctx, c.Token.WorkspaceID, id, true)
 		if errors.Is(err, store.ErrNotFound) {
-			return notFoundGroup(rawID)
+			return nil, notFoundGroup(rawID)
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if ifVersion > 0 && g.Version != ifVersion {
-			return errPreconditionFailed
+			return nil, errPreconditionFailed
 		}
 		if _, err := s.store.DeleteGroup(ctx, c.Token.WorkspaceID, id); err != nil {
-			return err
+			return nil, err
 		}
-		return s.store.Create(ctx, s.scimActivity(c, models.SCIMOpDelete, models.SCIMResourceGroup, rawID, nil,
-			map[string]any{"displayName": g.DisplayName}))
+		return s.scimActivity(c, models.SCIMOpDelete, models.SCIMResourceGroup, rawID, nil,
+			map[string]any{"displayName": g.DisplayName}), nil
 	})
-	if err != nil && models.ErrorCode(err) == models.EINTERNAL {
-		return internal("delete scim group", err)
-	}
-	return err
 }

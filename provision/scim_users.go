@@ -132,6 +132,11 @@ func userWriteError(err error, in *SCIMUserInput) error {
 	return internal("scim user", err)
 }
 
+// scimUserMutation is a SCIM user write of in: its failures read as userWriteError says.
+func scimUserMutation(in *SCIMUserInput) mutation {
+	return mutation{fail: func(err error) error { return userWriteError(err, in) }}
+}
+
 // bindSCIMIdentity binds the user to the token's connection with userName as identifier,
 // through the one identity rule.
 func (s *Service) bindSCIMIdentity(ctx context.Context, c *SCIMCaller, u *models.UserAccount) error {
@@ -165,24 +170,26 @@ func (s *Service) CreateSCIMUser(ctx context.Context, in SCIMUserInput) (*models
 		map[string]any{"userName": u.UserName})
 	if c.Token.ConnectionID == nil {
 		// The account and its activity row, atomically (one statement on PostgreSQL).
-		err = s.store.CreateAll(ctx, u, act)
-	} else {
-		err = s.store.InTx(ctx, func(ctx context.Context) error {
-			if err := s.store.Create(ctx, u); err != nil {
-				return err
-			}
-			if err := s.bindSCIMIdentity(ctx, c, u); err != nil {
-				return err
-			}
-			// The connection's IdP created the account: its sign-ins refresh the profile.
-			if err := s.store.MarkProfileOwner(ctx, u.WorkspaceID, u.ID, *c.Token.ConnectionID); err != nil {
-				return err
-			}
-			return s.store.Create(ctx, act)
-		})
+		if err := s.store.CreateAll(ctx, u, act); err != nil {
+			return nil, userWriteError(err, &in)
+		}
+		return u, nil
 	}
+	err = s.scimWrite(ctx, scimUserMutation(&in), func(ctx context.Context) (*models.SCIMActivity, error) {
+		if err := s.store.Create(ctx, u); err != nil {
+			return nil, err
+		}
+		if err := s.bindSCIMIdentity(ctx, c, u); err != nil {
+			return nil, err
+		}
+		// The connection's IdP created the account: its sign-ins refresh the profile.
+		if err := s.store.MarkProfileOwner(ctx, u.WorkspaceID, u.ID, *c.Token.ConnectionID); err != nil {
+			return nil, err
+		}
+		return act, nil
+	})
 	if err != nil {
-		return nil, userWriteError(err, &in)
+		return nil, err
 	}
 	return u, nil
 }
@@ -284,6 +291,11 @@ func (s *Service) ReplaceSCIMUser(ctx context.Context, rawID string, ifVersion i
 		}
 		return nil
 	}
+	// This loop is transact's retry on stale with two differences that keep it its own: its
+	// first runs are unlocked and outside any transaction (one atomic statement on PostgreSQL;
+	// transact's BEGIN and COMMIT would add two round trips to the SCIM hot path), and its last
+	// run takes the row lock instead. A stale save with an If-Match version is 412 at once,
+	// as a pinned mutation would be.
 	for attempt := 0; ; attempt++ {
 		if attempt < 2 {
 			err = save(ctx, false)
@@ -385,27 +397,24 @@ func (s *Service) DeleteSCIMUser(ctx context.Context, rawID string, ifVersion in
 	if err != nil {
 		return err
 	}
-	err = s.store.InTx(ctx, func(ctx context.Context) error {
+	m := mutation{op: "delete scim user", pinned: ifVersion > 0}
+	return s.scimWrite(ctx, m, func(ctx context.Context) (*models.SCIMActivity, error) {
 		u, err := s.store.UserAccountForUpdate(ctx, c.Token.WorkspaceID, id)
 		if errors.Is(err, store.ErrNotFound) {
-			return notFoundUser(rawID)
+			return nil, notFoundUser(rawID)
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if ifVersion > 0 && u.Version != ifVersion {
-			return errPreconditionFailed
+			return nil, errPreconditionFailed
 		}
 		if _, err := s.store.DeleteUserAccount(ctx, c.Token.WorkspaceID, id); err != nil {
-			return err
+			return nil, err
 		}
-		return s.store.Create(ctx, s.scimActivity(c, models.SCIMOpDelete, models.SCIMResourceUser, rawID, nil,
-			map[string]any{"userName": u.UserName}))
+		return s.scimActivity(c, models.SCIMOpDelete, models.SCIMResourceUser, rawID, nil,
+			map[string]any{"userName": u.UserName}), nil
 	})
-	if err != nil && models.ErrorCode(err) == models.EINTERNAL {
-		return internal("delete scim user", err)
-	}
-	return err
 }
 
 // SCIMListInput is a SCIM list request: the filter the transport parsed (nil: none), 1-based

@@ -127,6 +127,9 @@ func (s *Service) decide(ctx context.Context, brandID, connectionID uuid.UUID, k
 	if !notBound {
 		res, done, looked, err = s.returning(ctx, brandID, connectionID, known, id, then)
 	}
+	// Not transact: this loop retries a different loss (a unique index won by a concurrent
+	// first sign-in) with a different first run (lookedNow), a log line per retry and its own
+	// bound and errors; written through transact it would only add work to the hot path.
 	for attempt := 0; !done && attempt < signInAttempts; attempt++ {
 		lookedNow := looked && attempt == 0 // a retry lost a race: the binding may exist now
 		err = s.store.InTx(ctx, func(ctx context.Context) error {

@@ -178,9 +178,10 @@ func (s *Service) TestConnection(ctx context.Context, rawID string) (*Connection
 		return models.Errorf(models.ECONFLICT, "the connection was changed while it was being tested; test it again")
 	}
 	// The network calls above ran outside any transaction; the outcome is recorded by the
-	// usual script, against the version that was tested.
+	// usual script, against the version that was tested: pinned, as a change since the test
+	// is the caller's to answer (test again), not the retry's.
 	err = s.mutateAs(ctx, p, mutation{action: "connection.test", target: "connection", op: "test connection",
-		stale: changedWhileTested}, func(ctx context.Context, p *Principal) (audited, error) {
+		stale: changedWhileTested, pinned: true}, func(ctx context.Context, p *Principal) (audited, error) {
 		var err error
 		if c, err = s.loadConnection(ctx, p.WorkspaceID, "id", rawID); err != nil {
 			return audited{}, err

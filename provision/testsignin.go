@@ -307,7 +307,7 @@ func (s *Service) dryRun(ctx context.Context, brandID *uuid.UUID, conn *models.C
 		return nil, err
 	}
 	var res *SignInResult
-	err := s.store.InTx(ctx, func(ctx context.Context) error {
+	err := s.transact(ctx, mutation{op: "test sign-in: decision"}, func(ctx context.Context) error {
 		brand := &models.Brand{WorkspaceID: conn.WorkspaceID}
 		if brandID != nil {
 			b, err := s.store.Brand(ctx, conn.WorkspaceID, *brandID)
@@ -323,7 +323,7 @@ func (s *Service) dryRun(ctx context.Context, brandID *uuid.UUID, conn *models.C
 		return errDryRun
 	})
 	if !errors.Is(err, errDryRun) {
-		return nil, internal("test sign-in: decision", err)
+		return nil, err
 	}
 	return res, nil
 }
