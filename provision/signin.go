@@ -283,14 +283,24 @@ func (s *Service) signInOnce(ctx context.Context, brandID, connectionID uuid.UUI
 		return nil, models.FieldError(models.ENOTFOUND, "brandId", brandID.String(), "no such brand")
 	}
 	ws := brand.WorkspaceID
-	conn, err := s.store.Connection(ctx, ws, connectionID)
+	d := &decision{s: s, brand: brand, id: id, bindingLooked: looked}
+	if looked && id.Email != "" {
+		// Nobody is bound to the identity: the decision reads the connection, the account
+		// with the email and the brand's configuration, in one query.
+		d.first, err = s.store.FirstSignInReads(ctx, ws, brand.ID, connectionID, models.Key(id.Email))
+		if d.first != nil {
+			d.conn = d.first.Connection
+		}
+	} else {
+		d.conn, err = s.store.Connection(ctx, ws, connectionID)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, models.FieldError(models.ENOTFOUND, "connectionId", connectionID.String(), "no such connection in the brand's workspace")
 	}
 	if err != nil {
 		return nil, err
 	}
-	d := &decision{s: s, brand: brand, conn: conn, id: id, bindingLooked: looked}
+	conn := d.conn
 	if conn.Status != models.StatusActive {
 		return d.refuse(ctx, nil, reasonConnectionInactive, "connection status is "+string(conn.Status))
 	}
@@ -300,7 +310,7 @@ func (s *Service) signInOnce(ctx context.Context, brandID, connectionID uuid.UUI
 // decide runs the engine's steps for an active connection (a test sign-in runs them for a
 // connection still in testing, in a transaction it rolls back: testsignin.go).
 func (d *decision) decide(ctx context.Context) (*SignInResult, error) {
-	s, ws, conn, brand, id := d.s, d.brand.WorkspaceID, d.conn, d.brand, d.id
+	s, ws, conn, id := d.s, d.brand.WorkspaceID, d.conn, d.id
 
 	// 1. The identity is bound already (unless the fast path just looked).
 	if !d.bindingLooked {
@@ -320,7 +330,7 @@ func (d *decision) decide(ctx context.Context) (*SignInResult, error) {
 	}
 
 	// 2. An account with this email exists.
-	if id.Email != "" {
+	if id.Email != "" && (d.first == nil || d.first.EmailTaken) {
 		u, err := s.store.UserAccountByEmail(ctx, ws, models.Key(id.Email))
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -332,11 +342,8 @@ func (d *decision) decide(ctx context.Context) (*SignInResult, error) {
 	}
 
 	// 3. Automatic provisioning.
-	cfg, err := s.store.IdentityProviderConfiguration(ctx, ws, brand.ID, conn.ID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		cfg = nil
-	case err != nil:
+	cfg, err := d.configuration(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if !(cfg != nil && cfg.AutoProvisionLearners) && !conn.JITProvisioning {
@@ -377,6 +384,21 @@ type decision struct {
 	// derived is the email a just-in-time sign-in derived for the account that signs in
 	// (migration 14), "" when none.
 	derived string
+	// first, when set, holds what store.FirstSignInReads read with the connection: steps 2 and
+	// 3 do not read again what it has (signInOnce; TestSignInFastPathOracle).
+	first *store.FirstSignIn
+}
+
+// configuration is the brand's configuration for the connection; nil when none.
+func (d *decision) configuration(ctx context.Context) (*models.IdentityProviderConfiguration, error) {
+	if d.first != nil {
+		return d.first.Configuration, nil
+	}
+	cfg, err := d.s.store.IdentityProviderConfiguration(ctx, d.brand.WorkspaceID, d.brand.ID, d.conn.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	return cfg, err
 }
 
 // existing signs in the account bound to the identity, unless it is deactivated.

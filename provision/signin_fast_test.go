@@ -117,6 +117,23 @@ func TestSignInFastPathOracle(t *testing.T) {
 		t.Run("refused: no provisioning", func(t *testing.T) {
 			same(t, noJIT, Identity{Identifier: "nobody", Email: "nobody@elsewhere.test"}, SignInRefused)
 		})
+		t.Run("brand configurations (read with the connection on the fast path)", func(t *testing.T) {
+			// noJIT provisions only through the brand's configuration; its default account
+			// places the person, and another brand's configuration is not this brand's.
+			other := must(e.s.CreateBrand(ctx, BrandInput{Name: ptr("Other portal")}))
+			acme := must(e.s.CreateAccount(ctx, AccountInput{Name: ptr("Acme"), Type: ptr(models.AccountIndividual)}))
+			must(nil2(e.s.CreateIdentityProviderConfiguration(ctx, IdentityProviderConfigurationInput{BrandID: other.ID.String(),
+				IdentityProviderID: noJIT.ID.String(), AutoProvisionLearners: ptr(true)})))
+			someone := Identity{Identifier: "someone", Email: "someone@elsewhere.test", FirstName: "Some"}
+			same(t, noJIT, someone, SignInRefused)
+			must(nil2(e.s.CreateIdentityProviderConfiguration(ctx, IdentityProviderConfigurationInput{BrandID: brand.ID.String(),
+				IdentityProviderID: noJIT.ID.String(), AutoProvisionLearners: ptr(true), DefaultAccountID: ptr(acme.ID.String()), DefaultAccountIDSet: true})))
+			same(t, noJIT, someone, SignInProvisioned)
+			if res, _ := dry(noJIT.ID, noJIT, someone); res.Placement == nil || res.Placement.Account.ID != acme.ID {
+				t.Fatalf("placement %+v", res.Placement)
+			}
+			same(t, noJIT, Identity{Identifier: "bob-at-nojit", Email: "BOB@verified.test"}, SignInRefused) // domain not verified for noJIT
+		})
 		t.Run("refused: another identity at the connection", func(t *testing.T) {
 			same(t, okta, Identity{Identifier: "other-sub", Email: "jane@verified.test"}, SignInRefused)
 		})

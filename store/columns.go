@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +35,11 @@ type columnOf[T any] struct {
 	value func(*T) any // the field's value: an insert or update argument
 	utc   func(*T)     // for time fields: convert to UTC after a scan (drivers answer local times)
 	pg    func(*T) any // for uuid fields: the value as pgx encodes it directly (see pgArgs)
-	sets  updateSet
+	// orNull is the scan destination of the field when the column comes from the outer side of
+	// a LEFT JOIN: NULL leaves the field alone, a value is scanned as field would scan it and
+	// sets *found.
+	orNull func(r *T, found *bool) any
+	sets   updateSet
 }
 
 // updateSet names a group of columns one kind of update writes together.
@@ -58,7 +63,16 @@ const (
 func col[T, V any](name string, f func(*T) *V, sets ...updateSet) columnOf[T] {
 	c := columnOf[T]{name: name,
 		field: func(r *T) any { return f(r) },
-		value: func(r *T) any { return *f(r) }}
+		value: func(r *T) any { return *f(r) },
+		orNull: func(r *T, found *bool) any {
+			p := f(r)
+			return nullable{found: found, scan: func(src any) error {
+				var v sql.Null[V]
+				err := v.Scan(src)
+				*p = v.V
+				return err
+			}}
+		}}
 	for _, s := range sets {
 		c.sets |= s
 	}
@@ -110,6 +124,32 @@ func (t *table[T]) dest(r *T, extra ...any) []any {
 		out = append(out, c.field(r))
 	}
 	return append(out, extra...)
+}
+
+// destOrNull is dest for a row on the outer side of a LEFT JOIN: *found tells, after the
+// scan, whether there was one (a column not null; the caller selects one that never is).
+func (t *table[T]) destOrNull(r *T, found *bool) []any {
+	out := make([]any, 0, len(t.cols))
+	for _, c := range t.cols {
+		out = append(out, c.orNull(r, found))
+	}
+	return out
+}
+
+// nullable scans a column of a LEFT JOIN's outer side: NULL leaves the field alone, anything
+// else goes to scan (col's, which converts as a scan into the field does) and sets *found.
+type nullable struct {
+	scan  func(src any) error
+	found *bool
+}
+
+// Scan implements sql.Scanner.
+func (n nullable) Scan(src any) error {
+	if src == nil {
+		return nil
+	}
+	*n.found = true
+	return n.scan(src)
 }
 
 // scanned completes a scan into r (times in UTC, as GORM's reads have them).

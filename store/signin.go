@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -432,7 +434,9 @@ func (s *Store) CreateAuditEvent(ctx context.Context, e *models.AuditEvent) erro
 // data-modifying CTE, as BindCredential): one round trip instead of three; on SQLite, where a
 // round trip is a function call, three statements in a transaction (the caller's, if any).
 // Either way the three rows commit together, so a decision that wrote nothing else needs no
-// transaction of its own around it (provision's returning fast path).
+// transaction of its own around it (provision's returning fast path). On PostgreSQL, in a
+// transaction, the statement also writes the counters the transaction moved (InTx would write
+// them at commit).
 // Errors: those of CreateAuditEvent, CreateGrant and CreateSignInEvent; nothing is written then.
 func (s *Store) RecordSignIn(ctx context.Context, a *models.AuditEvent, g *models.Grant, e *models.SignInEvent) error {
 	if s.dialect != Postgres {
@@ -454,6 +458,19 @@ func (s *Store) RecordSignIn(ctx context.Context, a *models.AuditEvent, g *model
 		args = append(args, grantTable.args(g)...)
 		sql = recordSignInGrantSQL
 	}
+	// In a transaction, the counters it moved so far (a first sign-in's new user) are written
+	// by this statement, the decision's last, rather than by one more at commit: their rows
+	// are locked as late as before, and nothing is waited for while they are held.
+	if c, ok := ctx.Value(countsKey{}).(*counts); ok && len(c.m) > 0 {
+		var b strings.Builder
+		b.WriteString(strings.TrimSuffix(sql, eventInsert))
+		for i, r := range c.rows() {
+			b.WriteString(", n" + strconv.Itoa(i) + " AS (" + counterUpsertPlain + ") ")
+			args = append(args, counterTable.args(r)...)
+		}
+		c.m = nil
+		sql = b.String() + eventInsert
+	}
 	args = append(args, eventTable.args(e)...)
 	return s.exec(ctx, sql, args...)
 }
@@ -461,6 +478,8 @@ func (s *Store) RecordSignIn(ctx context.Context, a *models.AuditEvent, g *model
 var (
 	recordSignInSQL      = "WITH a AS (" + auditInsert + ") " + eventInsert
 	recordSignInGrantSQL = "WITH a AS (" + auditInsert + "), g AS (" + grantInsert + ") " + eventInsert
+	// counterUpsertPlain is counterUpsertSQL with ? placeholders.
+	counterUpsertPlain = counterTable.plainInsert() + " ON CONFLICT (workspace_id, kind, bucket, shard) DO UPDATE SET n = " + counterMerge
 )
 
 // The rows a first sign-in provisions, inserted with fixed statements.
@@ -508,3 +527,47 @@ func (s *Store) CreateProvisionedUser(ctx context.Context, a *models.Account, u 
 	}
 	return s.countCreated(ctx, u)
 }
+
+// FirstSignIn is what the decision of a sign-in that found nobody bound to its identity reads
+// before it writes (FirstSignInReads).
+type FirstSignIn struct {
+	// Connection is the live connection, as Connection reads it.
+	Connection *models.Connection
+	// EmailTaken: an account of the workspace has the email key (UserAccountByEmail finds it).
+	EmailTaken bool
+	// Configuration is the brand's configuration for the connection, as
+	// IdentityProviderConfiguration reads it; nil when there is none.
+	Configuration *models.IdentityProviderConfiguration
+}
+
+// FirstSignInReads reads in one query what a first sign-in's decision reads in three:
+// Connection(ws, connectionID), whether UserAccountByEmail(ws, emailKey) finds an account (an
+// empty key: never), and
+// IdentityProviderConfiguration(ws, brandID, connectionID). Two round trips fewer for every
+// first sign-in; TestFirstSignInReadsOracle holds it to the three reads.
+// Errors: ErrNotFound when the connection is not found (deleted, or in another workspace).
+func (s *Store) FirstSignInReads(ctx context.Context, ws, brandID, connectionID uuid.UUID, emailKey string) (*FirstSignIn, error) {
+	r := &FirstSignIn{Connection: &models.Connection{}}
+	cfg, found := &models.IdentityProviderConfiguration{}, false
+	err := s.queryOne(ctx, func(rows *sql.Rows) error {
+		dest := connectionTable.dest(r.Connection, &r.EmailTaken)
+		return rows.Scan(append(dest, idpConfigurationTable.destOrNull(cfg, &found)...)...)
+	}, firstSignInSQL, ws, emailKey, brandID, ws, connectionID)
+	if err != nil {
+		return nil, err
+	}
+	connectionTable.scanned(r.Connection)
+	if found {
+		idpConfigurationTable.scanned(cfg)
+		r.Configuration = cfg
+	}
+	return r, nil
+}
+
+// firstSignInSQL: the connection, whether the email is taken (email_key <> ” lets a generic
+// plan use the partial unique index; an empty key is never taken) and the configuration.
+var firstSignInSQL = "SELECT " + connectionTable.qualified("c") +
+	", EXISTS (SELECT 1 FROM user_accounts WHERE workspace_id = ? AND email_key = ? AND email_key <> ''), " +
+	idpConfigurationTable.qualified("i") + ` FROM connections c
+	LEFT JOIN identity_provider_configurations i ON i.workspace_id = c.workspace_id AND i.brand_id = ? AND i.connection_id = c.id
+	WHERE c.workspace_id = ? AND c.id = ? AND c.deleted_at IS NULL LIMIT 1`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"reflect"
 	"testing"
 	"time"
 
@@ -66,6 +67,149 @@ func TestSignInStateExpiryAndSingleUse(t *testing.T) {
 		n, err := s.PruneSignInState(ctx, now, now)
 		if err != nil || n != 2 { // the expired flow and the expired code
 			t.Fatalf("prune: %d %v", n, err)
+		}
+	})
+}
+
+// FirstSignInReads (one query) answers what Connection, UserAccountByEmail and
+// IdentityProviderConfiguration (the plain reads of a first sign-in) answer, for live,
+// inactive, deleted and other workspaces' connections, brands with and without a
+// configuration, and taken, free and other workspaces' emails.
+func TestFirstSignInReadsOracle(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		s := openTestStore(t, dbURL, allMigrations)
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		create := func(v any) {
+			t.Helper()
+			if err := s.Create(ctx, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ws, other := &models.Workspace{ID: NewID(), Name: "W", CreatedAt: now}, &models.Workspace{ID: NewID(), Name: "O", CreatedAt: now}
+		create(ws)
+		create(other)
+		conn := func(w *models.Workspace, slug string, status models.ConnectionStatus) *models.Connection {
+			c := &models.Connection{ID: NewID(), WorkspaceID: w.ID, Name: slug, NameKey: slug, Slug: slug, Protocol: models.ProtocolOIDC,
+				Status: status, OIDCIssuerURL: "https://idp/" + slug, OIDCClientID: "gh", OIDCClientSecretEnc: []byte("sealed"),
+				OIDCScopes: "openid email", JITProvisioning: slug == "live", DefaultRole: "member", Version: 2, CreatedAt: now, UpdatedAt: now}
+			create(c)
+			return c
+		}
+		live, inactive, deleted := conn(ws, "live", models.StatusActive), conn(ws, "inactive", models.StatusInactive), conn(ws, "deleted", models.StatusActive)
+		elsewhere := conn(other, "elsewhere", models.StatusActive)
+		if err := s.DeleteConnection(ctx, deleted); err != nil {
+			t.Fatal(err)
+		}
+		brand := func(name string) *models.Brand {
+			b := &models.Brand{ID: NewID(), WorkspaceID: ws.ID, Name: name, NameKey: name, Slug: name, Version: 1, CreatedAt: now, UpdatedAt: now}
+			create(b)
+			return b
+		}
+		configured, bare := brand("configured"), brand("bare")
+		acc := &models.Account{ID: NewID(), WorkspaceID: ws.ID, Name: "Acme", Type: models.AccountIndividual, CreatedAt: now, UpdatedAt: now}
+		create(acc)
+		for _, c := range []*models.Connection{live, inactive} {
+			create(&models.IdentityProviderConfiguration{ID: NewID(), WorkspaceID: ws.ID, BrandID: configured.ID, ConnectionID: c.ID,
+				AutoProvisionLearners: c == live, DefaultAccountID: &acc.ID, CompanyClaim: "org", Version: 4, CreatedAt: now, UpdatedAt: now})
+		}
+		user := func(w *models.Workspace, email string) {
+			u := &models.UserAccount{ID: NewID(), WorkspaceID: w.ID, UserName: "u-" + NewID().String(), Active: true, Version: 1, CreatedAt: now, UpdatedAt: now}
+			u.UserNameKey = u.UserName
+			u.SetEmail(email)
+			create(u)
+		}
+		user(ws, "Taken@x.test")
+		user(other, "elsewhere@x.test")
+		user(ws, "") // no email: an empty key is never "taken"
+
+		for _, b := range []*models.Brand{configured, bare} {
+			for _, c := range []*models.Connection{live, inactive, deleted, elsewhere} {
+				for _, email := range []string{"taken@x.test", "elsewhere@x.test", "free@x.test", ""} {
+					name := b.Name + "/" + c.Slug + "/" + email
+					got, err := s.FirstSignInReads(ctx, ws.ID, b.ID, c.ID, email)
+					pc, perr := s.Connection(ctx, ws.ID, c.ID)
+					if errors.Is(perr, ErrNotFound) {
+						if !errors.Is(err, ErrNotFound) {
+							t.Fatalf("%s: one query found %+v, the plain read nothing", name, got)
+						}
+						continue
+					}
+					if err != nil || perr != nil {
+						t.Fatalf("%s: %v / plain %v", name, err, perr)
+					}
+					_, uerr := s.UserAccountByEmail(ctx, ws.ID, email)
+					if uerr != nil && !errors.Is(uerr, ErrNotFound) {
+						t.Fatal(uerr)
+					}
+					taken := uerr == nil && email != ""
+					pcfg, cerr := s.IdentityProviderConfiguration(ctx, ws.ID, b.ID, c.ID)
+					if errors.Is(cerr, ErrNotFound) {
+						pcfg, cerr = nil, nil
+					}
+					if cerr != nil {
+						t.Fatal(cerr)
+					}
+					if !reflect.DeepEqual(got.Connection, pc) || got.EmailTaken != taken || !reflect.DeepEqual(got.Configuration, pcfg) {
+						t.Fatalf("%s:\n%+v %v %+v\nplain:\n%+v %v %+v", name, got.Connection, got.EmailTaken, got.Configuration, pc, taken, pcfg)
+					}
+				}
+			}
+		}
+	})
+}
+
+// A first sign-in's transaction moves the users counter; on PostgreSQL RecordSignIn, the
+// decision's last statement, writes it (no statement of its own at commit), once.
+func TestRecordSignInWritesTheCounters(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		s := openTestStore(t, dbURL, allMigrations)
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		ws := &models.Workspace{ID: NewID(), Name: "W", CreatedAt: now}
+		c := &models.Connection{ID: NewID(), WorkspaceID: ws.ID, Name: "c", NameKey: "c", Slug: "c", Protocol: models.ProtocolOIDC,
+			Status: models.StatusActive, OIDCIssuerURL: "https://idp/c", Version: 1, CreatedAt: now, UpdatedAt: now}
+		for _, v := range []any{ws, c} {
+			if err := s.Create(ctx, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		users := func(ctx context.Context) int64 {
+			t.Helper()
+			n, err := s.count(ctx, ws.ID, counterUsers)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		err := s.InTx(ctx, func(ctx context.Context) error {
+			u := &models.UserAccount{ID: NewID(), WorkspaceID: ws.ID, UserName: "p@x.test", UserNameKey: "p@x.test", Active: true,
+				Version: 1, CreatedAt: now, UpdatedAt: now}
+			u.SetEmail("p@x.test")
+			cred := &models.Credential{ID: NewID(), WorkspaceID: ws.ID, UserAccountID: u.ID, ConnectionID: c.ID, Identifier: "p",
+				IdentifierKey: "p", CreatedAt: now, UpdatedAt: now}
+			if err := s.CreateProvisionedUser(ctx, nil, u, cred, ""); err != nil {
+				return err
+			}
+			if n := users(ctx); n != 0 {
+				t.Fatalf("users counter %d before the records", n)
+			}
+			a := &models.AuditEvent{ID: NewID(), WorkspaceID: ws.ID, ActorType: "sign_in", ActorID: "c:p", Action: "sign_in.provisioned",
+				TargetType: "user_account", TargetID: u.ID.String(), Summary: "{}", CreatedAt: now}
+			e := &models.SignInEvent{ID: NewID(), WorkspaceID: ws.ID, Identifier: "p", Outcome: "provisioned", CreatedAt: now}
+			if err := s.RecordSignIn(ctx, a, nil, e); err != nil {
+				return err
+			}
+			if n := users(ctx); s.dialect == Postgres && n != 1 {
+				t.Fatalf("users counter %d after RecordSignIn, in the transaction", n)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := users(ctx); n != 1 {
+			t.Fatalf("users counter %d after commit", n)
 		}
 	})
 }

@@ -84,7 +84,7 @@ var tests = []test{
 	{[]string{"CreateGrant", "RedeemGrant", "Grant", "RevokeGrant"}, testGrants},
 	{[]string{"CreateAuditEvent", "AuditEvents", "CreateSignInEvent", "SignInEventsPage", "RecordSignIn"}, testRecords},
 	{[]string{"CreateProvisionedUser", "UserAccountByIdentity", "UserAccountByLiveIdentity", "MarkProfileOwner",
-		"RefreshOwnedProfile"}, testProvisioned},
+		"RefreshOwnedProfile", "FirstSignInReads"}, testProvisioned},
 	{[]string{"UseSAMLAssertion", "PutSAMLAnswer", "AcceptSAMLAnswer", "TakeSAMLAnswer", "PruneSAMLAssertions"}, testSAMLAnswers},
 	{[]string{"SAMLSPKey", "CreateSAMLSPKey", "SAMLSPKeys", "PromoteSAMLSPKey", "DeleteSAMLSPKey"}, testSAMLSPKeys},
 	{[]string{"TestSignIn", "TestSignInByToken", "FinishTestSignIn", "PruneTestSignIns"}, testTestSignIns},

@@ -247,6 +247,16 @@ func testProvisioned(e *env) {
 	e.ok(err)
 	e.check(!changed, "refresh took another account's email")
 
+	// What a first sign-in reads with its connection.
+	first, err := e.s.FirstSignInReads(e.ctx, e.ws, store.NewID(), conn.ID, models.Key(u.Email))
+	e.ok(err)
+	e.check(first.Connection.ID == conn.ID && first.EmailTaken && first.Configuration == nil, "first sign-in reads %+v", first)
+	first, err = e.s.FirstSignInReads(e.ctx, e.ws, store.NewID(), conn.ID, "free@example.com")
+	e.ok(err)
+	e.check(!first.EmailTaken, "a free email is taken")
+	_, err = e.s.FirstSignInReads(e.ctx, e.ws, store.NewID(), store.NewID(), "free@example.com")
+	e.is(err, store.ErrNotFound, "first sign-in reads of a missing connection")
+
 	conn.Status = models.StatusInactive
 	e.ok(e.s.UpdateConnection(e.ctx, conn))
 	_, _, err = e.s.UserAccountByLiveIdentity(e.ctx, e.ws, conn.ID, "jit-id")
