@@ -58,6 +58,7 @@ func main() {
 	pgURL := flag.String("pg", envOr("GATEHOUSE_TEST_POSTGRES_URL", "postgres://root@127.0.0.1:5432/postgres?sslmode=disable"),
 		"admin URL of the PostgreSQL server (a fresh database is created on it)")
 	cpuProfile := flag.String("cpuprofile", "", "write the load generator's CPU profile to this file")
+	prebuilt := flag.String("server", "", "benchmark this prebuilt gatehouse binary instead of building the module (A/B against another commit)")
 	flag.Parse()
 	// This process shares the cores with the server and PostgreSQL: collecting less often
 	// leaves them more CPU (its heap stays small either way).
@@ -69,11 +70,11 @@ func main() {
 		defer pprof.StopCPUProfile()
 	}
 
-	bin, err := benchkit.Build()
+	bin, done, err := benchkit.Binary(*prebuilt)
 	if err != nil {
 		fail(err)
 	}
-	defer os.Remove(bin)
+	defer done()
 	dnsAddr, txt := startDNS()
 	oidcIdP := newOIDCIdP()
 	defer oidcIdP.srv.Close()
