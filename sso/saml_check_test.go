@@ -64,18 +64,6 @@ func crewjamCheck(raw []byte, sp *provision.SAMLSP, w *samlWorld, requestID stri
 func TestSAMLCheckIsCrewjams(t *testing.T) {
 	w := newPlainSAMLWorld(t)
 	_, _, otherCert := samltest.NewKeyPair(t)
-	shift := func(d time.Duration) func(*saml.IdpAuthnRequest) {
-		return func(req *saml.IdpAuthnRequest) {
-			a := req.Assertion
-			a.IssueInstant = a.IssueInstant.Add(d)
-			a.Conditions.NotBefore = a.Conditions.NotBefore.Add(d)
-			a.Conditions.NotOnOrAfter = a.Conditions.NotOnOrAfter.Add(d)
-			for i := range a.Subject.SubjectConfirmations {
-				scd := a.Subject.SubjectConfirmations[i].SubjectConfirmationData
-				scd.NotOnOrAfter = scd.NotOnOrAfter.Add(d)
-			}
-		}
-	}
 	// Edits of the signed document. The Response's signature is its first ds:Signature
 	// (after its Issuer), the Assertion's the second.
 	sigRE := regexp.MustCompile(`(?s)<ds:Signature .*?</ds:Signature>`)
@@ -129,7 +117,7 @@ func TestSAMLCheckIsCrewjams(t *testing.T) {
 			req.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.InResponseTo = "id-other"
 		}},
 		{name: "assertion issuer", tamper: func(req *saml.IdpAuthnRequest) { req.Assertion.Issuer.Value = "https://evil.example.com" }},
-		{name: "expired", tamper: shift(-10 * time.Minute)},
+		{name: "expired", tamper: shiftAssertion(-10 * time.Minute)},
 		{name: "issued long ago, still within its window", tamper: func(req *saml.IdpAuthnRequest) {
 			req.Assertion.IssueInstant = req.Assertion.IssueInstant.Add(-2 * time.Minute)
 		}},
