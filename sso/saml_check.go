@@ -42,8 +42,9 @@ type SAMLResponses struct {
 	certs *cache.Cache[string, *x509.Certificate]
 }
 
-// maxIdPCertificates bounds the certificate cache (one per SAML connection in use).
-const maxIdPCertificates = 10_000
+// maxIdPCertificates bounds the certificate cache (one per SAML connection in use, a few KB
+// each); the least recently used goes first, and an hour unused.
+const maxIdPCertificates = 1_000
 
 // NewSAMLResponses builds the checker with its certificate cache in g (nil: no metrics).
 func NewSAMLResponses(g *cache.Group, clk clock.Clock) *SAMLResponses {
