@@ -263,10 +263,18 @@ const MaxSAMLResponse = 256 << 10
 const publicSAMLFailure = "The identity provider's response could not be accepted."
 
 // CheckSAMLResponse checks the IdP's POST to the ACS (r, its form parsed) for the request
-// requestID sent through conn, parsing the response once with crewjam/saml: XML safety,
-// signature with the connection's certificate, Destination, Recipient, audience, InResponseTo,
-// validity window, decryption with the SP keys. It returns the normalised identity.
+// requestID sent through conn: XML safety, signature with the connection's certificate,
+// Destination, Recipient, audience, InResponseTo, validity window, decryption with the SP
+// keys. It returns the normalised identity. It parses the certificate at each call; the ACS
+// uses SAMLResponses.Check, which keeps it parsed.
 func CheckSAMLResponse(r *http.Request, sp *provision.SAMLSP, conn *models.Connection, requestID string) (*SAMLLogin, error) {
+	return (*SAMLResponses)(nil).Check(r, sp, conn, requestID)
+}
+
+// Check is CheckSAMLResponse with the connection's certificate from c's cache. A response
+// with one plain assertion is read once (checkPlain); anything else is crewjam's
+// ParseXMLResponse's.
+func (c *SAMLResponses) Check(r *http.Request, sp *provision.SAMLSP, conn *models.Connection, requestID string) (*SAMLLogin, error) {
 	if r.Form.Get("SAMLart") != "" || r.PostForm.Get("SAMLResponse") == "" {
 		// crewjam would resolve an artifact with an outbound request of its own.
 		return nil, &LoginError{Public: publicSAMLFailure, Private: errors.New("no SAMLResponse in the POST (the artifact binding is not supported)")}
@@ -275,26 +283,21 @@ func CheckSAMLResponse(r *http.Request, sp *provision.SAMLSP, conn *models.Conne
 	if err != nil {
 		return nil, &LoginError{Public: publicSAMLFailure, Private: fmt.Errorf("cannot parse base64: %w", err)}
 	}
-	keys := sp.Keys.All()
-	var a *saml.Assertion
-	for i, kp := range keys {
-		var s *saml.ServiceProvider
-		if s, err = serviceProvider(sp, kp, conn); err != nil {
-			return nil, &LoginError{Public: publicSAMLFailure, Private: err}
-		}
-		a, err = s.ParseXMLResponse(raw, []string{requestID}, *r.URL)
-		// Another key is tried only when decryption failed: an IdP may still encrypt to the
-		// previous certificate, or already to the next one (rotation).
-		if err == nil || i == len(keys)-1 || !strings.Contains(privateCause(err).Error(), "decrypt") {
-			break
-		}
+	cert, err := c.certificate(conn)
+	if err != nil {
+		return nil, &LoginError{Public: publicSAMLFailure, Private: err}
+	}
+	a, destination, err := checkPlain(raw, sp, conn, cert, requestID, *r.URL, saml.TimeNow())
+	if err == errNotPlain {
+		a, err = parseResponse(raw, sp, conn, requestID, *r.URL)
+		destination = responseDestination(raw)
 	}
 	if err != nil {
 		return nil, &LoginError{Public: publicSAMLFailure, Private: privateCause(err)}
 	}
 	// crewjam checks Destination only when it is present on an unsigned Response; the issue
 	// requires Destination = ACS on every response (crewjam has compared a present one).
-	if responseDestination(raw) == "" {
+	if destination == "" {
 		return nil, &LoginError{Public: publicSAMLFailure, Private: errors.New("the Response has no Destination")}
 	}
 	if a.Subject == nil || a.Subject.NameID == nil || strings.TrimSpace(a.Subject.NameID.Value) == "" {
@@ -302,6 +305,26 @@ func CheckSAMLResponse(r *http.Request, sp *provision.SAMLSP, conn *models.Conne
 	}
 	return &SAMLLogin{Identity: samlIdentity(a, conn.SAMLConfig().AttributeMapping), AssertionID: a.ID,
 		KeepUntil: a.IssueInstant.Add(saml.MaxIssueDelay + time.Minute)}, nil
+}
+
+// parseResponse is crewjam's ParseXMLResponse with each SP key in turn: another key is tried
+// only when decryption failed (an IdP may still encrypt to the previous certificate, or
+// already to the next one).
+func parseResponse(raw []byte, sp *provision.SAMLSP, conn *models.Connection, requestID string, currentURL url.URL) (*saml.Assertion, error) {
+	keys := sp.Keys.All()
+	var a *saml.Assertion
+	var err error
+	for i, kp := range keys {
+		var s *saml.ServiceProvider
+		if s, err = serviceProvider(sp, kp, conn); err != nil {
+			return nil, err
+		}
+		a, err = s.ParseXMLResponse(raw, []string{requestID}, currentURL)
+		if err == nil || i == len(keys)-1 || !strings.Contains(privateCause(err).Error(), "decrypt") {
+			break
+		}
+	}
+	return a, err
 }
 
 func privateCause(err error) error {

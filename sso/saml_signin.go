@@ -28,10 +28,15 @@ const (
 
 // SAMLSignIn is the SAML service provider of browser sign-in. It implements oauth.Upstream for
 // SAML connections; it shares the OIDC relying party's service and refusal pages.
-type SAMLSignIn struct{ rp *SignIn }
+type SAMLSignIn struct {
+	rp        *SignIn
+	responses *SAMLResponses
+}
 
 // NewSAMLSignIn builds the SAML sign-in beside the OIDC one.
-func NewSAMLSignIn(rp *SignIn) *SAMLSignIn { return &SAMLSignIn{rp: rp} }
+func NewSAMLSignIn(rp *SignIn) *SAMLSignIn {
+	return &SAMLSignIn{rp: rp, responses: NewSAMLResponses(rp.svc.Caches(), rp.svc.Clock())}
+}
 
 // Register mounts the ACS and the continuation.
 func (s *SAMLSignIn) Register(mux *http.ServeMux) {
@@ -79,7 +84,7 @@ func (s *SAMLSignIn) acs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cf := &provision.ClaimedFlow{Flow: p.Flow, Connection: p.Connection}
-	login, err := CheckSAMLResponse(r, p.SP, p.Connection, p.Flow.UpstreamRequestID)
+	login, err := s.responses.Check(r, p.SP, p.Connection, p.Flow.UpstreamRequestID)
 	if err != nil {
 		var le *LoginError
 		public, cause := publicSAMLFailure, err.Error()

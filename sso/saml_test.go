@@ -153,21 +153,23 @@ func TestSAMLSignedRequest(t *testing.T) {
 	}
 }
 
+// shiftAssertion moves every instant of the assertion by d (a tampering of samltest.IdP).
+func shiftAssertion(d time.Duration) func(*saml.IdpAuthnRequest) {
+	return func(req *saml.IdpAuthnRequest) {
+		a := req.Assertion
+		a.IssueInstant = a.IssueInstant.Add(d)
+		a.Conditions.NotBefore = a.Conditions.NotBefore.Add(d)
+		a.Conditions.NotOnOrAfter = a.Conditions.NotOnOrAfter.Add(d)
+		for i := range a.Subject.SubjectConfirmations {
+			scd := a.Subject.SubjectConfirmations[i].SubjectConfirmationData
+			scd.NotOnOrAfter = scd.NotOnOrAfter.Add(d)
+		}
+	}
+}
+
 func TestSAMLResponseRefusals(t *testing.T) {
 	w := newSAMLWorld(t)
 	_, _, otherCert := samltest.NewKeyPair(t)
-	shift := func(d time.Duration) func(*saml.IdpAuthnRequest) {
-		return func(req *saml.IdpAuthnRequest) {
-			a := req.Assertion
-			a.IssueInstant = a.IssueInstant.Add(d)
-			a.Conditions.NotBefore = a.Conditions.NotBefore.Add(d)
-			a.Conditions.NotOnOrAfter = a.Conditions.NotOnOrAfter.Add(d)
-			for i := range a.Subject.SubjectConfirmations {
-				scd := a.Subject.SubjectConfirmations[i].SubjectConfirmationData
-				scd.NotOnOrAfter = scd.NotOnOrAfter.Add(d)
-			}
-		}
-	}
 	cases := []struct {
 		name     string
 		tamper   func(*saml.IdpAuthnRequest)
@@ -185,7 +187,7 @@ func TestSAMLResponseRefusals(t *testing.T) {
 		{name: "wrong recipient", cause: "Recipient", tamper: func(req *saml.IdpAuthnRequest) {
 			req.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.Recipient = "https://other.example.com/saml/acs"
 		}},
-		{name: "expired", tamper: shift(-10 * time.Minute), cause: "expired"},
+		{name: "expired", tamper: shiftAssertion(-10 * time.Minute), cause: "expired"},
 		{name: "not yet valid beyond 3 minutes of skew", cause: "not yet valid", tamper: func(req *saml.IdpAuthnRequest) {
 			req.Assertion.Conditions.NotBefore = time.Now().Add(4 * time.Minute)
 		}},

@@ -35,7 +35,7 @@ type idpWorld struct {
 	who  samlUser
 }
 
-func newIdPWorld(t *testing.T) *idpWorld {
+func newIdPWorld(t testing.TB) *idpWorld {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -57,7 +57,7 @@ func newIdPWorld(t *testing.T) *idpWorld {
 }
 
 // login makes the server's AuthnRequest and lets the IdP answer it: the request ID and the ACS POST.
-func (w *idpWorld) login(t *testing.T) (string, url.Values) {
+func (w *idpWorld) login(t testing.TB) (string, url.Values) {
 	t.Helper()
 	req, err := sso.NewSAMLRequest(w.sp, w.conn, "", "relay-1")
 	if err != nil {
@@ -191,6 +191,19 @@ func TestLeanIdPReadsTheRequest(t *testing.T) {
 		u := &url.URL{Scheme: "http", Host: "127.0.0.1:9", Path: "/idp/sso", RawQuery: url.Values{"SAMLRequest": {deflate(req)}}.Encode()}
 		if _, _, err := w.idp.answer(u, w.who); err == nil {
 			t.Errorf("%s: answered", name)
+		}
+	}
+}
+
+// BenchmarkCheckSAMLResponse is the server's check of one lean-IdP response (what the ACS
+// spends on the XML), for profiling: go test -bench CheckSAML -cpuprofile … ./bench/signin
+func BenchmarkCheckSAMLResponse(b *testing.B) {
+	w := newIdPWorld(b)
+	id, form := w.login(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := w.check(id, form); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -1,0 +1,284 @@
+package sso
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/beevik/etree"
+	"github.com/crewjam/saml"
+	dsig "github.com/russellhaering/goxmldsig"
+	"github.com/russellhaering/goxmldsig/etreeutils"
+
+	"gatehouse/cache"
+	"gatehouse/clock"
+	"gatehouse/models"
+	"gatehouse/provision"
+)
+
+// The ACS's check of a response that carries one plain (unencrypted) assertion, which is what
+// IdPs send unless the SP asks for encryption. crewjam/saml's ParseXMLResponse reads such a
+// response four times after its XML round-trip validation: an etree parse, a serialisation of
+// the Response and an xml.Unmarshal of it (the assertion included), then a serialisation and
+// an xml.Unmarshal of the assertion alone; and it parses the IdP certificate again (regexp,
+// base64, X.509) for each signature. checkPlain validates the XML once (the same round-trip
+// validator), parses it once with etree for the signatures and once with encoding/xml for the
+// values, and takes the certificate parsed from the connection's PEM. The checks are crewjam's,
+// in crewjam's order (parseResponse, validateSignature, validateAssertion, service_provider.go
+// v0.5.1), with its MaxIssueDelay and MaxClockSkew; TestSAMLCheckIsCrewjams holds it to
+// ParseXMLResponse over valid and tampered responses. Anything else (an EncryptedAssertion,
+// several assertions) goes to ParseXMLResponse itself.
+
+// SAMLResponses checks responses at the ACS. It keeps the connections' IdP certificates
+// parsed, keyed by their PEM text: a connection whose certificate changes is checked against
+// the new one at once.
+type SAMLResponses struct {
+	certs *cache.Cache[string, *x509.Certificate]
+}
+
+// maxIdPCertificates bounds the certificate cache (one per SAML connection in use, a few KB
+// each); the least recently used goes first, and an hour unused.
+const maxIdPCertificates = 1_000
+
+// NewSAMLResponses builds the checker with its certificate cache in g (nil: no metrics).
+func NewSAMLResponses(g *cache.Group, clk clock.Clock) *SAMLResponses {
+	return &SAMLResponses{certs: cache.New[string, *x509.Certificate](g, "saml_idp_certificates",
+		cache.Options{MaxEntries: maxIdPCertificates, TTL: time.Hour, Clock: clk})}
+}
+
+// certificate returns the connection's IdP certificate, parsed once per PEM text.
+func (c *SAMLResponses) certificate(conn *models.Connection) (*x509.Certificate, error) {
+	if c != nil && c.certs != nil {
+		if cert, ok := c.certs.Get(conn.SAMLCertificate); ok {
+			return cert, nil
+		}
+	}
+	block, _ := pem.Decode([]byte(strings.TrimSpace(conn.SAMLCertificate)))
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, errors.New("the connection's certificate is not PEM")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("the connection's certificate: %w", err)
+	}
+	if c != nil && c.certs != nil {
+		c.certs.Set(conn.SAMLCertificate, cert)
+	}
+	return cert, nil
+}
+
+const (
+	assertionNS = "urn:oasis:names:tc:SAML:2.0:assertion"
+	dsigNS      = "http://www.w3.org/2000/09/xmldsig#"
+)
+
+// errNotPlain sends a response to crewjam's ParseXMLResponse: it is well-formed but not one
+// plain assertion (encrypted, several, none).
+var errNotPlain = errors.New("sso: not a response with one plain assertion")
+
+// errNoSignature is crewjam's errSignatureElementNotPresent.
+var errNoSignature = errors.New("signature element not present")
+
+// checkPlain checks raw, the decoded response, as crewjam's ParseXMLResponse does with the
+// connection's certificate cert, for the request requestID, received at currentURL. It returns
+// errNotPlain, before any check that could refuse, for a response it leaves to crewjam.
+// The Response's Destination comes back with the assertion.
+func checkPlain(raw []byte, sp *provision.SAMLSP, conn *models.Connection, cert *x509.Certificate, requestID string, currentURL url.URL, now time.Time) (*saml.Assertion, string, error) {
+	if err := validateXML(raw); err != nil {
+		return nil, "", fmt.Errorf("invalid xml: %s", err)
+	}
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(raw); err != nil {
+		return nil, "", err
+	}
+	root := doc.Root()
+	if root == nil {
+		return nil, "", errors.New("invalid xml: no root")
+	}
+	var assertionEl *etree.Element
+	for _, el := range root.ChildElements() {
+		switch el.Tag {
+		case "EncryptedAssertion":
+			return nil, "", errNotPlain
+		case "Assertion":
+			if assertionEl != nil || el.NamespaceURI() != assertionNS {
+				return nil, "", errNotPlain
+			}
+			assertionEl = el
+		}
+	}
+	if assertionEl == nil {
+		return nil, "", errNotPlain
+	}
+	acs, err := url.Parse(sp.ACSURL)
+	if err != nil {
+		return nil, "", err
+	}
+	acsURL := acs.String()
+
+	// parseResponse: the Response's signature is checked first, acted on after its attributes.
+	respSigErr := verifySignature(root, cert)
+	var response saml.Response
+	d := xml.NewDecoder(bytes.NewReader(raw))
+	d.CharsetReader = passThrough // as etree reads
+	if err := d.Decode(&response); err != nil {
+		return nil, "", fmt.Errorf("cannot unmarshal response: %v", err)
+	}
+	if respSigErr != errNoSignature || response.Destination != "" {
+		if response.Destination != currentURL.String() && response.Destination != acsURL {
+			return nil, "", fmt.Errorf("`Destination` does not match requested URL or AcsURL (destination %q, requested %q, acs %q)",
+				response.Destination, currentURL.String(), acsURL)
+		}
+	}
+	if response.InResponseTo != requestID {
+		return nil, "", fmt.Errorf("`InResponseTo` does not match any of the possible request IDs (expected %v)", []string{requestID})
+	}
+	if response.IssueInstant.Add(saml.MaxIssueDelay).Before(now) {
+		return nil, "", fmt.Errorf("response IssueInstant expired at %s", response.IssueInstant.Add(saml.MaxIssueDelay))
+	}
+	if response.Issuer != nil && response.Issuer.Value != conn.SAMLEntityID {
+		return nil, "", fmt.Errorf("response Issuer does not match the IDP metadata (expected %q)", conn.SAMLEntityID)
+	}
+	if response.Status.StatusCode.Value != saml.StatusSuccess {
+		return nil, "", saml.ErrBadStatus{Status: response.Status.StatusCode.Value}
+	}
+	if respSigErr != nil && respSigErr != errNoSignature {
+		return nil, "", respSigErr
+	}
+	// The one assertion: encoding/xml read it as the Response's only Assertion child.
+	a := response.Assertion
+	if a == nil {
+		return nil, "", errors.New("expected at least one valid Assertion, none found")
+	}
+	if respSigErr == errNoSignature { // an unsigned Response: the assertion must be signed
+		if err := verifySignature(assertionEl, cert); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := validateAssertion(a, sp.EntityID, conn.SAMLEntityID, acsURL, requestID, now); err != nil {
+		return nil, "", err
+	}
+	return a, response.Destination, nil
+}
+
+// validateAssertion is crewjam's (ServiceProvider.validateAssertion) for one request ID and
+// Gatehouse's audience rule; where crewjam dereferences a missing Subject, confirmation data
+// or Conditions (and panics), it refuses.
+func validateAssertion(a *saml.Assertion, entityID, idpEntityID, acsURL, requestID string, now time.Time) error {
+	if a.IssueInstant.Add(saml.MaxIssueDelay).Before(now) {
+		return fmt.Errorf("expired on %s", a.IssueInstant.Add(saml.MaxIssueDelay))
+	}
+	if a.Issuer.Value != idpEntityID {
+		return fmt.Errorf("issuer is not %q", idpEntityID)
+	}
+	if a.Subject == nil {
+		return errors.New("assertion has no Subject")
+	}
+	for _, sc := range a.Subject.SubjectConfirmations {
+		scd := sc.SubjectConfirmationData
+		if scd == nil {
+			return errors.New("assertion SubjectConfirmation has no SubjectConfirmationData")
+		}
+		if scd.InResponseTo != requestID {
+			return fmt.Errorf("assertion SubjectConfirmation one of the possible request IDs (%v)", []string{requestID})
+		}
+		if scd.Recipient != acsURL {
+			return fmt.Errorf("assertion SubjectConfirmation Recipient is not %s", acsURL)
+		}
+		if scd.NotOnOrAfter.Add(saml.MaxClockSkew).Before(now) {
+			return errors.New("assertion SubjectConfirmationData is expired")
+		}
+	}
+	if a.Conditions == nil {
+		return errors.New("assertion has no Conditions")
+	}
+	if a.Conditions.NotBefore.Add(-saml.MaxClockSkew).After(now) {
+		return errors.New("assertion Conditions is not yet valid")
+	}
+	if a.Conditions.NotOnOrAfter.Add(saml.MaxClockSkew).Before(now) {
+		return errors.New("assertion Conditions is expired")
+	}
+	if err := requireAudience(entityID)(a); err != nil {
+		return fmt.Errorf("audience restriction validation failed: %w", err)
+	}
+	return nil
+}
+
+// verifySignature is crewjam's ServiceProvider.validateSignature with the IdP certificate
+// given: the enveloped signature of el, a direct child in the xmldsig namespace, checked by
+// goxmldsig against cert only.
+func verifySignature(el *etree.Element, cert *x509.Certificate) error {
+	sigEl, err := findChild(el, dsigNS, "Signature")
+	if err != nil {
+		return err
+	}
+	if sigEl == nil {
+		return errNoSignature
+	}
+	vc := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{cert}})
+	vc.IdAttribute = "ID"
+	if saml.Clock != nil {
+		vc.Clock = saml.Clock
+	}
+	// As crewjam: a KeyInfo without a certificate (an RSAKeyValue, say) is removed, so that the
+	// signature is checked against the connection's certificate.
+	if el.FindElement("./Signature/KeyInfo/X509Data/X509Certificate") == nil {
+		if s := el.FindElement("./Signature"); s != nil {
+			if keyInfo := s.FindElement("KeyInfo"); keyInfo != nil {
+				s.RemoveChild(keyInfo)
+			}
+		}
+	}
+	ctx, err := etreeutils.NSBuildParentContext(el)
+	if err != nil {
+		return fmt.Errorf("cannot validate signature on %s: %v", el.Tag, err)
+	}
+	ctx, err = ctx.SubContext(el)
+	if err != nil {
+		return fmt.Errorf("cannot validate signature on %s: %v", el.Tag, err)
+	}
+	detached, err := etreeutils.NSDetatch(ctx, el)
+	if err != nil {
+		return fmt.Errorf("cannot validate signature on %s: %v", el.Tag, err)
+	}
+	if _, err := vc.Validate(detached); err != nil {
+		return fmt.Errorf("cannot validate signature on %s: %v", el.Tag, err)
+	}
+	return nil
+}
+
+// findChild is crewjam's: the direct child ns:tag of parent, nil when there is none, an error
+// when there are several or a prefix is undeclared.
+func findChild(parent *etree.Element, ns, tag string) (*etree.Element, error) {
+	var found *etree.Element
+	for _, child := range parent.ChildElements() {
+		if child.Tag != tag {
+			continue
+		}
+		ctx, err := etreeutils.NSBuildParentContext(child)
+		if err != nil {
+			return nil, err
+		}
+		if ctx, err = ctx.SubContext(child); err != nil {
+			return nil, err
+		}
+		uri, err := ctx.LookupPrefix(child.Space)
+		if err != nil {
+			return nil, fmt.Errorf("[%s]:%s cannot find prefix %s: %v", ns, tag, child.Space, err)
+		}
+		if uri != ns {
+			continue
+		}
+		if found != nil {
+			return nil, fmt.Errorf("expected at most one %s:%s element", ns, tag)
+		}
+		found = child
+	}
+	return found, nil
+}

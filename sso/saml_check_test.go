@@ -1,0 +1,305 @@
+package sso
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crewjam/saml"
+	xrv "github.com/mattermost/xml-roundtrip-validator"
+
+	"gatehouse/provision"
+	"gatehouse/sso/samltest"
+)
+
+// newPlainSAMLWorld is newSAMLWorld with an IdP that does not encrypt: the SP metadata it is
+// given lists no encryption key, so its assertions are plain, as most IdPs send them.
+func newPlainSAMLWorld(t *testing.T) *samlWorld {
+	t.Helper()
+	idp := samltest.New(t)
+	w := newSAMLWorld(t)
+	md, err := New(Options{}).SPMetadataXML(w.sp.Keys, w.sp.EntityID, w.sp.ACSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := regexp.MustCompile(`(?s)<KeyDescriptor use="encryption">.*?</KeyDescriptor>\s*`).ReplaceAllString(md, "")
+	if plain == md || strings.Contains(plain, `use="encryption"`) {
+		t.Fatal("no encryption key removed from the SP metadata")
+	}
+	idp.TrustSP(t, []byte(plain))
+	idp.SignIn(samltest.User{NameID: "00u1ada", Email: "ada@example.com", GivenName: "Ada", Surname: "Lovelace",
+		Attributes: map[string][]string{"companyName": {"Acme"}, "groups": {"a", "b"}}})
+	w.idp = idp
+	w.conn.SAMLEntityID, w.conn.SAMLSSOURL, w.conn.SAMLCertificate = idp.EntityID, idp.SSOURL, idp.CertificatePEM
+	return w
+}
+
+// crewjamCheck is the reference: crewjam's full ParseXMLResponse (through parseResponse, the
+// fallback of Check) and the root's Destination. A panic in crewjam is a refusal.
+func crewjamCheck(raw []byte, sp *provision.SAMLSP, w *samlWorld, requestID string, u url.URL) (a *saml.Assertion, dest string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			a, dest, err = nil, "", fmt.Errorf("crewjam panicked: %v", p)
+		}
+	}()
+	a, err = parseResponse(raw, sp, w.conn, requestID, u)
+	if err != nil {
+		return nil, "", err
+	}
+	return a, responseDestination(raw), nil
+}
+
+// TestSAMLCheckIsCrewjams holds checkPlain, the one-parse check of a response with one plain
+// assertion, to crewjam's ParseXMLResponse: over valid responses of crewjam's own IdP
+// (Response and Assertion signed) and each way of tampering with them, both accept or both
+// refuse, and when they accept they read the same assertion and Destination.
+func TestSAMLCheckIsCrewjams(t *testing.T) {
+	w := newPlainSAMLWorld(t)
+	_, _, otherCert := samltest.NewKeyPair(t)
+	// Edits of the signed document. The Response's signature is its first ds:Signature
+	// (after its Issuer), the Assertion's the second.
+	sigRE := regexp.MustCompile(`(?s)<ds:Signature .*?</ds:Signature>`)
+	dropSig := func(n int) func(string) string {
+		return func(doc string) string {
+			locs := sigRE.FindAllStringIndex(doc, -1)
+			return doc[:locs[n][0]] + doc[locs[n][1]:]
+		}
+	}
+	dropBoth := func(doc string) string { return dropSig(0)(dropSig(1)(doc)) }
+	replace := func(old, new string) func(string) string {
+		return func(doc string) string { return strings.Replace(doc, old, new, 1) }
+	}
+	then := func(fs ...func(string) string) func(string) string {
+		return func(doc string) string {
+			for _, f := range fs {
+				doc = f(doc)
+			}
+			return doc
+		}
+	}
+	assertionOf := func(doc string) string {
+		return doc[strings.Index(doc, "<saml:Assertion "):strings.Index(doc, "</saml:Assertion>")+len("</saml:Assertion>")]
+	}
+	cases := []struct {
+		name          string
+		tamper        func(*saml.IdpAuthnRequest)
+		unsigned      bool
+		noDestination bool
+		status        string
+		cert          string
+		otherID       bool
+		edit          func(doc string) string
+		notPlain      bool // left to crewjam
+		ok            bool
+	}{
+		{name: "accepted", ok: true},
+		{name: "wrong certificate", cert: otherCert},
+		{name: "unsigned", unsigned: true},
+		{name: "no Destination, assertion signed", noDestination: true, ok: true}, // Check refuses it after (no Destination)
+		{name: "failed status", status: saml.StatusRequester},
+		{name: "wrong InResponseTo", otherID: true},
+		{name: "wrong audience", tamper: func(req *saml.IdpAuthnRequest) {
+			req.Assertion.Conditions.AudienceRestrictions[0].Audience.Value = "https://other.example.com/saml/metadata"
+		}},
+		{name: "no audience", tamper: func(req *saml.IdpAuthnRequest) { req.Assertion.Conditions.AudienceRestrictions = nil }},
+		{name: "wrong recipient", tamper: func(req *saml.IdpAuthnRequest) {
+			req.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.Recipient = "https://other.example.com/saml/acs"
+		}},
+		{name: "assertion InResponseTo", tamper: func(req *saml.IdpAuthnRequest) {
+			req.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.InResponseTo = "id-other"
+		}},
+		{name: "assertion issuer", tamper: func(req *saml.IdpAuthnRequest) { req.Assertion.Issuer.Value = "https://evil.example.com" }},
+		{name: "expired", tamper: shiftAssertion(-10 * time.Minute)},
+		{name: "issued long ago, still within its window", tamper: func(req *saml.IdpAuthnRequest) {
+			req.Assertion.IssueInstant = req.Assertion.IssueInstant.Add(-2 * time.Minute)
+		}},
+		{name: "not yet valid beyond 3 minutes of skew", tamper: func(req *saml.IdpAuthnRequest) {
+			req.Assertion.Conditions.NotBefore = time.Now().Add(4 * time.Minute)
+		}},
+		{name: "not yet valid within 2 minutes of skew", ok: true, tamper: func(req *saml.IdpAuthnRequest) {
+			req.Assertion.Conditions.NotBefore = time.Now().Add(2 * time.Minute)
+		}},
+		{name: "confirmation expired beyond skew", tamper: func(req *saml.IdpAuthnRequest) {
+			req.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.NotOnOrAfter = time.Now().Add(-4 * time.Minute)
+		}},
+		{name: "no NameID", ok: true, tamper: func(req *saml.IdpAuthnRequest) { req.Assertion.Subject.NameID.Value = " " }}, // Check refuses it after
+		{name: "attribute changed", edit: replace("ada@example.com", "eve@example.com")},
+		{name: "Response signature removed", edit: dropSig(0), ok: true},
+		{name: "Assertion signature removed", edit: dropSig(1)},
+		{name: "both signatures removed", edit: dropBoth},
+		{name: "Response signature removed, attribute changed", edit: then(dropSig(0), replace("ada@example.com", "eve@example.com"))},
+		{name: "Response signature removed, Destination changed", edit: then(dropSig(0), replace(`Destination="https://gh.example.com/saml/acs"`, `Destination="https://evil.example.com/saml/acs"`))},
+		{name: "Response signature removed, Destination removed", ok: true, edit: then(dropSig(0), replace(`Destination="https://gh.example.com/saml/acs"`, ``))},
+		{name: "Response signature removed, Response InResponseTo changed", edit: func(doc string) string {
+			doc = dropSig(0)(doc)
+			i := strings.Index(doc, `InResponseTo="`) + len(`InResponseTo="`)
+			return doc[:i] + "x" + doc[i:]
+		}},
+		{name: "Response signature removed, Response issuer changed", edit: then(dropSig(0), func(doc string) string {
+			i := strings.Index(doc, "<saml:Issuer")
+			j := strings.Index(doc[i:], "</saml:Issuer>") + i
+			k := strings.Index(doc[i:j], ">") + i + 1
+			return doc[:k] + "https://evil.example.com" + doc[j:]
+		})},
+		{name: "Response signature removed, status changed", edit: then(dropSig(0), replace(saml.StatusSuccess, saml.StatusResponder))},
+		{name: "two Response signatures", edit: func(doc string) string {
+			s := sigRE.FindString(doc)
+			return strings.Replace(doc, s, s+s, 1)
+		}},
+		{name: "comment in NameID", ok: true, edit: replace(">00u1ada<", ">00u1<!-- x -->ada<")},
+		{name: "KeyInfo without certificate", ok: true, edit: then(dropSig(0), func(doc string) string {
+			return regexp.MustCompile(`(?s)<ds:X509Data>.*?</ds:X509Data>`).ReplaceAllString(doc,
+				`<ds:KeyValue><ds:RSAKeyValue><ds:Modulus>AAAA</ds:Modulus><ds:Exponent>AQAB</ds:Exponent></ds:RSAKeyValue></ds:KeyValue>`)
+		})},
+		{name: "XML that does not survive a round trip", edit: replace("<saml:Subject>", `<saml:Subject x::a="1">`)},
+		{name: "a DOCTYPE", ok: true, edit: func(doc string) string { return `<!DOCTYPE r [<!ENTITY e "x">]>` + doc }},
+		{name: "an entity of the DOCTYPE", edit: func(doc string) string {
+			return `<!DOCTYPE r [<!ENTITY e "x">]>` + strings.Replace(doc, ">00u1ada<", ">00u1ada&e;<", 1)
+		}},
+		{name: "trailing garbage", edit: func(doc string) string { return doc + "<" }},
+		{name: "an unsigned assertion wrapped in Extensions, Response signature removed", ok: true, edit: then(dropSig(0), func(doc string) string {
+			evil := strings.Replace(dropSig(0)(assertionOf(doc)), "00u1ada", "00u1eve", 1)
+			i := strings.Index(doc, "<samlp:Status")
+			return doc[:i] + `<samlp:Extensions>` + evil + `</samlp:Extensions>` + doc[i:]
+		})},
+		{name: "a second, unsigned assertion first, Response signature removed", notPlain: true, ok: true, edit: then(dropSig(0), func(doc string) string {
+			evil := strings.Replace(dropSig(0)(assertionOf(doc)), "00u1ada", "00u1eve", 1)
+			i := strings.Index(doc, "<saml:Assertion ")
+			return doc[:i] + evil + doc[i:]
+		})},
+		{name: "an assertion in another namespace", notPlain: true, edit: then(dropSig(0), func(doc string) string {
+			return strings.ReplaceAll(strings.ReplaceAll(doc, "<saml:Assertion ", `<x:Assertion xmlns:x="urn:other" `), "</saml:Assertion>", "</x:Assertion>")
+		})},
+		{name: "not a Response", notPlain: true, edit: func(doc string) string { return "<Envelope>" + doc + "</Envelope>" }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w.idp.Tamper(c.tamper)
+			w.idp.Unsigned(c.unsigned)
+			w.idp.NoDestination(c.noDestination)
+			w.idp.FailWith(c.status)
+			defer func() { w.idp.Tamper(nil); w.idp.Unsigned(false); w.idp.NoDestination(false); w.idp.FailWith("") }()
+			w.conn.SAMLCertificate = w.idp.CertificatePEM
+			if c.cert != "" {
+				w.conn.SAMLCertificate = c.cert
+			}
+			sr, r := w.login(t, "relay")
+			raw, _ := base64.StdEncoding.DecodeString(r.PostForm.Get("SAMLResponse"))
+			if strings.Contains(string(raw), "EncryptedAssertion") {
+				t.Fatal("the IdP encrypted the assertion")
+			}
+			if c.edit != nil {
+				edited := c.edit(string(raw))
+				if edited == string(raw) {
+					t.Fatal("the edit changed nothing")
+				}
+				raw = []byte(edited)
+			}
+			id := sr.ID
+			if c.otherID {
+				id = "id-0123456789"
+			}
+			cert, err := (*SAMLResponses)(nil).certificate(w.conn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantA, wantDest, wantErr := crewjamCheck(raw, w.sp, w, id, *r.URL)
+			gotA, gotDest, gotErr := checkPlain(raw, w.sp, w.conn, cert, id, *r.URL, saml.TimeNow())
+			if (gotErr == errNotPlain) != c.notPlain {
+				t.Fatalf("left to crewjam: %v, want %v", gotErr == errNotPlain, c.notPlain)
+			}
+			if c.notPlain {
+				gotA, gotDest, gotErr = wantA, wantDest, wantErr // what Check does
+			}
+			if (wantErr == nil) != c.ok {
+				t.Fatalf("crewjam accepted: %v (%v), the case expects %v", wantErr == nil, wantErr, c.ok)
+			}
+			if (gotErr == nil) != (wantErr == nil) {
+				t.Fatalf("checkPlain: %v; crewjam: %v", gotErr, wantErr)
+			}
+			if wantErr != nil {
+				return
+			}
+			if gotDest != wantDest {
+				t.Fatalf("Destination %q, crewjam %q", gotDest, wantDest)
+			}
+			// The Signature elements are etree copies of different parses (crewjam unmarshals
+			// a serialisation); the values are compared.
+			gotA.Signature, wantA.Signature = nil, nil
+			if !reflect.DeepEqual(gotA, wantA) {
+				t.Fatalf("assertion\n%+v\ncrewjam\n%+v", gotA, wantA)
+			}
+			// And through Check, which the ACS calls.
+			form := url.Values{"SAMLResponse": {base64.StdEncoding.EncodeToString(raw)}, "RelayState": {"relay"}}
+			req := httptest.NewRequest(http.MethodPost, w.sp.ACSURL, strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if err := req.ParseForm(); err != nil {
+				t.Fatal(err)
+			}
+			login, err := NewSAMLResponses(nil, nil).Check(req, w.sp, w.conn, id)
+			refused := wantDest == "" || strings.TrimSpace(wantA.Subject.NameID.Value) == ""
+			if (err != nil) != refused {
+				t.Fatalf("Check: %v", err)
+			}
+			if err == nil && login.Identity.Identifier != strings.TrimSpace(wantA.Subject.NameID.Value) {
+				t.Fatalf("identity %+v", login.Identity)
+			}
+		})
+	}
+}
+
+// TestSAMLCertificateCache: the certificate is cached by its PEM text, so a connection whose
+// certificate changes is checked against the new one at once, and back.
+func TestSAMLCertificateCache(t *testing.T) {
+	w := newPlainSAMLWorld(t)
+	_, _, otherCert := samltest.NewKeyPair(t)
+	c := NewSAMLResponses(nil, nil)
+	for i, cert := range []string{w.idp.CertificatePEM, otherCert, w.idp.CertificatePEM} {
+		w.conn.SAMLCertificate = cert
+		sr, r := w.login(t, "relay")
+		_, err := c.Check(r, w.sp, w.conn, sr.ID)
+		if ok := cert == w.idp.CertificatePEM; (err == nil) != ok {
+			t.Fatalf("check %d with the %s certificate: %v", i, map[bool]string{true: "IdP's", false: "other"}[ok], err)
+		}
+	}
+}
+
+// FuzzValidateXML holds validateXML to the round-trip validator crewjam uses
+// (xml-roundtrip-validator's Validate): the same documents pass.
+func FuzzValidateXML(f *testing.F) {
+	for _, doc := range []string{
+		// The validator's own test documents.
+		`<Root></Root>`, `<x:Root></x:Root>`, `<x:Root xmlns:x="http://example.com/"></x:Root>`,
+		`<x:Root xmlns="http://example.com/"></x:Root>`, `<Root xmlns="http://example.com/1" xmlns="http://example.com/2"></Root>`,
+		`<?xml version="1.0" encoding="EUC-JP"?><Root></Root>`, `<Root>text &quot;hello&quot;</Root>`,
+		`<Root><![CDATA[text "hello"]]></Root>`, `<!-- comment --><Root/>`, `<Root xmlns="http://example.com/1" x:attr="y"/>`,
+		`<x:Root xmlns="http://example.com/1" x:attr="y" x:attr2="z"/>`,
+		`<x:Root xmlns:x="http://example.com/"><Element xmlns:x="http://example.com/"/></x:Root>`, `&reference;`,
+		`<x::Root/>`, `<Root><x::Element></::Element></Root>`, `<Root><Element ::attr="foo"></Element></Root>`,
+		`<Root></x::Element></Root>`, `<x:>`, `</x:>`, `<Root :="value"/>`, `<Root x:="value"/>`,
+		`<Root xmlns="x" xmlns:="y"></Root>`, "<Root>\n\t\t\t<! <<!-- -->!-->\"--> \" >\n\t\t\t<! \">\" <X/>>\n\t\t</Root>",
+		`<Root><! <<!-- -->!-- x --> y></Root>`,
+		`<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">`,
+		`<! ">" <X/>>`, `<!name <!-- comment --><nesting <more nesting>>>`, `<Root><!--`, `<Root>]]></Root>`,
+		`<Root ::attr="x">]]><x::Element/></Root>`, "<Root>\r\n    <! <<!-- -->!-- x --> y>\r\n</Root>",
+		// Gatehouse's: a response's shapes.
+		`<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_1"><saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"><saml:NameID>a<!---->b</saml:NameID></saml:Assertion></samlp:Response>`,
+		`<a xmlns:x="u" x:b="1" c="&#x9;&#xD;&lt;"><?pi x?>t&amp;</a>`, "<a>\x00</a>", "<a b='\xff'/>",
+	} {
+		f.Add([]byte(doc))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		got, want := validateXML(doc), xrv.Validate(bytes.NewReader(doc))
+		if (got == nil) != (want == nil) {
+			t.Fatalf("validateXML: %v; the validator: %v", got, want)
+		}
+	})
+}
