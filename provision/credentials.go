@@ -113,6 +113,36 @@ func (s *Service) loadBindingTargets(ctx context.Context, ws uuid.UUID, in Crede
 	return u, *connID, nil
 }
 
+// bindOutcome is what the identity rule decides for binding an account to an identity.
+type bindOutcome uint8
+
+const (
+	bindNew     bindOutcome = iota // the account's first identity at the connection
+	bindReplace                    // replaces the account's identity at the connection (or rebinds the same one)
+	bindTaken                      // the identity is bound to another account: refused (TAKEN)
+)
+
+// decideBind is the identity rule as a decision over the rows a binding reads: owner is the
+// account the identity (connection, identifier key) is bound to now (uuid.Nil: none), bound
+// whether account already has an identity at the connection. An identity binds to at most one
+// account; an account has at most one identity per connection, which a new binding replaces.
+//
+// Bulk binding decides every item with it, in Go, against the state the earlier items leave.
+// A single binding (bindIdentity, store.BindAccountCredential) has the database decide the
+// same thing in one upsert, without reading first: the upsert's conflict target
+// (workspace, account, connection) is bindReplace, ux_credentials_identity's refusal is
+// bindTaken, a plain insert is bindNew — a read before it would cost the hot path a round
+// trip. TestBindPathsAgree runs the same cases through both paths on both databases.
+func decideBind(owner, account uuid.UUID, bound bool) bindOutcome {
+	switch {
+	case owner != uuid.Nil && owner != account:
+		return bindTaken
+	case bound:
+		return bindReplace
+	}
+	return bindNew
+}
+
 // bindIdentity is THE identity rule, shared by ahead-of-time binding, SCIM and first sign-in:
 // the identity (connection, identifier), compared case-insensitively, binds to at most one user
 // account per workspace, and an account has at most one identity per connection, which a new

@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -108,81 +106,28 @@ var (
 
 func credentialArgs(c *models.Credential) []any { return credentialTable.args(c) }
 
-// UpsertCredential makes c the account's binding at its connection, as the identity rule
-// (models.DecideBind) decides over the credentials stored now: inserted, or replacing the
-// account's binding there, or refused when another account holds the identity. On PostgreSQL
-// the decision is part of the upsert (decidedUpsertSQL: one statement); on SQLite, where a
-// round trip is a function call, the state is read, decided in Go, then upserted. The unique
-// index on the identity still refuses a binding that lost a race to a concurrent one.
+// UpsertCredential makes c the account's binding at its connection (see upsertCredentialSQL).
 // Errors: ErrAlreadyExists "identity" when another account holds the identity; ErrMissingReference when the account or connection is gone.
 func (s *Store) UpsertCredential(ctx context.Context, c *models.Credential) error {
-	if s.dialect == Postgres {
-		res := s.db(ctx).Exec(decidedUpsertSQL, credentialArgs(c)...)
-		if res.Error != nil {
-			return translate(res.Error)
-		}
-		if res.RowsAffected == 0 { // the decision was BindTaken: the statement wrote nothing
-			return &ErrAlreadyExists{Field: "identity"}
-		}
-		return nil
-	}
-	outcome, err := s.decideBinding(ctx, c)
-	if err != nil {
-		return err
-	}
-	if outcome == models.BindTaken {
-		return &ErrAlreadyExists{Field: "identity"}
-	}
 	return translate(s.db(ctx).Exec(upsertCredentialSQL, credentialArgs(c)...).Error)
 }
 
-// decideBinding reads what the identity rule decides on for binding c (the identity's owner,
-// and whether c's account is bound at c's connection) in one query, and decides in Go.
-func (s *Store) decideBinding(ctx context.Context, c *models.Credential) (models.BindOutcome, error) {
-	var owner uuid.NullUUID
-	var bound bool
-	err := s.db(ctx).Raw(bindingStateSQL, c.WorkspaceID, c.ConnectionID, c.IdentifierKey,
-		c.WorkspaceID, c.UserAccountID, c.ConnectionID).Row().Scan(&owner, &bound)
-	if err != nil {
-		return 0, translate(err)
-	}
-	return models.DecideBind(owner.UUID, c.UserAccountID, bound), nil
-}
-
-// The state the identity rule decides on: the owner of the identity (workspace, connection,
-// identifier key), and whether the account is bound at the connection (workspace, account,
-// connection). SQLite reads both (bindingStateSQL) and decides in Go. The PostgreSQL
-// statements read only the owner and ask the rule (models.BindDecisionSQL, with bound false)
-// whether to write at all: BindTaken depends on the owner alone, and whether the write is a
-// BindNew or a BindReplace is what the upsert's conflict target finds as it writes, so a
-// second probe would cost a lookup and change nothing.
-const (
-	bindingOwnerSQL = `SELECT c.user_account_id FROM credentials c WHERE c.workspace_id = %[1]s AND c.connection_id = %[2]s AND c.identifier_key = %[3]s`
-	bindingBoundSQL = `EXISTS (SELECT 1 FROM credentials c WHERE c.workspace_id = %[1]s AND c.user_account_id = %[2]s AND c.connection_id = %[3]s)`
-)
-
-var (
-	bindingStateSQL = `SELECT (` + fmt.Sprintf(bindingOwnerSQL, "?", "?", "?") + `), ` + fmt.Sprintf(bindingBoundSQL, "?", "?", "?")
-
-	// decidedUpsertSQL is upsertCredentialSQL that writes only when the identity rule does not
-	// decide BindTaken, on PostgreSQL, with the credential's columns as $1…$9 in
-	// credentialTable's order (id, workspace, account, connection, identifier, key, …).
-	decidedUpsertSQL = `WITH s AS (SELECT (` + fmt.Sprintf(bindingOwnerSQL, "$2", "$4", "$6") + `) AS owner) ` +
-		credentialTable.insertSelect(1, nil).sql + ` FROM s WHERE ` +
-		models.BindDecisionSQL("s.owner", "$3", "false") + ` <> ` + strconv.Itoa(int(models.BindTaken)) + ` ` +
-		upsertCredentialConflict
-)
-
-// BindCredential upserts c (UpsertCredential: as the identity rule decides) and records ev,
-// in one transaction.
+// BindCredential upserts c and records ev, atomically. On PostgreSQL it is one statement (a
+// data-modifying CTE): a binding costs one round trip and one commit instead of four round
+// trips; on SQLite, where a round trip is a function call, it is a two-statement transaction.
 // Errors: those of UpsertCredential and CreateAuditEvent; nothing is written then.
 func (s *Store) BindCredential(ctx context.Context, c *models.Credential, ev *models.AuditEvent) error {
-	return s.InTx(ctx, func(ctx context.Context) error {
-		if err := s.UpsertCredential(ctx, c); err != nil {
-			return err
-		}
-		return s.Create(ctx, ev)
-	})
+	if s.dialect != Postgres {
+		return s.InTx(ctx, func(ctx context.Context) error {
+			if err := s.UpsertCredential(ctx, c); err != nil {
+				return err
+			}
+			return s.Create(ctx, ev)
+		})
+	}
+	args := append(credentialArgs(c), auditTable.args(ev)...)
+	err := s.db(ctx).Exec(bindCredentialSQL, args...).Error
+	return translate(err)
 }
 
 // BindingTargets loads, in one query, the account to bind and the id of the live connection
@@ -207,40 +152,38 @@ func (s *Store) BindingTargets(ctx context.Context, ws, accountID uuid.UUID, slu
 }
 
 // bindAccountSQL is BindAccountCredential on PostgreSQL: the lookup of the account and of the
-// live connection with the slug, the identity rule's decision (models.BindDecisionSQL over the
-// identity's owner now, see bindingOwnerSQL), upsertCredentialSQL's upsert unless the decision
-// is BindTaken, and
-// the audit event, in one statement. The upsert inserts nothing when either target is missing,
-// and the statement answers the account's row (none when it is missing) with the bound
-// connection's id (NULL when nothing was bound) and the decision (NULL without a connection).
+// live connection with the slug, upsertCredentialSQL's upsert and the audit event, in one
+// statement. The upsert inserts nothing when either target is missing, and the statement
+// answers the account's row (none when it is missing) with the bound connection's id (NULL
+// when nothing was bound).
 //
 // Its parameters: $1 the workspace, $2 the account, $3 the slug, then the credential's other
-// columns (bindCredential), then the audit event's (bindAudit), then the identifier key.
+// columns (bindCredential), then the audit event's (bindAudit).
 var (
 	bindCredential = credentialTable.insertSelect(4, map[string]string{"workspace_id": "$1", "user_account_id": "u.id", "connection_id": "k.id"})
 	bindAudit      = auditTable.insertSelect(4+len(bindCredential.free), map[string]string{"workspace_id": "$1"})
-	bindKeyParam   = "$" + strconv.Itoa(4+len(bindCredential.free)+len(bindAudit.free))
 	bindAccountSQL = `WITH u AS (SELECT ` + userTable.list + ` FROM user_accounts
 		WHERE workspace_id = $1 AND id = $2),
-	k AS (SELECT id FROM connections WHERE workspace_id = $1 AND slug = $3 AND deleted_at IS NULL),
-	d AS (SELECT ` + models.BindDecisionSQL("s.owner", "s.account", "false") + ` AS outcome FROM
-		(SELECT (` + fmt.Sprintf(bindingOwnerSQL, "$1", "k.id", bindKeyParam) + `) AS owner, u.id AS account FROM u, k) s),
-	bound AS (` + bindCredential.sql + ` FROM u, k, d WHERE d.outcome <> ` + strconv.Itoa(int(models.BindTaken)) + `
+	bound AS (` + bindCredential.sql + ` FROM u, connections k
+		WHERE k.workspace_id = $1 AND k.slug = $3 AND k.deleted_at IS NULL
 		` + upsertCredentialConflict + ` RETURNING connection_id),
 	audit AS (` + bindAudit.sql + ` FROM bound)
-	SELECT u.*, (SELECT connection_id FROM bound), (SELECT outcome FROM d) FROM u`
+	SELECT u.*, (SELECT connection_id FROM bound) FROM u`
 )
 
+// bindCredentialSQL is BindCredential on PostgreSQL: the upsert, then the audit event if it wrote.
+var bindCredentialSQL = "WITH bound AS (" + upsertCredentialSQL + " RETURNING 1) " +
+	auditTable.insertSelect(0, nil).sql + " FROM bound"
+
 // BindAccountCredential binds the account c.UserAccountID of workspace c.WorkspaceID to c's
-// identity at the workspace's live connection with the given slug, as the identity rule
-// decides (UpsertCredential), and records ev, atomically. It returns the account, nil when the workspace has none with
+// identity at the workspace's live connection with the given slug (see upsertCredentialSQL)
+// and records ev, atomically. It returns the account, nil when the workspace has none with
 // that id, and whether the connection exists; when either is missing nothing is written.
 // c.ConnectionID is set to the connection's id.
 //
 // On PostgreSQL it is one statement, so a binding costs one round trip, and the account's row
 // is scanned by hand (scanUser): GORM's reflection on it cost more than the query. On SQLite,
-// where a round trip is a function call, it is BindingTargets then BindCredential (which
-// decides in Go).
+// where a round trip is a function call, it is BindingTargets then BindCredential.
 // Errors: ErrAlreadyExists "identity" when another account holds the identity; missing targets are results, not errors.
 func (s *Store) BindAccountCredential(ctx context.Context, slug string, c *models.Credential, ev *models.AuditEvent) (*models.UserAccount, bool, error) {
 	if s.dialect != Postgres {
@@ -255,7 +198,7 @@ func (s *Store) BindAccountCredential(ctx context.Context, slug string, c *model
 	// uuid.UUID's driver.Valuer (a string it then parses).
 	args := make([]any, 3, 3+len(bindCredential.free)+len(bindAudit.free))
 	args[0], args[1], args[2] = [16]byte(c.WorkspaceID), [16]byte(c.UserAccountID), slug
-	args = append(bindAudit.args(bindCredential.args(args, c, true), ev, true), c.IdentifierKey)
+	args = bindAudit.args(bindCredential.args(args, c, true), ev, true)
 	rows, err := s.db(ctx).Statement.ConnPool.QueryContext(ctx, bindAccountSQL, args...)
 	if err != nil {
 		return nil, false, translate(err)
@@ -266,8 +209,7 @@ func (s *Store) BindAccountCredential(ctx context.Context, slug string, c *model
 	}
 	u := new(models.UserAccount)
 	var connID uuid.NullUUID
-	var outcome sql.NullInt16
-	if err := scanUser(rows, u, &connID, &outcome); err != nil {
+	if err := scanUser(rows, u, &connID); err != nil {
 		return nil, false, translate(err)
 	}
 	// Read to the end of the result: the audit insert, which nothing reads, runs after the
@@ -280,9 +222,6 @@ func (s *Store) BindAccountCredential(ctx context.Context, slug string, c *model
 	}
 	if err := rows.Close(); err != nil {
 		return nil, false, translate(err)
-	}
-	if outcome.Valid && models.BindOutcome(outcome.Int16) == models.BindTaken {
-		return nil, false, &ErrAlreadyExists{Field: "identity"}
 	}
 	c.ConnectionID = connID.UUID
 	return u, connID.Valid, nil

@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -83,35 +82,5 @@ func TestBindAccountCredential(t *testing.T) {
 			t.Fatalf("credentials: %v %v", creds, err)
 		}
 		events(2)
-	})
-}
-
-// The identity rule's two forms agree: models.BindDecisionSQL, evaluated by each database over
-// every state the rule reads, answers what models.DecideBind answers in Go.
-func TestBindDecisionSQL(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, dbURL string) {
-		st := openMigrated(t, dbURL)
-		// The ids as each database stores them: uuid on PostgreSQL, text on SQLite.
-		state := `SELECT CAST(? AS text) AS owner, CAST(? AS text) AS account, CAST(? AS boolean) AS bound`
-		if strings.HasPrefix(dbURL, "postgres") {
-			state = `SELECT CAST($1 AS uuid) AS owner, CAST($2 AS uuid) AS account, CAST($3 AS boolean) AS bound`
-		}
-		q := `SELECT ` + models.BindDecisionSQL("s.owner", "s.account", "s.bound") + ` FROM (` + state + `) s`
-		a, b := store.NewID(), store.NewID()
-		for _, owner := range []uuid.UUID{uuid.Nil, a, b} {
-			for _, bound := range []bool{false, true} {
-				var ownerArg any
-				if owner != uuid.Nil {
-					ownerArg = owner.String()
-				}
-				var got int
-				if err := st.DB().QueryRow(q, ownerArg, a.String(), bound).Scan(&got); err != nil {
-					t.Fatal(err)
-				}
-				if want := models.DecideBind(owner, a, bound); models.BindOutcome(got) != want {
-					t.Errorf("owner %v (account %v), bound %v: SQL decides %d, Go %d", owner, a, bound, got, want)
-				}
-			}
-		}
 	})
 }
