@@ -86,7 +86,7 @@ func TestSAMLCheckIsCrewjams(t *testing.T) {
 		}
 	}
 	assertionOf := func(doc string) string {
-		return doc[strings.Index(doc, "<saml:Assertion "):strings.Index(doc, "</saml:Assertion>")+len("</saml:Assertion>")]
+		return doc[strings.Index(doc, "<saml:Assertion ") : strings.Index(doc, "</saml:Assertion>")+len("</saml:Assertion>")]
 	}
 	cases := []struct {
 		name          string
