@@ -151,7 +151,7 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (*App, 
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := telemetry.NewMetrics(reg, st.DB())
+	metrics := telemetry.NewMetrics(reg, st.Pools())
 	telemetry.RegisterCaches(reg, caches)
 	remote := sso.New(sso.Options{AllowPrivateNetworks: c.AllowPrivateNetworks, DNSServer: c.DNSServer,
 		RootCAs: c.TestRootCAs, ConnectTo: c.TestConnectTo, Clock: clk})
@@ -366,7 +366,9 @@ func databaseMaxConns(c Config) int {
 // SQLite's busy timeout) as a backstop a second after the request deadline, and the wait for a
 // database still starting.
 func storeOptions(c Config, log *slog.Logger) store.Options {
-	opt := store.Options{MaxConns: databaseMaxConns(c), Wait: c.DatabaseWait,
+	// Sign-in state is written on PostgreSQL's second pool (store.AsyncCommit) by requests of
+	// the general slots only: one connection for each of those.
+	opt := store.Options{MaxConns: databaseMaxConns(c), AsyncConns: c.Guard.MaxConcurrent, Wait: c.DatabaseWait,
 		OnRetry: func(err error, next time.Duration) {
 			log.Warn("database not reachable yet; retrying", "retry_in", next, "err", err)
 		}}

@@ -167,6 +167,17 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		if got := metricValue(fams, "gatehouse_go_sql_open_connections", "db_name=gatehouse"); got < 1 {
 			t.Errorf("gatehouse_go_sql_open_connections = %v, want at least 1", got)
 		}
+		// PostgreSQL's second pool, for sign-in state (store.AsyncCommit): one connection for
+		// each general request slot (unbounded here: then as large as the first).
+		if maxOpen > 1 {
+			want := float64(e.Config.Guard.MaxConcurrent)
+			if want == 0 {
+				want = maxOpen
+			}
+			if got := metricValue(fams, "gatehouse_go_sql_max_open_connections", "db_name=gatehouse_async"); got != want {
+				t.Errorf("gatehouse_go_sql_max_open_connections{db_name=gatehouse_async} = %v, want %v", got, want)
+			}
+		}
 		// The dashboard in docs/ graphs only metrics that the server exposes.
 		dash, err := os.ReadFile("../docs/grafana-dashboard.json")
 		if err != nil {

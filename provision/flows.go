@@ -109,11 +109,23 @@ type FlowStart struct {
 	// the code exchange.)
 }
 
+// signInState marks ctx for the writes of a browser sign-in before the token endpoint hands
+// anything out: the flow, the callback's claim, a SAML answer and its assertion ID, the
+// decision (provisioning included) and failures. They commit asynchronously on PostgreSQL
+// (store.AsyncCommit): no commit of a sign-in waits for the disk but the last. A crash of the
+// database server (not of Gatehouse) can lose the last fraction of a second of them, which
+// costs the people signing in at that moment a fresh start of their sign-in. RedeemCode,
+// which hands out the tokens, commits synchronously, and with it everything the sign-in wrote
+// before it (PostgreSQL writes its log in order): nothing an application was given can be
+// lost, no account it was told of, no used code, no audit event of a completed sign-in.
+func signInState(ctx context.Context) context.Context { return store.AsyncCommit(ctx) }
+
 // randomValue is 256 bits of randomness, base64url.
 func randomValue() string { return secret.Token("", 32) }
 
 // Authorize validates an application's authorization request and routes it (OIDC Core §3.1.2).
 func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*AuthorizeResult, error) {
+	ctx = signInState(ctx)
 	app, err := s.applicationByClientID(ctx, req.ClientID)
 	if err != nil {
 		return nil, internal("authorize", err)
@@ -321,6 +333,7 @@ func (f *ClaimedFlow) requestID() string {
 // missing cookie, another browser's cookie, an unknown, replayed or expired state is a
 // *FlowError with no redirect: the answer may be an attacker's, and no code is ever minted.
 func (s *Service) ClaimFlow(ctx context.Context, upstreamState, browserSecret, requestID string) (*ClaimedFlow, error) {
+	ctx = signInState(ctx)
 	refuse := func(cause string, f *models.SignInFlow) error {
 		if f != nil {
 			s.recordFailure(ctx, f, nil, "", "Sign-in failed: the answer of the identity provider could not be matched to this browser's sign-in.", cause, requestID)
@@ -387,6 +400,7 @@ func (s *Service) FailFlow(ctx context.Context, f *ClaimedFlow, public, cause st
 }
 
 func (s *Service) failFlow(ctx context.Context, f *ClaimedFlow, identifier, code, public, cause string) error {
+	ctx = signInState(ctx)
 	s.recordFailure(ctx, f.Flow, f.Connection, identifier, public, cause, f.requestID())
 	s.log.WarnContext(ctx, "sign-in failed", "request_id", f.requestID(), "connection_id", f.Flow.ConnectionID, "cause", cause)
 	return &FlowError{Public: public, cause: cause, Location: ErrorLocation(f.Flow.RedirectURI, f.Flow.State, code, public)}
@@ -450,6 +464,7 @@ type IDClaims struct {
 // identity (Identity.ClaimsPartial) it may answer ErrMoreClaims, having written nothing: call
 // it again with the complete identity.
 func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity) (string, error) {
+	ctx = signInState(ctx)
 	fl := f.Flow
 	if id.ClaimsPartial && fl.Test { // a test shows every claim
 		return "", ErrMoreClaims
@@ -556,7 +571,9 @@ var (
 
 // RedeemCode authenticates the application (a confidential one with its secret) and redeems
 // the code once. A second redemption of a code revokes the grant: the access token the first
-// one issued stops working at userinfo.
+// one issued stops working at userinfo. It commits synchronously (its ctx is never
+// signInState's): that commit makes what the sign-in wrote before it durable before any token
+// leaves.
 func (s *Service) RedeemCode(ctx context.Context, in CodeRedemption) (*Redeemed, error) {
 	app, err := s.applicationByClientID(ctx, in.ClientID)
 	if err != nil {

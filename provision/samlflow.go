@@ -32,6 +32,7 @@ type SAMLPending struct {
 // an unsolicited (IdP-initiated) response. A flow answered already or expired is a
 // *FlowError (a page, no redirect).
 func (s *Service) PendingSAMLFlow(ctx context.Context, relayState, requestID string) (*SAMLPending, error) {
+	ctx = signInState(ctx)
 	if relayState == "" || len(relayState) > 128 {
 		return nil, nil
 	}
@@ -74,6 +75,7 @@ func (s *Service) PendingSAMLFlow(ctx context.Context, relayState, requestID str
 // encrypted, until the browser's continuation claims the flow. A second answer to one flow
 // is refused.
 func (s *Service) AcceptSAMLAnswer(ctx context.Context, p *SAMLPending, assertionID string, keepUntil time.Time, id Identity) error {
+	ctx = signInState(ctx)
 	cf := &ClaimedFlow{Flow: p.Flow, Connection: p.Connection}
 	refuse := func(err error) error { // an unusable or replayed assertion ID
 		return s.failFlow(ctx, cf, id.Identifier, "access_denied", "The identity provider's answer was already used.", "assertion "+truncate(assertionID, 80)+": "+err.Error())
@@ -113,6 +115,7 @@ func usableAssertionID(id string) error {
 // SAMLIdentity returns, once, the identity AcceptSAMLAnswer kept for a flow the browser has
 // now claimed. Without one (the browser came before the IdP's answer), the flow fails.
 func (s *Service) SAMLIdentity(ctx context.Context, f *ClaimedFlow) (Identity, error) {
+	ctx = signInState(ctx)
 	enc, err := s.store.TakeSAMLAnswer(ctx, f.Flow.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return Identity{}, s.FailFlow(ctx, f, "The identity provider's answer is missing.", "the browser continued a SAML flow that has no accepted response")

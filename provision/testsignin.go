@@ -161,6 +161,7 @@ func (s *Service) TestSignIn(ctx context.Context, connectionID, testID string) (
 // the transport sets the cookie and redirects); otherwise the test is returned to be shown.
 // An unknown token returns nil.
 func (s *Service) OpenTestSignIn(ctx context.Context, token, browserSecret, requestID string) (*models.TestSignIn, *FlowStart, error) {
+	ctx = signInState(ctx)
 	if token == "" || len(token) > 128 {
 		return nil, nil, nil
 	}

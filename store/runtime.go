@@ -86,6 +86,23 @@ func withStatementTimeout(raw string, d time.Duration) string {
 	return raw + " statement_timeout=" + ms
 }
 
+// withAsyncCommit sets synchronous_commit off (a run-time parameter pgx sends at connect) in a
+// URL or key=value connection string: the DSN of the AsyncCommit pool. A connection string
+// that sets synchronous_commit itself keeps it: an operator who wants every commit to wait
+// for the disk gets that on both pools.
+func withAsyncCommit(raw string) string {
+	if strings.Contains(raw, "synchronous_commit") {
+		return raw
+	}
+	if u, err := url.Parse(raw); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		q := u.Query()
+		q.Set("synchronous_commit", "off")
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return raw + " synchronous_commit=off"
+}
+
 // createPrivate creates the SQLite database file readable by its owner only (0600) and syncs
 // its directory, before the driver would create it with the process umask (usually 0644).
 func createPrivate(path string) error {

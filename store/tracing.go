@@ -74,7 +74,22 @@ func spanName(_ context.Context, method otelsql.Method, query string) string {
 // DB returns the connection pool, for its statistics (sql.DBStats).
 // Errors: none.
 func (s *Store) DB() *sql.DB {
-	db, err := s.gdb.DB()
+	return sqlDB(s.gdb)
+}
+
+// Pools returns the connection pools by name, for their statistics: "gatehouse" (DB), and on
+// PostgreSQL "gatehouse_async", the pool of AsyncCommit.
+// Errors: none.
+func (s *Store) Pools() map[string]*sql.DB {
+	pools := map[string]*sql.DB{"gatehouse": s.DB()}
+	if s.async != nil {
+		pools["gatehouse_async"] = sqlDB(s.async)
+	}
+	return pools
+}
+
+func sqlDB(g *gorm.DB) *sql.DB {
+	db, err := g.DB()
 	if err != nil {
 		return nil // GORM fails only when the pool is not a *sql.DB, which Open never builds
 	}

@@ -60,10 +60,10 @@ type Metrics struct {
 	gqlNames atomic.Int64
 }
 
-// NewMetrics registers Gatehouse's metrics on reg. db, when not nil, is the database pool
-// whose sql.DBStats are exported as gatehouse_go_sql_* (client_golang's DBStats collector,
-// prefixed like every Gatehouse metric).
-func NewMetrics(reg prometheus.Registerer, db *sql.DB) *Metrics {
+// NewMetrics registers Gatehouse's metrics on reg. dbs are the database pools by name, whose
+// sql.DBStats are exported as gatehouse_go_sql_* with that name as db_name (client_golang's
+// DBStats collector, prefixed like every Gatehouse metric).
+func NewMetrics(reg prometheus.Registerer, dbs map[string]*sql.DB) *Metrics {
 	m := &Metrics{
 		authFailure: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_oauth_client_authentication_failures_total",
 			Help: "Refused client authentications (invalid_client) by OAuth endpoint."}, []string{"endpoint"}),
@@ -84,8 +84,8 @@ func NewMetrics(reg prometheus.Registerer, db *sql.DB) *Metrics {
 		m.authFailure.WithLabelValues(e) // present at zero, so that rate() works from the start
 	}
 	reg.MustRegister(tokens, m.authFailure, m.scim, m.graphql, signIns)
-	if db != nil {
-		prometheus.WrapRegistererWithPrefix("gatehouse_", reg).MustRegister(collectors.NewDBStatsCollector(db, "gatehouse"))
+	for name, db := range dbs {
+		prometheus.WrapRegistererWithPrefix("gatehouse_", reg).MustRegister(collectors.NewDBStatsCollector(db, name))
 	}
 	return m
 }

@@ -30,6 +30,39 @@ func testLifecycle(e *env) {
 	e.check(e.s.Ping(e.ctx) != nil, "Ping after Close succeeded")
 }
 
+// testAsyncCommit: on PostgreSQL, what a context marked with store.AsyncCommit writes, outside
+// and inside a transaction, goes through sessions that commit asynchronously, visible at once
+// to every other session; everything else keeps the server's setting. SQLite has one pool.
+func testAsyncCommit(e *env) {
+	pools := e.s.Pools()
+	e.check(pools["gatehouse"] == e.s.DB(), "Pools: %v, DB %v", pools, e.s.DB())
+	if e.s.Dialect() != store.Postgres {
+		e.check(len(pools) == 1, "Pools on %s: %v", e.s.Dialect(), pools)
+		return
+	}
+	e.check(len(pools) == 2 && pools["gatehouse_async"] != nil, "Pools: %v", pools)
+	setting := func(ctx context.Context) string {
+		var r []struct{ V string }
+		e.ok(e.s.RawScan(ctx, &r, "SELECT current_setting('synchronous_commit') AS v"))
+		return r[0].V
+	}
+	async := store.AsyncCommit(e.ctx)
+	e.check(setting(async) == "off", "AsyncCommit: synchronous_commit %q", setting(async))
+	e.check(setting(e.ctx) != "off", "plain: synchronous_commit %q", setting(e.ctx))
+	e.ok(e.s.InTx(async, func(ctx context.Context) error {
+		e.check(setting(ctx) == "off", "AsyncCommit transaction: synchronous_commit %q", setting(ctx))
+		return nil
+	}))
+	e.ok(e.s.InTx(e.ctx, func(ctx context.Context) error {
+		e.check(setting(ctx) != "off", "plain transaction: synchronous_commit %q", setting(ctx))
+		return nil
+	}))
+	u := e.newUser("async")
+	e.ok(e.s.Create(async, u))
+	_, err := e.s.UserAccount(e.ctx, e.ws, u.ID)
+	e.ok(err)
+}
+
 func testCreate(e *env) {
 	u := e.user("alice")
 	got, err := e.s.UserAccount(e.ctx, e.ws, u.ID)
