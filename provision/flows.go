@@ -318,6 +318,8 @@ type ClaimedFlow struct {
 	RequestID string
 	// notBound: CompleteFlow answered ErrMoreClaims, having found nobody bound to the identity.
 	notBound bool
+	// samlAnswer is the sealed identity ClaimSAMLFlow took with the flow (nil: none).
+	samlAnswer []byte
 }
 
 // requestID is the request id events of the claimed flow record.
@@ -333,6 +335,28 @@ func (f *ClaimedFlow) requestID() string {
 // missing cookie, another browser's cookie, an unknown, replayed or expired state is a
 // *FlowError with no redirect: the answer may be an attacker's, and no code is ever minted.
 func (s *Service) ClaimFlow(ctx context.Context, upstreamState, browserSecret, requestID string) (*ClaimedFlow, error) {
+	return s.claimFlow(ctx, upstreamState, browserSecret, requestID, s.store.ClaimFlow)
+}
+
+// ClaimSAMLFlow is ClaimFlow for the browser's continuation of a SAML flow: the claim also
+// takes the answer AcceptSAMLAnswer kept (one statement on PostgreSQL), which SAMLIdentity
+// then opens.
+func (s *Service) ClaimSAMLFlow(ctx context.Context, upstreamState, browserSecret, requestID string) (*ClaimedFlow, error) {
+	var answer []byte
+	cf, err := s.claimFlow(ctx, upstreamState, browserSecret, requestID,
+		func(ctx context.Context, stateHash, browserHash string, now time.Time) (*models.SignInFlow, error) {
+			f, enc, err := s.store.ClaimSAMLFlow(ctx, stateHash, browserHash, now)
+			answer = enc
+			return f, err
+		})
+	if cf != nil {
+		cf.samlAnswer = answer
+	}
+	return cf, err
+}
+
+func (s *Service) claimFlow(ctx context.Context, upstreamState, browserSecret, requestID string,
+	claim func(ctx context.Context, stateHash, browserHash string, now time.Time) (*models.SignInFlow, error)) (*ClaimedFlow, error) {
 	ctx = signInState(ctx)
 	refuse := func(cause string, f *models.SignInFlow) error {
 		if f != nil {
@@ -350,7 +374,7 @@ func (s *Service) ClaimFlow(ctx context.Context, upstreamState, browserSecret, r
 		return nil, refuse("the browser sent no sign-in cookie", f)
 	}
 	now := s.now()
-	f, err := s.store.ClaimFlow(ctx, h, secret.Hash(browserSecret), now)
+	f, err := claim(ctx, h, secret.Hash(browserSecret), now)
 	if errors.Is(err, store.ErrNotFound) {
 		f, err := s.store.FlowByUpstreamState(ctx, h)
 		switch {

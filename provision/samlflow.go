@@ -112,18 +112,14 @@ func usableAssertionID(id string) error {
 	return nil
 }
 
-// SAMLIdentity returns, once, the identity AcceptSAMLAnswer kept for a flow the browser has
-// now claimed. Without one (the browser came before the IdP's answer), the flow fails.
+// SAMLIdentity returns the identity AcceptSAMLAnswer kept for a flow the browser has now
+// claimed with ClaimSAMLFlow. Without one (the browser came before the IdP's answer), the
+// flow fails.
 func (s *Service) SAMLIdentity(ctx context.Context, f *ClaimedFlow) (Identity, error) {
-	ctx = signInState(ctx)
-	enc, err := s.store.TakeSAMLAnswer(ctx, f.Flow.ID)
-	if errors.Is(err, store.ErrNotFound) {
+	if f.samlAnswer == nil {
 		return Identity{}, s.FailFlow(ctx, f, "The identity provider's answer is missing.", "the browser continued a SAML flow that has no accepted response")
 	}
-	if err != nil {
-		return Identity{}, internal("saml identity", err)
-	}
-	b, err := s.box.Open(enc)
+	b, err := s.box.Open(f.samlAnswer)
 	if err != nil {
 		return Identity{}, internal("saml identity", err)
 	}

@@ -259,6 +259,25 @@ func TestSAMLSignInRefusals(t *testing.T) {
 			w.exchange(t, code, verifier)
 		}
 
+		// The browser continues before the IdP's answer reached the ACS (a forged or hand-made
+		// continuation): the claim finds no answer, and the flow fails; the answer that comes
+		// afterwards finds the flow answered.
+		b = w.browser()
+		page, _ = w.toIdP(t, b)
+		_, vals, _ = samltest.Form(page)
+		early, err := b.Get(e.URL + "/saml/continue?" + url.Values{"state": {vals.Get("RelayState")}}.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		early.Body.Close()
+		if q := w.appResult(t, early, ""); q.Get("error") != "access_denied" || q.Get("code") != "" ||
+			q.Get("error_description") != "The identity provider's answer is missing." {
+			t.Fatalf("continuation before the answer: %v", q)
+		}
+		if resp, body := w.post(t, b, e.URL, page); resp.StatusCode != http.StatusBadRequest || strings.Contains(resp.Request.URL.RawQuery, "code=") {
+			t.Fatalf("the answer after a failed continuation: %d %s", resp.StatusCode, body)
+		}
+
 		// IdP-initiated: a page explaining how to start from the application, not a redirect.
 		for _, relay := range []string{"", "https://portal.example.com/"} {
 			resp, body = w.post(t, w.browser(), e.URL, w.idp.InitiatedResponse(t, e.URL+"/saml/metadata", relay))

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -157,6 +158,37 @@ func (s *Store) TakeSAMLAnswer(ctx context.Context, flowID uuid.UUID) ([]byte, e
 		return nil, err
 	}
 	return enc, nil
+}
+
+// ClaimSAMLFlow is ClaimFlow for the browser's continuation of a SAML flow, taking the flow's
+// answer with it (TakeSAMLAnswer): on PostgreSQL in one statement, a round trip fewer per SAML
+// sign-in. A claimed flow without an answer returns a nil answer.
+// Errors: ErrNotFound when the flow cannot be claimed (as ClaimFlow).
+func (s *Store) ClaimSAMLFlow(ctx context.Context, stateHash, browserHash string, now time.Time) (*models.SignInFlow, []byte, error) {
+	if s.dialect != Postgres {
+		f, err := s.ClaimFlow(ctx, stateHash, browserHash, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		enc, err := s.TakeSAMLAnswer(ctx, f.ID)
+		if errors.Is(err, ErrNotFound) {
+			return f, nil, nil
+		}
+		return f, enc, err
+	}
+	f := new(models.SignInFlow)
+	var enc []byte
+	err := s.queryOne(ctx, func(rows *sql.Rows) error { return rows.Scan(append(flowTable.dest(f), &enc)...) },
+		`WITH f AS (UPDATE sign_in_flows SET claimed_at = ?
+			WHERE upstream_state_hash = ? AND browser_hash = ? AND claimed_at IS NULL AND expires_at > ? RETURNING `+flowList+`),
+		a AS (DELETE FROM saml_answers WHERE flow_id IN (SELECT id FROM f) RETURNING identity_enc)
+		SELECT `+flowList+`, (SELECT identity_enc FROM a) FROM f`,
+		now, stateHash, browserHash, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	flowTable.scanned(f)
+	return f, enc, nil
 }
 
 // SAMLSPKeys loads every stored service provider key (current, next, previous).

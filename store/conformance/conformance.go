@@ -82,6 +82,7 @@ var tests = []test{
 	{[]string{"Application", "ApplicationByClientID", "Applications", "UpdateApplication", "DeleteApplication"}, testApplications},
 	{[]string{"CreateFlow", "ClaimFlow", "FlowByUpstreamState", "FlowByUpstreamRequest", "SAMLFlow",
 		"PruneSignInState"}, testFlows},
+	{[]string{"ClaimSAMLFlow"}, testClaimSAMLFlow},
 	{[]string{"CreateGrant", "RedeemGrant", "Grant", "RevokeGrant"}, testGrants},
 	{[]string{"CreateAuditEvent", "AuditEvents", "CreateSignInEvent", "SignInEventsPage", "RecordSignIn"}, testRecords},
 	{[]string{"CreateProvisionedUser", "UserAccountByIdentity", "UserAccountByLiveIdentity", "MarkProfileOwner",

@@ -69,6 +69,33 @@ func (e *env) flow(conn uuid.UUID, state, request string, expires time.Time) *mo
 	return f
 }
 
+// testClaimSAMLFlow: the claim takes the flow's answer with it, once; a refused claim leaves
+// the answer; a flow without one is claimed with none.
+func testClaimSAMLFlow(e *env) {
+	conn := e.connection("C")
+	state := unique("state-")
+	f := e.flow(conn.ID, state, unique("req-"), e.now.Add(time.Hour))
+	fresh, err := e.s.PutSAMLAnswer(e.ctx, f.ID, []byte("sealed identity"), e.now.Add(time.Hour))
+	e.ok(err)
+	e.check(fresh, "answer not stored")
+	_, _, err = e.s.ClaimSAMLFlow(e.ctx, state, "other browser", e.now)
+	e.is(err, store.ErrNotFound, "claim from another browser")
+	got, answer, err := e.s.ClaimSAMLFlow(e.ctx, state, "browser", e.now)
+	e.ok(err)
+	e.check(got.ID == f.ID && got.ClaimedAt != nil && got.UpstreamStateHash == state && got.ExpiresAt.Equal(f.ExpiresAt),
+		"claimed %+v", got)
+	e.check(string(answer) == "sealed identity", "answer %q", answer)
+	_, _, err = e.s.ClaimSAMLFlow(e.ctx, state, "browser", e.now)
+	e.is(err, store.ErrNotFound, "second claim")
+	_, err = e.s.TakeSAMLAnswer(e.ctx, f.ID)
+	e.is(err, store.ErrNotFound, "the answer after the claim")
+
+	bare := e.flow(conn.ID, unique("state-"), unique("req-"), e.now.Add(time.Hour))
+	got, answer, err = e.s.ClaimSAMLFlow(e.ctx, bare.UpstreamStateHash, "browser", e.now)
+	e.ok(err)
+	e.check(got.ID == bare.ID && answer == nil, "flow without an answer: %v %q", got.ID, answer)
+}
+
 func testFlows(e *env) {
 	conn := e.connection("C")
 	state, request := unique("state-"), unique("req-")
