@@ -7,9 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,89 +32,6 @@ func faultLoad() (time.Duration, int) {
 		return 20 * time.Second, 5
 	}
 	return 3 * time.Second, 1
-}
-
-// pgCluster is a PostgreSQL cluster of the test's own, on a free port, with trust auth: the
-// shared server on 5432 is never restarted.
-type pgCluster struct {
-	t       *testing.T
-	bin     string // directory of initdb, pg_ctl
-	dir     string
-	port    int
-	asUser  *syscall.Credential // PostgreSQL refuses to run as root
-	logFile string
-}
-
-// newPGCluster creates and starts a cluster, or skips the test when the server binaries are
-// missing. It is stopped and removed when the test ends.
-func newPGCluster(t *testing.T) *pgCluster {
-	t.Helper()
-	bin := ""
-	if p, err := exec.LookPath("pg_ctl"); err == nil {
-		bin = filepath.Dir(p)
-	} else if ms, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl"); len(ms) > 0 {
-		bin = filepath.Dir(ms[len(ms)-1])
-	}
-	if bin == "" {
-		t.Skip("PostgreSQL server binaries (initdb, pg_ctl) not found: skipping the PostgreSQL restart test")
-	}
-	c := &pgCluster{t: t, bin: bin, port: freePort(t)}
-	root, err := os.MkdirTemp("", "gatehouse-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(root) })
-	c.dir, c.logFile = filepath.Join(root, "data"), filepath.Join(root, "server.log")
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Skip("running as root without a postgres user to run PostgreSQL as: skipping")
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		c.asUser = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-		if err := os.Chown(root, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c.run("initdb", "-D", c.dir, "-A", "trust", "-U", "gatehouse", "--no-sync", "-E", "UTF8")
-	c.start()
-	t.Cleanup(func() { c.pgctl("stop", "-m", "immediate") })
-	return c
-}
-
-func (c *pgCluster) run(name string, args ...string) {
-	c.t.Helper()
-	cmd := exec.Command(filepath.Join(c.bin, name), args...)
-	cmd.Dir = filepath.Dir(c.dir)
-	if c.asUser != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.asUser}
-	}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		log, _ := os.ReadFile(c.logFile)
-		c.t.Fatalf("%s %v: %v\n%s\n%s", name, args, err, out, log)
-	}
-}
-
-func (c *pgCluster) pgctl(args ...string) {
-	c.t.Helper()
-	c.run("pg_ctl", append([]string{"-D", c.dir, "-l", c.logFile, "-w", "-t", "60"}, args...)...)
-}
-
-func (c *pgCluster) start() {
-	c.pgctl("start", "-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", c.port, filepath.Dir(c.dir)))
-}
-
-// restart stops the server the hard way for its clients (fast mode: every session is
-// terminated, open transactions roll back) and starts it again.
-func (c *pgCluster) restart() {
-	c.pgctl("stop", "-m", "fast")
-	time.Sleep(300 * time.Millisecond) // clients see the database down for a moment
-	c.start()
-}
-
-func (c *pgCluster) url() string {
-	return fmt.Sprintf("postgres://gatehouse@127.0.0.1:%d/postgres?sslmode=disable", c.port)
 }
 
 func freePort(t *testing.T) int {
@@ -221,8 +136,8 @@ func TestFaultPostgresRestartUnderSCIMLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault test: skipped with -short")
 	}
-	pg := newPGCluster(t)
-	e := newTestEnv(t, pg.url())
+	pg := storetest.NewCluster(t)
+	e := newTestEnv(t, pg.URL())
 	tok, _ := e.SCIMToken(e.AdminToken(), allScopes("load"))
 	load, faults := faultLoad()
 	o := &outcome{acked: map[string]string{}, statuses: map[int]int{}}
@@ -230,7 +145,7 @@ func TestFaultPostgresRestartUnderSCIMLoad(t *testing.T) {
 	wg := scimLoad(e.URL, tok, "pgr", 8, stop, func() bool { return false }, o)
 	for i := 0; i < faults; i++ {
 		time.Sleep(load / 2)
-		pg.restart()
+		pg.Restart()
 	}
 	time.Sleep(load / 2) // the service recovers without a restart of its own
 	before := len(o.acked)
