@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -32,16 +31,6 @@ func faultLoad() (time.Duration, int) {
 		return 20 * time.Second, 5
 	}
 	return 3 * time.Second, 1
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // outcome is what the load saw.
@@ -221,7 +210,7 @@ func TestFaultServerKilledUnderLoad(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(filepath.Dir(bin)) })
 	storetest.Each(t, func(t *testing.T, dbURL string) {
-		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		addr := fmt.Sprintf("127.0.0.1:%d", storetest.FreePort(t))
 		if strings.HasPrefix(dbURL, "sqlite:") {
 			dbURL = "sqlite:" + filepath.Join(t.TempDir(), "gatehouse.db")
 		}

@@ -39,7 +39,7 @@ func NewCluster(t *testing.T, settings ...string) *Cluster {
 	if bin == "" {
 		t.Skip("PostgreSQL server binaries (initdb, pg_ctl) not found: skipping a test that needs a cluster of its own")
 	}
-	c := &Cluster{t: t, bin: bin, port: freePort(t), settings: settings}
+	c := &Cluster{t: t, bin: bin, port: FreePort(t), settings: settings}
 	root, err := os.MkdirTemp("", "gatehouse-pg-")
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +113,8 @@ func (c *Cluster) pgctl(args ...string) {
 	c.run("pg_ctl", append([]string{"-D", c.dir, "-l", c.logFile, "-w", "-t", "60"}, args...)...)
 }
 
-func freePort(t *testing.T) int {
+// FreePort returns a TCP port of 127.0.0.1 that was free a moment ago.
+func FreePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
