@@ -197,7 +197,7 @@ func openPool(cfg *gorm.Config, opt Options, dialect, dsn string, conns int) (*g
 // Errors: none.
 func (s *Store) Dialect() string { return s.dialect }
 
-// Close releases the connection pool.
+// Close releases the connection pools.
 // Errors: none of the contract.
 func (s *Store) Close() error {
 	var errs []error
