@@ -22,7 +22,7 @@ import (
 
 // newPlainSAMLWorld is newSAMLWorld with an IdP that does not encrypt: the SP metadata it is
 // given lists no encryption key, so its assertions are plain, as most IdPs send them.
-func newPlainSAMLWorld(t *testing.T) *samlWorld {
+func newPlainSAMLWorld(t testing.TB) *samlWorld {
 	t.Helper()
 	idp := samltest.New(t)
 	w := newSAMLWorld(t)
@@ -302,4 +302,26 @@ func FuzzValidateXML(f *testing.F) {
 			t.Fatalf("validateXML: %v; the validator: %v", got, want)
 		}
 	})
+}
+
+// BenchmarkSAMLCheck is Check, what the ACS spends on a response, for a response of crewjam's
+// IdP with its assertion encrypted (the SP metadata lists an encryption key) and plain:
+// go test -run '^$' -bench SAMLCheck ./sso
+func BenchmarkSAMLCheck(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		world func(testing.TB) *samlWorld
+	}{{"encrypted", newSAMLWorld}, {"plain", newPlainSAMLWorld}} {
+		b.Run(c.name, func(b *testing.B) {
+			w := c.world(b)
+			sr, r := w.login(b, "relay")
+			responses := NewSAMLResponses(nil, nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := responses.Check(r, w.sp, w.conn, sr.ID); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

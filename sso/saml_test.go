@@ -32,7 +32,7 @@ type samlWorld struct {
 	conn *models.Connection
 }
 
-func newSAMLWorld(t *testing.T) *samlWorld {
+func newSAMLWorld(t testing.TB) *samlWorld {
 	t.Helper()
 	idp := samltest.New(t)
 	key, cert, _ := samltest.NewKeyPair(t)
@@ -52,7 +52,7 @@ func newSAMLWorld(t *testing.T) *samlWorld {
 
 // login sends an AuthnRequest through the IdP as a browser would and returns the request and
 // the POST the IdP's page makes to the ACS (form parsed).
-func (w *samlWorld) login(t *testing.T, relay string) (*SAMLRequest, *http.Request) {
+func (w *samlWorld) login(t testing.TB, relay string) (*SAMLRequest, *http.Request) {
 	t.Helper()
 	sr, err := NewSAMLRequest(w.sp, w.conn, "", relay)
 	if err != nil {
@@ -65,7 +65,7 @@ func (w *samlWorld) login(t *testing.T, relay string) (*SAMLRequest, *http.Reque
 	return sr, acsPost(t, w.sp, page, relay)
 }
 
-func acsPost(t *testing.T, sp *provision.SAMLSP, page, relay string) *http.Request {
+func acsPost(t testing.TB, sp *provision.SAMLSP, page, relay string) *http.Request {
 	t.Helper()
 	action, vals, err := samltest.Form(page)
 	if err != nil {
