@@ -70,37 +70,35 @@ func busyTimeout(statement time.Duration) time.Duration {
 	return 10 * time.Second
 }
 
-// withStatementTimeout adds PostgreSQL's statement_timeout (a run-time parameter pgx sends at
-// connect) to a URL or key=value connection string that does not set one.
+// withStatementTimeout adds PostgreSQL's statement_timeout to a connection string that does
+// not set one.
 func withStatementTimeout(raw string, d time.Duration) string {
-	if d <= 0 || strings.Contains(raw, "statement_timeout") {
+	if d <= 0 {
 		return raw
 	}
-	ms := strconv.FormatInt(d.Milliseconds(), 10)
-	if u, err := url.Parse(raw); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		q := u.Query()
-		q.Set("statement_timeout", ms)
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	return raw + " statement_timeout=" + ms
+	return withRuntimeParam(raw, "statement_timeout", strconv.FormatInt(d.Milliseconds(), 10))
 }
 
-// withAsyncCommit sets synchronous_commit off (a run-time parameter pgx sends at connect) in a
-// URL or key=value connection string: the DSN of the AsyncCommit pool. A connection string
-// that sets synchronous_commit itself keeps it: an operator who wants every commit to wait
-// for the disk gets that on both pools.
+// withAsyncCommit sets synchronous_commit off: the DSN of the AsyncCommit pool. A connection
+// string that sets synchronous_commit itself keeps it: an operator who wants every commit to
+// wait for the disk gets that on both pools.
 func withAsyncCommit(raw string) string {
-	if strings.Contains(raw, "synchronous_commit") {
+	return withRuntimeParam(raw, "synchronous_commit", "off")
+}
+
+// withRuntimeParam adds a PostgreSQL run-time parameter (pgx sends it at connect) to a URL or
+// key=value connection string that does not set it already.
+func withRuntimeParam(raw, name, value string) string {
+	if strings.Contains(raw, name) {
 		return raw
 	}
 	if u, err := url.Parse(raw); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
 		q := u.Query()
-		q.Set("synchronous_commit", "off")
+		q.Set(name, value)
 		u.RawQuery = q.Encode()
 		return u.String()
 	}
-	return raw + " synchronous_commit=off"
+	return raw + " " + name + "=" + value
 }
 
 // createPrivate creates the SQLite database file readable by its owner only (0600) and syncs

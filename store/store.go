@@ -159,7 +159,10 @@ func open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 	s := &Store{gdb: gdb, dialect: dialect, now: now,
 		guardedInserts: cache.New[string, string](opt.Caches, "guarded_inserts", cache.Options{MaxEntries: 256})}
 	if dialect == Postgres {
-		if s.async, err = openPool(cfg, opt, dialect, withAsyncCommit(dsn), opt.AsyncConns); err != nil {
+		// Not pinged: it connects when a sign-in first writes, not at start or in a CLI command.
+		lazy := *cfg
+		lazy.DisableAutomaticPing = true
+		if s.async, err = openPool(&lazy, opt, dialect, withAsyncCommit(dsn), opt.AsyncConns); err != nil {
 			_ = s.Close()
 			return nil, err
 		}
