@@ -117,8 +117,13 @@ func testWorkspaces(e *env) {
 	e.check(w.ID == e.ws, "workspace %v", w.ID)
 	_, err = e.s.Workspace(e.ctx, store.NewID())
 	e.is(err, store.ErrNotFound, "missing workspace")
-	before := e.ws
-	before[15]-- // an id just below ours
+	before := e.ws // an id just below ours: decrement with borrow (a last byte of 0 wraps)
+	for i := 15; i >= 0; i-- {
+		before[i]--
+		if before[i] != 0xff {
+			break
+		}
+	}
 	list, err := e.s.Workspaces(e.ctx, &before, 1)
 	e.ok(err)
 	e.check(len(list) == 1 && list[0].ID == e.ws, "Workspaces after %v: %v", before, list)
