@@ -90,7 +90,7 @@ func ValidRedirectURI(raw string) string {
 		return ""
 	case "http":
 		host := u.Hostname()
-		if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
+		if ip := net.ParseIP(host); strings.EqualFold(host, "localhost") || ip != nil && ip.IsLoopback() {
 			return ""
 		}
 		return "must use https (http is allowed only for loopback hosts)"

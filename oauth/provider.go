@@ -59,15 +59,24 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 // authorize is GET /oauth/authorize (OIDC Core §3.1.2.1).
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	// Repeated parameters are an error (RFC 6749 §3.1). A repeated client_id or redirect_uri
+	// leaves no redirect_uri to trust, so the page says so; any other is an invalid_request
+	// redirect once the client and redirect_uri are known (provision.Authorize).
+	repeated := ""
 	for k, vs := range q {
-		if len(vs) > 1 {
-			// Repeated parameters are an error (RFC 6749 §3.1); without a trusted
-			// redirect_uri yet, the page says so.
-			webpage.Write(w, http.StatusBadRequest, "Sign-in request is invalid", "The parameter "+truncateString(k, 32)+" is repeated.", webpage.RequestID(w))
-			return
+		if len(vs) > 1 && (repeated == "" || k < repeated) { // the same name each time
+			repeated = k
 		}
 	}
-	req := provision.AuthorizeRequest{ClientID: q.Get("client_id"), RedirectURI: q.Get("redirect_uri"),
+	if len(q["client_id"]) > 1 || len(q["redirect_uri"]) > 1 {
+		which := "client_id"
+		if len(q["client_id"]) < 2 {
+			which = "redirect_uri"
+		}
+		webpage.Write(w, http.StatusBadRequest, "Sign-in request is invalid", "The parameter "+which+" is repeated.", webpage.RequestID(w))
+		return
+	}
+	req := provision.AuthorizeRequest{Repeated: repeated, ClientID: q.Get("client_id"), RedirectURI: q.Get("redirect_uri"),
 		ResponseType: q.Get("response_type"), Scope: q.Get("scope"), State: q.Get("state"), Nonce: q.Get("nonce"),
 		CodeChallenge: q.Get("code_challenge"), CodeChallengeMethod: q.Get("code_challenge_method"),
 		Connection: q.Get("connection"), LoginHint: q.Get("login_hint"), DomainHint: q.Get("domain_hint"),
@@ -117,7 +126,7 @@ var emailTemplate = template.Must(template.New("email").Parse(`<!doctype html>
 <main>
 <h1>Sign in with your work email</h1>
 {{if .Message}}<p role="alert">{{.Message}}</p>{{end}}
-<form method="get" action="/oauth/authorize">
+<form method="get" action="{{.Action}}">
 {{range .Hidden}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">
 {{end}}<label>Work email <input type="email" name="login_hint" value="{{.Email}}" required autocomplete="email" autofocus></label>
 <button type="submit">Continue</button>
@@ -140,7 +149,10 @@ func (s *Server) emailPage(w http.ResponseWriter, q map[string][]string, message
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'")
 	w.WriteHeader(http.StatusOK)
-	_ = emailTemplate.Execute(w, map[string]any{"Hidden": hidden, "Message": message, "Email": truncateString(email, 320)})
+	// The authorization endpoint as discovery names it: behind a proxy that serves Gatehouse
+	// under a path, a root-relative action would miss it.
+	_ = emailTemplate.Execute(w, map[string]any{"Action": s.issuer + "/oauth/authorize", "Hidden": hidden, "Message": message,
+		"Email": truncateString(email, 320)})
 }
 
 // idTokenClaims are the id_token's claims (OIDC Core §2) with Gatehouse's own.

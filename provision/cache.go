@@ -45,3 +45,7 @@ func (c *credentialCache[T]) get(ctx context.Context, key string, load func(cont
 
 // forget drops key, so that the next get reads the row again.
 func (c *credentialCache[T]) forget(key string) { c.c.Delete(key) }
+
+// clear drops every entry: for a change whose keys the caller cannot name (a connection is
+// cached under its slug and under each of its domains).
+func (c *credentialCache[T]) clear() { c.c.Clear() }

@@ -61,6 +61,9 @@ type AuthorizeRequest struct {
 	CodeChallenge, CodeChallengeMethod                       string
 	// Routing: the connection's slug, else the email's or domain's verified connection.
 	Connection, LoginHint, DomainHint string
+	// Repeated names a parameter the request repeats (RFC 6749 §3.1 forbids it); client_id
+	// and redirect_uri must not be among them, for the error goes to the redirect_uri.
+	Repeated string
 	// BrowserSecret is the value of the browser's sign-in cookie, "" when it has none.
 	BrowserSecret string
 	RequestID     string
@@ -141,6 +144,8 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*Authori
 		return &AuthorizeResult{Kind: AuthorizeRedirect, Location: ErrorLocation(req.RedirectURI, req.State, code, desc)}
 	}
 	switch {
+	case req.Repeated != "":
+		return redirect("invalid_request", "the parameter "+truncate(req.Repeated, 32)+" is repeated"), nil
 	case req.ResponseType != "code":
 		return redirect("unsupported_response_type", "response_type must be code"), nil
 	case !hasScope(req.Scope, "openid"):
@@ -285,11 +290,13 @@ func withQuery(redirectURI string, v url.Values, state string) string {
 	if err != nil { // registered URIs were validated; this cannot happen
 		return redirectURI
 	}
-	q := u.Query()
-	for k, vs := range v {
-		q[k] = vs
+	// The registered URI's own query is kept as registered (RFC 6749 §3.1.2), the answer's
+	// parameters appended after it.
+	if u.RawQuery != "" {
+		u.RawQuery += "&" + v.Encode()
+	} else {
+		u.RawQuery = v.Encode()
 	}
-	u.RawQuery = q.Encode()
 	return u.String()
 }
 

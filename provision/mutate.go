@@ -40,6 +40,10 @@ type mutation struct {
 	again func(err error) bool
 }
 
+// changesRouting reports whether the mutation writes what browser sign-in routes by: a
+// connection (status, slug, deletion) or a domain (verification, removal).
+func (m mutation) changesRouting() bool { return m.target == "connection" || m.target == "domain" }
+
 // audited is what a change's audit event records about its target.
 type audited struct {
 	id      string
@@ -67,6 +71,14 @@ func (s *Service) mutate(ctx context.Context, m mutation, write func(ctx context
 // audit event as the record step. write loads, validates, saves, and says what to audit; the
 // event is written in its transaction.
 func (s *Service) mutateAs(ctx context.Context, p *Principal, m mutation, write func(ctx context.Context, p *Principal) (audited, error)) error {
+	if m.changesRouting() {
+		// Browser sign-in routes through a short-lived cache of connections (routeConnection).
+		// This replica forgets it once the change is committed, so that a connection an admin
+		// deactivated, deleted or moved off a domain stops routing here at once; other
+		// replicas follow within the cache's TTL, and the decision re-reads the connection
+		// anyway.
+		defer s.connections.clear()
+	}
 	return s.transact(ctx, m, func(ctx context.Context) error {
 		a, err := write(ctx, p)
 		if err != nil || a.unchanged {

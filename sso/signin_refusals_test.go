@@ -43,6 +43,21 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 			}
 		})
 
+		t.Run("a repeated parameter: invalid_request; a repeated client_id or redirect_uri: a page", func(t *testing.T) {
+			u := w.app.AuthCodeURL("app-state", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("login_hint", "jane@example.com"))
+			r := b.get(t, u+"&scope=openid+email")
+			if r.query.Get("error") != "invalid_request" || !strings.Contains(r.query.Get("error_description"), "scope is repeated") ||
+				r.query.Get("state") != "app-state" || idp.seen != nil {
+				t.Fatalf("repeated scope: %+v", r)
+			}
+			for _, extra := range []string{"&client_id=" + w.pub.ClientID, "&redirect_uri=" + url.QueryEscape(w.redirect+"/other")} {
+				r = b.get(t, u+extra)
+				if r.status != 400 || r.location != "" || !strings.Contains(r.body, "is repeated") || idp.seen != nil {
+					t.Fatalf("repeated %s: %+v", extra, r)
+				}
+			}
+		})
+
 		t.Run("scope without openid: invalid_scope", func(t *testing.T) {
 			noOpenID := *w.app
 			noOpenID.Scopes = []string{"email"}
@@ -54,7 +69,8 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 
 		t.Run("no hint: Gatehouse's email page; an unknown domain: the page again, no IdP", func(t *testing.T) {
 			r, _ := w.signIn(t, b, w.app)
-			if r.status != 200 || !strings.Contains(r.body, `<input type="email"`) || !strings.Contains(r.body, `name="client_id" value="`+w.app.ClientID+`"`) {
+			if r.status != 200 || !strings.Contains(r.body, `<input type="email"`) || !strings.Contains(r.body, `name="client_id" value="`+w.app.ClientID+`"`) ||
+				!strings.Contains(r.body, `action="`+e.URL+`/oauth/authorize"`) {
 				t.Fatalf("email page: %+v", r)
 			}
 			r, _ = w.signIn(t, b, w.app, "login_hint", "someone@unknown.example")
@@ -232,5 +248,33 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 				t.Fatalf("another workspace sees %d events", n)
 			}
 		})
+	})
+}
+
+// A connection an admin deactivates stops routing at once on the replica that deactivated it,
+// although routing reads connections through a cache: by its slug and by its domain, never a
+// redirect to the IdP.
+func TestDeactivatedConnectionStopsRoutingAtOnce(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		b := newBrowser(t, w.redirect)
+		idp.as(map[string]any{"sub": "okta-jane", "email": "jane@example.com"})
+		// Both routes are cached by sign-ins that reach the IdP.
+		for _, hint := range [][]string{{"connection", w.slug}, {"login_hint", "jane@example.com"}} {
+			idp.set(func(p *testIdP) { p.seen = nil })
+			if r, _ := w.signIn(t, b, w.app, hint...); idp.seen == nil {
+				t.Fatalf("%s before deactivation: %+v", hint[0], r)
+			}
+		}
+		e.Call("POST", "/api/v1/sso/connections/"+w.conn+"/deactivate", w.tok, nil).Must(t, 200)
+		idp.set(func(p *testIdP) { p.seen = nil })
+		if r, _ := w.signIn(t, b, w.app, "connection", w.slug); r.query.Get("error") != "access_denied" || idp.seen != nil {
+			t.Fatalf("slug of the connection just deactivated: %+v", r)
+		}
+		if r, _ := w.signIn(t, b, w.app, "login_hint", "jane@example.com"); r.status != 200 ||
+			!strings.Contains(r.body, "not set up for example.com") || idp.seen != nil {
+			t.Fatalf("domain of the connection just deactivated: %+v", r)
+		}
 	})
 }
