@@ -14,7 +14,8 @@ import (
 // SAML sign-in in the flow. The IdP's POST to the ACS is cross-site, so the browser's SameSite=Lax
 // cookie does not come with it:
 //
-//	PendingSAMLFlow   the ACS: find the flow by RelayState (no cookie, no claim)
+//	PendingSAMLFlow   the ACS: find the flow by RelayState, else by InResponseTo (no
+//	                  cookie, no claim)
 //	AcceptSAMLAnswer  the checked response: its assertion ID once, its identity kept
 //	                  (encrypted) for the browser's continuation
 //	ClaimFlow         the browser's GET that follows: the cookie binds the flow (flows.go)
@@ -25,25 +26,46 @@ type SAMLPending struct {
 	Flow       *models.SignInFlow
 	Connection *models.Connection
 	SP         *SAMLSP
+	// ContinueState is the state of the browser's continuation (ClaimSAMLFlow): the
+	// RelayState, or, for a flow found by InResponseTo, the one AcceptSAMLAnswer gives it.
+	ContinueState string
+	byRequest     bool
 }
 
-// PendingSAMLFlow finds the SAML flow an ACS POST answers by its RelayState (the flow's
-// upstream state). It returns nil and no error when no flow of Gatehouse's is waiting for it:
-// an unsolicited (IdP-initiated) response. A flow answered already or expired is a
-// *FlowError (a page, no redirect).
-func (s *Service) PendingSAMLFlow(ctx context.Context, relayState, requestID string) (*SAMLPending, error) {
+// PendingSAMLFlow finds the SAML flow an ACS POST answers: by its RelayState (the flow's
+// upstream state), or, when the IdP sent none, by the response's InResponseTo (the flow's
+// request ID; both are 256 random bits of Gatehouse's). It returns nil and no error when no
+// flow of Gatehouse's is waiting for it: an unsolicited (IdP-initiated) response. A flow
+// answered already or expired is a *FlowError (a page, no redirect). The response is not
+// checked yet: the flow names the connection whose certificate checks it.
+func (s *Service) PendingSAMLFlow(ctx context.Context, relayState, inResponseTo, requestID string) (*SAMLPending, error) {
 	ctx = signInState(ctx)
-	if relayState == "" || len(relayState) > 128 {
+	var f *models.SignInFlow
+	var conn *models.Connection
+	var err error
+	switch {
+	case relayState != "":
+		if len(relayState) > 128 {
+			return nil, nil
+		}
+		// The flow and its connection in one query; the connection is read, not cached: the
+		// response is checked against its certificate as it is now (an admin replacing a
+		// compromised certificate takes effect at once). When the query finds nothing, the
+		// plain read tells an unknown flow from one whose connection was deleted.
+		h := secret.Hash(relayState)
+		f, conn, err = s.store.SAMLFlow(ctx, h)
+		if errors.Is(err, store.ErrNotFound) {
+			f, err = s.store.FlowByUpstreamState(ctx, h)
+		}
+	case inResponseTo != "" && len(inResponseTo) <= 128:
+		if f, err = s.store.FlowByUpstreamRequest(ctx, inResponseTo); err == nil {
+			conn, err = s.store.Connection(ctx, f.WorkspaceID, f.ConnectionID)
+			if errors.Is(err, store.ErrNotFound) {
+				conn, err = nil, nil
+			}
+		}
+	default:
 		return nil, nil
-	}
-	// The flow and its connection in one query; the connection is read, not cached: the
-	// response is checked against its certificate as it is now (an admin replacing a
-	// compromised certificate takes effect at once). When the query finds nothing, the plain
-	// read tells an unknown flow from one whose connection was deleted.
-	h := secret.Hash(relayState)
-	f, conn, err := s.store.SAMLFlow(ctx, h)
-	if errors.Is(err, store.ErrNotFound) {
-		f, err = s.store.FlowByUpstreamState(ctx, h)
 	}
 	if errors.Is(err, store.ErrNotFound) || err == nil && f.UpstreamRequestID == "" {
 		return nil, nil
@@ -66,7 +88,7 @@ func (s *Service) PendingSAMLFlow(ctx context.Context, relayState, requestID str
 	if err != nil {
 		return nil, err
 	}
-	return &SAMLPending{Flow: f, Connection: conn, SP: sp}, nil
+	return &SAMLPending{Flow: f, Connection: conn, SP: sp, ContinueState: relayState, byRequest: relayState == ""}, nil
 }
 
 // AcceptSAMLAnswer records a response that passed the SAML checks: its assertion ID is
@@ -98,6 +120,14 @@ func (s *Service) AcceptSAMLAnswer(ctx context.Context, p *SAMLPending, assertio
 	}
 	if !stored {
 		return s.failFlow(ctx, cf, id.Identifier, "access_denied", "The identity provider answered this sign-in twice.", "a second response for the flow")
+	}
+	if p.byRequest {
+		// The continuation needs a state, and only the hash of the flow's is stored: the
+		// flow gets a new one.
+		p.ContinueState = randomValue()
+		if err := s.store.RekeyFlow(ctx, p.Flow.ID, secret.Hash(p.ContinueState)); err != nil {
+			return internal("saml answer: continuation state", err)
+		}
 	}
 	return nil
 }

@@ -83,7 +83,25 @@ func requireAudience(entityID string) func(a *saml.Assertion) error {
 // responseDestination reads the Destination attribute of the root element of a response that
 // crewjam has already checked (well-formed, Response root): only the root's start tag is
 // decoded, the document is not parsed again.
-func responseDestination(raw []byte) string {
+func responseDestination(raw []byte) string { return rootAttribute(raw, "Destination") }
+
+// responseInResponseTo reads the InResponseTo attribute of the root element of a response as
+// the ACS received it (base64), before any check: it only finds the flow whose checks then
+// apply, and a value no flow has finds none.
+func responseInResponseTo(form string) string {
+	if len(form) > MaxSAMLResponse {
+		return ""
+	}
+	raw, err := base64.StdEncoding.DecodeString(form)
+	if err != nil {
+		return ""
+	}
+	return rootAttribute(raw, "InResponseTo")
+}
+
+// rootAttribute reads an attribute (no namespace) of a document's root element; only the
+// root's start tag is decoded.
+func rootAttribute(raw []byte, name string) string {
 	d := xml.NewDecoder(bytes.NewReader(raw))
 	for {
 		tok, err := d.RawToken()
@@ -92,7 +110,7 @@ func responseDestination(raw []byte) string {
 		}
 		if se, ok := tok.(xml.StartElement); ok {
 			for _, a := range se.Attr {
-				if a.Name.Space == "" && a.Name.Local == "Destination" {
+				if a.Name.Space == "" && a.Name.Local == name {
 					return a.Value
 				}
 			}
@@ -287,6 +305,13 @@ func (c *SAMLResponses) Check(r *http.Request, sp *provision.SAMLSP, conn *model
 	if err != nil {
 		return nil, &LoginError{Public: publicSAMLFailure, Private: err}
 	}
+	// The URL the IdP posted to is the ACS as the public URL names it: crewjam compares
+	// Destination with the request's URL, which on the server is relative ("/saml/acs"), and
+	// a Destination must name the ACS itself.
+	acs, err := url.Parse(sp.ACSURL)
+	if err != nil {
+		return nil, &LoginError{Public: publicSAMLFailure, Private: err}
+	}
 	var a *saml.Assertion
 	var destination string
 	err = errNotPlain
@@ -294,10 +319,10 @@ func (c *SAMLResponses) Check(r *http.Request, sp *provision.SAMLSP, conn *model
 	// whole document, which crewjam then does again: such a response goes to crewjam at once
 	// (any document that names EncryptedAssertion does; crewjam is the reference check).
 	if !bytes.Contains(raw, []byte("EncryptedAssertion")) {
-		a, destination, err = checkPlain(raw, sp, conn, cert, requestID, *r.URL, saml.TimeNow())
+		a, destination, err = checkPlain(raw, sp, conn, cert, requestID, *acs, saml.TimeNow())
 	}
 	if err == errNotPlain {
-		a, err = parseResponse(raw, sp, conn, requestID, *r.URL)
+		a, err = parseResponse(raw, sp, conn, requestID, *acs)
 		destination = responseDestination(raw)
 	}
 	if err != nil {
@@ -310,6 +335,12 @@ func (c *SAMLResponses) Check(r *http.Request, sp *provision.SAMLSP, conn *model
 	}
 	if a.Subject == nil || a.Subject.NameID == nil || strings.TrimSpace(a.Subject.NameID.Value) == "" {
 		return nil, &LoginError{Public: "The identity provider did not say who you are (no NameID).", Private: errors.New("assertion has no NameID")}
+	}
+	// crewjam checks the Recipient of each SubjectConfirmation there is; the Web SSO profile
+	// (SAML profiles §4.1.4.2) requires one, naming the ACS: an assertion without any is
+	// refused, so that one issued for another purpose never signs anyone in here.
+	if len(a.Subject.SubjectConfirmations) == 0 {
+		return nil, &LoginError{Public: publicSAMLFailure, Private: errors.New("assertion has no SubjectConfirmation (no Recipient)")}
 	}
 	return &SAMLLogin{Identity: samlIdentity(a, conn.SAMLConfig().AttributeMapping), AssertionID: a.ID,
 		KeepUntil: a.IssueInstant.Add(saml.MaxIssueDelay + time.Minute)}, nil

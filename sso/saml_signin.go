@@ -69,8 +69,11 @@ func (s *SAMLSignIn) acs(w http.ResponseWriter, r *http.Request) {
 		webpage.Write(w, http.StatusBadRequest, "Sign-in failed", "The identity provider's answer is not a readable form.", webpage.RequestID(w))
 		return
 	}
-	relay := r.PostForm.Get("RelayState")
-	p, err := s.rp.svc.PendingSAMLFlow(ctx, relay, webpage.RequestID(w))
+	relay, inResponseTo := r.PostForm.Get("RelayState"), ""
+	if relay == "" { // an IdP that does not return the RelayState: the flow by the request's ID
+		inResponseTo = responseInResponseTo(r.PostForm.Get("SAMLResponse"))
+	}
+	p, err := s.rp.svc.PendingSAMLFlow(ctx, relay, inResponseTo, webpage.RequestID(w))
 	if err != nil {
 		s.rp.refuse(w, r, err)
 		return
@@ -104,7 +107,7 @@ func (s *SAMLSignIn) acs(w http.ResponseWriter, r *http.Request) {
 	}
 	// The browser's GET that follows carries the SameSite=Lax cookie.
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, SAMLContinuePath+"?"+url.Values{"state": {relay}}.Encode(), http.StatusSeeOther)
+	http.Redirect(w, r, SAMLContinuePath+"?"+url.Values{"state": {p.ContinueState}}.Encode(), http.StatusSeeOther)
 }
 
 // cont is GET /saml/continue: the flow is bound to the browser, then decided.

@@ -367,3 +367,41 @@ func TestSAMLConnectionDeletedDuringSignIn(t *testing.T) {
 		}
 	})
 }
+
+// An IdP that does not send the RelayState back: the ACS finds the flow by the response's
+// InResponseTo, gives it a new continuation state, and the person is signed in; the same
+// response posted again finds the finished flow and signs nobody in.
+func TestSAMLSignInWithoutRelayState(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e)
+		b := w.browser()
+		page, verifier := w.toIdP(t, b)
+		_, vals, err := samltest.Form(page)
+		if err != nil || vals.Get("RelayState") == "" {
+			t.Fatalf("the IdP's form: %v %v", vals, err)
+		}
+		vals.Del("RelayState")
+		post := func(c *http.Client) (*http.Response, string) {
+			resp, err := c.PostForm(e.URL+"/saml/acs", vals)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return resp, string(body)
+		}
+		resp, body := post(b)
+		q := w.appResult(t, resp, body)
+		if q.Get("code") == "" || q.Get("state") != "app-state" {
+			t.Fatalf("sign-in without RelayState: %v", q)
+		}
+		if claims := w.exchange(t, q.Get("code"), verifier); claims["sub"] == "" || claims["sign_in"] != "provisioned" {
+			t.Fatalf("claims: %v", claims)
+		}
+		resp, body = post(w.browserNoFollow())
+		if resp.StatusCode != http.StatusBadRequest || strings.Contains(resp.Header.Get("Location"), "code=") ||
+			!strings.Contains(body, "finished already") {
+			t.Fatalf("the response again: %d %s %s", resp.StatusCode, resp.Header.Get("Location"), body)
+		}
+	})
+}

@@ -103,6 +103,14 @@ func TestSAMLSignInResponseChecks(t *testing.T) {
 				w.idp.NoDestination(true)
 				return func() { w.idp.NoDestination(false) }
 			}, "no Destination"},
+			{"unsigned Response with a relative Destination", func() func() {
+				w.idp.UnsignedResponseTo("/saml/acs") // the path the server sees, not the ACS
+				return func() { w.idp.NoDestination(false) }
+			}, "Destination"},
+			{"no SubjectConfirmation", func() func() {
+				w.idp.Tamper(func(req *saml.IdpAuthnRequest) { req.Assertion.Subject.SubjectConfirmations = nil })
+				return func() { w.idp.Tamper(nil) }
+			}, "no SubjectConfirmation"},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {

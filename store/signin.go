@@ -106,6 +106,23 @@ func (s *Store) ClaimFlow(ctx context.Context, stateHash, browserHash string, no
 		now, stateHash, browserHash, now)
 }
 
+// RekeyFlow gives an unclaimed flow a new upstream state (its hash): the key of the
+// browser's continuation of a SAML flow the ACS found by InResponseTo, when the IdP sent no
+// RelayState.
+// Errors: ErrNotFound when no unclaimed flow has the id; ErrAlreadyExists "upstream_state"
+// when another flow has the state.
+func (s *Store) RekeyFlow(ctx context.Context, flowID uuid.UUID, stateHash string) error {
+	res := s.db(ctx).Model(&models.SignInFlow{}).Where("id = ? AND claimed_at IS NULL", flowID).
+		Update("upstream_state_hash", stateHash)
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
 // FlowByUpstreamState finds a flow by the hash of its upstream state, whatever its state (to
 // explain a refused callback).
 // Errors: ErrNotFound when no row matches.

@@ -37,13 +37,15 @@ type IdP struct {
 
 	srv *samlidp.Server
 
-	mu            sync.Mutex
-	session       *saml.Session
-	tamper        func(*saml.IdpAuthnRequest)
-	unsigned      bool
-	noDestination bool
-	status        string
-	requests      []*http.Request
+	mu       sync.Mutex
+	session  *saml.Session
+	tamper   func(*saml.IdpAuthnRequest)
+	unsigned bool
+	// unsignedTo, when set, is the Destination of an unsigned Response around the signed
+	// assertion ("": none).
+	unsignedTo *string
+	status     string
+	requests   []*http.Request
 }
 
 // New starts an IdP with its own RSA-2048 key and certificate; it stops with the test.
@@ -148,8 +150,20 @@ func (p *IdP) Unsigned(v bool) {
 // NoDestination makes the IdP send a Response without a signature and without Destination,
 // around a signed assertion (SAML allows the omission only on an unsigned Response).
 func (p *IdP) NoDestination(v bool) {
+	if v {
+		p.UnsignedResponseTo("")
+	} else {
+		p.mu.Lock()
+		p.unsignedTo = nil
+		p.mu.Unlock()
+	}
+}
+
+// UnsignedResponseTo makes the IdP send a Response without a signature whose Destination is d
+// ("": none), around a signed assertion; NoDestination(false) stops it.
+func (p *IdP) UnsignedResponseTo(d string) {
 	p.mu.Lock()
-	p.noDestination = v
+	p.unsignedTo = &d
 	p.mu.Unlock()
 }
 
@@ -185,16 +199,16 @@ func (p *IdP) MakeAssertion(req *saml.IdpAuthnRequest, s *saml.Session) error {
 		return err
 	}
 	p.mu.Lock()
-	tamper, unsigned, status, noDestination := p.tamper, p.unsigned, p.status, p.noDestination
+	tamper, unsigned, status, unsignedTo := p.tamper, p.unsigned, p.status, p.unsignedTo
 	p.mu.Unlock()
 	if tamper != nil {
 		tamper(req)
 	}
-	if noDestination && !unsigned && status == "" {
+	if unsignedTo != nil && !unsigned && status == "" {
 		if err := req.MakeAssertionEl(); err != nil { // the signed assertion
 			return err
 		}
-		resp := &saml.Response{ID: fmt.Sprintf("id-nodest-%d", time.Now().UnixNano()),
+		resp := &saml.Response{ID: fmt.Sprintf("id-nodest-%d", time.Now().UnixNano()), Destination: *unsignedTo,
 			InResponseTo: req.Request.ID, IssueInstant: req.Now, Version: "2.0",
 			Issuer: &saml.Issuer{Format: "urn:oasis:names:tc:SAML:2.0:nameid-format:entity", Value: req.IDP.MetadataURL.String()},
 			Status: saml.Status{StatusCode: saml.StatusCode{Value: saml.StatusSuccess}}}

@@ -81,7 +81,7 @@ var tests = []test{
 	{[]string{"RevokeToken", "RevokedToken", "PruneRevokedTokens"}, testRevokedTokens},
 	{[]string{"Application", "ApplicationByClientID", "Applications", "UpdateApplication", "DeleteApplication"}, testApplications},
 	{[]string{"CreateFlow", "ClaimFlow", "FlowByUpstreamState", "FlowByUpstreamRequest", "SAMLFlow",
-		"PruneSignInState"}, testFlows},
+		"RekeyFlow", "PruneSignInState"}, testFlows},
 	{[]string{"ClaimSAMLFlow"}, testClaimSAMLFlow},
 	{[]string{"CreateGrant", "RedeemGrant", "Grant", "RevokeGrant"}, testGrants},
 	{[]string{"CreateAuditEvent", "AuditEvents", "CreateSignInEvent", "SignInEventsPage", "RecordSignIn"}, testRecords},

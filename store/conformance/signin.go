@@ -124,6 +124,19 @@ func testFlows(e *env) {
 	_, _, err = e.s.SAMLFlow(e.ctx, "missing")
 	e.is(err, store.ErrNotFound, "missing SAML flow")
 
+	// A new key: the flow is found by it, no longer by the old one; a key another flow has is
+	// refused; an unknown flow is not found.
+	other := e.flow(conn.ID, unique("state-"), "", e.now.Add(time.Hour))
+	e.exists(e.s.RekeyFlow(e.ctx, other.ID, state), "upstream_state", "rekey to another flow's state")
+	e.is(e.s.RekeyFlow(e.ctx, store.NewID(), unique("state-")), store.ErrNotFound, "rekey of a missing flow")
+	rekeyed := unique("state-")
+	e.ok(e.s.RekeyFlow(e.ctx, other.ID, rekeyed))
+	got, err = e.s.FlowByUpstreamState(e.ctx, rekeyed)
+	e.ok(err)
+	e.check(got.ID == other.ID, "by the new state %v", got.ID)
+	_, err = e.s.FlowByUpstreamState(e.ctx, other.UpstreamStateHash)
+	e.is(err, store.ErrNotFound, "by the old state")
+
 	_, err = e.s.ClaimFlow(e.ctx, state, "other browser", e.now)
 	e.is(err, store.ErrNotFound, "claim from another browser")
 	got, err = e.s.ClaimFlow(e.ctx, state, "browser", e.now)
@@ -141,6 +154,7 @@ func testFlows(e *env) {
 	e.is(err, store.ErrNotFound, "pruned flow")
 	_, err = e.s.FlowByUpstreamState(e.ctx, state)
 	e.ok(err)
+	e.is(e.s.RekeyFlow(e.ctx, f.ID, unique("state-")), store.ErrNotFound, "rekey of a claimed flow")
 }
 
 func (e *env) grant(code string, expires time.Time) *models.Grant {
