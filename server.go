@@ -65,7 +65,7 @@ func runServer(ctx context.Context, c app.Config, log *slog.Logger) error {
 		}
 		defer msrv.Close()
 	}
-	go a.Maintain(ctx, c.SCIMActivityRetention, log)
+	go a.Maintain(ctx, c.Retention(), log)
 	srv := &http.Server{
 		Addr:              c.Addr,
 		Handler:           a.Handler(),

@@ -64,6 +64,7 @@ type Config struct {
 	TestConnectTo         map[string]string
 	TestNetworkTimeout    time.Duration
 	SCIMActivityRetention time.Duration // GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS (default 90)
+	SignInEventRetention  time.Duration // GATEHOUSE_SIGN_IN_EVENT_RETENTION_DAYS (default 90)
 
 	// Runtime bounds (docs: README "Operating Gatehouse").
 	Guard             guard.Config
@@ -235,32 +236,49 @@ func (a *App) Close() {
 	a.store.Close()
 }
 
-// Maintain runs the periodic jobs of a serving process, SCIM activity pruning with counter
-// reconciliation and the pruning of expired sign-in state, at once and then periodically,
-// until ctx ends; it returns when both have stopped.
-func (a *App) Maintain(ctx context.Context, scimRetention time.Duration, log *slog.Logger) {
+// Retention is how long the logs that grow with traffic are kept.
+type Retention struct {
+	SCIMActivity time.Duration // GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS
+	SignInEvents time.Duration // GATEHOUSE_SIGN_IN_EVENT_RETENTION_DAYS
+}
+
+// Retention returns the retention c configures.
+func (c Config) Retention() Retention {
+	return Retention{SCIMActivity: c.SCIMActivityRetention, SignInEvents: c.SignInEventRetention}
+}
+
+// Maintain runs the periodic jobs of a serving process, at once and then periodically, until
+// ctx ends: the pruning of expired sign-in state (every 10 minutes), and hourly the SCIM
+// counter reconciliation and the pruning of the logs past their retention. It returns when
+// both loops have stopped.
+func (a *App) Maintain(ctx context.Context, r Retention, log *slog.Logger) {
 	done := make(chan struct{})
 	go func() {
 		pruneSignInState(ctx, a.svc, log)
 		close(done)
 	}()
-	pruneSCIMActivities(ctx, a.svc, scimRetention, log)
+	pruneLogs(ctx, a.svc, r, log)
 	<-done
 }
 
-// pruneSCIMActivities deletes SCIM activity older than the retention and reconciles the SCIM
-// statistics counters, at start and hourly.
-func pruneSCIMActivities(ctx context.Context, svc *provision.Service, retention time.Duration, log *slog.Logger) {
+// pruneLogs reconciles the SCIM statistics counters and deletes SCIM activity and sign-in
+// events older than their retention, at start and hourly.
+func pruneLogs(ctx context.Context, svc *provision.Service, r Retention, log *slog.Logger) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
 		if err := svc.ReconcileSCIMCounts(ctx); err != nil {
 			log.Error("scim: reconcile counters", "err", err)
 		}
-		if n, err := svc.PruneSCIMActivities(ctx, retention); err != nil {
+		if n, err := svc.PruneSCIMActivities(ctx, r.SCIMActivity); err != nil {
 			log.Error("scim: prune activity", "err", err)
 		} else if n > 0 {
-			log.Info("scim: pruned activity", "rows", n, "retention_days", int(retention.Hours()/24))
+			log.Info("scim: pruned activity", "rows", n, "retention_days", int(r.SCIMActivity.Hours()/24))
+		}
+		if n, err := svc.PruneSignInEvents(ctx, r.SignInEvents); err != nil {
+			log.Error("sign-in: prune events", "err", err)
+		} else if n > 0 {
+			log.Info("sign-in: pruned events", "rows", n, "retention_days", int(r.SignInEvents.Hours()/24))
 		}
 		select {
 		case <-ctx.Done():

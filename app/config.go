@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,6 +46,8 @@ var Settings = []Setting{
 		Meaning: "host:port of the DNS server for domain verification"},
 	{Name: "GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS", Default: "90", Group: "server",
 		Meaning: "SCIM activity older than this many days (1-36500) is pruned, at start and hourly"},
+	{Name: "GATEHOUSE_SIGN_IN_EVENT_RETENTION_DAYS", Default: "90", Group: "server",
+		Meaning: "sign-in events older than this many days (1-36500) are pruned, at start and hourly"},
 	{Name: "GATEHOUSE_LOG_LEVEL", Default: "info", Group: "server",
 		Meaning: "debug, info, warn or error (JSON logs on stdout)"},
 	{Name: "GATEHOUSE_DEBUG_ADDR", Group: "server",
@@ -137,7 +140,6 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
 		Addr:                  get("GATEHOUSE_ADDR"),
 		DatabaseURL:           get("GATEHOUSE_DATABASE_URL"),
-		PublicURL:             strings.TrimRight(get("GATEHOUSE_PUBLIC_URL"), "/"),
 		EncryptionKey:         get("GATEHOUSE_ENCRYPTION_KEY"),
 		BootstrapClientID:     get("GATEHOUSE_BOOTSTRAP_CLIENT_ID"),
 		BootstrapClientSecret: get("GATEHOUSE_BOOTSTRAP_CLIENT_SECRET"),
@@ -146,14 +148,18 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		MetricsAddr:           get("GATEHOUSE_METRICS_ADDR"),
 	}
 	var err error
+	if c.PublicURL, err = publicURL(get("GATEHOUSE_PUBLIC_URL")); err != nil {
+		return c, fmt.Errorf("GATEHOUSE_PUBLIC_URL: %w", err)
+	}
 	if c.AllowPrivateNetworks, err = strconv.ParseBool(get("GATEHOUSE_ALLOW_PRIVATE_NETWORKS")); err != nil {
 		return c, fmt.Errorf("GATEHOUSE_ALLOW_PRIVATE_NETWORKS: %w", err)
 	}
-	days, err := strconv.Atoi(get("GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS"))
-	if err != nil || days < 1 || days > 36500 { // larger would overflow a time.Duration
-		return c, errors.New("GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS: want a whole number of days from 1 to 36500")
+	if c.SCIMActivityRetention, err = retentionDays("GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS", get); err != nil {
+		return c, err
 	}
-	c.SCIMActivityRetention = time.Duration(days) * 24 * time.Hour
+	if c.SignInEventRetention, err = retentionDays("GATEHOUSE_SIGN_IN_EVENT_RETENTION_DAYS", get); err != nil {
+		return c, err
+	}
 	// Runtime bounds, one variable each (meanings in config.go; README "Operating Gatehouse" →
 	// "Limits and timeouts").
 	v := vars{get: get}
@@ -228,4 +234,32 @@ func (v *vars) check(c Config) error {
 		return fmt.Errorf("GATEHOUSE_REQUEST_TIMEOUT: want a duration above 0 and at most %s (the HTTP write timeout less 5 s), got %s", WriteTimeout-5*time.Second, t)
 	}
 	return nil
+}
+
+// publicURL checks the URL people and identity providers reach Gatehouse at, which every
+// issued token, discovery document, callback and metadata URL is built from, and writes it the
+// one way they compare it: scheme and host in lower case, no trailing slash.
+func publicURL(raw string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return "", fmt.Errorf("want an absolute http or https URL such as https://sso.example.com: %w", err)
+	}
+	u.Scheme, u.Host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	switch {
+	case u.Scheme != "https" && u.Scheme != "http" || u.Host == "" || u.Opaque != "":
+		return "", fmt.Errorf("want an absolute http or https URL such as https://sso.example.com, got %q", raw)
+	case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(raw, "#"):
+		return "", fmt.Errorf("want a URL without user information, query or fragment, got %q", raw)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// retentionDays reads a retention in whole days, from 1 to 36500 (more would overflow a
+// time.Duration).
+func retentionDays(name string, get func(string) string) (time.Duration, error) {
+	days, err := strconv.Atoi(get(name))
+	if err != nil || days < 1 || days > 36500 {
+		return 0, errors.New(name + ": want a whole number of days from 1 to 36500")
+	}
+	return time.Duration(days) * 24 * time.Hour, nil
 }

@@ -55,6 +55,44 @@ func TestRuntimeConfig(t *testing.T) {
 	}
 }
 
+// The public URL is checked at start and written the one way it is compared (the issuer,
+// the Secure cookies); retentions are whole days.
+func TestPublicURLAndRetentionConfig(t *testing.T) {
+	c, err := app.LoadConfig(func(string) string { return "" })
+	if err != nil || c.PublicURL != "http://localhost:8080" || c.SignInEventRetention != 90*24*time.Hour || c.SCIMActivityRetention != 90*24*time.Hour {
+		t.Fatalf("defaults: %q %v %v %v", c.PublicURL, c.SignInEventRetention, c.SCIMActivityRetention, err)
+	}
+	for raw, want := range map[string]string{
+		"HTTPS://SSO.Example.com/": "https://sso.example.com",
+		" https://example.com/sso": "https://example.com/sso",
+		"http://127.0.0.1:8080":    "http://127.0.0.1:8080",
+	} {
+		c, err := app.LoadConfig(func(k string) string { return map[string]string{"GATEHOUSE_PUBLIC_URL": raw}[k] })
+		if err != nil || c.PublicURL != want {
+			t.Errorf("%q: %q, %v; want %q", raw, c.PublicURL, err, want)
+		}
+	}
+	for _, bad := range []map[string]string{
+		{"GATEHOUSE_PUBLIC_URL": "sso.example.com"},
+		{"GATEHOUSE_PUBLIC_URL": "ftp://sso.example.com"},
+		{"GATEHOUSE_PUBLIC_URL": "https://"},
+		{"GATEHOUSE_PUBLIC_URL": "https://sso.example.com/?tenant=1"},
+		{"GATEHOUSE_PUBLIC_URL": "https://sso.example.com/#top"},
+		{"GATEHOUSE_PUBLIC_URL": "https://admin:pw@sso.example.com"},
+		{"GATEHOUSE_SIGN_IN_EVENT_RETENTION_DAYS": "0"},
+		{"GATEHOUSE_SIGN_IN_EVENT_RETENTION_DAYS": "36501"},
+		{"GATEHOUSE_SIGN_IN_EVENT_RETENTION_DAYS": "a week"},
+	} {
+		if _, err := app.LoadConfig(func(k string) string { return bad[k] }); err == nil {
+			t.Errorf("accepted %v", bad)
+		}
+	}
+	c, err = app.LoadConfig(func(k string) string { return map[string]string{"GATEHOUSE_SIGN_IN_EVENT_RETENTION_DAYS": "7"}[k] })
+	if err != nil || c.Retention().SignInEvents != 7*24*time.Hour {
+		t.Fatalf("7 days: %+v %v", c.Retention(), err)
+	}
+}
+
 // postRaw posts body to the GraphQL endpoint and returns status, headers and body.
 func postRaw(t *testing.T, url, token string, body []byte) (int, http.Header, string) {
 	t.Helper()

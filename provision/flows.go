@@ -725,6 +725,18 @@ func (s *Service) PruneSignInState(ctx context.Context) (int64, error) {
 	return n, internal("prune sign-in state", err)
 }
 
+// PruneSignInEvents deletes sign-in events older than the retention period; the server runs
+// it hourly (GATEHOUSE_SIGN_IN_EVENT_RETENTION_DAYS). Unauthenticated requests can cause
+// events (a refused authorize request records one), so the log must not grow without bound.
+func (s *Service) PruneSignInEvents(ctx context.Context, retention time.Duration) (int64, error) {
+	before, err := s.retentionCutoff("sign-in event", retention)
+	if err != nil {
+		return 0, err
+	}
+	n, err := s.store.PruneSignInEvents(ctx, before)
+	return n, internal("prune sign-in events", err)
+}
+
 // SignInEventFilter selects sign-in events; empty fields do not filter.
 type SignInEventFilter struct {
 	ConnectionID, BrandID, Outcome string

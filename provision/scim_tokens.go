@@ -361,11 +361,21 @@ func (s *Service) SCIMStatistics(ctx context.Context) (*models.SCIMStatistics, e
 
 // PruneSCIMActivities deletes activity older than the retention period.
 func (s *Service) PruneSCIMActivities(ctx context.Context, retention time.Duration) (int64, error) {
-	if retention <= 0 { // a misconfiguration, not a request to delete the whole log
-		return 0, models.Errorf(models.EINVALID, "the SCIM activity retention must be positive, not %s", retention)
+	before, err := s.retentionCutoff("SCIM activity", retention)
+	if err != nil {
+		return 0, err
 	}
-	n, err := s.store.PruneSCIMActivities(ctx, s.now().Add(-retention))
+	n, err := s.store.PruneSCIMActivities(ctx, before)
 	return n, internal("prune scim activities", err)
+}
+
+// retentionCutoff is the time before which a log kept for retention is deleted. A retention
+// that is not positive is a misconfiguration, not a request to delete the whole log.
+func (s *Service) retentionCutoff(log string, retention time.Duration) (time.Time, error) {
+	if retention <= 0 {
+		return time.Time{}, models.Errorf(models.EINVALID, "the %s retention must be positive, not %s", log, retention)
+	}
+	return s.now().Add(-retention), nil
 }
 
 // ReconcileSCIMCounts recomputes the user and group counters behind the statistics from the

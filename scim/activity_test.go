@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"gatehouse/app"
 	"gatehouse/models"
 )
 
@@ -33,7 +34,7 @@ func TestSCIMActivityRetention(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() {
-			e.App.Maintain(ctx, 90*24*time.Hour, slog.New(slog.DiscardHandler))
+			e.App.Maintain(ctx, app.Retention{SCIMActivity: 90 * 24 * time.Hour, SignInEvents: 90 * 24 * time.Hour}, slog.New(slog.DiscardHandler))
 			close(done)
 		}()
 		var r *apiResponse

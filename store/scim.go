@@ -143,15 +143,26 @@ func (s *Store) SCIMActivities(ctx context.Context, ws uuid.UUID, f SCIMActivity
 // that no statement holds locks for long. It returns the number of rows deleted.
 // Errors: none of the contract.
 func (s *Store) PruneSCIMActivities(ctx context.Context, before time.Time) (int64, error) {
+	return pruneBefore(s, ctx, &models.SCIMActivity{}, before)
+}
+
+// pruneBatch is how many rows one statement of pruneBefore deletes: small enough that no
+// statement holds its locks, or grows the WAL, for long.
+const pruneBatch = 5000
+
+// pruneBefore deletes the rows of a log table (an id and created_at) created before the
+// cutoff, in batches, and returns how many it deleted. The log tables are indexed by workspace
+// first, so each batch reads the table in its physical order, where the oldest rows come first.
+func pruneBefore[T any](s *Store, ctx context.Context, model *T, before time.Time) (int64, error) {
 	var total int64
 	for {
-		sub := s.db(ctx).Model(&models.SCIMActivity{}).Select("id").Where("created_at < ?", before).Limit(5000)
-		res := s.db(ctx).Where("id IN (?)", sub).Delete(&models.SCIMActivity{})
+		sub := s.db(ctx).Model(model).Select("id").Where("created_at < ?", before).Limit(pruneBatch)
+		res := s.db(ctx).Where("id IN (?)", sub).Delete(model)
 		if res.Error != nil {
 			return total, translate(res.Error)
 		}
 		total += res.RowsAffected
-		if res.RowsAffected < 5000 {
+		if res.RowsAffected < pruneBatch {
 			return total, nil
 		}
 	}

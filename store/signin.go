@@ -236,6 +236,12 @@ func (s *Store) PruneSignInState(ctx context.Context, cutoff, grantCutoff time.T
 	return r1.RowsAffected + r2.RowsAffected, nil
 }
 
+// PruneSignInEvents deletes the sign-in events created before the cutoff and returns how many.
+// Errors: none of the contract.
+func (s *Store) PruneSignInEvents(ctx context.Context, before time.Time) (int64, error) {
+	return pruneBefore(s, ctx, &models.SignInEvent{}, before)
+}
+
 // SignInEventFilter selects sign-in events. Nil fields do not filter.
 type SignInEventFilter struct {
 	ConnectionID *uuid.UUID

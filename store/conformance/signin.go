@@ -227,6 +227,17 @@ func testRecords(e *env) {
 	es, total, err := e.s.SignInEventsPage(e.ctx, e.ws, store.SignInEventFilter{Outcome: "refused"}, 0, 1)
 	e.ok(err)
 	e.check(total == 2 && len(es) == 1, "refused events %d of %d", len(es), total)
+
+	// Pruning deletes the events created before the cutoff, and only those.
+	old := e.signInEvent("failed")
+	old.CreatedAt = e.now.Add(-100 * 24 * time.Hour)
+	e.ok(e.s.CreateSignInEvent(e.ctx, old))
+	n, err := e.s.PruneSignInEvents(e.ctx, e.now.Add(-90*24*time.Hour))
+	e.ok(err)
+	e.check(n == 1, "pruned %d sign-in events, want the old one", n)
+	_, total, err = e.s.SignInEventsPage(e.ctx, e.ws, store.SignInEventFilter{}, 0, 10)
+	e.ok(err)
+	e.check(total == 3, "%d sign-in events after pruning, want the 3 recent ones", total)
 }
 
 func testProvisioned(e *env) {
