@@ -200,7 +200,7 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (*App, 
 	if c.MetricsAddr == "" {
 		mux.Handle("GET /metrics", metricsHandler)
 	}
-	var h http.Handler = observe(reg, log, g.Handler(mux))
+	var h http.Handler = observe(reg, log, gc.TrustedProxies, g.Handler(mux))
 	if tracing != nil {
 		h = tracing.Handler(h)
 	}
@@ -307,7 +307,7 @@ Get an access token:
 // observe adds request ids, access logs, panic recovery and Prometheus metrics to every route.
 // The access log's caller and GraphQL operation are filled in by the inner handlers through
 // the request's reqinfo.Record.
-func observe(reg prometheus.Registerer, log *slog.Logger, next http.Handler) http.Handler {
+func observe(reg prometheus.Registerer, log *slog.Logger, proxies guard.Proxies, next http.Handler) http.Handler {
 	metrics := newHTTPMetrics(reg)
 	var seq atomic.Uint64
 	prefix := strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
@@ -348,7 +348,7 @@ func observe(reg prometheus.Registerer, log *slog.Logger, next http.Handler) htt
 			}
 			d := time.Since(start)
 			metrics.observe(route, rec.status, d)
-			accessLog(log, inner, rec.status, d, &st.info)
+			accessLog(log, inner, proxies, rec.status, d, &st.info)
 		}()
 		next.ServeHTTP(rec, inner)
 	})

@@ -75,6 +75,10 @@ var Settings = []Setting{
 		Meaning: "client-credentials tokens issued per client"},
 	{Name: "GATEHOUSE_RATE_LIMIT_SCIM", Default: "6000/1m", Group: "server", Meaning: "SCIM requests per bearer token"},
 	{Name: "GATEHOUSE_RATE_LIMIT_GRAPHQL", Default: "6000/1m", Group: "server", Meaning: "GraphQL requests per client"},
+	{Name: "GATEHOUSE_RATE_LIMIT_AUTHORIZE_PER_ADDRESS", Default: "600/1m", Group: "server",
+		Meaning: "sign-in starts (GET /oauth/authorize) per source address"},
+	{Name: "GATEHOUSE_TRUSTED_PROXIES", Group: "server", Shown: "none",
+		Meaning: "addresses or CIDR prefixes of the proxies in front of Gatehouse, whose X-Forwarded-For names the source address (per-address limits, access log)"},
 	{Name: "GATEHOUSE_DATABASE_WAIT", Default: "60s", Group: "server",
 		Meaning: "at start, keep retrying a database that is not reachable yet, then give up"},
 	{Name: "GATEHOUSE_SHUTDOWN_DRAIN", Default: "5s", Group: "server",
@@ -172,6 +176,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c.Guard.Tokens = v.rate("GATEHOUSE_RATE_LIMIT_TOKENS")
 	c.Guard.SCIM = v.rate("GATEHOUSE_RATE_LIMIT_SCIM")
 	c.Guard.GraphQL = v.rate("GATEHOUSE_RATE_LIMIT_GRAPHQL")
+	c.Guard.AuthorizePerAddress = v.rate("GATEHOUSE_RATE_LIMIT_AUTHORIZE_PER_ADDRESS")
+	c.Guard.TrustedProxies = v.proxies("GATEHOUSE_TRUSTED_PROXIES")
 	c.DatabaseWait = v.duration("GATEHOUSE_DATABASE_WAIT")
 	c.ShutdownDrain = v.duration("GATEHOUSE_SHUTDOWN_DRAIN")
 	c.BootstrapSecretTo = get("GATEHOUSE_BOOTSTRAP_SECRET_FILE")
@@ -223,6 +229,14 @@ func (v *vars) rate(name string) guard.Rate {
 		v.fail(name, err)
 	}
 	return r
+}
+
+func (v *vars) proxies(name string) guard.Proxies {
+	p, err := guard.ParseProxies(v.get(name))
+	if err != nil {
+		v.fail(name, err)
+	}
+	return p
 }
 
 // check returns the first parse error, or a bound that contradicts another.

@@ -18,6 +18,7 @@ import (
 
 	"gatehouse/app"
 	"gatehouse/app/apptest"
+	"gatehouse/guard"
 	"gatehouse/provision"
 	"gatehouse/store/storetest"
 )
@@ -236,6 +237,18 @@ func TestMetricsOwnListener(t *testing.T) {
 	})
 }
 
+// Behind a trusted proxy the access log names the client its X-Forwarded-For names.
+func TestAccessLogBehindTrustedProxy(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e, logs := apptest.NewLogged(t, dbURL, func(c *app.Config) { c.Guard.TrustedProxies, _ = guard.ParseProxies("127.0.0.0/8") })
+		req, _ := http.NewRequest("GET", e.URL+"/healthz", nil)
+		req.Header.Set("X-Forwarded-For", "203.0.113.5, 198.51.100.7")
+		if line := logs.Send(t, req, "log-proxied"); line["remote_addr"] != "198.51.100.7" {
+			t.Fatalf("remote_addr behind a trusted proxy: %v", line)
+		}
+	})
+}
+
 func TestAccessLog(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		e, logs := apptest.NewLogged(t, dbURL)
@@ -279,6 +292,13 @@ func TestAccessLog(t *testing.T) {
 		}
 		if _, ok := line["trace_id"]; ok {
 			t.Fatalf("a trace id is logged with tracing off: %v", line)
+		}
+
+		// Without trusted proxies, X-Forwarded-For is the client's word: the peer is logged.
+		req, _ = http.NewRequest("GET", e.URL+"/healthz", nil)
+		req.Header.Set("X-Forwarded-For", "198.51.100.7")
+		if line := send(req, "log-forwarded"); line["remote_addr"] != "127.0.0.1" {
+			t.Fatalf("untrusted X-Forwarded-For: %v", line)
 		}
 
 		// An unauthenticated request has no caller.

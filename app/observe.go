@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
+	"gatehouse/guard"
 	"gatehouse/provision"
 	"gatehouse/telemetry/reqinfo"
 )
@@ -66,9 +67,9 @@ func (m *httpMetrics) observe(route string, status int, d time.Duration) {
 }
 
 // accessLog writes the access-log line of one request. Fields that don't apply (no caller, not
-// GraphQL, tracing off) are left out. remote_addr is the TCP peer: behind a proxy it is the
-// proxy, and no client-supplied header (X-Forwarded-For) is trusted here.
-func accessLog(log *slog.Logger, r *http.Request, status int, d time.Duration, info *reqinfo.Record) {
+// GraphQL, tracing off) are left out. remote_addr is the client's address: the TCP peer, or
+// behind a trusted proxy the address its X-Forwarded-For names (guard.Proxies).
+func accessLog(log *slog.Logger, r *http.Request, proxies guard.Proxies, status int, d time.Duration, info *reqinfo.Record) {
 	ctx := r.Context()
 	if !log.Enabled(ctx, slog.LevelInfo) {
 		return
@@ -77,7 +78,7 @@ func accessLog(log *slog.Logger, r *http.Request, status int, d time.Duration, i
 	// request_id is added by the log handler from the context (guard.WithRequestID).
 	attrs = append(attrs, slog.String("method", r.Method),
 		slog.String("path", logPath(r)), slog.Int("status", status),
-		slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("remote_addr", remoteIP(r.RemoteAddr)))
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("remote_addr", proxies.ClientAddress(r)))
 	if r.Pattern != "" {
 		attrs = append(attrs, slog.String("route", r.Pattern))
 	}
@@ -95,14 +96,6 @@ func accessLog(log *slog.Logger, r *http.Request, status int, d time.Duration, i
 	rec := slog.NewRecord(time.Now(), slog.LevelInfo, "http request", 0)
 	rec.AddAttrs(attrs...)
 	_ = log.Handler().Handle(ctx, rec)
-}
-
-// remoteIP is the host part of a RemoteAddr ("ip:port").
-func remoteIP(addr string) string {
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		return host
-	}
-	return addr
 }
 
 // logPath is the request path as logged: the path of a test sign-in's URL carries its token (a

@@ -29,7 +29,7 @@ func benchmarkObserve(b *testing.B, level slog.Level) {
 		rec.SetOperation("WhoAmI")
 		w.WriteHeader(200)
 	})
-	h := observe(prometheus.NewRegistry(), log, mux)
+	h := observe(prometheus.NewRegistry(), log, nil, mux)
 	req := httptest.NewRequest("POST", "/graphql/v1", nil)
 	w := httptest.NewRecorder()
 	b.ReportAllocs()

@@ -33,7 +33,8 @@ func defaultGuard(t *testing.T) guard.Config {
 func TestRuntimeConfig(t *testing.T) {
 	g := defaultGuard(t)
 	if g.RequestTimeout != 15*time.Second || g.MaxConcurrent != 24 || g.PriorityConcurrent != 8 ||
-		g.AuthFailures.String() != "20/1m0s" || g.SCIM.N == 0 || g.GraphQL.N == 0 || g.Tokens.N == 0 {
+		g.AuthFailures.String() != "20/1m0s" || g.SCIM.N == 0 || g.GraphQL.N == 0 || g.Tokens.N == 0 ||
+		g.AuthorizePerAddress.String() != "600/1m0s" || len(g.TrustedProxies) != 0 {
 		t.Fatalf("defaults: %+v", g)
 	}
 	for _, bad := range []map[string]string{
@@ -42,6 +43,7 @@ func TestRuntimeConfig(t *testing.T) {
 		{"GATEHOUSE_MAX_CONCURRENT_REQUESTS": "0"},
 		{"GATEHOUSE_RATE_LIMIT_SCIM": "100"},
 		{"GATEHOUSE_SHUTDOWN_DRAIN": "-1s"},
+		{"GATEHOUSE_TRUSTED_PROXIES": "10.0.0.0/8, lb.internal"},
 	} {
 		if _, err := app.LoadConfig(func(k string) string { return bad[k] }); err == nil {
 			t.Errorf("accepted %v", bad)
@@ -90,6 +92,51 @@ func TestPublicURLAndRetentionConfig(t *testing.T) {
 	c, err = app.LoadConfig(func(k string) string { return map[string]string{"GATEHOUSE_SIGN_IN_EVENT_RETENTION_DAYS": "7"}[k] })
 	if err != nil || c.Retention().SignInEvents != 7*24*time.Hour {
 		t.Fatalf("7 days: %+v %v", c.Retention(), err)
+	}
+}
+
+// Sign-in starts are limited per source address; behind a trusted proxy the address is the
+// one its X-Forwarded-For names, otherwise the header is not believed.
+func TestAuthorizeLimitPerAddress(t *testing.T) {
+	for _, trusted := range []bool{false, true} {
+		t.Run(map[bool]string{false: "no trusted proxy", true: "behind a trusted proxy"}[trusted], func(t *testing.T) {
+			storetest.Each(t, func(t *testing.T, dbURL string) { testAuthorizeLimit(t, dbURL, trusted) })
+		})
+	}
+}
+
+func testAuthorizeLimit(t *testing.T, dbURL string, trusted bool) {
+	e := newTestEnv(t, dbURL, func(c *app.Config) {
+		c.Guard = defaultGuard(t)
+		c.Guard.AuthorizePerAddress = guard.Rate{N: 3, Per: time.Minute}
+		if trusted {
+			c.Guard.TrustedProxies, _ = guard.ParseProxies("127.0.0.1")
+		}
+	})
+	authorize := func(forwardedFor string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, e.URL+"/oauth/authorize?client_id=gha_unknown&response_type=code", nil)
+		req.Header.Set("X-Forwarded-For", forwardedFor)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	for i := range 3 {
+		if r := authorize("198.51.100.1"); r.StatusCode != http.StatusBadRequest { // the unknown client's page
+			t.Fatalf("request %d: %d", i+1, r.StatusCode)
+		}
+	}
+	if r := authorize("198.51.100.1"); r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "20" {
+		t.Fatalf("fourth request: %d, Retry-After %q", r.StatusCode, r.Header.Get("Retry-After"))
+	}
+	// Another client behind the proxy has its own budget; without a trusted proxy the header
+	// is the client's word, and every request comes from the peer.
+	want := map[bool]int{false: http.StatusTooManyRequests, true: http.StatusBadRequest}[trusted]
+	if r := authorize("198.51.100.2"); r.StatusCode != want {
+		t.Fatalf("another forwarded client: %d, want %d", r.StatusCode, want)
 	}
 }
 

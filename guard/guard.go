@@ -2,7 +2,8 @@
 // under overload and faults: a deadline on every request (carried into every database call by
 // the request context), admission control with capacity reserved for the token endpoint and
 // readiness checks, per-key rate limits (client authentication failures, token issuance, SCIM
-// per token, GraphQL per client), the drain state of a graceful shutdown, and request ids on
+// per token, GraphQL per client, browser sign-in starts per address), the client address
+// behind trusted proxies, the drain state of a graceful shutdown, and request ids on
 // log lines. Refusals answer 429 or 503 with Retry-After in the shape of the surface asked.
 // It knows nothing of business rules; it must not read or write the database.
 package guard
@@ -10,7 +11,6 @@ package guard
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -42,6 +42,14 @@ type Config struct {
 	Tokens                 Rate // client-credentials tokens issued per client
 	SCIM                   Rate // SCIM requests per bearer token
 	GraphQL                Rate // GraphQL requests per client
+	// AuthorizePerAddress bounds the authorization requests (GET /oauth/authorize) of one
+	// source address: each may start a sign-in, a row that lives until it expires, and a
+	// refused one records a sign-in event, all without authentication.
+	AuthorizePerAddress Rate
+
+	// TrustedProxies are the proxies whose X-Forwarded-For names the source address of the
+	// per-address limits and of the access log.
+	TrustedProxies Proxies
 }
 
 // Guard is the middleware state shared by every request of one server.
@@ -50,15 +58,16 @@ type Guard struct {
 	general, priority chan struct{}
 	draining          atomic.Bool
 
-	authFail, authFailAddr, tokens, scim, graphql *keyed
-	now                                           func() time.Time
+	authFail, authFailAddr, tokens, scim, graphql, authorize *keyed
+	now                                                      func() time.Time
 }
 
 // New returns a Guard with cfg's bounds.
 func New(cfg Config) *Guard {
 	g := &Guard{cfg: cfg, now: time.Now,
 		authFail: newKeyed(cfg.AuthFailures), authFailAddr: newKeyed(cfg.AuthFailuresPerAddress),
-		tokens: newKeyed(cfg.Tokens), scim: newKeyed(cfg.SCIM), graphql: newKeyed(cfg.GraphQL)}
+		tokens: newKeyed(cfg.Tokens), scim: newKeyed(cfg.SCIM), graphql: newKeyed(cfg.GraphQL),
+		authorize: newKeyed(cfg.AuthorizePerAddress)}
 	if cfg.MaxConcurrent > 0 {
 		g.general = make(chan struct{}, cfg.MaxConcurrent)
 	}
@@ -110,6 +119,11 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 		} else if strings.HasPrefix(path, "/scim/v2/") && g.scim != nil {
 			if key := r.Header.Get("Authorization"); key != "" && !g.scim.allow(key, g.now()) {
 				g.refuse(w, r, http.StatusTooManyRequests, g.cfg.SCIM.retryAfter(), "too many requests with this token; retry later")
+				return
+			}
+		} else if path == "/oauth/authorize" && g.authorize != nil {
+			if !g.authorize.allow(g.cfg.TrustedProxies.ClientAddress(r), g.now()) {
+				g.refuse(w, r, http.StatusTooManyRequests, g.cfg.AuthorizePerAddress.retryAfter(), "too many sign-ins started from this address; retry later")
 				return
 			}
 		}
@@ -192,7 +206,7 @@ func (g *Guard) checkTokenRequest(w http.ResponseWriter, r *http.Request) (clien
 	// Only the client-credentials grant mints tokens at a client's will; an application's
 	// authorization-code exchanges follow its users' sign-ins.
 	issuance = r.URL.Path == "/oauth/token" && grant == "client_credentials" && clientID != ""
-	addr = sourceAddress(r)
+	addr = g.cfg.TrustedProxies.ClientAddress(r)
 	now := g.now()
 	switch {
 	case !g.authFail.ready(clientID, now):
@@ -241,16 +255,6 @@ func tokenRequest(r *http.Request, maxBytes int64) (clientID, grant string, ok b
 		return id, grant, true
 	}
 	return r.PostForm.Get("client_id"), grant, true
-}
-
-// sourceAddress is the peer's IP address. Forwarded headers are not trusted: behind a proxy
-// every request shares its address, so keep that limit generous or off there.
-func sourceAddress(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // PerClient limits GraphQL requests per authenticated client; it runs after authentication.

@@ -69,12 +69,15 @@ func (s *Logs) Send(t *testing.T, req *http.Request, id string) map[string]any {
 
 // NewLogged is New with the server's JSON log (at info, with the access log) captured in the
 // returned Logs.
-func NewLogged(t *testing.T, dbURL string) (*Env, *Logs) {
+func NewLogged(t *testing.T, dbURL string, mods ...func(*app.Config)) (*Env, *Logs) {
 	t.Helper()
 	logs := &Logs{}
 	srv := httptest.NewUnstartedServer(nil)
 	cfg := app.Config{DatabaseURL: dbURL, PublicURL: "http://" + srv.Listener.Addr().String(), EncryptionKey: secret.NewKey(),
 		BootstrapClientID: AdminID, BootstrapClientSecret: AdminSecret, AllowPrivateNetworks: true}
+	for _, m := range mods {
+		m(&cfg)
+	}
 	a, err := app.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)), io.Discard)
 	if err != nil {
 		t.Fatal(err)

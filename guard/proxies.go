@@ -1,0 +1,97 @@
+package guard
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// Proxies are the reverse proxies and load balancers in front of Gatehouse
+// (GATEHOUSE_TRUSTED_PROXIES): only a request that comes from one of them has its
+// X-Forwarded-For believed. Without any, the client address is the TCP peer, which behind a
+// proxy is the proxy for everyone, and per-address limits then count all clients together.
+type Proxies []netip.Prefix
+
+// ParseProxies reads a comma-separated list of addresses and CIDR prefixes ("10.0.0.0/8,
+// 192.0.2.7, ::1"); "" is none.
+func ParseProxies(s string) (Proxies, error) {
+	var p Proxies
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if pre, err := netip.ParsePrefix(f); err == nil {
+			p = append(p, pre.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("want IP addresses or CIDR prefixes separated by commas, got %q", f)
+		}
+		a = a.Unmap()
+		p = append(p, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return p, nil
+}
+
+// String formats p as ParseProxies reads it.
+func (p Proxies) String() string {
+	s := make([]string, len(p))
+	for i, pre := range p {
+		s[i] = pre.String()
+	}
+	return strings.Join(s, ",")
+}
+
+func (p Proxies) trusts(a netip.Addr) bool {
+	for _, pre := range p {
+		if pre.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// ClientAddress is the address of the client that sent r: the TCP peer, unless the peer is a
+// trusted proxy; then the nearest address in X-Forwarded-For that is not a trusted proxy,
+// read from the right (each proxy appends the address it received from, so only the entries
+// trusted proxies appended are the proxies' word; anything left of them the client may have
+// written). An entry that is not an address ends the walk at the last trusted hop.
+func (p Proxies) ClientAddress(r *http.Request) string {
+	peer := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(peer); err == nil {
+		peer = host
+	}
+	if len(p) == 0 {
+		return peer
+	}
+	a, err := netip.ParseAddr(peer)
+	if err != nil || !p.trusts(a.Unmap()) {
+		return peer
+	}
+	client := a.Unmap()
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		h := strings.TrimSpace(hops[i])
+		if h == "" && len(hops) == 1 {
+			break // no header
+		}
+		hop, err := netip.ParseAddr(h)
+		if err != nil {
+			if ap, err2 := netip.ParseAddrPort(h); err2 == nil {
+				hop, err = ap.Addr(), nil
+			}
+		}
+		if err != nil {
+			break
+		}
+		client = hop.Unmap()
+		if !p.trusts(client) {
+			break
+		}
+	}
+	return client.String()
+}
