@@ -86,19 +86,23 @@ func withAsyncCommit(raw string) string {
 	return withRuntimeParam(raw, "synchronous_commit", "off")
 }
 
-// withRuntimeParam adds a PostgreSQL run-time parameter (pgx sends it at connect) to a URL or
-// key=value connection string that does not set it already.
+// withRuntimeParam adds a PostgreSQL run-time parameter (pgx sends it at connect) to a
+// connection URL that does not set it already, as a query parameter or in options ("-c
+// name=…"). Only the query is looked at: a password or database name that happens to contain
+// the parameter's name does not count. Anything but a postgres URL is returned as it is
+// (store.Open accepts no other form).
 func withRuntimeParam(raw, name, value string) string {
-	if strings.Contains(raw, name) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "postgres" && u.Scheme != "postgresql" {
 		return raw
 	}
-	if u, err := url.Parse(raw); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		q := u.Query()
-		q.Set(name, value)
-		u.RawQuery = q.Encode()
-		return u.String()
+	q := u.Query()
+	if q.Has(name) || strings.Contains(q.Get("options"), name) {
+		return raw
 	}
-	return raw + " " + name + "=" + value
+	q.Set(name, value)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // createPrivate creates the SQLite database file readable by its owner only (0600) and syncs

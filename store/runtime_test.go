@@ -39,8 +39,18 @@ func TestWithStatementTimeout(t *testing.T) {
 	if got := withStatementTimeout("postgres://h/db?sslmode=disable", 1500e6); !strings.Contains(got, "statement_timeout=1500") {
 		t.Fatal(got)
 	}
-	if got := withStatementTimeout("host=h dbname=db", 2e9); got != "host=h dbname=db statement_timeout=2000" {
-		t.Fatal(got)
+	// A parameter the operator set is kept, as a query parameter or in options; the name
+	// elsewhere (a password, a database) does not count.
+	for _, raw := range []string{"postgres://h/db?statement_timeout=0", "postgres://h/db?options=-c%20statement_timeout%3D0"} {
+		if got := withStatementTimeout(raw, 2e9); got != raw {
+			t.Errorf("%s: %s", raw, got)
+		}
+	}
+	if got := withStatementTimeout("postgres://u:statement_timeout@h/statement_timeout", 2e9); !strings.Contains(got, "?statement_timeout=2000") {
+		t.Errorf("the name in the password and database: %s", got)
+	}
+	if got := withAsyncCommit("postgres://h/db?synchronous_commit=on"); got != "postgres://h/db?synchronous_commit=on" {
+		t.Errorf("an operator's synchronous_commit: %s", got)
 	}
 }
 
