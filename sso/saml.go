@@ -337,13 +337,27 @@ func (c *SAMLResponses) Check(r *http.Request, sp *provision.SAMLSP, conn *model
 		return nil, &LoginError{Public: "The identity provider did not say who you are (no NameID).", Private: errors.New("assertion has no NameID")}
 	}
 	// crewjam checks the Recipient of each SubjectConfirmation there is; the Web SSO profile
-	// (SAML profiles §4.1.4.2) requires one, naming the ACS: an assertion without any is
-	// refused, so that one issued for another purpose never signs anyone in here.
-	if len(a.Subject.SubjectConfirmations) == 0 {
-		return nil, &LoginError{Public: publicSAMLFailure, Private: errors.New("assertion has no SubjectConfirmation (no Recipient)")}
+	// (SAML profiles §4.1.4.2) requires a bearer one, naming the ACS: an assertion without
+	// one is refused, so that one issued for another purpose never signs anyone in here.
+	if !hasBearerConfirmation(a) {
+		return nil, &LoginError{Public: publicSAMLFailure, Private: errors.New("assertion has no bearer SubjectConfirmation (no Recipient)")}
 	}
 	return &SAMLLogin{Identity: samlIdentity(a, conn.SAMLConfig().AttributeMapping), AssertionID: a.ID,
 		KeepUntil: a.IssueInstant.Add(saml.MaxIssueDelay + time.Minute)}, nil
+}
+
+// bearerMethod is the SubjectConfirmation method of the Web SSO profile.
+const bearerMethod = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+
+// hasBearerConfirmation reports whether the assertion has a bearer SubjectConfirmation with
+// its data (whose Recipient the checks compared with the ACS).
+func hasBearerConfirmation(a *saml.Assertion) bool {
+	for _, sc := range a.Subject.SubjectConfirmations {
+		if sc.Method == bearerMethod && sc.SubjectConfirmationData != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // parseResponse is crewjam's ParseXMLResponse with each SP key in turn: another key is tried

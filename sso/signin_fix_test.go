@@ -110,7 +110,13 @@ func TestSAMLSignInResponseChecks(t *testing.T) {
 			{"no SubjectConfirmation", func() func() {
 				w.idp.Tamper(func(req *saml.IdpAuthnRequest) { req.Assertion.Subject.SubjectConfirmations = nil })
 				return func() { w.idp.Tamper(nil) }
-			}, "no SubjectConfirmation"},
+			}, "no bearer SubjectConfirmation"},
+			{"a SubjectConfirmation that is not bearer", func() func() {
+				w.idp.Tamper(func(req *saml.IdpAuthnRequest) {
+					req.Assertion.Subject.SubjectConfirmations[0].Method = "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key"
+				})
+				return func() { w.idp.Tamper(nil) }
+			}, "no bearer SubjectConfirmation"},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
