@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"gatehouse/cache"
@@ -17,6 +18,9 @@ import (
 // the cache is bounded so that unknown keys cannot grow it without limit.
 type credentialCache[T any] struct {
 	c *cache.Cache[string, *T] // nil value: no such row
+	// gen counts forgets and clears: a get whose load began before one does not store what
+	// it loaded, which may be the row as it was before the change.
+	gen atomic.Uint64
 }
 
 // maxCachedCredentials bounds a credentialCache.
@@ -32,6 +36,7 @@ func (c *credentialCache[T]) get(ctx context.Context, key string, load func(cont
 	if v, ok := c.c.Get(key); ok {
 		return v, nil
 	}
+	gen := c.gen.Load()
 	v, err := load(ctx)
 	if errors.Is(err, store.ErrNotFound) {
 		v, err = nil, nil
@@ -39,13 +44,21 @@ func (c *credentialCache[T]) get(ctx context.Context, key string, load func(cont
 	if err != nil {
 		return nil, err
 	}
-	c.c.Set(key, v)
+	if c.gen.Load() == gen {
+		c.c.Set(key, v)
+	}
 	return v, nil
 }
 
 // forget drops key, so that the next get reads the row again.
-func (c *credentialCache[T]) forget(key string) { c.c.Delete(key) }
+func (c *credentialCache[T]) forget(key string) {
+	c.gen.Add(1)
+	c.c.Delete(key)
+}
 
 // clear drops every entry: for a change whose keys the caller cannot name (a connection is
 // cached under its slug and under each of its domains).
-func (c *credentialCache[T]) clear() { c.c.Clear() }
+func (c *credentialCache[T]) clear() {
+	c.gen.Add(1)
+	c.c.Clear()
+}
