@@ -150,22 +150,30 @@ func (s *Store) PruneSCIMActivities(ctx context.Context, before time.Time) (int6
 // statement holds its locks, or grows the WAL, for long.
 const pruneBatch = 5000
 
-// pruneBefore deletes the rows of a log table (an id and created_at) created before the
-// cutoff, in batches, and returns how many it deleted. The log tables are indexed by workspace
-// first, so each batch reads the table in its physical order, where the oldest rows come first.
+// pruneBefore deletes the rows of a log table (id, workspace_id, created_at) created before
+// the cutoff, in batches, and returns how many it deleted. The log tables are indexed by
+// (workspace_id, created_at), so it prunes one workspace at a time: each batch is a range of
+// that index, where a cutoff alone would scan the whole table at every run.
 func pruneBefore[T any](s *Store, ctx context.Context, model *T, before time.Time) (int64, error) {
+	var workspaces []uuid.UUID
+	if err := s.db(ctx).Model(&models.Workspace{}).Order("id").Pluck("id", &workspaces).Error; err != nil {
+		return 0, translate(err)
+	}
 	var total int64
-	for {
-		sub := s.db(ctx).Model(model).Select("id").Where("created_at < ?", before).Limit(pruneBatch)
-		res := s.db(ctx).Where("id IN (?)", sub).Delete(model)
-		if res.Error != nil {
-			return total, translate(res.Error)
-		}
-		total += res.RowsAffected
-		if res.RowsAffected < pruneBatch {
-			return total, nil
+	for _, ws := range workspaces {
+		for {
+			sub := s.db(ctx).Model(model).Select("id").Where("workspace_id = ? AND created_at < ?", ws, before).Limit(pruneBatch)
+			res := s.db(ctx).Where("id IN (?)", sub).Delete(model)
+			if res.Error != nil {
+				return total, translate(res.Error)
+			}
+			total += res.RowsAffected
+			if res.RowsAffected < pruneBatch {
+				break
+			}
 		}
 	}
+	return total, nil
 }
 
 // SCIMStatistics computes the statistics of one workspace with indexed queries: the totals
