@@ -75,7 +75,7 @@ var Settings = []Setting{
 		Meaning: "client-credentials tokens issued per client"},
 	{Name: "GATEHOUSE_RATE_LIMIT_SCIM", Default: "6000/1m", Group: "server", Meaning: "SCIM requests per bearer token"},
 	{Name: "GATEHOUSE_RATE_LIMIT_GRAPHQL", Default: "6000/1m", Group: "server", Meaning: "GraphQL requests per client"},
-	{Name: "GATEHOUSE_RATE_LIMIT_AUTHORIZE_PER_ADDRESS", Default: "600/1m", Group: "server",
+	{Name: "GATEHOUSE_RATE_LIMIT_AUTHORIZE_PER_ADDRESS", Group: "server", Shown: "600/1m with GATEHOUSE_TRUSTED_PROXIES, else off",
 		Meaning: "sign-in starts (GET /oauth/authorize) per source address"},
 	{Name: "GATEHOUSE_TRUSTED_PROXIES", Group: "server", Shown: "none",
 		Meaning: "addresses or CIDR prefixes of the proxies in front of Gatehouse, whose X-Forwarded-For names the source address (per-address limits, access log)"},
@@ -176,8 +176,16 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c.Guard.Tokens = v.rate("GATEHOUSE_RATE_LIMIT_TOKENS")
 	c.Guard.SCIM = v.rate("GATEHOUSE_RATE_LIMIT_SCIM")
 	c.Guard.GraphQL = v.rate("GATEHOUSE_RATE_LIMIT_GRAPHQL")
-	c.Guard.AuthorizePerAddress = v.rate("GATEHOUSE_RATE_LIMIT_AUTHORIZE_PER_ADDRESS")
 	c.Guard.TrustedProxies = v.proxies("GATEHOUSE_TRUSTED_PROXIES")
+	if get("GATEHOUSE_RATE_LIMIT_AUTHORIZE_PER_ADDRESS") != "" {
+		c.Guard.AuthorizePerAddress = v.rate("GATEHOUSE_RATE_LIMIT_AUTHORIZE_PER_ADDRESS")
+	} else if len(c.Guard.TrustedProxies) > 0 {
+		// The limit counts legitimate sign-ins too, so it is on by default only where the
+		// source address is the client's: behind declared proxies. Behind a proxy Gatehouse
+		// does not know, every client has the proxy's address, and one budget for everyone
+		// would let one client stop all sign-ins.
+		c.Guard.AuthorizePerAddress = guard.Rate{N: 600, Per: time.Minute}
+	}
 	c.DatabaseWait = v.duration("GATEHOUSE_DATABASE_WAIT")
 	c.ShutdownDrain = v.duration("GATEHOUSE_SHUTDOWN_DRAIN")
 	c.BootstrapSecretTo = get("GATEHOUSE_BOOTSTRAP_SECRET_FILE")
@@ -251,21 +259,22 @@ func (v *vars) check(c Config) error {
 }
 
 // publicURL checks the URL people and identity providers reach Gatehouse at, which every
-// issued token, discovery document, callback and metadata URL is built from, and writes it the
-// one way they compare it: scheme and host in lower case, no trailing slash.
+// issued token, discovery document, callback and metadata URL is built from. It is kept as
+// written, less surrounding space and a trailing slash: IdPs and applications were configured
+// with those strings (issuer, entity ID, ACS), so rewriting it would break them.
 func publicURL(raw string) (string, error) {
-	u, err := url.Parse(strings.TrimSpace(raw))
+	raw = strings.TrimRight(strings.TrimSpace(raw), "/")
+	u, err := url.Parse(raw)
 	if err != nil {
 		return "", fmt.Errorf("want an absolute http or https URL such as https://sso.example.com: %w", err)
 	}
-	u.Scheme, u.Host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
-	switch {
-	case u.Scheme != "https" && u.Scheme != "http" || u.Host == "" || u.Opaque != "":
+	switch scheme := strings.ToLower(u.Scheme); {
+	case scheme != "https" && scheme != "http" || u.Host == "" || u.Opaque != "":
 		return "", fmt.Errorf("want an absolute http or https URL such as https://sso.example.com, got %q", raw)
 	case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(raw, "#"):
 		return "", fmt.Errorf("want a URL without user information, query or fragment, got %q", raw)
 	}
-	return strings.TrimRight(u.String(), "/"), nil
+	return raw, nil
 }
 
 // retentionDays reads a retention in whole days, from 1 to 36500 (more would overflow a

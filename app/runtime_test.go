@@ -34,7 +34,7 @@ func TestRuntimeConfig(t *testing.T) {
 	g := defaultGuard(t)
 	if g.RequestTimeout != 15*time.Second || g.MaxConcurrent != 24 || g.PriorityConcurrent != 8 ||
 		g.AuthFailures.String() != "20/1m0s" || g.SCIM.N == 0 || g.GraphQL.N == 0 || g.Tokens.N == 0 ||
-		g.AuthorizePerAddress.String() != "600/1m0s" || len(g.TrustedProxies) != 0 {
+		g.AuthorizePerAddress.N != 0 || len(g.TrustedProxies) != 0 {
 		t.Fatalf("defaults: %+v", g)
 	}
 	for _, bad := range []map[string]string{
@@ -55,17 +55,32 @@ func TestRuntimeConfig(t *testing.T) {
 	if err != nil || c.Guard.Tokens.N != 0 || c.ShutdownDrain != 0 {
 		t.Fatalf("off and 0: %+v %v", c, err)
 	}
+	// The authorize limit is on by default only behind declared proxies, where the source
+	// address is the client's; set, it applies either way.
+	for _, c := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "10.0.0.0/8"}, "600/1m0s"},
+		{map[string]string{"GATEHOUSE_RATE_LIMIT_AUTHORIZE_PER_ADDRESS": "60/1m"}, "60/1m0s"},
+		{map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "10.0.0.0/8", "GATEHOUSE_RATE_LIMIT_AUTHORIZE_PER_ADDRESS": "off"}, "off"},
+	} {
+		got, err := app.LoadConfig(func(k string) string { return c.env[k] })
+		if err != nil || got.Guard.AuthorizePerAddress.String() != c.want {
+			t.Errorf("%v: %v %v, want %s", c.env, got.Guard.AuthorizePerAddress, err, c.want)
+		}
+	}
 }
 
-// The public URL is checked at start and written the one way it is compared (the issuer,
-// the Secure cookies); retentions are whole days.
+// The public URL is checked at start and kept as written (IdPs and applications compare those
+// strings), less a trailing slash; retentions are whole days.
 func TestPublicURLAndRetentionConfig(t *testing.T) {
 	c, err := app.LoadConfig(func(string) string { return "" })
 	if err != nil || c.PublicURL != "http://localhost:8080" || c.SignInEventRetention != 90*24*time.Hour || c.SCIMActivityRetention != 90*24*time.Hour {
 		t.Fatalf("defaults: %q %v %v %v", c.PublicURL, c.SignInEventRetention, c.SCIMActivityRetention, err)
 	}
 	for raw, want := range map[string]string{
-		"HTTPS://SSO.Example.com/": "https://sso.example.com",
+		"HTTPS://SSO.Example.com/": "HTTPS://SSO.Example.com",
 		" https://example.com/sso": "https://example.com/sso",
 		"http://127.0.0.1:8080":    "http://127.0.0.1:8080",
 	} {
@@ -129,8 +144,9 @@ func testAuthorizeLimit(t *testing.T, dbURL string, trusted bool) {
 			t.Fatalf("request %d: %d", i+1, r.StatusCode)
 		}
 	}
-	if r := authorize("198.51.100.1"); r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "20" {
-		t.Fatalf("fourth request: %d, Retry-After %q", r.StatusCode, r.Header.Get("Retry-After"))
+	if r := authorize("198.51.100.1"); r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "20" ||
+		!strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain") { // a browser's request: text, not OAuth JSON
+		t.Fatalf("fourth request: %d, Retry-After %q, %s", r.StatusCode, r.Header.Get("Retry-After"), r.Header.Get("Content-Type"))
 	}
 	// Another client behind the proxy has its own budget; without a trusted proxy the header
 	// is the client's word, and every request comes from the peer.

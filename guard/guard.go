@@ -122,7 +122,7 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 				return
 			}
 		} else if path == "/oauth/authorize" && g.authorize != nil {
-			if !g.authorize.allow(g.cfg.TrustedProxies.ClientAddress(r), g.now()) {
+			if !g.authorize.allow(g.cfg.TrustedProxies.LimitKey(r), g.now()) {
 				g.refuse(w, r, http.StatusTooManyRequests, g.cfg.AuthorizePerAddress.retryAfter(), "too many sign-ins started from this address; retry later")
 				return
 			}
@@ -206,7 +206,7 @@ func (g *Guard) checkTokenRequest(w http.ResponseWriter, r *http.Request) (clien
 	// Only the client-credentials grant mints tokens at a client's will; an application's
 	// authorization-code exchanges follow its users' sign-ins.
 	issuance = r.URL.Path == "/oauth/token" && grant == "client_credentials" && clientID != ""
-	addr = g.cfg.TrustedProxies.ClientAddress(r)
+	addr = g.cfg.TrustedProxies.LimitKey(r)
 	now := g.now()
 	switch {
 	case !g.authFail.ready(clientID, now):
@@ -289,6 +289,7 @@ func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, status, retryAfte
 	var body any
 	p := r.URL.Path
 	switch {
+	case p == "/oauth/authorize": // a browser: a page, not an OAuth JSON error (text below)
 	case strings.HasPrefix(p, "/scim/"):
 		h.Set("Content-Type", "application/scim+json")
 		body = map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:Error"},

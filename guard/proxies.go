@@ -65,14 +65,14 @@ func (p Proxies) ClientAddress(r *http.Request) string {
 	if host, _, err := net.SplitHostPort(peer); err == nil {
 		peer = host
 	}
-	if len(p) == 0 {
-		return peer
-	}
 	a, err := netip.ParseAddr(peer)
-	if err != nil || !p.trusts(a.Unmap()) {
+	if err != nil {
 		return peer
 	}
 	client := a.Unmap()
+	if !p.trusts(client) {
+		return client.String()
+	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
 		h := strings.TrimSpace(hops[i])
@@ -94,4 +94,16 @@ func (p Proxies) ClientAddress(r *http.Request) string {
 		}
 	}
 	return client.String()
+}
+
+// LimitKey is the key of r's client in the per-address limits: its address (ClientAddress),
+// or for IPv6 its /64, the block one subscriber or host is usually given, so that an address
+// per request does not make a new bucket each time.
+func (p Proxies) LimitKey(r *http.Request) string {
+	addr := p.ClientAddress(r)
+	a, err := netip.ParseAddr(addr)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return addr
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
 }

@@ -47,3 +47,20 @@ func TestClientAddress(t *testing.T) {
 		}
 	}
 }
+
+// The per-address limits count an IPv6 client by its /64, an IPv4 client by its address.
+func TestLimitKey(t *testing.T) {
+	for peer, want := range map[string]string{
+		"203.0.113.9:5000":           "203.0.113.9",
+		"[2001:db8:1:2:aaaa::1]:443": "2001:db8:1:2::/64",
+		"[2001:db8:1:2:bbbb::7]:443": "2001:db8:1:2::/64",
+		"[::ffff:203.0.113.9]:443":   "203.0.113.9",
+		"not an address":             "not an address",
+	} {
+		r := httptest.NewRequest("GET", "/oauth/authorize", nil)
+		r.RemoteAddr = peer
+		if got := Proxies(nil).LimitKey(r); got != want {
+			t.Errorf("%s: %q, want %q", peer, got, want)
+		}
+	}
+}

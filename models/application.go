@@ -85,6 +85,11 @@ func ValidRedirectURI(raw string) string {
 	if u.User != nil {
 		return "must not contain user information"
 	}
+	for _, k := range []string{"code", "state", "error", "error_description", "iss"} {
+		if u.Query().Has(k) {
+			return "must not use the query parameter " + k + ": Gatehouse adds it to the answer"
+		}
+	}
 	switch u.Scheme {
 	case "https":
 		return ""

@@ -339,4 +339,6 @@ func TestVisibleTo(t *models.TestSignIn, browserSecret string) bool {
 
 // SecureCookies reports whether GATEHOUSE_PUBLIC_URL is https: the sign-in cookie is Secure
 // exactly then.
-func (s *Service) SecureCookies() bool { return strings.HasPrefix(s.sso.publicURL, "https://") }
+func (s *Service) SecureCookies() bool {
+	return len(s.sso.publicURL) >= 8 && strings.EqualFold(s.sso.publicURL[:8], "https://")
+}

@@ -46,14 +46,15 @@ func TestApplications(t *testing.T) {
 				many[i] = fmt.Sprintf("https://app.example.com/cb%d", i)
 			}
 			for name, uris := range map[string][]string{
-				"none":            {},
-				"relative":        {"/callback"},
-				"fragment":        {"https://app.example.com/cb#x"},
-				"plain http":      {"http://app.example.com/cb"},
-				"custom scheme":   {"javascript:alert(1)"},
-				"user info":       {"https://u:p@app.example.com/cb"},
-				"more than 20":    many,
-				"one bad of many": {"https://app.example.com/ok", "ftp://app.example.com/cb"},
+				"none":               {},
+				"relative":           {"/callback"},
+				"fragment":           {"https://app.example.com/cb#x"},
+				"plain http":         {"http://app.example.com/cb"},
+				"custom scheme":      {"javascript:alert(1)"},
+				"user info":          {"https://u:p@app.example.com/cb"},
+				"more than 20":       many,
+				"one bad of many":    {"https://app.example.com/ok", "ftp://app.example.com/cb"},
+				"a state of its own": {"https://app.example.com/cb?tenant=a&state=x"},
 			} {
 				d := e.MustGQL(tok, create, map[string]any{"b": brand, "n": "Bad", "r": uris})
 				errs := payloadErrors(t, d, "createApplication")
