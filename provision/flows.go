@@ -729,12 +729,7 @@ func (s *Service) PruneSignInState(ctx context.Context) (int64, error) {
 // it hourly (GATEHOUSE_SIGN_IN_EVENT_RETENTION_DAYS). Unauthenticated requests can cause
 // events (a refused authorize request records one), so the log must not grow without bound.
 func (s *Service) PruneSignInEvents(ctx context.Context, retention time.Duration) (int64, error) {
-	before, err := s.retentionCutoff("sign-in event", retention)
-	if err != nil {
-		return 0, err
-	}
-	n, err := s.store.PruneSignInEvents(ctx, before)
-	return n, internal("prune sign-in events", err)
+	return s.pruneLog(ctx, "sign-in event", retention, s.store.PruneSignInEvents)
 }
 
 // SignInEventFilter selects sign-in events; empty fields do not filter.

@@ -361,21 +361,19 @@ func (s *Service) SCIMStatistics(ctx context.Context) (*models.SCIMStatistics, e
 
 // PruneSCIMActivities deletes activity older than the retention period.
 func (s *Service) PruneSCIMActivities(ctx context.Context, retention time.Duration) (int64, error) {
-	before, err := s.retentionCutoff("SCIM activity", retention)
-	if err != nil {
-		return 0, err
-	}
-	n, err := s.store.PruneSCIMActivities(ctx, before)
-	return n, internal("prune scim activities", err)
+	return s.pruneLog(ctx, "SCIM activity", retention, s.store.PruneSCIMActivities)
 }
 
-// retentionCutoff is the time before which a log kept for retention is deleted. A retention
-// that is not positive is a misconfiguration, not a request to delete the whole log.
-func (s *Service) retentionCutoff(log string, retention time.Duration) (time.Time, error) {
+// pruneLog deletes the entries of a log kept for retention (prune, given the cutoff) that are
+// older than it. A retention that is not positive is a misconfiguration, not a request to
+// delete the whole log.
+func (s *Service) pruneLog(ctx context.Context, log string, retention time.Duration,
+	prune func(ctx context.Context, before time.Time) (int64, error)) (int64, error) {
 	if retention <= 0 {
-		return time.Time{}, models.Errorf(models.EINVALID, "the %s retention must be positive, not %s", log, retention)
+		return 0, models.Errorf(models.EINVALID, "the %s retention must be positive, not %s", log, retention)
 	}
-	return s.now().Add(-retention), nil
+	n, err := prune(ctx, s.now().Add(-retention))
+	return n, internal("prune "+log, err)
 }
 
 // ReconcileSCIMCounts recomputes the user and group counters behind the statistics from the

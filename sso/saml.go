@@ -89,10 +89,7 @@ func responseDestination(raw []byte) string { return rootAttribute(raw, "Destina
 // the ACS received it (base64), before any check: it only finds the flow whose checks then
 // apply, and a value no flow has finds none.
 func responseInResponseTo(form string) string {
-	if len(form) > MaxSAMLResponse {
-		return ""
-	}
-	raw, err := base64.StdEncoding.DecodeString(form)
+	raw, err := base64.StdEncoding.DecodeString(form) // the ACS bounded the body (MaxSAMLResponse)
 	if err != nil {
 		return ""
 	}
