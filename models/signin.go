@@ -24,6 +24,10 @@ type SignInFlow struct {
 	State         string
 	Nonce         string
 	CodeChallenge string
+	// Prompt is the application's prompt (OIDC Core §3.1.2.1) as Gatehouse understood it:
+	// the values it knows, space-separated in a fixed order ("" when none). "none" changes
+	// how an identity provider's refusal to sign in silently reaches the application.
+	Prompt string
 	// Upstream: what Gatehouse sent the identity provider. The state is stored as a hash (it
 	// finds the flow at the callback); the PKCE verifier is encrypted at rest.
 	UpstreamStateHash   string

@@ -61,6 +61,11 @@ type AuthorizeRequest struct {
 	CodeChallenge, CodeChallengeMethod                       string
 	// Routing: the connection's slug, else the email's or domain's verified connection.
 	Connection, LoginHint, DomainHint string
+	// Interaction (prompt.go): prompt and max_age as sent.
+	Prompt, MaxAge string
+	// Request and RequestURI are the request objects of OIDC Core §6, which Gatehouse does
+	// not support: either answers request_not_supported or request_uri_not_supported.
+	Request, RequestURI string
 	// Repeated names a parameter the request repeats (RFC 6749 §3.1 forbids it); client_id
 	// and redirect_uri must not be among them, for the error goes to the redirect_uri.
 	Repeated string
@@ -108,6 +113,13 @@ type FlowStart struct {
 	// UpstreamRequestID is the ID the SAML AuthnRequest must carry (InResponseTo comes back
 	// with it); RelayState is UpstreamState.
 	UpstreamRequestID string
+	// What the application asked of the person's interaction, for the identity provider
+	// (prompt.go; the prompt is Flow.Prompt): max_age and login_hint to send an OIDC IdP
+	// ("": none), and for a SAML IdP ForceAuthn (prompt=login or any max_age) and IsPassive
+	// (prompt=none).
+	MaxAge, LoginHint string
+	ForceAuthn        bool
+	Passive           bool
 	// (No client secret: the authorization request carries none; ClaimFlow decrypts it for
 	// the code exchange.)
 }
@@ -148,7 +160,7 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*Authori
 		return redirect("invalid_request", "the parameter "+truncate(req.Repeated, 32)+" is repeated"), nil
 	case req.ResponseType != "code":
 		return redirect("unsupported_response_type", "response_type must be code"), nil
-	case !hasScope(req.Scope, "openid"):
+	case !hasToken(req.Scope, "openid"):
 		return redirect("invalid_scope", "scope must include openid"), nil
 	case len(req.State) > maxStateLength || len(req.Nonce) > maxNonce || len(req.Scope) > maxStateLength:
 		return redirect("invalid_request", "state, nonce or scope is too long"), nil
@@ -162,18 +174,37 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*Authori
 		return redirect("invalid_request", "code_challenge must be 43 base64url characters (RFC 7636)"), nil
 	case len(req.LoginHint) > maxHint || len(req.DomainHint) > maxHint || len(req.Connection) > 64:
 		return redirect("invalid_request", "login_hint, domain_hint or connection is too long"), nil
+	case req.Request != "":
+		return redirect("request_not_supported", "the request parameter (a request object) is not supported"), nil
+	case req.RequestURI != "":
+		return redirect("request_uri_not_supported", "the request_uri parameter is not supported"), nil
+	}
+	prompt, ok := parsePrompt(req.Prompt)
+	if !ok {
+		return redirect("invalid_request", "prompt=none cannot be combined with another value"), nil
+	}
+	maxAge, ok := parseMaxAge(req.MaxAge)
+	if !ok {
+		return redirect("invalid_request", "max_age must be a whole number of seconds"), nil
 	}
 	conn, page, err := s.route(ctx, app.WorkspaceID, req)
 	if err != nil {
 		return s.authorizeFailed(ctx, app, req, internal("authorize", err)), nil
 	}
 	if page != nil {
-		if req.Connection != "" {
+		switch {
+		case req.Connection != "":
 			return redirect("access_denied", page.Message), nil
+		case hasToken(prompt, "none"): // the email page is a page: OIDC Core §3.1.2.6
+			msg := page.Message
+			if msg == "" {
+				msg = "Gatehouse needs the work email to choose the identity provider: send login_hint, domain_hint or connection."
+			}
+			return redirect("login_required", msg), nil
 		}
 		return page, nil
 	}
-	res, err := s.startFlow(ctx, app, conn, req)
+	res, err := s.startFlow(ctx, app, conn, req, prompt, maxAge)
 	if err != nil {
 		return s.authorizeFailed(ctx, app, req, err), nil
 	}
@@ -216,21 +247,25 @@ func (s *Service) route(ctx context.Context, ws uuid.UUID, req AuthorizeRequest)
 	return conn, nil, err
 }
 
-func (s *Service) startFlow(ctx context.Context, app *models.Application, conn *models.Connection, req AuthorizeRequest) (*AuthorizeResult, error) {
+// startFlow creates the flow of an authorization request routed to conn; prompt and maxAge
+// are the request's, parsed (parsePrompt, parseMaxAge).
+func (s *Service) startFlow(ctx context.Context, app *models.Application, conn *models.Connection, req AuthorizeRequest, prompt, maxAge string) (*AuthorizeResult, error) {
 	now := s.now()
 	browser := req.BrowserSecret
 	if !validChallenge(browser) { // only randomValue()'s exact form (43 base64url characters) is adopted
 		browser = randomValue()
 	}
 	st := &FlowStart{Connection: conn, BrowserSecret: browser, UpstreamState: randomValue(),
-		UpstreamNonce: randomValue(), UpstreamVerifier: randomValue()}
+		UpstreamNonce: randomValue(), UpstreamVerifier: randomValue(),
+		MaxAge: maxAge, LoginHint: strings.TrimSpace(req.LoginHint),
+		ForceAuthn: hasToken(prompt, "login") || maxAge != "", Passive: hasToken(prompt, "none")}
 	if conn.Protocol == models.ProtocolSAML {
 		st.UpstreamRequestID = "_" + randomValue() // an xs:ID: base64url after "_" is an NCName
 	}
 	st.Flow = &models.SignInFlow{ID: store.NewID(), WorkspaceID: app.WorkspaceID, ApplicationID: app.ID, BrandID: app.BrandID,
 		ConnectionID: conn.ID, BrowserHash: secret.Hash(browser), ClientID: app.ClientID, RedirectURI: req.RedirectURI,
 		Scope: grantedScope(req.Scope), State: req.State, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge,
-		UpstreamStateHash: secret.Hash(st.UpstreamState), UpstreamNonce: st.UpstreamNonce,
+		Prompt: prompt, UpstreamStateHash: secret.Hash(st.UpstreamState), UpstreamNonce: st.UpstreamNonce,
 		UpstreamVerifierEnc: s.box.Seal([]byte(st.UpstreamVerifier)), UpstreamRequestID: st.UpstreamRequestID,
 		RequestID: truncate(req.RequestID, 64), Test: req.Test, ExpiresAt: now.Add(FlowLifetime), CreatedAt: now}
 	if err := s.store.CreateFlow(ctx, st.Flow); err != nil {
@@ -249,20 +284,14 @@ func (s *Service) routeConnection(ctx context.Context, key string, load func(ctx
 	return s.connections.get(ctx, key, load)
 }
 
-func hasScope(scope, want string) bool {
-	for _, s := range strings.Fields(scope) {
-		if s == want {
-			return true
-		}
-	}
-	return false
-}
+// hasToken reports whether a space-separated list (a scope, a prompt) has the value want.
+func hasToken(list, want string) bool { return hasValue(strings.Fields(list), want) }
 
 // grantedScope keeps the known scopes of a request, in the documented order.
 func grantedScope(requested string) string {
 	var out []string
 	for _, s := range OIDCScopes {
-		if hasScope(requested, s) {
+		if hasToken(requested, s) {
 			out = append(out, s)
 		}
 	}
@@ -512,7 +541,7 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 		if res.Outcome == SignInRefused {
 			return s.store.RecordSignIn(ctx, a, nil, s.event(fl, f.Connection, id.Identifier, models.SignInOutcomeRefused, res.Reason, "", f.requestID()))
 		}
-		g, plain, err := s.newGrant(ctx, f, res)
+		g, plain, err := s.newGrant(ctx, f, res, id.AuthTime)
 		if err != nil {
 			return err
 		}
@@ -553,7 +582,8 @@ func (s *Service) emailDomainVerified(ctx context.Context, ws, connectionID uuid
 
 // newGrant builds the grant of an accepted sign-in, with the id_token's claims as the account
 // reads after the decision, and returns it with the plain code (only its hash is stored).
-func (s *Service) newGrant(ctx context.Context, f *ClaimedFlow, res *SignInResult) (*models.Grant, string, error) {
+// upstreamAuth is when the identity provider says the person authenticated (zero: unknown).
+func (s *Service) newGrant(ctx context.Context, f *ClaimedFlow, res *SignInResult, upstreamAuth time.Time) (*models.Grant, string, error) {
 	fl, u := f.Flow, res.UserAccount
 	verified := false
 	if u.Email != "" && !res.EmailDerived {
@@ -573,7 +603,7 @@ func (s *Service) newGrant(ctx context.Context, f *ClaimedFlow, res *SignInResul
 	code := secret.Token("", 32)
 	return &models.Grant{ID: store.NewID(), WorkspaceID: fl.WorkspaceID, ApplicationID: fl.ApplicationID, ClientID: fl.ClientID,
 		CodeHash: secret.Hash(code), RedirectURI: fl.RedirectURI, CodeChallenge: fl.CodeChallenge, Scope: fl.Scope,
-		Nonce: fl.Nonce, UserAccountID: u.ID, Claims: string(cb), AuthTime: now, ExpiresAt: now.Add(CodeLifetime), CreatedAt: now}, code, nil
+		Nonce: fl.Nonce, UserAccountID: u.ID, Claims: string(cb), AuthTime: authTime(upstreamAuth, now), ExpiresAt: now.Add(CodeLifetime), CreatedAt: now}, code, nil
 }
 
 // CodeRedemption is a token request of the authorization_code grant (RFC 6749 §4.1.3).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -27,6 +28,9 @@ type Identity struct {
 	// else; any other decision answers ErrMoreClaims, writing nothing, and the transport asks
 	// for the rest and calls again (CompleteFlow).
 	ClaimsPartial bool
+	// AuthTime is when the identity provider says the person authenticated (OIDC auth_time,
+	// SAML AuthnInstant); zero when it does not say. It becomes the id_token's auth_time.
+	AuthTime time.Time
 }
 
 // ErrMoreClaims: the decision needs claims a partial identity (Identity.ClaimsPartial) may

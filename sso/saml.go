@@ -173,7 +173,7 @@ type SAMLRequest struct {
 // key when the connection's signRequests is set (once: the redirect binding signs the query
 // string, not the XML). requestID is the flow's (crewjam makes one when it is empty);
 // relayState travels to the IdP and back with the response.
-func NewSAMLRequest(sp *provision.SAMLSP, conn *models.Connection, requestID, relayState string) (*SAMLRequest, error) {
+func NewSAMLRequest(sp *provision.SAMLSP, conn *models.Connection, requestID, relayState string, opts ...SAMLRequestOption) (*SAMLRequest, error) {
 	s, err := serviceProvider(sp, sp.Keys.Current, conn)
 	if err != nil {
 		return nil, fmt.Errorf("sso: saml request: %w", err)
@@ -188,11 +188,55 @@ func NewSAMLRequest(sp *provision.SAMLSP, conn *models.Connection, requestID, re
 	if requestID != "" {
 		req.ID = requestID
 	}
+	for _, o := range opts {
+		o(req)
+	}
 	u, err := redirectURL(req, url.QueryEscape(relayState), s)
 	if err != nil {
 		return nil, fmt.Errorf("sso: saml request: %w", err)
 	}
 	return &SAMLRequest{URL: u, ID: req.ID}, nil
+}
+
+// SAMLRequestOption sets an attribute of an AuthnRequest.
+type SAMLRequestOption func(*saml.AuthnRequest)
+
+// ForceAuthn asks the IdP to authenticate the person afresh, whatever session it has
+// (prompt=login, max_age).
+func ForceAuthn() SAMLRequestOption {
+	return func(r *saml.AuthnRequest) { t := true; r.ForceAuthn = &t }
+}
+
+// IsPassive asks the IdP not to interact with the person: it signs them in silently or
+// answers the status NoPassive (prompt=none).
+func IsPassive() SAMLRequestOption {
+	return func(r *saml.AuthnRequest) { t := true; r.IsPassive = &t }
+}
+
+// statusNoPassive is the second-level status of an IdP that could not sign in passively.
+const statusNoPassive = "urn:oasis:names:tc:SAML:2.0:status:NoPassive"
+
+// responseSecondStatus reads the second-level status code of a response as the ACS received
+// it (base64), "" when there is none. It reads only what a refusal says: the response failed
+// its checks (ErrBadStatus) before it is called.
+func responseSecondStatus(form string) string {
+	raw, err := base64.StdEncoding.DecodeString(form)
+	if err != nil {
+		return ""
+	}
+	var r struct {
+		Status struct {
+			StatusCode struct {
+				StatusCode struct {
+					Value string `xml:",attr"`
+				} `xml:"urn:oasis:names:tc:SAML:2.0:protocol StatusCode"`
+			} `xml:"urn:oasis:names:tc:SAML:2.0:protocol StatusCode"`
+		} `xml:"urn:oasis:names:tc:SAML:2.0:protocol Status"`
+	}
+	if xml.Unmarshal(raw, &r) != nil {
+		return ""
+	}
+	return r.Status.StatusCode.StatusCode.Value
 }
 
 // deflaters reuse DEFLATE writers: crewjam's AuthnRequest.Redirect allocates a best-compression
@@ -451,6 +495,12 @@ func samlIdentity(a *saml.Assertion, mapping map[string]any) provision.Identity 
 	}
 	id := provision.Identity{Identifier: strings.TrimSpace(a.Subject.NameID.Value), Email: first("email"),
 		FirstName: first("firstName"), LastName: first("lastName"), Claims: claims}
+	for _, st := range a.AuthnStatements { // when the person authenticated at the IdP
+		if !st.AuthnInstant.IsZero() {
+			id.AuthTime = st.AuthnInstant
+			break
+		}
+	}
 	if id.FirstName == "" && id.LastName == "" {
 		if n, ok := mapping["name"].(string); ok {
 			if full, ok := claims[n].(string); ok {

@@ -52,7 +52,14 @@ func (s *SAMLSignIn) StartSignIn(w http.ResponseWriter, r *http.Request, st *pro
 		s.rp.refuse(w, r, s.rp.svc.ServerFailure(ctx, &provision.ClaimedFlow{Flow: st.Flow, Connection: st.Connection}, err))
 		return
 	}
-	req, err := NewSAMLRequest(sp, st.Connection, st.UpstreamRequestID, st.UpstreamState)
+	var opts []SAMLRequestOption // what the application asked of the interaction (provision/prompt.go)
+	if st.ForceAuthn {
+		opts = append(opts, ForceAuthn())
+	}
+	if st.Passive {
+		opts = append(opts, IsPassive())
+	}
+	req, err := NewSAMLRequest(sp, st.Connection, st.UpstreamRequestID, st.UpstreamState, opts...)
 	if err != nil {
 		s.rp.refuse(w, r, s.rp.svc.FailFlow(ctx, &provision.ClaimedFlow{Flow: st.Flow, Connection: st.Connection},
 			"The identity provider is not configured correctly.", "saml request: "+err.Error()))
@@ -96,6 +103,11 @@ func (s *SAMLSignIn) acs(w http.ResponseWriter, r *http.Request) {
 			var bad saml.ErrBadStatus
 			if errors.As(le.Private, &bad) {
 				public = "The identity provider did not sign you in."
+				if responseSecondStatus(r.PostForm.Get("SAMLResponse")) == statusNoPassive {
+					cause += " (NoPassive)"
+					s.rp.refuse(w, r, s.rp.svc.FailUpstreamError(ctx, cf, "login_required", public, cause))
+					return
+				}
 			}
 		}
 		s.rp.refuse(w, r, s.rp.svc.FailFlow(ctx, cf, public, cause))

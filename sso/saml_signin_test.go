@@ -84,11 +84,16 @@ func (w *samlWorld) browser() *http.Client { return newBrowser(w.e.T, w.redirect
 
 // toIdP starts a sign-in at the application's authorize URL and follows it to the IdP, whose
 // auto-posting page it returns with the PKCE verifier.
-func (w *samlWorld) toIdP(t *testing.T, b *http.Client) (page, verifier string) {
+// extra are more authorization parameters, as name, value pairs.
+func (w *samlWorld) toIdP(t *testing.T, b *http.Client, extra ...string) (page, verifier string) {
 	t.Helper()
 	verifier = oauth2.GenerateVerifier()
-	u := w.app.AuthCodeURL("app-state", oauth2.S256ChallengeOption(verifier), oidc.Nonce("app-nonce"),
-		oauth2.SetAuthURLParam("connection", samlSlug))
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), oidc.Nonce("app-nonce"),
+		oauth2.SetAuthURLParam("connection", samlSlug)}
+	for i := 0; i+1 < len(extra); i += 2 {
+		opts = append(opts, oauth2.SetAuthURLParam(extra[i], extra[i+1]))
+	}
+	u := w.app.AuthCodeURL("app-state", opts...)
 	resp, body := samltest.Follow(t, b, u)
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Request.URL.String(), w.idp.SSOURL) {
 		t.Fatalf("authorize ended at %s with %d: %s", resp.Request.URL, resp.StatusCode, body)

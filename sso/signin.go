@@ -148,8 +148,14 @@ func (s *SignIn) StartSignIn(w http.ResponseWriter, r *http.Request, st *provisi
 		s.refuse(w, r, ferr)
 		return
 	}
-	u := s.config(p, st.Connection, "").AuthCodeURL(st.UpstreamState, oidc.Nonce(st.UpstreamNonce),
-		oauth2.S256ChallengeOption(st.UpstreamVerifier))
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(st.UpstreamNonce), oauth2.S256ChallengeOption(st.UpstreamVerifier)}
+	// What the application asked of the person's interaction (provision/prompt.go).
+	for k, v := range map[string]string{"prompt": st.Flow.Prompt, "max_age": st.MaxAge, "login_hint": st.LoginHint} {
+		if v != "" {
+			opts = append(opts, oauth2.SetAuthURLParam(k, v))
+		}
+	}
+	u := s.config(p, st.Connection, "").AuthCodeURL(st.UpstreamState, opts...)
 	http.Redirect(w, r, u, http.StatusFound)
 }
 
@@ -178,7 +184,7 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if e := q.Get("error"); e != "" {
-		s.refuse(w, r, s.svc.FailFlow(ctx, f, "The identity provider did not sign you in.",
+		s.refuse(w, r, s.svc.FailUpstreamError(ctx, f, e, "The identity provider did not sign you in.",
 			"the identity provider answered error="+truncate(e, 64)+": "+truncate(q.Get("error_description"), 256)))
 		return
 	}
@@ -298,6 +304,9 @@ func identityOf(subject string, claims map[string]any) provision.Identity {
 	str := func(k string) string { v, _ := claims[k].(string); return v }
 	id := provision.Identity{Identifier: subject, Email: str("email"), FirstName: str("given_name"),
 		LastName: str("family_name"), Claims: claims}
+	if t, ok := claims["auth_time"].(float64); ok && t > 0 && t < 1<<40 {
+		id.AuthTime = time.Unix(int64(t), 0)
+	}
 	if emailUnverified(claims["email_verified"]) {
 		// An address the IdP has not verified (self-service registration, an editable email
 		// attribute) must not link the person to the account that owns it, nor be reported to

@@ -45,7 +45,8 @@ type testIdP struct {
 	userinfoExtra map[string]any
 	// userinfoCalls counts the requests to userinfo.
 	userinfoCalls int
-	// Misbehaviour: a wrong nonce or audience in the id_token, or an error at authorize.
+	// Misbehaviour: a wrong nonce or audience in the id_token, or an error (this code) at
+	// authorize.
 	badNonce, badAudience bool
 	authorizeError        string
 	codes                 map[string]idpCode
@@ -102,7 +103,9 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 		p.mu.Unlock()
 		back, _ := url.Parse(q.Get("redirect_uri"))
 		v := url.Values{"state": {q.Get("state")}}
-		if authErr != "" || q.Get("client_id") != p.client || q.Get("code_challenge_method") != "S256" {
+		if authErr != "" {
+			v.Set("error", authErr)
+		} else if q.Get("client_id") != p.client || q.Get("code_challenge_method") != "S256" {
 			v.Set("error", "access_denied")
 		} else {
 			code := uuid.NewString()

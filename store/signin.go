@@ -367,6 +367,7 @@ var (
 		col("state", func(f *models.SignInFlow) *string { return &f.State }),
 		col("nonce", func(f *models.SignInFlow) *string { return &f.Nonce }),
 		col("code_challenge", func(f *models.SignInFlow) *string { return &f.CodeChallenge }),
+		col("prompt", func(f *models.SignInFlow) *string { return &f.Prompt }),
 		col("upstream_state_hash", func(f *models.SignInFlow) *string { return &f.UpstreamStateHash }),
 		col("upstream_nonce", func(f *models.SignInFlow) *string { return &f.UpstreamNonce }),
 		col("upstream_verifier_enc", func(f *models.SignInFlow) *[]byte { return &f.UpstreamVerifierEnc }),

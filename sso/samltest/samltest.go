@@ -45,7 +45,9 @@ type IdP struct {
 	// assertion ("": none).
 	unsignedTo *string
 	status     string
-	requests   []*http.Request
+	// secondStatus is the second-level status code under status ("": none).
+	secondStatus string
+	requests     []*http.Request
 }
 
 // New starts an IdP with its own RSA-2048 key and certificate; it stops with the test.
@@ -170,9 +172,14 @@ func (p *IdP) UnsignedResponseTo(d string) {
 // FailWith makes the IdP answer with a non-success status (e.g. saml.StatusRequester), as an
 // IdP does when the person cancels or is not assigned the application ("": success again).
 // Such a response carries no signature, as many IdPs send it.
-func (p *IdP) FailWith(status string) {
+func (p *IdP) FailWith(status string) { p.FailWithStatus(status, "") }
+
+// FailWithStatus is FailWith with a second-level status code under status, e.g.
+// saml.StatusResponder with "urn:oasis:names:tc:SAML:2.0:status:NoPassive", as an IdP answers
+// an IsPassive request it cannot complete without the person.
+func (p *IdP) FailWithStatus(status, second string) {
 	p.mu.Lock()
-	p.status = status
+	p.status, p.secondStatus = status, second
 	p.mu.Unlock()
 }
 
@@ -199,7 +206,7 @@ func (p *IdP) MakeAssertion(req *saml.IdpAuthnRequest, s *saml.Session) error {
 		return err
 	}
 	p.mu.Lock()
-	tamper, unsigned, status, unsignedTo := p.tamper, p.unsigned, p.status, p.unsignedTo
+	tamper, unsigned, status, second, unsignedTo := p.tamper, p.unsigned, p.status, p.secondStatus, p.unsignedTo
 	p.mu.Unlock()
 	if tamper != nil {
 		tamper(req)
@@ -225,6 +232,9 @@ func (p *IdP) MakeAssertion(req *saml.IdpAuthnRequest, s *saml.Session) error {
 			Status: saml.Status{StatusCode: saml.StatusCode{Value: saml.StatusSuccess}}}
 		if status != "" {
 			resp.Status.StatusCode.Value = status
+		}
+		if second != "" {
+			resp.Status.StatusCode.StatusCode = &saml.StatusCode{Value: second}
 		}
 		req.ResponseEl = resp.Element()
 		req.ResponseEl.AddChild(req.AssertionEl)

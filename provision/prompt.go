@@ -1,0 +1,109 @@
+package provision
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// What an application's authorization request asks of the person's interaction (OIDC Core
+// §3.1.2.1): prompt, max_age and login_hint. Gatehouse keeps no session of its own (every
+// sign-in goes to the identity provider), so it honours them by asking the identity
+// provider, in the terms of its protocol:
+//
+//	prompt=login, max_age    OIDC: prompt and max_age as sent; SAML: ForceAuthn (SAML has no
+//	                         maximum age, so any max_age asks for a fresh authentication)
+//	prompt=none              OIDC: prompt=none; SAML: IsPassive. Gatehouse shows no page
+//	                         either: a request its email page would answer gets login_required,
+//	                         and so does an identity provider's refusal to sign in silently
+//	                         (OIDC Core §3.1.2.6), instead of access_denied
+//	prompt=select_account,   OIDC: sent on; SAML has no equivalent
+//	prompt=consent
+//	login_hint               OIDC: sent on (the person types the address once); SAML: not
+//	                         sent (no portable form)
+//
+// The id_token's auth_time is when the identity provider says the person authenticated
+// (OIDC auth_time, SAML AuthnInstant), so that an application can check max_age itself.
+
+// promptValues are the prompt values Gatehouse understands, in the order a flow keeps them.
+var promptValues = []string{"none", "login", "consent", "select_account"}
+
+// parsePrompt returns the known values of a prompt parameter, space-separated in
+// promptValues' order; unknown values are ignored, as OIDC Core allows. ok is false when none
+// is combined with another value, which OIDC Core makes an error.
+func parsePrompt(raw string) (prompt string, ok bool) {
+	given := strings.Fields(raw)
+	var out []string
+	for _, v := range promptValues {
+		if hasValue(given, v) {
+			out = append(out, v)
+		}
+	}
+	return strings.Join(out, " "), !hasValue(given, "none") || allEqual(given, "none")
+}
+
+func hasValue(list []string, v string) bool {
+	for _, s := range list {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+func allEqual(list []string, v string) bool {
+	for _, s := range list {
+		if s != v {
+			return false
+		}
+	}
+	return true
+}
+
+// maxMaxAge bounds max_age: 68 years of seconds fit every database's integer and every IdP's.
+const maxMaxAge = 1<<31 - 1
+
+// parseMaxAge returns a max_age parameter as the decimal it is sent on as ("" when absent);
+// ok is false when it is not a whole number of seconds in [0, maxMaxAge].
+func parseMaxAge(raw string) (maxAge string, ok bool) {
+	if raw == "" {
+		return "", true
+	}
+	n, err := strconv.ParseUint(raw, 10, 31)
+	if err != nil || n > maxMaxAge {
+		return "", false
+	}
+	return strconv.FormatUint(n, 10), true
+}
+
+// silentErrors are the errors of OIDC Core §3.1.2.6: what an authorization server answers a
+// prompt=none request it cannot complete without the person.
+var silentErrors = map[string]bool{"login_required": true, "interaction_required": true,
+	"consent_required": true, "account_selection_required": true}
+
+// silentFailure is what the application's error_description says of a prompt=none sign-in the
+// identity provider could not complete silently.
+const silentFailure = "The identity provider cannot sign you in without showing you a page (prompt=none)."
+
+// FailUpstreamError ends a claimed flow whose identity provider answered the error code
+// upstream (OIDC error, or SAML NoPassive as login_required). When the application asked for
+// prompt=none and the code is one of OIDC Core §3.1.2.6's, the application gets that code:
+// it asked for no interaction and must learn that one is needed. Any other answer is
+// access_denied with the public message (FailFlow).
+func (s *Service) FailUpstreamError(ctx context.Context, f *ClaimedFlow, upstream, public, cause string) error {
+	if hasToken(f.Flow.Prompt, "none") && silentErrors[upstream] {
+		return s.failFlow(ctx, f, "", upstream, silentFailure, cause)
+	}
+	return s.FailFlow(ctx, f, public, cause)
+}
+
+// authTime is the id_token's auth_time: when the identity provider says the person
+// authenticated, else now. A time after now (a skewed clock at the IdP) is now: auth_time
+// never claims a fresher authentication than the sign-in itself.
+func authTime(upstream, now time.Time) time.Time {
+	if upstream.Unix() <= 0 || upstream.After(now) {
+		return now
+	}
+	return upstream.UTC()
+}

@@ -1,0 +1,57 @@
+package provision
+
+import (
+	"testing"
+	"time"
+)
+
+func TestParsePrompt(t *testing.T) {
+	for _, c := range []struct {
+		raw, want string
+		ok        bool
+	}{
+		{"", "", true},
+		{"login", "login", true},
+		{"  select_account   login ", "login select_account", true}, // the stored order, whatever the sent one
+		{"consent login consent", "login consent", true},
+		{"create", "", true}, // unknown values are ignored
+		{"none", "none", true},
+		{"none none", "none", true},
+		{"none login", "none login", false},
+		{"none create", "none", false}, // none with any other value is an error
+	} {
+		got, ok := parsePrompt(c.raw)
+		if got != c.want || ok != c.ok {
+			t.Errorf("parsePrompt(%q) = %q, %v; want %q, %v", c.raw, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+func TestParseMaxAge(t *testing.T) {
+	for _, c := range []struct {
+		raw, want string
+		ok        bool
+	}{
+		{"", "", true}, {"0", "0", true}, {"007", "7", true}, {"2147483647", "2147483647", true},
+		{"2147483648", "", false}, {"-1", "", false}, {"+5", "", false}, {"1.5", "", false}, {" 5", "", false}, {"soon", "", false},
+	} {
+		got, ok := parseMaxAge(c.raw)
+		if got != c.want || ok != c.ok {
+			t.Errorf("parseMaxAge(%q) = %q, %v; want %q, %v", c.raw, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+func TestAuthTime(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct{ upstream, want time.Time }{
+		{time.Time{}, now},                         // the IdP did not say
+		{time.Unix(0, 0), now},                     // nor did it with a zero
+		{now.Add(time.Hour), now},                  // a skewed clock never claims a fresher authentication
+		{now.Add(-time.Hour), now.Add(-time.Hour)}, // the IdP's
+	} {
+		if got := authTime(c.upstream, now); !got.Equal(c.want) {
+			t.Errorf("authTime(%v) = %v, want %v", c.upstream, got, c.want)
+		}
+	}
+}

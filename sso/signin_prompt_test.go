@@ -1,0 +1,253 @@
+package sso_test
+
+import (
+	"bytes"
+	"compress/flate"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/xml"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crewjam/saml"
+)
+
+// What an application asks of the person's interaction (prompt, max_age, login_hint) reaches
+// an OIDC identity provider, and the id_token's auth_time is when the IdP says the person
+// authenticated (provision/prompt.go).
+func TestOIDCSignInPromptAndMaxAge(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		b := newBrowser(t, w.redirect)
+		defer idp.set(func(p *testIdP) { p.authorizeError = "" })
+		authenticated := time.Now().Add(-time.Hour).Truncate(time.Second)
+		jane := map[string]any{"sub": "okta-jane", "email": "jane@example.com", "given_name": "Jane", "family_name": "Doe"}
+
+		t.Run("prompt=login, max_age and login_hint reach the IdP; auth_time is the IdP's", func(t *testing.T) {
+			person := map[string]any{"auth_time": authenticated.Unix()}
+			for k, v := range jane {
+				person[k] = v
+			}
+			idp.as(person)
+			res, verifier := w.signIn(t, b, w.app, "login_hint", " jane@example.com ", "prompt", "login", "max_age", "0")
+			if res.query.Get("code") == "" {
+				t.Fatalf("no code: %+v", res)
+			}
+			if seen := idp.seen; seen.Get("prompt") != "login" || seen.Get("max_age") != "0" || seen.Get("login_hint") != "jane@example.com" {
+				t.Fatalf("the IdP was sent %v", seen)
+			}
+			claims, _ := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
+			if at, _ := claims["auth_time"].(float64); int64(at) != authenticated.Unix() {
+				t.Fatalf("auth_time %v, want the IdP's %d", claims["auth_time"], authenticated.Unix())
+			}
+		})
+
+		t.Run("unknown prompt values are ignored; without prompt, max_age or login_hint the IdP gets none", func(t *testing.T) {
+			idp.as(jane)
+			start := time.Now().Add(-time.Second)
+			res, verifier := w.signIn(t, b, w.app, "connection", w.slug, "prompt", "login create")
+			if res.query.Get("code") == "" || idp.seen.Get("prompt") != "login" {
+				t.Fatalf("prompt=login create: %+v, IdP sent %v", res, idp.seen)
+			}
+			res, verifier = w.signIn(t, b, w.app, "connection", w.slug)
+			if res.query.Get("code") == "" {
+				t.Fatalf("no code: %+v", res)
+			}
+			for _, k := range []string{"prompt", "max_age", "login_hint"} {
+				if idp.seen.Has(k) {
+					t.Errorf("the IdP was sent %s=%q", k, idp.seen.Get(k))
+				}
+			}
+			// The IdP said nothing of when: auth_time is the sign-in's.
+			claims, _ := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
+			if at, _ := claims["auth_time"].(float64); int64(at) < start.Unix() || int64(at) > time.Now().Unix()+1 {
+				t.Fatalf("auth_time %v, want about now", claims["auth_time"])
+			}
+		})
+
+		t.Run("an auth_time in the future is now", func(t *testing.T) {
+			person := map[string]any{"auth_time": time.Now().Add(time.Hour).Unix()}
+			for k, v := range jane {
+				person[k] = v
+			}
+			idp.as(person)
+			res, verifier := w.signIn(t, b, w.app, "connection", w.slug)
+			claims, _ := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
+			if at, _ := claims["auth_time"].(float64); int64(at) > time.Now().Unix()+1 {
+				t.Fatalf("auth_time %v is in the future", claims["auth_time"])
+			}
+		})
+
+		t.Run("prompt=none: no page, and the IdP's login_required reaches the application", func(t *testing.T) {
+			idp.as(jane)
+			// Routing would show the email page: login_required instead.
+			res, _ := w.signIn(t, b, w.app, "prompt", "none")
+			if res.status != http.StatusFound || res.query.Get("error") != "login_required" || res.query.Get("state") != "app-state" {
+				t.Fatalf("prompt=none without a hint: %+v", res)
+			}
+			// An address no connection owns would show the page again: login_required.
+			res, _ = w.signIn(t, b, w.app, "prompt", "none", "login_hint", "joe@nowhere.example")
+			if res.query.Get("error") != "login_required" {
+				t.Fatalf("prompt=none, unknown domain: %+v", res)
+			}
+			// The IdP signs in silently when it can.
+			res, _ = w.signIn(t, b, w.app, "prompt", "none", "login_hint", "jane@example.com")
+			if res.query.Get("code") == "" || idp.seen.Get("prompt") != "none" {
+				t.Fatalf("silent sign-in: %+v, IdP sent %v", res, idp.seen)
+			}
+			// And says so when it cannot.
+			for _, code := range []string{"login_required", "interaction_required", "consent_required", "account_selection_required"} {
+				idp.set(func(p *testIdP) { p.authorizeError = code })
+				res, _ = w.signIn(t, b, w.app, "prompt", "none", "connection", w.slug)
+				if res.query.Get("error") != code || res.query.Get("state") != "app-state" || res.query.Get("code") != "" {
+					t.Fatalf("IdP answered %s: %+v", code, res)
+				}
+			}
+			// Without prompt=none the same answer is a failed sign-in, as any other IdP error.
+			idp.set(func(p *testIdP) { p.authorizeError = "login_required" })
+			res, _ = w.signIn(t, b, w.app, "connection", w.slug)
+			if res.query.Get("error") != "access_denied" {
+				t.Fatalf("login_required without prompt=none: %+v", res)
+			}
+			// Nor does prompt=none pass on an error that is not OIDC Core's answer to it.
+			idp.set(func(p *testIdP) { p.authorizeError = "temporarily_unavailable" })
+			res, _ = w.signIn(t, b, w.app, "connection", w.slug, "prompt", "none")
+			if res.query.Get("error") != "access_denied" {
+				t.Fatalf("temporarily_unavailable with prompt=none: %+v", res)
+			}
+			idp.set(func(p *testIdP) { p.authorizeError = "" })
+		})
+
+		t.Run("malformed interaction parameters and request objects redirect an error", func(t *testing.T) {
+			for _, c := range []struct {
+				params []string
+				want   string
+			}{
+				{[]string{"prompt", "none login"}, "invalid_request"},
+				{[]string{"prompt", "none create"}, "invalid_request"},
+				{[]string{"max_age", "-1"}, "invalid_request"},
+				{[]string{"max_age", "soon"}, "invalid_request"},
+				{[]string{"max_age", "99999999999"}, "invalid_request"},
+				{[]string{"request", "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"},
+				{[]string{"request_uri", "https://app.example/request.jwt"}, "request_uri_not_supported"},
+			} {
+				res, _ := w.signIn(t, b, w.app, append([]string{"connection", w.slug}, c.params...)...)
+				if res.query.Get("error") != c.want || res.query.Get("state") != "app-state" {
+					t.Errorf("%v: %+v, want %s", c.params, res, c.want)
+				}
+			}
+		})
+
+		t.Run("the email page keeps prompt and max_age", func(t *testing.T) {
+			res, _ := w.signIn(t, b, w.app, "prompt", "login", "max_age", "600")
+			if res.status != http.StatusOK || !strings.Contains(res.body, `name="prompt" value="login"`) ||
+				!strings.Contains(res.body, `name="max_age" value="600"`) {
+				t.Fatalf("email page: %d %s", res.status, res.body)
+			}
+		})
+
+		t.Run("discovery says request objects are not supported", func(t *testing.T) {
+			resp, err := http.Get(e.URL + "/.well-known/openid-configuration")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var d map[string]any
+			json.NewDecoder(resp.Body).Decode(&d)
+			for _, k := range []string{"request_parameter_supported", "request_uri_parameter_supported", "claims_parameter_supported"} {
+				if v, ok := d[k]; !ok || v != false {
+					t.Errorf("%s = %v, want false", k, v)
+				}
+			}
+		})
+	})
+}
+
+// A SAML identity provider gets ForceAuthn for prompt=login or max_age, IsPassive for
+// prompt=none (whose NoPassive answer is login_required), and the id_token's auth_time is the
+// assertion's AuthnInstant.
+func TestSAMLSignInPromptAndMaxAge(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e)
+		lastRequest := func(t *testing.T) (force, passive string) {
+			t.Helper()
+			reqs := w.idp.Requests()
+			return authnRequestAttrs(t, reqs[len(reqs)-1].URL)
+		}
+
+		authenticated := time.Now().Add(-2 * time.Hour).UTC().Truncate(time.Second)
+		w.idp.Tamper(func(req *saml.IdpAuthnRequest) {
+			for i := range req.Assertion.AuthnStatements {
+				req.Assertion.AuthnStatements[i].AuthnInstant = authenticated
+			}
+		})
+		defer w.idp.Tamper(nil)
+		b := w.browser()
+		page, verifier := w.toIdP(t, b, "prompt", "login")
+		if force, passive := lastRequest(t); force != "true" || passive != "" {
+			t.Fatalf("prompt=login: ForceAuthn %q, IsPassive %q", force, passive)
+		}
+		resp, body := w.post(t, b, e.URL, page)
+		claims := w.exchange(t, w.appResult(t, resp, body).Get("code"), verifier)
+		if at, _ := claims["auth_time"].(float64); int64(at) != authenticated.Unix() {
+			t.Fatalf("auth_time %v, want the AuthnInstant %d", claims["auth_time"], authenticated.Unix())
+		}
+		w.idp.Tamper(nil)
+
+		w.toIdP(t, w.browser(), "max_age", "300")
+		if force, passive := lastRequest(t); force != "true" || passive != "" {
+			t.Fatalf("max_age: ForceAuthn %q, IsPassive %q", force, passive)
+		}
+		w.toIdP(t, w.browser())
+		if force, passive := lastRequest(t); force != "" || passive != "" {
+			t.Fatalf("no prompt: ForceAuthn %q, IsPassive %q", force, passive)
+		}
+
+		// prompt=none: IsPassive, and the IdP's NoPassive is login_required.
+		w.idp.FailWithStatus(saml.StatusResponder, "urn:oasis:names:tc:SAML:2.0:status:NoPassive")
+		defer w.idp.FailWith("")
+		b = w.browser()
+		page, _ = w.toIdP(t, b, "prompt", "none")
+		if force, passive := lastRequest(t); force != "" || passive != "true" {
+			t.Fatalf("prompt=none: ForceAuthn %q, IsPassive %q", force, passive)
+		}
+		resp, body = w.post(t, b, e.URL, page)
+		if q := w.appResult(t, resp, body); q.Get("error") != "login_required" || q.Get("state") != "app-state" {
+			t.Fatalf("NoPassive with prompt=none: %v", q)
+		}
+		// An IdP that answers NoPassive unasked: a failed sign-in like any other status.
+		b = w.browser()
+		page, _ = w.toIdP(t, b)
+		resp, body = w.post(t, b, e.URL, page)
+		if q := w.appResult(t, resp, body); q.Get("error") != "access_denied" {
+			t.Fatalf("NoPassive without prompt=none: %v", q)
+		}
+	})
+}
+
+// authnRequestAttrs reads the ForceAuthn and IsPassive attributes of the AuthnRequest an
+// HTTP-Redirect binding URL carries ("": absent).
+func authnRequestAttrs(t *testing.T, u *url.URL) (force, passive string) {
+	t.Helper()
+	deflated, err := base64.StdEncoding.DecodeString(u.Query().Get("SAMLRequest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(flate.NewReader(bytes.NewReader(deflated)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req struct {
+		ForceAuthn string `xml:"ForceAuthn,attr"`
+		IsPassive  string `xml:"IsPassive,attr"`
+	}
+	if err := xml.Unmarshal(raw, &req); err != nil {
+		t.Fatalf("AuthnRequest %s: %v", raw, err)
+	}
+	return req.ForceAuthn, req.IsPassive
+}
