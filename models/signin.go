@@ -28,6 +28,9 @@ type SignInFlow struct {
 	// the values it knows, space-separated in a fixed order ("" when none). "none" changes
 	// how an identity provider's refusal to sign in silently reaches the application.
 	Prompt string
+	// HintSubject is the sub of the application's id_token_hint ("" when none): the sign-in
+	// must end with that user account, or it is refused with login_required.
+	HintSubject string
 	// Upstream: what Gatehouse sent the identity provider. The state is stored as a hash (it
 	// finds the flow at the callback); the PKCE verifier is encrypted at rest.
 	UpstreamStateHash   string

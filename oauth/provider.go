@@ -86,6 +86,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		Connection: q.Get("connection"), LoginHint: q.Get("login_hint"), DomainHint: q.Get("domain_hint"),
 		Prompt: q.Get("prompt"), MaxAge: q.Get("max_age"), Request: q.Get("request"), RequestURI: q.Get("request_uri"),
 		RequestID: webpage.RequestID(w)}
+	if raw := q.Get("id_token_hint"); raw != "" {
+		req.IDTokenHint = s.idTokenHint(r, raw)
+		req.IDTokenHintInvalid = req.IDTokenHint == nil
+	}
 	req.BrowserSecret = webpage.CookieValue(r, s.svc.SignInCookieName())
 	res, err := s.svc.Authorize(r.Context(), req)
 	if err != nil {
@@ -255,6 +259,33 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, info)
+}
+
+// maxIDTokenHint bounds an id_token_hint: Gatehouse's id_tokens are well under 2 KiB.
+const maxIDTokenHint = 8 << 10
+
+// idTokenHint verifies an id_token_hint (OIDC Core §3.1.2.1): an id_token Gatehouse signed
+// (ES256, a published key, typ JWT: never an access token) with its issuer. It may have
+// expired: an application sends the last one it has. Nil: it is not one. Whether it was issued
+// to the requesting application is provision's to check.
+func (s *Server) idTokenHint(r *http.Request, raw string) *provision.IDTokenHint {
+	if len(raw) > maxIDTokenHint {
+		return nil
+	}
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil || len(tok.Headers) != 1 || tok.Headers[0].ExtraHeaders[jose.HeaderType] != "JWT" {
+		return nil
+	}
+	key := s.keys.publicKey(r.Context(), tok.Headers[0].KeyID)
+	if key == nil {
+		return nil
+	}
+	var c idTokenClaims
+	if err := tok.Claims(key, &c); err != nil || c.Issuer != s.issuer {
+		return nil
+	}
+	return &provision.IDTokenHint{Subject: c.Subject, Audience: c.Audience, WorkspaceID: c.WorkspaceID,
+		Connection: c.Connection, Email: c.Email}
 }
 
 func (s *Server) verifyUserToken(r *http.Request, raw string) (*userAccessClaims, bool) {

@@ -61,8 +61,12 @@ type AuthorizeRequest struct {
 	CodeChallenge, CodeChallengeMethod                       string
 	// Routing: the connection's slug, else the email's or domain's verified connection.
 	Connection, LoginHint, DomainHint string
-	// Interaction (prompt.go): prompt and max_age as sent.
-	Prompt, MaxAge string
+	// Interaction (prompt.go): prompt and max_age as sent, and the id_token_hint as the
+	// OpenID Provider verified it (nil: none sent; IDTokenHintInvalid: one that is not an
+	// id_token of Gatehouse's was sent).
+	Prompt, MaxAge     string
+	IDTokenHint        *IDTokenHint
+	IDTokenHintInvalid bool
 	// Request and RequestURI are the request objects of OIDC Core §6, which Gatehouse does
 	// not support: either answers request_not_supported or request_uri_not_supported.
 	Request, RequestURI string
@@ -179,13 +183,9 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*Authori
 	case req.RequestURI != "":
 		return redirect("request_uri_not_supported", "the request_uri parameter is not supported"), nil
 	}
-	prompt, ok := parsePrompt(req.Prompt)
-	if !ok {
-		return redirect("invalid_request", "prompt=none cannot be combined with another value"), nil
-	}
-	maxAge, ok := parseMaxAge(req.MaxAge)
-	if !ok {
-		return redirect("invalid_request", "max_age must be a whole number of seconds"), nil
+	in, code, desc := parseInteraction(app, &req)
+	if code != "" {
+		return redirect(code, desc), nil
 	}
 	conn, page, err := s.route(ctx, app.WorkspaceID, req)
 	if err != nil {
@@ -195,7 +195,7 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*Authori
 		switch {
 		case req.Connection != "":
 			return redirect("access_denied", page.Message), nil
-		case hasToken(prompt, "none"): // the email page is a page: OIDC Core §3.1.2.6
+		case hasToken(in.prompt, "none"): // the email page is a page: OIDC Core §3.1.2.6
 			msg := page.Message
 			if msg == "" {
 				msg = "Gatehouse needs the work email to choose the identity provider: send login_hint, domain_hint or connection."
@@ -204,7 +204,7 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*Authori
 		}
 		return page, nil
 	}
-	res, err := s.startFlow(ctx, app, conn, req, prompt, maxAge)
+	res, err := s.startFlow(ctx, app, conn, req, in)
 	if err != nil {
 		return s.authorizeFailed(ctx, app, req, err), nil
 	}
@@ -247,9 +247,9 @@ func (s *Service) route(ctx context.Context, ws uuid.UUID, req AuthorizeRequest)
 	return conn, nil, err
 }
 
-// startFlow creates the flow of an authorization request routed to conn; prompt and maxAge
-// are the request's, parsed (parsePrompt, parseMaxAge).
-func (s *Service) startFlow(ctx context.Context, app *models.Application, conn *models.Connection, req AuthorizeRequest, prompt, maxAge string) (*AuthorizeResult, error) {
+// startFlow creates the flow of an authorization request routed to conn, with what the
+// request asks of the interaction (parseInteraction).
+func (s *Service) startFlow(ctx context.Context, app *models.Application, conn *models.Connection, req AuthorizeRequest, in interaction) (*AuthorizeResult, error) {
 	now := s.now()
 	browser := req.BrowserSecret
 	if !validChallenge(browser) { // only randomValue()'s exact form (43 base64url characters) is adopted
@@ -257,15 +257,15 @@ func (s *Service) startFlow(ctx context.Context, app *models.Application, conn *
 	}
 	st := &FlowStart{Connection: conn, BrowserSecret: browser, UpstreamState: randomValue(),
 		UpstreamNonce: randomValue(), UpstreamVerifier: randomValue(),
-		MaxAge: maxAge, LoginHint: strings.TrimSpace(req.LoginHint),
-		ForceAuthn: hasToken(prompt, "login") || maxAge != "", Passive: hasToken(prompt, "none")}
+		MaxAge: in.maxAge, LoginHint: in.loginHint,
+		ForceAuthn: hasToken(in.prompt, "login") || in.maxAge != "", Passive: hasToken(in.prompt, "none")}
 	if conn.Protocol == models.ProtocolSAML {
 		st.UpstreamRequestID = "_" + randomValue() // an xs:ID: base64url after "_" is an NCName
 	}
 	st.Flow = &models.SignInFlow{ID: store.NewID(), WorkspaceID: app.WorkspaceID, ApplicationID: app.ID, BrandID: app.BrandID,
 		ConnectionID: conn.ID, BrowserHash: secret.Hash(browser), ClientID: app.ClientID, RedirectURI: req.RedirectURI,
 		Scope: grantedScope(req.Scope), State: req.State, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge,
-		Prompt: prompt, UpstreamStateHash: secret.Hash(st.UpstreamState), UpstreamNonce: st.UpstreamNonce,
+		Prompt: in.prompt, HintSubject: in.hintSubject, UpstreamStateHash: secret.Hash(st.UpstreamState), UpstreamNonce: st.UpstreamNonce,
 		UpstreamVerifierEnc: s.box.Seal([]byte(st.UpstreamVerifier)), UpstreamRequestID: st.UpstreamRequestID,
 		RequestID: truncate(req.RequestID, 64), Test: req.Test, ExpiresAt: now.Add(FlowLifetime), CreatedAt: now}
 	if err := s.store.CreateFlow(ctx, st.Flow); err != nil {
@@ -532,7 +532,7 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 	if fl.Test {
 		return s.completeTest(ctx, f, id)
 	}
-	var code string
+	var code, other string
 	// The audit event, the grant and the sign-in event commit with the decision: one
 	// transaction per sign-in, and one statement for the three rows on PostgreSQL.
 	record := func(ctx context.Context, res *SignInResult) error {
@@ -540,6 +540,13 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 		res.audit = nil // written here, with the event (and the grant)
 		if res.Outcome == SignInRefused {
 			return s.store.RecordSignIn(ctx, a, nil, s.event(fl, f.Connection, id.Identifier, models.SignInOutcomeRefused, res.Reason, "", f.requestID()))
+		}
+		if fl.HintSubject != "" && res.UserAccount.ID.String() != fl.HintSubject {
+			other = "the person of user account " + res.UserAccount.ID.String()
+			if res.Outcome == SignInProvisioned {
+				other = "a person without an account (not provisioned)"
+			}
+			return errHintMismatch // nothing of this decision is written
 		}
 		g, plain, err := s.newGrant(ctx, f, res, id.AuthTime)
 		if err != nil {
@@ -555,6 +562,9 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 	}
 	s.observeSignIn(res, err)
 	switch {
+	case errors.Is(err, errHintMismatch):
+		return "", s.failFlow(ctx, f, id.Identifier, "login_required", hintMismatch,
+			"the identity provider signed in "+other+"; the id_token_hint names "+fl.HintSubject)
 	case err != nil && res != nil && res.Outcome == SignInRefused:
 		return ErrorLocation(fl.RedirectURI, fl.State, "access_denied", res.Reason), nil
 	case err != nil && models.ErrorCode(err) != models.EINTERNAL:

@@ -2,9 +2,12 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
+
+	"gatehouse/models"
 )
 
 // What an application's authorization request asks of the person's interaction (OIDC Core
@@ -22,9 +25,68 @@ import (
 //	prompt=consent
 //	login_hint               OIDC: sent on (the person types the address once); SAML: not
 //	                         sent (no portable form)
+//	id_token_hint            an id_token Gatehouse issued to the application, expired or not:
+//	                         without connection, login_hint or domain_hint it routes to the
+//	                         connection the person signed in through, its email is the
+//	                         login_hint, and the sign-in must end with its sub (else
+//	                         login_required: another person is signed in at the IdP). This is
+//	                         what makes an application's silent renewal (prompt=none with
+//	                         id_token_hint) work without asking anything.
 //
 // The id_token's auth_time is when the identity provider says the person authenticated
 // (OIDC auth_time, SAML AuthnInstant), so that an application can check max_age itself.
+
+// interaction is what an authorization request asks of the person's interaction, parsed.
+type interaction struct {
+	prompt      string // parsePrompt's form
+	maxAge      string // parseMaxAge's form
+	loginHint   string // for the identity provider ("": none)
+	hintSubject string // the id_token_hint's sub ("": none)
+}
+
+// IDTokenHint is an id_token_hint as the OpenID Provider verified it: an id_token Gatehouse
+// signed, with its issuer, which may have expired (OIDC Core §3.1.2.1).
+type IDTokenHint struct {
+	Subject, WorkspaceID, Connection, Email string
+	Audience                                []string
+}
+
+// parseInteraction reads what req asks of the interaction for app; a non-empty code is the
+// error to redirect with, desc its description. An id_token_hint without any other routing
+// parameter routes req to the hinted connection (req.Connection).
+func parseInteraction(app *models.Application, req *AuthorizeRequest) (in interaction, code, desc string) {
+	var ok bool
+	if in.prompt, ok = parsePrompt(req.Prompt); !ok {
+		return in, "invalid_request", "prompt=none cannot be combined with another value"
+	}
+	if in.maxAge, ok = parseMaxAge(req.MaxAge); !ok {
+		return in, "invalid_request", "max_age must be a whole number of seconds"
+	}
+	in.loginHint = strings.TrimSpace(req.LoginHint)
+	h := req.IDTokenHint
+	switch {
+	case req.IDTokenHintInvalid || (h != nil && h.Subject == ""):
+		return in, "invalid_request", "id_token_hint is not an id_token Gatehouse issued"
+	case h == nil:
+		return in, "", ""
+	case h.WorkspaceID != app.WorkspaceID.String() || !hasValue(h.Audience, app.ClientID):
+		return in, "invalid_request", "id_token_hint was not issued to this application"
+	}
+	in.hintSubject = h.Subject
+	if req.Connection == "" && req.LoginHint == "" && req.DomainHint == "" {
+		req.Connection = h.Connection
+	}
+	if in.loginHint == "" {
+		in.loginHint = h.Email
+	}
+	return in, "", ""
+}
+
+// errHintMismatch: the identity provider signed in someone else than the id_token_hint names.
+var errHintMismatch = errors.New("provision: the sign-in is not the id_token_hint's person")
+
+// hintMismatch is what the application's error_description says then.
+const hintMismatch = "Another person is signed in at the identity provider than the id_token_hint names."
 
 // promptValues are the prompt values Gatehouse understands, in the order a flow keeps them.
 var promptValues = []string{"none", "login", "consent", "select_account"}

@@ -203,7 +203,7 @@ func (s *Service) OpenTestSignIn(ctx context.Context, token, browserSecret, requ
 	// names the test.
 	app := &models.Application{ID: uuid.Nil, WorkspaceID: t.WorkspaceID, BrandID: brand}
 	res, err := s.startFlow(ctx, app, conn, AuthorizeRequest{RedirectURI: s.sso.publicURL + TestSignInPath + t.TokenHash,
-		State: t.ID.String(), BrowserSecret: browserSecret, RequestID: requestID, Test: true}, "", "")
+		State: t.ID.String(), BrowserSecret: browserSecret, RequestID: requestID, Test: true}, interaction{})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -3,6 +3,7 @@ package sso_test
 import (
 	"bytes"
 	"compress/flate"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
@@ -250,4 +251,75 @@ func authnRequestAttrs(t *testing.T, u *url.URL) (force, passive string) {
 		t.Fatalf("AuthnRequest %s: %v", raw, err)
 	}
 	return req.ForceAuthn, req.IsPassive
+}
+
+// An id_token_hint routes a silent renewal (prompt=none, nothing else to route by) to the
+// connection the person signed in through, names them to the IdP, and refuses a sign-in that
+// ends with someone else.
+func TestOIDCSignInIDTokenHint(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		b := newBrowser(t, w.redirect)
+		jane := map[string]any{"sub": "okta-jane", "email": "jane@example.com", "given_name": "Jane", "family_name": "Doe"}
+		idp.as(jane)
+		res, verifier := w.signIn(t, b, w.app, "connection", w.slug)
+		first, tok := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
+		hint, _ := tok.Extra("id_token").(string)
+
+		t.Run("prompt=none with the hint alone signs the same person in silently", func(t *testing.T) {
+			res, verifier := w.signIn(t, b, w.app, "prompt", "none", "id_token_hint", hint)
+			if res.query.Get("code") == "" {
+				t.Fatalf("no code: %+v", res)
+			}
+			if seen := idp.seen; seen.Get("prompt") != "none" || seen.Get("login_hint") != "jane@example.com" {
+				t.Fatalf("the IdP was sent %v", seen)
+			}
+			again, _ := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
+			if again["sub"] != first["sub"] || again["sign_in"] != "existing_identity" {
+				t.Fatalf("renewed %v, first %v", again, first)
+			}
+		})
+
+		t.Run("another person at the IdP: login_required, nothing provisioned", func(t *testing.T) {
+			idp.as(map[string]any{"sub": "okta-bob", "email": "bob@example.com", "given_name": "Bob", "family_name": "Roe"})
+			defer idp.as(jane)
+			res, _ := w.signIn(t, b, w.app, "prompt", "none", "id_token_hint", hint)
+			if res.query.Get("error") != "login_required" || res.query.Get("code") != "" || res.query.Get("state") != "app-state" {
+				t.Fatalf("another person: %+v", res)
+			}
+			var n int
+			if err := e.App.Store().RawScan(context.Background(), &n, "SELECT count(*) FROM user_accounts WHERE email_key = ?", "bob@example.com"); err != nil || n != 0 {
+				t.Fatalf("bob's accounts: %d, %v", n, err)
+			}
+			// Without the hint the same person signs in (and is provisioned).
+			if res, _ := w.signIn(t, b, w.app, "prompt", "none", "connection", w.slug); res.query.Get("code") == "" {
+				t.Fatalf("without the hint: %+v", res)
+			}
+		})
+
+		t.Run("a hint that is not an id_token Gatehouse issued to this application is invalid_request", func(t *testing.T) {
+			parts := strings.Split(hint, ".")
+			sig := []byte(parts[2])
+			sig[5] ^= 1
+			tampered := parts[0] + "." + parts[1] + "." + string(sig)
+			other, pubVerifier := w.signIn(t, b, w.pub, "connection", w.slug)
+			_, pubTok := w.claimsOf(t, w.pub, other.query.Get("code"), pubVerifier)
+			pubHint, _ := pubTok.Extra("id_token").(string)
+			for name, h := range map[string]string{"tampered": tampered, "garbage": "not-a-jwt",
+				"an access token": tok.AccessToken, "another application's": pubHint} {
+				res, _ := w.signIn(t, b, w.app, "prompt", "none", "id_token_hint", h)
+				if res.query.Get("error") != "invalid_request" || res.query.Get("state") != "app-state" {
+					t.Errorf("%s hint: %+v", name, res)
+				}
+			}
+		})
+
+		t.Run("routing parameters win over the hint's connection", func(t *testing.T) {
+			res, _ := w.signIn(t, b, w.app, "id_token_hint", hint, "connection", "no-such-connection")
+			if res.query.Get("error") != "access_denied" {
+				t.Fatalf("connection and hint: %+v", res)
+			}
+		})
+	})
 }
