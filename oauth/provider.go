@@ -56,7 +56,7 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 		"request_uri_parameter_supported": false,
 		"claims_parameter_supported":      false,
 		"claims_supported": []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "email", "email_verified",
-			"name", "given_name", "family_name", "workspace_id", "account_id", "role", "connection", "sign_in"},
+			"name", "given_name", "family_name", "workspace_id", "account_id", "role", "connection", "sign_in", "acr", "amr"},
 	})
 }
 
@@ -84,7 +84,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		ResponseType: q.Get("response_type"), Scope: q.Get("scope"), State: q.Get("state"), Nonce: q.Get("nonce"),
 		CodeChallenge: q.Get("code_challenge"), CodeChallengeMethod: q.Get("code_challenge_method"),
 		Connection: q.Get("connection"), LoginHint: q.Get("login_hint"), DomainHint: q.Get("domain_hint"),
-		Prompt: q.Get("prompt"), MaxAge: q.Get("max_age"), Request: q.Get("request"), RequestURI: q.Get("request_uri"),
+		Prompt: q.Get("prompt"), MaxAge: q.Get("max_age"), ACRValues: q.Get("acr_values"), Request: q.Get("request"), RequestURI: q.Get("request_uri"),
 		RequestID: webpage.RequestID(w)}
 	if raw := q.Get("id_token_hint"); raw != "" {
 		req.IDTokenHint = s.idTokenHint(r, raw)
@@ -149,7 +149,7 @@ type hiddenField struct{ Name, Value string }
 // emailPage asks for the work email; the form repeats the authorize request with login_hint.
 func (s *Server) emailPage(w http.ResponseWriter, q map[string][]string, message, email string) {
 	var hidden []hiddenField
-	for _, k := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age"} {
+	for _, k := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values"} {
 		if v := q[k]; len(v) == 1 && v[0] != "" {
 			hidden = append(hidden, hiddenField{k, v[0]})
 		}

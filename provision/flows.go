@@ -64,9 +64,9 @@ type AuthorizeRequest struct {
 	// Interaction (prompt.go): prompt and max_age as sent, and the id_token_hint as the
 	// OpenID Provider verified it (nil: none sent; IDTokenHintInvalid: one that is not an
 	// id_token of Gatehouse's was sent).
-	Prompt, MaxAge     string
-	IDTokenHint        *IDTokenHint
-	IDTokenHintInvalid bool
+	Prompt, MaxAge, ACRValues string
+	IDTokenHint               *IDTokenHint
+	IDTokenHintInvalid        bool
 	// Request and RequestURI are the request objects of OIDC Core §6, which Gatehouse does
 	// not support: either answers request_not_supported or request_uri_not_supported.
 	Request, RequestURI string
@@ -118,12 +118,12 @@ type FlowStart struct {
 	// with it); RelayState is UpstreamState.
 	UpstreamRequestID string
 	// What the application asked of the person's interaction, for the identity provider
-	// (prompt.go; the prompt is Flow.Prompt): max_age and login_hint to send an OIDC IdP
+	// (prompt.go; the prompt is Flow.Prompt): max_age, login_hint and acr_values to send an OIDC IdP
 	// ("": none), and for a SAML IdP ForceAuthn (prompt=login or any max_age) and IsPassive
 	// (prompt=none).
-	MaxAge, LoginHint string
-	ForceAuthn        bool
-	Passive           bool
+	MaxAge, LoginHint, ACRValues string
+	ForceAuthn                   bool
+	Passive                      bool
 	// (No client secret: the authorization request carries none; ClaimFlow decrypts it for
 	// the code exchange.)
 }
@@ -257,7 +257,7 @@ func (s *Service) startFlow(ctx context.Context, app *models.Application, conn *
 	}
 	st := &FlowStart{Connection: conn, BrowserSecret: browser, UpstreamState: randomValue(),
 		UpstreamNonce: randomValue(), UpstreamVerifier: randomValue(),
-		MaxAge: in.maxAge, LoginHint: in.loginHint,
+		MaxAge: in.maxAge, LoginHint: in.loginHint, ACRValues: in.acrValues,
 		ForceAuthn: hasToken(in.prompt, "login") || in.maxAge != "", Passive: hasToken(in.prompt, "none")}
 	if conn.Protocol == models.ProtocolSAML {
 		st.UpstreamRequestID = "_" + randomValue() // an xs:ID: base64url after "_" is an NCName
@@ -516,6 +516,10 @@ type IDClaims struct {
 	Role          string `json:"role,omitempty"`
 	Connection    string `json:"connection"`
 	SignIn        string `json:"sign_in"`
+	// ACR and AMR are the identity provider's (upstreamAuthn), for an application that
+	// requires a strength of authentication (OIDC Core §2).
+	ACR string   `json:"acr,omitempty"`
+	AMR []string `json:"amr,omitempty"`
 }
 
 // CompleteFlow decides the sign-in of a claimed flow for the identity its identity provider
@@ -548,7 +552,7 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 			}
 			return errHintMismatch // nothing of this decision is written
 		}
-		g, plain, err := s.newGrant(ctx, f, res, id.AuthTime)
+		g, plain, err := s.newGrant(ctx, f, res, id)
 		if err != nil {
 			return err
 		}
@@ -592,8 +596,8 @@ func (s *Service) emailDomainVerified(ctx context.Context, ws, connectionID uuid
 
 // newGrant builds the grant of an accepted sign-in, with the id_token's claims as the account
 // reads after the decision, and returns it with the plain code (only its hash is stored).
-// upstreamAuth is when the identity provider says the person authenticated (zero: unknown).
-func (s *Service) newGrant(ctx context.Context, f *ClaimedFlow, res *SignInResult, upstreamAuth time.Time) (*models.Grant, string, error) {
+// up is the identity the identity provider asserted: when and how the person authenticated.
+func (s *Service) newGrant(ctx context.Context, f *ClaimedFlow, res *SignInResult, up Identity) (*models.Grant, string, error) {
 	fl, u := f.Flow, res.UserAccount
 	verified := false
 	if u.Email != "" && !res.EmailDerived {
@@ -605,6 +609,7 @@ func (s *Service) newGrant(ctx context.Context, f *ClaimedFlow, res *SignInResul
 	claims := IDClaims{Email: u.Email, EmailVerified: verified, GivenName: u.FirstName, FamilyName: u.LastName,
 		Name: strings.TrimSpace(u.FirstName + " " + u.LastName), WorkspaceID: fl.WorkspaceID.String(), Role: u.Role,
 		Connection: f.Connection.Slug, SignIn: string(res.Outcome)}
+	claims.ACR, claims.AMR = upstreamAuthn(up.ACR, up.AMR)
 	if u.AccountID != nil {
 		claims.AccountID = u.AccountID.String()
 	}
@@ -613,7 +618,7 @@ func (s *Service) newGrant(ctx context.Context, f *ClaimedFlow, res *SignInResul
 	code := secret.Token("", 32)
 	return &models.Grant{ID: store.NewID(), WorkspaceID: fl.WorkspaceID, ApplicationID: fl.ApplicationID, ClientID: fl.ClientID,
 		CodeHash: secret.Hash(code), RedirectURI: fl.RedirectURI, CodeChallenge: fl.CodeChallenge, Scope: fl.Scope,
-		Nonce: fl.Nonce, UserAccountID: u.ID, Claims: string(cb), AuthTime: authTime(upstreamAuth, now), ExpiresAt: now.Add(CodeLifetime), CreatedAt: now}, code, nil
+		Nonce: fl.Nonce, UserAccountID: u.ID, Claims: string(cb), AuthTime: authTime(up.AuthTime, now), ExpiresAt: now.Add(CodeLifetime), CreatedAt: now}, code, nil
 }
 
 // CodeRedemption is a token request of the authorization_code grant (RFC 6749 §4.1.3).

@@ -34,7 +34,11 @@ import (
 //	                         id_token_hint) work without asking anything.
 //
 // The id_token's auth_time is when the identity provider says the person authenticated
-// (OIDC auth_time, SAML AuthnInstant), so that an application can check max_age itself.
+// (OIDC auth_time, SAML AuthnInstant), so that an application can check max_age itself, and
+// its acr and amr how (OIDC acr and amr, SAML AuthnContextClassRef): an application that
+// requires a second factor reads them. acr_values is sent on to an OIDC identity provider;
+// a SAML one gets no RequestedAuthnContext (its class names are the IdP's own vocabulary, which
+// an application that talks to every connection alike cannot know).
 
 // interaction is what an authorization request asks of the person's interaction, parsed.
 type interaction struct {
@@ -42,6 +46,7 @@ type interaction struct {
 	maxAge      string // parseMaxAge's form
 	loginHint   string // for the identity provider ("": none)
 	hintSubject string // the id_token_hint's sub ("": none)
+	acrValues   string // for an OIDC identity provider ("": none)
 }
 
 // IDTokenHint is an id_token_hint as the OpenID Provider verified it: an id_token Gatehouse
@@ -62,6 +67,10 @@ func parseInteraction(app *models.Application, req *AuthorizeRequest) (in intera
 	if in.maxAge, ok = parseMaxAge(req.MaxAge); !ok {
 		return in, "invalid_request", "max_age must be a whole number of seconds"
 	}
+	if len(req.ACRValues) > maxACR {
+		return in, "invalid_request", "acr_values is too long"
+	}
+	in.acrValues = strings.Join(strings.Fields(req.ACRValues), " ")
 	in.loginHint = strings.TrimSpace(req.LoginHint)
 	h := req.IDTokenHint
 	switch {
@@ -158,6 +167,28 @@ func (s *Service) FailUpstreamError(ctx context.Context, f *ClaimedFlow, upstrea
 		return s.failFlow(ctx, f, "", upstream, silentFailure, cause)
 	}
 	return s.FailFlow(ctx, f, public, cause)
+}
+
+// Bounds of what an identity provider says of the authentication; a value over them is
+// treated as not sent (never truncated: a cut acr could name another one).
+const (
+	maxACR       = 256
+	maxAMRValues = 16
+	maxAMR       = 256 // Entra ID's are URIs of about 80 bytes
+)
+
+// upstreamAuthn is the id_token's acr and amr: the identity provider's, within the bounds.
+func upstreamAuthn(acr string, amr []string) (string, []string) {
+	if len(acr) > maxACR {
+		acr = ""
+	}
+	var out []string
+	for _, v := range amr {
+		if v != "" && len(v) <= maxAMR && len(out) < maxAMRValues {
+			out = append(out, v)
+		}
+	}
+	return acr, out
 }
 
 // authTime is the id_token's auth_time: when the identity provider says the person

@@ -31,6 +31,10 @@ type Identity struct {
 	// AuthTime is when the identity provider says the person authenticated (OIDC auth_time,
 	// SAML AuthnInstant); zero when it does not say. It becomes the id_token's auth_time.
 	AuthTime time.Time
+	// ACR and AMR are how the identity provider says the person authenticated: OIDC acr and
+	// amr, SAML AuthnContextClassRef as ACR. The id_token passes them on (upstreamAuthn).
+	ACR string
+	AMR []string
 }
 
 // ErrMoreClaims: the decision needs claims a partial identity (Identity.ClaimsPartial) may

@@ -440,6 +440,10 @@ var defaultAttributes = map[string][]string{
 		"urn:oid:2.5.4.4"},
 }
 
+// authnMethodsAttribute is the attribute in which Entra ID and AD FS list the authentication
+// methods of the sign-in.
+const authnMethodsAttribute = "http://schemas.microsoft.com/claims/authnmethodsreferences"
+
 // samlIdentity normalises an assertion: NameID is the identifier; claims hold every attribute
 // under its Name (a string, or a list when multi-valued) and under each attributeMapping key
 // that names it; email and names come from the mapped attributes, else the usual names, and
@@ -495,10 +499,23 @@ func samlIdentity(a *saml.Assertion, mapping map[string]any) provision.Identity 
 	}
 	id := provision.Identity{Identifier: strings.TrimSpace(a.Subject.NameID.Value), Email: first("email"),
 		FirstName: first("firstName"), LastName: first("lastName"), Claims: claims}
-	for _, st := range a.AuthnStatements { // when the person authenticated at the IdP
+	for _, st := range a.AuthnStatements { // when and how the person authenticated at the IdP
 		if !st.AuthnInstant.IsZero() {
 			id.AuthTime = st.AuthnInstant
+			if ref := st.AuthnContext.AuthnContextClassRef; ref != nil {
+				id.ACR = strings.TrimSpace(ref.Value)
+			}
 			break
+		}
+	}
+	// Entra ID and AD FS say how in an attribute, by default (…/claims/multipleauthn after a
+	// second factor): the id_token's amr.
+	switch v := claims[authnMethodsAttribute].(type) {
+	case string:
+		id.AMR = []string{v}
+	case []any:
+		for _, s := range v {
+			id.AMR = append(id.AMR, s.(string))
 		}
 	}
 	if id.FirstName == "" && id.LastName == "" {

@@ -150,7 +150,7 @@ func (s *SignIn) StartSignIn(w http.ResponseWriter, r *http.Request, st *provisi
 	}
 	opts := []oauth2.AuthCodeOption{oidc.Nonce(st.UpstreamNonce), oauth2.S256ChallengeOption(st.UpstreamVerifier)}
 	// What the application asked of the person's interaction (provision/prompt.go).
-	for k, v := range map[string]string{"prompt": st.Flow.Prompt, "max_age": st.MaxAge, "login_hint": st.LoginHint} {
+	for k, v := range map[string]string{"prompt": st.Flow.Prompt, "max_age": st.MaxAge, "login_hint": st.LoginHint, "acr_values": st.ACRValues} {
 		if v != "" {
 			opts = append(opts, oauth2.SetAuthURLParam(k, v))
 		}
@@ -306,6 +306,14 @@ func identityOf(subject string, claims map[string]any) provision.Identity {
 		LastName: str("family_name"), Claims: claims}
 	if t, ok := claims["auth_time"].(float64); ok && t > 0 && t < 1<<40 {
 		id.AuthTime = time.Unix(int64(t), 0)
+	}
+	id.ACR = str("acr")
+	if amr, ok := claims["amr"].([]any); ok {
+		for _, v := range amr {
+			if s, ok := v.(string); ok {
+				id.AMR = append(id.AMR, s)
+			}
+		}
 	}
 	if emailUnverified(claims["email_verified"]) {
 		// An address the IdP has not verified (self-service registration, an editable email

@@ -29,22 +29,29 @@ func TestOIDCSignInPromptAndMaxAge(t *testing.T) {
 		authenticated := time.Now().Add(-time.Hour).Truncate(time.Second)
 		jane := map[string]any{"sub": "okta-jane", "email": "jane@example.com", "given_name": "Jane", "family_name": "Doe"}
 
-		t.Run("prompt=login, max_age and login_hint reach the IdP; auth_time is the IdP's", func(t *testing.T) {
-			person := map[string]any{"auth_time": authenticated.Unix()}
+		t.Run("prompt=login, max_age, login_hint and acr_values reach the IdP; auth_time, acr and amr are the IdP's", func(t *testing.T) {
+			person := map[string]any{"auth_time": authenticated.Unix(), "acr": "urn:okta:loa:2fa:any",
+				"amr": []any{"pwd", "mfa", strings.Repeat("x", 257), "otp"}}
 			for k, v := range jane {
 				person[k] = v
 			}
 			idp.as(person)
-			res, verifier := w.signIn(t, b, w.app, "login_hint", " jane@example.com ", "prompt", "login", "max_age", "0")
+			res, verifier := w.signIn(t, b, w.app, "login_hint", " jane@example.com ", "prompt", "login", "max_age", "0",
+				"acr_values", "urn:okta:loa:2fa:any  urn:okta:loa:1fa:any")
 			if res.query.Get("code") == "" {
 				t.Fatalf("no code: %+v", res)
 			}
-			if seen := idp.seen; seen.Get("prompt") != "login" || seen.Get("max_age") != "0" || seen.Get("login_hint") != "jane@example.com" {
+			if seen := idp.seen; seen.Get("prompt") != "login" || seen.Get("max_age") != "0" || seen.Get("login_hint") != "jane@example.com" ||
+				seen.Get("acr_values") != "urn:okta:loa:2fa:any urn:okta:loa:1fa:any" {
 				t.Fatalf("the IdP was sent %v", seen)
 			}
 			claims, _ := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
 			if at, _ := claims["auth_time"].(float64); int64(at) != authenticated.Unix() {
 				t.Fatalf("auth_time %v, want the IdP's %d", claims["auth_time"], authenticated.Unix())
+			}
+			// An amr value over 256 bytes is dropped, not cut.
+			if amr, _ := json.Marshal(claims["amr"]); claims["acr"] != "urn:okta:loa:2fa:any" || string(amr) != `["pwd","mfa","otp"]` {
+				t.Fatalf("acr %v, amr %s", claims["acr"], amr)
 			}
 		})
 
@@ -59,13 +66,16 @@ func TestOIDCSignInPromptAndMaxAge(t *testing.T) {
 			if res.query.Get("code") == "" {
 				t.Fatalf("no code: %+v", res)
 			}
-			for _, k := range []string{"prompt", "max_age", "login_hint"} {
+			for _, k := range []string{"prompt", "max_age", "login_hint", "acr_values"} {
 				if idp.seen.Has(k) {
 					t.Errorf("the IdP was sent %s=%q", k, idp.seen.Get(k))
 				}
 			}
-			// The IdP said nothing of when: auth_time is the sign-in's.
+			// The IdP said nothing of when or how: auth_time is the sign-in's, no acr or amr.
 			claims, _ := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
+			if _, ok := claims["acr"]; ok || claims["amr"] != nil {
+				t.Fatalf("acr %v, amr %v from an IdP that sent neither", claims["acr"], claims["amr"])
+			}
 			if at, _ := claims["auth_time"].(float64); int64(at) < start.Unix() || int64(at) > time.Now().Unix()+1 {
 				t.Fatalf("auth_time %v, want about now", claims["auth_time"])
 			}
@@ -134,6 +144,7 @@ func TestOIDCSignInPromptAndMaxAge(t *testing.T) {
 				{[]string{"max_age", "-1"}, "invalid_request"},
 				{[]string{"max_age", "soon"}, "invalid_request"},
 				{[]string{"max_age", "99999999999"}, "invalid_request"},
+				{[]string{"acr_values", strings.Repeat("a", 257)}, "invalid_request"},
 				{[]string{"request", "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"},
 				{[]string{"request_uri", "https://app.example/request.jwt"}, "request_uri_not_supported"},
 			} {
@@ -182,10 +193,20 @@ func TestSAMLSignInPromptAndMaxAge(t *testing.T) {
 		}
 
 		authenticated := time.Now().Add(-2 * time.Hour).UTC().Truncate(time.Second)
+		const (
+			classRef = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
+			password = "http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/password"
+			mfa      = "http://schemas.microsoft.com/claims/multipleauthn"
+		)
 		w.idp.Tamper(func(req *saml.IdpAuthnRequest) {
 			for i := range req.Assertion.AuthnStatements {
 				req.Assertion.AuthnStatements[i].AuthnInstant = authenticated
+				req.Assertion.AuthnStatements[i].AuthnContext.AuthnContextClassRef = &saml.AuthnContextClassRef{Value: classRef}
 			}
+			// Entra ID's list of the methods used.
+			req.Assertion.AttributeStatements[0].Attributes = append(req.Assertion.AttributeStatements[0].Attributes,
+				saml.Attribute{Name: "http://schemas.microsoft.com/claims/authnmethodsreferences", Values: []saml.AttributeValue{
+					{Type: "xs:string", Value: password}, {Type: "xs:string", Value: mfa}}})
 		})
 		defer w.idp.Tamper(nil)
 		b := w.browser()
@@ -197,6 +218,9 @@ func TestSAMLSignInPromptAndMaxAge(t *testing.T) {
 		claims := w.exchange(t, w.appResult(t, resp, body).Get("code"), verifier)
 		if at, _ := claims["auth_time"].(float64); int64(at) != authenticated.Unix() {
 			t.Fatalf("auth_time %v, want the AuthnInstant %d", claims["auth_time"], authenticated.Unix())
+		}
+		if amr, _ := json.Marshal(claims["amr"]); claims["acr"] != classRef || string(amr) != `["`+password+`","`+mfa+`"]` {
+			t.Fatalf("acr %v, amr %s; want the AuthnContextClassRef and the authnmethodsreferences", claims["acr"], amr)
 		}
 		w.idp.Tamper(nil)
 
