@@ -31,6 +31,9 @@ type SignInFlow struct {
 	// HintSubject is the sub of the application's id_token_hint ("" when none): the sign-in
 	// must end with that user account, or it is refused with login_required.
 	HintSubject string
+	// MaxAge is the application's max_age in seconds, as sent ("" when none): the identity
+	// provider must say the person authenticated within it.
+	MaxAge string
 	// Upstream: what Gatehouse sent the identity provider. The state is stored as a hash (it
 	// finds the flow at the callback); the PKCE verifier is encrypted at rest.
 	UpstreamStateHash   string

@@ -149,7 +149,7 @@ type hiddenField struct{ Name, Value string }
 // emailPage asks for the work email; the form repeats the authorize request with login_hint.
 func (s *Server) emailPage(w http.ResponseWriter, q map[string][]string, message, email string) {
 	var hidden []hiddenField
-	for _, k := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values"} {
+	for _, k := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values", "id_token_hint"} {
 		if v := q[k]; len(v) == 1 && v[0] != "" {
 			hidden = append(hidden, hiddenField{k, v[0]})
 		}

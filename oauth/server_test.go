@@ -18,27 +18,35 @@ import (
 	"gatehouse/store/storetest"
 )
 
+// newTestServer is a Server over a migrated store at dbURL, closed with the test.
+func newTestServer(t *testing.T, dbURL, issuer string, clk clock.Clock) (*Server, *provision.Service) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	box, _ := secret.NewBox(secret.NewKey())
+	svc := provision.New(st, box, provision.Options{Clock: clk})
+	srv, err := New(ctx, svc, issuer, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, svc
+}
+
 // Tokens are refused once expired (with 30 s leeway), also when their signature was verified
 // and cached before they expired.
 func TestExpiredTokensAreRefused(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		ctx := context.Background()
-		st, err := store.Open(ctx, dbURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		if err := st.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		box, _ := secret.NewBox(secret.NewKey())
 		clk := clock.NewFake(time.Now())
-		svc := provision.New(st, box, provision.Options{Clock: clk})
+		srv, svc := newTestServer(t, dbURL, "https://gatehouse.example", clk)
 		if _, err := svc.Bootstrap(ctx, "ghc_a", "ghs_secret"); err != nil {
-			t.Fatal(err)
-		}
-		srv, err := New(ctx, svc, "https://gatehouse.example", slog.New(slog.DiscardHandler))
-		if err != nil {
 			t.Fatal(err)
 		}
 		issue := func() string {

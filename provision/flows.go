@@ -118,12 +118,12 @@ type FlowStart struct {
 	// with it); RelayState is UpstreamState.
 	UpstreamRequestID string
 	// What the application asked of the person's interaction, for the identity provider
-	// (prompt.go; the prompt is Flow.Prompt): max_age, login_hint and acr_values to send an OIDC IdP
-	// ("": none), and for a SAML IdP ForceAuthn (prompt=login or any max_age) and IsPassive
-	// (prompt=none).
-	MaxAge, LoginHint, ACRValues string
-	ForceAuthn                   bool
-	Passive                      bool
+	// (prompt.go; the prompt and max_age are Flow's): login_hint and acr_values to send an
+	// OIDC IdP ("": none), and for a SAML IdP ForceAuthn (prompt=login or any max_age) and
+	// IsPassive (prompt=none).
+	LoginHint, ACRValues string
+	ForceAuthn           bool
+	Passive              bool
 	// (No client secret: the authorization request carries none; ClaimFlow decrypts it for
 	// the code exchange.)
 }
@@ -160,6 +160,11 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*Authori
 		return &AuthorizeResult{Kind: AuthorizeRedirect, Location: ErrorLocation(req.RedirectURI, req.State, code, desc)}
 	}
 	switch {
+	// Request objects first: what they would carry (PKCE, scope…) is missing from the query.
+	case req.Request != "":
+		return redirect("request_not_supported", "the request parameter (a request object) is not supported"), nil
+	case req.RequestURI != "":
+		return redirect("request_uri_not_supported", "the request_uri parameter is not supported"), nil
 	case req.Repeated != "":
 		return redirect("invalid_request", "the parameter "+truncate(req.Repeated, 32)+" is repeated"), nil
 	case req.ResponseType != "code":
@@ -178,10 +183,6 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*Authori
 		return redirect("invalid_request", "code_challenge must be 43 base64url characters (RFC 7636)"), nil
 	case len(req.LoginHint) > maxHint || len(req.DomainHint) > maxHint || len(req.Connection) > 64:
 		return redirect("invalid_request", "login_hint, domain_hint or connection is too long"), nil
-	case req.Request != "":
-		return redirect("request_not_supported", "the request parameter (a request object) is not supported"), nil
-	case req.RequestURI != "":
-		return redirect("request_uri_not_supported", "the request_uri parameter is not supported"), nil
 	}
 	in, code, desc := parseInteraction(app, &req)
 	if code != "" {
@@ -193,14 +194,12 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*Authori
 	}
 	if page != nil {
 		switch {
+		case in.routedByHint: // the person's connection is gone or inactive: sign in afresh
+			return redirect("login_required", "The connection the id_token_hint names is unknown or not active."), nil
 		case req.Connection != "":
 			return redirect("access_denied", page.Message), nil
 		case hasToken(in.prompt, "none"): // the email page is a page: OIDC Core §3.1.2.6
-			msg := page.Message
-			if msg == "" {
-				msg = "Gatehouse needs the work email to choose the identity provider: send login_hint, domain_hint or connection."
-			}
-			return redirect("login_required", msg), nil
+			return redirect("login_required", "Gatehouse would have to ask for the work email (prompt=none): send the connection, login_hint or domain_hint of an active connection."), nil
 		}
 		return page, nil
 	}
@@ -257,7 +256,7 @@ func (s *Service) startFlow(ctx context.Context, app *models.Application, conn *
 	}
 	st := &FlowStart{Connection: conn, BrowserSecret: browser, UpstreamState: randomValue(),
 		UpstreamNonce: randomValue(), UpstreamVerifier: randomValue(),
-		MaxAge: in.maxAge, LoginHint: in.loginHint, ACRValues: in.acrValues,
+		LoginHint: in.loginHint, ACRValues: in.acrValues,
 		ForceAuthn: hasToken(in.prompt, "login") || in.maxAge != "", Passive: hasToken(in.prompt, "none")}
 	if conn.Protocol == models.ProtocolSAML {
 		st.UpstreamRequestID = "_" + randomValue() // an xs:ID: base64url after "_" is an NCName
@@ -265,7 +264,7 @@ func (s *Service) startFlow(ctx context.Context, app *models.Application, conn *
 	st.Flow = &models.SignInFlow{ID: store.NewID(), WorkspaceID: app.WorkspaceID, ApplicationID: app.ID, BrandID: app.BrandID,
 		ConnectionID: conn.ID, BrowserHash: secret.Hash(browser), ClientID: app.ClientID, RedirectURI: req.RedirectURI,
 		Scope: grantedScope(req.Scope), State: req.State, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge,
-		Prompt: in.prompt, HintSubject: in.hintSubject, UpstreamStateHash: secret.Hash(st.UpstreamState), UpstreamNonce: st.UpstreamNonce,
+		Prompt: in.prompt, MaxAge: in.maxAge, HintSubject: in.hintSubject, UpstreamStateHash: secret.Hash(st.UpstreamState), UpstreamNonce: st.UpstreamNonce,
 		UpstreamVerifierEnc: s.box.Seal([]byte(st.UpstreamVerifier)), UpstreamRequestID: st.UpstreamRequestID,
 		RequestID: truncate(req.RequestID, 64), Test: req.Test, ExpiresAt: now.Add(FlowLifetime), CreatedAt: now}
 	if err := s.store.CreateFlow(ctx, st.Flow); err != nil {
@@ -308,7 +307,24 @@ func validChallenge(c string) bool {
 
 // ErrorLocation is the application's redirect URI with an OAuth error (RFC 6749 §4.1.2.1).
 func ErrorLocation(redirectURI, state, code, desc string) string {
-	return withQuery(redirectURI, url.Values{"error": {code}, "error_description": {desc}}, state)
+	return withQuery(redirectURI, url.Values{"error": {code}, "error_description": {errorDescription(desc)}}, state)
+}
+
+// errorDescription keeps an error_description within the characters RFC 6749 §4.1.2.1 allows
+// (printable ASCII without '"' and '\'): a message that quotes a person's input (a domain, a
+// name) or ends with "…" has any other character replaced.
+func errorDescription(desc string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '"':
+			return '\''
+		case r == '…':
+			return '.'
+		case r < 0x20 || r > 0x7e || r == '\\':
+			return '?'
+		}
+		return r
+	}, desc)
 }
 
 func withQuery(redirectURI string, v url.Values, state string) string {
@@ -536,21 +552,31 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 	if fl.Test {
 		return s.completeTest(ctx, f, id)
 	}
+	if public, cause := staleAuthentication(fl, id.AuthTime, s.now()); public != "" {
+		code := "access_denied"
+		if hasToken(fl.Prompt, "none") { // the IdP could not authenticate the person afresh silently
+			code = "login_required"
+		}
+		return "", s.failFlow(ctx, f, id.Identifier, code, public, cause)
+	}
 	var code, other string
 	// The audit event, the grant and the sign-in event commit with the decision: one
 	// transaction per sign-in, and one statement for the three rows on PostgreSQL.
 	record := func(ctx context.Context, res *SignInResult) error {
+		if fl.HintSubject != "" && (res.UserAccount == nil || res.UserAccount.ID.String() != fl.HintSubject) {
+			other = "a person without an account here"
+			if res.UserAccount != nil {
+				other = "the person of user account " + res.UserAccount.ID.String()
+				if res.Outcome == SignInProvisioned {
+					other = "a person without an account (not provisioned)"
+				}
+			}
+			return errHintMismatch // nothing of this decision is written
+		}
 		a := res.audit
 		res.audit = nil // written here, with the event (and the grant)
 		if res.Outcome == SignInRefused {
 			return s.store.RecordSignIn(ctx, a, nil, s.event(fl, f.Connection, id.Identifier, models.SignInOutcomeRefused, res.Reason, "", f.requestID()))
-		}
-		if fl.HintSubject != "" && res.UserAccount.ID.String() != fl.HintSubject {
-			other = "the person of user account " + res.UserAccount.ID.String()
-			if res.Outcome == SignInProvisioned {
-				other = "a person without an account (not provisioned)"
-			}
-			return errHintMismatch // nothing of this decision is written
 		}
 		g, plain, err := s.newGrant(ctx, f, res, id)
 		if err != nil {
@@ -564,7 +590,11 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 		f.notBound = true // the decision looked: nobody is bound to the identity
 		return "", ErrMoreClaims
 	}
-	s.observeSignIn(res, err)
+	if errors.Is(err, errHintMismatch) {
+		s.observer.SignIn(string(SignInRefused))
+	} else {
+		s.observeSignIn(res, err)
+	}
 	switch {
 	case errors.Is(err, errHintMismatch):
 		return "", s.failFlow(ctx, f, id.Identifier, "login_required", hintMismatch,

@@ -47,6 +47,9 @@ type interaction struct {
 	loginHint   string // for the identity provider ("": none)
 	hintSubject string // the id_token_hint's sub ("": none)
 	acrValues   string // for an OIDC identity provider ("": none)
+	// routedByHint: the request names no connection, email or domain; the id_token_hint's
+	// connection routes it.
+	routedByHint bool
 }
 
 // IDTokenHint is an id_token_hint as the OpenID Provider verified it: an id_token Gatehouse
@@ -83,7 +86,7 @@ func parseInteraction(app *models.Application, req *AuthorizeRequest) (in intera
 	}
 	in.hintSubject = h.Subject
 	if req.Connection == "" && req.LoginHint == "" && req.DomainHint == "" {
-		req.Connection = h.Connection
+		req.Connection, in.routedByHint = h.Connection, true
 	}
 	if in.loginHint == "" {
 		in.loginHint = h.Email
@@ -190,6 +193,39 @@ func upstreamAuthn(acr string, amr []string) (string, []string) {
 	}
 	return acr, out
 }
+
+// authTimeLeeway is the difference between the identity provider's clock and Gatehouse's that
+// the checks of its authentication time allow.
+const authTimeLeeway = 2 * time.Minute
+
+// staleAuthentication checks that the identity provider honoured what the flow asked of the
+// authentication's age, by the time it says the person authenticated (upstream; zero when it
+// does not say). It returns the public message and the private cause of a refusal, "" when
+// the answer is acceptable:
+//   - max_age: the time is required (OIDC Core §2 makes auth_time REQUIRED then; SAML always
+//     sends AuthnInstant) and must be within max_age;
+//   - prompt=login: a time the IdP gives must be after the flow began; an IdP that gives
+//     none is trusted to have honoured prompt=login (most send auth_time only on request).
+func staleAuthentication(f *models.SignInFlow, upstream, now time.Time) (public, cause string) {
+	if f.MaxAge != "" {
+		maxAge, _ := strconv.Atoi(f.MaxAge)
+		switch {
+		case upstream.IsZero():
+			return staleMessage, "max_age=" + f.MaxAge + " was asked and the identity provider did not say when the person authenticated"
+		case now.Sub(upstream) > time.Duration(maxAge)*time.Second+authTimeLeeway:
+			return staleMessage, "max_age=" + f.MaxAge + " was asked and the identity provider says the person authenticated at " + upstream.UTC().Format(time.RFC3339)
+		}
+	}
+	if hasToken(f.Prompt, "login") && !upstream.IsZero() && upstream.Before(f.CreatedAt.Add(-authTimeLeeway)) {
+		return staleMessage, "prompt=login was asked and the identity provider says the person authenticated at " +
+			upstream.UTC().Format(time.RFC3339) + ", before the sign-in began"
+	}
+	return "", ""
+}
+
+// staleMessage is what the application's error_description says of an authentication older
+// than it asked for.
+const staleMessage = "The identity provider did not confirm a sign-in as recent as the application asked for."
 
 // authTime is the id_token's auth_time: when the identity provider says the person
 // authenticated, else now. A time after now (a skewed clock at the IdP) is now: auth_time

@@ -55,3 +55,15 @@ func TestAuthTime(t *testing.T) {
 		}
 	}
 }
+
+func TestErrorDescription(t *testing.T) {
+	for in, want := range map[string]string{
+		"Single sign-on is not set up for exämple.org…": "Single sign-on is not set up for ex?mple.org.",
+		`a "quoted" \ value` + "\n":                     `a 'quoted' ? value?`,
+		"The identity provider's answer.":               "The identity provider's answer.",
+	} {
+		if got := errorDescription(in); got != want {
+			t.Errorf("errorDescription(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -150,7 +150,7 @@ func (s *SignIn) StartSignIn(w http.ResponseWriter, r *http.Request, st *provisi
 	}
 	opts := []oauth2.AuthCodeOption{oidc.Nonce(st.UpstreamNonce), oauth2.S256ChallengeOption(st.UpstreamVerifier)}
 	// What the application asked of the person's interaction (provision/prompt.go).
-	for k, v := range map[string]string{"prompt": st.Flow.Prompt, "max_age": st.MaxAge, "login_hint": st.LoginHint, "acr_values": st.ACRValues} {
+	for k, v := range map[string]string{"prompt": st.Flow.Prompt, "max_age": st.Flow.MaxAge, "login_hint": st.LoginHint, "acr_values": st.ACRValues} {
 		if v != "" {
 			opts = append(opts, oauth2.SetAuthURLParam(k, v))
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/crewjam/saml"
+	"golang.org/x/oauth2"
 )
 
 // What an application asks of the person's interaction (prompt, max_age, login_hint) reaches
@@ -29,19 +30,19 @@ func TestOIDCSignInPromptAndMaxAge(t *testing.T) {
 		authenticated := time.Now().Add(-time.Hour).Truncate(time.Second)
 		jane := map[string]any{"sub": "okta-jane", "email": "jane@example.com", "given_name": "Jane", "family_name": "Doe"}
 
-		t.Run("prompt=login, max_age, login_hint and acr_values reach the IdP; auth_time, acr and amr are the IdP's", func(t *testing.T) {
+		t.Run("max_age, login_hint and acr_values reach the IdP; auth_time, acr and amr are the IdP's", func(t *testing.T) {
 			person := map[string]any{"auth_time": authenticated.Unix(), "acr": "urn:okta:loa:2fa:any",
 				"amr": []any{"pwd", "mfa", strings.Repeat("x", 257), "otp"}}
 			for k, v := range jane {
 				person[k] = v
 			}
 			idp.as(person)
-			res, verifier := w.signIn(t, b, w.app, "login_hint", " jane@example.com ", "prompt", "login", "max_age", "0",
+			res, verifier := w.signIn(t, b, w.app, "login_hint", " jane@example.com ", "max_age", "7200",
 				"acr_values", "urn:okta:loa:2fa:any  urn:okta:loa:1fa:any")
 			if res.query.Get("code") == "" {
 				t.Fatalf("no code: %+v", res)
 			}
-			if seen := idp.seen; seen.Get("prompt") != "login" || seen.Get("max_age") != "0" || seen.Get("login_hint") != "jane@example.com" ||
+			if seen := idp.seen; seen.Has("prompt") || seen.Get("max_age") != "7200" || seen.Get("login_hint") != "jane@example.com" ||
 				seen.Get("acr_values") != "urn:okta:loa:2fa:any urn:okta:loa:1fa:any" {
 				t.Fatalf("the IdP was sent %v", seen)
 			}
@@ -52,6 +53,47 @@ func TestOIDCSignInPromptAndMaxAge(t *testing.T) {
 			// An amr value over 256 bytes is dropped, not cut.
 			if amr, _ := json.Marshal(claims["amr"]); claims["acr"] != "urn:okta:loa:2fa:any" || string(amr) != `["pwd","mfa","otp"]` {
 				t.Fatalf("acr %v, amr %s", claims["acr"], amr)
+			}
+		})
+
+		t.Run("an authentication older than max_age or than a prompt=login sign-in is refused", func(t *testing.T) {
+			withAuthTime := func(at any) {
+				person := map[string]any{}
+				for k, v := range jane {
+					person[k] = v
+				}
+				if at != nil {
+					person["auth_time"] = at
+				}
+				idp.as(person)
+			}
+			defer idp.as(jane)
+			for _, c := range []struct {
+				name     string
+				authTime any
+				params   []string
+				want     string // "": a code
+			}{
+				{"max_age met", time.Now().Add(-30 * time.Second).Unix(), []string{"max_age", "60"}, ""},
+				{"max_age exceeded", authenticated.Unix(), []string{"max_age", "60"}, "access_denied"},
+				{"max_age without auth_time", nil, []string{"max_age", "600"}, "access_denied"},
+				{"max_age exceeded, prompt=none", authenticated.Unix(), []string{"max_age", "60", "prompt", "none"}, "login_required"},
+				{"prompt=login honoured", time.Now().Unix(), []string{"prompt", "login"}, ""},
+				{"prompt=login without auth_time", nil, []string{"prompt", "login"}, ""},
+				{"prompt=login ignored by the IdP", authenticated.Unix(), []string{"prompt", "login"}, "access_denied"},
+			} {
+				withAuthTime(c.authTime)
+				res, _ := w.signIn(t, b, w.app, append([]string{"connection", w.slug}, c.params...)...)
+				switch {
+				case c.want == "" && res.query.Get("code") == "":
+					t.Errorf("%s: no code: %+v", c.name, res)
+				case c.want != "" && (res.query.Get("error") != c.want || res.query.Get("code") != "" ||
+					res.query.Get("error_description") != "The identity provider did not confirm a sign-in as recent as the application asked for."):
+					t.Errorf("%s: %+v, want %s", c.name, res, c.want)
+				}
+				if want := paramValue(c.params, "prompt"); idp.seen.Get("prompt") != want || idp.seen.Get("max_age") != paramValue(c.params, "max_age") {
+					t.Errorf("%s: the IdP was sent prompt=%q max_age=%q", c.name, idp.seen.Get("prompt"), idp.seen.Get("max_age"))
+				}
 			}
 		})
 
@@ -103,7 +145,7 @@ func TestOIDCSignInPromptAndMaxAge(t *testing.T) {
 			}
 			// An address no connection owns would show the page again: login_required.
 			res, _ = w.signIn(t, b, w.app, "prompt", "none", "login_hint", "joe@nowhere.example")
-			if res.query.Get("error") != "login_required" {
+			if res.query.Get("error") != "login_required" || strings.Contains(res.query.Get("error_description"), "nowhere") {
 				t.Fatalf("prompt=none, unknown domain: %+v", res)
 			}
 			// The IdP signs in silently when it can.
@@ -155,10 +197,18 @@ func TestOIDCSignInPromptAndMaxAge(t *testing.T) {
 			}
 		})
 
-		t.Run("the email page keeps prompt and max_age", func(t *testing.T) {
-			res, _ := w.signIn(t, b, w.app, "prompt", "login", "max_age", "600")
+		t.Run("a request object is refused before the checks of what it would carry", func(t *testing.T) {
+			// A public application without PKCE in the query: it may be inside the object.
+			res := b.get(t, w.pub.AuthCodeURL("app-state", oauth2.SetAuthURLParam("request", "eyJhbGciOiJub25lIn0.e30.")))
+			if res.query.Get("error") != "request_not_supported" {
+				t.Fatalf("request object without PKCE in the query: %+v", res)
+			}
+		})
+
+		t.Run("the email page keeps prompt, max_age and acr_values", func(t *testing.T) {
+			res, _ := w.signIn(t, b, w.app, "prompt", "login", "max_age", "600", "acr_values", "urn:mfa")
 			if res.status != http.StatusOK || !strings.Contains(res.body, `name="prompt" value="login"`) ||
-				!strings.Contains(res.body, `name="max_age" value="600"`) {
+				!strings.Contains(res.body, `name="max_age" value="600"`) || !strings.Contains(res.body, `name="acr_values" value="urn:mfa"`) {
 				t.Fatalf("email page: %d %s", res.status, res.body)
 			}
 		})
@@ -210,9 +260,10 @@ func TestSAMLSignInPromptAndMaxAge(t *testing.T) {
 		})
 		defer w.idp.Tamper(nil)
 		b := w.browser()
-		page, verifier := w.toIdP(t, b, "prompt", "login")
+		// max_age asks for a fresh authentication (ForceAuthn); an AuthnInstant within it passes.
+		page, verifier := w.toIdP(t, b, "max_age", "10800")
 		if force, passive := lastRequest(t); force != "true" || passive != "" {
-			t.Fatalf("prompt=login: ForceAuthn %q, IsPassive %q", force, passive)
+			t.Fatalf("max_age: ForceAuthn %q, IsPassive %q", force, passive)
 		}
 		resp, body := w.post(t, b, e.URL, page)
 		claims := w.exchange(t, w.appResult(t, resp, body).Get("code"), verifier)
@@ -222,11 +273,25 @@ func TestSAMLSignInPromptAndMaxAge(t *testing.T) {
 		if amr, _ := json.Marshal(claims["amr"]); claims["acr"] != classRef || string(amr) != `["`+password+`","`+mfa+`"]` {
 			t.Fatalf("acr %v, amr %s; want the AuthnContextClassRef and the authnmethodsreferences", claims["acr"], amr)
 		}
+		// An IdP that ignored ForceAuthn: its AuthnInstant is older than max_age, or than the
+		// sign-in that asked for prompt=login.
+		for _, params := range [][]string{{"max_age", "300"}, {"prompt", "login"}} {
+			b = w.browser()
+			page, _ = w.toIdP(t, b, params...)
+			if force, passive := lastRequest(t); force != "true" || passive != "" {
+				t.Fatalf("%v: ForceAuthn %q, IsPassive %q", params, force, passive)
+			}
+			resp, body = w.post(t, b, e.URL, page)
+			if q := w.appResult(t, resp, body); q.Get("error") != "access_denied" || q.Get("code") != "" {
+				t.Fatalf("%v with an AuthnInstant of two hours ago: %v", params, q)
+			}
+		}
 		w.idp.Tamper(nil)
-
-		w.toIdP(t, w.browser(), "max_age", "300")
-		if force, passive := lastRequest(t); force != "true" || passive != "" {
-			t.Fatalf("max_age: ForceAuthn %q, IsPassive %q", force, passive)
+		b = w.browser()
+		page, _ = w.toIdP(t, b, "prompt", "login")
+		resp, body = w.post(t, b, e.URL, page)
+		if q := w.appResult(t, resp, body); q.Get("code") == "" {
+			t.Fatalf("prompt=login with a fresh AuthnInstant: %v", q)
 		}
 		w.toIdP(t, w.browser())
 		if force, passive := lastRequest(t); force != "" || passive != "" {
@@ -305,20 +370,43 @@ func TestOIDCSignInIDTokenHint(t *testing.T) {
 			}
 		})
 
-		t.Run("another person at the IdP: login_required, nothing provisioned", func(t *testing.T) {
+		t.Run("another person at the IdP: login_required, nothing of the decision written", func(t *testing.T) {
+			count := func(q string, args ...any) int {
+				var n int
+				if err := e.App.Store().RawScan(context.Background(), &n, q, args...); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
 			idp.as(map[string]any{"sub": "okta-bob", "email": "bob@example.com", "given_name": "Bob", "family_name": "Roe"})
 			defer idp.as(jane)
+			audits := count("SELECT count(*) FROM audit_events")
 			res, _ := w.signIn(t, b, w.app, "prompt", "none", "id_token_hint", hint)
-			if res.query.Get("error") != "login_required" || res.query.Get("code") != "" || res.query.Get("state") != "app-state" {
+			if res.query.Get("error") != "login_required" || res.query.Get("code") != "" || res.query.Get("state") != "app-state" ||
+				res.query.Get("error_description") != "Another person is signed in at the identity provider than the id_token_hint names." {
 				t.Fatalf("another person: %+v", res)
 			}
-			var n int
-			if err := e.App.Store().RawScan(context.Background(), &n, "SELECT count(*) FROM user_accounts WHERE email_key = ?", "bob@example.com"); err != nil || n != 0 {
-				t.Fatalf("bob's accounts: %d, %v", n, err)
+			if n := count("SELECT count(*) FROM user_accounts WHERE email_key = ?", "bob@example.com"); n != 0 {
+				t.Fatalf("bob was provisioned: %d", n)
+			}
+			if n := count("SELECT count(*) FROM audit_events"); n != audits {
+				t.Fatalf("%d audit events written", n-audits)
+			}
+			if n := count("SELECT count(*) FROM sign_in_events WHERE outcome = 'failed' AND cause LIKE '%id_token_hint%'"); n != 1 {
+				t.Fatalf("%d failed sign-in events for the mismatch", n)
 			}
 			// Without the hint the same person signs in (and is provisioned).
-			if res, _ := w.signIn(t, b, w.app, "prompt", "none", "connection", w.slug); res.query.Get("code") == "" {
+			res, verifier := w.signIn(t, b, w.app, "prompt", "none", "connection", w.slug)
+			if res.query.Get("code") == "" {
 				t.Fatalf("without the hint: %+v", res)
+			}
+			bob, _ := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
+			// A refused other person is the hint's mismatch too, not the engine's refusal of them.
+			e.MustGQL(w.tok, `mutation($u: ID!) { deactivateUserAccount(input: {uuid: $u}) { errors { code } } }`, map[string]any{"u": bob["sub"]})
+			audits = count("SELECT count(*) FROM audit_events")
+			res, _ = w.signIn(t, b, w.app, "id_token_hint", hint)
+			if res.query.Get("error") != "login_required" || count("SELECT count(*) FROM audit_events") != audits {
+				t.Fatalf("a deactivated other person: %+v", res)
 			}
 		})
 
@@ -330,10 +418,11 @@ func TestOIDCSignInIDTokenHint(t *testing.T) {
 			other, pubVerifier := w.signIn(t, b, w.pub, "connection", w.slug)
 			_, pubTok := w.claimsOf(t, w.pub, other.query.Get("code"), pubVerifier)
 			pubHint, _ := pubTok.Extra("id_token").(string)
-			for name, h := range map[string]string{"tampered": tampered, "garbage": "not-a-jwt",
-				"an access token": tok.AccessToken, "another application's": pubHint} {
-				res, _ := w.signIn(t, b, w.app, "prompt", "none", "id_token_hint", h)
-				if res.query.Get("error") != "invalid_request" || res.query.Get("state") != "app-state" {
+			const notOurs, notYours = "id_token_hint is not an id_token Gatehouse issued", "id_token_hint was not issued to this application"
+			for name, c := range map[string]struct{ hint, want string }{"tampered": {tampered, notOurs}, "garbage": {"not-a-jwt", notOurs},
+				"an access token": {tok.AccessToken, notOurs}, "another application's": {pubHint, notYours}} {
+				res, _ := w.signIn(t, b, w.app, "prompt", "none", "id_token_hint", c.hint)
+				if res.query.Get("error") != "invalid_request" || res.query.Get("state") != "app-state" || res.query.Get("error_description") != c.want {
 					t.Errorf("%s hint: %+v", name, res)
 				}
 			}
@@ -344,6 +433,29 @@ func TestOIDCSignInIDTokenHint(t *testing.T) {
 			if res.query.Get("error") != "access_denied" {
 				t.Fatalf("connection and hint: %+v", res)
 			}
+			// The email page, for an address no connection owns, keeps the hint.
+			res, _ = w.signIn(t, b, w.app, "id_token_hint", hint, "login_hint", "jane@nowhere.example")
+			if res.status != http.StatusOK || !strings.Contains(res.body, `name="id_token_hint" value="`+hint+`"`) {
+				t.Fatalf("email page with a hint: %d %s", res.status, res.body)
+			}
+		})
+
+		t.Run("the hint's connection, deactivated: login_required", func(t *testing.T) {
+			e.Call("POST", "/api/v1/sso/connections/"+w.conn+"/deactivate", w.tok, nil).Must(t, 200)
+			res, _ := w.signIn(t, b, w.app, "id_token_hint", hint)
+			if res.query.Get("error") != "login_required" || res.query.Get("state") != "app-state" {
+				t.Fatalf("hinted connection inactive: %+v", res)
+			}
 		})
 	})
+}
+
+// paramValue is the value of name in a list of name, value pairs ("" when absent).
+func paramValue(params []string, name string) string {
+	for i := 0; i+1 < len(params); i += 2 {
+		if params[i] == name {
+			return params[i+1]
+		}
+	}
+	return ""
 }

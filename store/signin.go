@@ -369,6 +369,7 @@ var (
 		col("code_challenge", func(f *models.SignInFlow) *string { return &f.CodeChallenge }),
 		col("prompt", func(f *models.SignInFlow) *string { return &f.Prompt }),
 		col("hint_subject", func(f *models.SignInFlow) *string { return &f.HintSubject }),
+		col("max_age", func(f *models.SignInFlow) *string { return &f.MaxAge }),
 		col("upstream_state_hash", func(f *models.SignInFlow) *string { return &f.UpstreamStateHash }),
 		col("upstream_nonce", func(f *models.SignInFlow) *string { return &f.UpstreamNonce }),
 		col("upstream_verifier_enc", func(f *models.SignInFlow) *[]byte { return &f.UpstreamVerifierEnc }),

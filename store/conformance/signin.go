@@ -64,7 +64,7 @@ func testApplications(e *env) {
 func (e *env) flow(conn uuid.UUID, state, request string, expires time.Time) *models.SignInFlow {
 	f := &models.SignInFlow{ID: store.NewID(), WorkspaceID: e.ws, ApplicationID: store.NewID(), BrandID: store.NewID(),
 		ConnectionID: conn, BrowserHash: "browser", ClientID: "c", RedirectURI: "https://app/cb", Scope: "openid",
-		Prompt: "none", HintSubject: "hinted", UpstreamStateHash: state, UpstreamRequestID: request, UpstreamVerifierEnc: []byte("sealed"), ExpiresAt: expires, CreatedAt: e.now}
+		Prompt: "none", HintSubject: "hinted", MaxAge: "600", UpstreamStateHash: state, UpstreamRequestID: request, UpstreamVerifierEnc: []byte("sealed"), ExpiresAt: expires, CreatedAt: e.now}
 	e.ok(e.s.CreateFlow(e.ctx, f))
 	return f
 }
@@ -83,7 +83,7 @@ func testClaimSAMLFlow(e *env) {
 	got, answer, err := e.s.ClaimSAMLFlow(e.ctx, state, "browser", e.now)
 	e.ok(err)
 	e.check(got.ID == f.ID && got.ClaimedAt != nil && got.UpstreamStateHash == state && got.ExpiresAt.Equal(f.ExpiresAt) &&
-		got.Prompt == "none" && got.HintSubject == "hinted",
+		got.Prompt == "none" && got.HintSubject == "hinted" && got.MaxAge == "600",
 		"claimed %+v", got)
 	e.check(string(answer) == "sealed identity", "answer %q", answer)
 	_, _, err = e.s.ClaimSAMLFlow(e.ctx, state, "browser", e.now)
@@ -142,7 +142,7 @@ func testFlows(e *env) {
 	e.is(err, store.ErrNotFound, "claim from another browser")
 	got, err = e.s.ClaimFlow(e.ctx, state, "browser", e.now)
 	e.ok(err)
-	e.check(got.ClaimedAt != nil && got.Prompt == "none" && got.HintSubject == "hinted", "claimed %+v", got)
+	e.check(got.ClaimedAt != nil && got.Prompt == "none" && got.HintSubject == "hinted" && got.MaxAge == "600", "claimed %+v", got)
 	_, err = e.s.ClaimFlow(e.ctx, state, "browser", e.now)
 	e.is(err, store.ErrNotFound, "second claim")
 	_, err = e.s.ClaimFlow(e.ctx, old.UpstreamStateHash, "browser", e.now)
