@@ -194,8 +194,10 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*Authori
 	}
 	if page != nil {
 		switch {
-		case in.routedByHint: // the person's connection is gone or inactive: sign in afresh
+		case in.routedByHint && hasToken(in.prompt, "none"): // the person's connection is gone: sign in afresh
 			return redirect("login_required", "The connection the id_token_hint names is unknown or not active."), nil
+		case in.routedByHint: // the email page, which keeps the hint
+			return page, nil
 		case req.Connection != "":
 			return redirect("access_denied", page.Message), nil
 		case hasToken(in.prompt, "none"): // the email page is a page: OIDC Core §3.1.2.6
@@ -563,14 +565,8 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 	// The audit event, the grant and the sign-in event commit with the decision: one
 	// transaction per sign-in, and one statement for the three rows on PostgreSQL.
 	record := func(ctx context.Context, res *SignInResult) error {
-		if fl.HintSubject != "" && (res.UserAccount == nil || res.UserAccount.ID.String() != fl.HintSubject) {
-			other = "a person without an account here"
-			if res.UserAccount != nil {
-				other = "the person of user account " + res.UserAccount.ID.String()
-				if res.Outcome == SignInProvisioned {
-					other = "a person without an account (not provisioned)"
-				}
-			}
+		if who, elsewhere := hintedElsewhere(fl.HintSubject, res); elsewhere {
+			other = who
 			return errHintMismatch // nothing of this decision is written
 		}
 		a := res.audit

@@ -29,13 +29,14 @@ import (
 //	                         without connection, login_hint or domain_hint it routes to the
 //	                         connection the person signed in through, its email is the
 //	                         login_hint, and the sign-in must end with its sub (else
-//	                         login_required: another person is signed in at the IdP). This is
+//	                         login_required: another person is signed in at the IdP;
+//	                         hintedElsewhere). This is
 //	                         what makes an application's silent renewal (prompt=none with
 //	                         id_token_hint) work without asking anything.
 //
 // The id_token's auth_time is when the identity provider says the person authenticated
-// (OIDC auth_time, SAML AuthnInstant), so that an application can check max_age itself, and
-// its acr and amr how (OIDC acr and amr, SAML AuthnContextClassRef): an application that
+// (OIDC auth_time, SAML AuthnInstant), which must meet max_age and prompt=login
+// (staleAuthentication), and its acr and amr how (OIDC acr and amr, SAML AuthnContextClassRef): an application that
 // requires a second factor reads them. acr_values is sent on to an OIDC identity provider;
 // a SAML one gets no RequestedAuthnContext (its class names are the IdP's own vocabulary, which
 // an application that talks to every connection alike cannot know).
@@ -92,6 +93,30 @@ func parseInteraction(app *models.Application, req *AuthorizeRequest) (in intera
 		in.loginHint = h.Email
 	}
 	return in, "", ""
+}
+
+// hintedElsewhere reports whether a decision is about another person than subject, the
+// id_token_hint's ("": no hint): the account that signs in, or the one a refusal is about.
+// A refusal about nobody (no account for the identity, none can be made) is another person,
+// for the hint's has one; one that is not about the person (the connection is not active)
+// is not. who describes the other person for the sign-in event.
+func hintedElsewhere(subject string, res *SignInResult) (who string, elsewhere bool) {
+	if subject == "" || (res.Outcome == SignInRefused && res.Reason == reasonConnectionInactive) {
+		return "", false
+	}
+	u := res.UserAccount
+	if res.Outcome == SignInRefused {
+		u = res.refused
+	}
+	switch {
+	case u == nil:
+		return "a person without an account here", true
+	case u.ID.String() == subject:
+		return "", false
+	case res.Outcome == SignInProvisioned:
+		return "a person without an account (not provisioned)", true
+	}
+	return "the person of user account " + u.ID.String(), true
 }
 
 // errHintMismatch: the identity provider signed in someone else than the id_token_hint names.
@@ -205,8 +230,13 @@ const authTimeLeeway = 2 * time.Minute
 //   - max_age: the time is required (OIDC Core §2 makes auth_time REQUIRED then; SAML always
 //     sends AuthnInstant) and must be within max_age;
 //   - prompt=login: a time the IdP gives must be after the flow began; an IdP that gives
-//     none is trusted to have honoured prompt=login (most send auth_time only on request).
+//     none is trusted to have honoured prompt=login (most send auth_time only on request);
+//   - either: a time in the future (beyond the leeway) vouches for no age.
 func staleAuthentication(f *models.SignInFlow, upstream, now time.Time) (public, cause string) {
+	asked := f.MaxAge != "" || hasToken(f.Prompt, "login")
+	if asked && upstream.After(now.Add(authTimeLeeway)) { // a clock that cannot vouch for an age
+		return staleMessage, "the identity provider says the person authenticated at " + upstream.UTC().Format(time.RFC3339) + ", in the future"
+	}
 	if f.MaxAge != "" {
 		maxAge, _ := strconv.Atoi(f.MaxAge)
 		switch {

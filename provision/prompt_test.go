@@ -3,6 +3,10 @@ package provision
 import (
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+
+	"gatehouse/models"
 )
 
 func TestParsePrompt(t *testing.T) {
@@ -64,6 +68,30 @@ func TestErrorDescription(t *testing.T) {
 	} {
 		if got := errorDescription(in); got != want {
 			t.Errorf("errorDescription(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestHintedElsewhere(t *testing.T) {
+	jane, bob := &models.UserAccount{ID: uuid.New()}, &models.UserAccount{ID: uuid.New()}
+	hint := jane.ID.String()
+	for name, c := range map[string]struct {
+		res       *SignInResult
+		elsewhere bool
+	}{
+		"jane signs in":                {&SignInResult{Outcome: SignInExistingIdentity, UserAccount: jane}, false},
+		"bob signs in":                 {&SignInResult{Outcome: SignInExistingIdentity, UserAccount: bob}, true},
+		"someone is provisioned":       {&SignInResult{Outcome: SignInProvisioned, UserAccount: bob}, true},
+		"jane is refused":              {&SignInResult{Outcome: SignInRefused, Reason: reasonDeactivated, refused: jane}, false},
+		"bob is refused":               {&SignInResult{Outcome: SignInRefused, Reason: reasonDeactivated, refused: bob}, true},
+		"nobody's identity, refused":   {&SignInResult{Outcome: SignInRefused, Reason: reasonNoAutoProvisioning}, true},
+		"the connection is not active": {&SignInResult{Outcome: SignInRefused, Reason: reasonConnectionInactive}, false},
+	} {
+		if _, got := hintedElsewhere(hint, c.res); got != c.elsewhere {
+			t.Errorf("%s: elsewhere %v, want %v", name, got, c.elsewhere)
+		}
+		if _, got := hintedElsewhere("", c.res); got {
+			t.Errorf("%s without a hint: elsewhere", name)
 		}
 	}
 }

@@ -70,6 +70,9 @@ type SignInResult struct {
 	// (identifier@primary domain) because the identity provider sent none, at this sign-in or
 	// an earlier one, and this one asserted no other: nobody verified it.
 	EmailDerived bool
+	// refused is the account a refusal is about (the deactivated one, the one with the email),
+	// nil when it is about none; only an id_token_hint's check reads it (hintedElsewhere).
+	refused *models.UserAccount
 	// audit is the decision's audit event, written in the decision's transaction by signIn
 	// after its then; a then that writes it with its own rows (one round trip) sets it nil.
 	audit *models.AuditEvent
@@ -516,7 +519,7 @@ func (d *decision) refuse(ctx context.Context, u *models.UserAccount, reason, de
 	}
 	sum := d.summary(reason)
 	sum["detail"] = detail
-	return &SignInResult{Outcome: SignInRefused, Reason: reason,
+	return &SignInResult{Outcome: SignInRefused, Reason: reason, refused: u,
 		audit: d.s.auditEvent(d.principal(), "sign_in."+string(SignInRefused), targetType, targetID, sum)}, nil
 }
 

@@ -81,6 +81,7 @@ func TestOIDCSignInPromptAndMaxAge(t *testing.T) {
 				{"prompt=login honoured", time.Now().Unix(), []string{"prompt", "login"}, ""},
 				{"prompt=login without auth_time", nil, []string{"prompt", "login"}, ""},
 				{"prompt=login ignored by the IdP", authenticated.Unix(), []string{"prompt", "login"}, "access_denied"},
+				{"max_age with an auth_time in the future", time.Now().Add(time.Hour).Unix(), []string{"max_age", "600"}, "access_denied"},
 			} {
 				withAuthTime(c.authTime)
 				res, _ := w.signIn(t, b, w.app, append([]string{"connection", w.slug}, c.params...)...)
@@ -408,6 +409,16 @@ func TestOIDCSignInIDTokenHint(t *testing.T) {
 			if res.query.Get("error") != "login_required" || count("SELECT count(*) FROM audit_events") != audits {
 				t.Fatalf("a deactivated other person: %+v", res)
 			}
+			// The hinted person deactivated is the engine's refusal of them, with its audit event.
+			idp.as(jane)
+			e.MustGQL(w.tok, `mutation($u: ID!) { deactivateUserAccount(input: {uuid: $u}) { errors { code } } }`, map[string]any{"u": first["sub"]})
+			defer e.MustGQL(w.tok, `mutation($u: ID!) { reactivateUserAccount(input: {uuid: $u}) { errors { code } } }`, map[string]any{"u": first["sub"]})
+			audits = count("SELECT count(*) FROM audit_events")
+			res, _ = w.signIn(t, b, w.app, "id_token_hint", hint)
+			if res.query.Get("error") != "access_denied" || !strings.Contains(res.query.Get("error_description"), "deactivated") ||
+				count("SELECT count(*) FROM audit_events") != audits+1 {
+				t.Fatalf("the hinted person deactivated: %+v", res)
+			}
 		})
 
 		t.Run("a hint that is not an id_token Gatehouse issued to this application is invalid_request", func(t *testing.T) {
@@ -440,11 +451,15 @@ func TestOIDCSignInIDTokenHint(t *testing.T) {
 			}
 		})
 
-		t.Run("the hint's connection, deactivated: login_required", func(t *testing.T) {
+		t.Run("the hint's connection, deactivated: the email page, or login_required with prompt=none", func(t *testing.T) {
 			e.Call("POST", "/api/v1/sso/connections/"+w.conn+"/deactivate", w.tok, nil).Must(t, 200)
-			res, _ := w.signIn(t, b, w.app, "id_token_hint", hint)
+			res, _ := w.signIn(t, b, w.app, "id_token_hint", hint, "prompt", "none")
 			if res.query.Get("error") != "login_required" || res.query.Get("state") != "app-state" {
-				t.Fatalf("hinted connection inactive: %+v", res)
+				t.Fatalf("hinted connection inactive, prompt=none: %+v", res)
+			}
+			res, _ = w.signIn(t, b, w.app, "id_token_hint", hint)
+			if res.status != http.StatusOK || !strings.Contains(res.body, `name="id_token_hint"`) {
+				t.Fatalf("hinted connection inactive: %d %s", res.status, res.body)
 			}
 		})
 	})
