@@ -3,6 +3,7 @@ package oauth
 import (
 	"errors"
 	"html/template"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -32,6 +33,58 @@ func (s *Server) registerProvider(mux *http.ServeMux) {
 	mux.HandleFunc("GET /.well-known/openid-configuration", cors(s.discovery))
 	mux.HandleFunc("GET /oauth/authorize", s.authorize)
 	mux.HandleFunc("/oauth/userinfo", cors(s.userinfo))
+	mux.HandleFunc("GET /oauth/logout", s.logout)
+	mux.HandleFunc("POST /oauth/logout", s.logout)
+}
+
+// maxLogoutForm bounds a POSTed logout request: its parameters are a few KiB at most.
+const maxLogoutForm = 64 << 10
+
+// logout is the end_session_endpoint (OpenID Connect RP-Initiated Logout 1.0), GET or POST:
+// provision.SignOut ends the application's sign-in of the person, then the browser goes back
+// to the application or sees Gatehouse's page.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	// GET carries the parameters in the query, POST in a form body (§2), never both mixed.
+	form := r.URL.Query()
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, maxLogoutForm)
+		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err := r.ParseForm(); err != nil || mt != "application/x-www-form-urlencoded" {
+			webpage.Write(w, http.StatusBadRequest, "Sign-out request is invalid", "The request is not a form (application/x-www-form-urlencoded).", webpage.RequestID(w))
+			return
+		}
+		form = r.PostForm
+	}
+	for _, k := range []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state"} {
+		if len(form[k]) > 1 {
+			webpage.Write(w, http.StatusBadRequest, "Sign-out request is invalid", "The parameter "+k+" is repeated.", webpage.RequestID(w))
+			return
+		}
+	}
+	req := provision.SignOutRequest{ClientID: form.Get("client_id"), PostLogoutRedirectURI: form.Get("post_logout_redirect_uri"),
+		State: form.Get("state"), RequestID: webpage.RequestID(w)}
+	if raw := form.Get("id_token_hint"); raw != "" {
+		req.IDTokenHint = s.idTokenHint(r, raw)
+		req.IDTokenHintInvalid = req.IDTokenHint == nil
+	}
+	res, err := s.svc.SignOut(r.Context(), req)
+	var bad *provision.SignOutError
+	switch {
+	case errors.As(err, &bad):
+		webpage.Write(w, http.StatusBadRequest, "Sign-out request is invalid", bad.Public, req.RequestID)
+	case err != nil:
+		s.log.ErrorContext(r.Context(), "logout", "request_id", req.RequestID, "err", err)
+		webpage.Write(w, http.StatusInternalServerError, "Sign-out failed", "Gatehouse could not process the sign-out.", req.RequestID)
+	case res.Location != "":
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, res.Location, http.StatusFound)
+	case res.Revoked:
+		webpage.Write(w, http.StatusOK, "Signed out", "You are signed out of "+res.Application+". You may still be signed in at your "+
+			"organisation's identity provider: on a shared computer, sign out there too, or close the browser.", req.RequestID)
+	default: // nothing named a sign-in to end
+		webpage.Write(w, http.StatusOK, "Sign-out", "Gatehouse keeps no sign-in of its own to end. You may still be signed in to the "+
+			"application and at your organisation's identity provider: on a shared computer, sign out there too, or close the browser.", req.RequestID)
+	}
 }
 
 // discovery serves OpenID Connect Discovery 1.0 §3 metadata.
@@ -43,6 +96,7 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint":                        s.issuer + "/oauth/token",
 		"userinfo_endpoint":                     s.issuer + "/oauth/userinfo",
 		"jwks_uri":                              s.issuer + "/.well-known/jwks.json",
+		"end_session_endpoint":                  s.issuer + "/oauth/logout",
 		"response_types_supported":              []string{"code"},
 		"response_modes_supported":              []string{"query"},
 		"grant_types_supported":                 []string{"authorization_code"},
@@ -284,8 +338,12 @@ func (s *Server) idTokenHint(r *http.Request, raw string) *provision.IDTokenHint
 	if err := tok.Claims(key, &c); err != nil || c.Issuer != s.issuer {
 		return nil
 	}
-	return &provision.IDTokenHint{Subject: c.Subject, Audience: c.Audience, WorkspaceID: c.WorkspaceID,
+	h := &provision.IDTokenHint{Subject: c.Subject, Audience: c.Audience, WorkspaceID: c.WorkspaceID,
 		Connection: c.Connection, Email: c.Email}
+	if c.IssuedAt != nil {
+		h.IssuedAt = c.IssuedAt.Time()
+	}
+	return h
 }
 
 func (s *Server) verifyUserToken(r *http.Request, raw string) (*userAccessClaims, bool) {

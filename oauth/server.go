@@ -222,6 +222,7 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
 		"scopes_supported":                      models.AllScopes,
 		"authorization_endpoint":                s.issuer + "/oauth/authorize",
+		"end_session_endpoint":                  s.issuer + "/oauth/logout",
 		"response_types_supported":              []string{"code"},
 		"code_challenge_methods_supported":      []string{"S256"},
 

@@ -58,6 +58,7 @@ type interaction struct {
 type IDTokenHint struct {
 	Subject, WorkspaceID, Connection, Email string
 	Audience                                []string
+	IssuedAt                                time.Time
 }
 
 // parseInteraction reads what req asks of the interaction for app; a non-empty code is the

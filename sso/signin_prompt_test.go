@@ -474,3 +474,139 @@ func paramValue(params []string, name string) string {
 	}
 	return ""
 }
+
+// RP-Initiated Logout: with an id_token_hint, the application's grants to the person end
+// (userinfo refuses its access token); the browser goes back to a registered redirect URI with
+// the state, or sees Gatehouse's page; anything else is a page, never a redirect.
+func TestRPInitiatedLogout(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		b := newBrowser(t, w.redirect)
+		idp.as(map[string]any{"sub": "okta-jane", "email": "jane@example.com", "given_name": "Jane", "family_name": "Doe"})
+		signIn := func(app *oauth2.Config) (string, *oauth2.Token) {
+			res, verifier := w.signIn(t, b, app, "connection", w.slug)
+			_, tok := w.claimsOf(t, app, res.query.Get("code"), verifier)
+			hint, _ := tok.Extra("id_token").(string)
+			return hint, tok
+		}
+		userinfo := func(tok *oauth2.Token) int {
+			req, _ := http.NewRequest("GET", e.URL+"/oauth/userinfo", nil)
+			req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		logout := func(params url.Values) result { return b.get(t, e.URL+"/oauth/logout?"+params.Encode()) }
+
+		t.Run("discovery names the end_session_endpoint", func(t *testing.T) {
+			resp, err := http.Get(e.URL + "/.well-known/openid-configuration")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var d map[string]any
+			json.NewDecoder(resp.Body).Decode(&d)
+			if d["end_session_endpoint"] != e.URL+"/oauth/logout" {
+				t.Fatalf("end_session_endpoint = %v", d["end_session_endpoint"])
+			}
+		})
+
+		t.Run("the application's tokens end; the browser goes back with the state", func(t *testing.T) {
+			hint, tok := signIn(w.app)
+			_, other := signIn(w.pub) // the same person at another application
+			if userinfo(tok) != 200 || userinfo(other) != 200 {
+				t.Fatal("userinfo before sign-out")
+			}
+			res := logout(url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {w.redirect}, "state": {"bye"}})
+			if res.status != http.StatusFound || !strings.HasPrefix(res.location, w.redirect) || res.query.Get("state") != "bye" {
+				t.Fatalf("logout: %+v", res)
+			}
+			if code := userinfo(tok); code != http.StatusUnauthorized {
+				t.Fatalf("userinfo after sign-out: %d", code)
+			}
+			if code := userinfo(other); code != 200 {
+				t.Fatalf("the other application's token after sign-out: %d", code)
+			}
+		})
+
+		t.Run("an unredeemed code ends too; a later sign-in survives an old hint", func(t *testing.T) {
+			hint, _ := signIn(w.app)
+			res, verifier := w.signIn(t, b, w.app, "connection", w.slug) // a code, not redeemed yet
+			if res := logout(url.Values{"id_token_hint": {hint}}); res.status != http.StatusOK || !strings.Contains(res.body, "You are signed out of") {
+				t.Fatalf("logout without a redirect URI: %d %s", res.status, res.body)
+			}
+			if _, err := w.app.Exchange(context.Background(), res.query.Get("code"), oauth2.VerifierOption(verifier)); err == nil {
+				t.Fatal("a code of the signed-out sign-in redeemed")
+			}
+			time.Sleep(2100 * time.Millisecond) // past the hint's second and its leeway
+			_, later := signIn(w.app)
+			logout(url.Values{"id_token_hint": {hint}})
+			if code := userinfo(later); code != 200 {
+				t.Fatalf("a sign-in after the hint, after a replay of the hint: %d", code)
+			}
+			if res := logout(nil); res.status != http.StatusOK || !strings.Contains(res.body, "keeps no sign-in of its own") {
+				t.Fatalf("logout with nothing: %d %s", res.status, res.body)
+			}
+		})
+
+		t.Run("POST works like GET; a body that is not a form, a repeated parameter or a long state is refused", func(t *testing.T) {
+			hint, tok := signIn(w.app)
+			post := func(contentType, body string) *http.Response {
+				c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+				resp, err := c.Post(e.URL+"/oauth/logout", contentType, strings.NewReader(body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp
+			}
+			form := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {w.redirect}, "state": {"s"}}
+			if resp := post("application/json", `{"id_token_hint":"`+hint+`"}`); resp.StatusCode != http.StatusBadRequest || userinfo(tok) != 200 {
+				t.Fatalf("a JSON body: %d", resp.StatusCode)
+			}
+			if resp := post("application/x-www-form-urlencoded", form.Encode()+"&state=t"); resp.StatusCode != http.StatusBadRequest {
+				t.Fatalf("a repeated state: %d", resp.StatusCode)
+			}
+			if res := logout(url.Values{"client_id": {w.app.ClientID}, "state": {strings.Repeat("s", 1025)}}); res.status != http.StatusBadRequest {
+				t.Fatalf("a long state: %d", res.status)
+			}
+			resp := post("application/x-www-form-urlencoded", form.Encode())
+			if resp.StatusCode != http.StatusFound || !strings.HasSuffix(resp.Header.Get("Location"), "state=s") || userinfo(tok) != http.StatusUnauthorized {
+				t.Fatalf("POST logout: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+			}
+		})
+
+		t.Run("requests Gatehouse cannot follow get a page, never a redirect", func(t *testing.T) {
+			hint, tok := signIn(w.app)
+			pubHint, _ := signIn(w.pub)
+			for name, c := range map[string]struct {
+				params url.Values
+				want   string
+			}{
+				"an unregistered redirect URI":      {url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {"https://evil.example/"}}, "not registered"},
+				"a redirect URI and no application": {url.Values{"post_logout_redirect_uri": {w.redirect}}, "needs the client_id"},
+				"a hint of another application":     {url.Values{"id_token_hint": {pubHint}, "client_id": {w.app.ClientID}}, "not issued to this application"},
+				"a forged hint":                     {url.Values{"id_token_hint": {hint + "x"}, "post_logout_redirect_uri": {w.redirect}}, "not an id_token"},
+				"an unknown client":                 {url.Values{"client_id": {"ghc_nobody"}, "post_logout_redirect_uri": {w.redirect}}, "not registered with Gatehouse"},
+				"an access token as the hint":       {url.Values{"id_token_hint": {tok.AccessToken}}, "not an id_token"},
+			} {
+				res := logout(c.params)
+				if res.status != http.StatusBadRequest || res.location != "" || !strings.Contains(res.body, c.want) {
+					t.Errorf("%s: %d %q %s", name, res.status, res.location, res.body)
+				}
+			}
+			if code := userinfo(tok); code != 200 {
+				t.Fatalf("a refused sign-out revoked the token: %d", code)
+			}
+			// By client_id alone, the redirect works and nothing is revoked.
+			res := logout(url.Values{"client_id": {w.app.ClientID}, "post_logout_redirect_uri": {w.redirect}})
+			if res.status != http.StatusFound || userinfo(tok) != 200 {
+				t.Fatalf("logout by client_id: %+v", res)
+			}
+		})
+	})
+}

@@ -278,6 +278,17 @@ func (s *Store) RevokeGrant(ctx context.Context, id uuid.UUID, now time.Time) er
 	return translate(s.db(ctx).Model(&models.Grant{}).Where("id = ?", id).Update("revoked_at", now).Error)
 }
 
+// RevokeGrantsOf revokes the grants of an application to an account created up to
+// createdBy and not revoked yet (a code not redeemed yet included): the access tokens they
+// issued are refused at userinfo from now on. It returns how many it revoked.
+// Errors: none of the contract; no grant revokes nothing.
+func (s *Store) RevokeGrantsOf(ctx context.Context, ws, applicationID, accountID uuid.UUID, createdBy, now time.Time) (int64, error) {
+	res := s.scoped(ctx, ws).Model(&models.Grant{}).
+		Where("application_id = ? AND user_account_id = ? AND created_at <= ? AND revoked_at IS NULL", applicationID, accountID, createdBy).
+		Update("revoked_at", now)
+	return res.RowsAffected, translate(res.Error)
+}
+
 // MarkProfileOwner records that the connection owns the account's profile (JIT created it).
 // Errors: none of the contract; a missing account is no error.
 func (s *Store) MarkProfileOwner(ctx context.Context, ws, userID, connectionID uuid.UUID) error {

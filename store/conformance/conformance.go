@@ -83,7 +83,7 @@ var tests = []test{
 	{[]string{"CreateFlow", "ClaimFlow", "FlowByUpstreamState", "FlowByUpstreamRequest", "SAMLFlow",
 		"RekeyFlow", "PruneSignInState"}, testFlows},
 	{[]string{"ClaimSAMLFlow"}, testClaimSAMLFlow},
-	{[]string{"CreateGrant", "RedeemGrant", "Grant", "RevokeGrant"}, testGrants},
+	{[]string{"CreateGrant", "RedeemGrant", "Grant", "RevokeGrant", "RevokeGrantsOf"}, testGrants},
 	{[]string{"CreateAuditEvent", "AuditEvents", "CreateSignInEvent", "SignInEventsPage", "RecordSignIn",
 		"PruneSignInEvents"}, testRecords},
 	{[]string{"CreateProvisionedUser", "UserAccountByIdentity", "UserAccountByLiveIdentity", "MarkProfileOwner",

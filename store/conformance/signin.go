@@ -193,6 +193,33 @@ func testGrants(e *env) {
 	_, err = e.s.RedeemGrant(e.ctx, other.CodeHash, e.now)
 	e.is(err, store.ErrNotFound, "revoked code")
 	e.ok(e.s.RevokeGrant(e.ctx, store.NewID(), e.now))
+
+	// RevokeGrantsOf: the application's grants to the account, not yet revoked, and no others.
+	mine := e.grant(unique("code-"), e.now.Add(time.Minute))
+	e.ok(e.s.CreateGrant(e.ctx, mine))
+	second := e.grant(unique("code-"), e.now.Add(time.Minute))
+	second.ApplicationID, second.UserAccountID = mine.ApplicationID, mine.UserAccountID
+	e.ok(e.s.CreateGrant(e.ctx, second))
+	otherApp := e.grant(unique("code-"), e.now.Add(time.Minute))
+	otherApp.UserAccountID = mine.UserAccountID
+	e.ok(e.s.CreateGrant(e.ctx, otherApp))
+	later := e.grant(unique("code-"), e.now.Add(time.Minute))
+	later.ApplicationID, later.UserAccountID, later.CreatedAt = mine.ApplicationID, mine.UserAccountID, e.now.Add(time.Minute)
+	e.ok(e.s.CreateGrant(e.ctx, later))
+	n, err := e.s.RevokeGrantsOf(e.ctx, e.ws, mine.ApplicationID, mine.UserAccountID, e.now, e.now)
+	e.ok(err)
+	e.check(n == 2, "revoked %d grants, want 2", n)
+	for _, g := range []*models.Grant{mine, second, otherApp, later} {
+		got, err := e.s.Grant(e.ctx, e.ws, g.ID)
+		e.ok(err)
+		e.check((got.RevokedAt != nil) == (g == mine || g == second), "grant %v revoked: %v", g.ID, got.RevokedAt)
+	}
+	n, err = e.s.RevokeGrantsOf(e.ctx, e.ws, mine.ApplicationID, mine.UserAccountID, e.now, e.now)
+	e.ok(err)
+	e.check(n == 0, "revoked %d grants again", n)
+	n, err = e.s.RevokeGrantsOf(e.ctx, store.NewID(), otherApp.ApplicationID, otherApp.UserAccountID, e.now, e.now)
+	e.ok(err)
+	e.check(n == 0, "revoked %d grants of another workspace", n)
 }
 
 func (e *env) signInEvent(outcome string) *models.SignInEvent {
