@@ -360,3 +360,18 @@ func (w *signInWorld) claimsOf(t *testing.T, app *oauth2.Config, code, verifier 
 	}
 	return claims, tok
 }
+
+// discoveryOf reads Gatehouse's OpenID Provider metadata.
+func discoveryOf(t *testing.T, e *testEnv) map[string]any {
+	t.Helper()
+	resp, err := http.Get(e.URL + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var d map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}

@@ -23,13 +23,7 @@ func TestOIDCSignIn(t *testing.T) {
 		b := newBrowser(t, w.redirect)
 
 		t.Run("discovery", func(t *testing.T) {
-			resp, err := http.Get(e.URL + "/.well-known/openid-configuration")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var d map[string]any
-			json.NewDecoder(resp.Body).Decode(&d)
+			d := discoveryOf(t, e)
 			for k, want := range map[string]string{"issuer": e.URL, "authorization_endpoint": e.URL + "/oauth/authorize",
 				"token_endpoint": e.URL + "/oauth/token", "userinfo_endpoint": e.URL + "/oauth/userinfo", "jwks_uri": e.URL + "/.well-known/jwks.json"} {
 				if d[k] != want {

@@ -215,13 +215,7 @@ func TestOIDCSignInPromptAndMaxAge(t *testing.T) {
 		})
 
 		t.Run("discovery says request objects are not supported", func(t *testing.T) {
-			resp, err := http.Get(e.URL + "/.well-known/openid-configuration")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var d map[string]any
-			json.NewDecoder(resp.Body).Decode(&d)
+			d := discoveryOf(t, e)
 			for _, k := range []string{"request_parameter_supported", "request_uri_parameter_supported", "claims_parameter_supported"} {
 				if v, ok := d[k]; !ok || v != false {
 					t.Errorf("%s = %v, want false", k, v)
@@ -503,13 +497,7 @@ func TestRPInitiatedLogout(t *testing.T) {
 		logout := func(params url.Values) result { return b.get(t, e.URL+"/oauth/logout?"+params.Encode()) }
 
 		t.Run("discovery names the end_session_endpoint", func(t *testing.T) {
-			resp, err := http.Get(e.URL + "/.well-known/openid-configuration")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var d map[string]any
-			json.NewDecoder(resp.Body).Decode(&d)
+			d := discoveryOf(t, e)
 			if d["end_session_endpoint"] != e.URL+"/oauth/logout" {
 				t.Fatalf("end_session_endpoint = %v", d["end_session_endpoint"])
 			}
