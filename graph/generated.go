@@ -73,13 +73,14 @@ type ComplexityRoot struct {
 	}
 
 	Application struct {
-		Brand        func(childComplexity int) int
-		ClientID     func(childComplexity int) int
-		CreatedAt    func(childComplexity int) int
-		ID           func(childComplexity int) int
-		Name         func(childComplexity int) int
-		RedirectURIs func(childComplexity int) int
-		Type         func(childComplexity int) int
+		Brand                  func(childComplexity int) int
+		ClientID               func(childComplexity int) int
+		CreatedAt              func(childComplexity int) int
+		ID                     func(childComplexity int) int
+		Name                   func(childComplexity int) int
+		PostLogoutRedirectURIs func(childComplexity int) int
+		RedirectURIs           func(childComplexity int) int
+		Type                   func(childComplexity int) int
 	}
 
 	AuditEvent struct {
@@ -860,6 +861,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Application.Name(childComplexity), true
+	case "Application.postLogoutRedirectUris":
+		if e.ComplexityRoot.Application.PostLogoutRedirectURIs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Application.PostLogoutRedirectURIs(childComplexity), true
 	case "Application.redirectUris":
 		if e.ComplexityRoot.Application.RedirectURIs == nil {
 			break
@@ -4283,6 +4290,8 @@ type Application {
   type: ApplicationType!
   "Redirect URIs, matched exactly (never by prefix), in the order given."
   redirectUris: [String!]!
+  "Where a sign-out at the end_session_endpoint may send the browser back (post_logout_redirect_uri), matched exactly; none by default."
+  postLogoutRedirectUris: [String!]!
   brand: Brand!
   createdAt: Time!
 }
@@ -4292,6 +4301,8 @@ input CreateApplicationInput {
   name: String!
   "Absolute https URLs (http only for loopback hosts), no fragment, at most 20."
   redirectUris: [String!]!
+  "Where a sign-out may return: the same rules as redirectUris; none when omitted."
+  postLogoutRedirectUris: [String!]
   "CONFIDENTIAL by default."
   type: ApplicationType
 }
@@ -4308,6 +4319,8 @@ input UpdateApplicationInput {
   name: String
   "Replaces the list."
   redirectUris: [String!]
+  "Replaces the list; an empty list removes them all."
+  postLogoutRedirectUris: [String!]
 }
 
 type UpdateApplicationPayload {
@@ -4573,6 +4586,8 @@ func (ec *executionContext) childFields_Application(ctx context.Context, field g
 		return ec.fieldContext_Application_type(ctx, field)
 	case "redirectUris":
 		return ec.fieldContext_Application_redirectUris(ctx, field)
+	case "postLogoutRedirectUris":
+		return ec.fieldContext_Application_postLogoutRedirectUris(ctx, field)
 	case "brand":
 		return ec.fieldContext_Application_brand(ctx, field)
 	case "createdAt":
@@ -7125,6 +7140,29 @@ func (ec *executionContext) _Application_redirectUris(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Application_redirectUris(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Application", field, true, false, "String")
+}
+
+func (ec *executionContext) _Application_postLogoutRedirectUris(ctx context.Context, field graphql.CollectedField, obj *models.Application) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Application_postLogoutRedirectUris(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PostLogoutRedirectURIs(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Application_postLogoutRedirectUris(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Application", field, true, false, "String")
 }
 
@@ -18294,7 +18332,7 @@ func (ec *executionContext) unmarshalInputCreateApplicationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"brandId", "name", "redirectUris", "type"}
+	fieldsInOrder := [...]string{"brandId", "name", "redirectUris", "postLogoutRedirectUris", "type"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -18322,6 +18360,13 @@ func (ec *executionContext) unmarshalInputCreateApplicationInput(ctx context.Con
 				return it, err
 			}
 			it.RedirectURIs = data
+		case "postLogoutRedirectUris":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("postLogoutRedirectUris"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PostLogoutRedirectURIs = data
 		case "type":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
 			data, err := ec.unmarshalOApplicationType2ᚖgatehouseᚋmodelsᚐApplicationType(ctx, v)
@@ -19820,7 +19865,7 @@ func (ec *executionContext) unmarshalInputUpdateApplicationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"id", "name", "redirectUris"}
+	fieldsInOrder := [...]string{"id", "name", "redirectUris", "postLogoutRedirectUris"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19848,6 +19893,13 @@ func (ec *executionContext) unmarshalInputUpdateApplicationInput(ctx context.Con
 				return it, err
 			}
 			it.RedirectURIs = data
+		case "postLogoutRedirectUris":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("postLogoutRedirectUris"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PostLogoutRedirectURIs = data
 		}
 	}
 	return it, nil
@@ -20559,6 +20611,11 @@ func (ec *executionContext) _Application(ctx context.Context, sel ast.SelectionS
 			}
 		case "redirectUris":
 			out.Values[i] = ec._Application_redirectUris(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "postLogoutRedirectUris":
+			out.Values[i] = ec._Application_postLogoutRedirectUris(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

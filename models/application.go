@@ -36,31 +36,57 @@ type Application struct {
 	SecretHash  string // empty for public applications
 	// RedirectURIsJSON is the JSON array of the registered redirect URIs, in the order given.
 	RedirectURIsJSON string `gorm:"column:redirect_uris"`
-	Version          int
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// PostLogoutRedirectURIsJSON is the JSON array of the URIs a sign-out may return to
+	// (OpenID Connect RP-Initiated Logout §3), in the order given; none by default.
+	PostLogoutRedirectURIsJSON string `gorm:"column:post_logout_redirect_uris"`
+	Version                    int
+	CreatedAt                  time.Time
+	UpdatedAt                  time.Time
 }
 
 // RedirectURIs returns the registered redirect URIs in the order given.
-func (a *Application) RedirectURIs() []string {
+func (a *Application) RedirectURIs() []string { return uriList(a.RedirectURIsJSON) }
+
+// SetRedirectURIs stores uris (already validated).
+func (a *Application) SetRedirectURIs(uris []string) { a.RedirectURIsJSON = uriListJSON(uris) }
+
+// RegisteredRedirect reports whether uri is one of the registered redirect URIs. URIs match
+// exactly, never by prefix (OAuth 2.0 Security BCP §4.1.3).
+func (a *Application) RegisteredRedirect(uri string) bool { return listed(a.RedirectURIs(), uri) }
+
+// PostLogoutRedirectURIs returns the registered post-logout redirect URIs in the order given.
+func (a *Application) PostLogoutRedirectURIs() []string { return uriList(a.PostLogoutRedirectURIsJSON) }
+
+// SetPostLogoutRedirectURIs stores uris (already validated).
+func (a *Application) SetPostLogoutRedirectURIs(uris []string) {
+	a.PostLogoutRedirectURIsJSON = uriListJSON(uris)
+}
+
+// RegisteredPostLogoutRedirect reports whether uri is one of the registered post-logout
+// redirect URIs, matched exactly like redirect URIs.
+func (a *Application) RegisteredPostLogoutRedirect(uri string) bool {
+	return listed(a.PostLogoutRedirectURIs(), uri)
+}
+
+func uriList(stored string) []string {
 	var out []string
-	_ = json.Unmarshal([]byte(a.RedirectURIsJSON), &out)
+	_ = json.Unmarshal([]byte(stored), &out)
 	if out == nil {
 		out = []string{}
 	}
 	return out
 }
 
-// SetRedirectURIs stores uris (already validated).
-func (a *Application) SetRedirectURIs(uris []string) {
+func uriListJSON(uris []string) string {
+	if uris == nil {
+		uris = []string{}
+	}
 	b, _ := json.Marshal(uris)
-	a.RedirectURIsJSON = string(b)
+	return string(b)
 }
 
-// RegisteredRedirect reports whether uri is one of the registered redirect URIs. URIs match
-// exactly, never by prefix (OAuth 2.0 Security BCP §4.1.3).
-func (a *Application) RegisteredRedirect(uri string) bool {
-	for _, r := range a.RedirectURIs() {
+func listed(list []string, uri string) bool {
+	for _, r := range list {
 		if r == uri {
 			return true
 		}

@@ -24,7 +24,10 @@ type ApplicationInput struct {
 	RedirectURIs []string
 	// SetRedirectURIs tells an update that RedirectURIs was given (an empty list is an error).
 	SetRedirectURIs bool
-	Type            *models.ApplicationType
+	// PostLogoutRedirectURIs replace the list when SetPostLogoutRedirectURIs (empty: none).
+	PostLogoutRedirectURIs    []string
+	SetPostLogoutRedirectURIs bool
+	Type                      *models.ApplicationType
 }
 
 // CreateApplication creates an application of a brand. A confidential application's secret is
@@ -36,7 +39,7 @@ func (s *Service) CreateApplication(ctx context.Context, in ApplicationInput) (*
 	}
 	now := s.now()
 	a := &models.Application{ID: store.NewID(), WorkspaceID: p.WorkspaceID, ClientID: secret.Token(applicationIDPrefix, 15),
-		Type: models.ApplicationConfidential, Version: 1, CreatedAt: now, UpdatedAt: now}
+		Type: models.ApplicationConfidential, PostLogoutRedirectURIsJSON: "[]", Version: 1, CreatedAt: now, UpdatedAt: now}
 	var errs models.Errors
 	brandID := ""
 	if in.BrandID != nil {
@@ -89,29 +92,36 @@ func applyApplication(a *models.Application, in ApplicationInput) models.Errors 
 		a.Name = name
 	}
 	if in.SetRedirectURIs {
-		if err := validateRedirectURIs(in.RedirectURIs); err != nil {
+		if err := validateRedirectURIs("redirectUris", in.RedirectURIs, true); err != nil {
 			errs = append(errs, err)
 		}
 		a.SetRedirectURIs(in.RedirectURIs)
 	}
+	if in.SetPostLogoutRedirectURIs {
+		if err := validateRedirectURIs("postLogoutRedirectUris", in.PostLogoutRedirectURIs, false); err != nil {
+			errs = append(errs, err)
+		}
+		a.SetPostLogoutRedirectURIs(in.PostLogoutRedirectURIs)
+	}
 	return errs
 }
 
-// validateRedirectURIs applies models.ValidRedirectURI to each URI, and the list's bounds.
-func validateRedirectURIs(uris []string) *models.Error {
+// validateRedirectURIs applies models.ValidRedirectURI to each URI of the list field, and the
+// list's bounds; required: an empty list is an error.
+func validateRedirectURIs(field string, uris []string, required bool) *models.Error {
 	switch {
-	case len(uris) == 0:
-		return models.FieldError(models.EINVALID, "redirectUris", "", "at least one redirect URI is required")
+	case len(uris) == 0 && required:
+		return models.FieldError(models.EINVALID, field, "", "at least one redirect URI is required")
 	case len(uris) > models.MaxRedirectURIs:
-		return models.FieldError(models.EINVALID, "redirectUris", "", "at most 20 redirect URIs are allowed")
+		return models.FieldError(models.EINVALID, field, "", "at most 20 redirect URIs are allowed")
 	}
 	seen := map[string]bool{}
 	for _, u := range uris {
 		if problem := models.ValidRedirectURI(u); problem != "" {
-			return models.FieldError(models.EINVALID, "redirectUris", truncate(u, 256), problem)
+			return models.FieldError(models.EINVALID, field, truncate(u, 256), problem)
 		}
 		if seen[u] {
-			return models.FieldError(models.EINVALID, "redirectUris", truncate(u, 256), "is listed twice")
+			return models.FieldError(models.EINVALID, field, truncate(u, 256), "is listed twice")
 		}
 		seen[u] = true
 	}
@@ -120,13 +130,14 @@ func validateRedirectURIs(uris []string) *models.Error {
 
 func applicationSummary(a *models.Application) map[string]any {
 	return map[string]any{"name": a.Name, "clientId": a.ClientID, "brandId": a.BrandID.String(),
-		"type": string(a.Type), "redirectUris": a.RedirectURIs()}
+		"type": string(a.Type), "redirectUris": a.RedirectURIs(), "postLogoutRedirectUris": a.PostLogoutRedirectURIs()}
 }
 
-// UpdateApplication changes an application's name or redirect URIs.
+// UpdateApplication changes an application's name, redirect URIs or post-logout redirect URIs.
 func (s *Service) UpdateApplication(ctx context.Context, rawID string, in ApplicationInput) (*models.Application, error) {
 	return s.changeApplication(ctx, rawID, "application.update", func(a *models.Application) error {
-		return applyApplication(a, ApplicationInput{Name: in.Name, RedirectURIs: in.RedirectURIs, SetRedirectURIs: in.SetRedirectURIs}).Err()
+		return applyApplication(a, ApplicationInput{Name: in.Name, RedirectURIs: in.RedirectURIs, SetRedirectURIs: in.SetRedirectURIs,
+			PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, SetPostLogoutRedirectURIs: in.SetPostLogoutRedirectURIs}).Err()
 	})
 }
 

@@ -16,8 +16,7 @@ import (
 // id_token, replayed by whoever saw it, cannot end the person's later sign-ins. It does not sign the person out at their identity provider: Gatehouse does
 // not keep the identity provider's tokens that would take. Then it sends the browser back to
 // the application's post_logout_redirect_uri, which must be one of the application's
-// registered redirect URIs (the "other mechanism" of registration §3 allows), or shows its
-// own page.
+// registered post-logout redirect URIs (§3), or shows its own page.
 
 // SignOutRequest is an application's logout request (RP-Initiated Logout §2).
 type SignOutRequest struct {
@@ -87,7 +86,7 @@ func (s *Service) SignOut(ctx context.Context, req SignOutRequest) (*SignOutResu
 		return nil, &SignOutError{"The id_token_hint was not issued to this application."}
 	case req.PostLogoutRedirectURI != "" && app == nil:
 		return nil, &SignOutError{"A post_logout_redirect_uri needs the client_id or an id_token_hint that names the application."}
-	case req.PostLogoutRedirectURI != "" && !app.RegisteredRedirect(req.PostLogoutRedirectURI):
+	case req.PostLogoutRedirectURI != "" && !app.RegisteredPostLogoutRedirect(req.PostLogoutRedirectURI):
 		return nil, &SignOutError{"The post_logout_redirect_uri is not registered for this application."}
 	}
 	res := &SignOutResult{}

@@ -68,6 +68,41 @@ func TestApplications(t *testing.T) {
 			}
 		})
 
+		t.Run("post-logout redirect URIs: none by default, validated like redirect URIs, replaced or cleared", func(t *testing.T) {
+			withLogout := `mutation($b: ID!, $p: [String!]) { createApplication(input: {brandId: $b, name: "Logout", redirectUris: ["https://l.example.com/cb"], postLogoutRedirectUris: $p}) {
+				application { id postLogoutRedirectUris } errors { label code } } }`
+			d := e.MustGQL(tok, withLogout, map[string]any{"b": brand})
+			if fmt.Sprint(get(d, "createApplication", "application", "postLogoutRedirectUris")) != "[]" {
+				t.Fatalf("default: %v", d)
+			}
+			e.MustGQL(tok, `mutation($id: ID!) { deleteApplication(input: {id: $id}) { deletedId } }`,
+				map[string]any{"id": str(d, "createApplication", "application", "id")})
+			d = e.MustGQL(tok, withLogout, map[string]any{"b": brand, "p": []string{"https://l.example.com/bye", "http://localhost:3000/"}})
+			id := str(d, "createApplication", "application", "id")
+			if fmt.Sprint(get(d, "createApplication", "application", "postLogoutRedirectUris")) != "[https://l.example.com/bye http://localhost:3000/]" {
+				t.Fatalf("create: %v", d)
+			}
+			d = e.MustGQL(tok, withLogout, map[string]any{"b": brand, "p": []string{"http://l.example.com/bye"}})
+			if errs := payloadErrors(t, d, "createApplication"); len(errs) != 1 || str(errs[0], "label") != "postLogoutRedirectUris" || str(errs[0], "code") != "INVALID" {
+				t.Fatalf("plain http: %v", d)
+			}
+			update := `mutation($id: ID!, $p: [String!]) { updateApplication(input: {id: $id, postLogoutRedirectUris: $p}) { application { postLogoutRedirectUris redirectUris } errors { label } } }`
+			d = e.MustGQL(tok, update, map[string]any{"id": id, "p": []string{"https://l.example.com/later"}})
+			if fmt.Sprint(get(d, "updateApplication", "application", "postLogoutRedirectUris")) != "[https://l.example.com/later]" ||
+				fmt.Sprint(get(d, "updateApplication", "application", "redirectUris")) != "[https://l.example.com/cb]" {
+				t.Fatalf("replace: %v", d)
+			}
+			d = e.MustGQL(tok, update, map[string]any{"id": id, "p": []string{}})
+			if fmt.Sprint(get(d, "updateApplication", "application", "postLogoutRedirectUris")) != "[]" {
+				t.Fatalf("clear: %v", d)
+			}
+			d = e.MustGQL(tok, `mutation($id: ID!) { updateApplication(input: {id: $id, name: "Renamed"}) { application { postLogoutRedirectUris } } }`, map[string]any{"id": id})
+			if fmt.Sprint(get(d, "updateApplication", "application", "postLogoutRedirectUris")) != "[]" {
+				t.Fatalf("an update that names no list keeps it: %v", d)
+			}
+			e.MustGQL(tok, `mutation($id: ID!) { deleteApplication(input: {id: $id}) { deletedId } }`, map[string]any{"id": id})
+		})
+
 		t.Run("update, rotate, read, list, delete; workspace-scoped", func(t *testing.T) {
 			d := e.MustGQL(tok, create, map[string]any{"b": brand, "n": "Ops", "r": []string{"https://ops.example.com/cb"}})
 			id, first := str(d, "createApplication", "application", "id"), str(d, "createApplication", "clientSecret")

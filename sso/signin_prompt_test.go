@@ -495,6 +495,19 @@ func TestRPInitiatedLogout(t *testing.T) {
 			return resp.StatusCode
 		}
 		logout := func(params url.Values) result { return b.get(t, e.URL+"/oauth/logout?"+params.Encode()) }
+		// The applications' post-logout redirect URI (the browser stops at the redirect prefix).
+		signedOut := w.redirect + "/signed-out"
+		for _, app := range []*oauth2.Config{w.app, w.pub} {
+			var id string
+			if err := e.App.Store().RawScan(context.Background(), &id, "SELECT id FROM applications WHERE client_id = ?", app.ClientID); err != nil {
+				t.Fatal(err)
+			}
+			d := e.MustGQL(w.tok, `mutation($id: ID!, $p: [String!]) { updateApplication(input: {id: $id, postLogoutRedirectUris: $p}) { errors { message } } }`,
+				map[string]any{"id": id, "p": []string{signedOut}})
+			if errs := payloadErrors(t, d, "updateApplication"); len(errs) > 0 {
+				t.Fatalf("register %s: %v", signedOut, errs)
+			}
+		}
 
 		t.Run("discovery names the end_session_endpoint", func(t *testing.T) {
 			d := discoveryOf(t, e)
@@ -509,8 +522,8 @@ func TestRPInitiatedLogout(t *testing.T) {
 			if userinfo(tok) != 200 || userinfo(other) != 200 {
 				t.Fatal("userinfo before sign-out")
 			}
-			res := logout(url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {w.redirect}, "state": {"bye"}})
-			if res.status != http.StatusFound || !strings.HasPrefix(res.location, w.redirect) || res.query.Get("state") != "bye" {
+			res := logout(url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {signedOut}, "state": {"bye"}})
+			if res.status != http.StatusFound || !strings.HasPrefix(res.location, signedOut+"?") || res.query.Get("state") != "bye" {
 				t.Fatalf("logout: %+v", res)
 			}
 			if code := userinfo(tok); code != http.StatusUnauthorized {
@@ -552,7 +565,7 @@ func TestRPInitiatedLogout(t *testing.T) {
 				resp.Body.Close()
 				return resp
 			}
-			form := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {w.redirect}, "state": {"s"}}
+			form := url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {signedOut}, "state": {"s"}}
 			if resp := post("application/json", `{"id_token_hint":"`+hint+`"}`); resp.StatusCode != http.StatusBadRequest || userinfo(tok) != 200 {
 				t.Fatalf("a JSON body: %d", resp.StatusCode)
 			}
@@ -576,10 +589,11 @@ func TestRPInitiatedLogout(t *testing.T) {
 				want   string
 			}{
 				"an unregistered redirect URI":      {url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {"https://evil.example/"}}, "not registered"},
-				"a redirect URI and no application": {url.Values{"post_logout_redirect_uri": {w.redirect}}, "needs the client_id"},
+				"the sign-in redirect URI":          {url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {w.redirect}}, "not registered"},
+				"a redirect URI and no application": {url.Values{"post_logout_redirect_uri": {signedOut}}, "needs the client_id"},
 				"a hint of another application":     {url.Values{"id_token_hint": {pubHint}, "client_id": {w.app.ClientID}}, "not issued to this application"},
-				"a forged hint":                     {url.Values{"id_token_hint": {hint + "x"}, "post_logout_redirect_uri": {w.redirect}}, "not an id_token"},
-				"an unknown client":                 {url.Values{"client_id": {"ghc_nobody"}, "post_logout_redirect_uri": {w.redirect}}, "not registered with Gatehouse"},
+				"a forged hint":                     {url.Values{"id_token_hint": {hint + "x"}, "post_logout_redirect_uri": {signedOut}}, "not an id_token"},
+				"an unknown client":                 {url.Values{"client_id": {"ghc_nobody"}, "post_logout_redirect_uri": {signedOut}}, "not registered with Gatehouse"},
 				"an access token as the hint":       {url.Values{"id_token_hint": {tok.AccessToken}}, "not an id_token"},
 			} {
 				res := logout(c.params)
@@ -591,7 +605,7 @@ func TestRPInitiatedLogout(t *testing.T) {
 				t.Fatalf("a refused sign-out revoked the token: %d", code)
 			}
 			// By client_id alone, the redirect works and nothing is revoked.
-			res := logout(url.Values{"client_id": {w.app.ClientID}, "post_logout_redirect_uri": {w.redirect}})
+			res := logout(url.Values{"client_id": {w.app.ClientID}, "post_logout_redirect_uri": {signedOut}})
 			if res.status != http.StatusFound || userinfo(tok) != 200 {
 				t.Fatalf("logout by client_id: %+v", res)
 			}

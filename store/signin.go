@@ -48,7 +48,8 @@ func (s *Store) Applications(ctx context.Context, ws, brandID uuid.UUID) ([]*mod
 func (s *Store) UpdateApplication(ctx context.Context, a *models.Application) error {
 	now := s.now()
 	res := s.scoped(ctx, a.WorkspaceID).Model(&models.Application{}).Where("id = ? AND version = ?", a.ID, a.Version).
-		Updates(map[string]any{"name": a.Name, "redirect_uris": a.RedirectURIsJSON, "secret_hash": a.SecretHash,
+		Updates(map[string]any{"name": a.Name, "redirect_uris": a.RedirectURIsJSON,
+			"post_logout_redirect_uris": a.PostLogoutRedirectURIsJSON, "secret_hash": a.SecretHash,
 			"version": a.Version + 1, "updated_at": now})
 	if res.Error != nil {
 		return translate(res.Error)

@@ -76,6 +76,8 @@ type CreateApplicationInput struct {
 	Name    string `json:"name"`
 	// Absolute https URLs (http only for loopback hosts), no fragment, at most 20.
 	RedirectURIs []string `json:"redirectUris"`
+	// Where a sign-out may return: the same rules as redirectUris; none when omitted.
+	PostLogoutRedirectURIs []string `json:"postLogoutRedirectUris,omitempty"`
 	// CONFIDENTIAL by default.
 	Type *models.ApplicationType `json:"type,omitempty"`
 }
@@ -388,6 +390,8 @@ type UpdateApplicationInput struct {
 	Name *string `json:"name,omitempty"`
 	// Replaces the list.
 	RedirectURIs []string `json:"redirectUris,omitempty"`
+	// Replaces the list; an empty list removes them all.
+	PostLogoutRedirectURIs []string `json:"postLogoutRedirectUris,omitempty"`
 }
 
 type UpdateApplicationPayload struct {
