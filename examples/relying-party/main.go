@@ -5,9 +5,11 @@
 //
 //	GATEHOUSE_URL=http://localhost:8080 CLIENT_ID=gha_… CLIENT_SECRET=… go run ./examples/relying-party
 //
-// Register http://localhost:3000/callback as a redirect URI of the application first
-// (docs/sign-in.md). Open http://localhost:3000/, type a work email, and sign in at your
-// identity provider; the page then shows the id_token's claims.
+// Register http://localhost:3000/callback as a redirect URI of the application first, and
+// http://localhost:3000/ as its post-logout redirect URI (docs/sign-in.md). Open
+// http://localhost:3000/, type a work email, and sign in at your identity provider; the page
+// then shows the id_token's claims, and "Sign out" ends the sign-in at Gatehouse's
+// end_session_endpoint.
 package main
 
 import (
@@ -18,6 +20,7 @@ import (
 	"html/template"
 	"log"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 
@@ -33,7 +36,14 @@ func main() {
 	if err != nil {
 		log.Fatalf("discovery at %s: %v", issuer, err)
 	}
+	var meta struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	if err := provider.Claims(&meta); err != nil {
+		log.Fatalf("discovery at %s: %v", issuer, err)
+	}
 	app := &relyingParty{
+		homeURL: "http://" + addr + "/", endSession: meta.EndSession,
 		verifier: provider.Verifier(&oidc.Config{ClientID: os.Getenv("CLIENT_ID")}),
 		config: oauth2.Config{ClientID: os.Getenv("CLIENT_ID"), ClientSecret: os.Getenv("CLIENT_SECRET"),
 			Endpoint: provider.Endpoint(), RedirectURL: "http://" + addr + "/callback",
@@ -42,18 +52,20 @@ func main() {
 	http.HandleFunc("GET /{$}", app.home)
 	http.HandleFunc("GET /login", app.login)
 	http.HandleFunc("GET /callback", app.callback)
+	http.HandleFunc("GET /logout", app.logout)
 	log.Printf("open http://%s/", addr)
 	log.Fatal(http.ListenAndServe(addr, nil))
 }
 
 type relyingParty struct {
-	config   oauth2.Config
-	verifier *oidc.IDTokenVerifier
+	config              oauth2.Config
+	verifier            *oidc.IDTokenVerifier
+	homeURL, endSession string
 }
 
 var page = template.Must(template.New("").Parse(`<!doctype html><title>Example app</title>
 <h1>Example app</h1>
-{{if .}}<p>Signed in.</p><pre>{{.}}</pre><p><a href="/">Again</a></p>
+{{if .}}<p>Signed in.</p><pre>{{.}}</pre><p><a href="/">Again</a> · <a href="/logout">Sign out</a></p>
 {{else}}<form action="/login"><label>Work email <input type="email" name="email"></label>
 <button>Sign in with SSO</button></form>{{end}}`))
 
@@ -105,10 +117,31 @@ func (a *relyingParty) callback(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid id_token", http.StatusBadGateway)
 		return
 	}
+	// Kept for signing out: the end_session_endpoint takes it as id_token_hint.
+	http.SetCookie(w, &http.Cookie{Name: "id_token", Value: raw, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	var claims map[string]any
 	idt.Claims(&claims)
 	out, _ := json.MarshalIndent(claims, "", "  ")
 	page.Execute(w, string(out))
+}
+
+// logout forgets the sign-in here and sends the browser to Gatehouse's end_session_endpoint,
+// which ends the application's tokens for the person and sends the browser back home.
+func (a *relyingParty) logout(w http.ResponseWriter, r *http.Request) {
+	hint := ""
+	if c, err := r.Cookie("id_token"); err == nil {
+		hint = c.Value
+	}
+	http.SetCookie(w, &http.Cookie{Name: "id_token", Path: "/", MaxAge: -1})
+	if a.endSession == "" {
+		http.Redirect(w, r, "/", http.StatusFound)
+		return
+	}
+	v := url.Values{"client_id": {a.config.ClientID}, "post_logout_redirect_uri": {a.homeURL}}
+	if hint != "" {
+		v.Set("id_token_hint", hint)
+	}
+	http.Redirect(w, r, a.endSession+"?"+v.Encode(), http.StatusFound)
 }
 
 func random() string {
