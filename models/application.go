@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,7 +53,9 @@ func (a *Application) SetRedirectURIs(uris []string) { a.RedirectURIsJSON = uriL
 
 // RegisteredRedirect reports whether uri is one of the registered redirect URIs. URIs match
 // exactly, never by prefix (OAuth 2.0 Security BCP §4.1.3).
-func (a *Application) RegisteredRedirect(uri string) bool { return listed(a.RedirectURIs(), uri) }
+func (a *Application) RegisteredRedirect(uri string) bool {
+	return slices.Contains(a.RedirectURIs(), uri)
+}
 
 // PostLogoutRedirectURIs returns the registered post-logout redirect URIs in the order given.
 func (a *Application) PostLogoutRedirectURIs() []string { return uriList(a.PostLogoutRedirectURIsJSON) }
@@ -65,7 +68,7 @@ func (a *Application) SetPostLogoutRedirectURIs(uris []string) {
 // RegisteredPostLogoutRedirect reports whether uri is one of the registered post-logout
 // redirect URIs, matched exactly like redirect URIs.
 func (a *Application) RegisteredPostLogoutRedirect(uri string) bool {
-	return listed(a.PostLogoutRedirectURIs(), uri)
+	return slices.Contains(a.PostLogoutRedirectURIs(), uri)
 }
 
 func uriList(stored string) []string {
@@ -83,15 +86,6 @@ func uriListJSON(uris []string) string {
 	}
 	b, _ := json.Marshal(uris)
 	return string(b)
-}
-
-func listed(list []string, uri string) bool {
-	for _, r := range list {
-		if r == uri {
-			return true
-		}
-	}
-	return false
 }
 
 // ValidRedirectURI is THE rule for an application's redirect URI: an absolute https URL

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -286,7 +287,7 @@ func (s *Service) routeConnection(ctx context.Context, key string, load func(ctx
 }
 
 // hasToken reports whether a space-separated list (a scope, a prompt) has the value want.
-func hasToken(list, want string) bool { return hasValue(strings.Fields(list), want) }
+func hasToken(list, want string) bool { return slices.Contains(strings.Fields(list), want) }
 
 // grantedScope keeps the known scopes of a request, in the documented order.
 func grantedScope(requested string) string {

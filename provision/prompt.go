@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -11,7 +12,7 @@ import (
 )
 
 // What an application's authorization request asks of the person's interaction (OIDC Core
-// §3.1.2.1): prompt, max_age and login_hint. Gatehouse keeps no session of its own (every
+// §3.1.2.1): prompt, max_age, login_hint, id_token_hint and acr_values. Gatehouse keeps no session of its own (every
 // sign-in goes to the identity provider), so it honours them by asking the identity
 // provider, in the terms of its protocol:
 //
@@ -30,16 +31,16 @@ import (
 //	                         connection the person signed in through, its email is the
 //	                         login_hint, and the sign-in must end with its sub (else
 //	                         login_required: another person is signed in at the IdP;
-//	                         hintedElsewhere). This is
-//	                         what makes an application's silent renewal (prompt=none with
-//	                         id_token_hint) work without asking anything.
+//	                         hintedElsewhere). This is what makes an application's silent
+//	                         renewal (prompt=none with id_token_hint) work without asking.
 //
 // The id_token's auth_time is when the identity provider says the person authenticated
 // (OIDC auth_time, SAML AuthnInstant), which must meet max_age and prompt=login
-// (staleAuthentication), and its acr and amr how (OIDC acr and amr, SAML AuthnContextClassRef): an application that
-// requires a second factor reads them. acr_values is sent on to an OIDC identity provider;
-// a SAML one gets no RequestedAuthnContext (its class names are the IdP's own vocabulary, which
-// an application that talks to every connection alike cannot know).
+// (staleAuthentication); its acr and amr say how (OIDC acr and amr; SAML AuthnContextClassRef
+// and Entra ID's authnmethodsreferences), for an application that requires a second factor.
+// acr_values is sent on to an OIDC identity provider; a SAML one gets no
+// RequestedAuthnContext (its class names are the IdP's own vocabulary, which an application
+// that talks to every connection alike cannot know).
 
 // interaction is what an authorization request asks of the person's interaction, parsed.
 type interaction struct {
@@ -59,6 +60,11 @@ type IDTokenHint struct {
 	Subject, WorkspaceID, Connection, Email string
 	Audience                                []string
 	IssuedAt                                time.Time
+}
+
+// issuedTo reports whether the hint is an id_token of app: its audience and its workspace.
+func (h *IDTokenHint) issuedTo(app *models.Application) bool {
+	return h.WorkspaceID == app.WorkspaceID.String() && slices.Contains(h.Audience, app.ClientID)
 }
 
 // parseInteraction reads what req asks of the interaction for app; a non-empty code is the
@@ -83,7 +89,7 @@ func parseInteraction(app *models.Application, req *AuthorizeRequest) (in intera
 		return in, "invalid_request", "id_token_hint is not an id_token Gatehouse issued"
 	case h == nil:
 		return in, "", ""
-	case h.WorkspaceID != app.WorkspaceID.String() || !hasValue(h.Audience, app.ClientID):
+	case !h.issuedTo(app):
 		return in, "invalid_request", "id_token_hint was not issued to this application"
 	}
 	in.hintSubject = h.Subject
@@ -136,20 +142,11 @@ func parsePrompt(raw string) (prompt string, ok bool) {
 	given := strings.Fields(raw)
 	var out []string
 	for _, v := range promptValues {
-		if hasValue(given, v) {
+		if slices.Contains(given, v) {
 			out = append(out, v)
 		}
 	}
-	return strings.Join(out, " "), !hasValue(given, "none") || allEqual(given, "none")
-}
-
-func hasValue(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
+	return strings.Join(out, " "), !slices.Contains(given, "none") || allEqual(given, "none")
 }
 
 func allEqual(list []string, v string) bool {

@@ -59,8 +59,6 @@ func (s *Service) SignOut(ctx context.Context, req SignOutRequest) (*SignOutResu
 		return nil, &SignOutError{"The id_token_hint is not an id_token Gatehouse issued."}
 	case len(req.State) > maxStateLength:
 		return nil, &SignOutError{"The state is too long."}
-	case h != nil && req.ClientID != "" && !hasValue(h.Audience, req.ClientID):
-		return nil, &SignOutError{"The id_token_hint was not issued to this application (client_id)."}
 	}
 	clientID := req.ClientID
 	if clientID == "" && h != nil {
@@ -82,7 +80,7 @@ func (s *Service) SignOut(ctx context.Context, req SignOutRequest) (*SignOutResu
 		return nil, internal("sign out", err)
 	case clientID != "" && app == nil:
 		return nil, &SignOutError{"The application (client_id) is not registered with Gatehouse."}
-	case app != nil && h != nil && h.WorkspaceID != app.WorkspaceID.String():
+	case app != nil && h != nil && !h.issuedTo(app):
 		return nil, &SignOutError{"The id_token_hint was not issued to this application."}
 	case req.PostLogoutRedirectURI != "" && app == nil:
 		return nil, &SignOutError{"A post_logout_redirect_uri needs the client_id or an id_token_hint that names the application."}
