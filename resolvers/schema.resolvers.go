@@ -419,7 +419,7 @@ func (r *queryResolver) SCIMTokens(ctx context.Context, status *model.SCIMTokenS
 	return r.scimTokens(ctx, status, name, page, pageSize)
 }
 
-// ScimToken is the resolver for the scimToken field.
+// SCIMToken is the resolver for the scimToken field.
 func (r *queryResolver) SCIMToken(ctx context.Context, id string) (*models.SCIMToken, error) {
 	return r.scimToken(ctx, id)
 }
@@ -429,7 +429,7 @@ func (r *queryResolver) SCIMActivities(ctx context.Context, filter *model.SCIMAc
 	return r.scimActivities(ctx, filter, page, pageSize)
 }
 
-// ScimStatistics is the resolver for the scimStatistics field.
+// SCIMStatistics is the resolver for the scimStatistics field.
 func (r *queryResolver) SCIMStatistics(ctx context.Context) (*models.SCIMStatistics, error) {
 	return r.Svc.SCIMStatistics(ctx)
 }
