@@ -148,8 +148,7 @@ func (s *Service) bulkBind(ctx context.Context, p *Principal, items []Credential
 			stored[accountConn{acct, c.ConnectionID}] = c.ID
 		}
 	}
-	// Decide each item in order by the identity rule (models.DecideBind), against the state
-	// the earlier items leave.
+	// Decide each item in order against the state the earlier items leave.
 	var stale []uuid.UUID // stored credential rows that the batch replaces
 	final := map[accountConn]*models.Credential{}
 	var order []accountConn
@@ -171,11 +170,11 @@ func (s *Service) bulkBind(ctx context.Context, p *Principal, items []Credential
 		key := models.Key(idents[i])
 		ik, ac := identityKey{conn.ID, key}, accountConn{u.ID, conn.ID}
 		old, isBound := bound[ac]
-		switch models.DecideBind(owner[ik], u.ID, isBound) {
-		case models.BindTaken:
+		switch decideBind(owner[ik], u.ID, isBound) {
+		case bindTaken:
 			out[i].Errors = models.Errors{takenError(idents[i])}
 			continue
-		case models.BindReplace:
+		case bindReplace:
 			delete(owner, identityKey{conn.ID, old})
 			if id, ok := stored[ac]; ok {
 				stale = append(stale, id)
