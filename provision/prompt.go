@@ -12,9 +12,9 @@ import (
 )
 
 // What an application's authorization request asks of the person's interaction (OIDC Core
-// §3.1.2.1): prompt, max_age, login_hint, id_token_hint and acr_values. Gatehouse keeps no session of its own (every
-// sign-in goes to the identity provider), so it honours them by asking the identity
-// provider, in the terms of its protocol:
+// §3.1.2.1): prompt, max_age, login_hint, id_token_hint and acr_values. Gatehouse keeps no
+// session of its own (every sign-in goes to the identity provider), so it honours them by
+// asking the identity provider, in the terms of its protocol:
 //
 //	prompt=login, max_age    OIDC: prompt and max_age as sent; SAML: ForceAuthn (SAML has no
 //	                         maximum age, so any max_age asks for a fresh authentication)
@@ -146,16 +146,8 @@ func parsePrompt(raw string) (prompt string, ok bool) {
 			out = append(out, v)
 		}
 	}
-	return strings.Join(out, " "), !slices.Contains(given, "none") || allEqual(given, "none")
-}
-
-func allEqual(list []string, v string) bool {
-	for _, s := range list {
-		if s != v {
-			return false
-		}
-	}
-	return true
+	onlyNone := !slices.ContainsFunc(given, func(v string) bool { return v != "none" })
+	return strings.Join(out, " "), !slices.Contains(given, "none") || onlyNone
 }
 
 // maxMaxAge bounds max_age: 68 years of seconds fit every database's integer and every IdP's.

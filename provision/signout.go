@@ -13,8 +13,9 @@ import (
 // ends is the application's: with an id_token_hint, the grants of that application to the
 // person up to the hint's are revoked (their access tokens get 401 at userinfo, their
 // unredeemed codes no longer redeem). A sign-in after the hint was issued is not: an old
-// id_token, replayed by whoever saw it, cannot end the person's later sign-ins. It does not sign the person out at their identity provider: Gatehouse does
-// not keep the identity provider's tokens that would take. Then it sends the browser back to
+// id_token, replayed by whoever saw it, cannot end the person's later sign-ins. It does not
+// sign the person out at their identity provider: Gatehouse does not keep the identity
+// provider's tokens that would take. Then it sends the browser back to
 // the application's post_logout_redirect_uri, which must be one of the application's
 // registered post-logout redirect URIs (§3), or shows its own page.
 

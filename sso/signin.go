@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -121,20 +122,11 @@ func asymmetricAlgorithms(algs []string) []string {
 
 func (s *SignIn) config(p *oidc.Provider, c *models.Connection, clientSecret string) *oauth2.Config {
 	scopes := strings.Fields(c.OIDCScopes)
-	if !containsString(scopes, oidc.ScopeOpenID) {
+	if !slices.Contains(scopes, oidc.ScopeOpenID) {
 		scopes = append([]string{oidc.ScopeOpenID}, scopes...)
 	}
 	return &oauth2.Config{ClientID: c.OIDCClientID, ClientSecret: clientSecret, Endpoint: p.Endpoint(),
 		RedirectURL: s.svc.OIDCCallbackURL(), Scopes: scopes}
-}
-
-func containsString(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }
 
 // StartSignIn redirects the browser to the identity provider with Gatehouse's own state,
