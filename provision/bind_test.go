@@ -12,28 +12,9 @@ import (
 	"gatehouse/store/storetest"
 )
 
-func TestDecideBind(t *testing.T) {
-	a, b := uuid.New(), uuid.New()
-	for _, c := range []struct {
-		owner uuid.UUID
-		bound bool
-		want  bindOutcome
-	}{
-		{uuid.Nil, false, bindNew},
-		{uuid.Nil, true, bindReplace},
-		{a, true, bindReplace}, // rebinding the account's own identity
-		{b, false, bindTaken},
-		{b, true, bindTaken},
-	} {
-		if got := decideBind(c.owner, a, c.bound); got != c.want {
-			t.Errorf("decideBind(%v, a, %v) = %d, want %d", c.owner, c.bound, got, c.want)
-		}
-	}
-}
-
-// TestBindPathsAgree: a single binding (the database decides, in one upsert) and a bulk one
-// (decideBind in Go) reach the same outcome and leave the same bindings, case by case, on
-// both databases.
+// TestBindPathsAgree: a single binding (models.BindDecisionSQL inside the binding statement)
+// and a bulk one (models.DecideBind over the batch) reach the same outcome and leave the same
+// bindings, case by case, on both databases.
 func TestBindPathsAgree(t *testing.T) {
 	cases := []struct {
 		name       string

@@ -148,7 +148,8 @@ func (s *Service) bulkBind(ctx context.Context, p *Principal, items []Credential
 			stored[accountConn{acct, c.ConnectionID}] = c.ID
 		}
 	}
-	// Decide each item in order against the state the earlier items leave.
+	// Decide each item in order by the identity rule (models.DecideBind), against the state
+	// the earlier items leave.
 	var stale []uuid.UUID // stored credential rows that the batch replaces
 	final := map[accountConn]*models.Credential{}
 	var order []accountConn
@@ -170,11 +171,11 @@ func (s *Service) bulkBind(ctx context.Context, p *Principal, items []Credential
 		key := models.Key(idents[i])
 		ik, ac := identityKey{conn.ID, key}, accountConn{u.ID, conn.ID}
 		old, isBound := bound[ac]
-		switch decideBind(owner[ik], u.ID, isBound) {
-		case bindTaken:
+		switch models.DecideBind(owner[ik], u.ID, isBound) {
+		case models.BindTaken:
 			out[i].Errors = models.Errors{takenError(idents[i])}
 			continue
-		case bindReplace:
+		case models.BindReplace:
 			delete(owner, identityKey{conn.ID, old})
 			if id, ok := stored[ac]; ok {
 				stale = append(stale, id)

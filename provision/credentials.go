@@ -76,8 +76,8 @@ func (s *Service) UpdateUserAccountCredentials(ctx context.Context, in Credentia
 		return nil, err
 	}
 	slug := strings.TrimSpace(in.AuthModule)
-	// One store call finds the account and the connection and binds (one statement on
-	// PostgreSQL); the identity rule is bindIdentity's, enforced by the same upsert.
+	// One store call finds the account and the connection and binds as the identity rule
+	// (models.DecideBind) decides: one statement on PostgreSQL.
 	c := s.newCredential(&models.UserAccount{ID: id, WorkspaceID: p.WorkspaceID}, uuid.Nil, identifier, secretHash)
 	ev := s.auditEvent(p, "user_account.credentials.update", "user_account", id.String(),
 		bindSummary(slug, identifier, secretHash != ""))
@@ -113,44 +113,13 @@ func (s *Service) loadBindingTargets(ctx context.Context, ws uuid.UUID, in Crede
 	return u, *connID, nil
 }
 
-// bindOutcome is what the identity rule decides for binding an account to an identity.
-type bindOutcome uint8
-
-const (
-	bindNew     bindOutcome = iota // the account's first identity at the connection
-	bindReplace                    // replaces the account's identity at the connection (or rebinds the same one)
-	bindTaken                      // the identity is bound to another account: refused (TAKEN)
-)
-
-// decideBind is the identity rule as a decision over the rows a binding reads: owner is the
-// account the identity (connection, identifier key) is bound to now (uuid.Nil: none), bound
-// whether account already has an identity at the connection. An identity binds to at most one
-// account; an account has at most one identity per connection, which a new binding replaces.
-//
-// Bulk binding decides every item with it, in Go, against the state the earlier items leave.
-// A single binding (bindIdentity, store.BindAccountCredential) has the database decide the
-// same thing in one upsert, without reading first: the upsert's conflict target
-// (workspace, account, connection) is bindReplace, ux_credentials_identity's refusal is
-// bindTaken, a plain insert is bindNew — a read before it would cost the hot path a round
-// trip. TestBindPathsAgree runs the same cases through both paths on both databases.
-func decideBind(owner, account uuid.UUID, bound bool) bindOutcome {
-	switch {
-	case owner != uuid.Nil && owner != account:
-		return bindTaken
-	case bound:
-		return bindReplace
-	}
-	return bindNew
-}
-
-// bindIdentity is THE identity rule, shared by ahead-of-time binding, SCIM and first sign-in:
-// the identity (connection, identifier), compared case-insensitively, binds to at most one user
-// account per workspace, and an account has at most one identity per connection, which a new
-// binding replaces. The database enforces both with unique indexes in one upsert, so that
-// concurrent binds cannot both win; a lost race or an identifier bound to another account
-// surfaces as a unique violation reported as TAKEN. Ahead-of-time binding uses the same
-// upsert through store.BindAccountCredential, which also finds the account and the connection
-// and records the audit event in the same statement.
+// bindIdentity binds u to identifier at conn for SCIM and first sign-in, as the identity rule
+// (models.DecideBind) decides: the identity (connection, identifier), compared
+// case-insensitively, binds to at most one user account per workspace, and an account has at
+// most one identity per connection, which a new binding replaces. The store evaluates the rule
+// inside its upsert (store.UpsertCredential); the unique indexes behind it make a binding that
+// lost a race to a concurrent one fail too. Either refusal is TAKEN. Ahead-of-time binding
+// (store.BindAccountCredential) and bulk binding decide by the same rule.
 func (s *Service) bindIdentity(ctx context.Context, u *models.UserAccount, conn *models.Connection, identifier, secretHash string) error {
 	if err := s.store.UpsertCredential(ctx, s.newCredential(u, conn.ID, identifier, secretHash)); err != nil {
 		if store.IsAlreadyExists(err, "identity") {

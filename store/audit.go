@@ -22,7 +22,7 @@ func (s *Store) AuditEvents(ctx context.Context, ws uuid.UUID, before *uuid.UUID
 }
 
 // auditTable describes an audit event: every sign-in and binding writes one, in statements
-// built from it (RecordSignIn, bindCredentialSQL, bindAccountSQL).
+// built from it (RecordSignIn, bindAccountSQL).
 var auditTable = newTable("audit_events",
 	col("id", func(e *models.AuditEvent) *uuid.UUID { return &e.ID }),
 	col("workspace_id", func(e *models.AuditEvent) *uuid.UUID { return &e.WorkspaceID }),

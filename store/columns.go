@@ -249,13 +249,14 @@ func (t *table[T]) setArgs(r *T, set updateSet) []any {
 // with first > 0 PostgreSQL's $first, $first+1, …) whose values args lines up. The caller
 // appends the FROM clause.
 type insertSelect[T any] struct {
-	sql  string
-	t    *table[T]
-	free []int // the placeholders' columns
+	sql   string
+	t     *table[T]
+	free  []int // the placeholders' columns
+	first int   // the number of the first placeholder ($first); 0: they are ?
 }
 
 func (t *table[T]) insertSelect(first int, given map[string]string) insertSelect[T] {
-	is := insertSelect[T]{t: t}
+	is := insertSelect[T]{t: t, first: first}
 	exprs := make([]string, len(t.cols))
 	for i, c := range t.cols {
 		switch e, ok := given[c.name]; {
@@ -271,6 +272,17 @@ func (t *table[T]) insertSelect(first int, given map[string]string) insertSelect
 	}
 	is.sql = "INSERT INTO " + t.name + " (" + t.list + ") SELECT " + strings.Join(exprs, ", ")
 	return is
+}
+
+// param is the placeholder of the named column, which must be one of is's numbered
+// placeholders: for a statement that names the same value again.
+func (is insertSelect[T]) param(name string) string {
+	for n, i := range is.free {
+		if is.t.cols[i].name == name && is.first > 0 {
+			return "$" + strconv.Itoa(is.first+n)
+		}
+	}
+	panic("store: " + is.t.name + "." + name + " is not a numbered placeholder of the statement")
 }
 
 // args appends the values of r's placeholder columns to dst; with pg, uuids as pgx encodes

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,6 +75,26 @@ func TestBindAccountCredential(t *testing.T) {
 			t.Fatalf("identity of another account: %v", err)
 		}
 		events(1)
+		// Both binding statements are refused by the identity rule, not by the unique index:
+		// the transaction they run in stays usable (a unique violation aborts a PostgreSQL one).
+		err = st.InTx(ctx, func(ctx context.Context) error {
+			taken := &models.Credential{ID: store.NewID(), WorkspaceID: ws.ID, UserAccountID: b.ID, ConnectionID: conn.ID,
+				Identifier: "jane@X.IO", IdentifierKey: models.Key("jane@X.IO"), CreatedAt: now, UpdatedAt: now}
+			if err := st.UpsertCredential(ctx, taken); !store.IsAlreadyExists(err, "identity") {
+				t.Errorf("UpsertCredential of an identity of another account: %v", err)
+			}
+			ev := &models.AuditEvent{ID: store.NewID(), WorkspaceID: ws.ID, ActorType: "client", ActorID: "t",
+				Action: "bind", TargetType: "user_account", TargetID: b.ID.String(), Summary: "{}", CreatedAt: now}
+			taken.ID = store.NewID()
+			if _, _, err := st.BindAccountCredential(ctx, "c", taken, ev); !store.IsAlreadyExists(err, "identity") {
+				t.Errorf("BindAccountCredential of an identity of another account: %v", err)
+			}
+			_, err := st.CredentialsForAccounts(ctx, ws.ID, []uuid.UUID{b.ID})
+			return err
+		})
+		if err != nil {
+			t.Fatalf("the transaction after a refused binding: %v", err)
+		}
 		if _, ok, _, err := bind(ws.ID, a.ID, "c", "j2@x.io"); err != nil || !ok {
 			t.Fatalf("rebind: %v %v", ok, err)
 		}
@@ -82,5 +103,41 @@ func TestBindAccountCredential(t *testing.T) {
 			t.Fatalf("credentials: %v %v", creds, err)
 		}
 		events(2)
+	})
+}
+
+// The identity rule's two forms agree: models.BindDecisionSQL, evaluated by each database over
+// every state the rule reads, answers what models.DecideBind answers in Go.
+func TestBindDecisionSQL(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		st := openMigrated(t, dbURL)
+		// The ids as each database stores them: uuid on PostgreSQL, text on SQLite.
+		state := `SELECT CAST($1 AS text) AS owner, CAST($2 AS text) AS account, CAST($3 AS boolean) AS bound`
+		if strings.HasPrefix(dbURL, "postgres") {
+			state = `SELECT CAST($1 AS uuid) AS owner, CAST($2 AS uuid) AS account, CAST($3 AS boolean) AS bound`
+		}
+		q := `SELECT ` + models.BindDecisionSQL("s.owner", "s.account", "s.bound") + ` FROM (` + state + `) s`
+		a, b := store.NewID(), store.NewID()
+		seen := map[models.BindOutcome]bool{}
+		for _, owner := range []uuid.UUID{uuid.Nil, a, b} {
+			for _, bound := range []bool{false, true} {
+				var ownerArg any
+				if owner != uuid.Nil {
+					ownerArg = owner.String()
+				}
+				var got int
+				if err := st.DB().QueryRow(q, ownerArg, a.String(), bound).Scan(&got); err != nil {
+					t.Fatal(err)
+				}
+				want := models.DecideBind(owner, a, bound)
+				if models.BindOutcome(got) != want {
+					t.Errorf("owner %v (account %v), bound %v: SQL decides %d, Go %d", owner, a, bound, got, want)
+				}
+				seen[want] = true
+			}
+		}
+		if len(seen) != 3 {
+			t.Errorf("the states cover outcomes %v, want all three", seen)
+		}
 	})
 }

@@ -469,7 +469,7 @@ func (s *Store) CreateAuditEvent(ctx context.Context, e *models.AuditEvent) erro
 
 // RecordSignIn writes what a browser sign-in's decision leads to: its audit event, its grant
 // (nil when refused) and its sign-in event. On PostgreSQL it is one statement (a
-// data-modifying CTE, as BindCredential): one round trip instead of three; on SQLite, where a
+// data-modifying CTE, as BindAccountCredential): one round trip instead of three; on SQLite, where a
 // round trip is a function call, three statements in a transaction (the caller's, if any).
 // Either way the three rows commit together, so a decision that wrote nothing else needs no
 // transaction of its own around it (provision's returning fast path). On PostgreSQL, in a
@@ -533,7 +533,10 @@ var (
 // its credential c owns (MarkProfileOwner), and c. derivedEmail is u's email when the sign-in
 // derived it (the identity provider sent none), else "". On PostgreSQL it is one statement (a
 // data-modifying CTE; the foreign keys are checked at its end); on SQLite, three. The
-// unique violations are those of Create and UpsertCredential.
+// unique violations are those of Create and UpsertCredential. c binds a new account, which
+// the identity rule (models.DecideBind) lets bind unless the identity has an owner: the
+// sign-in found none before deciding to provision, and one bound since is the identity
+// index's refusal ("identity"), so the plain upsert needs no decision of its own.
 // Errors: ErrAlreadyExists "email", "user_name" or "identity"; ErrMissingReference when a referenced row is gone.
 // Run it in a transaction: on SQLite a refused row does not undo the rows before it.
 func (s *Store) CreateProvisionedUser(ctx context.Context, a *models.Account, u *models.UserAccount, c *models.Credential, derivedEmail string) error {

@@ -1,0 +1,93 @@
+package store
+
+import (
+	"context"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"gatehouse/store/storetest"
+)
+
+// TestBindOwnerProbePlan checks, with PostgreSQL's planner, that a single binding reads the
+// identity's owner through the whole identity key (workspace, connection, identifier): the
+// probe's Index Cond names connection_id. Given the connection as a column of the join
+// (o.connection_id = k.id, bd47273's form), the planner probed on workspace and identifier
+// alone and filtered the connection, reading every identity of the workspace per binding: in
+// the bind benchmark's first second, while credentials grew unanalysed, and here, with 300
+// of them (that form fails this test). The plan checked is the generic one a pooled session
+// caches.
+func TestBindOwnerProbePlan(t *testing.T) {
+	s := openTestStore(t, storetest.URL(t, "postgres"), allMigrations)
+	ctx := context.Background()
+	ws := uuid.New()
+	var n []int
+	for _, q := range []string{
+		`INSERT INTO workspaces (id, name, created_at) VALUES (@ws, 'plans', now()) RETURNING 1`,
+		`INSERT INTO connections (id, workspace_id, name, name_key, slug, protocol, status, version, created_at, updated_at)
+		VALUES (gen_random_uuid(), @ws, 'C', 'c', 'c', 'oidc', 'active', 1, now(), now()) RETURNING 1`,
+		`INSERT INTO user_accounts (id, workspace_id, email, email_key, first_name, last_name, active, version,
+			created_at, updated_at, scim_data)
+		SELECT gen_random_uuid(), @ws, 'u' || g || '@example.com', 'u' || g || '@example.com', 'F', 'L', true, 1,
+			now(), now(), '{}' FROM generate_series(1, 300) g RETURNING 1`,
+		`ANALYZE user_accounts`,
+		// credentials stays unanalysed, as a table is while it grows between two ANALYZEs.
+		`INSERT INTO credentials (id, workspace_id, user_account_id, connection_id, identifier, identifier_key,
+			secret_hash, created_at, updated_at)
+		SELECT gen_random_uuid(), @ws, u.id, k.id, u.email, u.email_key, '', now(), now()
+		FROM user_accounts u CROSS JOIN connections k WHERE u.workspace_id = @ws AND k.workspace_id = @ws RETURNING 1`,
+	} {
+		var args []any
+		if strings.Contains(q, "@ws") {
+			args = append(args, map[string]any{"ws": ws})
+		}
+		if err := s.RawScan(ctx, &n, q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var plan []string
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		db := s.db(ctx)
+		for _, q := range []string{`SET LOCAL plan_cache_mode = force_generic_plan`, `PREPARE bind_probe AS ` + bindAccountSQL} {
+			if err := db.Exec(q).Error; err != nil {
+				return err
+			}
+		}
+		// A generic plan does not depend on the values: NULL for each of $1…$n.
+		n := 0
+		for _, m := range regexp.MustCompile(`\$(\d+)`).FindAllStringSubmatch(bindAccountSQL, -1) {
+			k, _ := strconv.Atoi(m[1])
+			n = max(n, k)
+		}
+		nulls := strings.TrimSuffix(strings.Repeat("NULL, ", n), ", ")
+		return db.Raw(`EXPLAIN EXECUTE bind_probe(` + nulls + `)`).Scan(&plan).Error
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(plan, "\n")
+	// The probe's node, then its Index Cond among the lines before the next node.
+	cond := ""
+	for i, line := range plan {
+		if !strings.Contains(line, " on credentials o ") {
+			continue
+		}
+		for _, l := range plan[i+1:] {
+			if strings.Contains(l, "->") {
+				break
+			}
+			if _, c, ok := strings.Cut(l, "Index Cond: "); ok {
+				cond = c
+			}
+		}
+	}
+	if cond == "" {
+		t.Fatalf("the owner is not read through an index:\n%s", text)
+	}
+	if !strings.Contains(cond, "connection_id") {
+		t.Errorf("the owner's probe does not use the connection: Index Cond %s\n%s", cond, text)
+	}
+}
