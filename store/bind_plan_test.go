@@ -24,8 +24,7 @@ func TestBindOwnerProbePlan(t *testing.T) {
 	s := openTestStore(t, storetest.URL(t, "postgres"), allMigrations)
 	ctx := context.Background()
 	ws := uuid.New()
-	var n []int
-	for _, q := range []string{
+	seed(t, s, ws,
 		`INSERT INTO workspaces (id, name, created_at) VALUES (@ws, 'plans', now()) RETURNING 1`,
 		`INSERT INTO connections (id, workspace_id, name, name_key, slug, protocol, status, version, created_at, updated_at)
 		VALUES (gen_random_uuid(), @ws, 'C', 'c', 'c', 'oidc', 'active', 1, now(), now()) RETURNING 1`,
@@ -38,16 +37,7 @@ func TestBindOwnerProbePlan(t *testing.T) {
 		`INSERT INTO credentials (id, workspace_id, user_account_id, connection_id, identifier, identifier_key,
 			secret_hash, created_at, updated_at)
 		SELECT gen_random_uuid(), @ws, u.id, k.id, u.email, u.email_key, '', now(), now()
-		FROM user_accounts u CROSS JOIN connections k WHERE u.workspace_id = @ws AND k.workspace_id = @ws RETURNING 1`,
-	} {
-		var args []any
-		if strings.Contains(q, "@ws") {
-			args = append(args, map[string]any{"ws": ws})
-		}
-		if err := s.RawScan(ctx, &n, q, args...); err != nil {
-			t.Fatal(err)
-		}
-	}
+		FROM user_accounts u CROSS JOIN connections k WHERE u.workspace_id = @ws AND k.workspace_id = @ws RETURNING 1`)
 	var plan []string
 	err := s.InTx(ctx, func(ctx context.Context) error {
 		db := s.db(ctx)

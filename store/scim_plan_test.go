@@ -66,6 +66,21 @@ func explain(t *testing.T, s *Store, c planCase, ws uuid.UUID) string {
 	return strings.Join(lines, "\n")
 }
 
+// seed runs statements on s, binding @ws to ws in those that name it.
+func seed(t *testing.T, s *Store, ws uuid.UUID, statements ...string) {
+	t.Helper()
+	var n []int
+	for _, q := range statements {
+		var args []any
+		if strings.Contains(q, "@ws") {
+			args = append(args, map[string]any{"ws": ws})
+		}
+		if err := s.RawScan(context.Background(), &n, q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func checkPlan(t *testing.T, c planCase, plan string, scan string) {
 	t.Helper()
 	for _, ix := range c.indexes {
@@ -96,10 +111,8 @@ func TestSCIMFilterIndexes(t *testing.T) {
 // workspace of 20,000 analysed users (an empty table would make any plan look cheap).
 func TestSCIMFilterIndexesPostgres(t *testing.T) {
 	s := openTestStore(t, storetest.URL(t, "postgres"), allMigrations)
-	ctx := context.Background()
 	ws := uuid.New()
-	var n []int
-	for _, q := range []string{
+	seed(t, s, ws,
 		`INSERT INTO workspaces (id, name, created_at) VALUES (@ws, 'plans', now()) RETURNING 1`,
 		`INSERT INTO user_accounts (id, workspace_id, email, email_key, user_name, user_name_key, external_id,
 			first_name, last_name, active, version, created_at, updated_at, scim_data)
@@ -108,14 +121,7 @@ func TestSCIMFilterIndexesPostgres(t *testing.T) {
 		FROM generate_series(1, 20000) g RETURNING 1`,
 		`INSERT INTO groups (id, workspace_id, display_name, display_name_key, version, created_at, updated_at)
 		SELECT gen_random_uuid(), @ws, 'g' || g, 'g' || g, 1, now(), now() FROM generate_series(1, 5000) g RETURNING 1`,
-	} {
-		if err := s.RawScan(ctx, &n, q, map[string]any{"ws": ws}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.RawScan(ctx, &n, "ANALYZE"); err != nil {
-		t.Fatal(err)
-	}
+		`ANALYZE`)
 	for _, c := range hotLookups {
 		if c.bound { // credentials is empty here, so its lookup may scan; the account is then found by id
 			c.indexes = []string{"ux_user_accounts_user_name", "user_accounts_pkey"}
