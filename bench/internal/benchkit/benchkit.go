@@ -202,23 +202,25 @@ func (s *Server) PeakRSS() string {
 }
 
 // Analyze refreshes PostgreSQL's planner statistics between phases (not timed), as autovacuum
-// does on a production server: this machine's PostgreSQL runs with autovacuum off.
+// has done on a production server by then: this machine's PostgreSQL runs with autovacuum off.
+// It analyzes every table that holds pages, whatever the activity counters say: a connection
+// reports its row changes at most once a second, and an idle one about ten seconds later, so
+// a phase's last writes may not be counted yet. A table nothing has written to keeps "never
+// analyzed", as on a production server; a plain ANALYZE would record it as empty, and the plans
+// made from that scan it sequentially, or probe an index on part of a key, while the next
+// phase fills it.
 func (s *Server) Analyze() error {
 	if s.PG == nil {
 		return nil
 	}
-	return s.autoAnalyze()
+	return s.analyzeWhere(`pg_relation_size(s.relid) > 0`)
 }
 
-// autoAnalyze analyzes the tables autovacuum would analyze now: those with at least
-// 50 + 10 % of their rows changed since their last ANALYZE (autovacuum_analyze_threshold and
-// autovacuum_analyze_scale_factor at their defaults). A table nothing has written to keeps
-// "never analyzed", as on a production server; a plain ANALYZE would record it as empty, and
-// the plans made from that scan it sequentially while it grows until the next ANALYZE.
-func (s *Server) autoAnalyze() error {
+// analyzeWhere runs ANALYZE on the user tables that satisfy cond, an SQL condition over s
+// (pg_stat_user_tables) and c (pg_class).
+func (s *Server) analyzeWhere(cond string) error {
 	rows, err := s.PG.Query(`SELECT quote_ident(s.schemaname) || '.' || quote_ident(s.relname)
-		FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
-		WHERE s.n_mod_since_analyze >= 50 + 0.1 * greatest(c.reltuples, 0)`)
+		FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid WHERE ` + cond)
 	if err != nil {
 		return err
 	}
@@ -242,9 +244,11 @@ func (s *Server) autoAnalyze() error {
 }
 
 // AnalyzeWhile refreshes PostgreSQL's statistics every second until the returned function is
-// called, as autovacuum's ANALYZE does while tables grow: a phase that starts on empty tables
-// would otherwise run on plans made for empty tables (sequential scans of the growing ones).
-// It runs on the admin connection, whose backend CPU counts for neither side.
+// called, as autovacuum's ANALYZE does while tables grow: the tables with more than 50 + 10 % of
+// their rows changed since their last ANALYZE (autovacuum_analyze_threshold and
+// autovacuum_analyze_scale_factor at their defaults). A phase that starts on empty tables would
+// otherwise run on plans made for them. It runs on the admin connection, whose backend CPU
+// counts for neither side.
 func (s *Server) AnalyzeWhile() func() {
 	if s.PG == nil {
 		return func() {}
@@ -259,7 +263,7 @@ func (s *Server) AnalyzeWhile() func() {
 			case <-done:
 				return
 			case <-t.C:
-				_ = s.autoAnalyze()
+				_ = s.analyzeWhere(`s.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0)`)
 			}
 		}
 	}()
