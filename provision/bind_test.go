@@ -12,9 +12,10 @@ import (
 	"gatehouse/store/storetest"
 )
 
-// TestBindPathsAgree: a single binding (models.BindDecisionSQL inside the binding statement)
-// and a bulk one (models.DecideBind over the batch) reach the same outcome and leave the same
-// bindings, case by case, on both databases.
+// TestBindPathsAgree: a single binding (models.BindDecisionSQL inside the binding statement on
+// PostgreSQL, models.DecideBind after reading the owner on SQLite) and a bulk one
+// (models.DecideBind over the batch) reach the same outcome and leave the same bindings, case
+// by case, on both databases.
 func TestBindPathsAgree(t *testing.T) {
 	cases := []struct {
 		name       string

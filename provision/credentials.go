@@ -77,7 +77,7 @@ func (s *Service) UpdateUserAccountCredentials(ctx context.Context, in Credentia
 	}
 	slug := strings.TrimSpace(in.AuthModule)
 	// One store call finds the account and the connection and binds as the identity rule
-	// (models.DecideBind) decides: one statement on PostgreSQL.
+	// (models/binding.go) decides: one statement on PostgreSQL.
 	c := s.newCredential(&models.UserAccount{ID: id, WorkspaceID: p.WorkspaceID}, uuid.Nil, identifier, secretHash)
 	ev := s.auditEvent(p, "user_account.credentials.update", "user_account", id.String(),
 		bindSummary(slug, identifier, secretHash != ""))
@@ -114,11 +114,11 @@ func (s *Service) loadBindingTargets(ctx context.Context, ws uuid.UUID, in Crede
 }
 
 // bindIdentity binds u to identifier at conn for SCIM and first sign-in, as the identity rule
-// (models.DecideBind) decides: the identity (connection, identifier), compared
+// (models/binding.go) decides: the identity (connection, identifier), compared
 // case-insensitively, binds to at most one user account per workspace, and an account has at
-// most one identity per connection, which a new binding replaces. The store evaluates the rule
-// inside its upsert (store.UpsertCredential); the unique indexes behind it make a binding that
-// lost a race to a concurrent one fail too. Either refusal is TAKEN. Ahead-of-time binding
+// most one identity per connection, which a new binding replaces. store.UpsertCredential
+// applies the rule (inside its upsert on PostgreSQL, after reading the owner on SQLite); the
+// unique indexes behind it make a binding that lost a race to a concurrent one fail too. Either refusal is TAKEN. Ahead-of-time binding
 // (store.BindAccountCredential) and bulk binding decide by the same rule.
 func (s *Service) bindIdentity(ctx context.Context, u *models.UserAccount, conn *models.Connection, identifier, secretHash string) error {
 	if err := s.store.UpsertCredential(ctx, s.newCredential(u, conn.ID, identifier, secretHash)); err != nil {

@@ -59,25 +59,33 @@ func TestBindOwnerProbePlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := strings.Join(plan, "\n")
-	// The probe's node, then its Index Cond among the lines before the next node.
-	cond := ""
+	// The probe's node and the lines under it (a bitmap scan's index scan among them), up to
+	// the next node of the plan: the index it reads and its Index Cond.
+	var index, cond string
 	for i, line := range plan {
 		if !strings.Contains(line, " on credentials o ") {
 			continue
 		}
-		for _, l := range plan[i+1:] {
-			if strings.Contains(l, "->") {
+		for j, l := range plan[i:] {
+			if j > 0 && strings.Contains(l, "->") && !strings.Contains(l, "Bitmap Index Scan") {
 				break
+			}
+			if _, after, ok := strings.Cut(l, " using "); ok {
+				index, _, _ = strings.Cut(after, " ")
+			} else if _, after, ok := strings.Cut(l, "Bitmap Index Scan on "); ok {
+				index, _, _ = strings.Cut(after, " ")
 			}
 			if _, c, ok := strings.Cut(l, "Index Cond: "); ok {
 				cond = c
 			}
 		}
 	}
-	if cond == "" {
-		t.Fatalf("the owner is not read through an index:\n%s", text)
+	if index != "ux_credentials_identity" || cond == "" {
+		t.Fatalf("the owner is not read through ux_credentials_identity (index %q):\n%s", index, text)
 	}
-	if !strings.Contains(cond, "connection_id") {
-		t.Errorf("the owner's probe does not use the connection: Index Cond %s\n%s", cond, text)
+	for _, column := range []string{"workspace_id", "connection_id", "identifier_key"} {
+		if !strings.Contains(cond, column+" = ") {
+			t.Errorf("the owner's probe does not use %s: Index Cond %s\n%s", column, cond, text)
+		}
 	}
 }

@@ -110,7 +110,7 @@ var (
 func credentialArgs(c *models.Credential) []any { return credentialTable.args(c) }
 
 // UpsertCredential makes c the account's binding at its connection, as the identity rule
-// (models.DecideBind) decides over the credentials stored now: inserted, or replacing the
+// (models/binding.go) decides over the credentials stored now: inserted, or replacing the
 // account's binding there, or refused when another account holds the identity. On PostgreSQL
 // the decision is part of the upsert (decidedUpsertSQL: one statement). On SQLite, where a
 // round trip is a function call, the owner is read, the rule decides in Go, then the upsert
@@ -239,10 +239,11 @@ var (
 )
 
 // BindAccountCredential binds the account c.UserAccountID of workspace c.WorkspaceID to c's
-// identity at the workspace's live connection with the given slug (see upsertCredentialSQL)
-// and records ev, atomically. It returns the account, nil when the workspace has none with
-// that id, and whether the connection exists; when either is missing nothing is written.
-// c.ConnectionID is set to the connection's id.
+// identity at the workspace's live connection with the given slug, as the identity rule
+// decides (see UpsertCredential), and records ev, atomically. It returns the account, nil when
+// the workspace has none with that id, and whether the connection exists; when either is
+// missing nothing is written. On success c.ConnectionID is set to the connection's id; on an
+// error the other results mean nothing.
 //
 // On PostgreSQL it is one statement, so a binding costs one round trip, and the account's row
 // is scanned by hand (scanUser): GORM's reflection on it cost more than the query. On SQLite,
