@@ -28,10 +28,10 @@ const (
 // SQL evaluates the same table through BindDecisionSQL inside each single binding's upsert on
 // PostgreSQL (ahead of time, SCIM, first sign-in's link by email), so that deciding costs no
 // round trip of its own; the store asks it only whether the outcome is BindTaken (bound
-// false), since whether a write inserts or replaces is what the upsert's conflict target finds. TestBindDecisionSQL (store) holds the two
-// forms to each other on both databases, and TestBindPathsAgree (provision) the two paths; the
-// unique indexes on credentials remain the guard against concurrent binds that both decided
-// on the same state.
+// false), since whether a write inserts or replaces is what the upsert's conflict target
+// finds. TestBindDecisionSQL (store) holds the two forms to each other on both databases, and
+// TestBindPathsAgree (provision) the two paths; the unique indexes on credentials remain the
+// guard against concurrent binds that both decided on the same state.
 var bindRules = []struct {
 	outcome BindOutcome
 	holds   func(owner, account uuid.UUID, bound bool) bool

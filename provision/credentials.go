@@ -118,8 +118,9 @@ func (s *Service) loadBindingTargets(ctx context.Context, ws uuid.UUID, in Crede
 // case-insensitively, binds to at most one user account per workspace, and an account has at
 // most one identity per connection, which a new binding replaces. store.UpsertCredential
 // applies the rule (inside its upsert on PostgreSQL, after reading the owner on SQLite); the
-// unique indexes behind it make a binding that lost a race to a concurrent one fail too. Either refusal is TAKEN. Ahead-of-time binding
-// (store.BindAccountCredential) and bulk binding decide by the same rule.
+// unique indexes behind it make a binding that lost a race to a concurrent one fail too.
+// Either refusal is TAKEN. Ahead-of-time binding (store.BindAccountCredential) and bulk
+// binding decide by the same rule.
 func (s *Service) bindIdentity(ctx context.Context, u *models.UserAccount, conn *models.Connection, identifier, secretHash string) error {
 	if err := s.store.UpsertCredential(ctx, s.newCredential(u, conn.ID, identifier, secretHash)); err != nil {
 		if store.IsAlreadyExists(err, "identity") {
