@@ -34,8 +34,7 @@ func main() {
 	accounts := flag.Int("accounts", 100_000, "accounts to bind in the bind workload")
 	concurrency := flag.Int("c", 8, "concurrent clients")
 	bindModes := flag.String("bind", "single,aliased,bulk,cli", "bind workload phases to run")
-	pgURL := flag.String("pg", envOr("GATEHOUSE_TEST_POSTGRES_URL", "postgres://root@127.0.0.1:5432/postgres?sslmode=disable"),
-		"admin URL of the PostgreSQL server (a fresh database is created on it)")
+	pgURL := benchkit.PostgresFlag()
 	prebuilt := flag.String("server", "", "benchmark this prebuilt gatehouse binary instead of building the module (A/B against another commit)")
 	flag.Parse()
 
@@ -75,13 +74,6 @@ func main() {
 
 // benchBinary is the built gatehouse binary: the server, and the bind command of -bind cli.
 var benchBinary string
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
 
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "bench:", err)

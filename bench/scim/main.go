@@ -39,7 +39,7 @@ import (
 func main() {
 	var (
 		dbs      = flag.String("db", "sqlite,postgres", "databases to run: sqlite, postgres or both")
-		pgURL    = flag.String("postgres", envOr("GATEHOUSE_BENCH_POSTGRES_URL", "postgres://root@127.0.0.1:5432/postgres?sslmode=disable"), "PostgreSQL admin URL (a scratch database is created and dropped)")
+		pgURL    = benchkit.PostgresFlag()
 		users    = flag.Int("users", 10000, "users to create, look up and deactivate")
 		clients  = flag.Int("clients", 8, "concurrent IdP clients")
 		members  = flag.Int("group-members", 1000, "members added and removed in one group PATCH")
@@ -65,13 +65,6 @@ func main() {
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "bench:", err)
 	os.Exit(1)
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 func numCPU() int {

@@ -56,8 +56,7 @@ func main() {
 	n := flag.Int("n", 3000, "sign-ins per phase")
 	c := flag.Int("c", 8, "concurrent browsers")
 	logs := flag.Bool("logs", false, "show the server's log")
-	pgURL := flag.String("pg", envOr("GATEHOUSE_TEST_POSTGRES_URL", "postgres://root@127.0.0.1:5432/postgres?sslmode=disable"),
-		"admin URL of the PostgreSQL server (a fresh database is created on it)")
+	pgURL := benchkit.PostgresFlag()
 	cpuProfile := flag.String("cpuprofile", "", "write the load generator's CPU profile to this file")
 	prebuilt := flag.String("server", "", "benchmark this prebuilt gatehouse binary instead of building the module (A/B against another commit)")
 	flag.Parse()
@@ -104,13 +103,6 @@ func main() {
 		fmt.Printf("server peak RSS: %s\n", srv.PeakRSS())
 		srv.Stop()
 	}
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 func fail(err error) {
