@@ -284,12 +284,13 @@ func (b *bench) signIn(protocol string, user int, want string) error {
 			}
 			continue
 		}
-		if u := req.URL; strings.HasPrefix(u.String(), b.oidc.srv.URL) {
-			// The IdP learns who signs in from its own session; here, from the query.
-			qq := u.Query()
-			qq.Set("bench_user", fmt.Sprint(user))
-			qq.Set("bench_domain", b.domain[protocol])
-			u.RawQuery = qq.Encode()
+		if b.oidc.owns(req.URL) {
+			// The OIDC IdP's sign-in page also answers in process (it learns who signs in from
+			// its own session; here, from the arguments), as the SAML IdP's does: the browser
+			// follows its redirect to Gatehouse's callback.
+			sub, email, given, family := person(fmt.Sprint(user), b.domain[protocol])
+			req, _ = http.NewRequest("GET", b.oidc.authorize(req.URL.Query(), sub, email, given, family), nil)
+			continue
 		}
 		resp, err := browser.Do(req)
 		if err != nil {
@@ -396,8 +397,9 @@ func person(n, domain string) (sub, email, given, family string) {
 	return "user-" + n, "user" + n + "@" + domain, "Bench", "User " + n
 }
 
-// oidcIdP is an OpenID Provider that signs everyone in at once: authorize redirects back with a
-// code, the token endpoint signs an ES256 id_token, userinfo answers the same claims. It is
+// oidcIdP is an OpenID Provider that signs everyone in at once: its sign-in page (authorize,
+// answered in process) redirects back with a code, its token endpoint (over HTTP, as Gatehouse
+// calls it) signs an ES256 id_token, userinfo answers the same claims. It is
 // lean, being one of the three processes on the cores: ES256 signed directly with a header
 // encoded once, claims in a struct, answers written without reflection on maps.
 type oidcIdP struct {
@@ -457,6 +459,24 @@ func (p *oidcIdP) sign(claims idClaims) (string, error) {
 	return string(enc.AppendEncode(append(buf, '.'), sig[:])), nil
 }
 
+// owns reports whether u is this IdP's sign-in page (the browser then lets it answer).
+func (p *oidcIdP) owns(u *url.URL) bool {
+	return strings.HasPrefix(u.String(), p.srv.URL+"/authorize?")
+}
+
+// authorize is the IdP's sign-in page for the authorization request q, with the person
+// already signed in there: it issues a code for them and returns where it redirects the
+// browser (the relying party's redirect_uri with the code and state).
+func (p *oidcIdP) authorize(q url.Values, sub, email, given, family string) string {
+	code := benchkit.RandHex(16)
+	now := time.Now()
+	p.codes.Store(code, grant{challenge: q.Get("code_challenge"), claims: idClaims{Iss: p.srv.URL, Sub: sub,
+		Aud: q.Get("client_id"), Iat: now.Unix(), Exp: now.Add(5 * time.Minute).Unix(), Nonce: q.Get("nonce"),
+		Email: email, EmailVerified: true, GivenName: given, FamilyName: family, Name: given + " " + family}})
+	back := q.Get("redirect_uri") // Gatehouse's callback, which has no query of its own
+	return back + "?code=" + code + "&state=" + url.QueryEscape(q.Get("state"))
+}
+
 func (p *oidcIdP) serve(w http.ResponseWriter, r *http.Request) {
 	iss := p.srv.URL
 	switch r.URL.Path {
@@ -467,16 +487,6 @@ func (p *oidcIdP) serve(w http.ResponseWriter, r *http.Request) {
 			"id_token_signing_alg_values_supported": []string{"ES256"}, "code_challenge_methods_supported": []string{"S256"}})
 	case "/jwks":
 		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &p.key.PublicKey, KeyID: "bench", Algorithm: "ES256", Use: "sig"}}})
-	case "/authorize":
-		q := r.URL.Query()
-		sub, email, given, family := person(q.Get("bench_user"), q.Get("bench_domain"))
-		code := benchkit.RandHex(16)
-		now := time.Now()
-		p.codes.Store(code, grant{challenge: q.Get("code_challenge"), claims: idClaims{Iss: iss, Sub: sub,
-			Aud: q.Get("client_id"), Iat: now.Unix(), Exp: now.Add(5 * time.Minute).Unix(), Nonce: q.Get("nonce"),
-			Email: email, EmailVerified: true, GivenName: given, FamilyName: family, Name: given + " " + family}})
-		back := q.Get("redirect_uri") // Gatehouse's callback, which has no query of its own
-		http.Redirect(w, r, back+"?code="+code+"&state="+url.QueryEscape(q.Get("state")), http.StatusFound)
 	case "/token":
 		v, ok := p.codes.LoadAndDelete(r.PostFormValue("code"))
 		if !ok {
