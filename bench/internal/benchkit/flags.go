@@ -9,11 +9,11 @@ import (
 // told otherwise: this machine's, with trust authentication.
 const defaultPostgresURL = "postgres://root@127.0.0.1:5432/postgres?sslmode=disable"
 
-// PostgresFlag registers the flag every benchmark takes for its PostgreSQL server, -pg, with
-// -postgres as a second name (the SCIM benchmark's before the three shared one). Its default
-// is GATEHOUSE_BENCH_POSTGRES_URL, else GATEHOUSE_TEST_POSTGRES_URL (the tests' server), else
-// defaultPostgresURL: each benchmark once read only one of the two variables, so either keeps
-// working with all three. Call it before flag.Parse.
+// PostgresFlag registers the flag every benchmark takes for its PostgreSQL server: -pg, also
+// spelt -postgres (the SCIM benchmark's name for it before the three shared this one). Its
+// default is GATEHOUSE_BENCH_POSTGRES_URL, else GATEHOUSE_TEST_POSTGRES_URL (the tests'
+// server), else defaultPostgresURL: each benchmark used to read only one of the two
+// variables, and either now works with all three. Call it before flag.Parse.
 func PostgresFlag() *string {
 	def := defaultPostgresURL
 	for _, k := range []string{"GATEHOUSE_BENCH_POSTGRES_URL", "GATEHOUSE_TEST_POSTGRES_URL"} {
