@@ -113,7 +113,7 @@ func (s *Service) loadBindingTargets(ctx context.Context, ws uuid.UUID, in Crede
 	return u, *connID, nil
 }
 
-// bindIdentity binds u to identifier at conn for SCIM and first sign-in, as the identity rule
+// bindIdentity binds u to identifier at conn for SCIM, as the identity rule
 // (models/binding.go) decides: the identity (connection, identifier), compared
 // case-insensitively, binds to at most one user account per workspace, and an account has at
 // most one identity per connection, which a new binding replaces. store.UpsertCredential
@@ -123,6 +123,22 @@ func (s *Service) loadBindingTargets(ctx context.Context, ws uuid.UUID, in Crede
 // binding decide by the same rule.
 func (s *Service) bindIdentity(ctx context.Context, u *models.UserAccount, conn *models.Connection, identifier, secretHash string) error {
 	if err := s.store.UpsertCredential(ctx, s.newCredential(u, conn.ID, identifier, secretHash)); err != nil {
+		if store.IsAlreadyExists(err, "identity") {
+			return takenError(identifier)
+		}
+		return err
+	}
+	u.Credentials = nil // stale now; reloaded on demand
+	return nil
+}
+
+// linkIdentity binds u, which has no identity at conn, to identifier there: the link a first
+// sign-in makes by email. Unlike bindIdentity it never replaces a binding, so of two
+// identities linking u at once one wins and the other's decision fails with the "account"
+// clash (or TAKEN, when the identity was bound elsewhere meanwhile), which the sign-in takes
+// for a lost race and decides again.
+func (s *Service) linkIdentity(ctx context.Context, u *models.UserAccount, conn *models.Connection, identifier string) error {
+	if err := s.store.CreateCredential(ctx, s.newCredential(u, conn.ID, identifier, "")); err != nil {
 		if store.IsAlreadyExists(err, "identity") {
 			return takenError(identifier)
 		}

@@ -454,7 +454,7 @@ func (d *decision) linkByEmail(ctx context.Context, u *models.UserAccount) (*Sig
 	if !ok {
 		return d.refuse(ctx, u, reasonDomainUnverified, "domain "+domain+" is not verified for this connection")
 	}
-	if err := s.bindIdentity(ctx, u, d.conn, d.id.Identifier, ""); err != nil {
+	if err := s.linkIdentity(ctx, u, d.conn, d.id.Identifier); err != nil {
 		return nil, err
 	}
 	return d.accept(ctx, u, SignInLinkedByEmail,

@@ -346,6 +346,56 @@ func TestSignInConcurrent(t *testing.T) {
 	})
 }
 
+// Several identities of one connection sending the email of one existing account link it at
+// once: exactly one signs in (linked by email) and keeps the binding, every other is refused as
+// another identity, and no attempt fails. A link that replaced the account's binding let
+// several sign in on PostgreSQL, the last one taking the binding over.
+func TestSignInConcurrentLinkByEmail(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newTestEnv(t, dbURL)
+		brand := must(e.s.CreateBrand(e.ctx, BrandInput{Name: ptr("Portal")}))
+		conn := e.connection("okta", false, "viewer", true)
+		e.verifyDomain(conn, "verified.test")
+		const n, rounds = 6, 5
+		for round := range rounds {
+			email := fmt.Sprintf("p%d@verified.test", round)
+			u := must(e.s.CreateUserAccount(e.ctx, CreateUserAccountInput{Email: email}))
+			var wg sync.WaitGroup
+			results := make([]*SignInResult, n)
+			errs := make([]error, n)
+			start := make(chan struct{})
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					results[i], errs[i] = e.s.SignIn(context.Background(), brand.ID, conn.ID,
+						Identity{Identifier: fmt.Sprintf("%s-sub%d", email, i), Email: email})
+				}()
+			}
+			close(start)
+			wg.Wait()
+			winner := -1
+			for i := range n {
+				switch r := results[i]; {
+				case r != nil && r.Outcome == SignInLinkedByEmail && errs[i] == nil:
+					if winner >= 0 {
+						t.Fatalf("round %d: identities %d and %d both signed in as account %s", round, winner, i, u.ID)
+					}
+					winner = i
+				case r != nil && r.Outcome == SignInRefused && r.Reason == reasonOtherIdentity:
+				default:
+					t.Fatalf("round %d, sign-in %d: %+v, %v", round, i, r, errs[i])
+				}
+			}
+			creds := must(e.st.CredentialsForAccounts(e.ctx, e.ws, []uuid.UUID{u.ID}))[u.ID]
+			if winner < 0 || len(creds) != 1 || creds[0].Identifier != fmt.Sprintf("%s-sub%d", email, winner) {
+				t.Fatalf("round %d: winner %d, the account's bindings %+v", round, winner, creds)
+			}
+		}
+	})
+}
+
 // lineCounter counts written log records containing substr.
 type lineCounter struct {
 	substr string

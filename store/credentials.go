@@ -109,6 +109,21 @@ var (
 
 func credentialArgs(c *models.Credential) []any { return credentialTable.args(c) }
 
+// CreateCredential inserts c, its account's first binding at its connection. It never
+// replaces a binding: linking an account by email must not, or two identities linking the
+// account at once would both sign in, the last one taking the binding over
+// (TestSignInConcurrentLinkByEmail). The unique indexes decide: a concurrent link of the same
+// account waits for the first to commit, then fails.
+// Errors: ErrAlreadyExists "account" when the account has an identity at the connection,
+// "identity" when another account holds the identity; ErrMissingReference when the account or
+// connection is gone.
+func (s *Store) CreateCredential(ctx context.Context, c *models.Credential) error {
+	return s.exec(ctx, credentialInsert, credentialArgs(c)...)
+}
+
+// credentialInsert is the plain insert of a credential.
+var credentialInsert = credentialTable.insert()
+
 // UpsertCredential makes c the account's binding at its connection, as the identity rule
 // (models/binding.go) decides over the credentials stored now: inserted, or replacing the
 // account's binding there, or refused when another account holds the identity. On PostgreSQL

@@ -66,7 +66,7 @@ var tests = []test{
 		"ConnectionsPage", "ConnectionNameTaken", "UpdateConnection", "DeleteConnection"}, testConnections},
 	{[]string{"IdentityProviderConfiguration", "IdentityProviderConfigurations", "UpdateIdentityProviderConfiguration",
 		"DeleteIdentityProviderConfiguration"}, testIdPConfigurations},
-	{[]string{"UpsertCredential", "CredentialByIdentity", "CredentialsByIdentities", "CredentialsForAccounts",
+	{[]string{"UpsertCredential", "CreateCredential", "CredentialByIdentity", "CredentialsByIdentities", "CredentialsForAccounts",
 		"DeleteCredential", "DeleteCredentials"}, testCredentials},
 	{[]string{"BindCredential", "BindingTargets", "BindAccountCredential"}, testBinding},
 	{[]string{"Domain", "Domains", "DomainsFor", "DomainVerifiedFor", "CountDomains", "VerifiedDomainElsewhere",

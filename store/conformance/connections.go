@@ -101,6 +101,11 @@ func testCredentials(e *env) {
 	e.ok(e.s.UpsertCredential(e.ctx, e.credential(a, conn, "jane2@x.io")))
 	e.is(e.s.UpsertCredential(e.ctx, e.credential(e.newUser("ghost"), conn, "g")), store.ErrMissingReference, "missing account")
 	e.ok(e.s.UpsertCredential(e.ctx, e.credential(b, other, "bob")))
+	// CreateCredential never replaces: the account's identity at the connection stays.
+	e.exists(e.s.CreateCredential(e.ctx, e.credential(a, conn, "jane3@x.io")), "account", "second identity at a connection")
+	e.exists(e.s.CreateCredential(e.ctx, e.credential(e.user("c"), conn, "JANE2@x.io")), "identity", "create: identity bound elsewhere")
+	e.is(e.s.CreateCredential(e.ctx, e.credential(e.newUser("ghost2"), conn, "g2")), store.ErrMissingReference, "create: missing account")
+	e.ok(e.s.CreateCredential(e.ctx, e.credential(e.user("d"), conn, "dee@x.io")))
 
 	got, err := e.s.CredentialByIdentity(e.ctx, e.ws, conn.ID, "jane2@x.io")
 	e.ok(err)
