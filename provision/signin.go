@@ -139,12 +139,14 @@ func (s *Service) decide(ctx context.Context, brandID, connectionID uuid.UUID, k
 		res, done, looked, err = s.returning(ctx, brandID, connectionID, known, id, then)
 	}
 	// Not transact: this loop retries a different loss (a unique index won by a concurrent
-	// first sign-in) with a different first run (lookedNow), a log line per retry and its own
+	// first sign-in) with a different first run (attemptState), a log line per retry and its own
 	// bound and errors; written through transact it would only add work to the hot path.
+	userNameTaken := false
 	for attempt := 0; !done && attempt < signInAttempts; attempt++ {
-		lookedNow := looked && attempt == 0 // a retry lost a race: the binding may exist now
+		// A retry lost a race: the binding may exist now, so it looks again.
+		a := attemptState{looked: looked && attempt == 0, userNameTaken: userNameTaken}
 		err = s.store.InTx(ctx, func(ctx context.Context) error {
-			res, err = s.signInOnce(ctx, brandID, connectionID, lookedNow, id)
+			res, err = s.signInOnce(ctx, brandID, connectionID, a, id)
 			if err == nil && then != nil {
 				err = then(ctx, res)
 			}
@@ -156,6 +158,11 @@ func (s *Service) decide(ctx context.Context, brandID, connectionID uuid.UUID, k
 		if !lostRace(err) {
 			break
 		}
+		// A new account's user name is its email. A clash on it alone is a concurrent first
+		// sign-in of the same email (deciding again finds that account by email) or another
+		// account that keeps this address as its user name (a changed email does not change
+		// it): deciding again, provisioning then refuses rather than clashing again.
+		userNameTaken = store.IsAlreadyExists(err, "user_name")
 		s.log.InfoContext(ctx, "sign-in: lost a race to a concurrent sign-in; deciding again",
 			"brand_id", brandID, "connection_id", connectionID, "attempt", attempt+1)
 	}
@@ -225,6 +232,7 @@ const (
 	reasonDomainUnverified   = "An account with your email address exists, but your email domain is not verified for this identity provider, so it cannot be linked automatically. Contact your administrator."
 	reasonNoAutoProvisioning = "You do not have an account for this portal, and accounts are not created automatically. Contact your administrator."
 	reasonNoEmail            = "Your identity provider did not send a valid email address, which a new account needs. Contact your administrator."
+	reasonUserNameTaken      = "Another account uses your email address as its user name, so no account can be created for you. Contact your administrator."
 )
 
 // returning is the fast path of a browser sign-in, which holds its connection already (known,
@@ -283,9 +291,18 @@ func (s *Service) brandByID(ctx context.Context, brandID uuid.UUID) (*models.Bra
 	})
 }
 
-// signInOnce is one attempt of SignIn, inside a transaction, on the plain path. looked: the
-// fast path (returning) just found no account bound to the identity, so step 1 is skipped.
-func (s *Service) signInOnce(ctx context.Context, brandID, connectionID uuid.UUID, looked bool, id Identity) (*SignInResult, error) {
+// attemptState is what an attempt of the plain path knows from before it.
+type attemptState struct {
+	// looked: the fast path (returning) just found no account bound to the identity, so step 1
+	// is skipped.
+	looked bool
+	// userNameTaken: the attempt before provisioned an account whose user name (its email)
+	// another account has.
+	userNameTaken bool
+}
+
+// signInOnce is one attempt of SignIn, inside a transaction, on the plain path.
+func (s *Service) signInOnce(ctx context.Context, brandID, connectionID uuid.UUID, a attemptState, id Identity) (*SignInResult, error) {
 	brand, err := s.brandByID(ctx, brandID)
 	if err != nil {
 		return nil, err
@@ -294,8 +311,8 @@ func (s *Service) signInOnce(ctx context.Context, brandID, connectionID uuid.UUI
 		return nil, models.FieldError(models.ENOTFOUND, "brandId", brandID.String(), "no such brand")
 	}
 	ws := brand.WorkspaceID
-	d := &decision{s: s, brand: brand, id: id, bindingLooked: looked}
-	if looked && id.Email != "" {
+	d := &decision{s: s, brand: brand, id: id, bindingLooked: a.looked, userNameTaken: a.userNameTaken}
+	if a.looked && id.Email != "" {
 		// Nobody is bound to the identity: the decision reads the connection, the account
 		// with the email and the brand's configuration, in one query.
 		d.first, err = s.store.FirstSignInReads(ctx, ws, brand.ID, connectionID, models.Key(id.Email))
@@ -392,6 +409,9 @@ type decision struct {
 	id    Identity
 	// bindingLooked: the fast path (returning) found no account bound to the identity.
 	bindingLooked bool
+	// userNameTaken: an attempt before this one provisioned an account whose user name is
+	// another account's (attemptState).
+	userNameTaken bool
 	// derived is the email a just-in-time sign-in derived for the account that signs in
 	// (migration 14), "" when none.
 	derived string
@@ -463,6 +483,10 @@ func (d *decision) linkByEmail(ctx context.Context, u *models.UserAccount) (*Sig
 
 func (d *decision) provision(ctx context.Context, cfg *models.IdentityProviderConfiguration) (*SignInResult, error) {
 	s, ws, now := d.s, d.brand.WorkspaceID, d.s.now()
+	if d.userNameTaken { // and no account has the email (step 2): not a concurrent sign-in's
+		return d.refuse(ctx, nil, reasonUserNameTaken, "a new account's user name is its email, "+d.id.Email+
+			", and another account has that user name (its own email differs: changing an account's email keeps its user name)")
+	}
 	pl, err := s.place(ctx, ws, cfg, d.id.Claims)
 	if err != nil {
 		return nil, err

@@ -396,6 +396,28 @@ func TestSignInConcurrentLinkByEmail(t *testing.T) {
 	})
 }
 
+// A new account's user name is its email. When another account keeps that address as its user
+// name (an admin changed its email, which keeps the user name), the first sign-in is refused
+// with a reason the person can act on: no account, no binding, and no server error after
+// deciding again and again as for a lost race.
+func TestSignInUserNameTaken(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newTestEnv(t, dbURL)
+		brand := must(e.s.CreateBrand(e.ctx, BrandInput{Name: ptr("Portal")}))
+		conn := e.connection("okta", true, "viewer", true)
+		u := must(e.s.CreateUserAccount(e.ctx, CreateUserAccountInput{Email: "jane@example.org"}))
+		must(e.s.UpdateUserAccount(e.ctx, u.ID.String(), UpdateUserAccountInput{Email: ptr("jane.doe@example.org")}))
+		users, creds := e.count("user_accounts"), e.count("credentials")
+		res, err := e.s.SignIn(context.Background(), brand.ID, conn.ID, Identity{Identifier: "newcomer", Email: "Jane@example.org"})
+		if models.ErrorCode(err) != models.EFORBIDDEN || res == nil || res.Outcome != SignInRefused || res.Reason != reasonUserNameTaken {
+			t.Fatalf("sign-in: %+v, %v (code %s)", res, err, models.ErrorCode(err))
+		}
+		if e.count("user_accounts") != users || e.count("credentials") != creds {
+			t.Fatal("the refused sign-in wrote an account or a binding")
+		}
+	})
+}
+
 // lineCounter counts written log records containing substr.
 type lineCounter struct {
 	substr string
