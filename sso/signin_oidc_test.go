@@ -161,6 +161,20 @@ func TestOIDCSignIn(t *testing.T) {
 			}
 		})
 
+		t.Run("a person deactivated between the sign-in and the code's redemption gets no tokens", func(t *testing.T) {
+			uid := e.CreateUser(w.tok, "dora@example.com")
+			idp.as(map[string]any{"sub": "okta-0004", "email": "dora@example.com"})
+			res, verifier := w.signIn(t, b, w.app, "login_hint", "dora@example.com")
+			if res.query.Get("code") == "" {
+				t.Fatalf("sign-in: %+v", res)
+			}
+			e.MustGQL(w.tok, `mutation($u: ID!) { deactivateUserAccount(input: {uuid: $u}) { errors { code } } }`, map[string]any{"u": uid})
+			_, err := w.app.Exchange(context.Background(), res.query.Get("code"), oauth2.VerifierOption(verifier))
+			if !isOAuthError(err, "invalid_grant") {
+				t.Fatalf("redemption after deactivation: %v", err)
+			}
+		})
+
 		t.Run("public application: PKCE required and checked", func(t *testing.T) {
 			// Without a challenge: invalid_request, before any IdP.
 			r := b.get(t, w.pub.AuthCodeURL("s1", oauth2.SetAuthURLParam("login_hint", "jane@example.com")))

@@ -188,13 +188,16 @@ func (s *Store) FlowByUpstreamRequest(ctx context.Context, requestID string) (*m
 }
 
 // RedeemGrant marks the grant of a code redeemed, if it is unredeemed, unrevoked and
-// unexpired, and returns it. A code that exists but was redeemed already is a replay: the
-// grant is revoked (so the tokens the first redemption issued stop working) and the returned
-// error is ErrStale. Anything else is ErrNotFound.
+// unexpired and its user account is still there and active, and returns it. A code that
+// exists but was redeemed already is a replay: the grant is revoked (so the tokens the first
+// redemption issued stop working) and the returned error is ErrStale. Anything else is
+// ErrNotFound: a person deactivated (or deleted) in the minute between the sign-in's decision
+// and the redemption gets no tokens, as userinfo refuses them afterwards.
 // Errors: ErrStale (a replay) and ErrNotFound, as above.
 func (s *Store) RedeemGrant(ctx context.Context, codeHash string, now time.Time) (*models.Grant, error) {
 	g, err := queryRow(ctx, s, grantTable, `UPDATE grants SET redeemed_at = ?
-		WHERE code_hash = ? AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ? RETURNING `+grantList,
+		WHERE code_hash = ? AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ?
+		AND EXISTS (SELECT 1 FROM user_accounts u WHERE u.id = grants.user_account_id AND u.active) RETURNING `+grantList,
 		now, codeHash, now)
 	if !errors.Is(err, ErrNotFound) {
 		return g, err

@@ -158,9 +158,10 @@ func testFlows(e *env) {
 	e.is(e.s.RekeyFlow(e.ctx, f.ID, unique("state-")), store.ErrNotFound, "rekey of a claimed flow")
 }
 
+// grant is a grant of code to a new active user account.
 func (e *env) grant(code string, expires time.Time) *models.Grant {
 	return &models.Grant{ID: store.NewID(), WorkspaceID: e.ws, ApplicationID: store.NewID(), ClientID: "c", CodeHash: code,
-		RedirectURI: "https://app/cb", Scope: "openid", UserAccountID: store.NewID(), Claims: "{}", AuthTime: e.now,
+		RedirectURI: "https://app/cb", Scope: "openid", UserAccountID: e.user(unique("granted-")).ID, Claims: "{}", AuthTime: e.now,
 		ExpiresAt: expires, CreatedAt: e.now}
 }
 
@@ -183,6 +184,20 @@ func testGrants(e *env) {
 	e.is(err, store.ErrStale, "replayed code")
 	_, err = e.s.RedeemGrant(e.ctx, "missing", e.now)
 	e.is(err, store.ErrNotFound, "missing code")
+	// A grant whose account is deactivated, or gone, is not redeemed.
+	inactive := e.newUser(unique("inactive-"))
+	inactive.Active = false
+	e.ok(e.s.Create(e.ctx, inactive))
+	for what, account := range map[string]uuid.UUID{"deactivated account": inactive.ID, "missing account": store.NewID()} {
+		lapsed := e.grant(unique("code-"), e.now.Add(time.Minute))
+		lapsed.UserAccountID = account
+		e.ok(e.s.CreateGrant(e.ctx, lapsed))
+		_, err = e.s.RedeemGrant(e.ctx, lapsed.CodeHash, e.now)
+		e.is(err, store.ErrNotFound, what)
+		got, err := e.s.Grant(e.ctx, e.ws, lapsed.ID)
+		e.ok(err)
+		e.check(got.RedeemedAt == nil && got.RevokedAt == nil, "%s: grant %+v", what, got)
+	}
 
 	other := e.grant(unique("code-"), e.now.Add(time.Minute))
 	e.ok(e.s.CreateGrant(e.ctx, other))
