@@ -42,9 +42,17 @@ func TestSignInStateExpiryAndSingleUse(t *testing.T) {
 		if _, err := s.ClaimFlow(ctx, "expired", "browser", now); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("expired claim: %v", err)
 		}
+		// A code is redeemed only for an account that exists and is active.
+		person := &models.UserAccount{ID: NewID(), WorkspaceID: ws, Email: "p@example.com", EmailKey: "p@example.com",
+			Active: true, Version: 1, CreatedAt: now, UpdatedAt: now}
+		for _, row := range []any{&models.Workspace{ID: ws, Name: "W", CreatedAt: now}, person} {
+			if err := s.Create(ctx, row); err != nil {
+				t.Fatal(err)
+			}
+		}
 		grant := func(code string, expires time.Time) {
 			if err := s.CreateGrant(ctx, &models.Grant{ID: NewID(), WorkspaceID: ws, ApplicationID: app, ClientID: "c", CodeHash: code,
-				RedirectURI: "https://app/cb", Scope: "openid", UserAccountID: NewID(), Claims: "{}", AuthTime: now,
+				RedirectURI: "https://app/cb", Scope: "openid", UserAccountID: person.ID, Claims: "{}", AuthTime: now,
 				ExpiresAt: expires, CreatedAt: expires.Add(-time.Minute)}); err != nil { // a code lives a minute
 				t.Fatal(err)
 			}
