@@ -153,6 +153,24 @@ func (s *Service) bindSCIMIdentity(ctx context.Context, c *SCIMCaller, u *models
 	return s.bindIdentity(ctx, u, conn, u.UserName, "")
 }
 
+// rebindSCIMIdentity follows a rename (the user's old userName key was oldKey) with the binding
+// at the token's connection, when that binding is the one SCIM makes: the old userName, or none.
+// A binding to another identifier was made by a sign-in (an OIDC subject, a SAML persistent
+// NameID) or by an admin, and is how the IdP signs the person in whatever their userName:
+// replacing it would lock them out, so it stays.
+func (s *Service) rebindSCIMIdentity(ctx context.Context, c *SCIMCaller, u *models.UserAccount, oldKey string) error {
+	creds, err := s.store.CredentialsForAccounts(ctx, u.WorkspaceID, []uuid.UUID{u.ID})
+	if err != nil {
+		return err
+	}
+	for _, cr := range creds[u.ID] {
+		if cr.ConnectionID == *c.Token.ConnectionID && cr.IdentifierKey != oldKey {
+			return nil
+		}
+	}
+	return s.bindSCIMIdentity(ctx, c, u)
+}
+
 // CreateSCIMUser creates a user account from SCIM and records the activity in the same
 // transaction.
 func (s *Service) CreateSCIMUser(ctx context.Context, in SCIMUserInput) (*models.UserAccount, error) {
@@ -287,7 +305,7 @@ func (s *Service) ReplaceSCIMUser(ctx context.Context, rawID string, ifVersion i
 		}
 		u = cur
 		if rebind {
-			return s.bindSCIMIdentity(ctx, c, cur)
+			return s.rebindSCIMIdentity(ctx, c, cur, oldKey)
 		}
 		return nil
 	}

@@ -386,3 +386,48 @@ func TestSCIMIdentityAndSignIn(t *testing.T) {
 		}
 	})
 }
+
+// A person created at first sign-in (bound to the IdP's subject, userName = email), then found
+// and linked by a token tied to the connection (userName eq <email>), then renamed by the IdP
+// (an email change): the rename keeps the binding the sign-in made, so the same subject still
+// signs in. Replacing it with the new userName locked the person out.
+func TestSCIMRenameKeepsSignInBinding(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		ctx := context.Background()
+		admin := e.AdminToken()
+		brand := uuid.MustParse(e.CreateBrand(admin, "Portal"))
+		d := e.MustGQL(admin, `mutation { createConnection(input: {name: "Okta", slug: "okta", protocol: OIDC, jitProvisioning: true,
+			oidcConfig: {issuerUrl: "https://login.example.com/tenant/v2.0", clientId: "client", clientSecret: "secret"}}) { connection { id } errors { message } } }`, nil)
+		connID := str(d, "createConnection", "connection", "id")
+		var n []int
+		if err := e.App.Store().RawScan(ctx, &n, "UPDATE connections SET status = 'active' WHERE id = ? RETURNING 1", connID); err != nil || len(n) != 1 {
+			t.Fatalf("activate: %v %v", n, err)
+		}
+		conn := uuid.MustParse(connID)
+		plain, _ := e.SCIMToken(admin, map[string]any{"name": "Okta", "connectionId": connID})
+		signIn := func(email string) (*provision.SignInResult, error) {
+			return e.App.Service().SignIn(ctx, brand, conn, provision.Identity{Identifier: "00u1jane", Email: email, FirstName: "Jane", LastName: "Doe"})
+		}
+		res, err := signIn("jane@example.com")
+		if err != nil || res.Outcome != provision.SignInProvisioned {
+			t.Fatalf("JIT: %+v %v", res, err)
+		}
+		id := res.UserAccount.ID.String()
+		r := e.Call("GET", "/scim/v2/Users?filter="+url.QueryEscape(`userName eq "jane@example.com"`), plain, nil).Must(t, 200)
+		if str(r.Body, "Resources", 0, "id") != id {
+			t.Fatalf("lookup: %s", r.Raw)
+		}
+		for _, name := range []string{"jane@example.com", "jane.smith@example.com"} { // linked, then renamed
+			e.Call("PUT", "/scim/v2/Users/"+id, plain, map[string]any{"userName": name, "active": true,
+				"emails": []any{map[string]any{"value": name, "primary": true}}}).Must(t, 200)
+		}
+		d = e.MustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { userName credentials { authModule identifier } } }`, map[string]any{"u": id})
+		creds := get(d, "userAccount", "credentials").([]any)
+		if str(d, "userAccount", "userName") != "jane.smith@example.com" || len(creds) != 1 || str(creds[0], "identifier") != "00u1jane" {
+			t.Fatalf("after the rename: %v", d)
+		}
+		if res, err := signIn("jane.smith@example.com"); err != nil || res.Outcome != provision.SignInExistingIdentity || res.UserAccount.ID.String() != id {
+			t.Fatalf("the same subject after the rename: %+v %v", res, err)
+		}
+	})
+}
