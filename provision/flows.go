@@ -716,6 +716,10 @@ func (s *Service) RedeemCode(ctx context.Context, in CodeRedemption) (*Redeemed,
 		problem = "the code was issued to another client"
 	case g.RedirectURI != in.RedirectURI:
 		problem = "redirect_uri differs from the one authorized"
+	case !app.RegisteredRedirect(g.RedirectURI):
+		// An admin removed it after the sign-in began (a compromised URI, say): its codes
+		// issue nothing.
+		problem = "redirect_uri is no longer registered for the application"
 	case g.CodeChallenge != "" && !verifierMatches(in.CodeVerifier, g.CodeChallenge):
 		problem = "code_verifier does not match the code_challenge"
 	case g.CodeChallenge == "" && in.CodeVerifier != "":

@@ -175,6 +175,31 @@ func TestOIDCSignIn(t *testing.T) {
 			}
 		})
 
+		t.Run("a redirect URI removed before its code is redeemed: the code issues nothing", func(t *testing.T) {
+			app := w.createApp(t, "Removed URI", "CONFIDENTIAL")
+			d := e.MustGQL(w.tok, `query($b: ID!) { applications(brandId: $b) { id clientId } }`, map[string]any{"b": w.brand})
+			var id string
+			for _, a := range get(d, "applications").([]any) {
+				if str(a, "clientId") == app.ClientID {
+					id = str(a, "id")
+				}
+			}
+			idp.as(map[string]any{"sub": "okta-0005", "email": "erin@example.com"})
+			res, verifier := w.signIn(t, b, app, "login_hint", "erin@example.com")
+			if res.query.Get("code") == "" {
+				t.Fatalf("sign-in: %+v", res)
+			}
+			d = e.MustGQL(w.tok, `mutation($id: ID!, $r: [String!]) { updateApplication(input: {id: $id, redirectUris: $r}) { errors { label message } } }`,
+				map[string]any{"id": id, "r": []string{"https://portal.example.com/cb"}})
+			if errs := payloadErrors(t, d, "updateApplication"); len(errs) > 0 {
+				t.Fatalf("updateApplication: %v", errs)
+			}
+			_, err := app.Exchange(context.Background(), res.query.Get("code"), oauth2.VerifierOption(verifier))
+			if !isOAuthError(err, "invalid_grant") {
+				t.Fatalf("redemption for a removed redirect URI: %v", err)
+			}
+		})
+
 		t.Run("public application: PKCE required and checked", func(t *testing.T) {
 			// Without a challenge: invalid_request, before any IdP.
 			r := b.get(t, w.pub.AuthCodeURL("s1", oauth2.SetAuthURLParam("login_hint", "jane@example.com")))
