@@ -555,6 +555,9 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 	if fl.Test {
 		return s.completeTest(ctx, f, id)
 	}
+	if err := s.applicationStillRegisters(ctx, f, id.Identifier); err != nil {
+		return "", err
+	}
 	if public, cause := staleAuthentication(fl, id.AuthTime, s.now()); public != "" {
 		code := "access_denied"
 		if hasToken(fl.Prompt, "none") { // the IdP could not authenticate the person afresh silently
@@ -604,6 +607,31 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 		return "", s.failFlow(ctx, f, id.Identifier, "server_error", "Sign-in failed because of a server error.", err.Error())
 	}
 	return withQuery(fl.RedirectURI, url.Values{"code": {code}}, fl.State), nil
+}
+
+// applicationStillRegisters checks, before the decision, that the flow's application still
+// exists and still registers its redirect URI: an admin may have deleted it, or removed a
+// compromised redirect URI, while the person was at the IdP. Otherwise nothing is decided and
+// no code is made; the person gets a page (the redirect URI is no longer to be trusted), and
+// the attempt its event. The application is read through the cache authorize uses (2 s).
+func (s *Service) applicationStillRegisters(ctx context.Context, f *ClaimedFlow, identifier string) error {
+	fl := f.Flow
+	app, err := s.applicationByClientID(ctx, fl.ClientID)
+	if err != nil {
+		return internal("sign-in: application", err)
+	}
+	cause := ""
+	switch {
+	case app == nil || app.ID != fl.ApplicationID:
+		cause = "the application was deleted during the sign-in"
+	case !app.RegisteredRedirect(fl.RedirectURI):
+		cause = "the application no longer registers the redirect URI " + fl.RedirectURI
+	default:
+		return nil
+	}
+	const public = "The application changed while you were signing in. Start again from the application."
+	s.recordFailure(ctx, fl, f.Connection, identifier, public, cause, f.requestID())
+	return &FlowError{Public: public, cause: cause}
 }
 
 // emailDomainVerified tells whether the email's domain is verified for the connection: the

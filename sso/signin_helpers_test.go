@@ -52,6 +52,9 @@ type testIdP struct {
 	codes                 map[string]idpCode
 	// seen records what Gatehouse sent to /authorize last.
 	seen url.Values
+	// tokenHook, when set, runs once as Gatehouse calls /token: something an admin does while
+	// the person is between the IdP and the callback's decision.
+	tokenHook func()
 }
 
 type idpCode struct {
@@ -126,7 +129,12 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 		c, ok := p.codes[r.PostForm.Get("code")]
 		delete(p.codes, r.PostForm.Get("code"))
 		badNonce, badAud, uiOnly, extra := p.badNonce, p.badAudience, p.userinfoOnly, p.userinfoExtra
+		hook := p.tokenHook
+		p.tokenHook = nil
 		p.mu.Unlock()
+		if hook != nil {
+			hook()
+		}
 		sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
 		if !ok || id != p.client || sec != p.secret || base64.RawURLEncoding.EncodeToString(sum[:]) != c.challenge ||
 			r.PostForm.Get("redirect_uri") != c.redirect {

@@ -412,3 +412,61 @@ func TestSignInUserinfoOnlyWhenNeeded(t *testing.T) {
 		}
 	})
 }
+
+// An admin deletes the application, or removes the redirect URI the sign-in began with, while
+// the person is at the IdP: the callback decides nothing (no account is provisioned), makes no
+// code and sends the browser nowhere; it shows a page, and the attempt is a failed event.
+func TestSignInApplicationChangedMidFlow(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		appID := func(app *oauth2.Config) string {
+			d := e.MustGQL(w.tok, `query($b: ID!) { applications(brandId: $b) { id clientId } }`, map[string]any{"b": w.brand})
+			for _, a := range get(d, "applications").([]any) {
+				if str(a, "clientId") == app.ClientID {
+					return str(a, "id")
+				}
+			}
+			t.Fatalf("no application %s", app.ClientID)
+			return ""
+		}
+		// Each change runs in the IdP's handler, so it reports with Errorf.
+		for i, c := range []struct {
+			name   string
+			change func(id string)
+		}{
+			{"redirect URI removed", func(id string) {
+				d := e.MustGQL(w.tok, `mutation($id: ID!) { updateApplication(input: {id: $id, redirectUris: ["https://portal.example.com/cb"]}) { application { redirectUris } } }`, map[string]any{"id": id})
+				if fmt.Sprint(get(d, "updateApplication", "application", "redirectUris")) != "[https://portal.example.com/cb]" {
+					t.Errorf("updateApplication: %v", d)
+				}
+			}},
+			{"application deleted", func(id string) {
+				d := e.MustGQL(w.tok, `mutation($id: ID!) { deleteApplication(input: {id: $id}) { deletedId } }`, map[string]any{"id": id})
+				if str(d, "deleteApplication", "deletedId") != id {
+					t.Errorf("deleteApplication: %v", d)
+				}
+			}},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				app := w.createApp(t, c.name, "CONFIDENTIAL")
+				id := appID(app)
+				email := fmt.Sprintf("mid%d@example.com", i)
+				idp.set(func(p *testIdP) { p.tokenHook = func() { c.change(id) } })
+				idp.as(map[string]any{"sub": fmt.Sprintf("okta-mid%d", i), "email": email, "given_name": "Mid", "family_name": "Flow"})
+				res, _ := w.signIn(t, newBrowser(t, w.redirect), app, "login_hint", email)
+				if res.status != 400 || res.query.Get("code") != "" || !strings.Contains(res.body, "The application changed while you were signing in") {
+					t.Fatalf("ended: %+v", res)
+				}
+				var n []int
+				st := e.App.Store()
+				if err := st.RawScan(context.Background(), &n, "SELECT count(*) FROM user_accounts WHERE email = ?", email); err != nil || n[0] != 0 {
+					t.Fatalf("accounts provisioned: %v %v", n, err)
+				}
+				if err := st.RawScan(context.Background(), &n, "SELECT count(*) FROM sign_in_events WHERE identifier = ? AND outcome = 'failed'", fmt.Sprintf("okta-mid%d", i)); err != nil || n[0] != 1 {
+					t.Fatalf("failed events: %v %v", n, err)
+				}
+			})
+		}
+	})
+}
