@@ -244,6 +244,9 @@ func (s *Server) authorizationCode(r *http.Request, tr tokenRequest) (*tokenResp
 		return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client", Desc: "client authentication failed", basic: tr.basic}
 	case errors.Is(err, provision.ErrInvalidGrant):
 		return nil, &tokenError{status: http.StatusBadRequest, Code: "invalid_grant", Desc: strings.TrimPrefix(err.Error(), provision.ErrInvalidGrant.Error()+": ")}
+	case models.ErrorCode(err) == models.EUNAVAILABLE: // as the client-credentials grant answers
+		s.log.WarnContext(r.Context(), "token: redeem code: database unavailable", "err", err)
+		return nil, unavailable(err)
 	case err != nil:
 		s.log.ErrorContext(r.Context(), "token: redeem code", "err", err)
 		return nil, &tokenError{status: http.StatusInternalServerError, Code: "server_error"}
@@ -308,8 +311,7 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 		deny("invalid_token", "the access token is revoked")
 		return
 	case err != nil:
-		s.log.ErrorContext(r.Context(), "userinfo", "request_id", webpage.RequestID(w), "err", err)
-		writeJSON(w, http.StatusInternalServerError, tokenError{Code: "server_error"})
+		s.writeServerError(w, r, "userinfo", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, info)

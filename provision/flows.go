@@ -491,6 +491,11 @@ func (s *Service) recordFailure(ctx context.Context, f *models.SignInFlow, conn 
 	if requestID == "" {
 		requestID = f.RequestID
 	}
+	// Every attempt is an event, also one that failed because its request ended (its deadline
+	// passed while the IdP was slow, or the browser went away): the event is written on a
+	// context of its own, bounded as a statement is.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), failureRecordTimeout)
+	defer cancel()
 	if f.Test {
 		s.failTest(ctx, f, public, cause)
 	}
@@ -504,6 +509,9 @@ func (s *Service) recordFailure(ctx context.Context, f *models.SignInFlow, conn 
 		s.log.ErrorContext(ctx, "sign-in: record event", "request_id", requestID, "err", err)
 	}
 }
+
+// failureRecordTimeout bounds writing a failed attempt's records once its request has ended.
+const failureRecordTimeout = 5 * time.Second
 
 func (s *Service) event(f *models.SignInFlow, conn *models.Connection, identifier, outcome, reason, cause, requestID string) *models.SignInEvent {
 	appID, brandID, connID := f.ApplicationID, f.BrandID, f.ConnectionID
@@ -601,7 +609,7 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 			"the identity provider signed in "+other+"; the id_token_hint names "+fl.HintSubject)
 	case err != nil && res != nil && res.Outcome == SignInRefused:
 		return ErrorLocation(fl.RedirectURI, fl.State, "access_denied", res.Reason), nil
-	case err != nil && models.ErrorCode(err) != models.EINTERNAL:
+	case err != nil && models.ErrorCode(err) != models.EINTERNAL && models.ErrorCode(err) != models.EUNAVAILABLE:
 		return "", s.failFlow(ctx, f, id.Identifier, "access_denied", "Sign-in failed: "+models.FieldMessage(err)+".", err.Error())
 	case err != nil:
 		return "", s.failFlow(ctx, f, id.Identifier, "server_error", "Sign-in failed because of a server error.", err.Error())
@@ -617,8 +625,8 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 func (s *Service) applicationStillRegisters(ctx context.Context, f *ClaimedFlow, identifier string) error {
 	fl := f.Flow
 	app, err := s.applicationByClientID(ctx, fl.ClientID)
-	if err != nil {
-		return internal("sign-in: application", err)
+	if err != nil { // as every server failure of a claimed flow: server_error, and its event
+		return s.ServerFailure(ctx, f, internal("sign-in: application", err))
 	}
 	cause := ""
 	switch {
