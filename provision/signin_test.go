@@ -306,20 +306,7 @@ func TestSignInConcurrent(t *testing.T) {
 			{Identifier: "pat-sub", Email: "pat@example.org", FirstName: "Pat"},
 			{Identifier: "quinn-sub", Email: "quinn@example.org", FirstName: "Quinn"},
 		} {
-			var wg sync.WaitGroup
-			results := make([]*SignInResult, n)
-			errs := make([]error, n)
-			start := make(chan struct{})
-			for i := range n {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					<-start
-					results[i], errs[i] = e.s.SignIn(context.Background(), brand.ID, conn.ID, id)
-				}()
-			}
-			close(start)
-			wg.Wait()
+			results, errs := signInAtOnce(e, brand.ID, conn.ID, n, func(int) Identity { return id })
 			outcomes := map[SignInOutcome]int{}
 			for i := range n {
 				if errs[i] != nil {
@@ -360,21 +347,9 @@ func TestSignInConcurrentLinkByEmail(t *testing.T) {
 		for round := range rounds {
 			email := fmt.Sprintf("p%d@verified.test", round)
 			u := must(e.s.CreateUserAccount(e.ctx, CreateUserAccountInput{Email: email}))
-			var wg sync.WaitGroup
-			results := make([]*SignInResult, n)
-			errs := make([]error, n)
-			start := make(chan struct{})
-			for i := range n {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					<-start
-					results[i], errs[i] = e.s.SignIn(context.Background(), brand.ID, conn.ID,
-						Identity{Identifier: fmt.Sprintf("%s-sub%d", email, i), Email: email})
-				}()
-			}
-			close(start)
-			wg.Wait()
+			results, errs := signInAtOnce(e, brand.ID, conn.ID, n, func(i int) Identity {
+				return Identity{Identifier: fmt.Sprintf("%s-sub%d", email, i), Email: email}
+			})
 			winner := -1
 			for i := range n {
 				switch r := results[i]; {
@@ -416,6 +391,26 @@ func TestSignInUserNameTaken(t *testing.T) {
 			t.Fatal("the refused sign-in wrote an account or a binding")
 		}
 	})
+}
+
+// signInAtOnce starts n sign-ins, the i-th of identity(i), as nearly at once as goroutines
+// allow, and returns their results and errors.
+func signInAtOnce(e *testEnv, brandID, connID uuid.UUID, n int, identity func(i int) Identity) ([]*SignInResult, []error) {
+	var wg sync.WaitGroup
+	results := make([]*SignInResult, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			results[i], errs[i] = e.s.SignIn(context.Background(), brandID, connID, identity(i))
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return results, errs
 }
 
 // lineCounter counts written log records containing substr.
