@@ -76,9 +76,13 @@ func (s *Service) PendingSAMLFlow(ctx context.Context, relayState, inResponseTo,
 	if f.ClaimedAt != nil || !s.now().Before(f.ExpiresAt) {
 		cause := "the identity provider answered an expired flow"
 		if f.ClaimedAt != nil {
+			// The form posted again (the back button): the attempt has its event already, as
+			// an OIDC callback's replay does; one more per re-post would be anyone's to add.
 			cause = "the identity provider answered a flow that was finished already"
+			s.log.InfoContext(ctx, "sign-in: SAML response for a finished flow", "request_id", requestID, "flow_id", f.ID)
+		} else {
+			s.recordFailure(ctx, f, nil, "", "Sign-in failed: the sign-in expired or was finished already.", cause, requestID)
 		}
-		s.recordFailure(ctx, f, nil, "", "Sign-in failed: the sign-in expired or was finished already.", cause, requestID)
 		return nil, &FlowError{Public: "This sign-in expired or was finished already. Start again from the application.", cause: cause}
 	}
 	if conn == nil {

@@ -410,3 +410,30 @@ func TestSAMLSignInWithoutRelayState(t *testing.T) {
 		}
 	})
 }
+
+// The IdP's form posted again after the sign-in finished (the back button, a resubmission) is
+// refused with a page, and adds no event: the attempt has its own already, as an OIDC
+// callback's replay.
+func TestSAMLRepostAddsNoEvent(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e)
+		b := w.browser()
+		page, _ := w.toIdP(t, b)
+		resp, body := w.post(t, b, e.URL, page)
+		if q := w.appResult(t, resp, body); q.Get("code") == "" {
+			t.Fatalf("no code: %v", q)
+		}
+		for range 3 {
+			if resp, body := w.post(t, b, e.URL, page); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "finished already") {
+				t.Fatalf("re-post: %d %.300s", resp.StatusCode, body)
+			}
+		}
+		var outcomes []string
+		if err := e.App.Store().RawScan(context.Background(), &outcomes, "SELECT outcome FROM sign_in_events"); err != nil {
+			t.Fatal(err)
+		}
+		if len(outcomes) != 1 || outcomes[0] != "provisioned" {
+			t.Fatalf("events: %v", outcomes)
+		}
+	})
+}
