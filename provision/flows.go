@@ -32,6 +32,8 @@ const (
 	// FlowLifetime bounds a sign-in at the identity provider (the person may have to type a
 	// password and a second factor).
 	FlowLifetime = 10 * time.Minute
+	// ExpiredFlowRetention is how long an expired flow is kept before it is pruned.
+	ExpiredFlowRetention = FlowLifetime
 	// CodeLifetime is how long an authorization code can be redeemed.
 	CodeLifetime = 60 * time.Second
 	// GrantRetention keeps redeemed grants as long as their access tokens live (revocation
@@ -825,10 +827,13 @@ func (s *Service) UserInfoOf(ctx context.Context, ws, grantID uuid.UUID) (*UserI
 		Name: strings.TrimSpace(u.FirstName + " " + u.LastName), GivenName: u.FirstName, FamilyName: u.LastName}, nil
 }
 
-// PruneSignInState deletes expired flows and old grants; server.go runs it periodically.
+// PruneSignInState deletes flows expired for a while and old grants; server.go runs it
+// periodically. A flow is kept ExpiredFlowRetention past its expiry so that a late answer
+// to it reads "expired" (and is an event) whatever the pruner's timing, rather than, once
+// pruned, an unknown state (or, at the ACS, an answer nobody asked for).
 func (s *Service) PruneSignInState(ctx context.Context) (int64, error) {
 	now := s.now()
-	n, err := s.store.PruneSignInState(ctx, now, now.Add(-GrantRetention))
+	n, err := s.store.PruneSignInState(ctx, now.Add(-ExpiredFlowRetention), now.Add(-GrantRetention))
 	if err == nil {
 		var m int64
 		m, err = s.pruneSAMLState(ctx, now)

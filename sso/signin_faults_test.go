@@ -149,3 +149,51 @@ func TestSignInApplicationReadFails(t *testing.T) {
 		}
 	})
 }
+
+// A late answer to a flow that expired a moment ago reads "expired" and is an event, whether
+// or not the pruner ran in between: it prunes a flow only ExpiredFlowRetention past its
+// expiry. Before, a pruned flow's late answer was an unknown state with no event (OIDC), or an
+// answer nobody asked for (SAML).
+func TestSignInLateAnswerAfterPruning(t *testing.T) {
+	idp := newTestIdP(t)
+	prune := func(t *testing.T, e *testEnv) {
+		if _, err := e.App.Service().PruneSignInState(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events := "SELECT count(*) FROM sign_in_events WHERE outcome = 'failed'"
+	t.Run("OIDC", func(t *testing.T) {
+		eachDB(t, func(t *testing.T, e *testEnv) {
+			w := newSignInWorld(t, e, idp)
+			idp.as(map[string]any{"sub": "okta-p", "email": "p@example.com", "given_name": "P", "family_name": "P"})
+			stop := newBrowser(t, e.URL+"/sso/oidc/callback")
+			r, _ := w.signIn(t, stop, w.app, "login_hint", "p@example.com")
+			e.execSQL(t, "UPDATE sign_in_flows SET expires_at = created_at WHERE claimed_at IS NULL")
+			prune(t, e)
+			fin := newBrowser(t, w.redirect)
+			fin.c.Jar = stop.c.Jar
+			if r = fin.get(t, r.location); r.status != 400 || countRows(t, e, events) != 1 {
+				t.Fatalf("OIDC late answer after pruning: %d %.200s", r.status, r.body)
+			}
+			// A flow expired longer ago than that is pruned.
+			e.execSQL(t, "UPDATE sign_in_flows SET expires_at = '2000-01-01 00:00:00+00:00'")
+			prune(t, e)
+			if n := countRows(t, e, "SELECT count(*) FROM sign_in_flows"); n != 0 {
+				t.Fatalf("%d flows left", n)
+			}
+		})
+	})
+	t.Run("SAML", func(t *testing.T) {
+		eachDB(t, func(t *testing.T, e *testEnv) {
+			w := newSAMLWorld(t, e)
+			b := w.browser()
+			page, _ := w.toIdP(t, b)
+			e.execSQL(t, "UPDATE sign_in_flows SET expires_at = created_at WHERE claimed_at IS NULL")
+			prune(t, e)
+			resp, body := w.post(t, b, e.URL, page)
+			if resp.StatusCode != 400 || !strings.Contains(body, "expired") || countRows(t, e, events) != 1 {
+				t.Fatalf("SAML late answer after pruning: %d %.300s", resp.StatusCode, body)
+			}
+		})
+	})
+}
