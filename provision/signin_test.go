@@ -390,6 +390,11 @@ func TestSignInUserNameTaken(t *testing.T) {
 		if e.count("user_accounts") != users || e.count("credentials") != creds {
 			t.Fatal("the refused sign-in wrote an account or a binding")
 		}
+		// A test sign-in shows what the sign-in does.
+		dry, err := e.s.dryRun(context.Background(), &brand.ID, conn, Identity{Identifier: "newcomer", Email: "Jane@example.org"})
+		if err != nil || dry.Outcome != SignInRefused || dry.Reason != reasonUserNameTaken {
+			t.Fatalf("test sign-in: %+v, %v", dry, err)
+		}
 	})
 }
 

@@ -308,25 +308,32 @@ func (s *Service) dryRun(ctx context.Context, brandID *uuid.UUID, conn *models.C
 		return nil, err
 	}
 	var res *SignInResult
-	err := s.transact(ctx, mutation{op: "test sign-in: decision"}, func(ctx context.Context) error {
-		brand := &models.Brand{WorkspaceID: conn.WorkspaceID}
-		if brandID != nil {
-			b, err := s.store.Brand(ctx, conn.WorkspaceID, *brandID)
-			if err != nil {
+	userNameTaken := false
+	for attempt := 0; ; attempt++ {
+		err := s.transact(ctx, mutation{op: "test sign-in: decision"}, func(ctx context.Context) error {
+			brand := &models.Brand{WorkspaceID: conn.WorkspaceID}
+			if brandID != nil {
+				b, err := s.store.Brand(ctx, conn.WorkspaceID, *brandID)
+				if err != nil {
+					return err
+				}
+				brand = b
+			}
+			var err error
+			if res, err = (&decision{s: s, brand: brand, conn: conn, id: id, userNameTaken: userNameTaken}).decide(ctx); err != nil {
 				return err
 			}
-			brand = b
+			return errDryRun
+		})
+		if attempt == 0 && store.IsAlreadyExists(err, "user_name") {
+			userNameTaken = true // and decide again, as SignIn does: provisioning refuses
+			continue
 		}
-		var err error
-		if res, err = (&decision{s: s, brand: brand, conn: conn, id: id}).decide(ctx); err != nil {
-			return err
+		if !errors.Is(err, errDryRun) {
+			return nil, err
 		}
-		return errDryRun
-	})
-	if !errors.Is(err, errDryRun) {
-		return nil, err
+		return res, nil
 	}
-	return res, nil
 }
 
 // TestVisibleTo reports whether a test's result may be shown to the browser holding
