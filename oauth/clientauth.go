@@ -69,14 +69,8 @@ func (s *Server) authenticateClient(r *http.Request, tr tokenRequest) (*models.I
 	}
 	client, err := s.svc.AuthenticateClient(r.Context(), id, sec)
 	if err != nil {
-		switch models.ErrorCode(err) {
-		case models.EUNAUTHENTICATED:
-		case models.EUNAVAILABLE:
-			s.log.WarnContext(r.Context(), "oauth: authenticate client: database unavailable", "err", err)
-			return nil, unavailable(err)
-		default:
-			s.log.ErrorContext(r.Context(), "oauth: authenticate client", "err", err)
-			return nil, &tokenError{status: http.StatusInternalServerError, Code: "server_error"}
+		if models.ErrorCode(err) != models.EUNAUTHENTICATED {
+			return nil, s.serverFailure(r, "oauth: authenticate client", err)
 		}
 		return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client", Desc: "client authentication failed", basic: basic}
 	}
@@ -128,14 +122,19 @@ func unavailable(err error) *tokenError {
 	return &tokenError{status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Desc: models.PublicMessage(err)}
 }
 
-// writeServerError answers a failure that is not the client's: 503 when the database was
-// unavailable, else 500 with the cause logged.
-func (s *Server) writeServerError(w http.ResponseWriter, r *http.Request, op string, err error) {
+// serverFailure is the answer to a failure that is not the client's: 503 when the database
+// was unavailable, else 500 with the cause logged.
+func (s *Server) serverFailure(r *http.Request, op string, err error) *tokenError {
 	if models.ErrorCode(err) == models.EUNAVAILABLE {
 		s.log.WarnContext(r.Context(), op+": database unavailable", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, unavailable(err))
-		return
+		return unavailable(err)
 	}
 	s.log.ErrorContext(r.Context(), op, "err", err)
-	writeJSON(w, http.StatusInternalServerError, tokenError{Code: "server_error"})
+	return &tokenError{status: http.StatusInternalServerError, Code: "server_error"}
+}
+
+// writeServerError writes serverFailure's answer.
+func (s *Server) writeServerError(w http.ResponseWriter, r *http.Request, op string, err error) {
+	te := s.serverFailure(r, op, err)
+	writeJSON(w, te.status, te)
 }

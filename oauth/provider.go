@@ -244,12 +244,8 @@ func (s *Server) authorizationCode(r *http.Request, tr tokenRequest) (*tokenResp
 		return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client", Desc: "client authentication failed", basic: tr.basic}
 	case errors.Is(err, provision.ErrInvalidGrant):
 		return nil, &tokenError{status: http.StatusBadRequest, Code: "invalid_grant", Desc: strings.TrimPrefix(err.Error(), provision.ErrInvalidGrant.Error()+": ")}
-	case models.ErrorCode(err) == models.EUNAVAILABLE: // as the client-credentials grant answers
-		s.log.WarnContext(r.Context(), "token: redeem code: database unavailable", "err", err)
-		return nil, unavailable(err)
 	case err != nil:
-		s.log.ErrorContext(r.Context(), "token: redeem code", "err", err)
-		return nil, &tokenError{status: http.StatusInternalServerError, Code: "server_error"}
+		return nil, s.serverFailure(r, "token: redeem code", err)
 	}
 	g, now := red.Grant, s.now()
 	sub := g.UserAccountID.String()

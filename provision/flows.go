@@ -611,7 +611,7 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 			"the identity provider signed in "+other+"; the id_token_hint names "+fl.HintSubject)
 	case err != nil && res != nil && res.Outcome == SignInRefused:
 		return ErrorLocation(fl.RedirectURI, fl.State, "access_denied", res.Reason), nil
-	case err != nil && models.ErrorCode(err) != models.EINTERNAL && models.ErrorCode(err) != models.EUNAVAILABLE:
+	case models.UserErrors(err) != nil: // the identity's problem; an unavailable database is not
 		return "", s.failFlow(ctx, f, id.Identifier, "access_denied", "Sign-in failed: "+models.FieldMessage(err)+".", err.Error())
 	case err != nil:
 		return "", s.failFlow(ctx, f, id.Identifier, "server_error", "Sign-in failed because of a server error.", err.Error())

@@ -158,11 +158,7 @@ func (s *Service) decide(ctx context.Context, brandID, connectionID uuid.UUID, k
 		if !lostRace(err) {
 			break
 		}
-		// A new account's user name is its email. A clash on it alone is a concurrent first
-		// sign-in of the same email (deciding again finds that account by email) or another
-		// account that keeps this address as its user name (a changed email does not change
-		// it): deciding again, provisioning then refuses rather than clashing again.
-		userNameTaken = store.IsAlreadyExists(err, "user_name")
+		userNameTaken = userNameClash(err)
 		s.log.InfoContext(ctx, "sign-in: lost a race to a concurrent sign-in; deciding again",
 			"brand_id", brandID, "connection_id", connectionID, "attempt", attempt+1)
 	}
@@ -176,6 +172,13 @@ func (s *Service) decide(ctx context.Context, brandID, connectionID uuid.UUID, k
 	}
 	return res, nil
 }
+
+// userNameClash reports whether provisioning failed on the new account's user name, which is
+// its email. A clash on it alone is a concurrent first sign-in of the same email (deciding
+// again finds that account by email) or another account that keeps this address as its user
+// name (a changed email does not change it): deciding again with attemptState.userNameTaken,
+// provisioning refuses rather than clashing again.
+func userNameClash(err error) bool { return store.IsAlreadyExists(err, "user_name") }
 
 // lostRace reports whether a sign-in transaction failed because a concurrent one created the
 // same account or identity first.

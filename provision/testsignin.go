@@ -325,8 +325,8 @@ func (s *Service) dryRun(ctx context.Context, brandID *uuid.UUID, conn *models.C
 			}
 			return errDryRun
 		})
-		if attempt == 0 && store.IsAlreadyExists(err, "user_name") {
-			userNameTaken = true // and decide again, as SignIn does: provisioning refuses
+		if attempt == 0 && userNameClash(err) {
+			userNameTaken = true // and decide again, as SignIn does
 			continue
 		}
 		if !errors.Is(err, errDryRun) {

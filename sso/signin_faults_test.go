@@ -136,13 +136,10 @@ func TestSignInApplicationReadFails(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		w := newSignInWorld(t, e, idp)
 		idp.as(map[string]any{"sub": "okta-a", "email": "a@example.com", "given_name": "A", "family_name": "A"})
-		stop := newBrowser(t, e.URL+"/sso/oidc/callback")
-		r, _ := w.signIn(t, stop, w.app, "login_hint", "a@example.com")
+		finish := w.toCallback(t, w.app, "login_hint", "a@example.com")
 		e.execSQL(t, "ALTER TABLE applications RENAME TO applications_gone")
 		time.Sleep(2500 * time.Millisecond) // past the application cache's 2 s
-		fin := newBrowser(t, w.redirect)
-		fin.c.Jar = stop.c.Jar
-		r = fin.get(t, r.location)
+		r := finish()
 		e.execSQL(t, "ALTER TABLE applications_gone RENAME TO applications")
 		if r.query.Get("error") != "server_error" || countRows(t, e, "SELECT count(*) FROM sign_in_events WHERE outcome = 'failed'") != 1 {
 			t.Fatalf("callback: %d %q %.200s", r.status, r.location, strings.TrimSpace(r.body))
@@ -166,13 +163,10 @@ func TestSignInLateAnswerAfterPruning(t *testing.T) {
 		eachDB(t, func(t *testing.T, e *testEnv) {
 			w := newSignInWorld(t, e, idp)
 			idp.as(map[string]any{"sub": "okta-p", "email": "p@example.com", "given_name": "P", "family_name": "P"})
-			stop := newBrowser(t, e.URL+"/sso/oidc/callback")
-			r, _ := w.signIn(t, stop, w.app, "login_hint", "p@example.com")
+			finish := w.toCallback(t, w.app, "login_hint", "p@example.com")
 			e.execSQL(t, "UPDATE sign_in_flows SET expires_at = created_at WHERE claimed_at IS NULL")
 			prune(t, e)
-			fin := newBrowser(t, w.redirect)
-			fin.c.Jar = stop.c.Jar
-			if r = fin.get(t, r.location); r.status != 400 || countRows(t, e, events) != 1 {
+			if r := finish(); r.status != 400 || countRows(t, e, events) != 1 {
 				t.Fatalf("OIDC late answer after pruning: %d %.200s", r.status, r.body)
 			}
 			// A flow expired longer ago than that is pruned.

@@ -48,16 +48,10 @@ func TestSignInServerErrorsRedirect(t *testing.T) {
 		})
 
 		t.Run("callback: the claimed flow cannot be read", func(t *testing.T) {
-			stop := newBrowser(t, e.URL+"/sso/oidc/callback")
-			r, _ := w.signIn(t, stop, w.app, "login_hint", "jane@example.com")
-			if !strings.HasPrefix(r.location, e.URL+"/sso/oidc/callback?") {
-				t.Fatalf("expected the IdP's redirect to the callback: %+v", r)
-			}
+			finish := w.toCallback(t, w.app, "login_hint", "jane@example.com")
 			// The PKCE verifier Gatehouse kept no longer opens (corrupted at rest).
 			e.execSQL(t, "UPDATE sign_in_flows SET upstream_verifier_enc = NULL")
-			fin := newBrowser(t, w.redirect)
-			fin.c.Jar = stop.c.Jar
-			r = fin.get(t, r.location)
+			r := finish()
 			if r.status != 302 || r.query.Get("error") != "server_error" || r.query.Get("state") != "app-state" || r.query.Get("code") != "" {
 				t.Fatalf("callback with a broken flow: %d %q %v", r.status, r.location, r.query)
 			}

@@ -329,6 +329,23 @@ func (b *browser) get(t *testing.T, u string) result {
 	return r
 }
 
+// toCallback runs a sign-in of app (authorize with extra parameters) up to the IdP's redirect
+// to Gatehouse's callback, and returns a func that follows it from the same browser (its
+// cookies) to where the sign-in ends: a test changes something in between.
+func (w *signInWorld) toCallback(t *testing.T, app *oauth2.Config, extra ...string) (finish func() result) {
+	t.Helper()
+	stop := newBrowser(t, w.e.URL+"/sso/oidc/callback")
+	r, _ := w.signIn(t, stop, app, extra...)
+	if !strings.HasPrefix(r.location, w.e.URL+"/sso/oidc/callback?") {
+		t.Fatalf("expected the IdP's redirect to the callback: %+v", r)
+	}
+	return func() result {
+		fin := newBrowser(t, w.redirect)
+		fin.c.Jar = stop.c.Jar
+		return fin.get(t, r.location)
+	}
+}
+
 // signIn runs a browser sign-in of app through authorize with extra parameters and returns
 // where it ended, with the PKCE verifier used.
 func (w *signInWorld) signIn(t *testing.T, b *browser, app *oauth2.Config, extra ...string) (result, string) {
