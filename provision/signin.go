@@ -159,12 +159,12 @@ func (s *Service) decide(ctx context.Context, brandID, connectionID uuid.UUID, k
 			break
 		}
 		userNameTaken = userNameClash(err)
-		s.log.InfoContext(ctx, "sign-in: lost a race to a concurrent sign-in; deciding again",
+		s.log.InfoContext(ctx, "sign-in: a concurrent write changed what the decision read; deciding again",
 			"brand_id", brandID, "connection_id", connectionID, "attempt", attempt+1)
 	}
 	switch {
 	case lostRace(err):
-		return nil, internal("sign in", errors.New("concurrent sign-ins kept conflicting"))
+		return nil, internal("sign in", errors.New("concurrent writes kept changing what the decision read"))
 	case err != nil:
 		return nil, internal("sign in", err)
 	case res.Outcome == SignInRefused:
@@ -180,11 +180,14 @@ func (s *Service) decide(ctx context.Context, brandID, connectionID uuid.UUID, k
 // provisioning refuses rather than clashing again.
 func userNameClash(err error) bool { return store.IsAlreadyExists(err, "user_name") }
 
-// lostRace reports whether a sign-in transaction failed because a concurrent one created the
-// same account or identity first.
+// lostRace reports whether a sign-in transaction failed because a concurrent write changed what
+// it had read: a concurrent sign-in created the same account or identity first, or a row it
+// refers to was deleted after it read it (the account a link by email found, deleted through
+// SCIM; the connection; placement's account). Deciding again reads what is there now.
 func lostRace(err error) bool {
 	return emailTaken(err) || store.IsAlreadyExists(err, "identity") ||
-		store.IsAlreadyExists(err, "account") || models.ErrorCode(err) == models.ETAKEN
+		store.IsAlreadyExists(err, "account") || models.ErrorCode(err) == models.ETAKEN ||
+		errors.Is(err, store.ErrMissingReference)
 }
 
 // normaliseIdentity trims the identity's text and drops what cannot be used: an invalid email,

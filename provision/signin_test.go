@@ -2,16 +2,19 @@ package provision
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql's "pgx" driver, for the trigger below
 
 	"gatehouse/models"
 	"gatehouse/secret"
@@ -502,4 +505,86 @@ func TestSignInDerivedEmailAndProfileRefresh(t *testing.T) {
 			t.Fatalf("an admin's account must keep its names: %+v", u)
 		}
 	})
+}
+
+// A link by email whose account is deleted (as by SCIM's DELETE) after the decision found it and
+// before the binding's insert fails that insert on the account's foreign key. The sign-in then
+// decides again, on what is there now, rather than ending in a server error: here no account has
+// the email any more, so the connection's JIT provisions a new one. PostgreSQL only: SQLite runs
+// each decision's transaction alone (BEGIN IMMEDIATE), so the deletion cannot fall inside it.
+// A trigger holds the binding's insert on an advisory lock the test holds, once, so that the
+// deletion commits exactly in that window.
+func TestSignInLinkedAccountDeletedMidDecision(t *testing.T) {
+	if !slices.Contains(storetest.Dialects(), "postgres") {
+		t.Skip("PostgreSQL only; " + storetest.EnvPostgres + " is not set")
+	}
+	dbURL := storetest.URL(t, "postgres")
+	e := newTestEnv(t, dbURL)
+	brand := must(e.s.CreateBrand(e.ctx, BrandInput{Name: ptr("Portal")}))
+	conn := e.connection("okta", true, "viewer", true)
+	e.verifyDomain(conn, "verified.test")
+	u := must(e.s.CreateUserAccount(e.ctx, CreateUserAccountInput{Email: "jane@verified.test"}))
+
+	db, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	for _, q := range []string{
+		`CREATE SEQUENCE hold_once`,
+		`CREATE FUNCTION hold_link() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF nextval('hold_once') = 1 THEN PERFORM pg_advisory_xact_lock(4242); END IF;
+			RETURN NEW;
+		END $$`,
+		`CREATE TRIGGER hold_link BEFORE INSERT ON credentials FOR EACH ROW EXECUTE FUNCTION hold_link()`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	holder, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	if _, err := holder.ExecContext(ctx, `SELECT pg_advisory_lock(4242)`); err != nil {
+		t.Fatal(err)
+	}
+
+	type outcome struct {
+		res *SignInResult
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := e.s.SignIn(context.Background(), brand.ID, conn.ID, Identity{Identifier: "jane-sub", Email: "jane@verified.test"})
+		done <- outcome{res, err}
+	}()
+	// The decision found the account by email and waits at the binding's insert.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the sign-in never reached the binding's insert")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if gone, err := e.st.DeleteUserAccount(e.ctx, e.ws, u.ID); err != nil || !gone {
+		t.Fatalf("deleting the account: %v, %v", gone, err)
+	}
+	if _, err := holder.ExecContext(ctx, `SELECT pg_advisory_unlock(4242)`); err != nil {
+		t.Fatal(err)
+	}
+	got := <-done
+	if got.err != nil || got.res.Outcome != SignInProvisioned || got.res.UserAccount == nil || got.res.UserAccount.ID == u.ID {
+		t.Fatalf("sign-in after the account's deletion: %+v, %v", got.res, got.err)
+	}
 }
