@@ -377,6 +377,10 @@ type ClaimedFlow struct {
 	notBound bool
 	// samlAnswer is the sealed identity ClaimSAMLFlow took with the flow (nil: none).
 	samlAnswer []byte
+	// keepOpen: a failure of this unclaimed flow does not finish it (finishUnclaimed). The
+	// ACS refused a second answer to it, and the first one, kept, may still be continued by
+	// the browser that started it.
+	keepOpen bool
 }
 
 // requestID is the request id events of the claimed flow record.
@@ -426,21 +430,31 @@ func (s *Service) claimFlow(ctx context.Context, upstreamState, browserSecret, r
 		return nil, refuse("missing or malformed state", nil)
 	}
 	h := secret.Hash(upstreamState)
-	if browserSecret == "" || len(browserSecret) > 64 {
-		f, _ := s.store.FlowByUpstreamState(ctx, h)
-		return nil, refuse("the browser sent no sign-in cookie", f)
-	}
 	now := s.now()
-	f, err := claim(ctx, h, secret.Hash(browserSecret), now)
+	noCookie := browserSecret == "" || len(browserSecret) > 64
+	var f *models.SignInFlow
+	err := store.ErrNotFound
+	if !noCookie {
+		f, err = claim(ctx, h, secret.Hash(browserSecret), now)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		f, err := s.store.FlowByUpstreamState(ctx, h)
 		switch {
 		case err != nil:
 			return nil, refuse("unknown state", nil)
 		case f.ClaimedAt != nil:
+			// Its attempt has its event: the same answer again adds none, whoever sends it.
 			return nil, refuse("replayed state: the flow was answered already", nil)
 		case !now.Before(f.ExpiresAt):
+			// An expired flow can no longer finish: it is finished now, once, so that the
+			// same answer again is a replay.
+			if !s.finishUnclaimed(ctx, f, requestID) {
+				f = nil
+			}
 			return nil, refuse("expired flow", f)
+		case noCookie:
+			// The flow stays open for the browser that started it, which may still come.
+			return nil, refuse("the browser sent no sign-in cookie", f)
 		default:
 			return nil, refuse("the sign-in cookie belongs to another browser", f)
 		}
@@ -473,7 +487,7 @@ func (s *Service) claimFlow(ctx context.Context, upstreamState, browserSecret, r
 	return cf, nil
 }
 
-// FailFlow ends a claimed flow whose identity provider failed or answered something unusable:
+// FailFlow ends a flow whose identity provider failed or answered something unusable:
 // the event records the private cause; the returned *FlowError redirects the application
 // access_denied with the public message.
 func (s *Service) FailFlow(ctx context.Context, f *ClaimedFlow, public, cause string) error {
@@ -482,9 +496,36 @@ func (s *Service) FailFlow(ctx context.Context, f *ClaimedFlow, public, cause st
 
 func (s *Service) failFlow(ctx context.Context, f *ClaimedFlow, identifier, code, public, cause string) error {
 	ctx = signInState(ctx)
-	s.recordFailure(ctx, f.Flow, f.Connection, identifier, public, cause, f.requestID())
+	if f.Flow.ClaimedAt != nil || f.keepOpen || s.finishUnclaimed(ctx, f.Flow, f.requestID()) {
+		s.recordFailure(ctx, f.Flow, f.Connection, identifier, public, cause, f.requestID())
+	}
 	s.log.WarnContext(ctx, "sign-in failed", "request_id", f.requestID(), "connection_id", f.Flow.ConnectionID, "cause", cause)
 	return &FlowError{Public: public, cause: cause, Location: ErrorLocation(f.Flow.RedirectURI, f.Flow.State, code, public)}
+}
+
+// finishUnclaimed finishes a flow that failed before any browser claimed it (an answer the ACS
+// refused, an answer to an expired flow, a sign-in that failed at its start), and reports
+// whether this request did: only that request records the attempt's event. The same answer
+// again (a form posted again, by anyone holding it) then finds the flow finished and adds no
+// event, as a claimed flow's replay adds none. A flow claimed already is finished (false).
+// When the write fails, the event is still recorded. A callback without the flow's cookie, or
+// with another browser's, does not finish it: the browser that started it may still come.
+func (s *Service) finishUnclaimed(ctx context.Context, f *models.SignInFlow, requestID string) bool {
+	if f.ClaimedAt != nil {
+		return false
+	}
+	now := s.now()
+	done, err := s.store.FinishFlow(ctx, f.ID, now)
+	switch {
+	case err != nil:
+		s.log.ErrorContext(ctx, "sign-in: finish a failed flow", "request_id", requestID, "flow_id", f.ID, "err", err)
+		return true
+	case !done:
+		s.log.InfoContext(ctx, "sign-in: failed flow finished already; no second event", "request_id", requestID, "flow_id", f.ID)
+		return false
+	}
+	f.ClaimedAt = &now
+	return true
 }
 
 // recordFailure writes a failed sign-in event; a failure to write it is logged, not returned

@@ -80,7 +80,7 @@ func (s *Service) PendingSAMLFlow(ctx context.Context, relayState, inResponseTo,
 			// an OIDC callback's replay does; one more per re-post would be anyone's to add.
 			cause = "the identity provider answered a flow that was finished already"
 			s.log.InfoContext(ctx, "sign-in: SAML response for a finished flow", "request_id", requestID, "flow_id", f.ID)
-		} else {
+		} else if s.finishUnclaimed(ctx, f, requestID) {
 			s.recordFailure(ctx, f, nil, "", "Sign-in failed: the sign-in expired or was finished already.", cause, requestID)
 		}
 		return nil, &FlowError{Public: "This sign-in expired or was finished already. Start again from the application.", cause: cause}
@@ -102,7 +102,8 @@ func (s *Service) PendingSAMLFlow(ctx context.Context, relayState, inResponseTo,
 // is refused.
 func (s *Service) AcceptSAMLAnswer(ctx context.Context, p *SAMLPending, assertionID string, keepUntil time.Time, id Identity) error {
 	ctx = signInState(ctx)
-	cf := &ClaimedFlow{Flow: p.Flow, Connection: p.Connection}
+	// A refused answer leaves the flow open: an answer accepted before it may be the browser's.
+	cf := &ClaimedFlow{Flow: p.Flow, Connection: p.Connection, keepOpen: true}
 	refuse := func(err error) error { // an unusable or replayed assertion ID
 		return s.failFlow(ctx, cf, id.Identifier, "access_denied", "The identity provider's answer was already used.", "assertion "+truncate(assertionID, 80)+": "+err.Error())
 	}

@@ -437,3 +437,34 @@ func TestSAMLRepostAddsNoEvent(t *testing.T) {
 		}
 	})
 }
+
+// A response the ACS refuses (here: an expired assertion) finishes its flow, so the same form
+// posted again (the back button, or anyone holding it) is refused as finished and adds no
+// event, as a finished flow's re-post adds none.
+func TestSAMLRefusedRepostAddsNoEvent(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e)
+		w.idp.Tamper(func(req *saml.IdpAuthnRequest) {
+			req.Assertion.IssueInstant = req.Assertion.IssueInstant.Add(-10 * time.Minute)
+		})
+		defer w.idp.Tamper(nil)
+		b := w.browser()
+		page, _ := w.toIdP(t, b)
+		resp, body := w.post(t, b, e.URL, page)
+		if q := w.appResult(t, resp, body); q.Get("error") != "access_denied" || q.Get("code") != "" {
+			t.Fatalf("expired assertion: %v", q)
+		}
+		for range 3 {
+			if resp, body := w.post(t, b, e.URL, page); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "finished already") {
+				t.Fatalf("re-post: %d %.300s", resp.StatusCode, body)
+			}
+		}
+		var outcomes []string
+		if err := e.App.Store().RawScan(context.Background(), &outcomes, "SELECT outcome FROM sign_in_events"); err != nil {
+			t.Fatal(err)
+		}
+		if len(outcomes) != 1 || outcomes[0] != "failed" {
+			t.Fatalf("events: %v", outcomes)
+		}
+	})
+}

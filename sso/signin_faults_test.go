@@ -166,8 +166,11 @@ func TestSignInLateAnswerAfterPruning(t *testing.T) {
 			finish := w.toCallback(t, w.app, "login_hint", "p@example.com")
 			e.execSQL(t, "UPDATE sign_in_flows SET expires_at = created_at WHERE claimed_at IS NULL")
 			prune(t, e)
-			if r := finish(); r.status != 400 || countRows(t, e, events) != 1 {
-				t.Fatalf("OIDC late answer after pruning: %d %.200s", r.status, r.body)
+			// The late answer finishes the expired flow: opened again, it adds no event.
+			for range 3 {
+				if r := finish(); r.status != 400 || countRows(t, e, events) != 1 {
+					t.Fatalf("OIDC late answer after pruning: %d %.200s, %d events", r.status, r.body, countRows(t, e, events))
+				}
 			}
 			// A flow expired longer ago than that is pruned.
 			e.execSQL(t, "UPDATE sign_in_flows SET expires_at = '2000-01-01 00:00:00+00:00'")
@@ -184,9 +187,11 @@ func TestSignInLateAnswerAfterPruning(t *testing.T) {
 			page, _ := w.toIdP(t, b)
 			e.execSQL(t, "UPDATE sign_in_flows SET expires_at = created_at WHERE claimed_at IS NULL")
 			prune(t, e)
-			resp, body := w.post(t, b, e.URL, page)
-			if resp.StatusCode != 400 || !strings.Contains(body, "expired") || countRows(t, e, events) != 1 {
-				t.Fatalf("SAML late answer after pruning: %d %.300s", resp.StatusCode, body)
+			for range 3 { // posted again, it adds no event
+				resp, body := w.post(t, b, e.URL, page)
+				if resp.StatusCode != 400 || !strings.Contains(body, "expired") || countRows(t, e, events) != 1 {
+					t.Fatalf("SAML late answer after pruning: %d %.300s, %d events", resp.StatusCode, body, countRows(t, e, events))
+				}
 			}
 		})
 	})

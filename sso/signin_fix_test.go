@@ -316,6 +316,40 @@ func TestSignInEventConnectionSlug(t *testing.T) {
 	})
 }
 
+// A callback whose flow is finished adds no event when it is opened again, with the flow's
+// cookie or without it (anyone holding the URL): the attempt has its event. Opened without the
+// cookie while the flow is open, it is refused and recorded, and the flow stays open for the
+// browser that started it.
+func TestSignInReplayedCallbackAddsNoEvent(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		idp.as(map[string]any{"sub": "okta-jane", "email": "jane@example.com"})
+		stop := newBrowser(t, e.URL+"/sso/oidc/callback")
+		r, _ := w.signIn(t, stop, w.app, "login_hint", "jane@example.com")
+		callback := r.location
+		if r := newBrowser(t, w.redirect).get(t, callback); r.status != 400 || r.query.Get("code") != "" {
+			t.Fatalf("callback without the cookie: %+v", r)
+		}
+		owner := newBrowser(t, w.redirect)
+		owner.c.Jar = stop.c.Jar
+		if r := owner.get(t, callback); r.query.Get("code") == "" {
+			t.Fatalf("the starting browser: %+v", r)
+		}
+		for i := range 3 {
+			for _, b := range []*browser{newBrowser(t, w.redirect), owner} {
+				if r := b.get(t, callback); r.status != 400 || r.query.Get("code") != "" {
+					t.Fatalf("replay %d: %+v", i, r)
+				}
+			}
+		}
+		d := e.MustGQL(w.tok, `{ signInEvents { total events { outcome } } }`, nil)
+		if n, _ := get(d, "signInEvents", "total").(float64); n != 2 || str(d, "signInEvents", "events", 0, "outcome") == "FAILED" {
+			t.Fatalf("events (one refused callback, one sign-in): %v", d)
+		}
+	})
+}
+
 // Finding 8: a sign-in cookie the browser brings is adopted only in the exact form Gatehouse
 // makes (43 base64url characters); anything else (a planted value) is replaced.
 func TestSignInCookieAdoptedOnlyInItsForm(t *testing.T) {

@@ -107,6 +107,17 @@ func (s *Store) ClaimFlow(ctx context.Context, stateHash, browserHash string, no
 		now, stateHash, browserHash, now)
 }
 
+// FinishFlow marks a flow no browser has claimed as answered, whether or not it has expired,
+// and reports whether this call did: a failure found before any claim (an answer the ACS
+// refused, a callback without the flow's cookie, an expired flow) finishes its flow once, so
+// that its event is written once however often the same answer comes again.
+// Errors: none of the contract; no unclaimed flow with the id is false.
+func (s *Store) FinishFlow(ctx context.Context, flowID uuid.UUID, now time.Time) (bool, error) {
+	res := s.db(ctx).Model(&models.SignInFlow{}).Where("id = ? AND claimed_at IS NULL", flowID).
+		Update("claimed_at", now)
+	return res.RowsAffected == 1, translate(res.Error)
+}
+
 // RekeyFlow gives an unclaimed flow a new upstream state (its hash): the key of the
 // browser's continuation of a SAML flow the ACS found by InResponseTo, when the IdP sent no
 // RelayState.

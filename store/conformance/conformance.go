@@ -81,7 +81,7 @@ var tests = []test{
 	{[]string{"RevokeToken", "RevokedToken", "PruneRevokedTokens"}, testRevokedTokens},
 	{[]string{"Application", "ApplicationByClientID", "Applications", "UpdateApplication", "DeleteApplication"}, testApplications},
 	{[]string{"CreateFlow", "ClaimFlow", "FlowByUpstreamState", "FlowByUpstreamRequest", "SAMLFlow",
-		"RekeyFlow", "PruneSignInState"}, testFlows},
+		"RekeyFlow", "FinishFlow", "PruneSignInState"}, testFlows},
 	{[]string{"ClaimSAMLFlow"}, testClaimSAMLFlow},
 	{[]string{"CreateGrant", "RedeemGrant", "Grant", "RevokeGrant", "RevokeGrantsOf"}, testGrants},
 	{[]string{"CreateAuditEvent", "AuditEvents", "CreateSignInEvent", "SignInEventsPage", "RecordSignIn",
