@@ -314,6 +314,7 @@ type ComplexityRoot struct {
 		ClientID        func(childComplexity int) int
 		DiscoveryURL    func(childComplexity int) int
 		HasClientSecret func(childComplexity int) int
+		IdentifierClaim func(childComplexity int) int
 		IssuerURL       func(childComplexity int) int
 		Scopes          func(childComplexity int) int
 	}
@@ -1996,6 +1997,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OidcConfig.HasClientSecret(childComplexity), true
+	case "OidcConfig.identifierClaim":
+		if e.ComplexityRoot.OidcConfig.IdentifierClaim == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OidcConfig.IdentifierClaim(childComplexity), true
 	case "OidcConfig.issuerUrl":
 		if e.ComplexityRoot.OidcConfig.IssuerURL == nil {
 			break
@@ -3682,6 +3689,12 @@ type OidcConfig {
   hasClientSecret: Boolean!
   discoveryUrl: String
   scopes: [String!]!
+  """
+  The claim whose value is the person's identifier at this connection, the one their binding
+  names: sub (the default), or one an admin binds people by ahead of time, such as
+  preferred_username, email (used only when the IdP does not mark it unverified) or Entra ID's oid.
+  """
+  identifierClaim: String!
 }
 
 type SamlConfig {
@@ -3699,6 +3712,8 @@ input OidcConfigInput {
   clientSecret: String
   discoveryUrl: String
   scopes: [String!]
+  "The claim read as the person's identifier; empty or sub: sub. See OidcConfig.identifierClaim."
+  identifierClaim: String
 }
 
 input SamlConfigInput {
@@ -4974,6 +4989,8 @@ func (ec *executionContext) childFields_OidcConfig(ctx context.Context, field gr
 		return ec.fieldContext_OidcConfig_discoveryUrl(ctx, field)
 	case "scopes":
 		return ec.fieldContext_OidcConfig_scopes(ctx, field)
+	case "identifierClaim":
+		return ec.fieldContext_OidcConfig_identifierClaim(ctx, field)
 	case "callbackUrl":
 		return ec.fieldContext_OidcConfig_callbackUrl(ctx, field)
 	}
@@ -11870,6 +11887,29 @@ func (ec *executionContext) _OidcConfig_scopes(ctx context.Context, field graphq
 	)
 }
 func (ec *executionContext) fieldContext_OidcConfig_scopes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OidcConfig", field, false, false, "String")
+}
+
+func (ec *executionContext) _OidcConfig_identifierClaim(ctx context.Context, field graphql.CollectedField, obj *models.OIDCConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OidcConfig_identifierClaim(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentifierClaim, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OidcConfig_identifierClaim(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("OidcConfig", field, false, false, "String")
 }
 
@@ -19088,7 +19128,7 @@ func (ec *executionContext) unmarshalInputOidcConfigInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"issuerUrl", "clientId", "clientSecret", "discoveryUrl", "scopes"}
+	fieldsInOrder := [...]string{"issuerUrl", "clientId", "clientSecret", "discoveryUrl", "scopes", "identifierClaim"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19130,6 +19170,13 @@ func (ec *executionContext) unmarshalInputOidcConfigInput(ctx context.Context, o
 				return it, err
 			}
 			it.Scopes = data
+		case "identifierClaim":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("identifierClaim"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdentifierClaim = data
 		}
 	}
 	return it, nil
@@ -22255,6 +22302,11 @@ func (ec *executionContext) _OidcConfig(ctx context.Context, sel ast.SelectionSe
 			}
 		case "scopes":
 			out.Values[i] = ec._OidcConfig_scopes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "identifierClaim":
+			out.Values[i] = ec._OidcConfig_identifierClaim(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

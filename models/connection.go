@@ -55,6 +55,9 @@ type Connection struct {
 	OIDCClientSecretEnc []byte `gorm:"column:oidc_client_secret_enc"` // AES-GCM; never returned
 	OIDCDiscoveryURL    string `gorm:"column:oidc_discovery_url"`
 	OIDCScopes          string `gorm:"column:oidc_scopes"`
+	// OIDCIdentifierClaim names the claim whose value is the person's identifier at the
+	// connection ("" is sub): see IdentifierClaim.
+	OIDCIdentifierClaim string `gorm:"column:oidc_identifier_claim"`
 
 	SAMLEntityID         string `gorm:"column:saml_entity_id"`
 	SAMLSSOURL           string `gorm:"column:saml_sso_url"`
@@ -83,6 +86,8 @@ type OIDCConfig struct {
 	Scopes       []string
 	// HasClientSecret tells an admin a secret is set without revealing it.
 	HasClientSecret bool
+	// IdentifierClaim is the claim the person's identifier is read from (Connection.IdentifierClaim).
+	IdentifierClaim string
 }
 
 // SAMLConfig is the SAML half of a connection as the API shows it.
@@ -101,11 +106,43 @@ func (c *Connection) OIDCConfig() *OIDCConfig {
 		return nil
 	}
 	cfg := &OIDCConfig{IssuerURL: c.OIDCIssuerURL, ClientID: c.OIDCClientID,
-		Scopes: strings.Fields(c.OIDCScopes), HasClientSecret: len(c.OIDCClientSecretEnc) > 0}
+		Scopes: strings.Fields(c.OIDCScopes), HasClientSecret: len(c.OIDCClientSecretEnc) > 0,
+		IdentifierClaim: c.IdentifierClaim()}
 	if c.OIDCDiscoveryURL != "" {
 		cfg.DiscoveryURL = &c.OIDCDiscoveryURL
 	}
 	return cfg
+}
+
+// IdentifierClaim is the claim of an OIDC connection's id_token (or userinfo) whose value is
+// the person's identifier there, the one bindings name: sub by default, the one identifier
+// every IdP keeps stable and unique. An admin who binds people ahead of time by what they know
+// of them (an email or a user name, as SCIM's userName does) chooses the claim that carries
+// it: preferred_username, email (used only when the IdP does not mark it unverified), or an
+// IdP's own (Entra ID's oid).
+func (c *Connection) IdentifierClaim() string {
+	if c.OIDCIdentifierClaim == "" {
+		return "sub"
+	}
+	return c.OIDCIdentifierClaim
+}
+
+// ValidClaimName reports whether name can name an identifier claim: 1–64 characters of
+// letters, digits and _ . : - , starting with a letter or _ (every registered and common
+// private claim name).
+func ValidClaimName(name string) bool {
+	if name == "" || len(name) > 64 {
+		return false
+	}
+	for i, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r == '_':
+		case i > 0 && (r >= '0' && r <= '9' || r == '.' || r == ':' || r == '-'):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Slugify derives a slug from a name: lower case ASCII letters and digits joined by single

@@ -21,6 +21,8 @@ type OIDCConfigInput struct {
 	ClientSecret *string
 	DiscoveryURL *string
 	Scopes       []string
+	// IdentifierClaim names the claim read as the person's identifier ("" or "sub": sub).
+	IdentifierClaim *string
 }
 
 // SAMLConfigInput is the SAML half of a connection. On update, nil fields stay unchanged.
@@ -238,6 +240,17 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 				}
 				c.OIDCScopes = strings.Join(scopes, " ")
 			}
+			if o.IdentifierClaim != nil {
+				claim := strings.TrimSpace(*o.IdentifierClaim)
+				if claim != "" && !models.ValidClaimName(claim) {
+					add(models.FieldError(models.EINVALID, "oidcConfig.identifierClaim", truncate(claim, 64),
+						"must be a claim name: 1-64 letters, digits, '_', '.', ':' or '-', starting with a letter or '_'"))
+				}
+				if claim == "sub" {
+					claim = ""
+				}
+				c.OIDCIdentifierClaim = claim
+			}
 		}
 	}
 	if sm := in.SAML; sm != nil {
@@ -308,7 +321,8 @@ func connectionTexts(in ConnectionInput) models.Errors {
 	errs := models.CheckTexts("name", in.Name, "slug", in.Slug, "defaultRole", in.DefaultRole)
 	if o := in.OIDC; o != nil {
 		errs = append(errs, models.CheckTexts("oidcConfig.issuerUrl", o.IssuerURL, "oidcConfig.clientId", o.ClientID,
-			"oidcConfig.clientSecret", o.ClientSecret, "oidcConfig.discoveryUrl", o.DiscoveryURL, "oidcConfig.scopes", o.Scopes)...)
+			"oidcConfig.clientSecret", o.ClientSecret, "oidcConfig.discoveryUrl", o.DiscoveryURL, "oidcConfig.scopes", o.Scopes,
+			"oidcConfig.identifierClaim", o.IdentifierClaim)...)
 	}
 	if sm := in.SAML; sm != nil {
 		errs = append(errs, models.CheckTexts("samlConfig.entityId", sm.EntityID, "samlConfig.ssoUrl", sm.SSOURL,

@@ -32,7 +32,7 @@ func oidcInput(in *model.OIDCConfigInput) *provision.OIDCConfigInput {
 		return nil
 	}
 	return &provision.OIDCConfigInput{IssuerURL: in.IssuerURL, ClientID: in.ClientID,
-		ClientSecret: in.ClientSecret, DiscoveryURL: in.DiscoveryURL, Scopes: in.Scopes}
+		ClientSecret: in.ClientSecret, DiscoveryURL: in.DiscoveryURL, Scopes: in.Scopes, IdentifierClaim: in.IdentifierClaim}
 }
 
 func samlInput(in *model.SAMLConfigInput) *provision.SAMLConfigInput {

@@ -36,11 +36,12 @@ type connectionBody struct {
 	Slug       *string `json:"slug"`
 	Protocol   *string `json:"protocol"`
 	OIDCConfig *struct {
-		IssuerURL    *string  `json:"issuerUrl"`
-		ClientID     *string  `json:"clientId"`
-		ClientSecret *string  `json:"clientSecret"`
-		DiscoveryURL *string  `json:"discoveryUrl"`
-		Scopes       []string `json:"scopes"`
+		IssuerURL       *string  `json:"issuerUrl"`
+		ClientID        *string  `json:"clientId"`
+		ClientSecret    *string  `json:"clientSecret"`
+		DiscoveryURL    *string  `json:"discoveryUrl"`
+		Scopes          []string `json:"scopes"`
+		IdentifierClaim *string  `json:"identifierClaim"`
 	} `json:"oidcConfig"`
 	SAMLConfig *struct {
 		EntityID         *string        `json:"entityId"`
@@ -62,7 +63,7 @@ func (b *connectionBody) input() provision.ConnectionInput {
 	}
 	if o := b.OIDCConfig; o != nil {
 		in.OIDC = &provision.OIDCConfigInput{IssuerURL: o.IssuerURL, ClientID: o.ClientID,
-			ClientSecret: o.ClientSecret, DiscoveryURL: o.DiscoveryURL, Scopes: o.Scopes}
+			ClientSecret: o.ClientSecret, DiscoveryURL: o.DiscoveryURL, Scopes: o.Scopes, IdentifierClaim: o.IdentifierClaim}
 	}
 	if sm := b.SAMLConfig; sm != nil {
 		in.SAML = &provision.SAMLConfigInput{EntityID: sm.EntityID, SSOURL: sm.SSOURL, Certificate: sm.Certificate,
@@ -77,6 +78,7 @@ type oidcJSON struct {
 	HasClientSecret bool     `json:"hasClientSecret"`
 	DiscoveryURL    string   `json:"discoveryUrl,omitempty"`
 	Scopes          []string `json:"scopes"`
+	IdentifierClaim string   `json:"identifierClaim"`
 	// CallbackURL is the redirect URI to register at the identity provider.
 	CallbackURL string `json:"callbackUrl"`
 }
@@ -112,7 +114,7 @@ func (h *Handler) connectionOf(c *models.Connection) connectionJSON {
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 	if o := c.OIDCConfig(); o != nil {
 		out.OIDCConfig = &oidcJSON{IssuerURL: o.IssuerURL, ClientID: o.ClientID, HasClientSecret: o.HasClientSecret,
-			Scopes: o.Scopes, CallbackURL: h.svc.OIDCCallbackURL()}
+			Scopes: o.Scopes, IdentifierClaim: o.IdentifierClaim, CallbackURL: h.svc.OIDCCallbackURL()}
 		if o.DiscoveryURL != nil {
 			out.OIDCConfig.DiscoveryURL = *o.DiscoveryURL
 		}

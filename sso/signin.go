@@ -246,8 +246,10 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 	if err := idt.Claims(&claims); err != nil {
 		return provision.Identity{}, nil, "id_token claims: " + err.Error()
 	}
+	claim := f.Connection.IdentifierClaim()
 	if p.UserInfoEndpoint() == "" {
-		return identityOf(idt.Subject, claims), nil, ""
+		id, cause := identityOf(claim, idt.Subject, claims)
+		return id, nil, cause
 	}
 	merge := func(ctx context.Context) (provision.Identity, string) {
 		ui, err := p.UserInfo(oidc.ClientContext(ctx, s.client), oauth2.StaticTokenSource(tok))
@@ -264,22 +266,22 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 		for k, v := range claims { // the signed id_token wins
 			all[k] = v
 		}
-		return identityOf(idt.Subject, all), ""
+		return identityOf(claim, idt.Subject, all)
 	}
-	if f.Flow.Test || !carriesIdentity(claims) {
+	if f.Flow.Test || !carriesIdentity(claim, claims) {
 		id, cause := merge(ctx)
 		return id, nil, cause
 	}
-	id = identityOf(idt.Subject, claims)
+	id, cause = identityOf(claim, idt.Subject, claims)
 	id.ClaimsPartial = true
-	return id, merge, ""
+	return id, merge, cause
 }
 
 // carriesIdentity reports whether an id_token's claims hold everything an identity reads
-// besides Claims: email with its verification, and both names (userinfo's given_name and
-// family_name would otherwise win over a split name).
-func carriesIdentity(claims map[string]any) bool {
-	for _, k := range []string{"email", "given_name", "family_name"} {
+// besides Claims: the identifier claim, email with its verification, and both names
+// (userinfo's given_name and family_name would otherwise win over a split name).
+func carriesIdentity(identifierClaim string, claims map[string]any) bool {
+	for _, k := range []string{identifierClaim, "email", "given_name", "family_name"} {
 		if _, ok := claims[k].(string); !ok {
 			return false
 		}
@@ -291,10 +293,23 @@ func carriesIdentity(claims map[string]any) bool {
 	return false
 }
 
-// identityOf normalises the claims of an OIDC identity provider.
-func identityOf(subject string, claims map[string]any) provision.Identity {
+// identityOf normalises the claims of an OIDC identity provider. The identifier is the value
+// of the connection's identifier claim (models.Connection.IdentifierClaim): subject for sub,
+// else a string claim, which must be there; an email the IdP marks unverified is no identifier,
+// as it is no email below. A failure returns the private cause.
+func identityOf(identifierClaim, subject string, claims map[string]any) (_ provision.Identity, cause string) {
 	str := func(k string) string { v, _ := claims[k].(string); return v }
-	id := provision.Identity{Identifier: subject, Email: str("email"), FirstName: str("given_name"),
+	identifier := subject
+	if identifierClaim != "sub" {
+		identifier = strings.TrimSpace(str(identifierClaim))
+		switch {
+		case identifier == "":
+			return provision.Identity{}, "the IdP's answer has no " + identifierClaim + " claim (a non-empty string), the connection's identifier claim"
+		case identifierClaim == "email" && emailUnverified(claims["email_verified"]):
+			return provision.Identity{}, "the email claim, the connection's identifier claim, is marked unverified (email_verified=false)"
+		}
+	}
+	id := provision.Identity{Identifier: identifier, Email: str("email"), FirstName: str("given_name"),
 		LastName: str("family_name"), Claims: claims}
 	if t, ok := claims["auth_time"].(float64); ok && t > 0 && t < 1<<40 {
 		id.AuthTime = time.Unix(int64(t), 0)
@@ -320,7 +335,7 @@ func identityOf(subject string, claims map[string]any) provision.Identity {
 			id.FirstName = first
 		}
 	}
-	return id
+	return id, ""
 }
 
 // describeOAuth shortens an x/oauth2 or go-oidc error: the IdP's error code, never its body.

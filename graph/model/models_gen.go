@@ -225,6 +225,8 @@ type OIDCConfigInput struct {
 	ClientSecret *string  `json:"clientSecret,omitempty"`
 	DiscoveryURL *string  `json:"discoveryUrl,omitempty"`
 	Scopes       []string `json:"scopes,omitempty"`
+	// The claim read as the person's identifier; empty or sub: sub. See OidcConfig.identifierClaim.
+	IdentifierClaim *string `json:"identifierClaim,omitempty"`
 }
 
 type Query struct {
