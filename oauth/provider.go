@@ -237,6 +237,9 @@ type userAccessClaims struct {
 
 // authorizationCode is the authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.5).
 func (s *Server) authorizationCode(r *http.Request, tr tokenRequest) (*tokenResponse, *tokenError) {
+	if tr.form.Get("code") == "" {
+		return nil, &tokenError{status: http.StatusBadRequest, Code: "invalid_request", Desc: "code is required"}
+	}
 	red, err := s.svc.RedeemCode(r.Context(), provision.CodeRedemption{ClientID: tr.clientID, ClientSecret: tr.clientSecret,
 		Code: tr.form.Get("code"), RedirectURI: tr.form.Get("redirect_uri"), CodeVerifier: tr.form.Get("code_verifier")})
 	switch {
@@ -286,6 +289,12 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, tokenError{Code: code, Desc: desc})
 	}
 	scheme, raw, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if r.Header.Get("Authorization") == "" {
+		// No credentials at all: the challenge names no error (RFC 6750 §3.1).
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+		writeJSON(w, http.StatusUnauthorized, tokenError{Code: "invalid_token", Desc: "a bearer access token is required"})
+		return
+	}
 	if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" || len(raw) > 4096 {
 		deny("invalid_token", "a bearer access token is required")
 		return

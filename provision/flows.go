@@ -302,6 +302,12 @@ func grantedScope(requested string) string {
 	return strings.Join(out, " ")
 }
 
+// notUnreserved reports a rune outside RFC 3986's unreserved set, the alphabet of PKCE
+// verifiers (RFC 7636 §4.1).
+func notUnreserved(r rune) bool {
+	return !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_' || r == '~')
+}
+
 func validChallenge(c string) bool {
 	if len(c) != 43 {
 		return false
@@ -775,24 +781,22 @@ func (s *Service) RedeemCode(ctx context.Context, in CodeRedemption) (*Redeemed,
 			return nil, ErrInvalidClient // a public application has no secret to present
 		}
 	}
-	if in.Code == "" || len(in.Code) > 128 {
-		return nil, fmt.Errorf("%w: code is missing or malformed", ErrInvalidGrant)
+	if len(in.Code) > 128 { // none at all is the transport's invalid_request
+		return nil, fmt.Errorf("%w: the code is unknown or expired, or was issued to another client", ErrInvalidGrant)
 	}
 	now := s.now()
-	g, err := s.store.RedeemGrant(ctx, secret.Hash(in.Code), now)
+	g, err := s.store.RedeemGrant(ctx, secret.Hash(in.Code), app.ClientID, now)
 	switch {
 	case errors.Is(err, store.ErrStale):
 		s.log.WarnContext(ctx, "token: authorization code replayed; its grant is revoked", "client_id", in.ClientID)
 		return nil, fmt.Errorf("%w: the code was already used", ErrInvalidGrant)
 	case errors.Is(err, store.ErrNotFound):
-		return nil, fmt.Errorf("%w: the code is unknown or expired", ErrInvalidGrant)
+		return nil, fmt.Errorf("%w: the code is unknown or expired, or was issued to another client", ErrInvalidGrant)
 	case err != nil:
 		return nil, internal("redeem code", err)
 	}
 	problem := ""
 	switch {
-	case g.ClientID != app.ClientID:
-		problem = "the code was issued to another client"
 	case g.RedirectURI != in.RedirectURI:
 		problem = "redirect_uri differs from the one authorized"
 	case !app.RegisteredRedirect(g.RedirectURI):
@@ -817,9 +821,10 @@ func (s *Service) RedeemCode(ctx context.Context, in CodeRedemption) (*Redeemed,
 	return &Redeemed{Grant: g, Claims: c}, nil
 }
 
-// verifierMatches checks a PKCE verifier against an S256 challenge (RFC 7636 §4.6).
+// verifierMatches checks a PKCE verifier against an S256 challenge (RFC 7636 §4.6): 43–128
+// unreserved characters (§4.1), then its hash.
 func verifierMatches(verifier, challenge string) bool {
-	if len(verifier) < 43 || len(verifier) > 128 {
+	if len(verifier) < 43 || len(verifier) > 128 || strings.IndexFunc(verifier, notUnreserved) >= 0 {
 		return false
 	}
 	sum := sha256.Sum256([]byte(verifier))

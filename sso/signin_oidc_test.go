@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
 	"gatehouse/app"
@@ -219,6 +220,40 @@ func TestOIDCSignIn(t *testing.T) {
 			}
 		})
 
+		t.Run("token endpoint and userinfo: RFC errors for a missing code, a verifier outside its alphabet, no credentials", func(t *testing.T) {
+			// A verifier of characters outside RFC 7636's unreserved set is refused, even when its
+			// S256 challenge matches.
+			bad := strings.Repeat("!@ $", 12)
+			idp.as(map[string]any{"sub": "okta-0001", "email": "jane@example.com"})
+			r := b.get(t, w.pub.AuthCodeURL("s2", oidc.Nonce("n"), oauth2.S256ChallengeOption(bad), oauth2.SetAuthURLParam("login_hint", "jane@example.com")))
+			if r.query.Get("code") == "" {
+				t.Fatalf("sign-in: %+v", r)
+			}
+			if _, err := w.pub.Exchange(context.Background(), r.query.Get("code"), oauth2.VerifierOption(bad)); !isOAuthError(err, "invalid_grant") {
+				t.Fatalf("verifier outside the unreserved characters: %v", err)
+			}
+			resp, err := http.PostForm(e.URL+"/oauth/token", url.Values{"grant_type": {"authorization_code"}, "client_id": {w.pub.ClientID},
+				"redirect_uri": {w.pub.RedirectURL}, "code_verifier": {oauth2.GenerateVerifier()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body map[string]any
+			json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			if resp.StatusCode != 400 || body["error"] != "invalid_request" {
+				t.Fatalf("no code: %d %v", resp.StatusCode, body)
+			}
+			resp, err = http.Get(e.URL + "/oauth/userinfo")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 401 || strings.Contains(resp.Header.Get("WWW-Authenticate"), "error=") ||
+				!strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+				t.Fatalf("userinfo without credentials: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+			}
+		})
+
 		t.Run("confidential application: no client authentication, no tokens", func(t *testing.T) {
 			res, verifier := w.signIn(t, b, w.app, "login_hint", "jane@example.com")
 			noSecret := *w.app
@@ -251,6 +286,23 @@ func TestOIDCSignIn(t *testing.T) {
 			other.RedirectURL = "https://portal.example.com/cb"
 			if _, err := other.Exchange(context.Background(), res.query.Get("code"), oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_grant") {
 				t.Fatalf("redirect_uri mismatch: %v", err)
+			}
+		})
+
+		t.Run("another client's code: neither spent nor revoked by whoever presents it", func(t *testing.T) {
+			// A public application authenticates with its client_id alone, so anyone can present
+			// a leaked code of the confidential application under it.
+			res, verifier := w.signIn(t, b, w.app, "login_hint", "jane@example.com")
+			code := res.query.Get("code")
+			if _, err := w.pub.Exchange(context.Background(), code, oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_grant") {
+				t.Fatalf("an unredeemed code under another client: %v", err)
+			}
+			_, tok := w.claimsOf(t, w.app, code, verifier) // the code is still the application's
+			if _, err := w.pub.Exchange(context.Background(), code, oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_grant") {
+				t.Fatalf("a redeemed code under another client: %v", err)
+			}
+			if info := userinfo(t, e, tok.AccessToken); info.status != 200 {
+				t.Fatalf("the application's token after another client presented its code: %+v", info)
 			}
 		})
 

@@ -198,22 +198,26 @@ func (s *Store) FlowByUpstreamRequest(ctx context.Context, requestID string) (*m
 	return &f, nil
 }
 
-// RedeemGrant marks the grant of a code redeemed, if it is unredeemed, unrevoked and
-// unexpired and its user account is still there and active, and returns it. A code that
-// exists but was redeemed already is a replay: the grant is revoked (so the tokens the first
-// redemption issued stop working) and the returned error is ErrStale. Anything else is
-// ErrNotFound: a person deactivated (or deleted) in the minute between the sign-in's decision
-// and the redemption gets no tokens, as userinfo refuses them afterwards.
+// RedeemGrant marks the grant of a code redeemed, if it was issued to clientID (the client
+// that authenticated the request), is unredeemed, unrevoked and unexpired, and its user account
+// is still there and active, and returns it. A code of clientID's that was redeemed already is
+// a replay: the grant is revoked (so the tokens the first redemption issued stop working) and
+// the returned error is ErrStale. Anything else is ErrNotFound: another client's code, which
+// is neither spent nor revoked by whoever presents it (any public client's client_id
+// authenticates, so a leaked code would otherwise be anyone's to void, and the answer would
+// tell them it was live); a person deactivated (or deleted) in the minute between the
+// sign-in's decision and the redemption, who gets no tokens, as userinfo refuses them
+// afterwards.
 // Errors: ErrStale (a replay) and ErrNotFound, as above.
-func (s *Store) RedeemGrant(ctx context.Context, codeHash string, now time.Time) (*models.Grant, error) {
+func (s *Store) RedeemGrant(ctx context.Context, codeHash, clientID string, now time.Time) (*models.Grant, error) {
 	g, err := queryRow(ctx, s, grantTable, `UPDATE grants SET redeemed_at = ?
-		WHERE code_hash = ? AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ?
+		WHERE code_hash = ? AND client_id = ? AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ?
 		AND EXISTS (SELECT 1 FROM user_accounts u WHERE u.id = grants.user_account_id AND u.active) RETURNING `+grantList,
-		now, codeHash, now)
+		now, codeHash, clientID, now)
 	if !errors.Is(err, ErrNotFound) {
 		return g, err
 	}
-	res := s.db(ctx).Model(&models.Grant{}).Where("code_hash = ? AND redeemed_at IS NOT NULL", codeHash).
+	res := s.db(ctx).Model(&models.Grant{}).Where("code_hash = ? AND client_id = ? AND redeemed_at IS NOT NULL", codeHash, clientID).
 		Update("revoked_at", now)
 	if res.Error != nil {
 		return nil, translate(res.Error)
@@ -299,7 +303,9 @@ func (s *Store) RevokeGrant(ctx context.Context, id uuid.UUID, now time.Time) er
 // Errors: none of the contract; no grant revokes nothing.
 func (s *Store) RevokeGrantsOf(ctx context.Context, ws, applicationID, accountID uuid.UUID, createdBy, now time.Time) (int64, error) {
 	res := s.scoped(ctx, ws).Model(&models.Grant{}).
-		Where("application_id = ? AND user_account_id = ? AND created_at <= ? AND revoked_at IS NULL", applicationID, accountID, createdBy).
+		// In UTC, as every time is written: SQLite compares times as text, so a bound in another
+		// zone (an id_token's iat reads in the server's) would move by its offset.
+		Where("application_id = ? AND user_account_id = ? AND created_at <= ? AND revoked_at IS NULL", applicationID, accountID, createdBy.UTC()).
 		Update("revoked_at", now)
 	return res.RowsAffected, translate(res.Error)
 }

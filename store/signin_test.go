@@ -59,17 +59,17 @@ func TestSignInStateExpiryAndSingleUse(t *testing.T) {
 		}
 		grant("fresh", now.Add(time.Minute))
 		grant("stale", now.Add(-time.Second))
-		g, err := s.RedeemGrant(ctx, "fresh", now)
+		g, err := s.RedeemGrant(ctx, "fresh", "c", now)
 		if err != nil || g.RedeemedAt == nil {
 			t.Fatalf("redeem: %+v %v", g, err)
 		}
-		if _, err := s.RedeemGrant(ctx, "fresh", now); !errors.Is(err, ErrStale) {
+		if _, err := s.RedeemGrant(ctx, "fresh", "c", now); !errors.Is(err, ErrStale) {
 			t.Fatalf("replay: %v", err)
 		}
 		if g, err := s.Grant(ctx, ws, g.ID); err != nil || g.RevokedAt == nil {
 			t.Fatalf("a replay revokes the grant: %+v %v", g, err)
 		}
-		if _, err := s.RedeemGrant(ctx, "stale", now); !errors.Is(err, ErrNotFound) {
+		if _, err := s.RedeemGrant(ctx, "stale", "c", now); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("expired code: %v", err)
 		}
 		n, err := s.PruneSignInState(ctx, now, now)

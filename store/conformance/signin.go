@@ -201,12 +201,20 @@ func testGrants(e *env) {
 	_, err = e.s.Grant(e.ctx, e.ws, store.NewID())
 	e.is(err, store.ErrNotFound, "missing grant")
 
-	got, err = e.s.RedeemGrant(e.ctx, code, e.now)
+	// Another client's presentation of the code neither spends it nor, once spent, revokes it.
+	_, err = e.s.RedeemGrant(e.ctx, code, "other", e.now)
+	e.is(err, store.ErrNotFound, "another client's code")
+	got, err = e.s.RedeemGrant(e.ctx, code, "c", e.now)
 	e.ok(err)
 	e.check(got.RedeemedAt != nil, "redeemed %+v", got)
-	_, err = e.s.RedeemGrant(e.ctx, code, e.now)
+	_, err = e.s.RedeemGrant(e.ctx, code, "other", e.now)
+	e.is(err, store.ErrNotFound, "another client's replay")
+	got, err = e.s.Grant(e.ctx, e.ws, g.ID)
+	e.ok(err)
+	e.check(got.RevokedAt == nil, "another client's replay revoked the grant")
+	_, err = e.s.RedeemGrant(e.ctx, code, "c", e.now)
 	e.is(err, store.ErrStale, "replayed code")
-	_, err = e.s.RedeemGrant(e.ctx, "missing", e.now)
+	_, err = e.s.RedeemGrant(e.ctx, "missing", "c", e.now)
 	e.is(err, store.ErrNotFound, "missing code")
 	// A grant whose account is deactivated, or gone, is not redeemed.
 	inactive := e.newUser(unique("inactive-"))
@@ -216,7 +224,7 @@ func testGrants(e *env) {
 		lapsed := e.grant(unique("code-"), e.now.Add(time.Minute))
 		lapsed.UserAccountID = account
 		e.ok(e.s.CreateGrant(e.ctx, lapsed))
-		_, err = e.s.RedeemGrant(e.ctx, lapsed.CodeHash, e.now)
+		_, err = e.s.RedeemGrant(e.ctx, lapsed.CodeHash, "c", e.now)
 		e.is(err, store.ErrNotFound, what)
 		got, err := e.s.Grant(e.ctx, e.ws, lapsed.ID)
 		e.ok(err)
@@ -229,7 +237,7 @@ func testGrants(e *env) {
 	got, err = e.s.Grant(e.ctx, e.ws, other.ID)
 	e.ok(err)
 	e.check(got.RevokedAt != nil, "not revoked")
-	_, err = e.s.RedeemGrant(e.ctx, other.CodeHash, e.now)
+	_, err = e.s.RedeemGrant(e.ctx, other.CodeHash, "c", e.now)
 	e.is(err, store.ErrNotFound, "revoked code")
 	e.ok(e.s.RevokeGrant(e.ctx, store.NewID(), e.now))
 
@@ -245,7 +253,10 @@ func testGrants(e *env) {
 	later := e.grant(unique("code-"), e.now.Add(time.Minute))
 	later.ApplicationID, later.UserAccountID, later.CreatedAt = mine.ApplicationID, mine.UserAccountID, e.now.Add(time.Minute)
 	e.ok(e.s.CreateGrant(e.ctx, later))
-	n, err := e.s.RevokeGrantsOf(e.ctx, e.ws, mine.ApplicationID, mine.UserAccountID, e.now, e.now)
+	// The bound may come in any time zone (an id_token's iat reads in the server's): it is
+	// the instant that counts, west of UTC as east of it.
+	west, east := time.FixedZone("UTC-5", -5*3600), time.FixedZone("UTC+9", 9*3600)
+	n, err := e.s.RevokeGrantsOf(e.ctx, e.ws, mine.ApplicationID, mine.UserAccountID, e.now.In(west), e.now)
 	e.ok(err)
 	e.check(n == 2, "revoked %d grants, want 2", n)
 	for _, g := range []*models.Grant{mine, second, otherApp, later} {
@@ -253,9 +264,9 @@ func testGrants(e *env) {
 		e.ok(err)
 		e.check((got.RevokedAt != nil) == (g == mine || g == second), "grant %v revoked: %v", g.ID, got.RevokedAt)
 	}
-	n, err = e.s.RevokeGrantsOf(e.ctx, e.ws, mine.ApplicationID, mine.UserAccountID, e.now, e.now)
+	n, err = e.s.RevokeGrantsOf(e.ctx, e.ws, mine.ApplicationID, mine.UserAccountID, e.now.In(east), e.now)
 	e.ok(err)
-	e.check(n == 0, "revoked %d grants again", n)
+	e.check(n == 0, "revoked %d grants again (or a later one)", n)
 	n, err = e.s.RevokeGrantsOf(e.ctx, store.NewID(), otherApp.ApplicationID, otherApp.UserAccountID, e.now, e.now)
 	e.ok(err)
 	e.check(n == 0, "revoked %d grants of another workspace", n)
