@@ -27,6 +27,9 @@ type UserAccount struct {
 	LastName    string
 	ExternalID  *string
 	Active      bool
+	// ActivatedAt is when a deactivated account was last made active again (nil: never
+	// deactivated and reactivated). Tokens and codes issued before it are void (SetActive).
+	ActivatedAt *time.Time
 	// AccountID is the customer account the person belongs to (the contact's account).
 	AccountID *uuid.UUID
 	// Role is what the person may do; JIT sign-in gives the connection's default role. The
@@ -122,4 +125,20 @@ func ValidEmail(s string) bool {
 	}
 	a, err := mail.ParseAddress(s)
 	return err == nil && a.Address == s && strings.Contains(s[strings.LastIndexByte(s, '@')+1:], ".")
+}
+
+// SetActive activates or deactivates the account. Reactivating a deactivated one records when
+// (ActivatedAt): what was issued to the person before the deactivation (access tokens, codes
+// not redeemed yet) stays void after it, rather than working again.
+func (u *UserAccount) SetActive(active bool, now time.Time) {
+	if active && !u.Active {
+		u.ActivatedAt = &now
+	}
+	u.Active = active
+}
+
+// IssuedBeforeReactivation reports whether something issued to the person at issued (a grant)
+// predates their last reactivation, and is void (SetActive).
+func (u *UserAccount) IssuedBeforeReactivation(issued time.Time) bool {
+	return u.ActivatedAt != nil && issued.Before(*u.ActivatedAt)
 }

@@ -864,7 +864,7 @@ func (s *Service) UserInfoOf(ctx context.Context, ws, grantID uuid.UUID) (*UserI
 	if err != nil {
 		return nil, internal("userinfo", err)
 	}
-	if !u.Active {
+	if !u.Active || u.IssuedBeforeReactivation(g.CreatedAt) {
 		return nil, ErrGrantRevoked
 	}
 	var c IDClaims

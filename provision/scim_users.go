@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -86,9 +87,10 @@ func (in *SCIMUserInput) validate() error {
 	return nil
 }
 
-func (in *SCIMUserInput) applyTo(u *models.UserAccount) {
+func (in *SCIMUserInput) applyTo(u *models.UserAccount, now time.Time) {
 	u.UserName, u.UserNameKey = in.UserName, models.Key(in.UserName)
-	u.ExternalID, u.Active = in.ExternalID, in.Active
+	u.ExternalID = in.ExternalID
+	u.SetActive(in.Active, now)
 	u.SetSCIMEmail(in.Email, truncate(in.EmailType, 64))
 	u.FirstName, u.LastName, u.DisplayName = in.GivenName, in.FamilyName, in.DisplayName
 	u.Title, u.UserType, u.EmployeeNumber, u.Department = in.Title, in.UserType, in.EmployeeNumber, in.Department
@@ -182,8 +184,9 @@ func (s *Service) CreateSCIMUser(ctx context.Context, in SCIMUserInput) (*models
 		return nil, err
 	}
 	now := s.now()
-	u := &models.UserAccount{ID: store.NewID(), WorkspaceID: c.Token.WorkspaceID, Version: 1, CreatedAt: now, UpdatedAt: now}
-	in.applyTo(u)
+	// Active until the input says otherwise: a new account was never reactivated.
+	u := &models.UserAccount{ID: store.NewID(), WorkspaceID: c.Token.WorkspaceID, Active: true, Version: 1, CreatedAt: now, UpdatedAt: now}
+	in.applyTo(u, now)
 	act := s.scimActivity(c, models.SCIMOpCreate, models.SCIMResourceUser, u.ID.String(), nil,
 		map[string]any{"userName": u.UserName})
 	if c.Token.ConnectionID == nil {
@@ -290,7 +293,7 @@ func (s *Service) ReplaceSCIMUser(ctx context.Context, rawID string, ifVersion i
 			return err
 		}
 		oldKey := cur.UserNameKey
-		in.applyTo(cur)
+		in.applyTo(cur, s.now())
 		rebind := oldKey != cur.UserNameKey && c.Token.ConnectionID != nil
 		if rebind && !locked {
 			return errNeedsLock

@@ -137,7 +137,7 @@ func (s *Service) UpdateUserAccount(ctx context.Context, rawID string, in Update
 // DeactivateUserAccount blocks an account from signing in; it keeps its credentials.
 func (s *Service) DeactivateUserAccount(ctx context.Context, rawID string) (*models.UserAccount, error) {
 	return s.changeUser(ctx, rawID, "user_account.deactivate", func(u *models.UserAccount) (map[string]any, error) {
-		u.Active = false
+		u.SetActive(false, s.now())
 		return nil, nil
 	})
 }
@@ -145,7 +145,7 @@ func (s *Service) DeactivateUserAccount(ctx context.Context, rawID string) (*mod
 // ReactivateUserAccount lets a deactivated account sign in again.
 func (s *Service) ReactivateUserAccount(ctx context.Context, rawID string) (*models.UserAccount, error) {
 	return s.changeUser(ctx, rawID, "user_account.reactivate", func(u *models.UserAccount) (map[string]any, error) {
-		u.Active = true
+		u.SetActive(true, s.now())
 		return nil, nil
 	})
 }

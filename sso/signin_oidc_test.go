@@ -176,6 +176,30 @@ func TestOIDCSignIn(t *testing.T) {
 			}
 		})
 
+		t.Run("a reactivated person's tokens and codes from before the deactivation stay void", func(t *testing.T) {
+			uid := e.CreateUser(w.tok, "erin@example.com")
+			idp.as(map[string]any{"sub": "okta-0005", "email": "erin@example.com"})
+			res, verifier := w.signIn(t, b, w.app, "login_hint", "erin@example.com")
+			_, tok := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
+			pending, pendingVerifier := w.signIn(t, b, w.app, "login_hint", "erin@example.com")
+			if info := userinfo(t, e, tok.AccessToken); info.status != 200 || pending.query.Get("code") == "" {
+				t.Fatalf("before: %+v, %+v", info, pending)
+			}
+			for _, m := range []string{"deactivateUserAccount", "reactivateUserAccount"} {
+				e.MustGQL(w.tok, `mutation($u: ID!) { `+m+`(input: {uuid: $u}) { errors { code } } }`, map[string]any{"u": uid})
+			}
+			if info := userinfo(t, e, tok.AccessToken); info.status != 401 {
+				t.Fatalf("an access token from before the deactivation, after the reactivation: %+v", info)
+			}
+			if _, err := w.app.Exchange(context.Background(), pending.query.Get("code"), oauth2.VerifierOption(pendingVerifier)); !isOAuthError(err, "invalid_grant") {
+				t.Fatalf("a code from before the deactivation, after the reactivation: %v", err)
+			}
+			res, verifier = w.signIn(t, b, w.app, "login_hint", "erin@example.com")
+			if _, tok = w.claimsOf(t, w.app, res.query.Get("code"), verifier); userinfo(t, e, tok.AccessToken).status != 200 {
+				t.Fatal("a sign-in after the reactivation got a token userinfo refuses")
+			}
+		})
+
 		t.Run("a redirect URI removed before its code is redeemed: the code issues nothing", func(t *testing.T) {
 			app := w.createApp(t, "Removed URI", "CONFIDENTIAL")
 			d := e.MustGQL(w.tok, `query($b: ID!) { applications(brandId: $b) { id clientId } }`, map[string]any{"b": w.brand})

@@ -215,12 +215,14 @@ func (s *Store) GroupsOfUsers(ctx context.Context, ws uuid.UUID, ids []uuid.UUID
 func (s *Store) SetSCIMUserActive(ctx context.Context, ws, id uuid.UUID, active bool, ifVersion int, act *models.SCIMActivity, withGroups bool) (*models.UserAccount, []models.GroupRef, error) {
 	now := s.now()
 	where := "workspace_id = ? AND id = ? AND user_name_key <> ''"
-	args := []any{active, now, ws, id}
+	args := []any{active, active, now, now, ws, id}
 	if ifVersion > 0 {
 		where += " AND version = ?"
 		args = append(args, ifVersion)
 	}
-	update := "UPDATE user_accounts SET active = ?, version = version + 1, updated_at = ? WHERE " + where
+	// A reactivation records when (models.UserAccount.SetActive); SET reads the row before it.
+	update := "UPDATE user_accounts SET active = ?, activated_at = CASE WHEN ? AND NOT active THEN ? ELSE activated_at END, " +
+		"version = version + 1, updated_at = ? WHERE " + where
 	var users []*models.UserAccount
 	var groups map[uuid.UUID][]models.GroupRef
 	if s.dialect != Postgres || inTx(ctx) {

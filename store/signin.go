@@ -207,12 +207,13 @@ func (s *Store) FlowByUpstreamRequest(ctx context.Context, requestID string) (*m
 // authenticates, so a leaked code would otherwise be anyone's to void, and the answer would
 // tell them it was live); a person deactivated (or deleted) in the minute between the
 // sign-in's decision and the redemption, who gets no tokens, as userinfo refuses them
-// afterwards.
+// afterwards, also once reactivated (models.UserAccount.SetActive).
 // Errors: ErrStale (a replay) and ErrNotFound, as above.
 func (s *Store) RedeemGrant(ctx context.Context, codeHash, clientID string, now time.Time) (*models.Grant, error) {
 	g, err := queryRow(ctx, s, grantTable, `UPDATE grants SET redeemed_at = ?
 		WHERE code_hash = ? AND client_id = ? AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ?
-		AND EXISTS (SELECT 1 FROM user_accounts u WHERE u.id = grants.user_account_id AND u.active) RETURNING `+grantList,
+		AND EXISTS (SELECT 1 FROM user_accounts u WHERE u.id = grants.user_account_id AND u.active
+			AND (u.activated_at IS NULL OR u.activated_at <= grants.created_at)) RETURNING `+grantList,
 		now, codeHash, clientID, now)
 	if !errors.Is(err, ErrNotFound) {
 		return g, err

@@ -106,12 +106,17 @@ func testSetSCIMUserActive(e *env) {
 	act := func() *models.SCIMActivity { return e.activity(models.SCIMOpUpdate, a.ID.String(), e.now) }
 	u, _, err := e.s.SetSCIMUserActive(e.ctx, e.ws, a.ID, false, 0, act(), false)
 	e.ok(err)
-	e.check(!u.Active && u.Version == 2, "deactivated %+v", u)
+	e.check(!u.Active && u.Version == 2 && u.ActivatedAt == nil, "deactivated %+v", u)
 	_, _, err = e.s.SetSCIMUserActive(e.ctx, e.ws, a.ID, true, 1, act(), false)
 	e.is(err, store.ErrStale, "stale version")
 	u, _, err = e.s.SetSCIMUserActive(e.ctx, e.ws, a.ID, true, 2, act(), true)
 	e.ok(err)
-	e.check(u.Active && u.Version == 3, "reactivated %+v", u)
+	e.check(u.Active && u.Version == 3 && u.ActivatedAt != nil, "reactivated %+v", u)
+	// Activating an active account is no reactivation: the time stays.
+	was := *u.ActivatedAt
+	u, _, err = e.s.SetSCIMUserActive(e.ctx, e.ws, a.ID, true, 3, act(), false)
+	e.ok(err)
+	e.check(u.ActivatedAt != nil && u.ActivatedAt.Equal(was), "activated again %+v", u)
 	_, _, err = e.s.SetSCIMUserActive(e.ctx, e.ws, store.NewID(), true, 0, act(), false)
 	e.is(err, store.ErrNotFound, "missing account")
 	noName := e.newUser("nameless")
@@ -122,7 +127,7 @@ func testSetSCIMUserActive(e *env) {
 	e.check(u == nil, "an account without userName was written: %+v", u)
 	_, n, err := e.s.SCIMActivities(e.ctx, e.ws, store.SCIMActivityFilter{}, 0, 1)
 	e.ok(err)
-	e.check(n == 2, "%d activities for 2 writes", n)
+	e.check(n == 3, "%d activities for 3 writes", n)
 }
 
 func testSCIMTokens(e *env) {

@@ -231,6 +231,23 @@ func testGrants(e *env) {
 		e.check(got.RedeemedAt == nil && got.RevokedAt == nil, "%s: grant %+v", what, got)
 	}
 
+	// A grant from before the account's last reactivation is void; one from after it is not.
+	reactivated := e.newUser(unique("reactivated-"))
+	at := e.now.Add(-time.Second)
+	reactivated.ActivatedAt = &at
+	e.ok(e.s.Create(e.ctx, reactivated))
+	for _, created := range []time.Time{at.Add(-time.Second), at.Add(time.Millisecond)} {
+		g := e.grant(unique("code-"), e.now.Add(time.Minute))
+		g.UserAccountID, g.CreatedAt = reactivated.ID, created
+		e.ok(e.s.CreateGrant(e.ctx, g))
+		_, err = e.s.RedeemGrant(e.ctx, g.CodeHash, "c", e.now)
+		if created.Before(at) {
+			e.is(err, store.ErrNotFound, "a code from before the reactivation")
+		} else {
+			e.ok(err)
+		}
+	}
+
 	other := e.grant(unique("code-"), e.now.Add(time.Minute))
 	e.ok(e.s.CreateGrant(e.ctx, other))
 	e.ok(e.s.RevokeGrant(e.ctx, other.ID, e.now))
