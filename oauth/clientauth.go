@@ -81,30 +81,44 @@ func (s *Server) authenticateClient(r *http.Request, tr tokenRequest) (*models.I
 // clientRequest answers the parts every client-authenticated endpoint shares: POST only, no
 // caching, the form, the client. On failure it has written the error and returns nil.
 func (s *Server) clientRequest(w http.ResponseWriter, r *http.Request, endpoint string) (url.Values, *models.IntegrationClient) {
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeJSON(w, http.StatusMethodNotAllowed, tokenError{Code: "invalid_request", Desc: "the " + endpoint + " endpoint accepts POST only"})
+	tr, ok := s.clientForm(w, r, endpoint)
+	if !ok {
 		return nil, nil
 	}
-	form, terr := readForm(r)
-	if terr == nil && form.Get("token") == "" {
-		terr = badRequest("token is required")
-	}
-	var client *models.IntegrationClient
-	if terr == nil {
-		tr := tokenRequest{form: form}
-		if tr.clientID, tr.clientSecret, tr.basic, terr = clientCredentialsOf(r, form); terr == nil {
-			client, terr = s.authenticateClient(r, tr)
-		}
-	}
+	client, terr := s.authenticateClient(r, tr)
 	if terr != nil {
 		s.countClientAuth(endpoint, terr)
 		writeTokenError(w, terr)
 		return nil, nil
 	}
-	return form, client
+	return tr.form, client
+}
+
+// clientForm is clientRequest before the client is authenticated: the method, the headers,
+// the form with its token, and the credentials the client presents. On failure it has written
+// the error and returns false.
+func (s *Server) clientForm(w http.ResponseWriter, r *http.Request, endpoint string) (tokenRequest, bool) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeJSON(w, http.StatusMethodNotAllowed, tokenError{Code: "invalid_request", Desc: "the " + endpoint + " endpoint accepts POST only"})
+		return tokenRequest{}, false
+	}
+	form, terr := readForm(r)
+	if terr == nil && form.Get("token") == "" {
+		terr = badRequest("token is required")
+	}
+	tr := tokenRequest{form: form}
+	if terr == nil {
+		tr.clientID, tr.clientSecret, tr.basic, terr = clientCredentialsOf(r, form)
+	}
+	if terr != nil {
+		s.countClientAuth(endpoint, terr)
+		writeTokenError(w, terr)
+		return tokenRequest{}, false
+	}
+	return tr, true
 }
 
 // writeTokenError writes an RFC 6749 §5.2 error, challenging for HTTP Basic when the client

@@ -105,6 +105,9 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 		"code_challenge_methods_supported":      []string{"S256"},
 		"scopes_supported":                      provision.OIDCScopes,
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
+		// An application revokes the access tokens it was issued (revokeForApplication).
+		"revocation_endpoint":                        s.issuer + "/oauth/revoke",
+		"revocation_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
 		// Discovery 1.0 §3 makes request_uri support the default: say there is none.
 		"request_parameter_supported":     false,
 		"request_uri_parameter_supported": false,

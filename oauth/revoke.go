@@ -1,10 +1,14 @@
 package oauth
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"gatehouse/models"
+	"gatehouse/provision"
 )
 
 // revoke is POST /oauth/revoke (RFC 7009). The caller authenticates as a client and may
@@ -14,17 +18,66 @@ import (
 // caller nothing it did not know: it holds the token. Revocation reaches every replica
 // within the revocation cache TTL (2 s). token_type_hint is ignored (§2.1 allows it): access
 // tokens are the only tokens issued.
+//
+// An application (a brand's OpenID Provider client) revokes the access tokens it was issued
+// for people: a confidential one authenticates with its secret, a public one names its
+// client_id (RFC 7009 §2.1 and §5 allow it; what it revokes is its own). The token's grant is
+// revoked, as a sign-out does.
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
-	form, caller := s.clientRequest(w, r, "revocation")
-	if caller == nil {
+	tr, ok := s.clientForm(w, r, "revocation")
+	if !ok {
 		return
 	}
+	if provision.IsApplicationClientID(tr.clientID) {
+		s.revokeForApplication(w, r, tr)
+		return
+	}
+	caller, terr := s.authenticateClient(r, tr)
+	if terr != nil {
+		s.countClientAuth("revocation", terr)
+		writeTokenError(w, terr)
+		return
+	}
+	form := tr.form
 	v, ok := s.verifySignature(r.Context(), strings.TrimSpace(form.Get("token")))
 	if !ok {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
 	if err := s.svc.RevokeToken(r.Context(), caller, issued(v)); err != nil {
+		if models.ErrorCode(err) == models.EFORBIDDEN {
+			writeJSON(w, http.StatusBadRequest, tokenError{Code: "unauthorized_client", Desc: models.PublicMessage(err)})
+			return
+		}
+		s.writeServerError(w, r, "revoke: store", err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// revokeForApplication is revoke for an application's request.
+func (s *Server) revokeForApplication(w http.ResponseWriter, r *http.Request, tr tokenRequest) {
+	app, err := s.svc.AuthenticateApplication(r.Context(), tr.clientID, tr.clientSecret)
+	if err != nil {
+		terr := &tokenError{status: http.StatusUnauthorized, Code: "invalid_client", Desc: "client authentication failed", basic: tr.basic}
+		if !errors.Is(err, provision.ErrInvalidClient) {
+			terr = s.serverFailure(r, "revoke: authenticate application", err)
+		}
+		s.countClientAuth("revocation", terr)
+		writeTokenError(w, terr)
+		return
+	}
+	c, ok := s.verifyUserToken(r, strings.TrimSpace(tr.form.Get("token")))
+	if !ok {
+		w.WriteHeader(http.StatusOK) // invalid or expired: nothing to revoke (§2.2)
+		return
+	}
+	grant, err := uuid.Parse(c.ID)
+	if err != nil {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if err := s.svc.RevokeApplicationToken(r.Context(), app, c.ClientID, grant); err != nil {
 		if models.ErrorCode(err) == models.EFORBIDDEN {
 			writeJSON(w, http.StatusBadRequest, tokenError{Code: "unauthorized_client", Desc: models.PublicMessage(err)})
 			return

@@ -233,6 +233,12 @@ func (s *Service) BrandOfApplication(ctx context.Context, a *models.Application)
 }
 
 // applicationByClientID reads an application through the short-lived cache; nil when none.
+// IsApplicationClientID reports whether clientID is in an application's form (not an
+// integration client's): which kind of client a request authenticates as.
+func IsApplicationClientID(clientID string) bool {
+	return strings.HasPrefix(clientID, applicationIDPrefix)
+}
+
 func (s *Service) applicationByClientID(ctx context.Context, clientID string) (*models.Application, error) {
 	if clientID == "" || len(clientID) > 256 {
 		return nil, nil

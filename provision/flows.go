@@ -763,23 +763,9 @@ var (
 // signInState's): that commit makes what the sign-in wrote before it durable before any token
 // leaves.
 func (s *Service) RedeemCode(ctx context.Context, in CodeRedemption) (*Redeemed, error) {
-	app, err := s.applicationByClientID(ctx, in.ClientID)
+	app, err := s.AuthenticateApplication(ctx, in.ClientID, in.ClientSecret)
 	if err != nil {
-		return nil, internal("redeem code", err)
-	}
-	if app == nil {
-		secret.Equal(in.ClientSecret, secret.Hash("")) // same work as a real comparison
-		return nil, ErrInvalidClient
-	}
-	switch app.Type {
-	case models.ApplicationConfidential:
-		if in.ClientSecret == "" || len(in.ClientSecret) > 256 || !secret.Equal(in.ClientSecret, app.SecretHash) {
-			return nil, ErrInvalidClient
-		}
-	default:
-		if in.ClientSecret != "" {
-			return nil, ErrInvalidClient // a public application has no secret to present
-		}
+		return nil, err
 	}
 	if len(in.Code) > 128 { // none at all is the transport's invalid_request
 		return nil, fmt.Errorf("%w: the code is unknown or expired, or was issued to another client", ErrInvalidGrant)
@@ -819,6 +805,44 @@ func (s *Service) RedeemCode(ctx context.Context, in CodeRedemption) (*Redeemed,
 		return nil, internal("redeem code: claims", err)
 	}
 	return &Redeemed{Grant: g, Claims: c}, nil
+}
+
+// AuthenticateApplication authenticates an application at the token and revocation
+// endpoints: a confidential one with its secret, a public one by its client_id alone (it has
+// no secret to present, and presenting one fails). Errors: ErrInvalidClient.
+func (s *Service) AuthenticateApplication(ctx context.Context, clientID, clientSecret string) (*models.Application, error) {
+	app, err := s.applicationByClientID(ctx, clientID)
+	if err != nil {
+		return nil, internal("authenticate application", err)
+	}
+	if app == nil {
+		secret.Equal(clientSecret, secret.Hash("")) // same work as a real comparison
+		return nil, ErrInvalidClient
+	}
+	switch app.Type {
+	case models.ApplicationConfidential:
+		if clientSecret == "" || len(clientSecret) > 256 || !secret.Equal(clientSecret, app.SecretHash) {
+			return nil, ErrInvalidClient
+		}
+	default:
+		if clientSecret != "" {
+			return nil, ErrInvalidClient
+		}
+	}
+	return app, nil
+}
+
+// RevokeApplicationToken revokes, for the application that authenticated, an access token it
+// was issued (RFC 7009): the token's grant, so userinfo refuses it from then on, as after a
+// sign-out. A token of another application is EFORBIDDEN.
+func (s *Service) RevokeApplicationToken(ctx context.Context, app *models.Application, tokenClientID string, grantID uuid.UUID) error {
+	if tokenClientID != app.ClientID {
+		return models.Errorf(models.EFORBIDDEN, "this client may not revoke a token issued to another client")
+	}
+	if err := s.store.RevokeGrant(ctx, grantID, s.now()); err != nil {
+		return internal("revoke token", err)
+	}
+	return nil
 }
 
 // verifierMatches checks a PKCE verifier against an S256 challenge (RFC 7636 §4.6): 43–128

@@ -330,6 +330,52 @@ func TestOIDCSignIn(t *testing.T) {
 			}
 		})
 
+		t.Run("an application revokes its own access tokens (RFC 7009), and only its own", func(t *testing.T) {
+			revoke := func(app *oauth2.Config, token string) (int, map[string]any) {
+				t.Helper()
+				form := url.Values{"token": {token}, "client_id": {app.ClientID}}
+				if app.ClientSecret != "" {
+					form.Set("client_secret", app.ClientSecret)
+				}
+				resp, err := http.PostForm(e.URL+"/oauth/revoke", form)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				body := map[string]any{}
+				json.NewDecoder(resp.Body).Decode(&body)
+				return resp.StatusCode, body
+			}
+			res, verifier := w.signIn(t, b, w.app, "login_hint", "jane@example.com")
+			_, tok := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
+			if status, body := revoke(w.pub, tok.AccessToken); status != 400 || body["error"] != "unauthorized_client" {
+				t.Fatalf("another application revoking the token: %d %v", status, body)
+			}
+			wrong := *w.app
+			wrong.ClientSecret = "ghas_wrong"
+			if status, body := revoke(&wrong, tok.AccessToken); status != 401 || body["error"] != "invalid_client" {
+				t.Fatalf("a wrong secret: %d %v", status, body)
+			}
+			if info := userinfo(t, e, tok.AccessToken); info.status != 200 {
+				t.Fatalf("refused revocations revoked the token: %+v", info)
+			}
+			if status, _ := revoke(w.app, tok.AccessToken); status != 200 {
+				t.Fatalf("the application revoking its token: %d", status)
+			}
+			if info := userinfo(t, e, tok.AccessToken); info.status != 401 {
+				t.Fatalf("userinfo after revocation: %+v", info)
+			}
+			// A public application names its client_id; a token that is no token is 200 (§2.2).
+			res, verifier = w.signIn(t, b, w.pub, "login_hint", "jane@example.com")
+			_, tok = w.claimsOf(t, w.pub, res.query.Get("code"), verifier)
+			if status, _ := revoke(w.pub, tok.AccessToken); status != 200 || userinfo(t, e, tok.AccessToken).status != 401 {
+				t.Fatalf("the public application revoking its token: %d", status)
+			}
+			if status, _ := revoke(w.pub, "not-a-token"); status != 200 {
+				t.Fatalf("an invalid token: %d", status)
+			}
+		})
+
 		t.Run("deleting the application revokes its tokens and codes", func(t *testing.T) {
 			gone := w.createApp(t, "Short-lived", "CONFIDENTIAL")
 			res, verifier := w.signIn(t, b, gone, "login_hint", "jane@example.com")
