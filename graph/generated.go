@@ -3719,6 +3719,10 @@ input OidcConfigInput {
 input SamlConfigInput {
   entityId: String
   ssoUrl: String
+  """
+  The IdP's signing certificate: one to four PEM CERTIFICATE blocks, a response signed by any one
+  is accepted. During an IdP certificate rollover, paste the next one beside the current one.
+  """
   certificate: String
   signRequests: Boolean
   attributeMapping: JSON

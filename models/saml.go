@@ -1,6 +1,14 @@
 package models
 
-import "encoding/json"
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strings"
+)
 
 // SAMLConfig returns the SAML settings, or nil for an OIDC connection.
 func (c *Connection) SAMLConfig() *SAMLConfig {
@@ -14,4 +22,47 @@ func (c *Connection) SAMLConfig() *SAMLConfig {
 		cfg.MetadataURL = &c.SAMLMetadataURL
 	}
 	return cfg
+}
+
+// MaxSAMLCertificates is how many IdP signing certificates a SAML connection may trust at once.
+// An IdP that rolls its certificate over (Entra ID, ADFS, Okta) publishes the next one before it
+// signs with it: with both pasted, sign-in goes on across the switch. Four is more than any
+// rollover needs and keeps the verification of a forged response cheap.
+const MaxSAMLCertificates = 4
+
+// ParseSAMLCertificates reads a connection's certificate text: one to MaxSAMLCertificates
+// PEM "CERTIFICATE" blocks, separated by nothing but white space, each an X.509 certificate.
+// A response signed by any one of them is accepted. The error completes "<field> …" in words
+// an admin can act on.
+func ParseSAMLCertificates(text string) ([]*x509.Certificate, error) {
+	rest := []byte(strings.TrimSpace(text))
+	var certs []*x509.Certificate
+	for len(rest) > 0 {
+		block, after := pem.Decode(rest)
+		if block == nil || !bytes.HasPrefix(rest, []byte("-----BEGIN ")) {
+			if len(certs) == 0 {
+				return nil, errors.New("must be a PEM-encoded X.509 certificate (-----BEGIN CERTIFICATE-----)")
+			}
+			return nil, fmt.Errorf("has text after certificate %d that is not a PEM certificate", len(certs))
+		}
+		if block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("has a %q as block %d; only CERTIFICATE blocks belong here (never a private key)", block.Type, len(certs)+1)
+		}
+		if len(certs) == MaxSAMLCertificates {
+			return nil, fmt.Errorf("must hold at most %d certificates", MaxSAMLCertificates)
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			if len(certs) == 0 && len(after) == 0 {
+				return nil, fmt.Errorf("is not a parseable X.509 certificate (%v)", err)
+			}
+			return nil, fmt.Errorf("has a block %d that is not a parseable X.509 certificate (%v)", len(certs)+1, err)
+		}
+		certs = append(certs, cert)
+		rest = bytes.TrimSpace(after)
+	}
+	if len(certs) == 0 {
+		return nil, errors.New("must be a PEM-encoded X.509 certificate (-----BEGIN CERTIFICATE-----)")
+	}
+	return certs, nil
 }

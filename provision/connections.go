@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -103,7 +103,8 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 // UpdateConnection changes the given fields. Changing a setting the connection test checks
 // (issuer URL, discovery URL, entity ID, SSO URL, certificate, metadata URL) of a connection in
 // testing, active or error sends it back to inactive: it must pass a new test before it can be
-// activated again. Settings a test cannot check (client ID and secret, scopes, request
+// activated again. Adding IdP certificates, or dropping some of them (rollsCertificates), is
+// not such a change. Settings a test cannot check (client ID and secret, scopes, request
 // signing, attribute mapping, JIT, role) keep the status, so that a routine secret rotation
 // does not take sign-in down.
 func (s *Service) UpdateConnection(ctx context.Context, rawID string, in ConnectionInput) (*models.Connection, error) {
@@ -277,7 +278,7 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 			}
 			if sm.Certificate != nil {
 				add(validateCertificatePEM("samlConfig.certificate", *sm.Certificate))
-				reach = reach || c.SAMLCertificate != strings.TrimSpace(*sm.Certificate)
+				reach = reach || !rollsCertificates(c.SAMLCertificate, *sm.Certificate)
 				c.SAMLCertificate = strings.TrimSpace(*sm.Certificate)
 			} else if create {
 				add(models.FieldError(models.EINVALID, "samlConfig.certificate", "", "is required"))
@@ -369,14 +370,38 @@ func validateCertificatePEM(field, v string) *models.Error {
 	if len(v) > 16<<10 {
 		return models.FieldError(models.EINVALID, field, truncate(v, 64), "must be at most 16 KiB")
 	}
-	block, _ := pem.Decode([]byte(strings.TrimSpace(v)))
-	if block == nil || block.Type != "CERTIFICATE" {
-		return models.FieldError(models.EINVALID, field, truncate(v, 64), "must be a PEM-encoded X.509 certificate (-----BEGIN CERTIFICATE-----)")
-	}
-	if _, err := x509.ParseCertificate(block.Bytes); err != nil {
-		return models.FieldError(models.EINVALID, field, truncate(v, 64), "is not a parseable X.509 certificate")
+	if _, err := models.ParseSAMLCertificates(v); err != nil {
+		return models.FieldError(models.EINVALID, field, truncate(v, 64), err.Error())
 	}
 	return nil
+}
+
+// rollsCertificates reports whether the certificate text next is prev with certificates
+// added, or with some of them dropped: the two steps of an IdP certificate rollover (paste the
+// next beside the current, then drop the old). Neither makes a connection test that passed
+// fail (each certificate is checked on its own, and an added one is only ever an extra
+// signer), so the connection keeps its status and sign-in goes on. A certificate replaced by
+// another needs a new test, like any other change of reach.
+func rollsCertificates(prev, next string) bool {
+	if strings.TrimSpace(prev) == strings.TrimSpace(next) {
+		return true
+	}
+	before, err1 := models.ParseSAMLCertificates(prev)
+	after, err2 := models.ParseSAMLCertificates(next)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return containsCertificates(after, before) || containsCertificates(before, after)
+}
+
+// containsCertificates reports whether every certificate of sub is in set.
+func containsCertificates(set, sub []*x509.Certificate) bool {
+	for _, c := range sub {
+		if !slices.ContainsFunc(set, c.Equal) {
+			return false
+		}
+	}
+	return true
 }
 
 func truncate(s string, n int) string {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/flate"
 	"encoding/base64"
-	"encoding/pem"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -48,15 +47,20 @@ func serviceProvider(sp *provision.SAMLSP, key provision.SPKeyPair, conn *models
 		MetadataURL: *md, AcsURL: *acs, AuthnNameIDFormat: saml.UnspecifiedNameIDFormat,
 		ValidateAudienceRestriction: requireAudience(sp.EntityID)}
 	if conn != nil {
-		block, _ := pem.Decode([]byte(strings.TrimSpace(conn.SAMLCertificate)))
-		if block == nil || block.Type != "CERTIFICATE" {
-			return nil, errors.New("the connection's certificate is not PEM")
+		certs, err := models.ParseSAMLCertificates(conn.SAMLCertificate)
+		if err != nil {
+			return nil, fmt.Errorf("the connection's certificate: %w", err)
+		}
+		// crewjam verifies with every signing certificate of the IdP's metadata.
+		signing := make([]saml.KeyDescriptor, len(certs))
+		for i, cert := range certs {
+			signing[i] = keyDescriptor("signing", cert.Raw)
 		}
 		s.IDPMetadata = &saml.EntityDescriptor{EntityID: conn.SAMLEntityID,
 			IDPSSODescriptors: []saml.IDPSSODescriptor{{
 				SSODescriptor: saml.SSODescriptor{RoleDescriptor: saml.RoleDescriptor{
 					ProtocolSupportEnumeration: "urn:oasis:names:tc:SAML:2.0:protocol",
-					KeyDescriptors:             []saml.KeyDescriptor{keyDescriptor("signing", block.Bytes)}}},
+					KeyDescriptors:             signing}},
 				SingleSignOnServices: []saml.Endpoint{{Binding: saml.HTTPRedirectBinding, Location: conn.SAMLSSOURL}},
 			}}}
 	}
@@ -342,7 +346,7 @@ func (c *SAMLResponses) Check(r *http.Request, sp *provision.SAMLSP, conn *model
 	if err != nil {
 		return nil, &LoginError{Public: publicSAMLFailure, Private: fmt.Errorf("cannot parse base64: %w", err)}
 	}
-	cert, err := c.certificate(conn)
+	certs, err := c.certificates(conn)
 	if err != nil {
 		return nil, &LoginError{Public: publicSAMLFailure, Private: err}
 	}
@@ -360,7 +364,7 @@ func (c *SAMLResponses) Check(r *http.Request, sp *provision.SAMLSP, conn *model
 	// whole document, which crewjam then does again: such a response goes to crewjam at once
 	// (any document that names EncryptedAssertion does; crewjam is the reference check).
 	if !bytes.Contains(raw, []byte("EncryptedAssertion")) {
-		a, destination, err = checkPlain(raw, sp, conn, cert, requestID, *acs, saml.TimeNow())
+		a, destination, err = checkPlain(raw, sp, conn, certs, requestID, *acs, saml.TimeNow())
 	}
 	if err == errNotPlain {
 		a, err = parseResponse(raw, sp, conn, requestID, *acs)

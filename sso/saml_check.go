@@ -3,12 +3,10 @@ package sso
 import (
 	"bytes"
 	"crypto/x509"
-	"encoding/pem"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/beevik/etree"
@@ -36,41 +34,38 @@ import (
 // several assertions) goes to ParseXMLResponse itself.
 
 // SAMLResponses checks responses at the ACS. It keeps the connections' IdP certificates
-// parsed, keyed by their PEM text: a connection whose certificate changes is checked against
-// the new one at once.
+// parsed, keyed by their PEM text: a connection whose certificates change is checked against
+// the new ones at once.
 type SAMLResponses struct {
-	certs *cache.Cache[string, *x509.Certificate]
+	certs *cache.Cache[string, []*x509.Certificate]
 }
 
-// maxIdPCertificates bounds the certificate cache (one per SAML connection in use, a few KB
-// each); the least recently used goes first, and an hour unused.
+// maxIdPCertificates bounds the certificate cache (one entry per SAML connection in use, a few
+// KB each); the least recently used goes first, and an hour unused.
 const maxIdPCertificates = 1_000
 
 // NewSAMLResponses builds the checker with its certificate cache in g (nil: no metrics).
 func NewSAMLResponses(g *cache.Group, clk clock.Clock) *SAMLResponses {
-	return &SAMLResponses{certs: cache.New[string, *x509.Certificate](g, "saml_idp_certificates",
+	return &SAMLResponses{certs: cache.New[string, []*x509.Certificate](g, "saml_idp_certificates",
 		cache.Options{MaxEntries: maxIdPCertificates, TTL: time.Hour, Clock: clk})}
 }
 
-// certificate returns the connection's IdP certificate, parsed once per PEM text.
-func (c *SAMLResponses) certificate(conn *models.Connection) (*x509.Certificate, error) {
+// certificates returns the connection's IdP certificates (models.ParseSAMLCertificates),
+// parsed once per PEM text.
+func (c *SAMLResponses) certificates(conn *models.Connection) ([]*x509.Certificate, error) {
 	if c != nil && c.certs != nil {
-		if cert, ok := c.certs.Get(conn.SAMLCertificate); ok {
-			return cert, nil
+		if certs, ok := c.certs.Get(conn.SAMLCertificate); ok {
+			return certs, nil
 		}
 	}
-	block, _ := pem.Decode([]byte(strings.TrimSpace(conn.SAMLCertificate)))
-	if block == nil || block.Type != "CERTIFICATE" {
-		return nil, errors.New("the connection's certificate is not PEM")
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
+	certs, err := models.ParseSAMLCertificates(conn.SAMLCertificate)
 	if err != nil {
 		return nil, fmt.Errorf("the connection's certificate: %w", err)
 	}
 	if c != nil && c.certs != nil {
-		c.certs.Set(conn.SAMLCertificate, cert)
+		c.certs.Set(conn.SAMLCertificate, certs)
 	}
-	return cert, nil
+	return certs, nil
 }
 
 const (
@@ -86,10 +81,10 @@ var errNotPlain = errors.New("sso: not a response with one plain assertion")
 var errNoSignature = errors.New("signature element not present")
 
 // checkPlain checks raw, the decoded response, as crewjam's ParseXMLResponse does with the
-// connection's certificate cert, for the request requestID, received at currentURL. It returns
+// connection's certificates certs, for the request requestID, received at currentURL. It returns
 // errNotPlain, before any check that could refuse, for a response it leaves to crewjam.
 // The Response's Destination comes back with the assertion.
-func checkPlain(raw []byte, sp *provision.SAMLSP, conn *models.Connection, cert *x509.Certificate, requestID string, currentURL url.URL, now time.Time) (*saml.Assertion, string, error) {
+func checkPlain(raw []byte, sp *provision.SAMLSP, conn *models.Connection, certs []*x509.Certificate, requestID string, currentURL url.URL, now time.Time) (*saml.Assertion, string, error) {
 	if err := validateXML(raw); err != nil {
 		return nil, "", fmt.Errorf("invalid xml: %s", err)
 	}
@@ -123,7 +118,7 @@ func checkPlain(raw []byte, sp *provision.SAMLSP, conn *models.Connection, cert 
 	acsURL := acs.String()
 
 	// parseResponse: the Response's signature is checked first, acted on after its attributes.
-	respSigErr := verifySignature(root, cert)
+	respSigErr := verifySignature(root, certs)
 	var response saml.Response
 	d := xml.NewDecoder(bytes.NewReader(raw))
 	d.CharsetReader = passThrough // as etree reads
@@ -157,7 +152,7 @@ func checkPlain(raw []byte, sp *provision.SAMLSP, conn *models.Connection, cert 
 		return nil, "", errors.New("expected at least one valid Assertion, none found")
 	}
 	if respSigErr == errNoSignature { // an unsigned Response: the assertion must be signed
-		if err := verifySignature(assertionEl, cert); err != nil {
+		if err := verifySignature(assertionEl, certs); err != nil {
 			return nil, "", err
 		}
 	}
@@ -210,10 +205,10 @@ func validateAssertion(a *saml.Assertion, entityID, idpEntityID, acsURL, request
 	return nil
 }
 
-// verifySignature is crewjam's ServiceProvider.validateSignature with the IdP certificate
+// verifySignature is crewjam's ServiceProvider.validateSignature with the IdP certificates
 // given: the enveloped signature of el, a direct child in the xmldsig namespace, checked by
-// goxmldsig against cert only.
-func verifySignature(el *etree.Element, cert *x509.Certificate) error {
+// goxmldsig against certs only (any one of them may have signed).
+func verifySignature(el *etree.Element, certs []*x509.Certificate) error {
 	sigEl, err := findChild(el, dsigNS, "Signature")
 	if err != nil {
 		return err
@@ -221,7 +216,7 @@ func verifySignature(el *etree.Element, cert *x509.Certificate) error {
 	if sigEl == nil {
 		return errNoSignature
 	}
-	vc := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{cert}})
+	vc := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: certs})
 	vc.IdAttribute = "ID"
 	if saml.Clock != nil {
 		vc.Clock = saml.Clock

@@ -64,6 +64,7 @@ func crewjamCheck(raw []byte, sp *provision.SAMLSP, w *samlWorld, requestID stri
 func TestSAMLCheckIsCrewjams(t *testing.T) {
 	w := newPlainSAMLWorld(t)
 	_, _, otherCert := samltest.NewKeyPair(t)
+	_, _, thirdCert := samltest.NewKeyPair(t)
 	// Edits of the signed document. The Response's signature is its first ds:Signature
 	// (after its Issuer), the Assertion's the second.
 	sigRE := regexp.MustCompile(`(?s)<ds:Signature .*?</ds:Signature>`)
@@ -102,6 +103,8 @@ func TestSAMLCheckIsCrewjams(t *testing.T) {
 	}{
 		{name: "accepted", ok: true},
 		{name: "wrong certificate", cert: otherCert},
+		{name: "two certificates, the IdP's second (a rollover)", cert: otherCert + "\n" + w.idp.CertificatePEM, ok: true},
+		{name: "two certificates, neither the IdP's", cert: otherCert + "\n" + thirdCert},
 		{name: "unsigned", unsigned: true},
 		{name: "no Destination, assertion signed", noDestination: true, ok: true}, // Check refuses it after (no Destination)
 		{name: "failed status", status: saml.StatusRequester},
@@ -207,12 +210,12 @@ func TestSAMLCheckIsCrewjams(t *testing.T) {
 			if c.otherID {
 				id = "id-0123456789"
 			}
-			cert, err := (*SAMLResponses)(nil).certificate(w.conn)
+			certs, err := (*SAMLResponses)(nil).certificates(w.conn)
 			if err != nil {
 				t.Fatal(err)
 			}
 			wantA, wantDest, wantErr := crewjamCheck(raw, w.sp, w, id, *r.URL)
-			gotA, gotDest, gotErr := checkPlain(raw, w.sp, w.conn, cert, id, *r.URL, saml.TimeNow())
+			gotA, gotDest, gotErr := checkPlain(raw, w.sp, w.conn, certs, id, *r.URL, saml.TimeNow())
 			if (gotErr == errNotPlain) != c.notPlain {
 				t.Fatalf("left to crewjam: %v, want %v", gotErr == errNotPlain, c.notPlain)
 			}

@@ -14,7 +14,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -204,33 +203,46 @@ func (r *Remote) TestSAML(ctx context.Context, t provision.SAMLTarget) provision
 	return rep
 }
 
+// checkCertificate checks each of the connection's certificates; with several (a rollover),
+// a problem names the certificate by its place in the text.
 func (r *Remote) checkCertificate(p string) string {
-	block, _ := pem.Decode([]byte(strings.TrimSpace(p)))
-	if block == nil || block.Type != "CERTIFICATE" {
-		return "certificate is not a PEM-encoded X.509 certificate"
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
+	certs, err := models.ParseSAMLCertificates(p)
 	if err != nil {
-		return "certificate does not parse: " + err.Error()
+		return "certificate " + err.Error()
 	}
+	var problems []string
+	for i, cert := range certs {
+		if problem := r.checkOneCertificate(cert); problem != "" {
+			if len(certs) > 1 {
+				problem = fmt.Sprintf("certificate %d of %d: %s", i+1, len(certs), problem)
+			} else {
+				problem = "certificate " + problem
+			}
+			problems = append(problems, problem)
+		}
+	}
+	return strings.Join(problems, "; ")
+}
+
+func (r *Remote) checkOneCertificate(cert *x509.Certificate) string {
 	now := r.o.Clock.Now()
 	switch {
 	case now.Before(cert.NotBefore):
-		return fmt.Sprintf("certificate is not valid yet: valid from %s", cert.NotBefore.UTC().Format(time.RFC3339))
+		return fmt.Sprintf("is not valid yet: valid from %s", cert.NotBefore.UTC().Format(time.RFC3339))
 	case now.After(cert.NotAfter):
-		return fmt.Sprintf("certificate expired on %s", cert.NotAfter.UTC().Format(time.RFC3339))
+		return fmt.Sprintf("expired on %s", cert.NotAfter.UTC().Format(time.RFC3339))
 	}
 	switch pub := cert.PublicKey.(type) {
 	case *rsa.PublicKey:
 		if n := pub.N.BitLen(); n < 2048 {
-			return fmt.Sprintf("certificate has a %d-bit RSA key; at least 2048 bits are required", n)
+			return fmt.Sprintf("has a %d-bit RSA key; at least 2048 bits are required", n)
 		}
 	case *ecdsa.PublicKey:
 		if pub.Curve.Params().BitSize < 256 {
-			return "certificate has an EC key on a curve smaller than P-256"
+			return "has an EC key on a curve smaller than P-256"
 		}
 	default:
-		return fmt.Sprintf("certificate has an unsupported key type %T (RSA or ECDSA required for SAML)", pub)
+		return fmt.Sprintf("has an unsupported key type %T (RSA or ECDSA required for SAML)", pub)
 	}
 	return ""
 }

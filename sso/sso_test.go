@@ -221,8 +221,10 @@ func TestSAML(t *testing.T) {
 		{"expired", makeCert(t, now.Add(-2*year), now.Add(-time.Hour), rsa2048), "certificate expired on"},
 		{"not yet valid", makeCert(t, now.Add(time.Hour), now.Add(year), rsa2048), "certificate is not valid yet"},
 		{"small key", makeCert(t, now.Add(-year), now.Add(year), rsa1024), "1024-bit RSA key"},
-		{"garbage", "-----BEGIN CERTIFICATE-----\nMIIC...\n-----END CERTIFICATE-----", "not a PEM-encoded X.509 certificate"},
-		{"garbage DER", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("nope")})), "does not parse"},
+		{"garbage", "-----BEGIN CERTIFICATE-----\nMIIC...\n-----END CERTIFICATE-----", "certificate must be a PEM-encoded X.509 certificate"},
+		{"garbage DER", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("nope")})), "not a parseable X.509 certificate (x509: malformed"},
+		{"rollover, both good", good + makeCert(t, now.Add(-time.Hour), now.Add(2*year), ec), ""},
+		{"rollover, the old one expired", makeCert(t, now.Add(-2*year), now.Add(-time.Hour), rsa2048) + good, "certificate 1 of 2: expired on"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -297,8 +297,10 @@ type RotateIntegrationClientSecretPayload struct {
 }
 
 type SAMLConfigInput struct {
-	EntityID         *string        `json:"entityId,omitempty"`
-	SSOURL           *string        `json:"ssoUrl,omitempty"`
+	EntityID *string `json:"entityId,omitempty"`
+	SSOURL   *string `json:"ssoUrl,omitempty"`
+	// The IdP's signing certificate: one to four PEM CERTIFICATE blocks, a response signed by any one
+	// is accepted. During an IdP certificate rollover, paste the next one beside the current one.
 	Certificate      *string        `json:"certificate,omitempty"`
 	SignRequests     *bool          `json:"signRequests,omitempty"`
 	AttributeMapping map[string]any `json:"attributeMapping,omitempty"`
