@@ -8,14 +8,15 @@ package oauth
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -24,8 +25,10 @@ import (
 	"gatehouse/provision"
 )
 
-// keyRefreshInterval limits how often an unknown kid makes us reload keys from the database
-// (another replica may have created a key).
+// keyRefreshInterval is how old the keys may get before they are read again from the database:
+// a rotation step taken on any replica (provision.StartSigningKeyRotation, PromoteSigningKey,
+// RetireSigningKey) reaches every replica's JWKS and signer within it, and an unknown kid makes
+// a verification read them again at most this often.
 const keyRefreshInterval = 5 * time.Second
 
 // keySet holds the signing key in use and every public key still published.
@@ -39,13 +42,63 @@ type keySet struct {
 	public   map[string]*ecdsa.PublicKey
 	jwks     jose.JSONWebKeySet
 	loadedAt time.Time
+
+	refreshing atomic.Bool // a background reload is running
+	log        *slog.Logger
 }
 
-func newKeySet(ctx context.Context, svc *provision.Service) (*keySet, error) {
-	ks := &keySet{svc: svc, clock: svc.Clock()}
+// signers returns the access-token and id_token signers, and starts a reload in the
+// background when the keys are older than keyRefreshInterval: the request at hand signs with
+// the key it has, never waiting for the database.
+func (ks *keySet) signers() (access, id *jwsSigner) {
+	ks.mu.RLock()
+	access, id, stale := ks.signer, ks.idSigner, ks.clock.Now().Sub(ks.loadedAt) > keyRefreshInterval
+	ks.mu.RUnlock()
+	if stale {
+		ks.refreshInBackground()
+	}
+	return access, id
+}
+
+// published returns the JWKS, refreshed in the background like signers.
+func (ks *keySet) published() jose.JSONWebKeySet {
+	ks.mu.RLock()
+	set, stale := ks.jwks, ks.clock.Now().Sub(ks.loadedAt) > keyRefreshInterval
+	ks.mu.RUnlock()
+	if stale {
+		ks.refreshInBackground()
+	}
+	return set
+}
+
+func (ks *keySet) refreshInBackground() {
+	if !ks.refreshing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer ks.refreshing.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := ks.load(ctx, false); err != nil && ks.log != nil {
+			// The keys in hand go on signing; the next request tries again.
+			ks.log.Warn("oauth: reload signing keys", "err", err)
+		}
+	}()
+}
+
+func newKeySet(ctx context.Context, svc *provision.Service, log *slog.Logger) (*keySet, error) {
+	ks := &keySet{svc: svc, clock: svc.Clock(), log: log}
 	if err := ks.load(ctx, true); err != nil {
 		return nil, err
 	}
+	// A rotation step taken on this replica shows at once in its JWKS and signer.
+	svc.OnSigningKeysChanged(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := ks.load(ctx, false); err != nil && log != nil {
+			log.Warn("oauth: reload signing keys", "err", err)
+		}
+	})
 	return ks, nil
 }
 
@@ -55,15 +108,9 @@ func (ks *keySet) load(ctx context.Context, createIfNone bool) error {
 	if err != nil {
 		return err
 	}
-	var active *provision.SigningKey
-	for _, k := range keys {
-		if !k.Retired {
-			active = k
-			break
-		}
-	}
+	active := provision.CurrentSigningKey(keys)
 	if active == nil && createIfNone {
-		k, err := generateKey()
+		k, err := provision.NewSigningKey()
 		if err != nil {
 			return err
 		}
@@ -104,6 +151,21 @@ func (ks *keySet) load(ctx context.Context, createIfNone bool) error {
 	return nil
 }
 
+// publishes reports whether kid is a published key: a verified token stays verified only
+// while the key that signed it is.
+// The keys are refreshed in the background like signers, so that a replica that only verifies
+// learns of a retirement too.
+func (ks *keySet) publishes(kid string) bool {
+	ks.mu.RLock()
+	_, ok := ks.public[kid]
+	stale := ks.clock.Now().Sub(ks.loadedAt) > keyRefreshInterval
+	ks.mu.RUnlock()
+	if stale {
+		ks.refreshInBackground()
+	}
+	return ok
+}
+
 // publicKey returns the key for kid, reloading from the database at most every few seconds
 // when the kid is unknown.
 func (ks *keySet) publicKey(ctx context.Context, kid string) *ecdsa.PublicKey {
@@ -118,25 +180,6 @@ func (ks *keySet) publicKey(ctx context.Context, kid string) *ecdsa.PublicKey {
 		}
 	}
 	return k
-}
-
-func generateKey() (*provision.SigningKey, error) {
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("oauth: %w", err)
-	}
-	privDER, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return nil, fmt.Errorf("oauth: %w", err)
-	}
-	pubDER, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
-	if err != nil {
-		return nil, fmt.Errorf("oauth: %w", err)
-	}
-	kid := make([]byte, 12)
-	_, _ = rand.Read(kid)
-	return &provision.SigningKey{ID: base64.RawURLEncoding.EncodeToString(kid), Algorithm: string(jose.ES256),
-		PublicDER: pubDER, PrivateDER: privDER}, nil
 }
 
 // jwsSigner signs JWTs with ES256 in compact serialisation (RFC 7515). Token issuance is the

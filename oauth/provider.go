@@ -266,9 +266,7 @@ func (s *Server) authorizationCode(r *http.Request, tr tokenRequest) (*tokenResp
 			IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(TokenLifetime))},
 		AuthTime: g.AuthTime.Unix(), Nonce: g.Nonce, IDClaims: red.Claims,
 	}
-	s.keys.mu.RLock()
-	signer, idSigner := s.keys.signer, s.keys.idSigner
-	s.keys.mu.RUnlock()
+	signer, idSigner := s.keys.signers()
 	access, err1 := signer.sign(at)
 	id, err2 := idSigner.sign(idt)
 	if err := errors.Join(err1, err2); err != nil {

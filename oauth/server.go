@@ -54,6 +54,7 @@ type verifiedToken struct {
 	expires   time.Time // exp plus leeway: when the cache entry ends
 	jti       uuid.UUID
 	exp, iat  time.Time
+	kid       string // the key that signed it: once unpublished, the token no longer verifies
 }
 
 // maxVerifiedTokens bounds the cache of verified tokens: past it, the least recently used
@@ -63,7 +64,7 @@ const maxVerifiedTokens = 10_000
 // New loads (or creates) the signing keys and returns the OAuth server. issuer is the public
 // base URL (GATEHOUSE_PUBLIC_URL); it is the tokens' iss and aud.
 func New(ctx context.Context, svc *provision.Service, issuer string, log *slog.Logger) (*Server, error) {
-	ks, err := newKeySet(ctx, svc)
+	ks, err := newKeySet(ctx, svc, log)
 	if err != nil {
 		return nil, err
 	}
@@ -185,9 +186,7 @@ func (s *Server) clientCredentials(r *http.Request, tr tokenRequest) (*tokenResp
 			Expiry: jwt.NewNumericDate(now.Add(TokenLifetime)), ID: store.NewID().String()},
 		ClientID: client.ClientID, Scope: scope, WorkspaceID: client.WorkspaceID.String(),
 	}
-	s.keys.mu.RLock()
-	signer := s.keys.signer
-	s.keys.mu.RUnlock()
+	signer, _ := s.keys.signers()
 	var payload [320]byte // the claims of a token with every scope fit
 	tok, err := signer.signPayload(claims.appendJSON(payload[:0]))
 	if err != nil {
@@ -206,9 +205,7 @@ func valueOf(err error) string {
 }
 
 func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
-	s.keys.mu.RLock()
-	set := s.keys.jwks
-	s.keys.mu.RUnlock()
+	set := s.keys.published()
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSON(w, http.StatusOK, set)
 }
@@ -268,7 +265,7 @@ func (s *Server) verifySignature(ctx context.Context, raw string) (verifiedToken
 	if len(raw) > 4096 {
 		return verifiedToken{}, false
 	}
-	if v, ok := s.verified.Get(raw); ok {
+	if v, ok := s.verified.Get(raw); ok && s.keys.publishes(v.kid) {
 		return v, true
 	}
 	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
@@ -295,7 +292,7 @@ func (s *Server) verifySignature(ctx context.Context, raw string) (verifiedToken
 		return verifiedToken{}, false
 	}
 	v := verifiedToken{clientID: c.Subject, workspace: ws, scopes: models.SplitScopes(c.Scope),
-		expires: c.Expiry.Time().Add(leeway), jti: jti, exp: c.Expiry.Time(), iat: c.IssuedAt.Time()}
+		expires: c.Expiry.Time().Add(leeway), jti: jti, exp: c.Expiry.Time(), iat: c.IssuedAt.Time(), kid: tok.Headers[0].KeyID}
 	s.verified.SetUntil(raw, v, v.expires)
 	return v, true
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -322,41 +321,6 @@ func validateName(field, name string) *models.Error {
 		return models.FieldError(models.EINVALID, field, name, models.MsgNameTooLong)
 	}
 	return nil
-}
-
-// SigningKey is a token signing key with its private half decrypted.
-type SigningKey struct {
-	ID         string
-	Algorithm  string
-	PublicDER  []byte
-	PrivateDER []byte
-	CreatedAt  time.Time
-	Retired    bool
-}
-
-// SigningKeys returns every signing key, newest first, private halves decrypted.
-func (s *Service) SigningKeys(ctx context.Context) ([]*SigningKey, error) {
-	ks, err := s.store.SigningKeys(ctx)
-	if err != nil {
-		return nil, internal("signing keys", err)
-	}
-	out := make([]*SigningKey, 0, len(ks))
-	for _, k := range ks {
-		priv, err := s.box.Open(k.PrivateKeyEnc)
-		if err != nil {
-			return nil, internal("signing keys", err)
-		}
-		out = append(out, &SigningKey{ID: k.ID, Algorithm: k.Algorithm, PublicDER: k.PublicKey,
-			PrivateDER: priv, CreatedAt: k.CreatedAt, Retired: k.RetiredAt != nil})
-	}
-	return out, nil
-}
-
-// AddSigningKey stores a new signing key, encrypting its private half.
-func (s *Service) AddSigningKey(ctx context.Context, k *SigningKey) error {
-	err := s.store.Create(ctx, &models.SigningKey{ID: k.ID, Algorithm: k.Algorithm, PublicKey: k.PublicDER,
-		PrivateKeyEnc: s.box.Seal(k.PrivateDER), CreatedAt: s.now()})
-	return internal("add signing key", err)
 }
 
 // Viewer returns the authenticated caller itself.

@@ -241,12 +241,18 @@ func (s *Service) newSPKey(role string) (*models.SAMLSPKey, error) {
 
 // authorizeSPKeys allows the platform admin only: the SP keys serve every workspace.
 func (s *Service) authorizeSPKeys(ctx context.Context) (*Principal, error) {
+	return s.authorizePlatformAdmin(ctx, "only the platform admin client may manage the SAML service provider keys: they serve every workspace")
+}
+
+// authorizePlatformAdmin allows the platform admin client only, for what serves every
+// workspace; refused says why to anyone else.
+func (s *Service) authorizePlatformAdmin(ctx context.Context, refused string) (*Principal, error) {
 	p, err := s.authorize(ctx, accessAdmin)
 	if err != nil {
 		return nil, err
 	}
 	if !p.PlatformAdmin {
-		return nil, models.Errorf(models.EFORBIDDEN, "only the platform admin client may manage the SAML service provider keys: they serve every workspace")
+		return nil, models.Errorf(models.EFORBIDDEN, "%s", refused)
 	}
 	return p, nil
 }

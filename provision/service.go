@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -52,6 +53,8 @@ type Service struct {
 	observer     Observer
 	// spKeyCache keeps the decrypted SAML SP keys (samlsp.go).
 	spKeyCache spKeyCache
+	// signingKeysChanged is told of a signing key rotation step taken here (signing_keys.go).
+	signingKeysChanged atomic.Pointer[func()]
 }
 
 // Options configure a Service.

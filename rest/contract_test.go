@@ -152,6 +152,11 @@ func TestRESTContractEveryOperation(t *testing.T) {
 		e.REST(tok, "POST", "/api/v1/sso/sp-keys/rotate", "").Must(t, 201)
 		e.REST(tok, "POST", "/api/v1/sso/sp-keys/promote", "").Must(t, 200)
 		e.REST(tok, "DELETE", "/api/v1/sso/sp-keys/previous", "").Must(t, 204)
+		e.REST(tok, "GET", "/api/v1/oauth/signing-keys", "").Must(t, 200)
+		e.REST(tok, "POST", "/api/v1/oauth/signing-keys/rotate", "").Must(t, 201)
+		e.REST(tok, "POST", "/api/v1/oauth/signing-keys/promote", "").Must(t, 200)
+		e.REST(tok, "DELETE", "/api/v1/oauth/signing-keys/previous", "").Must(t, 204)
+		tok = e.AdminToken() // tok's key is no longer published
 		e.REST(tok, "POST", conns+missing+"/test-sign-in", "").MustError(t, 404, "not_found", "")
 		e.REST(tok, "GET", conns+"/"+saml+"/test-sign-in"+missing, "").MustError(t, 404, "not_found", "")
 		e.REST(tok, "DELETE", conns+"/"+saml, "").Must(t, 204)

@@ -27,6 +27,7 @@ func (h *Handler) registerSSO(mux *http.ServeMux) {
 	mux.Handle("DELETE "+base+"/{id}/domains/{domain_id}", h.handle(h.removeDomain))
 	mux.Handle("GET /api/v1/sso/sp-metadata", h.handle(h.spMetadata))
 	h.registerSAML(mux)
+	h.registerSigningKeys(mux)
 }
 
 // connectionBody is the create and update request. Omitted fields are nil: required on create,

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -93,6 +94,28 @@ func (s *Store) Workspaces(ctx context.Context, after *uuid.UUID, limit int) ([]
 	var ws []*models.Workspace
 	err := q.Order("id").Limit(limit).Find(&ws).Error
 	return ws, translate(err)
+}
+
+// RetireSigningKeysExcept marks every signing key still in use, other than keep, retired at
+// at: it no longer signs, and stays published until DeleteRetiredSigningKeys.
+// Errors: none of the contract.
+func (s *Store) RetireSigningKeysExcept(ctx context.Context, keep string, at time.Time) error {
+	err := s.db(ctx).Model(&models.SigningKey{}).Where("retired_at IS NULL AND id <> ?", keep).
+		Update("retired_at", at.UTC()).Error
+	return translate(err)
+}
+
+// DeleteRetiredSigningKeys deletes the retired signing keys, which unpublishes them.
+// Errors: ErrNotFound when there is none.
+func (s *Store) DeleteRetiredSigningKeys(ctx context.Context) error {
+	res := s.db(ctx).Where("retired_at IS NOT NULL").Delete(&models.SigningKey{})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
 }
 
 // SigningKeys lists every signing key, newest first.

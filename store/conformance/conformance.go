@@ -56,7 +56,7 @@ var tests = []test{
 	{[]string{"Workspace", "Workspaces"}, testWorkspaces},
 	{[]string{"CountIntegrationClients", "PlatformAdminWorkspace", "IntegrationClientByClientID", "IntegrationClient",
 		"IntegrationClients", "UpdateIntegrationClient"}, testIntegrationClients},
-	{[]string{"SigningKeys"}, testSigningKeys},
+	{[]string{"SigningKeys", "RetireSigningKeysExcept", "DeleteRetiredSigningKeys"}, testSigningKeys},
 	{[]string{"UserAccount", "UserAccountsByIDs", "UserAccountByEmail", "UserAccounts", "CountUserAccounts",
 		"CreateUserAccounts", "UpdateUserAccount", "SetUserAccountAccount"}, testUserAccounts},
 	{[]string{"Brand", "BrandByID", "Brands", "UpdateBrand"}, testBrands},

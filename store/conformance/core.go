@@ -185,4 +185,25 @@ func testSigningKeys(e *env) {
 		pos[k.ID] = i + 1
 	}
 	e.check(pos[newer.ID] > 0 && pos[older.ID] > pos[newer.ID], "keys not newest first: %v", pos)
+
+	// A promotion retires every key in use but the one kept; deleting the retired ones
+	// unpublishes them, and with none left is ErrNotFound. (Only this subtest writes signing
+	// keys, so every key it retires or deletes is its own.)
+	e.ok(e.s.RetireSigningKeysExcept(e.ctx, newer.ID, e.now))
+	ks, err = e.s.SigningKeys(e.ctx)
+	e.ok(err)
+	retired := map[string]bool{}
+	for _, k := range ks {
+		retired[k.ID] = k.RetiredAt != nil
+	}
+	e.check(retired[older.ID] && !retired[newer.ID], "retired: %v", retired)
+	e.ok(e.s.DeleteRetiredSigningKeys(e.ctx))
+	ks, err = e.s.SigningKeys(e.ctx)
+	e.ok(err)
+	left := map[string]bool{}
+	for _, k := range ks {
+		left[k.ID] = true
+	}
+	e.check(!left[older.ID] && left[newer.ID], "after deleting the retired keys: %v", left)
+	e.is(e.s.DeleteRetiredSigningKeys(e.ctx), store.ErrNotFound, "no retired key left")
 }
