@@ -43,6 +43,7 @@ type ResolverRoot interface {
 	ScimActivity() ScimActivityResolver
 	ScimToken() ScimTokenResolver
 	SignInEvent() SignInEventResolver
+	SigningKey() SigningKeyResolver
 	SpKey() SpKeyResolver
 	TestSignIn() TestSignInResolver
 	UserAccount() UserAccountResolver
@@ -285,10 +286,12 @@ type ComplexityRoot struct {
 		DeleteApplication                func(childComplexity int, input model.DeleteApplicationInput) int
 		DeleteConnection                 func(childComplexity int, input model.DeleteConnectionInput) int
 		DeleteSCIMToken                  func(childComplexity int, input model.DeleteSCIMTokenInput) int
+		PromoteSigningKey                func(childComplexity int) int
 		PromoteSpKey                     func(childComplexity int) int
 		ReactivateUserAccount            func(childComplexity int, input model.ReactivateUserAccountInput) int
 		RemoveDomain                     func(childComplexity int, input model.RemoveDomainInput) int
 		RemoveUserAccountCredentials     func(childComplexity int, input model.RemoveUserAccountCredentialsInput) int
+		RetireSigningKey                 func(childComplexity int) int
 		RetireSpKey                      func(childComplexity int) int
 		RevokeIntegrationClient          func(childComplexity int, input model.RevokeIntegrationClientInput) int
 		RevokeSCIMToken                  func(childComplexity int, input model.RevokeSCIMTokenInput) int
@@ -296,6 +299,7 @@ type ComplexityRoot struct {
 		RotateIntegrationClientSecret    func(childComplexity int, input model.RotateIntegrationClientSecretInput) int
 		SetPrimaryDomain                 func(childComplexity int, input model.SetPrimaryDomainInput) int
 		SetUserAccountAccount            func(childComplexity int, input model.SetUserAccountAccountInput) int
+		StartSigningKeyRotation          func(childComplexity int) int
 		StartSpKeyRotation               func(childComplexity int) int
 		StartTestSignIn                  func(childComplexity int, connectionID string, brandID *string) int
 		TestConnection                   func(childComplexity int, input model.TestConnectionInput) int
@@ -348,6 +352,7 @@ type ComplexityRoot struct {
 		SCIMToken          func(childComplexity int, id string) int
 		SCIMTokens         func(childComplexity int, status *model.SCIMTokenStatus, name *string, page *int, pageSize *int) int
 		SignInEvents       func(childComplexity int, connectionID *string, brandID *string, outcome *model.SignInOutcome, page *int, pageSize *int) int
+		SigningKeys        func(childComplexity int) int
 		SimulatePlacement  func(childComplexity int, brandID string, identityProviderID string, claims map[string]any) int
 		SpKeys             func(childComplexity int) int
 		SpMetadata         func(childComplexity int) int
@@ -472,6 +477,20 @@ type ComplexityRoot struct {
 		Page     func(childComplexity int) int
 		PageSize func(childComplexity int) int
 		Total    func(childComplexity int) int
+	}
+
+	SigningKey struct {
+		Algorithm         func(childComplexity int) int
+		CreatedAt         func(childComplexity int) int
+		FingerprintSHA256 func(childComplexity int) int
+		Kid               func(childComplexity int) int
+		RetiredAt         func(childComplexity int) int
+		Role              func(childComplexity int) int
+	}
+
+	SigningKeysPayload struct {
+		Errors func(childComplexity int) int
+		Keys   func(childComplexity int) int
 	}
 
 	SpKey struct {
@@ -683,6 +702,9 @@ type MutationResolver interface {
 	RotateApplicationSecret(ctx context.Context, input model.RotateApplicationSecretInput) (*model.RotateApplicationSecretPayload, error)
 	DeleteApplication(ctx context.Context, input model.DeleteApplicationInput) (*model.DeleteApplicationPayload, error)
 	StartTestSignIn(ctx context.Context, connectionID string, brandID *string) (*model.StartTestSignInPayload, error)
+	StartSigningKeyRotation(ctx context.Context) (*model.SigningKeysPayload, error)
+	PromoteSigningKey(ctx context.Context) (*model.SigningKeysPayload, error)
+	RetireSigningKey(ctx context.Context) (*model.SigningKeysPayload, error)
 	StartSpKeyRotation(ctx context.Context) (*model.SpKeysPayload, error)
 	PromoteSpKey(ctx context.Context) (*model.SpKeysPayload, error)
 	RetireSpKey(ctx context.Context) (*model.SpKeysPayload, error)
@@ -716,6 +738,7 @@ type QueryResolver interface {
 	Applications(ctx context.Context, brandID string) ([]*models.Application, error)
 	SignInEvents(ctx context.Context, connectionID *string, brandID *string, outcome *model.SignInOutcome, page *int, pageSize *int) (*provision.SignInEventList, error)
 	TestSignIn(ctx context.Context, connectionID string, id string) (*models.TestSignIn, error)
+	SigningKeys(ctx context.Context) ([]*provision.SigningKeyInfo, error)
 	SpKeys(ctx context.Context) ([]*provision.SPKeyInfo, error)
 }
 type ScimActivityResolver interface {
@@ -732,6 +755,9 @@ type SignInEventResolver interface {
 
 	Connection(ctx context.Context, obj *models.SignInEvent) (*model.SignInEventConnection, error)
 	Application(ctx context.Context, obj *models.SignInEvent) (*model.SignInEventApplication, error)
+}
+type SigningKeyResolver interface {
+	Role(ctx context.Context, obj *provision.SigningKeyInfo) (model.SigningKeyRole, error)
 }
 type SpKeyResolver interface {
 	Role(ctx context.Context, obj *provision.SPKeyInfo) (model.SpKeyRole, error)
@@ -1745,6 +1771,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteSCIMToken(childComplexity, args["input"].(model.DeleteSCIMTokenInput)), true
+	case "Mutation.promoteSigningKey":
+		if e.ComplexityRoot.Mutation.PromoteSigningKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.PromoteSigningKey(childComplexity), true
 	case "Mutation.promoteSpKey":
 		if e.ComplexityRoot.Mutation.PromoteSpKey == nil {
 			break
@@ -1784,6 +1816,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveUserAccountCredentials(childComplexity, args["input"].(model.RemoveUserAccountCredentialsInput)), true
+	case "Mutation.retireSigningKey":
+		if e.ComplexityRoot.Mutation.RetireSigningKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.RetireSigningKey(childComplexity), true
 	case "Mutation.retireSpKey":
 		if e.ComplexityRoot.Mutation.RetireSpKey == nil {
 			break
@@ -1856,6 +1894,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetUserAccountAccount(childComplexity, args["input"].(model.SetUserAccountAccountInput)), true
+	case "Mutation.startSigningKeyRotation":
+		if e.ComplexityRoot.Mutation.StartSigningKeyRotation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.StartSigningKeyRotation(childComplexity), true
 	case "Mutation.startSpKeyRotation":
 		if e.ComplexityRoot.Mutation.StartSpKeyRotation == nil {
 			break
@@ -2226,6 +2270,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.SignInEvents(childComplexity, args["connectionId"].(*string), args["brandId"].(*string), args["outcome"].(*model.SignInOutcome), args["page"].(*int), args["pageSize"].(*int)), true
+	case "Query.signingKeys":
+		if e.ComplexityRoot.Query.SigningKeys == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.SigningKeys(childComplexity), true
 	case "Query.simulatePlacement":
 		if e.ComplexityRoot.Query.SimulatePlacement == nil {
 			break
@@ -2740,6 +2790,56 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SignInEventList.Total(childComplexity), true
+
+	case "SigningKey.algorithm":
+		if e.ComplexityRoot.SigningKey.Algorithm == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SigningKey.Algorithm(childComplexity), true
+	case "SigningKey.createdAt":
+		if e.ComplexityRoot.SigningKey.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SigningKey.CreatedAt(childComplexity), true
+	case "SigningKey.fingerprintSha256":
+		if e.ComplexityRoot.SigningKey.FingerprintSHA256 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SigningKey.FingerprintSHA256(childComplexity), true
+	case "SigningKey.kid":
+		if e.ComplexityRoot.SigningKey.Kid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SigningKey.Kid(childComplexity), true
+	case "SigningKey.retiredAt":
+		if e.ComplexityRoot.SigningKey.RetiredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SigningKey.RetiredAt(childComplexity), true
+	case "SigningKey.role":
+		if e.ComplexityRoot.SigningKey.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SigningKey.Role(childComplexity), true
+
+	case "SigningKeysPayload.errors":
+		if e.ComplexityRoot.SigningKeysPayload.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SigningKeysPayload.Errors(childComplexity), true
+	case "SigningKeysPayload.keys":
+		if e.ComplexityRoot.SigningKeysPayload.Keys == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SigningKeysPayload.Keys(childComplexity), true
 
 	case "SpKey.certificate":
 		if e.ComplexityRoot.SpKey.CertificatePEM == nil {
@@ -4511,6 +4611,52 @@ type TestSignInAccount {
   name: String!
 }
 
+# ---- Token signing key rotation ----
+
+extend type Query {
+  """
+  The keys that sign access tokens and id_tokens, all published in the JWKS: current first, then
+  next and previous (platform admin only: they sign every workspace's tokens).
+  """
+  signingKeys: [SigningKey!]!
+}
+
+extend type Mutation {
+  "Publish a next signing key in the JWKS beside the current one, not signing yet (INVALID_STATE when one exists)."
+  startSigningKeyRotation: SigningKeysPayload!
+  """
+  Make the next signing key sign (within 5 s on every replica); the replaced one stays published as
+  PREVIOUS, so that its tokens verify until they expire.
+  """
+  promoteSigningKey: SigningKeysPayload!
+  "Unpublish the previous signing key: the tokens it signed no longer verify."
+  retireSigningKey: SigningKeysPayload!
+}
+
+enum SigningKeyRole {
+  CURRENT
+  NEXT
+  PREVIOUS
+}
+
+type SigningKey {
+  "The JWK kid, in the header of every token the key signs."
+  kid: String!
+  role: SigningKeyRole!
+  algorithm: String!
+  "SHA-256 of the public key (SubjectPublicKeyInfo DER), hex."
+  fingerprintSha256: String!
+  createdAt: Time!
+  "When it stopped signing (PREVIOUS only)."
+  retiredAt: Time
+}
+
+type SigningKeysPayload {
+  "Every key after the change."
+  keys: [SigningKey!]!
+  errors: [UserError!]!
+}
+
 # ---- SAML service provider key rotation ----
 
 extend type Query {
@@ -5251,6 +5397,34 @@ func (ec *executionContext) childFields_SignInEventList(ctx context.Context, fie
 		return ec.fieldContext_SignInEventList_total(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SignInEventList", field.Name)
+}
+
+func (ec *executionContext) childFields_SigningKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kid":
+		return ec.fieldContext_SigningKey_kid(ctx, field)
+	case "role":
+		return ec.fieldContext_SigningKey_role(ctx, field)
+	case "algorithm":
+		return ec.fieldContext_SigningKey_algorithm(ctx, field)
+	case "fingerprintSha256":
+		return ec.fieldContext_SigningKey_fingerprintSha256(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_SigningKey_createdAt(ctx, field)
+	case "retiredAt":
+		return ec.fieldContext_SigningKey_retiredAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SigningKey", field.Name)
+}
+
+func (ec *executionContext) childFields_SigningKeysPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "keys":
+		return ec.fieldContext_SigningKeysPayload_keys(ctx, field)
+	case "errors":
+		return ec.fieldContext_SigningKeysPayload_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SigningKeysPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_SpKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11683,6 +11857,102 @@ func (ec *executionContext) fieldContext_Mutation_startTestSignIn(ctx context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_startSigningKeyRotation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_startSigningKeyRotation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().StartSigningKeyRotation(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SigningKeysPayload) graphql.Marshaler {
+			return ec.marshalNSigningKeysPayload2ᚖgatehouseᚋgraphᚋmodelᚐSigningKeysPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_startSigningKeyRotation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SigningKeysPayload(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_promoteSigningKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_promoteSigningKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().PromoteSigningKey(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SigningKeysPayload) graphql.Marshaler {
+			return ec.marshalNSigningKeysPayload2ᚖgatehouseᚋgraphᚋmodelᚐSigningKeysPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_promoteSigningKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SigningKeysPayload(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_retireSigningKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_retireSigningKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().RetireSigningKey(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SigningKeysPayload) graphql.Marshaler {
+			return ec.marshalNSigningKeysPayload2ᚖgatehouseᚋgraphᚋmodelᚐSigningKeysPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_retireSigningKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SigningKeysPayload(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_startSpKeyRotation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13100,6 +13370,38 @@ func (ec *executionContext) fieldContext_Query_testSignIn(ctx context.Context, f
 	if fc.Args, err = ec.field_Query_testSignIn_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_signingKeys(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_signingKeys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().SigningKeys(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*provision.SigningKeyInfo) graphql.Marshaler {
+			return ec.marshalNSigningKey2ᚕᚖgatehouseᚋprovisionᚐSigningKeyInfoᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_signingKeys(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SigningKey(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -14946,6 +15248,208 @@ func (ec *executionContext) _SignInEventList_total(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_SignInEventList_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SignInEventList", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SigningKey_kid(ctx context.Context, field graphql.CollectedField, obj *provision.SigningKeyInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SigningKey_kid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SigningKey_kid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SigningKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _SigningKey_role(ctx context.Context, field graphql.CollectedField, obj *provision.SigningKeyInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SigningKey_role(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SigningKey().Role(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.SigningKeyRole) graphql.Marshaler {
+			return ec.marshalNSigningKeyRole2gatehouseᚋgraphᚋmodelᚐSigningKeyRole(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SigningKey_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SigningKey", field, true, true, "SigningKeyRole")
+}
+
+func (ec *executionContext) _SigningKey_algorithm(ctx context.Context, field graphql.CollectedField, obj *provision.SigningKeyInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SigningKey_algorithm(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Algorithm, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SigningKey_algorithm(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SigningKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _SigningKey_fingerprintSha256(ctx context.Context, field graphql.CollectedField, obj *provision.SigningKeyInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SigningKey_fingerprintSha256(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FingerprintSHA256, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SigningKey_fingerprintSha256(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SigningKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _SigningKey_createdAt(ctx context.Context, field graphql.CollectedField, obj *provision.SigningKeyInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SigningKey_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SigningKey_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SigningKey", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SigningKey_retiredAt(ctx context.Context, field graphql.CollectedField, obj *provision.SigningKeyInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SigningKey_retiredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RetiredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SigningKey_retiredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SigningKey", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SigningKeysPayload_keys(ctx context.Context, field graphql.CollectedField, obj *model.SigningKeysPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SigningKeysPayload_keys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Keys, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*provision.SigningKeyInfo) graphql.Marshaler {
+			return ec.marshalNSigningKey2ᚕᚖgatehouseᚋprovisionᚐSigningKeyInfoᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SigningKeysPayload_keys(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SigningKeysPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SigningKey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SigningKeysPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.SigningKeysPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SigningKeysPayload_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgatehouseᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SigningKeysPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SigningKeysPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _SpKey_role(ctx context.Context, field graphql.CollectedField, obj *provision.SPKeyInfo) (ret graphql.Marshaler) {
@@ -22235,6 +22739,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "startSigningKeyRotation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_startSigningKeyRotation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "promoteSigningKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_promoteSigningKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "retireSigningKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_retireSigningKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "startSpKeyRotation":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_startSpKeyRotation(ctx, field)
@@ -22586,6 +23111,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_testSignIn(ctx, field)
+				})
+		case "signingKeys":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_signingKeys(ctx, field)
 				})
 		case "spKeys":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -23381,6 +23912,103 @@ func (ec *executionContext) _SignInEventList(ctx context.Context, sel ast.Select
 			}
 		case "total":
 			out.Values[i] = ec._SignInEventList_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var signingKeyImplementors = []string{"SigningKey"}
+
+func (ec *executionContext) _SigningKey(ctx context.Context, sel ast.SelectionSet, obj *provision.SigningKeyInfo) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, signingKeyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SigningKey")
+		case "kid":
+			out.Values[i] = ec._SigningKey_kid(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "role":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SigningKey_role(ctx, field, obj)
+				})
+		case "algorithm":
+			out.Values[i] = ec._SigningKey_algorithm(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "fingerprintSha256":
+			out.Values[i] = ec._SigningKey_fingerprintSha256(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._SigningKey_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "retiredAt":
+			out.Values[i] = ec._SigningKey_retiredAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var signingKeysPayloadImplementors = []string{"SigningKeysPayload"}
+
+func (ec *executionContext) _SigningKeysPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SigningKeysPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, signingKeysPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SigningKeysPayload")
+		case "keys":
+			out.Values[i] = ec._SigningKeysPayload_keys(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._SigningKeysPayload_errors(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -25602,6 +26230,48 @@ func (ec *executionContext) unmarshalNSignInOutcome2gatehouseᚋgraphᚋmodelᚐ
 
 func (ec *executionContext) marshalNSignInOutcome2gatehouseᚋgraphᚋmodelᚐSignInOutcome(ctx context.Context, sel ast.SelectionSet, v model.SignInOutcome) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNSigningKey2ᚕᚖgatehouseᚋprovisionᚐSigningKeyInfoᚄ(ctx context.Context, sel ast.SelectionSet, v []*provision.SigningKeyInfo) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSigningKey2ᚖgatehouseᚋprovisionᚐSigningKeyInfo(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSigningKey2ᚖgatehouseᚋprovisionᚐSigningKeyInfo(ctx context.Context, sel ast.SelectionSet, v *provision.SigningKeyInfo) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SigningKey!")
+		return graphql.Null
+	}
+	return ec._SigningKey(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSigningKeyRole2gatehouseᚋgraphᚋmodelᚐSigningKeyRole(ctx context.Context, v any) (model.SigningKeyRole, error) {
+	var res model.SigningKeyRole
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSigningKeyRole2gatehouseᚋgraphᚋmodelᚐSigningKeyRole(ctx context.Context, sel ast.SelectionSet, v model.SigningKeyRole) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNSigningKeysPayload2ᚖgatehouseᚋgraphᚋmodelᚐSigningKeysPayload(ctx context.Context, sel ast.SelectionSet, v *model.SigningKeysPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SigningKeysPayload!")
+		return graphql.Null
+	}
+	return ec._SigningKeysPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNSpKey2ᚕᚖgatehouseᚋprovisionᚐSPKeyInfoᚄ(ctx context.Context, sel ast.SelectionSet, v []*provision.SPKeyInfo) graphql.Marshaler {

@@ -74,6 +74,25 @@ func (r *Resolver) spKeysPayload(ctx context.Context, step func(context.Context)
 	return out, nil
 }
 
+// signingKeysPayload answers a signing key rotation step as spKeysPayload does.
+func (r *Resolver) signingKeysPayload(ctx context.Context, step func(context.Context) error) (*model.SigningKeysPayload, error) {
+	errs, err := payloadErrors(step(ctx))
+	if err != nil {
+		return nil, err
+	}
+	out := &model.SigningKeysPayload{Keys: []*provision.SigningKeyInfo{}, Errors: errs}
+	if len(errs) == 0 {
+		if out.Keys, err = r.Svc.SigningKeyInfos(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func signingKeyRole(k *provision.SigningKeyInfo) model.SigningKeyRole {
+	return model.SigningKeyRole(strings.ToUpper(k.Role))
+}
+
 func spKeyRole(k *provision.SPKeyInfo) model.SpKeyRole {
 	return model.SpKeyRole(strings.ToUpper(k.Role))
 }

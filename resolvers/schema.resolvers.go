@@ -293,6 +293,24 @@ func (r *mutationResolver) StartTestSignIn(ctx context.Context, connectionID str
 	return r.startTestSignIn(ctx, connectionID, brandID)
 }
 
+// StartSigningKeyRotation is the resolver for the startSigningKeyRotation field.
+func (r *mutationResolver) StartSigningKeyRotation(ctx context.Context) (*model.SigningKeysPayload, error) {
+	return r.signingKeysPayload(ctx, func(ctx context.Context) error {
+		_, err := r.Svc.StartSigningKeyRotation(ctx)
+		return err
+	})
+}
+
+// PromoteSigningKey is the resolver for the promoteSigningKey field.
+func (r *mutationResolver) PromoteSigningKey(ctx context.Context) (*model.SigningKeysPayload, error) {
+	return r.signingKeysPayload(ctx, r.Svc.PromoteSigningKey)
+}
+
+// RetireSigningKey is the resolver for the retireSigningKey field.
+func (r *mutationResolver) RetireSigningKey(ctx context.Context) (*model.SigningKeysPayload, error) {
+	return r.signingKeysPayload(ctx, r.Svc.RetireSigningKey)
+}
+
 // StartSpKeyRotation is the resolver for the startSpKeyRotation field.
 func (r *mutationResolver) StartSpKeyRotation(ctx context.Context) (*model.SpKeysPayload, error) {
 	return r.spKeysPayload(ctx, func(ctx context.Context) error {
@@ -454,6 +472,11 @@ func (r *queryResolver) TestSignIn(ctx context.Context, connectionID string, id 
 	return r.testSignIn(ctx, connectionID, id)
 }
 
+// SigningKeys is the resolver for the signingKeys field.
+func (r *queryResolver) SigningKeys(ctx context.Context) ([]*provision.SigningKeyInfo, error) {
+	return r.Svc.SigningKeyInfos(ctx)
+}
+
 // SpKeys is the resolver for the spKeys field.
 func (r *queryResolver) SpKeys(ctx context.Context) ([]*provision.SPKeyInfo, error) {
 	return r.Svc.SPKeyInfos(ctx)
@@ -492,6 +515,11 @@ func (r *signInEventResolver) Connection(ctx context.Context, obj *models.SignIn
 // Application is the resolver for the application field.
 func (r *signInEventResolver) Application(ctx context.Context, obj *models.SignInEvent) (*model.SignInEventApplication, error) {
 	return signInEventApplication(obj), nil
+}
+
+// Role is the resolver for the role field.
+func (r *signingKeyResolver) Role(ctx context.Context, obj *provision.SigningKeyInfo) (model.SigningKeyRole, error) {
+	return signingKeyRole(obj), nil
 }
 
 // Role is the resolver for the role field.
@@ -572,6 +600,9 @@ func (r *Resolver) ScimToken() graph.ScimTokenResolver { return &scimTokenResolv
 // SignInEvent returns graph.SignInEventResolver implementation.
 func (r *Resolver) SignInEvent() graph.SignInEventResolver { return &signInEventResolver{r} }
 
+// SigningKey returns graph.SigningKeyResolver implementation.
+func (r *Resolver) SigningKey() graph.SigningKeyResolver { return &signingKeyResolver{r} }
+
 // SpKey returns graph.SpKeyResolver implementation.
 func (r *Resolver) SpKey() graph.SpKeyResolver { return &spKeyResolver{r} }
 
@@ -599,6 +630,7 @@ type (
 	scimActivityResolver          struct{ *Resolver }
 	scimTokenResolver             struct{ *Resolver }
 	signInEventResolver           struct{ *Resolver }
+	signingKeyResolver            struct{ *Resolver }
 	spKeyResolver                 struct{ *Resolver }
 	testSignInResolver            struct{ *Resolver }
 	userAccountResolver           struct{ *Resolver }

@@ -175,3 +175,53 @@ func TestSigningKeyRotation(t *testing.T) {
 		}
 	})
 }
+
+// TestSigningKeyRotationGraphQL: the same three steps through GraphQL, with the refusals as
+// payload errors, and the platform admin alone allowed.
+func TestSigningKeyRotationGraphQL(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, env *apptest.Env) {
+		e := &testEnv{env}
+		tok := e.AdminToken()
+		const keysQ = `keys { kid role algorithm fingerprintSha256 createdAt retiredAt } errors { code message }`
+		d := e.MustGQL(tok, `{ signingKeys { kid role retiredAt } }`, nil)
+		first := str(d, "signingKeys", 0, "kid")
+		if len(get(d, "signingKeys").([]any)) != 1 || str(d, "signingKeys", 0, "role") != "CURRENT" || first != kidOf(t, tok) {
+			t.Fatalf("signingKeys: %v", d)
+		}
+		d = e.MustGQL(tok, `mutation { promoteSigningKey { `+keysQ+` } }`, nil)
+		if str(d, "promoteSigningKey", "errors", 0, "code") != "INVALID_STATE" {
+			t.Fatalf("promote without a rotation: %v", d)
+		}
+		d = e.MustGQL(tok, `mutation { startSigningKeyRotation { `+keysQ+` } }`, nil)
+		next := str(d, "startSigningKeyRotation", "keys", 1, "kid")
+		if str(d, "startSigningKeyRotation", "keys", 0, "kid") != first || str(d, "startSigningKeyRotation", "keys", 1, "role") != "NEXT" ||
+			next == "" || str(d, "startSigningKeyRotation", "keys", 1, "algorithm") != "ES256" ||
+			len(str(d, "startSigningKeyRotation", "keys", 1, "fingerprintSha256")) != 64 {
+			t.Fatalf("startSigningKeyRotation: %v", d)
+		}
+		d = e.MustGQL(tok, `mutation { startSigningKeyRotation { `+keysQ+` } }`, nil)
+		if str(d, "startSigningKeyRotation", "errors", 0, "code") != "INVALID_STATE" {
+			t.Fatalf("a second rotation: %v", d)
+		}
+		d = e.MustGQL(tok, `mutation { promoteSigningKey { `+keysQ+` } }`, nil)
+		if str(d, "promoteSigningKey", "keys", 0, "kid") != next || str(d, "promoteSigningKey", "keys", 1, "role") != "PREVIOUS" ||
+			str(d, "promoteSigningKey", "keys", 1, "retiredAt") == "" {
+			t.Fatalf("promoteSigningKey: %v", d)
+		}
+		fresh := e.AdminToken()
+		d = e.MustGQL(fresh, `mutation { retireSigningKey { `+keysQ+` } }`, nil)
+		if keys := get(d, "retireSigningKey", "keys").([]any); len(keys) != 1 || str(keys[0], "kid") != next {
+			t.Fatalf("retireSigningKey: %v", d)
+		}
+		if r := e.GQL(tok, `{ signingKeys { kid } }`, nil); r.Status != 401 {
+			t.Fatalf("a token of the unpublished key: %d", r.Status)
+		}
+
+		other := e.OtherWorkspaceAdmin(fresh, "Tenant")
+		for _, q := range []string{`mutation { startSigningKeyRotation { ` + keysQ + ` } }`, `{ signingKeys { kid } }`} {
+			if r := e.GQL(other, q, nil); len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "FORBIDDEN" {
+				t.Fatalf("a workspace admin: %s", r.Raw)
+			}
+		}
+	})
+}

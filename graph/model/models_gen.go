@@ -355,6 +355,12 @@ type SignInEventConnection struct {
 	Slug string `json:"slug"`
 }
 
+type SigningKeysPayload struct {
+	// Every key after the change.
+	Keys   []*provision.SigningKeyInfo `json:"keys"`
+	Errors []*UserError                `json:"errors"`
+}
+
 type SpKeysPayload struct {
 	// Every key after the change.
 	Keys   []*provision.SPKeyInfo `json:"keys"`
@@ -600,6 +606,63 @@ func (e *SignInOutcome) UnmarshalJSON(b []byte) error {
 }
 
 func (e SignInOutcome) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type SigningKeyRole string
+
+const (
+	SigningKeyRoleCurrent  SigningKeyRole = "CURRENT"
+	SigningKeyRoleNext     SigningKeyRole = "NEXT"
+	SigningKeyRolePrevious SigningKeyRole = "PREVIOUS"
+)
+
+var AllSigningKeyRole = []SigningKeyRole{
+	SigningKeyRoleCurrent,
+	SigningKeyRoleNext,
+	SigningKeyRolePrevious,
+}
+
+func (e SigningKeyRole) IsValid() bool {
+	switch e {
+	case SigningKeyRoleCurrent, SigningKeyRoleNext, SigningKeyRolePrevious:
+		return true
+	}
+	return false
+}
+
+func (e SigningKeyRole) String() string {
+	return string(e)
+}
+
+func (e *SigningKeyRole) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SigningKeyRole(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SigningKeyRole", str)
+	}
+	return nil
+}
+
+func (e SigningKeyRole) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SigningKeyRole) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SigningKeyRole) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
