@@ -43,44 +43,46 @@ type keySet struct {
 	jwks     jose.JSONWebKeySet
 	loadedAt time.Time
 
-	refreshing atomic.Bool // a background reload is running
+	refreshing atomic.Bool  // a background reload is running
+	nextReload atomic.Int64 // unix nanoseconds: no background reload before (success or not)
 	log        *slog.Logger
 }
 
 // signers returns the access-token and id_token signers, and starts a reload in the
-// background when the keys are older than keyRefreshInterval: the request at hand signs with
-// the key it has, never waiting for the database.
+// background when one is due (every keyRefreshInterval): the request at hand signs with the
+// key it has, never waiting for the database.
 func (ks *keySet) signers() (access, id *jwsSigner) {
 	ks.mu.RLock()
-	access, id, stale := ks.signer, ks.idSigner, ks.clock.Now().Sub(ks.loadedAt) > keyRefreshInterval
+	access, id = ks.signer, ks.idSigner
 	ks.mu.RUnlock()
-	if stale {
-		ks.refreshInBackground()
-	}
+	ks.refreshInBackground()
 	return access, id
 }
 
 // published returns the JWKS, refreshed in the background like signers.
 func (ks *keySet) published() jose.JSONWebKeySet {
 	ks.mu.RLock()
-	set, stale := ks.jwks, ks.clock.Now().Sub(ks.loadedAt) > keyRefreshInterval
+	set := ks.jwks
 	ks.mu.RUnlock()
-	if stale {
-		ks.refreshInBackground()
-	}
+	ks.refreshInBackground()
 	return set
 }
 
+// refreshInBackground starts a reload when one is due: at most one runs at a time, and the
+// next is due keyRefreshInterval after this one started, whether it succeeds or not, so that a
+// database that is down is not asked again by every request (nor the log told each time).
 func (ks *keySet) refreshInBackground() {
-	if !ks.refreshing.CompareAndSwap(false, true) {
+	now := ks.clock.Now().UnixNano()
+	if now < ks.nextReload.Load() || !ks.refreshing.CompareAndSwap(false, true) {
 		return
 	}
+	ks.nextReload.Store(now + int64(keyRefreshInterval))
 	go func() {
 		defer ks.refreshing.Store(false)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := ks.load(ctx, false); err != nil && ks.log != nil {
-			// The keys in hand go on signing; the next request tries again.
+			// The keys in hand go on signing; the next reload is due in keyRefreshInterval.
 			ks.log.Warn("oauth: reload signing keys", "err", err)
 		}
 	}()
@@ -146,7 +148,9 @@ func (ks *keySet) load(ctx context.Context, createIfNone bool) error {
 	}
 	signer, idSigner := newJWSSigner(ecPriv, active.ID, "at+jwt"), newJWSSigner(ecPriv, active.ID, "JWT")
 	ks.mu.Lock()
-	ks.signer, ks.idSigner, ks.public, ks.jwks, ks.loadedAt = signer, idSigner, public, set, ks.clock.Now()
+	now := ks.clock.Now()
+	ks.signer, ks.idSigner, ks.public, ks.jwks, ks.loadedAt = signer, idSigner, public, set, now
+	ks.nextReload.Store(now.Add(keyRefreshInterval).UnixNano())
 	ks.mu.Unlock()
 	return nil
 }
@@ -158,11 +162,8 @@ func (ks *keySet) load(ctx context.Context, createIfNone bool) error {
 func (ks *keySet) publishes(kid string) bool {
 	ks.mu.RLock()
 	_, ok := ks.public[kid]
-	stale := ks.clock.Now().Sub(ks.loadedAt) > keyRefreshInterval
 	ks.mu.RUnlock()
-	if stale {
-		ks.refreshInBackground()
-	}
+	ks.refreshInBackground()
 	return ok
 }
 
