@@ -189,7 +189,9 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (*App, 
 	mux.Handle("GET /graphql/v1", graphiql.Page("/graphql/v1", "/graphql/v1/assets/", "/oauth/token"))
 	mux.Handle("GET /graphql/v1/assets/", graphiql.Assets("/graphql/v1/assets/"))
 	rest.New(svc, oa.Authenticate, log).Register(mux)
-	mux.Handle("GET /saml/metadata", sso.MetadataHandler(svc, log))
+	metadata := sso.MetadataHandler(svc, log)
+	mux.Handle("GET "+provision.SPMetadataPath, metadata)
+	mux.Handle("GET "+provision.SPMetadataPath+"/{id}", metadata)
 	scim.New(svc, c.PublicURL, log).SetMetrics(metrics).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")

@@ -392,10 +392,14 @@ type ComplexityRoot struct {
 	}
 
 	SamlConfig struct {
+		ACSURL           func(childComplexity int) int
 		AttributeMapping func(childComplexity int) int
 		Certificate      func(childComplexity int) int
 		EntityID         func(childComplexity int) int
 		MetadataURL      func(childComplexity int) int
+		OwnEntityID      func(childComplexity int) int
+		SPEntityID       func(childComplexity int) int
+		SPMetadataURL    func(childComplexity int) int
 		SSOURL           func(childComplexity int) int
 		SignRequests     func(childComplexity int) int
 	}
@@ -662,6 +666,8 @@ type BrandsMutationsResolver interface {
 	RemoveIdentityProviderConfiguration(ctx context.Context, obj *model.BrandsMutations, input model.RemoveIdentityProviderConfigurationInput) (*model.IdentityProviderConfigurationPayload, error)
 }
 type ConnectionResolver interface {
+	SAMLConfig(ctx context.Context, obj *models.Connection) (*models.SAMLConfig, error)
+
 	Domains(ctx context.Context, obj *models.Connection) ([]*models.Domain, error)
 }
 type MutationResolver interface {
@@ -2433,6 +2439,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RotateIntegrationClientSecretPayload.IntegrationClient(childComplexity), true
 
+	case "SamlConfig.acsUrl":
+		if e.ComplexityRoot.SamlConfig.ACSURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SamlConfig.ACSURL(childComplexity), true
 	case "SamlConfig.attributeMapping":
 		if e.ComplexityRoot.SamlConfig.AttributeMapping == nil {
 			break
@@ -2457,6 +2469,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SamlConfig.MetadataURL(childComplexity), true
+	case "SamlConfig.ownEntityId":
+		if e.ComplexityRoot.SamlConfig.OwnEntityID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SamlConfig.OwnEntityID(childComplexity), true
+	case "SamlConfig.spEntityId":
+		if e.ComplexityRoot.SamlConfig.SPEntityID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SamlConfig.SPEntityID(childComplexity), true
+	case "SamlConfig.spMetadataUrl":
+		if e.ComplexityRoot.SamlConfig.SPMetadataURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SamlConfig.SPMetadataURL(childComplexity), true
 	case "SamlConfig.ssoUrl":
 		if e.ComplexityRoot.SamlConfig.SSOURL == nil {
 			break
@@ -3804,6 +3834,20 @@ type SamlConfig {
   signRequests: Boolean!
   attributeMapping: JSON!
   metadataUrl: String
+  """
+  Whether the connection is its own service provider at the IdP (spEntityId ends with the
+  connection's id): true for every connection created since per-connection entity IDs, false for
+  older ones, which keep the installation-wide entity ID until an admin sets
+  samlConfigInput.ownEntityId. Only then is an assertion the IdP issued for another connection's
+  registration refused by this one's audience check.
+  """
+  ownEntityId: Boolean!
+  "The SP entity ID (Identifier, Audience URI) to register at the IdP for this connection."
+  spEntityId: String!
+  "Where the IdP can fetch this connection's SP metadata (public)."
+  spMetadataUrl: String!
+  "The ACS URL (Reply URL, Single sign-on URL) to register at the IdP, the same for every connection."
+  acsUrl: String!
 }
 
 input OidcConfigInput {
@@ -3827,6 +3871,12 @@ input SamlConfigInput {
   signRequests: Boolean
   attributeMapping: JSON
   metadataUrl: String
+  """
+  true moves a connection created before per-connection entity IDs to its own SP entity ID,
+  for good: register the new spEntityId at the IdP at the same time. false is refused on a
+  connection that has its own.
+  """
+  ownEntityId: Boolean
 }
 
 input CreateConnectionInput {
@@ -4090,7 +4140,11 @@ type IdentityProviderConfigurationPayload {
 # --- SSO connections: testing, activation, domains, SP metadata (issue 3) ---
 
 extend type Query {
-  "The SAML service provider metadata to give an identity provider."
+  """
+  The shared SAML service provider metadata (entity ID <public URL>/saml/metadata): the one of
+  the connections created before each SAML connection had its own (SamlConfig.ownEntityId
+  false). A connection's own is at its SamlConfig.spMetadataUrl.
+  """
   spMetadata: SpMetadata!
 }
 
@@ -5237,6 +5291,14 @@ func (ec *executionContext) childFields_SamlConfig(ctx context.Context, field gr
 		return ec.fieldContext_SamlConfig_attributeMapping(ctx, field)
 	case "metadataUrl":
 		return ec.fieldContext_SamlConfig_metadataUrl(ctx, field)
+	case "ownEntityId":
+		return ec.fieldContext_SamlConfig_ownEntityId(ctx, field)
+	case "spEntityId":
+		return ec.fieldContext_SamlConfig_spEntityId(ctx, field)
+	case "spMetadataUrl":
+		return ec.fieldContext_SamlConfig_spMetadataUrl(ctx, field)
+	case "acsUrl":
+		return ec.fieldContext_SamlConfig_acsUrl(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SamlConfig", field.Name)
 }
@@ -8493,7 +8555,7 @@ func (ec *executionContext) _Connection_samlConfig(ctx context.Context, field gr
 			return ec.fieldContext_Connection_samlConfig(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.SAMLConfig(), nil
+			return ec.Resolvers.Connection().SAMLConfig(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.SAMLConfig) graphql.Marshaler {
@@ -8508,7 +8570,7 @@ func (ec *executionContext) fieldContext_Connection_samlConfig(_ context.Context
 		Object:     "Connection",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: false,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_SamlConfig(ctx, field)
 		},
@@ -14006,6 +14068,98 @@ func (ec *executionContext) _SamlConfig_metadataUrl(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_SamlConfig_metadataUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SamlConfig", field, false, false, "String")
+}
+
+func (ec *executionContext) _SamlConfig_ownEntityId(ctx context.Context, field graphql.CollectedField, obj *models.SAMLConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SamlConfig_ownEntityId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OwnEntityID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SamlConfig_ownEntityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SamlConfig", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _SamlConfig_spEntityId(ctx context.Context, field graphql.CollectedField, obj *models.SAMLConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SamlConfig_spEntityId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SPEntityID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SamlConfig_spEntityId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SamlConfig", field, false, false, "String")
+}
+
+func (ec *executionContext) _SamlConfig_spMetadataUrl(ctx context.Context, field graphql.CollectedField, obj *models.SAMLConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SamlConfig_spMetadataUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SPMetadataURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SamlConfig_spMetadataUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SamlConfig", field, false, false, "String")
+}
+
+func (ec *executionContext) _SamlConfig_acsUrl(ctx context.Context, field graphql.CollectedField, obj *models.SAMLConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SamlConfig_acsUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ACSURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SamlConfig_acsUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SamlConfig", field, false, false, "String")
 }
 
@@ -20070,7 +20224,7 @@ func (ec *executionContext) unmarshalInputSamlConfigInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"entityId", "ssoUrl", "certificate", "signRequests", "attributeMapping", "metadataUrl"}
+	fieldsInOrder := [...]string{"entityId", "ssoUrl", "certificate", "signRequests", "attributeMapping", "metadataUrl", "ownEntityId"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -20119,6 +20273,13 @@ func (ec *executionContext) unmarshalInputSamlConfigInput(ctx context.Context, o
 				return it, err
 			}
 			it.MetadataURL = data
+		case "ownEntityId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ownEntityId"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OwnEntityID = data
 		}
 	}
 	return it, nil
@@ -21661,10 +21822,11 @@ func (ec *executionContext) _Connection(ctx context.Context, sel ast.SelectionSe
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "samlConfig":
-			out.Values[i] = ec._Connection_samlConfig(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Connection_samlConfig(ctx, field, obj)
+				})
 		case "jitProvisioning":
 			out.Values[i] = ec._Connection_jitProvisioning(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -23394,6 +23556,26 @@ func (ec *executionContext) _SamlConfig(ctx context.Context, sel ast.SelectionSe
 		case "metadataUrl":
 			out.Values[i] = ec._SamlConfig_metadataUrl(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "ownEntityId":
+			out.Values[i] = ec._SamlConfig_ownEntityId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "spEntityId":
+			out.Values[i] = ec._SamlConfig_spEntityId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "spMetadataUrl":
+			out.Values[i] = ec._SamlConfig_spMetadataUrl(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "acsUrl":
+			out.Values[i] = ec._SamlConfig_acsUrl(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:

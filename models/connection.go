@@ -65,6 +65,12 @@ type Connection struct {
 	SAMLSignRequests     bool   `gorm:"column:saml_sign_requests"`
 	SAMLAttributeMapping string `gorm:"column:saml_attribute_mapping"` // JSON object
 	SAMLMetadataURL      string `gorm:"column:saml_metadata_url"`
+	// SAMLSharedEntityID: the connection is registered at its IdP as the installation-wide
+	// service provider (<public URL>/saml/metadata), as every SAML connection was before
+	// migration 20. Others have their own entity ID (<public URL>/saml/metadata/<id>), so
+	// that an assertion issued for one connection's registration never passes another's
+	// audience check. Only ever set false (samlConfig.ownEntityId), never back.
+	SAMLSharedEntityID bool `gorm:"column:saml_shared_entity_id"`
 
 	JITProvisioning bool   `gorm:"column:jit_provisioning"`
 	DefaultRole     string `gorm:"column:default_role"`
@@ -98,6 +104,13 @@ type SAMLConfig struct {
 	SignRequests     bool
 	AttributeMapping map[string]any
 	MetadataURL      *string
+	// OwnEntityID: the connection has its own SP entity ID (not Connection.SAMLSharedEntityID).
+	OwnEntityID bool
+	// SPEntityID, SPMetadataURL and ACSURL are what the admin registers at the IdP: the
+	// service provider as this connection knows it. Set by provision (they need the public URL).
+	SPEntityID    string
+	SPMetadataURL string
+	ACSURL        string
 }
 
 // OIDCConfig returns the OIDC settings, or nil for a SAML connection.

@@ -16,7 +16,7 @@ func (c *Connection) SAMLConfig() *SAMLConfig {
 		return nil
 	}
 	cfg := &SAMLConfig{EntityID: c.SAMLEntityID, SSOURL: c.SAMLSSOURL, Certificate: c.SAMLCertificate,
-		SignRequests: c.SAMLSignRequests, AttributeMapping: map[string]any{}}
+		SignRequests: c.SAMLSignRequests, AttributeMapping: map[string]any{}, OwnEntityID: !c.SAMLSharedEntityID}
 	_ = json.Unmarshal([]byte(c.SAMLAttributeMapping), &cfg.AttributeMapping)
 	if c.SAMLMetadataURL != "" {
 		cfg.MetadataURL = &c.SAMLMetadataURL

@@ -2,8 +2,10 @@ package models
 
 import "time"
 
-// SAMLSPKey is a SAML service provider key pair. The SP is one per installation, since the
-// entity ID (GATEHOUSE_PUBLIC_URL/saml/metadata) is. Its ID is its role in a rotation:
+// SAMLSPKey is a SAML service provider key pair. The keys are one set per installation, shared
+// by every SAML connection's service provider (each connection has its own entity ID,
+// GATEHOUSE_PUBLIC_URL/saml/metadata/<connection id>, or the shared one). Its ID is its role
+// in a rotation:
 //
 //   - SPKeyCurrent signs AuthnRequests and decrypts assertions; generated on first use;
 //   - SPKeyNext is published in the metadata beside the current one, so that IdPs import it

@@ -33,6 +33,9 @@ type SAMLConfigInput struct {
 	SignRequests     *bool
 	AttributeMapping map[string]any
 	MetadataURL      *string
+	// OwnEntityID true moves a connection from the shared SP entity ID to its own, once and
+	// for good; false is refused on a connection that has its own (every new one).
+	OwnEntityID *bool
 }
 
 // ConnectionInput creates a connection (Name and Protocol required) or changes one (nil fields
@@ -116,13 +119,19 @@ func (s *Service) UpdateConnection(ctx context.Context, rawID string, in Connect
 		if in.Protocol != nil && *in.Protocol != c.Protocol {
 			return audited{}, models.FieldError(models.EINVALID, "protocol", strings.ToUpper(string(*in.Protocol)), "cannot change; create a new connection instead")
 		}
+		shared := c.SAMLSharedEntityID
 		if errs := s.applyConnection(c, in, false); len(errs) > 0 {
 			return audited{}, errs
 		}
 		if err := s.store.UpdateConnection(ctx, c); err != nil {
 			return audited{}, err
 		}
-		return audited{id: c.ID.String(), summary: connectionSummary(c)}, nil
+		summary := connectionSummary(c)
+		if shared && !c.SAMLSharedEntityID {
+			// The move to its own SP entity ID: the IdP must be given the new one.
+			summary["spEntityId"] = map[string]any{"from": s.spURLs(nil).EntityID, "to": s.spURLs(c).EntityID}
+		}
+		return audited{id: c.ID.String(), summary: summary}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -297,6 +306,17 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 				}
 				reach = reach || c.SAMLMetadataURL != *sm.MetadataURL
 				c.SAMLMetadataURL = *sm.MetadataURL
+			}
+			if sm.OwnEntityID != nil {
+				// One way: going back would let assertions for another connection's
+				// registration at the same IdP pass this one's audience check again.
+				if !*sm.OwnEntityID && !c.SAMLSharedEntityID {
+					add(models.FieldError(models.EINVALID, "samlConfig.ownEntityId", "false",
+						"cannot be set back: this connection has its own SP entity ID, and the shared one would accept assertions issued for other connections"))
+				}
+				if *sm.OwnEntityID {
+					c.SAMLSharedEntityID = false
+				}
 			}
 		}
 	}

@@ -88,7 +88,7 @@ func (s *Service) PendingSAMLFlow(ctx context.Context, relayState, inResponseTo,
 	if conn == nil {
 		return nil, s.FailFlow(ctx, &ClaimedFlow{Flow: f}, "The identity provider is no longer configured.", "the connection was deleted during the sign-in")
 	}
-	sp, err := s.SAMLServiceProvider(ctx)
+	sp, err := s.SAMLServiceProvider(ctx, conn)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"gatehouse/cache"
 	"gatehouse/clock"
 	"gatehouse/models"
@@ -50,7 +52,8 @@ func (k *SPKeys) All() []SPKeyPair {
 
 // SAMLSP is what a SAML login needs of Gatehouse's service provider.
 type SAMLSP struct {
-	// EntityID is the audience assertions must name: <public URL>/saml/metadata.
+	// EntityID is the AuthnRequest's Issuer and the audience assertions must name: the
+	// connection's (SPURLs).
 	EntityID string
 	// ACSURL is the Destination and Recipient responses must name: <public URL>/saml/acs.
 	ACSURL string
@@ -87,7 +90,48 @@ func newSPKeyCache(g *cache.Group, clk clock.Clock) spKeyCache {
 
 var spKeyMu sync.Mutex
 
-// SPMetadata returns the service provider metadata (any caller allowed to manage connections).
+// SP paths. The shared entity ID is the installation-wide one of the connections created
+// before migration 20 (models.Connection.SAMLSharedEntityID); a connection's own is it
+// followed by /<connection id>. The ACS is shared: the flow is found by RelayState or
+// InResponseTo, and each flow checks the audience of its own connection.
+const (
+	SPMetadataPath = "/saml/metadata"
+	ACSPath        = "/saml/acs"
+)
+
+// SPURLs are the URLs of the service provider as one SAML connection's IdP knows it.
+type SPURLs struct {
+	// EntityID is the AuthnRequest's Issuer and the audience assertions must name. It is
+	// the metadata URL, as the metadata document's entityID.
+	EntityID    string
+	MetadataURL string
+	ACSURL      string
+}
+
+// spURLs computes a connection's SP URLs: its own entity ID, or the shared one for a
+// connection that has not moved (nil: the shared one).
+func (s *Service) spURLs(c *models.Connection) SPURLs {
+	md := s.sso.publicURL + SPMetadataPath
+	if c != nil && !c.SAMLSharedEntityID {
+		md += "/" + c.ID.String()
+	}
+	return SPURLs{EntityID: md, MetadataURL: md, ACSURL: s.sso.publicURL + ACSPath}
+}
+
+// SAMLConfig is the connection's SAML settings as the API shows them, with the service
+// provider URLs the admin registers at the IdP; nil for an OIDC connection.
+func (s *Service) SAMLConfig(c *models.Connection) *models.SAMLConfig {
+	cfg := c.SAMLConfig()
+	if cfg == nil {
+		return nil
+	}
+	u := s.spURLs(c)
+	cfg.SPEntityID, cfg.SPMetadataURL, cfg.ACSURL = u.EntityID, u.MetadataURL, u.ACSURL
+	return cfg
+}
+
+// SPMetadata returns the shared service provider metadata, the one of the SAML connections
+// created before each got its own entity ID (any caller allowed to manage connections).
 func (s *Service) SPMetadata(ctx context.Context) (*SPMetadata, error) {
 	if _, err := s.authorize(ctx, accessManageRead); err != nil {
 		return nil, err
@@ -95,13 +139,43 @@ func (s *Service) SPMetadata(ctx context.Context) (*SPMetadata, error) {
 	return s.PublicSPMetadata(ctx)
 }
 
-// PublicSPMetadata returns the service provider metadata without authentication: it is a
-// public document (GET /saml/metadata) that IdPs fetch. It lists every key of the rotation.
+// PublicSPMetadata returns the shared service provider metadata without authentication: it
+// is a public document (GET /saml/metadata) that IdPs fetch. It lists every key of the
+// rotation.
 func (s *Service) PublicSPMetadata(ctx context.Context) (*SPMetadata, error) {
+	return s.spMetadata(ctx, nil)
+}
+
+// ConnectionSPMetadata returns the metadata of a SAML connection's own service provider
+// without authentication (GET /saml/metadata/{id}): IdPs fetch it, and it shows nothing of
+// the connection but its id. A connection still on the shared entity ID has it too, so that
+// its IdP can be given the new entity ID before the move. ENOTFOUND, with no detail, for an
+// id that is no live SAML connection.
+func (s *Service) ConnectionSPMetadata(ctx context.Context, rawID string) (*SPMetadata, error) {
+	notFound := models.Errorf(models.ENOTFOUND, "no such SAML connection")
+	id, err := uuid.Parse(rawID)
+	if err != nil || id.String() != rawID { // one URL per connection: its entity ID
+		return nil, notFound
+	}
+	c, err := s.store.SAMLConnection(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound
+	}
+	if err != nil {
+		return nil, internal("sp metadata", err)
+	}
+	own := *c
+	own.SAMLSharedEntityID = false
+	return s.spMetadata(ctx, &own)
+}
+
+// spMetadata renders the metadata of the service provider as conn's IdP knows it (nil: the
+// shared one).
+func (s *Service) spMetadata(ctx context.Context, conn *models.Connection) (*SPMetadata, error) {
 	if s.sso.remote == nil {
 		return nil, internal("sp metadata", errors.New("no Remote configured"))
 	}
-	sp, err := s.SAMLServiceProvider(ctx)
+	sp, err := s.SAMLServiceProvider(ctx, conn)
 	if err != nil {
 		return nil, err
 	}
@@ -113,14 +187,16 @@ func (s *Service) PublicSPMetadata(ctx context.Context) (*SPMetadata, error) {
 	return m, nil
 }
 
-// SAMLServiceProvider returns the service provider's URLs and keys for a SAML login. The key
-// pair is generated on first use.
-func (s *Service) SAMLServiceProvider(ctx context.Context) (*SAMLSP, error) {
+// SAMLServiceProvider returns the service provider's URLs and keys for a SAML login through
+// conn: its entity ID is the connection's (spURLs; nil: the shared one). The key pair, shared
+// by every connection, is generated on first use.
+func (s *Service) SAMLServiceProvider(ctx context.Context, conn *models.Connection) (*SAMLSP, error) {
 	keys, err := s.spKeys(ctx)
 	if err != nil {
 		return nil, internal("sp keys", err)
 	}
-	return &SAMLSP{EntityID: s.sso.publicURL + "/saml/metadata", ACSURL: s.sso.publicURL + "/saml/acs", Keys: *keys}, nil
+	u := s.spURLs(conn)
+	return &SAMLSP{EntityID: u.EntityID, ACSURL: u.ACSURL, Keys: *keys}, nil
 }
 
 // spKeys returns the cached SP keys, loading them when the copy is older than spKeysTTL.

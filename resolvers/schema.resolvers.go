@@ -52,6 +52,11 @@ func (r *brandsMutationsResolver) RemoveIdentityProviderConfiguration(ctx contex
 	return r.removeIdentityProviderConfiguration(ctx, input)
 }
 
+// SAMLConfig is the resolver for the samlConfig field.
+func (r *connectionResolver) SAMLConfig(ctx context.Context, obj *models.Connection) (*models.SAMLConfig, error) {
+	return r.Svc.SAMLConfig(obj), nil
+}
+
 // Domains is the resolver for the domains field.
 func (r *connectionResolver) Domains(ctx context.Context, obj *models.Connection) ([]*models.Domain, error) {
 	return r.connectionDomains(ctx, obj)

@@ -51,6 +51,7 @@ type connectionBody struct {
 		SignRequests     *bool          `json:"signRequests"`
 		AttributeMapping map[string]any `json:"attributeMapping"`
 		MetadataURL      *string        `json:"metadataUrl"`
+		OwnEntityID      *bool          `json:"ownEntityId"`
 	} `json:"samlConfig"`
 	JITProvisioning *bool   `json:"jitProvisioning"`
 	DefaultRole     *string `json:"defaultRole"`
@@ -68,7 +69,7 @@ func (b *connectionBody) input() provision.ConnectionInput {
 	}
 	if sm := b.SAMLConfig; sm != nil {
 		in.SAML = &provision.SAMLConfigInput{EntityID: sm.EntityID, SSOURL: sm.SSOURL, Certificate: sm.Certificate,
-			SignRequests: sm.SignRequests, AttributeMapping: sm.AttributeMapping, MetadataURL: sm.MetadataURL}
+			SignRequests: sm.SignRequests, AttributeMapping: sm.AttributeMapping, MetadataURL: sm.MetadataURL, OwnEntityID: sm.OwnEntityID}
 	}
 	return in
 }
@@ -91,6 +92,12 @@ type samlJSON struct {
 	SignRequests     bool           `json:"signRequests"`
 	AttributeMapping map[string]any `json:"attributeMapping"`
 	MetadataURL      string         `json:"metadataUrl,omitempty"`
+	// OwnEntityID, SPEntityID, SPMetadataURL and ACSURL: the service provider to register at
+	// the identity provider for this connection.
+	OwnEntityID   bool   `json:"ownEntityId"`
+	SPEntityID    string `json:"spEntityId"`
+	SPMetadataURL string `json:"spMetadataUrl"`
+	ACSURL        string `json:"acsUrl"`
 }
 
 type connectionJSON struct {
@@ -120,9 +127,10 @@ func (h *Handler) connectionOf(c *models.Connection) connectionJSON {
 			out.OIDCConfig.DiscoveryURL = *o.DiscoveryURL
 		}
 	}
-	if sm := c.SAMLConfig(); sm != nil {
+	if sm := h.svc.SAMLConfig(c); sm != nil {
 		out.SAMLConfig = &samlJSON{EntityID: sm.EntityID, SSOURL: sm.SSOURL, Certificate: sm.Certificate,
-			SignRequests: sm.SignRequests, AttributeMapping: sm.AttributeMapping}
+			SignRequests: sm.SignRequests, AttributeMapping: sm.AttributeMapping, OwnEntityID: sm.OwnEntityID,
+			SPEntityID: sm.SPEntityID, SPMetadataURL: sm.SPMetadataURL, ACSURL: sm.ACSURL}
 		if sm.MetadataURL != nil {
 			out.SAMLConfig.MetadataURL = *sm.MetadataURL
 		}

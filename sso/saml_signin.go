@@ -22,7 +22,7 @@ import (
 
 // SAML paths.
 const (
-	ACSPath          = "/saml/acs"
+	ACSPath          = provision.ACSPath
 	SAMLContinuePath = "/saml/continue"
 )
 
@@ -47,7 +47,7 @@ func (s *SAMLSignIn) Register(mux *http.ServeMux) {
 // StartSignIn redirects the browser to the IdP with the flow's AuthnRequest.
 func (s *SAMLSignIn) StartSignIn(w http.ResponseWriter, r *http.Request, st *provision.FlowStart) {
 	ctx := r.Context()
-	sp, err := s.rp.svc.SAMLServiceProvider(ctx)
+	sp, err := s.rp.svc.SAMLServiceProvider(ctx, st.Connection)
 	if err != nil {
 		s.rp.refuse(w, r, s.rp.svc.ServerFailure(ctx, &provision.ClaimedFlow{Flow: st.Flow, Connection: st.Connection}, err))
 		return

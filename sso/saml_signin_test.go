@@ -26,37 +26,81 @@ import (
 )
 
 // samlWorld is signInWorld (a brand with a confidential application) with an active SAML
-// connection (signed requests, JIT) at an in-process samlidp IdP that trusts Gatehouse's SP
-// metadata, with example.com verified for it.
+// connection (signed requests, JIT) at an in-process samlidp IdP that trusts the connection's
+// SP metadata (spMetadataUrl), with example.com verified for it.
 type samlWorld struct {
 	*signInWorld
 	idp *samltest.IdP
+	// spEntityID is the connection's SP entity ID (samlConfig.spEntityId).
+	spEntityID string
 }
 
 const samlSlug = "acme-saml"
 
 func newSAMLWorld(t *testing.T, e *testEnv) *samlWorld {
 	t.Helper()
-	w := &samlWorld{signInWorld: &signInWorld{e: e, tok: e.AdminToken(), slug: samlSlug, redirect: "http://127.0.0.1:9/callback"},
-		idp: samltest.New(t)}
-	resp, err := http.Get(e.URL + "/saml/metadata")
-	if err != nil {
-		t.Fatal(err)
+	return newSAMLWorldAt(t, e, samlWorldOptions{})
+}
+
+// samlWorldOptions vary a samlWorld.
+type samlWorldOptions struct {
+	tok    string        // the workspace's admin token ("": the platform admin's workspace)
+	idp    *samltest.IdP // nil: a new IdP
+	domain string        // the verified domain ("": example.com)
+	// legacy: the connection is on the shared SP entity ID, as migration 20 leaves the SAML
+	// connections that exist (its UPDATE, on this connection), and its IdP trusts that one.
+	legacy bool
+}
+
+func newSAMLWorldAt(t *testing.T, e *testEnv, o samlWorldOptions) *samlWorld {
+	t.Helper()
+	if o.tok == "" {
+		o.tok = e.AdminToken()
 	}
-	md, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	w.idp.TrustSP(t, md)
-	w.idp.SignIn(samltest.User{NameID: "00u-ada", Email: "ada@example.com", GivenName: "Ada", Surname: "Lovelace",
+	if o.idp == nil {
+		o.idp = samltest.New(t)
+	}
+	if o.domain == "" {
+		o.domain = "example.com"
+	}
+	w := &samlWorld{signInWorld: &signInWorld{e: e, tok: o.tok, slug: samlSlug, redirect: "http://127.0.0.1:9/callback"},
+		idp: o.idp}
+	w.idp.SignIn(samltest.User{NameID: "00u-ada", Email: "ada@" + o.domain, GivenName: "Ada", Surname: "Lovelace",
 		Attributes: map[string][]string{"companyName": {"Analytical Engines"}}})
 	w.brand = e.CreateBrand(w.tok, "Acme Academy")
 	body, _ := json.Marshal(map[string]any{"name": "Acme SAML", "slug": samlSlug, "protocol": "saml",
 		"samlConfig": map[string]any{"entityId": w.idp.EntityID, "ssoUrl": w.idp.SSOURL, "certificate": w.idp.CertificatePEM,
 			"signRequests": true, "attributeMapping": map[string]any{"company": "companyName"}},
 		"jitProvisioning": true, "defaultRole": "member"})
-	w.conn = str(e.REST(w.tok, "POST", "/api/v1/sso/connections", string(body)).Must(t, 201).Body, "connection", "id")
-	w.activate(w.conn, "example.com")
+	created := e.REST(w.tok, "POST", "/api/v1/sso/connections", string(body)).Must(t, 201).Body
+	w.conn = str(created, "connection", "id")
+	if o.legacy {
+		e.execSQL(t, "UPDATE connections SET saml_shared_entity_id = true WHERE protocol = 'saml' AND id = '"+w.conn+"'")
+		created = e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn, "").Must(t, 200).Body
+	}
+	w.spEntityID = trustSP(t, w.idp, created)
+	w.activate(w.conn, o.domain)
 	w.app = w.createApp(t, "Portal", "CONFIDENTIAL")
 	return w
+}
+
+// trustSP registers a SAML connection at idp as its admin would: the metadata at the
+// connection's spMetadataUrl (connection is a REST body holding it). It returns the
+// connection's spEntityId, which the metadata names.
+func trustSP(t *testing.T, idp *samltest.IdP, connection map[string]any) string {
+	t.Helper()
+	entityID, mdURL := str(connection, "connection", "samlConfig", "spEntityId"), str(connection, "connection", "samlConfig", "spMetadataUrl")
+	resp, err := http.Get(mdURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(md), `entityID="`+entityID+`"`) {
+		t.Fatalf("metadata at %s (entity ID %s): %d %s", mdURL, entityID, resp.StatusCode, md)
+	}
+	idp.TrustSP(t, md)
+	return entityID
 }
 
 // setStatus sets the connection's status directly in the store.
@@ -285,7 +329,7 @@ func TestSAMLSignInRefusals(t *testing.T) {
 
 		// IdP-initiated: a page explaining how to start from the application, not a redirect.
 		for _, relay := range []string{"", "https://portal.example.com/"} {
-			resp, body = w.post(t, w.browser(), e.URL, w.idp.InitiatedResponse(t, e.URL+"/saml/metadata", relay))
+			resp, body = w.post(t, w.browser(), e.URL, w.idp.InitiatedResponse(t, w.spEntityID, relay))
 			if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" ||
 				!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, "start") ||
 				!strings.Contains(body, "application") {

@@ -1,21 +1,19 @@
 package sso_test
 
 import (
-	"bytes"
-	"compress/flate"
 	"context"
-	"encoding/base64"
 	"encoding/json"
-	"encoding/xml"
-	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/crewjam/saml"
 	"golang.org/x/oauth2"
+
+	"gatehouse/sso/samltest"
 )
 
 // What an application asks of the person's interaction (prompt, max_age, login_hint) reaches
@@ -319,22 +317,17 @@ func TestSAMLSignInPromptAndMaxAge(t *testing.T) {
 // HTTP-Redirect binding URL carries ("": absent).
 func authnRequestAttrs(t *testing.T, u *url.URL) (force, passive string) {
 	t.Helper()
-	deflated, err := base64.StdEncoding.DecodeString(u.Query().Get("SAMLRequest"))
+	req, err := samltest.AuthnRequestOf(&http.Request{URL: u})
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := io.ReadAll(flate.NewReader(bytes.NewReader(deflated)))
-	if err != nil {
-		t.Fatal(err)
+	flag := func(b *bool) string {
+		if b == nil {
+			return ""
+		}
+		return strconv.FormatBool(*b)
 	}
-	var req struct {
-		ForceAuthn string `xml:"ForceAuthn,attr"`
-		IsPassive  string `xml:"IsPassive,attr"`
-	}
-	if err := xml.Unmarshal(raw, &req); err != nil {
-		t.Fatalf("AuthnRequest %s: %v", raw, err)
-	}
-	return req.ForceAuthn, req.IsPassive
+	return flag(req.ForceAuthn), flag(req.IsPassive)
 }
 
 // An id_token_hint routes a silent renewal (prompt=none, nothing else to route by) to the

@@ -316,12 +316,25 @@ func (r *Remote) FetchFile(ctx context.Context, raw string) (string, error) {
 	return string(b), nil
 }
 
-// MetadataHandler serves GET /saml/metadata: the public SP metadata document IdPs import.
+// MetadataHandler serves GET /saml/metadata, the shared SP metadata document of the
+// connections created before each had its own entity ID, and GET /saml/metadata/{id}, a SAML
+// connection's own: the public documents IdPs import. An id that is no live SAML connection
+// is a 404 with no detail.
 func MetadataHandler(svc *provision.Service, log interface {
 	ErrorContext(ctx context.Context, msg string, args ...any)
 }) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		m, err := svc.PublicSPMetadata(r.Context())
+		var m *provision.SPMetadata
+		var err error
+		if id := r.PathValue("id"); id != "" {
+			m, err = svc.ConnectionSPMetadata(r.Context(), id)
+		} else {
+			m, err = svc.PublicSPMetadata(r.Context())
+		}
+		if models.ErrorCode(err) == models.ENOTFOUND {
+			http.NotFound(w, r)
+			return
+		}
 		if err != nil {
 			log.ErrorContext(r.Context(), "saml metadata", "err", err)
 			http.Error(w, "internal error", http.StatusInternalServerError)

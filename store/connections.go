@@ -15,6 +15,13 @@ func (s *Store) Connection(ctx context.Context, ws, id uuid.UUID) (*models.Conne
 	return s.queryConnection(ctx, "SELECT "+connectionList+" FROM connections WHERE workspace_id = ? AND id = ? AND deleted_at IS NULL LIMIT 1", ws, id)
 }
 
+// SAMLConnection finds a live SAML connection by id in any workspace: the public SP metadata
+// (GET /saml/metadata/{id}) names the connection alone, and shows nothing of it but its id.
+// Errors: ErrNotFound when no live SAML connection has the id.
+func (s *Store) SAMLConnection(ctx context.Context, id uuid.UUID) (*models.Connection, error) {
+	return s.queryConnection(ctx, "SELECT "+connectionList+" FROM connections WHERE id = ? AND protocol = ? AND deleted_at IS NULL LIMIT 1", id, models.ProtocolSAML)
+}
+
 // connectionTable describes a connection: every sign-in decision reads its connection, and
 // GORM's reflective Find cost more than the query.
 var connectionTable = newTable("connections",
@@ -37,6 +44,7 @@ var connectionTable = newTable("connections",
 	col("saml_sign_requests", func(c *models.Connection) *bool { return &c.SAMLSignRequests }),
 	col("saml_attribute_mapping", func(c *models.Connection) *string { return &c.SAMLAttributeMapping }),
 	col("saml_metadata_url", func(c *models.Connection) *string { return &c.SAMLMetadataURL }),
+	col("saml_shared_entity_id", func(c *models.Connection) *bool { return &c.SAMLSharedEntityID }),
 	col("jit_provisioning", func(c *models.Connection) *bool { return &c.JITProvisioning }),
 	col("default_role", func(c *models.Connection) *string { return &c.DefaultRole }),
 	col("version", func(c *models.Connection) *int { return &c.Version }),

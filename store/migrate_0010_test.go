@@ -33,11 +33,7 @@ func TestMigration10KeepsLogRows(t *testing.T) {
 			Status: "error", Details: "{}", CreatedAt: now}); err == nil {
 			t.Fatal("version 9 accepted an activity row of no workspace")
 		}
-		for i := 0; i < 2; i++ {
-			if err := s.Migrate(ctx); err != nil {
-				t.Fatalf("migrate #%d: %v", i+1, err)
-			}
-		}
+		migrateTwice(t, s)
 		var acts []models.SCIMActivity
 		if err := s.gdb.Find(&acts).Error; err != nil || len(acts) != 1 {
 			t.Fatalf("activities after the rebuild: %v %v", acts, err)

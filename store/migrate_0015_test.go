@@ -43,11 +43,7 @@ func TestMigration15StoresEmailType(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		for i := 0; i < 2; i++ {
-			if err := s.Migrate(ctx); err != nil {
-				t.Fatalf("migrate #%d: %v", i+1, err)
-			}
-		}
+		migrateTwice(t, s)
 		for i, c := range cases {
 			var got string
 			if err := s.RawScan(ctx, &got, "SELECT email_type FROM user_accounts WHERE id = ?", users[i].ID); err != nil {

@@ -22,3 +22,14 @@ func openTestStore(t *testing.T, dbURL string, last int) *Store {
 }
 
 const allMigrations = math.MaxInt
+
+// migrateTwice applies the migrations not yet applied, then again: a migrated database can
+// always be migrated again.
+func migrateTwice(t *testing.T, s *Store) {
+	t.Helper()
+	for i := 0; i < 2; i++ {
+		if err := s.Migrate(context.Background()); err != nil {
+			t.Fatalf("migrate #%d: %v", i+1, err)
+		}
+	}
+}

@@ -170,9 +170,6 @@ func (b *bench) setup(protocols string) error {
 			body = fmt.Sprintf(`{"name":"Bench OIDC","slug":"bench-oidc","protocol":"oidc","oidcConfig":{"issuerUrl":%q,
 				"clientId":"gatehouse","clientSecret":"upstream-secret","scopes":["openid","email","profile"]},"jitProvisioning":true}`, b.oidc.srv.URL)
 		case "saml":
-			if err := b.saml.loadSP(b.srv.Base + "/saml/metadata"); err != nil {
-				return err
-			}
 			body = fmt.Sprintf(`{"name":"Bench SAML","slug":"bench-saml","protocol":"saml","samlConfig":{"entityId":%q,"ssoUrl":%q,
 				"certificate":%q,"signRequests":false,"attributeMapping":{"email":"urn:oid:0.9.2342.19200300.100.1.3",
 				"firstName":"urn:oid:2.5.4.42","lastName":"urn:oid:2.5.4.4"}},"jitProvisioning":true}`,
@@ -180,9 +177,21 @@ func (b *bench) setup(protocols string) error {
 		default:
 			return fmt.Errorf("unknown protocol %q (want oidc or saml)", p)
 		}
-		var conn struct{ Connection struct{ ID, Slug string } }
+		var conn struct {
+			Connection struct {
+				ID, Slug   string
+				SAMLConfig struct {
+					SPMetadataURL string `json:"spMetadataUrl"`
+				} `json:"samlConfig"`
+			}
+		}
 		if err := b.call("POST", "/api/v1/sso/connections", b.admin, body, &conn); err != nil {
 			return err
+		}
+		if p == "saml" { // the IdP registers the connection's own SP, as its admin would
+			if err := b.saml.loadSP(conn.Connection.SAMLConfig.SPMetadataURL); err != nil {
+				return err
+			}
 		}
 		base := "/api/v1/sso/connections/" + conn.Connection.ID
 		var test struct{ Success bool }

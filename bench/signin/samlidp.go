@@ -46,7 +46,7 @@ type samlIdP struct {
 	certB64          string // the certificate in KeyInfo, as IdPs send it
 
 	mu           sync.Mutex
-	spEntityID   string // from the SP metadata (loadSP)
+	spEntityID   string // the connection's, from its SP metadata (loadSP)
 	spACS        string // the SP's HTTP-POST ACS, where responses go
 	assertionTTL time.Duration
 }
@@ -68,8 +68,9 @@ func newSAMLIdP() *samlIdP {
 // owns reports whether u is this IdP's (the browser then lets it answer).
 func (p *samlIdP) owns(u *url.URL) bool { return strings.HasPrefix(u.String(), samlIdPBase+"/") }
 
-// loadSP reads Gatehouse's SP metadata once per server: its entity ID (the audience) and its
-// HTTP-POST ACS (Destination and Recipient), as an IdP admin would import them.
+// loadSP reads the SAML connection's SP metadata (at its spMetadataUrl) once per server: its
+// entity ID (the audience) and its HTTP-POST ACS (Destination and Recipient), as an IdP admin
+// would import them.
 func (p *samlIdP) loadSP(metadataURL string) error {
 	resp, err := http.Get(metadataURL)
 	if err != nil {

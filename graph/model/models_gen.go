@@ -305,6 +305,10 @@ type SAMLConfigInput struct {
 	SignRequests     *bool          `json:"signRequests,omitempty"`
 	AttributeMapping map[string]any `json:"attributeMapping,omitempty"`
 	MetadataURL      *string        `json:"metadataUrl,omitempty"`
+	// true moves a connection created before per-connection entity IDs to its own SP entity ID,
+	// for good: register the new spEntityId at the IdP at the same time. false is refused on a
+	// connection that has its own.
+	OwnEntityID *bool `json:"ownEntityId,omitempty"`
 }
 
 type SCIMActivityFilter struct {

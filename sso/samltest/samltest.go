@@ -7,11 +7,14 @@ package samltest
 
 import (
 	"bytes"
+	"compress/flate"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
+	"encoding/xml"
 	"fmt"
 	"html"
 	"io"
@@ -48,6 +51,9 @@ type IdP struct {
 	// secondStatus is the second-level status code under status ("": none).
 	secondStatus string
 	requests     []*http.Request
+	// answerAs, when set, is the entity ID of the registered SP the IdP answers as, whatever
+	// SP a request names ("": the request's).
+	answerAs string
 }
 
 // New starts an IdP with its own RSA-2048 key and certificate; it stops with the test.
@@ -65,6 +71,7 @@ func New(t testing.TB) *IdP {
 		CertificatePEM: certPEM, srv: srv}
 	srv.IDP.SessionProvider = p
 	srv.IDP.AssertionMaker = p
+	srv.IDP.ServiceProviderProvider = spLookup{p}
 	srv.IDP.SignatureMethod = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 	hs.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/sso" {
@@ -97,7 +104,8 @@ func NewKeyPair(t testing.TB) (*rsa.PrivateKey, *x509.Certificate, string) {
 	return key, cert, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
 
-// TrustSP registers a service provider by its metadata document.
+// TrustSP registers a service provider by its metadata document. Each registration stays:
+// the IdP answers a request as the registered SP its Issuer names.
 func (p *IdP) TrustSP(t testing.TB, metadataXML []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPut, p.URL+"/services/sp", bytes.NewReader(metadataXML))
@@ -181,6 +189,48 @@ func (p *IdP) FailWithStatus(status, second string) {
 	p.mu.Lock()
 	p.status, p.secondStatus = status, second
 	p.mu.Unlock()
+}
+
+// AnswerAs makes the IdP answer every request as the registered SP whose entity ID is
+// spEntityID ("": the one the request names), as an IdP does when a request reaches the
+// application registered for another SP (an app's own SSO URL, or a request's Issuer
+// rewritten): the audience, Destination and Recipient are that SP's, the InResponseTo the
+// request's.
+func (p *IdP) AnswerAs(spEntityID string) {
+	p.mu.Lock()
+	p.answerAs = spEntityID
+	p.mu.Unlock()
+}
+
+// spLookup is the IdP's ServiceProviderProvider: samlidp's registrations, looked up by the
+// request's Issuer or by AnswerAs.
+type spLookup struct{ p *IdP }
+
+func (l spLookup) GetServiceProvider(r *http.Request, id string) (*saml.EntityDescriptor, error) {
+	l.p.mu.Lock()
+	if l.p.answerAs != "" {
+		id = l.p.answerAs
+	}
+	l.p.mu.Unlock()
+	return l.p.srv.GetServiceProvider(r, id)
+}
+
+// AuthnRequestOf reads the AuthnRequest of a request the IdP's SSO endpoint received
+// (HTTP-Redirect binding: SAMLRequest is deflated and base64-encoded).
+func AuthnRequestOf(r *http.Request) (*saml.AuthnRequest, error) {
+	deflated, err := base64.StdEncoding.DecodeString(r.URL.Query().Get("SAMLRequest"))
+	if err != nil {
+		return nil, fmt.Errorf("samltest: SAMLRequest: %w", err)
+	}
+	raw, err := io.ReadAll(flate.NewReader(bytes.NewReader(deflated)))
+	if err != nil {
+		return nil, fmt.Errorf("samltest: SAMLRequest: %w", err)
+	}
+	var req saml.AuthnRequest
+	if err := xml.Unmarshal(raw, &req); err != nil {
+		return nil, fmt.Errorf("samltest: AuthnRequest %s: %w", raw, err)
+	}
+	return &req, nil
 }
 
 // Requests returns the requests the IdP's SSO endpoint received.

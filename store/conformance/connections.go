@@ -52,6 +52,21 @@ func testConnections(e *env) {
 	change.Slug = a.Slug
 	e.exists(e.s.UpdateConnection(e.ctx, &change), "slug", "connection slug taken")
 
+	// SAMLConnection: a SAML connection of any workspace, by id alone.
+	_, err = e.s.SAMLConnection(e.ctx, a.ID)
+	e.is(err, store.ErrNotFound, "SAMLConnection of an OIDC connection")
+	_, err = e.s.SAMLConnection(e.ctx, store.NewID())
+	e.is(err, store.ErrNotFound, "SAMLConnection of an unknown id")
+	sm := &models.Connection{ID: store.NewID(), WorkspaceID: e.workspace().ID, Name: "SAML", NameKey: "saml", Slug: "saml",
+		Protocol: models.ProtocolSAML, Status: models.StatusActive, SAMLSharedEntityID: true, Version: 1, CreatedAt: e.now, UpdatedAt: e.now}
+	e.ok(e.s.Create(e.ctx, sm))
+	got, err = e.s.SAMLConnection(e.ctx, sm.ID)
+	e.ok(err)
+	e.check(got.WorkspaceID == sm.WorkspaceID && got.SAMLSharedEntityID, "SAMLConnection %+v", got)
+	e.ok(e.s.DeleteConnection(e.ctx, sm))
+	_, err = e.s.SAMLConnection(e.ctx, sm.ID)
+	e.is(err, store.ErrNotFound, "SAMLConnection of a deleted connection")
+
 	e.ok(e.s.DeleteConnection(e.ctx, a))
 	e.check(a.DeletedAt != nil && a.Status == models.StatusInactive, "deleted %+v", a)
 	_, err = e.s.Connection(e.ctx, e.ws, a.ID)
