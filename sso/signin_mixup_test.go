@@ -365,7 +365,12 @@ func TestOIDCOwnCallback(t *testing.T) {
 			refused(t, moved(t, "", func() { w.setOwnCallback(t, false) }), n, "arrived at /sso/oidc/callback/"+w.conn)
 			// Started on the shared one, answered there after the change.
 			refused(t, moved(t, "", func() { w.setOwnCallback(t, true) }), n, "arrived at /sso/oidc/callback,")
-			w.setOwnCallback(t, false)
+			// Back to the shared one, through REST this time.
+			o := get(e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, `{"oidcConfig": {"ownCallback": false}}`).Must(t, 200).Body,
+				"connection", "oidcConfig").(map[string]any)
+			if o["callbackUrl"] != shared || o["ownCallback"] != false {
+				t.Fatalf("REST PUT oidcConfig: %v", o)
+			}
 			if r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug); r.query.Get("code") == "" {
 				t.Fatalf("sign-in back on the shared callback: %+v", r)
 			}
