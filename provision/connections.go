@@ -267,6 +267,12 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 		if c.Protocol != models.ProtocolSAML {
 			add(models.FieldError(models.EINVALID, "samlConfig", "", "is only for SAML connections"))
 		} else {
+			if create {
+				// The WorldFlow document has the admin copy the entityId of GET
+				// /api/v1/sso/sp-metadata, the shared one, into the IdP: a new connection
+				// accepts it unless it asks for its own (ownEntityId: true, the safer choice).
+				c.SAMLSharedEntityID = true
+			}
 			if sm.EntityID != nil {
 				if strings.TrimSpace(*sm.EntityID) == "" {
 					add(models.FieldError(models.EINVALID, "samlConfig.entityId", *sm.EntityID, "is required"))
