@@ -230,7 +230,7 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 	}
 	idt, err := p.Verifier(&oidc.Config{ClientID: f.Connection.OIDCClientID}).Verify(oidc.ClientContext(ctx, s.client), raw)
 	if err != nil {
-		return provision.Identity{}, nil, "id_token: " + err.Error()
+		return provision.Identity{}, nil, "id_token: " + models.Clip(err.Error(), maxErrorText)
 	}
 	if idt.Nonce != f.Flow.UpstreamNonce {
 		return provision.Identity{}, nil, "id_token: nonce does not match the one Gatehouse sent"

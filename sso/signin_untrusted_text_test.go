@@ -58,3 +58,28 @@ func TestUpstreamErrorDescriptionIsRecorded(t *testing.T) {
 		}
 	})
 }
+
+// go-oidc quotes the whole body of a JWKS that answers with an error (up to 1 MiB) in its
+// error: the cause Gatehouse keeps of it is bounded.
+func TestJWKSErrorBodyIsBounded(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		idp := newTestIdP(t)
+		w := newSignInWorld(t, e, idp)
+		idp.as(map[string]any{"sub": "j1", "email": "j1@" + signInDomain, "email_verified": true})
+		idp.set(func(p *testIdP) {
+			p.jwksError = []byte("<html>" + strings.Repeat("upstream failure \x00\xff ", 64<<10/20) + "</html>")
+		})
+		res := w.toCallback(t, w.app, "connection", w.slug)()
+		if res.query.Get("error") != "access_denied" {
+			t.Fatalf("the application got %+v", res)
+		}
+		causes := failedCauses(t, e)
+		if len(causes) != 1 {
+			t.Fatalf("failed events: %d", len(causes))
+		}
+		if !strings.HasPrefix(causes[0], "id_token: ") || !strings.Contains(causes[0], "500") {
+			t.Errorf("cause %q", causes[0][:min(len(causes[0]), 200)])
+		}
+		saneCause(t, "jwks", causes[0], len("id_token: ")+300+len("…"))
+	})
+}
