@@ -49,7 +49,11 @@ type testIdP struct {
 	// authorize.
 	badNonce, badAudience bool
 	authorizeError        string
-	codes                 map[string]idpCode
+	// authorizeErrorDescription goes with authorizeError, as error_description.
+	authorizeErrorDescription string
+	// jwksError, when set, is the body of a 500 the JWKS answers with.
+	jwksError []byte
+	codes     map[string]idpCode
 	// seen records what Gatehouse sent to /authorize last.
 	seen url.Values
 	// tokenHook, when set, runs once as Gatehouse calls /token: something an admin does while
@@ -97,17 +101,28 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 			"token_endpoint": base + "/token", "jwks_uri": base + "/jwks", "userinfo_endpoint": base + "/userinfo",
 			"id_token_signing_alg_values_supported": []string{"RS256"}})
 	case "/jwks":
+		p.mu.Lock()
+		jwksError := p.jwksError
+		p.mu.Unlock()
+		if jwksError != nil {
+			w.WriteHeader(http.StatusInternalServerError)
+			w.Write(jwksError)
+			return
+		}
 		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &p.key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
 	case "/authorize":
 		q := r.URL.Query()
 		p.mu.Lock()
 		p.seen = q
-		person, authErr := p.person, p.authorizeError
+		person, authErr, authDesc := p.person, p.authorizeError, p.authorizeErrorDescription
 		p.mu.Unlock()
 		back, _ := url.Parse(q.Get("redirect_uri"))
 		v := url.Values{"state": {q.Get("state")}}
 		if authErr != "" {
 			v.Set("error", authErr)
+			if authDesc != "" {
+				v.Set("error_description", authDesc)
+			}
 		} else if q.Get("client_id") != p.client || q.Get("code_challenge_method") != "S256" {
 			v.Set("error", "access_denied")
 		} else {
