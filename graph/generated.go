@@ -3847,10 +3847,11 @@ type SamlConfig {
   metadataUrl: String
   """
   Whether the connection is its own service provider at the IdP (spEntityId ends with the
-  connection's id): true for every connection created since per-connection entity IDs, false for
-  older ones, which keep the installation-wide entity ID until an admin sets
-  samlConfigInput.ownEntityId. Only then is an assertion the IdP issued for another connection's
-  registration refused by this one's audience check.
+  connection's id): true for a connection created or updated with samlConfigInput.ownEntityId
+  true; false for one created without it (the shared, installation-wide entity ID that spMetadata
+  shows) and for connections from before per-connection entity IDs. Only when true is an
+  assertion the IdP issued for another connection's registration refused by this one's audience
+  check.
   """
   ownEntityId: Boolean!
   "The SP entity ID (Identifier, Audience URI) to register at the IdP for this connection."
@@ -3888,9 +3889,10 @@ input SamlConfigInput {
   attributeMapping: JSON
   metadataUrl: String
   """
-  true moves a connection created before per-connection entity IDs to its own SP entity ID,
-  for good: register the new spEntityId at the IdP at the same time. false is refused on a
-  connection that has its own.
+  true (recommended): the connection is its own service provider (SamlConfig.spEntityId ends with
+  its id). Omitted or false on creation: the shared entity ID of spMetadata. On update, true moves
+  a connection on the shared entity ID to its own, for good (register the new spEntityId at the
+  IdP at the same time); false is refused on a connection that has its own.
   """
   ownEntityId: Boolean
 }
@@ -4158,8 +4160,8 @@ type IdentityProviderConfigurationPayload {
 extend type Query {
   """
   The shared SAML service provider metadata (entity ID <public URL>/saml/metadata): the one of
-  the connections created before each SAML connection had its own (SamlConfig.ownEntityId
-  false). A connection's own is at its SamlConfig.spMetadataUrl.
+  the connections on the shared entity ID (SamlConfig.ownEntityId false: created without it, or
+  before per-connection entity IDs). A connection's own is at its SamlConfig.spMetadataUrl.
   """
   spMetadata: SpMetadata!
 }

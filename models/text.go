@@ -1,6 +1,7 @@
 package models
 
 import (
+	"strings"
 	"unicode/utf8"
 )
 
@@ -158,4 +159,36 @@ func textProblem(s string, multiline bool) string {
 		}
 	}
 	return ""
+}
+
+// Clip makes text that may come from outside (an identity provider's error description, a
+// library's error that quotes a response body, an asserted identifier) fit to store and show
+// as one line, the one rule for every such text Gatehouse keeps or logs rather than refuses:
+// invalid UTF-8 becomes U+FFFD, tab, line feed and carriage return become a space, the other
+// controls the input rule refuses (C0, DEL, C1, bidirectional overrides and isolates) are
+// dropped, and text longer than n bytes is cut at a character boundary, at most n bytes kept,
+// followed by "…". PostgreSQL refuses invalid UTF-8 and NUL in text: a clipped value always
+// stores. Work is bounded by n, whatever the length of s.
+func Clip(s string, n int) string {
+	if len(s) <= n && textProblem(s, false) == "" {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+			r = ' '
+		case r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f || r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069:
+			continue
+		}
+		// An invalid byte decodes as utf8.RuneError, which WriteRune writes as U+FFFD.
+		if b.Len()+utf8.RuneLen(r) > n {
+			b.WriteString("…")
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -3,6 +3,7 @@ package models
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestTextRule(t *testing.T) {
@@ -76,5 +77,37 @@ func TestFieldMessage(t *testing.T) {
 		if got := FieldMessage(tc.err); got != tc.want {
 			t.Errorf("FieldMessage(%+v) = %q, want %q", tc.err, got, tc.want)
 		}
+	}
+}
+
+func TestClip(t *testing.T) {
+	long := strings.Repeat("é", 200) // 400 bytes
+	for _, c := range []struct {
+		name, in string
+		n        int
+		want     string
+	}{
+		{"plain", "plain", 10, "plain"},
+		{"exact", "abcde", 5, "abcde"},
+		{"ascii cut", "abcdef", 3, "abc…"},
+		{"invalid byte", "bad\xffbyte", 64, "bad\uFFFDbyte"},
+		{"NUL and controls dropped", "a\x00b\x1b[1mc\x7f\u0085d", 64, "ab[1mcd"},
+		{"line breaks and tabs are spaces", "a\nb\tc\r", 64, "a b c "},
+		{"bidi override dropped", "ab\u202ecd\u2066", 64, "abcd"},
+		{"direction marks kept", "a\u200fb", 64, "a\u200fb"},
+		{"cut at a rune boundary", "a" + long, 256, "a" + strings.Repeat("é", 127) + "…"},
+		{"cut inside an invalid tail", "ab\xe2\x82", 3, "ab…"},
+	} {
+		got := Clip(c.in, c.n)
+		if got != c.want {
+			t.Errorf("%s: Clip(%q, %d) = %q, want %q", c.name, c.in, c.n, got, c.want)
+		}
+		if !utf8.ValidString(got) || strings.ContainsRune(got, 0) {
+			t.Errorf("%s: Clip gave %q, not valid NUL-free UTF-8", c.name, got)
+		}
+	}
+	huge := strings.Repeat("x\x00", 1<<20)
+	if got := Clip(huge, 300); len(got) > 300+len("…") {
+		t.Errorf("Clip of 2 MiB kept %d bytes", len(got))
 	}
 }

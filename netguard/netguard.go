@@ -54,16 +54,49 @@ var (
 		netip.MustParsePrefix("192.0.0.0/24"),
 		netip.MustParsePrefix("198.18.0.0/15"),
 		netip.MustParsePrefix("240.0.0.0/4"),
-		netip.MustParsePrefix("64:ff9b:1::/48"),
+		netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64 (RFC 8215): a private translator
 	}
+	// IPv6 addresses that carry an IPv4 address the packet ends up at: NAT64's well-known
+	// prefix (RFC 6052), 6to4 (RFC 3056), IPv4-compatible (RFC 4291, deprecated) and
+	// IPv4-translated (RFC 2765) addresses. IPv4-mapped ones are netip's Unmap.
+	nat64        = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour    = netip.MustParsePrefix("2002::/16")
+	v4Compatible = netip.MustParsePrefix("::/96")
+	v4Translated = netip.MustParsePrefix("::ffff:0:0:0/96")
 )
+
+// target is the address the guard's rules judge for ip: the IPv4 address an IPv6 address
+// embeds (mapped ::ffff:a.b.c.d, compatible ::a.b.c.d, translated ::ffff:0:a.b.c.d, NAT64
+// 64:ff9b::a.b.c.d, 6to4 2002:AABB:CCDD::), else ip itself. Without it 64:ff9b::a9fe:a9fe
+// would reach the metadata address 169.254.169.254 through a NAT64 gateway.
+func target(ip netip.Addr) netip.Addr {
+	ip = ip.Unmap()
+	if !ip.Is6() {
+		return ip
+	}
+	bare, b := ip.WithZone(""), ip.As16()
+	switch {
+	case nat64.Contains(bare), v4Compatible.Contains(bare), v4Translated.Contains(bare):
+		return netip.AddrFrom4([4]byte(b[12:16]))
+	case sixToFour.Contains(bare):
+		return netip.AddrFrom4([4]byte(b[2:6]))
+	}
+	return ip
+}
+
+// metadata reports whether ip reaches a cloud metadata address, refused even when private
+// networks are allowed.
+func metadata(ip netip.Addr) bool {
+	ip = target(ip)
+	return ip == metaV4 || ip == metaV6
+}
 
 // Blocked reports whether ip is an address the guard refuses by default.
 func Blocked(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	if ip == metaV4 || ip == metaV6 {
+	if metadata(ip) {
 		return true
 	}
+	ip = target(ip)
 	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
 		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() || cgnat.Contains(ip) {
 		return true
@@ -91,7 +124,7 @@ func control(allowPrivate bool, exempt func(netip.AddrPort) bool) func(network, 
 		if exempt != nil && exempt(ap) {
 			return nil
 		}
-		if metaV4 == ap.Addr().Unmap() || metaV6 == ap.Addr() {
+		if metadata(ap.Addr()) {
 			return fmt.Errorf("%w: %s is a cloud metadata address", ErrBlocked, ap.Addr())
 		}
 		if !allowPrivate && Blocked(ap.Addr()) {

@@ -22,6 +22,15 @@ func TestBlocked(t *testing.T) {
 		{"169.254.169.254", true}, {"169.254.1.1", true}, {"fe80::1", true}, {"fd00:ec2::254", true},
 		{"100.64.0.1", true}, {"0.0.0.0", true}, {"::", true}, {"224.0.0.1", true}, {"ff02::1", true},
 		{"8.8.8.8", false}, {"1.1.1.1", false}, {"2001:4860:4860::8888", false}, {"100.128.0.1", false},
+		// IPv4 embedded in IPv6 is judged as that IPv4 address.
+		{"64:ff9b::a00:1", true}, {"64:ff9b::10.0.0.1", true}, {"64:ff9b::a9fe:a9fe", true}, {"64:ff9b::7f00:1", true},
+		{"64:ff9b::c0a8:101", true}, {"64:ff9b::6440:1", true}, {"64:ff9b::808:808", false},
+		{"64:ff9b:1::808:808", true}, // local-use NAT64: a private translator, refused whatever it embeds
+		{"2002:a00:1::1", true}, {"2002:7f00:1::", true}, {"2002:a9fe:a9fe::1", true}, {"2002:c0a8:101:1::1", true},
+		{"2002:808:808::1", false},
+		{"::10.0.0.1", true}, {"::127.0.0.1", true}, {"::169.254.169.254", true}, {"::8.8.8.8", false},
+		{"::ffff:0:10.0.0.1", true}, {"::ffff:0:127.0.0.1", true}, {"::ffff:0:8.8.8.8", false},
+		{"::ffff:169.254.169.254", true}, {"::ffff:8.8.8.8", false},
 	} {
 		if got := Blocked(netip.MustParseAddr(tc.ip)); got != tc.blocked {
 			t.Errorf("Blocked(%s) = %v, want %v", tc.ip, got, tc.blocked)
@@ -32,6 +41,12 @@ func TestBlocked(t *testing.T) {
 func TestControlRefusesMetadataEvenWhenPrivateAllowed(t *testing.T) {
 	if err := Control(true)("tcp4", "169.254.169.254:80", nil); !errors.Is(err, ErrBlocked) {
 		t.Fatalf("metadata address allowed: %v", err)
+	}
+	for _, a := range []string{"[64:ff9b::a9fe:a9fe]:80", "[2002:a9fe:a9fe::1]:80", "[::169.254.169.254]:80",
+		"[::ffff:0:169.254.169.254]:80", "[::ffff:169.254.169.254]:80"} {
+		if err := Control(true)("tcp6", a, nil); !errors.Is(err, ErrBlocked) {
+			t.Errorf("metadata address %s allowed: %v", a, err)
+		}
 	}
 	if err := Control(true)("tcp4", "127.0.0.1:80", nil); err != nil {
 		t.Fatalf("loopback refused with private networks allowed: %v", err)

@@ -118,10 +118,10 @@ func validateRedirectURIs(field string, uris []string, required bool) *models.Er
 	seen := map[string]bool{}
 	for _, u := range uris {
 		if problem := models.ValidRedirectURI(u); problem != "" {
-			return models.FieldError(models.EINVALID, field, truncate(u, 256), problem)
+			return models.FieldError(models.EINVALID, field, models.Clip(u, 256), problem)
 		}
 		if seen[u] {
-			return models.FieldError(models.EINVALID, field, truncate(u, 256), "is listed twice")
+			return models.FieldError(models.EINVALID, field, models.Clip(u, 256), "is listed twice")
 		}
 		seen[u] = true
 	}

@@ -221,7 +221,7 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 				if strings.TrimSpace(*o.ClientID) == "" {
 					add(models.FieldError(models.EINVALID, "oidcConfig.clientId", *o.ClientID, "is required"))
 				} else if len(*o.ClientID) > maxConfigValue {
-					add(models.FieldError(models.EINVALID, "oidcConfig.clientId", truncate(*o.ClientID, 64), "must be at most 1024 characters"))
+					add(models.FieldError(models.EINVALID, "oidcConfig.clientId", models.Clip(*o.ClientID, 64), "must be at most 1024 characters"))
 				}
 				c.OIDCClientID = strings.TrimSpace(*o.ClientID)
 			} else if create {
@@ -249,14 +249,14 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 					scopes = defaultOIDCScopes
 				}
 				if len(scopes) > 32 || len(strings.Join(scopes, " ")) > maxConfigValue {
-					add(models.FieldError(models.EINVALID, "oidcConfig.scopes", truncate(strings.Join(scopes, " "), 64), "must be at most 32 scopes, 1024 characters in all"))
+					add(models.FieldError(models.EINVALID, "oidcConfig.scopes", models.Clip(strings.Join(scopes, " "), 64), "must be at most 32 scopes, 1024 characters in all"))
 				}
 				c.OIDCScopes = strings.Join(scopes, " ")
 			}
 			if o.IdentifierClaim != nil {
 				claim := strings.TrimSpace(*o.IdentifierClaim)
 				if claim != "" && !models.ValidClaimName(claim) {
-					add(models.FieldError(models.EINVALID, "oidcConfig.identifierClaim", truncate(claim, 64),
+					add(models.FieldError(models.EINVALID, "oidcConfig.identifierClaim", models.Clip(claim, 64),
 						"must be a claim name: 1-64 letters, digits, '_', '.', ':' or '-', starting with a letter or '_'"))
 				}
 				if claim == "sub" {
@@ -275,11 +275,17 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 		if c.Protocol != models.ProtocolSAML {
 			add(models.FieldError(models.EINVALID, "samlConfig", "", "is only for SAML connections"))
 		} else {
+			if create {
+				// The WorldFlow document has the admin copy the entityId of GET
+				// /api/v1/sso/sp-metadata, the shared one, into the IdP: a new connection
+				// accepts it unless it asks for its own (ownEntityId: true, the safer choice).
+				c.SAMLSharedEntityID = true
+			}
 			if sm.EntityID != nil {
 				if strings.TrimSpace(*sm.EntityID) == "" {
 					add(models.FieldError(models.EINVALID, "samlConfig.entityId", *sm.EntityID, "is required"))
 				} else if len(*sm.EntityID) > maxConfigValue {
-					add(models.FieldError(models.EINVALID, "samlConfig.entityId", truncate(*sm.EntityID, 64), "must be at most 1024 characters"))
+					add(models.FieldError(models.EINVALID, "samlConfig.entityId", models.Clip(*sm.EntityID, 64), "must be at most 1024 characters"))
 				}
 				reach = reach || c.SAMLEntityID != strings.TrimSpace(*sm.EntityID)
 				c.SAMLEntityID = strings.TrimSpace(*sm.EntityID)
@@ -340,7 +346,7 @@ func (s *Service) validateIdPURL(field, raw string) *models.Error {
 		return e
 	}
 	if !models.ValidIdPURL(raw, s.allowPrivate) {
-		return models.FieldError(models.EINVALID, field, truncate(raw, 256), "must be an absolute https URL")
+		return models.FieldError(models.EINVALID, field, models.Clip(raw, 256), "must be an absolute https URL")
 	}
 	return nil
 }
@@ -387,7 +393,7 @@ func validateAttributeMapping(m map[string]any) *models.Error {
 	for k, v := range m {
 		s, ok := v.(string)
 		if !ok || k == "" || len(k) > 128 || len(s) > maxConfigValue {
-			return models.FieldError(models.EINVALID, "samlConfig.attributeMapping."+truncate(k, 64), "",
+			return models.FieldError(models.EINVALID, "samlConfig.attributeMapping."+models.Clip(k, 64), "",
 				"must map an attribute name (at most 128 characters) to an IdP attribute name (a string of at most 1024 characters)")
 		}
 	}
@@ -396,10 +402,10 @@ func validateAttributeMapping(m map[string]any) *models.Error {
 
 func validateCertificatePEM(field, v string) *models.Error {
 	if len(v) > 16<<10 {
-		return models.FieldError(models.EINVALID, field, truncate(v, 64), "must be at most 16 KiB")
+		return models.FieldError(models.EINVALID, field, models.Clip(v, 64), "must be at most 16 KiB")
 	}
 	if _, err := models.ParseSAMLCertificates(v); err != nil {
-		return models.FieldError(models.EINVALID, field, truncate(v, 64), err.Error())
+		return models.FieldError(models.EINVALID, field, models.Clip(v, 64), err.Error())
 	}
 	return nil
 }
@@ -430,13 +436,6 @@ func containsCertificates(set, sub []*x509.Certificate) bool {
 		}
 	}
 	return true
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 func (s *Service) loadConnection(ctx context.Context, ws uuid.UUID, field, rawID string) (*models.Connection, error) {

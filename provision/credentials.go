@@ -38,7 +38,7 @@ func (in CredentialInput) validate() (identifier, secretHash string, errs models
 	case identifier == "":
 		errs = append(errs, models.FieldError(models.EINVALID, "identifier", in.Identifier, "is required"))
 	case len(identifier) > models.MaxIdentifierLength:
-		errs = append(errs, models.FieldError(models.EINVALID, "identifier", truncate(in.Identifier, 64), "must be at most 255 characters"))
+		errs = append(errs, models.FieldError(models.EINVALID, "identifier", models.Clip(in.Identifier, 64), "must be at most 255 characters"))
 	}
 	if len(in.Secret) > models.MaxSecretLength {
 		errs = append(errs, models.SecretFieldError(models.EINVALID, "secret", "must be at most 1024 characters"))

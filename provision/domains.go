@@ -43,7 +43,7 @@ func NormalizeDomain(field, raw string) (string, *models.Error) {
 	}
 	v := strings.TrimSuffix(strings.TrimSpace(raw), ".")
 	bad := func(msg string) (string, *models.Error) {
-		return "", models.FieldError(models.EINVALID, field, truncate(raw, 64), msg)
+		return "", models.FieldError(models.EINVALID, field, models.Clip(raw, 64), msg)
 	}
 	if _, err := netip.ParseAddr(strings.Trim(v, "[]")); err == nil {
 		return bad("must be a domain name, not an IP address")
@@ -118,7 +118,7 @@ func (s *Service) AddDomain(ctx context.Context, connectionID string, in DomainI
 		method = models.VerifyDNSTXT
 	case models.VerifyDNSTXT, models.VerifyHTTPSFile:
 	default:
-		errs = append(errs, models.FieldError(models.EINVALID, "verificationMethod", truncate(method, 64), "must be dns-txt or https-file"))
+		errs = append(errs, models.FieldError(models.EINVALID, "verificationMethod", models.Clip(method, 64), "must be dns-txt or https-file"))
 	}
 	if len(errs) > 0 {
 		return nil, errs

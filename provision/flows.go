@@ -196,7 +196,7 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*Authori
 	case req.RequestURI != "":
 		return redirect("request_uri_not_supported", "the request_uri parameter is not supported"), nil
 	case req.Repeated != "":
-		return redirect("invalid_request", "the parameter "+truncate(req.Repeated, 32)+" is repeated"), nil
+		return redirect("invalid_request", "the parameter "+models.Clip(req.Repeated, 32)+" is repeated"), nil
 	case req.ResponseType != "code":
 		return redirect("unsupported_response_type", "response_type must be code"), nil
 	case !hasToken(req.Scope, "openid"):
@@ -273,7 +273,7 @@ func (s *Service) route(ctx context.Context, ws uuid.UUID, req AuthorizeRequest)
 	})
 	if err == nil && (conn == nil || conn.Status != models.StatusActive) {
 		return nil, &AuthorizeResult{Kind: AuthorizeEmailPage,
-			Message: "Single sign-on is not set up for " + truncate(domain, 64) + ". Check the address, or ask your administrator."}, nil
+			Message: "Single sign-on is not set up for " + models.Clip(domain, 64) + ". Check the address, or ask your administrator."}, nil
 	}
 	return conn, nil, err
 }
@@ -298,7 +298,7 @@ func (s *Service) startFlow(ctx context.Context, app *models.Application, conn *
 		Scope: grantedScope(req.Scope), State: req.State, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge,
 		Prompt: in.prompt, MaxAge: in.maxAge, HintSubject: in.hintSubject, UpstreamStateHash: secret.Hash(st.UpstreamState), UpstreamNonce: st.UpstreamNonce,
 		UpstreamVerifierEnc: s.box.Seal([]byte(st.UpstreamVerifier)), UpstreamRequestID: st.UpstreamRequestID,
-		RequestID: truncate(req.RequestID, 64), Test: req.Test, ExpiresAt: now.Add(FlowLifetime), CreatedAt: now}
+		RequestID: models.Clip(req.RequestID, 64), Test: req.Test, ExpiresAt: now.Add(FlowLifetime), CreatedAt: now}
 	if err := s.store.CreateFlow(ctx, st.Flow); err != nil {
 		return nil, internal("authorize: create flow", err)
 	}
@@ -504,7 +504,7 @@ func (s *Service) claimFlow(ctx context.Context, upstreamState, browserSecret, r
 	if err != nil {
 		return nil, s.ServerFailure(ctx, &ClaimedFlow{Flow: f, RequestID: requestID}, internal("claim flow", err))
 	}
-	cf := &ClaimedFlow{Flow: f, Connection: conn, RequestID: truncate(requestID, 64)}
+	cf := &ClaimedFlow{Flow: f, Connection: conn, RequestID: models.Clip(requestID, 64)}
 	if v, err := s.box.Open(f.UpstreamVerifierEnc); err == nil {
 		cf.UpstreamVerifier = string(v)
 	} else {
@@ -529,6 +529,7 @@ func (s *Service) FailFlow(ctx context.Context, f *ClaimedFlow, public, cause st
 
 func (s *Service) failFlow(ctx context.Context, f *ClaimedFlow, identifier, code, public, cause string) error {
 	ctx = signInState(ctx)
+	cause = models.Clip(cause, maxEventCause) // the log's, the event's and a test's
 	if f.Flow.ClaimedAt != nil || f.keepOpen || s.finishUnclaimed(ctx, f.Flow, f.requestID()) {
 		s.recordFailure(ctx, f.Flow, f.Connection, identifier, public, cause, f.requestID())
 	}
@@ -589,11 +590,21 @@ func (s *Service) recordFailure(ctx context.Context, f *models.SignInFlow, conn 
 // failureRecordTimeout bounds writing a failed attempt's records once its request has ended.
 const failureRecordTimeout = 5 * time.Second
 
+// Bounds, in bytes, of the texts of a sign-in event: its private cause, and the others.
+const (
+	maxEventCause = 2000
+	maxEventText  = 512
+)
+
 func (s *Service) event(f *models.SignInFlow, conn *models.Connection, identifier, outcome, reason, cause, requestID string) *models.SignInEvent {
 	appID, brandID, connID := f.ApplicationID, f.BrandID, f.ConnectionID
-	ev := &models.SignInEvent{ID: store.NewID(), WorkspaceID: f.WorkspaceID, ApplicationID: &appID, ClientID: f.ClientID,
-		BrandID: &brandID, ConnectionID: &connID, Identifier: truncate(identifier, models.MaxIdentifierLength),
-		Outcome: outcome, Reason: reason, Cause: truncate(cause, 2000), RequestID: requestID, Test: f.Test, CreatedAt: s.now()}
+	// Every text of the event may come from outside (an identity provider's error description,
+	// an asserted identifier, a library's error quoting a response): each is clipped, so the
+	// event always stores (PostgreSQL refuses invalid UTF-8 and NUL) and stays bounded.
+	ev := &models.SignInEvent{ID: store.NewID(), WorkspaceID: f.WorkspaceID, ApplicationID: &appID, ClientID: models.Clip(f.ClientID, maxEventText),
+		BrandID: &brandID, ConnectionID: &connID, Identifier: models.Clip(identifier, models.MaxIdentifierLength),
+		Outcome: outcome, Reason: models.Clip(reason, maxEventText), Cause: models.Clip(cause, maxEventCause),
+		RequestID: models.Clip(requestID, maxEventText), Test: f.Test, CreatedAt: s.now()}
 	if conn != nil {
 		ev.ConnectionSlug = conn.Slug
 	}

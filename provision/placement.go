@@ -94,7 +94,7 @@ func Place(in PlacementInput) Placement {
 	}
 	value, hasClaim := CompanyClaimValue(claim, in.Claims)
 	p := Placement{CompanyName: value}
-	shown := truncate(value, 2*models.MaxNameLength) // longer than any company name: it cannot match anyway
+	shown := models.Clip(value, 2*models.MaxNameLength) // longer than any company name: it cannot match anyway
 	if in.DefaultAccount != nil {
 		p.Rule, p.Account = RuleDefaultAccount, in.DefaultAccount
 		p.Explanation = fmt.Sprintf("The configuration's default account %q is set; it takes precedence over company matching.", in.DefaultAccount.Name)

@@ -105,7 +105,7 @@ func (s *Service) AcceptSAMLAnswer(ctx context.Context, p *SAMLPending, assertio
 	// A refused answer leaves the flow open: an answer accepted before it may be the browser's.
 	cf := &ClaimedFlow{Flow: p.Flow, Connection: p.Connection, keepOpen: true}
 	refuse := func(err error) error { // an unusable or replayed assertion ID
-		return s.failFlow(ctx, cf, id.Identifier, "access_denied", "The identity provider's answer was already used.", "assertion "+truncate(assertionID, 80)+": "+err.Error())
+		return s.failFlow(ctx, cf, id.Identifier, "access_denied", "The identity provider's answer was already used.", "assertion "+models.Clip(assertionID, 80)+": "+err.Error())
 	}
 	if err := usableAssertionID(assertionID); err != nil {
 		return refuse(err)

@@ -42,7 +42,7 @@ func (s *Service) CreateSCIMToken(ctx context.Context, in CreateSCIMTokenInput) 
 	case name == "":
 		errs = append(errs, models.FieldError(models.EINVALID, "name", in.Name, "is required"))
 	case models.NameTooLong(name):
-		errs = append(errs, models.FieldError(models.EINVALID, "name", truncate(in.Name, 64), models.MsgNameTooLong))
+		errs = append(errs, models.FieldError(models.EINVALID, "name", models.Clip(in.Name, 64), models.MsgNameTooLong))
 	}
 	scopes := in.Scopes
 	if scopes == nil {
@@ -395,7 +395,7 @@ func (s *Service) scimActivity(c *SCIMCaller, op, resourceType, resourceID strin
 		Details: "{}", CreatedAt: s.now()}
 	if cause != nil {
 		a.Status = models.SCIMStatusError
-		a.ErrorMessage = truncate(models.FieldMessage(cause), 500)
+		a.ErrorMessage = models.Clip(models.FieldMessage(cause), 500)
 	}
 	if len(details) > 0 {
 		if b, err := json.Marshal(details); err == nil {

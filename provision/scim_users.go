@@ -91,7 +91,7 @@ func (in *SCIMUserInput) applyTo(u *models.UserAccount, now time.Time) {
 	u.UserName, u.UserNameKey = in.UserName, models.Key(in.UserName)
 	u.ExternalID = in.ExternalID
 	u.SetActive(in.Active, now)
-	u.SetSCIMEmail(in.Email, truncate(in.EmailType, 64))
+	u.SetSCIMEmail(in.Email, models.Clip(in.EmailType, 64))
 	u.FirstName, u.LastName, u.DisplayName = in.GivenName, in.FamilyName, in.DisplayName
 	u.Title, u.UserType, u.EmployeeNumber, u.Department = in.Title, in.UserType, in.EmployeeNumber, in.Department
 	u.Organization, u.CostCenter, u.Division, u.ManagerID = in.Organization, in.CostCenter, in.Division, in.ManagerID

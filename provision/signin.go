@@ -659,7 +659,7 @@ func checkIdentity(id Identity) error {
 		return models.FieldError(models.EINVALID, errs[0].Field, "", "the identity provider sent a value that "+errs[0].Message)
 	}
 	if id.Identifier == "" || len(id.Identifier) > models.MaxIdentifierLength {
-		return models.FieldError(models.EINVALID, "identifier", truncate(id.Identifier, 64), "the identity provider sent no usable identifier (1-255 characters)")
+		return models.FieldError(models.EINVALID, "identifier", models.Clip(id.Identifier, 64), "the identity provider sent no usable identifier (1-255 characters)")
 	}
 	return nil
 }

@@ -36,7 +36,7 @@ func (s *Service) recordAuthorizeRefusal(ctx context.Context, app *models.Applic
 		cause = "authorize: " + code
 	}
 	f := &models.SignInFlow{WorkspaceID: app.WorkspaceID, ApplicationID: app.ID, BrandID: app.BrandID, ClientID: app.ClientID}
-	ev := s.event(f, nil, "", outcome, desc, cause, truncate(req.RequestID, 64))
+	ev := s.event(f, nil, "", outcome, desc, cause, models.Clip(req.RequestID, 64))
 	ev.ConnectionID = nil
 	if err := s.store.CreateSignInEvent(ctx, ev); err != nil {
 		s.log.ErrorContext(ctx, "sign-in: record event", "request_id", req.RequestID, "err", err)

@@ -57,7 +57,7 @@ func (s *Service) ListConnections(ctx context.Context, f ConnectionFilter, page,
 		errs = append(errs, models.FieldError(models.EINVALID, "status", f.Status, "must be one of active, inactive, testing, error"))
 	}
 	if models.NameTooLong(f.Name) {
-		errs = append(errs, models.FieldError(models.EINVALID, "name", truncate(f.Name, 64), models.MsgNameTooLong))
+		errs = append(errs, models.FieldError(models.EINVALID, "name", models.Clip(f.Name, 64), models.MsgNameTooLong))
 	}
 	// Strict: a page the clamp would change is refused.
 	clampedPage, clampedSize := models.ListPage(page, pageSize)

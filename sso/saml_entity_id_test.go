@@ -85,7 +85,7 @@ func (w *samlWorld) samlConfigFields(t *testing.T) (rest, gql map[string]any) {
 	return rest, get(d, "connection", "samlConfig").(map[string]any)
 }
 
-// TestSAMLConnectionOwnEntityID: a new SAML connection is its own service provider: REST and
+// TestSAMLConnectionOwnEntityID: a SAML connection created with ownEntityId is its own service provider: REST and
 // GraphQL show its entity ID, metadata URL and ACS, the public metadata at that URL names it
 // (with the SP keys and the shared ACS), the AuthnRequest names it as Issuer, and the sign-in
 // of an IdP that registered that metadata goes through. ownEntityId cannot be set false.
@@ -294,6 +294,43 @@ func TestSAMLLegacyConnectionMovesToOwnEntityID(t *testing.T) {
 			MustError(t, 400, "validation_error", "ownEntityId")
 		if rest, _ := w.samlConfigFields(t); rest["ownEntityId"] != true {
 			t.Fatalf("after false: %v", rest)
+		}
+	})
+}
+
+// TestSAMLConnectionDefaultsToTheSharedEntityID: the WorldFlow document's flow — create the
+// connection as it shows, then copy the entityId and acsUrl of GET /api/v1/sso/sp-metadata into
+// the IdP — signs people in: a connection created without ownEntityId is on that shared
+// entity ID (and can move to its own later).
+func TestSAMLConnectionDefaultsToTheSharedEntityID(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		idp := samltest.New(t)
+		tok := e.AdminToken()
+		body, _ := json.Marshal(map[string]any{"name": "Azure AD SAML", "protocol": "saml",
+			"samlConfig": map[string]any{"entityId": idp.EntityID, "ssoUrl": idp.SSOURL, "certificate": idp.CertificatePEM,
+				"signRequests": true},
+			"jitProvisioning": true, "defaultRole": "member"})
+		created := e.REST(tok, "POST", "/api/v1/sso/connections", string(body)).Must(t, 201).Body
+		sp := e.REST(tok, "GET", "/api/v1/sso/sp-metadata", "").Must(t, 200).Body
+		if get(created, "connection", "samlConfig", "ownEntityId") != false ||
+			str(created, "connection", "samlConfig", "spEntityId") != str(sp, "entityId") ||
+			str(created, "connection", "samlConfig", "acsUrl") != str(sp, "acsUrl") || str(sp, "entityId") != e.URL+"/saml/metadata" {
+			t.Fatalf("a connection created as the document shows: %v; sp-metadata %v", get(created, "connection", "samlConfig"), sp)
+		}
+		// The IdP imports the metadataXml of sp-metadata; a sign-in through the connection works.
+		idp.TrustSP(t, []byte(str(sp, "metadataXml")))
+		w := &samlWorld{signInWorld: &signInWorld{e: e, tok: tok, slug: samlSlug, redirect: "http://127.0.0.1:9/callback"}, idp: idp}
+		e.REST(tok, "PUT", "/api/v1/sso/connections/"+str(created, "connection", "id"), `{"slug": "`+samlSlug+`"}`).Must(t, 200)
+		w.conn = str(created, "connection", "id")
+		w.activate(w.conn, "example.com")
+		w.brand = e.CreateBrand(tok, "Acme Academy")
+		w.app = w.createApp(t, "Portal", "CONFIDENTIAL")
+		idp.SignIn(samltest.User{NameID: "00u-ada", Email: "ada@example.com", GivenName: "Ada", Surname: "Lovelace"})
+		b := w.browser()
+		page, _ := w.toIdP(t, b)
+		resp, html := w.post(t, b, e.URL, page)
+		if q := w.appResult(t, resp, html); q.Get("code") == "" {
+			t.Fatalf("no code through the shared entity ID: %v", q)
 		}
 	})
 }

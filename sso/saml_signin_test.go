@@ -47,8 +47,9 @@ type samlWorldOptions struct {
 	tok    string        // the workspace's admin token ("": the platform admin's workspace)
 	idp    *samltest.IdP // nil: a new IdP
 	domain string        // the verified domain ("": example.com)
-	// legacy: the connection is on the shared SP entity ID, as migration 20 leaves the SAML
-	// connections that exist (its UPDATE, on this connection), and its IdP trusts that one.
+	// legacy: the connection is on the shared SP entity ID, as a connection created without
+	// ownEntityId is (and migration 20 leaves the SAML connections that existed), and its IdP
+	// trusts that one.
 	legacy bool
 }
 
@@ -70,14 +71,10 @@ func newSAMLWorldAt(t *testing.T, e *testEnv, o samlWorldOptions) *samlWorld {
 	w.brand = e.CreateBrand(w.tok, "Acme Academy")
 	body, _ := json.Marshal(map[string]any{"name": "Acme SAML", "slug": samlSlug, "protocol": "saml",
 		"samlConfig": map[string]any{"entityId": w.idp.EntityID, "ssoUrl": w.idp.SSOURL, "certificate": w.idp.CertificatePEM,
-			"signRequests": true, "attributeMapping": map[string]any{"company": "companyName"}},
+			"signRequests": true, "attributeMapping": map[string]any{"company": "companyName"}, "ownEntityId": !o.legacy},
 		"jitProvisioning": true, "defaultRole": "member"})
 	created := e.REST(w.tok, "POST", "/api/v1/sso/connections", string(body)).Must(t, 201).Body
 	w.conn = str(created, "connection", "id")
-	if o.legacy {
-		e.execSQL(t, "UPDATE connections SET saml_shared_entity_id = true WHERE protocol = 'saml' AND id = '"+w.conn+"'")
-		created = e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn, "").Must(t, 200).Body
-	}
 	w.spEntityID = trustSP(t, w.idp, created)
 	w.activate(w.conn, o.domain)
 	w.app = w.createApp(t, "Portal", "CONFIDENTIAL")

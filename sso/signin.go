@@ -207,7 +207,7 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	if e := q.Get("error"); e != "" {
 		s.refuse(w, r, s.svc.FailUpstreamError(ctx, f, e, "The identity provider did not sign you in.",
-			"the identity provider answered error="+truncate(e, 64)+": "+truncate(q.Get("error_description"), 256)))
+			"the identity provider answered error="+models.Clip(e, 64)+": "+models.Clip(q.Get("error_description"), 256)))
 		return
 	}
 	id, more, cause := s.identity(ctx, f, q.Get("code"))
@@ -239,7 +239,7 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 // connection's issuer, or it has none though the IdP says it always sends one.
 func (s *SignIn) mixUp(ctx context.Context, r *http.Request, f *provision.ClaimedFlow) string {
 	if want := provision.OIDCCallbackPathOf(f.Connection); r.URL.Path != want {
-		return fmt.Sprintf("the answer arrived at %s, not at the connection's redirect URI %s", truncate(r.URL.Path, 128), want)
+		return fmt.Sprintf("the answer arrived at %s, not at the connection's redirect URI %s", models.Clip(r.URL.Path, 128), want)
 	}
 	iss, sent := r.URL.Query()["iss"]
 	p, err := s.provider(ctx, f.Connection)
@@ -252,18 +252,11 @@ func (s *SignIn) mixUp(ctx context.Context, r *http.Request, f *provision.Claime
 		return ""
 	case sent && (len(iss) != 1 || iss[0] != p.issuer):
 		return fmt.Sprintf("the answer's iss %q is not the connection's issuer %q (RFC 9207: another identity provider's answer)",
-			truncate(strings.Join(iss, " "), 256), p.issuer)
+			models.Clip(strings.Join(iss, " "), 256), p.issuer)
 	case !sent && p.issParameter:
 		return fmt.Sprintf("the answer has no iss, though the connection's issuer %q says it always sends one (RFC 9207)", p.issuer)
 	}
 	return ""
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }
 
 // identity redeems the IdP's code and verifies its id_token (signature, issuer, audience,
@@ -295,7 +288,7 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 	}
 	idt, err := p.Verifier(&oidc.Config{ClientID: f.Connection.OIDCClientID}).Verify(oidc.ClientContext(ctx, s.client), raw)
 	if err != nil {
-		return provision.Identity{}, nil, "id_token: " + err.Error()
+		return provision.Identity{}, nil, "id_token: " + models.Clip(err.Error(), maxErrorText)
 	}
 	if idt.Nonce != f.Flow.UpstreamNonce {
 		return provision.Identity{}, nil, "id_token: nonce does not match the one Gatehouse sent"
@@ -396,6 +389,11 @@ func identityOf(identifierClaim, subject string, claims map[string]any) (_ provi
 	return id, ""
 }
 
+// maxErrorText bounds the text of an error from x/oauth2 or go-oidc kept in a cause: go-oidc
+// quotes whole response bodies (a JWKS or discovery document answered with an error, up to
+// 1 MiB) in its errors.
+const maxErrorText = 300
+
 // describeOAuth shortens an x/oauth2 or go-oidc error: the IdP's error code, never its body.
 func describeOAuth(err error) string {
 	var re *oauth2.RetrieveError
@@ -405,7 +403,7 @@ func describeOAuth(err error) string {
 		}
 		return fmt.Sprintf("the identity provider answered HTTP %d", re.Response.StatusCode)
 	}
-	return truncate(err.Error(), 300)
+	return models.Clip(err.Error(), maxErrorText)
 }
 
 // emailUnverified reports whether an email_verified claim says no: false, or the string

@@ -49,7 +49,11 @@ type testIdP struct {
 	// authorize.
 	badNonce, badAudience bool
 	authorizeError        string
-	codes                 map[string]idpCode
+	// authorizeErrorDescription goes with authorizeError, as error_description.
+	authorizeErrorDescription string
+	// jwksError, when set, is the body of a 500 the JWKS answers with.
+	jwksError []byte
+	codes     map[string]idpCode
 	// seen records what Gatehouse sent to /authorize last.
 	seen url.Values
 	// tokenHook, when set, runs once as Gatehouse calls /token: something an admin does while
@@ -114,12 +118,21 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		json.NewEncoder(w).Encode(doc)
 	case "/jwks":
+		p.mu.Lock()
+		jwksError := p.jwksError
+		p.mu.Unlock()
+		if jwksError != nil {
+			w.WriteHeader(http.StatusInternalServerError)
+			w.Write(jwksError)
+			return
+		}
 		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &p.key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
 	case "/authorize":
 		q := r.URL.Query()
 		p.mu.Lock()
 		p.seen = q
-		person, authErr, iss, registered := p.person, p.authorizeError, p.iss, p.registered
+		person, authErr, authDesc := p.person, p.authorizeError, p.authorizeErrorDescription
+		iss, registered := p.iss, p.registered
 		if iss == "" && p.issParameter {
 			iss = base
 		}
@@ -135,6 +148,9 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		if authErr != "" {
 			v.Set("error", authErr)
+			if authDesc != "" {
+				v.Set("error_description", authDesc)
+			}
 		} else if q.Get("client_id") != p.client || q.Get("code_challenge_method") != "S256" {
 			v.Set("error", "access_denied")
 		} else {

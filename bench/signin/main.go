@@ -172,7 +172,7 @@ func (b *bench) setup(protocols string) error {
 		case "saml":
 			body = fmt.Sprintf(`{"name":"Bench SAML","slug":"bench-saml","protocol":"saml","samlConfig":{"entityId":%q,"ssoUrl":%q,
 				"certificate":%q,"signRequests":false,"attributeMapping":{"email":"urn:oid:0.9.2342.19200300.100.1.3",
-				"firstName":"urn:oid:2.5.4.42","lastName":"urn:oid:2.5.4.4"}},"jitProvisioning":true}`,
+				"firstName":"urn:oid:2.5.4.42","lastName":"urn:oid:2.5.4.4"},"ownEntityId":true},"jitProvisioning":true}`,
 				b.saml.entityID, b.saml.ssoURL, b.saml.certPEM)
 		default:
 			return fmt.Errorf("unknown protocol %q (want oidc or saml)", p)

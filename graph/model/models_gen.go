@@ -308,9 +308,10 @@ type SAMLConfigInput struct {
 	SignRequests     *bool          `json:"signRequests,omitempty"`
 	AttributeMapping map[string]any `json:"attributeMapping,omitempty"`
 	MetadataURL      *string        `json:"metadataUrl,omitempty"`
-	// true moves a connection created before per-connection entity IDs to its own SP entity ID,
-	// for good: register the new spEntityId at the IdP at the same time. false is refused on a
-	// connection that has its own.
+	// true (recommended): the connection is its own service provider (SamlConfig.spEntityId ends with
+	// its id). Omitted or false on creation: the shared entity ID of spMetadata. On update, true moves
+	// a connection on the shared entity ID to its own, for good (register the new spEntityId at the
+	// IdP at the same time); false is refused on a connection that has its own.
 	OwnEntityID *bool `json:"ownEntityId,omitempty"`
 }
 
