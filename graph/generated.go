@@ -38,7 +38,6 @@ type ResolverRoot interface {
 	BrandsMutations() BrandsMutationsResolver
 	Connection() ConnectionResolver
 	Mutation() MutationResolver
-	OidcConfig() OidcConfigResolver
 	Query() QueryResolver
 	ScimActivity() ScimActivityResolver
 	ScimToken() ScimTokenResolver
@@ -320,6 +319,7 @@ type ComplexityRoot struct {
 		HasClientSecret func(childComplexity int) int
 		IdentifierClaim func(childComplexity int) int
 		IssuerURL       func(childComplexity int) int
+		OwnCallback     func(childComplexity int) int
 		Scopes          func(childComplexity int) int
 	}
 
@@ -666,6 +666,7 @@ type BrandsMutationsResolver interface {
 	RemoveIdentityProviderConfiguration(ctx context.Context, obj *model.BrandsMutations, input model.RemoveIdentityProviderConfigurationInput) (*model.IdentityProviderConfigurationPayload, error)
 }
 type ConnectionResolver interface {
+	OIDCConfig(ctx context.Context, obj *models.Connection) (*models.OIDCConfig, error)
 	SAMLConfig(ctx context.Context, obj *models.Connection) (*models.SAMLConfig, error)
 
 	Domains(ctx context.Context, obj *models.Connection) ([]*models.Domain, error)
@@ -714,9 +715,6 @@ type MutationResolver interface {
 	StartSpKeyRotation(ctx context.Context) (*model.SpKeysPayload, error)
 	PromoteSpKey(ctx context.Context) (*model.SpKeysPayload, error)
 	RetireSpKey(ctx context.Context) (*model.SpKeysPayload, error)
-}
-type OidcConfigResolver interface {
-	CallbackURL(ctx context.Context, obj *models.OIDCConfig) (string, error)
 }
 type QueryResolver interface {
 	Viewer(ctx context.Context) (*provision.Principal, error)
@@ -2059,6 +2057,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OidcConfig.IssuerURL(childComplexity), true
+	case "OidcConfig.ownCallback":
+		if e.ComplexityRoot.OidcConfig.OwnCallback == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OidcConfig.OwnCallback(childComplexity), true
 	case "OidcConfig.scopes":
 		if e.ComplexityRoot.OidcConfig.Scopes == nil {
 			break
@@ -3825,6 +3829,13 @@ type OidcConfig {
   preferred_username, email (used only when the IdP does not mark it unverified) or Entra ID's oid.
   """
   identifierClaim: String!
+  """
+  Whether the connection has its own redirect URI, <public URL>/sso/oidc/callback/<connection id>
+  (callbackUrl), instead of the one connections share, <public URL>/sso/oidc/callback. Recommended
+  for new connections: an authorization response is then accepted only at the redirect URI of the
+  connection whose sign-in it answers (a defence against IdP mix-up). False by default.
+  """
+  ownCallback: Boolean!
 }
 
 type SamlConfig {
@@ -3859,6 +3870,11 @@ input OidcConfigInput {
   scopes: [String!]
   "The claim read as the person's identifier; empty or sub: sub. See OidcConfig.identifierClaim."
   identifierClaim: String
+  """
+  True gives the connection its own redirect URI (OidcConfig.ownCallback), false the shared one.
+  Register the new callbackUrl at the IdP at the same time: sign-ins under way when it changes fail.
+  """
+  ownCallback: Boolean
 }
 
 input SamlConfigInput {
@@ -4570,7 +4586,10 @@ type SignInEventList {
 }
 
 extend type OidcConfig {
-  "The redirect URI to register at the identity provider: <public URL>/sso/oidc/callback."
+  """
+  The redirect URI to register at the identity provider: <public URL>/sso/oidc/callback, or
+  <public URL>/sso/oidc/callback/<connection id> when the connection has its own (ownCallback).
+  """
   callbackUrl: String!
 }
 
@@ -5197,6 +5216,8 @@ func (ec *executionContext) childFields_OidcConfig(ctx context.Context, field gr
 		return ec.fieldContext_OidcConfig_scopes(ctx, field)
 	case "identifierClaim":
 		return ec.fieldContext_OidcConfig_identifierClaim(ctx, field)
+	case "ownCallback":
+		return ec.fieldContext_OidcConfig_ownCallback(ctx, field)
 	case "callbackUrl":
 		return ec.fieldContext_OidcConfig_callbackUrl(ctx, field)
 	}
@@ -8525,7 +8546,7 @@ func (ec *executionContext) _Connection_oidcConfig(ctx context.Context, field gr
 			return ec.fieldContext_Connection_oidcConfig(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.OIDCConfig(), nil
+			return ec.Resolvers.Connection().OIDCConfig(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.OIDCConfig) graphql.Marshaler {
@@ -8540,7 +8561,7 @@ func (ec *executionContext) fieldContext_Connection_oidcConfig(_ context.Context
 		Object:     "Connection",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: false,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_OidcConfig(ctx, field)
 		},
@@ -12251,6 +12272,29 @@ func (ec *executionContext) fieldContext_OidcConfig_identifierClaim(_ context.Co
 	return graphql.NewScalarFieldContext("OidcConfig", field, false, false, "String")
 }
 
+func (ec *executionContext) _OidcConfig_ownCallback(ctx context.Context, field graphql.CollectedField, obj *models.OIDCConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OidcConfig_ownCallback(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OwnCallback, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OidcConfig_ownCallback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OidcConfig", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _OidcConfig_callbackUrl(ctx context.Context, field graphql.CollectedField, obj *models.OIDCConfig) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12260,7 +12304,7 @@ func (ec *executionContext) _OidcConfig_callbackUrl(ctx context.Context, field g
 			return ec.fieldContext_OidcConfig_callbackUrl(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.OidcConfig().CallbackURL(ctx, obj)
+			return obj.CallbackURL, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -12271,7 +12315,7 @@ func (ec *executionContext) _OidcConfig_callbackUrl(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_OidcConfig_callbackUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("OidcConfig", field, true, true, "String")
+	return graphql.NewScalarFieldContext("OidcConfig", field, false, false, "String")
 }
 
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *provision.PageInfo) (ret graphql.Marshaler) {
@@ -19792,7 +19836,7 @@ func (ec *executionContext) unmarshalInputOidcConfigInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"issuerUrl", "clientId", "clientSecret", "discoveryUrl", "scopes", "identifierClaim"}
+	fieldsInOrder := [...]string{"issuerUrl", "clientId", "clientSecret", "discoveryUrl", "scopes", "identifierClaim", "ownCallback"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19841,6 +19885,13 @@ func (ec *executionContext) unmarshalInputOidcConfigInput(ctx context.Context, o
 				return it, err
 			}
 			it.IdentifierClaim = data
+		case "ownCallback":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ownCallback"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OwnCallback = data
 		}
 	}
 	return it, nil
@@ -21819,10 +21870,11 @@ func (ec *executionContext) _Connection(ctx context.Context, sel ast.SelectionSe
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "oidcConfig":
-			out.Values[i] = ec._Connection_oidcConfig(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Connection_oidcConfig(ctx, field, obj)
+				})
 		case "samlConfig":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -22976,39 +23028,43 @@ func (ec *executionContext) _OidcConfig(ctx context.Context, sel ast.SelectionSe
 		case "issuerUrl":
 			out.Values[i] = ec._OidcConfig_issuerUrl(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "clientId":
 			out.Values[i] = ec._OidcConfig_clientId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "hasClientSecret":
 			out.Values[i] = ec._OidcConfig_hasClientSecret(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "discoveryUrl":
 			out.Values[i] = ec._OidcConfig_discoveryUrl(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "scopes":
 			out.Values[i] = ec._OidcConfig_scopes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "identifierClaim":
 			out.Values[i] = ec._OidcConfig_identifierClaim(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
+			}
+		case "ownCallback":
+			out.Values[i] = ec._OidcConfig_ownCallback(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		case "callbackUrl":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._OidcConfig_callbackUrl(ctx, field, obj)
-				})
+			out.Values[i] = ec._OidcConfig_callbackUrl(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}

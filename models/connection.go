@@ -58,6 +58,11 @@ type Connection struct {
 	// OIDCIdentifierClaim names the claim whose value is the person's identifier at the
 	// connection ("" is sub): see IdentifierClaim.
 	OIDCIdentifierClaim string `gorm:"column:oidc_identifier_claim"`
+	// OIDCOwnCallback: the connection's redirect URI is its own, <public URL>/sso/oidc/
+	// callback/<id>, not the one every other connection shares (<public URL>/sso/oidc/
+	// callback). An authorization response that arrives at another connection's redirect URI
+	// (an IdP mix-up) then never reaches this connection's token endpoint, nor the other way.
+	OIDCOwnCallback bool `gorm:"column:oidc_own_callback"`
 
 	SAMLEntityID         string `gorm:"column:saml_entity_id"`
 	SAMLSSOURL           string `gorm:"column:saml_sso_url"`
@@ -94,6 +99,11 @@ type OIDCConfig struct {
 	HasClientSecret bool
 	// IdentifierClaim is the claim the person's identifier is read from (Connection.IdentifierClaim).
 	IdentifierClaim string
+	// OwnCallback: the connection has its own redirect URI (Connection.OIDCOwnCallback).
+	OwnCallback bool
+	// CallbackURL is the redirect URI to register at the IdP. Set by provision (it needs the
+	// public URL).
+	CallbackURL string
 }
 
 // SAMLConfig is the SAML half of a connection as the API shows it.
@@ -120,7 +130,7 @@ func (c *Connection) OIDCConfig() *OIDCConfig {
 	}
 	cfg := &OIDCConfig{IssuerURL: c.OIDCIssuerURL, ClientID: c.OIDCClientID,
 		Scopes: strings.Fields(c.OIDCScopes), HasClientSecret: len(c.OIDCClientSecretEnc) > 0,
-		IdentifierClaim: c.IdentifierClaim()}
+		IdentifierClaim: c.IdentifierClaim(), OwnCallback: c.OIDCOwnCallback}
 	if c.OIDCDiscoveryURL != "" {
 		cfg.DiscoveryURL = &c.OIDCDiscoveryURL
 	}

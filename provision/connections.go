@@ -23,6 +23,9 @@ type OIDCConfigInput struct {
 	Scopes       []string
 	// IdentifierClaim names the claim read as the person's identifier ("" or "sub": sub).
 	IdentifierClaim *string
+	// OwnCallback gives the connection its own redirect URI (true) or the shared one (false):
+	// models.Connection.OIDCOwnCallback.
+	OwnCallback *bool
 }
 
 // SAMLConfigInput is the SAML half of a connection. On update, nil fields stay unchanged.
@@ -260,6 +263,11 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 					claim = ""
 				}
 				c.OIDCIdentifierClaim = claim
+			}
+			if o.OwnCallback != nil {
+				// A sign-in under way when this changes fails at the callback (the IdP sends it
+				// to the redirect URI it started with), and only that one.
+				c.OIDCOwnCallback = *o.OwnCallback
 			}
 		}
 	}

@@ -48,12 +48,39 @@ const (
 // started them (the OpenID Provider sets it, the upstream callbacks read it).
 const SignInCookie = "gatehouse_signin"
 
-// OIDCCallbackPath is the one callback of every OIDC connection: the redirect URI an admin
-// registers at the identity provider.
+// OIDCCallbackPath is the callback OIDC connections share: the redirect URI an admin registers
+// at the identity provider, unless the connection has its own (OIDCCallbackPathOf).
 const OIDCCallbackPath = "/sso/oidc/callback"
 
-// OIDCCallbackURL is the absolute callback URL of OIDC connections.
+// OIDCCallbackURL is the absolute callback URL OIDC connections share.
 func (s *Service) OIDCCallbackURL() string { return s.sso.publicURL + OIDCCallbackPath }
+
+// OIDCCallbackPathOf is the path of a connection's redirect URI: its own,
+// OIDCCallbackPath/<id>, when it has one (models.Connection.OIDCOwnCallback), else the shared
+// one. Both the authorization request and the code exchange of a flow send it, and the
+// callback answers only there: an authorization response that arrives at another
+// connection's redirect URI (an IdP mix-up) is refused before any token request.
+func OIDCCallbackPathOf(c *models.Connection) string {
+	if c.OIDCOwnCallback {
+		return OIDCCallbackPath + "/" + c.ID.String()
+	}
+	return OIDCCallbackPath
+}
+
+// OIDCRedirectURL is the absolute redirect URI of a connection (OIDCCallbackPathOf).
+func (s *Service) OIDCRedirectURL(c *models.Connection) string {
+	return s.sso.publicURL + OIDCCallbackPathOf(c)
+}
+
+// OIDCConfig returns a connection's OIDC settings with the redirect URI to register at the
+// IdP, or nil for a SAML connection.
+func (s *Service) OIDCConfig(c *models.Connection) *models.OIDCConfig {
+	cfg := c.OIDCConfig()
+	if cfg != nil {
+		cfg.CallbackURL = s.OIDCRedirectURL(c)
+	}
+	return cfg
+}
 
 // OIDCScopes are the scopes the OpenID Provider knows; others are ignored (OIDC Core §3.1.2.1).
 var OIDCScopes = []string{"openid", "email", "profile"}

@@ -32,7 +32,8 @@ func oidcInput(in *model.OIDCConfigInput) *provision.OIDCConfigInput {
 		return nil
 	}
 	return &provision.OIDCConfigInput{IssuerURL: in.IssuerURL, ClientID: in.ClientID,
-		ClientSecret: in.ClientSecret, DiscoveryURL: in.DiscoveryURL, Scopes: in.Scopes, IdentifierClaim: in.IdentifierClaim}
+		ClientSecret: in.ClientSecret, DiscoveryURL: in.DiscoveryURL, Scopes: in.Scopes, IdentifierClaim: in.IdentifierClaim,
+		OwnCallback: in.OwnCallback}
 }
 
 func samlInput(in *model.SAMLConfigInput) *provision.SAMLConfigInput {

@@ -52,6 +52,11 @@ func (r *brandsMutationsResolver) RemoveIdentityProviderConfiguration(ctx contex
 	return r.removeIdentityProviderConfiguration(ctx, input)
 }
 
+// OIDCConfig is the resolver for the oidcConfig field.
+func (r *connectionResolver) OIDCConfig(ctx context.Context, obj *models.Connection) (*models.OIDCConfig, error) {
+	return r.Svc.OIDCConfig(obj), nil
+}
+
 // SAMLConfig is the resolver for the samlConfig field.
 func (r *connectionResolver) SAMLConfig(ctx context.Context, obj *models.Connection) (*models.SAMLConfig, error) {
 	return r.Svc.SAMLConfig(obj), nil
@@ -334,11 +339,6 @@ func (r *mutationResolver) RetireSpKey(ctx context.Context) (*model.SpKeysPayloa
 	return r.spKeysPayload(ctx, r.Svc.RetireSPKey)
 }
 
-// CallbackURL is the resolver for the callbackUrl field.
-func (r *oidcConfigResolver) CallbackURL(ctx context.Context, obj *models.OIDCConfig) (string, error) {
-	return r.Svc.OIDCCallbackURL(), nil
-}
-
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*provision.Principal, error) {
 	return r.Svc.Viewer(ctx)
@@ -590,9 +590,6 @@ func (r *Resolver) Connection() graph.ConnectionResolver { return &connectionRes
 // Mutation returns graph.MutationResolver implementation.
 func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{r} }
 
-// OidcConfig returns graph.OidcConfigResolver implementation.
-func (r *Resolver) OidcConfig() graph.OidcConfigResolver { return &oidcConfigResolver{r} }
-
 // Query returns graph.QueryResolver implementation.
 func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
 
@@ -630,7 +627,6 @@ type (
 	brandsMutationsResolver       struct{ *Resolver }
 	connectionResolver            struct{ *Resolver }
 	mutationResolver              struct{ *Resolver }
-	oidcConfigResolver            struct{ *Resolver }
 	queryResolver                 struct{ *Resolver }
 	scimActivityResolver          struct{ *Resolver }
 	scimTokenResolver             struct{ *Resolver }

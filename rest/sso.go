@@ -43,6 +43,7 @@ type connectionBody struct {
 		DiscoveryURL    *string  `json:"discoveryUrl"`
 		Scopes          []string `json:"scopes"`
 		IdentifierClaim *string  `json:"identifierClaim"`
+		OwnCallback     *bool    `json:"ownCallback"`
 	} `json:"oidcConfig"`
 	SAMLConfig *struct {
 		EntityID         *string        `json:"entityId"`
@@ -65,7 +66,8 @@ func (b *connectionBody) input() provision.ConnectionInput {
 	}
 	if o := b.OIDCConfig; o != nil {
 		in.OIDC = &provision.OIDCConfigInput{IssuerURL: o.IssuerURL, ClientID: o.ClientID,
-			ClientSecret: o.ClientSecret, DiscoveryURL: o.DiscoveryURL, Scopes: o.Scopes, IdentifierClaim: o.IdentifierClaim}
+			ClientSecret: o.ClientSecret, DiscoveryURL: o.DiscoveryURL, Scopes: o.Scopes, IdentifierClaim: o.IdentifierClaim,
+			OwnCallback: o.OwnCallback}
 	}
 	if sm := b.SAMLConfig; sm != nil {
 		in.SAML = &provision.SAMLConfigInput{EntityID: sm.EntityID, SSOURL: sm.SSOURL, Certificate: sm.Certificate,
@@ -81,6 +83,8 @@ type oidcJSON struct {
 	DiscoveryURL    string   `json:"discoveryUrl,omitempty"`
 	Scopes          []string `json:"scopes"`
 	IdentifierClaim string   `json:"identifierClaim"`
+	// OwnCallback: the connection has its own redirect URI (CallbackURL).
+	OwnCallback bool `json:"ownCallback"`
 	// CallbackURL is the redirect URI to register at the identity provider.
 	CallbackURL string `json:"callbackUrl"`
 }
@@ -120,9 +124,9 @@ func (h *Handler) connectionOf(c *models.Connection) connectionJSON {
 	out := connectionJSON{ID: c.ID.String(), Name: c.Name, Slug: c.Slug, Protocol: string(c.Protocol),
 		Status: string(c.Status), JITProvisioning: c.JITProvisioning, DefaultRole: c.DefaultRole,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
-	if o := c.OIDCConfig(); o != nil {
+	if o := h.svc.OIDCConfig(c); o != nil {
 		out.OIDCConfig = &oidcJSON{IssuerURL: o.IssuerURL, ClientID: o.ClientID, HasClientSecret: o.HasClientSecret,
-			Scopes: o.Scopes, IdentifierClaim: o.IdentifierClaim, CallbackURL: h.svc.OIDCCallbackURL()}
+			Scopes: o.Scopes, IdentifierClaim: o.IdentifierClaim, OwnCallback: o.OwnCallback, CallbackURL: o.CallbackURL}
 		if o.DiscoveryURL != nil {
 			out.OIDCConfig.DiscoveryURL = *o.DiscoveryURL
 		}

@@ -23,8 +23,15 @@ import (
 )
 
 // The upstream side of browser sign-in towards an OIDC identity provider (relying party, with
-// golang.org/x/oauth2 and go-oidc): the redirect to the IdP and the one callback of every
-// connection. The flow state and the decision are provision's.
+// golang.org/x/oauth2 and go-oidc): the redirect to the IdP and the callback, the one the
+// connections share or a connection's own. The flow state and the decision are provision's.
+//
+// One redirect URI for many IdPs invites the IdP mix-up: a connection's IdP (anyone's, in
+// any workspace) sends the browser to another IdP with the flow's state, and that IdP's code
+// comes back to the shared callback, where it would be redeemed at the first IdP's token
+// endpoint. So before any token request the callback checks that the answer came where the
+// flow's connection expects it (its own redirect URI, when it has one) and, as RFC 9207 says,
+// that its iss names the flow's connection's issuer.
 
 // providerTTL bounds how long a provider's discovery document is trusted before it is fetched
 // again; its keys are cached (and refreshed on an unknown kid) by go-oidc's remote key set.
@@ -41,7 +48,17 @@ type SignIn struct {
 	allowPriv bool
 	log       *slog.Logger
 	// providers holds discovered providers by connection id and version, for providerTTL.
-	providers *cache.Cache[string, *oidc.Provider]
+	providers *cache.Cache[string, *upstream]
+}
+
+// upstream is a connection's discovered identity provider.
+type upstream struct {
+	*oidc.Provider
+	// issuer is the discovery document's issuer (the connection's).
+	issuer string
+	// issParameter: the IdP says every authorization response carries iss
+	// (authorization_response_iss_parameter_supported, RFC 9207 §3).
+	issParameter bool
 }
 
 // maxIdPBody bounds every response body of an identity provider (discovery, JWKS, token,
@@ -59,19 +76,20 @@ func NewSignIn(svc *provision.Service, r *Remote, log *slog.Logger) *SignIn {
 	}
 	c.Transport = netguard.LimitBodies(c.Transport, maxIdPBody)
 	return &SignIn{svc: svc, client: c, allowPriv: r.o.AllowPrivateNetworks,
-		log: log, providers: cache.New[string, *oidc.Provider](svc.Caches(), "oidc_providers",
+		log: log, providers: cache.New[string, *upstream](svc.Caches(), "oidc_providers",
 			cache.Options{MaxEntries: maxProviders, TTL: providerTTL, Clock: svc.Clock()})}
 }
 
-// Register mounts the callback.
+// Register mounts the callbacks: the shared one and the connections' own.
 func (s *SignIn) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+provision.OIDCCallbackPath, s.callback)
+	mux.HandleFunc("GET "+provision.OIDCCallbackPath+"/{id}", s.callback)
 }
 
 // provider returns the connection's provider from the cache, or discovers it through the
 // guarded client. The key includes the connection's version, so an edited connection is
 // discovered again.
-func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*oidc.Provider, error) {
+func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*upstream, error) {
 	key := c.ID.String() + "/" + strconv.Itoa(c.Version)
 	if p, ok := s.providers.Get(key); ok {
 		return p, nil
@@ -88,7 +106,10 @@ func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*oidc.Prov
 		return nil, fmt.Errorf("discovery %s: %s", disc, describe(ctx, err))
 	}
 	var pc oidc.ProviderConfig
-	if err := json.Unmarshal(body, &pc); err != nil {
+	var extra struct {
+		ISSParameter bool `json:"authorization_response_iss_parameter_supported"`
+	}
+	if json.Unmarshal(body, &pc) != nil || json.Unmarshal(body, &extra) != nil {
 		return nil, fmt.Errorf("discovery %s: not valid JSON", disc)
 	}
 	switch {
@@ -101,7 +122,8 @@ func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*oidc.Prov
 	}
 	pc.Algorithms = asymmetricAlgorithms(pc.Algorithms)
 	// The context only carries the guarded client: the key set outlives this request.
-	p := pc.NewProvider(oidc.ClientContext(context.Background(), s.client))
+	p := &upstream{Provider: pc.NewProvider(oidc.ClientContext(context.Background(), s.client)),
+		issuer: pc.IssuerURL, issParameter: extra.ISSParameter}
 	s.providers.Set(key, p)
 	return p, nil
 }
@@ -120,13 +142,16 @@ func asymmetricAlgorithms(algs []string) []string {
 	return out
 }
 
-func (s *SignIn) config(p *oidc.Provider, c *models.Connection, clientSecret string) *oauth2.Config {
+// config is the OAuth client of a connection. Its redirect URI is the connection's
+// (provision.OIDCCallbackPathOf), in the authorization request and the code exchange alike:
+// a flow whose connection changed its redirect URI meanwhile fails at the callback's check.
+func (s *SignIn) config(p *upstream, c *models.Connection, clientSecret string) *oauth2.Config {
 	scopes := strings.Fields(c.OIDCScopes)
 	if !slices.Contains(scopes, oidc.ScopeOpenID) {
 		scopes = append([]string{oidc.ScopeOpenID}, scopes...)
 	}
 	return &oauth2.Config{ClientID: c.OIDCClientID, ClientSecret: clientSecret, Endpoint: p.Endpoint(),
-		RedirectURL: s.svc.OIDCCallbackURL(), Scopes: scopes}
+		RedirectURL: s.svc.OIDCRedirectURL(c), Scopes: scopes}
 }
 
 // StartSignIn redirects the browser to the identity provider with Gatehouse's own state,
@@ -166,13 +191,18 @@ func (s *SignIn) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-// callback is GET /sso/oidc/callback: the identity provider's answer for every connection.
+// callback is GET /sso/oidc/callback (the connections that share it) and GET
+// /sso/oidc/callback/{id} (a connection's own): the identity provider's answer.
 func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
 	f, err := s.svc.ClaimFlow(ctx, q.Get("state"), webpage.CookieValue(r, s.svc.SignInCookieName()), webpage.RequestID(w))
 	if err != nil {
 		s.refuse(w, r, err)
+		return
+	}
+	if cause := s.mixUp(ctx, r, f); cause != "" {
+		s.refuse(w, r, s.svc.FailFlow(ctx, f, "The identity provider's answer could not be verified.", cause))
 		return
 	}
 	if e := q.Get("error"); e != "" {
@@ -199,6 +229,34 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, loc, http.StatusFound)
+}
+
+// mixUp checks that an authorization response is the flow's connection's, before anything
+// is sent to its IdP (it may be another IdP's code, which that token endpoint must never
+// see), and returns the private cause when it is not: it arrived at another redirect URI than
+// the connection's (another connection's own, or the shared one for a connection that has its
+// own, or the reverse after its setting changed), or its iss (RFC 9207) is not the
+// connection's issuer, or it has none though the IdP says it always sends one.
+func (s *SignIn) mixUp(ctx context.Context, r *http.Request, f *provision.ClaimedFlow) string {
+	if want := provision.OIDCCallbackPathOf(f.Connection); r.URL.Path != want {
+		return fmt.Sprintf("the answer arrived at %s, not at the connection's redirect URI %s", models.Clip(r.URL.Path, 128), want)
+	}
+	iss, sent := r.URL.Query()["iss"]
+	p, err := s.provider(ctx, f.Connection)
+	switch {
+	case err != nil && sent:
+		// The issuer to compare with is unknown: never take the answer on trust.
+		return "provider: " + err.Error()
+	case err != nil:
+		// An error answer is still reported as such; a code fails at the exchange.
+		return ""
+	case sent && (len(iss) != 1 || iss[0] != p.issuer):
+		return fmt.Sprintf("the answer's iss %q is not the connection's issuer %q (RFC 9207: another identity provider's answer)",
+			models.Clip(strings.Join(iss, " "), 256), p.issuer)
+	case !sent && p.issParameter:
+		return fmt.Sprintf("the answer has no iss, though the connection's issuer %q says it always sends one (RFC 9207)", p.issuer)
+	}
+	return ""
 }
 
 // identity redeems the IdP's code and verifies its id_token (signature, issuer, audience,

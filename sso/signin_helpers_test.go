@@ -59,6 +59,16 @@ type testIdP struct {
 	// tokenHook, when set, runs once as Gatehouse calls /token: something an admin does while
 	// the person is between the IdP and the callback's decision.
 	tokenHook func()
+	// tokenCalls counts the requests to /token.
+	tokenCalls int
+	// RFC 9207: issParameter advertises authorization_response_iss_parameter_supported;
+	// iss, when set, is sent as the authorization response's iss ("-": none, though advertised;
+	// issParameter alone sends the IdP's own issuer).
+	issParameter bool
+	iss          string
+	// registered, when set, is the one redirect URI the client has: /authorize answers any
+	// other with an error page, as IdPs do, never a redirect.
+	registered string
 }
 
 type idpCode struct {
@@ -97,9 +107,16 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	switch r.URL.Path {
 	case "/.well-known/openid-configuration":
-		json.NewEncoder(w).Encode(map[string]any{"issuer": base, "authorization_endpoint": base + "/authorize",
+		p.mu.Lock()
+		issParameter := p.issParameter
+		p.mu.Unlock()
+		doc := map[string]any{"issuer": base, "authorization_endpoint": base + "/authorize",
 			"token_endpoint": base + "/token", "jwks_uri": base + "/jwks", "userinfo_endpoint": base + "/userinfo",
-			"id_token_signing_alg_values_supported": []string{"RS256"}})
+			"id_token_signing_alg_values_supported": []string{"RS256"}}
+		if issParameter {
+			doc["authorization_response_iss_parameter_supported"] = true
+		}
+		json.NewEncoder(w).Encode(doc)
 	case "/jwks":
 		p.mu.Lock()
 		jwksError := p.jwksError
@@ -115,9 +132,20 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		p.seen = q
 		person, authErr, authDesc := p.person, p.authorizeError, p.authorizeErrorDescription
+		iss, registered := p.iss, p.registered
+		if iss == "" && p.issParameter {
+			iss = base
+		}
 		p.mu.Unlock()
+		if registered != "" && q.Get("redirect_uri") != registered {
+			http.Error(w, "redirect_uri is not registered", http.StatusBadRequest)
+			return
+		}
 		back, _ := url.Parse(q.Get("redirect_uri"))
 		v := url.Values{"state": {q.Get("state")}}
+		if iss != "" && iss != "-" {
+			v.Set("iss", iss)
+		}
 		if authErr != "" {
 			v.Set("error", authErr)
 			if authDesc != "" {
@@ -146,6 +174,7 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 		badNonce, badAud, uiOnly, extra := p.badNonce, p.badAudience, p.userinfoOnly, p.userinfoExtra
 		hook := p.tokenHook
 		p.tokenHook = nil
+		p.tokenCalls++
 		p.mu.Unlock()
 		if hook != nil {
 			hook()

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"testing"
-	"time"
 
 	"gatehouse/models"
 	"gatehouse/store/storetest"
@@ -17,20 +16,11 @@ func TestMigration20KeepsSAMLConnectionsOnTheSharedEntityID(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		ctx := context.Background()
 		s := openTestStore(t, dbURL, 19)
-		now := time.Now().UTC().Truncate(time.Millisecond)
-		ws := &models.Workspace{ID: NewID(), Name: "W", CreatedAt: now}
-		if err := s.Create(ctx, ws); err != nil {
-			t.Fatal(err)
-		}
-		conn := func(name string, p models.Protocol) *models.Connection {
-			return &models.Connection{ID: NewID(), WorkspaceID: ws.ID, Name: name, NameKey: models.Key(name), Slug: models.Slugify(name),
-				Protocol: p, Status: models.StatusActive, SAMLAttributeMapping: "{}", DefaultRole: models.DefaultRole,
-				Version: 1, CreatedAt: now, UpdatedAt: now}
-		}
+		conn := connectionFixtures(t, s)
 		saml, oidc := conn("Okta SAML", models.ProtocolSAML), conn("Okta OIDC", models.ProtocolOIDC)
 		for _, c := range []*models.Connection{saml, oidc} {
-			// Omitted: the column this migration adds, which a version-19 table lacks.
-			if err := translate(s.db(ctx).Omit("SAMLSharedEntityID").Create(c).Error); err != nil {
+			// Omitted: the columns this migration and later ones add, which a version-19 table lacks.
+			if err := translate(s.db(ctx).Omit("SAMLSharedEntityID", "OIDCOwnCallback").Create(c).Error); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -43,7 +33,7 @@ func TestMigration20KeepsSAMLConnectionsOnTheSharedEntityID(t *testing.T) {
 			conn   *models.Connection
 			shared bool
 		}{{saml, true}, {oidc, false}, {fresh, false}} {
-			got, err := s.Connection(ctx, ws.ID, c.conn.ID)
+			got, err := s.Connection(ctx, c.conn.WorkspaceID, c.conn.ID)
 			if err != nil {
 				t.Fatal(err)
 			}

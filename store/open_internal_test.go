@@ -4,6 +4,9 @@ import (
 	"context"
 	"math"
 	"testing"
+	"time"
+
+	"gatehouse/models"
 )
 
 // openTestStore opens dbURL (a storetest database) for this package's own tests, closed when
@@ -31,5 +34,21 @@ func migrateTwice(t *testing.T, s *Store) {
 		if err := s.Migrate(context.Background()); err != nil {
 			t.Fatalf("migrate #%d: %v", i+1, err)
 		}
+	}
+}
+
+// connectionFixtures stores a workspace in s and returns a maker of live connections of it
+// (not stored: a migration test stores them as the table it tests allows).
+func connectionFixtures(t *testing.T, s *Store) func(name string, p models.Protocol) *models.Connection {
+	t.Helper()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	ws := &models.Workspace{ID: NewID(), Name: "W", CreatedAt: now}
+	if err := s.Create(context.Background(), ws); err != nil {
+		t.Fatal(err)
+	}
+	return func(name string, p models.Protocol) *models.Connection {
+		return &models.Connection{ID: NewID(), WorkspaceID: ws.ID, Name: name, NameKey: models.Key(name), Slug: models.Slugify(name),
+			Protocol: p, Status: models.StatusActive, SAMLAttributeMapping: "{}", DefaultRole: models.DefaultRole,
+			Version: 1, CreatedAt: now, UpdatedAt: now}
 	}
 }

@@ -227,6 +227,9 @@ type OIDCConfigInput struct {
 	Scopes       []string `json:"scopes,omitempty"`
 	// The claim read as the person's identifier; empty or sub: sub. See OidcConfig.identifierClaim.
 	IdentifierClaim *string `json:"identifierClaim,omitempty"`
+	// True gives the connection its own redirect URI (OidcConfig.ownCallback), false the shared one.
+	// Register the new callbackUrl at the IdP at the same time: sign-ins under way when it changes fail.
+	OwnCallback *bool `json:"ownCallback,omitempty"`
 }
 
 type Query struct {
