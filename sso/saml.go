@@ -68,19 +68,26 @@ func serviceProvider(sp *provision.SAMLSP, key provision.SPKeyPair, conn *models
 }
 
 // requireAudience is the audience check: crewjam accepts an assertion with no
-// AudienceRestriction at all (an assertion meant for any SP); Gatehouse requires one that names
-// its entity ID, so that an assertion issued to another service provider never signs anyone in.
+// AudienceRestriction at all (an assertion meant for any SP); Gatehouse requires at least one,
+// and every one of them must name its entity ID (SAML core §2.5.1.4: conditions are ANDed,
+// the audiences of one restriction ORed), so that an assertion issued to another service
+// provider never signs anyone in.
+//
+// crewjam's AudienceRestriction holds one Audience: of a restriction that lists several, only
+// the last survives unmarshalling. A restriction that names Gatehouse but not last is refused
+// (a refusal too many, never an acceptance).
 func requireAudience(entityID string) func(a *saml.Assertion) error {
 	return func(a *saml.Assertion) error {
 		if a.Conditions == nil || len(a.Conditions.AudienceRestrictions) == 0 {
 			return errors.New("the assertion has no AudienceRestriction")
 		}
-		for _, ar := range a.Conditions.AudienceRestrictions {
-			if ar.Audience.Value == entityID {
-				return nil
+		for i, ar := range a.Conditions.AudienceRestrictions {
+			if ar.Audience.Value != entityID {
+				return fmt.Errorf("assertion Conditions AudienceRestriction %d of %d does not contain %q",
+					i+1, len(a.Conditions.AudienceRestrictions), entityID)
 			}
 		}
-		return fmt.Errorf("assertion Conditions AudienceRestriction does not contain %q", entityID)
+		return nil
 	}
 }
 

@@ -111,6 +111,7 @@ func TestSAMLCheckIsCrewjams(t *testing.T) {
 		{name: "wrong audience", tamper: func(req *saml.IdpAuthnRequest) {
 			req.Assertion.Conditions.AudienceRestrictions[0].Audience.Value = "https://other.example.com/saml/metadata"
 		}},
+		{name: "a second audience, another SP's", tamper: addAudience("https://other.example.com/saml/metadata")},
 		{name: "no audience", tamper: func(req *saml.IdpAuthnRequest) { req.Assertion.Conditions.AudienceRestrictions = nil }},
 		{name: "wrong recipient", tamper: func(req *saml.IdpAuthnRequest) {
 			req.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.Recipient = "https://other.example.com/saml/acs"

@@ -525,10 +525,10 @@ func TestSAMLRefusedRepostAddsNoEvent(t *testing.T) {
 }
 
 // TestSAMLSignInHostileResponses: a response that would cost the ACS far more than a real one
-// to read (nested too deep, too many elements, several assertions, many EncryptedKeys) fails
-// the sign-in as any malformed response does: access_denied with the safe message, the cause
-// in the sign-in event, nobody signed in. Plain and encrypted responses around them still
-// sign in.
+// to read (nested too deep, too many elements, several assertions, many EncryptedKeys) and an
+// assertion one of whose AudienceRestrictions names another SP fail the sign-in as any
+// malformed response does: access_denied with the safe message, the cause in the sign-in
+// event, nobody signed in. Plain and encrypted responses around them still sign in.
 func TestSAMLSignInHostileResponses(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		w := newSAMLWorld(t, e)
@@ -567,6 +567,10 @@ func TestSAMLSignInHostileResponses(t *testing.T) {
 				cause: "0 Assertion and 2 EncryptedAssertion"},
 			{name: "many EncryptedKeys", edit: func(doc string) string { return samltest.EncryptedKeys(unsigned(doc), 20) },
 				cause: "3 EncryptedKeys"},
+			{name: "another SP's AudienceRestriction", cause: "AudienceRestriction 2 of 2", tamper: func(req *saml.IdpAuthnRequest) {
+				req.Assertion.Conditions.AudienceRestrictions = append(req.Assertion.Conditions.AudienceRestrictions,
+					saml.AudienceRestriction{Audience: saml.Audience{Value: "https://other.example.com/saml/metadata"}})
+			}},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				if c.plain {

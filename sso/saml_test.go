@@ -167,6 +167,15 @@ func shiftAssertion(d time.Duration) func(*saml.IdpAuthnRequest) {
 	}
 }
 
+// addAudience adds an AudienceRestriction naming audience after the assertion's (a tampering
+// of samltest.IdP).
+func addAudience(audience string) func(*saml.IdpAuthnRequest) {
+	return func(req *saml.IdpAuthnRequest) {
+		req.Assertion.Conditions.AudienceRestrictions = append(req.Assertion.Conditions.AudienceRestrictions,
+			saml.AudienceRestriction{Audience: saml.Audience{Value: audience}})
+	}
+}
+
 func TestSAMLResponseRefusals(t *testing.T) {
 	w := newSAMLWorld(t)
 	_, _, otherCert := samltest.NewKeyPair(t)
@@ -184,6 +193,14 @@ func TestSAMLResponseRefusals(t *testing.T) {
 		{name: "wrong audience", cause: "AudienceRestriction", tamper: func(req *saml.IdpAuthnRequest) {
 			req.Assertion.Conditions.AudienceRestrictions[0].Audience.Value = "https://other.example.com/saml/metadata"
 		}},
+		// Every AudienceRestriction must name the SP (SAML core §2.5.1.4).
+		{name: "a second AudienceRestriction, another SP's", cause: "AudienceRestriction 2 of 2", tamper: addAudience("https://other.example.com/saml/metadata")},
+		{name: "another SP's AudienceRestriction first", cause: "AudienceRestriction 1 of 2", tamper: func(req *saml.IdpAuthnRequest) {
+			ours := req.Assertion.Conditions.AudienceRestrictions[0]
+			req.Assertion.Conditions.AudienceRestrictions[0].Audience.Value = "https://other.example.com/saml/metadata"
+			req.Assertion.Conditions.AudienceRestrictions = append(req.Assertion.Conditions.AudienceRestrictions, ours)
+		}},
+		{name: "two AudienceRestrictions naming the SP", tamper: addAudience("https://gh.example.com/saml/metadata")},
 		{name: "wrong recipient", cause: "Recipient", tamper: func(req *saml.IdpAuthnRequest) {
 			req.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.Recipient = "https://other.example.com/saml/acs"
 		}},
