@@ -295,3 +295,25 @@ func reportCPU(b *testing.B, start time.Duration) {
 		b.ReportMetric(float64(end-start)/float64(b.N)/1e6, "cpu-ms/op")
 	}
 }
+
+// BenchmarkScanResponse is scanResponse alone, on a real response, plain and encrypted: what
+// the scan adds to every check.
+func BenchmarkScanResponse(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		world func(testing.TB) *samlWorld
+	}{{"encrypted", newSAMLWorld}, {"plain", newPlainSAMLWorld}} {
+		b.Run(c.name, func(b *testing.B) {
+			w := c.world(b)
+			_, r := w.login(b, "relay")
+			raw, _ := base64.StdEncoding.DecodeString(r.PostForm.Get("SAMLResponse"))
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := scanResponse(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
