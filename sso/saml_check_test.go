@@ -311,14 +311,18 @@ func FuzzValidateXML(f *testing.F) {
 	})
 }
 
+// responseWorlds are the two kinds of response of crewjam's IdP: with its assertion encrypted
+// (the SP metadata lists an encryption key) and plain.
+var responseWorlds = []struct {
+	name  string
+	world func(testing.TB) *samlWorld
+}{{"encrypted", newSAMLWorld}, {"plain", newPlainSAMLWorld}}
+
 // BenchmarkSAMLCheck is Check, what the ACS spends on a response, for a response of crewjam's
-// IdP with its assertion encrypted (the SP metadata lists an encryption key) and plain:
+// IdP with its assertion encrypted and plain:
 // go test -run '^$' -bench SAMLCheck ./sso
 func BenchmarkSAMLCheck(b *testing.B) {
-	for _, c := range []struct {
-		name  string
-		world func(testing.TB) *samlWorld
-	}{{"encrypted", newSAMLWorld}, {"plain", newPlainSAMLWorld}} {
+	for _, c := range responseWorlds {
 		b.Run(c.name, func(b *testing.B) {
 			w := c.world(b)
 			sr, r := w.login(b, "relay")
