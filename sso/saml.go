@@ -68,19 +68,26 @@ func serviceProvider(sp *provision.SAMLSP, key provision.SPKeyPair, conn *models
 }
 
 // requireAudience is the audience check: crewjam accepts an assertion with no
-// AudienceRestriction at all (an assertion meant for any SP); Gatehouse requires one that names
-// its entity ID, so that an assertion issued to another service provider never signs anyone in.
+// AudienceRestriction at all (an assertion meant for any SP); Gatehouse requires at least one,
+// and every one of them must name its entity ID (SAML core §2.5.1.4: conditions are ANDed,
+// the audiences of one restriction ORed), so that an assertion issued to another service
+// provider never signs anyone in.
+//
+// crewjam's AudienceRestriction holds one Audience: of a restriction that lists several, only
+// the last survives unmarshalling. A restriction that names Gatehouse but not last is refused
+// (a refusal too many, never an acceptance).
 func requireAudience(entityID string) func(a *saml.Assertion) error {
 	return func(a *saml.Assertion) error {
 		if a.Conditions == nil || len(a.Conditions.AudienceRestrictions) == 0 {
 			return errors.New("the assertion has no AudienceRestriction")
 		}
-		for _, ar := range a.Conditions.AudienceRestrictions {
-			if ar.Audience.Value == entityID {
-				return nil
+		for i, ar := range a.Conditions.AudienceRestrictions {
+			if ar.Audience.Value != entityID {
+				return fmt.Errorf("assertion Conditions AudienceRestriction %d of %d does not contain %q",
+					i+1, len(a.Conditions.AudienceRestrictions), entityID)
 			}
 		}
-		return fmt.Errorf("assertion Conditions AudienceRestriction does not contain %q", entityID)
+		return nil
 	}
 }
 
@@ -346,6 +353,12 @@ func (c *SAMLResponses) Check(r *http.Request, sp *provision.SAMLSP, conn *model
 	if err != nil {
 		return nil, &LoginError{Public: publicSAMLFailure, Private: fmt.Errorf("cannot parse base64: %w", err)}
 	}
+	// Before anything else reads it: what the scan refuses would cost far more than it is
+	// worth to read (scanResponse).
+	shape, err := scanResponse(raw)
+	if err != nil {
+		return nil, &LoginError{Public: publicSAMLFailure, Private: err}
+	}
 	certs, err := c.certificates(conn)
 	if err != nil {
 		return nil, &LoginError{Public: publicSAMLFailure, Private: err}
@@ -362,12 +375,12 @@ func (c *SAMLResponses) Check(r *http.Request, sp *provision.SAMLSP, conn *model
 	err = errNotPlain
 	// checkPlain hands an encrypted assertion to crewjam after validating and parsing the
 	// whole document, which crewjam then does again: such a response goes to crewjam at once
-	// (any document that names EncryptedAssertion does; crewjam is the reference check).
-	if !bytes.Contains(raw, []byte("EncryptedAssertion")) {
+	// (crewjam is the reference check).
+	if !shape.encrypted() {
 		a, destination, err = checkPlain(raw, sp, conn, certs, requestID, *acs, saml.TimeNow())
 	}
 	if err == errNotPlain {
-		a, err = parseResponse(raw, sp, conn, requestID, *acs)
+		a, err = parseResponse(raw, sp, conn, requestID, *acs, shape.encryptedKeys == 1)
 		destination = responseDestination(raw)
 	}
 	if err != nil {
@@ -405,11 +418,16 @@ func hasBearerConfirmation(a *saml.Assertion) bool {
 	return false
 }
 
-// parseResponse is crewjam's ParseXMLResponse with each SP key in turn: another key is tried
-// only when decryption failed (an IdP may still encrypt to the previous certificate, or
-// already to the next one).
-func parseResponse(raw []byte, sp *provision.SAMLSP, conn *models.Connection, requestID string, currentURL url.URL) (*saml.Assertion, error) {
+// parseResponse is crewjam's ParseXMLResponse with the current SP key and, when rotate is set,
+// with each other SP key in turn: another key is tried only when decryption failed (an IdP may
+// still encrypt to the previous certificate, or already to the next one). Check sets rotate
+// for a response with exactly one EncryptedKey, which an IdP encrypting to one of the keys of
+// the SP metadata sends: each key tried costs an RSA decryption.
+func parseResponse(raw []byte, sp *provision.SAMLSP, conn *models.Connection, requestID string, currentURL url.URL, rotate bool) (*saml.Assertion, error) {
 	keys := sp.Keys.All()
+	if !rotate {
+		keys = keys[:1]
+	}
 	var a *saml.Assertion
 	var err error
 	for i, kp := range keys {

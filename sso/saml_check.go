@@ -30,8 +30,9 @@ import (
 // values, and takes the certificate parsed from the connection's PEM. The checks are crewjam's,
 // in crewjam's order (parseResponse, validateSignature, validateAssertion, service_provider.go
 // v0.5.1), with its MaxIssueDelay and MaxClockSkew; TestSAMLCheckIsCrewjams holds it to
-// ParseXMLResponse over valid and tampered responses. Anything else (an EncryptedAssertion,
-// several assertions) goes to ParseXMLResponse itself.
+// ParseXMLResponse over valid and tampered responses. Anything else that scanResponse let
+// through (an EncryptedAssertion, an assertion that is not the Response's child) goes to
+// ParseXMLResponse itself.
 
 // SAMLResponses checks responses at the ACS. It keeps the connections' IdP certificates
 // parsed, keyed by their PEM text: a connection whose certificates change is checked against

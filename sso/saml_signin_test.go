@@ -146,12 +146,26 @@ func (w *samlWorld) toIdP(t *testing.T, b *http.Client, extra ...string) (page, 
 // returns the last response (the application's redirect, or a Gatehouse page).
 func (w *samlWorld) post(t *testing.T, b *http.Client, base, page string) (*http.Response, string) {
 	t.Helper()
+	return w.postEdited(t, b, base, page, nil)
+}
+
+// postEdited is post with the response of the IdP's form edited first (nil: as it is), as
+// anyone may post it.
+func (w *samlWorld) postEdited(t *testing.T, b *http.Client, base, page string, edit func(doc string) string) (*http.Response, string) {
+	t.Helper()
 	action, vals, err := samltest.Form(page)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if action != w.e.URL+"/saml/acs" {
 		t.Fatalf("the IdP posts to %s", action)
+	}
+	if edit != nil {
+		raw, err := base64.StdEncoding.DecodeString(vals.Get("SAMLResponse"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals.Set("SAMLResponse", base64.StdEncoding.EncodeToString([]byte(edit(string(raw)))))
 	}
 	resp, err := b.PostForm(base+"/saml/acs", vals)
 	if err != nil {
@@ -506,6 +520,89 @@ func TestSAMLRefusedRepostAddsNoEvent(t *testing.T) {
 		}
 		if len(outcomes) != 1 || outcomes[0] != "failed" {
 			t.Fatalf("events: %v", outcomes)
+		}
+	})
+}
+
+// TestSAMLSignInHostileResponses: a response that would cost the ACS far more than a real one
+// to read (nested too deep, too many elements, several assertions, many EncryptedKeys) and an
+// assertion one of whose AudienceRestrictions names another SP fail the sign-in as any
+// malformed response does: access_denied with the safe message, the cause in the sign-in
+// event, nobody signed in. Plain and encrypted responses around them still sign in.
+func TestSAMLSignInHostileResponses(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e)
+		conn := e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn, "").Must(t, 200).Body
+		resp, err := http.Get(str(conn, "connection", "samlConfig", "spMetadataUrl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		md, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		encrypted := func(want bool) func(string) string {
+			return func(doc string) string {
+				if strings.Contains(doc, "<saml:EncryptedAssertion") != want {
+					t.Fatalf("the IdP's assertion is not as expected (encrypted: %v)", want)
+				}
+				return doc
+			}
+		}
+		unsigned := samltest.DropResponseSignature // the assertion is signed
+		for _, c := range []struct {
+			name   string
+			plain  bool
+			tamper func(*saml.IdpAuthnRequest)
+			edit   func(doc string) string
+			cause  string // "": signed in
+		}{
+			{name: "encrypted", edit: encrypted(true)},
+			{name: "plain", plain: true, edit: encrypted(false)},
+			{name: "nested", plain: true, edit: func(doc string) string { return samltest.Nest(unsigned(doc), 40) },
+				cause: "nested more than 32 deep"},
+			{name: "many elements", plain: true, edit: func(doc string) string { return samltest.Spread(unsigned(doc), 2500) },
+				cause: "more than 2000 elements"},
+			{name: "a second assertion", plain: true, edit: func(doc string) string { return samltest.SecondAssertion(unsigned(doc), "00u-eve") },
+				cause: "2 Assertion and"},
+			{name: "many EncryptedAssertions", edit: func(doc string) string { return samltest.EncryptedAssertions(unsigned(doc), 20) },
+				cause: "0 Assertion and 2 EncryptedAssertion"},
+			{name: "many EncryptedKeys", edit: func(doc string) string { return samltest.EncryptedKeys(unsigned(doc), 20) },
+				cause: "3 EncryptedKeys"},
+			{name: "another SP's AudienceRestriction", cause: "AudienceRestriction 2 of 2", tamper: func(req *saml.IdpAuthnRequest) {
+				req.Assertion.Conditions.AudienceRestrictions = append(req.Assertion.Conditions.AudienceRestrictions,
+					saml.AudienceRestriction{Audience: saml.Audience{Value: "https://other.example.com/saml/metadata"}})
+			}},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				if c.plain {
+					w.idp.TrustSP(t, samltest.WithoutEncryption(md))
+				} else {
+					w.idp.TrustSP(t, md)
+				}
+				w.idp.Tamper(c.tamper)
+				defer w.idp.Tamper(nil)
+				b := w.browser()
+				page, verifier := w.toIdP(t, b)
+				resp, body := w.postEdited(t, b, e.URL, page, c.edit)
+				q := w.appResult(t, resp, body)
+				if c.cause == "" {
+					if claims := w.exchange(t, q.Get("code"), verifier); claims["email"] != "ada@example.com" {
+						t.Fatalf("claims %v", claims)
+					}
+					return
+				}
+				if q.Get("error") != "access_denied" || q.Get("code") != "" ||
+					q.Get("error_description") != "The identity provider's response could not be accepted." {
+					t.Fatalf("refusal: %v", q)
+				}
+				var n int
+				if err := e.App.Store().RawScan(context.Background(), &n,
+					"SELECT count(*) FROM sign_in_events WHERE outcome = 'failed' AND cause LIKE ?", "%"+c.cause+"%"); err != nil || n != 1 {
+					t.Fatalf("%d failed events for %q (%v)", n, c.cause, err)
+				}
+			})
+		}
+		if n := w.count(t, "user_accounts"); n != 1 {
+			t.Fatalf("%d accounts", n)
 		}
 	})
 }

@@ -167,6 +167,15 @@ func shiftAssertion(d time.Duration) func(*saml.IdpAuthnRequest) {
 	}
 }
 
+// addAudience adds an AudienceRestriction naming audience after the assertion's (a tampering
+// of samltest.IdP).
+func addAudience(audience string) func(*saml.IdpAuthnRequest) {
+	return func(req *saml.IdpAuthnRequest) {
+		req.Assertion.Conditions.AudienceRestrictions = append(req.Assertion.Conditions.AudienceRestrictions,
+			saml.AudienceRestriction{Audience: saml.Audience{Value: audience}})
+	}
+}
+
 func TestSAMLResponseRefusals(t *testing.T) {
 	w := newSAMLWorld(t)
 	_, _, otherCert := samltest.NewKeyPair(t)
@@ -184,6 +193,14 @@ func TestSAMLResponseRefusals(t *testing.T) {
 		{name: "wrong audience", cause: "AudienceRestriction", tamper: func(req *saml.IdpAuthnRequest) {
 			req.Assertion.Conditions.AudienceRestrictions[0].Audience.Value = "https://other.example.com/saml/metadata"
 		}},
+		// Every AudienceRestriction must name the SP (SAML core §2.5.1.4).
+		{name: "a second AudienceRestriction, another SP's", cause: "AudienceRestriction 2 of 2", tamper: addAudience("https://other.example.com/saml/metadata")},
+		{name: "another SP's AudienceRestriction first", cause: "AudienceRestriction 1 of 2", tamper: func(req *saml.IdpAuthnRequest) {
+			ours := req.Assertion.Conditions.AudienceRestrictions[0]
+			req.Assertion.Conditions.AudienceRestrictions[0].Audience.Value = "https://other.example.com/saml/metadata"
+			req.Assertion.Conditions.AudienceRestrictions = append(req.Assertion.Conditions.AudienceRestrictions, ours)
+		}},
+		{name: "two AudienceRestrictions naming the SP", tamper: addAudience("https://gh.example.com/saml/metadata")},
 		{name: "wrong recipient", cause: "Recipient", tamper: func(req *saml.IdpAuthnRequest) {
 			req.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.Recipient = "https://other.example.com/saml/acs"
 		}},
@@ -214,24 +231,32 @@ func TestSAMLResponseRefusals(t *testing.T) {
 				want = "id-0123456789"
 			}
 			login, err := CheckSAMLResponse(r, w.sp, w.conn, want)
-			if c.cause == "" {
-				if err != nil {
-					t.Fatalf("refused: %v", privateCause(err))
-				}
-				if login.Identity.Identifier != "00u1ada" {
-					t.Fatalf("identity %+v", login.Identity)
-				}
-				return
-			}
-			var le *LoginError
-			if err == nil || !errorsAs(err, &le) || !strings.Contains(le.Private.Error(), c.cause) {
-				t.Fatalf("want a refusal for %q, got %v", c.cause, err)
-			}
-			if strings.Contains(le.Error(), "ada") || le.Error() == "" {
-				t.Fatalf("public message %q", le.Error())
-			}
+			wantCheck(t, login, err, c.cause)
 		})
 	}
+}
+
+// wantCheck holds the outcome of a check to a case: the IdP's person signed in when cause is
+// "", else a LoginError whose private cause names cause and whose public message is safe.
+func wantCheck(t *testing.T, login *SAMLLogin, err error, cause string) *LoginError {
+	t.Helper()
+	if cause == "" {
+		if err != nil {
+			t.Fatalf("refused: %v", privateCause(err))
+		}
+		if login.Identity.Identifier != "00u1ada" {
+			t.Fatalf("identity %+v", login.Identity)
+		}
+		return nil
+	}
+	var le *LoginError
+	if err == nil || !errorsAs(err, &le) || !strings.Contains(le.Private.Error(), cause) {
+		t.Fatalf("want a refusal for %q, got %v (%v)", cause, err, privateCause(err))
+	}
+	if strings.Contains(le.Error(), "ada") || le.Error() == "" {
+		t.Fatalf("public message %q", le.Error())
+	}
+	return le
 }
 
 // TestSAMLArtifactRefused: an artifact is never resolved (no outbound request), and the
@@ -273,15 +298,25 @@ func TestSAMLKeyRotation(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		keys provision.SPKeys
-		ok   bool
+		// moreKeys EncryptedKeys follow the IdP's: the other keys are tried only for a
+		// response with one, as an RSA decryption each (scanResponse).
+		moreKeys int
+		ok       bool
 	}{
-		{"previous", provision.SPKeys{Current: fresh, Previous: &old}, true},
-		{"next", provision.SPKeys{Current: fresh, Next: &old}, true},
-		{"retired", provision.SPKeys{Current: fresh}, false},
+		{"previous", provision.SPKeys{Current: fresh, Previous: &old}, 0, true},
+		{"next", provision.SPKeys{Current: fresh, Next: &old}, 0, true},
+		{"retired", provision.SPKeys{Current: fresh}, 0, false},
+		{"current, two EncryptedKeys", provision.SPKeys{Current: old, Next: &fresh}, 1, true},
+		{"previous, two EncryptedKeys", provision.SPKeys{Current: fresh, Previous: &old}, 1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w.sp.Keys = provision.SPKeys{Current: old}
 			sr, r := w.login(t, "relay")
+			if tc.moreKeys > 0 {
+				r = editedPost(t, r, func(doc string) string {
+					return samltest.EncryptedKeys(samltest.DropResponseSignature(doc), tc.moreKeys)
+				})
+			}
 			w.sp.Keys = tc.keys
 			_, err := CheckSAMLResponse(r, w.sp, w.conn, sr.ID)
 			if (err == nil) != tc.ok {

@@ -4,11 +4,113 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 
 	xrv "github.com/mattermost/xml-roundtrip-validator"
 )
+
+// Limits of scanResponse. A response of any IdP is a few levels deep (Response, Assertion,
+// Signature, SignedInfo, Reference, Transforms, Transform, InclusiveNamespaces: 8; an
+// EncryptedAssertion's EncryptedKey's certificate: 8) and holds tens of elements, a few hundred
+// with a long list of groups, each with up to three attributes (an AttributeValue's xsi:type
+// and its two namespace declarations). Within the limits the rest of the check costs at most
+// about ten times a real response's (bench/README.md).
+const (
+	maxResponseDepth      = 32
+	maxResponseElements   = 2_000
+	maxResponseAttributes = 3 * maxResponseElements // namespace declarations included
+	// maxResponseTokens bounds what is not an element too: text, comments, processing
+	// instructions cost the parsers after the scan as much as a tag does.
+	maxResponseTokens = 4 * maxResponseElements
+	// maxEncryptedKeys: crewjam decrypts the first EncryptedKey of the one EncryptedAssertion
+	// and no other; an IdP that encrypts the key to several recipients sends one per key.
+	maxEncryptedKeys = 2
+)
+
+const xmlencNS = "http://www.w3.org/2001/04/xmlenc#"
+
+// responseShape is what scanResponse found in a response it let through.
+type responseShape struct {
+	assertions, encryptedAssertions int // SAML assertion namespace, anywhere in the document
+	encryptedKeys                   int // xmlenc namespace, anywhere in the document
+}
+
+// encrypted reports whether the response's assertion is an EncryptedAssertion.
+func (s responseShape) encrypted() bool { return s.encryptedAssertions > 0 }
+
+// scanResponse is the ACS's first look at a decoded response, before anything builds a tree
+// of it or decrypts it: one pass of encoding/xml's decoder (strict, as etree and Unmarshal
+// read, end tags matched, namespaces resolved) that keeps nothing but counts. What it refuses
+// would otherwise go through the round-trip validation, etree, crewjam's several parses and an
+// RSA decryption per EncryptedAssertion and SP key: a deep or wide document of the form's
+// 256 KiB cost a second or more of CPU, where a real response costs a few milliseconds.
+//
+// It refuses a document deeper than maxResponseDepth, or with more elements, attributes or
+// tokens than maxResponseElements, maxResponseAttributes, maxResponseTokens; one with no or
+// several root elements or text outside its root; one with more than maxEncryptedKeys
+// EncryptedKeys; and one with more than one Assertion and EncryptedAssertion in all, wherever
+// they are (an Advice's too). Gatehouse accepts exactly one assertion: crewjam, which returns
+// the first valid one of several, would otherwise check (and decrypt) each of them.
+func scanResponse(raw []byte) (responseShape, error) {
+	var shape responseShape
+	d := xml.NewDecoder(bytes.NewReader(raw))
+	d.CharsetReader = passThrough // as checkPlain reads
+	depth, elements, attributes, tokens, roots := 0, 0, 0, 0, 0
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		} else if err != nil {
+			return shape, fmt.Errorf("invalid xml: %w", err)
+		}
+		if tokens++; tokens > maxResponseTokens {
+			return shape, fmt.Errorf("response refused: more than %d tokens", maxResponseTokens)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if depth == 0 {
+				if roots++; roots > 1 {
+					return shape, errors.New("invalid xml: more than one root element")
+				}
+			}
+			if depth++; depth > maxResponseDepth {
+				return shape, fmt.Errorf("response refused: elements nested more than %d deep", maxResponseDepth)
+			}
+			if elements++; elements > maxResponseElements {
+				return shape, fmt.Errorf("response refused: more than %d elements", maxResponseElements)
+			}
+			if attributes += len(t.Attr); attributes > maxResponseAttributes {
+				return shape, fmt.Errorf("response refused: more than %d attributes", maxResponseAttributes)
+			}
+			switch t.Name {
+			case xml.Name{Space: assertionNS, Local: "Assertion"}:
+				shape.assertions++
+			case xml.Name{Space: assertionNS, Local: "EncryptedAssertion"}:
+				shape.encryptedAssertions++
+			case xml.Name{Space: xmlencNS, Local: "EncryptedKey"}:
+				if shape.encryptedKeys++; shape.encryptedKeys > maxEncryptedKeys {
+					return shape, fmt.Errorf("response refused: %d EncryptedKeys, more than %d", shape.encryptedKeys, maxEncryptedKeys)
+				}
+			}
+			if shape.assertions+shape.encryptedAssertions > 1 {
+				return shape, fmt.Errorf("response refused: %d Assertion and %d EncryptedAssertion elements, not one",
+					shape.assertions, shape.encryptedAssertions)
+			}
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+			if depth == 0 && len(bytes.Trim(t, " \t\r\n\ufeff")) > 0 {
+				return shape, errors.New("invalid xml: text outside the root element")
+			}
+		}
+	}
+	if roots == 0 {
+		return shape, errors.New("invalid xml: no root element")
+	}
+	return shape, nil
+}
 
 // validateXML is the XML round-trip validation crewjam/saml runs on every response
 // (github.com/mattermost/xml-roundtrip-validator's Validate, v0.1.0): every token of the

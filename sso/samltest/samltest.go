@@ -119,6 +119,19 @@ func (p *IdP) TrustSP(t testing.TB, metadataXML []byte) {
 	}
 }
 
+var encryptionKey = regexp.MustCompile(`(?s)<KeyDescriptor use="encryption">.*?</KeyDescriptor>\s*`)
+
+// WithoutEncryption is SP metadata without its encryption keys: an IdP that trusts it sends
+// plain assertions, as most IdPs do unless the SP asks for encryption. It panics when the
+// metadata lists no encryption key.
+func WithoutEncryption(metadataXML []byte) []byte {
+	plain := encryptionKey.ReplaceAll(metadataXML, nil)
+	if bytes.Equal(plain, metadataXML) || bytes.Contains(plain, []byte(`use="encryption"`)) {
+		panic("samltest: no encryption key in the SP metadata")
+	}
+	return plain
+}
+
 // User is who signs in at the IdP.
 type User struct {
 	NameID, Email, GivenName, Surname string

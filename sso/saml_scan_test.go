@@ -1,0 +1,320 @@
+package sso
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/beevik/etree"
+
+	"gatehouse/provision"
+	"gatehouse/sso/samltest"
+)
+
+// hostileFormSize is the size of a hostile SAMLResponse field: the ACS's limit
+// (MaxSAMLResponse) less room for the RelayState.
+const hostileFormSize = MaxSAMLResponse - 2<<10
+
+// withRotationKeys gives w's SP a previous and a next key beside the current one, as during
+// a rotation: three keys to decrypt with.
+func withRotationKeys(t testing.TB, w *samlWorld) *samlWorld {
+	t.Helper()
+	k1, c1, _ := samltest.NewKeyPair(t)
+	k2, c2, _ := samltest.NewKeyPair(t)
+	w.sp.Keys.Previous = &provision.SPKeyPair{Key: k1, Certificate: c1}
+	w.sp.Keys.Next = &provision.SPKeyPair{Key: k2, Certificate: c2}
+	return w
+}
+
+// hostileCases are responses built from a real one of w's IdP, which Check must refuse, and
+// what each costs before the refusal.
+var hostileCases = []struct {
+	name  string
+	world func(testing.TB) *samlWorld
+	edit  func(w *samlWorld, doc string) string
+	// cause is the refusal's private cause ("": not scanResponse's, the case is measured only)
+	cause string
+}{
+	{"nested", newPlainSAMLWorld, func(_ *samlWorld, doc string) string {
+		return samltest.NestIn(samltest.DropResponseSignature(doc), hostileFormSize)
+	}, "nested more than 32 deep"},
+	{"nested, encrypted assertion", newSAMLWorld, func(_ *samlWorld, doc string) string {
+		return samltest.NestIn(samltest.DropResponseSignature(doc), hostileFormSize)
+	}, "nested more than 32 deep"},
+	// The plaintext of an EncryptedAssertion, which anyone may encrypt to the SP's key, is
+	// crewjam's to read after decryption: scanResponse does not see it.
+	{"nested in the encrypted assertion", newSAMLWorld, func(w *samlWorld, doc string) string {
+		return samltest.EncryptedNestIn(samltest.DropResponseSignature(doc), w.sp.Keys.Current.Certificate, hostileFormSize)
+	}, ""},
+	{"spread", newPlainSAMLWorld, func(_ *samlWorld, doc string) string {
+		return samltest.SpreadIn(samltest.DropResponseSignature(doc), hostileFormSize)
+	}, "more than 2000 elements"},
+	{"attributes", newPlainSAMLWorld, func(_ *samlWorld, doc string) string {
+		return samltest.AttributesIn(samltest.DropResponseSignature(doc), 30, hostileFormSize)
+	}, "more than 6000 attributes"},
+	{"comments", newPlainSAMLWorld, func(_ *samlWorld, doc string) string {
+		return samltest.MarkupIn(samltest.DropResponseSignature(doc), "<!---->", hostileFormSize)
+	}, "more than 8000 tokens"},
+	{"processing instructions", newPlainSAMLWorld, func(_ *samlWorld, doc string) string {
+		return samltest.MarkupIn(samltest.DropResponseSignature(doc), "<?a?>", hostileFormSize)
+	}, "more than 8000 tokens"},
+	{"encrypted assertions", newSAMLWorld, func(_ *samlWorld, doc string) string {
+		return samltest.EncryptedAssertionsIn(samltest.DropAssertion(samltest.DropResponseSignature(doc)), hostileFormSize)
+	}, "EncryptedAssertion elements, not one"},
+	{"encrypted assertions, three SP keys", func(t testing.TB) *samlWorld { return withRotationKeys(t, newSAMLWorld(t)) }, func(_ *samlWorld, doc string) string {
+		return samltest.EncryptedAssertionsIn(samltest.DropAssertion(samltest.DropResponseSignature(doc)), hostileFormSize)
+	}, "EncryptedAssertion elements, not one"},
+	{"encrypted keys, three SP keys", func(t testing.TB) *samlWorld { return withRotationKeys(t, newSAMLWorld(t)) }, func(_ *samlWorld, doc string) string {
+		return samltest.EncryptedKeysIn(samltest.DropResponseSignature(doc), hostileFormSize)
+	}, "EncryptedKeys, more than 2"},
+}
+
+// editedPost is the ACS POST r with its SAMLResponse edited.
+func editedPost(t testing.TB, r *http.Request, edit func(string) string) *http.Request {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(r.PostForm.Get("SAMLResponse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"SAMLResponse": {base64.StdEncoding.EncodeToString([]byte(edit(string(raw))))}, "RelayState": {r.PostForm.Get("RelayState")}}
+	if len(form.Encode()) > MaxSAMLResponse {
+		t.Fatalf("a form of %d bytes", len(form.Encode()))
+	}
+	req := httptest.NewRequest(http.MethodPost, r.URL.String(), strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if err := req.ParseForm(); err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// TestSAMLHostileResponses: Check refuses, as a malformed response (the public failure, the
+// cause private), what would cost it far more than a response is worth to read; a response
+// just within the limits is read as before.
+func TestSAMLHostileResponses(t *testing.T) {
+	type hostile struct {
+		name  string
+		world func(testing.TB) *samlWorld
+		edit  func(w *samlWorld, doc string) string
+		cause string // "": accepted
+	}
+	cases := []hostile{
+		{"nested 32 deep", newPlainSAMLWorld, func(_ *samlWorld, doc string) string {
+			return samltest.Nest(samltest.DropResponseSignature(doc), 30) // under Response, Extensions
+		}, ""},
+		{"nested 33 deep", newPlainSAMLWorld, func(_ *samlWorld, doc string) string {
+			return samltest.Nest(samltest.DropResponseSignature(doc), 31)
+		}, "nested more than 32 deep"},
+		{"a second assertion", newPlainSAMLWorld, func(_ *samlWorld, doc string) string {
+			return samltest.SecondAssertion(samltest.DropResponseSignature(doc), "00u1eve")
+		}, "2 Assertion and"},
+		{"a second EncryptedKey", newSAMLWorld, func(_ *samlWorld, doc string) string {
+			return samltest.EncryptedKeys(samltest.DropResponseSignature(doc), 1)
+		}, ""},
+		{"a third EncryptedKey", newSAMLWorld, func(_ *samlWorld, doc string) string {
+			return samltest.EncryptedKeys(samltest.DropResponseSignature(doc), 2)
+		}, "3 EncryptedKeys"},
+	}
+	for _, c := range hostileCases {
+		if c.cause != "" {
+			cases = append(cases, hostile{c.name, c.world, c.edit, c.cause})
+		}
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := c.world(t)
+			sr, r := w.login(t, "relay")
+			r = editedPost(t, r, func(doc string) string { return c.edit(w, doc) })
+			login, err := NewSAMLResponses(nil, nil).Check(r, w.sp, w.conn, sr.ID)
+			if le := wantCheck(t, login, err, c.cause); le != nil && le.Public != publicSAMLFailure {
+				t.Fatalf("public message %q", le.Public)
+			}
+		})
+	}
+}
+
+// TestScanResponse: what scanResponse counts and refuses, document by document.
+func TestScanResponse(t *testing.T) {
+	const (
+		ns   = `xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" xmlns:xenc="http://www.w3.org/2001/04/xmlenc#"`
+		resp = `<samlp:Response ` + ns + `>%s</samlp:Response>`
+		ea   = `<saml:EncryptedAssertion><xenc:EncryptedData><xenc:EncryptedKey/></xenc:EncryptedData></saml:EncryptedAssertion>`
+	)
+	in := func(s string) string { return fmt.Sprintf(resp, s) }
+	nest := func(n int) string { return strings.Repeat("<a>", n) + strings.Repeat("</a>", n) }
+	for _, c := range []struct {
+		name, doc string
+		want      responseShape
+		cause     string
+	}{
+		{name: "one assertion", doc: in(`<saml:Assertion/>`), want: responseShape{assertions: 1}},
+		{name: "one encrypted assertion", doc: in(ea), want: responseShape{encryptedAssertions: 1, encryptedKeys: 1}},
+		{name: "no assertion", doc: in(`<samlp:Status/>`)},
+		{name: "the word EncryptedAssertion is no EncryptedAssertion", want: responseShape{assertions: 1},
+			doc: in(`<saml:Assertion><saml:AttributeValue>EncryptedAssertion</saml:AttributeValue><EncryptedAssertion/></saml:Assertion>`)},
+		{name: "an Assertion of another namespace", doc: in(`<x:Assertion xmlns:x="urn:x"/><saml:Assertion/>`), want: responseShape{assertions: 1}},
+		{name: "the default namespace", doc: `<Response xmlns="urn:oasis:names:tc:SAML:2.0:protocol"><Assertion xmlns="urn:oasis:names:tc:SAML:2.0:assertion"/></Response>`,
+			want: responseShape{assertions: 1}},
+		{name: "prolog, DOCTYPE, comments and blanks outside the root",
+			doc: "\ufeff<?xml version=\"1.0\"?>\n<!DOCTYPE r>\n<!-- c -->\n" + in(`<saml:Assertion/>`) + "\r\n\t <!-- c --> ", want: responseShape{assertions: 1}},
+		{name: "32 deep", doc: in(nest(31))},
+		{name: "33 deep", doc: in(nest(32)), cause: "nested more than 32 deep"},
+		{name: "2000 elements", doc: in(strings.Repeat("<a/>", 1999))},
+		{name: "2001 elements", doc: in(strings.Repeat("<a/>", 2000)), cause: "more than 2000 elements"},
+		{name: "6000 attributes", doc: in(`<a` + strings.Repeat(` b=""`, 5997) + `/>`)}, // and the root's 3
+		{name: "6001 attributes", doc: in(`<a` + strings.Repeat(` b=""`, 5998) + `/>`), cause: "more than 6000 attributes"},
+		{name: "6001 attributes on many elements", doc: in(strings.Repeat(`<a b="" c="" d=""/>`, 1998) + `<a b="" c="" d="" e=""/>`), cause: "more than 6000 attributes"},
+		{name: "8000 tokens", doc: in(strings.Repeat("<!---->", 7998))},
+		{name: "8001 tokens", doc: in(strings.Repeat("<!---->", 7999)), cause: "more than 8000 tokens"},
+		{name: "8001 tokens of text and comments", doc: in(strings.Repeat("x<!---->", 4000)), cause: "more than 8000 tokens"},
+		{name: "two roots", doc: in("") + in(""), cause: "more than one root"},
+		{name: "text after the root", doc: in("") + "x", cause: "text outside the root"},
+		{name: "CDATA before the root", doc: "<![CDATA[x]]>" + in(""), cause: "text outside the root"},
+		{name: "no root", doc: "<!-- c -->", cause: "no root"},
+		{name: "empty", doc: "", cause: "no root"},
+		{name: "unclosed", doc: `<samlp:Response ` + ns + `><saml:Assertion>`, cause: "invalid xml"},
+		{name: "mismatched", doc: in(`<a></b>`), cause: "invalid xml"},
+		{name: "an undefined entity", doc: in(`<a>&e;</a>`), cause: "invalid xml"},
+		{name: "two assertions", doc: in(`<saml:Assertion/><saml:Assertion/>`), cause: "2 Assertion and"},
+		{name: "an assertion in an assertion's Advice", doc: in(`<saml:Assertion><saml:Advice><saml:Assertion/></saml:Advice></saml:Assertion>`),
+			cause: "2 Assertion and"},
+		{name: "an assertion and an encrypted one", doc: in(`<saml:Assertion/>` + ea), cause: "1 Assertion and 1 EncryptedAssertion"},
+		{name: "two encrypted assertions", doc: in(ea + ea), cause: "0 Assertion and 2 EncryptedAssertion"},
+		{name: "two EncryptedKeys", doc: in(strings.Replace(ea, "<xenc:EncryptedKey/>", "<xenc:EncryptedKey/><xenc:EncryptedKey/>", 1)),
+			want: responseShape{encryptedAssertions: 1, encryptedKeys: 2}},
+		{name: "three EncryptedKeys", doc: in(strings.Replace(ea, "<xenc:EncryptedKey/>", strings.Repeat("<xenc:EncryptedKey/>", 3), 1)),
+			cause: "3 EncryptedKeys"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := scanResponse([]byte(c.doc))
+			if c.cause != "" {
+				if err == nil || !strings.Contains(err.Error(), c.cause) {
+					t.Fatalf("want a refusal for %q, got %v", c.cause, err)
+				}
+				return
+			}
+			if err != nil || got != c.want {
+				t.Fatalf("%+v, %v; want %+v", got, err, c.want)
+			}
+		})
+	}
+}
+
+// FuzzScanResponse: scanResponse never panics, and what it accepts encoding/xml reads to the
+// end without an error, and etree (which reads next) as a tree of one root, as deep and with
+// as many elements as scanResponse counted.
+func FuzzScanResponse(f *testing.F) {
+	// Responses of samltest's IdP, plain and encrypted, kept as files: a fuzzing worker that
+	// had to start an IdP (and make its RSA keys) would spend its first minute on it.
+	for _, name := range []string{"plain", "encrypted"} {
+		raw, err := os.ReadFile("testdata/FuzzScanResponse-" + name + ".xml")
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(raw)
+	}
+	for _, doc := range []string{"", "<a/>", "<a/><a/>", "<a/>x", "<a><b></a>", "\ufeff<a/>", "<!DOCTYPE a><a>&amp;</a>",
+		`<a xmlns:s="urn:oasis:names:tc:SAML:2.0:assertion"><s:Assertion/><s:EncryptedAssertion/></a>`} {
+		f.Add([]byte(doc))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		shape, err := scanResponse(doc)
+		if err != nil {
+			return
+		}
+		if shape.assertions+shape.encryptedAssertions > 1 || shape.encryptedKeys > maxEncryptedKeys {
+			t.Fatalf("accepted %+v", shape)
+		}
+		d := xml.NewDecoder(bytes.NewReader(doc))
+		d.CharsetReader = passThrough
+		for {
+			if _, err := d.Token(); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatalf("scanResponse accepted what encoding/xml refuses: %v", err)
+			}
+		}
+		et := etree.NewDocument()
+		if err := et.ReadFromBytes(doc); err != nil {
+			t.Fatalf("scanResponse accepted what etree refuses: %v", err)
+		}
+		roots := 0
+		for _, tok := range et.Child {
+			if _, ok := tok.(*etree.Element); ok {
+				roots++
+			}
+		}
+		if roots != 1 {
+			t.Fatalf("%d root elements", roots)
+		}
+		var walk func(el *etree.Element, depth int) (deepest, n int)
+		walk = func(el *etree.Element, depth int) (deepest, n int) {
+			deepest, n = depth, 1
+			for _, c := range el.ChildElements() {
+				d, m := walk(c, depth+1)
+				deepest, n = max(deepest, d), n+m
+			}
+			return deepest, n
+		}
+		if deepest, n := walk(et.Root(), 1); deepest > maxResponseDepth || n > maxResponseElements {
+			t.Fatalf("%d deep, %d elements", deepest, n)
+		}
+	})
+}
+
+// BenchmarkSAMLCheckHostile is what Check spends on a hostile response before it refuses it.
+// ns/op is wall time, cpu-ms/op the process's CPU time (the collector's included):
+// go test -run '^$' -bench 'SAMLCheck' -benchtime 10x ./sso
+func BenchmarkSAMLCheckHostile(b *testing.B) {
+	for _, c := range hostileCases {
+		b.Run(c.name, func(b *testing.B) {
+			w := c.world(b)
+			sr, r := w.login(b, "relay")
+			r = editedPost(b, r, func(doc string) string { return c.edit(w, doc) })
+			responses := NewSAMLResponses(nil, nil)
+			b.ReportAllocs()
+			defer reportCPU(b, processCPU())
+			for b.Loop() {
+				if _, err := responses.Check(r, w.sp, w.conn, sr.ID); err == nil {
+					b.Fatal("accepted")
+				}
+			}
+		})
+	}
+}
+
+// reportCPU reports, deferred after a benchmark's loop, the process's CPU time per operation
+// since start: under load a machine's ns/op is wall time, this is what the work cost.
+func reportCPU(b *testing.B, start time.Duration) {
+	if end := processCPU(); end > 0 && b.N > 0 {
+		b.ReportMetric(float64(end-start)/float64(b.N)/1e6, "cpu-ms/op")
+	}
+}
+
+// BenchmarkScanResponse is scanResponse alone, on a real response, plain and encrypted: what
+// the scan adds to every check.
+func BenchmarkScanResponse(b *testing.B) {
+	for _, c := range responseWorlds {
+		b.Run(c.name, func(b *testing.B) {
+			w := c.world(b)
+			_, r := w.login(b, "relay")
+			raw, _ := base64.StdEncoding.DecodeString(r.PostForm.Get("SAMLResponse"))
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := scanResponse(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,216 @@
+package samltest
+
+import (
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/beevik/etree"
+	"github.com/crewjam/saml/xmlenc"
+)
+
+// Edits of a response document (the decoded SAMLResponse of an IdP's page), for tests and
+// benchmarks of what a hostile POST to the ACS may cost: a response made by anyone, around or
+// beside what this IdP signed. Each edit panics when the document has not the shape it edits,
+// so that a test cannot pass on an edit that changed nothing.
+
+var responseSignature = regexp.MustCompile(`(?s)<ds:Signature .*?</ds:Signature>`)
+
+// DropResponseSignature removes the Response's signature (its first ds:Signature, after its
+// Issuer): crewjam then reads the assertions, which must be signed themselves.
+func DropResponseSignature(doc string) string {
+	loc := responseSignature.FindStringIndex(doc)
+	if loc == nil || !strings.HasPrefix(doc, "<samlp:Response ") || strings.Index(doc, "<saml:Issuer") > loc[0] {
+		panic("samltest: no Response signature")
+	}
+	return doc[:loc[0]] + doc[loc[1]:]
+}
+
+// DropAssertion removes the response's assertion, plain or encrypted: what is left is what
+// anyone may send without having signed in at the IdP.
+func DropAssertion(doc string) string {
+	for _, tag := range []string{"saml:EncryptedAssertion", "saml:Assertion"} {
+		i, j := strings.Index(doc, "<"+tag), strings.Index(doc, "</"+tag+">")
+		if i >= 0 && j >= 0 {
+			return doc[:i] + doc[j+len("</"+tag+">"):]
+		}
+	}
+	panic("samltest: no assertion")
+}
+
+// insertBeforeStatus puts s in the Response before its Status.
+func insertBeforeStatus(doc, s string) string {
+	i := strings.Index(doc, "<samlp:Status")
+	if i < 0 {
+		panic("samltest: no Status")
+	}
+	return doc[:i] + s + doc[i:]
+}
+
+// Markup puts n copies of markup (a comment, a CDATA section: no element) in a
+// samlp:Extensions of the Response.
+func Markup(markup string) func(doc string, n int) string {
+	return func(doc string, n int) string {
+		return insertBeforeStatus(doc, "<samlp:Extensions>"+strings.Repeat(markup, n)+"</samlp:Extensions>")
+	}
+}
+
+// Nest puts depth nested elements in a samlp:Extensions of the Response.
+func Nest(doc string, depth int) string {
+	return insertBeforeStatus(doc, "<samlp:Extensions>"+strings.Repeat("<a>", depth)+strings.Repeat("</a>", depth)+"</samlp:Extensions>")
+}
+
+// Attributes puts n attributes in a samlp:Extensions of the Response, perElement to an
+// element.
+func Attributes(doc string, n, perElement int) string {
+	var b strings.Builder
+	b.WriteString("<samlp:Extensions>")
+	for i := range n {
+		if i%perElement == 0 {
+			if i > 0 {
+				b.WriteString("/>")
+			}
+			b.WriteString("<a")
+		}
+		fmt.Fprintf(&b, ` a%d=""`, i)
+	}
+	if n > 0 {
+		b.WriteString("/>")
+	}
+	return insertBeforeStatus(doc, b.String()+"</samlp:Extensions>")
+}
+
+// Spread puts n empty sibling elements in a samlp:Extensions of the Response.
+func Spread(doc string, n int) string {
+	return insertBeforeStatus(doc, "<samlp:Extensions>"+strings.Repeat("<a/>", n)+"</samlp:Extensions>")
+}
+
+// SecondAssertion puts a copy of the response's plain assertion, its NameID changed to nameID
+// (so its signature no longer verifies), before the assertion.
+func SecondAssertion(doc, nameID string) string {
+	i, j := strings.Index(doc, "<saml:Assertion "), strings.Index(doc, "</saml:Assertion>")
+	if i < 0 || j < 0 {
+		panic("samltest: no plain assertion")
+	}
+	a := doc[i : j+len("</saml:Assertion>")]
+	evil := regexp.MustCompile(`(<saml:NameID[^>]*>)[^<]*<`).ReplaceAllString(a, "${1}"+nameID+"<")
+	if evil == a {
+		panic("samltest: no NameID")
+	}
+	return doc[:i] + evil + doc[i:]
+}
+
+// encryptedKey is an EncryptedKey of random ciphertext, RSA-OAEP with a 2048-bit key's
+// length: decrypting it costs the SP one RSA private-key operation, and fails.
+func encryptedKey() string {
+	c := make([]byte, 256)
+	_, _ = rand.Read(c)
+	return `<xenc:EncryptedKey xmlns:xenc="http://www.w3.org/2001/04/xmlenc#"><xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"/>` +
+		`<xenc:CipherData><xenc:CipherValue>` + base64.StdEncoding.EncodeToString(c) + `</xenc:CipherValue></xenc:CipherData></xenc:EncryptedKey>`
+}
+
+// EncryptedAssertions puts n EncryptedAssertions, each with one EncryptedKey of random
+// ciphertext, in the Response before its Status.
+func EncryptedAssertions(doc string, n int) string {
+	var b strings.Builder
+	for range n {
+		fmt.Fprintf(&b, `<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" Type="http://www.w3.org/2001/04/xmlenc#Element">`+
+			`<xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#">%s</ds:KeyInfo>`+
+			`<xenc:CipherData><xenc:CipherValue>AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData></saml:EncryptedAssertion>`, encryptedKey())
+	}
+	return insertBeforeStatus(doc, b.String())
+}
+
+// EncryptedKeys puts n more EncryptedKeys of random ciphertext after the first EncryptedKey of
+// the response's encrypted assertion.
+func EncryptedKeys(doc string, n int) string {
+	i := strings.Index(doc, "</xenc:EncryptedKey>")
+	if i < 0 {
+		panic("samltest: no EncryptedKey")
+	}
+	i += len("</xenc:EncryptedKey>")
+	return doc[:i] + strings.Repeat(encryptedKey(), n) + doc[i:]
+}
+
+// EncryptedNest returns an edit that replaces the response's EncryptedAssertion with one
+// encrypted to cert (the SP's, which its metadata publishes: anyone may encrypt to it) whose
+// plaintext is an assertion holding depth nested elements, as crewjam's IdP encrypts.
+func EncryptedNest(cert *x509.Certificate) func(doc string, depth int) string {
+	return func(doc string, depth int) string {
+		i, j := strings.Index(doc, "<saml:EncryptedAssertion"), strings.Index(doc, "</saml:EncryptedAssertion>")
+		if i < 0 || j < 0 {
+			panic("samltest: no EncryptedAssertion")
+		}
+		plain := `<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">` + strings.Repeat("<a>", depth) +
+			strings.Repeat("</a>", depth) + `</saml:Assertion>`
+		e := xmlenc.OAEP()
+		e.BlockCipher = xmlenc.AES128CBC
+		e.DigestMethod = &xmlenc.SHA1
+		data, err := e.Encrypt(cert, []byte(plain), nil)
+		if err != nil {
+			panic(err)
+		}
+		data.CreateAttr("Type", "http://www.w3.org/2001/04/xmlenc#Element")
+		ea := etree.NewElement("saml:EncryptedAssertion")
+		ea.AddChild(data)
+		d := etree.NewDocument()
+		d.SetRoot(ea)
+		s, err := d.WriteToString()
+		if err != nil {
+			panic(err)
+		}
+		return doc[:i] + s + doc[j+len("</saml:EncryptedAssertion>"):]
+	}
+}
+
+// EncryptedKeysIn is EncryptedKeys with as many keys as fit in a form of size bytes (the
+// SAMLResponse field, base64 and form-encoded).
+func EncryptedKeysIn(doc string, size int) string { return fill(doc, size, EncryptedKeys) }
+
+// EncryptedAssertionsIn is EncryptedAssertions with as many as fit in a form of size bytes.
+func EncryptedAssertionsIn(doc string, size int) string { return fill(doc, size, EncryptedAssertions) }
+
+// MarkupIn is Markup with as many copies as fit in a form of size bytes.
+func MarkupIn(doc, markup string, size int) string { return fill(doc, size, Markup(markup)) }
+
+// NestIn is Nest as deep as fits in a form of size bytes.
+func NestIn(doc string, size int) string { return fill(doc, size, Nest) }
+
+// AttributesIn is Attributes with as many as fit in a form of size bytes.
+func AttributesIn(doc string, perElement, size int) string {
+	return fill(doc, size, func(doc string, n int) string { return Attributes(doc, n, perElement) })
+}
+
+// SpreadIn is Spread with as many elements as fit in a form of size bytes.
+func SpreadIn(doc string, size int) string { return fill(doc, size, Spread) }
+
+// EncryptedNestIn is EncryptedNest as deep as fits in a form of size bytes.
+func EncryptedNestIn(doc string, cert *x509.Certificate, size int) string {
+	return fill(doc, size, EncryptedNest(cert))
+}
+
+// fill applies edit with the largest n whose result's form field fits in size bytes.
+func fill(doc string, size int, edit func(string, int) string) string {
+	fits := func(n int) bool { return FormSize(edit(doc, n)) <= size }
+	lo, hi := 0, 1
+	for fits(hi) {
+		lo, hi = hi, hi*2
+	}
+	for hi-lo > 1 {
+		if mid := (lo + hi) / 2; fits(mid) {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return edit(doc, lo)
+}
+
+// FormSize is the size of "SAMLResponse=<doc, base64, form-encoded>".
+func FormSize(doc string) int {
+	b64 := base64.StdEncoding.EncodeToString([]byte(doc))
+	return len("SAMLResponse=") + len(b64) + 2*(strings.Count(b64, "+")+strings.Count(b64, "/")+strings.Count(b64, "="))
+}
