@@ -3827,6 +3827,7 @@ type OidcConfig {
   The claim whose value is the person's identifier at this connection, the one their binding
   names: sub (the default), or one an admin binds people by ahead of time, such as
   preferred_username, email (used only when the IdP does not mark it unverified) or Entra ID's oid.
+  Claims that do not tell people apart (iss, aud, azp, nonce, jti, iat, name, …) are refused.
   """
   identifierClaim: String!
   """

@@ -168,6 +168,24 @@ func ValidClaimName(name string) bool {
 	return true
 }
 
+// notIdentifyingClaims are claims an OIDC connection may not read as a person's identifier:
+// the same for everyone at the IdP (iss, aud, azp), new in every token (nonce, jti, iat, exp,
+// at_hash…), or names, flags and profile fields many people share or change at will. Read as
+// the identifier, they would sign everyone in as one account, or create one per sign-in.
+var notIdentifyingClaims = map[string]bool{
+	"iss": true, "aud": true, "azp": true, "exp": true, "iat": true, "nbf": true, "jti": true,
+	"nonce": true, "auth_time": true, "at_hash": true, "c_hash": true, "s_hash": true, "acr": true,
+	"amr": true, "sid": true, "typ": true, "cnf": true,
+	"name": true, "given_name": true, "family_name": true, "middle_name": true, "nickname": true,
+	"picture": true, "profile": true, "website": true, "gender": true, "birthdate": true,
+	"zoneinfo": true, "locale": true, "updated_at": true, "address": true,
+	"email_verified": true, "phone_number_verified": true,
+}
+
+// IdentifyingClaim reports whether claim may be read as a person's identifier (it is not one
+// of notIdentifyingClaims). The name's syntax is ValidClaimName's.
+func IdentifyingClaim(claim string) bool { return !notIdentifyingClaims[claim] }
+
 // Slugify derives a slug from a name: lower case ASCII letters and digits joined by single
 // hyphens ("Contoso Entra ID" → "contoso-entra-id").
 func Slugify(name string) string {

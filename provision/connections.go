@@ -258,6 +258,9 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 				if claim != "" && !models.ValidClaimName(claim) {
 					add(models.FieldError(models.EINVALID, "oidcConfig.identifierClaim", models.Clip(claim, 64),
 						"must be a claim name: 1-64 letters, digits, '_', '.', ':' or '-', starting with a letter or '_'"))
+				} else if !models.IdentifyingClaim(claim) {
+					add(models.FieldError(models.EINVALID, "oidcConfig.identifierClaim", claim,
+						"cannot be "+claim+": it does not tell people apart (it is the same for many people, or new in every token); use sub, or a stable unique claim such as oid, preferred_username or email"))
 				}
 				if claim == "sub" {
 					claim = ""

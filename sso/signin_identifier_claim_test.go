@@ -29,6 +29,17 @@ func TestSignInIdentifierClaim(t *testing.T) {
 				t.Fatalf("identifierClaim %q: %v", bad, errs)
 			}
 		}
+		// Claims that do not tell people apart: the same for everyone at the IdP, new in every
+		// token, or a display name.
+		for _, same := range []string{"iss", "azp", "aud", "nonce", "jti", "iat", "name", "email_verified"} {
+			errs := payloadErrors(t, setClaim(same), "updateConnection")
+			if len(errs) != 1 || str(errs[0], "label") != "oidcConfig.identifierClaim" ||
+				!strings.Contains(str(errs[0], "message"), "does not tell people apart") {
+				t.Fatalf("identifierClaim %q: %v", same, errs)
+			}
+		}
+		body := `{"oidcConfig": {"identifierClaim": "iss"}}`
+		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, body).MustError(t, 400, "validation_error", "oidcConfig.identifierClaim cannot be iss")
 		d = setClaim("preferred_username")
 		if errs := payloadErrors(t, d, "updateConnection"); len(errs) > 0 ||
 			str(d, "updateConnection", "connection", "oidcConfig", "identifierClaim") != "preferred_username" ||
