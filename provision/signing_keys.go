@@ -119,9 +119,24 @@ func (s *Service) signingKeyStep(ctx context.Context, p *Principal, m mutation, 
 
 // AddSigningKey stores a new signing key, encrypting its private half.
 func (s *Service) AddSigningKey(ctx context.Context, k *SigningKey) error {
-	err := s.store.Create(ctx, &models.SigningKey{ID: k.ID, Algorithm: k.Algorithm, PublicKey: k.PublicDER,
-		PrivateKeyEnc: s.box.Seal(k.PrivateDER), CreatedAt: s.now()})
-	return internal("add signing key", err)
+	return internal("add signing key", s.store.Create(ctx, s.signingKeyRow(k)))
+}
+
+// signingKeyRow is k as stored, its private half encrypted, created now.
+func (s *Service) signingKeyRow(k *SigningKey) *models.SigningKey {
+	return &models.SigningKey{ID: k.ID, Algorithm: k.Algorithm, PublicKey: k.PublicDER,
+		PrivateKeyEnc: s.box.Seal(k.PrivateDER), CreatedAt: s.now()}
+}
+
+// keysInUse are the rows (newest first) not retired, in the same order.
+func keysInUse(rows []*models.SigningKey) []*models.SigningKey {
+	var out []*models.SigningKey
+	for _, r := range rows {
+		if r.RetiredAt == nil {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // authorizeSigningKeys allows the platform admin only: the keys sign every workspace's tokens.
@@ -181,17 +196,10 @@ func (s *Service) StartSigningKeyRotation(ctx context.Context) (*SigningKeyInfo,
 			if err != nil {
 				return audited{}, err
 			}
-			inUse := 0
-			for _, r := range rows {
-				if r.RetiredAt == nil {
-					inUse++
-				}
-			}
-			if inUse > 1 {
+			if len(keysInUse(rows)) > 1 {
 				return audited{}, models.Errorf(models.EINVALIDSTATE, "a next signing key exists already: promote it (once relying parties have fetched the JWKS) before starting another rotation")
 			}
-			created = &models.SigningKey{ID: k.ID, Algorithm: k.Algorithm, PublicKey: k.PublicDER,
-				PrivateKeyEnc: s.box.Seal(k.PrivateDER), CreatedAt: s.now()}
+			created = s.signingKeyRow(k)
 			return audited{id: k.ID}, s.store.Create(ctx, created)
 		})
 	if err != nil {
@@ -217,19 +225,11 @@ func (s *Service) PromoteSigningKey(ctx context.Context) error {
 			if err != nil {
 				return audited{}, err
 			}
-			var next *models.SigningKey
-			inUse := 0
-			for _, r := range rows {
-				if r.RetiredAt == nil {
-					if next == nil {
-						next = r
-					}
-					inUse++
-				}
-			}
-			if inUse < 2 {
+			inUse := keysInUse(rows)
+			if len(inUse) < 2 {
 				return audited{}, models.Errorf(models.EINVALIDSTATE, "there is no next signing key to promote: start a rotation first")
 			}
+			next := inUse[0] // the newest
 			if err := s.store.DeleteRetiredSigningKeys(ctx); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return audited{}, err
 			}
