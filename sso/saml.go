@@ -342,8 +342,8 @@ func CheckSAMLResponse(r *http.Request, sp *provision.SAMLSP, conn *models.Conne
 }
 
 // Check is CheckSAMLResponse with the connection's certificate from c's cache. A response
-// with one plain assertion is read once (checkPlain); anything else is crewjam's
-// ParseXMLResponse's.
+// with one assertion, plain or encrypted, as the Response's child is read once
+// (checkResponse); anything else is crewjam's ParseXMLResponse's.
 func (c *SAMLResponses) Check(r *http.Request, sp *provision.SAMLSP, conn *models.Connection, requestID string) (*SAMLLogin, error) {
 	if r.Form.Get("SAMLart") != "" || r.PostForm.Get("SAMLResponse") == "" {
 		// crewjam would resolve an artifact with an outbound request of its own.
@@ -370,17 +370,12 @@ func (c *SAMLResponses) Check(r *http.Request, sp *provision.SAMLSP, conn *model
 	if err != nil {
 		return nil, &LoginError{Public: publicSAMLFailure, Private: err}
 	}
-	var a *saml.Assertion
-	var destination string
-	err = errNotPlain
-	// checkPlain hands an encrypted assertion to crewjam after validating and parsing the
-	// whole document, which crewjam then does again: such a response goes to crewjam at once
-	// (crewjam is the reference check).
-	if !shape.encrypted() {
-		a, destination, err = checkPlain(raw, sp, conn, certs, requestID, *acs, saml.TimeNow())
-	}
-	if err == errNotPlain {
-		a, err = parseResponse(raw, sp, conn, requestID, *acs, shape.encryptedKeys == 1)
+	// An IdP encrypting to one of the SP metadata's keys sends one EncryptedKey: only then are
+	// the other SP keys worth an RSA decryption each.
+	rotate := shape.encryptedKeys == 1
+	a, destination, err := checkResponse(raw, sp, conn, certs, requestID, *acs, saml.TimeNow(), rotate)
+	if err == errLeftToCrewjam {
+		a, err = parseResponse(raw, sp, conn, requestID, *acs, rotate)
 		destination = responseDestination(raw)
 	}
 	if err != nil {

@@ -2,6 +2,7 @@ package sso
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/x509"
 	"encoding/xml"
 	"errors"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
+	"github.com/crewjam/saml/xmlenc"
 	dsig "github.com/russellhaering/goxmldsig"
 	"github.com/russellhaering/goxmldsig/etreeutils"
 
@@ -20,19 +22,23 @@ import (
 	"gatehouse/provision"
 )
 
-// The ACS's check of a response that carries one plain (unencrypted) assertion, which is what
-// IdPs send unless the SP asks for encryption. crewjam/saml's ParseXMLResponse reads such a
-// response four times after its XML round-trip validation: an etree parse, a serialisation of
-// the Response and an xml.Unmarshal of it (the assertion included), then a serialisation and
-// an xml.Unmarshal of the assertion alone; and it parses the IdP certificate again (regexp,
-// base64, X.509) for each signature. checkPlain validates the XML once (the same round-trip
+// The ACS's check of a response that carries one assertion, plain or encrypted, as the
+// Response's child: what IdPs send (encrypted when the SP metadata's encryption key is used, as
+// AD FS does by default). crewjam/saml's ParseXMLResponse reads such a response four times
+// after its XML round-trip validation: an etree parse, a serialisation of the Response and an
+// xml.Unmarshal of it (the assertion included), then a serialisation and an xml.Unmarshal of
+// the assertion alone; it decrypts an EncryptedAssertion and validates and parses its plaintext
+// with no bound on what the plaintext holds; and it parses the IdP certificate again (regexp,
+// base64, X.509) for each signature. checkResponse validates the XML once (the same round-trip
 // validator), parses it once with etree for the signatures and once with encoding/xml for the
-// values, and takes the certificate parsed from the connection's PEM. The checks are crewjam's,
-// in crewjam's order (parseResponse, validateSignature, validateAssertion, service_provider.go
-// v0.5.1), with its MaxIssueDelay and MaxClockSkew; TestSAMLCheckIsCrewjams holds it to
-// ParseXMLResponse over valid and tampered responses. Anything else that scanResponse let
-// through (an EncryptedAssertion, an assertion that is not the Response's child) goes to
-// ParseXMLResponse itself.
+// values, and takes the certificate parsed from the connection's PEM; an encrypted assertion's
+// plaintext is decrypted as crewjam decrypts it, then scanned (scanResponse's limits: anyone
+// may encrypt to the SP's published key), validated and parsed once each. The checks are
+// crewjam's, in crewjam's order (parseResponse, parseEncryptedAssertion, validateSignature,
+// validateAssertion, service_provider.go v0.5.1), with its MaxIssueDelay and MaxClockSkew;
+// TestSAMLCheckIsCrewjams and TestSAMLEncryptedCheckIsCrewjams hold it to ParseXMLResponse over
+// valid and tampered responses. Anything else that scanResponse let through (an assertion that
+// is not the Response's child, one in another namespace) goes to ParseXMLResponse itself.
 
 // SAMLResponses checks responses at the ACS. It keeps the connections' IdP certificates
 // parsed, keyed by their PEM text: a connection whose certificates change is checked against
@@ -74,18 +80,20 @@ const (
 	dsigNS      = "http://www.w3.org/2000/09/xmldsig#"
 )
 
-// errNotPlain sends a response to crewjam's ParseXMLResponse: it is well-formed but not one
-// plain assertion (encrypted, several, none).
-var errNotPlain = errors.New("sso: not a response with one plain assertion")
+// errLeftToCrewjam sends a response to crewjam's ParseXMLResponse: it is well-formed but its
+// one assertion is not the Response's child.
+var errLeftToCrewjam = errors.New("sso: not a response with one assertion as its child")
 
 // errNoSignature is crewjam's errSignatureElementNotPresent.
 var errNoSignature = errors.New("signature element not present")
 
-// checkPlain checks raw, the decoded response, as crewjam's ParseXMLResponse does with the
-// connection's certificates certs, for the request requestID, received at currentURL. It returns
-// errNotPlain, before any check that could refuse, for a response it leaves to crewjam.
-// The Response's Destination comes back with the assertion.
-func checkPlain(raw []byte, sp *provision.SAMLSP, conn *models.Connection, certs []*x509.Certificate, requestID string, currentURL url.URL, now time.Time) (*saml.Assertion, string, error) {
+// checkResponse checks raw, the decoded response, as crewjam's ParseXMLResponse does with the
+// connection's certificates certs, for the request requestID, received at currentURL. An
+// EncryptedAssertion is decrypted with the SP's current key and, when rotate is set, with each
+// other SP key in turn (parseResponse's rule). It returns errLeftToCrewjam, before any check
+// that could refuse, for a response it leaves to crewjam. The Response's Destination comes
+// back with the assertion.
+func checkResponse(raw []byte, sp *provision.SAMLSP, conn *models.Connection, certs []*x509.Certificate, requestID string, currentURL url.URL, now time.Time, rotate bool) (*saml.Assertion, string, error) {
 	if err := validateXML(raw); err != nil {
 		return nil, "", fmt.Errorf("invalid xml: %s", err)
 	}
@@ -97,20 +105,24 @@ func checkPlain(raw []byte, sp *provision.SAMLSP, conn *models.Connection, certs
 	if root == nil {
 		return nil, "", errors.New("invalid xml: no root")
 	}
-	var assertionEl *etree.Element
+	// The one assertion (scanResponse counted them), plain or encrypted, as the Response's
+	// child in the assertion namespace: where crewjam looks for it.
+	var assertionEl, encryptedEl *etree.Element
 	for _, el := range root.ChildElements() {
-		switch el.Tag {
-		case "EncryptedAssertion":
-			return nil, "", errNotPlain
-		case "Assertion":
-			if assertionEl != nil || el.NamespaceURI() != assertionNS {
-				return nil, "", errNotPlain
-			}
+		if el.Tag != "Assertion" && el.Tag != "EncryptedAssertion" {
+			continue
+		}
+		if assertionEl != nil || encryptedEl != nil || el.NamespaceURI() != assertionNS {
+			return nil, "", errLeftToCrewjam
+		}
+		if el.Tag == "Assertion" {
 			assertionEl = el
+		} else {
+			encryptedEl = el
 		}
 	}
-	if assertionEl == nil {
-		return nil, "", errNotPlain
+	if assertionEl == nil && encryptedEl == nil {
+		return nil, "", errLeftToCrewjam
 	}
 	acs, err := url.Parse(sp.ACSURL)
 	if err != nil {
@@ -147,8 +159,19 @@ func checkPlain(raw []byte, sp *provision.SAMLSP, conn *models.Connection, certs
 	if respSigErr != nil && respSigErr != errNoSignature {
 		return nil, "", respSigErr
 	}
-	// The one assertion: encoding/xml read it as the Response's only Assertion child.
+	// The one assertion: encoding/xml read it as the Response's only Assertion child, or it is
+	// the plaintext of the only EncryptedAssertion child.
 	a := response.Assertion
+	if encryptedEl != nil {
+		keys := sp.Keys.All()
+		if !rotate {
+			keys = keys[:1]
+		}
+		var err error
+		if assertionEl, a, err = decryptAssertion(encryptedEl, keys); err != nil {
+			return nil, "", fmt.Errorf("failed to decrypt EncryptedAssertion: %v", err)
+		}
+	}
 	if a == nil {
 		return nil, "", errors.New("expected at least one valid Assertion, none found")
 	}
@@ -161,6 +184,65 @@ func checkPlain(raw []byte, sp *provision.SAMLSP, conn *models.Connection, certs
 		return nil, "", err
 	}
 	return a, response.Destination, nil
+}
+
+// decryptAssertion is crewjam's decryptElement (ServiceProvider.decryptElement) trying each of
+// keys, the next one only when decryption failed, followed by what crewjam does with the
+// plaintext, once each: validation and an etree parse for the signature, and an xml.Unmarshal
+// of the same bytes for the values. Before those, scanResponse bounds the plaintext as it
+// bounds the response: anyone may encrypt to the SP's published key, and crewjam would spend a
+// quarter of a second and 200 MB on a plaintext of 140 KB of nested elements.
+func decryptAssertion(encryptedEl *etree.Element, keys []provision.SPKeyPair) (*etree.Element, *saml.Assertion, error) {
+	var plaintext []byte
+	var err error
+	for _, kp := range keys {
+		if plaintext, err = decryptElement(encryptedEl, kp.Key); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := scanResponse(plaintext); err != nil {
+		return nil, nil, fmt.Errorf("plaintext: %w", err)
+	}
+	if err := validateXML(plaintext); err != nil {
+		return nil, nil, fmt.Errorf("plaintext response contains invalid XML: %s", err)
+	}
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(plaintext); err != nil {
+		return nil, nil, fmt.Errorf("cannot parse plaintext response %v", err)
+	}
+	if doc.Root() == nil {
+		return nil, nil, errors.New("invalid xml: no root in the plaintext")
+	}
+	var a saml.Assertion
+	d := xml.NewDecoder(bytes.NewReader(plaintext))
+	d.CharsetReader = passThrough // as etree reads
+	if err := d.Decode(&a); err != nil {
+		return nil, nil, err
+	}
+	return doc.Root(), &a, nil
+}
+
+// decryptElement is the decryption of crewjam's ServiceProvider.decryptElement: the
+// EncryptedAssertion's EncryptedData, with the key of an EncryptedKey beside it (decrypted
+// with key) or of one in its KeyInfo (xmlenc), or with key itself.
+func decryptElement(encryptedEl *etree.Element, key crypto.Signer) ([]byte, error) {
+	encryptedDataEl, err := findChild(encryptedEl, xmlencNS, "EncryptedData")
+	if err != nil {
+		return nil, err
+	}
+	if encryptedDataEl == nil {
+		return nil, fmt.Errorf("cannot find %s:EncryptedData element", xmlencNS)
+	}
+	var dataKey any = key
+	if keyEl := encryptedEl.FindElement("./EncryptedKey"); keyEl != nil {
+		if dataKey, err = xmlenc.Decrypt(key, keyEl); err != nil {
+			return nil, fmt.Errorf("failed to decrypt key from response: %s", err)
+		}
+	}
+	return xmlenc.Decrypt(dataKey, encryptedDataEl)
 }
 
 // validateAssertion is crewjam's (ServiceProvider.validateAssertion) for one request ID and

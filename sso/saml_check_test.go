@@ -2,6 +2,8 @@ package sso
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
 	xrv "github.com/mattermost/xml-roundtrip-validator"
 
@@ -85,21 +88,7 @@ func TestSAMLCheckIsCrewjams(t *testing.T) {
 	assertionOf := func(doc string) string {
 		return doc[strings.Index(doc, "<saml:Assertion ") : strings.Index(doc, "</saml:Assertion>")+len("</saml:Assertion>")]
 	}
-	cases := []struct {
-		name          string
-		tamper        func(*saml.IdpAuthnRequest)
-		unsigned      bool
-		noDestination bool
-		status        string
-		cert          string
-		otherID       bool
-		edit          func(doc string) string
-		notPlain      bool // left to crewjam
-		ok            bool
-		// twoAssertions: Check refuses what crewjam accepts, a response with two
-		// assertions (scanResponse).
-		twoAssertions bool
-	}{
+	cases := []oracleCase{
 		{name: "accepted", ok: true},
 		{name: "wrong certificate", cert: otherCert},
 		{name: "two certificates, the IdP's second (a rollover)", cert: otherCert + "\n" + w.idp.CertificatePEM, ok: true},
@@ -107,33 +96,6 @@ func TestSAMLCheckIsCrewjams(t *testing.T) {
 		{name: "unsigned", unsigned: true},
 		{name: "no Destination, assertion signed", noDestination: true, ok: true}, // Check refuses it after (no Destination)
 		{name: "failed status", status: saml.StatusRequester},
-		{name: "wrong InResponseTo", otherID: true},
-		{name: "wrong audience", tamper: func(req *saml.IdpAuthnRequest) {
-			req.Assertion.Conditions.AudienceRestrictions[0].Audience.Value = "https://other.example.com/saml/metadata"
-		}},
-		{name: "a second audience, another SP's", tamper: addAudience("https://other.example.com/saml/metadata")},
-		{name: "no audience", tamper: func(req *saml.IdpAuthnRequest) { req.Assertion.Conditions.AudienceRestrictions = nil }},
-		{name: "wrong recipient", tamper: func(req *saml.IdpAuthnRequest) {
-			req.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.Recipient = "https://other.example.com/saml/acs"
-		}},
-		{name: "assertion InResponseTo", tamper: func(req *saml.IdpAuthnRequest) {
-			req.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.InResponseTo = "id-other"
-		}},
-		{name: "assertion issuer", tamper: func(req *saml.IdpAuthnRequest) { req.Assertion.Issuer.Value = "https://evil.example.com" }},
-		{name: "expired", tamper: shiftAssertion(-10 * time.Minute)},
-		{name: "issued long ago, still within its window", tamper: func(req *saml.IdpAuthnRequest) {
-			req.Assertion.IssueInstant = req.Assertion.IssueInstant.Add(-2 * time.Minute)
-		}},
-		{name: "not yet valid beyond 3 minutes of skew", tamper: func(req *saml.IdpAuthnRequest) {
-			req.Assertion.Conditions.NotBefore = time.Now().Add(4 * time.Minute)
-		}},
-		{name: "not yet valid within 2 minutes of skew", ok: true, tamper: func(req *saml.IdpAuthnRequest) {
-			req.Assertion.Conditions.NotBefore = time.Now().Add(2 * time.Minute)
-		}},
-		{name: "confirmation expired beyond skew", tamper: func(req *saml.IdpAuthnRequest) {
-			req.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.NotOnOrAfter = time.Now().Add(-4 * time.Minute)
-		}},
-		{name: "no NameID", ok: true, tamper: func(req *saml.IdpAuthnRequest) { req.Assertion.Subject.NameID.Value = " " }}, // Check refuses it after
 		{name: "attribute changed", edit: replace("ada@example.com", "eve@example.com")},
 		{name: "Response signature removed", edit: dropSig(0), ok: true},
 		{name: "Assertion signature removed", edit: dropSig(1)},
@@ -173,93 +135,119 @@ func TestSAMLCheckIsCrewjams(t *testing.T) {
 			i := strings.Index(doc, "<samlp:Status")
 			return doc[:i] + `<samlp:Extensions>` + evil + `</samlp:Extensions>` + doc[i:]
 		})},
-		{name: "a second, unsigned assertion first, Response signature removed", notPlain: true, ok: true, twoAssertions: true, edit: then(dropSig(0), func(doc string) string {
+		{name: "a second, unsigned assertion first, Response signature removed", leftToCrewjam: true, ok: true, twoAssertions: true, edit: then(dropSig(0), func(doc string) string {
 			evil := strings.Replace(dropSig(0)(assertionOf(doc)), "00u1ada", "00u1eve", 1)
 			i := strings.Index(doc, "<saml:Assertion ")
 			return doc[:i] + evil + doc[i:]
 		})},
-		{name: "an assertion in another namespace", notPlain: true, edit: then(dropSig(0), func(doc string) string {
+		{name: "an assertion in another namespace", leftToCrewjam: true, edit: then(dropSig(0), func(doc string) string {
 			return strings.ReplaceAll(strings.ReplaceAll(doc, "<saml:Assertion ", `<x:Assertion xmlns:x="urn:other" `), "</saml:Assertion>", "</x:Assertion>")
 		})},
-		{name: "not a Response", notPlain: true, edit: func(doc string) string { return "<Envelope>" + doc + "</Envelope>" }},
+		{name: "not a Response", leftToCrewjam: true, edit: func(doc string) string { return "<Envelope>" + doc + "</Envelope>" }},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			w.idp.Tamper(c.tamper)
-			w.idp.Unsigned(c.unsigned)
-			w.idp.NoDestination(c.noDestination)
-			w.idp.FailWith(c.status)
-			defer func() { w.idp.Tamper(nil); w.idp.Unsigned(false); w.idp.NoDestination(false); w.idp.FailWith("") }()
-			w.conn.SAMLCertificate = w.idp.CertificatePEM
-			if c.cert != "" {
-				w.conn.SAMLCertificate = c.cert
+	for _, c := range append(tamperedAssertions, cases...) {
+		t.Run(c.name, func(t *testing.T) { checkAgainstCrewjam(t, w, c, false) })
+	}
+}
+
+// plaintextOf decrypts the EncryptedAssertion of doc with key.
+func plaintextOf(t testing.TB, doc string, key crypto.Signer) string {
+	t.Helper()
+	d := etree.NewDocument()
+	if err := d.ReadFromString(doc); err != nil {
+		t.Fatal(err)
+	}
+	ea := d.Root().SelectElement("EncryptedAssertion")
+	if ea == nil {
+		t.Fatal("no EncryptedAssertion")
+	}
+	plaintext, err := decryptElement(ea, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(plaintext)
+}
+
+// TestSAMLEncryptedCheckIsCrewjams is TestSAMLCheckIsCrewjams for responses whose assertion is
+// encrypted to the SP (crewjam's IdP given an SP metadata with an encryption key): the
+// Response's checks, the decryption with each SP key, and the assertion's checks on its
+// plaintext, against crewjam's ParseXMLResponse, over valid responses and tampered ones (the
+// plaintext edited and encrypted again, as anyone holding the SP's public key can).
+func TestSAMLEncryptedCheckIsCrewjams(t *testing.T) {
+	w := withRotationKeys(t, newSAMLWorld(t))
+	_, _, otherCert := samltest.NewKeyPair(t)
+	_, otherX509, _ := samltest.NewKeyPair(t)
+	replace := func(old, new string) func(string) string {
+		return func(doc string) string { return strings.Replace(doc, old, new, 1) }
+	}
+	// inPlaintext edits the assertion's plaintext and encrypts it again, to cert.
+	inPlaintext := func(cert *x509.Certificate, edit func(string) string) func(string) string {
+		return func(doc string) string {
+			return samltest.ReplaceEncryptedAssertion(doc, cert, edit(plaintextOf(t, doc, w.sp.Keys.Current.Key)))
+		}
+	}
+	plain := func(edit func(string) string) func(string) string {
+		return inPlaintext(w.sp.Keys.Current.Certificate, edit)
+	}
+	same := func(p string) string { return p }
+	unsignedResponse := func(edit func(string) string) func(string) string {
+		return func(doc string) string { return edit(samltest.DropResponseSignature(doc)) }
+	}
+	dropAssertionSig := func(p string) string {
+		return regexp.MustCompile(`(?s)<ds:Signature .*?</ds:Signature>`).ReplaceAllString(p, "")
+	}
+	cases := []oracleCase{
+		{name: "accepted", ok: true},
+		{name: "wrong certificate", cert: otherCert},
+		{name: "two certificates, the IdP's second (a rollover)", cert: otherCert + "\n" + w.idp.CertificatePEM, ok: true},
+		// (An unsigned response and a failed status are plain: TestSAMLCheckIsCrewjams.)
+		{name: "Response signature removed", edit: samltest.DropResponseSignature, ok: true},
+		{name: "encrypted again, Response signed", edit: plain(same)},
+		{name: "encrypted again, Response signature removed", edit: unsignedResponse(plain(same)), ok: true},
+		{name: "attribute changed", edit: unsignedResponse(plain(replace("ada@example.com", "eve@example.com")))},
+		{name: "NameID changed", edit: unsignedResponse(plain(replace(">00u1ada<", ">00u1eve<")))},
+		{name: "assertion signature removed", edit: unsignedResponse(plain(dropAssertionSig))},
+		{name: "assertion signature removed, attribute changed", edit: unsignedResponse(plain(func(p string) string {
+			return replace("ada@example.com", "eve@example.com")(dropAssertionSig(p))
+		}))},
+		{name: "Destination changed", edit: unsignedResponse(replace(`Destination="https://gh.example.com/saml/acs"`, `Destination="https://evil.example.com/saml/acs"`))},
+		{name: "Destination removed", ok: true, edit: unsignedResponse(replace(`Destination="https://gh.example.com/saml/acs"`, ``))},
+		{name: "comment in NameID", ok: true, edit: unsignedResponse(plain(replace(">00u1ada<", ">00u1<!-- x -->ada<")))},
+		{name: "a DOCTYPE before the assertion", ok: true, edit: unsignedResponse(plain(func(p string) string { return `<!DOCTYPE r [<!ENTITY e "x">]>` + p }))},
+		{name: "an entity of the DOCTYPE", edit: unsignedResponse(plain(func(p string) string {
+			return `<!DOCTYPE r [<!ENTITY e "x">]>` + strings.Replace(p, ">00u1ada<", ">00u1ada&e;<", 1)
+		}))},
+		{name: "XML that does not survive a round trip", edit: unsignedResponse(plain(replace("<saml:Subject>", `<saml:Subject x::a="1">`)))},
+		{name: "trailing garbage", edit: unsignedResponse(plain(func(p string) string { return p + "<" }))},
+		{name: "not an Assertion", edit: unsignedResponse(plain(func(p string) string { return "<Envelope>" + p + "</Envelope>" }))},
+		// The Assertion, its Subject and 31 more: the plaintext is scanned before it is read.
+		{name: "nested 33 deep", refusedFirst: "nested more than 32 deep", edit: unsignedResponse(plain(func(p string) string {
+			return strings.Replace(p, "</saml:Subject>", strings.Repeat("<a>", 31)+strings.Repeat("</a>", 31)+"</saml:Subject>", 1)
+		}))},
+		{name: "a second assertion inside", refusedFirst: "2 Assertion and 0 EncryptedAssertion", edit: unsignedResponse(plain(func(p string) string {
+			i := strings.Index(p, "<saml:Subject>")
+			return p[:i] + "<saml:Advice>" + p + "</saml:Advice>" + p[i:]
+		}))},
+		{name: "the EncryptedKey beside the EncryptedData", ok: true, edit: unsignedResponse(func(doc string) string {
+			key := regexp.MustCompile(`(?s)<xenc:EncryptedKey .*?</xenc:EncryptedKey>`).FindString(doc)
+			if key == "" {
+				t.Fatal("no EncryptedKey")
 			}
-			sr, r := w.login(t, "relay")
-			raw, _ := base64.StdEncoding.DecodeString(r.PostForm.Get("SAMLResponse"))
-			if strings.Contains(string(raw), "EncryptedAssertion") {
-				t.Fatal("the IdP encrypted the assertion")
-			}
-			if c.edit != nil {
-				edited := c.edit(string(raw))
-				if edited == string(raw) {
-					t.Fatal("the edit changed nothing")
-				}
-				raw = []byte(edited)
-			}
-			id := sr.ID
-			if c.otherID {
-				id = "id-0123456789"
-			}
-			certs, err := (*SAMLResponses)(nil).certificates(w.conn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantA, wantDest, wantErr := crewjamCheck(raw, w.sp, w, id, *r.URL)
-			gotA, gotDest, gotErr := checkPlain(raw, w.sp, w.conn, certs, id, *r.URL, saml.TimeNow())
-			if (gotErr == errNotPlain) != c.notPlain {
-				t.Fatalf("left to crewjam: %v, want %v", gotErr == errNotPlain, c.notPlain)
-			}
-			if c.notPlain {
-				gotA, gotDest, gotErr = wantA, wantDest, wantErr // what Check does
-			}
-			if (wantErr == nil) != c.ok {
-				t.Fatalf("crewjam accepted: %v (%v), the case expects %v", wantErr == nil, wantErr, c.ok)
-			}
-			if (gotErr == nil) != (wantErr == nil) {
-				t.Fatalf("checkPlain: %v; crewjam: %v", gotErr, wantErr)
-			}
-			if wantErr != nil {
-				return
-			}
-			if gotDest != wantDest {
-				t.Fatalf("Destination %q, crewjam %q", gotDest, wantDest)
-			}
-			// The Signature elements are etree copies of different parses (crewjam unmarshals
-			// a serialisation); the values are compared.
-			gotA.Signature, wantA.Signature = nil, nil
-			if !reflect.DeepEqual(gotA, wantA) {
-				t.Fatalf("assertion\n%+v\ncrewjam\n%+v", gotA, wantA)
-			}
-			// And through Check, which the ACS calls.
-			form := url.Values{"SAMLResponse": {base64.StdEncoding.EncodeToString(raw)}, "RelayState": {"relay"}}
-			req := httptest.NewRequest(http.MethodPost, w.sp.ACSURL, strings.NewReader(form.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			if err := req.ParseForm(); err != nil {
-				t.Fatal(err)
-			}
-			login, err := NewSAMLResponses(nil, nil).Check(req, w.sp, w.conn, id)
-			refused := wantDest == "" || strings.TrimSpace(wantA.Subject.NameID.Value) == "" || c.twoAssertions
-			if (err != nil) != refused {
-				t.Fatalf("Check: %v", err)
-			}
-			var le *LoginError
-			if c.twoAssertions && (!errorsAs(err, &le) || !strings.Contains(le.Private.Error(), "2 Assertion and")) {
-				t.Fatalf("Check: %v", err)
-			}
-			if err == nil && login.Identity.Identifier != strings.TrimSpace(wantA.Subject.NameID.Value) {
-				t.Fatalf("identity %+v", login.Identity)
-			}
-		})
+			doc = strings.Replace(doc, key, "", 1)
+			return strings.Replace(doc, "</saml:EncryptedAssertion>", key+"</saml:EncryptedAssertion>", 1)
+		})},
+		{name: "encrypted to the previous SP key", ok: true, edit: unsignedResponse(inPlaintext(w.sp.Keys.Previous.Certificate, same))},
+		{name: "encrypted to the next SP key", ok: true, edit: unsignedResponse(inPlaintext(w.sp.Keys.Next.Certificate, same))},
+		{name: "encrypted to a key the SP does not have", edit: unsignedResponse(inPlaintext(otherX509, same))},
+		{name: "an EncryptedAssertion in another namespace", leftToCrewjam: true, edit: unsignedResponse(func(doc string) string {
+			return strings.ReplaceAll(strings.ReplaceAll(doc, "<saml:EncryptedAssertion", `<x:EncryptedAssertion xmlns:x="urn:other"`), "</saml:EncryptedAssertion>", "</x:EncryptedAssertion>")
+		})},
+		{name: "no EncryptedData", edit: unsignedResponse(func(doc string) string {
+			return strings.ReplaceAll(strings.ReplaceAll(doc, "<xenc:EncryptedData ", "<xenc:Other "), "</xenc:EncryptedData>", "</xenc:Other>")
+		})},
+	}
+	for _, c := range append(tamperedAssertions, cases...) {
+		t.Run(c.name, func(t *testing.T) { checkAgainstCrewjam(t, w, c, true) })
 	}
 }
 
@@ -335,5 +323,140 @@ func BenchmarkSAMLCheck(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// tamperedAssertions are responses of an IdP that signed what it should not have (or for
+// another request): the checks after the signatures must refuse them, plain or encrypted.
+var tamperedAssertions = []oracleCase{
+	{name: "wrong InResponseTo", otherID: true},
+	{name: "wrong audience", tamper: func(req *saml.IdpAuthnRequest) {
+		req.Assertion.Conditions.AudienceRestrictions[0].Audience.Value = "https://other.example.com/saml/metadata"
+	}},
+	{name: "a second audience, another SP's", tamper: addAudience("https://other.example.com/saml/metadata")},
+	{name: "no audience", tamper: func(req *saml.IdpAuthnRequest) { req.Assertion.Conditions.AudienceRestrictions = nil }},
+	{name: "wrong recipient", tamper: func(req *saml.IdpAuthnRequest) {
+		req.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.Recipient = "https://other.example.com/saml/acs"
+	}},
+	{name: "assertion InResponseTo", tamper: func(req *saml.IdpAuthnRequest) {
+		req.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.InResponseTo = "id-other"
+	}},
+	{name: "assertion issuer", tamper: func(req *saml.IdpAuthnRequest) { req.Assertion.Issuer.Value = "https://evil.example.com" }},
+	{name: "expired", tamper: shiftAssertion(-10 * time.Minute)},
+	{name: "issued long ago, still within its window", tamper: func(req *saml.IdpAuthnRequest) {
+		req.Assertion.IssueInstant = req.Assertion.IssueInstant.Add(-2 * time.Minute)
+	}},
+	{name: "not yet valid beyond 3 minutes of skew", tamper: func(req *saml.IdpAuthnRequest) {
+		req.Assertion.Conditions.NotBefore = time.Now().Add(4 * time.Minute)
+	}},
+	{name: "not yet valid within 2 minutes of skew", ok: true, tamper: func(req *saml.IdpAuthnRequest) {
+		req.Assertion.Conditions.NotBefore = time.Now().Add(2 * time.Minute)
+	}},
+	{name: "confirmation expired beyond skew", tamper: func(req *saml.IdpAuthnRequest) {
+		req.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.NotOnOrAfter = time.Now().Add(-4 * time.Minute)
+	}},
+	{name: "no NameID", ok: true, tamper: func(req *saml.IdpAuthnRequest) { req.Assertion.Subject.NameID.Value = " " }}, // Check refuses it after
+}
+
+// oracleCase is a response of crewjam's IdP, tampered with or not, that checkResponse and
+// crewjam's ParseXMLResponse must both accept or both refuse.
+type oracleCase struct {
+	name          string
+	tamper        func(*saml.IdpAuthnRequest)
+	unsigned      bool
+	noDestination bool
+	status        string
+	cert          string
+	otherID       bool
+	edit          func(doc string) string
+	leftToCrewjam bool
+	ok            bool
+	// twoAssertions: Check refuses what crewjam accepts, a response with two
+	// assertions (scanResponse).
+	twoAssertions bool
+	// refusedFirst: Check refuses before crewjam would (scanResponse's limits); crewjam
+	// refuses too.
+	refusedFirst string
+}
+
+// checkAgainstCrewjam runs c through w's IdP (whose assertions are encrypted or not, as
+// encrypted says) and compares checkResponse, then Check, with crewjam.
+func checkAgainstCrewjam(t *testing.T, w *samlWorld, c oracleCase, encrypted bool) {
+	w.idp.Tamper(c.tamper)
+	w.idp.Unsigned(c.unsigned)
+	w.idp.NoDestination(c.noDestination)
+	w.idp.FailWith(c.status)
+	defer func() { w.idp.Tamper(nil); w.idp.Unsigned(false); w.idp.NoDestination(false); w.idp.FailWith("") }()
+	w.conn.SAMLCertificate = w.idp.CertificatePEM
+	if c.cert != "" {
+		w.conn.SAMLCertificate = c.cert
+	}
+	sr, r := w.login(t, "relay")
+	raw, _ := base64.StdEncoding.DecodeString(r.PostForm.Get("SAMLResponse"))
+	if strings.Contains(string(raw), "EncryptedAssertion") != encrypted {
+		t.Fatalf("the IdP encrypted the assertion: %v, the test expects %v", !encrypted, encrypted)
+	}
+	if c.edit != nil {
+		edited := c.edit(string(raw))
+		if edited == string(raw) {
+			t.Fatal("the edit changed nothing")
+		}
+		raw = []byte(edited)
+	}
+	id := sr.ID
+	if c.otherID {
+		id = "id-0123456789"
+	}
+	certs, err := (*SAMLResponses)(nil).certificates(w.conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantA, wantDest, wantErr := crewjamCheck(raw, w.sp, w, id, *r.URL)
+	gotA, gotDest, gotErr := checkResponse(raw, w.sp, w.conn, certs, id, *r.URL, saml.TimeNow(), true)
+	if (gotErr == errLeftToCrewjam) != c.leftToCrewjam {
+		t.Fatalf("left to crewjam: %v, want %v", gotErr == errLeftToCrewjam, c.leftToCrewjam)
+	}
+	if c.leftToCrewjam {
+		gotA, gotDest, gotErr = wantA, wantDest, wantErr // what Check does
+	}
+	if (wantErr == nil) != c.ok {
+		t.Fatalf("crewjam accepted: %v (%v), the case expects %v", wantErr == nil, wantErr, c.ok)
+	}
+	if (gotErr == nil) != (wantErr == nil) {
+		t.Fatalf("checkResponse: %v; crewjam: %v", gotErr, wantErr)
+	}
+	if c.refusedFirst != "" && (gotErr == nil || !strings.Contains(gotErr.Error(), c.refusedFirst)) {
+		t.Fatalf("checkResponse: %v, want %q", gotErr, c.refusedFirst)
+	}
+	if wantErr != nil {
+		return
+	}
+	if gotDest != wantDest {
+		t.Fatalf("Destination %q, crewjam %q", gotDest, wantDest)
+	}
+	// The Signature elements are etree copies of different parses (crewjam unmarshals
+	// a serialisation); the values are compared.
+	gotA.Signature, wantA.Signature = nil, nil
+	if !reflect.DeepEqual(gotA, wantA) {
+		t.Fatalf("assertion\n%+v\ncrewjam\n%+v", gotA, wantA)
+	}
+	// And through Check, which the ACS calls.
+	form := url.Values{"SAMLResponse": {base64.StdEncoding.EncodeToString(raw)}, "RelayState": {"relay"}}
+	req := httptest.NewRequest(http.MethodPost, w.sp.ACSURL, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if err := req.ParseForm(); err != nil {
+		t.Fatal(err)
+	}
+	login, err := NewSAMLResponses(nil, nil).Check(req, w.sp, w.conn, id)
+	refused := wantDest == "" || strings.TrimSpace(wantA.Subject.NameID.Value) == "" || c.twoAssertions
+	if (err != nil) != refused {
+		t.Fatalf("Check: %v", err)
+	}
+	var le *LoginError
+	if c.twoAssertions && (!errorsAs(err, &le) || !strings.Contains(le.Private.Error(), "2 Assertion and")) {
+		t.Fatalf("Check: %v", err)
+	}
+	if err == nil && login.Identity.Identifier != strings.TrimSpace(wantA.Subject.NameID.Value) {
+		t.Fatalf("identity %+v", login.Identity)
 	}
 }

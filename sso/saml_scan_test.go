@@ -51,10 +51,10 @@ var hostileCases = []struct {
 		return samltest.NestIn(samltest.DropResponseSignature(doc), hostileFormSize)
 	}, "nested more than 32 deep"},
 	// The plaintext of an EncryptedAssertion, which anyone may encrypt to the SP's key, is
-	// crewjam's to read after decryption: scanResponse does not see it.
+	// scanned after decryption, before anything else reads it (decryptAssertion).
 	{"nested in the encrypted assertion", newSAMLWorld, func(w *samlWorld, doc string) string {
 		return samltest.EncryptedNestIn(samltest.DropResponseSignature(doc), w.sp.Keys.Current.Certificate, hostileFormSize)
-	}, ""},
+	}, "nested more than 32 deep"},
 	{"spread", newPlainSAMLWorld, func(_ *samlWorld, doc string) string {
 		return samltest.SpreadIn(samltest.DropResponseSignature(doc), hostileFormSize)
 	}, "more than 2000 elements"},

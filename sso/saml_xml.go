@@ -37,9 +37,6 @@ type responseShape struct {
 	encryptedKeys                   int // xmlenc namespace, anywhere in the document
 }
 
-// encrypted reports whether the response's assertion is an EncryptedAssertion.
-func (s responseShape) encrypted() bool { return s.encryptedAssertions > 0 }
-
 // scanResponse is the ACS's first look at a decoded response, before anything builds a tree
 // of it or decrypts it: one pass of encoding/xml's decoder (strict, as etree and Unmarshal
 // read, end tags matched, namespaces resolved) that keeps nothing but counts. What it refuses

@@ -140,30 +140,36 @@ func EncryptedKeys(doc string, n int) string {
 // plaintext is an assertion holding depth nested elements, as crewjam's IdP encrypts.
 func EncryptedNest(cert *x509.Certificate) func(doc string, depth int) string {
 	return func(doc string, depth int) string {
-		i, j := strings.Index(doc, "<saml:EncryptedAssertion"), strings.Index(doc, "</saml:EncryptedAssertion>")
-		if i < 0 || j < 0 {
-			panic("samltest: no EncryptedAssertion")
-		}
-		plain := `<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">` + strings.Repeat("<a>", depth) +
-			strings.Repeat("</a>", depth) + `</saml:Assertion>`
-		e := xmlenc.OAEP()
-		e.BlockCipher = xmlenc.AES128CBC
-		e.DigestMethod = &xmlenc.SHA1
-		data, err := e.Encrypt(cert, []byte(plain), nil)
-		if err != nil {
-			panic(err)
-		}
-		data.CreateAttr("Type", "http://www.w3.org/2001/04/xmlenc#Element")
-		ea := etree.NewElement("saml:EncryptedAssertion")
-		ea.AddChild(data)
-		d := etree.NewDocument()
-		d.SetRoot(ea)
-		s, err := d.WriteToString()
-		if err != nil {
-			panic(err)
-		}
-		return doc[:i] + s + doc[j+len("</saml:EncryptedAssertion>"):]
+		return ReplaceEncryptedAssertion(doc, cert, `<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">`+
+			strings.Repeat("<a>", depth)+strings.Repeat("</a>", depth)+`</saml:Assertion>`)
 	}
+}
+
+// ReplaceEncryptedAssertion replaces the response's EncryptedAssertion with plaintext
+// encrypted to cert as crewjam's IdP encrypts (RSA-OAEP, AES-128-CBC, the EncryptedKey in the
+// EncryptedData's KeyInfo).
+func ReplaceEncryptedAssertion(doc string, cert *x509.Certificate, plaintext string) string {
+	i, j := strings.Index(doc, "<saml:EncryptedAssertion"), strings.Index(doc, "</saml:EncryptedAssertion>")
+	if i < 0 || j < 0 {
+		panic("samltest: no EncryptedAssertion")
+	}
+	e := xmlenc.OAEP()
+	e.BlockCipher = xmlenc.AES128CBC
+	e.DigestMethod = &xmlenc.SHA1
+	data, err := e.Encrypt(cert, []byte(plaintext), nil)
+	if err != nil {
+		panic(err)
+	}
+	data.CreateAttr("Type", "http://www.w3.org/2001/04/xmlenc#Element")
+	ea := etree.NewElement("saml:EncryptedAssertion")
+	ea.AddChild(data)
+	d := etree.NewDocument()
+	d.SetRoot(ea)
+	s, err := d.WriteToString()
+	if err != nil {
+		panic(err)
+	}
+	return doc[:i] + s + doc[j+len("</saml:EncryptedAssertion>"):]
 }
 
 // EncryptedKeysIn is EncryptedKeys with as many keys as fit in a form of size bytes (the
