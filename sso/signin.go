@@ -59,6 +59,8 @@ type upstream struct {
 	// issParameter: the IdP says every authorization response carries iss
 	// (authorization_response_iss_parameter_supported, RFC 9207 §3).
 	issParameter bool
+	// authStyle is how the client authenticates at the token endpoint (tokenAuthStyle).
+	authStyle oauth2.AuthStyle
 }
 
 // maxIdPBody bounds every response body of an identity provider (discovery, JWKS, token,
@@ -107,7 +109,8 @@ func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*upstream,
 	}
 	var pc oidc.ProviderConfig
 	var extra struct {
-		ISSParameter bool `json:"authorization_response_iss_parameter_supported"`
+		ISSParameter bool     `json:"authorization_response_iss_parameter_supported"`
+		AuthMethods  []string `json:"token_endpoint_auth_methods_supported"`
 	}
 	if json.Unmarshal(body, &pc) != nil || json.Unmarshal(body, &extra) != nil {
 		return nil, fmt.Errorf("discovery %s: not valid JSON", disc)
@@ -123,9 +126,27 @@ func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*upstream,
 	pc.Algorithms = asymmetricAlgorithms(pc.Algorithms)
 	// The context only carries the guarded client: the key set outlives this request.
 	p := &upstream{Provider: pc.NewProvider(oidc.ClientContext(context.Background(), s.client)),
-		issuer: pc.IssuerURL, issParameter: extra.ISSParameter}
+		issuer: pc.IssuerURL, issParameter: extra.ISSParameter, authStyle: tokenAuthStyle(extra.AuthMethods)}
 	s.providers.Set(key, p)
 	return p, nil
+}
+
+// tokenAuthStyle is how the client secret goes to the token endpoint, from the discovery
+// document's token_endpoint_auth_methods_supported: in the Authorization header
+// (client_secret_basic) when the IdP lists it, in the form (client_secret_post) when it lists
+// that and not basic. Without either, x/oauth2 detects it: the header first, then the form
+// after a refusal. Detecting at every exchange (the configuration is built per sign-in, so
+// x/oauth2's memory of what worked is lost) would cost an IdP that takes only the form a
+// refused token request per sign-in, which it logs (and may count) as a failed client
+// authentication.
+func tokenAuthStyle(methods []string) oauth2.AuthStyle {
+	switch {
+	case slices.Contains(methods, "client_secret_basic"):
+		return oauth2.AuthStyleInHeader
+	case slices.Contains(methods, "client_secret_post"):
+		return oauth2.AuthStyleInParams
+	}
+	return oauth2.AuthStyleAutoDetect
 }
 
 // asymmetricAlgorithms keeps the public-key signature algorithms of a discovery document's list
@@ -150,7 +171,9 @@ func (s *SignIn) config(p *upstream, c *models.Connection, clientSecret string) 
 	if !slices.Contains(scopes, oidc.ScopeOpenID) {
 		scopes = append([]string{oidc.ScopeOpenID}, scopes...)
 	}
-	return &oauth2.Config{ClientID: c.OIDCClientID, ClientSecret: clientSecret, Endpoint: p.Endpoint(),
+	endpoint := p.Endpoint()
+	endpoint.AuthStyle = p.authStyle
+	return &oauth2.Config{ClientID: c.OIDCClientID, ClientSecret: clientSecret, Endpoint: endpoint,
 		RedirectURL: s.svc.OIDCRedirectURL(c), Scopes: scopes}
 }
 

@@ -12,6 +12,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -69,6 +70,11 @@ type testIdP struct {
 	// registered, when set, is the one redirect URI the client has: /authorize answers any
 	// other with an error page, as IdPs do, never a redirect.
 	registered string
+	// authMethods, when set, is the IdP's token_endpoint_auth_methods_supported, and /token
+	// refuses (invalid_client, the code kept) a client that authenticates otherwise;
+	// clientAuthRefused counts those refusals.
+	authMethods       []string
+	clientAuthRefused int
 }
 
 type idpCode struct {
@@ -108,13 +114,16 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/.well-known/openid-configuration":
 		p.mu.Lock()
-		issParameter := p.issParameter
+		issParameter, authMethods := p.issParameter, p.authMethods
 		p.mu.Unlock()
 		doc := map[string]any{"issuer": base, "authorization_endpoint": base + "/authorize",
 			"token_endpoint": base + "/token", "jwks_uri": base + "/jwks", "userinfo_endpoint": base + "/userinfo",
 			"id_token_signing_alg_values_supported": []string{"RS256"}}
 		if issParameter {
 			doc["authorization_response_iss_parameter_supported"] = true
+		}
+		if authMethods != nil {
+			doc["token_endpoint_auth_methods_supported"] = authMethods
 		}
 		json.NewEncoder(w).Encode(doc)
 	case "/jwks":
@@ -164,11 +173,20 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, back.String(), http.StatusFound)
 	case "/token":
 		r.ParseForm()
+		method := "client_secret_basic"
 		id, sec, _ := r.BasicAuth()
 		if id == "" {
+			method = "client_secret_post"
 			id, sec = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 		}
 		p.mu.Lock()
+		if p.authMethods != nil && !slices.Contains(p.authMethods, method) {
+			p.clientAuthRefused++
+			p.mu.Unlock()
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write([]byte(`{"error":"invalid_client"}`))
+			return
+		}
 		c, ok := p.codes[r.PostForm.Get("code")]
 		delete(p.codes, r.PostForm.Get("code"))
 		badNonce, badAud, uiOnly, extra := p.badNonce, p.badAudience, p.userinfoOnly, p.userinfoExtra

@@ -592,3 +592,37 @@ func TestSignInApplicationChangedMidFlow(t *testing.T) {
 		}
 	})
 }
+
+// TestOIDCTokenEndpointAuthMethod: the client secret goes to the IdP's token endpoint the way
+// its discovery document says it takes it (token_endpoint_auth_methods_supported), in one
+// request per sign-in: an IdP that takes only client_secret_post never sees a refused
+// client_secret_basic attempt first. Without the list, x/oauth2 detects the method.
+func TestOIDCTokenEndpointAuthMethod(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		methods []string // nil: not advertised; the IdP takes both
+	}{
+		{"client_secret_post only", []string{"client_secret_post"}},
+		{"client_secret_basic only", []string{"client_secret_basic"}},
+		{"both", []string{"client_secret_post", "client_secret_basic"}},
+		{"not advertised", nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			idp := newTestIdP(t)
+			eachDB(t, func(t *testing.T, e *testEnv) {
+				idp.set(func(p *testIdP) { p.authMethods, p.tokenCalls, p.clientAuthRefused = c.methods, 0, 0 })
+				w := newSignInWorld(t, e, idp)
+				for i := range 2 {
+					idp.as(map[string]any{"sub": "okta-jane", "email": "jane@example.com", "email_verified": true, "given_name": "Jane", "family_name": "Doe"})
+					r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug)
+					if r.query.Get("code") == "" {
+						t.Fatalf("sign-in %d refused: %+v (cause %q)", i+1, r, lastCause(t, e, w.tok))
+					}
+				}
+				if idp.tokenCalls != 2 || idp.clientAuthRefused != 0 {
+					t.Fatalf("%d token requests, %d refused client authentications for two sign-ins", idp.tokenCalls, idp.clientAuthRefused)
+				}
+			})
+		})
+	}
+}
