@@ -320,6 +320,9 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 	if err := idt.Claims(&claims); err != nil {
 		return provision.Identity{}, nil, "id_token claims: " + err.Error()
 	}
+	if cause := authorizedParty(idt.Audience, claims["azp"], f.Connection.OIDCClientID); cause != "" {
+		return provision.Identity{}, nil, cause
+	}
 	claim := f.Connection.IdentifierClaim()
 	if p.UserInfoEndpoint() == "" {
 		id, cause := identityOf(claim, idt.Subject, claims)
@@ -349,6 +352,22 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 	id, cause = identityOf(claim, idt.Subject, claims)
 	id.ClaimsPartial = true
 	return id, merge, cause
+}
+
+// authorizedParty checks what go-oidc does not: the party the id_token was issued to. go-oidc
+// accepts any token whose audiences include the client; OpenID Connect Core 1.0 §3.1.3.7
+// rejects one with audiences the client does not trust and, for several audiences, has the
+// client require an azp naming it. So: an azp must be the client's ID, and a token with several
+// audiences must carry one (a token issued to another client, with Gatehouse's among its
+// audiences, is not Gatehouse's). It returns the private cause of a refusal, or "".
+func authorizedParty(audiences []string, azp any, clientID string) string {
+	switch v, present := azp.(string); {
+	case azp != nil && (!present || v != clientID):
+		return fmt.Sprintf("id_token: azp %q is not the connection's client ID", models.Clip(fmt.Sprint(azp), 100))
+	case azp == nil && len(audiences) > 1:
+		return fmt.Sprintf("id_token: %d audiences and no azp naming the connection's client", len(audiences))
+	}
+	return ""
 }
 
 // carriesIdentity reports whether an id_token's claims hold everything an identity reads

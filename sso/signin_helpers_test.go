@@ -75,6 +75,8 @@ type testIdP struct {
 	// clientAuthRefused counts those refusals.
 	authMethods       []string
 	clientAuthRefused int
+	// idTokenClaims, when set, are put in the id_token over the usual ones.
+	idTokenClaims map[string]any
 }
 
 type idpCode struct {
@@ -220,6 +222,9 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 		if badAud {
 			claims["aud"] = "someone-else"
 		}
+		p.mu.Lock()
+		maps.Copy(claims, p.idTokenClaims)
+		p.mu.Unlock()
 		json.NewEncoder(w).Encode(map[string]any{"access_token": "at-" + uuid.NewString(), "token_type": "Bearer",
 			"expires_in": 300, "id_token": p.sign(claims)})
 		p.mu.Lock()

@@ -626,3 +626,53 @@ func TestOIDCTokenEndpointAuthMethod(t *testing.T) {
 		})
 	}
 }
+
+// TestOIDCAuthorizedParty: an id_token issued to another client of the IdP, with Gatehouse's
+// among its audiences, signs nobody in: an azp must be the connection's client ID, and several
+// audiences need one (OpenID Connect Core 1.0 §3.1.3.7; go-oidc checks only that the audiences
+// include the client).
+func TestOIDCAuthorizedParty(t *testing.T) {
+	idp := newTestIdP(t)
+	for _, c := range []struct {
+		name   string
+		claims func(client string) map[string]any
+		cause  string // "": signed in
+	}{
+		{"one audience, no azp", func(string) map[string]any { return nil }, ""},
+		{"one audience, azp the client", func(cl string) map[string]any { return map[string]any{"azp": cl} }, ""},
+		{"several audiences, azp the client", func(cl string) map[string]any {
+			return map[string]any{"aud": []string{cl, "another-client"}, "azp": cl}
+		}, ""},
+		{"several audiences, no azp", func(cl string) map[string]any {
+			return map[string]any{"aud": []string{"another-client", cl}}
+		}, "2 audiences and no azp"},
+		{"several audiences, azp another client", func(cl string) map[string]any {
+			return map[string]any{"aud": []string{"another-client", cl}, "azp": "another-client"}
+		}, `azp "another-client" is not the connection's client ID`},
+		{"one audience, azp another client", func(string) map[string]any { return map[string]any{"azp": "another-client"} },
+			`azp "another-client" is not`},
+		{"azp not a string", func(string) map[string]any { return map[string]any{"azp": 7} }, `azp "7" is not`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			eachDB(t, func(t *testing.T, e *testEnv) {
+				idp.set(func(p *testIdP) { p.idTokenClaims = c.claims(p.client) })
+				defer idp.set(func(p *testIdP) { p.idTokenClaims = nil })
+				w := newSignInWorld(t, e, idp)
+				idp.as(map[string]any{"sub": "okta-jane", "email": "jane@example.com", "email_verified": true, "given_name": "Jane", "family_name": "Doe"})
+				r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug)
+				if c.cause == "" {
+					if r.query.Get("code") == "" {
+						t.Fatalf("sign-in refused: %+v (cause %q)", r, lastCause(t, e, w.tok))
+					}
+					return
+				}
+				if r.query.Get("error") != "access_denied" || r.query.Get("code") != "" {
+					t.Fatalf("sign-in ended %+v", r)
+				}
+				if cause := lastCause(t, e, w.tok); !strings.Contains(cause, c.cause) {
+					t.Fatalf("cause %q, want %q", cause, c.cause)
+				}
+			})
+		})
+	}
+}
