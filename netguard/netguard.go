@@ -55,6 +55,9 @@ var (
 		netip.MustParsePrefix("198.18.0.0/15"),
 		netip.MustParsePrefix("240.0.0.0/4"),
 		netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64 (RFC 8215): a private translator
+		// Teredo (RFC 4380): a relay delivers to the IPv4 address the last 32 bits hide
+		// (inverted), any IPv4 address; no identity provider is reached through Teredo.
+		netip.MustParsePrefix("2001::/32"),
 	}
 	// IPv6 addresses that carry an IPv4 address the packet ends up at: NAT64's well-known
 	// prefix (RFC 6052), 6to4 (RFC 3056), IPv4-compatible (RFC 4291, deprecated) and

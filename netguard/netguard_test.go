@@ -28,6 +28,8 @@ func TestBlocked(t *testing.T) {
 		{"64:ff9b:1::808:808", true}, // local-use NAT64: a private translator, refused whatever it embeds
 		{"2002:a00:1::1", true}, {"2002:7f00:1::", true}, {"2002:a9fe:a9fe::1", true}, {"2002:c0a8:101:1::1", true},
 		{"2002:808:808::1", false},
+		// Teredo (the last 32 bits hide 169.254.169.254, then 8.8.8.8): refused whatever it hides.
+		{"2001:0:4136:e378:8000:63bf:5601:5601", true}, {"2001:0:4136:e378:8000:63bf:f7f7:f7f7", true},
 		{"::10.0.0.1", true}, {"::127.0.0.1", true}, {"::169.254.169.254", true}, {"::8.8.8.8", false},
 		{"::ffff:0:10.0.0.1", true}, {"::ffff:0:127.0.0.1", true}, {"::ffff:0:8.8.8.8", false},
 		{"::ffff:169.254.169.254", true}, {"::ffff:8.8.8.8", false},
