@@ -353,9 +353,9 @@ func (c *SAMLResponses) Check(r *http.Request, sp *provision.SAMLSP, conn *model
 	if err != nil {
 		return nil, &LoginError{Public: publicSAMLFailure, Private: fmt.Errorf("cannot parse base64: %w", err)}
 	}
-	// Before anything else reads it: what the scan refuses would cost far more than it is
-	// worth to read (scanResponse).
-	shape, err := scanResponse(raw)
+	// Before anything else reads it: crewjam's XML validation, and what would cost far more
+	// than it is worth to read is refused (checkXML).
+	shape, err := checkXML(raw)
 	if err != nil {
 		return nil, &LoginError{Public: publicSAMLFailure, Private: err}
 	}

@@ -30,14 +30,14 @@ import (
 // the assertion alone; it decrypts an EncryptedAssertion and validates and parses its plaintext
 // with no bound on what the plaintext holds; and it parses the IdP certificate again (regexp,
 // base64, X.509) for each signature. checkResponse validates the XML once (the same round-trip
-// validator), parses it once with etree for the signatures and once with encoding/xml for the
+// validator, in checkXML's one pass with the limits), parses it once with etree for the signatures and once with encoding/xml for the
 // values, and takes the certificate parsed from the connection's PEM; an encrypted assertion's
-// plaintext is decrypted as crewjam decrypts it, then scanned (scanResponse's limits: anyone
-// may encrypt to the SP's published key), validated and parsed once each. The checks are
+// plaintext is decrypted as crewjam decrypts it, then validated within checkXML's limits (anyone
+// may encrypt to the SP's published key) and parsed once. The checks are
 // crewjam's, in crewjam's order (parseResponse, parseEncryptedAssertion, validateSignature,
 // validateAssertion, service_provider.go v0.5.1), with its MaxIssueDelay and MaxClockSkew;
 // TestSAMLCheckIsCrewjams and TestSAMLEncryptedCheckIsCrewjams hold it to ParseXMLResponse over
-// valid and tampered responses. Anything else that scanResponse let through (an assertion that
+// valid and tampered responses. Anything else that checkXML let through (an assertion that
 // is not the Response's child, one in another namespace) goes to ParseXMLResponse itself.
 
 // SAMLResponses checks responses at the ACS. It keeps the connections' IdP certificates
@@ -87,16 +87,14 @@ var errLeftToCrewjam = errors.New("sso: not a response with one assertion as its
 // errNoSignature is crewjam's errSignatureElementNotPresent.
 var errNoSignature = errors.New("signature element not present")
 
-// checkResponse checks raw, the decoded response, as crewjam's ParseXMLResponse does with the
+// checkResponse checks raw, the decoded response that checkXML let through (Check's first
+// step, crewjam's validation included), as crewjam's ParseXMLResponse does with the
 // connection's certificates certs, for the request requestID, received at currentURL. An
 // EncryptedAssertion is decrypted with the SP's current key and, when rotate is set, with each
 // other SP key in turn (parseResponse's rule). It returns errLeftToCrewjam, before any check
 // that could refuse, for a response it leaves to crewjam. The Response's Destination comes
 // back with the assertion.
 func checkResponse(raw []byte, sp *provision.SAMLSP, conn *models.Connection, certs []*x509.Certificate, requestID string, currentURL url.URL, now time.Time, rotate bool) (*saml.Assertion, string, error) {
-	if err := validateXML(raw); err != nil {
-		return nil, "", fmt.Errorf("invalid xml: %s", err)
-	}
 	doc := etree.NewDocument()
 	if err := doc.ReadFromBytes(raw); err != nil {
 		return nil, "", err
@@ -105,7 +103,7 @@ func checkResponse(raw []byte, sp *provision.SAMLSP, conn *models.Connection, ce
 	if root == nil {
 		return nil, "", errors.New("invalid xml: no root")
 	}
-	// The one assertion (scanResponse counted them), plain or encrypted, as the Response's
+	// The one assertion (checkXML counted them), plain or encrypted, as the Response's
 	// child in the assertion namespace: where crewjam looks for it.
 	var assertionEl, encryptedEl *etree.Element
 	for _, el := range root.ChildElements() {
@@ -189,8 +187,8 @@ func checkResponse(raw []byte, sp *provision.SAMLSP, conn *models.Connection, ce
 // decryptAssertion is crewjam's decryptElement (ServiceProvider.decryptElement) trying each of
 // keys, the next one only when decryption failed, followed by what crewjam does with the
 // plaintext, once each: validation and an etree parse for the signature, and an xml.Unmarshal
-// of the same bytes for the values. Before those, scanResponse bounds the plaintext as it
-// bounds the response: anyone may encrypt to the SP's published key, and crewjam would spend a
+// of the same bytes for the values. The validation is checkXML's, whose limits bound the
+// plaintext as they bound the response: anyone may encrypt to the SP's published key, and crewjam would spend a
 // quarter of a second and 200 MB on a plaintext of 140 KB of nested elements.
 func decryptAssertion(encryptedEl *etree.Element, keys []provision.SPKeyPair) (*etree.Element, *saml.Assertion, error) {
 	var plaintext []byte
@@ -203,11 +201,8 @@ func decryptAssertion(encryptedEl *etree.Element, keys []provision.SPKeyPair) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := scanResponse(plaintext); err != nil {
+	if _, err := checkXML(plaintext); err != nil {
 		return nil, nil, fmt.Errorf("plaintext: %w", err)
-	}
-	if err := validateXML(plaintext); err != nil {
-		return nil, nil, fmt.Errorf("plaintext response contains invalid XML: %s", err)
 	}
 	doc := etree.NewDocument()
 	if err := doc.ReadFromBytes(plaintext); err != nil {

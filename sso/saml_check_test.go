@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -267,9 +268,10 @@ func TestSAMLCertificateCache(t *testing.T) {
 	}
 }
 
-// FuzzValidateXML holds validateXML to the round-trip validator crewjam uses
-// (xml-roundtrip-validator's Validate): the same documents pass.
-func FuzzValidateXML(f *testing.F) {
+// FuzzCheckXML holds checkXML's validation to the round-trip validator crewjam uses
+// (xml-roundtrip-validator's Validate): checkXML accepts nothing Validate refuses, and refuses
+// what Validate accepts only for its limits and structure (errRefused).
+func FuzzCheckXML(f *testing.F) {
 	for _, doc := range []string{
 		// The validator's own test documents.
 		`<Root></Root>`, `<x:Root></x:Root>`, `<x:Root xmlns:x="http://example.com/"></x:Root>`,
@@ -292,9 +294,10 @@ func FuzzValidateXML(f *testing.F) {
 		f.Add([]byte(doc))
 	}
 	f.Fuzz(func(t *testing.T, doc []byte) {
-		got, want := validateXML(doc), xrv.Validate(bytes.NewReader(doc))
-		if (got == nil) != (want == nil) {
-			t.Fatalf("validateXML: %v; the validator: %v", got, want)
+		_, got := checkXML(doc)
+		want := xrv.Validate(bytes.NewReader(doc))
+		if got == nil && want != nil || got != nil && want == nil && !errors.Is(got, errRefused) {
+			t.Fatalf("checkXML: %v; the validator: %v", got, want)
 		}
 	})
 }
@@ -372,9 +375,9 @@ type oracleCase struct {
 	leftToCrewjam bool
 	ok            bool
 	// twoAssertions: Check refuses what crewjam accepts, a response with two
-	// assertions (scanResponse).
+	// assertions (checkXML).
 	twoAssertions bool
-	// refusedFirst: Check refuses before crewjam would (scanResponse's limits); crewjam
+	// refusedFirst: Check refuses before crewjam would (checkXML's limits); crewjam
 	// refuses too.
 	refusedFirst string
 }
@@ -412,7 +415,18 @@ func checkAgainstCrewjam(t *testing.T, w *samlWorld, c oracleCase, encrypted boo
 		t.Fatal(err)
 	}
 	wantA, wantDest, wantErr := crewjamCheck(raw, w.sp, w, id, *r.URL)
-	gotA, gotDest, gotErr := checkResponse(raw, w.sp, w.conn, certs, id, *r.URL, saml.TimeNow(), true)
+	// As Check: checkXML, then checkResponse; a response checkXML refuses for its two
+	// assertions is compared with crewjam too (Check's refusal is below).
+	shape, xmlErr := checkXML(raw)
+	if errors.Is(xmlErr, errRefused) != c.twoAssertions {
+		t.Fatalf("checkXML: %v", xmlErr)
+	}
+	var gotA *saml.Assertion
+	var gotDest string
+	gotErr := xmlErr
+	if xmlErr == nil || c.twoAssertions {
+		gotA, gotDest, gotErr = checkResponse(raw, w.sp, w.conn, certs, id, *r.URL, saml.TimeNow(), shape.encryptedKeys == 1)
+	}
 	if (gotErr == errLeftToCrewjam) != c.leftToCrewjam {
 		t.Fatalf("left to crewjam: %v, want %v", gotErr == errLeftToCrewjam, c.leftToCrewjam)
 	}

@@ -299,7 +299,7 @@ func TestSAMLKeyRotation(t *testing.T) {
 		name string
 		keys provision.SPKeys
 		// moreKeys EncryptedKeys follow the IdP's: the other keys are tried only for a
-		// response with one, as an RSA decryption each (scanResponse).
+		// response with one, as an RSA decryption each (checkXML).
 		moreKeys int
 		ok       bool
 	}{

@@ -11,7 +11,7 @@ import (
 	xrv "github.com/mattermost/xml-roundtrip-validator"
 )
 
-// Limits of scanResponse. A response of any IdP is a few levels deep (Response, Assertion,
+// Limits of checkXML. A response of any IdP is a few levels deep (Response, Assertion,
 // Signature, SignedInfo, Reference, Transforms, Transform, InclusiveNamespaces: 8; an
 // EncryptedAssertion's EncryptedKey's certificate: 8) and holds tens of elements, a few hundred
 // with a long list of groups, each with up to three attributes (an AttributeValue's xsi:type
@@ -31,115 +31,119 @@ const (
 
 const xmlencNS = "http://www.w3.org/2001/04/xmlenc#"
 
-// responseShape is what scanResponse found in a response it let through.
+// responseShape is what checkXML found in a document it let through.
 type responseShape struct {
-	assertions, encryptedAssertions int // SAML assertion namespace, anywhere in the document
-	encryptedKeys                   int // xmlenc namespace, anywhere in the document
+	assertions, encryptedAssertions int // by local name, anywhere in the document
+	encryptedKeys                   int // by local name, anywhere in the document
 }
 
-// scanResponse is the ACS's first look at a decoded response, before anything builds a tree
-// of it or decrypts it: one pass of encoding/xml's decoder (strict, as etree and Unmarshal
-// read, end tags matched, namespaces resolved) that keeps nothing but counts. What it refuses
-// would otherwise go through the round-trip validation, etree, crewjam's several parses and an
-// RSA decryption per EncryptedAssertion and SP key: a deep or wide document of the form's
-// 256 KiB cost a second or more of CPU, where a real response costs a few milliseconds.
+// errRefused marks checkXML's refusals of a document the round-trip validator would let
+// through: past a limit, not one root, unclosed or mismatched.
+var errRefused = errors.New("response refused")
+
+// checkXML is the ACS's one pass over a decoded response, and over an encrypted assertion's
+// plaintext, before anything builds a tree of it or decrypts it: the XML round-trip
+// validation crewjam/saml runs on every response, and the limits that bound what the rest of
+// the check costs. Both read the same tokens of one encoding/xml decoder, which keeps nothing
+// but counts.
 //
-// It refuses a document deeper than maxResponseDepth, or with more elements, attributes or
-// tokens than maxResponseElements, maxResponseAttributes, maxResponseTokens; one with no or
-// several root elements or text outside its root; one with more than maxEncryptedKeys
-// EncryptedKeys; and one with more than one Assertion and EncryptedAssertion in all, wherever
-// they are (an Advice's too). Gatehouse accepts exactly one assertion: crewjam, which returns
-// the first valid one of several, would otherwise check (and decrypt) each of them.
-func scanResponse(raw []byte) (responseShape, error) {
+// The validation is github.com/mattermost/xml-roundtrip-validator's Validate (v0.1.0): every
+// token of the document must come back unchanged from encoding/xml's encoder and decoder, so
+// that the signature checker and the unmarshaller cannot read two different documents. The
+// decoder, its settings and the comparison are the validator's (tokenEquals and
+// fixNamespacePrefixes below are its code, Apache-2.0); what changes is the cost. Validate
+// reads the input a byte at a time through a tee into a copy, and CheckToken allocates a 4 KiB
+// encoder buffer per token: 8 KB of reads and some 700 KB of allocation for a 4 KB response,
+// 40 % of its check. Here the decoder reads the bytes in place and one buffer serves every
+// token. FuzzCheckXML holds it to Validate: it accepts nothing Validate refuses, and refuses
+// what Validate accepts only with errRefused.
+//
+// The limits: what checkXML refuses would otherwise go through etree, crewjam's several
+// parses and an RSA decryption per EncryptedAssertion and SP key: a deep or wide document of
+// the form's 256 KiB cost a second or more of CPU, where a real response costs a few
+// milliseconds. It refuses a document deeper than maxResponseDepth, or with more elements,
+// attributes or tokens than maxResponseElements, maxResponseAttributes, maxResponseTokens
+// (each counted before its token is validated); one with no or several root elements, text
+// outside its root, an element left open or closed by another's end tag; one with more than
+// maxEncryptedKeys EncryptedKeys; and one with more than one Assertion and EncryptedAssertion
+// in all, wherever they are (an Advice's too). Gatehouse accepts exactly one assertion:
+// crewjam, which returns the first valid one of several, would otherwise check (and decrypt)
+// each of them. The validator's decoder resolves no namespaces, so these elements are counted
+// by their local name, whatever their namespace: counting more can only refuse more.
+func checkXML(raw []byte) (responseShape, error) {
 	var shape responseShape
 	d := xml.NewDecoder(bytes.NewReader(raw))
-	d.CharsetReader = passThrough // as checkPlain reads
-	depth, elements, attributes, tokens, roots := 0, 0, 0, 0, 0
+	d.Strict = false // the validator's setting
+	d.CharsetReader = passThrough
+	var rt roundTrip
+	rt.w = bufio.NewWriter(&rt.buf)
+	var open []xml.Name // the elements open, as written (prefix and local name)
+	elements, attributes, tokens, roots := 0, 0, 0, 0
+	offset := int64(0)
 	for {
-		tok, err := d.Token()
+		tok, err := d.RawToken()
 		if err == io.EOF {
 			break
 		} else if err != nil {
 			return shape, fmt.Errorf("invalid xml: %w", err)
 		}
 		if tokens++; tokens > maxResponseTokens {
-			return shape, fmt.Errorf("response refused: more than %d tokens", maxResponseTokens)
+			return shape, fmt.Errorf("%w: more than %d tokens", errRefused, maxResponseTokens)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			if depth == 0 {
+			if len(open) == 0 {
 				if roots++; roots > 1 {
-					return shape, errors.New("invalid xml: more than one root element")
+					return shape, fmt.Errorf("%w: more than one root element", errRefused)
 				}
 			}
-			if depth++; depth > maxResponseDepth {
-				return shape, fmt.Errorf("response refused: elements nested more than %d deep", maxResponseDepth)
+			if open = append(open, t.Name); len(open) > maxResponseDepth {
+				return shape, fmt.Errorf("%w: elements nested more than %d deep", errRefused, maxResponseDepth)
 			}
 			if elements++; elements > maxResponseElements {
-				return shape, fmt.Errorf("response refused: more than %d elements", maxResponseElements)
+				return shape, fmt.Errorf("%w: more than %d elements", errRefused, maxResponseElements)
 			}
 			if attributes += len(t.Attr); attributes > maxResponseAttributes {
-				return shape, fmt.Errorf("response refused: more than %d attributes", maxResponseAttributes)
+				return shape, fmt.Errorf("%w: more than %d attributes", errRefused, maxResponseAttributes)
 			}
-			switch t.Name {
-			case xml.Name{Space: assertionNS, Local: "Assertion"}:
+			switch t.Name.Local {
+			case "Assertion":
 				shape.assertions++
-			case xml.Name{Space: assertionNS, Local: "EncryptedAssertion"}:
+			case "EncryptedAssertion":
 				shape.encryptedAssertions++
-			case xml.Name{Space: xmlencNS, Local: "EncryptedKey"}:
+			case "EncryptedKey":
 				if shape.encryptedKeys++; shape.encryptedKeys > maxEncryptedKeys {
-					return shape, fmt.Errorf("response refused: %d EncryptedKeys, more than %d", shape.encryptedKeys, maxEncryptedKeys)
+					return shape, fmt.Errorf("%w: %d EncryptedKeys, more than %d", errRefused, shape.encryptedKeys, maxEncryptedKeys)
 				}
 			}
 			if shape.assertions+shape.encryptedAssertions > 1 {
-				return shape, fmt.Errorf("response refused: %d Assertion and %d EncryptedAssertion elements, not one",
-					shape.assertions, shape.encryptedAssertions)
+				return shape, fmt.Errorf("%w: %d Assertion and %d EncryptedAssertion elements, not one",
+					errRefused, shape.assertions, shape.encryptedAssertions)
 			}
 		case xml.EndElement:
-			depth--
-		case xml.CharData:
-			if depth == 0 && len(bytes.Trim(t, " \t\r\n\ufeff")) > 0 {
-				return shape, errors.New("invalid xml: text outside the root element")
+			if len(open) == 0 || open[len(open)-1] != t.Name {
+				return shape, fmt.Errorf("%w: invalid xml: an end tag that closes no open element", errRefused)
 			}
-		}
-	}
-	if roots == 0 {
-		return shape, errors.New("invalid xml: no root element")
-	}
-	return shape, nil
-}
-
-// validateXML is the XML round-trip validation crewjam/saml runs on every response
-// (github.com/mattermost/xml-roundtrip-validator's Validate, v0.1.0): every token of the
-// document must come back unchanged from encoding/xml's encoder and decoder, so that the
-// signature checker and the unmarshaller cannot read two different documents. The decoder, its
-// settings and the comparison are the validator's (tokenEquals and fixNamespacePrefixes below
-// are its code, Apache-2.0); what changes is the cost. Validate reads the input a byte at a
-// time through a tee into a copy, and CheckToken allocates a 4 KiB encoder buffer per token:
-// 8 KB of reads and some 700 KB of allocation for a 4 KB response, 40 % of its check. Here the
-// decoder reads the bytes in place and one buffer serves every token. FuzzValidateXML holds it
-// to Validate.
-func validateXML(raw []byte) error {
-	d := xml.NewDecoder(bytes.NewReader(raw))
-	d.Strict = false
-	d.CharsetReader = passThrough
-	var rt roundTrip
-	rt.w = bufio.NewWriter(&rt.buf)
-	offset := int64(0)
-	for {
-		tok, err := d.RawToken()
-		if err == io.EOF {
-			return nil
-		} else if err != nil {
-			return err
+			open = open[:len(open)-1]
+		case xml.CharData:
+			if len(open) == 0 && len(bytes.Trim(t, " \t\r\n\ufeff")) > 0 {
+				return shape, fmt.Errorf("%w: invalid xml: text outside the root element", errRefused)
+			}
 		}
 		if err := rt.check(tok); err != nil {
 			line := bytes.Count(raw[:offset], []byte{'\n'}) + 1
 			column := offset - int64(bytes.LastIndexByte(raw[:offset], '\n'))
-			return fmt.Errorf("validator: in token starting at %d:%d: %w", line, column, err)
+			return shape, fmt.Errorf("invalid xml: validator: in token starting at %d:%d: %w", line, column, err)
 		}
 		offset = d.InputOffset()
 	}
+	switch {
+	case roots == 0:
+		return shape, fmt.Errorf("%w: invalid xml: no root element", errRefused)
+	case len(open) > 0:
+		return shape, fmt.Errorf("%w: invalid xml: unexpected EOF, %d elements open", errRefused, len(open))
+	}
+	return shape, nil
 }
 
 func passThrough(_ string, input io.Reader) (io.Reader, error) { return input, nil }
