@@ -391,17 +391,26 @@ type ComplexityRoot struct {
 		IntegrationClient func(childComplexity int) int
 	}
 
+	SamlCertificate struct {
+		FingerprintSHA256 func(childComplexity int) int
+		NotAfter          func(childComplexity int) int
+		NotBefore         func(childComplexity int) int
+		Subject           func(childComplexity int) int
+	}
+
 	SamlConfig struct {
-		ACSURL           func(childComplexity int) int
-		AttributeMapping func(childComplexity int) int
-		Certificate      func(childComplexity int) int
-		EntityID         func(childComplexity int) int
-		MetadataURL      func(childComplexity int) int
-		OwnEntityID      func(childComplexity int) int
-		SPEntityID       func(childComplexity int) int
-		SPMetadataURL    func(childComplexity int) int
-		SSOURL           func(childComplexity int) int
-		SignRequests     func(childComplexity int) int
+		ACSURL               func(childComplexity int) int
+		AttributeMapping     func(childComplexity int) int
+		Certificate          func(childComplexity int) int
+		CertificateExpiresAt func(childComplexity int) int
+		Certificates         func(childComplexity int) int
+		EntityID             func(childComplexity int) int
+		MetadataURL          func(childComplexity int) int
+		OwnEntityID          func(childComplexity int) int
+		SPEntityID           func(childComplexity int) int
+		SPMetadataURL        func(childComplexity int) int
+		SSOURL               func(childComplexity int) int
+		SignRequests         func(childComplexity int) int
 	}
 
 	ScimActivity struct {
@@ -2443,6 +2452,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RotateIntegrationClientSecretPayload.IntegrationClient(childComplexity), true
 
+	case "SamlCertificate.fingerprintSha256":
+		if e.ComplexityRoot.SamlCertificate.FingerprintSHA256 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SamlCertificate.FingerprintSHA256(childComplexity), true
+	case "SamlCertificate.notAfter":
+		if e.ComplexityRoot.SamlCertificate.NotAfter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SamlCertificate.NotAfter(childComplexity), true
+	case "SamlCertificate.notBefore":
+		if e.ComplexityRoot.SamlCertificate.NotBefore == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SamlCertificate.NotBefore(childComplexity), true
+	case "SamlCertificate.subject":
+		if e.ComplexityRoot.SamlCertificate.Subject == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SamlCertificate.Subject(childComplexity), true
+
 	case "SamlConfig.acsUrl":
 		if e.ComplexityRoot.SamlConfig.ACSURL == nil {
 			break
@@ -2461,6 +2495,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SamlConfig.Certificate(childComplexity), true
+	case "SamlConfig.certificateExpiresAt":
+		if e.ComplexityRoot.SamlConfig.CertificateExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SamlConfig.CertificateExpiresAt(childComplexity), true
+	case "SamlConfig.certificates":
+		if e.ComplexityRoot.SamlConfig.Certificates == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SamlConfig.Certificates(childComplexity), true
 	case "SamlConfig.entityId":
 		if e.ComplexityRoot.SamlConfig.EntityID == nil {
 			break
@@ -3861,6 +3907,26 @@ type SamlConfig {
   spMetadataUrl: String!
   "The ACS URL (Reply URL, Single sign-on URL) to register at the IdP, the same for every connection."
   acsUrl: String!
+  """
+  The IdP certificates that certificate holds, in its order: a response signed by any one of them
+  is accepted while that certificate is valid.
+  """
+  certificates: [SamlCertificate!]!
+  """
+  The latest notAfter of the certificates: after it the IdP's responses verify with none of them,
+  and nobody signs in through the connection. Add the IdP's next certificate before (a rollover).
+  """
+  certificateExpiresAt: Time
+}
+
+"One IdP signing certificate of a SAML connection."
+type SamlCertificate {
+  "The certificate's subject, as X.509 prints it (CN=…, O=…)."
+  subject: String!
+  "SHA-256 fingerprint of the certificate (DER), hex, as IdP consoles show it."
+  fingerprintSha256: String!
+  notBefore: Time!
+  notAfter: Time!
 }
 
 input OidcConfigInput {
@@ -5301,6 +5367,20 @@ func (ec *executionContext) childFields_RotateIntegrationClientSecretPayload(ctx
 	return nil, fmt.Errorf("no field named %q was found under type RotateIntegrationClientSecretPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_SamlCertificate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "subject":
+		return ec.fieldContext_SamlCertificate_subject(ctx, field)
+	case "fingerprintSha256":
+		return ec.fieldContext_SamlCertificate_fingerprintSha256(ctx, field)
+	case "notBefore":
+		return ec.fieldContext_SamlCertificate_notBefore(ctx, field)
+	case "notAfter":
+		return ec.fieldContext_SamlCertificate_notAfter(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SamlCertificate", field.Name)
+}
+
 func (ec *executionContext) childFields_SamlConfig(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "entityId":
@@ -5323,6 +5403,10 @@ func (ec *executionContext) childFields_SamlConfig(ctx context.Context, field gr
 		return ec.fieldContext_SamlConfig_spMetadataUrl(ctx, field)
 	case "acsUrl":
 		return ec.fieldContext_SamlConfig_acsUrl(ctx, field)
+	case "certificates":
+		return ec.fieldContext_SamlConfig_certificates(ctx, field)
+	case "certificateExpiresAt":
+		return ec.fieldContext_SamlConfig_certificateExpiresAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SamlConfig", field.Name)
 }
@@ -13980,6 +14064,98 @@ func (ec *executionContext) fieldContext_RotateIntegrationClientSecretPayload_er
 	return fc, nil
 }
 
+func (ec *executionContext) _SamlCertificate_subject(ctx context.Context, field graphql.CollectedField, obj *models.SAMLCertificateInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SamlCertificate_subject(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Subject, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SamlCertificate_subject(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SamlCertificate", field, false, false, "String")
+}
+
+func (ec *executionContext) _SamlCertificate_fingerprintSha256(ctx context.Context, field graphql.CollectedField, obj *models.SAMLCertificateInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SamlCertificate_fingerprintSha256(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FingerprintSHA256, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SamlCertificate_fingerprintSha256(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SamlCertificate", field, false, false, "String")
+}
+
+func (ec *executionContext) _SamlCertificate_notBefore(ctx context.Context, field graphql.CollectedField, obj *models.SAMLCertificateInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SamlCertificate_notBefore(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NotBefore, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SamlCertificate_notBefore(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SamlCertificate", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SamlCertificate_notAfter(ctx context.Context, field graphql.CollectedField, obj *models.SAMLCertificateInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SamlCertificate_notAfter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NotAfter, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SamlCertificate_notAfter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SamlCertificate", field, false, false, "Time")
+}
+
 func (ec *executionContext) _SamlConfig_entityId(ctx context.Context, field graphql.CollectedField, obj *models.SAMLConfig) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14208,6 +14384,61 @@ func (ec *executionContext) _SamlConfig_acsUrl(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_SamlConfig_acsUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SamlConfig", field, false, false, "String")
+}
+
+func (ec *executionContext) _SamlConfig_certificates(ctx context.Context, field graphql.CollectedField, obj *models.SAMLConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SamlConfig_certificates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Certificates, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []models.SAMLCertificateInfo) graphql.Marshaler {
+			return ec.marshalNSamlCertificate2ᚕgatehouseᚋmodelsᚐSAMLCertificateInfoᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SamlConfig_certificates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SamlConfig",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SamlCertificate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SamlConfig_certificateExpiresAt(ctx context.Context, field graphql.CollectedField, obj *models.SAMLConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SamlConfig_certificateExpiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CertificateExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SamlConfig_certificateExpiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SamlConfig", field, false, false, "Time")
 }
 
 func (ec *executionContext) _ScimActivity_id(ctx context.Context, field graphql.CollectedField, obj *models.SCIMActivity) (ret graphql.Marshaler) {
@@ -23576,6 +23807,54 @@ func (ec *executionContext) _RotateIntegrationClientSecretPayload(ctx context.Co
 	return out
 }
 
+var samlCertificateImplementors = []string{"SamlCertificate"}
+
+func (ec *executionContext) _SamlCertificate(ctx context.Context, sel ast.SelectionSet, obj *models.SAMLCertificateInfo) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, samlCertificateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SamlCertificate")
+		case "subject":
+			out.Values[i] = ec._SamlCertificate_subject(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "fingerprintSha256":
+			out.Values[i] = ec._SamlCertificate_fingerprintSha256(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "notBefore":
+			out.Values[i] = ec._SamlCertificate_notBefore(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "notAfter":
+			out.Values[i] = ec._SamlCertificate_notAfter(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var samlConfigImplementors = []string{"SamlConfig"}
 
 func (ec *executionContext) _SamlConfig(ctx context.Context, sel ast.SelectionSet, obj *models.SAMLConfig) graphql.Marshaler {
@@ -23635,6 +23914,16 @@ func (ec *executionContext) _SamlConfig(ctx context.Context, sel ast.SelectionSe
 		case "acsUrl":
 			out.Values[i] = ec._SamlConfig_acsUrl(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "certificates":
+			out.Values[i] = ec._SamlConfig_certificates(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "certificateExpiresAt":
+			out.Values[i] = ec._SamlConfig_certificateExpiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -26337,6 +26626,26 @@ func (ec *executionContext) marshalNRotateIntegrationClientSecretPayload2ᚖgate
 		return graphql.Null
 	}
 	return ec._RotateIntegrationClientSecretPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSamlCertificate2gatehouseᚋmodelsᚐSAMLCertificateInfo(ctx context.Context, sel ast.SelectionSet, v models.SAMLCertificateInfo) graphql.Marshaler {
+	return ec._SamlCertificate(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSamlCertificate2ᚕgatehouseᚋmodelsᚐSAMLCertificateInfoᚄ(ctx context.Context, sel ast.SelectionSet, v []models.SAMLCertificateInfo) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSamlCertificate2gatehouseᚋmodelsᚐSAMLCertificateInfo(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNScimActivity2ᚕᚖgatehouseᚋmodelsᚐSCIMActivityᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.SCIMActivity) graphql.Marshaler {

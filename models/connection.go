@@ -121,6 +121,21 @@ type SAMLConfig struct {
 	SPEntityID    string
 	SPMetadataURL string
 	ACSURL        string
+	// Certificates describe Certificate's certificates, in its order, and CertificateExpiresAt
+	// is the latest of their NotAfter: after it the IdP's responses verify with none, and
+	// nobody signs in through the connection. Set by provision (for administrators).
+	Certificates         []SAMLCertificateInfo
+	CertificateExpiresAt *time.Time
+}
+
+// SAMLCertificateInfo describes one of a SAML connection's IdP certificates.
+type SAMLCertificateInfo struct {
+	// Subject is the certificate's subject, as X.509 prints it (CN=…, O=…).
+	Subject string
+	// FingerprintSHA256 is the SHA-256 fingerprint of the certificate, hex, as IdP consoles
+	// show it.
+	FingerprintSHA256   string
+	NotBefore, NotAfter time.Time
 }
 
 // OIDCConfig returns the OIDC settings, or nil for a SAML connection.

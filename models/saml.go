@@ -2,12 +2,15 @@ package models
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // SAMLConfig returns the SAML settings, or nil for an OIDC connection.
@@ -65,4 +68,25 @@ func ParseSAMLCertificates(text string) ([]*x509.Certificate, error) {
 		return nil, errors.New("must be a PEM-encoded X.509 certificate (-----BEGIN CERTIFICATE-----)")
 	}
 	return certs, nil
+}
+
+// DescribeSAMLCertificates describes the certificates of a connection's certificate text and
+// returns the latest NotAfter among them; nothing when the text does not parse (validation
+// keeps such text out of the store).
+func DescribeSAMLCertificates(text string) ([]SAMLCertificateInfo, *time.Time) {
+	certs, err := ParseSAMLCertificates(text)
+	if err != nil {
+		return nil, nil
+	}
+	infos := make([]SAMLCertificateInfo, len(certs))
+	var latest time.Time
+	for i, c := range certs {
+		sum := sha256.Sum256(c.Raw)
+		infos[i] = SAMLCertificateInfo{Subject: c.Subject.String(), FingerprintSHA256: hex.EncodeToString(sum[:]),
+			NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC()}
+		if c.NotAfter.After(latest) {
+			latest = c.NotAfter.UTC()
+		}
+	}
+	return infos, &latest
 }

@@ -127,6 +127,7 @@ func (s *Service) SAMLConfig(c *models.Connection) *models.SAMLConfig {
 	}
 	u := s.spURLs(c)
 	cfg.SPEntityID, cfg.SPMetadataURL, cfg.ACSURL = u.EntityID, u.MetadataURL, u.ACSURL
+	cfg.Certificates, cfg.CertificateExpiresAt = models.DescribeSAMLCertificates(c.SAMLCertificate)
 	return cfg
 }
 

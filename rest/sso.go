@@ -102,6 +102,16 @@ type samlJSON struct {
 	SPEntityID    string `json:"spEntityId"`
 	SPMetadataURL string `json:"spMetadataUrl"`
 	ACSURL        string `json:"acsUrl"`
+	// Certificates and CertificateExpiresAt: the IdP certificates, for their expiry.
+	Certificates         []samlCertificateJSON `json:"certificates"`
+	CertificateExpiresAt *time.Time            `json:"certificateExpiresAt,omitempty"`
+}
+
+type samlCertificateJSON struct {
+	Subject           string    `json:"subject"`
+	FingerprintSHA256 string    `json:"fingerprintSha256"`
+	NotBefore         time.Time `json:"notBefore"`
+	NotAfter          time.Time `json:"notAfter"`
 }
 
 type connectionJSON struct {
@@ -134,7 +144,11 @@ func (h *Handler) connectionOf(c *models.Connection) connectionJSON {
 	if sm := h.svc.SAMLConfig(c); sm != nil {
 		out.SAMLConfig = &samlJSON{EntityID: sm.EntityID, SSOURL: sm.SSOURL, Certificate: sm.Certificate,
 			SignRequests: sm.SignRequests, AttributeMapping: sm.AttributeMapping, OwnEntityID: sm.OwnEntityID,
-			SPEntityID: sm.SPEntityID, SPMetadataURL: sm.SPMetadataURL, ACSURL: sm.ACSURL}
+			SPEntityID: sm.SPEntityID, SPMetadataURL: sm.SPMetadataURL, ACSURL: sm.ACSURL,
+			Certificates: make([]samlCertificateJSON, len(sm.Certificates)), CertificateExpiresAt: sm.CertificateExpiresAt}
+		for i, c := range sm.Certificates {
+			out.SAMLConfig.Certificates[i] = samlCertificateJSON(c)
+		}
 		if sm.MetadataURL != nil {
 			out.SAMLConfig.MetadataURL = *sm.MetadataURL
 		}

@@ -2,9 +2,13 @@ package sso_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"gatehouse/sso/samltest"
 )
@@ -77,6 +81,49 @@ func TestSAMLCertificateRollover(t *testing.T) {
 		} {
 			body, _ := json.Marshal(map[string]any{"samlConfig": map[string]any{"certificate": c.cert}})
 			e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, string(body)).MustError(t, 400, "validation_error", c.message)
+		}
+	})
+}
+
+// TestSAMLCertificateExpiry: a SAML connection shows, in REST and GraphQL, each IdP
+// certificate it trusts (subject, SHA-256 fingerprint, validity) and when the last of them
+// expires, the day sign-in through it stops unless the IdP's next certificate is added.
+func TestSAMLCertificateExpiry(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e)
+		now := time.Now().UTC().Truncate(time.Second)
+		// The IdP's current certificate expires in 20 days; its next one is already valid.
+		current, currentPEM := samltest.NewCertificate(t, "idp-2026", now.AddDate(-1, 0, 0), now.AddDate(0, 0, 20))
+		next, nextPEM := samltest.NewCertificate(t, "idp-2027", now.Add(-time.Hour), now.AddDate(1, 0, 20))
+		body, _ := json.Marshal(map[string]any{"samlConfig": map[string]any{"certificate": currentPEM + "\n" + nextPEM}})
+		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, string(body)).Must(t, 200)
+
+		want := []map[string]any{}
+		for _, c := range []*x509.Certificate{current, next} {
+			sum := sha256.Sum256(c.Raw)
+			want = append(want, map[string]any{"subject": "CN=" + c.Subject.CommonName + ",O=Acme", "fingerprintSha256": hex.EncodeToString(sum[:]),
+				"notBefore": c.NotBefore.UTC().Format(time.RFC3339), "notAfter": c.NotAfter.UTC().Format(time.RFC3339)})
+		}
+		rest := get(e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn, "").Must(t, 200).Body, "connection", "samlConfig").(map[string]any)
+		d := e.MustGQL(w.tok, `query($id: ID!) { connection(id: $id) { samlConfig {
+			certificates { subject fingerprintSha256 notBefore notAfter } certificateExpiresAt } } }`, map[string]any{"id": w.conn})
+		gql := get(d, "connection", "samlConfig").(map[string]any)
+		for name, cfg := range map[string]map[string]any{"REST": rest, "GraphQL": gql} {
+			got, _ := json.Marshal(cfg["certificates"])
+			wanted, _ := json.Marshal(want)
+			if string(got) != string(wanted) {
+				t.Errorf("%s certificates\n%s\nwant\n%s", name, got, wanted)
+			}
+			if cfg["certificateExpiresAt"] != next.NotAfter.UTC().Format(time.RFC3339) {
+				t.Errorf("%s certificateExpiresAt %v, want the later certificate's %s", name, cfg["certificateExpiresAt"], next.NotAfter.UTC().Format(time.RFC3339))
+			}
+		}
+
+		// One certificate: its own expiry.
+		body, _ = json.Marshal(map[string]any{"samlConfig": map[string]any{"certificate": currentPEM}})
+		cfg := get(e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, string(body)).Must(t, 200).Body, "connection", "samlConfig").(map[string]any)
+		if cfg["certificateExpiresAt"] != current.NotAfter.UTC().Format(time.RFC3339) || len(cfg["certificates"].([]any)) != 1 {
+			t.Fatalf("after dropping the next certificate: %v", cfg)
 		}
 	})
 }

@@ -8,6 +8,8 @@ package samltest
 import (
 	"bytes"
 	"compress/flate"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -102,6 +104,24 @@ func NewKeyPair(t testing.TB) (*rsa.PrivateKey, *x509.Certificate, string) {
 	}
 	cert, _ := x509.ParseCertificate(der)
 	return key, cert, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+// NewCertificate makes a self-signed certificate (ECDSA P-256) named cn, valid from notBefore
+// to notAfter, as PEM: an IdP certificate whose dates a test chooses.
+func NewCertificate(t testing.TB, cn string, notBefore, notAfter time.Time) (*x509.Certificate, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn, Organization: []string{"Acme"}},
+		NotBefore: notBefore, NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return cert, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
 
 // TrustSP registers a service provider by its metadata document. Each registration stays:
