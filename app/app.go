@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -121,7 +122,9 @@ type App struct {
 	guard   *guard.Guard
 	// metrics serves /metrics; the main handler serves it too unless GATEHOUSE_METRICS_ADDR is set.
 	metrics http.Handler
-	tracing *telemetry.Tracing // nil: tracing is off
+	// ownMetrics are Gatehouse's metrics, which the maintenance jobs set too.
+	ownMetrics *telemetry.Metrics
+	tracing    *telemetry.Tracing // nil: tracing is off
 }
 
 // New opens and migrates the database, bootstraps the first client (printing generated
@@ -206,7 +209,7 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (*App, 
 	if tracing != nil {
 		h = tracing.Handler(h)
 	}
-	return &App{handler: h, store: st, svc: svc, guard: g, metrics: metricsHandler, tracing: tracing}, nil
+	return &App{handler: h, store: st, svc: svc, guard: g, metrics: metricsHandler, ownMetrics: metrics, tracing: tracing}, nil
 }
 
 // Handler serves every route of the server.
@@ -251,16 +254,34 @@ func (c Config) Retention() Retention {
 
 // Maintain runs the periodic jobs of a serving process, at once and then periodically, until
 // ctx ends: the pruning of expired sign-in state (every 10 minutes), and hourly the SCIM
-// counter reconciliation and the pruning of the logs past their retention. It returns when
-// both loops have stopped.
+// counter reconciliation, the pruning of the logs past their retention and the count of SAML
+// connections by IdP certificate expiry (a metric). It returns when the loops have stopped.
 func (a *App) Maintain(ctx context.Context, r Retention, log *slog.Logger) {
-	done := make(chan struct{})
-	go func() {
-		pruneSignInState(ctx, a.svc, log)
-		close(done)
-	}()
+	var wg sync.WaitGroup
+	wg.Go(func() { pruneSignInState(ctx, a.svc, log) })
+	wg.Go(func() { watchSAMLCertificates(ctx, a.svc, a.ownMetrics, log) })
 	pruneLogs(ctx, a.svc, r, log)
-	<-done
+	wg.Wait()
+}
+
+// watchSAMLCertificates counts the SAML connections by IdP certificate expiry into the
+// metrics, at start and hourly: an expired IdP certificate stops every sign-in through its
+// connection, and the metric lets an operator alert on it ahead of time.
+func watchSAMLCertificates(ctx context.Context, svc *provision.Service, m *telemetry.Metrics, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if c, err := svc.SAMLCertificateExpiry(ctx); err != nil {
+			log.Error("saml: count certificates by expiry", "err", err)
+		} else {
+			m.SAMLCertificateExpiry(c.Expired, c.Within7Days, c.Within30Days, c.Later)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // pruneLogs reconciles the SCIM statistics counters and deletes SCIM activity and sign-in

@@ -439,3 +439,37 @@ func (s *Service) spKeyStep(ctx context.Context, action, role string, step func(
 	s.forgetSPKeys()
 	return nil
 }
+
+// CertificateExpiry counts SAML connections by when the last of their IdP certificates
+// expires (SAMLConfig.CertificateExpiresAt).
+type CertificateExpiry struct {
+	Expired, Within7Days, Within30Days, Later int
+}
+
+// SAMLCertificateExpiry counts the active and testing SAML connections of every workspace by
+// when their IdP certificates stop verifying responses: already, within 7 days, within 30 days,
+// or later. A connection whose certificate text no longer parses counts as expired: nothing
+// verifies with it either. The server exports it as a metric (app.Maintain); it is an
+// operator's view across workspaces, with no caller.
+func (s *Service) SAMLCertificateExpiry(ctx context.Context) (CertificateExpiry, error) {
+	var out CertificateExpiry
+	rows, err := s.store.SAMLCertificates(ctx, models.StatusActive, models.StatusTesting)
+	if err != nil {
+		return out, err
+	}
+	now := s.clock.Now()
+	for _, r := range rows {
+		_, expiresAt := models.DescribeSAMLCertificates(r.Certificate)
+		switch {
+		case expiresAt == nil || !expiresAt.After(now):
+			out.Expired++
+		case expiresAt.Before(now.AddDate(0, 0, 7)):
+			out.Within7Days++
+		case expiresAt.Before(now.AddDate(0, 0, 30)):
+			out.Within30Days++
+		default:
+			out.Later++
+		}
+	}
+	return out, nil
+}

@@ -6,10 +6,15 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"gatehouse/app"
 	"gatehouse/sso/samltest"
 )
 
@@ -126,4 +131,79 @@ func TestSAMLCertificateExpiry(t *testing.T) {
 			t.Fatalf("after dropping the next certificate: %v", cfg)
 		}
 	})
+}
+
+// TestSAMLCertificateExpiryMetric: the server's hourly watch counts the active and testing
+// SAML connections by when their IdP certificates expire, into
+// gatehouse_saml_connections_by_certificate_expiry, which an operator alerts on.
+func TestSAMLCertificateExpiryMetric(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e) // active, the IdP's certificate valid for a year
+		now := time.Now().UTC()
+		_, soon := samltest.NewCertificate(t, "idp-soon", now.AddDate(-1, 0, 0), now.AddDate(0, 0, 5))
+		_, month := samltest.NewCertificate(t, "idp-month", now.AddDate(-1, 0, 0), now.AddDate(0, 0, 20))
+		_, expired := samltest.NewCertificate(t, "idp-expired", now.AddDate(-2, 0, 0), now.AddDate(0, 0, -1))
+		setCertificate := func(cert string) {
+			t.Helper()
+			body, _ := json.Marshal(map[string]any{"samlConfig": map[string]any{"certificate": cert}})
+			if st := str(e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, string(body)).Must(t, 200).Body, "connection", "status"); st != "active" {
+				t.Fatalf("status %s", st)
+			}
+		}
+		// counted runs the server's maintenance until the metric reads want (expired,
+		// within_7d, within_30d, later).
+		counted := func(want [4]int) {
+			t.Helper()
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() {
+				e.App.Maintain(ctx, app.Retention{SCIMActivity: 90 * 24 * time.Hour, SignInEvents: 90 * 24 * time.Hour}, slog.New(slog.DiscardHandler))
+				close(done)
+			}()
+			defer func() { cancel(); <-done }()
+			var got [4]int
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				if got = expiryMetric(t, e.URL); got == want {
+					return
+				}
+			}
+			t.Fatalf("expired, within 7 days, 30 days, later: %v, want %v", got, want)
+		}
+
+		counted([4]int{0, 0, 0, 1})
+		// A rollover to a certificate that expires in 5 days: add it, drop the IdP's (the
+		// connection stays active through both).
+		setCertificate(w.idp.CertificatePEM + "\n" + soon)
+		counted([4]int{0, 0, 0, 1}) // the later certificate governs
+		setCertificate(soon)
+		counted([4]int{0, 1, 0, 0})
+		setCertificate(soon + "\n" + month)
+		counted([4]int{0, 0, 1, 0})
+		setCertificate(soon + "\n" + month + "\n" + expired)
+		setCertificate(expired)
+		counted([4]int{1, 0, 0, 0})
+		// An inactive connection is not counted.
+		e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/deactivate", "").Must(t, 200)
+		counted([4]int{0, 0, 0, 0})
+	})
+}
+
+// expiryMetric reads gatehouse_saml_connections_by_certificate_expiry from /metrics.
+func expiryMetric(t *testing.T, base string) (n [4]int) {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for i, label := range []string{"expired", "within_7d", "within_30d", "later"} {
+		prefix := `gatehouse_saml_connections_by_certificate_expiry{expires="` + label + `"} `
+		for _, line := range strings.Split(string(body), "\n") {
+			if v, ok := strings.CutPrefix(line, prefix); ok {
+				n[i], _ = strconv.Atoi(v)
+			}
+		}
+	}
+	return n
 }

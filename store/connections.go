@@ -106,3 +106,19 @@ func (s *Store) UpdateConnection(ctx context.Context, c *models.Connection) erro
 	}
 	return nil
 }
+
+// SAMLCertificateRow is a live SAML connection's IdP certificate text.
+type SAMLCertificateRow struct {
+	ConnectionID uuid.UUID
+	Certificate  string
+}
+
+// SAMLCertificates lists the IdP certificates of the live SAML connections in status, in
+// every workspace: the expiry watch of the operator (provision.SAMLCertificateExpiry).
+// Errors: none of the contract; no match is an empty result.
+func (s *Store) SAMLCertificates(ctx context.Context, status ...models.ConnectionStatus) ([]SAMLCertificateRow, error) {
+	var rows []SAMLCertificateRow
+	err := s.db(ctx).Raw("SELECT id AS connection_id, saml_certificate AS certificate FROM connections WHERE protocol = ? AND status IN ? AND deleted_at IS NULL",
+		models.ProtocolSAML, status).Scan(&rows).Error
+	return rows, translate(err)
+}

@@ -53,6 +53,7 @@ type Metrics struct {
 	scim        *prometheus.CounterVec
 	graphql     *prometheus.CounterVec
 	signIns     knownValues
+	samlExpiry  *prometheus.GaugeVec
 
 	// gqlOps maps an operation name to its *OutcomeCounters; gqlNames counts the names
 	// (concurrent first uses can pass the cap by a few, never without bound).
@@ -83,7 +84,10 @@ func NewMetrics(reg prometheus.Registerer, dbs map[string]*sql.DB) *Metrics {
 	for _, e := range []string{"token", "introspection", "revocation"} {
 		m.authFailure.WithLabelValues(e) // present at zero, so that rate() works from the start
 	}
-	reg.MustRegister(tokens, m.authFailure, m.scim, m.graphql, signIns)
+	m.samlExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gatehouse_saml_connections_by_certificate_expiry",
+		Help: "Active and testing SAML connections by when the last of their IdP certificates expires (expired, within_7d, within_30d, later); refreshed hourly."},
+		[]string{"expires"})
+	reg.MustRegister(tokens, m.authFailure, m.scim, m.graphql, signIns, m.samlExpiry)
 	for name, db := range dbs {
 		prometheus.WrapRegistererWithPrefix("gatehouse_", reg).MustRegister(collectors.NewDBStatsCollector(db, name))
 	}
@@ -125,6 +129,17 @@ func (m *Metrics) ClientAuthFailure(endpoint string) {
 		return
 	}
 	m.authFailure.WithLabelValues(endpoint).Inc()
+}
+
+// SAMLCertificateExpiry sets the number of SAML connections whose IdP certificates have
+// expired, expire within 7 days, within 30 days, and later (provision.SAMLCertificateExpiry).
+func (m *Metrics) SAMLCertificateExpiry(expired, within7Days, within30Days, later int) {
+	if m == nil {
+		return
+	}
+	for label, n := range map[string]int{"expired": expired, "within_7d": within7Days, "within_30d": within30Days, "later": later} {
+		m.samlExpiry.WithLabelValues(label).Set(float64(n))
+	}
 }
 
 // SignIn counts a sign-in decision by outcome.
