@@ -37,7 +37,10 @@ import (
 // crewjam's, in crewjam's order (parseResponse, parseEncryptedAssertion, validateSignature,
 // validateAssertion, service_provider.go v0.5.1), with its MaxIssueDelay and MaxClockSkew;
 // TestSAMLCheckIsCrewjams and TestSAMLEncryptedCheckIsCrewjams hold it to ParseXMLResponse over
-// valid and tampered responses. Anything else that checkXML let through (an assertion that
+// valid and tampered responses. One difference is known and kept: crewjam unmarshals the
+// assertion from a serialisation that takes each prefix's last declaration anywhere in the
+// document, so a saml prefix declared again deeper after the assertion makes it refuse a
+// valid one; checkResponse reads the assertion as signed. Anything else that checkXML let through (an assertion that
 // is not the Response's child, one in another namespace) goes to ParseXMLResponse itself.
 
 // SAMLResponses checks responses at the ACS. It keeps the connections' IdP certificates

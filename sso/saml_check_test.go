@@ -116,7 +116,7 @@ func TestSAMLCheckIsCrewjams(t *testing.T) {
 			return doc[:k] + "https://evil.example.com" + doc[j:]
 		})},
 		{name: "Response signature removed, status changed", edit: then(dropSig(0), replace(saml.StatusSuccess, saml.StatusResponder))},
-		{name: "two Response signatures", edit: func(doc string) string {
+		{name: "two Response signatures", refusedByCheckXML: "more than 2 Signature elements", edit: func(doc string) string {
 			s := sigRE.FindString(doc)
 			return strings.Replace(doc, s, s+s, 1)
 		}},
@@ -131,12 +131,12 @@ func TestSAMLCheckIsCrewjams(t *testing.T) {
 			return `<!DOCTYPE r [<!ENTITY e "x">]>` + strings.Replace(doc, ">00u1ada<", ">00u1ada&e;<", 1)
 		}},
 		{name: "trailing garbage", edit: func(doc string) string { return doc + "<" }},
-		{name: "an unsigned assertion wrapped in Extensions, Response signature removed", ok: true, twoAssertions: true, edit: then(dropSig(0), func(doc string) string {
+		{name: "an unsigned assertion wrapped in Extensions, Response signature removed", ok: true, refusedByCheckXML: "2 Assertion and", edit: then(dropSig(0), func(doc string) string {
 			evil := strings.Replace(dropSig(0)(assertionOf(doc)), "00u1ada", "00u1eve", 1)
 			i := strings.Index(doc, "<samlp:Status")
 			return doc[:i] + `<samlp:Extensions>` + evil + `</samlp:Extensions>` + doc[i:]
 		})},
-		{name: "a second, unsigned assertion first, Response signature removed", leftToCrewjam: true, ok: true, twoAssertions: true, edit: then(dropSig(0), func(doc string) string {
+		{name: "a second, unsigned assertion first, Response signature removed", leftToCrewjam: true, ok: true, refusedByCheckXML: "2 Assertion and", edit: then(dropSig(0), func(doc string) string {
 			evil := strings.Replace(dropSig(0)(assertionOf(doc)), "00u1ada", "00u1eve", 1)
 			i := strings.Index(doc, "<saml:Assertion ")
 			return doc[:i] + evil + doc[i:]
@@ -145,6 +145,14 @@ func TestSAMLCheckIsCrewjams(t *testing.T) {
 			return strings.ReplaceAll(strings.ReplaceAll(doc, "<saml:Assertion ", `<x:Assertion xmlns:x="urn:other" `), "</saml:Assertion>", "</x:Assertion>")
 		})},
 		{name: "not a Response", leftToCrewjam: true, edit: func(doc string) string { return "<Envelope>" + doc + "</Envelope>" }},
+		// crewjam unmarshals a serialisation of the assertion to which it adds, for each
+		// prefix, the last declaration anywhere in the document (elementToBytes walks the whole
+		// document, breadth first), overwriting the assertion's own: a declaration of saml
+		// deeper than the assertion, after it, makes crewjam refuse a valid assertion.
+		// checkResponse reads the assertion as it is.
+		{name: "the saml prefix declared again deeper, after the assertion", crewjamRefuses: "but have urn:other",
+			edit: then(dropSig(0), replace("</samlp:Response>",
+				`<samlp:Extensions><a><a><a><a><a><a><a><saml:X xmlns:saml="urn:other"/></a></a></a></a></a></a></a></samlp:Extensions></samlp:Response>`))},
 	}
 	for _, c := range append(tamperedAssertions, cases...) {
 		t.Run(c.name, func(t *testing.T) { checkAgainstCrewjam(t, w, c, false) })
@@ -374,12 +382,16 @@ type oracleCase struct {
 	edit          func(doc string) string
 	leftToCrewjam bool
 	ok            bool
-	// twoAssertions: Check refuses what crewjam accepts, a response with two
-	// assertions (checkXML).
-	twoAssertions bool
+	// refusedByCheckXML: checkXML refuses the response (its limits, this cause), before
+	// checkResponse, which is compared with crewjam all the same; Check refuses it, whatever
+	// crewjam does (it accepts a response with two assertions).
+	refusedByCheckXML string
 	// refusedFirst: Check refuses before crewjam would (checkXML's limits); crewjam
 	// refuses too.
 	refusedFirst string
+	// crewjamRefuses: crewjam refuses, for this cause, a response checkResponse accepts (a
+	// crewjam bug, explained at the case).
+	crewjamRefuses string
 }
 
 // checkAgainstCrewjam runs c through w's IdP (whose assertions are encrypted or not, as
@@ -418,13 +430,13 @@ func checkAgainstCrewjam(t *testing.T, w *samlWorld, c oracleCase, encrypted boo
 	// As Check: checkXML, then checkResponse; a response checkXML refuses for its two
 	// assertions is compared with crewjam too (Check's refusal is below).
 	shape, xmlErr := checkXML(raw)
-	if errors.Is(xmlErr, errRefused) != c.twoAssertions {
-		t.Fatalf("checkXML: %v", xmlErr)
+	if errors.Is(xmlErr, errRefused) != (c.refusedByCheckXML != "") || xmlErr != nil && !strings.Contains(xmlErr.Error(), c.refusedByCheckXML) {
+		t.Fatalf("checkXML: %v, want a refusal for %q", xmlErr, c.refusedByCheckXML)
 	}
 	var gotA *saml.Assertion
 	var gotDest string
 	gotErr := xmlErr
-	if xmlErr == nil || c.twoAssertions {
+	if xmlErr == nil || c.refusedByCheckXML != "" {
 		gotA, gotDest, gotErr = checkResponse(raw, w.sp, w.conn, certs, id, *r.URL, saml.TimeNow(), shape.encryptedKeys == 1)
 	}
 	if (gotErr == errLeftToCrewjam) != c.leftToCrewjam {
@@ -432,6 +444,12 @@ func checkAgainstCrewjam(t *testing.T, w *samlWorld, c oracleCase, encrypted boo
 	}
 	if c.leftToCrewjam {
 		gotA, gotDest, gotErr = wantA, wantDest, wantErr // what Check does
+	}
+	if c.crewjamRefuses != "" {
+		if wantErr == nil || !strings.Contains(privateCause(wantErr).Error(), c.crewjamRefuses) || gotErr != nil {
+			t.Fatalf("crewjam: %v, want a refusal for %q; checkResponse: %v, want an acceptance", wantErr, c.crewjamRefuses, gotErr)
+		}
+		return
 	}
 	if (wantErr == nil) != c.ok {
 		t.Fatalf("crewjam accepted: %v (%v), the case expects %v", wantErr == nil, wantErr, c.ok)
@@ -462,12 +480,12 @@ func checkAgainstCrewjam(t *testing.T, w *samlWorld, c oracleCase, encrypted boo
 		t.Fatal(err)
 	}
 	login, err := NewSAMLResponses(nil, nil).Check(req, w.sp, w.conn, id)
-	refused := wantDest == "" || strings.TrimSpace(wantA.Subject.NameID.Value) == "" || c.twoAssertions
+	refused := wantDest == "" || strings.TrimSpace(wantA.Subject.NameID.Value) == "" || c.refusedByCheckXML != ""
 	if (err != nil) != refused {
 		t.Fatalf("Check: %v", err)
 	}
 	var le *LoginError
-	if c.twoAssertions && (!errorsAs(err, &le) || !strings.Contains(le.Private.Error(), "2 Assertion and")) {
+	if c.refusedByCheckXML != "" && (!errorsAs(err, &le) || !strings.Contains(le.Private.Error(), c.refusedByCheckXML)) {
 		t.Fatalf("Check: %v", err)
 	}
 	if err == nil && login.Identity.Identifier != strings.TrimSpace(wantA.Subject.NameID.Value) {

@@ -73,6 +73,17 @@ var hostileCases = []struct {
 	{"encrypted keys, three SP keys", func(t testing.TB) *samlWorld { return withRotationKeys(t, newSAMLWorld(t)) }, func(_ *samlWorld, doc string) string {
 		return samltest.EncryptedKeysIn(samltest.DropResponseSignature(doc), hostileFormSize)
 	}, "EncryptedKeys, more than 2"},
+	// The signature check walks every element with the prefixes in scope copied at each: the
+	// Response keeps its signature, checked first.
+	{"5,800 namespace declarations over 1,900 elements", newPlainSAMLWorld, func(_ *samlWorld, doc string) string {
+		return samltest.Namespaces(samltest.Spread(doc, 1900), 5800)
+	}, "namespace declarations in scope"},
+	{"decoy signatures", newPlainSAMLWorld, func(_ *samlWorld, doc string) string {
+		return samltest.DecoySignaturesIn(doc, hostileFormSize)
+	}, "more than 2 Signature elements"},
+	{"decoy signatures under 5,000 namespace declarations", newPlainSAMLWorld, func(_ *samlWorld, doc string) string {
+		return samltest.Namespaces(samltest.DecoySignatures(doc, 400), 5000)
+	}, "namespace declarations in scope"},
 }
 
 // editedPost is the ACS POST r with its SAMLResponse edited.
@@ -148,6 +159,13 @@ func TestCheckXML(t *testing.T) {
 	)
 	in := func(s string) string { return fmt.Sprintf(resp, s) }
 	nest := func(n int) string { return strings.Repeat("<a>", n) + strings.Repeat("</a>", n) }
+	decls := func(n int) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, ` xmlns:p%d="u"`, i)
+		}
+		return b.String()
+	}
 	for _, c := range []struct {
 		name, doc string
 		want      responseShape
@@ -189,6 +207,14 @@ func TestCheckXML(t *testing.T) {
 		{name: "malformed", doc: in(`<1a/>`), cause: "invalid xml: XML syntax error on line 1: invalid XML name: 1a"},
 		// The validator's decoder is not strict: etree, which reads next, refuses it.
 		{name: "an undefined entity", doc: in(`<a>&e;</a>`)},
+		{name: "64 namespace declarations in scope", doc: in(`<a` + decls(61) + `/>`)}, // and the root's 3
+		{name: "65 namespace declarations in scope", doc: in(`<a` + decls(62) + `/>`), cause: "more than 64 namespace declarations in scope"},
+		{name: "65 in scope over nested elements", doc: in(`<a` + decls(30) + `><b` + decls(31) + `><c xmlns="urn:c"/></b></a>`),
+			cause: "more than 64 namespace declarations in scope"},
+		{name: "declarations of siblings do not add up", doc: in(strings.Repeat(`<a`+decls(40)+`/>`, 10))},
+		{name: "two Signatures", doc: in(`<ds:Signature xmlns:ds="d"/><saml:Assertion><ds:Signature xmlns:ds="d"/></saml:Assertion>`),
+			want: responseShape{assertions: 1}},
+		{name: "three Signatures", doc: in(strings.Repeat(`<Signature/>`, 3)), cause: "more than 2 Signature elements"},
 		{name: "two assertions", doc: in(`<saml:Assertion/><saml:Assertion/>`), cause: "2 Assertion and"},
 		{name: "an assertion in an assertion's Advice", doc: in(`<saml:Assertion><saml:Advice><saml:Assertion/></saml:Advice></saml:Assertion>`),
 			cause: "2 Assertion and"},

@@ -27,6 +27,16 @@ const (
 	// maxEncryptedKeys: crewjam decrypts the first EncryptedKey of the one EncryptedAssertion
 	// and no other; an IdP that encrypts the key to several recipients sends one per key.
 	maxEncryptedKeys = 2
+	// maxNamespacesInScope bounds the namespace declarations of an element and its ancestors
+	// together. The signature check (goxmldsig's etreeutils) copies the prefixes in scope at
+	// every element it walks and canonicalises, so its cost grows with elements × declarations
+	// in scope: 2,000 elements under 6,000 declarations cost a second. A real response has a
+	// handful in scope (Response, Assertion, Signature, and an AttributeValue's xs and xsi),
+	// however many it has in all.
+	maxNamespacesInScope = 64
+	// maxSignatures: the Response's and the Assertion's. goxmldsig detaches, serialises and
+	// unmarshals every Signature under the element it checks, not only its own.
+	maxSignatures = 2
 )
 
 const xmlencNS = "http://www.w3.org/2001/04/xmlenc#"
@@ -65,10 +75,11 @@ var errRefused = errors.New("response refused")
 // attributes or tokens than maxResponseElements, maxResponseAttributes, maxResponseTokens
 // (each counted before its token is validated); one with no or several root elements, text
 // outside its root, an element left open or closed by another's end tag; one with more than
-// maxEncryptedKeys EncryptedKeys; and one with more than one Assertion and EncryptedAssertion
-// in all, wherever they are (an Advice's too). Gatehouse accepts exactly one assertion:
-// crewjam, which returns the first valid one of several, would otherwise check (and decrypt)
-// each of them. The validator's decoder resolves no namespaces, so these elements are counted
+// maxNamespacesInScope namespace declarations on an element and its ancestors, more than
+// maxSignatures Signatures or maxEncryptedKeys EncryptedKeys; and one with more than one
+// Assertion and EncryptedAssertion in all, wherever they are (an Advice's too). Gatehouse
+// accepts exactly one assertion: crewjam, which returns the first valid one of several, would
+// otherwise check (and decrypt) each of them. The validator's decoder resolves no namespaces, so the elements are counted
 // by their local name, whatever their namespace: counting more can only refuse more.
 func checkXML(raw []byte) (responseShape, error) {
 	var shape responseShape
@@ -78,7 +89,8 @@ func checkXML(raw []byte) (responseShape, error) {
 	var rt roundTrip
 	rt.w = bufio.NewWriter(&rt.buf)
 	var open []xml.Name // the elements open, as written (prefix and local name)
-	elements, attributes, tokens, roots := 0, 0, 0, 0
+	var declared []int  // the namespace declarations of each open element
+	elements, attributes, tokens, roots, inScope, signatures := 0, 0, 0, 0, 0, 0
 	offset := int64(0)
 	for {
 		tok, err := d.RawToken()
@@ -106,7 +118,21 @@ func checkXML(raw []byte) (responseShape, error) {
 			if attributes += len(t.Attr); attributes > maxResponseAttributes {
 				return shape, fmt.Errorf("%w: more than %d attributes", errRefused, maxResponseAttributes)
 			}
+			n := 0
+			for _, a := range t.Attr {
+				if a.Name.Space == "xmlns" || a.Name.Space == "" && a.Name.Local == "xmlns" {
+					n++
+				}
+			}
+			if declared = append(declared, n); inScope+n > maxNamespacesInScope {
+				return shape, fmt.Errorf("%w: more than %d namespace declarations in scope", errRefused, maxNamespacesInScope)
+			}
+			inScope += n
 			switch t.Name.Local {
+			case "Signature":
+				if signatures++; signatures > maxSignatures {
+					return shape, fmt.Errorf("%w: more than %d Signature elements", errRefused, maxSignatures)
+				}
 			case "Assertion":
 				shape.assertions++
 			case "EncryptedAssertion":
@@ -125,6 +151,8 @@ func checkXML(raw []byte) (responseShape, error) {
 				return shape, fmt.Errorf("%w: invalid xml: an end tag that closes no open element", errRefused)
 			}
 			open = open[:len(open)-1]
+			inScope -= declared[len(declared)-1]
+			declared = declared[:len(declared)-1]
 		case xml.CharData:
 			if len(open) == 0 && len(bytes.Trim(t, " \t\r\n\ufeff")) > 0 {
 				return shape, fmt.Errorf("%w: invalid xml: text outside the root element", errRefused)

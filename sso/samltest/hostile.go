@@ -88,6 +88,28 @@ func Spread(doc string, n int) string {
 	return insertBeforeStatus(doc, "<samlp:Extensions>"+strings.Repeat("<a/>", n)+"</samlp:Extensions>")
 }
 
+// Namespaces declares n unused namespace prefixes on the Response: every element is in
+// their scope, and the signature check copies what is in scope at each element it walks.
+func Namespaces(doc string, n int) string {
+	i := strings.Index(doc, "<samlp:Response")
+	if i < 0 {
+		panic("samltest: no Response")
+	}
+	i += len("<samlp:Response")
+	var b strings.Builder
+	for k := range n {
+		fmt.Fprintf(&b, ` xmlns:p%d="u"`, k)
+	}
+	return doc[:i] + b.String() + doc[i:]
+}
+
+// DecoySignatures puts n empty ds:Signature elements in a samlp:Extensions of the Response:
+// the signature check reads every Signature under the element it checks.
+func DecoySignatures(doc string, n int) string {
+	decoy := `<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:SignedInfo><ds:SignatureValue/></ds:Signature>`
+	return insertBeforeStatus(doc, "<samlp:Extensions>"+strings.Repeat(decoy, n)+"</samlp:Extensions>")
+}
+
 // SecondAssertion puts a copy of the response's plain assertion, its NameID changed to nameID
 // (so its signature no longer verifies), before the assertion.
 func SecondAssertion(doc, nameID string) string {
@@ -189,6 +211,9 @@ func NestIn(doc string, size int) string { return fill(doc, size, Nest) }
 func AttributesIn(doc string, perElement, size int) string {
 	return fill(doc, size, func(doc string, n int) string { return Attributes(doc, n, perElement) })
 }
+
+// DecoySignaturesIn is DecoySignatures with as many as fit in a form of size bytes.
+func DecoySignaturesIn(doc string, size int) string { return fill(doc, size, DecoySignatures) }
 
 // SpreadIn is Spread with as many elements as fit in a form of size bytes.
 func SpreadIn(doc string, size int) string { return fill(doc, size, Spread) }
