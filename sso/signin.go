@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,8 +60,9 @@ type upstream struct {
 	// issParameter: the IdP says every authorization response carries iss
 	// (authorization_response_iss_parameter_supported, RFC 9207 §3).
 	issParameter bool
-	// authStyle is how the client authenticates at the token endpoint (tokenAuthStyle).
-	authStyle oauth2.AuthStyle
+	// basicAuth and postAuth: the token endpoint takes client_secret_basic, client_secret_post
+	// (token_endpoint_auth_methods_supported; tokenAuthStyle).
+	basicAuth, postAuth bool
 }
 
 // maxIdPBody bounds every response body of an identity provider (discovery, JWKS, token,
@@ -109,12 +111,16 @@ func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*upstream,
 	}
 	var pc oidc.ProviderConfig
 	var extra struct {
-		ISSParameter bool     `json:"authorization_response_iss_parameter_supported"`
-		AuthMethods  []string `json:"token_endpoint_auth_methods_supported"`
+		ISSParameter bool `json:"authorization_response_iss_parameter_supported"`
 	}
 	if json.Unmarshal(body, &pc) != nil || json.Unmarshal(body, &extra) != nil {
 		return nil, fmt.Errorf("discovery %s: not valid JSON", disc)
 	}
+	// Read apart: a malformed list only leaves the method to detection.
+	var methods struct {
+		List []string `json:"token_endpoint_auth_methods_supported"`
+	}
+	_ = json.Unmarshal(body, &methods)
 	switch {
 	case pc.IssuerURL != c.OIDCIssuerURL:
 		return nil, fmt.Errorf("discovery issuer %q does not match the connection's issuer %q", pc.IssuerURL, c.OIDCIssuerURL)
@@ -126,7 +132,8 @@ func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*upstream,
 	pc.Algorithms = asymmetricAlgorithms(pc.Algorithms)
 	// The context only carries the guarded client: the key set outlives this request.
 	p := &upstream{Provider: pc.NewProvider(oidc.ClientContext(context.Background(), s.client)),
-		issuer: pc.IssuerURL, issParameter: extra.ISSParameter, authStyle: tokenAuthStyle(extra.AuthMethods)}
+		issuer: pc.IssuerURL, issParameter: extra.ISSParameter,
+		basicAuth: slices.Contains(methods.List, "client_secret_basic"), postAuth: slices.Contains(methods.List, "client_secret_post")}
 	s.providers.Set(key, p)
 	return p, nil
 }
@@ -134,17 +141,19 @@ func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*upstream,
 // tokenAuthStyle is how the client secret goes to the token endpoint, from the discovery
 // document's token_endpoint_auth_methods_supported: in the Authorization header
 // (client_secret_basic) when the IdP lists it, in the form (client_secret_post) when it lists
-// that and not basic. Without either, x/oauth2 detects it: the header first, then the form
-// after a refusal. Detecting at every exchange (the configuration is built per sign-in, so
-// x/oauth2's memory of what worked is lost) would cost an IdP that takes only the form a
-// refused token request per sign-in, which it logs (and may count) as a failed client
-// authentication.
-func tokenAuthStyle(methods []string) oauth2.AuthStyle {
+// that and not basic, or lists both and the client ID or secret has characters that the header
+// form-encodes first (RFC 6749 §2.3.1, which some IdPs do not decode). Without either, x/oauth2
+// detects it: the header first, then the form after a refusal. Detecting at every exchange (the
+// configuration is built per sign-in, so x/oauth2's memory of what worked is lost) would cost
+// an IdP that takes only the form a refused token request per sign-in, which it logs (and may
+// count) as a failed client authentication.
+func tokenAuthStyle(p *upstream, clientID, secret string) oauth2.AuthStyle {
+	encoded := url.QueryEscape(clientID) != clientID || url.QueryEscape(secret) != secret
 	switch {
-	case slices.Contains(methods, "client_secret_basic"):
-		return oauth2.AuthStyleInHeader
-	case slices.Contains(methods, "client_secret_post"):
+	case p.postAuth && (!p.basicAuth || encoded):
 		return oauth2.AuthStyleInParams
+	case p.basicAuth:
+		return oauth2.AuthStyleInHeader
 	}
 	return oauth2.AuthStyleAutoDetect
 }
@@ -172,7 +181,7 @@ func (s *SignIn) config(p *upstream, c *models.Connection, clientSecret string) 
 		scopes = append([]string{oidc.ScopeOpenID}, scopes...)
 	}
 	endpoint := p.Endpoint()
-	endpoint.AuthStyle = p.authStyle
+	endpoint.AuthStyle = tokenAuthStyle(p, c.OIDCClientID, clientSecret)
 	return &oauth2.Config{ClientID: c.OIDCClientID, ClientSecret: clientSecret, Endpoint: endpoint,
 		RedirectURL: s.svc.OIDCRedirectURL(c), Scopes: scopes}
 }

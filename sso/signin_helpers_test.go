@@ -72,9 +72,13 @@ type testIdP struct {
 	registered string
 	// authMethods, when set, is the IdP's token_endpoint_auth_methods_supported, and /token
 	// refuses (invalid_client, the code kept) a client that authenticates otherwise;
-	// clientAuthRefused counts those refusals.
+	// clientAuthRefused counts those refusals. authMethodsJSON, when set, is advertised
+	// instead (anything, malformed included), with no refusal. lastAuthMethod is the method
+	// of the last token request.
 	authMethods       []string
+	authMethodsJSON   any
 	clientAuthRefused int
+	lastAuthMethod    string
 	// idTokenClaims, when set, are put in the id_token over the usual ones.
 	idTokenClaims map[string]any
 }
@@ -116,7 +120,7 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/.well-known/openid-configuration":
 		p.mu.Lock()
-		issParameter, authMethods := p.issParameter, p.authMethods
+		issParameter, authMethods, authMethodsJSON := p.issParameter, p.authMethods, p.authMethodsJSON
 		p.mu.Unlock()
 		doc := map[string]any{"issuer": base, "authorization_endpoint": base + "/authorize",
 			"token_endpoint": base + "/token", "jwks_uri": base + "/jwks", "userinfo_endpoint": base + "/userinfo",
@@ -126,6 +130,9 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		if authMethods != nil {
 			doc["token_endpoint_auth_methods_supported"] = authMethods
+		}
+		if authMethodsJSON != nil {
+			doc["token_endpoint_auth_methods_supported"] = authMethodsJSON
 		}
 		json.NewEncoder(w).Encode(doc)
 	case "/jwks":
@@ -181,7 +188,12 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 			method = "client_secret_post"
 			id, sec = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 		}
+		if method == "client_secret_basic" { // RFC 6749 §2.3.1: form-encoded, then Basic
+			id, _ = url.QueryUnescape(id)
+			sec, _ = url.QueryUnescape(sec)
+		}
 		p.mu.Lock()
+		p.lastAuthMethod = method
 		if p.authMethods != nil && !slices.Contains(p.authMethods, method) {
 			p.clientAuthRefused++
 			p.mu.Unlock()

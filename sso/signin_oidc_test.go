@@ -601,16 +601,30 @@ func TestOIDCTokenEndpointAuthMethod(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		methods []string // nil: not advertised; the IdP takes both
+		json    any      // advertised instead of methods
+		secret  string   // "": the test IdP's
+		want    string   // the method used
 	}{
-		{"client_secret_post only", []string{"client_secret_post"}},
-		{"client_secret_basic only", []string{"client_secret_basic"}},
-		{"both", []string{"client_secret_post", "client_secret_basic"}},
-		{"not advertised", nil},
+		{name: "client_secret_post only", methods: []string{"client_secret_post"}, want: "client_secret_post"},
+		{name: "client_secret_basic only", methods: []string{"client_secret_basic"}, want: "client_secret_basic"},
+		{name: "both", methods: []string{"client_secret_post", "client_secret_basic"}, want: "client_secret_basic"},
+		// The header would carry the secret form-encoded, which not every IdP decodes.
+		{name: "both, a secret the header would encode", methods: []string{"client_secret_post", "client_secret_basic"},
+			secret: "a+b/c=d e", want: "client_secret_post"},
+		{name: "basic only, a secret the header encodes", methods: []string{"client_secret_basic"},
+			secret: "a+b/c=d e", want: "client_secret_basic"},
+		{name: "not advertised", want: "client_secret_basic"},
+		{name: "malformed", json: "client_secret_post", want: "client_secret_basic"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			idp := newTestIdP(t)
 			eachDB(t, func(t *testing.T, e *testEnv) {
-				idp.set(func(p *testIdP) { p.authMethods, p.tokenCalls, p.clientAuthRefused = c.methods, 0, 0 })
+				idp.set(func(p *testIdP) {
+					p.authMethods, p.authMethodsJSON, p.tokenCalls, p.clientAuthRefused = c.methods, c.json, 0, 0
+					if c.secret != "" {
+						p.secret = c.secret
+					}
+				})
 				w := newSignInWorld(t, e, idp)
 				for i := range 2 {
 					idp.as(map[string]any{"sub": "okta-jane", "email": "jane@example.com", "email_verified": true, "given_name": "Jane", "family_name": "Doe"})
@@ -619,8 +633,9 @@ func TestOIDCTokenEndpointAuthMethod(t *testing.T) {
 						t.Fatalf("sign-in %d refused: %+v (cause %q)", i+1, r, lastCause(t, e, w.tok))
 					}
 				}
-				if idp.tokenCalls != 2 || idp.clientAuthRefused != 0 {
-					t.Fatalf("%d token requests, %d refused client authentications for two sign-ins", idp.tokenCalls, idp.clientAuthRefused)
+				if idp.tokenCalls != 2 || idp.clientAuthRefused != 0 || idp.lastAuthMethod != c.want {
+					t.Fatalf("%d token requests, %d refused client authentications for two sign-ins; last by %s, want %s",
+						idp.tokenCalls, idp.clientAuthRefused, idp.lastAuthMethod, c.want)
 				}
 			})
 		})
