@@ -87,6 +87,7 @@ func NewMetrics(reg prometheus.Registerer, dbs map[string]*sql.DB) *Metrics {
 	m.samlExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gatehouse_saml_connections_by_certificate_expiry",
 		Help: "Active and testing SAML connections by when the last of their IdP certificates expires (expired, within_7d, within_30d, later); refreshed hourly."},
 		[]string{"expires"})
+	m.SAMLCertificateExpiry(0, 0, 0, 0) // present from the start; the server counts at once
 	reg.MustRegister(tokens, m.authFailure, m.scim, m.graphql, signIns, m.samlExpiry)
 	for name, db := range dbs {
 		prometheus.WrapRegistererWithPrefix("gatehouse_", reg).MustRegister(collectors.NewDBStatsCollector(db, name))
