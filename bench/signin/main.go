@@ -6,6 +6,7 @@
 //
 //	go run ./bench/signin                       # both protocols, both databases
 //	go run ./bench/signin -db postgres -n 4000 -protocols saml
+//	go run ./bench/signin -db postgres -protocols saml -saml-encrypt   # assertions encrypted to the SP
 //	go run ./bench/signin -server /tmp/gatehouse-old  # another commit's server, same load generator
 //
 // The IdPs run inside this process (an OIDC provider signing ES256 id_tokens, and a lean SAML
@@ -59,6 +60,7 @@ func main() {
 	pgURL := benchkit.PostgresFlag()
 	cpuProfile := flag.String("cpuprofile", "", "write the load generator's CPU profile to this file")
 	prebuilt := flag.String("server", "", "benchmark this prebuilt gatehouse binary instead of building the module (A/B against another commit)")
+	samlEncrypt := flag.Bool("saml-encrypt", false, "the SAML IdP encrypts its assertions to the SP (as AD FS does by default)")
 	flag.Parse()
 	// This process shares the cores with the server and PostgreSQL: collecting less often
 	// leaves them more CPU (its heap stays small either way).
@@ -79,6 +81,7 @@ func main() {
 	oidcIdP := newOIDCIdP()
 	defer oidcIdP.srv.Close()
 	samlIdP := newSAMLIdP()
+	samlIdP.encrypt = *samlEncrypt
 	fmt.Printf("gatehouse sign-in bench  %s  concurrency=%d  sign-ins per phase=%d\n", time.Now().UTC().Format(time.RFC3339), *c, *n)
 	for _, db := range strings.Split(*dbs, ",") {
 		srv, err := benchkit.Start(bin, db, *pgURL, *logs, "GATEHOUSE_ALLOW_PRIVATE_NETWORKS=true", "GATEHOUSE_DNS_SERVER="+dnsAddr)
@@ -96,9 +99,13 @@ func main() {
 			base := b.users
 			b.users += *n
 			must(srv.Analyze())
-			srv.Phase(p+" first-time (JIT)", *n, *c, func(i int) error { return b.signIn(p, base+i, "provisioned") })
+			label := p
+			if p == "saml" && *samlEncrypt {
+				label = "saml encrypted"
+			}
+			srv.Phase(label+" first-time (JIT)", *n, *c, func(i int) error { return b.signIn(p, base+i, "provisioned") })
 			must(srv.Analyze())
-			srv.Phase(p+" returning", *n, *c, func(i int) error { return b.signIn(p, base+i, "existing_identity") })
+			srv.Phase(label+" returning", *n, *c, func(i int) error { return b.signIn(p, base+i, "existing_identity") })
 		}
 		fmt.Printf("server peak RSS: %s\n", srv.PeakRSS())
 		srv.Stop()

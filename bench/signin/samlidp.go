@@ -22,7 +22,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
+	"github.com/crewjam/saml/xmlenc"
 
 	"gatehouse/bench/internal/benchkit"
 )
@@ -49,6 +51,11 @@ type samlIdP struct {
 	spEntityID   string // the connection's, from its SP metadata (loadSP)
 	spACS        string // the SP's HTTP-POST ACS, where responses go
 	assertionTTL time.Duration
+	// encryptTo, when set, is the SP's encryption certificate (its metadata's use="encryption"
+	// key): the signed assertion goes as an EncryptedAssertion to it, as AD FS sends by default
+	// (RSA-OAEP key transport, AES-128-CBC, as crewjam's IdP encrypts).
+	encryptTo *x509.Certificate
+	encrypt   bool // loadSP takes the SP's encryption certificate
 }
 
 const samlIdPBase = "http://127.0.0.1:9/idp" // never dialled
@@ -82,18 +89,36 @@ func (p *samlIdP) loadSP(metadataURL string) error {
 		return fmt.Errorf("SP metadata: %w", err)
 	}
 	acs := ""
+	var enc *x509.Certificate
 	for _, d := range ed.SPSSODescriptors {
 		for _, e := range d.AssertionConsumerServices {
 			if e.Binding == saml.HTTPPostBinding && acs == "" {
 				acs = e.Location
 			}
 		}
+		for _, k := range d.KeyDescriptors {
+			if k.Use == "encryption" && enc == nil && len(k.KeyInfo.X509Data.X509Certificates) > 0 {
+				der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(k.KeyInfo.X509Data.X509Certificates[0].Data), ""))
+				if err != nil {
+					return fmt.Errorf("SP metadata: encryption certificate: %w", err)
+				}
+				if enc, err = x509.ParseCertificate(der); err != nil {
+					return fmt.Errorf("SP metadata: encryption certificate: %w", err)
+				}
+			}
+		}
 	}
 	if acs == "" {
 		return errors.New("SP metadata: no HTTP-POST ACS")
 	}
+	if p.encrypt && enc == nil {
+		return errors.New("SP metadata: no encryption certificate")
+	}
 	p.mu.Lock()
 	p.spEntityID, p.spACS = ed.EntityID, acs
+	if p.encrypt {
+		p.encryptTo = enc
+	}
 	p.mu.Unlock()
 	return nil
 }
@@ -212,14 +237,43 @@ func (p *samlIdP) response(requestID, audience, acs string, who samlUser, now ti
 	escText(&r, p.entityID)
 	r.WriteString(`</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success">` +
 		`</samlp:StatusCode></samlp:Status>`)
-	r.Write(a.Bytes()[:head])
-	r.WriteString(`<ds:Signature xmlns:ds="` + dsNS + `"><ds:SignedInfo>` + signedInfoB + aid + signedInfoC +
+	var signed bytes.Buffer
+	signed.Grow(a.Len() + 2048)
+	signed.Write(a.Bytes()[:head])
+	signed.WriteString(`<ds:Signature xmlns:ds="` + dsNS + `"><ds:SignedInfo>` + signedInfoB + aid + signedInfoC +
 		base64.StdEncoding.EncodeToString(digest[:]) + signedInfoD + `<ds:SignatureValue>` +
 		base64.StdEncoding.EncodeToString(sig) + `</ds:SignatureValue><ds:KeyInfo><ds:X509Data><ds:X509Certificate>` +
 		p.certB64 + `</ds:X509Certificate></ds:X509Data></ds:KeyInfo></ds:Signature>`)
-	r.Write(a.Bytes()[head:])
+	signed.Write(a.Bytes()[head:])
+	p.mu.Lock()
+	encryptTo := p.encryptTo
+	p.mu.Unlock()
+	if encryptTo != nil {
+		r.Write(encryptedAssertion(encryptTo, signed.Bytes()))
+	} else {
+		r.Write(signed.Bytes())
+	}
 	r.WriteString(`</samlp:Response>`)
 	return r.Bytes()
+}
+
+// encryptedAssertion is the saml:EncryptedAssertion of assertion encrypted to cert, as crewjam's
+// IdP writes it (the EncryptedKey in the EncryptedData's KeyInfo).
+func encryptedAssertion(cert *x509.Certificate, assertion []byte) []byte {
+	e := xmlenc.OAEP()
+	e.BlockCipher = xmlenc.AES128CBC
+	e.DigestMethod = &xmlenc.SHA1
+	data, err := e.Encrypt(cert, assertion, nil)
+	must(err)
+	data.CreateAttr("Type", "http://www.w3.org/2001/04/xmlenc#Element")
+	ea := etree.NewElement("saml:EncryptedAssertion")
+	ea.CreateAttr("xmlns:saml", "urn:oasis:names:tc:SAML:2.0:assertion")
+	ea.AddChild(data)
+	d := etree.NewDocument()
+	d.SetRoot(ea)
+	out, err := d.WriteToBytes()
+	must(err)
+	return out
 }
 
 // escText and escAttr escape as canonical XML does (text: & < > CR; attributes: & < " TAB LF CR).

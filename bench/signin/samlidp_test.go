@@ -99,6 +99,25 @@ func TestLeanIdPResponseAccepted(t *testing.T) {
 	}
 }
 
+// TestLeanIdPEncryptedResponseAccepted: with encryptTo set the assertion goes encrypted to
+// the SP's key, and the server's check decrypts and accepts it.
+func TestLeanIdPEncryptedResponseAccepted(t *testing.T) {
+	w := newIdPWorld(t)
+	w.idp.encryptTo = w.sp.Keys.Current.Certificate
+	id, form := w.login(t)
+	raw, _ := base64.StdEncoding.DecodeString(form.Get("SAMLResponse"))
+	if !strings.Contains(string(raw), "<saml:EncryptedAssertion") || strings.Contains(string(raw), "user7@example.com") {
+		t.Fatal("the assertion is not encrypted")
+	}
+	login, err := w.check(id, form)
+	if err != nil {
+		t.Fatalf("the server refused the lean IdP's encrypted response: %v", err)
+	}
+	if got := login.Identity; got.Identifier != w.who.NameID || got.Email != w.who.Email {
+		t.Fatalf("identity %+v, want %+v", got, w.who)
+	}
+}
+
 func TestLeanIdPTamperedResponseRefused(t *testing.T) {
 	w := newIdPWorld(t)
 	for name, tamper := range map[string]func(doc string) string{
