@@ -63,7 +63,7 @@ var tests = []test{
 	{[]string{"Company", "CompanyByName", "CompaniesByIDs", "Companies", "UpdateCompany"}, testCompanies},
 	{[]string{"Account", "AccountsByIDs", "OldestAccountOf", "Accounts", "UpdateAccount"}, testAccounts},
 	{[]string{"Connection", "ConnectionBySlug", "ConnectionsBySlugs", "Connections", "ConnectionsByIDs",
-		"ConnectionsPage", "ConnectionNameTaken", "UpdateConnection", "DeleteConnection", "SAMLConnection"}, testConnections},
+		"ConnectionsPage", "ConnectionNameTaken", "UpdateConnection", "DeleteConnection", "SAMLConnection", "SAMLCertificates"}, testConnections},
 	{[]string{"IdentityProviderConfiguration", "IdentityProviderConfigurations", "UpdateIdentityProviderConfiguration",
 		"DeleteIdentityProviderConfiguration"}, testIdPConfigurations},
 	{[]string{"UpsertCredential", "CreateCredential", "CredentialByIdentity", "CredentialsByIdentities", "CredentialsForAccounts",

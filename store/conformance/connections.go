@@ -63,7 +63,19 @@ func testConnections(e *env) {
 	got, err = e.s.SAMLConnection(e.ctx, sm.ID)
 	e.ok(err)
 	e.check(got.WorkspaceID == sm.WorkspaceID && got.SAMLSharedEntityID, "SAMLConnection %+v", got)
+	// SAMLCertificates: the live SAML connections in the statuses asked, any workspace.
+	sm.SAMLCertificate = "PEM"
+	e.ok(e.s.UpdateConnection(e.ctx, sm))
+	certs, err := e.s.SAMLCertificates(e.ctx, models.StatusActive, models.StatusTesting)
+	e.ok(err)
+	e.check(len(certs) == 1 && certs[0].ConnectionID == sm.ID && certs[0].Certificate == "PEM", "SAMLCertificates %+v", certs)
+	certs, err = e.s.SAMLCertificates(e.ctx, models.StatusInactive)
+	e.ok(err)
+	e.check(len(certs) == 0, "SAMLCertificates of inactive connections %+v", certs) // the OIDC ones are inactive
 	e.ok(e.s.DeleteConnection(e.ctx, sm))
+	certs, err = e.s.SAMLCertificates(e.ctx, models.StatusActive, models.StatusTesting, models.StatusInactive)
+	e.ok(err)
+	e.check(len(certs) == 0, "SAMLCertificates after the deletion %+v", certs)
 	_, err = e.s.SAMLConnection(e.ctx, sm.ID)
 	e.is(err, store.ErrNotFound, "SAMLConnection of a deleted connection")
 
