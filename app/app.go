@@ -275,6 +275,11 @@ func watchSAMLCertificates(ctx context.Context, svc *provision.Service, m *telem
 			log.Error("saml: count certificates by expiry", "err", err)
 		} else {
 			m.SAMLCertificateExpiry(c.Expired, c.Within7Days, c.Within30Days, c.Later)
+			// Which connections, for the operator (the metric has no per-connection label).
+			for _, u := range c.Urgent {
+				log.Warn("saml: a connection's IdP certificates expire within 7 days, or none is valid now",
+					"workspace_id", u.WorkspaceID, "connection_id", u.ConnectionID, "expires_at", u.ExpiresAt)
+			}
 		}
 		select {
 		case <-ctx.Done():

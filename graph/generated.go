@@ -3923,7 +3923,7 @@ type SamlConfig {
 type SamlCertificate {
   "The certificate's subject, as X.509 prints it (CN=…, O=…)."
   subject: String!
-  "SHA-256 fingerprint of the certificate (DER), hex, as IdP consoles show it."
+  "SHA-256 fingerprint of the certificate (DER), lowercase hex without separators."
   fingerprintSha256: String!
   notBefore: Time!
   notAfter: Time!

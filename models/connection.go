@@ -132,8 +132,8 @@ type SAMLConfig struct {
 type SAMLCertificateInfo struct {
 	// Subject is the certificate's subject, as X.509 prints it (CN=…, O=…).
 	Subject string
-	// FingerprintSHA256 is the SHA-256 fingerprint of the certificate, hex, as IdP consoles
-	// show it.
+	// FingerprintSHA256 is the SHA-256 fingerprint of the certificate (DER), lowercase hex
+	// without separators.
 	FingerprintSHA256   string
 	NotBefore, NotAfter time.Time
 }

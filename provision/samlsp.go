@@ -440,36 +440,69 @@ func (s *Service) spKeyStep(ctx context.Context, action, role string, step func(
 	return nil
 }
 
-// CertificateExpiry counts SAML connections by when the last of their IdP certificates
-// expires (SAMLConfig.CertificateExpiresAt).
+// CertificateExpiry counts SAML connections by when their IdP certificates stop verifying
+// responses, and names the urgent ones.
 type CertificateExpiry struct {
+	// Expired: no certificate is valid now (all expired, or not valid yet), or the text does
+	// not parse; Within7Days and Within30Days (7 to 30 days) and Later by the latest notAfter.
 	Expired, Within7Days, Within30Days, Later int
+	// Urgent are the connections counted in Expired and Within7Days, at most maxUrgent of
+	// them, for the operator's log.
+	Urgent []ExpiringConnection
 }
 
+// ExpiringConnection is a SAML connection whose IdP certificates expire soon, or have.
+type ExpiringConnection struct {
+	WorkspaceID, ConnectionID uuid.UUID
+	ExpiresAt                 *time.Time // nil: the certificate text does not parse
+}
+
+const maxUrgent = 100
+
+// certificatesBatch is how many connections SAMLCertificateExpiry reads at a time (a text may
+// be 16 KiB); a variable for its test.
+var certificatesBatch = 500
+
 // SAMLCertificateExpiry counts the active and testing SAML connections of every workspace by
-// when their IdP certificates stop verifying responses: already, within 7 days, within 30 days,
-// or later. A connection whose certificate text no longer parses counts as expired: nothing
-// verifies with it either. The server exports it as a metric (app.Maintain); it is an
-// operator's view across workspaces, with no caller.
+// when their IdP certificates stop verifying responses: already (none valid now), within 7
+// days, within 7 to 30 days, or later. The server exports it as a metric and logs the urgent
+// ones (app.Maintain); it is an operator's view across workspaces, with no caller. It reads
+// the connections a batch at a time.
 func (s *Service) SAMLCertificateExpiry(ctx context.Context) (CertificateExpiry, error) {
 	var out CertificateExpiry
-	rows, err := s.store.SAMLCertificates(ctx, models.StatusActive, models.StatusTesting)
-	if err != nil {
-		return out, err
-	}
 	now := s.clock.Now()
-	for _, r := range rows {
-		_, expiresAt := models.DescribeSAMLCertificates(r.Certificate)
-		switch {
-		case expiresAt == nil || !expiresAt.After(now):
-			out.Expired++
-		case expiresAt.Before(now.AddDate(0, 0, 7)):
-			out.Within7Days++
-		case expiresAt.Before(now.AddDate(0, 0, 30)):
-			out.Within30Days++
-		default:
-			out.Later++
+	after := uuid.Nil
+	for {
+		rows, err := s.store.SAMLCertificates(ctx, after, certificatesBatch, models.StatusActive, models.StatusTesting)
+		if err != nil {
+			return out, err
 		}
+		for _, r := range rows {
+			infos, expiresAt := models.DescribeSAMLCertificates(r.Certificate)
+			validNow := false
+			for _, c := range infos {
+				validNow = validNow || !now.Before(c.NotBefore) && now.Before(c.NotAfter)
+			}
+			urgent := true
+			switch {
+			case !validNow:
+				out.Expired++
+			case expiresAt.Before(now.AddDate(0, 0, 7)):
+				out.Within7Days++
+			case expiresAt.Before(now.AddDate(0, 0, 30)):
+				out.Within30Days++
+				urgent = false
+			default:
+				out.Later++
+				urgent = false
+			}
+			if urgent && len(out.Urgent) < maxUrgent {
+				out.Urgent = append(out.Urgent, ExpiringConnection{WorkspaceID: r.WorkspaceID, ConnectionID: r.ConnectionID, ExpiresAt: expiresAt})
+			}
+		}
+		if len(rows) < certificatesBatch {
+			return out, nil
+		}
+		after = rows[len(rows)-1].ConnectionID
 	}
-	return out, nil
 }

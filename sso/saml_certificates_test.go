@@ -1,6 +1,7 @@
 package sso_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
@@ -151,34 +152,42 @@ func TestSAMLCertificateExpiryMetric(t *testing.T) {
 			}
 		}
 		// counted runs the server's maintenance until the metric reads want (expired,
-		// within_7d, within_30d, later).
-		counted := func(want [4]int) {
+		// within_7d, within_30d, later), and returns what it logged.
+		counted := func(want [4]int) string {
 			t.Helper()
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
+			var logged bytes.Buffer
 			go func() {
-				e.App.Maintain(ctx, app.Retention{SCIMActivity: 90 * 24 * time.Hour, SignInEvents: 90 * 24 * time.Hour}, slog.New(slog.DiscardHandler))
+				e.App.Maintain(ctx, app.Retention{SCIMActivity: 90 * 24 * time.Hour, SignInEvents: 90 * 24 * time.Hour}, slog.New(slog.NewTextHandler(&logged, nil)))
 				close(done)
 			}()
-			defer func() { cancel(); <-done }()
 			var got [4]int
 			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 				if got = expiryMetric(t, e.URL); got == want {
-					return
+					cancel()
+					<-done
+					return logged.String()
 				}
 			}
+			cancel()
+			<-done
 			t.Fatalf("expired, within 7 days, 30 days, later: %v, want %v", got, want)
+			return ""
 		}
 
 		counted([4]int{0, 0, 0, 1})
 		// A rollover to a certificate that expires in 5 days: add it, drop the IdP's (the
 		// connection stays active through both).
 		setCertificate(w.idp.CertificatePEM + "\n" + soon)
-		counted([4]int{0, 0, 0, 1}) // the later certificate governs
 		setCertificate(soon)
-		counted([4]int{0, 1, 0, 0})
-		setCertificate(soon + "\n" + month)
-		counted([4]int{0, 0, 1, 0})
+		if log := counted([4]int{0, 1, 0, 0}); !strings.Contains(log, "connection_id="+w.conn) {
+			t.Fatalf("the log does not name the connection: %s", log)
+		}
+		setCertificate(soon + "\n" + month) // the later certificate governs
+		if log := counted([4]int{0, 0, 1, 0}); strings.Contains(log, "connection_id="+w.conn) {
+			t.Fatalf("a connection with 20 days left is logged as urgent: %s", log)
+		}
 		setCertificate(soon + "\n" + month + "\n" + expired)
 		setCertificate(expired)
 		counted([4]int{1, 0, 0, 0})

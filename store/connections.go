@@ -110,15 +110,19 @@ func (s *Store) UpdateConnection(ctx context.Context, c *models.Connection) erro
 // SAMLCertificateRow is a live SAML connection's IdP certificate text.
 type SAMLCertificateRow struct {
 	ConnectionID uuid.UUID
+	WorkspaceID  uuid.UUID
 	Certificate  string
 }
 
-// SAMLCertificates lists the IdP certificates of the live SAML connections in status, in
-// every workspace: the expiry watch of the operator (provision.SAMLCertificateExpiry).
+// SAMLCertificates lists, by id, at most limit live SAML connections in status whose id is
+// after after (uuid.Nil: from the first), in every workspace, with their IdP certificates:
+// the expiry watch of the operator (provision.SAMLCertificateExpiry) reads them a batch at a
+// time.
 // Errors: none of the contract; no match is an empty result.
-func (s *Store) SAMLCertificates(ctx context.Context, status ...models.ConnectionStatus) ([]SAMLCertificateRow, error) {
+func (s *Store) SAMLCertificates(ctx context.Context, after uuid.UUID, limit int, status ...models.ConnectionStatus) ([]SAMLCertificateRow, error) {
 	var rows []SAMLCertificateRow
-	err := s.db(ctx).Raw("SELECT id AS connection_id, saml_certificate AS certificate FROM connections WHERE protocol = ? AND status IN ? AND deleted_at IS NULL",
-		models.ProtocolSAML, status).Scan(&rows).Error
+	err := s.db(ctx).Raw("SELECT id AS connection_id, workspace_id, saml_certificate AS certificate FROM connections "+
+		"WHERE protocol = ? AND status IN ? AND deleted_at IS NULL AND id > ? ORDER BY id LIMIT ?",
+		models.ProtocolSAML, status, after, limit).Scan(&rows).Error
 	return rows, translate(err)
 }

@@ -85,7 +85,7 @@ func NewMetrics(reg prometheus.Registerer, dbs map[string]*sql.DB) *Metrics {
 		m.authFailure.WithLabelValues(e) // present at zero, so that rate() works from the start
 	}
 	m.samlExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gatehouse_saml_connections_by_certificate_expiry",
-		Help: "Active and testing SAML connections by when the last of their IdP certificates expires (expired, within_7d, within_30d, later); refreshed hourly."},
+		Help: "Active and testing SAML connections by when the last of their IdP certificates expires: expired (none valid now), within_7d, within_30d (7 to 30 days), later; refreshed hourly."},
 		[]string{"expires"})
 	m.SAMLCertificateExpiry(0, 0, 0, 0) // present from the start; the server counts at once
 	reg.MustRegister(tokens, m.authFailure, m.scim, m.graphql, signIns, m.samlExpiry)

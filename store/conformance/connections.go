@@ -66,14 +66,29 @@ func testConnections(e *env) {
 	// SAMLCertificates: the live SAML connections in the statuses asked, any workspace.
 	sm.SAMLCertificate = "PEM"
 	e.ok(e.s.UpdateConnection(e.ctx, sm))
-	certs, err := e.s.SAMLCertificates(e.ctx, models.StatusActive, models.StatusTesting)
+	sm2 := *sm
+	sm2.ID, sm2.Name, sm2.NameKey, sm2.Slug, sm2.SAMLCertificate = store.NewID(), "SAML 2", "saml 2", "saml-2", "PEM2"
+	e.ok(e.s.Create(e.ctx, &sm2))
+	first, second := sm, &sm2
+	if second.ID.String() < first.ID.String() {
+		first, second = second, first
+	}
+	certs, err := e.s.SAMLCertificates(e.ctx, uuid.Nil, 10, models.StatusActive, models.StatusTesting)
 	e.ok(err)
-	e.check(len(certs) == 1 && certs[0].ConnectionID == sm.ID && certs[0].Certificate == "PEM", "SAMLCertificates %+v", certs)
-	certs, err = e.s.SAMLCertificates(e.ctx, models.StatusInactive)
+	e.check(len(certs) == 2 && certs[0].ConnectionID == first.ID && certs[0].WorkspaceID == first.WorkspaceID &&
+		certs[0].Certificate == first.SAMLCertificate && certs[1].ConnectionID == second.ID, "SAMLCertificates %+v", certs)
+	certs, err = e.s.SAMLCertificates(e.ctx, uuid.Nil, 1, models.StatusActive)
 	e.ok(err)
-	e.check(len(certs) == 0, "SAMLCertificates of inactive connections %+v", certs) // the OIDC ones are inactive
+	e.check(len(certs) == 1 && certs[0].ConnectionID == first.ID, "SAMLCertificates, a batch of one %+v", certs)
+	certs, err = e.s.SAMLCertificates(e.ctx, first.ID, 1, models.StatusActive)
+	e.ok(err)
+	e.check(len(certs) == 1 && certs[0].ConnectionID == second.ID, "SAMLCertificates after the first %+v", certs)
+	certs, err = e.s.SAMLCertificates(e.ctx, uuid.Nil, 10, models.StatusInactive)
+	e.ok(err)
+	e.check(len(certs) == 0, "SAMLCertificates of inactive connections %+v", certs)
 	e.ok(e.s.DeleteConnection(e.ctx, sm))
-	certs, err = e.s.SAMLCertificates(e.ctx, models.StatusActive, models.StatusTesting, models.StatusInactive)
+	e.ok(e.s.DeleteConnection(e.ctx, &sm2))
+	certs, err = e.s.SAMLCertificates(e.ctx, uuid.Nil, 10, models.StatusActive, models.StatusTesting, models.StatusInactive)
 	e.ok(err)
 	e.check(len(certs) == 0, "SAMLCertificates after the deletion %+v", certs)
 	_, err = e.s.SAMLConnection(e.ctx, sm.ID)
