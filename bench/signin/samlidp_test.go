@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"math/big"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -115,6 +116,26 @@ func TestLeanIdPEncryptedResponseAccepted(t *testing.T) {
 	}
 	if got := login.Identity; got.Identifier != w.who.NameID || got.Email != w.who.Email {
 		t.Fatalf("identity %+v, want %+v", got, w.who)
+	}
+}
+
+// TestLeanIdPLoadsTheSP: loadSP reads the SP metadata as the server serves it: the entity ID,
+// the HTTP-POST ACS and, with encrypt, the use="encryption" certificate.
+func TestLeanIdPLoadsTheSP(t *testing.T) {
+	w := newIdPWorld(t)
+	md, err := sso.New(sso.Options{}).SPMetadataXML(w.sp.Keys, w.sp.EntityID, w.sp.ACSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) { rw.Write([]byte(md)) }))
+	defer srv.Close()
+	idp := newSAMLIdP()
+	idp.encrypt = true
+	if err := idp.loadSP(srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	if idp.spEntityID != w.sp.EntityID || idp.spACS != w.sp.ACSURL || idp.encryptTo == nil || !idp.encryptTo.Equal(w.sp.Keys.Current.Certificate) {
+		t.Fatalf("loaded %q %q, encryption certificate %v", idp.spEntityID, idp.spACS, idp.encryptTo != nil)
 	}
 }
 
