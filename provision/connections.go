@@ -5,8 +5,10 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -303,8 +305,14 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 				add(models.FieldError(models.EINVALID, "samlConfig.ssoUrl", "", "is required"))
 			}
 			if sm.Certificate != nil {
-				add(validateCertificatePEM("samlConfig.certificate", *sm.Certificate))
-				reach = reach || !rollsCertificates(c.SAMLCertificate, *sm.Certificate)
+				err := validateCertificatePEM("samlConfig.certificate", *sm.Certificate)
+				add(err)
+				rolls := rollsCertificates(c.SAMLCertificate, *sm.Certificate)
+				if err == nil && rolls && !create && strings.TrimSpace(*sm.Certificate) != strings.TrimSpace(c.SAMLCertificate) &&
+					(c.Status == models.StatusActive || c.Status == models.StatusTesting) {
+					add(s.rolloverKeepsOneValid(*sm.Certificate))
+				}
+				reach = reach || !rolls
 				c.SAMLCertificate = strings.TrimSpace(*sm.Certificate)
 			} else if create {
 				add(models.FieldError(models.EINVALID, "samlConfig.certificate", "", "is required"))
@@ -429,6 +437,27 @@ func rollsCertificates(prev, next string) bool {
 		return false
 	}
 	return containsCertificates(after, before) || containsCertificates(before, after)
+}
+
+// rolloverKeepsOneValid refuses a rollover step (rollsCertificates: the connection keeps its
+// status) that leaves no certificate valid now: the connection would stay active while every
+// response fails its signature check. Drop the old certificate once the next one is valid.
+func (s *Service) rolloverKeepsOneValid(text string) *models.Error {
+	infos, _ := models.DescribeSAMLCertificates(text)
+	now := s.clock.Now()
+	var why []string
+	for i, c := range infos {
+		switch {
+		case now.Before(c.NotBefore):
+			why = append(why, fmt.Sprintf("certificate %d is valid from %s", i+1, c.NotBefore.Format(time.RFC3339)))
+		case !now.Before(c.NotAfter):
+			why = append(why, fmt.Sprintf("certificate %d expired on %s", i+1, c.NotAfter.Format(time.RFC3339)))
+		default:
+			return nil
+		}
+	}
+	return models.FieldError(models.EINVALID, "samlConfig.certificate", models.Clip(text, 64),
+		"must keep a certificate that is valid now ("+strings.Join(why, "; ")+"): drop the one the IdP signs with only once the next is valid")
 }
 
 // containsCertificates reports whether every certificate of sub is in set.

@@ -188,11 +188,21 @@ func TestSAMLCertificateExpiryMetric(t *testing.T) {
 		if log := counted([4]int{0, 0, 1, 0}); strings.Contains(log, "connection_id="+w.conn) {
 			t.Fatalf("a connection with 20 days left is logged as urgent: %s", log)
 		}
+		// A rollover step that would leave no valid certificate is refused.
 		setCertificate(soon + "\n" + month + "\n" + expired)
-		setCertificate(expired)
-		counted([4]int{1, 0, 0, 0})
-		// An inactive connection is not counted.
+		body, _ := json.Marshal(map[string]any{"samlConfig": map[string]any{"certificate": expired}})
+		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, string(body)).MustError(t, 400, "validation_error",
+			"samlConfig.certificate must keep a certificate that is valid now (certificate 1 expired on ")
+		_, future := samltest.NewCertificate(t, "idp-next", now.AddDate(0, 0, 1), now.AddDate(2, 0, 0))
+		setCertificate(soon + "\n" + month + "\n" + expired + "\n" + future)
+		body, _ = json.Marshal(map[string]any{"samlConfig": map[string]any{"certificate": future + "\n" + expired}})
+		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, string(body)).MustError(t, 400, "validation_error",
+			"samlConfig.certificate must keep a certificate that is valid now (certificate 1 is valid from ")
+		counted([4]int{0, 0, 0, 1}) // the next certificate, valid from tomorrow, is cover beside a valid one
+		// An inactive connection is not counted, and takes any certificates (its test checks them).
 		e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/deactivate", "").Must(t, 200)
+		body, _ = json.Marshal(map[string]any{"samlConfig": map[string]any{"certificate": expired}})
+		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, string(body)).Must(t, 200)
 		counted([4]int{0, 0, 0, 0})
 	})
 }
