@@ -81,12 +81,24 @@ func DescribeSAMLCertificates(text string) ([]SAMLCertificateInfo, *time.Time) {
 	infos := make([]SAMLCertificateInfo, len(certs))
 	var latest time.Time
 	for i, c := range certs {
-		sum := sha256.Sum256(c.Raw)
-		infos[i] = SAMLCertificateInfo{Subject: c.Subject.String(), FingerprintSHA256: hex.EncodeToString(sum[:]),
+		infos[i] = SAMLCertificateInfo{Subject: c.Subject.String(), FingerprintSHA256: CertificateFingerprint(c.Raw),
 			NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC()}
 		if c.NotAfter.After(latest) {
 			latest = c.NotAfter.UTC()
 		}
 	}
 	return infos, &latest
+}
+
+// CertificateFingerprint is the SHA-256 fingerprint of a certificate's DER, lowercase hex
+// without separators: the one form the API shows for IdP and SP certificates alike.
+func CertificateFingerprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:])
+}
+
+// ValidAt reports whether the certificate is within its validity period at t: a response it
+// signed verifies then (goxmldsig checks the period).
+func (c SAMLCertificateInfo) ValidAt(t time.Time) bool {
+	return !t.Before(c.NotBefore) && t.Before(c.NotAfter)
 }

@@ -448,12 +448,12 @@ func (s *Service) rolloverKeepsOneValid(text string) *models.Error {
 	var why []string
 	for i, c := range infos {
 		switch {
+		case c.ValidAt(now):
+			return nil
 		case now.Before(c.NotBefore):
 			why = append(why, fmt.Sprintf("certificate %d is valid from %s", i+1, c.NotBefore.Format(time.RFC3339)))
-		case !now.Before(c.NotAfter):
-			why = append(why, fmt.Sprintf("certificate %d expired on %s", i+1, c.NotAfter.Format(time.RFC3339)))
 		default:
-			return nil
+			why = append(why, fmt.Sprintf("certificate %d expired on %s", i+1, c.NotAfter.Format(time.RFC3339)))
 		}
 	}
 	return models.FieldError(models.EINVALID, "samlConfig.certificate", models.Clip(text, 64),

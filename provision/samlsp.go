@@ -5,13 +5,12 @@ import (
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"math/big"
+	"slices"
 	"sync"
 	"time"
 
@@ -362,8 +361,7 @@ func spKeyInfo(k *models.SAMLSPKey) *SPKeyInfo {
 	if role == models.SPKeyCurrent {
 		role = "current"
 	}
-	sum := sha256.Sum256(k.Certificate)
-	info := &SPKeyInfo{Role: role, FingerprintSHA256: hex.EncodeToString(sum[:]), CreatedAt: k.CreatedAt,
+	info := &SPKeyInfo{Role: role, FingerprintSHA256: models.CertificateFingerprint(k.Certificate), CreatedAt: k.CreatedAt,
 		CertificatePEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: k.Certificate}))}
 	if c, err := x509.ParseCertificate(k.Certificate); err == nil {
 		info.NotAfter = c.NotAfter
@@ -479,10 +477,7 @@ func (s *Service) SAMLCertificateExpiry(ctx context.Context) (CertificateExpiry,
 		}
 		for _, r := range rows {
 			infos, expiresAt := models.DescribeSAMLCertificates(r.Certificate)
-			validNow := false
-			for _, c := range infos {
-				validNow = validNow || !now.Before(c.NotBefore) && now.Before(c.NotAfter)
-			}
+			validNow := slices.ContainsFunc(infos, func(c models.SAMLCertificateInfo) bool { return c.ValidAt(now) })
 			urgent := true
 			switch {
 			case !validNow:
