@@ -254,12 +254,14 @@ func (c Config) Retention() Retention {
 
 // Maintain runs the periodic jobs of a serving process, at once and then periodically, until
 // ctx ends: the pruning of expired sign-in state (every 10 minutes), and hourly the SCIM
-// counter reconciliation, the pruning of the logs past their retention and the count of SAML
-// connections by IdP certificate expiry (a metric). It returns when the loops have stopped.
+// counter reconciliation, the pruning of the logs past their retention, the refresh of SAML
+// certificates from IdP metadata, and the count of SAML connections by IdP certificate expiry
+// (metrics). It returns when the loops have stopped.
 func (a *App) Maintain(ctx context.Context, r Retention, log *slog.Logger) {
 	var wg sync.WaitGroup
 	wg.Go(func() { pruneSignInState(ctx, a.svc, log) })
 	wg.Go(func() { watchSAMLCertificates(ctx, a.svc, a.ownMetrics, log) })
+	wg.Go(func() { hourly(ctx, func() { refreshSAMLMetadata(ctx, a.svc, a.ownMetrics, log) }) })
 	pruneLogs(ctx, a.svc, r, log)
 	wg.Wait()
 }
@@ -285,6 +287,44 @@ func watchSAMLCertificates(ctx context.Context, svc *provision.Service, m *telem
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// hourly runs job at once and then every hour until ctx ends. A job in its own loop does not
+// wait on the others (the metadata refresh waits on IdPs).
+func hourly(ctx context.Context, job func()) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		job()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// refreshSAMLMetadata runs one refresh of the SAML connections that follow their metadata
+// into the metrics and the log: each change of certificates at INFO, each metadata that could
+// not be followed at WARN (the admin sees it too, as samlConfig.metadataProblem).
+func refreshSAMLMetadata(ctx context.Context, svc *provision.Service, m *telemetry.Metrics, log *slog.Logger) {
+	r, err := svc.RefreshSAMLMetadata(ctx)
+	if err != nil {
+		if ctx.Err() == nil { // not the server stopping
+			log.Error("saml: refresh certificates from metadata", "err", err)
+		}
+		return
+	}
+	m.SAMLMetadataRefresh(r.Changed, r.Unchanged, r.Failed)
+	for _, c := range r.Reports {
+		if c.Problem != "" {
+			log.Warn("saml: a connection's IdP metadata could not be followed; its certificates stay as they were",
+				"workspace_id", c.WorkspaceID, "connection_id", c.ConnectionID, "problem", c.Problem)
+		} else {
+			log.Info("saml: a connection's IdP certificates were refreshed from its metadata",
+				"workspace_id", c.WorkspaceID, "connection_id", c.ConnectionID, "added", c.Added, "removed", c.Removed)
 		}
 	}
 }

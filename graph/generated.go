@@ -288,6 +288,7 @@ type ComplexityRoot struct {
 		PromoteSigningKey                func(childComplexity int) int
 		PromoteSpKey                     func(childComplexity int) int
 		ReactivateUserAccount            func(childComplexity int, input model.ReactivateUserAccountInput) int
+		RefreshSAMLCertificates          func(childComplexity int, input model.RefreshSAMLCertificatesInput) int
 		RemoveDomain                     func(childComplexity int, input model.RemoveDomainInput) int
 		RemoveUserAccountCredentials     func(childComplexity int, input model.RemoveUserAccountCredentialsInput) int
 		RetireSigningKey                 func(childComplexity int) int
@@ -364,6 +365,15 @@ type ComplexityRoot struct {
 		Workspaces         func(childComplexity int, first *int, after *string) int
 	}
 
+	RefreshSamlCertificatesPayload struct {
+		Added      func(childComplexity int) int
+		Changed    func(childComplexity int) int
+		Connection func(childComplexity int) int
+		Errors     func(childComplexity int) int
+		Problem    func(childComplexity int) int
+		Removed    func(childComplexity int) int
+	}
+
 	RemoveDomainPayload struct {
 		Errors          func(childComplexity int) int
 		RemovedDomainID func(childComplexity int) int
@@ -399,18 +409,21 @@ type ComplexityRoot struct {
 	}
 
 	SamlConfig struct {
-		ACSURL               func(childComplexity int) int
-		AttributeMapping     func(childComplexity int) int
-		Certificate          func(childComplexity int) int
-		CertificateExpiresAt func(childComplexity int) int
-		Certificates         func(childComplexity int) int
-		EntityID             func(childComplexity int) int
-		MetadataURL          func(childComplexity int) int
-		OwnEntityID          func(childComplexity int) int
-		SPEntityID           func(childComplexity int) int
-		SPMetadataURL        func(childComplexity int) int
-		SSOURL               func(childComplexity int) int
-		SignRequests         func(childComplexity int) int
+		ACSURL                          func(childComplexity int) int
+		AttributeMapping                func(childComplexity int) int
+		Certificate                     func(childComplexity int) int
+		CertificateExpiresAt            func(childComplexity int) int
+		Certificates                    func(childComplexity int) int
+		EntityID                        func(childComplexity int) int
+		MetadataCheckedAt               func(childComplexity int) int
+		MetadataProblem                 func(childComplexity int) int
+		MetadataURL                     func(childComplexity int) int
+		OwnEntityID                     func(childComplexity int) int
+		RefreshCertificatesFromMetadata func(childComplexity int) int
+		SPEntityID                      func(childComplexity int) int
+		SPMetadataURL                   func(childComplexity int) int
+		SSOURL                          func(childComplexity int) int
+		SignRequests                    func(childComplexity int) int
 	}
 
 	ScimActivity struct {
@@ -705,6 +718,7 @@ type MutationResolver interface {
 	TestConnection(ctx context.Context, input model.TestConnectionInput) (*model.TestConnectionPayload, error)
 	ActivateConnection(ctx context.Context, input model.ActivateConnectionInput) (*model.ConnectionPayload, error)
 	DeactivateConnection(ctx context.Context, input model.DeactivateConnectionInput) (*model.ConnectionPayload, error)
+	RefreshSAMLCertificates(ctx context.Context, input model.RefreshSAMLCertificatesInput) (*model.RefreshSAMLCertificatesPayload, error)
 	DeleteConnection(ctx context.Context, input model.DeleteConnectionInput) (*model.DeleteConnectionPayload, error)
 	AddDomain(ctx context.Context, input model.AddDomainInput) (*model.DomainPayload, error)
 	VerifyDomain(ctx context.Context, input model.VerifyDomainInput) (*model.VerifyDomainPayload, error)
@@ -1807,6 +1821,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ReactivateUserAccount(childComplexity, args["input"].(model.ReactivateUserAccountInput)), true
+	case "Mutation.refreshSamlCertificates":
+		if e.ComplexityRoot.Mutation.RefreshSAMLCertificates == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_refreshSamlCertificates_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RefreshSAMLCertificates(childComplexity, args["input"].(model.RefreshSAMLCertificatesInput)), true
 	case "Mutation.removeDomain":
 		if e.ComplexityRoot.Mutation.RemoveDomain == nil {
 			break
@@ -2375,6 +2400,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Workspaces(childComplexity, args["first"].(*int), args["after"].(*string)), true
 
+	case "RefreshSamlCertificatesPayload.added":
+		if e.ComplexityRoot.RefreshSamlCertificatesPayload.Added == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefreshSamlCertificatesPayload.Added(childComplexity), true
+	case "RefreshSamlCertificatesPayload.changed":
+		if e.ComplexityRoot.RefreshSamlCertificatesPayload.Changed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefreshSamlCertificatesPayload.Changed(childComplexity), true
+	case "RefreshSamlCertificatesPayload.connection":
+		if e.ComplexityRoot.RefreshSamlCertificatesPayload.Connection == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefreshSamlCertificatesPayload.Connection(childComplexity), true
+	case "RefreshSamlCertificatesPayload.errors":
+		if e.ComplexityRoot.RefreshSamlCertificatesPayload.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefreshSamlCertificatesPayload.Errors(childComplexity), true
+	case "RefreshSamlCertificatesPayload.problem":
+		if e.ComplexityRoot.RefreshSamlCertificatesPayload.Problem == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefreshSamlCertificatesPayload.Problem(childComplexity), true
+	case "RefreshSamlCertificatesPayload.removed":
+		if e.ComplexityRoot.RefreshSamlCertificatesPayload.Removed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefreshSamlCertificatesPayload.Removed(childComplexity), true
+
 	case "RemoveDomainPayload.errors":
 		if e.ComplexityRoot.RemoveDomainPayload.Errors == nil {
 			break
@@ -2513,6 +2575,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SamlConfig.EntityID(childComplexity), true
+	case "SamlConfig.metadataCheckedAt":
+		if e.ComplexityRoot.SamlConfig.MetadataCheckedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SamlConfig.MetadataCheckedAt(childComplexity), true
+	case "SamlConfig.metadataProblem":
+		if e.ComplexityRoot.SamlConfig.MetadataProblem == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SamlConfig.MetadataProblem(childComplexity), true
 	case "SamlConfig.metadataUrl":
 		if e.ComplexityRoot.SamlConfig.MetadataURL == nil {
 			break
@@ -2525,6 +2599,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SamlConfig.OwnEntityID(childComplexity), true
+	case "SamlConfig.refreshCertificatesFromMetadata":
+		if e.ComplexityRoot.SamlConfig.RefreshCertificatesFromMetadata == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SamlConfig.RefreshCertificatesFromMetadata(childComplexity), true
 	case "SamlConfig.spEntityId":
 		if e.ComplexityRoot.SamlConfig.SPEntityID == nil {
 			break
@@ -3469,6 +3549,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("DeleteScimTokenInput", ec.unmarshalInputDeleteScimTokenInput),
 			graphql.NewInputUnmarshaler("OidcConfigInput", ec.unmarshalInputOidcConfigInput),
 			graphql.NewInputUnmarshaler("ReactivateUserAccountInput", ec.unmarshalInputReactivateUserAccountInput),
+			graphql.NewInputUnmarshaler("RefreshSamlCertificatesInput", ec.unmarshalInputRefreshSamlCertificatesInput),
 			graphql.NewInputUnmarshaler("RemoveDomainInput", ec.unmarshalInputRemoveDomainInput),
 			graphql.NewInputUnmarshaler("RemoveIdentityProviderConfigurationInput", ec.unmarshalInputRemoveIdentityProviderConfigurationInput),
 			graphql.NewInputUnmarshaler("RemoveUserAccountCredentialsInput", ec.unmarshalInputRemoveUserAccountCredentialsInput),
@@ -3917,6 +3998,23 @@ type SamlConfig {
   and nobody signs in through the connection. Add the IdP's next certificate before (a rollover).
   """
   certificateExpiresAt: Time
+  """
+  Whether the certificates follow the IdP's metadata (metadataUrl), read hourly: Gatehouse then
+  trusts the signing certificates the IdP publishes there, but for expired ones, so that an IdP
+  certificate rollover needs no admin. Each change keeps at least one certificate the connection
+  trusted, so the connection keeps its status (a document that would replace them all is a
+  metadataProblem: a replacement is an admin's, with a test); each is an audit event
+  (connection.certificates_refreshed).
+  """
+  refreshCertificatesFromMetadata: Boolean!
+  "When the metadata was last read for the refresh; null before the first read, or when the refresh is off."
+  metadataCheckedAt: Time
+  """
+  What kept the last read from updating the certificates (unreachable, another entity ID, no
+  certificate valid now, …); null when it succeeded, before the first read, or when the refresh is
+  off. The certificates stay as they were until the metadata can be followed again.
+  """
+  metadataProblem: String
 }
 
 "One IdP signing certificate of a SAML connection."
@@ -3962,6 +4060,12 @@ input SamlConfigInput {
   IdP at the same time); false is refused on a connection that has its own.
   """
   ownEntityId: Boolean
+  """
+  true: the certificates follow the IdP's metadata at metadataUrl (required), read hourly
+  (SamlConfig.refreshCertificatesFromMetadata). certificate is still required on creation, and an
+  admin may still set it; the next read replaces it with what the metadata publishes.
+  """
+  refreshCertificatesFromMetadata: Boolean
 }
 
 input CreateConnectionInput {
@@ -4245,6 +4349,12 @@ extend type Mutation {
   "Stop new sign-ins through the connection (status INACTIVE)."
   deactivateConnection(input: DeactivateConnectionInput!): ConnectionPayload!
   """
+  Read a SAML connection's metadata now and take the IdP's signing certificates from it, as the
+  hourly refresh does (SamlConfig.refreshCertificatesFromMetadata must be true). A document that
+  cannot be followed is not an error: problem says why, and the certificates stay.
+  """
+  refreshSamlCertificates(input: RefreshSamlCertificatesInput!): RefreshSamlCertificatesPayload!
+  """
   Soft-delete a connection: its slug and name become free, its domains are removed, credentials
   bound at it stop working; user accounts are kept.
   """
@@ -4337,6 +4447,23 @@ input ActivateConnectionInput {
 
 input DeactivateConnectionInput {
   id: ID!
+}
+
+input RefreshSamlCertificatesInput {
+  id: ID!
+}
+
+type RefreshSamlCertificatesPayload {
+  "The connection after the refresh."
+  connection: Connection
+  "Whether the certificates changed."
+  changed: Boolean!
+  "SHA-256 fingerprints (lowercase hex) of the certificates added and removed."
+  added: [String!]!
+  removed: [String!]!
+  "What kept the metadata from being followed; null when it was (also SamlConfig.metadataProblem)."
+  problem: String
+  errors: [UserError!]!
 }
 
 input DeleteConnectionInput {
@@ -5313,6 +5440,24 @@ func (ec *executionContext) childFields_PlacementSimulation(ctx context.Context,
 	return nil, fmt.Errorf("no field named %q was found under type PlacementSimulation", field.Name)
 }
 
+func (ec *executionContext) childFields_RefreshSamlCertificatesPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "connection":
+		return ec.fieldContext_RefreshSamlCertificatesPayload_connection(ctx, field)
+	case "changed":
+		return ec.fieldContext_RefreshSamlCertificatesPayload_changed(ctx, field)
+	case "added":
+		return ec.fieldContext_RefreshSamlCertificatesPayload_added(ctx, field)
+	case "removed":
+		return ec.fieldContext_RefreshSamlCertificatesPayload_removed(ctx, field)
+	case "problem":
+		return ec.fieldContext_RefreshSamlCertificatesPayload_problem(ctx, field)
+	case "errors":
+		return ec.fieldContext_RefreshSamlCertificatesPayload_errors(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RefreshSamlCertificatesPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_RemoveDomainPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "removedDomainId":
@@ -5407,6 +5552,12 @@ func (ec *executionContext) childFields_SamlConfig(ctx context.Context, field gr
 		return ec.fieldContext_SamlConfig_certificates(ctx, field)
 	case "certificateExpiresAt":
 		return ec.fieldContext_SamlConfig_certificateExpiresAt(ctx, field)
+	case "refreshCertificatesFromMetadata":
+		return ec.fieldContext_SamlConfig_refreshCertificatesFromMetadata(ctx, field)
+	case "metadataCheckedAt":
+		return ec.fieldContext_SamlConfig_metadataCheckedAt(ctx, field)
+	case "metadataProblem":
+		return ec.fieldContext_SamlConfig_metadataProblem(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SamlConfig", field.Name)
 }
@@ -6291,6 +6442,20 @@ func (ec *executionContext) field_Mutation_reactivateUserAccount_args(ctx contex
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.ReactivateUserAccountInput, error) {
 			return ec.unmarshalNReactivateUserAccountInput2gatehouseᚋgraphᚋmodelᚐReactivateUserAccountInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_refreshSamlCertificates_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RefreshSAMLCertificatesInput, error) {
+			return ec.unmarshalNRefreshSamlCertificatesInput2gatehouseᚋgraphᚋmodelᚐRefreshSAMLCertificatesInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -11455,6 +11620,50 @@ func (ec *executionContext) fieldContext_Mutation_deactivateConnection(ctx conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_refreshSamlCertificates(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_refreshSamlCertificates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RefreshSAMLCertificates(ctx, fc.Args["input"].(model.RefreshSAMLCertificatesInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RefreshSAMLCertificatesPayload) graphql.Marshaler {
+			return ec.marshalNRefreshSamlCertificatesPayload2ᚖgatehouseᚋgraphᚋmodelᚐRefreshSAMLCertificatesPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_refreshSamlCertificates(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RefreshSamlCertificatesPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_refreshSamlCertificates_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_deleteConnection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13707,6 +13916,162 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _RefreshSamlCertificatesPayload_connection(ctx context.Context, field graphql.CollectedField, obj *model.RefreshSAMLCertificatesPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefreshSamlCertificatesPayload_connection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Connection, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Connection) graphql.Marshaler {
+			return ec.marshalOConnection2ᚖgatehouseᚋmodelsᚐConnection(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RefreshSamlCertificatesPayload_connection(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefreshSamlCertificatesPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Connection(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RefreshSamlCertificatesPayload_changed(ctx context.Context, field graphql.CollectedField, obj *model.RefreshSAMLCertificatesPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefreshSamlCertificatesPayload_changed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Changed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefreshSamlCertificatesPayload_changed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RefreshSamlCertificatesPayload", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _RefreshSamlCertificatesPayload_added(ctx context.Context, field graphql.CollectedField, obj *model.RefreshSAMLCertificatesPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefreshSamlCertificatesPayload_added(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Added, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefreshSamlCertificatesPayload_added(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RefreshSamlCertificatesPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _RefreshSamlCertificatesPayload_removed(ctx context.Context, field graphql.CollectedField, obj *model.RefreshSAMLCertificatesPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefreshSamlCertificatesPayload_removed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Removed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefreshSamlCertificatesPayload_removed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RefreshSamlCertificatesPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _RefreshSamlCertificatesPayload_problem(ctx context.Context, field graphql.CollectedField, obj *model.RefreshSAMLCertificatesPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefreshSamlCertificatesPayload_problem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Problem, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RefreshSamlCertificatesPayload_problem(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RefreshSamlCertificatesPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _RefreshSamlCertificatesPayload_errors(ctx context.Context, field graphql.CollectedField, obj *model.RefreshSAMLCertificatesPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefreshSamlCertificatesPayload_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕᚖgatehouseᚋgraphᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefreshSamlCertificatesPayload_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RefreshSamlCertificatesPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _RemoveDomainPayload_removedDomainId(ctx context.Context, field graphql.CollectedField, obj *model.RemoveDomainPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14439,6 +14804,75 @@ func (ec *executionContext) _SamlConfig_certificateExpiresAt(ctx context.Context
 }
 func (ec *executionContext) fieldContext_SamlConfig_certificateExpiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SamlConfig", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SamlConfig_refreshCertificatesFromMetadata(ctx context.Context, field graphql.CollectedField, obj *models.SAMLConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SamlConfig_refreshCertificatesFromMetadata(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RefreshCertificatesFromMetadata, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SamlConfig_refreshCertificatesFromMetadata(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SamlConfig", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _SamlConfig_metadataCheckedAt(ctx context.Context, field graphql.CollectedField, obj *models.SAMLConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SamlConfig_metadataCheckedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MetadataCheckedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SamlConfig_metadataCheckedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SamlConfig", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SamlConfig_metadataProblem(ctx context.Context, field graphql.CollectedField, obj *models.SAMLConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SamlConfig_metadataProblem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MetadataProblem, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SamlConfig_metadataProblem(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SamlConfig", field, false, false, "String")
 }
 
 func (ec *executionContext) _ScimActivity_id(ctx context.Context, field graphql.CollectedField, obj *models.SCIMActivity) (ret graphql.Marshaler) {
@@ -20183,6 +20617,48 @@ func UnmarshalReactivateUserAccountInput(ctx context.Context, raw any) (model.Re
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRefreshSamlCertificatesInput(ctx context.Context, obj any) (model.RefreshSAMLCertificatesInput, error) {
+	var it model.RefreshSAMLCertificatesInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRefreshSamlCertificatesInput unmarshals raw into the RefreshSamlCertificatesInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRefreshSamlCertificatesInput(ctx context.Context, raw any) (model.RefreshSAMLCertificatesInput, error) {
+	var out model.RefreshSAMLCertificatesInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RefreshSamlCertificatesInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRemoveDomainInput(ctx context.Context, obj any) (model.RemoveDomainInput, error) {
 	var it model.RemoveDomainInput
 	if obj == nil {
@@ -20509,7 +20985,7 @@ func (ec *executionContext) unmarshalInputSamlConfigInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"entityId", "ssoUrl", "certificate", "signRequests", "attributeMapping", "metadataUrl", "ownEntityId"}
+	fieldsInOrder := [...]string{"entityId", "ssoUrl", "certificate", "signRequests", "attributeMapping", "metadataUrl", "ownEntityId", "refreshCertificatesFromMetadata"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -20565,6 +21041,13 @@ func (ec *executionContext) unmarshalInputSamlConfigInput(ctx context.Context, o
 				return it, err
 			}
 			it.OwnEntityID = data
+		case "refreshCertificatesFromMetadata":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("refreshCertificatesFromMetadata"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RefreshCertificatesFromMetadata = data
 		}
 	}
 	return it, nil
@@ -23096,6 +23579,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "refreshSamlCertificates":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_refreshSamlCertificates(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "deleteConnection":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_deleteConnection(ctx, field)
@@ -23607,6 +24097,64 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 	return out
 }
 
+var refreshSamlCertificatesPayloadImplementors = []string{"RefreshSamlCertificatesPayload"}
+
+func (ec *executionContext) _RefreshSamlCertificatesPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RefreshSAMLCertificatesPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, refreshSamlCertificatesPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RefreshSamlCertificatesPayload")
+		case "connection":
+			out.Values[i] = ec._RefreshSamlCertificatesPayload_connection(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "changed":
+			out.Values[i] = ec._RefreshSamlCertificatesPayload_changed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "added":
+			out.Values[i] = ec._RefreshSamlCertificatesPayload_added(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removed":
+			out.Values[i] = ec._RefreshSamlCertificatesPayload_removed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "problem":
+			out.Values[i] = ec._RefreshSamlCertificatesPayload_problem(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._RefreshSamlCertificatesPayload_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var removeDomainPayloadImplementors = []string{"RemoveDomainPayload"}
 
 func (ec *executionContext) _RemoveDomainPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RemoveDomainPayload) graphql.Marshaler {
@@ -23923,6 +24471,21 @@ func (ec *executionContext) _SamlConfig(ctx context.Context, sel ast.SelectionSe
 			}
 		case "certificateExpiresAt":
 			out.Values[i] = ec._SamlConfig_certificateExpiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "refreshCertificatesFromMetadata":
+			out.Values[i] = ec._SamlConfig_refreshCertificatesFromMetadata(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "metadataCheckedAt":
+			out.Values[i] = ec._SamlConfig_metadataCheckedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "metadataProblem":
+			out.Values[i] = ec._SamlConfig_metadataProblem(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -26551,6 +27114,19 @@ func (ec *executionContext) marshalNPlacementSimulation2ᚖgatehouseᚋprovision
 func (ec *executionContext) unmarshalNReactivateUserAccountInput2gatehouseᚋgraphᚋmodelᚐReactivateUserAccountInput(ctx context.Context, v any) (model.ReactivateUserAccountInput, error) {
 	res, err := ec.unmarshalInputReactivateUserAccountInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRefreshSamlCertificatesInput2gatehouseᚋgraphᚋmodelᚐRefreshSAMLCertificatesInput(ctx context.Context, v any) (model.RefreshSAMLCertificatesInput, error) {
+	res, err := ec.unmarshalInputRefreshSamlCertificatesInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRefreshSamlCertificatesPayload2ᚖgatehouseᚋgraphᚋmodelᚐRefreshSAMLCertificatesPayload(ctx context.Context, sel ast.SelectionSet, v *model.RefreshSAMLCertificatesPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RefreshSamlCertificatesPayload!")
+		return graphql.Null
+	}
+	return ec._RefreshSamlCertificatesPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRemoveDomainInput2gatehouseᚋgraphᚋmodelᚐRemoveDomainInput(ctx context.Context, v any) (model.RemoveDomainInput, error) {

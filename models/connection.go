@@ -76,6 +76,13 @@ type Connection struct {
 	// that an assertion issued for one connection's registration never passes another's
 	// audience check. Only ever set false (samlConfig.ownEntityId), never back.
 	SAMLSharedEntityID bool `gorm:"column:saml_shared_entity_id"`
+	// SAMLMetadataRefresh: the IdP signing certificates are taken from SAMLMetadataURL, read
+	// hourly (provision.RefreshSAMLMetadata), instead of only from an admin. SAMLMetadataCheckedAt
+	// and SAMLMetadataProblem are the last read's time and what was wrong with it ("": nothing);
+	// they are a report, written without a version bump, and reset when the setting changes.
+	SAMLMetadataRefresh   bool       `gorm:"column:saml_metadata_refresh"`
+	SAMLMetadataCheckedAt *time.Time `gorm:"column:saml_metadata_checked_at"`
+	SAMLMetadataProblem   string     `gorm:"column:saml_metadata_problem"`
 
 	JITProvisioning bool   `gorm:"column:jit_provisioning"`
 	DefaultRole     string `gorm:"column:default_role"`
@@ -126,6 +133,12 @@ type SAMLConfig struct {
 	// nobody signs in through the connection. Set by provision (for administrators).
 	Certificates         []SAMLCertificateInfo
 	CertificateExpiresAt *time.Time
+	// RefreshCertificatesFromMetadata: the certificates follow MetadataURL
+	// (Connection.SAMLMetadataRefresh); MetadataCheckedAt and MetadataProblem report its last
+	// read (nil and nil before the first, and whenever the refresh is off).
+	RefreshCertificatesFromMetadata bool
+	MetadataCheckedAt               *time.Time
+	MetadataProblem                 *string
 }
 
 // SAMLCertificateInfo describes one of a SAML connection's IdP certificates.

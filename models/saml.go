@@ -2,6 +2,8 @@ package models
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -23,6 +25,12 @@ func (c *Connection) SAMLConfig() *SAMLConfig {
 	_ = json.Unmarshal([]byte(c.SAMLAttributeMapping), &cfg.AttributeMapping)
 	if c.SAMLMetadataURL != "" {
 		cfg.MetadataURL = &c.SAMLMetadataURL
+	}
+	if c.SAMLMetadataRefresh {
+		cfg.RefreshCertificatesFromMetadata, cfg.MetadataCheckedAt = true, c.SAMLMetadataCheckedAt
+		if c.SAMLMetadataProblem != "" {
+			cfg.MetadataProblem = &c.SAMLMetadataProblem
+		}
 	}
 	return cfg
 }
@@ -101,4 +109,22 @@ func CertificateFingerprint(der []byte) string {
 // signed verifies then (goxmldsig checks the period).
 func (c SAMLCertificateInfo) ValidAt(t time.Time) bool {
 	return !t.Before(c.NotBefore) && t.Before(c.NotAfter)
+}
+
+// SAMLCertificateKeyProblem says what is wrong with the key of an IdP signing certificate
+// ("": nothing): RSA of at least 2048 bits, or ECDSA on P-256 or larger.
+func SAMLCertificateKeyProblem(cert *x509.Certificate) string {
+	switch pub := cert.PublicKey.(type) {
+	case *rsa.PublicKey:
+		if n := pub.N.BitLen(); n < 2048 {
+			return fmt.Sprintf("has a %d-bit RSA key; at least 2048 bits are required", n)
+		}
+	case *ecdsa.PublicKey:
+		if pub.Curve.Params().BitSize < 256 {
+			return "has an EC key on a curve smaller than P-256"
+		}
+	default:
+		return fmt.Sprintf("has an unsupported key type %T (RSA or ECDSA required for SAML)", pub)
+	}
+	return ""
 }

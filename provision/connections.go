@@ -41,6 +41,9 @@ type SAMLConfigInput struct {
 	// OwnEntityID true moves a connection from the shared SP entity ID to its own, once and
 	// for good; false is refused on a connection that has its own (every new one).
 	OwnEntityID *bool
+	// RefreshCertificatesFromMetadata: the certificates follow MetadataURL, read hourly
+	// (RefreshSAMLMetadata); it needs a metadata URL.
+	RefreshCertificatesFromMetadata *bool
 }
 
 // ConnectionInput creates a connection (Name and Protocol required) or changes one (nil fields
@@ -325,13 +328,16 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 				b, _ := json.Marshal(sm.AttributeMapping)
 				c.SAMLAttributeMapping = string(b)
 			}
+			urlChanged := false
 			if sm.MetadataURL != nil {
 				if *sm.MetadataURL != "" {
 					add(s.validateIdPURL("samlConfig.metadataUrl", *sm.MetadataURL))
 				}
-				reach = reach || c.SAMLMetadataURL != *sm.MetadataURL
+				urlChanged = c.SAMLMetadataURL != *sm.MetadataURL
+				reach = reach || urlChanged
 				c.SAMLMetadataURL = *sm.MetadataURL
 			}
+			add(applyMetadataRefresh(c, sm, urlChanged))
 			if sm.OwnEntityID != nil {
 				// One way: going back would let assertions for another connection's
 				// registration at the same IdP pass this one's audience check again.

@@ -17,6 +17,9 @@ type Remote interface {
 	TestSAML(ctx context.Context, t SAMLTarget) TestReport
 	// LookupTXT returns the TXT records at name; a name with no records is not an error.
 	LookupTXT(ctx context.Context, name string) ([]string, error)
+	// SAMLMetadata fetches a SAML IdP's metadata document and reads its entity ID and its
+	// signing certificates. The error says, in words for an admin, what is wrong.
+	SAMLMetadata(ctx context.Context, url string) (SAMLMetadata, error)
 	// FetchFile returns the (small) body of an https URL.
 	FetchFile(ctx context.Context, url string) (string, error)
 	// SPMetadataXML renders the service provider's SAML metadata, listing every key: the

@@ -41,5 +41,6 @@ func samlInput(in *model.SAMLConfigInput) *provision.SAMLConfigInput {
 		return nil
 	}
 	return &provision.SAMLConfigInput{EntityID: in.EntityID, SSOURL: in.SSOURL, Certificate: in.Certificate,
-		SignRequests: in.SignRequests, AttributeMapping: in.AttributeMapping, MetadataURL: in.MetadataURL, OwnEntityID: in.OwnEntityID}
+		SignRequests: in.SignRequests, AttributeMapping: in.AttributeMapping, MetadataURL: in.MetadataURL, OwnEntityID: in.OwnEntityID,
+		RefreshCertificatesFromMetadata: in.RefreshCertificatesFromMetadata}
 }

@@ -238,6 +238,11 @@ func (r *mutationResolver) DeactivateConnection(ctx context.Context, input model
 	return r.deactivateConnection(ctx, input)
 }
 
+// RefreshSAMLCertificates is the resolver for the refreshSamlCertificates field.
+func (r *mutationResolver) RefreshSAMLCertificates(ctx context.Context, input model.RefreshSAMLCertificatesInput) (*model.RefreshSAMLCertificatesPayload, error) {
+	return r.refreshSamlCertificates(ctx, input)
+}
+
 // DeleteConnection is the resolver for the deleteConnection field.
 func (r *mutationResolver) DeleteConnection(ctx context.Context, input model.DeleteConnectionInput) (*model.DeleteConnectionPayload, error) {
 	return r.deleteConnection(ctx, input)

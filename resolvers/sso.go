@@ -35,6 +35,23 @@ func (r *Resolver) deactivateConnection(ctx context.Context, in model.Deactivate
 	return connectionPayload(r.Svc.DeactivateConnection(ctx, in.ID))
 }
 
+func (r *Resolver) refreshSamlCertificates(ctx context.Context, in model.RefreshSAMLCertificatesInput) (*model.RefreshSAMLCertificatesPayload, error) {
+	res, err := r.Svc.RefreshSAMLCertificates(ctx, in.ID)
+	errs, err := payloadErrors(err)
+	if err != nil {
+		return nil, err
+	}
+	out := &model.RefreshSAMLCertificatesPayload{Added: []string{}, Removed: []string{}, Errors: errs}
+	if res != nil {
+		out.Connection, out.Changed = res.Connection, res.Changed
+		out.Added, out.Removed = append(out.Added, res.Added...), append(out.Removed, res.Removed...)
+		if res.Problem != "" {
+			out.Problem = &res.Problem
+		}
+	}
+	return out, nil
+}
+
 func (r *Resolver) deleteConnection(ctx context.Context, in model.DeleteConnectionInput) (*model.DeleteConnectionPayload, error) {
 	c, err := r.Svc.DeleteConnection(ctx, in.ID)
 	errs, err := payloadErrors(err)

@@ -133,6 +133,8 @@ func TestRESTContractEveryOperation(t *testing.T) {
 		e.REST(tok, "POST", base+"/activate", "").MustError(t, 409, "invalid_state", "")
 		e.REST(tok, "POST", base+"/test", "").Must(t, 200)
 		e.REST(tok, "POST", conns+"/"+saml+"/test", "").Must(t, 200)
+		e.REST(tok, "POST", conns+"/"+saml+"/refresh-certificates", "").MustError(t, 409, "invalid_state", "refreshCertificatesFromMetadata")
+		e.REST(tok, "POST", conns+missing+"/refresh-certificates", "").MustError(t, 404, "not_found", "")
 
 		add := e.REST(tok, "POST", base+"/domains", docAddDomain).Must(t, 201)
 		domain := base + "/domains/" + str(add.Body, "domain", "id")

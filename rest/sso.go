@@ -20,6 +20,7 @@ func (h *Handler) registerSSO(mux *http.ServeMux) {
 	mux.Handle("POST "+base+"/{id}/test", h.handle(h.testConnection))
 	mux.Handle("POST "+base+"/{id}/activate", h.handle(h.activateConnection))
 	mux.Handle("POST "+base+"/{id}/deactivate", h.handle(h.deactivateConnection))
+	mux.Handle("POST "+base+"/{id}/refresh-certificates", h.handle(h.refreshCertificates))
 	mux.Handle("GET "+base+"/{id}/domains", h.handle(h.listDomains))
 	mux.Handle("POST "+base+"/{id}/domains", h.handle(h.addDomain))
 	mux.Handle("PUT "+base+"/{id}/domains/{domain_id}/verify", h.handle(h.verifyDomain))
@@ -53,6 +54,8 @@ type connectionBody struct {
 		AttributeMapping map[string]any `json:"attributeMapping"`
 		MetadataURL      *string        `json:"metadataUrl"`
 		OwnEntityID      *bool          `json:"ownEntityId"`
+		// RefreshCertificatesFromMetadata: the certificates follow MetadataURL.
+		RefreshCertificatesFromMetadata *bool `json:"refreshCertificatesFromMetadata"`
 	} `json:"samlConfig"`
 	JITProvisioning *bool   `json:"jitProvisioning"`
 	DefaultRole     *string `json:"defaultRole"`
@@ -71,7 +74,8 @@ func (b *connectionBody) input() provision.ConnectionInput {
 	}
 	if sm := b.SAMLConfig; sm != nil {
 		in.SAML = &provision.SAMLConfigInput{EntityID: sm.EntityID, SSOURL: sm.SSOURL, Certificate: sm.Certificate,
-			SignRequests: sm.SignRequests, AttributeMapping: sm.AttributeMapping, MetadataURL: sm.MetadataURL, OwnEntityID: sm.OwnEntityID}
+			SignRequests: sm.SignRequests, AttributeMapping: sm.AttributeMapping, MetadataURL: sm.MetadataURL, OwnEntityID: sm.OwnEntityID,
+			RefreshCertificatesFromMetadata: sm.RefreshCertificatesFromMetadata}
 	}
 	return in
 }
@@ -105,6 +109,11 @@ type samlJSON struct {
 	// Certificates and CertificateExpiresAt: the IdP certificates, for their expiry.
 	Certificates         []samlCertificateJSON `json:"certificates"`
 	CertificateExpiresAt *time.Time            `json:"certificateExpiresAt,omitempty"`
+	// RefreshCertificatesFromMetadata, MetadataCheckedAt and MetadataProblem: the certificates
+	// follow the metadata URL, and how its last read went.
+	RefreshCertificatesFromMetadata bool       `json:"refreshCertificatesFromMetadata"`
+	MetadataCheckedAt               *time.Time `json:"metadataCheckedAt,omitempty"`
+	MetadataProblem                 *string    `json:"metadataProblem,omitempty"`
 }
 
 type samlCertificateJSON struct {
@@ -145,7 +154,9 @@ func (h *Handler) connectionOf(c *models.Connection) connectionJSON {
 		out.SAMLConfig = &samlJSON{EntityID: sm.EntityID, SSOURL: sm.SSOURL, Certificate: sm.Certificate,
 			SignRequests: sm.SignRequests, AttributeMapping: sm.AttributeMapping, OwnEntityID: sm.OwnEntityID,
 			SPEntityID: sm.SPEntityID, SPMetadataURL: sm.SPMetadataURL, ACSURL: sm.ACSURL,
-			Certificates: make([]samlCertificateJSON, len(sm.Certificates)), CertificateExpiresAt: sm.CertificateExpiresAt}
+			Certificates: make([]samlCertificateJSON, len(sm.Certificates)), CertificateExpiresAt: sm.CertificateExpiresAt,
+			RefreshCertificatesFromMetadata: sm.RefreshCertificatesFromMetadata, MetadataCheckedAt: sm.MetadataCheckedAt,
+			MetadataProblem: sm.MetadataProblem}
 		for i, c := range sm.Certificates {
 			out.SAMLConfig.Certificates[i] = samlCertificateJSON(c)
 		}
@@ -292,6 +303,19 @@ func (h *Handler) deactivateConnection(w http.ResponseWriter, r *http.Request) (
 		return 0, nil, err
 	}
 	return http.StatusOK, map[string]any{"connection": h.connectionOf(c)}, nil
+}
+
+func (h *Handler) refreshCertificates(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	res, err := h.svc.RefreshSAMLCertificates(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	out := map[string]any{"connection": h.connectionOf(res.Connection), "changed": res.Changed,
+		"added": append([]string{}, res.Added...), "removed": append([]string{}, res.Removed...)}
+	if res.Problem != "" {
+		out["problem"] = res.Problem
+	}
+	return http.StatusOK, out, nil
 }
 
 func (h *Handler) listDomains(w http.ResponseWriter, r *http.Request) (int, any, error) {

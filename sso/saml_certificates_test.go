@@ -210,14 +210,23 @@ func TestSAMLCertificateExpiryMetric(t *testing.T) {
 // expiryMetric reads gatehouse_saml_connections_by_certificate_expiry from /metrics.
 func expiryMetric(t *testing.T, base string) (n [4]int) {
 	t.Helper()
+	copy(n[:], gauges(t, base, "gatehouse_saml_connections_by_certificate_expiry", "expires", "expired", "within_7d", "within_30d", "later"))
+	return n
+}
+
+// gauges reads, from the /metrics of the server at base, the values of metric for each of
+// values of its one label (0 for a value it does not show).
+func gauges(t *testing.T, base, metric, label string, values ...string) []int {
+	t.Helper()
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	for i, label := range []string{"expired", "within_7d", "within_30d", "later"} {
-		prefix := `gatehouse_saml_connections_by_certificate_expiry{expires="` + label + `"} `
+	n := make([]int, len(values))
+	for i, v := range values {
+		prefix := metric + `{` + label + `="` + v + `"} `
 		for _, line := range strings.Split(string(body), "\n") {
 			if v, ok := strings.CutPrefix(line, prefix); ok {
 				n[i], _ = strconv.Atoi(v)

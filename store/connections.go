@@ -46,6 +46,9 @@ var connectionTable = newTable("connections",
 	col("saml_attribute_mapping", func(c *models.Connection) *string { return &c.SAMLAttributeMapping }),
 	col("saml_metadata_url", func(c *models.Connection) *string { return &c.SAMLMetadataURL }),
 	col("saml_shared_entity_id", func(c *models.Connection) *bool { return &c.SAMLSharedEntityID }),
+	col("saml_metadata_refresh", func(c *models.Connection) *bool { return &c.SAMLMetadataRefresh }),
+	col("saml_metadata_checked_at", func(c *models.Connection) **time.Time { return &c.SAMLMetadataCheckedAt }),
+	col("saml_metadata_problem", func(c *models.Connection) *string { return &c.SAMLMetadataProblem }),
 	col("jit_provisioning", func(c *models.Connection) *bool { return &c.JITProvisioning }),
 	col("default_role", func(c *models.Connection) *string { return &c.DefaultRole }),
 	col("version", func(c *models.Connection) *int { return &c.Version }),
@@ -125,4 +128,45 @@ func (s *Store) SAMLCertificates(ctx context.Context, after uuid.UUID, limit int
 		"WHERE protocol = ? AND status IN ? AND deleted_at IS NULL AND id > ? ORDER BY id LIMIT ?",
 		models.ProtocolSAML, status, after, limit).Scan(&rows).Error
 	return rows, translate(err)
+}
+
+// SAMLMetadataRow is a live SAML connection that takes its IdP certificates from its
+// metadata URL, with the report of its last read.
+type SAMLMetadataRow struct {
+	ConnectionID uuid.UUID
+	WorkspaceID  uuid.UUID
+	MetadataURL  string
+	CheckedAt    *time.Time // nil: never read
+	Problem      string
+}
+
+// SAMLMetadataRefreshes lists, by id, at most limit live SAML connections of every workspace
+// whose certificates follow their metadata URL (saml_metadata_refresh, with a URL) and whose
+// id is after after (uuid.Nil: from the first): the hourly refresh
+// (provision.RefreshSAMLMetadata) reads them a batch at a time.
+// Errors: none of the contract; no match is an empty result.
+func (s *Store) SAMLMetadataRefreshes(ctx context.Context, after uuid.UUID, limit int) ([]SAMLMetadataRow, error) {
+	var rows []SAMLMetadataRow
+	err := s.db(ctx).Raw("SELECT id AS connection_id, workspace_id, saml_metadata_url AS metadata_url, "+
+		"saml_metadata_checked_at AS checked_at, saml_metadata_problem AS problem FROM connections "+
+		"WHERE protocol = ? AND saml_metadata_refresh AND saml_metadata_url <> '' AND deleted_at IS NULL AND id > ? ORDER BY id LIMIT ?",
+		models.ProtocolSAML, after, limit).Scan(&rows).Error
+	return rows, translate(err)
+}
+
+// RecordSAMLMetadataCheck records when a connection's metadata, at metadataURL, was last read
+// and what was wrong with it ("": nothing). It is a report, not a change of the connection:
+// the version and updated_at stay, so that it never makes an admin's If-Match update stale.
+// Errors: ErrNotFound when no live connection matches, or its metadata URL is another now
+// (the report would be of a document it no longer follows).
+func (s *Store) RecordSAMLMetadataCheck(ctx context.Context, ws, id uuid.UUID, metadataURL string, at time.Time, problem string) error {
+	res := s.db(ctx).Exec("UPDATE connections SET saml_metadata_checked_at = ?, saml_metadata_problem = ? "+
+		"WHERE workspace_id = ? AND id = ? AND saml_metadata_url = ? AND deleted_at IS NULL", at, problem, ws, id, metadataURL)
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
 }

@@ -54,6 +54,7 @@ type Metrics struct {
 	graphql     *prometheus.CounterVec
 	signIns     knownValues
 	samlExpiry  *prometheus.GaugeVec
+	samlRefresh *prometheus.GaugeVec
 
 	// gqlOps maps an operation name to its *OutcomeCounters; gqlNames counts the names
 	// (concurrent first uses can pass the cap by a few, never without bound).
@@ -88,7 +89,11 @@ func NewMetrics(reg prometheus.Registerer, dbs map[string]*sql.DB) *Metrics {
 		Help: "Active and testing SAML connections by when the last of their IdP certificates expires: expired (none valid now), within_7d, within_30d (7 to 30 days), later; refreshed hourly."},
 		[]string{"expires"})
 	m.SAMLCertificateExpiry(0, 0, 0, 0) // present from the start; the server counts at once
-	reg.MustRegister(tokens, m.authFailure, m.scim, m.graphql, signIns, m.samlExpiry)
+	m.samlRefresh = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gatehouse_saml_metadata_refresh_connections",
+		Help: "SAML connections whose IdP certificates follow their metadata URL, by the result of the last hourly read: changed (the certificates were updated), unchanged, failed (the metadata could not be followed; the certificates stay)."},
+		[]string{"result"})
+	m.SAMLMetadataRefresh(0, 0, 0)
+	reg.MustRegister(tokens, m.authFailure, m.scim, m.graphql, signIns, m.samlExpiry, m.samlRefresh)
 	for name, db := range dbs {
 		prometheus.WrapRegistererWithPrefix("gatehouse_", reg).MustRegister(collectors.NewDBStatsCollector(db, name))
 	}
@@ -140,6 +145,17 @@ func (m *Metrics) SAMLCertificateExpiry(expired, within7Days, within30Days, late
 	}
 	for label, n := range map[string]int{"expired": expired, "within_7d": within7Days, "within_30d": within30Days, "later": later} {
 		m.samlExpiry.WithLabelValues(label).Set(float64(n))
+	}
+}
+
+// SAMLMetadataRefresh sets the number of SAML connections whose last metadata read changed
+// their certificates, left them unchanged, or failed (provision.RefreshSAMLMetadata).
+func (m *Metrics) SAMLMetadataRefresh(changed, unchanged, failed int) {
+	if m == nil {
+		return
+	}
+	for label, n := range map[string]int{"changed": changed, "unchanged": unchanged, "failed": failed} {
+		m.samlRefresh.WithLabelValues(label).Set(float64(n))
 	}
 }
 

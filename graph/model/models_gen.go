@@ -239,6 +239,23 @@ type ReactivateUserAccountInput struct {
 	UUID string `json:"uuid"`
 }
 
+type RefreshSAMLCertificatesInput struct {
+	ID string `json:"id"`
+}
+
+type RefreshSAMLCertificatesPayload struct {
+	// The connection after the refresh.
+	Connection *models.Connection `json:"connection,omitempty"`
+	// Whether the certificates changed.
+	Changed bool `json:"changed"`
+	// SHA-256 fingerprints (lowercase hex) of the certificates added and removed.
+	Added   []string `json:"added"`
+	Removed []string `json:"removed"`
+	// What kept the metadata from being followed; null when it was (also SamlConfig.metadataProblem).
+	Problem *string      `json:"problem,omitempty"`
+	Errors  []*UserError `json:"errors"`
+}
+
 type RemoveDomainInput struct {
 	ConnectionID string `json:"connectionId"`
 	DomainID     string `json:"domainId"`
@@ -313,6 +330,10 @@ type SAMLConfigInput struct {
 	// a connection on the shared entity ID to its own, for good (register the new spEntityId at the
 	// IdP at the same time); false is refused on a connection that has its own.
 	OwnEntityID *bool `json:"ownEntityId,omitempty"`
+	// true: the certificates follow the IdP's metadata at metadataUrl (required), read hourly
+	// (SamlConfig.refreshCertificatesFromMetadata). certificate is still required on creation, and an
+	// admin may still set it; the next read replaces it with what the metadata publishes.
+	RefreshCertificatesFromMetadata *bool `json:"refreshCertificatesFromMetadata,omitempty"`
 }
 
 type SCIMActivityFilter struct {

@@ -56,6 +56,13 @@ type IdP struct {
 	// answerAs, when set, is the entity ID of the registered SP the IdP answers as, whatever
 	// SP a request names ("": the request's).
 	answerAs string
+	// editMetadata, when set, changes the metadata document before /metadata serves it;
+	// metadataDown makes /metadata answer 503.
+	editMetadata func(*saml.EntityDescriptor)
+	metadataDown bool
+
+	// keyMu guards the IdP's signing key: a request reads it, UseKey changes it.
+	keyMu sync.RWMutex
 }
 
 // New starts an IdP with its own RSA-2048 key and certificate; it stops with the test.
@@ -80,6 +87,12 @@ func New(t testing.TB) *IdP {
 			p.mu.Lock()
 			p.requests = append(p.requests, r.Clone(r.Context()))
 			p.mu.Unlock()
+		}
+		p.keyMu.RLock()
+		defer p.keyMu.RUnlock()
+		if r.URL.Path == "/metadata" {
+			p.serveMetadata(w)
+			return
 		}
 		srv.ServeHTTP(w, r)
 	})
@@ -122,6 +135,71 @@ func NewCertificate(t testing.TB, cn string, notBefore, notAfter time.Time) (*x5
 	}
 	cert, _ := x509.ParseCertificate(der)
 	return cert, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+// UseKey makes the IdP sign with key and certificate from now on (its certificate rollover);
+// its metadata publishes the certificate.
+func (p *IdP) UseKey(key *rsa.PrivateKey, cert *x509.Certificate) {
+	p.keyMu.Lock()
+	p.srv.IDP.Key, p.srv.IDP.Signer, p.srv.IDP.Certificate = key, key, cert
+	p.keyMu.Unlock()
+}
+
+// EditMetadata changes the IdP's metadata document before /metadata serves it (nil: serve it
+// as samlidp makes it).
+func (p *IdP) EditMetadata(f func(ed *saml.EntityDescriptor)) {
+	p.mu.Lock()
+	p.editMetadata = f
+	p.mu.Unlock()
+}
+
+// PublishSigning makes the IdP's metadata publish certs as its signing certificates, one
+// KeyDescriptor each (as Entra ID does during a rollover), instead of the one it signs with;
+// the encryption KeyDescriptor stays.
+func (p *IdP) PublishSigning(certs ...*x509.Certificate) {
+	p.EditMetadata(func(ed *saml.EntityDescriptor) {
+		d := &ed.IDPSSODescriptors[0]
+		var kds []saml.KeyDescriptor
+		for _, c := range certs {
+			kds = append(kds, saml.KeyDescriptor{Use: "signing", KeyInfo: saml.KeyInfo{X509Data: saml.X509Data{
+				X509Certificates: []saml.X509Certificate{{Data: base64.StdEncoding.EncodeToString(c.Raw)}}}}})
+		}
+		for _, kd := range d.KeyDescriptors {
+			if kd.Use != "signing" {
+				kds = append(kds, kd)
+			}
+		}
+		d.KeyDescriptors = kds
+	})
+}
+
+// MetadataDown makes /metadata answer 503 (v) or serve the metadata again.
+func (p *IdP) MetadataDown(v bool) {
+	p.mu.Lock()
+	p.metadataDown = v
+	p.mu.Unlock()
+}
+
+// serveMetadata serves the IdP's metadata document, as edited; the caller holds keyMu.
+func (p *IdP) serveMetadata(w http.ResponseWriter) {
+	p.mu.Lock()
+	edit, down := p.editMetadata, p.metadataDown
+	p.mu.Unlock()
+	if down {
+		http.Error(w, "metadata unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	ed := p.srv.IDP.Metadata()
+	if edit != nil {
+		edit(ed)
+	}
+	b, err := xml.MarshalIndent(ed, "", "  ")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/samlmetadata+xml")
+	_, _ = w.Write(b)
 }
 
 // TrustSP registers a service provider by its metadata document. Each registration stays:

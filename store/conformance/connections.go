@@ -1,6 +1,9 @@
 package conformance
 
 import (
+	"errors"
+	"time"
+
 	"github.com/google/uuid"
 
 	"gatehouse/models"
@@ -86,11 +89,46 @@ func testConnections(e *env) {
 	certs, err = e.s.SAMLCertificates(e.ctx, uuid.Nil, 10, models.StatusInactive)
 	e.ok(err)
 	e.check(len(certs) == 0, "SAMLCertificates of inactive connections %+v", certs)
+	// SAMLMetadataRefreshes: the live SAML connections that follow a metadata URL, any status.
+	refreshes, err := e.s.SAMLMetadataRefreshes(e.ctx, uuid.Nil, 10)
+	e.ok(err)
+	e.check(len(refreshes) == 0, "SAMLMetadataRefreshes, none asked %+v", refreshes)
+	second.SAMLMetadataURL, second.SAMLMetadataRefresh, second.Status = "https://idp.example.com/metadata", true, models.StatusInactive
+	e.ok(e.s.UpdateConnection(e.ctx, second))
+	first.SAMLMetadataURL = "https://idp.example.com/other" // a URL, but no refresh
+	e.ok(e.s.UpdateConnection(e.ctx, first))
+	refreshes, err = e.s.SAMLMetadataRefreshes(e.ctx, uuid.Nil, 10)
+	e.ok(err)
+	e.check(len(refreshes) == 1 && refreshes[0].ConnectionID == second.ID && refreshes[0].WorkspaceID == second.WorkspaceID &&
+		refreshes[0].MetadataURL == second.SAMLMetadataURL && refreshes[0].CheckedAt == nil && refreshes[0].Problem == "", "SAMLMetadataRefreshes %+v", refreshes)
+	refreshes, err = e.s.SAMLMetadataRefreshes(e.ctx, second.ID, 10)
+	e.ok(err)
+	e.check(len(refreshes) == 0, "SAMLMetadataRefreshes after the last %+v", refreshes)
+	// RecordSAMLMetadataCheck: the report only; the version and updated_at stay.
+	checked := e.now.Add(time.Minute)
+	before, err := e.s.Connection(e.ctx, second.WorkspaceID, second.ID)
+	e.ok(err)
+	e.ok(e.s.RecordSAMLMetadataCheck(e.ctx, second.WorkspaceID, second.ID, second.SAMLMetadataURL, checked, "metadata unreachable"))
+	got, err = e.s.Connection(e.ctx, second.WorkspaceID, second.ID)
+	e.ok(err)
+	e.check(got.SAMLMetadataCheckedAt != nil && got.SAMLMetadataCheckedAt.Equal(checked) && got.SAMLMetadataProblem == "metadata unreachable" &&
+		got.Version == before.Version && got.UpdatedAt.Equal(before.UpdatedAt), "RecordSAMLMetadataCheck %+v", got)
+	refreshes, err = e.s.SAMLMetadataRefreshes(e.ctx, uuid.Nil, 10)
+	e.ok(err)
+	e.check(len(refreshes) == 1 && refreshes[0].CheckedAt != nil && refreshes[0].CheckedAt.Equal(checked) && refreshes[0].Problem == "metadata unreachable",
+		"SAMLMetadataRefreshes with a report %+v", refreshes)
+	e.check(errors.Is(e.s.RecordSAMLMetadataCheck(e.ctx, uuid.New(), second.ID, second.SAMLMetadataURL, checked, ""), store.ErrNotFound),
+		"RecordSAMLMetadataCheck in another workspace")
+	e.check(errors.Is(e.s.RecordSAMLMetadataCheck(e.ctx, second.WorkspaceID, second.ID, "https://idp.example.com/moved", checked, ""), store.ErrNotFound),
+		"RecordSAMLMetadataCheck of another metadata URL")
 	e.ok(e.s.DeleteConnection(e.ctx, sm))
 	e.ok(e.s.DeleteConnection(e.ctx, &sm2))
 	certs, err = e.s.SAMLCertificates(e.ctx, uuid.Nil, 10, models.StatusActive, models.StatusTesting, models.StatusInactive)
 	e.ok(err)
 	e.check(len(certs) == 0, "SAMLCertificates after the deletion %+v", certs)
+	refreshes, err = e.s.SAMLMetadataRefreshes(e.ctx, uuid.Nil, 10)
+	e.ok(err)
+	e.check(len(refreshes) == 0, "SAMLMetadataRefreshes after the deletion %+v", refreshes)
 	_, err = e.s.SAMLConnection(e.ctx, sm.ID)
 	e.is(err, store.ErrNotFound, "SAMLConnection of a deleted connection")
 

@@ -1,0 +1,333 @@
+package provision
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
+
+	"gatehouse/models"
+	"gatehouse/store"
+)
+
+// SAMLMetadata is what a SAML IdP's metadata document publishes that a connection follows:
+// its entity ID and its signing certificates, in the document's order.
+type SAMLMetadata struct {
+	EntityID            string
+	SigningCertificates []*x509.Certificate
+}
+
+// MetadataRefresh is one run of RefreshSAMLMetadata: how many connections it read the
+// metadata of, by result, and the connections whose certificates changed or whose metadata
+// could not be followed (at most maxUrgent), for the operator's log.
+type MetadataRefresh struct {
+	Changed, Unchanged, Failed int
+	Reports                    []MetadataReport
+}
+
+// MetadataReport is what the refresh did to one connection: the SHA-256 fingerprints of the
+// certificates it added and removed, or the problem that kept its certificates as they were.
+type MetadataReport struct {
+	WorkspaceID, ConnectionID uuid.UUID
+	Added, Removed            []string
+	Problem                   string
+}
+
+// metadataRefresher is the actor of the refresh's audit events.
+const metadataRefresher = "saml_metadata_refresh"
+
+// metadataLease is how long a read of a connection's metadata stands for every replica: a
+// run finds it read less than this ago (by itself or by another replica) and counts its
+// recorded result instead of reading again, so that N replicas do not read each document N
+// times an hour. Less than the hour between runs, so that each run of some replica reads.
+const metadataLease = 50 * time.Minute
+
+// metadataReads bounds the metadata documents one run reads at once: an IdP that does not
+// answer holds its read for the network timeout, not the whole run.
+const metadataReads = 4
+
+// maxMetadataProblem bounds a recorded problem: parts of it (an entity ID, a parse error)
+// come from the document.
+const maxMetadataProblem = 1024
+
+// RefreshSAMLMetadata reads the metadata of every SAML connection whose certificates follow
+// it (samlConfig.refreshCertificatesFromMetadata), in every workspace, and makes each trust
+// the signing certificates its IdP publishes (certificatesFromMetadata). A connection keeps
+// its status: each change keeps at least one certificate it trusted, as an admin's rollover
+// step does. The server runs it at start and hourly (app.Maintain). A metadata document that
+// cannot be followed changes nothing; its problem is recorded on the connection
+// (samlConfig.metadataProblem) and reported. A connection read less than metadataLease ago
+// counts by its recorded result. A connection whose setting changes during its read is left
+// to the next run; only a storage error ends the run early.
+func (s *Service) RefreshSAMLMetadata(ctx context.Context) (MetadataRefresh, error) {
+	var out MetadataRefresh
+	if s.sso.remote == nil {
+		return out, errors.New("no Remote configured")
+	}
+	var mu sync.Mutex
+	count := func(rep *MetadataReport, changed bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case rep == nil: // changed or deleted since the list was read
+			return
+		case rep.Problem != "":
+			out.Failed++
+		case changed:
+			out.Changed++
+		default:
+			out.Unchanged++
+			return
+		}
+		if len(out.Reports) < maxUrgent {
+			out.Reports = append(out.Reports, *rep)
+		}
+	}
+	now := s.clock.Now()
+	after := uuid.Nil
+	for {
+		rows, err := s.store.SAMLMetadataRefreshes(ctx, after, certificatesBatch)
+		if err != nil {
+			return out, err
+		}
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(metadataReads)
+		for _, r := range rows {
+			if r.CheckedAt != nil && now.Sub(*r.CheckedAt) < metadataLease {
+				mu.Lock()
+				if r.Problem != "" {
+					out.Failed++
+				} else {
+					out.Unchanged++
+				}
+				mu.Unlock()
+				continue
+			}
+			g.Go(func() error {
+				rep, changed, err := s.refreshMetadataOf(gctx, r, nil)
+				if models.ErrorCode(err) == models.ECONFLICT { // lost to admins' edits: the next run
+					return nil
+				}
+				count(rep, changed)
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return out, err
+		}
+		if len(rows) < certificatesBatch {
+			return out, nil
+		}
+		after = rows[len(rows)-1].ConnectionID
+	}
+}
+
+// CertificatesRefresh is what RefreshSAMLCertificates did: the connection after it, whether
+// its certificates changed, and the report.
+type CertificatesRefresh struct {
+	Connection *models.Connection
+	Changed    bool
+	MetadataReport
+}
+
+// RefreshSAMLCertificates reads one connection's metadata now and applies it, as the hourly
+// refresh does (RefreshSAMLMetadata), for an admin who has just turned the refresh on, or who
+// knows the IdP has rolled its certificate over; its audit event names the caller.
+// INVALID_STATE unless the connection follows its metadata; CONFLICT when its setting changed
+// while the metadata was read.
+func (s *Service) RefreshSAMLCertificates(ctx context.Context, rawID string) (*CertificatesRefresh, error) {
+	p, err := s.authorize(ctx, accessManageWrite)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.loadConnection(ctx, p.WorkspaceID, "id", rawID)
+	if err != nil {
+		return nil, internal("connection", err)
+	}
+	if c.Protocol != models.ProtocolSAML || !c.SAMLMetadataRefresh {
+		return nil, models.Errorf(models.EINVALIDSTATE,
+			"the connection does not follow its IdP's metadata: set samlConfig.refreshCertificatesFromMetadata to true (with a metadataUrl) first")
+	}
+	if s.sso.remote == nil {
+		return nil, internal("refresh saml certificates", errors.New("no Remote configured"))
+	}
+	rep, changed, err := s.refreshMetadataOf(ctx, store.SAMLMetadataRow{ConnectionID: c.ID, WorkspaceID: c.WorkspaceID, MetadataURL: c.SAMLMetadataURL}, p)
+	if err != nil {
+		return nil, err
+	}
+	if rep == nil {
+		return nil, changedConcurrently("connection")()
+	}
+	if c, err = s.loadConnection(ctx, p.WorkspaceID, "id", rawID); err != nil {
+		return nil, internal("connection", err)
+	}
+	return &CertificatesRefresh{Connection: c, Changed: changed, MetadataReport: *rep}, nil
+}
+
+// refreshMetadataOf fetches one connection's metadata, then, in a transaction on the
+// connection as it is then, applies it and records the check; the audit event of a change
+// names actor (nil: the refresh itself). The fetch happens outside the transaction, so that
+// no lock waits on the network; a connection whose setting changed in between is left to the
+// next run (nil report).
+func (s *Service) refreshMetadataOf(ctx context.Context, r store.SAMLMetadataRow, actor *Principal) (*MetadataReport, bool, error) {
+	fctx, cancel := context.WithTimeout(ctx, s.sso.timeout)
+	md, fetchErr := s.sso.remote.SAMLMetadata(fctx, r.MetadataURL)
+	if fetchErr != nil && fctx.Err() == context.DeadlineExceeded {
+		fetchErr = fmt.Errorf("metadata %s was not read within %s", r.MetadataURL, s.sso.timeout)
+	}
+	cancel()
+	if ctx.Err() != nil {
+		return nil, false, ctx.Err()
+	}
+	var rep *MetadataReport
+	changed := false
+	m := mutation{op: "refresh saml metadata", stale: changedConcurrently("connection")}
+	err := s.transact(ctx, m, func(ctx context.Context) error {
+		rep, changed = nil, false
+		c, err := s.store.Connection(ctx, r.WorkspaceID, r.ConnectionID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if c.Protocol != models.ProtocolSAML || !c.SAMLMetadataRefresh || c.SAMLMetadataURL != r.MetadataURL {
+			return nil
+		}
+		rep = &MetadataReport{WorkspaceID: c.WorkspaceID, ConnectionID: c.ID}
+		var text string
+		if fetchErr != nil {
+			rep.Problem = fetchErr.Error()
+		} else {
+			text, rep.Added, rep.Removed, rep.Problem = s.certificatesFromMetadata(c, md)
+		}
+		rep.Problem = models.Clip(rep.Problem, maxMetadataProblem)
+		if text != "" {
+			c.SAMLCertificate, changed = text, true
+			if err := s.store.UpdateConnection(ctx, c); err != nil {
+				return err
+			}
+			if actor == nil {
+				actor = &Principal{ClientID: metadataRefresher, WorkspaceID: c.WorkspaceID, ActorType: "system"}
+			}
+			if err := s.audit(ctx, actor, "connection.certificates_refreshed", "connection", c.ID.String(), map[string]any{
+				"metadataUrl": c.SAMLMetadataURL, "added": rep.Added, "removed": rep.Removed, "status": c.Status}); err != nil {
+				return err
+			}
+		}
+		err = s.store.RecordSAMLMetadataCheck(ctx, c.WorkspaceID, c.ID, c.SAMLMetadataURL, s.now(), rep.Problem)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.ErrStale // the URL changed since it was read here: read again
+		}
+		return err
+	})
+	if changed {
+		s.connections.clear()
+	}
+	return rep, changed, internal("refresh saml metadata", err)
+}
+
+// certificatesFromMetadata is the rule of the refresh: a connection trusts the signing
+// certificates its IdP's metadata publishes, but for the expired ones, in the metadata's
+// order. The IdP publishes its next certificate there before it signs with it (Entra ID,
+// AD FS), so the connection trusts both across the switch, and drops the old one when the
+// IdP does. It returns the new certificate text, or "" when the connection trusts those
+// already or the metadata cannot be followed (problem, in words for the admin); added and
+// removed are SHA-256 fingerprints.
+//
+// What is refused leaves the connection as it was: metadata of another entity, no signing
+// certificate, a weak key, more certificates than a connection trusts (or more than 16 KiB of
+// them), certificates of which none is valid now (the connection would stay active while
+// every response fails), and certificates of which none is one the connection trusts (a
+// replacement: an admin's, with a test).
+func (s *Service) certificatesFromMetadata(c *models.Connection, md SAMLMetadata) (text string, added, removed []string, problem string) {
+	if md.EntityID != c.SAMLEntityID {
+		return "", nil, nil, fmt.Sprintf("metadata entityID %q does not match the connection's entityId %q", models.Clip(md.EntityID, 256), c.SAMLEntityID)
+	}
+	now := s.clock.Now()
+	var next []*x509.Certificate
+	for _, cert := range md.SigningCertificates {
+		if now.Before(cert.NotAfter) {
+			next = append(next, cert)
+		}
+	}
+	switch {
+	case len(md.SigningCertificates) == 0:
+		return "", nil, nil, "metadata publishes no signing certificate"
+	case len(next) == 0:
+		return "", nil, nil, "every signing certificate the metadata publishes has expired"
+	case len(next) > models.MaxSAMLCertificates:
+		return "", nil, nil, fmt.Sprintf("metadata publishes %d signing certificates that have not expired; a connection trusts at most %d",
+			len(next), models.MaxSAMLCertificates)
+	}
+	validNow := false
+	for _, cert := range next {
+		if p := models.SAMLCertificateKeyProblem(cert); p != "" {
+			return "", nil, nil, fmt.Sprintf("metadata signing certificate %s %s", models.CertificateFingerprint(cert.Raw), p)
+		}
+		validNow = validNow || !now.Before(cert.NotBefore)
+	}
+	if !validNow {
+		return "", nil, nil, "no signing certificate the metadata publishes is valid yet"
+	}
+	current, _ := models.ParseSAMLCertificates(c.SAMLCertificate) // nil if it does not parse: all is new
+	for _, cert := range next {
+		if !slices.ContainsFunc(current, cert.Equal) {
+			added = append(added, models.CertificateFingerprint(cert.Raw))
+		}
+	}
+	for _, cert := range current {
+		if !slices.ContainsFunc(next, cert.Equal) {
+			removed = append(removed, models.CertificateFingerprint(cert.Raw))
+		}
+	}
+	switch {
+	case len(added) == 0 && len(removed) == 0:
+		return "", nil, nil, ""
+	case len(removed) == len(current):
+		// Nothing in common: a replacement, which an admin makes and tests (rollsCertificates),
+		// never the refresh. Whoever could serve the URL could otherwise re-key a live
+		// connection in one read; an IdP that announces its next certificate ahead publishes
+		// both for a while.
+		return "", nil, nil, "metadata publishes none of the certificates the connection trusts (it would replace every one): " +
+			"set samlConfig.certificate by hand and test the connection; the refresh takes over from there"
+	}
+	blocks := make([]string, len(next))
+	for i, cert := range next {
+		blocks[i] = strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})))
+	}
+	text = strings.Join(blocks, "\n")
+	if e := validateCertificatePEM("certificate", text); e != nil {
+		return "", nil, nil, "the signing certificates the metadata publishes do not fit a connection: " + e.Message
+	}
+	return text, added, removed, ""
+}
+
+// applyMetadataRefresh applies samlConfig.refreshCertificatesFromMetadata and guards its
+// pairing with the metadata URL: a refresh needs a URL to read. A change of either starts
+// the report afresh. urlChanged says whether the input changed the metadata URL.
+func applyMetadataRefresh(c *models.Connection, sm *SAMLConfigInput, urlChanged bool) *models.Error {
+	if sm.RefreshCertificatesFromMetadata != nil && *sm.RefreshCertificatesFromMetadata != c.SAMLMetadataRefresh {
+		c.SAMLMetadataRefresh = *sm.RefreshCertificatesFromMetadata
+		urlChanged = true
+	}
+	if urlChanged {
+		c.SAMLMetadataCheckedAt, c.SAMLMetadataProblem = nil, ""
+	}
+	if c.SAMLMetadataRefresh && c.SAMLMetadataURL == "" {
+		if sm.RefreshCertificatesFromMetadata == nil {
+			return models.FieldError(models.EINVALID, "samlConfig.metadataUrl", "",
+				"cannot be removed while refreshCertificatesFromMetadata is true: the certificates are read from it")
+		}
+		return models.FieldError(models.EINVALID, "samlConfig.refreshCertificatesFromMetadata", "true",
+			"needs samlConfig.metadataUrl, the IdP's metadata document the certificates are read from")
+	}
+	return nil
+}

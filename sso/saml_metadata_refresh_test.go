@@ -1,0 +1,382 @@
+package sso_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"math/big"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crewjam/saml"
+	"github.com/google/uuid"
+
+	"gatehouse/app"
+	"gatehouse/app/apptest"
+	"gatehouse/models"
+	"gatehouse/provision"
+	"gatehouse/sso/samltest"
+)
+
+// TestSAMLMetadataRefresh: a SAML connection whose certificates follow its IdP's metadata
+// trusts the IdP's next signing certificate as soon as the IdP publishes it, and drops the
+// old one when the IdP does, so that sign-in goes on through an IdP certificate rollover
+// with no admin. The connection stays active through each change, and each is an audit
+// event. Metadata that cannot be followed changes nothing, and the admin sees why. Through
+// the REST and GraphQL APIs, the server's hourly job and real signed sign-ins.
+func TestSAMLMetadataRefresh(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		ctx := context.Background()
+		w := newSAMLWorld(t, e) // active; the IdP signs with its first key
+		current, err := models.ParseSAMLCertificates(w.idp.CertificatePEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		update := func(cfg map[string]any) *apptest.RESTResponse {
+			t.Helper()
+			body, _ := json.Marshal(map[string]any{"samlConfig": cfg})
+			return e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, string(body))
+		}
+
+		// A refresh needs a metadata URL, and the URL cannot go while the refresh is on.
+		e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/refresh-certificates", "").MustError(t, 409, "invalid_state",
+			"the connection does not follow its IdP's metadata")
+		update(map[string]any{"refreshCertificatesFromMetadata": true}).MustError(t, 400, "validation_error",
+			"samlConfig.refreshCertificatesFromMetadata needs samlConfig.metadataUrl")
+		update(map[string]any{"metadataUrl": w.idp.EntityID, "refreshCertificatesFromMetadata": true}).Must(t, 200)
+		update(map[string]any{"metadataUrl": ""}).MustError(t, 400, "validation_error",
+			"samlConfig.metadataUrl cannot be removed while refreshCertificatesFromMetadata is true")
+		w.activate(w.conn, "") // a new metadata URL needs a new test, as before
+		cfg := w.samlConfig(t)
+		if cfg["refreshCertificatesFromMetadata"] != true || cfg["metadataCheckedAt"] != nil || cfg["metadataProblem"] != nil {
+			t.Fatalf("before the first read: %v", cfg)
+		}
+
+		refresh := func(want provision.MetadataRefresh) provision.MetadataRefresh {
+			t.Helper()
+			w.hourPasses(t)
+			got, err := e.App.Service().RefreshSAMLMetadata(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Changed != want.Changed || got.Unchanged != want.Unchanged || got.Failed != want.Failed {
+				t.Fatalf("refresh: %+v, want changed %d, unchanged %d, failed %d", got, want.Changed, want.Unchanged, want.Failed)
+			}
+			return got
+		}
+		fingerprints := func() []string {
+			t.Helper()
+			var fps []string
+			for _, c := range w.samlConfig(t)["certificates"].([]any) {
+				fps = append(fps, c.(map[string]any)["fingerprintSha256"].(string))
+			}
+			return fps
+		}
+		fp := func(c *x509.Certificate) string { return models.CertificateFingerprint(c.Raw) }
+
+		// The metadata publishes the certificate the connection has: nothing changes but the
+		// report, which is no change of the connection (its version stays). Here an admin
+		// asks for the read at once, through REST.
+		before := w.version(t)
+		res := e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/refresh-certificates", "").Must(t, 200)
+		if res.Body["changed"] != false || len(res.Body["added"].([]any)) != 0 || res.Body["problem"] != nil ||
+			get(res.Body, "connection", "samlConfig", "metadataCheckedAt") == nil {
+			t.Fatalf("refresh-certificates: %s", res.Raw)
+		}
+		refresh(provision.MetadataRefresh{Unchanged: 1})
+		cfg = w.samlConfig(t)
+		if cfg["metadataCheckedAt"] == nil || cfg["metadataProblem"] != nil || w.version(t) != before {
+			t.Fatalf("after a read that changed nothing: %v (version %d, was %d)", cfg, w.version(t), before)
+		}
+
+		// The IdP publishes its next certificate beside the current one (Entra ID does so weeks
+		// ahead): the connection trusts both, stays active, and sign-in goes on.
+		nextKey, next, _ := samltest.NewKeyPair(t)
+		w.idp.PublishSigning(current[0], next)
+		r := refresh(provision.MetadataRefresh{Changed: 1})
+		if !slices.Equal(r.Reports[0].Added, []string{fp(next)}) || len(r.Reports[0].Removed) != 0 || r.Reports[0].ConnectionID.String() != w.conn {
+			t.Fatalf("report: %+v", r.Reports)
+		}
+		if got := fingerprints(); !slices.Equal(got, []string{fp(current[0]), fp(next)}) {
+			t.Fatalf("certificates %v", got)
+		}
+		if st := w.status(t); st != "active" {
+			t.Fatalf("the connection is %s after the refresh", st)
+		}
+		w.signsIn(t)
+		var events []struct{ ActorType, ActorID, Summary string }
+		if err := e.App.Store().RawScan(ctx, &events, "SELECT actor_type, actor_id, summary FROM audit_events WHERE action = 'connection.certificates_refreshed' AND target_id = ?", w.conn); err != nil {
+			t.Fatal(err)
+		}
+		if len(events) != 1 || events[0].ActorType != "system" || events[0].ActorID != "saml_metadata_refresh" ||
+			!strings.Contains(events[0].Summary, fp(next)) || !strings.Contains(events[0].Summary, w.idp.EntityID) {
+			t.Fatalf("audit events: %+v", events)
+		}
+
+		// The IdP switches to its next key and stops publishing the old certificate: sign-in
+		// went on before the refresh (both trusted), and does after it drops the old one.
+		w.idp.UseKey(nextKey, next)
+		w.idp.EditMetadata(nil) // samlidp's own metadata: the key it signs with now
+		w.signsIn(t)
+		// An admin who knows the IdP has switched asks for the read at once (GraphQL); the
+		// audit event names them.
+		d := e.MustGQL(w.tok, `mutation($id: ID!) { refreshSamlCertificates(input: {id: $id}) {
+			changed added removed problem connection { status samlConfig { certificates { fingerprintSha256 } } } errors { message } } }`,
+			map[string]any{"id": w.conn})
+		g := get(d, "refreshSamlCertificates").(map[string]any)
+		if g["changed"] != true || len(g["added"].([]any)) != 0 || !slices.Equal(g["removed"].([]any), []any{fp(current[0])}) ||
+			g["problem"] != nil || len(g["errors"].([]any)) != 0 || get(g, "connection", "status") != "ACTIVE" {
+			t.Fatalf("refreshSamlCertificates: %v", g)
+		}
+		var actors []string
+		if err := e.App.Store().RawScan(ctx, &actors, "SELECT actor_type FROM audit_events WHERE action = 'connection.certificates_refreshed' AND target_id = ? ORDER BY created_at", w.conn); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(actors, []string{"system", "client"}) {
+			t.Fatalf("audit actors: %v", actors)
+		}
+		refresh(provision.MetadataRefresh{Unchanged: 1})
+		if got := fingerprints(); !slices.Equal(got, []string{fp(next)}) {
+			t.Fatalf("certificates %v", got)
+		}
+		w.signsIn(t)
+		refresh(provision.MetadataRefresh{Unchanged: 1})
+		// Only signing certificates count: a KeyDescriptor without use is one, an encryption
+		// one is not.
+		_, _, encryption := samltest.NewKeyPair(t)
+		encryptionCert, _ := models.ParseSAMLCertificates(encryption)
+		w.idp.EditMetadata(func(ed *saml.EntityDescriptor) {
+			kds := ed.IDPSSODescriptors[0].KeyDescriptors
+			for i := range kds {
+				if kds[i].Use == "signing" {
+					kds[i].Use = ""
+				} else {
+					kds[i].KeyInfo.X509Data.X509Certificates[0].Data = base64.StdEncoding.EncodeToString(encryptionCert[0].Raw)
+				}
+			}
+		})
+		refresh(provision.MetadataRefresh{Unchanged: 1})
+		w.idp.EditMetadata(nil)
+
+		// Metadata that cannot be followed changes nothing: the certificates stay, sign-in
+		// goes on, and the admin reads why in REST and GraphQL.
+		now := time.Now()
+		_, expired := samltest.NewCertificate(t, "idp-expired", now.AddDate(-2, 0, 0), now.AddDate(0, 0, -1))
+		expiredCert, _ := models.ParseSAMLCertificates(expired)
+		notYet, _ := samltest.NewCertificate(t, "idp-next-year", now.AddDate(1, 0, 0), now.AddDate(2, 0, 0))
+		for _, c := range []struct {
+			name, problem string
+			setup         func()
+		}{
+			{"unreachable", "metadata " + w.idp.EntityID + ": ", func() { w.idp.MetadataDown(true) }},
+			{"another entity", `metadata entityID "https://evil.example.com" does not match the connection's entityId`, func() {
+				w.idp.EditMetadata(func(ed *saml.EntityDescriptor) { ed.EntityID = "https://evil.example.com" })
+			}},
+			{"expired only", "every signing certificate the metadata publishes has expired", func() { w.idp.PublishSigning(expiredCert[0]) }},
+			{"not valid yet", "no signing certificate the metadata publishes is valid yet", func() { w.idp.PublishSigning(notYet) }},
+			{"no signing certificate", "metadata publishes no signing certificate", func() { w.idp.PublishSigning() }},
+			{"too many", "metadata publishes 5 signing certificates that have not expired; a connection trusts at most 4", func() {
+				var certs []*x509.Certificate
+				for range 5 {
+					c, _ := samltest.NewCertificate(t, "idp", now.Add(-time.Hour), now.AddDate(1, 0, 0))
+					certs = append(certs, c)
+				}
+				w.idp.PublishSigning(certs...)
+			}},
+			{"replacement", "metadata publishes none of the certificates the connection trusts (it would replace every one)", func() {
+				other, _ := samltest.NewCertificate(t, "idp-other", now.Add(-time.Hour), now.AddDate(1, 0, 0))
+				w.idp.PublishSigning(other)
+			}},
+			{"weak key", "has a 1024-bit RSA key; at least 2048 bits are required", func() { w.idp.PublishSigning(next, rsa1024Certificate(t)) }},
+			{"not a certificate", "a signing certificate does not parse", func() {
+				w.idp.EditMetadata(func(ed *saml.EntityDescriptor) {
+					ed.IDPSSODescriptors[0].KeyDescriptors[0].KeyInfo.X509Data.X509Certificates[0].Data = "bm90IGEgY2VydGlmaWNhdGU="
+				})
+			}},
+		} {
+			c.setup()
+			r := refresh(provision.MetadataRefresh{Failed: 1})
+			if !strings.Contains(r.Reports[0].Problem, c.problem) {
+				t.Fatalf("%s: problem %q, want %q", c.name, r.Reports[0].Problem, c.problem)
+			}
+			cfg := w.samlConfig(t)
+			if p, _ := cfg["metadataProblem"].(string); !strings.Contains(p, c.problem) {
+				t.Fatalf("%s: REST metadataProblem %v", c.name, cfg["metadataProblem"])
+			}
+			if got := fingerprints(); !slices.Equal(got, []string{fp(next)}) {
+				t.Fatalf("%s: certificates %v", c.name, got)
+			}
+			w.idp.MetadataDown(false)
+			w.idp.EditMetadata(nil)
+		}
+		d = e.MustGQL(w.tok, `query($id: ID!) { connection(id: $id) { samlConfig { refreshCertificatesFromMetadata metadataCheckedAt metadataProblem } } }`,
+			map[string]any{"id": w.conn})
+		if g := get(d, "connection", "samlConfig").(map[string]any); g["refreshCertificatesFromMetadata"] != true || g["metadataCheckedAt"] == nil ||
+			!strings.Contains(g["metadataProblem"].(string), "does not parse") {
+			t.Fatalf("GraphQL samlConfig: %v", g)
+		}
+		w.signsIn(t)
+		refresh(provision.MetadataRefresh{Unchanged: 1}) // followed again: the problem is gone
+		if cfg := w.samlConfig(t); cfg["metadataProblem"] != nil {
+			t.Fatalf("after a good read: %v", cfg)
+		}
+		// AD FS and Entra ID publish the next certificate before it is valid: it is taken
+		// beside the valid one, and dropped when the IdP drops it.
+		w.idp.PublishSigning(next, notYet)
+		if r := refresh(provision.MetadataRefresh{Changed: 1}); !slices.Equal(r.Reports[0].Added, []string{fp(notYet)}) {
+			t.Fatalf("report: %+v", r.Reports)
+		}
+		w.signsIn(t)
+		w.idp.EditMetadata(nil)
+		if r := refresh(provision.MetadataRefresh{Changed: 1}); !slices.Equal(r.Reports[0].Removed, []string{fp(notYet)}) {
+			t.Fatalf("report: %+v", r.Reports)
+		}
+
+		// The server's hourly job: a gauge by result, and the log names the connection whose
+		// certificates changed.
+		w.idp.PublishSigning(next, current[0])
+		w.hourPasses(t)
+		log := maintained(t, e, [3]int{1, 0, 0}, "refreshed from its metadata")
+		if !strings.Contains(log, "connection_id="+w.conn) || !strings.Contains(log, fp(current[0])) {
+			t.Fatalf("the log does not name the change: %s", log)
+		}
+		w.idp.MetadataDown(true)
+		w.hourPasses(t)
+		if log := maintained(t, e, [3]int{0, 0, 1}, "could not be followed"); !strings.Contains(log, "level=WARN") || !strings.Contains(log, "503") {
+			t.Fatalf("the log does not name the failure: %s", log)
+		}
+		w.idp.MetadataDown(false)
+
+		// Off (here through GraphQL): the metadata is no longer read, and there is no report
+		// to show.
+		d = e.MustGQL(w.tok, `mutation($id: ID!) { updateConnection(input: {id: $id, samlConfig: {refreshCertificatesFromMetadata: false}}) {
+			connection { status samlConfig { refreshCertificatesFromMetadata metadataCheckedAt } } errors { label message } } }`, map[string]any{"id": w.conn})
+		if g := get(d, "updateConnection").(map[string]any); g["errors"] != nil && len(g["errors"].([]any)) > 0 ||
+			get(g, "connection", "samlConfig", "refreshCertificatesFromMetadata") != false || get(g, "connection", "status") != "ACTIVE" {
+			t.Fatalf("updateConnection: %v", g)
+		}
+		w.idp.PublishSigning(next)
+		refresh(provision.MetadataRefresh{})
+		cfg = w.samlConfig(t)
+		if cfg["refreshCertificatesFromMetadata"] != false || cfg["metadataCheckedAt"] != nil || len(fingerprints()) != 2 {
+			t.Fatalf("with the refresh off: %v", cfg)
+		}
+		if st := w.status(t); st != "active" {
+			t.Fatalf("turning the refresh off made the connection %s", st)
+		}
+	})
+}
+
+// hourPasses makes the connection's last metadata read an hour old, as the next hourly run
+// finds it: a run reads only the documents no replica has read in the last 50 minutes.
+func (w *samlWorld) hourPasses(t *testing.T) {
+	t.Helper()
+	ctx, st := context.Background(), w.e.App.Store()
+	var rows []struct{ WorkspaceID, MetadataURL, Problem string }
+	if err := st.RawScan(ctx, &rows, "SELECT workspace_id, saml_metadata_url AS metadata_url, saml_metadata_problem AS problem FROM connections WHERE id = ?", w.conn); err != nil || len(rows) != 1 {
+		t.Fatal(rows, err)
+	}
+	r := rows[0]
+	err := st.RecordSAMLMetadataCheck(ctx, uuid.MustParse(r.WorkspaceID), uuid.MustParse(w.conn), r.MetadataURL, time.Now().Add(-time.Hour), r.Problem)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// samlConfig is the connection's samlConfig in REST.
+func (w *samlWorld) samlConfig(t *testing.T) map[string]any {
+	t.Helper()
+	return get(w.e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn, "").Must(t, 200).Body, "connection", "samlConfig").(map[string]any)
+}
+
+// status is the connection's status in REST.
+func (w *samlWorld) status(t *testing.T) string {
+	t.Helper()
+	return str(w.e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn, "").Must(t, 200).Body, "connection", "status")
+}
+
+// version is the connection's version in the store.
+func (w *samlWorld) version(t *testing.T) int {
+	t.Helper()
+	var v []int
+	if err := w.e.App.Store().RawScan(context.Background(), &v, "SELECT version FROM connections WHERE id = ?", w.conn); err != nil || len(v) != 1 {
+		t.Fatal(v, err)
+	}
+	return v[0]
+}
+
+// maintained runs the server's maintenance until it has logged logs (which the refresh does
+// after it sets its metric), checks that gatehouse_saml_metadata_refresh_connections then
+// reads want (changed, unchanged, failed), and returns what it logged.
+func maintained(t *testing.T, e *testEnv, want [3]int, logs string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var mu sync.Mutex
+	var logged bytes.Buffer
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logged.Write(p)
+	}), nil))
+	go func() {
+		e.App.Maintain(ctx, app.Retention{SCIMActivity: 90 * 24 * time.Hour, SignInEvents: 90 * 24 * time.Hour}, log)
+		close(done)
+	}()
+	text := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return logged.String()
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !strings.Contains(text(), logs); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	got := refreshMetric(t, e.URL)
+	cancel()
+	<-done
+	if !strings.Contains(text(), logs) {
+		t.Fatalf("the maintenance did not log %q: %s", logs, text())
+	}
+	if got != want {
+		t.Fatalf("changed, unchanged, failed: %v, want %v", got, want)
+	}
+	return text()
+}
+
+// writerFunc is an io.Writer.
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// refreshMetric reads gatehouse_saml_metadata_refresh_connections from /metrics.
+func refreshMetric(t *testing.T, base string) (n [3]int) {
+	t.Helper()
+	copy(n[:], gauges(t, base, "gatehouse_saml_metadata_refresh_connections", "result", "changed", "unchanged", "failed"))
+	return n
+}
+
+// rsa1024Certificate is a self-signed certificate of an RSA key too short for SAML signing.
+func rsa1024Certificate(t *testing.T) *x509.Certificate {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "weak"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(1, 0, 0)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return cert
+}
