@@ -4052,6 +4052,10 @@ input SamlConfigInput {
   certificate: String
   signRequests: Boolean
   attributeMapping: JSON
+  """
+  The IdP's metadata document (https). On creation, what the input leaves out of entityId, ssoUrl
+  and certificate is read from it at once.
+  """
   metadataUrl: String
   """
   true (recommended): the connection is its own service provider (SamlConfig.spEntityId ends with
@@ -4066,6 +4070,14 @@ input SamlConfigInput {
   admin may still set it; the next read replaces it with what the metadata publishes.
   """
   refreshCertificatesFromMetadata: Boolean
+  """
+  The IdP's metadata document (at most 256 KiB), for an IdP whose metadata URL Gatehouse cannot
+  reach: entityId, ssoUrl (HTTP-Redirect binding) and certificate (its signing certificates that
+  have not expired) are read from it when the input leaves them out, and signRequests is set when
+  the IdP wants signed requests. On creation, a metadataUrl alone does the same, read at once.
+  The document is not kept.
+  """
+  metadataXml: String
 }
 
 input CreateConnectionInput {
@@ -20985,7 +20997,7 @@ func (ec *executionContext) unmarshalInputSamlConfigInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"entityId", "ssoUrl", "certificate", "signRequests", "attributeMapping", "metadataUrl", "ownEntityId", "refreshCertificatesFromMetadata"}
+	fieldsInOrder := [...]string{"entityId", "ssoUrl", "certificate", "signRequests", "attributeMapping", "metadataUrl", "ownEntityId", "refreshCertificatesFromMetadata", "metadataXml"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -21048,6 +21060,13 @@ func (ec *executionContext) unmarshalInputSamlConfigInput(ctx context.Context, o
 				return it, err
 			}
 			it.RefreshCertificatesFromMetadata = data
+		case "metadataXml":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("metadataXml"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MetadataXML = data
 		}
 	}
 	return it, nil

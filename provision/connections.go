@@ -44,6 +44,9 @@ type SAMLConfigInput struct {
 	// RefreshCertificatesFromMetadata: the certificates follow MetadataURL, read hourly
 	// (RefreshSAMLMetadata); it needs a metadata URL.
 	RefreshCertificatesFromMetadata *bool
+	// MetadataXML is the IdP's metadata document, given as text: what the input leaves out of
+	// EntityID, SSOURL and Certificate is read from it (fromMetadata). It is not kept.
+	MetadataXML *string
 }
 
 // ConnectionInput creates a connection (Name and Protocol required) or changes one (nil fields
@@ -88,6 +91,11 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 	if c.Protocol == models.ProtocolOIDC {
 		c.OIDCScopes = strings.Join(defaultOIDCScopes, " ")
 	}
+	if c.Protocol == models.ProtocolSAML {
+		if e := s.fromMetadata(ctx, in.SAML, true); e != nil {
+			return nil, e
+		}
+	}
 	if in.Slug == nil && in.Name != nil {
 		slug := models.Slugify(*in.Name)
 		if len(slug) > 64 {
@@ -121,6 +129,9 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 func (s *Service) UpdateConnection(ctx context.Context, rawID string, in ConnectionInput) (*models.Connection, error) {
 	var c *models.Connection
 	err := s.mutate(ctx, s.connectionMutation(ctx, "connection.update", &c), func(ctx context.Context, p *Principal) (_ audited, err error) {
+		if e := s.fromMetadata(ctx, in.SAML, false); e != nil { // metadataXml only: no network
+			return audited{}, e
+		}
 		if c, err = s.loadConnection(ctx, p.WorkspaceID, "id", rawID); err != nil {
 			return audited{}, err
 		}

@@ -20,6 +20,8 @@ type Remote interface {
 	// SAMLMetadata fetches a SAML IdP's metadata document and reads its entity ID and its
 	// signing certificates. The error says, in words for an admin, what is wrong.
 	SAMLMetadata(ctx context.Context, url string) (SAMLMetadata, error)
+	// ReadSAMLMetadata reads a SAML IdP's metadata document given as text, like SAMLMetadata.
+	ReadSAMLMetadata(doc string) (SAMLMetadata, error)
 	// FetchFile returns the (small) body of an https URL.
 	FetchFile(ctx context.Context, url string) (string, error)
 	// SPMetadataXML renders the service provider's SAML metadata, listing every key: the

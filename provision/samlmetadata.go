@@ -18,11 +18,14 @@ import (
 	"gatehouse/store"
 )
 
-// SAMLMetadata is what a SAML IdP's metadata document publishes that a connection follows:
-// its entity ID and its signing certificates, in the document's order.
+// SAMLMetadata is what a SAML IdP's metadata document publishes that a connection takes: its
+// entity ID, its single sign-on URL for the HTTP-Redirect binding ("": none), whether it wants
+// AuthnRequests signed, and its signing certificates, in the document's order.
 type SAMLMetadata struct {
-	EntityID            string
-	SigningCertificates []*x509.Certificate
+	EntityID                string
+	SSOURL                  string
+	WantAuthnRequestsSigned bool
+	SigningCertificates     []*x509.Certificate
 }
 
 // MetadataRefresh is one run of RefreshSAMLMetadata: how many connections it read the
@@ -328,6 +331,86 @@ func applyMetadataRefresh(c *models.Connection, sm *SAMLConfigInput, urlChanged 
 		}
 		return models.FieldError(models.EINVALID, "samlConfig.refreshCertificatesFromMetadata", "true",
 			"needs samlConfig.metadataUrl, the IdP's metadata document the certificates are read from")
+	}
+	return nil
+}
+
+// maxMetadataXML bounds samlConfig.metadataXml (Entra ID's tenant metadata is about 60 KiB).
+const maxMetadataXML = 256 << 10
+
+// fromMetadata fills what a SAML connection input leaves out of the entity ID, the SSO URL
+// and the certificate from the IdP's metadata, so that an admin can create a connection from
+// the one thing every IdP console offers: on creation, from metadataXml, or else from
+// metadataUrl, read now; on update, only from metadataXml (an explicit import: omitted fields
+// mean unchanged on update). What the input sets wins. The certificates are the signing
+// certificates that have not expired; signRequests is set when the IdP wants AuthnRequests
+// signed and the input does not say. Errors are payload errors on the metadata field.
+func (s *Service) fromMetadata(ctx context.Context, sm *SAMLConfigInput, create bool) *models.Error {
+	if sm == nil {
+		return nil
+	}
+	var md SAMLMetadata
+	var err error
+	field := "samlConfig.metadataXml"
+	switch {
+	case sm.MetadataXML != nil:
+		if len(*sm.MetadataXML) > maxMetadataXML {
+			return models.FieldError(models.EINVALID, field, "", "must be at most 256 KiB")
+		}
+		if e := models.CheckFreeText(field, *sm.MetadataXML); e != nil {
+			return e
+		}
+		if s.sso.remote == nil {
+			return nil
+		}
+		md, err = s.sso.remote.ReadSAMLMetadata(*sm.MetadataXML)
+	case create && sm.MetadataURL != nil && *sm.MetadataURL != "" && (sm.EntityID == nil || sm.SSOURL == nil || sm.Certificate == nil):
+		field = "samlConfig.metadataUrl"
+		if e := s.validateIdPURL(field, *sm.MetadataURL); e != nil {
+			return e
+		}
+		if s.sso.remote == nil {
+			return nil
+		}
+		fctx, cancel := context.WithTimeout(ctx, s.sso.timeout)
+		defer cancel()
+		md, err = s.sso.remote.SAMLMetadata(fctx, *sm.MetadataURL)
+		if err != nil && fctx.Err() == context.DeadlineExceeded {
+			err = fmt.Errorf("metadata %s was not read within %s", *sm.MetadataURL, s.sso.timeout)
+		}
+	default:
+		return nil
+	}
+	if err != nil {
+		return models.FieldError(models.EINVALID, field, "", "cannot be read: "+models.Clip(err.Error(), maxMetadataProblem))
+	}
+	if sm.EntityID == nil {
+		sm.EntityID = &md.EntityID
+	}
+	if sm.SSOURL == nil {
+		if md.SSOURL == "" {
+			return models.FieldError(models.EINVALID, field, "",
+				"has no SingleSignOnService with the HTTP-Redirect binding, which Gatehouse sends AuthnRequests by: set samlConfig.ssoUrl")
+		}
+		sm.SSOURL = &md.SSOURL
+	}
+	if sm.Certificate == nil {
+		now := s.clock.Now()
+		var blocks []string
+		for _, c := range md.SigningCertificates {
+			if now.Before(c.NotAfter) {
+				blocks = append(blocks, strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))))
+			}
+		}
+		if len(blocks) == 0 {
+			return models.FieldError(models.EINVALID, field, "", "has no signing certificate that has not expired: set samlConfig.certificate")
+		}
+		text := strings.Join(blocks, "\n") // validated with the input (at most 4, 16 KiB)
+		sm.Certificate = &text
+	}
+	if sm.SignRequests == nil && md.WantAuthnRequestsSigned {
+		signed := true
+		sm.SignRequests = &signed
 	}
 	return nil
 }

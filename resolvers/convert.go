@@ -42,5 +42,5 @@ func samlInput(in *model.SAMLConfigInput) *provision.SAMLConfigInput {
 	}
 	return &provision.SAMLConfigInput{EntityID: in.EntityID, SSOURL: in.SSOURL, Certificate: in.Certificate,
 		SignRequests: in.SignRequests, AttributeMapping: in.AttributeMapping, MetadataURL: in.MetadataURL, OwnEntityID: in.OwnEntityID,
-		RefreshCertificatesFromMetadata: in.RefreshCertificatesFromMetadata}
+		RefreshCertificatesFromMetadata: in.RefreshCertificatesFromMetadata, MetadataXML: in.MetadataXML}
 }

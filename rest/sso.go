@@ -56,6 +56,8 @@ type connectionBody struct {
 		OwnEntityID      *bool          `json:"ownEntityId"`
 		// RefreshCertificatesFromMetadata: the certificates follow MetadataURL.
 		RefreshCertificatesFromMetadata *bool `json:"refreshCertificatesFromMetadata"`
+		// MetadataXML: the IdP's metadata document, read for what the rest leaves out.
+		MetadataXML *string `json:"metadataXml"`
 	} `json:"samlConfig"`
 	JITProvisioning *bool   `json:"jitProvisioning"`
 	DefaultRole     *string `json:"defaultRole"`
@@ -75,7 +77,7 @@ func (b *connectionBody) input() provision.ConnectionInput {
 	if sm := b.SAMLConfig; sm != nil {
 		in.SAML = &provision.SAMLConfigInput{EntityID: sm.EntityID, SSOURL: sm.SSOURL, Certificate: sm.Certificate,
 			SignRequests: sm.SignRequests, AttributeMapping: sm.AttributeMapping, MetadataURL: sm.MetadataURL, OwnEntityID: sm.OwnEntityID,
-			RefreshCertificatesFromMetadata: sm.RefreshCertificatesFromMetadata}
+			RefreshCertificatesFromMetadata: sm.RefreshCertificatesFromMetadata, MetadataXML: sm.MetadataXML}
 	}
 	return in
 }

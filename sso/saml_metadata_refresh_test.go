@@ -9,8 +9,10 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"math/big"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -379,4 +381,99 @@ func rsa1024Certificate(t *testing.T) *x509.Certificate {
 	}
 	cert, _ := x509.ParseCertificate(der)
 	return cert
+}
+
+// TestSAMLConnectionFromMetadata: a SAML connection can be created from the one thing every
+// IdP console offers, its metadata: the URL alone (read at once), or the document itself
+// for an IdP Gatehouse cannot reach. The entity ID, the SSO URL of the HTTP-Redirect binding
+// and the signing certificates come from it, and people sign in through the connection.
+// What the request sets wins; metadata Gatehouse cannot use is refused saying why; an update
+// with a document imports it like an admin's edit of those fields.
+func TestSAMLConnectionFromMetadata(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		idp := samltest.New(t)
+		w := newSAMLWorldAt(t, e, samlWorldOptions{idp: idp, samlConfig: map[string]any{"metadataUrl": idp.EntityID}})
+		cfg := w.samlConfig(t)
+		if cfg["entityId"] != idp.EntityID || cfg["ssoUrl"] != idp.SSOURL || cfg["certificate"] != strings.TrimSpace(idp.CertificatePEM) ||
+			cfg["metadataUrl"] != idp.EntityID || cfg["signRequests"] != false {
+			t.Fatalf("created from the metadata URL: %v", cfg)
+		}
+		w.signsIn(t)
+
+		// The document itself. metadata is the IdP's, as its console offers it for download.
+		resp, err := http.Get(idp.EntityID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		metadata := string(raw)
+		create := func(name string, samlConfig map[string]any) *apptest.RESTResponse {
+			t.Helper()
+			body, _ := json.Marshal(map[string]any{"name": name, "protocol": "saml", "samlConfig": samlConfig})
+			return e.REST(w.tok, "POST", "/api/v1/sso/connections", string(body))
+		}
+		signed := strings.Replace(metadata, "<IDPSSODescriptor ", `<IDPSSODescriptor WantAuthnRequestsSigned="true" `, 1)
+		got := get(create("From XML", map[string]any{"metadataXml": signed, "ssoUrl": "https://sso.example.com/saml"}).Must(t, 201).Body, "connection", "samlConfig").(map[string]any)
+		if got["entityId"] != idp.EntityID || got["ssoUrl"] != "https://sso.example.com/saml" || got["certificate"] != strings.TrimSpace(idp.CertificatePEM) ||
+			got["signRequests"] != true || got["metadataUrl"] != nil {
+			t.Fatalf("created from the document: %v", got)
+		}
+		wrapped := `<EntitiesDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata">` + metadata + `</EntitiesDescriptor>`
+		got = get(create("From a wrapped document", map[string]any{"metadataXml": wrapped}).Must(t, 201).Body, "connection", "samlConfig").(map[string]any)
+		if got["entityId"] != idp.EntityID || got["ssoUrl"] != idp.SSOURL {
+			t.Fatalf("created from an EntitiesDescriptor: %v", got)
+		}
+
+		for _, c := range []struct {
+			name    string
+			cfg     map[string]any
+			message string
+		}{
+			{"not metadata", map[string]any{"metadataXml": "<html><body>Sign in</body></html>"},
+				"samlConfig.metadataXml cannot be read: metadataXml is not SAML metadata: its root element is <html>"},
+			{"not XML", map[string]any{"metadataXml": "MIIC…"}, "samlConfig.metadataXml cannot be read: metadataXml is not XML"},
+			{"no redirect binding", map[string]any{"metadataXml": strings.ReplaceAll(metadata, "bindings:HTTP-Redirect", "bindings:HTTP-Artifact")},
+				"samlConfig.metadataXml has no SingleSignOnService with the HTTP-Redirect binding"},
+			{"two identity providers", map[string]any{"metadataXml": `<EntitiesDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata">` + metadata + metadata + `</EntitiesDescriptor>`},
+				"samlConfig.metadataXml cannot be read: metadataXml describes 2 identity providers"},
+			{"too large", map[string]any{"metadataXml": metadata + strings.Repeat(" ", 256<<10)}, "samlConfig.metadataXml must be at most 256 KiB"},
+			{"no URL", map[string]any{"metadataUrl": "http://idp.example.com/metadata"}, "samlConfig.metadataUrl must be an absolute https URL"},
+		} {
+			create("Refused "+c.name, c.cfg).MustError(t, 400, "validation_error", c.message)
+		}
+		idp.MetadataDown(true)
+		create("Unreachable", map[string]any{"metadataUrl": idp.EntityID}).MustError(t, 400, "validation_error",
+			"samlConfig.metadataUrl cannot be read: metadata "+idp.EntityID+": ")
+		idp.MetadataDown(false)
+		var n int
+		if err := e.App.Store().RawScan(context.Background(), &n, "SELECT COUNT(*) FROM connections WHERE name LIKE 'Refused%' OR name = 'Unreachable'"); err != nil || n != 0 {
+			t.Fatalf("refused connections stored: %d %v", n, err)
+		}
+
+		// An update with a document imports it: the IdP's new key replaces the certificate, a
+		// change the connection test must see (as an admin's replacement is).
+		key, cert, certPEM := samltest.NewKeyPair(t)
+		idp.UseKey(key, cert)
+		resp, err = http.Get(idp.EntityID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body, _ := json.Marshal(map[string]any{"samlConfig": map[string]any{"metadataXml": string(raw)}})
+		res := e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, string(body)).Must(t, 200)
+		if str(res.Body, "connection", "samlConfig", "certificate") != strings.TrimSpace(certPEM) || str(res.Body, "connection", "status") != "inactive" {
+			t.Fatalf("after importing the new document: %s", res.Raw)
+		}
+		w.activate(w.conn, "")
+		w.signsIn(t)
+
+		// GraphQL takes it too.
+		d := e.MustGQL(w.tok, `mutation($x: String!) { createConnection(input: {name: "GraphQL XML", protocol: SAML, samlConfig: {metadataXml: $x}}) {
+			connection { samlConfig { entityId ssoUrl } } errors { label message } } }`, map[string]any{"x": string(raw)})
+		if g := get(d, "createConnection", "connection", "samlConfig").(map[string]any); g["entityId"] != idp.EntityID || g["ssoUrl"] != idp.SSOURL {
+			t.Fatalf("GraphQL createConnection: %v", d)
+		}
+	})
 }

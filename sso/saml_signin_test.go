@@ -51,6 +51,9 @@ type samlWorldOptions struct {
 	// ownEntityId is (and migration 20 leaves the SAML connections that existed), and its IdP
 	// trusts that one.
 	legacy bool
+	// samlConfig, when set, is how the connection is configured at the IdP instead of its
+	// entity ID, SSO URL and certificate (say, its metadata URL alone).
+	samlConfig map[string]any
 }
 
 func newSAMLWorldAt(t *testing.T, e *testEnv, o samlWorldOptions) *samlWorld {
@@ -69,9 +72,12 @@ func newSAMLWorldAt(t *testing.T, e *testEnv, o samlWorldOptions) *samlWorld {
 	w.idp.SignIn(samltest.User{NameID: "00u-ada", Email: "ada@" + o.domain, GivenName: "Ada", Surname: "Lovelace",
 		Attributes: map[string][]string{"companyName": {"Analytical Engines"}}})
 	w.brand = e.CreateBrand(w.tok, "Acme Academy")
-	body, _ := json.Marshal(map[string]any{"name": "Acme SAML", "slug": samlSlug, "protocol": "saml",
-		"samlConfig": map[string]any{"entityId": w.idp.EntityID, "ssoUrl": w.idp.SSOURL, "certificate": w.idp.CertificatePEM,
-			"signRequests": true, "attributeMapping": map[string]any{"company": "companyName"}, "ownEntityId": !o.legacy},
+	cfg := o.samlConfig
+	if cfg == nil {
+		cfg = map[string]any{"entityId": w.idp.EntityID, "ssoUrl": w.idp.SSOURL, "certificate": w.idp.CertificatePEM, "signRequests": true}
+	}
+	cfg["attributeMapping"], cfg["ownEntityId"] = map[string]any{"company": "companyName"}, !o.legacy
+	body, _ := json.Marshal(map[string]any{"name": "Acme SAML", "slug": samlSlug, "protocol": "saml", "samlConfig": cfg,
 		"jitProvisioning": true, "defaultRole": "member"})
 	created := e.REST(w.tok, "POST", "/api/v1/sso/connections", string(body)).Must(t, 201).Body
 	w.conn = str(created, "connection", "id")

@@ -13,19 +13,15 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/crewjam/saml"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/miekg/dns"
 
@@ -246,56 +242,6 @@ func (r *Remote) checkMetadata(ctx context.Context, t provision.SAMLTarget) stri
 		return fmt.Sprintf("metadata entityID %q does not match the connection's entityId %q", ed.EntityID, t.EntityID)
 	}
 	return ""
-}
-
-// readMetadata fetches a SAML IdP's metadata document: an EntityDescriptor with an
-// IDPSSODescriptor.
-func (r *Remote) readMetadata(ctx context.Context, url string) (*saml.EntityDescriptor, string) {
-	body, problem := r.fetch(ctx, "metadata", url, maxDocument)
-	if problem != "" {
-		return nil, problem
-	}
-	var ed saml.EntityDescriptor
-	if err := xml.Unmarshal(body, &ed); err != nil {
-		return nil, fmt.Sprintf("metadata %s is not a SAML EntityDescriptor: %s", url, err)
-	}
-	if len(ed.IDPSSODescriptors) == 0 {
-		return nil, fmt.Sprintf("metadata %s has no IDPSSODescriptor", url)
-	}
-	return &ed, ""
-}
-
-// SAMLMetadata reads the entity ID and the signing certificates (KeyDescriptor use="signing",
-// or with no use) that a SAML IdP's metadata document publishes, in its order, each once.
-// A certificate that does not parse fails the whole document: taking the others would
-// silently drop the one the IdP may sign with next.
-func (r *Remote) SAMLMetadata(ctx context.Context, url string) (provision.SAMLMetadata, error) {
-	ed, problem := r.readMetadata(ctx, url)
-	if problem != "" {
-		return provision.SAMLMetadata{}, errors.New(problem)
-	}
-	md := provision.SAMLMetadata{EntityID: ed.EntityID}
-	for _, d := range ed.IDPSSODescriptors {
-		for _, kd := range d.KeyDescriptors {
-			if kd.Use != "" && kd.Use != "signing" {
-				continue
-			}
-			for i, xc := range kd.KeyInfo.X509Data.X509Certificates {
-				der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(xc.Data), ""))
-				if err != nil {
-					return provision.SAMLMetadata{}, fmt.Errorf("metadata %s: signing certificate %d is not base64: %v", url, i+1, err)
-				}
-				cert, err := x509.ParseCertificate(der)
-				if err != nil {
-					return provision.SAMLMetadata{}, fmt.Errorf("metadata %s: a signing certificate does not parse: %v", url, err)
-				}
-				if !slices.ContainsFunc(md.SigningCertificates, cert.Equal) {
-					md.SigningCertificates = append(md.SigningCertificates, cert)
-				}
-			}
-		}
-	}
-	return md, nil
 }
 
 // LookupTXT asks GATEHOUSE_DNS_SERVER when set (so verification can use a resolver the

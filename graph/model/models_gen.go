@@ -324,7 +324,9 @@ type SAMLConfigInput struct {
 	Certificate      *string        `json:"certificate,omitempty"`
 	SignRequests     *bool          `json:"signRequests,omitempty"`
 	AttributeMapping map[string]any `json:"attributeMapping,omitempty"`
-	MetadataURL      *string        `json:"metadataUrl,omitempty"`
+	// The IdP's metadata document (https). On creation, what the input leaves out of entityId, ssoUrl
+	// and certificate is read from it at once.
+	MetadataURL *string `json:"metadataUrl,omitempty"`
 	// true (recommended): the connection is its own service provider (SamlConfig.spEntityId ends with
 	// its id). Omitted or false on creation: the shared entity ID of spMetadata. On update, true moves
 	// a connection on the shared entity ID to its own, for good (register the new spEntityId at the
@@ -334,6 +336,12 @@ type SAMLConfigInput struct {
 	// (SamlConfig.refreshCertificatesFromMetadata). certificate is still required on creation, and an
 	// admin may still set it; the next read replaces it with what the metadata publishes.
 	RefreshCertificatesFromMetadata *bool `json:"refreshCertificatesFromMetadata,omitempty"`
+	// The IdP's metadata document (at most 256 KiB), for an IdP whose metadata URL Gatehouse cannot
+	// reach: entityId, ssoUrl (HTTP-Redirect binding) and certificate (its signing certificates that
+	// have not expired) are read from it when the input leaves them out, and signRequests is set when
+	// the IdP wants signed requests. On creation, a metadataUrl alone does the same, read at once.
+	// The document is not kept.
+	MetadataXML *string `json:"metadataXml,omitempty"`
 }
 
 type SCIMActivityFilter struct {

@@ -1,0 +1,124 @@
+package sso
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/crewjam/saml"
+
+	"gatehouse/provision"
+)
+
+// readMetadata fetches a SAML IdP's metadata document (parseMetadata).
+func (r *Remote) readMetadata(ctx context.Context, url string) (*saml.EntityDescriptor, string) {
+	body, problem := r.fetch(ctx, "metadata", url, maxDocument)
+	if problem != "" {
+		return nil, problem
+	}
+	return parseMetadata(body, "metadata "+url)
+}
+
+// parseMetadata reads a SAML IdP's metadata document: an EntityDescriptor with an
+// IDPSSODescriptor, or an EntitiesDescriptor holding exactly one such (as some federations
+// and AD FS exports wrap it). A problem starts with what (the document's name).
+func parseMetadata(doc []byte, what string) (*saml.EntityDescriptor, string) {
+	var root struct{ XMLName xml.Name }
+	if err := xml.Unmarshal(doc, &root); err != nil {
+		return nil, fmt.Sprintf("%s is not XML: %s", what, err)
+	}
+	var idps []saml.EntityDescriptor
+	switch root.XMLName.Local {
+	case "EntityDescriptor":
+		var ed saml.EntityDescriptor
+		if err := xml.Unmarshal(doc, &ed); err != nil {
+			return nil, fmt.Sprintf("%s is not a SAML EntityDescriptor: %s", what, err)
+		}
+		idps = append(idps, ed)
+	case "EntitiesDescriptor":
+		var eds saml.EntitiesDescriptor
+		if err := xml.Unmarshal(doc, &eds); err != nil {
+			return nil, fmt.Sprintf("%s is not a SAML EntitiesDescriptor: %s", what, err)
+		}
+		idps = eds.EntityDescriptors
+	default:
+		return nil, fmt.Sprintf("%s is not SAML metadata: its root element is <%s>, not <EntityDescriptor>", what, clipName(root.XMLName.Local))
+	}
+	idps = slices.DeleteFunc(idps, func(ed saml.EntityDescriptor) bool { return len(ed.IDPSSODescriptors) == 0 })
+	switch len(idps) {
+	case 0:
+		return nil, fmt.Sprintf("%s has no IDPSSODescriptor", what)
+	case 1:
+		return &idps[0], ""
+	}
+	return nil, fmt.Sprintf("%s describes %d identity providers; give the metadata of the one to connect", what, len(idps))
+}
+
+func clipName(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// SAMLMetadata fetches a SAML IdP's metadata document and reads it (metadataOf).
+func (r *Remote) SAMLMetadata(ctx context.Context, url string) (provision.SAMLMetadata, error) {
+	ed, problem := r.readMetadata(ctx, url)
+	if problem != "" {
+		return provision.SAMLMetadata{}, errors.New(problem)
+	}
+	return metadataOf(ed, "metadata "+url)
+}
+
+// ReadSAMLMetadata reads a SAML IdP's metadata document given as text (an admin's upload).
+func (r *Remote) ReadSAMLMetadata(doc string) (provision.SAMLMetadata, error) {
+	ed, problem := parseMetadata([]byte(doc), "metadataXml")
+	if problem != "" {
+		return provision.SAMLMetadata{}, errors.New(problem)
+	}
+	return metadataOf(ed, "metadataXml")
+}
+
+// metadataOf reads what a connection takes from its IdP's metadata: the entity ID, the
+// single sign-on URL of the HTTP-Redirect binding (the one Gatehouse sends AuthnRequests
+// by), whether the IdP wants them signed, and the signing certificates (KeyDescriptor
+// use="signing", or with no use), in the document's order, each once. A certificate that
+// does not parse fails the whole document: taking the others would silently drop the one
+// the IdP may sign with next.
+func metadataOf(ed *saml.EntityDescriptor, what string) (provision.SAMLMetadata, error) {
+	md := provision.SAMLMetadata{EntityID: ed.EntityID}
+	for _, d := range ed.IDPSSODescriptors {
+		if d.WantAuthnRequestsSigned != nil && *d.WantAuthnRequestsSigned {
+			md.WantAuthnRequestsSigned = true
+		}
+		for _, sso := range d.SingleSignOnServices {
+			if sso.Binding == saml.HTTPRedirectBinding && md.SSOURL == "" {
+				md.SSOURL = strings.TrimSpace(sso.Location)
+			}
+		}
+		for _, kd := range d.KeyDescriptors {
+			if kd.Use != "" && kd.Use != "signing" {
+				continue
+			}
+			for i, xc := range kd.KeyInfo.X509Data.X509Certificates {
+				der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(xc.Data), ""))
+				if err != nil {
+					return provision.SAMLMetadata{}, fmt.Errorf("%s: signing certificate %d is not base64: %v", what, i+1, err)
+				}
+				cert, err := x509.ParseCertificate(der)
+				if err != nil {
+					return provision.SAMLMetadata{}, fmt.Errorf("%s: a signing certificate does not parse: %v", what, err)
+				}
+				if !slices.ContainsFunc(md.SigningCertificates, cert.Equal) {
+					md.SigningCertificates = append(md.SigningCertificates, cert)
+				}
+			}
+		}
+	}
+	return md, nil
+}
