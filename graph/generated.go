@@ -4066,15 +4066,16 @@ input SamlConfigInput {
   ownEntityId: Boolean
   """
   true: the certificates follow the IdP's metadata at metadataUrl (required), read hourly
-  (SamlConfig.refreshCertificatesFromMetadata). certificate is still required on creation, and an
-  admin may still set it; the next read replaces it with what the metadata publishes.
+  (SamlConfig.refreshCertificatesFromMetadata). An admin may still set certificate; the next read
+  replaces it with what the metadata publishes.
   """
   refreshCertificatesFromMetadata: Boolean
   """
   The IdP's metadata document (at most 256 KiB), for an IdP whose metadata URL Gatehouse cannot
   reach: entityId, ssoUrl (HTTP-Redirect binding) and certificate (its signing certificates that
-  have not expired) are read from it when the input leaves them out, and signRequests is set when
-  the IdP wants signed requests. On creation, a metadataUrl alone does the same, read at once.
+  have not expired, one at least valid now) are read from it when the input leaves them out, and
+  signRequests is set when the IdP wants signed requests and the input does not say. On creation,
+  a metadataUrl alone does the same, read at once; given both, the document is read, not the URL.
   The document is not kept.
   """
   metadataXml: String

@@ -91,10 +91,15 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 	if c.Protocol == models.ProtocolOIDC {
 		c.OIDCScopes = strings.Join(defaultOIDCScopes, " ")
 	}
-	if c.Protocol == models.ProtocolSAML {
-		if e := s.fromMetadata(ctx, in.SAML, true); e != nil {
-			return nil, e
+	if c.Protocol == models.ProtocolSAML && len(errs) == 0 {
+		// Before the rest of the validation, which needs what the metadata fills in; only
+		// once the cheap checks passed, since it may read a URL. Into a copy: the caller's
+		// input stays as given.
+		sm := *in.SAML
+		if err := s.fromMetadata(ctx, &sm, true); err != nil {
+			return nil, err
 		}
+		in.SAML = &sm
 	}
 	if in.Slug == nil && in.Name != nil {
 		slug := models.Slugify(*in.Name)
@@ -127,11 +132,21 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 // signing, attribute mapping, JIT, role) keep the status, so that a routine secret rotation
 // does not take sign-in down.
 func (s *Service) UpdateConnection(ctx context.Context, rawID string, in ConnectionInput) (*models.Connection, error) {
-	var c *models.Connection
-	err := s.mutate(ctx, s.connectionMutation(ctx, "connection.update", &c), func(ctx context.Context, p *Principal) (_ audited, err error) {
-		if e := s.fromMetadata(ctx, in.SAML, false); e != nil { // metadataXml only: no network
-			return audited{}, e
+	p, err := s.authorize(ctx, accessManageWrite)
+	if err != nil {
+		return nil, err
+	}
+	if in.SAML != nil && in.SAML.MetadataXML != nil {
+		// Parsed once, outside the transaction (on SQLite it holds the write lock), into a
+		// copy: the caller's input stays as given.
+		sm := *in.SAML
+		if err := s.fromMetadata(ctx, &sm, false); err != nil {
+			return nil, err
 		}
+		in.SAML = &sm
+	}
+	var c *models.Connection
+	err = s.mutateAs(ctx, p, s.connectionMutation(ctx, "connection.update", &c), func(ctx context.Context, p *Principal) (_ audited, err error) {
 		if c, err = s.loadConnection(ctx, p.WorkspaceID, "id", rawID); err != nil {
 			return audited{}, err
 		}

@@ -296,9 +296,12 @@ func (s *Service) certificatesFromMetadata(c *models.Connection, md SAMLMetadata
 		return "", nil, nil, ""
 	case len(removed) == len(current):
 		// Nothing in common: a replacement, which an admin makes and tests (rollsCertificates),
-		// never the refresh. Whoever could serve the URL could otherwise re-key a live
-		// connection in one read; an IdP that announces its next certificate ahead publishes
-		// both for a while.
+		// never the refresh. An IdP that announces its next certificate ahead publishes both
+		// for a while; a document with none of ours is more likely the wrong one (Entra ID's
+		// apps of one tenant share its entity ID, each with its own certificate) or an IdP
+		// that switched without notice, which an admin should look at. It is no defence
+		// against whoever can serve the URL: they could add a certificate beside ours. The
+		// URL, over https, is the trust anchor (docs/sign-in.md).
 		return "", nil, nil, "metadata publishes none of the certificates the connection trusts (it would replace every one): " +
 			"set samlConfig.certificate by hand and test the connection; the refresh takes over from there"
 	}
@@ -343,9 +346,11 @@ const maxMetadataXML = 256 << 10
 // the one thing every IdP console offers: on creation, from metadataXml, or else from
 // metadataUrl, read now; on update, only from metadataXml (an explicit import: omitted fields
 // mean unchanged on update). What the input sets wins. The certificates are the signing
-// certificates that have not expired; signRequests is set when the IdP wants AuthnRequests
-// signed and the input does not say. Errors are payload errors on the metadata field.
-func (s *Service) fromMetadata(ctx context.Context, sm *SAMLConfigInput, create bool) *models.Error {
+// certificates that have not expired, at least one of them valid now (as the refresh
+// requires); signRequests is set when the IdP wants AuthnRequests signed and the input does
+// not say. What the metadata lacks is a payload error on the metadata field, never on a
+// field the admin did not set. The caller has authorized the caller already (a URL is read).
+func (s *Service) fromMetadata(ctx context.Context, sm *SAMLConfigInput, create bool) error {
 	if sm == nil {
 		return nil
 	}
@@ -361,7 +366,7 @@ func (s *Service) fromMetadata(ctx context.Context, sm *SAMLConfigInput, create 
 			return e
 		}
 		if s.sso.remote == nil {
-			return nil
+			return internal("read saml metadata", errors.New("no Remote configured"))
 		}
 		md, err = s.sso.remote.ReadSAMLMetadata(*sm.MetadataXML)
 	case create && sm.MetadataURL != nil && *sm.MetadataURL != "" && (sm.EntityID == nil || sm.SSOURL == nil || sm.Certificate == nil):
@@ -370,7 +375,7 @@ func (s *Service) fromMetadata(ctx context.Context, sm *SAMLConfigInput, create 
 			return e
 		}
 		if s.sso.remote == nil {
-			return nil
+			return internal("read saml metadata", errors.New("no Remote configured"))
 		}
 		fctx, cancel := context.WithTimeout(ctx, s.sso.timeout)
 		defer cancel()
@@ -381,31 +386,46 @@ func (s *Service) fromMetadata(ctx context.Context, sm *SAMLConfigInput, create 
 	default:
 		return nil
 	}
+	lacks := func(message string) error { return models.FieldError(models.EINVALID, field, "", message) }
 	if err != nil {
-		return models.FieldError(models.EINVALID, field, "", "cannot be read: "+models.Clip(err.Error(), maxMetadataProblem))
+		return lacks("cannot be read: " + models.Clip(err.Error(), maxMetadataProblem))
 	}
 	if sm.EntityID == nil {
+		if strings.TrimSpace(md.EntityID) == "" || len(md.EntityID) > maxConfigValue {
+			return lacks("has no entityID of at most 1024 characters: set samlConfig.entityId")
+		}
 		sm.EntityID = &md.EntityID
 	}
 	if sm.SSOURL == nil {
-		if md.SSOURL == "" {
-			return models.FieldError(models.EINVALID, field, "",
-				"has no SingleSignOnService with the HTTP-Redirect binding, which Gatehouse sends AuthnRequests by: set samlConfig.ssoUrl")
+		switch {
+		case md.SSOURL == "":
+			return lacks("has no SingleSignOnService with the HTTP-Redirect binding, which Gatehouse sends AuthnRequests by: set samlConfig.ssoUrl")
+		case !models.ValidIdPURL(md.SSOURL, s.allowPrivate):
+			return lacks(fmt.Sprintf("has a SingleSignOnService location %q that is not an absolute https URL: set samlConfig.ssoUrl", models.Clip(md.SSOURL, 256)))
 		}
 		sm.SSOURL = &md.SSOURL
 	}
 	if sm.Certificate == nil {
 		now := s.clock.Now()
 		var blocks []string
+		validNow := false
 		for _, c := range md.SigningCertificates {
 			if now.Before(c.NotAfter) {
 				blocks = append(blocks, strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))))
+				validNow = validNow || !now.Before(c.NotBefore)
 			}
 		}
-		if len(blocks) == 0 {
-			return models.FieldError(models.EINVALID, field, "", "has no signing certificate that has not expired: set samlConfig.certificate")
+		switch {
+		case !validNow:
+			return lacks("has no signing certificate that is valid now: set samlConfig.certificate")
+		case len(blocks) > models.MaxSAMLCertificates:
+			return lacks(fmt.Sprintf("publishes %d signing certificates that have not expired; a connection trusts at most %d: set samlConfig.certificate",
+				len(blocks), models.MaxSAMLCertificates))
 		}
-		text := strings.Join(blocks, "\n") // validated with the input (at most 4, 16 KiB)
+		text := strings.Join(blocks, "\n")
+		if e := validateCertificatePEM(field, text); e != nil {
+			return lacks("has signing certificates that do not fit a connection (" + e.Message + "): set samlConfig.certificate")
+		}
 		sm.Certificate = &text
 	}
 	if sm.SignRequests == nil && md.WantAuthnRequestsSigned {

@@ -401,13 +401,7 @@ func TestSAMLConnectionFromMetadata(t *testing.T) {
 		w.signsIn(t)
 
 		// The document itself. metadata is the IdP's, as its console offers it for download.
-		resp, err := http.Get(idp.EntityID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		metadata := string(raw)
+		metadata := idp.Metadata(t)
 		create := func(name string, samlConfig map[string]any) *apptest.RESTResponse {
 			t.Helper()
 			body, _ := json.Marshal(map[string]any{"name": name, "protocol": "saml", "samlConfig": samlConfig})
@@ -418,6 +412,25 @@ func TestSAMLConnectionFromMetadata(t *testing.T) {
 		if got["entityId"] != idp.EntityID || got["ssoUrl"] != "https://sso.example.com/saml" || got["certificate"] != strings.TrimSpace(idp.CertificatePEM) ||
 			got["signRequests"] != true || got["metadataUrl"] != nil {
 			t.Fatalf("created from the document: %v", got)
+		}
+		// An explicit signRequests: false and an explicit certificate win over the metadata.
+		_, _, own := samltest.NewKeyPair(t)
+		got = get(create("Explicit", map[string]any{"metadataXml": signed, "signRequests": false, "certificate": own}).Must(t, 201).Body,
+			"connection", "samlConfig").(map[string]any)
+		if got["signRequests"] != false || got["certificate"] != strings.TrimSpace(own) || got["entityId"] != idp.EntityID {
+			t.Fatalf("explicit fields beside the document: %v", got)
+		}
+		// A federation's document: this IdP beside a service provider (Gatehouse's own metadata).
+		resp, err := http.Get(e.URL + "/saml/metadata")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		federation := `<EntitiesDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata">` + string(sp) + metadata + `</EntitiesDescriptor>`
+		got = get(create("From a federation", map[string]any{"metadataXml": federation}).Must(t, 201).Body, "connection", "samlConfig").(map[string]any)
+		if got["entityId"] != idp.EntityID {
+			t.Fatalf("created from a federation's document: %v", got)
 		}
 		wrapped := `<EntitiesDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata">` + metadata + `</EntitiesDescriptor>`
 		got = get(create("From a wrapped document", map[string]any{"metadataXml": wrapped}).Must(t, 201).Body, "connection", "samlConfig").(map[string]any)
@@ -437,6 +450,21 @@ func TestSAMLConnectionFromMetadata(t *testing.T) {
 				"samlConfig.metadataXml has no SingleSignOnService with the HTTP-Redirect binding"},
 			{"two identity providers", map[string]any{"metadataXml": `<EntitiesDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata">` + metadata + metadata + `</EntitiesDescriptor>`},
 				"samlConfig.metadataXml cannot be read: metadataXml describes 2 identity providers"},
+			{"only a service provider", map[string]any{"metadataXml": string(sp)}, "samlConfig.metadataXml cannot be read: metadataXml has no IDPSSODescriptor"},
+			{"no valid certificate", map[string]any{"metadataXml": func() string {
+				now := time.Now()
+				_, expired := samltest.NewCertificate(t, "old", now.AddDate(-2, 0, 0), now.AddDate(0, 0, -1))
+				_, future := samltest.NewCertificate(t, "next", now.AddDate(0, 0, 1), now.AddDate(1, 0, 0))
+				a, _ := models.ParseSAMLCertificates(expired)
+				b, _ := models.ParseSAMLCertificates(future)
+				idp.PublishSigning(a[0], b[0])
+				defer idp.EditMetadata(nil)
+				return idp.Metadata(t)
+			}()}, "samlConfig.metadataXml has no signing certificate that is valid now: set samlConfig.certificate"},
+			{"an http SSO URL", map[string]any{"metadataXml": strings.ReplaceAll(metadata, `Location="`+idp.SSOURL, `Location="http://idp.example.com/sso`)},
+				`samlConfig.metadataXml has a SingleSignOnService location "http://idp.example.com/sso" that is not an absolute https URL`},
+			{"no entity ID", map[string]any{"metadataXml": strings.Replace(metadata, `entityID="`+idp.EntityID+`"`, `entityID=""`, 1)},
+				"samlConfig.metadataXml has no entityID"},
 			{"too large", map[string]any{"metadataXml": metadata + strings.Repeat(" ", 256<<10)}, "samlConfig.metadataXml must be at most 256 KiB"},
 			{"no URL", map[string]any{"metadataUrl": "http://idp.example.com/metadata"}, "samlConfig.metadataUrl must be an absolute https URL"},
 		} {
@@ -455,13 +483,8 @@ func TestSAMLConnectionFromMetadata(t *testing.T) {
 		// change the connection test must see (as an admin's replacement is).
 		key, cert, certPEM := samltest.NewKeyPair(t)
 		idp.UseKey(key, cert)
-		resp, err = http.Get(idp.EntityID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, _ = io.ReadAll(resp.Body)
-		resp.Body.Close()
-		body, _ := json.Marshal(map[string]any{"samlConfig": map[string]any{"metadataXml": string(raw)}})
+		raw := idp.Metadata(t)
+		body, _ := json.Marshal(map[string]any{"samlConfig": map[string]any{"metadataXml": raw}})
 		res := e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, string(body)).Must(t, 200)
 		if str(res.Body, "connection", "samlConfig", "certificate") != strings.TrimSpace(certPEM) || str(res.Body, "connection", "status") != "inactive" {
 			t.Fatalf("after importing the new document: %s", res.Raw)
@@ -469,9 +492,15 @@ func TestSAMLConnectionFromMetadata(t *testing.T) {
 		w.activate(w.conn, "")
 		w.signsIn(t)
 
-		// GraphQL takes it too.
-		d := e.MustGQL(w.tok, `mutation($x: String!) { createConnection(input: {name: "GraphQL XML", protocol: SAML, samlConfig: {metadataXml: $x}}) {
-			connection { samlConfig { entityId ssoUrl } } errors { label message } } }`, map[string]any{"x": string(raw)})
+		// GraphQL takes it too, on update as on creation.
+		d := e.MustGQL(w.tok, `mutation($id: ID!, $x: String!) { updateConnection(input: {id: $id, samlConfig: {metadataXml: $x, ssoUrl: "https://sso.example.com/other"}}) {
+			connection { samlConfig { ssoUrl certificate } } errors { label message } } }`, map[string]any{"id": w.conn, "x": raw})
+		if g := get(d, "updateConnection", "connection", "samlConfig").(map[string]any); g["ssoUrl"] != "https://sso.example.com/other" ||
+			g["certificate"] != strings.TrimSpace(certPEM) {
+			t.Fatalf("GraphQL updateConnection: %v", d)
+		}
+		d = e.MustGQL(w.tok, `mutation($x: String!) { createConnection(input: {name: "GraphQL XML", protocol: SAML, samlConfig: {metadataXml: $x}}) {
+			connection { samlConfig { entityId ssoUrl } } errors { label message } } }`, map[string]any{"x": raw})
 		if g := get(d, "createConnection", "connection", "samlConfig").(map[string]any); g["entityId"] != idp.EntityID || g["ssoUrl"] != idp.SSOURL {
 			t.Fatalf("GraphQL createConnection: %v", d)
 		}

@@ -173,6 +173,22 @@ func (p *IdP) PublishSigning(certs ...*x509.Certificate) {
 	})
 }
 
+// Metadata is the document the IdP's /metadata serves now, as its console offers it for
+// download.
+func (p *IdP) Metadata(t testing.TB) string {
+	t.Helper()
+	resp, err := http.Get(p.EntityID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("samltest: metadata: %d %v", resp.StatusCode, err)
+	}
+	return string(b)
+}
+
 // MetadataDown makes /metadata answer 503 (v) or serve the metadata again.
 func (p *IdP) MetadataDown(v bool) {
 	p.mu.Lock()
