@@ -4067,7 +4067,7 @@ input SamlConfigInput {
   """
   true: the certificates follow the IdP's metadata at metadataUrl (required), read hourly
   (SamlConfig.refreshCertificatesFromMetadata). An admin may still set certificate; the next read
-  replaces it with what the metadata publishes.
+  brings it back to what the metadata publishes, provided the two share a certificate.
   """
   refreshCertificatesFromMetadata: Boolean
   """

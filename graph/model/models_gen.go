@@ -334,7 +334,7 @@ type SAMLConfigInput struct {
 	OwnEntityID *bool `json:"ownEntityId,omitempty"`
 	// true: the certificates follow the IdP's metadata at metadataUrl (required), read hourly
 	// (SamlConfig.refreshCertificatesFromMetadata). An admin may still set certificate; the next read
-	// replaces it with what the metadata publishes.
+	// brings it back to what the metadata publishes, provided the two share a certificate.
 	RefreshCertificatesFromMetadata *bool `json:"refreshCertificatesFromMetadata,omitempty"`
 	// The IdP's metadata document (at most 256 KiB), for an IdP whose metadata URL Gatehouse cannot
 	// reach: entityId, ssoUrl (HTTP-Redirect binding) and certificate (its signing certificates that
