@@ -318,6 +318,10 @@ func refreshSAMLMetadata(ctx context.Context, svc *provision.Service, m *telemet
 		return
 	}
 	m.SAMLMetadataRefresh(r.Changed, r.Unchanged, r.Failed)
+	if r.Deferred > 0 {
+		log.Warn("saml: the metadata refresh ran out of time; the rest is left to the next run",
+			"deferred_connections", r.Deferred)
+	}
 	for _, c := range r.Reports {
 		if c.Problem != "" {
 			log.Warn("saml: a connection's IdP metadata could not be followed; its certificates stay as they were",

@@ -211,6 +211,21 @@ func TestRefreshSAMLMetadata(t *testing.T) {
 		if got := reread(same); got.SAMLCertificate != pemOf(a) || !got.SAMLMetadataCheckedAt.Equal(checked) {
 			t.Fatalf("a connection moved during its read: %q, checked %v (was %v)", got.SAMLCertificate, got.SAMLMetadataCheckedAt, checked)
 		}
+
+		// A run whose time is up leaves the rest to the next: here the first batch's reads
+		// take 46 minutes.
+		fake.Advance(time.Hour)
+		var once sync.Once
+		remote.during = func(string) { once.Do(func() { fake.Advance(46 * time.Minute) }) }
+		r = run(0, 1, 1) // the first batch (by id): same (its new URL serves nothing) and rolls
+		remote.during = nil
+		if r.Deferred != 3 {
+			t.Fatalf("deferred %d connections, want the 3 after the first batch: %+v", r.Deferred, r)
+		}
+		fake.Advance(time.Hour)
+		if r = run(0, 1, 4); r.Deferred != 0 {
+			t.Fatalf("the next run: %+v", r)
+		}
 	})
 }
 

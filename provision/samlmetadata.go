@@ -33,7 +33,10 @@ type SAMLMetadata struct {
 // could not be followed (at most maxUrgent), for the operator's log.
 type MetadataRefresh struct {
 	Changed, Unchanged, Failed int
-	Reports                    []MetadataReport
+	// Deferred counts the connections left to the next run once the run's time was up
+	// (metadataRunBudget).
+	Deferred int
+	Reports  []MetadataReport
 }
 
 // MetadataReport is what the refresh did to one connection: the SHA-256 fingerprints of the
@@ -57,6 +60,11 @@ const metadataLease = 50 * time.Minute
 // answer holds its read for the network timeout, not the whole run.
 const metadataReads = 4
 
+// metadataRunBudget bounds one run: past it, the connections not yet read are left to the next
+// run (an hour later, on this replica or another), so that IdPs that do not answer cannot make
+// runs overlap. 4 reads at a time of 10 s each is still 1,080 unanswering IdPs in the budget.
+const metadataRunBudget = 45 * time.Minute
+
 // maxMetadataProblem bounds a recorded problem: parts of it (an entity ID, a parse error)
 // come from the document.
 const maxMetadataProblem = 1024
@@ -69,7 +77,8 @@ const maxMetadataProblem = 1024
 // cannot be followed changes nothing; its problem is recorded on the connection
 // (samlConfig.metadataProblem) and reported. A connection read less than metadataLease ago
 // counts by its recorded result. A connection whose setting changes during its read is left
-// to the next run; only a storage error ends the run early.
+// to the next run, and so are those not yet read when the run's time is up
+// (metadataRunBudget); only a storage error ends the run early.
 func (s *Service) RefreshSAMLMetadata(ctx context.Context) (MetadataRefresh, error) {
 	var out MetadataRefresh
 	if s.sso.remote == nil {
@@ -104,6 +113,12 @@ func (s *Service) RefreshSAMLMetadata(ctx context.Context) (MetadataRefresh, err
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(metadataReads)
 		for _, r := range rows {
+			if s.clock.Now().Sub(now) >= metadataRunBudget {
+				mu.Lock()
+				out.Deferred++
+				mu.Unlock()
+				continue
+			}
 			if r.CheckedAt != nil && now.Sub(*r.CheckedAt) < metadataLease {
 				mu.Lock()
 				if r.Problem != "" {
