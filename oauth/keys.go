@@ -42,6 +42,12 @@ type keySet struct {
 	public   map[string]*ecdsa.PublicKey
 	jwks     jose.JSONWebKeySet
 	loadedAt time.Time
+	// loads numbers each load as it starts reading; stored is the number of the load whose
+	// keys are in hand. A load that read before another (a background reload under way when a
+	// rotation step's reload runs) must not overwrite the later one's keys when it finishes
+	// after it: a retired key would be published, and verify tokens, until the next reload.
+	loads  atomic.Uint64
+	stored uint64 // under mu
 
 	refreshing atomic.Bool  // a background reload is running
 	nextReload atomic.Int64 // unix nanoseconds: no background reload before (success or not)
@@ -106,6 +112,7 @@ func newKeySet(ctx context.Context, svc *provision.Service, log *slog.Logger) (*
 
 // load reads the keys from the database, creating the first one when there is none.
 func (ks *keySet) load(ctx context.Context, createIfNone bool) error {
+	seq := ks.loads.Add(1)
 	keys, err := ks.svc.SigningKeys(ctx)
 	if err != nil {
 		return err
@@ -148,10 +155,13 @@ func (ks *keySet) load(ctx context.Context, createIfNone bool) error {
 	}
 	signer, idSigner := newJWSSigner(ecPriv, active.ID, "at+jwt"), newJWSSigner(ecPriv, active.ID, "JWT")
 	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	if seq < ks.stored {
+		return nil // a load that read later has stored already
+	}
 	now := ks.clock.Now()
-	ks.signer, ks.idSigner, ks.public, ks.jwks, ks.loadedAt = signer, idSigner, public, set, now
+	ks.signer, ks.idSigner, ks.public, ks.jwks, ks.loadedAt, ks.stored = signer, idSigner, public, set, now, seq
 	ks.nextReload.Store(now.Add(keyRefreshInterval).UnixNano())
-	ks.mu.Unlock()
 	return nil
 }
 
