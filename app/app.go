@@ -259,42 +259,18 @@ func (c Config) Retention() Retention {
 // (metrics). It returns when the loops have stopped.
 func (a *App) Maintain(ctx context.Context, r Retention, log *slog.Logger) {
 	var wg sync.WaitGroup
-	wg.Go(func() { pruneSignInState(ctx, a.svc, log) })
-	wg.Go(func() { watchSAMLCertificates(ctx, a.svc, a.ownMetrics, log) })
-	wg.Go(func() { hourly(ctx, func() { refreshSAMLMetadata(ctx, a.svc, a.ownMetrics, log) }) })
-	pruneLogs(ctx, a.svc, r, log)
+	// Each job in a loop of its own: none waits on another (the metadata refresh waits on IdPs).
+	wg.Go(func() { every(ctx, signInPruneInterval, func() { pruneSignInState(ctx, a.svc, log) }) })
+	wg.Go(func() { every(ctx, time.Hour, func() { countSAMLCertificates(ctx, a.svc, a.ownMetrics, log) }) })
+	wg.Go(func() { every(ctx, time.Hour, func() { refreshSAMLMetadata(ctx, a.svc, a.ownMetrics, log) }) })
+	every(ctx, time.Hour, func() { pruneLogs(ctx, a.svc, r, log) })
 	wg.Wait()
 }
 
-// watchSAMLCertificates counts the SAML connections by IdP certificate expiry into the
-// metrics, at start and hourly: an expired IdP certificate stops every sign-in through its
-// connection, and the metric lets an operator alert on it ahead of time.
-func watchSAMLCertificates(ctx context.Context, svc *provision.Service, m *telemetry.Metrics, log *slog.Logger) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		if c, err := svc.SAMLCertificateExpiry(ctx); err != nil {
-			log.Error("saml: count certificates by expiry", "err", err)
-		} else {
-			m.SAMLCertificateExpiry(c.Expired, c.Within7Days, c.Within30Days, c.Later)
-			// Which connections, for the operator (the metric has no per-connection label).
-			for _, u := range c.Urgent {
-				log.Warn("saml: a connection's IdP certificates expire within 7 days, or none is valid now",
-					"workspace_id", u.WorkspaceID, "connection_id", u.ConnectionID, "expires_at", u.ExpiresAt)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// hourly runs job at once and then every hour until ctx ends. A job in its own loop does not
-// wait on the others (the metadata refresh waits on IdPs).
-func hourly(ctx context.Context, job func()) {
-	t := time.NewTicker(time.Hour)
+// every runs job at once and then every interval until ctx ends (a tick that comes while job
+// runs is dropped, not queued).
+func every(ctx context.Context, interval time.Duration, job func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		job()
@@ -303,6 +279,23 @@ func hourly(ctx context.Context, job func()) {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// countSAMLCertificates counts the SAML connections by IdP certificate expiry into the
+// metrics (hourly): an expired IdP certificate stops every sign-in through its connection, and
+// the metric lets an operator alert on it ahead of time.
+func countSAMLCertificates(ctx context.Context, svc *provision.Service, m *telemetry.Metrics, log *slog.Logger) {
+	c, err := svc.SAMLCertificateExpiry(ctx)
+	if err != nil {
+		log.Error("saml: count certificates by expiry", "err", err)
+		return
+	}
+	m.SAMLCertificateExpiry(c.Expired, c.Within7Days, c.Within30Days, c.Later)
+	// Which connections, for the operator (the metric has no per-connection label).
+	for _, u := range c.Urgent {
+		log.Warn("saml: a connection's IdP certificates expire within 7 days, or none is valid now",
+			"workspace_id", u.WorkspaceID, "connection_id", u.ConnectionID, "expires_at", u.ExpiresAt)
 	}
 }
 
@@ -334,29 +327,20 @@ func refreshSAMLMetadata(ctx context.Context, svc *provision.Service, m *telemet
 }
 
 // pruneLogs reconciles the SCIM statistics counters and deletes SCIM activity and sign-in
-// events older than their retention, at start and hourly.
+// events older than their retention (hourly).
 func pruneLogs(ctx context.Context, svc *provision.Service, r Retention, log *slog.Logger) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		if err := svc.ReconcileSCIMCounts(ctx); err != nil {
-			log.Error("scim: reconcile counters", "err", err)
-		}
-		if n, err := svc.PruneSCIMActivities(ctx, r.SCIMActivity); err != nil {
-			log.Error("scim: prune activity", "err", err)
-		} else if n > 0 {
-			log.Info("scim: pruned activity", "rows", n, "retention_days", int(r.SCIMActivity.Hours()/24))
-		}
-		if n, err := svc.PruneSignInEvents(ctx, r.SignInEvents); err != nil {
-			log.Error("sign-in: prune events", "err", err)
-		} else if n > 0 {
-			log.Info("sign-in: pruned events", "rows", n, "retention_days", int(r.SignInEvents.Hours()/24))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	if err := svc.ReconcileSCIMCounts(ctx); err != nil {
+		log.Error("scim: reconcile counters", "err", err)
+	}
+	if n, err := svc.PruneSCIMActivities(ctx, r.SCIMActivity); err != nil {
+		log.Error("scim: prune activity", "err", err)
+	} else if n > 0 {
+		log.Info("scim: pruned activity", "rows", n, "retention_days", int(r.SCIMActivity.Hours()/24))
+	}
+	if n, err := svc.PruneSignInEvents(ctx, r.SignInEvents); err != nil {
+		log.Error("sign-in: prune events", "err", err)
+	} else if n > 0 {
+		log.Info("sign-in: pruned events", "rows", n, "retention_days", int(r.SignInEvents.Hours()/24))
 	}
 }
 

@@ -27,20 +27,11 @@ func registerSignIn(mux *http.ServeMux, oa *oauth.Server, svc *provision.Service
 // signInPruneInterval is how often expired sign-in flows and old grants are deleted.
 const signInPruneInterval = 10 * time.Minute
 
-// pruneSignInState deletes expired sign-in state at start and periodically.
+// pruneSignInState deletes expired sign-in state (every signInPruneInterval).
 func pruneSignInState(ctx context.Context, svc *provision.Service, log *slog.Logger) {
-	t := time.NewTicker(signInPruneInterval)
-	defer t.Stop()
-	for {
-		if n, err := svc.PruneSignInState(ctx); err != nil {
-			log.Error("sign-in: prune state", "err", err)
-		} else if n > 0 {
-			log.Info("sign-in: pruned expired state", "rows", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	if n, err := svc.PruneSignInState(ctx); err != nil {
+		log.Error("sign-in: prune state", "err", err)
+	} else if n > 0 {
+		log.Info("sign-in: pruned expired state", "rows", n)
 	}
 }

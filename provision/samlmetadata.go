@@ -269,13 +269,7 @@ func (s *Service) certificatesFromMetadata(c *models.Connection, md SAMLMetadata
 	if md.EntityID != c.SAMLEntityID {
 		return "", nil, nil, fmt.Sprintf("metadata entityID %q does not match the connection's entityId %q", models.Clip(md.EntityID, 256), c.SAMLEntityID)
 	}
-	now := s.clock.Now()
-	var next []*x509.Certificate
-	for _, cert := range md.SigningCertificates {
-		if now.Before(cert.NotAfter) {
-			next = append(next, cert)
-		}
-	}
+	next, validNow := unexpiredCertificates(md.SigningCertificates, s.clock.Now())
 	switch {
 	case len(md.SigningCertificates) == 0:
 		return "", nil, nil, "metadata publishes no signing certificate"
@@ -285,12 +279,10 @@ func (s *Service) certificatesFromMetadata(c *models.Connection, md SAMLMetadata
 		return "", nil, nil, fmt.Sprintf("metadata publishes %d signing certificates that have not expired; a connection trusts at most %d",
 			len(next), models.MaxSAMLCertificates)
 	}
-	validNow := false
 	for _, cert := range next {
 		if p := models.SAMLCertificateKeyProblem(cert); p != "" {
 			return "", nil, nil, fmt.Sprintf("metadata signing certificate %s %s", models.CertificateFingerprint(cert.Raw), p)
 		}
-		validNow = validNow || !now.Before(cert.NotBefore)
 	}
 	if !validNow {
 		return "", nil, nil, "no signing certificate the metadata publishes is valid yet"
@@ -320,15 +312,34 @@ func (s *Service) certificatesFromMetadata(c *models.Connection, md SAMLMetadata
 		return "", nil, nil, "metadata publishes none of the certificates the connection trusts (it would replace every one): " +
 			"set samlConfig.certificate by hand and test the connection; the refresh takes over from there"
 	}
-	blocks := make([]string, len(next))
-	for i, cert := range next {
-		blocks[i] = strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})))
-	}
-	text = strings.Join(blocks, "\n")
+	text = certificateText(next)
 	if e := validateCertificatePEM("certificate", text); e != nil {
 		return "", nil, nil, "the signing certificates the metadata publishes do not fit a connection: " + e.Message
 	}
 	return text, added, removed, ""
+}
+
+// unexpiredCertificates are certs but for those expired at now, in their order, and whether
+// one of them is valid now: what a connection takes of its IdP's signing certificates, by the
+// refresh (certificatesFromMetadata) as by the import (fromMetadata).
+func unexpiredCertificates(certs []*x509.Certificate, now time.Time) (kept []*x509.Certificate, validNow bool) {
+	for _, c := range certs {
+		if now.Before(c.NotAfter) {
+			kept = append(kept, c)
+			validNow = validNow || !now.Before(c.NotBefore)
+		}
+	}
+	return kept, validNow
+}
+
+// certificateText is certs as a connection's certificate text: their PEM blocks, one per line
+// break (models.ParseSAMLCertificates reads it back).
+func certificateText(certs []*x509.Certificate) string {
+	blocks := make([]string, len(certs))
+	for i, c := range certs {
+		blocks[i] = strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})))
+	}
+	return strings.Join(blocks, "\n")
 }
 
 // applyMetadataRefresh applies samlConfig.refreshCertificatesFromMetadata and guards its
@@ -421,23 +432,15 @@ func (s *Service) fromMetadata(ctx context.Context, sm *SAMLConfigInput, create 
 		sm.SSOURL = &md.SSOURL
 	}
 	if sm.Certificate == nil {
-		now := s.clock.Now()
-		var blocks []string
-		validNow := false
-		for _, c := range md.SigningCertificates {
-			if now.Before(c.NotAfter) {
-				blocks = append(blocks, strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))))
-				validNow = validNow || !now.Before(c.NotBefore)
-			}
-		}
+		certs, validNow := unexpiredCertificates(md.SigningCertificates, s.clock.Now())
 		switch {
 		case !validNow:
 			return lacks("has no signing certificate that is valid now: set samlConfig.certificate")
-		case len(blocks) > models.MaxSAMLCertificates:
+		case len(certs) > models.MaxSAMLCertificates:
 			return lacks(fmt.Sprintf("publishes %d signing certificates that have not expired; a connection trusts at most %d: set samlConfig.certificate",
-				len(blocks), models.MaxSAMLCertificates))
+				len(certs), models.MaxSAMLCertificates))
 		}
-		text := strings.Join(blocks, "\n")
+		text := certificateText(certs)
 		if e := validateCertificatePEM(field, text); e != nil {
 			return lacks("has signing certificates that do not fit a connection (" + e.Message + "): set samlConfig.certificate")
 		}
