@@ -49,6 +49,10 @@ type keySet struct {
 	loads  atomic.Uint64
 	stored uint64 // under mu
 
+	// afterRead, when set (tests only), runs in each load between its read and its store: it
+	// lets a test hold one load there while another completes.
+	afterRead func()
+
 	refreshing atomic.Bool  // a background reload is running
 	nextReload atomic.Int64 // unix nanoseconds: no background reload before (success or not)
 	log        *slog.Logger
@@ -154,6 +158,9 @@ func (ks *keySet) load(ctx context.Context, createIfNone bool) error {
 		return fmt.Errorf("oauth: signing key %s is not ECDSA", active.ID)
 	}
 	signer, idSigner := newJWSSigner(ecPriv, active.ID, "at+jwt"), newJWSSigner(ecPriv, active.ID, "JWT")
+	if ks.afterRead != nil {
+		ks.afterRead()
+	}
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	if seq < ks.stored {

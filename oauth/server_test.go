@@ -85,3 +85,78 @@ func TestExpiredTokensAreRefused(t *testing.T) {
 		}
 	})
 }
+
+// A load of the signing keys that read before another must not store its keys over the later
+// one's when it finishes after it: here a background reload reads the keys while the previous
+// key is still published, the retirement commits and its own reload stores the set without
+// it, and only then does the first load finish. The retired key must stay unpublished.
+func TestAnEarlierKeyLoadNeverOverwritesALaterOne(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		clk := clock.NewFake(time.Now()) // no background reload but the one started here
+		srv, svc := newTestServer(t, dbURL, "https://gatehouse.example", clk)
+		if _, err := svc.Bootstrap(ctx, "ghc_a", "ghs_secret"); err != nil {
+			t.Fatal(err)
+		}
+		req := httptest.NewRequest(http.MethodPost, "/oauth/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("ghc_a", "ghs_secret")
+		resp, terr := srv.issue(req)
+		if terr != nil {
+			t.Fatalf("issue: %+v", terr)
+		}
+		p, err := srv.Verify(ctx, resp.AccessToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		admin := provision.WithPrincipal(ctx, p)
+		current := func() string {
+			keys, err := svc.SigningKeys(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return provision.CurrentSigningKey(keys).ID
+		}
+		first := current()
+		clk.Advance(time.Minute) // keys are ordered by creation
+		if _, err := svc.StartSigningKeyRotation(admin); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Minute)
+		if err := svc.PromoteSigningKey(admin); err != nil {
+			t.Fatal(err)
+		}
+		if !srv.keys.publishes(first) || current() == first {
+			t.Fatalf("after the promotion: current key %s, previous key published %v", current(), srv.keys.publishes(first))
+		}
+
+		read, release := make(chan struct{}), make(chan struct{})
+		held := true
+		srv.keys.afterRead = func() {
+			if held { // the first load only; the retirement's reload runs through
+				held = false
+				close(read)
+				<-release
+			}
+		}
+		earlier := make(chan error)
+		go func() { earlier <- srv.keys.load(ctx, false) }()
+		<-read
+		if err := svc.RetireSigningKey(admin); err != nil { // reloads the keys before it returns
+			t.Fatal(err)
+		}
+		if srv.keys.publishes(first) {
+			t.Fatal("the retirement's reload still publishes the retired key")
+		}
+		close(release)
+		if err := <-earlier; err != nil {
+			t.Fatal(err)
+		}
+		if srv.keys.publishes(first) {
+			t.Fatal("the earlier load, finishing last, published the retired key again")
+		}
+		if got := len(srv.keys.published().Keys); got != 1 {
+			t.Fatalf("JWKS has %d keys after the retirement, want 1", got)
+		}
+	})
+}
