@@ -3,6 +3,7 @@ package models
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,6 +64,9 @@ type Connection struct {
 	// callback). An authorization response that arrives at another connection's redirect URI
 	// (an IdP mix-up) then never reaches this connection's token endpoint, nor the other way.
 	OIDCOwnCallback bool `gorm:"column:oidc_own_callback"`
+	// OIDCClientAuthMethod is how Gatehouse authenticates to the IdP's token endpoint:
+	// ClientAuthSecret ("" too: the client secret) or ClientAuthPrivateKeyJWT.
+	OIDCClientAuthMethod string `gorm:"column:oidc_client_auth_method"`
 
 	SAMLEntityID         string `gorm:"column:saml_entity_id"`
 	SAMLSSOURL           string `gorm:"column:saml_sso_url"`
@@ -111,6 +115,11 @@ type OIDCConfig struct {
 	// CallbackURL is the redirect URI to register at the IdP. Set by provision (it needs the
 	// public URL).
 	CallbackURL string
+	// ClientAuthMethod is Connection.ClientAuthMethod.
+	ClientAuthMethod ClientAuthMethod
+	// ClientJWKSURL is where the IdP finds Gatehouse's public keys, which sign its client
+	// assertions (private_key_jwt). Set by provision (it needs the public URL).
+	ClientJWKSURL string
 }
 
 // SAMLConfig is the SAML half of a connection as the API shows it.
@@ -158,11 +167,53 @@ func (c *Connection) OIDCConfig() *OIDCConfig {
 	}
 	cfg := &OIDCConfig{IssuerURL: c.OIDCIssuerURL, ClientID: c.OIDCClientID,
 		Scopes: strings.Fields(c.OIDCScopes), HasClientSecret: len(c.OIDCClientSecretEnc) > 0,
-		IdentifierClaim: c.IdentifierClaim(), OwnCallback: c.OIDCOwnCallback}
+		IdentifierClaim: c.IdentifierClaim(), OwnCallback: c.OIDCOwnCallback, ClientAuthMethod: c.ClientAuthMethod()}
 	if c.OIDCDiscoveryURL != "" {
 		cfg.DiscoveryURL = &c.OIDCDiscoveryURL
 	}
 	return cfg
+}
+
+// ClientAuthMethod is how an OIDC connection authenticates to its IdP's token endpoint (OAuth
+// 2.0 client authentication; OpenID Connect Core 1.0 §9).
+type ClientAuthMethod string
+
+const (
+	// ClientAuthSecret sends the client secret, in the Authorization header
+	// (client_secret_basic) or in the form (client_secret_post), as the IdP's discovery says.
+	ClientAuthSecret ClientAuthMethod = "client_secret"
+	// ClientAuthPrivateKeyJWT sends a JWT that Gatehouse signs with its relying-party key
+	// (RFC 7523 §2.2), whose public half the IdP reads from Gatehouse's JWKS: no shared
+	// secret to leak or to expire.
+	ClientAuthPrivateKeyJWT ClientAuthMethod = "private_key_jwt"
+)
+
+// ClientAuthMethods are the methods an OIDC connection may use.
+var ClientAuthMethods = []ClientAuthMethod{ClientAuthSecret, ClientAuthPrivateKeyJWT}
+
+// ClientAuthMethod is how the OIDC connection authenticates to its IdP's token endpoint:
+// ClientAuthSecret unless it was set to ClientAuthPrivateKeyJWT.
+func (c *Connection) ClientAuthMethod() ClientAuthMethod {
+	if c.OIDCClientAuthMethod == "" {
+		return ClientAuthSecret
+	}
+	return ClientAuthMethod(c.OIDCClientAuthMethod)
+}
+
+// MarshalGQL writes the method as a GraphQL enum value (CLIENT_SECRET, PRIVATE_KEY_JWT).
+func (m ClientAuthMethod) MarshalGQL(w io.Writer) { fmt.Fprintf(w, "%q", strings.ToUpper(string(m))) }
+
+// UnmarshalGQL reads a GraphQL enum value.
+func (m *ClientAuthMethod) UnmarshalGQL(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("clientAuthMethod must be a string")
+	}
+	if want := ClientAuthMethod(strings.ToLower(s)); slices.Contains(ClientAuthMethods, want) {
+		*m = want
+		return nil
+	}
+	return fmt.Errorf("%q is not a valid OidcClientAuthMethod", s)
 }
 
 // IdentifierClaim is the claim of an OIDC connection's id_token (or userinfo) whose value is
