@@ -314,14 +314,16 @@ type ComplexityRoot struct {
 	}
 
 	OidcConfig struct {
-		CallbackURL     func(childComplexity int) int
-		ClientID        func(childComplexity int) int
-		DiscoveryURL    func(childComplexity int) int
-		HasClientSecret func(childComplexity int) int
-		IdentifierClaim func(childComplexity int) int
-		IssuerURL       func(childComplexity int) int
-		OwnCallback     func(childComplexity int) int
-		Scopes          func(childComplexity int) int
+		CallbackURL      func(childComplexity int) int
+		ClientAuthMethod func(childComplexity int) int
+		ClientID         func(childComplexity int) int
+		ClientJWKSURL    func(childComplexity int) int
+		DiscoveryURL     func(childComplexity int) int
+		HasClientSecret  func(childComplexity int) int
+		IdentifierClaim  func(childComplexity int) int
+		IssuerURL        func(childComplexity int) int
+		OwnCallback      func(childComplexity int) int
+		Scopes           func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -2061,12 +2063,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OidcConfig.CallbackURL(childComplexity), true
+	case "OidcConfig.clientAuthMethod":
+		if e.ComplexityRoot.OidcConfig.ClientAuthMethod == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OidcConfig.ClientAuthMethod(childComplexity), true
 	case "OidcConfig.clientId":
 		if e.ComplexityRoot.OidcConfig.ClientID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.OidcConfig.ClientID(childComplexity), true
+	case "OidcConfig.clientJwksUrl":
+		if e.ComplexityRoot.OidcConfig.ClientJWKSURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OidcConfig.ClientJWKSURL(childComplexity), true
 	case "OidcConfig.discoveryUrl":
 		if e.ComplexityRoot.OidcConfig.DiscoveryURL == nil {
 			break
@@ -3964,6 +3978,22 @@ type OidcConfig {
   connection whose sign-in it answers (a defence against IdP mix-up). False by default.
   """
   ownCallback: Boolean!
+  "How Gatehouse authenticates to the IdP's token endpoint. CLIENT_SECRET by default."
+  clientAuthMethod: OidcClientAuthMethod!
+}
+
+"""
+How an OIDC connection authenticates to its IdP's token endpoint (OpenID Connect Core 1.0 §9).
+"""
+enum OidcClientAuthMethod {
+  "The client secret (clientSecret), in the Authorization header or the form, as the IdP's discovery says."
+  CLIENT_SECRET
+  """
+  A short-lived JWT signed with Gatehouse's key (private_key_jwt, RFC 7523): no secret to leak or
+  to expire. Register Gatehouse's public keys at the IdP: the JWKS at OidcConfig.clientJwksUrl, or
+  its certificate. The key is the SAML service provider's, rotated with it.
+  """
+  PRIVATE_KEY_JWT
 }
 
 type SamlConfig {
@@ -4040,6 +4070,11 @@ input OidcConfigInput {
   Register the new callbackUrl at the IdP at the same time: sign-ins under way when it changes fail.
   """
   ownCallback: Boolean
+  """
+  How Gatehouse authenticates to the IdP's token endpoint (OidcConfig.clientAuthMethod). CLIENT_SECRET
+  needs a clientSecret; PRIVATE_KEY_JWT needs none (a secret already set is kept, unused).
+  """
+  clientAuthMethod: OidcClientAuthMethod
 }
 
 input SamlConfigInput {
@@ -4798,6 +4833,12 @@ extend type OidcConfig {
   <public URL>/sso/oidc/callback/<connection id> when the connection has its own (ownCallback).
   """
   callbackUrl: String!
+  """
+  Gatehouse's public keys as a JSON Web Key Set, <public URL>/sso/oidc/jwks.json: what the IdP
+  verifies the client assertions of a connection on PRIVATE_KEY_JWT with. Each key carries its
+  certificate (x5c), for IdPs that take a certificate.
+  """
+  clientJwksUrl: String!
 }
 
 extend type Query {
@@ -5425,8 +5466,12 @@ func (ec *executionContext) childFields_OidcConfig(ctx context.Context, field gr
 		return ec.fieldContext_OidcConfig_identifierClaim(ctx, field)
 	case "ownCallback":
 		return ec.fieldContext_OidcConfig_ownCallback(ctx, field)
+	case "clientAuthMethod":
+		return ec.fieldContext_OidcConfig_clientAuthMethod(ctx, field)
 	case "callbackUrl":
 		return ec.fieldContext_OidcConfig_callbackUrl(ctx, field)
+	case "clientJwksUrl":
+		return ec.fieldContext_OidcConfig_clientJwksUrl(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OidcConfig", field.Name)
 }
@@ -12602,6 +12647,29 @@ func (ec *executionContext) fieldContext_OidcConfig_ownCallback(_ context.Contex
 	return graphql.NewScalarFieldContext("OidcConfig", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _OidcConfig_clientAuthMethod(ctx context.Context, field graphql.CollectedField, obj *models.OIDCConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OidcConfig_clientAuthMethod(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientAuthMethod, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v models.ClientAuthMethod) graphql.Marshaler {
+			return ec.marshalNOidcClientAuthMethod2gatehouseᚋmodelsᚐClientAuthMethod(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OidcConfig_clientAuthMethod(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OidcConfig", field, false, false, "OidcClientAuthMethod")
+}
+
 func (ec *executionContext) _OidcConfig_callbackUrl(ctx context.Context, field graphql.CollectedField, obj *models.OIDCConfig) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12622,6 +12690,29 @@ func (ec *executionContext) _OidcConfig_callbackUrl(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_OidcConfig_callbackUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OidcConfig", field, false, false, "String")
+}
+
+func (ec *executionContext) _OidcConfig_clientJwksUrl(ctx context.Context, field graphql.CollectedField, obj *models.OIDCConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OidcConfig_clientJwksUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientJWKSURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OidcConfig_clientJwksUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("OidcConfig", field, false, false, "String")
 }
 
@@ -20515,7 +20606,7 @@ func (ec *executionContext) unmarshalInputOidcConfigInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"issuerUrl", "clientId", "clientSecret", "discoveryUrl", "scopes", "identifierClaim", "ownCallback"}
+	fieldsInOrder := [...]string{"issuerUrl", "clientId", "clientSecret", "discoveryUrl", "scopes", "identifierClaim", "ownCallback", "clientAuthMethod"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -20571,6 +20662,13 @@ func (ec *executionContext) unmarshalInputOidcConfigInput(ctx context.Context, o
 				return it, err
 			}
 			it.OwnCallback = data
+		case "clientAuthMethod":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientAuthMethod"))
+			data, err := ec.unmarshalOOidcClientAuthMethod2ᚖgatehouseᚋmodelsᚐClientAuthMethod(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientAuthMethod = data
 		}
 	}
 	return it, nil
@@ -23802,8 +23900,18 @@ func (ec *executionContext) _OidcConfig(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "clientAuthMethod":
+			out.Values[i] = ec._OidcConfig_clientAuthMethod(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "callbackUrl":
 			out.Values[i] = ec._OidcConfig_callbackUrl(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clientJwksUrl":
+			out.Values[i] = ec._OidcConfig_clientJwksUrl(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -27105,6 +27213,16 @@ func (ec *executionContext) marshalNJSON2map(ctx context.Context, sel ast.Select
 	return res
 }
 
+func (ec *executionContext) unmarshalNOidcClientAuthMethod2gatehouseᚋmodelsᚐClientAuthMethod(ctx context.Context, v any) (models.ClientAuthMethod, error) {
+	var res models.ClientAuthMethod
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNOidcClientAuthMethod2gatehouseᚋmodelsᚐClientAuthMethod(ctx context.Context, sel ast.SelectionSet, v models.ClientAuthMethod) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNPageInfo2ᚖgatehouseᚋprovisionᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *provision.PageInfo) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PageInfo!")
@@ -28186,6 +28304,22 @@ func (ec *executionContext) marshalOJSON2map(ctx context.Context, sel ast.Select
 	_ = ctx
 	res := graphql.MarshalMap(v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOOidcClientAuthMethod2ᚖgatehouseᚋmodelsᚐClientAuthMethod(ctx context.Context, v any) (*models.ClientAuthMethod, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(models.ClientAuthMethod)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOOidcClientAuthMethod2ᚖgatehouseᚋmodelsᚐClientAuthMethod(ctx context.Context, sel ast.SelectionSet, v *models.ClientAuthMethod) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOOidcConfig2ᚖgatehouseᚋmodelsᚐOIDCConfig(ctx context.Context, sel ast.SelectionSet, v *models.OIDCConfig) graphql.Marshaler {

@@ -28,6 +28,9 @@ type OIDCConfigInput struct {
 	// OwnCallback gives the connection its own redirect URI (true) or the shared one (false):
 	// models.Connection.OIDCOwnCallback.
 	OwnCallback *bool
+	// ClientAuthMethod is how Gatehouse authenticates to the IdP's token endpoint: one of
+	// models.ClientAuthMethods.
+	ClientAuthMethod *string
 }
 
 // SAMLConfigInput is the SAML half of a connection. On update, nil fields stay unchanged.
@@ -264,8 +267,20 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 				} else {
 					c.OIDCClientSecretEnc = s.box.Seal([]byte(*o.ClientSecret))
 				}
-			} else if create {
-				add(models.SecretFieldError(models.EINVALID, "oidcConfig.clientSecret", "is required"))
+			}
+			if o.ClientAuthMethod != nil {
+				if m := strings.TrimSpace(*o.ClientAuthMethod); slices.Contains(models.ClientAuthMethods, models.ClientAuthMethod(m)) {
+					c.OIDCClientAuthMethod = m
+				} else {
+					add(models.FieldError(models.EINVALID, "oidcConfig.clientAuthMethod", models.Clip(m, 64),
+						fmt.Sprintf("must be one of %s, %s", models.ClientAuthSecret, models.ClientAuthPrivateKeyJWT)))
+				}
+			}
+			// A secret stays stored while the connection signs its requests instead (not used,
+			// and kept for a switch back); a connection on its secret needs one.
+			// (A secret given is stored above, or refused there already.)
+			if c.ClientAuthMethod() == models.ClientAuthSecret && len(c.OIDCClientSecretEnc) == 0 && o.ClientSecret == nil {
+				add(models.SecretFieldError(models.EINVALID, "oidcConfig.clientSecret", "is required, unless clientAuthMethod is private_key_jwt"))
 			}
 			if o.DiscoveryURL != nil {
 				if *o.DiscoveryURL != "" {
@@ -400,7 +415,7 @@ func connectionTexts(in ConnectionInput) models.Errors {
 	if o := in.OIDC; o != nil {
 		errs = append(errs, models.CheckTexts("oidcConfig.issuerUrl", o.IssuerURL, "oidcConfig.clientId", o.ClientID,
 			"oidcConfig.clientSecret", o.ClientSecret, "oidcConfig.discoveryUrl", o.DiscoveryURL, "oidcConfig.scopes", o.Scopes,
-			"oidcConfig.identifierClaim", o.IdentifierClaim)...)
+			"oidcConfig.identifierClaim", o.IdentifierClaim, "oidcConfig.clientAuthMethod", o.ClientAuthMethod)...)
 	}
 	if sm := in.SAML; sm != nil {
 		errs = append(errs, models.CheckTexts("samlConfig.entityId", sm.EntityID, "samlConfig.ssoUrl", sm.SSOURL,

@@ -72,14 +72,32 @@ func (s *Service) OIDCRedirectURL(c *models.Connection) string {
 	return s.sso.publicURL + OIDCCallbackPathOf(c)
 }
 
+// OIDCClientJWKSPath publishes Gatehouse's public keys as a relying party (RelyingPartyKeys):
+// the JWKS an IdP reads to verify the client assertions of connections on private_key_jwt.
+const OIDCClientJWKSPath = "/sso/oidc/jwks.json"
+
 // OIDCConfig returns a connection's OIDC settings with the redirect URI to register at the
-// IdP, or nil for a SAML connection.
+// IdP and the URL of Gatehouse's public keys, or nil for a SAML connection.
 func (s *Service) OIDCConfig(c *models.Connection) *models.OIDCConfig {
 	cfg := c.OIDCConfig()
 	if cfg != nil {
 		cfg.CallbackURL = s.OIDCRedirectURL(c)
+		cfg.ClientJWKSURL = s.sso.publicURL + OIDCClientJWKSPath
 	}
 	return cfg
+}
+
+// RelyingPartyKeys are Gatehouse's keys as a relying party, which are its SAML service
+// provider keys (SPKeys): the current one signs AuthnRequests and the client assertions of OIDC
+// connections on private_key_jwt, and the next one is published, for both, before it signs.
+// IdP admins then learn one key, and one rotation (StartSPKeyRotation, PromoteSPKey,
+// RetireSPKey) rolls it over for every protocol. The set is cached for spKeysTTL.
+func (s *Service) RelyingPartyKeys(ctx context.Context) (*SPKeys, error) {
+	keys, err := s.spKeys(ctx)
+	if err != nil {
+		return nil, internal("relying party keys", err)
+	}
+	return keys, nil
 }
 
 // OIDCScopes are the scopes the OpenID Provider knows; others are ignored (OIDC Core §3.1.2.1).
@@ -401,7 +419,8 @@ type ClaimedFlow struct {
 	Connection *models.Connection
 	// UpstreamVerifier is the PKCE verifier Gatehouse sent the IdP the challenge of.
 	UpstreamVerifier string
-	// ClientSecret is the OIDC connection's client secret, decrypted.
+	// ClientSecret is the OIDC connection's client secret, decrypted ("" when the connection
+	// authenticates with private_key_jwt).
 	ClientSecret string
 	// RequestID is the id of the request that carried the answer (the one a page shows);
 	// empty: the flow's own (its authorize request's).
@@ -510,7 +529,7 @@ func (s *Service) claimFlow(ctx context.Context, upstreamState, browserSecret, r
 	} else {
 		return nil, s.ServerFailure(ctx, cf, internal("claim flow: verifier", err))
 	}
-	if len(conn.OIDCClientSecretEnc) > 0 {
+	if conn.ClientAuthMethod() == models.ClientAuthSecret && len(conn.OIDCClientSecretEnc) > 0 {
 		sec, err := s.box.Open(conn.OIDCClientSecretEnc)
 		if err != nil {
 			return nil, s.ServerFailure(ctx, cf, internal("claim flow: connection secret", err))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+
+	"gatehouse/models"
 )
 
 // Remote is what provision needs from outside the process: checks that reach an identity
@@ -33,6 +35,9 @@ type Remote interface {
 type OIDCTarget struct {
 	IssuerURL    string
 	DiscoveryURL string // empty: IssuerURL + /.well-known/openid-configuration
+	// ClientAuthMethod is the connection's (models.Connection.ClientAuthMethod): the test
+	// checks that the IdP says it takes it.
+	ClientAuthMethod models.ClientAuthMethod
 }
 
 // SAMLTarget is what a connection test needs of a SAML connection.

@@ -157,7 +157,8 @@ func (s *Service) TestConnection(ctx context.Context, rawID string) (*Connection
 	var rep TestReport
 	switch c.Protocol {
 	case models.ProtocolOIDC:
-		rep = s.sso.remote.TestOIDC(tctx, OIDCTarget{IssuerURL: c.OIDCIssuerURL, DiscoveryURL: c.OIDCDiscoveryURL})
+		rep = s.sso.remote.TestOIDC(tctx, OIDCTarget{IssuerURL: c.OIDCIssuerURL, DiscoveryURL: c.OIDCDiscoveryURL,
+			ClientAuthMethod: c.ClientAuthMethod()})
 	default:
 		rep = s.sso.remote.TestSAML(tctx, SAMLTarget{EntityID: c.SAMLEntityID, SSOURL: c.SAMLSSOURL,
 			Certificate: c.SAMLCertificate, MetadataURL: c.SAMLMetadataURL})

@@ -45,6 +45,8 @@ type connectionBody struct {
 		Scopes          []string `json:"scopes"`
 		IdentifierClaim *string  `json:"identifierClaim"`
 		OwnCallback     *bool    `json:"ownCallback"`
+		// ClientAuthMethod: client_secret or private_key_jwt.
+		ClientAuthMethod *string `json:"clientAuthMethod"`
 	} `json:"oidcConfig"`
 	SAMLConfig *struct {
 		EntityID         *string        `json:"entityId"`
@@ -72,7 +74,7 @@ func (b *connectionBody) input() provision.ConnectionInput {
 	if o := b.OIDCConfig; o != nil {
 		in.OIDC = &provision.OIDCConfigInput{IssuerURL: o.IssuerURL, ClientID: o.ClientID,
 			ClientSecret: o.ClientSecret, DiscoveryURL: o.DiscoveryURL, Scopes: o.Scopes, IdentifierClaim: o.IdentifierClaim,
-			OwnCallback: o.OwnCallback}
+			OwnCallback: o.OwnCallback, ClientAuthMethod: o.ClientAuthMethod}
 	}
 	if sm := b.SAMLConfig; sm != nil {
 		in.SAML = &provision.SAMLConfigInput{EntityID: sm.EntityID, SSOURL: sm.SSOURL, Certificate: sm.Certificate,
@@ -93,6 +95,10 @@ type oidcJSON struct {
 	OwnCallback bool `json:"ownCallback"`
 	// CallbackURL is the redirect URI to register at the identity provider.
 	CallbackURL string `json:"callbackUrl"`
+	// ClientAuthMethod is client_secret or private_key_jwt; ClientJWKSURL is where the IdP
+	// reads the keys that sign the latter's client assertions.
+	ClientAuthMethod string `json:"clientAuthMethod"`
+	ClientJWKSURL    string `json:"clientJwksUrl"`
 }
 
 type samlJSON struct {
@@ -147,7 +153,8 @@ func (h *Handler) connectionOf(c *models.Connection) connectionJSON {
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 	if o := h.svc.OIDCConfig(c); o != nil {
 		out.OIDCConfig = &oidcJSON{IssuerURL: o.IssuerURL, ClientID: o.ClientID, HasClientSecret: o.HasClientSecret,
-			Scopes: o.Scopes, IdentifierClaim: o.IdentifierClaim, OwnCallback: o.OwnCallback, CallbackURL: o.CallbackURL}
+			Scopes: o.Scopes, IdentifierClaim: o.IdentifierClaim, OwnCallback: o.OwnCallback, CallbackURL: o.CallbackURL,
+			ClientAuthMethod: string(o.ClientAuthMethod), ClientJWKSURL: o.ClientJWKSURL}
 		if o.DiscoveryURL != nil {
 			out.OIDCConfig.DiscoveryURL = *o.DiscoveryURL
 		}

@@ -87,6 +87,7 @@ func NewSignIn(svc *provision.Service, r *Remote, log *slog.Logger) *SignIn {
 // Register mounts the callbacks: the shared one and the connections' own.
 func (s *SignIn) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+provision.OIDCCallbackPath, s.callback)
+	mux.HandleFunc("GET "+provision.OIDCClientJWKSPath, s.clientJWKS)
 	mux.HandleFunc("GET "+provision.OIDCCallbackPath+"/{id}", s.callback)
 }
 
@@ -182,6 +183,11 @@ func (s *SignIn) config(p *upstream, c *models.Connection, clientSecret string) 
 	}
 	endpoint := p.Endpoint()
 	endpoint.AuthStyle = tokenAuthStyle(p, c.OIDCClientID, clientSecret)
+	if c.ClientAuthMethod() == models.ClientAuthPrivateKeyJWT {
+		// The client ID goes in the form beside the assertion (clientAssertionOptions), and no
+		// secret at all.
+		endpoint.AuthStyle, clientSecret = oauth2.AuthStyleInParams, ""
+	}
 	return &oauth2.Config{ClientID: c.OIDCClientID, ClientSecret: clientSecret, Endpoint: endpoint,
 		RedirectURL: s.svc.OIDCRedirectURL(c), Scopes: scopes}
 }
@@ -242,7 +248,14 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 			"the identity provider answered error="+models.Clip(e, 64)+": "+models.Clip(q.Get("error_description"), 256)))
 		return
 	}
-	id, more, cause := s.identity(ctx, f, q.Get("code"))
+	var keys *provision.SPKeys
+	if f.Connection.ClientAuthMethod() == models.ClientAuthPrivateKeyJWT {
+		if keys, err = s.svc.RelyingPartyKeys(ctx); err != nil {
+			s.refuse(w, r, s.svc.ServerFailure(ctx, f, err))
+			return
+		}
+	}
+	id, more, cause := s.identity(ctx, f, q.Get("code"), keys)
 	if cause != "" {
 		s.refuse(w, r, s.svc.FailFlow(ctx, f, "The identity provider's answer could not be verified.", cause))
 		return
@@ -291,8 +304,9 @@ func (s *SignIn) mixUp(ctx context.Context, r *http.Request, f *provision.Claime
 	return ""
 }
 
-// identity redeems the IdP's code and verifies its id_token (signature, issuer, audience,
-// expiry, nonce). A failure returns the private cause.
+// identity redeems the IdP's code, authenticating with the client secret or, given the
+// relying-party keys, a client assertion (private_key_jwt), and verifies its id_token
+// (signature, issuer, audience, expiry, nonce). A failure returns the private cause.
 //
 // Many IdPs put only sub in the id_token, so its claims are merged with userinfo's (the signed
 // id_token's win). When the id_token already carries the identity's own claims (email with
@@ -301,7 +315,7 @@ func (s *SignIn) mixUp(ctx context.Context, r *http.Request, f *provision.Claime
 // sign-in reads nothing else, and saves a round trip to the IdP. more fetches and merges
 // userinfo for CompleteFlow's ErrMoreClaims (a person not yet bound: placement may read any
 // claim); it is nil when the identity is complete. A test sign-in always shows every claim.
-func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code string) (id provision.Identity, more func(context.Context) (provision.Identity, string), cause string) {
+func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code string, keys *provision.SPKeys) (id provision.Identity, more func(context.Context) (provision.Identity, string), cause string) {
 	if code == "" || len(code) > 2048 {
 		return provision.Identity{}, nil, "the callback carries no code, or one longer than 2048 characters"
 	}
@@ -309,8 +323,16 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 	if err != nil {
 		return provision.Identity{}, nil, "provider: " + err.Error()
 	}
+	opts := []oauth2.AuthCodeOption{oauth2.VerifierOption(f.UpstreamVerifier)}
+	if keys != nil {
+		assertion, err := clientAssertionOptions(keys, f.Connection.OIDCClientID, p.Endpoint().TokenURL, s.svc.Clock().Now())
+		if err != nil {
+			return provision.Identity{}, nil, "client assertion: " + err.Error()
+		}
+		opts = append(opts, assertion...)
+	}
 	octx := context.WithValue(ctx, oauth2.HTTPClient, s.client)
-	tok, err := s.config(p, f.Connection, f.ClientSecret).Exchange(octx, code, oauth2.VerifierOption(f.UpstreamVerifier))
+	tok, err := s.config(p, f.Connection, f.ClientSecret).Exchange(octx, code, opts...)
 	if err != nil {
 		return provision.Identity{}, nil, "code exchange: " + describeOAuth(err)
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/http/cookiejar"
@@ -81,6 +83,16 @@ type testIdP struct {
 	lastAuthMethod    string
 	// idTokenClaims, when set, are put in the id_token over the usual ones.
 	idTokenClaims map[string]any
+	// clientJWKS, when set, is the URL of the client's public keys: /token then takes a
+	// private_key_jwt client assertion (RFC 7523), verified as Okta and Entra ID do (checkAssertion).
+	// assertionKids are the kids of the assertions it took; another client authentication
+	// sent beside an assertion (Basic, even with an empty secret, or client_secret) is counted
+	// in secretWithAssertion.
+	clientJWKS          string
+	assertionAlgs       []string // token_endpoint_auth_signing_alg_values_supported, when set
+	assertionJTIs       map[string]bool
+	assertionKids       []string
+	secretWithAssertion int
 }
 
 type idpCode struct {
@@ -134,6 +146,11 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 		if authMethodsJSON != nil {
 			doc["token_endpoint_auth_methods_supported"] = authMethodsJSON
 		}
+		p.mu.Lock()
+		if p.assertionAlgs != nil {
+			doc["token_endpoint_auth_signing_alg_values_supported"] = p.assertionAlgs
+		}
+		p.mu.Unlock()
 		json.NewEncoder(w).Encode(doc)
 	case "/jwks":
 		p.mu.Lock()
@@ -191,6 +208,25 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 		if method == "client_secret_basic" { // RFC 6749 §2.3.1: form-encoded, then Basic
 			id, _ = url.QueryUnescape(id)
 			sec, _ = url.QueryUnescape(sec)
+		}
+		if r.PostForm.Has("client_assertion") || r.PostForm.Has("client_assertion_type") {
+			method = "private_key_jwt"
+			if problem := p.checkAssertion(r, base+"/token"); problem != "" {
+				p.t.Logf("test IdP: client assertion refused: %s", problem)
+				p.mu.Lock()
+				p.clientAuthRefused++
+				p.mu.Unlock()
+				w.WriteHeader(http.StatusUnauthorized)
+				w.Write([]byte(`{"error":"invalid_client"}`))
+				return
+			}
+			// RFC 6749 §2.3: one authentication method per request.
+			if _, _, basic := r.BasicAuth(); basic || r.PostForm.Has("client_secret") {
+				p.mu.Lock()
+				p.secretWithAssertion++
+				p.mu.Unlock()
+			}
+			id, sec = p.client, p.secret
 		}
 		p.mu.Lock()
 		p.lastAuthMethod = method
@@ -253,6 +289,73 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// checkAssertion verifies a private_key_jwt client assertion as Okta and Entra ID do: the
+// jwt-bearer type; RS256, signed by the key its kid names in the client's JWKS (read at each
+// request, as an IdP does on an unknown kid); its x5t that key's certificate's; iss and sub the
+// client ID; aud the token endpoint; not expired, not before its time, at most an hour long;
+// its jti never seen before.
+func (p *testIdP) checkAssertion(r *http.Request, tokenURL string) string {
+	p.mu.Lock()
+	jwksURL := p.clientJWKS
+	p.mu.Unlock()
+	if jwksURL == "" {
+		return "this IdP does not take client assertions"
+	}
+	if r.PostForm.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+		return "client_assertion_type " + r.PostForm.Get("client_assertion_type")
+	}
+	tok, err := jwt.ParseSigned(r.PostForm.Get("client_assertion"), []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		return "parse: " + err.Error()
+	}
+	res, err := http.Get(jwksURL)
+	if err != nil {
+		return "JWKS: " + err.Error()
+	}
+	defer res.Body.Close()
+	var set jose.JSONWebKeySet
+	if err := json.NewDecoder(res.Body).Decode(&set); err != nil {
+		return "JWKS: " + err.Error()
+	}
+	h := tok.Headers[0]
+	keys := set.Key(h.KeyID)
+	if len(keys) != 1 || len(keys[0].Certificates) != 1 {
+		return fmt.Sprintf("kid %q names %d keys of the JWKS", h.KeyID, len(keys))
+	}
+	sum := sha1.Sum(keys[0].Certificates[0].Raw)
+	if h.ExtraHeaders["x5t"] != base64.RawURLEncoding.EncodeToString(sum[:]) || h.ExtraHeaders["typ"] != "JWT" {
+		return fmt.Sprintf("header %v does not name the key's certificate", h.ExtraHeaders)
+	}
+	var c jwt.Claims
+	if err := tok.Claims(keys[0].Key, &c); err != nil {
+		return "signature: " + err.Error()
+	}
+	now := time.Now()
+	switch {
+	case c.Issuer != p.client || c.Subject != p.client:
+		return fmt.Sprintf("iss %q, sub %q", c.Issuer, c.Subject)
+	case len(c.Audience) != 1 || c.Audience[0] != tokenURL:
+		return fmt.Sprintf("aud %v", c.Audience)
+	case c.Expiry == nil || c.IssuedAt == nil || c.Expiry.Time().Before(now) || c.Expiry.Time().Sub(c.IssuedAt.Time()) > time.Hour:
+		return "expired, or longer than an hour"
+	case c.NotBefore != nil && c.NotBefore.Time().After(now.Add(time.Minute)):
+		return "not valid yet"
+	case len(c.ID) < 16:
+		return "jti " + c.ID
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.assertionJTIs[c.ID] {
+		return "jti replayed"
+	}
+	if p.assertionJTIs == nil {
+		p.assertionJTIs = map[string]bool{}
+	}
+	p.assertionJTIs[c.ID] = true
+	p.assertionKids = append(p.assertionKids, h.KeyID)
+	return ""
 }
 
 func (p *testIdP) sign(claims map[string]any) string {
