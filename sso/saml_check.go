@@ -223,10 +223,26 @@ func decryptAssertion(encryptedEl *etree.Element, keys []provision.SPKeyPair) (*
 	return doc.Root(), &a, nil
 }
 
+// keyTransportPKCS1v15 is XML Encryption's RSAES-PKCS1-v1_5 key transport.
+const keyTransportPKCS1v15 = "http://www.w3.org/2001/04/xmlenc#rsa-1_5"
+
 // decryptElement is the decryption of crewjam's ServiceProvider.decryptElement: the
 // EncryptedAssertion's EncryptedData, with the key of an EncryptedKey beside it (decrypted
 // with key) or of one in its KeyInfo (xmlenc), or with key itself.
+//
+// Key transport with RSAES-PKCS1-v1_5 (xmlenc#rsa-1_5), which xmlenc would take, is refused
+// before any decryption: whether its padding checks out is an oracle (Bleichenbacher's attack,
+// shown against XML Encryption by Jager, Schinzel and Somorovsky, ESORICS 2012) which, queried
+// through the ACS, decrypts any RSA ciphertext for the SP key and so forges its signatures: the
+// key signs AuthnRequests and OIDC client assertions too (provision.RelyingPartyKeys). The SP
+// metadata offers RSA-OAEP only, the default of the IdPs that encrypt.
 func decryptElement(encryptedEl *etree.Element, key crypto.Signer) ([]byte, error) {
+	for _, m := range encryptedEl.FindElements(".//EncryptionMethod") {
+		if m.SelectAttrValue("Algorithm", "") == keyTransportPKCS1v15 {
+			return nil, errors.New("the assertion's key is encrypted with RSA PKCS#1 v1.5 (xmlenc#rsa-1_5), which is refused: " +
+				"set the IdP's key transport algorithm to RSA-OAEP")
+		}
+	}
 	encryptedDataEl, err := findChild(encryptedEl, xmlencNS, "EncryptedData")
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -323,6 +324,32 @@ func TestSAMLKeyRotation(t *testing.T) {
 				t.Fatalf("ok=%v: %v", tc.ok, privateCause(err))
 			}
 		})
+	}
+}
+
+// TestSAMLKeyTransportPKCS1v15: an assertion whose key is encrypted with RSA PKCS#1 v1.5
+// (xmlenc#rsa-1_5) is refused before Gatehouse decrypts anything (decryptElement: a padding
+// oracle on the key that also signs); the same assertion encrypted with RSA-OAEP is read.
+func TestSAMLKeyTransportPKCS1v15(t *testing.T) {
+	w := newSAMLWorld(t)
+	key := w.sp.Keys.Current.Key.(*rsa.PrivateKey)
+	for _, pkcs1v15 := range []bool{false, true} {
+		sr, r := w.login(t, "relay")
+		r = editedPost(t, r, func(doc string) string {
+			doc = samltest.Reencrypt(key, w.sp.Keys.Current.Certificate, pkcs1v15)(samltest.DropResponseSignature(doc))
+			if strings.Contains(doc, "xmlenc#rsa-1_5") != pkcs1v15 {
+				t.Fatalf("re-encrypted (PKCS#1 v1.5: %v): %s", pkcs1v15, doc)
+			}
+			return doc
+		})
+		login, err := CheckSAMLResponse(r, w.sp, w.conn, sr.ID)
+		var le *LoginError
+		switch {
+		case !pkcs1v15 && (err != nil || login.Identity.Email != "ada@example.com"):
+			t.Fatalf("re-encrypted with RSA-OAEP: %v", err)
+		case pkcs1v15 && (!errorsAs(err, &le) || !strings.Contains(fmt.Sprint(privateCause(le.Private)), "xmlenc#rsa-1_5), which is refused")):
+			t.Fatalf("encrypted with PKCS#1 v1.5: %v", err)
+		}
 	}
 }
 

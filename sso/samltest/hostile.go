@@ -2,6 +2,7 @@ package samltest
 
 import (
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
@@ -171,13 +172,43 @@ func EncryptedNest(cert *x509.Certificate) func(doc string, depth int) string {
 // encrypted to cert as crewjam's IdP encrypts (RSA-OAEP, AES-128-CBC, the EncryptedKey in the
 // EncryptedData's KeyInfo).
 func ReplaceEncryptedAssertion(doc string, cert *x509.Certificate, plaintext string) string {
+	e := xmlenc.OAEP()
+	e.BlockCipher = xmlenc.AES128CBC
+	e.DigestMethod = &xmlenc.SHA1
+	return replaceEncryptedAssertion(doc, cert, plaintext, e)
+}
+
+// Reencrypt returns an edit that decrypts the response's EncryptedAssertion with the SP's key
+// and encrypts the same assertion (its signature intact) to cert again, its key transported
+// with RSA PKCS#1 v1.5 (xmlenc#rsa-1_5) when pkcs1v15, else as crewjam's IdP does (RSA-OAEP).
+func Reencrypt(key *rsa.PrivateKey, cert *x509.Certificate, pkcs1v15 bool) func(doc string) string {
+	return func(doc string) string {
+		d := etree.NewDocument()
+		if err := d.ReadFromString(doc); err != nil {
+			panic(err)
+		}
+		data := d.FindElement("//EncryptedAssertion/EncryptedData")
+		if data == nil {
+			panic("samltest: no EncryptedData")
+		}
+		plaintext, err := xmlenc.Decrypt(key, data)
+		if err != nil {
+			panic(err)
+		}
+		if !pkcs1v15 {
+			return ReplaceEncryptedAssertion(doc, cert, string(plaintext))
+		}
+		e := xmlenc.PKCS1v15()
+		e.BlockCipher = xmlenc.AES128CBC
+		return replaceEncryptedAssertion(doc, cert, string(plaintext), e)
+	}
+}
+
+func replaceEncryptedAssertion(doc string, cert *x509.Certificate, plaintext string, e xmlenc.RSA) string {
 	i, j := strings.Index(doc, "<saml:EncryptedAssertion"), strings.Index(doc, "</saml:EncryptedAssertion>")
 	if i < 0 || j < 0 {
 		panic("samltest: no EncryptedAssertion")
 	}
-	e := xmlenc.OAEP()
-	e.BlockCipher = xmlenc.AES128CBC
-	e.DigestMethod = &xmlenc.SHA1
 	data, err := e.Encrypt(cert, []byte(plaintext), nil)
 	if err != nil {
 		panic(err)
