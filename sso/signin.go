@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,9 +59,8 @@ type upstream struct {
 	// issParameter: the IdP says every authorization response carries iss
 	// (authorization_response_iss_parameter_supported, RFC 9207 §3).
 	issParameter bool
-	// basicAuth and postAuth: the token endpoint takes client_secret_basic, client_secret_post
-	// (token_endpoint_auth_methods_supported; tokenAuthStyle).
-	basicAuth, postAuth bool
+	// auth is what the discovery document says of the token endpoint's client authentication.
+	auth tokenEndpointAuth
 }
 
 // maxIdPBody bounds every response body of an identity provider (discovery, JWKS, token,
@@ -117,11 +115,6 @@ func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*upstream,
 	if json.Unmarshal(body, &pc) != nil || json.Unmarshal(body, &extra) != nil {
 		return nil, fmt.Errorf("discovery %s: not valid JSON", disc)
 	}
-	// Read apart: a malformed list only leaves the method to detection.
-	var methods struct {
-		List []string `json:"token_endpoint_auth_methods_supported"`
-	}
-	_ = json.Unmarshal(body, &methods)
 	switch {
 	case pc.IssuerURL != c.OIDCIssuerURL:
 		return nil, fmt.Errorf("discovery issuer %q does not match the connection's issuer %q", pc.IssuerURL, c.OIDCIssuerURL)
@@ -133,30 +126,9 @@ func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*upstream,
 	pc.Algorithms = asymmetricAlgorithms(pc.Algorithms)
 	// The context only carries the guarded client: the key set outlives this request.
 	p := &upstream{Provider: pc.NewProvider(oidc.ClientContext(context.Background(), s.client)),
-		issuer: pc.IssuerURL, issParameter: extra.ISSParameter,
-		basicAuth: slices.Contains(methods.List, "client_secret_basic"), postAuth: slices.Contains(methods.List, "client_secret_post")}
+		issuer: pc.IssuerURL, issParameter: extra.ISSParameter, auth: readTokenEndpointAuth(body)}
 	s.providers.Set(key, p)
 	return p, nil
-}
-
-// tokenAuthStyle is how the client secret goes to the token endpoint, from the discovery
-// document's token_endpoint_auth_methods_supported: in the Authorization header
-// (client_secret_basic) when the IdP lists it, in the form (client_secret_post) when it lists
-// that and not basic, or lists both and the client ID or secret has characters that the header
-// form-encodes first (RFC 6749 §2.3.1, which some IdPs do not decode). Without either, x/oauth2
-// detects it: the header first, then the form after a refusal. Detecting at every exchange (the
-// configuration is built per sign-in, so x/oauth2's memory of what worked is lost) would cost
-// an IdP that takes only the form a refused token request per sign-in, which it logs (and may
-// count) as a failed client authentication.
-func tokenAuthStyle(p *upstream, clientID, secret string) oauth2.AuthStyle {
-	encoded := url.QueryEscape(clientID) != clientID || url.QueryEscape(secret) != secret
-	switch {
-	case p.postAuth && (!p.basicAuth || encoded):
-		return oauth2.AuthStyleInParams
-	case p.basicAuth:
-		return oauth2.AuthStyleInHeader
-	}
-	return oauth2.AuthStyleAutoDetect
 }
 
 // asymmetricAlgorithms keeps the public-key signature algorithms of a discovery document's list
@@ -176,20 +148,12 @@ func asymmetricAlgorithms(algs []string) []string {
 // config is the OAuth client of a connection. Its redirect URI is the connection's
 // (provision.OIDCCallbackPathOf), in the authorization request and the code exchange alike:
 // a flow whose connection changed its redirect URI meanwhile fails at the callback's check.
-func (s *SignIn) config(p *upstream, c *models.Connection, clientSecret string) *oauth2.Config {
+func (s *SignIn) config(p *upstream, c *models.Connection) *oauth2.Config {
 	scopes := strings.Fields(c.OIDCScopes)
 	if !slices.Contains(scopes, oidc.ScopeOpenID) {
 		scopes = append([]string{oidc.ScopeOpenID}, scopes...)
 	}
-	endpoint := p.Endpoint()
-	endpoint.AuthStyle = tokenAuthStyle(p, c.OIDCClientID, clientSecret)
-	if c.ClientAuthMethod() == models.ClientAuthPrivateKeyJWT {
-		// The client ID goes in the form beside the assertion (clientAssertionOptions), and no
-		// secret at all.
-		endpoint.AuthStyle, clientSecret = oauth2.AuthStyleInParams, ""
-	}
-	return &oauth2.Config{ClientID: c.OIDCClientID, ClientSecret: clientSecret, Endpoint: endpoint,
-		RedirectURL: s.svc.OIDCRedirectURL(c), Scopes: scopes}
+	return &oauth2.Config{ClientID: c.OIDCClientID, Endpoint: p.Endpoint(), RedirectURL: s.svc.OIDCRedirectURL(c), Scopes: scopes}
 }
 
 // StartSignIn redirects the browser to the identity provider with Gatehouse's own state,
@@ -210,7 +174,7 @@ func (s *SignIn) StartSignIn(w http.ResponseWriter, r *http.Request, st *provisi
 			opts = append(opts, oauth2.SetAuthURLParam(k, v))
 		}
 	}
-	u := s.config(p, st.Connection, "").AuthCodeURL(st.UpstreamState, opts...)
+	u := s.config(p, st.Connection).AuthCodeURL(st.UpstreamState, opts...)
 	http.Redirect(w, r, u, http.StatusFound)
 }
 
@@ -323,16 +287,13 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 	if err != nil {
 		return provision.Identity{}, nil, "provider: " + err.Error()
 	}
-	opts := []oauth2.AuthCodeOption{oauth2.VerifierOption(f.UpstreamVerifier)}
-	if keys != nil {
-		assertion, err := clientAssertionOptions(keys, f.Connection.OIDCClientID, p.Endpoint().TokenURL, s.svc.Clock().Now())
-		if err != nil {
-			return provision.Identity{}, nil, "client assertion: " + err.Error()
-		}
-		opts = append(opts, assertion...)
+	cfg := s.config(p, f.Connection)
+	opts, err := authenticate(cfg, f.Connection, p.auth, f.ClientSecret, keys, s.svc.Clock().Now())
+	if err != nil {
+		return provision.Identity{}, nil, "client authentication: " + err.Error()
 	}
 	octx := context.WithValue(ctx, oauth2.HTTPClient, s.client)
-	tok, err := s.config(p, f.Connection, f.ClientSecret).Exchange(octx, code, opts...)
+	tok, err := cfg.Exchange(octx, code, append(opts, oauth2.VerifierOption(f.UpstreamVerifier))...)
 	if err != nil {
 		return provision.Identity{}, nil, "code exchange: " + describeOAuth(err)
 	}

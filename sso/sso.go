@@ -19,7 +19,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -101,33 +100,6 @@ func (r *Remote) fetch(ctx context.Context, what, raw string, limit int64) ([]by
 	return b, ""
 }
 
-// privateKeyJWTProblems says why a discovery document's IdP would not take Gatehouse's client
-// assertions: it does not list private_key_jwt among its token endpoint's authentication
-// methods (omitted, the list is client_secret_basic alone: OpenID Connect Discovery 1.0 §3),
-// or lists signing algorithms without RS256.
-func privateKeyJWTProblems(discovery []byte) []string {
-	var d struct {
-		Methods    []string `json:"token_endpoint_auth_methods_supported"`
-		Algorithms []string `json:"token_endpoint_auth_signing_alg_values_supported"`
-	}
-	_ = json.Unmarshal(discovery, &d) // read apart: a malformed list is taken as none
-	var problems []string
-	if !slices.Contains(d.Methods, string(models.ClientAuthPrivateKeyJWT)) {
-		methods := "not given, meaning client_secret_basic"
-		if d.Methods != nil {
-			methods = "[" + strings.Join(d.Methods, ", ") + "]"
-		}
-		problems = append(problems, fmt.Sprintf("the identity provider does not take private_key_jwt client authentication "+
-			"(its discovery document's token_endpoint_auth_methods_supported is %s): set clientAuthMethod to client_secret, "+
-			"or allow private_key_jwt for the client at the identity provider", models.Clip(methods, 256)))
-	}
-	if d.Algorithms != nil && !slices.Contains(d.Algorithms, "RS256") {
-		problems = append(problems, fmt.Sprintf("the identity provider does not take RS256 client assertions (private_key_jwt), which Gatehouse signs "+
-			"(token_endpoint_auth_signing_alg_values_supported is [%s])", models.Clip(strings.Join(d.Algorithms, ", "), 256)))
-	}
-	return problems
-}
-
 // TestOIDC fetches the discovery document, checks its issuer and endpoints (and, for a
 // connection on private_key_jwt, that the IdP takes it), then fetches the JWKS and checks it
 // holds a usable signing key.
@@ -155,7 +127,7 @@ func (r *Remote) TestOIDC(ctx context.Context, t provision.OIDCTarget) provision
 		return fail("discovery document %s is not valid JSON: %s", disc, strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if t.ClientAuthMethod == models.ClientAuthPrivateKeyJWT {
-		rep.Problems = append(rep.Problems, privateKeyJWTProblems(body)...)
+		rep.Problems = append(rep.Problems, readTokenEndpointAuth(body).privateKeyJWTProblems()...)
 	}
 	if d.Issuer != t.IssuerURL {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("discovery document issuer %q does not match the connection's issuerUrl %q", d.Issuer, t.IssuerURL))

@@ -1,0 +1,196 @@
+package sso
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1" // #nosec G505 -- x5t, the certificate's SHA-1 thumbprint, is what Entra ID matches on
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/oauth2"
+
+	"gatehouse/models"
+	"gatehouse/provision"
+)
+
+// How an OIDC connection authenticates to its IdP's token endpoint (OAuth 2.0 §2.3, OpenID
+// Connect Core §9), in one place for the sign-in's code exchange and the connection test's
+// probe of the credentials.
+//
+// With its client secret: in the Authorization header or the form, as the discovery document
+// says (tokenEndpointAuth.style).
+//
+// With private_key_jwt: a short-lived JWT that Gatehouse signs with its relying-party key
+// (provision.RelyingPartyKeys, the SAML SP key: RSA-2048, RS256, which every IdP that takes
+// private_key_jwt accepts), sent in the form with no secret (RFC 7523 §2.2). The IdP verifies
+// it with the public key it read from OIDCClientJWKSPath (Okta: a JWKS URL or the key pasted) or
+// was given as a certificate (Entra ID: certificate credentials, matched by x5t).
+
+// tokenEndpointAuth is what an IdP's discovery document says of its token endpoint's client
+// authentication (OpenID Connect Discovery 1.0 §3).
+type tokenEndpointAuth struct {
+	Methods    []string `json:"token_endpoint_auth_methods_supported"`
+	Algorithms []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+}
+
+// readTokenEndpointAuth reads the lists apart from the rest of the document: a malformed one
+// is taken as absent.
+func readTokenEndpointAuth(discovery []byte) tokenEndpointAuth {
+	var a tokenEndpointAuth
+	if json.Unmarshal(discovery, &a) != nil {
+		return tokenEndpointAuth{}
+	}
+	return a
+}
+
+// style is how the client secret goes to the token endpoint: in the Authorization header
+// (client_secret_basic) when the IdP lists it, in the form (client_secret_post) when it lists
+// that and not basic, or lists both and the client ID or secret has characters that the header
+// form-encodes first (RFC 6749 §2.3.1, which some IdPs do not decode). Without either, x/oauth2
+// detects it: the header first, then the form after a refusal. Detecting at every exchange (the
+// configuration is built per sign-in, so x/oauth2's memory of what worked is lost) would cost
+// an IdP that takes only the form a refused token request per sign-in, which it logs (and may
+// count) as a failed client authentication.
+func (a tokenEndpointAuth) style(clientID, secret string) oauth2.AuthStyle {
+	basic, post := slices.Contains(a.Methods, "client_secret_basic"), slices.Contains(a.Methods, "client_secret_post")
+	encoded := url.QueryEscape(clientID) != clientID || url.QueryEscape(secret) != secret
+	switch {
+	case post && (!basic || encoded):
+		return oauth2.AuthStyleInParams
+	case basic:
+		return oauth2.AuthStyleInHeader
+	}
+	return oauth2.AuthStyleAutoDetect
+}
+
+// privateKeyJWTProblems says why the IdP would not take Gatehouse's client assertions: it does
+// not list private_key_jwt among its token endpoint's authentication methods (omitted, the
+// list is client_secret_basic alone: OpenID Connect Discovery 1.0 §3), or lists signing
+// algorithms without RS256.
+func (a tokenEndpointAuth) privateKeyJWTProblems() []string {
+	var problems []string
+	if !slices.Contains(a.Methods, string(models.ClientAuthPrivateKeyJWT)) {
+		methods := "not given, meaning client_secret_basic"
+		if a.Methods != nil {
+			methods = "[" + strings.Join(a.Methods, ", ") + "]"
+		}
+		problems = append(problems, fmt.Sprintf("the identity provider does not take private_key_jwt client authentication "+
+			"(its discovery document's token_endpoint_auth_methods_supported is %s): set clientAuthMethod to client_secret, "+
+			"or allow private_key_jwt for the client at the identity provider", models.Clip(methods, 256)))
+	}
+	if a.Algorithms != nil && !slices.Contains(a.Algorithms, "RS256") {
+		problems = append(problems, fmt.Sprintf("the identity provider does not take RS256 client assertions (private_key_jwt), which Gatehouse signs "+
+			"(token_endpoint_auth_signing_alg_values_supported is [%s])", models.Clip(strings.Join(a.Algorithms, ", "), 256)))
+	}
+	return problems
+}
+
+// authenticate makes cfg's token requests authenticate as connection c does: it sets the
+// endpoint's AuthStyle and the client secret, or returns the parameters of a fresh client
+// assertion signed with keys' current key (private_key_jwt: the client ID goes in the form
+// beside it, and no secret at all, not even an empty Basic header).
+func authenticate(cfg *oauth2.Config, c *models.Connection, a tokenEndpointAuth, secret string, keys *provision.SPKeys, now time.Time) ([]oauth2.AuthCodeOption, error) {
+	if c.ClientAuthMethod() != models.ClientAuthPrivateKeyJWT {
+		cfg.ClientSecret, cfg.Endpoint.AuthStyle = secret, a.style(c.OIDCClientID, secret)
+		return nil, nil
+	}
+	if keys == nil {
+		return nil, errors.New("no relying-party key to sign a client assertion with")
+	}
+	cfg.ClientSecret, cfg.Endpoint.AuthStyle = "", oauth2.AuthStyleInParams
+	return clientAssertionOptions(keys, c.OIDCClientID, cfg.Endpoint.TokenURL, now)
+}
+
+// clientAssertionType is the client_assertion_type of a JWT client assertion (RFC 7523 §2.2).
+const clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// clientAssertionLifetime is how long an assertion is valid: it is sent at once, and IdPs
+// refuse long-lived ones (Okta: at most an hour).
+const clientAssertionLifetime = 5 * time.Minute
+
+// clientAssertionOptions are the token request's parameters that authenticate the client
+// with a fresh assertion signed by the current relying-party key. The audience is the IdP's
+// token endpoint (OpenID Connect Core 1.0 §9, what Okta and Entra ID require).
+func clientAssertionOptions(keys *provision.SPKeys, clientID, tokenURL string, now time.Time) ([]oauth2.AuthCodeOption, error) {
+	key, ok := keys.Current.Key.(*rsa.PrivateKey)
+	if !ok {
+		return nil, errors.New("the relying-party key is not an RSA key")
+	}
+	cert := keys.Current.Certificate
+	kid := certificateKeyID(cert)
+	sha1Sum := sha1.Sum(cert.Raw) // #nosec G401 -- a thumbprint, not a signature
+	opts := (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", kid).
+		WithHeader("x5t", base64.RawURLEncoding.EncodeToString(sha1Sum[:])).
+		WithHeader("x5t#S256", kid)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, opts)
+	if err != nil {
+		return nil, err
+	}
+	jti := make([]byte, 16)
+	rand.Read(jti)
+	claims := jwt.Claims{Issuer: clientID, Subject: clientID, Audience: jwt.Audience{tokenURL},
+		ID: hex.EncodeToString(jti), IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now),
+		Expiry: jwt.NewNumericDate(now.Add(clientAssertionLifetime))}
+	assertion, err := jwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil {
+		return nil, err
+	}
+	return []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("client_assertion_type", clientAssertionType),
+		oauth2.SetAuthURLParam("client_assertion", assertion)}, nil
+}
+
+// certificateKeyID is a relying-party key's kid: its certificate's SHA-256 thumbprint,
+// base64url, which is also its x5t#S256. Stable across replicas and restarts, and new with
+// each key.
+func certificateKeyID(cert *x509.Certificate) string {
+	sum := sha256.Sum256(cert.Raw)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// clientJWKS is GET /sso/oidc/jwks.json: the public relying-party keys that sign client
+// assertions, the current one and the next one of a rotation under way (published before it
+// signs, so that IdPs which read the set once have it), each with its certificate (x5c) for
+// IdPs that take a certificate. Public, as the SAML SP metadata is: it holds public keys only.
+func (s *SignIn) clientJWKS(w http.ResponseWriter, r *http.Request) {
+	keys, err := s.svc.RelyingPartyKeys(r.Context())
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "sso: relying party keys", "err", err)
+		http.Error(w, "The keys cannot be read now; try again.", http.StatusServiceUnavailable)
+		return
+	}
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
+	for _, kp := range []*provision.SPKeyPair{&keys.Current, keys.Next} {
+		if kp == nil {
+			continue
+		}
+		sha1Sum := sha1.Sum(kp.Certificate.Raw) // #nosec G401 -- a thumbprint
+		sha256Sum := sha256.Sum256(kp.Certificate.Raw)
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: kp.Key.Public(), KeyID: certificateKeyID(kp.Certificate),
+			Algorithm: string(jose.RS256), Use: "sig",
+			Certificates: []*x509.Certificate{kp.Certificate}, CertificateThumbprintSHA1: sha1Sum[:],
+			CertificateThumbprintSHA256: sha256Sum[:]})
+	}
+	body, err := json.Marshal(set)
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "sso: relying party JWKS", "err", err)
+		http.Error(w, "The keys cannot be read now; try again.", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	// A rotation publishes the next key ahead of its use, so a copy a few minutes old still
+	// verifies every assertion; an IdP that meets an unknown kid reads the set again.
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Write(body)
+}
