@@ -163,12 +163,13 @@ type ComplexityRoot struct {
 	}
 
 	ConnectionTestDetails struct {
-		CertificateValid func(childComplexity int) int
-		DiscoveryValid   func(childComplexity int) int
-		JWKSValid        func(childComplexity int) int
-		LatencyMs        func(childComplexity int) int
-		MetadataValid    func(childComplexity int) int
-		SSOURLValid      func(childComplexity int) int
+		CertificateValid          func(childComplexity int) int
+		ClientAuthenticationValid func(childComplexity int) int
+		DiscoveryValid            func(childComplexity int) int
+		JWKSValid                 func(childComplexity int) int
+		LatencyMs                 func(childComplexity int) int
+		MetadataValid             func(childComplexity int) int
+		SSOURLValid               func(childComplexity int) int
 	}
 
 	CreateApplicationPayload struct {
@@ -1244,6 +1245,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ConnectionTestDetails.CertificateValid(childComplexity), true
+	case "ConnectionTestDetails.clientAuthenticationValid":
+		if e.ComplexityRoot.ConnectionTestDetails.ClientAuthenticationValid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectionTestDetails.ClientAuthenticationValid(childComplexity), true
 	case "ConnectionTestDetails.discoveryValid":
 		if e.ComplexityRoot.ConnectionTestDetails.DiscoveryValid == nil {
 			break
@@ -4477,6 +4484,13 @@ type ConnectionTestDetails {
   certificateValid: Boolean
   ssoUrlValid: Boolean
   metadataValid: Boolean
+  """
+  OIDC: whether the IdP's token endpoint took the connection's client authentication (its client
+  secret, or its private_key_jwt assertion), asked to redeem a code it never issued: true when it
+  answered invalid_grant, false when it refused the client (invalid_client), null when its answer
+  said neither, or for SAML.
+  """
+  clientAuthenticationValid: Boolean
   latencyMs: Int!
 }
 
@@ -5254,6 +5268,8 @@ func (ec *executionContext) childFields_ConnectionTestDetails(ctx context.Contex
 		return ec.fieldContext_ConnectionTestDetails_ssoUrlValid(ctx, field)
 	case "metadataValid":
 		return ec.fieldContext_ConnectionTestDetails_metadataValid(ctx, field)
+	case "clientAuthenticationValid":
+		return ec.fieldContext_ConnectionTestDetails_clientAuthenticationValid(ctx, field)
 	case "latencyMs":
 		return ec.fieldContext_ConnectionTestDetails_latencyMs(ctx, field)
 	}
@@ -9209,6 +9225,29 @@ func (ec *executionContext) _ConnectionTestDetails_metadataValid(ctx context.Con
 	)
 }
 func (ec *executionContext) fieldContext_ConnectionTestDetails_metadataValid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectionTestDetails", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ConnectionTestDetails_clientAuthenticationValid(ctx context.Context, field graphql.CollectedField, obj *provision.TestReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectionTestDetails_clientAuthenticationValid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientAuthenticationValid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *bool) graphql.Marshaler {
+			return ec.marshalOBoolean2ᚖbool(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectionTestDetails_clientAuthenticationValid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ConnectionTestDetails", field, false, false, "Boolean")
 }
 
@@ -22828,6 +22867,11 @@ func (ec *executionContext) _ConnectionTestDetails(ctx context.Context, sel ast.
 			}
 		case "metadataValid":
 			out.Values[i] = ec._ConnectionTestDetails_metadataValid(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "clientAuthenticationValid":
+			out.Values[i] = ec._ConnectionTestDetails_clientAuthenticationValid(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}

@@ -35,9 +35,15 @@ type Remote interface {
 type OIDCTarget struct {
 	IssuerURL    string
 	DiscoveryURL string // empty: IssuerURL + /.well-known/openid-configuration
-	// ClientAuthMethod is the connection's (models.Connection.ClientAuthMethod): the test
-	// checks that the IdP says it takes it.
+	// ClientID, ClientAuthMethod, ClientSecret (decrypted; "" on private_key_jwt) and Keys
+	// (the relying-party keys; nil on the client secret) authenticate the test's token request
+	// as a sign-in's code exchange does; RedirectURL is the connection's redirect URI. The test
+	// also checks that the IdP says it takes the method.
+	ClientID         string
 	ClientAuthMethod models.ClientAuthMethod
+	ClientSecret     string
+	Keys             *SPKeys
+	RedirectURL      string
 }
 
 // SAMLTarget is what a connection test needs of a SAML connection.
@@ -57,8 +63,11 @@ type TestReport struct {
 	CertificateValid *bool
 	SSOURLValid      *bool
 	MetadataValid    *bool
-	LatencyMs        int64
-	Problems         []string
+	// ClientAuthenticationValid: the IdP's token endpoint took the OIDC connection's client
+	// authentication (true), refused it (false), or did not say (nil).
+	ClientAuthenticationValid *bool
+	LatencyMs                 int64
+	Problems                  []string
 }
 
 // SPKeyPair is the SAML service provider's signing key and certificate.

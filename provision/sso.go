@@ -152,13 +152,18 @@ func (s *Service) TestConnection(ctx context.Context, rawID string) (*Connection
 	if s.sso.remote == nil {
 		return nil, internal("test connection", errors.New("no Remote configured"))
 	}
+	var oidcTarget OIDCTarget
+	if c.Protocol == models.ProtocolOIDC {
+		if oidcTarget, err = s.oidcTarget(ctx, c); err != nil {
+			return nil, err
+		}
+	}
 	tctx, cancel := context.WithTimeout(ctx, s.sso.timeout)
 	start := s.clock.Now()
 	var rep TestReport
 	switch c.Protocol {
 	case models.ProtocolOIDC:
-		rep = s.sso.remote.TestOIDC(tctx, OIDCTarget{IssuerURL: c.OIDCIssuerURL, DiscoveryURL: c.OIDCDiscoveryURL,
-			ClientAuthMethod: c.ClientAuthMethod()})
+		rep = s.sso.remote.TestOIDC(tctx, oidcTarget)
 	default:
 		rep = s.sso.remote.TestSAML(tctx, SAMLTarget{EntityID: c.SAMLEntityID, SSOURL: c.SAMLSSOURL,
 			Certificate: c.SAMLCertificate, MetadataURL: c.SAMLMetadataURL})
@@ -209,6 +214,27 @@ func (s *Service) TestConnection(ctx context.Context, rawID string) (*Connection
 		return nil, err
 	}
 	return &ConnectionTest{TestReport: rep, Connection: c}, nil
+}
+
+// oidcTarget is what the test of OIDC connection c needs, its credentials decrypted.
+func (s *Service) oidcTarget(ctx context.Context, c *models.Connection) (OIDCTarget, error) {
+	t := OIDCTarget{IssuerURL: c.OIDCIssuerURL, DiscoveryURL: c.OIDCDiscoveryURL, ClientID: c.OIDCClientID,
+		ClientAuthMethod: c.ClientAuthMethod(), RedirectURL: s.OIDCRedirectURL(c)}
+	switch {
+	case t.ClientAuthMethod == models.ClientAuthPrivateKeyJWT:
+		keys, err := s.RelyingPartyKeys(ctx)
+		if err != nil {
+			return OIDCTarget{}, err
+		}
+		t.Keys = keys
+	case len(c.OIDCClientSecretEnc) > 0:
+		sec, err := s.box.Open(c.OIDCClientSecretEnc)
+		if err != nil {
+			return OIDCTarget{}, internal("test connection: secret", err)
+		}
+		t.ClientSecret = string(sec)
+	}
+	return t, nil
 }
 
 // ActivateConnection lets users sign in through the connection. It needs a passed test (status

@@ -282,7 +282,8 @@ func (h *Handler) testConnection(w http.ResponseWriter, r *http.Request) (int, a
 		"success": t.Success,
 		"details": omitNil(map[string]any{"discoveryValid": t.DiscoveryValid, "jwksValid": t.JWKSValid,
 			"certificateValid": t.CertificateValid, "ssoUrlValid": t.SSOURLValid, "metadataValid": t.MetadataValid,
-			"latencyMs": t.LatencyMs}),
+			"clientAuthenticationValid": t.ClientAuthenticationValid,
+			"latencyMs":                 t.LatencyMs}),
 		"problems": t.Problems,
 		"status":   t.Connection.Status,
 	}, nil

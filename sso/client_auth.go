@@ -1,6 +1,7 @@
 package sso
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1" // #nosec G505 -- x5t, the certificate's SHA-1 thumbprint, is what Entra ID matches on
@@ -101,16 +102,80 @@ func (a tokenEndpointAuth) privateKeyJWTProblems() []string {
 // endpoint's AuthStyle and the client secret, or returns the parameters of a fresh client
 // assertion signed with keys' current key (private_key_jwt: the client ID goes in the form
 // beside it, and no secret at all, not even an empty Basic header).
-func authenticate(cfg *oauth2.Config, c *models.Connection, a tokenEndpointAuth, secret string, keys *provision.SPKeys, now time.Time) ([]oauth2.AuthCodeOption, error) {
-	if c.ClientAuthMethod() != models.ClientAuthPrivateKeyJWT {
-		cfg.ClientSecret, cfg.Endpoint.AuthStyle = secret, a.style(c.OIDCClientID, secret)
+func authenticate(cfg *oauth2.Config, method models.ClientAuthMethod, a tokenEndpointAuth, secret string, keys *provision.SPKeys, now time.Time) ([]oauth2.AuthCodeOption, error) {
+	if method != models.ClientAuthPrivateKeyJWT {
+		cfg.ClientSecret, cfg.Endpoint.AuthStyle = secret, a.style(cfg.ClientID, secret)
 		return nil, nil
 	}
 	if keys == nil {
 		return nil, errors.New("no relying-party key to sign a client assertion with")
 	}
 	cfg.ClientSecret, cfg.Endpoint.AuthStyle = "", oauth2.AuthStyleInParams
-	return clientAssertionOptions(keys, c.OIDCClientID, cfg.Endpoint.TokenURL, now)
+	return clientAssertionOptions(keys, cfg.ClientID, cfg.Endpoint.TokenURL, now)
+}
+
+// checkClientAuthentication asks the IdP's token endpoint to redeem a code it never issued,
+// authenticated as a sign-in's code exchange is. An authorization server authenticates the
+// client before it looks at the grant (RFC 6749 §3.2.1, §5.2: invalid_client is the answer to
+// a failed client authentication), so invalid_grant says the credentials were taken, and
+// invalid_client or a 401 that they were not: a wrong or expired secret, or a key the IdP does
+// not have, found by the connection test rather than by the first person who signs in.
+// unauthorized_client (authenticated, but not allowed the authorization-code grant) is a
+// problem too. Any other answer says neither: nil, and no problem.
+//
+// Where the discovery names no secret method, the header and the form are each tried, as the
+// sign-in's detection does; either taking the secret is enough.
+func (r *Remote) checkClientAuthentication(ctx context.Context, t provision.OIDCTarget, tokenURL string, a tokenEndpointAuth) (*bool, string) {
+	cfg := &oauth2.Config{ClientID: t.ClientID, Endpoint: oauth2.Endpoint{TokenURL: tokenURL}, RedirectURL: t.RedirectURL}
+	opts, err := authenticate(cfg, t.ClientAuthMethod, a, t.ClientSecret, t.Keys, time.Now())
+	if err != nil {
+		return nil, "client authentication: " + err.Error()
+	}
+	styles := []oauth2.AuthStyle{cfg.Endpoint.AuthStyle}
+	if cfg.Endpoint.AuthStyle == oauth2.AuthStyleAutoDetect {
+		styles = []oauth2.AuthStyle{oauth2.AuthStyleInHeader, oauth2.AuthStyleInParams}
+	}
+	code := make([]byte, 16)
+	rand.Read(code)
+	octx := context.WithValue(ctx, oauth2.HTTPClient, r.client)
+	var refused *oauth2.RetrieveError
+	for _, style := range styles {
+		cfg.Endpoint.AuthStyle = style
+		_, err := cfg.Exchange(octx, "gatehouse-connection-test-"+hex.EncodeToString(code), append(opts, oauth2.VerifierOption(oauth2.GenerateVerifier()))...)
+		var re *oauth2.RetrieveError
+		switch {
+		case err == nil:
+			return nil, "" // a token for a code never issued: nothing to conclude
+		case !errors.As(err, &re):
+			return nil, fmt.Sprintf("the token endpoint %s cannot be reached: %s", models.Clip(tokenURL, 256), describe(ctx, err))
+		case re.ErrorCode == "invalid_grant":
+			return yes(), ""
+		case re.ErrorCode == "unauthorized_client":
+			return yes(), fmt.Sprintf("the identity provider does not allow client %q the authorization-code grant (unauthorized_client%s): "+
+				"allow it for the client (Okta: Grant type Authorization Code; Entra ID: a Web platform)", models.Clip(t.ClientID, 128), description(re))
+		case re.ErrorCode == "invalid_client" || re.Response != nil && re.Response.StatusCode == http.StatusUnauthorized:
+			refused = re
+		default:
+			return nil, "" // an answer that does not say
+		}
+	}
+	what := "check oidcConfig.clientId and oidcConfig.clientSecret (a client secret expires: Entra ID's after two years at most)"
+	if t.ClientAuthMethod == models.ClientAuthPrivateKeyJWT {
+		what = "check oidcConfig.clientId, and that Gatehouse's keys (clientJwksUrl, or its certificate) are registered for the client"
+	}
+	code2 := refused.ErrorCode
+	if code2 == "" {
+		code2 = "HTTP 401"
+	}
+	return no(), fmt.Sprintf("the identity provider refused Gatehouse's client authentication (%s%s): %s", code2, description(refused), what)
+}
+
+// description is an OAuth error's error_description, clipped, for a problem.
+func description(re *oauth2.RetrieveError) string {
+	if re.ErrorDescription == "" {
+		return ""
+	}
+	return ": " + models.Clip(re.ErrorDescription, 256)
 }
 
 // clientAssertionType is the client_assertion_type of a JWT client assertion (RFC 7523 §2.2).

@@ -288,7 +288,7 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 		return provision.Identity{}, nil, "provider: " + err.Error()
 	}
 	cfg := s.config(p, f.Connection)
-	opts, err := authenticate(cfg, f.Connection, p.auth, f.ClientSecret, keys, s.svc.Clock().Now())
+	opts, err := authenticate(cfg, f.Connection.ClientAuthMethod(), p.auth, f.ClientSecret, keys, s.svc.Clock().Now())
 	if err != nil {
 		return provision.Identity{}, nil, "client authentication: " + err.Error()
 	}

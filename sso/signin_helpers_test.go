@@ -73,8 +73,8 @@ type testIdP struct {
 	// other with an error page, as IdPs do, never a redirect.
 	registered string
 	// authMethods, when set, is the IdP's token_endpoint_auth_methods_supported, and /token
-	// refuses (invalid_client, the code kept) a client that authenticates otherwise;
-	// clientAuthRefused counts those refusals. authMethodsJSON, when set, is advertised
+	// refuses (invalid_client, the code kept) a client that authenticates otherwise, as it
+	// refuses a wrong client ID or secret; clientAuthRefused counts those refusals. authMethodsJSON, when set, is advertised
 	// instead (anything, malformed included), with no refusal. lastAuthMethod is the method
 	// of the last token request.
 	authMethods       []string
@@ -88,6 +88,10 @@ type testIdP struct {
 	// assertionKids are the kids of the assertions it took; another client authentication
 	// sent beside an assertion (Basic, even with an empty secret, or client_secret) is counted
 	// in secretWithAssertion.
+	// grantError, when set, is /token's answer to an authenticated client (the code kept).
+	grantError string
+	// probes counts the token requests whose code is the connection test's (never issued).
+	probes              int
 	clientJWKS          string
 	assertionAlgs       []string // token_endpoint_auth_signing_alg_values_supported, when set
 	assertionJTIs       map[string]bool
@@ -230,11 +234,22 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		p.mu.Lock()
 		p.lastAuthMethod = method
-		if p.authMethods != nil && !slices.Contains(p.authMethods, method) {
+		// The client is authenticated before the grant is looked at (RFC 6749 §3.2.1), and a
+		// refused client keeps the code.
+		if p.authMethods != nil && !slices.Contains(p.authMethods, method) || id != p.client || sec != p.secret {
 			p.clientAuthRefused++
 			p.mu.Unlock()
 			w.WriteHeader(http.StatusUnauthorized)
 			w.Write([]byte(`{"error":"invalid_client"}`))
+			return
+		}
+		if strings.HasPrefix(r.PostForm.Get("code"), "gatehouse-connection-test-") {
+			p.probes++
+		}
+		if p.grantError != "" {
+			p.mu.Unlock()
+			w.WriteHeader(http.StatusBadRequest)
+			json.NewEncoder(w).Encode(map[string]string{"error": p.grantError, "error_description": "not for this client"})
 			return
 		}
 		c, ok := p.codes[r.PostForm.Get("code")]

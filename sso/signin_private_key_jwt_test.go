@@ -125,7 +125,9 @@ func TestOIDCPrivateKeyJWT(t *testing.T) {
 				t.Fatalf("connection test, methods %v, algorithms %v: %s", c.methods, c.algs, res.Raw)
 			}
 		}
-		idp.set(func(p *testIdP) { p.authMethods, p.assertionAlgs = []string{"client_secret_basic", "private_key_jwt"}, []string{"RS256", "ES256"} })
+		idp.set(func(p *testIdP) {
+			p.authMethods, p.assertionAlgs = []string{"client_secret_basic", "private_key_jwt"}, []string{"RS256", "ES256"}
+		})
 		if res := e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/test", "").Must(t, 200); res.Body["success"] != true {
 			t.Fatalf("connection test at an IdP that takes private_key_jwt: %s", res.Raw)
 		}

@@ -101,8 +101,9 @@ func (r *Remote) fetch(ctx context.Context, what, raw string, limit int64) ([]by
 }
 
 // TestOIDC fetches the discovery document, checks its issuer and endpoints (and, for a
-// connection on private_key_jwt, that the IdP takes it), then fetches the JWKS and checks it
-// holds a usable signing key.
+// connection on private_key_jwt, that the IdP takes it), checks that the token endpoint takes
+// the connection's client authentication (checkClientAuthentication; given a client ID), then
+// fetches the JWKS and checks it holds a usable signing key.
 func (r *Remote) TestOIDC(ctx context.Context, t provision.OIDCTarget) provision.TestReport {
 	rep := provision.TestReport{DiscoveryValid: no(), JWKSValid: no()}
 	fail := func(p string, args ...any) provision.TestReport {
@@ -126,8 +127,9 @@ func (r *Remote) TestOIDC(ctx context.Context, t provision.OIDCTarget) provision
 	if err := json.Unmarshal(body, &d); err != nil {
 		return fail("discovery document %s is not valid JSON: %s", disc, strings.TrimPrefix(err.Error(), "json: "))
 	}
+	auth := readTokenEndpointAuth(body)
 	if t.ClientAuthMethod == models.ClientAuthPrivateKeyJWT {
-		rep.Problems = append(rep.Problems, readTokenEndpointAuth(body).privateKeyJWTProblems()...)
+		rep.Problems = append(rep.Problems, auth.privateKeyJWTProblems()...)
 	}
 	if d.Issuer != t.IssuerURL {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("discovery document issuer %q does not match the connection's issuerUrl %q", d.Issuer, t.IssuerURL))
@@ -142,6 +144,12 @@ func (r *Remote) TestOIDC(ctx context.Context, t provision.OIDCTarget) provision
 		return fail("discovery document has no jwks_uri")
 	}
 	rep.DiscoveryValid = boolp(len(rep.Problems) == 0)
+	if t.ClientID != "" && models.ValidIdPURL(d.TokenEndpoint, r.o.AllowPrivateNetworks) {
+		var problem string
+		if rep.ClientAuthenticationValid, problem = r.checkClientAuthentication(ctx, t, d.TokenEndpoint, auth); problem != "" {
+			rep.Problems = append(rep.Problems, problem)
+		}
+	}
 	body, problem = r.fetch(ctx, "JWKS", d.JWKSURI, maxDocument)
 	if problem != "" {
 		return fail("%s", problem)
