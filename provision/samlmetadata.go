@@ -319,6 +319,24 @@ func (s *Service) certificatesFromMetadata(c *models.Connection, md SAMLMetadata
 	return text, added, removed, ""
 }
 
+// followsMetadata is the connection test's part of the refresh: for a connection whose
+// certificates follow its metadata, it reads the document and applies the refresh's rule
+// (certificatesFromMetadata) without changing anything, and returns why the refresh would
+// refuse it ("": it would not). A document the refresh cannot follow leaves the connection on
+// certificates that no longer roll over, the outage the setting is there to prevent: the admin
+// learns it from the test, not from metadataProblem once the certificates have expired.
+func (s *Service) followsMetadata(ctx context.Context, c *models.Connection) string {
+	md, err := s.sso.remote.SAMLMetadata(ctx, c.SAMLMetadataURL)
+	if err == nil {
+		_, _, _, problem := s.certificatesFromMetadata(c, md)
+		if problem == "" {
+			return ""
+		}
+		err = errors.New(problem)
+	}
+	return "the certificates cannot follow the metadata (refreshCertificatesFromMetadata): " + models.Clip(err.Error(), maxMetadataProblem)
+}
+
 // unexpiredCertificates are certs but for those expired at now, in their order, and whether
 // one of them is valid now: what a connection takes of its IdP's signing certificates, by the
 // refresh (certificatesFromMetadata) as by the import (fromMetadata).

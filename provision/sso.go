@@ -167,6 +167,12 @@ func (s *Service) TestConnection(ctx context.Context, rawID string) (*Connection
 	default:
 		rep = s.sso.remote.TestSAML(tctx, SAMLTarget{EntityID: c.SAMLEntityID, SSOURL: c.SAMLSSOURL,
 			Certificate: c.SAMLCertificate, MetadataURL: c.SAMLMetadataURL})
+		if c.SAMLMetadataRefresh && rep.MetadataValid != nil && *rep.MetadataValid {
+			if problem := s.followsMetadata(tctx, c); problem != "" {
+				rep.Problems = append(rep.Problems, problem)
+				*rep.MetadataValid = false
+			}
+		}
 	}
 	if tctx.Err() == context.DeadlineExceeded {
 		rep.Success = false

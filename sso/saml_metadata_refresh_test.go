@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -217,6 +218,14 @@ func TestSAMLMetadataRefresh(t *testing.T) {
 			if got := fingerprints(); !slices.Equal(got, []string{fp(next)}) {
 				t.Fatalf("%s: certificates %v", c.name, got)
 			}
+			// The connection test applies the refresh's rule too: the admin learns that the
+			// certificates no longer roll over when testing, not once they have expired.
+			res := e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/test", "").Must(t, 200)
+			if res.Body["success"] != false || get(res.Body, "details", "metadataValid") != false ||
+				!strings.Contains(fmt.Sprint(res.Body["problems"]), c.problem) {
+				t.Fatalf("%s: connection test %s", c.name, res.Raw)
+			}
+			w.activate(w.conn, "") // the failed test set it to error
 			w.idp.MetadataDown(false)
 			w.idp.EditMetadata(nil)
 		}
@@ -231,6 +240,16 @@ func TestSAMLMetadataRefresh(t *testing.T) {
 		if cfg := w.samlConfig(t); cfg["metadataProblem"] != nil {
 			t.Fatalf("after a good read: %v", cfg)
 		}
+		if res := e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/test", "").Must(t, 200); res.Body["success"] != true ||
+			get(res.Body, "details", "metadataValid") != true || w.status(t) != "active" {
+			t.Fatalf("connection test of metadata that can be followed: %s", res.Raw)
+		}
+		// A refresh would take the IdP's next certificate: the test passes too.
+		w.idp.PublishSigning(next, current[0])
+		if res := e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/test", "").Must(t, 200); res.Body["success"] != true {
+			t.Fatalf("connection test of metadata with a certificate to add: %s", res.Raw)
+		}
+		w.idp.EditMetadata(nil)
 		// AD FS and Entra ID publish the next certificate before it is valid: it is taken
 		// beside the valid one, and dropped when the IdP drops it.
 		w.idp.PublishSigning(next, notYet)
