@@ -226,6 +226,22 @@ func decryptAssertion(encryptedEl *etree.Element, keys []provision.SPKeyPair) (*
 // keyTransportPKCS1v15 is XML Encryption's RSAES-PKCS1-v1_5 key transport.
 const keyTransportPKCS1v15 = "http://www.w3.org/2001/04/xmlenc#rsa-1_5"
 
+// errPKCS1v15 refuses RSA PKCS#1 v1.5 key transport (decryptElement says why).
+var errPKCS1v15 = errors.New("the assertion's key is encrypted with RSA PKCS#1 v1.5 (xmlenc#rsa-1_5), which is refused: " +
+	"set the IdP's key transport algorithm to RSA-OAEP")
+
+// refusedKeyTransport takes the place of crewjam's rsa-1_5 decrypter in xmlenc's registry, so
+// that no decryption in the process uses PKCS#1 v1.5: decryptElement refuses it first with a
+// clear cause, and this covers every other path into xmlenc (crewjam's ParseXMLResponse, for
+// what checkResponse leaves to it) whatever they find in the document.
+type refusedKeyTransport struct{}
+
+func (refusedKeyTransport) Algorithm() string { return keyTransportPKCS1v15 }
+
+func (refusedKeyTransport) Decrypt(any, *etree.Element) ([]byte, error) { return nil, errPKCS1v15 }
+
+func init() { xmlenc.RegisterDecrypter(refusedKeyTransport{}) }
+
 // decryptElement is the decryption of crewjam's ServiceProvider.decryptElement: the
 // EncryptedAssertion's EncryptedData, with the key of an EncryptedKey beside it (decrypted
 // with key) or of one in its KeyInfo (xmlenc), or with key itself.
@@ -239,8 +255,7 @@ const keyTransportPKCS1v15 = "http://www.w3.org/2001/04/xmlenc#rsa-1_5"
 func decryptElement(encryptedEl *etree.Element, key crypto.Signer) ([]byte, error) {
 	for _, m := range encryptedEl.FindElements(".//EncryptionMethod") {
 		if m.SelectAttrValue("Algorithm", "") == keyTransportPKCS1v15 {
-			return nil, errors.New("the assertion's key is encrypted with RSA PKCS#1 v1.5 (xmlenc#rsa-1_5), which is refused: " +
-				"set the IdP's key transport algorithm to RSA-OAEP")
+			return nil, errPKCS1v15
 		}
 	}
 	encryptedDataEl, err := findChild(encryptedEl, xmlencNS, "EncryptedData")

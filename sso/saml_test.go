@@ -19,7 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
+	"github.com/crewjam/saml/xmlenc"
 
 	"gatehouse/models"
 	"gatehouse/provision"
@@ -329,27 +331,83 @@ func TestSAMLKeyRotation(t *testing.T) {
 
 // TestSAMLKeyTransportPKCS1v15: an assertion whose key is encrypted with RSA PKCS#1 v1.5
 // (xmlenc#rsa-1_5) is refused before Gatehouse decrypts anything (decryptElement: a padding
-// oracle on the key that also signs); the same assertion encrypted with RSA-OAEP is read.
+// oracle on the key that also signs), wherever the EncryptedKey is (in the EncryptedData's
+// KeyInfo, as crewjam's IdP puts it, or beside it) and when the data itself is RSA-encrypted;
+// the same assertion encrypted with RSA-OAEP is read. Nothing in the process decrypts rsa-1_5:
+// xmlenc's registry refuses it too (refusedKeyTransport), for crewjam's own paths.
 func TestSAMLKeyTransportPKCS1v15(t *testing.T) {
 	w := newSAMLWorld(t)
 	key := w.sp.Keys.Current.Key.(*rsa.PrivateKey)
-	for _, pkcs1v15 := range []bool{false, true} {
-		sr, r := w.login(t, "relay")
-		r = editedPost(t, r, func(doc string) string {
-			doc = samltest.Reencrypt(key, w.sp.Keys.Current.Certificate, pkcs1v15)(samltest.DropResponseSignature(doc))
+	cert := w.sp.Keys.Current.Certificate
+	reencrypted := func(pkcs1v15 bool) func(string) string {
+		return func(doc string) string {
+			doc = samltest.Reencrypt(key, cert, pkcs1v15)(samltest.DropResponseSignature(doc))
 			if strings.Contains(doc, "xmlenc#rsa-1_5") != pkcs1v15 {
 				t.Fatalf("re-encrypted (PKCS#1 v1.5: %v): %s", pkcs1v15, doc)
 			}
 			return doc
-		})
+		}
+	}
+	// edit reads the response's EncryptedAssertion, lets f change it, and writes it back.
+	edit := func(f func(ea *etree.Element)) func(string) string {
+		return func(doc string) string {
+			d := etree.NewDocument()
+			if err := d.ReadFromString(doc); err != nil {
+				t.Fatal(err)
+			}
+			ea := d.FindElement("//EncryptedAssertion")
+			f(ea)
+			out, err := d.WriteToString()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+	}
+	keyBeside := edit(func(ea *etree.Element) { // the EncryptedKey moved out of KeyInfo, beside the data
+		data := ea.FindElement("./EncryptedData")
+		ek := data.FindElement("./KeyInfo/EncryptedKey")
+		data.FindElement("./KeyInfo").RemoveChild(ek)
+		ea.AddChild(ek)
+	})
+	dataRSA := edit(func(ea *etree.Element) { // the data encrypted with RSA itself, no key
+		data := ea.FindElement("./EncryptedData")
+		data.RemoveChild(data.FindElement("./KeyInfo"))
+		data.FindElement("./EncryptionMethod").CreateAttr("Algorithm", "http://www.w3.org/2001/04/xmlenc#rsa-1_5")
+	})
+	for _, c := range []struct {
+		name    string
+		edit    func(string) string
+		refused bool
+	}{
+		{"RSA-OAEP", reencrypted(false), false},
+		{"PKCS#1 v1.5, the key in KeyInfo", reencrypted(true), true},
+		{"PKCS#1 v1.5, the key beside the data", func(doc string) string { return keyBeside(reencrypted(true)(doc)) }, true},
+		{"PKCS#1 v1.5, the data itself", func(doc string) string { return dataRSA(reencrypted(true)(doc)) }, true},
+	} {
+		sr, r := w.login(t, "relay")
+		r = editedPost(t, r, c.edit)
 		login, err := CheckSAMLResponse(r, w.sp, w.conn, sr.ID)
 		var le *LoginError
 		switch {
-		case !pkcs1v15 && (err != nil || login.Identity.Email != "ada@example.com"):
-			t.Fatalf("re-encrypted with RSA-OAEP: %v", err)
-		case pkcs1v15 && (!errorsAs(err, &le) || !strings.Contains(fmt.Sprint(privateCause(le.Private)), "xmlenc#rsa-1_5), which is refused")):
-			t.Fatalf("encrypted with PKCS#1 v1.5: %v", err)
+		case !c.refused && (err != nil || login.Identity.Email != "ada@example.com"):
+			t.Fatalf("%s: %v", c.name, err)
+		case c.refused && (!errorsAs(err, &le) || !strings.Contains(fmt.Sprint(privateCause(le.Private)), "xmlenc#rsa-1_5), which is refused")):
+			t.Fatalf("%s: %v", c.name, err)
 		}
+	}
+
+	// Straight into xmlenc, as crewjam's own paths go: PKCS#1 v1.5 is refused there too.
+	data, err := func() (*etree.Element, error) {
+		e := xmlenc.PKCS1v15()
+		e.BlockCipher = xmlenc.AES128CBC
+		return e.Encrypt(cert, []byte("<saml:Assertion/>"), nil)
+	}()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := xmlenc.Decrypt(key, data); !errors.Is(err, errPKCS1v15) {
+		t.Fatalf("xmlenc decrypted PKCS#1 v1.5 key transport: %v", err)
 	}
 }
 
