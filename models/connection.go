@@ -216,6 +216,16 @@ func (m *ClientAuthMethod) UnmarshalGQL(v any) error {
 	return fmt.Errorf("%q is not a valid OidcClientAuthMethod", s)
 }
 
+// DiscoveryURL is where the OIDC connection's discovery document is read: OIDCDiscoveryURL,
+// else the issuer's /.well-known/openid-configuration. The document names the token endpoint
+// the connection's credentials go to.
+func (c *Connection) DiscoveryURL() string {
+	if c.OIDCDiscoveryURL != "" {
+		return c.OIDCDiscoveryURL
+	}
+	return strings.TrimRight(c.OIDCIssuerURL, "/") + "/.well-known/openid-configuration"
+}
+
 // IdentifierClaim is the claim of an OIDC connection's id_token (or userinfo) whose value is
 // the person's identifier there, the one bindings name: sub by default, the one identifier
 // every IdP keeps stable and unique. An admin who binds people ahead of time by what they know

@@ -244,6 +244,7 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 		if c.Protocol != models.ProtocolOIDC {
 			add(models.FieldError(models.EINVALID, "oidcConfig", "", "is only for OIDC connections"))
 		} else {
+			discovery := c.DiscoveryURL() // where the credentials go: its document names the token endpoint
 			if o.IssuerURL != nil {
 				add(s.validateIdPURL("oidcConfig.issuerUrl", *o.IssuerURL))
 				reach = reach || c.OIDCIssuerURL != *o.IssuerURL
@@ -261,27 +262,6 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 			} else if create {
 				add(models.FieldError(models.EINVALID, "oidcConfig.clientId", "", "is required"))
 			}
-			if o.ClientSecret != nil {
-				if *o.ClientSecret == "" || len(*o.ClientSecret) > models.MaxSecretLength {
-					add(models.SecretFieldError(models.EINVALID, "oidcConfig.clientSecret", "is required (at most 1024 characters)"))
-				} else {
-					c.OIDCClientSecretEnc = s.box.Seal([]byte(*o.ClientSecret))
-				}
-			}
-			if o.ClientAuthMethod != nil {
-				if m := strings.TrimSpace(*o.ClientAuthMethod); slices.Contains(models.ClientAuthMethods, models.ClientAuthMethod(m)) {
-					c.OIDCClientAuthMethod = m
-				} else {
-					add(models.FieldError(models.EINVALID, "oidcConfig.clientAuthMethod", models.Clip(m, 64),
-						fmt.Sprintf("must be one of %s, %s", models.ClientAuthSecret, models.ClientAuthPrivateKeyJWT)))
-				}
-			}
-			// A secret stays stored while the connection signs its requests instead (not used,
-			// and kept for a switch back); a connection on its secret needs one.
-			// (A secret given is stored above, or refused there already.)
-			if c.ClientAuthMethod() == models.ClientAuthSecret && len(c.OIDCClientSecretEnc) == 0 && o.ClientSecret == nil {
-				add(models.SecretFieldError(models.EINVALID, "oidcConfig.clientSecret", "is required, unless clientAuthMethod is private_key_jwt"))
-			}
 			if o.DiscoveryURL != nil {
 				if *o.DiscoveryURL != "" {
 					add(s.validateIdPURL("oidcConfig.discoveryUrl", *o.DiscoveryURL))
@@ -289,6 +269,7 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 				reach = reach || c.OIDCDiscoveryURL != *o.DiscoveryURL
 				c.OIDCDiscoveryURL = *o.DiscoveryURL
 			}
+			s.applyOIDCCredentials(c, o, !create && c.DiscoveryURL() != discovery, add)
 			if o.Scopes != nil {
 				scopes := strings.Fields(strings.Join(o.Scopes, " "))
 				if len(scopes) == 0 {
@@ -396,6 +377,47 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 		c.Status = models.StatusInactive
 	}
 	return errs
+}
+
+// applyOIDCCredentials applies an OIDC connection input's client authentication method and
+// secret. The secret is the IdP's, and write-only: a connection on it needs one, and a stored
+// secret is never sent to another IdP than the one it was given for, so when the input names
+// another (moved: the discovery document, which names the token endpoint, is read from another
+// URL, by a new discoveryUrl or a new issuerUrl without one) it is dropped, and a connection on
+// it needs it again. A connection on private_key_jwt keeps a secret it has, unused, for a switch back,
+// unless the input clears it with "".
+func (s *Service) applyOIDCCredentials(c *models.Connection, o *OIDCConfigInput, moved bool, add func(*models.Error)) {
+	if o.ClientAuthMethod != nil {
+		if m := strings.TrimSpace(*o.ClientAuthMethod); slices.Contains(models.ClientAuthMethods, models.ClientAuthMethod(m)) {
+			c.OIDCClientAuthMethod = m
+		} else {
+			add(models.FieldError(models.EINVALID, "oidcConfig.clientAuthMethod", models.Clip(m, 64),
+				fmt.Sprintf("must be one of %s, %s", models.ClientAuthSecret, models.ClientAuthPrivateKeyJWT)))
+		}
+	}
+	keyed := c.ClientAuthMethod() == models.ClientAuthPrivateKeyJWT
+	switch {
+	case o.ClientSecret == nil:
+		if moved && len(c.OIDCClientSecretEnc) > 0 {
+			c.OIDCClientSecretEnc = nil
+			if !keyed {
+				add(models.SecretFieldError(models.EINVALID, "oidcConfig.clientSecret",
+					"is required when the discovery document is read from another URL (a new issuerUrl or discoveryUrl): "+
+						"a stored secret is only sent to the identity provider it was given for"))
+				return
+			}
+		}
+	case *o.ClientSecret == "" && keyed:
+		c.OIDCClientSecretEnc = nil
+	case *o.ClientSecret == "" || len(*o.ClientSecret) > models.MaxSecretLength:
+		add(models.SecretFieldError(models.EINVALID, "oidcConfig.clientSecret", "is required (at most 1024 characters)"))
+		return
+	default:
+		c.OIDCClientSecretEnc = s.box.Seal([]byte(*o.ClientSecret))
+	}
+	if !keyed && len(c.OIDCClientSecretEnc) == 0 {
+		add(models.SecretFieldError(models.EINVALID, "oidcConfig.clientSecret", "is required, unless clientAuthMethod is private_key_jwt"))
+	}
 }
 
 // validateIdPURL accepts what models.ValidIdPURL accepts.

@@ -76,12 +76,21 @@ func (a tokenEndpointAuth) style(clientID, secret string) oauth2.AuthStyle {
 	return oauth2.AuthStyleAutoDetect
 }
 
-// privateKeyJWTProblems says why the IdP would not take Gatehouse's client assertions: it does
-// not list private_key_jwt among its token endpoint's authentication methods (omitted, the
-// list is client_secret_basic alone: OpenID Connect Discovery 1.0 §3), or lists signing
-// algorithms without RS256.
-func (a tokenEndpointAuth) privateKeyJWTProblems() []string {
+// methodProblems says why the IdP would not take the connection's client authentication, by
+// its discovery document. The secret: it lists methods, but neither client_secret_basic nor
+// client_secret_post. private_key_jwt: it does not list it (omitted, the list is
+// client_secret_basic alone: OpenID Connect Discovery 1.0 §3), or lists signing algorithms
+// without RS256.
+func (a tokenEndpointAuth) methodProblems(method models.ClientAuthMethod) []string {
 	var problems []string
+	if method != models.ClientAuthPrivateKeyJWT {
+		if a.Methods != nil && !slices.Contains(a.Methods, "client_secret_basic") && !slices.Contains(a.Methods, "client_secret_post") {
+			problems = append(problems, fmt.Sprintf("the identity provider does not list a client secret method (its discovery document's "+
+				"token_endpoint_auth_methods_supported is [%s]): it may not take a client secret; set clientAuthMethod to private_key_jwt "+
+				"if it lists that", models.Clip(strings.Join(a.Methods, ", "), 256)))
+		}
+		return problems
+	}
 	if !slices.Contains(a.Methods, string(models.ClientAuthPrivateKeyJWT)) {
 		methods := "not given, meaning client_secret_basic"
 		if a.Methods != nil {
@@ -120,8 +129,8 @@ func authenticate(cfg *oauth2.Config, method models.ClientAuthMethod, a tokenEnd
 // a failed client authentication), so invalid_grant says the credentials were taken, and
 // invalid_client or a 401 that they were not: a wrong or expired secret, or a key the IdP does
 // not have, found by the connection test rather than by the first person who signs in.
-// unauthorized_client (authenticated, but not allowed the authorization-code grant) is a
-// problem too. Any other answer says neither: nil, and no problem.
+// unauthorized_client (not allowed the authorization-code grant, or an unknown client at Entra
+// ID) is a problem with no verdict. Any other answer says neither: nil, and no problem.
 //
 // Where the discovery names no secret method, the header and the form are each tried, as the
 // sign-in's detection does; either taking the secret is enough.
@@ -148,13 +157,17 @@ func (r *Remote) checkClientAuthentication(ctx context.Context, t provision.OIDC
 			return nil, "" // a token for a code never issued: nothing to conclude
 		case !errors.As(err, &re):
 			return nil, fmt.Sprintf("the token endpoint %s cannot be reached: %s", models.Clip(tokenURL, 256), describe(ctx, err))
+		case re.ErrorCode == "invalid_client" || re.Response != nil && re.Response.StatusCode == http.StatusUnauthorized:
+			refused = re
 		case re.ErrorCode == "invalid_grant":
 			return yes(), ""
 		case re.ErrorCode == "unauthorized_client":
-			return yes(), fmt.Sprintf("the identity provider does not allow client %q the authorization-code grant (unauthorized_client%s): "+
-				"allow it for the client (Okta: Grant type Authorization Code; Entra ID: a Web platform)", models.Clip(t.ClientID, 128), description(re))
-		case re.ErrorCode == "invalid_client" || re.Response != nil && re.Response.StatusCode == http.StatusUnauthorized:
-			refused = re
+			// Authenticated but not allowed the grant (RFC 6749 §5.2), or, at Entra ID, a client
+			// ID it does not know (AADSTS700016): no verdict on the credentials, but no sign-in
+			// either.
+			return nil, fmt.Sprintf("the identity provider answered unauthorized_client%s: it does not know client %q, or does not allow it "+
+				"the authorization-code grant: check oidcConfig.clientId, and allow the grant for the client (Okta: Grant type Authorization Code; "+
+				"Entra ID: a Web platform)", description(re), models.Clip(t.ClientID, 128))
 		default:
 			return nil, "" // an answer that does not say
 		}
@@ -185,6 +198,9 @@ const clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bea
 // refuse long-lived ones (Okta: at most an hour).
 const clientAssertionLifetime = 5 * time.Minute
 
+// clientAssertionSkew is how far before now an assertion says it was issued.
+const clientAssertionSkew = 30 * time.Second
+
 // clientAssertionOptions are the token request's parameters that authenticate the client
 // with a fresh assertion signed by the current relying-party key. The audience is the IdP's
 // token endpoint (OpenID Connect Core 1.0 §9, what Okta and Entra ID require).
@@ -205,8 +221,11 @@ func clientAssertionOptions(keys *provision.SPKeys, clientID, tokenURL string, n
 	}
 	jti := make([]byte, 16)
 	rand.Read(jti)
+	// Dated a little in the past, so that an IdP whose clock is behind Gatehouse's does not
+	// find it not yet valid.
+	issued := now.Add(-clientAssertionSkew)
 	claims := jwt.Claims{Issuer: clientID, Subject: clientID, Audience: jwt.Audience{tokenURL},
-		ID: hex.EncodeToString(jti), IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now),
+		ID: hex.EncodeToString(jti), IssuedAt: jwt.NewNumericDate(issued), NotBefore: jwt.NewNumericDate(issued),
 		Expiry: jwt.NewNumericDate(now.Add(clientAssertionLifetime))}
 	assertion, err := jwt.Signed(signer).Claims(claims).Serialize()
 	if err != nil {
@@ -225,9 +244,11 @@ func certificateKeyID(cert *x509.Certificate) string {
 }
 
 // clientJWKS is GET /sso/oidc/jwks.json: the public relying-party keys that sign client
-// assertions, the current one and the next one of a rotation under way (published before it
-// signs, so that IdPs which read the set once have it), each with its certificate (x5c) for
-// IdPs that take a certificate. Public, as the SAML SP metadata is: it holds public keys only.
+// assertions, each with its certificate (x5c) for IdPs that take a certificate: the current
+// one, the next one of a rotation under way (published before it signs, so that IdPs which
+// read the set once have it), and the previous one until it is retired (other replicas sign
+// with it for up to the SP key cache's 10 seconds after a promotion). Public, as the SAML SP
+// metadata is: it holds public keys only.
 func (s *SignIn) clientJWKS(w http.ResponseWriter, r *http.Request) {
 	keys, err := s.svc.RelyingPartyKeys(r.Context())
 	if err != nil {
@@ -236,7 +257,7 @@ func (s *SignIn) clientJWKS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
-	for _, kp := range []*provision.SPKeyPair{&keys.Current, keys.Next} {
+	for _, kp := range []*provision.SPKeyPair{&keys.Current, keys.Next, keys.Previous} {
 		if kp == nil {
 			continue
 		}

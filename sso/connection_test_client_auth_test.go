@@ -64,10 +64,24 @@ func TestConnectionTestChecksClientAuthentication(t *testing.T) {
 		}
 		idp.set(func(p *testIdP) { p.authMethods, p.authMethodsJSON = nil, nil })
 
-		// Authenticated, but not allowed the authorization-code grant.
+		// Not allowed the authorization-code grant, or (Entra ID) an unknown client: no verdict
+		// on the credentials, but no sign-in either.
 		idp.set(func(p *testIdP) { p.grantError = "unauthorized_client" })
-		test("unauthorized_client", true, `does not allow client \"gatehouse-at-idp\" the authorization-code grant (unauthorized_client: not for this client)`)
+		test("unauthorized_client", nil, `answered unauthorized_client: not for this client: it does not know client \"gatehouse-at-idp\", or does not allow it the authorization-code grant`)
 		idp.set(func(p *testIdP) { p.grantError = "" })
+
+		// An IdP that takes no secret: refused, and its discovery says why.
+		idp.set(func(p *testIdP) { p.authMethods = []string{"private_key_jwt"} })
+		test("an IdP that takes private_key_jwt only", false, "does not list a client secret method (its discovery document's token_endpoint_auth_methods_supported is [private_key_jwt])")
+		idp.set(func(p *testIdP) { p.authMethods = nil })
+
+		// A discovery document with a problem: the credentials are not sent (a sign-in would not).
+		idp.set(func(p *testIdP) { p.probes = 0; p.issuerOverride = "https://someone-else.example.com" })
+		test("an issuer that does not match", nil, "does not match the connection's issuerUrl")
+		if probes() != 0 {
+			t.Fatalf("the credentials went to the token endpoint of a discovery with a problem")
+		}
+		idp.set(func(p *testIdP) { p.issuerOverride = "" })
 
 		// An answer that says neither: no verdict, no problem.
 		idp.set(func(p *testIdP) { p.grantError = "invalid_request" })

@@ -97,10 +97,7 @@ func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*upstream,
 	if p, ok := s.providers.Get(key); ok {
 		return p, nil
 	}
-	disc := c.OIDCDiscoveryURL
-	if disc == "" {
-		disc = strings.TrimRight(c.OIDCIssuerURL, "/") + "/.well-known/openid-configuration"
-	}
+	disc := c.DiscoveryURL()
 	if !models.ValidIdPURL(disc, s.allowPriv) {
 		return nil, fmt.Errorf("discovery URL %q is not an absolute https URL", disc)
 	}

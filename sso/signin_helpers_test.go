@@ -88,6 +88,8 @@ type testIdP struct {
 	// assertionKids are the kids of the assertions it took; another client authentication
 	// sent beside an assertion (Basic, even with an empty secret, or client_secret) is counted
 	// in secretWithAssertion.
+	// issuerOverride, when set, is the discovery document's issuer.
+	issuerOverride string
 	// grantError, when set, is /token's answer to an authenticated client (the code kept).
 	grantError string
 	// probes counts the token requests whose code is the connection test's (never issued).
@@ -138,7 +140,13 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		issParameter, authMethods, authMethodsJSON := p.issParameter, p.authMethods, p.authMethodsJSON
 		p.mu.Unlock()
-		doc := map[string]any{"issuer": base, "authorization_endpoint": base + "/authorize",
+		issuer := base
+		p.mu.Lock()
+		if p.issuerOverride != "" {
+			issuer = p.issuerOverride
+		}
+		p.mu.Unlock()
+		doc := map[string]any{"issuer": issuer, "authorization_endpoint": base + "/authorize",
 			"token_endpoint": base + "/token", "jwks_uri": base + "/jwks", "userinfo_endpoint": base + "/userinfo",
 			"id_token_signing_alg_values_supported": []string{"RS256"}}
 		if issParameter {
@@ -349,8 +357,8 @@ func (p *testIdP) checkAssertion(r *http.Request, tokenURL string) string {
 	}
 	now := time.Now()
 	switch {
-	case c.Issuer != p.client || c.Subject != p.client:
-		return fmt.Sprintf("iss %q, sub %q", c.Issuer, c.Subject)
+	case c.Issuer != p.client || c.Subject != p.client || r.PostForm.Has("client_id") && r.PostForm.Get("client_id") != p.client:
+		return fmt.Sprintf("iss %q, sub %q, client_id %q", c.Issuer, c.Subject, r.PostForm.Get("client_id"))
 	case len(c.Audience) != 1 || c.Audience[0] != tokenURL:
 		return fmt.Sprintf("aud %v", c.Audience)
 	case c.Expiry == nil || c.IssuedAt == nil || c.Expiry.Time().Before(now) || c.Expiry.Time().Sub(c.IssuedAt.Time()) > time.Hour:

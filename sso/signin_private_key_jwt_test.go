@@ -104,27 +104,40 @@ func TestOIDCPrivateKeyJWT(t *testing.T) {
 		if last := idp.assertionKids[len(idp.assertionKids)-1]; last != next || next == k.KeyID {
 			t.Fatalf("after the promotion the assertion named %s, want the new current key %s", last, next)
 		}
-		if set := clientJWKSOf(t, e); len(set.Keys) != 1 {
-			t.Fatalf("JWKS after the promotion: %d keys, want the current one only (the previous one signs nothing)", len(set.Keys))
+		// The previous key stays published until it is retired: other replicas sign with it for
+		// a few seconds after the promotion.
+		if set := clientJWKSOf(t, e); len(set.Keys) != 2 || set.Keys[1].KeyID != k.KeyID {
+			t.Fatalf("JWKS after the promotion: %+v, want the current and the previous key", set.Keys)
 		}
+		e.REST(w.tok, "DELETE", "/api/v1/sso/sp-keys/previous", "").Must(t, 204)
+		if set := clientJWKSOf(t, e); len(set.Keys) != 1 || set.Keys[0].KeyID != next {
+			t.Fatalf("JWKS after the retirement: %+v", set.Keys)
+		}
+		signIn("sign-in after the retirement")
 
-		// The connection test reads the IdP's discovery: one that does not list private_key_jwt,
-		// or omits the list (client_secret_basic alone), or takes no RS256 assertion fails it.
+		// The connection test: an IdP that refuses the assertion fails it, with what its
+		// discovery says: no private_key_jwt, no list (client_secret_basic alone), or no RS256.
+		// An IdP that takes the assertion passes, whatever its discovery lists.
 		for _, c := range []struct {
-			methods []string
-			algs    []string
-			problem string
+			takes     []string // nil: any method
+			advertise any      // nil: takes
+			algs      []string
+			problem   string // "": passes
 		}{
-			{[]string{"client_secret_basic", "client_secret_post"}, nil, "[client_secret_basic, client_secret_post]"},
-			{nil, nil, "not given, meaning client_secret_basic"},
-			{[]string{"private_key_jwt"}, []string{"ES256"}, "does not take RS256 client assertions"},
+			{[]string{"client_secret_basic", "client_secret_post"}, nil, nil, "is [client_secret_basic, client_secret_post]"},
+			{[]string{"client_secret_basic"}, "malformed", nil, "not given, meaning client_secret_basic"},
+			{[]string{"client_secret_basic"}, []string{"private_key_jwt"}, []string{"ES256"}, "does not take RS256 client assertions"},
+			{nil, []string{"client_secret_basic"}, []string{"ES256"}, ""},
 		} {
-			idp.set(func(p *testIdP) { p.authMethods, p.assertionAlgs = c.methods, c.algs })
+			idp.set(func(p *testIdP) { p.authMethods, p.authMethodsJSON, p.assertionAlgs = c.takes, c.advertise, c.algs })
 			res := e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/test", "").Must(t, 200)
-			if res.Body["success"] != false || !strings.Contains(res.Raw, c.problem) || !strings.Contains(res.Raw, "private_key_jwt") {
-				t.Fatalf("connection test, methods %v, algorithms %v: %s", c.methods, c.algs, res.Raw)
+			valid := get(res.Body, "details", "clientAuthenticationValid")
+			if c.problem == "" && (res.Body["success"] != true || valid != true) ||
+				c.problem != "" && (res.Body["success"] != false || valid != false || !strings.Contains(res.Raw, c.problem) || !strings.Contains(res.Raw, "private_key_jwt")) {
+				t.Fatalf("connection test, takes %v, advertises %v, algorithms %v: %s", c.takes, c.advertise, c.algs, res.Raw)
 			}
 		}
+		idp.set(func(p *testIdP) { p.authMethodsJSON = nil })
 		idp.set(func(p *testIdP) {
 			p.authMethods, p.assertionAlgs = []string{"client_secret_basic", "private_key_jwt"}, []string{"RS256", "ES256"}
 		})
@@ -155,6 +168,31 @@ func TestOIDCPrivateKeyJWT(t *testing.T) {
 			MustError(t, 400, "validation_error", "oidcConfig.clientSecret is required, unless clientAuthMethod is private_key_jwt")
 		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+keyed, `{"oidcConfig": {"clientAuthMethod": "tls_client_auth"}}`).
 			MustError(t, 400, "validation_error", "oidcConfig.clientAuthMethod must be one of client_secret, private_key_jwt")
+
+		// A secret is the IdP's: a new issuer drops it, and a connection on it needs it again;
+		// one on private_key_jwt may clear it.
+		// (The document read from the same URL, named explicitly, is the same IdP.)
+		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+keyed, `{"oidcConfig": {"discoveryUrl": "`+idp.srv.URL+`/.well-known/openid-configuration"}}`).Must(t, 200)
+		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+keyed, `{"oidcConfig": {"discoveryUrl": "`+idp.srv.URL+`/tenant-2/.well-known/openid-configuration"}}`).
+			MustError(t, 400, "validation_error", "oidcConfig.clientSecret is required when the discovery document is read from another URL")
+		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+keyed, `{"oidcConfig": {"discoveryUrl": ""}}`).Must(t, 200)
+		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+keyed, `{"oidcConfig": {"issuerUrl": "`+idp.srv.URL+`/tenant-2"}}`).
+			MustError(t, 400, "validation_error", "oidcConfig.clientSecret is required when the discovery document is read from another URL")
+		res = e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+keyed, `{"oidcConfig": {"issuerUrl": "`+idp.srv.URL+`/tenant-2", "clientSecret": "s2"}}`).Must(t, 200)
+		if get(res.Body, "connection", "oidcConfig", "hasClientSecret") != true {
+			t.Fatalf("a new issuer with its secret: %s", res.Raw)
+		}
+		res = e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+keyed, `{"oidcConfig": {"clientAuthMethod": "private_key_jwt", "issuerUrl": "`+idp.srv.URL+`"}}`).Must(t, 200)
+		if get(res.Body, "connection", "oidcConfig", "hasClientSecret") != false {
+			t.Fatalf("on private_key_jwt, a new issuer kept the old one's secret: %s", res.Raw)
+		}
+		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+keyed, `{"oidcConfig": {"clientSecret": "s3"}}`).Must(t, 200)
+		res = e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+keyed, `{"oidcConfig": {"clientSecret": ""}}`).Must(t, 200)
+		if get(res.Body, "connection", "oidcConfig", "hasClientSecret") != false {
+			t.Fatalf("a secret cleared on private_key_jwt: %s", res.Raw)
+		}
+		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+keyed, `{"oidcConfig": {"clientAuthMethod": "client_secret", "clientSecret": ""}}`).
+			MustError(t, 400, "validation_error", "oidcConfig.clientSecret is required (at most 1024 characters)")
 
 		// GraphQL: the enum in and out, and the JWKS URL.
 		d := e.MustGQL(w.tok, `mutation($i: String!) { createConnection(input: {name: "Keyed GraphQL", protocol: OIDC,

@@ -128,9 +128,6 @@ func (r *Remote) TestOIDC(ctx context.Context, t provision.OIDCTarget) provision
 		return fail("discovery document %s is not valid JSON: %s", disc, strings.TrimPrefix(err.Error(), "json: "))
 	}
 	auth := readTokenEndpointAuth(body)
-	if t.ClientAuthMethod == models.ClientAuthPrivateKeyJWT {
-		rep.Problems = append(rep.Problems, auth.privateKeyJWTProblems()...)
-	}
 	if d.Issuer != t.IssuerURL {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("discovery document issuer %q does not match the connection's issuerUrl %q", d.Issuer, t.IssuerURL))
 	}
@@ -139,16 +136,26 @@ func (r *Remote) TestOIDC(ctx context.Context, t provision.OIDCTarget) provision
 	}
 	if d.TokenEndpoint == "" {
 		rep.Problems = append(rep.Problems, "discovery document has no token_endpoint")
+	} else if !models.ValidIdPURL(d.TokenEndpoint, r.o.AllowPrivateNetworks) {
+		// A sign-in refuses it (SignIn.provider): credentials go over https only.
+		rep.Problems = append(rep.Problems, fmt.Sprintf("discovery document's token_endpoint %q is not an absolute https URL", models.Clip(d.TokenEndpoint, 256)))
 	}
 	if d.JWKSURI == "" {
 		return fail("discovery document has no jwks_uri")
 	}
 	rep.DiscoveryValid = boolp(len(rep.Problems) == 0)
-	if t.ClientID != "" && models.ValidIdPURL(d.TokenEndpoint, r.o.AllowPrivateNetworks) {
+	// The credentials go only where a sign-in would send them: the token endpoint of a
+	// discovery document with nothing wrong (a sign-in refuses an issuer that does not match).
+	if t.ClientID != "" && len(rep.Problems) == 0 {
 		var problem string
 		if rep.ClientAuthenticationValid, problem = r.checkClientAuthentication(ctx, t, d.TokenEndpoint, auth); problem != "" {
 			rep.Problems = append(rep.Problems, problem)
 		}
+	}
+	// What the discovery says of the methods matters only when the probe did not show the
+	// credentials taken: the list is the IdP's advice, the answer its word.
+	if rep.ClientAuthenticationValid == nil || !*rep.ClientAuthenticationValid {
+		rep.Problems = append(rep.Problems, auth.methodProblems(t.ClientAuthMethod)...)
 	}
 	body, problem = r.fetch(ctx, "JWKS", d.JWKSURI, maxDocument)
 	if problem != "" {
