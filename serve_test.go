@@ -91,10 +91,12 @@ func TestSIGTERMUnderLoadDrainsWithoutResets(t *testing.T) {
 		}()
 	}
 	time.Sleep(300 * time.Millisecond)
+	// Taken before the signal is sent: the server may receive it, and start its drain, before
+	// Kill returns.
+	sent := time.Now()
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	sent := time.Now()
 	for {
 		resp, err := client.Get(base + "/readyz")
 		if err == nil {
