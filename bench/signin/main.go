@@ -41,9 +41,11 @@ import (
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/miekg/dns"
 
 	"gatehouse/bench/internal/benchkit"
@@ -61,6 +63,7 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write the load generator's CPU profile to this file")
 	prebuilt := flag.String("server", "", "benchmark this prebuilt gatehouse binary instead of building the module (A/B against another commit)")
 	samlEncrypt := flag.Bool("saml-encrypt", false, "the SAML IdP encrypts its assertions to the SP (as AD FS does by default)")
+	privateKeyJWT := flag.Bool("oidc-private-key-jwt", false, "the OIDC connection authenticates to the IdP with private_key_jwt (an RS256 client assertion per sign-in), not a secret")
 	flag.Parse()
 	// This process shares the cores with the server and PostgreSQL: collecting less often
 	// leaves them more CPU (its heap stays small either way).
@@ -79,6 +82,7 @@ func main() {
 	defer done()
 	dnsAddr, txt := startDNS()
 	oidcIdP := newOIDCIdP()
+	oidcIdP.keyed = *privateKeyJWT
 	defer oidcIdP.srv.Close()
 	samlIdP := newSAMLIdP()
 	samlIdP.encrypt = *samlEncrypt
@@ -102,6 +106,9 @@ func main() {
 			label := p
 			if p == "saml" && *samlEncrypt {
 				label = "saml encrypted"
+			}
+			if p == "oidc" && *privateKeyJWT {
+				label = "oidc private_key_jwt"
 			}
 			srv.Phase(label+" first-time (JIT)", *n, *c, func(i int) error { return b.signIn(p, base+i, "provisioned") })
 			must(srv.Analyze())
@@ -174,8 +181,13 @@ func (b *bench) setup(protocols string) error {
 		var body string
 		switch p {
 		case "oidc":
+			credentials := `"clientSecret":"upstream-secret"`
+			if b.oidc.keyed {
+				credentials = `"clientAuthMethod":"private_key_jwt"`
+				b.oidc.clientKeys(b.srv.Base + "/sso/oidc/jwks.json")
+			}
 			body = fmt.Sprintf(`{"name":"Bench OIDC","slug":"bench-oidc","protocol":"oidc","oidcConfig":{"issuerUrl":%q,
-				"clientId":"gatehouse","clientSecret":"upstream-secret","scopes":["openid","email","profile"]},"jitProvisioning":true}`, b.oidc.srv.URL)
+				"clientId":"gatehouse",%s,"scopes":["openid","email","profile"]},"jitProvisioning":true}`, b.oidc.srv.URL, credentials)
 		case "saml":
 			body = fmt.Sprintf(`{"name":"Bench SAML","slug":"bench-saml","protocol":"saml","samlConfig":{"entityId":%q,"ssoUrl":%q,
 				"certificate":%q,"signRequests":false,"attributeMapping":{"email":"urn:oid:0.9.2342.19200300.100.1.3",
@@ -201,9 +213,12 @@ func (b *bench) setup(protocols string) error {
 			}
 		}
 		base := "/api/v1/sso/connections/" + conn.Connection.ID
-		var test struct{ Success bool }
+		var test struct {
+			Success  bool
+			Problems []string
+		}
 		if err := b.call("POST", base+"/test", b.admin, "", &test); err != nil || !test.Success {
-			return fmt.Errorf("test of the %s connection failed: %v", p, err)
+			return fmt.Errorf("test of the %s connection failed: %v %q", p, err, test.Problems)
 		}
 		domain := p + "-bench.example.com"
 		var dom struct {
@@ -424,6 +439,55 @@ type oidcIdP struct {
 	header string   // base64url of the JWS header
 	codes  sync.Map // code → grant
 	at     sync.Map // access token → claims
+	// keyed: the token endpoint takes a private_key_jwt client assertion, verified with the
+	// key of Gatehouse's JWKS at jwksURL (read once per server, as an IdP caches it), and no
+	// secret.
+	keyed   bool
+	jwksURL string
+	jwks    atomic.Pointer[jose.JSONWebKeySet]
+}
+
+// clientKeys points the IdP at a (new) server's relying-party JWKS.
+func (p *oidcIdP) clientKeys(url string) {
+	p.jwksURL = url
+	p.jwks.Store(nil)
+}
+
+// checkAssertion verifies a client assertion's RS256 signature (the key its kid names), issuer
+// and audience, as an IdP does; "" when it is good.
+func (p *oidcIdP) checkAssertion(r *http.Request) string {
+	if r.PostFormValue("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+		return "no client assertion"
+	}
+	tok, err := jwt.ParseSigned(r.PostFormValue("client_assertion"), []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		return err.Error()
+	}
+	set := p.jwks.Load()
+	if set == nil {
+		res, err := http.Get(p.jwksURL)
+		if err != nil {
+			return err.Error()
+		}
+		defer res.Body.Close()
+		set = &jose.JSONWebKeySet{}
+		if err := json.NewDecoder(res.Body).Decode(set); err != nil {
+			return err.Error()
+		}
+		p.jwks.Store(set)
+	}
+	keys := set.Key(tok.Headers[0].KeyID)
+	if len(keys) != 1 {
+		return "unknown kid"
+	}
+	var c jwt.Claims
+	if err := tok.Claims(keys[0].Key, &c); err != nil {
+		return err.Error()
+	}
+	if err := c.Validate(jwt.Expected{Issuer: "gatehouse", Subject: "gatehouse", AnyAudience: jwt.Audience{p.srv.URL + "/token"}}); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 type grant struct {
@@ -475,6 +539,13 @@ func (p *oidcIdP) sign(claims idClaims) (string, error) {
 	return string(enc.AppendEncode(append(buf, '.'), sig[:])), nil
 }
 
+// oauthError answers a token request with an OAuth error (RFC 6749 §5.2), in JSON as IdPs do.
+func oauthError(w http.ResponseWriter, status int, code, description string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": description})
+}
+
 // owns reports whether u is this IdP's sign-in page (the browser then lets it answer).
 func (p *oidcIdP) owns(u *url.URL) bool {
 	return strings.HasPrefix(u.String(), p.srv.URL+"/authorize?")
@@ -500,20 +571,27 @@ func (p *oidcIdP) serve(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]any{"issuer": iss, "authorization_endpoint": iss + "/authorize",
 			"token_endpoint": iss + "/token", "userinfo_endpoint": iss + "/userinfo", "jwks_uri": iss + "/jwks",
 			"response_types_supported": []string{"code"}, "subject_types_supported": []string{"public"},
-			"id_token_signing_alg_values_supported": []string{"ES256"}, "code_challenge_methods_supported": []string{"S256"}})
+			"id_token_signing_alg_values_supported": []string{"ES256"}, "code_challenge_methods_supported": []string{"S256"},
+			"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "private_key_jwt"}})
 	case "/jwks":
 		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &p.key.PublicKey, KeyID: "bench", Algorithm: "ES256", Use: "sig"}}})
 	case "/token":
+		if p.keyed {
+			if problem := p.checkAssertion(r); problem != "" {
+				oauthError(w, 401, "invalid_client", problem)
+				return
+			}
+		}
 		v, ok := p.codes.LoadAndDelete(r.PostFormValue("code"))
 		if !ok {
-			http.Error(w, `{"error":"invalid_grant"}`, 400)
+			oauthError(w, 400, "invalid_grant", "")
 			return
 		}
 		g := v.(grant)
 		if g.challenge != "" {
 			sum := sha256.Sum256([]byte(r.PostFormValue("code_verifier")))
 			if base64.RawURLEncoding.EncodeToString(sum[:]) != g.challenge {
-				http.Error(w, `{"error":"invalid_grant","error_description":"PKCE"}`, 400)
+				oauthError(w, 400, "invalid_grant", "PKCE")
 				return
 			}
 		}

@@ -327,7 +327,7 @@ func procCPU(pid int) time.Duration {
 
 // PhaseHeader prints the column names Phase's lines fill.
 func PhaseHeader() {
-	fmt.Printf("%-28s %8s %9s %10s %9s %9s %7s   %s\n", "phase", "ops", "seconds", "ops/s", "p50", "p99", "errors",
+	fmt.Printf("%-37s %8s %9s %10s %9s %9s %7s   %s\n", "phase", "ops", "seconds", "ops/s", "p50", "p99", "errors",
 		fmt.Sprintf("CPU µs/op: server, database, load generator; ops/s the %d cores allow at that CPU, with and without the load generator's", runtime.NumCPU()))
 }
 
@@ -388,7 +388,7 @@ func (s *Server) Phase(name string, n, c int, op func(i int) error) {
 		}
 		return strconv.Itoa(int(float64(runtime.NumCPU()) * float64(n) / sum.Seconds()))
 	}
-	fmt.Printf("%-28s %8d %9.2f %10.0f %9s %9s %7d   %s, %s, %s; %s, %s\n", name, n, total.Seconds(), float64(n)/total.Seconds(),
+	fmt.Printf("%-37s %8d %9.2f %10.0f %9s %9s %7d   %s, %s, %s; %s, %s\n", name, n, total.Seconds(), float64(n)/total.Seconds(),
 		pct(0.50).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), errs.Load(), perOp(0), perOp(1), perOp(2),
 		ceiling(used[:]), ceiling(used[:2]))
 	if e := firstErr.Load(); e != nil {
