@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -157,6 +158,7 @@ func (s *Service) UpdateConnection(ctx context.Context, rawID string, in Connect
 			return audited{}, models.FieldError(models.EINVALID, "protocol", strings.ToUpper(string(*in.Protocol)), "cannot change; create a new connection instead")
 		}
 		shared := c.SAMLSharedEntityID
+		method, secret := c.ClientAuthMethod(), c.OIDCClientSecretEnc
 		if errs := s.applyConnection(c, in, false); len(errs) > 0 {
 			return audited{}, errs
 		}
@@ -164,6 +166,19 @@ func (s *Service) UpdateConnection(ctx context.Context, rawID string, in Connect
 			return audited{}, err
 		}
 		summary := connectionSummary(c)
+		if c.Protocol == models.ProtocolOIDC {
+			// How the connection authenticates to its IdP is for the audit trail to show, never
+			// the secret: that it was set or removed (dropped with a new discovery URL, or cleared).
+			if m := c.ClientAuthMethod(); m != method {
+				summary["clientAuthMethod"] = map[string]any{"from": method, "to": m}
+			}
+			switch {
+			case len(secret) > 0 && len(c.OIDCClientSecretEnc) == 0:
+				summary["clientSecret"] = "removed"
+			case !bytes.Equal(secret, c.OIDCClientSecretEnc):
+				summary["clientSecret"] = "set"
+			}
+		}
 		if shared && !c.SAMLSharedEntityID {
 			// The move to its own SP entity ID: the IdP must be given the new one.
 			summary["spEntityId"] = map[string]any{"from": s.spURLs(nil).EntityID, "to": s.spURLs(c).EntityID}

@@ -1,6 +1,7 @@
 package sso_test
 
 import (
+	"context"
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -193,6 +194,24 @@ func TestOIDCPrivateKeyJWT(t *testing.T) {
 		}
 		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+keyed, `{"oidcConfig": {"clientAuthMethod": "client_secret", "clientSecret": ""}}`).
 			MustError(t, 400, "validation_error", "oidcConfig.clientSecret is required (at most 1024 characters)")
+
+		// The audit trail says how the connection authenticates, and when its secret was set or
+		// removed, never the secret.
+		var summaries []string
+		if err := e.App.Store().RawScan(context.Background(), &summaries,
+			"SELECT summary FROM audit_events WHERE action = 'connection.update' AND target_id = ? ORDER BY created_at, id", keyed); err != nil {
+			t.Fatal(err)
+		}
+		joined := strings.Join(summaries, "\n")
+		for _, want := range []string{`"clientAuthMethod":{"from":"private_key_jwt","to":"client_secret"}`, `"clientSecret":"set"`,
+			`"clientAuthMethod":{"from":"client_secret","to":"private_key_jwt"}`, `"clientSecret":"removed"`} {
+			if !strings.Contains(joined, want) {
+				t.Fatalf("audit summaries lack %s:\n%s", want, joined)
+			}
+		}
+		if strings.Contains(joined, `"s2"`) || strings.Contains(joined, `"s3"`) || strings.Contains(joined, "upstream") {
+			t.Fatalf("a secret in the audit trail:\n%s", joined)
+		}
 
 		// GraphQL: the enum in and out, and the JWKS URL.
 		d := e.MustGQL(w.tok, `mutation($i: String!) { createConnection(input: {name: "Keyed GraphQL", protocol: OIDC,
