@@ -127,12 +127,27 @@ func rootAttribute(raw []byte, name string) string {
 	}
 }
 
+// spEncryptionMethods are the algorithms the SP metadata offers for encrypted assertions, in
+// the order of preference (SAML V2.0 Metadata Profile for Algorithm Support): AES-GCM first, the
+// authenticated mode an IdP that reads the list (Shibboleth, Keycloak) then uses, which has no
+// CBC padding oracle (Jager and Somorovsky, "How to Break XML Encryption", 2011); AES-CBC for
+// the IdPs that know no other (Entra ID, AD FS); RSA-OAEP as the one key transport
+// (decryptElement refuses RSA PKCS#1 v1.5). crewjam's xmlenc decrypts each; of GCM, the 128-bit
+// key only.
+var spEncryptionMethods = []string{
+	"http://www.w3.org/2009/xmlenc11#aes128-gcm",
+	"http://www.w3.org/2001/04/xmlenc#aes128-cbc",
+	"http://www.w3.org/2001/04/xmlenc#aes192-cbc",
+	"http://www.w3.org/2001/04/xmlenc#aes256-cbc",
+	"http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
+}
+
 func keyDescriptor(use string, certDER []byte) saml.KeyDescriptor {
 	kd := saml.KeyDescriptor{Use: use, KeyInfo: saml.KeyInfo{X509Data: saml.X509Data{
 		X509Certificates: []saml.X509Certificate{{Data: base64.StdEncoding.EncodeToString(certDER)}}}}}
 	if use == "encryption" {
-		for _, alg := range []string{"aes128-cbc", "aes192-cbc", "aes256-cbc", "rsa-oaep-mgf1p"} {
-			kd.EncryptionMethods = append(kd.EncryptionMethods, saml.EncryptionMethod{Algorithm: "http://www.w3.org/2001/04/xmlenc#" + alg})
+		for _, alg := range spEncryptionMethods {
+			kd.EncryptionMethods = append(kd.EncryptionMethods, saml.EncryptionMethod{Algorithm: alg})
 		}
 	}
 	return kd

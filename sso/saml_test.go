@@ -381,6 +381,13 @@ func TestSAMLKeyTransportPKCS1v15(t *testing.T) {
 		refused bool
 	}{
 		{"RSA-OAEP", reencrypted(false), false},
+		{"RSA-OAEP, AES-128-GCM", func(doc string) string {
+			doc = samltest.ReencryptGCM(key, cert)(samltest.DropResponseSignature(doc))
+			if !strings.Contains(doc, "xmlenc11#aes128-gcm") {
+				t.Fatalf("not encrypted with AES-GCM: %s", doc)
+			}
+			return doc
+		}, false},
 		{"PKCS#1 v1.5, the key in KeyInfo", reencrypted(true), true},
 		{"PKCS#1 v1.5, the key beside the data", func(doc string) string { return keyBeside(reencrypted(true)(doc)) }, true},
 		{"PKCS#1 v1.5, the data itself", func(doc string) string { return dataRSA(reencrypted(true)(doc)) }, true},
@@ -391,7 +398,9 @@ func TestSAMLKeyTransportPKCS1v15(t *testing.T) {
 		var le *LoginError
 		switch {
 		case !c.refused && (err != nil || login.Identity.Email != "ada@example.com"):
-			t.Fatalf("%s: %v", c.name, err)
+			var le *LoginError
+			errorsAs(err, &le)
+			t.Fatalf("%s: %v (%v)", c.name, err, privateCause(le.Private))
 		case c.refused && (!errorsAs(err, &le) || !strings.Contains(fmt.Sprint(privateCause(le.Private)), "xmlenc#rsa-1_5), which is refused")):
 			t.Fatalf("%s: %v", c.name, err)
 		}
@@ -408,6 +417,36 @@ func TestSAMLKeyTransportPKCS1v15(t *testing.T) {
 	}
 	if _, err := xmlenc.Decrypt(key, data); !errors.Is(err, errPKCS1v15) {
 		t.Fatalf("xmlenc decrypted PKCS#1 v1.5 key transport: %v", err)
+	}
+}
+
+// TestSPMetadataEncryptionMethods: the SP metadata offers AES-GCM first (an IdP that reads the
+// list then encrypts without CBC's padding oracle), AES-CBC for the others, and RSA-OAEP as the
+// only key transport; each is one the ACS decrypts (TestSAMLKeyTransportPKCS1v15 reads GCM).
+func TestSPMetadataEncryptionMethods(t *testing.T) {
+	w := newSAMLWorld(t)
+	md, err := New(Options{}).SPMetadataXML(w.sp.Keys, w.sp.EntityID, w.sp.ACSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ed saml.EntityDescriptor
+	if err := xml.Unmarshal([]byte(md), &ed); err != nil {
+		t.Fatal(err)
+	}
+	var methods []string
+	for _, kd := range ed.SPSSODescriptors[0].KeyDescriptors {
+		if kd.Use == "encryption" {
+			for _, m := range kd.EncryptionMethods {
+				methods = append(methods, m.Algorithm)
+			}
+			break
+		}
+	}
+	want := []string{"http://www.w3.org/2009/xmlenc11#aes128-gcm", "http://www.w3.org/2001/04/xmlenc#aes128-cbc",
+		"http://www.w3.org/2001/04/xmlenc#aes192-cbc", "http://www.w3.org/2001/04/xmlenc#aes256-cbc",
+		"http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"}
+	if strings.Join(methods, " ") != strings.Join(want, " ") {
+		t.Fatalf("encryption methods %v", methods)
 	}
 }
 

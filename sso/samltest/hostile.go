@@ -1,8 +1,11 @@
 package samltest
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
@@ -180,8 +183,65 @@ func ReplaceEncryptedAssertion(doc string, cert *x509.Certificate, plaintext str
 
 // Reencrypt returns an edit that decrypts the response's EncryptedAssertion with the SP's key
 // and encrypts the same assertion (its signature intact) to cert again, its key transported
-// with RSA PKCS#1 v1.5 (xmlenc#rsa-1_5) when pkcs1v15, else as crewjam's IdP does (RSA-OAEP).
+// with RSA PKCS#1 v1.5 (xmlenc#rsa-1_5) when pkcs1v15, else as crewjam's IdP does (RSA-OAEP,
+// AES-128-CBC).
 func Reencrypt(key *rsa.PrivateKey, cert *x509.Certificate, pkcs1v15 bool) func(doc string) string {
+	e := xmlenc.OAEP()
+	e.BlockCipher = xmlenc.AES128CBC
+	e.DigestMethod = &xmlenc.SHA1
+	if pkcs1v15 {
+		e = xmlenc.PKCS1v15()
+		e.BlockCipher = xmlenc.AES128CBC
+	}
+	return ReencryptWith(key, cert, e)
+}
+
+// ReencryptGCM is Reencrypt with AES-128-GCM (XML Encryption 1.1: the 96-bit nonce, then the
+// ciphertext and its tag), the key transported with RSA-OAEP. crewjam's GCM encrypter is
+// broken (it seals zeros, and drops the nonce), so the data is sealed here with the AES key of
+// an encryption crewjam made, read back with the SP's key.
+func ReencryptGCM(key *rsa.PrivateKey, cert *x509.Certificate) func(doc string) string {
+	return func(doc string) string {
+		doc = Reencrypt(key, cert, false)(doc)
+		d := etree.NewDocument()
+		if err := d.ReadFromString(doc); err != nil {
+			panic(err)
+		}
+		data := d.FindElement("//EncryptedAssertion/EncryptedData")
+		plaintext, err := xmlenc.Decrypt(key, data)
+		if err != nil {
+			panic(err)
+		}
+		wrapped, err := base64.StdEncoding.DecodeString(strings.TrimSpace(data.FindElement("./KeyInfo/EncryptedKey/CipherData/CipherValue").Text()))
+		if err != nil {
+			panic(err)
+		}
+		aesKey, err := rsa.DecryptOAEP(sha1.New(), rand.Reader, key, wrapped, nil)
+		if err != nil {
+			panic(err)
+		}
+		block, err := aes.NewCipher(aesKey)
+		if err != nil {
+			panic(err)
+		}
+		gcm, err := cipher.NewGCM(block)
+		if err != nil {
+			panic(err)
+		}
+		nonce := make([]byte, gcm.NonceSize())
+		rand.Read(nonce)
+		data.FindElement("./EncryptionMethod").CreateAttr("Algorithm", "http://www.w3.org/2009/xmlenc11#aes128-gcm")
+		data.FindElement("./CipherData/CipherValue").SetText(base64.StdEncoding.EncodeToString(gcm.Seal(nonce, nonce, plaintext, nil)))
+		out, err := d.WriteToString()
+		if err != nil {
+			panic(err)
+		}
+		return out
+	}
+}
+
+// ReencryptWith is Reencrypt with the key transport and block cipher of e.
+func ReencryptWith(key *rsa.PrivateKey, cert *x509.Certificate, e xmlenc.RSA) func(doc string) string {
 	return func(doc string) string {
 		d := etree.NewDocument()
 		if err := d.ReadFromString(doc); err != nil {
@@ -195,11 +255,6 @@ func Reencrypt(key *rsa.PrivateKey, cert *x509.Certificate, pkcs1v15 bool) func(
 		if err != nil {
 			panic(err)
 		}
-		if !pkcs1v15 {
-			return ReplaceEncryptedAssertion(doc, cert, string(plaintext))
-		}
-		e := xmlenc.PKCS1v15()
-		e.BlockCipher = xmlenc.AES128CBC
 		return replaceEncryptedAssertion(doc, cert, string(plaintext), e)
 	}
 }
