@@ -399,8 +399,8 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 // secret is never sent to another IdP than the one it was given for, so when the input names
 // another (moved: the discovery document, which names the token endpoint, is read from another
 // URL, by a new discoveryUrl or a new issuerUrl without one) it is dropped, and a connection on
-// it needs it again. A connection on private_key_jwt keeps a secret it has, unused, for a switch back,
-// unless the input clears it with "".
+// it needs it again. A connection on private_key_jwt keeps a secret it has, unused, for a
+// switch back, unless the input clears it with "".
 func (s *Service) applyOIDCCredentials(c *models.Connection, o *OIDCConfigInput, moved bool, add func(*models.Error)) {
 	if o.ClientAuthMethod != nil {
 		if m := strings.TrimSpace(*o.ClientAuthMethod); slices.Contains(models.ClientAuthMethods, models.ClientAuthMethod(m)) {

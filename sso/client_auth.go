@@ -46,13 +46,12 @@ type tokenEndpointAuth struct {
 	Algorithms []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 }
 
-// readTokenEndpointAuth reads the lists apart from the rest of the document: a malformed one
-// is taken as absent.
+// readTokenEndpointAuth reads the lists apart from the rest of the document: a list of the
+// wrong type is taken as absent, and leaves the other one read (encoding/json goes on past a
+// value of the wrong type).
 func readTokenEndpointAuth(discovery []byte) tokenEndpointAuth {
 	var a tokenEndpointAuth
-	if json.Unmarshal(discovery, &a) != nil {
-		return tokenEndpointAuth{}
-	}
+	_ = json.Unmarshal(discovery, &a)
 	return a
 }
 
