@@ -230,17 +230,6 @@ const keyTransportPKCS1v15 = "http://www.w3.org/2001/04/xmlenc#rsa-1_5"
 var errPKCS1v15 = errors.New("the assertion's key is encrypted with RSA PKCS#1 v1.5 (xmlenc#rsa-1_5), which is refused: " +
 	"set the IdP's key transport algorithm to RSA-OAEP")
 
-// refusedKeyTransport takes the place of crewjam's rsa-1_5 decrypter in xmlenc's registry, so
-// that no decryption in the process uses PKCS#1 v1.5: decryptElement refuses it first with a
-// clear cause, and this covers every other path into xmlenc (crewjam's ParseXMLResponse, for
-// what checkResponse leaves to it) whatever they find in the document.
-type refusedKeyTransport struct{}
-
-func (refusedKeyTransport) Algorithm() string { return keyTransportPKCS1v15 }
-
-func (refusedKeyTransport) Decrypt(any, *etree.Element) ([]byte, error) { return nil, errPKCS1v15 }
-
-func init() { xmlenc.RegisterDecrypter(refusedKeyTransport{}) }
 
 // decryptElement is the decryption of crewjam's ServiceProvider.decryptElement: the
 // EncryptedAssertion's EncryptedData, with the key of an EncryptedKey beside it (decrypted

@@ -375,33 +375,53 @@ func TestSAMLKeyTransportPKCS1v15(t *testing.T) {
 		data.RemoveChild(data.FindElement("./KeyInfo"))
 		data.FindElement("./EncryptionMethod").CreateAttr("Algorithm", "http://www.w3.org/2001/04/xmlenc#rsa-1_5")
 	})
+	relabelled := func(algorithm string, cipherBytes int) func(string) string { // the data's method and ciphertext changed
+		return edit(func(ea *etree.Element) {
+			data := ea.FindElement("./EncryptedData")
+			data.FindElement("./EncryptionMethod").CreateAttr("Algorithm", algorithm)
+			if cipherBytes > 0 {
+				data.FindElement("./CipherData/CipherValue").SetText(base64.StdEncoding.EncodeToString(make([]byte, cipherBytes)))
+			}
+		})
+	}
+	const pkcs1v15Refused = "xmlenc#rsa-1_5), which is refused"
 	for _, c := range []struct {
-		name    string
-		edit    func(string) string
-		refused bool
+		name  string
+		edit  func(string) string
+		cause string // "": read
 	}{
-		{"RSA-OAEP", reencrypted(false), false},
+		{"RSA-OAEP", reencrypted(false), ""},
 		{"RSA-OAEP, AES-128-GCM", func(doc string) string {
 			doc = samltest.ReencryptGCM(key, cert)(samltest.DropResponseSignature(doc))
 			if !strings.Contains(doc, "xmlenc11#aes128-gcm") {
 				t.Fatalf("not encrypted with AES-GCM: %s", doc)
 			}
 			return doc
-		}, false},
-		{"PKCS#1 v1.5, the key in KeyInfo", reencrypted(true), true},
-		{"PKCS#1 v1.5, the key beside the data", func(doc string) string { return keyBeside(reencrypted(true)(doc)) }, true},
-		{"PKCS#1 v1.5, the data itself", func(doc string) string { return dataRSA(reencrypted(true)(doc)) }, true},
+		}, ""},
+		{"PKCS#1 v1.5, the key in KeyInfo", reencrypted(true), pkcs1v15Refused},
+		{"PKCS#1 v1.5, the key beside the data", func(doc string) string { return keyBeside(reencrypted(true)(doc)) }, pkcs1v15Refused},
+		{"PKCS#1 v1.5, the data itself", func(doc string) string { return dataRSA(reencrypted(true)(doc)) }, pkcs1v15Refused},
+		// crewjam's decrypters would panic on these (xmlenc_registry.go checks first).
+		{"AES-GCM, 10 bytes", func(doc string) string {
+			return relabelled("http://www.w3.org/2009/xmlenc11#aes128-gcm", 10)(reencrypted(false)(doc))
+		}, "aes128-gcm ciphertext of 10 bytes is too short"},
+		{"AES-CBC, 40 bytes", func(doc string) string {
+			return relabelled("http://www.w3.org/2001/04/xmlenc#aes128-cbc", 40)(reencrypted(false)(doc))
+		}, "aes128-cbc ciphertext of 40 bytes is too short or not whole blocks"},
+		{"Triple DES", func(doc string) string {
+			return relabelled("http://www.w3.org/2001/04/xmlenc#tripledes-cbc", 0)(reencrypted(false)(doc))
+		}, "Triple DES (xmlenc#tripledes-cbc), which is refused"},
 	} {
 		sr, r := w.login(t, "relay")
 		r = editedPost(t, r, c.edit)
 		login, err := CheckSAMLResponse(r, w.sp, w.conn, sr.ID)
 		var le *LoginError
 		switch {
-		case !c.refused && (err != nil || login.Identity.Email != "ada@example.com"):
+		case c.cause == "" && (err != nil || login.Identity.Email != "ada@example.com"):
 			var le *LoginError
 			errorsAs(err, &le)
 			t.Fatalf("%s: %v (%v)", c.name, err, privateCause(le.Private))
-		case c.refused && (!errorsAs(err, &le) || !strings.Contains(fmt.Sprint(privateCause(le.Private)), "xmlenc#rsa-1_5), which is refused")):
+		case c.cause != "" && (!errorsAs(err, &le) || !strings.Contains(fmt.Sprint(privateCause(le.Private)), c.cause)):
 			t.Fatalf("%s: %v", c.name, err)
 		}
 	}
