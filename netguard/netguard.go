@@ -166,6 +166,12 @@ func NewClient(o Options) *http.Client {
 		Transport: tr,
 		Timeout:   o.Timeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			// Only a GET is followed. A POST's redirect (a token request's, with the client's
+			// secret or assertion in its body, which Go re-sends on a 307 or 308 to any host)
+			// is answered as it came: the caller sees the redirect, nothing goes elsewhere.
+			if via[0].Method != http.MethodGet {
+				return http.ErrUseLastResponse
+			}
 			if len(via) >= 5 {
 				return errors.New("stopped after 5 redirects")
 			}

@@ -111,6 +111,36 @@ func TestGuardRefusesRedirectToLoopback(t *testing.T) {
 	}
 }
 
+// A POST (a token request, its credentials in the body) is never redirected: a 307 or 308,
+// which Go would follow with the body to any host, is handed back as it came.
+func TestPOSTIsNotRedirected(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	for _, code := range []int{http.StatusTemporaryRedirect, http.StatusPermanentRedirect, http.StatusFound} {
+		idp := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, other.URL+"/token", code)
+		}))
+		pool := tlsPool(idp)
+		pool.AddCert(other.Certificate())
+		c := NewClient(Options{RootCAs: pool, AllowPrivate: true})
+		resp, err := c.Post(idp.URL+"/token", "application/x-www-form-urlencoded", strings.NewReader("client_secret=s3cret"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != code || elsewhere.Load() != 0 {
+			t.Fatalf("POST answered %d: status %d, %d requests reached the other host", code, resp.StatusCode, elsewhere.Load())
+		}
+		// A GET still follows.
+		if _, err := c.Get(idp.URL + "/metadata"); err != nil || elsewhere.Load() != 1 {
+			t.Fatalf("GET redirected by %d: %v, %d requests reached the other host", code, err, elsewhere.Load())
+		}
+		elsewhere.Store(0)
+		idp.Close()
+	}
+}
+
 func TestGetLimitsBodyAndStatus(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/big" {
