@@ -424,8 +424,11 @@ func (s *Service) applyOIDCCredentials(c *models.Connection, o *OIDCConfigInput,
 		}
 	case *o.ClientSecret == "" && keyed:
 		c.OIDCClientSecretEnc = nil
-	case *o.ClientSecret == "" || len(*o.ClientSecret) > models.MaxSecretLength:
+	case *o.ClientSecret == "":
 		add(models.SecretFieldError(models.EINVALID, "oidcConfig.clientSecret", "is required (at most 1024 characters)"))
+		return
+	case len(*o.ClientSecret) > models.MaxSecretLength:
+		add(models.SecretFieldError(models.EINVALID, "oidcConfig.clientSecret", "must be at most 1024 characters"))
 		return
 	default:
 		c.OIDCClientSecretEnc = s.box.Seal([]byte(*o.ClientSecret))

@@ -66,8 +66,12 @@ type TestReport struct {
 	// ClientAuthenticationValid: the IdP's token endpoint took the OIDC connection's client
 	// authentication (true), refused it (false), or did not say (nil).
 	ClientAuthenticationValid *bool
-	LatencyMs                 int64
-	Problems                  []string
+	// SAMLMetadata is what a certificate refresh would take from the metadata the SAML test
+	// read, or SAMLMetadataProblem why it could take nothing (not shown: for followsMetadata).
+	SAMLMetadata        *SAMLMetadata
+	SAMLMetadataProblem string
+	LatencyMs           int64
+	Problems            []string
 }
 
 // SPKeyPair is the SAML service provider's signing key and certificate.

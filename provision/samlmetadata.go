@@ -320,21 +320,21 @@ func (s *Service) certificatesFromMetadata(c *models.Connection, md SAMLMetadata
 }
 
 // followsMetadata is the connection test's part of the refresh: for a connection whose
-// certificates follow its metadata, it reads the document and applies the refresh's rule
-// (certificatesFromMetadata) without changing anything, and returns why the refresh would
-// refuse it ("": it would not). A document the refresh cannot follow leaves the connection on
-// certificates that no longer roll over, the outage the setting is there to prevent: the admin
-// learns it from the test, not from metadataProblem once the certificates have expired.
-func (s *Service) followsMetadata(ctx context.Context, c *models.Connection) string {
-	md, err := s.sso.remote.SAMLMetadata(ctx, c.SAMLMetadataURL)
-	if err == nil {
-		_, _, _, problem := s.certificatesFromMetadata(c, md)
-		if problem == "" {
-			return ""
-		}
-		err = errors.New(problem)
+// certificates follow its metadata, it applies the refresh's rule (certificatesFromMetadata) to
+// the document the test read (rep), without changing anything, and returns why the refresh
+// would refuse it ("": it would not). A document the refresh cannot follow leaves the
+// connection on certificates that no longer roll over, the outage the setting is there to
+// prevent: the admin learns it from the test, not from metadataProblem once the certificates
+// have expired.
+func (s *Service) followsMetadata(c *models.Connection, rep TestReport) string {
+	problem := rep.SAMLMetadataProblem
+	if rep.SAMLMetadata != nil {
+		_, _, _, problem = s.certificatesFromMetadata(c, *rep.SAMLMetadata)
 	}
-	return "the certificates cannot follow the metadata (refreshCertificatesFromMetadata): " + models.Clip(err.Error(), maxMetadataProblem)
+	if problem == "" {
+		return ""
+	}
+	return "the certificates cannot follow the metadata (refreshCertificatesFromMetadata): " + models.Clip(problem, maxMetadataProblem)
 }
 
 // unexpiredCertificates are certs but for those expired at now, in their order, and whether

@@ -168,7 +168,7 @@ func (s *Service) TestConnection(ctx context.Context, rawID string) (*Connection
 		rep = s.sso.remote.TestSAML(tctx, SAMLTarget{EntityID: c.SAMLEntityID, SSOURL: c.SAMLSSOURL,
 			Certificate: c.SAMLCertificate, MetadataURL: c.SAMLMetadataURL})
 		if c.SAMLMetadataRefresh && rep.MetadataValid != nil && *rep.MetadataValid {
-			if problem := s.followsMetadata(tctx, c); problem != "" {
+			if problem := s.followsMetadata(c, rep); problem != "" {
 				rep.Problems = append(rep.Problems, problem)
 				*rep.MetadataValid = false
 			}

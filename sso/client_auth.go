@@ -47,8 +47,8 @@ type tokenEndpointAuth struct {
 }
 
 // readTokenEndpointAuth reads the lists apart from the rest of the document: a list of the
-// wrong type is taken as absent, and leaves the other one read (encoding/json goes on past a
-// value of the wrong type).
+// wrong type is taken as absent (an element of the wrong type as ""), and leaves the other one
+// read (encoding/json goes on past a value of the wrong type).
 func readTokenEndpointAuth(discovery []byte) tokenEndpointAuth {
 	var a tokenEndpointAuth
 	_ = json.Unmarshal(discovery, &a)
@@ -132,7 +132,8 @@ func authenticate(cfg *oauth2.Config, method models.ClientAuthMethod, a tokenEnd
 // ID) is a problem with no verdict. Any other answer says neither: nil, and no problem.
 //
 // Where the discovery names no secret method, the header and the form are each tried, as the
-// sign-in's detection does; either taking the secret is enough.
+// sign-in's detection does; either taking the secret is enough, and a refused header followed
+// by a form answer that says neither gives no verdict.
 func (r *Remote) checkClientAuthentication(ctx context.Context, t provision.OIDCTarget, tokenURL string, a tokenEndpointAuth) (*bool, string) {
 	cfg := &oauth2.Config{ClientID: t.ClientID, Endpoint: oauth2.Endpoint{TokenURL: tokenURL}, RedirectURL: t.RedirectURL}
 	opts, err := authenticate(cfg, t.ClientAuthMethod, a, t.ClientSecret, t.Keys, time.Now())
@@ -151,15 +152,19 @@ func (r *Remote) checkClientAuthentication(ctx context.Context, t provision.OIDC
 		cfg.Endpoint.AuthStyle = style
 		_, err := cfg.Exchange(octx, "gatehouse-connection-test-"+hex.EncodeToString(code), append(opts, oauth2.VerifierOption(oauth2.GenerateVerifier()))...)
 		var re *oauth2.RetrieveError
+		var ue *url.Error
 		switch {
 		case err == nil:
 			return nil, "" // a token for a code never issued: nothing to conclude
-		case !errors.As(err, &re):
+		case errors.As(err, &ue):
 			return nil, fmt.Sprintf("the token endpoint %s cannot be reached: %s", models.Clip(tokenURL, 256), describe(ctx, err))
-		case re.ErrorCode == "invalid_client" || re.Response != nil && re.Response.StatusCode == http.StatusUnauthorized:
-			refused = re
+		case !errors.As(err, &re):
+			return nil, "" // an answer x/oauth2 could not read (a 2xx without a token): nothing to conclude
 		case re.ErrorCode == "invalid_grant":
+			// Past the client's authentication, whatever the status (some IdPs answer 401).
 			return yes(), ""
+		case re.ErrorCode == "invalid_client" || re.ErrorCode == "" && re.Response != nil && re.Response.StatusCode == http.StatusUnauthorized:
+			refused = re
 		case re.ErrorCode == "unauthorized_client":
 			// Authenticated but not allowed the grant (RFC 6749 §5.2), or, at Entra ID, a client
 			// ID it does not know (AADSTS700016): no verdict on the credentials, but no sign-in

@@ -2,6 +2,7 @@ package sso_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -83,10 +84,27 @@ func TestConnectionTestChecksClientAuthentication(t *testing.T) {
 		}
 		idp.set(func(p *testIdP) { p.issuerOverride = "" })
 
-		// An answer that says neither: no verdict, no problem.
-		idp.set(func(p *testIdP) { p.grantError = "invalid_request" })
-		test("invalid_request", nil, "")
-		idp.set(func(p *testIdP) { p.grantError = "" })
+		// The error code decides, whatever the status; a 401 without one is a refusal; an
+		// answer that says neither gives no verdict and no problem.
+		for _, c := range []struct {
+			code    string
+			status  int
+			valid   any
+			problem string
+		}{
+			{"invalid_grant", 401, true, ""},
+			{"invalid_client", 400, false, "refused Gatehouse's client authentication (invalid_client: not for this client)"},
+			{"", 401, false, "refused Gatehouse's client authentication (HTTP 401)"},
+			{"invalid_request", 400, nil, ""},
+			{"server_error", 500, nil, ""},
+		} {
+			idp.set(func(p *testIdP) { p.grantError, p.grantStatus = c.code, c.status })
+			if c.code == "" {
+				idp.set(func(p *testIdP) { p.grantError = "-" }) // a 401 with no error code
+			}
+			test(fmt.Sprintf("%d %s", c.status, c.code), c.valid, c.problem)
+		}
+		idp.set(func(p *testIdP) { p.grantError, p.grantStatus = "", 0 })
 
 		// private_key_jwt: taken with Gatehouse's keys registered, refused with others.
 		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, `{"oidcConfig": {"clientAuthMethod": "private_key_jwt"}}`).Must(t, 200)

@@ -230,7 +230,6 @@ const keyTransportPKCS1v15 = "http://www.w3.org/2001/04/xmlenc#rsa-1_5"
 var errPKCS1v15 = errors.New("the assertion's key is encrypted with RSA PKCS#1 v1.5 (xmlenc#rsa-1_5), which is refused: " +
 	"set the IdP's key transport algorithm to RSA-OAEP")
 
-
 // decryptElement is the decryption of crewjam's ServiceProvider.decryptElement: the
 // EncryptedAssertion's EncryptedData, with the key of an EncryptedKey beside it (decrypted
 // with key) or of one in its KeyInfo (xmlenc), or with key itself.

@@ -90,8 +90,10 @@ type testIdP struct {
 	// in secretWithAssertion.
 	// issuerOverride, when set, is the discovery document's issuer.
 	issuerOverride string
-	// grantError, when set, is /token's answer to an authenticated client (the code kept).
-	grantError string
+	// grantError, when set, is /token's answer to an authenticated client (the code kept),
+	// with grantStatus (0: 400).
+	grantError  string
+	grantStatus int
 	// probes counts the token requests whose code is the connection test's (never issued).
 	probes              int
 	clientJWKS          string
@@ -254,10 +256,18 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.PostForm.Get("code"), "gatehouse-connection-test-") {
 			p.probes++
 		}
-		if p.grantError != "" {
+		if grantError, status := p.grantError, p.grantStatus; grantError != "" {
+			if status == 0 {
+				status = http.StatusBadRequest
+			}
 			p.mu.Unlock()
-			w.WriteHeader(http.StatusBadRequest)
-			json.NewEncoder(w).Encode(map[string]string{"error": p.grantError, "error_description": "not for this client"})
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			if grantError == "-" { // no error code
+				w.Write([]byte(`{}`))
+				return
+			}
+			json.NewEncoder(w).Encode(map[string]string{"error": grantError, "error_description": "not for this client"})
 			return
 		}
 		c, ok := p.codes[r.PostForm.Get("code")]
@@ -314,6 +324,10 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// idpClockBehind is how far the test IdP's clock runs behind Gatehouse's when it checks a
+// client assertion's iat and nbf, with no leeway: Gatehouse dates its assertions back for it.
+const idpClockBehind = 25 * time.Second
+
 // checkAssertion verifies a private_key_jwt client assertion as Okta and Entra ID do: the
 // jwt-bearer type; RS256, signed by the key its kid names in the client's JWKS (read at each
 // request, as an IdP does on an unknown kid); its x5t that key's certificate's; iss and sub the
@@ -363,8 +377,8 @@ func (p *testIdP) checkAssertion(r *http.Request, tokenURL string) string {
 		return fmt.Sprintf("aud %v", c.Audience)
 	case c.Expiry == nil || c.IssuedAt == nil || c.Expiry.Time().Before(now) || c.Expiry.Time().Sub(c.IssuedAt.Time()) > time.Hour:
 		return "expired, or longer than an hour"
-	case c.NotBefore != nil && c.NotBefore.Time().After(now.Add(time.Minute)):
-		return "not valid yet"
+	case c.NotBefore != nil && c.NotBefore.Time().After(now.Add(-idpClockBehind)) || c.IssuedAt.Time().After(now.Add(-idpClockBehind)):
+		return "not valid yet, by this IdP's clock (25 s behind)"
 	case len(c.ID) < 16:
 		return "jti " + c.ID
 	}

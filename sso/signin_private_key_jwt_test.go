@@ -212,6 +212,16 @@ func TestOIDCPrivateKeyJWT(t *testing.T) {
 		if strings.Contains(joined, `"s2"`) || strings.Contains(joined, `"s3"`) || strings.Contains(joined, "upstream") {
 			t.Fatalf("a secret in the audit trail:\n%s", joined)
 		}
+		// An update that does not touch the credentials says nothing of them.
+		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+keyed, `{"name": "Keyed, renamed"}`).Must(t, 200)
+		var last string
+		if err := e.App.Store().RawScan(context.Background(), &last,
+			"SELECT summary FROM audit_events WHERE action = 'connection.update' AND target_id = ? ORDER BY created_at DESC, id DESC LIMIT 1", keyed); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(last, "Keyed, renamed") || strings.Contains(last, "clientSecret") || strings.Contains(last, "clientAuthMethod") {
+			t.Fatalf("a rename's audit summary: %s", last)
+		}
 
 		// GraphQL: the enum in and out, and the JWKS URL.
 		d := e.MustGQL(w.tok, `mutation($i: String!) { createConnection(input: {name: "Keyed GraphQL", protocol: OIDC,

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crewjam/saml"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/miekg/dns"
 
@@ -133,6 +134,9 @@ func (r *Remote) TestOIDC(ctx context.Context, t provision.OIDCTarget) provision
 	}
 	if d.AuthorizationEndpoint == "" {
 		rep.Problems = append(rep.Problems, "discovery document has no authorization_endpoint")
+	} else if !models.ValidIdPURL(d.AuthorizationEndpoint, r.o.AllowPrivateNetworks) {
+		// A sign-in refuses it (SignIn.provider), as it refuses the token endpoint and JWKS below.
+		rep.Problems = append(rep.Problems, fmt.Sprintf("discovery document's authorization_endpoint %q is not an absolute https URL", models.Clip(d.AuthorizationEndpoint, 256)))
 	}
 	if d.TokenEndpoint == "" {
 		rep.Problems = append(rep.Problems, "discovery document has no token_endpoint")
@@ -142,6 +146,9 @@ func (r *Remote) TestOIDC(ctx context.Context, t provision.OIDCTarget) provision
 	}
 	if d.JWKSURI == "" {
 		return fail("discovery document has no jwks_uri")
+	}
+	if !models.ValidIdPURL(d.JWKSURI, r.o.AllowPrivateNetworks) {
+		return fail("discovery document's jwks_uri %q is not an absolute https URL", models.Clip(d.JWKSURI, 256))
 	}
 	rep.DiscoveryValid = boolp(len(rep.Problems) == 0)
 	// The credentials go only where a sign-in would send them: the token endpoint of a
@@ -210,10 +217,16 @@ func (r *Remote) TestSAML(ctx context.Context, t provision.SAMLTarget) provision
 	}
 	if t.MetadataURL != "" {
 		rep.MetadataValid = no()
-		if problem := r.checkMetadata(ctx, t); problem != "" {
+		if ed, problem := r.checkMetadata(ctx, t); problem != "" {
 			rep.Problems = append(rep.Problems, problem)
 		} else {
 			rep.MetadataValid = yes()
+			// What a refresh would take from it, for the caller's rule (provision.followsMetadata).
+			if md, err := metadataOf(ed, "metadata "+t.MetadataURL); err != nil {
+				rep.SAMLMetadataProblem = err.Error()
+			} else {
+				rep.SAMLMetadata = &md
+			}
 		}
 	}
 	rep.Success = len(rep.Problems) == 0
@@ -252,15 +265,15 @@ func (r *Remote) checkOneCertificate(cert *x509.Certificate) string {
 	return models.SAMLCertificateKeyProblem(cert)
 }
 
-func (r *Remote) checkMetadata(ctx context.Context, t provision.SAMLTarget) string {
+func (r *Remote) checkMetadata(ctx context.Context, t provision.SAMLTarget) (*saml.EntityDescriptor, string) {
 	ed, problem := r.readMetadata(ctx, t.MetadataURL)
 	if problem != "" {
-		return problem
+		return nil, problem
 	}
 	if t.EntityID != "" && ed.EntityID != t.EntityID {
-		return fmt.Sprintf("metadata entityID %q does not match the connection's entityId %q", ed.EntityID, t.EntityID)
+		return nil, fmt.Sprintf("metadata entityID %q does not match the connection's entityId %q", ed.EntityID, t.EntityID)
 	}
-	return ""
+	return ed, ""
 }
 
 // LookupTXT asks GATEHOUSE_DNS_SERVER when set (so verification can use a resolver the
