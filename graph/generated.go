@@ -4487,7 +4487,7 @@ type ConnectionTestDetails {
   """
   OIDC: whether the IdP's token endpoint took the connection's client authentication (its client
   secret, or its private_key_jwt assertion), asked to redeem a code it never issued: true when it
-  answered invalid_grant, false when it refused the client (invalid_client or HTTP 401), null when
+  answered invalid_grant, false when it refused the client (invalid_client, or HTTP 401 with no error code), null when
   its answer said neither (unauthorized_client among them), when the discovery document has a
   problem (the credentials are not sent then), or for SAML.
   """
