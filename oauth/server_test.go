@@ -39,6 +39,19 @@ func newTestServer(t *testing.T, dbURL, issuer string, clk clock.Clock) (*Server
 	return srv, svc
 }
 
+// issueToken issues a client-credentials access token to the client.
+func issueToken(t *testing.T, srv *Server, clientID, secret string) string {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/oauth/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(clientID, secret)
+	resp, terr := srv.issue(req)
+	if terr != nil {
+		t.Fatalf("issue: %+v", terr)
+	}
+	return resp.AccessToken
+}
+
 // Tokens are refused once expired (with 30 s leeway), also when their signature was verified
 // and cached before they expired.
 func TestExpiredTokensAreRefused(t *testing.T) {
@@ -49,16 +62,7 @@ func TestExpiredTokensAreRefused(t *testing.T) {
 		if _, err := svc.Bootstrap(ctx, "ghc_a", "ghs_secret"); err != nil {
 			t.Fatal(err)
 		}
-		issue := func() string {
-			req := httptest.NewRequest(http.MethodPost, "/oauth/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.SetBasicAuth("ghc_a", "ghs_secret")
-			resp, terr := srv.issue(req)
-			if terr != nil {
-				t.Fatalf("issue: %+v", terr)
-			}
-			return resp.AccessToken
-		}
+		issue := func() string { return issueToken(t, srv, "ghc_a", "ghs_secret") }
 		tok := issue()
 		if _, err := srv.Verify(ctx, tok); err != nil {
 			t.Fatalf("fresh token: %v", err)
@@ -98,14 +102,7 @@ func TestAnEarlierKeyLoadNeverOverwritesALaterOne(t *testing.T) {
 		if _, err := svc.Bootstrap(ctx, "ghc_a", "ghs_secret"); err != nil {
 			t.Fatal(err)
 		}
-		req := httptest.NewRequest(http.MethodPost, "/oauth/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth("ghc_a", "ghs_secret")
-		resp, terr := srv.issue(req)
-		if terr != nil {
-			t.Fatalf("issue: %+v", terr)
-		}
-		p, err := srv.Verify(ctx, resp.AccessToken)
+		p, err := srv.Verify(ctx, issueToken(t, srv, "ghc_a", "ghs_secret"))
 		if err != nil {
 			t.Fatal(err)
 		}
