@@ -131,12 +131,13 @@ func rootAttribute(raw []byte, name string) string {
 // the order of preference (SAML V2.0 Metadata Profile for Algorithm Support): AES-128-GCM
 // first, authenticated encryption, which an IdP that reads the list (OpenSAML's: Shibboleth)
 // then uses; AES-CBC for the IdPs that know no other or ignore the list (Entra ID, AD FS, Okta);
-// RSA-OAEP as the one key transport (xmlenc_registry.go refuses PKCS#1 v1.5). crewjam's xmlenc
-// decrypts each; of GCM, the 128-bit key only. As long as the ACS reads CBC, GCM does not by
+// RSA-OAEP as the one key transport (xmlenc_registry.go refuses PKCS#1 v1.5). Each is
+// decrypted: CBC by crewjam's xmlenc, GCM by Gatehouse's (xmlenc_registry.go). As long as the ACS reads CBC, GCM does not by
 // itself defeat a CBC padding oracle (an attacker relabels the data: Jager, Schinzel and
 // Somorovsky, 2012); what does is that every decryption failure answers the same.
 var spEncryptionMethods = []string{
 	"http://www.w3.org/2009/xmlenc11#aes128-gcm",
+	"http://www.w3.org/2009/xmlenc11#aes256-gcm",
 	"http://www.w3.org/2001/04/xmlenc#aes128-cbc",
 	"http://www.w3.org/2001/04/xmlenc#aes192-cbc",
 	"http://www.w3.org/2001/04/xmlenc#aes256-cbc",

@@ -384,6 +384,21 @@ func TestSAMLKeyTransportPKCS1v15(t *testing.T) {
 			}
 		})
 	}
+	gcm := func(keySize int) func(string) string {
+		return func(doc string) string {
+			doc = samltest.ReencryptGCM(key, cert, keySize)(samltest.DropResponseSignature(doc))
+			if !strings.Contains(doc, fmt.Sprintf("xmlenc11#aes%d-gcm", 8*keySize)) {
+				t.Fatalf("not encrypted with AES-GCM: %s", doc)
+			}
+			return doc
+		}
+	}
+	flipLastByte := edit(func(ea *etree.Element) { // of the data's ciphertext: its tag
+		v := ea.FindElement("./EncryptedData/CipherData/CipherValue")
+		ct, _ := base64.StdEncoding.DecodeString(v.Text())
+		ct[len(ct)-1] ^= 1
+		v.SetText(base64.StdEncoding.EncodeToString(ct))
+	})
 	const pkcs1v15Refused = "xmlenc#rsa-1_5), which is refused"
 	for _, c := range []struct {
 		name  string
@@ -391,13 +406,9 @@ func TestSAMLKeyTransportPKCS1v15(t *testing.T) {
 		cause string // "": read
 	}{
 		{"RSA-OAEP", reencrypted(false), ""},
-		{"RSA-OAEP, AES-128-GCM", func(doc string) string {
-			doc = samltest.ReencryptGCM(key, cert)(samltest.DropResponseSignature(doc))
-			if !strings.Contains(doc, "xmlenc11#aes128-gcm") {
-				t.Fatalf("not encrypted with AES-GCM: %s", doc)
-			}
-			return doc
-		}, ""},
+		{"RSA-OAEP, AES-128-GCM", gcm(16), ""},
+		{"RSA-OAEP, AES-256-GCM", gcm(32), ""},
+		{"AES-256-GCM, the tag changed", func(doc string) string { return flipLastByte(gcm(32)(doc)) }, "message authentication failed"},
 		{"PKCS#1 v1.5, the key in KeyInfo", reencrypted(true), pkcs1v15Refused},
 		{"PKCS#1 v1.5, the key beside the data", func(doc string) string { return keyBeside(reencrypted(true)(doc)) }, pkcs1v15Refused},
 		{"PKCS#1 v1.5, the data itself", func(doc string) string { return dataRSA(reencrypted(true)(doc)) }, pkcs1v15Refused},
@@ -462,7 +473,7 @@ func TestSPMetadataEncryptionMethods(t *testing.T) {
 			break
 		}
 	}
-	want := []string{"http://www.w3.org/2009/xmlenc11#aes128-gcm", "http://www.w3.org/2001/04/xmlenc#aes128-cbc",
+	want := []string{"http://www.w3.org/2009/xmlenc11#aes128-gcm", "http://www.w3.org/2009/xmlenc11#aes256-gcm", "http://www.w3.org/2001/04/xmlenc#aes128-cbc",
 		"http://www.w3.org/2001/04/xmlenc#aes192-cbc", "http://www.w3.org/2001/04/xmlenc#aes256-cbc",
 		"http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"}
 	if strings.Join(methods, " ") != strings.Join(want, " ") {

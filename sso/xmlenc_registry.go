@@ -2,6 +2,7 @@ package sso
 
 import (
 	"crypto/aes"
+	"crypto/cipher"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -20,8 +21,10 @@ import (
 //   - RSA PKCS#1 v1.5 key transport is refused: its padding check is an oracle (Bleichenbacher)
 //     on the SP key, which also signs (decryptElement refuses it first, with the same cause);
 //   - Triple DES is refused: a 64-bit block cipher no IdP needs, and one more mode to attack;
-//   - AES-CBC and AES-GCM check the ciphertext's length first: crewjam's decrypters slice and
-//     decrypt it unchecked, and panic on one too short, or (CBC) not a whole number of blocks.
+//   - AES-CBC checks the ciphertext's length first: crewjam's decrypter decrypts it unchecked,
+//     and panics on one too short or not a whole number of blocks;
+//   - AES-GCM is Gatehouse's own (gcmDecrypter), for the 128-, 192- and 256-bit keys: crewjam's
+//     has the 128-bit key only, and slices the nonce off unchecked.
 
 // refusedAlgorithm takes the place of an xmlenc decrypter that must never run.
 type refusedAlgorithm struct {
@@ -61,6 +64,51 @@ func init() {
 		// The IV, then at least one block.
 		xmlenc.RegisterDecrypter(checkedCiphertext{Decrypter: cbc, min: 2 * aes.BlockSize, block: aes.BlockSize})
 	}
-	// The 96-bit nonce, then the 128-bit tag at least.
-	xmlenc.RegisterDecrypter(checkedCiphertext{Decrypter: xmlenc.AES128GCM, min: 12 + 16})
+	for _, g := range []gcmDecrypter{{"aes128-gcm", 16}, {"aes192-gcm", 24}, {"aes256-gcm", 32}} {
+		xmlenc.RegisterDecrypter(g)
+	}
+}
+
+// gcmDecrypter is XML Encryption 1.1's AES-GCM (§5.2.4): the CipherValue is the 96-bit nonce,
+// then the ciphertext and its 128-bit tag, with no padding and no additional data; the key is
+// an EncryptedKey's in the KeyInfo (decrypted by the registry: RSA-OAEP), or the one given.
+type gcmDecrypter struct {
+	name    string // the algorithm's fragment in the xmlenc11 namespace
+	keySize int
+}
+
+func (g gcmDecrypter) Algorithm() string { return "http://www.w3.org/2009/xmlenc11#" + g.name }
+
+func (g gcmDecrypter) Decrypt(key any, el *etree.Element) ([]byte, error) {
+	if ek := el.FindElement("./KeyInfo/EncryptedKey"); ek != nil {
+		k, err := xmlenc.Decrypt(key, ek)
+		if err != nil {
+			return nil, err
+		}
+		key = k
+	}
+	k, ok := key.([]byte)
+	if !ok || len(k) != g.keySize {
+		return nil, fmt.Errorf("%s needs a %d-byte key", g.name, g.keySize)
+	}
+	v := el.FindElement("./CipherData/CipherValue")
+	if v == nil {
+		return nil, errors.New("cannot find CipherData element containing a CipherValue element")
+	}
+	ct, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v.Text()))
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(k)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	if len(ct) < aead.NonceSize()+aead.Overhead() {
+		return nil, fmt.Errorf("%s ciphertext of %d bytes is too short", g.name, len(ct))
+	}
+	return aead.Open(nil, ct[:aead.NonceSize()], ct[aead.NonceSize():], nil)
 }

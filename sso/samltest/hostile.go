@@ -196,11 +196,11 @@ func Reencrypt(key *rsa.PrivateKey, cert *x509.Certificate, pkcs1v15 bool) func(
 	return ReencryptWith(key, cert, e)
 }
 
-// ReencryptGCM is Reencrypt with AES-128-GCM (XML Encryption 1.1: the 96-bit nonce, then the
-// ciphertext and its tag), the key transported with RSA-OAEP. crewjam's GCM encrypter is
-// broken (it seals zeros, and drops the nonce), so the data is sealed here with the AES key of
-// an encryption crewjam made, read back with the SP's key.
-func ReencryptGCM(key *rsa.PrivateKey, cert *x509.Certificate) func(doc string) string {
+// ReencryptGCM is Reencrypt with AES-GCM and a key of keySize bytes (16 or 32; XML Encryption
+// 1.1: the 96-bit nonce, then the ciphertext and its tag), the key transported with RSA-OAEP.
+// crewjam's GCM encrypter is broken (it seals zeros, and drops the nonce), so the data is sealed
+// here, in an encryption crewjam made whose key is replaced.
+func ReencryptGCM(key *rsa.PrivateKey, cert *x509.Certificate, keySize int) func(doc string) string {
 	return func(doc string) string {
 		doc = Reencrypt(key, cert, false)(doc)
 		d := etree.NewDocument()
@@ -212,14 +212,13 @@ func ReencryptGCM(key *rsa.PrivateKey, cert *x509.Certificate) func(doc string) 
 		if err != nil {
 			panic(err)
 		}
-		wrapped, err := base64.StdEncoding.DecodeString(strings.TrimSpace(data.FindElement("./KeyInfo/EncryptedKey/CipherData/CipherValue").Text()))
+		aesKey := make([]byte, keySize)
+		rand.Read(aesKey)
+		wrapped, err := rsa.EncryptOAEP(sha1.New(), rand.Reader, cert.PublicKey.(*rsa.PublicKey), aesKey, nil)
 		if err != nil {
 			panic(err)
 		}
-		aesKey, err := rsa.DecryptOAEP(sha1.New(), rand.Reader, key, wrapped, nil)
-		if err != nil {
-			panic(err)
-		}
+		data.FindElement("./KeyInfo/EncryptedKey/CipherData/CipherValue").SetText(base64.StdEncoding.EncodeToString(wrapped))
 		block, err := aes.NewCipher(aesKey)
 		if err != nil {
 			panic(err)
@@ -230,7 +229,7 @@ func ReencryptGCM(key *rsa.PrivateKey, cert *x509.Certificate) func(doc string) 
 		}
 		nonce := make([]byte, gcm.NonceSize())
 		rand.Read(nonce)
-		data.FindElement("./EncryptionMethod").CreateAttr("Algorithm", "http://www.w3.org/2009/xmlenc11#aes128-gcm")
+		data.FindElement("./EncryptionMethod").CreateAttr("Algorithm", fmt.Sprintf("http://www.w3.org/2009/xmlenc11#aes%d-gcm", 8*keySize))
 		data.FindElement("./CipherData/CipherValue").SetText(base64.StdEncoding.EncodeToString(gcm.Seal(nonce, nonce, plaintext, nil)))
 		out, err := d.WriteToString()
 		if err != nil {
