@@ -136,7 +136,7 @@ func authenticate(cfg *oauth2.Config, method models.ClientAuthMethod, a tokenEnd
 // by a form answer that says neither gives no verdict.
 func (r *Remote) checkClientAuthentication(ctx context.Context, t provision.OIDCTarget, tokenURL string, a tokenEndpointAuth) (*bool, string) {
 	cfg := &oauth2.Config{ClientID: t.ClientID, Endpoint: oauth2.Endpoint{TokenURL: tokenURL}, RedirectURL: t.RedirectURL}
-	opts, err := authenticate(cfg, t.ClientAuthMethod, a, t.ClientSecret, t.Keys, time.Now())
+	opts, err := authenticate(cfg, t.ClientAuthMethod, a, t.ClientSecret, t.Keys, r.o.Clock.Now())
 	if err != nil {
 		return nil, "client authentication: " + err.Error()
 	}

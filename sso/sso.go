@@ -41,7 +41,8 @@ type Options struct {
 	// RootCAs and ConnectTo are passed to the guarded client (tests).
 	RootCAs   *x509.CertPool
 	ConnectTo map[string]string
-	// Clock is what certificates are checked against (default clock.Real).
+	// Clock is what certificates are checked against and the connection test's client
+	// assertions are dated by (default clock.Real).
 	Clock clock.Clock
 }
 
