@@ -4998,7 +4998,11 @@ type SigningKeysPayload {
 # ---- SAML service provider key rotation ----
 
 extend type Query {
-  "The SAML SP keys, current first (platform admin only: they serve every workspace)."
+  """
+  The SAML SP keys, current first (platform admin only: they serve every workspace). They are
+  Gatehouse's keys as a relying party: the current one also signs the client assertions of OIDC
+  connections on PRIVATE_KEY_JWT, and <public URL>/sso/oidc/jwks.json publishes them too.
+  """
   spKeys: [SpKey!]!
 }
 
