@@ -66,8 +66,14 @@ func TestOIDCPrivateKeyJWT(t *testing.T) {
 		}
 		signIn("first sign-in on private_key_jwt")
 		signIn("second sign-in (a new jti)")
-		if idp.lastAuthMethod != "private_key_jwt" || idp.secretWithAssertion != 0 || len(idp.assertionKids) != 2 {
-			t.Fatalf("last token request by %s, %d with a secret beside the assertion, %d assertions taken",
+		// An admin's test sign-in exchanges its code the same way.
+		_, testURL := startTest(t, e, w.tok, w.conn, `{"brandId": "`+w.brand+`"}`)
+		if r := newBrowser(t, w.redirect).get(t, testURL); r.status != http.StatusOK || !strings.Contains(r.body, "Test sign-in: succeeded") ||
+			idp.lastAuthMethod != "private_key_jwt" {
+			t.Fatalf("test sign-in on private_key_jwt (last token request by %s): %d %s", idp.lastAuthMethod, r.status, r.body)
+		}
+		if idp.lastAuthMethod != "private_key_jwt" || idp.secretWithAssertion != 0 || len(idp.assertionKids) != 3 {
+			t.Fatalf("last token request by %s, %d with a secret beside the assertion, %d assertions taken (want 3)",
 				idp.lastAuthMethod, idp.secretWithAssertion, len(idp.assertionKids))
 		}
 
