@@ -44,14 +44,21 @@ type checkedCiphertext struct {
 }
 
 func (c checkedCiphertext) Decrypt(key any, el *etree.Element) ([]byte, error) {
-	// Read as xmlenc reads it (getCiphertext); a missing or malformed value is xmlenc's to refuse.
-	if v := el.FindElement("./CipherData/CipherValue"); v != nil {
-		if ct, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v.Text())); err == nil &&
-			(len(ct) < c.min || c.block > 0 && len(ct)%c.block != 0) {
-			return nil, fmt.Errorf("%s ciphertext of %d bytes is too short or not whole blocks", c.Algorithm(), len(ct))
-		}
+	// A missing or malformed value is xmlenc's to refuse.
+	if ct, err := cipherValue(el); err == nil && (len(ct) < c.min || c.block > 0 && len(ct)%c.block != 0) {
+		return nil, fmt.Errorf("%s ciphertext of %d bytes is too short or not whole blocks", c.Algorithm(), len(ct))
 	}
 	return c.Decrypter.Decrypt(key, el)
+}
+
+// cipherValue reads an EncryptedData's or EncryptedKey's ciphertext as xmlenc reads it
+// (getCiphertext).
+func cipherValue(el *etree.Element) ([]byte, error) {
+	v := el.FindElement("./CipherData/CipherValue")
+	if v == nil {
+		return nil, errors.New("cannot find CipherData element containing a CipherValue element")
+	}
+	return base64.StdEncoding.DecodeString(strings.TrimSpace(v.Text()))
 }
 
 // errTripleDES refuses Triple DES.
@@ -91,11 +98,7 @@ func (g gcmDecrypter) Decrypt(key any, el *etree.Element) ([]byte, error) {
 	if !ok || len(k) != g.keySize {
 		return nil, fmt.Errorf("%s needs a %d-byte key", g.name, g.keySize)
 	}
-	v := el.FindElement("./CipherData/CipherValue")
-	if v == nil {
-		return nil, errors.New("cannot find CipherData element containing a CipherValue element")
-	}
-	ct, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v.Text()))
+	ct, err := cipherValue(el)
 	if err != nil {
 		return nil, err
 	}
