@@ -1,12 +1,12 @@
 package sso
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/x509"
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"time"
 
@@ -30,10 +30,11 @@ import (
 // the assertion alone; it decrypts an EncryptedAssertion and validates and parses its plaintext
 // with no bound on what the plaintext holds; and it parses the IdP certificate again (regexp,
 // base64, X.509) for each signature. checkResponse validates the XML once (the same round-trip
-// validator, in checkXML's one pass with the limits), parses it once with etree for the signatures and once with encoding/xml for the
-// values, and takes the certificate parsed from the connection's PEM; an encrypted assertion's
-// plaintext is decrypted as crewjam decrypts it, then validated within checkXML's limits (anyone
-// may encrypt to the SP's published key) and parsed once. The checks are
+// validator, in checkXML's one pass with the limits), parses it once with etree for the
+// signatures, unmarshals the values from etree's tokens (decodeTree), and takes the
+// certificate parsed from the connection's PEM; an encrypted assertion's plaintext is
+// decrypted as crewjam decrypts it, then validated within checkXML's limits (anyone may
+// encrypt to the SP's published key) and parsed once. The checks are
 // crewjam's, in crewjam's order (parseResponse, parseEncryptedAssertion, validateSignature,
 // validateAssertion, service_provider.go v0.5.1), with its MaxIssueDelay and MaxClockSkew;
 // TestSAMLCheckIsCrewjams and TestSAMLEncryptedCheckIsCrewjams hold it to ParseXMLResponse over
@@ -131,13 +132,13 @@ func checkResponse(raw []byte, sp *provision.SAMLSP, conn *models.Connection, ce
 	}
 	acsURL := acs.String()
 
+	// The values, read before verifySignature changes the tree (it may drop a KeyInfo).
+	var response saml.Response
+	decodeErr := decodeTree(root, &response)
 	// parseResponse: the Response's signature is checked first, acted on after its attributes.
 	respSigErr := verifySignature(root, certs)
-	var response saml.Response
-	d := xml.NewDecoder(bytes.NewReader(raw))
-	d.CharsetReader = passThrough // as etree reads
-	if err := d.Decode(&response); err != nil {
-		return nil, "", fmt.Errorf("cannot unmarshal response: %v", err)
+	if decodeErr != nil {
+		return nil, "", fmt.Errorf("cannot unmarshal response: %v", decodeErr)
 	}
 	if respSigErr != errNoSignature || response.Destination != "" {
 		if response.Destination != currentURL.String() && response.Destination != acsURL {
@@ -215,12 +216,77 @@ func decryptAssertion(encryptedEl *etree.Element, keys []provision.SPKeyPair) (*
 		return nil, nil, errors.New("invalid xml: no root in the plaintext")
 	}
 	var a saml.Assertion
-	d := xml.NewDecoder(bytes.NewReader(plaintext))
-	d.CharsetReader = passThrough // as etree reads
-	if err := d.Decode(&a); err != nil {
+	if err := decodeTree(doc.Root(), &a); err != nil {
 		return nil, nil, err
 	}
 	return doc.Root(), &a, nil
+}
+
+// decodeTree is xml.Unmarshal of the document whose root element etree read as el, into v,
+// without reading its bytes a third time (after checkXML and etree): encoding/xml's decoder
+// takes the tokens etree kept (treeTokens), as its own RawToken gave them to etree, and does
+// what it does with its own (namespaces, the values). That reading was most of the unmarshal's
+// cost. etree keeps every token but the ones around the root, which Unmarshal skips, and an
+// attribute repeated on an element once, with its last value, which Unmarshal keeps too.
+// TestDecodeTreeIsUnmarshal holds it to xml.Unmarshal.
+func decodeTree(el *etree.Element, v any) error {
+	return xml.NewTokenDecoder(&treeTokens{start: el}).Decode(v)
+}
+
+// treeTokens gives the raw tokens of an etree element: prefixes as written, not resolved.
+type treeTokens struct {
+	start *etree.Element // the root, not yet given
+	open  []treeFrame
+}
+
+type treeFrame struct {
+	el   *etree.Element
+	next int // the index of the next child to give
+}
+
+// Token is xml.TokenReader's.
+func (r *treeTokens) Token() (xml.Token, error) {
+	if r.start != nil {
+		el := r.start
+		r.start = nil
+		r.open = append(r.open, treeFrame{el: el})
+		return startToken(el), nil
+	}
+	for len(r.open) > 0 {
+		top := &r.open[len(r.open)-1]
+		if top.next == len(top.el.Child) {
+			end := xml.EndElement{Name: xml.Name{Space: top.el.Space, Local: top.el.Tag}}
+			r.open = r.open[:len(r.open)-1]
+			return end, nil
+		}
+		child := top.el.Child[top.next]
+		top.next++
+		switch c := child.(type) {
+		case *etree.Element:
+			r.open = append(r.open, treeFrame{el: c})
+			return startToken(c), nil
+		case *etree.CharData:
+			return xml.CharData(c.Data), nil
+		case *etree.Comment:
+			return xml.Comment(c.Data), nil
+		case *etree.Directive:
+			return xml.Directive(c.Data), nil
+		case *etree.ProcInst:
+			return xml.ProcInst{Target: c.Target, Inst: []byte(c.Inst)}, nil
+		}
+	}
+	return nil, io.EOF
+}
+
+func startToken(el *etree.Element) xml.StartElement {
+	t := xml.StartElement{Name: xml.Name{Space: el.Space, Local: el.Tag}}
+	if len(el.Attr) > 0 {
+		t.Attr = make([]xml.Attr, len(el.Attr))
+		for i, a := range el.Attr {
+			t.Attr[i] = xml.Attr{Name: xml.Name{Space: a.Space, Local: a.Key}, Value: a.Value}
+		}
+	}
+	return t
 }
 
 // keyTransportPKCS1v15 is XML Encryption's RSAES-PKCS1-v1_5 key transport.
