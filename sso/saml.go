@@ -372,7 +372,7 @@ func (c *SAMLResponses) Check(r *http.Request, sp *provision.SAMLSP, conn *model
 	}
 	// Before anything else reads it: crewjam's XML validation, and what would cost far more
 	// than it is worth to read is refused (checkXML).
-	shape, err := checkXML(raw)
+	doc, shape, err := readXML(raw)
 	if err != nil {
 		return nil, &LoginError{Public: publicSAMLFailure, Private: err}
 	}
@@ -390,7 +390,7 @@ func (c *SAMLResponses) Check(r *http.Request, sp *provision.SAMLSP, conn *model
 	// An IdP encrypting to one of the SP metadata's keys sends one EncryptedKey: only then are
 	// the other SP keys worth an RSA decryption each.
 	rotate := shape.encryptedKeys == 1
-	a, destination, err := checkResponse(raw, sp, conn, certs, requestID, *acs, saml.TimeNow(), rotate)
+	a, destination, err := checkResponse(doc, sp, conn, certs, requestID, *acs, saml.TimeNow(), rotate)
 	if err == errLeftToCrewjam {
 		a, err = parseResponse(raw, sp, conn, requestID, *acs, rotate)
 		destination = responseDestination(raw)

@@ -91,18 +91,14 @@ var errLeftToCrewjam = errors.New("sso: not a response with one assertion as its
 // errNoSignature is crewjam's errSignatureElementNotPresent.
 var errNoSignature = errors.New("signature element not present")
 
-// checkResponse checks raw, the decoded response that checkXML let through (Check's first
-// step, crewjam's validation included), as crewjam's ParseXMLResponse does with the
+// checkResponse checks doc, the decoded response that readXML let through and read (Check's
+// first step, crewjam's validation included), as crewjam's ParseXMLResponse does with the
 // connection's certificates certs, for the request requestID, received at currentURL. An
 // EncryptedAssertion is decrypted with the SP's current key and, when rotate is set, with each
 // other SP key in turn (parseResponse's rule). It returns errLeftToCrewjam, before any check
 // that could refuse, for a response it leaves to crewjam. The Response's Destination comes
 // back with the assertion.
-func checkResponse(raw []byte, sp *provision.SAMLSP, conn *models.Connection, certs []*x509.Certificate, requestID string, currentURL url.URL, now time.Time, rotate bool) (*saml.Assertion, string, error) {
-	doc := etree.NewDocument()
-	if err := doc.ReadFromBytes(raw); err != nil {
-		return nil, "", err
-	}
+func checkResponse(doc *etree.Document, sp *provision.SAMLSP, conn *models.Connection, certs []*x509.Certificate, requestID string, currentURL url.URL, now time.Time, rotate bool) (*saml.Assertion, string, error) {
 	root := doc.Root()
 	if root == nil {
 		return nil, "", errors.New("invalid xml: no root")
@@ -205,12 +201,9 @@ func decryptAssertion(encryptedEl *etree.Element, keys []provision.SPKeyPair) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := checkXML(plaintext); err != nil {
+	doc, _, err := readXML(plaintext)
+	if err != nil {
 		return nil, nil, fmt.Errorf("plaintext: %w", err)
-	}
-	doc := etree.NewDocument()
-	if err := doc.ReadFromBytes(plaintext); err != nil {
-		return nil, nil, fmt.Errorf("cannot parse plaintext response %v", err)
 	}
 	if doc.Root() == nil {
 		return nil, nil, errors.New("invalid xml: no root in the plaintext")

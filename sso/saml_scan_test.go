@@ -189,8 +189,10 @@ func TestCheckXML(t *testing.T) {
 		{name: "33 deep", doc: in(nest(32)), cause: "nested more than 32 deep"},
 		{name: "2000 elements", doc: in(strings.Repeat("<a/>", 1999))},
 		{name: "2001 elements", doc: in(strings.Repeat("<a/>", 2000)), cause: "more than 2000 elements"},
-		{name: "6000 attributes", doc: in(`<a` + strings.Repeat(` b=""`, 5997) + `/>`)}, // and the root's 3
+		{name: "6000 attributes", doc: in(strings.Repeat(`<a b="" c="" d=""/>`, 1999))}, // and the root's 3
 		{name: "6001 attributes", doc: in(`<a` + strings.Repeat(` b=""`, 5998) + `/>`), cause: "more than 6000 attributes"},
+		{name: "128 attributes on an element", doc: in(`<a` + strings.Repeat(` b=""`, 128) + `/>`)},
+		{name: "129 attributes on an element", doc: in(`<a` + strings.Repeat(` b=""`, 129) + `/>`), cause: "more than 128 attributes on an element"},
 		{name: "6001 attributes on many elements", doc: in(strings.Repeat(`<a b="" c="" d=""/>`, 1998) + `<a b="" c="" d="" e=""/>`), cause: "more than 6000 attributes"},
 		{name: "8000 tokens", doc: in(strings.Repeat("<!---->", 7998))},
 		{name: "8001 tokens", doc: in(strings.Repeat("<!---->", 7999)), cause: "more than 8000 tokens"},
@@ -205,8 +207,9 @@ func TestCheckXML(t *testing.T) {
 		{name: "another prefix", doc: in(`<x:a xmlns:x="urn:x" xmlns:y="urn:x"></y:a>`), cause: "closes no open element"},
 		{name: "an end tag first", doc: `</a>` + in(""), cause: "closes no open element"},
 		{name: "malformed", doc: in(`<1a/>`), cause: "invalid xml: XML syntax error on line 1: invalid XML name: 1a"},
-		// The validator's decoder is not strict: etree, which reads next, refuses it.
-		{name: "an undefined entity", doc: in(`<a>&e;</a>`)},
+		// The validator's decoder is not strict; checkXML's is, as etree's.
+		{name: "an undefined entity", doc: in(`<a>&e;</a>`), cause: "response refused: invalid xml: XML syntax error on line 1: invalid character entity &e;"},
+		{name: "an unquoted attribute value", doc: in(`<a b=c/>`), cause: "response refused: invalid xml"},
 		{name: "64 namespace declarations in scope", doc: in(`<a` + decls(61) + `/>`)}, // and the root's 3
 		{name: "65 namespace declarations in scope", doc: in(`<a` + decls(62) + `/>`), cause: "more than 64 namespace declarations in scope"},
 		{name: "65 in scope over nested elements", doc: in(`<a` + decls(30) + `><b` + decls(31) + `><c xmlns="urn:c"/></b></a>`),

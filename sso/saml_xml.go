@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"unicode/utf8"
 
+	"github.com/beevik/etree"
 	xrv "github.com/mattermost/xml-roundtrip-validator"
 )
 
@@ -38,6 +40,10 @@ const (
 	// maxSignatures: the Response's and the Assertion's. goxmldsig detaches, serialises and
 	// unmarshals every Signature under the element it checks, not only its own.
 	maxSignatures = 2
+	// maxElementAttributes bounds the attributes of one element, which the tree's building
+	// compares with each other (treeBuilder): a real element has a few, and a root with every
+	// namespace declaration maxNamespacesInScope allows has fewer than this.
+	maxElementAttributes = 128
 )
 
 const xmlencNS = "http://www.w3.org/2001/04/xmlenc#"
@@ -53,10 +59,10 @@ type responseShape struct {
 var errRefused = errors.New("response refused")
 
 // checkXML is the ACS's one pass over a decoded response, and over an encrypted assertion's
-// plaintext, before anything builds a tree of it or decrypts it: the XML round-trip
-// validation crewjam/saml runs on every response, and the limits that bound what the rest of
-// the check costs. Both read the same tokens of one encoding/xml decoder, which keeps nothing
-// but counts.
+// plaintext, before anything reads it further or decrypts it: the XML round-trip validation
+// crewjam/saml runs on every response, the limits that bound what the rest of the check costs,
+// and the building of the etree document the signature check reads (readXML returns it). All
+// three take the same tokens of one encoding/xml decoder.
 //
 // The validation is github.com/mattermost/xml-roundtrip-validator's Validate (v0.1.0): every
 // token of the document must come back unchanged from encoding/xml's encoder and decoder, so
@@ -69,12 +75,17 @@ var errRefused = errors.New("response refused")
 // token. FuzzCheckXML holds it to Validate: it accepts nothing Validate refuses, and refuses
 // what Validate accepts only with errRefused.
 //
+// The decoder is strict, as etree's own is: a document it refuses (an undefined entity, an
+// unquoted attribute value) that the validator's lenient decoder would let through, etree
+// refused next; checkXML refuses it with errRefused (strictOnly).
+//
 // The limits: what checkXML refuses would otherwise go through etree, crewjam's several
 // parses and an RSA decryption per EncryptedAssertion and SP key: a deep or wide document of
 // the form's 256 KiB cost a second or more of CPU, where a real response costs a few
 // milliseconds. It refuses a document deeper than maxResponseDepth, or with more elements,
 // attributes or tokens than maxResponseElements, maxResponseAttributes, maxResponseTokens
-// (each counted before its token is validated); one with no or several root elements, text
+// (each counted before its token is validated), or an element with more than
+// maxElementAttributes attributes; one with no or several root elements, text
 // outside its root, an element left open or closed by another's end tag; one with more than
 // maxNamespacesInScope namespace declarations on an element and its ancestors, more than
 // maxSignatures Signatures or maxEncryptedKeys EncryptedKeys; and one with more than one
@@ -83,10 +94,17 @@ var errRefused = errors.New("response refused")
 // otherwise check (and decrypt) each of them. The validator's decoder resolves no namespaces, so the elements are counted
 // by their local name, whatever their namespace: counting more can only refuse more.
 func checkXML(raw []byte) (responseShape, error) {
+	_, shape, err := readXML(raw)
+	return shape, err
+}
+
+// readXML is checkXML, returning the document it let through as etree's reader builds it
+// from the same bytes (treeBuilder).
+func readXML(raw []byte) (*etree.Document, responseShape, error) {
 	var shape responseShape
 	d := xml.NewDecoder(bytes.NewReader(raw))
-	d.Strict = false // the validator's setting
-	d.CharsetReader = passThrough
+	d.CharsetReader = passThrough // as etree's
+	tree := newTreeBuilder()
 	var rt roundTrip
 	rt.w = bufio.NewWriter(&rt.buf)
 	var open []xml.Name // the elements open, as written (prefix and local name)
@@ -98,26 +116,29 @@ func checkXML(raw []byte) (responseShape, error) {
 		if err == io.EOF {
 			break
 		} else if err != nil {
-			return shape, fmt.Errorf("invalid xml: %w", err)
+			if strictOnly(err) {
+				return nil, shape, fmt.Errorf("%w: invalid xml: %w", errRefused, err)
+			}
+			return nil, shape, fmt.Errorf("invalid xml: %w", err)
 		}
 		if tokens++; tokens > maxResponseTokens {
-			return shape, fmt.Errorf("%w: more than %d tokens", errRefused, maxResponseTokens)
+			return nil, shape, fmt.Errorf("%w: more than %d tokens", errRefused, maxResponseTokens)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
 			if len(open) == 0 {
 				if roots++; roots > 1 {
-					return shape, fmt.Errorf("%w: more than one root element", errRefused)
+					return nil, shape, fmt.Errorf("%w: more than one root element", errRefused)
 				}
 			}
 			if open = append(open, t.Name); len(open) > maxResponseDepth {
-				return shape, fmt.Errorf("%w: elements nested more than %d deep", errRefused, maxResponseDepth)
+				return nil, shape, fmt.Errorf("%w: elements nested more than %d deep", errRefused, maxResponseDepth)
 			}
 			if elements++; elements > maxResponseElements {
-				return shape, fmt.Errorf("%w: more than %d elements", errRefused, maxResponseElements)
+				return nil, shape, fmt.Errorf("%w: more than %d elements", errRefused, maxResponseElements)
 			}
 			if attributes += len(t.Attr); attributes > maxResponseAttributes {
-				return shape, fmt.Errorf("%w: more than %d attributes", errRefused, maxResponseAttributes)
+				return nil, shape, fmt.Errorf("%w: more than %d attributes", errRefused, maxResponseAttributes)
 			}
 			n := 0
 			for _, a := range t.Attr {
@@ -126,13 +147,16 @@ func checkXML(raw []byte) (responseShape, error) {
 				}
 			}
 			if declared = append(declared, n); inScope+n > maxNamespacesInScope {
-				return shape, fmt.Errorf("%w: more than %d namespace declarations in scope", errRefused, maxNamespacesInScope)
+				return nil, shape, fmt.Errorf("%w: more than %d namespace declarations in scope", errRefused, maxNamespacesInScope)
 			}
 			inScope += n
+			if len(t.Attr) > maxElementAttributes {
+				return nil, shape, fmt.Errorf("%w: more than %d attributes on an element", errRefused, maxElementAttributes)
+			}
 			switch t.Name.Local {
 			case "Signature":
 				if signatures++; signatures > maxSignatures {
-					return shape, fmt.Errorf("%w: more than %d Signature elements", errRefused, maxSignatures)
+					return nil, shape, fmt.Errorf("%w: more than %d Signature elements", errRefused, maxSignatures)
 				}
 			case "Assertion":
 				shape.assertions++
@@ -140,42 +164,119 @@ func checkXML(raw []byte) (responseShape, error) {
 				shape.encryptedAssertions++
 			case "EncryptedKey":
 				if shape.encryptedKeys++; shape.encryptedKeys > maxEncryptedKeys {
-					return shape, fmt.Errorf("%w: %d EncryptedKeys, more than %d", errRefused, shape.encryptedKeys, maxEncryptedKeys)
+					return nil, shape, fmt.Errorf("%w: %d EncryptedKeys, more than %d", errRefused, shape.encryptedKeys, maxEncryptedKeys)
 				}
 			}
 			if shape.assertions+shape.encryptedAssertions > 1 {
-				return shape, fmt.Errorf("%w: %d Assertion and %d EncryptedAssertion elements, not one",
+				return nil, shape, fmt.Errorf("%w: %d Assertion and %d EncryptedAssertion elements, not one",
 					errRefused, shape.assertions, shape.encryptedAssertions)
 			}
 		case xml.EndElement:
 			if len(open) == 0 || open[len(open)-1] != t.Name {
-				return shape, fmt.Errorf("%w: invalid xml: an end tag that closes no open element", errRefused)
+				return nil, shape, fmt.Errorf("%w: invalid xml: an end tag that closes no open element", errRefused)
 			}
 			open = open[:len(open)-1]
 			inScope -= declared[len(declared)-1]
 			declared = declared[:len(declared)-1]
 		case xml.CharData:
 			if len(open) == 0 && len(bytes.Trim(t, " \t\r\n\ufeff")) > 0 {
-				return shape, fmt.Errorf("%w: invalid xml: text outside the root element", errRefused)
+				return nil, shape, fmt.Errorf("%w: invalid xml: text outside the root element", errRefused)
 			}
 		}
 		if err := rt.check(tok); err != nil {
 			line := bytes.Count(raw[:offset], []byte{'\n'}) + 1
 			column := offset - int64(bytes.LastIndexByte(raw[:offset], '\n'))
-			return shape, fmt.Errorf("invalid xml: validator: in token starting at %d:%d: %w", line, column, err)
+			return nil, shape, fmt.Errorf("invalid xml: validator: in token starting at %d:%d: %w", line, column, err)
 		}
+		tree.add(tok)
 		offset = d.InputOffset()
 	}
 	switch {
 	case roots == 0:
-		return shape, fmt.Errorf("%w: invalid xml: no root element", errRefused)
+		return nil, shape, fmt.Errorf("%w: invalid xml: no root element", errRefused)
 	case len(open) > 0:
-		return shape, fmt.Errorf("%w: invalid xml: unexpected EOF, %d elements open", errRefused, len(open))
+		return nil, shape, fmt.Errorf("%w: invalid xml: unexpected EOF, %d elements open", errRefused, len(open))
 	}
-	return shape, nil
+	return tree.doc, shape, nil
 }
 
 func passThrough(_ string, input io.Reader) (io.Reader, error) { return input, nil }
+
+// strictOnly reports whether err is one of the strict decoder's that the validator's lenient
+// decoder would not have raised (encoding/xml's messages for an undefined or malformed
+// entity, an unquoted attribute value, an attribute without a value): checkXML refuses the
+// document for being what etree refuses, not for failing the validation. FuzzCheckXML would
+// find one missed here, as a refusal without errRefused of what the validator accepts.
+func strictOnly(err error) bool {
+	var se *xml.SyntaxError
+	if !errors.As(err, &se) {
+		return false
+	}
+	return strings.HasPrefix(se.Msg, "invalid character entity ") ||
+		se.Msg == "unquoted or missing attribute value in element" ||
+		se.Msg == "attribute name without = in element"
+}
+
+// treeBuilder builds, from checkXML's tokens, the document that etree's reader (Element.readFrom
+// of beevik/etree v1.5.0, default settings) builds from the same bytes with a decoder of the
+// same settings, which gives it the same tokens: elements with their prefix and local name as
+// written; an attribute repeated on an element once, at its first place, with its last
+// value; text marked as whitespace or not; comments, directives and processing instructions.
+// etree's reader also refuses an end tag that does not close the open element, and open
+// elements at the end, which checkXML has refused before. Reading the document once saved
+// the ACS an eighth of its check. TestReadXMLIsEtree and FuzzReadXML hold it to etree's reader.
+type treeBuilder struct {
+	doc  *etree.Document
+	open []*etree.Element // the document's element first
+}
+
+func newTreeBuilder() *treeBuilder {
+	doc := etree.NewDocument()
+	return &treeBuilder{doc: doc, open: []*etree.Element{&doc.Element}}
+}
+
+// add adds the token checkXML has just let through.
+func (b *treeBuilder) add(tok xml.Token) {
+	top := b.open[len(b.open)-1]
+	switch t := tok.(type) {
+	case xml.StartElement:
+		// The names are set as the decoder split them: CreateElement and CreateAttr split theirs
+		// at the first colon, which differs for a name with a colon at either end (":a").
+		el := top.CreateElement("x")
+		el.Space, el.Tag = t.Name.Space, t.Name.Local
+		for _, a := range t.Attr {
+			if i := attrIndex(el, a.Name); i >= 0 { // repeated: len(t.Attr) >= 2, as etree's rule
+				el.Attr[i].Value = a.Value
+				continue
+			}
+			// A key of "" names no attribute of the element (every name has a local part), so
+			// CreateAttr adds one rather than replacing.
+			added := el.CreateAttr("", a.Value)
+			added.Space, added.Key = a.Name.Space, a.Name.Local
+		}
+		b.open = append(b.open, el)
+	case xml.EndElement:
+		b.open = b.open[:len(b.open)-1]
+	case xml.CharData:
+		top.CreateText("").SetData(string(t)) // SetData marks whitespace, as the reader does
+	case xml.Comment:
+		top.CreateComment(string(t))
+	case xml.Directive:
+		top.CreateDirective(string(t))
+	case xml.ProcInst:
+		top.CreateProcInst(t.Target, string(t.Inst))
+	}
+}
+
+// attrIndex returns the index of el's attribute named name, or -1.
+func attrIndex(el *etree.Element, name xml.Name) int {
+	for i := range el.Attr {
+		if el.Attr[i].Space == name.Space && el.Attr[i].Key == name.Local {
+			return i
+		}
+	}
+	return -1
+}
 
 // roundTrip is xrv.CheckToken with its buffers kept from one token to the next, and a
 // shortcut for the tokens whose round trip is known to succeed.

@@ -4,8 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/xml"
+	"errors"
+	"fmt"
 	"os"
+	"reflect"
 	"testing"
+
+	"github.com/beevik/etree"
 )
 
 // The shortcut of the round-trip validation (comesBackUnchanged) against the round trip itself.
@@ -116,4 +121,134 @@ func TestRoundTripShortcut(t *testing.T) {
 		t.Errorf("the shortcut takes %d of a response's %d tokens", short, len(toks))
 	}
 	t.Logf("the shortcut takes %d of a response's %d tokens", short, len(toks))
+}
+
+// readXML's tree (treeBuilder) against etree's reader.
+
+// sameTree reports where got, built by readXML, differs from want, read by etree.
+func sameTree(got, want etree.Token, path string) string {
+	if reflect.TypeOf(got) != reflect.TypeOf(want) {
+		return fmt.Sprintf("%s: %T, want %T", path, got, want)
+	}
+	if got.Index() != want.Index() {
+		return fmt.Sprintf("%s: index %d, want %d", path, got.Index(), want.Index())
+	}
+	switch w := want.(type) {
+	case *etree.Element:
+		g := got.(*etree.Element)
+		if g.Space != w.Space || g.Tag != w.Tag || len(g.Attr) != len(w.Attr) || len(g.Child) != len(w.Child) {
+			return fmt.Sprintf("%s: <%s:%s> %d attributes %d children, want <%s:%s> %d %d",
+				path, g.Space, g.Tag, len(g.Attr), len(g.Child), w.Space, w.Tag, len(w.Attr), len(w.Child))
+		}
+		for i := range w.Attr {
+			ga, wa := g.Attr[i], w.Attr[i]
+			if ga.Space != wa.Space || ga.Key != wa.Key || ga.Value != wa.Value || ga.Element() != g || ga.NamespaceURI() != wa.NamespaceURI() {
+				return fmt.Sprintf("%s: attribute %d %+v, want %+v", path, i, ga, wa)
+			}
+		}
+		if g.NamespaceURI() != w.NamespaceURI() {
+			return fmt.Sprintf("%s: namespace %q, want %q", path, g.NamespaceURI(), w.NamespaceURI())
+		}
+		for i := range w.Child {
+			if got.(*etree.Element).Child[i].Parent() != g {
+				return fmt.Sprintf("%s/%d: not the child of its parent", path, i)
+			}
+			if d := sameTree(g.Child[i], w.Child[i], fmt.Sprintf("%s/%d", path, i)); d != "" {
+				return d
+			}
+		}
+	case *etree.CharData:
+		g := got.(*etree.CharData)
+		if g.Data != w.Data || g.IsWhitespace() != w.IsWhitespace() || g.IsCData() != w.IsCData() {
+			return fmt.Sprintf("%s: text %q (whitespace %v), want %q (%v)", path, g.Data, g.IsWhitespace(), w.Data, w.IsWhitespace())
+		}
+	case *etree.Comment:
+		if got.(*etree.Comment).Data != w.Data {
+			return path + ": comment"
+		}
+	case *etree.Directive:
+		if got.(*etree.Directive).Data != w.Data {
+			return path + ": directive"
+		}
+	case *etree.ProcInst:
+		if g := got.(*etree.ProcInst); g.Target != w.Target || g.Inst != w.Inst {
+			return path + ": processing instruction"
+		}
+	}
+	return ""
+}
+
+// readXMLAsEtree fails t when readXML accepts doc and builds another tree than etree's reader;
+// it reports whether readXML accepted it.
+func readXMLAsEtree(t *testing.T, doc []byte) bool {
+	t.Helper()
+	got, _, err := readXML(doc)
+	if err != nil {
+		return false
+	}
+	want := etree.NewDocument()
+	if werr := want.ReadFromBytes(doc); werr != nil {
+		t.Fatalf("readXML accepted what etree refuses (%v):\n%q", werr, doc)
+	}
+	if d := sameTree(&got.Element, &want.Element, "doc"); d != "" {
+		t.Fatalf("%s\n%q", d, doc)
+	}
+	gs, _ := got.WriteToString()
+	ws, _ := want.WriteToString()
+	if gs != ws {
+		t.Fatalf("written: %q\nwant %q", gs, ws)
+	}
+	return true
+}
+
+// treeCases are documents where the tree could differ from etree's.
+var treeCases = []string{
+	`<a b="1" c="2" b="3" xmlns:x="u" x:b="4" x:b="5"/>`, // repeated attributes
+	`<a b="1" b="2"/>`,
+	`<:a :b="1" c:="2"><d:/></:a>`, // colons at either end of a name
+	"\ufeff<?xml version=\"1.0\"?>\n<!DOCTYPE a>\n<!-- c --><a> <b>\n\t</b>x<![CDATA[ ]]><![CDATA[y]]><?p i?><!--d--></a>\r\n",
+	`<x:a xmlns:x="urn:x" xmlns="urn:d"><x:b x:c="1" xmlns:x="urn:y"><c/></x:b></x:a>`,
+}
+
+func TestReadXMLIsEtree(t *testing.T) {
+	for _, name := range []string{"plain", "encrypted"} {
+		raw, err := os.ReadFile("testdata/FuzzCheckXML-" + name + ".xml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !readXMLAsEtree(t, raw) {
+			t.Fatalf("%s: refused", name)
+		}
+	}
+	for _, doc := range treeCases {
+		if !readXMLAsEtree(t, []byte(doc)) {
+			t.Fatalf("refused: %q", doc)
+		}
+	}
+	// What etree's reader refuses, readXML refuses: it reads as strictly.
+	for _, doc := range []string{`<a>&e;</a>`, `<a b=c/>`, `<a b/>`, `<a>&#0;</a>`} {
+		if err := etree.NewDocument().ReadFromBytes([]byte(doc)); err == nil {
+			t.Fatalf("etree reads %q", doc)
+		}
+		_, _, err := readXML([]byte(doc))
+		// The validator refuses the last one too; the others only checkXML's strictness does.
+		if err == nil || errors.Is(err, errRefused) != (doc != `<a>&#0;</a>`) {
+			t.Errorf("%q: %v, want a refusal", doc, err)
+		}
+	}
+}
+
+// FuzzReadXML holds readXML's tree to etree's reader on every document readXML accepts.
+func FuzzReadXML(f *testing.F) {
+	for _, name := range []string{"plain", "encrypted"} {
+		raw, err := os.ReadFile("testdata/FuzzCheckXML-" + name + ".xml")
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(raw)
+	}
+	for _, doc := range treeCases {
+		f.Add([]byte(doc))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) { readXMLAsEtree(t, doc) })
 }
