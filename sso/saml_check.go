@@ -29,12 +29,12 @@ import (
 // xml.Unmarshal of it (the assertion included), then a serialisation and an xml.Unmarshal of
 // the assertion alone; it decrypts an EncryptedAssertion and validates and parses its plaintext
 // with no bound on what the plaintext holds; and it parses the IdP certificate again (regexp,
-// base64, X.509) for each signature. checkResponse validates the XML once (the same round-trip
-// validator, in checkXML's one pass with the limits), parses it once with etree for the
-// signatures, unmarshals the values from etree's tokens (decodeTree), and takes the
-// certificate parsed from the connection's PEM; an encrypted assertion's plaintext is
-// decrypted as crewjam decrypts it, then validated within checkXML's limits (anyone may
-// encrypt to the SP's published key) and parsed once. The checks are
+// base64, X.509) for each signature. The ACS reads the response's bytes once (readXML: the
+// same round-trip validation, the limits, and the etree tree for the signatures, in one
+// pass); checkResponse unmarshals the values from that tree's tokens (decodeTree) and takes
+// the certificate parsed from the connection's PEM; an encrypted assertion's plaintext is
+// decrypted as crewjam decrypts it, then read the same way within readXML's limits (anyone
+// may encrypt to the SP's published key). The checks are
 // crewjam's, in crewjam's order (parseResponse, parseEncryptedAssertion, validateSignature,
 // validateAssertion, service_provider.go v0.5.1), with its MaxIssueDelay and MaxClockSkew;
 // TestSAMLCheckIsCrewjams and TestSAMLEncryptedCheckIsCrewjams hold it to ParseXMLResponse over

@@ -3,7 +3,6 @@ package sso
 import (
 	"bytes"
 	"encoding/xml"
-	"os"
 	"reflect"
 	"testing"
 
@@ -70,11 +69,8 @@ var decodeCases = []string{
 
 func TestDecodeTreeIsUnmarshal(t *testing.T) {
 	decoded := 0
-	for _, name := range []string{"plain", "encrypted"} {
-		raw, err := os.ReadFile("testdata/FuzzCheckXML-" + name + ".xml")
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, name := range savedResponseNames {
+		raw := savedResponse(t, name)
 		if !sameDecoding[saml.Response](t, raw) {
 			t.Fatalf("%s: not decoded", name)
 		}
@@ -89,7 +85,7 @@ func TestDecodeTreeIsUnmarshal(t *testing.T) {
 		}
 	}
 	// A real response's assertion is what the ACS reads: it must come out whole.
-	raw, _ := os.ReadFile("testdata/FuzzCheckXML-plain.xml")
+	raw := savedResponse(t, "plain")
 	fromTree, _, _, _, _ := unmarshalBoth[saml.Response](t, raw)
 	if a := fromTree.Assertion; a == nil || a.Subject == nil || a.Subject.NameID == nil || a.Subject.NameID.Value == "" ||
 		len(a.AttributeStatements) == 0 || a.Conditions == nil || a.IssueInstant.IsZero() {
@@ -102,12 +98,8 @@ func TestDecodeTreeIsUnmarshal(t *testing.T) {
 
 // FuzzDecodeTree holds decodeTree to xml.Unmarshal over any document the ACS would unmarshal.
 func FuzzDecodeTree(f *testing.F) {
-	for _, name := range []string{"plain", "encrypted"} {
-		raw, err := os.ReadFile("testdata/FuzzCheckXML-" + name + ".xml")
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(raw)
+	for _, name := range savedResponseNames {
+		f.Add(savedResponse(f, name))
 	}
 	for _, doc := range decodeCases {
 		f.Add([]byte(doc))

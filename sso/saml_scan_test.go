@@ -243,19 +243,28 @@ func TestCheckXML(t *testing.T) {
 	}
 }
 
+// savedResponseNames name the responses of samltest's IdP, plain and encrypted, kept as
+// files for the fuzzers' seeds: a fuzzing worker that had to start an IdP (and make its RSA
+// keys) would spend its first minute on it.
+var savedResponseNames = []string{"plain", "encrypted"}
+
+// savedResponse reads testdata/FuzzCheckXML-<name>.xml.
+func savedResponse(t testing.TB, name string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/FuzzCheckXML-" + name + ".xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
 // FuzzCheckXML (in saml_check_test.go) holds checkXML to the round-trip validator;
 // FuzzCheckXMLLimits holds it to its limits: it never panics, and what it accepts etree (which
 // reads next) either refuses or reads as a tree of one root, as deep and with as many elements
 // as checkXML allows.
 func FuzzCheckXMLLimits(f *testing.F) {
-	// Responses of samltest's IdP, plain and encrypted, kept as files: a fuzzing worker that
-	// had to start an IdP (and make its RSA keys) would spend its first minute on it.
-	for _, name := range []string{"plain", "encrypted"} {
-		raw, err := os.ReadFile("testdata/FuzzCheckXML-" + name + ".xml")
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(raw)
+	for _, name := range savedResponseNames {
+		f.Add(savedResponse(f, name))
 	}
 	for _, doc := range []string{"", "<a/>", "<a/><a/>", "<a/>x", "<a><b></a>", "\ufeff<a/>", "<!DOCTYPE a><a>&amp;</a>",
 		`<a xmlns:s="urn:oasis:names:tc:SAML:2.0:assertion"><s:Assertion/><s:EncryptedAssertion/></a>`, "<a><b>", "<a b>&e;</a>"} {

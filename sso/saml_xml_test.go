@@ -6,7 +6,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"testing"
 
@@ -41,12 +40,8 @@ func newRoundTrip() *roundTrip {
 // FuzzRoundTripShortcut holds comesBackUnchanged to the round trip: every token it lets
 // through, of any document, comes back unchanged from encoding/xml's encoder and decoder.
 func FuzzRoundTripShortcut(f *testing.F) {
-	for _, name := range []string{"plain", "encrypted"} {
-		raw, err := os.ReadFile("testdata/FuzzCheckXML-" + name + ".xml")
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(raw)
+	for _, name := range savedResponseNames {
+		f.Add(savedResponse(f, name))
 	}
 	for _, c := range roundTripCases {
 		f.Add([]byte(c.doc))
@@ -107,10 +102,7 @@ func TestRoundTripShortcut(t *testing.T) {
 		}
 	}
 	// A real response takes the shortcut for most of its tokens.
-	raw, err := os.ReadFile("testdata/FuzzCheckXML-plain.xml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := savedResponse(t, "plain")
 	toks, short := rawTokens(raw), 0
 	for _, tok := range toks {
 		if comesBackUnchanged(tok) {
@@ -211,11 +203,8 @@ var treeCases = []string{
 }
 
 func TestReadXMLIsEtree(t *testing.T) {
-	for _, name := range []string{"plain", "encrypted"} {
-		raw, err := os.ReadFile("testdata/FuzzCheckXML-" + name + ".xml")
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, name := range savedResponseNames {
+		raw := savedResponse(t, name)
 		if !readXMLAsEtree(t, raw) {
 			t.Fatalf("%s: refused", name)
 		}
@@ -240,12 +229,8 @@ func TestReadXMLIsEtree(t *testing.T) {
 
 // FuzzReadXML holds readXML's tree to etree's reader on every document readXML accepts.
 func FuzzReadXML(f *testing.F) {
-	for _, name := range []string{"plain", "encrypted"} {
-		raw, err := os.ReadFile("testdata/FuzzCheckXML-" + name + ".xml")
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(raw)
+	for _, name := range savedResponseNames {
+		f.Add(savedResponse(f, name))
 	}
 	for _, doc := range treeCases {
 		f.Add([]byte(doc))
