@@ -370,8 +370,8 @@ func (c *SAMLResponses) Check(r *http.Request, sp *provision.SAMLSP, conn *model
 	if err != nil {
 		return nil, &LoginError{Public: publicSAMLFailure, Private: fmt.Errorf("cannot parse base64: %w", err)}
 	}
-	// Before anything else reads it: crewjam's XML validation, and what would cost far more
-	// than it is worth to read is refused (checkXML).
+	// One reading of the bytes: crewjam's XML validation, and what would cost far more than it
+	// is worth to read is refused, as the tree the checks read is built (readXML).
 	doc, shape, err := readXML(raw)
 	if err != nil {
 		return nil, &LoginError{Public: publicSAMLFailure, Private: err}

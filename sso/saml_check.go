@@ -215,13 +215,13 @@ func decryptAssertion(encryptedEl *etree.Element, keys []provision.SPKeyPair) (*
 	return doc.Root(), &a, nil
 }
 
-// decodeTree is xml.Unmarshal of the document whose root element etree read as el, into v,
-// without reading its bytes a third time (after checkXML and etree): encoding/xml's decoder
-// takes the tokens etree kept (treeTokens), as its own RawToken gave them to etree, and does
-// what it does with its own (namespaces, the values). That reading was most of the unmarshal's
-// cost. etree keeps every token but the ones around the root, which Unmarshal skips, and an
-// attribute repeated on an element once, with its last value, which Unmarshal keeps too.
-// TestDecodeTreeIsUnmarshal holds it to xml.Unmarshal.
+// decodeTree is xml.Unmarshal of the document whose root element is el (as readXML, or
+// etree, read it) into v, without reading its bytes again: encoding/xml's decoder takes the
+// tree's tokens (treeTokens), as a RawToken of the bytes gave them, and does what it does with
+// its own (namespaces, the values). That reading was most of the unmarshal's cost. The tree
+// keeps every token but the ones around the root, which Unmarshal skips, and an attribute
+// repeated on an element once, with its last value, which Unmarshal keeps too.
+// TestDecodeTreeIsUnmarshal and FuzzDecodeTree hold it to xml.Unmarshal.
 func decodeTree(el *etree.Element, v any) error {
 	return xml.NewTokenDecoder(&treeTokens{start: el}).Decode(v)
 }
