@@ -494,12 +494,18 @@ func TestRedirectURLIsCrewjams(t *testing.T) {
 		sso  string
 		sign bool
 	}{{w.conn.SAMLSSOURL, false}, {w.conn.SAMLSSOURL, true}, {"https://idp.example.com/sso?tenant=a&x=%2F", true}} {
+		// crewjam's service provider knows the IdP's metadata; NewSAMLRequest's does not, as
+		// nothing in a request comes from it.
 		s, err := serviceProvider(w.sp, w.sp.Keys.Current, w.conn)
 		if err != nil {
 			t.Fatal(err)
 		}
+		ours, err := serviceProvider(w.sp, w.sp.Keys.Current, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if c.sign {
-			s.SignatureMethod = rsaSHA256
+			s.SignatureMethod, ours.SignatureMethod = rsaSHA256, rsaSHA256
 		}
 		req, err := s.MakeAuthenticationRequest(c.sso, saml.HTTPRedirectBinding, saml.HTTPPostBinding)
 		if err != nil {
@@ -510,8 +516,13 @@ func TestRedirectURLIsCrewjams(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		ourReq, err := ours.MakeAuthenticationRequest(c.sso, saml.HTTPRedirectBinding, saml.HTTPPostBinding)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ourReq.ID, ourReq.IssueInstant = req.ID, req.IssueInstant
 		for i := 0; i < 2; i++ { // the second time with a reused writer
-			got, err := redirectURL(req, relay, s)
+			got, err := redirectURL(ourReq, relay, ours)
 			if err != nil {
 				t.Fatal(err)
 			}
