@@ -213,10 +213,19 @@ func TestRefreshSAMLMetadata(t *testing.T) {
 		}
 
 		// A run whose time is up leaves the rest to the next: here the first batch's reads
-		// take 46 minutes.
+		// take 46 minutes. The clock moves on at the batch's second read, when both reads have
+		// been started within the budget: moved at the first read, it raced the run's check of
+		// the budget before it started the second (which CI lost once, under load).
 		fake.Advance(time.Hour)
-		var once sync.Once
-		remote.during = func(string) { once.Do(func() { fake.Advance(46 * time.Minute) }) }
+		var readsMu sync.Mutex
+		batchReads := 0
+		remote.during = func(string) {
+			readsMu.Lock()
+			defer readsMu.Unlock()
+			if batchReads++; batchReads == 2 {
+				fake.Advance(46 * time.Minute)
+			}
+		}
 		r = run(0, 1, 1) // the first batch (by id): same (its new URL serves nothing) and rolls
 		remote.during = nil
 		if r.Deferred != 3 {
