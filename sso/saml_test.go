@@ -575,3 +575,18 @@ func inflateRequest(t *testing.T, b64 string) string {
 	}
 	return string(x)
 }
+
+// BenchmarkNewSAMLRequest is what a SAML sign-in's start spends on its AuthnRequest (unsigned,
+// as most connections send it): go test -run '^$' -bench NewSAMLRequest ./sso
+func BenchmarkNewSAMLRequest(b *testing.B) {
+	w := newSAMLWorld(b)
+	conn := *w.conn
+	conn.SAMLSignRequests = false // an RSA signature would be nine tenths of it
+	b.ReportAllocs()
+	defer reportCPU(b, processCPU())
+	for b.Loop() {
+		if _, err := NewSAMLRequest(w.sp, &conn, "id-1", "relay"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
