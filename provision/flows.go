@@ -419,9 +419,11 @@ type ClaimedFlow struct {
 	Connection *models.Connection
 	// UpstreamVerifier is the PKCE verifier Gatehouse sent the IdP the challenge of.
 	UpstreamVerifier string
-	// ClientSecret is the OIDC connection's client secret, decrypted ("" when the connection
-	// authenticates with private_key_jwt).
+	// ClientSecret and Keys are what the OIDC connection authenticates to its IdP's token
+	// endpoint with (clientCredentials): its client secret, decrypted, or, on private_key_jwt,
+	// the relying-party keys that sign its client assertion.
 	ClientSecret string
+	Keys         *SPKeys
 	// RequestID is the id of the request that carried the answer (the one a page shows);
 	// empty: the flow's own (its authorize request's).
 	RequestID string
@@ -529,14 +531,31 @@ func (s *Service) claimFlow(ctx context.Context, upstreamState, browserSecret, r
 	} else {
 		return nil, s.ServerFailure(ctx, cf, internal("claim flow: verifier", err))
 	}
-	if conn.ClientAuthMethod() == models.ClientAuthSecret && len(conn.OIDCClientSecretEnc) > 0 {
-		sec, err := s.box.Open(conn.OIDCClientSecretEnc)
-		if err != nil {
-			return nil, s.ServerFailure(ctx, cf, internal("claim flow: connection secret", err))
+	if conn.Protocol == models.ProtocolOIDC {
+		if cf.ClientSecret, cf.Keys, err = s.clientCredentials(ctx, conn); err != nil {
+			return nil, s.ServerFailure(ctx, cf, internal("claim flow: client credentials", err))
 		}
-		cf.ClientSecret = string(sec)
 	}
 	return cf, nil
+}
+
+// clientCredentials are what OIDC connection c authenticates to its IdP's token endpoint with
+// (models.Connection.ClientAuthMethod), for a sign-in's code exchange and the connection
+// test's probe alike: on private_key_jwt the relying-party keys (a stored secret is kept for a
+// switch back, never sent), else its client secret, decrypted ("" when it has none).
+func (s *Service) clientCredentials(ctx context.Context, c *models.Connection) (secret string, keys *SPKeys, err error) {
+	if c.ClientAuthMethod() == models.ClientAuthPrivateKeyJWT {
+		keys, err = s.RelyingPartyKeys(ctx)
+		return "", keys, err
+	}
+	if len(c.OIDCClientSecretEnc) == 0 {
+		return "", nil, nil
+	}
+	sec, err := s.box.Open(c.OIDCClientSecretEnc)
+	if err != nil {
+		return "", nil, fmt.Errorf("the connection's secret: %w", err)
+	}
+	return string(sec), nil, nil
 }
 
 // FailFlow ends a flow whose identity provider failed or answered something unusable:

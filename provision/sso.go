@@ -226,19 +226,9 @@ func (s *Service) TestConnection(ctx context.Context, rawID string) (*Connection
 func (s *Service) oidcTarget(ctx context.Context, c *models.Connection) (OIDCTarget, error) {
 	t := OIDCTarget{IssuerURL: c.OIDCIssuerURL, DiscoveryURL: c.OIDCDiscoveryURL, ClientID: c.OIDCClientID,
 		ClientAuthMethod: c.ClientAuthMethod(), RedirectURL: s.OIDCRedirectURL(c)}
-	switch {
-	case t.ClientAuthMethod == models.ClientAuthPrivateKeyJWT:
-		keys, err := s.RelyingPartyKeys(ctx)
-		if err != nil {
-			return OIDCTarget{}, err
-		}
-		t.Keys = keys
-	case len(c.OIDCClientSecretEnc) > 0:
-		sec, err := s.box.Open(c.OIDCClientSecretEnc)
-		if err != nil {
-			return OIDCTarget{}, internal("test connection: secret", err)
-		}
-		t.ClientSecret = string(sec)
+	var err error
+	if t.ClientSecret, t.Keys, err = s.clientCredentials(ctx, c); err != nil {
+		return OIDCTarget{}, internal("test connection", err)
 	}
 	return t, nil
 }

@@ -209,14 +209,7 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 			"the identity provider answered error="+models.Clip(e, 64)+": "+models.Clip(q.Get("error_description"), 256)))
 		return
 	}
-	var keys *provision.SPKeys
-	if f.Connection.ClientAuthMethod() == models.ClientAuthPrivateKeyJWT {
-		if keys, err = s.svc.RelyingPartyKeys(ctx); err != nil {
-			s.refuse(w, r, s.svc.ServerFailure(ctx, f, err))
-			return
-		}
-	}
-	id, more, cause := s.identity(ctx, f, q.Get("code"), keys)
+	id, more, cause := s.identity(ctx, f, q.Get("code"))
 	if cause != "" {
 		s.refuse(w, r, s.svc.FailFlow(ctx, f, "The identity provider's answer could not be verified.", cause))
 		return
@@ -276,7 +269,7 @@ func (s *SignIn) mixUp(ctx context.Context, r *http.Request, f *provision.Claime
 // sign-in reads nothing else, and saves a round trip to the IdP. more fetches and merges
 // userinfo for CompleteFlow's ErrMoreClaims (a person not yet bound: placement may read any
 // claim); it is nil when the identity is complete. A test sign-in always shows every claim.
-func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code string, keys *provision.SPKeys) (id provision.Identity, more func(context.Context) (provision.Identity, string), cause string) {
+func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code string) (id provision.Identity, more func(context.Context) (provision.Identity, string), cause string) {
 	if code == "" || len(code) > 2048 {
 		return provision.Identity{}, nil, "the callback carries no code, or one longer than 2048 characters"
 	}
@@ -285,7 +278,7 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 		return provision.Identity{}, nil, "provider: " + err.Error()
 	}
 	cfg := s.config(p, f.Connection)
-	opts, err := authenticate(cfg, f.Connection.ClientAuthMethod(), p.auth, f.ClientSecret, keys, s.svc.Clock().Now())
+	opts, err := authenticate(cfg, f.Connection.ClientAuthMethod(), p.auth, f.ClientSecret, f.Keys, s.svc.Clock().Now())
 	if err != nil {
 		return provision.Identity{}, nil, "client authentication: " + err.Error()
 	}
