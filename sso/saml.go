@@ -132,9 +132,10 @@ func rootAttribute(raw []byte, name string) string {
 // first, authenticated encryption, which an IdP that reads the list (OpenSAML's: Shibboleth)
 // then uses; AES-CBC for the IdPs that know no other or ignore the list (Entra ID, AD FS, Okta);
 // RSA-OAEP as the one key transport (xmlenc_registry.go refuses PKCS#1 v1.5). Each is
-// decrypted: CBC by crewjam's xmlenc, GCM by Gatehouse's (xmlenc_registry.go). As long as the ACS reads CBC, GCM does not by
-// itself defeat a CBC padding oracle (an attacker relabels the data: Jager, Schinzel and
-// Somorovsky, 2012); what does is that every decryption failure answers the same.
+// decrypted: CBC by crewjam's xmlenc, GCM by Gatehouse's (xmlenc_registry.go). As long as the
+// ACS reads CBC, GCM does not by itself defeat a CBC padding oracle (an attacker relabels the
+// data: Jager, Schinzel and Somorovsky, 2012); what does is that every decryption failure
+// answers the same.
 var spEncryptionMethods = []string{
 	"http://www.w3.org/2009/xmlenc11#aes128-gcm",
 	"http://www.w3.org/2009/xmlenc11#aes256-gcm",
