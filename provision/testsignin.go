@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -153,8 +154,23 @@ func (s *Service) TestSignIn(ctx context.Context, connectionID, testID string) (
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, models.FieldError(models.ENOTFOUND, "testId", testID, "no such test sign-in of this connection")
 	}
-	return t, internal("test sign-in", err)
+	if err != nil {
+		return nil, internal("test sign-in", err)
+	}
+	if t.Status == models.TestSignInPending && !s.now().Before(t.ExpiresAt.Add(FlowLifetime)) {
+		// A flow of the test starts before ExpiresAt and lives FlowLifetime: none can finish
+		// it now. Without this, a test never opened, or abandoned at the identity provider,
+		// would read as pending until it is pruned, and a script polling for its outcome
+		// would wait for a week.
+		t, _, err = s.finishTest(ctx, t, models.TestSignInFailed, nil, testAbandoned)
+	}
+	return t, err
 }
+
+// testAbandoned is what a test that nobody finished reads as, once none of its flows can.
+var testAbandoned = fmt.Sprintf("The test sign-in expired before the identity provider answered: it was not opened within %d minutes, "+
+	"or the sign-in at the identity provider was not finished within %d minutes. Start another one.",
+	int(TestSignInLifetime.Minutes()), int(FlowLifetime.Minutes()))
 
 // OpenTestSignIn is the test's URL opened in a browser (no token: the URL's is the proof). A
 // pending, unexpired test starts a flow at the connection's identity provider (FlowStart set;

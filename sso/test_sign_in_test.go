@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/crewjam/saml"
+	"github.com/google/uuid"
 
 	"gatehouse/models"
+	"gatehouse/provision"
 	"gatehouse/secret"
 	"gatehouse/sso/samltest"
 )
@@ -140,6 +142,52 @@ func TestSAMLTestSignIn(t *testing.T) {
 		resp, _ = samltest.Follow(t, w.browser(), e.URL+"/sso/test-sign-in/not-a-token")
 		if resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("unknown test URL: %d", resp.StatusCode)
+		}
+	})
+}
+
+// TestAbandonedTestSignInFails: a test sign-in nobody finishes (never opened, or abandoned at
+// the IdP) reads as pending while one of its flows could still come back, then as failed,
+// saying why, over REST and GraphQL, and stays failed: a script polling for its outcome gets
+// one.
+func TestAbandonedTestSignInFails(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e)
+		expireAt := func(id string, at time.Time) {
+			t.Helper()
+			var ids []string
+			if err := e.App.Store().RawScan(t.Context(), &ids, "UPDATE test_sign_ins SET expires_at = ? WHERE id = ? RETURNING id",
+				at.UTC(), uuid.MustParse(id)); err != nil || len(ids) != 1 {
+				t.Fatalf("move the test's expiry: %v %v", ids, err)
+			}
+		}
+		status := func(id string) (string, string) {
+			t.Helper()
+			r := e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id, "").Must(t, 200)
+			return str(r.Body, "status"), str(r.Body, "error")
+		}
+		notOpened, _ := startTest(t, e, w.tok, w.conn, "")
+		opened, u := startTest(t, e, w.tok, w.conn, "")
+		if resp, _ := samltest.Follow(t, w.browser(), u); !strings.HasPrefix(resp.Request.URL.String(), w.idp.SSOURL) {
+			t.Fatalf("the test URL did not lead to the IdP: %s", resp.Request.URL)
+		}
+		for _, id := range []string{notOpened, opened} {
+			// Expired, but a flow started just before could still be answered.
+			expireAt(id, time.Now().Add(-provision.FlowLifetime+time.Minute))
+			if st, msg := status(id); st != "pending" || msg != "" {
+				t.Fatalf("a test whose flow may still finish: %s %q", st, msg)
+			}
+			expireAt(id, time.Now().Add(-provision.FlowLifetime-time.Second))
+			for i := 0; i < 2; i++ {
+				if st, msg := status(id); st != "failed" || !strings.Contains(msg, "expired before the identity provider answered") {
+					t.Fatalf("an abandoned test, read #%d: %s %q", i+1, st, msg)
+				}
+			}
+			d := e.MustGQL(w.tok, `query($c: ID!, $i: ID!) { testSignIn(connectionId: $c, id: $i) { status error } }`,
+				map[string]any{"c": w.conn, "i": id})
+			if str(d, "testSignIn", "status") != "FAILED" || !strings.Contains(str(d, "testSignIn", "error"), "Start another one") {
+				t.Fatalf("GraphQL: %v", d)
+			}
 		}
 	})
 }
