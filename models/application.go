@@ -7,8 +7,11 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -90,14 +93,31 @@ func uriListJSON(uris []string) string {
 
 // ValidRedirectURI is THE rule for an application's redirect URI: an absolute https URL
 // without a fragment or user info; plain http only for loopback hosts (a developer's machine).
-// It returns the problem in words, or "" when the URI is acceptable.
+// Redirect URIs are compared byte for byte with what a client sends, so a URI no client could
+// send or no browser could follow (a space, a wildcard host, port 99999) is refused here with
+// what is wrong, not stored to fail every sign-in later. It returns the problem in words, or
+// "" when the URI is acceptable.
 func ValidRedirectURI(raw string) string {
 	if len(raw) > 2048 {
 		return "must be at most 2048 characters"
 	}
+	if i := strings.IndexFunc(raw, func(r rune) bool { return !uriChar(r) }); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(raw[i:])
+		if unicode.IsSpace(r) {
+			return "must not contain spaces or line breaks (percent-encode a space as %20)"
+		}
+		return fmt.Sprintf("must not contain %q: only the characters of RFC 3986 (ASCII; percent-encode the rest, "+
+			"and write an international host name in punycode)", r)
+	}
 	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" {
+	if err != nil || !u.IsAbs() {
 		return "must be an absolute URL"
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return "must use https (http is allowed only for loopback hosts)"
+	}
+	if u.Host == "" || u.Opaque != "" {
+		return "must be an absolute URL with a host (https://host/path)"
 	}
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return "must not contain a fragment"
@@ -105,22 +125,60 @@ func ValidRedirectURI(raw string) string {
 	if u.User != nil {
 		return "must not contain user information"
 	}
+	if problem := validHost(u.Hostname()); problem != "" {
+		return problem
+	}
+	if p := u.Port(); p != "" || strings.HasSuffix(u.Host, ":") {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "must have a port between 1 and 65535"
+		}
+	}
 	for _, k := range []string{"code", "state", "error", "error_description", "iss"} {
 		if u.Query().Has(k) {
 			return "must not use the query parameter " + k + ": Gatehouse adds it to the answer"
 		}
 	}
-	switch u.Scheme {
-	case "https":
-		return ""
-	case "http":
+	if u.Scheme == "http" {
 		host := u.Hostname()
-		if ip := net.ParseIP(host); strings.EqualFold(host, "localhost") || ip != nil && ip.IsLoopback() {
-			return ""
+		if ip := net.ParseIP(host); !strings.EqualFold(host, "localhost") && (ip == nil || !ip.IsLoopback()) {
+			return "must use https (http is allowed only for loopback hosts)"
 		}
-		return "must use https (http is allowed only for loopback hosts)"
 	}
-	return "must use https (http is allowed only for loopback hosts)"
+	return ""
+}
+
+// uriChar reports whether r may appear in a URI as written (RFC 3986 §2: unreserved,
+// reserved and the percent sign).
+func uriChar(r rune) bool {
+	switch {
+	case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
+		return true
+	}
+	return strings.ContainsRune("-._~:/?#[]@!$&'()*+,;=%", r)
+}
+
+// validHost refuses a redirect URI's host that is neither an IP address nor a DNS name (labels
+// of letters, digits, hyphens and underscores, not starting or ending with a hyphen): a
+// wildcard or a typo would never match a browser's request.
+func validHost(host string) string {
+	if net.ParseIP(host) != nil {
+		return ""
+	}
+	const problem = "must name a host by its DNS name or IP address (no wildcards)"
+	if len(host) > 253 {
+		return problem
+	}
+	for _, label := range strings.Split(host, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return problem
+		}
+		for _, r := range label {
+			if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_') {
+				return problem
+			}
+		}
+	}
+	return ""
 }
 
 // MarshalGQL writes the type as a GraphQL enum value (CONFIDENTIAL, PUBLIC).

@@ -55,6 +55,9 @@ func TestApplications(t *testing.T) {
 				"more than 20":       many,
 				"one bad of many":    {"https://app.example.com/ok", "ftp://app.example.com/cb"},
 				"a state of its own": {"https://app.example.com/cb?tenant=a&state=x"},
+				"a trailing space":   {"https://app.example.com/cb "},
+				"a wildcard host":    {"https://*.example.com/cb"},
+				"no such port":       {"https://app.example.com:99999/cb"},
 			} {
 				d := e.MustGQL(tok, create, map[string]any{"b": brand, "n": "Bad", "r": uris})
 				errs := payloadErrors(t, d, "createApplication")
