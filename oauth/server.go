@@ -152,7 +152,42 @@ func (s *Server) issue(r *http.Request) (*tokenResponse, *tokenError) {
 		return nil, &tokenError{status: http.StatusBadRequest, Code: "unsupported_grant_type",
 			Desc: "supported grants: client_credentials, authorization_code"}
 	}
-	return h(r, tokenRequest{form: form, clientID: id, clientSecret: sec, basic: basic})
+	tr := tokenRequest{form: form, clientID: id, clientSecret: sec, basic: basic}
+	resp, terr := h(r, tr)
+	if terr != nil && terr.Code == "invalid_client" && s.clientOfOtherGrant(r, grant, tr) {
+		return nil, &tokenError{status: http.StatusBadRequest, Code: "unauthorized_client", Desc: otherGrantHint(grant)}
+	}
+	return resp, terr
+}
+
+// clientOfOtherGrant reports whether a request the grant refused as invalid_client carries the
+// valid credentials of the other kind of client: an application (a brand's OpenID Provider
+// client) asking for client_credentials, or an integration client presenting an authorization
+// code. RFC 6749 §5.2 calls that unauthorized_client, and saying so tells a developer who
+// mixed up the two credentials what is wrong. Only a refusal pays for the second check.
+func (s *Server) clientOfOtherGrant(r *http.Request, grant string, tr tokenRequest) bool {
+	if tr.clientID == "" {
+		return false
+	}
+	if provision.IsApplicationClientID(tr.clientID) {
+		if grant == "authorization_code" {
+			return false
+		}
+		_, err := s.svc.AuthenticateApplication(r.Context(), tr.clientID, tr.clientSecret)
+		return err == nil
+	}
+	if grant == "client_credentials" || tr.clientSecret == "" {
+		return false
+	}
+	_, err := s.svc.AuthenticateClient(r.Context(), tr.clientID, tr.clientSecret)
+	return err == nil
+}
+
+func otherGrantHint(grant string) string {
+	if grant == "client_credentials" {
+		return "this client is an application: it signs people in with the authorization_code grant; client_credentials is for integration clients"
+	}
+	return "this client is an integration client: it uses the client_credentials grant; authorization codes are redeemed by the application they were issued to"
 }
 
 // tokenRequest is a parsed token request: its form and the client credentials it carries
@@ -216,7 +251,8 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint":                        s.issuer + "/oauth/token",
 		"jwks_uri":                              s.issuer + "/.well-known/jwks.json",
 		"grant_types_supported":                 []string{"client_credentials", "authorization_code"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
+		// none: a PUBLIC application redeems its codes with PKCE and no secret.
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
 		"scopes_supported":                      models.AllScopes,
 		"authorization_endpoint":                s.issuer + "/oauth/authorize",
 		"end_session_endpoint":                  s.issuer + "/oauth/logout",

@@ -552,3 +552,69 @@ func TestSAMLInactiveConnectionAndDeactivatedPerson(t *testing.T) {
 		}
 	})
 }
+
+// An application's credentials asking for client_credentials, and an integration client's
+// presenting an authorization code, are unauthorized_client (RFC 6749 §5.2), saying which
+// grant that client uses; wrong credentials stay invalid_client, which says nothing of the
+// client. The token endpoint's metadata lists "none", the method of a PUBLIC application.
+func TestTokenEndpointNamesTheGrantOfTheClient(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		token := func(id, secret string, form url.Values) (int, string, string) {
+			t.Helper()
+			req, _ := http.NewRequest("POST", e.URL+"/oauth/token", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if id != "" {
+				req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body map[string]string
+			json.NewDecoder(resp.Body).Decode(&body)
+			return resp.StatusCode, body["error"], body["error_description"]
+		}
+		cc := url.Values{"grant_type": {"client_credentials"}}
+		code := url.Values{"grant_type": {"authorization_code"}, "code": {"not-a-code"}, "redirect_uri": {w.redirect}}
+		for _, c := range []struct {
+			name, id, secret string
+			form             url.Values
+			status           int
+			code, says       string
+		}{
+			{"an application asking for client_credentials", w.app.ClientID, w.app.ClientSecret, cc, 400, "unauthorized_client", "authorization_code grant"},
+			{"a public application asking for client_credentials", w.pub.ClientID, "", url.Values{"grant_type": {"client_credentials"}, "client_id": {w.pub.ClientID}}, 400, "unauthorized_client", "authorization_code grant"},
+			{"an application with a wrong secret", w.app.ClientID, "wrong", cc, 401, "invalid_client", "client authentication failed"},
+			{"an integration client presenting a code", apptest.AdminID, apptest.AdminSecret, code, 400, "unauthorized_client", "client_credentials grant"},
+			{"an integration client with a wrong secret", apptest.AdminID, "wrong", code, 401, "invalid_client", "client authentication failed"},
+			{"an application presenting an unknown code", w.app.ClientID, w.app.ClientSecret, code, 400, "invalid_grant", ""},
+		} {
+			id := c.id
+			if c.form.Has("client_id") {
+				id = "" // form authentication
+			}
+			status, code, desc := token(id, c.secret, c.form)
+			if status != c.status || code != c.code || !strings.Contains(desc, c.says) {
+				t.Errorf("%s: %d %s %q, want %d %s saying %q", c.name, status, code, desc, c.status, c.code, c.says)
+			}
+		}
+		// The client-credentials grant itself is unchanged.
+		if status, code, _ := token(apptest.AdminID, apptest.AdminSecret, cc); status != 200 || code != "" {
+			t.Fatalf("client credentials: %d %s", status, code)
+		}
+		resp, err := http.Get(e.URL + "/.well-known/oauth-authorization-server")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m struct {
+			Methods []string `json:"token_endpoint_auth_methods_supported"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || fmt.Sprint(m.Methods) != "[client_secret_basic client_secret_post none]" {
+			t.Fatalf("token endpoint auth methods: %v %v", m.Methods, err)
+		}
+	})
+}
