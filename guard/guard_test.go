@@ -77,6 +77,12 @@ func TestLogHandler(t *testing.T) {
 	if !strings.Contains(buf.String(), "request_id=req-1") || !strings.Contains(buf.String(), "component=test") {
 		t.Fatalf("no request id: %s", buf.String())
 	}
+	// A line that names its request id has it once, its own.
+	buf.Reset()
+	log.WarnContext(ctx, "sign-in failed", "request_id", "req-0", "cause", "x")
+	if strings.Count(buf.String(), "request_id=") != 1 || !strings.Contains(buf.String(), "request_id=req-0") {
+		t.Fatalf("request id named by the line: %s", buf.String())
+	}
 	buf.Reset()
 	for i := range 3000 {
 		log.ErrorContext(WithRequestID(context.Background(), "r"+strconv.Itoa(i)), "store: unreachable")

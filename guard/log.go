@@ -68,11 +68,22 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 			return nil
 		}
 	}
-	if id := RequestID(ctx); id != "" {
+	if id := RequestID(ctx); id != "" && !hasRequestID(r) {
 		r = r.Clone()
 		r.AddAttrs(slog.String("request_id", id))
 	}
 	return h.Handler.Handle(ctx, r)
+}
+
+// hasRequestID reports whether the record names its request id itself (the id a page showed,
+// when the line is about another request than the context's): one key, never two in a line.
+func hasRequestID(r slog.Record) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		found = a.Key == "request_id"
+		return !found
+	})
+	return found
 }
 
 // admit reports whether a record with msg at t is logged, and how many were suppressed in
