@@ -205,7 +205,14 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*Authori
 	}
 	redirect := func(code, desc string) *AuthorizeResult {
 		s.recordAuthorizeRefusal(ctx, app, req, code, desc, "")
-		return &AuthorizeResult{Kind: AuthorizeRedirect, Location: ErrorLocation(req.RedirectURI, req.State, code, desc)}
+		// An over-long state is not echoed: it would make a Location header beyond what
+		// proxies in front of the application accept (a 20 KB state, 20 KB of header), and an
+		// application that sent it cannot have meant it.
+		state := req.State
+		if len(state) > maxStateLength {
+			state = ""
+		}
+		return &AuthorizeResult{Kind: AuthorizeRedirect, Location: ErrorLocation(req.RedirectURI, state, code, desc)}
 	}
 	switch {
 	// Request objects first: what they would carry (PKCE, scope…) is missing from the query.

@@ -67,6 +67,29 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 			}
 		})
 
+		t.Run("an over-long state: invalid_request, the state not echoed", func(t *testing.T) {
+			authorize := func(state string) string {
+				return w.app.AuthCodeURL(state, oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("login_hint", "jane@example.com"))
+			}
+			// Any refusal echoes a state within the limit…
+			long := strings.Repeat("s", 1024)
+			r := b.get(t, strings.Replace(authorize(long), "response_type=code", "response_type=token", 1))
+			if r.query.Get("error") != "unsupported_response_type" || r.query.Get("state") != long {
+				t.Fatalf("a state of 1024 characters: %q, state echoed: %v", r.query.Get("error"), r.query.Get("state") == long)
+			}
+			// …and none beyond it, whatever the refusal.
+			tooLong := strings.Repeat("s", 20000)
+			for want, u := range map[string]string{
+				"invalid_request":           authorize(tooLong),
+				"unsupported_response_type": strings.Replace(authorize(tooLong), "response_type=code", "response_type=token", 1),
+			} {
+				r = b.get(t, u)
+				if r.query.Get("error") != want || r.query.Has("state") || len(r.location) > 512 || idp.seen != nil {
+					t.Fatalf("a state of 20000 characters: %q, want %s without the state (%d bytes of Location)", r.query.Get("error"), want, len(r.location))
+				}
+			}
+		})
+
 		t.Run("no hint: Gatehouse's email page; an unknown domain: the page again, no IdP", func(t *testing.T) {
 			r, _ := w.signIn(t, b, w.app)
 			if r.status != 200 || !strings.Contains(r.body, `<input type="email"`) || !strings.Contains(r.body, `name="client_id" value="`+w.app.ClientID+`"`) ||
