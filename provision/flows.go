@@ -851,7 +851,7 @@ func (s *Service) RedeemCode(ctx context.Context, in CodeRedemption) (*Redeemed,
 		return nil, err
 	}
 	if len(in.Code) > 128 { // none at all is the transport's invalid_request
-		return nil, fmt.Errorf("%w: the code is unknown or expired, or was issued to another client", ErrInvalidGrant)
+		return nil, fmt.Errorf("%w: the code is unknown, expired or void, or was issued to another client", ErrInvalidGrant)
 	}
 	now := s.now()
 	g, err := s.store.RedeemGrant(ctx, secret.Hash(in.Code), app.ClientID, now)
@@ -860,7 +860,7 @@ func (s *Service) RedeemCode(ctx context.Context, in CodeRedemption) (*Redeemed,
 		s.log.WarnContext(ctx, "token: authorization code replayed; its grant is revoked", "client_id", in.ClientID)
 		return nil, fmt.Errorf("%w: the code was already used", ErrInvalidGrant)
 	case errors.Is(err, store.ErrNotFound):
-		return nil, fmt.Errorf("%w: the code is unknown or expired, or was issued to another client", ErrInvalidGrant)
+		return nil, fmt.Errorf("%w: the code is unknown, expired or void, or was issued to another client", ErrInvalidGrant)
 	case err != nil:
 		return nil, internal("redeem code", err)
 	}
@@ -878,7 +878,8 @@ func (s *Service) RedeemCode(ctx context.Context, in CodeRedemption) (*Redeemed,
 		problem = "code_verifier sent, but the authorization request had no code_challenge"
 	}
 	if problem != "" {
-		if err := s.store.RevokeGrant(ctx, g.ID, now); err != nil {
+		// The code is spent (a second try is not let to guess again), but nothing was issued.
+		if err := s.store.VoidGrant(ctx, g.ID, now); err != nil {
 			return nil, internal("redeem code", err)
 		}
 		return nil, fmt.Errorf("%w: %s", ErrInvalidGrant, problem)

@@ -618,3 +618,52 @@ func TestTokenEndpointNamesTheGrantOfTheClient(t *testing.T) {
 		}
 	})
 }
+
+// A redemption refused for a wrong code_verifier spends the code but issues nothing: the code
+// presented again, with the right verifier, is invalid_grant as a void code, and neither the
+// log nor the answer speaks of a replay, which is kept for a code whose tokens were issued.
+func TestRefusedRedemptionIsNoReplay(t *testing.T) {
+	idp := newTestIdP(t)
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		ae, logs := apptest.NewLogged(t, dbURL)
+		e := &testEnv{ae}
+		w := newSignInWorld(t, e, idp)
+		idp.as(map[string]any{"sub": "okta-0042", "email": "jane@example.com"})
+		// One request per exchange: the client's auto-detection of the authentication style
+		// would send a refused request again, with the secret in the form.
+		app := *w.app
+		app.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
+		exchange := func(code, verifier string) (string, string) {
+			t.Helper()
+			_, err := app.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
+			var re *oauth2.RetrieveError
+			if !errors.As(err, &re) {
+				return "", fmt.Sprint(err)
+			}
+			return re.ErrorCode, re.ErrorDescription
+		}
+		r, verifier := w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "jane@example.com")
+		code := r.query.Get("code")
+		if code == "" {
+			t.Fatalf("sign-in: %+v", r)
+		}
+		if c, d := exchange(code, oauth2.GenerateVerifier()); c != "invalid_grant" || !strings.Contains(d, "code_verifier does not match") {
+			t.Fatalf("a wrong verifier: %s %q", c, d)
+		}
+		if c, d := exchange(code, verifier); c != "invalid_grant" || !strings.Contains(d, "void") || strings.Contains(d, "already used") {
+			t.Fatalf("the code again, with its verifier: %s %q", c, d)
+		}
+		if strings.Contains(logs.String(), "replayed") {
+			t.Fatalf("a refused redemption logged as a replay:\n%s", logs.String())
+		}
+		// A real replay still reads as one.
+		r, verifier = w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "jane@example.com")
+		if c, d := exchange(r.query.Get("code"), verifier); c != "" || d != "<nil>" {
+			t.Fatalf("a good redemption: %s %q", c, d)
+		}
+		if c, d := exchange(r.query.Get("code"), verifier); c != "invalid_grant" || !strings.Contains(d, "already used") ||
+			!strings.Contains(logs.String(), "authorization code replayed") {
+			t.Fatalf("a replay: %s %q", c, d)
+		}
+	})
+}

@@ -298,6 +298,16 @@ func (s *Store) RevokeGrant(ctx context.Context, id uuid.UUID, now time.Time) er
 	return translate(s.db(ctx).Model(&models.Grant{}).Where("id = ?", id).Update("revoked_at", now).Error)
 }
 
+// VoidGrant ends a grant whose redemption was refused after RedeemGrant marked it (a wrong
+// redirect_uri or code_verifier): revoked, and unredeemed again, since no token was issued.
+// Presenting its code again is then no replay (RedeemGrant: ErrNotFound, not ErrStale), so
+// neither the log nor the application is told of one that did not happen.
+// Errors: none of the contract; a missing grant is no error.
+func (s *Store) VoidGrant(ctx context.Context, id uuid.UUID, now time.Time) error {
+	return translate(s.db(ctx).Model(&models.Grant{}).Where("id = ?", id).
+		Updates(map[string]any{"redeemed_at": nil, "revoked_at": now}).Error)
+}
+
 // RevokeGrantsOf revokes the grants of an application to an account created up to
 // createdBy and not revoked yet (a code not redeemed yet included): the access tokens they
 // issued are refused at userinfo from now on. It returns how many it revoked.

@@ -258,6 +258,20 @@ func testGrants(e *env) {
 	e.is(err, store.ErrNotFound, "revoked code")
 	e.ok(e.s.RevokeGrant(e.ctx, store.NewID(), e.now))
 
+	// VoidGrant: a redemption refused after RedeemGrant marked the grant; presenting the code
+	// again is no replay.
+	refused := e.grant(unique("code-"), e.now.Add(time.Minute))
+	e.ok(e.s.CreateGrant(e.ctx, refused))
+	_, err = e.s.RedeemGrant(e.ctx, refused.CodeHash, "c", e.now)
+	e.ok(err)
+	e.ok(e.s.VoidGrant(e.ctx, refused.ID, e.now))
+	got, err = e.s.Grant(e.ctx, e.ws, refused.ID)
+	e.ok(err)
+	e.check(got.RevokedAt != nil && got.RedeemedAt == nil, "voided grant: revoked and unredeemed")
+	_, err = e.s.RedeemGrant(e.ctx, refused.CodeHash, "c", e.now)
+	e.is(err, store.ErrNotFound, "the code of a voided grant")
+	e.ok(e.s.VoidGrant(e.ctx, store.NewID(), e.now))
+
 	// RevokeGrantsOf: the application's grants to the account, not yet revoked, and no others.
 	mine := e.grant(unique("code-"), e.now.Add(time.Minute))
 	e.ok(e.s.CreateGrant(e.ctx, mine))
