@@ -1,0 +1,370 @@
+package sso_test
+
+import (
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"gatehouse/app"
+	"gatehouse/app/apptest"
+	"gatehouse/sso/samltest"
+)
+
+// Branches of the first-sign-in engine (provision.SignIn) that only the service-level tests
+// took, each now end to end through a real browser sign-in on both databases. A browser
+// sign-in decides on its own path (the fast path, returning, and FirstSignInReads when the
+// flow holds the connection), so the service-level tests do not stand for it.
+
+// The refusal reasons as provision/signin.go words them: the person reads them, as the
+// application's error_description.
+const (
+	wantOtherIdentity    = "An account with your email address is already linked to a different identity at this identity provider. Contact your administrator."
+	wantDomainUnverified = "An account with your email address exists, but your email domain is not verified for this identity provider, so it cannot be linked automatically. Contact your administrator."
+	wantNoEmail          = "Your identity provider did not send a valid email address, which a new account needs. Contact your administrator."
+	wantUserNameTaken    = "Another account uses your email address as its user name, so no account can be created for you. Contact your administrator."
+)
+
+// engineCounts is what a sign-in may create, as an admin counts it: user accounts and
+// customer accounts.
+type engineCounts struct{ users, accounts int }
+
+func (w *signInWorld) engineCounts(t *testing.T) engineCounts {
+	t.Helper()
+	d := w.e.MustGQL(w.tok, `{ userAccounts { totalCount } accounts(first: 100) { nodes { id } } }`, nil)
+	return engineCounts{users: int(get(d, "userAccounts", "totalCount").(float64)), accounts: len(get(d, "accounts", "nodes").([]any))}
+}
+
+// refusedAtApp checks where a refused browser sign-in ended: redirected to the application's
+// registered redirect URI with access_denied, the engine's reason as error_description and
+// the application's state, and no code.
+func (w *signInWorld) refusedAtApp(t *testing.T, status int, location, reason string) {
+	t.Helper()
+	u, err := url.Parse(location)
+	if err != nil || status != 302 || location == "" {
+		t.Fatalf("no redirect to the application: %d %q", status, location)
+	}
+	q := u.Query()
+	u.RawQuery = ""
+	if u.String() != w.redirect {
+		t.Fatalf("redirected to %s, not the application's redirect URI %s", location, w.redirect)
+	}
+	if q.Get("error") != "access_denied" || q.Get("error_description") != reason || q.Get("state") != "app-state" || q.Has("code") {
+		t.Fatalf("refusal at the application: %v (want the reason %q)", q, reason)
+	}
+}
+
+// onlyRefusal checks that the world's only sign-in event is the refusal, with reason, of the
+// identity identifier through the world's connection for its application.
+func (w *signInWorld) onlyRefusal(t *testing.T, reason, identifier string) {
+	t.Helper()
+	d := w.e.MustGQL(w.tok, `{ signInEvents(pageSize: 100) { total events { outcome reason identifier connection { slug } application { clientId } test } } }`, nil)
+	evs, _ := get(d, "signInEvents", "events").([]any)
+	if len(evs) != 1 || get(d, "signInEvents", "total") != 1.0 {
+		t.Fatalf("sign-in events: %v", d)
+	}
+	ev := evs[0]
+	if str(ev, "outcome") != "REFUSED" || str(ev, "reason") != reason || str(ev, "identifier") != identifier ||
+		str(ev, "connection", "slug") != w.slug || str(ev, "application", "clientId") != w.app.ClientID || get(ev, "test") != false {
+		t.Fatalf("the refusal's event: %v (want the reason %q)", ev, reason)
+	}
+}
+
+// unbound checks that no account is bound to identifier at the world's connection.
+func (w *signInWorld) unbound(t *testing.T, identifier string) {
+	t.Helper()
+	d := w.e.MustGQL(w.tok, `query($m: String!, $i: String!) { userAccounts(filter: {authModule: $m, identifier: $i}) { totalCount } }`,
+		map[string]any{"m": w.slug, "i": identifier})
+	if n := get(d, "userAccounts", "totalCount"); n != 0.0 {
+		t.Fatalf("%v accounts bound to %s at %s after a refusal", n, identifier, w.slug)
+	}
+}
+
+// credentialsOf lists an account's identifiers at its connections, as slug:identifier.
+func (w *signInWorld) credentialsOf(t *testing.T, uid string) []string {
+	t.Helper()
+	d := w.e.MustGQL(w.tok, `query($u: ID!) { userAccount(uuid: $u) { credentials { authModule identifier } } }`, map[string]any{"u": uid})
+	var out []string
+	for _, c := range get(d, "userAccount", "credentials").([]any) {
+		out = append(out, str(c, "authModule")+":"+str(c, "identifier"))
+	}
+	return out
+}
+
+// bind binds an account to identifier at the connection slug, as an admin does ahead of time.
+func (w *signInWorld) bind(t *testing.T, uid, slug, identifier string) {
+	t.Helper()
+	d := w.e.MustGQL(w.tok, `mutation($u: ID!, $m: String!, $i: String!) { updateUserAccountCredentials(input: {accountUuid: $u, authModule: $m,
+		identifier: $i, secret: ""}) { errors { label message } } }`, map[string]any{"u": uid, "m": slug, "i": identifier})
+	if errs := payloadErrors(t, d, "updateUserAccountCredentials"); len(errs) > 0 {
+		t.Fatalf("bind %s to %s:%s: %v", uid, slug, identifier, errs)
+	}
+}
+
+// A person whose email belongs to an account already bound to another identity at the same
+// connection is refused (the engine's step 2 never rebinds): the application gets
+// access_denied with the reason, one refused event is written, the account keeps its one
+// binding, and nothing is created although the connection has JIT provisioning.
+func TestBrowserSignInRefusedOtherIdentity(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		pat := e.CreateUser(w.tok, "pat@example.com")
+		w.bind(t, pat, w.slug, "okta-pat")
+		before := w.engineCounts(t)
+
+		idp.as(map[string]any{"sub": "okta-pat-again", "email": "pat@example.com", "given_name": "Pat"})
+		r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "pat@example.com")
+		w.refusedAtApp(t, r.status, r.location, wantOtherIdentity)
+		w.onlyRefusal(t, wantOtherIdentity, "okta-pat-again")
+		if after := w.engineCounts(t); after != before {
+			t.Fatalf("the refusal created something: %+v, before %+v", after, before)
+		}
+		w.unbound(t, "okta-pat-again")
+		if got := w.credentialsOf(t, pat); len(got) != 1 || got[0] != w.slug+":okta-pat" {
+			t.Fatalf("the account's bindings: %v", got)
+		}
+	})
+}
+
+// The account with the person's email is not linked when its domain is not verified for the
+// connection (here: added to the connection, still pending): access_denied with the reason,
+// one refused event, the account left unbound and nothing created, JIT provisioning or not.
+func TestBrowserSignInRefusedDomainUnverified(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		d := e.MustGQL(w.tok, `mutation($c: ID!) { addDomain(input: {connectionId: $c, domain: "partner.test"}) { domain { status } errors { message } } }`,
+			map[string]any{"c": w.conn})
+		if str(d, "addDomain", "domain", "status") != "PENDING" {
+			t.Fatalf("addDomain: %v", d)
+		}
+		quinn := e.CreateUser(w.tok, "quinn@partner.test")
+		before := w.engineCounts(t)
+
+		idp.as(map[string]any{"sub": "okta-quinn", "email": "quinn@partner.test", "given_name": "Quinn"})
+		r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug)
+		w.refusedAtApp(t, r.status, r.location, wantDomainUnverified)
+		w.onlyRefusal(t, wantDomainUnverified, "okta-quinn")
+		if after := w.engineCounts(t); after != before {
+			t.Fatalf("the refusal created something: %+v, before %+v", after, before)
+		}
+		w.unbound(t, "okta-quinn")
+		if got := w.credentialsOf(t, quinn); len(got) != 0 {
+			t.Fatalf("the account was bound: %v", got)
+		}
+	})
+}
+
+// txtServer is a DNS server on a loopback UDP port that answers TXT queries from what the
+// test publishes, as a domain's owner publishes its proof.
+type txtServer struct {
+	addr    string
+	mu      sync.Mutex
+	records map[string][]string // by name, lower case with the trailing dot
+}
+
+func newTXTServer(t *testing.T) *txtServer {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &txtServer{addr: pc.LocalAddr().String(), records: map[string][]string{}}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(rw dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		s.mu.Lock()
+		txts, ok := s.records[strings.ToLower(q.Question[0].Name)]
+		s.mu.Unlock()
+		if !ok {
+			m.Rcode = dns.RcodeNameError
+		}
+		for _, v := range txts {
+			m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}, Txt: []string{v}})
+		}
+		rw.WriteMsg(m)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go srv.ActivateAndServe()
+	<-started
+	t.Cleanup(func() { srv.Shutdown() })
+	return s
+}
+
+func (s *txtServer) publish(name string, values ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.records[strings.ToLower(strings.TrimSuffix(name, "."))+"."] = values
+}
+
+// A just-in-time sign-in whose identity provider sends no email, with an identifier that is
+// not an email address, through a connection left without a primary domain (an admin
+// verified a second domain, then removed the primary one: the connection stays active with a
+// verified domain that is not primary) is refused, as no email can be derived: access_denied
+// with the reason, one refused event, nothing created.
+func TestBrowserSignInRefusedNoEmail(t *testing.T) {
+	idp := newTestIdP(t)
+	txt := newTXTServer(t)
+	apptest.Each(t, func(t *testing.T, ae *apptest.Env) {
+		e := &testEnv{ae}
+		w := newSignInWorld(t, e, idp)
+		d := e.MustGQL(w.tok, `mutation($c: ID!) { addDomain(input: {connectionId: $c, domain: "example.org"}) {
+			domain { id dnsRecord { name value } } errors { message } } }`, map[string]any{"c": w.conn})
+		org := str(d, "addDomain", "domain", "id")
+		txt.publish(str(d, "addDomain", "domain", "dnsRecord", "name"), str(d, "addDomain", "domain", "dnsRecord", "value"))
+		d = e.MustGQL(w.tok, `mutation($c: ID!, $d: ID!) { verifyDomain(input: {connectionId: $c, domainId: $d}) { success domain { status isPrimary } errors { message } } }`,
+			map[string]any{"c": w.conn, "d": org})
+		if get(d, "verifyDomain", "success") != true || get(d, "verifyDomain", "domain", "isPrimary") != false {
+			t.Fatalf("verifyDomain: %v", d)
+		}
+		d = e.MustGQL(w.tok, `query($c: ID!) { connection(id: $c) { domains { id domain isPrimary } } }`, map[string]any{"c": w.conn})
+		var primary string
+		for _, dm := range get(d, "connection", "domains").([]any) {
+			if get(dm, "isPrimary") == true {
+				primary = str(dm, "id")
+			}
+		}
+		d = e.MustGQL(w.tok, `mutation($c: ID!, $d: ID!) { removeDomain(input: {connectionId: $c, domainId: $d}) { removedDomainId errors { message } } }`,
+			map[string]any{"c": w.conn, "d": primary})
+		if primary == "" || str(d, "removeDomain", "removedDomainId") != primary {
+			t.Fatalf("removeDomain %q: %v", primary, d)
+		}
+		d = e.MustGQL(w.tok, `query($c: ID!) { connection(id: $c) { status jitProvisioning domains { domain status isPrimary } } }`, map[string]any{"c": w.conn})
+		if doms := get(d, "connection", "domains").([]any); str(d, "connection", "status") != "ACTIVE" || get(d, "connection", "jitProvisioning") != true ||
+			len(doms) != 1 || str(doms[0], "domain") != "example.org" || str(doms[0], "status") != "VERIFIED" || get(doms[0], "isPrimary") != false {
+			t.Fatalf("the connection: %v", d)
+		}
+		before := w.engineCounts(t)
+
+		idp.as(map[string]any{"sub": "okta-nomail", "given_name": "Noe"})
+		r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug)
+		w.refusedAtApp(t, r.status, r.location, wantNoEmail)
+		w.onlyRefusal(t, wantNoEmail, "okta-nomail")
+		if after := w.engineCounts(t); after != before {
+			t.Fatalf("the refusal created something: %+v, before %+v", after, before)
+		}
+		w.unbound(t, "okta-nomail")
+	}, func(c *app.Config) { c.DNSServer = txt.addr })
+}
+
+// A new account's user name is its email: when another account keeps that address as its
+// user name (its email changed since, which keeps the user name), the just-in-time sign-in
+// that would create it is refused rather than failing on the unique user name. The browser
+// gets access_denied with the reason, the attempt that lost on the index leaves no event
+// (one refused event in all), nothing is created, the other account is unchanged.
+func TestBrowserSignInRefusedUserNameTaken(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		olga := e.CreateUser(w.tok, "olga@example.com")
+		d := e.MustGQL(w.tok, `mutation($u: ID!) { updateUserAccount(input: {uuid: $u, email: "olga.new@example.com"}) {
+			userAccount { email userName } errors { message } } }`, map[string]any{"u": olga})
+		if str(d, "updateUserAccount", "userAccount", "email") != "olga.new@example.com" ||
+			str(d, "updateUserAccount", "userAccount", "userName") != "olga@example.com" {
+			t.Fatalf("updateUserAccount: %v", d)
+		}
+		before := w.engineCounts(t)
+
+		idp.as(map[string]any{"sub": "okta-olga", "email": "olga@example.com", "given_name": "Olga"})
+		r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "olga@example.com")
+		w.refusedAtApp(t, r.status, r.location, wantUserNameTaken)
+		w.onlyRefusal(t, wantUserNameTaken, "okta-olga")
+		if after := w.engineCounts(t); after != before {
+			t.Fatalf("the refusal created something: %+v, before %+v", after, before)
+		}
+		w.unbound(t, "okta-olga")
+		d = e.MustGQL(w.tok, `query($u: ID!) { userAccount(uuid: $u) { email userName credentials { identifier } } }`, map[string]any{"u": olga})
+		if str(d, "userAccount", "email") != "olga.new@example.com" || str(d, "userAccount", "userName") != "olga@example.com" ||
+			len(get(d, "userAccount", "credentials").([]any)) != 0 {
+			t.Fatalf("the other account: %v", d)
+		}
+	})
+}
+
+// The brand's configuration for the connection names a default account (DEFAULT_ACCOUNT):
+// a first sign-in lands there, ahead of a company that matches the person's company claim,
+// whether the connection's JIT provisioning or the configuration's autoProvisionLearners
+// creates the person. The id_token's account_id is the default account, as GraphQL reads the
+// new person back; no account is created for them.
+func TestBrowserSignInPlacesInDefaultAccount(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		e.CreateAccount(w.tok, "Globex HQ", e.CreateCompany(w.tok, "Globex"))
+		learners := e.CreateAccount(w.tok, "Academy Learners", e.CreateCompany(w.tok, "Acme Academy Ltd"))
+		d := e.MustGQL(w.tok, `mutation($b: ID!, $c: ID!, $a: ID!) { brands { createIdentityProviderConfiguration(input: {brandId: $b,
+			identityProviderId: $c, autoProvisionLearners: true, defaultAccountId: $a}) {
+			identityProviderConfiguration { defaultAccount { id } } errors { label message } } } }`,
+			map[string]any{"b": w.brand, "c": w.conn, "a": learners})
+		if got := str(d, "brands", "createIdentityProviderConfiguration", "identityProviderConfiguration", "defaultAccount", "id"); got != learners {
+			t.Fatalf("configuration: %v", d)
+		}
+		before := w.engineCounts(t)
+
+		signIn := func(sub, email string) {
+			t.Helper()
+			idp.as(map[string]any{"sub": sub, "email": email, "given_name": "Gina", "company": "Globex"})
+			r, verifier := w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", email)
+			if r.query.Get("code") == "" || r.query.Get("state") != "app-state" {
+				t.Fatalf("%s: no code: %+v", sub, r)
+			}
+			claims, _ := w.claimsOf(t, w.app, r.query.Get("code"), verifier)
+			if claims["sign_in"] != "provisioned" || claims["account_id"] != learners || claims["email"] != email {
+				t.Fatalf("%s: placed into %v, not the default account %s: %v", sub, claims["account_id"], learners, claims)
+			}
+			d := e.MustGQL(w.tok, `query($u: ID!, $a: ID!) { userAccount(uuid: $u) { email account { id name } credentials { authModule identifier } }
+				account(id: $a) { id name } }`, map[string]any{"u": claims["sub"], "a": learners})
+			if str(d, "userAccount", "email") != email || str(d, "userAccount", "account", "id") != learners ||
+				str(d, "userAccount", "account", "name") != "Academy Learners" || str(d, "account", "name") != "Academy Learners" ||
+				str(d, "userAccount", "credentials", 0, "identifier") != sub {
+				t.Fatalf("%s: the new person as GraphQL reads them: %v", sub, d)
+			}
+		}
+		signIn("okta-gina", "gina@example.com") // the connection's JIT provisioning
+		d = e.MustGQL(w.tok, `mutation($id: ID!) { updateConnection(input: {id: $id, jitProvisioning: false}) { errors { message } } }`,
+			map[string]any{"id": w.conn})
+		if errs := payloadErrors(t, d, "updateConnection"); len(errs) > 0 {
+			t.Fatalf("updateConnection: %v", errs)
+		}
+		signIn("okta-gus", "gus@example.com") // the configuration's autoProvisionLearners
+
+		if after := w.engineCounts(t); after.users != before.users+2 || after.accounts != before.accounts {
+			t.Fatalf("counts %+v, before %+v: two people, no new account", after, before)
+		}
+		d = e.MustGQL(w.tok, `{ signInEvents { total events { outcome } } }`, nil)
+		if evs := get(d, "signInEvents", "events").([]any); len(evs) != 2 || str(evs[0], "outcome") != "PROVISIONED" || str(evs[1], "outcome") != "PROVISIONED" {
+			t.Fatalf("sign-in events: %v", d)
+		}
+	})
+}
+
+// The same refusal as TestBrowserSignInRefusedOtherIdentity through SAML: the account with
+// the asserted email is bound to another NameID at the SAML connection, so the assertion of a
+// new NameID is refused at the ACS with the reason, one refused event, nothing created.
+func TestSAMLSignInRefusedOtherIdentity(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e)
+		w.idp.SignIn(samltest.User{NameID: "00u-ada-new", Email: "ada@example.com", GivenName: "Ada", Surname: "Lovelace"})
+		ada := e.CreateUser(w.tok, "ada@example.com")
+		w.bind(t, ada, samlSlug, "00u-ada")
+		before := w.engineCounts(t)
+
+		b := w.browser()
+		page, _ := w.toIdP(t, b)
+		resp, _ := w.post(t, b, e.URL, page)
+		w.refusedAtApp(t, resp.StatusCode, resp.Header.Get("Location"), wantOtherIdentity)
+		w.onlyRefusal(t, wantOtherIdentity, "00u-ada-new")
+		if after := w.engineCounts(t); after != before {
+			t.Fatalf("the refusal created something: %+v, before %+v", after, before)
+		}
+		w.unbound(t, "00u-ada-new")
+		if got := w.credentialsOf(t, ada); len(got) != 1 || got[0] != samlSlug+":00u-ada" {
+			t.Fatalf("the account's bindings: %v", got)
+		}
+	})
+}
