@@ -10,6 +10,8 @@ import (
 	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
 
+	"github.com/google/uuid"
+
 	"gatehouse/models"
 	"gatehouse/secret"
 	"gatehouse/store"
@@ -333,6 +335,26 @@ func (s *Service) SetPrimaryDomain(ctx context.Context, connectionID, domainID s
 	return out, nil
 }
 
+// promoteFirstVerified makes the connection's first verified domain (by verification time)
+// its primary one, and returns it; nil when it has no verified domain.
+func (s *Service) promoteFirstVerified(ctx context.Context, ws, connectionID uuid.UUID) (*models.Domain, error) {
+	ds, err := s.store.Domains(ctx, ws, connectionID)
+	if err != nil {
+		return nil, err
+	}
+	var first *models.Domain
+	for _, dm := range ds {
+		if dm.Status == models.DomainVerified && dm.VerifiedAt != nil && (first == nil || dm.VerifiedAt.Before(*first.VerifiedAt)) {
+			first = dm
+		}
+	}
+	if first == nil {
+		return nil, nil
+	}
+	first.IsPrimary = true
+	return first, s.store.SaveDomain(ctx, first)
+}
+
 // RemoveDomain removes a domain from its connection. The last verified domain of an active
 // connection cannot be removed: deactivate the connection first.
 func (s *Service) RemoveDomain(ctx context.Context, connectionID, domainID string) (*models.Domain, error) {
@@ -354,8 +376,20 @@ func (s *Service) RemoveDomain(ctx context.Context, connectionID, domainID strin
 		if err := s.store.DeleteDomain(ctx, d); err != nil {
 			return audited{}, err
 		}
+		sum := domainSummary(c, d)
+		if d.IsPrimary {
+			// The primary domain names the email of people provisioned without one: a
+			// connection with verified domains keeps one, the one verified first.
+			next, err := s.promoteFirstVerified(ctx, d.WorkspaceID, c.ID)
+			if err != nil {
+				return audited{}, err
+			}
+			if next != nil {
+				sum["newPrimary"] = next.Name
+			}
+		}
 		out = d
-		return audited{id: d.ID.String(), summary: domainSummary(c, d)}, nil
+		return audited{id: d.ID.String(), summary: sum}, nil
 	})
 	if err != nil {
 		return nil, err

@@ -203,10 +203,11 @@ func (s *txtServer) publish(name string, values ...string) {
 }
 
 // A just-in-time sign-in whose identity provider sends no email, with an identifier that is
-// not an email address, through a connection left without a primary domain (an admin
-// verified a second domain, then removed the primary one: the connection stays active with a
-// verified domain that is not primary) is refused, as no email can be derived: access_denied
-// with the reason, one refused event, nothing created.
+// not an email address, gets identifier@<the connection's primary domain>; removing the
+// primary domain makes the domain verified first primary (here the only other one), and new
+// people get addresses there. When that address is another account's, no email can be
+// derived and the sign-in is refused: access_denied with the reason, one refused event,
+// nothing created.
 func TestBrowserSignInRefusedNoEmail(t *testing.T) {
 	idp := newTestIdP(t)
 	txt := newTXTServer(t)
@@ -236,19 +237,33 @@ func TestBrowserSignInRefusedNoEmail(t *testing.T) {
 		}
 		d = e.MustGQL(w.tok, `query($c: ID!) { connection(id: $c) { status jitProvisioning domains { domain status isPrimary } } }`, map[string]any{"c": w.conn})
 		if doms := get(d, "connection", "domains").([]any); str(d, "connection", "status") != "ACTIVE" || get(d, "connection", "jitProvisioning") != true ||
-			len(doms) != 1 || str(doms[0], "domain") != "example.org" || str(doms[0], "status") != "VERIFIED" || get(doms[0], "isPrimary") != false {
-			t.Fatalf("the connection: %v", d)
+			len(doms) != 1 || str(doms[0], "domain") != "example.org" || str(doms[0], "status") != "VERIFIED" || get(doms[0], "isPrimary") != true {
+			t.Fatalf("the connection after its primary domain was removed: %v", d)
 		}
-		before := w.engineCounts(t)
 
 		idp.as(map[string]any{"sub": "okta-nomail", "given_name": "Noe"})
-		r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug)
+		r, verifier := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug)
+		if r.query.Get("code") == "" {
+			t.Fatalf("a sign-in without an email: %+v", r)
+		}
+		if claims, _ := w.claimsOf(t, w.app, r.query.Get("code"), verifier); claims["email"] != "okta-nomail@example.org" {
+			t.Fatalf("the derived email: %v", claims["email"])
+		}
+
+		e.CreateUser(w.tok, "okta-taken@example.org") // an account of the address the next person's would be
+		before := w.engineCounts(t)
+		idp.as(map[string]any{"sub": "okta-taken", "given_name": "Tak"})
+		r, _ = w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug)
 		w.refusedAtApp(t, r.status, r.location, wantNoEmail)
-		w.onlyRefusal(t, wantNoEmail, "okta-nomail")
+		d = e.MustGQL(w.tok, `{ signInEvents(outcome: REFUSED, pageSize: 100) { total events { reason identifier } } }`, nil)
+		if get(d, "signInEvents", "total") != 1.0 || str(d, "signInEvents", "events", 0, "reason") != wantNoEmail ||
+			str(d, "signInEvents", "events", 0, "identifier") != "okta-taken" {
+			t.Fatalf("the refusal's event: %v", d)
+		}
 		if after := w.engineCounts(t); after != before {
 			t.Fatalf("the refusal created something: %+v, before %+v", after, before)
 		}
-		w.unbound(t, "okta-nomail")
+		w.unbound(t, "okta-taken")
 	}, func(c *app.Config) { c.DNSServer = txt.addr })
 }
 
