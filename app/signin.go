@@ -24,7 +24,8 @@ func registerSignIn(mux *http.ServeMux, oa *oauth.Server, svc *provision.Service
 	sso.NewTestSignIn(oidc, saml).Register(mux)
 }
 
-// signInPruneInterval is how often expired sign-in flows and old grants are deleted.
+// signInPruneInterval is how often expired sign-in flows and old grants are deleted (a flow
+// nobody finished becomes its failed sign-in event then: docs/sign-in.md#sign-in-events).
 const signInPruneInterval = 10 * time.Minute
 
 // pruneSignInState deletes expired sign-in state (every signInPruneInterval).

@@ -981,13 +981,18 @@ func (s *Service) UserInfoOf(ctx context.Context, ws, grantID uuid.UUID) (*UserI
 		Name: strings.TrimSpace(u.FirstName + " " + u.LastName), GivenName: u.FirstName, FamilyName: u.LastName}, nil
 }
 
-// PruneSignInState deletes flows expired for a while and old grants; server.go runs it
-// periodically. A flow is kept ExpiredFlowRetention past its expiry so that a late answer
-// to it reads "expired" (and is an event) whatever the pruner's timing, rather than, once
-// pruned, an unknown state (or, at the ACS, an answer nobody asked for).
+// PruneSignInState deletes flows expired for a while and old grants; the server runs it
+// every 10 minutes (app.signInPruneInterval). A flow is kept ExpiredFlowRetention past its
+// expiry so that a late answer to it reads "expired" (and is an event) whatever the pruner's
+// timing, rather than, once pruned, an unknown state (or, at the ACS, an answer nobody asked
+// for). A pruned flow that no answer ever finished (claimed_at unset: the person gave up at
+// the identity provider, or its answer never came) is an attempt too: the prune records its
+// failed event, timed at the flow's expiry, with the deletion (store.PruneSignInState). A
+// flow that was claimed, or finished by a late or refused answer (finishUnclaimed), has its
+// event already and gets none.
 func (s *Service) PruneSignInState(ctx context.Context) (int64, error) {
 	now := s.now()
-	n, err := s.store.PruneSignInState(ctx, now.Add(-ExpiredFlowRetention), now.Add(-GrantRetention))
+	n, err := s.store.PruneSignInState(ctx, now.Add(-ExpiredFlowRetention), now.Add(-GrantRetention), abandonedReason, abandonedCause)
 	if err == nil {
 		var m int64
 		m, err = s.pruneSAMLState(ctx, now)
@@ -995,6 +1000,13 @@ func (s *Service) PruneSignInState(ctx context.Context) (int64, error) {
 	}
 	return n, internal("prune sign-in state", err)
 }
+
+// The public reason and the private cause of the event of an abandoned flow (PruneSignInState).
+const (
+	abandonedReason = "Sign-in failed: the sign-in was not finished at the identity provider in time."
+	abandonedCause  = "the flow expired unanswered: abandoned at the identity provider, or its answer never reached Gatehouse " +
+		"(SAML: or the browser did not continue after the identity provider's answer)"
+)
 
 // PruneSignInEvents deletes sign-in events older than the retention period; the server runs
 // it hourly (GATEHOUSE_SIGN_IN_EVENT_RETENTION_DAYS). Unauthenticated requests can cause

@@ -242,19 +242,66 @@ func (s *Store) Grant(ctx context.Context, ws, id uuid.UUID) (*models.Grant, err
 // PruneSignInState deletes flows that expired before cutoff (ix_sign_in_flows_expires) and
 // grants created before grantCutoff (ix_grants_created: a code expires a minute after it is
 // created, so those expired even earlier; one index fewer on the table every sign-in writes).
+// Each deleted flow that was never claimed nor finished (claimed_at NULL: no answer ended it,
+// so no event was recorded for it) becomes a failed sign-in event with the public reason and
+// the private cause given, atomically with its deletion: its workspace, application (none for
+// a test flow: the nil id), client id, brand (none when nil), connection with its live slug,
+// request id and test flag, no identifier, the flow's id (a v7 UUID like any other) and its
+// expiry as the time. On PostgreSQL one statement (the event is inserted from the deleted
+// row, so a flow finished concurrently, whose deletion returns it finished, gets none); on
+// SQLite a transaction, the insert then the delete with the same condition. It returns how
+// many flows and grants it deleted.
 // Errors: none of the contract.
-func (s *Store) PruneSignInState(ctx context.Context, cutoff, grantCutoff time.Time) (int64, error) {
-	db := s.db(ctx)
-	r1 := db.Where("expires_at < ?", cutoff).Delete(&models.SignInFlow{})
-	if r1.Error != nil {
-		return 0, translate(r1.Error)
+func (s *Store) PruneSignInState(ctx context.Context, cutoff, grantCutoff time.Time, reason, cause string) (int64, error) {
+	var flows int64
+	event := []any{models.SignInOutcomeFailed, reason, cause}
+	if s.dialect == Postgres {
+		err := s.queryOne(ctx, func(rows *sql.Rows) error { return rows.Scan(&flows) }, pruneFlowsSQL, append([]any{cutoff.UTC()}, event...)...)
+		if err != nil {
+			return 0, err
+		}
+	} else {
+		err := s.InTx(ctx, func(ctx context.Context) error {
+			if err := s.exec(ctx, abandonedFlowsSQLite, append(event, cutoff.UTC())...); err != nil {
+				return err
+			}
+			res := s.db(ctx).Exec("DELETE FROM sign_in_flows WHERE expires_at < ?", cutoff.UTC())
+			flows = res.RowsAffected
+			return translate(res.Error)
+		})
+		if err != nil {
+			return 0, err
+		}
 	}
-	r2 := db.Where("created_at < ?", grantCutoff).Delete(&models.Grant{})
-	if r2.Error != nil {
-		return 0, translate(r2.Error)
+	r := s.db(ctx).Where("created_at < ?", grantCutoff).Delete(&models.Grant{})
+	if r.Error != nil {
+		return 0, translate(r.Error)
 	}
-	return r1.RowsAffected + r2.RowsAffected, nil
+	return flows + r.RowsAffected, nil
 }
+
+// The failed event of an abandoned flow (PruneSignInState), selected from the flows f (the
+// deleted rows on PostgreSQL): ? are the outcome, the reason and the cause. A test flow has
+// the nil application id, and maybe the nil brand id: the event has none, as s.event writes.
+const (
+	abandonedEventColumns = `INSERT INTO sign_in_events (id, workspace_id, application_id, client_id, brand_id,
+		connection_id, connection_slug, identifier, outcome, reason, cause, request_id, test, created_at)
+	SELECT f.id, f.workspace_id, NULLIF(f.application_id, '` + nilID + `'), f.client_id, NULLIF(f.brand_id, '` + nilID + `'),
+		f.connection_id, COALESCE(c.slug, ''), '', ?, ?, ?, f.request_id, f.test, f.expires_at
+	FROM `
+	abandonedEventJoin = ` LEFT JOIN connections c ON c.workspace_id = f.workspace_id AND c.id = f.connection_id
+		AND c.deleted_at IS NULL WHERE f.claimed_at IS NULL`
+	nilID = "00000000-0000-0000-0000-000000000000"
+	// pruneFlowsSQL deletes the expired flows and inserts the events of the abandoned ones in
+	// one statement (a data-modifying CTE) and answers how many flows it deleted.
+	pruneFlowsSQL = `WITH f AS (DELETE FROM sign_in_flows WHERE expires_at < ?
+		RETURNING id, workspace_id, application_id, brand_id, connection_id, client_id, request_id, test, claimed_at, expires_at),
+	e AS (` + abandonedEventColumns + `f` + abandonedEventJoin + `)
+	SELECT count(*) FROM f`
+	// abandonedFlowsSQLite inserts the events of the abandoned flows the delete that follows
+	// it, in its transaction, removes.
+	abandonedFlowsSQLite = abandonedEventColumns + `sign_in_flows f` + abandonedEventJoin + ` AND f.expires_at < ?`
+)
 
 // PruneSignInEvents deletes the sign-in events created before the cutoff and returns how many.
 // Errors: none of the contract.

@@ -72,7 +72,7 @@ func TestSignInStateExpiryAndSingleUse(t *testing.T) {
 		if _, err := s.RedeemGrant(ctx, "stale", "c", now); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("expired code: %v", err)
 		}
-		n, err := s.PruneSignInState(ctx, now, now)
+		n, err := s.PruneSignInState(ctx, now, now, "reason", "cause")
 		if err != nil || n != 2 { // the expired flow and the expired code
 			t.Fatalf("prune: %d %v", n, err)
 		}

@@ -172,7 +172,7 @@ func testFlows(e *env) {
 	e.ok(err)
 	e.check(!done, "finished a missing flow")
 
-	n, err := e.s.PruneSignInState(e.ctx, e.now.AddDate(-9, 0, 0), e.now.AddDate(-9, 0, 0))
+	n, err := e.s.PruneSignInState(e.ctx, e.now.AddDate(-9, 0, 0), e.now.AddDate(-9, 0, 0), "reason", "cause")
 	e.ok(err)
 	e.check(n >= 1, "pruned %d", n)
 	_, err = e.s.FlowByUpstreamState(e.ctx, old.UpstreamStateHash)
@@ -180,6 +180,63 @@ func testFlows(e *env) {
 	_, err = e.s.FlowByUpstreamState(e.ctx, state)
 	e.ok(err)
 	e.is(e.s.RekeyFlow(e.ctx, f.ID, unique("state-")), store.ErrNotFound, "rekey of a claimed flow")
+	e.check(len(e.failedEvents()) == 0, "the finished flow's pruning recorded an event")
+	testAbandonedFlows(e, conn)
+}
+
+// failedEvents are the failed sign-in events of e's workspace, newest first.
+func (e *env) failedEvents() []*models.SignInEvent {
+	es, _, err := e.s.SignInEventsPage(e.ctx, e.ws, store.SignInEventFilter{Outcome: models.SignInOutcomeFailed}, 0, 100)
+	e.ok(err)
+	return es
+}
+
+// testAbandonedFlows: a pruned flow that was never claimed nor finished becomes one failed
+// event, with the deletion; a claimed or finished one becomes none. The flows expire an hour
+// ago (the events' time), so that the sign-in event pruning of testRecords, which asserts
+// about what it prunes, finds none of them.
+func testAbandonedFlows(e *env, conn *models.Connection) {
+	expired := e.now.Add(-time.Hour)
+	create := func(f *models.SignInFlow) *models.SignInFlow {
+		f.ID, f.UpstreamStateHash = store.NewID(), unique("state-")
+		e.ok(e.s.CreateFlow(e.ctx, f))
+		return f
+	}
+	abandoned := create(&models.SignInFlow{WorkspaceID: e.ws, ApplicationID: store.NewID(), BrandID: store.NewID(), ConnectionID: conn.ID,
+		BrowserHash: "browser", ClientID: "c", RedirectURI: "https://app/cb", Scope: "openid", RequestID: unique("req-"),
+		ExpiresAt: expired, CreatedAt: e.now})
+	gone := e.connection("Gone")
+	e.ok(e.s.DeleteConnection(e.ctx, gone))
+	test := create(&models.SignInFlow{WorkspaceID: e.ws, ApplicationID: uuid.Nil, BrandID: uuid.Nil, ConnectionID: gone.ID,
+		BrowserHash: "browser", RedirectURI: "https://gatehouse/test", Scope: "openid", RequestID: unique("req-"), Test: true,
+		ExpiresAt: expired.Add(-time.Minute), CreatedAt: e.now})
+	claimed := e.flow(conn.ID, unique("state-"), "", e.now.Add(time.Hour))
+	_, err := e.s.ClaimFlow(e.ctx, claimed.UpstreamStateHash, "browser", e.now)
+	e.ok(err)
+	e.ok(e.s.RawScan(e.ctx, new([]int), "UPDATE sign_in_flows SET expires_at = ? WHERE id = ? RETURNING 1", expired, claimed.ID))
+	finished := e.flow(conn.ID, unique("state-"), "", expired)
+	done, err := e.s.FinishFlow(e.ctx, finished.ID, e.now)
+	e.ok(err)
+	e.check(done, "the expired flow was not finished")
+
+	for range 2 { // pruned again, nothing more
+		_, err = e.s.PruneSignInState(e.ctx, e.now.Add(-time.Minute), e.now.AddDate(-9, 0, 0), "Not finished.", "expired unanswered")
+		e.ok(err)
+		for _, st := range []string{abandoned.UpstreamStateHash, test.UpstreamStateHash, claimed.UpstreamStateHash, finished.UpstreamStateHash} {
+			_, err = e.s.FlowByUpstreamState(e.ctx, st)
+			e.is(err, store.ErrNotFound, "pruned flow")
+		}
+		es := e.failedEvents()
+		e.check(len(es) == 2, "%d failed events, want the abandoned flow's and the test flow's", len(es))
+		a, t := es[0], es[1] // newest first: by the flows' expiry
+		e.check(a.ID == abandoned.ID && a.WorkspaceID == e.ws && a.ApplicationID != nil && *a.ApplicationID == abandoned.ApplicationID &&
+			a.ClientID == "c" && a.BrandID != nil && *a.BrandID == abandoned.BrandID && a.ConnectionID != nil && *a.ConnectionID == conn.ID &&
+			a.ConnectionSlug == conn.Slug && a.Identifier == "" && a.Reason == "Not finished." && a.Cause == "expired unanswered" &&
+			a.RequestID == abandoned.RequestID && !a.Test && a.CreatedAt.Equal(expired), "abandoned flow's event %+v", a)
+		e.check(t.ID == test.ID && t.ApplicationID == nil && t.BrandID == nil && t.ClientID == "" && t.ConnectionID != nil &&
+			*t.ConnectionID == gone.ID && t.ConnectionSlug == "" && t.Test && t.RequestID == test.RequestID &&
+			t.CreatedAt.Equal(test.ExpiresAt), "test flow's event %+v", t)
+	}
 }
 
 // grant is a grant of code to a new active user account.
