@@ -76,7 +76,7 @@ var Settings = []Setting{
 	{Name: "GATEHOUSE_RATE_LIMIT_SCIM", Default: "6000/1m", Group: "server", Meaning: "SCIM requests per bearer token"},
 	{Name: "GATEHOUSE_RATE_LIMIT_GRAPHQL", Default: "6000/1m", Group: "server", Meaning: "GraphQL requests per client"},
 	{Name: "GATEHOUSE_RATE_LIMIT_AUTHORIZE_PER_ADDRESS", Group: "server", Shown: "600/1m with GATEHOUSE_TRUSTED_PROXIES, else off",
-		Meaning: "sign-in starts (GET /oauth/authorize) per source address"},
+		Meaning: "sign-in starts (GET or POST /oauth/authorize) per source address"},
 	{Name: "GATEHOUSE_TRUSTED_PROXIES", Group: "server", Shown: "none",
 		Meaning: "addresses or CIDR prefixes of the proxies in front of Gatehouse, whose X-Forwarded-For names the source address (per-address limits, access log)"},
 	{Name: "GATEHOUSE_DATABASE_WAIT", Default: "60s", Group: "server",

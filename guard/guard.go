@@ -42,7 +42,7 @@ type Config struct {
 	Tokens                 Rate // client-credentials tokens issued per client
 	SCIM                   Rate // SCIM requests per bearer token
 	GraphQL                Rate // GraphQL requests per client
-	// AuthorizePerAddress bounds the authorization requests (GET /oauth/authorize) of one
+	// AuthorizePerAddress bounds the authorization requests (GET or POST /oauth/authorize) of one
 	// source address: each may start a sign-in, a row that lives until it expires, and a
 	// refused one records a sign-in event, all without authentication.
 	AuthorizePerAddress Rate

@@ -34,6 +34,9 @@ type SignInFlow struct {
 	// MaxAge is the application's max_age in seconds, as sent ("" when none): the identity
 	// provider must say the person authenticated within it.
 	MaxAge string
+	// ResponseMode is how the answers reach the redirect URI (provision.ResponseModes):
+	// "form_post", or "" for query, the default.
+	ResponseMode string
 	// Upstream: what Gatehouse sent the identity provider. The state is stored as a hash (it
 	// finds the flow at the callback); the PKCE verifier is encrypted at rest.
 	UpstreamStateHash   string

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/go-jose/go-jose/v4"
@@ -32,28 +33,40 @@ func (s *Server) SetUpstream(p models.Protocol, u Upstream) { s.upstreams[p] = u
 func (s *Server) registerProvider(mux *http.ServeMux) {
 	mux.HandleFunc("GET /.well-known/openid-configuration", cors(s.discovery))
 	mux.HandleFunc("GET /oauth/authorize", s.authorize)
+	mux.HandleFunc("POST /oauth/authorize", s.authorize)
 	mux.HandleFunc("/oauth/userinfo", cors(s.userinfo))
 	mux.HandleFunc("GET /oauth/logout", s.logout)
 	mux.HandleFunc("POST /oauth/logout", s.logout)
 }
 
-// maxLogoutForm bounds a POSTed logout request: its parameters are a few KiB at most.
-const maxLogoutForm = 64 << 10
+// maxBrowserForm bounds a POSTed authorize or logout request: its parameters are a few KiB
+// at most.
+const maxBrowserForm = 64 << 10
+
+// browserParams are the parameters of a browser's request to the authorization or the
+// end_session endpoint (OIDC Core §3.1.2.1, RP-Initiated Logout §2): a GET's in the query, a
+// POST's in a form body, never both mixed: a POST's query is ignored, as Keycloak does. A
+// POST that is not a form gets a page titled title, and false.
+func browserParams(w http.ResponseWriter, r *http.Request, title string) (url.Values, bool) {
+	if r.Method != http.MethodPost {
+		return r.URL.Query(), true
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBrowserForm)
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err := r.ParseForm(); err != nil || mt != "application/x-www-form-urlencoded" {
+		webpage.Write(w, http.StatusBadRequest, title, "The request is not a form (application/x-www-form-urlencoded).", webpage.RequestID(w))
+		return nil, false
+	}
+	return r.PostForm, true
+}
 
 // logout is the end_session_endpoint (OpenID Connect RP-Initiated Logout 1.0), GET or POST:
 // provision.SignOut ends the application's sign-in of the person, then the browser goes back
 // to the application or sees Gatehouse's page.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	// GET carries the parameters in the query, POST in a form body (§2), never both mixed.
-	form := r.URL.Query()
-	if r.Method == http.MethodPost {
-		r.Body = http.MaxBytesReader(w, r.Body, maxLogoutForm)
-		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if err := r.ParseForm(); err != nil || mt != "application/x-www-form-urlencoded" {
-			webpage.Write(w, http.StatusBadRequest, "Sign-out request is invalid", "The request is not a form (application/x-www-form-urlencoded).", webpage.RequestID(w))
-			return
-		}
-		form = r.PostForm
+	form, ok := browserParams(w, r, "Sign-out request is invalid")
+	if !ok {
+		return
 	}
 	for _, k := range []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state"} {
 		if len(form[k]) > 1 {
@@ -98,7 +111,7 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 		"jwks_uri":                              s.issuer + "/.well-known/jwks.json",
 		"end_session_endpoint":                  s.issuer + "/oauth/logout",
 		"response_types_supported":              []string{"code"},
-		"response_modes_supported":              []string{"query"},
+		"response_modes_supported":              provision.ResponseModes,
 		"grant_types_supported":                 []string{"authorization_code"},
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"ES256"},
@@ -117,9 +130,13 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// authorize is GET /oauth/authorize (OIDC Core §3.1.2.1).
+// authorize is GET and POST /oauth/authorize (OIDC Core §3.1.2.1: both methods, the same
+// parameters).
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, ok := browserParams(w, r, "Sign-in request is invalid")
+	if !ok {
+		return
+	}
 	// Repeated parameters are an error (RFC 6749 §3.1). A repeated client_id or redirect_uri
 	// leaves no redirect_uri to trust, so the page says so; any other is an invalid_request
 	// redirect once the client and redirect_uri are known (provision.Authorize).
@@ -142,7 +159,10 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		CodeChallenge: q.Get("code_challenge"), CodeChallengeMethod: q.Get("code_challenge_method"),
 		Connection: q.Get("connection"), LoginHint: q.Get("login_hint"), DomainHint: q.Get("domain_hint"),
 		Prompt: q.Get("prompt"), MaxAge: q.Get("max_age"), ACRValues: q.Get("acr_values"), Request: q.Get("request"), RequestURI: q.Get("request_uri"),
-		RequestID: webpage.RequestID(w)}
+		ResponseMode: q.Get("response_mode"), RequestID: webpage.RequestID(w)}
+	if len(q["response_mode"]) > 1 { // repeated, so refused: by redirect, the default mode
+		req.ResponseMode = ""
+	}
 	if raw := q.Get("id_token_hint"); raw != "" {
 		req.IDTokenHint = s.idTokenHint(r, raw)
 		req.IDTokenHintInvalid = req.IDTokenHint == nil
@@ -160,15 +180,14 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	case provision.AuthorizeEmailPage:
 		s.emailPage(w, q, res.Message, req.LoginHint)
 	case provision.AuthorizeRedirect:
-		http.Redirect(w, r, res.Location, http.StatusFound)
+		webpage.Answer(w, r, res.Answer)
 	case provision.AuthorizeUpstream:
 		st := res.Start
 		up := s.upstreams[st.Connection.Protocol]
 		if up == nil {
 			// A protocol whose sign-in server.go did not register (SetUpstream) cannot sign
 			// anyone in.
-			http.Redirect(w, r, provision.ErrorLocation(st.Flow.RedirectURI, st.Flow.State, "server_error",
-				"SAML sign-in is not available"), http.StatusFound)
+			webpage.Answer(w, r, provision.ErrorAnswer(st.Flow, "server_error", "SAML sign-in is not available"))
 			return
 		}
 		http.SetCookie(w, webpage.SignInCookie(s.svc.SignInCookieName(), st.BrowserSecret, s.svc.SecureCookies()))
@@ -206,7 +225,7 @@ type hiddenField struct{ Name, Value string }
 // emailPage asks for the work email; the form repeats the authorize request with login_hint.
 func (s *Server) emailPage(w http.ResponseWriter, q map[string][]string, message, email string) {
 	var hidden []hiddenField
-	for _, k := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values", "id_token_hint"} {
+	for _, k := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values", "id_token_hint", "response_mode"} {
 		if v := q[k]; len(v) == 1 && v[0] != "" {
 			hidden = append(hidden, hiddenField{k, v[0]})
 		}

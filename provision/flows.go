@@ -118,6 +118,9 @@ type AuthorizeRequest struct {
 	// Request and RequestURI are the request objects of OIDC Core §6, which Gatehouse does
 	// not support: either answers request_not_supported or request_uri_not_supported.
 	Request, RequestURI string
+	// ResponseMode is the response_mode as sent: how the answers reach the redirect URI
+	// (ResponseModes; "" is query).
+	ResponseMode string
 	// Repeated names a parameter the request repeats (RFC 6749 §3.1 forbids it); client_id
 	// and redirect_uri must not be among them, for the error goes to the redirect_uri.
 	Repeated string
@@ -147,9 +150,10 @@ const (
 type AuthorizeResult struct {
 	Kind AuthorizeKind
 	// Message is safe to show: why the client is bad, or why the email page shows again.
-	Message  string
-	Location string
-	Start    *FlowStart
+	Message string
+	// Answer is the error answer to the application (AuthorizeRedirect).
+	Answer *Answer
+	Start  *FlowStart
 }
 
 // FlowStart is a flow routed to a connection: what the upstream transport needs to send the
@@ -212,10 +216,14 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*Authori
 		if len(state) > maxStateLength {
 			state = ""
 		}
-		return &AuthorizeResult{Kind: AuthorizeRedirect, Location: ErrorLocation(req.RedirectURI, state, code, desc)}
+		return &AuthorizeResult{Kind: AuthorizeRedirect, Answer: errorAnswer(req.RedirectURI, req.responseMode(), state, code, desc)}
 	}
 	switch {
-	// Request objects first: what they would carry (PKCE, scope…) is missing from the query.
+	// The response mode first: it says how every other answer is delivered. An unknown one
+	// is answered in the default mode, query.
+	case !slices.Contains(ResponseModes, req.ResponseMode) && req.ResponseMode != "":
+		return redirect("invalid_request", "response_mode must be "+strings.Join(ResponseModes, " or ")), nil
+	// Then request objects: what they would carry (PKCE, scope…) is missing from the query.
 	case req.Request != "":
 		return redirect("request_not_supported", "the request parameter (a request object) is not supported"), nil
 	case req.RequestURI != "":
@@ -320,7 +328,7 @@ func (s *Service) startFlow(ctx context.Context, app *models.Application, conn *
 	}
 	st.Flow = &models.SignInFlow{ID: store.NewID(), WorkspaceID: app.WorkspaceID, ApplicationID: app.ID, BrandID: app.BrandID,
 		ConnectionID: conn.ID, BrowserHash: secret.Hash(browser), ClientID: app.ClientID, RedirectURI: req.RedirectURI,
-		Scope: grantedScope(req.Scope), State: req.State, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge,
+		Scope: grantedScope(req.Scope), State: req.State, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge, ResponseMode: req.responseMode(),
 		Prompt: in.prompt, MaxAge: in.maxAge, HintSubject: in.hintSubject, UpstreamStateHash: secret.Hash(st.UpstreamState), UpstreamNonce: st.UpstreamNonce,
 		UpstreamVerifierEnc: s.box.Seal([]byte(st.UpstreamVerifier)), UpstreamRequestID: st.UpstreamRequestID,
 		RequestID: models.Clip(req.RequestID, 64), Test: req.Test, ExpiresAt: now.Add(FlowLifetime), CreatedAt: now}
@@ -368,9 +376,68 @@ func validChallenge(c string) bool {
 	return err == nil
 }
 
-// ErrorLocation is the application's redirect URI with an OAuth error (RFC 6749 §4.1.2.1).
-func ErrorLocation(redirectURI, state, code, desc string) string {
-	return withQuery(redirectURI, url.Values{"error": {code}, "error_description": {errorDescription(desc)}}, state)
+// Response modes (OAuth 2.0 Multiple Response Type Encoding Practices §2.1, OAuth 2.0 Form
+// Post Response Mode): how an answer reaches the application's redirect URI.
+const (
+	// ResponseModeQuery redirects the browser with the parameters in the query: the default
+	// of the code flow.
+	ResponseModeQuery = "query"
+	// ResponseModeFormPost has the browser POST the parameters there, from a page whose form
+	// submits itself.
+	ResponseModeFormPost = "form_post"
+)
+
+// ResponseModes are the response modes the OpenID Provider supports.
+var ResponseModes = []string{ResponseModeQuery, ResponseModeFormPost}
+
+// responseMode is the request's response mode as a flow keeps it: ResponseModeFormPost, else
+// "" (query: asked for, or by default, or to answer an unsupported mode invalid_request).
+func (r AuthorizeRequest) responseMode() string {
+	if r.ResponseMode == ResponseModeFormPost {
+		return ResponseModeFormPost
+	}
+	return ""
+}
+
+// Answer is an authorization response to an application (RFC 6749 §4.1.2 and §4.1.2.1): the
+// parameters (a code, or an error with its description; and the state) for its redirect URI,
+// in the response mode its request asked for. The transports deliver every answer that goes
+// to an application with webpage.Answer: a redirect for query, a page POSTing a form for
+// form_post.
+type Answer struct {
+	RedirectURI string
+	Params      url.Values
+	// Mode is ResponseModeFormPost or "" (query).
+	Mode string
+}
+
+// FormPost reports whether the answer goes by the Form Post Response Mode.
+func (a *Answer) FormPost() bool { return a.Mode == ResponseModeFormPost }
+
+// Location is the redirect URI with the parameters in its query (the query response mode).
+func (a *Answer) Location() string {
+	if len(a.Params) == 0 { // a test sign-in's page
+		return a.RedirectURI
+	}
+	return withQuery(a.RedirectURI, a.Params, "")
+}
+
+// answer is the answer v, with the state when the request had one (RFC 6749 §4.1.2).
+func answer(redirectURI, mode, state string, v url.Values) *Answer {
+	if state != "" {
+		v.Set("state", state)
+	}
+	return &Answer{RedirectURI: redirectURI, Params: v, Mode: mode}
+}
+
+// errorAnswer is an OAuth error for the application (RFC 6749 §4.1.2.1).
+func errorAnswer(redirectURI, mode, state, code, desc string) *Answer {
+	return answer(redirectURI, mode, state, url.Values{"error": {code}, "error_description": {errorDescription(desc)}})
+}
+
+// ErrorAnswer is an OAuth error for the application of flow fl, in the flow's response mode.
+func ErrorAnswer(fl *models.SignInFlow, code, desc string) *Answer {
+	return errorAnswer(fl.RedirectURI, fl.ResponseMode, fl.State, code, desc)
 }
 
 // errorDescription keeps an error_description within the characters RFC 6749 §4.1.2.1 allows
@@ -409,12 +476,12 @@ func withQuery(redirectURI string, v url.Values, state string) string {
 }
 
 // FlowError is a refused identity-provider answer: Public is safe to show, with the request
-// id; the cause went to the log and the sign-in event. Location, when set, is the error
-// redirect to the application; otherwise the answer is an HTML page.
+// id; the cause went to the log and the sign-in event. Answer, when set, is the error answer
+// to the application; otherwise the answer is an HTML page.
 type FlowError struct {
-	Public   string
-	Location string
-	cause    string
+	Public string
+	Answer *Answer
+	cause  string
 }
 
 func (e *FlowError) Error() string { return "provision: sign-in refused: " + e.cause }
@@ -579,7 +646,7 @@ func (s *Service) failFlow(ctx context.Context, f *ClaimedFlow, identifier, code
 		s.recordFailure(ctx, f.Flow, f.Connection, identifier, public, cause, f.requestID())
 	}
 	s.log.WarnContext(ctx, "sign-in failed", "request_id", f.requestID(), "connection_id", f.Flow.ConnectionID, "cause", cause)
-	return &FlowError{Public: public, cause: cause, Location: ErrorLocation(f.Flow.RedirectURI, f.Flow.State, code, public)}
+	return &FlowError{Public: public, cause: cause, Answer: ErrorAnswer(f.Flow, code, public)}
 }
 
 // finishUnclaimed finishes a flow that failed before any browser claimed it (an answer the ACS
@@ -682,28 +749,32 @@ type IDClaims struct {
 }
 
 // CompleteFlow decides the sign-in of a claimed flow for the identity its identity provider
-// asserted, records the event and returns where to send the browser: the application's
-// redirect URI with a code, or with access_denied and the engine's reason. For a partial
-// identity (Identity.ClaimsPartial) it may answer ErrMoreClaims, having written nothing: call
-// it again with the complete identity.
-func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity) (string, error) {
+// asserted, records the event and returns the answer to the application: a code, or
+// access_denied and the engine's reason (a test sign-in's: its page, with no parameters). For
+// a partial identity (Identity.ClaimsPartial) it may answer ErrMoreClaims, having written
+// nothing: call it again with the complete identity.
+func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity) (*Answer, error) {
 	ctx = signInState(ctx)
 	fl := f.Flow
 	if id.ClaimsPartial && fl.Test { // a test shows every claim
-		return "", ErrMoreClaims
+		return nil, ErrMoreClaims
 	}
 	if fl.Test {
-		return s.completeTest(ctx, f, id)
+		page, err := s.completeTest(ctx, f, id)
+		if err != nil {
+			return nil, err
+		}
+		return &Answer{RedirectURI: page}, nil
 	}
 	if err := s.applicationStillRegisters(ctx, f, id.Identifier); err != nil {
-		return "", err
+		return nil, err
 	}
 	if public, cause := staleAuthentication(fl, id.AuthTime, s.now()); public != "" {
 		code := "access_denied"
 		if hasToken(fl.Prompt, "none") { // the IdP could not authenticate the person afresh silently
 			code = "login_required"
 		}
-		return "", s.failFlow(ctx, f, id.Identifier, code, public, cause)
+		return nil, s.failFlow(ctx, f, id.Identifier, code, public, cause)
 	}
 	var code, other string
 	// The audit event, the grant and the sign-in event commit with the decision: one
@@ -728,7 +799,7 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 	res, err := s.decide(ctx, fl.BrandID, fl.ConnectionID, f.Connection, f.notBound, id, record)
 	if errors.Is(err, ErrMoreClaims) {
 		f.notBound = true // the decision looked: nobody is bound to the identity
-		return "", ErrMoreClaims
+		return nil, ErrMoreClaims
 	}
 	if errors.Is(err, errHintMismatch) {
 		s.observer.SignIn(string(SignInRefused))
@@ -737,16 +808,16 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 	}
 	switch {
 	case errors.Is(err, errHintMismatch):
-		return "", s.failFlow(ctx, f, id.Identifier, "login_required", hintMismatch,
+		return nil, s.failFlow(ctx, f, id.Identifier, "login_required", hintMismatch,
 			"the identity provider signed in "+other+"; the id_token_hint names "+fl.HintSubject)
 	case err != nil && res != nil && res.Outcome == SignInRefused:
-		return ErrorLocation(fl.RedirectURI, fl.State, "access_denied", res.Reason), nil
+		return ErrorAnswer(fl, "access_denied", res.Reason), nil
 	case models.UserErrors(err) != nil: // the identity's problem; an unavailable database is not
-		return "", s.failFlow(ctx, f, id.Identifier, "access_denied", "Sign-in failed: "+models.FieldMessage(err)+".", err.Error())
+		return nil, s.failFlow(ctx, f, id.Identifier, "access_denied", "Sign-in failed: "+models.FieldMessage(err)+".", err.Error())
 	case err != nil:
-		return "", s.failFlow(ctx, f, id.Identifier, "server_error", "Sign-in failed because of a server error.", err.Error())
+		return nil, s.failFlow(ctx, f, id.Identifier, "server_error", "Sign-in failed because of a server error.", err.Error())
 	}
-	return withQuery(fl.RedirectURI, url.Values{"code": {code}}, fl.State), nil
+	return answer(fl.RedirectURI, fl.ResponseMode, fl.State, url.Values{"code": {code}}), nil
 }
 
 // applicationStillRegisters checks, before the decision, that the flow's application still

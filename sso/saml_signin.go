@@ -135,11 +135,11 @@ func (s *SAMLSignIn) cont(w http.ResponseWriter, r *http.Request) {
 		s.rp.refuse(w, r, s.rp.svc.ServerFailure(ctx, f, err))
 		return
 	}
-	loc, err := s.rp.svc.CompleteFlow(ctx, f, id)
+	ans, err := s.rp.svc.CompleteFlow(ctx, f, id)
 	if err != nil {
 		s.rp.refuse(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, loc, http.StatusFound)
+	webpage.Answer(w, r, ans)
 }

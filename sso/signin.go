@@ -175,13 +175,13 @@ func (s *SignIn) StartSignIn(w http.ResponseWriter, r *http.Request, st *provisi
 	http.Redirect(w, r, u, http.StatusFound)
 }
 
-// refuse answers a refused sign-in: the error redirect to the application when there is one,
+// refuse answers a refused sign-in: the error answer to the application when there is one,
 // else a page with the safe message and the request id.
 func (s *SignIn) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	var fe *provision.FlowError
 	switch {
-	case errors.As(err, &fe) && fe.Location != "":
-		http.Redirect(w, r, fe.Location, http.StatusFound)
+	case errors.As(err, &fe) && fe.Answer != nil:
+		webpage.Answer(w, r, fe.Answer)
 	case fe != nil:
 		webpage.Write(w, http.StatusBadRequest, "Sign-in failed", fe.Public, webpage.RequestID(w))
 	default:
@@ -214,20 +214,20 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, s.svc.FailFlow(ctx, f, "The identity provider's answer could not be verified.", cause))
 		return
 	}
-	loc, err := s.svc.CompleteFlow(ctx, f, id)
+	ans, err := s.svc.CompleteFlow(ctx, f, id)
 	if errors.Is(err, provision.ErrMoreClaims) && more != nil {
 		if id, cause = more(ctx); cause != "" {
 			s.refuse(w, r, s.svc.FailFlow(ctx, f, "The identity provider's answer could not be verified.", cause))
 			return
 		}
-		loc, err = s.svc.CompleteFlow(ctx, f, id)
+		ans, err = s.svc.CompleteFlow(ctx, f, id)
 	}
 	if err != nil {
 		s.refuse(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, loc, http.StatusFound)
+	webpage.Answer(w, r, ans)
 }
 
 // mixUp checks that an authorization response is the flow's connection's, before anything

@@ -523,6 +523,7 @@ type result struct {
 	query    url.Values // of the application's redirect URI, when it ended there
 	body     string
 	location string
+	header   http.Header
 }
 
 func (b *browser) get(t *testing.T, u string) result {
@@ -531,6 +532,20 @@ func (b *browser) get(t *testing.T, u string) result {
 	if err != nil {
 		t.Fatalf("GET %s: %v", u, err)
 	}
+	return resultOf(resp)
+}
+
+// post submits a form (application/x-www-form-urlencoded) and follows the redirects as get does.
+func (b *browser) post(t *testing.T, u string, form url.Values) result {
+	t.Helper()
+	resp, err := b.c.PostForm(u, form)
+	if err != nil {
+		t.Fatalf("POST %s: %v", u, err)
+	}
+	return resultOf(resp)
+}
+
+func resultOf(resp *http.Response) result {
 	defer resp.Body.Close()
 	var sb strings.Builder
 	buf := make([]byte, 4096)
@@ -541,7 +556,7 @@ func (b *browser) get(t *testing.T, u string) result {
 			break
 		}
 	}
-	r := result{status: resp.StatusCode, body: sb.String(), location: resp.Header.Get("Location")}
+	r := result{status: resp.StatusCode, body: sb.String(), location: resp.Header.Get("Location"), header: resp.Header}
 	if loc, err := url.Parse(r.location); err == nil && r.location != "" {
 		r.query = loc.Query()
 	}

@@ -460,6 +460,7 @@ var (
 		col("prompt", func(f *models.SignInFlow) *string { return &f.Prompt }),
 		col("hint_subject", func(f *models.SignInFlow) *string { return &f.HintSubject }),
 		col("max_age", func(f *models.SignInFlow) *string { return &f.MaxAge }),
+		col("response_mode", func(f *models.SignInFlow) *string { return &f.ResponseMode }),
 		col("upstream_state_hash", func(f *models.SignInFlow) *string { return &f.UpstreamStateHash }),
 		col("upstream_nonce", func(f *models.SignInFlow) *string { return &f.UpstreamNonce }),
 		col("upstream_verifier_enc", func(f *models.SignInFlow) *[]byte { return &f.UpstreamVerifierEnc }),

@@ -1,6 +1,7 @@
 // Package webpage renders the few HTML pages people see during a browser sign-in (errors and
-// refusals) for the transports that need them (oauth, sso). A page shows a safe message and
-// the request id, never the cause, which belongs in the log and the sign-in event.
+// refusals) for the transports that need them (oauth, sso), and delivers the answers to the
+// applications (Answer). A page shows a safe message and the request id, never the cause,
+// which belongs in the log and the sign-in event.
 package webpage
 
 import (
