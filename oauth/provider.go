@@ -211,7 +211,7 @@ var emailTemplate = template.Must(template.New("email").Parse(`<!doctype html>
 <main>
 <h1>Sign in with your work email</h1>
 {{if .Message}}<p role="alert">{{.Message}}</p>{{end}}
-<form method="get" action="{{.Action}}">
+<form method="post" action="{{.Action}}">
 {{range .Hidden}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">
 {{end}}<label>Work email <input type="email" name="login_hint" value="{{.Email}}" required autocomplete="email" autofocus></label>
 <button type="submit">Continue</button>
@@ -222,7 +222,9 @@ var emailTemplate = template.Must(template.New("email").Parse(`<!doctype html>
 
 type hiddenField struct{ Name, Value string }
 
-// emailPage asks for the work email; the form repeats the authorize request with login_hint.
+// emailPage asks for the work email; the form repeats the authorize request with login_hint,
+// by POST: the request's parameters (an id_token_hint, the state) stay out of the URL, the
+// history and the logs, whichever method brought them.
 func (s *Server) emailPage(w http.ResponseWriter, q map[string][]string, message, email string) {
 	var hidden []hiddenField
 	for _, k := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values", "id_token_hint", "response_mode"} {

@@ -66,8 +66,8 @@ func (a *formPostApp) submit(t *testing.T, res result) url.Values {
 	if cc := res.header.Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("Cache-Control = %q, want no-store", cc)
 	}
-	// The page runs its own script, by hash, and nothing else; the form goes only to the
-	// redirect URI (a CSP source has no query).
+	// The page runs its own script, by hash, and nothing else, and cannot be framed; its
+	// Referer and Origin are Gatehouse's origin alone (no-referrer would send Origin: null).
 	m := formPostScript.FindStringSubmatch(res.body)
 	if m == nil {
 		t.Fatalf("no script: %s", res.body)
@@ -75,10 +75,13 @@ func (a *formPostApp) submit(t *testing.T, res result) url.Values {
 	sum := sha256.Sum256([]byte(m[1]))
 	csp := strings.Split(res.header.Get("Content-Security-Policy"), "; ")
 	for _, want := range []string{"default-src 'none'", "script-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'",
-		"form-action " + a.srv.URL + "/signin-oidc"} {
+		"frame-ancestors 'none'"} {
 		if !slices.Contains(csp, want) {
 			t.Errorf("Content-Security-Policy %q lacks %q", csp, want)
 		}
+	}
+	if rp := res.header.Get("Referrer-Policy"); rp != "origin" {
+		t.Errorf("Referrer-Policy = %q, want origin", rp)
 	}
 	if !regexp.MustCompile(`(?s)<noscript>.*<button type="submit">.*</noscript>`).MatchString(res.body) {
 		t.Errorf("no submit button for a browser without JavaScript: %s", res.body)
@@ -214,7 +217,7 @@ func TestFormPostResponseMode(t *testing.T) {
 	})
 }
 
-var emailForm = regexp.MustCompile(`<form method="get" action="([^"]*)"`)
+var emailForm = regexp.MustCompile(`<form method="post" action="([^"]*)"`)
 var emailHidden = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)"`)
 
 // TestAuthorizeByPOST: the authorization endpoint takes POST as it takes GET (OIDC Core
@@ -274,7 +277,7 @@ func TestAuthorizeByPOST(t *testing.T) {
 			if next.Get("response_mode") != "form_post" {
 				t.Fatalf("the email page loses the response mode: %v", next)
 			}
-			got := app.submit(t, b.get(t, m[1]+"?"+next.Encode()))
+			got := app.submit(t, b.post(t, m[1], next))
 			if got.Get("code") == "" || got.Get("state") != "app-state" {
 				t.Fatalf("the application got %v", got)
 			}

@@ -6,9 +6,7 @@ import (
 	"html/template"
 	"maps"
 	"net/http"
-	"net/url"
 	"slices"
-	"strings"
 
 	"gatehouse/provision"
 )
@@ -41,9 +39,16 @@ type formField struct{ Name, Value string }
 // Answer delivers an answer to the application's redirect URI (provision.Answer), the one way
 // a browser goes back to an application: a 302 with the parameters in the query, or, for
 // response_mode=form_post (OAuth 2.0 Form Post Response Mode §2), a page whose form POSTs them
-// there as it loads. The page is not stored (it holds the code), runs only its own script, and
-// may submit its form only to the redirect URI; it sends no Referer (Gatehouse's callback URL
-// carries the identity provider's answer).
+// there as it loads. The page is not stored (it holds the code), runs only its own script and
+// cannot be framed. Its Referer and Origin are Gatehouse's origin alone: Gatehouse's callback
+// URL carries the identity provider's answer, and "no-referrer" would send "Origin: null",
+// which an application that checks the Origin of its callback refuses.
+//
+// No form-action directive: the form's one action is the registered redirect URI, escaped,
+// and the page holds no other markup to inject. The directive would only break sign-ins: a
+// CSP source cannot name an IPv6 host or one with an underscore (both valid redirect URIs),
+// and browsers apply it to the redirects that follow the POST too (an application whose
+// callback redirects to another origin).
 func Answer(w http.ResponseWriter, r *http.Request, a *provision.Answer) {
 	if !a.FormPost() {
 		http.Redirect(w, r, a.Location(), http.StatusFound)
@@ -58,22 +63,8 @@ func Answer(w http.ResponseWriter, r *http.Request, a *provision.Answer) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src "+submitHash+"; form-action "+formAction(a.RedirectURI)+
-		"; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Referrer-Policy", "origin")
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src "+submitHash+"; frame-ancestors 'none'; base-uri 'none'")
 	w.WriteHeader(http.StatusOK)
 	_ = formPostPage.Execute(w, map[string]any{"Action": a.RedirectURI, "Fields": fields})
-}
-
-// formAction is the CSP source expression of a redirect URI (CSP Level 3 §2.3.1): its
-// scheme, host, port and path, which a form's action must match exactly; the query is no
-// part of a source. The ';' and ',' that separate directives and policies are
-// percent-encoded, as the path is matched decoded.
-func formAction(redirectURI string) string {
-	u, err := url.Parse(redirectURI)
-	if err != nil || u.Host == "" { // registered URIs are absolute; this cannot happen
-		return "'none'"
-	}
-	path := strings.NewReplacer(";", "%3B", ",", "%2C").Replace(u.EscapedPath())
-	return u.Scheme + "://" + u.Host + path
 }
