@@ -77,11 +77,18 @@ func TestLogHandler(t *testing.T) {
 	if !strings.Contains(buf.String(), "request_id=req-1") || !strings.Contains(buf.String(), "component=test") {
 		t.Fatalf("no request id: %s", buf.String())
 	}
-	// A line that names its request id has it once, its own.
+	// A line that names its request id has it once, its own; the context's, when another,
+	// goes as http_request_id.
 	buf.Reset()
 	log.WarnContext(ctx, "sign-in failed", "request_id", "req-0", "cause", "x")
-	if strings.Count(buf.String(), "request_id=") != 1 || !strings.Contains(buf.String(), "request_id=req-0") {
+	if strings.Count(buf.String(), " request_id=") != 1 || !strings.Contains(buf.String(), " request_id=req-0") ||
+		!strings.Contains(buf.String(), "http_request_id=req-1") {
 		t.Fatalf("request id named by the line: %s", buf.String())
+	}
+	buf.Reset()
+	log.WarnContext(ctx, "sign-in failed", "request_id", "req-1")
+	if strings.Count(buf.String(), "request_id=") != 1 {
+		t.Fatalf("the context's request id named by the line: %s", buf.String())
 	}
 	buf.Reset()
 	for i := range 3000 {

@@ -68,22 +68,33 @@ func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 			return nil
 		}
 	}
-	if id := RequestID(ctx); id != "" && !hasRequestID(r) {
+	if id := RequestID(ctx); id != "" {
+		// A line may name its request id itself (the id a page showed, when the line is about
+		// another request than the context's, such as a sign-in's first one): one request_id
+		// key in a line, the line's; the context's then goes as http_request_id, so that the
+		// line still joins the access log of the request that wrote it.
+		key := "request_id"
+		if own, named := requestIDOf(r); named {
+			if own == id {
+				return h.Handler.Handle(ctx, r)
+			}
+			key = "http_request_id"
+		}
 		r = r.Clone()
-		r.AddAttrs(slog.String("request_id", id))
+		r.AddAttrs(slog.String(key, id))
 	}
 	return h.Handler.Handle(ctx, r)
 }
 
-// hasRequestID reports whether the record names its request id itself (the id a page showed,
-// when the line is about another request than the context's): one key, never two in a line.
-func hasRequestID(r slog.Record) bool {
-	found := false
+// requestIDOf returns the request_id the record names, if it names one.
+func requestIDOf(r slog.Record) (id string, named bool) {
 	r.Attrs(func(a slog.Attr) bool {
-		found = a.Key == "request_id"
-		return !found
+		if a.Key == "request_id" {
+			id, named = a.Value.String(), true
+		}
+		return !named
 	})
-	return found
+	return id, named
 }
 
 // admit reports whether a record with msg at t is logged, and how many were suppressed in

@@ -950,9 +950,12 @@ func (s *Service) RedeemCode(ctx context.Context, in CodeRedemption) (*Redeemed,
 	}
 	if problem != "" {
 		// The code is spent (a second try is not let to guess again), but nothing was issued.
+		// A wrong verifier for a live code is what PKCE is there to stop (an intercepted code):
+		// the log says so, never with the code.
 		if err := s.store.VoidGrant(ctx, g.ID, now); err != nil {
 			return nil, internal("redeem code", err)
 		}
+		s.log.WarnContext(ctx, "token: code redemption refused; the code is void", "client_id", in.ClientID, "problem", problem)
 		return nil, fmt.Errorf("%w: %s", ErrInvalidGrant, problem)
 	}
 	var c IDClaims
