@@ -696,6 +696,14 @@ func (s *Service) recordFailure(ctx context.Context, f *models.SignInFlow, conn 
 	ev := s.event(f, conn, identifier, models.SignInOutcomeFailed, public, cause, requestID)
 	if err := s.store.CreateSignInEvent(ctx, ev); err != nil {
 		s.log.ErrorContext(ctx, "sign-in: record event", "request_id", requestID, "err", err)
+		return
+	}
+	if f.ClaimedAt == nil {
+		// The flow stays open (the browser that started it may still come): its attempt has
+		// its event now, and the prune must not record it again as abandoned.
+		if err := s.store.MarkFlowFailed(ctx, f.ID, s.now()); err != nil {
+			s.log.ErrorContext(ctx, "sign-in: mark a failed flow", "request_id", requestID, "flow_id", f.ID, "err", err)
+		}
 	}
 }
 

@@ -107,3 +107,37 @@ func TestSignInAbandonedIsAnEvent(t *testing.T) {
 		}
 	})
 }
+
+// A sign-in whose IdP answer was refused while its flow stayed open (the callback came in a
+// browser without the flow's cookie) has its failed event already: when the browser that
+// started it never comes back and the prune deletes the flow, no second event is recorded.
+func TestSignInRefusedOpenFlowIsOneEvent(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		idp.as(map[string]any{"sub": "okta-jane", "email": "jane@example.com"})
+		stop := newBrowser(t, e.URL+"/sso/oidc/callback")
+		r, _ := w.signIn(t, stop, w.app, "login_hint", "jane@example.com")
+		if r = newBrowser(t, w.redirect).get(t, r.location); r.status != 400 { // another browser
+			t.Fatalf("callback without the cookie: %+v", r)
+		}
+		failed := "SELECT count(*) FROM sign_in_events WHERE outcome = 'failed'"
+		if n := countRows(t, e, failed); n != 1 {
+			t.Fatalf("%d failed events after the refused callback", n)
+		}
+		var ids []string
+		if err := e.App.Store().RawScan(context.Background(), &ids, "UPDATE sign_in_flows SET expires_at = ? WHERE claimed_at IS NULL RETURNING id",
+			time.Now().Add(-time.Hour).UTC()); err != nil || len(ids) != 1 {
+			t.Fatalf("the open flow: %v %v", ids, err)
+		}
+		if _, err := e.App.Service().PruneSignInState(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if n := countRows(t, e, "SELECT count(*) FROM sign_in_flows"); n != 0 {
+			t.Fatalf("%d flows left", n)
+		}
+		if n := countRows(t, e, failed); n != 1 {
+			t.Fatalf("%d failed events after the prune, want the refused callback's alone", n)
+		}
+	})
+}

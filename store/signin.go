@@ -242,8 +242,9 @@ func (s *Store) Grant(ctx context.Context, ws, id uuid.UUID) (*models.Grant, err
 // PruneSignInState deletes flows that expired before cutoff (ix_sign_in_flows_expires) and
 // grants created before grantCutoff (ix_grants_created: a code expires a minute after it is
 // created, so those expired even earlier; one index fewer on the table every sign-in writes).
-// Each deleted flow that was never claimed nor finished (claimed_at NULL: no answer ended it,
-// so no event was recorded for it) becomes a failed sign-in event with the public reason and
+// Each deleted flow that was never claimed nor finished (claimed_at NULL: no answer ended it)
+// and had no failure recorded while it stayed open (failed_at NULL, MarkFlowFailed), so no
+// event was recorded for it, becomes a failed sign-in event with the public reason and
 // the private cause given, atomically with its deletion: its workspace, application (none for
 // a test flow: the nil id), client id, brand (none when nil), connection with its live slug,
 // request id and test flag, no identifier, the flow's id (a v7 UUID like any other) and its
@@ -290,18 +291,25 @@ const (
 		f.connection_id, COALESCE(c.slug, ''), '', ?, ?, ?, f.request_id, f.test, f.expires_at
 	FROM `
 	abandonedEventJoin = ` LEFT JOIN connections c ON c.workspace_id = f.workspace_id AND c.id = f.connection_id
-		AND c.deleted_at IS NULL WHERE f.claimed_at IS NULL`
+		AND c.deleted_at IS NULL WHERE f.claimed_at IS NULL AND f.failed_at IS NULL`
 	nilID = "00000000-0000-0000-0000-000000000000"
 	// pruneFlowsSQL deletes the expired flows and inserts the events of the abandoned ones in
 	// one statement (a data-modifying CTE) and answers how many flows it deleted.
 	pruneFlowsSQL = `WITH f AS (DELETE FROM sign_in_flows WHERE expires_at < ?
-		RETURNING id, workspace_id, application_id, brand_id, connection_id, client_id, request_id, test, claimed_at, expires_at),
+		RETURNING id, workspace_id, application_id, brand_id, connection_id, client_id, request_id, test, claimed_at, failed_at, expires_at),
 	e AS (` + abandonedEventColumns + `f` + abandonedEventJoin + `)
 	SELECT count(*) FROM f`
 	// abandonedFlowsSQLite inserts the events of the abandoned flows the delete that follows
 	// it, in its transaction, removes.
 	abandonedFlowsSQLite = abandonedEventColumns + `sign_in_flows f` + abandonedEventJoin + ` AND f.expires_at < ?`
 )
+
+// MarkFlowFailed records that a failure of the open flow id was recorded (its event written)
+// while the flow stays open for the browser that started it; the first time counts.
+// Errors: none of the contract; a missing flow is no error.
+func (s *Store) MarkFlowFailed(ctx context.Context, id uuid.UUID, now time.Time) error {
+	return s.exec(ctx, "UPDATE sign_in_flows SET failed_at = ? WHERE id = ? AND failed_at IS NULL", now.UTC(), id)
+}
 
 // PruneSignInEvents deletes the sign-in events created before the cutoff and returns how many.
 // Errors: none of the contract.

@@ -82,7 +82,7 @@ var tests = []test{
 	{[]string{"RevokeToken", "RevokedToken", "PruneRevokedTokens"}, testRevokedTokens},
 	{[]string{"Application", "ApplicationByClientID", "Applications", "UpdateApplication", "DeleteApplication"}, testApplications},
 	{[]string{"CreateFlow", "ClaimFlow", "FlowByUpstreamState", "FlowByUpstreamRequest", "SAMLFlow",
-		"RekeyFlow", "FinishFlow", "PruneSignInState"}, testFlows},
+		"RekeyFlow", "FinishFlow", "MarkFlowFailed", "PruneSignInState"}, testFlows},
 	{[]string{"ClaimSAMLFlow"}, testClaimSAMLFlow},
 	{[]string{"CreateGrant", "RedeemGrant", "Grant", "RevokeGrant", "VoidGrant", "RevokeGrantsOf"}, testGrants},
 	{[]string{"CreateAuditEvent", "AuditEvents", "CreateSignInEvent", "SignInEventsPage", "RecordSignIn",

@@ -192,7 +192,8 @@ func (e *env) failedEvents() []*models.SignInEvent {
 }
 
 // testAbandonedFlows: a pruned flow that was never claimed nor finished becomes one failed
-// event, with the deletion; a claimed or finished one becomes none. The flows expire an hour
+// event, with the deletion; a claimed or finished one becomes none, nor does one whose failure
+// was recorded while it stayed open (MarkFlowFailed). The flows expire an hour
 // ago (the events' time), so that the sign-in event pruning of testRecords, which asserts
 // about what it prunes, finds none of them.
 func testAbandonedFlows(e *env, conn *models.Connection) {
@@ -218,11 +219,20 @@ func testAbandonedFlows(e *env, conn *models.Connection) {
 	done, err := e.s.FinishFlow(e.ctx, finished.ID, e.now)
 	e.ok(err)
 	e.check(done, "the expired flow was not finished")
+	// MarkFlowFailed: a failure recorded while the flow stayed open (a callback without its
+	// cookie); marked twice, the first time counts; a missing flow is no error.
+	failed := e.flow(conn.ID, unique("state-"), "", expired)
+	e.ok(e.s.MarkFlowFailed(e.ctx, failed.ID, e.now.Add(-2*time.Hour)))
+	e.ok(e.s.MarkFlowFailed(e.ctx, failed.ID, e.now))
+	var marked []time.Time
+	e.ok(e.s.RawScan(e.ctx, &marked, "SELECT failed_at FROM sign_in_flows WHERE id = ?", failed.ID))
+	e.check(len(marked) == 1 && marked[0].Equal(e.now.Add(-2*time.Hour)), "failed_at %v", marked)
+	e.ok(e.s.MarkFlowFailed(e.ctx, store.NewID(), e.now))
 
 	for range 2 { // pruned again, nothing more
 		_, err = e.s.PruneSignInState(e.ctx, e.now.Add(-time.Minute), e.now.AddDate(-9, 0, 0), "Not finished.", "expired unanswered")
 		e.ok(err)
-		for _, st := range []string{abandoned.UpstreamStateHash, test.UpstreamStateHash, claimed.UpstreamStateHash, finished.UpstreamStateHash} {
+		for _, st := range []string{abandoned.UpstreamStateHash, test.UpstreamStateHash, claimed.UpstreamStateHash, finished.UpstreamStateHash, failed.UpstreamStateHash} {
 			_, err = e.s.FlowByUpstreamState(e.ctx, st)
 			e.is(err, store.ErrNotFound, "pruned flow")
 		}

@@ -9,20 +9,20 @@ import (
 	"gatehouse/store/storetest"
 )
 
-// TestMigration25KeepsFlowsAnsweredByQuery: a sign-in flow under way when migration 25 runs
+// TestMigration24KeepsFlowsAnsweredByQuery: a sign-in flow under way when migration 24 runs
 // reads back with no response mode (query, as it was asked), and a form_post flow stored after
 // it reads back with its mode, claimed by the browser. On both dialects, migrating twice.
-func TestMigration25KeepsFlowsAnsweredByQuery(t *testing.T) {
+func TestMigration24KeepsFlowsAnsweredByQuery(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		ctx := context.Background()
-		s := openTestStore(t, dbURL, 24)
+		s := openTestStore(t, dbURL, 23)
 		now := time.Now().UTC()
 		flow := func(state, mode string) *models.SignInFlow {
 			return &models.SignInFlow{ID: NewID(), WorkspaceID: NewID(), ApplicationID: NewID(), BrandID: NewID(), ConnectionID: NewID(),
 				BrowserHash: "browser", ClientID: "c", RedirectURI: "https://app/cb", Scope: "openid", UpstreamStateHash: state,
 				UpstreamVerifierEnc: []byte("sealed"), ResponseMode: mode, ExpiresAt: now.Add(time.Minute), CreatedAt: now}
 		}
-		// Omitted: the column this migration adds, which a version-24 table lacks.
+		// Omitted: the column this migration adds, which a version-23 table lacks.
 		if err := translate(s.db(ctx).Omit("ResponseMode").Create(flow("before", "")).Error); err != nil {
 			t.Fatal(err)
 		}
