@@ -10,8 +10,6 @@ import (
 	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
 
-	"github.com/google/uuid"
-
 	"gatehouse/models"
 	"gatehouse/secret"
 	"gatehouse/store"
@@ -335,26 +333,6 @@ func (s *Service) SetPrimaryDomain(ctx context.Context, connectionID, domainID s
 	return out, nil
 }
 
-// promoteFirstVerified makes the connection's first verified domain (by verification time)
-// its primary one, and returns it; nil when it has no verified domain.
-func (s *Service) promoteFirstVerified(ctx context.Context, ws, connectionID uuid.UUID) (*models.Domain, error) {
-	ds, err := s.store.Domains(ctx, ws, connectionID)
-	if err != nil {
-		return nil, err
-	}
-	var first *models.Domain
-	for _, dm := range ds {
-		if dm.Status == models.DomainVerified && dm.VerifiedAt != nil && (first == nil || dm.VerifiedAt.Before(*first.VerifiedAt)) {
-			first = dm
-		}
-	}
-	if first == nil {
-		return nil, nil
-	}
-	first.IsPrimary = true
-	return first, s.store.SaveDomain(ctx, first)
-}
-
 // RemoveDomain removes a domain from its connection. The last verified domain of an active
 // connection cannot be removed: deactivate the connection first.
 func (s *Service) RemoveDomain(ctx context.Context, connectionID, domainID string) (*models.Domain, error) {
@@ -378,14 +356,14 @@ func (s *Service) RemoveDomain(ctx context.Context, connectionID, domainID strin
 		}
 		sum := domainSummary(c, d)
 		if d.IsPrimary {
-			// The primary domain names the email of people provisioned without one: a
-			// connection with verified domains keeps one, the one verified first.
-			next, err := s.promoteFirstVerified(ctx, d.WorkspaceID, c.ID)
+			// The primary domain names the email of people provisioned without one: the
+			// remaining domain verified first takes its place.
+			next, err := s.store.PromotePrimaryDomain(ctx, d.WorkspaceID, c.ID)
 			if err != nil {
 				return audited{}, err
 			}
-			if next != nil {
-				sum["newPrimary"] = next.Name
+			if next != "" {
+				sum["newPrimary"] = next
 			}
 		}
 		out = d

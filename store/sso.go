@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"strings"
 
@@ -139,6 +140,23 @@ func (s *Store) SaveDomain(ctx context.Context, d *models.Domain) error {
 func (s *Store) ClearPrimaryDomain(ctx context.Context, ws, connectionID uuid.UUID) error {
 	return translate(s.scoped(ctx, ws).Model(&models.Domain{}).
 		Where("connection_id = ? AND is_primary", connectionID).Update("is_primary", false).Error)
+}
+
+// PromotePrimaryDomain makes the connection's domain verified first (by verified_at) its
+// primary domain, in one statement, when it has none, and returns that domain's name; "" when
+// it has a primary domain already or no verified one.
+// Errors: ErrAlreadyExists "primary" when a concurrent write made another domain primary.
+func (s *Store) PromotePrimaryDomain(ctx context.Context, ws, connectionID uuid.UUID) (string, error) {
+	var name string
+	err := s.queryOne(ctx, func(rows *sql.Rows) error { return rows.Scan(&name) },
+		`UPDATE domains SET is_primary = ?, updated_at = ? WHERE id = (SELECT id FROM domains
+			WHERE workspace_id = ? AND connection_id = ? AND status = ? ORDER BY verified_at, id LIMIT 1)
+		AND NOT EXISTS (SELECT 1 FROM domains WHERE workspace_id = ? AND connection_id = ? AND is_primary) RETURNING name`,
+		true, s.now(), ws, connectionID, models.DomainVerified, ws, connectionID)
+	if errors.Is(err, ErrNotFound) {
+		return "", nil
+	}
+	return name, err
 }
 
 // DeleteDomain removes a domain.

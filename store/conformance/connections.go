@@ -305,4 +305,31 @@ func testDomains(e *env) {
 	e.ok(e.s.DeleteDomain(e.ctx, d))
 	e.is(e.s.DeleteDomain(e.ctx, d), store.ErrNotFound, "second delete")
 	e.is(e.s.SaveDomain(e.ctx, d), store.ErrNotFound, "save of a deleted domain")
+
+	// PromotePrimaryDomain: the domain verified first becomes primary, only when there is no
+	// primary one; pending domains never.
+	third := e.connection("Third")
+	verifiedAt := func(name string, at time.Time) *models.Domain {
+		dm := domain(third, name, models.DomainVerified)
+		dm.VerifiedAt = &at
+		e.ok(e.s.SaveDomain(e.ctx, dm))
+		return dm
+	}
+	none, err := e.s.PromotePrimaryDomain(e.ctx, e.ws, third.ID)
+	e.ok(err)
+	e.check(none == "", "promoted %q of a connection without domains", none)
+	domain(third, unique("p")+".example.com", models.DomainPending)
+	verifiedAt(unique("later")+".example.com", e.now) // created first, verified last
+	first := verifiedAt(unique("first")+".example.com", e.now.Add(-time.Hour))
+	promoted, err := e.s.PromotePrimaryDomain(e.ctx, e.ws, third.ID)
+	e.ok(err)
+	e.check(promoted == first.Name, "promoted %q, want the domain verified first, %q", promoted, first.Name)
+	again, err := e.s.PromotePrimaryDomain(e.ctx, e.ws, third.ID)
+	e.ok(err)
+	e.check(again == "", "promoted %q beside a primary domain", again)
+	ds, err = e.s.Domains(e.ctx, e.ws, third.ID)
+	e.ok(err)
+	for _, dm := range ds {
+		e.check(dm.IsPrimary == (dm.ID == first.ID), "domain %s primary: %v", dm.Name, dm.IsPrimary)
+	}
 }
