@@ -47,8 +47,11 @@ type SignInFlow struct {
 	RequestID         string
 	Test              bool
 	ClaimedAt         *time.Time // set once, when the IdP's answer arrived; a second answer is a replay
-	ExpiresAt         time.Time
-	CreatedAt         time.Time
+	// FailedAt is when a failure of the flow was recorded while it stayed open (an answer in a
+	// browser without its cookie): its attempt has its event, so the prune records none.
+	FailedAt  *time.Time
+	ExpiresAt time.Time
+	CreatedAt time.Time
 }
 
 // Grant is an authorization code and what its redemption issues: the decided sign-in, the

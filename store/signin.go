@@ -476,6 +476,7 @@ var (
 		col("request_id", func(f *models.SignInFlow) *string { return &f.RequestID }),
 		col("test", func(f *models.SignInFlow) *bool { return &f.Test }),
 		col("claimed_at", func(f *models.SignInFlow) **time.Time { return &f.ClaimedAt }),
+		col("failed_at", func(f *models.SignInFlow) **time.Time { return &f.FailedAt }),
 		col("expires_at", func(f *models.SignInFlow) *time.Time { return &f.ExpiresAt }),
 		col("created_at", func(f *models.SignInFlow) *time.Time { return &f.CreatedAt }),
 	)
