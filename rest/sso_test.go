@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,7 +17,6 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/miekg/dns"
 
 	"gatehouse/app"
 	"gatehouse/app/apptest"
@@ -76,26 +74,23 @@ type ssoWorld struct {
 	idpSlow *httptest.Server
 	tlsSrv  *httptest.Server
 
+	dns      *apptest.TXTServer
 	mu       sync.Mutex
-	txt      map[string][]string // FQDN → TXT values
 	fileBody string
 }
 
 // reset forgets the records and file of a previous database's run.
 func (w *ssoWorld) reset() {
+	w.dns.Reset()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.txt, w.fileBody = map[string][]string{}, ""
+	w.fileBody = ""
 }
 
-func (w *ssoWorld) setTXT(name string, values ...string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.txt[dns.Fqdn(name)] = values
-}
+func (w *ssoWorld) setTXT(name string, values ...string) { w.dns.Publish(name, values...) }
 
 func newSSOWorld(t *testing.T) (*ssoWorld, func(*app.Config)) {
-	w := &ssoWorld{txt: map[string][]string{}}
+	w := &ssoWorld{dns: apptest.NewTXTServer(t)}
 	k, _ := rsa.GenerateKey(rand.Reader, 2048)
 	jwks := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &k.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}}
 	var base string
@@ -132,35 +127,10 @@ func newSSOWorld(t *testing.T) (*ssoWorld, func(*app.Config)) {
 	w.tlsSrv.StartTLS()
 	t.Cleanup(w.tlsSrv.Close)
 
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dsrv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(rw dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		w.mu.Lock()
-		vals, ok := w.txt[strings.ToLower(q.Question[0].Name)]
-		w.mu.Unlock()
-		if !ok {
-			m.Rcode = dns.RcodeNameError
-		}
-		for _, v := range vals {
-			m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeTXT,
-				Class: dns.ClassINET, Ttl: 60}, Txt: []string{v}})
-		}
-		rw.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	dsrv.NotifyStartedFunc = func() { close(started) }
-	go dsrv.ActivateAndServe()
-	<-started
-	t.Cleanup(func() { dsrv.Shutdown() })
-
 	pool := x509.NewCertPool()
 	pool.AddCert(w.tlsSrv.Certificate())
 	return w, func(c *app.Config) {
-		c.DNSServer = pc.LocalAddr().String()
+		c.DNSServer = w.dns.Addr
 		c.TestRootCAs = pool
 		// httptest's certificate is for example.com: the https-file check of example.com
 		// reaches the TLS test server.

@@ -1,13 +1,8 @@
 package sso_test
 
 import (
-	"net"
 	"net/url"
-	"strings"
-	"sync"
 	"testing"
-
-	"github.com/miekg/dns"
 
 	"gatehouse/app"
 	"gatehouse/app/apptest"
@@ -159,49 +154,6 @@ func TestBrowserSignInRefusedDomainUnverified(t *testing.T) {
 	})
 }
 
-// txtServer is a DNS server on a loopback UDP port that answers TXT queries from what the
-// test publishes, as a domain's owner publishes its proof.
-type txtServer struct {
-	addr    string
-	mu      sync.Mutex
-	records map[string][]string // by name, lower case with the trailing dot
-}
-
-func newTXTServer(t *testing.T) *txtServer {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &txtServer{addr: pc.LocalAddr().String(), records: map[string][]string{}}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(rw dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		s.mu.Lock()
-		txts, ok := s.records[strings.ToLower(q.Question[0].Name)]
-		s.mu.Unlock()
-		if !ok {
-			m.Rcode = dns.RcodeNameError
-		}
-		for _, v := range txts {
-			m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}, Txt: []string{v}})
-		}
-		rw.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go srv.ActivateAndServe()
-	<-started
-	t.Cleanup(func() { srv.Shutdown() })
-	return s
-}
-
-func (s *txtServer) publish(name string, values ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.records[strings.ToLower(strings.TrimSuffix(name, "."))+"."] = values
-}
-
 // A just-in-time sign-in whose identity provider sends no email, with an identifier that is
 // not an email address, gets identifier@<the connection's primary domain>; removing the
 // primary domain makes the domain verified first primary (here the only other one), and new
@@ -210,14 +162,14 @@ func (s *txtServer) publish(name string, values ...string) {
 // nothing created.
 func TestBrowserSignInRefusedNoEmail(t *testing.T) {
 	idp := newTestIdP(t)
-	txt := newTXTServer(t)
+	txt := apptest.NewTXTServer(t)
 	apptest.Each(t, func(t *testing.T, ae *apptest.Env) {
 		e := &testEnv{ae}
 		w := newSignInWorld(t, e, idp)
 		d := e.MustGQL(w.tok, `mutation($c: ID!) { addDomain(input: {connectionId: $c, domain: "example.org"}) {
 			domain { id dnsRecord { name value } } errors { message } } }`, map[string]any{"c": w.conn})
 		org := str(d, "addDomain", "domain", "id")
-		txt.publish(str(d, "addDomain", "domain", "dnsRecord", "name"), str(d, "addDomain", "domain", "dnsRecord", "value"))
+		txt.Publish(str(d, "addDomain", "domain", "dnsRecord", "name"), str(d, "addDomain", "domain", "dnsRecord", "value"))
 		d = e.MustGQL(w.tok, `mutation($c: ID!, $d: ID!) { verifyDomain(input: {connectionId: $c, domainId: $d}) { success domain { status isPrimary } errors { message } } }`,
 			map[string]any{"c": w.conn, "d": org})
 		if get(d, "verifyDomain", "success") != true || get(d, "verifyDomain", "domain", "isPrimary") != false {
@@ -264,7 +216,7 @@ func TestBrowserSignInRefusedNoEmail(t *testing.T) {
 			t.Fatalf("the refusal created something: %+v, before %+v", after, before)
 		}
 		w.unbound(t, "okta-taken")
-	}, func(c *app.Config) { c.DNSServer = txt.addr })
+	}, func(c *app.Config) { c.DNSServer = txt.Addr })
 }
 
 // A new account's user name is its email: when another account keeps that address as its
