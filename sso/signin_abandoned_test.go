@@ -115,12 +115,7 @@ func TestSignInRefusedOpenFlowIsOneEvent(t *testing.T) {
 	idp := newTestIdP(t)
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		w := newSignInWorld(t, e, idp)
-		idp.as(map[string]any{"sub": "okta-jane", "email": "jane@example.com"})
-		stop := newBrowser(t, e.URL+"/sso/oidc/callback")
-		r, _ := w.signIn(t, stop, w.app, "login_hint", "jane@example.com")
-		if r = newBrowser(t, w.redirect).get(t, r.location); r.status != 400 { // another browser
-			t.Fatalf("callback without the cookie: %+v", r)
-		}
+		w.answerInAnotherBrowser(t)
 		failed := "SELECT count(*) FROM sign_in_events WHERE outcome = 'failed'"
 		if n := countRows(t, e, failed); n != 1 {
 			t.Fatalf("%d failed events after the refused callback", n)

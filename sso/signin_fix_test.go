@@ -302,12 +302,7 @@ func TestSignInEventConnectionSlug(t *testing.T) {
 	idp := newTestIdP(t)
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		w := newSignInWorld(t, e, idp)
-		idp.as(map[string]any{"sub": "okta-jane", "email": "jane@example.com"})
-		stop := newBrowser(t, e.URL+"/sso/oidc/callback")
-		r, _ := w.signIn(t, stop, w.app, "login_hint", "jane@example.com")
-		if r = newBrowser(t, w.redirect).get(t, r.location); r.status != 400 { // another browser
-			t.Fatalf("callback without the cookie: %+v", r)
-		}
+		w.answerInAnotherBrowser(t)
 		d := e.MustGQL(w.tok, `{ signInEvents { events { outcome connection { id slug } } } }`, nil)
 		if str(d, "signInEvents", "events", 0, "outcome") != "FAILED" || str(d, "signInEvents", "events", 0, "connection", "slug") != w.slug ||
 			str(d, "signInEvents", "events", 0, "connection", "id") != w.conn {

@@ -580,6 +580,18 @@ func (w *signInWorld) toCallback(t *testing.T, app *oauth2.Config, extra ...stri
 	}
 }
 
+// answerInAnotherBrowser runs a sign-in of Jane up to the IdP's answer and opens the callback
+// in another browser, without the flow's cookie: refused (400), and the flow stays open.
+func (w *signInWorld) answerInAnotherBrowser(t *testing.T) {
+	t.Helper()
+	w.idp.as(map[string]any{"sub": "okta-jane", "email": "jane@example.com"})
+	stop := newBrowser(t, w.e.URL+"/sso/oidc/callback")
+	r, _ := w.signIn(t, stop, w.app, "login_hint", "jane@example.com")
+	if r = newBrowser(t, w.redirect).get(t, r.location); r.status != 400 {
+		t.Fatalf("callback without the cookie: %+v", r)
+	}
+}
+
 // signIn runs a browser sign-in of app through authorize with extra parameters and returns
 // where it ended, with the PKCE verifier used.
 func (w *signInWorld) signIn(t *testing.T, b *browser, app *oauth2.Config, extra ...string) (result, string) {
