@@ -292,10 +292,13 @@ func (s *Service) route(ctx context.Context, ws uuid.UUID, req AuthorizeRequest)
 		}
 		return conn, nil, err
 	case req.LoginHint != "":
-		if !models.ValidEmail(strings.TrimSpace(req.LoginHint)) {
+		// A domain written as a fully qualified name (jane@contoso.com.) routes as
+		// domain_hint=contoso.com. does.
+		hint := strings.TrimSuffix(strings.TrimSpace(req.LoginHint), ".")
+		if !models.ValidEmail(hint) {
 			return nil, &AuthorizeResult{Kind: AuthorizeEmailPage, Message: "Enter a valid work email address."}, nil
 		}
-		domain = emailDomain(strings.TrimSpace(req.LoginHint))
+		domain = emailDomain(hint)
 	case req.DomainHint != "":
 		domain = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(req.DomainHint)), ".")
 	default:

@@ -663,3 +663,18 @@ func TestRefusedRedemptionIsNoReplay(t *testing.T) {
 		}
 	})
 }
+
+// A login_hint whose domain is written as a fully qualified name (a trailing dot) routes as
+// the same domain_hint does, to the connection that verified the domain.
+func TestLoginHintWithATrailingDotRoutes(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		for _, hint := range []string{"login_hint", "domain_hint"} {
+			value := map[string]string{"login_hint": "jane@example.com.", "domain_hint": "example.com."}[hint]
+			if r, _ := w.signIn(t, newBrowser(t, idp.srv.URL), w.app, hint, value); !strings.HasPrefix(r.location, idp.srv.URL) {
+				t.Fatalf("%s=%s did not lead to the IdP: %d %s %.200s", hint, value, r.status, r.location, r.body)
+			}
+		}
+	})
+}
