@@ -247,10 +247,10 @@ func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                s.issuer,
-		"token_endpoint":                        s.issuer + "/oauth/token",
-		"jwks_uri":                              s.issuer + "/.well-known/jwks.json",
-		"grant_types_supported":                 []string{"client_credentials", "authorization_code"},
+		"issuer":                s.issuer,
+		"token_endpoint":        s.issuer + "/oauth/token",
+		"jwks_uri":              s.issuer + "/.well-known/jwks.json",
+		"grant_types_supported": []string{"client_credentials", "authorization_code"},
 		// none: a PUBLIC application redeems its codes with PKCE and no secret.
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
 		"scopes_supported":                      models.AllScopes,
