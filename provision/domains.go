@@ -337,7 +337,12 @@ func (s *Service) SetPrimaryDomain(ctx context.Context, connectionID, domainID s
 // connection cannot be removed: deactivate the connection first.
 func (s *Service) RemoveDomain(ctx context.Context, connectionID, domainID string) (*models.Domain, error) {
 	var out *models.Domain
-	err := s.mutate(ctx, domainMutation("domain.remove", "remove domain"), func(ctx context.Context, p *Principal) (audited, error) {
+	m := domainMutation("domain.remove", "remove domain")
+	// A concurrent set-primary can make another domain primary between the promotion's check
+	// and its write (the unique index refuses the second): the removal runs again, and finds
+	// a primary domain.
+	m.again = func(err error) bool { return store.IsAlreadyExists(err, "primary") }
+	err := s.mutate(ctx, m, func(ctx context.Context, p *Principal) (audited, error) {
 		c, d, err := s.loadDomainOf(ctx, p, connectionID, domainID)
 		if err != nil {
 			return audited{}, err

@@ -93,8 +93,12 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 		t.Run("no hint: Gatehouse's email page; an unknown domain: the page again, no IdP", func(t *testing.T) {
 			r, _ := w.signIn(t, b, w.app)
 			if r.status != 200 || !strings.Contains(r.body, `<input type="email"`) || !strings.Contains(r.body, `name="client_id" value="`+w.app.ClientID+`"`) ||
-				!strings.Contains(r.body, `action="`+e.URL+`/oauth/authorize"`) {
+				!strings.Contains(r.body, `<form method="post" action="`+e.URL+`/oauth/authorize"`) {
 				t.Fatalf("email page: %+v", r)
+			}
+			// Its form leads to the IdP by a redirect, which a form-action directive would block.
+			if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "form-action") {
+				t.Fatalf("email page's Content-Security-Policy: %q", csp)
 			}
 			r, _ = w.signIn(t, b, w.app, "login_hint", "someone@unknown.example")
 			if r.status != 200 || !strings.Contains(r.body, "not set up for unknown.example") || idp.seen != nil {

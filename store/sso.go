@@ -147,10 +147,17 @@ func (s *Store) ClearPrimaryDomain(ctx context.Context, ws, connectionID uuid.UU
 // it has a primary domain already or no verified one.
 // Errors: ErrAlreadyExists "primary" when a concurrent write made another domain primary.
 func (s *Store) PromotePrimaryDomain(ctx context.Context, ws, connectionID uuid.UUID) (string, error) {
+	// On PostgreSQL the candidate is locked as it is chosen, skipping a domain a concurrent
+	// removal holds: waiting for it would find it deleted and promote nothing. SQLite has one
+	// writer.
+	lock := ""
+	if s.dialect == Postgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
 	var name string
 	err := s.queryOne(ctx, func(rows *sql.Rows) error { return rows.Scan(&name) },
 		`UPDATE domains SET is_primary = ?, updated_at = ? WHERE id = (SELECT id FROM domains
-			WHERE workspace_id = ? AND connection_id = ? AND status = ? ORDER BY verified_at, id LIMIT 1)
+			WHERE workspace_id = ? AND connection_id = ? AND status = ? ORDER BY verified_at, id LIMIT 1`+lock+`)
 		AND NOT EXISTS (SELECT 1 FROM domains WHERE workspace_id = ? AND connection_id = ? AND is_primary) RETURNING name`,
 		true, s.now(), ws, connectionID, models.DomainVerified, ws, connectionID)
 	if errors.Is(err, ErrNotFound) {
