@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"gatehouse/app/apptest"
+	"gatehouse/sso/samltest"
 )
 
 // A real browser (headless Chromium; skipped without one) signs in through Gatehouse's email
@@ -20,6 +22,11 @@ import (
 // Content-Security-Policies, which the HTTP client of the other tests does not enforce. The
 // application receives the code and the state, and the code redeems.
 func TestSignInInChromium(t *testing.T) {
+	t.Run("OIDC, through the email page", func(t *testing.T) { testOIDCInChromium(t) })
+	t.Run("SAML, the IdP on another site", func(t *testing.T) { testSAMLInChromium(t) })
+}
+
+func testOIDCInChromium(t *testing.T) {
 	idp := newTestIdP(t)
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		w := newSignInWorld(t, e, idp)
@@ -35,17 +42,44 @@ func TestSignInInChromium(t *testing.T) {
 		// it: the browser goes on by itself (the email page's POST, the redirects to the IdP and
 		// back, the form_post page's script), and the application's server sees the end of it.
 		tab.JS(`document.querySelector('button[type=submit]').click(), "clicked"`)
-		var posted []url.Values
-		for deadline := time.Now().Add(20 * time.Second); len(posted) == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			app.mu.Lock()
-			posted = slices.Clone(app.posted)
-			app.mu.Unlock()
-		}
-		if len(posted) != 1 || posted[0].Get("code") == "" || posted[0].Get("state") != "app-state" || posted[0].Get("query") != "tenant=acme" {
-			t.Fatalf("the application received %v", posted)
-		}
-		if _, err := app.Exchange(context.Background(), posted[0].Get("code"), oauth2.VerifierOption(verifier)); err != nil {
-			t.Fatalf("redeem the code: %v", err)
-		}
+		app.awaitCode(t, verifier)
 	})
+}
+
+// The SAML design in a real browser: the IdP (on localhost, another site than Gatehouse at
+// 127.0.0.1, as a real IdP is) answers with its auto-posting form, a cross-site POST to the
+// ACS that carries no SameSite=Lax cookie; the ACS finds the flow by its RelayState and sends
+// the browser on to Gatehouse's continuation, a top-level GET that carries the cookie and binds
+// the flow to this browser. The application receives its code by form_post.
+func testSAMLInChromium(t *testing.T) {
+	idp := samltest.NewNamed(t, "localhost")
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorldAt(t, e, samlWorldOptions{idp: idp})
+		app := newFormPostApp(t, w.signInWorld)
+		tab := apptest.NewBrowserTab(t, 1000, 800, time.Minute)
+		verifier := oauth2.GenerateVerifier()
+		u := app.AuthCodeURL("app-state", oidc.Nonce("app-nonce"), oauth2.S256ChallengeOption(verifier),
+			oauth2.SetAuthURLParam("connection", samlSlug), oauth2.SetAuthURLParam("response_mode", "form_post"))
+		// Nothing to type: Gatehouse redirects to the IdP, whose page posts the response.
+		tab.JS(`location.href = ` + strconv.Quote(u) + `, "navigating"`)
+		app.awaitCode(t, verifier)
+	})
+}
+
+// awaitCode waits for the application's server to receive the answer of a sign-in a browser
+// runs by itself, checks it, and redeems its code.
+func (a *formPostApp) awaitCode(t *testing.T, verifier string) {
+	t.Helper()
+	var posted []url.Values
+	for deadline := time.Now().Add(20 * time.Second); len(posted) == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		a.mu.Lock()
+		posted = slices.Clone(a.posted)
+		a.mu.Unlock()
+	}
+	if len(posted) != 1 || posted[0].Get("code") == "" || posted[0].Get("state") != "app-state" || posted[0].Get("query") != "tenant=acme" {
+		t.Fatalf("the application received %v", posted)
+	}
+	if _, err := a.Exchange(context.Background(), posted[0].Get("code"), oauth2.VerifierOption(verifier)); err != nil {
+		t.Fatalf("redeem the code: %v", err)
+	}
 }

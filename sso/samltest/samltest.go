@@ -21,6 +21,7 @@ import (
 	"html"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -68,9 +69,22 @@ type IdP struct {
 // New starts an IdP with its own RSA-2048 key and certificate; it stops with the test.
 func New(t testing.TB) *IdP {
 	t.Helper()
+	return NewNamed(t, "")
+}
+
+// NewNamed is New with the IdP's URLs on host (its port is the listener's): "localhost" puts
+// the IdP on another site than a Gatehouse at 127.0.0.1, as a real IdP is, so that a real
+// browser's POST to the ACS is cross-site. "" is the listener's address.
+func NewNamed(t testing.TB, host string) *IdP {
+	t.Helper()
 	key, cert, certPEM := NewKeyPair(t)
 	hs := httptest.NewUnstartedServer(nil)
-	base, _ := url.Parse("http://" + hs.Listener.Addr().String())
+	addr := hs.Listener.Addr().String()
+	if host != "" {
+		_, port, _ := net.SplitHostPort(addr)
+		addr = net.JoinHostPort(host, port)
+	}
+	base, _ := url.Parse("http://" + addr)
 	srv, err := samlidp.New(samlidp.Options{URL: *base, Key: key, Signer: key, Certificate: cert,
 		Store: &samlidp.MemoryStore{}, Logger: logger.DefaultLogger})
 	if err != nil {
