@@ -137,6 +137,16 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// A POST from another site carries no SameSite=Lax cookie: starting a sign-in from it
+	// would take the browser's sign-in cookie over, and another sign-in under way in this
+	// browser would fail. The browser sends it once more from Gatehouse's own page (the
+	// form_post page, aimed at this endpoint): a same-origin POST, which carries the cookie.
+	// Browsers name the site of a request (Sec-Fetch-Site); other clients are not bounced.
+	if r.Method == http.MethodPost && r.Header.Get("Sec-Fetch-Site") == "cross-site" &&
+		webpage.CookieValue(r, s.svc.SignInCookieName()) == "" {
+		webpage.Answer(w, r, &provision.Answer{RedirectURI: s.issuer + "/oauth/authorize", Params: q, Mode: provision.ResponseModeFormPost})
+		return
+	}
 	// Repeated parameters are an error (RFC 6749 §3.1). A repeated client_id or redirect_uri
 	// leaves no redirect_uri to trust, so the page says so; any other is an invalid_request
 	// redirect once the client and redirect_uri are known (provision.Authorize).

@@ -2,9 +2,15 @@ package sso_test
 
 import (
 	"context"
+	"fmt"
+	"html"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,6 +30,36 @@ import (
 func TestSignInInChromium(t *testing.T) {
 	t.Run("OIDC, through the email page", func(t *testing.T) { testOIDCInChromium(t) })
 	t.Run("SAML, the IdP on another site", func(t *testing.T) { testSAMLInChromium(t) })
+	t.Run("OIDC, POSTed from another site", func(t *testing.T) { testCrossSitePOSTInChromium(t) })
+}
+
+// An application's page on another site (localhost) POSTs the authorization request: Chromium
+// sends it without Gatehouse's SameSite=Lax cookie and names it cross-site, Gatehouse's page
+// sends it again from Gatehouse's own origin, and the sign-in goes on to the IdP and back.
+func testCrossSitePOSTInChromium(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		app := newFormPostApp(t, w)
+		tab := apptest.NewBrowserTab(t, 1000, 800, time.Minute)
+		idp.as(map[string]any{"sub": "okta-xsite", "email": "xsite@example.com", "given_name": "Cross", "family_name": "Site"})
+		verifier := oauth2.GenerateVerifier()
+		authorize, _ := url.Parse(app.AuthCodeURL("app-state", oidc.Nonce("app-nonce"), oauth2.S256ChallengeOption(verifier),
+			oauth2.SetAuthURLParam("response_mode", "form_post"), oauth2.SetAuthURLParam("login_hint", "xsite@example.com")))
+		var form strings.Builder
+		for k, vs := range authorize.Query() {
+			form.WriteString(`<input type="hidden" name="` + html.EscapeString(k) + `" value="` + html.EscapeString(vs[0]) + `">`)
+		}
+		page := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprintf(rw, `<!doctype html><form method="post" action="%s/oauth/authorize">%s</form><script>document.forms[0].submit()</script>`,
+				e.URL, form.String())
+		}))
+		t.Cleanup(page.Close)
+		_, port, _ := net.SplitHostPort(page.Listener.Addr().String())
+		tab.JS(`location.href = "http://localhost:` + port + `/start", "navigating"`)
+		app.awaitCode(t, verifier)
+	})
 }
 
 func testOIDCInChromium(t *testing.T) {

@@ -3,6 +3,7 @@ package sso_test
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"html"
 	"net/http"
 	"net/http/httptest"
@@ -248,6 +249,48 @@ func TestAuthorizeByPOST(t *testing.T) {
 			if claims["email"] != "pat@example.com" || claims["sign_in"] != "provisioned" {
 				t.Fatalf("claims %v", claims)
 			}
+		})
+
+		t.Run("a cross-site POST is sent again from Gatehouse's page, with the cookie, sparing a sign-in under way", func(t *testing.T) {
+			// A sign-in under way in the browser: at the IdP's answer, its cookie set.
+			b := newBrowser(t, e.URL+"/sso/oidc/callback")
+			first, firstVerifier := w.signIn(t, b, w.app, "login_hint", "pat@example.com")
+			if !strings.HasPrefix(first.location, e.URL+"/sso/oidc/callback?") {
+				t.Fatalf("the first sign-in: %+v", first)
+			}
+			gatehouse, _ := url.Parse(e.URL)
+			cookies := b.c.Jar.Cookies(gatehouse)
+			// Another application's page POSTs a second sign-in: the browser sends no cookie.
+			form, _ := request("login_hint", "pat@example.com")
+			req, _ := http.NewRequest("POST", e.URL+"/oauth/authorize", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Sec-Fetch-Site", "cross-site")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bounce := resultOf(resp)
+			action, vals, err := samltest.Form(bounce.body)
+			if bounce.status != http.StatusOK || err != nil || action != e.URL+"/oauth/authorize" || vals.Encode() != form.Encode() ||
+				len(resp.Cookies()) != 0 {
+				t.Fatalf("expected Gatehouse's page sending the request again, and no cookie: %d %v %s %s", bounce.status, resp.Cookies(), action, bounce.body)
+			}
+			// From Gatehouse's page the POST is same-origin: the browser's cookie goes with it.
+			second := b.post(t, action, vals)
+			if !strings.HasPrefix(second.location, e.URL+"/sso/oidc/callback?") {
+				t.Fatalf("the second sign-in: %+v", second)
+			}
+			if after := b.c.Jar.Cookies(gatehouse); fmt.Sprint(after) != fmt.Sprint(cookies) {
+				t.Fatalf("the browser's sign-in cookie changed: %v → %v", cookies, after)
+			}
+			// The first sign-in still finishes in this browser.
+			fin := newBrowser(t, w.redirect)
+			fin.c.Jar = b.c.Jar
+			done := fin.get(t, first.location)
+			if done.query.Get("code") == "" {
+				t.Fatalf("the first sign-in no longer finishes: %+v", done)
+			}
+			w.claimsOf(t, w.app, done.query.Get("code"), firstVerifier)
 		})
 
 		t.Run("a POSTed request's refusal redirects as a GET's", func(t *testing.T) {
