@@ -33,52 +33,19 @@ func TestSignInInChromium(t *testing.T) {
 	t.Run("OIDC, POSTed from another site", func(t *testing.T) { testCrossSitePOSTInChromium(t) })
 }
 
-// An application's page on another site (localhost) POSTs the authorization request: Chromium
-// sends it without Gatehouse's SameSite=Lax cookie and names it cross-site, Gatehouse's page
-// sends it again from Gatehouse's own origin, and the sign-in goes on to the IdP and back.
-func testCrossSitePOSTInChromium(t *testing.T) {
-	idp := newTestIdP(t)
-	eachDB(t, func(t *testing.T, e *testEnv) {
-		w := newSignInWorld(t, e, idp)
-		app := newFormPostApp(t, w)
-		tab := apptest.NewBrowserTab(t, 1000, 800, time.Minute)
-		idp.as(map[string]any{"sub": "okta-xsite", "email": "xsite@example.com", "given_name": "Cross", "family_name": "Site"})
-		verifier := oauth2.GenerateVerifier()
-		authorize, _ := url.Parse(app.AuthCodeURL("app-state", oidc.Nonce("app-nonce"), oauth2.S256ChallengeOption(verifier),
-			oauth2.SetAuthURLParam("response_mode", "form_post"), oauth2.SetAuthURLParam("login_hint", "xsite@example.com")))
-		var form strings.Builder
-		for k, vs := range authorize.Query() {
-			form.WriteString(`<input type="hidden" name="` + html.EscapeString(k) + `" value="` + html.EscapeString(vs[0]) + `">`)
-		}
-		page := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-			rw.Header().Set("Content-Type", "text/html; charset=utf-8")
-			fmt.Fprintf(rw, `<!doctype html><form method="post" action="%s/oauth/authorize">%s</form><script>document.forms[0].submit()</script>`,
-				e.URL, form.String())
-		}))
-		t.Cleanup(page.Close)
-		_, port, _ := net.SplitHostPort(page.Listener.Addr().String())
-		tab.JS(`location.href = "http://localhost:` + port + `/start", "navigating"`)
-		app.awaitCode(t, verifier)
-	})
-}
-
 func testOIDCInChromium(t *testing.T) {
 	idp := newTestIdP(t)
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		w := newSignInWorld(t, e, idp)
-		app := newFormPostApp(t, w)
-		tab := apptest.NewBrowserTab(t, 1000, 800, time.Minute)
 		idp.as(map[string]any{"sub": "okta-chrome", "email": "chrome@example.com", "given_name": "Chro", "family_name": "Mium"})
-		verifier := oauth2.GenerateVerifier()
-		u := app.AuthCodeURL("app-state", oidc.Nonce("app-nonce"), oauth2.S256ChallengeOption(verifier),
-			oauth2.SetAuthURLParam("response_mode", "form_post"))
+		tab, u, awaitCode := chromiumSignIn(t, w)
 		tab.Do("open the authorization URL", chromedp.Navigate(u), chromedp.WaitVisible(chromedp.CSS(`input[type=email]`)),
 			chromedp.SendKeys(chromedp.CSS(`input[type=email]`), "chrome@example.com"))
 		// The person presses Continue. The page goes away at once, so the test does not wait on
 		// it: the browser goes on by itself (the email page's POST, the redirects to the IdP and
 		// back, the form_post page's script), and the application's server sees the end of it.
 		tab.JS(`document.querySelector('button[type=submit]').click(), "clicked"`)
-		app.awaitCode(t, verifier)
+		awaitCode()
 	})
 }
 
@@ -91,15 +58,54 @@ func testSAMLInChromium(t *testing.T) {
 	idp := samltest.NewNamed(t, "localhost")
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		w := newSAMLWorldAt(t, e, samlWorldOptions{idp: idp})
-		app := newFormPostApp(t, w.signInWorld)
-		tab := apptest.NewBrowserTab(t, 1000, 800, time.Minute)
-		verifier := oauth2.GenerateVerifier()
-		u := app.AuthCodeURL("app-state", oidc.Nonce("app-nonce"), oauth2.S256ChallengeOption(verifier),
-			oauth2.SetAuthURLParam("connection", samlSlug), oauth2.SetAuthURLParam("response_mode", "form_post"))
+		tab, u, awaitCode := chromiumSignIn(t, w.signInWorld, "connection", samlSlug)
 		// Nothing to type: Gatehouse redirects to the IdP, whose page posts the response.
 		tab.JS(`location.href = ` + strconv.Quote(u) + `, "navigating"`)
-		app.awaitCode(t, verifier)
+		awaitCode()
 	})
+}
+
+// An application's page on another site (localhost) POSTs the authorization request: Chromium
+// sends it without Gatehouse's SameSite=Lax cookie and names it cross-site, Gatehouse's page
+// sends it again from Gatehouse's own origin, and the sign-in goes on to the IdP and back.
+func testCrossSitePOSTInChromium(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		idp.as(map[string]any{"sub": "okta-xsite", "email": "xsite@example.com", "given_name": "Cross", "family_name": "Site"})
+		tab, u, awaitCode := chromiumSignIn(t, w, "login_hint", "xsite@example.com")
+		authorize, _ := url.Parse(u)
+		var form strings.Builder
+		for k, vs := range authorize.Query() {
+			form.WriteString(`<input type="hidden" name="` + html.EscapeString(k) + `" value="` + html.EscapeString(vs[0]) + `">`)
+		}
+		page := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprintf(rw, `<!doctype html><form method="post" action="%s/oauth/authorize">%s</form><script>document.forms[0].submit()</script>`,
+				e.URL, form.String())
+		}))
+		t.Cleanup(page.Close)
+		_, port, _ := net.SplitHostPort(page.Listener.Addr().String())
+		tab.JS(`location.href = "http://localhost:` + port + `/start", "navigating"`)
+		awaitCode()
+	})
+}
+
+// chromiumSignIn prepares a sign-in of w's application in headless Chromium, answered by
+// form_post to an application's server of its own (formPostApp): the tab, the authorization
+// URL (extra parameters as name, value pairs), and a wait for the application's answer,
+// which checks it and redeems its code.
+func chromiumSignIn(t *testing.T, w *signInWorld, extra ...string) (*apptest.BrowserTab, string, func()) {
+	t.Helper()
+	app := newFormPostApp(t, w)
+	tab := apptest.NewBrowserTab(t, 1000, 800, time.Minute)
+	verifier := oauth2.GenerateVerifier()
+	opts := []oauth2.AuthCodeOption{oidc.Nonce("app-nonce"), oauth2.S256ChallengeOption(verifier),
+		oauth2.SetAuthURLParam("response_mode", "form_post")}
+	for i := 0; i+1 < len(extra); i += 2 {
+		opts = append(opts, oauth2.SetAuthURLParam(extra[i], extra[i+1]))
+	}
+	return tab, app.AuthCodeURL("app-state", opts...), func() { app.awaitCode(t, verifier) }
 }
 
 // awaitCode waits for the application's server to receive the answer of a sign-in a browser
