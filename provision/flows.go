@@ -788,26 +788,27 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 		return nil, s.failFlow(ctx, f, id.Identifier, code, public, cause)
 	}
 	var code, other string
-	// The audit event, the grant and the sign-in event commit with the decision: one
-	// transaction per sign-in, and one statement for the three rows on PostgreSQL.
+	// The provisioned rows, the audit event, the grant and the sign-in event commit with the
+	// decision: one transaction per sign-in at most, and one statement for the rows on
+	// PostgreSQL (decideOptions.thenWrites).
 	record := func(ctx context.Context, res *SignInResult) error {
 		if who, elsewhere := hintedElsewhere(fl.HintSubject, res); elsewhere {
 			other = who
 			return errHintMismatch // nothing of this decision is written
 		}
-		a := res.audit
-		res.audit = nil // written here, with the event (and the grant)
+		a, p := res.audit, res.provisioned
+		res.audit, res.provisioned = nil, nil // written here, with the event (and the grant)
 		if res.Outcome == SignInRefused {
-			return s.store.RecordSignIn(ctx, a, nil, s.event(fl, f.Connection, id.Identifier, models.SignInOutcomeRefused, res.Reason, "", f.requestID()))
+			return s.store.RecordSignIn(ctx, nil, a, nil, s.event(fl, f.Connection, id.Identifier, models.SignInOutcomeRefused, res.Reason, "", f.requestID()))
 		}
 		g, plain, err := s.newGrant(ctx, f, res, id)
 		if err != nil {
 			return err
 		}
 		code = plain
-		return s.store.RecordSignIn(ctx, a, g, s.event(fl, f.Connection, id.Identifier, string(res.Outcome), res.Reason, "", f.requestID()))
+		return s.store.RecordSignIn(ctx, p, a, g, s.event(fl, f.Connection, id.Identifier, string(res.Outcome), res.Reason, "", f.requestID()))
 	}
-	res, err := s.decide(ctx, fl.BrandID, fl.ConnectionID, f.Connection, f.notBound, id, record)
+	res, err := s.decide(ctx, fl.BrandID, fl.ConnectionID, id, decideOptions{known: f.Connection, notBound: f.notBound, then: record, thenWrites: true})
 	if errors.Is(err, ErrMoreClaims) {
 		f.notBound = true // the decision looked: nobody is bound to the identity
 		return nil, ErrMoreClaims

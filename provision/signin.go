@@ -76,6 +76,9 @@ type SignInResult struct {
 	// audit is the decision's audit event, written in the decision's transaction by signIn
 	// after its then; a then that writes it with its own rows (one round trip) sets it nil.
 	audit *models.AuditEvent
+	// provisioned is what a just-in-time decision provisions when its then writes it with its
+	// own rows (decideOptions.thenWrites), nil otherwise: then must write it and set it nil.
+	provisioned *store.ProvisionedUser
 }
 
 // signInAttempts bounds retries after losing a race to a concurrent first sign-in.
@@ -116,14 +119,30 @@ func (s *Service) observeSignIn(res *SignInResult, err error) (*SignInResult, er
 // set, runs in the decision's transaction with its result (a refusal too), so that what the
 // decision leads to (a browser sign-in's code and event) commits with it.
 func (s *Service) signIn(ctx context.Context, brandID, connectionID uuid.UUID, id Identity, then func(ctx context.Context, res *SignInResult) error) (*SignInResult, error) {
-	return s.decide(ctx, brandID, connectionID, nil, false, id, then)
+	return s.decide(ctx, brandID, connectionID, id, decideOptions{then: then})
 }
 
-// decide is signIn for a caller that may hold the connection already (known, read through the
-// connection cache; nil: none): a browser sign-in's flow has it. See returning's fast path.
-// notBound: the caller's earlier decision of this sign-in (ErrMoreClaims) found nobody bound
-// to the identity, so the fast path is not tried again.
-func (s *Service) decide(ctx context.Context, brandID, connectionID uuid.UUID, known *models.Connection, notBound bool, id Identity, then func(ctx context.Context, res *SignInResult) error) (*SignInResult, error) {
+// decideOptions is what a browser sign-in's decision knows and asks beyond signIn's.
+type decideOptions struct {
+	// known is the connection the caller holds already, read through the connection cache (nil:
+	// none): a browser sign-in's flow has it. See returning's fast path.
+	known *models.Connection
+	// notBound: the caller's earlier decision of this sign-in (ErrMoreClaims) found nobody
+	// bound to the identity, so the fast path is not tried again.
+	notBound bool
+	// then, when set, runs in the decision's transaction with its result (signIn).
+	then func(ctx context.Context, res *SignInResult) error
+	// thenWrites: then writes the result's audit event and provisioned rows with its own, as
+	// the last statement of the decision (store.RecordSignIn). So a just-in-time decision
+	// defers its rows to then's statement, and a decision that writes nothing else runs in
+	// no transaction on PostgreSQL (store.InTxFromFirstWrite). Never in a dry run: its then
+	// writes nothing, and the insert is what finds a user name taken (userNameClash).
+	thenWrites bool
+}
+
+// decide is signIn with decideOptions.
+func (s *Service) decide(ctx context.Context, brandID, connectionID uuid.UUID, id Identity, opt decideOptions) (*SignInResult, error) {
+	then := opt.then
 	id, dropped := normaliseIdentity(id)
 	if dropped != "" {
 		s.log.WarnContext(ctx, "sign-in: name claim longer than the name rule allows; treated as not sent",
@@ -134,9 +153,9 @@ func (s *Service) decide(ctx context.Context, brandID, connectionID uuid.UUID, k
 	}
 	var res *SignInResult
 	var err error
-	done, looked := false, notBound
-	if !notBound {
-		res, done, looked, err = s.returning(ctx, brandID, connectionID, known, id, then)
+	done, looked := false, opt.notBound
+	if !opt.notBound {
+		res, done, looked, err = s.returning(ctx, brandID, connectionID, opt.known, id, then)
 	}
 	// Not transact: this loop retries a different loss (a unique index won by a concurrent
 	// first sign-in) with a different first run (attemptState), a log line per retry and its own
@@ -144,11 +163,16 @@ func (s *Service) decide(ctx context.Context, brandID, connectionID uuid.UUID, k
 	userNameTaken := false
 	for attempt := 0; !done && attempt < signInAttempts; attempt++ {
 		// A retry lost a race: the binding may exist now, so it looks again.
-		a := attemptState{looked: looked && attempt == 0, userNameTaken: userNameTaken}
-		err = s.store.InTx(ctx, func(ctx context.Context) error {
+		a := attemptState{looked: looked && attempt == 0, userNameTaken: userNameTaken, deferRows: opt.thenWrites}
+		// A transaction from the first write: a first sign-in whose then writes its rows
+		// (thenWrites) begins none (its reads were READ COMMITTED in one anyway).
+		err = s.store.InTxFromFirstWrite(ctx, func(ctx context.Context) error {
 			res, err = s.signInOnce(ctx, brandID, connectionID, a, id)
 			if err == nil && then != nil {
 				err = then(ctx, res)
+			}
+			if err == nil && res.provisioned != nil {
+				err = errors.New("the decision's then did not write the rows it provisioned")
 			}
 			if err == nil && res.audit != nil { // then did not write it with its own rows
 				err = s.store.CreateAuditEvent(ctx, res.audit)
@@ -305,9 +329,12 @@ type attemptState struct {
 	// userNameTaken: the attempt before provisioned an account whose user name (its email)
 	// another account has.
 	userNameTaken bool
+	// deferRows: then writes the provisioned rows (decideOptions.thenWrites).
+	deferRows bool
 }
 
-// signInOnce is one attempt of SignIn, inside a transaction, on the plain path.
+// signInOnce is one attempt of SignIn, inside a transaction (begun at its first write:
+// store.InTxFromFirstWrite), on the plain path.
 func (s *Service) signInOnce(ctx context.Context, brandID, connectionID uuid.UUID, a attemptState, id Identity) (*SignInResult, error) {
 	brand, err := s.brandByID(ctx, brandID)
 	if err != nil {
@@ -317,7 +344,7 @@ func (s *Service) signInOnce(ctx context.Context, brandID, connectionID uuid.UUI
 		return nil, models.FieldError(models.ENOTFOUND, "brandId", brandID.String(), "no such brand")
 	}
 	ws := brand.WorkspaceID
-	d := &decision{s: s, brand: brand, id: id, bindingLooked: a.looked, userNameTaken: a.userNameTaken}
+	d := &decision{s: s, brand: brand, id: id, bindingLooked: a.looked, userNameTaken: a.userNameTaken, deferRows: a.deferRows}
 	if a.looked && id.Email != "" {
 		// Nobody is bound to the identity: the decision reads the connection, the account
 		// with the email and the brand's configuration, in one query.
@@ -424,6 +451,8 @@ type decision struct {
 	// first, when set, holds what store.FirstSignInReads read with the connection: steps 2 and
 	// 3 do not read again what it has (signInOnce; TestSignInFastPathOracle).
 	first *store.FirstSignIn
+	// deferRows: provisioning leaves its rows to the caller's then (SignInResult.provisioned).
+	deferRows bool
 }
 
 // configuration is the brand's configuration for the connection; nil when none.
@@ -511,15 +540,22 @@ func (d *decision) provision(ctx context.Context, cfg *models.IdentityProviderCo
 	}
 	u.SetEmail(d.id.Email)
 	// The account, the user account (its profile owned by the connection) and its credential:
-	// one statement on PostgreSQL.
-	if err := s.store.CreateProvisionedUser(ctx, newAccount, u, s.newCredential(u, d.conn.ID, d.id.Identifier, ""), d.derived); err != nil {
-		if store.IsAlreadyExists(err, "identity") {
-			return nil, takenError(d.id.Identifier) // as bindIdentity
+	// one statement on PostgreSQL, or part of then's (deferRows).
+	rows := &store.ProvisionedUser{Account: newAccount, User: u, Credential: s.newCredential(u, d.conn.ID, d.id.Identifier, ""), DerivedEmail: d.derived}
+	if !d.deferRows {
+		if err := s.store.CreateProvisionedUser(ctx, rows); err != nil {
+			if store.IsAlreadyExists(err, "identity") {
+				return nil, takenError(d.id.Identifier) // as bindIdentity
+			}
+			return nil, err
 		}
-		return nil, err
 	}
 	pl.Account = account
-	return d.accept(ctx, u, SignInProvisioned, "A new account was created automatically. "+pl.Explanation, &pl)
+	res, err := d.accept(ctx, u, SignInProvisioned, "A new account was created automatically. "+pl.Explanation, &pl)
+	if res != nil && d.deferRows {
+		res.provisioned = rows
+	}
+	return res, err
 }
 
 func (d *decision) principal() *Principal {

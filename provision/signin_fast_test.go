@@ -33,10 +33,10 @@ func TestSignInFastPathOracle(t *testing.T) {
 		// dry decides without writing; known nil is the plain path.
 		dry := func(conn uuid.UUID, known *models.Connection, id Identity) (*SignInResult, error) {
 			var decided *SignInResult
-			_, err := e.s.decide(context.Background(), brand.ID, conn, known, false, id, func(_ context.Context, res *SignInResult) error {
+			_, err := e.s.decide(context.Background(), brand.ID, conn, id, decideOptions{known: known, then: func(_ context.Context, res *SignInResult) error {
 				decided = res
 				return errDryRun
-			})
+			}})
 			if errors.Is(err, errDryRun) {
 				return decided, nil
 			}

@@ -404,6 +404,14 @@ func TestSignInUserNameTaken(t *testing.T) {
 // signInAtOnce starts n sign-ins, the i-th of identity(i), as nearly at once as goroutines
 // allow, and returns their results and errors.
 func signInAtOnce(e *testEnv, brandID, connID uuid.UUID, n int, identity func(i int) Identity) ([]*SignInResult, []error) {
+	return atOnce(n, func(i int) (*SignInResult, error) {
+		return e.s.SignIn(context.Background(), brandID, connID, identity(i))
+	})
+}
+
+// atOnce runs signIn(0) to signIn(n-1) as nearly at once as goroutines allow, and returns
+// their results and errors.
+func atOnce(n int, signIn func(i int) (*SignInResult, error)) ([]*SignInResult, []error) {
 	var wg sync.WaitGroup
 	results := make([]*SignInResult, n)
 	errs := make([]error, n)
@@ -413,7 +421,7 @@ func signInAtOnce(e *testEnv, brandID, connID uuid.UUID, n int, identity func(i 
 		go func() {
 			defer wg.Done()
 			<-start
-			results[i], errs[i] = e.s.SignIn(context.Background(), brandID, connID, identity(i))
+			results[i], errs[i] = signIn(i)
 		}()
 	}
 	close(start)

@@ -123,9 +123,11 @@ func (s *Store) dry() *gorm.DB {
 	return s.gdb.Session(&gorm.Session{DryRun: true, NewDB: true})
 }
 
+// inTx reports whether ctx carries a transaction: InTx's, or InTxFromFirstWrite's (begun or
+// not: its statements must go through s.db, s.query or s.exec).
 func inTx(ctx context.Context) bool {
 	_, ok := ctx.Value(txKey{}).(*gorm.DB)
-	return ok
+	return ok || ctx.Value(firstWriteKey{}) != nil
 }
 
 // pgBatch joins PostgreSQL statements into one: each becomes a data-modifying CTE (w0, w1, …)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"gorm.io/gorm"
 
 	"gatehouse/models"
 )
@@ -523,11 +524,20 @@ var (
 
 // exec runs one statement written with ? placeholders on the transaction or pool of ctx.
 func (s *Store) exec(ctx context.Context, sql string, args ...any) error {
+	db, err := s.handle(ctx, true)
+	if err != nil {
+		return err
+	}
+	return s.execOn(ctx, db, sql, args...)
+}
+
+// execOn runs one statement written with ? placeholders on db.
+func (s *Store) execOn(ctx context.Context, db *gorm.DB, sql string, args ...any) error {
 	if s.dialect == Postgres {
 		sql = pgPlaceholders(sql)
 		args = pgArgs(args)
 	}
-	_, err := s.db(ctx).Statement.ConnPool.ExecContext(ctx, sql, args...)
+	_, err := db.Statement.ConnPool.ExecContext(ctx, sql, args...)
 	return translate(err)
 }
 
@@ -555,18 +565,26 @@ func (s *Store) CreateAuditEvent(ctx context.Context, e *models.AuditEvent) erro
 	return s.exec(ctx, auditInsert, auditTable.args(e)...)
 }
 
-// RecordSignIn writes what a browser sign-in's decision leads to: its audit event, its grant
-// (nil when refused) and its sign-in event. On PostgreSQL it is one statement (a
-// data-modifying CTE, as BindAccountCredential): one round trip instead of three; on SQLite, where a
-// round trip is a function call, three statements in a transaction (the caller's, if any).
-// Either way the three rows commit together, so a decision that wrote nothing else needs no
-// transaction of its own around it (provision's returning fast path). On PostgreSQL, in a
-// transaction, the statement also writes the counters the transaction moved (InTx would write
-// them at commit).
-// Errors: those of CreateAuditEvent, CreateGrant and CreateSignInEvent; nothing is written then.
-func (s *Store) RecordSignIn(ctx context.Context, a *models.AuditEvent, g *models.Grant, e *models.SignInEvent) error {
+// RecordSignIn writes what a browser sign-in's decision leads to: the rows it provisioned (p;
+// nil when it provisioned none, or wrote them itself), its audit event, its grant (nil when
+// refused) and its sign-in event. On PostgreSQL it is one statement (a data-modifying CTE, as
+// BindAccountCredential; the foreign keys are checked at its end): one round trip instead of
+// up to six; on SQLite, where a round trip is a function call, a statement per row in a
+// transaction (the caller's, if any). Either way the rows commit together, so a decision that
+// wrote nothing else needs no transaction of its own around it: provision's returning fast
+// path, and a first sign-in in InTxFromFirstWrite, where this is the last statement. On
+// PostgreSQL in a transaction, the statement also writes the counters the transaction moved
+// (InTx would write them at commit), and those p moves.
+// Errors: those of CreateProvisionedUser, CreateAuditEvent, CreateGrant and
+// CreateSignInEvent; nothing is written then.
+func (s *Store) RecordSignIn(ctx context.Context, p *ProvisionedUser, a *models.AuditEvent, g *models.Grant, e *models.SignInEvent) error {
 	if s.dialect != Postgres {
 		return s.InTx(ctx, func(ctx context.Context) error {
+			if p != nil {
+				if err := s.CreateProvisionedUser(ctx, p); err != nil {
+					return err
+				}
+			}
 			if err := s.CreateAuditEvent(ctx, a); err != nil {
 				return err
 			}
@@ -578,31 +596,52 @@ func (s *Store) RecordSignIn(ctx context.Context, a *models.AuditEvent, g *model
 			return s.CreateSignInEvent(ctx, e)
 		})
 	}
-	args := auditTable.args(a)
-	sql := recordSignInSQL
+	if p == nil && g != nil && !countsMoved(ctx) { // a returning sign-in: its fixed text
+		return s.execLast(ctx, recordSignInGrantSQL, append(append(auditTable.args(a), grantTable.args(g)...), eventTable.args(e)...)...)
+	}
+	var b strings.Builder
+	var args []any
+	b.WriteString("WITH ")
+	part := func(name, sql string, vals ...any) {
+		b.WriteString(name + " AS (" + sql + "), ")
+		args = append(args, vals...)
+	}
+	c, _ := ctx.Value(countsKey{}).(*counts)
+	if p != nil {
+		if p.Account != nil {
+			part("pa", accountInsert, accountTable.args(p.Account)...)
+		}
+		part("pu", ownedUserInsert, p.userValues()...)
+		part("pc", upsertCredentialSQL, credentialArgs(p.Credential)...)
+		if c == nil {
+			c = &counts{}
+		}
+		c.add(p.User.WorkspaceID, counterUsers, 0, 1) // as countCreated
+	}
+	part("a", auditInsert, auditTable.args(a)...)
 	if g != nil {
-		args = append(args, grantTable.args(g)...)
-		sql = recordSignInGrantSQL
+		part("g", grantInsert, grantTable.args(g)...)
 	}
 	// In a transaction, the counters it moved so far (a first sign-in's new user) are written
 	// by this statement, the decision's last, rather than by one more at commit: their rows
 	// are locked as late as before, and nothing is waited for while they are held.
-	if c, ok := ctx.Value(countsKey{}).(*counts); ok && len(c.m) > 0 {
-		var b strings.Builder
-		b.WriteString(strings.TrimSuffix(sql, eventInsert))
+	if c != nil {
 		for i, r := range c.rows() {
-			b.WriteString(", n" + strconv.Itoa(i) + " AS (" + counterUpsertPlain + ") ")
-			args = append(args, counterTable.args(r)...)
+			part("n"+strconv.Itoa(i), counterUpsertPlain, counterTable.args(r)...)
 		}
 		c.m = nil
-		sql = b.String() + eventInsert
 	}
-	args = append(args, eventTable.args(e)...)
-	return s.exec(ctx, sql, args...)
+	sql := strings.TrimSuffix(b.String(), ", ") + " " + eventInsert
+	return s.execLast(ctx, sql, append(args, eventTable.args(e)...)...)
+}
+
+// countsMoved reports whether ctx's transaction moved counters it has not written yet.
+func countsMoved(ctx context.Context) bool {
+	c, ok := ctx.Value(countsKey{}).(*counts)
+	return ok && len(c.m) > 0
 }
 
 var (
-	recordSignInSQL      = "WITH a AS (" + auditInsert + ") " + eventInsert
 	recordSignInGrantSQL = "WITH a AS (" + auditInsert + "), g AS (" + grantInsert + ") " + eventInsert
 	// counterUpsertPlain is counterUpsertSQL with ? placeholders.
 	counterUpsertPlain = counterTable.plainInsert() + " ON CONFLICT (workspace_id, kind, bucket, shard) DO UPDATE SET n = " + counterMerge
@@ -616,45 +655,62 @@ var (
 	provisionInSQL  = "WITH a AS (" + accountInsert + "), u AS (" + ownedUserInsert + ") " + upsertCredentialSQL
 )
 
-// CreateProvisionedUser inserts what a just-in-time sign-in provisions: the account a (nil
-// when placement chose an existing one), the user account u, whose profile the connection of
-// its credential c owns (MarkProfileOwner), and c. derivedEmail is u's email when the sign-in
-// derived it (the identity provider sent none), else "". On PostgreSQL it is one statement (a
-// data-modifying CTE; the foreign keys are checked at its end); on SQLite, three. The
-// unique violations are those of Create and UpsertCredential. c binds a new account, which
-// the identity rule (models.DecideBind) lets bind unless the identity has an owner: the
-// sign-in found none before deciding to provision, and one bound since is the identity
-// index's refusal ("identity"), so the plain upsert needs no decision of its own.
-// Errors: ErrAlreadyExists "email", "user_name" or "identity"; ErrMissingReference when a referenced row is gone.
-// Run it in a transaction: on SQLite a refused row does not undo the rows before it.
-func (s *Store) CreateProvisionedUser(ctx context.Context, a *models.Account, u *models.UserAccount, c *models.Credential, derivedEmail string) error {
+// ProvisionedUser is what a just-in-time sign-in provisions: the account (nil when placement
+// chose an existing one), the user account, whose profile the connection of its credential
+// owns (MarkProfileOwner), and the credential.
+type ProvisionedUser struct {
+	Account    *models.Account
+	User       *models.UserAccount
+	Credential *models.Credential
+	// DerivedEmail is User's email when the sign-in derived it (the identity provider sent
+	// none), else "".
+	DerivedEmail string
+}
+
+// userValues normalises the user account as Create would and returns the values of
+// ownedUserInsert.
+func (p *ProvisionedUser) userValues() []any {
+	u := p.User
 	defaultSCIMData(u)
 	if u.Role == "" { // as GORM does: a zero field with a default takes it
 		u.Role = defaultUserRole
 	}
-	userVals := append(userArgs(u), c.ConnectionID, derivedEmail)
+	return append(userArgs(u), p.Credential.ConnectionID, p.DerivedEmail)
+}
+
+// CreateProvisionedUser inserts what a just-in-time sign-in provisions (ProvisionedUser). On
+// PostgreSQL it is one statement (a data-modifying CTE; the foreign keys are checked at its
+// end); on SQLite, three. The unique violations are those of Create and UpsertCredential.
+// p.Credential binds a new account, which the identity rule (models.DecideBind) lets bind
+// unless the identity has an owner: the sign-in found none before deciding to provision, and
+// one bound since is the identity index's refusal ("identity"), so the plain upsert needs no
+// decision of its own. RecordSignIn can write the same rows with the decision's records.
+// Errors: ErrAlreadyExists "email", "user_name" or "identity"; ErrMissingReference when a referenced row is gone.
+// Run it in a transaction: on SQLite a refused row does not undo the rows before it.
+func (s *Store) CreateProvisionedUser(ctx context.Context, p *ProvisionedUser) error {
+	userVals := p.userValues()
 	if s.dialect != Postgres {
-		if a != nil {
-			if err := s.exec(ctx, accountInsert, accountTable.args(a)...); err != nil {
+		if p.Account != nil {
+			if err := s.exec(ctx, accountInsert, accountTable.args(p.Account)...); err != nil {
 				return err
 			}
 		}
 		if err := s.exec(ctx, ownedUserInsert, userVals...); err != nil {
 			return err
 		}
-		if err := s.exec(ctx, upsertCredentialSQL, credentialArgs(c)...); err != nil {
+		if err := s.exec(ctx, upsertCredentialSQL, credentialArgs(p.Credential)...); err != nil {
 			return err
 		}
 	} else {
 		sql, args := provisionSQL, userVals
-		if a != nil {
-			sql, args = provisionInSQL, append(accountTable.args(a), userVals...)
+		if p.Account != nil {
+			sql, args = provisionInSQL, append(accountTable.args(p.Account), userVals...)
 		}
-		if err := s.exec(ctx, sql, append(args, credentialArgs(c)...)...); err != nil {
+		if err := s.exec(ctx, sql, append(args, credentialArgs(p.Credential)...)...); err != nil {
 			return err
 		}
 	}
-	return s.countCreated(ctx, u)
+	return s.countCreated(ctx, p.User)
 }
 
 // FirstSignIn is what the decision of a sign-in that found nobody bound to its identity reads

@@ -168,7 +168,9 @@ func TestFirstSignInReadsOracle(t *testing.T) {
 }
 
 // A first sign-in's transaction moves the users counter; on PostgreSQL RecordSignIn, the
-// decision's last statement, writes it (no statement of its own at commit), once.
+// decision's last statement, writes it (no statement of its own at commit), once. Given the
+// provisioned rows, RecordSignIn moves it with them: alone, and as the only write of an
+// InTxFromFirstWrite.
 func TestRecordSignInWritesTheCounters(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		ctx := context.Background()
@@ -190,22 +192,27 @@ func TestRecordSignInWritesTheCounters(t *testing.T) {
 			}
 			return n
 		}
-		err := s.InTx(ctx, func(ctx context.Context) error {
-			u := &models.UserAccount{ID: NewID(), WorkspaceID: ws.ID, UserName: "p@x.test", UserNameKey: "p@x.test", Active: true,
+		// rows returns a first sign-in's rows for identifier p: what it provisions and records.
+		rows := func(p string) (*ProvisionedUser, *models.AuditEvent, *models.SignInEvent) {
+			u := &models.UserAccount{ID: NewID(), WorkspaceID: ws.ID, UserName: p + "@x.test", UserNameKey: p + "@x.test", Active: true,
 				Version: 1, CreatedAt: now, UpdatedAt: now}
-			u.SetEmail("p@x.test")
-			cred := &models.Credential{ID: NewID(), WorkspaceID: ws.ID, UserAccountID: u.ID, ConnectionID: c.ID, Identifier: "p",
-				IdentifierKey: "p", CreatedAt: now, UpdatedAt: now}
-			if err := s.CreateProvisionedUser(ctx, nil, u, cred, ""); err != nil {
+			u.SetEmail(p + "@x.test")
+			cred := &models.Credential{ID: NewID(), WorkspaceID: ws.ID, UserAccountID: u.ID, ConnectionID: c.ID, Identifier: p,
+				IdentifierKey: p, CreatedAt: now, UpdatedAt: now}
+			a := &models.AuditEvent{ID: NewID(), WorkspaceID: ws.ID, ActorType: "sign_in", ActorID: "c:" + p, Action: "sign_in.provisioned",
+				TargetType: "user_account", TargetID: u.ID.String(), Summary: "{}", CreatedAt: now}
+			e := &models.SignInEvent{ID: NewID(), WorkspaceID: ws.ID, Identifier: p, Outcome: "provisioned", CreatedAt: now}
+			return &ProvisionedUser{User: u, Credential: cred}, a, e
+		}
+		err := s.InTx(ctx, func(ctx context.Context) error {
+			p, a, e := rows("p")
+			if err := s.CreateProvisionedUser(ctx, p); err != nil {
 				return err
 			}
 			if n := users(ctx); n != 0 {
 				t.Fatalf("users counter %d before the records", n)
 			}
-			a := &models.AuditEvent{ID: NewID(), WorkspaceID: ws.ID, ActorType: "sign_in", ActorID: "c:p", Action: "sign_in.provisioned",
-				TargetType: "user_account", TargetID: u.ID.String(), Summary: "{}", CreatedAt: now}
-			e := &models.SignInEvent{ID: NewID(), WorkspaceID: ws.ID, Identifier: "p", Outcome: "provisioned", CreatedAt: now}
-			if err := s.RecordSignIn(ctx, a, nil, e); err != nil {
+			if err := s.RecordSignIn(ctx, nil, a, nil, e); err != nil {
 				return err
 			}
 			if n := users(ctx); s.dialect == Postgres && n != 1 {
@@ -218,6 +225,20 @@ func TestRecordSignInWritesTheCounters(t *testing.T) {
 		}
 		if n := users(ctx); n != 1 {
 			t.Fatalf("users counter %d after commit", n)
+		}
+		if p, a, e := rows("q"); s.RecordSignIn(ctx, p, a, nil, e) != nil {
+			t.Fatal("RecordSignIn with the rows, alone, failed")
+		}
+		if n := users(ctx); n != 2 {
+			t.Fatalf("users counter %d after RecordSignIn with the rows, alone", n)
+		}
+		err = s.InTxFromFirstWrite(ctx, func(ctx context.Context) error {
+			users(ctx) // a read before the write
+			p, a, e := rows("r")
+			return s.RecordSignIn(ctx, p, a, nil, e)
+		})
+		if n := users(ctx); err != nil || n != 3 {
+			t.Fatalf("users counter %d after RecordSignIn with the rows, in InTxFromFirstWrite: %v", n, err)
 		}
 	})
 }

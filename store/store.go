@@ -260,7 +260,7 @@ func (s *Store) pool(ctx context.Context) *gorm.DB {
 // Nested calls join the outer transaction. An error or panic from fn rolls back.
 // Errors: fn's, unchanged; a failed BEGIN or COMMIT wraps models.ErrUnavailable.
 func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
-	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+	if inTx(ctx) { // joins it (InTxFromFirstWrite's: fn's writes do)
 		return fn(ctx)
 	}
 	// Errors of fn are already translated; those of BEGIN and COMMIT are classified here.
@@ -273,12 +273,16 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 	}))
 }
 
-// db returns the transaction carried by ctx, or the pool.
+// db returns the transaction carried by ctx, or the pool. In InTxFromFirstWrite it begins the
+// transaction (GORM's statements are not told apart: any may write); an error is the
+// returned session's.
 func (s *Store) db(ctx context.Context) *gorm.DB {
-	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
-		return tx
+	db, err := s.handle(ctx, true)
+	if err != nil {
+		db = s.gdb.Session(&gorm.Session{NewDB: true, Context: ctx})
+		_ = db.AddError(err)
 	}
-	return s.pool(ctx).WithContext(ctx)
+	return db
 }
 
 // scoped confines a query to one workspace. Every workspace-owned read and write goes

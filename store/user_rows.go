@@ -115,14 +115,20 @@ func scanUsers(rows *sql.Rows, withGroups bool) ([]*models.UserAccount, map[uuid
 	return users, groups, nil
 }
 
-// query runs a read on the connection (or transaction) of ctx without GORM's statement
-// building, for the hottest reads. sql uses ? placeholders and no ? inside string literals.
+// query runs a read (or a write returning rows) on the connection (or transaction) of ctx
+// without GORM's statement building, for the hottest reads. sql uses ? placeholders and no ?
+// inside string literals. Only a plain read (plainRead) leaves InTxFromFirstWrite's
+// transaction unbegun.
 func (s *Store) query(ctx context.Context, sql string, args ...any) (*sql.Rows, error) {
+	db, err := s.handle(ctx, !plainRead(sql))
+	if err != nil {
+		return nil, err
+	}
 	if s.dialect == Postgres {
 		sql = pgPlaceholders(sql)
 		args = pgArgs(args)
 	}
-	return s.db(ctx).Statement.ConnPool.QueryContext(ctx, sql, args...)
+	return db.Statement.ConnPool.QueryContext(ctx, sql, args...)
 }
 
 // pgArgs returns args with uuids as 16-byte arrays, which pgx encodes directly, instead of

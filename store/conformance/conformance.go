@@ -53,6 +53,7 @@ var tests = []test{
 	{[]string{"Pools"}, testAsyncCommit},
 	{[]string{"Create", "CreateAll"}, testCreate},
 	{[]string{"InTx"}, testInTx},
+	{[]string{"InTxFromFirstWrite"}, testFirstWrite},
 	{[]string{"Workspace", "Workspaces"}, testWorkspaces},
 	{[]string{"CountIntegrationClients", "PlatformAdminWorkspace", "IntegrationClientByClientID", "IntegrationClient",
 		"IntegrationClients", "UpdateIntegrationClient"}, testIntegrationClients},

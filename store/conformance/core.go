@@ -111,6 +111,81 @@ func testInTx(e *env) {
 	e.ok(err)
 }
 
+// testFirstWrite: InTxFromFirstWrite commits or rolls back fn's writes as InTx does, its reads
+// see what committed before them, and a RecordSignIn that is fn's only write commits with its
+// provisioned rows, or writes nothing when one row is refused. On PostgreSQL that statement
+// commits alone, and no write may follow it; on SQLite, where InTxFromFirstWrite is InTx, one
+// may.
+func testFirstWrite(e *env) {
+	u := e.newUser("first-write-rolled-back")
+	err := e.s.InTxFromFirstWrite(e.ctx, func(ctx context.Context) error {
+		_, err := e.s.UserAccount(ctx, e.ws, u.ID) // before any write
+		e.is(err, store.ErrNotFound, "read before the write")
+		e.ok(e.s.Create(ctx, u))
+		_, err = e.s.UserAccount(ctx, e.ws, u.ID) // in the transaction, which has the row
+		e.ok(err)
+		return errors.New("abort")
+	})
+	e.check(err != nil && err.Error() == "abort", "fn's error changed: %v", err)
+	_, err = e.s.UserAccount(e.ctx, e.ws, u.ID)
+	e.is(err, store.ErrNotFound, "row of a rolled-back transaction")
+	// A nested InTx joins it: its write rolls back with fn.
+	v := e.newUser("first-write-nested")
+	err = e.s.InTxFromFirstWrite(e.ctx, func(ctx context.Context) error {
+		e.ok(e.s.InTx(ctx, func(ctx context.Context) error { return e.s.Create(ctx, v) }))
+		return errors.New("abort")
+	})
+	e.check(err != nil, "fn's error lost")
+	_, err = e.s.UserAccount(e.ctx, e.ws, v.ID)
+	e.is(err, store.ErrNotFound, "row of a nested InTx in a rolled-back transaction")
+	e.ok(e.s.InTxFromFirstWrite(e.ctx, func(ctx context.Context) error { return e.s.Create(ctx, u) }))
+	_, err = e.s.UserAccount(e.ctx, e.ws, u.ID)
+	e.ok(err)
+
+	// RecordSignIn as fn's only write, with the rows a first sign-in provisions.
+	conn := e.connection("first-write")
+	w := e.newUser("first-write-provisioned")
+	acct := &models.Account{ID: store.NewID(), WorkspaceID: e.ws, Name: "jit", Type: models.AccountIndividual, CreatedAt: e.now, UpdatedAt: e.now}
+	w.AccountID = &acct.ID
+	ev := e.signInEvent("provisioned")
+	e.ok(e.s.InTxFromFirstWrite(e.ctx, func(ctx context.Context) error {
+		_, err := e.s.FirstSignInReads(ctx, e.ws, store.NewID(), conn.ID, models.Key(w.Email))
+		e.ok(err)
+		p := &store.ProvisionedUser{Account: acct, User: w, Credential: e.credential(w, conn, "W-Id"), DerivedEmail: w.Email}
+		if err := e.s.RecordSignIn(ctx, p, e.audit("sign_in"), nil, ev); err != nil {
+			return err
+		}
+		err = e.s.CreateAuditEvent(ctx, e.audit("after the last"))
+		if e.s.Dialect() == store.Postgres {
+			e.check(err != nil, "a write after the statement that committed alone was accepted")
+			return nil
+		}
+		return err
+	}))
+	got, derived, err := e.s.UserAccountByIdentity(e.ctx, e.ws, conn.ID, "w-id")
+	e.ok(err)
+	e.check(got.ID == w.ID && *got.AccountID == acct.ID && derived == w.Email, "provisioned by RecordSignIn: %+v %q", got, derived)
+	_, err = e.s.Account(e.ctx, e.ws, acct.ID)
+	e.ok(err)
+	es, total, err := e.s.SignInEventsPage(e.ctx, e.ws, store.SignInEventFilter{Outcome: "provisioned"}, 0, 10)
+	e.ok(err)
+	e.check(total == 1 && es[0].ID == ev.ID, "sign-in events %d", total)
+	// A refused row refuses them all: the event's id is taken.
+	x := e.newUser("first-write-refused")
+	e.exists(e.s.InTxFromFirstWrite(e.ctx, func(ctx context.Context) error {
+		p := &store.ProvisionedUser{User: x, Credential: e.credential(x, conn, "x")}
+		return e.s.RecordSignIn(ctx, p, e.audit("sign_in"), nil, ev)
+	}), "id", "RecordSignIn with a duplicate event")
+	_, err = e.s.UserAccount(e.ctx, e.ws, x.ID)
+	e.is(err, store.ErrNotFound, "account of a refused RecordSignIn")
+	// So is the identity bound already.
+	y := e.newUser("first-write-identity")
+	e.exists(e.s.RecordSignIn(e.ctx, &store.ProvisionedUser{User: y, Credential: e.credential(y, conn, "W-ID")},
+		e.audit("sign_in"), nil, e.signInEvent("provisioned")), "identity", "RecordSignIn provisioning a bound identity")
+	_, err = e.s.UserAccount(e.ctx, e.ws, y.ID)
+	e.is(err, store.ErrNotFound, "account of a refused RecordSignIn")
+}
+
 func testWorkspaces(e *env) {
 	w, err := e.s.Workspace(e.ctx, e.ws)
 	e.ok(err)

@@ -387,12 +387,12 @@ func testRecords(e *env) {
 	e.exists(e.s.CreateSignInEvent(e.ctx, ev), "id", "duplicate sign-in event")
 
 	g := e.grant(unique("code-"), e.now.Add(time.Minute))
-	e.ok(e.s.RecordSignIn(e.ctx, e.audit("sign_in"), g, e.signInEvent("accepted")))
+	e.ok(e.s.RecordSignIn(e.ctx, nil, e.audit("sign_in"), g, e.signInEvent("accepted")))
 	_, err := e.s.Grant(e.ctx, e.ws, g.ID)
 	e.ok(err)
-	e.ok(e.s.RecordSignIn(e.ctx, e.audit("sign_in"), nil, e.signInEvent("refused")))
+	e.ok(e.s.RecordSignIn(e.ctx, nil, e.audit("sign_in"), nil, e.signInEvent("refused")))
 	// A refused row refuses the others.
-	e.exists(e.s.RecordSignIn(e.ctx, e.audit("sign_in"), nil, ev), "id", "RecordSignIn with a duplicate event")
+	e.exists(e.s.RecordSignIn(e.ctx, nil, e.audit("sign_in"), nil, ev), "id", "RecordSignIn with a duplicate event")
 
 	evs, err := e.s.AuditEvents(e.ctx, e.ws, nil, 100)
 	e.ok(err)
@@ -421,7 +421,7 @@ func testProvisioned(e *env) {
 	acct := &models.Account{ID: store.NewID(), WorkspaceID: e.ws, Name: "jit", Type: models.AccountIndividual, CreatedAt: e.now, UpdatedAt: e.now}
 	u := e.newUser("jit")
 	u.AccountID = &acct.ID
-	e.ok(e.s.CreateProvisionedUser(e.ctx, acct, u, e.credential(u, conn, "Jit-Id"), u.Email))
+	e.ok(e.s.CreateProvisionedUser(e.ctx, &store.ProvisionedUser{Account: acct, User: u, Credential: e.credential(u, conn, "Jit-Id"), DerivedEmail: u.Email}))
 	_, err := e.s.Account(e.ctx, e.ws, acct.ID)
 	e.ok(err)
 	got, derived, err := e.s.UserAccountByIdentity(e.ctx, e.ws, conn.ID, "jit-id")
@@ -437,13 +437,13 @@ func testProvisioned(e *env) {
 	// transaction).
 	v := e.newUser("other")
 	e.exists(e.s.InTx(e.ctx, func(ctx context.Context) error {
-		return e.s.CreateProvisionedUser(ctx, nil, v, e.credential(v, conn, "JIT-ID"), "")
+		return e.s.CreateProvisionedUser(ctx, &store.ProvisionedUser{User: v, Credential: e.credential(v, conn, "JIT-ID")})
 	}), "identity", "identity taken")
 	_, err = e.s.UserAccount(e.ctx, e.ws, v.ID)
 	e.is(err, store.ErrNotFound, "account of a refused provisioning")
 	w := e.newUser("jit")
 	w.UserName, w.UserNameKey = "w", "w"
-	e.exists(e.s.CreateProvisionedUser(e.ctx, nil, w, e.credential(w, conn, "w"), ""), "email", "email taken")
+	e.exists(e.s.CreateProvisionedUser(e.ctx, &store.ProvisionedUser{User: w, Credential: e.credential(w, conn, "w")}), "email", "email taken")
 
 	// The connection owns the profile of the account it provisioned.
 	plain := e.user("plain")
