@@ -263,6 +263,7 @@ const (
 	reasonNoAutoProvisioning = "You do not have an account for this portal, and accounts are not created automatically. Contact your administrator."
 	reasonNoEmail            = "Your identity provider did not send a valid email address, which a new account needs. Contact your administrator."
 	reasonUserNameTaken      = "Another account uses your email address as its user name, so no account can be created for you. Contact your administrator."
+	reasonDerivedEmailTaken  = "Your identity provider did not send an email address, and the address a new account would get from your identifier is another account's, so no account can be created for you. Contact your administrator."
 )
 
 // returning is the fast path of a browser sign-in, which holds its connection already (known,
@@ -411,15 +412,19 @@ func (d *decision) decide(ctx context.Context) (*SignInResult, error) {
 		return d.refuse(ctx, nil, reasonNoAutoProvisioning, "no account is bound to the identity or has its email, and neither the brand's configuration for this connection auto-provisions learners nor the connection has JIT provisioning")
 	}
 	if id.Email == "" {
-		email, err := s.derivedEmail(ctx, ws, conn.ID, id.Identifier)
+		email, taken, err := s.derivedEmail(ctx, ws, conn.ID, id.Identifier)
 		if err != nil {
 			return nil, err
 		}
-		if email == "" && d.bindingLooked {
+		if taken && d.bindingLooked {
 			// The derived address may be taken by this very identity, bound by a concurrent
 			// first sign-in since the fast path looked: decide again from step 1.
 			d.bindingLooked = false
 			return d.decide(ctx)
+		}
+		if taken {
+			return d.refuse(ctx, nil, reasonDerivedEmailTaken, "the identity provider sent no email, and the address derived for a new account, "+email+
+				", is another account's (one not bound to this identity; linking needs the email claim)")
 		}
 		if email == "" {
 			return d.refuse(ctx, nil, reasonNoEmail, "auto-provisioning needs a valid email address; the identity provider sent none, and no email can be derived from the identifier and the connection's primary domain")
@@ -591,13 +596,14 @@ func (d *decision) refuse(ctx context.Context, u *models.UserAccount, reason, de
 
 // derivedEmail is the email of a JIT-provisioned account whose identity provider sent none:
 // the identifier itself when it is an email address, else identifier@<the connection's primary
-// domain>. "" when neither gives a valid address that no account has yet.
-func (s *Service) derivedEmail(ctx context.Context, ws, connectionID uuid.UUID, identifier string) (string, error) {
-	email := identifier
+// domain>. "" when neither gives a valid address; taken when an account has it already (one
+// steps 1 and 2 did not sign in).
+func (s *Service) derivedEmail(ctx context.Context, ws, connectionID uuid.UUID, identifier string) (email string, taken bool, err error) {
+	email = identifier
 	if !models.ValidEmail(email) {
 		ds, err := s.store.Domains(ctx, ws, connectionID)
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		email = ""
 		for _, dm := range ds {
@@ -606,17 +612,17 @@ func (s *Service) derivedEmail(ctx context.Context, ws, connectionID uuid.UUID, 
 			}
 		}
 		if !models.ValidEmail(email) {
-			return "", nil
+			return "", false, nil
 		}
 	}
-	_, err := s.store.UserAccountByEmail(ctx, ws, models.Key(email))
+	_, err = s.store.UserAccountByEmail(ctx, ws, models.Key(email))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return email, nil
+		return email, false, nil
 	case err != nil:
-		return "", err
+		return "", false, err
 	}
-	return "", nil // taken by an account steps 1 and 2 did not sign in
+	return email, true, nil
 }
 
 // refreshProfile brings the names and email of an account the connection owns (created by JIT

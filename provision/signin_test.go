@@ -234,6 +234,13 @@ func TestSignIn(t *testing.T) {
 		t.Run("provisioning needs an email", func(t *testing.T) {
 			expectRefused(t, okta, Identity{Identifier: "no-mail", Email: "not an email"}, reasonNoEmail)
 		})
+		t.Run("provisioning refuses a derived email another account has, saying so", func(t *testing.T) {
+			// No email claim; the identifier is an address, kim's (provisioned above).
+			expectRefused(t, okta, Identity{Identifier: "Kim@acme.test"}, reasonDerivedEmailTaken)
+			if _, sum := e.lastAudit(); !strings.Contains(sum["detail"].(string), "Kim@acme.test") {
+				t.Fatalf("the audit detail does not name the address: %v", sum["detail"])
+			}
+		})
 
 		e.verifyDomain(okta, "verified.test")
 		t.Run("an existing account without a credential is linked when its domain is verified", func(t *testing.T) {

@@ -21,6 +21,7 @@ const (
 	wantDomainUnverified = "An account with your email address exists, but your email domain is not verified for this identity provider, so it cannot be linked automatically. Contact your administrator."
 	wantNoEmail          = "Your identity provider did not send a valid email address, which a new account needs. Contact your administrator."
 	wantUserNameTaken    = "Another account uses your email address as its user name, so no account can be created for you. Contact your administrator."
+	wantDerivedTaken     = "Your identity provider did not send an email address, and the address a new account would get from your identifier is another account's, so no account can be created for you. Contact your administrator."
 )
 
 // engineCounts is what a sign-in may create, as an admin counts it: user accounts and
@@ -157,9 +158,10 @@ func TestBrowserSignInRefusedDomainUnverified(t *testing.T) {
 // A just-in-time sign-in whose identity provider sends no email, with an identifier that is
 // not an email address, gets identifier@<the connection's primary domain>; removing the
 // primary domain makes the domain verified first primary (here the only other one), and new
-// people get addresses there. When that address is another account's, no email can be
-// derived and the sign-in is refused: access_denied with the reason, one refused event,
-// nothing created.
+// people get addresses there. When that address is another account's, the sign-in is refused
+// saying so: access_denied with the reason, one refused event, nothing created. An identifier
+// that makes no valid address is refused too (an active connection always has a primary
+// domain).
 func TestBrowserSignInRefusedNoEmail(t *testing.T) {
 	idp := newTestIdP(t)
 	txt := apptest.NewTXTServer(t)
@@ -206,9 +208,9 @@ func TestBrowserSignInRefusedNoEmail(t *testing.T) {
 		before := w.engineCounts(t)
 		idp.as(map[string]any{"sub": "okta-taken", "given_name": "Tak"})
 		r, _ = w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug)
-		w.refusedAtApp(t, r.status, r.location, wantNoEmail)
+		w.refusedAtApp(t, r.status, r.location, wantDerivedTaken)
 		d = e.MustGQL(w.tok, `{ signInEvents(outcome: REFUSED, pageSize: 100) { total events { reason identifier } } }`, nil)
-		if get(d, "signInEvents", "total") != 1.0 || str(d, "signInEvents", "events", 0, "reason") != wantNoEmail ||
+		if get(d, "signInEvents", "total") != 1.0 || str(d, "signInEvents", "events", 0, "reason") != wantDerivedTaken ||
 			str(d, "signInEvents", "events", 0, "identifier") != "okta-taken" {
 			t.Fatalf("the refusal's event: %v", d)
 		}
@@ -216,6 +218,16 @@ func TestBrowserSignInRefusedNoEmail(t *testing.T) {
 			t.Fatalf("the refusal created something: %+v, before %+v", after, before)
 		}
 		w.unbound(t, "okta-taken")
+
+		// An identifier that makes no address with the primary domain: nothing can be derived.
+		idp.as(map[string]any{"sub": "okta none", "given_name": "Nan"})
+		r, _ = w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug)
+		w.refusedAtApp(t, r.status, r.location, wantNoEmail)
+		d = e.MustGQL(w.tok, `{ signInEvents(outcome: REFUSED, pageSize: 100) { total events { reason identifier } } }`, nil)
+		if get(d, "signInEvents", "total") != 2.0 || str(d, "signInEvents", "events", 0, "reason") != wantNoEmail {
+			t.Fatalf("the refusal's event: %v", d)
+		}
+		w.unbound(t, "okta none")
 	}, func(c *app.Config) { c.DNSServer = txt.Addr })
 }
 
