@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"strings"
 
@@ -24,6 +25,9 @@ type firstWriteTx struct {
 	tx *gorm.DB
 	// last: a write ran on its own as fn's last (execLast); no write may follow it.
 	last bool
+	// done: InTxFromFirstWrite returned. A ctx that outlived it begins nothing (sql.ErrTxDone,
+	// as a finished InTx's transaction answers).
+	done bool
 }
 
 // errWriteAfterLast: a write followed the statement that was to be its transaction's last
@@ -35,7 +39,8 @@ var errWriteAfterLast = errors.New("store: a write after the statement that was 
 // before it run on the pool. A write the store runs as its caller's last (RecordSignIn) runs
 // on its own, committing by itself, when nothing began the transaction before it; no write
 // may follow it then. Callers decide under READ COMMITTED, where reading in the transaction
-// isolated nothing more. On SQLite, and inside a transaction, it is InTx.
+// isolated nothing more. As in any transaction, fn's statements run one at a time. On SQLite,
+// and inside a transaction, it is InTx.
 // Errors: fn's, unchanged; a failed BEGIN or COMMIT wraps models.ErrUnavailable.
 func (s *Store) InTxFromFirstWrite(ctx context.Context, fn func(ctx context.Context) error) (err error) {
 	if s.dialect != Postgres || inTx(ctx) {
@@ -44,6 +49,7 @@ func (s *Store) InTxFromFirstWrite(ctx context.Context, fn func(ctx context.Cont
 	fw := &firstWriteTx{}
 	ctx, counts := withCounts(context.WithValue(ctx, firstWriteKey{}, fw))
 	defer func() {
+		fw.done = true
 		if fw.tx == nil {
 			return
 		}
@@ -77,6 +83,8 @@ func (s *Store) handle(ctx context.Context, write bool) (*gorm.DB, error) {
 	}
 	if fw, ok := ctx.Value(firstWriteKey{}).(*firstWriteTx); ok {
 		switch {
+		case fw.done:
+			return nil, sql.ErrTxDone
 		case fw.tx != nil:
 			return fw.tx, nil
 		case write && fw.last:

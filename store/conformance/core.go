@@ -141,6 +141,19 @@ func testFirstWrite(e *env) {
 	e.ok(e.s.InTxFromFirstWrite(e.ctx, func(ctx context.Context) error { return e.s.Create(ctx, u) }))
 	_, err = e.s.UserAccount(e.ctx, e.ws, u.ID)
 	e.ok(err)
+	// The ctx of one that only read (a plain read: no transaction began), used after it
+	// returned, begins nothing and writes nothing (as InTx's).
+	var escaped context.Context
+	e.ok(e.s.InTxFromFirstWrite(e.ctx, func(ctx context.Context) error {
+		escaped = ctx
+		_, _, err := e.s.UserAccountByLiveIdentity(ctx, e.ws, store.NewID(), "nobody")
+		e.is(err, store.ErrNotFound, "a plain read")
+		return nil
+	}))
+	late := e.newUser("first-write-late")
+	e.check(e.s.Create(escaped, late) != nil, "a write with the context of a finished transaction was accepted")
+	_, err = e.s.UserAccount(e.ctx, e.ws, late.ID)
+	e.is(err, store.ErrNotFound, "row written with the context of a finished transaction")
 
 	// RecordSignIn as fn's only write, with the rows a first sign-in provisions.
 	conn := e.connection("first-write")
