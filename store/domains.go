@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 
 	"github.com/google/uuid"
 
@@ -9,10 +10,15 @@ import (
 )
 
 // DomainVerifiedFor reports whether name (normalised) is a verified domain of the connection.
+// A plain read (not GORM's): a sign-in's decision reads it before its first write, and so
+// begins no transaction for it (InTxFromFirstWrite).
 // Errors: none of the contract.
 func (s *Store) DomainVerifiedFor(ctx context.Context, ws, connectionID uuid.UUID, name string) (bool, error) {
-	return exists(s.scoped(ctx, ws).Model(&models.Domain{}).
-		Where("connection_id = ? AND name = ? AND status = ?", connectionID, name, models.DomainVerified))
+	var verified bool
+	err := s.queryOne(ctx, func(rows *sql.Rows) error { return rows.Scan(&verified) },
+		"SELECT EXISTS (SELECT 1 FROM domains WHERE workspace_id = ? AND connection_id = ? AND name = ? AND status = ?)",
+		ws, connectionID, name, string(models.DomainVerified))
+	return verified, err
 }
 
 // Domains lists a connection's domains, oldest first.

@@ -274,11 +274,20 @@ func testDomains(e *env) {
 	e.ok(err)
 	e.check(len(byConn[conn.ID]) == 1 && len(byConn[other.ID]) == 1, "for %v", byConn)
 
-	d.Status, d.IsPrimary, d.VerifiedAt = models.DomainVerified, true, &e.now
-	e.ok(e.s.SaveDomain(e.ctx, d))
 	verified, err := e.s.DomainVerifiedFor(e.ctx, e.ws, conn.ID, name)
 	e.ok(err)
+	e.check(!verified, "a domain not verified yet reads verified")
+	d.Status, d.IsPrimary, d.VerifiedAt = models.DomainVerified, true, &e.now
+	e.ok(e.s.SaveDomain(e.ctx, d))
+	verified, err = e.s.DomainVerifiedFor(e.ctx, e.ws, conn.ID, name)
+	e.ok(err)
 	e.check(verified, "not verified")
+	verified, err = e.s.DomainVerifiedFor(e.ctx, e.ws, other.ID, name)
+	e.ok(err)
+	e.check(!verified, "verified for another connection")
+	verified, err = e.s.DomainVerifiedFor(e.ctx, store.NewID(), conn.ID, name)
+	e.ok(err)
+	e.check(!verified, "verified in another workspace")
 	all, nv, err := e.s.CountDomains(e.ctx, e.ws, conn.ID)
 	e.ok(err)
 	e.check(all == 1 && nv == 1, "counts %d %d", all, nv)
