@@ -135,7 +135,11 @@ var credentialInsert = credentialTable.insert()
 // index on the identity still refuses a binding that lost a race to a concurrent one.
 // Errors: ErrAlreadyExists "identity" when another account holds the identity; ErrMissingReference when the account or connection is gone.
 func (s *Store) UpsertCredential(ctx context.Context, c *models.Credential) error {
-	conn := s.db(ctx).Statement.ConnPool
+	db, err := s.handle(ctx, true)
+	if err != nil {
+		return err
+	}
+	conn := db.Statement.ConnPool
 	if s.dialect == Postgres {
 		res, err := conn.ExecContext(ctx, decidedUpsertSQL, decidedUpsert.args(nil, c, true)...)
 		if err != nil {
@@ -149,7 +153,7 @@ func (s *Store) UpsertCredential(ctx context.Context, c *models.Credential) erro
 		return nil
 	}
 	var owner uuid.NullUUID
-	err := conn.QueryRowContext(ctx, bindingOwnerSQL, c.WorkspaceID, c.ConnectionID, c.IdentifierKey).Scan(&owner)
+	err = conn.QueryRowContext(ctx, bindingOwnerSQL, c.WorkspaceID, c.ConnectionID, c.IdentifierKey).Scan(&owner)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return translate(err)
 	}
@@ -279,7 +283,11 @@ func (s *Store) BindAccountCredential(ctx context.Context, slug string, c *model
 	args := make([]any, 3, 3+len(bindCredential.free)+len(bindAudit.free))
 	args[0], args[1], args[2] = [16]byte(c.WorkspaceID), [16]byte(c.UserAccountID), slug
 	args = bindAudit.args(bindCredential.args(args, c, true), ev, true)
-	rows, err := s.db(ctx).Statement.ConnPool.QueryContext(ctx, bindAccountSQL, args...)
+	db, err := s.handle(ctx, true)
+	if err != nil {
+		return nil, false, err
+	}
+	rows, err := db.Statement.ConnPool.QueryContext(ctx, bindAccountSQL, args...)
 	if err != nil {
 		return nil, false, translate(err)
 	}

@@ -154,6 +154,13 @@ func testFirstWrite(e *env) {
 	e.check(e.s.Create(escaped, late) != nil, "a write with the context of a finished transaction was accepted")
 	_, err = e.s.UserAccount(e.ctx, e.ws, late.ID)
 	e.is(err, store.ErrNotFound, "row written with the context of a finished transaction")
+	// Nor does a store method that takes s.db(ctx).Statement.ConnPool (UpsertCredential).
+	lateConn := e.connection("first-write-late")
+	e.check(e.s.UpsertCredential(escaped, e.credential(u, lateConn, "late")) != nil,
+		"UpsertCredential with the context of a finished transaction was accepted")
+	cs, err := e.s.CredentialsForAccounts(e.ctx, e.ws, []uuid.UUID{u.ID})
+	e.ok(err)
+	e.check(len(cs[u.ID]) == 0, "credential written with the context of a finished transaction: %d", len(cs[u.ID]))
 
 	// RecordSignIn as fn's only write, with the rows a first sign-in provisions.
 	conn := e.connection("first-write")
@@ -171,6 +178,9 @@ func testFirstWrite(e *env) {
 		err = e.s.CreateAuditEvent(ctx, e.audit("after the last"))
 		if e.s.Dialect() == store.Postgres {
 			e.check(err != nil, "a write after the statement that committed alone was accepted")
+			// Also through a method that takes s.db(ctx).Statement.ConnPool.
+			e.check(e.s.UpsertCredential(ctx, e.credential(u, conn, "after-last")) != nil,
+				"UpsertCredential after the statement that committed alone was accepted")
 			return nil
 		}
 		return err
