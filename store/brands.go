@@ -122,11 +122,9 @@ func (s *Store) UpdateCompany(ctx context.Context, c *models.Company) error {
 // Account finds an account by id within a workspace.
 // Errors: ErrNotFound when no row matches.
 func (s *Store) Account(ctx context.Context, ws, id uuid.UUID) (*models.Account, error) {
-	var a models.Account
-	if err := first(s.scoped(ctx, ws).Where("id = ?", id), &a); err != nil {
-		return nil, err
-	}
-	return &a, nil
+	// A plain read, not GORM's: placement reads it before a first sign-in's first write
+	// (InTxFromFirstWrite).
+	return queryRow(ctx, s, accountTable, "SELECT "+accountTable.list+" FROM accounts WHERE workspace_id = ? AND id = ? LIMIT 1", ws, id)
 }
 
 // AccountsByIDs loads accounts by id within a workspace, in no particular order.
@@ -143,11 +141,8 @@ func (s *Store) AccountsByIDs(ctx context.Context, ws uuid.UUID, ids []uuid.UUID
 // OldestAccountOf finds the first account created for a company.
 // Errors: ErrNotFound when the company has no account.
 func (s *Store) OldestAccountOf(ctx context.Context, ws, companyID uuid.UUID) (*models.Account, error) {
-	var a models.Account
-	if err := first(s.scoped(ctx, ws).Where("company_id = ?", companyID).Order("created_at, id"), &a); err != nil {
-		return nil, err
-	}
-	return &a, nil
+	return queryRow(ctx, s, accountTable, "SELECT "+accountTable.list+
+		" FROM accounts WHERE workspace_id = ? AND company_id = ? ORDER BY created_at, id LIMIT 1", ws, companyID)
 }
 
 // AccountFilter narrows an account listing; nil fields do not filter.

@@ -64,6 +64,7 @@ func main() {
 	prebuilt := flag.String("server", "", "benchmark this prebuilt gatehouse binary instead of building the module (A/B against another commit)")
 	samlEncrypt := flag.Bool("saml-encrypt", false, "the SAML IdP encrypts its assertions to the SP (as AD FS does by default)")
 	privateKeyJWT := flag.Bool("oidc-private-key-jwt", false, "the OIDC connection authenticates to the IdP with private_key_jwt (an RS256 client assertion per sign-in), not a secret")
+	defaultAccount := flag.Bool("default-account", false, "the brand's configurations place first sign-ins in one account (defaultAccountId), which each of them reads, instead of an individual account each")
 	flag.Parse()
 	// This process shares the cores with the server and PostgreSQL: collecting less often
 	// leaves them more CPU (its heap stays small either way).
@@ -93,7 +94,7 @@ func main() {
 			fail(err)
 		}
 		fmt.Printf("\n== %s\n", db)
-		b := &bench{srv: srv, txt: txt, oidc: oidcIdP, saml: samlIdP, tr: &http.Transport{MaxIdleConnsPerHost: 4 * *c}}
+		b := &bench{srv: srv, txt: txt, oidc: oidcIdP, saml: samlIdP, tr: &http.Transport{MaxIdleConnsPerHost: 4 * *c}, defaultAccount: *defaultAccount}
 		if err := b.setup(*protocols); err != nil {
 			srv.Stop()
 			fail(err)
@@ -109,6 +110,9 @@ func main() {
 			}
 			if p == "oidc" && *privateKeyJWT {
 				label = "oidc private_key_jwt"
+			}
+			if *defaultAccount {
+				label += " default-account"
 			}
 			srv.Phase(label+" first-time (JIT)", *n, *c, func(i int) error { return b.signIn(p, base+i, "provisioned") })
 			must(srv.Analyze())
@@ -143,6 +147,8 @@ type bench struct {
 	users      int               // identities used so far (each phase signs in new people first)
 	domain     map[string]string // protocol → verified email domain
 	connection map[string]string // protocol → connection slug
+	// defaultAccount: the brand's configurations place first sign-ins in one account.
+	defaultAccount bool
 }
 
 // setup creates the brand, its application and an active connection per protocol (tested,
@@ -175,6 +181,16 @@ func (b *bench) setup(protocols string) error {
 	b.clientID, b.secret = a.CreateApplication.Application.ClientID, a.CreateApplication.ClientSecret
 	if b.clientID == "" || b.secret == "" {
 		return errors.New("createApplication returned no client")
+	}
+	placement := ""
+	if b.defaultAccount {
+		var acct struct {
+			CreateAccount struct{ Account struct{ ID string } }
+		}
+		if err := b.gql(`mutation { createAccount(input: {name: "Bench learners", type: INDIVIDUAL}) { account { id } errors { message } } }`, &acct); err != nil {
+			return err
+		}
+		placement = fmt.Sprintf(", defaultAccountId: %q", acct.CreateAccount.Account.ID)
 	}
 	b.domain, b.connection = map[string]string{}, map[string]string{}
 	for _, p := range strings.Split(protocols, ",") {
@@ -238,7 +254,7 @@ func (b *bench) setup(protocols string) error {
 		}
 		var cfg map[string]any
 		if err := b.gql(fmt.Sprintf(`mutation { brands { createIdentityProviderConfiguration(input: {brandId: %q, identityProviderId: %q,
-			autoProvisionLearners: true}) { errors { label message } } } }`, brandID, conn.Connection.ID), &cfg); err != nil {
+			autoProvisionLearners: true%s}) { errors { label message } } } }`, brandID, conn.Connection.ID, placement), &cfg); err != nil {
 			return err
 		}
 		b.domain[p], b.connection[p] = domain, conn.Connection.Slug
