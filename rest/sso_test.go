@@ -21,6 +21,7 @@ import (
 	"gatehouse/app"
 	"gatehouse/app/apptest"
 	"gatehouse/models"
+	"gatehouse/sso/dnstest"
 	"gatehouse/store/storetest"
 )
 
@@ -74,7 +75,7 @@ type ssoWorld struct {
 	idpSlow *httptest.Server
 	tlsSrv  *httptest.Server
 
-	dns      *apptest.TXTServer
+	dns      *dnstest.TXTServer
 	mu       sync.Mutex
 	fileBody string
 }
@@ -90,7 +91,7 @@ func (w *ssoWorld) reset() {
 func (w *ssoWorld) setTXT(name string, values ...string) { w.dns.Publish(name, values...) }
 
 func newSSOWorld(t *testing.T) (*ssoWorld, func(*app.Config)) {
-	w := &ssoWorld{dns: apptest.NewTXTServer(t)}
+	w := &ssoWorld{dns: dnstest.NewTXTServer(t)}
 	k, _ := rsa.GenerateKey(rand.Reader, 2048)
 	jwks := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &k.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}}
 	var base string

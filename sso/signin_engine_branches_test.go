@@ -6,6 +6,7 @@ import (
 
 	"gatehouse/app"
 	"gatehouse/app/apptest"
+	"gatehouse/sso/dnstest"
 	"gatehouse/sso/samltest"
 )
 
@@ -164,7 +165,7 @@ func TestBrowserSignInRefusedDomainUnverified(t *testing.T) {
 // domain).
 func TestBrowserSignInRefusedNoEmail(t *testing.T) {
 	idp := newTestIdP(t)
-	txt := apptest.NewTXTServer(t)
+	txt := dnstest.NewTXTServer(t)
 	apptest.Each(t, func(t *testing.T, ae *apptest.Env) {
 		e := &testEnv{ae}
 		w := newSignInWorld(t, e, idp)

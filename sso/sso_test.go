@@ -16,7 +16,6 @@ import (
 	"io"
 	"log"
 	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -25,10 +24,10 @@ import (
 
 	"github.com/crewjam/saml"
 	"github.com/go-jose/go-jose/v4"
-	"github.com/miekg/dns"
 
 	"gatehouse/clock"
 	"gatehouse/provision"
+	"gatehouse/sso/dnstest"
 )
 
 // idp is an httptest OIDC issuer whose answers a test can break.
@@ -268,37 +267,10 @@ func TestSAML(t *testing.T) {
 	})
 }
 
-// dnsServer serves TXT records from a map on a loopback UDP port.
-func dnsServer(t testing.TB, records map[string][]string) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		name := strings.ToLower(q.Question[0].Name)
-		txts, ok := records[name]
-		if !ok {
-			m.Rcode = dns.RcodeNameError
-		}
-		for _, v := range txts {
-			m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}, Txt: []string{v}})
-		}
-		w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go srv.ActivateAndServe()
-	<-started
-	t.Cleanup(func() { srv.Shutdown() })
-	return pc.LocalAddr().String()
-}
-
 func TestLookupTXT(t *testing.T) {
-	addr := dnsServer(t, map[string][]string{"_gatehouse-verify.example.com.": {"v=spf1 -all", "gatehouse-verify=abc"}})
-	r := New(Options{DNSServer: addr})
+	txt := dnstest.NewTXTServer(t)
+	txt.Publish("_gatehouse-verify.example.com", "v=spf1 -all", "gatehouse-verify=abc")
+	r := New(Options{DNSServer: txt.Addr})
 	txts, err := r.LookupTXT(context.Background(), "_gatehouse-verify.example.com")
 	if err != nil || len(txts) != 2 || txts[1] != "gatehouse-verify=abc" {
 		t.Fatalf("txts %q, err %v", txts, err)

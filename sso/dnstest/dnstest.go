@@ -1,4 +1,6 @@
-package apptest
+// Package dnstest runs a DNS server in process for tests: it answers TXT queries from what a
+// test publishes, as a domain's owner publishes its proof of ownership.
+package dnstest
 
 import (
 	"net"
