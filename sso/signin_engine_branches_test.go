@@ -80,6 +80,19 @@ func (w *signInWorld) unbound(t *testing.T, identifier string) {
 	}
 }
 
+// refusedCleanly checks a refusal end to end: the application got access_denied with reason
+// (refusedAtApp), the refusal is the world's only sign-in event (onlyRefusal), nothing was
+// created since before, and identifier is bound to nobody.
+func (w *signInWorld) refusedCleanly(t *testing.T, status int, location, reason, identifier string, before engineCounts) {
+	t.Helper()
+	w.refusedAtApp(t, status, location, reason)
+	w.onlyRefusal(t, reason, identifier)
+	if after := w.engineCounts(t); after != before {
+		t.Fatalf("the refusal created something: %+v, before %+v", after, before)
+	}
+	w.unbound(t, identifier)
+}
+
 // credentialsOf lists an account's identifiers at its connections, as slug:identifier.
 func (w *signInWorld) credentialsOf(t *testing.T, uid string) []string {
 	t.Helper()
@@ -115,12 +128,7 @@ func TestBrowserSignInRefusedOtherIdentity(t *testing.T) {
 
 		idp.as(map[string]any{"sub": "okta-pat-again", "email": "pat@example.com", "given_name": "Pat"})
 		r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "pat@example.com")
-		w.refusedAtApp(t, r.status, r.location, wantOtherIdentity)
-		w.onlyRefusal(t, wantOtherIdentity, "okta-pat-again")
-		if after := w.engineCounts(t); after != before {
-			t.Fatalf("the refusal created something: %+v, before %+v", after, before)
-		}
-		w.unbound(t, "okta-pat-again")
+		w.refusedCleanly(t, r.status, r.location, wantOtherIdentity, "okta-pat-again", before)
 		if got := w.credentialsOf(t, pat); len(got) != 1 || got[0] != w.slug+":okta-pat" {
 			t.Fatalf("the account's bindings: %v", got)
 		}
@@ -144,12 +152,7 @@ func TestBrowserSignInRefusedDomainUnverified(t *testing.T) {
 
 		idp.as(map[string]any{"sub": "okta-quinn", "email": "quinn@partner.test", "given_name": "Quinn"})
 		r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug)
-		w.refusedAtApp(t, r.status, r.location, wantDomainUnverified)
-		w.onlyRefusal(t, wantDomainUnverified, "okta-quinn")
-		if after := w.engineCounts(t); after != before {
-			t.Fatalf("the refusal created something: %+v, before %+v", after, before)
-		}
-		w.unbound(t, "okta-quinn")
+		w.refusedCleanly(t, r.status, r.location, wantDomainUnverified, "okta-quinn", before)
 		if got := w.credentialsOf(t, quinn); len(got) != 0 {
 			t.Fatalf("the account was bound: %v", got)
 		}
@@ -252,12 +255,7 @@ func TestBrowserSignInRefusedUserNameTaken(t *testing.T) {
 
 		idp.as(map[string]any{"sub": "okta-olga", "email": "olga@example.com", "given_name": "Olga"})
 		r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "olga@example.com")
-		w.refusedAtApp(t, r.status, r.location, wantUserNameTaken)
-		w.onlyRefusal(t, wantUserNameTaken, "okta-olga")
-		if after := w.engineCounts(t); after != before {
-			t.Fatalf("the refusal created something: %+v, before %+v", after, before)
-		}
-		w.unbound(t, "okta-olga")
+		w.refusedCleanly(t, r.status, r.location, wantUserNameTaken, "okta-olga", before)
 		d = e.MustGQL(w.tok, `query($u: ID!) { userAccount(uuid: $u) { email userName credentials { identifier } } }`, map[string]any{"u": olga})
 		if str(d, "userAccount", "email") != "olga.new@example.com" || str(d, "userAccount", "userName") != "olga@example.com" ||
 			len(get(d, "userAccount", "credentials").([]any)) != 0 {
@@ -337,12 +335,7 @@ func TestSAMLSignInRefusedOtherIdentity(t *testing.T) {
 		b := w.browser()
 		page, _ := w.toIdP(t, b)
 		resp, _ := w.post(t, b, e.URL, page)
-		w.refusedAtApp(t, resp.StatusCode, resp.Header.Get("Location"), wantOtherIdentity)
-		w.onlyRefusal(t, wantOtherIdentity, "00u-ada-new")
-		if after := w.engineCounts(t); after != before {
-			t.Fatalf("the refusal created something: %+v, before %+v", after, before)
-		}
-		w.unbound(t, "00u-ada-new")
+		w.refusedCleanly(t, resp.StatusCode, resp.Header.Get("Location"), wantOtherIdentity, "00u-ada-new", before)
 		if got := w.credentialsOf(t, ada); len(got) != 1 || got[0] != samlSlug+":00u-ada" {
 			t.Fatalf("the account's bindings: %v", got)
 		}
