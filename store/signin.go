@@ -613,10 +613,12 @@ func (s *Store) RecordSignIn(ctx context.Context, p *ProvisionedUser, a *models.
 		}
 		part("pu", ownedUserInsert, p.userValues()...)
 		part("pc", upsertCredentialSQL, credentialArgs(p.Credential)...)
-		if c == nil {
-			c = &counts{}
+		if c == nil { // outside a transaction: this statement writes the counters it moves
+			ctx, c = withCounts(ctx)
 		}
-		c.add(p.User.WorkspaceID, counterUsers, 0, 1) // as countCreated
+		if err := s.countCreated(ctx, p.User); err != nil {
+			return err
+		}
 	}
 	part("a", auditInsert, auditTable.args(a)...)
 	if g != nil {
