@@ -61,9 +61,12 @@ type Config struct {
 
 	// Set by tests only (no environment variable): outbound TLS roots, dial overrides and
 	// the bound of a connection test or domain check (default 10 s).
-	TestRootCAs           *x509.CertPool
-	TestConnectTo         map[string]string
-	TestNetworkTimeout    time.Duration
+	TestRootCAs        *x509.CertPool
+	TestConnectTo      map[string]string
+	TestNetworkTimeout time.Duration
+	// TestClock, set by tests only, is the one clock (default the real one): a frozen clock
+	// keeps every cache's entries, so that what a request reads does not depend on timing.
+	TestClock             clock.Clock
 	SCIMActivityRetention time.Duration // GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS (default 90)
 	SignInEventRetention  time.Duration // GATEHOUSE_SIGN_IN_EVENT_RETENTION_DAYS (default 90)
 
@@ -140,6 +143,9 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (*App, 
 		return nil, err
 	}
 	clk, caches := clock.Real, cache.NewGroup() // the one clock; every cache, for metrics
+	if c.TestClock != nil {
+		clk = c.TestClock
+	}
 	storeOpts := storeOptions(c, log)
 	storeOpts.Clock, storeOpts.Caches = clk, caches
 	if tracing != nil {

@@ -2,97 +2,23 @@ package app_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/proto"
 
 	"gatehouse/app/apptest"
 	"gatehouse/store/storetest"
 )
 
-// otlpReceiver is an in-process OTLP/HTTP trace receiver (what a collector's otlp receiver
-// does at /v1/traces): it keeps every span it is sent.
-type otlpReceiver struct {
-	*httptest.Server
-	mu      sync.Mutex
-	spans   []*tracepb.Span
-	service []string // service.name of each resource received
-}
-
-func newOTLPReceiver(t *testing.T) *otlpReceiver {
-	t.Helper()
-	rcv := &otlpReceiver{}
-	rcv.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != "POST" || r.URL.Path != "/v1/traces" || r.Header.Get("Content-Type") != "application/x-protobuf" {
-			t.Errorf("OTLP receiver: %s %s (%s)", r.Method, r.URL.Path, r.Header.Get("Content-Type"))
-			http.Error(w, "unexpected request", http.StatusBadRequest)
-			return
-		}
-		var body io.Reader = r.Body
-		if r.Header.Get("Content-Encoding") == "gzip" {
-			zr, err := gzip.NewReader(r.Body)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			body = zr
-		}
-		raw, _ := io.ReadAll(body)
-		var req coltracepb.ExportTraceServiceRequest
-		if err := proto.Unmarshal(raw, &req); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		rcv.mu.Lock()
-		for _, rs := range req.GetResourceSpans() {
-			for _, a := range rs.GetResource().GetAttributes() {
-				if a.GetKey() == "service.name" {
-					rcv.service = append(rcv.service, a.GetValue().GetStringValue())
-				}
-			}
-			for _, ss := range rs.GetScopeSpans() {
-				rcv.spans = append(rcv.spans, ss.GetSpans()...)
-			}
-		}
-		rcv.mu.Unlock()
-		out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		w.Write(out)
-	}))
-	t.Cleanup(rcv.Close)
-	return rcv
-}
-
-func (r *otlpReceiver) received() ([]*tracepb.Span, []string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]*tracepb.Span(nil), r.spans...), append([]string(nil), r.service...)
-}
-
-func spanAttr(s *tracepb.Span, key string) (string, bool) {
-	for _, a := range s.GetAttributes() {
-		if a.GetKey() == key {
-			return a.GetValue().GetStringValue(), true
-		}
-	}
-	return "", false
-}
-
 func TestTracingExportsRequestAndDatabaseSpans(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
-		rcv := newOTLPReceiver(t)
+		rcv := apptest.NewOTLPReceiver(t)
 		t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL)
 		e, logs := apptest.NewLogged(t, dbURL)
 		if e.App.Tracing() == nil {
@@ -124,7 +50,7 @@ func TestTracingExportsRequestAndDatabaseSpans(t *testing.T) {
 			t.Fatalf("flush: %v", err)
 		}
 
-		spans, services := rcv.received()
+		spans, services := rcv.Received()
 		var server *tracepb.Span
 		for _, s := range spans {
 			if len(s.GetParentSpanId()) == 0 && s.GetKind() == tracepb.Span_SPAN_KIND_CLIENT {
@@ -138,12 +64,12 @@ func TestTracingExportsRequestAndDatabaseSpans(t *testing.T) {
 			}
 		}
 		if server == nil {
-			t.Fatalf("no server span in trace %s among %d spans: %s", traceID, len(spans), spanNames(spans))
+			t.Fatalf("no server span in trace %s among %d spans: %s", traceID, len(spans), apptest.SpanNames(spans))
 		}
 		if hex.EncodeToString(server.GetParentSpanId()) != callerSpan || server.GetName() != "POST /graphql/v1" {
 			t.Fatalf("server span %q has parent %x, want the caller's %s", server.GetName(), server.GetParentSpanId(), callerSpan)
 		}
-		if route, _ := spanAttr(server, "http.route"); route != "/graphql/v1" {
+		if route, _ := apptest.SpanAttr(server, "http.route"); route != "/graphql/v1" {
 			t.Errorf("server span http.route = %q", route)
 		}
 		var db []*tracepb.Span
@@ -153,7 +79,7 @@ func TestTracingExportsRequestAndDatabaseSpans(t *testing.T) {
 			}
 		}
 		if len(db) == 0 {
-			t.Fatalf("no database span is a child of the request span: %s", spanNames(spans))
+			t.Fatalf("no database span is a child of the request span: %s", apptest.SpanNames(spans))
 		}
 		var sawQuery bool
 		system := "sqlite"
@@ -161,10 +87,10 @@ func TestTracingExportsRequestAndDatabaseSpans(t *testing.T) {
 			system = "postgresql"
 		}
 		for _, s := range db {
-			if got, _ := spanAttr(s, "db.system.name"); got != system {
+			if got, _ := apptest.SpanAttr(s, "db.system.name"); got != system {
 				t.Errorf("database span %s: db.system.name = %q, want %q", s.GetName(), got, system)
 			}
-			if q, ok := spanAttr(s, "db.query.text"); ok {
+			if q, ok := apptest.SpanAttr(s, "db.query.text"); ok {
 				sawQuery = true
 				if strings.Contains(q, admin) || strings.Contains(q, testAdminSecret) {
 					t.Fatalf("a database span carries a secret: %q", q)
@@ -181,10 +107,10 @@ func TestTracingExportsRequestAndDatabaseSpans(t *testing.T) {
 			sawSelect = sawSelect || s.GetName() == "SELECT"
 		}
 		if !sawSelect {
-			t.Errorf("no database span is named after its statement: %s", spanNames(db))
+			t.Errorf("no database span is named after its statement: %s", apptest.SpanNames(db))
 		}
 		if !sawQuery {
-			t.Fatalf("no database span names its statement: %s", spanNames(db))
+			t.Fatalf("no database span names its statement: %s", apptest.SpanNames(db))
 		}
 		if len(services) == 0 || services[0] != "gatehouse" {
 			t.Fatalf("service.name = %v, want gatehouse", services)
@@ -206,12 +132,4 @@ func TestTracingOffByDefault(t *testing.T) {
 	if _, ok := e.App.Handler().(http.HandlerFunc); !ok {
 		t.Fatalf("the handler is wrapped (%T) with tracing off", e.App.Handler())
 	}
-}
-
-func spanNames(spans []*tracepb.Span) string {
-	var b strings.Builder
-	for _, s := range spans {
-		fmt.Fprintf(&b, "\n  %s kind=%v span=%x parent=%x", s.GetName(), s.GetKind(), s.GetSpanId(), s.GetParentSpanId())
-	}
-	return b.String()
 }
