@@ -44,6 +44,8 @@ var wantRoundTrips = map[string]map[string]roundTrips{
 			"GET /saml/continue: WITH SELECT SELECT WITH", "POST /oauth/token: UPDATE"},
 		"saml returning": {"GET /oauth/authorize: INSERT", "POST /saml/acs: SELECT WITH",
 			"GET /saml/continue: WITH SELECT WITH", "POST /oauth/token: UPDATE"},
+		"saml first-time, placed in a company": {"GET /oauth/authorize: INSERT", "POST /saml/acs: SELECT WITH",
+			"GET /saml/continue: WITH SELECT SELECT SELECT SELECT WITH", "POST /oauth/token: UPDATE"},
 	},
 	// SQLite runs in process: a statement is a call, not a round trip, and its writes are one
 	// per table in a transaction.
@@ -56,6 +58,8 @@ var wantRoundTrips = map[string]map[string]roundTrips{
 			"GET /saml/continue: UPDATE DELETE SELECT BEGIN SELECT INSERT INSERT INSERT INSERT INSERT INSERT INSERT COMMIT", "POST /oauth/token: UPDATE"},
 		"saml returning": {"GET /oauth/authorize: INSERT", "POST /saml/acs: SELECT BEGIN INSERT INSERT COMMIT",
 			"GET /saml/continue: UPDATE DELETE SELECT BEGIN INSERT INSERT INSERT COMMIT", "POST /oauth/token: UPDATE"},
+		"saml first-time, placed in a company": {"GET /oauth/authorize: INSERT", "POST /saml/acs: SELECT BEGIN INSERT INSERT COMMIT",
+			"GET /saml/continue: UPDATE DELETE SELECT BEGIN SELECT SELECT SELECT INSERT INSERT INSERT INSERT INSERT INSERT COMMIT", "POST /oauth/token: UPDATE"},
 	},
 }
 
@@ -122,16 +126,32 @@ func TestSignInRoundTrips(t *testing.T) {
 	t.Run("saml", func(t *testing.T) {
 		each(t, func(e *testEnv, measure func(string, string, func() map[string]any)) {
 			w := newSAMLWorld(e.T, e)
-			signIn := func(who string) map[string]any {
-				w.idp.SignIn(samltest.User{NameID: "00u-" + who, Email: who + "@example.com", GivenName: "Ada", Surname: "Lovelace"})
+			company := e.CreateCompany(w.tok, "Analytical Engines")
+			account := e.CreateAccount(w.tok, "Analytical Engines", company)
+			// signIn signs who in; company, when set, is their companyName attribute, which the
+			// connection maps to the company claim placement reads.
+			signIn := func(who, company string) map[string]any {
+				u := samltest.User{NameID: "00u-" + who, Email: who + "@example.com", GivenName: "Ada", Surname: "Lovelace"}
+				if company != "" {
+					u.Attributes = map[string][]string{"companyName": {company}}
+				}
+				w.idp.SignIn(u)
 				b := w.browser()
 				page, verifier := w.toIdP(e.T, b)
 				resp, body := w.post(e.T, b, e.URL, page)
 				return w.exchange(e.T, w.appResult(e.T, resp, body).Get("code"), verifier)
 			}
-			signIn("warm")
-			measure("saml first-time", "provisioned", func() map[string]any { return signIn("ada") })
-			measure("saml returning", "existing_identity", func() map[string]any { return signIn("ada") })
+			signIn("warm", "")
+			measure("saml first-time", "provisioned", func() map[string]any { return signIn("ada", "") })
+			measure("saml returning", "existing_identity", func() map[string]any { return signIn("ada", "") })
+			// Placed by the company claim: the company's and its oldest account's reads.
+			measure("saml first-time, placed in a company", "provisioned", func() map[string]any {
+				claims := signIn("charles", "Analytical Engines")
+				if claims["account_id"] != account {
+					e.T.Fatalf("placed in %v, want the company's account %s", claims["account_id"], account)
+				}
+				return claims
+			})
 		})
 	})
 }

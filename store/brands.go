@@ -74,11 +74,10 @@ func (s *Store) Company(ctx context.Context, ws, id uuid.UUID) (*models.Company,
 // goes through the unique name_key index.
 // Errors: ErrNotFound when no row matches.
 func (s *Store) CompanyByName(ctx context.Context, ws uuid.UUID, name string) (*models.Company, error) {
-	var c models.Company
-	if err := first(s.scoped(ctx, ws).Where("name_key = ? AND name = ?", models.Key(name), name), &c); err != nil {
-		return nil, err
-	}
-	return &c, nil
+	// A plain read, not GORM's: placement reads it before a first sign-in's first write
+	// (InTxFromFirstWrite).
+	return queryRow(ctx, s, companyTable, "SELECT "+companyTable.list+
+		" FROM companies WHERE workspace_id = ? AND name_key = ? AND name = ? LIMIT 1", ws, models.Key(name), name)
 }
 
 // CompaniesByIDs loads companies by id within a workspace, in no particular order.
@@ -248,6 +247,16 @@ var (
 	)
 	idpConfigurationSQL = "SELECT " + idpConfigurationTable.list +
 		" FROM identity_provider_configurations WHERE workspace_id = ? AND brand_id = ? AND connection_id = ? LIMIT 1"
+)
+
+// companyTable describes a company, which placement reads by name (CompanyByName).
+var companyTable = newTable("companies",
+	col("id", func(c *models.Company) *uuid.UUID { return &c.ID }),
+	col("workspace_id", func(c *models.Company) *uuid.UUID { return &c.WorkspaceID }),
+	col("name", func(c *models.Company) *string { return &c.Name }),
+	col("name_key", func(c *models.Company) *string { return &c.NameKey }),
+	col("created_at", func(c *models.Company) *time.Time { return &c.CreatedAt }),
+	col("updated_at", func(c *models.Company) *time.Time { return &c.UpdatedAt }),
 )
 
 // accountTable describes an account, which a first sign-in may create (CreateProvisionedUser).

@@ -29,7 +29,7 @@ func TestTablesCoverTheModels(t *testing.T) {
 // descriptions are every table description, each with the tests of its type.
 var descriptions = []description{describe(userTable), describe(activityTable), describe(counterTable),
 	describe(credentialTable), describe(connectionTable), describe(flowTable), describe(grantTable),
-	describe(eventTable), describe(auditTable), describe(accountTable), describe(idpConfigurationTable),
+	describe(eventTable), describe(auditTable), describe(accountTable), describe(companyTable), describe(idpConfigurationTable),
 	describe(assertionTable), describe(answerTable)}
 
 type description struct {

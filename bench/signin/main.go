@@ -65,7 +65,11 @@ func main() {
 	samlEncrypt := flag.Bool("saml-encrypt", false, "the SAML IdP encrypts its assertions to the SP (as AD FS does by default)")
 	privateKeyJWT := flag.Bool("oidc-private-key-jwt", false, "the OIDC connection authenticates to the IdP with private_key_jwt (an RS256 client assertion per sign-in), not a secret")
 	defaultAccount := flag.Bool("default-account", false, "the brand's configurations place first sign-ins in one account (defaultAccountId), which each of them reads, instead of an individual account each")
+	company := flag.Bool("company", false, "the IdPs send a company claim naming one company, whose account placement puts first sign-ins in (placement reads the company and its oldest account)")
 	flag.Parse()
+	if *company && *defaultAccount {
+		fail(errors.New("-company and -default-account exclude each other: a default account places everyone before the company claim is read"))
+	}
 	// This process shares the cores with the server and PostgreSQL: collecting less often
 	// leaves them more CPU (its heap stays small either way).
 	debug.SetGCPercent(400)
@@ -95,6 +99,9 @@ func main() {
 		}
 		fmt.Printf("\n== %s\n", db)
 		b := &bench{srv: srv, txt: txt, oidc: oidcIdP, saml: samlIdP, tr: &http.Transport{MaxIdleConnsPerHost: 4 * *c}, defaultAccount: *defaultAccount}
+		if *company {
+			b.company = benchCompany
+		}
 		if err := b.setup(*protocols); err != nil {
 			srv.Stop()
 			fail(err)
@@ -113,6 +120,9 @@ func main() {
 			}
 			if *defaultAccount {
 				label += " default-account"
+			}
+			if *company {
+				label += " company"
 			}
 			srv.Phase(label+" first-time (JIT)", *n, *c, func(i int) error { return b.signIn(p, base+i, "provisioned") })
 			must(srv.Analyze())
@@ -149,7 +159,15 @@ type bench struct {
 	connection map[string]string // protocol → connection slug
 	// defaultAccount: the brand's configurations place first sign-ins in one account.
 	defaultAccount bool
+	// company, when set, is the company claim every person's IdP sends: the name of a company
+	// with an account, where placement puts first sign-ins.
+	company string
+	// companyAccount is the company's account, where every sign-in must land.
+	companyAccount string
 }
+
+// benchCompany is the company -company places first sign-ins in.
+const benchCompany = "Bench Learning Co"
 
 // setup creates the brand, its application and an active connection per protocol (tested,
 // with a verified domain, auto-provisioning at the brand), as an admin would.
@@ -192,6 +210,22 @@ func (b *bench) setup(protocols string) error {
 		}
 		placement = fmt.Sprintf(", defaultAccountId: %q", acct.CreateAccount.Account.ID)
 	}
+	if b.company != "" {
+		var co struct {
+			CreateCompany struct{ Company struct{ ID string } }
+		}
+		if err := b.gql(fmt.Sprintf(`mutation { createCompany(input: {name: %q}) { company { id } errors { message } } }`, b.company), &co); err != nil {
+			return err
+		}
+		var acct struct {
+			CreateAccount struct{ Account struct{ ID string } }
+		}
+		if err := b.gql(fmt.Sprintf(`mutation { createAccount(input: {name: %q, type: COMPANY, companyId: %q}) { account { id } errors { message } } }`,
+			b.company, co.CreateCompany.Company.ID), &acct); err != nil {
+			return err
+		}
+		b.companyAccount = acct.CreateAccount.Account.ID
+	}
 	b.domain, b.connection = map[string]string{}, map[string]string{}
 	for _, p := range strings.Split(protocols, ",") {
 		var body string
@@ -207,8 +241,8 @@ func (b *bench) setup(protocols string) error {
 		case "saml":
 			body = fmt.Sprintf(`{"name":"Bench SAML","slug":"bench-saml","protocol":"saml","samlConfig":{"entityId":%q,"ssoUrl":%q,
 				"certificate":%q,"signRequests":false,"attributeMapping":{"email":"urn:oid:0.9.2342.19200300.100.1.3",
-				"firstName":"urn:oid:2.5.4.42","lastName":"urn:oid:2.5.4.4"},"ownEntityId":true},"jitProvisioning":true}`,
-				b.saml.entityID, b.saml.ssoURL, b.saml.certPEM)
+				"firstName":"urn:oid:2.5.4.42","lastName":"urn:oid:2.5.4.4","company":%q},"ownEntityId":true},"jitProvisioning":true}`,
+				b.saml.entityID, b.saml.ssoURL, b.saml.certPEM, samlCompanyAttribute)
 		default:
 			return fmt.Errorf("unknown protocol %q (want oidc or saml)", p)
 		}
@@ -322,7 +356,7 @@ func (b *bench) signIn(protocol string, user int, want string) error {
 			// The SAML IdP answers in process; the browser posts its form to the ACS
 			// cross-site, so without Gatehouse's cookie.
 			sub, email, given, family := person(fmt.Sprint(user), b.domain[protocol])
-			acs, form, err := b.saml.answer(req.URL, samlUser{NameID: sub, Email: email, GivenName: given, Surname: family})
+			acs, form, err := b.saml.answer(req.URL, samlUser{NameID: sub, Email: email, GivenName: given, Surname: family, Company: b.company})
 			if err != nil {
 				return err
 			}
@@ -336,7 +370,7 @@ func (b *bench) signIn(protocol string, user int, want string) error {
 			// its own session; here, from the arguments), as the SAML IdP's does: the browser
 			// follows its redirect to Gatehouse's callback.
 			sub, email, given, family := person(fmt.Sprint(user), b.domain[protocol])
-			req, _ = http.NewRequest("GET", b.oidc.authorize(req.URL.Query(), sub, email, given, family), nil)
+			req, _ = http.NewRequest("GET", b.oidc.authorize(req.URL.Query(), sub, email, given, family, b.company), nil)
 			continue
 		}
 		resp, err := browser.Do(req)
@@ -391,12 +425,16 @@ func (b *bench) signIn(protocol string, user int, want string) error {
 	}
 	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
 	var claims struct {
-		Nonce  string `json:"nonce"`
-		SignIn string `json:"sign_in"`
+		Nonce     string `json:"nonce"`
+		SignIn    string `json:"sign_in"`
+		AccountID string `json:"account_id"`
 	}
 	_ = json.Unmarshal(payload, &claims)
 	if claims.Nonce != nonce || claims.SignIn != want {
 		return fmt.Errorf("id_token: nonce %q sign_in %q, want sign_in %q", claims.Nonce, claims.SignIn, want)
+	}
+	if b.companyAccount != "" && claims.AccountID != b.companyAccount {
+		return fmt.Errorf("id_token: account_id %q, want the company's account %q", claims.AccountID, b.companyAccount)
 	}
 	return nil
 }
@@ -524,6 +562,7 @@ type idClaims struct {
 	GivenName     string `json:"given_name"`
 	FamilyName    string `json:"family_name"`
 	Name          string `json:"name"`
+	Company       string `json:"company,omitempty"` // placement's default company claim
 }
 
 func newOIDCIdP() *oidcIdP {
@@ -570,12 +609,12 @@ func (p *oidcIdP) owns(u *url.URL) bool {
 // authorize is the IdP's sign-in page for the authorization request q, with the person
 // already signed in there: it issues a code for them and returns where it redirects the
 // browser (the relying party's redirect_uri with the code and state).
-func (p *oidcIdP) authorize(q url.Values, sub, email, given, family string) string {
+func (p *oidcIdP) authorize(q url.Values, sub, email, given, family, company string) string {
 	code := benchkit.RandHex(16)
 	now := time.Now()
 	p.codes.Store(code, grant{challenge: q.Get("code_challenge"), claims: idClaims{Iss: p.srv.URL, Sub: sub,
 		Aud: q.Get("client_id"), Iat: now.Unix(), Exp: now.Add(5 * time.Minute).Unix(), Nonce: q.Get("nonce"),
-		Email: email, EmailVerified: true, GivenName: given, FamilyName: family, Name: given + " " + family}})
+		Email: email, EmailVerified: true, GivenName: given, FamilyName: family, Name: given + " " + family, Company: company}})
 	back := q.Get("redirect_uri") // Gatehouse's callback, which has no query of its own
 	return back + "?code=" + code + "&state=" + url.QueryEscape(q.Get("state"))
 }

@@ -124,7 +124,12 @@ func (p *samlIdP) loadSP(metadataURL string) error {
 }
 
 // samlUser is who signs in at the IdP.
-type samlUser struct{ NameID, Email, GivenName, Surname string }
+// samlUser is who signs in; Company, when set, is sent as the samlCompanyAttribute.
+type samlUser struct{ NameID, Email, GivenName, Surname, Company string }
+
+// samlCompanyAttribute names the attribute carrying a person's company, which the bench's
+// connection maps to the company claim.
+const samlCompanyAttribute = "urn:bench:company"
 
 // authnRequest is what the IdP reads of an AuthnRequest.
 type authnRequest struct {
@@ -212,8 +217,12 @@ func (p *samlIdP) response(requestID, audience, acs string, who samlUser, now ti
 		`" SessionIndex="_` + benchkit.RandHex(8) + `"><saml:AuthnContext><saml:AuthnContextClassRef>` +
 		`urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext>` +
 		`</saml:AuthnStatement><saml:AttributeStatement>`)
-	for _, at := range [][3]string{{"mail", "urn:oid:0.9.2342.19200300.100.1.3", who.Email},
-		{"givenName", "urn:oid:2.5.4.42", who.GivenName}, {"sn", "urn:oid:2.5.4.4", who.Surname}} {
+	attributes := [][3]string{{"mail", "urn:oid:0.9.2342.19200300.100.1.3", who.Email},
+		{"givenName", "urn:oid:2.5.4.42", who.GivenName}, {"sn", "urn:oid:2.5.4.4", who.Surname}}
+	if who.Company != "" {
+		attributes = append(attributes, [3]string{"company", samlCompanyAttribute, who.Company})
+	}
+	for _, at := range attributes {
 		a.WriteString(`<saml:Attribute FriendlyName="` + at[0] + `" Name="` + at[1] +
 			`" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri"><saml:AttributeValue>`)
 		escText(&a, at[2])
