@@ -125,6 +125,8 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 		"request_parameter_supported":     false,
 		"request_uri_parameter_supported": false,
 		"claims_parameter_supported":      false,
+		// Every authorization response carries iss (RFC 9207 §2), errors included.
+		"authorization_response_iss_parameter_supported": true,
 		"claims_supported": []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "email", "email_verified",
 			"name", "given_name", "family_name", "workspace_id", "account_id", "role", "connection", "sign_in", "acr", "amr"},
 	})
@@ -197,7 +199,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		if up == nil {
 			// A protocol whose sign-in server.go did not register (SetUpstream) cannot sign
 			// anyone in.
-			webpage.Answer(w, r, provision.ErrorAnswer(st.Flow, "server_error", "SAML sign-in is not available"))
+			webpage.Answer(w, r, s.svc.ErrorAnswer(st.Flow, "server_error", "SAML sign-in is not available"))
 			return
 		}
 		http.SetCookie(w, webpage.SignInCookie(s.svc.SignInCookieName(), st.BrowserSecret, s.svc.SecureCookies()))

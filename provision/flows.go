@@ -216,7 +216,7 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*Authori
 		if len(state) > maxStateLength {
 			state = ""
 		}
-		return &AuthorizeResult{Kind: AuthorizeRedirect, Answer: errorAnswer(req.RedirectURI, req.responseMode(), state, code, desc)}
+		return &AuthorizeResult{Kind: AuthorizeRedirect, Answer: s.errorAnswer(req.RedirectURI, req.responseMode(), state, code, desc)}
 	}
 	switch {
 	// The response mode first: it says how every other answer is delivered. An unknown one
@@ -425,22 +425,25 @@ func (a *Answer) Location() string {
 	return withQuery(a.RedirectURI, a.Params, "")
 }
 
-// answer is the answer v, with the state when the request had one (RFC 6749 §4.1.2).
-func answer(redirectURI, mode, state string, v url.Values) *Answer {
+// answer is the answer v to an authorization request, with the state when the request had
+// one (RFC 6749 §4.1.2) and Gatehouse's issuer (RFC 9207: an application that signs people in
+// through more than one provider learns which one answered, and cannot be mixed up).
+func (s *Service) answer(redirectURI, mode, state string, v url.Values) *Answer {
 	if state != "" {
 		v.Set("state", state)
 	}
+	v.Set("iss", s.sso.publicURL)
 	return &Answer{RedirectURI: redirectURI, Params: v, Mode: mode}
 }
 
 // errorAnswer is an OAuth error for the application (RFC 6749 §4.1.2.1).
-func errorAnswer(redirectURI, mode, state, code, desc string) *Answer {
-	return answer(redirectURI, mode, state, url.Values{"error": {code}, "error_description": {errorDescription(desc)}})
+func (s *Service) errorAnswer(redirectURI, mode, state, code, desc string) *Answer {
+	return s.answer(redirectURI, mode, state, url.Values{"error": {code}, "error_description": {errorDescription(desc)}})
 }
 
 // ErrorAnswer is an OAuth error for the application of flow fl, in the flow's response mode.
-func ErrorAnswer(fl *models.SignInFlow, code, desc string) *Answer {
-	return errorAnswer(fl.RedirectURI, fl.ResponseMode, fl.State, code, desc)
+func (s *Service) ErrorAnswer(fl *models.SignInFlow, code, desc string) *Answer {
+	return s.errorAnswer(fl.RedirectURI, fl.ResponseMode, fl.State, code, desc)
 }
 
 // errorDescription keeps an error_description within the characters RFC 6749 §4.1.2.1 allows
@@ -649,7 +652,7 @@ func (s *Service) failFlow(ctx context.Context, f *ClaimedFlow, identifier, code
 		s.recordFailure(ctx, f.Flow, f.Connection, identifier, public, cause, f.requestID())
 	}
 	s.log.WarnContext(ctx, "sign-in failed", "request_id", f.requestID(), "connection_id", f.Flow.ConnectionID, "cause", cause)
-	return &FlowError{Public: public, cause: cause, Answer: ErrorAnswer(f.Flow, code, public)}
+	return &FlowError{Public: public, cause: cause, Answer: s.ErrorAnswer(f.Flow, code, public)}
 }
 
 // finishUnclaimed finishes a flow that failed before any browser claimed it (an answer the ACS
@@ -823,13 +826,13 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 		return nil, s.failFlow(ctx, f, id.Identifier, "login_required", hintMismatch,
 			"the identity provider signed in "+other+"; the id_token_hint names "+fl.HintSubject)
 	case err != nil && res != nil && res.Outcome == SignInRefused:
-		return ErrorAnswer(fl, "access_denied", res.Reason), nil
+		return s.ErrorAnswer(fl, "access_denied", res.Reason), nil
 	case models.UserErrors(err) != nil: // the identity's problem; an unavailable database is not
 		return nil, s.failFlow(ctx, f, id.Identifier, "access_denied", "Sign-in failed: "+models.FieldMessage(err)+".", err.Error())
 	case err != nil:
 		return nil, s.failFlow(ctx, f, id.Identifier, "server_error", "Sign-in failed because of a server error.", err.Error())
 	}
-	return answer(fl.RedirectURI, fl.ResponseMode, fl.State, url.Values{"code": {code}}), nil
+	return s.answer(fl.RedirectURI, fl.ResponseMode, fl.State, url.Values{"code": {code}}), nil
 }
 
 // applicationStillRegisters checks, before the decision, that the flow's application still

@@ -20,7 +20,7 @@ const serverErrorPublic = "Sign-in failed because of a server error."
 func (s *Service) authorizeFailed(ctx context.Context, app *models.Application, req AuthorizeRequest, err error) *AuthorizeResult {
 	s.log.ErrorContext(ctx, "authorize", "request_id", req.RequestID, "err", err)
 	s.recordAuthorizeRefusal(ctx, app, req, "server_error", serverErrorPublic, err.Error())
-	return &AuthorizeResult{Kind: AuthorizeRedirect, Answer: errorAnswer(req.RedirectURI, req.responseMode(), req.State, "server_error", serverErrorPublic)}
+	return &AuthorizeResult{Kind: AuthorizeRedirect, Answer: s.errorAnswer(req.RedirectURI, req.responseMode(), req.State, "server_error", serverErrorPublic)}
 }
 
 // recordAuthorizeRefusal records the sign-in event of an authorize request refused with an

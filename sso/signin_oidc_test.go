@@ -42,6 +42,11 @@ func TestOIDCSignIn(t *testing.T) {
 					t.Errorf("%s = %v, want %s", k, got, want)
 				}
 			}
+			// Every authorization response names its issuer (RFC 9207; the answers' tests
+			// check it).
+			if d["authorization_response_iss_parameter_supported"] != true {
+				t.Errorf("authorization_response_iss_parameter_supported = %v", d["authorization_response_iss_parameter_supported"])
+			}
 		})
 
 		t.Run("REST shows the callback URL of an OIDC connection", func(t *testing.T) {

@@ -148,7 +148,7 @@ func TestFormPostResponseMode(t *testing.T) {
 			b.callback = e.Replica() // the flow's mode is the database's, not the replica's
 			res, verifier := w.signIn(t, b, app.Config, "login_hint", "fay@example.com", "response_mode", "form_post")
 			got := app.submit(t, res)
-			if keys(got) != "code state" || got.Get("state") != "app-state" || got.Get("code") == "" {
+			if keys(got) != "code iss state" || got.Get("state") != "app-state" || got.Get("code") == "" || got.Get("iss") != e.URL {
 				t.Fatalf("the application got %v", got)
 			}
 			claims, _ := w.claimsOf(t, app.Config, got.Get("code"), verifier)
@@ -162,8 +162,8 @@ func TestFormPostResponseMode(t *testing.T) {
 			defer idp.set(func(p *testIdP) { p.authorizeError = "" })
 			res, _ := w.signIn(t, newBrowser(t, app.srv.URL), app.Config, "login_hint", "fay@example.com", "response_mode", "form_post")
 			got := app.submit(t, res)
-			if keys(got) != "error error_description state" || got.Get("error") != "access_denied" ||
-				got.Get("error_description") != "The identity provider did not sign you in." || got.Get("state") != "app-state" {
+			if keys(got) != "error error_description iss state" || got.Get("error") != "access_denied" ||
+				got.Get("error_description") != "The identity provider did not sign you in." || got.Get("state") != "app-state" || got.Get("iss") != e.URL {
 				t.Fatalf("the application got %v", got)
 			}
 		})
@@ -177,7 +177,7 @@ func TestFormPostResponseMode(t *testing.T) {
 				t.Fatalf("the state is on the page unescaped: %s", res.body)
 			}
 			got := app.submit(t, res)
-			if keys(got) != "error error_description state" || got.Get("error") != "invalid_scope" || got.Get("state") != state {
+			if keys(got) != "error error_description iss state" || got.Get("error") != "invalid_scope" || got.Get("state") != state || got.Get("iss") != e.URL {
 				t.Fatalf("the application got %v", got)
 			}
 		})
@@ -187,7 +187,7 @@ func TestFormPostResponseMode(t *testing.T) {
 				b := newBrowser(t, app.srv.URL)
 				res, verifier := w.signIn(t, b, app.Config, "login_hint", "fay@example.com", "response_mode", mode)
 				code := res.query.Get("code")
-				want := app.redirect + "&" + url.Values{"code": {code}, "state": {"app-state"}}.Encode()
+				want := app.redirect + "&" + url.Values{"code": {code}, "iss": {e.URL}, "state": {"app-state"}}.Encode()
 				if res.status != http.StatusFound || code == "" || res.location != want {
 					t.Fatalf("response_mode=%q: %d %s", mode, res.status, res.location)
 				}
@@ -210,8 +210,8 @@ func TestFormPostResponseMode(t *testing.T) {
 			idp.as(map[string]any{"sub": "okta-new", "email": "new@example.com"})
 			res, _ := w.signIn(t, newBrowser(t, app.srv.URL), app.Config, "login_hint", "new@example.com", "response_mode", "form_post")
 			got := app.submit(t, res)
-			if keys(got) != "error error_description state" || got.Get("error") != "access_denied" ||
-				!strings.Contains(got.Get("error_description"), "not created automatically") || got.Get("state") != "app-state" {
+			if keys(got) != "error error_description iss state" || got.Get("error") != "access_denied" ||
+				!strings.Contains(got.Get("error_description"), "not created automatically") || got.Get("state") != "app-state" || got.Get("iss") != e.URL {
 				t.Fatalf("the application got %v", got)
 			}
 		})
@@ -362,7 +362,7 @@ func TestSAMLFormPostResponseMode(t *testing.T) {
 			t.Fatalf("expected the form_post page from the continuation: %d %s %s", resp.StatusCode, resp.Request.URL, body)
 		}
 		action, vals, err := samltest.Form(body)
-		if err != nil || action != w.redirect || keys(vals) != "code state" || vals.Get("state") != "app-state" {
+		if err != nil || action != w.redirect || keys(vals) != "code iss state" || vals.Get("state") != "app-state" || vals.Get("iss") != e.URL {
 			t.Fatalf("form to %s: %v %v", action, vals, err)
 		}
 		if claims := w.exchange(t, vals.Get("code"), verifier); claims["email"] != "ada@example.com" {
