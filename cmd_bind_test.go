@@ -228,3 +228,35 @@ func checkResults(t *testing.T, path string, all []bindCase, want func(bindCase)
 		t.Fatalf("%d rows differ", bad)
 	}
 }
+
+// A dry run tells what the real run would: a client that may list connections (graphql:read,
+// admin) but not bind gets FORBIDDEN on every row from both, and nothing is bound.
+func TestCLIBindDryRunNeedsTheBindScope(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		e.CreateOIDCConnection(admin, "Microsoft", "microsoft")
+		acct := e.CreateUser(admin, "dana@corp.example")
+		dir := t.TempDir()
+		in := filepath.Join(dir, "accounts.csv")
+		if err := os.WriteFile(in, []byte("accountUuid,authModule,identifier\n"+acct+",microsoft,dana@corp.example\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, scopes := range [][]string{{"graphql:read"}, {"admin"}} {
+			id, sec := e.CreateClient(admin, scopes, "")
+			env := []string{"GATEHOUSE_CLIENT_ID=" + id, "GATEHOUSE_CLIENT_SECRET=" + sec}
+			for _, mode := range [][]string{{"--dry-run"}, nil} {
+				out := filepath.Join(dir, "results.csv")
+				r := gatehouseCLI(t, env, append([]string{"bind", "--url", e.URL, "--csv", in, "--out", out}, mode...)...)
+				res, _ := os.ReadFile(out)
+				if r.code != 1 || !strings.Contains(string(res), ",FORBIDDEN,") {
+					t.Fatalf("scopes %v, bind %v: exit %d, results %q, stderr %s", scopes, mode, r.code, res, r.stderr)
+				}
+			}
+		}
+		creds, err := e.App.Store().CredentialsForAccounts(context.Background(), uuid.MustParse(str(e.MustGQL(admin, `{ viewer { workspaceId } }`, nil), "viewer", "workspaceId")),
+			[]uuid.UUID{uuid.MustParse(acct)})
+		if err != nil || len(creds) != 0 {
+			t.Fatalf("bound: %v %v", creds, err)
+		}
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -354,9 +355,32 @@ func httpMessage(resp *http.Response) string {
 	return http.StatusText(resp.StatusCode)
 }
 
-// dryRun checks that every authModule of the undecided rows names a connection of the
-// client's workspace, and marks the rows as checked without sending them.
+// bindScope is the scope the bulk mutation needs.
+const bindScope = "graphql"
+
+// dryRun checks that the client may bind and that every authModule of the undecided rows
+// names a connection of the client's workspace, and marks the rows as checked without sending
+// them.
 func (c *client) dryRun(f *File) error {
+	var rows []*Row
+	for _, r := range f.Rows {
+		if r.Status == "" {
+			rows = append(rows, r)
+		}
+	}
+	// Listing connections does not need the bulk mutation's scope (graphql:read and admin may
+	// list them): without this check a dry run would pass a client whose real run fails every
+	// row with FORBIDDEN. The token endpoint names the scopes it granted (RFC 6749 §5.1).
+	tok, err := c.token()
+	if err != nil {
+		return fmt.Errorf("bind: get an access token: %w", err)
+	}
+	if granted, _ := tok.Extra("scope").(string); granted != "" && !slices.Contains(strings.Fields(granted), bindScope) {
+		c.decide(rows, func(*Row, int) (string, string) {
+			return "FORBIDDEN", "the client lacks scope " + bindScope + " (it has: " + granted + ")"
+		})
+		return nil
+	}
 	var out struct {
 		Data *struct {
 			Connections []struct {
@@ -378,12 +402,6 @@ func (c *client) dryRun(f *File) error {
 	slugs := map[string]bool{}
 	for _, cn := range out.Data.Connections {
 		slugs[cn.Slug] = true
-	}
-	var rows []*Row
-	for _, r := range f.Rows {
-		if r.Status == "" {
-			rows = append(rows, r)
-		}
 	}
 	c.decide(rows, func(r *Row, _ int) (string, string) {
 		if !slugs[r.AuthModule] {
