@@ -90,7 +90,7 @@ var Settings = []Setting{
 	{Name: "GATEHOUSE_TEST_POSTGRES_URL", Group: "tests",
 		Meaning: "go test: also run the storage tests on this PostgreSQL server"},
 	{Name: "GATEHOUSE_BENCH_POSTGRES_URL", Group: "tests", Shown: "postgres://root@127.0.0.1:5432/postgres?sslmode=disable",
-		Meaning: "go run ./bench/scim: the PostgreSQL server to benchmark on (a scratch database)"},
+		Meaning: "the benches (go run ./bench, ./bench/scim, ./bench/signin): the PostgreSQL server to benchmark on, in a scratch database (default GATEHOUSE_TEST_POSTGRES_URL, else the URL shown)"},
 }
 
 // LookupSetting returns the named setting; a name missing from the table is a programming
