@@ -215,6 +215,19 @@ func TestSAMLResponseRefusals(t *testing.T) {
 			req.Assertion.Conditions.NotBefore = time.Now().Add(2 * time.Minute)
 		}},
 		{name: "wrong InResponseTo", otherID: true, cause: "InResponseTo"},
+		// Each instant and reference checked on its own, the others fresh and right.
+		{name: "Conditions expired beyond 3 minutes of skew", cause: "Conditions is expired", tamper: func(req *saml.IdpAuthnRequest) {
+			req.Assertion.Conditions.NotOnOrAfter = time.Now().Add(-4 * time.Minute)
+		}},
+		{name: "Conditions expired within 2 minutes of skew", tamper: func(req *saml.IdpAuthnRequest) {
+			req.Assertion.Conditions.NotOnOrAfter = time.Now().Add(-2 * time.Minute)
+		}},
+		{name: "confirmation expired beyond 3 minutes of skew", cause: "SubjectConfirmationData is expired", tamper: func(req *saml.IdpAuthnRequest) {
+			req.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.NotOnOrAfter = time.Now().Add(-4 * time.Minute)
+		}},
+		{name: "the assertion answers another request", cause: "possible request IDs", tamper: func(req *saml.IdpAuthnRequest) {
+			req.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.InResponseTo = "id-0123456789"
+		}},
 		{name: "no NameID", cause: "NameID", tamper: func(req *saml.IdpAuthnRequest) {
 			req.Assertion.Subject.NameID.Value = " "
 		}},

@@ -22,7 +22,7 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 		idp.as(jane)
 		reset := func() {
 			idp.set(func(p *testIdP) {
-				p.badNonce, p.badAudience, p.authorizeError, p.userinfoOnly, p.seen = false, false, "", false, nil
+				p.badNonce, p.badAudience, p.authorizeError, p.userinfoOnly, p.seen, p.idTokenClaims = false, false, "", false, nil, nil
 			})
 		}
 		reset()                  // the IdP outlives each database's run
@@ -133,6 +133,7 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 			for name, f := range map[string]func(p *testIdP){
 				"nonce mismatch":   func(p *testIdP) { p.badNonce = true },
 				"wrong audience":   func(p *testIdP) { p.badAudience = true },
+				"wrong issuer":     func(p *testIdP) { p.idTokenClaims = map[string]any{"iss": "https://other.example"} },
 				"error at the IdP": func(p *testIdP) { p.authorizeError = "access_denied" },
 			} {
 				idp.set(f)
@@ -167,17 +168,28 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 				t.Fatalf("callback without the cookie: %+v", r)
 			}
 			pageRequestID = strings.SplitN(strings.SplitN(r.body, "Request id: <code>", 2)[1], "<", 2)[0]
+			// Another browser with a sign-in cookie of its own (its own sign-in under way):
+			// the answer is bound to the browser that started, not to any cookie.
+			otherStart := newBrowser(t, e.URL+"/sso/oidc/callback")
+			if r, _ := w.signIn(t, otherStart, w.app, "login_hint", "jane@example.com"); !strings.HasPrefix(r.location, e.URL+"/sso/oidc/callback?") {
+				t.Fatalf("the other browser's sign-in: %+v", r)
+			}
+			other := newBrowser(t, w.redirect) // stops at the application: a code would show
+			other.c.Jar = otherStart.c.Jar
+			if r := other.get(t, cb); r.status != 400 || r.query.Get("code") != "" {
+				t.Fatalf("callback in another browser with its own cookie: %+v", r)
+			}
 			// Tampered state, with the right cookie.
 			u, _ := url.Parse(cb)
 			q := u.Query()
 			q.Set("state", q.Get("state")+"x")
 			u.RawQuery = q.Encode()
-			if r := stop.get(t, u.String()); r.status != 400 {
+			fin := newBrowser(t, w.redirect) // the first browser, stopping at the application
+			fin.c.Jar = stop.c.Jar
+			if r := fin.get(t, u.String()); r.status != 400 || r.query.Get("code") != "" {
 				t.Fatalf("tampered state: %+v", r)
 			}
 			// The real browser finishes; a replay of the same answer is refused.
-			fin := newBrowser(t, w.redirect)
-			fin.c.Jar = stop.c.Jar
 			if r := fin.get(t, cb); r.query.Get("code") == "" {
 				t.Fatalf("the real callback: %+v", r)
 			}
