@@ -3,6 +3,8 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"encoding/base64"
 	"io"
 	"log/slog"
 	"net/http"
@@ -45,7 +47,8 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // A full session over every surface, then a search: no secret the session created or sent
-// appears in the log (at debug level) or in any answer but the one that created it.
+// appears in the log (at debug level), in any answer but the one that created it, or in any
+// row of the database (secrets are stored hashed or encrypted).
 func TestSecretsNeverLeak(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		var logs bytes.Buffer
@@ -140,7 +143,23 @@ func TestSecretsNeverLeak(t *testing.T) {
 		for _, s := range sent {
 			check(s, -1)
 		}
-		t.Logf("%d answers, %d log bytes searched", len(rec.bodies), len(logText))
+		// HTTP Basic credentials are base64: the plain-text search above would miss them.
+		for _, pair := range [][2]string{{testAdminID, testAdminSecret}, {id, sec}, {id, rotated}, {id, wrongSecret}} {
+			if basic := base64.StdEncoding.EncodeToString([]byte(pair[0] + ":" + pair[1])); strings.Contains(logText, basic) {
+				t.Errorf("the Basic credentials of %s (%.12s…) in the log", pair[0], pair[1])
+			}
+		}
+		if strings.Contains(logText, "Basic ") {
+			t.Error("an Authorization header in the log")
+		}
+		rows := 0
+		for s := range created {
+			rows += rowsHolding(t, e.App.Store().DB(), s)
+		}
+		for _, s := range sent {
+			rows += rowsHolding(t, e.App.Store().DB(), s)
+		}
+		t.Logf("%d answers, %d log bytes, %d database row reads", len(rec.bodies), len(logText), rows)
 	})
 }
 
@@ -153,4 +172,57 @@ func (l lockedWriter) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(b)
+}
+
+// rowsHolding fails the test for each row of any table that holds needle in a column, and
+// returns how many rows it read.
+func rowsHolding(t *testing.T, db *sql.DB, needle string) int {
+	t.Helper()
+	ctx := context.Background()
+	list := "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+	if _, err := db.ExecContext(ctx, "SELECT sqlite_version()"); err == nil {
+		list = "SELECT name FROM sqlite_master WHERE type = 'table'"
+	}
+	var tables []string
+	rs, err := db.QueryContext(ctx, list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rs.Next() {
+		var name string
+		if err := rs.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, name)
+	}
+	rs.Close()
+	if len(tables) < 10 {
+		t.Fatalf("only %d tables found: %v", len(tables), tables)
+	}
+	read := 0
+	for _, table := range tables {
+		rows, err := db.QueryContext(ctx, `SELECT * FROM "`+table+`"`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		vals := make([]sql.RawBytes, len(cols))
+		dest := make([]any, len(cols))
+		for i := range vals {
+			dest[i] = &vals[i]
+		}
+		for rows.Next() {
+			read++
+			if err := rows.Scan(dest...); err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range vals {
+				if bytes.Contains(v, []byte(needle)) {
+					t.Errorf("secret %.12s… stored in plain text: %s.%s", needle, table, cols[i])
+				}
+			}
+		}
+		rows.Close()
+	}
+	return read
 }

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
 	"gatehouse/clock"
 	"gatehouse/models"
 	"gatehouse/provision"
@@ -154,6 +157,51 @@ func TestAnEarlierKeyLoadNeverOverwritesALaterOne(t *testing.T) {
 		}
 		if got := len(srv.keys.published().Keys); got != 1 {
 			t.Fatalf("JWKS has %d keys after the retirement, want 1", got)
+		}
+	})
+}
+
+// A token signed with Gatehouse's own key is an access token only when it names Gatehouse
+// as its issuer and audience: an id_token (audience: an application's client_id) or a token
+// of another issuer sharing the key are refused, as is the untouched token's forged twin.
+func TestTokensOfAnotherIssuerOrAudienceAreRefused(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		const issuer = "https://gatehouse.example"
+		srv, svc := newTestServer(t, dbURL, issuer, clock.NewFake(time.Now()))
+		if _, err := svc.Bootstrap(ctx, "ghc_a", "ghs_secret"); err != nil {
+			t.Fatal(err)
+		}
+		tok := issueToken(t, srv, "ghc_a", "ghs_secret")
+		parsed, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var claims accessClaims
+		if err := parsed.UnsafeClaimsWithoutVerification(&claims); err != nil {
+			t.Fatal(err)
+		}
+		access, _ := srv.keys.signers()
+		resign := func(edit func(c *accessClaims)) string {
+			c := claims
+			edit(&c)
+			raw, err := access.sign(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return raw
+		}
+		if _, err := srv.Verify(ctx, resign(func(*accessClaims) {})); err != nil {
+			t.Fatalf("the same claims signed again: %v", err) // the resigning itself is sound
+		}
+		for name, edit := range map[string]func(c *accessClaims){
+			"another issuer":                         func(c *accessClaims) { c.Issuer = "https://other.example" },
+			"an application's client_id as audience": func(c *accessClaims) { c.Audience = jwt.Audience{"gha_portal"} },
+			"no audience":                            func(c *accessClaims) { c.Audience = nil },
+		} {
+			if _, err := srv.Verify(ctx, resign(edit)); models.ErrorCode(err) != models.EUNAUTHENTICATED {
+				t.Errorf("%s: %v, want unauthenticated", name, err)
+			}
 		}
 	})
 }
