@@ -359,40 +359,63 @@ func TestTenantIsolation(t *testing.T) {
 			}
 		}
 
-		// GraphQL: every ID-taking field, from the schema.
+		// The calls run in three passes over every surface: reads, then writes, then deletions.
+		// A leaking write or delete would otherwise change or remove B's object before the calls
+		// after it in the table, whose leaks would then read as B's data gone or not found.
+		const reads, writes, deletions = 0, 1, 2
+		destructive := func(name string) bool {
+			name = strings.ToLower(name[strings.LastIndexAny(name, "./")+1:]) // a field's, or a path's last segment
+			return strings.HasPrefix(name, "delete") || strings.HasPrefix(name, "remove") || strings.HasPrefix(name, "revoke") ||
+				strings.HasPrefix(name, "deactivate")
+		}
+		passOf := func(write bool, name string) int {
+			switch {
+			case !write:
+				return reads
+			case destructive(name):
+				return deletions
+			}
+			return writes
+		}
 		calls := isolationCalls(a, b)
 		fields := e.idFields(adminA)
-		for _, f := range fields {
-			cs, ok := calls[f]
-			if !ok {
-				t.Errorf("GraphQL field %s takes an ID but isolationCalls has no way to call it: add it", f)
-				continue
-			}
-			for i, c := range cs {
-				r := e.GQL(adminA, c.query, c.vars)
-				what := fmt.Sprintf("%s #%d", f, i)
-				leak(what, r.Raw)
-				if strings.Contains(r.Raw, b.clientID) { // B's clients carry no marker; A never sends their ids here
-					t.Errorf("%s: A's answer shows B's client %s: %s", what, b.clientID, r.Raw)
-				}
-				if r.Status != 200 {
-					t.Errorf("%s: status %d: %s", what, r.Status, r.Raw)
+		// GraphQL: every ID-taking field, from the schema.
+		graphQL := func(pass int) {
+			for _, f := range fields {
+				cs, ok := calls[f]
+				if !ok && pass == reads {
+					t.Errorf("GraphQL field %s takes an ID but isolationCalls has no way to call it: add it", f)
 					continue
 				}
-				if len(r.Errors) > 0 {
-					if strings.Contains(r.Raw, "Cannot query field") || strings.Contains(r.Raw, "GRAPHQL_VALIDATION_FAILED") {
-						t.Errorf("%s: the table's query is wrong: %s", what, r.Raw)
+				for i, c := range cs {
+					if passOf(strings.HasPrefix(c.query, "mutation"), f) != pass {
+						continue
 					}
-					continue // refused outright
-				}
-				var res any = r.Data
-				for _, part := range strings.Split(f, ".") {
-					res = get(res, part)
-				}
-				if m, ok := res.(map[string]any); ok && strings.HasPrefix(c.query, "mutation") {
-					errs, _ := m["errors"].([]any)
-					if len(errs) == 0 && f != "bulkUpdateUserAccountCredentials" {
-						t.Errorf("%s: a mutation with B's IDs succeeded: %s", what, r.Raw)
+					r := e.GQL(adminA, c.query, c.vars)
+					what := fmt.Sprintf("%s #%d", f, i)
+					leak(what, r.Raw)
+					if strings.Contains(r.Raw, b.clientID) { // B's clients carry no marker; A never sends their ids here
+						t.Errorf("%s: A's answer shows B's client %s: %s", what, b.clientID, r.Raw)
+					}
+					if r.Status != 200 {
+						t.Errorf("%s: status %d: %s", what, r.Status, r.Raw)
+						continue
+					}
+					if len(r.Errors) > 0 {
+						if strings.Contains(r.Raw, "Cannot query field") || strings.Contains(r.Raw, "GRAPHQL_VALIDATION_FAILED") {
+							t.Errorf("%s: the table's query is wrong: %s", what, r.Raw)
+						}
+						continue // refused outright
+					}
+					var res any = r.Data
+					for _, part := range strings.Split(f, ".") {
+						res = get(res, part)
+					}
+					if m, ok := res.(map[string]any); ok && strings.HasPrefix(c.query, "mutation") {
+						errs, _ := m["errors"].([]any)
+						if len(errs) == 0 && f != "bulkUpdateUserAccountCredentials" {
+							t.Errorf("%s: a mutation with B's IDs succeeded: %s", what, r.Raw)
+						}
 					}
 				}
 			}
@@ -402,48 +425,69 @@ func TestTenantIsolation(t *testing.T) {
 				t.Errorf("isolationCalls has %s, which no longer takes an ID (or no longer exists)", f)
 			}
 		}
-		// The clientId arguments are Strings, not IDs: called above from the table all the same.
-		for _, f := range []string{"rotateIntegrationClientSecret", "revokeIntegrationClient"} {
-			for _, c := range calls[f] {
-				r := e.GQL(adminA, c.query, c.vars)
-				leak(f, r.Raw)
-				if len(r.Errors) == 0 && len(payloadErrors(t, r.Data, f)) == 0 {
-					t.Errorf("%s with B's client succeeded: %s", f, r.Raw)
+		// The clientId arguments are Strings, not IDs: called from the table all the same.
+		clientCalls := func(pass int) {
+			for _, f := range []string{"rotateIntegrationClientSecret", "revokeIntegrationClient"} {
+				if passOf(true, f) != pass {
+					continue
+				}
+				for _, c := range calls[f] {
+					r := e.GQL(adminA, c.query, c.vars)
+					leak(f, r.Raw)
+					if len(r.Errors) == 0 && len(payloadErrors(t, r.Data, f)) == 0 {
+						t.Errorf("%s with B's client succeeded: %s", f, r.Raw)
+					}
 				}
 			}
 		}
 
 		// REST and SCIM: every registered route.
-		for _, surface := range []struct {
-			name  string
-			token string
-			files []string
-			calls map[string][]httpCall
-		}{
-			{"REST", adminA, []string{"rest/sso.go", "rest/scim.go"}, restCalls(a, b)},
-			{"SCIM", scimA, []string{"scim/scim.go"}, scimCalls(a, b)},
-		} {
-			registered := routes(t, surface.files...)
-			for _, route := range registered {
-				cs, ok := surface.calls[route]
-				if !ok {
-					t.Errorf("%s route %s has no entry in the isolation table: add one", surface.name, route)
-					continue
+		surfaces := func(pass int) {
+			for _, surface := range []struct {
+				name  string
+				token string
+				files []string
+				calls map[string][]httpCall
+			}{
+				{"REST", adminA, []string{"rest/sso.go", "rest/scim.go"}, restCalls(a, b)},
+				{"SCIM", scimA, []string{"scim/scim.go"}, scimCalls(a, b)},
+			} {
+				registered := routes(t, surface.files...)
+				for _, route := range registered {
+					cs, ok := surface.calls[route]
+					if !ok {
+						if pass == reads {
+							t.Errorf("%s route %s has no entry in the isolation table: add one", surface.name, route)
+						}
+						continue
+					}
+					for _, c := range cs {
+						name := strings.TrimRight(strings.SplitN(c.path, "?", 2)[0], "/")
+						if c.method == "DELETE" {
+							name = "delete"
+						}
+						if passOf(c.method != "GET", name) != pass {
+							continue
+						}
+						r := e.Call(c.method, c.path, surface.token, c.body)
+						what := surface.name + " " + c.method + " " + c.path
+						leak(what, r.Raw)
+						if r.Status >= 500 {
+							t.Errorf("%s: %d %s", what, r.Status, r.Raw)
+						}
+					}
 				}
-				for _, c := range cs {
-					r := e.Call(c.method, c.path, surface.token, c.body)
-					what := surface.name + " " + c.method + " " + c.path
-					leak(what, r.Raw)
-					if r.Status >= 500 {
-						t.Errorf("%s: %d %s", what, r.Status, r.Raw)
+				for route := range surface.calls {
+					if !slices.Contains(registered, route) && pass == reads {
+						t.Errorf("%s isolation table has %s, which is not registered", surface.name, route)
 					}
 				}
 			}
-			for route := range surface.calls {
-				if !slices.Contains(registered, route) {
-					t.Errorf("%s isolation table has %s, which is not registered", surface.name, route)
-				}
-			}
+		}
+		for _, pass := range []int{reads, writes, deletions} {
+			graphQL(pass)
+			clientCalls(pass)
+			surfaces(pass)
 		}
 
 		if after := e.snapshot(adminB, scimB); after != before {
