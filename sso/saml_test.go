@@ -347,7 +347,7 @@ func TestSAMLKeyRotation(t *testing.T) {
 // oracle on the key that also signs), wherever the EncryptedKey is (in the EncryptedData's
 // KeyInfo, as crewjam's IdP puts it, or beside it) and when the data itself is RSA-encrypted;
 // the same assertion encrypted with RSA-OAEP is read. Nothing in the process decrypts rsa-1_5:
-// xmlenc's registry refuses it too (refusedKeyTransport), for crewjam's own paths.
+// xmlenc's registry refuses it too (refusedAlgorithm), for crewjam's own paths.
 func TestSAMLKeyTransportPKCS1v15(t *testing.T) {
 	w := newSAMLWorld(t)
 	key := w.sp.Keys.Current.Key.(*rsa.PrivateKey)
