@@ -16,6 +16,7 @@ import (
 	"gatehouse/app"
 	"gatehouse/app/apptest"
 	"gatehouse/secret"
+	"gatehouse/store"
 	"gatehouse/store/storetest"
 )
 
@@ -154,10 +155,10 @@ func TestSecretsNeverLeak(t *testing.T) {
 		}
 		rows := 0
 		for s := range created {
-			rows += rowsHolding(t, e.App.Store().DB(), s)
+			rows += rowsHolding(t, e.App.Store(), s)
 		}
 		for _, s := range sent {
-			rows += rowsHolding(t, e.App.Store().DB(), s)
+			rows += rowsHolding(t, e.App.Store(), s)
 		}
 		t.Logf("%d answers, %d log bytes, %d database row reads", len(rec.bodies), len(logText), rows)
 	})
@@ -176,12 +177,12 @@ func (l lockedWriter) Write(b []byte) (int, error) {
 
 // rowsHolding fails the test for each row of any table that holds needle in a column, and
 // returns how many rows it read.
-func rowsHolding(t *testing.T, db *sql.DB, needle string) int {
+func rowsHolding(t *testing.T, st *store.Store, needle string) int {
 	t.Helper()
-	ctx := context.Background()
-	list := "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
-	if _, err := db.ExecContext(ctx, "SELECT sqlite_version()"); err == nil {
-		list = "SELECT name FROM sqlite_master WHERE type = 'table'"
+	ctx, db := context.Background(), st.DB()
+	list := "SELECT name FROM sqlite_master WHERE type = 'table'"
+	if st.Dialect() == store.Postgres {
+		list = "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
 	}
 	var tables []string
 	rs, err := db.QueryContext(ctx, list)
