@@ -511,6 +511,9 @@ type ClaimedFlow struct {
 	notBound bool
 	// samlAnswer is the sealed identity ClaimSAMLFlow took with the flow (nil: none).
 	samlAnswer []byte
+	// lookup is the person bound to samlAnswer's identity, which ClaimSAMLFlow looked up with
+	// the claim (nil: it did not); the decision's fast path uses it (liveIdentity).
+	lookup *store.IdentityLookup
 	// keepOpen: a failure of this unclaimed flow does not finish it (finishUnclaimed). The
 	// ACS refused a second answer to it, and the first one, kept, may still be continued by
 	// the browser that started it.
@@ -538,14 +541,15 @@ func (s *Service) ClaimFlow(ctx context.Context, upstreamState, browserSecret, r
 // then opens.
 func (s *Service) ClaimSAMLFlow(ctx context.Context, upstreamState, browserSecret, requestID string) (*ClaimedFlow, error) {
 	var answer []byte
+	var lookup *store.IdentityLookup
 	cf, err := s.claimFlow(ctx, upstreamState, browserSecret, requestID,
 		func(ctx context.Context, stateHash, browserHash string, now time.Time) (*models.SignInFlow, error) {
-			f, enc, err := s.store.ClaimSAMLFlow(ctx, stateHash, browserHash, now)
-			answer = enc
+			f, enc, l, err := s.store.ClaimSAMLFlow(ctx, stateHash, browserHash, now)
+			answer, lookup = enc, l
 			return f, err
 		})
 	if cf != nil {
-		cf.samlAnswer = answer
+		cf.samlAnswer, cf.lookup = answer, lookup
 	}
 	return cf, err
 }
@@ -811,7 +815,7 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 		code = plain
 		return s.store.RecordSignIn(ctx, p, a, g, s.event(fl, f.Connection, id.Identifier, string(res.Outcome), res.Reason, "", f.requestID()))
 	}
-	res, err := s.decide(ctx, fl.BrandID, fl.ConnectionID, id, decideOptions{known: f.Connection, notBound: f.notBound, then: record, thenWrites: true})
+	res, err := s.decide(ctx, fl.BrandID, fl.ConnectionID, id, decideOptions{known: f.Connection, lookup: f.lookup, notBound: f.notBound, then: record, thenWrites: true})
 	if errors.Is(err, ErrMoreClaims) {
 		f.notBound = true // the decision looked: nobody is bound to the identity
 		return nil, ErrMoreClaims

@@ -116,7 +116,8 @@ func (s *Service) AcceptSAMLAnswer(ctx context.Context, p *SAMLPending, assertio
 	}
 	// The assertion ID and the answer in one round trip (store.AcceptSAMLAnswer).
 	fresh, stored, err := s.store.AcceptSAMLAnswer(ctx, store.SAMLAnswer{ConnectionID: p.Connection.ID, AssertionID: assertionID,
-		AssertionExpires: keepUntil, FlowID: p.Flow.ID, IdentityEnc: s.box.Seal(b), AnswerExpires: p.Flow.ExpiresAt})
+		AssertionExpires: keepUntil, FlowID: p.Flow.ID, IdentityEnc: s.box.Seal(b), AnswerExpires: p.Flow.ExpiresAt,
+		IdentifierKey: models.Key(id.Identifier)})
 	if err != nil {
 		return internal("saml answer", err)
 	}

@@ -127,6 +127,9 @@ type decideOptions struct {
 	// known is the connection the caller holds already, read through the connection cache (nil:
 	// none): a browser sign-in's flow has it. See returning's fast path.
 	known *models.Connection
+	// lookup is the fast path's lookup of the person, read in advance with the flow's claim
+	// (nil: none); see liveIdentity.
+	lookup *store.IdentityLookup
 	// notBound: the caller's earlier decision of this sign-in (ErrMoreClaims) found nobody
 	// bound to the identity, so the fast path is not tried again.
 	notBound bool
@@ -155,7 +158,7 @@ func (s *Service) decide(ctx context.Context, brandID, connectionID uuid.UUID, i
 	var err error
 	done, looked := false, opt.notBound
 	if !opt.notBound {
-		res, done, looked, err = s.returning(ctx, brandID, connectionID, opt.known, id, then)
+		res, done, looked, err = s.returning(ctx, brandID, connectionID, opt.known, opt.lookup, id, then)
 	}
 	// Not transact: this loop retries a different loss (a unique index won by a concurrent
 	// first sign-in) with a different first run (attemptState), a log line per retry and its own
@@ -282,7 +285,7 @@ const (
 // (a binding committed since is caught by step 2, by the derived email's recheck or by the
 // unique index, as any concurrent sign-in). TestSignInFastPathOracle checks the fast path's
 // decisions against the plain path's.
-func (s *Service) returning(ctx context.Context, brandID, connectionID uuid.UUID, known *models.Connection, id Identity, then func(ctx context.Context, res *SignInResult) error) (res *SignInResult, done, looked bool, err error) {
+func (s *Service) returning(ctx context.Context, brandID, connectionID uuid.UUID, known *models.Connection, lookup *store.IdentityLookup, id Identity, then func(ctx context.Context, res *SignInResult) error) (res *SignInResult, done, looked bool, err error) {
 	if known == nil || known.ID != connectionID {
 		return nil, false, false, nil
 	}
@@ -290,7 +293,7 @@ func (s *Service) returning(ctx context.Context, brandID, connectionID uuid.UUID
 	if err != nil || brand == nil || brand.WorkspaceID != known.WorkspaceID {
 		return nil, false, false, nil // the plain path reports it
 	}
-	u, derived, err := s.store.UserAccountByLiveIdentity(ctx, brand.WorkspaceID, connectionID, models.Key(id.Identifier))
+	u, derived, err := s.liveIdentity(ctx, brand.WorkspaceID, connectionID, models.Key(id.Identifier), lookup)
 	switch {
 	case errors.Is(err, store.ErrNotFound) && id.ClaimsPartial:
 		return nil, true, true, ErrMoreClaims
@@ -311,6 +314,20 @@ func (s *Service) returning(ctx context.Context, brandID, connectionID uuid.UUID
 		err = s.store.CreateAuditEvent(ctx, res.audit)
 	}
 	return res, true, false, err
+}
+
+// liveIdentity is store.UserAccountByLiveIdentity, answered by lookup when the statement that
+// claimed the flow read it already for the same workspace, connection and identifier key
+// (store.ClaimSAMLFlow). A lookup for anything else (an answer stored before the key was, with
+// none) is not this identity's: the query runs.
+func (s *Service) liveIdentity(ctx context.Context, ws, connectionID uuid.UUID, identifierKey string, lookup *store.IdentityLookup) (*models.UserAccount, string, error) {
+	if l := lookup; l != nil && l.WorkspaceID == ws && l.ConnectionID == connectionID && l.IdentifierKey == identifierKey {
+		if l.User == nil {
+			return nil, "", store.ErrNotFound
+		}
+		return l.User, l.DerivedEmail, nil
+	}
+	return s.store.UserAccountByLiveIdentity(ctx, ws, connectionID, identifierKey)
 }
 
 // brandByID reads a brand through the short-lived cache; nil when none. The brand only tells

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
 	"gatehouse/models"
+	"gatehouse/store"
 	"gatehouse/store/storetest"
 )
 
@@ -30,10 +32,11 @@ func TestSignInFastPathOracle(t *testing.T) {
 		janeRes := must(e.s.SignIn(context.Background(), brand.ID, okta.ID, jane))
 		must(e.s.CreateUserAccount(ctx, CreateUserAccountInput{Email: "bob@verified.test"}))
 
-		// dry decides without writing; known nil is the plain path.
-		dry := func(conn uuid.UUID, known *models.Connection, id Identity) (*SignInResult, error) {
+		// dryWith decides without writing; known nil is the plain path; lookup, when set, is
+		// the fast path's lookup read in advance.
+		dryWith := func(conn uuid.UUID, known *models.Connection, lookup *store.IdentityLookup, id Identity) (*SignInResult, error) {
 			var decided *SignInResult
-			_, err := e.s.decide(context.Background(), brand.ID, conn, id, decideOptions{known: known, then: func(_ context.Context, res *SignInResult) error {
+			_, err := e.s.decide(context.Background(), brand.ID, conn, id, decideOptions{known: known, lookup: lookup, then: func(_ context.Context, res *SignInResult) error {
 				decided = res
 				return errDryRun
 			}})
@@ -42,11 +45,38 @@ func TestSignInFastPathOracle(t *testing.T) {
 			}
 			return nil, err
 		}
+		dry := func(conn uuid.UUID, known *models.Connection, id Identity) (*SignInResult, error) {
+			return dryWith(conn, known, nil, id)
+		}
+		// claimed is the lookup a SAML continuation's claim reads with the flow, as the ACS
+		// stores the answer (store.ClaimSAMLFlow): on PostgreSQL it is never nil.
+		claimed := func(t *testing.T, conn *models.Connection, id Identity) *store.IdentityLookup {
+			t.Helper()
+			now := e.s.now()
+			f := &models.SignInFlow{ID: store.NewID(), WorkspaceID: e.ws, ApplicationID: store.NewID(), BrandID: brand.ID, ConnectionID: conn.ID,
+				BrowserHash: "browser", ClientID: "c", RedirectURI: "https://app.test/cb", Scope: "openid", UpstreamStateHash: store.NewID().String(),
+				UpstreamRequestID: "_" + store.NewID().String(), UpstreamVerifierEnc: []byte("sealed"), ExpiresAt: now.Add(time.Hour), CreatedAt: now}
+			must(0, e.st.CreateFlow(ctx, f))
+			must(e.st.PutSAMLAnswer(ctx, f.ID, []byte("sealed"), f.ExpiresAt, models.Key(id.Identifier)))
+			_, _, lookup, err := e.st.ClaimSAMLFlow(ctx, f.UpstreamStateHash, "browser", now)
+			if err != nil || lookup == nil && e.st.Dialect() == store.Postgres {
+				t.Fatalf("claim: %+v %v", lookup, err)
+			}
+			return lookup
+		}
 		// same checks that both paths decide alike; new rows' ids differ, nothing else may.
 		same := func(t *testing.T, conn *models.Connection, id Identity, want SignInOutcome) {
 			t.Helper()
 			plain, perr := dry(conn.ID, nil, id)
 			fast, ferr := dry(conn.ID, conn, id)
+			// The fast path with its lookup read with a SAML flow's claim decides alike too.
+			prefetched, lerr := dryWith(conn.ID, conn, claimed(t, conn, id), id)
+			if models.ErrorCode(ferr) != models.ErrorCode(lerr) || (ferr == nil) != (lerr == nil) ||
+				ferr == nil && (fast.Outcome != prefetched.Outcome || fast.Reason != prefetched.Reason ||
+					(fast.UserAccount == nil) != (prefetched.UserAccount == nil) ||
+					fast.UserAccount != nil && want != SignInProvisioned && fast.UserAccount.ID != prefetched.UserAccount.ID) {
+				t.Fatalf("the lookup read with the claim decides otherwise: fast %+v %v, with the lookup %+v %v", fast, ferr, prefetched, lerr)
+			}
 			if models.ErrorCode(perr) != models.ErrorCode(ferr) || (perr == nil) != (ferr == nil) {
 				t.Fatalf("errors differ: plain %v, fast %v", perr, ferr)
 			}
@@ -106,6 +136,25 @@ func TestSignInFastPathOracle(t *testing.T) {
 			same(t, okta, asserted, SignInExistingIdentity)
 			if res, _ := dry(okta.ID, okta, asserted); res.EmailDerived {
 				t.Fatalf("asserted by the IdP: %+v", res)
+			}
+		})
+		t.Run("a lookup read for another identity is not used", func(t *testing.T) {
+			// An answer stored before the identifier key was has none: its lookup found
+			// nobody, or, whatever it found, it is not this identity's. The account such a
+			// lookup names here reads as Jane's (a copy under another id), so the fast path
+			// would take it for her if it trusted the lookup.
+			impostor := *janeRes.UserAccount
+			impostor.ID = store.NewID()
+			for _, l := range []*store.IdentityLookup{
+				{WorkspaceID: e.ws, ConnectionID: okta.ID, IdentifierKey: ""},
+				{WorkspaceID: e.ws, ConnectionID: okta.ID, IdentifierKey: "", User: &impostor},
+				{WorkspaceID: e.ws, ConnectionID: noJIT.ID, IdentifierKey: "jane-sub", User: &impostor},
+				{WorkspaceID: store.NewID(), ConnectionID: okta.ID, IdentifierKey: "jane-sub", User: &impostor},
+			} {
+				res, err := dryWith(okta.ID, okta, l, jane)
+				if err != nil || res.Outcome != SignInExistingIdentity || res.UserAccount.ID != janeRes.UserAccount.ID {
+					t.Fatalf("lookup %+v: %+v %v", l, res, err)
+				}
 			}
 		})
 		t.Run("linked by email", func(t *testing.T) {

@@ -38,14 +38,14 @@ var wantRoundTrips = map[string]map[string]roundTrips{
 		"oidc first-time": {"GET /oauth/authorize: INSERT", "GET /sso/oidc/callback: UPDATE SELECT SELECT WITH", "POST /oauth/token: UPDATE"},
 		"oidc returning":  {"GET /oauth/authorize: INSERT", "GET /sso/oidc/callback: UPDATE SELECT WITH", "POST /oauth/token: UPDATE"},
 		// The ACS reads the flow its response answers, then records the assertion ID (once
-		// only) and the sealed answer in one statement; the GET that follows claims the flow and
-		// takes the answer in one.
+		// only) and the sealed answer in one statement; the GET that follows claims the flow,
+		// takes the answer and looks up the identity in one.
 		"saml first-time": {"GET /oauth/authorize: INSERT", "POST /saml/acs: SELECT WITH",
-			"GET /saml/continue: WITH SELECT SELECT WITH", "POST /oauth/token: UPDATE"},
-		"saml returning": {"GET /oauth/authorize: INSERT", "POST /saml/acs: SELECT WITH",
 			"GET /saml/continue: WITH SELECT WITH", "POST /oauth/token: UPDATE"},
+		"saml returning": {"GET /oauth/authorize: INSERT", "POST /saml/acs: SELECT WITH",
+			"GET /saml/continue: WITH WITH", "POST /oauth/token: UPDATE"},
 		"saml first-time, placed in a company": {"GET /oauth/authorize: INSERT", "POST /saml/acs: SELECT WITH",
-			"GET /saml/continue: WITH SELECT SELECT SELECT SELECT WITH", "POST /oauth/token: UPDATE"},
+			"GET /saml/continue: WITH SELECT SELECT SELECT WITH", "POST /oauth/token: UPDATE"},
 	},
 	// SQLite runs in process: a statement is a call, not a round trip, and its writes are one
 	// per table in a transaction.

@@ -324,13 +324,13 @@ func TestSAMLStatementsMatchGorm(t *testing.T) {
 		s := openTestStore(t, dbURL, allMigrations)
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		use := &samlAssertion{ConnectionID: NewID(), AssertionID: "a-1", ExpiresAt: now.Add(time.Minute)}
-		put := &samlAnswer{FlowID: NewID(), IdentityEnc: []byte("enc-1"), ExpiresAt: now.Add(2 * time.Minute)}
+		put := &samlAnswer{FlowID: NewID(), IdentityEnc: []byte("enc-1"), ExpiresAt: now.Add(2 * time.Minute), IdentifierKey: "key-1"}
 		accepted := SAMLAnswer{ConnectionID: NewID(), AssertionID: "a-2", AssertionExpires: now.Add(3 * time.Minute),
-			FlowID: NewID(), IdentityEnc: []byte("enc-2"), AnswerExpires: now.Add(4 * time.Minute)}
+			FlowID: NewID(), IdentityEnc: []byte("enc-2"), AnswerExpires: now.Add(4 * time.Minute), IdentifierKey: "key-2"}
 		if fresh, err := s.UseSAMLAssertion(ctx, use.ConnectionID, use.AssertionID, use.ExpiresAt); err != nil || !fresh {
 			t.Fatalf("use: %v %v", fresh, err)
 		}
-		if fresh, err := s.PutSAMLAnswer(ctx, put.FlowID, put.IdentityEnc, put.ExpiresAt); err != nil || !fresh {
+		if fresh, err := s.PutSAMLAnswer(ctx, put.FlowID, put.IdentityEnc, put.ExpiresAt, put.IdentifierKey); err != nil || !fresh {
 			t.Fatalf("put: %v %v", fresh, err)
 		}
 		if a, b, err := s.AcceptSAMLAnswer(ctx, accepted); err != nil || !a || !b {
@@ -338,7 +338,7 @@ func TestSAMLStatementsMatchGorm(t *testing.T) {
 		}
 		for _, want := range []any{use, put,
 			&samlAssertion{ConnectionID: accepted.ConnectionID, AssertionID: accepted.AssertionID, ExpiresAt: accepted.AssertionExpires},
-			&samlAnswer{FlowID: accepted.FlowID, IdentityEnc: accepted.IdentityEnc, ExpiresAt: accepted.AnswerExpires}} {
+			&samlAnswer{FlowID: accepted.FlowID, IdentityEnc: accepted.IdentityEnc, ExpiresAt: accepted.AnswerExpires, IdentifierKey: accepted.IdentifierKey}} {
 			var got any
 			switch w := want.(type) {
 			case *samlAssertion:

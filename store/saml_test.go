@@ -49,13 +49,13 @@ func TestSAMLAssertionsOnce(t *testing.T) {
 		}
 		// An answer is kept once per flow, taken once; an expired one is pruned.
 		flow, old := NewID(), NewID()
-		if fresh, err := a.PutSAMLAnswer(ctx, flow, []byte("enc"), now.Add(time.Minute)); err != nil || !fresh {
+		if fresh, err := a.PutSAMLAnswer(ctx, flow, []byte("enc"), now.Add(time.Minute), "id"); err != nil || !fresh {
 			t.Fatalf("answer: %v %v", fresh, err)
 		}
-		if fresh, err := b.PutSAMLAnswer(ctx, flow, []byte("other"), now.Add(time.Minute)); err != nil || fresh {
+		if fresh, err := b.PutSAMLAnswer(ctx, flow, []byte("other"), now.Add(time.Minute), "id"); err != nil || fresh {
 			t.Fatalf("second answer: %v %v", fresh, err)
 		}
-		if _, err := a.PutSAMLAnswer(ctx, old, []byte("old"), now.Add(-time.Minute)); err != nil {
+		if _, err := a.PutSAMLAnswer(ctx, old, []byte("old"), now.Add(-time.Minute), "id"); err != nil {
 			t.Fatal(err)
 		}
 		if got, err := b.TakeSAMLAnswer(ctx, flow); err != nil || string(got) != "enc" {

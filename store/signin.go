@@ -430,11 +430,20 @@ func (s *Store) UserAccountByIdentity(ctx context.Context, ws, connectionID uuid
 // both finds a returning person and proves the connection live (the sign-in's fast path).
 // Errors: ErrNotFound when no account is bound to the identity through a live connection.
 func (s *Store) UserAccountByLiveIdentity(ctx context.Context, ws, connectionID uuid.UUID, identifierKey string) (u *models.UserAccount, derivedEmail string, err error) {
-	return s.identityUser(ctx, `JOIN credentials ON credentials.user_account_id = user_accounts.id
+	return s.identityUser(ctx, userByLiveIdentity, ws, connectionID, identifierKey)
+}
+
+// userByLiveIdentity is UserAccountByLiveIdentity's query after FROM user_accounts.
+var userByLiveIdentity = liveIdentity("?", "?", "?")
+
+// liveIdentity is the rule of UserAccountByLiveIdentity, to follow FROM user_accounts: the
+// account bound to the identifier key key at connection conn of workspace ws (SQL expressions)
+// while that connection is active and not deleted. ClaimSAMLFlow runs it inside its statement.
+func liveIdentity(ws, conn, key string) string {
+	return `JOIN credentials ON credentials.user_account_id = user_accounts.id
 		JOIN connections ON connections.id = credentials.connection_id AND connections.workspace_id = credentials.workspace_id
-		WHERE credentials.workspace_id = ? AND credentials.connection_id = ? AND credentials.identifier_key = ?
-		AND connections.status = ? AND connections.deleted_at IS NULL LIMIT 1`,
-		ws, connectionID, identifierKey, string(models.StatusActive))
+		WHERE credentials.workspace_id = ` + ws + ` AND credentials.connection_id = ` + conn + ` AND credentials.identifier_key = ` + key + `
+		AND connections.status = '` + string(models.StatusActive) + `' AND connections.deleted_at IS NULL LIMIT 1`
 }
 
 // identityUser runs SELECT userSelect, derived_email FROM user_accounts <tail> and scans the

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"reflect"
 	"time"
 
 	"github.com/google/uuid"
@@ -70,31 +71,100 @@ func (e *env) flow(conn uuid.UUID, state, request string, expires time.Time) *mo
 }
 
 // testClaimSAMLFlow: the claim takes the flow's answer with it, once; a refused claim leaves
-// the answer; a flow without one is claimed with none.
+// the answer; a flow without one is claimed with none. The lookup the claim returns is what
+// UserAccountByLiveIdentity answers, and on PostgreSQL it runs whenever there is an answer.
 func testClaimSAMLFlow(e *env) {
 	conn := e.connection("C")
 	state := unique("state-")
 	f := e.flow(conn.ID, state, unique("req-"), e.now.Add(time.Hour))
-	fresh, err := e.s.PutSAMLAnswer(e.ctx, f.ID, []byte("sealed identity"), e.now.Add(time.Hour))
+	fresh, err := e.s.PutSAMLAnswer(e.ctx, f.ID, []byte("sealed identity"), e.now.Add(time.Hour), "nobody")
 	e.ok(err)
 	e.check(fresh, "answer not stored")
-	_, _, err = e.s.ClaimSAMLFlow(e.ctx, state, "other browser", e.now)
+	_, _, _, err = e.s.ClaimSAMLFlow(e.ctx, state, "other browser", e.now)
 	e.is(err, store.ErrNotFound, "claim from another browser")
-	got, answer, err := e.s.ClaimSAMLFlow(e.ctx, state, "browser", e.now)
+	got, answer, _, err := e.s.ClaimSAMLFlow(e.ctx, state, "browser", e.now)
 	e.ok(err)
 	e.check(got.ID == f.ID && got.ClaimedAt != nil && got.UpstreamStateHash == state && got.ExpiresAt.Equal(f.ExpiresAt) &&
 		got.Prompt == "none" && got.HintSubject == "hinted" && got.MaxAge == "600",
 		"claimed %+v", got)
 	e.check(string(answer) == "sealed identity", "answer %q", answer)
-	_, _, err = e.s.ClaimSAMLFlow(e.ctx, state, "browser", e.now)
+	_, _, _, err = e.s.ClaimSAMLFlow(e.ctx, state, "browser", e.now)
 	e.is(err, store.ErrNotFound, "second claim")
 	_, err = e.s.TakeSAMLAnswer(e.ctx, f.ID)
 	e.is(err, store.ErrNotFound, "the answer after the claim")
 
 	bare := e.flow(conn.ID, unique("state-"), unique("req-"), e.now.Add(time.Hour))
-	got, answer, err = e.s.ClaimSAMLFlow(e.ctx, bare.UpstreamStateHash, "browser", e.now)
+	got, answer, lookup, err := e.s.ClaimSAMLFlow(e.ctx, bare.UpstreamStateHash, "browser", e.now)
 	e.ok(err)
-	e.check(got.ID == bare.ID && answer == nil, "flow without an answer: %v %q", got.ID, answer)
+	e.check(got.ID == bare.ID && answer == nil && lookup == nil, "flow without an answer: %v %q %+v", got.ID, answer, lookup)
+
+	// The lookup against UserAccountByLiveIdentity, its oracle: a person bound at the flow's
+	// connection (with and without a derived email, deactivated), at another connection, in
+	// another workspace, through an inactive or a deleted connection, and nobody.
+	provisioned := e.newUser("claim-provisioned")
+	acct := &models.Account{ID: store.NewID(), WorkspaceID: e.ws, Name: "jit", Type: models.AccountIndividual, CreatedAt: e.now, UpdatedAt: e.now}
+	provisioned.AccountID = &acct.ID
+	e.ok(e.s.CreateProvisionedUser(e.ctx, &store.ProvisionedUser{Account: acct, User: provisioned,
+		Credential: e.credential(provisioned, conn, "Provisioned-Id"), DerivedEmail: provisioned.Email}))
+	bound := e.user("claim-bound")
+	e.ok(e.s.CreateCredential(e.ctx, e.credential(bound, conn, "bound-id")))
+	inactive := e.user("claim-inactive")
+	inactive.Active = false
+	e.ok(e.s.UpdateUserAccount(e.ctx, inactive))
+	e.ok(e.s.CreateCredential(e.ctx, e.credential(inactive, conn, "inactive-id")))
+	other := e.connection("C other")
+	elsewhere := e.user("claim-elsewhere")
+	e.ok(e.s.CreateCredential(e.ctx, e.credential(elsewhere, other, "elsewhere-id")))
+	paused, deleted := e.connection("C paused"), e.connection("C deleted")
+	for _, c := range []*models.Connection{paused, deleted} {
+		u := e.user("claim-" + c.Slug)
+		e.ok(e.s.CreateCredential(e.ctx, e.credential(u, c, c.Slug+"-id")))
+	}
+	paused.Status = models.StatusInactive
+	e.ok(e.s.UpdateConnection(e.ctx, paused))
+	e.ok(e.s.DeleteConnection(e.ctx, deleted))
+	otherWS := &env{t: e.t, s: e.s, ctx: e.ctx, now: e.now}
+	otherWS.ws = otherWS.workspace().ID
+	for _, tc := range []struct {
+		in   *env // the flow's workspace
+		conn uuid.UUID
+		key  string
+		want *models.UserAccount
+	}{
+		{e, conn.ID, "provisioned-id", provisioned},
+		{e, conn.ID, "bound-id", bound},
+		{e, conn.ID, "inactive-id", inactive},
+		{e, conn.ID, "elsewhere-id", nil},
+		{e, conn.ID, "nobody", nil},
+		{e, conn.ID, "", nil},
+		{e, paused.ID, "c-paused-id", nil},
+		{e, deleted.ID, "c-deleted-id", nil},
+		{otherWS, conn.ID, "bound-id", nil},
+	} {
+		fl := tc.in.flow(tc.conn, unique("state-"), unique("req-"), e.now.Add(time.Hour))
+		_, err := e.s.PutSAMLAnswer(e.ctx, fl.ID, []byte("sealed"), e.now.Add(time.Hour), tc.key)
+		e.ok(err)
+		_, _, lookup, err := e.s.ClaimSAMLFlow(e.ctx, fl.UpstreamStateHash, "browser", e.now)
+		e.ok(err)
+		wantUser, wantDerived, err := e.s.UserAccountByLiveIdentity(e.ctx, fl.WorkspaceID, fl.ConnectionID, tc.key)
+		if tc.want == nil {
+			e.is(err, store.ErrNotFound, "UserAccountByLiveIdentity "+tc.key)
+		} else {
+			e.ok(err)
+			e.check(wantUser.ID == tc.want.ID, "UserAccountByLiveIdentity %s: %v, want %v", tc.key, wantUser.ID, tc.want.ID)
+		}
+		if e.s.Dialect() != store.Postgres {
+			e.check(lookup == nil, "%s: a lookup on %s", tc.key, e.s.Dialect())
+			continue
+		}
+		e.check(lookup != nil && lookup.WorkspaceID == fl.WorkspaceID && lookup.ConnectionID == fl.ConnectionID && lookup.IdentifierKey == tc.key,
+			"%s: lookup %+v", tc.key, lookup)
+		if lookup == nil {
+			continue
+		}
+		e.check(reflect.DeepEqual(lookup.User, wantUser) && lookup.DerivedEmail == wantDerived,
+			"%s: the claim's lookup %+v %q, UserAccountByLiveIdentity %+v %q", tc.key, lookup.User, lookup.DerivedEmail, wantUser, wantDerived)
+	}
 }
 
 func testFlows(e *env) {
