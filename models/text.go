@@ -1,6 +1,9 @@
 package models
 
 import (
+	"bytes"
+	"errors"
+	"io"
 	"strings"
 	"unicode/utf8"
 )
@@ -23,6 +26,24 @@ import (
 // the direction of neutral characters next to them and cannot reorder a run of text, and
 // identifiers are compared as exact strings, so a mark makes a different identifier, never a
 // hidden alias of an existing one.
+
+// ErrBodyNotUTF8 is UTF8Body's refusal of a body that is not UTF-8.
+var ErrBodyNotUTF8 = errors.New("the request body is not valid UTF-8")
+
+// UTF8Body reads a JSON request body whole and returns it to decode, or ErrBodyNotUTF8 when
+// it is not UTF-8, which JSON must be (RFC 8259 §8.1). encoding/json would replace each
+// invalid byte with U+FFFD, so the text rule would never see it and the replacement would be
+// stored in its place. Read errors (a body over http.MaxBytesReader's limit) pass through.
+func UTF8Body(body io.Reader) (*bytes.Reader, error) {
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return nil, err
+	}
+	if !utf8.Valid(b) {
+		return nil, ErrBodyNotUTF8
+	}
+	return bytes.NewReader(b), nil
+}
 
 // Messages of the text rule; sentences completing "<field> …", never echoing the input.
 const (

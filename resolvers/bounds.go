@@ -10,12 +10,15 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/lexer"
+
+	"gatehouse/models"
 )
 
 // MaxOverlapCost bounds the work of validating that same-named fields can be merged, which
@@ -51,6 +54,9 @@ func boundedBody(next http.Handler, max int64) http.Handler {
 			return
 		case err != nil:
 			writeRequestError(w, http.StatusBadRequest, "BAD_REQUEST", "the request body could not be read")
+			return
+		case !utf8.Valid(buf.Bytes()): // as models.UTF8Body: JSON is UTF-8 (RFC 8259 §8.1)
+			writeRequestError(w, http.StatusBadRequest, "BAD_REQUEST", models.ErrBodyNotUTF8.Error())
 			return
 		case !wellShaped(buf.Bytes()):
 			writeRequestError(w, http.StatusBadRequest, "BAD_REQUEST",

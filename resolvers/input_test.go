@@ -1,6 +1,7 @@
 package resolvers_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -242,6 +243,41 @@ func TestGraphQLErrorsAreSentences(t *testing.T) {
 				!strings.Contains(rr.Raw, "the request body must be a JSON object") || str(rr.Body, "errors", 0, "extensions", "code") != "BAD_REQUEST" {
 				t.Errorf("body %s: %s", body, rr.Raw)
 			}
+		}
+	})
+}
+
+// A JSON body that is not UTF-8 is refused on every surface, whole (RFC 8259 §8.1): decoding
+// it would replace each invalid byte with U+FFFD, which the text rule allows, and store the
+// replacement. Each body is otherwise one the surface accepts.
+func TestBodiesThatAreNotUTF8AreRefused(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		scim, _ := e.SCIMToken(admin, allScopes("idp"))
+		for _, c := range []struct{ what, path, token, body, want string }{
+			{"REST", "/api/v1/sso/connections", admin,
+				`{"name": "Okta ` + "\xff" + `", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://your-org.okta.com", "clientId": "c", "clientSecret": "s"}}`,
+				`"message":"the request body is not valid UTF-8"`},
+			{"SCIM", "/scim/v2/Users", scim,
+				`{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "gr` + "\xc3\x28" + `ce@example.com"}`,
+				`"scimType":"invalidSyntax"`},
+			{"GraphQL", "/graphql/v1", admin,
+				`{"query": "mutation { createCompany(input: {name: \"Acme ` + "\xed\xa0\x80" + `\"}) { company { id } } }"}`, // a surrogate
+				`"code":"BAD_REQUEST"`},
+		} {
+			r := e.Call("POST", c.path, c.token, c.body).Must(t, 400)
+			if !strings.Contains(r.Raw, c.want) || !strings.Contains(r.Raw, "not valid UTF-8") {
+				t.Errorf("%s: want %s and the reason, got %s", c.what, c.want, r.Raw)
+			}
+		}
+		// Nothing was stored, with a replacement character or otherwise.
+		for path, tok := range map[string]string{"/api/v1/sso/connections": admin, "/scim/v2/Users": scim} {
+			if r := e.Call("GET", path, tok, nil).Must(t, 200); strings.Contains(r.Raw, "Okta") || strings.Contains(r.Raw, "example.com") {
+				t.Errorf("GET %s after the refusals: %s", path, r.Raw)
+			}
+		}
+		if d := e.MustGQL(admin, `{ companies(first: 100) { nodes { name } } }`, nil); strings.Contains(fmt.Sprint(d), "Acme") {
+			t.Errorf("companies after the refusal: %v", d)
 		}
 	})
 }

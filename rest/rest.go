@@ -89,13 +89,20 @@ func decode(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return models.Errorf(models.EINVALID, "the request body must be JSON (Content-Type: application/json)")
 	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	body, err := models.UTF8Body(r.Body)
+	var dec *json.Decoder
+	if err == nil {
+		dec = json.NewDecoder(body)
+		dec.DisallowUnknownFields()
+		err = dec.Decode(v)
+	}
+	if err != nil {
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
 			return models.Errorf(models.EINVALID, "the request body is larger than 1 MiB")
+		case errors.Is(err, models.ErrBodyNotUTF8):
+			return models.Errorf(models.EINVALID, "%s", err)
 		case errors.Is(err, io.EOF):
 			return models.Errorf(models.EINVALID, "the request body is empty; a JSON object is required")
 		}

@@ -229,12 +229,19 @@ func decodeBody(r *http.Request, v any) error {
 	if ct != "" && !strings.HasPrefix(ct, "application/scim+json") && !strings.HasPrefix(ct, "application/json") {
 		return models.SCIMError(models.SCIMTypeInvalidSyntax, "the body must be application/scim+json or application/json")
 	}
-	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(v); err != nil {
+	body, err := models.UTF8Body(r.Body)
+	var dec *json.Decoder
+	if err == nil {
+		dec = json.NewDecoder(body)
+		err = dec.Decode(v)
+	}
+	if err != nil {
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
 			return models.SCIMError(models.SCIMTypeInvalidSyntax, "the request body is larger than 2 MiB")
+		case errors.Is(err, models.ErrBodyNotUTF8):
+			return models.SCIMError(models.SCIMTypeInvalidSyntax, "%s", err)
 		case errors.Is(err, io.EOF):
 			return models.SCIMError(models.SCIMTypeInvalidSyntax, "the request body is empty")
 		}
