@@ -64,59 +64,15 @@ func TestSignInFastPathOracle(t *testing.T) {
 			}
 			return lookup
 		}
-		// same checks that both paths decide alike; new rows' ids differ, nothing else may.
+		// same checks that both paths decide alike, and the fast path alike with the lookup a
+		// SAML flow's claim reads in advance; new rows' ids differ, nothing else may.
 		same := func(t *testing.T, conn *models.Connection, id Identity, want SignInOutcome) {
 			t.Helper()
 			plain, perr := dry(conn.ID, nil, id)
 			fast, ferr := dry(conn.ID, conn, id)
-			// The fast path with its lookup read with a SAML flow's claim decides alike too.
+			alike(t, "fast", want, plain, perr, fast, ferr)
 			prefetched, lerr := dryWith(conn.ID, conn, claimed(t, conn, id), id)
-			if models.ErrorCode(ferr) != models.ErrorCode(lerr) || (ferr == nil) != (lerr == nil) ||
-				ferr == nil && (fast.Outcome != prefetched.Outcome || fast.Reason != prefetched.Reason ||
-					(fast.UserAccount == nil) != (prefetched.UserAccount == nil) ||
-					fast.UserAccount != nil && want != SignInProvisioned && fast.UserAccount.ID != prefetched.UserAccount.ID) {
-				t.Fatalf("the lookup read with the claim decides otherwise: fast %+v %v, with the lookup %+v %v", fast, ferr, prefetched, lerr)
-			}
-			if models.ErrorCode(perr) != models.ErrorCode(ferr) || (perr == nil) != (ferr == nil) {
-				t.Fatalf("errors differ: plain %v, fast %v", perr, ferr)
-			}
-			if perr != nil {
-				if want != "" {
-					t.Fatalf("error %v; want %s", perr, want)
-				}
-				return
-			}
-			if plain.Outcome != want || fast.Outcome != want || plain.Reason != fast.Reason || plain.EmailDerived != fast.EmailDerived {
-				t.Fatalf("plain %s %q, fast %s %q; want %s", plain.Outcome, plain.Reason, fast.Outcome, fast.Reason, want)
-			}
-			pu, fu := plain.UserAccount, fast.UserAccount
-			if (pu == nil) != (fu == nil) {
-				t.Fatalf("accounts: plain %+v, fast %+v", pu, fu)
-			}
-			if pu != nil {
-				fc := *fu
-				fc.UpdatedAt = pu.UpdatedAt    // a refreshed profile's is the decision's clock
-				if want == SignInProvisioned { // new rows: fresh ids and times
-					fc.ID, fc.AccountID, fc.CreatedAt = pu.ID, pu.AccountID, pu.CreatedAt
-				}
-				fu = &fc
-				if !reflect.DeepEqual(pu, fu) {
-					t.Fatalf("accounts differ:\nplain %+v\nfast  %+v", pu, fu)
-				}
-			}
-			pa, fa := plain.audit, fast.audit
-			var ps, fs map[string]any
-			_ = json.Unmarshal([]byte(pa.Summary), &ps)
-			_ = json.Unmarshal([]byte(fa.Summary), &fs)
-			if want == SignInProvisioned {
-				delete(ps, "accountId")
-				delete(fs, "accountId")
-				fa.TargetID = pa.TargetID
-			}
-			if pa.Action != fa.Action || pa.ActorID != fa.ActorID || pa.ActorType != fa.ActorType ||
-				pa.TargetType != fa.TargetType || pa.TargetID != fa.TargetID || !reflect.DeepEqual(ps, fs) {
-				t.Fatalf("audit events differ:\nplain %+v %v\nfast  %+v %v", pa, ps, fa, fs)
-			}
+			alike(t, "fast with the claim's lookup", want, plain, perr, prefetched, lerr)
 		}
 
 		t.Run("returning", func(t *testing.T) { same(t, okta, jane, SignInExistingIdentity) })
@@ -206,4 +162,51 @@ func TestSignInFastPathOracle(t *testing.T) {
 			same(t, &held, Identity{Identifier: "nobody", Email: "nobody@elsewhere.test"}, "")
 		})
 	})
+}
+
+// alike fails t unless the decision of path decides as the plain path: the same error, or the
+// same outcome, reason, derived email, account (new rows' ids and times aside) and audit event.
+func alike(t *testing.T, path string, want SignInOutcome, plain *SignInResult, perr error, got *SignInResult, err error) {
+	t.Helper()
+	if models.ErrorCode(perr) != models.ErrorCode(err) || (perr == nil) != (err == nil) {
+		t.Fatalf("errors differ: plain %v, %s %v", perr, path, err)
+	}
+	if perr != nil {
+		if want != "" {
+			t.Fatalf("error %v; want %s", perr, want)
+		}
+		return
+	}
+	if plain.Outcome != want || got.Outcome != want || plain.Reason != got.Reason || plain.EmailDerived != got.EmailDerived {
+		t.Fatalf("plain %s %q (email derived %v), %s %s %q (%v); want %s", plain.Outcome, plain.Reason, plain.EmailDerived,
+			path, got.Outcome, got.Reason, got.EmailDerived, want)
+	}
+	pu, fu := plain.UserAccount, got.UserAccount
+	if (pu == nil) != (fu == nil) {
+		t.Fatalf("accounts: plain %+v, %s %+v", pu, path, fu)
+	}
+	if pu != nil {
+		fc := *fu
+		fc.UpdatedAt = pu.UpdatedAt    // a refreshed profile's is the decision's clock
+		if want == SignInProvisioned { // new rows: fresh ids and times
+			fc.ID, fc.AccountID, fc.CreatedAt = pu.ID, pu.AccountID, pu.CreatedAt
+		}
+		fu = &fc
+		if !reflect.DeepEqual(pu, fu) {
+			t.Fatalf("accounts differ:\nplain %+v\n%s %+v", pu, path, fu)
+		}
+	}
+	pa, fa := plain.audit, got.audit
+	var ps, fs map[string]any
+	_ = json.Unmarshal([]byte(pa.Summary), &ps)
+	_ = json.Unmarshal([]byte(fa.Summary), &fs)
+	if want == SignInProvisioned {
+		delete(ps, "accountId")
+		delete(fs, "accountId")
+		fa.TargetID = pa.TargetID
+	}
+	if pa.Action != fa.Action || pa.ActorID != fa.ActorID || pa.ActorType != fa.ActorType ||
+		pa.TargetType != fa.TargetType || pa.TargetID != fa.TargetID || !reflect.DeepEqual(ps, fs) {
+		t.Fatalf("audit events differ:\nplain %+v %v\n%s %+v %v", pa, ps, path, fa, fs)
+	}
 }

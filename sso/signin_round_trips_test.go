@@ -131,7 +131,9 @@ func TestSignInRoundTrips(t *testing.T) {
 			// signIn signs who in; company, when set, is their companyName attribute, which the
 			// connection maps to the company claim placement reads.
 			signIn := func(who, company string) map[string]any {
-				u := samltest.User{NameID: "00u-" + who, Email: who + "@example.com", GivenName: "Ada", Surname: "Lovelace"}
+				// A NameID in mixed case: the continuation's lookup matches only if the ACS
+				// stored the identifier's key (models.Key), not the identifier as sent.
+				u := samltest.User{NameID: "00U-" + who, Email: who + "@example.com", GivenName: "Ada", Surname: "Lovelace"}
 				if company != "" {
 					u.Attributes = map[string][]string{"companyName": {company}}
 				}

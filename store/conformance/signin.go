@@ -123,6 +123,13 @@ func testClaimSAMLFlow(e *env) {
 	paused.Status = models.StatusInactive
 	e.ok(e.s.UpdateConnection(e.ctx, paused))
 	e.ok(e.s.DeleteConnection(e.ctx, deleted))
+	// Deleting deactivates too: active again, only deleted_at tells it is gone.
+	reactivate := `UPDATE connections SET status = ? WHERE id = ?`
+	if e.s.Dialect() == store.Postgres {
+		reactivate = `UPDATE connections SET status = $1 WHERE id = $2`
+	}
+	_, err = e.s.DB().ExecContext(e.ctx, reactivate, string(models.StatusActive), deleted.ID)
+	e.ok(err)
 	otherWS := &env{t: e.t, s: e.s, ctx: e.ctx, now: e.now}
 	otherWS.ws = otherWS.workspace().ID
 	for _, tc := range []struct {
