@@ -19,11 +19,7 @@ import (
 //     in free text (CheckFreeText: PEM certificates, descriptions);
 //   - C1 controls (U+0080–U+009F);
 //   - bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069), which
-//     reorder what an admin sees ("Trojan Source", CVE-2021-42574) without changing the bytes;
-//   - U+FFFD, the replacement character: it stands for text lost in decoding. JSON decoding
-//     turns an unpaired surrogate escape ("\ud800") into it, in a request body, a GraphQL
-//     literal or an IdP's id_token alike, so without this the rule against invalid text would
-//     be one escape away from a stored U+FFFD.
+//     reorder what an admin sees ("Trojan Source", CVE-2021-42574) without changing the bytes.
 //
 // Allowed: the implicit direction marks U+200E LRM, U+200F RLM and U+061C ALM. They are needed
 // to write mixed-direction names correctly (Hebrew or Arabic with Latin digits), they only set
@@ -55,7 +51,6 @@ const (
 	msgControl      = "must not contain control characters (such as NUL)"
 	msgLineBreak    = "must not contain line breaks or tabs"
 	msgBidiOverride = "must not contain bidirectional override or isolate characters (U+202A–U+202E, U+2066–U+2069)"
-	msgReplacement  = "must not contain the replacement character U+FFFD (text lost in decoding, such as an unpaired surrogate escape)"
 )
 
 // CheckText applies the input rule to single-line text (names, identifiers, filters). It
@@ -182,8 +177,6 @@ func textProblem(s string, multiline bool) string {
 			return msgControl
 		case r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069:
 			return msgBidiOverride
-		case r == utf8.RuneError:
-			return msgReplacement
 		}
 	}
 	return ""

@@ -276,8 +276,7 @@ func TestSignIn(t *testing.T) {
 				t.Fatalf("blank identifier: %v", err)
 			}
 			for _, id := range []Identity{{Identifier: "nul\x00sub"}, {Identifier: "sub", Email: "x\u202e@verified.test"},
-				{Identifier: "sub", FirstName: "Ada\nLovelace"},
-				{Identifier: "sub", LastName: "Lovel\ufffdce"}} { // an id_token's "\ud800", decoded
+				{Identifier: "sub", FirstName: "Ada\nLovelace"}} {
 				before := e.count("user_accounts")
 				_, err := e.s.SignIn(ctx, brand.ID, okta.ID, id)
 				var me *models.Error
