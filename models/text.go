@@ -2,7 +2,6 @@ package models
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"strings"
 	"unicode/utf8"
@@ -27,22 +26,101 @@ import (
 // identifiers are compared as exact strings, so a mark makes a different identifier, never a
 // hidden alias of an existing one.
 
-// ErrBodyNotUTF8 is UTF8Body's refusal of a body that is not UTF-8.
-var ErrBodyNotUTF8 = errors.New("the request body is not valid UTF-8")
+// BodyTextError is a refusal of a JSON request body whose text is not Unicode (UTF8Body,
+// CheckBodyText); its message is the caller's.
+type BodyTextError string
 
-// UTF8Body reads a JSON request body whole and returns it to decode, or ErrBodyNotUTF8 when
-// it is not UTF-8, which JSON must be (RFC 8259 §8.1). encoding/json would replace each
-// invalid byte with U+FFFD, so the text rule would never see it and the replacement would be
-// stored in its place. Read errors (a body over http.MaxBytesReader's limit) pass through.
+func (e BodyTextError) Error() string { return string(e) }
+
+// The refusals of CheckBodyText.
+const (
+	ErrBodyNotUTF8           BodyTextError = "the request body is not valid UTF-8"
+	ErrBodyUnpairedSurrogate BodyTextError = `the request body has an escaped surrogate without its pair (such as "\ud800"), which is not Unicode text`
+)
+
+// UTF8Body reads a JSON request body whole and returns it to decode, or the CheckBodyText
+// refusal of its text. Read errors (a body over http.MaxBytesReader's limit) pass through.
 func UTF8Body(body io.Reader) (*bytes.Reader, error) {
 	b, err := io.ReadAll(body)
 	if err != nil {
 		return nil, err
 	}
-	if !utf8.Valid(b) {
-		return nil, ErrBodyNotUTF8
+	if err := CheckBodyText(b); err != nil {
+		return nil, err
 	}
 	return bytes.NewReader(b), nil
+}
+
+// CheckBodyText refuses a JSON body that is not UTF-8, which JSON must be (RFC 8259 §8.1),
+// or that escapes a surrogate outside a pair ("\ud800"), which I-JSON forbids (RFC 7493
+// §2.1). encoding/json decodes both to U+FFFD, so the text rule, which allows that character
+// (names imported badly hold it), would never see them, and the replacement would be stored
+// in place of what the caller sent.
+func CheckBodyText(b []byte) error {
+	if !utf8.Valid(b) {
+		return ErrBodyNotUTF8
+	}
+	if UnpairedSurrogateEscape(b) {
+		return ErrBodyUnpairedSurrogate
+	}
+	return nil
+}
+
+// UnpairedSurrogateEscape reports whether JSON (or GraphQL) source text escapes a surrogate
+// (\uD800–\uDFFF) other than as a high one followed at once by an escaped low one. An escaped
+// backslash is skipped with the character it escapes, so "\\ud800" is text, not an escape.
+func UnpairedSurrogateEscape(b []byte) bool {
+	if bytes.IndexByte(b, '\\') < 0 { // most bodies
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		i++ // the escaped character
+		if i >= len(b) || b[i] != 'u' {
+			continue
+		}
+		r, ok := hex4(b, i+1)
+		if !ok {
+			continue // not an escape; the decoder refuses it
+		}
+		i += 4 // at the escape's last digit
+		switch {
+		case r >= 0xdc00 && r <= 0xdfff:
+			return true // a low surrogate alone
+		case r >= 0xd800 && r <= 0xdbff:
+			if i+2 < len(b) && b[i+1] == '\\' && b[i+2] == 'u' {
+				if lo, ok := hex4(b, i+3); ok && lo >= 0xdc00 && lo <= 0xdfff {
+					i += 6 // the pair's low half
+					continue
+				}
+			}
+			return true // a high surrogate alone
+		}
+	}
+	return false
+}
+
+// hex4 decodes the four hexadecimal digits at b[i:i+4].
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
 
 // Messages of the text rule; sentences completing "<field> …", never echoing the input.

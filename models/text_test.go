@@ -1,6 +1,7 @@
 package models
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -109,5 +110,41 @@ func TestClip(t *testing.T) {
 	huge := strings.Repeat("x\x00", 1<<20)
 	if got := Clip(huge, 300); len(got) > 300+len("…") {
 		t.Errorf("Clip of 2 MiB kept %d bytes", len(got))
+	}
+}
+
+func TestUnpairedSurrogateEscape(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{`{"a": "plain"}`, false},
+		{`{"a": "\ud800"}`, true},                // a high surrogate alone
+		{`{"a": "\uDC00"}`, true},                // a low one alone, upper-case hex
+		{`{"a": "\ud83d\ude00"}`, false},         // a pair (😀)
+		{`{"a": "\uD83D\uDE00\ud800"}`, true},    // a pair, then one alone
+		{`{"a": "\ude00\ud83d"}`, true},          // the halves reversed
+		{`{"a": "\ud83d\u0041"}`, true},          // a high one before a non-surrogate escape
+		{`{"a": "\ud83d\n"}`, true},              // before another escape
+		{`{"a": "x\ud83d"}`, true},               // at the end of a string
+		{`\ud800`, true},                         // at the end of the text
+		{`{"a": "\\ud800"}`, false},              // an escaped backslash: text
+		{`{"a": "\\\ud800"}`, true},              // an escaped backslash, then an escape
+		{`{"a": "\u00e9\u0041 \"\\\/"}`, false},  // other escapes
+		{`{"a": "\uzzzz \u12"}`, false},          // not escapes (the decoder refuses them)
+		{`{"a": "\ud800\u`, true},                // a truncated pair
+		{"{\"a\": \"\\ud83d\\ude00\"}\\", false}, // a trailing backslash
+	} {
+		if got := UnpairedSurrogateEscape([]byte(tc.in)); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.in, got, tc.want)
+		}
+	}
+	// Against encoding/json's decoding: a pair decodes to its character, one alone to U+FFFD.
+	var v struct{ A string }
+	if err := json.Unmarshal([]byte(`{"a": "\ud83d\ude00"}`), &v); err != nil || v.A != "😀" {
+		t.Fatalf("a pair decodes to %q %v", v.A, err)
+	}
+	if err := json.Unmarshal([]byte(`{"a": "\ud83d"}`), &v); err != nil || v.A != "\ufffd" {
+		t.Fatalf("one alone decodes to %q %v", v.A, err)
 	}
 }

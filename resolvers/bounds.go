@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -55,17 +54,37 @@ func boundedBody(next http.Handler, max int64) http.Handler {
 		case err != nil:
 			writeRequestError(w, http.StatusBadRequest, "BAD_REQUEST", "the request body could not be read")
 			return
-		case !utf8.Valid(buf.Bytes()): // as models.UTF8Body: JSON is UTF-8 (RFC 8259 §8.1)
-			writeRequestError(w, http.StatusBadRequest, "BAD_REQUEST", models.ErrBodyNotUTF8.Error())
-			return
 		case !wellShaped(buf.Bytes()):
 			writeRequestError(w, http.StatusBadRequest, "BAD_REQUEST",
 				`the request body must be a JSON object with a string "query" and optional "operationName" (string), "variables" and "extensions" (objects)`)
 			return
 		}
+		if err := bodyText(buf.Bytes()); err != nil {
+			writeRequestError(w, http.StatusBadRequest, "BAD_REQUEST", err.Error())
+			return
+		}
 		r.Body = io.NopCloser(bytes.NewReader(buf.Bytes()))
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bodyText is models.CheckBodyText for a GraphQL request: the body, then the query's own
+// string literals, whose escapes ("\uD800" in GraphQL) the body's JSON escapes once more
+// ("\\uD800"), so that the body's check skips them as text. gqlparser decodes an unpaired
+// surrogate to U+FFFD as encoding/json does. (A block string, whose escapes are text, is
+// judged as a string: a literal "\uD800" in one is refused too.)
+func bodyText(body []byte) error {
+	if err := models.CheckBodyText(body); err != nil {
+		return err
+	}
+	if !bytes.Contains(body, []byte(`\\u`)) { // no escape in the query (or anywhere)
+		return nil
+	}
+	var p struct{ Query string }
+	if json.Unmarshal(body, &p) == nil && models.UnpairedSurrogateEscape([]byte(p.Query)) {
+		return models.ErrBodyUnpairedSurrogate
+	}
+	return nil
 }
 
 // wellShaped reports whether body is a JSON object that gqlgen's transport decodes without

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -270,9 +271,37 @@ func TestBodiesThatAreNotUTF8AreRefused(t *testing.T) {
 				t.Errorf("%s: want %s and the reason, got %s", c.what, c.want, r.Raw)
 			}
 		}
+		// An escaped surrogate without its pair is valid UTF-8 that encoding/json (and
+		// gqlparser, in a GraphQL string) decodes to U+FFFD: refused whole too.
+		for _, c := range []struct{ what, path, token, body, want string }{
+			{"REST", "/api/v1/sso/connections", admin,
+				`{"name": "Okta \ud800", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://your-org.okta.com", "clientId": "c", "clientSecret": "s"}}`,
+				`"type":"validation_error"`},
+			{"SCIM", "/scim/v2/Users", scim, `{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "gr\udc00ce@example.com"}`,
+				`"scimType":"invalidSyntax"`},
+			{"GraphQL variable", "/graphql/v1", admin,
+				`{"query": "mutation($v: String!) { createCompany(input: {name: $v}) { company { id } } }", "variables": {"v": "Acme \ud800"}}`,
+				`"code":"BAD_REQUEST"`},
+			{"GraphQL literal", "/graphql/v1", admin,
+				`{"query": ` + strconv.Quote(`mutation { createCompany(input: {name: "Acme \uD800"}) { company { id } } }`) + `}`,
+				`"code":"BAD_REQUEST"`},
+		} {
+			r := e.Call("POST", c.path, c.token, c.body).Must(t, 400)
+			if !strings.Contains(r.Raw, c.want) || !strings.Contains(r.Raw, "escaped surrogate without its pair") {
+				t.Errorf("%s: want %s and the reason, got %s", c.what, c.want, r.Raw)
+			}
+		}
+		// A pair is a character like any other, in a body and in a GraphQL string.
+		d := e.MustGQL(admin, `mutation { createCompany(input: {name: "Smile \uD83D\uDE00"}) { company { name } errors { message } } }`, nil)
+		if str(d, "createCompany", "company", "name") != "Smile 😀" {
+			t.Errorf("a surrogate pair in a GraphQL string: %v", d)
+		}
+		e.Call("POST", "/scim/v2/Users", scim, `{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "smile@example.org",
+			"name": {"givenName": "\ud83d\ude00"}}`).Must(t, 201)
+
 		// Nothing was stored, with a replacement character or otherwise.
 		for path, tok := range map[string]string{"/api/v1/sso/connections": admin, "/scim/v2/Users": scim} {
-			if r := e.Call("GET", path, tok, nil).Must(t, 200); strings.Contains(r.Raw, "Okta") || strings.Contains(r.Raw, "example.com") {
+			if r := e.Call("GET", path, tok, nil).Must(t, 200); strings.Contains(r.Raw, "Okta") || strings.Contains(r.Raw, "example.com") || strings.Contains(r.Raw, "\ufffd") {
 				t.Errorf("GET %s after the refusals: %s", path, r.Raw)
 			}
 		}

@@ -101,7 +101,7 @@ func decode(r *http.Request, v any) error {
 		switch {
 		case errors.As(err, &mbe):
 			return models.Errorf(models.EINVALID, "the request body is larger than 1 MiB")
-		case errors.Is(err, models.ErrBodyNotUTF8):
+		case errors.As(err, new(models.BodyTextError)):
 			return models.Errorf(models.EINVALID, "%s", err)
 		case errors.Is(err, io.EOF):
 			return models.Errorf(models.EINVALID, "the request body is empty; a JSON object is required")

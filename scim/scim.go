@@ -240,7 +240,7 @@ func decodeBody(r *http.Request, v any) error {
 		switch {
 		case errors.As(err, &mbe):
 			return models.SCIMError(models.SCIMTypeInvalidSyntax, "the request body is larger than 2 MiB")
-		case errors.Is(err, models.ErrBodyNotUTF8):
+		case errors.As(err, new(models.BodyTextError)):
 			return models.SCIMError(models.SCIMTypeInvalidSyntax, "%s", err)
 		case errors.Is(err, io.EOF):
 			return models.SCIMError(models.SCIMTypeInvalidSyntax, "the request body is empty")
