@@ -21,12 +21,13 @@ func TestReadKeepsMalformedRows(t *testing.T) {
 		goodUUID + ", ,  ,x\n" +
 		goodUUID + ",microsoft\n" +
 		goodUUID + ",microsoft,a\"b,x\n" + // a bare quote: a CSV syntax error
-		goodUUID + ",microsoft,carol,x\n"
+		goodUUID + ",microsoft,carol,x\n" +
+		goodUUID + ",microsoft,jos\xe9@corp.example,x\n" // Latin-1: é is one byte
 	f, err := Read(strings.NewReader(in))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(f.Rows) != 6 || f.Header[0] != "accountUuid" {
+	if len(f.Rows) != 7 || f.Header[0] != "accountUuid" {
 		t.Fatalf("rows %d, header %q", len(f.Rows), f.Header)
 	}
 	want := []struct {
@@ -39,6 +40,7 @@ func TestReadKeepsMalformedRows(t *testing.T) {
 		{StatusInvalid, "line 5 has 2 fields; the header has 4", 5},
 		{StatusInvalid, "line 6: malformed CSV", 6},
 		{"", "", 7},
+		{StatusInvalid, "identifier is not UTF-8 text: save the CSV as UTF-8", 8},
 	}
 	for i, w := range want {
 		r := f.Rows[i]
@@ -255,5 +257,18 @@ func TestScheduleKeepsDependentRowsInOrder(t *testing.T) {
 	}
 	if got := fmt.Sprint(index(ind), index(ord)); got != "[3] [0 1 2 4 6]" {
 		t.Fatalf("independent, ordered = %s", got)
+	}
+}
+
+// A secret in a legacy encoding is refused (it would be hashed with U+FFFD for its accented
+// letters, a password nobody can type), and the refusal does not echo it.
+func TestReadRefusesASecretThatIsNotUTF8(t *testing.T) {
+	f, err := Read(strings.NewReader("identifier,secret,accountUuid,authModule\nalice,p\xe2ss\xe9," + goodUUID + ",m\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := f.Rows[0]
+	if r.Status != StatusInvalid || !strings.HasPrefix(r.Message, "secret is not UTF-8 text") || strings.Contains(r.Message, "p\xe2ss") || strings.Contains(r.Message, "\xe9") {
+		t.Fatalf("%+v", r)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -129,6 +130,15 @@ func (r *Row) checkShape() {
 	}
 	if strings.TrimSpace(r.Identifier) == "" {
 		problems = append(problems, "identifier is required")
+	}
+	// A CSV saved in a legacy encoding (Latin-1, Windows-1252) would reach the server with
+	// U+FFFD in place of each accented letter once encoded as JSON: an identifier nobody's
+	// IdP sends, a secret nobody can type. The row is refused here, naming the cause.
+	for _, f := range []struct{ name, value string }{{ColAccountUUID, r.AccountUUID}, {ColAuthModule, r.AuthModule},
+		{ColIdentifier, r.Identifier}, {ColSecret, r.Secret}} {
+		if !utf8.ValidString(f.value) {
+			problems = append(problems, f.name+" is not UTF-8 text: save the CSV as UTF-8 (a spreadsheet's \"CSV UTF-8\")")
+		}
 	}
 	if len(problems) > 0 {
 		r.Status, r.Message = StatusInvalid, strings.Join(problems, "; ")
