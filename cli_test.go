@@ -116,7 +116,7 @@ func TestCLIHelpListsEveryVariable(t *testing.T) {
 		}
 	}
 	if r := gatehouseCLI(t, nil, "bind", "--help"); !strings.Contains(r.stdout, "GATEHOUSE_CLIENT_SECRET") ||
-		!strings.Contains(r.stdout, "--dry-run sends no binding") {
+		!strings.Contains(r.stdout, "--dry-run writes nothing on the server") {
 		t.Errorf("bind --help: %s", r.stdout)
 	}
 	for _, args := range [][]string{{"bogus"}, {"serve", "extra"}, {"--no-such-flag"}, {"clients", "rotate"}, {"bind"}} {

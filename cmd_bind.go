@@ -36,9 +36,9 @@ NOT_FOUND, TAKEN, ..., ERROR when the request failed) and message. A malformed r
 blank identifier, wrong number of fields) is a failed row, not an abort. The exit status is 1
 when any row failed.
 
---dry-run sends no binding and writes nothing on the server: it checks each row's shape, the
-credentials (it gets a token) and that every authModule is a connection of the workspace; it
-does not check that the accounts exist or that identities are free.`,
+--dry-run writes nothing on the server: the server decides every row as the real run would
+(accounts, connections, identities taken, scope) and binds nothing; each row gets the status
+the real run would give it now, ok rows the message "dry run: would be bound, nothing written".`,
 		Args: cobra.NoArgs,
 	}
 	cmd.Flags().StringVar(&o.URL, "url", "", "Gatehouse base URL, e.g. https://gatehouse.example.com (required)")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -257,6 +258,47 @@ func TestScheduleKeepsDependentRowsInOrder(t *testing.T) {
 	}
 	if got := fmt.Sprint(index(ind), index(ord)); got != "[3] [0 1 2 4 6]" {
 		t.Fatalf("independent, ordered = %s", got)
+	}
+}
+
+// A dry run's chunks keep each group of rows linked by shared keys, directly or through other
+// rows, together and in file order; groups fill chunks up to the size; a group larger than a
+// chunk is split in file order; decided rows are not sent.
+func TestDryRunChunksKeepLinkedRowsTogether(t *testing.T) {
+	acct := func(n int) string { return fmt.Sprintf("0190aaaa-0000-7000-8000-%012d", n) }
+	rows := []*Row{
+		{AccountUUID: acct(1), AuthModule: "m", Identifier: "alice"},                    // 0: group 0, 4, 6
+		{AccountUUID: acct(2), AuthModule: "m", Identifier: "bob"},                      // 1: alone
+		{AccountUUID: acct(3), AuthModule: "m", Identifier: "carol"},                    // 2: group 2, 5
+		{AccountUUID: acct(4), AuthModule: "n", Identifier: "ALICE"},                    // 3: other connection: alone
+		{AccountUUID: acct(5), AuthModule: "m", Identifier: " Alice "},                  // 4: identity of 0
+		{AccountUUID: acct(3), AuthModule: "M", Identifier: "dora"},                     // 5: account of 2
+		{AccountUUID: acct(5), AuthModule: "m", Identifier: "erin"},                     // 6: account of 4, so linked to 0
+		{AccountUUID: acct(2), AuthModule: "m", Identifier: "x", Status: StatusInvalid}, // decided
+	}
+	index := func(chunks [][]*Row) string {
+		var out [][]int
+		for _, ch := range chunks {
+			var is []int
+			for _, r := range ch {
+				is = append(is, slices.Index(rows, r))
+			}
+			out = append(out, is)
+		}
+		return fmt.Sprint(out)
+	}
+	for _, c := range []struct {
+		size int
+		want string
+	}{
+		{8, "[[0 4 6 1 2 5 3]]"},
+		{3, "[[0 4 6] [1 2 5] [3]]"},
+		{4, "[[0 4 6 1] [2 5 3]]"},
+		{2, "[[0 4] [6 1] [2 5] [3]]"}, // the group of three split in file order
+	} {
+		if got := index(dryRunChunks(rows, c.size)); got != c.want {
+			t.Errorf("size %d: chunks %s, want %s", c.size, got, c.want)
+		}
 	}
 }
 

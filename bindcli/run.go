@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,8 +27,8 @@ type Options struct {
 	ClientID, ClientSecret string
 	ChunkSize              int // rows per request: default 500, at most MaxChunk
 	Concurrency            int // requests in flight: default 4
-	// DryRun checks the rows' shape, the credentials (a token) and that every authModule is a
-	// connection of the workspace, and sends no binding.
+	// DryRun sends every row to the bulk mutation's dry run: the server decides each as the
+	// real run would and writes nothing.
 	DryRun bool
 	// HTTPClient carries the requests (default: one with a 2-minute timeout per request).
 	HTTPClient *http.Client
@@ -64,7 +62,14 @@ func Run(ctx context.Context, o Options, f *File) error {
 		return fmt.Errorf("bind: get an access token from %s/oauth/token: %w", base, err)
 	}
 	if o.DryRun {
-		return c.dryRun(f)
+		// Nothing is written, so a chunk is decided against the server's state alone: rows that
+		// depend on each other go out in one chunk (dryRunChunks), and every chunk at once.
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(o.Concurrency)
+		for _, chunk := range dryRunChunks(f.Rows, o.ChunkSize) {
+			g.Go(func() error { return c.send(gctx, chunk, true) })
+		}
+		return g.Wait()
 	}
 	independent, ordered := schedule(f.Rows)
 	// Rows that share no identity and no (account, connection) with another row of the file
@@ -73,32 +78,35 @@ func Run(ctx context.Context, o Options, f *File) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.Concurrency)
 	for chunk := range chunks(independent, o.ChunkSize) {
-		g.Go(func() error { return c.bind(gctx, chunk) })
+		g.Go(func() error { return c.send(gctx, chunk, false) })
 	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
 	for chunk := range chunks(ordered, o.ChunkSize) {
-		if err := c.bind(ctx, chunk); err != nil {
+		if err := c.send(ctx, chunk, false); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// schedule splits the undecided rows into those independent of every other row and those that
-// share a key with another (their order matters). Keys are compared conservatively
+// rowKeys are what makes two rows depend on each other: the identity they bind and the
+// (account, connection) they bind it for. Keys are compared conservatively
 // (case-insensitively, trimmed): grouping too much only costs concurrency, never correctness.
+func rowKeys(r *Row) [2]string {
+	mod := strings.ToLower(r.AuthModule)
+	return [2]string{"i\x00" + mod + "\x00" + strings.ToLower(strings.TrimSpace(r.Identifier)),
+		"a\x00" + mod + "\x00" + strings.ToLower(r.AccountUUID)}
+}
+
+// schedule splits the undecided rows into those independent of every other row and those that
+// share a key with another (their order matters).
 func schedule(rows []*Row) (independent, ordered []*Row) {
 	count := map[string]int{}
-	keys := func(r *Row) [2]string {
-		mod := strings.ToLower(r.AuthModule)
-		return [2]string{"i\x00" + mod + "\x00" + strings.ToLower(strings.TrimSpace(r.Identifier)),
-			"a\x00" + mod + "\x00" + strings.ToLower(r.AccountUUID)}
-	}
 	for _, r := range rows {
 		if r.Status == "" {
-			for _, k := range keys(r) {
+			for _, k := range rowKeys(r) {
 				count[k]++
 			}
 		}
@@ -107,13 +115,77 @@ func schedule(rows []*Row) (independent, ordered []*Row) {
 		if r.Status != "" {
 			continue
 		}
-		if k := keys(r); count[k[0]] > 1 || count[k[1]] > 1 {
+		if k := rowKeys(r); count[k[0]] > 1 || count[k[1]] > 1 {
 			ordered = append(ordered, r)
 		} else {
 			independent = append(independent, r)
 		}
 	}
 	return independent, ordered
+}
+
+// dryRunChunks packs the undecided rows into chunks of at most size rows, keeping every group
+// of rows linked by shared keys (directly or through other rows) in one chunk, in file order:
+// the server decides a chunk's items in order, so each row is decided after the rows before
+// it that it depends on, as in the real run. A group larger than size is split in file order;
+// its later chunks are decided without the earlier ones (docs/cli.md says so).
+func dryRunChunks(rows []*Row, size int) [][]*Row {
+	// Union-find over the undecided rows, joined through their keys.
+	var undecided []*Row
+	for _, r := range rows {
+		if r.Status == "" {
+			undecided = append(undecided, r)
+		}
+	}
+	parent := make([]int, len(undecided))
+	var find func(i int) int
+	find = func(i int) int {
+		for parent[i] != i {
+			parent[i] = parent[parent[i]]
+			i = parent[i]
+		}
+		return i
+	}
+	firstWithKey := map[string]int{}
+	for i, r := range undecided {
+		parent[i] = i
+		for _, k := range rowKeys(r) {
+			if j, ok := firstWithKey[k]; ok {
+				a, b := find(i), find(j)
+				parent[max(a, b)] = min(a, b) // the root is the group's first row
+			} else {
+				firstWithKey[k] = i
+			}
+		}
+	}
+	// Groups in the order of their first rows, each in file order.
+	groupOf := map[int]int{}
+	var groups [][]*Row
+	for i, r := range undecided {
+		root := find(i)
+		g, ok := groupOf[root]
+		if !ok {
+			g = len(groups)
+			groupOf[root] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], r)
+	}
+	var out [][]*Row
+	var cur []*Row
+	for _, g := range groups {
+		if len(cur)+len(g) > size && len(cur) > 0 {
+			out, cur = append(out, cur), nil
+		}
+		for len(g) > size {
+			out, g = append(out, g[:size:size]), g[size:]
+		}
+		cur = append(cur, g...)
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
 }
 
 func chunks(rows []*Row, size int) func(yield func([]*Row) bool) {
@@ -155,9 +227,19 @@ func (c *client) token() (*oauth2.Token, error) {
 	return ts.Token()
 }
 
-const bindMutation = `mutation Bind($items: [UpdateUserAccountCredentialsInput!]!) {
+// The real run's mutation names no dryRun, so that it works with a server older than the
+// dry run.
+const (
+	bindMutation = `mutation Bind($items: [UpdateUserAccountCredentialsInput!]!) {
   bulkUpdateUserAccountCredentials(input: {items: $items}) { results { errors { label message code } } }
 }`
+	dryRunMutation = `mutation BindDryRun($items: [UpdateUserAccountCredentialsInput!]!) {
+  bulkUpdateUserAccountCredentials(input: {items: $items, dryRun: true}) { results { errors { label message code } } }
+}`
+)
+
+// DryRunOK is the message of a row a dry run found would bind.
+const DryRunOK = "dry run: would be bound, nothing written"
 
 type userError struct {
 	Label   string `json:"label"`
@@ -172,8 +254,8 @@ type gqlError struct {
 	} `json:"extensions"`
 }
 
-// bind sends one chunk and decides its rows.
-func (c *client) bind(ctx context.Context, rows []*Row) error {
+// send sends one chunk to the bulk mutation, or to its dry run, and decides its rows.
+func (c *client) send(ctx context.Context, rows []*Row, dryRun bool) error {
 	type item struct {
 		AccountUUID string  `json:"accountUuid"`
 		AuthModule  string  `json:"authModule"`
@@ -197,7 +279,11 @@ func (c *client) bind(ctx context.Context, rows []*Row) error {
 		} `json:"data"`
 		Errors []gqlError `json:"errors"`
 	}
-	if err := c.post(ctx, bindMutation, map[string]any{"items": items}, &out); err != nil {
+	mutation, okMessage := bindMutation, ""
+	if dryRun {
+		mutation, okMessage = dryRunMutation, DryRunOK
+	}
+	if err := c.post(ctx, mutation, map[string]any{"items": items}, &out); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -219,7 +305,7 @@ func (c *client) bind(ctx context.Context, rows []*Row) error {
 		res := out.Data.Bulk.Results
 		c.decide(rows, func(_ *Row, i int) (string, string) {
 			if len(res[i].Errors) == 0 {
-				return StatusOK, ""
+				return StatusOK, okMessage
 			}
 			return res[i].Errors[0].Code, messages(res[i].Errors)
 		})
@@ -353,61 +439,4 @@ func httpMessage(resp *http.Response) string {
 		}
 	}
 	return http.StatusText(resp.StatusCode)
-}
-
-// bindScope is the scope the bulk mutation needs.
-const bindScope = "graphql"
-
-// dryRun checks that the client may bind and that every authModule of the undecided rows
-// names a connection of the client's workspace, and marks the rows as checked without sending
-// them.
-func (c *client) dryRun(f *File) error {
-	var rows []*Row
-	for _, r := range f.Rows {
-		if r.Status == "" {
-			rows = append(rows, r)
-		}
-	}
-	// Listing connections does not need the bulk mutation's scope (graphql:read and admin may
-	// list them): without this check a dry run would pass a client whose real run fails every
-	// row with FORBIDDEN. The token endpoint names the scopes it granted (RFC 6749 §5.1).
-	tok, err := c.token()
-	if err != nil {
-		return fmt.Errorf("bind: get an access token: %w", err)
-	}
-	if granted, _ := tok.Extra("scope").(string); granted != "" && !slices.Contains(strings.Fields(granted), bindScope) {
-		c.decide(rows, func(*Row, int) (string, string) {
-			return "FORBIDDEN", "the client lacks scope " + bindScope + " (it has: " + granted + ")"
-		})
-		return nil
-	}
-	var out struct {
-		Data *struct {
-			Connections []struct {
-				Slug string `json:"slug"`
-			} `json:"connections"`
-		} `json:"data"`
-		Errors []gqlError `json:"errors"`
-	}
-	if err := c.post(c.ctx, `query BindDryRun { connections { slug } }`, nil, &out); err != nil {
-		return fmt.Errorf("bind: list connections: %w", err)
-	}
-	if len(out.Errors) > 0 || out.Data == nil {
-		msg := "no data"
-		if len(out.Errors) > 0 {
-			msg = out.Errors[0].Message
-		}
-		return errors.New("bind: list connections: " + msg)
-	}
-	slugs := map[string]bool{}
-	for _, cn := range out.Data.Connections {
-		slugs[cn.Slug] = true
-	}
-	c.decide(rows, func(r *Row, _ int) (string, string) {
-		if !slugs[r.AuthModule] {
-			return "NOT_FOUND", "authModule no connection with this slug in this workspace"
-		}
-		return StatusOK, "dry run: well-formed, not sent"
-	})
-	return nil
 }

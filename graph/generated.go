@@ -3928,6 +3928,12 @@ input RemoveUserAccountCredentialsInput {
 
 input BulkUpdateUserAccountCredentialsInput {
   items: [UpdateUserAccountCredentialsInput!]!
+  """
+  Decide every item as the same request would now and write nothing (no binding, no audit
+  event): results and errors are the real request's, except that each userAccount is the
+  account as it is, its credentials unchanged. It needs the same scope as a real request.
+  """
+  dryRun: Boolean = false
 }
 
 type BulkUpdateUserAccountCredentialsPayload {
@@ -19796,7 +19802,11 @@ func (ec *executionContext) unmarshalInputBulkUpdateUserAccountCredentialsInput(
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"items"}
+	if _, present := asMap["dryRun"]; !present {
+		asMap["dryRun"] = false
+	}
+
+	fieldsInOrder := [...]string{"items", "dryRun"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19810,6 +19820,13 @@ func (ec *executionContext) unmarshalInputBulkUpdateUserAccountCredentialsInput(
 				return it, err
 			}
 			it.Items = data
+		case "dryRun":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dryRun"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DryRun = data
 		}
 	}
 	return it, nil

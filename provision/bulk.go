@@ -27,6 +27,18 @@ type BindResult struct {
 // UpdateUserAccountCredentials: an item with a problem changes nothing and the others still
 // apply. It costs a handful of statements whatever the number of items.
 func (s *Service) BulkUpdateUserAccountCredentials(ctx context.Context, items []CredentialInput) ([]BindResult, error) {
+	return s.bulkBindItems(ctx, items, false)
+}
+
+// CheckUserAccountCredentials is BulkUpdateUserAccountCredentials's dry run: it decides every
+// item exactly as that would now, by the same code, and writes nothing (no binding, no audit
+// event, no secret hashed). Each successful result holds the account as it is. It needs the
+// same access as the real request, so that a dry run passes only callers the real one would.
+func (s *Service) CheckUserAccountCredentials(ctx context.Context, items []CredentialInput) ([]BindResult, error) {
+	return s.bulkBindItems(ctx, items, true)
+}
+
+func (s *Service) bulkBindItems(ctx context.Context, items []CredentialInput, dryRun bool) ([]BindResult, error) {
 	p, err := s.authorize(ctx, accessWrite)
 	if err != nil {
 		return nil, err
@@ -46,7 +58,7 @@ func (s *Service) BulkUpdateUserAccountCredentials(ctx context.Context, items []
 	idents := make([]string, len(items))
 	hashes := make([]string, len(items))
 	for i, in := range items {
-		idents[i], hashes[i], results[i].Errors = in.validate()
+		idents[i], hashes[i], results[i].Errors = in.validate(!dryRun)
 	}
 	var out []BindResult
 	// A concurrent writer can win a unique index between our reads and our writes; the
@@ -57,7 +69,7 @@ func (s *Service) BulkUpdateUserAccountCredentials(ctx context.Context, items []
 	}}
 	err = s.transact(ctx, m, func(ctx context.Context) error {
 		out = append([]BindResult(nil), results...)
-		return s.bulkBind(ctx, p, items, idents, hashes, out)
+		return s.bulkBind(ctx, p, items, idents, hashes, out, dryRun)
 	})
 	if err != nil {
 		return nil, err
@@ -86,7 +98,11 @@ type identityKey struct {
 
 type accountConn struct{ account, conn uuid.UUID }
 
-func (s *Service) bulkBind(ctx context.Context, p *Principal, items []CredentialInput, idents, hashes []string, out []BindResult) error {
+// bulkBind decides the items that passed validation and, unless dryRun, writes the bindings
+// they make with their audit events. A dry run stops after the decisions: they are all made
+// from reads, so it answers what the writes would (save a concurrent writer overtaking them,
+// which a real run meets as a retry).
+func (s *Service) bulkBind(ctx context.Context, p *Principal, items []CredentialInput, idents, hashes []string, out []BindResult, dryRun bool) error {
 	ws := p.WorkspaceID
 	// Read everything the items refer to, a query per kind.
 	var ids []uuid.UUID
@@ -190,6 +206,9 @@ func (s *Service) bulkBind(ctx context.Context, p *Principal, items []Credential
 			ConnectionID: conn.ID, Identifier: idents[i], IdentifierKey: key, SecretHash: hashes[i],
 			CreatedAt: now, UpdatedAt: now}
 		out[i].UserAccount = u
+	}
+	if dryRun {
+		return nil
 	}
 	// Write: remove replaced bindings, insert the final ones, record the audit events.
 	if err := s.store.DeleteCredentials(ctx, ws, stale); err != nil {

@@ -21,9 +21,10 @@ type CredentialInput struct {
 	Secret      string
 }
 
-// validate checks the input on its own and returns the normalised identifier and the secret
-// hash. It does not touch the database.
-func (in CredentialInput) validate() (identifier, secretHash string, errs models.Errors) {
+// validate checks the input on its own and returns the normalised identifier and, when hash
+// is set, the secret's hash (a dry run checks the secret without paying for its hash). It
+// does not touch the database.
+func (in CredentialInput) validate(hash bool) (identifier, secretHash string, errs models.Errors) {
 	if errs = models.CheckTexts("authModule", in.AuthModule, "identifier", in.Identifier); len(errs) > 0 {
 		return "", "", errs
 	}
@@ -46,7 +47,7 @@ func (in CredentialInput) validate() (identifier, secretHash string, errs models
 	if len(errs) > 0 {
 		return "", "", errs
 	}
-	if in.Secret != "" {
+	if in.Secret != "" && hash {
 		h, err := secret.HashPassword(in.Secret)
 		if err != nil {
 			return "", "", models.Errors{models.SecretFieldError(models.EINTERNAL, "secret", "could not be hashed")}
@@ -67,7 +68,7 @@ func (s *Service) UpdateUserAccountCredentials(ctx context.Context, in Credentia
 	if err != nil {
 		return nil, err
 	}
-	identifier, secretHash, errs := in.validate()
+	identifier, secretHash, errs := in.validate(true)
 	if len(errs) > 0 {
 		return nil, errs
 	}

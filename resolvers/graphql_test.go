@@ -186,23 +186,29 @@ func TestConcurrentBindsOfOneIdentifier(t *testing.T) {
 	})
 }
 
+// bulkCase makes accounts a, b and c (c bound to c@contoso.com at microsoft) and a bulk
+// request whose items take every path of the decision, some of them decided by earlier items.
+func bulkCase(e *testEnv, admin string) (a, b, c string, items []map[string]any) {
+	e.CreateOIDCConnection(admin, "Microsoft", "microsoft")
+	a = e.CreateUser(admin, "a@contoso.com")
+	b = e.CreateUser(admin, "b@contoso.com")
+	c = e.CreateUser(admin, "c@contoso.com")
+	e.MustGQL(admin, fmt.Sprintf(seedBindMutation, c, "c@contoso.com"), nil)
+	return a, b, c, []map[string]any{
+		{"accountUuid": a, "authModule": "microsoft", "identifier": "a@contoso.com", "secret": ""},
+		{"accountUuid": b, "authModule": "microsoft", "identifier": "C@contoso.com", "secret": ""}, // taken by c
+		{"accountUuid": b, "authModule": "nope", "identifier": "b@contoso.com", "secret": ""},
+		{"accountUuid": "4771494f-5c77-4b3a-86dc-caafb8d80c45", "authModule": "microsoft", "identifier": "x", "secret": ""},
+		{"accountUuid": b, "authModule": "microsoft", "identifier": "a@contoso.com", "secret": ""},     // taken by item 0
+		{"accountUuid": c, "authModule": "microsoft", "identifier": "c.new@contoso.com", "secret": ""}, // replaces c's
+		{"accountUuid": b, "authModule": "microsoft", "identifier": "c@contoso.com", "secret": "pw"},   // freed by item 5
+	}
+}
+
 func TestBulkBinding(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
-		e.CreateOIDCConnection(admin, "Microsoft", "microsoft")
-		a := e.CreateUser(admin, "a@contoso.com")
-		b := e.CreateUser(admin, "b@contoso.com")
-		c := e.CreateUser(admin, "c@contoso.com")
-		e.MustGQL(admin, fmt.Sprintf(seedBindMutation, c, "c@contoso.com"), nil)
-		items := []map[string]any{
-			{"accountUuid": a, "authModule": "microsoft", "identifier": "a@contoso.com", "secret": ""},
-			{"accountUuid": b, "authModule": "microsoft", "identifier": "C@contoso.com", "secret": ""}, // taken by c
-			{"accountUuid": b, "authModule": "nope", "identifier": "b@contoso.com", "secret": ""},
-			{"accountUuid": "4771494f-5c77-4b3a-86dc-caafb8d80c45", "authModule": "microsoft", "identifier": "x", "secret": ""},
-			{"accountUuid": b, "authModule": "microsoft", "identifier": "a@contoso.com", "secret": ""},     // taken by item 0
-			{"accountUuid": c, "authModule": "microsoft", "identifier": "c.new@contoso.com", "secret": ""}, // replaces c's
-			{"accountUuid": b, "authModule": "microsoft", "identifier": "c@contoso.com", "secret": "pw"},   // freed by item 5
-		}
+		a, b, c, items := bulkCase(e, admin)
 		d := e.MustGQL(admin, `mutation($items: [UpdateUserAccountCredentialsInput!]!) { bulkUpdateUserAccountCredentials(input: {items: $items}) {
 			results { userAccount { uuid credentials { identifier hasSecret } } errors { label code } } errors { label code } } }`,
 			map[string]any{"items": items})
@@ -226,6 +232,61 @@ func TestBulkBinding(t *testing.T) {
 		check(a, "a@contoso.com")
 		check(b, "c@contoso.com")
 		check(c, "c.new@contoso.com")
+	})
+}
+
+// TestBulkBindingDryRun: a dry run answers what the same request answers when it is sent for
+// real, item by item (codes, labels, messages, including items decided against earlier items
+// of the batch), and writes nothing: no binding, no audit event. It needs the real request's
+// scope.
+func TestBulkBindingDryRun(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		a, b, c, items := bulkCase(e, admin)
+		items = append(items,
+			map[string]any{"accountUuid": "not-a-uuid", "authModule": "microsoft", "identifier": "y", "secret": ""},
+			map[string]any{"accountUuid": a, "authModule": "microsoft", "identifier": "z", "secret": strings.Repeat("s", 1025)})
+		const bulk = `mutation($items: [UpdateUserAccountCredentialsInput!]!, $dry: Boolean) {
+			bulkUpdateUserAccountCredentials(input: {items: $items, dryRun: $dry}) {
+			results { userAccount { uuid } errors { label message value code } } errors { label message value code } } }`
+		state := func() string {
+			d := e.MustGQL(admin, `query($a: ID!, $b: ID!, $c: ID!) {
+				a: userAccount(uuid: $a) { credentials { identifier hasSecret } }
+				b: userAccount(uuid: $b) { credentials { identifier hasSecret } }
+				c: userAccount(uuid: $c) { credentials { identifier hasSecret } }
+				auditEvents(first: 100) { action } }`, map[string]any{"a": a, "b": b, "c": c})
+			return fmt.Sprint(d)
+		}
+		before := state()
+		dry := e.MustGQL(admin, bulk, map[string]any{"items": items, "dry": true})
+		if after := state(); after != before {
+			t.Fatalf("the dry run wrote:\n%s\nbefore:\n%s", after, before)
+		}
+		// The dry run's answer, item by item, is the real one's.
+		real := e.MustGQL(admin, bulk, map[string]any{"items": items, "dry": false})
+		if fmt.Sprint(dry) != fmt.Sprint(real) {
+			t.Fatalf("dry run answered\n%v\nthe real request\n%v", dry, real)
+		}
+		res := get(real, "bulkUpdateUserAccountCredentials", "results").([]any)
+		want := []string{"", "TAKEN", "NOT_FOUND", "NOT_FOUND", "TAKEN", "", "", "INVALID", "INVALID"}
+		for i, w := range want {
+			if code := str(res[i], "errors", 0, "code"); code != w {
+				t.Fatalf("item %d: code %q, want %q (%v)", i, code, w, res[i])
+			}
+		}
+		if state() == before {
+			t.Fatal("the real request wrote nothing: the comparison proves nothing")
+		}
+
+		// Without the real request's scope, a dry run is refused as the real request is.
+		readID, readSecret := e.CreateClient(admin, []string{"graphql:read"}, "")
+		read := e.Token(readID, readSecret)
+		for _, dry := range []bool{true, false} {
+			r := e.GQL(read, bulk, map[string]any{"items": items[:1], "dry": dry})
+			if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "FORBIDDEN" {
+				t.Fatalf("read token, dry run %v: %s", dry, r.Raw)
+			}
+		}
 	})
 }
 

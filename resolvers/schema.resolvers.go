@@ -169,7 +169,11 @@ func (r *mutationResolver) BulkUpdateUserAccountCredentials(ctx context.Context,
 	for i, it := range input.Items {
 		items[i] = credentialInput(*it)
 	}
-	results, err := r.Svc.BulkUpdateUserAccountCredentials(ctx, items)
+	bind := r.Svc.BulkUpdateUserAccountCredentials
+	if input.DryRun != nil && *input.DryRun {
+		bind = r.Svc.CheckUserAccountCredentials
+	}
+	results, err := bind(ctx, items)
 	errs, err := payloadErrors(err)
 	if err != nil {
 		return nil, err

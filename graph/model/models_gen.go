@@ -45,6 +45,10 @@ type BrandsMutations struct {
 
 type BulkUpdateUserAccountCredentialsInput struct {
 	Items []*UpdateUserAccountCredentialsInput `json:"items"`
+	// Decide every item as the same request would now and write nothing (no binding, no audit
+	// event): results and errors are the real request's, except that each userAccount is the
+	// account as it is, its credentials unchanged. It needs the same scope as a real request.
+	DryRun *bool `json:"dryRun,omitempty"`
 }
 
 type BulkUpdateUserAccountCredentialsPayload struct {
