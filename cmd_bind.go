@@ -97,8 +97,13 @@ the real run would give it now, ok rows the message "dry run: would be bound, no
 			}
 		}
 		o.Progress = p.add
+		var warnings []string // shown after the progress bar
+		o.Warn = func(msg string) { warnings = append(warnings, msg) }
 		err = bindcli.Run(cmd.Context(), o, file)
 		p.finish()
+		for _, w := range warnings {
+			fmt.Fprintln(stderr, "bind: warning: "+w)
+		}
 		if err != nil && cmd.Context().Err() != nil {
 			return fmt.Errorf("bind: interrupted; the rows already sent stay bound: run the same file again to finish (binding is idempotent)")
 		}
@@ -115,12 +120,12 @@ the real run would give it now, ok rows the message "dry run: would be bound, no
 			}
 		}
 		d := time.Since(start)
-		verb := "bound"
+		verb, ok, bad := "decided", "bound", "failed"
 		if o.DryRun {
-			verb = "checked (dry run, nothing sent)"
+			verb, ok, bad = "checked by the server (dry run, nothing written)", "would be bound", "would fail"
 		}
-		fmt.Fprintf(stderr, "bind: %d rows %s in %s (%.0f rows/s): %d ok, %d failed\n", len(file.Rows), verb,
-			d.Round(time.Millisecond), float64(len(file.Rows))/max(d.Seconds(), 1e-3), len(file.Rows)-failed, failed)
+		fmt.Fprintf(stderr, "bind: %d rows %s in %s (%.0f rows/s): %d %s, %d %s\n", len(file.Rows), verb,
+			d.Round(time.Millisecond), float64(len(file.Rows))/max(d.Seconds(), 1e-3), len(file.Rows)-failed, ok, failed, bad)
 		if failed > 0 {
 			return exitError{1}
 		}

@@ -136,7 +136,7 @@ func TestCLIBind(t *testing.T) {
 		// the file, and must still be decided after it.
 		dry := filepath.Join(dir, "dry.csv")
 		r := bind(dry, "--dry-run", "--chunk-size", "100")
-		if !strings.Contains(r.stderr, "dry run") {
+		if !strings.Contains(r.stderr, fmt.Sprintf("%d rows checked by the server (dry run, nothing written)", len(all))) {
 			t.Errorf("dry run summary: %s", r.stderr)
 		}
 		if n := len(bindings()); n != 0 {
@@ -147,7 +147,7 @@ func TestCLIBind(t *testing.T) {
 		// The real run, checked row by row and in the database.
 		out := filepath.Join(dir, "results.csv")
 		r = bind(out)
-		if !strings.Contains(r.stderr, fmt.Sprintf("%d rows bound", len(all))) {
+		if !strings.Contains(r.stderr, fmt.Sprintf("%d rows decided", len(all))) {
 			t.Errorf("summary: %s", r.stderr)
 		}
 		checkResults(t, out, all, func(c bindCase) string { return c.want })
@@ -256,6 +256,50 @@ func checkResults(t *testing.T, path string, all []bindCase, want func(bindCase)
 	if bad > 0 {
 		t.Fatalf("%d rows differ", bad)
 	}
+}
+
+// A dry run whose chunk cannot hold a group of dependent rows says which rows it decided
+// without the rows they depend on, and warns: here the second row is TAKEN by the first in
+// the real run, and the dry run, sending one row per chunk, cannot know.
+func TestCLIBindDryRunWarnsOfASplitGroup(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		e.CreateOIDCConnection(admin, "Microsoft", "microsoft")
+		a, b := e.CreateUser(admin, "ann@corp.example"), e.CreateUser(admin, "ben@corp.example")
+		id, sec := e.CreateClient(admin, []string{"graphql"}, "")
+		env := []string{"GATEHOUSE_CLIENT_ID=" + id, "GATEHOUSE_CLIENT_SECRET=" + sec}
+		dir := t.TempDir()
+		in := filepath.Join(dir, "accounts.csv")
+		if err := os.WriteFile(in, []byte("accountUuid,authModule,identifier\n"+a+",microsoft,shared\n"+b+",microsoft,SHARED\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		run := func(extra ...string) (cliResult, [][]string) {
+			out := filepath.Join(dir, "results.csv")
+			r := gatehouseCLI(t, env, append([]string{"bind", "--url", e.URL, "--csv", in, "--out", out, "--chunk-size", "1"}, extra...)...)
+			f, err := os.Open(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			recs, err := csv.NewReader(f).ReadAll()
+			if err != nil || len(recs) != 3 {
+				t.Fatalf("results %v: %v", recs, err)
+			}
+			return r, recs
+		}
+		r, dry := run("--dry-run")
+		if r.code != 0 || !strings.Contains(r.stderr, "bind: warning: 1 row was checked without earlier rows of the file it depends on") {
+			t.Fatalf("dry run: exit %d, stderr %s", r.code, r.stderr)
+		}
+		if dry[1][3] != "ok" || dry[1][4] != bindcli.DryRunOK || dry[2][3] != "ok" ||
+			!strings.HasPrefix(dry[2][4], bindcli.DryRunOK+" (dry run: checked without the earlier rows it depends on") {
+			t.Fatalf("dry run results: %q", dry)
+		}
+		r, real := run()
+		if r.code != 1 || real[1][3] != "ok" || real[2][3] != "TAKEN" {
+			t.Fatalf("real run: exit %d, results %q", r.code, real)
+		}
+	})
 }
 
 // A dry run tells what the real run would: a client that may read (graphql:read, admin) but

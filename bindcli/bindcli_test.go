@@ -50,10 +50,40 @@ func TestReadKeepsMalformedRows(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "accountUuid,identifier\n", "uuid,authModule,identifier\n"} {
-		if _, err := Read(strings.NewReader(bad)); err == nil {
-			t.Errorf("header %q accepted", bad)
+		if _, err := Read(strings.NewReader(bad)); err == nil || strings.Contains(err.Error(), "semicolons") {
+			t.Errorf("header %q: %v", bad, err)
 		}
 	}
+	if _, err := Read(strings.NewReader("accountUuid;authModule;identifier\n")); err == nil || !strings.Contains(err.Error(), "separated by semicolons") {
+		t.Errorf("a header with semicolons: %v", err)
+	}
+}
+
+// A quote left open would read the lines after it as one field, and those rows would vanish
+// from the results: the file is refused, naming the line, before anything is sent. So is a
+// quoted field that holds a line break (no binding value does).
+func TestReadRefusesAFieldOverSeveralLines(t *testing.T) {
+	head := "accountUuid,authModule,identifier\n" + goodUUID + ",microsoft,alice\n"
+	for _, c := range []struct{ name, rest, want string }{
+		{"a quote never closed", goodUUID + ",microsoft,\"bob\n" + goodUUID + ",microsoft,carol\n" + goodUUID + ",microsoft,dave\n",
+			"line 3: a quoted field opened there is not closed before line"},
+		{"closed by a later row's quote", goodUUID + ",microsoft,\"bob\n" + goodUUID + ",microsoft,carol\n" + goodUUID + ",microsoft,\"dave\"\n",
+			"line 3: a quoted field opened there is not closed before line"},
+		{"a line break inside quotes", goodUUID + ",microsoft,\"bob\r\nsmith\"\n" + goodUUID + ",microsoft,carol\n",
+			"line 3: a quoted field runs over several lines"},
+	} {
+		f, err := Read(strings.NewReader(head + c.rest))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v (%d rows), want an error with %q", c.name, err, len(rowsOf(f)), c.want)
+		}
+	}
+}
+
+func rowsOf(f *File) []*Row {
+	if f == nil {
+		return nil
+	}
+	return f.Rows
 }
 
 func TestWriteResultsRedactsSecrets(t *testing.T) {
@@ -288,16 +318,18 @@ func TestDryRunChunksKeepLinkedRowsTogether(t *testing.T) {
 		return fmt.Sprint(out)
 	}
 	for _, c := range []struct {
-		size int
-		want string
+		size      int
+		want, cut string
 	}{
-		{8, "[[0 4 6 1 2 5 3]]"},
-		{3, "[[0 4 6] [1 2 5] [3]]"},
-		{4, "[[0 4 6 1] [2 5 3]]"},
-		{2, "[[0 4] [6 1] [2 5] [3]]"}, // the group of three split in file order
+		{8, "[[0 4 6 1 2 5 3]]", "[[]]"},
+		{3, "[[0 4 6] [1 2 5] [3]]", "[[]]"},
+		{4, "[[0 4 6 1] [2 5 3]]", "[[]]"},
+		{2, "[[0 4] [6 1] [2 5] [3]]", "[[6]]"}, // the group of three split in file order
+		{1, "[[0] [4] [6] [1] [2] [5] [3]]", "[[4 6 5]]"},
 	} {
-		if got := index(dryRunChunks(rows, c.size)); got != c.want {
-			t.Errorf("size %d: chunks %s, want %s", c.size, got, c.want)
+		chunks, cut := dryRunChunks(rows, c.size)
+		if got, gotCut := index(chunks), index([][]*Row{cut}); got != c.want || gotCut != c.cut {
+			t.Errorf("size %d: chunks %s, cut %s; want %s, %s", c.size, got, gotCut, c.want, c.cut)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -77,8 +78,13 @@ func Read(r io.Reader) (*File, error) {
 	}
 	for _, need := range []string{ColAccountUUID, ColAuthModule, ColIdentifier} {
 		if _, ok := col[need]; !ok {
-			return nil, fmt.Errorf("bind: the CSV header has no %q column; want %s,%s,%s[,%s]", need,
-				ColAccountUUID, ColAuthModule, ColIdentifier, ColSecret)
+			hint := ""
+			if len(header) == 1 && strings.ContainsAny(header[0], ";\t") {
+				// Spreadsheets in many locales save "CSV" with semicolons.
+				hint = " (the header is one column: is the file separated by semicolons or tabs? save it with commas)"
+			}
+			return nil, fmt.Errorf("bind: the CSV header has no %q column; want %s,%s,%s[,%s]%s", need,
+				ColAccountUUID, ColAuthModule, ColIdentifier, ColSecret, hint)
 		}
 	}
 	secretCol, hasSecret := col[ColSecret]
@@ -93,6 +99,17 @@ func Read(r io.Reader) (*File, error) {
 		}
 		row := &Row{Fields: rec}
 		var pe *csv.ParseError
+		// A quote left open runs a field over the following lines, up to the next quote or the
+		// end of the file: the rows in between are read as part of it and would vanish from
+		// the results. No value of a binding holds a line break, so a row over several lines
+		// is refused whole, before anything is sent.
+		if errors.As(err, &pe) && pe.StartLine != pe.Line {
+			return nil, fmt.Errorf("bind: line %d: a quoted field opened there is not closed before line %d, so the lines in between cannot be read as rows; fix the quote (nothing was sent)", pe.StartLine, pe.Line)
+		}
+		if err == nil && slices.ContainsFunc(rec, func(v string) bool { return strings.ContainsAny(v, "\r\n") }) {
+			line, _ := cr.FieldPos(0)
+			return nil, fmt.Errorf("bind: line %d: a quoted field runs over several lines (is a quote not closed?); no binding value holds a line break: fix the file (nothing was sent)", line)
+		}
 		switch {
 		case errors.As(err, &pe):
 			row.Line = pe.StartLine

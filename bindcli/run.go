@@ -30,6 +30,9 @@ type Options struct {
 	// DryRun sends every row to the bulk mutation's dry run: the server decides each as the
 	// real run would and writes nothing.
 	DryRun bool
+	// Warn, when set, is told of what makes a dry run's answer less certain than the real
+	// run's (a group of dependent rows split over chunks).
+	Warn func(msg string)
 	// HTTPClient carries the requests (default: one with a 2-minute timeout per request).
 	HTTPClient *http.Client
 	// Progress, when set, is told of every decided batch of rows.
@@ -66,10 +69,25 @@ func Run(ctx context.Context, o Options, f *File) error {
 		// depend on each other go out in one chunk (dryRunChunks), and every chunk at once.
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(o.Concurrency)
-		for _, chunk := range dryRunChunks(f.Rows, o.ChunkSize) {
+		chunks, cut := dryRunChunks(f.Rows, o.ChunkSize)
+		for _, chunk := range chunks {
 			g.Go(func() error { return c.send(gctx, chunk, true) })
 		}
-		return g.Wait()
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		for _, r := range cut {
+			r.Message += " " + cutNote
+		}
+		if len(cut) > 0 && o.Warn != nil {
+			rows, they, their := fmt.Sprintf("%d rows were", len(cut)), "they depend", "their messages say"
+			if len(cut) == 1 {
+				rows, they, their = "1 row was", "it depends", "its message says"
+			}
+			o.Warn(fmt.Sprintf("%s checked without earlier rows of the file %s on, which did not fit in the same chunk; the real run may decide otherwise (%s so): raise --chunk-size (at most %d)",
+				rows, they, their, MaxChunk))
+		}
+		return nil
 	}
 	independent, ordered := schedule(f.Rows)
 	// Rows that share no identity and no (account, connection) with another row of the file
@@ -124,12 +142,15 @@ func schedule(rows []*Row) (independent, ordered []*Row) {
 	return independent, ordered
 }
 
+// cutNote ends the message of a row a dry run decided without rows it depends on.
+const cutNote = "(dry run: checked without the earlier rows it depends on, which went in another chunk; the real run may differ)"
+
 // dryRunChunks packs the undecided rows into chunks of at most size rows, keeping every group
 // of rows linked by shared keys (directly or through other rows) in one chunk, in file order:
 // the server decides a chunk's items in order, so each row is decided after the rows before
 // it that it depends on, as in the real run. A group larger than size is split in file order;
-// its later chunks are decided without the earlier ones (docs/cli.md says so).
-func dryRunChunks(rows []*Row, size int) [][]*Row {
+// the rows of its later chunks, cut, are decided without the earlier ones.
+func dryRunChunks(rows []*Row, size int) (chunks [][]*Row, cut []*Row) {
 	// Union-find over the undecided rows, joined through their keys.
 	var undecided []*Row
 	for _, r := range rows {
@@ -171,21 +192,23 @@ func dryRunChunks(rows []*Row, size int) [][]*Row {
 		}
 		groups[g] = append(groups[g], r)
 	}
-	var out [][]*Row
 	var cur []*Row
 	for _, g := range groups {
 		if len(cur)+len(g) > size && len(cur) > 0 {
-			out, cur = append(out, cur), nil
+			chunks, cur = append(chunks, cur), nil
+		}
+		if len(g) > size {
+			cut = append(cut, g[size:]...)
 		}
 		for len(g) > size {
-			out, g = append(out, g[:size:size]), g[size:]
+			chunks, g = append(chunks, g[:size:size]), g[size:]
 		}
 		cur = append(cur, g...)
 	}
 	if len(cur) > 0 {
-		out = append(out, cur)
+		chunks = append(chunks, cur)
 	}
-	return out
+	return chunks, cut
 }
 
 func chunks(rows []*Row, size int) func(yield func([]*Row) bool) {
