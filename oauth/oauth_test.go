@@ -96,7 +96,7 @@ func TestTokenEndpoint(t *testing.T) {
 				{"unknown client with Basic", "POST", "", []string{"ghc_nobody", "x"}, form("grant_type", "client_credentials"), 401, "invalid_client", true, ""},
 				{"no client authentication", "POST", "", nil, form("grant_type", "client_credentials"), 401, "invalid_client", true, ""},
 				{"two authentication methods", "POST", "", []string{testAdminID, testAdminSecret}, form("grant_type", "client_credentials", "client_secret", testAdminSecret), 400, "invalid_request", false, "one client authentication method"},
-				{"scope the client lacks", "POST", "", []string{testAdminID, testAdminSecret}, form("grant_type", "client_credentials", "scope", "graphql superuser"), 400, "invalid_scope", false, "superuser"},
+				{"scope the client lacks", "POST", "", []string{testAdminID, testAdminSecret}, form("grant_type", "client_credentials", "scope", "graphql superuser"), 400, "invalid_scope", false, "scope superuser is not one of this client's scopes"},
 				{"repeated parameter", "POST", "", []string{testAdminID, testAdminSecret}, "grant_type=client_credentials&grant_type=client_credentials", 400, "invalid_request", false, "repeated"},
 				{"JSON body", "POST", "application/json", []string{testAdminID, testAdminSecret}, `{"grant_type":"client_credentials"}`, 400, "invalid_request", false, "x-www-form-urlencoded"},
 				{"GET", "GET", "", []string{testAdminID, testAdminSecret}, "", 405, "invalid_request", false, "POST"},

@@ -211,7 +211,7 @@ func (s *Server) clientCredentials(r *http.Request, tr tokenRequest) (*tokenResp
 	}
 	scopes, err := provision.GrantScopes(client, form.Get("scope"))
 	if err != nil {
-		return nil, &tokenError{status: http.StatusBadRequest, Code: "invalid_scope", Desc: models.PublicMessage(err) + ": " + valueOf(err)}
+		return nil, &tokenError{status: http.StatusBadRequest, Code: "invalid_scope", Desc: "scope " + valueOf(err) + " " + models.PublicMessage(err)}
 	}
 	now := s.now()
 	scope := strings.Join(scopes, " ")

@@ -106,7 +106,7 @@ func GrantScopes(c *models.IntegrationClient, requested string) ([]string, error
 			found = found || h == w
 		}
 		if !found {
-			return nil, models.FieldError(models.EINVALID, "scope", w, "is not a scope this client holds")
+			return nil, models.FieldError(models.EINVALID, "scope", w, "is not one of this client's scopes")
 		}
 	}
 	return want, nil

@@ -200,7 +200,10 @@ func (s *Service) authorize(ctx context.Context, a access) (*Principal, error) {
 			return p, nil
 		}
 	}
-	return nil, models.Errorf(models.EFORBIDDEN, "this operation needs one of the scopes: %v", accessScopes[a])
+	if want := accessScopes[a]; len(want) == 1 {
+		return nil, models.Errorf(models.EFORBIDDEN, "this operation needs scope %s", want[0])
+	}
+	return nil, models.Errorf(models.EFORBIDDEN, "this operation needs one of the scopes %s", strings.Join(accessScopes[a], ", "))
 }
 
 // audit records an administrative change in the caller's transaction.

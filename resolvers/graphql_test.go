@@ -283,7 +283,7 @@ func TestBulkBindingDryRun(t *testing.T) {
 		read := e.Token(readID, readSecret)
 		for _, dry := range []bool{true, false} {
 			r := e.GQL(read, bulk, map[string]any{"items": items[:1], "dry": dry})
-			if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "FORBIDDEN" {
+			if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "FORBIDDEN" || r.Errors[0].Message != "this operation needs scope graphql" {
 				t.Fatalf("read token, dry run %v: %s", dry, r.Raw)
 			}
 		}
