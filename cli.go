@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"os/user"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -188,12 +190,17 @@ func versionString() string {
 	return v + " " + runtime.Version()
 }
 
-// operatorName is the actor the audit log records for command-line changes.
+// operatorName is the actor the audit log records for command-line changes: the person behind
+// sudo, else the login named by the environment, else the process's user from the system's
+// user database (containers and cron set no USER), else its numeric id.
 func operatorName(getenv func(string) string) string {
 	for _, k := range []string{"SUDO_USER", "USER", "LOGNAME"} {
 		if u := getenv(k); u != "" {
 			return "cli:" + u
 		}
 	}
-	return "cli"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return "cli:" + u.Username
+	}
+	return "cli:uid " + strconv.Itoa(os.Getuid())
 }

@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -399,5 +401,25 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for: %s", what)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// The audit actor of a command-line change names a person even where the environment names
+// none (a container, cron): the system's user database, else the numeric id.
+func TestOperatorNameWithoutTheEnvironment(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	if got := operatorName(env(map[string]string{"USER": "ann", "SUDO_USER": "bob"})); got != "cli:bob" {
+		t.Errorf("under sudo: %q", got)
+	}
+	if got := operatorName(env(map[string]string{"LOGNAME": "ann"})); got != "cli:ann" {
+		t.Errorf("LOGNAME: %q", got)
+	}
+	got := operatorName(env(nil))
+	if u, err := user.Current(); err == nil {
+		if got != "cli:"+u.Username {
+			t.Errorf("no variables: %q, want cli:%s", got, u.Username)
+		}
+	} else if got != "cli:uid "+strconv.Itoa(os.Getuid()) {
+		t.Errorf("no variables, no user database entry: %q", got)
 	}
 }

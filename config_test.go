@@ -32,3 +32,21 @@ func TestSCIMRetentionConfig(t *testing.T) {
 		}
 	}
 }
+
+// Unset, the public URL follows the listen address's port; set, it is taken as written.
+func TestPublicURLFollowsTheListenPort(t *testing.T) {
+	for _, c := range []struct{ addr, public, want string }{
+		{"", "", "http://localhost:8080"},
+		{":9090", "", "http://localhost:9090"},
+		{"127.0.0.1:18082", "", "http://localhost:18082"},
+		{"127.0.0.1:0", "", "http://localhost:8080"},
+		{":9090", "https://sso.example.com", "https://sso.example.com"},
+	} {
+		cfg, err := app.LoadConfig(func(name string) string {
+			return map[string]string{"GATEHOUSE_ADDR": c.addr, "GATEHOUSE_PUBLIC_URL": c.public}[name]
+		})
+		if err != nil || cfg.PublicURL != c.want {
+			t.Errorf("GATEHOUSE_ADDR=%q GATEHOUSE_PUBLIC_URL=%q: %q, %v; want %q", c.addr, c.public, cfg.PublicURL, err, c.want)
+		}
+	}
+}

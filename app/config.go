@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strconv"
@@ -32,7 +33,7 @@ var Settings = []Setting{
 	{Name: "GATEHOUSE_ADDR", Default: ":8080", Group: "server", Meaning: "listen address"},
 	{Name: "GATEHOUSE_DATABASE_URL", Default: "sqlite:gatehouse.db", Group: "server",
 		Meaning: "sqlite:<path> or postgres://…"},
-	{Name: "GATEHOUSE_PUBLIC_URL", Default: "http://localhost:8080", Group: "server",
+	{Name: "GATEHOUSE_PUBLIC_URL", Default: "http://localhost:8080", Group: "server", Shown: "http://localhost:<GATEHOUSE_ADDR's port>",
 		Meaning: "external base URL: token issuer and audience, SAML entity ID, ACS, redirect URIs"},
 	{Name: "GATEHOUSE_ENCRYPTION_KEY", Group: "server", Shown: "generated into <sqlite path>.key; required with PostgreSQL",
 		Meaning: "32 random bytes, standard base64 (openssl rand -base64 32): encrypts signing keys and IdP secrets at rest"},
@@ -41,7 +42,7 @@ var Settings = []Setting{
 	{Name: "GATEHOUSE_BOOTSTRAP_CLIENT_SECRET", Group: "server",
 		Meaning: "the platform admin client's secret, set together with GATEHOUSE_BOOTSTRAP_CLIENT_ID"},
 	{Name: "GATEHOUSE_ALLOW_PRIVATE_NETWORKS", Default: "false", Group: "server",
-		Meaning: "let connection tests and domain checks reach loopback/private addresses (development, tests)"},
+		Meaning: "let every outbound call (connection tests, domain checks, the sign-ins' calls to IdPs, SAML metadata refresh) reach loopback/private addresses, and accept http:// IdP URLs on loopback (development, tests)"},
 	{Name: "GATEHOUSE_DNS_SERVER", Group: "server", Shown: "system resolver",
 		Meaning: "host:port of the DNS server for domain verification"},
 	{Name: "GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS", Default: "90", Group: "server",
@@ -152,7 +153,15 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		MetricsAddr:           get("GATEHOUSE_METRICS_ADDR"),
 	}
 	var err error
-	if c.PublicURL, err = publicURL(get("GATEHOUSE_PUBLIC_URL")); err != nil {
+	rawPublic := get("GATEHOUSE_PUBLIC_URL")
+	if strings.TrimSpace(getenv("GATEHOUSE_PUBLIC_URL")) == "" {
+		// Unset, it follows the listen address's port, so that a local server on another port
+		// is its own issuer (and the curl the bootstrap prints reaches it).
+		if _, port, err := net.SplitHostPort(c.Addr); err == nil && port != "" && port != "0" {
+			rawPublic = "http://localhost:" + port
+		}
+	}
+	if c.PublicURL, err = publicURL(rawPublic); err != nil {
 		return c, fmt.Errorf("GATEHOUSE_PUBLIC_URL: %w", err)
 	}
 	if c.AllowPrivateNetworks, err = strconv.ParseBool(get("GATEHOUSE_ALLOW_PRIVATE_NETWORKS")); err != nil {
