@@ -38,7 +38,9 @@ when any row failed.
 
 --dry-run writes nothing on the server: the server decides every row as the real run would
 (accounts, connections, identities taken, scope) and binds nothing; each row gets the status
-the real run would give it now, ok rows the message "dry run: would be bound, nothing written".`,
+the real run would give it now, ok rows the message "dry run: would be bound, nothing written".
+Rows that depend on each other are checked together unless their group is larger than
+--chunk-size; then the rows checked apart say so, and a warning ends the run.`,
 		Args: cobra.NoArgs,
 	}
 	cmd.Flags().StringVar(&o.URL, "url", "", "Gatehouse base URL, e.g. https://gatehouse.example.com (required)")
@@ -105,6 +107,9 @@ the real run would give it now, ok rows the message "dry run: would be bound, no
 			fmt.Fprintln(stderr, "bind: warning: "+w)
 		}
 		if err != nil && cmd.Context().Err() != nil {
+			if o.DryRun {
+				return fmt.Errorf("bind: dry run interrupted; nothing was written")
+			}
 			return fmt.Errorf("bind: interrupted; the rows already sent stay bound: run the same file again to finish (binding is idempotent)")
 		}
 		if err != nil {

@@ -333,3 +333,36 @@ func TestCLIBindDryRunNeedsTheBindScope(t *testing.T) {
 		}
 	})
 }
+
+// One account named in two UUID spellings the server accepts: the dry run must still answer
+// what the real run does.
+func TestCLIBindDryRunUUIDSpellings(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		e.CreateOIDCConnection(admin, "Microsoft", "microsoft")
+		x, y, w := e.CreateUser(admin, "x@corp.example"), e.CreateUser(admin, "y@corp.example"), e.CreateUser(admin, "w@corp.example")
+		id, sec := e.CreateClient(admin, []string{"graphql"}, "")
+		env := []string{"GATEHOUSE_CLIENT_ID=" + id, "GATEHOUSE_CLIENT_SECRET=" + sec}
+		dir := t.TempDir()
+		in := filepath.Join(dir, "accounts.csv")
+		file := "accountUuid,authModule,identifier\n" +
+			x + ",microsoft,a\n" + // P: x takes a
+			"{" + x + "},microsoft,c\n" + // R: x moves to c, freeing a
+			y + ",microsoft,a\n" + // Q: a is free again
+			w + ",microsoft,c\n" // S: c is x's
+		if err := os.WriteFile(in, []byte(file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		run := func(extra ...string) string {
+			out := filepath.Join(dir, "out.csv")
+			gatehouseCLI(t, env, append([]string{"bind", "--url", e.URL, "--csv", in, "--out", out}, extra...)...)
+			b, _ := os.ReadFile(out)
+			return strings.ReplaceAll(strings.ReplaceAll(string(b), "dry run: would be bound, nothing written", ""), `""`, "")
+		}
+		dry := run("--dry-run")
+		real := run()
+		if dry != real {
+			t.Fatalf("dry run:\n%s\nreal run:\n%s", dry, real)
+		}
+	})
+}

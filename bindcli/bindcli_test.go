@@ -3,7 +3,9 @@ package bindcli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -113,6 +115,7 @@ type fakeGatehouse struct {
 	refuse    map[string]bool // tokens answered with 401 once
 	faults    []int           // statuses to answer before the next real answer
 	items     int
+	noDryRun  bool // answers a dry run as a server older than it does
 }
 
 func (g *fakeGatehouse) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -145,11 +148,19 @@ func (g *fakeGatehouse) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		g.mu.Unlock()
 		var req struct {
+			Query     string
 			Variables struct {
 				Items []struct{ AccountUUID, AuthModule, Identifier string }
 			}
 		}
 		json.NewDecoder(r.Body).Decode(&req)
+		if g.noDryRun && strings.Contains(req.Query, "dryRun") {
+			// gqlgen's answer to an argument the schema does not have.
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			fmt.Fprint(w, `{"errors":[{"message":"Field \"dryRun\" is not defined by type \"BulkUpdateUserAccountCredentialsInput\".","extensions":{"code":"GRAPHQL_VALIDATION_FAILED"}}],"data":null}`)
+			return
+		}
 		type ue struct{ Label, Message, Code string }
 		res := make([]map[string]any, len(req.Variables.Items))
 		for i, it := range req.Variables.Items {
@@ -235,6 +246,28 @@ func TestRunFailsFastOnBadCredentials(t *testing.T) {
 	err := Run(context.Background(), Options{URL: srv.URL, ClientID: "id", ClientSecret: "wrong"}, f)
 	if err == nil || !strings.Contains(err.Error(), "invalid_client") || g.items != 0 {
 		t.Fatalf("err %v, items %d", err, g.items)
+	}
+}
+
+// A dry run against a server older than it stops with one message, rather than reporting
+// every row as failing; the real run still works there.
+func TestDryRunAgainstAnOlderServer(t *testing.T) {
+	g := &fakeGatehouse{expiresIn: 3600, noDryRun: true}
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	f := rowsFile(20)
+	err := Run(context.Background(), Options{URL: srv.URL, ClientID: "id", ClientSecret: "secret", DryRun: true, ChunkSize: 9}, f)
+	if !errors.Is(err, errNoDryRun) {
+		t.Fatalf("dry run: %v", err)
+	}
+	f = rowsFile(20)
+	if err := Run(context.Background(), Options{URL: srv.URL, ClientID: "id", ClientSecret: "secret", ChunkSize: 9}, f); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range f.Rows {
+		if r.Status == "" || r.Status == StatusError {
+			t.Fatalf("real run: %+v", r)
+		}
 	}
 }
 
@@ -344,5 +377,98 @@ func TestReadRefusesASecretThatIsNotUTF8(t *testing.T) {
 	r := f.Rows[0]
 	if r.Status != StatusInvalid || !strings.HasPrefix(r.Message, "secret is not UTF-8 text") || strings.Contains(r.Message, "p\xe2ss") || strings.Contains(r.Message, "\xe9") {
 		t.Fatalf("%+v", r)
+	}
+}
+
+// dryRunChunks, checked against a naive model on random files: every undecided row is sent
+// once and no decided row; no chunk is larger than size; a group (the transitive closure of
+// shared keys, computed pairwise here) that fits in a chunk is in one chunk; and the rows of a
+// group keep file order across and within chunks.
+func TestDryRunChunksProperties(t *testing.T) {
+	for seed := range 2000 {
+		r := rand.New(rand.NewPCG(uint64(seed), 7))
+		n, size := 1+r.IntN(14), 1+r.IntN(5)
+		rows := make([]*Row, n)
+		for i := range rows {
+			rows[i] = &Row{AccountUUID: fmt.Sprintf("0190aaaa-0000-7000-8000-%012d", r.IntN(4)),
+				AuthModule: []string{"m", "M", "n"}[r.IntN(3)], Identifier: []string{"a", "B", " b", "c"}[r.IntN(4)]}
+			if r.IntN(8) == 0 {
+				rows[i].Status = StatusInvalid
+			}
+		}
+		// Naive groups: repeat pairwise merging until nothing changes.
+		group := make([]int, n)
+		for i := range group {
+			group[i] = i
+		}
+		for changed := true; changed; {
+			changed = false
+			for i := range rows {
+				for j := range rows {
+					ki, kj := rowKeys(rows[i]), rowKeys(rows[j])
+					if rows[i].Status == "" && rows[j].Status == "" && (ki[0] == kj[0] || ki[1] == kj[1]) && group[i] != group[j] {
+						g := min(group[i], group[j])
+						group[i], group[j], changed = g, g, true
+					}
+				}
+			}
+		}
+		chunks, cut := dryRunChunks(rows, size)
+		chunkOf, pos := map[*Row]int{}, map[*Row]int{}
+		k := 0
+		for c, ch := range chunks {
+			if len(ch) == 0 || len(ch) > size {
+				t.Fatalf("seed %d: chunk %d has %d rows (size %d)", seed, c, len(ch), size)
+			}
+			for _, row := range ch {
+				if _, dup := chunkOf[row]; dup || row.Status != "" {
+					t.Fatalf("seed %d: row sent twice or decided", seed)
+				}
+				chunkOf[row], pos[row] = c, k
+				k++
+			}
+		}
+		members := map[int][]int{}
+		for i, row := range rows {
+			if row.Status == "" {
+				if _, ok := chunkOf[row]; !ok {
+					t.Fatalf("seed %d: row %d not sent", seed, i)
+				}
+				members[group[i]] = append(members[group[i]], i)
+			}
+		}
+		var wantCut []*Row
+		for _, m := range members {
+			if len(m) <= size && chunkOf[rows[m[0]]] != chunkOf[rows[m[len(m)-1]]] {
+				t.Fatalf("seed %d, size %d: group %v split over chunks", seed, size, m)
+			}
+			for _, i := range m[min(size, len(m)):] {
+				wantCut = append(wantCut, rows[i]) // decided without the group's first chunk
+			}
+			for x := 1; x < len(m); x++ {
+				if pos[rows[m[x-1]]] > pos[rows[m[x]]] {
+					t.Fatalf("seed %d: group %v out of file order", seed, m)
+				}
+			}
+		}
+		byPos := func(a, b *Row) int { return pos[a] - pos[b] }
+		slices.SortFunc(cut, byPos)
+		slices.SortFunc(wantCut, byPos)
+		if !slices.Equal(cut, wantCut) {
+			t.Fatalf("seed %d, size %d: %d rows marked as decided apart from their group, want %d", seed, size, len(cut), len(wantCut))
+		}
+	}
+}
+
+// The server reads an account UUID in any spelling uuid.Parse takes ({…}, urn:uuid:…, no
+// hyphens, any case): rows naming one account in two spellings depend on each other.
+func TestRowKeysCanonicalUUID(t *testing.T) {
+	x := "0190aaaa-0000-7000-8000-00000000000a"
+	for _, other := range []string{"{" + x + "}", "urn:uuid:" + x, strings.ReplaceAll(x, "-", ""), strings.ToUpper(x)} {
+		a := rowKeys(&Row{AccountUUID: x, AuthModule: "m", Identifier: "a"})
+		b := rowKeys(&Row{AccountUUID: other, AuthModule: "m", Identifier: "b"})
+		if a[1] != b[1] {
+			t.Errorf("%s and %s: account keys differ", x, other)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/sync/errgroup"
@@ -114,8 +116,12 @@ func Run(ctx context.Context, o Options, f *File) error {
 // (case-insensitively, trimmed): grouping too much only costs concurrency, never correctness.
 func rowKeys(r *Row) [2]string {
 	mod := strings.ToLower(r.AuthModule)
+	acct := strings.ToLower(r.AccountUUID)
+	if id, err := uuid.Parse(r.AccountUUID); err == nil {
+		acct = id.String() // the server reads {…}, urn:uuid:… and unhyphenated forms as one account
+	}
 	return [2]string{"i\x00" + mod + "\x00" + strings.ToLower(strings.TrimSpace(r.Identifier)),
-		"a\x00" + mod + "\x00" + strings.ToLower(r.AccountUUID)}
+		"a\x00" + mod + "\x00" + acct}
 }
 
 // schedule splits the undecided rows into those independent of every other row and those that
@@ -261,6 +267,14 @@ const (
 }`
 )
 
+// errNoDryRun stops a dry run against a server that predates it: every row would otherwise
+// read as failing.
+var errNoDryRun = errors.New("bind: this server has no dry run (it predates the dryRun argument of bulkUpdateUserAccountCredentials): upgrade it, or run without --dry-run")
+
+// noDryRun reports whether a GraphQL error message is the validation error of a server that
+// does not know the dryRun argument.
+func noDryRun(msg string) bool { return strings.Contains(msg, `"dryRun"`) }
+
 // DryRunOK is the message of a row a dry run found would bind.
 const DryRunOK = "dry run: would be bound, nothing written"
 
@@ -310,10 +324,15 @@ func (c *client) send(ctx context.Context, rows []*Row, dryRun bool) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if dryRun && noDryRun(err.Error()) {
+			return errNoDryRun
+		}
 		c.decide(rows, func(*Row, int) (string, string) { return StatusError, err.Error() })
 		return nil
 	}
 	switch {
+	case dryRun && len(out.Errors) > 0 && noDryRun(out.Errors[0].Message):
+		return errNoDryRun
 	case len(out.Errors) > 0:
 		code, msg := out.Errors[0].Extensions.Code, out.Errors[0].Message
 		if code == "" {

@@ -75,3 +75,14 @@ func TestBindPathsAgree(t *testing.T) {
 		}
 	})
 }
+
+// A dry run checks a secret without hashing it; the real request hashes it.
+func TestValidateHashesOnlyWhenAsked(t *testing.T) {
+	in := CredentialInput{AccountUUID: "0190aaaa-0000-7000-8000-000000000001", AuthModule: "m", Identifier: "a", Secret: "pw"}
+	if _, h, errs := in.validate(false); h != "" || len(errs) != 0 {
+		t.Fatalf("validate(false): hash %q, errors %v", h, errs)
+	}
+	if _, h, errs := in.validate(true); h == "" || len(errs) != 0 {
+		t.Fatalf("validate(true): hash %q, errors %v", h, errs)
+	}
+}

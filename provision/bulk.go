@@ -61,6 +61,16 @@ func (s *Service) bulkBindItems(ctx context.Context, items []CredentialInput, dr
 		idents[i], hashes[i], results[i].Errors = in.validate(!dryRun)
 	}
 	var out []BindResult
+	if dryRun {
+		// Reads only, so no transaction: it would take SQLite's write lock (BEGIN IMMEDIATE)
+		// and hold a connection through the whole decision, and cost PostgreSQL a BEGIN and a
+		// COMMIT, for nothing written.
+		out = append([]BindResult(nil), results...)
+		if err := s.bulkBind(ctx, p, items, idents, hashes, out, true); err != nil {
+			return nil, internal("bulk bind dry run", err)
+		}
+		return s.bulkResults(ctx, p, out)
+	}
 	// A concurrent writer can win a unique index between our reads and our writes; the
 	// transaction then rolls back whole and is decided again from fresh reads.
 	m := mutation{op: "bulk bind", again: func(err error) bool {
@@ -69,11 +79,17 @@ func (s *Service) bulkBindItems(ctx context.Context, items []CredentialInput, dr
 	}}
 	err = s.transact(ctx, m, func(ctx context.Context) error {
 		out = append([]BindResult(nil), results...)
-		return s.bulkBind(ctx, p, items, idents, hashes, out, dryRun)
+		return s.bulkBind(ctx, p, items, idents, hashes, out, false)
 	})
 	if err != nil {
 		return nil, err
 	}
+	return s.bulkResults(ctx, p, out)
+}
+
+// bulkResults attaches the accounts' credentials to the results and prefixes each item's
+// labels with its index.
+func (s *Service) bulkResults(ctx context.Context, p *Principal, out []BindResult) ([]BindResult, error) {
 	var accounts []*models.UserAccount
 	for _, r := range out {
 		if r.UserAccount != nil {

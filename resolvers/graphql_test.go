@@ -499,3 +499,37 @@ func TestGraphQLLimitsAndErrors(t *testing.T) {
 		}
 	})
 }
+
+// A dry run refuses what the real request refuses before deciding any item (more than 1,000
+// items), in the same words, and answers a foreign workspace's account as the real one does.
+func TestBulkBindingDryRunLimitsAndWorkspaces(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		e.CreateOIDCConnection(admin, "Microsoft", "microsoft")
+		const bulk = `mutation($items: [UpdateUserAccountCredentialsInput!]!, $dry: Boolean) {
+			bulkUpdateUserAccountCredentials(input: {items: $items, dryRun: $dry}) {
+			results { userAccount { uuid } errors { label message value code } } errors { label message value code } } }`
+		answer := func(tok string, items []map[string]any, dry bool) string {
+			r := e.GQL(tok, bulk, map[string]any{"items": items, "dry": dry})
+			return r.Raw
+		}
+		acct := e.CreateUser(admin, "a@contoso.com")
+		many := make([]map[string]any, 1001)
+		for i := range many {
+			many[i] = map[string]any{"accountUuid": acct, "authModule": "microsoft", "identifier": fmt.Sprint("a", i)}
+		}
+		dry, real := answer(admin, many, true), answer(admin, many, false)
+		if dry != real || !strings.Contains(real, "at most 1000 items") {
+			t.Fatalf("1001 items: dry run %s, real %s", dry, real)
+		}
+		d := e.MustGQL(admin, `mutation { createWorkspace(input: {name: "Fabrikam"}) { workspace { id } errors { message } } }`, nil)
+		otherID, otherSecret := e.CreateClient(admin, []string{"graphql", "admin"}, str(d, "createWorkspace", "workspace", "id"))
+		other := e.Token(otherID, otherSecret)
+		e.CreateOIDCConnection(other, "Microsoft", "microsoft")
+		one := many[:1]
+		dry, real = answer(other, one, true), answer(other, one, false)
+		if dry != real || !strings.Contains(real, "NOT_FOUND") {
+			t.Fatalf("foreign account: dry run %s, real %s", dry, real)
+		}
+	})
+}
