@@ -192,12 +192,12 @@ func (s *Service) bulkBind(ctx context.Context, p *Principal, items []Credential
 		}
 		u := userByID[uuid.MustParse(in.AccountUUID)]
 		if u == nil {
-			out[i].Errors = models.Errors{models.FieldError(models.ENOTFOUND, "accountUuid", in.AccountUUID, "no user account with this UUID")}
+			out[i].Errors = models.Errors{noSuchAccount("accountUuid", in.AccountUUID)}
 			continue
 		}
 		conn := connBySlug[strings.TrimSpace(in.AuthModule)]
 		if conn == nil {
-			out[i].Errors = models.Errors{models.FieldError(models.ENOTFOUND, "authModule", in.AuthModule, "no connection with this slug in this workspace")}
+			out[i].Errors = models.Errors{noSuchConnection(in.AuthModule)}
 			continue
 		}
 		key := models.Key(idents[i])

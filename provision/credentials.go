@@ -57,6 +57,16 @@ func (in CredentialInput) validate(hash bool) (identifier, secretHash string, er
 	return identifier, secretHash, nil
 }
 
+// noSuchAccount and noSuchConnection are the NOT_FOUND errors of what a binding names; like the
+// other field errors, their messages complete "<field> …".
+func noSuchAccount(field, raw string) *models.Error {
+	return models.FieldError(models.ENOTFOUND, field, raw, "matches no user account in this workspace")
+}
+
+func noSuchConnection(authModule string) *models.Error {
+	return models.FieldError(models.ENOTFOUND, "authModule", authModule, "matches no connection's slug in this workspace")
+}
+
 func takenError(identifier string) *models.Error {
 	return models.FieldError(models.ETAKEN, "identifier", identifier, "is already bound to another user account at this connection")
 }
@@ -85,11 +95,11 @@ func (s *Service) UpdateUserAccountCredentials(ctx context.Context, in Credentia
 	u, bound, err := s.store.BindAccountCredential(ctx, slug, c, ev)
 	switch {
 	case errors.Is(err, store.ErrMissingReference), err == nil && u == nil:
-		return nil, models.FieldError(models.ENOTFOUND, "accountUuid", in.AccountUUID, "no user account with this UUID")
+		return nil, noSuchAccount("accountUuid", in.AccountUUID)
 	case err != nil:
 		return nil, s.bindError(err, identifier)
 	case !bound:
-		return nil, models.FieldError(models.ENOTFOUND, "authModule", in.AuthModule, "no connection with this slug in this workspace")
+		return nil, noSuchConnection(in.AuthModule)
 	}
 	return u, nil
 }
@@ -107,9 +117,9 @@ func (s *Service) loadBindingTargets(ctx context.Context, ws uuid.UUID, in Crede
 	case err != nil:
 		return nil, uuid.Nil, err
 	case u == nil:
-		return nil, uuid.Nil, models.FieldError(models.ENOTFOUND, "accountUuid", in.AccountUUID, "no user account with this UUID")
+		return nil, uuid.Nil, noSuchAccount("accountUuid", in.AccountUUID)
 	case connID == nil:
-		return nil, uuid.Nil, models.FieldError(models.ENOTFOUND, "authModule", in.AuthModule, "no connection with this slug in this workspace")
+		return nil, uuid.Nil, noSuchConnection(in.AuthModule)
 	}
 	return u, *connID, nil
 }

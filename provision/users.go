@@ -96,7 +96,7 @@ func (s *Service) loadUser(ctx context.Context, ws uuid.UUID, field, rawID strin
 	}
 	u, err := s.store.UserAccount(ctx, ws, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, models.FieldError(models.ENOTFOUND, field, rawID, "no user account with this UUID")
+		return nil, noSuchAccount(field, rawID)
 	}
 	return u, err
 }

@@ -274,6 +274,14 @@ func TestBulkBindingDryRun(t *testing.T) {
 				t.Fatalf("item %d: code %q, want %q (%v)", i, code, w, res[i])
 			}
 		}
+		// Messages complete their label, as `gatehouse bind` prints them.
+		for i, w := range map[int]string{2: "authModule matches no connection's slug in this workspace",
+			3: "accountUuid matches no user account in this workspace"} {
+			e := get(res[i], "errors", 0)
+			if got := strings.TrimPrefix(str(e, "label"), fmt.Sprintf("items.%d.", i)) + " " + str(e, "message"); got != w {
+				t.Errorf("item %d reads %q, want %q", i, got, w)
+			}
+		}
 		if state() == before {
 			t.Fatal("the real request wrote nothing: the comparison proves nothing")
 		}
