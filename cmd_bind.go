@@ -33,8 +33,9 @@ Binding is idempotent: running the same file again changes nothing and reports t
 The results CSV (--out, default standard output) has one row per input row, in input order:
 the input columns (a secret shown as [redacted]) plus status (ok, or the error code: INVALID,
 NOT_FOUND, TAKEN, ..., ERROR when the request failed) and message. A malformed row (bad UUID,
-blank identifier, wrong number of fields) is a failed row, not an abort. The exit status is 1
-when any row failed.
+blank identifier, wrong number of fields) is a failed row, not an abort; a quote left open
+over the following rows refuses the file before anything is sent. The exit status is 1 when
+any row failed.
 
 --dry-run writes nothing on the server: the server decides every row as the real run would
 (accounts, connections, identities taken, scope) and binds nothing; each row gets the status

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -136,7 +137,8 @@ func TestCLIBind(t *testing.T) {
 		// the file, and must still be decided after it.
 		dry := filepath.Join(dir, "dry.csv")
 		r := bind(dry, "--dry-run", "--chunk-size", "100")
-		if !strings.Contains(r.stderr, fmt.Sprintf("%d rows checked by the server (dry run, nothing written)", len(all))) {
+		if !strings.Contains(r.stderr, fmt.Sprintf("%d rows checked by the server (dry run, nothing written)", len(all))) ||
+			!regexp.MustCompile(`: [1-9]\d* would be bound, [1-9]\d* would fail\n`).MatchString(r.stderr) {
 			t.Errorf("dry run summary: %s", r.stderr)
 		}
 		if n := len(bindings()); n != 0 {
@@ -147,7 +149,8 @@ func TestCLIBind(t *testing.T) {
 		// The real run, checked row by row and in the database.
 		out := filepath.Join(dir, "results.csv")
 		r = bind(out)
-		if !strings.Contains(r.stderr, fmt.Sprintf("%d rows decided", len(all))) {
+		if !strings.Contains(r.stderr, fmt.Sprintf("%d rows decided", len(all))) ||
+			!regexp.MustCompile(`: [1-9]\d* bound, [1-9]\d* failed\n`).MatchString(r.stderr) {
 			t.Errorf("summary: %s", r.stderr)
 		}
 		checkResults(t, out, all, func(c bindCase) string { return c.want })

@@ -6,11 +6,11 @@
 package bindcli
 
 import (
+	"bufio"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -57,9 +57,16 @@ type File struct {
 
 // Read parses the input CSV. A row that cannot be used (a CSV syntax error, a wrong number of
 // fields, a malformed UUID, a blank authModule or identifier) is kept with status INVALID and
-// a message; only an unreadable input or a header without the required columns is an error.
+// a message; an unreadable input, a header without the required columns and a quote left open
+// over following rows (which would lose them) are errors.
 func Read(r io.Reader) (*File, error) {
-	cr := csv.NewReader(r)
+	// Spreadsheet exports start with a byte-order mark: dropped before the CSV reader, which
+	// would otherwise refuse a quoted first header name ("\ufeff\"accountUuid\"").
+	br := bufio.NewReader(r)
+	if b, err := br.Peek(3); err == nil && string(b) == "\ufeff" {
+		br.Discard(3)
+	}
+	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = -1 // counted per row below, so one bad row is not fatal
 	cr.ReuseRecord = false
 	header, err := cr.Read()
@@ -68,9 +75,6 @@ func Read(r io.Reader) (*File, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("bind: read CSV header: %w", err)
-	}
-	if len(header) > 0 {
-		header[0] = strings.TrimPrefix(header[0], "\ufeff") // spreadsheet exports start with a BOM
 	}
 	col := map[string]int{}
 	for i, h := range header {
@@ -106,9 +110,11 @@ func Read(r io.Reader) (*File, error) {
 		if errors.As(err, &pe) && pe.StartLine != pe.Line {
 			return nil, fmt.Errorf("bind: line %d: a quoted field opened there is not closed before line %d, so the lines in between cannot be read as rows; fix the quote (nothing was sent)", pe.StartLine, pe.Line)
 		}
-		if err == nil && slices.ContainsFunc(rec, func(v string) bool { return strings.ContainsAny(v, "\r\n") }) {
-			line, _ := cr.FieldPos(0)
-			return nil, fmt.Errorf("bind: line %d: a quoted field runs over several lines (is a quote not closed?); no binding value holds a line break: fix the file (nothing was sent)", line)
+		if err == nil {
+			if problem := swallowingField(rec, header, col); problem != "" {
+				line, _ := cr.FieldPos(0)
+				return nil, fmt.Errorf("bind: line %d: the quoted %s (is a quote not closed?): fix the file (nothing was sent)", line, problem)
+			}
 		}
 		switch {
 		case errors.As(err, &pe):
@@ -133,6 +139,33 @@ func Read(r io.Reader) (*File, error) {
 		f.Rows = append(f.Rows, row)
 	}
 	return f, nil
+}
+
+// swallowingField says which field of rec a quote left open has run over following rows, and
+// how it shows, or "". A binding column (accountUuid, authModule, identifier) never holds a line break, so
+// one there is such a quote. A secret or a carried column may hold a line break (a
+// spreadsheet's multi-line cell); it is such a quote only when a line after the break reads as
+// a row: its field at the accountUuid column is a UUID.
+func swallowingField(rec, header []string, col map[string]int) string {
+	for i, v := range rec {
+		if !strings.Contains(v, "\n") || i >= len(header) {
+			continue
+		}
+		name := strings.TrimSpace(header[i])
+		if name == ColAccountUUID || name == ColAuthModule || name == ColIdentifier {
+			return name + " field runs over several lines, and no " + name + " holds a line break"
+		}
+		lines := strings.Split(v, "\n")
+		for _, l := range lines[1:] {
+			fields := strings.Split(l, ",")
+			if a := col[ColAccountUUID]; a < len(fields) {
+				if _, err := uuid.Parse(strings.Trim(strings.TrimSpace(fields[a]), `"`)); err == nil {
+					return name + " field runs over several lines and holds what reads as further rows"
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // checkShape marks a row that cannot be a binding at all; everything else (lengths, existence,

@@ -204,7 +204,7 @@ func dryRunChunks(rows []*Row, size int) (chunks [][]*Row, cut []*Row) {
 			chunks, cur = append(chunks, cur), nil
 		}
 		if len(g) > size {
-			cut = append(cut, g[size:]...)
+			cut = append(cut, cutRows(g, size)...)
 		}
 		for len(g) > size {
 			chunks, g = append(chunks, g[:size:size]), g[size:]
@@ -215,6 +215,31 @@ func dryRunChunks(rows []*Row, size int) (chunks [][]*Row, cut []*Row) {
 		chunks = append(chunks, cur)
 	}
 	return chunks, cut
+}
+
+// cutRows are the rows of group g, sent in pieces of size rows, that are decided without a row
+// they depend on: those that share a key with a row of an earlier piece, or with a row so cut
+// before them (whose own outcome may differ from the real run's). The others are decided as
+// in the real run, even in a later piece.
+func cutRows(g []*Row, size int) []*Row {
+	var cut []*Row
+	apart := map[string]bool{} // keys whose state a later row may not see as the real run would
+	for start := 0; start < len(g); start += size {
+		piece := g[start:min(start+size, len(g))]
+		if start > 0 {
+			for _, r := range piece {
+				if k := rowKeys(r); apart[k[0]] || apart[k[1]] {
+					cut = append(cut, r)
+					apart[k[0]], apart[k[1]] = true, true
+				}
+			}
+		}
+		for _, r := range piece { // the rows of this piece are earlier for the next pieces
+			k := rowKeys(r)
+			apart[k[0]], apart[k[1]] = true, true
+		}
+	}
+	return cut
 }
 
 func chunks(rows []*Row, size int) func(yield func([]*Row) bool) {
