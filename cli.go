@@ -148,6 +148,9 @@ func runServe(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: c.LogLevel}))
+	if w := app.PublicURLMismatch(getenv, c); w != "" {
+		log.Warn(w)
+	}
 	return runServer(ctx, c, log)
 }
 
@@ -192,7 +195,7 @@ func versionString() string {
 
 // operatorName is the actor the audit log records for command-line changes: the person behind
 // sudo, else the login named by the environment, else the process's user from the system's
-// user database (containers and cron set no USER), else its numeric id.
+// user database (containers and cron set no USER), else its numeric id (cli:uid:1000).
 func operatorName(getenv func(string) string) string {
 	for _, k := range []string{"SUDO_USER", "USER", "LOGNAME"} {
 		if u := getenv(k); u != "" {
@@ -202,5 +205,5 @@ func operatorName(getenv func(string) string) string {
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		return "cli:" + u.Username
 	}
-	return "cli:uid " + strconv.Itoa(os.Getuid())
+	return "cli:uid:" + strconv.Itoa(os.Getuid())
 }

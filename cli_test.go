@@ -419,7 +419,7 @@ func TestOperatorNameWithoutTheEnvironment(t *testing.T) {
 		if got != "cli:"+u.Username {
 			t.Errorf("no variables: %q, want cli:%s", got, u.Username)
 		}
-	} else if got != "cli:uid "+strconv.Itoa(os.Getuid()) {
+	} else if got != "cli:uid:"+strconv.Itoa(os.Getuid()) {
 		t.Errorf("no variables, no user database entry: %q", got)
 	}
 }

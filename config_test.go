@@ -1,6 +1,8 @@
 package main
 
 import (
+	"cmp"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,20 +35,33 @@ func TestSCIMRetentionConfig(t *testing.T) {
 	}
 }
 
-// Unset, the public URL follows the listen address's port; set, it is taken as written.
-func TestPublicURLFollowsTheListenPort(t *testing.T) {
-	for _, c := range []struct{ addr, public, want string }{
-		{"", "", "http://localhost:8080"},
-		{":9090", "", "http://localhost:9090"},
-		{"127.0.0.1:18082", "", "http://localhost:18082"},
-		{"127.0.0.1:0", "", "http://localhost:8080"},
-		{":9090", "https://sso.example.com", "https://sso.example.com"},
+// Unset, the public URL stays http://localhost:8080 whatever the listen address (a port
+// mapping may make it right; an issuer moved by an upgrade would void every token), and a
+// server listening on another port warns at start.
+func TestPublicURLUnsetWarnsOfAnotherPort(t *testing.T) {
+	for _, c := range []struct{ addr, public, warn string }{
+		{"", "", ""},
+		{":8080", "", ""},
+		{":9090", "", "listens on port 9090"},
+		{"[::]:9090", "", "listens on port 9090"},
+		{"localhost:18082", "", "listens on port 18082"},
+		{"127.0.0.1:0", "", ""}, // a port chosen by the system: nothing to compare
+		{":http", "", ""},       // a service name: net.Listen takes it, the URL is not derived from it
+		{":9090", "https://sso.example.com", ""},
 	} {
-		cfg, err := app.LoadConfig(func(name string) string {
+		env := func(name string) string {
 			return map[string]string{"GATEHOUSE_ADDR": c.addr, "GATEHOUSE_PUBLIC_URL": c.public}[name]
-		})
-		if err != nil || cfg.PublicURL != c.want {
-			t.Errorf("GATEHOUSE_ADDR=%q GATEHOUSE_PUBLIC_URL=%q: %q, %v; want %q", c.addr, c.public, cfg.PublicURL, err, c.want)
+		}
+		cfg, err := app.LoadConfig(env)
+		if err != nil {
+			t.Fatalf("GATEHOUSE_ADDR=%q: %v", c.addr, err)
+		}
+		if want := cmp.Or(c.public, "http://localhost:8080"); cfg.PublicURL != want {
+			t.Errorf("GATEHOUSE_ADDR=%q GATEHOUSE_PUBLIC_URL=%q: public URL %q, want %q", c.addr, c.public, cfg.PublicURL, want)
+		}
+		w := app.PublicURLMismatch(env, cfg)
+		if (c.warn == "") != (w == "") || !strings.Contains(w, c.warn) {
+			t.Errorf("GATEHOUSE_ADDR=%q GATEHOUSE_PUBLIC_URL=%q: warning %q, want one with %q", c.addr, c.public, w, c.warn)
 		}
 	}
 }

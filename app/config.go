@@ -33,7 +33,7 @@ var Settings = []Setting{
 	{Name: "GATEHOUSE_ADDR", Default: ":8080", Group: "server", Meaning: "listen address"},
 	{Name: "GATEHOUSE_DATABASE_URL", Default: "sqlite:gatehouse.db", Group: "server",
 		Meaning: "sqlite:<path> or postgres://…"},
-	{Name: "GATEHOUSE_PUBLIC_URL", Default: "http://localhost:8080", Group: "server", Shown: "http://localhost:<GATEHOUSE_ADDR's port>",
+	{Name: "GATEHOUSE_PUBLIC_URL", Default: "http://localhost:8080", Group: "server",
 		Meaning: "external base URL: token issuer and audience, SAML entity ID, ACS, redirect URIs"},
 	{Name: "GATEHOUSE_ENCRYPTION_KEY", Group: "server", Shown: "generated into <sqlite path>.key; required with PostgreSQL",
 		Meaning: "32 random bytes, standard base64 (openssl rand -base64 32): encrypts signing keys and IdP secrets at rest"},
@@ -153,15 +153,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		MetricsAddr:           get("GATEHOUSE_METRICS_ADDR"),
 	}
 	var err error
-	rawPublic := get("GATEHOUSE_PUBLIC_URL")
-	if strings.TrimSpace(getenv("GATEHOUSE_PUBLIC_URL")) == "" {
-		// Unset, it follows the listen address's port, so that a local server on another port
-		// is its own issuer (and the curl the bootstrap prints reaches it).
-		if _, port, err := net.SplitHostPort(c.Addr); err == nil && port != "" && port != "0" {
-			rawPublic = "http://localhost:" + port
-		}
-	}
-	if c.PublicURL, err = publicURL(rawPublic); err != nil {
+	if c.PublicURL, err = publicURL(get("GATEHOUSE_PUBLIC_URL")); err != nil {
 		return c, fmt.Errorf("GATEHOUSE_PUBLIC_URL: %w", err)
 	}
 	if c.AllowPrivateNetworks, err = strconv.ParseBool(get("GATEHOUSE_ALLOW_PRIVATE_NETWORKS")); err != nil {
@@ -284,6 +276,23 @@ func publicURL(raw string) (string, error) {
 		return "", fmt.Errorf("want a URL without user information, query or fragment, got %q", raw)
 	}
 	return raw, nil
+}
+
+// PublicURLMismatch is a warning for the start-up log, or "": GATEHOUSE_PUBLIC_URL is unset
+// (so it is http://localhost:8080) while the server listens on another port, where tokens,
+// redirect URIs and the curl the bootstrap prints would not reach it. The default is kept
+// rather than derived from the port: a server behind a port mapping (docker -p 8080:9090) is
+// right with it, and an issuer that moved on upgrade would void every token issued.
+func PublicURLMismatch(getenv func(string) string, c Config) string {
+	if strings.TrimSpace(getenv("GATEHOUSE_PUBLIC_URL")) != "" {
+		return ""
+	}
+	_, port, err := net.SplitHostPort(c.Addr)
+	if _, numeric := strconv.Atoi(port); err != nil || numeric != nil || port == "0" || strings.HasSuffix(c.PublicURL, ":"+port) {
+		return ""
+	}
+	return "GATEHOUSE_PUBLIC_URL is unset, so tokens, sign-in redirects and SAML metadata name " + c.PublicURL +
+		", but the server listens on port " + port + ": set GATEHOUSE_PUBLIC_URL to the URL clients reach it at"
 }
 
 // retentionDays reads a retention in whole days, from 1 to 36500 (more would overflow a
