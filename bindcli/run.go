@@ -155,7 +155,7 @@ const cutNote = "(dry run: checked without the earlier rows it depends on, which
 // of rows linked by shared keys (directly or through other rows) in one chunk, in file order:
 // the server decides a chunk's items in order, so each row is decided after the rows before
 // it that it depends on, as in the real run. A group larger than size is split in file order;
-// the rows of its later chunks, cut, are decided without the earlier ones.
+// cut holds the rows of its later chunks that depend on a row they will not see (cutRows).
 func dryRunChunks(rows []*Row, size int) (chunks [][]*Row, cut []*Row) {
 	// Union-find over the undecided rows, joined through their keys.
 	var undecided []*Row
@@ -165,8 +165,7 @@ func dryRunChunks(rows []*Row, size int) (chunks [][]*Row, cut []*Row) {
 		}
 	}
 	parent := make([]int, len(undecided))
-	var find func(i int) int
-	find = func(i int) int {
+	find := func(i int) int {
 		for parent[i] != i {
 			parent[i] = parent[parent[i]]
 			i = parent[i]
