@@ -156,6 +156,12 @@ secret: ""
 	if strings.Contains(modes, "bulk") {
 		runBulk(gql, ok, uuids, workers, n, perBulk)
 	}
+	if strings.Contains(modes, "dryrun") { // the server decides every row, nothing is written
+		s.analyze()
+		if err := runBindCLI(s, uuids, "bind: gatehouse bind --dry-run, CSV of all", "--dry-run"); err != nil {
+			return err
+		}
+	}
 	if strings.Contains(modes, "cli") {
 		s.analyze() // as between the other phases (see README: this PostgreSQL runs without autovacuum)
 		if err := runBindCLI(s, uuids, "bind: gatehouse bind CLI, CSV of all accounts"); err != nil {
@@ -185,8 +191,9 @@ func runBulk(gql func(string, map[string]any) (map[string]any, error), ok func(m
 }
 
 // runBindCLI binds every account with the `gatehouse bind` command (the built binary, its
-// default chunk size and concurrency) from a CSV file, as an admin would, and times it.
-func runBindCLI(s *server, uuids []string, label string) error {
+// default chunk size and concurrency) from a CSV file, as an admin would, and times it; extra
+// are further flags (--dry-run).
+func runBindCLI(s *server, uuids []string, label string, extra ...string) error {
 	dir, err := os.MkdirTemp("", "gatehouse-bench-bind")
 	if err != nil {
 		return err
@@ -201,7 +208,7 @@ func runBindCLI(s *server, uuids []string, label string) error {
 	if err := os.WriteFile(in, []byte(b.String()), 0o600); err != nil {
 		return err
 	}
-	cmd := exec.Command(benchBinary, "bind", "--url", s.url, "--csv", in, "--out", filepath.Join(dir, "results.csv"))
+	cmd := exec.Command(benchBinary, append([]string{"bind", "--url", s.url, "--csv", in, "--out", filepath.Join(dir, "results.csv")}, extra...)...)
 	cmd.Env = append(os.Environ(), "GATEHOUSE_CLIENT_ID="+benchClientID, "GATEHOUSE_CLIENT_SECRET="+benchClientSecret)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = os.Stdout, &stderr

@@ -33,7 +33,7 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Second, "duration of time-bound workloads")
 	accounts := flag.Int("accounts", 100_000, "accounts to bind in the bind workload")
 	concurrency := flag.Int("c", 8, "concurrent clients")
-	bindModes := flag.String("bind", "single,aliased,bulk,cli", "bind workload phases to run")
+	bindModes := flag.String("bind", "single,aliased,bulk,cli", "bind workload phases to run: single, aliased, bulk, dryrun (gatehouse bind --dry-run), cli, rerun")
 	pgURL := benchkit.PostgresFlag()
 	prebuilt := flag.String("server", "", "benchmark this prebuilt gatehouse binary instead of building the module (A/B against another commit)")
 	flag.Parse()
