@@ -150,7 +150,7 @@ func (e *Error) fieldMessage() string {
 }
 
 // predicateVerbs begin the messages that complete "<field> …".
-var predicateVerbs = []string{"is ", "must ", "cannot ", "are ", "has ", "needs ", "does "}
+var predicateVerbs = []string{"is ", "must ", "cannot ", "are ", "has ", "needs ", "does ", "matches "}
 
 func isPredicate(msg string) bool {
 	for _, v := range predicateVerbs {

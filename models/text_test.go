@@ -73,6 +73,7 @@ func TestFieldMessage(t *testing.T) {
 		{&Error{Code: EINVALID, Field: "name", Message: "is required"}, "name is required"},
 		{&Error{Code: EINVALID, Field: "name", Message: "must be at most 128 characters"}, "name must be at most 128 characters"},
 		{&Error{Code: ENOTFOUND, Field: "id", Message: "no such connection in this workspace"}, "no such connection in this workspace"},
+		{&Error{Code: ENOTFOUND, Field: "accountUuid", Message: "matches no user account in this workspace"}, "accountUuid matches no user account in this workspace"},
 		{&Error{Code: ETAKEN, Field: "userName", Message: "a user with this userName already exists"}, "a user with this userName already exists"},
 	} {
 		if got := FieldMessage(tc.err); got != tc.want {
