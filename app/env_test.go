@@ -30,7 +30,6 @@ const (
 )
 
 var (
-	get       = apptest.Get
 	str       = apptest.Str
 	allScopes = apptest.AllScopes
 )

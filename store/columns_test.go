@@ -192,8 +192,6 @@ func roundTrip[T any](t *testing.T, s *Store, tb *table[T], parents func() map[s
 	}
 
 	fixed := parents()
-
-	fixed = parents()
 	theirs := filled[T](t, 2, fixed, now)
 	if err := translate(s.db(ctx).Create(theirs).Error); err != nil {
 		t.Fatalf("%s: GORM create: %v", tb.name, err)

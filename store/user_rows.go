@@ -48,12 +48,9 @@ var userTable = newTable("user_accounts",
 	col("scim_data", func(u *models.UserAccount) *string { return &u.SCIMData }, scimWrite),
 )
 
-var (
-	// userColumnList names every column of an account, in userTable's order.
-	userColumnList = userTable.names
-	// userSelect is userColumnList qualified with the table, for a SELECT list.
-	userSelect = userTable.qualified("user_accounts")
-)
+// userSelect names every column of an account, in userTable's order, qualified with the
+// table, for a SELECT list.
+var userSelect = userTable.qualified("user_accounts")
 
 // scanUser reads one row of userSelect (and then extra destinations) into u.
 func scanUser(rows *sql.Rows, u *models.UserAccount, extra ...any) error {
@@ -64,7 +61,7 @@ func scanUser(rows *sql.Rows, u *models.UserAccount, extra ...any) error {
 	return nil
 }
 
-// userArgs are the values of userColumnList's columns of r.
+// userArgs are the values of userTable's columns of r, in its order.
 func userArgs(r *models.UserAccount) []any { return userTable.args(r) }
 
 // queryUsers runs SELECT userSelect FROM user_accounts <tail> and scans the accounts; with
