@@ -271,7 +271,7 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 				if strings.TrimSpace(*o.ClientID) == "" {
 					add(models.FieldError(models.EINVALID, "oidcConfig.clientId", *o.ClientID, "is required"))
 				} else if len(*o.ClientID) > maxConfigValue {
-					add(models.FieldError(models.EINVALID, "oidcConfig.clientId", models.Clip(*o.ClientID, 64), "must be at most 1024 characters"))
+					add(models.FieldError(models.EINVALID, "oidcConfig.clientId", models.Clip(*o.ClientID, 64), "must be at most 1,024 bytes"))
 				}
 				c.OIDCClientID = strings.TrimSpace(*o.ClientID)
 			} else if create {
@@ -330,7 +330,7 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 				if strings.TrimSpace(*sm.EntityID) == "" {
 					add(models.FieldError(models.EINVALID, "samlConfig.entityId", *sm.EntityID, "is required"))
 				} else if len(*sm.EntityID) > maxConfigValue {
-					add(models.FieldError(models.EINVALID, "samlConfig.entityId", models.Clip(*sm.EntityID, 64), "must be at most 1024 characters"))
+					add(models.FieldError(models.EINVALID, "samlConfig.entityId", models.Clip(*sm.EntityID, 64), "must be at most 1,024 bytes"))
 				}
 				reach = reach || c.SAMLEntityID != strings.TrimSpace(*sm.EntityID)
 				c.SAMLEntityID = strings.TrimSpace(*sm.EntityID)
@@ -425,10 +425,10 @@ func (s *Service) applyOIDCCredentials(c *models.Connection, o *OIDCConfigInput,
 	case *o.ClientSecret == "" && keyed:
 		c.OIDCClientSecretEnc = nil
 	case *o.ClientSecret == "":
-		add(models.SecretFieldError(models.EINVALID, "oidcConfig.clientSecret", "is required (at most 1024 characters)"))
+		add(models.SecretFieldError(models.EINVALID, "oidcConfig.clientSecret", "is required (at most 1,024 bytes)"))
 		return
 	case len(*o.ClientSecret) > models.MaxSecretLength:
-		add(models.SecretFieldError(models.EINVALID, "oidcConfig.clientSecret", "must be at most 1024 characters"))
+		add(models.SecretFieldError(models.EINVALID, "oidcConfig.clientSecret", "must be at most 1,024 bytes"))
 		return
 	default:
 		c.OIDCClientSecretEnc = s.box.Seal([]byte(*o.ClientSecret))
@@ -492,7 +492,7 @@ func validateAttributeMapping(m map[string]any) *models.Error {
 		s, ok := v.(string)
 		if !ok || k == "" || len(k) > 128 || len(s) > maxConfigValue {
 			return models.FieldError(models.EINVALID, "samlConfig.attributeMapping."+models.Clip(k, 64), "",
-				"must map an attribute name (at most 128 characters) to an IdP attribute name (a string of at most 1024 characters)")
+				"must map an attribute name (at most 128 bytes) to an IdP attribute name (a string of at most 1,024 bytes)")
 		}
 	}
 	return nil

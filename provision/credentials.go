@@ -39,10 +39,10 @@ func (in CredentialInput) validate(hash bool) (identifier, secretHash string, er
 	case identifier == "":
 		errs = append(errs, models.FieldError(models.EINVALID, "identifier", in.Identifier, "is required"))
 	case len(identifier) > models.MaxIdentifierLength:
-		errs = append(errs, models.FieldError(models.EINVALID, "identifier", models.Clip(in.Identifier, 64), "must be at most 255 characters"))
+		errs = append(errs, models.FieldError(models.EINVALID, "identifier", models.Clip(in.Identifier, 64), "must be at most 255 bytes"))
 	}
 	if len(in.Secret) > models.MaxSecretLength {
-		errs = append(errs, models.SecretFieldError(models.EINVALID, "secret", "must be at most 1024 characters"))
+		errs = append(errs, models.SecretFieldError(models.EINVALID, "secret", "must be at most 1,024 bytes"))
 	}
 	if len(errs) > 0 {
 		return "", "", errs

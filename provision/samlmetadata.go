@@ -436,7 +436,7 @@ func (s *Service) fromMetadata(ctx context.Context, sm *SAMLConfigInput, create 
 	}
 	if sm.EntityID == nil {
 		if strings.TrimSpace(md.EntityID) == "" || len(md.EntityID) > maxConfigValue {
-			return lacks("has no entityID of at most 1024 characters: set samlConfig.entityId")
+			return lacks("has no entityID of at most 1,024 bytes: set samlConfig.entityId")
 		}
 		sm.EntityID = &md.EntityID
 	}

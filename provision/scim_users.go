@@ -60,13 +60,13 @@ func (in *SCIMUserInput) validate() error {
 	case in.UserName == "":
 		return models.SCIMError(models.SCIMTypeInvalidValue, "userName is required")
 	case len(in.UserName) > models.MaxIdentifierLength:
-		return models.SCIMError(models.SCIMTypeInvalidValue, "userName must be at most 255 characters")
+		return models.SCIMError(models.SCIMTypeInvalidValue, "userName must be at most 255 bytes")
 	}
 	if in.Email != "" && !models.ValidEmail(in.Email) {
 		return models.SCIMError(models.SCIMTypeInvalidValue, "emails must hold a valid email address (the primary one is not)")
 	}
 	if in.ExternalID != nil && len(*in.ExternalID) > models.MaxIdentifierLength {
-		return models.SCIMError(models.SCIMTypeInvalidValue, "externalId must be at most 255 characters")
+		return models.SCIMError(models.SCIMTypeInvalidValue, "externalId must be at most 255 bytes")
 	}
 	// Names follow the one name rule (models.NameTooLong); other attributes have maxSCIMText.
 	for _, n := range [...]struct{ attr, v string }{{"name.givenName", in.GivenName},
@@ -78,7 +78,7 @@ func (in *SCIMUserInput) validate() error {
 	for _, f := range []string{in.Title, in.UserType, in.EmployeeNumber,
 		in.Department, in.Organization, in.CostCenter, in.Division, in.ManagerID} {
 		if len(f) > maxSCIMText {
-			return models.SCIMError(models.SCIMTypeInvalidValue, "attribute values must be at most 1024 characters")
+			return models.SCIMError(models.SCIMTypeInvalidValue, "attribute values must be at most 1,024 bytes (UTF-8)")
 		}
 	}
 	if len(in.Data) > maxSCIMData {

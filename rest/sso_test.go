@@ -468,7 +468,7 @@ func TestSSORESTErrors(t *testing.T) {
 		}
 		e.REST(tok, "POST", conns, samlBody(map[string]any{"email": 5})).MustError(t, 400, "validation_error", "samlConfig.attributeMapping.email")
 		e.REST(tok, "POST", conns, `{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://a.example.com", "clientId": "`+strings.Repeat("c", 1025)+`", "clientSecret": "s"}}`).
-			MustError(t, 400, "validation_error", "oidcConfig.clientId must be at most 1024 characters")
+			MustError(t, 400, "validation_error", "oidcConfig.clientId must be at most 1,024 bytes")
 		for _, q := range []string{"?pageSize=101", "?page=0", "?status=enabled", "?protocol=ldap"} {
 			e.REST(tok, "GET", conns+q, "").MustError(t, 400, "validation_error", "")
 		}

@@ -363,13 +363,18 @@ func TestSCIMUserPatch(t *testing.T) {
 				t.Errorf("%s: %d %s", name, r.Status, r.Raw)
 			}
 		}
+		// The attribute limit is in bytes, and says so: 600 two-byte characters are over it.
+		r := e.Call("PATCH", "/scim/v2/Users/"+id, tok, `{"Operations":[{"op":"replace","path":"title","value":"`+strings.Repeat("é", 600)+`"}]}`)
+		if r.Status != 400 || str(r.Body, "detail") != "attribute values must be at most 1,024 bytes (UTF-8)" {
+			t.Errorf("a 1,200-byte title: %d %s", r.Status, r.Raw)
+		}
 		after := e.Call("GET", "/scim/v2/Users/"+id, tok, nil).Must(t, 200)
 		if after.Raw != before.Raw {
 			t.Fatalf("a failed PATCH changed the user:\n%s\n%s", before.Raw, after.Raw)
 		}
 		// userName changes keep uniqueness.
 		e.SCIMUser(tok, map[string]any{"userName": "taken"})
-		r := e.Call("PATCH", "/scim/v2/Users/"+id, tok, `{"Operations":[{"op":"replace","path":"userName","value":"TAKEN"}]}`).Must(t, 409)
+		r = e.Call("PATCH", "/scim/v2/Users/"+id, tok, `{"Operations":[{"op":"replace","path":"userName","value":"TAKEN"}]}`).Must(t, 409)
 		if str(r.Body, "scimType") != "uniqueness" {
 			t.Fatalf("rename: %s", r.Raw)
 		}

@@ -199,7 +199,7 @@ func TestOIDCPrivateKeyJWT(t *testing.T) {
 			t.Fatalf("a secret cleared on private_key_jwt: %s", res.Raw)
 		}
 		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+keyed, `{"oidcConfig": {"clientAuthMethod": "client_secret", "clientSecret": ""}}`).
-			MustError(t, 400, "validation_error", "oidcConfig.clientSecret is required (at most 1024 characters)")
+			MustError(t, 400, "validation_error", "oidcConfig.clientSecret is required (at most 1,024 bytes)")
 
 		// The audit trail says how the connection authenticates, and when its secret was set or
 		// removed, never the secret.
