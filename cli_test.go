@@ -121,7 +121,8 @@ func TestCLIHelpListsEveryVariable(t *testing.T) {
 		!strings.Contains(r.stdout, "--dry-run writes nothing on the server") {
 		t.Errorf("bind --help: %s", r.stdout)
 	}
-	for _, args := range [][]string{{"bogus"}, {"serve", "extra"}, {"--no-such-flag"}, {"clients", "rotate"}, {"bind"}} {
+	for _, args := range [][]string{{"bogus"}, {"serve", "extra"}, {"--no-such-flag"}, {"clients", "rotate"}, {"bind"},
+		{"clients", "bogus"}, {"clients", "create", "--name", "x"}, {"clients", "create", "--scopes", "graphql"}} {
 		if r := gatehouseCLI(t, nil, args...); r.code != 2 || !strings.Contains(r.stderr, "gatehouse --help") {
 			t.Errorf("gatehouse %v: exit %d (want 2), stderr %q", args, r.code, r.stderr)
 		}

@@ -29,6 +29,15 @@ func newClientsCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.
 the API: for bootstrap and break-glass. The database is migrated and bootstrapped first, as the
 server would. Changes are recorded in the audit log with actor type "operator" and the
 operating-system user. A secret is printed once, when created or rotated.`,
+		// Without a subcommand it shows its help; with an unknown one it is a command-line
+		// mistake (cobra would show the help and succeed).
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())}
+			}
+			return cmd.Help()
+		},
 	}
 	setEnvHelp(cmd, "server")
 	var asJSON bool
@@ -46,6 +55,9 @@ operating-system user. A secret is printed once, when created or rotated.`,
 	create.Flags().StringVar(&workspace, "workspace", "", "workspace id (default: the platform admin's workspace)")
 	create.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	create.RunE = func(cmd *cobra.Command, _ []string) error {
+		if name == "" || len(scopes) == 0 {
+			return usageError{fmt.Errorf("clients create needs --name and --scopes")}
+		}
 		return withOperator(cmd.Context(), getenv, stderr, func(ctx context.Context, svc *provision.Service) error {
 			c, plain, err := svc.CreateIntegrationClient(ctx, provision.CreateIntegrationClientInput{Name: name, Scopes: scopes,
 				WorkspaceID: &workspace})
