@@ -230,6 +230,8 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*Authori
 		return redirect("request_uri_not_supported", "the request_uri parameter is not supported"), nil
 	case req.Repeated != "":
 		return redirect("invalid_request", "the parameter "+models.Clip(req.Repeated, 32)+" is repeated"), nil
+	case req.ResponseType == "": // a required parameter missing (RFC 6749 §4.1.2.1)
+		return redirect("invalid_request", "response_type is required (code)"), nil
 	case req.ResponseType != "code":
 		return redirect("unsupported_response_type", "response_type must be code"), nil
 	case !hasToken(req.Scope, "openid"):

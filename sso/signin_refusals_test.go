@@ -67,6 +67,22 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 			}
 		})
 
+		t.Run("response_type missing: invalid_request; another: unsupported_response_type", func(t *testing.T) {
+			u := w.app.AuthCodeURL("app-state", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("login_hint", "jane@example.com"))
+			for want, u := range map[string]string{
+				"invalid_request":           strings.Replace(u, "response_type=code&", "", 1),
+				"unsupported_response_type": strings.Replace(u, "response_type=code", "response_type=id_token", 1),
+			} {
+				if strings.Contains(u, "response_type=code") {
+					t.Fatalf("the URL was not changed: %s", u)
+				}
+				r := b.get(t, u)
+				if r.query.Get("error") != want || r.query.Get("state") != "app-state" || idp.seen != nil {
+					t.Fatalf("%s: %+v", u, r)
+				}
+			}
+		})
+
 		t.Run("an over-long state: invalid_request, the state not echoed", func(t *testing.T) {
 			authorize := func(state string) string {
 				return w.app.AuthCodeURL(state, oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("login_hint", "jane@example.com"))
