@@ -3,6 +3,7 @@ package oauth_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -67,6 +68,32 @@ func TestTokenEndpoint(t *testing.T) {
 			if m["issuer"] != e.URL || m["token_endpoint"] != e.URL+"/oauth/token" || m["jwks_uri"] != e.URL+"/.well-known/jwks.json" ||
 				m["introspection_endpoint"] != e.URL+"/oauth/introspect" || m["revocation_endpoint"] != e.URL+"/oauth/revoke" {
 				t.Fatalf("metadata: %v", m)
+			}
+			// It describes the issuer as OpenID discovery does (a library reading either meets
+			// the same provider), with what integration clients use besides.
+			resp, err = http.Get(e.URL + "/.well-known/openid-configuration")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var d map[string]any
+			json.NewDecoder(resp.Body).Decode(&d)
+			differ := map[string]string{
+				"grant_types_supported": "[client_credentials authorization_code]",
+				"scopes_supported":      "[openid email profile graphql graphql:read admin]",
+			}
+			for k, v := range d {
+				if want, ok := differ[k]; ok {
+					if fmt.Sprint(m[k]) != want {
+						t.Errorf("metadata %s = %v, want %s", k, m[k], want)
+					}
+				} else if fmt.Sprint(m[k]) != fmt.Sprint(v) {
+					t.Errorf("metadata %s = %v, discovery %v", k, m[k], v)
+				}
+			}
+			if len(d) < 20 || fmt.Sprint(m["introspection_endpoint_auth_methods_supported"]) != "[client_secret_basic client_secret_post]" ||
+				fmt.Sprint(m["revocation_endpoint_auth_methods_supported"]) != "[client_secret_basic client_secret_post none]" {
+				t.Fatalf("discovery %v\nmetadata %v", d, m)
 			}
 		})
 

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/go-jose/go-jose/v4"
@@ -103,7 +104,14 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 // discovery serves OpenID Connect Discovery 1.0 §3 metadata.
 func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	writeJSON(w, http.StatusOK, map[string]any{
+	writeJSON(w, http.StatusOK, s.providerMetadata())
+}
+
+// providerMetadata is the OpenID Provider's metadata (OIDC Discovery 1.0 §3). The
+// authorization server metadata (RFC 8414, metadata in server.go) is the same document plus
+// what integration clients use, so that the two never describe the issuer differently.
+func (s *Server) providerMetadata() map[string]any {
+	return map[string]any{
 		"issuer":                                s.issuer,
 		"authorization_endpoint":                s.issuer + "/oauth/authorize",
 		"token_endpoint":                        s.issuer + "/oauth/token",
@@ -117,10 +125,10 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 		"id_token_signing_alg_values_supported": []string{"ES256"},
 		"code_challenge_methods_supported":      []string{"S256"},
 		"scopes_supported":                      provision.OIDCScopes,
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
+		"token_endpoint_auth_methods_supported": applicationAuthMethods,
 		// An application revokes the access tokens it was issued (revokeForApplication).
 		"revocation_endpoint":                        s.issuer + "/oauth/revoke",
-		"revocation_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
+		"revocation_endpoint_auth_methods_supported": applicationAuthMethods,
 		// Discovery 1.0 §3 makes request_uri support the default: say there is none.
 		"request_parameter_supported":     false,
 		"request_uri_parameter_supported": false,
@@ -129,8 +137,12 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 		"authorization_response_iss_parameter_supported": true,
 		"claims_supported": []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "email", "email_verified",
 			"name", "given_name", "family_name", "workspace_id", "account_id", "role", "connection", "sign_in", "acr", "amr"},
-	})
+	}
 }
+
+// applicationAuthMethods are how applications authenticate at the token and revocation
+// endpoints: none is a PUBLIC application's (PKCE and no secret).
+var applicationAuthMethods = append(slices.Clone(clientAuthMethods), "none")
 
 // authorize is GET and POST /oauth/authorize (OIDC Core §3.1.2.1: both methods, the same
 // parameters).

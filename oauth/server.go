@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -245,26 +246,16 @@ func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, set)
 }
 
+// metadata is the authorization server metadata (RFC 8414): the OpenID Provider's, with the
+// client-credentials grant, the integration clients' scopes and introspection added.
 func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                s.issuer,
-		"token_endpoint":        s.issuer + "/oauth/token",
-		"jwks_uri":              s.issuer + "/.well-known/jwks.json",
-		"grant_types_supported": []string{"client_credentials", "authorization_code"},
-		// none: a PUBLIC application redeems its codes with PKCE and no secret.
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
-		"scopes_supported":                      models.AllScopes,
-		"authorization_endpoint":                s.issuer + "/oauth/authorize",
-		"end_session_endpoint":                  s.issuer + "/oauth/logout",
-		"response_types_supported":              []string{"code"},
-		"code_challenge_methods_supported":      []string{"S256"},
-
-		// RFC 7662 and RFC 7009 (introspect.go, revoke.go).
-		"introspection_endpoint":                        s.issuer + "/oauth/introspect",
-		"introspection_endpoint_auth_methods_supported": clientAuthMethods,
-		"revocation_endpoint":                           s.issuer + "/oauth/revoke",
-		"revocation_endpoint_auth_methods_supported":    clientAuthMethods,
-	})
+	m := s.providerMetadata()
+	m["grant_types_supported"] = []string{"client_credentials", "authorization_code"}
+	m["scopes_supported"] = append(slices.Clone(provision.OIDCScopes), models.AllScopes...)
+	// RFC 7662 (introspect.go): integration clients only.
+	m["introspection_endpoint"] = s.issuer + "/oauth/introspect"
+	m["introspection_endpoint_auth_methods_supported"] = clientAuthMethods
+	writeJSON(w, http.StatusOK, m)
 }
 
 // Authenticate verifies the request's bearer token (signature, issuer, audience, time) and
