@@ -73,14 +73,15 @@ type ComplexityRoot struct {
 	}
 
 	Application struct {
-		Brand                  func(childComplexity int) int
-		ClientID               func(childComplexity int) int
-		CreatedAt              func(childComplexity int) int
-		ID                     func(childComplexity int) int
-		Name                   func(childComplexity int) int
-		PostLogoutRedirectURIs func(childComplexity int) int
-		RedirectURIs           func(childComplexity int) int
-		Type                   func(childComplexity int) int
+		Brand                    func(childComplexity int) int
+		ClientID                 func(childComplexity int) int
+		CreatedAt                func(childComplexity int) int
+		ID                       func(childComplexity int) int
+		IDTokenSignedResponseAlg func(childComplexity int) int
+		Name                     func(childComplexity int) int
+		PostLogoutRedirectURIs   func(childComplexity int) int
+		RedirectURIs             func(childComplexity int) int
+		Type                     func(childComplexity int) int
 	}
 
 	AuditEvent struct {
@@ -912,6 +913,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Application.ID(childComplexity), true
+	case "Application.idTokenSignedResponseAlg":
+		if e.ComplexityRoot.Application.IDTokenSignedResponseAlg == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Application.IDTokenSignedResponseAlg(childComplexity), true
 	case "Application.name":
 		if e.ComplexityRoot.Application.Name == nil {
 			break
@@ -4746,8 +4753,21 @@ type Application {
   redirectUris: [String!]!
   "Where a sign-out at the end_session_endpoint may send the browser back (post_logout_redirect_uri), matched exactly; none by default."
   postLogoutRedirectUris: [String!]!
+  "What its id_tokens are signed with (its id_token_signed_response_alg); ES256 by default."
+  idTokenSignedResponseAlg: IdTokenSigningAlgorithm!
   brand: Brand!
   createdAt: Time!
+}
+
+"""
+An id_token signing algorithm. ES256 (ECDSA P-256) is Gatehouse's default. RS256 (RSA-2048) is
+the one every OpenID Connect library accepts, and the default of some (openid-client 5, so
+NextAuth; Spring Security): choose it for an application whose library expects RS256. Access
+tokens are always ES256.
+"""
+enum IdTokenSigningAlgorithm {
+  ES256
+  RS256
 }
 
 input CreateApplicationInput {
@@ -4759,6 +4779,8 @@ input CreateApplicationInput {
   postLogoutRedirectUris: [String!]
   "CONFIDENTIAL by default."
   type: ApplicationType
+  "ES256 by default."
+  idTokenSignedResponseAlg: IdTokenSigningAlgorithm
 }
 
 type CreateApplicationPayload {
@@ -4775,6 +4797,8 @@ input UpdateApplicationInput {
   redirectUris: [String!]
   "Replaces the list; an empty list removes them all."
   postLogoutRedirectUris: [String!]
+  "Id_tokens issued from now on are signed with it."
+  idTokenSignedResponseAlg: IdTokenSigningAlgorithm
 }
 
 type UpdateApplicationPayload {
@@ -5101,6 +5125,8 @@ func (ec *executionContext) childFields_Application(ctx context.Context, field g
 		return ec.fieldContext_Application_redirectUris(ctx, field)
 	case "postLogoutRedirectUris":
 		return ec.fieldContext_Application_postLogoutRedirectUris(ctx, field)
+	case "idTokenSignedResponseAlg":
+		return ec.fieldContext_Application_idTokenSignedResponseAlg(ctx, field)
 	case "brand":
 		return ec.fieldContext_Application_brand(ctx, field)
 	case "createdAt":
@@ -7779,6 +7805,29 @@ func (ec *executionContext) _Application_postLogoutRedirectUris(ctx context.Cont
 }
 func (ec *executionContext) fieldContext_Application_postLogoutRedirectUris(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Application", field, true, false, "String")
+}
+
+func (ec *executionContext) _Application_idTokenSignedResponseAlg(ctx context.Context, field graphql.CollectedField, obj *models.Application) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Application_idTokenSignedResponseAlg(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IDTokenSignedResponseAlg, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v models.IDTokenAlg) graphql.Marshaler {
+			return ec.marshalNIdTokenSigningAlgorithm2gatehouseᚋmodelsᚐIDTokenAlg(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Application_idTokenSignedResponseAlg(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Application", field, false, false, "IdTokenSigningAlgorithm")
 }
 
 func (ec *executionContext) _Application_brand(ctx context.Context, field graphql.CollectedField, obj *models.Application) (ret graphql.Marshaler) {
@@ -19911,7 +19960,7 @@ func (ec *executionContext) unmarshalInputCreateApplicationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"brandId", "name", "redirectUris", "postLogoutRedirectUris", "type"}
+	fieldsInOrder := [...]string{"brandId", "name", "redirectUris", "postLogoutRedirectUris", "type", "idTokenSignedResponseAlg"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19953,6 +20002,13 @@ func (ec *executionContext) unmarshalInputCreateApplicationInput(ctx context.Con
 				return it, err
 			}
 			it.Type = data
+		case "idTokenSignedResponseAlg":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idTokenSignedResponseAlg"))
+			data, err := ec.unmarshalOIdTokenSigningAlgorithm2ᚖgatehouseᚋmodelsᚐIDTokenAlg(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDTokenSignedResponseAlg = data
 		}
 	}
 	return it, nil
@@ -21528,7 +21584,7 @@ func (ec *executionContext) unmarshalInputUpdateApplicationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"id", "name", "redirectUris", "postLogoutRedirectUris"}
+	fieldsInOrder := [...]string{"id", "name", "redirectUris", "postLogoutRedirectUris", "idTokenSignedResponseAlg"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -21563,6 +21619,13 @@ func (ec *executionContext) unmarshalInputUpdateApplicationInput(ctx context.Con
 				return it, err
 			}
 			it.PostLogoutRedirectURIs = data
+		case "idTokenSignedResponseAlg":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idTokenSignedResponseAlg"))
+			data, err := ec.unmarshalOIdTokenSigningAlgorithm2ᚖgatehouseᚋmodelsᚐIDTokenAlg(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDTokenSignedResponseAlg = data
 		}
 	}
 	return it, nil
@@ -22279,6 +22342,11 @@ func (ec *executionContext) _Application(ctx context.Context, sel ast.SelectionS
 			}
 		case "postLogoutRedirectUris":
 			out.Values[i] = ec._Application_postLogoutRedirectUris(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "idTokenSignedResponseAlg":
+			out.Values[i] = ec._Application_idTokenSignedResponseAlg(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -27177,6 +27245,16 @@ func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) unmarshalNIdTokenSigningAlgorithm2gatehouseᚋmodelsᚐIDTokenAlg(ctx context.Context, v any) (models.IDTokenAlg, error) {
+	var res models.IDTokenAlg
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNIdTokenSigningAlgorithm2gatehouseᚋmodelsᚐIDTokenAlg(ctx context.Context, sel ast.SelectionSet, v models.IDTokenAlg) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNIdentityProviderConfiguration2ᚕᚖgatehouseᚋmodelsᚐIdentityProviderConfigurationᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.IdentityProviderConfiguration) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -28320,6 +28398,22 @@ func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.Se
 	_ = ctx
 	res := graphql.MarshalID(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOIdTokenSigningAlgorithm2ᚖgatehouseᚋmodelsᚐIDTokenAlg(ctx context.Context, v any) (*models.IDTokenAlg, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(models.IDTokenAlg)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOIdTokenSigningAlgorithm2ᚖgatehouseᚋmodelsᚐIDTokenAlg(ctx context.Context, sel ast.SelectionSet, v *models.IDTokenAlg) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOIdentityProviderConfiguration2ᚖgatehouseᚋmodelsᚐIdentityProviderConfiguration(ctx context.Context, sel ast.SelectionSet, v *models.IdentityProviderConfiguration) graphql.Marshaler {

@@ -25,6 +25,33 @@ const (
 	ApplicationPublic       ApplicationType = "public"
 )
 
+// The algorithms an application's id_tokens may be signed with (its id_token_signed_response_alg,
+// OpenID Connect Dynamic Client Registration §2). ES256 is Gatehouse's default; RS256 is the
+// algorithm every relying party supports (OpenID Connect Core §15.1, Discovery §3), and the
+// default of libraries such as openid-client 5 (NextAuth) and Spring Security.
+type IDTokenAlg string
+
+const (
+	IDTokenES256 IDTokenAlg = "ES256"
+	IDTokenRS256 IDTokenAlg = "RS256"
+)
+
+// IDTokenSigningAlgs are the id_token signing algorithms, the default first.
+var IDTokenSigningAlgs = []IDTokenAlg{IDTokenES256, IDTokenRS256}
+
+// MarshalGQL writes the algorithm as a GraphQL enum value (ES256, RS256).
+func (a IDTokenAlg) MarshalGQL(w io.Writer) { fmt.Fprintf(w, "%q", string(a)) }
+
+// UnmarshalGQL reads a GraphQL enum value.
+func (a *IDTokenAlg) UnmarshalGQL(v any) error {
+	s, ok := v.(string)
+	if !ok || !slices.Contains(IDTokenSigningAlgs, IDTokenAlg(s)) {
+		return fmt.Errorf("%v is not a valid IdTokenSigningAlgorithm", v)
+	}
+	*a = IDTokenAlg(s)
+	return nil
+}
+
 // MaxRedirectURIs bounds an application's registered redirect URIs.
 const MaxRedirectURIs = 20
 
@@ -43,9 +70,11 @@ type Application struct {
 	// PostLogoutRedirectURIsJSON is the JSON array of the URIs a sign-out may return to
 	// (OpenID Connect RP-Initiated Logout §3), in the order given; none by default.
 	PostLogoutRedirectURIsJSON string `gorm:"column:post_logout_redirect_uris"`
-	Version                    int
-	CreatedAt                  time.Time
-	UpdatedAt                  time.Time
+	// IDTokenSignedResponseAlg signs its id_tokens: IDTokenES256 or IDTokenRS256.
+	IDTokenSignedResponseAlg IDTokenAlg
+	Version                  int
+	CreatedAt                time.Time
+	UpdatedAt                time.Time
 }
 
 // RedirectURIs returns the registered redirect URIs in the order given.

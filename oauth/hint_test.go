@@ -1,6 +1,9 @@
 package oauth
 
 import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -9,6 +12,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"gatehouse/clock"
+	"gatehouse/models"
 	"gatehouse/provision"
 	"gatehouse/store/storetest"
 )
@@ -33,7 +37,7 @@ func TestIDTokenHint(t *testing.T) {
 		hint := func(raw string) *provision.IDTokenHint {
 			return srv.idTokenHint(httptest.NewRequest("GET", "/oauth/authorize", nil), raw)
 		}
-		h := hint(sign(srv.keys.idSigner, claims))
+		h := hint(sign(srv.keys.idSigners[models.IDTokenES256], claims))
 		if h == nil || h.Subject != claims.Subject || h.Email != "jane@example.com" || h.Connection != "acme" ||
 			h.WorkspaceID != claims.WorkspaceID || len(h.Audience) != 1 || h.Audience[0] != "ghc_app" {
 			t.Fatalf("an expired id_token: %+v", h)
@@ -43,13 +47,54 @@ func TestIDTokenHint(t *testing.T) {
 		}
 		other := claims
 		other.Issuer = "https://elsewhere.example"
-		if h := hint(sign(srv.keys.idSigner, other)); h != nil {
+		if h := hint(sign(srv.keys.idSigners[models.IDTokenES256], other)); h != nil {
 			t.Errorf("another issuer's was taken: %+v", h)
 		}
 		padded := claims
 		padded.Name = strings.Repeat("a", maxIDTokenHint)
-		if h := hint(sign(srv.keys.idSigner, padded)); h != nil {
+		if h := hint(sign(srv.keys.idSigners[models.IDTokenES256], padded)); h != nil {
 			t.Errorf("an id_token over %d bytes was taken", maxIDTokenHint)
 		}
+
+		// An RS256 application's id_token is a hint too, once its key exists (the first such
+		// token makes it).
+		if _, ok := srv.keys.idSigners[models.IDTokenRS256]; ok {
+			t.Fatal("an RS256 key before any application asked for one")
+		}
+		access, rs, err := srv.keys.signers(context.Background(), models.IDTokenRS256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := sign(rs, claims)
+		if hdr := strings.SplitN(raw, ".", 2)[0]; !strings.Contains(string(mustDecode(t, hdr)), `"alg":"RS256"`) {
+			t.Fatalf("RS256 signer's header: %s", mustDecode(t, hdr))
+		}
+		if h := hint(raw); h == nil || h.Subject != claims.Subject {
+			t.Fatalf("an RS256 id_token: %+v", h)
+		}
+		// A header naming an ES256 key's kid over an RS256 signature fails, and the reverse.
+		if h := hint(sign(newJWSSigner(rs.key, access.kid(), "JWT"), claims)); h != nil {
+			t.Errorf("an RS256 signature under an ES256 kid was taken: %+v", h)
+		}
+		if h := hint(sign(newJWSSigner(access.key, rs.kid(), "JWT"), claims)); h != nil {
+			t.Errorf("an ES256 signature under an RS256 kid was taken: %+v", h)
+		}
 	})
+}
+
+func mustDecode(t *testing.T, b64 string) []byte {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(b64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// kid is the key id in the signer's header.
+func (s *jwsSigner) kid() string {
+	b, _ := base64.RawURLEncoding.DecodeString(s.header)
+	var h struct{ Kid string }
+	_ = json.Unmarshal(b, &h)
+	return h.Kid
 }

@@ -7,8 +7,11 @@ package oauth
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -22,6 +25,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"gatehouse/clock"
+	"gatehouse/models"
 	"gatehouse/provision"
 )
 
@@ -36,10 +40,15 @@ type keySet struct {
 	svc   *provision.Service
 	clock clock.Clock
 
-	mu       sync.RWMutex
-	signer   *jwsSigner
-	idSigner *jwsSigner // the same key, typ JWT: id_tokens are not access tokens (RFC 9068 §2.1)
+	mu     sync.RWMutex
+	signer *jwsSigner
+	// idSigners sign id_tokens, by algorithm: ES256's is signer's key with typ JWT (id_tokens
+	// are not access tokens, RFC 9068 §2.1); RS256's is there once an application asked for it.
+	idSigners map[models.IDTokenAlg]*jwsSigner
+	// public are the ES256 keys, the only ones an access token may be signed with; idPublic are
+	// all the published keys, which an id_token (an id_token_hint) may be signed with.
 	public   map[string]*ecdsa.PublicKey
+	idPublic map[string]crypto.PublicKey
 	jwks     jose.JSONWebKeySet
 	loadedAt time.Time
 	// loads numbers each load as it starts reading; stored is the number of the load whose
@@ -58,15 +67,46 @@ type keySet struct {
 	log        *slog.Logger
 }
 
-// signers returns the access-token and id_token signers, and starts a reload in the
-// background when one is due (every keyRefreshInterval): the request at hand signs with the
-// key it has, never waiting for the database.
-func (ks *keySet) signers() (access, id *jwsSigner) {
+// accessSigner returns the access-token signer, and starts a reload in the background when
+// one is due (every keyRefreshInterval): the request at hand signs with the key it has, never
+// waiting for the database.
+func (ks *keySet) accessSigner() *jwsSigner {
 	ks.mu.RLock()
-	access, id = ks.signer, ks.idSigner
+	access := ks.signer
 	ks.mu.RUnlock()
 	ks.refreshInBackground()
-	return access, id
+	return access
+}
+
+// signers returns the access-token signer and the id_token signer of alg, and starts a reload
+// in the background when one is due (every keyRefreshInterval): the request at hand signs
+// with the key it has, never waiting for the database. Only an id_token algorithm without a
+// key yet (the first RS256 application's key made on another replica within seconds, or lost)
+// waits: its key is made, or read, and loaded.
+func (ks *keySet) signers(ctx context.Context, alg models.IDTokenAlg) (access, id *jwsSigner, err error) {
+	if alg == "" {
+		alg = models.IDTokenES256
+	}
+	ks.mu.RLock()
+	access, id = ks.signer, ks.idSigners[alg]
+	ks.mu.RUnlock()
+	ks.refreshInBackground()
+	if id != nil {
+		return access, id, nil
+	}
+	if err := ks.svc.EnsureSigningKey(ctx, alg); err != nil {
+		return nil, nil, err
+	}
+	if err := ks.load(ctx, false); err != nil {
+		return nil, nil, err
+	}
+	ks.mu.RLock()
+	access, id = ks.signer, ks.idSigners[alg]
+	ks.mu.RUnlock()
+	if id == nil {
+		return nil, nil, fmt.Errorf("oauth: no %s signing key", alg)
+	}
+	return access, id, nil
 }
 
 // published returns the JWKS, refreshed in the background like signers.
@@ -121,9 +161,9 @@ func (ks *keySet) load(ctx context.Context, createIfNone bool) error {
 	if err != nil {
 		return err
 	}
-	active := provision.CurrentSigningKey(keys)
+	active := provision.CurrentSigningKey(keys, models.IDTokenES256)
 	if active == nil && createIfNone {
-		k, err := provision.NewSigningKey()
+		k, err := provision.NewSigningKey(models.IDTokenES256)
 		if err != nil {
 			return err
 		}
@@ -135,29 +175,49 @@ func (ks *keySet) load(ctx context.Context, createIfNone bool) error {
 	if active == nil {
 		return fmt.Errorf("oauth: no active signing key")
 	}
-	public := map[string]*ecdsa.PublicKey{}
+	public, idPublic := map[string]*ecdsa.PublicKey{}, map[string]crypto.PublicKey{}
 	var set jose.JSONWebKeySet
 	for _, k := range keys {
 		pub, err := x509.ParsePKIXPublicKey(k.PublicDER)
 		if err != nil {
 			return fmt.Errorf("oauth: signing key %s: %w", k.ID, err)
 		}
-		ec, ok := pub.(*ecdsa.PublicKey)
-		if !ok {
-			return fmt.Errorf("oauth: signing key %s is not ECDSA", k.ID)
+		switch key := pub.(type) {
+		case *ecdsa.PublicKey:
+			if k.Algorithm != string(models.IDTokenES256) {
+				return fmt.Errorf("oauth: signing key %s is ECDSA, not %s", k.ID, k.Algorithm)
+			}
+			public[k.ID] = key
+		case *rsa.PublicKey:
+			if k.Algorithm != string(models.IDTokenRS256) {
+				return fmt.Errorf("oauth: signing key %s is RSA, not %s", k.ID, k.Algorithm)
+			}
+		default:
+			return fmt.Errorf("oauth: signing key %s is neither ECDSA nor RSA", k.ID)
 		}
-		public[k.ID] = ec
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: ec, KeyID: k.ID, Algorithm: string(jose.ES256), Use: "sig"})
+		idPublic[k.ID] = pub
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: pub, KeyID: k.ID, Algorithm: k.Algorithm, Use: "sig"})
 	}
-	priv, err := x509.ParsePKCS8PrivateKey(active.PrivateDER)
-	if err != nil {
-		return fmt.Errorf("oauth: signing key %s: %w", active.ID, err)
+	idSigners := map[models.IDTokenAlg]*jwsSigner{}
+	var signer *jwsSigner
+	for _, alg := range models.IDTokenSigningAlgs {
+		k := provision.CurrentSigningKey(keys, alg)
+		if k == nil {
+			continue
+		}
+		priv, err := x509.ParsePKCS8PrivateKey(k.PrivateDER)
+		if err != nil {
+			return fmt.Errorf("oauth: signing key %s: %w", k.ID, err)
+		}
+		key, ok := priv.(crypto.Signer)
+		if !ok || jwsAlgorithm(key) != alg {
+			return fmt.Errorf("oauth: signing key %s is not an %s key", k.ID, alg)
+		}
+		idSigners[alg] = newJWSSigner(key, k.ID, "JWT")
+		if alg == models.IDTokenES256 {
+			signer = newJWSSigner(key, k.ID, "at+jwt")
+		}
 	}
-	ecPriv, ok := priv.(*ecdsa.PrivateKey)
-	if !ok {
-		return fmt.Errorf("oauth: signing key %s is not ECDSA", active.ID)
-	}
-	signer, idSigner := newJWSSigner(ecPriv, active.ID, "at+jwt"), newJWSSigner(ecPriv, active.ID, "JWT")
 	if ks.afterRead != nil {
 		ks.afterRead()
 	}
@@ -167,7 +227,7 @@ func (ks *keySet) load(ctx context.Context, createIfNone bool) error {
 		return nil // a load that read later has stored already
 	}
 	now := ks.clock.Now()
-	ks.signer, ks.idSigner, ks.public, ks.jwks, ks.loadedAt, ks.stored = signer, idSigner, public, set, now, seq
+	ks.signer, ks.idSigners, ks.public, ks.idPublic, ks.jwks, ks.loadedAt, ks.stored = signer, idSigners, public, idPublic, set, now, seq
 	ks.nextReload.Store(now.Add(keyRefreshInterval).UnixNano())
 	return nil
 }
@@ -184,34 +244,66 @@ func (ks *keySet) publishes(kid string) bool {
 	return ok
 }
 
-// publicKey returns the key for kid, reloading from the database at most every few seconds
-// when the kid is unknown.
+// publicKey returns the ES256 key for kid (an access token's), reloading from the database at
+// most every few seconds when the kid is unknown.
 func (ks *keySet) publicKey(ctx context.Context, kid string) *ecdsa.PublicKey {
+	return lookupKey(ks, ctx, func() *ecdsa.PublicKey { return ks.public[kid] })
+}
+
+// idTokenKey returns any published key for kid (an id_token's, ES256 or RS256), reloading as
+// publicKey does.
+func (ks *keySet) idTokenKey(ctx context.Context, kid string) crypto.PublicKey {
+	return lookupKey(ks, ctx, func() crypto.PublicKey { return ks.idPublic[kid] })
+}
+
+// lookupKey reads a key with find under the lock, and once more after a reload when it is
+// not there and the keys are older than keyRefreshInterval.
+func lookupKey[K comparable](ks *keySet, ctx context.Context, find func() K) K {
+	var none K
 	ks.mu.RLock()
-	k, stale := ks.public[kid], ks.clock.Now().Sub(ks.loadedAt) > keyRefreshInterval
+	k, stale := find(), ks.clock.Now().Sub(ks.loadedAt) > keyRefreshInterval
 	ks.mu.RUnlock()
-	if k == nil && stale {
+	if k == none && stale {
 		if err := ks.load(ctx, false); err == nil {
 			ks.mu.RLock()
-			k = ks.public[kid]
+			k = find()
 			ks.mu.RUnlock()
 		}
 	}
 	return k
 }
 
-// jwsSigner signs JWTs with ES256 in compact serialisation (RFC 7515). Token issuance is the
-// hottest path of the server; signing directly (header encoded once, claims marshalled with
-// encoding/json) costs about a third of a general-purpose JOSE signer. Verification, which
-// must accept anything well-formed, stays with go-jose.
+// jwsSigner signs JWTs, ES256 or RS256, in compact serialisation (RFC 7515). Token issuance
+// is the hottest path of the server; signing directly (header encoded once, claims marshalled
+// with encoding/json) costs about a third of a general-purpose JOSE signer. Verification,
+// which must accept anything well-formed, stays with go-jose.
 type jwsSigner struct {
-	key    *ecdsa.PrivateKey
-	header string // base64url of the protected header, with the kid
+	key    crypto.Signer // *ecdsa.PrivateKey (ES256) or *rsa.PrivateKey (RS256)
+	header string        // base64url of the protected header, with the kid
+	sigLen int           // bytes of a signature: 64 for ES256, the modulus's for RS256
 }
 
-func newJWSSigner(key *ecdsa.PrivateKey, kid, typ string) *jwsSigner {
-	h, _ := json.Marshal(map[string]string{"alg": "ES256", "kid": kid, "typ": typ})
-	return &jwsSigner{key: key, header: base64.RawURLEncoding.EncodeToString(h)}
+// jwsAlgorithm is the JWS algorithm Gatehouse signs with key: ES256 for a P-256 key, RS256 for
+// an RSA one, "" for any other.
+func jwsAlgorithm(key crypto.Signer) models.IDTokenAlg {
+	switch k := key.(type) {
+	case *ecdsa.PrivateKey:
+		if k.Curve == elliptic.P256() {
+			return models.IDTokenES256
+		}
+	case *rsa.PrivateKey:
+		return models.IDTokenRS256
+	}
+	return ""
+}
+
+func newJWSSigner(key crypto.Signer, kid, typ string) *jwsSigner {
+	h, _ := json.Marshal(map[string]string{"alg": string(jwsAlgorithm(key)), "kid": kid, "typ": typ})
+	sigLen := 64
+	if k, ok := key.(*rsa.PrivateKey); ok {
+		sigLen = k.Size()
+	}
+	return &jwsSigner{key: key, header: base64.RawURLEncoding.EncodeToString(h), sigLen: sigLen}
 }
 
 // sign returns the compact JWS of the JSON encoding of claims.
@@ -226,19 +318,31 @@ func (s *jwsSigner) sign(claims any) (string, error) {
 // signPayload returns the compact JWS of payload, a JSON object.
 func (s *jwsSigner) signPayload(payload []byte) (string, error) {
 	enc := base64.RawURLEncoding
-	buf := make([]byte, 0, len(s.header)+1+enc.EncodedLen(len(payload))+1+enc.EncodedLen(64))
+	buf := make([]byte, 0, len(s.header)+1+enc.EncodedLen(len(payload))+1+enc.EncodedLen(s.sigLen))
 	buf = append(buf, s.header...)
 	buf = append(buf, '.')
 	buf = enc.AppendEncode(buf, payload)
 	digest := sha256.Sum256(buf)
-	r, sv, err := ecdsa.Sign(rand.Reader, s.key, digest[:])
-	if err != nil {
-		return "", fmt.Errorf("oauth: sign: %w", err)
+	var es256 [64]byte // ES256 signatures are r||s, each 32 bytes big-endian (RFC 7518 §3.4)
+	var sig []byte
+	switch k := s.key.(type) {
+	case *ecdsa.PrivateKey:
+		r, sv, err := ecdsa.Sign(rand.Reader, k, digest[:])
+		if err != nil {
+			return "", fmt.Errorf("oauth: sign: %w", err)
+		}
+		r.FillBytes(es256[:32])
+		sv.FillBytes(es256[32:])
+		sig = es256[:]
+	case *rsa.PrivateKey:
+		var err error
+		if sig, err = rsa.SignPKCS1v15(nil, k, crypto.SHA256, digest[:]); err != nil { // RFC 7518 §3.3
+			return "", fmt.Errorf("oauth: sign: %w", err)
+		}
+	default:
+		return "", fmt.Errorf("oauth: sign: unsupported key %T", s.key)
 	}
-	var sig [64]byte // ES256 signatures are r||s, each 32 bytes big-endian (RFC 7518 §3.4)
-	r.FillBytes(sig[:32])
-	sv.FillBytes(sig[32:])
 	buf = append(buf, '.')
-	buf = enc.AppendEncode(buf, sig[:])
+	buf = enc.AppendEncode(buf, sig)
 	return string(buf), nil
 }

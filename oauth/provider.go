@@ -112,17 +112,19 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request) {
 // what integration clients use, so that the two never describe the issuer differently.
 func (s *Server) providerMetadata() map[string]any {
 	return map[string]any{
-		"issuer":                                s.issuer,
-		"authorization_endpoint":                s.issuer + "/oauth/authorize",
-		"token_endpoint":                        s.issuer + "/oauth/token",
-		"userinfo_endpoint":                     s.issuer + "/oauth/userinfo",
-		"jwks_uri":                              s.issuer + "/.well-known/jwks.json",
-		"end_session_endpoint":                  s.issuer + "/oauth/logout",
-		"response_types_supported":              []string{"code"},
-		"response_modes_supported":              provision.ResponseModes,
-		"grant_types_supported":                 []string{"authorization_code"},
-		"subject_types_supported":               []string{"public"},
-		"id_token_signing_alg_values_supported": []string{"ES256"},
+		"issuer":                   s.issuer,
+		"authorization_endpoint":   s.issuer + "/oauth/authorize",
+		"token_endpoint":           s.issuer + "/oauth/token",
+		"userinfo_endpoint":        s.issuer + "/oauth/userinfo",
+		"jwks_uri":                 s.issuer + "/.well-known/jwks.json",
+		"end_session_endpoint":     s.issuer + "/oauth/logout",
+		"response_types_supported": []string{"code"},
+		"response_modes_supported": provision.ResponseModes,
+		"grant_types_supported":    []string{"authorization_code"},
+		"subject_types_supported":  []string{"public"},
+		// ES256 is the default; Discovery 1.0 §3 requires RS256 in the list, and an application
+		// may ask for it (models.IDTokenRS256).
+		"id_token_signing_alg_values_supported": models.IDTokenSigningAlgs,
 		"code_challenge_methods_supported":      []string{"S256"},
 		"scopes_supported":                      provision.OIDCScopes,
 		"token_endpoint_auth_methods_supported": applicationAuthMethods,
@@ -314,7 +316,10 @@ func (s *Server) authorizationCode(r *http.Request, tr tokenRequest) (*tokenResp
 			IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(TokenLifetime))},
 		AuthTime: g.AuthTime.Unix(), Nonce: g.Nonce, IDClaims: red.Claims,
 	}
-	signer, idSigner := s.keys.signers()
+	signer, idSigner, err := s.keys.signers(r.Context(), red.IDTokenAlg)
+	if err != nil {
+		return nil, s.serverFailure(r, "token: signing keys", err)
+	}
 	access, err1 := signer.sign(at)
 	id, err2 := idSigner.sign(idt)
 	if err := errors.Join(err1, err2); err != nil {
@@ -375,18 +380,20 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 const maxIDTokenHint = 8 << 10
 
 // idTokenHint verifies an id_token_hint (OIDC Core §3.1.2.1): an id_token Gatehouse signed
-// (ES256, a published key, typ JWT: never an access token) with its issuer. It may have
+// (ES256 or RS256, a published key, typ JWT: never an access token) with its issuer. It may have
 // expired: an application sends the last one it has. Nil: it is not one. Whether it was issued
 // to the requesting application is provision's to check.
 func (s *Server) idTokenHint(r *http.Request, raw string) *provision.IDTokenHint {
 	if len(raw) > maxIDTokenHint {
 		return nil
 	}
-	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
 	if err != nil || len(tok.Headers) != 1 || tok.Headers[0].ExtraHeaders[jose.HeaderType] != "JWT" {
 		return nil
 	}
-	key := s.keys.publicKey(r.Context(), tok.Headers[0].KeyID)
+	// The key of the kid, whose algorithm go-jose holds to the header's: an RS256 header with
+	// an ES256 key's kid fails.
+	key := s.keys.idTokenKey(r.Context(), tok.Headers[0].KeyID)
 	if key == nil {
 		return nil
 	}

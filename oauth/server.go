@@ -222,7 +222,7 @@ func (s *Server) clientCredentials(r *http.Request, tr tokenRequest) (*tokenResp
 			Expiry: jwt.NewNumericDate(now.Add(TokenLifetime)), ID: store.NewID().String()},
 		ClientID: client.ClientID, Scope: scope, WorkspaceID: client.WorkspaceID.String(),
 	}
-	signer, _ := s.keys.signers()
+	signer := s.keys.accessSigner()
 	var payload [320]byte // the claims of a token with every scope fit
 	tok, err := signer.signPayload(claims.appendJSON(payload[:0]))
 	if err != nil {

@@ -115,7 +115,7 @@ func TestAnEarlierKeyLoadNeverOverwritesALaterOne(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return provision.CurrentSigningKey(keys).ID
+			return provision.CurrentSigningKey(keys, models.IDTokenES256).ID
 		}
 		first := current()
 		clk.Advance(time.Minute) // keys are ordered by creation
@@ -181,7 +181,7 @@ func TestTokensOfAnotherIssuerOrAudienceAreRefused(t *testing.T) {
 		if err := parsed.UnsafeClaimsWithoutVerification(&claims); err != nil {
 			t.Fatal(err)
 		}
-		access, _ := srv.keys.signers()
+		access := srv.keys.accessSigner()
 		resign := func(edit func(c *accessClaims)) string {
 			c := claims
 			edit(&c)
@@ -201,6 +201,21 @@ func TestTokensOfAnotherIssuerOrAudienceAreRefused(t *testing.T) {
 		} {
 			if _, err := srv.Verify(ctx, resign(edit)); models.ErrorCode(err) != models.EUNAUTHENTICATED {
 				t.Errorf("%s: %v, want unauthenticated", name, err)
+			}
+		}
+		// The RS256 key of id_tokens, published in the same JWKS, never signs an access token:
+		// neither under its own kid nor under the ES256 key's.
+		_, rs, err := srv.keys.signers(ctx, models.IDTokenRS256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kid := range []string{rs.kid(), access.kid()} {
+			raw, err := newJWSSigner(rs.key, kid, "at+jwt").sign(claims)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := srv.Verify(ctx, raw); models.ErrorCode(err) != models.EUNAUTHENTICATED {
+				t.Errorf("an access token signed with the RS256 key, kid %s: %v, want unauthenticated", kid, err)
 			}
 		}
 	})

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -28,6 +29,8 @@ type ApplicationInput struct {
 	PostLogoutRedirectURIs    []string
 	SetPostLogoutRedirectURIs bool
 	Type                      *models.ApplicationType
+	// IDTokenSignedResponseAlg signs the application's id_tokens (nil: ES256 on create, unchanged on update).
+	IDTokenSignedResponseAlg *models.IDTokenAlg
 }
 
 // CreateApplication creates an application of a brand. A confidential application's secret is
@@ -39,7 +42,8 @@ func (s *Service) CreateApplication(ctx context.Context, in ApplicationInput) (*
 	}
 	now := s.now()
 	a := &models.Application{ID: store.NewID(), WorkspaceID: p.WorkspaceID, ClientID: secret.Token(applicationIDPrefix, 15),
-		Type: models.ApplicationConfidential, PostLogoutRedirectURIsJSON: "[]", Version: 1, CreatedAt: now, UpdatedAt: now}
+		Type: models.ApplicationConfidential, PostLogoutRedirectURIsJSON: "[]", IDTokenSignedResponseAlg: models.IDTokenES256,
+		Version: 1, CreatedAt: now, UpdatedAt: now}
 	var errs models.Errors
 	brandID := ""
 	if in.BrandID != nil {
@@ -65,6 +69,9 @@ func (s *Service) CreateApplication(ctx context.Context, in ApplicationInput) (*
 	errs = append(errs, applyApplication(a, in)...)
 	if len(errs) > 0 {
 		return nil, "", errs
+	}
+	if err := s.ensureSigningKey(ctx, a.IDTokenSignedResponseAlg); err != nil {
+		return nil, "", err
 	}
 	plain := ""
 	if a.Type == models.ApplicationConfidential {
@@ -103,6 +110,12 @@ func applyApplication(a *models.Application, in ApplicationInput) models.Errors 
 		}
 		a.SetPostLogoutRedirectURIs(in.PostLogoutRedirectURIs)
 	}
+	if alg := in.IDTokenSignedResponseAlg; alg != nil {
+		if !slices.Contains(models.IDTokenSigningAlgs, *alg) {
+			errs = append(errs, models.FieldError(models.EINVALID, "idTokenSignedResponseAlg", models.Clip(string(*alg), 16), "must be ES256 or RS256"))
+		}
+		a.IDTokenSignedResponseAlg = *alg
+	}
 	return errs
 }
 
@@ -130,14 +143,27 @@ func validateRedirectURIs(field string, uris []string, required bool) *models.Er
 
 func applicationSummary(a *models.Application) map[string]any {
 	return map[string]any{"name": a.Name, "clientId": a.ClientID, "brandId": a.BrandID.String(),
-		"type": string(a.Type), "redirectUris": a.RedirectURIs(), "postLogoutRedirectUris": a.PostLogoutRedirectURIs()}
+		"type": string(a.Type), "redirectUris": a.RedirectURIs(), "postLogoutRedirectUris": a.PostLogoutRedirectURIs(),
+		"idTokenSignedResponseAlg": string(a.IDTokenSignedResponseAlg)}
 }
 
-// UpdateApplication changes an application's name, redirect URIs or post-logout redirect URIs.
+// UpdateApplication changes an application's name, redirect URIs, post-logout redirect URIs or
+// id_token signing algorithm.
 func (s *Service) UpdateApplication(ctx context.Context, rawID string, in ApplicationInput) (*models.Application, error) {
+	if in.IDTokenSignedResponseAlg != nil {
+		// Before the transaction: the key's first load must not wait for it (SQLite has one
+		// connection). A key made for an update that then fails is simply unused.
+		if _, err := s.authorize(ctx, accessWrite); err != nil {
+			return nil, err
+		}
+		if err := s.ensureSigningKey(ctx, *in.IDTokenSignedResponseAlg); err != nil {
+			return nil, err
+		}
+	}
 	return s.changeApplication(ctx, rawID, "application.update", func(a *models.Application) error {
 		return applyApplication(a, ApplicationInput{Name: in.Name, RedirectURIs: in.RedirectURIs, SetRedirectURIs: in.SetRedirectURIs,
-			PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, SetPostLogoutRedirectURIs: in.SetPostLogoutRedirectURIs}).Err()
+			PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, SetPostLogoutRedirectURIs: in.SetPostLogoutRedirectURIs,
+			IDTokenSignedResponseAlg: in.IDTokenSignedResponseAlg}).Err()
 	})
 }
 

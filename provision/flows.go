@@ -921,6 +921,8 @@ type CodeRedemption struct {
 type Redeemed struct {
 	Grant  *models.Grant
 	Claims IDClaims
+	// IDTokenAlg signs the id_token: the application's choice.
+	IDTokenAlg models.IDTokenAlg
 }
 
 // Errors of RedeemCode, mapped by the token endpoint to RFC 6749 errors.
@@ -983,7 +985,7 @@ func (s *Service) RedeemCode(ctx context.Context, in CodeRedemption) (*Redeemed,
 	if err := json.Unmarshal([]byte(g.Claims), &c); err != nil {
 		return nil, internal("redeem code: claims", err)
 	}
-	return &Redeemed{Grant: g, Claims: c}, nil
+	return &Redeemed{Grant: g, Claims: c, IDTokenAlg: app.IDTokenSignedResponseAlg}, nil
 }
 
 // AuthenticateApplication authenticates an application at the token and revocation

@@ -2,9 +2,11 @@ package provision
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -12,22 +14,27 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"gatehouse/models"
 	"gatehouse/store"
 )
 
-// The token signing keys: ES256 key pairs that sign access tokens and id_tokens, published in
-// the JWKS. They rotate in two steps, like the SAML SP keys, because a relying party caches the
-// JWKS (Gatehouse lets it for 5 minutes, many libraries longer) and may not fetch it again for
-// an unknown kid: StartSigningKeyRotation publishes a next key without signing with it;
-// PromoteSigningKey makes it sign and retires the one it replaces, which stays published so
-// that the tokens it signed verify until they expire; RetireSigningKey unpublishes it.
+// The token signing keys: ES256 key pairs that sign access tokens and id_tokens, and RS256
+// ones for the id_tokens of applications that ask for RS256 (models.IDTokenRS256; the first
+// such application creates the first RS256 key), all published in the JWKS. They rotate in
+// two steps, like the SAML SP keys, because a relying party caches the JWKS (Gatehouse lets it
+// for 5 minutes, many libraries longer) and may not fetch it again for an unknown kid:
+// StartSigningKeyRotation publishes a next key without signing with it; PromoteSigningKey
+// makes it sign and retires the one it replaces, which stays published so that the tokens it
+// signed verify until they expire; RetireSigningKey unpublishes it. Each step acts on every
+// algorithm in use at once, so that an operator rotates "the keys", not one chain at a time.
 //
-// Roles are read off the rows, with no column of their own: the keys in use (RetiredAt nil)
-// sign oldest first, so the oldest is current and a newer one is next; a retired key is
-// previous. A deployment whose keys were never rotated has one key, current.
+// Roles are read off the rows, with no column of their own, per algorithm: the keys of an
+// algorithm in use (RetiredAt nil) sign oldest first, so the oldest is current and a newer one
+// is next; a retired key is previous. A deployment whose keys were never rotated has one key
+// per algorithm, current.
 
 // SigningKey is a token signing key with its private half decrypted.
 type SigningKey struct {
@@ -53,9 +60,19 @@ type SigningKeyInfo struct {
 	RetiredAt         *time.Time
 }
 
-// NewSigningKey generates an ES256 signing key with a random kid.
-func NewSigningKey() (*SigningKey, error) {
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// NewSigningKey generates a signing key for alg with a random kid: a P-256 key for ES256, an
+// RSA-2048 key for RS256.
+func NewSigningKey(alg models.IDTokenAlg) (*SigningKey, error) {
+	var priv crypto.Signer
+	var err error
+	switch alg {
+	case models.IDTokenES256:
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case models.IDTokenRS256:
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	default:
+		err = fmt.Errorf("unknown algorithm %q", alg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
@@ -63,13 +80,13 @@ func NewSigningKey() (*SigningKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
-	pubDER, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	pubDER, err := x509.MarshalPKIXPublicKey(priv.Public())
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
 	kid := make([]byte, 12)
 	_, _ = rand.Read(kid)
-	return &SigningKey{ID: base64.RawURLEncoding.EncodeToString(kid), Algorithm: "ES256",
+	return &SigningKey{ID: base64.RawURLEncoding.EncodeToString(kid), Algorithm: string(alg),
 		PublicDER: pubDER, PrivateDER: privDER}, nil
 }
 
@@ -91,13 +108,47 @@ func (s *Service) SigningKeys(ctx context.Context) ([]*SigningKey, error) {
 	return out, nil
 }
 
-// CurrentSigningKey is the key that signs among keys (newest first, as SigningKeys returns
-// them): the oldest still in use. Nil when every key is retired or there is none.
-func CurrentSigningKey(keys []*SigningKey) *SigningKey {
+// CurrentSigningKey is the key of alg that signs among keys (newest first, as SigningKeys
+// returns them): the oldest of alg still in use. Nil when there is none.
+func CurrentSigningKey(keys []*SigningKey, alg models.IDTokenAlg) *SigningKey {
 	for i := len(keys) - 1; i >= 0; i-- {
-		if !keys[i].Retired {
+		if !keys[i].Retired && keys[i].Algorithm == string(alg) {
 			return keys[i]
 		}
+	}
+	return nil
+}
+
+// ensureSigningKey makes sure a key of alg is in use, creating the first one: an application
+// that asks for RS256 id_tokens has its key published before its first sign-in. ES256 keys
+// always exist (package oauth creates the first at start).
+func (s *Service) ensureSigningKey(ctx context.Context, alg models.IDTokenAlg) error {
+	if alg != models.IDTokenRS256 {
+		return nil
+	}
+	return s.EnsureSigningKey(ctx, alg)
+}
+
+// EnsureSigningKey creates a key of alg when none is in use. Two replicas that do this at once
+// make two keys: the older is current and the newer next, as after StartSigningKeyRotation.
+func (s *Service) EnsureSigningKey(ctx context.Context, alg models.IDTokenAlg) error {
+	rows, err := s.store.SigningKeys(ctx)
+	if err != nil {
+		return internal("signing keys", err)
+	}
+	if len(keysInUse(rows, alg)) > 0 {
+		return nil
+	}
+	k, err := NewSigningKey(alg)
+	if err != nil {
+		return internal("signing key", err)
+	}
+	if err := s.AddSigningKey(ctx, k); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "signing key created", "kid", k.ID, "algorithm", k.Algorithm)
+	if f := s.signingKeysChanged.Load(); f != nil {
+		(*f)()
 	}
 	return nil
 }
@@ -128,12 +179,23 @@ func (s *Service) signingKeyRow(k *SigningKey) *models.SigningKey {
 		PrivateKeyEnc: s.box.Seal(k.PrivateDER), CreatedAt: s.now()}
 }
 
-// keysInUse are the rows (newest first) not retired, in the same order.
-func keysInUse(rows []*models.SigningKey) []*models.SigningKey {
+// keysInUse are the rows (newest first) of alg not retired, in the same order.
+func keysInUse(rows []*models.SigningKey, alg models.IDTokenAlg) []*models.SigningKey {
 	var out []*models.SigningKey
 	for _, r := range rows {
-		if r.RetiredAt == nil {
+		if r.RetiredAt == nil && r.Algorithm == string(alg) {
 			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// algorithmsInUse are the algorithms with a key in use, in models.IDTokenSigningAlgs' order.
+func algorithmsInUse(rows []*models.SigningKey) []models.IDTokenAlg {
+	var out []models.IDTokenAlg
+	for _, alg := range models.IDTokenSigningAlgs {
+		if len(keysInUse(rows, alg)) > 0 {
+			out = append(out, alg)
 		}
 	}
 	return out
@@ -157,63 +219,92 @@ func (s *Service) SigningKeyInfos(ctx context.Context) ([]*SigningKeyInfo, error
 	return signingKeyInfos(rows), nil
 }
 
-// signingKeyInfos gives rows (newest first) their roles, in the order current, next, previous.
+// signingKeyInfos gives rows (newest first) their roles, each algorithm's keys apart, in the
+// order current, next, previous (oldest first within a role).
 func signingKeyInfos(rows []*models.SigningKey) []*SigningKeyInfo {
-	var inUse, retired []*SigningKeyInfo
+	var current, next, previous []*SigningKeyInfo
+	signing := map[string]bool{}              // an algorithm whose current key is seen
 	for _, k := range slices.Backward(rows) { // oldest first
 		sum := sha256.Sum256(k.PublicKey)
 		info := &SigningKeyInfo{Kid: k.ID, Algorithm: k.Algorithm, FingerprintSHA256: hex.EncodeToString(sum[:]),
-			CreatedAt: k.CreatedAt, RetiredAt: k.RetiredAt, Role: "previous"}
-		if k.RetiredAt == nil {
+			CreatedAt: k.CreatedAt, RetiredAt: k.RetiredAt}
+		switch {
+		case k.RetiredAt != nil:
+			info.Role = "previous"
+			previous = append(previous, info)
+		case signing[k.Algorithm]:
 			info.Role = "next"
-			if len(inUse) == 0 {
-				info.Role = "current"
-			}
-			inUse = append(inUse, info)
-		} else {
-			retired = append(retired, info)
+			next = append(next, info)
+		default:
+			info.Role = "current"
+			signing[k.Algorithm] = true
+			current = append(current, info)
 		}
 	}
-	return append(inUse, retired...)
+	return slices.Concat(current, next, previous)
 }
 
-// StartSigningKeyRotation creates the next signing key and publishes it in the JWKS beside the
-// current one, without signing with it, so that relying parties fetch it first. Every replica
-// publishes it within seconds (package oauth reloads the keys every 5 s). INVALID_STATE when a next key exists already.
-func (s *Service) StartSigningKeyRotation(ctx context.Context) (*SigningKeyInfo, error) {
+// StartSigningKeyRotation creates the next signing key of each algorithm in use and publishes
+// it in the JWKS beside the current one, without signing with it, so that relying parties
+// fetch it first. Every replica publishes them within seconds (package oauth reloads the keys
+// every 5 s). It returns the new keys, ES256's first. INVALID_STATE when a next key exists
+// already.
+func (s *Service) StartSigningKeyRotation(ctx context.Context) ([]*SigningKeyInfo, error) {
 	p, err := s.authorizeSigningKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
-	k, err := NewSigningKey()
+	rows, err := s.store.SigningKeys(ctx)
 	if err != nil {
-		return nil, internal("signing key", err)
+		return nil, internal("signing keys", err)
 	}
-	var created *models.SigningKey
+	// The keys are made before the transaction: an RSA key takes a fifth of a second.
+	algs := algorithmsInUse(rows)
+	if len(algs) == 0 {
+		algs = []models.IDTokenAlg{models.IDTokenES256}
+	}
+	made := make([]*SigningKey, len(algs))
+	for i, alg := range algs {
+		if made[i], err = NewSigningKey(alg); err != nil {
+			return nil, internal("signing key", err)
+		}
+	}
+	var created []*models.SigningKey
 	err = s.signingKeyStep(ctx, p, mutation{action: "signing_key.rotation_started", target: "signing_key", op: "signing key rotation"},
 		func(ctx context.Context, p *Principal) (audited, error) {
 			rows, err := s.store.SigningKeys(ctx)
 			if err != nil {
 				return audited{}, err
 			}
-			if len(keysInUse(rows)) > 1 {
-				return audited{}, models.Errorf(models.EINVALIDSTATE, "a next signing key exists already: promote it (once relying parties have fetched the JWKS) before starting another rotation")
+			created = nil
+			var ids []string
+			for _, k := range made {
+				if len(keysInUse(rows, models.IDTokenAlg(k.Algorithm))) > 1 {
+					return audited{}, models.Errorf(models.EINVALIDSTATE, "a next signing key exists already: promote it (once relying parties have fetched the JWKS) before starting another rotation")
+				}
+				row := s.signingKeyRow(k)
+				if err := s.store.Create(ctx, row); err != nil {
+					return audited{}, err
+				}
+				created, ids = append(created, row), append(ids, k.ID)
 			}
-			created = s.signingKeyRow(k)
-			return audited{id: k.ID}, s.store.Create(ctx, created)
+			return audited{id: strings.Join(ids, ",")}, nil
 		})
 	if err != nil {
 		return nil, err
 	}
-	info := signingKeyInfos([]*models.SigningKey{created})[0]
-	info.Role = "next"
-	return info, nil
+	slices.Reverse(created) // newest first, as signingKeyInfos reads rows: ES256's key comes first
+	infos := signingKeyInfos(created)
+	for _, info := range infos {
+		info.Role = "next"
+	}
+	return infos, nil
 }
 
-// PromoteSigningKey makes the next signing key sign: the newest key in use becomes current and
-// every other key in use is retired (previous), staying published so that the tokens it signed
-// verify until they expire. A key retired earlier is unpublished now, as RetireSigningKey
-// would. INVALID_STATE when no rotation was started.
+// PromoteSigningKey makes the next signing keys sign: for each algorithm, the newest key in
+// use becomes current and every other key in use is retired (previous), staying published so
+// that the tokens it signed verify until they expire. A key retired earlier is unpublished now,
+// as RetireSigningKey would. INVALID_STATE when no rotation was started.
 func (s *Service) PromoteSigningKey(ctx context.Context) error {
 	p, err := s.authorizeSigningKeys(ctx)
 	if err != nil {
@@ -225,15 +316,21 @@ func (s *Service) PromoteSigningKey(ctx context.Context) error {
 			if err != nil {
 				return audited{}, err
 			}
-			inUse := keysInUse(rows)
-			if len(inUse) < 2 {
+			var keep, promoted []string
+			for _, alg := range algorithmsInUse(rows) {
+				inUse := keysInUse(rows, alg)
+				keep = append(keep, inUse[0].ID) // the newest
+				if len(inUse) > 1 {
+					promoted = append(promoted, inUse[0].ID)
+				}
+			}
+			if len(promoted) == 0 {
 				return audited{}, models.Errorf(models.EINVALIDSTATE, "there is no next signing key to promote: start a rotation first")
 			}
-			next := inUse[0] // the newest
 			if err := s.store.DeleteRetiredSigningKeys(ctx); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return audited{}, err
 			}
-			return audited{id: next.ID}, s.store.RetireSigningKeysExcept(ctx, next.ID, s.now())
+			return audited{id: strings.Join(promoted, ",")}, s.store.RetireSigningKeysExcept(ctx, keep, s.now())
 		})
 }
 

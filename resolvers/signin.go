@@ -15,7 +15,7 @@ import (
 func (r *Resolver) createApplication(ctx context.Context, in model.CreateApplicationInput) (*model.CreateApplicationPayload, error) {
 	a, sec, err := r.Svc.CreateApplication(ctx, provision.ApplicationInput{BrandID: &in.BrandID, Name: &in.Name,
 		RedirectURIs: in.RedirectURIs, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,
-		SetPostLogoutRedirectURIs: in.PostLogoutRedirectURIs != nil, Type: in.Type})
+		SetPostLogoutRedirectURIs: in.PostLogoutRedirectURIs != nil, Type: in.Type, IDTokenSignedResponseAlg: in.IDTokenSignedResponseAlg})
 	errs, err := payloadErrors(err)
 	if err != nil {
 		return nil, err
@@ -26,7 +26,7 @@ func (r *Resolver) createApplication(ctx context.Context, in model.CreateApplica
 func (r *Resolver) updateApplication(ctx context.Context, in model.UpdateApplicationInput) (*model.UpdateApplicationPayload, error) {
 	a, err := r.Svc.UpdateApplication(ctx, in.ID, provision.ApplicationInput{Name: in.Name, RedirectURIs: in.RedirectURIs,
 		SetRedirectURIs: in.RedirectURIs != nil, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,
-		SetPostLogoutRedirectURIs: in.PostLogoutRedirectURIs != nil})
+		SetPostLogoutRedirectURIs: in.PostLogoutRedirectURIs != nil, IDTokenSignedResponseAlg: in.IDTokenSignedResponseAlg})
 	errs, err := payloadErrors(err)
 	if err != nil {
 		return nil, err

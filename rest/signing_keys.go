@@ -44,12 +44,19 @@ func (h *Handler) listSigningKeys(_ http.ResponseWriter, r *http.Request) (int, 
 	return http.StatusOK, body, err
 }
 
+// rotateSigningKey answers the next ES256 key as "key" (what it answered before RS256 keys
+// existed) and, as "keys", every key after the step.
 func (h *Handler) rotateSigningKey(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	k, err := h.svc.StartSigningKeyRotation(r.Context())
+	ks, err := h.svc.StartSigningKeyRotation(r.Context())
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusCreated, map[string]any{"key": signingKeyJSON(k)}, nil
+	body, err := h.signingKeysBody(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	body["key"] = signingKeyJSON(ks[0])
+	return http.StatusCreated, body, nil
 }
 
 func (h *Handler) promoteSigningKey(_ http.ResponseWriter, r *http.Request) (int, any, error) {

@@ -32,7 +32,7 @@ func TestOIDCSignIn(t *testing.T) {
 				}
 			}
 			for k, want := range map[string]string{"response_types_supported": "code", "subject_types_supported": "public",
-				"id_token_signing_alg_values_supported": "ES256", "code_challenge_methods_supported": "S256",
+				"id_token_signing_alg_values_supported": "ES256 RS256", "code_challenge_methods_supported": "S256",
 				"scopes_supported": "openid email profile"} {
 				var got []string
 				for _, v := range d[k].([]any) {

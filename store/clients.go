@@ -96,11 +96,12 @@ func (s *Store) Workspaces(ctx context.Context, after *uuid.UUID, limit int) ([]
 	return ws, translate(err)
 }
 
-// RetireSigningKeysExcept marks every signing key still in use, other than keep, retired at
-// at: it no longer signs, and stays published until DeleteRetiredSigningKeys.
+// RetireSigningKeysExcept marks every signing key still in use, other than those of keep
+// (at least one), retired at at: it no longer signs, and stays published until
+// DeleteRetiredSigningKeys.
 // Errors: none of the contract.
-func (s *Store) RetireSigningKeysExcept(ctx context.Context, keep string, at time.Time) error {
-	err := s.db(ctx).Model(&models.SigningKey{}).Where("retired_at IS NULL AND id <> ?", keep).
+func (s *Store) RetireSigningKeysExcept(ctx context.Context, keep []string, at time.Time) error {
+	err := s.db(ctx).Model(&models.SigningKey{}).Where("retired_at IS NULL AND id NOT IN ?", keep).
 		Update("retired_at", at.UTC()).Error
 	return translate(err)
 }

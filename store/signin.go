@@ -43,7 +43,7 @@ func (s *Store) Applications(ctx context.Context, ws, brandID uuid.UUID) ([]*mod
 	return as, translate(err)
 }
 
-// UpdateApplication saves an application's name, redirect URIs and secret if its version is
+// UpdateApplication saves an application's name, redirect URIs, secret and id_token algorithm if its version is
 // still a.Version, then bumps it.
 // Errors: ErrStale when the version moved or the application is gone.
 func (s *Store) UpdateApplication(ctx context.Context, a *models.Application) error {
@@ -51,7 +51,7 @@ func (s *Store) UpdateApplication(ctx context.Context, a *models.Application) er
 	res := s.scoped(ctx, a.WorkspaceID).Model(&models.Application{}).Where("id = ? AND version = ?", a.ID, a.Version).
 		Updates(map[string]any{"name": a.Name, "redirect_uris": a.RedirectURIsJSON,
 			"post_logout_redirect_uris": a.PostLogoutRedirectURIsJSON, "secret_hash": a.SecretHash,
-			"version": a.Version + 1, "updated_at": now})
+			"id_token_signed_response_alg": a.IDTokenSignedResponseAlg, "version": a.Version + 1, "updated_at": now})
 	if res.Error != nil {
 		return translate(res.Error)
 	}

@@ -84,6 +84,8 @@ type CreateApplicationInput struct {
 	PostLogoutRedirectURIs []string `json:"postLogoutRedirectUris,omitempty"`
 	// CONFIDENTIAL by default.
 	Type *models.ApplicationType `json:"type,omitempty"`
+	// ES256 by default.
+	IDTokenSignedResponseAlg *models.IDTokenAlg `json:"idTokenSignedResponseAlg,omitempty"`
 }
 
 type CreateApplicationPayload struct {
@@ -447,6 +449,8 @@ type UpdateApplicationInput struct {
 	RedirectURIs []string `json:"redirectUris,omitempty"`
 	// Replaces the list; an empty list removes them all.
 	PostLogoutRedirectURIs []string `json:"postLogoutRedirectUris,omitempty"`
+	// Id_tokens issued from now on are signed with it.
+	IDTokenSignedResponseAlg *models.IDTokenAlg `json:"idTokenSignedResponseAlg,omitempty"`
 }
 
 type UpdateApplicationPayload struct {

@@ -287,7 +287,7 @@ func testSigningKeys(e *env) {
 	// A promotion retires every key in use but the one kept; deleting the retired ones
 	// unpublishes them, and with none left is ErrNotFound. (Only this subtest writes signing
 	// keys, so every key it retires or deletes is its own.)
-	e.ok(e.s.RetireSigningKeysExcept(e.ctx, newer.ID, e.now))
+	e.ok(e.s.RetireSigningKeysExcept(e.ctx, []string{newer.ID}, e.now))
 	ks, err = e.s.SigningKeys(e.ctx)
 	e.ok(err)
 	retired := map[string]bool{}
