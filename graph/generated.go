@@ -4424,7 +4424,8 @@ extend type Mutation {
   refreshSamlCertificates(input: RefreshSamlCertificatesInput!): RefreshSamlCertificatesPayload!
   """
   Soft-delete a connection: its slug and name become free, its domains are removed, credentials
-  bound at it stop working; user accounts are kept.
+  bound at it stop working, and the SCIM tokens tied to it are revoked (each with a
+  scim_token.revoke audit event); user accounts are kept.
   """
   deleteConnection(input: DeleteConnectionInput!): DeleteConnectionPayload!
   "Add an email domain to a connection (PENDING), with the proof to publish."
@@ -4606,7 +4607,10 @@ type ScimToken {
   status: ScimTokenStatus!
   "users:read, users:write, groups:read, groups:write."
   scopes: [String!]!
-  "Users the token provisions are bound to this connection with their userName as identifier."
+  """
+  Users the token provisions are bound to this connection with their userName as identifier.
+  Deleting the connection revokes the token, which keeps its id.
+  """
   connectionId: ID
   expiresAt: Time
   revokedAt: Time

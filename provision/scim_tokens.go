@@ -80,7 +80,9 @@ func (s *Service) CreateSCIMToken(ctx context.Context, in CreateSCIMTokenInput) 
 			if err != nil {
 				return audited{}, err
 			}
-			if _, err := s.store.Connection(ctx, p.WorkspaceID, id); errors.Is(err, store.ErrNotFound) {
+			// Shared-locked, so that a concurrent DeleteConnection either finds this token and
+			// revokes it with the connection, or has deleted the connection already.
+			if _, err := s.store.ConnectionForShare(ctx, p.WorkspaceID, id); errors.Is(err, store.ErrNotFound) {
 				return audited{}, models.FieldError(models.ENOTFOUND, "connectionId", *in.ConnectionID, "no connection with this id in this workspace")
 			} else if err != nil {
 				return audited{}, err
@@ -159,20 +161,22 @@ func (s *Service) loadSCIMToken(ctx context.Context, ws uuid.UUID, rawID string)
 	return t, internal("scim token", err)
 }
 
+// scimTokenRevoke is the revocation of a SCIM token, by an admin (RevokeSCIMToken) or with
+// its connection (revokeConnectionSCIMTokens): both record the same audit event.
+var scimTokenRevoke = scimTokenMutation("scim_token.revoke", "revoke scim token")
+
 // RevokeSCIMToken revokes a token. It stops working at once on this replica and within the
 // token cache TTL (2 s) on others. Revoking a revoked token changes nothing.
 func (s *Service) RevokeSCIMToken(ctx context.Context, rawID string) (*models.SCIMToken, error) {
 	var t *models.SCIMToken
-	err := s.mutate(ctx, scimTokenMutation("scim_token.revoke", "revoke scim token"), func(ctx context.Context, p *Principal) (_ audited, err error) {
+	err := s.mutate(ctx, scimTokenRevoke, func(ctx context.Context, p *Principal) (_ audited, err error) {
 		if t, err = s.loadSCIMToken(ctx, p.WorkspaceID, rawID); err != nil {
 			return audited{}, err
 		}
-		changed, err := s.store.RevokeSCIMToken(ctx, p.WorkspaceID, t.ID, s.now())
+		changed, err := s.revokeSCIMToken(ctx, t)
 		if err != nil || !changed {
 			return audited{unchanged: true}, err
 		}
-		now := s.now()
-		t.RevokedAt, t.UpdatedAt = &now, now
 		return audited{id: t.ID.String(), summary: map[string]any{"name": t.Name}}, nil
 	})
 	if t != nil {
@@ -182,6 +186,48 @@ func (s *Service) RevokeSCIMToken(ctx context.Context, rawID string) (*models.SC
 		return nil, err
 	}
 	return t, nil
+}
+
+// revokeSCIMToken revokes t in the caller's transaction and reports whether it was not
+// revoked before. It is the one revocation: the caller records the audit event
+// (scimTokenRevoke) and, once committed, forgets t in the token cache.
+func (s *Service) revokeSCIMToken(ctx context.Context, t *models.SCIMToken) (bool, error) {
+	now := s.now()
+	changed, err := s.store.RevokeSCIMToken(ctx, t.WorkspaceID, t.ID, now)
+	if err != nil || !changed {
+		return false, err
+	}
+	t.RevokedAt, t.UpdatedAt = &now, now
+	return true, nil
+}
+
+// revokeConnectionSCIMTokens revokes the tokens tied to connection c, in the transaction that
+// deletes c, each with the audit event an admin's revoke records (naming c as the reason). A
+// tied token cannot create users without its connection, while its reads would go on: the
+// IdP would keep syncing and fail on every new person. Revoked, it gets 401 at once, and the
+// admin sees why. It returns the tokens it revoked; the caller forgets them in the token
+// cache once committed.
+func (s *Service) revokeConnectionSCIMTokens(ctx context.Context, p *Principal, c *models.Connection) ([]*models.SCIMToken, error) {
+	ts, err := s.store.SCIMTokensOfConnection(ctx, c.WorkspaceID, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	var revoked []*models.SCIMToken
+	for _, t := range ts {
+		changed, err := s.revokeSCIMToken(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		if !changed {
+			continue
+		}
+		summary := map[string]any{"name": t.Name, "reason": "connection deleted", "connectionId": c.ID.String()}
+		if err := s.audit(ctx, p, scimTokenRevoke.action, scimTokenRevoke.target, t.ID.String(), summary); err != nil {
+			return nil, err
+		}
+		revoked = append(revoked, t)
+	}
+	return revoked, nil
 }
 
 // DeleteSCIMToken removes a token and its activity log.

@@ -147,7 +147,11 @@ func (s *Service) bindSCIMIdentity(ctx context.Context, c *SCIMCaller, u *models
 	}
 	conn, err := s.store.Connection(ctx, u.WorkspaceID, *c.Token.ConnectionID)
 	if errors.Is(err, store.ErrNotFound) {
-		return models.Errorf(models.EINVALIDSTATE, "the SCIM token's connection no longer exists")
+		// Deleting the connection revoked the token, in the same transaction; this request
+		// passed the token check just before (or on a replica whose token cache has not
+		// expired yet), and the IdP's next one gets 401. 409 without a scimType: RFC 7644
+		// §3.12 has none for it (uniqueness is a duplicate; the others are 400s).
+		return models.Errorf(models.EINVALIDSTATE, "the SCIM token's connection was deleted, which revoked the token")
 	}
 	if err != nil {
 		return err

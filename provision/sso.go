@@ -291,10 +291,12 @@ func (s *Service) transition(ctx context.Context, rawID, action string, fn func(
 }
 
 // DeleteConnection soft-deletes a connection: it disappears from every API, its slug and name
-// become free, its domains are removed (so they can be verified elsewhere), and the
-// credentials bound at it stop working. User accounts are kept.
+// become free, its domains are removed (so they can be verified elsewhere), the credentials
+// bound at it stop working, and the SCIM tokens tied to it are revoked
+// (revokeConnectionSCIMTokens), all in one transaction. User accounts are kept.
 func (s *Service) DeleteConnection(ctx context.Context, rawID string) (*models.Connection, error) {
 	var c *models.Connection
+	var revoked []*models.SCIMToken
 	m := mutation{access: accessManageWrite, action: "connection.delete", target: "connection", op: "delete connection",
 		stale: changedConcurrently("connection")}
 	err := s.mutate(ctx, m, func(ctx context.Context, p *Principal) (_ audited, err error) {
@@ -304,8 +306,23 @@ func (s *Service) DeleteConnection(ctx context.Context, rawID string) (*models.C
 		if err := s.store.DeleteConnection(ctx, c); err != nil {
 			return audited{}, err
 		}
-		return audited{id: c.ID.String(), summary: connectionSummary(c)}, nil
+		if revoked, err = s.revokeConnectionSCIMTokens(ctx, p, c); err != nil {
+			return audited{}, err
+		}
+		summary := connectionSummary(c)
+		if len(revoked) > 0 {
+			// Each revocation has its own event too; the delete's says what it took down.
+			tokens := make([]map[string]any, len(revoked))
+			for i, t := range revoked {
+				tokens[i] = map[string]any{"id": t.ID.String(), "name": t.Name}
+			}
+			summary["revokedScimTokens"] = tokens
+		}
+		return audited{id: c.ID.String(), summary: summary}, nil
 	})
+	for _, t := range revoked {
+		s.scimTokens.forget(t.TokenHash)
+	}
 	if err != nil {
 		return nil, err
 	}

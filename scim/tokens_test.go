@@ -14,6 +14,7 @@ import (
 	"gatehouse/models"
 	"gatehouse/provision"
 	"gatehouse/secret"
+	"gatehouse/store"
 )
 
 func TestSCIMTokensREST(t *testing.T) {
@@ -428,6 +429,130 @@ func TestSCIMRenameKeepsSignInBinding(t *testing.T) {
 		}
 		if res, err := signIn("jane.smith@example.com"); err != nil || res.Outcome != provision.SignInExistingIdentity || res.UserAccount.ID.String() != id {
 			t.Fatalf("the same subject after the rename: %+v %v", res, err)
+		}
+	})
+}
+
+// TestSCIMTokensRevokedWithTheirConnection: deleting a connection, over REST or GraphQL,
+// revokes the SCIM tokens tied to it in the same transaction. Before, such a token stayed
+// active: its reads answered 200 while every user create failed with 409, so the IdP kept
+// syncing and failed on every new person. Now it gets 401 on reads and writes at once (the
+// token was just used, so it is in this replica's token cache), the admin sees it revoked,
+// still naming its connection, and the audit log says why. Untied tokens and tokens tied to
+// another connection keep working.
+func TestSCIMTokensRevokedWithTheirConnection(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		ctx := context.Background()
+		admin := e.AdminToken()
+		restConn := e.CreateOIDCConnection(admin, "Okta", "okta")
+		gqlConn := e.CreateOIDCConnection(admin, "Entra", "entra")
+		keptConn := e.CreateOIDCConnection(admin, "Google", "google")
+		scopes := []string{"users:read", "users:write", "groups:read", "groups:write"}
+		restTied, restTiedID := e.SCIMToken(admin, map[string]any{"name": "Okta SCIM", "scopes": scopes, "connectionId": restConn})
+		gqlTied, gqlTiedID := e.SCIMToken(admin, map[string]any{"name": "Entra SCIM", "scopes": scopes, "connectionId": gqlConn})
+		kept, keptID := e.SCIMToken(admin, map[string]any{"name": "Google SCIM", "scopes": scopes, "connectionId": keptConn})
+		untied, untiedID := e.SCIMToken(admin, map[string]any{"name": "Untied", "scopes": scopes})
+		// A revoked token tied to the connection stays as it is: no second revocation, no event.
+		_, oldID := e.SCIMToken(admin, map[string]any{"name": "Okta old", "connectionId": restConn})
+		e.Call("POST", "/api/v1/scim/tokens/"+oldID+"/revoke", admin, nil).Must(t, 200)
+		oldRevokedAt := str(e.Call("GET", "/api/v1/scim/tokens/"+oldID, admin, nil).Must(t, 200).Body, "token", "revokedAt")
+
+		works := func(name, tok string) {
+			t.Helper()
+			e.Call("GET", "/scim/v2/Users", tok, nil).Must(t, 200)
+			e.Call("GET", "/scim/v2/Groups", tok, nil).Must(t, 200)
+			e.Call("POST", "/scim/v2/Users", tok, map[string]any{"userName": name + "-" + store.NewID().String()[24:] + "@example.com"}).Must(t, 201)
+		}
+		refused := func(tok string) {
+			t.Helper()
+			e.Call("GET", "/scim/v2/Users", tok, nil).Must(t, 401)
+			e.Call("GET", "/scim/v2/Groups", tok, nil).Must(t, 401)
+			e.Call("POST", "/scim/v2/Users", tok, map[string]any{"userName": "late@example.com"}).Must(t, 401)
+			e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "Late"}).Must(t, 401)
+		}
+		for name, tok := range map[string]string{"okta": restTied, "entra": gqlTied, "google": kept, "untied": untied} {
+			works(name, tok)
+		}
+
+		e.Call("DELETE", "/api/v1/sso/connections/"+restConn, admin, nil).Must(t, 204)
+		refused(restTied)
+		works("untied", untied)
+		works("google", kept)
+		works("entra", gqlTied)
+
+		d := e.MustGQL(admin, `mutation($id: ID!) { deleteConnection(input: {id: $id}) { deletedConnectionId errors { code } } }`, map[string]any{"id": gqlConn})
+		if str(d, "deleteConnection", "deletedConnectionId") != gqlConn {
+			t.Fatalf("deleteConnection: %v", d)
+		}
+		refused(gqlTied)
+		works("untied", untied)
+		works("google", kept)
+
+		// The token list shows the tied tokens revoked, each still naming its (deleted) connection.
+		r := e.Call("GET", "/api/v1/scim/tokens?pageSize=100", admin, nil).Must(t, 200)
+		status := map[string]string{}
+		for _, tok := range get(r.Body, "tokens").([]any) {
+			status[str(tok, "id")] = str(tok, "status")
+		}
+		want := map[string]string{restTiedID: "revoked", gqlTiedID: "revoked", oldID: "revoked", keptID: "active", untiedID: "active"}
+		if fmt.Sprint(status) != fmt.Sprint(want) {
+			t.Fatalf("token statuses %v, want %v", status, want)
+		}
+		r = e.Call("GET", "/api/v1/scim/tokens/"+restTiedID, admin, nil).Must(t, 200)
+		if str(r.Body, "token", "revokedAt") == "" || str(r.Body, "token", "connectionId") != restConn {
+			t.Fatalf("revoked tied token: %s", r.Raw)
+		}
+		if got := str(e.Call("GET", "/api/v1/scim/tokens/"+oldID, admin, nil).Must(t, 200).Body, "token", "revokedAt"); got != oldRevokedAt {
+			t.Fatalf("a token revoked before kept revokedAt %s, now %s", oldRevokedAt, got)
+		}
+		d = e.MustGQL(admin, `query($id: ID!) { scimToken(id: $id) { status revokedAt connectionId } }`, map[string]any{"id": gqlTiedID})
+		if str(d, "scimToken", "status") != "REVOKED" || get(d, "scimToken", "revokedAt") == nil || str(d, "scimToken", "connectionId") != gqlConn {
+			t.Fatalf("revoked tied token over GraphQL: %v", d)
+		}
+
+		// The audit log: a revocation event per token, as an admin's revoke records, naming the
+		// connection; the delete's event lists what it revoked.
+		revocations := map[string]map[string]any{} // token id → summary
+		deletions := map[string]map[string]any{}   // connection id → summary
+		for _, ev := range get(e.MustGQL(admin, `{ auditEvents(first: 100) { action targetId summary } }`, nil), "auditEvents").([]any) {
+			switch str(ev, "action") {
+			case "scim_token.revoke":
+				revocations[str(ev, "targetId")] = get(ev, "summary").(map[string]any)
+			case "connection.delete":
+				deletions[str(ev, "targetId")] = get(ev, "summary").(map[string]any)
+			}
+		}
+		for tok, conn := range map[string]string{restTiedID: restConn, gqlTiedID: gqlConn} {
+			if s := revocations[tok]; s == nil || s["reason"] != "connection deleted" || s["connectionId"] != conn {
+				t.Errorf("revocation event of %s: %v", tok, s)
+			}
+		}
+		if s := revocations[oldID]; s == nil || s["reason"] != nil {
+			t.Errorf("the earlier revocation's event: %v", s)
+		}
+		if len(revocations) != 3 {
+			t.Errorf("revocation events %v", revocations)
+		}
+		for conn, tok := range map[string]string{restConn: restTiedID, gqlConn: gqlTiedID} {
+			listed, _ := deletions[conn]["revokedScimTokens"].([]any)
+			if len(listed) != 1 || str(listed[0], "id") != tok || str(listed[0], "name") == "" {
+				t.Errorf("connection.delete event of %s: %v", conn, deletions[conn])
+			}
+		}
+
+		// A token created afterwards cannot name the deleted connection.
+		e.Call("POST", "/api/v1/scim/tokens", admin, map[string]any{"name": "Again", "connectionId": restConn}).Must(t, 404)
+
+		// What is left of the old 409: a request that passed the token check just before the
+		// connection went (here: the connection vanishes under an active token).
+		race, _ := e.SCIMToken(admin, map[string]any{"name": "Race", "connectionId": keptConn})
+		var n []int
+		if err := e.App.Store().RawScan(ctx, &n, "UPDATE connections SET deleted_at = ? WHERE id = ? RETURNING 1", time.Now().UTC(), keptConn); err != nil || len(n) != 1 {
+			t.Fatalf("vanish: %v %v", n, err)
+		}
+		r = e.Call("POST", "/scim/v2/Users", race, map[string]any{"userName": "raced@example.com"}).Must(t, 409)
+		if get(r.Body, "scimType") != nil || !strings.Contains(str(r.Body, "detail"), "connection was deleted") {
+			t.Fatalf("raced create: %s", r.Raw)
 		}
 	})
 }

@@ -15,6 +15,20 @@ func (s *Store) Connection(ctx context.Context, ws, id uuid.UUID) (*models.Conne
 	return s.queryConnection(ctx, "SELECT "+connectionList+" FROM connections WHERE workspace_id = ? AND id = ? AND deleted_at IS NULL LIMIT 1", ws, id)
 }
 
+// ConnectionForShare is Connection that, on PostgreSQL, also holds a share lock on the row
+// until the transaction ends. A write that must not outlive the connection (a SCIM token tied
+// to it) then either waits for a concurrent DeleteConnection and finds the connection gone,
+// or makes that delete wait and see the write. (The foreign key's own lock does not: it
+// allows the delete's update, which changes no key.) SQLite runs one write at a time anyway.
+// Errors: ErrNotFound when no live connection matches.
+func (s *Store) ConnectionForShare(ctx context.Context, ws, id uuid.UUID) (*models.Connection, error) {
+	q := "SELECT " + connectionList + " FROM connections WHERE workspace_id = ? AND id = ? AND deleted_at IS NULL LIMIT 1"
+	if s.dialect == Postgres {
+		q += " FOR SHARE"
+	}
+	return s.queryConnection(ctx, q, ws, id)
+}
+
 // SAMLConnection finds a live SAML connection by id in any workspace: the public SP metadata
 // (GET /saml/metadata/{id}) names the connection alone, and shows nothing of it but its id.
 // Errors: ErrNotFound when no live SAML connection has the id.

@@ -90,6 +90,15 @@ func (s *Store) RevokeSCIMToken(ctx context.Context, ws, id uuid.UUID, now time.
 	return res.RowsAffected > 0, translate(res.Error)
 }
 
+// SCIMTokensOfConnection lists the tokens tied to a connection that are not revoked (active or
+// expired), in id order.
+// Errors: none of the contract; no match is an empty result.
+func (s *Store) SCIMTokensOfConnection(ctx context.Context, ws, connectionID uuid.UUID) ([]*models.SCIMToken, error) {
+	var ts []*models.SCIMToken
+	err := s.scoped(ctx, ws).Where("connection_id = ? AND revoked_at IS NULL", connectionID).Order("id").Find(&ts).Error
+	return ts, translate(err)
+}
+
 // DeleteSCIMToken removes a token and its activity log.
 // Errors: none of the contract; a missing token is no error.
 func (s *Store) DeleteSCIMToken(ctx context.Context, ws, id uuid.UUID) error {

@@ -1,7 +1,9 @@
 package conformance
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -132,10 +134,37 @@ func testConnections(e *env) {
 	_, err = e.s.SAMLConnection(e.ctx, sm.ID)
 	e.is(err, store.ErrNotFound, "SAMLConnection of a deleted connection")
 
-	e.ok(e.s.DeleteConnection(e.ctx, a))
+	// ConnectionForShare: Connection, and on PostgreSQL a delete waits for the reader's
+	// transaction (SQLite runs one write at a time).
+	_, err = e.s.ConnectionForShare(e.ctx, e.workspace().ID, a.ID)
+	e.is(err, store.ErrNotFound, "ConnectionForShare of another workspace")
+	deleted := make(chan error, 1)
+	e.ok(e.s.InTx(e.ctx, func(ctx context.Context) error {
+		got, err := e.s.ConnectionForShare(ctx, e.ws, a.ID)
+		if err != nil || got.ID != a.ID {
+			return fmt.Errorf("ConnectionForShare: %v %v", got, err)
+		}
+		if e.s.Dialect() != store.Postgres {
+			return nil
+		}
+		go func() { deleted <- e.s.DeleteConnection(e.ctx, a) }()
+		select {
+		case err := <-deleted:
+			return fmt.Errorf("DeleteConnection did not wait for the share lock: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		return nil
+	}))
+	if e.s.Dialect() == store.Postgres {
+		e.ok(<-deleted)
+	} else {
+		e.ok(e.s.DeleteConnection(e.ctx, a))
+	}
 	e.check(a.DeletedAt != nil && a.Status == models.StatusInactive, "deleted %+v", a)
 	_, err = e.s.Connection(e.ctx, e.ws, a.ID)
 	e.is(err, store.ErrNotFound, "deleted connection")
+	_, err = e.s.ConnectionForShare(e.ctx, e.ws, a.ID)
+	e.is(err, store.ErrNotFound, "ConnectionForShare of a deleted connection")
 	e.is(e.s.DeleteConnection(e.ctx, a), store.ErrStale, "second delete")
 	// A deleted connection's name and slug are free again.
 	e.connection("Okta")

@@ -164,6 +164,25 @@ func testSCIMTokens(e *env) {
 	revoked, err = e.s.RevokeSCIMToken(e.ctx, e.ws, live.ID, e.now)
 	e.ok(err)
 	e.check(!revoked, "revoked twice")
+	// SCIMTokensOfConnection: the tied tokens not revoked, expired ones included.
+	conn, other := e.connection("Okta"), e.connection("Entra")
+	tiedTo := func(c *models.Connection, name string, expires *time.Time) *models.SCIMToken {
+		t := &models.SCIMToken{ID: store.NewID(), WorkspaceID: e.ws, Name: name, TokenHash: unique("hash-"), MaskedValue: "****",
+			ScopeString: "scim", ConnectionID: &c.ID, ExpiresAt: expires, CreatedAt: e.now, UpdatedAt: e.now}
+		e.ok(e.s.Create(e.ctx, t))
+		return t
+	}
+	tied, tiedOld, tiedRevoked := tiedTo(conn, "Tied", nil), tiedTo(conn, "Tied old", ptr(e.now.Add(-time.Hour))), tiedTo(conn, "Tied revoked", nil)
+	tiedTo(other, "Elsewhere", nil)
+	_, err = e.s.RevokeSCIMToken(e.ctx, e.ws, tiedRevoked.ID, e.now)
+	e.ok(err)
+	ts, err = e.s.SCIMTokensOfConnection(e.ctx, e.ws, conn.ID)
+	e.ok(err)
+	e.check(len(ts) == 2 && ts[0].ID == tied.ID && ts[1].ID == tiedOld.ID && *ts[0].ConnectionID == conn.ID, "tokens of the connection %v", ts)
+	ts, err = e.s.SCIMTokensOfConnection(e.ctx, e.workspace().ID, conn.ID)
+	e.ok(err)
+	e.check(len(ts) == 0, "tokens of the connection in another workspace %v", ts)
+
 	e.ok(e.s.Create(e.ctx, e.activity(models.SCIMOpRead, "x", e.now)))
 	e.ok(e.s.DeleteSCIMToken(e.ctx, e.ws, live.ID))
 	_, err = e.s.SCIMToken(e.ctx, e.ws, live.ID)
