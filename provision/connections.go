@@ -438,10 +438,16 @@ func (s *Service) applyOIDCCredentials(c *models.Connection, o *OIDCConfigInput,
 	}
 }
 
-// validateIdPURL accepts what models.ValidIdPURL accepts.
+// validateIdPURL accepts what models.ValidIdPURL accepts, written with URI characters only: a
+// space, <, >, { or } is a placeholder of a setup guide left in ("…/<tenant-id>/saml2"), which
+// url.Parse takes and which would fail only when a person signs in.
 func (s *Service) validateIdPURL(field, raw string) *models.Error {
 	if e := models.CheckText(field, raw); e != nil {
 		return e
+	}
+	if !models.URIText(raw) {
+		return models.FieldError(models.EINVALID, field, models.Clip(raw, 256),
+			"must be a URL without spaces or characters such as < > { } (is a placeholder left in it?)")
 	}
 	if !models.ValidIdPURL(raw, s.allowPrivate) {
 		return models.FieldError(models.EINVALID, field, models.Clip(raw, 256), "must be an absolute https URL")

@@ -451,6 +451,8 @@ func TestSSORESTErrors(t *testing.T) {
 			{`{"name": "x", "protocol": "oidc"}`, "oidcConfig is required"},
 			{`{"name": "x", "protocol": "saml"}`, "samlConfig is required"},
 			{`{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "http://idp.example.com", "clientId": "c", "clientSecret": "s"}}`, "oidcConfig.issuerUrl must be an absolute https URL"},
+			{`{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://login.microsoftonline.com/<tenant-id>/v2.0", "clientId": "c", "clientSecret": "s"}}`,
+				"oidcConfig.issuerUrl must be a URL without spaces or characters such as < > { } (is a placeholder left in it?)"},
 			{`{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://a.example.com", "clientSecret": "s"}}`, "oidcConfig.clientId is required"},
 			{`{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://a.example.com", "clientId": "c"}}`, "oidcConfig.clientSecret is required"},
 			{`{"name": "x", "protocol": "oidc", "defaultRole": "owner", "oidcConfig": {"issuerUrl": "https://a.example.com", "clientId": "c", "clientSecret": "s"}}`, "defaultRole must be one of viewer, member, admin"},
@@ -467,6 +469,9 @@ func TestSSORESTErrors(t *testing.T) {
 			return string(b)
 		}
 		e.REST(tok, "POST", conns, samlBody(map[string]any{"email": 5})).MustError(t, 400, "validation_error", "samlConfig.attributeMapping.email")
+		// The Entra guide's SAML command with its placeholders left in.
+		e.REST(tok, "POST", conns, strings.ReplaceAll(samlBody(nil), "https://idp.example.com/sso", "https://login.microsoftonline.com/<tenant-id>/saml2")).
+			MustError(t, 400, "validation_error", "samlConfig.ssoUrl must be a URL without spaces")
 		e.REST(tok, "POST", conns, `{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://a.example.com", "clientId": "`+strings.Repeat("c", 1025)+`", "clientSecret": "s"}}`).
 			MustError(t, 400, "validation_error", "oidcConfig.clientId must be at most 1,024 bytes")
 		for _, q := range []string{"?pageSize=101", "?page=0", "?status=enabled", "?protocol=ldap"} {
