@@ -180,7 +180,9 @@ func ValidRedirectURI(raw string) string {
 // reserved and the percent sign).
 // URIText reports whether raw is written with URI characters only (RFC 3986 §2: unreserved,
 // reserved and percent signs), as a URL a browser or an HTTP client sends is.
-func URIText(raw string) bool { return strings.IndexFunc(raw, func(r rune) bool { return !uriChar(r) }) < 0 }
+func URIText(raw string) bool {
+	return strings.IndexFunc(raw, func(r rune) bool { return !uriChar(r) }) < 0
+}
 
 func uriChar(r rune) bool {
 	switch {
