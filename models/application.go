@@ -176,14 +176,14 @@ func ValidRedirectURI(raw string) string {
 	return ""
 }
 
-// uriChar reports whether r may appear in a URI as written (RFC 3986 §2: unreserved,
-// reserved and the percent sign).
-// URIText reports whether raw is written with URI characters only (RFC 3986 §2: unreserved,
-// reserved and percent signs), as a URL a browser or an HTTP client sends is.
+// URIText reports whether raw is written with URI characters only, as a URL a browser or an
+// HTTP client sends is.
 func URIText(raw string) bool {
 	return strings.IndexFunc(raw, func(r rune) bool { return !uriChar(r) }) < 0
 }
 
+// uriChar reports whether r may appear in a URI as written (RFC 3986 §2: unreserved,
+// reserved and the percent sign).
 func uriChar(r rune) bool {
 	switch {
 	case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
