@@ -277,10 +277,11 @@ func (s *Service) transition(ctx context.Context, rawID, action string, fn func(
 		if err := fn(ctx, c); err != nil {
 			return audited{}, err
 		}
-		if c.Status != before {
-			if err := s.store.UpdateConnection(ctx, c); err != nil {
-				return audited{}, err
-			}
+		if c.Status == before { // activating an active connection, say: nothing happened to record
+			return audited{unchanged: true}, nil
+		}
+		if err := s.store.UpdateConnection(ctx, c); err != nil {
+			return audited{}, err
 		}
 		return audited{id: c.ID.String(), summary: map[string]any{"status_before": before, "status": c.Status}}, nil
 	})

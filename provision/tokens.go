@@ -68,9 +68,13 @@ func (s *Service) RevokeToken(ctx context.Context, caller *models.IntegrationCli
 	p := &Principal{ClientID: caller.ClientID, WorkspaceID: t.WorkspaceID, ActorType: "client"}
 	err := s.mutateAs(ctx, p, mutation{action: "access_token.revoke", target: "access_token", op: "revoke token"},
 		func(ctx context.Context, p *Principal) (audited, error) {
-			if err := s.store.RevokeToken(ctx, &models.RevokedToken{JTI: t.ID, WorkspaceID: t.WorkspaceID,
-				ClientID: t.ClientID, ExpiresAt: t.ExpiresAt.UTC(), RevokedAt: now}); err != nil {
+			revoked, err := s.store.RevokeToken(ctx, &models.RevokedToken{JTI: t.ID, WorkspaceID: t.WorkspaceID,
+				ClientID: t.ClientID, ExpiresAt: t.ExpiresAt.UTC(), RevokedAt: now})
+			if err != nil {
 				return audited{}, err
+			}
+			if !revoked { // revoked already: nothing happened to record
+				return audited{unchanged: true}, nil
 			}
 			// Expired tokens are refused as expired: their rows are dead weight. A day of slack
 			// keeps rows well past any clock skew between replicas.

@@ -229,10 +229,21 @@ func TestSSOConnectionLifecycleREST(t *testing.T) {
 			t.Fatalf("verify: %s", res.Raw)
 		}
 
-		// Activate.
-		res = e.REST(tok, "POST", base+"/activate", "").Must(t, 200)
-		if str(res.Body, "connection", "status") != "active" {
-			t.Fatalf("activate: %s", res.Raw)
+		// Activate; again: the same answer, and no second event (nothing happened).
+		activations := func() int {
+			n := 0
+			for _, ev := range get(e.MustGQL(tok, `{ auditEvents(first: 100) { action } }`, nil), "auditEvents").([]any) {
+				if str(ev, "action") == "connection.activate" {
+					n++
+				}
+			}
+			return n
+		}
+		for i := range 2 {
+			res = e.REST(tok, "POST", base+"/activate", "").Must(t, 200)
+			if str(res.Body, "connection", "status") != "active" || activations() != 1 {
+				t.Fatalf("activation %d: %s, %d events", i+1, res.Raw, activations())
+			}
 		}
 
 		// The document's list query, verbatim.

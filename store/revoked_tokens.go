@@ -10,10 +10,12 @@ import (
 	"gatehouse/models"
 )
 
-// RevokeToken records a revoked access token; revoking it again changes nothing.
+// RevokeToken records a revoked access token and reports whether it was not revoked before;
+// revoking it again changes nothing.
 // Errors: none of the contract; revoking twice is no error.
-func (s *Store) RevokeToken(ctx context.Context, t *models.RevokedToken) error {
-	return translate(s.db(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(t).Error)
+func (s *Store) RevokeToken(ctx context.Context, t *models.RevokedToken) (bool, error) {
+	res := s.db(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(t)
+	return res.RowsAffected > 0, translate(res.Error)
 }
 
 // RevokedToken finds a revoked token by jti (ErrNotFound when it is not revoked).

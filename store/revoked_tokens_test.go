@@ -26,7 +26,7 @@ func TestRevokedTokens(t *testing.T) {
 		}
 		live, dead := tok(now.Add(time.Hour)), tok(now.Add(-time.Hour))
 		for _, r := range []*models.RevokedToken{live, dead, live} {
-			if err := st.RevokeToken(ctx, r); err != nil {
+			if _, err := st.RevokeToken(ctx, r); err != nil {
 				t.Fatalf("revoke %s: %v", r.JTI, err)
 			}
 		}

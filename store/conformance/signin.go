@@ -16,8 +16,11 @@ func testRevokedTokens(e *env) {
 	_, err := e.s.RevokedToken(e.ctx, jti)
 	e.is(err, store.ErrNotFound, "token not revoked")
 	t := &models.RevokedToken{JTI: jti, WorkspaceID: e.ws, ClientID: "c", ExpiresAt: e.now.AddDate(-10, 0, 0), RevokedAt: e.now}
-	e.ok(e.s.RevokeToken(e.ctx, t))
-	e.ok(e.s.RevokeToken(e.ctx, t)) // again: no error
+	first, err := e.s.RevokeToken(e.ctx, t)
+	e.ok(err)
+	again, err := e.s.RevokeToken(e.ctx, t) // again: no error, and nothing new
+	e.ok(err)
+	e.check(first && !again, "RevokeToken reported %v, then %v: want true, then false", first, again)
 	got, err := e.s.RevokedToken(e.ctx, jti)
 	e.ok(err)
 	e.check(got.ClientID == "c", "revoked %+v", got)
