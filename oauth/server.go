@@ -86,7 +86,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /.well-known/jwks.json", cors(s.jwks))
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", cors(s.metadata))
 	mux.HandleFunc("/oauth/introspect", s.introspect)
-	mux.HandleFunc("/oauth/revoke", s.revoke)
+	mux.HandleFunc("/oauth/revoke", cors(s.revoke)) // a PUBLIC application revokes its token on sign-out (RFC 7009 §2)
 	s.registerProvider(mux)
 }
 

@@ -457,6 +457,19 @@ func TestPublicAppCORS(t *testing.T) {
 			resp.Header.Get("Access-Control-Allow-Origin") != "*" {
 			t.Fatalf("userinfo: %d %v", resp.StatusCode, resp.Header)
 		}
+		// Signing out, the app revokes its token from the page too.
+		pre = do("OPTIONS", "/oauth/revoke", "", map[string]string{"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})
+		if pre.StatusCode != http.StatusNoContent || pre.Header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Fatalf("revoke preflight: %d %v", pre.StatusCode, pre.Header)
+		}
+		revoke := url.Values{"token": {access}, "client_id": {w.pub.ClientID}}
+		if resp := do("POST", "/oauth/revoke", revoke.Encode(), map[string]string{"Content-Type": "application/x-www-form-urlencoded"}); resp.StatusCode != 200 ||
+			resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Fatalf("revoke: %d %v", resp.StatusCode, resp.Header)
+		}
+		if resp := do("GET", "/oauth/userinfo", "", map[string]string{"Authorization": "Bearer " + access}); resp.StatusCode != 401 {
+			t.Fatalf("userinfo after the revocation: %d", resp.StatusCode)
+		}
 		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		req, _ := http.NewRequest("GET", w.pub.AuthCodeURL("s"), nil)
 		req.Header.Set("Origin", origin)
