@@ -3,7 +3,7 @@ package oauth
 import "net/http"
 
 // cors lets a PUBLIC application (a single-page app: PKCE, no secret) call the endpoints a
-// browser client needs from JavaScript: discovery, the key sets, the token endpoint, userinfo
+// browser client needs from JavaScript: discovery, the key set, the token endpoint, userinfo
 // and revocation. Any origin, never credentials: these endpoints authenticate with what the request
 // carries (a code and verifier, a bearer token, a client secret), not with cookies, so a
 // foreign page learns nothing it did not send. A preflight (OPTIONS) is answered here.
