@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -67,28 +68,40 @@ func serviceProvider(sp *provision.SAMLSP, key provision.SPKeyPair, conn *models
 	return s, nil
 }
 
-// requireAudience is the audience check: crewjam accepts an assertion with no
-// AudienceRestriction at all (an assertion meant for any SP); Gatehouse requires at least one,
-// and every one of them must name its entity ID (SAML core §2.5.1.4: conditions are ANDed,
-// the audiences of one restriction ORed), so that an assertion issued to another service
-// provider never signs anyone in.
-//
-// crewjam's AudienceRestriction holds one Audience: of a restriction that lists several, only
-// the last survives unmarshalling. A restriction that names Gatehouse but not last is refused
-// (a refusal too many, never an acceptance).
+// requireAudience is the audience check of an assertion crewjam read (the responses
+// checkResponse leaves to crewjam): checkAudiences over its restrictions. crewjam's
+// AudienceRestriction holds one Audience: of a restriction that lists several, only the last
+// survives unmarshalling, so a restriction that names Gatehouse but not last is refused here
+// (a refusal too many, never an acceptance); checkResponse reads them all from the tree.
 func requireAudience(entityID string) func(a *saml.Assertion) error {
 	return func(a *saml.Assertion) error {
-		if a.Conditions == nil || len(a.Conditions.AudienceRestrictions) == 0 {
-			return errors.New("the assertion has no AudienceRestriction")
-		}
-		for i, ar := range a.Conditions.AudienceRestrictions {
-			if ar.Audience.Value != entityID {
-				return fmt.Errorf("assertion Conditions AudienceRestriction %d of %d does not contain %q",
-					i+1, len(a.Conditions.AudienceRestrictions), entityID)
+		var restrictions [][]string
+		if a.Conditions != nil {
+			for _, ar := range a.Conditions.AudienceRestrictions {
+				restrictions = append(restrictions, []string{ar.Audience.Value})
 			}
 		}
-		return nil
+		return checkAudiences(entityID, restrictions)
 	}
+}
+
+// checkAudiences is the audience rule, over the Audiences of each AudienceRestriction of an
+// assertion: crewjam accepts an assertion with no AudienceRestriction at all (an assertion
+// meant for any SP); Gatehouse requires at least one, and every one of them must name its
+// entity ID among its audiences (SAML core §2.5.1.4: conditions are ANDed, the audiences of
+// one restriction ORed), so that an assertion issued to another service provider never signs
+// anyone in.
+func checkAudiences(entityID string, restrictions [][]string) error {
+	if len(restrictions) == 0 {
+		return errors.New("the assertion has no AudienceRestriction")
+	}
+	for i, audiences := range restrictions {
+		if !slices.Contains(audiences, entityID) {
+			return fmt.Errorf("assertion Conditions AudienceRestriction %d of %d does not contain %q",
+				i+1, len(restrictions), entityID)
+		}
+	}
+	return nil
 }
 
 // responseDestination reads the Destination attribute of the root element of a response that

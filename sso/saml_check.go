@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/beevik/etree"
@@ -41,7 +42,10 @@ import (
 // valid and tampered responses. One difference is known and kept: crewjam unmarshals the
 // assertion from a serialisation that takes each prefix's last declaration anywhere in the
 // document, so a saml prefix declared again deeper after the assertion makes it refuse a
-// valid one; checkResponse reads the assertion as signed. Anything else that checkXML let through (an assertion that
+// valid one; checkResponse reads the assertion as signed. A second is a fix: crewjam keeps one
+// Audience per AudienceRestriction (the last), so it refuses a restriction that names the SP
+// among several audiences but not last, which SAML allows (core §2.5.1.4); checkResponse reads
+// every Audience (assertionAudiences). Anything else that checkXML let through (an assertion that
 // is not the Response's child, one in another namespace) goes to ParseXMLResponse itself.
 
 // SAMLResponses checks responses at the ACS. It keeps the connections' IdP certificates
@@ -178,7 +182,7 @@ func checkResponse(doc *etree.Document, sp *provision.SAMLSP, conn *models.Conne
 			return nil, "", err
 		}
 	}
-	if err := validateAssertion(a, sp.EntityID, conn.SAMLEntityID, acsURL, requestID, now); err != nil {
+	if err := validateAssertion(a, assertionAudiences(assertionEl), sp.EntityID, conn.SAMLEntityID, acsURL, requestID, now); err != nil {
 		return nil, "", err
 	}
 	return a, response.Destination, nil
@@ -322,9 +326,9 @@ func decryptElement(encryptedEl *etree.Element, key crypto.Signer) ([]byte, erro
 }
 
 // validateAssertion is crewjam's (ServiceProvider.validateAssertion) for one request ID and
-// Gatehouse's audience rule; where crewjam dereferences a missing Subject, confirmation data
-// or Conditions (and panics), it refuses.
-func validateAssertion(a *saml.Assertion, entityID, idpEntityID, acsURL, requestID string, now time.Time) error {
+// Gatehouse's audience rule over audiences (assertionAudiences); where crewjam dereferences a
+// missing Subject, confirmation data or Conditions (and panics), it refuses.
+func validateAssertion(a *saml.Assertion, audiences [][]string, entityID, idpEntityID, acsURL, requestID string, now time.Time) error {
 	if a.IssueInstant.Add(saml.MaxIssueDelay).Before(now) {
 		return fmt.Errorf("expired on %s", a.IssueInstant.Add(saml.MaxIssueDelay))
 	}
@@ -358,10 +362,45 @@ func validateAssertion(a *saml.Assertion, entityID, idpEntityID, acsURL, request
 	if a.Conditions.NotOnOrAfter.Add(saml.MaxClockSkew).Before(now) {
 		return errors.New("assertion Conditions is expired")
 	}
-	if err := requireAudience(entityID)(a); err != nil {
+	if err := checkAudiences(entityID, audiences); err != nil {
 		return fmt.Errorf("audience restriction validation failed: %w", err)
 	}
 	return nil
+}
+
+// assertionAudiences are the Audiences of each AudienceRestriction of the Conditions of the
+// assertion el, read from the tree checked for its signature: crewjam's AudienceRestriction
+// keeps one Audience (the last), where SAML lets a restriction list several. An Audience's
+// value is its character data, as encoding/xml gives it to crewjam.
+func assertionAudiences(el *etree.Element) [][]string {
+	var restrictions [][]string
+	for _, conditions := range assertionChildren(el, "Conditions") {
+		for _, ar := range assertionChildren(conditions, "AudienceRestriction") {
+			audiences := []string{}
+			for _, a := range assertionChildren(ar, "Audience") {
+				var text strings.Builder
+				for _, c := range a.Child {
+					if cd, ok := c.(*etree.CharData); ok {
+						text.WriteString(cd.Data)
+					}
+				}
+				audiences = append(audiences, text.String())
+			}
+			restrictions = append(restrictions, audiences)
+		}
+	}
+	return restrictions
+}
+
+// assertionChildren are the child elements of el named tag in the assertion namespace.
+func assertionChildren(el *etree.Element, tag string) []*etree.Element {
+	var out []*etree.Element
+	for _, c := range el.ChildElements() {
+		if c.Tag == tag && c.NamespaceURI() == assertionNS {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // verifySignature is crewjam's ServiceProvider.validateSignature with the IdP certificates

@@ -179,12 +179,32 @@ func addAudience(audience string) func(*saml.IdpAuthnRequest) {
 	}
 }
 
+// other is another service provider's entity ID.
+const other = "https://other.example.com/saml/metadata"
+
+// audiences adds audience to the i-th AudienceRestriction of an assertion's element, before
+// its Audience when first, else after it.
+func audiences(i int, first bool, audience string) func(*etree.Element) {
+	return func(el *etree.Element) {
+		ar := el.FindElements("./Conditions/AudienceRestriction")[i]
+		ours := ar.FindElement("./Audience")
+		a := etree.NewElement(ours.Space + ":Audience")
+		a.SetText(audience)
+		if first {
+			ar.InsertChildAt(ours.Index(), a)
+		} else {
+			ar.AddChild(a)
+		}
+	}
+}
+
 func TestSAMLResponseRefusals(t *testing.T) {
 	w := newSAMLWorld(t)
 	_, _, otherCert := samltest.NewKeyPair(t)
 	cases := []struct {
 		name     string
 		tamper   func(*saml.IdpAuthnRequest)
+		edit     func(*etree.Element) // the assertion's element, then unsigned in a signed Response
 		unsigned bool
 		cert     string // the connection's IdP certificate, when not the IdP's
 		otherID  bool   // check against another request ID
@@ -204,6 +224,32 @@ func TestSAMLResponseRefusals(t *testing.T) {
 			req.Assertion.Conditions.AudienceRestrictions = append(req.Assertion.Conditions.AudienceRestrictions, ours)
 		}},
 		{name: "two AudienceRestrictions naming the SP", tamper: addAudience("https://gh.example.com/saml/metadata")},
+		// The audiences of one restriction are ORed, whatever their order; crewjam's struct
+		// keeps only the last one.
+		{name: "one restriction: another SP's audience, then the SP's", edit: audiences(0, true, other)},
+		{name: "one restriction: the SP's audience, then another SP's", edit: audiences(0, false, other)},
+		{name: "one restriction of two audiences, neither the SP's", cause: "AudienceRestriction 1 of 1", edit: func(el *etree.Element) {
+			audiences(0, true, other)(el)
+			ar := el.FindElement("./Conditions/AudienceRestriction")
+			ar.RemoveChildAt(ar.FindElements("./Audience")[1].Index()) // the SP's
+			third := etree.NewElement(ar.Space + ":Audience")
+			third.SetText("https://third.example.com")
+			ar.AddChild(third)
+		}},
+		{name: "a second restriction lists other audiences only", cause: "AudienceRestriction 2 of 2", edit: func(el *etree.Element) {
+			audiences(0, true, other)(el)
+			c := el.FindElement("./Conditions")
+			second := c.FindElement("./AudienceRestriction").Copy()
+			second.RemoveChildAt(second.FindElements("./Audience")[1].Index()) // the SP's
+			c.AddChild(second)
+		}},
+		{name: "the audience elements' text split by a comment", edit: func(el *etree.Element) {
+			a := el.FindElement("./Conditions/AudienceRestriction/Audience")
+			text := a.Text()
+			a.SetText(text[:10])
+			a.CreateComment("split")
+			a.CreateCharData(text[10:])
+		}},
 		{name: "wrong recipient", cause: "Recipient", tamper: func(req *saml.IdpAuthnRequest) {
 			req.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.Recipient = "https://other.example.com/saml/acs"
 		}},
@@ -235,8 +281,9 @@ func TestSAMLResponseRefusals(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			w.idp.Tamper(c.tamper)
+			w.idp.EditAssertion(c.edit)
 			w.idp.Unsigned(c.unsigned)
-			defer func() { w.idp.Tamper(nil); w.idp.Unsigned(false) }()
+			defer func() { w.idp.Tamper(nil); w.idp.EditAssertion(nil); w.idp.Unsigned(false) }()
 			w.conn.SAMLCertificate = w.idp.CertificatePEM
 			if c.cert != "" {
 				w.conn.SAMLCertificate = c.cert

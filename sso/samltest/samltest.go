@@ -30,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
 	"github.com/crewjam/saml/logger"
 	"github.com/crewjam/saml/samlidp"
@@ -43,10 +44,13 @@ type IdP struct {
 
 	srv *samlidp.Server
 
-	mu       sync.Mutex
-	session  *saml.Session
-	tamper   func(*saml.IdpAuthnRequest)
-	unsigned bool
+	mu      sync.Mutex
+	session *saml.Session
+	tamper  func(*saml.IdpAuthnRequest)
+	// editAssertion, when set, changes each next assertion's element, which then goes unsigned
+	// inside a signed Response.
+	editAssertion func(*etree.Element)
+	unsigned      bool
 	// unsignedTo, when set, is the Destination of an unsigned Response around the signed
 	// assertion ("": none).
 	unsignedTo *string
@@ -291,6 +295,15 @@ func (p *IdP) Tamper(f func(req *saml.IdpAuthnRequest)) {
 	p.mu.Unlock()
 }
 
+// EditAssertion makes each next assertion the element edit leaves, sent unsigned inside a
+// signed Response (nil: stop): for what crewjam's Assertion struct cannot say, such as several
+// Audiences in one AudienceRestriction.
+func (p *IdP) EditAssertion(edit func(*etree.Element)) {
+	p.mu.Lock()
+	p.editAssertion = edit
+	p.mu.Unlock()
+}
+
 // Unsigned makes the IdP send responses and assertions without any signature.
 func (p *IdP) Unsigned(v bool) {
 	p.mu.Lock()
@@ -398,9 +411,16 @@ func (p *IdP) MakeAssertion(req *saml.IdpAuthnRequest, s *saml.Session) error {
 	}
 	p.mu.Lock()
 	tamper, unsigned, status, second, unsignedTo := p.tamper, p.unsigned, p.status, p.secondStatus, p.unsignedTo
+	edit := p.editAssertion
 	p.mu.Unlock()
 	if tamper != nil {
 		tamper(req)
+	}
+	if edit != nil {
+		// crewjam's MakeResponse signs the Response around an AssertionEl made already.
+		req.AssertionEl = req.Assertion.Element()
+		edit(req.AssertionEl)
+		return nil
 	}
 	if unsignedTo != nil && !unsigned && status == "" {
 		if err := req.MakeAssertionEl(); err != nil { // the signed assertion
