@@ -423,6 +423,13 @@ func (c *SAMLResponses) Check(r *http.Request, sp *provision.SAMLSP, conn *model
 	if a.Subject == nil || a.Subject.NameID == nil || strings.TrimSpace(a.Subject.NameID.Value) == "" {
 		return nil, &LoginError{Public: "The identity provider did not say who you are (no NameID).", Private: errors.New("assertion has no NameID")}
 	}
+	// NameID is the identifier a person is bound by. A transient one is new at each sign-in
+	// (SAML core §8.3.8): bound once, it would never match again, and the person would be
+	// refused from the second sign-in on as someone else.
+	if strings.TrimSpace(a.Subject.NameID.Format) == string(saml.TransientNameIDFormat) {
+		return nil, &LoginError{Public: "The identity provider sent a one-time identifier (a transient NameID), which cannot identify you: your administrator must set it to send a persistent one.",
+			Private: errors.New("the NameID is transient (a new value at each sign-in): set the IdP's Name ID format to persistent, unspecified or emailAddress")}
+	}
 	// crewjam checks the Recipient of each SubjectConfirmation there is; the Web SSO profile
 	// (SAML profiles §4.1.4.2) requires a bearer one, naming the ACS: an assertion without
 	// one is refused, so that one issued for another purpose never signs anyone in here.

@@ -277,6 +277,12 @@ func TestSAMLResponseRefusals(t *testing.T) {
 		{name: "no NameID", cause: "NameID", tamper: func(req *saml.IdpAuthnRequest) {
 			req.Assertion.Subject.NameID.Value = " "
 		}},
+		{name: "a transient NameID", cause: "transient", tamper: func(req *saml.IdpAuthnRequest) {
+			req.Assertion.Subject.NameID.Format = string(saml.TransientNameIDFormat)
+		}},
+		{name: "a persistent NameID", tamper: func(req *saml.IdpAuthnRequest) {
+			req.Assertion.Subject.NameID.Format = string(saml.PersistentNameIDFormat)
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
