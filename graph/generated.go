@@ -4801,7 +4801,7 @@ input UpdateApplicationInput {
   redirectUris: [String!]
   "Replaces the list; an empty list removes them all."
   postLogoutRedirectUris: [String!]
-  "Id_tokens issued from now on are signed with it."
+  "The id_tokens of codes redeemed from now on are signed with it (within 2 s on other replicas); RS256 makes the first RS256 key if there is none."
   idTokenSignedResponseAlg: IdTokenSigningAlgorithm
 }
 
@@ -4988,20 +4988,23 @@ type TestSignInAccount {
 extend type Query {
   """
   The keys that sign access tokens and id_tokens, all published in the JWKS: current first, then
-  next and previous (platform admin only: they sign every workspace's tokens).
+  next and previous, each algorithm's apart (ES256 signs access tokens and id_tokens; RS256 the
+  id_tokens of applications that ask for it). Platform admin only: they sign every workspace's
+  tokens.
   """
   signingKeys: [SigningKey!]!
 }
 
 extend type Mutation {
-  "Publish a next signing key in the JWKS beside the current one, not signing yet (INVALID_STATE when one exists)."
+  "Publish a next signing key of each algorithm in use in the JWKS beside its current one, not signing yet (INVALID_STATE when one exists)."
   startSigningKeyRotation: SigningKeysPayload!
   """
-  Make the next signing key sign (within 5 s on every replica); the replaced one stays published as
-  PREVIOUS, so that its tokens verify until they expire.
+  Make the next signing keys sign (within 5 s on every replica); each replaced one stays published
+  as PREVIOUS, so that its tokens verify until they expire. An algorithm without a next key keeps
+  its current one.
   """
   promoteSigningKey: SigningKeysPayload!
-  "Unpublish the previous signing key: the tokens it signed no longer verify."
+  "Unpublish the previous signing keys: the tokens they signed no longer verify."
   retireSigningKey: SigningKeysPayload!
 }
 

@@ -94,6 +94,9 @@ func (ks *keySet) signers(ctx context.Context, alg models.IDTokenAlg) (access, i
 	if id != nil {
 		return access, id, nil
 	}
+	// The key is made, or read, whether or not this request's client waits for it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	if err := ks.svc.EnsureSigningKey(ctx, alg); err != nil {
 		return nil, nil, err
 	}

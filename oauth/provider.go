@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"errors"
 	"html/template"
 	"mime"
@@ -294,7 +295,11 @@ func (s *Server) authorizationCode(r *http.Request, tr tokenRequest) (*tokenResp
 		return nil, &tokenError{status: http.StatusBadRequest, Code: "invalid_request", Desc: "code is required"}
 	}
 	red, err := s.svc.RedeemCode(r.Context(), provision.CodeRedemption{ClientID: tr.clientID, ClientSecret: tr.clientSecret,
-		Code: tr.form.Get("code"), RedirectURI: tr.form.Get("redirect_uri"), CodeVerifier: tr.form.Get("code_verifier")})
+		Code: tr.form.Get("code"), RedirectURI: tr.form.Get("redirect_uri"), CodeVerifier: tr.form.Get("code_verifier"),
+		Ready: func(ctx context.Context, alg models.IDTokenAlg) error {
+			_, _, err := s.keys.signers(ctx, alg)
+			return err
+		}})
 	switch {
 	case errors.Is(err, provision.ErrInvalidClient):
 		return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client", Desc: "client authentication failed", basic: tr.basic}

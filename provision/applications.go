@@ -70,7 +70,7 @@ func (s *Service) CreateApplication(ctx context.Context, in ApplicationInput) (*
 	if len(errs) > 0 {
 		return nil, "", errs
 	}
-	if err := s.ensureSigningKey(ctx, a.IDTokenSignedResponseAlg); err != nil {
+	if err := s.ensureSigningKey(ctx, p, a.IDTokenSignedResponseAlg); err != nil {
 		return nil, "", err
 	}
 	plain := ""
@@ -152,11 +152,16 @@ func applicationSummary(a *models.Application) map[string]any {
 func (s *Service) UpdateApplication(ctx context.Context, rawID string, in ApplicationInput) (*models.Application, error) {
 	if in.IDTokenSignedResponseAlg != nil {
 		// Before the transaction: the key's first load must not wait for it (SQLite has one
-		// connection). A key made for an update that then fails is simply unused.
-		if _, err := s.authorize(ctx, accessWrite); err != nil {
+		// connection). Only for an application of the caller's that exists; a key made for an
+		// update that then fails (a concurrent change) is simply unused.
+		p, err := s.authorize(ctx, accessWrite)
+		if err != nil {
 			return nil, err
 		}
-		if err := s.ensureSigningKey(ctx, *in.IDTokenSignedResponseAlg); err != nil {
+		if _, err := s.loadApplication(ctx, p.WorkspaceID, "id", rawID); err != nil {
+			return nil, err
+		}
+		if err := s.ensureSigningKey(ctx, p, *in.IDTokenSignedResponseAlg); err != nil {
 			return nil, err
 		}
 	}

@@ -915,6 +915,9 @@ type CodeRedemption struct {
 	Code         string
 	RedirectURI  string
 	CodeVerifier string
+	// Ready, when set, readies what will sign the application's id_token, before the code is
+	// spent: a failure there leaves the code to be redeemed again.
+	Ready func(ctx context.Context, alg models.IDTokenAlg) error
 }
 
 // Redeemed is what a redeemed code issues tokens for.
@@ -943,6 +946,11 @@ func (s *Service) RedeemCode(ctx context.Context, in CodeRedemption) (*Redeemed,
 	app, err := s.AuthenticateApplication(ctx, in.ClientID, in.ClientSecret)
 	if err != nil {
 		return nil, err
+	}
+	if in.Ready != nil {
+		if err := in.Ready(ctx, app.IDTokenSignedResponseAlg); err != nil {
+			return nil, internal("redeem code: signing key", err)
+		}
 	}
 	if len(in.Code) > 128 { // none at all is the transport's invalid_request
 		return nil, fmt.Errorf("%w: the code is unknown, expired or void, or was issued to another client", ErrInvalidGrant)

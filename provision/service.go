@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -55,6 +56,9 @@ type Service struct {
 	spKeyCache spKeyCache
 	// signingKeysChanged is told of a signing key rotation step taken here (signing_keys.go).
 	signingKeysChanged atomic.Pointer[func()]
+	// signingKeyMaking serializes EnsureSigningKey on this replica: callers that find no key
+	// of an algorithm at once make one RSA key between them, not one each.
+	signingKeyMaking sync.Mutex
 }
 
 // Options configure a Service.

@@ -119,38 +119,76 @@ func CurrentSigningKey(keys []*SigningKey, alg models.IDTokenAlg) *SigningKey {
 	return nil
 }
 
-// ensureSigningKey makes sure a key of alg is in use, creating the first one: an application
-// that asks for RS256 id_tokens has its key published before its first sign-in. ES256 keys
-// always exist (package oauth creates the first at start).
-func (s *Service) ensureSigningKey(ctx context.Context, alg models.IDTokenAlg) error {
+// ensureSigningKey makes sure a key of alg is in use for an application the caller p is
+// creating or changing, creating the first one, audited as p's: the application's key is
+// published before its first sign-in. ES256 keys always exist (package oauth creates the first
+// at start).
+func (s *Service) ensureSigningKey(ctx context.Context, p *Principal, alg models.IDTokenAlg) error {
 	if alg != models.IDTokenRS256 {
 		return nil
 	}
-	return s.EnsureSigningKey(ctx, alg)
+	return s.makeSigningKey(ctx, p, alg)
 }
 
-// EnsureSigningKey creates a key of alg when none is in use. Two replicas that do this at once
-// make two keys: the older is current and the newer next, as after StartSigningKeyRotation.
+// EnsureSigningKey creates a key of alg when none is in use: the token endpoint's last resort,
+// for an application whose key is gone. A key made here is logged, not audited: no caller
+// asked for it.
 func (s *Service) EnsureSigningKey(ctx context.Context, alg models.IDTokenAlg) error {
-	rows, err := s.store.SigningKeys(ctx)
-	if err != nil {
-		return internal("signing keys", err)
+	return s.makeSigningKey(ctx, nil, alg)
+}
+
+// makeSigningKey creates a key of alg when none is in use; p, when set, is the caller whose
+// audit event records it. Callers on this replica take turns (signingKeyMaking), and the store
+// adds a key only when still none is in use (AddSigningKeyIfNone), so that the first key of
+// an algorithm is one key whatever the concurrency, on one replica or several.
+func (s *Service) makeSigningKey(ctx context.Context, p *Principal, alg models.IDTokenAlg) error {
+	if inUse, err := s.signingKeyInUse(ctx, alg); err != nil || inUse {
+		return err
 	}
-	if len(keysInUse(rows, alg)) > 0 {
-		return nil
+	s.signingKeyMaking.Lock()
+	defer s.signingKeyMaking.Unlock()
+	if inUse, err := s.signingKeyInUse(ctx, alg); err != nil || inUse { // made while this caller waited
+		return err
 	}
 	k, err := NewSigningKey(alg)
 	if err != nil {
 		return internal("signing key", err)
 	}
-	if err := s.AddSigningKey(ctx, k); err != nil {
-		return err
+	row := s.signingKeyRow(k)
+	var added bool
+	if p == nil {
+		if added, err = s.store.AddSigningKeyIfNone(ctx, row); err != nil {
+			return internal("add signing key", err)
+		}
+	} else {
+		err := s.mutateAs(ctx, p, mutation{action: "signing_key.created", target: "signing_key", op: "signing key creation"},
+			func(ctx context.Context, p *Principal) (_ audited, err error) {
+				if added, err = s.store.AddSigningKeyIfNone(ctx, row); err != nil || !added {
+					return audited{unchanged: true}, err
+				}
+				return audited{id: k.ID, summary: map[string]any{"algorithm": k.Algorithm}}, nil
+			})
+		if err != nil {
+			return err
+		}
+	}
+	if !added { // another replica made one meanwhile
+		return nil
 	}
 	s.log.InfoContext(ctx, "signing key created", "kid", k.ID, "algorithm", k.Algorithm)
 	if f := s.signingKeysChanged.Load(); f != nil {
 		(*f)()
 	}
 	return nil
+}
+
+// signingKeyInUse reports whether a key of alg is in use.
+func (s *Service) signingKeyInUse(ctx context.Context, alg models.IDTokenAlg) (bool, error) {
+	rows, err := s.store.SigningKeys(ctx)
+	if err != nil {
+		return false, internal("signing keys", err)
+	}
+	return len(keysInUse(rows, alg)) > 0, nil
 }
 
 // OnSigningKeysChanged sets what is told, once committed, of a rotation step taken through

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -70,42 +72,108 @@ func TestIDTokenRS256(t *testing.T) {
 			t.Fatalf("ES256 application: %v", err)
 		}
 
-		// An RS256 application: its key is published when it is created.
-		d := e.MustGQL(w.tok, `mutation($b: ID!, $r: [String!]!) { createApplication(input: {brandId: $b, name: "Spring portal", redirectUris: $r,
+		keys := func(q string) string {
+			t.Helper()
+			d := e.MustGQL(w.tok, q, nil)
+			list := get(d, strings.Fields(strings.Trim(q, "{ mutation"))[0]) // the query's list, or a payload
+			if payload, ok := list.(map[string]any); ok {
+				list = payload["keys"]
+			}
+			var out []string
+			for _, k := range list.([]any) {
+				out = append(out, str(k, "role")+"/"+str(k, "algorithm"))
+			}
+			return strings.Join(out, " ")
+		}
+		// A rotation started while ES256 is the only algorithm.
+		if got := keys(`mutation { startSigningKeyRotation { keys { role algorithm } errors { message } } }`); got != "CURRENT/ES256 NEXT/ES256" {
+			t.Fatalf("after starting a rotation: %s", got)
+		}
+
+		// A client that may not change applications makes no key asking.
+		appUpdate := `mutation($id: ID!, $a: IdTokenSigningAlgorithm) { updateApplication(input: {id: $id, idTokenSignedResponseAlg: $a}) {
+			application { idTokenSignedResponseAlg } errors { message } } }`
+		readID, readSecret := e.CreateClient(w.tok, []string{"graphql:read"}, "")
+		if r := e.GQL(e.Token(readID, readSecret), appUpdate, map[string]any{"id": appID(t, e, w, w.app.ClientID), "a": "RS256"}); len(r.Errors) == 0 ||
+			r.Errors[0].Extensions["code"] != "FORBIDDEN" {
+			t.Fatalf("a read-only client's update: %s", r.Raw)
+		}
+		if kinds := jwksKinds(t, e); kinds != "EC/ES256 EC/ES256" {
+			t.Fatalf("JWKS after a refused update: %s", kinds)
+		}
+
+		// An existing application switches to RS256: the first RS256 key is made then, and
+		// published before its next sign-in; once, however many ask at once.
+		update := func(alg string) {
+			t.Helper()
+			d := e.MustGQL(w.tok, appUpdate, map[string]any{"id": appID(t, e, w, w.app.ClientID), "a": alg})
+			if str(d, "updateApplication", "application", "idTokenSignedResponseAlg") != alg {
+				t.Fatalf("updateApplication: %v", d)
+			}
+		}
+		d := e.MustGQL(w.tok, `{ applications(brandId: "`+w.brand+`") { clientId idTokenSignedResponseAlg } }`, nil)
+		if str(d, "applications", 0, "idTokenSignedResponseAlg") != "ES256" {
+			t.Fatalf("the default: %v", d)
+		}
+		// Six updates at once: each makes sure of the key before its write, and the writes
+		// but one may find the application changed concurrently.
+		var wg sync.WaitGroup
+		var switched atomic.Int32
+		for range 6 {
+			wg.Go(func() {
+				d := e.MustGQL(w.tok, appUpdate, map[string]any{"id": appID(t, e, w, w.app.ClientID), "a": "RS256"})
+				if str(d, "updateApplication", "application", "idTokenSignedResponseAlg") == "RS256" {
+					switched.Add(1)
+				} else if msg := str(d, "updateApplication", "errors", 0, "message"); !strings.Contains(msg, "changed concurrently") {
+					t.Errorf("updateApplication: %v", d)
+				}
+			})
+		}
+		wg.Wait()
+		if switched.Load() == 0 {
+			t.Fatal("no update switched the application")
+		}
+		if kinds := jwksKinds(t, e); kinds != "EC/ES256 EC/ES256 RSA/RS256" {
+			t.Fatalf("JWKS after six concurrent switches to RS256: %s", kinds)
+		}
+		created := 0
+		for _, ev := range get(e.MustGQL(w.tok, `{ auditEvents(first: 100) { action } }`, nil), "auditEvents").([]any) {
+			if str(ev, "action") == "signing_key.created" {
+				created++
+			}
+		}
+		if created != 1 {
+			t.Fatalf("%d signing_key.created events, want 1", created)
+		}
+		if _, err := verify(w.app, "ES256"); err == nil {
+			t.Fatal("an ES256-only verifier took the id_token of an application switched to RS256")
+		}
+		firstRSA, err := verify(w.app, "RS256")
+		if err != nil {
+			t.Fatalf("after switching to RS256: %v", err)
+		}
+		// The promotion of the rotation started before the RS256 key existed leaves that key
+		// current: it had no next key to give way to.
+		if got := keys(`mutation { promoteSigningKey { keys { role algorithm } errors { message } } }`); got != "CURRENT/ES256 CURRENT/RS256 PREVIOUS/ES256" {
+			t.Fatalf("after promoting an ES256-only rotation: %s", got)
+		}
+		if kid, err := verify(w.app, "RS256"); err != nil || kid != firstRSA {
+			t.Fatalf("after the ES256 promotion: kid %s (want %s), %v", kid, firstRSA, err)
+		}
+		keys(`mutation { retireSigningKey { keys { role algorithm } errors { message } } }`)
+		w.tok = e.AdminToken() // the admin's token was signed by the key just retired
+
+		// A new RS256 application signs with the same key; the first switches back.
+		d = e.MustGQL(w.tok, `mutation($b: ID!, $r: [String!]!) { createApplication(input: {brandId: $b, name: "Spring portal", redirectUris: $r,
 			idTokenSignedResponseAlg: RS256}) { application { clientId idTokenSignedResponseAlg } clientSecret errors { message } } }`,
 			map[string]any{"b": w.brand, "r": []string{w.redirect}})
 		if str(d, "createApplication", "application", "idTokenSignedResponseAlg") != "RS256" {
 			t.Fatalf("createApplication: %v", d)
 		}
-		if kinds := jwksKinds(t, e); kinds != "EC/ES256 RSA/RS256" {
-			t.Fatalf("JWKS after the RS256 application was created: %s", kinds)
-		}
 		rs := &oauth2.Config{ClientID: str(d, "createApplication", "application", "clientId"), ClientSecret: str(d, "createApplication", "clientSecret"),
 			Endpoint: w.app.Endpoint, RedirectURL: w.redirect, Scopes: w.app.Scopes}
-		if _, err := verify(rs, "ES256"); err == nil {
-			t.Fatal("an ES256-only verifier took an RS256 application's id_token")
-		}
-		firstRSA, err := verify(rs, "RS256")
-		if err != nil {
-			t.Fatalf("RS256 application: %v", err)
-		}
-
-		// An existing application switches, and back; ES256 is the default.
-		d = e.MustGQL(w.tok, `{ applications(brandId: "`+w.brand+`") { clientId idTokenSignedResponseAlg } }`, nil)
-		if str(d, "applications", 0, "idTokenSignedResponseAlg") != "ES256" {
-			t.Fatalf("the default: %v", d)
-		}
-		update := func(alg string) {
-			t.Helper()
-			d := e.MustGQL(w.tok, `mutation($id: ID!, $a: IdTokenSigningAlgorithm) { updateApplication(input: {id: $id, idTokenSignedResponseAlg: $a}) {
-				application { idTokenSignedResponseAlg } errors { message } } }`, map[string]any{"id": appID(t, e, w, w.app.ClientID), "a": alg})
-			if str(d, "updateApplication", "application", "idTokenSignedResponseAlg") != alg {
-				t.Fatalf("updateApplication: %v", d)
-			}
-		}
-		update("RS256")
-		if kid, err := verify(w.app, "RS256"); err != nil || kid != firstRSA {
-			t.Fatalf("after switching to RS256: kid %s, %v", kid, err)
+		if kid, err := verify(rs, "RS256"); err != nil || kid != firstRSA {
+			t.Fatalf("RS256 application: kid %s (want %s), %v", kid, firstRSA, err)
 		}
 		update("ES256")
 		if _, err := verify(w.app, "ES256"); err != nil {
@@ -116,17 +184,13 @@ func TestIDTokenRS256(t *testing.T) {
 			t.Fatalf("HS256 was taken: %s", r.Raw)
 		}
 
-		// A rotation publishes a next key of each algorithm; the promotion makes both sign.
-		keys := func(q string) string {
-			t.Helper()
-			d := e.MustGQL(w.tok, q, nil)
-			var out []string
-			for _, k := range get(d, strings.Fields(strings.Trim(q, "{ mutation"))[0], "keys").([]any) {
-				out = append(out, str(k, "role")+"/"+str(k, "algorithm"))
-			}
-			return strings.Join(out, " ")
+		// With both algorithms, a rotation publishes a next key of each (REST answers the
+		// ES256 one as key, and every key); the promotion makes both sign.
+		res := e.REST(w.tok, "POST", "/api/v1/oauth/signing-keys/rotate", "").Must(t, 201)
+		if str(res.Body, "key", "algorithm") != "ES256" || str(res.Body, "key", "role") != "next" || len(get(res.Body, "keys").([]any)) != 4 {
+			t.Fatalf("REST rotate: %s", res.Raw)
 		}
-		if got := keys(`mutation { startSigningKeyRotation { keys { role algorithm } errors { message } } }`); got != "CURRENT/ES256 CURRENT/RS256 NEXT/ES256 NEXT/RS256" {
+		if got := keys(`{ signingKeys { role algorithm } }`); got != "CURRENT/ES256 CURRENT/RS256 NEXT/ES256 NEXT/RS256" {
 			t.Fatalf("after starting a rotation: %s", got)
 		}
 		if got := keys(`mutation { promoteSigningKey { keys { role algorithm } errors { message } } }`); got != "CURRENT/ES256 CURRENT/RS256 PREVIOUS/ES256 PREVIOUS/RS256" {

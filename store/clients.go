@@ -119,6 +119,30 @@ func (s *Store) DeleteRetiredSigningKeys(ctx context.Context) error {
 	return nil
 }
 
+// AddSigningKeyIfNone stores k unless a key of its algorithm is in use (not retired), and
+// reports whether it did: replicas that each make the first key of an algorithm at once store
+// one. The check and the insert hold a lock that serializes them (PostgreSQL: an advisory
+// transaction lock; SQLite: its one writer).
+// Errors: none of the contract.
+func (s *Store) AddSigningKeyIfNone(ctx context.Context, k *models.SigningKey) (bool, error) {
+	added := false
+	err := s.InTx(ctx, func(ctx context.Context) error {
+		if s.dialect == Postgres {
+			if err := s.db(ctx).Exec("SELECT pg_advisory_xact_lock(7215340)").Error; err != nil {
+				return translate(err)
+			}
+		}
+		var n int64
+		if err := s.db(ctx).Model(&models.SigningKey{}).Where("algorithm = ? AND retired_at IS NULL", k.Algorithm).
+			Count(&n).Error; err != nil || n > 0 {
+			return translate(err)
+		}
+		added = true
+		return translate(s.db(ctx).Create(k).Error)
+	})
+	return added && err == nil, err
+}
+
 // SigningKeys lists every signing key, newest first.
 // Errors: none of the contract; no match is an empty result.
 func (s *Store) SigningKeys(ctx context.Context) ([]*models.SigningKey, error) {

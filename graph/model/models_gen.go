@@ -449,7 +449,7 @@ type UpdateApplicationInput struct {
 	RedirectURIs []string `json:"redirectUris,omitempty"`
 	// Replaces the list; an empty list removes them all.
 	PostLogoutRedirectURIs []string `json:"postLogoutRedirectUris,omitempty"`
-	// Id_tokens issued from now on are signed with it.
+	// The id_tokens of codes redeemed from now on are signed with it (within 2 s on other replicas); RS256 makes the first RS256 key if there is none.
 	IDTokenSignedResponseAlg *models.IDTokenAlg `json:"idTokenSignedResponseAlg,omitempty"`
 }
 

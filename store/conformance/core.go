@@ -304,4 +304,27 @@ func testSigningKeys(e *env) {
 	}
 	e.check(!left[older.ID] && left[newer.ID], "after deleting the retired keys: %v", left)
 	e.is(e.s.DeleteRetiredSigningKeys(e.ctx), store.ErrNotFound, "no retired key left")
+
+	// The first key of an algorithm is added once: not while one of its algorithm is in use.
+	added, err := e.s.AddSigningKeyIfNone(e.ctx, &models.SigningKey{ID: store.NewID().String(), Algorithm: "ES256", PublicKey: []byte{1},
+		PrivateKeyEnc: []byte{2}, CreatedAt: e.now})
+	e.ok(err)
+	e.check(!added, "an ES256 key was added beside the one in use")
+	rs := &models.SigningKey{ID: store.NewID().String(), Algorithm: "RS256", PublicKey: []byte{1}, PrivateKeyEnc: []byte{2}, CreatedAt: e.now}
+	added, err = e.s.AddSigningKeyIfNone(e.ctx, rs)
+	e.ok(err)
+	e.check(added, "the first RS256 key was not added")
+	added, err = e.s.AddSigningKeyIfNone(e.ctx, &models.SigningKey{ID: store.NewID().String(), Algorithm: "RS256", PublicKey: []byte{1},
+		PrivateKeyEnc: []byte{2}, CreatedAt: e.now})
+	e.ok(err)
+	e.check(!added, "a second RS256 key was added beside the first")
+	ks, err = e.s.SigningKeys(e.ctx)
+	e.ok(err)
+	n := 0
+	for _, k := range ks {
+		if k.Algorithm == "RS256" {
+			n++
+		}
+	}
+	e.check(n == 1, "%d RS256 keys", n)
 }
