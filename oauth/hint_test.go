@@ -22,7 +22,8 @@ import (
 func TestIDTokenHint(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		const issuer = "https://gatehouse.example"
-		srv, _ := newTestServer(t, dbURL, issuer, clock.NewFake(time.Now()))
+		clk := clock.NewFake(time.Now())
+		srv, svc := newTestServer(t, dbURL, issuer, clk)
 		long := time.Now().Add(-48 * time.Hour)
 		claims := idTokenClaims{Claims: jwt.Claims{Issuer: issuer, Subject: "0193b5c2-7f1e-7cc4-9a4e-2f0c1d3e4b5a",
 			Audience: jwt.Audience{"ghc_app"}, IssuedAt: jwt.NewNumericDate(long), Expiry: jwt.NewNumericDate(long.Add(TokenLifetime))},
@@ -78,6 +79,43 @@ func TestIDTokenHint(t *testing.T) {
 		}
 		if h := hint(sign(newJWSSigner(access.key, rs.kid(), "JWT"), claims)); h != nil {
 			t.Errorf("an ES256 signature under an RS256 kid was taken: %+v", h)
+		}
+
+		// After a rotation, the id_tokens of the replaced keys (each algorithm's) are hints
+		// while those keys are published, and no longer once they are retired.
+		es := srv.keys.idSigners[models.IDTokenES256]
+		esRaw, rsRaw := sign(es, claims), raw
+		if _, err := svc.Bootstrap(context.Background(), "ghc_a", "ghs_secret"); err != nil {
+			t.Fatal(err)
+		}
+		p, err := srv.Verify(context.Background(), issueToken(t, srv, "ghc_a", "ghs_secret"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		admin := provision.WithPrincipal(context.Background(), p)
+		clk.Advance(time.Minute) // keys are ordered by creation
+		if _, err := svc.StartSigningKeyRotation(admin); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Minute)
+		if err := svc.PromoteSigningKey(admin); err != nil {
+			t.Fatal(err)
+		}
+		if srv.keys.idSigners[models.IDTokenES256].kid() == es.kid() || srv.keys.idSigners[models.IDTokenRS256].kid() == rs.kid() {
+			t.Fatal("the promotion changed no signer: the checks below prove nothing")
+		}
+		for name, raw := range map[string]string{"ES256": esRaw, "RS256": rsRaw} {
+			if h := hint(raw); h == nil {
+				t.Errorf("an id_token of the previous %s key, still published, was refused", name)
+			}
+		}
+		if err := svc.RetireSigningKey(admin); err != nil {
+			t.Fatal(err)
+		}
+		for name, raw := range map[string]string{"ES256": esRaw, "RS256": rsRaw} {
+			if h := hint(raw); h != nil {
+				t.Errorf("an id_token of the retired %s key was taken", name)
+			}
 		}
 	})
 }
