@@ -85,22 +85,8 @@ func TestIDTokenHint(t *testing.T) {
 		// while those keys are published, and no longer once they are retired.
 		es := srv.keys.idSigners[models.IDTokenES256]
 		esRaw, rsRaw := sign(es, claims), raw
-		if _, err := svc.Bootstrap(context.Background(), "ghc_a", "ghs_secret"); err != nil {
-			t.Fatal(err)
-		}
-		p, err := srv.Verify(context.Background(), issueToken(t, srv, "ghc_a", "ghs_secret"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		admin := provision.WithPrincipal(context.Background(), p)
-		clk.Advance(time.Minute) // keys are ordered by creation
-		if _, err := svc.StartSigningKeyRotation(admin); err != nil {
-			t.Fatal(err)
-		}
-		clk.Advance(time.Minute)
-		if err := svc.PromoteSigningKey(admin); err != nil {
-			t.Fatal(err)
-		}
+		admin := platformAdmin(t, srv, svc)
+		rotateKeys(t, svc, clk, admin)
 		if srv.keys.idSigners[models.IDTokenES256].kid() == es.kid() || srv.keys.idSigners[models.IDTokenRS256].kid() == rs.kid() {
 			t.Fatal("the promotion changed no signer: the checks below prove nothing")
 		}

@@ -57,6 +57,34 @@ func issueToken(t *testing.T, srv *Server, clientID, secret string) string {
 
 // Tokens are refused once expired (with 30 s leeway), also when their signature was verified
 // and cached before they expired.
+// platformAdmin bootstraps the platform admin client ghc_a and returns a context acting as it.
+func platformAdmin(t *testing.T, srv *Server, svc *provision.Service) context.Context {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := svc.Bootstrap(ctx, "ghc_a", "ghs_secret"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := srv.Verify(ctx, issueToken(t, srv, "ghc_a", "ghs_secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return provision.WithPrincipal(ctx, p)
+}
+
+// rotateKeys starts a signing key rotation and promotes it, a minute apart on clk (keys are
+// ordered by creation).
+func rotateKeys(t *testing.T, svc *provision.Service, clk *clock.Fake, admin context.Context) {
+	t.Helper()
+	clk.Advance(time.Minute)
+	if _, err := svc.StartSigningKeyRotation(admin); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Minute)
+	if err := svc.PromoteSigningKey(admin); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestExpiredTokensAreRefused(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		ctx := context.Background()
@@ -102,14 +130,7 @@ func TestAnEarlierKeyLoadNeverOverwritesALaterOne(t *testing.T) {
 		ctx := context.Background()
 		clk := clock.NewFake(time.Now()) // no background reload but the one started here
 		srv, svc := newTestServer(t, dbURL, "https://gatehouse.example", clk)
-		if _, err := svc.Bootstrap(ctx, "ghc_a", "ghs_secret"); err != nil {
-			t.Fatal(err)
-		}
-		p, err := srv.Verify(ctx, issueToken(t, srv, "ghc_a", "ghs_secret"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		admin := provision.WithPrincipal(ctx, p)
+		admin := platformAdmin(t, srv, svc)
 		current := func() string {
 			keys, err := svc.SigningKeys(ctx)
 			if err != nil {
@@ -118,14 +139,7 @@ func TestAnEarlierKeyLoadNeverOverwritesALaterOne(t *testing.T) {
 			return provision.CurrentSigningKey(keys, models.IDTokenES256).ID
 		}
 		first := current()
-		clk.Advance(time.Minute) // keys are ordered by creation
-		if _, err := svc.StartSigningKeyRotation(admin); err != nil {
-			t.Fatal(err)
-		}
-		clk.Advance(time.Minute)
-		if err := svc.PromoteSigningKey(admin); err != nil {
-			t.Fatal(err)
-		}
+		rotateKeys(t, svc, clk, admin)
 		if !srv.keys.publishes(first) || current() == first {
 			t.Fatalf("after the promotion: current key %s, previous key published %v", current(), srv.keys.publishes(first))
 		}
