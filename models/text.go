@@ -2,7 +2,11 @@ package models
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"io"
+	"net/http" // only for the type of http.MaxBytesReader's error
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -26,8 +30,8 @@ import (
 // identifiers are compared as exact strings, so a mark makes a different identifier, never a
 // hidden alias of an existing one.
 
-// BodyTextError is a refusal of a JSON request body whose text is not Unicode (UTF8Body,
-// CheckBodyText); its message is the caller's.
+// BodyTextError is a refusal of a JSON request body (DecodeJSONBody, CheckBodyText); its
+// message is the caller's.
 type BodyTextError string
 
 func (e BodyTextError) Error() string { return string(e) }
@@ -38,17 +42,47 @@ const (
 	ErrBodyUnpairedSurrogate BodyTextError = `the request body has an escaped surrogate without its pair (such as "\ud800"), which is not Unicode text`
 )
 
-// UTF8Body reads a JSON request body whole and returns it to decode, or the CheckBodyText
-// refusal of its text. Read errors (a body over http.MaxBytesReader's limit) pass through.
-func UTF8Body(body io.Reader) (*bytes.Reader, error) {
+// DecodeJSONBody decodes a request body that must hold exactly one JSON value into v, refusing
+// unknown object fields when strict: the one reading of a JSON body for REST and SCIM. Every
+// failure is a BodyTextError, a sentence for the caller that never repeats the input: a body
+// over http.MaxBytesReader's limit, text that is not Unicode (CheckBodyText), an empty body,
+// invalid JSON or a field of the wrong type (JSONMessage), data after the value.
+func DecodeJSONBody(body io.Reader, v any, strict bool) error {
 	b, err := io.ReadAll(body)
-	if err != nil {
-		return nil, err
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return BodyTextError("the request body is larger than " + byteSize(tooLarge.Limit))
+	case err != nil:
+		return BodyTextError("the request body could not be read")
 	}
 	if err := CheckBodyText(b); err != nil {
-		return nil, err
+		return err
 	}
-	return bytes.NewReader(b), nil
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(v); errors.Is(err, io.EOF) {
+		return BodyTextError("the request body is empty; a JSON object is required")
+	} else if err != nil {
+		return BodyTextError(JSONMessage(err))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return BodyTextError("the request body has unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// byteSize names a limit in bytes as people read it: "2 MiB", "64 KiB", "1000 bytes".
+func byteSize(n int64) string {
+	switch {
+	case n > 0 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	case n > 0 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
 }
 
 // CheckBodyText refuses a JSON body that is not UTF-8, which JSON must be (RFC 8259 §8.1),

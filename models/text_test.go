@@ -2,6 +2,10 @@ package models
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -147,5 +151,52 @@ func TestUnpairedSurrogateEscape(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`{"a": "\ud83d"}`), &v); err != nil || v.A != "\ufffd" {
 		t.Fatalf("one alone decodes to %q %v", v.A, err)
+	}
+}
+
+// DecodeJSONBody's refusals are sentences that name the problem and never echo the input.
+func TestDecodeJSONBody(t *testing.T) {
+	type target struct {
+		Name  string `json:"name"`
+		Count int    `json:"count"`
+	}
+	limited := func(body string, limit int64) io.Reader {
+		return http.MaxBytesReader(httptest.NewRecorder(), io.NopCloser(strings.NewReader(body)), limit)
+	}
+	cases := []struct {
+		name   string
+		body   io.Reader
+		strict bool
+		want   string // "": decoded
+	}{
+		{"an object", strings.NewReader(`{"name":"a","count":2}`), true, ""},
+		{"an unknown field, lenient", strings.NewReader(`{"name":"a","other":1}`), false, ""},
+		{"an unknown field, strict", strings.NewReader(`{"name":"a","other":1}`), true, "the request body has an unknown field \"other\""},
+		{"empty", strings.NewReader(""), true, "the request body is empty; a JSON object is required"},
+		{"only spaces", strings.NewReader("  \n"), false, "the request body is empty; a JSON object is required"},
+		{"trailing data", strings.NewReader(`{"name":"a"} {"name":"b"}`), true, "the request body has unexpected data after the JSON object"},
+		{"invalid JSON", strings.NewReader(`{"name": secret}`), true, "the request body is not valid JSON (at byte 10)"},
+		{"a wrong type", strings.NewReader(`{"count":"secret"}`), true, "count must be a JSON number, not string"},
+		{"cut short", strings.NewReader(`{"name":"secr`), true, "the request body ends before the JSON value does"},
+		{"not UTF-8", strings.NewReader("{\"name\":\"\xff\"}"), true, string(ErrBodyNotUTF8)},
+		{"an unpaired surrogate", strings.NewReader(`{"name":"\ud800"}`), true, string(ErrBodyUnpairedSurrogate)},
+		{"over 2 MiB", limited(`{"name":"`+strings.Repeat("s", 2<<20)+`"}`, 2<<20), false, "the request body is larger than 2 MiB"},
+		{"over 64 KiB", limited(strings.Repeat(" ", 65<<10), 64<<10), false, "the request body is larger than 64 KiB"},
+		{"over 1000 bytes", limited(strings.Repeat(" ", 1001), 1000), false, "the request body is larger than 1000 bytes"},
+		{"within the limit", limited(`{"name":"a"}`, 1000), true, ""},
+	}
+	for _, c := range cases {
+		var v target
+		err := DecodeJSONBody(c.body, &v, c.strict)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.want != "" && (err == nil || err.Error() != c.want):
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		case c.want != "" && !errors.As(err, new(BodyTextError)):
+			t.Errorf("%s: %T is not a BodyTextError", c.name, err)
+		case c.want == "" && v.Name != "a":
+			t.Errorf("%s: decoded %+v", c.name, v)
+		}
 	}
 }

@@ -7,8 +7,6 @@ package rest
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -89,27 +87,8 @@ func decode(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return models.Errorf(models.EINVALID, "the request body must be JSON (Content-Type: application/json)")
 	}
-	body, err := models.UTF8Body(r.Body)
-	var dec *json.Decoder
-	if err == nil {
-		dec = json.NewDecoder(body)
-		dec.DisallowUnknownFields()
-		err = dec.Decode(v)
-	}
-	if err != nil {
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			return models.Errorf(models.EINVALID, "the request body is larger than 1 MiB")
-		case errors.As(err, new(models.BodyTextError)):
-			return models.Errorf(models.EINVALID, "%s", err)
-		case errors.Is(err, io.EOF):
-			return models.Errorf(models.EINVALID, "the request body is empty; a JSON object is required")
-		}
-		return models.Errorf(models.EINVALID, "%s", models.JSONMessage(err))
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return models.Errorf(models.EINVALID, "the request body has unexpected data after the JSON object")
+	if err := models.DecodeJSONBody(r.Body, v, true); err != nil {
+		return models.Errorf(models.EINVALID, "%s", err)
 	}
 	return nil
 }

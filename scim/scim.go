@@ -9,7 +9,6 @@ package scim
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -229,26 +228,8 @@ func decodeBody(r *http.Request, v any) error {
 	if ct != "" && !strings.HasPrefix(ct, "application/scim+json") && !strings.HasPrefix(ct, "application/json") {
 		return models.SCIMError(models.SCIMTypeInvalidSyntax, "the body must be application/scim+json or application/json")
 	}
-	body, err := models.UTF8Body(r.Body)
-	var dec *json.Decoder
-	if err == nil {
-		dec = json.NewDecoder(body)
-		err = dec.Decode(v)
-	}
-	if err != nil {
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			return models.SCIMError(models.SCIMTypeInvalidSyntax, "the request body is larger than 2 MiB")
-		case errors.As(err, new(models.BodyTextError)):
-			return models.SCIMError(models.SCIMTypeInvalidSyntax, "%s", err)
-		case errors.Is(err, io.EOF):
-			return models.SCIMError(models.SCIMTypeInvalidSyntax, "the request body is empty")
-		}
-		return models.SCIMError(models.SCIMTypeInvalidSyntax, "%s", models.JSONMessage(err))
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return models.SCIMError(models.SCIMTypeInvalidSyntax, "the request body has unexpected data after the JSON object")
+	if err := models.DecodeJSONBody(r.Body, v, false); err != nil {
+		return models.SCIMError(models.SCIMTypeInvalidSyntax, "%s", err)
 	}
 	return nil
 }
