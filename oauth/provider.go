@@ -259,12 +259,10 @@ func (s *Server) emailPage(w http.ResponseWriter, q map[string][]string, message
 			hidden = append(hidden, hiddenField{k, v[0]})
 		}
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
 	// No form-action: browsers apply it to the redirects that follow the submission too, and
 	// the authorization endpoint redirects to the identity provider (or the application). The
 	// form's one action is the issuer's endpoint, fixed by the template.
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	webpage.Headers(w, "default-src 'none'; frame-ancestors 'none'")
 	w.WriteHeader(http.StatusOK)
 	// The authorization endpoint as discovery names it: behind a proxy that serves Gatehouse
 	// under a path, a root-relative action would miss it.

@@ -116,6 +116,11 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 			if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "form-action") {
 				t.Fatalf("email page's Content-Security-Policy: %q", csp)
 			}
+			// Not framed (RFC 9700 §4.16), and its URL (state, PKCE challenge, hints) is sent to
+			// no other site as a Referer.
+			if h := r.header; h.Get("X-Frame-Options") != "DENY" || h.Get("Referrer-Policy") != "no-referrer" || h.Get("Cache-Control") != "no-store" {
+				t.Fatalf("email page's headers: %v", h)
+			}
 			r, _ = w.signIn(t, b, w.app, "login_hint", "someone@unknown.example")
 			if r.status != 200 || !strings.Contains(r.body, "not set up for unknown.example") || idp.seen != nil {
 				t.Fatalf("unknown domain: %+v", r)

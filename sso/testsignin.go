@@ -90,9 +90,6 @@ func writeTestPage(w http.ResponseWriter, t *models.TestSignIn) {
 			Decision *provision.TestDecision
 		}{res.Identity, claims, res.Decision}
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-	w.Header().Set("Referrer-Policy", "no-referrer")
+	webpage.Headers(w, "default-src 'none'; frame-ancestors 'none'")
 	_ = testPage.Execute(w, data)
 }

@@ -60,11 +60,8 @@ func Answer(w http.ResponseWriter, r *http.Request, a *provision.Answer) {
 			fields = append(fields, formField{k, v})
 		}
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Referrer-Policy", "origin")
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src "+submitHash+"; frame-ancestors 'none'; base-uri 'none'")
+	Headers(w, "default-src 'none'; script-src "+submitHash+"; frame-ancestors 'none'; base-uri 'none'")
+	w.Header().Set("Referrer-Policy", "origin")
 	w.WriteHeader(http.StatusOK)
 	_ = formPostPage.Execute(w, map[string]any{"Action": a.RedirectURI, "Fields": fields})
 }

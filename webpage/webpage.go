@@ -21,11 +21,25 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 
 // Write writes a short HTML page with status, a title, a safe message and the request id.
 func Write(w http.ResponseWriter, status int, title, message, requestID string) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	Headers(w, "default-src 'none'; frame-ancestors 'none'")
 	w.WriteHeader(status)
 	_ = page.Execute(w, map[string]string{"Title": title, "Message": message, "RequestID": requestID})
+}
+
+// Headers sets what every HTML page of a sign-in carries: HTML, never stored (a page may hold a
+// state, a code or an identity), the page's Content-Security-Policy csp, which must forbid
+// framing (frame-ancestors 'none'; X-Frame-Options says the same to browsers that predate it,
+// RFC 9700 §4.16), no MIME sniffing, and no Referer: a page's URL may hold a state, a PKCE
+// challenge or an id_token_hint, which the next site (an identity provider) has no use for
+// (RFC 9700 §4.2.4). A page that must send its origin (Answer's form_post) says so after.
+func Headers(w http.ResponseWriter, csp string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", csp)
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
 }
 
 // RequestID is the id the server's request middleware gave the request: it sets the
