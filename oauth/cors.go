@@ -14,6 +14,9 @@ func cors(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		w.Header().Set("Access-Control-Allow-Origin", "*")
+		// A script reads only the safelisted response headers unless told: the bearer
+		// challenge (RFC 6750 §3) of a 401 at userinfo names why its token was refused.
+		w.Header().Set("Access-Control-Expose-Headers", "WWW-Authenticate")
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			w.Header().Set("Access-Control-Allow-Methods", "GET, POST")
 			w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type")

@@ -92,7 +92,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		webpage.Write(w, http.StatusInternalServerError, "Sign-out failed", "Gatehouse could not process the sign-out.", req.RequestID)
 	case res.Location != "":
 		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, res.Location, http.StatusFound)
+		webpage.Redirect(w, r, res.Location)
 	case res.Revoked:
 		webpage.Write(w, http.StatusOK, "Signed out", "You are signed out of "+res.Application+". You may still be signed in at your "+
 			"organisation's identity provider: on a shared computer, sign out there too, or close the browser.", req.RequestID)

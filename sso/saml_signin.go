@@ -65,7 +65,7 @@ func (s *SAMLSignIn) StartSignIn(w http.ResponseWriter, r *http.Request, st *pro
 			"The identity provider is not configured correctly.", "saml request: "+err.Error()))
 		return
 	}
-	http.Redirect(w, r, req.URL, http.StatusFound)
+	webpage.Redirect(w, r, req.URL)
 }
 
 // acs is POST /saml/acs.

@@ -186,7 +186,11 @@ func (w *samlWorld) postEdited(t *testing.T, b *http.Client, base, page string, 
 func (w *samlWorld) appResult(t *testing.T, resp *http.Response, body string) url.Values {
 	t.Helper()
 	loc := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, w.redirect) {
+	want := http.StatusFound // after a GET; after a POST (the ACS), 303
+	if resp.Request.Method == http.MethodPost {
+		want = http.StatusSeeOther
+	}
+	if resp.StatusCode != want || !strings.HasPrefix(loc, w.redirect) {
 		t.Fatalf("no redirect to the application: %d %s %s", resp.StatusCode, loc, body)
 	}
 	u, _ := url.Parse(loc)

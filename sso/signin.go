@@ -172,7 +172,7 @@ func (s *SignIn) StartSignIn(w http.ResponseWriter, r *http.Request, st *provisi
 		}
 	}
 	u := s.config(p, st.Connection).AuthCodeURL(st.UpstreamState, opts...)
-	http.Redirect(w, r, u, http.StatusFound)
+	webpage.Redirect(w, r, u)
 }
 
 // refuse answers a refused sign-in: the error answer to the application when there is one,

@@ -467,8 +467,10 @@ func TestPublicAppCORS(t *testing.T) {
 			resp.Header.Get("Access-Control-Allow-Origin") != "*" {
 			t.Fatalf("revoke: %d %v", resp.StatusCode, resp.Header)
 		}
-		if resp := do("GET", "/oauth/userinfo", "", map[string]string{"Authorization": "Bearer " + access}); resp.StatusCode != 401 {
-			t.Fatalf("userinfo after the revocation: %d", resp.StatusCode)
+		// The page's script can read why: the bearer challenge is exposed to it.
+		if resp := do("GET", "/oauth/userinfo", "", map[string]string{"Authorization": "Bearer " + access}); resp.StatusCode != 401 ||
+			!strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) || resp.Header.Get("Access-Control-Expose-Headers") != "WWW-Authenticate" {
+			t.Fatalf("userinfo after the revocation: %d %v", resp.StatusCode, resp.Header)
 		}
 		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		req, _ := http.NewRequest("GET", w.pub.AuthCodeURL("s"), nil)

@@ -569,7 +569,7 @@ func TestRPInitiatedLogout(t *testing.T) {
 				t.Fatalf("a long state: %d", res.status)
 			}
 			resp := post("application/x-www-form-urlencoded", form.Encode())
-			if resp.StatusCode != http.StatusFound || !strings.HasSuffix(resp.Header.Get("Location"), "state=s") || userinfo(tok) != http.StatusUnauthorized {
+			if resp.StatusCode != http.StatusSeeOther || !strings.HasSuffix(resp.Header.Get("Location"), "state=s") || userinfo(tok) != http.StatusUnauthorized {
 				t.Fatalf("POST logout: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 			}
 		})

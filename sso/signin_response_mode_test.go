@@ -293,11 +293,11 @@ func TestAuthorizeByPOST(t *testing.T) {
 			w.claimsOf(t, w.app, done.query.Get("code"), firstVerifier)
 		})
 
-		t.Run("a POSTed request's refusal redirects as a GET's", func(t *testing.T) {
+		t.Run("a POSTed request's refusal redirects as a GET's, by 303", func(t *testing.T) {
 			form, _ := request("login_hint", "pat@example.com")
 			form.Set("scope", "email")
 			res := newBrowser(t, w.redirect).post(t, e.URL+"/oauth/authorize", form)
-			if res.status != http.StatusFound || res.query.Get("error") != "invalid_scope" || res.query.Get("state") != "app-state" {
+			if res.status != http.StatusSeeOther || res.query.Get("error") != "invalid_scope" || res.query.Get("state") != "app-state" {
 				t.Fatalf("%d %s %s", res.status, res.location, res.body)
 			}
 		})

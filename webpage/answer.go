@@ -26,7 +26,7 @@ var formPostPage = template.Must(template.New("form_post").Parse(`<!doctype html
 <body><main>
 <form method="post" action="{{.Action}}">
 {{range .Fields}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">
-{{end}}<noscript><p>Your browser runs no JavaScript: continue to the application yourself.</p>
+{{end}}<noscript><p>Your browser runs no JavaScript: press Continue to go on.</p>
 <button type="submit">Continue</button></noscript>
 </form>
 </main>
@@ -37,7 +37,7 @@ var formPostPage = template.Must(template.New("form_post").Parse(`<!doctype html
 type formField struct{ Name, Value string }
 
 // Answer delivers an answer to the application's redirect URI (provision.Answer), the one way
-// a browser goes back to an application: a 302 with the parameters in the query, or, for
+// a browser goes back to an application: a redirect (Redirect) with the parameters in the query, or, for
 // response_mode=form_post (OAuth 2.0 Form Post Response Mode §2), a page whose form POSTs them
 // there as it loads. The page is not stored (it holds the code), runs only its own script and
 // cannot be framed. Its Referer and Origin are Gatehouse's origin alone: Gatehouse's callback
@@ -51,7 +51,7 @@ type formField struct{ Name, Value string }
 // callback redirects to another origin).
 func Answer(w http.ResponseWriter, r *http.Request, a *provision.Answer) {
 	if !a.FormPost() {
-		http.Redirect(w, r, a.Location(), http.StatusFound)
+		Redirect(w, r, a.Location())
 		return
 	}
 	var fields []formField

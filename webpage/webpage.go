@@ -42,6 +42,17 @@ func Headers(w http.ResponseWriter, csp string) {
 	h.Set("Referrer-Policy", "no-referrer")
 }
 
+// Redirect sends the browser on to location: 302 after a GET, as RFC 6749 §4.1.2 shows it,
+// and 303 after a POST (the email page's form, a POSTed authorization or logout request),
+// which every user agent follows with a GET and without the body (RFC 9700 §4.12).
+func Redirect(w http.ResponseWriter, r *http.Request, location string) {
+	status := http.StatusFound
+	if r.Method == http.MethodPost {
+		status = http.StatusSeeOther
+	}
+	http.Redirect(w, r, location, status)
+}
+
 // RequestID is the id the server's request middleware gave the request: it sets the
 // X-Request-Id response header before any handler runs.
 func RequestID(w http.ResponseWriter) string { return w.Header().Get("X-Request-Id") }
