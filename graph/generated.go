@@ -4753,7 +4753,7 @@ type Application {
   clientId: String!
   name: String!
   type: ApplicationType!
-  "Redirect URIs, matched exactly (never by prefix), in the order given."
+  "Redirect URIs, matched exactly (never by prefix), in the order given; a PUBLIC application's http://127.0.0.1 or http://[::1] URI matches with any port (a native app's, RFC 8252 §7.3)."
   redirectUris: [String!]!
   "Where a sign-out at the end_session_endpoint may send the browser back (post_logout_redirect_uri), matched exactly; none by default."
   postLogoutRedirectUris: [String!]!

@@ -84,9 +84,52 @@ func (a *Application) RedirectURIs() []string { return uriList(a.RedirectURIsJSO
 func (a *Application) SetRedirectURIs(uris []string) { a.RedirectURIsJSON = uriListJSON(uris) }
 
 // RegisteredRedirect reports whether uri is one of the registered redirect URIs. URIs match
-// exactly, never by prefix (OAuth 2.0 Security BCP §4.1.3).
+// exactly, never by prefix (RFC 9700 §2.1), with the one exception RFC 8252 §7.3 requires
+// ("MUST allow any port"): a PUBLIC application's http redirect URI on a loopback IP literal,
+// 127.0.0.1 or [::1], matches a registered one on the same address whatever its port. A native
+// app listens on the port the operating system gives it at each sign-in; the rest of the URI
+// (path, query) must still be equal. "localhost" is no such URI (RFC 8252 §8.3: a name may
+// resolve elsewhere, and may be listened on by another program), so it matches exactly.
 func (a *Application) RegisteredRedirect(uri string) bool {
-	return slices.Contains(a.RedirectURIs(), uri)
+	registered := a.RedirectURIs()
+	if slices.Contains(registered, uri) {
+		return true
+	}
+	if a.Type != ApplicationPublic {
+		return false
+	}
+	want, ok := loopbackWithoutPort(uri)
+	if !ok {
+		return false
+	}
+	for _, r := range registered {
+		if got, ok := loopbackWithoutPort(r); ok && got == want {
+			return true
+		}
+	}
+	return false
+}
+
+// loopbackWithoutPort returns what of raw must match when it is an http URI on a loopback IP
+// literal (127.0.0.1 or [::1]) of scheme, host, optional port, path and query alone, written
+// as such (lower-case scheme, a port of digits in 1–65535): the address and what follows the
+// port. Anything else is no such URI.
+func loopbackWithoutPort(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.User != nil || u.Fragment != "" || strings.Contains(raw, "#") ||
+		!strings.HasPrefix(raw, "http://"+u.Host) {
+		return "", false
+	}
+	host := u.Hostname()
+	if host != "127.0.0.1" && host != "::1" {
+		return "", false
+	}
+	if p := u.Port(); p != "" || strings.HasSuffix(u.Host, ":") {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 || p[0] == '0' {
+			return "", false
+		}
+	}
+	return host + " " + raw[len("http://"+u.Host):], true
 }
 
 // PostLogoutRedirectURIs returns the registered post-logout redirect URIs in the order given.

@@ -55,3 +55,55 @@ func TestValidRedirectURI(t *testing.T) {
 		}
 	}
 }
+
+// Redirect URIs match exactly, but for a public (native) application's loopback IP literal,
+// whose port may be any (RFC 8252 §7.3); nothing else about the URI may differ, and neither a
+// confidential application nor "localhost" gets the exception.
+func TestRegisteredRedirect(t *testing.T) {
+	registered := []string{"http://127.0.0.1/callback", "http://[::1]:8080/cb?app=1", "http://localhost:3000/callback", "https://portal.example/cb"}
+	public := &Application{Type: ApplicationPublic}
+	public.SetRedirectURIs(registered)
+	confidential := &Application{Type: ApplicationConfidential}
+	confidential.SetRedirectURIs(registered)
+	cases := []struct {
+		uri                  string
+		public, confidential bool
+	}{
+		{"http://127.0.0.1/callback", true, true},
+		{"http://127.0.0.1:53211/callback", true, false},
+		{"http://127.0.0.1:1/callback", true, false},
+		{"http://[::1]:49152/cb?app=1", true, false},
+		{"http://[::1]/cb?app=1", true, false},
+		{"https://portal.example/cb", true, true},
+		{"http://localhost:3000/callback", true, true},
+		// Not the registered URI but for its port: refused.
+		{"http://localhost:3001/callback", false, false},
+		{"http://127.0.0.1:53211/callback/", false, false},
+		{"http://127.0.0.1:53211/callbackx", false, false},
+		{"http://127.0.0.1:53211/Callback", false, false},
+		{"http://127.0.0.1:53211/callback?x=1", false, false},
+		{"http://127.0.0.1:53211/callback#f", false, false},
+		{"http://[::1]:49152/cb", false, false},
+		{"http://[::1]:49152/callback", false, false},
+		{"http://127.0.0.1:53211/cb?app=1", false, false},
+		{"http://127.0.0.2:53211/callback", false, false},
+		{"http://127.0.0.1.evil.example:53211/callback", false, false},
+		{"http://user@127.0.0.1:53211/callback", false, false},
+		{"https://127.0.0.1:53211/callback", false, false},
+		{"HTTP://127.0.0.1:53211/callback", false, false},
+		{"http://127.0.0.1:053211/callback", false, false},
+		{"http://127.0.0.1:0/callback", false, false},
+		{"http://127.0.0.1:65536/callback", false, false},
+		{"http://127.0.0.1:/callback", false, false},
+		{"http://127.0.0.1:x/callback", false, false},
+		{"https://portal.example:8443/cb", false, false},
+	}
+	for _, c := range cases {
+		if got := public.RegisteredRedirect(c.uri); got != c.public {
+			t.Errorf("public application, %s: %v, want %v", c.uri, got, c.public)
+		}
+		if got := confidential.RegisteredRedirect(c.uri); got != c.confidential {
+			t.Errorf("confidential application, %s: %v, want %v", c.uri, got, c.confidential)
+		}
+	}
+}

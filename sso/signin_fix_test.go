@@ -693,3 +693,39 @@ func TestLoginHintWithATrailingDotRoutes(t *testing.T) {
 		}
 	})
 }
+
+// A native app (a PUBLIC application) listens on whatever loopback port it is given at each
+// sign-in: its redirect URI on 127.0.0.1 matches the registered one with any port (RFC 8252
+// §7.3), the code goes to the port asked for, and its redemption names that same URI. A
+// confidential application gets no such exception.
+func TestNativeAppLoopbackRedirectAnyPort(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp) // both applications registered http://127.0.0.1:9/callback
+		const asked = "http://127.0.0.1:53211/callback"
+		native := *w.pub
+		native.RedirectURL = asked
+		idp.as(map[string]any{"sub": "okta-native", "email": "native@example.com", "given_name": "Nat", "family_name": "Ive"})
+		r, verifier := w.signIn(t, newBrowser(t, asked), &native, "login_hint", "native@example.com")
+		if !strings.HasPrefix(r.location, asked+"?") || r.query.Get("code") == "" {
+			t.Fatalf("the native app's sign-in: %d %s %.200s", r.status, r.location, r.body)
+		}
+		// The token request must name the URI the authorization request did.
+		registered := *w.pub
+		if _, err := registered.Exchange(context.Background(), r.query.Get("code"), oauth2.VerifierOption(verifier)); err == nil ||
+			!strings.Contains(err.Error(), "invalid_grant") {
+			t.Fatalf("redeemed with the registered port instead of the one asked for: %v", err)
+		}
+		r, verifier = w.signIn(t, newBrowser(t, asked), &native, "login_hint", "native@example.com")
+		if claims, _ := w.claimsOf(t, &native, r.query.Get("code"), verifier); claims["email"] != "native@example.com" {
+			t.Fatalf("claims: %v", claims)
+		}
+		// Another path, or a confidential application on another port: the error page, no redirect.
+		for _, app := range []oauth2.Config{{ClientID: w.pub.ClientID, Endpoint: w.pub.Endpoint, RedirectURL: "http://127.0.0.1:53211/other"},
+			{ClientID: w.app.ClientID, Endpoint: w.app.Endpoint, RedirectURL: asked}} {
+			if r, _ := w.signIn(t, newBrowser(t, asked), &app, "login_hint", "native@example.com"); r.status != http.StatusBadRequest || r.location != "" {
+				t.Fatalf("%s with %s: %d %s", app.ClientID, app.RedirectURL, r.status, r.location)
+			}
+		}
+	})
+}
