@@ -34,7 +34,8 @@ const rsaSHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 // serviceProvider builds crewjam's ServiceProvider for one connection, with key as its key.
 // Response checks rely on its defaults: no IdP-initiated responses, the IdP's certificate from
 // the connection, audience = entity ID, Destination and Recipient = ACS URL, crewjam's 180 s
-// clock skew (saml.MaxClockSkew) and 90 s issue delay (saml.MaxIssueDelay).
+// clock skew (saml.MaxClockSkew) and 90 s issue delay (saml.MaxIssueDelay, widened by the skew:
+// maxIssueAge).
 func serviceProvider(sp *provision.SAMLSP, key provision.SPKeyPair, conn *models.Connection) (*saml.ServiceProvider, error) {
 	md, err := url.Parse(sp.EntityID)
 	if err != nil {
@@ -437,7 +438,7 @@ func (c *SAMLResponses) Check(r *http.Request, sp *provision.SAMLSP, conn *model
 		return nil, &LoginError{Public: publicSAMLFailure, Private: errors.New("assertion has no bearer SubjectConfirmation (no Recipient)")}
 	}
 	return &SAMLLogin{Identity: samlIdentity(a, conn.SAMLConfig().AttributeMapping), AssertionID: a.ID,
-		KeepUntil: a.IssueInstant.Add(saml.MaxIssueDelay + time.Minute)}, nil
+		KeepUntil: a.IssueInstant.Add(maxIssueAge + time.Minute)}, nil
 }
 
 // bearerMethod is the SubjectConfirmation method of the Web SSO profile.

@@ -45,8 +45,18 @@ import (
 // valid one; checkResponse reads the assertion as signed. A second is a fix: crewjam keeps one
 // Audience per AudienceRestriction (the last), so it refuses a restriction that names the SP
 // among several audiences but not last, which SAML allows (core §2.5.1.4); checkResponse reads
-// every Audience (assertionAudiences). Anything else that checkXML let through (an assertion that
+// every Audience (assertionAudiences). A third is a fix too: crewjam allows a response and its
+// assertion to have been issued MaxIssueDelay (90 s) before they arrive, by Gatehouse's clock
+// and with no skew, so an IdP whose clock is 90 s behind fails every sign-in while one 3
+// minutes ahead passes; checkResponse allows the same skew both ways (maxIssueAge). Anything else that checkXML let through (an assertion that
 // is not the Response's child, one in another namespace) goes to ParseXMLResponse itself.
+
+// maxIssueAge is how long before it arrives a response or an assertion may have been issued:
+// crewjam's MaxIssueDelay, plus the clock skew allowed to every other instant (MaxClockSkew),
+// because IssueInstant is read by the IdP's clock. The SAML2int deployment profile asks for 3
+// to 5 minutes of skew in either direction. The replay cache keeps an assertion ID longer
+// than this (SAMLLogin.KeepUntil).
+var maxIssueAge = saml.MaxIssueDelay + saml.MaxClockSkew // not a constant: crewjam declares them as variables
 
 // SAMLResponses checks responses at the ACS. It keeps the connections' IdP certificates
 // parsed, keyed by their PEM text: a connection whose certificates change is checked against
@@ -149,8 +159,8 @@ func checkResponse(doc *etree.Document, sp *provision.SAMLSP, conn *models.Conne
 	if response.InResponseTo != requestID {
 		return nil, "", fmt.Errorf("`InResponseTo` does not match any of the possible request IDs (expected %v)", []string{requestID})
 	}
-	if response.IssueInstant.Add(saml.MaxIssueDelay).Before(now) {
-		return nil, "", fmt.Errorf("response IssueInstant expired at %s", response.IssueInstant.Add(saml.MaxIssueDelay))
+	if response.IssueInstant.Add(maxIssueAge).Before(now) {
+		return nil, "", fmt.Errorf("response IssueInstant expired at %s", response.IssueInstant.Add(maxIssueAge))
 	}
 	if response.Issuer != nil && response.Issuer.Value != conn.SAMLEntityID {
 		return nil, "", fmt.Errorf("response Issuer does not match the IDP metadata (expected %q)", conn.SAMLEntityID)
@@ -329,8 +339,8 @@ func decryptElement(encryptedEl *etree.Element, key crypto.Signer) ([]byte, erro
 // Gatehouse's audience rule over audiences (assertionAudiences); where crewjam dereferences a
 // missing Subject, confirmation data or Conditions (and panics), it refuses.
 func validateAssertion(a *saml.Assertion, audiences [][]string, entityID, idpEntityID, acsURL, requestID string, now time.Time) error {
-	if a.IssueInstant.Add(saml.MaxIssueDelay).Before(now) {
-		return fmt.Errorf("expired on %s", a.IssueInstant.Add(saml.MaxIssueDelay))
+	if a.IssueInstant.Add(maxIssueAge).Before(now) {
+		return fmt.Errorf("expired on %s", a.IssueInstant.Add(maxIssueAge))
 	}
 	if a.Issuer.Value != idpEntityID {
 		return fmt.Errorf("issuer is not %q", idpEntityID)

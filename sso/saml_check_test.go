@@ -354,9 +354,13 @@ var tamperedAssertions = []oracleCase{
 	}},
 	{name: "assertion issuer", tamper: func(req *saml.IdpAuthnRequest) { req.Assertion.Issuer.Value = "https://evil.example.com" }},
 	{name: "expired", tamper: shiftAssertion(-10 * time.Minute)},
-	{name: "issued long ago, still within its window", tamper: func(req *saml.IdpAuthnRequest) {
+	// crewjam allows no skew on IssueInstant: an assertion issued 2 minutes before it
+	// arrives, by an IdP's clock 2 minutes behind, fails there (maxIssueAge).
+	{name: "issued long ago, still within its window", crewjamRefuses: "expired on", tamper: func(req *saml.IdpAuthnRequest) {
 		req.Assertion.IssueInstant = req.Assertion.IssueInstant.Add(-2 * time.Minute)
 	}},
+	{name: "an IdP clock 2 minutes behind", crewjamRefuses: "IssueInstant expired", tamper: idpClockBehind(2 * time.Minute)},
+	{name: "an IdP clock 4 minutes 40 behind: beyond 90 s and the skew", tamper: idpClockBehind(4*time.Minute + 40*time.Second)},
 	{name: "not yet valid beyond 3 minutes of skew", tamper: func(req *saml.IdpAuthnRequest) {
 		req.Assertion.Conditions.NotBefore = time.Now().Add(4 * time.Minute)
 	}},

@@ -101,8 +101,22 @@ func TestSAMLLogin(t *testing.T) {
 		id.Claims["company"] != "Acme" || id.Claims["companyName"] != "Acme" || len(id.Claims["groups"].([]any)) != 2 {
 		t.Fatalf("identity %+v", id)
 	}
-	if login.AssertionID == "" || !login.KeepUntil.After(time.Now().Add(time.Minute)) || login.KeepUntil.After(time.Now().Add(5*time.Minute)) {
+	// The replay cache keeps the ID while the assertion could be accepted, and not much longer.
+	if login.AssertionID == "" || !login.KeepUntil.After(time.Now().Add(maxIssueAge)) || login.KeepUntil.After(time.Now().Add(maxIssueAge+2*time.Minute)) {
 		t.Fatalf("assertion %q kept until %s", login.AssertionID, login.KeepUntil)
+	}
+
+	// An IdP whose clock is 2 minutes behind signs in, and its assertion ID is kept as long as
+	// the assertion could still be accepted (until its IssueInstant plus maxIssueAge).
+	w.idp.Tamper(idpClockBehind(2 * time.Minute))
+	defer w.idp.Tamper(nil)
+	sr, r = w.login(t, "relay")
+	login, err = CheckSAMLResponse(r, w.sp, w.conn, sr.ID)
+	if err != nil {
+		t.Fatalf("an IdP 2 minutes behind: %v (%v)", err, privateCause(err))
+	}
+	if !login.KeepUntil.After(time.Now().Add(maxIssueAge - 2*time.Minute)) {
+		t.Fatalf("an IdP 2 minutes behind: its assertion kept until %s only", login.KeepUntil)
 	}
 }
 
@@ -167,6 +181,16 @@ func shiftAssertion(d time.Duration) func(*saml.IdpAuthnRequest) {
 			scd := a.Subject.SubjectConfirmations[i].SubjectConfirmationData
 			scd.NotOnOrAfter = scd.NotOnOrAfter.Add(d)
 		}
+	}
+}
+
+// idpClockBehind makes the response and its assertion as an IdP whose clock is d behind
+// Gatehouse's issues them (a tampering of samltest.IdP).
+func idpClockBehind(d time.Duration) func(*saml.IdpAuthnRequest) {
+	shift := shiftAssertion(-d)
+	return func(req *saml.IdpAuthnRequest) {
+		shift(req)
+		req.Now = req.Now.Add(-d) // the Response's IssueInstant
 	}
 }
 
