@@ -7,8 +7,8 @@
 //
 // Register http://localhost:3000/callback as a redirect URI of the application first, and
 // http://localhost:3000/ as its post-logout redirect URI (docs/sign-in.md). Open
-// http://localhost:3000/, type a work email, and sign in at your identity provider; the page
-// then shows the id_token's claims, and "Sign out" ends the sign-in at Gatehouse's
+// http://localhost:3000/, type a work email, and sign in at your identity provider; the home
+// page then shows the id_token's claims, and "Sign out" ends the sign-in at Gatehouse's
 // end_session_endpoint.
 package main
 
@@ -69,7 +69,24 @@ var page = template.Must(template.New("").Parse(`<!doctype html><title>Example a
 {{else}}<form action="/login"><label>Work email <input type="email" name="email"></label>
 <button>Sign in with SSO</button></form>{{end}}`))
 
-func (a *relyingParty) home(w http.ResponseWriter, r *http.Request) { page.Execute(w, nil) }
+// home shows the signed-in person's claims, read from the id_token the callback kept (and
+// verified again), or the sign-in form.
+func (a *relyingParty) home(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie("id_token")
+	if err != nil {
+		page.Execute(w, nil)
+		return
+	}
+	idt, err := a.verifier.Verify(r.Context(), c.Value)
+	if err != nil { // expired, or from another provider: sign in again
+		page.Execute(w, nil)
+		return
+	}
+	var claims map[string]any
+	idt.Claims(&claims)
+	out, _ := json.MarshalIndent(claims, "", "  ")
+	page.Execute(w, string(out))
+}
 
 // login sends the browser to Gatehouse. The email is a hint: Gatehouse routes it to the
 // connection that owns its domain (without it, Gatehouse asks for the email itself).
@@ -86,7 +103,10 @@ func (a *relyingParty) login(w http.ResponseWriter, r *http.Request) {
 }
 
 // callback checks state, redeems the code with the PKCE verifier, and verifies the id_token
-// (signature, issuer, audience, expiry) and its nonce.
+// (signature, issuer, audience, expiry) and its nonce. It then sends the browser home: a
+// reload of the callback URL must not send its code again, since a code used twice makes
+// Gatehouse revoke the tokens the first use got (RFC 6749 §4.1.2); the one-time cookies are
+// gone by then, so a reload only says the state does not match.
 func (a *relyingParty) callback(w http.ResponseWriter, r *http.Request) {
 	cookie := func(name string) string {
 		c, err := r.Cookie(name)
@@ -94,6 +114,9 @@ func (a *relyingParty) callback(w http.ResponseWriter, r *http.Request) {
 			return ""
 		}
 		return c.Value
+	}
+	for _, name := range []string{"state", "nonce", "verifier"} {
+		http.SetCookie(w, &http.Cookie{Name: name, Path: "/", MaxAge: -1})
 	}
 	q := r.URL.Query()
 	if e := q.Get("error"); e != "" {
@@ -119,10 +142,7 @@ func (a *relyingParty) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	// Kept for signing out: the end_session_endpoint takes it as id_token_hint.
 	http.SetCookie(w, &http.Cookie{Name: "id_token", Value: raw, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	var claims map[string]any
-	idt.Claims(&claims)
-	out, _ := json.MarshalIndent(claims, "", "  ")
-	page.Execute(w, string(out))
+	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
 // logout forgets the sign-in here and sends the browser to Gatehouse's end_session_endpoint,
