@@ -974,6 +974,10 @@ func (s *Service) RedeemCode(ctx context.Context, in CodeRedemption) (*Redeemed,
 		// An admin removed it after the sign-in began (a compromised URI, say): its codes
 		// issue nothing.
 		problem = "redirect_uri is no longer registered for the application"
+	case g.CodeChallenge != "" && in.CodeVerifier == "":
+		problem = "code_verifier is missing: the authorization request sent a code_challenge"
+	case g.CodeChallenge != "" && !wellFormedVerifier(in.CodeVerifier):
+		problem = "code_verifier must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_' and '~' (RFC 7636 §4.1)"
 	case g.CodeChallenge != "" && !verifierMatches(in.CodeVerifier, g.CodeChallenge):
 		problem = "code_verifier does not match the code_challenge"
 	case g.CodeChallenge == "" && in.CodeVerifier != "":
@@ -1037,11 +1041,17 @@ func (s *Service) RevokeApplicationToken(ctx context.Context, app *models.Applic
 // verifierMatches checks a PKCE verifier against an S256 challenge (RFC 7636 §4.6): 43–128
 // unreserved characters (§4.1), then its hash.
 func verifierMatches(verifier, challenge string) bool {
-	if len(verifier) < 43 || len(verifier) > 128 || strings.IndexFunc(verifier, notUnreserved) >= 0 {
+	if !wellFormedVerifier(verifier) {
 		return false
 	}
 	sum := sha256.Sum256([]byte(verifier))
 	return base64.RawURLEncoding.EncodeToString(sum[:]) == challenge
+}
+
+// wellFormedVerifier reports whether verifier has RFC 7636 §4.1's form: 43 to 128 unreserved
+// characters.
+func wellFormedVerifier(verifier string) bool {
+	return len(verifier) >= 43 && len(verifier) <= 128 && strings.IndexFunc(verifier, notUnreserved) < 0
 }
 
 // UserInfo is what the userinfo endpoint returns (OIDC Core §5.3).

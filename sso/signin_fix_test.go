@@ -667,6 +667,18 @@ func TestRefusedRedemptionIsNoReplay(t *testing.T) {
 			!strings.Contains(logs.String(), "code_verifier does not match") || strings.Contains(logs.String(), code) {
 			t.Fatalf("a refused redemption: a warning without the code, and no replay, expected:\n%s", logs.String())
 		}
+		// A missing or malformed verifier is told as such (a client with a short verifier of
+		// its own making learns why), and spends the code all the same.
+		for sent, want := range map[string]string{"": "code_verifier is missing", strings.Repeat("v", 32): "must be 43 to 128 characters",
+			strings.Repeat("v", 42) + "+": "must be 43 to 128 characters"} {
+			r, verifier := w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "jane@example.com")
+			if c, d := exchange(r.query.Get("code"), sent); c != "invalid_grant" || !strings.Contains(d, want) {
+				t.Fatalf("verifier %q: %s %q, want %q", sent, c, d, want)
+			}
+			if c, d := exchange(r.query.Get("code"), verifier); c != "invalid_grant" || !strings.Contains(d, "void") {
+				t.Fatalf("the code again after verifier %q: %s %q", sent, c, d)
+			}
+		}
 		// A real replay still reads as one.
 		r, verifier = w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "jane@example.com")
 		if c, d := exchange(r.query.Get("code"), verifier); c != "" || d != "<nil>" {
