@@ -154,13 +154,14 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// A POST from another site carries no SameSite=Lax cookie: starting a sign-in from it
-	// would take the browser's sign-in cookie over, and another sign-in under way in this
-	// browser would fail. The browser sends it once more from Gatehouse's own page (the
-	// form_post page, aimed at this endpoint): a same-origin POST, which carries the cookie.
-	// Browsers name the site of a request (Sec-Fetch-Site); other clients are not bounced.
-	if r.Method == http.MethodPost && r.Header.Get("Sec-Fetch-Site") == "cross-site" &&
-		webpage.CookieValue(r, s.svc.SignInCookieName()) == "" {
+	// A POST from another site carries no SameSite=Lax cookie: a sign-in started from it
+	// could not adopt the browser's sign-in cookie and would give the browser one more, a
+	// cookie for each such sign-in. The browser sends it once more from Gatehouse's own page
+	// (the form_post page, aimed at this endpoint): a same-origin POST, which carries the
+	// cookies. Browsers name the site of a request (Sec-Fetch-Site); other clients are not
+	// bounced, nor is a request with a sign-in cookie.
+	browser := s.svc.SignInBrowser(webpage.Cookies(r))
+	if r.Method == http.MethodPost && r.Header.Get("Sec-Fetch-Site") == "cross-site" && !browser.HasCookie() {
 		webpage.Answer(w, r, &provision.Answer{RedirectURI: s.issuer + "/oauth/authorize", Params: q, Mode: provision.ResponseModeFormPost})
 		return
 	}
@@ -194,7 +195,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		req.IDTokenHint = s.idTokenHint(r, raw)
 		req.IDTokenHintInvalid = req.IDTokenHint == nil
 	}
-	req.BrowserSecret = webpage.CookieValue(r, s.svc.SignInCookieName())
+	req.Browser = browser
 	res, err := s.svc.Authorize(r.Context(), req)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "authorize", "request_id", req.RequestID, "err", err)
@@ -217,7 +218,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 			webpage.Answer(w, r, s.svc.ErrorAnswer(st.Flow, "server_error", "SAML sign-in is not available"))
 			return
 		}
-		http.SetCookie(w, webpage.SignInCookie(s.svc.SignInCookieName(), st.BrowserSecret, s.svc.SecureCookies()))
+		webpage.SetSignInCookie(w, st, s.svc.SecureCookies())
 		w.Header().Set("Cache-Control", "no-store")
 		up.StartSignIn(w, r, st)
 	}

@@ -44,8 +44,9 @@ const (
 	maxHint        = 320
 )
 
-// SignInCookie names the HttpOnly, SameSite=Lax cookie that binds flows to the browser that
-// started them (the OpenID Provider sets it, the upstream callbacks read it).
+// SignInCookie is the base of the names of the HttpOnly, SameSite=Lax cookies that bind flows
+// to the browser that started them (cookie.go; the OpenID Provider sets them, the upstream
+// callbacks read them).
 const SignInCookie = "gatehouse_signin"
 
 // OIDCCallbackPath is the callback OIDC connections share: the redirect URI an admin registers
@@ -124,9 +125,9 @@ type AuthorizeRequest struct {
 	// Repeated names a parameter the request repeats (RFC 6749 §3.1 forbids it); client_id
 	// and redirect_uri must not be among them, for the error goes to the redirect_uri.
 	Repeated string
-	// BrowserSecret is the value of the browser's sign-in cookie, "" when it has none.
-	BrowserSecret string
-	RequestID     string
+	// Browser is the browser's sign-in cookies (SignInBrowser).
+	Browser   Browser
+	RequestID string
 	// Test marks the flow of a connection test sign-in (testsignin.go), not an application's.
 	Test bool
 }
@@ -162,8 +163,10 @@ type AuthorizeResult struct {
 type FlowStart struct {
 	Flow       *models.SignInFlow
 	Connection *models.Connection
-	// BrowserSecret is the cookie value that binds the flow to the browser.
-	BrowserSecret string
+	// BrowserSecret is the cookie value that binds the flow to the browser, and CookieName the
+	// name of the cookie the transport sets with it: "" when the flow adopted a cookie the
+	// browser sent, which needs setting no more.
+	BrowserSecret, CookieName string
 	// State, Nonce and Verifier (PKCE, S256) for an OIDC identity provider.
 	UpstreamState, UpstreamNonce, UpstreamVerifier string
 	// UpstreamRequestID is the ID the SAML AuthnRequest must carry (InResponseTo comes back
@@ -320,19 +323,20 @@ func (s *Service) route(ctx context.Context, ws uuid.UUID, req AuthorizeRequest)
 // request asks of the interaction (parseInteraction).
 func (s *Service) startFlow(ctx context.Context, app *models.Application, conn *models.Connection, req AuthorizeRequest, in interaction) (*AuthorizeResult, error) {
 	now := s.now()
-	browser := req.BrowserSecret
-	if !validChallenge(browser) { // only randomValue()'s exact form (43 base64url characters) is adopted
-		browser = randomValue()
-	}
-	st := &FlowStart{Connection: conn, BrowserSecret: browser, UpstreamState: randomValue(),
+	st := &FlowStart{Connection: conn, UpstreamState: randomValue(),
 		UpstreamNonce: randomValue(), UpstreamVerifier: randomValue(),
 		LoginHint: in.loginHint, ACRValues: in.acrValues,
 		ForceAuthn: hasToken(in.prompt, "login") || in.maxAge != "", Passive: hasToken(in.prompt, "none")}
+	if b := req.Browser.secrets; len(b) > 0 {
+		st.BrowserSecret = b[len(b)-1] // any of them: the browser sends them all
+	} else {
+		st.BrowserSecret, st.CookieName = randomValue(), s.newSignInCookieName()
+	}
 	if conn.Protocol == models.ProtocolSAML {
 		st.UpstreamRequestID = "_" + randomValue() // an xs:ID: base64url after "_" is an NCName
 	}
 	st.Flow = &models.SignInFlow{ID: store.NewID(), WorkspaceID: app.WorkspaceID, ApplicationID: app.ID, BrandID: app.BrandID,
-		ConnectionID: conn.ID, BrowserHash: secret.Hash(browser), ClientID: app.ClientID, RedirectURI: req.RedirectURI,
+		ConnectionID: conn.ID, BrowserHash: secret.Hash(st.BrowserSecret), ClientID: app.ClientID, RedirectURI: req.RedirectURI,
 		Scope: grantedScope(req.Scope), State: req.State, Nonce: req.Nonce, CodeChallenge: req.CodeChallenge, ResponseMode: req.responseMode(),
 		Prompt: in.prompt, MaxAge: in.maxAge, HintSubject: in.hintSubject, UpstreamStateHash: secret.Hash(st.UpstreamState), UpstreamNonce: st.UpstreamNonce,
 		UpstreamVerifierEnc: s.box.Seal([]byte(st.UpstreamVerifier)), UpstreamRequestID: st.UpstreamRequestID,
@@ -531,22 +535,23 @@ func (f *ClaimedFlow) requestID() string {
 }
 
 // ClaimFlow finds the flow of an identity provider's answer by the state Gatehouse sent
-// (OIDC state, SAML RelayState) and claims it for the browser holding the flow's cookie. A
-// missing cookie, another browser's cookie, an unknown, replayed or expired state is a
-// *FlowError with no redirect: the answer may be an attacker's, and no code is ever minted.
-func (s *Service) ClaimFlow(ctx context.Context, upstreamState, browserSecret, requestID string) (*ClaimedFlow, error) {
-	return s.claimFlow(ctx, upstreamState, browserSecret, requestID, s.store.ClaimFlow)
+// (OIDC state, SAML RelayState) and claims it for the browser holding the flow's cookie (one
+// of its sign-in cookies: SignInBrowser). A missing cookie, cookies of other flows only, an
+// unknown, replayed or expired state is a *FlowError with no redirect: the answer may be an
+// attacker's, and no code is ever minted.
+func (s *Service) ClaimFlow(ctx context.Context, upstreamState string, browser Browser, requestID string) (*ClaimedFlow, error) {
+	return s.claimFlow(ctx, upstreamState, browser, requestID, s.store.ClaimFlow)
 }
 
 // ClaimSAMLFlow is ClaimFlow for the browser's continuation of a SAML flow: the claim also
 // takes the answer AcceptSAMLAnswer kept (one statement on PostgreSQL), which SAMLIdentity
 // then opens.
-func (s *Service) ClaimSAMLFlow(ctx context.Context, upstreamState, browserSecret, requestID string) (*ClaimedFlow, error) {
+func (s *Service) ClaimSAMLFlow(ctx context.Context, upstreamState string, browser Browser, requestID string) (*ClaimedFlow, error) {
 	var answer []byte
 	var lookup *store.IdentityLookup
-	cf, err := s.claimFlow(ctx, upstreamState, browserSecret, requestID,
-		func(ctx context.Context, stateHash, browserHash string, now time.Time) (*models.SignInFlow, error) {
-			f, enc, l, err := s.store.ClaimSAMLFlow(ctx, stateHash, browserHash, now)
+	cf, err := s.claimFlow(ctx, upstreamState, browser, requestID,
+		func(ctx context.Context, stateHash string, browserHashes []string, now time.Time) (*models.SignInFlow, error) {
+			f, enc, l, err := s.store.ClaimSAMLFlow(ctx, stateHash, browserHashes, now)
 			answer, lookup = enc, l
 			return f, err
 		})
@@ -556,8 +561,8 @@ func (s *Service) ClaimSAMLFlow(ctx context.Context, upstreamState, browserSecre
 	return cf, err
 }
 
-func (s *Service) claimFlow(ctx context.Context, upstreamState, browserSecret, requestID string,
-	claim func(ctx context.Context, stateHash, browserHash string, now time.Time) (*models.SignInFlow, error)) (*ClaimedFlow, error) {
+func (s *Service) claimFlow(ctx context.Context, upstreamState string, browser Browser, requestID string,
+	claim func(ctx context.Context, stateHash string, browserHashes []string, now time.Time) (*models.SignInFlow, error)) (*ClaimedFlow, error) {
 	ctx = signInState(ctx)
 	refuse := func(cause string, f *models.SignInFlow) error {
 		if f != nil {
@@ -571,11 +576,12 @@ func (s *Service) claimFlow(ctx context.Context, upstreamState, browserSecret, r
 	}
 	h := secret.Hash(upstreamState)
 	now := s.now()
-	noCookie := browserSecret == "" || len(browserSecret) > 64
+	noCookie := !browser.HasCookie()
 	var f *models.SignInFlow
 	err := store.ErrNotFound
 	if !noCookie {
-		f, err = claim(ctx, h, secret.Hash(browserSecret), now)
+		// One statement whichever of the browser's cookies is the flow's.
+		f, err = claim(ctx, h, browser.hashes(), now)
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		f, err := s.store.FlowByUpstreamState(ctx, h)
@@ -596,7 +602,9 @@ func (s *Service) claimFlow(ctx context.Context, upstreamState, browserSecret, r
 			// The flow stays open for the browser that started it, which may still come.
 			return nil, refuse("the browser sent no sign-in cookie", f)
 		default:
-			return nil, refuse("the sign-in cookie belongs to another browser", f)
+			// Another browser's, or this browser's for its other sign-ins: the cookie that
+			// started this one may have been lost (cleared, or past maxSignInCookies).
+			return nil, refuse("none of the browser's sign-in cookies is this flow's", f)
 		}
 	}
 	if err != nil {

@@ -58,7 +58,7 @@ func TestSignInFastPathOracle(t *testing.T) {
 				UpstreamRequestID: "_" + store.NewID().String(), UpstreamVerifierEnc: []byte("sealed"), ExpiresAt: now.Add(time.Hour), CreatedAt: now}
 			must(0, e.st.CreateFlow(ctx, f))
 			must(e.st.PutSAMLAnswer(ctx, f.ID, []byte("sealed"), f.ExpiresAt, models.Key(id.Identifier)))
-			_, _, lookup, err := e.st.ClaimSAMLFlow(ctx, f.UpstreamStateHash, "browser", now)
+			_, _, lookup, err := e.st.ClaimSAMLFlow(ctx, f.UpstreamStateHash, []string{"browser"}, now)
 			if err != nil || lookup == nil && e.st.Dialect() == store.Postgres {
 				t.Fatalf("claim: %+v %v", lookup, err)
 			}

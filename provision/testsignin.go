@@ -176,7 +176,7 @@ var testAbandoned = fmt.Sprintf("The test sign-in expired before the identity pr
 // pending, unexpired test starts a flow at the connection's identity provider (FlowStart set;
 // the transport sets the cookie and redirects); otherwise the test is returned to be shown.
 // An unknown token returns nil.
-func (s *Service) OpenTestSignIn(ctx context.Context, token, browserSecret, requestID string) (*models.TestSignIn, *FlowStart, error) {
+func (s *Service) OpenTestSignIn(ctx context.Context, token string, browser Browser, requestID string) (*models.TestSignIn, *FlowStart, error) {
 	ctx = signInState(ctx)
 	if token == "" || len(token) > 128 {
 		return nil, nil, nil
@@ -219,7 +219,7 @@ func (s *Service) OpenTestSignIn(ctx context.Context, token, browserSecret, requ
 	// names the test.
 	app := &models.Application{ID: uuid.Nil, WorkspaceID: t.WorkspaceID, BrandID: brand}
 	res, err := s.startFlow(ctx, app, conn, AuthorizeRequest{RedirectURI: s.sso.publicURL + TestSignInPath + t.TokenHash,
-		State: t.ID.String(), BrowserSecret: browserSecret, RequestID: requestID, Test: true}, interaction{})
+		State: t.ID.String(), Browser: browser, RequestID: requestID, Test: true}, interaction{})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -352,12 +352,12 @@ func (s *Service) dryRun(ctx context.Context, brandID *uuid.UUID, conn *models.C
 	}
 }
 
-// TestVisibleTo reports whether a test's result may be shown to the browser holding
-// browserSecret (its sign-in cookie, "" when none): only the browser that ran the test sees
-// its identity, claims and failure cause; others read it through the API. A test no browser
-// ran (it expired first) shows only its status and message.
-func TestVisibleTo(t *models.TestSignIn, browserSecret string) bool {
-	return t.BrowserHash == "" || browserSecret != "" && secret.Equal(browserSecret, t.BrowserHash)
+// TestVisibleTo reports whether a test's result may be shown to browser (its sign-in cookies):
+// only the browser that ran the test, which holds the cookie of the test's flow among its
+// own, sees its identity, claims and failure cause; others read it through the API. A test no
+// browser ran (it expired first) shows only its status and message.
+func TestVisibleTo(t *models.TestSignIn, browser Browser) bool {
+	return t.BrowserHash == "" || browser.owns(t.BrowserHash)
 }
 
 // SecureCookies reports whether GATEHOUSE_PUBLIC_URL is https: the sign-in cookie is Secure

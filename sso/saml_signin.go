@@ -125,7 +125,7 @@ func (s *SAMLSignIn) acs(w http.ResponseWriter, r *http.Request) {
 // cont is GET /saml/continue: the flow is bound to the browser, then decided.
 func (s *SAMLSignIn) cont(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	f, err := s.rp.svc.ClaimSAMLFlow(ctx, r.URL.Query().Get("state"), webpage.CookieValue(r, s.rp.svc.SignInCookieName()), webpage.RequestID(w))
+	f, err := s.rp.svc.ClaimSAMLFlow(ctx, r.URL.Query().Get("state"), s.rp.svc.SignInBrowser(webpage.Cookies(r)), webpage.RequestID(w))
 	if err != nil {
 		s.rp.refuse(w, r, err)
 		return

@@ -195,7 +195,7 @@ func (s *SignIn) refuse(w http.ResponseWriter, r *http.Request, err error) {
 func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
-	f, err := s.svc.ClaimFlow(ctx, q.Get("state"), webpage.CookieValue(r, s.svc.SignInCookieName()), webpage.RequestID(w))
+	f, err := s.svc.ClaimFlow(ctx, q.Get("state"), s.svc.SignInBrowser(webpage.Cookies(r)), webpage.RequestID(w))
 	if err != nil {
 		s.refuse(w, r, err)
 		return

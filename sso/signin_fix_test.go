@@ -346,37 +346,47 @@ func TestSignInReplayedCallbackAddsNoEvent(t *testing.T) {
 }
 
 // Finding 8: a sign-in cookie the browser brings is adopted only in the exact form Gatehouse
-// makes (43 base64url characters); anything else (a planted value) is replaced.
+// makes (43 base64url characters), and then no cookie is set; anything else (a planted value)
+// is ignored, and the start sets a new cookie of its own beside it.
 func TestSignInCookieAdoptedOnlyInItsForm(t *testing.T) {
 	idp := newTestIdP(t)
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		w := newSignInWorld(t, e, idp)
 		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		set := func(planted string) string {
+		// set returns the sign-in cookie the start sets (nil: none), the browser bringing
+		// planted under the name name.
+		set := func(name, planted string) *http.Cookie {
 			t.Helper()
 			req, _ := http.NewRequest("GET", w.app.AuthCodeURL("s", oauth2.SetAuthURLParam("login_hint", "jane@example.com")), nil)
-			req.AddCookie(&http.Cookie{Name: "gatehouse_signin", Value: planted})
+			req.AddCookie(&http.Cookie{Name: name, Value: planted})
 			resp, err := c.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
+			if resp.StatusCode != http.StatusFound || len(resp.Cookies()) > 1 {
+				t.Fatalf("%d %v", resp.StatusCode, resp.Cookies())
+			}
 			for _, ck := range resp.Cookies() {
-				if ck.Name == "gatehouse_signin" {
-					return ck.Value
+				return ck
+			}
+			return nil
+		}
+		for _, name := range []string{"gatehouse_signin", "gatehouse_signin_tag"} {
+			for _, planted := range []string{strings.Repeat("a", 50), strings.Repeat("a", 42) + "!", strings.Repeat("b", 44)} {
+				if got := set(name, planted); got == nil || got.Value == planted || len(got.Value) != 43 || got.Name == name ||
+					!strings.HasPrefix(got.Name, "gatehouse_signin_") {
+					t.Fatalf("planted %s=%q: cookie %v", name, planted, got)
 				}
 			}
-			t.Fatalf("no sign-in cookie: %d", resp.StatusCode)
-			return ""
-		}
-		for _, planted := range []string{strings.Repeat("a", 50), strings.Repeat("a", 42) + "!", strings.Repeat("b", 44)} {
-			if got := set(planted); got == planted || len(got) != 43 {
-				t.Fatalf("planted %q: cookie %q", planted, got)
+			own := oauth2.GenerateVerifier() // 43 base64url characters, like Gatehouse's
+			if got := set(name, own); got != nil {
+				t.Fatalf("a well-formed cookie %s was not adopted: %v", name, got)
 			}
 		}
-		own := oauth2.GenerateVerifier() // 43 base64url characters, like Gatehouse's
-		if got := set(own); got != own {
-			t.Fatalf("a well-formed cookie was replaced: %q → %q", own, got)
+		// A cookie of another name is not a sign-in cookie, well-formed or not.
+		if got := set("gatehouse_signinx", oauth2.GenerateVerifier()); got == nil {
+			t.Fatal("a cookie of another name was adopted")
 		}
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -449,7 +450,8 @@ func userinfo(t *testing.T, e *testEnv, token string) userinfoResult {
 }
 
 // The flow cookie is HttpOnly and SameSite=Lax always, and Secure exactly when the public URL
-// is https.
+// is https; a start that makes one names it gatehouse_signin_ and a tag of its own (8
+// base64url characters), so that starts at once in one browser do not overwrite each other's.
 func TestSignInCookieAttributes(t *testing.T) {
 	idp := newTestIdP(t)
 	for _, https := range []bool{false, true} {
@@ -467,13 +469,28 @@ func TestSignInCookieAttributes(t *testing.T) {
 			}
 			resp.Body.Close()
 			sc := resp.Header.Get("Set-Cookie")
-			name := "gatehouse_signin="
+			name := `^gatehouse_signin_[A-Za-z0-9_-]{8}=`
 			if https { // the __Host- prefix: a sibling subdomain cannot plant the cookie
-				name = "__Host-" + name
+				name = `^__Host-` + name[1:]
 			}
-			if resp.StatusCode != http.StatusFound || !strings.HasPrefix(sc, name) || !strings.Contains(sc, "Path=/") || !strings.Contains(sc, "HttpOnly") ||
+			if resp.StatusCode != http.StatusFound || !regexp.MustCompile(name).MatchString(sc) || !strings.Contains(sc, "Path=/") || !strings.Contains(sc, "HttpOnly") ||
 				!strings.Contains(sc, "SameSite=Lax") || strings.Contains(sc, "Secure") != https {
 				t.Fatalf("https=%v: %d Set-Cookie %q", https, resp.StatusCode, sc)
+			}
+			if https {
+				// Without the prefix a cookie is none of Gatehouse's (a sibling subdomain may
+				// have planted it): not adopted, well-formed or not.
+				req, _ := http.NewRequest("GET", w.app.AuthCodeURL("s", oauth2.SetAuthURLParam("login_hint", "jane@example.com")), nil)
+				req.AddCookie(&http.Cookie{Name: "gatehouse_signin_planted", Value: oauth2.GenerateVerifier()})
+				req.AddCookie(&http.Cookie{Name: "gatehouse_signin", Value: oauth2.GenerateVerifier()})
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if sc := resp.Header.Get("Set-Cookie"); !regexp.MustCompile(name).MatchString(sc) {
+					t.Fatalf("a cookie without the __Host- prefix was adopted: Set-Cookie %q", sc)
+				}
 			}
 		})
 	}

@@ -28,7 +28,7 @@ func (h *TestSignIn) Register(mux *http.ServeMux) {
 
 func (h *TestSignIn) open(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	browser := webpage.CookieValue(r, h.rp.svc.SignInCookieName())
+	browser := h.rp.svc.SignInBrowser(webpage.Cookies(r))
 	t, st, err := h.rp.svc.OpenTestSignIn(ctx, r.PathValue("token"), browser, webpage.RequestID(w))
 	switch {
 	case err != nil:
@@ -45,7 +45,7 @@ func (h *TestSignIn) open(w http.ResponseWriter, r *http.Request) {
 		writeTestPage(w, t)
 		return
 	}
-	http.SetCookie(w, webpage.SignInCookie(h.rp.svc.SignInCookieName(), st.BrowserSecret, h.rp.svc.SecureCookies()))
+	webpage.SetSignInCookie(w, st, h.rp.svc.SecureCookies())
 	w.Header().Set("Cache-Control", "no-store")
 	if st.Connection.Protocol == models.ProtocolSAML {
 		h.saml.StartSignIn(w, r, st)

@@ -32,7 +32,7 @@ func TestMigration24KeepsFlowsAnsweredByQuery(t *testing.T) {
 			t.Fatal(err)
 		}
 		for state, want := range map[string]string{"before": "", "after": "form_post"} {
-			f, err := s.ClaimFlow(ctx, state, "browser", now)
+			f, err := s.ClaimFlow(ctx, state, []string{"browser"}, now)
 			if err != nil || f.ResponseMode != want {
 				t.Errorf("flow %s: %+v %v, want response mode %q", state, f, err, want)
 			}

@@ -38,7 +38,7 @@ func TestMigration26KeepsAnswersInFlight(t *testing.T) {
 			t.Fatalf("put: %v %v", fresh, err)
 		}
 		for state, want := range map[string]string{"before": "", "after": "jane-sub"} {
-			f, answer, lookup, err := s.ClaimSAMLFlow(ctx, state, "browser", now)
+			f, answer, lookup, err := s.ClaimSAMLFlow(ctx, state, []string{"browser"}, now)
 			if err != nil || string(answer) != "sealed "+state {
 				t.Fatalf("claim %s: %+v %q %v", state, f, answer, err)
 			}

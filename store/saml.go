@@ -183,9 +183,9 @@ type IdentityLookup struct {
 // lookup is that lookup's answer; nil when it did not run (SQLite, or no answer). A claimed
 // flow without an answer returns a nil answer.
 // Errors: ErrNotFound when the flow cannot be claimed (as ClaimFlow).
-func (s *Store) ClaimSAMLFlow(ctx context.Context, stateHash, browserHash string, now time.Time) (f *models.SignInFlow, answer []byte, lookup *IdentityLookup, err error) {
-	if s.dialect != Postgres {
-		f, err := s.ClaimFlow(ctx, stateHash, browserHash, now)
+func (s *Store) ClaimSAMLFlow(ctx context.Context, stateHash string, browserHashes []string, now time.Time) (f *models.SignInFlow, answer []byte, lookup *IdentityLookup, err error) {
+	if s.dialect != Postgres || len(browserHashes) == 0 {
+		f, err := s.ClaimFlow(ctx, stateHash, browserHashes, now)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -201,7 +201,7 @@ func (s *Store) ClaimSAMLFlow(ctx context.Context, stateHash, browserHash string
 	err = s.queryOne(ctx, func(rows *sql.Rows) error {
 		dest := flowTable.dest(f, &answer, &key)
 		return rows.Scan(append(append(dest, userTable.destOrNull(u, &found)...), &derived)...)
-	}, claimSAMLFlowSQL, now, stateHash, browserHash, now)
+	}, claimSAMLFlowSQL(len(browserHashes)), claimArgs(now, stateHash, browserHashes)...)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -217,14 +217,17 @@ func (s *Store) ClaimSAMLFlow(ctx context.Context, stateHash, browserHash string
 	return f, answer, lookup, nil
 }
 
-// claimSAMLFlowSQL claims the flow (f) and takes its answer (a), then looks up, through a live
-// connection, the account bound to the answer's identifier (u: none without an answer).
-var claimSAMLFlowSQL = `WITH f AS (UPDATE sign_in_flows SET claimed_at = ?
-		WHERE upstream_state_hash = ? AND browser_hash = ? AND claimed_at IS NULL AND expires_at > ? RETURNING ` + flowList + `),
+// claimSAMLFlowSQL claims the flow (f) bound to one of n browser hashes and takes its answer
+// (a), then looks up, through a live connection, the account bound to the answer's identifier
+// (u: none without an answer).
+func claimSAMLFlowSQL(n int) string {
+	return `WITH f AS (UPDATE sign_in_flows SET claimed_at = ?
+		WHERE upstream_state_hash = ? AND browser_hash IN ` + inList(n) + ` AND claimed_at IS NULL AND expires_at > ? RETURNING ` + flowList + `),
 	a AS (DELETE FROM saml_answers WHERE flow_id IN (SELECT id FROM f) RETURNING identity_enc, identifier_key)
 	SELECT ` + flowTable.qualified("f") + `, a.identity_enc, a.identifier_key, ` + userTable.qualified("u") + `, u.derived_email
 	FROM f LEFT JOIN a ON true LEFT JOIN LATERAL (SELECT ` + userSelect + `, user_accounts.derived_email FROM user_accounts ` +
-	liveIdentity("f.workspace_id", "f.connection_id", "a.identifier_key") + `) u ON true`
+		liveIdentity("f.workspace_id", "f.connection_id", "a.identifier_key") + `) u ON true`
+}
 
 // SAMLSPKeys loads every stored service provider key (current, next, previous).
 // Errors: none of the contract; no match is an empty result.

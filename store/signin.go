@@ -99,13 +99,31 @@ func (s *Store) ConnectionByVerifiedDomain(ctx context.Context, ws uuid.UUID, na
 }
 
 // ClaimFlow marks the flow whose upstream state hashes to stateHash as answered, if it is
-// bound to the browser whose cookie hashes to browserHash, unanswered and unexpired, and
-// returns it. Anything else is ErrNotFound: a replayed, tampered, expired or stolen state.
+// bound to one of browserHashes (the hashes of the sign-in cookies the browser sent; the
+// caller bounds them), unanswered and unexpired, and returns it. Anything else is ErrNotFound:
+// a replayed, tampered, expired or stolen state, or no browser hash at all.
 // Errors: ErrNotFound, as above.
-func (s *Store) ClaimFlow(ctx context.Context, stateHash, browserHash string, now time.Time) (*models.SignInFlow, error) {
+func (s *Store) ClaimFlow(ctx context.Context, stateHash string, browserHashes []string, now time.Time) (*models.SignInFlow, error) {
+	if len(browserHashes) == 0 {
+		return nil, ErrNotFound
+	}
 	return s.queryFlow(ctx, `UPDATE sign_in_flows SET claimed_at = ?
-		WHERE upstream_state_hash = ? AND browser_hash = ? AND claimed_at IS NULL AND expires_at > ? RETURNING `+flowList,
-		now, stateHash, browserHash, now)
+		WHERE upstream_state_hash = ? AND browser_hash IN `+inList(len(browserHashes))+` AND claimed_at IS NULL AND expires_at > ? RETURNING `+flowList,
+		claimArgs(now, stateHash, browserHashes)...)
+}
+
+// inList is the placeholders of an IN list of n values: "(?,?,…)".
+func inList(n int) string { return "(?" + strings.Repeat(",?", n-1) + ")" }
+
+// claimArgs are the arguments of a claim's statement: the time claimed, the state's hash, the
+// browser's hashes (the IN list), the time again (the expiry check).
+func claimArgs(now time.Time, stateHash string, browserHashes []string) []any {
+	args := make([]any, 0, len(browserHashes)+3)
+	args = append(args, now, stateHash)
+	for _, h := range browserHashes {
+		args = append(args, h)
+	}
+	return append(args, now)
 }
 
 // FinishFlow marks a flow no browser has claimed as answered, whether or not it has expired,

@@ -29,17 +29,17 @@ func TestSignInStateExpiryAndSingleUse(t *testing.T) {
 		}
 		flow("live", now.Add(time.Minute))
 		flow("expired", now.Add(-time.Second))
-		if _, err := s.ClaimFlow(ctx, "live", "another browser", now); !errors.Is(err, ErrNotFound) {
+		if _, err := s.ClaimFlow(ctx, "live", []string{"another browser"}, now); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("another browser claims: %v", err)
 		}
-		f, err := s.ClaimFlow(ctx, "live", "browser", now)
+		f, err := s.ClaimFlow(ctx, "live", []string{"browser"}, now)
 		if err != nil || f.UpstreamStateHash != "live" || f.ClaimedAt == nil || string(f.UpstreamVerifierEnc) != "sealed" || f.Test != true {
 			t.Fatalf("claim: %+v %v", f, err)
 		}
-		if _, err := s.ClaimFlow(ctx, "live", "browser", now); !errors.Is(err, ErrNotFound) {
+		if _, err := s.ClaimFlow(ctx, "live", []string{"browser"}, now); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("second claim: %v", err)
 		}
-		if _, err := s.ClaimFlow(ctx, "expired", "browser", now); !errors.Is(err, ErrNotFound) {
+		if _, err := s.ClaimFlow(ctx, "expired", []string{"browser"}, now); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("expired claim: %v", err)
 		}
 		// A code is redeemed only for an account that exists and is active.

@@ -1,17 +1,30 @@
 package webpage
 
-import "net/http"
+import (
+	"iter"
+	"net/http"
 
-// SignInCookie is the browser sign-in's cookie (name and secure from
-// provision.Service.SignInCookieName and SecureCookies): HttpOnly, SameSite=Lax, Path=/.
-func SignInCookie(name, value string, secure bool) *http.Cookie {
-	return &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode}
+	"gatehouse/provision"
+)
+
+// SetSignInCookie sets the sign-in cookie of a flow that made a new browser secret (name and
+// value from st, Secure from provision.Service.SecureCookies): HttpOnly, SameSite=Lax, Path=/.
+// A flow that adopted a cookie the browser sent sets none.
+func SetSignInCookie(w http.ResponseWriter, st *provision.FlowStart, secure bool) {
+	if st.CookieName == "" {
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: st.CookieName, Value: st.BrowserSecret, Path: "/", HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
 }
 
-// CookieValue is the value of the request's cookie name, "" when it has none.
-func CookieValue(r *http.Request, name string) string {
-	if c, err := r.Cookie(name); err == nil {
-		return c.Value
+// Cookies are the request's cookies as name, value pairs, in the order the browser sent them
+// (for provision.Service.SignInBrowser, which picks its own).
+func Cookies(r *http.Request) iter.Seq2[string, string] {
+	return func(yield func(string, string) bool) {
+		for _, c := range r.Cookies() {
+			if !yield(c.Name, c.Value) {
+				return
+			}
+		}
 	}
-	return ""
 }

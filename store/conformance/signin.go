@@ -83,21 +83,25 @@ func testClaimSAMLFlow(e *env) {
 	fresh, err := e.s.PutSAMLAnswer(e.ctx, f.ID, []byte("sealed identity"), e.now.Add(time.Hour), "nobody")
 	e.ok(err)
 	e.check(fresh, "answer not stored")
-	_, _, _, err = e.s.ClaimSAMLFlow(e.ctx, state, "other browser", e.now)
+	_, _, _, err = e.s.ClaimSAMLFlow(e.ctx, state, []string{"other browser"}, e.now)
 	e.is(err, store.ErrNotFound, "claim from another browser")
-	got, answer, _, err := e.s.ClaimSAMLFlow(e.ctx, state, "browser", e.now)
+	_, _, _, err = e.s.ClaimSAMLFlow(e.ctx, state, []string{"other flow", "other browser"}, e.now)
+	e.is(err, store.ErrNotFound, "claim with other flows' cookies")
+	_, _, _, err = e.s.ClaimSAMLFlow(e.ctx, state, nil, e.now)
+	e.is(err, store.ErrNotFound, "claim without a cookie")
+	got, answer, _, err := e.s.ClaimSAMLFlow(e.ctx, state, []string{"other flow", "another flow", "browser"}, e.now)
 	e.ok(err)
 	e.check(got.ID == f.ID && got.ClaimedAt != nil && got.UpstreamStateHash == state && got.ExpiresAt.Equal(f.ExpiresAt) &&
 		got.Prompt == "none" && got.HintSubject == "hinted" && got.MaxAge == "600",
 		"claimed %+v", got)
 	e.check(string(answer) == "sealed identity", "answer %q", answer)
-	_, _, _, err = e.s.ClaimSAMLFlow(e.ctx, state, "browser", e.now)
+	_, _, _, err = e.s.ClaimSAMLFlow(e.ctx, state, []string{"browser"}, e.now)
 	e.is(err, store.ErrNotFound, "second claim")
 	_, err = e.s.TakeSAMLAnswer(e.ctx, f.ID)
 	e.is(err, store.ErrNotFound, "the answer after the claim")
 
 	bare := e.flow(conn.ID, unique("state-"), unique("req-"), e.now.Add(time.Hour))
-	got, answer, lookup, err := e.s.ClaimSAMLFlow(e.ctx, bare.UpstreamStateHash, "browser", e.now)
+	got, answer, lookup, err := e.s.ClaimSAMLFlow(e.ctx, bare.UpstreamStateHash, []string{"browser"}, e.now)
 	e.ok(err)
 	e.check(got.ID == bare.ID && answer == nil && lookup == nil, "flow without an answer: %v %q %+v", got.ID, answer, lookup)
 
@@ -154,7 +158,7 @@ func testClaimSAMLFlow(e *env) {
 		fl := tc.in.flow(tc.conn, unique("state-"), unique("req-"), e.now.Add(time.Hour))
 		_, err := e.s.PutSAMLAnswer(e.ctx, fl.ID, []byte("sealed"), e.now.Add(time.Hour), tc.key)
 		e.ok(err)
-		_, _, lookup, err := e.s.ClaimSAMLFlow(e.ctx, fl.UpstreamStateHash, "browser", e.now)
+		_, _, lookup, err := e.s.ClaimSAMLFlow(e.ctx, fl.UpstreamStateHash, []string{"browser"}, e.now)
 		e.ok(err)
 		wantUser, wantDerived, err := e.s.UserAccountByLiveIdentity(e.ctx, fl.WorkspaceID, fl.ConnectionID, tc.key)
 		if tc.want == nil {
@@ -218,14 +222,20 @@ func testFlows(e *env) {
 	_, err = e.s.FlowByUpstreamState(e.ctx, other.UpstreamStateHash)
 	e.is(err, store.ErrNotFound, "by the old state")
 
-	_, err = e.s.ClaimFlow(e.ctx, state, "other browser", e.now)
+	// The browser sends the hashes of all its sign-in cookies: the flow is claimed when one
+	// of them is its, wherever it is in the list; none, or none at all, claims nothing.
+	_, err = e.s.ClaimFlow(e.ctx, state, []string{"other browser"}, e.now)
 	e.is(err, store.ErrNotFound, "claim from another browser")
-	got, err = e.s.ClaimFlow(e.ctx, state, "browser", e.now)
+	_, err = e.s.ClaimFlow(e.ctx, state, []string{"other flow", "another flow", "other browser"}, e.now)
+	e.is(err, store.ErrNotFound, "claim with other flows' cookies")
+	_, err = e.s.ClaimFlow(e.ctx, state, nil, e.now)
+	e.is(err, store.ErrNotFound, "claim without a cookie")
+	got, err = e.s.ClaimFlow(e.ctx, state, []string{"other flow", "browser", "another flow"}, e.now)
 	e.ok(err)
 	e.check(got.ClaimedAt != nil && got.Prompt == "none" && got.HintSubject == "hinted" && got.MaxAge == "600", "claimed %+v", got)
-	_, err = e.s.ClaimFlow(e.ctx, state, "browser", e.now)
+	_, err = e.s.ClaimFlow(e.ctx, state, []string{"browser"}, e.now)
 	e.is(err, store.ErrNotFound, "second claim")
-	_, err = e.s.ClaimFlow(e.ctx, old.UpstreamStateHash, "browser", e.now)
+	_, err = e.s.ClaimFlow(e.ctx, old.UpstreamStateHash, []string{"browser"}, e.now)
 	e.is(err, store.ErrNotFound, "expired claim")
 
 	// A flow is finished once, expired or not; a claimed flow is finished already, and a
@@ -246,7 +256,7 @@ func testFlows(e *env) {
 	got, err = e.s.FlowByUpstreamState(e.ctx, unclaimed.UpstreamStateHash)
 	e.ok(err)
 	e.check(got.ClaimedAt != nil, "a finished flow reads unclaimed")
-	_, err = e.s.ClaimFlow(e.ctx, unclaimed.UpstreamStateHash, "browser", e.now)
+	_, err = e.s.ClaimFlow(e.ctx, unclaimed.UpstreamStateHash, []string{"browser"}, e.now)
 	e.is(err, store.ErrNotFound, "claim of a finished flow")
 	done, err = e.s.FinishFlow(e.ctx, store.NewID(), e.now)
 	e.ok(err)
@@ -292,7 +302,7 @@ func testAbandonedFlows(e *env, conn *models.Connection) {
 		BrowserHash: "browser", RedirectURI: "https://gatehouse/test", Scope: "openid", RequestID: unique("req-"), Test: true,
 		ExpiresAt: expired.Add(-time.Minute), CreatedAt: e.now})
 	claimed := e.flow(conn.ID, unique("state-"), "", e.now.Add(time.Hour))
-	_, err := e.s.ClaimFlow(e.ctx, claimed.UpstreamStateHash, "browser", e.now)
+	_, err := e.s.ClaimFlow(e.ctx, claimed.UpstreamStateHash, []string{"browser"}, e.now)
 	e.ok(err)
 	e.ok(e.s.RawScan(e.ctx, new([]int), "UPDATE sign_in_flows SET expires_at = ? WHERE id = ? RETURNING 1", expired, claimed.ID))
 	finished := e.flow(conn.ID, unique("state-"), "", expired)
