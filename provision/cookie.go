@@ -37,10 +37,14 @@ func (s *Service) SignInCookieName() string {
 	return SignInCookie
 }
 
-// newSignInCookieName is the name of a new browser secret's cookie: the base name, "_" and 8
-// random base64url characters (48 bits: concurrent starts never pick the same one).
-func (s *Service) newSignInCookieName() string {
-	return s.SignInCookieName() + "_" + secret.Token("", 6)
+// newSignInCookieNames are the names a new browser secret is set under: its own, the base
+// name, "_" and 8 random base64url characters (48 bits: concurrent starts never pick the same
+// one), and the base name itself. Replicas of the versions before the tags read the base name
+// alone: during a rolling upgrade, a sign-in started on an upgraded replica may be answered on
+// one of those, which finds it there (as it did before, the last start's). Once no replica of
+// those versions runs, the base name need not be set any more.
+func (s *Service) newSignInCookieNames() []string {
+	return []string{s.SignInCookieName() + "_" + secret.Token("", 6), s.SignInCookieName()}
 }
 
 // Browser is a browser as its sign-in cookies show it: the secrets of the flows it started

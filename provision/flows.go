@@ -163,10 +163,11 @@ type AuthorizeResult struct {
 type FlowStart struct {
 	Flow       *models.SignInFlow
 	Connection *models.Connection
-	// BrowserSecret is the cookie value that binds the flow to the browser, and CookieName the
-	// name of the cookie the transport sets with it: "" when the flow adopted a cookie the
-	// browser sent, which needs setting no more.
-	BrowserSecret, CookieName string
+	// BrowserSecret is the cookie value that binds the flow to the browser, and CookieNames the
+	// names of the cookies the transport sets with it (newSignInCookieNames): none when the
+	// flow adopted a cookie the browser sent, which needs setting no more.
+	BrowserSecret string
+	CookieNames   []string
 	// State, Nonce and Verifier (PKCE, S256) for an OIDC identity provider.
 	UpstreamState, UpstreamNonce, UpstreamVerifier string
 	// UpstreamRequestID is the ID the SAML AuthnRequest must carry (InResponseTo comes back
@@ -330,7 +331,7 @@ func (s *Service) startFlow(ctx context.Context, app *models.Application, conn *
 	if b := req.Browser.secrets; len(b) > 0 {
 		st.BrowserSecret = b[len(b)-1] // any of them: the browser sends them all
 	} else {
-		st.BrowserSecret, st.CookieName = randomValue(), s.newSignInCookieName()
+		st.BrowserSecret, st.CookieNames = randomValue(), s.newSignInCookieNames()
 	}
 	if conn.Protocol == models.ProtocolSAML {
 		st.UpstreamRequestID = "_" + randomValue() // an xs:ID: base64url after "_" is an NCName

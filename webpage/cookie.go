@@ -7,14 +7,13 @@ import (
 	"gatehouse/provision"
 )
 
-// SetSignInCookie sets the sign-in cookie of a flow that made a new browser secret (name and
+// SetSignInCookie sets the sign-in cookies of a flow that made a new browser secret (names and
 // value from st, Secure from provision.Service.SecureCookies): HttpOnly, SameSite=Lax, Path=/.
 // A flow that adopted a cookie the browser sent sets none.
 func SetSignInCookie(w http.ResponseWriter, st *provision.FlowStart, secure bool) {
-	if st.CookieName == "" {
-		return
+	for _, name := range st.CookieNames {
+		http.SetCookie(w, &http.Cookie{Name: name, Value: st.BrowserSecret, Path: "/", HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
 	}
-	http.SetCookie(w, &http.Cookie{Name: st.CookieName, Value: st.BrowserSecret, Path: "/", HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
 }
 
 // Cookies are the request's cookies as name, value pairs, in the order the browser sent them
