@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http" // only for the type of http.MaxBytesReader's error
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -43,18 +42,18 @@ const (
 )
 
 // DecodeJSONBody decodes a request body that must hold exactly one JSON value into v, refusing
-// unknown object fields when strict: the one reading of a JSON body for REST and SCIM. Every
-// failure is a BodyTextError, a sentence for the caller that never repeats the input: a body
-// over http.MaxBytesReader's limit, text that is not Unicode (CheckBodyText), an empty body,
-// invalid JSON or a field of the wrong type (JSONMessage), data after the value.
-func DecodeJSONBody(body io.Reader, v any, strict bool) error {
-	b, err := io.ReadAll(body)
-	var tooLarge *http.MaxBytesError
+// unknown object fields when strict: the one reading of a JSON body for REST and SCIM. It reads
+// at most limit bytes. Every failure is a BodyTextError, a sentence for the caller that never
+// repeats the input: a body over limit, one that could not be read, text that is not Unicode
+// (CheckBodyText), an empty body, invalid JSON or a field of the wrong type (JSONMessage), data
+// after the value.
+func DecodeJSONBody(body io.Reader, v any, strict bool, limit int64) error {
+	b, err := io.ReadAll(io.LimitReader(body, limit+1))
 	switch {
-	case errors.As(err, &tooLarge):
-		return BodyTextError("the request body is larger than " + byteSize(tooLarge.Limit))
 	case err != nil:
 		return BodyTextError("the request body could not be read")
+	case int64(len(b)) > limit:
+		return BodyTextError("the request body is larger than " + byteSize(limit))
 	}
 	if err := CheckBodyText(b); err != nil {
 		return err

@@ -4,10 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"unicode/utf8"
 )
 
@@ -160,34 +159,35 @@ func TestDecodeJSONBody(t *testing.T) {
 		Name  string `json:"name"`
 		Count int    `json:"count"`
 	}
-	limited := func(body string, limit int64) io.Reader {
-		return http.MaxBytesReader(httptest.NewRecorder(), io.NopCloser(strings.NewReader(body)), limit)
-	}
+	const mib = 1 << 20
 	cases := []struct {
 		name   string
 		body   io.Reader
+		limit  int64
 		strict bool
 		want   string // "": decoded
 	}{
-		{"an object", strings.NewReader(`{"name":"a","count":2}`), true, ""},
-		{"an unknown field, lenient", strings.NewReader(`{"name":"a","other":1}`), false, ""},
-		{"an unknown field, strict", strings.NewReader(`{"name":"a","other":1}`), true, "the request body has an unknown field \"other\""},
-		{"empty", strings.NewReader(""), true, "the request body is empty; a JSON object is required"},
-		{"only spaces", strings.NewReader("  \n"), false, "the request body is empty; a JSON object is required"},
-		{"trailing data", strings.NewReader(`{"name":"a"} {"name":"b"}`), true, "the request body has unexpected data after the JSON object"},
-		{"invalid JSON", strings.NewReader(`{"name": secret}`), true, "the request body is not valid JSON (at byte 10)"},
-		{"a wrong type", strings.NewReader(`{"count":"secret"}`), true, "count must be a JSON number, not string"},
-		{"cut short", strings.NewReader(`{"name":"secr`), true, "the request body ends before the JSON value does"},
-		{"not UTF-8", strings.NewReader("{\"name\":\"\xff\"}"), true, string(ErrBodyNotUTF8)},
-		{"an unpaired surrogate", strings.NewReader(`{"name":"\ud800"}`), true, string(ErrBodyUnpairedSurrogate)},
-		{"over 2 MiB", limited(`{"name":"`+strings.Repeat("s", 2<<20)+`"}`, 2<<20), false, "the request body is larger than 2 MiB"},
-		{"over 64 KiB", limited(strings.Repeat(" ", 65<<10), 64<<10), false, "the request body is larger than 64 KiB"},
-		{"over 1000 bytes", limited(strings.Repeat(" ", 1001), 1000), false, "the request body is larger than 1000 bytes"},
-		{"within the limit", limited(`{"name":"a"}`, 1000), true, ""},
+		{"an object", strings.NewReader(`{"name":"a","count":2}`), mib, true, ""},
+		{"an unknown field, lenient", strings.NewReader(`{"name":"a","other":1}`), mib, false, ""},
+		{"an unknown field, strict", strings.NewReader(`{"name":"a","other":1}`), mib, true, "the request body has an unknown field \"other\""},
+		{"empty", strings.NewReader(""), mib, true, "the request body is empty; a JSON object is required"},
+		{"only spaces", strings.NewReader("  \n"), mib, false, "the request body is empty; a JSON object is required"},
+		{"trailing data", strings.NewReader(`{"name":"a"} {"name":"b"}`), mib, true, "the request body has unexpected data after the JSON object"},
+		{"a trailing brace", strings.NewReader(`{"name":"a"} }`), mib, true, "the request body has unexpected data after the JSON object"},
+		{"invalid JSON", strings.NewReader(`{"name": secret}`), mib, true, "the request body is not valid JSON (at byte 10)"},
+		{"a wrong type", strings.NewReader(`{"count":"secret"}`), mib, true, "count must be a JSON number, not string"},
+		{"cut short", strings.NewReader(`{"name":"secr`), mib, true, "the request body ends before the JSON value does"},
+		{"not UTF-8", strings.NewReader("{\"name\":\"\xff\"}"), mib, true, string(ErrBodyNotUTF8)},
+		{"an unpaired surrogate", strings.NewReader(`{"name":"\ud800"}`), mib, true, string(ErrBodyUnpairedSurrogate)},
+		{"over 2 MiB", strings.NewReader(`{"name":"` + strings.Repeat("s", 2*mib) + `"}`), 2 * mib, false, "the request body is larger than 2 MiB"},
+		{"over 64 KiB", strings.NewReader(strings.Repeat(" ", 64<<10+1)), 64 << 10, false, "the request body is larger than 64 KiB"},
+		{"over 1000 bytes", strings.NewReader(strings.Repeat(" ", 1001)), 1000, false, "the request body is larger than 1000 bytes"},
+		{"exactly the limit", strings.NewReader(`{"name":"a"}`), int64(len(`{"name":"a"}`)), true, ""},
+		{"a failed read", io.MultiReader(strings.NewReader(`{"name":`), iotest.ErrReader(errors.New("connection reset"))), mib, true, "the request body could not be read"},
 	}
 	for _, c := range cases {
 		var v target
-		err := DecodeJSONBody(c.body, &v, c.strict)
+		err := DecodeJSONBody(c.body, &v, c.strict, c.limit)
 		switch {
 		case c.want == "" && err != nil:
 			t.Errorf("%s: %v", c.name, err)

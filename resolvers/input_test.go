@@ -184,6 +184,10 @@ func TestInputErrorsAreSentences(t *testing.T) {
 			{"/api/v1/sso/connections", `{"name" "x"}`, "the request body is not valid JSON (at byte 9)"},
 			{"/scim/v2/Users", `["x"]`, "the request body must be a JSON object, not array"},
 			{"/scim/v2/Users", `{"userName": }`, "the request body is not valid JSON"},
+			// Each surface's own limit: 1 MiB for REST, 2 MiB for SCIM.
+			{"/api/v1/sso/connections", `{"name": "` + strings.Repeat("x", 1<<20) + `"}`, "the request body is larger than 1 MiB"},
+			{"/scim/v2/Users", `{"userName": "` + strings.Repeat("x", 1<<20) + `"}`, "userName"},
+			{"/scim/v2/Users", `{"userName": "` + strings.Repeat("x", 2<<20) + `"}`, "the request body is larger than 2 MiB"},
 		} {
 			tok := admin
 			if strings.HasPrefix(c.path, "/scim") {
@@ -192,7 +196,7 @@ func TestInputErrorsAreSentences(t *testing.T) {
 			r := e.Call("POST", c.path, tok, c.body).Must(t, 400)
 			if !strings.Contains(r.Raw, c.want) || strings.Contains(r.Raw, "Go ") || strings.Contains(r.Raw, "interface") ||
 				strings.Contains(r.Raw, "struct") || strings.Contains(r.Raw, "json:") {
-				t.Errorf("POST %s %s: want %q, got %s", c.path, c.body, c.want, r.Raw)
+				t.Errorf("POST %s %.100s: want %q, got %.300s", c.path, c.body, c.want, r.Raw)
 			}
 		}
 		// A label is named only where the message completes it.

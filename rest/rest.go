@@ -68,7 +68,6 @@ func (h *Handler) handle(fn handlerFunc) http.Handler {
 			return
 		}
 		r = r.WithContext(provision.WithPrincipal(r.Context(), p))
-		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 		status, body, err := fn(w, r)
 		if err != nil {
 			writeError(w, err, h.log, r)
@@ -87,7 +86,7 @@ func decode(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return models.Errorf(models.EINVALID, "the request body must be JSON (Content-Type: application/json)")
 	}
-	if err := models.DecodeJSONBody(r.Body, v, true); err != nil {
+	if err := models.DecodeJSONBody(r.Body, v, true, maxBodyBytes); err != nil {
 		return models.Errorf(models.EINVALID, "%s", err)
 	}
 	return nil

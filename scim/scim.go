@@ -139,7 +139,6 @@ func (h *Handler) handle(op, res string, c *telemetry.OutcomeCounters, fn func(w
 			return
 		}
 		r = r.WithContext(provision.WithSCIMCaller(ctx, caller))
-		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 		if err := fn(w, r); err != nil {
 			status := h.writeError(w, r, err)
 			c.ObserveStatus(status)
@@ -228,7 +227,7 @@ func decodeBody(r *http.Request, v any) error {
 	if ct != "" && !strings.HasPrefix(ct, "application/scim+json") && !strings.HasPrefix(ct, "application/json") {
 		return models.SCIMError(models.SCIMTypeInvalidSyntax, "the body must be application/scim+json or application/json")
 	}
-	if err := models.DecodeJSONBody(r.Body, v, false); err != nil {
+	if err := models.DecodeJSONBody(r.Body, v, false, maxBodyBytes); err != nil {
 		return models.SCIMError(models.SCIMTypeInvalidSyntax, "%s", err)
 	}
 	return nil
