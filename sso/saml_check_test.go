@@ -361,6 +361,12 @@ var tamperedAssertions = []oracleCase{
 	}},
 	{name: "an IdP clock 2 minutes behind", crewjamRefuses: "IssueInstant expired", tamper: idpClockBehind(2 * time.Minute)},
 	{name: "an IdP clock 4 minutes 40 behind: beyond 90 s and the skew", tamper: idpClockBehind(4*time.Minute + 40*time.Second)},
+	// maxIssueAge's own bound, the validity windows still open: 4 minutes old is taken, 4
+	// minutes 40 is not, for the response and for the assertion alone.
+	{name: "issued 4 minutes ago, its windows open", crewjamRefuses: "IssueInstant expired", tamper: issuedAgo(4*time.Minute, true, true)},
+	{name: "issued 4 minutes 40 ago, its windows open", tamper: issuedAgo(4*time.Minute+40*time.Second, true, true)},
+	{name: "the response issued 4 minutes 40 ago, its assertion now", tamper: issuedAgo(4*time.Minute+40*time.Second, true, false)},
+	{name: "the assertion issued 4 minutes 40 ago, its response now", tamper: issuedAgo(4*time.Minute+40*time.Second, false, true)},
 	{name: "not yet valid beyond 3 minutes of skew", tamper: func(req *saml.IdpAuthnRequest) {
 		req.Assertion.Conditions.NotBefore = time.Now().Add(4 * time.Minute)
 	}},

@@ -118,6 +118,18 @@ func TestSAMLLogin(t *testing.T) {
 	if !login.KeepUntil.After(time.Now().Add(maxIssueAge - 2*time.Minute)) {
 		t.Fatalf("an IdP 2 minutes behind: its assertion kept until %s only", login.KeepUntil)
 	}
+	// One 2 minutes ahead: its assertion can be accepted until 2 minutes after maxIssueAge
+	// from now, so it is kept at least that long (a KeepUntil counted from the arrival would
+	// forget it first).
+	w.idp.Tamper(idpClockBehind(-2 * time.Minute))
+	sr, r = w.login(t, "relay")
+	login, err = CheckSAMLResponse(r, w.sp, w.conn, sr.ID)
+	if err != nil {
+		t.Fatalf("an IdP 2 minutes ahead: %v (%v)", err, privateCause(err))
+	}
+	if !login.KeepUntil.After(time.Now().Add(maxIssueAge + 2*time.Minute)) {
+		t.Fatalf("an IdP 2 minutes ahead: its assertion kept until %s only", login.KeepUntil)
+	}
 }
 
 // TestSAMLSignedRequest verifies the redirect-binding signature as an IdP does, with the
@@ -191,6 +203,19 @@ func idpClockBehind(d time.Duration) func(*saml.IdpAuthnRequest) {
 	return func(req *saml.IdpAuthnRequest) {
 		shift(req)
 		req.Now = req.Now.Add(-d) // the Response's IssueInstant
+	}
+}
+
+// issuedAgo moves the IssueInstant of the response, of the assertion or of both d into the
+// past, and nothing else (a tampering of samltest.IdP).
+func issuedAgo(d time.Duration, response, assertion bool) func(*saml.IdpAuthnRequest) {
+	return func(req *saml.IdpAuthnRequest) {
+		if response {
+			req.Now = req.Now.Add(-d)
+		}
+		if assertion {
+			req.Assertion.IssueInstant = req.Assertion.IssueInstant.Add(-d)
+		}
 	}
 }
 

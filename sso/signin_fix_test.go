@@ -677,7 +677,8 @@ func TestRefusedRedemptionIsNoReplay(t *testing.T) {
 		// A missing or malformed verifier is told as such (a client with a short verifier of
 		// its own making learns why), and spends the code all the same.
 		for sent, want := range map[string]string{"": "code_verifier is missing", strings.Repeat("v", 32): "must be 43 to 128 characters",
-			strings.Repeat("v", 42) + "+": "must be 43 to 128 characters"} {
+			strings.Repeat("v", 42) + "+": "must be 43 to 128 characters", strings.Repeat("v", 42): "must be 43 to 128 characters",
+			strings.Repeat("v", 129): "must be 43 to 128 characters", strings.Repeat("v", 43): "does not match", strings.Repeat("v", 128): "does not match"} {
 			r, verifier := w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "jane@example.com")
 			if c, d := exchange(r.query.Get("code"), sent); c != "invalid_grant" || !strings.Contains(d, want) {
 				t.Fatalf("verifier %q: %s %q, want %q", sent, c, d, want)

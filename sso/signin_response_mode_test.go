@@ -370,3 +370,41 @@ func TestSAMLFormPostResponseMode(t *testing.T) {
 		}
 	})
 }
+
+// A POSTed authorization request goes on to the identity provider by a 303, which every
+// browser follows with a GET (RFC 9700 §4.12); a GET's by a 302. Both protocols.
+func TestPOSTedAuthorizeGoesOnBy303(t *testing.T) {
+	idp := newTestIdP(t)
+	check := func(t *testing.T, e *testEnv, app *oauth2.Config, hint, value, idpURL string) {
+		t.Helper()
+		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		u, _ := url.Parse(app.AuthCodeURL("app-state", oidc.Nonce("n"), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()),
+			oauth2.SetAuthURLParam(hint, value)))
+		resp, err := c.PostForm(e.URL+"/oauth/authorize", u.Query())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), idpURL) {
+			t.Fatalf("POST: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if resp, err = c.Get(u.String()); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), idpURL) {
+			t.Fatalf("GET: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	t.Run("OIDC", func(t *testing.T) {
+		eachDB(t, func(t *testing.T, e *testEnv) {
+			check(t, e, newSignInWorld(t, e, idp).app, "login_hint", "pat@example.com", idp.srv.URL)
+		})
+	})
+	t.Run("SAML", func(t *testing.T) {
+		eachDB(t, func(t *testing.T, e *testEnv) {
+			w := newSAMLWorld(t, e)
+			check(t, e, w.app, "connection", samlSlug, w.idp.SSOURL)
+		})
+	})
+}

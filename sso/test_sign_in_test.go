@@ -60,6 +60,11 @@ func TestSAMLTestSignIn(t *testing.T) {
 			!strings.Contains(body, "00u-ada") || !strings.Contains(body, "Analytical Engines") || !strings.Contains(body, `<dd id="outcome">provisioned</dd>`) {
 			t.Fatalf("result page %d at %s: %s", resp.StatusCode, resp.Request.URL, body)
 		}
+		// It shows an identity: never stored, framed, sniffed or told to another site.
+		if h := resp.Header; h.Get("Cache-Control") != "no-store" || h.Get("X-Frame-Options") != "DENY" || h.Get("X-Content-Type-Options") != "nosniff" ||
+			h.Get("Referrer-Policy") != "no-referrer" || !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+			t.Fatalf("result page headers: %v", h)
+		}
 		got := e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id, "").Must(t, 200)
 		if str(got.Body, "status") != "succeeded" || str(got.Body, "identity", "identifier") != "00u-ada" ||
 			str(got.Body, "identity", "email") != "ada@example.com" || str(got.Body, "identity", "firstName") != "Ada" ||
