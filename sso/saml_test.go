@@ -297,7 +297,7 @@ func TestSAMLResponseRefusals(t *testing.T) {
 			text := a.Text()
 			a.SetText(text[:10])
 			a.CreateComment("split")
-			a.CreateCharData(text[10:])
+			a.CreateText(text[10:])
 		}},
 		{name: "wrong recipient", cause: "Recipient", tamper: func(req *saml.IdpAuthnRequest) {
 			req.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.Recipient = "https://other.example.com/saml/acs"

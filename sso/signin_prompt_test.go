@@ -99,11 +99,11 @@ func TestOIDCSignInPromptAndMaxAge(t *testing.T) {
 		t.Run("unknown prompt values are ignored; without prompt, max_age or login_hint the IdP gets none", func(t *testing.T) {
 			idp.as(jane)
 			start := time.Now().Add(-time.Second)
-			res, verifier := w.signIn(t, b, w.app, "connection", w.slug, "prompt", "login create")
+			res, _ := w.signIn(t, b, w.app, "connection", w.slug, "prompt", "login create")
 			if res.query.Get("code") == "" || idp.seen.Get("prompt") != "login" {
 				t.Fatalf("prompt=login create: %+v, IdP sent %v", res, idp.seen)
 			}
-			res, verifier = w.signIn(t, b, w.app, "connection", w.slug)
+			res, verifier := w.signIn(t, b, w.app, "connection", w.slug)
 			if res.query.Get("code") == "" {
 				t.Fatalf("no code: %+v", res)
 			}

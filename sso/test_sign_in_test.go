@@ -116,7 +116,7 @@ func TestSAMLTestSignIn(t *testing.T) {
 		id2, u2 := startTest(t, e, w.tok, w.conn, "")
 		b = w.browser()
 		_, page = samltest.Follow(t, b, u2)
-		resp, body = w.post(t, b, e.URL, page)
+		_, body = w.post(t, b, e.URL, page)
 		w.idp.Tamper(nil)
 		failed := e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id2, "").Must(t, 200)
 		if str(failed.Body, "status") != "failed" || !strings.Contains(str(failed.Body, "error"), "expired") || get(failed.Body, "decision") != nil ||
