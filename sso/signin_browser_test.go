@@ -31,6 +31,65 @@ func TestSignInInChromium(t *testing.T) {
 	t.Run("OIDC, through the email page", func(t *testing.T) { testOIDCInChromium(t) })
 	t.Run("SAML, the IdP on another site", func(t *testing.T) { testSAMLInChromium(t) })
 	t.Run("OIDC, POSTed from another site", func(t *testing.T) { testCrossSitePOSTInChromium(t) })
+	t.Run("a single-page application's calls from its own origin", func(t *testing.T) { testSPAInChromium(t) })
+}
+
+// A PUBLIC application running in the page (on localhost, another origin and site than
+// Gatehouse at 127.0.0.1) signs in and calls Gatehouse from its script, as oidc-client-ts
+// does: the token request, userinfo (a preflighted request: it sends Authorization),
+// revocation, and userinfo again, whose 401 challenge the script must be able to read. The
+// browser enforces CORS, which the HTTP client of TestPublicAppCORS does not: a missing
+// header fails the fetch here.
+func testSPAInChromium(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		idp.as(map[string]any{"sub": "okta-spa", "email": "spa@example.com", "given_name": "Spa", "family_name": "Page"})
+		verifier := oauth2.GenerateVerifier()
+		var clientID string
+		spa := httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprintf(rw, `<!doctype html><title>loading</title><script>
+(async () => {
+  const gh = %q, client = %q, verifier = %q;
+  const code = new URLSearchParams(location.search).get("code");
+  const form = (o) => new URLSearchParams(o);
+  const tok = await (await fetch(gh + "/oauth/token", {method: "POST", body: form({grant_type: "authorization_code",
+    code, redirect_uri: location.origin + "/callback", client_id: client, code_verifier: verifier})})).json();
+  const bearer = {headers: {Authorization: "Bearer " + tok.access_token}};
+  const info = await (await fetch(gh + "/oauth/userinfo", bearer)).json();
+  const revoked = await fetch(gh + "/oauth/revoke", {method: "POST", body: form({token: tok.access_token, client_id: client})});
+  const after = await fetch(gh + "/oauth/userinfo", bearer);
+  document.title = JSON.stringify({email: info.email, revoke: revoked.status, after: after.status,
+    challenge: after.headers.get("WWW-Authenticate")});
+})().catch((err) => { document.title = "error: " + err; });
+</script>`, e.URL, clientID, verifier)
+		}))
+		spa.Listener, _ = net.Listen("tcp", "localhost:0")
+		spa.Start()
+		t.Cleanup(spa.Close)
+		_, port, _ := net.SplitHostPort(spa.Listener.Addr().String())
+		origin := "http://localhost:" + port
+		d := e.MustGQL(w.tok, `mutation($b: ID!, $r: [String!]!) { createApplication(input: {brandId: $b, name: "SPA in Chromium",
+			redirectUris: $r, type: PUBLIC}) { application { clientId } errors { label message } } }`,
+			map[string]any{"b": w.brand, "r": []string{origin + "/callback"}})
+		if errs := payloadErrors(t, d, "createApplication"); len(errs) > 0 {
+			t.Fatalf("createApplication: %v", errs)
+		}
+		clientID = str(d, "createApplication", "application", "clientId")
+		app := &oauth2.Config{ClientID: clientID, Endpoint: oauth2.Endpoint{AuthURL: e.URL + "/oauth/authorize"},
+			RedirectURL: origin + "/callback", Scopes: []string{"openid", "email", "profile"}}
+
+		tab := apptest.NewBrowserTab(t, 1000, 800, time.Minute)
+		tab.JS(`location.href = ` + strconv.Quote(app.AuthCodeURL("spa-state", oidc.Nonce("spa-nonce"),
+			oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("login_hint", "spa@example.com"))) + `, "navigating"`)
+		tab.WaitFor("the application's script", `document.title.startsWith("{") || document.title.startsWith("error")`, 20*time.Second)
+		got := tab.JS(`document.title`)
+		want := `{"email":"spa@example.com","revoke":200,"after":401,"challenge":"Bearer `
+		if !strings.HasPrefix(got, want) || !strings.Contains(got, `error=\"invalid_token\"`) {
+			t.Fatalf("the application's calls: %s", got)
+		}
+	})
 }
 
 func testOIDCInChromium(t *testing.T) {
