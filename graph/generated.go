@@ -316,16 +316,17 @@ type ComplexityRoot struct {
 	}
 
 	OidcConfig struct {
-		CallbackURL      func(childComplexity int) int
-		ClientAuthMethod func(childComplexity int) int
-		ClientID         func(childComplexity int) int
-		ClientJWKSURL    func(childComplexity int) int
-		DiscoveryURL     func(childComplexity int) int
-		HasClientSecret  func(childComplexity int) int
-		IdentifierClaim  func(childComplexity int) int
-		IssuerURL        func(childComplexity int) int
-		OwnCallback      func(childComplexity int) int
-		Scopes           func(childComplexity int) int
+		CallbackURL          func(childComplexity int) int
+		ClientAuthMethod     func(childComplexity int) int
+		ClientID             func(childComplexity int) int
+		ClientJWKSURL        func(childComplexity int) int
+		DiscoveryURL         func(childComplexity int) int
+		HasClientSecret      func(childComplexity int) int
+		IdentifierClaim      func(childComplexity int) int
+		IssuerURL            func(childComplexity int) int
+		OwnCallback          func(childComplexity int) int
+		RequireVerifiedEmail func(childComplexity int) int
+		Scopes               func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -2125,6 +2126,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OidcConfig.OwnCallback(childComplexity), true
+	case "OidcConfig.requireVerifiedEmail":
+		if e.ComplexityRoot.OidcConfig.RequireVerifiedEmail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OidcConfig.RequireVerifiedEmail(childComplexity), true
 	case "OidcConfig.scopes":
 		if e.ComplexityRoot.OidcConfig.Scopes == nil {
 			break
@@ -3998,6 +4005,15 @@ type OidcConfig {
   connection whose sign-in it answers (a defence against IdP mix-up). False by default.
   """
   ownCallback: Boolean!
+  """
+  Whether the IdP's email is taken only when the IdP says it verified it (email_verified true).
+  False by default: it is taken unless the IdP says it did not (email_verified false), because
+  Entra ID never sends email_verified. Set it for an IdP that lets people choose or edit their
+  address, or that leaves email_verified out when it is false (OPs built on zitadel/oidc): an email
+  not taken links no account and is no identifier, and a JIT account gets one derived from the
+  identifier.
+  """
+  requireVerifiedEmail: Boolean!
   "How Gatehouse authenticates to the IdP's token endpoint. CLIENT_SECRET by default."
   clientAuthMethod: OidcClientAuthMethod!
 }
@@ -4090,6 +4106,8 @@ input OidcConfigInput {
   Register the new callbackUrl at the IdP at the same time: sign-ins under way when it changes fail.
   """
   ownCallback: Boolean
+  "True takes the IdP's email only when it says email_verified true (OidcConfig.requireVerifiedEmail)."
+  requireVerifiedEmail: Boolean
   """
   How Gatehouse authenticates to the IdP's token endpoint (OidcConfig.clientAuthMethod). CLIENT_SECRET
   needs a clientSecret; PRIVATE_KEY_JWT needs none (a secret already set is kept, unused).
@@ -5526,6 +5544,8 @@ func (ec *executionContext) childFields_OidcConfig(ctx context.Context, field gr
 		return ec.fieldContext_OidcConfig_identifierClaim(ctx, field)
 	case "ownCallback":
 		return ec.fieldContext_OidcConfig_ownCallback(ctx, field)
+	case "requireVerifiedEmail":
+		return ec.fieldContext_OidcConfig_requireVerifiedEmail(ctx, field)
 	case "clientAuthMethod":
 		return ec.fieldContext_OidcConfig_clientAuthMethod(ctx, field)
 	case "callbackUrl":
@@ -12750,6 +12770,29 @@ func (ec *executionContext) _OidcConfig_ownCallback(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_OidcConfig_ownCallback(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OidcConfig", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _OidcConfig_requireVerifiedEmail(ctx context.Context, field graphql.CollectedField, obj *models.OIDCConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OidcConfig_requireVerifiedEmail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequireVerifiedEmail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OidcConfig_requireVerifiedEmail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("OidcConfig", field, false, false, "Boolean")
 }
 
@@ -20730,7 +20773,7 @@ func (ec *executionContext) unmarshalInputOidcConfigInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"issuerUrl", "clientId", "clientSecret", "discoveryUrl", "scopes", "identifierClaim", "ownCallback", "clientAuthMethod"}
+	fieldsInOrder := [...]string{"issuerUrl", "clientId", "clientSecret", "discoveryUrl", "scopes", "identifierClaim", "ownCallback", "requireVerifiedEmail", "clientAuthMethod"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -20786,6 +20829,13 @@ func (ec *executionContext) unmarshalInputOidcConfigInput(ctx context.Context, o
 				return it, err
 			}
 			it.OwnCallback = data
+		case "requireVerifiedEmail":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requireVerifiedEmail"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequireVerifiedEmail = data
 		case "clientAuthMethod":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientAuthMethod"))
 			data, err := ec.unmarshalOOidcClientAuthMethod2ᚖgatehouseᚋmodelsᚐClientAuthMethod(ctx, v)
@@ -24038,6 +24088,11 @@ func (ec *executionContext) _OidcConfig(ctx context.Context, sel ast.SelectionSe
 			}
 		case "ownCallback":
 			out.Values[i] = ec._OidcConfig_ownCallback(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requireVerifiedEmail":
+			out.Values[i] = ec._OidcConfig_requireVerifiedEmail(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -64,6 +64,12 @@ type Connection struct {
 	// callback). An authorization response that arrives at another connection's redirect URI
 	// (an IdP mix-up) then never reaches this connection's token endpoint, nor the other way.
 	OIDCOwnCallback bool `gorm:"column:oidc_own_callback"`
+	// OIDCRequireVerifiedEmail: the IdP's email is the person's only when the IdP says it
+	// verified it (email_verified true). Otherwise (false, the default) it is unless the IdP
+	// says it did not: Entra ID never sends email_verified, and OPs built on zitadel/oidc leave
+	// it out when it is false. An email not taken is no email: it links no account, is no
+	// identifier, and a JIT account gets one derived from the identifier.
+	OIDCRequireVerifiedEmail bool `gorm:"column:oidc_require_verified_email"`
 	// OIDCClientAuthMethod is how Gatehouse authenticates to the IdP's token endpoint:
 	// ClientAuthSecret ("" too: the client secret) or ClientAuthPrivateKeyJWT.
 	OIDCClientAuthMethod string `gorm:"column:oidc_client_auth_method"`
@@ -112,6 +118,8 @@ type OIDCConfig struct {
 	IdentifierClaim string
 	// OwnCallback: the connection has its own redirect URI (Connection.OIDCOwnCallback).
 	OwnCallback bool
+	// RequireVerifiedEmail is Connection.OIDCRequireVerifiedEmail.
+	RequireVerifiedEmail bool
 	// CallbackURL is the redirect URI to register at the IdP. Set by provision (it needs the
 	// public URL).
 	CallbackURL string
@@ -167,7 +175,8 @@ func (c *Connection) OIDCConfig() *OIDCConfig {
 	}
 	cfg := &OIDCConfig{IssuerURL: c.OIDCIssuerURL, ClientID: c.OIDCClientID,
 		Scopes: strings.Fields(c.OIDCScopes), HasClientSecret: len(c.OIDCClientSecretEnc) > 0,
-		IdentifierClaim: c.IdentifierClaim(), OwnCallback: c.OIDCOwnCallback, ClientAuthMethod: c.ClientAuthMethod()}
+		IdentifierClaim: c.IdentifierClaim(), OwnCallback: c.OIDCOwnCallback, RequireVerifiedEmail: c.OIDCRequireVerifiedEmail,
+		ClientAuthMethod: c.ClientAuthMethod()}
 	if c.OIDCDiscoveryURL != "" {
 		cfg.DiscoveryURL = &c.OIDCDiscoveryURL
 	}

@@ -29,6 +29,9 @@ type OIDCConfigInput struct {
 	// OwnCallback gives the connection its own redirect URI (true) or the shared one (false):
 	// models.Connection.OIDCOwnCallback.
 	OwnCallback *bool
+	// RequireVerifiedEmail takes the IdP's email only when it says it verified it:
+	// models.Connection.OIDCRequireVerifiedEmail.
+	RequireVerifiedEmail *bool
 	// ClientAuthMethod is how Gatehouse authenticates to the IdP's token endpoint: one of
 	// models.ClientAuthMethods.
 	ClientAuthMethod *string
@@ -313,6 +316,9 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 				// A sign-in under way when this changes fails at the callback (the IdP sends it
 				// to the redirect URI it started with), and only that one.
 				c.OIDCOwnCallback = *o.OwnCallback
+			}
+			if o.RequireVerifiedEmail != nil {
+				c.OIDCRequireVerifiedEmail = *o.RequireVerifiedEmail
 			}
 		}
 	}

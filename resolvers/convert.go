@@ -33,7 +33,7 @@ func oidcInput(in *model.OIDCConfigInput) *provision.OIDCConfigInput {
 	}
 	return &provision.OIDCConfigInput{IssuerURL: in.IssuerURL, ClientID: in.ClientID,
 		ClientSecret: in.ClientSecret, DiscoveryURL: in.DiscoveryURL, Scopes: in.Scopes, IdentifierClaim: in.IdentifierClaim,
-		OwnCallback: in.OwnCallback, ClientAuthMethod: (*string)(in.ClientAuthMethod)}
+		OwnCallback: in.OwnCallback, RequireVerifiedEmail: in.RequireVerifiedEmail, ClientAuthMethod: (*string)(in.ClientAuthMethod)}
 }
 
 func samlInput(in *model.SAMLConfigInput) *provision.SAMLConfigInput {

@@ -45,6 +45,8 @@ type connectionBody struct {
 		Scopes          []string `json:"scopes"`
 		IdentifierClaim *string  `json:"identifierClaim"`
 		OwnCallback     *bool    `json:"ownCallback"`
+		// RequireVerifiedEmail: take the IdP's email only when it says email_verified true.
+		RequireVerifiedEmail *bool `json:"requireVerifiedEmail"`
 		// ClientAuthMethod: client_secret or private_key_jwt.
 		ClientAuthMethod *string `json:"clientAuthMethod"`
 	} `json:"oidcConfig"`
@@ -74,7 +76,7 @@ func (b *connectionBody) input() provision.ConnectionInput {
 	if o := b.OIDCConfig; o != nil {
 		in.OIDC = &provision.OIDCConfigInput{IssuerURL: o.IssuerURL, ClientID: o.ClientID,
 			ClientSecret: o.ClientSecret, DiscoveryURL: o.DiscoveryURL, Scopes: o.Scopes, IdentifierClaim: o.IdentifierClaim,
-			OwnCallback: o.OwnCallback, ClientAuthMethod: o.ClientAuthMethod}
+			OwnCallback: o.OwnCallback, RequireVerifiedEmail: o.RequireVerifiedEmail, ClientAuthMethod: o.ClientAuthMethod}
 	}
 	if sm := b.SAMLConfig; sm != nil {
 		in.SAML = &provision.SAMLConfigInput{EntityID: sm.EntityID, SSOURL: sm.SSOURL, Certificate: sm.Certificate,
@@ -93,6 +95,8 @@ type oidcJSON struct {
 	IdentifierClaim string   `json:"identifierClaim"`
 	// OwnCallback: the connection has its own redirect URI (CallbackURL).
 	OwnCallback bool `json:"ownCallback"`
+	// RequireVerifiedEmail: the IdP's email is taken only when it says email_verified true.
+	RequireVerifiedEmail bool `json:"requireVerifiedEmail"`
 	// CallbackURL is the redirect URI to register at the identity provider.
 	CallbackURL string `json:"callbackUrl"`
 	// ClientAuthMethod is client_secret or private_key_jwt; ClientJWKSURL is where the IdP
@@ -153,7 +157,8 @@ func (h *Handler) connectionOf(c *models.Connection) connectionJSON {
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 	if o := h.svc.OIDCConfig(c); o != nil {
 		out.OIDCConfig = &oidcJSON{IssuerURL: o.IssuerURL, ClientID: o.ClientID, HasClientSecret: o.HasClientSecret,
-			Scopes: o.Scopes, IdentifierClaim: o.IdentifierClaim, OwnCallback: o.OwnCallback, CallbackURL: o.CallbackURL,
+			Scopes: o.Scopes, IdentifierClaim: o.IdentifierClaim, OwnCallback: o.OwnCallback, RequireVerifiedEmail: o.RequireVerifiedEmail,
+			CallbackURL:      o.CallbackURL,
 			ClientAuthMethod: string(o.ClientAuthMethod), ClientJWKSURL: o.ClientJWKSURL}
 		if o.DiscoveryURL != nil {
 			out.OIDCConfig.DiscoveryURL = *o.DiscoveryURL

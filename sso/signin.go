@@ -305,9 +305,9 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 	if cause := authorizedParty(idt.Audience, claims["azp"], f.Connection.OIDCClientID); cause != "" {
 		return provision.Identity{}, nil, cause
 	}
-	claim := f.Connection.IdentifierClaim()
+	claim, verifiedOnly := f.Connection.IdentifierClaim(), f.Connection.OIDCRequireVerifiedEmail
 	if p.UserInfoEndpoint() == "" {
-		id, cause := identityOf(claim, idt.Subject, claims)
+		id, cause := identityOf(claim, verifiedOnly, idt.Subject, claims)
 		return id, nil, cause
 	}
 	merge := func(ctx context.Context) (provision.Identity, string) {
@@ -325,13 +325,13 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 		for k, v := range claims { // the signed id_token wins
 			all[k] = v
 		}
-		return identityOf(claim, idt.Subject, all)
+		return identityOf(claim, verifiedOnly, idt.Subject, all)
 	}
 	if f.Flow.Test || !carriesIdentity(claim, claims) {
 		id, cause := merge(ctx)
 		return id, nil, cause
 	}
-	id, cause = identityOf(claim, idt.Subject, claims)
+	id, cause = identityOf(claim, verifiedOnly, idt.Subject, claims)
 	id.ClaimsPartial = true
 	return id, merge, cause
 }
@@ -370,9 +370,10 @@ func carriesIdentity(identifierClaim string, claims map[string]any) bool {
 
 // identityOf normalises the claims of an OIDC identity provider. The identifier is the value
 // of the connection's identifier claim (models.Connection.IdentifierClaim): subject for sub,
-// else a string claim, which must be there; an email the IdP marks unverified is no identifier,
-// as it is no email below. A failure returns the private cause.
-func identityOf(identifierClaim, subject string, claims map[string]any) (_ provision.Identity, cause string) {
+// else a string claim, which must be there; an email not taken (emailNotTaken: one the IdP
+// marks unverified, or, with verifiedOnly, one it does not mark verified) is no identifier, as
+// it is no email below. A failure returns the private cause.
+func identityOf(identifierClaim string, verifiedOnly bool, subject string, claims map[string]any) (_ provision.Identity, cause string) {
 	str := func(k string) string { v, _ := claims[k].(string); return v }
 	identifier := subject
 	if identifierClaim != "sub" {
@@ -380,7 +381,10 @@ func identityOf(identifierClaim, subject string, claims map[string]any) (_ provi
 		switch {
 		case identifier == "":
 			return provision.Identity{}, "the IdP's answer has no " + identifierClaim + " claim (a non-empty string), the connection's identifier claim"
-		case identifierClaim == "email" && emailUnverified(claims["email_verified"]):
+		case identifierClaim == "email" && emailNotTaken(claims["email_verified"], verifiedOnly):
+			if verifiedOnly {
+				return provision.Identity{}, "the email claim, the connection's identifier claim, is not marked verified (email_verified is not true, and the connection requires it)"
+			}
 			return provision.Identity{}, "the email claim, the connection's identifier claim, is marked unverified (email_verified=false)"
 		}
 	}
@@ -397,7 +401,7 @@ func identityOf(identifierClaim, subject string, claims map[string]any) (_ provi
 			}
 		}
 	}
-	if emailUnverified(claims["email_verified"]) {
+	if emailNotTaken(claims["email_verified"], verifiedOnly) {
 		// An address the IdP has not verified (self-service registration, an editable email
 		// attribute) must not link the person to the account that owns it, nor be reported to
 		// the application as theirs: the engine sees no email.
@@ -430,14 +434,22 @@ func describeOAuth(err error) string {
 	return models.Clip(err.Error(), maxErrorText)
 }
 
-// emailUnverified reports whether an email_verified claim says no: false, or the string
-// "false" that some IdPs send. An absent claim (Entra ID sends none) is not a denial.
-func emailUnverified(v any) bool {
-	switch v := v.(type) {
-	case bool:
-		return !v
-	case string:
-		return strings.EqualFold(strings.TrimSpace(v), "false")
+// emailNotTaken reports whether the IdP's email must be left out, by its email_verified claim
+// v: when it says no (false, or the string "false" that some IdPs send), and, for a connection
+// that requires verified emails (models.Connection.OIDCRequireVerifiedEmail), when it does not
+// say yes (true or "true"). Without that, an absent claim is not a denial: Entra ID sends none.
+func emailNotTaken(v any, verifiedOnly bool) bool {
+	says := func(want bool) bool {
+		switch v := v.(type) {
+		case bool:
+			return v == want
+		case string:
+			return strings.EqualFold(strings.TrimSpace(v), strconv.FormatBool(want))
+		}
+		return false
 	}
-	return false
+	if verifiedOnly {
+		return !says(true)
+	}
+	return says(false)
 }

@@ -236,6 +236,8 @@ type OIDCConfigInput struct {
 	// True gives the connection its own redirect URI (OidcConfig.ownCallback), false the shared one.
 	// Register the new callbackUrl at the IdP at the same time: sign-ins under way when it changes fail.
 	OwnCallback *bool `json:"ownCallback,omitempty"`
+	// True takes the IdP's email only when it says email_verified true (OidcConfig.requireVerifiedEmail).
+	RequireVerifiedEmail *bool `json:"requireVerifiedEmail,omitempty"`
 	// How Gatehouse authenticates to the IdP's token endpoint (OidcConfig.clientAuthMethod). CLIENT_SECRET
 	// needs a clientSecret; PRIVATE_KEY_JWT needs none (a secret already set is kept, unused).
 	ClientAuthMethod *models.ClientAuthMethod `json:"clientAuthMethod,omitempty"`
