@@ -18,7 +18,8 @@ import (
 // and a random tag): two tabs that start sign-ins at once, neither with a cookie yet (a browser
 // restoring its tabs, applications that redirect on load), would otherwise overwrite each
 // other's cookie, and the first tab's sign-in would fail at its callback. A start whose
-// browser sends a sign-in cookie adopts it and sets none, so a browser normally holds one.
+// browser sends a sign-in cookie adopts it and sets none, so a browser normally holds one value
+// (under two names: newSignInCookieNames).
 
 // maxSignInCookies bounds the sign-in cookies of a request that are read. A browser gets a
 // second one only from starts that race, so a few are plenty; the bound keeps a request that

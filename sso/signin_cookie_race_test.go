@@ -179,6 +179,25 @@ func TestSignInConcurrentStartsInOneBrowser(t *testing.T) {
 				t.Fatalf("the application's sign-in: %+v", r)
 			}
 			w.claimsOf(t, w.app, r.query.Get("code"), verifier)
+			// Another browser with sign-in cookies of its own does not see the result; one
+			// holding the test's cookie behind another does.
+			gatehouse, _ := url.Parse(e.URL)
+			var testCookie *http.Cookie
+			for _, c := range b.c.Jar.Cookies(gatehouse) {
+				if strings.HasPrefix(c.Name, "gatehouse_signin_") && testCookie == nil {
+					testCookie = c // the first tab's, the test's
+				}
+			}
+			for _, holds := range []bool{false, true} {
+				other := newBrowser(t, w.redirect)
+				other.c.Jar.SetCookies(gatehouse, []*http.Cookie{{Name: "gatehouse_signin_other", Value: oauth2.GenerateVerifier(), Path: "/"}})
+				if holds {
+					other.c.Jar.SetCookies(gatehouse, []*http.Cookie{{Name: "gatehouse_signin_zzz", Value: testCookie.Value, Path: "/"}})
+				}
+				if r := other.get(t, test); r.status != map[bool]int{false: http.StatusForbidden, true: http.StatusOK}[holds] || strings.Contains(r.body, "okta-jane") != holds {
+					t.Fatalf("holds the test's cookie %v: %d %.300s", holds, r.status, r.body)
+				}
+			}
 		})
 	})
 }
@@ -308,11 +327,38 @@ func TestSignInManyCookies(t *testing.T) {
 		fin.c.Jar = owner.c.Jar
 		refused("the flow's cookie past the bound", fin, answer)
 
+		// The bound is 8: a flow's cookie with 7 newer ones is read. Two racing starts set
+		// three cookies of two values (the base name repeats the second's): with 6 newer ones
+		// the first's is still among the 8 values read.
+		owner = newBrowser(t, e.URL+"/sso/oidc/callback")
+		loc, v = start(owner)
+		answer = owner.get(t, loc).location
+		plant(owner.c.Jar, "seven", 7, wellFormed)
+		fin = newBrowser(t, w.redirect)
+		fin.c.Jar = owner.c.Jar
+		finishes("the flow's cookie with 7 newer ones", fin, answer, v)
+		owner = newBrowser(t, e.URL+"/sso/oidc/callback")
+		v1, v2 := oauth2.GenerateVerifier(), oauth2.GenerateVerifier()
+		tabs := startTabs(t, owner.c.Jar, e.URL,
+			w.app.AuthCodeURL("app-state", oidc.Nonce("app-nonce"), oauth2.S256ChallengeOption(v1), oauth2.SetAuthURLParam("login_hint", "jane@example.com")),
+			w.app.AuthCodeURL("app-state", oidc.Nonce("app-nonce"), oauth2.S256ChallengeOption(v2), oauth2.SetAuthURLParam("login_hint", "jane@example.com")))
+		answer = owner.get(t, tabs[0]).location
+		plant(owner.c.Jar, "six", 6, wellFormed)
+		fin = newBrowser(t, w.redirect)
+		fin.c.Jar = owner.c.Jar
+		finishes("the first tab's cookie with the base name's repeat and 6 newer ones", fin, answer, v1)
+
+		// A browser without any sign-in cookie: its own cause.
+		owner = newBrowser(t, e.URL+"/sso/oidc/callback")
+		loc, _ = start(owner)
+		answer = owner.get(t, loc).location
+		refused("no cookie", newBrowser(t, w.redirect), answer)
+
 		causes := flowCauses(t, e)
-		if len(causes) != 2 {
+		if len(causes) != 3 || causes[2] != "the browser sent no sign-in cookie" {
 			t.Fatalf("causes: %v", causes)
 		}
-		for _, c := range causes {
+		for _, c := range causes[:2] {
 			if c != "none of the browser's sign-in cookies is this flow's" {
 				t.Fatalf("cause %q", c)
 			}

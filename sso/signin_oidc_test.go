@@ -473,6 +473,22 @@ func TestSignInCookieAttributes(t *testing.T) {
 			if https { // the __Host- prefix: a sibling subdomain cannot plant the cookie
 				name = `^__Host-` + name[1:]
 			}
+			// Both cookies of a new secret (its own name, and the base name for replicas before
+			// the tags) carry the same attributes, and the __Host- prefix on https.
+			all := resp.Header.Values("Set-Cookie")
+			base := "gatehouse_signin="
+			if https {
+				base = "__Host-" + base
+			}
+			if len(all) != 2 || !strings.HasPrefix(all[1], base) {
+				t.Fatalf("https=%v: Set-Cookie %q", https, all)
+			}
+			for _, v := range all {
+				if !strings.Contains(v, "Path=/") || !strings.Contains(v, "HttpOnly") || !strings.Contains(v, "SameSite=Lax") ||
+					strings.Contains(v, "Secure") != https || strings.Contains(strings.ToLower(v), "domain=") {
+					t.Fatalf("https=%v: Set-Cookie %q", https, v)
+				}
+			}
 			if resp.StatusCode != http.StatusFound || !regexp.MustCompile(name).MatchString(sc) || !strings.Contains(sc, "Path=/") || !strings.Contains(sc, "HttpOnly") ||
 				!strings.Contains(sc, "SameSite=Lax") || strings.Contains(sc, "Secure") != https {
 				t.Fatalf("https=%v: %d Set-Cookie %q", https, resp.StatusCode, sc)
