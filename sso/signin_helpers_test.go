@@ -604,6 +604,19 @@ func (w *signInWorld) signIn(t *testing.T, b *browser, app *oauth2.Config, extra
 	return b.get(t, app.AuthCodeURL("app-state", opts...)), verifier
 }
 
+// claimsAs signs in through the world's connection as the person of claims at its IdP, with
+// the confidential application, and returns the id_token's claims.
+func (w *signInWorld) claimsAs(t *testing.T, claims map[string]any) map[string]any {
+	t.Helper()
+	w.idp.as(claims)
+	r, verifier := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug)
+	if r.query.Get("code") == "" {
+		t.Fatalf("sign-in as %v: %+v", claims, r)
+	}
+	got, _ := w.claimsOf(t, w.app, r.query.Get("code"), verifier)
+	return got
+}
+
 // claimsOf redeems a code with the application's real client and verifies the id_token with
 // go-oidc against Gatehouse's discovery.
 func (w *signInWorld) claimsOf(t *testing.T, app *oauth2.Config, code, verifier string) (map[string]any, *oauth2.Token) {

@@ -11,16 +11,7 @@ func TestSignInRequireVerifiedEmail(t *testing.T) {
 	idp := newTestIdP(t)
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		w := newSignInWorld(t, e, idp)
-		signIn := func(claims map[string]any) map[string]any {
-			t.Helper()
-			idp.as(claims)
-			r, verifier := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug)
-			if r.query.Get("code") == "" {
-				t.Fatalf("sign-in of %v: %+v", claims, r)
-			}
-			c, _ := w.claimsOf(t, w.app, r.query.Get("code"), verifier)
-			return c
-		}
+		signIn := func(claims map[string]any) map[string]any { t.Helper(); return w.claimsAs(t, claims) }
 		setting := func(on bool) {
 			t.Helper()
 			d := e.MustGQL(w.tok, `mutation($id: ID!, $on: Boolean) { updateConnection(input: {id: $id, oidcConfig: {requireVerifiedEmail: $on}}) {
