@@ -54,8 +54,9 @@ type Browser struct{ secrets []string }
 
 // SignInBrowser reads a request's cookies (name and value, in the order the browser sent them):
 // those named SignInCookieName, or that followed by "_" and a tag, whose value has the form
-// Gatehouse makes (anything else is ignored, so a planted value is never adopted). Browsers
-// send older cookies first; past maxSignInCookies the newest are kept.
+// Gatehouse makes (anything else, mangled or made up, is ignored and never adopted; a value of
+// that form planted over http is indistinguishable, which the __Host- prefix prevents on
+// https). Browsers send older cookies first; past maxSignInCookies the newest are kept.
 func (s *Service) SignInBrowser(cookies iter.Seq2[string, string]) Browser {
 	base := s.SignInCookieName()
 	var b Browser
