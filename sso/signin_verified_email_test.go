@@ -65,6 +65,9 @@ func TestSignInRequireVerifiedEmail(t *testing.T) {
 		e.CreateUser(w.tok, "eve@example.com")
 		d = e.MustGQL(w.tok, `mutation($id: ID!) { updateConnection(input: {id: $id, oidcConfig: {identifierClaim: "sub"}}) { errors { message } } }`,
 			map[string]any{"id": w.conn})
+		if errs := payloadErrors(t, d, "updateConnection"); len(errs) > 0 {
+			t.Fatalf("identifierClaim back to sub: %v", errs)
+		}
 		if c := signIn(map[string]any{"sub": "okta-eve", "email": "eve@example.com"}); c["sign_in"] != "linked_by_email" {
 			t.Fatalf("default again: %v", c)
 		}
