@@ -168,11 +168,14 @@ func (t *table[T]) args(r *T) []any {
 	return out
 }
 
+// inList is a parenthesised list of n ? placeholders, "(?,?,…)": a row of values, or the
+// values of an IN (the statements run through query, which GORM does not expand slices for).
+func inList(n int) string { return "(?" + strings.Repeat(",?", n-1) + ")" }
+
 // insert is an INSERT of every column with ? placeholders (PostgreSQL's are numbered by query
 // and exec). Its text is GORM's, with quoted names; pgInsert numbers it.
 func (t *table[T]) insert() string {
-	return `INSERT INTO "` + t.name + `" ("` + strings.Join(t.names, `","`) + `") VALUES (?` +
-		strings.Repeat(",?", len(t.cols)-1) + ")"
+	return `INSERT INTO "` + t.name + `" ("` + strings.Join(t.names, `","`) + `") VALUES ` + inList(len(t.cols))
 }
 
 // plainInsert is insert written as the sign-in statements always were (unquoted names), with
@@ -189,7 +192,7 @@ func (t *table[T]) pgInsert() string { return numberPlaceholders(t.insert()) }
 // insertMany is an INSERT of n rows of every column with ? placeholders; manyArgs lines up
 // their values.
 func (t *table[T]) insertMany(n int) string {
-	row := "(?" + strings.Repeat(",?", len(t.cols)-1) + ")"
+	row := inList(len(t.cols))
 	return `INSERT INTO "` + t.name + `" ("` + strings.Join(t.names, `","`) + `") VALUES ` +
 		row + strings.Repeat(","+row, n-1)
 }

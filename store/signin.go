@@ -112,9 +112,6 @@ func (s *Store) ClaimFlow(ctx context.Context, stateHash string, browserHashes [
 		claimArgs(now, stateHash, browserHashes)...)
 }
 
-// inList is the placeholders of an IN list of n values: "(?,?,…)".
-func inList(n int) string { return "(?" + strings.Repeat(",?", n-1) + ")" }
-
 // claimArgs are the arguments of a claim's statement: the time claimed, the state's hash, the
 // browser's hashes (the IN list), the time again (the expiry check).
 func claimArgs(now time.Time, stateHash string, browserHashes []string) []any {
