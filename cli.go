@@ -148,7 +148,7 @@ func runServe(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: c.LogLevel}))
-	if w := app.PublicURLMismatch(getenv, c); w != "" {
+	for _, w := range app.PublicURLWarnings(getenv, c) {
 		log.Warn(w)
 	}
 	return runServer(ctx, c, log)

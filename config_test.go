@@ -37,8 +37,9 @@ func TestSCIMRetentionConfig(t *testing.T) {
 
 // Unset, the public URL stays http://localhost:8080 whatever the listen address (a port
 // mapping may make it right; an issuer moved by an upgrade would void every token), and a
-// server listening on another port warns at start.
-func TestPublicURLUnsetWarnsOfAnotherPort(t *testing.T) {
+// server listening on another port warns at start; so does a plain-http public URL on a host
+// other than this machine's.
+func TestPublicURLWarnings(t *testing.T) {
 	for _, c := range []struct{ addr, public, warn string }{
 		{"", "", ""},
 		{":8080", "", ""},
@@ -48,6 +49,13 @@ func TestPublicURLUnsetWarnsOfAnotherPort(t *testing.T) {
 		{"127.0.0.1:0", "", ""}, // a port chosen by the system: nothing to compare
 		{":http", "", ""},       // a service name: net.Listen takes it, the URL is not derived from it
 		{":9090", "https://sso.example.com", ""},
+		{":9090", "http://localhost:9090", ""},
+		{":9090", "http://127.0.0.1:9090", ""},
+		{":9090", "http://[::1]:9090", ""},
+		{":9090", "http://gh.localhost:9090", ""},
+		{":8080", "http://sso.example.com", "plain http on a host other than this machine's"},
+		{":8080", "HTTP://10.0.0.7:8080", "plain http"},
+		{":9090", "http://localhost.example.com:9090", "plain http"},
 	} {
 		env := func(name string) string {
 			return map[string]string{"GATEHOUSE_ADDR": c.addr, "GATEHOUSE_PUBLIC_URL": c.public}[name]
@@ -59,7 +67,7 @@ func TestPublicURLUnsetWarnsOfAnotherPort(t *testing.T) {
 		if want := cmp.Or(c.public, "http://localhost:8080"); cfg.PublicURL != want {
 			t.Errorf("GATEHOUSE_ADDR=%q GATEHOUSE_PUBLIC_URL=%q: public URL %q, want %q", c.addr, c.public, cfg.PublicURL, want)
 		}
-		w := app.PublicURLMismatch(env, cfg)
+		w := strings.Join(app.PublicURLWarnings(env, cfg), "\n")
 		if (c.warn == "") != (w == "") || !strings.Contains(w, c.warn) {
 			t.Errorf("GATEHOUSE_ADDR=%q GATEHOUSE_PUBLIC_URL=%q: warning %q, want one with %q", c.addr, c.public, w, c.warn)
 		}

@@ -278,21 +278,44 @@ func publicURL(raw string) (string, error) {
 	return raw, nil
 }
 
-// PublicURLMismatch is a warning for the start-up log, or "": GATEHOUSE_PUBLIC_URL is unset
-// (so it is http://localhost:8080) while the server listens on another port, where tokens,
-// redirect URIs and the curl the bootstrap prints would not reach it. The default is kept
-// rather than derived from the port: a server behind a port mapping (docker -p 8080:9090) is
-// right with it, and an issuer that moved on upgrade would void every token issued.
-func PublicURLMismatch(getenv func(string) string, c Config) string {
-	if strings.TrimSpace(getenv("GATEHOUSE_PUBLIC_URL")) != "" {
-		return ""
+// PublicURLWarnings are the start-up log's warnings about the public URL, if any.
+//
+// GATEHOUSE_PUBLIC_URL unset (so http://localhost:8080) while the server listens on another
+// port: tokens, redirect URIs and the curl the bootstrap prints would not reach it. The
+// default is kept rather than derived from the port: a server behind a port mapping (docker
+// -p 8080:9090) is right with it, and an issuer that moved on upgrade would void every token
+// issued.
+//
+// An http URL on a host other than this machine's: it starts, because a trial on a private
+// network is legitimate, but the sign-in cookie then goes without Secure or the __Host- prefix
+// (a sibling subdomain can plant one, the network can read it), and Entra ID and Google
+// accept http redirect URIs only on localhost.
+func PublicURLWarnings(getenv func(string) string, c Config) []string {
+	var warnings []string
+	if _, port, err := net.SplitHostPort(c.Addr); strings.TrimSpace(getenv("GATEHOUSE_PUBLIC_URL")) == "" && err == nil {
+		if _, numeric := strconv.Atoi(port); numeric == nil && port != "0" && !strings.HasSuffix(c.PublicURL, ":"+port) {
+			warnings = append(warnings, "GATEHOUSE_PUBLIC_URL is unset, so tokens, sign-in redirects and SAML metadata name "+
+				c.PublicURL+", but the server listens on port "+port+": set GATEHOUSE_PUBLIC_URL to the URL clients reach it at")
+		}
 	}
-	_, port, err := net.SplitHostPort(c.Addr)
-	if _, numeric := strconv.Atoi(port); err != nil || numeric != nil || port == "0" || strings.HasSuffix(c.PublicURL, ":"+port) {
-		return ""
+	if u, err := url.Parse(c.PublicURL); err == nil && strings.EqualFold(u.Scheme, "http") && !loopbackHost(u.Hostname()) {
+		warnings = append(warnings, "GATEHOUSE_PUBLIC_URL "+c.PublicURL+" is plain http on a host other than this machine's: "+
+			"sign-in cookies go without Secure or the __Host- prefix, so the network can read them and a sibling subdomain "+
+			"can plant one, and Entra ID and Google take http redirect URIs only on localhost; serve Gatehouse over https "+
+			"(behind a TLS-terminating proxy) for anything beyond a trial")
 	}
-	return "GATEHOUSE_PUBLIC_URL is unset, so tokens, sign-in redirects and SAML metadata name " + c.PublicURL +
-		", but the server listens on port " + port + ": set GATEHOUSE_PUBLIC_URL to the URL clients reach it at"
+	return warnings
+}
+
+// loopbackHost is whether host names this machine: localhost (and its subdomains, RFC 6761)
+// or a loopback address.
+func loopbackHost(host string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // retentionDays reads a retention in whole days, from 1 to 36500 (more would overflow a
