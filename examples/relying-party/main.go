@@ -6,7 +6,8 @@
 //	GATEHOUSE_URL=http://localhost:8080 CLIENT_ID=gha_… CLIENT_SECRET=… go run ./examples/relying-party
 //
 // Register http://localhost:3000/callback as a redirect URI of the application first, and
-// http://localhost:3000/ as its post-logout redirect URI (docs/sign-in.md). Open
+// http://localhost:3000/ as its post-logout redirect URI (docs/sign-in.md); ADDR=host:port
+// moves it off localhost:3000, and then those URIs name that host and port. Open
 // http://localhost:3000/, type a work email, and sign in at your identity provider; the home
 // page then shows the id_token's claims, and "Sign out" ends the sign-in at Gatehouse's
 // end_session_endpoint.
