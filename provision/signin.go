@@ -475,6 +475,16 @@ type decision struct {
 	first *store.FirstSignIn
 	// deferRows: provisioning leaves its rows to the caller's then (SignInResult.provisioned).
 	deferRows bool
+	// dryRun: a test sign-in's decision, rolled back; its reasons say what would happen.
+	dryRun bool
+}
+
+// said is an accepted decision's reason: what happened, or, in a dry run, what would.
+func (d *decision) said(happened, would string) string {
+	if d.dryRun {
+		return would
+	}
+	return happened
 }
 
 // configuration is the brand's configuration for the connection; nil when none.
@@ -497,7 +507,8 @@ func (d *decision) existing(ctx context.Context, u *models.UserAccount) (*SignIn
 	if err := d.refreshProfile(ctx, u); err != nil {
 		return nil, err
 	}
-	res, err := d.accept(ctx, u, SignInExistingIdentity, "The account bound to this identity at this identity provider signed in.", nil)
+	res, err := d.accept(ctx, u, SignInExistingIdentity, d.said("The account bound to this identity at this identity provider signed in.",
+		"The account bound to this identity at this identity provider would sign in."), nil)
 	if res != nil {
 		// Still the address nobody verified, unless the identity provider asserted it now.
 		res.EmailDerived = d.derived != "" && strings.EqualFold(u.Email, d.derived) && !strings.EqualFold(d.id.Email, u.Email)
@@ -534,8 +545,8 @@ func (d *decision) linkByEmail(ctx context.Context, u *models.UserAccount) (*Sig
 	if err := s.linkIdentity(ctx, u, d.conn, d.id.Identifier); err != nil {
 		return nil, err
 	}
-	return d.accept(ctx, u, SignInLinkedByEmail,
-		"The account with this email address had no credential at this identity provider and the domain "+domain+" is verified for it, so the credential was created.", nil)
+	return d.accept(ctx, u, SignInLinkedByEmail, "The account with this email address had no credential at this identity provider and the domain "+
+		domain+" is verified for it, so "+d.said("the credential was created.", "the credential would be created."), nil)
 }
 
 func (d *decision) provision(ctx context.Context, cfg *models.IdentityProviderConfiguration) (*SignInResult, error) {
@@ -573,7 +584,7 @@ func (d *decision) provision(ctx context.Context, cfg *models.IdentityProviderCo
 		}
 	}
 	pl.Account = account
-	res, err := d.accept(ctx, u, SignInProvisioned, "A new account was created automatically. "+pl.Explanation, &pl)
+	res, err := d.accept(ctx, u, SignInProvisioned, d.said("A new account was created automatically. ", "A new account would be created automatically. ")+pl.Explanation, &pl)
 	if res != nil && d.deferRows {
 		res.provisioned = rows
 	}

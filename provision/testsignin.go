@@ -336,7 +336,7 @@ func (s *Service) dryRun(ctx context.Context, brandID *uuid.UUID, conn *models.C
 				brand = b
 			}
 			var err error
-			if res, err = (&decision{s: s, brand: brand, conn: conn, id: id, userNameTaken: userNameTaken}).decide(ctx); err != nil {
+			if res, err = (&decision{s: s, brand: brand, conn: conn, id: id, userNameTaken: userNameTaken, dryRun: true}).decide(ctx); err != nil {
 				return err
 			}
 			return errDryRun

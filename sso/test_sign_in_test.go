@@ -70,7 +70,8 @@ func TestSAMLTestSignIn(t *testing.T) {
 			str(got.Body, "identity", "email") != "ada@example.com" || str(got.Body, "identity", "firstName") != "Ada" ||
 			str(got.Body, "identity", "lastName") != "Lovelace" || str(got.Body, "identity", "claims", "company") != "Analytical Engines" ||
 			str(got.Body, "decision", "outcome") != "provisioned" || str(got.Body, "decision", "placement", "rule") != "INDIVIDUAL_ACCOUNT" ||
-			str(got.Body, "decision", "placement", "newAccountName") != "Ada Lovelace" || get(got.Body, "error") != nil {
+			str(got.Body, "decision", "placement", "newAccountName") != "Ada Lovelace" || get(got.Body, "error") != nil ||
+			!strings.HasPrefix(str(got.Body, "decision", "reason"), "A new account would be created automatically. No default account") {
 			t.Fatalf("test sign-in JSON: %s", got.Raw)
 		}
 		if after := w.written(t); after != before {
@@ -221,7 +222,7 @@ func TestOIDCTestSignIn(t *testing.T) {
 		got := e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id, "").Must(t, 200)
 		if str(got.Body, "status") != "succeeded" || str(got.Body, "identity", "identifier") != "okta-grace" ||
 			str(got.Body, "identity", "claims", "department") != "Navy" || str(got.Body, "decision", "outcome") != "linked_by_email" ||
-			!strings.Contains(str(got.Body, "decision", "reason"), "example.com") {
+			!strings.Contains(str(got.Body, "decision", "reason"), "example.com is verified for it, so the credential would be created.") {
 			t.Fatalf("OIDC test sign-in: %s\npage: %d %s", got.Raw, r.status, r.body)
 		}
 		if after := sw.written(t); after != before {
@@ -250,7 +251,15 @@ func TestOIDCTestSignIn(t *testing.T) {
 		if r := newBrowser(t, w.redirect).get(t, u2); !strings.Contains(r.body, "existing_identity") {
 			t.Fatalf("test of the IdP-owned account: %d %s", r.status, r.body)
 		}
-		_ = id2
+		// The dry run's reason says what would happen; the real sign-in's, what did.
+		got = e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id2, "").Must(t, 200)
+		if r := str(got.Body, "decision", "reason"); r != "The account bound to this identity at this identity provider would sign in." {
+			t.Fatalf("dry run's reason: %q", r)
+		}
+		d := e.MustGQL(w.tok, `{ signInEvents(outcome: PROVISIONED, pageSize: 10) { events { reason test } } }`, nil)
+		if r := str(d, "signInEvents", "events", 0, "reason"); !strings.HasPrefix(r, "A new account was created automatically. ") || get(d, "signInEvents", "events", 0, "test") != false {
+			t.Fatalf("real sign-in's reason: %v", d)
+		}
 		if now := profile(); now != was {
 			t.Fatalf("a test sign-in updated the account: %q → %q", was, now)
 		}
