@@ -73,6 +73,45 @@ func TestBootstrapPrintsGeneratedCredentialsOnce(t *testing.T) {
 	})
 }
 
+// A chosen platform admin secret must be as strong as a generated one: a short one (or an id
+// or secret longer than the token endpoint reads) stops the first start, saying which
+// variables, and creates nothing; a database bootstrapped already starts whatever they hold.
+func TestBootstrapRefusesAWeakChosenSecret(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		cfg := app.Config{DatabaseURL: dbURL, PublicURL: "http://localhost:8080", BootstrapClientID: "admin"}
+		if strings.HasPrefix(dbURL, "postgres") {
+			cfg.EncryptionKey = "Zm9yLXRlc3RzLW9ubHktMzItYnl0ZXMtb2Yta2V5ISE="
+		}
+		log := slog.New(slog.DiscardHandler)
+		for _, bad := range []struct{ id, secret string }{
+			{"admin", "hunter2"},
+			{"admin", strings.Repeat("s", 31)},
+			{"admin", strings.Repeat("s", 257)},
+			{strings.Repeat("i", 257), strings.Repeat("s", 32)},
+		} {
+			cfg.BootstrapClientID, cfg.BootstrapClientSecret = bad.id, bad.secret
+			if _, err := app.New(context.Background(), cfg, log, io.Discard); err == nil ||
+				!strings.Contains(err.Error(), "GATEHOUSE_BOOTSTRAP_CLIENT_SECRET") || strings.Contains(err.Error(), bad.secret) {
+				t.Fatalf("id of %d, secret of %d characters: %v", len(bad.id), len(bad.secret), err)
+			}
+		}
+		cfg.BootstrapClientID, cfg.BootstrapClientSecret = "admin", strings.Repeat("s", 32)
+		a, err := app.New(context.Background(), cfg, log, io.Discard)
+		if err != nil {
+			t.Fatalf("32 characters: %v", err)
+		}
+		if _, err := a.Service().AuthenticateClient(context.Background(), "admin", cfg.BootstrapClientSecret); err != nil {
+			t.Fatalf("the chosen credentials do not authenticate: %v", err)
+		}
+		a.Store().Close()
+		cfg.BootstrapClientSecret = "hunter2" // bootstrapped already: nothing is created, the server starts
+		if a, err = app.New(context.Background(), cfg, log, io.Discard); err != nil {
+			t.Fatalf("restart: %v", err)
+		}
+		a.Store().Close()
+	})
+}
+
 func TestMigrateCommandIsRepeatable(t *testing.T) {
 	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "m.db")
 	t.Setenv("GATEHOUSE_DATABASE_URL", dbURL)

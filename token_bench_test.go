@@ -22,7 +22,7 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 	env := map[string]string{
 		"GATEHOUSE_DATABASE_URL":            "sqlite:" + filepath.Join(b.TempDir(), "bench.db"),
 		"GATEHOUSE_BOOTSTRAP_CLIENT_ID":     "ghc_bench",
-		"GATEHOUSE_BOOTSTRAP_CLIENT_SECRET": "ghs_bench_secret_0123456789",
+		"GATEHOUSE_BOOTSTRAP_CLIENT_SECRET": "ghs_bench_secret_0123456789abcdefghij",
 		"GATEHOUSE_LOG_LEVEL":               "warn",
 		"GATEHOUSE_RATE_LIMIT_TOKENS":       "1000000/1s",
 	}
@@ -42,7 +42,7 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 	for b.Loop() {
 		r := httptest.NewRequest(http.MethodPost, "/oauth/token", strings.NewReader(form))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		r.SetBasicAuth("ghc_bench", "ghs_bench_secret_0123456789")
+		r.SetBasicAuth("ghc_bench", "ghs_bench_secret_0123456789abcdefghij")
 		w := httptest.NewRecorder()
 		a.Handler().ServeHTTP(w, r)
 		if w.Code != http.StatusOK {

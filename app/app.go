@@ -30,6 +30,7 @@ import (
 	"gatehouse/clock"
 	"gatehouse/graphiql"
 	"gatehouse/guard"
+	"gatehouse/models"
 	"gatehouse/oauth"
 	"gatehouse/provision"
 	"gatehouse/resolvers"
@@ -171,6 +172,9 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (*App, 
 	boot, err := svc.Bootstrap(ctx, c.BootstrapClientID, c.BootstrapClientSecret)
 	if err != nil {
 		st.Close()
+		if models.ErrorCode(err) == models.EINVALID {
+			err = fmt.Errorf("GATEHOUSE_BOOTSTRAP_CLIENT_ID and GATEHOUSE_BOOTSTRAP_CLIENT_SECRET: %w", err)
+		}
 		return nil, err
 	}
 	if boot.Created {

@@ -40,7 +40,7 @@ var Settings = []Setting{
 	{Name: "GATEHOUSE_BOOTSTRAP_CLIENT_ID", Group: "server",
 		Meaning: "on first start with no clients, the platform admin client's id (unset: generated and printed once)"},
 	{Name: "GATEHOUSE_BOOTSTRAP_CLIENT_SECRET", Group: "server",
-		Meaning: "the platform admin client's secret, set together with GATEHOUSE_BOOTSTRAP_CLIENT_ID"},
+		Meaning: "the platform admin client's secret (32 to 256 random characters: openssl rand -hex 24), set together with GATEHOUSE_BOOTSTRAP_CLIENT_ID"},
 	{Name: "GATEHOUSE_ALLOW_PRIVATE_NETWORKS", Default: "false", Group: "server",
 		Meaning: "let every outbound call (connection tests, domain checks, the sign-ins' calls to IdPs, SAML metadata refresh) reach loopback/private addresses, and accept http:// IdP URLs on loopback (development, tests)"},
 	{Name: "GATEHOUSE_DNS_SERVER", Group: "server", Shown: "system resolver",

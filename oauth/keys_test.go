@@ -66,7 +66,7 @@ func TestMislabelledSigningKeysAreRefused(t *testing.T) {
 				if len(after.Key(bad.ID)) != 0 || len(after.Keys) != len(before.Keys) {
 					t.Fatalf("the JWKS changed: %d keys before, %d after, the bad one %v", len(before.Keys), len(after.Keys), after.Key(bad.ID))
 				}
-				if _, err := srv.Verify(ctx, issueToken(t, srv, "ghc_a", "ghs_secret")); err != nil {
+				if _, err := srv.Verify(ctx, issueToken(t, srv, "ghc_a", "ghs_secret_for_the_oauth_tests_0123456789")); err != nil {
 					t.Fatalf("the keys in hand stopped working: %v", err)
 				}
 			})

@@ -61,10 +61,10 @@ func issueToken(t *testing.T, srv *Server, clientID, secret string) string {
 func platformAdmin(t *testing.T, srv *Server, svc *provision.Service) context.Context {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := svc.Bootstrap(ctx, "ghc_a", "ghs_secret"); err != nil {
+	if _, err := svc.Bootstrap(ctx, "ghc_a", "ghs_secret_for_the_oauth_tests_0123456789"); err != nil {
 		t.Fatal(err)
 	}
-	p, err := srv.Verify(ctx, issueToken(t, srv, "ghc_a", "ghs_secret"))
+	p, err := srv.Verify(ctx, issueToken(t, srv, "ghc_a", "ghs_secret_for_the_oauth_tests_0123456789"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,10 +90,10 @@ func TestExpiredTokensAreRefused(t *testing.T) {
 		ctx := context.Background()
 		clk := clock.NewFake(time.Now())
 		srv, svc := newTestServer(t, dbURL, "https://gatehouse.example", clk)
-		if _, err := svc.Bootstrap(ctx, "ghc_a", "ghs_secret"); err != nil {
+		if _, err := svc.Bootstrap(ctx, "ghc_a", "ghs_secret_for_the_oauth_tests_0123456789"); err != nil {
 			t.Fatal(err)
 		}
-		issue := func() string { return issueToken(t, srv, "ghc_a", "ghs_secret") }
+		issue := func() string { return issueToken(t, srv, "ghc_a", "ghs_secret_for_the_oauth_tests_0123456789") }
 		tok := issue()
 		if _, err := srv.Verify(ctx, tok); err != nil {
 			t.Fatalf("fresh token: %v", err)
@@ -183,10 +183,10 @@ func TestTokensOfAnotherIssuerOrAudienceAreRefused(t *testing.T) {
 		ctx := context.Background()
 		const issuer = "https://gatehouse.example"
 		srv, svc := newTestServer(t, dbURL, issuer, clock.NewFake(time.Now()))
-		if _, err := svc.Bootstrap(ctx, "ghc_a", "ghs_secret"); err != nil {
+		if _, err := svc.Bootstrap(ctx, "ghc_a", "ghs_secret_for_the_oauth_tests_0123456789"); err != nil {
 			t.Fatal(err)
 		}
-		tok := issueToken(t, srv, "ghc_a", "ghs_secret")
+		tok := issueToken(t, srv, "ghc_a", "ghs_secret_for_the_oauth_tests_0123456789")
 		parsed, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{jose.ES256})
 		if err != nil {
 			t.Fatal(err)

@@ -26,9 +26,16 @@ type BootstrapResult struct {
 	WorkspaceID  uuid.UUID
 }
 
+// minChosenSecret is the shortest platform admin secret an operator may choose. Client
+// secrets are stored as a fast hash (secret.Hash), which suits only values as strong as a
+// generated one: 32 hexadecimal characters (openssl rand -hex 16) are 128 bits.
+const minChosenSecret = 32
+
 // Bootstrap creates a default workspace and the platform admin client when the database has no
 // integration client at all. clientID/clientSecret come from configuration; empty ones are
-// generated.
+// generated. A chosen secret shorter than minChosenSecret, or credentials longer than the
+// token endpoint reads, are refused (EINVALID) when the client would be created: a restart
+// of a server bootstrapped before the rule keeps starting.
 func (s *Service) Bootstrap(ctx context.Context, clientID, clientSecret string) (*BootstrapResult, error) {
 	var res BootstrapResult // set by the write; the caller's once it committed
 	// The event's actor is the system, in the workspace the write creates.
@@ -39,11 +46,18 @@ func (s *Service) Bootstrap(ctx context.Context, clientID, clientSecret string) 
 		if err != nil || n > 0 {
 			return audited{unchanged: true}, err
 		}
+		generated := clientSecret == ""
+		if !generated && (len(clientSecret) < minChosenSecret || len(clientSecret) > maxClientCredential) {
+			return audited{}, models.Errorf(models.EINVALID, "the platform admin client's secret must be %d to %d characters, "+
+				"random (openssl rand -hex 24 makes one); the one given has %d", minChosenSecret, maxClientCredential, len(clientSecret))
+		}
+		if len(clientID) > maxClientCredential {
+			return audited{}, models.Errorf(models.EINVALID, "the platform admin client's id must be at most %d characters", maxClientCredential)
+		}
 		ws := &models.Workspace{ID: store.NewID(), Name: "Default", CreatedAt: s.now()}
 		if err := s.store.Create(ctx, ws); err != nil {
 			return audited{}, err
 		}
-		generated := clientSecret == ""
 		if clientID == "" {
 			clientID = secret.Token(clientIDPrefix, 15)
 		}
@@ -70,11 +84,14 @@ func (s *Service) Bootstrap(ctx context.Context, clientID, clientSecret string) 
 	return &res, nil
 }
 
+// maxClientCredential is the longest client id or secret the token endpoint reads.
+const maxClientCredential = 256
+
 // AuthenticateClient checks client credentials for the token endpoint. Any failure is the same
 // EUNAUTHENTICATED error, so callers cannot tell unknown ids from wrong secrets.
 func (s *Service) AuthenticateClient(ctx context.Context, clientID, clientSecret string) (*models.IntegrationClient, error) {
 	fail := models.Errorf(models.EUNAUTHENTICATED, "client authentication failed")
-	if clientID == "" || clientSecret == "" || len(clientID) > 256 || len(clientSecret) > 256 ||
+	if clientID == "" || clientSecret == "" || len(clientID) > maxClientCredential || len(clientSecret) > maxClientCredential ||
 		models.CheckText("client_id", clientID) != nil {
 		return nil, fail
 	}

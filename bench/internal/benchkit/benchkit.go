@@ -33,7 +33,7 @@ import (
 // Bootstrap credentials of the platform admin client every benchmark server starts with.
 const (
 	AdminClientID     = "ghc_bench"
-	AdminClientSecret = "ghs_bench_secret_0123456789"
+	AdminClientSecret = "ghs_bench_secret_0123456789abcdefghij"
 )
 
 // Build compiles the server from the module root into a temporary file; the caller removes it.
