@@ -48,7 +48,10 @@ import (
 // every Audience (assertionAudiences). A third is a fix too: crewjam allows a response and its
 // assertion to have been issued MaxIssueDelay (90 s) before they arrive, by Gatehouse's clock
 // and with no skew, so an IdP whose clock is 90 s behind fails every sign-in while one 3
-// minutes ahead passes; checkResponse allows the same skew both ways (maxIssueAge). Anything else that checkXML let through (an assertion that
+// minutes ahead passes; checkResponse allows the same skew both ways (maxIssueAge). A fourth
+// is an addition: crewjam does not read a Subject's EncryptedID (its Subject has no field for
+// one), so the NameID of such an assertion is missing; checkResponse decrypts it with the SP
+// keys (decryptNameID). Anything else that checkXML let through (an assertion that
 // is not the Response's child, one in another namespace) goes to ParseXMLResponse itself.
 
 // maxIssueAge is how long before it arrives a response or an assertion may have been issued:
@@ -195,7 +198,62 @@ func checkResponse(doc *etree.Document, sp *provision.SAMLSP, conn *models.Conne
 	if err := validateAssertion(a, assertionAudiences(assertionEl), sp.EntityID, conn.SAMLEntityID, acsURL, requestID, now); err != nil {
 		return nil, "", err
 	}
+	// An EncryptedID in place of the NameID (SAML core §2.4.1: SimpleSAMLphp's
+	// nameid.encryption, Shibboleth's encryptNameIDs), inside an assertion checked above:
+	// decrypted as an EncryptedAssertion is, with the same keys.
+	if a.Subject.NameID == nil {
+		if encryptedIDEl := subjectEncryptedID(assertionEl); encryptedIDEl != nil {
+			keys := sp.Keys.All()
+			if !rotate {
+				keys = keys[:1]
+			}
+			nameID, err := decryptNameID(encryptedIDEl, keys)
+			if err != nil {
+				return nil, "", fmt.Errorf("failed to decrypt the EncryptedID: %v", err)
+			}
+			a.Subject.NameID = nameID
+		}
+	}
 	return a, response.Destination, nil
+}
+
+// subjectEncryptedID is the EncryptedID of the Subject of the assertion el, nil when it has none.
+func subjectEncryptedID(el *etree.Element) *etree.Element {
+	for _, subject := range assertionChildren(el, "Subject") {
+		if ids := assertionChildren(subject, "EncryptedID"); len(ids) > 0 {
+			return ids[0]
+		}
+	}
+	return nil
+}
+
+// decryptNameID decrypts an EncryptedID with each of keys in turn (decryptElement: RSA
+// PKCS#1 v1.5 key transport and Triple DES refused) and reads its plaintext within readXML's
+// limits: it must be one NameID element in the assertion namespace.
+func decryptNameID(encryptedIDEl *etree.Element, keys []provision.SPKeyPair) (*saml.NameID, error) {
+	var plaintext []byte
+	var err error
+	for _, kp := range keys {
+		if plaintext, err = decryptElement(encryptedIDEl, kp.Key); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	doc, _, err := readXML(plaintext)
+	if err != nil {
+		return nil, fmt.Errorf("plaintext: %w", err)
+	}
+	root := doc.Root()
+	if root == nil || root.Tag != "NameID" || root.NamespaceURI() != assertionNS {
+		return nil, errors.New("the plaintext is not a NameID element in the SAML assertion namespace")
+	}
+	var nameID saml.NameID
+	if err := decodeTree(root, &nameID); err != nil {
+		return nil, err
+	}
+	return &nameID, nil
 }
 
 // decryptAssertion is crewjam's decryptElement (ServiceProvider.decryptElement) trying each of
