@@ -170,6 +170,9 @@ func keyDescriptor(use string, certDER []byte) saml.KeyDescriptor {
 	return kd
 }
 
+// spMetadataCacheDuration is the SP metadata's cacheDuration.
+const spMetadataCacheDuration = 24 * time.Hour
+
 // SPMetadataXML renders the service provider metadata with crewjam/saml. Every key is listed
 // for signing and for encryption, the current key first (IdPs that pick one take the first).
 // AuthnRequestsSigned stays false: signing is a per-connection choice (signRequests), and an
@@ -180,8 +183,19 @@ func (r *Remote) SPMetadataXML(keys provision.SPKeys, entityID, acsURL string) (
 		return "", err
 	}
 	s.AuthnNameIDFormat = saml.UnspecifiedNameIDFormat
-	s.MetadataValidDuration = 7 * 24 * time.Hour
 	ed := s.Metadata()
+	// No validUntil (crewjam sets one on the EntityDescriptor and the SPSSODescriptor): IdPs that
+	// import the document once keep it as the end of the SP's registration, and refuse every
+	// sign-in after it (SimpleSAMLphp's metadata converter makes it the entity's "expire";
+	// pysaml2 drops the entity as "too old"), although the keys and endpoints have not changed.
+	// The document is not signed, so a validUntil protects nothing; cacheDuration asks the IdPs
+	// that fetch spMetadataUrl to read it again within a day (a new SP key, say).
+	ed.ValidUntil = time.Time{}
+	ed.CacheDuration = spMetadataCacheDuration
+	for i := range ed.SPSSODescriptors {
+		ed.SPSSODescriptors[i].ValidUntil = nil
+		ed.SPSSODescriptors[i].CacheDuration = 0
+	}
 	var kds []saml.KeyDescriptor
 	for _, kp := range keys.All() {
 		kds = append(kds, keyDescriptor("signing", kp.Certificate.Raw), keyDescriptor("encryption", kp.Certificate.Raw))
@@ -200,7 +214,9 @@ func (r *Remote) SPMetadataXML(keys provision.SPKeys, entityID, acsURL string) (
 	if err != nil {
 		return "", err
 	}
-	return xml.Header + string(b), nil
+	// crewjam's EntityDescriptor writes a zero validUntil as the year 1 (its RelaxedTime is a
+	// struct, which omitempty does not leave out): the attribute goes.
+	return xml.Header + strings.Replace(string(b), ` validUntil="0001-01-01T00:00:00Z"`, "", 1), nil
 }
 
 // SAMLRequest is an AuthnRequest ready to send.

@@ -705,3 +705,25 @@ func BenchmarkNewSAMLRequest(b *testing.B) {
 		}
 	}
 }
+
+// TestSPMetadataDoesNotExpire: the SP metadata has no validUntil, which an IdP that imports it
+// once (SimpleSAMLphp's metadata converter, a pysaml2 metadata file) would take as the end of
+// the registration and refuse every sign-in after it; it has a cacheDuration for the IdPs that
+// fetch it.
+func TestSPMetadataDoesNotExpire(t *testing.T) {
+	w := newSAMLWorld(t)
+	md, err := New(Options{}).SPMetadataXML(w.sp.Keys, w.sp.EntityID, w.sp.ACSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(md, "validUntil") {
+		t.Fatalf("the SP metadata expires:\n%s", md)
+	}
+	var ed saml.EntityDescriptor
+	if err := xml.Unmarshal([]byte(md), &ed); err != nil {
+		t.Fatal(err)
+	}
+	if ed.CacheDuration != 24*time.Hour || !ed.ValidUntil.IsZero() || ed.SPSSODescriptors[0].ValidUntil != nil {
+		t.Fatalf("cacheDuration %s, validUntil %s, SPSSODescriptor validUntil %v", ed.CacheDuration, ed.ValidUntil, ed.SPSSODescriptors[0].ValidUntil)
+	}
+}
