@@ -128,6 +128,7 @@ func testAuthorizeLimit(t *testing.T, dbURL string, trusted bool) {
 			c.Guard.TrustedProxies, _ = guard.ParseProxies("127.0.0.1")
 		}
 	})
+	var body string // of the last answer
 	authorize := func(forwardedFor string) *http.Response {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, e.URL+"/oauth/authorize?client_id=gha_unknown&response_type=code", nil)
@@ -136,7 +137,9 @@ func testAuthorizeLimit(t *testing.T, dbURL string, trusted bool) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		body = string(b)
 		return resp
 	}
 	for i := range 3 {
@@ -147,6 +150,9 @@ func testAuthorizeLimit(t *testing.T, dbURL string, trusted bool) {
 	if r := authorize("198.51.100.1"); r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "20" ||
 		!strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain") { // a browser's request: text, not OAuth JSON
 		t.Fatalf("fourth request: %d, Retry-After %q, %s", r.StatusCode, r.Header.Get("Retry-After"), r.Header.Get("Content-Type"))
+	}
+	if !strings.Contains(body, "too many sign-ins started from this address") { // the person reads why, not "null"
+		t.Fatalf("fourth request's page: %q", body)
 	}
 	// Another client behind the proxy has its own budget; without a trusted proxy the header
 	// is the client's word, and every request comes from the peer.

@@ -303,7 +303,8 @@ func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, status, retryAfte
 	case strings.HasPrefix(p, "/api/"):
 		h.Set("Content-Type", "application/json")
 		body = map[string]any{"error": map[string]any{"type": strings.ToLower(code), "message": msg}}
-	default:
+	}
+	if body == nil { // the browser's routes (authorize, callbacks, ACS) and the rest: text
 		h.Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(status)
 		_, _ = w.Write([]byte(msg + "\n"))
