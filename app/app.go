@@ -165,7 +165,7 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (*App, 
 	metrics := telemetry.NewMetrics(reg, st.Pools())
 	telemetry.RegisterCaches(reg, caches)
 	remote := sso.New(sso.Options{AllowPrivateNetworks: c.AllowPrivateNetworks, DNSServer: c.DNSServer,
-		RootCAs: c.TestRootCAs, ConnectTo: c.TestConnectTo, Clock: clk})
+		RootCAs: c.TestRootCAs, ConnectTo: c.TestConnectTo, Clock: clk, UpstreamConcurrency: upstreamConcurrency(c)})
 	svc := provision.New(st, box, provision.Options{Logger: log, AllowPrivateNetworks: c.AllowPrivateNetworks,
 		Remote: remote, PublicURL: c.PublicURL, NetworkTimeout: c.TestNetworkTimeout, Observer: metrics,
 		Clock: clk, Caches: caches})
@@ -481,4 +481,15 @@ func readyz(st *store.Store, g *guard.Guard, log *slog.Logger) http.HandlerFunc 
 		}
 		io.WriteString(w, "ok\n")
 	}
+}
+
+// upstreamConcurrency is how many requests of one connection may wait on its identity provider
+// at once: half the admission slots (at least one), so that an IdP that answers slowly or not
+// at all leaves the other half to every other sign-in and the API; no bound without admission
+// control.
+func upstreamConcurrency(c Config) int {
+	if c.Guard.MaxConcurrent <= 0 {
+		return 0
+	}
+	return max(1, c.Guard.MaxConcurrent/2)
 }

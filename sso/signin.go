@@ -49,6 +49,16 @@ type SignIn struct {
 	log       *slog.Logger
 	// providers holds discovered providers by connection id and version, for providerTTL.
 	providers *cache.Cache[string, *upstream]
+	// waits bounds the requests of one connection waiting on its IdP (Options.UpstreamConcurrency).
+	waits *waits
+}
+
+// The public message and private cause of a sign-in refused because too many of its
+// connection's requests already wait on the identity provider (waits).
+const busyPublic = "The identity provider is not answering in time. Try again in a moment."
+
+func (s *SignIn) busyCause() string {
+	return fmt.Sprintf("%d requests of this connection already wait on its identity provider, which answers slowly or not at all (the bound keeps the server's other sign-ins and API answering)", s.waits.max)
 }
 
 // upstream is a connection's discovered identity provider.
@@ -77,7 +87,7 @@ func NewSignIn(svc *provision.Service, r *Remote, log *slog.Logger) *SignIn {
 		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 64
 	}
 	c.Transport = netguard.LimitBodies(c.Transport, maxIdPBody)
-	return &SignIn{svc: svc, client: c, allowPriv: r.o.AllowPrivateNetworks,
+	return &SignIn{svc: svc, client: c, allowPriv: r.o.AllowPrivateNetworks, waits: newWaits(r.o.UpstreamConcurrency),
 		log: log, providers: cache.New[string, *upstream](svc.Caches(), "oidc_providers",
 			cache.Options{MaxEntries: maxProviders, TTL: providerTTL, Clock: svc.Clock()})}
 }
@@ -157,7 +167,13 @@ func (s *SignIn) config(p *upstream, c *models.Connection) *oauth2.Config {
 // nonce and PKCE challenge.
 func (s *SignIn) StartSignIn(w http.ResponseWriter, r *http.Request, st *provision.FlowStart) {
 	ctx := r.Context()
-	p, err := s.provider(ctx, st.Connection)
+	var p *upstream
+	var err error
+	if !s.waits.do(st.Connection.ID, func() { p, err = s.provider(ctx, st.Connection) }) {
+		ferr := s.svc.FailFlow(ctx, &provision.ClaimedFlow{Flow: st.Flow, Connection: st.Connection}, busyPublic, "start: "+s.busyCause())
+		s.refuse(w, r, ferr)
+		return
+	}
 	if err != nil {
 		ferr := s.svc.FailFlow(ctx, &provision.ClaimedFlow{Flow: st.Flow, Connection: st.Connection},
 			"The identity provider cannot be reached.", "start: "+err.Error())
@@ -200,7 +216,12 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, err)
 		return
 	}
-	if cause := s.mixUp(ctx, r, f); cause != "" {
+	var cause string
+	if !s.waits.do(f.Connection.ID, func() { cause = s.mixUp(ctx, r, f) }) {
+		s.refuse(w, r, s.svc.FailFlow(ctx, f, busyPublic, s.busyCause()))
+		return
+	}
+	if cause != "" {
 		s.refuse(w, r, s.svc.FailFlow(ctx, f, "The identity provider's answer could not be verified.", cause))
 		return
 	}
@@ -209,14 +230,23 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 			"the identity provider answered error="+models.Clip(e, 64)+": "+models.Clip(q.Get("error_description"), 256)))
 		return
 	}
-	id, more, cause := s.identity(ctx, f, q.Get("code"))
+	var id provision.Identity
+	var more func(context.Context) (provision.Identity, string)
+	if !s.waits.do(f.Connection.ID, func() { id, more, cause = s.identity(ctx, f, q.Get("code")) }) {
+		s.refuse(w, r, s.svc.FailFlow(ctx, f, busyPublic, s.busyCause()))
+		return
+	}
 	if cause != "" {
 		s.refuse(w, r, s.svc.FailFlow(ctx, f, "The identity provider's answer could not be verified.", cause))
 		return
 	}
 	ans, err := s.svc.CompleteFlow(ctx, f, id)
 	if errors.Is(err, provision.ErrMoreClaims) && more != nil {
-		if id, cause = more(ctx); cause != "" {
+		if !s.waits.do(f.Connection.ID, func() { id, cause = more(ctx) }) {
+			s.refuse(w, r, s.svc.FailFlow(ctx, f, busyPublic, s.busyCause()))
+			return
+		}
+		if cause != "" {
 			s.refuse(w, r, s.svc.FailFlow(ctx, f, "The identity provider's answer could not be verified.", cause))
 			return
 		}

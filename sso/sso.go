@@ -41,6 +41,9 @@ type Options struct {
 	// RootCAs and ConnectTo are passed to the guarded client (tests).
 	RootCAs   *x509.CertPool
 	ConnectTo map[string]string
+	// UpstreamConcurrency bounds the browser sign-in requests of one connection that wait on
+	// its identity provider at once (0: no bound); app sets half the admission slots.
+	UpstreamConcurrency int
 	// Clock is what certificates are checked against and the connection test's client
 	// assertions are dated by (default clock.Real).
 	Clock clock.Clock
