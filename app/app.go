@@ -484,12 +484,14 @@ func readyz(st *store.Store, g *guard.Guard, log *slog.Logger) http.HandlerFunc 
 }
 
 // upstreamConcurrency is how many requests of one connection may wait on its identity provider
-// at once: half the admission slots (at least one), so that an IdP that answers slowly or not
-// at all leaves the other half to every other sign-in and the API; no bound without admission
-// control.
+// at once. They wait outside the admission slots (guard.Outside), so the bound is not the
+// slots' share but what one IdP may hold of goroutines, browsers' connections and sockets:
+// four times the slots, far above what a healthy IdP's latency needs at the rate the slots
+// allow (24 slots and a 300 ms token endpoint: 96 waiting is 320 sign-ins/s of one
+// connection). No bound without admission control.
 func upstreamConcurrency(c Config) int {
 	if c.Guard.MaxConcurrent <= 0 {
 		return 0
 	}
-	return max(1, c.Guard.MaxConcurrent/2)
+	return 4 * c.Guard.MaxConcurrent
 }

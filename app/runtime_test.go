@@ -154,6 +154,21 @@ func testAuthorizeLimit(t *testing.T, dbURL string, trusted bool) {
 	if !strings.Contains(body, "too many sign-ins started from this address") { // the person reads why, not "null"
 		t.Fatalf("fourth request's page: %q", body)
 	}
+	// A browser's navigation (Accept: text/html) reads it on a page, with the request id.
+	req, _ := http.NewRequest(http.MethodGet, e.URL+"/oauth/authorize?client_id=gha_unknown&response_type=code", nil)
+	req.Header.Set("X-Forwarded-For", "198.51.100.1")
+	req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if id := resp.Header.Get("X-Request-Id"); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "20" ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || id == "" ||
+		!strings.Contains(string(b), "Too many sign-ins started from this address; retry later.") || !strings.Contains(string(b), id) {
+		t.Fatalf("a browser's fifth request: %d %v %s", resp.StatusCode, resp.Header, b)
+	}
 	// Another client behind the proxy has its own budget; without a trusted proxy the header
 	// is the client's word, and every request comes from the peer.
 	want := map[bool]int{false: http.StatusTooManyRequests, true: http.StatusBadRequest}[trusted]

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"gatehouse/provision"
+	"gatehouse/webpage"
 )
 
 // Config sets the bounds. Zero durations and counts turn the corresponding bound off.
@@ -143,9 +144,6 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 			g.refuse(w, r, http.StatusServiceUnavailable, 1, "the server is busy; retry later")
 			return
 		}
-		if sem != nil {
-			defer func() { <-sem }()
-		}
 		inner := r
 		if armable {
 			rq.arm(g.cfg.RequestTimeout, w)
@@ -153,6 +151,8 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 			rq = newRequest(r.Context(), g.cfg.RequestTimeout, w)
 			inner = r.WithContext(rq)
 		}
+		rq.slot = sem
+		defer rq.giveBackSlot()
 		defer rq.release()
 		gw := &rq.w
 		next.ServeHTTP(gw, inner)
@@ -188,6 +188,48 @@ func (g *Guard) admit(ctx context.Context, sem chan struct{}) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// giveBackSlot returns the request's admission slot, if it holds one.
+func (c *request) giveBackSlot() {
+	if c.slot != nil {
+		<-c.slot
+		c.slot = nil
+	}
+}
+
+// Outside runs fn, a wait on another service (an identity provider's discovery, token or
+// userinfo endpoint), with the request's admission slot given back meanwhile. The slots bound
+// the work on the database and the CPUs, which such a wait uses neither of; held through it,
+// they let one identity provider that answers slowly or not at all take every slot, and the
+// whole server answered 503 (an overload probe: one IdP answering in 8 s took the server from
+// 120 sign-ins/s to 4, and the admin API to 86 % 503s). After fn the request takes a slot
+// again, waiting as long as its deadline allows, in line with the requests queued for one: a
+// request half done is not dropped for the queue timeout. Outside reports false when no slot
+// came before the deadline; the request then holds none, and should answer as a busy server
+// does. ctx is the request's context or one derived from it; Outside must be called on the
+// request's own goroutine. Without admission control it just runs fn.
+func Outside(ctx context.Context, fn func()) bool {
+	rq, _ := ctx.Value(requestKey{}).(*request)
+	if rq == nil || rq.slot == nil {
+		fn()
+		return true
+	}
+	sem := rq.slot
+	rq.slot = nil
+	<-sem
+	fn()
+	select {
+	case sem <- struct{}{}:
+	default:
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	rq.slot = sem
+	return true
 }
 
 // checkTokenRequest refuses a client-authenticated request (token, introspection, revocation)
@@ -289,7 +331,7 @@ func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, status, retryAfte
 	var body any
 	p := r.URL.Path
 	switch {
-	case p == "/oauth/authorize": // a browser: a page, not an OAuth JSON error (text below)
+	case p == "/oauth/authorize" || p == "/oauth/logout": // a browser: a page, not an OAuth JSON error (below)
 	case strings.HasPrefix(p, "/scim/"):
 		h.Set("Content-Type", "application/scim+json")
 		body = map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:Error"},
@@ -304,7 +346,13 @@ func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, status, retryAfte
 		h.Set("Content-Type", "application/json")
 		body = map[string]any{"error": map[string]any{"type": strings.ToLower(code), "message": msg}}
 	}
-	if body == nil { // the browser's routes (authorize, callbacks, ACS) and the rest: text
+	switch {
+	case body == nil && strings.Contains(r.Header.Get("Accept"), "text/html"):
+		// A browser's page (authorize, a callback, the ACS): the message and the request id
+		// on a page, as the sign-in's own refusals read.
+		webpage.Write(w, status, "Try again in a moment", strings.ToUpper(msg[:1])+msg[1:]+".", webpage.RequestID(w))
+		return
+	case body == nil: // the rest: text
 		h.Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(status)
 		_, _ = w.Write([]byte(msg + "\n"))

@@ -53,14 +53,6 @@ type SignIn struct {
 	waits *waits
 }
 
-// The public message and private cause of a sign-in refused because too many of its
-// connection's requests already wait on the identity provider (waits).
-const busyPublic = "The identity provider is not answering in time. Try again in a moment."
-
-func (s *SignIn) busyCause() string {
-	return fmt.Sprintf("%d requests of this connection already wait on its identity provider, which answers slowly or not at all (the bound keeps the server's other sign-ins and API answering)", s.waits.max)
-}
-
 // upstream is a connection's discovered identity provider.
 type upstream struct {
 	*oidc.Provider
@@ -111,7 +103,11 @@ func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*upstream,
 	if !models.ValidIdPURL(disc, s.allowPriv) {
 		return nil, fmt.Errorf("discovery URL %q is not an absolute https URL", disc)
 	}
-	body, err := netguard.Get(ctx, s.client, disc, maxDocument)
+	var body []byte
+	var err error
+	if werr := s.waits.do(ctx, c.ID, func() { body, err = netguard.Get(ctx, s.client, disc, maxDocument) }); werr != nil {
+		return nil, fmt.Errorf("discovery %s: %w", disc, werr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("discovery %s: %s", disc, describe(ctx, err))
 	}
@@ -167,13 +163,7 @@ func (s *SignIn) config(p *upstream, c *models.Connection) *oauth2.Config {
 // nonce and PKCE challenge.
 func (s *SignIn) StartSignIn(w http.ResponseWriter, r *http.Request, st *provision.FlowStart) {
 	ctx := r.Context()
-	var p *upstream
-	var err error
-	if !s.waits.do(st.Connection.ID, func() { p, err = s.provider(ctx, st.Connection) }) {
-		ferr := s.svc.FailFlow(ctx, &provision.ClaimedFlow{Flow: st.Flow, Connection: st.Connection}, busyPublic, "start: "+s.busyCause())
-		s.refuse(w, r, ferr)
-		return
-	}
+	p, err := s.provider(ctx, st.Connection)
 	if err != nil {
 		ferr := s.svc.FailFlow(ctx, &provision.ClaimedFlow{Flow: st.Flow, Connection: st.Connection},
 			"The identity provider cannot be reached.", "start: "+err.Error())
@@ -224,12 +214,7 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, err)
 		return
 	}
-	var cause string
-	if !s.waits.do(f.Connection.ID, func() { cause = s.mixUp(ctx, r, f) }) {
-		s.refuse(w, r, s.svc.FailFlow(ctx, f, busyPublic, s.busyCause()))
-		return
-	}
-	if cause != "" {
+	if cause := s.mixUp(ctx, r, f); cause != "" {
 		s.refuse(w, r, s.svc.FailFlow(ctx, f, "The identity provider's answer could not be verified.", cause))
 		return
 	}
@@ -240,8 +225,9 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	var id provision.Identity
 	var more func(context.Context) (provision.Identity, string)
-	if !s.waits.do(f.Connection.ID, func() { id, more, cause = s.identity(ctx, f, q.Get("code")) }) {
-		s.refuse(w, r, s.svc.FailFlow(ctx, f, busyPublic, s.busyCause()))
+	var cause string
+	if err := s.waits.do(ctx, f.Connection.ID, func() { id, more, cause = s.identity(ctx, f, q.Get("code")) }); err != nil {
+		s.refuse(w, r, s.svc.FailFlow(ctx, f, publicOf(err), err.Error()))
 		return
 	}
 	if cause != "" {
@@ -250,8 +236,8 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	ans, err := s.svc.CompleteFlow(ctx, f, id)
 	if errors.Is(err, provision.ErrMoreClaims) && more != nil {
-		if !s.waits.do(f.Connection.ID, func() { id, cause = more(ctx) }) {
-			s.refuse(w, r, s.svc.FailFlow(ctx, f, busyPublic, s.busyCause()))
+		if err := s.waits.do(ctx, f.Connection.ID, func() { id, cause = more(ctx) }); err != nil {
+			s.refuse(w, r, s.svc.FailFlow(ctx, f, publicOf(err), err.Error()))
 			return
 		}
 		if cause != "" {

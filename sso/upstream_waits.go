@@ -1,18 +1,23 @@
 package sso
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/google/uuid"
+
+	"gatehouse/guard"
 )
 
-// waits bounds how many requests of one connection wait on its identity provider at once (its
-// discovery document, token endpoint, JWKS or userinfo). Each waiting request holds one of the
-// server's admission slots (GATEHOUSE_MAX_CONCURRENT_REQUESTS) for as long as the IdP takes,
-// up to the outbound timeout: without a bound, one IdP that answers slowly or not at all, a
-// customer's incident or a hostile IdP's design, takes every slot, and every other
-// connection's sign-ins and the whole API answer 503. Past the bound a sign-in fails at once
-// instead ("the identity provider is not answering"), and the other slots stay free.
+// waits runs a sign-in's calls to its connection's identity provider (discovery, the token
+// endpoint with the key set, userinfo) outside the request's admission slot (guard.Outside),
+// so that an IdP answering slowly or not at all, a customer's incident or a hostile IdP's
+// design, holds none of the slots the rest of the server needs. It bounds how many requests
+// of one connection wait on its IdP at once, since each still holds a goroutine, a browser's
+// connection and a socket to the IdP for up to the outbound timeout: past the bound a sign-in
+// fails at once, saying the IdP is not answering.
 type waits struct {
 	max int // 0: no bound
 	mu  sync.Mutex
@@ -21,27 +26,51 @@ type waits struct {
 
 func newWaits(max int) *waits { return &waits{max: max, n: map[uuid.UUID]int{}} }
 
-// do runs fn unless max requests of the connection already wait on its IdP, and reports
-// whether it ran.
-func (w *waits) do(connection uuid.UUID, fn func()) bool {
-	if w.max <= 0 {
-		fn()
-		return true
-	}
-	w.mu.Lock()
-	if w.n[connection] >= w.max {
-		w.mu.Unlock()
-		return false
-	}
-	w.n[connection]++
-	w.mu.Unlock()
-	defer func() {
+// errUpstreamBusy: the connection has its bound of requests waiting on its IdP already.
+type errUpstreamBusy int
+
+func (e errUpstreamBusy) Error() string {
+	return fmt.Sprintf("%d requests of this connection already wait on its identity provider, which answers slowly or not at all "+
+		"(the bound keeps the server's other sign-ins and API answering)", int(e))
+}
+
+// errNoSlotAgain: the IdP answered, but the server was too busy to take the request back
+// before its deadline.
+var errNoSlotAgain = errors.New("the identity provider answered, but no admission slot was free again before the request's deadline (the server is overloaded)")
+
+// busyPublic is what the person reads when do refused or could not finish.
+const busyPublic = "The identity provider is not answering in time. Try again in a moment."
+
+// do runs fn, a call to the connection's IdP, outside the request's admission slot. It
+// returns errUpstreamBusy, without running fn, when max requests of the connection already
+// wait on its IdP, and errNoSlotAgain when fn ran but the request could not take a slot again.
+func (w *waits) do(ctx context.Context, connection uuid.UUID, fn func()) error {
+	if w.max > 0 {
 		w.mu.Lock()
-		if w.n[connection]--; w.n[connection] == 0 {
-			delete(w.n, connection)
+		if w.n[connection] >= w.max {
+			w.mu.Unlock()
+			return errUpstreamBusy(w.max)
 		}
+		w.n[connection]++
 		w.mu.Unlock()
-	}()
-	fn()
-	return true
+		defer func() {
+			w.mu.Lock()
+			if w.n[connection]--; w.n[connection] == 0 {
+				delete(w.n, connection)
+			}
+			w.mu.Unlock()
+		}()
+	}
+	if !guard.Outside(ctx, fn) {
+		return errNoSlotAgain
+	}
+	return nil
+}
+
+// publicOf is the person's message for an error of do.
+func publicOf(err error) string {
+	if errors.Is(err, errNoSlotAgain) {
+		return "Gatehouse is too busy to finish the sign-in. Try again in a moment."
+	}
+	return busyPublic
 }

@@ -1,0 +1,116 @@
+package guard
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+)
+
+// outsideServer serves g with two routes: /wait waits on "another service" through Outside
+// until endWait closes (inWait says it is there), and /hold keeps its slot until endHold closes.
+type outsideServer struct {
+	*httptest.Server
+	inWait, endWait, inHold, endHold chan struct{}
+	ends                             [2]sync.Once
+}
+
+// end lets /wait's wait (0) or /hold's (1) finish; again is nothing.
+func (s *outsideServer) end(which int) {
+	s.ends[which].Do(func() { close([2]chan struct{}{s.endWait, s.endHold}[which]) })
+}
+
+type answer struct {
+	status int
+	body   string
+}
+
+func newOutsideServer(t *testing.T, g *Guard) *outsideServer {
+	s := &outsideServer{inWait: make(chan struct{}, 1), endWait: make(chan struct{}),
+		inHold: make(chan struct{}, 1), endHold: make(chan struct{})}
+	s.Server = httptest.NewServer(g.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/wait":
+			if !Outside(r.Context(), func() { s.inWait <- struct{}{}; <-s.endWait }) {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			io.WriteString(w, "back")
+		case "/hold":
+			s.inHold <- struct{}{}
+			<-s.endHold
+		}
+	})))
+	t.Cleanup(func() { s.end(0); s.end(1); s.Close() }) // a failed test leaves no handler waiting
+	return s
+}
+
+// get requests path in the background; its answer comes on answers.
+func (s *outsideServer) get(t *testing.T, path string, answers chan<- answer) {
+	go func() {
+		resp, err := http.Get(s.URL + path)
+		if err != nil {
+			t.Error(err)
+			answers <- answer{}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		answers <- answer{resp.StatusCode, string(b)}
+	}()
+}
+
+// A request waiting on another service through Outside holds no admission slot: another
+// request is served meanwhile. Once the wait is over, the request takes a slot again, waiting
+// for one beyond the queue timeout (it is half done), and answers; when no slot comes before
+// its deadline, Outside reports false. Slots are given back exactly once either way.
+func TestOutsideGivesTheSlotBack(t *testing.T) {
+	const queue = 50 * time.Millisecond
+	g := New(Config{MaxConcurrent: 1, PriorityConcurrent: 1, QueueTimeout: queue, RequestTimeout: 5 * time.Second})
+	s := newOutsideServer(t, g)
+	answers := make(chan answer, 2)
+	s.get(t, "/wait", answers)
+	<-s.inWait
+	// The one slot is free while /wait waits outside it: /hold is served, and keeps it.
+	s.get(t, "/hold", answers)
+	select {
+	case <-s.inHold:
+	case a := <-answers:
+		t.Fatalf("a request was refused while the only other one waited outside its slot: %+v", a)
+	}
+	s.end(0)
+	time.Sleep(4 * queue)
+	select {
+	case a := <-answers:
+		t.Fatalf("answered while the slot was held, past the queue timeout: %+v", a)
+	default:
+	}
+	s.end(1)
+	if a, b := <-answers, <-answers; a.status != 200 || b.status != 200 || a.body+b.body != "back" {
+		t.Fatalf("answers: %+v %+v", a, b)
+	}
+	time.Sleep(10 * time.Millisecond) // the handlers' deferred give-backs run as they answer
+	if len(g.general) != 0 {
+		t.Fatalf("%d slots still taken", len(g.general))
+	}
+
+	// No slot before the deadline: Outside reports false, and nothing is given back twice.
+	g = New(Config{MaxConcurrent: 1, PriorityConcurrent: 1, QueueTimeout: queue, RequestTimeout: 300 * time.Millisecond})
+	s = newOutsideServer(t, g)
+	s.get(t, "/wait", answers)
+	<-s.inWait
+	s.get(t, "/hold", answers)
+	<-s.inHold
+	s.end(0)
+	if a := <-answers; a.status != http.StatusServiceUnavailable {
+		t.Fatalf("no slot before the deadline: %+v", a)
+	}
+	s.end(1)
+	<-answers
+	time.Sleep(10 * time.Millisecond) // the handler's deferred give-back runs after the answer
+	if len(g.general) != 0 {
+		t.Fatalf("%d slots still taken", len(g.general))
+	}
+}
