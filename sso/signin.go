@@ -49,7 +49,8 @@ type SignIn struct {
 	log       *slog.Logger
 	// providers holds discovered providers by connection id and version, for providerTTL.
 	providers *cache.Cache[string, *upstream]
-	// waits bounds the requests of one connection waiting on its IdP (Options.UpstreamConcurrency).
+	// waits runs the calls to an IdP outside the request's admission slot, and bounds the
+	// requests of one connection waiting on its IdP (Options.UpstreamConcurrency).
 	waits *waits
 }
 
