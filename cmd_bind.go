@@ -130,7 +130,11 @@ Rows that depend on each other are checked together unless their group is larger
 		if o.DryRun {
 			verb, ok, bad = "checked by the server (dry run, nothing written)", "would be bound", "would fail"
 		}
-		fmt.Fprintf(stderr, "bind: %d rows %s in %s (%.0f rows/s): %d %s, %d %s\n", len(file.Rows), verb,
+		rows := "rows"
+		if len(file.Rows) == 1 {
+			rows = "row"
+		}
+		fmt.Fprintf(stderr, "bind: %d %s %s in %s (%.0f rows/s): %d %s, %d %s\n", len(file.Rows), rows, verb,
 			d.Round(time.Millisecond), float64(len(file.Rows))/max(d.Seconds(), 1e-3), len(file.Rows)-failed, ok, failed, bad)
 		if failed > 0 {
 			return exitError{1}

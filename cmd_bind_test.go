@@ -324,7 +324,7 @@ func TestCLIBindDryRunNeedsTheBindScope(t *testing.T) {
 				out := filepath.Join(dir, "results.csv")
 				r := gatehouseCLI(t, env, append([]string{"bind", "--url", e.URL, "--csv", in, "--out", out}, mode...)...)
 				res, _ := os.ReadFile(out)
-				if r.code != 1 || !strings.Contains(string(res), ",FORBIDDEN,") {
+				if r.code != 1 || !strings.Contains(string(res), ",FORBIDDEN,") || !strings.Contains(r.stderr, "bind: 1 row ") {
 					t.Fatalf("scopes %v, bind %v: exit %d, results %q, stderr %s", scopes, mode, r.code, res, r.stderr)
 				}
 			}
