@@ -111,10 +111,10 @@ var errNoSignature = errors.New("signature element not present")
 // checkResponse checks doc, the decoded response that readXML let through and read (Check's
 // first step, crewjam's validation included), as crewjam's ParseXMLResponse does with the
 // connection's certificates certs, for the request requestID, received at currentURL. An
-// EncryptedAssertion is decrypted with the SP's current key and, when rotate is set, with each
-// other SP key in turn (parseResponse's rule). It returns errLeftToCrewjam, before any check
-// that could refuse, for a response it leaves to crewjam. The Response's Destination comes
-// back with the assertion.
+// EncryptedAssertion (and an EncryptedID) is decrypted with the SP's current key and, when
+// rotate is set, with each other SP key in turn (parseResponse's rule). It returns
+// errLeftToCrewjam, before any check that could refuse, for a response it leaves to crewjam.
+// The Response's Destination comes back with the assertion.
 func checkResponse(doc *etree.Document, sp *provision.SAMLSP, conn *models.Connection, certs []*x509.Certificate, requestID string, currentURL url.URL, now time.Time, rotate bool) (*saml.Assertion, string, error) {
 	root := doc.Root()
 	if root == nil {
@@ -178,12 +178,8 @@ func checkResponse(doc *etree.Document, sp *provision.SAMLSP, conn *models.Conne
 	// the plaintext of the only EncryptedAssertion child.
 	a := response.Assertion
 	if encryptedEl != nil {
-		keys := sp.Keys.All()
-		if !rotate {
-			keys = keys[:1]
-		}
 		var err error
-		if assertionEl, a, err = decryptAssertion(encryptedEl, keys); err != nil {
+		if assertionEl, a, err = decryptAssertion(encryptedEl, decryptionKeys(sp, rotate)); err != nil {
 			return nil, "", fmt.Errorf("failed to decrypt EncryptedAssertion: %v", err)
 		}
 	}
@@ -203,11 +199,7 @@ func checkResponse(doc *etree.Document, sp *provision.SAMLSP, conn *models.Conne
 	// decrypted as an EncryptedAssertion is, with the same keys.
 	if a.Subject.NameID == nil {
 		if encryptedIDEl := subjectEncryptedID(assertionEl); encryptedIDEl != nil {
-			keys := sp.Keys.All()
-			if !rotate {
-				keys = keys[:1]
-			}
-			nameID, err := decryptNameID(encryptedIDEl, keys)
+			nameID, err := decryptNameID(encryptedIDEl, decryptionKeys(sp, rotate))
 			if err != nil {
 				return nil, "", fmt.Errorf("failed to decrypt the EncryptedID: %v", err)
 			}
@@ -215,6 +207,15 @@ func checkResponse(doc *etree.Document, sp *provision.SAMLSP, conn *models.Conne
 		}
 	}
 	return a, response.Destination, nil
+}
+
+// decryptionKeys are the SP keys an encrypted element may be encrypted to: the current one,
+// and with rotate the next and the previous.
+func decryptionKeys(sp *provision.SAMLSP, rotate bool) []provision.SPKeyPair {
+	if !rotate {
+		return []provision.SPKeyPair{sp.Keys.Current}
+	}
+	return sp.Keys.All()
 }
 
 // subjectEncryptedID is the EncryptedID of the Subject of the assertion el, nil when it has none.
@@ -227,26 +228,14 @@ func subjectEncryptedID(el *etree.Element) *etree.Element {
 	return nil
 }
 
-// decryptNameID decrypts an EncryptedID with each of keys in turn (decryptElement: RSA
-// PKCS#1 v1.5 key transport and Triple DES refused) and reads its plaintext within readXML's
-// limits: it must be one NameID element in the assertion namespace.
+// decryptNameID decrypts an EncryptedID (decryptPlaintext): its plaintext must be one NameID
+// element in the assertion namespace.
 func decryptNameID(encryptedIDEl *etree.Element, keys []provision.SPKeyPair) (*saml.NameID, error) {
-	var plaintext []byte
-	var err error
-	for _, kp := range keys {
-		if plaintext, err = decryptElement(encryptedIDEl, kp.Key); err == nil {
-			break
-		}
-	}
+	root, err := decryptPlaintext(encryptedIDEl, keys)
 	if err != nil {
 		return nil, err
 	}
-	doc, _, err := readXML(plaintext)
-	if err != nil {
-		return nil, fmt.Errorf("plaintext: %w", err)
-	}
-	root := doc.Root()
-	if root == nil || root.Tag != "NameID" || root.NamespaceURI() != assertionNS {
+	if root.Tag != "NameID" || root.NamespaceURI() != assertionNS {
 		return nil, errors.New("the plaintext is not a NameID element in the SAML assertion namespace")
 	}
 	var nameID saml.NameID
@@ -257,34 +246,46 @@ func decryptNameID(encryptedIDEl *etree.Element, keys []provision.SPKeyPair) (*s
 }
 
 // decryptAssertion is crewjam's decryptElement (ServiceProvider.decryptElement) trying each of
-// keys, the next one only when decryption failed, followed by what crewjam does with the
-// plaintext, once each: validation and an etree parse for the signature, and an xml.Unmarshal
-// of the same bytes for the values. The validation is checkXML's, whose limits bound the
-// plaintext as they bound the response: anyone may encrypt to the SP's published key, and crewjam would spend a
-// quarter of a second and 200 MB on a plaintext of 140 KB of nested elements.
+// keys, followed by what crewjam does with the plaintext, once each: validation and an etree
+// parse for the signature, and an xml.Unmarshal of the same bytes for the values
+// (decryptPlaintext).
 func decryptAssertion(encryptedEl *etree.Element, keys []provision.SPKeyPair) (*etree.Element, *saml.Assertion, error) {
+	root, err := decryptPlaintext(encryptedEl, keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	var a saml.Assertion
+	if err := decodeTree(root, &a); err != nil {
+		return nil, nil, err
+	}
+	return root, &a, nil
+}
+
+// decryptPlaintext decrypts an encrypted element (an EncryptedAssertion, an EncryptedID) with
+// each of keys in turn, the next one only when decryption failed (decryptElement: RSA PKCS#1
+// v1.5 key transport and Triple DES refused), and returns the root of its plaintext. The
+// plaintext is read by readXML, whose limits bound it as they bound the response: anyone may
+// encrypt to the SP's published key, and crewjam would spend a quarter of a second and 200 MB
+// on a plaintext of 140 KB of nested elements.
+func decryptPlaintext(el *etree.Element, keys []provision.SPKeyPair) (*etree.Element, error) {
 	var plaintext []byte
 	var err error
 	for _, kp := range keys {
-		if plaintext, err = decryptElement(encryptedEl, kp.Key); err == nil {
+		if plaintext, err = decryptElement(el, kp.Key); err == nil {
 			break
 		}
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	doc, _, err := readXML(plaintext)
 	if err != nil {
-		return nil, nil, fmt.Errorf("plaintext: %w", err)
+		return nil, fmt.Errorf("plaintext: %w", err)
 	}
 	if doc.Root() == nil {
-		return nil, nil, errors.New("invalid xml: no root in the plaintext")
+		return nil, errors.New("invalid xml: no root in the plaintext")
 	}
-	var a saml.Assertion
-	if err := decodeTree(doc.Root(), &a); err != nil {
-		return nil, nil, err
-	}
-	return doc.Root(), &a, nil
+	return doc.Root(), nil
 }
 
 // decodeTree is xml.Unmarshal of the document whose root element is el (as readXML, or
