@@ -23,10 +23,11 @@ type request struct {
 	deadline time.Time // zero: no deadline of its own (RequestTimeout off, or not armed)
 	w        writer
 
-	// slot is the admission semaphore the request holds a slot of, nil when it holds none: it
-	// is given back when the handler returns, or for a while by Outside. Only the request's
-	// own goroutine reads or writes it.
-	slot chan struct{}
+	// slots are the admission semaphores (nil: no bound) the request holds a slot of while
+	// held: given back when the handler returns, or for a while by Outside. Only the
+	// request's own goroutine reads or writes them.
+	slots [2]chan struct{}
+	held  bool
 
 	mu       sync.Mutex
 	inner    atomic.Pointer[deadlineCtx] // nil until needed

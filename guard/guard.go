@@ -30,6 +30,9 @@ type Config struct {
 	// MaxConcurrent requests are served at once; more wait up to QueueTimeout for a slot, then
 	// get 503. PriorityConcurrent more slots are reserved for the token endpoint and /readyz,
 	// so that one slow table cannot starve them of database connections.
+	// A quarter of the MaxConcurrent slots (with four or more) is kept from the starts of
+	// sign-ins (/oauth/authorize) for the sign-ins under way: their callbacks, ACS posts and
+	// code redemptions.
 	MaxConcurrent      int
 	PriorityConcurrent int
 	QueueTimeout       time.Duration
@@ -57,7 +60,10 @@ type Config struct {
 type Guard struct {
 	cfg               Config
 	general, priority chan struct{}
-	draining          atomic.Bool
+	// starts bounds the sign-ins' starts served at once to three quarters of the general
+	// slots (nil: fewer than four slots, no bound of their own).
+	starts   chan struct{}
+	draining atomic.Bool
 
 	authFail, authFailAddr, tokens, scim, graphql, authorize *keyed
 	now                                                      func() time.Time
@@ -71,6 +77,9 @@ func New(cfg Config) *Guard {
 		authorize: newKeyed(cfg.AuthorizePerAddress)}
 	if cfg.MaxConcurrent > 0 {
 		g.general = make(chan struct{}, cfg.MaxConcurrent)
+	}
+	if cfg.MaxConcurrent >= 4 {
+		g.starts = make(chan struct{}, cfg.MaxConcurrent-cfg.MaxConcurrent/4)
 	}
 	if cfg.PriorityConcurrent > 0 {
 		g.priority = make(chan struct{}, cfg.PriorityConcurrent)
@@ -140,7 +149,16 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 		if armable {
 			wait = rq.parent
 		}
-		if !g.admit(wait, sem) {
+		// A sign-in's start takes a slot of starts first: under overload a person is turned away
+		// before going to their identity provider, while the sign-ins under way keep a quarter
+		// of the slots to finish in (an overload probe at 256 browsers saw callbacks, ACS posts
+		// and code redemptions refused after people had signed in at their IdP, while new
+		// starts were admitted).
+		slots := [2]chan struct{}{sem}
+		if path == "/oauth/authorize" && g.starts != nil {
+			slots = [2]chan struct{}{g.starts, sem}
+		}
+		if !g.admitAll(wait, slots) {
 			g.refuse(w, r, http.StatusServiceUnavailable, 1, "the server is busy; retry later")
 			return
 		}
@@ -151,8 +169,8 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 			rq = newRequest(r.Context(), g.cfg.RequestTimeout, w)
 			inner = r.WithContext(rq)
 		}
-		rq.slot = sem
-		defer rq.giveBackSlot()
+		rq.slots, rq.held = slots, true
+		defer rq.giveBackSlots()
 		defer rq.release()
 		gw := &rq.w
 		next.ServeHTTP(gw, inner)
@@ -163,6 +181,22 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 			g.countTokenRequest(clientID, addr, issuance, gw.status)
 		}
 	})
+}
+
+// admitAll takes a slot of each of sems in order (nil ones are no bound), each waiting at most
+// QueueTimeout; when one is refused, those taken are given back.
+func (g *Guard) admitAll(ctx context.Context, sems [2]chan struct{}) bool {
+	for i, sem := range sems {
+		if !g.admit(ctx, sem) {
+			for _, taken := range sems[:i] {
+				if taken != nil {
+					<-taken
+				}
+			}
+			return false
+		}
+	}
+	return true
 }
 
 // admit takes a slot of sem, waiting at most QueueTimeout.
@@ -190,11 +224,15 @@ func (g *Guard) admit(ctx context.Context, sem chan struct{}) bool {
 	}
 }
 
-// giveBackSlot returns the request's admission slot, if it holds one.
-func (c *request) giveBackSlot() {
-	if c.slot != nil {
-		<-c.slot
-		c.slot = nil
+// giveBackSlots returns the request's admission slots, if it holds them.
+func (c *request) giveBackSlots() {
+	if c.held {
+		for _, sem := range c.slots {
+			if sem != nil {
+				<-sem
+			}
+		}
+		c.held = false
 	}
 }
 
@@ -211,24 +249,33 @@ func (c *request) giveBackSlot() {
 // request's own goroutine. Without admission control it just runs fn.
 func Outside(ctx context.Context, fn func()) bool {
 	rq, _ := ctx.Value(requestKey{}).(*request)
-	if rq == nil || rq.slot == nil {
+	if rq == nil || !rq.held {
 		fn()
 		return true
 	}
-	sem := rq.slot
-	rq.slot = nil
-	<-sem
+	rq.giveBackSlots()
 	fn()
-	select {
-	case sem <- struct{}{}:
-	default:
+	for i, sem := range rq.slots { // in admission's order
+		if sem == nil {
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+			continue
+		default:
+		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
+			for _, taken := range rq.slots[:i] {
+				if taken != nil {
+					<-taken
+				}
+			}
 			return false
 		}
 	}
-	rq.slot = sem
+	rq.held = true
 	return true
 }
 

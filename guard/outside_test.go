@@ -114,3 +114,85 @@ func TestOutsideGivesTheSlotBack(t *testing.T) {
 		t.Fatalf("%d slots still taken", len(g.general))
 	}
 }
+
+// Sign-ins' starts (/oauth/authorize) take at most three quarters of the general slots: with
+// three starts served, a fourth waits its queue timeout and is refused, while a callback of a
+// sign-in under way is served in the quarter kept for it. A start waiting outside its slots
+// (Outside) gives back both, and takes both again.
+func TestStartsLeaveAQuarterOfTheSlots(t *testing.T) {
+	g := New(Config{MaxConcurrent: 4, PriorityConcurrent: 1, QueueTimeout: 50 * time.Millisecond, RequestTimeout: 5 * time.Second})
+	in, end := make(chan struct{}, 8), make(chan struct{})
+	var ended sync.Once
+	outside := make(chan struct{}, 1)
+	srv := httptest.NewServer(g.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("outside") != "" {
+			Outside(r.Context(), func() { outside <- struct{}{}; <-end })
+			return
+		}
+		in <- struct{}{}
+		<-end
+	})))
+	t.Cleanup(func() { ended.Do(func() { close(end) }); srv.Close() })
+	answers := make(chan int, 8)
+	get := func(path string) {
+		go func() {
+			resp, err := http.Get(srv.URL + path)
+			if err != nil {
+				t.Error(err)
+				answers <- 0
+				return
+			}
+			resp.Body.Close()
+			answers <- resp.StatusCode
+		}()
+	}
+	for range 3 {
+		get("/oauth/authorize")
+		<-in
+	}
+	get("/oauth/authorize")
+	select {
+	case status := <-answers:
+		if status != http.StatusServiceUnavailable {
+			t.Fatalf("a fourth start while three are served: %d", status)
+		}
+	case <-in:
+		t.Fatal("a fourth start was served beside three")
+	}
+	get("/sso/oidc/callback")
+	select {
+	case <-in:
+	case status := <-answers:
+		t.Fatalf("a callback with three starts served: %d", status)
+	}
+	ended.Do(func() { close(end) })
+	for range 4 {
+		if status := <-answers; status != 200 {
+			t.Fatalf("a served request: %d", status)
+		}
+	}
+
+	// A start waiting outside its slots holds neither: three more starts are served meanwhile.
+	end = make(chan struct{})
+	ended = sync.Once{}
+	get("/oauth/authorize?outside=1")
+	<-outside
+	for range 3 {
+		get("/oauth/authorize")
+		select {
+		case <-in:
+		case status := <-answers:
+			t.Fatalf("a start while another waits outside its slots: %d", status)
+		}
+	}
+	ended.Do(func() { close(end) })
+	for range 4 {
+		if status := <-answers; status != 200 {
+			t.Fatalf("a served request: %d", status)
+		}
+	}
+	time.Sleep(10 * time.Millisecond) // the handlers' deferred give-backs run as they answer
+	if len(g.general) != 0 || len(g.starts) != 0 {
+		t.Fatalf("slots still taken: %d general, %d starts", len(g.general), len(g.starts))
+	}
+}
