@@ -196,3 +196,79 @@ func TestStartsLeaveAQuarterOfTheSlots(t *testing.T) {
 		t.Fatalf("slots still taken: %d general, %d starts", len(g.general), len(g.starts))
 	}
 }
+
+// A start refused for want of a general slot, at admission or when Outside takes its slots
+// again, gives back the slot of starts it took first: else every such refusal under overload
+// keeps one for good, and after three quarters of the slots' worth of them no sign-in starts.
+func TestStartsSlotGivenBackWhenTheGeneralOneIsRefused(t *testing.T) {
+	g := New(Config{MaxConcurrent: 4, PriorityConcurrent: 1, QueueTimeout: 50 * time.Millisecond, RequestTimeout: 300 * time.Millisecond})
+	in, end := make(chan struct{}, 8), make(chan struct{})
+	outside, endOutside := make(chan struct{}, 1), make(chan struct{})
+	srv := httptest.NewServer(g.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("outside") != "" {
+			if !Outside(r.Context(), func() { outside <- struct{}{}; <-endOutside }) {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+			return
+		}
+		in <- struct{}{}
+		<-end
+	})))
+	var ended, endedOutside sync.Once
+	t.Cleanup(func() { ended.Do(func() { close(end) }); endedOutside.Do(func() { close(endOutside) }); srv.Close() })
+	answers := make(chan int, 8)
+	get := func(path string) {
+		go func() {
+			resp, err := http.Get(srv.URL + path)
+			if err != nil {
+				t.Error(err)
+				answers <- 0
+				return
+			}
+			resp.Body.Close()
+			answers <- resp.StatusCode
+		}()
+	}
+	// Four callbacks hold every general slot: a start takes a slot of starts, waits for a
+	// general one, is refused, and gives the first back.
+	for range 4 {
+		get("/sso/oidc/callback")
+		<-in
+	}
+	get("/oauth/authorize")
+	if status := <-answers; status != http.StatusServiceUnavailable {
+		t.Fatalf("a start with every general slot held: %d", status)
+	}
+	if n := len(g.starts); n != 0 {
+		t.Fatalf("a start refused at admission keeps %d slots of starts", n)
+	}
+	ended.Do(func() { close(end) })
+	for range 4 {
+		<-answers
+	}
+
+	// A start waiting outside its slots while four callbacks take every general slot: Outside
+	// takes a slot of starts again, finds no general one before the deadline, and gives it back.
+	end, ended = make(chan struct{}), sync.Once{}
+	get("/oauth/authorize?outside=1")
+	<-outside
+	for range 4 {
+		get("/sso/oidc/callback")
+		<-in
+	}
+	endedOutside.Do(func() { close(endOutside) })
+	if status := <-answers; status != http.StatusServiceUnavailable {
+		t.Fatalf("Outside with every general slot held past the deadline: %d", status)
+	}
+	if n := len(g.starts); n != 0 {
+		t.Fatalf("a start whose Outside found no general slot keeps %d slots of starts", n)
+	}
+	ended.Do(func() { close(end) })
+	for range 4 {
+		<-answers
+	}
+	time.Sleep(10 * time.Millisecond) // the handlers' deferred give-backs run as they answer
+	if len(g.general) != 0 || len(g.starts) != 0 {
+		t.Fatalf("slots still taken: %d general, %d starts", len(g.general), len(g.starts))
+	}
+}
