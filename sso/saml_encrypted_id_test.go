@@ -30,9 +30,30 @@ func encryptedNameID(t *testing.T, cert *x509.Certificate, e xmlenc.RSA, plainte
 	}
 }
 
+// confirmationEncryptedID returns an edit that moves the person's NameID out of the Subject and
+// puts an EncryptedID of plaintext, encrypted to cert with e, in its SubjectConfirmation, where
+// SAML core §2.4.1.1 lets it name the party that may present the assertion (the attesting
+// entity), who is not the person.
+func confirmationEncryptedID(t *testing.T, cert *x509.Certificate, e xmlenc.RSA, plaintext string) func(*etree.Element) {
+	return func(el *etree.Element) {
+		subject := el.FindElement("./Subject")
+		subject.RemoveChild(subject.FindElement("./NameID"))
+		data, err := e.Encrypt(cert, []byte(plaintext), nil)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		data.CreateAttr("Type", "http://www.w3.org/2001/04/xmlenc#Element")
+		encryptedID := etree.NewElement("saml:EncryptedID")
+		encryptedID.AddChild(data)
+		subject.FindElement("./SubjectConfirmation").InsertChildAt(0, encryptedID)
+	}
+}
+
 // TestSAMLEncryptedNameID: an assertion whose Subject carries an EncryptedID instead of a
 // NameID (SAML core §2.4.1, §2.2.4) signs the person in by the decrypted NameID; one
-// Gatehouse cannot decrypt, or whose plaintext is no NameID, is refused saying so.
+// Gatehouse cannot decrypt, or whose plaintext is no NameID, is refused saying so, and one
+// elsewhere in the assertion names nobody.
 func TestSAMLEncryptedNameID(t *testing.T) {
 	w := newSAMLWorld(t)
 	_, otherCert, _ := samltest.NewKeyPair(t)
@@ -55,6 +76,10 @@ func TestSAMLEncryptedNameID(t *testing.T) {
 		{name: "a plaintext that is no NameID", cause: "not a NameID", edit: encryptedNameID(t, spCert, oaep,
 			`<saml:Issuer xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">00u1ada</saml:Issuer>`)},
 		{name: "a NameID in no namespace", cause: "not a NameID", edit: encryptedNameID(t, spCert, oaep, `<NameID>00u1ada</NameID>`)},
+		// Only the Subject's own EncryptedID names the person: one in a SubjectConfirmation
+		// names the presenter, and taken for the person it would sign the presenter in.
+		{name: "an EncryptedID in the SubjectConfirmation, none in the Subject", cause: "no NameID",
+			edit: confirmationEncryptedID(t, spCert, oaep, persistent)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
