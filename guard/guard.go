@@ -245,7 +245,8 @@ func (c *request) giveBackSlots() {
 // again, waiting as long as its deadline allows, in line with the requests queued for one: a
 // request half done is not dropped for the queue timeout. Outside reports false when no slot
 // came before the deadline; the request then holds none, and should answer as a busy server
-// does. ctx is the request's context or one derived from it; Outside must be called on the
+// does (a sign-in still records its failure then, outside admission: only the database pool
+// bounds that write). ctx is the request's context or one derived from it; Outside must be called on the
 // request's own goroutine. Without admission control it just runs fn.
 func Outside(ctx context.Context, fn func()) bool {
 	rq, _ := ctx.Value(requestKey{}).(*request)

@@ -197,14 +197,16 @@ func checkResponse(doc *etree.Document, sp *provision.SAMLSP, conn *models.Conne
 	// An EncryptedID in place of the NameID (SAML core §2.4.1: SimpleSAMLphp's
 	// nameid.encryption, Shibboleth's encryptNameIDs), inside an assertion checked above:
 	// decrypted as an EncryptedAssertion is, with the same keys.
-	if a.Subject.NameID == nil {
-		if encryptedIDEl := subjectEncryptedID(assertionEl); encryptedIDEl != nil {
-			nameID, err := decryptNameID(encryptedIDEl, decryptionKeys(sp, rotate))
-			if err != nil {
-				return nil, "", fmt.Errorf("failed to decrypt the EncryptedID: %v", err)
-			}
-			a.Subject.NameID = nameID
+	switch ids := subjectEncryptedIDs(assertionEl); {
+	case len(ids) > 1 || len(ids) == 1 && a.Subject.NameID != nil:
+		// The schema allows one identifier; which of several to take would be a guess.
+		return nil, "", errors.New("the assertion's Subject names the person more than once (NameID and EncryptedID, or two EncryptedIDs)")
+	case len(ids) == 1:
+		nameID, err := decryptNameID(ids[0], decryptionKeys(sp, rotate))
+		if err != nil {
+			return nil, "", fmt.Errorf("failed to decrypt the EncryptedID: %v", err)
 		}
+		a.Subject.NameID = nameID
 	}
 	return a, response.Destination, nil
 }
@@ -218,14 +220,14 @@ func decryptionKeys(sp *provision.SAMLSP, rotate bool) []provision.SPKeyPair {
 	return sp.Keys.All()
 }
 
-// subjectEncryptedID is the EncryptedID of the Subject of the assertion el, nil when it has none.
-func subjectEncryptedID(el *etree.Element) *etree.Element {
+// subjectEncryptedIDs are the EncryptedIDs of the Subject of the assertion el (its own
+// children only: one in a SubjectConfirmation names the presenter, not the person).
+func subjectEncryptedIDs(el *etree.Element) []*etree.Element {
+	var ids []*etree.Element
 	for _, subject := range assertionChildren(el, "Subject") {
-		if ids := assertionChildren(subject, "EncryptedID"); len(ids) > 0 {
-			return ids[0]
-		}
+		ids = append(ids, assertionChildren(subject, "EncryptedID")...)
 	}
-	return nil
+	return ids
 }
 
 // decryptNameID decrypts an EncryptedID (decryptPlaintext): its plaintext must be one NameID

@@ -80,6 +80,19 @@ func TestSAMLEncryptedNameID(t *testing.T) {
 		// names the presenter, and taken for the person it would sign the presenter in.
 		{name: "an EncryptedID in the SubjectConfirmation, none in the Subject", cause: "no NameID",
 			edit: confirmationEncryptedID(t, spCert, oaep, persistent)},
+		// The Subject names the person once: beside a NameID, or twice, an EncryptedID is refused
+		// rather than one of them guessed.
+		{name: "an EncryptedID beside the NameID", cause: "names the person more than once", edit: func(el *etree.Element) {
+			nameID := el.FindElement("./Subject/NameID").Copy()
+			encryptedNameID(t, spCert, oaep, persistent)(el)
+			subject := el.FindElement("./Subject")
+			subject.InsertChildAt(0, nameID)
+		}},
+		{name: "two EncryptedIDs", cause: "names the person more than once", edit: func(el *etree.Element) {
+			encryptedNameID(t, spCert, oaep, persistent)(el)
+			subject := el.FindElement("./Subject")
+			subject.InsertChildAt(0, subject.FindElement("./EncryptedID").Copy())
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

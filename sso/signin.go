@@ -166,8 +166,11 @@ func (s *SignIn) StartSignIn(w http.ResponseWriter, r *http.Request, st *provisi
 	ctx := r.Context()
 	p, err := s.provider(ctx, st.Connection)
 	if err != nil {
-		ferr := s.svc.FailFlow(ctx, &provision.ClaimedFlow{Flow: st.Flow, Connection: st.Connection},
-			"The identity provider cannot be reached.", "start: "+err.Error())
+		public := "The identity provider cannot be reached."
+		if waitFailed(err) {
+			public = publicOf(err)
+		}
+		ferr := s.svc.FailFlow(ctx, &provision.ClaimedFlow{Flow: st.Flow, Connection: st.Connection}, public, "start: "+err.Error())
 		s.refuse(w, r, ferr)
 		return
 	}
@@ -215,7 +218,12 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, err)
 		return
 	}
-	if cause := s.mixUp(ctx, r, f); cause != "" {
+	cause, werr := s.mixUp(ctx, r, f)
+	if werr != nil {
+		s.refuse(w, r, s.svc.FailFlow(ctx, f, publicOf(werr), werr.Error()))
+		return
+	}
+	if cause != "" {
 		s.refuse(w, r, s.svc.FailFlow(ctx, f, "The identity provider's answer could not be verified.", cause))
 		return
 	}
@@ -226,7 +234,6 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	var id provision.Identity
 	var more func(context.Context) (provision.Identity, string)
-	var cause string
 	if err := s.waits.do(ctx, f.Connection.ID, func() { id, more, cause = s.identity(ctx, f, q.Get("code")) }); err != nil {
 		s.refuse(w, r, s.svc.FailFlow(ctx, f, publicOf(err), err.Error()))
 		return
@@ -260,27 +267,31 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 // see), and returns the private cause when it is not: it arrived at another redirect URI than
 // the connection's (another connection's own, or the shared one for a connection that has its
 // own, or the reverse after its setting changed), or its iss (RFC 9207) is not the
-// connection's issuer, or it has none though the IdP says it always sends one.
-func (s *SignIn) mixUp(ctx context.Context, r *http.Request, f *provision.ClaimedFlow) string {
+// connection's issuer, or it has none though the IdP says it always sends one. The discovery
+// it may need (a cache miss) failing for a wait on the IdP (waits) is werr: the sign-in
+// stops there, saying the IdP or the server is busy, not that the answer is suspect.
+func (s *SignIn) mixUp(ctx context.Context, r *http.Request, f *provision.ClaimedFlow) (cause string, werr error) {
 	if want := provision.OIDCCallbackPathOf(f.Connection); r.URL.Path != want {
-		return fmt.Sprintf("the answer arrived at %s, not at the connection's redirect URI %s", models.Clip(r.URL.Path, 128), want)
+		return fmt.Sprintf("the answer arrived at %s, not at the connection's redirect URI %s", models.Clip(r.URL.Path, 128), want), nil
 	}
 	iss, sent := r.URL.Query()["iss"]
 	p, err := s.provider(ctx, f.Connection)
 	switch {
+	case waitFailed(err):
+		return "", err
 	case err != nil && sent:
 		// The issuer to compare with is unknown: never take the answer on trust.
-		return "provider: " + err.Error()
+		return "provider: " + err.Error(), nil
 	case err != nil:
 		// An error answer is still reported as such; a code fails at the exchange.
-		return ""
+		return "", nil
 	case sent && (len(iss) != 1 || iss[0] != p.issuer):
 		return fmt.Sprintf("the answer's iss %q is not the connection's issuer %q (RFC 9207: another identity provider's answer)",
-			models.Clip(strings.Join(iss, " "), 256), p.issuer)
+			models.Clip(strings.Join(iss, " "), 256), p.issuer), nil
 	case !sent && p.issParameter:
-		return fmt.Sprintf("the answer has no iss, though the connection's issuer %q says it always sends one (RFC 9207)", p.issuer)
+		return fmt.Sprintf("the answer has no iss, though the connection's issuer %q says it always sends one (RFC 9207)", p.issuer), nil
 	}
-	return ""
+	return "", nil
 }
 
 // identity redeems the IdP's code, authenticating with the client secret or, given the

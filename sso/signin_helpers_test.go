@@ -59,6 +59,8 @@ type testIdP struct {
 	codes     map[string]idpCode
 	// seen records what Gatehouse sent to /authorize last.
 	seen url.Values
+	// discoveryHook, when set, runs as Gatehouse reads the discovery document, every time.
+	discoveryHook func()
 	// tokenHook, when set, runs once as Gatehouse calls /token: something an admin does while
 	// the person is between the IdP and the callback's decision.
 	tokenHook func()
@@ -139,6 +141,12 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	switch r.URL.Path {
 	case "/.well-known/openid-configuration":
+		p.mu.Lock()
+		hook := p.discoveryHook
+		p.mu.Unlock()
+		if hook != nil {
+			hook()
+		}
 		p.mu.Lock()
 		issParameter, authMethods, authMethodsJSON := p.issParameter, p.authMethods, p.authMethodsJSON
 		p.mu.Unlock()

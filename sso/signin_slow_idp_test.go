@@ -2,6 +2,7 @@ package sso_test
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +86,55 @@ func TestSignInSlowIdPLeavesTheServerAnswering(t *testing.T) {
 		// The IdP answers again: sign-ins go through.
 		if r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "slow@example.com"); r.query.Get("code") == "" {
 			t.Fatalf("a sign-in once the IdP answers: %+v", r)
+		}
+	})
+}
+
+// The IdP's discovery document hangs while the first sign-ins start (no provider cached yet):
+// the starts wait on it outside their slots, four times the slots of them at most; the next
+// start fails at once, to the application with "not answering in time" (not "cannot be
+// reached": the IdP may be fine, and busy). When discovery answers, the waiting starts go on
+// to the IdP.
+func TestSignInSlowDiscovery(t *testing.T) {
+	idp := newTestIdP(t)
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		const slots, bound = 2, 8 // app: four times the slots
+		e := newTestEnv(t, dbURL, func(c *app.Config) {
+			c.Guard = guard.Config{RequestTimeout: 10 * time.Second, MaxConcurrent: slots, PriorityConcurrent: 2,
+				QueueTimeout: 200 * time.Millisecond}
+		})
+		w := newSignInWorld(t, e, idp)
+		entered, release := make(chan struct{}, 2*bound), make(chan struct{})
+		idp.set(func(p *testIdP) { p.discoveryHook = func() { entered <- struct{}{}; <-release } })
+		defer idp.set(func(p *testIdP) { p.discoveryHook = nil })
+		done := make(chan result, bound+1)
+		waiting, refused := 0, []result{}
+		for range bound + 1 {
+			go func() {
+				r, _ := w.signIn(t, newBrowser(t, "http"), w.app, "connection", w.slug) // stops at the first redirect
+				done <- r
+			}()
+			select {
+			case <-entered:
+				waiting++
+			case r := <-done:
+				refused = append(refused, r)
+			case <-time.After(5 * time.Second):
+				t.Fatal("a start neither reached the IdP's discovery nor answered")
+			}
+		}
+		close(release)
+		if waiting != bound || len(refused) != 1 {
+			t.Fatalf("%d starts waited on discovery, %d were refused; want %d and 1", waiting, len(refused), bound)
+		}
+		if u, err := url.Parse(refused[0].location); err != nil || !strings.HasPrefix(refused[0].location, w.redirect) ||
+			u.Query().Get("error") != "access_denied" || !strings.Contains(u.Query().Get("error_description"), "not answering in time") {
+			t.Fatalf("the refused start: %d %q", refused[0].status, refused[0].location)
+		}
+		for range waiting {
+			if r := <-done; !strings.HasPrefix(r.location, idp.srv.URL) {
+				t.Errorf("a start that waited on discovery: %d %q", r.status, r.location)
+			}
 		}
 	})
 }

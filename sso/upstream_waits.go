@@ -67,6 +67,12 @@ func (w *waits) do(ctx context.Context, connection uuid.UUID, fn func()) error {
 	return nil
 }
 
+// waitFailed reports whether err is do's, perhaps wrapped (provider's discovery): the IdP had
+// too many requests waiting, or the server no slot for the request after the wait.
+func waitFailed(err error) bool {
+	return errors.As(err, new(errUpstreamBusy)) || errors.Is(err, errNoSlotAgain)
+}
+
 // publicOf is the person's message for an error of do.
 func publicOf(err error) string {
 	if errors.Is(err, errNoSlotAgain) {
