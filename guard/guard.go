@@ -237,17 +237,18 @@ func (c *request) giveBackSlots() {
 }
 
 // Outside runs fn, a wait on another service (an identity provider's discovery, token or
-// userinfo endpoint), with the request's admission slot given back meanwhile. The slots bound
+// userinfo endpoint), with the request's admission slots given back meanwhile. The slots bound
 // the work on the database and the CPUs, which such a wait uses neither of; held through it,
 // they let one identity provider that answers slowly or not at all take every slot, and the
 // whole server answered 503 (an overload probe: one IdP answering in 8 s took the server from
-// 120 sign-ins/s to 4, and the admin API to 86 % 503s). After fn the request takes a slot
-// again, waiting as long as its deadline allows, in line with the requests queued for one: a
-// request half done is not dropped for the queue timeout. Outside reports false when no slot
-// came before the deadline; the request then holds none, and should answer as a busy server
-// does (a sign-in still records its failure then, outside admission: only the database pool
-// bounds that write). ctx is the request's context or one derived from it; Outside must be called on the
-// request's own goroutine. Without admission control it just runs fn.
+// 120 sign-ins/s to 4, and the admin API to 86 % 503s). After fn the request takes its slots
+// again, in admission's order, waiting as long as its deadline allows, in line with the
+// requests queued for them: a request half done is not dropped for the queue timeout. Outside
+// reports false when they did not come before the deadline; the request then holds none, and
+// should answer as a busy server does (a sign-in still records its failure then, outside
+// admission: only the database pool bounds that write). ctx is the request's context or one
+// derived from it; Outside must be called on the request's own goroutine. Without admission
+// control it just runs fn.
 func Outside(ctx context.Context, fn func()) bool {
 	rq, _ := ctx.Value(requestKey{}).(*request)
 	if rq == nil || !rq.held {
