@@ -486,12 +486,16 @@ func readyz(st *store.Store, g *guard.Guard, log *slog.Logger) http.HandlerFunc 
 // upstreamConcurrency is how many requests of one connection may wait on its identity provider
 // at once. They wait outside the admission slots (guard.Outside), so the bound is not the
 // slots' share but what one IdP may hold of goroutines, browsers' connections and sockets:
-// four times the slots, far above what a healthy IdP's latency needs at the rate the slots
-// allow (24 slots and a 300 ms token endpoint: 96 waiting is 320 sign-ins/s of one
-// connection). No bound without admission control.
+// sixteen times the slots (384 of 24), above what a healthy IdP's latency needs at any rate
+// this server reaches (a 1 s token endpoint at 250 sign-ins/s of one connection is 250
+// waiting). Four times was too few: 256 browsers overloading a PostgreSQL server here, half
+// of them signing in through one OIDC connection whose IdP shared the CPUs, had 3 of 4,787
+// sign-ins refused after the person had signed in at the IdP. A hung IdP holds at most this
+// many goroutines and sockets, each for the outbound timeout (10 s). No bound without
+// admission control.
 func upstreamConcurrency(c Config) int {
 	if c.Guard.MaxConcurrent <= 0 {
 		return 0
 	}
-	return 4 * c.Guard.MaxConcurrent
+	return 16 * c.Guard.MaxConcurrent
 }

@@ -17,13 +17,13 @@ import (
 // answering in 8 s, 64 browsers left the server at 3.8 sign-ins/s instead of 120, the other
 // connection's SAML sign-ins and 86 % of the admin API's requests answered 503. Now a callback
 // waits on the IdP outside its slot (guard.Outside), so the API keeps answering with every
-// slot's worth of callbacks waiting, and at most four times the slots wait on one connection's
+// slot's worth of callbacks waiting, and at most sixteen times the slots wait on one connection's
 // IdP: further sign-ins of it fail at once, to the application with access_denied and the
 // reason. When the IdP answers, the waiting callbacks take a slot again and finish.
 func TestSignInSlowIdPLeavesTheServerAnswering(t *testing.T) {
 	idp := newTestIdP(t)
 	storetest.Each(t, func(t *testing.T, dbURL string) {
-		const slots, bound = 2, 8 // app: four times the slots
+		const slots, bound = 1, 16 // app: sixteen times the slots
 		e := newTestEnv(t, dbURL, func(c *app.Config) {
 			c.Guard = guard.Config{RequestTimeout: 10 * time.Second, MaxConcurrent: slots, PriorityConcurrent: 2,
 				QueueTimeout: 200 * time.Millisecond}
@@ -57,7 +57,7 @@ func TestSignInSlowIdPLeavesTheServerAnswering(t *testing.T) {
 				t.Fatal("a callback neither reached the IdP nor answered")
 			}
 		}
-		// Four times the slots wait on the IdP, and the API answers: they hold no slot.
+		// Sixteen times the slots wait on the IdP, and the API answers: they hold no slot.
 		req, _ := http.NewRequest(http.MethodGet, e.URL+"/api/v1/sso/connections", nil)
 		req.Header.Set("Authorization", "Bearer "+w.tok)
 		resp, err := http.DefaultClient.Do(req)
@@ -91,14 +91,14 @@ func TestSignInSlowIdPLeavesTheServerAnswering(t *testing.T) {
 }
 
 // The IdP's discovery document hangs while the first sign-ins start (no provider cached yet):
-// the starts wait on it outside their slots, four times the slots of them at most; the next
+// the starts wait on it outside their slots, sixteen times the slots of them at most; the next
 // start fails at once, to the application with "not answering in time" (not "cannot be
 // reached": the IdP may be fine, and busy). When discovery answers, the waiting starts go on
 // to the IdP.
 func TestSignInSlowDiscovery(t *testing.T) {
 	idp := newTestIdP(t)
 	storetest.Each(t, func(t *testing.T, dbURL string) {
-		const slots, bound = 2, 8 // app: four times the slots
+		const slots, bound = 1, 16 // app: sixteen times the slots
 		e := newTestEnv(t, dbURL, func(c *app.Config) {
 			c.Guard = guard.Config{RequestTimeout: 10 * time.Second, MaxConcurrent: slots, PriorityConcurrent: 2,
 				QueueTimeout: 200 * time.Millisecond}

@@ -42,7 +42,7 @@ type Options struct {
 	RootCAs   *x509.CertPool
 	ConnectTo map[string]string
 	// UpstreamConcurrency bounds the browser sign-in requests of one connection that wait on
-	// its identity provider at once (0: no bound); app sets four times the admission slots
+	// its identity provider at once (0: no bound); app sets sixteen times the admission slots
 	// (upstreamConcurrency: they wait outside the slots).
 	UpstreamConcurrency int
 	// Clock is what certificates are checked against and the connection test's client

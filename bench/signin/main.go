@@ -66,6 +66,9 @@ func main() {
 	privateKeyJWT := flag.Bool("oidc-private-key-jwt", false, "the OIDC connection authenticates to the IdP with private_key_jwt (an RS256 client assertion per sign-in), not a secret")
 	defaultAccount := flag.Bool("default-account", false, "the brand's configurations place first sign-ins in one account (defaultAccountId), which each of them reads, instead of an individual account each")
 	company := flag.Bool("company", false, "the IdPs send a company claim naming one company, whose account placement puts first sign-ins in (placement reads the company and its oldest account)")
+	overloadFor := flag.Duration("overload", 0, "instead of the phases, overload the server for this long with -c browsers (256, say) signing in first-time, and tally every answer by route (overload.go)")
+	idpDelay := flag.Duration("idp-delay", 0, "with -overload: the OIDC IdP's token endpoint answers this late (a slow IdP)")
+	reuseEvery := flag.Int("reuse-every", 20, "with -overload: redeem every n-th code a second time, as a retrying application would (0: never)")
 	flag.Parse()
 	if *company && *defaultAccount {
 		fail(errors.New("-company and -default-account exclude each other: a default account places everyone before the company claim is read"))
@@ -91,7 +94,11 @@ func main() {
 	defer oidcIdP.srv.Close()
 	samlIdP := newSAMLIdP()
 	samlIdP.encrypt = *samlEncrypt
-	fmt.Printf("gatehouse sign-in bench  %s  concurrency=%d  sign-ins per phase=%d\n", time.Now().UTC().Format(time.RFC3339), *c, *n)
+	if *overloadFor > 0 {
+		fmt.Printf("gatehouse sign-in bench  %s  overload: %d browsers for %s\n", time.Now().UTC().Format(time.RFC3339), *c, *overloadFor)
+	} else {
+		fmt.Printf("gatehouse sign-in bench  %s  concurrency=%d  sign-ins per phase=%d\n", time.Now().UTC().Format(time.RFC3339), *c, *n)
+	}
 	for _, db := range strings.Split(*dbs, ",") {
 		srv, err := benchkit.Start(bin, db, *pgURL, *logs, "GATEHOUSE_ALLOW_PRIVATE_NETWORKS=true", "GATEHOUSE_DNS_SERVER="+dnsAddr)
 		if err != nil {
@@ -105,6 +112,13 @@ func main() {
 		if err := b.setup(*protocols); err != nil {
 			srv.Stop()
 			fail(err)
+		}
+		if *overloadFor > 0 {
+			oidcIdP.delay = *idpDelay
+			b.overload(overloadConfig{db: db, protocols: strings.Split(*protocols, ","), browsers: *c, d: *overloadFor, reuseEvery: *reuseEvery, idpDelay: *idpDelay})
+			oidcIdP.delay = 0
+			srv.Stop()
+			continue
 		}
 		benchkit.PhaseHeader()
 		for _, p := range strings.Split(*protocols, ",") {
@@ -488,6 +502,8 @@ func person(n, domain string) (sub, email, given, family string) {
 // lean, being one of the three processes on the cores: ES256 signed directly with a header
 // encoded once, claims in a struct, answers written without reflection on maps.
 type oidcIdP struct {
+	// delay: the token endpoint answers this late (-idp-delay).
+	delay  time.Duration
 	srv    *httptest.Server
 	key    *ecdsa.PrivateKey
 	header string   // base64url of the JWS header
@@ -631,6 +647,9 @@ func (p *oidcIdP) serve(w http.ResponseWriter, r *http.Request) {
 	case "/jwks":
 		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &p.key.PublicKey, KeyID: "bench", Algorithm: "ES256", Use: "sig"}}})
 	case "/token":
+		if p.delay > 0 {
+			time.Sleep(p.delay)
+		}
 		if p.keyed {
 			if problem := p.checkAssertion(r); problem != "" {
 				oauthError(w, 401, "invalid_client", problem)
