@@ -354,6 +354,12 @@ func (b *bench) gql(query string, out any) error {
 // signIn is one person signing in to the brand application through the connection of the
 // protocol, with a fresh browser; the id_token must carry the expected sign_in outcome.
 func (b *bench) signIn(protocol string, user int, want string) error {
+	return b.signInObserved(protocol, user, want, nil)
+}
+
+// signInObserved is signIn telling obs (nil: nobody) each of Gatehouse's answers and the code,
+// and redeeming the code a second time when obs asks (-overload).
+func (b *bench) signInObserved(protocol string, user int, want string, obs *observer) error {
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, Transport: b.tr, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -374,7 +380,7 @@ func (b *bench) signIn(protocol string, user int, want string) error {
 			if err != nil {
 				return err
 			}
-			if req, err = b.postACS(acs, form); err != nil {
+			if req, err = b.postACS(acs, form, obs); err != nil {
 				return err
 			}
 			continue
@@ -389,10 +395,11 @@ func (b *bench) signIn(protocol string, user int, want string) error {
 		}
 		resp, err := browser.Do(req)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
 		}
 		raw, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		obs.answer(req.Method+" "+req.URL.Path, resp, raw)
 		switch {
 		case resp.StatusCode >= 300 && resp.StatusCode < 400:
 			loc, err := resp.Location()
@@ -417,16 +424,30 @@ func (b *bench) signIn(protocol string, user int, want string) error {
 	if code == "" {
 		return errors.New("too many redirects")
 	}
+	obs.issued(code)
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI}, "code_verifier": {verifier}}
-	tr, _ := http.NewRequest("POST", b.srv.Base+"/oauth/token", strings.NewReader(form.Encode()))
-	tr.SetBasicAuth(url.QueryEscape(b.clientID), url.QueryEscape(b.secret))
-	tr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := browser.Do(tr)
+	redeem := func() (*http.Response, []byte, error) {
+		tr, _ := http.NewRequest("POST", b.srv.Base+"/oauth/token", strings.NewReader(form.Encode()))
+		tr.SetBasicAuth(url.QueryEscape(b.clientID), url.QueryEscape(b.secret))
+		tr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := browser.Do(tr)
+		if err != nil {
+			return nil, nil, err
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		obs.answer("POST /oauth/token code", resp, raw)
+		return resp, raw, nil
+	}
+	resp, raw, err := redeem()
 	if err != nil {
 		return err
 	}
-	raw, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	if obs.redeemsTwice(user) {
+		if again, _, err := redeem(); err == nil {
+			obs.redeemedAgain(again.StatusCode)
+		}
+	}
 	var tok struct {
 		IDToken string `json:"id_token"`
 	}
@@ -455,15 +476,16 @@ func (b *bench) signIn(protocol string, user int, want string) error {
 
 // postACS posts the IdP's form to the ACS as a cross-site POST (no cookie) and returns the
 // GET the ACS redirects the browser to.
-func (b *bench) postACS(acs string, form url.Values) (*http.Request, error) {
+func (b *bench) postACS(acs string, form url.Values, obs *observer) (*http.Request, error) {
 	post, _ := http.NewRequest("POST", acs, strings.NewReader(form.Encode()))
 	post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := b.tr.RoundTrip(post)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("POST /saml/acs: %w", err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	obs.answer("POST /saml/acs", resp, body)
 	loc, err := resp.Location()
 	if err != nil {
 		return nil, fmt.Errorf("ACS answered %d: %.200s", resp.StatusCode, body)

@@ -7,16 +7,10 @@ package main
 //	go run ./bench/signin -db sqlite -protocols oidc,saml -c 64 -overload 20s -idp-delay 8s -reuse-every 0
 
 import (
-	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -81,75 +75,21 @@ func (b *bench) overload(cfg overloadConfig) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var user atomic.Int64
-	// client-credentials probe
-	type tokRes struct {
-		status int
-		lat    time.Duration
-	}
-	var tokMu sync.Mutex
-	var toks []tokRes
-	go func() {
-		cl := &http.Client{Timeout: 30 * time.Second}
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			go func() {
-				st := time.Now()
-				req, _ := http.NewRequest("POST", srv.Base+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
-				req.SetBasicAuth(benchkit.AdminClientID, benchkit.AdminClientSecret)
-				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				resp, err := cl.Do(req)
-				status := -1
-				if err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					status = resp.StatusCode
-				}
-				tokMu.Lock()
-				toks = append(toks, tokRes{status, time.Since(st)})
-				tokMu.Unlock()
-			}()
-		}
-	}()
-	// admin REST probe (the general pool, not the reserved one)
-	var apiMu sync.Mutex
-	apiSt := map[int]int{}
-	var apiLat []time.Duration
-	go func() {
-		cl := &http.Client{Timeout: 30 * time.Second}
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			go func() {
-				st := time.Now()
-				req, _ := http.NewRequest("GET", srv.Base+"/api/v1/sso/connections", nil)
-				req.Header.Set("Authorization", "Bearer "+b.admin)
-				resp, err := cl.Do(req)
-				status := -1
-				if err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					status = resp.StatusCode
-				}
-				apiMu.Lock()
-				apiSt[status]++
-				if status == 200 {
-					apiLat = append(apiLat, time.Since(st))
-				}
-				apiMu.Unlock()
-			}()
-		}
-	}()
+	// What the rest of the server answers meanwhile: the token endpoint's reserved slots, and
+	// the general ones.
+	tokens := &probe{name: "client-credentials probe (POST /oauth/token every 50ms)"}
+	go tokens.run(stop, 50*time.Millisecond, func() *http.Request {
+		req, _ := http.NewRequest("POST", srv.Base+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+		req.SetBasicAuth(benchkit.AdminClientID, benchkit.AdminClientSecret)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return req
+	})
+	api := &probe{name: "admin REST probe (GET /api/v1/sso/connections every 100ms)"}
+	go api.run(stop, 100*time.Millisecond, func() *http.Request {
+		req, _ := http.NewRequest("GET", srv.Base+"/api/v1/sso/connections", nil)
+		req.Header.Set("Authorization", "Bearer "+b.admin)
+		return req
+	})
 	start := time.Now()
 	for w := 0; w < cfg.browsers; w++ {
 		wg.Add(1)
@@ -164,7 +104,7 @@ func (b *bench) overload(cfg overloadConfig) {
 				u := int(user.Add(1))
 				p := protos[u%len(protos)]
 				st := time.Now()
-				err := b.probeSignIn(t, p, u, cfg.reuseEvery)
+				err := b.signInObserved(p, u, "provisioned", &observer{t: t, reuseEvery: cfg.reuseEvery})
 				lat := time.Since(st)
 				t.mu.Lock()
 				t.allLat = append(t.allLat, lat)
@@ -172,7 +112,7 @@ func (b *bench) overload(cfg overloadConfig) {
 					t.ok++
 					t.okLat = append(t.okLat, lat)
 				} else {
-					msg := err.Error()
+					msg := strings.TrimSpace(err.Error())
 					if len(msg) > 90 {
 						msg = msg[:90]
 					}
@@ -187,14 +127,7 @@ func (b *bench) overload(cfg overloadConfig) {
 	wg.Wait()
 	el := time.Since(start)
 	time.Sleep(200 * time.Millisecond)
-	pct := func(l []time.Duration, p float64) time.Duration {
-		if len(l) == 0 {
-			return 0
-		}
-		s := append([]time.Duration(nil), l...)
-		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-		return s[min(int(float64(len(s))*p), len(s)-1)].Round(time.Millisecond)
-	}
+	pct := percentile
 	fmt.Printf("== %s overload: %d browsers for %s, IdP token delay %s: %d sign-ins attempted in %.1fs, %d ok (%.1f/s); ok p50 %s p99 %s max %s; all p99 %s max %s\n",
 		cfg.db, cfg.browsers, cfg.d, cfg.idpDelay, len(t.allLat), el.Seconds(), t.ok, float64(t.ok)/el.Seconds(), pct(t.okLat, .5), pct(t.okLat, .99), pct(t.okLat, 1), pct(t.allLat, .99), pct(t.allLat, 1))
 	fmt.Printf("server peak RSS: %s; codes issued %d, duplicate codes %d, second redemption accepted %d\n",
@@ -215,20 +148,8 @@ func (b *bench) overload(cfg overloadConfig) {
 	for k, v := range t.fails {
 		fmt.Printf("  %6d  %s\n", v, k)
 	}
-	tokMu.Lock()
-	st := map[int]int{}
-	var tl []time.Duration
-	for _, r := range toks {
-		st[r.status]++
-		if r.status == 200 {
-			tl = append(tl, r.lat)
-		}
-	}
-	tokMu.Unlock()
-	fmt.Printf("client-credentials probe: %v; 200s p50 %s p99 %s max %s\n", st, pct(tl, .5), pct(tl, .99), pct(tl, 1))
-	apiMu.Lock()
-	fmt.Printf("admin REST probe (GET /api/v1/sso/connections every 100ms): %v; 200s p50 %s p99 %s\n", apiSt, pct(apiLat, .5), pct(apiLat, .99))
-	apiMu.Unlock()
+	tokens.report()
+	api.report()
 	integrity(srv, cfg.db)
 }
 
@@ -285,131 +206,98 @@ func integrity(srv *benchkit.Server, db string) {
 	}
 }
 
-// probeSignIn is bench.signIn with every Gatehouse answer tallied, and the code redeemed twice.
-func (b *bench) probeSignIn(t *tally, protocol string, user, reuseEvery int) error {
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar, Transport: b.tr, Timeout: 70 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	verifier := benchkit.RandHex(32)
-	sum := sha256.Sum256([]byte(verifier))
-	state, nonce := benchkit.RandHex(16), benchkit.RandHex(16)
-	q := url.Values{"client_id": {b.clientID}, "redirect_uri": {redirectURI}, "response_type": {"code"},
-		"scope": {"openid email profile"}, "state": {state}, "nonce": {nonce}, "connection": {b.connection[protocol]},
-		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
-	req, _ := http.NewRequest("GET", b.srv.Base+"/oauth/authorize?"+q.Encode(), nil)
-	var code string
-	for hop := 0; code == "" && hop < 12; hop++ {
-		if b.saml.owns(req.URL) {
-			sub, email, given, family := person(fmt.Sprint(user), b.domain[protocol])
-			acs, form, err := b.saml.answer(req.URL, samlUser{NameID: sub, Email: email, GivenName: given, Surname: family})
-			if err != nil {
-				return err
+// probe sends one request every so often until stop, each on its own goroutine, and keeps
+// the statuses and the latencies of the 200s.
+type probe struct {
+	name     string
+	mu       sync.Mutex
+	statuses map[int]int
+	lat      []time.Duration
+}
+
+func (p *probe) run(stop <-chan struct{}, every time.Duration, newRequest func() *http.Request) {
+	p.statuses = map[int]int{}
+	cl := &http.Client{Timeout: 30 * time.Second}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		go func() {
+			start := time.Now()
+			resp, err := cl.Do(newRequest())
+			status := -1
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				status = resp.StatusCode
 			}
-			post, _ := http.NewRequest("POST", acs, strings.NewReader(form.Encode()))
-			post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			resp, err := b.tr.RoundTrip(post)
-			if err != nil {
-				return fmt.Errorf("POST /saml/acs: %w", err)
+			p.mu.Lock()
+			p.statuses[status]++
+			if status == http.StatusOK {
+				p.lat = append(p.lat, time.Since(start))
 			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			t.answer("POST /saml/acs", resp, body)
-			loc, err := resp.Location()
-			if err != nil {
-				return fmt.Errorf("POST /saml/acs answered %d: %.80s", resp.StatusCode, body)
-			}
-			req, _ = http.NewRequest("GET", loc.String(), nil)
-			continue
-		}
-		if b.oidc.owns(req.URL) {
-			sub, email, given, family := person(fmt.Sprint(user), b.domain[protocol])
-			req, _ = http.NewRequest("GET", b.oidc.authorize(req.URL.Query(), sub, email, given, family, ""), nil)
-			continue
-		}
-		resp, err := browser.Do(req)
-		if err != nil {
-			return fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
-		}
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		path := req.Method + " " + req.URL.Path
-		if strings.HasPrefix(req.URL.Path, "/saml/continue") {
-			path = "GET /saml/continue"
-		}
-		t.answer(path, resp, raw)
-		switch {
-		case resp.StatusCode >= 300 && resp.StatusCode < 400:
-			loc, err := resp.Location()
-			if err != nil {
-				return err
-			}
-			if strings.HasPrefix(loc.String(), redirectURI) {
-				if e := loc.Query().Get("error"); e != "" {
-					return fmt.Errorf("app got error=%s: %s", e, loc.Query().Get("error_description"))
-				}
-				if loc.Query().Get("state") != state {
-					return errors.New("the application's state did not come back")
-				}
-				code = loc.Query().Get("code")
-				break
-			}
-			req, _ = http.NewRequest("GET", loc.String(), nil)
-		default:
-			return fmt.Errorf("%s answered %d", path, resp.StatusCode)
-		}
+			p.mu.Unlock()
+		}()
 	}
-	if code == "" {
-		return errors.New("too many redirects")
+}
+
+func (p *probe) report() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Printf("%s: %v; 200s p50 %s p99 %s max %s\n", p.name, p.statuses, percentile(p.lat, .5), percentile(p.lat, .99), percentile(p.lat, 1))
+}
+
+// percentile is the p-th of durations (0 when none).
+func percentile(l []time.Duration, p float64) time.Duration {
+	if len(l) == 0 {
+		return 0
 	}
-	t.mu.Lock()
-	if t.codes[code] {
-		t.dupCode++
+	s := append([]time.Duration(nil), l...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[min(int(float64(len(s))*p), len(s)-1)].Round(time.Millisecond)
+}
+
+// observer is what -overload learns of each sign-in (bench.signInObserved); a nil one
+// observes nothing.
+type observer struct {
+	t          *tally
+	reuseEvery int // redeem every n-th user's code a second time (0: never)
+}
+
+func (o *observer) answer(path string, resp *http.Response, body []byte) {
+	if o == nil {
+		return
 	}
-	t.codes[code] = true
-	t.mu.Unlock()
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI}, "code_verifier": {verifier}}
-	redeem := func() (*http.Response, []byte, error) {
-		tr, _ := http.NewRequest("POST", b.srv.Base+"/oauth/token", strings.NewReader(form.Encode()))
-		tr.SetBasicAuth(url.QueryEscape(b.clientID), url.QueryEscape(b.secret))
-		tr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		resp, err := browser.Do(tr)
-		if err != nil {
-			return nil, nil, err
-		}
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		t.answer("POST /oauth/token code", resp, raw)
-		return resp, raw, nil
+	if strings.HasPrefix(path, "GET /saml/continue") {
+		path = "GET /saml/continue"
 	}
-	resp, raw, err := redeem()
-	if err != nil {
-		return fmt.Errorf("token: %w", err)
+	o.t.answer(path, resp, body)
+}
+
+func (o *observer) issued(code string) {
+	if o == nil {
+		return
 	}
-	var tok struct {
-		IDToken string `json:"id_token"`
+	o.t.mu.Lock()
+	if o.t.codes[code] {
+		o.t.dupCode++
 	}
-	if resp.StatusCode != 200 || json.Unmarshal(raw, &tok) != nil {
-		return fmt.Errorf("token: %d %.100s", resp.StatusCode, raw)
+	o.t.codes[code] = true
+	o.t.mu.Unlock()
+}
+
+func (o *observer) redeemsTwice(user int) bool {
+	return o != nil && o.reuseEvery > 0 && user%o.reuseEvery == 0
+}
+
+func (o *observer) redeemedAgain(status int) {
+	if status == http.StatusOK {
+		o.t.mu.Lock()
+		o.t.reuseOK++
+		o.t.mu.Unlock()
 	}
-	if reuseEvery > 0 && user%reuseEvery == 0 {
-		if resp2, _, err := redeem(); err == nil && resp2.StatusCode == 200 {
-			t.mu.Lock()
-			t.reuseOK++
-			t.mu.Unlock()
-		}
-	}
-	parts := strings.Split(tok.IDToken, ".")
-	if len(parts) != 3 {
-		return errors.New("token: no id_token")
-	}
-	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
-	var claims struct {
-		Nonce  string `json:"nonce"`
-		SignIn string `json:"sign_in"`
-	}
-	_ = json.Unmarshal(payload, &claims)
-	if claims.Nonce != nonce || claims.SignIn != "provisioned" {
-		return fmt.Errorf("id_token: nonce %q sign_in %q", claims.Nonce, claims.SignIn)
-	}
-	return nil
 }
