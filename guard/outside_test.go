@@ -134,18 +134,7 @@ func TestStartsLeaveAQuarterOfTheSlots(t *testing.T) {
 	})))
 	t.Cleanup(func() { ended.Do(func() { close(end) }); srv.Close() })
 	answers := make(chan int, 8)
-	get := func(path string) {
-		go func() {
-			resp, err := http.Get(srv.URL + path)
-			if err != nil {
-				t.Error(err)
-				answers <- 0
-				return
-			}
-			resp.Body.Close()
-			answers <- resp.StatusCode
-		}()
-	}
+	get := func(path string) { getStatus(t, srv.URL+path, answers) }
 	for range 3 {
 		get("/oauth/authorize")
 		<-in
@@ -217,18 +206,7 @@ func TestStartsSlotGivenBackWhenTheGeneralOneIsRefused(t *testing.T) {
 	var ended, endedOutside sync.Once
 	t.Cleanup(func() { ended.Do(func() { close(end) }); endedOutside.Do(func() { close(endOutside) }); srv.Close() })
 	answers := make(chan int, 8)
-	get := func(path string) {
-		go func() {
-			resp, err := http.Get(srv.URL + path)
-			if err != nil {
-				t.Error(err)
-				answers <- 0
-				return
-			}
-			resp.Body.Close()
-			answers <- resp.StatusCode
-		}()
-	}
+	get := func(path string) { getStatus(t, srv.URL+path, answers) }
 	// Four callbacks hold every general slot: a start takes a slot of starts, waits for a
 	// general one, is refused, and gives the first back.
 	for range 4 {
@@ -271,4 +249,18 @@ func TestStartsSlotGivenBackWhenTheGeneralOneIsRefused(t *testing.T) {
 	if len(g.general) != 0 || len(g.starts) != 0 {
 		t.Fatalf("slots still taken: %d general, %d starts", len(g.general), len(g.starts))
 	}
+}
+
+// getStatus requests u in the background; its status comes on answers (0: no answer).
+func getStatus(t *testing.T, u string, answers chan<- int) {
+	go func() {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Error(err)
+			answers <- 0
+			return
+		}
+		resp.Body.Close()
+		answers <- resp.StatusCode
+	}()
 }

@@ -17,17 +17,24 @@ func encryptedNameID(t *testing.T, cert *x509.Certificate, e xmlenc.RSA, plainte
 	return func(el *etree.Element) {
 		subject := el.FindElement("./Subject")
 		nameID := subject.FindElement("./NameID")
-		data, err := e.Encrypt(cert, []byte(plaintext), nil)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		data.CreateAttr("Type", "http://www.w3.org/2001/04/xmlenc#Element")
-		encryptedID := etree.NewElement("saml:EncryptedID")
-		encryptedID.AddChild(data)
-		subject.InsertChildAt(nameID.Index(), encryptedID)
+		subject.InsertChildAt(nameID.Index(), newEncryptedID(t, cert, e, plaintext))
 		subject.RemoveChild(nameID)
 	}
+}
+
+// newEncryptedID is an EncryptedID of plaintext encrypted to cert with e (the EncryptedKey in
+// the EncryptedData's KeyInfo). The edits run on the IdP's goroutine: an encryption that fails
+// marks the test failed (t.Error) and leaves the EncryptedID empty.
+func newEncryptedID(t *testing.T, cert *x509.Certificate, e xmlenc.RSA, plaintext string) *etree.Element {
+	data, err := e.Encrypt(cert, []byte(plaintext), nil)
+	if err != nil {
+		t.Error(err)
+		return etree.NewElement("saml:EncryptedID")
+	}
+	data.CreateAttr("Type", "http://www.w3.org/2001/04/xmlenc#Element")
+	encryptedID := etree.NewElement("saml:EncryptedID")
+	encryptedID.AddChild(data)
+	return encryptedID
 }
 
 // confirmationEncryptedID returns an edit that moves the person's NameID out of the Subject and
@@ -38,15 +45,7 @@ func confirmationEncryptedID(t *testing.T, cert *x509.Certificate, e xmlenc.RSA,
 	return func(el *etree.Element) {
 		subject := el.FindElement("./Subject")
 		subject.RemoveChild(subject.FindElement("./NameID"))
-		data, err := e.Encrypt(cert, []byte(plaintext), nil)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		data.CreateAttr("Type", "http://www.w3.org/2001/04/xmlenc#Element")
-		encryptedID := etree.NewElement("saml:EncryptedID")
-		encryptedID.AddChild(data)
-		subject.FindElement("./SubjectConfirmation").InsertChildAt(0, encryptedID)
+		subject.FindElement("./SubjectConfirmation").InsertChildAt(0, newEncryptedID(t, cert, e, plaintext))
 	}
 }
 

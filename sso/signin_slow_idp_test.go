@@ -12,6 +12,37 @@ import (
 	"gatehouse/store/storetest"
 )
 
+// The servers of the slow-IdP tests have one admission slot, so slowIdPBound requests may wait
+// on one connection's IdP (app: sixteen times the slots).
+const slowIdPSlots, slowIdPBound = 1, 16
+
+func newOneSlotEnv(t *testing.T, dbURL string) *testEnv {
+	return newTestEnv(t, dbURL, func(c *app.Config) {
+		c.Guard = guard.Config{RequestTimeout: 10 * time.Second, MaxConcurrent: slowIdPSlots, PriorityConcurrent: 2,
+			QueueTimeout: 200 * time.Millisecond}
+	})
+}
+
+// waitedOrRefused runs each of requests in turn, each on its own goroutine, and counts those
+// that reached the hung IdP (entered) before the next starts, and those answered at once
+// (refused); the waiting ones answer on done once the IdP is released.
+func waitedOrRefused(t *testing.T, requests []func() result, entered <-chan struct{}) (waiting int, refused []result, done <-chan result) {
+	t.Helper()
+	answers := make(chan result, len(requests))
+	for _, request := range requests {
+		go func() { answers <- request() }()
+		select {
+		case <-entered:
+			waiting++
+		case r := <-answers:
+			refused = append(refused, r)
+		case <-time.After(5 * time.Second):
+			t.Fatal("a request neither reached the IdP nor answered")
+		}
+	}
+	return waiting, refused, answers
+}
+
 // An identity provider whose token endpoint does not answer. Found by an overload probe: each
 // callback waiting on it held one of the server's admission slots, and with one OIDC IdP
 // answering in 8 s, 64 browsers left the server at 3.8 sign-ins/s instead of 120, the other
@@ -23,14 +54,10 @@ import (
 func TestSignInSlowIdPLeavesTheServerAnswering(t *testing.T) {
 	idp := newTestIdP(t)
 	storetest.Each(t, func(t *testing.T, dbURL string) {
-		const slots, bound = 1, 16 // app: sixteen times the slots
-		e := newTestEnv(t, dbURL, func(c *app.Config) {
-			c.Guard = guard.Config{RequestTimeout: 10 * time.Second, MaxConcurrent: slots, PriorityConcurrent: 2,
-				QueueTimeout: 200 * time.Millisecond}
-		})
+		e := newOneSlotEnv(t, dbURL)
 		w := newSignInWorld(t, e, idp)
 		idp.as(map[string]any{"sub": "okta-slow", "email": "slow@example.com", "given_name": "S", "family_name": "Low"})
-		entered, release := make(chan struct{}, 2*bound), make(chan struct{})
+		entered, release := make(chan struct{}, 2*slowIdPBound), make(chan struct{})
 		var hang func()
 		hang = func() {
 			idp.set(func(p *testIdP) { p.tokenHook = hang }) // every token request, not only the next
@@ -38,25 +65,12 @@ func TestSignInSlowIdPLeavesTheServerAnswering(t *testing.T) {
 			<-release
 		}
 		var finishes []func() result
-		for range bound + 1 {
+		for range slowIdPBound + 1 {
 			finishes = append(finishes, w.toCallback(t, w.app, "login_hint", "slow@example.com"))
 		}
 		idp.set(func(p *testIdP) { p.tokenHook = hang })
 		defer idp.set(func(p *testIdP) { p.tokenHook = nil })
-		// One callback after another: each waits on the IdP, or is refused at once.
-		done := make(chan result, len(finishes))
-		waiting, refused := 0, []result{}
-		for _, finish := range finishes {
-			go func() { done <- finish() }()
-			select {
-			case <-entered:
-				waiting++
-			case r := <-done:
-				refused = append(refused, r)
-			case <-time.After(5 * time.Second):
-				t.Fatal("a callback neither reached the IdP nor answered")
-			}
-		}
+		waiting, refused, done := waitedOrRefused(t, finishes, entered)
 		// Sixteen times the slots wait on the IdP, and the API answers: they hold no slot.
 		req, _ := http.NewRequest(http.MethodGet, e.URL+"/api/v1/sso/connections", nil)
 		req.Header.Set("Authorization", "Bearer "+w.tok)
@@ -69,8 +83,8 @@ func TestSignInSlowIdPLeavesTheServerAnswering(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("the admin API while %d callbacks wait on one IdP: %d, want 200", waiting, resp.StatusCode)
 		}
-		if waiting != bound || len(refused) != 1 {
-			t.Fatalf("%d callbacks waited on the IdP, %d were refused; want %d and 1", waiting, len(refused), bound)
+		if waiting != slowIdPBound || len(refused) != 1 {
+			t.Fatalf("%d callbacks waited on the IdP, %d were refused; want %d and 1", waiting, len(refused), slowIdPBound)
 		}
 		if r := refused[0]; r.query.Get("error") != "access_denied" || !strings.Contains(r.query.Get("error_description"), "not answering") {
 			t.Errorf("the refused callback: %d %q", r.status, r.location)
@@ -98,34 +112,22 @@ func TestSignInSlowIdPLeavesTheServerAnswering(t *testing.T) {
 func TestSignInSlowDiscovery(t *testing.T) {
 	idp := newTestIdP(t)
 	storetest.Each(t, func(t *testing.T, dbURL string) {
-		const slots, bound = 1, 16 // app: sixteen times the slots
-		e := newTestEnv(t, dbURL, func(c *app.Config) {
-			c.Guard = guard.Config{RequestTimeout: 10 * time.Second, MaxConcurrent: slots, PriorityConcurrent: 2,
-				QueueTimeout: 200 * time.Millisecond}
-		})
+		e := newOneSlotEnv(t, dbURL)
 		w := newSignInWorld(t, e, idp)
-		entered, release := make(chan struct{}, 2*bound), make(chan struct{})
+		entered, release := make(chan struct{}, 2*slowIdPBound), make(chan struct{})
 		idp.set(func(p *testIdP) { p.discoveryHook = func() { entered <- struct{}{}; <-release } })
 		defer idp.set(func(p *testIdP) { p.discoveryHook = nil })
-		done := make(chan result, bound+1)
-		waiting, refused := 0, []result{}
-		for range bound + 1 {
-			go func() {
+		var starts []func() result
+		for range slowIdPBound + 1 {
+			starts = append(starts, func() result {
 				r, _ := w.signIn(t, newBrowser(t, "http"), w.app, "connection", w.slug) // stops at the first redirect
-				done <- r
-			}()
-			select {
-			case <-entered:
-				waiting++
-			case r := <-done:
-				refused = append(refused, r)
-			case <-time.After(5 * time.Second):
-				t.Fatal("a start neither reached the IdP's discovery nor answered")
-			}
+				return r
+			})
 		}
+		waiting, refused, done := waitedOrRefused(t, starts, entered)
 		close(release)
-		if waiting != bound || len(refused) != 1 {
-			t.Fatalf("%d starts waited on discovery, %d were refused; want %d and 1", waiting, len(refused), bound)
+		if waiting != slowIdPBound || len(refused) != 1 {
+			t.Fatalf("%d starts waited on discovery, %d were refused; want %d and 1", waiting, len(refused), slowIdPBound)
 		}
 		if u, err := url.Parse(refused[0].location); err != nil || !strings.HasPrefix(refused[0].location, w.redirect) ||
 			u.Query().Get("error") != "access_denied" || !strings.Contains(u.Query().Get("error_description"), "not answering in time") {
