@@ -445,7 +445,7 @@ func (b *bench) signInObserved(protocol string, user int, want string, obs *obse
 	}
 	if obs.redeemsTwice(user) {
 		if again, _, err := redeem(); err == nil {
-			obs.redeemedAgain(again.StatusCode)
+			obs.redeemedAgain(resp.StatusCode, again.StatusCode)
 		}
 	}
 	var tok struct {
