@@ -225,7 +225,10 @@ func (s *Service) VerifyDomain(ctx context.Context, connectionID, domainID strin
 	if s.sso.remote == nil {
 		return nil, false, internal("verify domain", errors.New("no Remote configured"))
 	}
-	reason := s.checkDomainProof(ctx, d)
+	var reason string
+	if err := s.awayFromSlots(ctx, "verify domain", func() { reason = s.checkDomainProof(ctx, d) }); err != nil {
+		return nil, false, err
+	}
 	var out *models.Domain
 	m := domainMutation("domain.verify", "verify domain")
 	m.taken = func(field string) error {
@@ -273,7 +276,8 @@ func (s *Service) VerifyDomain(ctx context.Context, connectionID, domainID strin
 	return out, reason == "", nil
 }
 
-// checkDomainProof looks for the domain's proof; it returns "" when found, else why not.
+// checkDomainProof looks for the domain's proof, within the network timeout; it returns ""
+// when found, else why not.
 func (s *Service) checkDomainProof(ctx context.Context, d *models.Domain) string {
 	ctx, cancel := context.WithTimeout(ctx, s.sso.timeout)
 	defer cancel()

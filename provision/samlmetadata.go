@@ -190,25 +190,39 @@ func (s *Service) RefreshSAMLCertificates(ctx context.Context, rawID string) (*C
 	return &CertificatesRefresh{Connection: c, Changed: changed, MetadataReport: *rep}, nil
 }
 
+// fetchSAMLMetadata reads a SAML IdP's metadata at url within the network timeout, outside the
+// request's admission slots (awayFromSlots). fetchErr says, for an admin, why it could not be
+// read; err is the server's own failure to go on (EUNAVAILABLE), with which the caller writes
+// nothing.
+func (s *Service) fetchSAMLMetadata(ctx context.Context, url string) (md SAMLMetadata, fetchErr, err error) {
+	err = s.awayFromSlots(ctx, "read saml metadata", func() {
+		fctx, cancel := context.WithTimeout(ctx, s.sso.timeout)
+		defer cancel()
+		md, fetchErr = s.sso.remote.SAMLMetadata(fctx, url)
+		if fetchErr != nil && fctx.Err() == context.DeadlineExceeded {
+			fetchErr = fmt.Errorf("metadata %s was not read within %s", url, s.sso.timeout)
+		}
+	})
+	return md, fetchErr, err
+}
+
 // refreshMetadataOf fetches one connection's metadata, then, in a transaction on the
 // connection as it is then, applies it and records the check; the audit event of a change
 // names actor (nil: the refresh itself). The fetch happens outside the transaction, so that
 // no lock waits on the network; a connection whose setting changed in between is left to the
 // next run (nil report).
 func (s *Service) refreshMetadataOf(ctx context.Context, r store.SAMLMetadataRow, actor *Principal) (*MetadataReport, bool, error) {
-	fctx, cancel := context.WithTimeout(ctx, s.sso.timeout)
-	md, fetchErr := s.sso.remote.SAMLMetadata(fctx, r.MetadataURL)
-	if fetchErr != nil && fctx.Err() == context.DeadlineExceeded {
-		fetchErr = fmt.Errorf("metadata %s was not read within %s", r.MetadataURL, s.sso.timeout)
+	md, fetchErr, err := s.fetchSAMLMetadata(ctx, r.MetadataURL)
+	if err != nil {
+		return nil, false, err
 	}
-	cancel()
 	if ctx.Err() != nil {
 		return nil, false, ctx.Err()
 	}
 	var rep *MetadataReport
 	changed := false
 	m := mutation{op: "refresh saml metadata", stale: changedConcurrently("connection")}
-	err := s.transact(ctx, m, func(ctx context.Context) error {
+	err = s.transact(ctx, m, func(ctx context.Context) error {
 		rep, changed = nil, false
 		c, err := s.store.Connection(ctx, r.WorkspaceID, r.ConnectionID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -421,11 +435,9 @@ func (s *Service) fromMetadata(ctx context.Context, sm *SAMLConfigInput, create 
 		if s.sso.remote == nil {
 			return internal("read saml metadata", errors.New("no Remote configured"))
 		}
-		fctx, cancel := context.WithTimeout(ctx, s.sso.timeout)
-		defer cancel()
-		md, err = s.sso.remote.SAMLMetadata(fctx, *sm.MetadataURL)
-		if err != nil && fctx.Err() == context.DeadlineExceeded {
-			err = fmt.Errorf("metadata %s was not read within %s", *sm.MetadataURL, s.sso.timeout)
+		var busy error
+		if md, err, busy = s.fetchSAMLMetadata(ctx, *sm.MetadataURL); busy != nil {
+			return busy
 		}
 	default:
 		return nil

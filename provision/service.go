@@ -77,6 +77,11 @@ type Options struct {
 	PublicURL string
 	// NetworkTimeout bounds one connection test or domain check (default 10 s).
 	NetworkTimeout time.Duration
+	// Outside runs wait, a call an admin's request makes to another service (a connection
+	// test, a SAML metadata fetch, a domain check), with the request's admission slots given
+	// back meanwhile, and reports whether they were taken again (guard.Outside; nil: wait
+	// just runs). provision cannot import guard, which knows its errors.
+	Outside func(ctx context.Context, wait func()) bool
 	// Observer is told the outcome of decisions, for metrics; nil tells nobody.
 	Observer Observer
 }
@@ -118,7 +123,8 @@ func New(st *store.Store, box *secret.Box, o Options) *Service {
 	g, ttl := o.Caches, o.ClientCacheTTL
 	return &Service{store: st, box: box, clock: clk, now: now, caches: g, log: o.Logger, observer: o.Observer,
 		clients: newCredentialCache[models.IntegrationClient](g, "integration_clients", ttl, clk), allowPrivate: o.AllowPrivateNetworks,
-		sso:             ssoOptions{remote: o.Remote, publicURL: strings.TrimRight(o.PublicURL, "/"), timeout: o.NetworkTimeout},
+		sso: ssoOptions{remote: o.Remote, publicURL: strings.TrimRight(o.PublicURL, "/"), timeout: o.NetworkTimeout,
+			outside: o.Outside},
 		bulkSlots:       make(chan struct{}, 4),
 		revokedTokens:   newCredentialCache[models.RevokedToken](g, "revoked_tokens", ttl, clk),
 		scimTokens:      newCredentialCache[models.SCIMToken](g, "scim_tokens", ttl, clk),

@@ -16,6 +16,25 @@ type ssoOptions struct {
 	remote    Remote
 	publicURL string
 	timeout   time.Duration
+	outside   func(ctx context.Context, wait func()) bool
+}
+
+// awayFromSlots runs wait, an admin's request's call to another service (an identity
+// provider, a DNS server, a domain's web server), with the request's admission slots given
+// back meanwhile (Options.Outside): a slow or hung endpoint, which a workspace's admin
+// chooses, then holds no slot the rest of the server needs. ctx is the request's context,
+// not one the wait is bounded by: the slots are waited for up to the request's deadline.
+// When they did not come back, the error is EUNAVAILABLE and the caller must write nothing:
+// the request holds no slot, and what the wait found is answered by a retry.
+func (s *Service) awayFromSlots(ctx context.Context, what string, wait func()) error {
+	if s.sso.outside == nil {
+		wait()
+		return nil
+	}
+	if !s.sso.outside(ctx, wait) {
+		return fmt.Errorf("%s: no admission slot free again after the call: %w", what, models.ErrUnavailable)
+	}
+	return nil
 }
 
 // ConnectionFilter selects connections in ListConnections. Empty fields do not filter.
@@ -158,32 +177,39 @@ func (s *Service) TestConnection(ctx context.Context, rawID string) (*Connection
 			return nil, err
 		}
 	}
-	tctx, cancel := context.WithTimeout(ctx, s.sso.timeout)
-	start := s.clock.Now()
 	var rep TestReport
-	switch c.Protocol {
-	case models.ProtocolOIDC:
-		rep = s.sso.remote.TestOIDC(tctx, oidcTarget)
-	default:
-		rep = s.sso.remote.TestSAML(tctx, SAMLTarget{EntityID: c.SAMLEntityID, SSOURL: c.SAMLSSOURL,
-			Certificate: c.SAMLCertificate, MetadataURL: c.SAMLMetadataURL})
-		if c.SAMLMetadataRefresh && rep.MetadataValid != nil && *rep.MetadataValid {
-			if problem := s.followsMetadata(c, rep); problem != "" {
-				rep.Problems = append(rep.Problems, problem)
-				*rep.MetadataValid = false
-			}
+	var timedOut bool
+	// The test's timeout and latency are the calls' own, not the wait for a slot after them.
+	err = s.awayFromSlots(ctx, "test connection", func() {
+		tctx, cancel := context.WithTimeout(ctx, s.sso.timeout)
+		defer cancel()
+		start := s.clock.Now()
+		if c.Protocol == models.ProtocolOIDC {
+			rep = s.sso.remote.TestOIDC(tctx, oidcTarget)
+		} else {
+			rep = s.sso.remote.TestSAML(tctx, SAMLTarget{EntityID: c.SAMLEntityID, SSOURL: c.SAMLSSOURL,
+				Certificate: c.SAMLCertificate, MetadataURL: c.SAMLMetadataURL})
+		}
+		rep.LatencyMs = s.clock.Now().Sub(start).Milliseconds()
+		timedOut = tctx.Err() == context.DeadlineExceeded
+	})
+	if err != nil {
+		return nil, err
+	}
+	if c.Protocol == models.ProtocolSAML && c.SAMLMetadataRefresh && rep.MetadataValid != nil && *rep.MetadataValid {
+		if problem := s.followsMetadata(c, rep); problem != "" {
+			rep.Problems = append(rep.Problems, problem)
+			*rep.MetadataValid = false
 		}
 	}
-	if tctx.Err() == context.DeadlineExceeded {
+	if timedOut {
 		rep.Success = false
 		rep.Problems = append(rep.Problems, fmt.Sprintf("the test did not finish within %s", s.sso.timeout))
 	}
-	cancel()
 	if rep.Problems == nil {
 		rep.Problems = []string{}
 	}
 	rep.Success = rep.Success && len(rep.Problems) == 0
-	rep.LatencyMs = s.clock.Now().Sub(start).Milliseconds()
 
 	tested := c.Version
 	changedWhileTested := func() error {

@@ -140,3 +140,53 @@ func TestSignInSlowDiscovery(t *testing.T) {
 		}
 	})
 }
+
+// A connection test whose IdP does not answer waits on it outside its admission slot, as a
+// sign-in does: the IdP's URLs are a workspace admin's to choose, and one that hung held a
+// slot for the whole network timeout (a few such tests took a small server's every slot).
+// With the only slot's test hung on discovery, the admin API answers; the test finishes
+// when the IdP answers.
+func TestConnectionTestWaitsOutsideItsSlot(t *testing.T) {
+	idp := newTestIdP(t)
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newOneSlotEnv(t, dbURL)
+		w := newSignInWorld(t, e, idp)
+		entered, release := make(chan struct{}, 1), make(chan struct{})
+		idp.set(func(p *testIdP) {
+			p.discoveryHook = func() {
+				select {
+				case entered <- struct{}{}:
+				default:
+				}
+				<-release
+			}
+		})
+		defer idp.set(func(p *testIdP) { p.discoveryHook = nil })
+		tested := make(chan int, 1)
+		go func() {
+			req, _ := http.NewRequest(http.MethodPost, e.URL+"/api/v1/sso/connections/"+w.conn+"/test", nil)
+			req.Header.Set("Authorization", "Bearer "+w.tok)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				tested <- 0
+				return
+			}
+			resp.Body.Close()
+			tested <- resp.StatusCode
+		}()
+		select {
+		case <-entered:
+		case status := <-tested:
+			t.Fatalf("the connection test answered %d before reaching the IdP", status)
+		}
+		listed := e.REST(w.tok, "GET", "/api/v1/sso/connections", "")
+		close(release)
+		if listed.Status != http.StatusOK {
+			t.Errorf("the admin API while the only slot's connection test waits on the IdP: %d, want 200", listed.Status)
+		}
+		if status := <-tested; status != http.StatusOK {
+			t.Errorf("the connection test once the IdP answered: %d", status)
+		}
+	})
+}
