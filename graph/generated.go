@@ -82,6 +82,7 @@ type ComplexityRoot struct {
 		PostLogoutRedirectURIs   func(childComplexity int) int
 		RedirectURIs             func(childComplexity int) int
 		Type                     func(childComplexity int) int
+		UsesPKCE                 func(childComplexity int) int
 	}
 
 	AuditEvent struct {
@@ -944,6 +945,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Application.Type(childComplexity), true
+	case "Application.requirePkce":
+		if e.ComplexityRoot.Application.UsesPKCE == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Application.UsesPKCE(childComplexity), true
 
 	case "AuditEvent.action":
 		if e.ComplexityRoot.AuditEvent.Action == nil {
@@ -4778,6 +4785,8 @@ type Application {
   postLogoutRedirectUris: [String!]!
   "What its id_tokens are signed with (its id_token_signed_response_alg); ES256 by default."
   idTokenSignedResponseAlg: IdTokenSigningAlgorithm!
+  "Whether every authorization request must carry a PKCE challenge (code_challenge, S256): always for a PUBLIC application; for a CONFIDENTIAL one when set (RFC 9700 §2.1.1 recommends it)."
+  requirePkce: Boolean!
   brand: Brand!
   createdAt: Time!
 }
@@ -4804,6 +4813,8 @@ input CreateApplicationInput {
   type: ApplicationType
   "ES256 by default."
   idTokenSignedResponseAlg: IdTokenSigningAlgorithm
+  "A CONFIDENTIAL application's authorization requests must carry a PKCE challenge; false by default. A PUBLIC application always requires PKCE: false is an error for it."
+  requirePkce: Boolean
 }
 
 type CreateApplicationPayload {
@@ -4822,6 +4833,8 @@ input UpdateApplicationInput {
   postLogoutRedirectUris: [String!]
   "The id_tokens of codes redeemed from now on are signed with it (within 2 s on other replicas); RS256 makes the first RS256 key if there is none."
   idTokenSignedResponseAlg: IdTokenSigningAlgorithm
+  "Authorization requests from now on (within 2 s on other replicas) must carry a PKCE challenge, or need not; a sign-in already started keeps what it was started with. False is an error for a PUBLIC application."
+  requirePkce: Boolean
 }
 
 type UpdateApplicationPayload {
@@ -5153,6 +5166,8 @@ func (ec *executionContext) childFields_Application(ctx context.Context, field g
 		return ec.fieldContext_Application_postLogoutRedirectUris(ctx, field)
 	case "idTokenSignedResponseAlg":
 		return ec.fieldContext_Application_idTokenSignedResponseAlg(ctx, field)
+	case "requirePkce":
+		return ec.fieldContext_Application_requirePkce(ctx, field)
 	case "brand":
 		return ec.fieldContext_Application_brand(ctx, field)
 	case "createdAt":
@@ -7856,6 +7871,29 @@ func (ec *executionContext) _Application_idTokenSignedResponseAlg(ctx context.Co
 }
 func (ec *executionContext) fieldContext_Application_idTokenSignedResponseAlg(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Application", field, false, false, "IdTokenSigningAlgorithm")
+}
+
+func (ec *executionContext) _Application_requirePkce(ctx context.Context, field graphql.CollectedField, obj *models.Application) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Application_requirePkce(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UsesPKCE(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Application_requirePkce(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Application", field, true, false, "Boolean")
 }
 
 func (ec *executionContext) _Application_brand(ctx context.Context, field graphql.CollectedField, obj *models.Application) (ret graphql.Marshaler) {
@@ -20011,7 +20049,7 @@ func (ec *executionContext) unmarshalInputCreateApplicationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"brandId", "name", "redirectUris", "postLogoutRedirectUris", "type", "idTokenSignedResponseAlg"}
+	fieldsInOrder := [...]string{"brandId", "name", "redirectUris", "postLogoutRedirectUris", "type", "idTokenSignedResponseAlg", "requirePkce"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -20060,6 +20098,13 @@ func (ec *executionContext) unmarshalInputCreateApplicationInput(ctx context.Con
 				return it, err
 			}
 			it.IDTokenSignedResponseAlg = data
+		case "requirePkce":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requirePkce"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequirePKCE = data
 		}
 	}
 	return it, nil
@@ -21642,7 +21687,7 @@ func (ec *executionContext) unmarshalInputUpdateApplicationInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"id", "name", "redirectUris", "postLogoutRedirectUris", "idTokenSignedResponseAlg"}
+	fieldsInOrder := [...]string{"id", "name", "redirectUris", "postLogoutRedirectUris", "idTokenSignedResponseAlg", "requirePkce"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -21684,6 +21729,13 @@ func (ec *executionContext) unmarshalInputUpdateApplicationInput(ctx context.Con
 				return it, err
 			}
 			it.IDTokenSignedResponseAlg = data
+		case "requirePkce":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requirePkce"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequirePKCE = data
 		}
 	}
 	return it, nil
@@ -22405,6 +22457,11 @@ func (ec *executionContext) _Application(ctx context.Context, sel ast.SelectionS
 			}
 		case "idTokenSignedResponseAlg":
 			out.Values[i] = ec._Application_idTokenSignedResponseAlg(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "requirePkce":
+			out.Values[i] = ec._Application_requirePkce(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

@@ -72,10 +72,18 @@ type Application struct {
 	PostLogoutRedirectURIsJSON string `gorm:"column:post_logout_redirect_uris"`
 	// IDTokenSignedResponseAlg signs its id_tokens: IDTokenES256 or IDTokenRS256.
 	IDTokenSignedResponseAlg IDTokenAlg
-	Version                  int
-	CreatedAt                time.Time
-	UpdatedAt                time.Time
+	// RequirePKCE: a confidential application's authorization requests must carry a PKCE
+	// challenge (RFC 9700 §2.1.1), as a public one's always must (UsesPKCE).
+	RequirePKCE bool `gorm:"column:require_pkce"`
+	Version     int
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
+
+// UsesPKCE reports whether every authorization request of the application must carry a PKCE
+// challenge: always for a public one (it has no secret to prove the code is its own), and for
+// a confidential one that requires it.
+func (a *Application) UsesPKCE() bool { return a.Type == ApplicationPublic || a.RequirePKCE }
 
 // RedirectURIs returns the registered redirect URIs in the order given.
 func (a *Application) RedirectURIs() []string { return uriList(a.RedirectURIsJSON) }

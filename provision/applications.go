@@ -31,6 +31,9 @@ type ApplicationInput struct {
 	Type                      *models.ApplicationType
 	// IDTokenSignedResponseAlg signs the application's id_tokens (nil: ES256 on create, unchanged on update).
 	IDTokenSignedResponseAlg *models.IDTokenAlg
+	// RequirePKCE makes a confidential application's authorization requests carry a PKCE
+	// challenge (nil: not on create, unchanged on update); a public one's always must.
+	RequirePKCE *bool
 }
 
 // CreateApplication creates an application of a brand. A confidential application's secret is
@@ -116,6 +119,14 @@ func applyApplication(a *models.Application, in ApplicationInput) models.Errors 
 		}
 		a.IDTokenSignedResponseAlg = *alg
 	}
+	if in.RequirePKCE != nil {
+		if !*in.RequirePKCE && a.Type == models.ApplicationPublic {
+			errs = append(errs, models.FieldError(models.EINVALID, "requirePkce", "false",
+				"cannot be false for a PUBLIC application: it has no secret, so PKCE is what binds its code to it"))
+		}
+		// A public application's requirement is its type's; the column stays false for it.
+		a.RequirePKCE = *in.RequirePKCE && a.Type == models.ApplicationConfidential
+	}
 	return errs
 }
 
@@ -144,11 +155,11 @@ func validateRedirectURIs(field string, uris []string, required bool) *models.Er
 func applicationSummary(a *models.Application) map[string]any {
 	return map[string]any{"name": a.Name, "clientId": a.ClientID, "brandId": a.BrandID.String(),
 		"type": string(a.Type), "redirectUris": a.RedirectURIs(), "postLogoutRedirectUris": a.PostLogoutRedirectURIs(),
-		"idTokenSignedResponseAlg": string(a.IDTokenSignedResponseAlg)}
+		"idTokenSignedResponseAlg": string(a.IDTokenSignedResponseAlg), "requirePkce": a.UsesPKCE()}
 }
 
-// UpdateApplication changes an application's name, redirect URIs, post-logout redirect URIs or
-// id_token signing algorithm.
+// UpdateApplication changes an application's name, redirect URIs, post-logout redirect URIs,
+// id_token signing algorithm or PKCE requirement.
 func (s *Service) UpdateApplication(ctx context.Context, rawID string, in ApplicationInput) (*models.Application, error) {
 	if in.IDTokenSignedResponseAlg != nil {
 		// Before the transaction: the key's first load must not wait for it (SQLite has one
@@ -168,7 +179,7 @@ func (s *Service) UpdateApplication(ctx context.Context, rawID string, in Applic
 	return s.changeApplication(ctx, rawID, "application.update", func(a *models.Application) error {
 		return applyApplication(a, ApplicationInput{Name: in.Name, RedirectURIs: in.RedirectURIs, SetRedirectURIs: in.SetRedirectURIs,
 			PostLogoutRedirectURIs: in.PostLogoutRedirectURIs, SetPostLogoutRedirectURIs: in.SetPostLogoutRedirectURIs,
-			IDTokenSignedResponseAlg: in.IDTokenSignedResponseAlg}).Err()
+			IDTokenSignedResponseAlg: in.IDTokenSignedResponseAlg, RequirePKCE: in.RequirePKCE}).Err()
 	})
 }
 

@@ -244,8 +244,8 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*Authori
 		return redirect("invalid_request", "state, nonce or scope is too long"), nil
 	case req.CodeChallenge == "" && req.CodeChallengeMethod != "":
 		return redirect("invalid_request", "code_challenge_method without code_challenge"), nil
-	case req.CodeChallenge == "" && app.Type == models.ApplicationPublic:
-		return redirect("invalid_request", "a public application must use PKCE (code_challenge with code_challenge_method=S256)"), nil
+	case req.CodeChallenge == "" && app.UsesPKCE():
+		return redirect("invalid_request", "this application must use PKCE (code_challenge with code_challenge_method=S256)"), nil
 	case req.CodeChallenge != "" && req.CodeChallengeMethod != "S256":
 		return redirect("invalid_request", "code_challenge_method must be S256"), nil
 	case req.CodeChallenge != "" && !validChallenge(req.CodeChallenge):

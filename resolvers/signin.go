@@ -15,7 +15,8 @@ import (
 func (r *Resolver) createApplication(ctx context.Context, in model.CreateApplicationInput) (*model.CreateApplicationPayload, error) {
 	a, sec, err := r.Svc.CreateApplication(ctx, provision.ApplicationInput{BrandID: &in.BrandID, Name: &in.Name,
 		RedirectURIs: in.RedirectURIs, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,
-		SetPostLogoutRedirectURIs: in.PostLogoutRedirectURIs != nil, Type: in.Type, IDTokenSignedResponseAlg: in.IDTokenSignedResponseAlg})
+		SetPostLogoutRedirectURIs: in.PostLogoutRedirectURIs != nil, Type: in.Type, IDTokenSignedResponseAlg: in.IDTokenSignedResponseAlg,
+		RequirePKCE: in.RequirePKCE})
 	errs, err := payloadErrors(err)
 	if err != nil {
 		return nil, err
@@ -26,7 +27,8 @@ func (r *Resolver) createApplication(ctx context.Context, in model.CreateApplica
 func (r *Resolver) updateApplication(ctx context.Context, in model.UpdateApplicationInput) (*model.UpdateApplicationPayload, error) {
 	a, err := r.Svc.UpdateApplication(ctx, in.ID, provision.ApplicationInput{Name: in.Name, RedirectURIs: in.RedirectURIs,
 		SetRedirectURIs: in.RedirectURIs != nil, PostLogoutRedirectURIs: in.PostLogoutRedirectURIs,
-		SetPostLogoutRedirectURIs: in.PostLogoutRedirectURIs != nil, IDTokenSignedResponseAlg: in.IDTokenSignedResponseAlg})
+		SetPostLogoutRedirectURIs: in.PostLogoutRedirectURIs != nil, IDTokenSignedResponseAlg: in.IDTokenSignedResponseAlg,
+		RequirePKCE: in.RequirePKCE})
 	errs, err := payloadErrors(err)
 	if err != nil {
 		return nil, err

@@ -250,6 +250,60 @@ func TestOIDCSignIn(t *testing.T) {
 			}
 		})
 
+		t.Run("confidential application requiring PKCE; PUBLIC ones cannot stop requiring it", func(t *testing.T) {
+			appID := str(e.MustGQL(w.tok, `{ applications(brandId: "`+w.brand+`") { id clientId type requirePkce } }`, nil), "applications", 0, "id")
+			update := func(id string, require bool) map[string]any {
+				return e.MustGQL(w.tok, `mutation($id: ID!, $r: Boolean) { updateApplication(input: {id: $id, requirePkce: $r}) {
+					application { requirePkce } errors { label message } } }`, map[string]any{"id": id, "r": require})
+			}
+			withoutPKCE := func() result {
+				return b.get(t, w.app.AuthCodeURL("s1", oidc.Nonce("n"), oauth2.SetAuthURLParam("login_hint", "jane@example.com")))
+			}
+			// By default a confidential application may leave PKCE out.
+			idp.as(map[string]any{"sub": "okta-0001", "email": "jane@example.com"})
+			if r := withoutPKCE(); r.query.Get("code") == "" {
+				t.Fatalf("confidential without PKCE, not required: %+v", r)
+			}
+			if d := update(appID, true); len(payloadErrors(t, d, "updateApplication")) > 0 || get(d, "updateApplication", "application", "requirePkce") != true {
+				t.Fatalf("requirePkce true: %v", d)
+			}
+			if r := withoutPKCE(); r.query.Get("error") != "invalid_request" || !strings.Contains(r.query.Get("error_description"), "PKCE") || r.query.Get("state") != "s1" {
+				t.Fatalf("confidential without PKCE, required: %+v", r)
+			}
+			res, verifier := w.signIn(t, b, w.app, "login_hint", "jane@example.com")
+			if _, err := w.app.Exchange(context.Background(), res.query.Get("code"), oauth2.VerifierOption(oauth2.GenerateVerifier())); !isOAuthError(err, "invalid_grant") {
+				t.Fatalf("wrong verifier: %v", err)
+			}
+			res, verifier = w.signIn(t, b, w.app, "login_hint", "jane@example.com")
+			if claims, _ := w.claimsOf(t, w.app, res.query.Get("code"), verifier); claims["sub"] != sub {
+				t.Fatalf("confidential sign-in with PKCE: %v", claims)
+			}
+			if d := update(appID, false); get(d, "updateApplication", "application", "requirePkce") != false {
+				t.Fatalf("requirePkce false: %v", d)
+			}
+			if r := withoutPKCE(); r.query.Get("code") == "" {
+				t.Fatalf("confidential without PKCE, no longer required: %+v", r)
+			}
+			// A PUBLIC application reads requirePkce true, and false is a payload error.
+			pubID := ""
+			for _, a := range e.MustGQL(w.tok, `{ applications(brandId: "`+w.brand+`") { id type requirePkce } }`, nil)["applications"].([]any) {
+				if a := a.(map[string]any); a["type"] == "PUBLIC" {
+					pubID = a["id"].(string)
+					if a["requirePkce"] != true {
+						t.Errorf("a PUBLIC application's requirePkce: %v", a["requirePkce"])
+					}
+				}
+			}
+			if errs := payloadErrors(t, update(pubID, false), "updateApplication"); len(errs) != 1 || str(errs[0], "label") != "requirePkce" {
+				t.Fatalf("requirePkce false on a PUBLIC application: %v", errs)
+			}
+			d := e.MustGQL(w.tok, `mutation($b: ID!) { createApplication(input: {brandId: $b, name: "SPA 2", redirectUris: ["https://spa.example.com/cb"], type: PUBLIC, requirePkce: false}) {
+				application { id } errors { label message } } }`, map[string]any{"b": w.brand})
+			if errs := payloadErrors(t, d, "createApplication"); len(errs) != 1 || str(errs[0], "label") != "requirePkce" {
+				t.Fatalf("createApplication PUBLIC with requirePkce false: %v", d)
+			}
+		})
+
 		t.Run("token endpoint and userinfo: RFC errors for a missing code, a verifier outside its alphabet, no credentials", func(t *testing.T) {
 			// A verifier of characters outside RFC 7636's unreserved set is refused, even when its
 			// S256 challenge matches.

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"testing"
-	"time"
 
 	"gatehouse/models"
 	"gatehouse/store/storetest"
@@ -16,21 +15,9 @@ func TestMigration27KeepsApplicationsOnES256(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		ctx := context.Background()
 		s := openTestStore(t, dbURL, 26)
-		now := time.Now().UTC()
-		ws := &models.Workspace{ID: NewID(), Name: "W", CreatedAt: now}
-		brand := &models.Brand{ID: NewID(), WorkspaceID: ws.ID, Name: "B", NameKey: "b", Slug: "b", Version: 1, CreatedAt: now, UpdatedAt: now}
-		for _, row := range []any{ws, brand} {
-			if err := translate(s.db(ctx).Create(row).Error); err != nil {
-				t.Fatal(err)
-			}
-		}
-		app := func(clientID string) *models.Application {
-			return &models.Application{ID: NewID(), WorkspaceID: ws.ID, BrandID: brand.ID, ClientID: clientID, Name: clientID,
-				Type: models.ApplicationConfidential, RedirectURIsJSON: `["https://app/cb"]`, PostLogoutRedirectURIsJSON: "[]",
-				IDTokenSignedResponseAlg: models.IDTokenRS256, Version: 1, CreatedAt: now, UpdatedAt: now}
-		}
-		// Omitted: the column this migration adds, which a version-26 table lacks.
-		if err := translate(s.db(ctx).Omit("IDTokenSignedResponseAlg").Create(app("gha_before")).Error); err != nil {
+		app := applicationFixtures(t, s, models.IDTokenRS256)
+		// Omitted: the column this migration adds, and a later one, which a version-26 table lacks.
+		if err := translate(s.db(ctx).Omit("IDTokenSignedResponseAlg", "RequirePKCE").Create(app("gha_before")).Error); err != nil {
 			t.Fatal(err)
 		}
 		migrateTwice(t, s)

@@ -52,3 +52,24 @@ func connectionFixtures(t *testing.T, s *Store) func(name string, p models.Proto
 			Version: 1, CreatedAt: now, UpdatedAt: now}
 	}
 }
+
+// applicationFixtures stores a workspace and a brand (with the store's generic insert, which
+// an old schema takes) and returns a maker of confidential applications of that brand,
+// signing with alg; none is stored.
+func applicationFixtures(t *testing.T, s *Store, alg models.IDTokenAlg) func(clientID string) *models.Application {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	ws := &models.Workspace{ID: NewID(), Name: "W", CreatedAt: now}
+	brand := &models.Brand{ID: NewID(), WorkspaceID: ws.ID, Name: "B", NameKey: "b", Slug: "b", Version: 1, CreatedAt: now, UpdatedAt: now}
+	for _, row := range []any{ws, brand} {
+		if err := translate(s.db(ctx).Create(row).Error); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func(clientID string) *models.Application {
+		return &models.Application{ID: NewID(), WorkspaceID: ws.ID, BrandID: brand.ID, ClientID: clientID, Name: clientID,
+			Type: models.ApplicationConfidential, RedirectURIsJSON: `["https://app/cb"]`, PostLogoutRedirectURIsJSON: "[]",
+			IDTokenSignedResponseAlg: alg, Version: 1, CreatedAt: now, UpdatedAt: now}
+	}
+}

@@ -43,15 +43,16 @@ func (s *Store) Applications(ctx context.Context, ws, brandID uuid.UUID) ([]*mod
 	return as, translate(err)
 }
 
-// UpdateApplication saves an application's name, redirect URIs, secret and id_token algorithm if its version is
-// still a.Version, then bumps it.
+// UpdateApplication saves an application's name, redirect URIs, secret, id_token algorithm and
+// PKCE requirement if its version is still a.Version, then bumps it.
 // Errors: ErrStale when the version moved or the application is gone.
 func (s *Store) UpdateApplication(ctx context.Context, a *models.Application) error {
 	now := s.now()
 	res := s.scoped(ctx, a.WorkspaceID).Model(&models.Application{}).Where("id = ? AND version = ?", a.ID, a.Version).
 		Updates(map[string]any{"name": a.Name, "redirect_uris": a.RedirectURIsJSON,
 			"post_logout_redirect_uris": a.PostLogoutRedirectURIsJSON, "secret_hash": a.SecretHash,
-			"id_token_signed_response_alg": a.IDTokenSignedResponseAlg, "version": a.Version + 1, "updated_at": now})
+			"id_token_signed_response_alg": a.IDTokenSignedResponseAlg, "require_pkce": a.RequirePKCE,
+			"version": a.Version + 1, "updated_at": now})
 	if res.Error != nil {
 		return translate(res.Error)
 	}

@@ -86,6 +86,8 @@ type CreateApplicationInput struct {
 	Type *models.ApplicationType `json:"type,omitempty"`
 	// ES256 by default.
 	IDTokenSignedResponseAlg *models.IDTokenAlg `json:"idTokenSignedResponseAlg,omitempty"`
+	// A CONFIDENTIAL application's authorization requests must carry a PKCE challenge; false by default. A PUBLIC application always requires PKCE: false is an error for it.
+	RequirePKCE *bool `json:"requirePkce,omitempty"`
 }
 
 type CreateApplicationPayload struct {
@@ -453,6 +455,8 @@ type UpdateApplicationInput struct {
 	PostLogoutRedirectURIs []string `json:"postLogoutRedirectUris,omitempty"`
 	// The id_tokens of codes redeemed from now on are signed with it (within 2 s on other replicas); RS256 makes the first RS256 key if there is none.
 	IDTokenSignedResponseAlg *models.IDTokenAlg `json:"idTokenSignedResponseAlg,omitempty"`
+	// Authorization requests from now on (within 2 s on other replicas) must carry a PKCE challenge, or need not; a sign-in already started keeps what it was started with. False is an error for a PUBLIC application.
+	RequirePKCE *bool `json:"requirePkce,omitempty"`
 }
 
 type UpdateApplicationPayload struct {
