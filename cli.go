@@ -29,8 +29,25 @@ func main() {
 	os.Exit(execute(context.Background(), os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
 }
 
-// usageError is a mistake on the command line (exit status 2, with a pointer to --help).
-type usageError struct{ error }
+// usageError is a mistake on the command line (exit status 2, with a pointer to the help of
+// the command it was made in).
+type usageError struct {
+	error
+	command string // "gatehouse clients rotate"
+}
+
+// usage makes err a mistake in cmd's command line. It is also every command's flag error
+// function: cobra calls it with the command whose flags were wrong.
+func usage(cmd *cobra.Command, err error) error { return usageError{err, cmd.CommandPath()} }
+
+// noArgs refuses arguments to a command that takes none, as a usage error of that command
+// (cobra.NoArgs' "unknown command" error pointed at the top-level help).
+func noArgs(cmd *cobra.Command, args []string) error {
+	if err := cobra.NoArgs(cmd, args); err != nil {
+		return usage(cmd, err)
+	}
+	return nil
+}
 
 // exitError carries an exit status without a message of its own (the command has already
 // reported, e.g. bind with failed rows).
@@ -42,12 +59,16 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 func execute(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	err := runCommand(ctx, args, stdout, stderr, getenv)
 	var ee exitError
+	var ue usageError
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.As(err, new(usageError)) || strings.HasPrefix(err.Error(), "unknown command"):
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "gatehouse: %v\nRun '%s --help' for usage.\n", err, ue.command)
+		return 2
+	case strings.HasPrefix(err.Error(), "unknown command"): // cobra's, for a command with subcommands
 		fmt.Fprintf(stderr, "gatehouse: %v\nRun 'gatehouse --help' for usage.\n", err)
 		return 2
 	}
@@ -78,7 +99,7 @@ func newRootCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Com
 		Short: "Identity provisioning gateway: OAuth, GraphQL, REST, SCIM and SSO over one model",
 		Long: `Gatehouse is an identity provisioning gateway. Without a command it runs the server
 (the same as 'gatehouse serve'), configured by the environment variables below.`,
-		Args:          cobra.NoArgs,
+		Args:          noArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE:          func(cmd *cobra.Command, _ []string) error { return runServe(cmd.Context(), getenv) },
@@ -86,13 +107,13 @@ func newRootCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Com
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(usage)
 	setEnvHelp(root)
 
 	serveCmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server (the default command); migrates the database first",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return runServe(cmd.Context(), getenv) },
 	}
 	setEnvHelp(serveCmd, "server", "runtime")
@@ -100,7 +121,7 @@ func newRootCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Com
 	migrateCmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Apply the database migrations and exit (the server also migrates at start)",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := app.LoadConfig(getenv)
 			if err != nil {
@@ -127,7 +148,7 @@ func newRootCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Com
 	versionCmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version (release, module version or VCS commit) and the Go version",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
 			fmt.Fprintln(stdout, "gatehouse", versionString())
 		},
@@ -136,7 +157,7 @@ func newRootCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Com
 	root.AddCommand(serveCmd, migrateCmd, versionCmd, newClientsCmd(getenv, stdout, stderr),
 		newBindCmd(getenv, stdout, stderr), newHealthcheckCmd(getenv, stdout))
 	for _, c := range root.Commands() {
-		c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+		c.SetFlagErrorFunc(usage)
 	}
 	return root
 }

@@ -121,10 +121,22 @@ func TestCLIHelpListsEveryVariable(t *testing.T) {
 		!strings.Contains(r.stdout, "--dry-run writes nothing on the server") {
 		t.Errorf("bind --help: %s", r.stdout)
 	}
-	for _, args := range [][]string{{"bogus"}, {"serve", "extra"}, {"--no-such-flag"}, {"clients", "rotate"}, {"bind"},
-		{"clients", "bogus"}, {"clients", "create", "--name", "x"}, {"clients", "create", "--scopes", "graphql"}} {
-		if r := gatehouseCLI(t, nil, args...); r.code != 2 || !strings.Contains(r.stderr, "gatehouse --help") {
-			t.Errorf("gatehouse %v: exit %d (want 2), stderr %q", args, r.code, r.stderr)
+	// A mistake points at the help of the command it was made in.
+	for _, c := range []struct {
+		args []string
+		help string
+	}{
+		{[]string{"bogus"}, "gatehouse"}, {[]string{"--no-such-flag"}, "gatehouse"},
+		{[]string{"serve", "extra"}, "gatehouse serve"}, {[]string{"serve", "--no-such-flag"}, "gatehouse serve"},
+		{[]string{"bind"}, "gatehouse bind"}, {[]string{"bind", "--chunk-size", "x"}, "gatehouse bind"},
+		{[]string{"clients", "bogus"}, "gatehouse clients"}, {[]string{"clients", "rotate"}, "gatehouse clients rotate"},
+		{[]string{"clients", "create", "--name", "x"}, "gatehouse clients create"},
+		{[]string{"clients", "create", "--scopes", "graphql"}, "gatehouse clients create"},
+		{[]string{"clients", "list", "extra"}, "gatehouse clients list"}, {[]string{"clients", "list", "--bogus"}, "gatehouse clients list"},
+		{[]string{"healthcheck", "extra"}, "gatehouse healthcheck"},
+	} {
+		if r := gatehouseCLI(t, nil, c.args...); r.code != 2 || !strings.Contains(r.stderr, "Run '"+c.help+" --help' for usage.") {
+			t.Errorf("gatehouse %v: exit %d (want 2), stderr %q (want a pointer to '%s --help')", c.args, r.code, r.stderr, c.help)
 		}
 	}
 }

@@ -42,7 +42,7 @@ any row failed.
 the real run would give it now, ok rows the message "dry run: would be bound, nothing written".
 Rows that depend on each other are checked together unless their group is larger than
 --chunk-size; then the rows checked apart say so, and a warning ends the run.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 	}
 	cmd.Flags().StringVar(&o.URL, "url", "", "Gatehouse base URL, e.g. https://gatehouse.example.com (required)")
 	cmd.Flags().StringVar(&csvPath, "csv", "", "input CSV file, - for standard input (required)")
@@ -55,7 +55,7 @@ Rows that depend on each other are checked together unless their group is larger
 	setEnvHelp(cmd, "bind")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if o.URL == "" || csvPath == "" {
-			return usageError{fmt.Errorf("bind needs --url and --csv")}
+			return usage(cmd, fmt.Errorf("bind needs --url and --csv"))
 		}
 		if o.ClientID == "" {
 			o.ClientID = getenv("GATEHOUSE_CLIENT_ID")
@@ -64,10 +64,10 @@ Rows that depend on each other are checked together unless their group is larger
 			o.ClientSecret = getenv("GATEHOUSE_CLIENT_SECRET")
 		}
 		if o.ClientID == "" || o.ClientSecret == "" {
-			return usageError{fmt.Errorf("bind needs client credentials: set GATEHOUSE_CLIENT_ID and GATEHOUSE_CLIENT_SECRET (or --client-id, --client-secret)")}
+			return usage(cmd, fmt.Errorf("bind needs client credentials: set GATEHOUSE_CLIENT_ID and GATEHOUSE_CLIENT_SECRET (or --client-id, --client-secret)"))
 		}
 		if o.ChunkSize < 1 || o.ChunkSize > bindcli.MaxChunk || o.Concurrency < 1 || o.Concurrency > 64 {
-			return usageError{fmt.Errorf("--chunk-size must be 1-%d and --concurrency 1-64", bindcli.MaxChunk)}
+			return usage(cmd, fmt.Errorf("--chunk-size must be 1-%d and --concurrency 1-64", bindcli.MaxChunk))
 		}
 		in := os.Stdin
 		if csvPath != "-" {

@@ -34,7 +34,7 @@ operating-system user. A secret is printed once, when created or rotated.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usageError{fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())}
+				return usage(cmd, fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath()))
 			}
 			return cmd.Help()
 		},
@@ -46,7 +46,7 @@ operating-system user. A secret is printed once, when created or rotated.`,
 	create := &cobra.Command{
 		Use:   "create --name NAME --scopes SCOPE[,SCOPE]",
 		Short: "Create a client and print its id and secret (shown once)",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 	}
 	var name string
 	var scopes []string
@@ -56,7 +56,7 @@ operating-system user. A secret is printed once, when created or rotated.`,
 	create.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	create.RunE = func(cmd *cobra.Command, _ []string) error {
 		if name == "" || len(scopes) == 0 {
-			return usageError{fmt.Errorf("clients create needs --name and --scopes")}
+			return usage(cmd, fmt.Errorf("clients create needs --name and --scopes"))
 		}
 		return withOperator(cmd.Context(), getenv, stderr, func(ctx context.Context, svc *provision.Service) error {
 			c, plain, err := svc.CreateIntegrationClient(ctx, provision.CreateIntegrationClientInput{Name: name, Scopes: scopes,
@@ -71,7 +71,7 @@ operating-system user. A secret is printed once, when created or rotated.`,
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List a workspace's clients (secrets are never shown)",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 	}
 	list.Flags().StringVar(&workspace, "workspace", "", "workspace id (default: the platform admin's workspace)")
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -131,7 +131,7 @@ operating-system user. A secret is printed once, when created or rotated.`,
 	}
 	cmd.AddCommand(create, list, rotate, revoke)
 	for _, c := range cmd.Commands() {
-		c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+		c.SetFlagErrorFunc(usage)
 	}
 	return cmd
 }
@@ -213,7 +213,7 @@ func writeJSON(w io.Writer, v any) error {
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
-			return usageError{err}
+			return usage(cmd, err)
 		}
 		return nil
 	}

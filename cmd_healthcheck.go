@@ -20,14 +20,14 @@ func newHealthcheckCmd(getenv func(string) string, stdout io.Writer) *cobra.Comm
 	cmd := &cobra.Command{
 		Use:   "healthcheck",
 		Short: "Exit 0 when the local server is ready (GET /readyz), for container health checks",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if target == "" {
 				target = readyzURL(getenv)
 			}
 			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, target, nil)
 			if err != nil {
-				return usageError{err}
+				return usage(cmd, err)
 			}
 			resp, err := (&http.Client{Timeout: 3 * time.Second}).Do(req)
 			if err != nil {
