@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -141,6 +142,38 @@ func TestSignInSlowDiscovery(t *testing.T) {
 	})
 }
 
+// hangDiscovery makes the IdP's discovery document hang until release is called (at the end
+// of the test at the latest); entered says a request reached it.
+func hangDiscovery(t *testing.T, idp *testIdP) (entered <-chan struct{}, release func()) {
+	in, out := make(chan struct{}, 1), make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(out) }) }
+	idp.set(func(p *testIdP) {
+		p.discoveryHook = func() {
+			select {
+			case in <- struct{}{}:
+			default:
+			}
+			<-out
+		}
+	})
+	t.Cleanup(func() { release(); idp.set(func(p *testIdP) { p.discoveryHook = nil }) })
+	return in, release
+}
+
+// adminAPIStatus is the status of an admin API request (listing connections) to base.
+func adminAPIStatus(t *testing.T, base, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/sso/connections", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // A connection test whose IdP does not answer waits on it outside its admission slot, as a
 // sign-in does: the IdP's URLs are a workspace admin's to choose, and one that hung held a
 // slot for the whole network timeout (a few such tests took a small server's every slot).
@@ -151,17 +184,7 @@ func TestConnectionTestWaitsOutsideItsSlot(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		e := newOneSlotEnv(t, dbURL)
 		w := newSignInWorld(t, e, idp)
-		entered, release := make(chan struct{}, 1), make(chan struct{})
-		idp.set(func(p *testIdP) {
-			p.discoveryHook = func() {
-				select {
-				case entered <- struct{}{}:
-				default:
-				}
-				<-release
-			}
-		})
-		defer idp.set(func(p *testIdP) { p.discoveryHook = nil })
+		entered, release := hangDiscovery(t, idp)
 		tested := make(chan int, 1)
 		go func() {
 			req, _ := http.NewRequest(http.MethodPost, e.URL+"/api/v1/sso/connections/"+w.conn+"/test", nil)
@@ -180,13 +203,52 @@ func TestConnectionTestWaitsOutsideItsSlot(t *testing.T) {
 		case status := <-tested:
 			t.Fatalf("the connection test answered %d before reaching the IdP", status)
 		}
-		listed := e.REST(w.tok, "GET", "/api/v1/sso/connections", "")
-		close(release)
-		if listed.Status != http.StatusOK {
-			t.Errorf("the admin API while the only slot's connection test waits on the IdP: %d, want 200", listed.Status)
+		listed := adminAPIStatus(t, e.URL, w.tok)
+		release()
+		if listed != http.StatusOK {
+			t.Errorf("the admin API while the only slot's connection test waits on the IdP: %d, want 200", listed)
 		}
 		if status := <-tested; status != http.StatusOK {
 			t.Errorf("the connection test once the IdP answered: %d", status)
+		}
+	})
+}
+
+// A callback on a replica that has not read the IdP's discovery document yet (the sign-in
+// started on another) reads it outside its admission slot too: with the replica's only slot's
+// callback waiting on a hung discovery, the replica's admin API answers; when discovery
+// answers, the callback finishes with a code.
+func TestSignInCallbackSlowDiscoveryOnAnotherReplica(t *testing.T) {
+	idp := newTestIdP(t)
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newOneSlotEnv(t, dbURL)
+		w := newSignInWorld(t, e, idp)
+		replica := e.Replica()
+		idp.as(map[string]any{"sub": "okta-slow", "email": "slow@example.com", "given_name": "S", "family_name": "Low"})
+		stop := newBrowser(t, e.URL+"/sso/oidc/callback")
+		started, _ := w.signIn(t, stop, w.app, "login_hint", "slow@example.com") // discovery read here, on e
+		if !strings.HasPrefix(started.location, e.URL+"/sso/oidc/callback?") {
+			t.Fatalf("expected the IdP's redirect to the callback: %+v", started)
+		}
+		entered, release := hangDiscovery(t, idp)
+		finished := make(chan result, 1)
+		go func() {
+			fin := newBrowser(t, w.redirect)
+			fin.c.Jar = stop.c.Jar // the cookie is the host's, whatever the port
+			finished <- fin.get(t, replica+strings.TrimPrefix(started.location, e.URL))
+		}()
+		select {
+		case <-entered:
+		case r := <-finished:
+			t.Fatalf("the callback on the replica answered before reading discovery: %+v", r)
+		}
+		listed := adminAPIStatus(t, replica, w.tok)
+		release()
+		if listed != http.StatusOK {
+			t.Errorf("the replica's admin API while its only slot's callback waits on discovery: %d, want 200", listed)
+		}
+		if r := <-finished; r.query.Get("code") == "" {
+			t.Errorf("the callback once discovery answered: %+v", r)
 		}
 	})
 }
