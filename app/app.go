@@ -491,8 +491,8 @@ func readyz(st *store.Store, g *guard.Guard, log *slog.Logger) http.HandlerFunc 
 // waiting). Four times was too few: 256 browsers overloading a PostgreSQL server here, half
 // of them signing in through one OIDC connection whose IdP shared the CPUs, had 3 of 4,787
 // sign-ins refused after the person had signed in at the IdP. A hung IdP holds at most this
-// many goroutines and sockets, each for the outbound timeout (10 s). No bound without
-// admission control.
+// many goroutines and sockets, each for the outbound timeout (10 s); a workspace's connections
+// together twice as many (sso's waits). No bound without admission control.
 func upstreamConcurrency(c Config) int {
 	if c.Guard.MaxConcurrent <= 0 {
 		return 0

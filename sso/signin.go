@@ -106,7 +106,7 @@ func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*upstream,
 	}
 	var body []byte
 	var err error
-	if werr := s.waits.do(ctx, c.ID, func() { body, err = netguard.Get(ctx, s.client, disc, maxDocument) }); werr != nil {
+	if werr := s.waits.do(ctx, c, func() { body, err = netguard.Get(ctx, s.client, disc, maxDocument) }); werr != nil {
 		return nil, fmt.Errorf("discovery %s: %w", disc, werr)
 	}
 	if err != nil {
@@ -234,7 +234,7 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	var id provision.Identity
 	var more func(context.Context) (provision.Identity, string)
-	if err := s.waits.do(ctx, f.Connection.ID, func() { id, more, cause = s.identity(ctx, f, q.Get("code")) }); err != nil {
+	if err := s.waits.do(ctx, f.Connection, func() { id, more, cause = s.identity(ctx, f, q.Get("code")) }); err != nil {
 		s.refuse(w, r, s.svc.FailFlow(ctx, f, publicOf(err), err.Error()))
 		return
 	}
@@ -244,7 +244,7 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	ans, err := s.svc.CompleteFlow(ctx, f, id)
 	if errors.Is(err, provision.ErrMoreClaims) && more != nil {
-		if err := s.waits.do(ctx, f.Connection.ID, func() { id, cause = more(ctx) }); err != nil {
+		if err := s.waits.do(ctx, f.Connection, func() { id, cause = more(ctx) }); err != nil {
 			s.refuse(w, r, s.svc.FailFlow(ctx, f, publicOf(err), err.Error()))
 			return
 		}
