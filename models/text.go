@@ -209,27 +209,51 @@ func CheckTexts(pairs ...any) Errors {
 // arrays, keys and strings), for documents kept as JSON (SCIM attributes, claims, attribute
 // mappings); free text because such documents carry postal addresses and notes (RFC 7643
 // §4.1.2 "formatted" is multi-line). Columns taken from them are checked with CheckText too.
-func CheckValue(field string, v any) *Error {
+func CheckValue(field string, v any) *Error { return CheckValueBeyond(field, v, nil) }
+
+// CheckValueBeyond is CheckValue passing the keys and strings in known as they are: those of
+// the document as stored, when only what an update changes is checked.
+func CheckValueBeyond(field string, v any, known map[string]bool) *Error {
 	switch x := v.(type) {
 	case string:
-		return CheckFreeText(field, x)
+		if !known[x] {
+			return CheckFreeText(field, x)
+		}
 	case map[string]any:
 		for k, e := range x {
-			if err := CheckText(field, k); err != nil {
+			if known[k] {
+			} else if err := CheckText(field, k); err != nil {
 				return err
 			}
-			if err := CheckValue(field, e); err != nil {
+			if err := CheckValueBeyond(field, e, known); err != nil {
 				return err
 			}
 		}
 	case []any:
 		for _, e := range x {
-			if err := CheckValue(field, e); err != nil {
+			if err := CheckValueBeyond(field, e, known); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// JSONStrings adds the keys and strings inside a decoded JSON value to set.
+func JSONStrings(v any, set map[string]bool) {
+	switch x := v.(type) {
+	case string:
+		set[x] = true
+	case map[string]any:
+		for k, e := range x {
+			set[k] = true
+			JSONStrings(e, set)
+		}
+	case []any:
+		for _, e := range x {
+			JSONStrings(e, set)
+		}
+	}
 }
 
 // The name rule: a name (of a person — GraphQL firstName/lastName, SCIM name.givenName,

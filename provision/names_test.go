@@ -15,14 +15,14 @@ func TestNameRule(t *testing.T) {
 	t.Run("scim", func(t *testing.T) {
 		for _, in := range []SCIMUserInput{{GivenName: long}, {FamilyName: long}, {DisplayName: long}} {
 			in.UserName = "a@contoso.com"
-			err := in.validate()
+			err := in.validate(nil)
 			se, ok := err.(*models.SCIMTypedError)
 			if !ok || se.Type != models.SCIMTypeInvalidValue {
 				t.Errorf("validate(%+v) = %v, want invalidValue", in, err)
 			}
 		}
 		in := SCIMUserInput{UserName: "a@contoso.com", GivenName: fits, FamilyName: fits, DisplayName: fits}
-		if err := in.validate(); err != nil {
+		if err := in.validate(nil); err != nil {
 			t.Errorf("names of %d characters: %v", models.MaxNameLength, err)
 		}
 	})

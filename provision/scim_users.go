@@ -43,9 +43,49 @@ const (
 	MaxSCIMCount = 1000 // largest SCIM page (ServiceProviderConfig filter.maxResults)
 )
 
-func (in *SCIMUserInput) validate() error {
+// validate trims the input and checks it; given the user as stored (a replace or a patch), it
+// checks only the values the input changes. A value stored before a rule was tightened, or
+// written by another surface with its own rules (GraphQL, a bulk binding), would otherwise
+// fail every later update of the user, among them the IdP's PATCH of another attribute, and
+// keep the user stuck at its IdP.
+func (in *SCIMUserInput) validate(stored *models.UserAccount) error {
 	in.UserName = strings.TrimSpace(in.UserName)
 	in.Email = strings.TrimSpace(in.Email)
+	if in.UserName == "" {
+		return models.SCIMError(models.SCIMTypeInvalidValue, "userName is required")
+	}
+	changed, storedData := *in, ""
+	if stored != nil {
+		changed.keepOnlyChanges(stored)
+		storedData = stored.SCIMData
+	}
+	return changed.check(storedData)
+}
+
+// keepOnlyChanges empties each value of in that stored holds already, so that check passes it.
+func (in *SCIMUserInput) keepOnlyChanges(stored *models.UserAccount) {
+	for _, f := range [...]struct {
+		value *string
+		was   string
+	}{
+		{&in.UserName, stored.UserName}, {&in.Email, stored.Email}, {&in.EmailType, stored.EmailType},
+		{&in.GivenName, stored.FirstName}, {&in.FamilyName, stored.LastName}, {&in.DisplayName, stored.DisplayName},
+		{&in.Title, stored.Title}, {&in.UserType, stored.UserType}, {&in.EmployeeNumber, stored.EmployeeNumber},
+		{&in.Department, stored.Department}, {&in.Organization, stored.Organization}, {&in.CostCenter, stored.CostCenter},
+		{&in.Division, stored.Division}, {&in.ManagerID, stored.ManagerID}, {&in.Data, stored.SCIMData},
+	} {
+		if *f.value == f.was {
+			*f.value = ""
+		}
+	}
+	if in.ExternalID != nil && stored.ExternalID != nil && *in.ExternalID == *stored.ExternalID {
+		in.ExternalID = nil
+	}
+}
+
+// check applies the input rules to every value of in; an empty one passes, and so do the
+// strings of the attributes document that storedData (the stored one, or "") holds.
+func (in *SCIMUserInput) check(storedData string) error {
 	if errs := models.CheckTexts("userName", in.UserName, "externalId", in.ExternalID, "emails", in.Email,
 		"emails.type", in.EmailType, "name.givenName", in.GivenName, "name.familyName", in.FamilyName,
 		"displayName", in.DisplayName, "title", in.Title, "userType", in.UserType, "employeeNumber", in.EmployeeNumber,
@@ -53,13 +93,10 @@ func (in *SCIMUserInput) validate() error {
 		"division", in.Division, "manager", in.ManagerID); len(errs) > 0 {
 		return errs[0]
 	}
-	if e := checkJSONText("attributes", in.Data); e != nil {
+	if e := checkJSONText("attributes", in.Data, storedData); e != nil {
 		return e
 	}
-	switch {
-	case in.UserName == "":
-		return models.SCIMError(models.SCIMTypeInvalidValue, "userName is required")
-	case len(in.UserName) > models.MaxIdentifierLength:
+	if len(in.UserName) > models.MaxIdentifierLength {
 		return models.SCIMError(models.SCIMTypeInvalidValue, "userName must be at most 255 bytes")
 	}
 	if in.Email != "" && !models.ValidEmail(in.Email) {
@@ -184,7 +221,7 @@ func (s *Service) CreateSCIMUser(ctx context.Context, in SCIMUserInput) (*models
 	if err != nil {
 		return nil, err
 	}
-	if err := in.validate(); err != nil {
+	if err := in.validate(nil); err != nil {
 		return nil, err
 	}
 	now := s.now()
@@ -293,7 +330,7 @@ func (s *Service) ReplaceSCIMUser(ctx context.Context, rawID string, ifVersion i
 		if in, details, err = change(cur); err != nil {
 			return err
 		}
-		if err := in.validate(); err != nil {
+		if err := in.validate(cur); err != nil {
 			return err
 		}
 		oldKey := cur.UserNameKey
@@ -486,8 +523,10 @@ func (s *Service) SCIMUsers(ctx context.Context, in SCIMListInput, withGroups bo
 
 // checkJSONText applies the input text rule to every string of a JSON document kept as text
 // (the SCIM attributes without a column). Printable ASCII without escapes cannot break the
-// rule, so only documents with escapes or other bytes are decoded.
-func checkJSONText(field, doc string) *models.Error {
+// rule, so only documents with escapes or other bytes are decoded. The keys and strings of
+// stored, the document as stored ("" for a new one), pass as they are: an update is checked
+// for what it changes (SCIMUserInput.validate).
+func checkJSONText(field, doc, stored string) *models.Error {
 	plain := true
 	for i := 0; i < len(doc) && plain; i++ {
 		b := doc[i]
@@ -500,5 +539,11 @@ func checkJSONText(field, doc string) *models.Error {
 	if err := json.Unmarshal([]byte(doc), &v); err != nil {
 		return nil // not the caller's JSON: the transport encoded it; saving reports any problem
 	}
-	return models.CheckValue(field, v)
+	var known map[string]bool
+	var was any
+	if stored != "" && json.Unmarshal([]byte(stored), &was) == nil {
+		known = map[string]bool{}
+		models.JSONStrings(was, known)
+	}
+	return models.CheckValueBeyond(field, v, known)
 }
