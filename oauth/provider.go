@@ -197,6 +197,13 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	req.Browser = browser
 	res, err := s.svc.Authorize(r.Context(), req)
+	if models.ErrorCode(err) == models.EUNAVAILABLE {
+		// The application could not be read, so its redirect_uri cannot be trusted with an
+		// error answer: a page, which the person reloads once the database answers.
+		s.log.WarnContext(r.Context(), "authorize: database unavailable", "request_id", req.RequestID, "err", err)
+		webpage.Unavailable(w)
+		return
+	}
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "authorize", "request_id", req.RequestID, "err", err)
 		webpage.Write(w, http.StatusInternalServerError, "Sign-in failed", "Gatehouse could not process the sign-in request.", req.RequestID)

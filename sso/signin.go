@@ -195,13 +195,10 @@ func (s *SignIn) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	case fe != nil:
 		webpage.Write(w, http.StatusBadRequest, "Sign-in failed", fe.Public, webpage.RequestID(w))
 	case models.ErrorCode(err) == models.EUNAVAILABLE:
-		// The database did not answer before the flow was claimed: nothing was written, and
-		// the same answer reloaded once it answers finishes the sign-in. 503 with Retry-After,
-		// as every other surface answers an unavailable database, not a 500 that reads final.
+		// The database did not answer before the flow was claimed: the same answer reloaded
+		// once it answers finishes the sign-in.
 		s.log.WarnContext(r.Context(), "sign-in: database unavailable", "request_id", webpage.RequestID(w), "err", err)
-		w.Header().Set("Retry-After", "5")
-		webpage.Write(w, http.StatusServiceUnavailable, "Sign-in paused",
-			"Gatehouse is briefly unavailable. Reload this page in a moment to finish signing in.", webpage.RequestID(w))
+		webpage.Unavailable(w)
 	default:
 		s.log.ErrorContext(r.Context(), "sign-in", "request_id", webpage.RequestID(w), "err", err)
 		webpage.Write(w, http.StatusInternalServerError, "Sign-in failed", "Gatehouse could not complete the sign-in.", webpage.RequestID(w))
