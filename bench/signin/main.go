@@ -8,6 +8,8 @@
 //	go run ./bench/signin -db postgres -n 4000 -protocols saml
 //	go run ./bench/signin -db postgres -protocols saml -saml-encrypt   # assertions encrypted to the SP
 //	go run ./bench/signin -server /tmp/gatehouse-old  # another commit's server, same load generator
+//	go run ./bench/signin -db postgres -c 256 -overload 20s    # overload.go
+//	go run ./bench/signin -db postgres -c 64 -overload 30s -db-outage 10s+8s   # PostgreSQL stopped meanwhile (outage.go)
 //
 // The IdPs run inside this process (an OIDC provider signing ES256 id_tokens, and a lean SAML
 // IdP signing each assertion with RSA-2048, samlidp.go), so their signing cost is the load
@@ -69,9 +71,39 @@ func main() {
 	overloadFor := flag.Duration("overload", 0, "instead of the phases, overload the server for this long with -c browsers (256, say) signing in first-time, and tally every answer by route (overload.go)")
 	idpDelay := flag.Duration("idp-delay", 0, "with -overload: the OIDC IdP's token endpoint answers this late (a slow IdP)")
 	reuseEvery := flag.Int("reuse-every", 20, "with -overload: redeem every n-th code a second time, as a retrying application would (0: never)")
+	dbOutage := flag.String("db-outage", "", "with -overload and -db postgres: AT+FOR (10s+8s, say): run on a PostgreSQL cluster of the bench's own (pg_createcluster, "+
+		"dropped at the end) and stop it AT into the run for FOR; the report adds the phases before, during and after, the recovery and a check of what was written (outage.go)")
+	dbOutageMode := flag.String("db-outage-mode", "fast", "with -db-outage: how PostgreSQL is stopped, pg_ctl's mode: fast (sessions terminated) or immediate (as a crash)")
+	reloads := flag.Int("reloads", -1, "with -overload: a browser reloads a page answered 503 with Retry-After, after that wait, up to this many times a sign-in, "+
+		"and the application retries its code's redemption likewise (default: 10 with -db-outage, else 0)")
 	flag.Parse()
+	defer runExits()
 	if *company && *defaultAccount {
 		fail(errors.New("-company and -default-account exclude each other: a default account places everyone before the company claim is read"))
+	}
+	var down *outage
+	var pg *cluster
+	if *dbOutage != "" {
+		var err error
+		if down, err = parseOutage(*dbOutage, *dbOutageMode); err != nil {
+			fail(err)
+		}
+		if *overloadFor <= down.at+down.length || *dbs != "postgres" {
+			fail(errors.New("-db-outage goes with -db postgres and an -overload longer than the outage's end"))
+		}
+		cleanUpOnSignal()
+		if pg, err = newCluster(); err != nil {
+			fail(err)
+		}
+		atExit(pg.drop)
+		*pgURL = pg.URL()
+		fmt.Printf("PostgreSQL cluster of this run: %s (dropped at the end)\n", pg)
+	}
+	if *reloads < 0 {
+		*reloads = 0
+		if down != nil {
+			*reloads = 10
+		}
 	}
 	// This process shares the cores with the server and PostgreSQL: collecting less often
 	// leaves them more CPU (its heap stays small either way).
@@ -87,7 +119,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	defer done()
+	atExit(done)
 	dnsAddr, txt := startDNS()
 	oidcIdP := newOIDCIdP()
 	oidcIdP.keyed = *privateKeyJWT
@@ -104,20 +136,21 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
+		stop := atExit(srv.Stop)
 		fmt.Printf("\n== %s\n", db)
 		b := &bench{srv: srv, txt: txt, oidc: oidcIdP, saml: samlIdP, tr: &http.Transport{MaxIdleConnsPerHost: 4 * *c}, defaultAccount: *defaultAccount}
 		if *company {
 			b.company = benchCompany
 		}
 		if err := b.setup(*protocols); err != nil {
-			srv.Stop()
 			fail(err)
 		}
 		if *overloadFor > 0 {
 			oidcIdP.delay = *idpDelay
-			b.overload(overloadConfig{db: db, protocols: strings.Split(*protocols, ","), browsers: *c, d: *overloadFor, reuseEvery: *reuseEvery, idpDelay: *idpDelay})
+			b.overload(overloadConfig{db: db, protocols: strings.Split(*protocols, ","), browsers: *c, d: *overloadFor, reuseEvery: *reuseEvery,
+				idpDelay: *idpDelay, reloads: *reloads, outage: down, cluster: pg})
 			oidcIdP.delay = 0
-			srv.Stop()
+			stop()
 			continue
 		}
 		benchkit.PhaseHeader()
@@ -143,12 +176,14 @@ func main() {
 			srv.Phase(label+" returning", *n, *c, func(i int) error { return b.signIn(p, base+i, "existing_identity") })
 		}
 		fmt.Printf("server peak RSS: %s\n", srv.PeakRSS())
-		srv.Stop()
+		stop()
 	}
 }
 
+// fail reports err, stops what the bench started (runExits) and exits.
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "bench/signin:", err)
+	runExits()
 	os.Exit(1)
 }
 
@@ -371,7 +406,8 @@ func (b *bench) signInObserved(protocol string, user int, want string, obs *obse
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
 	req, _ := http.NewRequest("GET", b.srv.Base+"/oauth/authorize?"+q.Encode(), nil)
 	var code string
-	for hop := 0; code == "" && hop < 12; hop++ {
+	from := "" // the route of Gatehouse's that sent the browser on last
+	for hop := 0; code == "" && hop < 13; hop++ {
 		if b.saml.owns(req.URL) {
 			// The SAML IdP answers in process; the browser posts its form to the ACS
 			// cross-site, so without Gatehouse's cookie.
@@ -383,6 +419,7 @@ func (b *bench) signInObserved(protocol string, user int, want string, obs *obse
 			if req, err = b.postACS(acs, form, obs); err != nil {
 				return err
 			}
+			from = "POST /saml/acs"
 			continue
 		}
 		if b.oidc.owns(req.URL) {
@@ -393,6 +430,17 @@ func (b *bench) signInObserved(protocol string, user int, want string, obs *obse
 			req, _ = http.NewRequest("GET", b.oidc.authorize(req.URL.Query(), sub, email, given, family, b.company), nil)
 			continue
 		}
+		if strings.HasPrefix(req.URL.String(), redirectURI) {
+			// Back at the application (from a callback, or from the ACS when it refuses).
+			if e := req.URL.Query().Get("error"); e != "" {
+				return fmt.Errorf("%s from %s: %s", e, from, req.URL.Query().Get("error_description"))
+			}
+			if req.URL.Query().Get("state") != state {
+				return errors.New("the application's state did not come back")
+			}
+			code = req.URL.Query().Get("code")
+			break
+		}
 		resp, err := browser.Do(req)
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
@@ -400,22 +448,17 @@ func (b *bench) signInObserved(protocol string, user int, want string, obs *obse
 		raw, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		obs.answer(req.Method+" "+req.URL.Path, resp, raw)
+		if obs.reload(req.Method+" "+req.URL.Path, resp) {
+			hop-- // the same page again, with the same cookies
+			continue
+		}
 		switch {
 		case resp.StatusCode >= 300 && resp.StatusCode < 400:
 			loc, err := resp.Location()
 			if err != nil {
 				return err
 			}
-			if strings.HasPrefix(loc.String(), redirectURI) {
-				if e := loc.Query().Get("error"); e != "" {
-					return fmt.Errorf("%s: %s", e, loc.Query().Get("error_description"))
-				}
-				if loc.Query().Get("state") != state {
-					return errors.New("the application's state did not come back")
-				}
-				code = loc.Query().Get("code")
-				break
-			}
+			from = route(req.Method + " " + req.URL.Path)
 			req, _ = http.NewRequest("GET", loc.String(), nil)
 		default:
 			return fmt.Errorf("%s %s answered %d: %.200s", req.Method, req.URL.Path, resp.StatusCode, raw)
@@ -439,11 +482,19 @@ func (b *bench) signInObserved(protocol string, user int, want string, obs *obse
 		obs.answer("POST /oauth/token code", resp, raw)
 		return resp, raw, nil
 	}
-	resp, raw, err := redeem()
+	redeemRetrying := func() (*http.Response, []byte, error) {
+		for {
+			resp, raw, err := redeem()
+			if err != nil || !obs.reload("POST /oauth/token code", resp) {
+				return resp, raw, err
+			}
+		}
+	}
+	resp, raw, err := redeemRetrying()
 	if err != nil {
 		return err
 	}
-	if obs.redeemsTwice(user) {
+	if resp.StatusCode == http.StatusOK && obs.redeemsTwice(user) { // a code that was redeemed
 		if again, _, err := redeem(); err == nil {
 			obs.redeemedAgain(resp.StatusCode, again.StatusCode)
 		}
@@ -476,16 +527,24 @@ func (b *bench) signInObserved(protocol string, user int, want string, obs *obse
 
 // postACS posts the IdP's form to the ACS as a cross-site POST (no cookie) and returns the
 // GET the ACS redirects the browser to.
+// A 503 with Retry-After is posted again, as a browser reloading the page resubmits its form.
 func (b *bench) postACS(acs string, form url.Values, obs *observer) (*http.Request, error) {
-	post, _ := http.NewRequest("POST", acs, strings.NewReader(form.Encode()))
-	post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := b.tr.RoundTrip(post)
-	if err != nil {
-		return nil, fmt.Errorf("POST /saml/acs: %w", err)
+	var resp *http.Response
+	var body []byte
+	for {
+		post, _ := http.NewRequest("POST", acs, strings.NewReader(form.Encode()))
+		post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		var err error
+		if resp, err = b.tr.RoundTrip(post); err != nil {
+			return nil, fmt.Errorf("POST /saml/acs: %w", err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		obs.answer("POST /saml/acs", resp, body)
+		if !obs.reload("POST /saml/acs", resp) {
+			break
+		}
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	obs.answer("POST /saml/acs", resp, body)
 	loc, err := resp.Location()
 	if err != nil {
 		return nil, fmt.Errorf("ACS answered %d: %.200s", resp.StatusCode, body)
