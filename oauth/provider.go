@@ -87,6 +87,9 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &bad):
 		webpage.Write(w, http.StatusBadRequest, "Sign-out request is invalid", bad.Public, req.RequestID)
+	case models.ErrorCode(err) == models.EUNAVAILABLE: // the reload signs out (revoking twice is revoking once)
+		s.log.WarnContext(r.Context(), "logout: database unavailable", "request_id", req.RequestID, "err", err)
+		webpage.SignOutUnavailable(w)
 	case err != nil:
 		s.log.ErrorContext(r.Context(), "logout", "request_id", req.RequestID, "err", err)
 		webpage.Write(w, http.StatusInternalServerError, "Sign-out failed", "Gatehouse could not process the sign-out.", req.RequestID)
@@ -201,7 +204,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		// The application could not be read, so its redirect_uri cannot be trusted with an
 		// error answer: a page, which the person reloads once the database answers.
 		s.log.WarnContext(r.Context(), "authorize: database unavailable", "request_id", req.RequestID, "err", err)
-		webpage.Unavailable(w)
+		webpage.SignInUnavailable(w)
 		return
 	}
 	if err != nil {

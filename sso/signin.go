@@ -198,7 +198,7 @@ func (s *SignIn) refuse(w http.ResponseWriter, r *http.Request, err error) {
 		// The database did not answer before the flow was claimed: the same answer reloaded
 		// once it answers finishes the sign-in.
 		s.log.WarnContext(r.Context(), "sign-in: database unavailable", "request_id", webpage.RequestID(w), "err", err)
-		webpage.Unavailable(w)
+		webpage.SignInUnavailable(w)
 	default:
 		s.log.ErrorContext(r.Context(), "sign-in", "request_id", webpage.RequestID(w), "err", err)
 		webpage.Write(w, http.StatusInternalServerError, "Sign-in failed", "Gatehouse could not complete the sign-in.", webpage.RequestID(w))

@@ -653,6 +653,19 @@ func (w *signInWorld) claimsOf(t *testing.T, app *oauth2.Config, code, verifier 
 	return claims, tok
 }
 
+// userinfoStatus is the status of GET /oauth/userinfo with tok's access token.
+func userinfoStatus(t *testing.T, e *testEnv, tok *oauth2.Token) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", e.URL+"/oauth/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // discoveryOf reads Gatehouse's OpenID Provider metadata.
 func discoveryOf(t *testing.T, e *testEnv) map[string]any {
 	t.Helper()

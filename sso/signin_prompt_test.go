@@ -477,16 +477,7 @@ func TestRPInitiatedLogout(t *testing.T) {
 			hint, _ := tok.Extra("id_token").(string)
 			return hint, tok
 		}
-		userinfo := func(tok *oauth2.Token) int {
-			req, _ := http.NewRequest("GET", e.URL+"/oauth/userinfo", nil)
-			req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			return resp.StatusCode
-		}
+		userinfo := func(tok *oauth2.Token) int { return userinfoStatus(t, e, tok) }
 		logout := func(params url.Values) result { return b.get(t, e.URL+"/oauth/logout?"+params.Encode()) }
 		// The applications' post-logout redirect URI (the browser stops at the redirect prefix).
 		signedOut := w.redirect + "/signed-out"

@@ -2,6 +2,7 @@ package sso_test
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -66,5 +67,29 @@ func checkReloadPage(t *testing.T, what string, r result) {
 	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" || !strings.Contains(r.body, "Reload this page") ||
 		!strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
 		t.Fatalf("%s without its database: %d Retry-After %q %.300s", what, r.status, r.header.Get("Retry-After"), r.body)
+	}
+}
+
+// The database unavailable at sign-out (the grants cannot be revoked): the same 503 page saying
+// to reload, not a 500 "Sign-out failed", and the reload signs the person out.
+func TestSignOutDatabaseUnavailableIsRetryable(t *testing.T) {
+	idp := newTestIdP(t)
+	e := newTestEnv(t, storetest.URL(t, "postgres"), func(c *app.Config) { c.Guard.RequestTimeout = time.Second })
+	w := newSignInWorld(t, e, idp)
+	idp.as(map[string]any{"sub": "okta-o", "email": "o@example.com", "given_name": "O", "family_name": "Ut"})
+	b := newBrowser(t, w.redirect)
+	res, verifier := w.signIn(t, b, w.app, "connection", w.slug)
+	_, tok := w.claimsOf(t, w.app, res.query.Get("code"), verifier)
+	hint, _ := tok.Extra("id_token").(string)
+	logout := e.URL + "/oauth/logout?" + url.Values{"id_token_hint": {hint}}.Encode()
+	release := lockTable(t, e, "grants")
+	r := b.get(t, logout)
+	release()
+	checkReloadPage(t, "logout", r)
+	if r = b.get(t, logout); r.status != http.StatusOK || !strings.Contains(r.body, "You are signed out of") {
+		t.Fatalf("the reload once the database answers: %d %.300s", r.status, r.body)
+	}
+	if code := userinfoStatus(t, e, tok); code != http.StatusUnauthorized {
+		t.Fatalf("userinfo after the sign-out: %d", code)
 	}
 }

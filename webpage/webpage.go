@@ -26,14 +26,23 @@ func Write(w http.ResponseWriter, status int, title, message, requestID string) 
 	_ = page.Execute(w, map[string]string{"Title": title, "Message": message, "RequestID": requestID})
 }
 
-// Unavailable writes the page of a sign-in request the database could not answer in time
-// (models.EUNAVAILABLE): nothing was written, and the same request reloaded once it answers
-// goes on. 503 with Retry-After, as every other surface answers an unavailable database, not
-// a 500 that reads as final.
-func Unavailable(w http.ResponseWriter) {
+// SignInUnavailable writes the page of a sign-in request the database could not answer in
+// time (models.EUNAVAILABLE): nothing was written, and the same request reloaded once it
+// answers goes on. 503 with Retry-After, as every other surface answers an unavailable
+// database, not a 500 that reads as final.
+func SignInUnavailable(w http.ResponseWriter) {
+	unavailable(w, "Sign-in paused", "finish signing in")
+}
+
+// SignOutUnavailable is SignInUnavailable for a sign-out.
+func SignOutUnavailable(w http.ResponseWriter) {
+	unavailable(w, "Sign-out paused", "finish signing out")
+}
+
+func unavailable(w http.ResponseWriter, title, finish string) {
 	w.Header().Set("Retry-After", "5")
-	Write(w, http.StatusServiceUnavailable, "Sign-in paused",
-		"Gatehouse is briefly unavailable. Reload this page in a moment to finish signing in.", RequestID(w))
+	Write(w, http.StatusServiceUnavailable, title,
+		"Gatehouse is briefly unavailable. Reload this page in a moment to "+finish+".", RequestID(w))
 }
 
 // Headers sets what every HTML page of a sign-in carries: HTML, never stored (a page may hold a
