@@ -7,6 +7,7 @@ import (
 
 	"github.com/crewjam/saml"
 
+	"gatehouse/models"
 	"gatehouse/provision"
 	"gatehouse/webpage"
 )
@@ -114,6 +115,15 @@ func (s *SAMLSignIn) acs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.rp.svc.AcceptSAMLAnswer(ctx, p, login.AssertionID, login.KeepUntil, login.Identity); err != nil {
+		if models.ErrorCode(err) == models.EUNAVAILABLE {
+			// The flow is not claimed and the answer was not kept (it and its assertion ID are
+			// one statement): the 503 page saying to reload, whose form posted again once the
+			// database answers goes on, as the callback's before its claim. (An answer kept
+			// before a later statement failed, or whose commit was not acknowledged, makes that
+			// post a replay, refused.)
+			s.rp.refuse(w, r, err)
+			return
+		}
 		s.rp.refuse(w, r, s.rp.svc.ServerFailure(ctx, cf, err))
 		return
 	}

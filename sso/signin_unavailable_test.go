@@ -93,3 +93,27 @@ func TestSignOutDatabaseUnavailableIsRetryable(t *testing.T) {
 		t.Fatalf("userinfo after the sign-out: %d", code)
 	}
 }
+
+// The database unavailable when the SAML IdP's answer is posted to the ACS (the answer cannot
+// be kept): the same 503 page saying to reload, not an error answer to the application, and the
+// form posted again, as a reloading browser does, signs the person in. Found by bench/signin
+// -db-outage: the ACS redirected server_error to the application for answers that arrived
+// while the database was down, though nothing of them was kept and the flow was still open.
+func TestSAMLACSDatabaseUnavailableIsRetryable(t *testing.T) {
+	e := newTestEnv(t, storetest.URL(t, "postgres"), func(c *app.Config) { c.Guard.RequestTimeout = time.Second })
+	w := newSAMLWorld(t, e)
+	b := w.browser()
+	page, verifier := w.toIdP(t, b)
+	release := lockTable(t, e, "saml_answers")
+	resp, body := w.post(t, b, e.URL, page)
+	release()
+	checkReloadPage(t, "ACS", result{status: resp.StatusCode, header: resp.Header, body: body})
+	resp, body = w.post(t, b, e.URL, page)
+	q := w.appResult(t, resp, body)
+	if q.Get("code") == "" {
+		t.Fatalf("the form posted again once the database answers: %v", q)
+	}
+	if claims := w.exchange(t, q.Get("code"), verifier); claims["sub"] == nil {
+		t.Fatalf("claims after the repost: %v", claims)
+	}
+}
