@@ -9,18 +9,32 @@ import (
 
 // Server errors of a browser sign-in once the application's redirect_uri is trusted (the
 // client and redirect_uri were validated, or a flow was claimed): the issue's contract is an
-// error redirect with server_error, never an HTML 500. The cause goes to the log (and, for a
+// error redirect with server_error (temporarily_unavailable for an authorize request the
+// database did not answer), never an HTML 500. The cause goes to the log (and, for a
 // claimed flow, to the sign-in event); the application sees a safe message.
 
 // serverErrorPublic is the safe description of a server error.
 const serverErrorPublic = "Sign-in failed because of a server error."
 
+// unavailablePublic is the safe description of an authorize request the database could not
+// answer in time.
+const unavailablePublic = "Gatehouse is briefly unavailable. Try signing in again in a moment."
+
 // authorizeFailed answers an authorize request whose client and redirect_uri were validated
-// when routing or creating the flow failed.
+// when routing or creating the flow failed: temporarily_unavailable (RFC 6749 §4.1.2.1: "the
+// authorization server is currently unable to handle the request due to a temporary
+// overloading or maintenance") when the database did not answer in time, nothing written, so
+// that the application may start the sign-in again; server_error otherwise.
 func (s *Service) authorizeFailed(ctx context.Context, app *models.Application, req AuthorizeRequest, err error) *AuthorizeResult {
-	s.log.ErrorContext(ctx, "authorize", "request_id", req.RequestID, "err", err)
-	s.recordAuthorizeRefusal(ctx, app, req, "server_error", serverErrorPublic, err.Error())
-	return &AuthorizeResult{Kind: AuthorizeRedirect, Answer: s.errorAnswer(req.RedirectURI, req.responseMode(), req.State, "server_error", serverErrorPublic)}
+	code, desc := "server_error", serverErrorPublic
+	if models.ErrorCode(err) == models.EUNAVAILABLE {
+		code, desc = "temporarily_unavailable", unavailablePublic
+		s.log.WarnContext(ctx, "authorize: database unavailable", "request_id", req.RequestID, "err", err)
+	} else {
+		s.log.ErrorContext(ctx, "authorize", "request_id", req.RequestID, "err", err)
+	}
+	s.recordAuthorizeRefusal(ctx, app, req, code, desc, err.Error())
+	return &AuthorizeResult{Kind: AuthorizeRedirect, Answer: s.errorAnswer(req.RedirectURI, req.responseMode(), req.State, code, desc)}
 }
 
 // recordAuthorizeRefusal records the sign-in event of an authorize request refused with an

@@ -117,3 +117,26 @@ func TestSAMLACSDatabaseUnavailableIsRetryable(t *testing.T) {
 		t.Fatalf("claims after the repost: %v", claims)
 	}
 }
+
+// The database unavailable once the application is known (cached from a sign-in a moment
+// before) but before the flow is stored: an error redirect with temporarily_unavailable (RFC
+// 6749 §4.1.2.1), which the application may answer by starting again, not server_error; nothing
+// was stored, and the same request once the database answers signs in.
+func TestAuthorizeFlowDatabaseUnavailableIsTemporary(t *testing.T) {
+	idp := newTestIdP(t)
+	e := newTestEnv(t, storetest.URL(t, "postgres"), func(c *app.Config) { c.Guard.RequestTimeout = time.Second })
+	w := newSignInWorld(t, e, idp)
+	idp.as(map[string]any{"sub": "okta-f", "email": "f@example.com", "given_name": "F", "family_name": "Low"})
+	if r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug); r.query.Get("code") == "" { // caches the application
+		t.Fatalf("a first sign-in: %+v", r)
+	}
+	release := lockTable(t, e, "sign_in_flows")
+	r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug)
+	release()
+	if r.query.Get("error") != "temporarily_unavailable" || r.query.Get("state") != "app-state" || !strings.Contains(r.query.Get("error_description"), "briefly unavailable") {
+		t.Fatalf("authorize without its flow table: %+v", r)
+	}
+	if r, _ = w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug); r.query.Get("code") == "" {
+		t.Fatalf("the same sign-in once the database answers: %+v", r)
+	}
+}
