@@ -685,7 +685,7 @@ func (s *Service) finishUnclaimed(ctx context.Context, f *models.SignInFlow, req
 	done, err := s.store.FinishFlow(ctx, f.ID, now)
 	switch {
 	case err != nil:
-		s.log.ErrorContext(ctx, "sign-in: finish a failed flow", "request_id", requestID, "flow_id", f.ID, "err", err)
+		s.logWriteFailure(ctx, "sign-in: finish a failed flow", err, "request_id", requestID, "flow_id", f.ID)
 		return true
 	case !done:
 		s.log.InfoContext(ctx, "sign-in: failed flow finished already; no second event", "request_id", requestID, "flow_id", f.ID)
@@ -716,7 +716,7 @@ func (s *Service) recordFailure(ctx context.Context, f *models.SignInFlow, conn 
 	}
 	ev := s.event(f, conn, identifier, models.SignInOutcomeFailed, public, cause, requestID)
 	if err := s.store.CreateSignInEvent(ctx, ev); err != nil {
-		s.log.ErrorContext(ctx, "sign-in: record event", "request_id", requestID, "err", err)
+		s.logWriteFailure(ctx, "sign-in: record event", err, "request_id", requestID)
 		return
 	}
 	if f.ClaimedAt == nil {

@@ -53,8 +53,20 @@ func (s *Service) recordAuthorizeRefusal(ctx context.Context, app *models.Applic
 	ev := s.event(f, nil, "", outcome, desc, cause, models.Clip(req.RequestID, 64))
 	ev.ConnectionID = nil
 	if err := s.store.CreateSignInEvent(ctx, ev); err != nil {
-		s.log.ErrorContext(ctx, "sign-in: record event", "request_id", req.RequestID, "err", err)
+		s.logWriteFailure(ctx, "sign-in: record event", err, "request_id", req.RequestID)
 	}
+}
+
+// logWriteFailure logs a write the sign-in goes on without (its event, a failed flow's end):
+// a warning when the database did not answer in time, as every surface logs an outage, else
+// an error.
+func (s *Service) logWriteFailure(ctx context.Context, msg string, err error, args ...any) {
+	args = append(args, "err", err)
+	if models.ErrorCode(err) == models.EUNAVAILABLE {
+		s.log.WarnContext(ctx, msg, args...)
+		return
+	}
+	s.log.ErrorContext(ctx, msg, args...)
 }
 
 // ServerFailure ends a claimed flow on err: a *FlowError is returned as is; any other error
