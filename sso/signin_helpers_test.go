@@ -103,6 +103,11 @@ type testIdP struct {
 	assertionJTIs       map[string]bool
 	assertionKids       []string
 	secretWithAssertion int
+	// hostile, when set, wraps the IdP's answer at the paths it holds: a hostile or broken
+	// IdP (signin_hostile_idp_test.go) answers in its stead, or edits its answer.
+	hostile map[string]func(idp http.Handler) http.Handler
+	// noKid signs id_tokens without a kid.
+	noKid bool
 }
 
 type idpCode struct {
@@ -137,6 +142,18 @@ func (p *testIdP) set(f func(p *testIdP)) {
 }
 
 func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	hostile := p.hostile[r.URL.Path]
+	p.mu.Unlock()
+	if hostile != nil {
+		hostile(http.HandlerFunc(p.answer)).ServeHTTP(w, r)
+		return
+	}
+	p.answer(w, r)
+}
+
+// answer is the IdP's own answer to a request.
+func (p *testIdP) answer(w http.ResponseWriter, r *http.Request) {
 	base := p.srv.URL
 	w.Header().Set("Content-Type", "application/json")
 	switch r.URL.Path {
@@ -404,7 +421,13 @@ func (p *testIdP) checkAssertion(r *http.Request, tokenURL string) string {
 }
 
 func (p *testIdP) sign(claims map[string]any) string {
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: p.key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "k1"))
+	opts := (&jose.SignerOptions{}).WithType("JWT")
+	p.mu.Lock()
+	if !p.noKid {
+		opts = opts.WithHeader("kid", "k1")
+	}
+	p.mu.Unlock()
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: p.key}, opts)
 	if err != nil {
 		p.t.Errorf("idp: signer: %v", err)
 		return ""

@@ -1,0 +1,354 @@
+package sso_test
+
+import (
+	"bytes"
+	"cmp"
+	"compress/gzip"
+	"encoding/json"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gatehouse/app"
+	"gatehouse/guard"
+	"gatehouse/store/storetest"
+)
+
+// A hostile or broken identity provider: a customer configures the IdP's URLs, so every
+// answer Gatehouse reads from one may be built to hurt it. These tests attack the bounds of
+// the outbound calls of a browser sign-in (netguard's client: its timeout, its body bound, its
+// address and redirect rules; sso's protocol checks) through the front door, an httptest
+// server standing in for the IdP.
+
+// hostileRequestTimeout is the request deadline of the hostile-IdP tests' servers: a sign-in
+// waiting on an IdP that never finishes its answer ends by it.
+const hostileRequestTimeout = 2 * time.Second
+
+// newHostileEnv starts a server with one admission slot and a short request deadline: a
+// sign-in that kept its slot, or outlived its deadline, shows.
+func newHostileEnv(t *testing.T, dbURL string) *testEnv {
+	return newTestEnv(t, dbURL, func(c *app.Config) {
+		c.Guard = guard.Config{RequestTimeout: hostileRequestTimeout, MaxConcurrent: 1, PriorityConcurrent: 2,
+			QueueTimeout: 200 * time.Millisecond}
+	})
+}
+
+// stalling is an IdP endpoint that sends its headers and then a byte a second (trickle) or
+// nothing, until the client goes away. gone waits until every request it took has seen its
+// client go: a request Gatehouse leaves behind (a goroutine, a socket) fails the test.
+type stalling struct {
+	trickle bool
+	mu      sync.Mutex
+	open    sync.WaitGroup
+	stop    chan struct{}
+	n       int
+}
+
+func newStalling(t *testing.T, trickle bool) *stalling {
+	s := &stalling{trickle: trickle, stop: make(chan struct{})}
+	t.Cleanup(func() { close(s.stop) })
+	return s
+}
+
+// at answers in the IdP's stead (testIdP.hostile).
+func (s *stalling) at(http.Handler) http.Handler { return http.HandlerFunc(s.serve) }
+
+func (s *stalling) serve(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.n++
+	s.open.Add(1)
+	s.mu.Unlock()
+	defer s.open.Done()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.(http.Flusher).Flush()
+	for {
+		if s.trickle {
+			if _, err := w.Write([]byte(" ")); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.stop:
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// gone reports whether every request the endpoint took saw its client go within limit (far
+// above netguard's 10 s outbound timeout: this is no timing assertion, only a leak check), and
+// how many it took.
+func (s *stalling) gone(limit time.Duration) (bool, int) {
+	done := make(chan struct{})
+	go func() { s.open.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(limit):
+		return false, s.requests()
+	}
+	return true, s.requests()
+}
+
+func (s *stalling) requests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+// An IdP endpoint that answers its headers and then trickles its body, a byte a second, or
+// sends nothing more: the sign-in ends by its deadline with the error redirect and the safe
+// message, the event names the endpoint, the IdP's connections are all closed in the end (the
+// key set's fetch, which outlives the request, by netguard's timeout), and the server, with
+// its one admission slot, serves the next sign-in once the IdP answers.
+func TestSignInHostileIdPStalls(t *testing.T) {
+	for _, c := range []struct{ path, public, cause string }{ // the cause: the call, then the deadline
+		{"/.well-known/openid-configuration", "cannot be reached", "start: discovery"},
+		{"/jwks", "could not be verified", "id_token: failed to verify signature: fetching keys"},
+		{"/token", "could not be verified", "code exchange:"},
+		{"/userinfo", "could not be verified", "userinfo:"},
+	} {
+		for _, trickle := range []bool{true, false} {
+			name := strings.TrimPrefix(c.path, "/") + "/headers then nothing"
+			if trickle {
+				name = strings.TrimPrefix(c.path, "/") + "/trickle"
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel() // most of a case is waiting on the IdP
+				idp := hostileIdP(t)
+				storetest.Each(t, func(t *testing.T, dbURL string) {
+					w := newSignInWorld(t, newHostileEnv(t, dbURL), idp)
+					s := newStalling(t, trickle)
+					idp.set(func(p *testIdP) { p.hostile = map[string]func(http.Handler) http.Handler{c.path: s.at} })
+					w.refusedAs(t, c.public, c.cause)
+					if cause := lastFailure(t, w.e); !strings.HasSuffix(cause, "context deadline exceeded") && !strings.HasSuffix(cause, "timed out") {
+						t.Errorf("the event's cause %q does not say the deadline passed", cause)
+					}
+					if ok, n := s.gone(20 * time.Second); !ok || n == 0 {
+						t.Errorf("%d requests to %s, all ended: %v", n, c.path, ok)
+					}
+					idp.set(func(p *testIdP) { p.hostile = nil })
+					if r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "hostile@example.com"); r.query.Get("code") == "" {
+						t.Errorf("a sign-in once the IdP answers: %d %q", r.status, r.location)
+					}
+				})
+			})
+		}
+	}
+}
+
+// lastFailure is the cause of the last failed sign-in event.
+func lastFailure(t *testing.T, e *testEnv) string {
+	t.Helper()
+	var cause string
+	if err := e.App.Store().RawScan(t.Context(), &cause, "SELECT cause FROM sign_in_events WHERE outcome = 'failed' ORDER BY created_at DESC LIMIT 1"); err != nil {
+		t.Fatal(err)
+	}
+	return cause
+}
+
+// bloated is an IdP that pads its answer at a path with whitespace to over netguard's 1 MiB
+// bound (a JSON object's inside it, an XML document's after it): sent as it is, gzipped
+// (2 KiB on the wire; Go's transport inflates it transparently, so the bound must count
+// inflated bytes), or under a Content-Length of 10 GiB. Unbounded, every one of them is a
+// valid answer.
+func bloated(encoding string) func(http.Handler) http.Handler {
+	return func(idp http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rec := httptest.NewRecorder()
+			idp.ServeHTTP(rec, r)
+			body, pad := rec.Body.Bytes(), bytes.Repeat([]byte(" "), 2<<20)
+			padded := append(body, pad...)
+			if bytes.HasPrefix(body, []byte("{")) {
+				padded = append(append([]byte("{"), pad...), body[1:]...)
+			}
+			maps.Copy(w.Header(), rec.Header())
+			switch encoding {
+			case "gzip":
+				w.Header().Set("Content-Encoding", "gzip")
+				w.WriteHeader(rec.Code)
+				gz := gzip.NewWriter(w)
+				gz.Write(padded)
+				gz.Close()
+			case "length":
+				w.Header().Set("Content-Length", strconv.Itoa(10<<30))
+				w.WriteHeader(rec.Code)
+				w.Write(padded)
+			default:
+				w.WriteHeader(rec.Code)
+				w.Write(padded)
+			}
+		})
+	}
+}
+
+// freshWorld runs fn in a parallel subtest named name (most of a case is waiting on a server),
+// with a hostile IdP of its own (hostileIdP), against a fresh server and sign-in world on every
+// dialect: nothing of the IdP's is cached yet (its discovery, its key set).
+func freshWorld(t *testing.T, name string, fn func(t *testing.T, w *signInWorld)) {
+	t.Helper()
+	t.Run(name, func(t *testing.T) {
+		t.Parallel()
+		idp := hostileIdP(t)
+		eachDB(t, func(t *testing.T, e *testEnv) { fn(t, newSignInWorld(t, e, idp)) })
+	})
+}
+
+// refusedAs checks that a sign-in at w ends at the application with access_denied, the safe
+// message public, and one more failed event, whose cause says cause.
+func (w *signInWorld) refusedAs(t *testing.T, public, cause string) {
+	t.Helper()
+	const failed = "SELECT count(*) FROM sign_in_events WHERE outcome = 'failed'"
+	before := countRows(t, w.e, failed)
+	r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "hostile@example.com")
+	if r.query.Get("error") != "access_denied" || !strings.Contains(r.query.Get("error_description"), public) {
+		t.Errorf("the sign-in: %d %q, want access_denied %q", r.status, r.location, public)
+	}
+	if n := countRows(t, w.e, failed) - before; n != 1 {
+		t.Errorf("%d failed events, want 1", n)
+	}
+	if got := lastFailure(t, w.e); !strings.Contains(got, cause) {
+		t.Errorf("the event's cause %q does not say %q", got, cause)
+	}
+}
+
+// hostileIdP is a test IdP for these tests: it signs in hostile@example.com with every claim
+// but sub in userinfo (so userinfo is read), and its discovery lists client_secret_basic (so
+// x/oauth2 does not try the form after a failed token request, whose answer, invalid_grant
+// for a used code, would be the cause).
+func hostileIdP(t *testing.T) *testIdP {
+	idp := newTestIdP(t)
+	idp.as(map[string]any{"sub": "okta-hostile", "email": "hostile@example.com", "given_name": "H", "family_name": "Ostile"})
+	idp.set(func(p *testIdP) { p.userinfoOnly, p.authMethods = true, []string{"client_secret_basic"} })
+	return idp
+}
+
+// An IdP answer over the bound (1 MiB) at discovery, JWKS, token or userinfo, however it is
+// sent: the sign-in fails with the safe message, and the event says why.
+func TestSignInHostileIdPOversized(t *testing.T) {
+	var cases []refusal
+	for _, c := range []struct{ path, public, cause string }{
+		{"/.well-known/openid-configuration", "cannot be reached", "openid-configuration: netguard: response body too large"},
+		{"/jwks", "could not be verified", "netguard: response body too large"},
+		{"/token", "could not be verified", "code exchange: oauth2: cannot parse json"}, // x/oauth2 reads 1 MiB at most
+		{"/userinfo", "could not be verified", "userinfo: netguard: response body too large"},
+	} {
+		for _, encoding := range []string{"identity", "gzip", "length"} {
+			cases = append(cases, refusal{strings.TrimPrefix(c.path, "/") + "/" + encoding, func(w *signInWorld) {
+				w.idp.set(func(p *testIdP) { p.hostile = map[string]func(http.Handler) http.Handler{c.path: bloated(encoding)} })
+			}, c.public, c.cause})
+		}
+	}
+	eachRefusal(t, cases)
+}
+
+// refusal is a case of a test in which the IdP's answer refuses every sign-in: set makes the
+// IdP so, and the sign-in is refusedAs public, cause.
+type refusal struct {
+	name          string
+	set           func(w *signInWorld)
+	public, cause string
+}
+
+// eachRefusal runs cases in order, each a subtest, against one server and world per dialect.
+// The IdP need not be fresh for each: a refused sign-in leaves nothing of it cached but a
+// discovery that succeeded (a failed discovery or key set is not kept), so the cases that
+// break discovery come first.
+func eachRefusal(t *testing.T, cases []refusal) {
+	t.Helper()
+	idp := hostileIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				c.set(w)
+				w.refusedAs(t, c.public, c.cause)
+			})
+		}
+	})
+}
+
+// edited is an IdP whose JSON answer at a path goes through edit, and is sent as contentType
+// ("": the IdP's own).
+func edited(contentType string, edit func(v any) any) func(http.Handler) http.Handler {
+	return func(idp http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rec := httptest.NewRecorder()
+			idp.ServeHTTP(rec, r)
+			var v any
+			if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+				http.Error(w, "the test IdP's answer is not JSON", http.StatusInternalServerError)
+				return
+			}
+			w.Header().Set("Content-Type", cmp.Or(contentType, rec.Header().Get("Content-Type")))
+			w.WriteHeader(rec.Code)
+			json.NewEncoder(w).Encode(edit(v))
+		})
+	}
+}
+
+// setField is an edit of a JSON object: k set to v.
+func setField(k string, v any) func(any) any {
+	return func(o any) any { o.(map[string]any)[k] = v; return o }
+}
+
+// Answers that look valid but are not what an IdP sends: a sign-in takes what does no harm
+// (an expires_in past any token's life, an id_token of 900 KB within the bound) and refuses
+// the rest with the cause; no endpoint of the discovery document reaches the cloud metadata
+// address.
+func TestSignInHostileIdPOddAnswers(t *testing.T) {
+	metadata := "https://169.254.169.254/latest/meta-data/"
+	const disc, token, userinfo = "/.well-known/openid-configuration", "/token", "/userinfo"
+	for _, c := range []struct {
+		name          string
+		path          string
+		hostile       func(http.Handler) http.Handler
+		idTokenClaims map[string]any
+		public, cause string // "": signs in
+	}{
+		{name: "expires_in of 10^11 s", path: token, hostile: edited("", setField("expires_in", 1e11))},
+		{name: "expires_in of 10^30 s", path: token, hostile: edited("", setField("expires_in", 1e30)),
+			public: "could not be verified", cause: "code exchange: oauth2: cannot parse json"},
+		{name: "token answer as text/plain", path: token, hostile: edited("text/plain", func(v any) any { return v }),
+			public: "could not be verified", cause: "code exchange: oauth2: server response missing access_token"},
+		{name: "id_token of 900 KB", idTokenClaims: map[string]any{"padding": strings.Repeat("x", 650<<10)}},
+		{name: "userinfo as a JSON array", path: userinfo, hostile: edited("", func(v any) any { return []any{v} }),
+			public: "could not be verified", cause: "userinfo: oidc: failed to decode userinfo"},
+		{name: "userinfo of another sub", path: userinfo, hostile: edited("", setField("sub", "okta-someone-else")),
+			public: "could not be verified", cause: "userinfo: sub differs from the id_token's"},
+		{name: "another issuer", path: disc, hostile: edited("", setField("issuer", "https://idp.example.net")),
+			public: "cannot be reached", cause: `discovery issuer "https://idp.example.net" does not match the connection's issuer`},
+		{name: "token endpoint over plain http", path: disc, hostile: edited("", setField("token_endpoint", "http://idp.example.net/token")),
+			public: "cannot be reached", cause: "discovery document lacks an https authorization_endpoint, token_endpoint or jwks_uri"},
+		{name: "token endpoint at the metadata address", path: disc, hostile: edited("", setField("token_endpoint", metadata)),
+			public: "could not be verified", cause: "code exchange: Post \"" + metadata + "\": dial tcp 169.254.169.254:443: netguard: address not allowed: 169.254.169.254 is a cloud metadata address"},
+		{name: "jwks_uri at the metadata address", path: disc, hostile: edited("", setField("jwks_uri", metadata)),
+			public: "could not be verified", cause: "dial tcp 169.254.169.254:443: netguard: address not allowed: 169.254.169.254 is a cloud metadata address"},
+		{name: "userinfo at the metadata address", path: disc, hostile: edited("", setField("userinfo_endpoint", metadata)),
+			public: "could not be verified", cause: "userinfo: Get \"" + metadata + "\": dial tcp 169.254.169.254:443: netguard: address not allowed: 169.254.169.254 is a cloud metadata address"},
+	} {
+		freshWorld(t, c.name, func(t *testing.T, w *signInWorld) {
+			w.idp.set(func(p *testIdP) {
+				p.hostile, p.idTokenClaims = nil, c.idTokenClaims
+				if c.hostile != nil {
+					p.hostile = map[string]func(http.Handler) http.Handler{c.path: c.hostile}
+				}
+			})
+			if c.cause != "" {
+				w.refusedAs(t, c.public, c.cause)
+				return
+			}
+			if r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "hostile@example.com"); r.query.Get("code") == "" {
+				t.Fatalf("the sign-in: %d %q, cause %q", r.status, r.location, lastFailure(t, w.e))
+			}
+		})
+	}
+}
