@@ -25,8 +25,16 @@ import (
 // MaxBody is the default bound on a response body.
 const MaxBody = 1 << 20
 
-// ErrBlocked is returned (wrapped) when a connection to a refused address is attempted.
+// ErrBlocked is returned (wrapped) when a connection to a refused address is attempted, or a
+// redirect to a URL the guard does not follow; the error's text says which address or URL,
+// and why.
 var ErrBlocked = errors.New("netguard: address not allowed")
+
+// ErrPrivate is returned (wrapped, beside ErrBlocked) for an address refused only because
+// private networks are not allowed (Options.AllowPrivate): the one refusal an operator's
+// setting changes, which a message may say. A cloud metadata address, or a redirect to plain
+// http, is ErrBlocked alone.
+var ErrPrivate = errors.New("private networks are not allowed")
 
 // Options configure the guarded client.
 type Options struct {
@@ -131,7 +139,7 @@ func control(allowPrivate bool, exempt func(netip.AddrPort) bool) func(network, 
 			return fmt.Errorf("%w: %s is a cloud metadata address", ErrBlocked, ap.Addr())
 		}
 		if !allowPrivate && Blocked(ap.Addr()) {
-			return fmt.Errorf("%w: %s is a loopback, private or link-local address", ErrBlocked, ap.Addr())
+			return fmt.Errorf("%w: %s is a loopback, private or link-local address, and %w", ErrBlocked, ap.Addr(), ErrPrivate)
 		}
 		return nil
 	}

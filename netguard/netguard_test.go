@@ -41,8 +41,8 @@ func TestBlocked(t *testing.T) {
 }
 
 func TestControlRefusesMetadataEvenWhenPrivateAllowed(t *testing.T) {
-	if err := Control(true)("tcp4", "169.254.169.254:80", nil); !errors.Is(err, ErrBlocked) {
-		t.Fatalf("metadata address allowed: %v", err)
+	if err := Control(true)("tcp4", "169.254.169.254:80", nil); !errors.Is(err, ErrBlocked) || errors.Is(err, ErrPrivate) {
+		t.Fatalf("metadata address allowed, or refused as a private one (which a setting would allow): %v", err)
 	}
 	for _, a := range []string{"[64:ff9b::a9fe:a9fe]:80", "[2002:a9fe:a9fe::1]:80", "[::169.254.169.254]:80",
 		"[::ffff:0:169.254.169.254]:80", "[::ffff:169.254.169.254]:80"} {
@@ -68,8 +68,8 @@ func TestGuardRefusesLoopbackByDefault(t *testing.T) {
 	c := NewClient(Options{RootCAs: tlsPool(srv)}) // AllowPrivate false
 	for _, u := range []string{srv.URL, strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)} {
 		_, err := Get(context.Background(), c, u, MaxBody)
-		if !errors.Is(err, ErrBlocked) {
-			t.Errorf("GET %s: err = %v, want ErrBlocked", u, err)
+		if !errors.Is(err, ErrBlocked) || !errors.Is(err, ErrPrivate) {
+			t.Errorf("GET %s: err = %v, want ErrBlocked and ErrPrivate", u, err)
 		}
 	}
 	if hits.Load() != 0 {

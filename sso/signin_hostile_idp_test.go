@@ -5,12 +5,14 @@ import (
 	"cmp"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -274,6 +276,67 @@ func eachRefusal(t *testing.T, cases []refusal) {
 			})
 		}
 	})
+}
+
+// redirecting is an IdP that answers a path with a redirect (code) to where(r): the cloud
+// metadata address, its own URL (a loop), another host.
+func redirecting(code int, where func(r *http.Request) string) func(http.Handler) http.Handler {
+	return func(http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, where(r), code) })
+	}
+}
+
+// An IdP that redirects discovery, JWKS, token or userinfo to the cloud metadata address (over
+// https or http), to itself in a loop, or (a token request, with the client secret) to another
+// host: refused, and the event says why. Private networks are allowed here (the IdP is on
+// loopback), so the metadata address stands for every refused one; netguard's own tests
+// refuse loopback and private targets with the guard fully on.
+func TestSignInHostileIdPRedirects(t *testing.T) {
+	var reached atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		http.Error(w, "not here", http.StatusNotFound)
+	}))
+	defer other.Close()
+	metadata := func(scheme string) func(*http.Request) string {
+		return func(*http.Request) string { return scheme + "://169.254.169.254/latest/meta-data/" }
+	}
+	elsewhere := func(r *http.Request) string { return other.URL + r.URL.Path }
+	public := map[string]string{"/.well-known/openid-configuration": "cannot be reached"}
+	var cases []refusal
+	for _, path := range []string{"/.well-known/openid-configuration", "/jwks", "/token", "/userinfo"} {
+		for _, c := range []struct {
+			name  string
+			code  int
+			where func(r *http.Request) string
+			cause string // a GET's; a token request's is the redirect itself, never followed
+		}{
+			{"metadata address over https", http.StatusFound, metadata("https"),
+				"netguard: address not allowed: 169.254.169.254 is a cloud metadata address"},
+			{"metadata address over http", http.StatusFound, metadata("http"),
+				"netguard: address not allowed: redirect to http://169.254.169.254/latest/meta-data/ is not an https URL"},
+			{"loop", http.StatusFound, func(r *http.Request) string { return r.URL.RequestURI() }, "stopped after 5 redirects"},
+			// A GET may go to another host (a CDN's key set); a POST with the secret may not.
+			{"another host, 307", http.StatusTemporaryRedirect, elsewhere, ""},
+			{"another host, 308", http.StatusPermanentRedirect, elsewhere, ""},
+		} {
+			if c.cause == "" && path != "/token" {
+				continue
+			}
+			if path == "/token" {
+				c.cause = fmt.Sprintf("code exchange: the identity provider answered HTTP %d", c.code)
+			}
+			cases = append(cases, refusal{strings.TrimPrefix(path, "/") + "/" + c.name, func(w *signInWorld) {
+				w.idp.set(func(p *testIdP) {
+					p.hostile = map[string]func(http.Handler) http.Handler{path: redirecting(c.code, c.where)}
+				})
+			}, cmp.Or(public[path], "could not be verified"), c.cause})
+		}
+	}
+	eachRefusal(t, cases)
+	if n := reached.Load(); n != 0 {
+		t.Errorf("%d requests went to the other host", n)
+	}
 }
 
 // edited is an IdP whose JSON answer at a path goes through edit, and is sent as contentType

@@ -76,11 +76,14 @@ func New(o Options) *Remote {
 func yes() *bool { v := true; return &v }
 func no() *bool  { v := false; return &v }
 
-// describe turns a fetch error into a short, safe phrase.
+// describe turns a fetch error into a short, safe phrase. The guard's other refusals (a cloud
+// metadata address, refused whatever the setting; a redirect to plain http) read in its own
+// words, which name the address or URL: before, they read as a private address refused for
+// the setting, which misled an operator whose setting allowed private networks.
 func describe(ctx context.Context, err error) string {
 	switch {
-	case errors.Is(err, netguard.ErrBlocked):
-		return "refused: the address is loopback, private, link-local or a metadata service (GATEHOUSE_ALLOW_PRIVATE_NETWORKS is false)"
+	case errors.Is(err, netguard.ErrPrivate):
+		return "refused: the address is loopback, private or link-local (GATEHOUSE_ALLOW_PRIVATE_NETWORKS is false)"
 	case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
 		return "timed out"
 	}
