@@ -279,7 +279,7 @@ func (s *Service) VerifyDomain(ctx context.Context, connectionID, domainID strin
 // checkDomainProof looks for the domain's proof, within the network timeout; it returns ""
 // when found, else why not.
 func (s *Service) checkDomainProof(ctx context.Context, d *models.Domain) string {
-	ctx, cancel := context.WithTimeout(ctx, s.sso.timeout)
+	ctx, cancel, _ := s.remoteContext(ctx)
 	defer cancel()
 	if rec := d.DNSRecord(); rec != nil {
 		txts, err := s.sso.remote.LookupTXT(ctx, rec.Name)

@@ -190,17 +190,17 @@ func (s *Service) RefreshSAMLCertificates(ctx context.Context, rawID string) (*C
 	return &CertificatesRefresh{Connection: c, Changed: changed, MetadataReport: *rep}, nil
 }
 
-// fetchSAMLMetadata reads a SAML IdP's metadata at url within the network timeout, outside the
+// fetchSAMLMetadata reads a SAML IdP's metadata at url within remoteContext's bound, outside the
 // request's admission slots (awayFromSlots). fetchErr says, for an admin, why it could not be
 // read; err is the server's own failure to go on (EUNAVAILABLE), with which the caller writes
 // nothing.
 func (s *Service) fetchSAMLMetadata(ctx context.Context, url string) (md SAMLMetadata, fetchErr, err error) {
 	err = s.awayFromSlots(ctx, "read saml metadata", func() {
-		fctx, cancel := context.WithTimeout(ctx, s.sso.timeout)
+		fctx, cancel, limit := s.remoteContext(ctx)
 		defer cancel()
 		md, fetchErr = s.sso.remote.SAMLMetadata(fctx, url)
 		if fetchErr != nil && fctx.Err() == context.DeadlineExceeded {
-			fetchErr = fmt.Errorf("metadata %s was not read within %s", url, s.sso.timeout)
+			fetchErr = fmt.Errorf("metadata %s was not read within %s", url, limit)
 		}
 	})
 	return md, fetchErr, err

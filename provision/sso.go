@@ -37,6 +37,29 @@ func (s *Service) awayFromSlots(ctx context.Context, what string, wait func()) e
 	return nil
 }
 
+// writeReserve is what a request keeps of its deadline, after its calls to an IdP (or to a
+// domain's DNS and web server), to record their outcome.
+const writeReserve = time.Second
+
+// remoteContext bounds the calls to the outside of one connection test, domain check or
+// metadata read: NetworkTimeout, and no later than the request's deadline less writeReserve
+// (at most half the time left), so that the request can still take an admission slot again
+// (awayFromSlots) and write the outcome. Before, a test
+// whose IdP stalled until the request's deadline (GATEHOUSE_REQUEST_TIMEOUT set to 10 s or
+// less) found its context dead at the write, and answered 503, blaming the database. limit
+// is the bound, for the message of a call that reached it.
+func (s *Service) remoteContext(ctx context.Context) (rctx context.Context, cancel context.CancelFunc, limit time.Duration) {
+	limit = s.sso.timeout
+	if deadline, ok := ctx.Deadline(); ok {
+		left := time.Until(deadline)
+		if left -= min(writeReserve, left/2); left < limit {
+			limit = max(left, 0)
+		}
+	}
+	rctx, cancel = context.WithTimeout(ctx, limit)
+	return rctx, cancel, limit.Round(time.Millisecond)
+}
+
 // ConnectionFilter selects connections in ListConnections. Empty fields do not filter.
 type ConnectionFilter struct {
 	Protocol string // oidc or saml
@@ -179,10 +202,12 @@ func (s *Service) TestConnection(ctx context.Context, rawID string) (*Connection
 	}
 	var rep TestReport
 	var timedOut bool
+	var limit time.Duration
 	// The test's timeout and latency are the calls' own, not the wait for a slot after them.
 	err = s.awayFromSlots(ctx, "test connection", func() {
-		tctx, cancel := context.WithTimeout(ctx, s.sso.timeout)
+		tctx, cancel, l := s.remoteContext(ctx)
 		defer cancel()
+		limit = l
 		start := s.clock.Now()
 		if c.Protocol == models.ProtocolOIDC {
 			rep = s.sso.remote.TestOIDC(tctx, oidcTarget)
@@ -204,7 +229,7 @@ func (s *Service) TestConnection(ctx context.Context, rawID string) (*Connection
 	}
 	if timedOut {
 		rep.Success = false
-		rep.Problems = append(rep.Problems, fmt.Sprintf("the test did not finish within %s", s.sso.timeout))
+		rep.Problems = append(rep.Problems, fmt.Sprintf("the test did not finish within %s", limit))
 	}
 	if rep.Problems == nil {
 		rep.Problems = []string{}

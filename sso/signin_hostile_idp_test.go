@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -337,6 +338,61 @@ func TestSignInHostileIdPRedirects(t *testing.T) {
 	if n := reached.Load(); n != 0 {
 		t.Errorf("%d requests went to the other host", n)
 	}
+}
+
+// A SAML IdP's metadata URL (read by the connection test and the hourly refresh, through one
+// fetch) attacked as the OIDC endpoints are: over the bound however it is sent, redirected to
+// the metadata address or in a loop, stalled. The connection test says what is wrong, within
+// the request's deadline, and the stalled fetch's connection is closed.
+func TestSAMLMetadataHostileIdP(t *testing.T) {
+	cases := []struct {
+		name    string
+		hostile func(http.Handler) http.Handler // nil: a stalling one
+		problem string
+	}{
+		{"oversized", bloated("identity"), "response is larger than 1048576 bytes"},
+		{"gzip bomb", bloated("gzip"), "response is larger than 1048576 bytes"},
+		{"lying length", bloated("length"), "response is larger than 1048576 bytes"},
+		{"redirect to the metadata address", redirecting(http.StatusFound, func(*http.Request) string { return "https://169.254.169.254/latest/meta-data/" }),
+			"netguard: address not allowed: 169.254.169.254 is a cloud metadata address"},
+		{"redirect to http", redirecting(http.StatusFound, func(*http.Request) string { return "http://169.254.169.254/latest/meta-data/" }),
+			"netguard: address not allowed: redirect to http://169.254.169.254/latest/meta-data/ is not an https URL"},
+		{"loop", redirecting(http.StatusFound, func(r *http.Request) string { return r.URL.Path }), "stopped after 5 redirects"},
+		{"trickle", nil, "timed out"},
+	}
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newHostileEnv(t, dbURL)
+		w := newSAMLWorld(t, e)
+		md := w.idp.Metadata(t)
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				var s *stalling
+				hostile := c.hostile
+				if hostile == nil {
+					s = newStalling(t, true)
+					hostile = s.at
+				}
+				srv := httptest.NewServer(hostile(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+					rw.Header().Set("Content-Type", "application/samlmetadata+xml")
+					io.WriteString(rw, md)
+				})))
+				t.Cleanup(srv.Close) // after the stalling endpoint's own cleanup ends its requests
+				body, _ := json.Marshal(map[string]any{"samlConfig": map[string]any{"metadataUrl": srv.URL + "/metadata"}})
+				e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, string(body)).Must(t, 200)
+				res := e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/test", "").Must(t, 200)
+				if res.Body["success"] != false || get(res.Body, "details", "metadataValid") != false ||
+					!strings.Contains(fmt.Sprint(res.Body["problems"]), c.problem) {
+					t.Fatalf("the connection test: %s", res.Raw)
+				}
+				if s != nil {
+					if ok, n := s.gone(20 * time.Second); !ok || n == 0 {
+						t.Errorf("%d requests to the metadata URL, all ended: %v", n, ok)
+					}
+				}
+				e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn, "").Must(t, 200) // the one slot is free
+			})
+		}
+	})
 }
 
 // edited is an IdP whose JSON answer at a path goes through edit, and is sent as contentType
