@@ -43,8 +43,11 @@ const maxProviders = 10_000
 // SignIn is the OIDC relying party of browser sign-in. It implements oauth.Upstream for OIDC
 // connections (server.go registers it) and serves the callback.
 type SignIn struct {
-	svc       *provision.Service
-	client    *http.Client
+	svc    *provision.Service
+	client *http.Client
+	// keys is the client the providers' key sets are fetched with: client, refusing a set of
+	// more than maxKeys keys (boundKeySets).
+	keys      *http.Client
 	allowPriv bool
 	log       *slog.Logger
 	// providers holds discovered providers by connection id and version, for providerTTL.
@@ -80,7 +83,9 @@ func NewSignIn(svc *provision.Service, r *Remote, log *slog.Logger) *SignIn {
 		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 256, 64
 	}
 	c.Transport = netguard.LimitBodies(c.Transport, maxIdPBody)
-	return &SignIn{svc: svc, client: c, allowPriv: r.o.AllowPrivateNetworks, waits: newWaits(r.o.UpstreamConcurrency),
+	keys := *c
+	keys.Transport = boundKeySets(c.Transport)
+	return &SignIn{svc: svc, client: c, keys: &keys, allowPriv: r.o.AllowPrivateNetworks, waits: newWaits(r.o.UpstreamConcurrency),
 		log: log, providers: cache.New[string, *upstream](svc.Caches(), "oidc_providers",
 			cache.Options{MaxEntries: maxProviders, TTL: providerTTL, Clock: svc.Clock()})}
 }
@@ -128,8 +133,9 @@ func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*upstream,
 		pc.UserInfoURL = ""
 	}
 	pc.Algorithms = asymmetricAlgorithms(pc.Algorithms)
-	// The context only carries the guarded client: the key set outlives this request.
-	p := &upstream{Provider: pc.NewProvider(oidc.ClientContext(context.Background(), s.client)),
+	// The context only carries the guarded client, which go-oidc fetches the key set with
+	// (and nothing else): the key set outlives this request.
+	p := &upstream{Provider: pc.NewProvider(oidc.ClientContext(context.Background(), s.keys)),
 		issuer: pc.IssuerURL, issParameter: extra.ISSParameter, auth: readTokenEndpointAuth(body)}
 	s.providers.Set(key, p)
 	return p, nil

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"cmp"
 	"compress/gzip"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,8 +21,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"gatehouse/app"
 	"gatehouse/guard"
+	"gatehouse/sso"
 	"gatehouse/store/storetest"
 )
 
@@ -337,6 +344,63 @@ func TestSignInHostileIdPRedirects(t *testing.T) {
 	eachRefusal(t, cases)
 	if n := reached.Load(); n != 0 {
 		t.Errorf("%d requests went to the other host", n)
+	}
+}
+
+// keySetOf is an IdP whose key set holds n keys: n-1 decoys (RSA keys no one holds the
+// private half of, with the kid of the IdP's own key) before its own.
+func keySetOf(t *testing.T, n int) func(http.Handler) http.Handler {
+	var decoys []jose.JSONWebKey
+	for range n - 1 {
+		m, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 2048))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.SetBit(m, 2047, 1).SetBit(m, 0, 1)
+		decoys = append(decoys, jose.JSONWebKey{Key: &rsa.PublicKey{N: m, E: 65537}, KeyID: "k1", Algorithm: "RS256", Use: "sig"})
+	}
+	return func(idp http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rec := httptest.NewRecorder()
+			idp.ServeHTTP(rec, r)
+			var set jose.JSONWebKeySet
+			if err := json.Unmarshal(rec.Body.Bytes(), &set); err != nil {
+				t.Errorf("the IdP's key set: %v", err)
+			}
+			set.Keys = append(slices.Clone(decoys), set.Keys...)
+			json.NewEncoder(w).Encode(set)
+		})
+	}
+}
+
+// A key set of more keys than any IdP publishes is refused: go-oidc verifies an id_token
+// against each key with the token's kid (a hostile IdP gives them all that kid), or against
+// every key when the token has none, so a 1 MiB set of P-521 keys cost some 7 s of CPU a
+// pass, twice for a token no key verifies. Up to the bound, the id_token's key is found among the others, with a kid or
+// without; past it the sign-in fails and the event says why, and the connection test says so
+// too.
+func TestSignInHostileIdPKeySet(t *testing.T) {
+	sets := map[int]func(http.Handler) http.Handler{sso.MaxKeys: keySetOf(t, sso.MaxKeys), sso.MaxKeys + 1: keySetOf(t, sso.MaxKeys+1)}
+	for _, noKid := range []bool{false, true} {
+		for _, n := range []int{sso.MaxKeys, sso.MaxKeys + 1} {
+			freshWorld(t, fmt.Sprintf("%d keys, no kid %v", n, noKid), func(t *testing.T, w *signInWorld) {
+				w.idp.set(func(p *testIdP) {
+					p.hostile, p.noKid = map[string]func(http.Handler) http.Handler{"/jwks": sets[n]}, noKid
+				})
+				if n == sso.MaxKeys {
+					if r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "hostile@example.com"); r.query.Get("code") == "" {
+						t.Fatalf("the sign-in: %d %q", r.status, r.location)
+					}
+					return
+				}
+				w.refusedAs(t, "could not be verified", fmt.Sprintf("the key set holds %d keys; Gatehouse takes a key set of at most %d", n, sso.MaxKeys))
+				res := w.e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/test", "").Must(t, 200)
+				if res.Body["success"] != false || get(res.Body, "details", "jwksValid") != false ||
+					!strings.Contains(fmt.Sprint(res.Body["problems"]), fmt.Sprintf("holds %d keys; Gatehouse takes", n)) {
+					t.Fatalf("the connection test: %s", res.Raw)
+				}
+			})
+		}
 	}
 }
 

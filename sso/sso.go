@@ -180,6 +180,9 @@ func (r *Remote) TestOIDC(ctx context.Context, t provision.OIDCTarget) provision
 	if err := json.Unmarshal(body, &set); err != nil {
 		return fail("JWKS %s is not a valid JSON Web Key Set: %s", d.JWKSURI, strings.TrimPrefix(err.Error(), "json: "))
 	}
+	if problem := keySetProblem(len(set.Keys)); problem != "" {
+		return fail("JWKS %s %s", d.JWKSURI, problem)
+	}
 	usable := 0
 	for _, k := range set.Keys {
 		if usableSigningKey(k) {

@@ -1,0 +1,4 @@
+package sso
+
+// MaxKeys is maxKeys, for the tests of package sso_test.
+const MaxKeys = maxKeys
