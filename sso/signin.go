@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -227,7 +228,7 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if cause != "" {
-		s.refuse(w, r, s.svc.FailFlow(ctx, f, "The identity provider's answer could not be verified.", cause))
+		s.refuse(w, r, s.svc.FailFlow(ctx, f, answerPublic(cause), cause))
 		return
 	}
 	if e := q.Get("error"); e != "" {
@@ -242,7 +243,7 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if cause != "" {
-		s.refuse(w, r, s.svc.FailFlow(ctx, f, "The identity provider's answer could not be verified.", cause))
+		s.refuse(w, r, s.svc.FailFlow(ctx, f, answerPublic(cause), cause))
 		return
 	}
 	ans, err := s.svc.CompleteFlow(ctx, f, id)
@@ -252,7 +253,7 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if cause != "" {
-			s.refuse(w, r, s.svc.FailFlow(ctx, f, "The identity provider's answer could not be verified.", cause))
+			s.refuse(w, r, s.svc.FailFlow(ctx, f, answerPublic(cause), cause))
 			return
 		}
 		ans, err = s.svc.CompleteFlow(ctx, f, id)
@@ -324,7 +325,7 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 	octx := context.WithValue(ctx, oauth2.HTTPClient, s.client)
 	tok, err := cfg.Exchange(octx, code, append(opts, oauth2.VerifierOption(f.UpstreamVerifier))...)
 	if err != nil {
-		return provision.Identity{}, nil, "code exchange: " + describeOAuth(err)
+		return provision.Identity{}, nil, upstreamCause(ctx, "code exchange", err, describeOAuth(err))
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
@@ -332,7 +333,7 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 	}
 	idt, err := p.Verifier(&oidc.Config{ClientID: f.Connection.OIDCClientID}).Verify(oidc.ClientContext(ctx, s.client), raw)
 	if err != nil {
-		return provision.Identity{}, nil, "id_token: " + models.Clip(err.Error(), maxErrorText)
+		return provision.Identity{}, nil, upstreamCause(ctx, "id_token", err, models.Clip(err.Error(), maxErrorText))
 	}
 	if idt.Nonce != f.Flow.UpstreamNonce {
 		return provision.Identity{}, nil, "id_token: nonce does not match the one Gatehouse sent"
@@ -352,7 +353,7 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 	merge := func(ctx context.Context) (provision.Identity, string) {
 		ui, err := p.UserInfo(oidc.ClientContext(ctx, s.client), oauth2.StaticTokenSource(tok))
 		if err != nil {
-			return provision.Identity{}, "userinfo: " + describeOAuth(err)
+			return provision.Identity{}, upstreamCause(ctx, "userinfo", err, describeOAuth(err))
 		}
 		if ui.Subject != idt.Subject {
 			return provision.Identity{}, "userinfo: sub differs from the id_token's"
@@ -373,6 +374,30 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 	id, cause = identityOf(claim, verifiedOnly, idt.Subject, claims)
 	id.ClaimsPartial = true
 	return id, merge, cause
+}
+
+// notAnswering begins the private cause of a call to the identity provider that did not answer
+// in time (the outbound timeout or the request's deadline), so that the person reads that the
+// IdP is not answering (answerPublic), not that its answer could not be verified.
+const notAnswering = "the identity provider did not answer in time: "
+
+// upstreamCause is the private cause of a failed call to the IdP: what was called, then text,
+// begun with notAnswering when the call timed out. go-oidc does not wrap the error of a key
+// set's fetch, so the request's own context tells that one.
+func upstreamCause(ctx context.Context, what string, err error, text string) string {
+	var ne net.Error
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return notAnswering + what + ": " + text
+	}
+	return what + ": " + text
+}
+
+// answerPublic is what the person reads of a callback that failed on the IdP's answer.
+func answerPublic(cause string) string {
+	if strings.HasPrefix(cause, notAnswering) {
+		return busyPublic
+	}
+	return "The identity provider's answer could not be verified."
 }
 
 // authorizedParty checks what go-oidc does not: the party the id_token was issued to. go-oidc
