@@ -168,7 +168,7 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (*App, 
 		RootCAs: c.TestRootCAs, ConnectTo: c.TestConnectTo, Clock: clk, UpstreamConcurrency: upstreamConcurrency(c)})
 	svc := provision.New(st, box, provision.Options{Logger: log, AllowPrivateNetworks: c.AllowPrivateNetworks,
 		Remote: remote, PublicURL: c.PublicURL, NetworkTimeout: c.TestNetworkTimeout, Observer: metrics,
-		Clock: clk, Caches: caches, Outside: guard.Outside})
+		Clock: clk, Caches: caches, Outside: guard.Outside, OutsideWaits: c.Guard.MaxConcurrent})
 	boot, err := svc.Bootstrap(ctx, c.BootstrapClientID, c.BootstrapClientSecret)
 	if err != nil {
 		st.Close()

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"gatehouse/models"
 	"gatehouse/secret"
 	"gatehouse/store/storetest"
@@ -136,4 +138,33 @@ func TestNetworkCallsWaitOutsideTheSlots(t *testing.T) {
 			t.Errorf("the OIDC connection after its test: %s, want testing", got.Status)
 		}
 	})
+}
+
+// The admins' calls waiting outside the slots are bounded per workspace (Options.OutsideWaits):
+// past the bound a call is unavailable at once, without running; another workspace's, and
+// the hourly refresh's (no principal), still run; a finished call frees its place.
+func TestOutsideWaitsBoundedPerWorkspace(t *testing.T) {
+	s := &Service{sso: ssoOptions{outside: func(_ context.Context, wait func()) bool { wait(); return true },
+		away: &awayCounts{max: 1, n: map[uuid.UUID]int{}}}}
+	a := WithPrincipal(context.Background(), &Principal{WorkspaceID: uuid.New()})
+	b := WithPrincipal(context.Background(), &Principal{WorkspaceID: uuid.New()})
+	ran := map[string]bool{}
+	run := func(ctx context.Context, name string) error {
+		return s.awayFromSlots(ctx, name, func() { ran[name] = true })
+	}
+	var inner [3]error
+	if err := s.awayFromSlots(a, "first", func() {
+		inner = [3]error{run(a, "same workspace"), run(b, "other workspace"), run(context.Background(), "refresh")}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if models.ErrorCode(inner[0]) != models.EUNAVAILABLE || ran["same workspace"] {
+		t.Errorf("a second call of the workspace while its first waits: %v (ran %v), want UNAVAILABLE without running", inner[0], ran["same workspace"])
+	}
+	if inner[1] != nil || inner[2] != nil || !ran["other workspace"] || !ran["refresh"] {
+		t.Errorf("another workspace's call and the refresh's: %v, %v (ran %v)", inner[1], inner[2], ran)
+	}
+	if err := run(a, "after"); err != nil || !ran["after"] || len(s.sso.away.n) != 0 {
+		t.Errorf("a call once the first finished: %v (ran %v), counts %v", err, ran["after"], s.sso.away.n)
+	}
 }

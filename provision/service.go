@@ -82,6 +82,9 @@ type Options struct {
 	// back meanwhile, and reports whether they were taken again (guard.Outside; nil: wait
 	// just runs). provision cannot import guard, which knows its errors.
 	Outside func(ctx context.Context, wait func()) bool
+	// OutsideWaits bounds the calls of one workspace's admins that Outside runs at once
+	// (0: no bound); past it, such an operation is unavailable at once.
+	OutsideWaits int
 	// Observer is told the outcome of decisions, for metrics; nil tells nobody.
 	Observer Observer
 }
@@ -124,7 +127,7 @@ func New(st *store.Store, box *secret.Box, o Options) *Service {
 	return &Service{store: st, box: box, clock: clk, now: now, caches: g, log: o.Logger, observer: o.Observer,
 		clients: newCredentialCache[models.IntegrationClient](g, "integration_clients", ttl, clk), allowPrivate: o.AllowPrivateNetworks,
 		sso: ssoOptions{remote: o.Remote, publicURL: strings.TrimRight(o.PublicURL, "/"), timeout: o.NetworkTimeout,
-			outside: o.Outside},
+			outside: o.Outside, away: &awayCounts{max: o.OutsideWaits, n: map[uuid.UUID]int{}}},
 		bulkSlots:       make(chan struct{}, 4),
 		revokedTokens:   newCredentialCache[models.RevokedToken](g, "revoked_tokens", ttl, clk),
 		scimTokens:      newCredentialCache[models.SCIMToken](g, "scim_tokens", ttl, clk),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -17,6 +18,41 @@ type ssoOptions struct {
 	publicURL string
 	timeout   time.Duration
 	outside   func(ctx context.Context, wait func()) bool
+	// away counts, per workspace, the admins' calls waiting outside the slots (awayFromSlots).
+	away *awayCounts
+}
+
+// awayCounts bounds the admins' calls to other services that wait outside the admission slots
+// at once, per workspace (max 0: no bound). Outside the slots nothing else bounds them, and
+// each holds a goroutine, a connection and a socket to an endpoint the admin chose for up to
+// the network timeout: unbounded, one workspace's admin could have the server make any number
+// of requests at once (the slots had bounded them, and sign-ins' waits are bounded per
+// connection for the same reason). Per workspace, so that one workspace's admin cannot use up
+// another's.
+type awayCounts struct {
+	max int
+	mu  sync.Mutex
+	n   map[uuid.UUID]int
+}
+
+// take counts one more call of ws, unless ws has max of them already.
+func (a *awayCounts) take(ws uuid.UUID) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.n[ws] >= a.max {
+		return false
+	}
+	a.n[ws]++
+	return true
+}
+
+// give counts one call of ws fewer.
+func (a *awayCounts) give(ws uuid.UUID) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.n[ws]--; a.n[ws] <= 0 {
+		delete(a.n, ws)
+	}
 }
 
 // awayFromSlots runs wait, an admin's request's call to another service (an identity
@@ -25,11 +61,20 @@ type ssoOptions struct {
 // chooses, then holds no slot the rest of the server needs. ctx is the request's context,
 // not one the wait is bounded by: the slots are waited for up to the request's deadline.
 // When they did not come back, the error is EUNAVAILABLE and the caller must write nothing:
-// the request holds no slot, and what the wait found is answered by a retry.
+// the request holds no slot, and what the wait found is answered by a retry. So is it, at
+// once and without wait running, when the caller's workspace has Options.OutsideWaits calls
+// waiting outside already (awayCounts).
 func (s *Service) awayFromSlots(ctx context.Context, what string, wait func()) error {
 	if s.sso.outside == nil {
 		wait()
 		return nil
+	}
+	// Only an admin's calls count: the hourly refresh (no principal) bounds its own reads.
+	if p := PrincipalFrom(ctx); p != nil && s.sso.away != nil && s.sso.away.max > 0 {
+		if !s.sso.away.take(p.WorkspaceID) {
+			return fmt.Errorf("%s: %d calls of the workspace to other services wait already: %w", what, s.sso.away.max, models.ErrUnavailable)
+		}
+		defer s.sso.away.give(p.WorkspaceID)
 	}
 	if !s.sso.outside(ctx, wait) {
 		return fmt.Errorf("%s: no admission slot free again after the call: %w", what, models.ErrUnavailable)

@@ -252,3 +252,68 @@ func TestSignInCallbackSlowDiscoveryOnAnotherReplica(t *testing.T) {
 		}
 	})
 }
+
+// The admins' calls waiting outside the slots are bounded per workspace (as many as the
+// server has slots): outside them nothing else bounded them, and one workspace's admin could
+// have the server hold any number of requests to endpoints of their choosing at once (found by
+// a review: 40 connection tests of a one-slot server all waited on a hung IdP together; before
+// the slots were given back, one did). Past the bound a test is unavailable at once, reaching
+// no IdP and writing nothing; another workspace's test still goes out, and the API answers.
+func TestConnectionTestsOutsideTheSlotsAreBoundedPerWorkspace(t *testing.T) {
+	idp := newTestIdP(t)
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newOneSlotEnv(t, dbURL)
+		w := newSignInWorld(t, e, idp)
+		other := e.OtherWorkspaceAdmin(w.tok, "Other")
+		d := e.MustGQL(other, `mutation($i: String!) { createConnection(input: {name: "Other IdP", protocol: OIDC,
+			oidcConfig: {issuerUrl: $i, clientId: "c", clientSecret: "s"}}) { connection { id } errors { message } } }`,
+			map[string]any{"i": idp.srv.URL})
+		otherConn := str(d, "createConnection", "connection", "id")
+		if otherConn == "" {
+			t.Fatalf("createConnection in the other workspace: %v", d)
+		}
+		entered, release := make(chan struct{}, 8), make(chan struct{})
+		var once sync.Once
+		idp.set(func(p *testIdP) { p.discoveryHook = func() { entered <- struct{}{}; <-release } })
+		t.Cleanup(func() { once.Do(func() { close(release) }); idp.set(func(p *testIdP) { p.discoveryHook = nil }) })
+		test := func(tok, conn string) <-chan int {
+			answered := make(chan int, 1)
+			go func() {
+				d := e.GQL(tok, `mutation($id: ID!) { testConnection(input: {id: $id}) { success } }`, map[string]any{"id": conn})
+				answered <- d.Status
+			}()
+			return answered
+		}
+		waiting := test(w.tok, w.conn)
+		select {
+		case <-entered:
+		case status := <-waiting:
+			t.Fatalf("the first connection test answered %d before reaching the IdP", status)
+		}
+		audits := countRows(t, e, "SELECT count(*) FROM audit_events")
+		refused := e.GQL(w.tok, `mutation($id: ID!) { testConnection(input: {id: $id}) { success } }`, map[string]any{"id": w.conn})
+		if refused.Status != http.StatusServiceUnavailable || len(refused.Errors) != 1 || refused.Errors[0].Extensions["code"] != "UNAVAILABLE" {
+			t.Errorf("a second connection test of the workspace while its first waits: %d %s, want 503 UNAVAILABLE", refused.Status, refused.Raw)
+		}
+		if n := countRows(t, e, "SELECT count(*) FROM audit_events"); n != audits {
+			t.Errorf("the refused connection test wrote %d audit events", n-audits)
+		}
+		otherWaiting := test(other, otherConn)
+		select {
+		case <-entered:
+		case status := <-otherWaiting:
+			t.Errorf("another workspace's connection test answered %d before reaching the IdP", status)
+		}
+		listed := adminAPIStatus(t, e.URL, w.tok)
+		once.Do(func() { close(release) })
+		if listed != http.StatusOK {
+			t.Errorf("the admin API while connection tests wait on the IdP: %d, want 200", listed)
+		}
+		if status := <-waiting; status != http.StatusOK {
+			t.Errorf("the first connection test once the IdP answered: %d", status)
+		}
+		if status := <-otherWaiting; status != http.StatusOK {
+			t.Errorf("the other workspace's connection test once the IdP answered: %d", status)
+		}
+	})
+}
