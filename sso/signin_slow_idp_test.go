@@ -1,6 +1,7 @@
 package sso_test
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -314,6 +315,101 @@ func TestConnectionTestsOutsideTheSlotsAreBoundedPerWorkspace(t *testing.T) {
 		}
 		if status := <-otherWaiting; status != http.StatusOK {
 			t.Errorf("the other workspace's connection test once the IdP answered: %d", status)
+		}
+	})
+}
+
+// holdSlot sends a GraphQL POST whose body stalls: once admitted it holds the only admission
+// slot until the returned func ends the body.
+func holdSlot(t *testing.T, e *testEnv, tok string) (end func()) {
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest(http.MethodPost, e.URL+"/graphql/v1", pr)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+	}()
+	pw.Write([]byte(`{"query":"{ __typename `))
+	return func() { pw.Write([]byte(`}"}`)); pw.Close(); <-done }
+}
+
+// A connection test whose IdP answered after the server's only slot was taken by another
+// request waits for the slot up to its deadline; not getting it, it answers as a busy server
+// does, REST 503 unavailable and GraphQL 503 UNAVAILABLE with Retry-After, and writes nothing
+// (the connection's status and the audit log stay as they were).
+func TestConnectionTestWithNoSlotBackIsUnavailable(t *testing.T) {
+	idp := newTestIdP(t)
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newTestEnv(t, dbURL, func(c *app.Config) {
+			c.Guard = guard.Config{RequestTimeout: 3 * time.Second, MaxConcurrent: 1, PriorityConcurrent: 2,
+				QueueTimeout: 200 * time.Millisecond}
+		})
+		w := newSignInWorld(t, e, idp)
+		for _, via := range []string{"rest", "graphql"} {
+			audits := countRows(t, e, "SELECT count(*) FROM audit_events")
+			entered, release := hangDiscovery(t, idp)
+			type ans struct {
+				status int
+				hdr    http.Header
+				body   string
+			}
+			tested := make(chan ans, 1)
+			go func() {
+				var req *http.Request
+				if via == "rest" {
+					req, _ = http.NewRequest(http.MethodPost, e.URL+"/api/v1/sso/connections/"+w.conn+"/test", nil)
+				} else {
+					req, _ = http.NewRequest(http.MethodPost, e.URL+"/graphql/v1", strings.NewReader(`{"query":"mutation { testConnection(input: {id: \"`+w.conn+`\"}) { success errors { message } } }"}`))
+					req.Header.Set("Content-Type", "application/json")
+				}
+				req.Header.Set("Authorization", "Bearer "+w.tok)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					tested <- ans{}
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				tested <- ans{resp.StatusCode, resp.Header, string(b)}
+			}()
+			<-entered
+			end := holdSlot(t, e, w.tok)
+			held := false // the holder admitted: the API is refused after the queue timeout
+			for i := 0; !held && i < 50; i++ {
+				if held = adminAPIStatus(t, e.URL, w.tok) == http.StatusServiceUnavailable; !held {
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+			if !held {
+				t.Fatal("the stalled request did not take the only slot")
+			}
+			start := time.Now()
+			release()
+			a := <-tested
+			end()
+			if a.status != http.StatusServiceUnavailable || a.hdr.Get("Retry-After") == "" ||
+				!strings.Contains(a.body, map[string]string{"rest": `"type":"unavailable"`, "graphql": `"code":"UNAVAILABLE"`}[via]) {
+				t.Errorf("%s: the connection test with no slot free again: %d %q %s, want 503 unavailable with Retry-After", via, a.status, a.hdr.Get("Retry-After"), a.body)
+			}
+			if waited := time.Since(start); waited < time.Second {
+				t.Errorf("%s: answered %s after the IdP, want after waiting for the slot", via, waited)
+			}
+			if n := countRows(t, e, "SELECT count(*) FROM audit_events"); n != audits {
+				t.Errorf("%s: the unavailable connection test wrote %d audit events", via, n-audits)
+			}
+			var st string
+			if err := e.App.Store().RawScan(t.Context(), &st, "SELECT status FROM connections WHERE id = ?", w.conn); err != nil {
+				t.Fatal(err)
+			}
+			if st != "active" {
+				t.Errorf("%s: the connection's status after the unavailable test: %s, want active", via, st)
+			}
 		}
 	})
 }
