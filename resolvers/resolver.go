@@ -69,7 +69,7 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			log.ErrorContext(ctx, "graphql: internal error", "err", err, "path", ge.Path.String())
 			ge.Message = "internal error"
 		case models.EUNAVAILABLE: // the whole answer becomes a retryable 503
-			log.WarnContext(ctx, "graphql: database unavailable", "err", err, "path", ge.Path.String())
+			log.WarnContext(ctx, "graphql: unavailable (the database, or no admission slot after a call out)", "err", err, "path", ge.Path.String())
 			ge.Message = models.PublicMessage(err)
 			guard.MarkUnavailable(ctx)
 		default: // a user error outside a payload (e.g. a query argument): show it, naming its field

@@ -151,7 +151,7 @@ func writeError(w http.ResponseWriter, err error, log *slog.Logger, r *http.Requ
 		log.ErrorContext(r.Context(), "rest: internal error", "err", err, "path", r.URL.Path)
 		msg = "internal error"
 	case http.StatusServiceUnavailable:
-		log.WarnContext(r.Context(), "rest: database unavailable", "err", err, "path", r.URL.Path)
+		log.WarnContext(r.Context(), "rest: unavailable (the database, or no admission slot after a call out)", "err", err, "path", r.URL.Path)
 		msg = models.PublicMessage(err)
 	}
 	if status == http.StatusUnauthorized {
