@@ -89,10 +89,10 @@ const writeReserve = time.Second
 // remoteContext bounds the calls to the outside of one connection test, domain check or
 // metadata read: NetworkTimeout, and no later than the request's deadline less writeReserve
 // (at most half the time left), so that the request can still take an admission slot again
-// (awayFromSlots) and write the outcome. Before, a test
-// whose IdP stalled until the request's deadline (GATEHOUSE_REQUEST_TIMEOUT set to 10 s or
-// less) found its context dead at the write, and answered 503, blaming the database. limit
-// is the bound, for the message of a call that reached it.
+// (awayFromSlots) and write the outcome. Before, a test whose IdP stalled until the request's
+// deadline (GATEHOUSE_REQUEST_TIMEOUT set to 10 s or less) found its context dead at the
+// write, and answered 503, blaming the database. limit is the bound, for the message of a
+// call that reached it.
 func (s *Service) remoteContext(ctx context.Context) (rctx context.Context, cancel context.CancelFunc, limit time.Duration) {
 	limit = s.sso.timeout
 	if deadline, ok := ctx.Deadline(); ok {
