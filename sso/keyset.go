@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 // maxKeys bounds the keys of an OIDC identity provider's key set (its JWKS), for a sign-in and
@@ -55,4 +57,39 @@ func (t keySetBound) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	return resp, nil
+}
+
+// signingAlgs are the key algorithms go-oidc verifies id_tokens with (its supportedJOSEAlgs).
+var signingAlgs = map[string]bool{"RS256": true, "RS384": true, "RS512": true, "ES256": true, "ES384": true,
+	"ES512": true, "PS256": true, "PS384": true, "PS512": true, "EdDSA": true}
+
+// readKeySet reads a JSON Web Key Set as go-oidc does at sign-in: a key that names an algorithm
+// go-oidc does not verify with (ES256K on secp256k1, a post-quantum one) is left out instead of
+// failing the whole set, so that the connection test judges the set the sign-in will use. Any
+// other key that does not parse fails the set, as it fails the sign-in. total counts every key
+// of the set, left out or not, as maxKeys does.
+func readKeySet(body []byte) (keys []jose.JSONWebKey, total int, err error) {
+	var raw struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, 0, err
+	}
+	for _, k := range raw.Keys {
+		var meta struct {
+			Alg string `json:"alg"`
+		}
+		if err := json.Unmarshal(k, &meta); err != nil {
+			return nil, 0, err
+		}
+		if meta.Alg != "" && !signingAlgs[meta.Alg] {
+			continue
+		}
+		var key jose.JSONWebKey
+		if err := json.Unmarshal(k, &key); err != nil {
+			return nil, 0, err
+		}
+		keys = append(keys, key)
+	}
+	return keys, len(raw.Keys), nil
 }

@@ -376,9 +376,9 @@ func keySetOf(t *testing.T, n int) func(http.Handler) http.Handler {
 // A key set of more keys than any IdP publishes is refused: go-oidc verifies an id_token
 // against each key with the token's kid (a hostile IdP gives them all that kid), or against
 // every key when the token has none, so a 1 MiB set of P-521 keys cost some 7 s of CPU a
-// pass, twice for a token no key verifies. Up to the bound, the id_token's key is found among the others, with a kid or
-// without; past it the sign-in fails and the event says why, and the connection test says so
-// too.
+// pass, twice for a token no key verifies. Up to the bound, the id_token's key is found among
+// the others, with a kid or without; past it the sign-in fails and the event says why, and
+// the connection test says so too.
 func TestSignInHostileIdPKeySet(t *testing.T) {
 	sets := map[int]func(http.Handler) http.Handler{sso.MaxKeys: keySetOf(t, sso.MaxKeys), sso.MaxKeys + 1: keySetOf(t, sso.MaxKeys+1)}
 	for _, noKid := range []bool{false, true} {
@@ -534,4 +534,38 @@ func TestSignInHostileIdPOddAnswers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A key set holding a key of an algorithm go-oidc does not verify with (ES256K, on the
+// secp256k1 curve, which go-jose cannot read) beside the IdP's own: the sign-in leaves it out,
+// as go-oidc does, and so does the connection test, which refused the whole set ("unsupported
+// elliptic curve").
+func TestKeySetWithAnUnsupportedKey(t *testing.T) {
+	freshWorld(t, "an ES256K key beside the IdP's", func(t *testing.T, w *signInWorld) {
+		secp256k1 := json.RawMessage(`{"kty":"EC","crv":"secp256k1","alg":"ES256K","use":"sig","kid":"k256",` +
+			`"x":"` + strings.Repeat("A", 43) + `","y":"` + strings.Repeat("A", 43) + `"}`)
+		w.idp.set(func(p *testIdP) {
+			p.hostile = map[string]func(http.Handler) http.Handler{"/jwks": func(idp http.Handler) http.Handler {
+				return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+					rec := httptest.NewRecorder()
+					idp.ServeHTTP(rec, r)
+					var set struct {
+						Keys []json.RawMessage `json:"keys"`
+					}
+					if err := json.Unmarshal(rec.Body.Bytes(), &set); err != nil {
+						t.Errorf("the IdP's key set: %v", err)
+					}
+					set.Keys = append([]json.RawMessage{secp256k1}, set.Keys...)
+					json.NewEncoder(rw).Encode(set)
+				})
+			}}
+		})
+		if r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "hostile@example.com"); r.query.Get("code") == "" {
+			t.Fatalf("the sign-in: %d %q", r.status, r.location)
+		}
+		res := w.e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/test", "").Must(t, 200)
+		if get(res.Body, "details", "jwksValid") != true {
+			t.Fatalf("the connection test: %s", res.Raw)
+		}
+	})
 }

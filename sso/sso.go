@@ -176,21 +176,21 @@ func (r *Remote) TestOIDC(ctx context.Context, t provision.OIDCTarget) provision
 	if problem != "" {
 		return fail("%s", problem)
 	}
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(body, &set); err != nil {
+	keys, total, err := readKeySet(body)
+	if err != nil {
 		return fail("JWKS %s is not a valid JSON Web Key Set: %s", d.JWKSURI, strings.TrimPrefix(err.Error(), "json: "))
 	}
-	if problem := keySetProblem(len(set.Keys)); problem != "" {
+	if problem := keySetProblem(total); problem != "" {
 		return fail("JWKS %s %s", d.JWKSURI, problem)
 	}
 	usable := 0
-	for _, k := range set.Keys {
+	for _, k := range keys {
 		if usableSigningKey(k) {
 			usable++
 		}
 	}
 	if usable == 0 {
-		return fail("JWKS %s holds no usable signing key (%d keys, none a public RSA ≥ 2048-bit, EC or Ed25519 key for signatures)", d.JWKSURI, len(set.Keys))
+		return fail("JWKS %s holds no usable signing key (%d keys, none a public RSA ≥ 2048-bit, EC or Ed25519 key for signatures)", d.JWKSURI, len(keys))
 	}
 	rep.JWKSValid = yes()
 	rep.Success = len(rep.Problems) == 0
