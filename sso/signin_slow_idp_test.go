@@ -74,16 +74,10 @@ func TestSignInSlowIdPLeavesTheServerAnswering(t *testing.T) {
 		defer idp.set(func(p *testIdP) { p.tokenHook = nil })
 		waiting, refused, done := waitedOrRefused(t, finishes, entered)
 		// Sixteen times the slots wait on the IdP, and the API answers: they hold no slot.
-		req, _ := http.NewRequest(http.MethodGet, e.URL+"/api/v1/sso/connections", nil)
-		req.Header.Set("Authorization", "Bearer "+w.tok)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		listed := adminAPIStatus(t, e.URL, w.tok)
 		close(release)
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("the admin API while %d callbacks wait on one IdP: %d, want 200", waiting, resp.StatusCode)
+		if listed != http.StatusOK {
+			t.Errorf("the admin API while %d callbacks wait on one IdP: %d, want 200", waiting, listed)
 		}
 		if waiting != slowIdPBound || len(refused) != 1 {
 			t.Fatalf("%d callbacks waited on the IdP, %d were refused; want %d and 1", waiting, len(refused), slowIdPBound)
