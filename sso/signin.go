@@ -116,7 +116,7 @@ func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*upstream,
 		return nil, fmt.Errorf("discovery %s: %w", disc, werr)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("discovery %s: %s", disc, describe(ctx, err))
+		return nil, errors.New(upstreamCause(ctx, "discovery "+disc, err, describe(ctx, err)))
 	}
 	var pc oidc.ProviderConfig
 	var extra struct {
@@ -174,8 +174,11 @@ func (s *SignIn) StartSignIn(w http.ResponseWriter, r *http.Request, st *provisi
 	p, err := s.provider(ctx, st.Connection)
 	if err != nil {
 		public := "The identity provider cannot be reached."
-		if waitFailed(err) {
+		switch {
+		case waitFailed(err):
 			public = publicOf(err)
+		case strings.HasPrefix(err.Error(), notAnswering):
+			public = busyPublic
 		}
 		ferr := s.svc.FailFlow(ctx, &provision.ClaimedFlow{Flow: st.Flow, Connection: st.Connection}, public, "start: "+err.Error())
 		s.refuse(w, r, ferr)
@@ -285,7 +288,7 @@ func (s *SignIn) mixUp(ctx context.Context, r *http.Request, f *provision.Claime
 		return "", err
 	case err != nil && sent:
 		// The issuer to compare with is unknown: never take the answer on trust.
-		return "provider: " + err.Error(), nil
+		return providerCause(err), nil
 	case err != nil:
 		// An error answer is still reported as such; a code fails at the exchange.
 		return "", nil
@@ -315,7 +318,7 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 	}
 	p, err := s.provider(ctx, f.Connection)
 	if err != nil {
-		return provision.Identity{}, nil, "provider: " + err.Error()
+		return provision.Identity{}, nil, providerCause(err)
 	}
 	cfg := s.config(p, f.Connection)
 	opts, err := authenticate(cfg, f.Connection.ClientAuthMethod(), p.auth, f.ClientSecret, f.Keys, s.svc.Clock().Now())
@@ -390,6 +393,16 @@ func upstreamCause(ctx context.Context, what string, err error, text string) str
 		return notAnswering + what + ": " + text
 	}
 	return what + ": " + text
+}
+
+// providerCause is the private cause of a callback whose discovery (a cache miss: another
+// replica's sign-in, or an edited connection) failed: begun with notAnswering, as it is, when
+// the IdP did not answer in time.
+func providerCause(err error) string {
+	if strings.HasPrefix(err.Error(), notAnswering) {
+		return err.Error()
+	}
+	return "provider: " + err.Error()
 }
 
 // answerPublic is what the person reads of a callback that failed on the IdP's answer.

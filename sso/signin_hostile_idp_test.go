@@ -121,7 +121,7 @@ func (s *stalling) requests() int {
 // its one admission slot, serves the next sign-in once the IdP answers.
 func TestSignInHostileIdPStalls(t *testing.T) {
 	for _, c := range []struct{ path, public, cause string }{ // the cause: the call, then the deadline
-		{"/.well-known/openid-configuration", "cannot be reached", "start: discovery"},
+		{"/.well-known/openid-configuration", "not answering in time", "start: the identity provider did not answer in time: discovery"},
 		{"/jwks", "not answering in time", "id_token: failed to verify signature: fetching keys"},
 		{"/token", "not answering in time", "code exchange:"},
 		{"/userinfo", "not answering in time", "userinfo:"},
@@ -153,6 +153,37 @@ func TestSignInHostileIdPStalls(t *testing.T) {
 			})
 		}
 	}
+}
+
+// A callback on a replica that has not read the IdP's discovery document (the sign-in started
+// on another), which then stalls: the person reads that the IdP is not answering, as at the
+// start, not that its answer could not be verified, and the event says the same.
+func TestSignInHostileIdPStallsDiscoveryAtTheCallback(t *testing.T) {
+	idp := hostileIdP(t)
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newHostileEnv(t, dbURL)
+		w := newSignInWorld(t, e, idp)
+		replica := e.Replica()
+		stop := newBrowser(t, e.URL+"/sso/oidc/callback")
+		started, _ := w.signIn(t, stop, w.app, "login_hint", "hostile@example.com") // discovery read here, on e
+		if !strings.HasPrefix(started.location, e.URL+"/sso/oidc/callback?") {
+			t.Fatalf("expected the IdP's redirect to the callback: %+v", started)
+		}
+		s := newStalling(t, false)
+		idp.set(func(p *testIdP) {
+			p.hostile = map[string]func(http.Handler) http.Handler{"/.well-known/openid-configuration": s.at}
+		})
+		defer idp.set(func(p *testIdP) { p.hostile = nil })
+		fin := newBrowser(t, w.redirect)
+		fin.c.Jar = stop.c.Jar // the cookie is the host's, whatever the port
+		r := fin.get(t, replica+strings.TrimPrefix(started.location, e.URL))
+		if r.query.Get("error") != "access_denied" || !strings.Contains(r.query.Get("error_description"), "not answering in time") {
+			t.Errorf("the callback: %d %q, want access_denied, not answering in time", r.status, r.location)
+		}
+		if cause := lastFailure(t, e); !strings.HasPrefix(cause, "the identity provider did not answer in time: discovery") {
+			t.Errorf("the event's cause %q", cause)
+		}
+	})
 }
 
 // lastFailure is the cause of the last failed sign-in event.
