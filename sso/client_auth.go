@@ -58,11 +58,8 @@ func readTokenEndpointAuth(discovery []byte) tokenEndpointAuth {
 // style is how the client secret goes to the token endpoint: in the Authorization header
 // (client_secret_basic) when the IdP lists it, in the form (client_secret_post) when it lists
 // that and not basic, or lists both and the client ID or secret has characters that the header
-// form-encodes first (RFC 6749 §2.3.1, which some IdPs do not decode). Without either, x/oauth2
-// detects it: the header first, then the form after a refusal. Detecting at every exchange (the
-// configuration is built per sign-in, so x/oauth2's memory of what worked is lost) would cost
-// an IdP that takes only the form a refused token request per sign-in, which it logs (and may
-// count) as a failed client authentication.
+// form-encodes first (RFC 6749 §2.3.1, which some IdPs do not decode). Without either it is
+// AuthStyleAutoDetect, which exchange detects.
 func (a tokenEndpointAuth) style(clientID, secret string) oauth2.AuthStyle {
 	basic, post := slices.Contains(a.Methods, "client_secret_basic"), slices.Contains(a.Methods, "client_secret_post")
 	encoded := url.QueryEscape(clientID) != clientID || url.QueryEscape(secret) != secret
@@ -122,6 +119,51 @@ func authenticate(cfg *oauth2.Config, method models.ClientAuthMethod, a tokenEnd
 	return clientAssertionOptions(keys, cfg.ClientID, cfg.Endpoint.TokenURL, now)
 }
 
+// exchange redeems the IdP's code, authenticated as cfg says. Where the discovery document
+// names no client secret method (AuthStyleAutoDetect), the secret goes in the Authorization
+// header (client_secret_basic, the default when the list is omitted: OpenID Connect Discovery
+// 1.0 §3), and again in the form only when the IdP refused the client's authentication; the
+// style it took is kept with the discovered provider, so that the next sign-ins send the code
+// once, the way that works. x/oauth2's own detection sends the code again after any failure
+// (a timeout, a 5xx, invalid_grant): the IdP sees a second redemption of the code (a replay,
+// RFC 6749 §4.1.2, and revokes what the first issued) and the cause reads as the second
+// answer, "invalid_grant", not the first; and it remembers nothing, the configuration being
+// built per sign-in.
+func (p *upstream) exchange(ctx context.Context, cfg *oauth2.Config, code string, opts ...oauth2.AuthCodeOption) (*oauth2.Token, error) {
+	if cfg.Endpoint.AuthStyle != oauth2.AuthStyleAutoDetect {
+		return cfg.Exchange(ctx, code, opts...)
+	}
+	styles := []oauth2.AuthStyle{oauth2.AuthStyleInHeader, oauth2.AuthStyleInParams}
+	if oauth2.AuthStyle(p.secretStyle.Load()) == oauth2.AuthStyleInParams {
+		styles[0], styles[1] = styles[1], styles[0]
+	}
+	var tok *oauth2.Token
+	var err error
+	for _, style := range styles {
+		cfg.Endpoint.AuthStyle = style
+		tok, err = cfg.Exchange(ctx, code, opts...)
+		if _, refused := refusedClient(err); !refused {
+			if err == nil || errors.As(err, new(*oauth2.RetrieveError)) { // an answer, and no refusal of the client
+				p.secretStyle.Store(int32(style))
+			}
+			return tok, err
+		}
+	}
+	return tok, err
+}
+
+// refusedClient reports whether a token endpoint's error answer refused the client's
+// authentication (invalid_client, or a 401 without an error code), not the grant: an
+// authorization server authenticates the client first (RFC 6749 §3.2.1, §5.2), and one that
+// refused it kept the code.
+func refusedClient(err error) (*oauth2.RetrieveError, bool) {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return nil, false
+	}
+	return re, re.ErrorCode == "invalid_client" || re.ErrorCode == "" && re.Response != nil && re.Response.StatusCode == http.StatusUnauthorized
+}
+
 // checkClientAuthentication asks the IdP's token endpoint to redeem a code it never issued,
 // authenticated as a sign-in's code exchange is. An authorization server authenticates the
 // client before it looks at the grant (RFC 6749 §3.2.1, §5.2: invalid_client is the answer to
@@ -153,6 +195,7 @@ func (r *Remote) checkClientAuthentication(ctx context.Context, t provision.OIDC
 		_, err := cfg.Exchange(octx, "gatehouse-connection-test-"+hex.EncodeToString(code), append(opts, oauth2.VerifierOption(oauth2.GenerateVerifier()))...)
 		var re *oauth2.RetrieveError
 		var ue *url.Error
+		rc, clientRefused := refusedClient(err)
 		switch {
 		case err == nil:
 			return nil, "" // a token for a code never issued: nothing to conclude
@@ -163,8 +206,8 @@ func (r *Remote) checkClientAuthentication(ctx context.Context, t provision.OIDC
 		case re.ErrorCode == "invalid_grant":
 			// Past the client's authentication, whatever the status (some IdPs answer 401).
 			return yes(), ""
-		case re.ErrorCode == "invalid_client" || re.ErrorCode == "" && re.Response != nil && re.Response.StatusCode == http.StatusUnauthorized:
-			refused = re
+		case clientRefused:
+			refused = rc
 		case re.ErrorCode == "unauthorized_client":
 			// Authenticated but not allowed the grant (RFC 6749 §5.2), or, at Entra ID, a client
 			// ID it does not know (AADSTS700016): no verdict on the credentials, but no sign-in

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -68,6 +69,9 @@ type upstream struct {
 	issParameter bool
 	// auth is what the discovery document says of the token endpoint's client authentication.
 	auth tokenEndpointAuth
+	// secretStyle is the oauth2.AuthStyle the token endpoint took the client secret in, where
+	// auth names no secret method and exchange detected it (0: not yet).
+	secretStyle atomic.Int32
 }
 
 // maxIdPBody bounds every response body of an identity provider (discovery, JWKS, token,
@@ -326,7 +330,7 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 		return provision.Identity{}, nil, "client authentication: " + err.Error()
 	}
 	octx := context.WithValue(ctx, oauth2.HTTPClient, s.client)
-	tok, err := cfg.Exchange(octx, code, append(opts, oauth2.VerifierOption(f.UpstreamVerifier))...)
+	tok, err := p.exchange(octx, cfg, code, append(opts, oauth2.VerifierOption(f.UpstreamVerifier))...)
 	if err != nil {
 		return provision.Identity{}, nil, upstreamCause(ctx, "code exchange", err, describeOAuth(err))
 	}

@@ -64,8 +64,9 @@ type testIdP struct {
 	// tokenHook, when set, runs once as Gatehouse calls /token: something an admin does while
 	// the person is between the IdP and the callback's decision.
 	tokenHook func()
-	// tokenCalls counts the requests to /token.
-	tokenCalls int
+	// tokenCalls counts the requests to /token that reach the code (their client
+	// authenticated, no grantError); tokenRequests counts them all.
+	tokenCalls, tokenRequests int
 	// RFC 9207: issParameter advertises authorization_response_iss_parameter_supported;
 	// iss, when set, is sent as the authorization response's iss ("-": none, though advertised;
 	// issParameter alone sends the IdP's own issuer).
@@ -238,6 +239,9 @@ func (p *testIdP) answer(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, back.String(), http.StatusFound)
 	case "/token":
 		r.ParseForm()
+		p.mu.Lock()
+		p.tokenRequests++
+		p.mu.Unlock()
 		method := "client_secret_basic"
 		id, sec, _ := r.BasicAuth()
 		if id == "" {

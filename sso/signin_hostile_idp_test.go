@@ -262,13 +262,13 @@ func (w *signInWorld) refusedAs(t *testing.T, public, cause string) {
 }
 
 // hostileIdP is a test IdP for these tests: it signs in hostile@example.com with every claim
-// but sub in userinfo (so userinfo is read), and its discovery lists client_secret_basic (so
-// x/oauth2 does not try the form after a failed token request, whose answer, invalid_grant
-// for a used code, would be the cause).
+// but sub in userinfo (so userinfo is read). Its discovery lists no client authentication
+// method: a failed token request is not sent again in the form (whose answer, invalid_grant
+// for a used code, would be the cause), as x/oauth2's own detection did.
 func hostileIdP(t *testing.T) *testIdP {
 	idp := newTestIdP(t)
 	idp.as(map[string]any{"sub": "okta-hostile", "email": "hostile@example.com", "given_name": "H", "family_name": "Ostile"})
-	idp.set(func(p *testIdP) { p.userinfoOnly, p.authMethods = true, []string{"client_secret_basic"} })
+	idp.set(func(p *testIdP) { p.userinfoOnly = true })
 	return idp
 }
 

@@ -688,7 +688,8 @@ func TestSignInApplicationChangedMidFlow(t *testing.T) {
 // TestOIDCTokenEndpointAuthMethod: the client secret goes to the IdP's token endpoint the way
 // its discovery document says it takes it (token_endpoint_auth_methods_supported), in one
 // request per sign-in: an IdP that takes only client_secret_post never sees a refused
-// client_secret_basic attempt first. Without the list, x/oauth2 detects the method.
+// client_secret_basic attempt first. Without the list, the header is tried first
+// (TestOIDCTokenEndpointAuthMethodDetected).
 func TestOIDCTokenEndpointAuthMethod(t *testing.T) {
 	for _, c := range []struct {
 		name    string
@@ -730,6 +731,56 @@ func TestOIDCTokenEndpointAuthMethod(t *testing.T) {
 						idp.tokenCalls, idp.clientAuthRefused, idp.lastAuthMethod, c.want)
 				}
 			})
+		})
+	}
+}
+
+// TestOIDCTokenEndpointAuthMethodDetected: an IdP whose discovery document names no method
+// (OpenID Connect Discovery's default is client_secret_basic) and that takes the secret only in
+// the form refuses the header once; the form is then sent at once, and the next sign-ins send
+// the code once, in the form. An IdP that fails the exchange otherwise (a 5xx, invalid_grant)
+// sees the code once, and the cause is its answer: x/oauth2's own detection sent the code again
+// in the form after any failure (a second redemption of the code, which the IdP takes for a
+// replay) and remembered nothing.
+func TestOIDCTokenEndpointAuthMethodDetected(t *testing.T) {
+	idp := newTestIdP(t)
+	notListed := json.RawMessage("null") // advertised as null: read as not listed
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		idp.set(func(p *testIdP) {
+			p.authMethods, p.authMethodsJSON, p.tokenRequests, p.clientAuthRefused = []string{"client_secret_post"}, notListed, 0, 0
+		})
+		defer idp.set(func(p *testIdP) { p.authMethods, p.authMethodsJSON, p.grantError, p.grantStatus = nil, nil, "", 0 })
+		w := newSignInWorld(t, e, idp)
+		for i := range 3 {
+			idp.as(map[string]any{"sub": "okta-jane", "email": "jane@example.com", "email_verified": true, "given_name": "Jane", "family_name": "Doe"})
+			r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug)
+			if r.query.Get("code") == "" {
+				t.Fatalf("sign-in %d refused: %+v (cause %q)", i+1, r, lastCause(t, e, w.tok))
+			}
+		}
+		if idp.tokenRequests != 4 || idp.clientAuthRefused != 1 || idp.lastAuthMethod != "client_secret_post" {
+			t.Fatalf("%d token requests, %d refused client authentications for three sign-ins, the last by %s; want 4, 1, client_secret_post",
+				idp.tokenRequests, idp.clientAuthRefused, idp.lastAuthMethod)
+		}
+	})
+	for _, c := range []struct {
+		code   string
+		status int
+	}{{"server_error", http.StatusInternalServerError}, {"invalid_grant", http.StatusBadRequest}} {
+		eachDB(t, func(t *testing.T, e *testEnv) {
+			idp.set(func(p *testIdP) {
+				p.authMethodsJSON, p.tokenRequests, p.grantError, p.grantStatus = notListed, 0, c.code, c.status
+			})
+			defer idp.set(func(p *testIdP) { p.authMethodsJSON, p.grantError, p.grantStatus = nil, "", 0 })
+			w := newSignInWorld(t, e, idp)
+			idp.as(map[string]any{"sub": "okta-jane", "email": "jane@example.com", "email_verified": true})
+			r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug)
+			if r.query.Get("error") != "access_denied" {
+				t.Fatalf("%s: the sign-in: %+v", c.code, r)
+			}
+			if cause := lastCause(t, e, w.tok); idp.tokenRequests != 1 || !strings.Contains(cause, "code exchange") || !strings.Contains(cause, c.code) {
+				t.Errorf("%s: %d token requests (want 1), the cause %q", c.code, idp.tokenRequests, cause)
+			}
 		})
 	}
 }
