@@ -32,6 +32,11 @@ type SAMLPending struct {
 	byRequest     bool
 }
 
+// FlowGonePublic is what the person reads of an IdP's answer to a sign-in that expired or was
+// finished already (or whose flow is gone: the ACS tells an answer to a request of Gatehouse's
+// from an unsolicited one by its InResponseTo).
+const FlowGonePublic = "This sign-in expired or was finished already. Start again from the application."
+
 // PendingSAMLFlow finds the SAML flow an ACS POST answers: by its RelayState (the flow's
 // upstream state), or, when the IdP sent none, by the response's InResponseTo (the flow's
 // request ID; both are 256 random bits of Gatehouse's). It returns nil and no error when no
@@ -83,7 +88,7 @@ func (s *Service) PendingSAMLFlow(ctx context.Context, relayState, inResponseTo,
 		} else if s.finishUnclaimed(ctx, f, requestID) {
 			s.recordFailure(ctx, f, nil, "", "Sign-in failed: the sign-in expired or was finished already.", cause, requestID)
 		}
-		return nil, &FlowError{Public: "This sign-in expired or was finished already. Start again from the application.", cause: cause}
+		return nil, &FlowError{Public: FlowGonePublic, cause: cause}
 	}
 	if conn == nil {
 		return nil, s.FailFlow(ctx, &ClaimedFlow{Flow: f}, "The identity provider is no longer configured.", "the connection was deleted during the sign-in")

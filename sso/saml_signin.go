@@ -86,6 +86,18 @@ func (s *SAMLSignIn) acs(w http.ResponseWriter, r *http.Request) {
 		s.rp.refuse(w, r, err)
 		return
 	}
+	if p == nil && inResponseTo == "" && relay != "" {
+		inResponseTo = responseInResponseTo(r.PostForm.Get("SAMLResponse"))
+	}
+	if p == nil && inResponseTo != "" {
+		// An answer to a request of Gatehouse's whose flow is gone: expired and pruned, or
+		// lost with the sign-in state a crash did not commit. The person started at the
+		// application; the unsolicited page would tell them they had not.
+		s.rp.log.InfoContext(ctx, "saml: response to a request whose sign-in is gone (expired and pruned, or lost in a restart)",
+			"request_id", webpage.RequestID(w))
+		webpage.Write(w, http.StatusBadRequest, "Sign-in failed", provision.FlowGonePublic, webpage.RequestID(w))
+		return
+	}
 	if p == nil {
 		s.rp.log.WarnContext(ctx, "saml: unsolicited response refused", "request_id", webpage.RequestID(w))
 		webpage.Write(w, http.StatusBadRequest, "Start signing in from the application",

@@ -352,8 +352,8 @@ func TestSAMLSignInRefusals(t *testing.T) {
 		for _, relay := range []string{"", "https://portal.example.com/"} {
 			resp, body = w.post(t, w.browser(), e.URL, w.idp.InitiatedResponse(t, w.spEntityID, relay))
 			if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" ||
-				!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, "start") ||
-				!strings.Contains(body, "application") {
+				!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, "did not ask for") ||
+				!strings.Contains(body, "start at the application") {
 				t.Fatalf("IdP-initiated (RelayState %q): %d %s", relay, resp.StatusCode, body)
 			}
 		}

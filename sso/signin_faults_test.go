@@ -193,6 +193,18 @@ func TestSignInLateAnswerAfterPruning(t *testing.T) {
 					t.Fatalf("SAML late answer after pruning: %d %.300s, %d events", resp.StatusCode, body, countRows(t, e, events))
 				}
 			}
+			// The flow pruned at last (or lost in a crash, uncommitted): the answer, which names
+			// Gatehouse's request (InResponseTo), still reads "expired", not the page of an
+			// unsolicited (IdP-initiated) answer.
+			e.execSQL(t, "UPDATE sign_in_flows SET expires_at = '2000-01-01 00:00:00+00:00'")
+			prune(t, e)
+			if n := countRows(t, e, "SELECT count(*) FROM sign_in_flows"); n != 0 {
+				t.Fatalf("%d flows left", n)
+			}
+			if resp, body := w.post(t, b, e.URL, page); resp.StatusCode != 400 || !strings.Contains(body, "expired") ||
+				strings.Contains(body, "did not ask for") {
+				t.Fatalf("SAML answer to a pruned flow: %d %.300s", resp.StatusCode, body)
+			}
 		})
 	})
 }
