@@ -441,6 +441,7 @@ func (b *bench) signInObserved(protocol string, user int, want string, obs *obse
 			code = req.URL.Query().Get("code")
 			break
 		}
+		req.Header.Set("Accept", browserAccept)
 		resp, err := browser.Do(req)
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
@@ -525,6 +526,11 @@ func (b *bench) signInObserved(protocol string, user int, want string, obs *obse
 	return nil
 }
 
+// browserAccept is the Accept header a browser sends with a navigation (Chrome's and
+// Firefox's, less the image types): Gatehouse answers as it answers a person, an overloaded
+// server's 503 included (an HTML page only for a request that accepts HTML).
+const browserAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
 // postACS posts the IdP's form to the ACS as a cross-site POST (no cookie) and returns the
 // GET the ACS redirects the browser to.
 // A 503 with Retry-After is posted again, as a browser reloading the page resubmits its form.
@@ -534,6 +540,7 @@ func (b *bench) postACS(acs string, form url.Values, obs *observer) (*http.Reque
 	for {
 		post, _ := http.NewRequest("POST", acs, strings.NewReader(form.Encode()))
 		post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		post.Header.Set("Accept", browserAccept)
 		var err error
 		if resp, err = b.tr.RoundTrip(post); err != nil {
 			return nil, fmt.Errorf("POST /saml/acs: %w", err)
