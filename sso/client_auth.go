@@ -142,7 +142,7 @@ func (p *upstream) exchange(ctx context.Context, cfg *oauth2.Config, code string
 	for _, style := range styles {
 		cfg.Endpoint.AuthStyle = style
 		tok, err = cfg.Exchange(ctx, code, opts...)
-		if _, refused := refusedClient(err); !refused {
+		if !refusedClient(err) {
 			if err == nil || errors.As(err, new(*oauth2.RetrieveError)) { // an answer, and no refusal of the client
 				p.secretStyle.Store(int32(style))
 			}
@@ -156,12 +156,10 @@ func (p *upstream) exchange(ctx context.Context, cfg *oauth2.Config, code string
 // authentication (invalid_client, or a 401 without an error code), not the grant: an
 // authorization server authenticates the client first (RFC 6749 §3.2.1, §5.2), and one that
 // refused it kept the code.
-func refusedClient(err error) (*oauth2.RetrieveError, bool) {
+func refusedClient(err error) bool {
 	var re *oauth2.RetrieveError
-	if !errors.As(err, &re) {
-		return nil, false
-	}
-	return re, re.ErrorCode == "invalid_client" || re.ErrorCode == "" && re.Response != nil && re.Response.StatusCode == http.StatusUnauthorized
+	return errors.As(err, &re) &&
+		(re.ErrorCode == "invalid_client" || re.ErrorCode == "" && re.Response != nil && re.Response.StatusCode == http.StatusUnauthorized)
 }
 
 // checkClientAuthentication asks the IdP's token endpoint to redeem a code it never issued,
@@ -195,7 +193,6 @@ func (r *Remote) checkClientAuthentication(ctx context.Context, t provision.OIDC
 		_, err := cfg.Exchange(octx, "gatehouse-connection-test-"+hex.EncodeToString(code), append(opts, oauth2.VerifierOption(oauth2.GenerateVerifier()))...)
 		var re *oauth2.RetrieveError
 		var ue *url.Error
-		rc, clientRefused := refusedClient(err)
 		switch {
 		case err == nil:
 			return nil, "" // a token for a code never issued: nothing to conclude
@@ -206,8 +203,8 @@ func (r *Remote) checkClientAuthentication(ctx context.Context, t provision.OIDC
 		case re.ErrorCode == "invalid_grant":
 			// Past the client's authentication, whatever the status (some IdPs answer 401).
 			return yes(), ""
-		case clientRefused:
-			refused = rc
+		case refusedClient(err):
+			refused = re
 		case re.ErrorCode == "unauthorized_client":
 			// Authenticated but not allowed the grant (RFC 6749 §5.2), or, at Entra ID, a client
 			// ID it does not know (AADSTS700016): no verdict on the credentials, but no sign-in
