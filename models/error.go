@@ -22,13 +22,14 @@ const (
 	ECONFLICT        = "CONFLICT"        // a concurrent change won (stale version)
 	EUNAUTHENTICATED = "UNAUTHENTICATED" // no or bad credentials
 	EFORBIDDEN       = "FORBIDDEN"       // authenticated, but not allowed
-	EUNAVAILABLE     = "UNAVAILABLE"     // the database is unreachable, too slow or busy: retry later
+	EUNAVAILABLE     = "UNAVAILABLE"     // the database is unreachable, too slow, busy or out of disk: retry later
 	EINTERNAL        = "INTERNAL"        // anything else; never shown with its cause
 )
 
 // ErrUnavailable marks an error as transient: the database could not answer within the
-// request's deadline (down, locked, or every connection busy). Transports answer it with 503
-// and Retry-After; the request may be retried, and nothing was committed.
+// request's deadline (down, locked, or every connection busy), or could not write (the disk
+// holding SQLite's files is full). Transports answer it with 503 and Retry-After; the request
+// may be retried, and nothing was committed.
 var ErrUnavailable = errors.New("service temporarily unavailable")
 
 // unavailableMessage is the public message of an EUNAVAILABLE error.

@@ -10,7 +10,8 @@ import (
 )
 
 // The store's error contract. Every method documents which of these it returns; any other error
-// is a failure of the database itself (wrapping models.ErrUnavailable when it did not answer).
+// is a failure of the database itself (wrapping models.ErrUnavailable when it did not answer,
+// or could not write for want of disk).
 // Driver errors are translated here, so no caller ever sees an index or constraint name.
 
 // ErrNotFound is returned when a single row is asked for and none matches.

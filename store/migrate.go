@@ -56,7 +56,7 @@ func (s *Store) migrateTo(ctx context.Context, last int) error {
 	db := s.gdb.WithContext(ctx)
 	if err := db.Exec(s.dialectSQL(`CREATE TABLE IF NOT EXISTS schema_migrations (
 		version integer PRIMARY KEY, name text NOT NULL, applied_at {time} NOT NULL)`)).Error; err != nil {
-		return fmt.Errorf("store: migrate: %w", err)
+		return fmt.Errorf("store: migrate: %w", unavailable(err))
 	}
 	for _, m := range migrations {
 		if m.version > last {
@@ -99,7 +99,7 @@ func (s *Store) migrateTo(ctx context.Context, last int) error {
 				m.version, m.name, s.now()).Error
 		})
 		if err != nil {
-			return fmt.Errorf("store: migration %d (%s): %w", m.version, m.name, err)
+			return fmt.Errorf("store: migration %d (%s): %w", m.version, m.name, unavailable(err))
 		}
 	}
 	return nil

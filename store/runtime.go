@@ -15,20 +15,57 @@ import (
 	"syscall"
 	"time"
 
+	sqlitedriver "github.com/glebarez/go-sqlite"
 	"github.com/jackc/pgx/v5/pgconn"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"gatehouse/models"
 )
 
 // unavailable marks err with models.ErrUnavailable when it says the database could not
 // answer in time or at all (deadline, cancelled statement, lock or pool wait, lost or refused
-// connection, server shutting down or out of connections, SQLite busy): the caller may retry
-// and nothing was committed. Other errors pass through unchanged.
+// connection, server shutting down or out of connections, SQLite busy, SQLite's files not
+// writable): the caller may retry and nothing was committed. Other errors pass through
+// unchanged.
 func unavailable(err error) error {
-	if err == nil || errors.Is(err, models.ErrUnavailable) || !transient(err) {
+	if err == nil || errors.Is(err, models.ErrUnavailable) {
+		return err
+	}
+	if fault := storageFault(err); fault != "" {
+		// The only line an operator may read of it: say what to do about it, not just the code.
+		return fmt.Errorf("%w: %s: %w", models.ErrUnavailable, fault, err)
+	}
+	if !transient(err) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", models.ErrUnavailable, err)
+}
+
+// storageFault names the cause of an error that says the database's files could not be
+// written or read, or "" for any other error. On SQLite a full disk is SQLITE_FULL when
+// write(2) says ENOSPC, but SQLITE_IOERR_WRITE when it says anything else (EFBIG at a file
+// size limit, EIO), and a write that extends the -shm or truncates the -wal fails as its own
+// I/O error; the driver keeps no errno to tell them apart. SQLite rolls the transaction back,
+// and the connection serves again once the disk has room: the caller may retry later.
+func storageFault(err error) string {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && pg.Code == "53100" { // disk_full
+		return "the disk of the PostgreSQL server is full"
+	}
+	var se *sqlitedriver.Error
+	if !errors.As(err, &se) {
+		return ""
+	}
+	switch code := se.Code(); {
+	case code&0xff == sqlite3.SQLITE_FULL:
+		return "the disk holding the SQLite database is full"
+	case code == sqlite3.SQLITE_IOERR_WRITE, code == sqlite3.SQLITE_IOERR_TRUNCATE,
+		code == sqlite3.SQLITE_IOERR_SHMSIZE, code == sqlite3.SQLITE_IOERR_FSYNC:
+		return "the SQLite database's files cannot be written: the disk is full, a file size limit is reached, or the disk failed"
+	case code&0xff == sqlite3.SQLITE_IOERR:
+		return "I/O error on the SQLite database's files"
+	}
+	return ""
 }
 
 func transient(err error) bool {

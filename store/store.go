@@ -56,7 +56,8 @@ type Options struct {
 	// deadline carried by each call's context.
 	StatementTimeout time.Duration
 	// Wait is how long Open keeps retrying a database that does not answer yet (it may still be
-	// starting), with exponential backoff; zero tries once.
+	// starting), with exponential backoff; zero tries once. SQLite files that cannot be written
+	// (a full disk) are not retried.
 	Wait time.Duration
 	// OnRetry, when set, is told of each failed attempt before the next one.
 	OnRetry func(err error, next time.Duration)
@@ -90,7 +91,8 @@ func Open(ctx context.Context, rawURL string, options ...Options) (*Store, error
 	for {
 		s, err := open(ctx, rawURL, opt)
 		left := deadline.Sub(opt.Clock.Now())
-		if err == nil || !errors.Is(err, models.ErrUnavailable) || left <= 0 {
+		// A disk without room does not gain any by waiting: the cause is said at once.
+		if err == nil || !errors.Is(err, models.ErrUnavailable) || storageFault(err) != "" || left <= 0 {
 			return s, err
 		}
 		backoff = min(backoff, left)
