@@ -723,7 +723,7 @@ func (s *Service) recordFailure(ctx context.Context, f *models.SignInFlow, conn 
 		// The flow stays open (the browser that started it may still come): its attempt has
 		// its event now, and the prune must not record it again as abandoned.
 		if err := s.store.MarkFlowFailed(ctx, f.ID, s.now()); err != nil {
-			s.log.ErrorContext(ctx, "sign-in: mark a failed flow", "request_id", requestID, "flow_id", f.ID, "err", err)
+			s.logWriteFailure(ctx, "sign-in: mark a failed flow", err, "request_id", requestID, "flow_id", f.ID)
 		}
 	}
 }

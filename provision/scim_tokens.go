@@ -461,7 +461,7 @@ func (s *Service) RecordSCIMFailure(ctx context.Context, op, resourceType, resou
 	}
 	a := s.scimActivity(c, op, resourceType, resourceID, cause, map[string]any{"httpStatus": status})
 	if err := s.store.Create(context.WithoutCancel(ctx), a); err != nil {
-		s.log.ErrorContext(ctx, "scim: record failed request", "err", err, "workspace_id", c.Token.WorkspaceID)
+		s.logWriteFailure(ctx, "scim: record failed request", err, "workspace_id", c.Token.WorkspaceID)
 	}
 }
 

@@ -57,9 +57,9 @@ func (s *Service) recordAuthorizeRefusal(ctx context.Context, app *models.Applic
 	}
 }
 
-// logWriteFailure logs a write the sign-in goes on without (its event, a failed flow's end):
-// a warning when the database did not answer in time, as every surface logs an outage, else
-// an error.
+// logWriteFailure logs a write the request goes on without (a sign-in's event, a failed
+// flow's end, the record of a failed SCIM request): a warning when the database did not answer
+// in time or its disk is full, as every surface logs an outage, else an error.
 func (s *Service) logWriteFailure(ctx context.Context, msg string, err error, args ...any) {
 	args = append(args, "err", err)
 	if models.ErrorCode(err) == models.EUNAVAILABLE {

@@ -290,7 +290,7 @@ func (s *Service) completeTest(ctx context.Context, f *ClaimedFlow, id Identity)
 	}
 	ev := s.event(fl, f.Connection, id.Identifier, string(res.Outcome), res.Reason, "test sign-in: a dry run, nothing was written", fl.RequestID)
 	if err := s.store.CreateSignInEvent(ctx, ev); err != nil {
-		s.log.ErrorContext(ctx, "test sign-in: record event", "request_id", fl.RequestID, "err", err)
+		s.logWriteFailure(ctx, "test sign-in: record event", err, "request_id", fl.RequestID)
 	}
 	t.BrowserHash = fl.BrowserHash
 	if _, _, err := s.finishTest(ctx, t, models.TestSignInSucceeded, r, ""); err != nil {
@@ -312,7 +312,7 @@ func (s *Service) failTest(ctx context.Context, f *models.SignInFlow, public, ca
 		_, _, err = s.finishTest(ctx, t, models.TestSignInFailed, nil, msg)
 	}
 	if err != nil {
-		s.log.ErrorContext(ctx, "test sign-in: record failure", "request_id", f.RequestID, "err", err)
+		s.logWriteFailure(ctx, "test sign-in: record failure", err, "request_id", f.RequestID)
 	}
 }
 
