@@ -89,7 +89,7 @@ func encryptionBox(c Config) (*secret.Box, error) {
 	}
 	path := strings.TrimPrefix(strings.TrimPrefix(c.DatabaseURL, "sqlite:"), "//") + ".key"
 	if b, err := os.ReadFile(path); err == nil {
-		return secret.NewBox(string(b))
+		return keyFileBox(path, b)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("read encryption key: %w", err)
 	}
@@ -99,22 +99,51 @@ func encryptionBox(c Config) (*secret.Box, error) {
 		}
 	}
 	key := secret.NewKey()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("create encryption key file: %w", err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString(key + "\n"); err != nil {
-		return nil, err
-	}
-	// Losing the key loses every secret encrypted with it: make it durable before use.
-	if err := f.Sync(); err != nil {
-		return nil, err
-	}
-	if err := store.SyncDir(path); err != nil {
-		return nil, err
+	switch err := createKeyFile(path, key); {
+	case errors.Is(err, os.ErrExist): // another process starting on the same database made one first
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read encryption key: %w", err)
+		}
+		return keyFileBox(path, b)
+	case err != nil:
+		return nil, fmt.Errorf("create encryption key file %s: %w", path, err)
 	}
 	return secret.NewBox(key)
+}
+
+func keyFileBox(path string, b []byte) (*secret.Box, error) {
+	box, err := secret.NewBox(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("encryption key file %s: %w", path, err)
+	}
+	return box, nil
+}
+
+// createKeyFile writes key to path, 0600, all or nothing: the key is written and synced in a
+// temporary file beside it, then linked to path, which must not exist. A start on a full disk
+// used to leave an empty key file that every later start refused. Losing the key loses every
+// secret encrypted with it: it is durable before it is used.
+func createKeyFile(path, key string) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*") // 0600
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.WriteString(key + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Link(f.Name(), path); err != nil {
+		return err
+	}
+	return store.SyncDir(path)
 }
 
 // App is the assembled server: the store, the service layer and every transport behind one
