@@ -3,10 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,6 +95,26 @@ func scimLoad(base, token, prefix string, workers int, stop <-chan struct{}, all
 	return &wg
 }
 
+// stop stops the load and fails unless every request got an answer, a write was acknowledged
+// after the first before ones (once the fault was over: after), and every status was one of
+// allowed.
+func (o *outcome) stop(t *testing.T, stop chan struct{}, wg *sync.WaitGroup, before int, after string, allowed ...int) {
+	t.Helper()
+	close(stop)
+	wg.Wait()
+	if len(o.noAnswer) > 0 {
+		t.Errorf("%d requests got no answer, e.g. %v", len(o.noAnswer), o.noAnswer[0])
+	}
+	if len(o.acked) == before {
+		t.Errorf("no write succeeded after %s", after)
+	}
+	for status, n := range o.statuses {
+		if !slices.Contains(allowed, status) {
+			t.Errorf("unexpected status %d (%d times) around the fault", status, n)
+		}
+	}
+}
+
 // checkStored fails unless every acknowledged user is stored exactly once, with the id the
 // client was given, and reports how many users are stored.
 func checkStored(t *testing.T, e *testEnv, token, prefix string, o *outcome) int {
@@ -139,36 +161,18 @@ func TestFaultPostgresRestartUnderSCIMLoad(t *testing.T) {
 	time.Sleep(load / 2) // the service recovers without a restart of its own
 	before := len(o.acked)
 	time.Sleep(load / 2)
-	close(stop)
-	wg.Wait()
-	if len(o.noAnswer) > 0 {
-		t.Errorf("%d requests got no answer, e.g. %v", len(o.noAnswer), o.noAnswer[0])
-	}
-	if len(o.acked) == before {
-		t.Errorf("no write succeeded after PostgreSQL came back")
-	}
-	for status := range o.statuses {
-		if status != 201 && status != 500 && status != 503 {
-			t.Errorf("unexpected status %d during the restart", status)
-		}
-	}
+	o.stop(t, stop, wg, before, "PostgreSQL came back", 201, 500, 503)
 	stored := checkStored(t, e, tok, "pgr", o)
 	t.Logf("%d restarts: %d requests, statuses %v, %d acknowledged, %d stored", faults, o.sent.Load(), o.statuses, len(o.acked), stored)
 }
 
-// serverBinary builds the gatehouse binary once per test run.
-var serverBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "gatehouse-bin-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "gatehouse")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
+// serverEnv is the environment of a child server listening on addr, on the database dbURL,
+// logging warnings and errors only; env adds to it.
+func serverEnv(addr, dbURL string, env ...string) []string {
+	return append([]string{"GATEHOUSE_ADDR=" + addr, "GATEHOUSE_DATABASE_URL=" + dbURL, "GATEHOUSE_PUBLIC_URL=http://" + addr,
+		"GATEHOUSE_BOOTSTRAP_CLIENT_ID=" + testAdminID, "GATEHOUSE_BOOTSTRAP_CLIENT_SECRET=" + testAdminSecret,
+		"GATEHOUSE_LOG_LEVEL=warn"}, env...)
+}
 
 // process is a running gatehouse binary.
 type process struct {
@@ -176,11 +180,14 @@ type process struct {
 	url string
 }
 
-func startServer(t *testing.T, bin string, env []string, addr string) *process {
+// startServer starts bin with env added and waits until it is ready; its output goes to the
+// test's and to logs, if given.
+func startServer(t *testing.T, bin string, env []string, addr string, logs ...io.Writer) *process {
 	t.Helper()
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = t.Output(), t.Output()
+	out := io.MultiWriter(append([]io.Writer{t.Output()}, logs...)...)
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -201,22 +208,13 @@ func startServer(t *testing.T, bin string, env []string, addr string) *process {
 }
 
 func TestFaultServerKilledUnderLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("fault test: skipped with -short")
-	}
-	bin, err := serverBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(filepath.Dir(bin)) })
+	bin := gatehouseBinary(t) // skipped with -short
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		addr := fmt.Sprintf("127.0.0.1:%d", storetest.FreePort(t))
 		if strings.HasPrefix(dbURL, "sqlite:") {
 			dbURL = "sqlite:" + filepath.Join(t.TempDir(), "gatehouse.db")
 		}
-		env := []string{"GATEHOUSE_ADDR=" + addr, "GATEHOUSE_DATABASE_URL=" + dbURL, "GATEHOUSE_PUBLIC_URL=http://" + addr,
-			"GATEHOUSE_ENCRYPTION_KEY=" + secret.NewKey(), "GATEHOUSE_BOOTSTRAP_CLIENT_ID=" + testAdminID,
-			"GATEHOUSE_BOOTSTRAP_CLIENT_SECRET=" + testAdminSecret, "GATEHOUSE_LOG_LEVEL=warn"}
+		env := serverEnv(addr, dbURL, "GATEHOUSE_ENCRYPTION_KEY="+secret.NewKey())
 		p := startServer(t, bin, env, addr)
 		e := &testEnv{&apptest.Env{T: t, URL: p.url}}
 		tok, _ := e.SCIMToken(e.AdminToken(), allScopes("load"))

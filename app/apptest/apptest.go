@@ -108,6 +108,7 @@ func (e *Env) AdminToken() string { return e.Token(AdminID, AdminSecret) }
 // GQLResponse is a decoded GraphQL response.
 type GQLResponse struct {
 	Status int
+	Header http.Header
 	Data   map[string]any
 	Errors []struct {
 		Message    string         `json:"message"`
@@ -131,7 +132,7 @@ func (e *Env) GQL(token, query string, vars map[string]any) *GQLResponse {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	out := &GQLResponse{Status: resp.StatusCode, Raw: string(raw)}
+	out := &GQLResponse{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
 	if err := json.Unmarshal(raw, out); err != nil {
 		e.T.Fatalf("graphql: decode %q: %v", raw, err)
 	}
