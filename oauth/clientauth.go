@@ -38,13 +38,15 @@ func readForm(r *http.Request) (url.Values, *tokenError) {
 
 // clientCredentialsOf reads the client credentials of a request: HTTP Basic (RFC 6749
 // §2.3.1, form-encoded parts) or client_id and client_secret form fields, never both. The
-// secret is "" when none was sent (a public application at the token endpoint).
+// secret is "" when none was sent (a public application at the token endpoint). An empty
+// client_secret is one not sent (RFC 6749 §3.2: a parameter without a value is omitted), so
+// it is no second method beside HTTP Basic.
 func clientCredentialsOf(r *http.Request, form url.Values) (id, sec string, basic bool, terr *tokenError) {
 	id, sec, basic = r.BasicAuth()
 	if !basic {
 		return form.Get("client_id"), form.Get("client_secret"), false, nil
 	}
-	if form.Has("client_secret") {
+	if form.Get("client_secret") != "" {
 		return "", "", true, badRequest("use one client authentication method: HTTP Basic or client_secret, not both")
 	}
 	var err1, err2 error

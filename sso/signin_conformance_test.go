@@ -221,3 +221,28 @@ func TestCodeReplayedLaterRevokesItsTokens(t *testing.T) {
 		}
 	}, func(c *app.Config) { fake = clock.NewFake(time.Now()); c.TestClock = fake })
 }
+
+// RFC 6749 §3.2: a token request's parameter sent without a value MUST be treated as omitted,
+// so an empty client_secret beside HTTP Basic is no second authentication method.
+func TestTokenEndpointReadsParametersAsRFC6749Says(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		idp.as(map[string]any{"sub": "okta-form", "email": "form@example.com"})
+		t.Run("an empty client_secret beside HTTP Basic is omitted", func(t *testing.T) {
+			redeem := func(secretInForm string) (int, map[string]any) {
+				t.Helper()
+				res, verifier := w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "form@example.com")
+				return postToken(t, e, w.app.ClientID, w.app.ClientSecret, url.Values{"grant_type": {"authorization_code"},
+					"code": {res.query.Get("code")}, "redirect_uri": {w.redirect}, "code_verifier": {verifier}, "client_secret": {secretInForm}})
+			}
+			if status, body := redeem(""); status != 200 || body["id_token"] == nil {
+				t.Fatalf("Basic with an empty client_secret: %d %v", status, body)
+			}
+			// A secret in both is still two methods.
+			if status, body := redeem(w.app.ClientSecret); status != 400 || body["error"] != "invalid_request" {
+				t.Fatalf("Basic and client_secret: %d %v", status, body)
+			}
+		})
+	})
+}

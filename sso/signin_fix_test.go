@@ -580,19 +580,10 @@ func TestTokenEndpointNamesTheGrantOfTheClient(t *testing.T) {
 		w := newSignInWorld(t, e, idp)
 		token := func(id, secret string, form url.Values) (int, string, string) {
 			t.Helper()
-			req, _ := http.NewRequest("POST", e.URL+"/oauth/token", strings.NewReader(form.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			if id != "" {
-				req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var body map[string]string
-			json.NewDecoder(resp.Body).Decode(&body)
-			return resp.StatusCode, body["error"], body["error_description"]
+			status, body := postToken(t, e, id, secret, form)
+			code, _ := body["error"].(string)
+			desc, _ := body["error_description"].(string)
+			return status, code, desc
 		}
 		cc := url.Values{"grant_type": {"client_credentials"}}
 		code := url.Values{"grant_type": {"authorization_code"}, "code": {"not-a-code"}, "redirect_uri": {w.redirect}}

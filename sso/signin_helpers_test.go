@@ -707,3 +707,23 @@ func discoveryOf(t *testing.T, e *testEnv) map[string]any {
 	}
 	return d
 }
+
+// postToken POSTs form to Gatehouse's token endpoint, with HTTP Basic client authentication
+// when id is set (RFC 6749 §2.3.1: each part form-encoded), and returns the status and the
+// JSON body.
+func postToken(t *testing.T, e *testEnv, id, secret string, form url.Values) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", e.URL+"/oauth/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if id != "" {
+		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body := map[string]any{}
+	json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body
+}
