@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"gatehouse/models"
+	"gatehouse/provision"
 	"gatehouse/telemetry/reqinfo"
 )
 
@@ -124,12 +125,15 @@ func (s *Server) clientForm(w http.ResponseWriter, r *http.Request, endpoint str
 }
 
 // writeTokenError writes an RFC 6749 §5.2 error, challenging for HTTP Basic when the client
-// tried it and failed.
+// tried it and failed. Its description keeps to the characters §5.2 allows, whatever of the
+// request it quotes (a scope).
 func writeTokenError(w http.ResponseWriter, terr *tokenError) {
 	if terr.status == http.StatusUnauthorized && terr.basic {
 		w.Header().Set("WWW-Authenticate", `Basic realm="gatehouse", charset="UTF-8"`)
 	}
-	writeJSON(w, terr.status, terr)
+	out := *terr
+	out.Desc = provision.ErrorDescription(terr.Desc)
+	writeJSON(w, out.status, out)
 }
 
 // unavailable is the answer to a database that could not answer in time: retryable, 503 (the
@@ -151,6 +155,5 @@ func (s *Server) serverFailure(r *http.Request, op string, err error) *tokenErro
 
 // writeServerError writes serverFailure's answer.
 func (s *Server) writeServerError(w http.ResponseWriter, r *http.Request, op string, err error) {
-	te := s.serverFailure(r, op, err)
-	writeJSON(w, te.status, te)
+	writeTokenError(w, s.serverFailure(r, op, err))
 }

@@ -445,7 +445,7 @@ func (s *Service) answer(redirectURI, mode, state string, v url.Values) *Answer 
 
 // errorAnswer is an OAuth error for the application (RFC 6749 §4.1.2.1).
 func (s *Service) errorAnswer(redirectURI, mode, state, code, desc string) *Answer {
-	return s.answer(redirectURI, mode, state, url.Values{"error": {code}, "error_description": {errorDescription(desc)}})
+	return s.answer(redirectURI, mode, state, url.Values{"error": {code}, "error_description": {ErrorDescription(desc)}})
 }
 
 // ErrorAnswer is an OAuth error for the application of flow fl, in the flow's response mode.
@@ -453,10 +453,12 @@ func (s *Service) ErrorAnswer(fl *models.SignInFlow, code, desc string) *Answer 
 	return s.errorAnswer(fl.RedirectURI, fl.ResponseMode, fl.State, code, desc)
 }
 
-// errorDescription keeps an error_description within the characters RFC 6749 §4.1.2.1 allows
-// (printable ASCII without '"' and '\'): a message that quotes a person's input (a domain, a
-// name) or ends with "…" has any other character replaced.
-func errorDescription(desc string) string {
+// ErrorDescription keeps an error_description within the characters RFC 6749 allows
+// (printable ASCII without '"' and '\': §4.1.2.1 for the authorization endpoint's errors, §5.2
+// for the token endpoint's and those of the endpoints built like it): a message that quotes a
+// request's or a person's input (a scope, a domain, a name) or ends with "…" has any other
+// character replaced.
+func ErrorDescription(desc string) string {
 	return strings.Map(func(r rune) rune {
 		switch {
 		case r == '"':
@@ -986,7 +988,7 @@ func (s *Service) RedeemCode(ctx context.Context, in CodeRedemption) (*Redeemed,
 	case g.CodeChallenge != "" && in.CodeVerifier == "":
 		problem = "code_verifier is missing: the authorization request sent a code_challenge"
 	case g.CodeChallenge != "" && !wellFormedVerifier(in.CodeVerifier):
-		problem = "code_verifier must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_' and '~' (RFC 7636 §4.1)"
+		problem = "code_verifier must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_' and '~' (RFC 7636 section 4.1)"
 	case g.CodeChallenge != "" && !verifierMatches(in.CodeVerifier, g.CodeChallenge):
 		problem = "code_verifier does not match the code_challenge"
 	case g.CodeChallenge == "" && in.CodeVerifier != "":

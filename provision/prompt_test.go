@@ -66,8 +66,8 @@ func TestErrorDescription(t *testing.T) {
 		`a "quoted" \ value` + "\n":                     `a 'quoted' ? value?`,
 		"The identity provider's answer.":               "The identity provider's answer.",
 	} {
-		if got := errorDescription(in); got != want {
-			t.Errorf("errorDescription(%q) = %q, want %q", in, got, want)
+		if got := ErrorDescription(in); got != want {
+			t.Errorf("ErrorDescription(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -223,7 +223,8 @@ func TestCodeReplayedLaterRevokesItsTokens(t *testing.T) {
 }
 
 // RFC 6749 §3.2: a token request's parameter sent without a value MUST be treated as omitted,
-// so an empty client_secret beside HTTP Basic is no second authentication method.
+// so an empty client_secret beside HTTP Basic is no second authentication method; and §5.2:
+// an error_description holds printable ASCII but '"' and '\', whatever the request carried.
 func TestTokenEndpointReadsParametersAsRFC6749Says(t *testing.T) {
 	idp := newTestIdP(t)
 	eachDB(t, func(t *testing.T, e *testEnv) {
@@ -242,6 +243,25 @@ func TestTokenEndpointReadsParametersAsRFC6749Says(t *testing.T) {
 			// A secret in both is still two methods.
 			if status, body := redeem(w.app.ClientSecret); status != 400 || body["error"] != "invalid_request" {
 				t.Fatalf("Basic and client_secret: %d %v", status, body)
+			}
+		})
+
+		t.Run("error_description stays within RFC 6749's characters", func(t *testing.T) {
+			outside := func(s string) bool {
+				return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r > 0x7e || r == '"' || r == '\\' })
+			}
+			// A verifier outside RFC 7636's alphabet, whose refusal cites the RFC.
+			bad := strings.Repeat("!@ $", 12)
+			r := newBrowser(t, w.redirect).get(t, w.pub.AuthCodeURL("s", oauth2.S256ChallengeOption(bad), oauth2.SetAuthURLParam("login_hint", "form@example.com")))
+			status, body := postToken(t, e, "", "", url.Values{"grant_type": {"authorization_code"}, "code": {r.query.Get("code")},
+				"client_id": {w.pub.ClientID}, "redirect_uri": {w.redirect}, "code_verifier": {bad}})
+			if desc, _ := body["error_description"].(string); status != 400 || body["error"] != "invalid_grant" || outside(desc) {
+				t.Errorf("a verifier outside the alphabet: %d %q", status, desc)
+			}
+			// A scope an integration client does not have is quoted in the description.
+			status, body = postToken(t, e, apptest.AdminID, apptest.AdminSecret, url.Values{"grant_type": {"client_credentials"}, "scope": {`naïve"\scope`}})
+			if desc, _ := body["error_description"].(string); status != 400 || body["error"] != "invalid_scope" || outside(desc) {
+				t.Errorf("an unknown scope: %d %q", status, desc)
 			}
 		})
 	})
