@@ -113,6 +113,38 @@ func TestOpenIDProviderConformance(t *testing.T) {
 			}
 		})
 
+		// RFC 6749 §3.1: a parameter sent without a value MUST be treated as omitted.
+		t.Run("authorization parameters without a value are omitted", func(t *testing.T) {
+			q := url.Values{"client_id": {w.app.ClientID}, "redirect_uri": {w.redirect}, "response_type": {"code"}, "scope": {"openid"},
+				"login_hint": {"conf@example.com"}}
+			for _, k := range []string{"state", "nonce", "prompt", "max_age", "acr_values", "id_token_hint", "request", "request_uri",
+				"response_mode", "code_challenge", "code_challenge_method", "domain_hint", "connection", "display", "ui_locales"} {
+				q.Set(k, "")
+			}
+			r := newBrowser(t, w.redirect).get(t, e.URL+"/oauth/authorize?"+q.Encode())
+			if r.query.Get("code") == "" || r.query.Has("state") {
+				t.Fatalf("empty parameters: %+v", r)
+			}
+			tok, err := w.app.Exchange(ctx, r.query.Get("code"))
+			if err != nil {
+				t.Fatalf("exchange: %v", err)
+			}
+			verifyID(t, tok)
+		})
+
+		// OIDC Core §3.1.2.1 makes redirect_uri REQUIRED (RFC 6749 §3.1.2.3 lets a client with one
+		// registered URI leave it out; the applications here have two): without it there is no
+		// URI to answer at, so the person gets a page, never a redirect.
+		t.Run("oidcc-ensure-redirect-uri-in-authorization-request: no redirect_uri, a page", func(t *testing.T) {
+			for _, redirect := range []string{"", "&redirect_uri="} {
+				r := newBrowser(t, w.redirect).get(t, e.URL+"/oauth/authorize?response_type=code&scope=openid&state=s&login_hint=conf%40example.com&client_id="+
+					w.app.ClientID+redirect)
+				if r.status != 400 || r.location != "" || !strings.Contains(r.body, "redirect_uri") {
+					t.Fatalf("authorize without a redirect_uri (%q): %+v", redirect, r)
+				}
+			}
+		})
+
 		// OIDC Core §5.3.1: the OP MUST support GET and POST at userinfo, the token as a bearer
 		// token (RFC 6750 §2); §5.3.2: its sub is the id_token's, in application/json. A token in
 		// a form body (RFC 6750 §2.2, a MAY) is not taken: oidcc-userinfo-post-body ends with
