@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -110,6 +111,26 @@ func TestOpenIDProviderConformance(t *testing.T) {
 				if info := userinfo(t, e, tok.AccessToken); info.status != 200 || info.body["sub"] != idt.Subject || info.body["name"] != "Connie Form" {
 					t.Errorf("%v: userinfo %+v", params, info)
 				}
+			}
+		})
+
+		// The Basic OP plan runs oidcc-server once more with client_secret_post (OIDC Core §9,
+		// RFC 6749 §2.3.1), which discovery lists; the other tests redeem with HTTP Basic.
+		t.Run("oidcc-server-client-secret-post: the secret in the form", func(t *testing.T) {
+			if methods := discoveryOf(t, e)["token_endpoint_auth_methods_supported"]; !strings.Contains(fmt.Sprint(methods), "client_secret_post") {
+				t.Fatalf("token_endpoint_auth_methods_supported = %v", methods)
+			}
+			post := *w.app
+			post.Endpoint.AuthStyle = oauth2.AuthStyleInParams
+			verifier := oauth2.GenerateVerifier()
+			r := newBrowser(t, w.redirect).get(t, post.AuthCodeURL("st", oidc.Nonce("n"), oauth2.S256ChallengeOption(verifier),
+				oauth2.SetAuthURLParam("login_hint", "conf@example.com")))
+			tok, err := post.Exchange(ctx, r.query.Get("code"), oauth2.VerifierOption(verifier))
+			if err != nil {
+				t.Fatalf("exchange with client_secret_post: %v", err)
+			}
+			if _, claims := verifyID(t, tok); claims["nonce"] != "n" {
+				t.Fatalf("claims: %v", claims)
 			}
 		})
 
