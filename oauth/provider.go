@@ -356,18 +356,26 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("WWW-Authenticate", `Bearer error="`+code+`", error_description="`+desc+`"`)
 		writeJSON(w, http.StatusUnauthorized, tokenError{Code: code, Desc: desc})
 	}
-	scheme, raw, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if r.Header.Get("Authorization") == "" {
-		// No credentials at all: the challenge names no error (RFC 6750 §3.1).
+	authz := r.Header.Get("Authorization")
+	scheme, raw, _ := strings.Cut(authz, " ")
+	raw = strings.TrimSpace(raw)
+	switch {
+	case authz == "" || !strings.EqualFold(scheme, "Bearer"):
+		// No bearer credentials: none, or another scheme's (Basic), an authentication method
+		// the endpoint does not take. The challenge names no error (RFC 6750 §3.1).
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
 		writeJSON(w, http.StatusUnauthorized, tokenError{Code: "invalid_token", Desc: "a bearer access token is required"})
 		return
-	}
-	if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" || len(raw) > 4096 {
-		deny("invalid_token", "a bearer access token is required")
+	case raw == "":
+		// "Bearer" and no token: a malformed request (RFC 6750 §3.1: invalid_request, 400).
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_request", error_description="the Authorization header has no token"`)
+		writeJSON(w, http.StatusBadRequest, tokenError{Code: "invalid_request", Desc: "the Authorization header has no token"})
+		return
+	case len(raw) > 4096:
+		deny("invalid_token", "the access token is invalid or expired")
 		return
 	}
-	c, ok := s.verifyUserToken(r, strings.TrimSpace(raw))
+	c, ok := s.verifyUserToken(r, raw)
 	if !ok {
 		deny("invalid_token", "the access token is invalid or expired")
 		return

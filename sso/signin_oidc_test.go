@@ -2,6 +2,7 @@ package sso_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -327,14 +328,32 @@ func TestOIDCSignIn(t *testing.T) {
 			if resp.StatusCode != 400 || body["error"] != "invalid_request" {
 				t.Fatalf("no code: %d %v", resp.StatusCode, body)
 			}
-			resp, err = http.Get(e.URL + "/oauth/userinfo")
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != 401 || strings.Contains(resp.Header.Get("WWW-Authenticate"), "error=") ||
-				!strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
-				t.Fatalf("userinfo without credentials: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+			// RFC 6750 §3.1: no bearer credentials (none, or another scheme's) get a challenge
+			// with no error; "Bearer" without a token is a malformed request.
+			for _, c := range []struct{ authorization, challenge string }{
+				{"", `Bearer realm="gatehouse"`},
+				{"Basic " + base64.StdEncoding.EncodeToString([]byte(w.app.ClientID+":"+w.app.ClientSecret)), `Bearer realm="gatehouse"`},
+				{"Bearer", `Bearer error="invalid_request"`},
+				{"Bearer   ", `Bearer error="invalid_request"`},
+				{"Bearer not-a-token", `Bearer error="invalid_token"`},
+			} {
+				req, _ := http.NewRequest("GET", e.URL+"/oauth/userinfo", nil)
+				if c.authorization != "" {
+					req.Header.Set("Authorization", c.authorization)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				status := 401
+				if strings.Contains(c.challenge, "invalid_request") {
+					status = 400
+				}
+				if resp.StatusCode != status || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), c.challenge) {
+					t.Errorf("userinfo with Authorization %q: %d %q, want %d %s", c.authorization, resp.StatusCode,
+						resp.Header.Get("WWW-Authenticate"), status, c.challenge)
+				}
 			}
 		})
 
