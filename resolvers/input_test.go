@@ -241,6 +241,25 @@ func TestGraphQLErrorsAreSentences(t *testing.T) {
 		if len(r.Errors) != 1 || r.Errors[0].Message != "variable $v.colour is not a field of its input type" {
 			t.Errorf("unknown input field: %s", r.Raw)
 		}
+		// A document of several operations needs "operationName" (GraphiQL asks which to run;
+		// curl does not): the answer says so, naming them, instead of "operation  not found".
+		two := `mutation RevokeClient { createCompany(input: {name: "x"}) { errors { message } } } query Viewer { viewer { clientId } }`
+		for _, c := range []struct {
+			body map[string]any
+			want string
+		}{
+			{map[string]any{"query": two}, `the document has 2 operations (RevokeClient, Viewer): name the one to run in the request's "operationName"`},
+			{map[string]any{"query": two, "operationName": "Rotate"}, `the document has no operation named "Rotate" (operationName): it has RevokeClient, Viewer`},
+			{map[string]any{"query": "{ viewer { clientId } }", "operationName": "Viewer"}, `the document has no operation named "Viewer" (operationName): it has an unnamed one`},
+		} {
+			rr := e.Call("POST", "/graphql/v1", admin, c.body)
+			if rr.Status != 422 || str(rr.Body, "errors", 0, "message") != c.want || str(rr.Body, "errors", 0, "extensions", "code") != "GRAPHQL_VALIDATION_FAILED" {
+				t.Errorf("%v: %d %s", c.body, rr.Status, rr.Raw)
+			}
+		}
+		if r := e.GQL(admin, "{ viewer { clientId } }", nil); len(r.Errors) != 0 {
+			t.Errorf("one operation without operationName: %s", r.Raw)
+		}
 		// A body that is not a GraphQL request is refused without echoing it.
 		for _, body := range []string{`{"query": "{ viewer { clientId } }", "variables": [1, 2]}`, `{"query": "{ viewer { clientId } }" SECRETSTUFF`} {
 			rr := e.Call("POST", "/graphql/v1", admin, body).Must(t, 400)

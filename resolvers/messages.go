@@ -1,10 +1,15 @@
 package resolvers
 
 import (
+	"context"
+	"fmt"
 	"regexp"
 	"strings"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"gatehouse/models"
 )
 
 // Validation errors come from gqlparser, which phrases variable coercion in Go's terms
@@ -40,4 +45,40 @@ func variable(e *gqlerror.Error) string {
 		return "variable $" + p + " "
 	}
 	return ""
+}
+
+// operationChoice rewrites gqlgen's "operation X not found", which reads "operation  not
+// found" when a document of several operations comes without "operationName" (GraphiQL asks
+// which to run; curl does not), into a sentence that says what to send, naming the document's
+// operations.
+func operationChoice(ctx context.Context, e *gqlerror.Error) {
+	if !strings.HasPrefix(e.Message, "operation ") || !strings.HasSuffix(e.Message, " not found") || !graphql.HasOperationContext(ctx) {
+		return
+	}
+	oc := graphql.GetOperationContext(ctx)
+	if oc.Doc == nil || oc.Operation != nil {
+		return
+	}
+	var names []string
+	for _, op := range oc.Doc.Operations {
+		if len(names) == 5 {
+			names = append(names, "…")
+			break
+		}
+		if op.Name == "" {
+			names = append(names, "an unnamed one")
+		} else {
+			names = append(names, op.Name)
+		}
+	}
+	switch {
+	case len(names) == 0:
+		e.Message = "the document has no operation to run"
+	case oc.OperationName == "":
+		e.Message = fmt.Sprintf(`the document has %d operations (%s): name the one to run in the request's "operationName"`,
+			len(oc.Doc.Operations), strings.Join(names, ", "))
+	default:
+		e.Message = fmt.Sprintf(`the document has no operation named %q (operationName): it has %s`,
+			models.Clip(oc.OperationName, 128), strings.Join(names, ", "))
+	}
 }

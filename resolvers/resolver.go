@@ -58,6 +58,7 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		var gqlErr *gqlerror.Error
 		if errors.As(err, &gqlErr) && gqlErr.Err == nil {
+			operationChoice(ctx, gqlErr)
 			return sentence(gqlErr) // parse and validation errors: safe, and useful to the caller
 		}
 		ge := graphql.DefaultErrorPresenter(ctx, err)
