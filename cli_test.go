@@ -299,12 +299,21 @@ func TestCLIClients(t *testing.T) {
 			!slices.Equal(created.Scopes, []string{"graphql", "admin"}) || created.PlatformAdmin {
 			t.Fatalf("created: %+v", created)
 		}
-		// The service layer's rules apply (and say what is wrong).
-		if out := run(1, "clients", "create", "--name", "x", "--scopes", "root"); !strings.Contains(out, "unknown scope") {
-			t.Errorf("bad scope: %s", out)
-		}
-		if out := run(1, "clients", "revoke", "ghc_nope"); !strings.Contains(out, "no such integration client") {
-			t.Errorf("unknown client: %s", out)
+		// The service layer's rules apply (and say what is wrong), naming the flag or argument
+		// the operator wrote, not the API's field, with the value where the message needs it.
+		for _, c := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"create", "--name", "x", "--scopes", "graphql,root"}, `invalid: --scopes "root": unknown scope; valid scopes are`},
+			{[]string{"create", "--name", "x", "--scopes", "admin", "--workspace", "0190"}, "invalid: --workspace is not a valid UUID"},
+			{[]string{"create", "--name", strings.Repeat("n", 129), "--scopes", "admin"}, "invalid: --name must be at most 128 characters"},
+			{[]string{"list", "--workspace", "0190c1d2-0000-7000-8000-000000000000"}, `not_found: --workspace "0190c1d2-0000-7000-8000-000000000000": no such workspace`},
+			{[]string{"revoke", "ghc_nope"}, `not_found: CLIENT_ID "ghc_nope": no such integration client`},
+		} {
+			if out := run(1, append([]string{"clients"}, c.args...)...); !strings.Contains(out, c.want) {
+				t.Errorf("clients %v: want %q, got %s", c.args, c.want, out)
+			}
 		}
 		var listed []clientJSON
 		if err := json.Unmarshal([]byte(run(0, "clients", "list", "--json")), &listed); err != nil {

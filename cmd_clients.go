@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -58,7 +59,8 @@ operating-system user. A secret is printed once, when created or rotated.`,
 		if name == "" || len(scopes) == 0 {
 			return usage(cmd, fmt.Errorf("clients create needs --name and --scopes"))
 		}
-		return withOperator(cmd.Context(), getenv, stderr, func(ctx context.Context, svc *provision.Service) error {
+		flags := map[string]string{"name": "--name", "scopes": "--scopes", "workspaceId": "--workspace"}
+		return withOperator(cmd.Context(), getenv, stderr, flags, func(ctx context.Context, svc *provision.Service) error {
 			c, plain, err := svc.CreateIntegrationClient(ctx, provision.CreateIntegrationClientInput{Name: name, Scopes: scopes,
 				WorkspaceID: &workspace})
 			if err != nil {
@@ -76,7 +78,7 @@ operating-system user. A secret is printed once, when created or rotated.`,
 	list.Flags().StringVar(&workspace, "workspace", "", "workspace id (default: the platform admin's workspace)")
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	list.RunE = func(cmd *cobra.Command, _ []string) error {
-		return withOperator(cmd.Context(), getenv, stderr, func(ctx context.Context, svc *provision.Service) error {
+		return withOperator(cmd.Context(), getenv, stderr, map[string]string{"workspaceId": "--workspace"}, func(ctx context.Context, svc *provision.Service) error {
 			cs, err := svc.IntegrationClients(ctx, &workspace)
 			if err != nil {
 				return err
@@ -99,6 +101,7 @@ operating-system user. A secret is printed once, when created or rotated.`,
 		})
 	}
 
+	clientArg := map[string]string{"clientId": "CLIENT_ID"}
 	rotate := &cobra.Command{
 		Use:   "rotate CLIENT_ID",
 		Short: "Replace a client's secret and print the new one (shown once); issued tokens expire as usual",
@@ -106,7 +109,7 @@ operating-system user. A secret is printed once, when created or rotated.`,
 	}
 	rotate.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	rotate.RunE = func(cmd *cobra.Command, args []string) error {
-		return withOperator(cmd.Context(), getenv, stderr, func(ctx context.Context, svc *provision.Service) error {
+		return withOperator(cmd.Context(), getenv, stderr, clientArg, func(ctx context.Context, svc *provision.Service) error {
 			c, plain, err := svc.RotateIntegrationClientSecret(ctx, args[0])
 			if err != nil {
 				return err
@@ -121,7 +124,7 @@ operating-system user. A secret is printed once, when created or rotated.`,
 		Args:  exactArgs(1),
 	}
 	revoke.RunE = func(cmd *cobra.Command, args []string) error {
-		return withOperator(cmd.Context(), getenv, stderr, func(ctx context.Context, svc *provision.Service) error {
+		return withOperator(cmd.Context(), getenv, stderr, clientArg, func(ctx context.Context, svc *provision.Service) error {
 			if _, err := svc.RevokeIntegrationClient(ctx, args[0]); err != nil {
 				return err
 			}
@@ -138,7 +141,7 @@ operating-system user. A secret is printed once, when created or rotated.`,
 
 // withOperator opens the database as the server does (migrate, bootstrap) and runs fn as the
 // operator.
-func withOperator(ctx context.Context, getenv func(string) string, stderr io.Writer,
+func withOperator(ctx context.Context, getenv func(string) string, stderr io.Writer, flags map[string]string,
 	fn func(context.Context, *provision.Service) error) error {
 	c, err := app.LoadConfig(getenv)
 	if err != nil {
@@ -157,18 +160,43 @@ func withOperator(ctx context.Context, getenv func(string) string, stderr io.Wri
 	defer a.Store().Close()
 	opCtx, err := a.Service().AsOperator(ctx, operatorName(getenv))
 	if err != nil {
-		return operatorError(err)
+		return operatorError(err, nil)
 	}
-	return operatorError(fn(opCtx, a.Service()))
+	return operatorError(fn(opCtx, a.Service()), flags)
 }
 
 // operatorError shows domain errors as their field messages; the operator sees other causes
-// in full (this is their own terminal, not an API answer).
-func operatorError(err error) error {
+// in full (this is their own terminal, not an API answer). A field the command takes as a flag
+// or an argument is named as the operator wrote it (flags maps the service's field names, such
+// as workspaceId, to "--workspace"), with the value they gave when the message does not say
+// what was wrong with it ("--scopes \"root\": unknown scope; …").
+func operatorError(err error, flags map[string]string) error {
 	if err == nil || models.ErrorCode(err) == models.EINTERNAL {
 		return err
 	}
-	return fmt.Errorf("%s: %s", strings.ToLower(models.ErrorCode(err)), models.FieldMessage(err))
+	var es models.Errors
+	var one *models.Error
+	switch {
+	case errors.As(err, &es):
+	case errors.As(err, &one):
+		es = models.Errors{one}
+	}
+	msg := models.FieldMessage(err)
+	if len(es) > 0 {
+		parts := make([]string, len(es))
+		for i, e := range es {
+			named := *e
+			if flag, ok := flags[e.Field]; ok {
+				named.Field = flag
+			}
+			parts[i] = models.FieldMessage(&named)
+			if _, ok := flags[e.Field]; ok && e.Value != nil && !strings.HasPrefix(parts[i], named.Field+" ") {
+				parts[i] = fmt.Sprintf("%s %q: %s", named.Field, *e.Value, parts[i])
+			}
+		}
+		msg = strings.Join(parts, "; ")
+	}
+	return fmt.Errorf("%s: %s", strings.ToLower(models.ErrorCode(err)), msg)
 }
 
 // clientJSON is a client as the clients commands print it.
