@@ -32,6 +32,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -102,11 +103,28 @@ var page = template.Must(template.New("").Parse(`<!doctype html><title>Developme
 <button>Sign in</button></form>`))
 
 // authorize shows the page on which the person says who they are (the email Gatehouse sent as
-// login_hint, filled in).
+// login_hint, filled in), or answers login_required to prompt=none.
 func (p *provider) authorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if q.Get("client_id") != p.client || q.Get("response_type") != "code" || q.Get("redirect_uri") == "" {
 		http.Error(w, "dev-idp: unknown client_id "+q.Get("client_id")+" (this IdP's is "+p.client+"), or no response_type=code or redirect_uri", http.StatusBadRequest)
+		return
+	}
+	if slices.Contains(strings.Fields(q.Get("prompt")), "none") {
+		// It keeps no sessions, so it cannot sign anyone in without its page (OIDC Core §3.1.2.6).
+		back, err := url.Parse(q.Get("redirect_uri"))
+		if err != nil {
+			http.Error(w, "dev-idp: bad redirect_uri", http.StatusBadRequest)
+			return
+		}
+		v := back.Query()
+		v.Set("error", "login_required")
+		v.Set("iss", p.issuer)
+		if s := q.Get("state"); s != "" {
+			v.Set("state", s)
+		}
+		back.RawQuery = v.Encode()
+		http.Redirect(w, r, back.String(), http.StatusFound)
 		return
 	}
 	hidden := map[string]string{}

@@ -122,6 +122,16 @@ func TestDevIdPWalkThrough(t *testing.T) {
 		}
 		return nil
 	}}
+	// prompt=none: the stand-in keeps no sessions, so the application hears login_required.
+	resp, err = browser.Get(rp.AuthCodeURL("st", oidc.Nonce("nn"), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()),
+		oauth2.SetAuthURLParam("login_hint", "ada@contoso.com"), oauth2.SetAuthURLParam("prompt", "none")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if l := resp.Header.Get("Location"); !strings.HasPrefix(l, redirect+"?error=login_required") {
+		t.Fatalf("prompt=none: %d %s", resp.StatusCode, l)
+	}
 	verifier := oauth2.GenerateVerifier()
 	resp, err = browser.Get(rp.AuthCodeURL("st", oidc.Nonce("nn"), oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("login_hint", "ada@contoso.com")))
 	if err != nil {
