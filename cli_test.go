@@ -309,7 +309,7 @@ func TestCLIClients(t *testing.T) {
 			{[]string{"create", "--name", "x", "--scopes", "admin", "--workspace", "0190"}, "invalid: --workspace is not a valid UUID"},
 			{[]string{"create", "--name", strings.Repeat("n", 129), "--scopes", "admin"}, "invalid: --name must be at most 128 characters"},
 			{[]string{"list", "--workspace", "0190c1d2-0000-7000-8000-000000000000"}, `not_found: --workspace "0190c1d2-0000-7000-8000-000000000000": no such workspace`},
-			{[]string{"revoke", "ghc_nope"}, `not_found: CLIENT_ID "ghc_nope": no such integration client`},
+			{[]string{"revoke", "ghc_nope"}, `not_found: CLIENT_ID "ghc_nope": no such integration client in any workspace`},
 		} {
 			if out := run(1, append([]string{"clients"}, c.args...)...); !strings.Contains(out, c.want) {
 				t.Errorf("clients %v: want %q, got %s", c.args, c.want, out)

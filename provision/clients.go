@@ -289,7 +289,11 @@ func (s *Service) changeClient(ctx context.Context, clientID, action string, cha
 			c, err = s.store.IntegrationClient(ctx, p.WorkspaceID, clientID)
 		}
 		if errors.Is(err, store.ErrNotFound) {
-			return audited{}, models.FieldError(models.ENOTFOUND, "clientId", clientID, "no such integration client in this workspace")
+			where := "in this workspace"
+			if p.PlatformAdmin {
+				where = "in any workspace" // the platform admin (and the operator's CLI) looked in every one
+			}
+			return audited{}, models.FieldError(models.ENOTFOUND, "clientId", clientID, "no such integration client "+where)
 		}
 		if err != nil {
 			return audited{}, err
