@@ -220,11 +220,14 @@ func TestCLIServesByDefault(t *testing.T) {
 	l.Close()
 	cmd := exec.Command(bin)
 	dir := t.TempDir()
-	secretFile := filepath.Join(dir, "bootstrap.txt")
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real // the working directory, as the server sees it
+	}
+	// GATEHOUSE_BOOTSTRAP_SECRET_FILE unset: the default, in the working directory.
+	secretFile := filepath.Join(dir, "gatehouse-bootstrap-secret.txt")
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "GATEHOUSE_ADDR=" + addr, "GATEHOUSE_SHUTDOWN_DRAIN=0s",
-		"GATEHOUSE_DATABASE_URL=sqlite:" + filepath.Join(dir, "g.db"), "GATEHOUSE_PUBLIC_URL=http://" + addr,
-		"GATEHOUSE_BOOTSTRAP_SECRET_FILE=" + secretFile}
+		"GATEHOUSE_DATABASE_URL=sqlite:" + filepath.Join(dir, "g.db"), "GATEHOUSE_PUBLIC_URL=http://" + addr}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -269,6 +272,11 @@ func TestCLIServesByDefault(t *testing.T) {
 	if b, err := os.ReadFile(secretFile); err != nil || !strings.Contains(string(b), "client_secret:") ||
 		strings.Contains(out.String(), "client_secret:") {
 		t.Errorf("bootstrap credentials: file %q (%v), output:\n%s", b, err, out.String())
+	}
+	// The log names the file by its absolute path, which the reader of the log can find
+	// without knowing the server's working directory.
+	if want, _ := json.Marshal(secretFile); !strings.Contains(out.String(), `"path":`+string(want)) {
+		t.Errorf("the log does not name %s:\n%s", secretFile, out.String())
 	}
 }
 

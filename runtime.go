@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"gatehouse/app"
@@ -48,10 +49,14 @@ func serve(ctx context.Context, ln net.Listener, srv *http.Server, g *guard.Guar
 // bootstrapOutput is where a generated admin secret is shown once: the terminal when standard
 // output is one, else a file created 0600 on first write (its path, never the secret, goes to
 // the log). The JSON log stream on standard output is collected by log pipelines; a secret
-// must not end up there.
+// must not end up there. The log names the file by its absolute path: the default is relative
+// to a working directory the reader of the log may not know (the image's /data, a service's /).
 func bootstrapOutput(path string, log *slog.Logger) io.Writer {
 	if fi, err := os.Stdout.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 		return os.Stdout
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
 	}
 	return &secretFile{path: path, log: log}
 }
