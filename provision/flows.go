@@ -201,6 +201,9 @@ func randomValue() string { return secret.Token("", 32) }
 // Authorize validates an application's authorization request and routes it (OIDC Core §3.1.2).
 func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*AuthorizeResult, error) {
 	ctx = signInState(ctx)
+	if req.ClientID == "" {
+		return &AuthorizeResult{Kind: AuthorizeBadClient, Message: "The request names no application: its client_id is missing or empty."}, nil
+	}
 	app, err := s.applicationByClientID(ctx, req.ClientID)
 	if err != nil {
 		return nil, internal("authorize", err)

@@ -35,6 +35,13 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 			if r.status != 400 || r.location != "" || !strings.Contains(r.body, "not registered") {
 				t.Fatalf("unknown client: %+v", r)
 			}
+			// An application started without its client ID (an unset CLIENT_ID, say) is told
+			// that, not that an application of no name is unknown.
+			bad.ClientID = ""
+			r, _ = w.signIn(t, b, &bad, "login_hint", "jane@example.com")
+			if r.status != 400 || r.location != "" || !strings.Contains(r.body, "names no application: its client_id is missing or empty") {
+				t.Fatalf("no client_id: %+v", r)
+			}
 			bad = *w.app
 			bad.RedirectURL = w.redirect + "/extra" // prefixes never match
 			r, _ = w.signIn(t, b, &bad, "login_hint", "jane@example.com")
