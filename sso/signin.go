@@ -36,7 +36,8 @@ import (
 // that its iss names the flow's connection's issuer.
 
 // providerTTL bounds how long a provider's discovery document is trusted before it is fetched
-// again; its keys are cached (and refreshed on an unknown kid) by go-oidc's remote key set.
+// again (sooner for an id_token it does not verify: rediscover); its keys are cached (and
+// refreshed on an unknown kid) by go-oidc's remote key set.
 const providerTTL = time.Hour
 
 // maxProviders bounds the provider cache.
@@ -106,7 +107,7 @@ func (s *SignIn) Register(mux *http.ServeMux) {
 // guarded client. The key includes the connection's version, so an edited connection is
 // discovered again.
 func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*upstream, error) {
-	key := c.ID.String() + "/" + strconv.Itoa(c.Version)
+	key := providerKey(c)
 	if p, ok := s.providers.Get(key); ok {
 		return p, nil
 	}
@@ -144,6 +145,20 @@ func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*upstream,
 		issuer: pc.IssuerURL, issParameter: extra.ISSParameter, auth: readTokenEndpointAuth(body)}
 	s.providers.Set(key, p)
 	return p, nil
+}
+
+func providerKey(c *models.Connection) string { return c.ID.String() + "/" + strconv.Itoa(c.Version) }
+
+// rediscover forgets p, the connection's provider as held, and discovers it again: the IdP
+// may have changed what its discovery document says (its signing algorithms, its key set's
+// URL) since it was read, up to providerTTL ago. ok is false when discovery fails, or found
+// nothing newer than p. Concurrent callers forget p once, and share the one they find after.
+func (s *SignIn) rediscover(ctx context.Context, c *models.Connection, p *upstream) (*upstream, bool) {
+	if held, ok := s.providers.Get(providerKey(c)); ok && held == p {
+		s.providers.Delete(providerKey(c))
+	}
+	fresh, err := s.provider(ctx, c)
+	return fresh, err == nil && fresh != p
 }
 
 // asymmetricAlgorithms keeps the public-key signature algorithms of a discovery document's list
@@ -338,7 +353,18 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 	if raw == "" {
 		return provision.Identity{}, nil, "the token response has no id_token"
 	}
-	idt, err := p.Verifier(&oidc.Config{ClientID: f.Connection.OIDCClientID}).Verify(oidc.ClientContext(ctx, s.client), raw)
+	verify := func(p *upstream) (*oidc.IDToken, error) {
+		return p.Verifier(&oidc.Config{ClientID: f.Connection.OIDCClientID}).Verify(oidc.ClientContext(ctx, s.client), raw)
+	}
+	idt, err := verify(p)
+	if err != nil && !timedOut(ctx, err) {
+		// Verified against the discovery document as read up to an hour ago: with the one the
+		// IdP serves now, once (the connection test, which reads it afresh, passes meanwhile).
+		if fresh, ok := s.rediscover(ctx, f.Connection, p); ok {
+			p = fresh
+			idt, err = verify(p)
+		}
+	}
 	if err != nil {
 		return provision.Identity{}, nil, upstreamCause(ctx, "id_token", err, models.Clip(err.Error(), maxErrorText))
 	}
@@ -392,11 +418,17 @@ const notAnswering = "the identity provider did not answer in time: "
 // begun with notAnswering when the call timed out. go-oidc does not wrap the error of a key
 // set's fetch, so the request's own context tells that one.
 func upstreamCause(ctx context.Context, what string, err error, text string) string {
-	var ne net.Error
-	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+	if timedOut(ctx, err) {
 		return notAnswering + what + ": " + text
 	}
 	return what + ": " + text
+}
+
+// timedOut reports whether a call to the IdP failed for want of time: the outbound timeout,
+// or the request's deadline.
+func timedOut(ctx context.Context, err error) bool {
+	var ne net.Error
+	return ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // providerCause is the private cause of a callback whose discovery (a cache miss: another

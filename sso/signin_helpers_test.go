@@ -2,6 +2,7 @@ package sso_test
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -109,6 +110,11 @@ type testIdP struct {
 	hostile map[string]func(idp http.Handler) http.Handler
 	// noKid signs id_tokens without a kid.
 	noKid bool
+	// ecKey, when set, signs id_tokens with ES256 (kid e1), which discovery then lists alone
+	// and the key set publishes beside the RSA key: an IdP that changed its signing algorithm.
+	ecKey *ecdsa.PrivateKey
+	// discoveries counts the reads of the discovery document.
+	discoveries int
 }
 
 type idpCode struct {
@@ -166,7 +172,11 @@ func (p *testIdP) answer(w http.ResponseWriter, r *http.Request) {
 			hook()
 		}
 		p.mu.Lock()
-		issParameter, authMethods, authMethodsJSON := p.issParameter, p.authMethods, p.authMethodsJSON
+		issParameter, authMethods, authMethodsJSON, algs := p.issParameter, p.authMethods, p.authMethodsJSON, []string{"RS256"}
+		if p.ecKey != nil {
+			algs = []string{"ES256"}
+		}
+		p.discoveries++
 		p.mu.Unlock()
 		issuer := base
 		p.mu.Lock()
@@ -176,7 +186,7 @@ func (p *testIdP) answer(w http.ResponseWriter, r *http.Request) {
 		p.mu.Unlock()
 		doc := map[string]any{"issuer": issuer, "authorization_endpoint": base + "/authorize",
 			"token_endpoint": base + "/token", "jwks_uri": base + "/jwks", "userinfo_endpoint": base + "/userinfo",
-			"id_token_signing_alg_values_supported": []string{"RS256"}}
+			"id_token_signing_alg_values_supported": algs}
 		if issParameter {
 			doc["authorization_response_iss_parameter_supported"] = true
 		}
@@ -201,7 +211,13 @@ func (p *testIdP) answer(w http.ResponseWriter, r *http.Request) {
 			w.Write(jwksError)
 			return
 		}
-		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &p.key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
+		keys := []jose.JSONWebKey{{Key: &p.key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}
+		p.mu.Lock()
+		if p.ecKey != nil {
+			keys = append(keys, jose.JSONWebKey{Key: &p.ecKey.PublicKey, KeyID: "e1", Algorithm: "ES256", Use: "sig"})
+		}
+		p.mu.Unlock()
+		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: keys})
 	case "/authorize":
 		q := r.URL.Query()
 		p.mu.Lock()
@@ -426,12 +442,17 @@ func (p *testIdP) checkAssertion(r *http.Request, tokenURL string) string {
 
 func (p *testIdP) sign(claims map[string]any) string {
 	opts := (&jose.SignerOptions{}).WithType("JWT")
+	key := jose.SigningKey{Algorithm: jose.RS256, Key: p.key}
 	p.mu.Lock()
+	kid := "k1"
+	if p.ecKey != nil {
+		key, kid = jose.SigningKey{Algorithm: jose.ES256, Key: p.ecKey}, "e1"
+	}
 	if !p.noKid {
-		opts = opts.WithHeader("kid", "k1")
+		opts = opts.WithHeader("kid", kid)
 	}
 	p.mu.Unlock()
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: p.key}, opts)
+	s, err := jose.NewSigner(key, opts)
 	if err != nil {
 		p.t.Errorf("idp: signer: %v", err)
 		return ""

@@ -2,6 +2,9 @@ package sso_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -852,4 +855,46 @@ func TestOIDCAuthorizedParty(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestOIDCIdPChangedItsDiscovery: an IdP that changes what its discovery document says (here
+// its signing algorithm, RS256 to ES256, with a new key) while Gatehouse holds the document
+// (an hour) does not fail its people's sign-ins meanwhile: an id_token the held document does
+// not verify has the document read again, once, and is verified with it. The connection test
+// reads the document afresh and passed all along, so the admin had nothing to go on.
+func TestOIDCIdPChangedItsDiscovery(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer idp.set(func(p *testIdP) { p.ecKey = nil })
+		w := newSignInWorld(t, e, idp)
+		jane := map[string]any{"sub": "okta-jane", "email": "jane@example.com", "email_verified": true, "given_name": "Jane", "family_name": "Doe"}
+		idp.as(jane)
+		if r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug); r.query.Get("code") == "" {
+			t.Fatalf("the first sign-in: %+v (cause %q)", r, lastCause(t, e, w.tok))
+		}
+		idp.set(func(p *testIdP) { p.ecKey, p.discoveries = ec, 0 })
+		for i := range 2 {
+			idp.as(jane)
+			if r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug); r.query.Get("code") == "" {
+				t.Fatalf("sign-in %d after the IdP moved to ES256: %+v (cause %q)", i+1, r, lastCause(t, e, w.tok))
+			}
+		}
+		if idp.discoveries != 1 {
+			t.Errorf("the discovery document read %d times for two sign-ins after the change, want 1", idp.discoveries)
+		}
+		// An id_token that no document verifies still fails, after one more read.
+		idp.set(func(p *testIdP) { p.discoveries, p.badAudience = 0, true })
+		defer idp.set(func(p *testIdP) { p.badAudience = false })
+		idp.as(jane)
+		if r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug); r.query.Get("error") != "access_denied" {
+			t.Fatalf("an id_token for another audience: %+v", r)
+		}
+		if cause := lastCause(t, e, w.tok); !strings.Contains(cause, "id_token") || idp.discoveries != 1 {
+			t.Errorf("the cause %q, %d discovery reads (want 1)", cause, idp.discoveries)
+		}
+	})
 }
