@@ -73,6 +73,8 @@ type upstream struct {
 	// secretStyle is the oauth2.AuthStyle the token endpoint took the client secret in, where
 	// auth names no secret method and exchange detected it (0: not yet).
 	secretStyle atomic.Int32
+	// read is when the discovery document was read (rediscover).
+	read time.Time
 }
 
 // maxIdPBody bounds every response body of an identity provider (discovery, JWKS, token,
@@ -142,18 +144,29 @@ func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*upstream,
 	// The context only carries the guarded client, which go-oidc fetches the key set with
 	// (and nothing else): the key set outlives this request.
 	p := &upstream{Provider: pc.NewProvider(oidc.ClientContext(context.Background(), s.keys)),
-		issuer: pc.IssuerURL, issParameter: extra.ISSParameter, auth: readTokenEndpointAuth(body)}
+		issuer: pc.IssuerURL, issParameter: extra.ISSParameter, auth: readTokenEndpointAuth(body), read: s.svc.Clock().Now()}
 	s.providers.Set(key, p)
 	return p, nil
 }
 
 func providerKey(c *models.Connection) string { return c.ID.String() + "/" + strconv.Itoa(c.Version) }
 
+// rediscoverAfter is how old a provider's discovery document must be before an id_token it
+// does not verify has it read again (rediscover). Most such id_tokens fail for a cause no
+// document changes (another audience, expired, a misconfigured or hostile IdP): each would
+// otherwise cost a discovery, a fresh key set's fetch and the cache entry every other
+// sign-in of the connection shares.
+const rediscoverAfter = time.Minute
+
 // rediscover forgets p, the connection's provider as held, and discovers it again: the IdP
 // may have changed what its discovery document says (its signing algorithms, its key set's
-// URL) since it was read, up to providerTTL ago. ok is false when discovery fails, or found
-// nothing newer than p. Concurrent callers forget p once, and share the one they find after.
+// URL) since it was read, up to providerTTL ago. ok is false when p was read less than
+// rediscoverAfter ago (a document that fresh is the one the IdP serves), or discovery fails.
+// Concurrent callers forget p once; those that find the fresh one in the cache share it.
 func (s *SignIn) rediscover(ctx context.Context, c *models.Connection, p *upstream) (*upstream, bool) {
+	if s.svc.Clock().Now().Sub(p.read) < rediscoverAfter {
+		return p, false
+	}
 	if held, ok := s.providers.Get(providerKey(c)); ok && held == p {
 		s.providers.Delete(providerKey(c))
 	}

@@ -440,6 +440,13 @@ func (p *testIdP) checkAssertion(r *http.Request, tokenURL string) string {
 	return ""
 }
 
+// discoveryCount is how many times the discovery document was read since discoveries was reset.
+func (p *testIdP) discoveryCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.discoveries
+}
+
 func (p *testIdP) sign(claims map[string]any) string {
 	opts := (&jose.SignerOptions{}).WithType("JWT")
 	key := jose.SigningKey{Algorithm: jose.RS256, Key: p.key}

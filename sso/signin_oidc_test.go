@@ -14,11 +14,14 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
 	"gatehouse/app"
+	"gatehouse/app/apptest"
+	"gatehouse/clock"
 	"gatehouse/store/storetest"
 )
 
@@ -861,10 +864,15 @@ func TestOIDCAuthorizedParty(t *testing.T) {
 // its signing algorithm, RS256 to ES256, with a new key) while Gatehouse holds the document
 // (an hour) does not fail its people's sign-ins meanwhile: an id_token the held document does
 // not verify has the document read again, once, and is verified with it. The connection test
-// reads the document afresh and passed all along, so the admin had nothing to go on.
+// reads the document afresh and passed all along, so the admin had nothing to go on. A
+// document read less than a minute ago is not read again: an id_token that fails for another
+// cause (here another audience) would otherwise cost a discovery and a key set at every
+// sign-in.
 func TestOIDCIdPChangedItsDiscovery(t *testing.T) {
 	idp := newTestIdP(t)
-	eachDB(t, func(t *testing.T, e *testEnv) {
+	var fake *clock.Fake // each server's own
+	apptest.Each(t, func(t *testing.T, env *apptest.Env) {
+		e := &testEnv{env}
 		ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			t.Fatal(err)
@@ -877,24 +885,31 @@ func TestOIDCIdPChangedItsDiscovery(t *testing.T) {
 			t.Fatalf("the first sign-in: %+v (cause %q)", r, lastCause(t, e, w.tok))
 		}
 		idp.set(func(p *testIdP) { p.ecKey, p.discoveries = ec, 0 })
+		fake.Advance(2 * time.Minute)
 		for i := range 2 {
 			idp.as(jane)
 			if r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug); r.query.Get("code") == "" {
 				t.Fatalf("sign-in %d after the IdP moved to ES256: %+v (cause %q)", i+1, r, lastCause(t, e, w.tok))
 			}
 		}
-		if idp.discoveries != 1 {
-			t.Errorf("the discovery document read %d times for two sign-ins after the change, want 1", idp.discoveries)
+		if n := idp.discoveryCount(); n != 1 {
+			t.Errorf("the discovery document read %d times for two sign-ins after the change, want 1", n)
 		}
-		// An id_token that no document verifies still fails, after one more read.
+		// An id_token that no document verifies still fails: with the document just read,
+		// without reading it again; with one read over a minute ago, after one more read.
 		idp.set(func(p *testIdP) { p.discoveries, p.badAudience = 0, true })
 		defer idp.set(func(p *testIdP) { p.badAudience = false })
-		idp.as(jane)
-		if r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug); r.query.Get("error") != "access_denied" {
-			t.Fatalf("an id_token for another audience: %+v", r)
+		for i, want := range []int{0, 0, 1} {
+			if i == 2 {
+				fake.Advance(2 * time.Minute)
+			}
+			idp.as(jane)
+			if r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug); r.query.Get("error") != "access_denied" {
+				t.Fatalf("an id_token for another audience (%d): %+v", i+1, r)
+			}
+			if cause, n := lastCause(t, e, w.tok), idp.discoveryCount(); !strings.Contains(cause, "id_token") || n != want {
+				t.Errorf("another audience (%d): the cause %q, %d discovery reads (want %d)", i+1, cause, n, want)
+			}
 		}
-		if cause := lastCause(t, e, w.tok); !strings.Contains(cause, "id_token") || idp.discoveries != 1 {
-			t.Errorf("the cause %q, %d discovery reads (want 1)", cause, idp.discoveries)
-		}
-	})
+	}, func(c *app.Config) { fake = clock.NewFake(time.Now()); c.TestClock = fake })
 }
