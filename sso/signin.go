@@ -441,7 +441,20 @@ func upstreamCause(ctx context.Context, what string, err error, text string) str
 // or the request's deadline.
 func timedOut(ctx context.Context, err error) bool {
 	var ne net.Error
-	return ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+	return ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) || keySetTimedOut(err)
+}
+
+// keySetTimedOut reports whether err is a key set's fetch that the guarded client's timeout
+// ended (10 s, before the request's deadline, 15 s by default). go-oidc formats that error into
+// its own (%v), out of the chain, and fetches in a context of its own, which has no deadline:
+// net/http's words for a timeout are all that is left of it.
+func keySetTimedOut(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "fetching keys") && (strings.Contains(msg, "Client.Timeout") ||
+		strings.Contains(msg, "deadline exceeded") || strings.Contains(msg, "timeout awaiting response headers"))
 }
 
 // providerCause is the private cause of a callback whose discovery (a cache miss: another

@@ -600,3 +600,27 @@ func TestKeySetWithAnUnsupportedKey(t *testing.T) {
 		}
 	})
 }
+
+// A key set that does not answer within netguard's outbound timeout (10 s), under a request
+// deadline further off (GATEHOUSE_REQUEST_TIMEOUT's default is 15 s; this server has none):
+// the person reads that the IdP is not answering, as for its other endpoints, not that its
+// answer could not be verified. go-oidc formats the key set's fetch error into its own, so the
+// timeout is not in the error's chain.
+func TestSignInHostileIdPKeySetTimesOut(t *testing.T) {
+	idp := hostileIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		s := newStalling(t, false)
+		idp.set(func(p *testIdP) { p.hostile = map[string]func(http.Handler) http.Handler{"/jwks": s.at} })
+		defer idp.set(func(p *testIdP) { p.hostile = nil })
+		b := newBrowser(t, w.redirect)
+		b.c.Timeout = time.Minute // the browser waits out the IdP's timeout
+		r, _ := w.signIn(t, b, w.app, "login_hint", "hostile@example.com")
+		if r.query.Get("error") != "access_denied" || !strings.Contains(r.query.Get("error_description"), "not answering in time") {
+			t.Errorf("the sign-in: %d %q, want access_denied, not answering in time", r.status, r.location)
+		}
+		if cause := lastFailure(t, w.e); !strings.HasPrefix(cause, "the identity provider did not answer in time: id_token: failed to verify signature: fetching keys") {
+			t.Errorf("the event's cause %q does not say the key set did not answer in time", cause)
+		}
+	})
+}
