@@ -130,20 +130,39 @@ func createKeyFile(path, key string) error {
 		return err
 	}
 	defer os.Remove(f.Name())
-	_, err = f.WriteString(key + "\n")
+	if err := writeSynced(f, key); err != nil {
+		return err
+	}
+	switch err := linkFile(f.Name(), path); {
+	case errors.Is(err, os.ErrExist):
+		return err
+	case err != nil:
+		// A file system without hard links (SMB, some FUSE mounts): the file is created in
+		// place, and removed again when it could not be written whole.
+		if f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
+			return err
+		}
+		if err := writeSynced(f, key); err != nil {
+			os.Remove(path)
+			return err
+		}
+	}
+	return store.SyncDir(path)
+}
+
+// linkFile is os.Link; a test stands in a file system without hard links.
+var linkFile = os.Link
+
+// writeSynced writes the key to f, syncs and closes it.
+func writeSynced(f *os.File, key string) error {
+	_, err := f.WriteString(key + "\n")
 	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return err
-	}
-	if err := os.Link(f.Name(), path); err != nil {
-		return err
-	}
-	return store.SyncDir(path)
+	return err
 }
 
 // App is the assembled server: the store, the service layer and every transport behind one

@@ -1,0 +1,57 @@
+package app
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"gatehouse/secret"
+)
+
+// The SQLite key file is made by a hard link of a temporary file written whole; on a file
+// system that takes no hard link (SMB, some FUSE mounts) it is created in place instead. Both
+// ways the key is there whole, mode 0600, no temporary file is left, and a second start reads
+// the same key.
+func TestKeyFileWithoutHardLinks(t *testing.T) {
+	for _, links := range []bool{true, false} {
+		t.Run(map[bool]string{true: "hard link", false: "no hard links"}[links], func(t *testing.T) {
+			if !links {
+				linkFile = func(string, string) error { return &os.LinkError{Op: "link", Err: syscall.EPERM} }
+				defer func() { linkFile = os.Link }()
+			}
+			dir := t.TempDir()
+			c := Config{DatabaseURL: "sqlite:" + filepath.Join(dir, "gatehouse.db")}
+			box, err := encryptionBox(c)
+			if err != nil {
+				t.Fatalf("first start: %v", err)
+			}
+			raw, err := os.ReadFile(filepath.Join(dir, "gatehouse.db.key"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := secret.NewBox(strings.TrimSpace(string(raw))); err != nil {
+				t.Fatalf("the key file %q: %v", raw, err)
+			}
+			if fi, _ := os.Stat(filepath.Join(dir, "gatehouse.db.key")); fi.Mode().Perm() != 0o600 {
+				t.Fatalf("mode %v", fi.Mode().Perm())
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+				t.Fatalf("left in the directory: %v", entries)
+			}
+			sealed := box.Seal([]byte("a secret"))
+			again, err := encryptionBox(c)
+			if err != nil {
+				t.Fatalf("second start: %v", err)
+			}
+			if opened, err := again.Open(sealed); err != nil || string(opened) != "a secret" {
+				t.Fatalf("the second start's key opens %q, %v", opened, err)
+			}
+			if err := createKeyFile(filepath.Join(dir, "gatehouse.db.key"), secret.NewKey()); !errors.Is(err, os.ErrExist) {
+				t.Fatalf("a key file made over an existing one: %v", err)
+			}
+		})
+	}
+}
