@@ -122,7 +122,7 @@ func authenticate(cfg *oauth2.Config, method models.ClientAuthMethod, a tokenEnd
 // exchange redeems the IdP's code, authenticated as cfg says. Where the discovery document
 // names no client secret method (AuthStyleAutoDetect), the secret goes in the Authorization
 // header (client_secret_basic, the default when the list is omitted: OpenID Connect Discovery
-// 1.0 §3), and again in the form only when the IdP refused the client's authentication; the
+// 1.0 §3), and again in the form only when the IdP refused it as sent (refusedAsSent); the
 // style it took is kept with the discovered provider, so that the next sign-ins send the code
 // once, the way that works. x/oauth2's own detection sends the code again after any failure
 // (a timeout, a 5xx, invalid_grant): the IdP sees a second redemption of the code (a replay,
@@ -142,7 +142,7 @@ func (p *upstream) exchange(ctx context.Context, cfg *oauth2.Config, code string
 	for _, style := range styles {
 		cfg.Endpoint.AuthStyle = style
 		tok, err = cfg.Exchange(ctx, code, opts...)
-		if !refusedClient(err) {
+		if !refusedAsSent(err) {
 			if err == nil || errors.As(err, new(*oauth2.RetrieveError)) { // an answer, and no refusal of the client
 				p.secretStyle.Store(int32(style))
 			}
@@ -160,6 +160,15 @@ func refusedClient(err error) bool {
 	var re *oauth2.RetrieveError
 	return errors.As(err, &re) &&
 		(re.ErrorCode == "invalid_client" || re.ErrorCode == "" && re.Response != nil && re.Response.StatusCode == http.StatusUnauthorized)
+}
+
+// refusedAsSent reports whether a token endpoint's error answer refused the request as its
+// client authentication was sent, leaving the code unredeemed: a refused client, or
+// invalid_request (a request it did not take as made: a client_id it found missing, say, where
+// it reads only the form). The other way of sending the secret may be taken.
+func refusedAsSent(err error) bool {
+	var re *oauth2.RetrieveError
+	return refusedClient(err) || errors.As(err, &re) && re.ErrorCode == "invalid_request"
 }
 
 // checkClientAuthentication asks the IdP's token endpoint to redeem a code it never issued,
@@ -188,7 +197,7 @@ func (r *Remote) checkClientAuthentication(ctx context.Context, t provision.OIDC
 	rand.Read(code)
 	octx := context.WithValue(ctx, oauth2.HTTPClient, r.client)
 	var refused *oauth2.RetrieveError
-	for _, style := range styles {
+	for i, style := range styles {
 		cfg.Endpoint.AuthStyle = style
 		_, err := cfg.Exchange(octx, "gatehouse-connection-test-"+hex.EncodeToString(code), append(opts, oauth2.VerifierOption(oauth2.GenerateVerifier()))...)
 		var re *oauth2.RetrieveError
@@ -205,6 +214,9 @@ func (r *Remote) checkClientAuthentication(ctx context.Context, t provision.OIDC
 			return yes(), ""
 		case refusedClient(err):
 			refused = re
+		case re.ErrorCode == "invalid_request" && i < len(styles)-1:
+			// The header not taken as sent: the form says more.
+			continue
 		case re.ErrorCode == "unauthorized_client":
 			// Authenticated but not allowed the grant (RFC 6749 §5.2), or, at Entra ID, a client
 			// ID it does not know (AADSTS700016): no verdict on the credentials, but no sign-in

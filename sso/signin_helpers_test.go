@@ -81,8 +81,11 @@ type testIdP struct {
 	// refuses a wrong client ID or secret; clientAuthRefused counts those refusals. authMethodsJSON, when set, is advertised
 	// instead (anything, malformed included), with no refusal. lastAuthMethod is the method
 	// of the last token request.
-	authMethods       []string
-	authMethodsJSON   any
+	authMethods     []string
+	authMethodsJSON any
+	// refusalCode, when set, is /token's error for a client authenticating by a method it does
+	// not take (400), instead of invalid_client (401).
+	refusalCode       string
 	clientAuthRefused int
 	lastAuthMethod    string
 	// idTokenClaims, when set, are put in the id_token over the usual ones.
@@ -293,7 +296,13 @@ func (p *testIdP) answer(w http.ResponseWriter, r *http.Request) {
 		// refused client keeps the code.
 		if p.authMethods != nil && !slices.Contains(p.authMethods, method) || id != p.client || sec != p.secret {
 			p.clientAuthRefused++
+			refusal := p.refusalCode
 			p.mu.Unlock()
+			if refusal != "" { // as an IdP that reads the client_id where it takes it, finding none
+				w.WriteHeader(http.StatusBadRequest)
+				w.Write([]byte(`{"error":"` + refusal + `"}`))
+				return
+			}
 			w.WriteHeader(http.StatusUnauthorized)
 			w.Write([]byte(`{"error":"invalid_client"}`))
 			return

@@ -788,6 +788,27 @@ func TestOIDCTokenEndpointAuthMethodDetected(t *testing.T) {
 				idp.tokenRequests, idp.clientAuthRefused, idp.lastAuthMethod)
 		}
 	})
+	// An IdP that reads the client ID only from the form answers the header invalid_request
+	// (a client_id missing), not invalid_client: the code was not redeemed, and the form is sent.
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		idp.set(func(p *testIdP) {
+			p.authMethods, p.authMethodsJSON, p.refusalCode, p.tokenRequests = []string{"client_secret_post"}, notListed, "invalid_request", 0
+		})
+		defer idp.set(func(p *testIdP) { p.authMethods, p.authMethodsJSON, p.refusalCode = nil, nil, "" })
+		w := newSignInWorld(t, e, idp)
+		for i := range 2 {
+			idp.as(map[string]any{"sub": "okta-jane", "email": "jane@example.com", "email_verified": true, "given_name": "Jane", "family_name": "Doe"})
+			if r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug); r.query.Get("code") == "" {
+				t.Fatalf("sign-in %d with an IdP answering the header invalid_request: %+v (cause %q)", i+1, r, lastCause(t, e, w.tok))
+			}
+		}
+		if idp.tokenRequests != 3 {
+			t.Errorf("%d token requests for two sign-ins, want 3 (the header once)", idp.tokenRequests)
+		}
+		if res := e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/test", "").Must(t, 200); get(res.Body, "details").(map[string]any)["clientAuthenticationValid"] != true {
+			t.Errorf("the connection test: %s", res.Raw)
+		}
+	})
 	for _, c := range []struct {
 		code   string
 		status int
