@@ -335,7 +335,7 @@ func PhaseHeader() {
 // percentiles and the CPU time each operation cost the server, the database's backends
 // (PostgreSQL) and this load generator. On a shared 2-core machine throughput moves with
 // whatever else runs; CPU per operation does not. op returns nil on success.
-func (s *Server) Phase(name string, n, c int, op func(i int) error) {
+func (s *Server) Phase(name string, n, c int, op func(i int) error) PhaseResult {
 	lat := make([]time.Duration, n)
 	var next, errs atomic.Int64
 	var firstErr atomic.Value
@@ -394,4 +394,12 @@ func (s *Server) Phase(name string, n, c int, op func(i int) error) {
 	if e := firstErr.Load(); e != nil {
 		fmt.Printf("   first error: %.300s\n", e)
 	}
+	return PhaseResult{Rate: float64(n) / total.Seconds(), P99: pct(0.99), Errors: errs.Load()}
+}
+
+// PhaseResult is what a phase measured, for a benchmark that checks it against targets.
+type PhaseResult struct {
+	Rate   float64 // operations per second
+	P99    time.Duration
+	Errors int64
 }
