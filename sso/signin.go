@@ -109,6 +109,16 @@ func (s *SignIn) Register(mux *http.ServeMux) {
 // guarded client. The key includes the connection's version, so an edited connection is
 // discovered again.
 func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*upstream, error) {
+	return s.providerWaiting(ctx, c, func(fn func()) error { return s.waits.do(ctx, c, fn) })
+}
+
+// inWait runs fn as it is: for a caller already waiting on the IdP outside its slot.
+func inWait(fn func()) error { fn(); return nil }
+
+// providerWaiting is provider with the discovery's read run by wait: waits.do, or, for a
+// caller that already waits on the IdP outside its slot (rediscover, in the callback's
+// identity), the read itself, so that the request counts once against the IdP's bound.
+func (s *SignIn) providerWaiting(ctx context.Context, c *models.Connection, wait func(fn func()) error) (*upstream, error) {
 	key := providerKey(c)
 	if p, ok := s.providers.Get(key); ok {
 		return p, nil
@@ -119,7 +129,7 @@ func (s *SignIn) provider(ctx context.Context, c *models.Connection) (*upstream,
 	}
 	var body []byte
 	var err error
-	if werr := s.waits.do(ctx, c, func() { body, err = netguard.Get(ctx, s.client, disc, maxDocument) }); werr != nil {
+	if werr := wait(func() { body, err = netguard.Get(ctx, s.client, disc, maxDocument) }); werr != nil {
 		return nil, fmt.Errorf("discovery %s: %w", disc, werr)
 	}
 	if err != nil {
@@ -170,7 +180,7 @@ func (s *SignIn) rediscover(ctx context.Context, c *models.Connection, p *upstre
 	if held, ok := s.providers.Get(providerKey(c)); ok && held == p {
 		s.providers.Delete(providerKey(c))
 	}
-	fresh, err := s.provider(ctx, c)
+	fresh, err := s.providerWaiting(ctx, c, inWait) // in the callback's identity, in waits.do
 	return fresh, err == nil && fresh != p
 }
 
@@ -348,7 +358,7 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 	if code == "" || len(code) > 2048 {
 		return provision.Identity{}, nil, "the callback carries no code, or one longer than 2048 characters"
 	}
-	p, err := s.provider(ctx, f.Connection)
+	p, err := s.providerWaiting(ctx, f.Connection, inWait) // the callback runs identity in waits.do
 	if err != nil {
 		return provision.Identity{}, nil, providerCause(err)
 	}
