@@ -29,6 +29,7 @@ import (
 	"html/template"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -62,7 +63,21 @@ func main() {
 	dnsServer := &dns.Server{Addr: dnsAddr, Net: "udp", Handler: dns.HandlerFunc(p.answer)}
 	go func() { log.Fatalf("dns on %s: %v", dnsAddr, dnsServer.ListenAndServe()) }()
 	log.Printf("issuer %s (client ID %s, secret %s); DNS server %s (GATEHOUSE_DNS_SERVER)", p.issuer, p.client, p.secret, dnsAddr)
-	log.Fatal(http.ListenAndServe(addr, mux))
+	log.Fatal(http.ListenAndServe(addr, addressedTo(addr, mux)))
+}
+
+// addressedTo serves only requests addressed to addr (or localhost at its port): a web page
+// that reaches the stand-in under a name of its own (DNS rebinding) gets nothing from it,
+// neither a sign-in nor a published TXT record.
+func addressedTo(addr string, next http.Handler) http.Handler {
+	_, port, _ := net.SplitHostPort(addr)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Host != addr && r.Host != "localhost:"+port {
+			http.Error(w, "dev-idp: requests must be addressed to "+addr, http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 type provider struct {
@@ -73,6 +88,10 @@ type provider struct {
 	tokens                 map[string]map[string]any // userinfo claims by access token
 	txt                    map[string][]string       // TXT records by lower-case name with the trailing dot
 }
+
+// maxEntries bounds each of the stand-in's maps (codes, tokens, TXT names): it keeps everything
+// in memory, and a trial needs a handful.
+const maxEntries = 10000
 
 type grant struct {
 	claims    map[string]any
@@ -155,6 +174,9 @@ func (p *provider) approve(w http.ResponseWriter, r *http.Request) {
 	}
 	code := rand.Text()
 	p.mu.Lock()
+	if len(p.grants) >= maxEntries { // codes nobody redeemed: a trial needs a handful
+		clear(p.grants)
+	}
 	p.grants[code] = grant{claims: claims, challenge: r.PostFormValue("code_challenge"), redirect: redirect.String(), expires: time.Now().Add(time.Minute)}
 	p.mu.Unlock()
 	v := redirect.Query()
@@ -211,6 +233,9 @@ func (p *provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	access := rand.Text()
 	p.mu.Lock()
+	if len(p.tokens) >= maxEntries {
+		clear(p.tokens)
+	}
 	p.tokens[access] = g.claims
 	p.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"access_token": access, "token_type": "Bearer", "expires_in": 300, "id_token": idToken})
@@ -233,6 +258,11 @@ func (p *provider) publish(w http.ResponseWriter, r *http.Request) {
 	value, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
 	name := dns.Fqdn(strings.ToLower(r.PathValue("name")))
 	p.mu.Lock()
+	if len(p.txt) >= maxEntries || len(p.txt[name]) >= 16 {
+		p.mu.Unlock()
+		http.Error(w, "dev-idp: too many TXT records", http.StatusInsufficientStorage)
+		return
+	}
 	p.txt[name] = append(p.txt[name], strings.TrimSpace(string(value)))
 	p.mu.Unlock()
 	log.Printf("TXT %s %q", name, strings.TrimSpace(string(value)))

@@ -68,6 +68,21 @@ func TestDevIdPWalkThrough(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
+	// A request addressed to another name (a web page's, by DNS rebinding) gets nothing:
+	// neither a TXT record published nor a sign-in page.
+	for _, path := range []string{"/txt/_gatehouse-verify.contoso.com", "/authorize"} {
+		req, _ := http.NewRequest("POST", issuer+path, strings.NewReader("x"))
+		req.Host = "rebound.example:" + strings.Split(addr, ":")[1]
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMisdirectedRequest {
+			t.Fatalf("%s addressed to another host: %d", path, resp.StatusCode)
+		}
+	}
+
 	// Gatehouse with GATEHOUSE_ALLOW_PRIVATE_NETWORKS=true (apptest's default) and
 	// GATEHOUSE_DNS_SERVER naming the IdP's DNS server.
 	e := apptest.New(t, "sqlite:"+filepath.Join(t.TempDir(), "g.db"), func(c *app.Config) { c.DNSServer = dnsAddr })
