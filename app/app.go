@@ -325,6 +325,17 @@ func (a *App) Maintain(ctx context.Context, r Retention, log *slog.Logger) {
 	wg.Wait()
 }
 
+// jobFailed logs a periodic job that failed: a warning when the database did not answer or
+// could not write (an outage, a full disk: every request says so then too, and the job runs
+// again at its next tick), else an error.
+func jobFailed(log *slog.Logger, msg string, err error) {
+	if models.ErrorCode(err) == models.EUNAVAILABLE {
+		log.Warn(msg, "err", err)
+		return
+	}
+	log.Error(msg, "err", err)
+}
+
 // every runs job at once and then every interval until ctx ends (a tick that comes while job
 // runs is dropped, not queued).
 func every(ctx context.Context, interval time.Duration, job func()) {
@@ -346,7 +357,7 @@ func every(ctx context.Context, interval time.Duration, job func()) {
 func countSAMLCertificates(ctx context.Context, svc *provision.Service, m *telemetry.Metrics, log *slog.Logger) {
 	c, err := svc.SAMLCertificateExpiry(ctx)
 	if err != nil {
-		log.Error("saml: count certificates by expiry", "err", err)
+		jobFailed(log, "saml: count certificates by expiry", err)
 		return
 	}
 	m.SAMLCertificateExpiry(c.Expired, c.Within7Days, c.Within30Days, c.Later)
@@ -364,7 +375,7 @@ func refreshSAMLMetadata(ctx context.Context, svc *provision.Service, m *telemet
 	r, err := svc.RefreshSAMLMetadata(ctx)
 	if err != nil {
 		if ctx.Err() == nil { // not the server stopping
-			log.Error("saml: refresh certificates from metadata", "err", err)
+			jobFailed(log, "saml: refresh certificates from metadata", err)
 		}
 		return
 	}
@@ -388,15 +399,15 @@ func refreshSAMLMetadata(ctx context.Context, svc *provision.Service, m *telemet
 // events older than their retention (hourly).
 func pruneLogs(ctx context.Context, svc *provision.Service, r Retention, log *slog.Logger) {
 	if err := svc.ReconcileSCIMCounts(ctx); err != nil {
-		log.Error("scim: reconcile counters", "err", err)
+		jobFailed(log, "scim: reconcile counters", err)
 	}
 	if n, err := svc.PruneSCIMActivities(ctx, r.SCIMActivity); err != nil {
-		log.Error("scim: prune activity", "err", err)
+		jobFailed(log, "scim: prune activity", err)
 	} else if n > 0 {
 		log.Info("scim: pruned activity", "rows", n, "retention_days", int(r.SCIMActivity.Hours()/24))
 	}
 	if n, err := svc.PruneSignInEvents(ctx, r.SignInEvents); err != nil {
-		log.Error("sign-in: prune events", "err", err)
+		jobFailed(log, "sign-in: prune events", err)
 	} else if n > 0 {
 		log.Info("sign-in: pruned events", "rows", n, "retention_days", int(r.SignInEvents.Hours()/24))
 	}

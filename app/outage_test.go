@@ -1,10 +1,13 @@
 package app_test
 
 import (
+	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	"gatehouse/app"
+	"gatehouse/app/apptest"
 	"gatehouse/guard"
 	"gatehouse/store/storetest"
 )
@@ -130,6 +134,33 @@ func TestDatabaseOutageAnswersRetryable503(t *testing.T) {
 			if p.name != "readyz" && p.name != "token" && !strings.Contains(raw, "temporarily unavailable") {
 				t.Errorf("%s: message %s", p.name, raw)
 			}
+		}
+	}
+	// The periodic jobs meet the outage too: each logs it as a warning, as the requests' own
+	// lines do (it runs again at its next tick), never as an error.
+	logs := &apptest.Logs{}
+	ctx, cancel := context.WithCancel(context.Background())
+	maintained := make(chan struct{})
+	go func() {
+		e.App.Maintain(ctx, app.Retention{SCIMActivity: 24 * time.Hour, SignInEvents: 24 * time.Hour}, slog.New(slog.NewJSONHandler(logs, nil)))
+		close(maintained)
+	}()
+	jobs := []string{"sign-in: prune state", "saml: count certificates by expiry", "saml: refresh certificates from metadata",
+		"scim: reconcile counters", "scim: prune activity", "sign-in: prune events"}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		missing := slices.DeleteFunc(slices.Clone(jobs), func(j string) bool { return strings.Contains(logs.String(), j) })
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line of %v during the outage:\n%s", missing, logs.String())
+		}
+	}
+	cancel()
+	<-maintained
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if !strings.Contains(line, `"level":"WARN"`) || !strings.Contains(line, "temporarily unavailable") {
+			t.Errorf("a job's failure during the outage: %s", line)
 		}
 	}
 	proxy.down.Store(false)

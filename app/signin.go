@@ -31,7 +31,7 @@ const signInPruneInterval = 10 * time.Minute
 // pruneSignInState deletes expired sign-in state (every signInPruneInterval).
 func pruneSignInState(ctx context.Context, svc *provision.Service, log *slog.Logger) {
 	if n, err := svc.PruneSignInState(ctx); err != nil {
-		log.Error("sign-in: prune state", "err", err)
+		jobFailed(log, "sign-in: prune state", err)
 	} else if n > 0 {
 		log.Info("sign-in: pruned expired state", "rows", n)
 	}
