@@ -190,6 +190,40 @@ func (s *Service) RefreshSAMLCertificates(ctx context.Context, rawID string) (*C
 	return &CertificatesRefresh{Connection: c, Changed: changed, MetadataReport: *rep}, nil
 }
 
+// failureRefreshEvery bounds how often a connection's failed responses have its metadata read
+// (RefreshSAMLCertificatesAfterFailure), on each replica.
+const failureRefreshEvery = 5 * time.Minute
+
+// RefreshSAMLCertificatesAfterFailure reads the metadata of c, a connection that follows it
+// (samlConfig.refreshCertificatesFromMetadata), when one of its responses failed the signature
+// check, and applies it as the hourly refresh does (the same rule: certificatesFromMetadata).
+// An IdP that publishes its next certificate less than an hour before it signs with it would
+// otherwise fail every sign-in until the next hourly read. At most once per
+// failureRefreshEvery per connection on this replica: a response that fails for any other
+// reason (another IdP's, a forged one) costs one read then, no more. It returns the connection
+// as it is after, and whether its certificates changed; a read that fails changes nothing and
+// is recorded as the hourly one's is.
+func (s *Service) RefreshSAMLCertificatesAfterFailure(ctx context.Context, c *models.Connection) (*models.Connection, bool) {
+	if c.Protocol != models.ProtocolSAML || !c.SAMLMetadataRefresh || c.SAMLMetadataURL == "" || s.sso.remote == nil ||
+		!s.failureRefreshes.Add(c.ID, struct{}{}, 0) {
+		return c, false
+	}
+	rep, changed, err := s.refreshMetadataOf(ctx, store.SAMLMetadataRow{ConnectionID: c.ID, WorkspaceID: c.WorkspaceID, MetadataURL: c.SAMLMetadataURL}, nil)
+	if err != nil || !changed {
+		if err != nil {
+			s.logWriteFailure(ctx, "saml: refresh certificates after a failed signature check", err, "connection_id", c.ID)
+		}
+		return c, false
+	}
+	fresh, err := s.store.Connection(ctx, c.WorkspaceID, c.ID)
+	if err != nil {
+		return c, false
+	}
+	s.log.InfoContext(ctx, "saml: a connection's IdP certificates were refreshed from its metadata after a response failed the signature check",
+		"workspace_id", c.WorkspaceID, "connection_id", c.ID, "added", rep.Added, "removed", rep.Removed)
+	return fresh, true
+}
+
 // fetchSAMLMetadata reads a SAML IdP's metadata at url within remoteContext's bound, outside the
 // request's admission slots (awayFromSlots). fetchErr says, for an admin, why it could not be
 // read; err is the server's own failure to go on (EUNAVAILABLE), with which the caller writes

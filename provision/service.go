@@ -54,6 +54,9 @@ type Service struct {
 	observer     Observer
 	// spKeyCache keeps the decrypted SAML SP keys (samlsp.go).
 	spKeyCache spKeyCache
+	// failureRefreshes holds the SAML connections whose metadata a failed response had read
+	// lately (RefreshSAMLCertificatesAfterFailure), for failureRefreshEvery.
+	failureRefreshes *cache.Cache[uuid.UUID, struct{}]
 	// signingKeysChanged is told of a signing key rotation step taken here (signing_keys.go).
 	signingKeysChanged atomic.Pointer[func()]
 	// signingKeyMaking serializes EnsureSigningKey on this replica: callers that find no key
@@ -135,7 +138,9 @@ func New(st *store.Store, box *secret.Box, o Options) *Service {
 		connections:     newCredentialCache[models.Connection](g, "connections", ttl, clk),
 		brands:          newCredentialCache[models.Brand](g, "brands", ttl, clk),
 		verifiedDomains: newCredentialCache[bool](g, "verified_domains", ttl, clk),
-		spKeyCache:      newSPKeyCache(g, clk)}
+		spKeyCache:      newSPKeyCache(g, clk),
+		failureRefreshes: cache.New[uuid.UUID, struct{}](g, "saml_failure_refreshes",
+			cache.Options{MaxEntries: 10_000, TTL: failureRefreshEvery, Clock: clk})}
 }
 
 // Clock is the service's clock: transports read the time through it.

@@ -512,10 +512,18 @@ func verifySignature(el *etree.Element, certs []*x509.Certificate) error {
 		return fmt.Errorf("cannot validate signature on %s: %v", el.Tag, err)
 	}
 	if _, err := vc.Validate(detached); err != nil {
-		return fmt.Errorf("cannot validate signature on %s: %v", el.Tag, err)
+		return signatureError{fmt.Errorf("cannot validate signature on %s: %v", el.Tag, err)}
 	}
 	return nil
 }
+
+// signatureError is a signature that none of the connection's certificates verifies: the
+// ACS then has a connection that follows its IdP's metadata read it
+// (RefreshSAMLCertificatesAfterFailure), in case the IdP signs with a certificate it has
+// just published.
+type signatureError struct{ error }
+
+func (e signatureError) Unwrap() error { return e.error }
 
 // findChild is crewjam's: the direct child ns:tag of parent, nil when there is none, an error
 // when there are several or a prefix is undeclared.

@@ -525,3 +525,55 @@ func TestSAMLConnectionFromMetadata(t *testing.T) {
 		}
 	})
 }
+
+// TestSAMLCertificatesRefreshedAfterAFailedSignature: an IdP that publishes its next
+// certificate and signs with it before the hourly refresh has read it does not fail its
+// people's sign-ins meanwhile: the first response whose signature the connection's
+// certificates do not verify has its metadata read at once (the hourly refresh's rule), and is
+// checked again. A response signed with a key the metadata does not publish still fails, and
+// has the metadata read at most once in five minutes.
+func TestSAMLCertificatesRefreshedAfterAFailedSignature(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e)
+		current, err := models.ParseSAMLCertificates(w.idp.CertificatePEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := json.Marshal(map[string]any{"samlConfig": map[string]any{"metadataUrl": w.idp.EntityID, "refreshCertificatesFromMetadata": true}})
+		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, string(body)).Must(t, 200)
+		w.activate(w.conn, "")
+		if cfg := w.samlConfig(t); cfg["metadataCheckedAt"] != nil {
+			t.Fatalf("read before any sign-in: %v", cfg)
+		}
+		nextKey, next, _ := samltest.NewKeyPair(t)
+		w.idp.PublishSigning(current[0], next)
+		w.idp.UseKey(nextKey, next)
+		w.signsIn(t)
+		cfg := w.samlConfig(t)
+		if n := len(cfg["certificates"].([]any)); n != 2 || cfg["metadataCheckedAt"] == nil || w.status(t) != "active" {
+			t.Fatalf("after the sign-in: %d certificates, %v, %s", n, cfg, w.status(t))
+		}
+		var actors []string
+		if err := e.App.Store().RawScan(context.Background(), &actors, "SELECT actor_id FROM audit_events WHERE action = 'connection.certificates_refreshed' AND target_id = ?", w.conn); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(actors, []string{"saml_metadata_refresh"}) {
+			t.Fatalf("audit: %v", actors)
+		}
+
+		// A key the metadata does not publish: refused, and the metadata not read again.
+		otherKey, other, _ := samltest.NewKeyPair(t)
+		w.idp.UseKey(otherKey, other)
+		for range 2 {
+			b := w.browser()
+			page, _ := w.toIdP(t, b)
+			resp, body := w.post(t, b, e.URL, page)
+			if q := w.appResult(t, resp, body); q.Get("error") != "access_denied" || q.Get("code") != "" {
+				t.Fatalf("a response signed with an unpublished key: %v", q)
+			}
+		}
+		if again := w.samlConfig(t)["metadataCheckedAt"]; again != cfg["metadataCheckedAt"] {
+			t.Fatalf("the metadata read again within five minutes: %v, then %v", cfg["metadataCheckedAt"], again)
+		}
+	})
+}

@@ -108,6 +108,14 @@ func (s *SAMLSignIn) acs(w http.ResponseWriter, r *http.Request) {
 	}
 	cf := &provision.ClaimedFlow{Flow: p.Flow, Connection: p.Connection}
 	login, err := s.responses.Check(r, p.SP, p.Connection, p.Flow.UpstreamRequestID)
+	if errors.As(err, new(signatureError)) {
+		// Signed with a certificate the connection does not trust (yet): one that follows its
+		// IdP's metadata reads it now, and the response is checked again if it changed.
+		if conn, changed := s.rp.svc.RefreshSAMLCertificatesAfterFailure(ctx, p.Connection); changed {
+			p.Connection, cf.Connection = conn, conn
+			login, err = s.responses.Check(r, p.SP, p.Connection, p.Flow.UpstreamRequestID)
+		}
+	}
 	if err != nil {
 		var le *LoginError
 		public, cause := publicSAMLFailure, err.Error()
