@@ -296,3 +296,49 @@ func TestCertificatesFromMetadata(t *testing.T) {
 		t.Errorf("another entity: %q", problem)
 	}
 }
+
+// TestRefreshSAMLCertificatesAfterFailureOnAnotherReplica: a response checked against the
+// certificates its connection had when its flow was read, which another replica's read of
+// the metadata has changed since (both replicas' sign-ins failing at the IdP's switch), is
+// checked again with the stored certificates: this replica's read finds nothing left to
+// change, and, within the five minutes, no read happens at all.
+func TestRefreshSAMLCertificatesAfterFailureOnAnotherReplica(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newTestEnv(t, dbURL)
+		now := time.Now()
+		box, err := secret.NewBox(secret.NewKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		remote := &metadataRemote{docs: map[string]SAMLMetadata{}, reads: map[string]int{}}
+		here := New(e.st, box, Options{Clock: clock.NewFake(now), Remote: remote})
+		there := New(e.st, box, Options{Clock: clock.NewFake(now), Remote: remote})
+		certificate := func() *x509.Certificate {
+			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "idp"}, NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(1, 0, 0)}
+			return must(x509.ParseCertificate(must(x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key))))
+		}
+		a, b := certificate(), certificate()
+		c := &models.Connection{ID: store.NewID(), WorkspaceID: e.ws, Name: "c", NameKey: "c", Slug: "c", Protocol: models.ProtocolSAML,
+			Status: models.StatusActive, SAMLEntityID: "https://idp.example.com/c", SAMLCertificate: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.Raw})),
+			SAMLMetadataURL: "https://idp.example.com/c/metadata", SAMLMetadataRefresh: true, Version: 1, CreatedAt: now, UpdatedAt: now}
+		if err := e.st.Create(e.ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		remote.docs[c.SAMLMetadataURL] = SAMLMetadata{EntityID: c.SAMLEntityID, SigningCertificates: []*x509.Certificate{a, b}}
+		stale := *c // read by both replicas' flows before either read the metadata
+
+		if got, changed := there.RefreshSAMLCertificatesAfterFailure(context.Background(), &stale); !changed || got.SAMLCertificate == c.SAMLCertificate {
+			t.Fatalf("the first replica's read: changed %v", changed)
+		}
+		for i := range 2 { // a read that finds nothing to change, then none within five minutes
+			got, changed := here.RefreshSAMLCertificatesAfterFailure(context.Background(), &stale)
+			if !changed || got.SAMLCertificate == c.SAMLCertificate {
+				t.Fatalf("the other replica, response %d: changed %v: the response is not checked again with the stored certificates", i+1, changed)
+			}
+		}
+		if reads := remote.readsOf(); reads[c.SAMLMetadataURL] != 2 {
+			t.Fatalf("reads: %v, want one per replica", reads)
+		}
+	})
+}

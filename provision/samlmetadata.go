@@ -201,26 +201,29 @@ const failureRefreshEvery = 5 * time.Minute
 // otherwise fail every sign-in until the next hourly read. At most once per
 // failureRefreshEvery per connection on this replica: a response that fails for any other
 // reason (another IdP's, a forged one) costs one read then, no more. It returns the connection
-// as it is after, and whether its certificates changed; a read that fails changes nothing and
-// is recorded as the hourly one's is.
+// as it is stored after, and whether its certificates differ from c's: changed by this read,
+// or by another replica's, the hourly refresh or an admin since c was read (a replica whose
+// read finds the certificates already applied checks the response again all the same). A
+// read that fails changes nothing and is recorded as the hourly one's is.
 func (s *Service) RefreshSAMLCertificatesAfterFailure(ctx context.Context, c *models.Connection) (*models.Connection, bool) {
-	if c.Protocol != models.ProtocolSAML || !c.SAMLMetadataRefresh || c.SAMLMetadataURL == "" || s.sso.remote == nil ||
-		!s.failureRefreshes.Add(c.ID, struct{}{}, 0) {
+	if c.Protocol != models.ProtocolSAML || !c.SAMLMetadataRefresh || c.SAMLMetadataURL == "" || s.sso.remote == nil {
 		return c, false
 	}
-	rep, changed, err := s.refreshMetadataOf(ctx, store.SAMLMetadataRow{ConnectionID: c.ID, WorkspaceID: c.WorkspaceID, MetadataURL: c.SAMLMetadataURL}, nil)
-	if err != nil || !changed {
-		if err != nil {
+	if s.failureRefreshes.Add(c.ID, struct{}{}, 0) {
+		rep, changed, err := s.refreshMetadataOf(ctx, store.SAMLMetadataRow{ConnectionID: c.ID, WorkspaceID: c.WorkspaceID, MetadataURL: c.SAMLMetadataURL}, nil)
+		switch {
+		case err != nil:
 			s.logWriteFailure(ctx, "saml: refresh certificates after a failed signature check", err, "connection_id", c.ID)
+			return c, false
+		case changed:
+			s.log.InfoContext(ctx, "saml: a connection's IdP certificates were refreshed from its metadata after a response failed the signature check",
+				"workspace_id", c.WorkspaceID, "connection_id", c.ID, "added", rep.Added, "removed", rep.Removed)
 		}
-		return c, false
 	}
 	fresh, err := s.store.Connection(ctx, c.WorkspaceID, c.ID)
-	if err != nil {
+	if err != nil || fresh.SAMLCertificate == c.SAMLCertificate {
 		return c, false
 	}
-	s.log.InfoContext(ctx, "saml: a connection's IdP certificates were refreshed from its metadata after a response failed the signature check",
-		"workspace_id", c.WorkspaceID, "connection_id", c.ID, "added", rep.Added, "removed", rep.Removed)
 	return fresh, true
 }
 
