@@ -328,17 +328,39 @@ func TestRefreshSAMLCertificatesAfterFailureOnAnotherReplica(t *testing.T) {
 		remote.docs[c.SAMLMetadataURL] = SAMLMetadata{EntityID: c.SAMLEntityID, SigningCertificates: []*x509.Certificate{a, b}}
 		stale := *c // read by both replicas' flows before either read the metadata
 
-		if got, changed := there.RefreshSAMLCertificatesAfterFailure(context.Background(), &stale); !changed || got.SAMLCertificate == c.SAMLCertificate {
-			t.Fatalf("the first replica's read: changed %v", changed)
+		// A read after which no admission slot came back applies nothing and says so
+		// (EUNAVAILABLE: the ACS answers its reload page), and does not hold the connection's
+		// five minutes: the response posted again has the metadata read again.
+		slotBack := false
+		busy := New(e.st, box, Options{Clock: clock.NewFake(now), Remote: remote,
+			Outside: func(_ context.Context, wait func()) bool { wait(); return slotBack }})
+		if _, changed, err := busy.RefreshSAMLCertificatesAfterFailure(context.Background(), &stale); changed || models.ErrorCode(err) != models.EUNAVAILABLE {
+			t.Fatalf("no slot back after the read: changed %v, %v", changed, err)
+		}
+		if stored, err := e.st.Connection(e.ctx, e.ws, c.ID); err != nil || stored.SAMLCertificate != c.SAMLCertificate {
+			t.Fatalf("applied with no slot back: %v", err)
+		}
+		slotBack = true
+		defer func() { // after the other replicas: it reads again, and checks with what they stored
+			if got, changed, err := busy.RefreshSAMLCertificatesAfterFailure(context.Background(), &stale); err != nil || !changed || got.SAMLCertificate == c.SAMLCertificate {
+				t.Errorf("the slot back, posted again: changed %v, %v", changed, err)
+			}
+			if reads := remote.readsOf(); reads[c.SAMLMetadataURL] != 1 {
+				t.Errorf("reads since the other replicas': %v, want the busy replica's second", reads)
+			}
+		}()
+
+		if got, changed, err := there.RefreshSAMLCertificatesAfterFailure(context.Background(), &stale); err != nil || !changed || got.SAMLCertificate == c.SAMLCertificate {
+			t.Fatalf("the first replica's read: changed %v, %v", changed, err)
 		}
 		for i := range 2 { // a read that finds nothing to change, then none within five minutes
-			got, changed := here.RefreshSAMLCertificatesAfterFailure(context.Background(), &stale)
-			if !changed || got.SAMLCertificate == c.SAMLCertificate {
+			got, changed, err := here.RefreshSAMLCertificatesAfterFailure(context.Background(), &stale)
+			if err != nil || !changed || got.SAMLCertificate == c.SAMLCertificate {
 				t.Fatalf("the other replica, response %d: changed %v: the response is not checked again with the stored certificates", i+1, changed)
 			}
 		}
-		if reads := remote.readsOf(); reads[c.SAMLMetadataURL] != 2 {
-			t.Fatalf("reads: %v, want one per replica", reads)
+		if reads := remote.readsOf(); reads[c.SAMLMetadataURL] != 3 {
+			t.Fatalf("reads: %v, want one per replica (the busy one's first included)", reads)
 		}
 	})
 }

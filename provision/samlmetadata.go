@@ -205,26 +205,37 @@ const failureRefreshEvery = 5 * time.Minute
 // or by another replica's, the hourly refresh or an admin since c was read (a replica whose
 // read finds the certificates already applied checks the response again all the same). A
 // read that fails changes nothing and is recorded as the hourly one's is.
-func (s *Service) RefreshSAMLCertificatesAfterFailure(ctx context.Context, c *models.Connection) (*models.Connection, bool) {
+//
+// err is EUNAVAILABLE when the database did not answer, or no admission slot came back after
+// the read (nothing was applied, and the connection may be read again at once): the response
+// has not been judged, and the person may post it again.
+func (s *Service) RefreshSAMLCertificatesAfterFailure(ctx context.Context, c *models.Connection) (*models.Connection, bool, error) {
 	if c.Protocol != models.ProtocolSAML || !c.SAMLMetadataRefresh || c.SAMLMetadataURL == "" || s.sso.remote == nil {
-		return c, false
+		return c, false, nil
 	}
 	if s.failureRefreshes.Add(c.ID, struct{}{}, 0) {
 		rep, changed, err := s.refreshMetadataOf(ctx, store.SAMLMetadataRow{ConnectionID: c.ID, WorkspaceID: c.WorkspaceID, MetadataURL: c.SAMLMetadataURL}, nil)
 		switch {
+		case models.ErrorCode(err) == models.EUNAVAILABLE && ctx.Err() == nil:
+			s.failureRefreshes.Delete(c.ID)
+			s.logWriteFailure(ctx, "saml: refresh certificates after a failed signature check", err, "connection_id", c.ID)
+			return c, false, err
 		case err != nil:
 			s.logWriteFailure(ctx, "saml: refresh certificates after a failed signature check", err, "connection_id", c.ID)
-			return c, false
+			return c, false, nil
 		case changed:
 			s.log.InfoContext(ctx, "saml: a connection's IdP certificates were refreshed from its metadata after a response failed the signature check",
 				"workspace_id", c.WorkspaceID, "connection_id", c.ID, "added", rep.Added, "removed", rep.Removed)
 		}
 	}
 	fresh, err := s.store.Connection(ctx, c.WorkspaceID, c.ID)
-	if err != nil || fresh.SAMLCertificate == c.SAMLCertificate {
-		return c, false
+	switch {
+	case models.ErrorCode(err) == models.EUNAVAILABLE:
+		return c, false, internal("connection", err)
+	case err != nil || fresh.SAMLCertificate == c.SAMLCertificate:
+		return c, false, nil
 	}
-	return fresh, true
+	return fresh, true, nil
 }
 
 // fetchSAMLMetadata reads a SAML IdP's metadata at url within remoteContext's bound, outside the

@@ -111,7 +111,14 @@ func (s *SAMLSignIn) acs(w http.ResponseWriter, r *http.Request) {
 	if errors.As(err, new(signatureError)) {
 		// Signed with a certificate the connection does not trust (yet): one that follows its
 		// IdP's metadata reads it now, and the response is checked again if it changed.
-		if conn, changed := s.rp.svc.RefreshSAMLCertificatesAfterFailure(ctx, p.Connection); changed {
+		conn, changed, rerr := s.rp.svc.RefreshSAMLCertificatesAfterFailure(ctx, p.Connection)
+		if rerr != nil {
+			// Not judged yet: the reload page, whose form posted again goes on (as at
+			// AcceptSAMLAnswer below).
+			s.rp.refuse(w, r, rerr)
+			return
+		}
+		if changed {
 			p.Connection, cf.Connection = conn, conn
 			login, err = s.responses.Check(r, p.SP, p.Connection, p.Flow.UpstreamRequestID)
 		}
