@@ -325,15 +325,10 @@ func (a *App) Maintain(ctx context.Context, r Retention, log *slog.Logger) {
 	wg.Wait()
 }
 
-// jobFailed logs a periodic job that failed: a warning when the database did not answer or
-// could not write (an outage, a full disk: every request says so then too, and the job runs
-// again at its next tick), else an error.
+// jobFailed logs a periodic job that failed, at models.LogLevel: an outage or a full disk is a
+// warning (the job runs again at its next tick).
 func jobFailed(log *slog.Logger, msg string, err error) {
-	if models.ErrorCode(err) == models.EUNAVAILABLE {
-		log.Warn(msg, "err", err)
-		return
-	}
-	log.Error(msg, "err", err)
+	log.Log(context.Background(), models.LogLevel(err), msg, "err", err)
 }
 
 // every runs job at once and then every interval until ctx ends (a tick that comes while job

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"reflect"
 	"strings"
 )
@@ -83,6 +84,16 @@ func (es Errors) Err() error {
 		return nil
 	}
 	return es
+}
+
+// LogLevel is the level a failure is logged at: a warning when the database did not answer
+// or could not write (an outage, a full disk: retried, and said by every surface then), else
+// an error.
+func LogLevel(err error) slog.Level {
+	if ErrorCode(err) == EUNAVAILABLE {
+		return slog.LevelWarn
+	}
+	return slog.LevelError
 }
 
 // ErrorCode returns the code of a domain error, or EINTERNAL for any other error.

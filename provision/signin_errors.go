@@ -58,15 +58,9 @@ func (s *Service) recordAuthorizeRefusal(ctx context.Context, app *models.Applic
 }
 
 // logWriteFailure logs a write the request goes on without (a sign-in's event, a failed
-// flow's end, the record of a failed SCIM request): a warning when the database did not answer
-// in time or its disk is full, as every surface logs an outage, else an error.
+// flow's end, the record of a failed SCIM request), at models.LogLevel.
 func (s *Service) logWriteFailure(ctx context.Context, msg string, err error, args ...any) {
-	args = append(args, "err", err)
-	if models.ErrorCode(err) == models.EUNAVAILABLE {
-		s.log.WarnContext(ctx, msg, args...)
-		return
-	}
-	s.log.ErrorContext(ctx, msg, args...)
+	s.log.Log(ctx, models.LogLevel(err), msg, append(args, "err", err)...)
 }
 
 // ServerFailure ends a claimed flow on err: a *FlowError is returned as is; any other error
