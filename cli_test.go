@@ -227,7 +227,7 @@ func TestCLIServesByDefault(t *testing.T) {
 	secretFile := filepath.Join(dir, "gatehouse-bootstrap-secret.txt")
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "GATEHOUSE_ADDR=" + addr, "GATEHOUSE_SHUTDOWN_DRAIN=0s",
-		"GATEHOUSE_DATABASE_URL=sqlite:" + filepath.Join(dir, "g.db"), "GATEHOUSE_PUBLIC_URL=http://" + addr}
+		"GATEHOUSE_DATABASE_URL=sqlite:" + filepath.Join(dir, "g.db")} // GATEHOUSE_PUBLIC_URL unset too
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -247,6 +247,22 @@ func TestCLIServesByDefault(t *testing.T) {
 			t.Fatalf("the server did not become ready: %v\n%s", err, out.String())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// The banner's curl reaches the server although GATEHOUSE_PUBLIC_URL was left to its
+	// default on another port, and says so; the log warns about it too.
+	banner, err := os.ReadFile(secretFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`curl -s -u '([^:']+):([^']+)' -d grant_type=client_credentials (\S+)/oauth/token\n`).FindStringSubmatch(string(banner))
+	if _, port, _ := net.SplitHostPort(addr); m == nil || m[3] != "http://localhost:"+port {
+		t.Fatalf("the banner's curl: %q in\n%s", m, banner)
+	}
+	if _, err := tokenErr(m[3], m[1], m[2]); err != nil {
+		t.Errorf("the banner's curl: %v", err)
+	}
+	if !strings.Contains(string(banner), "GATEHOUSE_PUBLIC_URL is unset, so tokens and sign-in URLs name http://localhost:8080") {
+		t.Errorf("no note of the public URL:\n%s", banner)
 	}
 	// The container's health check: the binary probes its own /readyz.
 	if r := gatehouseCLI(t, []string{"GATEHOUSE_ADDR=" + addr}, "healthcheck"); r.code != 0 || r.stdout != "ready\n" {
@@ -272,6 +288,9 @@ func TestCLIServesByDefault(t *testing.T) {
 	if b, err := os.ReadFile(secretFile); err != nil || !strings.Contains(string(b), "client_secret:") ||
 		strings.Contains(out.String(), "client_secret:") {
 		t.Errorf("bootstrap credentials: file %q (%v), output:\n%s", b, err, out.String())
+	}
+	if !strings.Contains(out.String(), "but the server listens on port") {
+		t.Errorf("no warning of the public URL:\n%s", out.String())
 	}
 	// The log names the file by its absolute path, which the reader of the log can find
 	// without knowing the server's working directory.

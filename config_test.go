@@ -67,7 +67,7 @@ func TestPublicURLWarnings(t *testing.T) {
 		if want := cmp.Or(c.public, "http://localhost:8080"); cfg.PublicURL != want {
 			t.Errorf("GATEHOUSE_ADDR=%q GATEHOUSE_PUBLIC_URL=%q: public URL %q, want %q", c.addr, c.public, cfg.PublicURL, want)
 		}
-		w := strings.Join(app.PublicURLWarnings(env, cfg), "\n")
+		w := strings.Join(app.PublicURLWarnings(cfg), "\n")
 		if (c.warn == "") != (w == "") || !strings.Contains(w, c.warn) {
 			t.Errorf("GATEHOUSE_ADDR=%q GATEHOUSE_PUBLIC_URL=%q: warning %q, want one with %q", c.addr, c.public, w, c.warn)
 		}

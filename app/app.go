@@ -46,9 +46,12 @@ import (
 // Config is everything New and the server around it need. The gatehouse command fills it from
 // the environment (the names are a contract, DESIGN.md); tests fill it directly.
 type Config struct {
-	Addr                  string
-	DatabaseURL           string
-	PublicURL             string
+	Addr        string
+	DatabaseURL string
+	PublicURL   string
+	// PublicURLUnset is whether GATEHOUSE_PUBLIC_URL was left to its default, which the
+	// bootstrap banner's curl and the start-up warning compare with the listen address.
+	PublicURLUnset        bool
 	EncryptionKey         string
 	BootstrapClientID     string
 	BootstrapClientSecret string
@@ -229,7 +232,7 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (*App, 
 		log.Info("bootstrap: created the default workspace and the platform admin client",
 			"workspace_id", boot.WorkspaceID, "client_id", boot.ClientID)
 		if boot.ClientSecret != "" {
-			printBootstrap(out, c.PublicURL, boot.ClientID, boot.ClientSecret)
+			printBootstrap(out, c, boot.ClientID, boot.ClientSecret)
 		}
 	}
 	oa, err := oauth.New(ctx, svc, c.PublicURL, log)
@@ -408,7 +411,17 @@ func pruneLogs(ctx context.Context, svc *provision.Service, r Retention, log *sl
 	}
 }
 
-func printBootstrap(out io.Writer, publicURL, id, sec string) {
+// printBootstrap shows the generated admin credentials once, with a curl that gets a token.
+// The curl goes to the public URL, unless that was left to its default on another port than
+// the server listens on (GATEHOUSE_ADDR=:9090 alone): then to this machine's listen port, with
+// a note that tokens still name the default (a curl that is refused is a poor first step).
+func printBootstrap(out io.Writer, c Config, id, sec string) {
+	base, note := c.PublicURL, ""
+	if port, mismatch := listenPortMismatch(c); mismatch {
+		base = "http://localhost:" + port
+		note = "\n  (GATEHOUSE_PUBLIC_URL is unset, so tokens and sign-in URLs name " + c.PublicURL +
+			";\n  set it to the URL clients reach this server at.)\n"
+	}
 	fmt.Fprintf(out, `
 ================================================================================
 Gatehouse created the platform admin integration client. The secret is shown ONCE.
@@ -419,9 +432,9 @@ Gatehouse created the platform admin integration client. The secret is shown ONC
 Get an access token:
 
   curl -s -u '%s:%s' -d grant_type=client_credentials %s/oauth/token
-
+%s
 ================================================================================
-`, id, sec, id, sec, publicURL)
+`, id, sec, id, sec, base, note)
 }
 
 // observe adds request ids, access logs, panic recovery and Prometheus metrics to every route.

@@ -153,6 +153,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		MetricsAddr:           get("GATEHOUSE_METRICS_ADDR"),
 	}
 	var err error
+	c.PublicURLUnset = strings.TrimSpace(getenv("GATEHOUSE_PUBLIC_URL")) == ""
 	if c.PublicURL, err = publicURL(get("GATEHOUSE_PUBLIC_URL")); err != nil {
 		return c, fmt.Errorf("GATEHOUSE_PUBLIC_URL: %w", err)
 	}
@@ -281,22 +282,20 @@ func publicURL(raw string) (string, error) {
 // PublicURLWarnings are the start-up log's warnings about the public URL, if any.
 //
 // GATEHOUSE_PUBLIC_URL unset (so http://localhost:8080) while the server listens on another
-// port: tokens, redirect URIs and the curl the bootstrap prints would not reach it. The
-// default is kept rather than derived from the port: a server behind a port mapping (docker
-// -p 8080:9090) is right with it, and an issuer that moved on upgrade would void every token
-// issued.
+// port: tokens and redirect URIs would not reach it (the bootstrap banner's curl goes to the
+// listen port, with a note). The default is kept rather than derived from the port: a server
+// behind a port mapping (docker -p 8080:9090) is right with it, and an issuer that moved on
+// upgrade would void every token issued.
 //
 // An http URL on a host other than this machine's: it starts, because a trial on a private
 // network is legitimate, but the sign-in cookie then goes without Secure or the __Host- prefix
 // (a sibling subdomain can plant one, the network can read it), and Entra ID and Google
 // accept http redirect URIs only on localhost.
-func PublicURLWarnings(getenv func(string) string, c Config) []string {
+func PublicURLWarnings(c Config) []string {
 	var warnings []string
-	if _, port, err := net.SplitHostPort(c.Addr); strings.TrimSpace(getenv("GATEHOUSE_PUBLIC_URL")) == "" && err == nil {
-		if _, numeric := strconv.Atoi(port); numeric == nil && port != "0" && !strings.HasSuffix(c.PublicURL, ":"+port) {
-			warnings = append(warnings, "GATEHOUSE_PUBLIC_URL is unset, so tokens, sign-in redirects and SAML metadata name "+
-				c.PublicURL+", but the server listens on port "+port+": set GATEHOUSE_PUBLIC_URL to the URL clients reach it at")
-		}
+	if port, mismatch := listenPortMismatch(c); mismatch {
+		warnings = append(warnings, "GATEHOUSE_PUBLIC_URL is unset, so tokens, sign-in redirects and SAML metadata name "+
+			c.PublicURL+", but the server listens on port "+port+": set GATEHOUSE_PUBLIC_URL to the URL clients reach it at")
 	}
 	if u, err := url.Parse(c.PublicURL); err == nil && strings.EqualFold(u.Scheme, "http") && !loopbackHost(u.Hostname()) {
 		warnings = append(warnings, "GATEHOUSE_PUBLIC_URL "+c.PublicURL+" is plain http on a host other than this machine's: "+
@@ -305,6 +304,17 @@ func PublicURLWarnings(getenv func(string) string, c Config) []string {
 			"(behind a TLS-terminating proxy) for anything beyond a trial")
 	}
 	return warnings
+}
+
+// listenPortMismatch is whether the public URL was left to its default while the server
+// listens on another numeric port (not 0, which the system chooses), and that port.
+func listenPortMismatch(c Config) (string, bool) {
+	_, port, err := net.SplitHostPort(c.Addr)
+	if !c.PublicURLUnset || err != nil {
+		return "", false
+	}
+	_, numeric := strconv.Atoi(port)
+	return port, numeric == nil && port != "0" && !strings.HasSuffix(c.PublicURL, ":"+port)
 }
 
 // loopbackHost is whether host names this machine: localhost (and its subdomains, RFC 6761)
