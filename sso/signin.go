@@ -181,7 +181,16 @@ func (s *SignIn) rediscover(ctx context.Context, c *models.Connection, p *upstre
 		s.providers.Delete(providerKey(c))
 	}
 	fresh, err := s.providerWaiting(ctx, c, inWait) // in the callback's identity, in waits.do
-	return fresh, err == nil && fresh != p
+	if err != nil || fresh == p {
+		return fresh, false
+	}
+	// The client secret's style, detected at this token endpoint (exchange), holds for it
+	// whatever else the document changed: the fresh provider would detect it again, sending a
+	// form-only IdP one more refused code.
+	if fresh.Endpoint().TokenURL == p.Endpoint().TokenURL {
+		fresh.secretStyle.CompareAndSwap(0, p.secretStyle.Load())
+	}
+	return fresh, true
 }
 
 // asymmetricAlgorithms keeps the public-key signature algorithms of a discovery document's list

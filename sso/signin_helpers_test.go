@@ -456,6 +456,12 @@ func (p *testIdP) discoveryCount() int {
 	return p.discoveries
 }
 
+func (p *testIdP) refusedClientAuthentications() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.clientAuthRefused
+}
+
 func (p *testIdP) sign(claims map[string]any) string {
 	opts := (&jose.SignerOptions{}).WithType("JWT")
 	key := jose.SigningKey{Algorithm: jose.RS256, Key: p.key}

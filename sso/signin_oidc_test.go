@@ -888,7 +888,7 @@ func TestOIDCAuthorizedParty(t *testing.T) {
 // reads the document afresh and passed all along, so the admin had nothing to go on. A
 // document read less than a minute ago is not read again: an id_token that fails for another
 // cause (here another audience) would otherwise cost a discovery and a key set at every
-// sign-in.
+// sign-in. The client secret method detected with the old document holds with the new one.
 func TestOIDCIdPChangedItsDiscovery(t *testing.T) {
 	idp := newTestIdP(t)
 	var fake *clock.Fake // each server's own
@@ -898,7 +898,12 @@ func TestOIDCIdPChangedItsDiscovery(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer idp.set(func(p *testIdP) { p.ecKey = nil })
+		// The IdP takes the client secret only in the form and its document does not say so:
+		// the method detected at the first sign-in holds after the document is read again.
+		idp.set(func(p *testIdP) {
+			p.authMethods, p.authMethodsJSON, p.clientAuthRefused = []string{"client_secret_post"}, json.RawMessage("null"), 0
+		})
+		defer idp.set(func(p *testIdP) { p.ecKey, p.authMethods, p.authMethodsJSON = nil, nil, nil })
 		w := newSignInWorld(t, e, idp)
 		jane := map[string]any{"sub": "okta-jane", "email": "jane@example.com", "email_verified": true, "given_name": "Jane", "family_name": "Doe"}
 		idp.as(jane)
@@ -915,6 +920,9 @@ func TestOIDCIdPChangedItsDiscovery(t *testing.T) {
 		}
 		if n := idp.discoveryCount(); n != 1 {
 			t.Errorf("the discovery document read %d times for two sign-ins after the change, want 1", n)
+		}
+		if n := idp.refusedClientAuthentications(); n != 1 {
+			t.Errorf("%d refused client authentications for three sign-ins, want 1 (the first's detection)", n)
 		}
 		// An id_token that no document verifies still fails: with the document just read,
 		// without reading it again; with one read over a minute ago, after one more read.
