@@ -120,7 +120,7 @@ func TestFaultSQLiteDiskFull(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("writes succeed again %v after space was freed", time.Since(freed).Round(time.Millisecond))
-	before := len(o.acked)
+	before := o.ackedCount()
 	time.Sleep(500 * time.Millisecond)
 	o.stop(t, stop, wg, before, "space was freed", 201, 503) // never 500
 	if o.statuses[503] == 0 {

@@ -44,6 +44,13 @@ type outcome struct {
 	sent     atomic.Int64
 }
 
+// ackedCount is how many requests were acknowledged so far, read while the load runs.
+func (o *outcome) ackedCount() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.acked)
+}
+
 // scimLoad posts SCIM users with unique userNames from workers until stop is closed. A
 // request that gets no answer is recorded; allowNoAnswer says whether that is expected at
 // the moment it failed (the server process was being killed).
@@ -159,7 +166,7 @@ func TestFaultPostgresRestartUnderSCIMLoad(t *testing.T) {
 		pg.Restart()
 	}
 	time.Sleep(load / 2) // the service recovers without a restart of its own
-	before := len(o.acked)
+	before := o.ackedCount()
 	time.Sleep(load / 2)
 	o.stop(t, stop, wg, before, "PostgreSQL came back", 201, 500, 503)
 	stored := checkStored(t, e, tok, "pgr", o)
@@ -178,10 +185,16 @@ func serverEnv(addr, dbURL string, env ...string) []string {
 type process struct {
 	cmd *exec.Cmd
 	url string
+	// exited is closed once the process has exited and been waited for.
+	exited chan struct{}
 }
 
+// wait waits until the process has exited.
+func (p *process) wait() { <-p.exited }
+
 // startServer starts bin with env added and waits until it is ready; its output goes to the
-// test's and to logs, if given.
+// test's and to logs, if given. A process that exits before it is ready fails the test at
+// once (a start refused by its configuration or its database), not after the 30 s deadline.
 func startServer(t *testing.T, bin string, env []string, addr string, logs ...io.Writer) *process {
 	t.Helper()
 	cmd := exec.Command(bin)
@@ -191,8 +204,10 @@ func startServer(t *testing.T, bin string, env []string, addr string, logs ...io
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd, url: "http://" + addr}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	p := &process{cmd: cmd, url: "http://" + addr, exited: make(chan struct{})}
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); p.wait() })
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get(p.url + "/readyz"); err == nil {
@@ -201,7 +216,11 @@ func startServer(t *testing.T, bin string, env []string, addr string, logs ...io
 				return p
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-p.exited:
+			t.Fatalf("gatehouse at %s exited before it was ready: %v", addr, waitErr)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	t.Fatalf("gatehouse at %s did not become ready", addr)
 	return nil
@@ -230,7 +249,7 @@ func TestFaultServerKilledUnderLoad(t *testing.T) {
 			if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
-			_ = p.cmd.Wait()
+			p.wait()
 			p = startServer(t, bin, env, addr)
 			time.Sleep(200 * time.Millisecond) // requests already failing against the dead process finish failing
 			down.Store(false)
