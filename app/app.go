@@ -321,17 +321,26 @@ func (c Config) Retention() Retention {
 func (a *App) Maintain(ctx context.Context, r Retention, log *slog.Logger) {
 	var wg sync.WaitGroup
 	// Each job in a loop of its own: none waits on another (the metadata refresh waits on IdPs).
-	wg.Go(func() { every(ctx, signInPruneInterval, func() { pruneSignInState(ctx, a.svc, log) }) })
+	wg.Go(func() { every(ctx, signInPruneInterval, func() { pruneSignInState(ctx, a.svc, a.ownMetrics, log) }) })
 	wg.Go(func() { every(ctx, time.Hour, func() { countSAMLCertificates(ctx, a.svc, a.ownMetrics, log) }) })
 	wg.Go(func() { every(ctx, time.Hour, func() { refreshSAMLMetadata(ctx, a.svc, a.ownMetrics, log) }) })
-	every(ctx, time.Hour, func() { pruneLogs(ctx, a.svc, r, log) })
+	every(ctx, time.Hour, func() { pruneLogs(ctx, a.svc, r, a.ownMetrics, log) })
 	wg.Wait()
 }
 
-// jobFailed logs a periodic job that failed, at models.LogLevel: an outage or a full disk is a
-// warning (the job runs again at its next tick).
-func jobFailed(log *slog.Logger, msg string, err error) {
-	log.Log(context.Background(), models.LogLevel(err), msg, "err", err)
+// jobDone records a run of a periodic job: a failure is logged at models.LogLevel (an outage
+// or a full disk is a warning: the job runs again at its next tick) and counted, a success
+// timed, in the metrics (job is its label there, msg its log message). It reports whether
+// the run succeeded. A failing job is not escalated to ERROR after a while: the requests that
+// meet the same outage log WARN too, and an alert on
+// gatehouse_periodic_task_last_success_timestamp_seconds says how long a job has not run, which a log
+// level cannot.
+func jobDone(m *telemetry.Metrics, log *slog.Logger, job, msg string, err error) bool {
+	m.JobRan(job, err)
+	if err != nil {
+		log.Log(context.Background(), models.LogLevel(err), msg, "task", job, "err", err)
+	}
+	return err == nil
 }
 
 // every runs job at once and then every interval until ctx ends (a tick that comes while job
@@ -354,8 +363,7 @@ func every(ctx context.Context, interval time.Duration, job func()) {
 // the metric lets an operator alert on it ahead of time.
 func countSAMLCertificates(ctx context.Context, svc *provision.Service, m *telemetry.Metrics, log *slog.Logger) {
 	c, err := svc.SAMLCertificateExpiry(ctx)
-	if err != nil {
-		jobFailed(log, "saml: count certificates by expiry", err)
+	if !jobDone(m, log, "saml_certificate_expiry", "saml: count certificates by expiry", err) {
 		return
 	}
 	m.SAMLCertificateExpiry(c.Expired, c.Within7Days, c.Within30Days, c.Later)
@@ -371,10 +379,10 @@ func countSAMLCertificates(ctx context.Context, svc *provision.Service, m *telem
 // not be followed at WARN (the admin sees it too, as samlConfig.metadataProblem).
 func refreshSAMLMetadata(ctx context.Context, svc *provision.Service, m *telemetry.Metrics, log *slog.Logger) {
 	r, err := svc.RefreshSAMLMetadata(ctx)
-	if err != nil {
-		if ctx.Err() == nil { // not the server stopping
-			jobFailed(log, "saml: refresh certificates from metadata", err)
-		}
+	if err != nil && ctx.Err() != nil {
+		return // the server stopping: no failure
+	}
+	if !jobDone(m, log, "saml_metadata_refresh", "saml: refresh certificates from metadata", err) {
 		return
 	}
 	m.SAMLMetadataRefresh(r.Changed, r.Unchanged, r.Failed)
@@ -395,18 +403,12 @@ func refreshSAMLMetadata(ctx context.Context, svc *provision.Service, m *telemet
 
 // pruneLogs reconciles the SCIM statistics counters and deletes SCIM activity and sign-in
 // events older than their retention (hourly).
-func pruneLogs(ctx context.Context, svc *provision.Service, r Retention, log *slog.Logger) {
-	if err := svc.ReconcileSCIMCounts(ctx); err != nil {
-		jobFailed(log, "scim: reconcile counters", err)
-	}
-	if n, err := svc.PruneSCIMActivities(ctx, r.SCIMActivity); err != nil {
-		jobFailed(log, "scim: prune activity", err)
-	} else if n > 0 {
+func pruneLogs(ctx context.Context, svc *provision.Service, r Retention, m *telemetry.Metrics, log *slog.Logger) {
+	jobDone(m, log, "scim_counter_reconcile", "scim: reconcile counters", svc.ReconcileSCIMCounts(ctx))
+	if n, err := svc.PruneSCIMActivities(ctx, r.SCIMActivity); jobDone(m, log, "scim_activity_prune", "scim: prune activity", err) && n > 0 {
 		log.Info("scim: pruned activity", "rows", n, "retention_days", int(r.SCIMActivity.Hours()/24))
 	}
-	if n, err := svc.PruneSignInEvents(ctx, r.SignInEvents); err != nil {
-		jobFailed(log, "sign-in: prune events", err)
-	} else if n > 0 {
+	if n, err := svc.PruneSignInEvents(ctx, r.SignInEvents); jobDone(m, log, "sign_in_event_prune", "sign-in: prune events", err) && n > 0 {
 		log.Info("sign-in: pruned events", "rows", n, "retention_days", int(r.SignInEvents.Hours()/24))
 	}
 }

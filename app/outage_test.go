@@ -147,6 +147,8 @@ func TestDatabaseOutageAnswersRetryable503(t *testing.T) {
 	}()
 	jobs := []string{"sign-in: prune state", "saml: count certificates by expiry", "saml: refresh certificates from metadata",
 		"scim: reconcile counters", "scim: prune activity", "sign-in: prune events"}
+	jobLabels := []string{"sign_in_state_prune", "saml_certificate_expiry", "saml_metadata_refresh",
+		"scim_counter_reconcile", "scim_activity_prune", "sign_in_event_prune"}
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		missing := slices.DeleteFunc(slices.Clone(jobs), func(j string) bool { return strings.Contains(logs.String(), j) })
 		if len(missing) == 0 {
@@ -163,7 +165,39 @@ func TestDatabaseOutageAnswersRetryable503(t *testing.T) {
 			t.Errorf("a job's failure during the outage: %s", line)
 		}
 	}
+	// The metrics count each job's failure, and none has succeeded yet.
+	fams := scrape(t, e.URL+"/metrics")
+	for _, job := range jobLabels {
+		if n := metricValue(fams, "gatehouse_periodic_task_failures_total", "task="+job); n < 1 {
+			t.Errorf("gatehouse_periodic_task_failures_total{job=%q} %v after the outage met it", job, n)
+		}
+		if v := metricValue(fams, "gatehouse_periodic_task_last_success_timestamp_seconds", "task="+job); v != -1 {
+			t.Errorf("gatehouse_periodic_task_last_success_timestamp_seconds{job=%q} %v: the job has not succeeded", job, v)
+		}
+	}
 	proxy.down.Store(false)
+	defer func() { // once the database is back, the jobs' next runs succeed, and say when
+		start := float64(time.Now().Unix())
+		ctx, cancel := context.WithCancel(context.Background())
+		maintained := make(chan struct{})
+		go func() {
+			e.App.Maintain(ctx, app.Retention{SCIMActivity: 24 * time.Hour, SignInEvents: 24 * time.Hour}, slog.New(slog.DiscardHandler))
+			close(maintained)
+		}()
+		defer func() { cancel(); <-maintained }()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			fams := scrape(t, e.URL+"/metrics")
+			missing := slices.DeleteFunc(slices.Clone(jobLabels), func(job string) bool {
+				return metricValue(fams, "gatehouse_periodic_task_last_success_timestamp_seconds", "task="+job) >= start
+			})
+			if len(missing) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no success of %v after the outage", missing)
+			}
+		}
+	}()
 	for _, p := range probes {
 		deadline := time.Now().Add(10 * time.Second)
 		for {

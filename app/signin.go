@@ -10,6 +10,7 @@ import (
 	"gatehouse/oauth"
 	"gatehouse/provision"
 	"gatehouse/sso"
+	"gatehouse/telemetry"
 )
 
 // registerSignIn wires browser sign-in: the OpenID Provider (oauth) sends a routed flow to the
@@ -29,10 +30,8 @@ func registerSignIn(mux *http.ServeMux, oa *oauth.Server, svc *provision.Service
 const signInPruneInterval = 10 * time.Minute
 
 // pruneSignInState deletes expired sign-in state (every signInPruneInterval).
-func pruneSignInState(ctx context.Context, svc *provision.Service, log *slog.Logger) {
-	if n, err := svc.PruneSignInState(ctx); err != nil {
-		jobFailed(log, "sign-in: prune state", err)
-	} else if n > 0 {
+func pruneSignInState(ctx context.Context, svc *provision.Service, m *telemetry.Metrics, log *slog.Logger) {
+	if n, err := svc.PruneSignInState(ctx); jobDone(m, log, "sign_in_state_prune", "sign-in: prune state", err) && n > 0 {
 		log.Info("sign-in: pruned expired state", "rows", n)
 	}
 }

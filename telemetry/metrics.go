@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"database/sql"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -43,6 +44,12 @@ var grantTypes = []string{"client_credentials", "authorization_code", "refresh_t
 // that failed before deciding); any other counts as "other".
 var signInOutcomes = []string{"existing_identity", "linked_by_email", "provisioned", "refused", "error"}
 
+// Periodic jobs counted by name (app.Maintain) under the label task: Prometheus gives every
+// scraped series a job label of its own (the scrape job), which a job label of the metric's
+// would collide with. Any other name counts as "other".
+var jobNames = []string{"sign_in_state_prune", "saml_certificate_expiry", "saml_metadata_refresh",
+	"scim_counter_reconcile", "scim_activity_prune", "sign_in_event_prune"}
+
 // Metrics are Gatehouse's own Prometheus metrics. Label handles are resolved once, when the
 // metrics are built or when a route is registered, so that counting costs an atomic add.
 // Every method is safe on a nil *Metrics and then counts nothing, so that tests and tools can
@@ -55,6 +62,8 @@ type Metrics struct {
 	signIns     knownValues
 	samlExpiry  *prometheus.GaugeVec
 	samlRefresh *prometheus.GaugeVec
+	jobFailures knownValues
+	jobSuccess  *prometheus.GaugeVec
 
 	// gqlOps maps an operation name to its *OutcomeCounters; gqlNames counts the names
 	// (concurrent first uses can pass the cap by a few, never without bound).
@@ -93,7 +102,12 @@ func NewMetrics(reg prometheus.Registerer, dbs map[string]*sql.DB) *Metrics {
 		Help: "SAML connections whose IdP certificates follow their metadata URL, by the result of the last hourly read: changed (the certificates were updated), unchanged, failed (the metadata could not be followed; the certificates stay)."},
 		[]string{"result"})
 	m.SAMLMetadataRefresh(0, 0, 0)
-	reg.MustRegister(tokens, m.authFailure, m.scim, m.graphql, signIns, m.samlExpiry, m.samlRefresh)
+	jobFailures := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_periodic_task_failures_total",
+		Help: "Runs of a periodic job that failed (the log line says why; the job runs again at its next tick), by job."}, []string{"task"})
+	m.jobFailures = newKnownValues(jobFailures, jobNames) // present at zero
+	m.jobSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gatehouse_periodic_task_last_success_timestamp_seconds",
+		Help: "When a periodic job last finished without error (Unix time), by job; absent until it has."}, []string{"task"})
+	reg.MustRegister(tokens, m.authFailure, m.scim, m.graphql, signIns, m.samlExpiry, m.samlRefresh, jobFailures, m.jobSuccess)
 	for name, db := range dbs {
 		prometheus.WrapRegistererWithPrefix("gatehouse_", reg).MustRegister(collectors.NewDBStatsCollector(db, name))
 	}
@@ -157,6 +171,22 @@ func (m *Metrics) SAMLMetadataRefresh(changed, unchanged, failed int) {
 	for label, n := range map[string]int{"changed": changed, "unchanged": unchanged, "failed": failed} {
 		m.samlRefresh.WithLabelValues(label).Set(float64(n))
 	}
+}
+
+// JobRan records a run of the periodic job named job (one of jobNames) that ended with err:
+// a failure is counted; a success sets the job's last success time to now.
+func (m *Metrics) JobRan(job string, err error) {
+	if m == nil {
+		return
+	}
+	if err != nil {
+		m.jobFailures.inc(job)
+		return
+	}
+	if !slices.Contains(jobNames, job) {
+		job = "other"
+	}
+	m.jobSuccess.WithLabelValues(job).SetToCurrentTime()
 }
 
 // SignIn counts a sign-in decision by outcome.
