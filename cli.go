@@ -155,7 +155,7 @@ func newRootCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Com
 	}
 
 	root.AddCommand(serveCmd, migrateCmd, versionCmd, newClientsCmd(getenv, stdout, stderr),
-		newBindCmd(getenv, stdout, stderr), newHealthcheckCmd(getenv, stdout))
+		newBindCmd(getenv, stdout, stderr), newHealthcheckCmd(getenv, stdout), newReencryptCmd(getenv, stdout, stderr))
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(usage)
 	}

@@ -51,13 +51,16 @@ type Config struct {
 	PublicURL   string
 	// PublicURLUnset is whether GATEHOUSE_PUBLIC_URL was left to its default, which the
 	// bootstrap banner's curl and the start-up warning compare with the listen address.
-	PublicURLUnset        bool
-	EncryptionKey         string
-	BootstrapClientID     string
-	BootstrapClientSecret string
-	AllowPrivateNetworks  bool
-	DNSServer             string
-	LogLevel              slog.Level
+	PublicURLUnset bool
+	EncryptionKey  string
+	// PreviousEncryptionKeys decrypt what EncryptionKey's predecessors encrypted, during a
+	// rotation (GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS).
+	PreviousEncryptionKeys []string
+	BootstrapClientID      string
+	BootstrapClientSecret  string
+	AllowPrivateNetworks   bool
+	DNSServer              string
+	LogLevel               slog.Level
 	// DebugAddr, when set, serves net/http/pprof on its own listener (keep it on loopback).
 	DebugAddr string
 	// MetricsAddr, when set, serves /metrics on its own listener instead of the main one.
@@ -83,16 +86,17 @@ type Config struct {
 
 // encryptionBox returns the at-rest encryption box. With SQLite and no configured key, a key
 // is generated once and kept beside the database file (mode 0600); PostgreSQL requires one.
+// The previous keys of a rotation open what they sealed.
 func encryptionBox(c Config) (*secret.Box, error) {
 	if c.EncryptionKey != "" {
-		return secret.NewBox(c.EncryptionKey)
+		return secret.NewBox(c.EncryptionKey, c.PreviousEncryptionKeys...)
 	}
 	if !strings.HasPrefix(c.DatabaseURL, "sqlite:") {
 		return nil, errors.New("GATEHOUSE_ENCRYPTION_KEY is required with PostgreSQL (32 random bytes, standard base64: openssl rand -base64 32)")
 	}
 	path := strings.TrimPrefix(strings.TrimPrefix(c.DatabaseURL, "sqlite:"), "//") + ".key"
 	if b, err := os.ReadFile(path); err == nil {
-		return keyFileBox(path, b)
+		return keyFileBox(path, b, c.PreviousEncryptionKeys)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("read encryption key: %w", err)
 	}
@@ -108,15 +112,15 @@ func encryptionBox(c Config) (*secret.Box, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read encryption key: %w", err)
 		}
-		return keyFileBox(path, b)
+		return keyFileBox(path, b, c.PreviousEncryptionKeys)
 	case err != nil:
 		return nil, fmt.Errorf("create encryption key file %s: %w", path, err)
 	}
-	return secret.NewBox(key)
+	return secret.NewBox(key, c.PreviousEncryptionKeys...)
 }
 
-func keyFileBox(path string, b []byte) (*secret.Box, error) {
-	box, err := secret.NewBox(string(b))
+func keyFileBox(path string, b []byte, previous []string) (*secret.Box, error) {
+	box, err := secret.NewBox(string(b), previous...)
 	if err != nil {
 		return nil, fmt.Errorf("encryption key file %s: %w", path, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"gatehouse/guard"
+	"gatehouse/secret"
 )
 
 // Setting is one environment variable Gatehouse reads. The settings table below is the only
@@ -37,6 +38,8 @@ var Settings = []Setting{
 		Meaning: "external base URL: token issuer and audience, SAML entity ID, ACS, redirect URIs"},
 	{Name: "GATEHOUSE_ENCRYPTION_KEY", Group: "server", Shown: "generated into <sqlite path>.key; required with PostgreSQL",
 		Meaning: "32 random bytes, standard base64 (openssl rand -base64 32): encrypts signing keys and IdP secrets at rest"},
+	{Name: "GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS", Group: "server",
+		Meaning: "during a rotation of GATEHOUSE_ENCRYPTION_KEY, the keys it replaces, comma-separated: they decrypt, never encrypt, until gatehouse reencrypt has moved every secret to the new key"},
 	{Name: "GATEHOUSE_BOOTSTRAP_CLIENT_ID", Group: "server",
 		Meaning: "on first start with no clients, the platform admin client's id (unset: generated and printed once)"},
 	{Name: "GATEHOUSE_BOOTSTRAP_CLIENT_SECRET", Group: "server",
@@ -153,6 +156,15 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		MetricsAddr:           get("GATEHOUSE_METRICS_ADDR"),
 	}
 	var err error
+	for _, k := range strings.Split(get("GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS"), ",") {
+		if k = strings.TrimSpace(k); k == "" {
+			continue
+		}
+		if _, err := secret.NewBox(k); err != nil {
+			return c, fmt.Errorf("GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS: %w", err)
+		}
+		c.PreviousEncryptionKeys = append(c.PreviousEncryptionKeys, k)
+	}
 	c.PublicURLUnset = strings.TrimSpace(getenv("GATEHOUSE_PUBLIC_URL")) == ""
 	if c.PublicURL, err = publicURL(get("GATEHOUSE_PUBLIC_URL")); err != nil {
 		return c, fmt.Errorf("GATEHOUSE_PUBLIC_URL: %w", err)

@@ -61,14 +61,35 @@ func CheckPassword(p, hash string) bool {
 	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(p)) == nil
 }
 
-// Box encrypts and decrypts values at rest with AES-256-GCM.
-type Box struct{ aead cipher.AEAD }
+// Box encrypts and decrypts values at rest with AES-256-GCM: it seals with the current key
+// and opens with it or, during a key rotation, with one of the previous keys.
+type Box struct {
+	current  cipher.AEAD
+	previous []cipher.AEAD
+}
 
 // KeySize is the length of the encryption key in bytes.
 const KeySize = 32
 
-// NewBox builds a Box from a key given as standard base64 of 32 bytes.
-func NewBox(b64key string) (*Box, error) {
+// NewBox builds a Box from keys given as standard base64 of 32 bytes each: the current one,
+// and the previous ones of a rotation, which only open.
+func NewBox(b64key string, previous ...string) (*Box, error) {
+	current, err := newAEAD(b64key)
+	if err != nil {
+		return nil, err
+	}
+	b := &Box{current: current}
+	for _, k := range previous {
+		aead, err := newAEAD(k)
+		if err != nil {
+			return nil, err
+		}
+		b.previous = append(b.previous, aead)
+	}
+	return b, nil
+}
+
+func newAEAD(b64key string) (cipher.AEAD, error) {
 	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64key))
 	if err != nil || len(key) != KeySize {
 		return nil, errors.New("secret: the encryption key must be 32 random bytes in standard base64")
@@ -81,7 +102,7 @@ func NewBox(b64key string) (*Box, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secret: %w", err)
 	}
-	return &Box{aead: aead}, nil
+	return aead, nil
 }
 
 // NewKey returns a fresh encryption key in the form NewBox takes.
@@ -93,24 +114,48 @@ func NewKey() string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
-// Seal encrypts plain; the nonce is prepended to the result.
+// Seal encrypts plain with the current key; the nonce is prepended to the result.
 func (b *Box) Seal(plain []byte) []byte {
-	nonce := make([]byte, b.aead.NonceSize())
+	nonce := make([]byte, b.current.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		panic(err)
 	}
-	return b.aead.Seal(nonce, nonce, plain, nil)
+	return b.current.Seal(nonce, nonce, plain, nil)
 }
 
-// Open decrypts a Seal result.
+// Open decrypts a Seal result, with the current key or a previous one.
 func (b *Box) Open(sealed []byte) ([]byte, error) {
-	n := b.aead.NonceSize()
+	plain, _, err := b.open(sealed)
+	return plain, err
+}
+
+// Reseal returns sealed as the current key seals it: unchanged (changed false) when the
+// current key opens it, else opened with a previous key and sealed again.
+func (b *Box) Reseal(sealed []byte) (out []byte, changed bool, err error) {
+	plain, current, err := b.open(sealed)
+	if err != nil || current {
+		return sealed, false, err
+	}
+	return b.Seal(plain), true, nil
+}
+
+// open decrypts sealed and says whether the current key did. Every key's AEAD has the same
+// nonce size (AES-GCM's 12 bytes).
+func (b *Box) open(sealed []byte) (plain []byte, current bool, err error) {
+	n := b.current.NonceSize()
 	if len(sealed) < n {
-		return nil, errors.New("secret: ciphertext too short")
+		return nil, false, errors.New("secret: ciphertext too short")
 	}
-	plain, err := b.aead.Open(nil, sealed[:n], sealed[n:], nil)
-	if err != nil {
-		return nil, errors.New("secret: cannot decrypt (wrong GATEHOUSE_ENCRYPTION_KEY?)")
+	if plain, err := b.current.Open(nil, sealed[:n], sealed[n:], nil); err == nil {
+		return plain, true, nil
 	}
-	return plain, nil
+	for _, aead := range b.previous {
+		if plain, err := aead.Open(nil, sealed[:n], sealed[n:], nil); err == nil {
+			return plain, false, nil
+		}
+	}
+	if len(b.previous) > 0 {
+		return nil, false, errors.New("secret: cannot decrypt with GATEHOUSE_ENCRYPTION_KEY nor any of GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS")
+	}
+	return nil, false, errors.New("secret: cannot decrypt (wrong GATEHOUSE_ENCRYPTION_KEY?)")
 }

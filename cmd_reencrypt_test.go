@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"gatehouse/app/apptest"
+	"gatehouse/secret"
+	"gatehouse/store"
+	"gatehouse/store/storetest"
+)
+
+// An encryption key rotation, as docs/administration.md tells it: servers on the new key with
+// the old one as previous, `gatehouse reencrypt`, then servers on the new key alone, which
+// read every secret the old key encrypted: the same token signing keys, the same SAML SP
+// certificate, the IdP client secret.
+func TestReencryptRotatesTheEncryptionKey(t *testing.T) {
+	bin := gatehouseBinary(t) // skipped with -short
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		oldKey, newKey := secret.NewKey(), secret.NewKey()
+		addr := fmt.Sprintf("127.0.0.1:%d", storetest.FreePort(t))
+		p := startServer(t, bin, serverEnv(addr, dbURL, "GATEHOUSE_ENCRYPTION_KEY="+oldKey), addr)
+		e := &testEnv{&apptest.Env{T: t, URL: p.url}}
+		tok := e.AdminToken()
+		e.REST(tok, "POST", "/api/v1/sso/connections", `{"name": "Okta OIDC", "protocol": "oidc",
+			"oidcConfig": {"issuerUrl": "https://your-org.okta.com", "clientId": "0oa1", "clientSecret": "the-idp-client-secret"}}`).Must(t, 201)
+		jwks, metadata := getBody(t, p.url+"/.well-known/jwks.json"), getBody(t, p.url+"/saml/metadata")
+		_ = p.cmd.Process.Kill()
+		p.wait()
+
+		env := func(keys ...string) []string {
+			env := []string{"GATEHOUSE_DATABASE_URL=" + dbURL, "GATEHOUSE_ENCRYPTION_KEY=" + keys[0],
+				"GATEHOUSE_BOOTSTRAP_CLIENT_ID=" + testAdminID, "GATEHOUSE_BOOTSTRAP_CLIENT_SECRET=" + testAdminSecret}
+			if len(keys) > 1 {
+				env = append(env, "GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS="+strings.Join(keys[1:], ", "))
+			}
+			return env
+		}
+		// The new key alone reads nothing of the old one's, and says where to look.
+		if r := gatehouseCLI(t, env(newKey), "reencrypt"); r.code != 1 || !strings.Contains(r.stderr, "wrong GATEHOUSE_ENCRYPTION_KEY") {
+			t.Fatalf("reencrypt without the previous key: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		r := gatehouseCLI(t, env(newKey, secret.NewKey(), oldKey), "reencrypt")
+		if r.code != 0 || !strings.Contains(r.stdout, "in signing_keys.private_key_enc") || !strings.Contains(r.stdout, "re-encrypted 1 in connections.oidc_client_secret_enc") ||
+			!strings.Contains(r.stdout, "in saml_sp_keys.private_key_enc") || !strings.Contains(r.stdout, "GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS can be removed") {
+			t.Fatalf("reencrypt: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if r := gatehouseCLI(t, env(newKey, oldKey), "reencrypt"); r.code != 0 || strings.Contains(r.stdout, "re-encrypted") {
+			t.Fatalf("reencrypt again: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		// A value no configured key opens is left as it is, and the command says so and fails.
+		st, err := store.Open(context.Background(), dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		stranger, _ := secret.NewBox(secret.NewKey())
+		var clientSecret []byte
+		if err := st.DB().QueryRow("SELECT oidc_client_secret_enc FROM connections").Scan(&clientSecret); err != nil {
+			t.Fatal(err)
+		}
+		// (The raw statement is the test's: the store has no writer for a foreign value.)
+		update := "UPDATE connections SET oidc_client_secret_enc = $1"
+		if strings.HasPrefix(dbURL, "sqlite:") {
+			update = "UPDATE connections SET oidc_client_secret_enc = ?"
+		}
+		if _, err := st.DB().Exec(update, stranger.Seal([]byte("x"))); err != nil {
+			t.Fatal(err)
+		}
+		if r := gatehouseCLI(t, env(newKey, oldKey), "reencrypt"); r.code != 1 ||
+			!strings.Contains(r.stderr, "1 in connections.oidc_client_secret_enc: no configured key decrypts them") {
+			t.Fatalf("reencrypt with a value no key opens: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if _, err := st.DB().Exec(update, clientSecret); err != nil {
+			t.Fatal(err)
+		}
+
+		// The new key alone: the same keys, the same secret; the rotation is in the audit log.
+		p = startServer(t, bin, serverEnv(addr, dbURL, "GATEHOUSE_ENCRYPTION_KEY="+newKey), addr)
+		e = &testEnv{&apptest.Env{T: t, URL: p.url}}
+		e.AdminToken()
+		if got := getBody(t, p.url+"/.well-known/jwks.json"); got != jwks {
+			t.Errorf("the token signing keys changed:\n%s\n%s", jwks, got)
+		}
+		if got := getBody(t, p.url+"/saml/metadata"); got != metadata {
+			t.Error("the SAML SP metadata changed")
+		}
+		newOnly, _ := secret.NewBox(newKey)
+		if plain, err := newOnly.Open(clientSecret); err != nil || string(plain) != "the-idp-client-secret" {
+			t.Errorf("the IdP client secret with the new key alone: %q %v", plain, err)
+		}
+		var n int
+		if err := st.RawScan(context.Background(), &n, "SELECT count(*) FROM audit_events WHERE action = 'encryption_key.reencrypted' AND actor_type = 'operator'"); err != nil || n != 3 {
+			t.Errorf("%d audit events of reencrypt (want 3: the two that ran through, and the one that found a value it could not read) %v", n, err)
+		}
+	})
+}
+
+func getBody(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	return string(b)
+}
