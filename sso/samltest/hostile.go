@@ -263,6 +263,20 @@ func replaceEncryptedAssertion(doc string, cert *x509.Certificate, plaintext str
 	if i < 0 || j < 0 {
 		panic("samltest: no EncryptedAssertion")
 	}
+	return doc[:i] + encryptedAssertion(cert, plaintext, e) + doc[j+len("</saml:EncryptedAssertion>"):]
+}
+
+// EncryptedAssertion is a saml:EncryptedAssertion element (its prefix declared by the
+// Response it goes in) of plaintext encrypted to cert as crewjam's IdP encrypts: what anyone
+// may make with the SP's published encryption certificate.
+func EncryptedAssertion(cert *x509.Certificate, plaintext string) string {
+	e := xmlenc.OAEP()
+	e.BlockCipher = xmlenc.AES128CBC
+	e.DigestMethod = &xmlenc.SHA1
+	return encryptedAssertion(cert, plaintext, e)
+}
+
+func encryptedAssertion(cert *x509.Certificate, plaintext string, e xmlenc.RSA) string {
 	data, err := e.Encrypt(cert, []byte(plaintext), nil)
 	if err != nil {
 		panic(err)
@@ -276,7 +290,7 @@ func replaceEncryptedAssertion(doc string, cert *x509.Certificate, plaintext str
 	if err != nil {
 		panic(err)
 	}
-	return doc[:i] + s + doc[j+len("</saml:EncryptedAssertion>"):]
+	return s
 }
 
 // EncryptedKeysIn is EncryptedKeys with as many keys as fit in a form of size bytes (the
