@@ -48,9 +48,8 @@ func sameDecoding[T any](t *testing.T, doc []byte) bool {
 
 // decodeCases are documents where reading etree's tokens could differ from reading the bytes.
 var decodeCases = []string{
-	// A repeated attribute: etree keeps one, at its first place, with its last value.
-	`<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="a" InResponseTo="b" ID="c" Destination="d"/>`,
-	`<samlp:Response xmlns:samlp="urn:x" xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="a"/>`,
+	// (A repeated attribute, which etree would keep once with its last value, never gets
+	// here: readXML refuses it.)
 	// Text in pieces: comments, CDATA, references, a processing instruction.
 	`<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">` +
 		`<saml:Issuer> a <!-- c --> b<![CDATA[ <c> ]]>&amp;&#x41;<?pi x?>d` + "\r\n" + `</saml:Issuer></samlp:Response>`,
@@ -91,7 +90,7 @@ func TestDecodeTreeIsUnmarshal(t *testing.T) {
 		len(a.AttributeStatements) == 0 || a.Conditions == nil || a.IssueInstant.IsZero() {
 		t.Fatalf("the assertion read from the tree: %+v", fromTree.Assertion)
 	}
-	if decoded < 8 {
+	if decoded < 6 {
 		t.Fatalf("only %d documents decoded", decoded)
 	}
 }

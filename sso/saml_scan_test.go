@@ -152,6 +152,13 @@ func TestSAMLHostileResponses(t *testing.T) {
 
 // TestCheckXML: what checkXML counts and refuses, document by document.
 func TestCheckXML(t *testing.T) {
+	attrs := func(n int) string { // n attributes, b0 to bn-1
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, ` b%d=""`, i)
+		}
+		return b.String()
+	}
 	const (
 		ns   = `xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" xmlns:xenc="http://www.w3.org/2001/04/xmlenc#"`
 		resp = `<samlp:Response ` + ns + `>%s</samlp:Response>`
@@ -191,8 +198,16 @@ func TestCheckXML(t *testing.T) {
 		{name: "2001 elements", doc: in(strings.Repeat("<a/>", 2000)), cause: "more than 2000 elements"},
 		{name: "6000 attributes", doc: in(strings.Repeat(`<a b="" c="" d=""/>`, 1999))}, // and the root's 3
 		{name: "6001 attributes", doc: in(`<a` + strings.Repeat(` b=""`, 5998) + `/>`), cause: "more than 6000 attributes"},
-		{name: "128 attributes on an element", doc: in(`<a` + strings.Repeat(` b=""`, 128) + `/>`)},
-		{name: "129 attributes on an element", doc: in(`<a` + strings.Repeat(` b=""`, 129) + `/>`), cause: "more than 128 attributes on an element"},
+		{name: "128 attributes on an element", doc: in(`<a` + attrs(128) + `/>`)},
+		{name: "129 attributes on an element", doc: in(`<a` + attrs(129) + `/>`), cause: "more than 128 attributes on an element"},
+		{name: "an attribute repeated", doc: in(`<a b="1" c="" b="2"/>`), cause: "the attribute b repeated on an element"},
+		{name: "an attribute repeated among 128", doc: in(`<a` + attrs(127) + ` b7=""/>`), cause: "the attribute b7 repeated"},
+		{name: "a prefixed attribute repeated", doc: in(`<a x:b="1" xmlns:x="urn:x" x:b="2"/>`), cause: "the attribute x:b repeated"},
+		{name: "one name in two namespaces", doc: in(`<a b="1" x:b="2" xmlns:x="urn:x"/>`)},
+		{name: "the prefix xml declared as it is bound", doc: in(`<a xmlns:xml="http://www.w3.org/XML/1998/namespace" xml:lang="en"/>`)},
+		{name: "the prefix xml rebound", doc: in(`<a xmlns:xml="urn:oasis:names:tc:SAML:2.0:assertion"><xml:Assertion/></a>`),
+			cause: "a declaration of the reserved prefix xml"},
+		{name: "the prefix xmlns declared", doc: in(`<a xmlns:xmlns="urn:x"/>`), cause: "a declaration of the reserved prefix xmlns"},
 		{name: "6001 attributes on many elements", doc: in(strings.Repeat(`<a b="" c="" d=""/>`, 1998) + `<a b="" c="" d="" e=""/>`), cause: "more than 6000 attributes"},
 		{name: "8000 tokens", doc: in(strings.Repeat("<!---->", 7998))},
 		{name: "8001 tokens", doc: in(strings.Repeat("<!---->", 7999)), cause: "more than 8000 tokens"},

@@ -98,6 +98,40 @@ func checkXML(raw []byte) (responseShape, error) {
 	return shape, err
 }
 
+// xmlNamespace is the namespace the prefix xml is bound to.
+const xmlNamespace = "http://www.w3.org/XML/1998/namespace"
+
+// repeatedAttribute finds an attribute name written twice among attrs (at most
+// maxElementAttributes: pairwise for the few of a real element, a set beyond).
+func repeatedAttribute(attrs []xml.Attr) (xml.Name, bool) {
+	if len(attrs) <= 16 {
+		for i := 1; i < len(attrs); i++ {
+			for _, b := range attrs[:i] {
+				if b.Name == attrs[i].Name {
+					return b.Name, true
+				}
+			}
+		}
+		return xml.Name{}, false
+	}
+	seen := make(map[xml.Name]bool, len(attrs))
+	for _, a := range attrs {
+		if seen[a.Name] {
+			return a.Name, true
+		}
+		seen[a.Name] = true
+	}
+	return xml.Name{}, false
+}
+
+// rawName is a name as RawToken read it: prefix:local, or local.
+func rawName(n xml.Name) string {
+	if n.Space == "" {
+		return n.Local
+	}
+	return n.Space + ":" + n.Local
+}
+
 // readXML is checkXML, returning the document it let through as etree's reader builds it
 // from the same bytes (treeBuilder).
 func readXML(raw []byte) (*etree.Document, responseShape, error) {
@@ -145,6 +179,13 @@ func readXML(raw []byte) (*etree.Document, responseShape, error) {
 				if a.Name.Space == "xmlns" || a.Name.Space == "" && a.Name.Local == "xmlns" {
 					n++
 				}
+				// The prefix xml is bound to its namespace and xmlns to none (Namespaces in
+				// XML 1.0 §3): etree honours a declaration that rebinds xml, encoding/xml
+				// does not, so the tree the signature is checked on and the values decoded
+				// from it would disagree on what an xml: element is.
+				if a.Name.Space == "xmlns" && (a.Name.Local == "xmlns" || a.Name.Local == "xml" && a.Value != xmlNamespace) {
+					return nil, shape, fmt.Errorf("%w: a declaration of the reserved prefix %s", errRefused, a.Name.Local)
+				}
 			}
 			if declared = append(declared, n); inScope+n > maxNamespacesInScope {
 				return nil, shape, fmt.Errorf("%w: more than %d namespace declarations in scope", errRefused, maxNamespacesInScope)
@@ -152,6 +193,12 @@ func readXML(raw []byte) (*etree.Document, responseShape, error) {
 			inScope += n
 			if len(t.Attr) > maxElementAttributes {
 				return nil, shape, fmt.Errorf("%w: more than %d attributes on an element", errRefused, maxElementAttributes)
+			}
+			// An attribute written twice is not well-formed XML (XML 1.0 §3.1), which
+			// encoding/xml lets through: the tree keeps the last, rootAttribute (the flow's
+			// lookup without RelayState) the first.
+			if a, repeated := repeatedAttribute(t.Attr); repeated {
+				return nil, shape, fmt.Errorf("%w: the attribute %s repeated on an element", errRefused, rawName(a))
 			}
 			switch t.Name.Local {
 			case "Signature":
