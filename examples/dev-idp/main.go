@@ -255,6 +255,13 @@ func (p *provider) userinfo(w http.ResponseWriter, r *http.Request) {
 // publish adds a TXT record (the request body) at a name, as a domain's owner publishes the
 // proof Gatehouse asks for.
 func (p *provider) publish(w http.ResponseWriter, r *http.Request) {
+	// A web page the developer opens could post a form here (same host, so addressedTo lets
+	// it through) and publish a TXT record of its choosing: curl sends neither header, a
+	// browser's cross-origin request sends both.
+	if r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		http.Error(w, "dev-idp: TXT records are published with curl, not from a web page", http.StatusForbidden)
+		return
+	}
 	value, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
 	name := dns.Fqdn(strings.ToLower(r.PathValue("name")))
 	p.mu.Lock()

@@ -83,6 +83,21 @@ func TestDevIdPWalkThrough(t *testing.T) {
 		}
 	}
 
+	// A form posted by a web page in the developer's browser publishes nothing.
+	for _, h := range [][2]string{{"Origin", "https://evil.example"}, {"Origin", "null"}, {"Sec-Fetch-Site", "cross-site"}} {
+		req, _ := http.NewRequest("POST", issuer+"/txt/_gatehouse-verify.contoso.com", strings.NewReader("planted"))
+		req.Header.Set("Content-Type", "text/plain")
+		req.Header.Set(h[0], h[1])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("a TXT record posted with %s: %s: %d", h[0], h[1], resp.StatusCode)
+		}
+	}
+
 	// Gatehouse with GATEHOUSE_ALLOW_PRIVATE_NETWORKS=true (apptest's default) and
 	// GATEHOUSE_DNS_SERVER naming the IdP's DNS server.
 	e := apptest.New(t, "sqlite:"+filepath.Join(t.TempDir(), "g.db"), func(c *app.Config) { c.DNSServer = dnsAddr })
