@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -128,6 +129,34 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		if _, err := e.App.Service().SignIn(context.Background(), [16]byte{}, [16]byte{}, provision.Identity{}); err == nil {
 			t.Fatal("a sign-in without identifier succeeded")
 		}
+
+		// The periodic tasks run once, as at a server's start (the dashboard graphs their
+		// metrics, and the time of the last success is there only after one).
+		ctx, cancel := context.WithCancel(context.Background())
+		maintained := make(chan struct{})
+		go func() {
+			e.App.Maintain(ctx, app.Retention{SCIMActivity: 90 * 24 * time.Hour, SignInEvents: 90 * 24 * time.Hour}, slog.New(slog.DiscardHandler))
+			close(maintained)
+		}()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			fams := scrape(t, e.URL+"/metrics")
+			ran := 0
+			for _, task := range []string{"sign_in_state_prune", "saml_certificate_expiry", "saml_metadata_refresh",
+				"scim_counter_reconcile", "scim_activity_prune", "sign_in_event_prune"} {
+				if metricValue(fams, "gatehouse_periodic_task_last_success_timestamp_seconds", "task="+task) > 0 &&
+					metricValue(fams, "gatehouse_periodic_task_failures_total", "task="+task) == 0 {
+					ran++
+				}
+			}
+			if ran == 6 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of the 6 periodic tasks succeeded", ran)
+			}
+		}
+		cancel()
+		<-maintained
 
 		fams := scrape(t, e.URL+"/metrics")
 		want := []struct {
