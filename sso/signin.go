@@ -519,7 +519,7 @@ func carriesIdentity(identifierClaim string, claims map[string]any) bool {
 			return false
 		}
 	}
-	switch claims["email_verified"].(type) {
+	switch emailVerified(claims).(type) {
 	case bool, string:
 		return true
 	}
@@ -539,7 +539,7 @@ func identityOf(identifierClaim string, verifiedOnly bool, subject string, claim
 		switch {
 		case identifier == "":
 			return provision.Identity{}, "the IdP's answer has no " + identifierClaim + " claim (a non-empty string), the connection's identifier claim"
-		case identifierClaim == "email" && emailNotTaken(claims["email_verified"], verifiedOnly):
+		case identifierClaim == "email" && emailNotTaken(emailVerified(claims), verifiedOnly):
 			if verifiedOnly {
 				return provision.Identity{}, "the email claim, the connection's identifier claim, is not marked verified (email_verified is not true, and the connection requires it)"
 			}
@@ -559,7 +559,7 @@ func identityOf(identifierClaim string, verifiedOnly bool, subject string, claim
 			}
 		}
 	}
-	if emailNotTaken(claims["email_verified"], verifiedOnly) {
+	if emailNotTaken(emailVerified(claims), verifiedOnly) {
 		// An address the IdP has not verified (self-service registration, an editable email
 		// attribute) must not link the person to the account that owns it, nor be reported to
 		// the application as theirs: the engine sees no email.
@@ -592,10 +592,22 @@ func describeOAuth(err error) string {
 	return models.Clip(err.Error(), maxErrorText)
 }
 
+// emailVerified is what the IdP says of its email claim's verification: email_verified, else
+// Entra ID's xms_edov (an optional claim: the email's domain is verified by the user's tenant,
+// which Microsoft gives as the signal to trust the email by; Entra never sends
+// email_verified), else nil.
+func emailVerified(claims map[string]any) any {
+	if v, ok := claims["email_verified"]; ok {
+		return v
+	}
+	return claims["xms_edov"]
+}
+
 // emailNotTaken reports whether the IdP's email must be left out, by its email_verified claim
 // v: when it says no (false, or the string "false" that some IdPs send), and, for a connection
 // that requires verified emails (models.Connection.OIDCRequireVerifiedEmail), when it does not
-// say yes (true or "true"). Without that, an absent claim is not a denial: Entra ID sends none.
+// say yes (true or "true"). Without that, an absent claim is not a denial: Entra ID sends no
+// email_verified (emailVerified reads its xms_edov where the admin added it).
 func emailNotTaken(v any, verifiedOnly bool) bool {
 	says := func(want bool) bool {
 		switch v := v.(type) {

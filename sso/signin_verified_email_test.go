@@ -43,6 +43,18 @@ func TestSignInRequireVerifiedEmail(t *testing.T) {
 		if c := signIn(map[string]any{"sub": "okta-cat", "email": "cat@example.com", "email_verified": "true"}); c["sign_in"] != "linked_by_email" || c["email_verified"] != true {
 			t.Fatalf("required, \"true\": %v", c)
 		}
+		// Entra ID's xms_edov (its optional claim: the email's domain is verified by the
+		// user's tenant) says the same where email_verified is absent; email_verified wins.
+		fay := e.CreateUser(w.tok, "fay@example.com")
+		if c := signIn(map[string]any{"sub": "entra-fay", "email": "fay@example.com", "xms_edov": false}); c["sign_in"] != "provisioned" || len(w.credentialsOf(t, fay)) != 0 {
+			t.Fatalf("required, xms_edov false: %v", c)
+		}
+		if c := signIn(map[string]any{"sub": "entra-fay2", "email": "fay@example.com", "email_verified": false, "xms_edov": true}); c["sign_in"] != "provisioned" {
+			t.Fatalf("required, email_verified false and xms_edov true: %v", c)
+		}
+		if c := signIn(map[string]any{"sub": "entra-fay3", "email": "fay@example.com", "xms_edov": true}); c["sign_in"] != "linked_by_email" || c["email_verified"] != true {
+			t.Fatalf("required, xms_edov true: %v", c)
+		}
 		// An email identifier not marked verified identifies nobody: the sign-in fails.
 		d := e.MustGQL(w.tok, `mutation($id: ID!) { updateConnection(input: {id: $id, oidcConfig: {identifierClaim: "email"}}) { errors { message } } }`,
 			map[string]any{"id": w.conn})
