@@ -334,11 +334,11 @@ func (a *App) Maintain(ctx context.Context, r Retention, log *slog.Logger) {
 
 // jobDone records a run of a periodic job: a failure is logged at models.LogLevel (an outage
 // or a full disk is a warning: the job runs again at its next tick) and counted, a success
-// timed, in the metrics (job is its label there, msg its log message). It reports whether
-// the run succeeded. A failing job is not escalated to ERROR after a while: the requests that
-// meet the same outage log WARN too, and an alert on
-// gatehouse_periodic_task_last_success_timestamp_seconds says how long a job has not run, which a log
-// level cannot.
+// timed, in the metrics (job is its task label there and in the log, msg its log message). It
+// reports whether the run succeeded. A failing job is not escalated to ERROR after a while:
+// the requests that meet the same outage log WARN too, and an alert on the time of the last
+// success (gatehouse_periodic_task_last_success_timestamp_seconds) says how long a job has not
+// run, which a log level cannot.
 func jobDone(m *telemetry.Metrics, log *slog.Logger, job, msg string, err error) bool {
 	m.JobRan(job, err)
 	if err != nil {
