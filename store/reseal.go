@@ -3,61 +3,113 @@ package store
 import (
 	"context"
 	"fmt"
+
+	"gatehouse/models"
 )
 
 // sealedColumns are the columns whose values are sealed with the encryption key
 // (secret.Box), each with its table's key column. TestSealedColumnsListEveryEncryptedColumn
 // holds the list to the migrations: a new *_enc column must be added here, or a key rotation
 // would leave its values to the old key.
-var sealedColumns = []struct{ table, key, column string }{
-	{"signing_keys", "id", "private_key_enc"},
-	{"saml_sp_keys", "id", "private_key_enc"},
-	{"connections", "id", "oidc_client_secret_enc"},
-	{"sign_in_flows", "id", "upstream_verifier_enc"},
-	{"saml_answers", "flow_id", "identity_enc"},
+var sealedColumns = []struct {
+	table, key, column string
+	// versioned: the table has an optimistic version column, which a reseal moves on. Its
+	// rows are saved whole (UpdateConnection saves every column), so a writer that read a row
+	// before the reseal would otherwise put the old key's value back, unnoticed until that key
+	// is retired; this way it loses the race (ErrStale) and reads the row again.
+	versioned bool
+}{
+	{"signing_keys", "id", "private_key_enc", false},
+	{"saml_sp_keys", "id", "private_key_enc", false},
+	{"connections", "id", "oidc_client_secret_enc", true},
+	{"sign_in_flows", "id", "upstream_verifier_enc", false},
+	{"saml_answers", "flow_id", "identity_enc", false},
 }
 
+// ResealBatch is how many rows one transaction of ResealSecrets reseals: the rows it updates
+// stay locked (PostgreSQL), and SQLite's writers wait, for one batch only. sign_in_flows
+// holds the flows of the last FlowLifetime, tens of thousands on a busy server: one
+// transaction over all of them would hold up the sign-ins whose flows it had updated until
+// the last one was done.
+const ResealBatch = 200
+
+// resealPasses bounds how often a column is read again because some of its values changed
+// under the reseal.
+const resealPasses = 3
+
 // ResealSecrets passes every sealed value of the database to reseal and writes back those it
-// changed, column by column, each column in one transaction (its rows are few: keys,
-// connections, and the sign-in state of the last minutes). The counts are by column, named
-// "table.column". A value reseal fails on is left as it is and counted in failed; the others
-// go on.
-// Errors: ErrUnavailable.
+// changed, a column at a time, ResealBatch rows to a transaction. A value is written back only
+// if it is still the one read. When some had changed meanwhile (a server that wrote one anew,
+// a SAML SP key promotion that renamed the rows), the column is read again, so that no value a
+// previous key sealed is left behind unnoticed: one written anew with the current key is left
+// as it is. The counts are by column, named "table.column". A value reseal fails on is left as
+// it is and counted in failed (in the column's last pass); the others go on.
+// Errors: ErrUnavailable, also when a column's values kept changing for resealPasses passes.
 func (s *Store) ResealSecrets(ctx context.Context, reseal func([]byte) ([]byte, bool, error)) (resealed, failed map[string]int, err error) {
 	resealed, failed = map[string]int{}, map[string]int{}
 	for _, c := range sealedColumns {
 		name := c.table + "." + c.column
-		err := s.InTx(ctx, func(ctx context.Context) error {
-			var rows []struct {
-				K string
-				V []byte
-			}
-			q := fmt.Sprintf("SELECT %s AS k, %s AS v FROM %s WHERE %s IS NOT NULL", c.key, c.column, c.table, c.column)
-			if err := translate(s.db(ctx).Raw(q).Scan(&rows).Error); err != nil {
-				return err
-			}
-			for _, r := range rows {
-				v, changed, err := reseal(r.V)
-				switch {
-				case err != nil:
-					failed[name]++
-				case changed:
-					// Only if the value is still the one read: a server that wrote it anew
-					// meanwhile (an admin's new client secret) sealed it with the current key.
-					u := fmt.Sprintf("UPDATE %s SET %s = ? WHERE %s = ? AND %s = ?", c.table, c.column, c.key, c.column)
-					res := s.db(ctx).Exec(u, v, r.K, r.V)
-					if err := translate(res.Error); err != nil {
+		for pass := 1; ; pass++ {
+			var moved int
+			failed[name], moved = 0, 0
+			after := ""
+			for more := true; more; {
+				err := s.InTx(ctx, func(ctx context.Context) error {
+					var rows []struct {
+						K string
+						V []byte
+					}
+					q := fmt.Sprintf("SELECT %s AS k, %s AS v FROM %s WHERE %s IS NOT NULL", c.key, c.column, c.table, c.column)
+					args := []any{}
+					if after != "" {
+						q += fmt.Sprintf(" AND %s > ?", c.key)
+						args = append(args, after)
+					}
+					q += fmt.Sprintf(" ORDER BY %s LIMIT %d", c.key, ResealBatch)
+					if err := translate(s.db(ctx).Raw(q, args...).Scan(&rows).Error); err != nil {
 						return err
 					}
-					if res.RowsAffected == 1 {
-						resealed[name]++
+					if more = len(rows) == ResealBatch; len(rows) > 0 {
+						after = rows[len(rows)-1].K
 					}
+					set := c.column + " = ?"
+					if c.versioned {
+						set += ", version = version + 1"
+					}
+					u := fmt.Sprintf("UPDATE %s SET %s WHERE %s = ? AND %s = ?", c.table, set, c.key, c.column)
+					for _, r := range rows {
+						v, changed, err := reseal(r.V)
+						switch {
+						case err != nil:
+							failed[name]++
+						case changed:
+							res := s.db(ctx).Exec(u, v, r.K, r.V)
+							if err := translate(res.Error); err != nil {
+								return err
+							}
+							if res.RowsAffected == 1 {
+								resealed[name]++
+							} else {
+								moved++
+							}
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					return resealed, failed, fmt.Errorf("store: reseal %s: %w", name, err)
 				}
 			}
-			return nil
-		})
-		if err != nil {
-			return resealed, failed, fmt.Errorf("store: reseal %s: %w", name, err)
+			if failed[name] == 0 {
+				delete(failed, name)
+			}
+			if moved == 0 {
+				break
+			}
+			if pass == resealPasses {
+				return resealed, failed, fmt.Errorf("store: reseal %s: %w: %d values kept changing during %d passes; run it again",
+					name, models.ErrUnavailable, moved, resealPasses)
+			}
 		}
 	}
 	return resealed, failed, nil
