@@ -593,13 +593,11 @@ func samlIdentity(a *saml.Assertion, mapping map[string]any) provision.Identity 
 			id.AMR = append(id.AMR, s.(string))
 		}
 	}
-	// A mapped full name, split at its first space, stands in for missing given and family
-	// names; an address is no name: Entra ID's …/claims/name attribute, which the WorldFlow
-	// document maps to name, holds the user principal name (jane@contoso.com).
+	// A mapped full name stands in for missing given and family names (nameParts).
 	if id.FirstName == "" && id.LastName == "" {
 		if n, ok := mapping["name"].(string); ok {
-			if full, ok := claims[n].(string); ok && !strings.Contains(full, "@") {
-				id.FirstName, id.LastName, _ = strings.Cut(strings.TrimSpace(full), " ")
+			if full, ok := claims[n].(string); ok {
+				id.FirstName, id.LastName = nameParts(full)
 			}
 		}
 	}

@@ -27,6 +27,7 @@ func TestSAMLIdentityFullName(t *testing.T) {
 		first, last string
 	}{
 		{"a display name", map[string]string{nameClaim: "Jane van Doe"}, "Jane", "van Doe"},
+		{"two spaces", map[string]string{nameClaim: " Jane  van Doe "}, "Jane", "van Doe"},
 		{"Entra's user principal name", map[string]string{nameClaim: "jane@contoso.com"}, "", ""},
 		{"given and family names win", map[string]string{nameClaim: "J. Doe",
 			"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname": "Jane",
@@ -35,6 +36,28 @@ func TestSAMLIdentityFullName(t *testing.T) {
 		id := samlIdentity(assertion(c.attrs), mapping)
 		if id.FirstName != c.first || id.LastName != c.last || id.Identifier != "3f2a-object-id" {
 			t.Errorf("%s: %q %q (identifier %q), want %q %q", c.name, id.FirstName, id.LastName, id.Identifier, c.first, c.last)
+		}
+	}
+}
+
+// TestOIDCIdentityFullName: the name claim stands in for missing given_name and family_name as
+// a SAML name attribute does (nameParts): Auth0 sets name to the address of a user who gave
+// none.
+func TestOIDCIdentityFullName(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		claims      map[string]any
+		first, last string
+	}{
+		{"a display name", map[string]any{"name": "Jane van Doe"}, "Jane", "van Doe"},
+		{"two spaces", map[string]any{"name": " Jane  van Doe "}, "Jane", "van Doe"},
+		{"one word", map[string]any{"name": "Jane"}, "Jane", ""},
+		{"an address", map[string]any{"name": "jane@example.com"}, "", ""},
+		{"given and family names win", map[string]any{"name": "J. Doe", "given_name": "Jane", "family_name": "Doe"}, "Jane", "Doe"},
+	} {
+		id, cause := identityOf("sub", false, "00u1", c.claims)
+		if cause != "" || id.FirstName != c.first || id.LastName != c.last {
+			t.Errorf("%s: %q %q (%s), want %q %q", c.name, id.FirstName, id.LastName, cause, c.first, c.last)
 		}
 	}
 }

@@ -566,13 +566,23 @@ func identityOf(identifierClaim string, verifiedOnly bool, subject string, claim
 		id.Email = ""
 	}
 	if id.FirstName == "" && id.LastName == "" {
-		if first, last, ok := strings.Cut(strings.TrimSpace(str("name")), " "); ok {
-			id.FirstName, id.LastName = first, strings.TrimSpace(last)
-		} else {
-			id.FirstName = first
-		}
+		id.FirstName, id.LastName = nameParts(str("name"))
 	}
 	return id, ""
+}
+
+// nameParts splits a full name, which stands in for missing given and family names, at its
+// first space; the same for OIDC's name claim and a SAML attribute mapped to name. An address
+// is no name: Entra ID's …/claims/name attribute, which the WorldFlow document maps to name,
+// holds the user principal name (jane@contoso.com), and Auth0 sets name to the email address
+// of a user who gave none.
+func nameParts(full string) (first, last string) {
+	full = strings.TrimSpace(full)
+	if strings.Contains(full, "@") {
+		return "", ""
+	}
+	first, last, _ = strings.Cut(full, " ")
+	return first, strings.TrimSpace(last)
 }
 
 // maxErrorText bounds the text of an error from x/oauth2 or go-oidc kept in a cause: go-oidc
