@@ -169,10 +169,10 @@ func TestDatabaseOutageAnswersRetryable503(t *testing.T) {
 	fams := scrape(t, e.URL+"/metrics")
 	for _, job := range jobLabels {
 		if n := metricValue(fams, "gatehouse_periodic_task_failures_total", "task="+job); n < 1 {
-			t.Errorf("gatehouse_periodic_task_failures_total{job=%q} %v after the outage met it", job, n)
+			t.Errorf("gatehouse_periodic_task_failures_total{task=%q} %v after the outage met it", job, n)
 		}
 		if v := metricValue(fams, "gatehouse_periodic_task_last_success_timestamp_seconds", "task="+job); v != -1 {
-			t.Errorf("gatehouse_periodic_task_last_success_timestamp_seconds{job=%q} %v: the job has not succeeded", job, v)
+			t.Errorf("gatehouse_periodic_task_last_success_timestamp_seconds{task=%q} %v: the job has not succeeded", job, v)
 		}
 	}
 	proxy.down.Store(false)

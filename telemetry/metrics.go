@@ -103,10 +103,10 @@ func NewMetrics(reg prometheus.Registerer, dbs map[string]*sql.DB) *Metrics {
 		[]string{"result"})
 	m.SAMLMetadataRefresh(0, 0, 0)
 	jobFailures := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_periodic_task_failures_total",
-		Help: "Runs of a periodic job that failed (the log line says why; the job runs again at its next tick), by job."}, []string{"task"})
+		Help: "Runs of a periodic job that failed (the log line says why; the job runs again at its next tick), by task."}, []string{"task"})
 	m.jobFailures = newKnownValues(jobFailures, jobNames) // present at zero
 	m.jobSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gatehouse_periodic_task_last_success_timestamp_seconds",
-		Help: "When a periodic job last finished without error (Unix time), by job; absent until it has."}, []string{"task"})
+		Help: "When a periodic job last finished without error (Unix time), by task; absent until it has."}, []string{"task"})
 	reg.MustRegister(tokens, m.authFailure, m.scim, m.graphql, signIns, m.samlExpiry, m.samlRefresh, jobFailures, m.jobSuccess)
 	for name, db := range dbs {
 		prometheus.WrapRegistererWithPrefix("gatehouse_", reg).MustRegister(collectors.NewDBStatsCollector(db, name))
