@@ -2,14 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"gatehouse/app"
+	"gatehouse/models"
 	"gatehouse/provision"
+	"gatehouse/store"
 )
 
 // newReencryptCmd is `gatehouse reencrypt`: the step of an encryption key rotation that moves
@@ -30,6 +36,13 @@ as they were). Recorded in the audit log with actor type "operator".`,
 	}
 	setEnvHelp(cmd, "server")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		c, err := app.LoadConfig(getenv)
+		if err != nil {
+			return err
+		}
+		if err := existingDatabase(cmd.Context(), c.DatabaseURL); err != nil {
+			return err
+		}
 		return withOperator(cmd.Context(), getenv, stderr, nil, func(ctx context.Context, svc *provision.Service) error {
 			r, err := svc.ReencryptSecrets(ctx)
 			for _, col := range slices.Sorted(maps.Keys(r.Resealed)) {
@@ -52,4 +65,29 @@ as they were). Recorded in the audit log with actor type "operator".`,
 		})
 	}
 	return cmd
+}
+
+// existingDatabase refuses a database Gatehouse has not made. Like every operator command,
+// reencrypt would make one (a relative sqlite: path read from another directory than the
+// server's, a mistyped URL), find nothing to move in it, and say that the previous keys can be
+// removed. The URL is not shown: a PostgreSQL one may hold a password.
+func existingDatabase(ctx context.Context, url string) error {
+	const advice = "reencrypt moves the secrets of the servers' database: give it their GATEHOUSE_DATABASE_URL"
+	if path, ok := strings.CutPrefix(url, "sqlite:"); ok {
+		path = strings.TrimPrefix(path, "//")
+		if _, err := os.Stat(path); err != nil {
+			return fmt.Errorf("no Gatehouse database at %s (%w): %s (a relative path is read from the working directory)", path, err, advice)
+		}
+	}
+	st, err := store.Open(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if v, err := st.SchemaVersion(ctx); errors.Is(err, models.ErrUnavailable) {
+		return err
+	} else if err != nil || v == 0 {
+		return fmt.Errorf("no Gatehouse database at GATEHOUSE_DATABASE_URL (it has no migrations): %s", advice)
+	}
+	return nil
 }

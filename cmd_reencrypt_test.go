@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -96,6 +98,34 @@ func TestReencryptRotatesTheEncryptionKey(t *testing.T) {
 		var n int
 		if err := st.RawScan(context.Background(), &n, "SELECT count(*) FROM audit_events WHERE action = 'encryption_key.reencrypted' AND actor_type = 'operator'"); err != nil || n != 3 {
 			t.Errorf("%d audit events of reencrypt (want 3: the two that ran through, and the one that found a value it could not read) %v", n, err)
+		}
+	})
+}
+
+// reencrypt on a database Gatehouse has not made (a relative sqlite: path read from another
+// directory, a mistyped URL) fails and makes nothing: it made one, found nothing to move in it,
+// and said GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS could be removed.
+func TestReencryptRefusesADatabaseGatehouseHasNotMade(t *testing.T) {
+	gatehouseBinary(t) // skipped with -short
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		r := gatehouseCLI(t, []string{"GATEHOUSE_DATABASE_URL=" + dbURL, "GATEHOUSE_ENCRYPTION_KEY=" + secret.NewKey(),
+			"GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS=" + secret.NewKey()}, "reencrypt")
+		if r.code != 1 || !strings.Contains(r.stderr, "no Gatehouse database") || strings.Contains(r.stdout, "can be removed") {
+			t.Fatalf("reencrypt on a database Gatehouse has not made: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if path, ok := strings.CutPrefix(dbURL, "sqlite:"); ok {
+			if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("reencrypt made the SQLite database %s: %v", path, err)
+			}
+			return
+		}
+		st, err := store.Open(context.Background(), dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if v, err := st.SchemaVersion(context.Background()); err == nil && v > 0 {
+			t.Fatalf("reencrypt migrated the database to version %d", v)
 		}
 	})
 }
