@@ -55,3 +55,24 @@ func TestKeyFileWithoutHardLinks(t *testing.T) {
 		})
 	}
 }
+
+// With SQLite and the key file, GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS open what those keys
+// sealed too: a rotation that writes the new key into the file and lists the old one as
+// previous works as one with both variables set.
+func TestKeyFileWithPreviousKeys(t *testing.T) {
+	c := Config{DatabaseURL: "sqlite:" + filepath.Join(t.TempDir(), "gatehouse.db")}
+	if _, err := encryptionBox(c); err != nil { // makes the key file
+		t.Fatal(err)
+	}
+	oldKey := secret.NewKey()
+	old, _ := secret.NewBox(oldKey)
+	sealed := old.Seal([]byte("a secret"))
+	c.PreviousEncryptionKeys = []string{oldKey}
+	box, err := encryptionBox(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opened, err := box.Open(sealed); err != nil || string(opened) != "a secret" {
+		t.Fatalf("the key file's box with the previous key opens %q, %v", opened, err)
+	}
+}
