@@ -60,7 +60,7 @@ as they were). Recorded in the audit log with actor type "operator".`,
 				return fmt.Errorf("%d values no configured key decrypts: keep the previous keys until they are gone or explained "+
 					"(sign-in state expires within minutes; anything else needs the key that encrypted it)", unreadable)
 			}
-			fmt.Fprintln(stdout, "every secret at rest is encrypted with GATEHOUSE_ENCRYPTION_KEY; GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS can be removed")
+			fmt.Fprintf(stdout, "every secret at rest is encrypted with GATEHOUSE_ENCRYPTION_KEY (key id %s, as every server's start-up log must show); GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS can be removed\n", r.KeyID)
 			return nil
 		})
 	}

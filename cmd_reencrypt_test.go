@@ -46,9 +46,11 @@ func TestReencryptRotatesTheEncryptionKey(t *testing.T) {
 		if r := gatehouseCLI(t, env(newKey), "reencrypt"); r.code != 1 || !strings.Contains(r.stderr, "wrong GATEHOUSE_ENCRYPTION_KEY") {
 			t.Fatalf("reencrypt without the previous key: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
+		newOnly, _ := secret.NewBox(newKey)
 		r := gatehouseCLI(t, env(newKey, secret.NewKey(), oldKey), "reencrypt")
 		if r.code != 0 || !strings.Contains(r.stdout, "in signing_keys.private_key_enc") || !strings.Contains(r.stdout, "re-encrypted 1 in connections.oidc_client_secret_enc") ||
-			!strings.Contains(r.stdout, "in saml_sp_keys.private_key_enc") || !strings.Contains(r.stdout, "GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS can be removed") {
+			!strings.Contains(r.stdout, "in saml_sp_keys.private_key_enc") || !strings.Contains(r.stdout, "GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS can be removed") ||
+			!strings.Contains(r.stdout, "(key id "+newOnly.KeyID()+",") {
 			t.Fatalf("reencrypt: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
 		if r := gatehouseCLI(t, env(newKey, oldKey), "reencrypt"); r.code != 0 || strings.Contains(r.stdout, "re-encrypted") {
@@ -81,8 +83,13 @@ func TestReencryptRotatesTheEncryptionKey(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		// The new key alone: the same keys, the same secret; the rotation is in the audit log.
-		p = startServer(t, bin, serverEnv(addr, dbURL, "GATEHOUSE_ENCRYPTION_KEY="+newKey), addr)
+		// The new key alone: the same keys, the same secret; the rotation is in the audit log;
+		// the start-up log names the key by the id reencrypt showed.
+		logs := &apptest.Logs{}
+		p = startServer(t, bin, serverEnv(addr, dbURL, "GATEHOUSE_ENCRYPTION_KEY="+newKey, "GATEHOUSE_LOG_LEVEL=info"), addr, logs)
+		if !strings.Contains(logs.String(), `"msg":"encryption key","key_id":"`+newOnly.KeyID()+`","previous_key_ids":[]`) {
+			t.Errorf("the start-up log does not name key %s:\n%s", newOnly.KeyID(), logs.String())
+		}
 		e = &testEnv{&apptest.Env{T: t, URL: p.url}}
 		e.AdminToken()
 		if got := getBody(t, p.url+"/.well-known/jwks.json"); got != jwks {
@@ -91,7 +98,6 @@ func TestReencryptRotatesTheEncryptionKey(t *testing.T) {
 		if got := getBody(t, p.url+"/saml/metadata"); got != metadata {
 			t.Error("the SAML SP metadata changed")
 		}
-		newOnly, _ := secret.NewBox(newKey)
 		if plain, err := newOnly.Open(clientSecret); err != nil || string(plain) != "the-idp-client-secret" {
 			t.Errorf("the IdP client secret with the new key alone: %q %v", plain, err)
 		}

@@ -194,6 +194,8 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (*App, 
 	if err != nil {
 		return nil, err
 	}
+	// Which key, by id, never the key: replicas of a rotation are told apart by it.
+	log.Info("encryption key", "key_id", box.KeyID(), "previous_key_ids", box.PreviousKeyIDs())
 	tracing, err := telemetry.NewTracing(ctx, os.Getenv)
 	if err != nil {
 		return nil, err

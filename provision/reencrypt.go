@@ -8,6 +8,8 @@ import (
 
 // ReencryptReport is what ReencryptSecrets did, by column ("table.column").
 type ReencryptReport struct {
+	// KeyID names the current key (secret.Box.KeyID), which every value resealed is under.
+	KeyID string
 	// Resealed counts the values moved to the current encryption key.
 	Resealed map[string]int
 	// Unreadable counts the values no configured key opens, left as they were.
@@ -29,11 +31,11 @@ func (s *Service) ReencryptSecrets(ctx context.Context) (ReencryptReport, error)
 		return ReencryptReport{}, models.Errorf(models.EFORBIDDEN, "only the platform admin can re-encrypt the secrets at rest")
 	}
 	resealed, unreadable, err := s.store.ResealSecrets(ctx, s.box.Reseal)
-	r := ReencryptReport{Resealed: resealed, Unreadable: unreadable}
+	r := ReencryptReport{KeyID: s.box.KeyID(), Resealed: resealed, Unreadable: unreadable}
 	if err != nil {
 		return r, internal("reencrypt secrets", err)
 	}
 	err = s.audit(ctx, p, "encryption_key.reencrypted", "encryption_key", "current",
-		map[string]any{"resealed": resealed, "unreadable": unreadable})
+		map[string]any{"keyId": r.KeyID, "resealed": resealed, "unreadable": unreadable})
 	return r, internal("reencrypt secrets", err)
 }

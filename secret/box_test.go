@@ -47,3 +47,17 @@ func TestBoxRotation(t *testing.T) {
 		t.Fatal("a malformed previous key was accepted")
 	}
 }
+
+// A key's id is the same for the same key, differs between keys, and is not the key.
+func TestBoxKeyID(t *testing.T) {
+	k1, k2 := NewKey(), NewKey()
+	a, _ := NewBox(k1)
+	b, _ := NewBox(" "+k1+"\n", k2)
+	c, _ := NewBox(k2, k1)
+	if a.KeyID() != b.KeyID() || a.KeyID() == c.KeyID() || len(a.KeyID()) != 8 || strings.Contains(k1, a.KeyID()) {
+		t.Fatalf("ids %q %q %q", a.KeyID(), b.KeyID(), c.KeyID())
+	}
+	if ids := c.PreviousKeyIDs(); len(ids) != 1 || ids[0] != a.KeyID() || len(a.PreviousKeyIDs()) != 0 {
+		t.Fatalf("previous ids %v %v", ids, a.PreviousKeyIDs())
+	}
+}

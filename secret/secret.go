@@ -6,6 +6,7 @@ package secret
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -13,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/bcrypt"
@@ -66,6 +68,8 @@ func CheckPassword(p, hash string) bool {
 type Box struct {
 	current  cipher.AEAD
 	previous []cipher.AEAD
+	// ids are the keys' KeyIDs, the current one first.
+	ids []string
 }
 
 // KeySize is the length of the encryption key in bytes.
@@ -74,36 +78,53 @@ const KeySize = 32
 // NewBox builds a Box from keys given as standard base64 of 32 bytes each: the current one,
 // and the previous ones of a rotation, which only open.
 func NewBox(b64key string, previous ...string) (*Box, error) {
-	current, err := newAEAD(b64key)
+	current, id, err := newAEAD(b64key)
 	if err != nil {
 		return nil, err
 	}
-	b := &Box{current: current}
+	b := &Box{current: current, ids: []string{id}}
 	for _, k := range previous {
-		aead, err := newAEAD(k)
+		aead, id, err := newAEAD(k)
 		if err != nil {
 			return nil, err
 		}
 		b.previous = append(b.previous, aead)
+		b.ids = append(b.ids, id)
 	}
 	return b, nil
 }
 
-func newAEAD(b64key string) (cipher.AEAD, error) {
+func newAEAD(b64key string) (cipher.AEAD, string, error) {
 	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64key))
 	if err != nil || len(key) != KeySize {
-		return nil, errors.New("secret: the encryption key must be 32 random bytes in standard base64")
+		return nil, "", errors.New("secret: the encryption key must be 32 random bytes in standard base64")
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		return nil, fmt.Errorf("secret: %w", err)
+		return nil, "", fmt.Errorf("secret: %w", err)
 	}
 	aead, err := cipher.NewGCM(block)
 	if err != nil {
-		return nil, fmt.Errorf("secret: %w", err)
+		return nil, "", fmt.Errorf("secret: %w", err)
 	}
-	return aead, nil
+	return aead, keyID(key), nil
 }
+
+// keyID names a key without revealing it: the first 4 bytes of an HMAC-SHA256 under the key
+// of a fixed label, in hex. Operators compare it across servers, the reencrypt report and the
+// audit log to see which key each uses; 32 bits tell a handful of keys apart, and say nothing
+// of a 256-bit key.
+func keyID(key []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("gatehouse encryption key id"))
+	return hex.EncodeToString(m.Sum(nil)[:4])
+}
+
+// KeyID is the current key's id (keyID).
+func (b *Box) KeyID() string { return b.ids[0] }
+
+// PreviousKeyIDs are the previous keys' ids, in the order given.
+func (b *Box) PreviousKeyIDs() []string { return slices.Clone(b.ids[1:]) }
 
 // NewKey returns a fresh encryption key in the form NewBox takes.
 func NewKey() string {
