@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -421,12 +422,17 @@ func pruneLogs(ctx context.Context, svc *provision.Service, r Retention, m *tele
 
 // printBootstrap shows the generated admin credentials once, with a curl that gets a token.
 // The curl goes to the public URL, unless that was left to its default on another port than
-// the server listens on (GATEHOUSE_ADDR=:9090 alone): then to this machine's listen port, with
-// a note that tokens still name the default (a curl that is refused is a poor first step).
+// the server listens on (GATEHOUSE_ADDR=:9090 alone): then to the listen address (localhost
+// for every interface), with a note that tokens still name the default (a curl that is
+// refused is a poor first step).
 func printBootstrap(out io.Writer, c Config, id, sec string) {
 	base, note := c.PublicURL, ""
 	if port, mismatch := listenPortMismatch(c); mismatch {
-		base = "http://localhost:" + port
+		host, _, _ := net.SplitHostPort(c.Addr)
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			host = "localhost" // every interface: this machine's loopback is one
+		}
+		base = "http://" + net.JoinHostPort(host, port)
 		note = "\n  (GATEHOUSE_PUBLIC_URL is unset, so tokens and sign-in URLs name " + c.PublicURL +
 			";\n  set it to the URL clients reach this server at.)\n"
 	}
