@@ -32,10 +32,14 @@ func (s *Service) ReencryptSecrets(ctx context.Context) (ReencryptReport, error)
 	}
 	resealed, unreadable, err := s.store.ResealSecrets(ctx, s.box.Reseal)
 	r := ReencryptReport{KeyID: s.box.KeyID(), Resealed: resealed, Unreadable: unreadable}
+	summary := map[string]any{"keyId": r.KeyID, "resealed": resealed, "unreadable": unreadable}
 	if err != nil {
+		// What was resealed before the failure stays so (each batch committed): say so, if
+		// the database takes the record.
+		summary["failed"] = true
+		_ = s.audit(ctx, p, "encryption_key.reencrypted", "encryption_key", "current", summary)
 		return r, internal("reencrypt secrets", err)
 	}
-	err = s.audit(ctx, p, "encryption_key.reencrypted", "encryption_key", "current",
-		map[string]any{"keyId": r.KeyID, "resealed": resealed, "unreadable": unreadable})
+	err = s.audit(ctx, p, "encryption_key.reencrypted", "encryption_key", "current", summary)
 	return r, internal("reencrypt secrets", err)
 }
