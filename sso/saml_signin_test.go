@@ -37,6 +37,22 @@ type samlWorld struct {
 
 const samlSlug = "acme-saml"
 
+// spMetadata is the connection's SP metadata, as its spMetadataUrl serves it to the IdP.
+func (w *samlWorld) spMetadata(t *testing.T, e *testEnv) []byte {
+	t.Helper()
+	conn := e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn, "").Must(t, 200).Body
+	resp, err := http.Get(str(conn, "connection", "samlConfig", "spMetadataUrl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	md, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return md
+}
+
 func newSAMLWorld(t *testing.T, e *testEnv) *samlWorld {
 	t.Helper()
 	return newSAMLWorldAt(t, e, samlWorldOptions{})
@@ -542,13 +558,7 @@ func TestSAMLRefusedRepostAddsNoEvent(t *testing.T) {
 func TestSAMLSignInHostileResponses(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		w := newSAMLWorld(t, e)
-		conn := e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn, "").Must(t, 200).Body
-		resp, err := http.Get(str(conn, "connection", "samlConfig", "spMetadataUrl"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		md, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		md := w.spMetadata(t, e)
 		encrypted := func(want bool) func(string) string {
 			return func(doc string) string {
 				if strings.Contains(doc, "<saml:EncryptedAssertion") != want {

@@ -5,8 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -24,13 +22,7 @@ import (
 func TestSAMLSignInSignatureWrapping(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		w := newSAMLWorld(t, e)
-		conn := e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn, "").Must(t, 200).Body
-		resp, err := http.Get(str(conn, "connection", "samlConfig", "spMetadataUrl"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		md, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		md := w.spMetadata(t, e)
 		spCert := encryptionCertificate(t, md)
 		attacker := samltest.User{NameID: "00u-eve", Email: "eve@example.com"}
 		attackerKey, attackerCert, _ := samltest.NewKeyPair(t)
