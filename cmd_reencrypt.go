@@ -24,7 +24,7 @@ import (
 func newReencryptCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "reencrypt",
-		Short: "Re-encrypt every secret at rest with GATEHOUSE_ENCRYPTION_KEY (a key rotation's second step)",
+		Short: "Re-encrypt every secret at rest with GATEHOUSE_ENCRYPTION_KEY (a step of an encryption key rotation)",
 		Long: `Re-encrypt every secret at rest (signing keys, SAML SP keys, IdP client secrets, sign-in
 state) with GATEHOUSE_ENCRYPTION_KEY, on the database directly (GATEHOUSE_DATABASE_URL). Values
 encrypted with one of GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS are decrypted with it and encrypted
