@@ -95,11 +95,20 @@ func encryptionBox(c Config) (*secret.Box, error) {
 	if !strings.HasPrefix(c.DatabaseURL, "sqlite:") {
 		return nil, errors.New("GATEHOUSE_ENCRYPTION_KEY is required with PostgreSQL (32 random bytes, standard base64: openssl rand -base64 32)")
 	}
-	path := strings.TrimPrefix(strings.TrimPrefix(c.DatabaseURL, "sqlite:"), "//") + ".key"
+	db := strings.TrimPrefix(strings.TrimPrefix(c.DatabaseURL, "sqlite:"), "//")
+	path := db + ".key"
 	if b, err := os.ReadFile(path); err == nil {
 		return keyFileBox(path, b, c.PreviousEncryptionKeys)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("read encryption key: %w", err)
+	}
+	// A database with no key file beside it was moved or restored without it: a new key
+	// would open none of its secrets (the start would fail at the signing keys), and would
+	// stand in the way of the right one. The key file is made before the database, so a
+	// database Gatehouse made alone is empty.
+	if fi, err := os.Stat(db); err == nil && fi.Size() > 0 {
+		return nil, fmt.Errorf("the SQLite database %s has no key file beside it (%s): put back the key file that came with "+
+			"the database (a backup is both: docs/administration.md#backups), or set GATEHOUSE_ENCRYPTION_KEY to its key", db, path)
 	}
 	if dir := filepath.Dir(path); dir != "." {
 		if err := os.MkdirAll(dir, 0o700); err != nil {

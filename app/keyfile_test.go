@@ -76,3 +76,31 @@ func TestKeyFileWithPreviousKeys(t *testing.T) {
 		t.Fatalf("the key file's box with the previous key opens %q, %v", opened, err)
 	}
 }
+
+// A SQLite database moved or restored without its key file does not start with a new key,
+// which would open none of its secrets and stand in the way of the right one: the start is
+// refused, saying what is missing, and no key file is made. An empty file (what a start
+// interrupted before the key file would leave is never one: the key comes first) starts.
+func TestKeyFileMissingBesideADatabase(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "gatehouse.db")
+	if err := os.WriteFile(db, []byte("SQLite format 3\x00"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := encryptionBox(Config{DatabaseURL: "sqlite:" + db})
+	if err == nil || !strings.Contains(err.Error(), "has no key file beside it ("+db+".key)") || !strings.Contains(err.Error(), "GATEHOUSE_ENCRYPTION_KEY") {
+		t.Fatalf("a database without its key file: %v", err)
+	}
+	if _, err := os.Stat(db + ".key"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a key file was made: %v", err)
+	}
+	if _, err := encryptionBox(Config{DatabaseURL: "sqlite:" + db, EncryptionKey: secret.NewKey()}); err != nil {
+		t.Fatalf("with GATEHOUSE_ENCRYPTION_KEY: %v", err)
+	}
+	if err := os.WriteFile(db, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := encryptionBox(Config{DatabaseURL: "sqlite:" + db}); err != nil {
+		t.Fatalf("an empty database file: %v", err)
+	}
+}
