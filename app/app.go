@@ -126,7 +126,11 @@ func encryptionBox(c Config) (*secret.Box, error) {
 	case err != nil:
 		return nil, fmt.Errorf("create encryption key file %s: %w", path, err)
 	}
-	return secret.NewBox(key, c.PreviousEncryptionKeys...)
+	box, err := secret.NewBox(key, c.PreviousEncryptionKeys...)
+	if err != nil {
+		return nil, err
+	}
+	return box.FromKeyFile(path), nil
 }
 
 func keyFileBox(path string, b []byte, previous []string) (*secret.Box, error) {
@@ -134,7 +138,7 @@ func keyFileBox(path string, b []byte, previous []string) (*secret.Box, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encryption key file %s: %w", path, err)
 	}
-	return box, nil
+	return box.FromKeyFile(path), nil
 }
 
 // createKeyFile writes key to path, 0600, all or nothing: the key is written and synced in a

@@ -104,3 +104,33 @@ func TestKeyFileMissingBesideADatabase(t *testing.T) {
 		t.Fatalf("an empty database file: %v", err)
 	}
 }
+
+// A value the key file's key does not open (the file replaced by another database's) names
+// the key file, not GATEHOUSE_ENCRYPTION_KEY, which the operator never set.
+func TestKeyFileNamedWhenItDoesNotOpen(t *testing.T) {
+	dir := t.TempDir()
+	c := Config{DatabaseURL: "sqlite:" + filepath.Join(dir, "gatehouse.db")}
+	box, err := encryptionBox(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := box.Seal([]byte("a secret"))
+	if err := os.WriteFile(filepath.Join(dir, "gatehouse.db.key"), []byte(secret.NewKey()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other, err := encryptionBox(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Open(sealed); err == nil || !strings.Contains(err.Error(), "cannot decrypt with the key file "+filepath.Join(dir, "gatehouse.db.key")) ||
+		strings.Contains(err.Error(), "GATEHOUSE_ENCRYPTION_KEY") {
+		t.Fatalf("a value the key file does not open: %v", err)
+	}
+	c.PreviousEncryptionKeys = []string{secret.NewKey()}
+	if other, err = encryptionBox(c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Open(sealed); err == nil || !strings.Contains(err.Error(), "cannot decrypt with the key file "+filepath.Join(dir, "gatehouse.db.key")+" nor any of GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS") {
+		t.Fatalf("with previous keys: %v", err)
+	}
+}

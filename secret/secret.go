@@ -70,6 +70,16 @@ type Box struct {
 	previous []cipher.AEAD
 	// ids are the keys' KeyIDs, the current one first.
 	ids []string
+	// keyFrom says where the current key came from, for the message of a value it does not
+	// open ("" : GATEHOUSE_ENCRYPTION_KEY).
+	keyFrom string
+}
+
+// FromKeyFile notes that the current key was read from the key file at path (SQLite's
+// generated key), which the message of a value it does not open then names. It returns b.
+func (b *Box) FromKeyFile(path string) *Box {
+	b.keyFrom = path
+	return b
 }
 
 // KeySize is the length of the encryption key in bytes.
@@ -175,8 +185,16 @@ func (b *Box) open(sealed []byte) (plain []byte, current bool, err error) {
 			return plain, false, nil
 		}
 	}
+	key := "GATEHOUSE_ENCRYPTION_KEY"
+	if b.keyFrom != "" {
+		key = "the key file " + b.keyFrom
+	}
 	if len(b.previous) > 0 {
-		return nil, false, errors.New("secret: cannot decrypt with GATEHOUSE_ENCRYPTION_KEY nor any of GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS")
+		return nil, false, errors.New("secret: cannot decrypt with " + key + " nor any of GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS")
+	}
+	if b.keyFrom != "" {
+		return nil, false, errors.New("secret: cannot decrypt with the key file " + b.keyFrom +
+			" (not the one made with this database? a backup is the database and its key file)")
 	}
 	return nil, false, errors.New("secret: cannot decrypt (wrong GATEHOUSE_ENCRYPTION_KEY?)")
 }
