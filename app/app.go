@@ -86,8 +86,9 @@ type Config struct {
 }
 
 // encryptionBox returns the at-rest encryption box. With SQLite and no configured key, a key
-// is generated once and kept beside the database file (mode 0600); PostgreSQL requires one.
-// The previous keys of a rotation open what they sealed.
+// is generated once and kept beside the database file (mode 0600), as the first thing a new
+// database's start writes; PostgreSQL requires one. The previous keys of a rotation open what
+// they sealed.
 func encryptionBox(c Config) (*secret.Box, error) {
 	if c.EncryptionKey != "" {
 		return secret.NewBox(c.EncryptionKey, c.PreviousEncryptionKeys...)
@@ -102,13 +103,17 @@ func encryptionBox(c Config) (*secret.Box, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("read encryption key: %w", err)
 	}
-	// A database with no key file beside it was moved or restored without it: a new key
-	// would open none of its secrets (the start would fail at the signing keys), and would
-	// stand in the way of the right one. The key file is made before the database, so a
-	// database Gatehouse made alone is empty.
+	// A database holding secrets with no key file beside it was moved or restored without
+	// it: a new key would open none of them (the start would fail at the signing keys), and
+	// would stand in the way of the right one. One that holds none (new, or only migrated by
+	// gatehouse migrate) gets its key now.
 	if fi, err := os.Stat(db); err == nil && fi.Size() > 0 {
-		return nil, fmt.Errorf("the SQLite database %s has no key file beside it (%s): put back the key file that came with "+
-			"the database (a backup is both: docs/administration.md#backups), or set GATEHOUSE_ENCRYPTION_KEY to its key", db, path)
+		if sealed, err := holdsSecrets(c.DatabaseURL); err != nil {
+			return nil, err
+		} else if sealed {
+			return nil, fmt.Errorf("the SQLite database %s has no key file beside it (%s): put back the key file that came with "+
+				"the database (a backup is both: docs/administration.md#backups), or set GATEHOUSE_ENCRYPTION_KEY to its key", db, path)
+		}
 	}
 	if dir := filepath.Dir(path); dir != "." {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -131,6 +136,21 @@ func encryptionBox(c Config) (*secret.Box, error) {
 		return nil, err
 	}
 	return box.FromKeyFile(path), nil
+}
+
+// holdsSecrets reports whether the database at url holds sealed values, migrated first (as the
+// start that asks is about to) so that every sealed column is there to look in.
+func holdsSecrets(url string) (bool, error) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, url)
+	if err != nil {
+		return false, err
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return false, err
+	}
+	return st.HasSealedValues(ctx)
 }
 
 func keyFileBox(path string, b []byte, previous []string) (*secret.Box, error) {

@@ -1,7 +1,10 @@
 package app
 
 import (
+	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +12,7 @@ import (
 	"testing"
 
 	"gatehouse/secret"
+	"gatehouse/store"
 )
 
 // The SQLite key file is made by a hard link of a temporary file written whole; on a file
@@ -79,15 +83,22 @@ func TestKeyFileWithPreviousKeys(t *testing.T) {
 
 // A SQLite database moved or restored without its key file does not start with a new key,
 // which would open none of its secrets and stand in the way of the right one: the start is
-// refused, saying what is missing, and no key file is made. An empty file (what a start
-// interrupted before the key file would leave is never one: the key comes first) starts.
+// refused, saying what is missing, and no key file is made. A database that holds no secret
+// yet (an empty file; one `gatehouse migrate` made) gets its key and starts.
 func TestKeyFileMissingBesideADatabase(t *testing.T) {
+	ctx, log := context.Background(), slog.New(slog.DiscardHandler)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "gatehouse.db")
-	if err := os.WriteFile(db, []byte("SQLite format 3\x00"), 0o600); err != nil {
+	c := Config{DatabaseURL: "sqlite:" + db, PublicURL: "http://localhost:8080"}
+	a, err := New(ctx, c, log, io.Discard) // a database with its signing keys, and its key file
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, err := encryptionBox(Config{DatabaseURL: "sqlite:" + db})
+	a.Close()
+	if err := os.Remove(db + ".key"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(ctx, c, log, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "has no key file beside it ("+db+".key)") || !strings.Contains(err.Error(), "GATEHOUSE_ENCRYPTION_KEY") {
 		t.Fatalf("a database without its key file: %v", err)
 	}
@@ -97,11 +108,28 @@ func TestKeyFileMissingBesideADatabase(t *testing.T) {
 	if _, err := encryptionBox(Config{DatabaseURL: "sqlite:" + db, EncryptionKey: secret.NewKey()}); err != nil {
 		t.Fatalf("with GATEHOUSE_ENCRYPTION_KEY: %v", err)
 	}
-	if err := os.WriteFile(db, nil, 0o600); err != nil {
+	// An empty file, and a database only migrated: each starts, with a key file made.
+	empty, migrated := filepath.Join(dir, "empty.db"), filepath.Join(dir, "migrated.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := encryptionBox(Config{DatabaseURL: "sqlite:" + db}); err != nil {
-		t.Fatalf("an empty database file: %v", err)
+	st, err := store.Open(ctx, "sqlite:"+migrated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	for _, path := range []string{empty, migrated} {
+		a, err := New(ctx, Config{DatabaseURL: "sqlite:" + path, PublicURL: "http://localhost:8080"}, log, io.Discard)
+		if err != nil {
+			t.Fatalf("%s: %v", filepath.Base(path), err)
+		}
+		a.Close()
+		if _, err := os.Stat(path + ".key"); err != nil {
+			t.Fatalf("%s: no key file: %v", filepath.Base(path), err)
+		}
 	}
 }
 

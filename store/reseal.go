@@ -26,6 +26,23 @@ var sealedColumns = []struct {
 	{"saml_answers", "flow_id", "identity_enc", false},
 }
 
+// HasSealedValues reports whether any sealed column holds a value: whether the database has
+// secrets that only its encryption key opens (a key made for it now would open none).
+// Errors: ErrUnavailable.
+func (s *Store) HasSealedValues(ctx context.Context) (bool, error) {
+	for _, c := range sealedColumns {
+		var n []int
+		q := fmt.Sprintf("SELECT 1 FROM %s WHERE %s IS NOT NULL LIMIT 1", c.table, c.column)
+		if err := translate(s.db(ctx).Raw(q).Scan(&n).Error); err != nil {
+			return false, err
+		}
+		if len(n) > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // ResealBatch is how many rows one transaction of ResealSecrets reseals: the rows it updates
 // stay locked (PostgreSQL), and SQLite's writers wait, for one batch only. sign_in_flows
 // holds the flows of the last FlowLifetime, tens of thousands on a busy server: one

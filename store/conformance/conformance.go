@@ -93,7 +93,7 @@ var tests = []test{
 	{[]string{"UseSAMLAssertion", "PutSAMLAnswer", "AcceptSAMLAnswer", "TakeSAMLAnswer", "PruneSAMLAssertions"}, testSAMLAnswers},
 	{[]string{"SAMLSPKey", "CreateSAMLSPKey", "SAMLSPKeys", "PromoteSAMLSPKey", "DeleteSAMLSPKey"}, testSAMLSPKeys},
 	{[]string{"TestSignIn", "TestSignInByToken", "FinishTestSignIn", "PruneTestSignIns"}, testTestSignIns},
-	{[]string{"ResealSecrets"}, testResealSecrets},
+	{[]string{"ResealSecrets", "HasSealedValues"}, testResealSecrets},
 }
 
 // env is one subtest's store and workspace, with builders of rows in it.

@@ -37,6 +37,10 @@ func testResealSecrets(e *env) {
 			staleCopy = c
 		}
 	}
+	// The database is shared, so only the yes is this subtest's to assert.
+	has, err := e.s.HasSealedValues(e.ctx)
+	e.ok(err)
+	e.check(has, "HasSealedValues: false with sealed values written")
 	// database/sql's statements, outside the reseal's transaction: another server's write.
 	sql := func(q string) string {
 		if e.s.Dialect() == store.Postgres {
