@@ -416,6 +416,7 @@ type ComplexityRoot struct {
 
 	SamlConfig struct {
 		ACSURL                          func(childComplexity int) int
+		AcceptSHA1Signatures            func(childComplexity int) int
 		AttributeMapping                func(childComplexity int) int
 		Certificate                     func(childComplexity int) int
 		CertificateExpiresAt            func(childComplexity int) int
@@ -2587,6 +2588,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SamlConfig.ACSURL(childComplexity), true
+	case "SamlConfig.acceptSha1Signatures":
+		if e.ComplexityRoot.SamlConfig.AcceptSHA1Signatures == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SamlConfig.AcceptSHA1Signatures(childComplexity), true
 	case "SamlConfig.attributeMapping":
 		if e.ComplexityRoot.SamlConfig.AttributeMapping == nil {
 			break
@@ -4089,6 +4096,13 @@ type SamlConfig {
   off. The certificates stay as they were until the metadata can be followed again.
   """
   metadataProblem: String
+  """
+  Whether a response or assertion signed with SHA-1 (RSA-SHA1, or a SHA-1 digest) is accepted.
+  False for a new connection: SHA-1 is broken for collisions, and such a response is refused
+  saying so; set the IdP's signature algorithm to SHA-256 instead of turning this on. True for the
+  connections that existed before Gatehouse refused SHA-1, until turned off.
+  """
+  acceptSha1Signatures: Boolean!
 }
 
 "One IdP signing certificate of a SAML connection."
@@ -4160,6 +4174,11 @@ input SamlConfigInput {
   The document is not kept.
   """
   metadataXml: String
+  """
+  true accepts responses signed with SHA-1 (SamlConfig.acceptSha1Signatures), for an IdP that
+  cannot sign with SHA-256; false refuses them.
+  """
+  acceptSha1Signatures: Boolean
 }
 
 input CreateConnectionInput {
@@ -5712,6 +5731,8 @@ func (ec *executionContext) childFields_SamlConfig(ctx context.Context, field gr
 		return ec.fieldContext_SamlConfig_metadataCheckedAt(ctx, field)
 	case "metadataProblem":
 		return ec.fieldContext_SamlConfig_metadataProblem(ctx, field)
+	case "acceptSha1Signatures":
+		return ec.fieldContext_SamlConfig_acceptSha1Signatures(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SamlConfig", field.Name)
 }
@@ -15167,6 +15188,29 @@ func (ec *executionContext) fieldContext_SamlConfig_metadataProblem(_ context.Co
 	return graphql.NewScalarFieldContext("SamlConfig", field, false, false, "String")
 }
 
+func (ec *executionContext) _SamlConfig_acceptSha1Signatures(ctx context.Context, field graphql.CollectedField, obj *models.SAMLConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SamlConfig_acceptSha1Signatures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AcceptSHA1Signatures, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SamlConfig_acceptSha1Signatures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SamlConfig", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _ScimActivity_id(ctx context.Context, field graphql.CollectedField, obj *models.SCIMActivity) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -21316,7 +21360,7 @@ func (ec *executionContext) unmarshalInputSamlConfigInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"entityId", "ssoUrl", "certificate", "signRequests", "attributeMapping", "metadataUrl", "ownEntityId", "refreshCertificatesFromMetadata", "metadataXml"}
+	fieldsInOrder := [...]string{"entityId", "ssoUrl", "certificate", "signRequests", "attributeMapping", "metadataUrl", "ownEntityId", "refreshCertificatesFromMetadata", "metadataXml", "acceptSha1Signatures"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -21386,6 +21430,13 @@ func (ec *executionContext) unmarshalInputSamlConfigInput(ctx context.Context, o
 				return it, err
 			}
 			it.MetadataXML = data
+		case "acceptSha1Signatures":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acceptSha1Signatures"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcceptSha1Signatures = data
 		}
 	}
 	return it, nil
@@ -24869,6 +24920,11 @@ func (ec *executionContext) _SamlConfig(ctx context.Context, sel ast.SelectionSe
 		case "metadataProblem":
 			out.Values[i] = ec._SamlConfig_metadataProblem(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "acceptSha1Signatures":
+			out.Values[i] = ec._SamlConfig_acceptSha1Signatures(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:

@@ -93,6 +93,11 @@ type Connection struct {
 	SAMLMetadataRefresh   bool       `gorm:"column:saml_metadata_refresh"`
 	SAMLMetadataCheckedAt *time.Time `gorm:"column:saml_metadata_checked_at"`
 	SAMLMetadataProblem   string     `gorm:"column:saml_metadata_problem"`
+	// SAMLAcceptSHA1: a response or assertion signed with SHA-1 (RSA-SHA1 or a SHA-1 digest)
+	// is accepted. Off by default: SHA-1 is broken for collisions, and every IdP Gatehouse
+	// documents signs with SHA-256 unless told otherwise (OneLogin's older connectors and
+	// Lasso default to SHA-1). Migration 31 turned it on for the connections that existed.
+	SAMLAcceptSHA1 bool `gorm:"column:saml_accept_sha1"`
 
 	JITProvisioning bool   `gorm:"column:jit_provisioning"`
 	DefaultRole     string `gorm:"column:default_role"`
@@ -156,6 +161,8 @@ type SAMLConfig struct {
 	RefreshCertificatesFromMetadata bool
 	MetadataCheckedAt               *time.Time
 	MetadataProblem                 *string
+	// AcceptSHA1Signatures is Connection.SAMLAcceptSHA1.
+	AcceptSHA1Signatures bool
 }
 
 // SAMLCertificateInfo describes one of a SAML connection's IdP certificates.

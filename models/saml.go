@@ -21,7 +21,8 @@ func (c *Connection) SAMLConfig() *SAMLConfig {
 		return nil
 	}
 	cfg := &SAMLConfig{EntityID: c.SAMLEntityID, SSOURL: c.SAMLSSOURL, Certificate: c.SAMLCertificate,
-		SignRequests: c.SAMLSignRequests, AttributeMapping: map[string]any{}, OwnEntityID: !c.SAMLSharedEntityID}
+		SignRequests: c.SAMLSignRequests, AttributeMapping: map[string]any{}, OwnEntityID: !c.SAMLSharedEntityID,
+		AcceptSHA1Signatures: c.SAMLAcceptSHA1}
 	_ = json.Unmarshal([]byte(c.SAMLAttributeMapping), &cfg.AttributeMapping)
 	if c.SAMLMetadataURL != "" {
 		cfg.MetadataURL = &c.SAMLMetadataURL

@@ -54,6 +54,8 @@ type SAMLConfigInput struct {
 	// MetadataXML is the IdP's metadata document, given as text: what the input leaves out of
 	// EntityID, SSOURL and Certificate is read from it (fromMetadata). It is not kept.
 	MetadataXML *string
+	// AcceptSHA1Signatures accepts responses signed with SHA-1: models.Connection.SAMLAcceptSHA1.
+	AcceptSHA1Signatures *bool
 }
 
 // ConnectionInput creates a connection (Name and Protocol required) or changes one (nil fields
@@ -160,7 +162,7 @@ func (s *Service) UpdateConnection(ctx context.Context, rawID string, in Connect
 		if in.Protocol != nil && *in.Protocol != c.Protocol {
 			return audited{}, models.FieldError(models.EINVALID, "protocol", strings.ToUpper(string(*in.Protocol)), "cannot change; create a new connection instead")
 		}
-		shared := c.SAMLSharedEntityID
+		shared, sha1 := c.SAMLSharedEntityID, c.SAMLAcceptSHA1
 		method, secret := c.ClientAuthMethod(), c.OIDCClientSecretEnc
 		if errs := s.applyConnection(c, in, false); len(errs) > 0 {
 			return audited{}, errs
@@ -181,6 +183,10 @@ func (s *Service) UpdateConnection(ctx context.Context, rawID string, in Connect
 			case !bytes.Equal(secret, c.OIDCClientSecretEnc):
 				summary["clientSecret"] = "set"
 			}
+		}
+		if sha1 != c.SAMLAcceptSHA1 {
+			// Accepting SHA-1 signatures weakens what the connection trusts: who did it, and when.
+			summary["acceptSha1Signatures"] = map[string]any{"from": sha1, "to": c.SAMLAcceptSHA1}
 		}
 		if shared && !c.SAMLSharedEntityID {
 			// The move to its own SP entity ID: the IdP must be given the new one.
@@ -365,6 +371,9 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 			}
 			if sm.SignRequests != nil {
 				c.SAMLSignRequests = *sm.SignRequests
+			}
+			if sm.AcceptSHA1Signatures != nil {
+				c.SAMLAcceptSHA1 = *sm.AcceptSHA1Signatures
 			}
 			if sm.AttributeMapping != nil {
 				add(validateAttributeMapping(sm.AttributeMapping))

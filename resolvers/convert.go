@@ -42,5 +42,6 @@ func samlInput(in *model.SAMLConfigInput) *provision.SAMLConfigInput {
 	}
 	return &provision.SAMLConfigInput{EntityID: in.EntityID, SSOURL: in.SSOURL, Certificate: in.Certificate,
 		SignRequests: in.SignRequests, AttributeMapping: in.AttributeMapping, MetadataURL: in.MetadataURL, OwnEntityID: in.OwnEntityID,
-		RefreshCertificatesFromMetadata: in.RefreshCertificatesFromMetadata, MetadataXML: in.MetadataXML}
+		RefreshCertificatesFromMetadata: in.RefreshCertificatesFromMetadata, MetadataXML: in.MetadataXML,
+		AcceptSHA1Signatures: in.AcceptSha1Signatures}
 }

@@ -62,6 +62,8 @@ type connectionBody struct {
 		RefreshCertificatesFromMetadata *bool `json:"refreshCertificatesFromMetadata"`
 		// MetadataXML: the IdP's metadata document, read for what the rest leaves out.
 		MetadataXML *string `json:"metadataXml"`
+		// AcceptSHA1Signatures: responses signed with SHA-1 are accepted.
+		AcceptSHA1Signatures *bool `json:"acceptSha1Signatures"`
 	} `json:"samlConfig"`
 	JITProvisioning *bool   `json:"jitProvisioning"`
 	DefaultRole     *string `json:"defaultRole"`
@@ -81,7 +83,8 @@ func (b *connectionBody) input() provision.ConnectionInput {
 	if sm := b.SAMLConfig; sm != nil {
 		in.SAML = &provision.SAMLConfigInput{EntityID: sm.EntityID, SSOURL: sm.SSOURL, Certificate: sm.Certificate,
 			SignRequests: sm.SignRequests, AttributeMapping: sm.AttributeMapping, MetadataURL: sm.MetadataURL, OwnEntityID: sm.OwnEntityID,
-			RefreshCertificatesFromMetadata: sm.RefreshCertificatesFromMetadata, MetadataXML: sm.MetadataXML}
+			RefreshCertificatesFromMetadata: sm.RefreshCertificatesFromMetadata, MetadataXML: sm.MetadataXML,
+			AcceptSHA1Signatures: sm.AcceptSHA1Signatures}
 	}
 	return in
 }
@@ -126,6 +129,8 @@ type samlJSON struct {
 	RefreshCertificatesFromMetadata bool       `json:"refreshCertificatesFromMetadata"`
 	MetadataCheckedAt               *time.Time `json:"metadataCheckedAt,omitempty"`
 	MetadataProblem                 *string    `json:"metadataProblem,omitempty"`
+	// AcceptSHA1Signatures: responses signed with SHA-1 are accepted.
+	AcceptSHA1Signatures bool `json:"acceptSha1Signatures"`
 }
 
 type samlCertificateJSON struct {
@@ -170,7 +175,7 @@ func (h *Handler) connectionOf(c *models.Connection) connectionJSON {
 			SPEntityID: sm.SPEntityID, SPMetadataURL: sm.SPMetadataURL, ACSURL: sm.ACSURL,
 			Certificates: make([]samlCertificateJSON, len(sm.Certificates)), CertificateExpiresAt: sm.CertificateExpiresAt,
 			RefreshCertificatesFromMetadata: sm.RefreshCertificatesFromMetadata, MetadataCheckedAt: sm.MetadataCheckedAt,
-			MetadataProblem: sm.MetadataProblem}
+			MetadataProblem: sm.MetadataProblem, AcceptSHA1Signatures: sm.AcceptSHA1Signatures}
 		for i, c := range sm.Certificates {
 			out.SAMLConfig.Certificates[i] = samlCertificateJSON(c)
 		}

@@ -366,6 +366,9 @@ type SAMLLogin struct {
 	// which crewjam's issue-delay check refuses the assertion by itself.
 	AssertionID string
 	KeepUntil   time.Time
+	// SHA1: the response or assertion is signed with SHA-1, which the connection accepts
+	// (samlConfig.acceptSha1Signatures); the ACS warns of it.
+	SHA1 bool
 }
 
 // LoginError is a failed upstream login: Public is what the person may see; Private, the
@@ -424,9 +427,10 @@ func (c *SAMLResponses) Check(r *http.Request, sp *provision.SAMLSP, conn *model
 	// An IdP encrypting to one of the SP metadata's keys sends one EncryptedKey: only then are
 	// the other SP keys worth an RSA decryption each.
 	rotate := shape.encryptedKeys == 1
-	a, destination, err := checkResponse(doc, sp, conn, certs, requestID, *acs, saml.TimeNow(), rotate)
+	policy := &sha1Policy{accept: conn.SAMLAcceptSHA1}
+	a, destination, err := checkResponse(doc, sp, conn, certs, requestID, *acs, saml.TimeNow(), rotate, policy)
 	if err == errLeftToCrewjam {
-		a, err = parseResponse(raw, sp, conn, requestID, *acs, rotate)
+		a, err = parseResponse(raw, sp, conn, requestID, *acs, rotate, policy)
 		destination = responseDestination(raw)
 	}
 	if err != nil {
@@ -454,7 +458,7 @@ func (c *SAMLResponses) Check(r *http.Request, sp *provision.SAMLSP, conn *model
 		return nil, &LoginError{Public: publicSAMLFailure, Private: errors.New("assertion has no bearer SubjectConfirmation (no Recipient)")}
 	}
 	return &SAMLLogin{Identity: samlIdentity(a, conn.SAMLConfig().AttributeMapping), AssertionID: a.ID,
-		KeepUntil: a.IssueInstant.Add(maxIssueAge + time.Minute)}, nil
+		KeepUntil: a.IssueInstant.Add(maxIssueAge + time.Minute), SHA1: policy.used}, nil
 }
 
 // bearerMethod is the SubjectConfirmation method of the Web SSO profile.
@@ -475,8 +479,9 @@ func hasBearerConfirmation(a *saml.Assertion) bool {
 // with each other SP key in turn: another key is tried only when decryption failed (an IdP may
 // still encrypt to the previous certificate, or already to the next one). Check sets rotate
 // for a response with exactly one EncryptedKey, which an IdP encrypting to one of the keys of
-// the SP metadata sends: each key tried costs an RSA decryption.
-func parseResponse(raw []byte, sp *provision.SAMLSP, conn *models.Connection, requestID string, currentURL url.URL, rotate bool) (*saml.Assertion, error) {
+// the SP metadata sends: each key tried costs an RSA decryption. Signatures made with SHA-1
+// are as policy says.
+func parseResponse(raw []byte, sp *provision.SAMLSP, conn *models.Connection, requestID string, currentURL url.URL, rotate bool, policy *sha1Policy) (*saml.Assertion, error) {
 	keys := sp.Keys.All()
 	if !rotate {
 		keys = keys[:1]
@@ -488,6 +493,7 @@ func parseResponse(raw []byte, sp *provision.SAMLSP, conn *models.Connection, re
 		if s, err = serviceProvider(sp, kp, conn); err != nil {
 			return nil, err
 		}
+		s.SignatureVerifier = policy
 		a, err = s.ParseXMLResponse(raw, []string{requestID}, currentURL)
 		if err == nil || i == len(keys)-1 || !strings.Contains(privateCause(err).Error(), "decrypt") {
 			break

@@ -112,10 +112,11 @@ var errNoSignature = errors.New("signature element not present")
 // first step, crewjam's validation included), as crewjam's ParseXMLResponse does with the
 // connection's certificates certs, for the request requestID, received at currentURL. An
 // EncryptedAssertion (and an EncryptedID) is decrypted with the SP's current key and, when
-// rotate is set, with each other SP key in turn (parseResponse's rule). It returns
-// errLeftToCrewjam, before any check that could refuse, for a response it leaves to crewjam.
+// rotate is set, with each other SP key in turn (parseResponse's rule). Signatures made with
+// SHA-1 are as policy says. It returns errLeftToCrewjam, before any check that could refuse,
+// for a response it leaves to crewjam.
 // The Response's Destination comes back with the assertion.
-func checkResponse(doc *etree.Document, sp *provision.SAMLSP, conn *models.Connection, certs []*x509.Certificate, requestID string, currentURL url.URL, now time.Time, rotate bool) (*saml.Assertion, string, error) {
+func checkResponse(doc *etree.Document, sp *provision.SAMLSP, conn *models.Connection, certs []*x509.Certificate, requestID string, currentURL url.URL, now time.Time, rotate bool, policy *sha1Policy) (*saml.Assertion, string, error) {
 	root := doc.Root()
 	if root == nil {
 		return nil, "", errors.New("invalid xml: no root")
@@ -149,7 +150,7 @@ func checkResponse(doc *etree.Document, sp *provision.SAMLSP, conn *models.Conne
 	var response saml.Response
 	decodeErr := decodeTree(root, &response)
 	// parseResponse: the Response's signature is checked first, acted on after its attributes.
-	respSigErr := verifySignature(root, certs)
+	respSigErr := verifySignature(root, certs, policy)
 	if decodeErr != nil {
 		return nil, "", fmt.Errorf("cannot unmarshal response: %v", decodeErr)
 	}
@@ -187,7 +188,7 @@ func checkResponse(doc *etree.Document, sp *provision.SAMLSP, conn *models.Conne
 		return nil, "", errors.New("expected at least one valid Assertion, none found")
 	}
 	if respSigErr == errNoSignature { // an unsigned Response: the assertion must be signed
-		if err := verifySignature(assertionEl, certs); err != nil {
+		if err := verifySignature(assertionEl, certs, policy); err != nil {
 			return nil, "", err
 		}
 	}
@@ -476,14 +477,17 @@ func assertionChildren(el *etree.Element, tag string) []*etree.Element {
 
 // verifySignature is crewjam's ServiceProvider.validateSignature with the IdP certificates
 // given: the enveloped signature of el, a direct child in the xmldsig namespace, checked by
-// goxmldsig against certs only (any one of them may have signed).
-func verifySignature(el *etree.Element, certs []*x509.Certificate) error {
+// goxmldsig against certs only (any one of them may have signed), SHA-1 as policy says.
+func verifySignature(el *etree.Element, certs []*x509.Certificate, policy *sha1Policy) error {
 	sigEl, err := findChild(el, dsigNS, "Signature")
 	if err != nil {
 		return err
 	}
 	if sigEl == nil {
 		return errNoSignature
+	}
+	if err := policy.allows(el); err != nil {
+		return err
 	}
 	vc := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: certs})
 	vc.IdAttribute = "ID"

@@ -50,7 +50,7 @@ func crewjamCheck(raw []byte, sp *provision.SAMLSP, w *samlWorld, requestID stri
 			a, dest, err = nil, "", fmt.Errorf("crewjam panicked: %v", p)
 		}
 	}()
-	a, err = parseResponse(raw, sp, w.conn, requestID, u, true)
+	a, err = parseResponse(raw, sp, w.conn, requestID, u, true, &sha1Policy{accept: w.conn.SAMLAcceptSHA1})
 	if err != nil {
 		return nil, "", err
 	}
@@ -453,7 +453,7 @@ func checkAgainstCrewjam(t *testing.T, w *samlWorld, c oracleCase, encrypted boo
 		}
 	}
 	if doc != nil {
-		gotA, gotDest, gotErr = checkResponse(doc, w.sp, w.conn, certs, id, *r.URL, saml.TimeNow(), shape.encryptedKeys == 1)
+		gotA, gotDest, gotErr = checkResponse(doc, w.sp, w.conn, certs, id, *r.URL, saml.TimeNow(), shape.encryptedKeys == 1, &sha1Policy{})
 	}
 	if (gotErr == errLeftToCrewjam) != c.leftToCrewjam {
 		t.Fatalf("left to crewjam: %v, want %v", gotErr == errLeftToCrewjam, c.leftToCrewjam)

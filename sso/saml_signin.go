@@ -1,9 +1,11 @@
 package sso
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
+	"sync"
 
 	"github.com/crewjam/saml"
 
@@ -32,6 +34,9 @@ const (
 type SAMLSignIn struct {
 	rp        *SignIn
 	responses *SAMLResponses
+	// sha1Warned holds the connections whose acceptance of a SHA-1 signature this process
+	// has logged (warnSHA1).
+	sha1Warned sync.Map
 }
 
 // NewSAMLSignIn builds the SAML sign-in beside the OIDC one.
@@ -154,6 +159,9 @@ func (s *SAMLSignIn) acs(w http.ResponseWriter, r *http.Request) {
 		s.rp.refuse(w, r, s.rp.svc.ServerFailure(ctx, cf, err))
 		return
 	}
+	if login.SHA1 {
+		s.warnSHA1(ctx, p.Connection)
+	}
 	// The browser's GET that follows carries the SameSite=Lax cookie.
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, SAMLContinuePath+"?"+url.Values{"state": {p.ContinueState}}.Encode(), http.StatusSeeOther)
@@ -179,4 +187,16 @@ func (s *SAMLSignIn) cont(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	webpage.Answer(w, r, ans)
+}
+
+// warnSHA1 logs, once per connection while the process runs, that the connection accepted a
+// response signed with SHA-1: what tells the admin of a connection that accepts SHA-1 (every
+// SAML connection from before Gatehouse refused it) whether its IdP still needs it.
+func (s *SAMLSignIn) warnSHA1(ctx context.Context, conn *models.Connection) {
+	if _, logged := s.sha1Warned.LoadOrStore(conn.ID, true); logged {
+		return
+	}
+	s.rp.log.WarnContext(ctx, "saml: a response signed with SHA-1 was accepted, as the connection's samlConfig.acceptSha1Signatures allows; "+
+		"set the IdP to sign with SHA-256, then set acceptSha1Signatures to false (logged once per connection after each start)",
+		"workspace_id", conn.WorkspaceID, "connection_id", conn.ID)
 }

@@ -453,7 +453,7 @@ func runWrapCase(t *testing.T, w *samlWorld, c wrapCase) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			a, _, err := checkResponse(doc, w.sp, w.conn, certs, sr.ID, *r.URL, saml.TimeNow(), true)
+			a, _, err := checkResponse(doc, w.sp, w.conn, certs, sr.ID, *r.URL, saml.TimeNow(), true, &sha1Policy{})
 			if err == errLeftToCrewjam {
 				a, _, err = crewjamCheck(raw, w.sp, w, sr.ID, *r.URL)
 			}

@@ -356,6 +356,9 @@ type SAMLConfigInput struct {
 	// a metadataUrl alone does the same, read at once; given both, the document is read, not the URL.
 	// The document is not kept.
 	MetadataXML *string `json:"metadataXml,omitempty"`
+	// true accepts responses signed with SHA-1 (SamlConfig.acceptSha1Signatures), for an IdP that
+	// cannot sign with SHA-256; false refuses them.
+	AcceptSha1Signatures *bool `json:"acceptSha1Signatures,omitempty"`
 }
 
 type SCIMActivityFilter struct {

@@ -304,6 +304,15 @@ func (p *IdP) EditAssertion(edit func(*etree.Element)) {
 	p.mu.Unlock()
 }
 
+// SignWith makes the IdP sign with the xmldsig signature method (its hash is the digests'
+// too), e.g. dsig.RSASHA1SignatureMethod, as an IdP set to SHA-1 does. New IdPs sign with
+// RSA-SHA256.
+func (p *IdP) SignWith(method string) {
+	p.keyMu.Lock()
+	p.srv.IDP.SignatureMethod = method
+	p.keyMu.Unlock()
+}
+
 // Unsigned makes the IdP send responses and assertions without any signature.
 func (p *IdP) Unsigned(v bool) {
 	p.mu.Lock()
