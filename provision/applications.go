@@ -274,15 +274,19 @@ func (s *Service) BrandOfApplication(ctx context.Context, a *models.Application)
 	return b, internal("brand of application", err)
 }
 
-// applicationByClientID reads an application through the short-lived cache; nil when none.
 // IsApplicationClientID reports whether clientID is in an application's form (not an
 // integration client's): which kind of client a request authenticates as.
 func IsApplicationClientID(clientID string) bool {
 	return strings.HasPrefix(clientID, applicationIDPrefix)
 }
 
+// applicationByClientID reads an application through the short-lived cache; nil when none. A
+// client_id no application can have (NUL, invalid UTF-8, control characters: the input text
+// rule, as AuthenticateClient applies it) is none without a read: PostgreSQL cannot even compare
+// it, and whoever sends one must get the answer to an unknown client, not a server error, on
+// either database.
 func (s *Service) applicationByClientID(ctx context.Context, clientID string) (*models.Application, error) {
-	if clientID == "" || len(clientID) > 256 {
+	if clientID == "" || len(clientID) > 256 || models.CheckText("client_id", clientID) != nil {
 		return nil, nil
 	}
 	return s.applications.get(ctx, clientID, func(ctx context.Context) (*models.Application, error) {

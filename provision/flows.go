@@ -220,7 +220,7 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*Authori
 		// proxies in front of the application accept (a 20 KB state, 20 KB of header), and an
 		// application that sent it cannot have meant it.
 		state := req.State
-		if len(state) > maxStateLength {
+		if len(state) > maxStateLength || models.CheckText("state", state) != nil {
 			state = ""
 		}
 		return &AuthorizeResult{Kind: AuthorizeRedirect, Answer: s.errorAnswer(req.RedirectURI, req.responseMode(), state, code, desc)}
@@ -245,6 +245,10 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*Authori
 		return redirect("invalid_scope", "scope must include openid"), nil
 	case len(req.State) > maxStateLength || len(req.Nonce) > maxNonce || len(req.Scope) > maxStateLength:
 		return redirect("invalid_request", "state, nonce or scope is too long"), nil
+	// The flow stores both, and the id_token carries the nonce: text by the input rule (RFC 6749
+	// Appendix A.5 has a state of printable ASCII), which every database stores alike.
+	case models.CheckText("state", req.State) != nil || models.CheckText("nonce", req.Nonce) != nil:
+		return redirect("invalid_request", "state and nonce must be text, without control characters"), nil
 	case req.CodeChallenge == "" && req.CodeChallengeMethod != "":
 		return redirect("invalid_request", "code_challenge_method without code_challenge"), nil
 	case req.CodeChallenge == "" && app.UsesPKCE():
@@ -292,6 +296,8 @@ func (s *Service) route(ctx context.Context, ws uuid.UUID, req AuthorizeRequest)
 	var err error
 	domain := ""
 	switch {
+	case req.Connection != "" && models.CheckText("connection", req.Connection) != nil: // no slug's text: unknown
+		return nil, &AuthorizeResult{Kind: AuthorizeEmailPage, Message: "The sign-in connection is unknown or not active."}, nil
 	case req.Connection != "":
 		conn, err = s.routeConnection(ctx, "slug:"+ws.String()+":"+req.Connection, func(ctx context.Context) (*models.Connection, error) {
 			return s.store.ConnectionBySlug(ctx, ws, req.Connection)
@@ -313,9 +319,11 @@ func (s *Service) route(ctx context.Context, ws uuid.UUID, req AuthorizeRequest)
 	default:
 		return nil, &AuthorizeResult{Kind: AuthorizeEmailPage}, nil
 	}
-	conn, err = s.routeConnection(ctx, "domain:"+ws.String()+":"+domain, func(ctx context.Context) (*models.Connection, error) {
-		return s.store.ConnectionByVerifiedDomain(ctx, ws, domain)
-	})
+	if models.CheckText("domain_hint", domain) == nil { // else no domain's text: owned by none
+		conn, err = s.routeConnection(ctx, "domain:"+ws.String()+":"+domain, func(ctx context.Context) (*models.Connection, error) {
+			return s.store.ConnectionByVerifiedDomain(ctx, ws, domain)
+		})
+	}
 	if err == nil && (conn == nil || conn.Status != models.StatusActive) {
 		return nil, &AuthorizeResult{Kind: AuthorizeEmailPage,
 			Message: "Single sign-on is not set up for " + models.Clip(domain, 64) + ". Check the address, or ask your administrator."}, nil
