@@ -178,7 +178,9 @@ var testAbandoned = fmt.Sprintf("The test sign-in expired before the identity pr
 // An unknown token returns nil.
 func (s *Service) OpenTestSignIn(ctx context.Context, token string, browser Browser, requestID string) (*models.TestSignIn, *FlowStart, error) {
 	ctx = signInState(ctx)
-	if token == "" || len(token) > 128 {
+	// A token that is not text (NUL, invalid UTF-8: the input text rule) is no test's, and is
+	// not looked up: PostgreSQL cannot compare it, and the page must say "not found", not fail.
+	if token == "" || len(token) > 128 || models.CheckText("token", token) != nil {
 		return nil, nil, nil
 	}
 	t, err := s.store.TestSignInByToken(ctx, secret.Hash(token))

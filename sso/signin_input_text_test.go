@@ -9,9 +9,9 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// The OpenID Provider's endpoints answer text that no client_id, slug, domain, state or nonce
-// can hold (NUL, invalid UTF-8, control characters: the input text rule, models/text.go) as
-// the client's mistake it is, on either database. PostgreSQL cannot even compare such a value
+// The OpenID Provider's endpoints (and the test sign-in page) answer text that no client_id,
+// slug, domain, state, nonce or token can hold (NUL, invalid UTF-8, control characters: the
+// input text rule, models/text.go) as the client's mistake it is, on either database. PostgreSQL cannot even compare such a value
 // (SQLSTATE 22021), and each of these requests, made by anyone, answered 500 or server_error
 // there and logged an ERROR, while SQLite took a NUL in a state or nonce and issued a code.
 func TestOpenIDProviderRefusesUnstorableText(t *testing.T) {
@@ -69,6 +69,11 @@ func TestOpenIDProviderRefusesUnstorableText(t *testing.T) {
 				t.Run("connection: an unknown connection", func(t *testing.T) {
 					if r := authorize("s", "connection", w.slug+bad.v); r.query.Get("error") != "access_denied" || r.query.Get("state") != "s" {
 						t.Fatalf("%d %s %s", r.status, r.location, r.body)
+					}
+				})
+				t.Run("a test sign-in URL: not found", func(t *testing.T) {
+					if r := newBrowser(t, w.redirect).get(t, e.URL+"/sso/test-sign-in/"+url.PathEscape("t"+bad.v)); !page(r, http.StatusNotFound, "unknown") {
+						t.Fatalf("%d %s", r.status, r.body)
 					}
 				})
 				t.Run("domain_hint and login_hint: the email page", func(t *testing.T) {
