@@ -522,6 +522,9 @@ func observe(reg prometheus.Registerer, log *slog.Logger, proxies guard.Proxies,
 			// tracing span's name) reads it from this one.
 			r.Pattern = inner.Pattern
 			telemetry.SetRoute(r.Context(), r.Pattern)
+			if p := logPath(inner); p != inner.URL.Path {
+				telemetry.RedactPath(r.Context(), p)
+			}
 			route := r.Pattern
 			if route == "" {
 				route = "unmatched"

@@ -98,8 +98,8 @@ func accessLog(log *slog.Logger, r *http.Request, proxies guard.Proxies, status 
 	_ = log.Handler().Handle(ctx, rec)
 }
 
-// logPath is the request path as logged: the path of a test sign-in's URL carries its token (a
-// bearer credential until the test runs), so only the route's prefix is written.
+// logPath is the request path as logged and traced: the path of a test sign-in's URL carries
+// its token (a bearer credential until the test runs), so only the route's prefix is written.
 func logPath(r *http.Request) string {
 	if strings.HasPrefix(r.URL.Path, provision.TestSignInPath) {
 		return provision.TestSignInPath + "[redacted]"

@@ -133,3 +133,41 @@ func TestTracingOffByDefault(t *testing.T) {
 		t.Fatalf("the handler is wrapped (%T) with tracing off", e.App.Handler())
 	}
 }
+
+// TestTracingRedactsTheTestSignInToken: a test sign-in's URL carries its token, which the
+// access log writes as [redacted]; the request's span (url.path, which otelhttp records as
+// received) does the same.
+func TestTracingRedactsTheTestSignInToken(t *testing.T) {
+	rcv := apptest.NewOTLPReceiver(t)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL)
+	e := newTestEnv(t, "sqlite:"+t.TempDir()+"/traced.db")
+	t.Cleanup(func() { e.App.Tracing().Shutdown(context.Background()) })
+	const token = "tok-s3cr3ts3cr3ts3cr3t"
+	resp, err := http.Get(e.URL + "/sso/test-sign-in/" + token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if err := e.App.Tracing().Flush(context.Background()); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	spans, _ := rcv.Received()
+	var found bool
+	for _, s := range spans {
+		if s.GetKind() != tracepb.Span_SPAN_KIND_SERVER {
+			continue
+		}
+		found = true
+		if path, _ := apptest.SpanAttr(s, "url.path"); path != "/sso/test-sign-in/[redacted]" {
+			t.Errorf("server span %s: url.path %q", s.GetName(), path)
+		}
+		for _, a := range s.GetAttributes() {
+			if strings.Contains(a.String(), token) {
+				t.Errorf("server span %s carries the token: %v", s.GetName(), a)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no server span: %s", apptest.SpanNames(spans))
+	}
+}

@@ -111,3 +111,13 @@ func SetRoute(ctx context.Context, pattern string) {
 	}
 	span.SetAttributes(semconv.HTTPRoute(route))
 }
+
+// RedactPath sets the request's server span url.path to path: otelhttp records the path as
+// received, and some paths carry a secret (a test sign-in's URL, its token), which a trace
+// backend must not keep when the access log does not. Without a recording span it does
+// nothing.
+func RedactPath(ctx context.Context, path string) {
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(semconv.URLPath(path)) // the last value of a key wins
+	}
+}
