@@ -996,6 +996,10 @@ func (s *Service) RedeemCode(ctx context.Context, in CodeRedemption) (*Redeemed,
 		// An admin removed it after the sign-in began (a compromised URI, say): its codes
 		// issue nothing.
 		problem = "redirect_uri is no longer registered for the application"
+	case g.CodeChallenge == "" && app.UsesPKCE():
+		// The application came to require PKCE (requirePkce) after this sign-in began without
+		// it: a code is what PKCE protects, so none issues anything once it is required.
+		problem = "the application requires PKCE, and the authorization request (made before it did) sent no code_challenge"
 	case g.CodeChallenge != "" && in.CodeVerifier == "":
 		problem = "code_verifier is missing: the authorization request sent a code_challenge"
 	case g.CodeChallenge != "" && !wellFormedVerifier(in.CodeVerifier):

@@ -271,11 +271,20 @@ func TestOIDCSignIn(t *testing.T) {
 			if r := withoutPKCE(); r.query.Get("code") == "" {
 				t.Fatalf("confidential without PKCE, not required: %+v", r)
 			}
+			// A code of a sign-in that began without PKCE before PKCE was required issues nothing
+			// after: the application asked for every code to need a verifier.
+			before := withoutPKCE()
+			if before.query.Get("code") == "" {
+				t.Fatalf("confidential without PKCE, not required: %+v", before)
+			}
 			if d := update(appID, true); len(payloadErrors(t, d, "updateApplication")) > 0 || get(d, "updateApplication", "application", "requirePkce") != true {
 				t.Fatalf("requirePkce true: %v", d)
 			}
 			if r := withoutPKCE(); r.query.Get("error") != "invalid_request" || !strings.Contains(r.query.Get("error_description"), "PKCE") || r.query.Get("state") != "s1" {
 				t.Fatalf("confidential without PKCE, required: %+v", r)
+			}
+			if _, err := w.app.Exchange(context.Background(), before.query.Get("code")); !isOAuthError(err, "invalid_grant") || !strings.Contains(err.Error(), "requires PKCE") {
+				t.Fatalf("a code from before PKCE was required: %v", err)
 			}
 			res, verifier := w.signIn(t, b, w.app, "login_hint", "jane@example.com")
 			if _, err := w.app.Exchange(context.Background(), res.query.Get("code"), oauth2.VerifierOption(oauth2.GenerateVerifier())); !isOAuthError(err, "invalid_grant") {
