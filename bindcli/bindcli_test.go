@@ -532,7 +532,7 @@ func TestDryRunWarnsOfRowsCheckedApart(t *testing.T) {
 	}
 }
 
-// PROPOSED (fails today): a row of a split group that shares no key with a row of an earlier
+// A row of a split group that shares no key with a row of an earlier
 // chunk, directly or through earlier rows, was decided as the real run would and is not noted.
 // Row 2 (account c, identity z) joins the group only through the later row 3.
 func TestDryRunChunksCutOnlyRowsThatDependOnEarlierChunks(t *testing.T) {
@@ -546,7 +546,7 @@ func TestDryRunChunksCutOnlyRowsThatDependOnEarlierChunks(t *testing.T) {
 	}
 }
 
-// PROPOSED (fails today): other columns are carried through (docs/cli.md), and a spreadsheet's
+// Other columns are carried through (docs/cli.md), and a spreadsheet's
 // multi-line cell in one of them is a valid CSV field, not a quote left open.
 func TestReadCarriesAMultiLineExtraColumn(t *testing.T) {
 	f, err := Read(strings.NewReader("accountUuid,authModule,identifier,note\n" +
