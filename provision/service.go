@@ -119,7 +119,9 @@ func New(st *store.Store, box *secret.Box, o Options) *Service {
 		o.ClientCacheTTL = 2 * time.Second
 	}
 	clk := o.Clock
-	now := func() time.Time { return clk.Now().UTC() }
+	// In microseconds, PostgreSQL's precision: a time an answer shows when it is written reads
+	// back the same later, on either database (a connection's createdAt, a SCIM meta.created).
+	now := func() time.Time { return clk.Now().UTC().Truncate(time.Microsecond) }
 	if o.NetworkTimeout <= 0 {
 		o.NetworkTimeout = 10 * time.Second
 	}

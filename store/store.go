@@ -109,7 +109,9 @@ func Open(ctx context.Context, rawURL string, options ...Options) (*Store, error
 }
 
 func open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
-	now := func() time.Time { return opt.Clock.Now().UTC() }
+	// In microseconds, PostgreSQL's precision (as provision's clock): what a write stamps is
+	// what a read returns, on either database.
+	now := func() time.Time { return opt.Clock.Now().UTC().Truncate(time.Microsecond) }
 	cfg := &gorm.Config{
 		// Queries are never logged: their parameters can carry identifiers and hashes.
 		Logger:                 logger.Discard,
