@@ -34,31 +34,131 @@ func (e sha1SignatureError) Error() string {
 		"algorithm to SHA-256 (RSA-SHA256), or, for an IdP that cannot, set the connection's samlConfig.acceptSha1Signatures", e.name, e.uri)
 }
 
-// refuseSHA1 returns a sha1SignatureError when an enveloped signature of el (a direct child
-// named Signature) names a SHA-1 algorithm in its SignedInfo: the SignatureMethod, or a
-// Reference's DigestMethod. It reads more widely than goxmldsig does (a Signature or SignedInfo
-// in any namespace, every element below SignedInfo, an Algorithm attribute with any prefix:
-// encoding/xml, which goxmldsig reads with, matches it), so that no SHA-1 it would verify is
-// missed. The digests of an EncryptedKey (RSA-OAEP's, often SHA-1, which is sound there) are
-// outside SignedInfo and not read.
+// refuseSHA1 returns a sha1SignatureError when a signature goxmldsig may verify el with names
+// a SHA-1 algorithm in its SignedInfo: the SignatureMethod, or a Reference's DigestMethod. It
+// reads more widely than goxmldsig does, so that no SHA-1 it would verify is missed:
+//
+//   - the signatures: an enveloped one (a direct child named Signature), and any other
+//     Signature below el that may reference el (signatureMayReference). goxmldsig's Validate
+//     takes the first Signature in document order, at any depth, with a Reference to el, and
+//     crewjam's and verifySignature's look for a direct child only decides whether el is
+//     signed at all: a SHA-256 decoy as the direct child and the IdP's SHA-1 signature of el
+//     deeper (an Assertion's child, an Extensions') is verified with SHA-1. A Signature below
+//     el of another element (an assertion's own, inside a signed Response) is not what
+//     verifies el, and is left to the check of that element if there is one;
+//   - a Signature or SignedInfo in any namespace, every element below SignedInfo, an
+//     Algorithm attribute with any prefix (encoding/xml, which goxmldsig reads with, matches
+//     it), and a namespace declaration of the prefix Algorithm in scope of SignedInfo: the
+//     exclusive canonicalisation moves xmlns:Algorithm from an ancestor onto an element
+//     below SignedInfo that uses the prefix, and encoding/xml then reads that declaration as
+//     the element's Algorithm attribute (TestRefuseSHA1ReadsWhatGoxmldsigVerifies).
+//
+// The digests of an EncryptedKey (RSA-OAEP's, often SHA-1, which is sound there) are outside
+// SignedInfo and not read.
 func refuseSHA1(el *etree.Element) error {
-	for _, sig := range el.ChildElements() {
-		if sig.Tag != "Signature" {
-			continue
+	var err error
+	var walk func(parent *etree.Element)
+	walk = func(parent *etree.Element) {
+		for _, c := range parent.ChildElements() {
+			if err != nil {
+				return
+			}
+			if c.Tag == "Signature" && (parent == el || signatureMayReference(c, el)) {
+				for _, signedInfo := range c.ChildElements() {
+					if signedInfo.Tag != "SignedInfo" {
+						continue
+					}
+					if err = sha1DeclaredAbove(signedInfo); err != nil {
+						return
+					}
+					if err = sha1In(signedInfo); err != nil {
+						return
+					}
+				}
+			}
+			walk(c)
 		}
-		for _, signedInfo := range sig.ChildElements() {
-			if signedInfo.Tag != "SignedInfo" {
+	}
+	walk(el)
+	return err
+}
+
+// signatureMayReference reports whether goxmldsig may take sig as el's signature: a Reference
+// (in any namespace, anywhere below a SignedInfo) whose URI is empty or names el's ID, as
+// goxmldsig compares them (URI[1:], whatever its first character), or that has no URI of its
+// own (encoding/xml then reads an empty one, or a declaration of the prefix URI in scope); a
+// declaration of the prefix URI above sig makes it a candidate too.
+func signatureMayReference(sig, el *etree.Element) bool {
+	var ids []string
+	for _, a := range el.Attr {
+		if a.Key == "ID" {
+			ids = append(ids, a.Value)
+		}
+	}
+	if len(ids) == 0 {
+		ids = []string{""}
+	}
+	var refers func(e *etree.Element) bool
+	refers = func(e *etree.Element) bool {
+		for _, c := range e.ChildElements() {
+			if c.Tag == "Reference" {
+				uris := 0
+				for _, a := range c.Attr {
+					if a.Key != "URI" {
+						continue
+					}
+					uris++
+					if a.Value == "" || a.Space == "xmlns" {
+						return true
+					}
+					for _, id := range ids {
+						if a.Value[1:] == id {
+							return true
+						}
+					}
+				}
+				if uris == 0 {
+					return true
+				}
+			}
+			if refers(c) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, signedInfo := range sig.ChildElements() {
+		if signedInfo.Tag == "SignedInfo" && refers(signedInfo) {
+			return true
+		}
+	}
+	for p := sig.Parent(); p != nil; p = p.Parent() {
+		for _, a := range p.Attr {
+			if a.Space == "xmlns" && a.Key == "URI" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sha1DeclaredAbove finds a declaration of the prefix Algorithm bound to a SHA-1 algorithm URI
+// on an ancestor of signedInfo (sha1In reads signedInfo and what is below it).
+func sha1DeclaredAbove(signedInfo *etree.Element) error {
+	for p := signedInfo.Parent(); p != nil; p = p.Parent() {
+		for _, a := range p.Attr {
+			if a.Space != "xmlns" || a.Key != "Algorithm" {
 				continue
 			}
-			if err := sha1In(signedInfo); err != nil {
-				return err
+			if name, ok := sha1Algorithms[a.Value]; ok {
+				return sha1SignatureError{name: name, uri: a.Value}
 			}
 		}
 	}
 	return nil
 }
 
-// sha1In finds a SHA-1 Algorithm on el or below it.
+// sha1In finds a SHA-1 Algorithm on el or below it (an xmlns:Algorithm declaration too).
 func sha1In(el *etree.Element) error {
 	for _, a := range el.Attr {
 		if a.Key != "Algorithm" {

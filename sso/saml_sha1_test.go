@@ -1,6 +1,11 @@
 package sso
 
 import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"strings"
@@ -8,6 +13,7 @@ import (
 
 	"github.com/beevik/etree"
 	dsig "github.com/russellhaering/goxmldsig"
+	"github.com/russellhaering/goxmldsig/etreeutils"
 
 	"gatehouse/sso/samltest"
 )
@@ -42,6 +48,17 @@ func TestRefuseSHA1ReadsEverySignedInfoAlgorithm(t *testing.T) {
 			doc: `<Response><Signature><SignedInfo><SignatureMethod Algorithm="` + dsig.RSASHA1SignatureMethod + `"/></SignedInfo></Signature></Response>`},
 		{name: "an OAEP digest of SHA-1 outside SignedInfo", doc: strings.Replace(signed(sha256Method, sha256Digest), "</ds:Signature>",
 			`<ds:KeyInfo><EncryptedKey><ds:DigestMethod Algorithm="http://www.w3.org/2000/09/xmldsig#sha1"/></EncryptedKey></ds:KeyInfo></ds:Signature>`, 1)},
+		{name: "a SHA-1 signature of this element below a SHA-256 decoy", refused: "RSA-SHA1",
+			doc: `<Response ID="r">` + strings.TrimSuffix(strings.TrimPrefix(signed(sha256Method, sha256Digest), `<Response xmlns:ds="http://www.w3.org/2000/09/xmldsig#">`), "</Response>") +
+				`<Assertion ID="a">` + strings.TrimSuffix(strings.TrimPrefix(signed(dsig.RSASHA1SignatureMethod, sha256Digest), `<Response xmlns:ds="http://www.w3.org/2000/09/xmldsig#">`), "</Response>") +
+				`</Assertion></Response>`},
+		{name: "a SHA-1 signature below, its Reference without a URI", refused: "RSA-SHA1",
+			doc: `<Response ID="r"><Extensions>` + strings.Replace(strings.TrimSuffix(strings.TrimPrefix(signed(dsig.RSASHA1SignatureMethod, sha256Digest),
+				`<Response xmlns:ds="http://www.w3.org/2000/09/xmldsig#">`), "</Response>"), `<ds:Reference URI="#r">`, `<ds:Reference>`, 1) +
+				`</Extensions></Response>`},
+		{name: "xmlns:Algorithm declared above SignedInfo", refused: "RSA-SHA1",
+			doc: strings.Replace(strings.Replace(signed(sha256Method, sha256Digest), `<Response `, `<Response xmlns:Algorithm="`+dsig.RSASHA1SignatureMethod+`" `, 1),
+				`<ds:SignatureMethod Algorithm="`+sha256Method+`"/>`, `<ds:SignatureMethod Algorithm:x=""/>`, 1)},
 		{name: "a SHA-1 signature of a child element (not this one's)",
 			doc: `<Response><Assertion>` + strings.TrimSuffix(strings.TrimPrefix(signed(dsig.RSASHA1SignatureMethod, sha256Digest), `<Response xmlns:ds="http://www.w3.org/2000/09/xmldsig#">`), "</Response>") +
 				`</Assertion></Response>`},
@@ -139,4 +156,141 @@ func TestSAMLSHA1Signatures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRefuseSHA1ReadsWhatGoxmldsigVerifies: responses whose signature goxmldsig verifies with
+// RSA-SHA1 although the direct child Signature that refuseSHA1 used to read alone names
+// SHA-256, made with the IdP's key, are refused by Check and by crewjam's reading when the
+// connection does not accept SHA-1, and accepted and marked (SAMLLogin.SHA1) when it does: the
+// second half shows that the signature verifies, and with SHA-1. Both were accepted
+// unmarked before refuseSHA1 read them:
+//   - a SHA-256 decoy (a direct child referencing nothing) and the IdP's SHA-1 signature of the
+//     Response as the Assertion's child: goxmldsig takes the first Signature, at any depth,
+//     that references the element;
+//   - a SignatureMethod with no Algorithm attribute, using a prefix Algorithm declared on the
+//     Response as the RSA-SHA1 URI: the exclusive canonicalisation of SignedInfo moves the
+//     declaration onto the SignatureMethod, where encoding/xml reads it as Algorithm.
+func TestRefuseSHA1ReadsWhatGoxmldsigVerifies(t *testing.T) {
+	w := newPlainSAMLWorld(t)
+	key, cert, certPEM := samltest.NewKeyPair(t)
+	w.idp.UseKey(key, cert)
+	w.conn.SAMLCertificate = certPEM
+	w.idp.Unsigned(true) // the test signs
+	defer func() { w.conn.SAMLAcceptSHA1 = false }()
+	const decoy = `<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>` +
+		`<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>` +
+		`<ds:SignatureMethod Algorithm="` + dsig.RSASHA256SignatureMethod + `"/>` +
+		`<ds:Reference URI="#nothing"><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>` +
+		`<ds:DigestValue>AAAA</ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue>AAAA</ds:SignatureValue></ds:Signature>`
+	for _, c := range []struct {
+		name string
+		make func(t *testing.T, resp *etree.Element) *etree.Element
+	}{
+		{name: "the SHA-1 signature below a SHA-256 decoy", make: func(t *testing.T, resp *etree.Element) *etree.Element {
+			resp.InsertChildAt(resp.SelectElement("Issuer").Index()+1, etreeRoot(t, decoy))
+			signed := signEnveloped(t, resp, key, cert, dsig.RSASHA1SignatureMethod)
+			sig := signed.ChildElements()[len(signed.ChildElements())-1] // SignEnveloped's
+			signed.RemoveChild(sig)
+			a := signed.SelectElement("Assertion")
+			a.InsertChildAt(a.SelectElement("Issuer").Index()+1, sig)
+			return signed
+		}},
+		{name: "xmlns:Algorithm above SignedInfo", make: func(t *testing.T, resp *etree.Element) *etree.Element {
+			signed := signEnveloped(t, resp, key, cert, dsig.RSASHA256SignatureMethod)
+			signed.CreateAttr("xmlns:Algorithm", dsig.RSASHA1SignatureMethod)
+			signedInfo := signed.FindElement("./Signature/SignedInfo")
+			method := signedInfo.SelectElement("SignatureMethod")
+			method.RemoveAttr("Algorithm")
+			method.CreateAttr("Algorithm:x", "")
+			// SignedInfo signed with RSA-SHA1 as goxmldsig canonicalises it.
+			ctx, err := etreeutils.NSBuildParentContext(signedInfo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			detached, err := etreeutils.NSDetatch(ctx, signedInfo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			canonical, err := dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("").Canonicalize(detached)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(canonical), `<ds:SignatureMethod xmlns:Algorithm="`+dsig.RSASHA1SignatureMethod+`"`) {
+				t.Fatalf("canonical SignedInfo %s", canonical)
+			}
+			sum := sha1.Sum(canonical)
+			value, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA1, sum[:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			signed.FindElement("./Signature/SignatureValue").SetText(base64.StdEncoding.EncodeToString(value))
+			return signed
+		}},
+	} {
+		for _, accept := range []bool{false, true} {
+			name := c.name + ", refused"
+			if accept {
+				name = c.name + ", accepted"
+			}
+			t.Run(name, func(t *testing.T) {
+				w.conn.SAMLAcceptSHA1 = accept
+				sr, r := w.login(t, "relay")
+				raw, _ := base64.StdEncoding.DecodeString(r.PostForm.Get("SAMLResponse"))
+				if strings.Contains(string(raw), "Signature") {
+					t.Fatal("the IdP signed")
+				}
+				doc := etree.NewDocument()
+				doc.SetRoot(c.make(t, etreeRoot(t, string(raw))))
+				edited, err := doc.WriteToString()
+				if err != nil {
+					t.Fatal(err)
+				}
+				r = editedPost(t, r, func(string) string { return edited })
+				login, checkErr := NewSAMLResponses(nil, nil).Check(r, w.sp, w.conn, sr.ID)
+				policy := &sha1Policy{accept: accept}
+				_, crewjamErr := parseResponse([]byte(edited), w.sp, w.conn, sr.ID, *r.URL, true, policy)
+				if accept {
+					if checkErr != nil || crewjamErr != nil {
+						t.Fatalf("Check: %v; crewjam: %v", privateCause(checkErr), privateCause(crewjamErr))
+					}
+					if login.Identity.Identifier != "00u1ada" || !login.SHA1 || !policy.used {
+						t.Fatalf("identity %+v, marked signed with SHA-1 %v (crewjam's reading: %v)", login.Identity, login.SHA1, policy.used)
+					}
+					return
+				}
+				var se sha1SignatureError
+				if !errors.As(privateCause(checkErr), &se) || se.name != "RSA-SHA1" {
+					t.Fatalf("Check: %v, want the refusal of RSA-SHA1", privateCause(checkErr))
+				}
+				if !errors.As(privateCause(crewjamErr), &se) || se.name != "RSA-SHA1" {
+					t.Fatalf("crewjam: %v, want the refusal of RSA-SHA1", privateCause(crewjamErr))
+				}
+			})
+		}
+	}
+}
+
+// signEnveloped is el signed by key with method (its hash the digest's too) as crewjam's IdP
+// signs, the Signature its last child, read again so that every element has its parent.
+func signEnveloped(t *testing.T, el *etree.Element, key *rsa.PrivateKey, cert *x509.Certificate, method string) *etree.Element {
+	t.Helper()
+	ctx, err := dsig.NewSigningContext(key, [][]byte{cert.Raw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
+	if err := ctx.SetSignatureMethod(method); err != nil {
+		t.Fatal(err)
+	}
+	signed, err := ctx.SignEnveloped(el)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := etree.NewDocument()
+	doc.SetRoot(signed)
+	s, err := doc.WriteToString()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return etreeRoot(t, s)
 }
