@@ -125,7 +125,13 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 		return nil, errs
 	}
 	err = s.mutateAs(ctx, p, s.connectionMutation(ctx, "connection.create", &c), func(ctx context.Context, p *Principal) (audited, error) {
-		return audited{id: c.ID.String(), summary: connectionSummary(c)}, s.store.Create(ctx, c)
+		summary := connectionSummary(c)
+		if c.SAMLAcceptSHA1 {
+			// A connection made accepting SHA-1 signatures trusts less from the start: the
+			// audit trail shows who made it so, as it shows who turns it on later.
+			summary["acceptSha1Signatures"] = true
+		}
+		return audited{id: c.ID.String(), summary: summary}, s.store.Create(ctx, c)
 	})
 	if err != nil {
 		return nil, err

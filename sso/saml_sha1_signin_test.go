@@ -107,6 +107,20 @@ func TestSAMLSignInSHA1Signatures(t *testing.T) {
 		if code, cause := signIn(); code != "" || !strings.Contains(cause, "signed with RSA-SHA1") {
 			t.Fatalf("SHA-1 turned off again: code %q, cause %q", code, cause)
 		}
+		// A connection created accepting SHA-1 is in the audit trail as such too.
+		created := e.REST(w.tok, "POST", "/api/v1/sso/connections", `{"name": "Legacy SAML", "protocol": "saml", "samlConfig": {"entityId": "`+
+			w.idp.EntityID+`", "ssoUrl": "`+w.idp.SSOURL+`", "certificate": `+jsonString(w.idp.CertificatePEM)+`, "acceptSha1Signatures": true}}`).Must(t, 201).Body
+		if get(created, "connection", "samlConfig", "acceptSha1Signatures") != true {
+			t.Fatalf("created: %v", created)
+		}
+		var createSummaries []string
+		if err := e.App.Store().RawScan(context.Background(), &createSummaries,
+			"SELECT summary FROM audit_events WHERE action = 'connection.create' AND target_id = ?", str(created, "connection", "id")); err != nil {
+			t.Fatal(err)
+		}
+		if len(createSummaries) != 1 || !strings.Contains(createSummaries[0], `"acceptSha1Signatures":true`) {
+			t.Fatalf("the creation's audit summary: %v", createSummaries)
+		}
 		w.idp.SignWith(dsig.RSASHA256SignatureMethod)
 		if code, cause := signIn(); code == "" {
 			t.Fatalf("RSA-SHA256: %s", cause)
@@ -115,4 +129,10 @@ func TestSAMLSignInSHA1Signatures(t *testing.T) {
 			t.Fatalf("%d warnings of SHA-1, want still 1", n)
 		}
 	})
+}
+
+// jsonString is s as a JSON string literal.
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
