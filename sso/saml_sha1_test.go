@@ -294,3 +294,57 @@ func signEnveloped(t *testing.T, el *etree.Element, key *rsa.PrivateKey, cert *x
 	}
 	return etreeRoot(t, s)
 }
+
+// TestSAMLSHA1MixedSignatures: what counts is the signature the check verifies, the
+// Response's when it is signed (neither reader verifies the assertion's then). A Response
+// signed with RSA-SHA1 around an assertion signed with RSA-SHA256 is refused by a connection
+// that refuses SHA-1, by Check and by crewjam's reading; a Response signed with RSA-SHA256
+// around an assertion signed with RSA-SHA1 is accepted, and not marked as signed with SHA-1.
+func TestSAMLSHA1MixedSignatures(t *testing.T) {
+	w := newPlainSAMLWorld(t)
+	key, cert, certPEM := samltest.NewKeyPair(t)
+	w.idp.UseKey(key, cert)
+	w.conn.SAMLCertificate = certPEM
+	defer w.idp.SignWith(dsig.RSASHA256SignatureMethod)
+	for _, c := range []struct {
+		name                      string
+		assertionMethod, respHash string
+		refused                   bool
+	}{
+		{name: "an RSA-SHA1 Response around an RSA-SHA256 assertion", assertionMethod: dsig.RSASHA256SignatureMethod, respHash: dsig.RSASHA1SignatureMethod, refused: true},
+		{name: "an RSA-SHA256 Response around an RSA-SHA1 assertion", assertionMethod: dsig.RSASHA1SignatureMethod, respHash: dsig.RSASHA256SignatureMethod},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w.idp.SignWith(c.assertionMethod)
+			sr, r := w.login(t, "relay")
+			raw, _ := base64.StdEncoding.DecodeString(r.PostForm.Get("SAMLResponse"))
+			resp := etreeRoot(t, samltest.DropResponseSignature(string(raw)))
+			doc := etree.NewDocument()
+			doc.SetRoot(signEnveloped(t, resp, key, cert, c.respHash))
+			edited, err := doc.WriteToString()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Count(edited, c.assertionMethod) != 1 || strings.Count(edited, c.respHash) != 1 {
+				t.Fatalf("not one signature of each: %s", edited)
+			}
+			r = editedPost(t, r, func(string) string { return edited })
+			login, checkErr := NewSAMLResponses(nil, nil).Check(r, w.sp, w.conn, sr.ID)
+			policy := &sha1Policy{}
+			_, crewjamErr := parseResponse([]byte(edited), w.sp, w.conn, sr.ID, *r.URL, true, policy)
+			if !c.refused {
+				if checkErr != nil || crewjamErr != nil {
+					t.Fatalf("Check: %v; crewjam: %v", privateCause(checkErr), privateCause(crewjamErr))
+				}
+				if login.SHA1 || policy.used {
+					t.Fatalf("marked as signed with SHA-1: %v, crewjam's reading %v", login.SHA1, policy.used)
+				}
+				return
+			}
+			var se sha1SignatureError
+			if !errors.As(privateCause(checkErr), &se) || !errors.As(privateCause(crewjamErr), &se) {
+				t.Fatalf("Check: %v; crewjam: %v; want the refusal of RSA-SHA1", privateCause(checkErr), privateCause(crewjamErr))
+			}
+		})
+	}
+}
