@@ -158,6 +158,13 @@ func TestSAMLSHA1Signatures(t *testing.T) {
 	}
 }
 
+// sha1Decoy is a Signature that names SHA-256 and references nothing: goxmldsig passes it by.
+const sha1Decoy = `<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>` +
+	`<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>` +
+	`<ds:SignatureMethod Algorithm="` + dsig.RSASHA256SignatureMethod + `"/>` +
+	`<ds:Reference URI="#nothing"><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>` +
+	`<ds:DigestValue>AAAA</ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue>AAAA</ds:SignatureValue></ds:Signature>`
+
 // TestRefuseSHA1ReadsWhatGoxmldsigVerifies: responses whose signature goxmldsig verifies with
 // RSA-SHA1 although the direct child Signature that refuseSHA1 used to read alone names
 // SHA-256, made with the IdP's key, are refused by Check and by crewjam's reading when the
@@ -177,17 +184,12 @@ func TestRefuseSHA1ReadsWhatGoxmldsigVerifies(t *testing.T) {
 	w.conn.SAMLCertificate = certPEM
 	w.idp.Unsigned(true) // the test signs
 	defer func() { w.conn.SAMLAcceptSHA1 = false }()
-	const decoy = `<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo>` +
-		`<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>` +
-		`<ds:SignatureMethod Algorithm="` + dsig.RSASHA256SignatureMethod + `"/>` +
-		`<ds:Reference URI="#nothing"><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>` +
-		`<ds:DigestValue>AAAA</ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue>AAAA</ds:SignatureValue></ds:Signature>`
 	for _, c := range []struct {
 		name string
 		make func(t *testing.T, resp *etree.Element) *etree.Element
 	}{
 		{name: "the SHA-1 signature below a SHA-256 decoy", make: func(t *testing.T, resp *etree.Element) *etree.Element {
-			resp.InsertChildAt(resp.SelectElement("Issuer").Index()+1, etreeRoot(t, decoy))
+			resp.InsertChildAt(resp.SelectElement("Issuer").Index()+1, etreeRoot(t, sha1Decoy))
 			signed := signEnveloped(t, resp, key, cert, dsig.RSASHA1SignatureMethod)
 			sig := signed.ChildElements()[len(signed.ChildElements())-1] // SignEnveloped's
 			signed.RemoveChild(sig)
@@ -267,6 +269,70 @@ func TestRefuseSHA1ReadsWhatGoxmldsigVerifies(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestRefuseSHA1ReadsWhatGoxmldsigVerifiesInPlaintext is the first shape of
+// TestRefuseSHA1ReadsWhatGoxmldsigVerifies inside an encrypted assertion (an unsigned
+// Response): the plaintext's SHA-1 signature of the assertion below a SHA-256 decoy, put in
+// the Subject. Refused by both readers unless SHA-1 is accepted; accepted and marked when it
+// is.
+func TestRefuseSHA1ReadsWhatGoxmldsigVerifiesInPlaintext(t *testing.T) {
+	w := newPlainSAMLWorld(t)
+	key, cert, certPEM := samltest.NewKeyPair(t)
+	w.idp.UseKey(key, cert)
+	w.conn.SAMLCertificate = certPEM
+	w.idp.Unsigned(true) // the test signs, and encrypts
+	defer func() { w.conn.SAMLAcceptSHA1 = false }()
+	for _, accept := range []bool{false, true} {
+		t.Run(map[bool]string{false: "refused", true: "accepted"}[accept], func(t *testing.T) {
+			w.conn.SAMLAcceptSHA1 = accept
+			sr, r := w.login(t, "relay")
+			raw, _ := base64.StdEncoding.DecodeString(r.PostForm.Get("SAMLResponse"))
+			if strings.Contains(string(raw), "Signature") {
+				t.Fatal("the IdP signed")
+			}
+			resp := etreeRoot(t, string(raw))
+			a := resp.SelectElement("Assertion")
+			a.InsertChildAt(a.SelectElement("Issuer").Index()+1, etreeRoot(t, sha1Decoy))
+			signed := signEnveloped(t, a, key, cert, dsig.RSASHA1SignatureMethod)
+			sig := signed.ChildElements()[len(signed.ChildElements())-1]
+			signed.RemoveChild(sig)
+			signed.SelectElement("Subject").AddChild(sig)
+			doc := etree.NewDocument()
+			doc.SetRoot(signed)
+			plaintext, err := doc.WriteToString()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The Response unsigned, its assertion encrypted to the SP as an IdP encrypts it.
+			i := a.Index()
+			resp.RemoveChild(a)
+			resp.InsertChildAt(i, etreeRoot(t, samltest.EncryptedAssertion(w.sp.Keys.Current.Certificate, plaintext)))
+			doc = etree.NewDocument()
+			doc.SetRoot(resp)
+			edited, err := doc.WriteToString()
+			if err != nil {
+				t.Fatal(err)
+			}
+			r = editedPost(t, r, func(string) string { return edited })
+			login, checkErr := NewSAMLResponses(nil, nil).Check(r, w.sp, w.conn, sr.ID)
+			policy := &sha1Policy{accept: accept}
+			_, crewjamErr := parseResponse([]byte(edited), w.sp, w.conn, sr.ID, *r.URL, true, policy)
+			if accept {
+				if checkErr != nil || crewjamErr != nil {
+					t.Fatalf("Check: %v; crewjam: %v", privateCause(checkErr), privateCause(crewjamErr))
+				}
+				if !login.SHA1 || !policy.used {
+					t.Fatalf("marked signed with SHA-1 %v (crewjam's reading: %v)", login.SHA1, policy.used)
+				}
+				return
+			}
+			var se sha1SignatureError
+			if !errors.As(privateCause(checkErr), &se) || !errors.As(privateCause(crewjamErr), &se) {
+				t.Fatalf("Check: %v; crewjam: %v; want the refusal of RSA-SHA1", privateCause(checkErr), privateCause(crewjamErr))
+			}
+		})
 	}
 }
 
