@@ -100,12 +100,19 @@ func accessLog(log *slog.Logger, r *http.Request, proxies guard.Proxies, status 
 
 // logPath is the request path as logged and traced: the path of a test sign-in's URL carries
 // its token (a bearer credential until the test runs), so only the route's prefix is written.
+// Any path with the route's last segment is redacted, not only one starting with the route:
+// the mux cleans a path before routing it, so "//sso/test-sign-in/<token>" or one with a dot
+// segment reaches the route too (answered with a redirect to the clean path), carrying the
+// token as well; no other route has that segment.
 func logPath(r *http.Request) string {
-	if strings.HasPrefix(r.URL.Path, provision.TestSignInPath) {
+	if strings.HasPrefix(r.URL.Path, provision.TestSignInPath) || strings.Contains(r.URL.Path, testSignInSegment) {
 		return provision.TestSignInPath + "[redacted]"
 	}
 	return r.URL.Path
 }
+
+// testSignInSegment is the last segment of provision.TestSignInPath, with its slashes.
+var testSignInSegment = provision.TestSignInPath[strings.LastIndex(strings.TrimSuffix(provision.TestSignInPath, "/"), "/"):]
 
 // ServeMetrics serves /metrics on its own listener (GATEHOUSE_METRICS_ADDR), so that the
 // metrics can stay on an internal network while the main listener faces the internet. It

@@ -143,11 +143,16 @@ func TestTracingRedactsTheTestSignInToken(t *testing.T) {
 	e := newTestEnv(t, "sqlite:"+t.TempDir()+"/traced.db")
 	t.Cleanup(func() { e.App.Tracing().Shutdown(context.Background()) })
 	const token = "tok-s3cr3ts3cr3ts3cr3t"
-	resp, err := http.Get(e.URL + "/sso/test-sign-in/" + token)
-	if err != nil {
-		t.Fatal(err)
+	// The URL as given, and as a path the server's mux cleans and redirects to the first
+	// (a doubled slash, a dot segment: what a pasted or hand-edited URL may hold).
+	for _, p := range []string{"/sso/test-sign-in/" + token, "//sso/test-sign-in/" + token, "/sso/./test-sign-in/" + token,
+		"/sso/test-sign-in/" + token + "/.."} {
+		resp, err := http.Get(e.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
 	}
-	resp.Body.Close()
 	if err := e.App.Tracing().Flush(context.Background()); err != nil {
 		t.Fatalf("flush: %v", err)
 	}
@@ -158,7 +163,8 @@ func TestTracingRedactsTheTestSignInToken(t *testing.T) {
 			continue
 		}
 		found = true
-		if path, _ := apptest.SpanAttr(s, "url.path"); path != "/sso/test-sign-in/[redacted]" {
+		// (The redirect that "<url>/.." gets leads to /sso/test-sign-in, no route's, no token.)
+		if path, _ := apptest.SpanAttr(s, "url.path"); path != "/sso/test-sign-in/[redacted]" && path != "/sso/test-sign-in" {
 			t.Errorf("server span %s: url.path %q", s.GetName(), path)
 		}
 		for _, a := range s.GetAttributes() {
