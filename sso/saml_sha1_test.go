@@ -48,6 +48,10 @@ func TestRefuseSHA1ReadsEverySignedInfoAlgorithm(t *testing.T) {
 			doc: `<Response><Signature><SignedInfo><SignatureMethod Algorithm="` + dsig.RSASHA1SignatureMethod + `"/></SignedInfo></Signature></Response>`},
 		{name: "an OAEP digest of SHA-1 outside SignedInfo", doc: strings.Replace(signed(sha256Method, sha256Digest), "</ds:Signature>",
 			`<ds:KeyInfo><EncryptedKey><ds:DigestMethod Algorithm="http://www.w3.org/2000/09/xmldsig#sha1"/></EncryptedKey></ds:KeyInfo></ds:Signature>`, 1)},
+		{name: "an OAEP digest of SHA-1 in an EncryptedAssertion of the signed element", doc: strings.Replace(signed(sha256Method, sha256Digest), "</Response>",
+			`<EncryptedAssertion><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#"><ds:KeyInfo><xenc:EncryptedKey>`+
+				`<xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"><ds:DigestMethod Algorithm="http://www.w3.org/2000/09/xmldsig#sha1"/>`+
+				`</xenc:EncryptionMethod></xenc:EncryptedKey></ds:KeyInfo></xenc:EncryptedData></EncryptedAssertion></Response>`, 1)},
 		{name: "a SHA-1 signature of this element below a SHA-256 decoy", refused: "RSA-SHA1",
 			doc: `<Response ID="r">` + strings.TrimSuffix(strings.TrimPrefix(signed(sha256Method, sha256Digest), `<Response xmlns:ds="http://www.w3.org/2000/09/xmldsig#">`), "</Response>") +
 				`<Assertion ID="a">` + strings.TrimSuffix(strings.TrimPrefix(signed(dsig.RSASHA1SignatureMethod, sha256Digest), `<Response xmlns:ds="http://www.w3.org/2000/09/xmldsig#">`), "</Response>") +
