@@ -86,8 +86,8 @@ func refuseSHA1(el *etree.Element) error {
 // signatureMayReference reports whether goxmldsig may take sig as el's signature: a Reference
 // (in any namespace, anywhere below a SignedInfo) whose URI is empty or names el's ID, as
 // goxmldsig compares them (URI[1:], whatever its first character), or that has no URI of its
-// own (encoding/xml then reads an empty one, or a declaration of the prefix URI in scope); a
-// declaration of the prefix URI above sig makes it a candidate too.
+// own (encoding/xml then reads an empty one), or one in the scope of a declaration of the
+// prefix URI (which encoding/xml may read as its URI once canonicalisation moved it there).
 func signatureMayReference(sig, el *etree.Element) bool {
 	var ids []string
 	for _, a := range el.Attr {
@@ -102,13 +102,16 @@ func signatureMayReference(sig, el *etree.Element) bool {
 	refers = func(e *etree.Element) bool {
 		for _, c := range e.ChildElements() {
 			if c.Tag == "Reference" {
+				if declares(c, "URI") {
+					return true
+				}
 				uris := 0
 				for _, a := range c.Attr {
 					if a.Key != "URI" {
 						continue
 					}
 					uris++
-					if a.Value == "" || a.Space == "xmlns" {
+					if a.Value == "" {
 						return true
 					}
 					for _, id := range ids {
@@ -132,9 +135,14 @@ func signatureMayReference(sig, el *etree.Element) bool {
 			return true
 		}
 	}
-	for p := sig.Parent(); p != nil; p = p.Parent() {
+	return false
+}
+
+// declares reports whether the prefix is declared on el or an ancestor.
+func declares(el *etree.Element, prefix string) bool {
+	for p := el; p != nil; p = p.Parent() {
 		for _, a := range p.Attr {
-			if a.Space == "xmlns" && a.Key == "URI" {
+			if a.Space == "xmlns" && a.Key == prefix {
 				return true
 			}
 		}

@@ -60,6 +60,14 @@ func TestRefuseSHA1ReadsEverySignedInfoAlgorithm(t *testing.T) {
 			doc: `<Response ID="r"><Extensions>` + strings.Replace(strings.TrimSuffix(strings.TrimPrefix(signed(dsig.RSASHA1SignatureMethod, sha256Digest),
 				`<Response xmlns:ds="http://www.w3.org/2000/09/xmldsig#">`), "</Response>"), `<ds:Reference URI="#r">`, `<ds:Reference>`, 1) +
 				`</Extensions></Response>`},
+		{name: "a SHA-1 signature below, the prefix URI declared in its scope", refused: "RSA-SHA1",
+			doc: `<Response ID="r"><Extensions xmlns:URI="#r">` + strings.Replace(strings.TrimSuffix(strings.TrimPrefix(signed(dsig.RSASHA1SignatureMethod, sha256Digest),
+				`<Response xmlns:ds="http://www.w3.org/2000/09/xmldsig#">`), "</Response>"), `<ds:Reference URI="#r">`, `<ds:Reference URI="#other" URI:x="">`, 1) +
+				`</Extensions></Response>`},
+		{name: "a SHA-1 signature below of another element", doc: `<Response ID="r"><Extensions>` +
+			strings.Replace(strings.TrimSuffix(strings.TrimPrefix(signed(dsig.RSASHA1SignatureMethod, sha256Digest),
+				`<Response xmlns:ds="http://www.w3.org/2000/09/xmldsig#">`), "</Response>"), `<ds:Reference URI="#r">`, `<ds:Reference URI="#other">`, 1) +
+			`</Extensions></Response>`},
 		{name: "xmlns:Algorithm declared above SignedInfo", refused: "RSA-SHA1",
 			doc: strings.Replace(strings.Replace(signed(sha256Method, sha256Digest), `<Response `, `<Response xmlns:Algorithm="`+dsig.RSASHA1SignatureMethod+`" `, 1),
 				`<ds:SignatureMethod Algorithm="`+sha256Method+`"/>`, `<ds:SignatureMethod Algorithm:x=""/>`, 1)},
