@@ -11,8 +11,8 @@ import (
 // 2020), and an XML signature over SHA-1 is only as strong as the hash; every IdP Gatehouse
 // documents signs with SHA-256 unless told otherwise, as do the toolkits' defaults (OneLogin's
 // python3-saml and java-saml refuse SHA-1 since 2022; Keycloak on Java 17 cannot verify it).
-// So a connection refuses a response or assertion signed with SHA-1, as the signature
-// algorithm or as a reference's digest, unless it accepts them
+// So a connection refuses a response or assertion in which a signature uses SHA-1, as the
+// signature algorithm or as a reference's digest, unless it accepts them
 // (models.Connection.SAMLAcceptSHA1: the connections that existed before this rule, and one an
 // admin sets for an IdP that cannot sign otherwise). Both readers of responses apply it
 // (sha1Policy).
@@ -34,151 +34,63 @@ func (e sha1SignatureError) Error() string {
 		"algorithm to SHA-256 (RSA-SHA256), or, for an IdP that cannot, set the connection's samlConfig.acceptSha1Signatures", e.name, e.uri)
 }
 
-// refuseSHA1 returns a sha1SignatureError when a signature goxmldsig may verify el with names
-// a SHA-1 algorithm in its SignedInfo: the SignatureMethod, or a Reference's DigestMethod. It
-// reads more widely than goxmldsig does, so that no SHA-1 it would verify is missed:
-//
-//   - the signatures: an enveloped one (a direct child named Signature), and any other
-//     Signature below el that may reference el (signatureMayReference). goxmldsig's Validate
-//     takes the first Signature in document order, at any depth, with a Reference to el, and
-//     crewjam's and verifySignature's look for a direct child only decides whether el is
-//     signed at all: a SHA-256 decoy as the direct child and the IdP's SHA-1 signature of el
-//     deeper (an Assertion's child, an Extensions') is verified with SHA-1. A Signature below
-//     el of another element (an assertion's own, inside a signed Response) is not what
-//     verifies el, and is left to the check of that element if there is one;
-//   - a Signature or SignedInfo in any namespace, every element below SignedInfo, an
-//     Algorithm attribute with any prefix (encoding/xml, which goxmldsig reads with, matches
-//     it), and a namespace declaration of the prefix Algorithm in scope of SignedInfo: the
-//     exclusive canonicalisation moves xmlns:Algorithm from an ancestor onto an element
-//     below SignedInfo that uses the prefix, and encoding/xml then reads that declaration as
-//     the element's Algorithm attribute (TestRefuseSHA1ReadsWhatGoxmldsigVerifies).
-//
-// The digests of an EncryptedKey (RSA-OAEP's, often SHA-1, which is sound there) are outside
-// SignedInfo and not read.
+// sha1Digest is the one SHA-1 algorithm with a sound use in a response: RSA-OAEP's digest, in
+// an EncryptedKey.
+const sha1Digest = "http://www.w3.org/2000/09/xmldsig#sha1"
+
+// refuseSHA1 returns a sha1SignatureError when el, a signed element about to be verified, or
+// anything in it names SHA-1 for a signature: any SignedInfo's algorithms (its SignatureMethod,
+// its References' DigestMethod), a SHA-1 signature method anywhere, and a namespace declared as
+// a SHA-1 algorithm URI on el, in it or above it. It does not ask which of the signatures
+// goxmldsig will verify el with: goxmldsig takes the first Signature in document order, at
+// any depth, with a Reference to el (a SHA-256 decoy as el's own child does not decide it),
+// and exclusive canonicalisation moves a declaration of the prefix Algorithm onto an element
+// below SignedInfo, which encoding/xml then reads as its Algorithm
+// (TestRefuseSHA1ReadsWhatGoxmldsigVerifies, from a review). Every SHA-1 signature in what is
+// verified is refused instead, whatever it signs; the rule is simpler than any reading of
+// which one counts, and no IdP mixes algorithms. SignedInfo and Algorithm are matched by
+// local name, in any namespace, under any prefix (encoding/xml, which goxmldsig reads with,
+// does). RSA-OAEP's SHA-1 digest in an EncryptedKey, outside any SignedInfo, is sound and
+// left alone.
 func refuseSHA1(el *etree.Element) error {
-	var err error
-	var walk func(parent *etree.Element)
-	walk = func(parent *etree.Element) {
-		for _, c := range parent.ChildElements() {
-			if err != nil {
-				return
-			}
-			if c.Tag == "Signature" && (parent == el || signatureMayReference(c, el)) {
-				for _, signedInfo := range c.ChildElements() {
-					if signedInfo.Tag != "SignedInfo" {
-						continue
-					}
-					if err = sha1DeclaredAbove(signedInfo); err != nil {
-						return
-					}
-					if err = sha1In(signedInfo); err != nil {
-						return
-					}
-				}
-			}
-			walk(c)
+	for p := el.Parent(); p != nil; p = p.Parent() {
+		if err := sha1Declared(p); err != nil {
+			return err
 		}
 	}
-	walk(el)
-	return err
+	return sha1Below(el, false)
 }
 
-// signatureMayReference reports whether goxmldsig may take sig as el's signature: a Reference
-// (in any namespace, anywhere below a SignedInfo) whose URI is empty or names el's ID, as
-// goxmldsig compares them (URI[1:], whatever its first character), or that has no URI of its
-// own (encoding/xml then reads an empty one), or one in the scope of a declaration of the
-// prefix URI (which encoding/xml may read as its URI once canonicalisation moved it there).
-func signatureMayReference(sig, el *etree.Element) bool {
-	var ids []string
+// sha1Below is refuseSHA1 for el and what is in it; inSignedInfo: el is below a SignedInfo.
+func sha1Below(el *etree.Element, inSignedInfo bool) error {
+	inSignedInfo = inSignedInfo || el.Tag == "SignedInfo"
+	if err := sha1Declared(el); err != nil {
+		return err
+	}
 	for _, a := range el.Attr {
-		if a.Key == "ID" {
-			ids = append(ids, a.Value)
+		if a.Key != "Algorithm" || a.Space == "xmlns" {
+			continue
+		}
+		if name, ok := sha1Algorithms[a.Value]; ok && (inSignedInfo || a.Value != sha1Digest) {
+			return sha1SignatureError{name: name, uri: a.Value}
 		}
 	}
-	if len(ids) == 0 {
-		ids = []string{""}
-	}
-	var refers func(e *etree.Element) bool
-	refers = func(e *etree.Element) bool {
-		for _, c := range e.ChildElements() {
-			if c.Tag == "Reference" {
-				if declares(c, "URI") {
-					return true
-				}
-				uris := 0
-				for _, a := range c.Attr {
-					if a.Key != "URI" {
-						continue
-					}
-					uris++
-					if a.Value == "" {
-						return true
-					}
-					for _, id := range ids {
-						if a.Value[1:] == id {
-							return true
-						}
-					}
-				}
-				if uris == 0 {
-					return true
-				}
-			}
-			if refers(c) {
-				return true
-			}
-		}
-		return false
-	}
-	for _, signedInfo := range sig.ChildElements() {
-		if signedInfo.Tag == "SignedInfo" && refers(signedInfo) {
-			return true
-		}
-	}
-	return false
-}
-
-// declares reports whether the prefix is declared on el or an ancestor.
-func declares(el *etree.Element, prefix string) bool {
-	for p := el; p != nil; p = p.Parent() {
-		for _, a := range p.Attr {
-			if a.Space == "xmlns" && a.Key == prefix {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// sha1DeclaredAbove finds a declaration of the prefix Algorithm bound to a SHA-1 algorithm URI
-// on an ancestor of signedInfo (sha1In reads signedInfo and what is below it).
-func sha1DeclaredAbove(signedInfo *etree.Element) error {
-	for p := signedInfo.Parent(); p != nil; p = p.Parent() {
-		for _, a := range p.Attr {
-			if a.Space != "xmlns" || a.Key != "Algorithm" {
-				continue
-			}
-			if name, ok := sha1Algorithms[a.Value]; ok {
-				return sha1SignatureError{name: name, uri: a.Value}
-			}
+	for _, c := range el.ChildElements() {
+		if err := sha1Below(c, inSignedInfo); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// sha1In finds a SHA-1 Algorithm on el or below it (an xmlns:Algorithm declaration too).
-func sha1In(el *etree.Element) error {
+// sha1Declared finds a namespace declaration on el whose URI is a SHA-1 algorithm's.
+func sha1Declared(el *etree.Element) error {
 	for _, a := range el.Attr {
-		if a.Key != "Algorithm" {
+		if a.Space != "xmlns" && (a.Space != "" || a.Key != "xmlns") {
 			continue
 		}
 		if name, ok := sha1Algorithms[a.Value]; ok {
 			return sha1SignatureError{name: name, uri: a.Value}
-		}
-	}
-	for _, c := range el.ChildElements() {
-		if err := sha1In(c); err != nil {
-			return err
 		}
 	}
 	return nil
