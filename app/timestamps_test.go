@@ -7,8 +7,10 @@ import (
 // TestTimesReadBackAsWritten: a time an answer shows when something is created is the one every
 // later read shows, on both databases. PostgreSQL keeps microseconds: a create answer with the
 // clock's nanoseconds (a connection's createdAt …445411033Z) read back shorter (…445411Z), and a
-// client comparing the two saw a change that was none (found running the docs' requests).
-// Through REST (a connection), GraphQL (a user account) and SCIM (a Group's meta).
+// client comparing the two saw a change that was none (found running the docs' requests); and
+// on a host whose zone is not UTC (CI runs in America/New_York), pgx read the time back in that
+// zone (…-05:00) where it was written as Z. Through REST (a connection), GraphQL (a user
+// account) and SCIM (a Group's meta).
 func TestTimesReadBackAsWritten(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()

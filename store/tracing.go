@@ -5,10 +5,14 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/XSAM/otelsql"
 	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/stdlib"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 	"gorm.io/driver/postgres"
@@ -23,18 +27,24 @@ import (
 
 // dialector returns the GORM dialector of dialect over dsn, traced when configured.
 func (o Options) dialector(dialect, dsn string) (gorm.Dialector, error) {
+	var pg driver.Connector
+	if dialect == Postgres {
+		var err error
+		if pg, err = pgConnector(dsn); err != nil {
+			return nil, err
+		}
+	}
 	if o.TracerProvider == nil {
 		if dialect == SQLite {
 			return sqlite.Open(dsn), nil
 		}
-		return postgres.Open(dsn), nil
+		return postgres.New(postgres.Config{DSN: dsn, Conn: sql.OpenDB(pg)}), nil
 	}
-	driverName, system := sqlite.DriverName, semconv.DBSystemNameSQLite
+	system := semconv.DBSystemNameSQLite
 	if dialect == Postgres {
-		// "pgx" is registered by pgx's database/sql driver, which GORM's dialector imports.
-		driverName, system = "pgx", semconv.DBSystemNamePostgreSQL
+		system = semconv.DBSystemNamePostgreSQL
 	}
-	db, err := otelsql.Open(driverName, dsn, otelsql.WithTracerProvider(o.TracerProvider), otelsql.WithAttributes(system),
+	opts := []otelsql.Option{otelsql.WithTracerProvider(o.TracerProvider), otelsql.WithAttributes(system),
 		otelsql.WithSpanNameFormatter(spanName),
 		otelsql.WithSpanOptions(otelsql.SpanOptions{
 			// Rows spans double the span count of every read, and session resets
@@ -46,14 +56,31 @@ func (o Options) dialector(dialect, dsn string) (gorm.Dialector, error) {
 			SpanFilter: func(ctx context.Context, _ otelsql.Method, _ string, _ []driver.NamedValue) bool {
 				return trace.SpanContextFromContext(ctx).IsValid()
 			},
-		}))
+		})}
+	if dialect == Postgres {
+		return postgres.New(postgres.Config{DSN: dsn, Conn: otelsql.OpenDB(pg, opts...)}), nil
+	}
+	db, err := otelsql.Open(sqlite.DriverName, dsn, opts...)
 	if err != nil {
 		return nil, err
 	}
-	if dialect == SQLite {
-		return sqlite.Dialector{DSN: dsn, Conn: db}, nil
+	return sqlite.Dialector{DSN: dsn, Conn: db}, nil
+}
+
+// pgConnector is pgx's database/sql connector for dsn, whose sessions read timestamptz
+// values in UTC. pgx reads them in the process's local zone: a server on a host whose zone is
+// not UTC answered a time it had just written with Z, and the same time read back with the
+// host's offset (…-05:00; GraphQL's user accounts, for one), where SQLite's are UTC.
+func pgConnector(dsn string) (driver.Connector, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
 	}
-	return postgres.New(postgres.Config{DSN: dsn, Conn: db}), nil
+	return stdlib.GetConnector(*cfg, stdlib.OptionAfterConnect(func(_ context.Context, c *pgx.Conn) error {
+		c.TypeMap().RegisterType(&pgtype.Type{Name: "timestamptz", OID: pgtype.TimestamptzOID,
+			Codec: &pgtype.TimestamptzCodec{ScanLocation: time.UTC}})
+		return nil
+	})), nil
 }
 
 // spanName names a database span after its statement's verb ("SELECT", "INSERT", …), which is
