@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -270,26 +271,7 @@ func TestRefuseSHA1ReadsWhatGoxmldsigVerifies(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				r = editedPost(t, r, func(string) string { return edited })
-				login, checkErr := NewSAMLResponses(nil, nil).Check(r, w.sp, w.conn, sr.ID)
-				policy := &sha1Policy{accept: accept}
-				_, crewjamErr := parseResponse([]byte(edited), w.sp, w.conn, sr.ID, *r.URL, true, policy)
-				if accept {
-					if checkErr != nil || crewjamErr != nil {
-						t.Fatalf("Check: %v; crewjam: %v", privateCause(checkErr), privateCause(crewjamErr))
-					}
-					if login.Identity.Identifier != "00u1ada" || !login.SHA1 || !policy.used {
-						t.Fatalf("identity %+v, marked signed with SHA-1 %v (crewjam's reading: %v)", login.Identity, login.SHA1, policy.used)
-					}
-					return
-				}
-				var se sha1SignatureError
-				if !errors.As(privateCause(checkErr), &se) || se.name != "RSA-SHA1" {
-					t.Fatalf("Check: %v, want the refusal of RSA-SHA1", privateCause(checkErr))
-				}
-				if !errors.As(privateCause(crewjamErr), &se) || se.name != "RSA-SHA1" {
-					t.Fatalf("crewjam: %v, want the refusal of RSA-SHA1", privateCause(crewjamErr))
-				}
+				readBoth(t, w, r, sr.ID, edited, accept)
 			})
 		}
 	}
@@ -338,24 +320,36 @@ func TestRefuseSHA1ReadsWhatGoxmldsigVerifiesInPlaintext(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r = editedPost(t, r, func(string) string { return edited })
-			login, checkErr := NewSAMLResponses(nil, nil).Check(r, w.sp, w.conn, sr.ID)
-			policy := &sha1Policy{accept: accept}
-			_, crewjamErr := parseResponse([]byte(edited), w.sp, w.conn, sr.ID, *r.URL, true, policy)
-			if accept {
-				if checkErr != nil || crewjamErr != nil {
-					t.Fatalf("Check: %v; crewjam: %v", privateCause(checkErr), privateCause(crewjamErr))
-				}
-				if !login.SHA1 || !policy.used {
-					t.Fatalf("marked signed with SHA-1 %v (crewjam's reading: %v)", login.SHA1, policy.used)
-				}
-				return
-			}
-			var se sha1SignatureError
-			if !errors.As(privateCause(checkErr), &se) || !errors.As(privateCause(crewjamErr), &se) {
-				t.Fatalf("Check: %v; crewjam: %v; want the refusal of RSA-SHA1", privateCause(checkErr), privateCause(crewjamErr))
-			}
+			readBoth(t, w, r, sr.ID, edited, accept)
 		})
+	}
+}
+
+// readBoth posts edited, an answer to the request id that w's connection sent (r, the IdP's
+// post), through Check and through crewjam's reading (parseResponse), the connection accepting
+// SHA-1 or not: accepted by both, as the IdP's person and marked signed with SHA-1, when it
+// does; refused by both naming RSA-SHA1 when it does not.
+func readBoth(t *testing.T, w *samlWorld, r *http.Request, id, edited string, accept bool) {
+	t.Helper()
+	r = editedPost(t, r, func(string) string { return edited })
+	login, checkErr := NewSAMLResponses(nil, nil).Check(r, w.sp, w.conn, id)
+	policy := &sha1Policy{accept: accept}
+	_, crewjamErr := parseResponse([]byte(edited), w.sp, w.conn, id, *r.URL, true, policy)
+	if accept {
+		if checkErr != nil || crewjamErr != nil {
+			t.Fatalf("Check: %v; crewjam: %v", privateCause(checkErr), privateCause(crewjamErr))
+		}
+		if login.Identity.Identifier != "00u1ada" || !login.SHA1 || !policy.used {
+			t.Fatalf("identity %+v, marked signed with SHA-1 %v (crewjam's reading: %v)", login.Identity, login.SHA1, policy.used)
+		}
+		return
+	}
+	var se sha1SignatureError
+	if !errors.As(privateCause(checkErr), &se) || se.name != "RSA-SHA1" {
+		t.Fatalf("Check: %v, want the refusal of RSA-SHA1", privateCause(checkErr))
+	}
+	if !errors.As(privateCause(crewjamErr), &se) || se.name != "RSA-SHA1" {
+		t.Fatalf("crewjam: %v, want the refusal of RSA-SHA1", privateCause(crewjamErr))
 	}
 }
 
