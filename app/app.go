@@ -407,6 +407,7 @@ func countSAMLCertificates(ctx context.Context, svc *provision.Service, m *telem
 		return
 	}
 	m.SAMLCertificateExpiry(c.Expired, c.Within7Days, c.Within30Days, c.Later)
+	m.SAMLAcceptingSHA1(c.AcceptingSHA1)
 	// Which connections, for the operator (the metric has no per-connection label).
 	for _, u := range c.Urgent {
 		log.Warn("saml: a connection's IdP certificates expire within 7 days, or none is valid now",

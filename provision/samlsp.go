@@ -447,6 +447,9 @@ type CertificateExpiry struct {
 	// Urgent are the connections counted in Expired and Within7Days, at most maxUrgent of
 	// them, for the operator's log.
 	Urgent []ExpiringConnection
+	// AcceptingSHA1 counts the same connections that accept responses signed with SHA-1
+	// (samlConfig.acceptSha1Signatures): what is left to move off SHA-1.
+	AcceptingSHA1 int
 }
 
 // ExpiringConnection is a SAML connection whose IdP certificates expire soon, or have.
@@ -463,7 +466,7 @@ var certificatesBatch = 500
 
 // SAMLCertificateExpiry counts the active and testing SAML connections of every workspace by
 // when their IdP certificates stop verifying responses: already (none valid now), within 7
-// days, within 7 to 30 days, or later. The server exports it as a metric and logs the urgent
+// days, within 7 to 30 days, or later; and those that accept SHA-1 signatures. The server exports it as a metric and logs the urgent
 // ones (app.Maintain); it is an operator's view across workspaces, with no caller. It reads
 // the connections a batch at a time.
 func (s *Service) SAMLCertificateExpiry(ctx context.Context) (CertificateExpiry, error) {
@@ -476,6 +479,9 @@ func (s *Service) SAMLCertificateExpiry(ctx context.Context) (CertificateExpiry,
 			return out, err
 		}
 		for _, r := range rows {
+			if r.AcceptSHA1 {
+				out.AcceptingSHA1++
+			}
 			infos, expiresAt := models.DescribeSAMLCertificates(r.Certificate)
 			validNow := slices.ContainsFunc(infos, func(c models.SAMLCertificateInfo) bool { return c.ValidAt(now) })
 			urgent := true

@@ -136,7 +136,8 @@ func TestSAMLCertificateExpiry(t *testing.T) {
 
 // TestSAMLCertificateExpiryMetric: the server's hourly watch counts the active and testing
 // SAML connections by when their IdP certificates expire, into
-// gatehouse_saml_connections_by_certificate_expiry, which an operator alerts on.
+// gatehouse_saml_connections_by_certificate_expiry, which an operator alerts on; and those
+// that accept SHA-1 signatures, into gatehouse_saml_connections_accepting_sha1.
 func TestSAMLCertificateExpiryMetric(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		w := newSAMLWorld(t, e) // active, the IdP's certificate valid for a year
@@ -152,7 +153,8 @@ func TestSAMLCertificateExpiryMetric(t *testing.T) {
 			}
 		}
 		// counted runs the server's maintenance until the metric reads want (expired,
-		// within_7d, within_30d, later), and returns what it logged.
+		// within_7d, within_30d, later) and the SHA-1 gauge wantSHA1, and returns what it logged.
+		wantSHA1 := 0
 		counted := func(want [4]int) string {
 			t.Helper()
 			ctx, cancel := context.WithCancel(context.Background())
@@ -163,8 +165,9 @@ func TestSAMLCertificateExpiryMetric(t *testing.T) {
 				close(done)
 			}()
 			var got [4]int
+			var gotSHA1 int
 			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-				if got = expiryMetric(t, e.URL); got == want {
+				if got, gotSHA1 = expiryMetric(t, e.URL), sha1Metric(t, e.URL); got == want && gotSHA1 == wantSHA1 {
 					cancel()
 					<-done
 					return logged.String()
@@ -172,10 +175,14 @@ func TestSAMLCertificateExpiryMetric(t *testing.T) {
 			}
 			cancel()
 			<-done
-			t.Fatalf("expired, within 7 days, 30 days, later: %v, want %v", got, want)
+			t.Fatalf("expired, within 7 days, 30 days, later: %v, want %v; accepting SHA-1 %d, want %d", got, want, gotSHA1, wantSHA1)
 			return ""
 		}
 
+		counted([4]int{0, 0, 0, 1})
+		// The connection accepting SHA-1 signatures is counted as such.
+		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, `{"samlConfig": {"acceptSha1Signatures": true}}`).Must(t, 200)
+		wantSHA1 = 1
 		counted([4]int{0, 0, 0, 1})
 		// A rollover to a certificate that expires in 5 days: add it, drop the IdP's (the
 		// connection stays active through both).
@@ -203,6 +210,7 @@ func TestSAMLCertificateExpiryMetric(t *testing.T) {
 		e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/deactivate", "").Must(t, 200)
 		body, _ = json.Marshal(map[string]any{"samlConfig": map[string]any{"certificate": expired}})
 		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, string(body)).Must(t, 200)
+		wantSHA1 = 0
 		counted([4]int{0, 0, 0, 0})
 	})
 }
@@ -216,6 +224,24 @@ func expiryMetric(t *testing.T, base string) (n [4]int) {
 
 // gauges reads, from the /metrics of the server at base, the values of metric for each of
 // values of its one label (0 for a value it does not show).
+// sha1Metric reads gatehouse_saml_connections_accepting_sha1 from /metrics; -1 when absent.
+func sha1Metric(t *testing.T, base string) int {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "gatehouse_saml_connections_accepting_sha1 "); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return -1
+}
+
 func gauges(t *testing.T, base, metric, label string, values ...string) []int {
 	t.Helper()
 	resp, err := http.Get(base + "/metrics")

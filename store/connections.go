@@ -127,11 +127,13 @@ func (s *Store) UpdateConnection(ctx context.Context, c *models.Connection) erro
 	return nil
 }
 
-// SAMLCertificateRow is a live SAML connection's IdP certificate text.
+// SAMLCertificateRow is a live SAML connection's IdP certificate text, and whether it accepts
+// responses signed with SHA-1.
 type SAMLCertificateRow struct {
 	ConnectionID uuid.UUID
 	WorkspaceID  uuid.UUID
 	Certificate  string
+	AcceptSHA1   bool
 }
 
 // SAMLCertificates lists, by id, at most limit live SAML connections in status whose id is
@@ -141,7 +143,7 @@ type SAMLCertificateRow struct {
 // Errors: none of the contract; no match is an empty result.
 func (s *Store) SAMLCertificates(ctx context.Context, after uuid.UUID, limit int, status ...models.ConnectionStatus) ([]SAMLCertificateRow, error) {
 	var rows []SAMLCertificateRow
-	err := s.db(ctx).Raw("SELECT id AS connection_id, workspace_id, saml_certificate AS certificate FROM connections "+
+	err := s.db(ctx).Raw("SELECT id AS connection_id, workspace_id, saml_certificate AS certificate, saml_accept_sha1 AS accept_sha1 FROM connections "+
 		"WHERE protocol = ? AND status IN ? AND deleted_at IS NULL AND id > ? ORDER BY id LIMIT ?",
 		models.ProtocolSAML, status, after, limit).Scan(&rows).Error
 	return rows, translate(err)

@@ -61,6 +61,7 @@ type Metrics struct {
 	graphql     *prometheus.CounterVec
 	signIns     knownValues
 	samlExpiry  *prometheus.GaugeVec
+	samlSHA1    prometheus.Gauge
 	samlRefresh *prometheus.GaugeVec
 	jobFailures knownValues
 	jobSuccess  *prometheus.GaugeVec
@@ -98,6 +99,8 @@ func NewMetrics(reg prometheus.Registerer, dbs map[string]*sql.DB) *Metrics {
 		Help: "Active and testing SAML connections by when the last of their IdP certificates expires: expired (none valid now), within_7d, within_30d (7 to 30 days), later; refreshed hourly."},
 		[]string{"expires"})
 	m.SAMLCertificateExpiry(0, 0, 0, 0) // present from the start; the server counts at once
+	m.samlSHA1 = prometheus.NewGauge(prometheus.GaugeOpts{Name: "gatehouse_saml_connections_accepting_sha1",
+		Help: "Active and testing SAML connections that accept responses signed with SHA-1 (samlConfig.acceptSha1Signatures); refreshed hourly."})
 	m.samlRefresh = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gatehouse_saml_metadata_refresh_connections",
 		Help: "SAML connections whose IdP certificates follow their metadata URL, by the result of the last hourly read: changed (the certificates were updated), unchanged, failed (the metadata could not be followed; the certificates stay)."},
 		[]string{"result"})
@@ -107,7 +110,7 @@ func NewMetrics(reg prometheus.Registerer, dbs map[string]*sql.DB) *Metrics {
 	m.jobFailures = newKnownValues(jobFailures, jobNames) // present at zero
 	m.jobSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gatehouse_periodic_task_last_success_timestamp_seconds",
 		Help: "When a periodic job last finished without error (Unix time), by task; absent until it has."}, []string{"task"})
-	reg.MustRegister(tokens, m.authFailure, m.scim, m.graphql, signIns, m.samlExpiry, m.samlRefresh, jobFailures, m.jobSuccess)
+	reg.MustRegister(tokens, m.authFailure, m.scim, m.graphql, signIns, m.samlExpiry, m.samlSHA1, m.samlRefresh, jobFailures, m.jobSuccess)
 	for name, db := range dbs {
 		prometheus.WrapRegistererWithPrefix("gatehouse_", reg).MustRegister(collectors.NewDBStatsCollector(db, name))
 	}
@@ -160,6 +163,15 @@ func (m *Metrics) SAMLCertificateExpiry(expired, within7Days, within30Days, late
 	for label, n := range map[string]int{"expired": expired, "within_7d": within7Days, "within_30d": within30Days, "later": later} {
 		m.samlExpiry.WithLabelValues(label).Set(float64(n))
 	}
+}
+
+// SAMLAcceptingSHA1 sets the number of active and testing SAML connections that accept SHA-1
+// signatures (provision.CertificateExpiry.AcceptingSHA1).
+func (m *Metrics) SAMLAcceptingSHA1(n int) {
+	if m == nil {
+		return
+	}
+	m.samlSHA1.Set(float64(n))
 }
 
 // SAMLMetadataRefresh sets the number of SAML connections whose last metadata read changed

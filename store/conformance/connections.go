@@ -73,6 +73,7 @@ func testConnections(e *env) {
 	e.ok(e.s.UpdateConnection(e.ctx, sm))
 	sm2 := *sm
 	sm2.ID, sm2.Name, sm2.NameKey, sm2.Slug, sm2.SAMLCertificate = store.NewID(), "SAML 2", "saml 2", "saml-2", "PEM2"
+	sm2.SAMLAcceptSHA1 = true
 	e.ok(e.s.Create(e.ctx, &sm2))
 	first, second := sm, &sm2
 	if second.ID.String() < first.ID.String() {
@@ -81,7 +82,9 @@ func testConnections(e *env) {
 	certs, err := e.s.SAMLCertificates(e.ctx, uuid.Nil, 10, models.StatusActive, models.StatusTesting)
 	e.ok(err)
 	e.check(len(certs) == 2 && certs[0].ConnectionID == first.ID && certs[0].WorkspaceID == first.WorkspaceID &&
-		certs[0].Certificate == first.SAMLCertificate && certs[1].ConnectionID == second.ID, "SAMLCertificates %+v", certs)
+		certs[0].Certificate == first.SAMLCertificate && certs[1].ConnectionID == second.ID &&
+		certs[0].AcceptSHA1 == first.SAMLAcceptSHA1 && certs[1].AcceptSHA1 == second.SAMLAcceptSHA1 && first.SAMLAcceptSHA1 != second.SAMLAcceptSHA1,
+		"SAMLCertificates %+v", certs)
 	certs, err = e.s.SAMLCertificates(e.ctx, uuid.Nil, 1, models.StatusActive)
 	e.ok(err)
 	e.check(len(certs) == 1 && certs[0].ConnectionID == first.ID, "SAMLCertificates, a batch of one %+v", certs)
