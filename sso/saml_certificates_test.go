@@ -222,18 +222,10 @@ func expiryMetric(t *testing.T, base string) (n [4]int) {
 	return n
 }
 
-// gauges reads, from the /metrics of the server at base, the values of metric for each of
-// values of its one label (0 for a value it does not show).
 // sha1Metric reads gatehouse_saml_connections_accepting_sha1 from /metrics; -1 when absent.
 func sha1Metric(t *testing.T, base string) int {
 	t.Helper()
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(body), "\n") {
+	for _, line := range strings.Split(metricsText(t, base), "\n") {
 		if v, ok := strings.CutPrefix(line, "gatehouse_saml_connections_accepting_sha1 "); ok {
 			n, _ := strconv.Atoi(v)
 			return n
@@ -242,7 +234,8 @@ func sha1Metric(t *testing.T, base string) int {
 	return -1
 }
 
-func gauges(t *testing.T, base, metric, label string, values ...string) []int {
+// metricsText is the /metrics page of the server at base.
+func metricsText(t *testing.T, base string) string {
 	t.Helper()
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
@@ -250,10 +243,18 @@ func gauges(t *testing.T, base, metric, label string, values ...string) []int {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
+	return string(body)
+}
+
+// gauges reads, from the /metrics of the server at base, the values of metric for each of
+// values of its one label (0 for a value it does not show).
+func gauges(t *testing.T, base, metric, label string, values ...string) []int {
+	t.Helper()
+	body := metricsText(t, base)
 	n := make([]int, len(values))
 	for i, v := range values {
 		prefix := metric + `{` + label + `="` + v + `"} `
-		for _, line := range strings.Split(string(body), "\n") {
+		for _, line := range strings.Split(body, "\n") {
 			if v, ok := strings.CutPrefix(line, prefix); ok {
 				n[i], _ = strconv.Atoi(v)
 			}
