@@ -145,18 +145,19 @@ type ComplexityRoot struct {
 	}
 
 	Connection struct {
-		CreatedAt       func(childComplexity int) int
-		DefaultRole     func(childComplexity int) int
-		Domains         func(childComplexity int) int
-		ID              func(childComplexity int) int
-		JITProvisioning func(childComplexity int) int
-		Name            func(childComplexity int) int
-		OIDCConfig      func(childComplexity int) int
-		Protocol        func(childComplexity int) int
-		SAMLConfig      func(childComplexity int) int
-		Slug            func(childComplexity int) int
-		Status          func(childComplexity int) int
-		UpdatedAt       func(childComplexity int) int
+		CreatedAt              func(childComplexity int) int
+		DefaultRole            func(childComplexity int) int
+		Domains                func(childComplexity int) int
+		ID                     func(childComplexity int) int
+		JITProvisioning        func(childComplexity int) int
+		JITVerifiedDomainsOnly func(childComplexity int) int
+		Name                   func(childComplexity int) int
+		OIDCConfig             func(childComplexity int) int
+		Protocol               func(childComplexity int) int
+		SAMLConfig             func(childComplexity int) int
+		Slug                   func(childComplexity int) int
+		Status                 func(childComplexity int) int
+		UpdatedAt              func(childComplexity int) int
 	}
 
 	ConnectionPayload struct {
@@ -1199,6 +1200,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Connection.JITProvisioning(childComplexity), true
+	case "Connection.jitVerifiedDomainsOnly":
+		if e.ComplexityRoot.Connection.JITVerifiedDomainsOnly == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Connection.JITVerifiedDomainsOnly(childComplexity), true
 	case "Connection.name":
 		if e.ComplexityRoot.Connection.Name == nil {
 			break
@@ -3995,6 +4002,14 @@ type Connection {
   samlConfig: SamlConfig
   jitProvisioning: Boolean!
   defaultRole: String!
+  """
+  Automatic provisioning through this connection (jitProvisioning, or a brand configuration's
+  autoProvisionLearners) creates an account only for an email the identity provider sent whose
+  domain is verified for this connection; anyone else is refused. For an identity provider that
+  authenticates people of other organisations too (Google, an Entra ID app for any organisation).
+  Linking by email and identities bound ahead of time are not affected. Default false.
+  """
+  jitVerifiedDomainsOnly: Boolean!
   createdAt: Time!
   updatedAt: Time!
 }
@@ -4191,6 +4206,8 @@ input CreateConnectionInput {
   jitProvisioning: Boolean
   "viewer (default), member or admin."
   defaultRole: String
+  "See Connection.jitVerifiedDomainsOnly."
+  jitVerifiedDomainsOnly: Boolean
 }
 
 input UpdateConnectionInput {
@@ -4201,6 +4218,8 @@ input UpdateConnectionInput {
   samlConfig: SamlConfigInput
   jitProvisioning: Boolean
   defaultRole: String
+  "See Connection.jitVerifiedDomainsOnly."
+  jitVerifiedDomainsOnly: Boolean
 }
 
 type ConnectionPayload {
@@ -5333,6 +5352,8 @@ func (ec *executionContext) childFields_Connection(ctx context.Context, field gr
 		return ec.fieldContext_Connection_jitProvisioning(ctx, field)
 	case "defaultRole":
 		return ec.fieldContext_Connection_defaultRole(ctx, field)
+	case "jitVerifiedDomainsOnly":
+		return ec.fieldContext_Connection_jitVerifiedDomainsOnly(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Connection_createdAt(ctx, field)
 	case "updatedAt":
@@ -9116,6 +9137,29 @@ func (ec *executionContext) _Connection_defaultRole(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_Connection_defaultRole(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Connection", field, false, false, "String")
+}
+
+func (ec *executionContext) _Connection_jitVerifiedDomainsOnly(ctx context.Context, field graphql.CollectedField, obj *models.Connection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Connection_jitVerifiedDomainsOnly(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.JITVerifiedDomainsOnly, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Connection_jitVerifiedDomainsOnly(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Connection", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _Connection_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.Connection) (ret graphql.Marshaler) {
@@ -20275,7 +20319,7 @@ func (ec *executionContext) unmarshalInputCreateConnectionInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "slug", "protocol", "oidcConfig", "samlConfig", "jitProvisioning", "defaultRole"}
+	fieldsInOrder := [...]string{"name", "slug", "protocol", "oidcConfig", "samlConfig", "jitProvisioning", "defaultRole", "jitVerifiedDomainsOnly"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -20331,6 +20375,13 @@ func (ec *executionContext) unmarshalInputCreateConnectionInput(ctx context.Cont
 				return it, err
 			}
 			it.DefaultRole = data
+		case "jitVerifiedDomainsOnly":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("jitVerifiedDomainsOnly"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.JitVerifiedDomainsOnly = data
 		}
 	}
 	return it, nil
@@ -21927,7 +21978,7 @@ func (ec *executionContext) unmarshalInputUpdateConnectionInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"id", "name", "slug", "oidcConfig", "samlConfig", "jitProvisioning", "defaultRole"}
+	fieldsInOrder := [...]string{"id", "name", "slug", "oidcConfig", "samlConfig", "jitProvisioning", "defaultRole", "jitVerifiedDomainsOnly"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -21983,6 +22034,13 @@ func (ec *executionContext) unmarshalInputUpdateConnectionInput(ctx context.Cont
 				return it, err
 			}
 			it.DefaultRole = data
+		case "jitVerifiedDomainsOnly":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("jitVerifiedDomainsOnly"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.JitVerifiedDomainsOnly = data
 		}
 	}
 	return it, nil
@@ -23016,6 +23074,11 @@ func (ec *executionContext) _Connection(ctx context.Context, sel ast.SelectionSe
 			}
 		case "defaultRole":
 			out.Values[i] = ec._Connection_defaultRole(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "jitVerifiedDomainsOnly":
+			out.Values[i] = ec._Connection_jitVerifiedDomainsOnly(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

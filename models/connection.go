@@ -101,6 +101,13 @@ type Connection struct {
 
 	JITProvisioning bool   `gorm:"column:jit_provisioning"`
 	DefaultRole     string `gorm:"column:default_role"`
+	// JITVerifiedDomainsOnly: automatic provisioning through the connection (its
+	// JITProvisioning, or a brand configuration's autoProvisionLearners) creates an account
+	// only for an email the identity provider sent whose domain is verified for the
+	// connection. A multi-tenant identity provider (Google, an Entra ID app registered for
+	// any organisation) authenticates people of every organisation; this keeps the others
+	// out. Off by default, as the engine's rules were before it (migration 32).
+	JITVerifiedDomainsOnly bool `gorm:"column:jit_verified_domains_only"`
 
 	Version   int
 	CreatedAt time.Time

@@ -68,6 +68,8 @@ type ConnectionInput struct {
 	SAML            *SAMLConfigInput
 	JITProvisioning *bool
 	DefaultRole     *string
+	// JITVerifiedDomainsOnly: models.Connection.JITVerifiedDomainsOnly.
+	JITVerifiedDomainsOnly *bool
 }
 
 var defaultOIDCScopes = []string{"openid", "profile", "email"}
@@ -126,6 +128,9 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 	}
 	err = s.mutateAs(ctx, p, s.connectionMutation(ctx, "connection.create", &c), func(ctx context.Context, p *Principal) (audited, error) {
 		summary := connectionSummary(c)
+		if c.JITVerifiedDomainsOnly {
+			summary["jitVerifiedDomainsOnly"] = true
+		}
 		if c.SAMLAcceptSHA1 {
 			// A connection made accepting SHA-1 signatures trusts less from the start: the
 			// audit trail shows who made it so, as it shows who turns it on later.
@@ -168,7 +173,7 @@ func (s *Service) UpdateConnection(ctx context.Context, rawID string, in Connect
 		if in.Protocol != nil && *in.Protocol != c.Protocol {
 			return audited{}, models.FieldError(models.EINVALID, "protocol", strings.ToUpper(string(*in.Protocol)), "cannot change; create a new connection instead")
 		}
-		shared, sha1 := c.SAMLSharedEntityID, c.SAMLAcceptSHA1
+		shared, sha1, domainsOnly := c.SAMLSharedEntityID, c.SAMLAcceptSHA1, c.JITVerifiedDomainsOnly
 		method, secret := c.ClientAuthMethod(), c.OIDCClientSecretEnc
 		if errs := s.applyConnection(c, in, false); len(errs) > 0 {
 			return audited{}, errs
@@ -193,6 +198,10 @@ func (s *Service) UpdateConnection(ctx context.Context, rawID string, in Connect
 		if sha1 != c.SAMLAcceptSHA1 {
 			// Accepting SHA-1 signatures weakens what the connection trusts: who did it, and when.
 			summary["acceptSha1Signatures"] = map[string]any{"from": sha1, "to": c.SAMLAcceptSHA1}
+		}
+		if domainsOnly != c.JITVerifiedDomainsOnly {
+			// Who may get an account through the connection: who widened or narrowed it.
+			summary["jitVerifiedDomainsOnly"] = map[string]any{"from": domainsOnly, "to": c.JITVerifiedDomainsOnly}
 		}
 		if shared && !c.SAMLSharedEntityID {
 			// The move to its own SP entity ID: the IdP must be given the new one.
@@ -268,6 +277,9 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 	}
 	if in.JITProvisioning != nil {
 		c.JITProvisioning = *in.JITProvisioning
+	}
+	if in.JITVerifiedDomainsOnly != nil {
+		c.JITVerifiedDomainsOnly = *in.JITVerifiedDomainsOnly
 	}
 	reach := false // did a setting the connection test checks change?
 	if o := in.OIDC; o != nil {

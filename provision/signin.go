@@ -93,7 +93,8 @@ const signInAttempts = 4
 //     and signs in;
 //  3. otherwise, if the brand's configuration for the connection auto-provisions learners or
 //     the connection has JIT provisioning, a new account is created with the connection's
-//     default role, placed by the placement rule, and bound;
+//     default role, placed by the placement rule, and bound (at a connection that restricts
+//     it to its verified domains, only for an email the identity provider sent on one);
 //  4. otherwise the sign-in is refused.
 //
 // Deactivated accounts never sign in, and only an active connection signs anyone in. Every
@@ -259,14 +260,15 @@ func emailDomain(email string) string {
 
 // Reasons a portal can show.
 const (
-	reasonConnectionInactive = "Sign-in through this identity provider is not active."
-	reasonDeactivated        = "Your account is deactivated. Contact your administrator."
-	reasonOtherIdentity      = "An account with your email address is already linked to a different identity at this identity provider. Contact your administrator."
-	reasonDomainUnverified   = "An account with your email address exists, but your email domain is not verified for this identity provider, so it cannot be linked automatically. Contact your administrator."
-	reasonNoAutoProvisioning = "You do not have an account for this portal, and accounts are not created automatically. Contact your administrator."
-	reasonNoEmail            = "Your identity provider did not send a valid email address, which a new account needs. Contact your administrator."
-	reasonUserNameTaken      = "Another account uses your email address as its user name, so no account can be created for you. Contact your administrator."
-	reasonDerivedEmailTaken  = "Your identity provider did not send an email address, and the address a new account would get from your identifier is another account's, so no account can be created for you. Contact your administrator."
+	reasonConnectionInactive     = "Sign-in through this identity provider is not active."
+	reasonDeactivated            = "Your account is deactivated. Contact your administrator."
+	reasonOtherIdentity          = "An account with your email address is already linked to a different identity at this identity provider. Contact your administrator."
+	reasonDomainUnverified       = "An account with your email address exists, but your email domain is not verified for this identity provider, so it cannot be linked automatically. Contact your administrator."
+	reasonNoAutoProvisioning     = "You do not have an account for this portal, and accounts are not created automatically. Contact your administrator."
+	reasonOutsideVerifiedDomains = "Accounts are created automatically only for email addresses on your organization's verified domains, and your identity provider did not send one, so no account can be created for you. Contact your administrator."
+	reasonNoEmail                = "Your identity provider did not send a valid email address, which a new account needs. Contact your administrator."
+	reasonUserNameTaken          = "Another account uses your email address as its user name, so no account can be created for you. Contact your administrator."
+	reasonDerivedEmailTaken      = "Your identity provider did not send an email address, and the address a new account would get from your identifier is another account's, so no account can be created for you. Contact your administrator."
 )
 
 // returning is the fast path of a browser sign-in, which holds its connection already (known,
@@ -428,6 +430,11 @@ func (d *decision) decide(ctx context.Context) (*SignInResult, error) {
 	if !(cfg != nil && cfg.AutoProvisionLearners) && !conn.JITProvisioning {
 		return d.refuse(ctx, nil, reasonNoAutoProvisioning, "no account is bound to the identity or has its email, and neither the brand's configuration for this connection auto-provisions learners nor the connection has JIT provisioning")
 	}
+	if conn.JITVerifiedDomainsOnly {
+		if res, err := d.outsideVerifiedDomains(ctx); res != nil || err != nil {
+			return res, err
+		}
+	}
 	if id.Email == "" {
 		email, taken, err := s.derivedEmail(ctx, ws, conn.ID, id.Identifier)
 		if err != nil {
@@ -454,6 +461,24 @@ func (d *decision) decide(ctx context.Context) (*SignInResult, error) {
 		return res, err
 	}
 	return d.provision(ctx, cfg)
+}
+
+// outsideVerifiedDomains refuses automatic provisioning at a connection that restricts it to
+// its verified domains (models.Connection.JITVerifiedDomainsOnly), unless the identity provider
+// sent an email whose domain is verified for the connection; nil when it did. An address
+// derived from the identifier is not one the identity provider sent: at a multi-tenant identity
+// provider anyone's identifier would get an address on the connection's primary domain.
+func (d *decision) outsideVerifiedDomains(ctx context.Context) (*SignInResult, error) {
+	if d.id.Email == "" {
+		return d.refuse(ctx, nil, reasonOutsideVerifiedDomains, "the connection creates accounts only for an email on one of its verified domains (jitVerifiedDomainsOnly), and the identity provider sent no email it vouches for")
+	}
+	domain := emailDomain(d.id.Email)
+	ok, err := d.s.store.DomainVerifiedFor(ctx, d.brand.WorkspaceID, d.conn.ID, domain)
+	if err != nil || ok {
+		return nil, err
+	}
+	return d.refuse(ctx, nil, reasonOutsideVerifiedDomains, "the connection creates accounts only for an email on one of its verified domains (jitVerifiedDomainsOnly), and "+
+		domain+" is not verified for it")
 }
 
 // decision carries one sign-in attempt's context to its outcome.

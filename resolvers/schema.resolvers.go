@@ -143,14 +143,14 @@ func (r *mutationResolver) CreateConnection(ctx context.Context, input model.Cre
 	proto := input.Protocol
 	return connectionPayload(r.Svc.CreateConnection(ctx, provision.ConnectionInput{Name: &input.Name, Slug: input.Slug,
 		Protocol: &proto, OIDC: oidcInput(input.OIDCConfig), SAML: samlInput(input.SAMLConfig),
-		JITProvisioning: input.JitProvisioning, DefaultRole: input.DefaultRole}))
+		JITProvisioning: input.JitProvisioning, DefaultRole: input.DefaultRole, JITVerifiedDomainsOnly: input.JitVerifiedDomainsOnly}))
 }
 
 // UpdateConnection is the resolver for the updateConnection field.
 func (r *mutationResolver) UpdateConnection(ctx context.Context, input model.UpdateConnectionInput) (*model.ConnectionPayload, error) {
 	return connectionPayload(r.Svc.UpdateConnection(ctx, input.ID, provision.ConnectionInput{Name: input.Name,
 		Slug: input.Slug, OIDC: oidcInput(input.OIDCConfig), SAML: samlInput(input.SAMLConfig),
-		JITProvisioning: input.JitProvisioning, DefaultRole: input.DefaultRole}))
+		JITProvisioning: input.JitProvisioning, DefaultRole: input.DefaultRole, JITVerifiedDomainsOnly: input.JitVerifiedDomainsOnly}))
 }
 
 // UpdateUserAccountCredentials is the resolver for the updateUserAccountCredentials field.

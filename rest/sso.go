@@ -67,10 +67,13 @@ type connectionBody struct {
 	} `json:"samlConfig"`
 	JITProvisioning *bool   `json:"jitProvisioning"`
 	DefaultRole     *string `json:"defaultRole"`
+	// JITVerifiedDomainsOnly: accounts are provisioned only for emails on verified domains.
+	JITVerifiedDomainsOnly *bool `json:"jitVerifiedDomainsOnly"`
 }
 
 func (b *connectionBody) input() provision.ConnectionInput {
-	in := provision.ConnectionInput{Name: b.Name, Slug: b.Slug, JITProvisioning: b.JITProvisioning, DefaultRole: b.DefaultRole}
+	in := provision.ConnectionInput{Name: b.Name, Slug: b.Slug, JITProvisioning: b.JITProvisioning, DefaultRole: b.DefaultRole,
+		JITVerifiedDomainsOnly: b.JITVerifiedDomainsOnly}
 	if b.Protocol != nil {
 		p := models.Protocol(*b.Protocol)
 		in.Protocol = &p
@@ -141,25 +144,28 @@ type samlCertificateJSON struct {
 }
 
 type connectionJSON struct {
-	ID              string        `json:"id"`
-	Name            string        `json:"name"`
-	Slug            string        `json:"slug"`
-	Protocol        string        `json:"protocol"`
-	Status          string        `json:"status"`
-	OIDCConfig      *oidcJSON     `json:"oidcConfig,omitempty"`
-	SAMLConfig      *samlJSON     `json:"samlConfig,omitempty"`
-	JITProvisioning bool          `json:"jitProvisioning"`
-	DefaultRole     string        `json:"defaultRole"`
-	Domains         *[]domainJSON `json:"domains,omitempty"`
-	CreatedAt       time.Time     `json:"createdAt"`
-	UpdatedAt       time.Time     `json:"updatedAt"`
+	ID              string    `json:"id"`
+	Name            string    `json:"name"`
+	Slug            string    `json:"slug"`
+	Protocol        string    `json:"protocol"`
+	Status          string    `json:"status"`
+	OIDCConfig      *oidcJSON `json:"oidcConfig,omitempty"`
+	SAMLConfig      *samlJSON `json:"samlConfig,omitempty"`
+	JITProvisioning bool      `json:"jitProvisioning"`
+	DefaultRole     string    `json:"defaultRole"`
+	// JITVerifiedDomainsOnly: accounts are provisioned only for emails on verified domains.
+	JITVerifiedDomainsOnly bool          `json:"jitVerifiedDomainsOnly"`
+	Domains                *[]domainJSON `json:"domains,omitempty"`
+	CreatedAt              time.Time     `json:"createdAt"`
+	UpdatedAt              time.Time     `json:"updatedAt"`
 }
 
 // connectionOf encodes a connection; the client secret is never part of it.
 func (h *Handler) connectionOf(c *models.Connection) connectionJSON {
 	out := connectionJSON{ID: c.ID.String(), Name: c.Name, Slug: c.Slug, Protocol: string(c.Protocol),
 		Status: string(c.Status), JITProvisioning: c.JITProvisioning, DefaultRole: c.DefaultRole,
-		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+		JITVerifiedDomainsOnly: c.JITVerifiedDomainsOnly,
+		CreatedAt:              c.CreatedAt, UpdatedAt: c.UpdatedAt}
 	if o := h.svc.OIDCConfig(c); o != nil {
 		out.OIDCConfig = &oidcJSON{IssuerURL: o.IssuerURL, ClientID: o.ClientID, HasClientSecret: o.HasClientSecret,
 			Scopes: o.Scopes, IdentifierClaim: o.IdentifierClaim, OwnCallback: o.OwnCallback, RequireVerifiedEmail: o.RequireVerifiedEmail,

@@ -19,7 +19,7 @@ func TestMigration21KeepsOIDCConnectionsOnTheSharedCallback(t *testing.T) {
 		conn := connectionFixtures(t, s)
 		old := conn("Okta OIDC", models.ProtocolOIDC)
 		// Omitted: the columns this migration and later ones add, which a version-20 table lacks.
-		if err := translate(s.db(ctx).Omit("OIDCOwnCallback", "SAMLMetadataRefresh", "SAMLMetadataCheckedAt", "SAMLMetadataProblem", "OIDCClientAuthMethod", "OIDCRequireVerifiedEmail", "SAMLAcceptSHA1").Create(old).Error); err != nil {
+		if err := translate(s.db(ctx).Omit("OIDCOwnCallback", "SAMLMetadataRefresh", "SAMLMetadataCheckedAt", "SAMLMetadataProblem", "OIDCClientAuthMethod", "OIDCRequireVerifiedEmail", "SAMLAcceptSHA1", "JITVerifiedDomainsOnly").Create(old).Error); err != nil {
 			t.Fatal(err)
 		}
 		migrateTwice(t, s)

@@ -26,7 +26,7 @@ func TestMigration28RevokesTokensOfDeletedConnections(t *testing.T) {
 			c := &models.Connection{ID: NewID(), WorkspaceID: ws.ID, Name: name, NameKey: models.Key(name), Slug: models.Slugify(name),
 				Protocol: models.ProtocolOIDC, Status: models.StatusActive, Version: 1, CreatedAt: now, UpdatedAt: now}
 			// Omitted: the columns later migrations add, which a version-27 table lacks.
-			if err := translate(s.db(ctx).Omit("OIDCRequireVerifiedEmail", "SAMLAcceptSHA1").Create(c).Error); err != nil {
+			if err := translate(s.db(ctx).Omit("OIDCRequireVerifiedEmail", "SAMLAcceptSHA1", "JITVerifiedDomainsOnly").Create(c).Error); err != nil {
 				t.Fatal(err)
 			}
 			return c

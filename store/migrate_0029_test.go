@@ -19,7 +19,7 @@ func TestMigration29KeepsOIDCConnectionsTakingUnmarkedEmails(t *testing.T) {
 		conn := connectionFixtures(t, s)
 		old := conn("Entra OIDC", models.ProtocolOIDC)
 		// Omitted: the columns this migration and a later one add, which a version-28 table lacks.
-		if err := translate(s.db(ctx).Omit("OIDCRequireVerifiedEmail", "SAMLAcceptSHA1").Create(old).Error); err != nil {
+		if err := translate(s.db(ctx).Omit("OIDCRequireVerifiedEmail", "SAMLAcceptSHA1", "JITVerifiedDomainsOnly").Create(old).Error); err != nil {
 			t.Fatal(err)
 		}
 		migrateTwice(t, s)

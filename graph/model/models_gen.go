@@ -118,6 +118,8 @@ type CreateConnectionInput struct {
 	JitProvisioning *bool            `json:"jitProvisioning,omitempty"`
 	// viewer (default), member or admin.
 	DefaultRole *string `json:"defaultRole,omitempty"`
+	// See Connection.jitVerifiedDomainsOnly.
+	JitVerifiedDomainsOnly *bool `json:"jitVerifiedDomainsOnly,omitempty"`
 }
 
 type CreateIdentityProviderConfigurationInput struct {
@@ -488,6 +490,8 @@ type UpdateConnectionInput struct {
 	SAMLConfig      *SAMLConfigInput `json:"samlConfig,omitempty"`
 	JitProvisioning *bool            `json:"jitProvisioning,omitempty"`
 	DefaultRole     *string          `json:"defaultRole,omitempty"`
+	// See Connection.jitVerifiedDomainsOnly.
+	JitVerifiedDomainsOnly *bool `json:"jitVerifiedDomainsOnly,omitempty"`
 }
 
 type UpdateIdentityProviderConfigurationInput struct {
