@@ -4006,7 +4006,8 @@ type Connection {
   Automatic provisioning through this connection (jitProvisioning, or a brand configuration's
   autoProvisionLearners) creates an account only for an email the identity provider sent whose
   domain is verified for this connection; anyone else is refused. For an identity provider that
-  authenticates people of other organisations too (Google, an Entra ID app for any organisation).
+  authenticates people of other organisations too (Google without an Internal audience, an Entra ID
+  tenant with guests from other organisations).
   Linking by email and identities bound ahead of time are not affected. Default false.
   """
   jitVerifiedDomainsOnly: Boolean!

@@ -104,9 +104,9 @@ type Connection struct {
 	// JITVerifiedDomainsOnly: automatic provisioning through the connection (its
 	// JITProvisioning, or a brand configuration's autoProvisionLearners) creates an account
 	// only for an email the identity provider sent whose domain is verified for the
-	// connection. A multi-tenant identity provider (Google, an Entra ID app registered for
-	// any organisation) authenticates people of every organisation; this keeps the others
-	// out. Off by default, as the engine's rules were before it (migration 32).
+	// connection. Some identity providers authenticate people of other organisations too
+	// (Google without an Internal audience; an Entra ID tenant's guests, who keep their own
+	// organisation's address); this keeps them out. Off by default, as the engine's rules were before it (migration 32).
 	JITVerifiedDomainsOnly bool `gorm:"column:jit_verified_domains_only"`
 
 	Version   int

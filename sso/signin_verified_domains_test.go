@@ -6,7 +6,7 @@ import (
 )
 
 // A connection whose identity provider authenticates people of any organisation (Google with
-// an External audience, an Entra ID app for any tenant) restricts just-in-time provisioning to
+// an External audience, an Entra ID tenant's guests) restricts just-in-time provisioning to
 // its verified domains (jitVerifiedDomainsOnly): through the browser, an outsider's sign-in
 // reaches the application as access_denied with the reason and no code, and a person of the
 // verified domain gets an account. Set and read through GraphQL and REST (created with it, too).
