@@ -4928,7 +4928,7 @@ type SignInEvent {
   outcome: SignInOutcome!
   "What the person was shown."
   reason: String!
-  "The private cause of a failure, for administrators; empty otherwise."
+  "The private cause of a failure or a refusal, for administrators; empty otherwise."
   cause: String!
   "The identifier the identity provider asserted; empty when none arrived."
   identifier: String!

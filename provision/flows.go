@@ -830,7 +830,7 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 		a, p := res.audit, res.provisioned
 		res.audit, res.provisioned = nil, nil // written here, with the event (and the grant)
 		if res.Outcome == SignInRefused {
-			return s.store.RecordSignIn(ctx, nil, a, nil, s.event(fl, f.Connection, id.Identifier, models.SignInOutcomeRefused, res.Reason, "", f.requestID()))
+			return s.store.RecordSignIn(ctx, nil, a, nil, s.event(fl, f.Connection, id.Identifier, models.SignInOutcomeRefused, res.Reason, res.cause, f.requestID()))
 		}
 		g, plain, err := s.newGrant(ctx, f, res, id)
 		if err != nil {

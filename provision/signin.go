@@ -70,6 +70,9 @@ type SignInResult struct {
 	// (identifier@primary domain) because the identity provider sent none, at this sign-in or
 	// an earlier one, and this one asserted no other: nobody verified it.
 	EmailDerived bool
+	// cause is a refusal's private cause (its audit event's detail), "" otherwise: the
+	// sign-in event's cause, for administrators.
+	cause string
 	// refused is the account a refusal is about (the deactivated one, the one with the email),
 	// nil when it is about none; only an id_token_hint's check reads it (hintedElsewhere).
 	refused *models.UserAccount
@@ -643,7 +646,7 @@ func (d *decision) refuse(ctx context.Context, u *models.UserAccount, reason, de
 	}
 	sum := d.summary(reason)
 	sum["detail"] = detail
-	return &SignInResult{Outcome: SignInRefused, Reason: reason, refused: u,
+	return &SignInResult{Outcome: SignInRefused, Reason: reason, refused: u, cause: detail,
 		audit: d.s.auditEvent(d.principal(), "sign_in."+string(SignInRefused), targetType, targetID, sum)}, nil
 }
 

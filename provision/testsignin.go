@@ -290,7 +290,11 @@ func (s *Service) completeTest(ctx context.Context, f *ClaimedFlow, id Identity)
 			r.Decision.Placement.Account = &TestAccount{ID: pl.Account.ID.String(), Name: pl.Account.Name}
 		}
 	}
-	ev := s.event(fl, f.Connection, id.Identifier, string(res.Outcome), res.Reason, "test sign-in: a dry run, nothing was written", fl.RequestID)
+	cause := "test sign-in: a dry run, nothing was written"
+	if res.cause != "" {
+		cause += "; refused: " + res.cause
+	}
+	ev := s.event(fl, f.Connection, id.Identifier, string(res.Outcome), res.Reason, cause, fl.RequestID)
 	if err := s.store.CreateSignInEvent(ctx, ev); err != nil {
 		s.logWriteFailure(ctx, "test sign-in: record event", err, "request_id", fl.RequestID)
 	}

@@ -37,6 +37,29 @@ func TestSignInJITVerifiedDomainsOnly(t *testing.T) {
 			!strings.Contains(r.query.Get("error_description"), "only for email addresses on your organization's verified domains") {
 			t.Fatalf("outsider with the setting: %+v", r)
 		}
+		// The event tells an administrator what the engine found; the person saw only the reason.
+		ev := e.MustGQL(w.tok, `query($c: ID!) { signInEvents(connectionId: $c, outcome: REFUSED) { events { identifier reason cause } } }`,
+			map[string]any{"c": w.conn})
+		if evs, _ := get(ev, "signInEvents", "events").([]any); len(evs) != 1 || str(evs[0], "identifier") != "google-2" ||
+			!strings.Contains(str(evs[0], "cause"), "gmail.test is not verified for it") || strings.Contains(str(evs[0], "reason"), "gmail.test") {
+			t.Fatalf("the refusal's event: %v", ev)
+		}
+		// A test sign-in says the same, and its event says what the engine found.
+		idp.as(map[string]any{"sub": "google-4", "email": "tester@gmail.test", "email_verified": true})
+		id, u := startTest(t, e, w.tok, w.conn, `{"brandId": "`+w.brand+`"}`)
+		if r := newBrowser(t, w.redirect).get(t, u); !strings.Contains(r.body, "Test sign-in: succeeded") {
+			t.Fatalf("test sign-in page: %d %s", r.status, r.body)
+		}
+		got := e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id, "").Must(t, 200)
+		if str(got.Body, "decision", "outcome") != "refused" || !strings.Contains(str(got.Body, "decision", "reason"), "verified domains") {
+			t.Fatalf("test sign-in: %s", got.Raw)
+		}
+		ev = e.MustGQL(w.tok, `{ signInEvents(outcome: REFUSED, pageSize: 1) { events { identifier test cause } } }`, nil)
+		if c := str(ev, "signInEvents", "events", 0, "cause"); get(ev, "signInEvents", "events", 0, "test") != true ||
+			!strings.Contains(c, "a dry run, nothing was written; refused: ") || !strings.Contains(c, "gmail.test is not verified for it") {
+			t.Fatalf("the test's event: %v", ev)
+		}
+
 		// The one provisioned before keeps signing in: it is bound.
 		if c := w.claimsAs(t, outsider); c["sign_in"] != "existing_identity" {
 			t.Fatalf("bound outsider: %v", c)
