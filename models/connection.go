@@ -106,7 +106,8 @@ type Connection struct {
 	// only for an email the identity provider sent whose domain is verified for the
 	// connection. Some identity providers authenticate people of other organisations too
 	// (Google without an Internal audience; an Entra ID tenant's guests, who keep their own
-	// organisation's address); this keeps them out. Off by default, as the engine's rules were before it (migration 32).
+	// organisation's address); this keeps them out. Off by default, as the engine's rules
+	// were before it (migration 32).
 	JITVerifiedDomainsOnly bool `gorm:"column:jit_verified_domains_only"`
 
 	Version   int
