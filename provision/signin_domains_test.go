@@ -123,3 +123,90 @@ func TestSignInVerifiedDomainsOnly(t *testing.T) {
 		})
 	})
 }
+
+// TestSignInVerifiedDomainsOnlyEmailForms: at a connection that restricts automatic
+// provisioning to its verified domains, no spelling of an address gets an account on a domain
+// that is not verified for this very connection. Letter case and surrounding space are the
+// same address; a look-alike domain (fullwidth or Cyrillic letters, a zero-width character, a
+// suffix or prefix), an address the email rule refuses (two @, a quoted local part, a trailing
+// dot: dropped, so no email), an IP literal, an IDN in its Unicode form (domains are stored in
+// their ASCII form: refused, never let in), an email-shaped identifier without an email, and a
+// domain verified only for another connection of the workspace, in another workspace, or
+// failed, are not. On both databases.
+func TestSignInVerifiedDomainsOnlyEmailForms(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newTestEnv(t, dbURL)
+		ctx := e.ctx
+		brand := must(e.s.CreateBrand(ctx, BrandInput{Name: ptr("Portal")}))
+		google := e.connection("google", true, "member", true)
+		google = must(e.s.UpdateConnection(ctx, google.ID.String(), ConnectionInput{JITVerifiedDomainsOnly: ptr(true)}))
+		e.verifyDomain(google, "corp.test")
+		e.verifyDomain(google, "xn--bcher-kva.test") // bücher.test, as NormalizeDomain stores it
+		okta := e.connection("okta", true, "member", true)
+		e.verifyDomain(okta, "sister.test") // verified, but for another connection
+		now := time.Now().UTC()
+		failed := &models.Domain{ID: store.NewID(), WorkspaceID: e.ws, ConnectionID: google.ID, Name: "failed.test",
+			Status: models.DomainFailed, VerificationMethod: models.VerifyDNSTXT, VerificationToken: "t", CreatedAt: now, UpdatedAt: now}
+		if err := e.st.Create(ctx, failed); err != nil {
+			t.Fatal(err)
+		}
+		// Another workspace's connection with its own verified domain.
+		other := &models.Workspace{ID: store.NewID(), Name: "Other", CreatedAt: now}
+		if err := e.st.Create(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+		octx := WithPrincipal(context.Background(), &Principal{ClientID: "other", WorkspaceID: other.ID, Scopes: models.AllScopes, ActorType: "client"})
+		name, slug, proto, issuer, client, sec := "IdP other", "other", models.ProtocolOIDC, "https://idp.example.com/other", "client", "secret"
+		oc := must(e.s.CreateConnection(octx, ConnectionInput{Name: &name, Slug: &slug, Protocol: &proto,
+			OIDC: &OIDCConfigInput{IssuerURL: &issuer, ClientID: &client, ClientSecret: &sec}}))
+		if err := e.st.Create(ctx, &models.Domain{ID: store.NewID(), WorkspaceID: other.ID, ConnectionID: oc.ID, Name: "elsewhere.test",
+			Status: models.DomainVerified, VerificationMethod: models.VerifyDNSTXT, VerificationToken: "t", VerifiedAt: &now,
+			CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+
+		for i, c := range []struct {
+			name, identifier, email string
+			want                    string // the provisioned account's email; "" when refused
+		}{
+			{"upper case", "", "Ann@CORP.TEST", "Ann@CORP.TEST"},
+			{"surrounding space", "", "  bob@corp.test ", "bob@corp.test"},
+			{"an IDN in its ASCII form", "", "cat@xn--bcher-kva.test", "cat@xn--bcher-kva.test"},
+			{"another domain", "", "eve@gmail.test", ""},
+			{"the verified domain as a prefix", "", "eve@corp.test.evil.test", ""},
+			{"the verified domain as a suffix", "", "eve@evilcorp.test", ""},
+			{"fullwidth letters", "", "eve@ｃｏｒｐ.test", ""},
+			{"a Cyrillic e", "", "eve@corp.tеst", ""},
+			{"an IDN in its Unicode form", "", "eve@bücher.test", ""},
+			{"two @", "", "eve@gmail.test@corp.test", ""},
+			{"a quoted local part", "", `"eve@gmail.test"@corp.test`, ""},
+			{"a trailing dot", "", "eve@corp.test.", ""},
+			{"an IP literal", "", "eve@[192.0.2.1]", ""},
+			{"an email-shaped identifier and no email", "eve@corp.test", "", ""},
+			{"a domain verified for another connection", "", "eve@sister.test", ""},
+			{"a domain verified in another workspace", "", "eve@elsewhere.test", ""},
+			{"a domain whose verification failed", "", "eve@failed.test", ""},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				id := Identity{Identifier: c.identifier, Email: c.email}
+				if id.Identifier == "" {
+					id.Identifier = fmt.Sprintf("g-%d", i)
+				}
+				users, creds := e.count("user_accounts"), e.count("credentials")
+				res, err := e.s.SignIn(context.Background(), brand.ID, google.ID, id)
+				if c.want == "" {
+					if models.ErrorCode(err) != models.EFORBIDDEN || res == nil || res.Outcome != SignInRefused || res.Reason != reasonOutsideVerifiedDomains {
+						t.Fatalf("SignIn(%q) = %+v, %v; want the refusal for an email outside the verified domains", c.email, res, err)
+					}
+					if e.count("user_accounts") != users || e.count("credentials") != creds {
+						t.Fatal("a refused sign-in wrote an account or a credential")
+					}
+					return
+				}
+				if err != nil || res.Outcome != SignInProvisioned || res.UserAccount.Email != c.want {
+					t.Fatalf("SignIn(%q) = %+v, %v; want provisioned with %q", c.email, res, err, c.want)
+				}
+			})
+		}
+	})
+}

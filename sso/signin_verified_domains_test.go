@@ -1,8 +1,12 @@
 package sso_test
 
 import (
+	"fmt"
+	"net/url"
 	"strings"
 	"testing"
+
+	"gatehouse/sso/samltest"
 )
 
 // A connection whose identity provider authenticates people of any organisation (Google with
@@ -87,5 +91,116 @@ func TestSignInJITVerifiedDomainsOnly(t *testing.T) {
 		if get(r2.Body, "connection", "jitVerifiedDomainsOnly") != false {
 			t.Fatalf("REST POST without it: %s", r2.Raw)
 		}
+	})
+}
+
+// TestSignInJITVerifiedDomainsOnlyClaims: what the identity providers send, as the browser
+// brings it, at a connection restricted to its verified domains (jitVerifiedDomainsOnly). OIDC:
+// an email on the verified domain that the IdP marks unverified (false, "false") is no email,
+// so no account; an email userinfo alone sends, and an id_token that carries the whole identity
+// (the partial identity's ErrMoreClaims path), are held to the domain alike; with
+// requireVerifiedEmail, an email without email_verified is refused. SAML: an email-shaped
+// NameID with no email attribute is the IdP's email (samlIdentity), held to the domain too; of
+// a multi-valued email attribute the first value is the email, and the one checked. A refusal's
+// sign-in event's cause and its audit event's detail name the domain; its reason does not.
+func TestSignInJITVerifiedDomainsOnlyClaims(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		restrict := func(tok, conn string) {
+			t.Helper()
+			e.REST(tok, "PUT", "/api/v1/sso/connections/"+conn, `{"jitVerifiedDomainsOnly": true}`).Must(t, 200)
+		}
+		restrict(w.tok, w.conn)
+		refused := func(t *testing.T, claims map[string]any) {
+			t.Helper()
+			idp.as(claims)
+			r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug)
+			if r.query.Get("error") != "access_denied" || r.query.Get("code") != "" ||
+				!strings.Contains(r.query.Get("error_description"), "only for email addresses on your organization's verified domains") {
+				t.Fatalf("%v: %+v; want the refusal", claims, r)
+			}
+		}
+		provisioned := func(t *testing.T, claims map[string]any) {
+			t.Helper()
+			if c := w.claimsAs(t, claims); c["sign_in"] != "provisioned" {
+				t.Fatalf("%v: %v; want provisioned", claims, c)
+			}
+		}
+
+		t.Run("OIDC: an email marked unverified is no email", func(t *testing.T) {
+			refused(t, map[string]any{"sub": "o-1", "email": "ann@" + signInDomain, "email_verified": false})
+			refused(t, map[string]any{"sub": "o-2", "email": "ann@" + signInDomain, "email_verified": "false"})
+		})
+		t.Run("OIDC: an email userinfo alone sends", func(t *testing.T) {
+			defer idp.set(func(p *testIdP) { p.userinfoExtra = nil })
+			inUserinfo := func(email string) {
+				idp.set(func(p *testIdP) { p.userinfoExtra = map[string]any{"email": email, "email_verified": true} })
+			}
+			inUserinfo("eve@gmail.test")
+			refused(t, map[string]any{"sub": "o-3"})
+			inUserinfo("bo@" + signInDomain)
+			provisioned(t, map[string]any{"sub": "o-4"})
+		})
+		t.Run("OIDC: an id_token that carries the identity (partial claims)", func(t *testing.T) {
+			full := func(sub, email string) map[string]any {
+				return map[string]any{"sub": sub, "email": email, "email_verified": true, "given_name": "G", "family_name": "F"}
+			}
+			refused(t, full("o-5", "eve@gmail.test"))
+			provisioned(t, full("o-6", "cy@"+signInDomain))
+		})
+		t.Run("OIDC: requireVerifiedEmail and no email_verified", func(t *testing.T) {
+			e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, `{"oidcConfig": {"requireVerifiedEmail": true}}`).Must(t, 200)
+			defer func() {
+				e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, `{"oidcConfig": {"requireVerifiedEmail": false}}`).Must(t, 200)
+			}()
+			refused(t, map[string]any{"sub": "o-7", "email": "di@" + signInDomain})
+			provisioned(t, map[string]any{"sub": "o-8", "email": "di@" + signInDomain, "email_verified": true})
+		})
+		t.Run("the refusal's event and audit", func(t *testing.T) {
+			refused(t, map[string]any{"sub": "o-9", "email": "mal@gmail.test", "email_verified": true})
+			d := e.MustGQL(w.tok, `{ signInEvents(outcome: REFUSED, page: 1, pageSize: 1) { events { identifier reason cause } }
+				auditEvents(first: 1) { action summary } }`, nil)
+			ev := get(d, "signInEvents", "events").([]any)[0].(map[string]any)
+			if ev["identifier"] != "o-9" || !strings.Contains(fmt.Sprint(ev["cause"]), "gmail.test is not verified for it") || strings.Contains(fmt.Sprint(ev["reason"]), "gmail.test") {
+				t.Fatalf("sign-in event %v: want a cause that names the domain, and a reason that does not", ev)
+			}
+			au := get(d, "auditEvents").([]any)[0].(map[string]any)
+			if au["action"] != "sign_in.refused" || !strings.Contains(fmt.Sprint(au["summary"]), "gmail.test is not verified for it") {
+				t.Fatalf("audit event %v: want its detail to name the domain", au)
+			}
+		})
+
+		t.Run("SAML", func(t *testing.T) {
+			s := newSAMLWorldAt(t, e, samlWorldOptions{tok: e.OtherWorkspaceAdmin(e.AdminToken(), "Workspace B"), domain: "saml.test"})
+			restrict(s.tok, s.conn)
+			signIn := func(t *testing.T, u samltest.User) url.Values {
+				t.Helper()
+				s.idp.SignIn(u)
+				b := s.browser()
+				page, _ := s.toIdP(t, b)
+				resp, body := s.post(t, b, e.URL, page)
+				return s.appResult(t, resp, body)
+			}
+			refusedSAML := func(t *testing.T, u samltest.User) {
+				t.Helper()
+				if q := signIn(t, u); q.Get("code") != "" || !strings.Contains(q.Get("error_description"), "only for email addresses on your organization's verified domains") {
+					t.Fatalf("%+v: %v; want the refusal", u, q)
+				}
+			}
+			provisionedSAML := func(t *testing.T, u samltest.User) {
+				t.Helper()
+				if q := signIn(t, u); q.Get("code") == "" {
+					t.Fatalf("%+v: %v; want a code", u, q)
+				}
+			}
+			// No email attribute: a NameID that is an address is the email.
+			provisionedSAML(t, samltest.User{NameID: "pat@saml.test"})
+			refusedSAML(t, samltest.User{NameID: "pat@gmail.test"})
+			refusedSAML(t, samltest.User{NameID: "00u-opaque"})
+			// A multi-valued email attribute: the first value is the email, and the one checked.
+			refusedSAML(t, samltest.User{NameID: "00u-multi-1", Attributes: map[string][]string{"email": {"eve@gmail.test", "eve@saml.test"}}})
+			provisionedSAML(t, samltest.User{NameID: "00u-multi-2", Attributes: map[string][]string{"email": {"kim@saml.test", "kim@gmail.test"}}})
+		})
 	})
 }
