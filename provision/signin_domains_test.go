@@ -208,5 +208,34 @@ func TestSignInVerifiedDomainsOnlyEmailForms(t *testing.T) {
 				}
 			})
 		}
+
+		// Concurrent first sign-ins (the retry after a lost race decides again, rule and all):
+		// outsiders all refused, writing nothing; identities sharing one address on the verified
+		// domain make one account, whose email is that address, and no other.
+		t.Run("at once", func(t *testing.T) {
+			const n = 8
+			users := e.count("user_accounts")
+			results, errs := signInAtOnce(e, brand.ID, google.ID, n, func(i int) Identity {
+				return Identity{Identifier: fmt.Sprintf("out-%d", i), Email: "mallory@gmail.test"}
+			})
+			for i := range n {
+				if results[i] == nil || results[i].Outcome != SignInRefused || results[i].Reason != reasonOutsideVerifiedDomains {
+					t.Fatalf("outsider %d: %+v, %v", i, results[i], errs[i])
+				}
+			}
+			results, errs = signInAtOnce(e, brand.ID, google.ID, n, func(i int) Identity {
+				return Identity{Identifier: fmt.Sprintf("in-%d", i), Email: "team@corp.test"}
+			})
+			outcomes := map[SignInOutcome]int{}
+			for i := range n {
+				if results[i] == nil {
+					t.Fatalf("insider %d: %v", i, errs[i])
+				}
+				outcomes[results[i].Outcome]++
+			}
+			if outcomes[SignInProvisioned] != 1 || e.count("user_accounts") != users+1 {
+				t.Fatalf("outcomes %v, %d new accounts; want one provisioned", outcomes, e.count("user_accounts")-users)
+			}
+		})
 	})
 }
