@@ -344,9 +344,12 @@ func (s *Server) authorizationCode(r *http.Request, tr tokenRequest) (*tokenResp
 		Scope: g.Scope, IDToken: id}, nil
 }
 
-// userinfo is the UserInfo endpoint (OIDC Core §5.3), GET or POST with the bearer token.
+// userinfo is the UserInfo endpoint (OIDC Core §5.3), GET or POST with the bearer token. Its
+// answers, the person's data or a refusal, are never stored: no-store, and Pragma for HTTP/1.0
+// caches, as the token endpoint's (RFC 6749 §5.1).
 func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
 		writeJSON(w, http.StatusMethodNotAllowed, tokenError{Code: "invalid_request"})

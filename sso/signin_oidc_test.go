@@ -491,7 +491,7 @@ func TestOIDCSignIn(t *testing.T) {
 			}
 		})
 
-		t.Run("token response: no-store, every field", func(t *testing.T) {
+		t.Run("token response: no-store and no-cache, every field", func(t *testing.T) {
 			res, verifier := w.signIn(t, b, w.app, "login_hint", "jane@example.com")
 			form := url.Values{"grant_type": {"authorization_code"}, "code": {res.query.Get("code")}, "redirect_uri": {w.redirect}, "code_verifier": {verifier}}
 			req, _ := http.NewRequest("POST", e.URL+"/oauth/token", strings.NewReader(form.Encode()))
@@ -504,7 +504,7 @@ func TestOIDCSignIn(t *testing.T) {
 			defer resp.Body.Close()
 			var body map[string]any
 			json.NewDecoder(resp.Body).Decode(&body)
-			if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "no-store" || body["token_type"] != "Bearer" ||
+			if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("Pragma") != "no-cache" || body["token_type"] != "Bearer" ||
 				body["scope"] != "openid email profile" || body["expires_in"] == nil || body["id_token"] == nil || body["access_token"] == nil {
 				t.Fatalf("token response: %d %v %v", resp.StatusCode, resp.Header, body)
 			}
@@ -532,6 +532,11 @@ func userinfo(t *testing.T, e *testEnv, token string) userinfoResult {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	// Every answer, the person's data or a refusal, is not to be stored (OIDC Core §5.3.2
+	// answers as RFC 6749 §5.1 does): Pragma for HTTP/1.0 caches.
+	if h := resp.Header; h.Get("Cache-Control") != "no-store" || h.Get("Pragma") != "no-cache" {
+		t.Errorf("userinfo %d: Cache-Control %q, Pragma %q; want no-store, no-cache", resp.StatusCode, h.Get("Cache-Control"), h.Get("Pragma"))
+	}
 	out := userinfoResult{status: resp.StatusCode, body: map[string]any{}}
 	json.NewDecoder(resp.Body).Decode(&out.body)
 	return out
