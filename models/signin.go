@@ -68,6 +68,12 @@ type Grant struct {
 	Scope         string
 	Nonce         string
 	UserAccountID uuid.UUID
+	// ConnectionID and IdentifierKey are the binding the sign-in signed the account in by: its
+	// connection and the key of the identifier there (migration 33). The grant holds while the
+	// account is still bound to that identifier at that connection (store.grantStillBound);
+	// nil and "" for a grant from before migration 33, which nothing checks.
+	ConnectionID  *uuid.UUID
+	IdentifierKey string
 	// Claims is the JSON object of the id_token's identity claims as decided at sign-in.
 	Claims     string
 	AuthTime   time.Time

@@ -927,7 +927,8 @@ func (s *Service) newGrant(ctx context.Context, f *ClaimedFlow, res *SignInResul
 	code := secret.Token("", 32)
 	return &models.Grant{ID: store.NewID(), WorkspaceID: fl.WorkspaceID, ApplicationID: fl.ApplicationID, ClientID: fl.ClientID,
 		CodeHash: secret.Hash(code), RedirectURI: fl.RedirectURI, CodeChallenge: fl.CodeChallenge, Scope: fl.Scope,
-		Nonce: fl.Nonce, UserAccountID: u.ID, Claims: string(cb), AuthTime: authTime(up.AuthTime, now), ExpiresAt: now.Add(CodeLifetime), CreatedAt: now}, code, nil
+		Nonce: fl.Nonce, UserAccountID: u.ID, ConnectionID: &fl.ConnectionID, IdentifierKey: res.identifierKey,
+		Claims: string(cb), AuthTime: authTime(up.AuthTime, now), ExpiresAt: now.Add(CodeLifetime), CreatedAt: now}, code, nil
 }
 
 // CodeRedemption is a token request of the authorization_code grant (RFC 6749 §4.1.3).
@@ -1096,7 +1097,7 @@ var ErrGrantRevoked = errors.New("provision: the grant is revoked")
 // UserInfoOf returns the signed-in person for an access token of grant grantID (already
 // verified by the transport), refusing revoked grants and deactivated people.
 func (s *Service) UserInfoOf(ctx context.Context, ws, grantID uuid.UUID) (*UserInfo, error) {
-	g, err := s.store.Grant(ctx, ws, grantID)
+	g, err := s.store.BoundGrant(ctx, ws, grantID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrGrantRevoked
 	}

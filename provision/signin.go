@@ -70,6 +70,9 @@ type SignInResult struct {
 	// (identifier@primary domain) because the identity provider sent none, at this sign-in or
 	// an earlier one, and this one asserted no other: nobody verified it.
 	EmailDerived bool
+	// identifierKey is the key of the identifier an accepted decision signed the account in
+	// by, as bound at the connection: its grant holds while that binding does.
+	identifierKey string
 	// cause is a refusal's private cause (its audit event's detail), "" otherwise: the
 	// sign-in event's cause, for administrators.
 	cause string
@@ -634,7 +637,7 @@ func (d *decision) accept(ctx context.Context, u *models.UserAccount, o SignInOu
 	if pl != nil {
 		sum["placementRule"], sum["accountId"], sum["role"] = pl.Rule, pl.Account.ID.String(), u.Role
 	}
-	return &SignInResult{Outcome: o, Reason: reason, UserAccount: u, Placement: pl,
+	return &SignInResult{Outcome: o, Reason: reason, UserAccount: u, Placement: pl, identifierKey: models.Key(d.id.Identifier),
 		audit: d.s.auditEvent(d.principal(), "sign_in."+string(o), "user_account", u.ID.String(), sum)}, nil
 }
 

@@ -230,7 +230,7 @@ func (s *Store) RedeemGrant(ctx context.Context, codeHash, clientID string, now 
 	g, err := queryRow(ctx, s, grantTable, `UPDATE grants SET redeemed_at = ?
 		WHERE code_hash = ? AND client_id = ? AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ?
 		AND EXISTS (SELECT 1 FROM user_accounts u WHERE u.id = grants.user_account_id AND u.active
-			AND (u.activated_at IS NULL OR u.activated_at <= grants.created_at)) RETURNING `+grantList,
+			AND (u.activated_at IS NULL OR u.activated_at <= grants.created_at)) AND `+grantStillBound+` RETURNING `+grantList,
 		now, codeHash, clientID, now)
 	if !errors.Is(err, ErrNotFound) {
 		return g, err
@@ -246,11 +246,32 @@ func (s *Store) RedeemGrant(ctx context.Context, codeHash, clientID string, now 
 	return nil, ErrNotFound
 }
 
-// Grant finds a grant by id within a workspace.
-// Errors: ErrNotFound when no row matches.
-func (s *Store) Grant(ctx context.Context, ws, id uuid.UUID) (*models.Grant, error) {
+// grantStillBound is the condition, on a grant, that the account is still bound at the
+// grant's connection to the identifier it signed in by. A grant dies with its binding: once
+// the person's credential there is removed, or rebound to another identifier (a mis-binding
+// corrected, a SCIM rename), the sign-in it stands for no longer holds, and neither its code
+// nor its access token may answer for the account. Read where a grant is used (RedeemGrant,
+// BoundGrant), not written where bindings change: the writers of credentials (GraphQL, REST,
+// SCIM, bulk binding) stay as they are, and none can forget it. A grant from before
+// migration 33 (no connection) is not checked.
+//
+// A connection's status is not part of it: deactivating a connection blocks new sign-ins,
+// not the ones made (WorldFlow: "Existing sessions are not terminated, but new logins are
+// blocked"), and a connection goes back to inactive when an admin changes a setting its test
+// checks, a routine certificate change among them.
+//
+// The account bound to the grant's identity, as a scalar subquery: one probe of the
+// credentials' identity index (unique) per grant. Written as EXISTS under the OR, PostgreSQL
+// may plan it as a hashed subplan that reads the whole credentials table at every redemption.
+const grantStillBound = `(grants.connection_id IS NULL OR grants.user_account_id = (SELECT c.user_account_id FROM credentials c
+		WHERE c.workspace_id = grants.workspace_id AND c.connection_id = grants.connection_id AND c.identifier_key = grants.identifier_key))`
+
+// BoundGrant finds a grant by id within a workspace, if the account is still bound to the
+// identity it was issued for (grantStillBound).
+// Errors: ErrNotFound when no row matches, or the binding no longer holds.
+func (s *Store) BoundGrant(ctx context.Context, ws, id uuid.UUID) (*models.Grant, error) {
 	var g models.Grant
-	if err := first(s.scoped(ctx, ws).Where("id = ?", id), &g); err != nil {
+	if err := first(s.scoped(ctx, ws).Where("id = ? AND "+grantStillBound, id), &g); err != nil {
 		return nil, err
 	}
 	return &g, nil
@@ -517,6 +538,8 @@ var (
 		col("scope", func(g *models.Grant) *string { return &g.Scope }),
 		col("nonce", func(g *models.Grant) *string { return &g.Nonce }),
 		col("user_account_id", func(g *models.Grant) *uuid.UUID { return &g.UserAccountID }),
+		col("connection_id", func(g *models.Grant) **uuid.UUID { return &g.ConnectionID }),
+		col("identifier_key", func(g *models.Grant) *string { return &g.IdentifierKey }),
 		col("claims", func(g *models.Grant) *string { return &g.Claims }),
 		col("auth_time", func(g *models.Grant) *time.Time { return &g.AuthTime }),
 		col("expires_at", func(g *models.Grant) *time.Time { return &g.ExpiresAt }),

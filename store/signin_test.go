@@ -66,7 +66,7 @@ func TestSignInStateExpiryAndSingleUse(t *testing.T) {
 		if _, err := s.RedeemGrant(ctx, "fresh", "c", now); !errors.Is(err, ErrStale) {
 			t.Fatalf("replay: %v", err)
 		}
-		if g, err := s.Grant(ctx, ws, g.ID); err != nil || g.RevokedAt == nil {
+		if g, err := s.BoundGrant(ctx, ws, g.ID); err != nil || g.RevokedAt == nil {
 			t.Fatalf("a replay revokes the grant: %+v %v", g, err)
 		}
 		if _, err := s.RedeemGrant(ctx, "stale", "c", now); !errors.Is(err, ErrNotFound) {

@@ -85,7 +85,7 @@ var tests = []test{
 	{[]string{"CreateFlow", "ClaimFlow", "FlowByUpstreamState", "FlowByUpstreamRequest", "SAMLFlow",
 		"RekeyFlow", "FinishFlow", "MarkFlowFailed", "PruneSignInState"}, testFlows},
 	{[]string{"ClaimSAMLFlow"}, testClaimSAMLFlow},
-	{[]string{"CreateGrant", "RedeemGrant", "Grant", "RevokeGrant", "VoidGrant", "RevokeGrantsOf"}, testGrants},
+	{[]string{"CreateGrant", "RedeemGrant", "BoundGrant", "RevokeGrant", "VoidGrant", "RevokeGrantsOf"}, testGrants},
 	{[]string{"CreateAuditEvent", "AuditEvents", "CreateSignInEvent", "SignInEventsPage", "RecordSignIn",
 		"PruneSignInEvents"}, testRecords},
 	{[]string{"CreateProvisionedUser", "UserAccountByIdentity", "UserAccountByLiveIdentity", "MarkProfileOwner",

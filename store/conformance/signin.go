@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -352,10 +353,10 @@ func testGrants(e *env) {
 	e.ok(e.s.CreateGrant(e.ctx, g))
 	dup := e.grant(code, e.now.Add(time.Minute))
 	e.exists(e.s.CreateGrant(e.ctx, dup), "code", "duplicate code")
-	got, err := e.s.Grant(e.ctx, e.ws, g.ID)
+	got, err := e.s.BoundGrant(e.ctx, e.ws, g.ID)
 	e.ok(err)
 	e.check(got.CodeHash == code, "grant %+v", got)
-	_, err = e.s.Grant(e.ctx, e.ws, store.NewID())
+	_, err = e.s.BoundGrant(e.ctx, e.ws, store.NewID())
 	e.is(err, store.ErrNotFound, "missing grant")
 
 	// Another client's presentation of the code neither spends it nor, once spent, revokes it.
@@ -366,7 +367,7 @@ func testGrants(e *env) {
 	e.check(got.RedeemedAt != nil, "redeemed %+v", got)
 	_, err = e.s.RedeemGrant(e.ctx, code, "other", e.now)
 	e.is(err, store.ErrNotFound, "another client's replay")
-	got, err = e.s.Grant(e.ctx, e.ws, g.ID)
+	got, err = e.s.BoundGrant(e.ctx, e.ws, g.ID)
 	e.ok(err)
 	e.check(got.RevokedAt == nil, "another client's replay revoked the grant")
 	_, err = e.s.RedeemGrant(e.ctx, code, "c", e.now)
@@ -383,7 +384,7 @@ func testGrants(e *env) {
 		e.ok(e.s.CreateGrant(e.ctx, lapsed))
 		_, err = e.s.RedeemGrant(e.ctx, lapsed.CodeHash, "c", e.now)
 		e.is(err, store.ErrNotFound, what)
-		got, err := e.s.Grant(e.ctx, e.ws, lapsed.ID)
+		got, err := e.s.BoundGrant(e.ctx, e.ws, lapsed.ID)
 		e.ok(err)
 		e.check(got.RedeemedAt == nil && got.RevokedAt == nil, "%s: grant %+v", what, got)
 	}
@@ -405,10 +406,12 @@ func testGrants(e *env) {
 		}
 	}
 
+	testGrantBinding(e)
+
 	other := e.grant(unique("code-"), e.now.Add(time.Minute))
 	e.ok(e.s.CreateGrant(e.ctx, other))
 	e.ok(e.s.RevokeGrant(e.ctx, other.ID, e.now))
-	got, err = e.s.Grant(e.ctx, e.ws, other.ID)
+	got, err = e.s.BoundGrant(e.ctx, e.ws, other.ID)
 	e.ok(err)
 	e.check(got.RevokedAt != nil, "not revoked")
 	_, err = e.s.RedeemGrant(e.ctx, other.CodeHash, "c", e.now)
@@ -422,7 +425,7 @@ func testGrants(e *env) {
 	_, err = e.s.RedeemGrant(e.ctx, refused.CodeHash, "c", e.now)
 	e.ok(err)
 	e.ok(e.s.VoidGrant(e.ctx, refused.ID, e.now))
-	got, err = e.s.Grant(e.ctx, e.ws, refused.ID)
+	got, err = e.s.BoundGrant(e.ctx, e.ws, refused.ID)
 	e.ok(err)
 	e.check(got.RevokedAt != nil && got.RedeemedAt == nil, "voided grant: revoked and unredeemed")
 	_, err = e.s.RedeemGrant(e.ctx, refused.CodeHash, "c", e.now)
@@ -448,7 +451,7 @@ func testGrants(e *env) {
 	e.ok(err)
 	e.check(n == 2, "revoked %d grants, want 2", n)
 	for _, g := range []*models.Grant{mine, second, otherApp, later} {
-		got, err := e.s.Grant(e.ctx, e.ws, g.ID)
+		got, err := e.s.BoundGrant(e.ctx, e.ws, g.ID)
 		e.ok(err)
 		e.check((got.RevokedAt != nil) == (g == mine || g == second), "grant %v revoked: %v", g.ID, got.RevokedAt)
 	}
@@ -478,7 +481,7 @@ func testRecords(e *env) {
 
 	g := e.grant(unique("code-"), e.now.Add(time.Minute))
 	e.ok(e.s.RecordSignIn(e.ctx, nil, e.audit("sign_in"), g, e.signInEvent("accepted")))
-	_, err := e.s.Grant(e.ctx, e.ws, g.ID)
+	_, err := e.s.BoundGrant(e.ctx, e.ws, g.ID)
 	e.ok(err)
 	e.ok(e.s.RecordSignIn(e.ctx, nil, e.audit("sign_in"), nil, e.signInEvent("refused")))
 	// A refused row refuses the others.
@@ -579,4 +582,67 @@ func testProvisioned(e *env) {
 	e.ok(e.s.UpdateConnection(e.ctx, conn))
 	_, _, err = e.s.UserAccountByLiveIdentity(e.ctx, e.ws, conn.ID, "jit-id")
 	e.is(err, store.ErrNotFound, "identity at an inactive connection")
+}
+
+// testGrantBinding: a grant that records its binding (connection and identifier key) holds
+// while the account is bound there to that identifier: BoundGrant finds it and RedeemGrant
+// redeems it; once the credential is removed or rebound to another identifier, or the identity
+// is another account's, neither does. The same identifier bound again (another case, the same
+// key) keeps it. A connection's status is no part of it.
+func testGrantBinding(e *env) {
+	conn := e.connection(unique("Bound IdP "))
+	bound := func(identifier string) (*models.Grant, *models.UserAccount) {
+		g := e.grant(unique("code-"), e.now.Add(time.Minute))
+		u, err := e.s.UserAccount(e.ctx, e.ws, g.UserAccountID)
+		e.ok(err)
+		e.ok(e.s.UpsertCredential(e.ctx, e.credential(u, conn, identifier)))
+		g.ConnectionID, g.IdentifierKey = &conn.ID, models.Key(identifier)
+		e.ok(e.s.CreateGrant(e.ctx, g))
+		return g, u
+	}
+	holds := func(g *models.Grant, want bool, what string) {
+		e.t.Helper()
+		_, err := e.s.BoundGrant(e.ctx, e.ws, g.ID)
+		if want {
+			e.ok(err)
+		} else {
+			e.is(err, store.ErrNotFound, what)
+		}
+	}
+
+	kept, u := bound(unique("Kept-"))
+	holds(kept, true, "a bound grant")
+	e.ok(e.s.UpsertCredential(e.ctx, e.credential(u, conn, strings.ToUpper(kept.IdentifierKey))))
+	holds(kept, true, "the same identifier bound again")
+	conn.Status = models.StatusInactive
+	e.ok(e.s.UpdateConnection(e.ctx, conn))
+	holds(kept, true, "a grant of a deactivated connection")
+	_, err := e.s.RedeemGrant(e.ctx, kept.CodeHash, "c", e.now)
+	e.ok(err)
+
+	removed, u := bound(unique("removed-"))
+	existed, err := e.s.DeleteCredential(e.ctx, e.ws, u.ID, conn.ID)
+	e.ok(err)
+	e.check(existed, "no credential to delete")
+	holds(removed, false, "a grant whose credential was removed")
+	_, err = e.s.RedeemGrant(e.ctx, removed.CodeHash, "c", e.now)
+	e.is(err, store.ErrNotFound, "the code of a grant whose credential was removed")
+
+	rebound, u := bound(unique("rebound-"))
+	e.ok(e.s.UpsertCredential(e.ctx, e.credential(u, conn, unique("another-"))))
+	holds(rebound, false, "a grant whose credential was rebound")
+	_, err = e.s.RedeemGrant(e.ctx, rebound.CodeHash, "c", e.now)
+	e.is(err, store.ErrNotFound, "the code of a grant whose credential was rebound")
+
+	// The identity now another account's: the grant's account is bound no more.
+	moved, u := bound(unique("moved-"))
+	_, err = e.s.DeleteCredential(e.ctx, e.ws, u.ID, conn.ID)
+	e.ok(err)
+	e.ok(e.s.UpsertCredential(e.ctx, e.credential(e.user(unique("other-")), conn, moved.IdentifierKey)))
+	holds(moved, false, "a grant whose identity is another account's")
+
+	// A grant from before migration 33 records no binding and is not checked.
+	old := e.grant(unique("code-"), e.now.Add(time.Minute))
+	e.ok(e.s.CreateGrant(e.ctx, old))
+	holds(old, true, "a grant without a binding")
 }
