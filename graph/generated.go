@@ -569,6 +569,7 @@ type ComplexityRoot struct {
 		ID        func(childComplexity int) int
 		Identity  func(childComplexity int) int
 		Status    func(childComplexity int) int
+		Warnings  func(childComplexity int) int
 	}
 
 	TestSignInAccount struct {
@@ -802,6 +803,7 @@ type TestSignInResolver interface {
 	Identity(ctx context.Context, obj *models.TestSignIn) (*provision.TestIdentity, error)
 	Decision(ctx context.Context, obj *models.TestSignIn) (*provision.TestDecision, error)
 	Error(ctx context.Context, obj *models.TestSignIn) (*string, error)
+	Warnings(ctx context.Context, obj *models.TestSignIn) ([]string, error)
 }
 type UserAccountResolver interface {
 	Credentials(ctx context.Context, obj *models.UserAccount) ([]*models.Credential, error)
@@ -3218,6 +3220,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TestSignIn.Status(childComplexity), true
+	case "TestSignIn.warnings":
+		if e.ComplexityRoot.TestSignIn.Warnings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestSignIn.Warnings(childComplexity), true
 
 	case "TestSignInAccount.id":
 		if e.ComplexityRoot.TestSignInAccount.ID == nil {
@@ -5021,6 +5029,12 @@ type TestSignIn {
   decision: TestSignInDecision
   "What failed, for the administrator."
   error: String
+  """
+  What the administrator should fix although the identity provider's answer was accepted: a SAML
+  response signed with SHA-1, which the connection accepts (samlConfig.acceptSha1Signatures),
+  names the algorithm and the fix. Empty when there is nothing to say.
+  """
+  warnings: [String!]!
   expiresAt: Time!
   createdAt: Time!
 }
@@ -6025,6 +6039,8 @@ func (ec *executionContext) childFields_TestSignIn(ctx context.Context, field gr
 		return ec.fieldContext_TestSignIn_decision(ctx, field)
 	case "error":
 		return ec.fieldContext_TestSignIn_error(ctx, field)
+	case "warnings":
+		return ec.fieldContext_TestSignIn_warnings(ctx, field)
 	case "expiresAt":
 		return ec.fieldContext_TestSignIn_expiresAt(ctx, field)
 	case "createdAt":
@@ -17323,6 +17339,29 @@ func (ec *executionContext) fieldContext_TestSignIn_error(_ context.Context, fie
 	return graphql.NewScalarFieldContext("TestSignIn", field, true, true, "String")
 }
 
+func (ec *executionContext) _TestSignIn_warnings(ctx context.Context, field graphql.CollectedField, obj *models.TestSignIn) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestSignIn_warnings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TestSignIn().Warnings(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestSignIn_warnings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestSignIn", field, true, true, "String")
+}
+
 func (ec *executionContext) _TestSignIn_expiresAt(ctx context.Context, field graphql.CollectedField, obj *models.TestSignIn) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -25899,6 +25938,12 @@ func (ec *executionContext) _TestSignIn(ctx context.Context, sel ast.SelectionSe
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._TestSignIn_error(ctx, field, obj)
+				})
+		case "warnings":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TestSignIn_warnings(ctx, field, obj)
 				})
 		case "expiresAt":
 			out.Values[i] = ec._TestSignIn_expiresAt(ctx, field, obj)

@@ -531,6 +531,9 @@ type ClaimedFlow struct {
 	notBound bool
 	// samlAnswer is the sealed identity ClaimSAMLFlow took with the flow (nil: none).
 	samlAnswer []byte
+	// warnings are those AcceptSAMLAnswer kept with samlAnswer (SAMLIdentity): a test
+	// sign-in's result shows them.
+	warnings []string
 	// lookup is the person bound to samlAnswer's identity, which ClaimSAMLFlow looked up with
 	// the claim (nil: it did not); the decision's fast path uses it (liveIdentity).
 	lookup *store.IdentityLookup

@@ -104,8 +104,9 @@ func (s *Service) PendingSAMLFlow(ctx context.Context, relayState, inResponseTo,
 // accepted once per connection until keepUntil, after which the SAML time checks refuse the
 // assertion anyway (a replay, on any replica, fails the flow), and the identity is kept,
 // encrypted, until the browser's continuation claims the flow. A second answer to one flow
-// is refused.
-func (s *Service) AcceptSAMLAnswer(ctx context.Context, p *SAMLPending, assertionID string, keepUntil time.Time, id Identity) error {
+// is refused. warnings, what the transport found wrong in a response it accepted (a SHA-1
+// signature), are kept with the identity: a test sign-in shows them.
+func (s *Service) AcceptSAMLAnswer(ctx context.Context, p *SAMLPending, assertionID string, keepUntil time.Time, id Identity, warnings []string) error {
 	ctx = signInState(ctx)
 	// A refused answer leaves the flow open: an answer accepted before it may be the browser's.
 	cf := &ClaimedFlow{Flow: p.Flow, Connection: p.Connection, keepOpen: true}
@@ -115,7 +116,7 @@ func (s *Service) AcceptSAMLAnswer(ctx context.Context, p *SAMLPending, assertio
 	if err := usableAssertionID(assertionID); err != nil {
 		return refuse(err)
 	}
-	b, err := json.Marshal(id)
+	b, err := json.Marshal(samlAnswer{Identity: id, Warnings: warnings})
 	if err != nil {
 		return internal("saml answer", err)
 	}
@@ -154,8 +155,8 @@ func usableAssertionID(id string) error {
 }
 
 // SAMLIdentity returns the identity AcceptSAMLAnswer kept for a flow the browser has now
-// claimed with ClaimSAMLFlow. Without one (the browser came before the IdP's answer), the
-// flow fails.
+// claimed with ClaimSAMLFlow, and keeps its warnings on f for CompleteFlow. Without one (the
+// browser came before the IdP's answer), the flow fails.
 func (s *Service) SAMLIdentity(ctx context.Context, f *ClaimedFlow) (Identity, error) {
 	if f.samlAnswer == nil {
 		return Identity{}, s.FailFlow(ctx, f, "The identity provider's answer is missing.", "the browser continued a SAML flow that has no accepted response")
@@ -164,11 +165,21 @@ func (s *Service) SAMLIdentity(ctx context.Context, f *ClaimedFlow) (Identity, e
 	if err != nil {
 		return Identity{}, internal("saml identity", err)
 	}
-	var id Identity
-	if err := json.Unmarshal(b, &id); err != nil {
+	var a samlAnswer
+	if err := json.Unmarshal(b, &a); err != nil {
 		return Identity{}, internal("saml identity", err)
 	}
-	return id, nil
+	f.warnings = a.Warnings
+	return a.Identity, nil
+}
+
+// samlAnswer is what AcceptSAMLAnswer keeps, sealed, for the browser's continuation: the
+// identity, and the warnings of the response that a test sign-in shows (testWarnings). The
+// identity's fields are the JSON object's own, as before the warnings were kept beside them:
+// an answer kept by an earlier version reads the same, with no warnings.
+type samlAnswer struct {
+	Identity
+	Warnings []string `json:",omitempty"`
 }
 
 // TestSignInRetention keeps a test sign-in's result (an identity) this long after it expired.

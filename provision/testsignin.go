@@ -36,10 +36,13 @@ type TestSignInStart struct {
 }
 
 // TestSignInResult is what a test learned: the normalised identity and the decision the
-// engine would make. It is stored as JSON and shown as is (REST, GraphQL, the result page).
+// engine would make, and what the administrator should fix although the sign-in worked (the
+// identity provider signed with SHA-1, which the connection accepts). It is stored as JSON
+// and shown as is (REST, GraphQL, the result page).
 type TestSignInResult struct {
 	Identity *TestIdentity `json:"identity"`
 	Decision *TestDecision `json:"decision"`
+	Warnings []string      `json:"warnings,omitempty"`
 }
 
 // TestIdentity is the normalised identity as the engine reads it.
@@ -84,6 +87,15 @@ func ResultOf(t *models.TestSignIn) *TestSignInResult {
 		return nil
 	}
 	return &r
+}
+
+// TestWarnings are a test's warnings, never nil (empty: none, or no result yet; a result
+// stored before tests had warnings has none).
+func TestWarnings(t *models.TestSignIn) []string {
+	if r := ResultOf(t); r != nil && r.Warnings != nil {
+		return r.Warnings
+	}
+	return []string{}
 }
 
 // StartTestSignIn starts a test of a connection in testing or active status (INVALID_STATE
@@ -266,7 +278,7 @@ func (s *Service) completeTest(ctx context.Context, f *ClaimedFlow, id Identity)
 		id.Claims = map[string]any{}
 	}
 	r := &TestSignInResult{Identity: &TestIdentity{Identifier: id.Identifier, Email: id.Email, FirstName: id.FirstName,
-		LastName: id.LastName, Claims: id.Claims}}
+		LastName: id.LastName, Claims: id.Claims}, Warnings: f.warnings}
 	res, err := s.dryRun(ctx, t.BrandID, f.Connection, id)
 	if err != nil {
 		msg := "The decision failed: " + models.FieldMessage(err)

@@ -561,6 +561,11 @@ func (r *testSignInResolver) Error(ctx context.Context, obj *models.TestSignIn) 
 	return testSignInError(obj), nil
 }
 
+// Warnings is the resolver for the warnings field.
+func (r *testSignInResolver) Warnings(ctx context.Context, obj *models.TestSignIn) ([]string, error) {
+	return provision.TestWarnings(obj), nil
+}
+
 // Credentials is the resolver for the credentials field.
 func (r *userAccountResolver) Credentials(ctx context.Context, obj *models.UserAccount) ([]*models.Credential, error) {
 	return r.Svc.Credentials(ctx, obj)

@@ -369,6 +369,10 @@ type SAMLLogin struct {
 	// SHA1: the response or assertion is signed with SHA-1, which the connection accepts
 	// (samlConfig.acceptSha1Signatures); the ACS warns of it.
 	SHA1 bool
+	// Warnings are what the administrator running a test sign-in is told of a response that
+	// was accepted (the SHA-1 it was signed with: SHA1); a real sign-in logs SHA1 instead
+	// (warnSHA1).
+	Warnings []string
 }
 
 // LoginError is a failed upstream login: Public is what the person may see; Private, the
@@ -457,8 +461,12 @@ func (c *SAMLResponses) Check(r *http.Request, sp *provision.SAMLSP, conn *model
 	if !hasBearerConfirmation(a) {
 		return nil, &LoginError{Public: publicSAMLFailure, Private: errors.New("assertion has no bearer SubjectConfirmation (no Recipient)")}
 	}
-	return &SAMLLogin{Identity: samlIdentity(a, conn.SAMLConfig().AttributeMapping), AssertionID: a.ID,
-		KeepUntil: a.IssueInstant.Add(maxIssueAge + time.Minute), SHA1: policy.used}, nil
+	login := &SAMLLogin{Identity: samlIdentity(a, conn.SAMLConfig().AttributeMapping), AssertionID: a.ID,
+		KeepUntil: a.IssueInstant.Add(maxIssueAge + time.Minute), SHA1: policy.used}
+	if w := policy.warning(); w != "" {
+		login.Warnings = append(login.Warnings, w)
+	}
+	return login, nil
 }
 
 // bearerMethod is the SubjectConfirmation method of the Web SSO profile.

@@ -1,6 +1,7 @@
 package sso
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/beevik/etree"
@@ -31,7 +32,7 @@ type sha1SignatureError struct{ name, uri string }
 
 func (e sha1SignatureError) Error() string {
 	return fmt.Sprintf("the identity provider signed with %s (%s), which this connection refuses: set the IdP's signature "+
-		"algorithm to SHA-256 (RSA-SHA256), or, for an IdP that cannot, set the connection's samlConfig.acceptSha1Signatures", e.name, e.uri)
+		"algorithm to SHA-256 (RSA-SHA256), or, for an IdP that cannot, set the connection's samlConfig.acceptSha1Signatures to true", e.name, e.uri)
 }
 
 // sha1Digest is the one SHA-1 algorithm with a sound use in a response: RSA-OAEP's digest, in
@@ -99,20 +100,36 @@ func sha1Declared(el *etree.Element) error {
 // sha1Policy is a connection's rule on SHA-1 (models.Connection.SAMLAcceptSHA1) applied to
 // the signatures the check of one response verifies, by both readers: verifySignature and,
 // as crewjam's ServiceProvider.SignatureVerifier, parseResponse. Used records that a signature
-// it let through was made with SHA-1 (the ACS warns of it: SAMLLogin.SHA1).
+// it let through was made with SHA-1 (the ACS warns of it: SAMLLogin.SHA1), and alg which
+// algorithm (the first one found: SAMLLogin.Warnings names it).
 type sha1Policy struct {
 	accept bool
 	used   bool
+	alg    sha1SignatureError
 }
 
 // allows refuses el's signature when it is made with SHA-1 and SHA-1 is not accepted.
 func (p *sha1Policy) allows(el *etree.Element) error {
 	err := refuseSHA1(el)
 	if err != nil && p.accept {
+		if !p.used {
+			errors.As(err, &p.alg)
+		}
 		p.used = true
 		return nil
 	}
 	return err
+}
+
+// warning is what a test sign-in shows when the policy let a SHA-1 signature through: the
+// algorithm, and the way off it ("" when none was).
+func (p *sha1Policy) warning() string {
+	if !p.used {
+		return ""
+	}
+	return fmt.Sprintf("The identity provider signed the response with %s (%s). SHA-1 is broken for collisions, and this connection "+
+		"accepts it only because its samlConfig.acceptSha1Signatures is true: set the IdP's signature algorithm to SHA-256 (RSA-SHA256), "+
+		"then set acceptSha1Signatures to false.", p.alg.name, p.alg.uri)
 }
 
 // VerifySignature is crewjam's verification with allows first.

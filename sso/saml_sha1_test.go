@@ -112,7 +112,8 @@ func TestRefuseSHA1ReadsEverySignedInfoAlgorithm(t *testing.T) {
 // Check and by crewjam's reading (parseResponse, which Check leaves some responses to), saying
 // what to change; a connection that accepts SHA-1 signs the same person in; and neither reader
 // accepts a SHA-1 response signed with another key when SHA-1 is accepted. An accepted SHA-1
-// response is marked (SAMLLogin.SHA1, which the ACS warns of); a SHA-256 one is not.
+// response is marked (SAMLLogin.SHA1, which the ACS warns of) and has a warning naming the
+// algorithm (SAMLLogin.Warnings, which a test sign-in shows); a SHA-256 one has neither.
 func TestSAMLSHA1Signatures(t *testing.T) {
 	w := newPlainSAMLWorld(t)
 	w.idp.SignWith(dsig.RSASHA1SignatureMethod)
@@ -162,6 +163,12 @@ func TestSAMLSHA1Signatures(t *testing.T) {
 				}
 				if login.Identity.Identifier != "00u1ada" || login.SHA1 == c.sha256 || crewjamPolicy.used == c.sha256 {
 					t.Fatalf("identity %+v, marked signed with SHA-1 %v (crewjam's reading: %v)", login.Identity, login.SHA1, crewjamPolicy.used)
+				}
+				// The warning a test sign-in shows names the algorithm, from either reader.
+				named := "signed the response with RSA-SHA1 (" + dsig.RSASHA1SignatureMethod + ")"
+				if c.sha256 && (len(login.Warnings) != 0 || crewjamPolicy.warning() != "") ||
+					!c.sha256 && (len(login.Warnings) != 1 || !strings.Contains(login.Warnings[0], named) || !strings.Contains(crewjamPolicy.warning(), named)) {
+					t.Fatalf("warnings %q (crewjam's reading: %q)", login.Warnings, crewjamPolicy.warning())
 				}
 				return
 			}

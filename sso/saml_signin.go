@@ -146,7 +146,7 @@ func (s *SAMLSignIn) acs(w http.ResponseWriter, r *http.Request) {
 		s.rp.refuse(w, r, s.rp.svc.FailFlow(ctx, cf, public, cause))
 		return
 	}
-	if err := s.rp.svc.AcceptSAMLAnswer(ctx, p, login.AssertionID, login.KeepUntil, login.Identity); err != nil {
+	if err := s.rp.svc.AcceptSAMLAnswer(ctx, p, login.AssertionID, login.KeepUntil, login.Identity, login.Warnings); err != nil {
 		if models.ErrorCode(err) == models.EUNAVAILABLE {
 			// The flow is not claimed and the answer was not kept (it and its assertion ID are
 			// one statement): the 503 page saying to reload, whose form posted again once the

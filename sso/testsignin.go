@@ -61,6 +61,8 @@ var testPage = template.Must(template.New("test").Parse(`<!doctype html>
 <h1>Test sign-in: {{.Status}}</h1>
 <p>This was a test: nothing was written (no user, credential or account).</p>
 {{if .Error}}<h2>What failed</h2><p role="alert" id="error">{{.Error}}</p>{{end}}
+{{with .Warnings}}<h2>Warnings</h2>
+<ul id="warnings">{{range .}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{with .Result}}{{with .Identity}}<h2>Identity</h2>
 <dl id="identity"><dt>Identifier</dt><dd>{{.Identifier}}</dd><dt>Email</dt><dd>{{.Email}}</dd>
 <dt>First name</dt><dd>{{.FirstName}}</dd><dt>Last name</dt><dd>{{.LastName}}</dd></dl>{{end}}
@@ -72,12 +74,14 @@ var testPage = template.Must(template.New("test").Parse(`<!doctype html>
 </main></body></html>
 `))
 
-// writeTestPage shows a test sign-in: the identity, the claims, the decision, or what failed.
+// writeTestPage shows a test sign-in: the identity, the claims, the decision, or what failed,
+// and its warnings.
 func writeTestPage(w http.ResponseWriter, t *models.TestSignIn) {
 	data := struct {
 		Status, Error string
+		Warnings      []string
 		Result        any
-	}{Status: t.Status, Error: t.Error}
+	}{Status: t.Status, Error: t.Error, Warnings: provision.TestWarnings(t)}
 	if res := provision.ResultOf(t); res != nil {
 		claims := ""
 		if res.Identity != nil && len(res.Identity.Claims) > 0 {
