@@ -382,7 +382,9 @@ func TestCLIClients(t *testing.T) {
 			_, err := tokenErr(e.URL, created.ClientID, rotated.ClientSecret)
 			return err != nil && e.GQL(tok, `{ viewer { clientId } }`, nil).Status == http.StatusUnauthorized
 		})
-		run(0, "clients", "revoke", created.ClientID) // idempotent
+		if out := run(0, "clients", "revoke", created.ClientID); !strings.Contains(out, "already revoked") { // idempotent
+			t.Errorf("revoke of a revoked client: %s", out)
+		}
 		if err := json.Unmarshal([]byte(run(0, "clients", "list", "--json")), &listed); err != nil || listed[1].Status != "revoked" {
 			t.Fatalf("list after revoke: %+v %v", listed, err)
 		}
@@ -399,7 +401,7 @@ func TestCLIClients(t *testing.T) {
 			}
 		}
 		slices.Sort(actions)
-		if want := []string{"integration_client.create", "integration_client.revoke", "integration_client.revoke",
+		if want := []string{"integration_client.create", "integration_client.revoke",
 			"integration_client.rotate_secret"}; !slices.Equal(actions, want) {
 			t.Errorf("operator audit events %v, want %v", actions, want)
 		}
@@ -427,6 +429,68 @@ func TestCLIClients(t *testing.T) {
 		})
 		if out := run(1, "clients", "list", "--workspace", "0190aaaa-0000-7000-8000-000000000000"); !strings.Contains(out, "no such workspace") {
 			t.Errorf("unknown workspace: %s", out)
+		}
+	})
+}
+
+// TestCLIClientsRevokeTwice, on both databases: revoking a revoked client succeeds (exit 0,
+// "already revoked" on stdout) and changes nothing, through the CLI and through GraphQL's
+// revokeIntegrationClient alike (one rule, in provision): one audit event, the first
+// revocation's time and the row untouched.
+func TestCLIClientsRevokeTwice(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		key := secret.NewKey()
+		env := []string{"GATEHOUSE_DATABASE_URL=" + dbURL, "GATEHOUSE_ENCRYPTION_KEY=" + key,
+			"GATEHOUSE_BOOTSTRAP_CLIENT_ID=" + testAdminID, "GATEHOUSE_BOOTSTRAP_CLIENT_SECRET=" + testAdminSecret}
+		run := func(args ...string) cliResult {
+			t.Helper()
+			r := gatehouseCLI(t, env, args...)
+			if r.code != 0 {
+				t.Fatalf("gatehouse %v: exit %d\nstdout: %s\nstderr: %s", args, r.code, r.stdout, r.stderr)
+			}
+			return r
+		}
+		var c clientJSON
+		if err := json.Unmarshal([]byte(run("clients", "create", "--name", "leaked", "--scopes", "graphql", "--json").stdout), &c); err != nil {
+			t.Fatal(err)
+		}
+		if r := run("clients", "revoke", c.ClientID); r.stdout != "revoked "+c.ClientID+"\n" {
+			t.Fatalf("first revoke: %q", r.stdout)
+		}
+		e := newTestEnv(t, dbURL, func(cfg *app.Config) { cfg.EncryptionKey = key })
+		// state is what a revocation must not change once made: the row's revocation and
+		// update times as stored, and the number of revocation events.
+		state := func() string {
+			t.Helper()
+			var times []string
+			var events []int
+			if err := e.App.Store().RawScan(t.Context(), &times,
+				"SELECT CAST(revoked_at AS TEXT) || ' ' || CAST(updated_at AS TEXT) FROM integration_clients WHERE client_id = ?", c.ClientID); err != nil || len(times) != 1 {
+				t.Fatalf("the client's times: %v %v", times, err)
+			}
+			if err := e.App.Store().RawScan(t.Context(), &events,
+				"SELECT COUNT(*) FROM audit_events WHERE action = 'integration_client.revoke' AND target_id = ?", c.ClientID); err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("%s, %d revocation events", times[0], events[0])
+		}
+		first := state()
+		if !strings.HasSuffix(first, ", 1 revocation events") {
+			t.Fatalf("after the first revoke: %s", first)
+		}
+		for i := range 2 {
+			if r := run("clients", "revoke", c.ClientID); r.stdout != c.ClientID+" is already revoked\n" || r.stderr != "" {
+				t.Fatalf("revoke again (%d): stdout %q, stderr %q", i+1, r.stdout, r.stderr)
+			}
+			d := e.MustGQL(e.AdminToken(), `mutation($id: String!) { revokeIntegrationClient(input: {clientId: $id}) {
+				integrationClient { revoked revokedAt } errors { code } } }`, map[string]any{"id": c.ClientID})
+			if get(d, "revokeIntegrationClient", "integrationClient", "revoked") != true ||
+				len(get(d, "revokeIntegrationClient", "errors").([]any)) != 0 {
+				t.Fatalf("revokeIntegrationClient of a revoked client: %v", d)
+			}
+			if now := state(); now != first {
+				t.Fatalf("revoking a revoked client changed it: %s, then %s", first, now)
+			}
 		}
 	})
 }

@@ -125,8 +125,14 @@ operating-system user. A secret is printed once, when created or rotated.`,
 	}
 	revoke.RunE = func(cmd *cobra.Command, args []string) error {
 		return withOperator(cmd.Context(), getenv, stderr, clientArg, func(ctx context.Context, svc *provision.Service) error {
-			if _, err := svc.RevokeIntegrationClient(ctx, args[0]); err != nil {
+			_, already, err := svc.RevokeIntegrationClient(ctx, args[0])
+			if err != nil {
 				return err
+			}
+			if already {
+				// Idempotent: nothing changed, nothing is audited.
+				fmt.Fprintf(stdout, "%s is already revoked\n", args[0])
+				return nil
 			}
 			fmt.Fprintf(stdout, "revoked %s\n", args[0])
 			return nil

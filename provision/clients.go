@@ -242,14 +242,14 @@ func (s *Service) IntegrationClients(ctx context.Context, workspaceID *string) (
 // already issued stay valid until they expire; revoke the client to stop them.
 func (s *Service) RotateIntegrationClientSecret(ctx context.Context, clientID string) (*models.IntegrationClient, string, error) {
 	var plain string
-	c, err := s.changeClient(ctx, clientID, "integration_client.rotate_secret", func(c *models.IntegrationClient) error {
+	c, _, err := s.changeClient(ctx, clientID, "integration_client.rotate_secret", func(c *models.IntegrationClient) (bool, error) {
 		if c.Revoked() {
-			return models.FieldError(models.EINVALIDSTATE, "clientId", clientID, "the client is revoked")
+			return false, models.FieldError(models.EINVALIDSTATE, "clientId", clientID, "the client is revoked")
 		}
 		plain = secret.Token(clientSecretPrefix, 32)
 		now := s.now()
 		c.SecretHash, c.SecretRotatedAt = secret.Hash(plain), &now
-		return nil
+		return true, nil
 	})
 	if err != nil {
 		return nil, "", err
@@ -258,26 +258,33 @@ func (s *Service) RotateIntegrationClientSecret(ctx context.Context, clientID st
 }
 
 // RevokeIntegrationClient revokes a client: it can no longer get tokens, and the tokens it has
-// stop working within the client cache TTL on every replica.
-func (s *Service) RevokeIntegrationClient(ctx context.Context, clientID string) (*models.IntegrationClient, error) {
-	return s.changeClient(ctx, clientID, "integration_client.revoke", func(c *models.IntegrationClient) error {
+// stop working within the client cache TTL on every replica. Revoking a revoked client succeeds
+// and changes nothing: no write, no audit event, the first revocation's time kept; already
+// says so (the API answers the same either way, the CLI says it).
+func (s *Service) RevokeIntegrationClient(ctx context.Context, clientID string) (c *models.IntegrationClient, already bool, err error) {
+	c, changed, err := s.changeClient(ctx, clientID, "integration_client.revoke", func(c *models.IntegrationClient) (bool, error) {
 		if c.Revoked() {
-			return nil // idempotent
+			return false, nil // idempotent
 		}
 		p := PrincipalFrom(ctx)
 		if c.ClientID == p.ClientID {
-			return models.FieldError(models.EINVALIDSTATE, "clientId", clientID, "a client cannot revoke itself")
+			return false, models.FieldError(models.EINVALIDSTATE, "clientId", clientID, "a client cannot revoke itself")
 		}
 		now := s.now()
 		c.RevokedAt = &now
-		return nil
+		return true, nil
 	})
+	if err != nil {
+		return nil, false, err
+	}
+	return c, !changed, nil
 }
 
-func (s *Service) changeClient(ctx context.Context, clientID, action string, change func(*models.IntegrationClient) error) (*models.IntegrationClient, error) {
-	var c *models.IntegrationClient
+// changeClient loads a client the caller may change, applies change and, when change reports
+// that it changed something, saves it with an audit event; changed is that report.
+func (s *Service) changeClient(ctx context.Context, clientID, action string, change func(*models.IntegrationClient) (bool, error)) (c *models.IntegrationClient, changed bool, err error) {
 	m := mutation{access: accessAdmin, action: action, target: "integration_client", op: action}
-	err := s.mutate(ctx, m, func(ctx context.Context, p *Principal) (_ audited, err error) {
+	err = s.mutate(ctx, m, func(ctx context.Context, p *Principal) (_ audited, err error) {
 		if e := models.CheckText("clientId", clientID); e != nil {
 			return audited{}, e
 		}
@@ -303,8 +310,8 @@ func (s *Service) changeClient(ctx context.Context, clientID, action string, cha
 		if c.PlatformAdmin && !p.PlatformAdmin {
 			return audited{}, models.Errorf(models.EFORBIDDEN, "only the platform admin client may change a platform admin client")
 		}
-		if err := change(c); err != nil {
-			return audited{}, err
+		if changed, err = change(c); err != nil || !changed {
+			return audited{unchanged: true}, err // nothing to change: no write, no event
 		}
 		if err := s.store.UpdateIntegrationClient(ctx, c); err != nil {
 			return audited{}, err
@@ -313,10 +320,10 @@ func (s *Service) changeClient(ctx context.Context, clientID, action string, cha
 		return audited{id: clientID, workspace: c.WorkspaceID}, nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	s.clients.forget(clientID)
-	return c, nil
+	return c, changed, nil
 }
 
 func validateScopes(scopes []string) ([]string, *models.Error) {

@@ -108,7 +108,7 @@ func (r *mutationResolver) RotateIntegrationClientSecret(ctx context.Context, in
 
 // RevokeIntegrationClient is the resolver for the revokeIntegrationClient field.
 func (r *mutationResolver) RevokeIntegrationClient(ctx context.Context, input model.RevokeIntegrationClientInput) (*model.RevokeIntegrationClientPayload, error) {
-	c, err := r.Svc.RevokeIntegrationClient(ctx, input.ClientID)
+	c, _, err := r.Svc.RevokeIntegrationClient(ctx, input.ClientID)
 	errs, err := payloadErrors(err)
 	if err != nil {
 		return nil, err
