@@ -174,7 +174,7 @@ func (s *Service) SAMLIdentity(ctx context.Context, f *ClaimedFlow) (Identity, e
 }
 
 // samlAnswer is what AcceptSAMLAnswer keeps, sealed, for the browser's continuation: the
-// identity, and the warnings of the response that a test sign-in shows (testWarnings). The
+// identity, and the warnings of the response that a test sign-in shows (completeTest). The
 // identity's fields are the JSON object's own, as before the warnings were kept beside them:
 // an answer kept by an earlier version reads the same, with no warnings.
 type samlAnswer struct {
