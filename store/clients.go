@@ -57,17 +57,27 @@ func (s *Store) IntegrationClients(ctx context.Context, ws uuid.UUID) ([]*models
 	return cs, translate(err)
 }
 
-// UpdateIntegrationClient saves a client's mutable fields.
-// Errors: ErrNotFound when the client is gone.
+// UpdateIntegrationClient saves a client's mutable fields, unless the client was revoked since
+// it was read: a revoked client is never written again, so that a write racing a revocation
+// (a secret rotation read before it, saved after it) cannot save the client's old, unrevoked
+// state over it and bring it back to life. The caller reads again (ErrStale).
+// Errors: ErrNotFound when the client is gone; ErrStale when it was revoked.
 func (s *Store) UpdateIntegrationClient(ctx context.Context, c *models.IntegrationClient) error {
 	c.UpdatedAt = s.now()
-	res := s.scoped(ctx, c.WorkspaceID).Model(&models.IntegrationClient{}).Where("id = ?", c.ID).
+	res := s.scoped(ctx, c.WorkspaceID).Model(&models.IntegrationClient{}).Where("id = ? AND revoked_at IS NULL", c.ID).
 		Updates(map[string]any{"name": c.Name, "secret_hash": c.SecretHash, "scopes": c.ScopeString,
 			"revoked_at": c.RevokedAt, "secret_rotated_at": c.SecretRotatedAt, "updated_at": c.UpdatedAt})
 	if res.Error != nil {
 		return translate(res.Error)
 	}
 	if res.RowsAffected == 0 {
+		var n int64
+		if err := s.scoped(ctx, c.WorkspaceID).Model(&models.IntegrationClient{}).Where("id = ?", c.ID).Count(&n).Error; err != nil {
+			return translate(err)
+		}
+		if n > 0 {
+			return ErrStale
+		}
 		return ErrNotFound
 	}
 	return nil

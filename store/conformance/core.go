@@ -266,6 +266,17 @@ func testIntegrationClients(e *env) {
 	gone := *c
 	gone.ID = store.NewID()
 	e.is(e.s.UpdateIntegrationClient(e.ctx, &gone), store.ErrNotFound, "update of a missing client")
+
+	// A copy read before a revocation is not saved over it: the revocation stays.
+	stale := *c
+	now := e.now
+	c.RevokedAt = &now
+	e.ok(e.s.UpdateIntegrationClient(e.ctx, c))
+	stale.SecretHash = "rotated"
+	e.is(e.s.UpdateIntegrationClient(e.ctx, &stale), store.ErrStale, "a write read before the revocation")
+	got, _ = e.s.IntegrationClient(e.ctx, e.ws, c.ClientID)
+	e.check(got.RevokedAt != nil && got.SecretHash != "rotated", "the revocation was lost: %+v", got)
+	e.is(e.s.UpdateIntegrationClient(e.ctx, c), store.ErrStale, "a second write of a revoked client")
 }
 
 func testSigningKeys(e *env) {
