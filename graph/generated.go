@@ -4016,6 +4016,7 @@ type Connection {
   domain is verified for this connection; anyone else is refused. For an identity provider that
   authenticates people of other organisations too (Google without an Internal audience, an Entra ID
   tenant with guests from other organisations).
+  At Google, the Workspace domain (hd) must be verified too: a personal Google account is refused.
   Linking by email and identities bound ahead of time are not affected. Default false.
   """
   jitVerifiedDomainsOnly: Boolean!

@@ -119,6 +119,14 @@ type Connection struct {
 	Domains []*Domain `gorm:"-"`
 }
 
+// GoogleIssuer is Google's OpenID Connect issuer.
+const GoogleIssuer = "https://accounts.google.com"
+
+// IsGoogle reports whether the connection's identity provider is Google (its OIDC issuer).
+func (c *Connection) IsGoogle() bool {
+	return c.Protocol == ProtocolOIDC && strings.TrimSuffix(c.OIDCIssuerURL, "/") == GoogleIssuer
+}
+
 // OIDCConfig is the OIDC half of a connection as the API shows it (no secret).
 type OIDCConfig struct {
 	IssuerURL    string

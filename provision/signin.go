@@ -473,18 +473,38 @@ func (d *decision) decide(ctx context.Context) (*SignInResult, error) {
 // its verified domains (models.Connection.JITVerifiedDomainsOnly), unless the identity provider
 // sent an email whose domain is verified for the connection; nil when it did. An address
 // derived from the identifier is not one the identity provider sent: at a multi-tenant identity
-// provider anyone's identifier would get an address on the connection's primary domain.
+// provider anyone's identifier would get an address on the connection's primary domain. At
+// Google, the account's Workspace domain (hd) must be verified too.
 func (d *decision) outsideVerifiedDomains(ctx context.Context) (*SignInResult, error) {
 	if d.id.Email == "" {
 		return d.refuse(ctx, nil, reasonOutsideVerifiedDomains, "the connection creates accounts only for an email on one of its verified domains (jitVerifiedDomainsOnly), and the identity provider sent no email it vouches for")
 	}
 	domain := emailDomain(d.id.Email)
 	ok, err := d.s.store.DomainVerifiedFor(ctx, d.brand.WorkspaceID, d.conn.ID, domain)
-	if err != nil || ok {
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return d.refuse(ctx, nil, reasonOutsideVerifiedDomains, "the connection creates accounts only for an email on one of its verified domains (jitVerifiedDomainsOnly), and "+
+			domain+" is not verified for it")
+	}
+	if !d.conn.IsGoogle() {
+		return nil, nil
+	}
+	// Google also signs in personal Google accounts, which anyone can make with a work
+	// address (or keep after leaving the organisation): only a Google Workspace account says
+	// which organisation's it is, in hd (its primary domain), and that must be verified too.
+	hd, _ := d.id.Claims["hd"].(string)
+	if hd == "" {
+		return d.refuse(ctx, nil, reasonOutsideVerifiedDomains, "the connection creates accounts only for an email on one of its verified domains (jitVerifiedDomainsOnly), "+
+			"and Google sent no hd claim: a personal Google account, not one of a Google Workspace organisation")
+	}
+	hd = strings.TrimSuffix(strings.ToLower(hd), ".")
+	if ok, err = d.s.store.DomainVerifiedFor(ctx, d.brand.WorkspaceID, d.conn.ID, hd); err != nil || ok {
 		return nil, err
 	}
 	return d.refuse(ctx, nil, reasonOutsideVerifiedDomains, "the connection creates accounts only for an email on one of its verified domains (jitVerifiedDomainsOnly), and "+
-		domain+" is not verified for it")
+		"the Google Workspace organisation's domain (hd) "+models.Clip(hd, 64)+" is not verified for it")
 }
 
 // decision carries one sign-in attempt's context to its outcome.

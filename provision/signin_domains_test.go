@@ -117,6 +117,17 @@ func TestSignInVerifiedDomainsOnly(t *testing.T) {
 				t.Fatalf("dry run: %+v %v", res, err)
 			}
 		})
+		t.Run("at Google, the Workspace domain (hd) must be verified too", func(t *testing.T) {
+			google.OIDCIssuerURL = models.GoogleIssuer
+			if err := e.st.UpdateConnection(ctx, google); err != nil {
+				t.Fatal(err)
+			}
+			refused(t, google, Identity{Identifier: "g-20", Email: "made@corp.test", Claims: map[string]any{}}, "a personal Google account")
+			refused(t, google, Identity{Identifier: "g-21", Email: "guest@corp.test", Claims: map[string]any{"hd": "gmail.test"}},
+				"the Google Workspace organisation's domain (hd) gmail.test is not verified for it")
+			refused(t, google, Identity{Identifier: "g-22", Email: "x@gmail.test", Claims: map[string]any{"hd": "corp.test"}}, "gmail.test is not verified for it")
+			provisioned(t, google, Identity{Identifier: "g-23", Email: "ws@corp.test", Claims: map[string]any{"hd": "Corp.Test"}})
+		})
 		t.Run("turned off, anyone is provisioned again", func(t *testing.T) {
 			google = must(e.s.UpdateConnection(ctx, google.ID.String(), ConnectionInput{JITVerifiedDomainsOnly: ptr(false)}))
 			provisioned(t, google, Identity{Identifier: "g-12", Email: "late@gmail.test"})
