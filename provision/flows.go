@@ -315,7 +315,7 @@ func (s *Service) route(ctx context.Context, ws uuid.UUID, req AuthorizeRequest)
 		}
 		domain = emailDomain(hint)
 	case req.DomainHint != "":
-		domain = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(req.DomainHint)), ".")
+		domain = domainKey(req.DomainHint)
 	default:
 		return nil, &AuthorizeResult{Kind: AuthorizeEmailPage}, nil
 	}

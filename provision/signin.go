@@ -5,8 +5,10 @@ import (
 	"errors"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"golang.org/x/net/idna"
 
 	"gatehouse/models"
 	"gatehouse/store"
@@ -260,8 +262,27 @@ func individualAccountName(id Identity) string {
 
 // emailDomain returns the normalised domain of a valid email address.
 func emailDomain(email string) string {
-	d := email[strings.LastIndexByte(email, '@')+1:]
-	return strings.TrimSuffix(strings.ToLower(d), ".")
+	return domainKey(email[strings.LastIndexByte(email, '@')+1:])
+}
+
+// domainKey is a domain as domains are stored (NormalizeDomain): lower case, no trailing dot,
+// and an internationalised name in its ASCII form, so that an address or hint whose domain
+// arrives in Unicode (bücher.example) finds the domain an admin verified
+// (xn--bcher-kva.example). Only a name that is valid as it is converts (IDNA2008's
+// registration profile: no mapping), so that a look-alike spelling the lookup profile would
+// map (fullwidth ｃｏｒｐ.example) never matches a verified domain; such a name, or any IDNA
+// refuses, is kept as it is and matches none.
+func domainKey(d string) string {
+	d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
+	for i := 0; i < len(d); i++ {
+		if d[i] >= utf8.RuneSelf {
+			if a, err := idna.Registration.ToASCII(d); err == nil {
+				return strings.ToLower(a)
+			}
+			return d
+		}
+	}
+	return d
 }
 
 // Reasons a portal can show.

@@ -740,3 +740,27 @@ func TestNativeAppLoopbackRedirectAnyPort(t *testing.T) {
 		}
 	})
 }
+
+// A login_hint or domain_hint whose domain is an internationalised name written in Unicode
+// routes to the connection that verified it, which is stored in its ASCII form
+// (xn--bcher-kva.example for bücher.example); a look-alike spelling (fullwidth letters of
+// example.com) routes nowhere.
+func TestHintsWithAnInternationalDomainRoute(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		w.addConnection(t, "Bücher", "buecher", idp, "xn--bcher-kva.example")
+		for _, c := range []struct{ hint, value string }{
+			{"login_hint", "jane@bücher.example"}, {"login_hint", "jane@BÜCHER.example"},
+			{"domain_hint", "bücher.example"}, {"domain_hint", "xn--bcher-kva.example"},
+		} {
+			if r, _ := w.signIn(t, newBrowser(t, idp.srv.URL), w.app, c.hint, c.value); !strings.HasPrefix(r.location, idp.srv.URL) {
+				t.Fatalf("%s=%s did not lead to the IdP: %d %s %.200s", c.hint, c.value, r.status, r.location, r.body)
+			}
+		}
+		if r, _ := w.signIn(t, newBrowser(t, idp.srv.URL), w.app, "domain_hint", "ｅｘａｍｐｌｅ.com"); strings.HasPrefix(r.location, idp.srv.URL) ||
+			!strings.Contains(r.body, "Single sign-on is not set up for") {
+			t.Fatalf("a fullwidth domain_hint: %d %s %.200s", r.status, r.location, r.body)
+		}
+	})
+}
