@@ -1,0 +1,103 @@
+package provision
+
+import (
+	"sync"
+	"testing"
+
+	"gatehouse/models"
+	"gatehouse/store/storetest"
+)
+
+// TestRevocationRacingRotation: secret rotations and revocations of one integration client run
+// at once, many times over. Whatever the interleaving, the client ends revoked, exactly one
+// revocation revoked it (one integration_client.revoke event; the others answer "already"),
+// every rotation either saved its secret with its event or was refused because the client is
+// revoked (never an internal error: a lost race is run again by transact), and no secret a
+// rotation returned authenticates. Without store.UpdateIntegrationClient's revoked_at IS NULL,
+// PostgreSQL (whose transactions overlap; SQLite's begin IMMEDIATE and run one at a time) lets
+// a rotation read before a revocation save the client unrevoked, and two revocations both audit.
+func TestRevocationRacingRotation(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newTestEnv(t, dbURL)
+		const rounds, revokers, rotators = 25, 3, 3
+		for round := 0; round < rounds; round++ {
+			c, _, err := e.s.CreateIntegrationClient(e.ctx, CreateIntegrationClientInput{Name: "raced", Scopes: []string{models.ScopeGraphQLRead}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var (
+				start     = make(chan struct{})
+				wg        sync.WaitGroup
+				mu        sync.Mutex
+				revoked   int      // revocations that revoked (not "already")
+				secrets   []string // secrets rotations returned
+				failures  []error
+				refusals  int // rotations refused: the client is revoked
+				rotations int
+			)
+			for i := 0; i < revokers+rotators; i++ {
+				wg.Add(1)
+				go func(revoke bool) {
+					defer wg.Done()
+					<-start
+					if revoke {
+						_, already, err := e.s.RevokeIntegrationClient(e.ctx, c.ClientID)
+						mu.Lock()
+						defer mu.Unlock()
+						if err != nil {
+							failures = append(failures, err)
+						} else if !already {
+							revoked++
+						}
+						return
+					}
+					_, plain, err := e.s.RotateIntegrationClientSecret(e.ctx, c.ClientID)
+					mu.Lock()
+					defer mu.Unlock()
+					switch {
+					case err == nil:
+						rotations++
+						secrets = append(secrets, plain)
+					case models.ErrorCode(err) == models.EINVALIDSTATE:
+						refusals++
+					default:
+						failures = append(failures, err)
+					}
+				}(i%2 == 0)
+			}
+			close(start)
+			wg.Wait()
+			if len(failures) > 0 {
+				t.Fatalf("round %d: %v", round, failures)
+			}
+			got, err := e.st.IntegrationClient(e.ctx, e.ws, c.ClientID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.RevokedAt == nil {
+				t.Fatalf("round %d: the client is not revoked after %d revocations (%d rotations saved)", round, revokers, rotations)
+			}
+			if revoked != 1 {
+				t.Fatalf("round %d: %d revocations revoked the client, want 1 (the others already)", round, revoked)
+			}
+			var revokeEvents, rotateEvents int
+			for _, ev := range []struct {
+				action string
+				n      *int
+			}{{"integration_client.revoke", &revokeEvents}, {"integration_client.rotate_secret", &rotateEvents}} {
+				if err := e.st.RawScan(e.ctx, ev.n, "SELECT count(*) FROM audit_events WHERE action = ? AND target_id = ?", ev.action, c.ClientID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if revokeEvents != 1 || rotateEvents != rotations || rotations+refusals != rotators {
+				t.Fatalf("round %d: %d revoke events (want 1), %d rotate events for %d rotations saved and %d refused of %d",
+					round, revokeEvents, rotateEvents, rotations, refusals, rotators)
+			}
+			for _, plain := range secrets {
+				if _, err := e.s.AuthenticateClient(e.ctx, c.ClientID, plain); err == nil {
+					t.Fatalf("round %d: a rotated secret of the revoked client authenticates", round)
+				}
+			}
+		}
+	})
+}
