@@ -293,6 +293,7 @@ const (
 	reasonDomainUnverified       = "An account with your email address exists, but your email domain is not verified for this identity provider, so it cannot be linked automatically. Contact your administrator."
 	reasonNoAutoProvisioning     = "You do not have an account for this portal, and accounts are not created automatically. Contact your administrator."
 	reasonOutsideVerifiedDomains = "Accounts are created automatically only for email addresses on your organization's verified domains, and your identity provider did not send one, so no account can be created for you. Contact your administrator."
+	reasonNotWorkspaceAccount    = "Accounts are created automatically only for your organization's Google Workspace accounts, and you signed in with a personal Google account or one of another organization, so no account can be created for you. Contact your administrator."
 	reasonNoEmail                = "Your identity provider did not send a valid email address, which a new account needs. Contact your administrator."
 	reasonUserNameTaken          = "Another account uses your email address as its user name, so no account can be created for you. Contact your administrator."
 	reasonDerivedEmailTaken      = "Your identity provider did not send an email address, and the address a new account would get from your identifier is another account's, so no account can be created for you. Contact your administrator."
@@ -517,14 +518,14 @@ func (d *decision) outsideVerifiedDomains(ctx context.Context) (*SignInResult, e
 	// which organisation's it is, in hd (its primary domain), and that must be verified too.
 	hd, _ := d.id.Claims["hd"].(string)
 	if hd == "" {
-		return d.refuse(ctx, nil, reasonOutsideVerifiedDomains, "the connection creates accounts only for an email on one of its verified domains (jitVerifiedDomainsOnly), "+
+		return d.refuse(ctx, nil, reasonNotWorkspaceAccount, "the connection creates accounts only for an email on one of its verified domains (jitVerifiedDomainsOnly), "+
 			"and Google sent no hd claim: a personal Google account, not one of a Google Workspace organisation")
 	}
 	hd = strings.TrimSuffix(strings.ToLower(hd), ".")
 	if ok, err = d.s.store.DomainVerifiedFor(ctx, d.brand.WorkspaceID, d.conn.ID, hd); err != nil || ok {
 		return nil, err
 	}
-	return d.refuse(ctx, nil, reasonOutsideVerifiedDomains, "the connection creates accounts only for an email on one of its verified domains (jitVerifiedDomainsOnly), and "+
+	return d.refuse(ctx, nil, reasonNotWorkspaceAccount, "the connection creates accounts only for an email on one of its verified domains (jitVerifiedDomainsOnly), and "+
 		"the Google Workspace organisation's domain (hd) "+models.Clip(hd, 64)+" is not verified for it")
 }
 

@@ -39,12 +39,13 @@ func TestSignInVerifiedDomainsOnly(t *testing.T) {
 		signIn := func(conn *models.Connection, id Identity) (*SignInResult, error) {
 			return e.s.SignIn(context.Background(), brand.ID, conn.ID, id)
 		}
-		refused := func(t *testing.T, conn *models.Connection, id Identity, cause string) {
+		// refusedFor: refused with reason, writing nothing, the audit detail saying cause.
+		refusedFor := func(t *testing.T, conn *models.Connection, id Identity, reason, cause string) {
 			t.Helper()
 			users, creds := e.count("user_accounts"), e.count("credentials")
 			res, err := signIn(conn, id)
-			if models.ErrorCode(err) != models.EFORBIDDEN || res == nil || res.Outcome != SignInRefused || res.Reason != reasonOutsideVerifiedDomains {
-				t.Fatalf("SignIn = %+v, %v; want the refusal for an email outside the verified domains", res, err)
+			if models.ErrorCode(err) != models.EFORBIDDEN || res == nil || res.Outcome != SignInRefused || res.Reason != reason {
+				t.Fatalf("SignIn = %+v, %v; want the refusal %q", res, err, reason)
 			}
 			if e.count("user_accounts") != users || e.count("credentials") != creds {
 				t.Fatal("a refused sign-in wrote an account or a credential")
@@ -52,6 +53,10 @@ func TestSignInVerifiedDomainsOnly(t *testing.T) {
 			if _, sum := e.lastAudit(); !strings.Contains(sum["detail"].(string), cause) {
 				t.Fatalf("the audit detail %q does not say %q", sum["detail"], cause)
 			}
+		}
+		refused := func(t *testing.T, conn *models.Connection, id Identity, cause string) {
+			t.Helper()
+			refusedFor(t, conn, id, reasonOutsideVerifiedDomains, cause)
 		}
 		provisioned := func(t *testing.T, conn *models.Connection, id Identity) *models.UserAccount {
 			t.Helper()
@@ -122,8 +127,11 @@ func TestSignInVerifiedDomainsOnly(t *testing.T) {
 			if err := e.st.UpdateConnection(ctx, google); err != nil {
 				t.Fatal(err)
 			}
-			refused(t, google, Identity{Identifier: "g-20", Email: "made@corp.test", Claims: map[string]any{}}, "a personal Google account")
-			refused(t, google, Identity{Identifier: "g-21", Email: "guest@corp.test", Claims: map[string]any{"hd": "gmail.test"}},
+			// The email is on a verified domain: the person reads that their Google account is
+			// not one of the organisation's, not that the email is elsewhere.
+			refusedFor(t, google, Identity{Identifier: "g-20", Email: "made@corp.test", Claims: map[string]any{}}, reasonNotWorkspaceAccount,
+				"a personal Google account")
+			refusedFor(t, google, Identity{Identifier: "g-21", Email: "guest@corp.test", Claims: map[string]any{"hd": "gmail.test"}}, reasonNotWorkspaceAccount,
 				"the Google Workspace organisation's domain (hd) gmail.test is not verified for it")
 			refused(t, google, Identity{Identifier: "g-22", Email: "x@gmail.test", Claims: map[string]any{"hd": "corp.test"}}, "gmail.test is not verified for it")
 			provisioned(t, google, Identity{Identifier: "g-23", Email: "ws@corp.test", Claims: map[string]any{"hd": "Corp.Test"}})
