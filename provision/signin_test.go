@@ -603,3 +603,62 @@ func TestSignInLinkedAccountDeletedMidDecision(t *testing.T) {
 		t.Fatalf("sign-in after the account's deletion: %+v, %v", got.res, got.err)
 	}
 }
+
+// TestSignInKeyIsTheBindings: every accepted decision's identifierKey, which a browser
+// sign-in's grant records (newGrant) and which holds the grant only while the account is bound
+// to it (store.grantStillBound), is the key of the credential the account is bound by at the
+// connection, whatever the case, surrounding space and Unicode of the identifier the identity
+// provider sent: provisioned (with the email sent, and with one derived), linked by email, and
+// the bound identity signing in again in another form. Otherwise a legitimate sign-in's code
+// would not redeem. Both databases.
+func TestSignInKeyIsTheBindings(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newTestEnv(t, dbURL)
+		brand := must(e.s.CreateBrand(e.ctx, BrandInput{Name: ptr("Portal")}))
+		conn := e.connection("keys", true, "member", true)
+		now := time.Now().UTC()
+		if err := e.st.Create(e.ctx, &models.Domain{ID: store.NewID(), WorkspaceID: e.ws, ConnectionID: conn.ID, Name: "keys.test",
+			Status: models.DomainVerified, VerificationMethod: models.VerifyDNSTXT, VerificationToken: "t", VerifiedAt: &now,
+			IsPrimary: true, CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		signIn := func(t *testing.T, id Identity, want SignInOutcome) *SignInResult {
+			t.Helper()
+			res, err := e.s.SignIn(context.Background(), brand.ID, conn.ID, id)
+			if err != nil || res.Outcome != want {
+				t.Fatalf("SignIn(%q) = %+v, %v; want %s", id.Identifier, res, err, want)
+			}
+			creds := must(e.st.CredentialsForAccounts(e.ctx, e.ws, []uuid.UUID{res.UserAccount.ID}))
+			for _, c := range creds[res.UserAccount.ID] {
+				if c.ConnectionID == conn.ID {
+					if res.identifierKey == "" || res.identifierKey != c.IdentifierKey {
+						t.Fatalf("SignIn(%q): the grant's key %q, the binding's %q", id.Identifier, res.identifierKey, c.IdentifierKey)
+					}
+					return res
+				}
+			}
+			t.Fatalf("SignIn(%q): the account is bound to nothing at the connection", id.Identifier)
+			return nil
+		}
+		must(e.s.CreateUserAccount(e.ctx, CreateUserAccountInput{Email: "linked@keys.test"}))
+		for _, tc := range []struct {
+			name    string
+			first   Identity
+			want    SignInOutcome
+			againAs string
+		}{
+			{"provisioned", Identity{Identifier: "  Ünïcode-ÉRIC\t", Email: "eric@keys.test"}, SignInProvisioned, "ünïcode-éric"},
+			{"provisioned, the Kelvin sign", Identity{Identifier: "KELVIN-\u212A", Email: "kelvin@keys.test"}, SignInProvisioned, " kelvin-k "},
+			{"provisioned with a derived email", Identity{Identifier: " Ĳssel-Ǆ "}, SignInProvisioned, "ĳssel-ǆ"},
+			{"linked by email", Identity{Identifier: "\u00a0LİNKED-Σ", Email: "Linked@Keys.Test"}, SignInLinkedByEmail, "linked-σ"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				first := signIn(t, tc.first, tc.want)
+				again := signIn(t, Identity{Identifier: tc.againAs}, SignInExistingIdentity)
+				if again.UserAccount.ID != first.UserAccount.ID || again.identifierKey != first.identifierKey {
+					t.Fatalf("signed in again as %v by %q; first %v by %q", again.UserAccount.ID, again.identifierKey, first.UserAccount.ID, first.identifierKey)
+				}
+			})
+		}
+	})
+}
