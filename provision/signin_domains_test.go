@@ -146,10 +146,10 @@ func TestSignInVerifiedDomainsOnly(t *testing.T) {
 // TestSignInVerifiedDomainsOnlyEmailForms: at a connection that restricts automatic
 // provisioning to its verified domains, no spelling of an address gets an account on a domain
 // that is not verified for this very connection. Letter case and surrounding space are the
-// same address; a look-alike domain (fullwidth or Cyrillic letters, a zero-width character, a
-// suffix or prefix), an address the email rule refuses (two @, a quoted local part, a trailing
-// dot: dropped, so no email), an IP literal, an IDN in its Unicode form (domains are stored in
-// their ASCII form: refused, never let in), an email-shaped identifier without an email, and a
+// same address, and so are an IDN's Unicode and ASCII forms (domainKey); a look-alike domain
+// (fullwidth or Cyrillic letters, a zero-width character, a suffix or prefix), an address the
+// email rule refuses (two @, a quoted local part, a trailing dot: dropped, so no email), an IP
+// literal, an email-shaped identifier without an email, and a
 // domain verified only for another connection of the workspace, in another workspace, or
 // failed, are not. On both databases.
 func TestSignInVerifiedDomainsOnlyEmailForms(t *testing.T) {
