@@ -521,7 +521,7 @@ func (d *decision) outsideVerifiedDomains(ctx context.Context) (*SignInResult, e
 		return d.refuse(ctx, nil, reasonNotWorkspaceAccount, "the connection creates accounts only for an email on one of its verified domains (jitVerifiedDomainsOnly), "+
 			"and Google sent no hd claim: a personal Google account, not one of a Google Workspace organisation")
 	}
-	hd = strings.TrimSuffix(strings.ToLower(hd), ".")
+	hd = domainKey(hd)
 	if ok, err = d.s.store.DomainVerifiedFor(ctx, d.brand.WorkspaceID, d.conn.ID, hd); err != nil || ok {
 		return nil, err
 	}
