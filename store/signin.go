@@ -216,15 +216,17 @@ func (s *Store) FlowByUpstreamRequest(ctx context.Context, requestID string) (*m
 }
 
 // RedeemGrant marks the grant of a code redeemed, if it was issued to clientID (the client
-// that authenticated the request), is unredeemed, unrevoked and unexpired, and its user account
-// is still there and active, and returns it. A code of clientID's that was redeemed already is
+// that authenticated the request), is unredeemed, unrevoked and unexpired, its user account
+// is still there and active, and still bound to the identity it signed in by (grantStillBound),
+// and returns it. A code of clientID's that was redeemed already is
 // a replay: the grant is revoked (so the tokens the first redemption issued stop working) and
 // the returned error is ErrStale. Anything else is ErrNotFound: another client's code, which
 // is neither spent nor revoked by whoever presents it (any public client's client_id
 // authenticates, so a leaked code would otherwise be anyone's to void, and the answer would
 // tell them it was live); a person deactivated (or deleted) in the minute between the
 // sign-in's decision and the redemption, who gets no tokens, as userinfo refuses them
-// afterwards, also once reactivated (models.UserAccount.SetActive).
+// afterwards, also once reactivated (models.UserAccount.SetActive); a person whose credential
+// was removed or rebound in that minute.
 // Errors: ErrStale (a replay) and ErrNotFound, as above.
 func (s *Store) RedeemGrant(ctx context.Context, codeHash, clientID string, now time.Time) (*models.Grant, error) {
 	g, err := queryRow(ctx, s, grantTable, `UPDATE grants SET redeemed_at = ?
