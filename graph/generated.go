@@ -559,6 +559,7 @@ type ComplexityRoot struct {
 		Errors     func(childComplexity int) int
 		Problems   func(childComplexity int) int
 		Success    func(childComplexity int) int
+		Warnings   func(childComplexity int) int
 	}
 
 	TestSignIn struct {
@@ -3177,6 +3178,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TestConnectionPayload.Success(childComplexity), true
+	case "TestConnectionPayload.warnings":
+		if e.ComplexityRoot.TestConnectionPayload.Warnings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TestConnectionPayload.Warnings(childComplexity), true
 
 	case "TestSignIn.createdAt":
 		if e.ComplexityRoot.TestSignIn.CreatedAt == nil {
@@ -4590,6 +4597,11 @@ type TestConnectionPayload {
   problems: [String!]!
   connection: Connection
   errors: [UserError!]!
+  """
+  What to change although the connection works (they fail nothing): a Google connection without
+  jitVerifiedDomainsOnly, a SAML connection that accepts SHA-1 signatures. Empty when none.
+  """
+  warnings: [String!]!
 }
 
 input ActivateConnectionInput {
@@ -6024,6 +6036,8 @@ func (ec *executionContext) childFields_TestConnectionPayload(ctx context.Contex
 		return ec.fieldContext_TestConnectionPayload_connection(ctx, field)
 	case "errors":
 		return ec.fieldContext_TestConnectionPayload_errors(ctx, field)
+	case "warnings":
+		return ec.fieldContext_TestConnectionPayload_warnings(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TestConnectionPayload", field.Name)
 }
@@ -17207,6 +17221,29 @@ func (ec *executionContext) fieldContext_TestConnectionPayload_errors(_ context.
 	return fc, nil
 }
 
+func (ec *executionContext) _TestConnectionPayload_warnings(ctx context.Context, field graphql.CollectedField, obj *model.TestConnectionPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TestConnectionPayload_warnings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Warnings, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TestConnectionPayload_warnings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TestConnectionPayload", field, false, false, "String")
+}
+
 func (ec *executionContext) _TestSignIn_id(ctx context.Context, field graphql.CollectedField, obj *models.TestSignIn) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -25880,6 +25917,11 @@ func (ec *executionContext) _TestConnectionPayload(ctx context.Context, sel ast.
 			}
 		case "errors":
 			out.Values[i] = ec._TestConnectionPayload_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "warnings":
+			out.Values[i] = ec._TestConnectionPayload_warnings(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -72,6 +72,9 @@ type TestReport struct {
 	SAMLMetadataProblem string
 	LatencyMs           int64
 	Problems            []string
+	// Warnings are what an admin should change although the connection works
+	// (connectionWarnings): they fail nothing.
+	Warnings []string
 }
 
 // SPKeyPair is the SAML service provider's signing key and certificate.

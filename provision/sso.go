@@ -222,6 +222,22 @@ type ConnectionTest struct {
 	Connection *models.Connection
 }
 
+// connectionWarnings are what an admin should change in a connection that works, as its test
+// reports them: settings that let in more than the admin likely means to. Never nil.
+func connectionWarnings(c *models.Connection) []string {
+	w := []string{}
+	if c.IsGoogle() && !c.JITVerifiedDomainsOnly {
+		w = append(w, "Google signs in any Google account, personal ones included, unless the app's audience at Google is Internal: "+
+			"set jitVerifiedDomainsOnly to true, so that accounts are created automatically only for Google Workspace accounts "+
+			"of this connection's verified domains (docs/sign-in.md, People of other organisations)")
+	}
+	if c.Protocol == models.ProtocolSAML && c.SAMLAcceptSHA1 {
+		w = append(w, "this connection accepts responses signed with SHA-1 (samlConfig.acceptSha1Signatures), which is broken for "+
+			"collisions: set the IdP's signature algorithm to SHA-256 (RSA-SHA256), then set acceptSha1Signatures to false")
+	}
+	return w
+}
+
 // TestConnection checks that the connection's identity provider is reachable and correctly
 // configured (OIDC: discovery and JWKS; SAML: certificate, SSO URL, metadata URL), within the
 // network timeout. It writes nothing but the resulting status (and its audit event): success
@@ -280,6 +296,7 @@ func (s *Service) TestConnection(ctx context.Context, rawID string) (*Connection
 		rep.Problems = []string{}
 	}
 	rep.Success = rep.Success && len(rep.Problems) == 0
+	rep.Warnings = connectionWarnings(c)
 
 	tested := c.Version
 	changedWhileTested := func() error {

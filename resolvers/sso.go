@@ -20,9 +20,10 @@ func (r *Resolver) testConnection(ctx context.Context, in model.TestConnectionIn
 	if err != nil {
 		return nil, err
 	}
-	out := &model.TestConnectionPayload{Problems: []string{}, Errors: errs}
+	out := &model.TestConnectionPayload{Problems: []string{}, Warnings: []string{}, Errors: errs}
 	if t != nil {
 		out.Success, out.Details, out.Problems, out.Connection = t.Success, &t.TestReport, t.Problems, t.Connection
+		out.Warnings = t.Warnings
 	}
 	return out, nil
 }

@@ -301,6 +301,7 @@ func (h *Handler) testConnection(w http.ResponseWriter, r *http.Request) (int, a
 			"clientAuthenticationValid": t.ClientAuthenticationValid,
 			"latencyMs":                 t.LatencyMs}),
 		"problems": t.Problems,
+		"warnings": t.Warnings,
 		"status":   t.Connection.Status,
 	}, nil
 }

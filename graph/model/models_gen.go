@@ -442,6 +442,9 @@ type TestConnectionPayload struct {
 	Problems   []string           `json:"problems"`
 	Connection *models.Connection `json:"connection,omitempty"`
 	Errors     []*UserError       `json:"errors"`
+	// What to change although the connection works (they fail nothing): a Google connection without
+	// jitVerifiedDomainsOnly, a SAML connection that accepts SHA-1 signatures. Empty when none.
+	Warnings []string `json:"warnings"`
 }
 
 type UpdateAccountInput struct {
