@@ -222,6 +222,10 @@ type ConnectionTest struct {
 	Connection *models.Connection
 }
 
+// SHA1Advice is how an admin moves a SAML connection off SHA-1, wherever Gatehouse says that
+// the connection accepts it: the connection test, a test sign-in, the server's log.
+const SHA1Advice = "set the IdP's signature algorithm to SHA-256 (RSA-SHA256), then set acceptSha1Signatures to false"
+
 // connectionWarnings are what an admin should change in a connection that works, as its test
 // reports them: settings that let in more than the admin likely means to. Never nil.
 func connectionWarnings(c *models.Connection) []string {
@@ -233,7 +237,7 @@ func connectionWarnings(c *models.Connection) []string {
 	}
 	if c.Protocol == models.ProtocolSAML && c.SAMLAcceptSHA1 {
 		w = append(w, "this connection accepts responses signed with SHA-1 (samlConfig.acceptSha1Signatures), which is broken for "+
-			"collisions: set the IdP's signature algorithm to SHA-256 (RSA-SHA256), then set acceptSha1Signatures to false")
+			"collisions: "+SHA1Advice)
 	}
 	return w
 }

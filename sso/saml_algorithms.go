@@ -6,6 +6,8 @@ import (
 
 	"github.com/beevik/etree"
 	dsig "github.com/russellhaering/goxmldsig"
+
+	"gatehouse/provision"
 )
 
 // SHA-1 in SAML signatures. SHA-1 is broken for collisions (SHAttered, 2017; a chosen prefix,
@@ -128,8 +130,7 @@ func (p *sha1Policy) warning() string {
 		return ""
 	}
 	return fmt.Sprintf("The identity provider signed the response with %s (%s). SHA-1 is broken for collisions, and this connection "+
-		"accepts it only because its samlConfig.acceptSha1Signatures is true: set the IdP's signature algorithm to SHA-256 (RSA-SHA256), "+
-		"then set acceptSha1Signatures to false.", p.alg.name, p.alg.uri)
+		"accepts it only because its samlConfig.acceptSha1Signatures is true: %s.", p.alg.name, p.alg.uri, provision.SHA1Advice)
 }
 
 // VerifySignature is crewjam's verification with allows first.

@@ -197,6 +197,6 @@ func (s *SAMLSignIn) warnSHA1(ctx context.Context, conn *models.Connection) {
 		return
 	}
 	s.rp.log.WarnContext(ctx, "saml: a response signed with SHA-1 was accepted, as the connection's samlConfig.acceptSha1Signatures allows; "+
-		"set the IdP to sign with SHA-256, then set acceptSha1Signatures to false (logged once per connection after each start)",
+		provision.SHA1Advice+" (logged once per connection after each start)",
 		"workspace_id", conn.WorkspaceID, "connection_id", conn.ID)
 }
