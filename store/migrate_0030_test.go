@@ -21,9 +21,8 @@ func TestMigration30KeepsApplicationsWithoutPKCE(t *testing.T) {
 			a.RequirePKCE = true
 			return a
 		}
-		// Omitted: the column this migration adds, which a version-29 table lacks.
 		before := app("gha_before")
-		if err := translate(s.db(ctx).Omit("RequirePKCE").Create(before).Error); err != nil {
+		if err := createInOldTable(ctx, s, before); err != nil {
 			t.Fatal(err)
 		}
 		migrateTwice(t, s)
