@@ -89,9 +89,9 @@ func ResultOf(t *models.TestSignIn) *TestSignInResult {
 	return &r
 }
 
-// TestWarnings are a test's warnings, never nil (empty: none, or no result yet; a result
+// WarningsOf are a test's warnings, never nil (empty: none, or no result yet; a result
 // stored before tests had warnings has none).
-func TestWarnings(t *models.TestSignIn) []string {
+func WarningsOf(t *models.TestSignIn) []string {
 	if r := ResultOf(t); r != nil && r.Warnings != nil {
 		return r.Warnings
 	}
@@ -370,11 +370,11 @@ func (s *Service) dryRun(ctx context.Context, brandID *uuid.UUID, conn *models.C
 	}
 }
 
-// TestVisibleTo reports whether a test's result may be shown to browser (its sign-in cookies):
+// ResultVisibleTo reports whether a test's result may be shown to browser (its sign-in cookies):
 // only the browser that ran the test, which holds the cookie of the test's flow among its
 // own, sees its identity, claims and failure cause; others read it through the API. A test no
 // browser ran (it expired first) shows only its status and message.
-func TestVisibleTo(t *models.TestSignIn, browser Browser) bool {
+func ResultVisibleTo(t *models.TestSignIn, browser Browser) bool {
 	return t.BrowserHash == "" || browser.owns(t.BrowserHash)
 }
 

@@ -563,7 +563,7 @@ func (r *testSignInResolver) Error(ctx context.Context, obj *models.TestSignIn) 
 
 // Warnings is the resolver for the warnings field.
 func (r *testSignInResolver) Warnings(ctx context.Context, obj *models.TestSignIn) ([]string, error) {
-	return provision.TestWarnings(obj), nil
+	return provision.WarningsOf(obj), nil
 }
 
 // Credentials is the resolver for the credentials field.

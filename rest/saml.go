@@ -90,7 +90,7 @@ func (h *Handler) getTestSignIn(_ http.ResponseWriter, r *http.Request) (int, an
 		return 0, nil, err
 	}
 	out := map[string]any{"id": t.ID.String(), "status": t.Status, "identity": nil, "decision": nil, "error": nil,
-		"warnings": provision.TestWarnings(t), "expiresAt": t.ExpiresAt.UTC().Format(time.RFC3339), "createdAt": t.CreatedAt.UTC().Format(time.RFC3339)}
+		"warnings": provision.WarningsOf(t), "expiresAt": t.ExpiresAt.UTC().Format(time.RFC3339), "createdAt": t.CreatedAt.UTC().Format(time.RFC3339)}
 	if res := provision.ResultOf(t); res != nil {
 		if res.Identity != nil {
 			out["identity"] = res.Identity

@@ -37,7 +37,7 @@ func (h *TestSignIn) open(w http.ResponseWriter, r *http.Request) {
 	case t == nil:
 		webpage.Write(w, http.StatusNotFound, "Test sign-in not found", "This test sign-in link is unknown. Start a new test from the connection.", webpage.RequestID(w))
 		return
-	case st == nil && !provision.TestVisibleTo(t, browser):
+	case st == nil && !provision.ResultVisibleTo(t, browser):
 		webpage.Write(w, http.StatusForbidden, "Test sign-in: "+t.Status,
 			"The result of a test sign-in is shown only in the browser that ran it. Read it through the API (GET /api/v1/sso/connections/{id}/test-sign-in/{testId}).", webpage.RequestID(w))
 		return
@@ -81,7 +81,7 @@ func writeTestPage(w http.ResponseWriter, t *models.TestSignIn) {
 		Status, Error string
 		Warnings      []string
 		Result        any
-	}{Status: t.Status, Error: t.Error, Warnings: provision.TestWarnings(t)}
+	}{Status: t.Status, Error: t.Error, Warnings: provision.WarningsOf(t)}
 	if res := provision.ResultOf(t); res != nil {
 		claims := ""
 		if res.Identity != nil && len(res.Identity.Claims) > 0 {
