@@ -498,6 +498,16 @@ func (d *decision) decide(ctx context.Context) (*SignInResult, error) {
 // provider anyone's identifier would get an address on the connection's primary domain. At
 // Google, the account's Workspace domain (hd) must be verified too.
 func (d *decision) outsideVerifiedDomains(ctx context.Context) (*SignInResult, error) {
+	// Google also signs in personal Google accounts, which anyone can make with a work
+	// address (or keep after leaving the organisation): only a Google Workspace account says
+	// which organisation's it is, in hd (its primary domain), and that must be verified too.
+	// Checked first: the sso layer leaves out the email of such an account (Google does not
+	// vouch for it), and "no email" would tell the person less than this.
+	hd, _ := d.id.Claims["hd"].(string)
+	if d.conn.IsGoogle() && strings.TrimSpace(hd) == "" {
+		return d.refuse(ctx, nil, reasonNotWorkspaceAccount, "the connection creates accounts only for an email on one of its verified domains (jitVerifiedDomainsOnly), "+
+			"and Google sent no hd claim: a personal Google account, not one of a Google Workspace organisation")
+	}
 	if d.id.Email == "" {
 		return d.refuse(ctx, nil, reasonOutsideVerifiedDomains, "the connection creates accounts only for an email on one of its verified domains (jitVerifiedDomainsOnly), and the identity provider sent no email it vouches for")
 	}
@@ -512,14 +522,6 @@ func (d *decision) outsideVerifiedDomains(ctx context.Context) (*SignInResult, e
 	}
 	if !d.conn.IsGoogle() {
 		return nil, nil
-	}
-	// Google also signs in personal Google accounts, which anyone can make with a work
-	// address (or keep after leaving the organisation): only a Google Workspace account says
-	// which organisation's it is, in hd (its primary domain), and that must be verified too.
-	hd, _ := d.id.Claims["hd"].(string)
-	if hd == "" {
-		return d.refuse(ctx, nil, reasonNotWorkspaceAccount, "the connection creates accounts only for an email on one of its verified domains (jitVerifiedDomainsOnly), "+
-			"and Google sent no hd claim: a personal Google account, not one of a Google Workspace organisation")
 	}
 	hd = domainKey(hd)
 	if ok, err = d.s.store.DomainVerifiedFor(ctx, d.brand.WorkspaceID, d.conn.ID, hd); err != nil || ok {

@@ -131,6 +131,10 @@ func TestSignInVerifiedDomainsOnly(t *testing.T) {
 			// not one of the organisation's, not that the email is elsewhere.
 			refusedFor(t, google, Identity{Identifier: "g-20", Email: "made@corp.test", Claims: map[string]any{}}, reasonNotWorkspaceAccount,
 				"a personal Google account")
+			// Its email left out (the sso layer: Google does not vouch for a personal account's
+			// address), the person still reads why.
+			refusedFor(t, google, Identity{Identifier: "g-24", Claims: map[string]any{"email": "made@corp.test"}}, reasonNotWorkspaceAccount,
+				"a personal Google account")
 			refusedFor(t, google, Identity{Identifier: "g-21", Email: "guest@corp.test", Claims: map[string]any{"hd": "gmail.test"}}, reasonNotWorkspaceAccount,
 				"the Google Workspace organisation's domain (hd) gmail.test is not verified for it")
 			refused(t, google, Identity{Identifier: "g-22", Email: "x@gmail.test", Claims: map[string]any{"hd": "corp.test"}}, "gmail.test is not verified for it")

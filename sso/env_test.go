@@ -10,10 +10,11 @@ import (
 // testEnv is a running Gatehouse (apptest.Env); the tests of this package add methods to it.
 type testEnv struct{ *apptest.Env }
 
-// eachDB runs fn against a fresh server on every dialect under test.
-func eachDB(t *testing.T, fn func(t *testing.T, e *testEnv)) {
+// eachDB runs fn against a fresh server on every dialect under test; mods adjust its
+// configuration first.
+func eachDB(t *testing.T, fn func(t *testing.T, e *testEnv), mods ...func(*app.Config)) {
 	t.Helper()
-	apptest.Each(t, func(t *testing.T, e *apptest.Env) { fn(t, &testEnv{e}) })
+	apptest.Each(t, func(t *testing.T, e *apptest.Env) { fn(t, &testEnv{e}) }, mods...)
 }
 
 // newTestEnv starts a server; mods adjust its configuration first.

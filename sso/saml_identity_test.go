@@ -55,7 +55,7 @@ func TestOIDCIdentityFullName(t *testing.T) {
 		{"an address", map[string]any{"name": "jane@example.com"}, "", ""},
 		{"given and family names win", map[string]any{"name": "J. Doe", "given_name": "Jane", "family_name": "Doe"}, "Jane", "Doe"},
 	} {
-		id, cause := identityOf("sub", false, "00u1", c.claims)
+		id, cause := identityOf(claimRules{identifier: "sub"}, "00u1", c.claims)
 		if cause != "" || id.FirstName != c.first || id.LastName != c.last {
 			t.Errorf("%s: %q %q (%s), want %q %q", c.name, id.FirstName, id.LastName, cause, c.first, c.last)
 		}

@@ -410,9 +410,9 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 	if cause := authorizedParty(idt.Audience, claims["azp"], f.Connection.OIDCClientID); cause != "" {
 		return provision.Identity{}, nil, cause
 	}
-	claim, verifiedOnly := f.Connection.IdentifierClaim(), f.Connection.OIDCRequireVerifiedEmail
+	rules := claimRulesOf(f.Connection)
 	if p.UserInfoEndpoint() == "" {
-		id, cause := identityOf(claim, verifiedOnly, idt.Subject, claims)
+		id, cause := identityOf(rules, idt.Subject, claims)
 		return id, nil, cause
 	}
 	merge := func(ctx context.Context) (provision.Identity, string) {
@@ -430,13 +430,13 @@ func (s *SignIn) identity(ctx context.Context, f *provision.ClaimedFlow, code st
 		for k, v := range claims { // the signed id_token wins
 			all[k] = v
 		}
-		return identityOf(claim, verifiedOnly, idt.Subject, all)
+		return identityOf(rules, idt.Subject, all)
 	}
-	if f.Flow.Test || !carriesIdentity(claim, claims) {
+	if f.Flow.Test || !carriesIdentity(rules.identifier, claims) {
 		id, cause := merge(ctx)
 		return id, nil, cause
 	}
-	id, cause = identityOf(claim, verifiedOnly, idt.Subject, claims)
+	id, cause = identityOf(rules, idt.Subject, claims)
 	id.ClaimsPartial = true
 	return id, merge, cause
 }
@@ -526,24 +526,67 @@ func carriesIdentity(identifierClaim string, claims map[string]any) bool {
 	return false
 }
 
+// claimRules is what an OIDC connection reads its identity provider's claims by.
+type claimRules struct {
+	// identifier is the connection's identifier claim (models.Connection.IdentifierClaim).
+	identifier string
+	// verifiedOnly is models.Connection.OIDCRequireVerifiedEmail.
+	verifiedOnly bool
+	// google: the identity provider is Google (models.Connection.IsGoogle), which vouches only
+	// for some of the addresses it marks verified (googleVouches).
+	google bool
+}
+
+func claimRulesOf(c *models.Connection) claimRules {
+	return claimRules{identifier: c.IdentifierClaim(), verifiedOnly: c.OIDCRequireVerifiedEmail, google: c.IsGoogle()}
+}
+
+// emailLeftOut tells whether the identity provider's email must be left out, and why (for a
+// cause): the IdP marks it unverified, or, with verifiedOnly, does not mark it verified
+// (emailNotTaken); or the IdP is Google and does not vouch for it (googleVouches).
+func (r claimRules) emailLeftOut(claims map[string]any) (bool, string) {
+	switch v := emailVerified(claims); {
+	case emailNotTaken(v, r.verifiedOnly) && r.verifiedOnly:
+		return true, "is not marked verified (email_verified is not true, and the connection requires it)"
+	case emailNotTaken(v, r.verifiedOnly):
+		return true, "is marked unverified (email_verified=false)"
+	case r.google && !googleVouches(claims):
+		return true, "is one Google does not vouch for (not a Gmail address, and no hd claim: a personal Google account made with another provider's address)"
+	}
+	return false, ""
+}
+
+// googleVouches tells whether Google is authoritative for the email of the account it signed
+// in, as Google's guidance for linking accounts by email puts it: a Gmail address, or the
+// account of a Google Workspace organisation (hd), whose domains Google verified. Any other
+// Google account is a personal one made with another provider's address, which Google checked
+// once, when the account was made: its owner may since have left the organisation whose
+// address it is, or made it before that organisation came to Google Workspace (a "conflicting
+// account"), and it still says email_verified: true.
+func googleVouches(claims map[string]any) bool {
+	if hd, _ := claims["hd"].(string); strings.TrimSpace(hd) != "" {
+		return true
+	}
+	email, _ := claims["email"].(string)
+	at := strings.LastIndexByte(email, '@')
+	return at >= 0 && strings.EqualFold(strings.TrimSpace(email[at+1:]), "gmail.com")
+}
+
 // identityOf normalises the claims of an OIDC identity provider. The identifier is the value
-// of the connection's identifier claim (models.Connection.IdentifierClaim): subject for sub,
-// else a string claim, which must be there; an email not taken (emailNotTaken: one the IdP
-// marks unverified, or, with verifiedOnly, one it does not mark verified) is no identifier, as
+// of the connection's identifier claim (claimRules.identifier): subject for sub, else a string
+// claim, which must be there; an email left out (claimRules.emailLeftOut) is no identifier, as
 // it is no email below. A failure returns the private cause.
-func identityOf(identifierClaim string, verifiedOnly bool, subject string, claims map[string]any) (_ provision.Identity, cause string) {
+func identityOf(rules claimRules, subject string, claims map[string]any) (_ provision.Identity, cause string) {
 	str := func(k string) string { v, _ := claims[k].(string); return v }
+	leftOut, why := rules.emailLeftOut(claims)
 	identifier := subject
-	if identifierClaim != "sub" {
-		identifier = strings.TrimSpace(str(identifierClaim))
+	if rules.identifier != "sub" {
+		identifier = strings.TrimSpace(str(rules.identifier))
 		switch {
 		case identifier == "":
-			return provision.Identity{}, "the IdP's answer has no " + identifierClaim + " claim (a non-empty string), the connection's identifier claim"
-		case identifierClaim == "email" && emailNotTaken(emailVerified(claims), verifiedOnly):
-			if verifiedOnly {
-				return provision.Identity{}, "the email claim, the connection's identifier claim, is not marked verified (email_verified is not true, and the connection requires it)"
-			}
-			return provision.Identity{}, "the email claim, the connection's identifier claim, is marked unverified (email_verified=false)"
+			return provision.Identity{}, "the IdP's answer has no " + rules.identifier + " claim (a non-empty string), the connection's identifier claim"
+		case rules.identifier == "email" && leftOut:
+			return provision.Identity{}, "the email claim, the connection's identifier claim, " + why
 		}
 	}
 	id := provision.Identity{Identifier: identifier, Email: str("email"), FirstName: str("given_name"),
@@ -559,10 +602,10 @@ func identityOf(identifierClaim string, verifiedOnly bool, subject string, claim
 			}
 		}
 	}
-	if emailNotTaken(emailVerified(claims), verifiedOnly) {
+	if leftOut {
 		// An address the IdP has not verified (self-service registration, an editable email
-		// attribute) must not link the person to the account that owns it, nor be reported to
-		// the application as theirs: the engine sees no email.
+		// attribute) or does not vouch for must not link the person to the account that owns
+		// it, nor be reported to the application as theirs: the engine sees no email.
 		id.Email = ""
 	}
 	if id.FirstName == "" && id.LastName == "" {

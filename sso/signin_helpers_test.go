@@ -118,6 +118,10 @@ type testIdP struct {
 	ecKey *ecdsa.PrivateKey
 	// discoveries counts the reads of the discovery document.
 	discoveries int
+	// publicURL, when set, is the IdP's URL (its issuer and endpoints) instead of srv's: a
+	// stand-in for a real IdP's host, which Gatehouse and the browser reach at srv
+	// (newGoogleIdP).
+	publicURL string
 }
 
 type idpCode struct {
@@ -136,6 +140,14 @@ func newTestIdP(t *testing.T) *testIdP {
 	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
 	t.Cleanup(p.srv.Close)
 	return p
+}
+
+// url is the IdP's URL, its issuer: publicURL, else srv's.
+func (p *testIdP) url() string {
+	if p.publicURL != "" {
+		return p.publicURL
+	}
+	return p.srv.URL
 }
 
 // as sets who signs in next.
@@ -164,7 +176,7 @@ func (p *testIdP) serve(w http.ResponseWriter, r *http.Request) {
 
 // answer is the IdP's own answer to a request.
 func (p *testIdP) answer(w http.ResponseWriter, r *http.Request) {
-	base := p.srv.URL
+	base := p.url()
 	w.Header().Set("Content-Type", "application/json")
 	switch r.URL.Path {
 	case "/.well-known/openid-configuration":
@@ -509,7 +521,7 @@ func newSignInWorld(t *testing.T, e *testEnv, idp *testIdP) *signInWorld {
 	d := e.MustGQL(w.tok, `mutation($n: String!, $s: String, $i: String!, $c: String!, $sec: String!) { createConnection(input: {name: $n, slug: $s, protocol: OIDC,
 		oidcConfig: {issuerUrl: $i, clientId: $c, clientSecret: $sec, scopes: ["openid", "email", "profile"]}, jitProvisioning: true, defaultRole: "member"}) {
 		connection { id slug oidcConfig { callbackUrl } } errors { label message code } } }`,
-		map[string]any{"n": "Acme IdP", "s": w.slug, "i": idp.srv.URL, "c": idp.client, "sec": idp.secret})
+		map[string]any{"n": "Acme IdP", "s": w.slug, "i": idp.url(), "c": idp.client, "sec": idp.secret})
 	if errs := payloadErrors(t, d, "createConnection"); len(errs) > 0 {
 		t.Fatalf("createConnection: %v", errs)
 	}

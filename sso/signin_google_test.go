@@ -1,0 +1,165 @@
+package sso_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"gatehouse/app"
+	"gatehouse/models"
+)
+
+// newGoogleIdP is a test IdP standing in for Google: its issuer and endpoints are
+// https://accounts.google.com, as Google's are, so that Gatehouse treats its connection as
+// Google's (models.Connection.IsGoogle). Its TLS server has a certificate for that host; the
+// configuration mod points Gatehouse's outbound client at it (TestConnectTo, TestRootCAs), and
+// browserTo gives a browser that reaches it too.
+func newGoogleIdP(t *testing.T) (idp *testIdP, mod func(*app.Config), browserTo func(t *testing.T, stopAt string) *browser) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "accounts.google.com"},
+		DNSNames: []string{"accounts.google.com"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+
+	idp = newTestIdP(t)
+	idp.srv.Close() // the plain-HTTP one; Google is reached over TLS
+	idp.srv = httptest.NewUnstartedServer(http.HandlerFunc(idp.serve))
+	idp.srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	idp.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	idp.srv.StartTLS()
+	t.Cleanup(idp.srv.Close)
+	idp.publicURL = models.GoogleIssuer
+
+	const host = "accounts.google.com:443"
+	addr := idp.srv.Listener.Addr().String()
+	mod = func(c *app.Config) {
+		c.TestRootCAs = pool
+		c.TestConnectTo = map[string]string{host: addr}
+	}
+	browserTo = func(t *testing.T, stopAt string) *browser {
+		b := newBrowser(t, stopAt)
+		var d net.Dialer
+		b.c.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool},
+			DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
+				if a == host {
+					a = addr
+				}
+				return d.DialContext(ctx, network, a)
+			}}
+		return b
+	}
+	return idp, mod, browserTo
+}
+
+// Google signs in personal Google accounts too, which anyone can make with an address of
+// another provider (a work address), checked once when the account was made, and which says
+// email_verified: true ever after. Google vouches only for a Gmail address and the address of a
+// Google Workspace account (hd). Through a stand-in for Google at https://accounts.google.com,
+// on both databases: a Workspace account links to the account with its address; a personal
+// account with a work address does not (its email is left out: it gets an account of its own,
+// with the address derived from its identifier, marked unverified); a Gmail address is taken.
+// With jitVerifiedDomainsOnly, the personal account is refused as not a Workspace account (not
+// for sending no email), a Workspace account of another organisation too, and the
+// organisation's own is provisioned: the hd rule end to end.
+func TestSignInAtGoogle(t *testing.T) {
+	idp, mod, browserTo := newGoogleIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		claimsAs := func(t *testing.T, claims map[string]any) map[string]any {
+			t.Helper()
+			idp.as(claims)
+			r, verifier := w.signIn(t, browserTo(t, w.redirect), w.app, "connection", w.slug)
+			if r.query.Get("code") == "" {
+				t.Fatalf("sign-in as %v: %+v", claims, r)
+			}
+			got, _ := w.claimsOf(t, w.app, r.query.Get("code"), verifier)
+			return got
+		}
+		refusal := func(t *testing.T, claims map[string]any) string {
+			t.Helper()
+			idp.as(claims)
+			r, _ := w.signIn(t, browserTo(t, w.redirect), w.app, "connection", w.slug)
+			if r.query.Get("error") != "access_denied" || r.query.Get("code") != "" {
+				t.Fatalf("sign-in as %v: %+v", claims, r)
+			}
+			return r.query.Get("error_description")
+		}
+
+		// A Workspace account of the organisation: Google vouches for its address, which links
+		// it to the account an admin made.
+		ann := e.CreateUser(w.tok, "ann@"+signInDomain)
+		c := claimsAs(t, map[string]any{"sub": "g-ann", "email": "ann@" + signInDomain, "email_verified": true, "hd": signInDomain})
+		if c["sign_in"] != "linked_by_email" || c["sub"] != ann || c["email_verified"] != true {
+			t.Fatalf("Workspace account: %v", c)
+		}
+
+		// A personal Google account made with Bob's work address links to nothing: it gets an
+		// account of its own, whose address nobody vouched for.
+		bob := e.CreateUser(w.tok, "bob@"+signInDomain)
+		c = claimsAs(t, map[string]any{"sub": "g-bob", "email": "bob@" + signInDomain, "email_verified": true})
+		if c["sign_in"] != "provisioned" || c["sub"] == bob || c["email"] != "g-bob@"+signInDomain || c["email_verified"] != false {
+			t.Fatalf("personal account with a work address: %v", c)
+		}
+		// A Gmail address is Google's own: taken (not verified for the connection, so the
+		// id_token does not say it is verified).
+		c = claimsAs(t, map[string]any{"sub": "g-cy", "email": "cy@gmail.com", "email_verified": true})
+		if c["sign_in"] != "provisioned" || c["email"] != "cy@gmail.com" {
+			t.Fatalf("Gmail account: %v", c)
+		}
+
+		// Restricted to the verified domains.
+		if r := e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, `{"jitVerifiedDomainsOnly": true}`).Must(t, 200); get(r.Body, "connection", "jitVerifiedDomainsOnly") != true {
+			t.Fatalf("REST PUT: %s", r.Raw)
+		}
+		if d := refusal(t, map[string]any{"sub": "g-dee", "email": "dee@" + signInDomain, "email_verified": true}); !strings.Contains(d, "only for your organization's Google Workspace accounts") {
+			t.Fatalf("personal account, restricted: %q", d)
+		}
+		if d := refusal(t, map[string]any{"sub": "g-eve", "email": "eve@" + signInDomain, "email_verified": true, "hd": "other.test"}); !strings.Contains(d, "only for your organization's Google Workspace accounts") {
+			t.Fatalf("another organisation's Workspace account, restricted: %q", d)
+		}
+		ev := e.MustGQL(w.tok, `query($c: ID!) { signInEvents(connectionId: $c, outcome: REFUSED) { events { identifier cause } } }`, map[string]any{"c": w.conn})
+		causes := map[string]string{}
+		evs, _ := get(ev, "signInEvents", "events").([]any)
+		for _, v := range evs {
+			causes[str(v, "identifier")] = str(v, "cause")
+		}
+		if !strings.Contains(causes["g-dee"], "Google sent no hd claim") || !strings.Contains(causes["g-eve"], "(hd) other.test is not verified") {
+			t.Fatalf("the refusals' events: %v", ev)
+		}
+		c = claimsAs(t, map[string]any{"sub": "g-fay", "email": "fay@" + signInDomain, "email_verified": true, "hd": signInDomain})
+		if c["sign_in"] != "provisioned" || c["email"] != "fay@"+signInDomain || c["email_verified"] != true {
+			t.Fatalf("Workspace account, restricted: %v", c)
+		}
+		// Those bound already keep signing in.
+		if c = claimsAs(t, map[string]any{"sub": "g-bob", "email": "bob@" + signInDomain, "email_verified": true}); c["sign_in"] != "existing_identity" {
+			t.Fatalf("bound personal account: %v", c)
+		}
+	}, mod)
+}
