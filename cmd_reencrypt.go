@@ -49,7 +49,8 @@ as they were). Recorded in the audit log with actor type "operator".`,
 				fmt.Fprintf(stdout, "re-encrypted %d in %s\n", r.Resealed[col], col)
 			}
 			if err != nil {
-				return err
+				// Each batch commits: what moved stays moved, and a second run picks up the rest.
+				return fmt.Errorf("%w (what was re-encrypted stays so; run reencrypt again once the database takes writes)", err)
 			}
 			unreadable := 0
 			for _, col := range slices.Sorted(maps.Keys(r.Unreadable)) {

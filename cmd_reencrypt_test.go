@@ -108,6 +108,85 @@ func TestReencryptRotatesTheEncryptionKey(t *testing.T) {
 	})
 }
 
+// A reencrypt the database stops midway (here a trigger refuses every update of connections,
+// the third sealed column) fails, and keeps what it moved: the columns before commit with the
+// new key, the command says which, and the audit log records the run as failed with those
+// counts. Run again once the database takes the writes, it moves only what is left, and the
+// new key alone then opens the IdP client secret.
+func TestReencryptStoppedMidwayResumes(t *testing.T) {
+	bin := gatehouseBinary(t) // skipped with -short
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		oldKey, newKey := secret.NewKey(), secret.NewKey()
+		addr := fmt.Sprintf("127.0.0.1:%d", storetest.FreePort(t))
+		p := startServer(t, bin, serverEnv(addr, dbURL, "GATEHOUSE_ENCRYPTION_KEY="+oldKey), addr)
+		e := &testEnv{&apptest.Env{T: t, URL: p.url}}
+		e.REST(e.AdminToken(), "POST", "/api/v1/sso/connections", `{"name": "Okta OIDC", "protocol": "oidc",
+			"oidcConfig": {"issuerUrl": "https://your-org.okta.com", "clientId": "0oa1", "clientSecret": "the-idp-client-secret"}}`).Must(t, 201)
+		_ = p.cmd.Process.Kill()
+		p.wait()
+
+		st, err := store.Open(context.Background(), dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		refuse := []string{`CREATE FUNCTION refuse_update() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql`,
+			`CREATE TRIGGER refuse_update BEFORE UPDATE ON connections FOR EACH ROW EXECUTE FUNCTION refuse_update()`}
+		allow := []string{`DROP TRIGGER refuse_update ON connections`, `DROP FUNCTION refuse_update()`}
+		if strings.HasPrefix(dbURL, "sqlite:") {
+			refuse = []string{`CREATE TRIGGER refuse_update BEFORE UPDATE ON connections BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`}
+			allow = []string{`DROP TRIGGER refuse_update`}
+		}
+		exec := func(stmts []string) {
+			for _, q := range stmts {
+				if _, err := st.DB().Exec(q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+		}
+		env := []string{"GATEHOUSE_DATABASE_URL=" + dbURL, "GATEHOUSE_ENCRYPTION_KEY=" + newKey, "GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS=" + oldKey,
+			"GATEHOUSE_BOOTSTRAP_CLIENT_ID=" + testAdminID, "GATEHOUSE_BOOTSTRAP_CLIENT_SECRET=" + testAdminSecret}
+
+		exec(refuse)
+		r := gatehouseCLI(t, env, "reencrypt")
+		if r.code != 1 || !strings.Contains(r.stdout, "re-encrypted 1 in signing_keys.private_key_enc") || strings.Contains(r.stdout, "connections") ||
+			strings.Contains(r.stdout, "can be removed") || !strings.Contains(r.stderr, "refused by the test") || !strings.Contains(r.stderr, "run reencrypt again") {
+			t.Fatalf("reencrypt stopped midway: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		var summary string
+		if err := st.RawScan(context.Background(), &summary, "SELECT summary FROM audit_events WHERE action = 'encryption_key.reencrypted' AND actor_type = 'operator'"); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(summary, `"failed":true`) || !strings.Contains(summary, `"signing_keys.private_key_enc":`) || strings.Contains(summary, `"connections.oidc_client_secret_enc":1`) {
+			t.Fatalf("the failed run's audit event: %s", summary)
+		}
+		var clientSecret []byte
+		if err := st.DB().QueryRow("SELECT oidc_client_secret_enc FROM connections").Scan(&clientSecret); err != nil {
+			t.Fatal(err)
+		}
+		newOnly, _ := secret.NewBox(newKey)
+		if _, err := newOnly.Open(clientSecret); err == nil {
+			t.Fatal("the refused update of connections moved the client secret")
+		}
+
+		exec(allow)
+		if r := gatehouseCLI(t, env, "reencrypt"); r.code != 0 || strings.Contains(r.stdout, "signing_keys") ||
+			!strings.Contains(r.stdout, "re-encrypted 1 in connections.oidc_client_secret_enc") || !strings.Contains(r.stdout, "can be removed") {
+			t.Fatalf("reencrypt again: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if err := st.DB().QueryRow("SELECT oidc_client_secret_enc FROM connections").Scan(&clientSecret); err != nil {
+			t.Fatal(err)
+		}
+		if plain, err := newOnly.Open(clientSecret); err != nil || string(plain) != "the-idp-client-secret" {
+			t.Fatalf("the IdP client secret with the new key alone: %q %v", plain, err)
+		}
+		var n int
+		if err := st.RawScan(context.Background(), &n, "SELECT count(*) FROM audit_events WHERE action = 'encryption_key.reencrypted' AND actor_type = 'operator'"); err != nil || n != 2 {
+			t.Errorf("%d audit events of reencrypt, want 2 (the failed run and the one that finished) %v", n, err)
+		}
+	})
+}
+
 // reencrypt on a database Gatehouse has not made (a relative sqlite: path read from another
 // directory, a mistyped URL) fails and makes nothing: it made one, found nothing to move in it,
 // and said GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS could be removed.
