@@ -161,5 +161,19 @@ func TestSignInAtGoogle(t *testing.T) {
 		if c = claimsAs(t, map[string]any{"sub": "g-bob", "email": "bob@" + signInDomain, "email_verified": true}); c["sign_in"] != "existing_identity" {
 			t.Fatalf("bound personal account: %v", c)
 		}
+		// An id_token that carries the whole identity (names too) signs a bound person in
+		// without userinfo (Identity.ClaimsPartial): the rule holds there too, so the profile
+		// refresh does not move the account Gatehouse owns to an unused address on a verified
+		// domain that Google does not vouch for.
+		calls := func() (n int) { idp.set(func(p *testIdP) { n = p.userinfoCalls }); return n }
+		before := calls()
+		c = claimsAs(t, map[string]any{"sub": "g-bob", "email": "bobby@" + signInDomain, "email_verified": true,
+			"given_name": "Bob", "family_name": "Personal"})
+		if c["sign_in"] != "existing_identity" || c["email"] != "g-bob@"+signInDomain || c["email_verified"] != false || c["given_name"] != "Bob" {
+			t.Fatalf("bound personal account, id_token only: %v", c)
+		}
+		if n := calls() - before; n != 0 {
+			t.Fatalf("bound personal account, id_token only: %d userinfo calls, want none (the fast path)", n)
+		}
 	}, mod)
 }
