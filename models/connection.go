@@ -262,8 +262,9 @@ func (c *Connection) DiscoveryURL() string {
 // the person's identifier there, the one bindings name: sub by default, the one identifier
 // every IdP keeps stable and unique. An admin who binds people ahead of time by what they know
 // of them (an email or a user name, as SCIM's userName does) chooses the claim that carries
-// it: preferred_username, email (used only when the IdP does not mark it unverified), or an
-// IdP's own (Entra ID's oid).
+// it: preferred_username, email (used only when the IdP does not mark it unverified, and at
+// Google only when Google vouches for it: sso's claimRules.emailLeftOut), or an IdP's own
+// (Entra ID's oid).
 func (c *Connection) IdentifierClaim() string {
 	if c.OIDCIdentifierClaim == "" {
 		return "sub"
