@@ -5043,9 +5043,11 @@ type TestSignIn {
   "What failed, for the administrator."
   error: String
   """
-  What the administrator should fix although the identity provider's answer was accepted: a SAML
-  response signed with SHA-1, which the connection accepts (samlConfig.acceptSha1Signatures),
-  names the algorithm and the fix. Empty when there is nothing to say.
+  What the administrator should fix or know although the identity provider's answer was accepted:
+  a SAML response signed with SHA-1, which the connection accepts (samlConfig.acceptSha1Signatures),
+  names the algorithm and the fix; an email the identity provider sent that Gatehouse does not use
+  (marked unverified, not vouched for by Google, not a valid address) says why. Empty when there is
+  nothing to say.
   """
   warnings: [String!]!
   expiresAt: Time!

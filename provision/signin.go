@@ -37,6 +37,10 @@ type Identity struct {
 	// amr, SAML AuthnContextClassRef as ACR. The id_token passes them on (upstreamAuthn).
 	ACR string
 	AMR []string
+	// EmailLeftOut says why the SSO layer left out the email the identity provider sent
+	// (Email is then ""): "is marked unverified (…)", say. The decision does not read it; a
+	// test sign-in shows it to the administrator (testWarnings).
+	EmailLeftOut string
 }
 
 // ErrMoreClaims: the decision needs claims a partial identity (Identity.ClaimsPartial) may

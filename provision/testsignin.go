@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,9 +38,10 @@ type TestSignInStart struct {
 }
 
 // TestSignInResult is what a test learned: the normalised identity and the decision the
-// engine would make, and what the administrator should fix although the sign-in worked (the
-// identity provider signed with SHA-1, which the connection accepts). It is stored as JSON
-// and shown as is (REST, GraphQL, the result page).
+// engine would make, and what the administrator should fix or know although the sign-in
+// worked (testWarnings: the identity provider signed with SHA-1, which the connection
+// accepts; an email it sent is not used). It is stored as JSON and shown as is (REST,
+// GraphQL, the result page).
 type TestSignInResult struct {
 	Identity *TestIdentity `json:"identity"`
 	Decision *TestDecision `json:"decision"`
@@ -269,6 +272,7 @@ func (s *Service) completeTest(ctx context.Context, f *ClaimedFlow, id Identity)
 	if err != nil {
 		return "", internal("test sign-in", err)
 	}
+	sent := id
 	id, dropped := normaliseIdentity(id)
 	if dropped != "" {
 		s.log.WarnContext(ctx, "test sign-in: name claim longer than the name rule allows; treated as not sent",
@@ -278,7 +282,7 @@ func (s *Service) completeTest(ctx context.Context, f *ClaimedFlow, id Identity)
 		id.Claims = map[string]any{}
 	}
 	r := &TestSignInResult{Identity: &TestIdentity{Identifier: id.Identifier, Email: id.Email, FirstName: id.FirstName,
-		LastName: id.LastName, Claims: id.Claims}, Warnings: f.warnings}
+		LastName: id.LastName, Claims: id.Claims}, Warnings: testWarnings(f.warnings, sent, id)}
 	res, err := s.dryRun(ctx, t.BrandID, f.Connection, id)
 	if err != nil {
 		msg := "The decision failed: " + models.FieldMessage(err)
@@ -315,6 +319,22 @@ func (s *Service) completeTest(ctx context.Context, f *ClaimedFlow, id Identity)
 		return "", err
 	}
 	return fl.RedirectURI, nil
+}
+
+// testWarnings are a test's warnings: the transport's (a SAML response signed with SHA-1),
+// then why the identity has no email although the identity provider sent one (sent is the
+// identity as the transport read it, id as normalised), which an administrator would otherwise
+// have to work out from the claims.
+func testWarnings(transport []string, sent, id Identity) []string {
+	w := slices.Clone(transport)
+	const effect = ": Gatehouse does not use it (it links no account, and is not the person's email)"
+	switch {
+	case sent.EmailLeftOut != "":
+		w = append(w, "The identity provider's email "+sent.EmailLeftOut+effect)
+	case sent.Email != "" && id.Email == "":
+		w = append(w, "The identity provider's email "+strconv.Quote(models.Clip(sent.Email, 100))+" is not a valid address"+effect)
+	}
+	return w
 }
 
 // failTest records on a test flow's test what failed (the public message and the cause: the

@@ -606,6 +606,9 @@ func identityOf(rules claimRules, subject string, claims map[string]any) (_ prov
 		// An address the IdP has not verified (self-service registration, an editable email
 		// attribute) or does not vouch for must not link the person to the account that owns
 		// it, nor be reported to the application as theirs: the engine sees no email.
+		if id.Email != "" {
+			id.EmailLeftOut = why
+		}
 		id.Email = ""
 	}
 	if id.FirstName == "" && id.LastName == "" {

@@ -175,5 +175,37 @@ func TestSignInAtGoogle(t *testing.T) {
 		if n := calls() - before; n != 0 {
 			t.Fatalf("bound personal account, id_token only: %d userinfo calls, want none (the fast path)", n)
 		}
+
+		// A test sign-in says why the identity has no email although Google sent one.
+		for _, c := range []struct {
+			claims map[string]any
+			want   string
+		}{
+			{map[string]any{"sub": "g-t1", "email": "t1@" + signInDomain, "email_verified": true}, "email is one Google does not vouch for"},
+			{map[string]any{"sub": "g-t2", "email": "t2@" + signInDomain, "email_verified": false, "hd": signInDomain}, "email is marked unverified"},
+			{map[string]any{"sub": "g-t3", "email": "not-an-address", "email_verified": true, "hd": signInDomain}, `email "not-an-address" is not a valid address`},
+			{map[string]any{"sub": "g-t4", "email": "t4@" + signInDomain, "email_verified": true, "hd": signInDomain}, ""},
+		} {
+			idp.as(c.claims)
+			id, u := startTest(t, e, w.tok, w.conn, `{"brandId": "`+w.brand+`"}`)
+			page := browserTo(t, w.redirect).get(t, u)
+			rest := e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id, "").Must(t, 200)
+			gql := e.MustGQL(w.tok, `query($c: ID!, $i: ID!) { testSignIn(connectionId: $c, id: $i) { warnings } }`, map[string]any{"c": w.conn, "i": id})
+			ws, _ := get(rest.Body, "warnings").([]any)
+			gws, _ := get(gql, "testSignIn", "warnings").([]any)
+			if str(rest.Body, "status") != "succeeded" || len(gws) != len(ws) {
+				t.Fatalf("test sign-in as %v: %s %v", c.claims, rest.Raw, gql)
+			}
+			if c.want == "" {
+				if len(ws) != 0 || str(rest.Body, "identity", "email") != "t4@"+signInDomain {
+					t.Fatalf("test sign-in with a usable email: %s", rest.Raw)
+				}
+				continue
+			}
+			if len(ws) != 1 || !strings.Contains(ws[0].(string), c.want) || ws[0] != gws[0] || str(rest.Body, "identity", "email") != "" ||
+				!strings.Contains(page.body, "Gatehouse does not use it") {
+				t.Fatalf("test sign-in as %v: want a warning with %q: %s\n%s", c.claims, c.want, rest.Raw, page.body)
+			}
+		}
 	}, mod)
 }
