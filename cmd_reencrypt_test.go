@@ -24,12 +24,7 @@ func TestReencryptRotatesTheEncryptionKey(t *testing.T) {
 	bin := gatehouseBinary(t) // skipped with -short
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		oldKey, newKey := secret.NewKey(), secret.NewKey()
-		addr := fmt.Sprintf("127.0.0.1:%d", storetest.FreePort(t))
-		p := startServer(t, bin, serverEnv(addr, dbURL, "GATEHOUSE_ENCRYPTION_KEY="+oldKey), addr)
-		e := &testEnv{&apptest.Env{T: t, URL: p.url}}
-		tok := e.AdminToken()
-		e.REST(tok, "POST", "/api/v1/sso/connections", `{"name": "Okta OIDC", "protocol": "oidc",
-			"oidcConfig": {"issuerUrl": "https://your-org.okta.com", "clientId": "0oa1", "clientSecret": "the-idp-client-secret"}}`).Must(t, 201)
+		p, addr := startWithClientSecret(t, bin, dbURL, oldKey)
 		jwks, metadata := getBody(t, p.url+"/.well-known/jwks.json"), getBody(t, p.url+"/saml/metadata")
 		_ = p.cmd.Process.Kill()
 		p.wait()
@@ -90,7 +85,7 @@ func TestReencryptRotatesTheEncryptionKey(t *testing.T) {
 		if !strings.Contains(logs.String(), `"msg":"encryption key","key_id":"`+newOnly.KeyID()+`","previous_key_ids":[]`) {
 			t.Errorf("the start-up log does not name key %s:\n%s", newOnly.KeyID(), logs.String())
 		}
-		e = &testEnv{&apptest.Env{T: t, URL: p.url}}
+		e := &testEnv{&apptest.Env{T: t, URL: p.url}}
 		e.AdminToken()
 		if got := getBody(t, p.url+"/.well-known/jwks.json"); got != jwks {
 			t.Errorf("the token signing keys changed:\n%s\n%s", jwks, got)
@@ -108,6 +103,18 @@ func TestReencryptRotatesTheEncryptionKey(t *testing.T) {
 	})
 }
 
+// startWithClientSecret starts a server on dbURL with the encryption key key, and creates
+// through it an OIDC connection, whose client secret ("the-idp-client-secret") it seals.
+func startWithClientSecret(t *testing.T, bin, dbURL, key string) (p *process, addr string) {
+	t.Helper()
+	addr = fmt.Sprintf("127.0.0.1:%d", storetest.FreePort(t))
+	p = startServer(t, bin, serverEnv(addr, dbURL, "GATEHOUSE_ENCRYPTION_KEY="+key), addr)
+	e := &testEnv{&apptest.Env{T: t, URL: p.url}}
+	e.REST(e.AdminToken(), "POST", "/api/v1/sso/connections", `{"name": "Okta OIDC", "protocol": "oidc",
+		"oidcConfig": {"issuerUrl": "https://your-org.okta.com", "clientId": "0oa1", "clientSecret": "the-idp-client-secret"}}`).Must(t, 201)
+	return p, addr
+}
+
 // A reencrypt the database stops midway (here a trigger refuses every update of connections,
 // the third sealed column) fails, and keeps what it moved: the columns before commit with the
 // new key, the command says which, and the audit log records the run as failed with those
@@ -117,11 +124,7 @@ func TestReencryptStoppedMidwayResumes(t *testing.T) {
 	bin := gatehouseBinary(t) // skipped with -short
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		oldKey, newKey := secret.NewKey(), secret.NewKey()
-		addr := fmt.Sprintf("127.0.0.1:%d", storetest.FreePort(t))
-		p := startServer(t, bin, serverEnv(addr, dbURL, "GATEHOUSE_ENCRYPTION_KEY="+oldKey), addr)
-		e := &testEnv{&apptest.Env{T: t, URL: p.url}}
-		e.REST(e.AdminToken(), "POST", "/api/v1/sso/connections", `{"name": "Okta OIDC", "protocol": "oidc",
-			"oidcConfig": {"issuerUrl": "https://your-org.okta.com", "clientId": "0oa1", "clientSecret": "the-idp-client-secret"}}`).Must(t, 201)
+		p, _ := startWithClientSecret(t, bin, dbURL, oldKey)
 		_ = p.cmd.Process.Kill()
 		p.wait()
 
