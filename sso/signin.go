@@ -537,6 +537,7 @@ type claimRules struct {
 	google bool
 }
 
+// claimRulesOf is the claim rules of an OIDC connection.
 func claimRulesOf(c *models.Connection) claimRules {
 	return claimRules{identifier: c.IdentifierClaim(), verifiedOnly: c.OIDCRequireVerifiedEmail, google: c.IsGoogle()}
 }
