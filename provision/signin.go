@@ -39,7 +39,8 @@ type Identity struct {
 	AMR []string
 	// EmailLeftOut says why the SSO layer left out the email the identity provider sent
 	// (Email is then ""): "is marked unverified (…)", say. The decision does not read it; a
-	// test sign-in shows it to the administrator (testWarnings).
+	// refusal's detail (the audit event's, the sign-in event's cause) names it, and a test
+	// sign-in shows it to the administrator (testWarnings).
 	EmailLeftOut string
 }
 
@@ -694,6 +695,11 @@ func (d *decision) refuse(ctx context.Context, u *models.UserAccount, reason, de
 	targetType, targetID := "connection", d.conn.ID.String()
 	if u != nil {
 		targetType, targetID = "user_account", u.ID.String()
+	}
+	if d.id.EmailLeftOut != "" {
+		// What the identity provider sent and the engine did not see: an administrator
+		// reading why the person was not linked or provisioned by their address needs it.
+		detail += "; the identity provider's email " + d.id.EmailLeftOut + ", so it was not used"
 	}
 	sum := d.summary(reason)
 	sum["detail"] = detail

@@ -150,7 +150,8 @@ func TestSignInAtGoogle(t *testing.T) {
 		for _, v := range evs {
 			causes[str(v, "identifier")] = str(v, "cause")
 		}
-		if !strings.Contains(causes["g-dee"], "Google sent no hd claim") || !strings.Contains(causes["g-eve"], "(hd) other.test is not verified") {
+		if !strings.Contains(causes["g-dee"], "Google sent no hd claim") || !strings.Contains(causes["g-dee"], "; the identity provider's email is one Google does not vouch for") ||
+			!strings.Contains(causes["g-eve"], "(hd) other.test is not verified") || strings.Contains(causes["g-eve"], "vouch") {
 			t.Fatalf("the refusals' events: %v", ev)
 		}
 		c = claimsAs(t, map[string]any{"sub": "g-fay", "email": "fay@" + signInDomain, "email_verified": true, "hd": signInDomain})
