@@ -71,7 +71,11 @@ func (s *Store) ResealSecrets(ctx context.Context, reseal func([]byte) ([]byte, 
 			failed[name], moved = 0, 0
 			after := ""
 			for more := true; more; {
+				// Counted once the batch commits: a batch the database stops rolls back, and
+				// the counts (the command's output, the audit event) say what moved.
+				var batch int
 				err := s.InTx(ctx, func(ctx context.Context) error {
+					batch = 0
 					var rows []struct {
 						K string
 						V []byte
@@ -105,7 +109,7 @@ func (s *Store) ResealSecrets(ctx context.Context, reseal func([]byte) ([]byte, 
 								return err
 							}
 							if res.RowsAffected == 1 {
-								resealed[name]++
+								batch++
 							} else {
 								moved++
 							}
@@ -115,6 +119,9 @@ func (s *Store) ResealSecrets(ctx context.Context, reseal func([]byte) ([]byte, 
 				})
 				if err != nil {
 					return resealed, failed, fmt.Errorf("store: reseal %s: %w", name, err)
+				}
+				if batch > 0 {
+					resealed[name] += batch
 				}
 			}
 			if failed[name] == 0 {

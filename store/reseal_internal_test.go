@@ -1,9 +1,14 @@
 package store
 
 import (
+	"context"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
+
+	"gatehouse/models"
+	"gatehouse/store/storetest"
 )
 
 // Every column the migrations name *_enc holds sealed values: it must be in sealedColumns, or
@@ -39,4 +44,53 @@ func TestSealedColumnsListEveryEncryptedColumn(t *testing.T) {
 			t.Errorf("sealedColumns lists %s, which no migration adds", l)
 		}
 	}
+}
+
+// A reseal the database stops midway returns counts of what its committed batches moved
+// only: the batch it stopped in rolled back (here a trigger refuses the update of the second
+// connection, so the first one's, in the same batch, is undone too), and the counts are what
+// the command prints and the audit event records as moved. On both dialects.
+func TestResealSecretsCountsOnlyCommittedBatches(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		s := openTestStore(t, dbURL, allMigrations)
+		conn := connectionFixtures(t, s)
+		first, second := conn("First", models.ProtocolOIDC), conn("Second", models.ProtocolOIDC)
+		if first.ID.String() > second.ID.String() { // the batch reads by id
+			first, second = second, first
+		}
+		for _, c := range []*models.Connection{first, second} {
+			c.OIDCClientSecretEnc = []byte("old-" + c.ID.String())
+			if err := s.Create(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		refuse := []string{`CREATE FUNCTION refuse_update() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql`,
+			`CREATE TRIGGER refuse_update BEFORE UPDATE ON connections FOR EACH ROW WHEN (OLD.id = '` + second.ID.String() + `') EXECUTE FUNCTION refuse_update()`}
+		if s.Dialect() == SQLite {
+			refuse = []string{`CREATE TRIGGER refuse_update BEFORE UPDATE ON connections WHEN OLD.id = '` + second.ID.String() +
+				`' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`}
+		}
+		for _, q := range refuse {
+			if _, err := s.DB().Exec(q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		resealed, _, err := s.ResealSecrets(ctx, func(v []byte) ([]byte, bool, error) {
+			return append([]byte("new-"), v...), true, nil
+		})
+		if err == nil || !strings.Contains(err.Error(), "refused by the test") {
+			t.Fatalf("a reseal the database stopped: %v", err)
+		}
+		var v []byte
+		if err := s.db(ctx).Raw("SELECT oidc_client_secret_enc FROM connections WHERE id = ?", first.ID).Row().Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		if string(v) != "old-"+first.ID.String() {
+			t.Fatalf("the first connection's value after the batch rolled back: %q", v)
+		}
+		if n := resealed["connections.oidc_client_secret_enc"]; n != 0 {
+			t.Fatalf("resealed %v: counts %d values of connections the rolled-back batch did not move", resealed, n)
+		}
+	})
 }
