@@ -109,6 +109,11 @@ func TestSignInAtGoogle(t *testing.T) {
 			if r.query.Get("error") != "access_denied" || r.query.Get("code") != "" {
 				t.Fatalf("sign-in as %v: %+v", claims, r)
 			}
+			// The application (and the person) read the public reason only: the detail that
+			// names the left-out email and why is the administrators'.
+			if d := r.query.Get("error_description"); strings.Contains(d, "vouch") || strings.Contains(d, "hd claim") || strings.Contains(d, "identity provider's email") {
+				t.Fatalf("sign-in as %v: error_description carries the private detail: %q", claims, d)
+			}
 			return r.query.Get("error_description")
 		}
 
