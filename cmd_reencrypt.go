@@ -50,7 +50,7 @@ as they were). Recorded in the audit log with actor type "operator".`,
 			}
 			if err != nil {
 				// Each batch commits: what moved stays moved, and a second run picks up the rest.
-				return fmt.Errorf("%w (what was re-encrypted stays so; run reencrypt again once the database takes writes)", err)
+				return fmt.Errorf("%w (what was re-encrypted stays so; run reencrypt again to move the rest)", err)
 			}
 			unreadable := 0
 			for _, col := range slices.Sorted(maps.Keys(r.Unreadable)) {
