@@ -127,6 +127,15 @@ func (c *Connection) IsGoogle() bool {
 	return c.Protocol == ProtocolOIDC && strings.TrimSuffix(c.OIDCIssuerURL, "/") == GoogleIssuer
 }
 
+// GoogleWorkspaceDomain is the hd claim Google sends for an account of a Google Workspace
+// organisation (its primary domain), trimmed; "" for a personal Google account, which has
+// none. The sign-in rules that tell the two apart read it here: whether Google vouches for the
+// account's email (sso), and jitVerifiedDomainsOnly (provision).
+func GoogleWorkspaceDomain(claims map[string]any) string {
+	hd, _ := claims["hd"].(string)
+	return strings.TrimSpace(hd)
+}
+
 // OIDCConfig is the OIDC half of a connection as the API shows it (no secret).
 type OIDCConfig struct {
 	IssuerURL    string

@@ -508,8 +508,8 @@ func (d *decision) outsideVerifiedDomains(ctx context.Context) (*SignInResult, e
 	// which organisation's it is, in hd (its primary domain), and that must be verified too.
 	// Checked first: the sso layer leaves out the email of such an account (Google does not
 	// vouch for it), and "no email" would tell the person less than this.
-	hd, _ := d.id.Claims["hd"].(string)
-	if d.conn.IsGoogle() && strings.TrimSpace(hd) == "" {
+	hd := models.GoogleWorkspaceDomain(d.id.Claims)
+	if d.conn.IsGoogle() && hd == "" {
 		return d.refuse(ctx, nil, reasonNotWorkspaceAccount, "the connection creates accounts only for an email on one of its verified domains (jitVerifiedDomainsOnly), "+
 			"and Google sent no hd claim: a personal Google account, not one of a Google Workspace organisation")
 	}

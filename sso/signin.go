@@ -565,7 +565,7 @@ func (r claimRules) emailLeftOut(claims map[string]any) (bool, string) {
 // address it is, or made it before that organisation came to Google Workspace (a "conflicting
 // account"), and it still says email_verified: true.
 func googleVouches(claims map[string]any) bool {
-	if hd, _ := claims["hd"].(string); strings.TrimSpace(hd) != "" {
+	if models.GoogleWorkspaceDomain(claims) != "" {
 		return true
 	}
 	email, _ := claims["email"].(string)
