@@ -583,7 +583,7 @@ func (s *Service) claimFlow(ctx context.Context, upstreamState string, browser B
 	ctx = signInState(ctx)
 	refuse := func(cause string, f *models.SignInFlow) error {
 		if f != nil {
-			s.recordFailure(ctx, f, nil, "", "Sign-in failed: the answer of the identity provider could not be matched to this browser's sign-in.", cause, requestID)
+			s.recordFailure(ctx, f, nil, "", "Sign-in failed: the answer of the identity provider could not be matched to this browser's sign-in.", cause, requestID, nil)
 		}
 		s.log.WarnContext(ctx, "sign-in: identity provider answer refused", "request_id", requestID, "cause", cause)
 		return &FlowError{Public: "This sign-in link is invalid, expired or was already used, or it was opened in another browser. Start again from the application.", cause: cause}
@@ -680,7 +680,7 @@ func (s *Service) failFlow(ctx context.Context, f *ClaimedFlow, identifier, code
 	ctx = signInState(ctx)
 	cause = models.Clip(cause, maxEventCause) // the log's, the event's and a test's
 	if f.Flow.ClaimedAt != nil || f.keepOpen || s.finishUnclaimed(ctx, f.Flow, f.requestID()) {
-		s.recordFailure(ctx, f.Flow, f.Connection, identifier, public, cause, f.requestID())
+		s.recordFailure(ctx, f.Flow, f.Connection, identifier, public, cause, f.requestID(), nil)
 	}
 	s.log.WarnContext(ctx, "sign-in failed", "request_id", f.requestID(), "connection_id", f.Flow.ConnectionID, "cause", cause)
 	return &FlowError{Public: public, cause: cause, Answer: s.ErrorAnswer(f.Flow, code, public)}
@@ -712,8 +712,10 @@ func (s *Service) finishUnclaimed(ctx context.Context, f *models.SignInFlow, req
 }
 
 // recordFailure writes a failed sign-in event; a failure to write it is logged, not returned
-// (the person's refusal must not turn into a server error).
-func (s *Service) recordFailure(ctx context.Context, f *models.SignInFlow, conn *models.Connection, identifier, public, cause, requestID string) {
+// (the person's refusal must not turn into a server error). A test flow's test fails too
+// (failTest), keeping result, what the test learned before it failed (nil: what the flow's
+// kept answer says, if anything).
+func (s *Service) recordFailure(ctx context.Context, f *models.SignInFlow, conn *models.Connection, identifier, public, cause, requestID string, result *TestSignInResult) {
 	if requestID == "" {
 		requestID = f.RequestID
 	}
@@ -723,7 +725,7 @@ func (s *Service) recordFailure(ctx context.Context, f *models.SignInFlow, conn 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), failureRecordTimeout)
 	defer cancel()
 	if f.Test {
-		s.failTest(ctx, f, public, cause)
+		s.failTest(ctx, f, public, cause, result)
 	}
 	if conn == nil { // the event names the connection's slug (through the routing cache)
 		conn, _ = s.routeConnection(ctx, "id:"+f.ConnectionID.String(), func(ctx context.Context) (*models.Connection, error) {
@@ -887,7 +889,7 @@ func (s *Service) applicationStillRegisters(ctx context.Context, f *ClaimedFlow,
 		return nil
 	}
 	const public = "The application changed while you were signing in. Start again from the application."
-	s.recordFailure(ctx, fl, f.Connection, identifier, public, cause, f.requestID())
+	s.recordFailure(ctx, fl, f.Connection, identifier, public, cause, f.requestID(), nil)
 	return &FlowError{Public: public, cause: cause}
 }
 

@@ -86,7 +86,7 @@ func (s *Service) PendingSAMLFlow(ctx context.Context, relayState, inResponseTo,
 			cause = "the identity provider answered a flow that was finished already"
 			s.log.InfoContext(ctx, "sign-in: SAML response for a finished flow", "request_id", requestID, "flow_id", f.ID)
 		} else if s.finishUnclaimed(ctx, f, requestID) {
-			s.recordFailure(ctx, f, nil, "", "Sign-in failed: the sign-in expired or was finished already.", cause, requestID)
+			s.recordFailure(ctx, f, nil, "", "Sign-in failed: the sign-in expired or was finished already.", cause, requestID, nil)
 		}
 		return nil, &FlowError{Public: FlowGonePublic, cause: cause}
 	}

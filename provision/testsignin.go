@@ -272,28 +272,15 @@ func (s *Service) completeTest(ctx context.Context, f *ClaimedFlow, id Identity)
 	if err != nil {
 		return "", internal("test sign-in", err)
 	}
-	sent := id
-	id, dropped := normaliseIdentity(id)
-	if dropped != "" {
-		s.log.WarnContext(ctx, "test sign-in: name claim longer than the name rule allows; treated as not sent",
-			"fields", dropped, "connection_id", f.Connection.ID, "max_characters", models.MaxNameLength)
-	}
-	if id.Claims == nil {
-		id.Claims = map[string]any{}
-	}
-	r := &TestSignInResult{Identity: &TestIdentity{Identifier: id.Identifier, Email: id.Email, FirstName: id.FirstName,
-		LastName: id.LastName, Claims: id.Claims}, Warnings: testWarnings(f.warnings, sent, id)}
+	r, id := s.testResult(ctx, f.Flow.ConnectionID, id, f.warnings)
 	res, err := s.dryRun(ctx, t.BrandID, f.Connection, id)
 	if err != nil {
 		msg := "The decision failed: " + models.FieldMessage(err)
 		if models.ErrorCode(err) == models.EINTERNAL {
 			msg = "The decision failed because of a server error."
 		}
-		s.recordFailure(ctx, fl, f.Connection, id.Identifier, msg, err.Error(), "")
-		t.BrowserHash = fl.BrowserHash
-		if _, _, err := s.finishTest(ctx, t, models.TestSignInFailed, r, msg); err != nil {
-			return "", err
-		}
+		// The test fails with what it learned: the identity and its warnings.
+		s.recordFailure(ctx, fl, f.Connection, id.Identifier, msg, err.Error(), "", r)
 		return fl.RedirectURI, nil
 	}
 	r.Decision = &TestDecision{Outcome: string(res.Outcome), Reason: res.Reason}
@@ -321,6 +308,49 @@ func (s *Service) completeTest(ctx context.Context, f *ClaimedFlow, id Identity)
 	return fl.RedirectURI, nil
 }
 
+// testResult is what a test shows of the identity its identity provider sent (sent, as the
+// transport read it, with the transport's warnings): the identity as the engine reads it, which
+// it returns too, and the warnings. The decision is the caller's to add.
+func (s *Service) testResult(ctx context.Context, connectionID uuid.UUID, sent Identity, transport []string) (*TestSignInResult, Identity) {
+	id, dropped := normaliseIdentity(sent)
+	if dropped != "" {
+		s.log.WarnContext(ctx, "test sign-in: name claim longer than the name rule allows; treated as not sent",
+			"fields", dropped, "connection_id", connectionID, "max_characters", models.MaxNameLength)
+	}
+	if id.Claims == nil {
+		id.Claims = map[string]any{}
+	}
+	return &TestSignInResult{Identity: &TestIdentity{Identifier: id.Identifier, Email: id.Email, FirstName: id.FirstName,
+		LastName: id.LastName, Claims: id.Claims}, Warnings: testWarnings(transport, sent, id)}, id
+}
+
+// answeredTestResult is testResult for the answer the ACS kept for SAML test flow f, which no
+// browser continued (ReadSAMLAnswer leaves it for one that still may): nil when there is none
+// (an OIDC flow, or no response accepted yet) or it cannot be read, which is logged.
+func (s *Service) answeredTestResult(ctx context.Context, f *models.SignInFlow) *TestSignInResult {
+	if f.UpstreamRequestID == "" {
+		return nil
+	}
+	enc, err := s.store.ReadSAMLAnswer(ctx, f.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	var a samlAnswer
+	if err == nil {
+		var b []byte
+		if b, err = s.box.Open(enc); err == nil {
+			err = json.Unmarshal(b, &a)
+		}
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "test sign-in: the identity provider's kept answer could not be read; the failed test shows none",
+			"error", err.Error(), "request_id", f.RequestID, "flow_id", f.ID)
+		return nil
+	}
+	r, _ := s.testResult(ctx, f.ConnectionID, a.Identity, a.Warnings)
+	return r
+}
+
 // testWarnings are a test's warnings: the transport's (a SAML response signed with SHA-1),
 // then why the identity has no email although the identity provider sent one (sent is the
 // identity as the transport read it, id as normalised), which an administrator would otherwise
@@ -338,16 +368,22 @@ func testWarnings(transport []string, sent, id Identity) []string {
 }
 
 // failTest records on a test flow's test what failed (the public message and the cause: the
-// administrator running the test is the audience).
-func (s *Service) failTest(ctx context.Context, f *models.SignInFlow, public, cause string) {
+// administrator running the test is the audience), with result, what the test learned before
+// it failed; without one, the identity the ACS kept for the flow, if any (answeredTestResult:
+// a SAML response accepted, then its continuation failed), so that the test still shows what
+// the identity provider sent and what was wrong with its response (a SHA-1 signature).
+func (s *Service) failTest(ctx context.Context, f *models.SignInFlow, public, cause string, result *TestSignInResult) {
 	t, err := s.testOf(ctx, f)
 	if err == nil {
 		msg := public
 		if cause != "" {
 			msg += " (" + cause + ")"
 		}
+		if result == nil {
+			result = s.answeredTestResult(ctx, f)
+		}
 		t.BrowserHash = f.BrowserHash
-		_, _, err = s.finishTest(ctx, t, models.TestSignInFailed, nil, msg)
+		_, _, err = s.finishTest(ctx, t, models.TestSignInFailed, result, msg)
 	}
 	if err != nil {
 		s.logWriteFailure(ctx, "test sign-in: record failure", err, "request_id", f.RequestID)

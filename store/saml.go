@@ -166,6 +166,19 @@ func (s *Store) TakeSAMLAnswer(ctx context.Context, flowID uuid.UUID) ([]byte, e
 	return enc, nil
 }
 
+// ReadSAMLAnswer returns a flow's answer and leaves it for the flow's continuation (a test
+// sign-in that failed before its browser continued shows the identity it holds).
+// Errors: ErrNotFound when the flow has no answer.
+func (s *Store) ReadSAMLAnswer(ctx context.Context, flowID uuid.UUID) ([]byte, error) {
+	var enc []byte
+	err := s.queryOne(ctx, func(rows *sql.Rows) error { return rows.Scan(&enc) },
+		`SELECT identity_enc FROM saml_answers WHERE flow_id = ?`, flowID)
+	if err != nil {
+		return nil, err
+	}
+	return enc, nil
+}
+
 // IdentityLookup is what UserAccountByLiveIdentity answers for an identifier key, read in
 // advance by another statement (ClaimSAMLFlow): User is nil when nobody is bound to the
 // identity through a live connection.

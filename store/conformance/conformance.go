@@ -90,7 +90,7 @@ var tests = []test{
 		"PruneSignInEvents"}, testRecords},
 	{[]string{"CreateProvisionedUser", "UserAccountByIdentity", "UserAccountByLiveIdentity", "MarkProfileOwner",
 		"RefreshOwnedProfile", "FirstSignInReads"}, testProvisioned},
-	{[]string{"UseSAMLAssertion", "PutSAMLAnswer", "AcceptSAMLAnswer", "TakeSAMLAnswer", "PruneSAMLAssertions"}, testSAMLAnswers},
+	{[]string{"UseSAMLAssertion", "PutSAMLAnswer", "AcceptSAMLAnswer", "ReadSAMLAnswer", "TakeSAMLAnswer", "PruneSAMLAssertions"}, testSAMLAnswers},
 	{[]string{"SAMLSPKey", "CreateSAMLSPKey", "SAMLSPKeys", "PromoteSAMLSPKey", "DeleteSAMLSPKey"}, testSAMLSPKeys},
 	{[]string{"TestSignIn", "TestSignInByToken", "FinishTestSignIn", "PruneTestSignIns"}, testTestSignIns},
 	{[]string{"ResealSecrets", "HasSealedValues"}, testResealSecrets},

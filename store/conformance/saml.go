@@ -22,11 +22,18 @@ func testSAMLAnswers(e *env) {
 	fresh, err = e.s.PutSAMLAnswer(e.ctx, flow, []byte("other"), later, "key")
 	e.ok(err)
 	e.check(!fresh, "second answer stored")
-	got, err := e.s.TakeSAMLAnswer(e.ctx, flow)
+	got, err := e.s.ReadSAMLAnswer(e.ctx, flow)
 	e.ok(err)
-	e.check(string(got) == "enc", "answer %q", got)
+	e.check(string(got) == "enc", "read answer %q", got)
+	_, err = e.s.ReadSAMLAnswer(e.ctx, store.NewID())
+	e.is(err, store.ErrNotFound, "another flow's answer")
+	got, err = e.s.TakeSAMLAnswer(e.ctx, flow)
+	e.ok(err)
+	e.check(string(got) == "enc", "answer %q (after a read)", got)
 	_, err = e.s.TakeSAMLAnswer(e.ctx, flow)
 	e.is(err, store.ErrNotFound, "answer taken twice")
+	_, err = e.s.ReadSAMLAnswer(e.ctx, flow)
+	e.is(err, store.ErrNotFound, "a taken answer read")
 
 	a := store.SAMLAnswer{ConnectionID: conn, AssertionID: unique("assertion-"), AssertionExpires: past,
 		FlowID: store.NewID(), IdentityEnc: []byte("id"), AnswerExpires: past}
