@@ -5038,7 +5038,7 @@ type TestSignIn {
   id: ID!
   "PENDING until the identity provider answered; SUCCEEDED when an identity came back (see decision), FAILED otherwise (see error)."
   status: TestSignInStatus!
-  "The normalised identity the identity provider returned; also on a FAILED test that failed after its answer was accepted. Null before."
+  "The normalised identity the identity provider returned; also on a FAILED test that failed after its answer was accepted, and, with an empty identifier, the claims of a verified answer that had no usable identifier. Null before."
   identity: TestSignInIdentity
   "What the sign-in engine would decide for the identity; nothing is written. Null until it decided."
   decision: TestSignInDecision

@@ -537,6 +537,9 @@ type ClaimedFlow struct {
 	// lookup is the person bound to samlAnswer's identity, which ClaimSAMLFlow looked up with
 	// the claim (nil: it did not); the decision's fast path uses it (liveIdentity).
 	lookup *store.IdentityLookup
+	// learned is what a test sign-in learned before its flow failed (FailAnswer: the claims of
+	// an answer whose identity could not be used): the failed test shows it.
+	learned *TestSignInResult
 	// keepOpen: a failure of this unclaimed flow does not finish it (finishUnclaimed). The
 	// ACS refused a second answer to it, and the first one, kept, may still be continued by
 	// the browser that started it.
@@ -676,11 +679,22 @@ func (s *Service) FailFlow(ctx context.Context, f *ClaimedFlow, public, cause st
 	return s.failFlow(ctx, f, "", "access_denied", public, cause)
 }
 
+// FailAnswer is FailFlow for an identity provider's answer that was verified but whose
+// identity cannot be used (no identifier claim, say): sent is what the transport read of it,
+// its claims at least, which a test sign-in shows beside the error, since they say what the
+// identity provider should send instead.
+func (s *Service) FailAnswer(ctx context.Context, f *ClaimedFlow, sent Identity, public, cause string) error {
+	if f.Flow.Test && sent.Claims != nil {
+		f.learned, _ = s.testResult(ctx, f.Flow.ConnectionID, sent, f.warnings)
+	}
+	return s.FailFlow(ctx, f, public, cause)
+}
+
 func (s *Service) failFlow(ctx context.Context, f *ClaimedFlow, identifier, code, public, cause string) error {
 	ctx = signInState(ctx)
 	cause = models.Clip(cause, maxEventCause) // the log's, the event's and a test's
 	if f.Flow.ClaimedAt != nil || f.keepOpen || s.finishUnclaimed(ctx, f.Flow, f.requestID()) {
-		s.recordFailure(ctx, f.Flow, f.Connection, identifier, public, cause, f.requestID(), nil)
+		s.recordFailure(ctx, f.Flow, f.Connection, identifier, public, cause, f.requestID(), f.learned)
 	}
 	s.log.WarnContext(ctx, "sign-in failed", "request_id", f.requestID(), "connection_id", f.Flow.ConnectionID, "cause", cause)
 	return &FlowError{Public: public, cause: cause, Answer: s.ErrorAnswer(f.Flow, code, public)}

@@ -297,7 +297,7 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if cause != "" {
-		s.refuse(w, r, s.svc.FailFlow(ctx, f, answerPublic(cause), cause))
+		s.refuse(w, r, s.svc.FailAnswer(ctx, f, id, answerPublic(cause), cause))
 		return
 	}
 	ans, err := s.svc.CompleteFlow(ctx, f, id)
@@ -307,7 +307,7 @@ func (s *SignIn) callback(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if cause != "" {
-			s.refuse(w, r, s.svc.FailFlow(ctx, f, answerPublic(cause), cause))
+			s.refuse(w, r, s.svc.FailAnswer(ctx, f, id, answerPublic(cause), cause))
 			return
 		}
 		ans, err = s.svc.CompleteFlow(ctx, f, id)
@@ -576,7 +576,8 @@ func googleVouches(claims map[string]any) bool {
 // identityOf normalises the claims of an OIDC identity provider. The identifier is the value
 // of the connection's identifier claim (claimRules.identifier): subject for sub, else a string
 // claim, which must be there; an email left out (claimRules.emailLeftOut) is no identifier, as
-// it is no email below. A failure returns the private cause.
+// it is no email below. A failure returns the private cause, and an identity holding only the
+// claims (a test sign-in shows them: provision.FailAnswer).
 func identityOf(rules claimRules, subject string, claims map[string]any) (_ provision.Identity, cause string) {
 	str := func(k string) string { v, _ := claims[k].(string); return v }
 	leftOut, why := rules.emailLeftOut(claims)
@@ -585,9 +586,9 @@ func identityOf(rules claimRules, subject string, claims map[string]any) (_ prov
 		identifier = strings.TrimSpace(str(rules.identifier))
 		switch {
 		case identifier == "":
-			return provision.Identity{}, "the IdP's answer has no " + rules.identifier + " claim (a non-empty string), the connection's identifier claim"
+			return provision.Identity{Claims: claims}, "the IdP's answer has no " + rules.identifier + " claim (a non-empty string), the connection's identifier claim"
 		case rules.identifier == "email" && leftOut:
-			return provision.Identity{}, "the email claim, the connection's identifier claim, " + why
+			return provision.Identity{Claims: claims}, "the email claim, the connection's identifier claim, " + why
 		}
 	}
 	id := provision.Identity{Identifier: identifier, Email: str("email"), FirstName: str("given_name"),

@@ -117,3 +117,47 @@ func TestTestSignInFailedAfterTheAnswer(t *testing.T) {
 		failed(id, u, b, "expired", false)
 	})
 }
+
+// TestOIDCTestSignInShowsTheClaimsOfAnUnusableAnswer, on both databases: an OIDC connection
+// whose identifier claim (upn) the IdP does not send fails a test sign-in, saying so, and the
+// test shows the claims the IdP did send (REST, GraphQL, the result page), with an empty
+// identifier and no decision: what the admin needs to choose the claim. A real sign-in fails the
+// same way, and the application reads nothing of the claims.
+func TestOIDCTestSignInShowsTheClaimsOfAnUnusableAnswer(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		d := e.MustGQL(w.tok, `mutation($id: ID!) { updateConnection(input: {id: $id, oidcConfig: {identifierClaim: "upn"}}) { errors { message } } }`,
+			map[string]any{"id": w.conn})
+		if errs := payloadErrors(t, d, "updateConnection"); len(errs) > 0 {
+			t.Fatalf("identifierClaim upn: %v", errs)
+		}
+		idp.as(map[string]any{"sub": "entra-oid-1", "email": "grace@example.com", "preferred_username": "grace@contoso.example"})
+		const cause = "the IdP's answer has no upn claim (a non-empty string), the connection's identifier claim"
+
+		id, u := startTest(t, e, w.tok, w.conn, "")
+		r := newBrowser(t, w.redirect).get(t, u)
+		page := html.UnescapeString(r.body)
+		if r.status != http.StatusOK || !strings.Contains(page, "Test sign-in: failed") || !strings.Contains(page, cause) ||
+			!strings.Contains(page, `"preferred_username": "grace@contoso.example"`) || strings.Contains(page, `id="decision"`) {
+			t.Fatalf("result page: %d %s", r.status, r.body)
+		}
+		rest := e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id, "").Must(t, 200)
+		g := e.MustGQL(w.tok, `query($c: ID!, $i: ID!) { testSignIn(connectionId: $c, id: $i) { status error identity { identifier claims } decision { outcome } } }`,
+			map[string]any{"c": w.conn, "i": id})
+		if str(rest.Body, "status") != "failed" || !strings.Contains(str(rest.Body, "error"), cause) || get(rest.Body, "decision") != nil ||
+			str(rest.Body, "identity", "identifier") != "" || str(rest.Body, "identity", "claims", "preferred_username") != "grace@contoso.example" ||
+			str(rest.Body, "identity", "claims", "sub") != "entra-oid-1" {
+			t.Fatalf("the failed test over REST: %s", rest.Raw)
+		}
+		if str(g, "testSignIn", "status") != "FAILED" || str(g, "testSignIn", "identity", "claims", "preferred_username") != "grace@contoso.example" ||
+			get(g, "testSignIn", "decision") != nil {
+			t.Fatalf("the failed test over GraphQL: %v", g)
+		}
+
+		res, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "connection", w.slug)
+		if res.query.Get("error") != "access_denied" || res.query.Get("code") != "" || strings.Contains(res.query.Encode(), "contoso") {
+			t.Fatalf("a real sign-in: %v", res.query)
+		}
+	})
+}
