@@ -1,7 +1,6 @@
 package scim
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -93,8 +92,10 @@ func coerceOne(a *attr, v any) (any, error) {
 		switch x := v.(type) {
 		case string:
 			return x, nil
-		case float64, bool:
-			return fmt.Sprint(x), nil
+		case float64: // as written (15550100), never Go's exponent form (1.55501e+07)
+			return strconv.FormatFloat(x, 'f', -1, 64), nil
+		case bool:
+			return strconv.FormatBool(x), nil
 		}
 		return nil, invalidValue("%s must be a string", a.Name)
 	}

@@ -381,6 +381,29 @@ func TestSCIMUserPatch(t *testing.T) {
 	})
 }
 
+// TestSCIMNumbersForStrings: an IdP that maps a numeric profile attribute to a string one
+// (an employee number, a phone number) sends a JSON number; the string kept is the number as
+// written, never Go's exponent form ("1.234567e+06"), on create and PATCH, and filters find it.
+func TestSCIMNumbersForStrings(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		tok, _ := e.SCIMToken(e.AdminToken(), allScopes("idp"))
+		ent := "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+		r := e.Call("POST", "/scim/v2/Users", tok, `{"userName":"num@example.com","phoneNumbers":[{"value":15550100,"type":"work"}],
+			"`+ent+`":{"employeeNumber":1234567,"costCenter":12.5}}`).Must(t, 201)
+		id := str(r.Body, "id")
+		if str(r.Body, ent, "employeeNumber") != "1234567" || str(r.Body, ent, "costCenter") != "12.5" || str(r.Body, "phoneNumbers", 0, "value") != "15550100" {
+			t.Fatalf("create: %s", r.Raw)
+		}
+		r = e.Call("PATCH", "/scim/v2/Users/"+id, tok, `{"Operations":[{"op":"replace","path":"`+ent+`:employeeNumber","value":98765432}]}`).Must(t, 200)
+		if str(r.Body, ent, "employeeNumber") != "98765432" {
+			t.Fatalf("patch: %s", r.Raw)
+		}
+		if got := e.scimFilter(tok, ent+`:employeeNumber eq "98765432"`); len(got) != 1 {
+			t.Fatalf("filter by the employee number: %v", got)
+		}
+	})
+}
+
 func TestSCIMScopesAndIsolation(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
