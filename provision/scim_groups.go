@@ -226,7 +226,7 @@ func (s *Service) ChangeSCIMGroup(ctx context.Context, rawID string, ifVersion i
 	var g *models.Group
 	name := ""
 	m := groupMutation("scim group", &name)
-	m.pinned = ifVersion > 0
+	m.pinned = ifVersion != 0
 	err = s.scimWrite(ctx, m, func(ctx context.Context) (*models.SCIMActivity, error) {
 		g, err = s.store.Group(ctx, c.Token.WorkspaceID, id, true)
 		if errors.Is(err, store.ErrNotFound) {
@@ -235,7 +235,7 @@ func (s *Service) ChangeSCIMGroup(ctx context.Context, rawID string, ifVersion i
 		if err != nil {
 			return nil, err
 		}
-		if ifVersion > 0 && g.Version != ifVersion {
+		if ifVersion != 0 && g.Version != ifVersion {
 			return nil, errPreconditionFailed
 		}
 		name = g.DisplayName
@@ -292,7 +292,7 @@ func (s *Service) DeleteSCIMGroup(ctx context.Context, rawID string, ifVersion i
 	if err != nil {
 		return notFoundGroup(rawID)
 	}
-	m := mutation{op: "delete scim group", pinned: ifVersion > 0}
+	m := mutation{op: "delete scim group", pinned: ifVersion != 0}
 	return s.scimWrite(ctx, m, func(ctx context.Context) (*models.SCIMActivity, error) {
 		g, err := s.store.Group(ctx, c.Token.WorkspaceID, id, true)
 		if errors.Is(err, store.ErrNotFound) {
@@ -301,7 +301,7 @@ func (s *Service) DeleteSCIMGroup(ctx context.Context, rawID string, ifVersion i
 		if err != nil {
 			return nil, err
 		}
-		if ifVersion > 0 && g.Version != ifVersion {
+		if ifVersion != 0 && g.Version != ifVersion {
 			return nil, errPreconditionFailed
 		}
 		if _, err := s.store.DeleteGroup(ctx, c.Token.WorkspaceID, id); err != nil {

@@ -289,8 +289,8 @@ func (s *Service) SCIMUser(ctx context.Context, rawID string, withGroups bool) (
 
 // ReplaceSCIMUser computes a user's new attributes from its current state (PUT ignores it;
 // PATCH applies operations to it) and saves them atomically with the activity row.
-// ifVersion > 0 requires the stored version to match (If-Match); otherwise a concurrent
-// change is retried. With withGroups it also returns the user's groups.
+// ifVersion != 0 requires the stored version to match (If-Match; a negative one, a tag
+// naming no version, never does); otherwise a concurrent change is retried. With withGroups it also returns the user's groups.
 func (s *Service) ReplaceSCIMUser(ctx context.Context, rawID string, ifVersion int, op string, withGroups bool,
 	change func(u *models.UserAccount) (SCIMUserInput, map[string]any, error)) (*models.UserAccount, []models.GroupRef, error) {
 	c, id, err := s.scimUserTarget(ctx, models.SCIMUsersWrite, rawID)
@@ -323,7 +323,7 @@ func (s *Service) ReplaceSCIMUser(ctx context.Context, rawID string, ifVersion i
 		if err != nil {
 			return err
 		}
-		if ifVersion > 0 && cur.Version != ifVersion {
+		if ifVersion != 0 && cur.Version != ifVersion {
 			return errPreconditionFailed
 		}
 		var details map[string]any
@@ -366,7 +366,7 @@ func (s *Service) ReplaceSCIMUser(ctx context.Context, rawID string, ifVersion i
 				continue
 			}
 			if errors.Is(err, store.ErrStale) {
-				if ifVersion > 0 { // the version the client named is gone: If-Match fails
+				if ifVersion != 0 { // the version the client named is gone: If-Match fails
 					err = errPreconditionFailed
 					break
 				}
@@ -459,7 +459,7 @@ func (s *Service) DeleteSCIMUser(ctx context.Context, rawID string, ifVersion in
 	if err != nil {
 		return err
 	}
-	m := mutation{op: "delete scim user", pinned: ifVersion > 0}
+	m := mutation{op: "delete scim user", pinned: ifVersion != 0}
 	return s.scimWrite(ctx, m, func(ctx context.Context) (*models.SCIMActivity, error) {
 		u, err := s.store.UserAccountForUpdate(ctx, c.Token.WorkspaceID, id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -468,7 +468,7 @@ func (s *Service) DeleteSCIMUser(ctx context.Context, rawID string, ifVersion in
 		if err != nil {
 			return nil, err
 		}
-		if ifVersion > 0 && u.Version != ifVersion {
+		if ifVersion != 0 && u.Version != ifVersion {
 			return nil, errPreconditionFailed
 		}
 		if _, err := s.store.DeleteUserAccount(ctx, c.Token.WorkspaceID, id); err != nil {

@@ -44,3 +44,45 @@ func TestSCIMIfNoneMatch(t *testing.T) {
 		e.Call("GET", "/scim/v2/Users/00000000-0000-0000-0000-000000000000", tok, nil, "If-None-Match", "*").Must(t, 404)
 	})
 }
+
+// TestSCIMIfMatchNamingNoVersion: an If-Match whose tag names no version of Gatehouse's
+// (W/"0", a strong tag of another server, a list) can never match, so the write is refused
+// with 412 and changes nothing (RFC 7232 §3.1), as an older version is: on every write of a
+// User (PUT, PATCH, the active-only PATCH, DELETE) and of a Group.
+func TestSCIMIfMatchNamingNoVersion(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		tok, _ := e.SCIMToken(e.AdminToken(), allScopes("idp"))
+		user := "/scim/v2/Users/" + e.SCIMUser(tok, map[string]any{"userName": "ada@example.com"})
+		group := "/scim/v2/Groups/" + str(e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "Engineers"}).Must(t, 201).Body, "id")
+		patch := func(path string, value any) map[string]any {
+			return map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+				"Operations": []any{map[string]any{"op": "replace", "path": path, "value": value}}}
+		}
+		writes := []struct {
+			name, method, path string
+			body               any
+		}{
+			{"user PUT", "PUT", user, map[string]any{"userName": "ada@example.com", "title": "Changed"}},
+			{"user PATCH", "PATCH", user, patch("title", "Changed")},
+			{"user PATCH active", "PATCH", user, patch("active", false)},
+			{"user DELETE", "DELETE", user, nil},
+			{"group PUT", "PUT", group, map[string]any{"displayName": "Changed"}},
+			{"group PATCH", "PATCH", group, patch("displayName", "Changed")},
+			{"group DELETE", "DELETE", group, nil},
+		}
+		for _, w := range writes {
+			for _, tag := range []string{`W/"0"`, `"abc"`, `W/"1x"`, `W/"7", W/"8"`} {
+				r := e.Call(w.method, w.path, tok, w.body, "If-Match", tag)
+				if r.Status != 412 || str(r.Body, "status") != "412" {
+					t.Errorf("%s with If-Match %s: %d %s", w.name, tag, r.Status, r.Raw)
+				}
+			}
+		}
+		for _, path := range []string{user, group} {
+			r := e.Call("GET", path, tok, nil).Must(t, 200)
+			if r.Header.Get("ETag") != `W/"1"` || r.Body["title"] != nil || str(r.Body, "displayName") == "Changed" {
+				t.Fatalf("a refused write changed %s: %s", path, r.Raw)
+			}
+		}
+	})
+}

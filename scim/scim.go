@@ -288,8 +288,9 @@ func notModified(w http.ResponseWriter, r *http.Request, version int) bool {
 	return false
 }
 
-// ifMatch returns the version an If-Match header demands (0: none or "*"). An unparsable
-// tag can never match, so it demands an impossible version.
+// ifMatch returns the version an If-Match header demands (0: none or "*"). A tag that names
+// no version (W/"0", another server's tag, a list of tags) can never match, so it demands an
+// impossible one, -1: provision answers 412 for any version but 0 that is not the stored one.
 func ifMatch(r *http.Request) int {
 	v := strings.TrimSpace(r.Header.Get("If-Match"))
 	if v == "" || v == "*" {

@@ -207,7 +207,7 @@ func (s *Store) GroupsOfUsers(ctx context.Context, ws uuid.UUID, ids []uuid.UUID
 // SetSCIMUserActive sets one account's active flag with the next version, and writes act with
 // the counters it moves, atomically: the SCIM deactivation (and reactivation) Okta and Entra
 // send, which needs no read of the account first. act.Details, a JSON object, gains the saved
-// account's "userName" as its last key, as the general PATCH's details have it. ifVersion > 0
+// account's "userName" as its last key, as the general PATCH's details have it. ifVersion != 0
 // changes only that version (ErrStale otherwise). ErrNotFound: no such account. It returns the
 // saved account and, with withGroups, its groups; an account without a userName is left alone
 // (a nil account and no error: nothing was written). On PostgreSQL it is one statement.
@@ -216,7 +216,7 @@ func (s *Store) SetSCIMUserActive(ctx context.Context, ws, id uuid.UUID, active 
 	now := s.now()
 	where := "workspace_id = ? AND id = ? AND user_name_key <> ''"
 	args := []any{active, active, now, now, ws, id}
-	if ifVersion > 0 {
+	if ifVersion != 0 {
 		where += " AND version = ?"
 		args = append(args, ifVersion)
 	}
