@@ -324,7 +324,9 @@ func applyAttr(target doc, a *attr, op string, vf filter.Expression, subName *st
 			matched = append(matched, i)
 		}
 	}
-	if op == "remove" {
+	// Replacing the selected elements with null unassigns them, as a remove does: null and
+	// unassigned are the same state (RFC 7644 §3.5.2).
+	if op == "remove" || op == "replace" && sa == nil && v == nil {
 		if sa != nil {
 			for _, i := range matched {
 				delete(list[i].(doc), sa.Name)

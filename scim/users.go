@@ -120,8 +120,9 @@ func strOf(v any) string {
 }
 
 // primaryIndex returns the primary element, else the first work one, else the first; -1 if none.
+// Only objects count: a stored document may hold a null element.
 func primaryIndex(list []any) int {
-	work := -1
+	work, first := -1, -1
 	for i, e := range list {
 		m, ok := e.(doc)
 		if !ok {
@@ -133,14 +134,14 @@ func primaryIndex(list []any) int {
 		if work < 0 && strings.EqualFold(strOf(m["type"]), "work") {
 			work = i
 		}
+		if first < 0 {
+			first = i
+		}
 	}
 	if work >= 0 {
 		return work
 	}
-	if len(list) > 0 {
-		return 0
-	}
-	return -1
+	return first
 }
 
 // userInput extracts the provision input from a canonical User document.

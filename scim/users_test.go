@@ -381,6 +381,43 @@ func TestSCIMUserPatch(t *testing.T) {
 	})
 }
 
+// TestSCIMPatchNullElement: replacing the elements a value filter selects with null unassigns
+// them (RFC 7644 §3.5.2: null and unassigned are the same state), as a remove does. It used to
+// store a null element, served as "emails":[null], after which a PATCH adding an email failed
+// with a bare 500 (not a SCIM error) on every try; a null element stored by then is passed over.
+func TestSCIMPatchNullElement(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		tok, _ := e.SCIMToken(e.AdminToken(), allScopes("idp"))
+		id := e.SCIMUser(tok, map[string]any{"userName": "nell@example.com",
+			"emails":       []any{map[string]any{"value": "nell@example.com", "type": "work"}},
+			"phoneNumbers": []any{map[string]any{"value": "+1 555 0100", "type": "work"}, map[string]any{"value": "+1 555 0101", "type": "mobile"}}})
+		patch := func(ops string) *apiResponse {
+			t.Helper()
+			return e.Call("PATCH", "/scim/v2/Users/"+id, tok, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":`+ops+`}`)
+		}
+		r := patch(`[{"op":"replace","path":"emails[type eq \"work\"]","value":null},
+			{"op":"replace","path":"phoneNumbers[type eq \"mobile\"]","value":null}]`).Must(t, 200)
+		if get(r.Body, "emails") != nil || len(get(r.Body, "phoneNumbers").([]any)) != 1 || str(r.Body, "phoneNumbers", 0, "type") != "work" {
+			t.Fatalf("replace with null: %s", r.Raw)
+		}
+		r = patch(`[{"op":"add","path":"emails","value":[{"value":"nell@corp.example"}]}]`).Must(t, 200)
+		if str(r.Body, "emails", 0, "value") != "nell@corp.example" {
+			t.Fatalf("add after the replace: %s", r.Raw)
+		}
+		// A null element stored before: the user is still read and changed.
+		var ids []string
+		if err := e.App.Store().RawScan(t.Context(), &ids, `UPDATE user_accounts SET scim_data = ? WHERE id = ? RETURNING id`,
+			`{"emails":[null,{"value":"nell@corp.example"}]}`, id); err != nil || len(ids) != 1 {
+			t.Fatalf("store a null element: %v %v", err, ids)
+		}
+		e.Call("GET", "/scim/v2/Users/"+id, tok, nil).Must(t, 200)
+		r = patch(`[{"op":"add","path":"emails","value":[{"value":"nell@home.example","type":"home"}]}]`)
+		if r.Status != 200 || str(r.Body, "emails", 1, "value") != "nell@corp.example" {
+			t.Fatalf("a PATCH of a user with a stored null element: %d %s", r.Status, r.Raw)
+		}
+	})
+}
+
 // TestSCIMNumbersForStrings: an IdP that maps a numeric profile attribute to a string one
 // (an employee number, a phone number) sends a JSON number; the string kept is the number as
 // written, never Go's exponent form ("1.234567e+06"), on create and PATCH, and filters find it.
