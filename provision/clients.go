@@ -327,10 +327,10 @@ func (s *Service) changeClient(ctx context.Context, clientID, action string, cha
 }
 
 func validateScopes(scopes []string) ([]string, *models.Error) {
-	if len(scopes) == 0 {
+	out := models.SplitScopes(strings.Join(scopes, " ")) // blank entries are no scopes
+	if len(out) == 0 {
 		return nil, models.FieldError(models.EINVALID, "scopes", "", "at least one scope is required ("+strings.Join(models.AllScopes, ", ")+")")
 	}
-	out := models.SplitScopes(strings.Join(scopes, " "))
 	for _, sc := range out {
 		if !models.ValidScope(sc) {
 			return nil, models.FieldError(models.EINVALID, "scopes", sc, "unknown scope; valid scopes are "+strings.Join(models.AllScopes, ", "))

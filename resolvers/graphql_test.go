@@ -381,6 +381,29 @@ func TestScopesAndWorkspaceIsolation(t *testing.T) {
 	})
 }
 
+// TestIntegrationClientNeedsAScope: a client is created with at least one scope; a list of
+// blank scopes is none, refused as an empty list is, and no client is created.
+func TestIntegrationClientNeedsAScope(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		count := func() int {
+			return len(get(e.MustGQL(admin, `{ integrationClients { clientId } }`, nil), "integrationClients").([]any))
+		}
+		before := count()
+		for _, scopes := range []string{`[]`, `[""]`, `["  ", ""]`} {
+			d := e.MustGQL(admin, `mutation { createIntegrationClient(input: {name: "no scope", scopes: `+scopes+`}) {
+				integrationClient { clientId } errors { label message code } } }`, nil)
+			errs := payloadErrors(t, d, "createIntegrationClient")
+			if len(errs) != 1 || str(errs[0], "label") != "scopes" || str(errs[0], "code") != "INVALID" || get(d, "createIntegrationClient", "integrationClient") != nil {
+				t.Errorf("scopes %s: %v", scopes, d)
+			}
+		}
+		if n := count(); n != before {
+			t.Fatalf("%d clients created without a scope", n-before)
+		}
+	})
+}
+
 func TestUserAccountsAPI(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
