@@ -114,7 +114,7 @@ func canonicalUser(in map[string]any) (doc, error) {
 }
 
 // The schema URNs lower-cased, for case-insensitive matching of keys.
-var lowerURNEnterprise, lowerURNUser = strings.ToLower(URNEnterprise), strings.ToLower(URNUser)
+var lowerURNEnterprise, lowerURNUser, lowerURNGroup = strings.ToLower(URNEnterprise), strings.ToLower(URNUser), strings.ToLower(URNGroup)
 
 // setUserKey sets one top-level key of an incoming User (possibly URN-qualified or dotted).
 func setUserKey(d doc, k string, v any) error {

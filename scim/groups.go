@@ -171,7 +171,7 @@ func (ps *parsers) groupChange(ops []patchOp) (provision.GroupChange, error) {
 	var apply func(op, path string, v any, lenient bool) error
 	apply = func(op, path string, v any, lenient bool) error {
 		lp := strings.ToLower(strings.TrimSpace(path))
-		if strings.HasPrefix(lp, strings.ToLower(URNGroup)+":") {
+		if strings.HasPrefix(lp, lowerURNGroup+":") {
 			lp = lp[len(URNGroup)+1:]
 			path = path[len(URNGroup)+1:]
 		}

@@ -182,3 +182,38 @@ func TestSCIMLargeGroup(t *testing.T) {
 		}
 	})
 }
+
+// TestSCIMAttributesByURN: attributes and excludedAttributes may name an attribute by its
+// fully qualified URN (RFC 7644 §3.10, §3.4.2.5); a group's members and a user's groups, which
+// are loaded only when the answer shows them, are shown or left out by that name as by the
+// short one.
+func TestSCIMAttributesByURN(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		tok, _ := e.SCIMToken(e.AdminToken(), allScopes("idp"))
+		user := e.SCIMUser(tok, map[string]any{"userName": "ada@example.com"})
+		group := str(e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "Engineers",
+			"members": []any{map[string]any{"value": user}}}).Must(t, 201).Body, "id")
+		const g, u = "urn:ietf:params:scim:schemas:core:2.0:Group:", "urn:ietf:params:scim:schemas:core:2.0:User:"
+		for _, c := range []struct{ path, attr, list string }{
+			{"/scim/v2/Groups/" + group + "?attributes=" + g + "members", "members", ""},
+			{"/scim/v2/Groups?attributes=" + g + "members," + g + "displayName", "members", "Resources"},
+			{"/scim/v2/Users/" + user + "?attributes=" + u + "groups", "groups", ""},
+			{"/scim/v2/Users?attributes=" + u + "groups", "groups", "Resources"},
+		} {
+			body := e.Call("GET", c.path, tok, nil).Must(t, 200).Body
+			var res any = body
+			if c.list != "" {
+				res = get(body, c.list, 0)
+			}
+			if list, _ := get(res, c.attr).([]any); len(list) != 1 || str(list[0], "value") == "" {
+				t.Errorf("GET %s: %v", c.path, body)
+			}
+		}
+		for _, path := range []string{"/scim/v2/Groups/" + group + "?excludedAttributes=" + g + "members",
+			"/scim/v2/Users/" + user + "?excludedAttributes=" + u + "groups"} {
+			if body := e.Call("GET", path, tok, nil).Must(t, 200).Body; get(body, "members") != nil || get(body, "groups") != nil {
+				t.Errorf("GET %s: %v", path, body)
+			}
+		}
+	})
+}

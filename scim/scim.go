@@ -307,14 +307,20 @@ func ifMatch(r *http.Request) int {
 
 // projection is the attributes / excludedAttributes request (RFC 7644 §3.4.2.5).
 type projection struct {
-	include, exclude []string // lower-cased paths
+	include, exclude []string // lower-cased paths, without the core schemas' URNs
 }
 
+// projectionOf reads the request's projection. A path may name its attribute by the fully
+// qualified URN (RFC 7644 §3.10): a core one is read without it, so that wants finds members
+// and groups by either name; the enterprise extension's stays (splitPath reads it).
 func projectionOf(r *http.Request) projection {
 	split := func(s string) []string {
 		var out []string
 		for _, p := range strings.Split(s, ",") {
 			if p = strings.ToLower(strings.TrimSpace(p)); p != "" {
+				for _, urn := range []string{lowerURNUser, lowerURNGroup} {
+					p = strings.TrimPrefix(p, urn+":")
+				}
 				out = append(out, p)
 			}
 		}
@@ -347,23 +353,14 @@ func (p projection) apply(d doc) doc {
 	if len(p.include) == 0 && len(p.exclude) == 0 {
 		return d
 	}
-	strip := func(path string) string {
-		for _, urn := range []string{URNUser, URNGroup} {
-			if strings.HasPrefix(path, strings.ToLower(urn)+":") {
-				return path[len(urn)+1:]
-			}
-		}
-		return path
-	}
 	if len(p.include) > 0 {
 		out := doc{"id": d["id"], "schemas": d["schemas"]}
 		for _, inc := range p.include {
-			copyPath(out, d, strip(inc))
+			copyPath(out, d, inc)
 		}
 		d = out
 	}
 	for _, ex := range p.exclude {
-		ex = strip(ex)
 		if ex == "id" || ex == "schemas" {
 			continue
 		}
