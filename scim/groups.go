@@ -188,8 +188,16 @@ func (ps *parsers) groupChange(ops []patchOp) (provision.GroupChange, error) {
 			return nil
 		case "externalid":
 			var ext *string
-			if s, ok := v.(string); ok && op != "remove" && s != "" {
-				ext = &s
+			if op != "remove" {
+				switch s := v.(type) {
+				case string:
+					if s != "" {
+						ext = &s
+					}
+				case nil:
+				default: // as on create (canonicalGroup), not a silent clear
+					return invalidValue("externalId must be a string")
+				}
 			}
 			ch.ExternalID = &ext
 			return nil

@@ -217,3 +217,34 @@ func TestSCIMAttributesByURN(t *testing.T) {
 		}
 	})
 }
+
+// TestSCIMGroupExternalIDPatch: PATCH sets and removes a group's externalId (Entra maps its
+// objectId there); a value that is not a string is refused with invalidValue, as on create,
+// and leaves the externalId as it was instead of clearing it.
+func TestSCIMGroupExternalIDPatch(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		tok, _ := e.SCIMToken(e.AdminToken(), allScopes("idp"))
+		path := "/scim/v2/Groups/" + str(e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "Engineers", "externalId": "g-1"}).Must(t, 201).Body, "id")
+		patch := func(ops string) *apiResponse {
+			return e.Call("PATCH", path, tok, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":`+ops+`}`)
+		}
+		externalID := func() any { return get(e.Call("GET", path, tok, nil).Must(t, 200).Body, "externalId") }
+		patch(`[{"op":"replace","path":"externalId","value":"g-2"}]`).Must(t, 200)
+		if got := externalID(); got != "g-2" {
+			t.Fatalf("after replace: %v", got)
+		}
+		for _, v := range []string{`123`, `{"value":"g-3"}`, `["g-3"]`, `true`} {
+			r := patch(`[{"op":"replace","path":"externalId","value":` + v + `}]`)
+			if r.Status != 400 || str(r.Body, "scimType") != "invalidValue" {
+				t.Errorf("externalId %s: %d %s", v, r.Status, r.Raw)
+			}
+		}
+		if got := externalID(); got != "g-2" {
+			t.Fatalf("a refused PATCH changed the externalId: %v", got)
+		}
+		patch(`[{"op":"remove","path":"externalId"}]`).Must(t, 200)
+		if got := externalID(); got != nil {
+			t.Fatalf("after remove: %v", got)
+		}
+	})
+}
