@@ -333,6 +333,7 @@ func TestCLIClients(t *testing.T) {
 			want string
 		}{
 			{[]string{"create", "--name", "x", "--scopes", "graphql,root"}, `invalid: --scopes "root": unknown scope; valid scopes are`},
+			{[]string{"create", "--name", "x", "--scopes", ","}, `invalid: --scopes "": at least one scope is required`},
 			{[]string{"create", "--name", "x", "--scopes", "admin", "--workspace", "0190"}, "invalid: --workspace is not a valid UUID"},
 			{[]string{"create", "--name", strings.Repeat("n", 129), "--scopes", "admin"}, "invalid: --name must be at most 128 characters"},
 			{[]string{"list", "--workspace", "0190c1d2-0000-7000-8000-000000000000"}, `not_found: --workspace "0190c1d2-0000-7000-8000-000000000000": no such workspace`},
