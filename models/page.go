@@ -1,5 +1,7 @@
 package models
 
+import "math"
+
 // Page sizes of the GraphQL and REST lists: DefaultPageSize when absent (or not positive), at
 // most MaxPageSize.
 const (
@@ -20,6 +22,19 @@ func ClampPage(page, size, def, limit int) (int, int) {
 		size = limit
 	}
 	return max(page, 1), size
+}
+
+// PageOffset is the number of rows before a 1-based page of size rows. A page past the
+// largest offset an integer holds is there (an empty page), not wrapped round to a negative
+// offset, which the stores would read as none and answer with the first rows.
+func PageOffset(page, size int) int {
+	if page <= 1 || size <= 0 {
+		return 0
+	}
+	if page-1 > math.MaxInt/size {
+		return math.MaxInt
+	}
+	return (page - 1) * size
 }
 
 // ListPage is ClampPage with the GraphQL and REST bounds (1..MaxPageSize, default

@@ -136,7 +136,7 @@ func (s *Service) SCIMTokens(ctx context.Context, f SCIMTokenFilter, page, pageS
 	}
 	page, pageSize = models.ListPage(page, pageSize)
 	ts, total, err := s.store.SCIMTokens(ctx, p.WorkspaceID, store.SCIMTokenFilter{Status: f.Status, Name: f.Name},
-		s.now(), (page-1)*pageSize, pageSize)
+		s.now(), models.PageOffset(page, pageSize), pageSize)
 	return ts, int(total), internal("scim tokens", err)
 }
 
@@ -383,7 +383,7 @@ func (s *Service) SCIMActivities(ctx context.Context, f SCIMActivityFilter, page
 		return nil, 0, errs
 	}
 	page, pageSize = models.ListPage(page, pageSize)
-	as, total, err := s.store.SCIMActivities(ctx, p.WorkspaceID, sf, (page-1)*pageSize, pageSize)
+	as, total, err := s.store.SCIMActivities(ctx, p.WorkspaceID, sf, models.PageOffset(page, pageSize), pageSize)
 	return as, int(total), internal("scim activities", err)
 }
 

@@ -157,7 +157,7 @@ func (s *Service) ListConnections(ctx context.Context, f ConnectionFilter, page,
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	cs, total, err := s.store.ConnectionsPage(ctx, p.WorkspaceID, sf, (page-1)*pageSize, pageSize)
+	cs, total, err := s.store.ConnectionsPage(ctx, p.WorkspaceID, sf, models.PageOffset(page, pageSize), pageSize)
 	if err != nil {
 		return nil, internal("list connections", err)
 	}

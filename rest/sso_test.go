@@ -545,6 +545,29 @@ func TestSSORESTErrors(t *testing.T) {
 
 // TestSSODomainsAcrossWorkspaces: https-file verification through a TLS server, and a domain
 // verified in one workspace cannot be verified in another until the first lets it go.
+// TestRESTPagesPastTheEnd: a page past the last one is empty, with the total, however large its
+// number: page × pageSize past the largest integer used to wrap round to a negative offset, and
+// the connections list answered such a page with its first rows.
+func TestRESTPagesPastTheEnd(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, e *apptest.Env) {
+		tok := e.AdminToken()
+		e.REST(tok, "POST", "/api/v1/sso/connections", `{"name":"Okta","protocol":"oidc",
+			"oidcConfig":{"issuerUrl":"https://idp.example.com","clientId":"c","clientSecret":"s"}}`).Must(t, 201)
+		e.REST(tok, "POST", "/api/v1/scim/tokens", `{"name":"okta","scopes":["users:read"]}`).Must(t, 201)
+		for _, list := range []struct{ path, key string }{
+			{"/api/v1/sso/connections", "connections"}, {"/api/v1/scim/tokens", "tokens"}, {"/api/v1/scim/activities", "activities"},
+		} {
+			total := get(e.REST(tok, "GET", list.path, "").Must(t, 200).Body, "total")
+			for _, page := range []string{"2", "922337203685477581", "9223372036854775807"} {
+				res := e.REST(tok, "GET", list.path+"?pageSize=20&page="+page, "").Must(t, 200)
+				if rows, _ := get(res.Body, list.key).([]any); len(rows) != 0 || get(res.Body, "total") != total {
+					t.Errorf("%s page %s: %s", list.path, page, res.Raw)
+				}
+			}
+		}
+	})
+}
+
 func TestSSODomainsAcrossWorkspaces(t *testing.T) {
 	w, mod := newSSOWorld(t)
 	eachDBWith(t, mod, func(t *testing.T, e *testEnv) {
