@@ -458,3 +458,55 @@ func TestSurfaceRateLimits(t *testing.T) {
 		e.MustGQL(e.Token(other, otherSecret), "{ __typename }", nil)
 	})
 }
+
+// A body's media type is read as media types compare, case-insensitively and without its
+// parameters, and the same way by every layer (models.MediaType). A token request whose form is
+// typed APPLICATION/X-WWW-FORM-URLENCODED is one the endpoint serves, so the client's issuance
+// limit counts it: before, the guard read no form from it, took it for another grant, and a
+// client could mint tokens past its limit by the case of one header. REST and SCIM take JSON
+// typed in any case, with parameters, and refuse a type that only begins like theirs.
+func TestBodyMediaTypesAreReadAsTheyCompare(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newTestEnv(t, dbURL, func(c *app.Config) {
+			c.Guard = defaultGuard(t)
+			c.Guard.Tokens = guard.Rate{N: 2, Per: time.Minute}
+		})
+		admin := e.AdminToken() // the client's first token of the minute
+		for i := range 2 {
+			req, _ := http.NewRequest(http.MethodPost, e.URL+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+			req.Header.Set("Content-Type", "APPLICATION/X-WWW-FORM-URLENCODED; charset=UTF-8")
+			req.SetBasicAuth(testAdminID, testAdminSecret)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if want := map[bool]int{true: 429, false: 200}[i == 1]; resp.StatusCode != want {
+				t.Fatalf("token %d with the form type in capitals: %d %s, want %d", i+2, resp.StatusCode, body, want)
+			}
+		}
+
+		rest := func(ct string) *apiResponse {
+			t.Helper()
+			return e.Call("POST", "/api/v1/scim/tokens", admin, `{"name": "typed"}`, "Content-Type", ct)
+		}
+		if r := rest("Application/JSON; charset=UTF-8"); r.Status != 201 {
+			t.Fatalf("REST, JSON in capitals: %d %v", r.Status, r.Body)
+		}
+		if r := rest("application/jsonx"); r.Status != 400 || !strings.Contains(str(r.Body, "error", "message"), "must be JSON") {
+			t.Fatalf("REST, application/jsonx: %d %v", r.Status, r.Body)
+		}
+		scimTok, _ := e.SCIMToken(admin, map[string]any{"name": "scim"})
+		scim := func(ct, userName string) *apiResponse {
+			t.Helper()
+			return e.Call("POST", "/scim/v2/Users", scimTok, `{"userName": "`+userName+`"}`, "Content-Type", ct)
+		}
+		if r := scim("Application/SCIM+JSON; charset=utf-8", "caps"); r.Status != 201 {
+			t.Fatalf("SCIM, scim+json in capitals: %d %v", r.Status, r.Body)
+		}
+		if r := scim("application/scim+jsonx", "other"); r.Status != 400 || str(r.Body, "scimType") != "invalidSyntax" {
+			t.Fatalf("SCIM, application/scim+jsonx: %d %v", r.Status, r.Body)
+		}
+	})
+}

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gatehouse/models"
 	"gatehouse/provision"
 	"gatehouse/webpage"
 )
@@ -332,7 +333,9 @@ func (g *Guard) countTokenRequest(clientID, addr string, issuance bool, status i
 // without consuming the body for the handler: the form parsed here stays in r.PostForm. ok is
 // false for a form that can't be read.
 func tokenRequest(r *http.Request, maxBytes int64) (clientID, grant string, ok bool) {
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+	// As the token endpoint reads it: a type it parses as a form is parsed here too, so that the
+	// client's limits count the request.
+	if models.MediaType(r.Header.Get("Content-Type")) == "application/x-www-form-urlencoded" {
 		r.Body = http.MaxBytesReader(nil, r.Body, maxBytes)
 		if err := r.ParseForm(); err != nil {
 			return "", "", false

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -40,6 +41,16 @@ const (
 	ErrBodyNotUTF8           BodyTextError = "the request body is not valid UTF-8"
 	ErrBodyUnpairedSurrogate BodyTextError = `the request body has an escaped surrogate without its pair (such as "\ud800"), which is not Unicode text`
 )
+
+// MediaType is the media type of a Content-Type header, lower-cased and without its
+// parameters ("" when absent or unreadable), read as net/http's form parsing reads it: media
+// types compare case-insensitively (RFC 9110 §8.3.1), and application/jsonx is not
+// application/json. Every check of a request's body type goes through it, so that no layer
+// (the guard's limits, the handler behind it) reads a body the other took for another type.
+func MediaType(contentType string) string {
+	mt, _, _ := mime.ParseMediaType(contentType) // a bad parameter still names the type
+	return mt
+}
 
 // DecodeJSONBody decodes a request body that must hold exactly one JSON value into v, refusing
 // unknown object fields when strict: the one reading of a JSON body for REST and SCIM. It reads

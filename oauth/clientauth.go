@@ -1,7 +1,6 @@
 package oauth
 
 import (
-	"mime"
 	"net/http"
 	"net/url"
 
@@ -17,8 +16,7 @@ var clientAuthMethods = []string{"client_secret_basic", "client_secret_post"}
 // readForm reads the form body of a POST to an endpoint that authenticates the client. Every
 // parameter must be in the body, and only once.
 func readForm(r *http.Request) (url.Values, *tokenError) {
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if ct != "application/x-www-form-urlencoded" {
+	if models.MediaType(r.Header.Get("Content-Type")) != "application/x-www-form-urlencoded" {
 		return nil, badRequest("the request body must be application/x-www-form-urlencoded")
 	}
 	r.Body = http.MaxBytesReader(nil, r.Body, MaxTokenRequestBytes)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"html/template"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -54,8 +53,7 @@ func browserParams(w http.ResponseWriter, r *http.Request, title string) (url.Va
 		return r.URL.Query(), true
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBrowserForm)
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err := r.ParseForm(); err != nil || mt != "application/x-www-form-urlencoded" {
+	if err := r.ParseForm(); err != nil || models.MediaType(r.Header.Get("Content-Type")) != "application/x-www-form-urlencoded" {
 		webpage.Write(w, http.StatusBadRequest, title, "The request is not a form (application/x-www-form-urlencoded).", webpage.RequestID(w))
 		return nil, false
 	}

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"gatehouse/models"
 	"gatehouse/provision"
@@ -83,7 +82,7 @@ func (h *Handler) handle(fn handlerFunc) http.Handler {
 
 // decode reads a JSON request body into v, refusing unknown fields and trailing data.
 func decode(r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+	if ct := r.Header.Get("Content-Type"); ct != "" && models.MediaType(ct) != "application/json" {
 		return models.Errorf(models.EINVALID, "the request body must be JSON (Content-Type: application/json)")
 	}
 	if err := models.DecodeJSONBody(r.Body, v, true, maxBodyBytes); err != nil {

@@ -223,8 +223,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // decodeBody reads a JSON object body (application/scim+json or application/json).
 func decodeBody(r *http.Request, v any) error {
-	ct := strings.ToLower(r.Header.Get("Content-Type"))
-	if ct != "" && !strings.HasPrefix(ct, "application/scim+json") && !strings.HasPrefix(ct, "application/json") {
+	if ct := r.Header.Get("Content-Type"); ct != "" && models.MediaType(ct) != "application/scim+json" && models.MediaType(ct) != "application/json" {
 		return models.SCIMError(models.SCIMTypeInvalidSyntax, "the body must be application/scim+json or application/json")
 	}
 	if err := models.DecodeJSONBody(r.Body, v, false, maxBodyBytes); err != nil {
