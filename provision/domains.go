@@ -213,7 +213,9 @@ func domainMutation(action, op string) mutation {
 
 // VerifyDomain checks the domain's proof (the TXT record or the https file) and sets it
 // verified or failed with the reason. A verified domain becomes the connection's primary
-// domain when it has none. It reports whether the check succeeded.
+// domain when it has none. It reports whether the domain is verified: a check that failed
+// while another one verified the domain (two admins, or a button pressed twice, and a DNS
+// answer lost) leaves it verified, with no event.
 func (s *Service) VerifyDomain(ctx context.Context, connectionID, domainID string) (*models.Domain, bool, error) {
 	_, _, d, err := s.loadDomain(ctx, connectionID, domainID)
 	if err != nil {
@@ -230,6 +232,7 @@ func (s *Service) VerifyDomain(ctx context.Context, connectionID, domainID strin
 		return nil, false, err
 	}
 	var out *models.Domain
+	verifiedMeanwhile := false
 	m := domainMutation("domain.verify", "verify domain")
 	m.taken = func(field string) error {
 		if field == "verified_name" {
@@ -244,6 +247,7 @@ func (s *Service) VerifyDomain(ctx context.Context, connectionID, domainID strin
 		}
 		now := s.now()
 		d.LastCheckedAt = &now
+		save := s.store.SaveDomain
 		if reason == "" {
 			if err := s.checkDomainFree(ctx, d); err != nil {
 				return audited{}, err
@@ -261,8 +265,18 @@ func (s *Service) VerifyDomain(ctx context.Context, connectionID, domainID strin
 			}
 		} else {
 			d.Status, d.FailureReason = models.DomainFailed, reason
+			save = s.store.SaveDomainUnlessVerified // a concurrent check may have verified it since
 		}
-		if err := s.store.SaveDomain(ctx, d); err != nil {
+		err = save(ctx, d)
+		if reason != "" && errors.Is(err, store.ErrNotFound) {
+			// Verified meanwhile (or deleted, which the reload says): it stays as it is.
+			if _, d, err = s.loadDomainOf(ctx, p, connectionID, domainID); err != nil {
+				return audited{}, err
+			}
+			out, verifiedMeanwhile = d, true
+			return audited{unchanged: true}, nil
+		}
+		if err != nil {
 			return audited{}, err
 		}
 		out = d
@@ -273,7 +287,7 @@ func (s *Service) VerifyDomain(ctx context.Context, connectionID, domainID strin
 	if err != nil {
 		return nil, false, err
 	}
-	return out, reason == "", nil
+	return out, reason == "" || verifiedMeanwhile, nil
 }
 
 // checkDomainProof looks for the domain's proof, within the network timeout; it returns ""

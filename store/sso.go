@@ -123,8 +123,20 @@ func (s *Store) VerifiedDomainElsewhere(ctx context.Context, connectionID uuid.U
 // SaveDomain writes every column of d.
 // Errors: ErrNotFound when the domain is gone; ErrAlreadyExists "verified_name" or "primary".
 func (s *Store) SaveDomain(ctx context.Context, d *models.Domain) error {
+	return s.saveDomain(ctx, d, "id = ?", d.ID)
+}
+
+// SaveDomainUnlessVerified is SaveDomain for a check that did not verify d: nothing is written
+// when the stored domain is verified, as a concurrent check may have left it after d was read
+// (the condition is evaluated on the row as it is when written, on PostgreSQL too).
+// Errors: ErrNotFound when the domain is gone or verified.
+func (s *Store) SaveDomainUnlessVerified(ctx context.Context, d *models.Domain) error {
+	return s.saveDomain(ctx, d, "id = ? AND status <> ?", d.ID, models.DomainVerified)
+}
+
+func (s *Store) saveDomain(ctx context.Context, d *models.Domain, where string, args ...any) error {
 	d.UpdatedAt = s.now()
-	res := s.scoped(ctx, d.WorkspaceID).Model(&models.Domain{}).Where("id = ?", d.ID).
+	res := s.scoped(ctx, d.WorkspaceID).Model(&models.Domain{}).Where(where, args...).
 		Select("*").Omit("id", "workspace_id", "connection_id", "created_at").Updates(d)
 	if res.Error != nil {
 		return translate(res.Error)

@@ -72,7 +72,7 @@ var tests = []test{
 		"DeleteCredential", "DeleteCredentials"}, testCredentials},
 	{[]string{"BindCredential", "BindingTargets", "BindAccountCredential"}, testBinding},
 	{[]string{"Domain", "Domains", "DomainsFor", "DomainVerifiedFor", "CountDomains", "VerifiedDomainElsewhere",
-		"SaveDomain", "ClearPrimaryDomain", "PromotePrimaryDomain", "DeleteDomain", "ConnectionByVerifiedDomain"}, testDomains},
+		"SaveDomain", "SaveDomainUnlessVerified", "ClearPrimaryDomain", "PromotePrimaryDomain", "DeleteDomain", "ConnectionByVerifiedDomain"}, testDomains},
 	{[]string{"Group", "SCIMGroups", "SaveGroup", "DeleteGroup", "ExistingUserIDs", "ChangeMembers", "GroupMembers",
 		"GroupsOfUsers"}, testGroups},
 	{[]string{"SCIMUser", "SCIMUsers", "UserAccountForUpdate", "SaveSCIMUser", "SaveSCIMUserWith",

@@ -310,10 +310,16 @@ func testDomains(e *env) {
 	e.ok(err)
 	e.check(!verified, "a domain not verified yet reads verified")
 	d.Status, d.IsPrimary, d.VerifiedAt = models.DomainVerified, true, &e.now
-	e.ok(e.s.SaveDomain(e.ctx, d))
+	e.ok(e.s.SaveDomainUnlessVerified(e.ctx, d)) // not verified yet: written
 	verified, err = e.s.DomainVerifiedFor(e.ctx, e.ws, conn.ID, name)
 	e.ok(err)
 	e.check(verified, "not verified")
+	failed := *d
+	failed.Status, failed.FailureReason = models.DomainFailed, "a later check failed"
+	e.is(e.s.SaveDomainUnlessVerified(e.ctx, &failed), store.ErrNotFound, "a verified domain saved as failed")
+	verified, err = e.s.DomainVerifiedFor(e.ctx, e.ws, conn.ID, name)
+	e.ok(err)
+	e.check(verified, "a failed check unverified the domain")
 	verified, err = e.s.DomainVerifiedFor(e.ctx, e.ws, other.ID, name)
 	e.ok(err)
 	e.check(!verified, "verified for another connection")
