@@ -585,7 +585,10 @@ func (s *Service) claimFlow(ctx context.Context, upstreamState string, browser B
 	claim func(ctx context.Context, stateHash string, browserHashes []string, now time.Time) (*models.SignInFlow, error)) (*ClaimedFlow, error) {
 	ctx = signInState(ctx)
 	refuse := func(cause string, f *models.SignInFlow) error {
-		if f != nil {
+		// An answer refused while its flow stayed open has its event (failed_at): the same
+		// answer again (the refusal page reloaded, the link opened again by anyone holding it,
+		// late or not) adds none, as a finished flow's replay adds none.
+		if f != nil && f.FailedAt == nil {
 			s.recordFailure(ctx, f, nil, "", "Sign-in failed: the answer of the identity provider could not be matched to this browser's sign-in.", cause, requestID, nil)
 		}
 		s.log.WarnContext(ctx, "sign-in: identity provider answer refused", "request_id", requestID, "cause", cause)

@@ -85,7 +85,7 @@ func (s *Service) PendingSAMLFlow(ctx context.Context, relayState, inResponseTo,
 			// an OIDC callback's replay does; one more per re-post would be anyone's to add.
 			cause = "the identity provider answered a flow that was finished already"
 			s.log.InfoContext(ctx, "sign-in: SAML response for a finished flow", "request_id", requestID, "flow_id", f.ID)
-		} else if s.finishUnclaimed(ctx, f, requestID) {
+		} else if s.finishUnclaimed(ctx, f, requestID) && f.FailedAt == nil { // else its refusal has its event
 			s.recordFailure(ctx, f, nil, "", "Sign-in failed: the sign-in expired or was finished already.", cause, requestID, nil)
 		}
 		return nil, &FlowError{Public: FlowGonePublic, cause: cause}
