@@ -825,8 +825,8 @@ func (s *Service) CompleteFlow(ctx context.Context, f *ClaimedFlow, id Identity)
 	}
 	if fl.Test {
 		page, err := s.completeTest(ctx, f, id)
-		if err != nil {
-			return nil, err
+		if err != nil { // as every server failure of a claimed flow: its event, and the test fails
+			return nil, s.ServerFailure(ctx, f, err)
 		}
 		return &Answer{RedirectURI: page}, nil
 	}

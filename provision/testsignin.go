@@ -283,6 +283,7 @@ func (s *Service) completeTest(ctx context.Context, f *ClaimedFlow, id Identity)
 		s.recordFailure(ctx, fl, f.Connection, id.Identifier, msg, err.Error(), "", r)
 		return fl.RedirectURI, nil
 	}
+	learned := *r // what a failure to store the result keeps: the identity, without the decision
 	r.Decision = &TestDecision{Outcome: string(res.Outcome), Reason: res.Reason}
 	if pl := res.Placement; pl != nil {
 		r.Decision.Placement = &TestPlacement{Rule: pl.Rule, Explanation: pl.Explanation}
@@ -293,6 +294,13 @@ func (s *Service) completeTest(ctx context.Context, f *ClaimedFlow, id Identity)
 			r.Decision.Placement.Account = &TestAccount{ID: pl.Account.ID.String(), Name: pl.Account.Name}
 		}
 	}
+	// The result first: a failure to store it fails the test (CompleteFlow), whose event is then
+	// the attempt's one.
+	t.BrowserHash = fl.BrowserHash
+	if _, _, err := s.finishTest(ctx, t, models.TestSignInSucceeded, r, ""); err != nil {
+		f.learned = &learned
+		return "", err
+	}
 	cause := "test sign-in: a dry run, nothing was written"
 	if res.cause != "" {
 		cause += "; refused: " + res.cause
@@ -300,10 +308,6 @@ func (s *Service) completeTest(ctx context.Context, f *ClaimedFlow, id Identity)
 	ev := s.event(fl, f.Connection, id.Identifier, string(res.Outcome), res.Reason, cause, fl.RequestID)
 	if err := s.store.CreateSignInEvent(ctx, ev); err != nil {
 		s.logWriteFailure(ctx, "test sign-in: record event", err, "request_id", fl.RequestID)
-	}
-	t.BrowserHash = fl.BrowserHash
-	if _, _, err := s.finishTest(ctx, t, models.TestSignInSucceeded, r, ""); err != nil {
-		return "", err
 	}
 	return fl.RedirectURI, nil
 }

@@ -1,9 +1,12 @@
 package sso_test
 
 import (
+	"html"
 	"net/http"
 	"strings"
 	"testing"
+
+	"gatehouse/store"
 )
 
 // Branches of the browser sign-in's flow that no test ran, found from a coverage profile of
@@ -86,5 +89,47 @@ func TestSignInRefusedAnswerReloadedIsOneEvent(t *testing.T) {
 				}
 			}
 		})
+	})
+}
+
+// TestTestSignInResultNotStored, on both databases: a test sign-in whose result the database
+// refuses to store once the identity provider answered and the dry run decided (a trigger
+// refuses the test's update to succeeded) fails as every server failure of a claimed flow
+// does: the test reads failed, saying so, with the identity the IdP sent (and no decision), on
+// the page its browser lands on and over the API, and the attempt is one failed test event.
+// Before, the browser got Gatehouse's 500 page, the test stayed pending (until it read as
+// abandoned at the IdP) and the only event was the dry run's successful decision.
+func TestTestSignInResultNotStored(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		refuse := []string{`CREATE FUNCTION refuse_success() RETURNS trigger AS $$ BEGIN
+				IF NEW.status = 'succeeded' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`,
+			`CREATE TRIGGER refuse_success BEFORE UPDATE ON test_sign_ins FOR EACH ROW EXECUTE FUNCTION refuse_success()`}
+		if e.App.Store().Dialect() == store.SQLite {
+			refuse = []string{`CREATE TRIGGER refuse_success BEFORE UPDATE ON test_sign_ins WHEN NEW.status = 'succeeded'
+				BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`}
+		}
+		for _, q := range refuse {
+			e.execSQL(t, q)
+		}
+		idp.as(map[string]any{"sub": "okta-ada", "email": "ada@example.com", "given_name": "Ada", "family_name": "Lovelace"})
+		id, u := startTest(t, e, w.tok, w.conn, "")
+		r := newBrowser(t, w.redirect).get(t, u)
+		page := html.UnescapeString(r.body)
+		if r.status != http.StatusOK || !strings.Contains(page, "Test sign-in: failed") || !strings.Contains(page, "Sign-in failed because of a server error.") ||
+			!strings.Contains(page, "<dd>okta-ada</dd>") || strings.Contains(page, `id="decision"`) {
+			t.Fatalf("result page: %d %s", r.status, r.body)
+		}
+		rest := e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id, "").Must(t, 200)
+		if str(rest.Body, "status") != "failed" || !strings.Contains(str(rest.Body, "error"), "server error") ||
+			str(rest.Body, "identity", "identifier") != "okta-ada" || get(rest.Body, "decision") != nil {
+			t.Fatalf("the test over REST: %s", rest.Raw)
+		}
+		d := e.MustGQL(w.tok, `{ signInEvents { total events { outcome test } } }`, nil)
+		if n, _ := get(d, "signInEvents", "total").(float64); n != 1 || str(d, "signInEvents", "events", 0, "outcome") != "FAILED" ||
+			get(d, "signInEvents", "events", 0, "test") != true {
+			t.Fatalf("events: %v", d)
+		}
 	})
 }
