@@ -630,6 +630,11 @@ func (s *Service) claimFlow(ctx context.Context, upstreamState string, browser B
 			return nil, refuse("none of the browser's sign-in cookies is this flow's", f)
 		}
 	}
+	if err != nil && f != nil {
+		// Claimed, then the rest of the claim failed (ClaimSAMLFlow on SQLite: the answer not
+		// taken): the flow cannot be claimed again, so it fails as a claimed flow does.
+		return nil, s.ServerFailure(ctx, &ClaimedFlow{Flow: f, RequestID: requestID}, internal("claim flow", err))
+	}
 	if err != nil {
 		return nil, internal("claim flow", err)
 	}

@@ -2,6 +2,7 @@ package sso_test
 
 import (
 	"html"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -130,6 +131,56 @@ func TestTestSignInResultNotStored(t *testing.T) {
 		if n, _ := get(d, "signInEvents", "total").(float64); n != 1 || str(d, "signInEvents", "events", 0, "outcome") != "FAILED" ||
 			get(d, "signInEvents", "events", 0, "test") != true {
 			t.Fatalf("events: %v", d)
+		}
+	})
+}
+
+// TestSAMLContinuationAnswerNotTaken, on both databases: the browser's continuation of a SAML
+// sign-in claims the flow and takes the answer the ACS kept. When taking it fails (a trigger
+// refuses its delete), on SQLite, where the claim is a statement of its own and stays, the
+// claimed flow fails as every server failure of one does: server_error to the application and
+// one failed event. Before, the person got Gatehouse's 500 page and the attempt no event, its
+// flow claimed (a reload said the link was used). On PostgreSQL the claim and the take are one
+// statement, which fails whole: nothing is claimed, and once the database takes the delete
+// again, the reload finishes the sign-in.
+func TestSAMLContinuationAnswerNotTaken(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e)
+		refuse := []string{`CREATE FUNCTION refuse_delete() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql`,
+			`CREATE TRIGGER refuse_delete BEFORE DELETE ON saml_answers FOR EACH ROW EXECUTE FUNCTION refuse_delete()`}
+		allow := []string{`DROP TRIGGER refuse_delete ON saml_answers`}
+		sqlite := e.App.Store().Dialect() == store.SQLite
+		if sqlite {
+			refuse = []string{`CREATE TRIGGER refuse_delete BEFORE DELETE ON saml_answers BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`}
+			allow = []string{`DROP TRIGGER refuse_delete`}
+		}
+		for _, q := range refuse {
+			e.execSQL(t, q)
+		}
+		b := w.browser()
+		page, verifier := w.toIdP(t, b)
+		resp, body := w.post(t, b, e.URL, page)
+		failed := "SELECT count(*) FROM sign_in_events WHERE outcome = 'failed'"
+		if sqlite {
+			if q := w.appResult(t, resp, body); q.Get("error") != "server_error" || q.Get("code") != "" || countRows(t, e, failed) != 1 {
+				t.Fatalf("the answer not taken: %v, %d failed events", q, countRows(t, e, failed))
+			}
+			return
+		}
+		if resp.StatusCode != http.StatusInternalServerError || countRows(t, e, failed) != 0 || countRows(t, e, "SELECT count(*) FROM sign_in_flows WHERE claimed_at IS NULL") != 1 {
+			t.Fatalf("the continuation failed whole: %d %.300s, %d failed events", resp.StatusCode, body, countRows(t, e, failed))
+		}
+		for _, q := range allow {
+			e.execSQL(t, q)
+		}
+		r, err := b.Get(resp.Request.URL.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rb, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if q := w.appResult(t, r, string(rb)); q.Get("code") == "" || w.exchange(t, q.Get("code"), verifier)["email"] == nil {
+			t.Fatalf("the reload: %v", q)
 		}
 	})
 }

@@ -194,7 +194,8 @@ type IdentityLookup struct {
 // person bound to the answer's identity (UserAccountByLiveIdentity for the flow's workspace and
 // connection and the answer's identifier key): two round trips fewer per SAML sign-in. Then
 // lookup is that lookup's answer; nil when it did not run (SQLite, or no answer). A claimed
-// flow without an answer returns a nil answer.
+// flow without an answer returns a nil answer. On SQLite the claim is a statement of its own:
+// when taking the answer then fails, the claimed flow is returned with the error.
 // Errors: ErrNotFound when the flow cannot be claimed (as ClaimFlow).
 func (s *Store) ClaimSAMLFlow(ctx context.Context, stateHash string, browserHashes []string, now time.Time) (f *models.SignInFlow, answer []byte, lookup *IdentityLookup, err error) {
 	if s.dialect != Postgres || len(browserHashes) == 0 {
