@@ -184,3 +184,104 @@ func TestSAMLContinuationAnswerNotTaken(t *testing.T) {
 		}
 	})
 }
+
+// TestTestSignInPlacesInExistingAccount, on both databases: a test sign-in of a person the
+// engine would provision into an existing account shows that account (id and name) as its
+// placement, over REST, GraphQL and on the result page, with no new account's name: the
+// brand's default account (DEFAULT_ACCOUNT), else the account of the company named by the
+// person's company claim (COMPANY_MATCH). Nothing is written.
+func TestTestSignInPlacesInExistingAccount(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		globex := e.CreateAccount(w.tok, "Globex HQ", e.CreateCompany(w.tok, "Globex"))
+		learners := e.CreateAccount(w.tok, "Academy Learners", e.CreateCompany(w.tok, "Acme Academy Ltd"))
+		idp.as(map[string]any{"sub": "okta-gina", "email": "gina@example.com", "given_name": "Gina", "company": "Globex"})
+		sw := &samlWorld{signInWorld: w}
+		before := sw.written(t)
+		placed := func(body, rule, account, name string) {
+			t.Helper()
+			id, u := startTest(t, e, w.tok, w.conn, body)
+			r := newBrowser(t, w.redirect).get(t, u)
+			if r.status != http.StatusOK || !strings.Contains(r.body, "Test sign-in: succeeded") || !strings.Contains(r.body, rule+": ") {
+				t.Fatalf("%s: result page: %d %s", rule, r.status, r.body)
+			}
+			rest := e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id, "").Must(t, 200)
+			g := e.MustGQL(w.tok, `query($c: ID!, $i: ID!) { testSignIn(connectionId: $c, id: $i) {
+				decision { outcome placement { rule account { id name } newAccountName } } } }`, map[string]any{"c": w.conn, "i": id})
+			if str(rest.Body, "decision", "outcome") != "provisioned" || str(rest.Body, "decision", "placement", "rule") != rule ||
+				str(rest.Body, "decision", "placement", "account", "id") != account || str(rest.Body, "decision", "placement", "account", "name") != name ||
+				str(rest.Body, "decision", "placement", "newAccountName") != "" {
+				t.Fatalf("%s over REST: %s", rule, rest.Raw)
+			}
+			p := get(g, "testSignIn", "decision", "placement")
+			if str(p, "rule") != rule || str(p, "account", "id") != account || str(p, "account", "name") != name || str(p, "newAccountName") != "" {
+				t.Fatalf("%s over GraphQL: %v", rule, g)
+			}
+		}
+		placed("", "COMPANY_MATCH", globex, "Globex HQ")
+		d := e.MustGQL(w.tok, `mutation($b: ID!, $c: ID!, $a: ID!) { brands { createIdentityProviderConfiguration(input: {brandId: $b,
+			identityProviderId: $c, autoProvisionLearners: true, defaultAccountId: $a}) { errors { label message } } } }`,
+			map[string]any{"b": w.brand, "c": w.conn, "a": learners})
+		if errs := get(d, "brands", "createIdentityProviderConfiguration", "errors").([]any); len(errs) > 0 {
+			t.Fatalf("configuration: %v", d)
+		}
+		placed(`{"brandId": "`+w.brand+`"}`, "DEFAULT_ACCOUNT", learners, "Academy Learners")
+		if after := sw.written(t); after != before {
+			t.Fatalf("a test sign-in wrote rows: %v → %v", before, after)
+		}
+	})
+}
+
+// TestOIDCSignInWithoutUserinfo, on both databases: an IdP whose discovery document has no
+// userinfo_endpoint (it is OPTIONAL) signs people in from the id_token's claims alone, a
+// first sign-in too (a name claim split into the names), and is never asked for userinfo.
+func TestOIDCSignInWithoutUserinfo(t *testing.T) {
+	idp := newTestIdP(t)
+	idp.set(func(p *testIdP) {
+		p.hostile = map[string]func(http.Handler) http.Handler{"/.well-known/openid-configuration": edited("", func(v any) any {
+			delete(v.(map[string]any), "userinfo_endpoint")
+			return v
+		})}
+	})
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		calls := func() (n int) { idp.set(func(p *testIdP) { n = p.userinfoCalls }); return n }
+		before := calls()
+		for _, want := range []string{"provisioned", "existing_identity"} {
+			got := w.claimsAs(t, map[string]any{"sub": "okta-nui", "email": "nui@" + signInDomain, "name": "Nui Kealoha"})
+			if got["sign_in"] != want || got["email"] != "nui@"+signInDomain || got["given_name"] != "Nui" || got["family_name"] != "Kealoha" {
+				t.Fatalf("sign-in without userinfo, want %s: %v", want, got)
+			}
+		}
+		if n := calls() - before; n != 0 {
+			t.Fatalf("userinfo asked %d times; the IdP has none", n)
+		}
+	})
+}
+
+// TestTestSignInOpenedTooLateOrInactive, on both databases: a test sign-in's URL opened after
+// the test expired, or once its connection is no longer in testing or active status, starts no
+// sign-in at the IdP: the page says why the test failed, and so does the API.
+func TestTestSignInOpenedTooLateOrInactive(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		failed := func(setup, want string) {
+			t.Helper()
+			id, u := startTest(t, e, w.tok, w.conn, "")
+			e.execSQL(t, setup)
+			r := newBrowser(t, w.redirect).get(t, u)
+			if r.status != http.StatusOK || !strings.Contains(r.body, "Test sign-in: failed") || !strings.Contains(r.body, want) ||
+				countRows(t, e, "SELECT count(*) FROM sign_in_flows") != 0 {
+				t.Fatalf("%s: %d %s", want, r.status, r.body)
+			}
+			rest := e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id, "").Must(t, 200)
+			if str(rest.Body, "status") != "failed" || str(rest.Body, "error") != want {
+				t.Fatalf("%s over REST: %s", want, rest.Raw)
+			}
+		}
+		failed("UPDATE test_sign_ins SET expires_at = created_at", "The test sign-in expired before it was run; start another one.")
+		failed("UPDATE connections SET status = 'inactive'", "The connection is inactive now; a test sign-in needs it in testing or active status.")
+	})
+}
