@@ -319,15 +319,10 @@ func TestSignInReplayedCallbackAddsNoEvent(t *testing.T) {
 	idp := newTestIdP(t)
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		w := newSignInWorld(t, e, idp)
-		idp.as(map[string]any{"sub": "okta-jane", "email": "jane@example.com"})
-		stop := newBrowser(t, e.URL+"/sso/oidc/callback")
-		r, _ := w.signIn(t, stop, w.app, "login_hint", "jane@example.com")
-		callback := r.location
+		callback, owner := w.janeAtCallback(t)
 		if r := newBrowser(t, w.redirect).get(t, callback); r.status != 400 || r.query.Get("code") != "" {
 			t.Fatalf("callback without the cookie: %+v", r)
 		}
-		owner := newBrowser(t, w.redirect)
-		owner.c.Jar = stop.c.Jar
 		if r := owner.get(t, callback); r.query.Get("code") == "" {
 			t.Fatalf("the starting browser: %+v", r)
 		}

@@ -25,10 +25,7 @@ func TestSignInRefusedAnswerReloadedIsOneEvent(t *testing.T) {
 	t.Run("OIDC", func(t *testing.T) {
 		eachDB(t, func(t *testing.T, e *testEnv) {
 			w := newSignInWorld(t, e, idp)
-			idp.as(map[string]any{"sub": "okta-jane", "email": "jane@example.com"})
-			stop := newBrowser(t, e.URL+"/sso/oidc/callback")
-			r, _ := w.signIn(t, stop, w.app, "login_hint", "jane@example.com")
-			callback := r.location
+			callback, owner := w.janeAtCallback(t)
 			other := newBrowser(t, w.redirect)
 			for i := range 3 {
 				if r := other.get(t, callback); r.status != http.StatusBadRequest || !strings.Contains(r.body, "another browser") {
@@ -38,8 +35,6 @@ func TestSignInRefusedAnswerReloadedIsOneEvent(t *testing.T) {
 					t.Fatalf("the answer refused %d times in another browser: %d failed events, want 1", i+1, n)
 				}
 			}
-			owner := newBrowser(t, w.redirect)
-			owner.c.Jar = stop.c.Jar
 			if r := owner.get(t, callback); r.query.Get("code") == "" {
 				t.Fatalf("the browser that started the sign-in: %+v", r)
 			}
@@ -48,13 +43,13 @@ func TestSignInRefusedAnswerReloadedIsOneEvent(t *testing.T) {
 			}
 
 			// Expired: the late reload finishes the flow, and adds no event either.
-			r, _ = w.signIn(t, stop, w.app, "login_hint", "jane@example.com")
-			if r := other.get(t, r.location); r.status != http.StatusBadRequest {
+			callback, _ = w.janeAtCallback(t)
+			if r := other.get(t, callback); r.status != http.StatusBadRequest {
 				t.Fatalf("the second sign-in's answer in another browser: %+v", r)
 			}
 			e.execSQL(t, "UPDATE sign_in_flows SET expires_at = created_at WHERE claimed_at IS NULL")
 			for range 2 {
-				if r := other.get(t, r.location); r.status != http.StatusBadRequest || countRows(t, e, failed) != 2 {
+				if r := other.get(t, callback); r.status != http.StatusBadRequest || countRows(t, e, failed) != 2 {
 					t.Fatalf("the expired answer reloaded: %d %.200s, %d failed events, want 2", r.status, r.body, countRows(t, e, failed))
 				}
 			}

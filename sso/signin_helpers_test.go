@@ -670,14 +670,25 @@ func (w *signInWorld) toCallback(t *testing.T, app *oauth2.Config, extra ...stri
 	}
 }
 
-// answerInAnotherBrowser runs a sign-in of Jane up to the IdP's answer and opens the callback
-// in another browser, without the flow's cookie: refused (400), and the flow stays open.
-func (w *signInWorld) answerInAnotherBrowser(t *testing.T) {
+// janeAtCallback runs a sign-in of Jane up to the IdP's redirect to Gatehouse's callback, and
+// returns that URL and the browser that started the sign-in (its cookies), which follows it to
+// the application.
+func (w *signInWorld) janeAtCallback(t *testing.T) (callback string, owner *browser) {
 	t.Helper()
 	w.idp.as(map[string]any{"sub": "okta-jane", "email": "jane@example.com"})
 	stop := newBrowser(t, w.e.URL+"/sso/oidc/callback")
 	r, _ := w.signIn(t, stop, w.app, "login_hint", "jane@example.com")
-	if r = newBrowser(t, w.redirect).get(t, r.location); r.status != 400 {
+	owner = newBrowser(t, w.redirect)
+	owner.c.Jar = stop.c.Jar
+	return r.location, owner
+}
+
+// answerInAnotherBrowser runs a sign-in of Jane up to the IdP's answer and opens the callback
+// in another browser, without the flow's cookie: refused (400), and the flow stays open.
+func (w *signInWorld) answerInAnotherBrowser(t *testing.T) {
+	t.Helper()
+	callback, _ := w.janeAtCallback(t)
+	if r := newBrowser(t, w.redirect).get(t, callback); r.status != 400 {
 		t.Fatalf("callback without the cookie: %+v", r)
 	}
 }
