@@ -701,7 +701,9 @@ func (s *Service) FailAnswer(ctx context.Context, f *ClaimedFlow, sent Identity,
 func (s *Service) failFlow(ctx context.Context, f *ClaimedFlow, identifier, code, public, cause string) error {
 	ctx = signInState(ctx)
 	cause = models.Clip(cause, maxEventCause) // the log's, the event's and a test's
-	if f.Flow.ClaimedAt != nil || f.keepOpen || s.finishUnclaimed(ctx, f.Flow, f.requestID()) {
+	// A flow kept open records its first failure (failed_at): the same answer posted again
+	// adds none, as a finished flow's does.
+	if f.Flow.ClaimedAt != nil || (f.keepOpen && f.Flow.FailedAt == nil) || (!f.keepOpen && s.finishUnclaimed(ctx, f.Flow, f.requestID())) {
 		s.recordFailure(ctx, f.Flow, f.Connection, identifier, public, cause, f.requestID(), f.learned)
 	}
 	s.log.WarnContext(ctx, "sign-in failed", "request_id", f.requestID(), "connection_id", f.Flow.ConnectionID, "cause", cause)

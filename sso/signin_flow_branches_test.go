@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"gatehouse/sso/samltest"
 	"gatehouse/store"
 )
 
@@ -278,5 +279,46 @@ func TestTestSignInOpenedTooLateOrInactive(t *testing.T) {
 		}
 		failed("UPDATE test_sign_ins SET expires_at = created_at", "The test sign-in expired before it was run; start another one.")
 		failed("UPDATE connections SET status = 'inactive'", "The connection is inactive now; a test sign-in needs it in testing or active status.")
+	})
+}
+
+// TestSAMLReplayToAnOpenFlowIsOneEvent, on both databases: the IdP's form posted again before
+// the browser continued (its assertion used: the answer is refused, and the flow stays open
+// for the browser that started it) is one failed event however often it is posted again, as
+// a form posted again after any failed sign-in is. Before, each re-post added one. The
+// browser that started the sign-in still finishes it.
+func TestSAMLReplayToAnOpenFlowIsOneEvent(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e)
+		b := w.browser()
+		page, verifier := w.toIdP(t, b)
+		_, vals, err := samltest.Form(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := w.browserNoFollow().PostForm(e.URL+"/saml/acs", vals)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first.Body.Close()
+		if first.StatusCode != http.StatusSeeOther {
+			t.Fatalf("ACS: %d", first.StatusCode)
+		}
+		failed := "SELECT count(*) FROM sign_in_events WHERE outcome = 'failed'"
+		for i := range 3 {
+			resp, body := w.post(t, w.browser(), e.URL, page)
+			if q := w.appResult(t, resp, body); !strings.Contains(q.Get("error_description"), "already used") || countRows(t, e, failed) != 1 {
+				t.Fatalf("re-post %d: %v, %d failed events, want 1", i+1, q, countRows(t, e, failed))
+			}
+		}
+		cont, err := b.Get(e.URL + first.Header.Get("Location"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cont.Body.Close()
+		code := w.appResult(t, cont, "").Get("code")
+		if code == "" || w.exchange(t, code, verifier)["email"] == nil || countRows(t, e, "SELECT count(*) FROM sign_in_events") != 2 {
+			t.Fatalf("the browser that started the sign-in: code %q, %d events", code, countRows(t, e, "SELECT count(*) FROM sign_in_events"))
+		}
 	})
 }
