@@ -309,17 +309,7 @@ func TestSAMLSignInRefusals(t *testing.T) {
 		// The same response posted again, to another replica, before the browser continued:
 		// the assertion ID was used.
 		b := w.browser()
-		page, verifier := w.toIdP(t, b)
-		action, vals, _ := samltest.Form(page)
-		_ = action
-		first, err := w.browserNoFollow().PostForm(e.URL+"/saml/acs", vals)
-		if err != nil {
-			t.Fatal(err)
-		}
-		first.Body.Close()
-		if first.StatusCode != http.StatusSeeOther || !strings.HasPrefix(first.Header.Get("Location"), "/saml/continue?") {
-			t.Fatalf("ACS: %d %s", first.StatusCode, first.Header.Get("Location"))
-		}
+		continuation, page, verifier := w.answeredNotContinued(t, b)
 		resp, body := w.post(t, b, replica, page)
 		if q := w.appResult(t, resp, body); q.Get("error") != "access_denied" || q.Get("code") != "" ||
 			!strings.Contains(q.Get("error_description"), "already used") {
@@ -334,7 +324,7 @@ func TestSAMLSignInRefusals(t *testing.T) {
 		}
 		// The browser that started the flow still finishes it, on the first replica's ACS
 		// answer: the continuation binds its cookie.
-		cont, err := b.Get(e.URL + first.Header.Get("Location"))
+		cont, err := b.Get(e.URL + continuation)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -350,7 +340,7 @@ func TestSAMLSignInRefusals(t *testing.T) {
 		// afterwards finds the flow answered.
 		b = w.browser()
 		page, _ = w.toIdP(t, b)
-		_, vals, _ = samltest.Form(page)
+		_, vals, _ := samltest.Form(page)
 		early, err := b.Get(e.URL + "/saml/continue?" + url.Values{"state": {vals.Get("RelayState")}}.Encode())
 		if err != nil {
 			t.Fatal(err)
@@ -420,6 +410,27 @@ func TestSAMLSignInRefusals(t *testing.T) {
 			t.Fatalf("%d accounts after one successful sign-in", n)
 		}
 	})
+}
+
+// answeredNotContinued starts a sign-in in b and posts the IdP's form to the ACS from a client
+// that does not follow its redirect: the answer is accepted, and the flow waits for b's
+// continuation, whose path it returns with the IdP's page and the PKCE verifier.
+func (w *samlWorld) answeredNotContinued(t *testing.T, b *http.Client) (continuation, page, verifier string) {
+	t.Helper()
+	page, verifier = w.toIdP(t, b)
+	_, vals, err := samltest.Form(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := w.browserNoFollow().PostForm(w.e.URL+"/saml/acs", vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Body.Close()
+	if first.StatusCode != http.StatusSeeOther || !strings.HasPrefix(first.Header.Get("Location"), "/saml/continue?") {
+		t.Fatalf("ACS: %d %s", first.StatusCode, first.Header.Get("Location"))
+	}
+	return first.Header.Get("Location"), page, verifier
 }
 
 // browserNoFollow is a client that keeps no cookies and follows no redirects (the IdP's POST
