@@ -45,6 +45,7 @@ type ResolverRoot interface {
 	SigningKey() SigningKeyResolver
 	SpKey() SpKeyResolver
 	TestSignIn() TestSignInResolver
+	TestSignInPlacement() TestSignInPlacementResolver
 	UserAccount() UserAccountResolver
 	UserAccountConnection() UserAccountConnectionResolver
 }
@@ -805,6 +806,9 @@ type TestSignInResolver interface {
 	Decision(ctx context.Context, obj *models.TestSignIn) (*provision.TestDecision, error)
 	Error(ctx context.Context, obj *models.TestSignIn) (*string, error)
 	Warnings(ctx context.Context, obj *models.TestSignIn) ([]string, error)
+}
+type TestSignInPlacementResolver interface {
+	NewAccountName(ctx context.Context, obj *provision.TestPlacement) (*string, error)
 }
 type UserAccountResolver interface {
 	Credentials(ctx context.Context, obj *models.UserAccount) ([]*models.Credential, error)
@@ -17776,18 +17780,18 @@ func (ec *executionContext) _TestSignInPlacement_newAccountName(ctx context.Cont
 			return ec.fieldContext_TestSignInPlacement_newAccountName(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.NewAccountName, nil
+			return ec.Resolvers.TestSignInPlacement().NewAccountName(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalOString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
 		false,
 	)
 }
 func (ec *executionContext) fieldContext_TestSignInPlacement_newAccountName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("TestSignInPlacement", field, false, false, "String")
+	return graphql.NewScalarFieldContext("TestSignInPlacement", field, true, true, "String")
 }
 
 func (ec *executionContext) _UpdateApplicationPayload_application(ctx context.Context, field graphql.CollectedField, obj *model.UpdateApplicationPayload) (ret graphql.Marshaler) {
@@ -26167,23 +26171,24 @@ func (ec *executionContext) _TestSignInPlacement(ctx context.Context, sel ast.Se
 		case "rule":
 			out.Values[i] = ec._TestSignInPlacement_rule(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "explanation":
 			out.Values[i] = ec._TestSignInPlacement_explanation(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "account":
 			out.Values[i] = ec._TestSignInPlacement_account(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "newAccountName":
-			out.Values[i] = ec._TestSignInPlacement_newAccountName(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TestSignInPlacement_newAccountName(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}

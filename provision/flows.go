@@ -1239,7 +1239,7 @@ func (s *Service) SignInEvents(ctx context.Context, f SignInEventFilter, page, p
 		size = *pageSize
 	}
 	pg, size = models.ListPage(pg, size)
-	es, total, err := s.store.SignInEventsPage(ctx, p.WorkspaceID, sf, (pg-1)*size, size)
+	es, total, err := s.store.SignInEventsPage(ctx, p.WorkspaceID, sf, models.PageOffset(pg, size), size)
 	if err != nil {
 		return nil, internal("sign-in events", err)
 	}

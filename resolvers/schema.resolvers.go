@@ -566,6 +566,11 @@ func (r *testSignInResolver) Warnings(ctx context.Context, obj *models.TestSignI
 	return provision.WarningsOf(obj), nil
 }
 
+// NewAccountName is the resolver for the newAccountName field.
+func (r *testSignInPlacementResolver) NewAccountName(ctx context.Context, obj *provision.TestPlacement) (*string, error) {
+	return nonEmpty(obj.NewAccountName), nil // null, not "", for an existing account
+}
+
 // Credentials is the resolver for the credentials field.
 func (r *userAccountResolver) Credentials(ctx context.Context, obj *models.UserAccount) ([]*models.Credential, error) {
 	return r.Svc.Credentials(ctx, obj)
@@ -625,6 +630,11 @@ func (r *Resolver) SpKey() graph.SpKeyResolver { return &spKeyResolver{r} }
 // TestSignIn returns graph.TestSignInResolver implementation.
 func (r *Resolver) TestSignIn() graph.TestSignInResolver { return &testSignInResolver{r} }
 
+// TestSignInPlacement returns graph.TestSignInPlacementResolver implementation.
+func (r *Resolver) TestSignInPlacement() graph.TestSignInPlacementResolver {
+	return &testSignInPlacementResolver{r}
+}
+
 // UserAccount returns graph.UserAccountResolver implementation.
 func (r *Resolver) UserAccount() graph.UserAccountResolver { return &userAccountResolver{r} }
 
@@ -648,6 +658,7 @@ type (
 	signingKeyResolver            struct{ *Resolver }
 	spKeyResolver                 struct{ *Resolver }
 	testSignInResolver            struct{ *Resolver }
+	testSignInPlacementResolver   struct{ *Resolver }
 	userAccountResolver           struct{ *Resolver }
 	userAccountConnectionResolver struct{ *Resolver }
 )
