@@ -49,7 +49,7 @@ func FuzzPatchPath(f *testing.F) {
 			}
 			return
 		}
-		if _, err := userInput(d); err != nil && models.SCIMTypeOf(err) == "" {
+		if _, err := userInput(d, true); err != nil && models.SCIMTypeOf(err) == "" {
 			t.Fatalf("userInput: %v", err)
 		}
 		if _, err := json.Marshal(d); err != nil {

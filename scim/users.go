@@ -144,9 +144,12 @@ func primaryIndex(list []any) int {
 	return first
 }
 
-// userInput extracts the provision input from a canonical User document.
-func userInput(d doc) (provision.SCIMUserInput, error) {
-	in := provision.SCIMUserInput{Active: true}
+// userInput extracts the provision input from a canonical User document. A document without
+// active keeps active as given: true for a new user, the user's current state for a PUT or a
+// PATCH, so that a replacement that leaves active out never reactivates a user its IdP
+// deactivated (only active: true does).
+func userInput(d doc, active bool) (provision.SCIMUserInput, error) {
+	in := provision.SCIMUserInput{Active: active}
 	in.UserName = strOf(d["userName"])
 	if s, ok := d["externalId"].(string); ok && s != "" {
 		in.ExternalID = &s
@@ -215,7 +218,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	in, err := userInput(d)
+	in, err := userInput(d, true)
 	if err != nil {
 		return err
 	}
@@ -262,12 +265,16 @@ func (h *Handler) putUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	in, err := userInput(d)
+	in, err := userInput(d, true) // refused before the user is read
 	if err != nil {
 		return err
 	}
+	_, activeSent := d["active"].(bool)
 	u, groups, err := h.svc.ReplaceSCIMUser(r.Context(), r.PathValue("id"), ifMatch(r), models.SCIMOpUpdate, projectionOf(r).wants("groups"),
-		func(*models.UserAccount) (provision.SCIMUserInput, map[string]any, error) {
+		func(cur *models.UserAccount) (provision.SCIMUserInput, map[string]any, error) {
+			if !activeSent { // as userInput keeps it for a PATCH: never a reactivation
+				in.Active = cur.Active
+			}
 			return in, map[string]any{"method": "PUT"}, nil
 		})
 	if err != nil {
@@ -287,7 +294,7 @@ func (o *userOps) Apply(cur *models.UserAccount) (provision.SCIMUserInput, error
 	if err := o.h.patchDoc(d, o.req.Operations); err != nil {
 		return provision.SCIMUserInput{}, err
 	}
-	return userInput(d)
+	return userInput(d, cur.Active)
 }
 
 func (h *Handler) patchUser(w http.ResponseWriter, r *http.Request) error {
