@@ -289,6 +289,9 @@ func (r *Remote) checkMetadata(ctx context.Context, t provision.SAMLTarget) (*sa
 
 // LookupTXT asks GATEHOUSE_DNS_SERVER when set (so verification can use a resolver the
 // operator chooses), else the system resolver. A missing name has no records, not an error.
+// An error says what went wrong without the resolver's address (describeDNS): it becomes the
+// domain's failure reason, which the workspace's admins read, and the resolver is the
+// operator's.
 func (r *Remote) LookupTXT(ctx context.Context, name string) ([]string, error) {
 	if r.o.DNSServer == "" {
 		txts, err := net.DefaultResolver.LookupTXT(ctx, name)
@@ -296,7 +299,10 @@ func (r *Remote) LookupTXT(ctx context.Context, name string) ([]string, error) {
 		if errors.As(err, &de) && de.IsNotFound {
 			return nil, nil
 		}
-		return txts, err
+		if err != nil {
+			return nil, errors.New(describeDNS(ctx, err))
+		}
+		return txts, nil
 	}
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), dns.TypeTXT)
@@ -308,14 +314,14 @@ func (r *Remote) LookupTXT(ctx context.Context, name string) ([]string, error) {
 		in, _, err = c.ExchangeContext(ctx, m, r.o.DNSServer)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("DNS server %s: %w", r.o.DNSServer, err)
+		return nil, errors.New(describeDNS(ctx, err))
 	}
 	switch in.Rcode {
 	case dns.RcodeSuccess:
 	case dns.RcodeNameError:
 		return nil, nil
 	default:
-		return nil, fmt.Errorf("DNS server %s answered %s", r.o.DNSServer, dns.RcodeToString[in.Rcode])
+		return nil, fmt.Errorf("the DNS server answered %s", dns.RcodeToString[in.Rcode])
 	}
 	var out []string
 	for _, rr := range in.Answer {
@@ -324,6 +330,24 @@ func (r *Remote) LookupTXT(ctx context.Context, name string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// describeDNS says why a DNS lookup failed without the addresses the error names (the
+// resolver's and this host's): the resolver did not answer in time, answered with an error, or
+// could not be reached, and how.
+func describeDNS(ctx context.Context, err error) string {
+	var ne net.Error
+	var de *net.DNSError
+	var oe *net.OpError
+	switch {
+	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return "the DNS server did not answer in time"
+	case errors.As(err, &de):
+		return "the DNS server could not answer: " + de.Err
+	case errors.As(err, &oe) && oe.Err != nil:
+		return "the DNS server could not be reached: " + oe.Err.Error()
+	}
+	return "the DNS server could not be asked"
 }
 
 // FetchFile fetches a small file over the guarded client.

@@ -16,6 +16,7 @@ import (
 	"io"
 	"log"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -278,6 +279,34 @@ func TestLookupTXT(t *testing.T) {
 	txts, err = r.LookupTXT(context.Background(), "_gatehouse-verify.missing.example")
 	if err != nil || len(txts) != 0 {
 		t.Fatalf("missing: %q %v", txts, err)
+	}
+}
+
+// A TXT lookup that fails says why without an address: the reason becomes the domain's
+// failure reason, which the workspace's admins read, and the resolver (GATEHOUSE_DNS_SERVER)
+// and this host are the operator's.
+func TestLookupTXTFailureNamesNoAddress(t *testing.T) {
+	silent, err := net.ListenPacket("udp", "127.0.0.1:0") // reads, never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	closed, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedAddr := closed.LocalAddr().String()
+	closed.Close() // nothing listens there: the lookup is refused
+	for _, c := range []struct{ server, want string }{
+		{silent.LocalAddr().String(), "the DNS server did not answer in time"},
+		{closedAddr, "the DNS server could not be reached: "},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		_, err := New(Options{DNSServer: c.server}).LookupTXT(ctx, "_gatehouse-verify.example.com")
+		cancel()
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) || strings.Contains(err.Error(), "127.0.0.1") {
+			t.Errorf("DNS server %s: %v, want %q… and no address", c.server, err, c.want)
+		}
 	}
 }
 
