@@ -757,16 +757,24 @@ func (s *Service) recordFailure(ctx context.Context, f *models.SignInFlow, conn 
 		})
 	}
 	ev := s.event(f, conn, identifier, models.SignInOutcomeFailed, public, cause, requestID)
-	if err := s.store.CreateSignInEvent(ctx, ev); err != nil {
-		s.logWriteFailure(ctx, "sign-in: record event", err, "request_id", requestID)
-		return
-	}
+	write := func(ctx context.Context) error { return s.store.CreateSignInEvent(ctx, ev) }
 	if f.ClaimedAt == nil {
-		// The flow stays open (the browser that started it may still come): its attempt has
-		// its event now, and the prune must not record it again as abandoned.
-		if err := s.store.MarkFlowFailed(ctx, f.ID, s.now()); err != nil {
-			s.logWriteFailure(ctx, "sign-in: mark a failed flow", err, "request_id", requestID, "flow_id", f.ID)
+		// The flow stays open (the browser that started it may still come): the event and the
+		// mark that the prune must not record the attempt again as abandoned commit together,
+		// and only for the first failure, so that the same answer refused twice at once (a
+		// double submission, two reloads) is one event.
+		write = func(ctx context.Context) error {
+			return s.store.InTx(ctx, func(ctx context.Context) error {
+				marked, err := s.store.MarkFlowFailed(ctx, f.ID, s.now())
+				if err != nil || !marked {
+					return err
+				}
+				return s.store.CreateSignInEvent(ctx, ev)
+			})
 		}
+	}
+	if err := write(ctx); err != nil {
+		s.logWriteFailure(ctx, "sign-in: record event", err, "request_id", requestID, "flow_id", f.ID)
 	}
 }
 

@@ -344,11 +344,15 @@ const (
 	abandonedFlowsSQLite = abandonedEventColumns + `sign_in_flows f` + abandonedEventJoin + ` AND f.expires_at < ?`
 )
 
-// MarkFlowFailed records that a failure of the open flow id was recorded (its event written)
-// while the flow stays open for the browser that started it; the first time counts.
-// Errors: none of the contract; a missing flow is no error.
-func (s *Store) MarkFlowFailed(ctx context.Context, id uuid.UUID, now time.Time) error {
-	return s.exec(ctx, "UPDATE sign_in_flows SET failed_at = ? WHERE id = ? AND failed_at IS NULL", now.UTC(), id)
+// MarkFlowFailed records that a failure of the open flow id is being recorded (its event
+// written, in the same transaction) while the flow stays open for the browser that started it,
+// and reports whether this call marked it: only the first does, also among concurrent ones (on
+// PostgreSQL the condition is evaluated on the row as it is when written), so that one attempt
+// has one event.
+// Errors: none of the contract; a missing flow reports false.
+func (s *Store) MarkFlowFailed(ctx context.Context, id uuid.UUID, now time.Time) (bool, error) {
+	res := s.db(ctx).Exec("UPDATE sign_in_flows SET failed_at = ? WHERE id = ? AND failed_at IS NULL", now.UTC(), id)
+	return res.RowsAffected == 1, translate(res.Error)
 }
 
 // PruneSignInEvents deletes the sign-in events created before the cutoff and returns how many.

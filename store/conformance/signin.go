@@ -313,12 +313,17 @@ func testAbandonedFlows(e *env, conn *models.Connection) {
 	// MarkFlowFailed: a failure recorded while the flow stayed open (a callback without its
 	// cookie); marked twice, the first time counts; a missing flow is no error.
 	failed := e.flow(conn.ID, unique("state-"), "", expired)
-	e.ok(e.s.MarkFlowFailed(e.ctx, failed.ID, e.now.Add(-2*time.Hour)))
-	e.ok(e.s.MarkFlowFailed(e.ctx, failed.ID, e.now))
+	first, err := e.s.MarkFlowFailed(e.ctx, failed.ID, e.now.Add(-2*time.Hour))
+	e.ok(err)
+	again, err := e.s.MarkFlowFailed(e.ctx, failed.ID, e.now)
+	e.ok(err)
+	e.check(first && !again, "marked %v, then %v: want only the first to count", first, again)
 	var marked []time.Time
 	e.ok(e.s.RawScan(e.ctx, &marked, "SELECT failed_at FROM sign_in_flows WHERE id = ?", failed.ID))
 	e.check(len(marked) == 1 && marked[0].Equal(e.now.Add(-2*time.Hour)), "failed_at %v", marked)
-	e.ok(e.s.MarkFlowFailed(e.ctx, store.NewID(), e.now))
+	missing, err := e.s.MarkFlowFailed(e.ctx, store.NewID(), e.now)
+	e.ok(err)
+	e.check(!missing, "a missing flow marked")
 
 	for range 2 { // pruned again, nothing more
 		_, err = e.s.PruneSignInState(e.ctx, e.now.Add(-time.Minute), e.now.AddDate(-9, 0, 0), "Not finished.", "expired unanswered")
