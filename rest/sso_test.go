@@ -543,8 +543,6 @@ func TestSSORESTErrors(t *testing.T) {
 	})
 }
 
-// TestSSODomainsAcrossWorkspaces: https-file verification through a TLS server, and a domain
-// verified in one workspace cannot be verified in another until the first lets it go.
 // TestRESTPagesPastTheEnd: a page past the last one is empty, with the total, however large its
 // number: page × pageSize past the largest integer used to wrap round to a negative offset, and
 // the connections list answered such a page with its first rows.
@@ -568,6 +566,8 @@ func TestRESTPagesPastTheEnd(t *testing.T) {
 	})
 }
 
+// TestSSODomainsAcrossWorkspaces: https-file verification through a TLS server, and a domain
+// verified in one workspace cannot be verified in another until the first lets it go.
 func TestSSODomainsAcrossWorkspaces(t *testing.T) {
 	w, mod := newSSOWorld(t)
 	eachDBWith(t, mod, func(t *testing.T, e *testEnv) {
