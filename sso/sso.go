@@ -339,11 +339,15 @@ func describeDNS(ctx context.Context, err error) string {
 	var ne net.Error
 	var de *net.DNSError
 	var oe *net.OpError
+	var ae *net.AddrError
 	switch {
 	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 		return "the DNS server did not answer in time"
 	case errors.As(err, &de):
 		return "the DNS server could not answer: " + de.Err
+	case errors.As(err, &ae):
+		// GATEHOUSE_DNS_SERVER is not host:port (nothing checks it at start): ae names it.
+		return "the DNS server could not be reached: its configured address is not valid (" + ae.Err + ")"
 	case errors.As(err, &oe) && oe.Err != nil:
 		return "the DNS server could not be reached: " + oe.Err.Error()
 	}

@@ -300,11 +300,16 @@ func TestLookupTXTFailureNamesNoAddress(t *testing.T) {
 	for _, c := range []struct{ server, want string }{
 		{silent.LocalAddr().String(), "the DNS server did not answer in time"},
 		{closedAddr, "the DNS server could not be reached: "},
+		// GATEHOUSE_DNS_SERVER set without its port (nothing checks it at start): the dial's
+		// error (net.AddrError) names the address it could not use.
+		{"10.0.0.2", "the DNS server could not be reached: "},
+		{"10.0.0.2:99999", "the DNS server could not be reached: "},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		_, err := New(Options{DNSServer: c.server}).LookupTXT(ctx, "_gatehouse-verify.example.com")
 		cancel()
-		if err == nil || !strings.HasPrefix(err.Error(), c.want) || strings.Contains(err.Error(), "127.0.0.1") {
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) || strings.Contains(err.Error(), "127.0.0.1") ||
+			strings.Contains(err.Error(), "10.0.0.2") || strings.Contains(err.Error(), "99999") {
 			t.Errorf("DNS server %s: %v, want %q… and no address", c.server, err, c.want)
 		}
 	}
