@@ -73,3 +73,20 @@ func TestPublicURLWarnings(t *testing.T) {
 		}
 	}
 }
+
+// GATEHOUSE_DNS_SERVER must be host:port: a wrong one fails the start, saying what it wants,
+// instead of every domain check, whose reason each workspace's admins would read.
+func TestDNSServerConfig(t *testing.T) {
+	for _, c := range []struct {
+		value string
+		ok    bool
+	}{
+		{"", true}, {"10.0.0.2:53", true}, {"[2001:db8::53]:53", true}, {"dns.internal:5353", true},
+		{"10.0.0.2", false}, {"10.0.0.2:", false}, {":53", false}, {"10.0.0.2:0", false}, {"10.0.0.2:65536", false}, {"10.0.0.2:dns", false},
+	} {
+		_, err := app.LoadConfig(func(k string) string { return map[string]string{"GATEHOUSE_DNS_SERVER": c.value}[k] })
+		if (err == nil) != c.ok || (err != nil && !strings.Contains(err.Error(), "GATEHOUSE_DNS_SERVER: want host:port")) {
+			t.Errorf("GATEHOUSE_DNS_SERVER=%q: %v, want ok %v", c.value, err, c.ok)
+		}
+	}
+}

@@ -169,6 +169,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.PublicURL, err = publicURL(get("GATEHOUSE_PUBLIC_URL")); err != nil {
 		return c, fmt.Errorf("GATEHOUSE_PUBLIC_URL: %w", err)
 	}
+	if err := dnsServer(c.DNSServer); err != nil {
+		return c, fmt.Errorf("GATEHOUSE_DNS_SERVER: %w", err)
+	}
 	if c.AllowPrivateNetworks, err = strconv.ParseBool(get("GATEHOUSE_ALLOW_PRIVATE_NETWORKS")); err != nil {
 		return c, fmt.Errorf("GATEHOUSE_ALLOW_PRIVATE_NETWORKS: %w", err)
 	}
@@ -348,4 +351,18 @@ func retentionDays(name string, get func(string) string) (time.Duration, error) 
 		return 0, errors.New(name + ": want a whole number of days from 1 to 36500")
 	}
 	return time.Duration(days) * 24 * time.Hour, nil
+}
+
+// dnsServer checks GATEHOUSE_DNS_SERVER ("" : the system resolver): host:port with a port from
+// 1 to 65535. A wrong one would fail every domain check, with a reason each workspace's admins
+// read; it fails the start instead, where the operator reads it.
+func dnsServer(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("want host:port, such as 10.0.0.2:53 or [2001:db8::53]:53, got %q", addr)
+	}
+	return nil
 }
