@@ -241,6 +241,7 @@ func (s *Service) VerifyDomain(ctx context.Context, connectionID, domainID strin
 		return nil
 	}
 	err = s.mutate(ctx, m, func(ctx context.Context, p *Principal) (audited, error) {
+		verifiedMeanwhile = false // a run of this closure after a retried one sets it afresh
 		c, d, err := s.loadDomainOf(ctx, p, connectionID, domainID)
 		if err != nil {
 			return audited{}, err
