@@ -16,6 +16,7 @@ import (
 	"gatehouse/app/apptest"
 	"gatehouse/models"
 	"gatehouse/sso/samltest"
+	"gatehouse/store"
 	"gatehouse/store/storetest"
 )
 
@@ -28,6 +29,30 @@ func (e *testEnv) execSQL(t *testing.T, stmt string) {
 	if _, err := e.App.Store().DB().ExecContext(context.Background(), stmt); err != nil {
 		t.Fatalf("%s: %v", stmt, err)
 	}
+}
+
+// refuseWrites makes the database refuse op (INSERT, UPDATE or DELETE) on table with "refused
+// by the test", as a failing database would, for the rows where when holds (a condition on NEW
+// or OLD; "": every row), through a trigger on either database. allow lets the writes through
+// again.
+func (e *testEnv) refuseWrites(t *testing.T, op, table, when string) (allow func()) {
+	t.Helper()
+	name := "refuse_" + strings.ToLower(op) + "_" + table
+	if e.App.Store().Dialect() == store.SQLite {
+		cond := ""
+		if when != "" {
+			cond = " WHEN " + when
+		}
+		e.execSQL(t, "CREATE TRIGGER "+name+" BEFORE "+op+" ON "+table+cond+" BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")
+		return func() { e.execSQL(t, "DROP TRIGGER "+name) }
+	}
+	if when == "" {
+		when = "true"
+	}
+	e.execSQL(t, "CREATE FUNCTION "+name+"() RETURNS trigger AS $$ BEGIN IF "+when+
+		" THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN COALESCE(NEW, OLD); END $$ LANGUAGE plpgsql")
+	e.execSQL(t, "CREATE TRIGGER "+name+" BEFORE "+op+" ON "+table+" FOR EACH ROW EXECUTE FUNCTION "+name+"()")
+	return func() { e.execSQL(t, "DROP TRIGGER "+name+" ON "+table); e.execSQL(t, "DROP FUNCTION "+name+"()") }
 }
 
 // Finding 3: once client and redirect_uri are trusted, a server error redirects to the

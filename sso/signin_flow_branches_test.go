@@ -99,16 +99,7 @@ func TestTestSignInResultNotStored(t *testing.T) {
 	idp := newTestIdP(t)
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		w := newSignInWorld(t, e, idp)
-		refuse := []string{`CREATE FUNCTION refuse_success() RETURNS trigger AS $$ BEGIN
-				IF NEW.status = 'succeeded' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`,
-			`CREATE TRIGGER refuse_success BEFORE UPDATE ON test_sign_ins FOR EACH ROW EXECUTE FUNCTION refuse_success()`}
-		if e.App.Store().Dialect() == store.SQLite {
-			refuse = []string{`CREATE TRIGGER refuse_success BEFORE UPDATE ON test_sign_ins WHEN NEW.status = 'succeeded'
-				BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`}
-		}
-		for _, q := range refuse {
-			e.execSQL(t, q)
-		}
+		e.refuseWrites(t, "UPDATE", "test_sign_ins", "NEW.status = 'succeeded'")
 		idp.as(map[string]any{"sub": "okta-ada", "email": "ada@example.com", "given_name": "Ada", "family_name": "Lovelace"})
 		id, u := startTest(t, e, w.tok, w.conn, "")
 		r := newBrowser(t, w.redirect).get(t, u)
@@ -141,17 +132,8 @@ func TestTestSignInResultNotStored(t *testing.T) {
 func TestSAMLContinuationAnswerNotTaken(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		w := newSAMLWorld(t, e)
-		refuse := []string{`CREATE FUNCTION refuse_delete() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql`,
-			`CREATE TRIGGER refuse_delete BEFORE DELETE ON saml_answers FOR EACH ROW EXECUTE FUNCTION refuse_delete()`}
-		allow := []string{`DROP TRIGGER refuse_delete ON saml_answers`}
+		allow := e.refuseWrites(t, "DELETE", "saml_answers", "")
 		sqlite := e.App.Store().Dialect() == store.SQLite
-		if sqlite {
-			refuse = []string{`CREATE TRIGGER refuse_delete BEFORE DELETE ON saml_answers BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`}
-			allow = []string{`DROP TRIGGER refuse_delete`}
-		}
-		for _, q := range refuse {
-			e.execSQL(t, q)
-		}
 		b := w.browser()
 		page, verifier := w.toIdP(t, b)
 		resp, body := w.post(t, b, e.URL, page)
@@ -165,9 +147,7 @@ func TestSAMLContinuationAnswerNotTaken(t *testing.T) {
 		if resp.StatusCode != http.StatusInternalServerError || countRows(t, e, failed) != 0 || countRows(t, e, "SELECT count(*) FROM sign_in_flows WHERE claimed_at IS NULL") != 1 {
 			t.Fatalf("the continuation failed whole: %d %.300s, %d failed events", resp.StatusCode, body, countRows(t, e, failed))
 		}
-		for _, q := range allow {
-			e.execSQL(t, q)
-		}
+		allow()
 		r, err := b.Get(resp.Request.URL.String())
 		if err != nil {
 			t.Fatal(err)

@@ -11,7 +11,6 @@ import (
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"gatehouse/sso/samltest"
-	"gatehouse/store"
 )
 
 // TestTestSignInFailedAfterTheAnswer, on both databases with real signed responses: a test
@@ -81,29 +80,14 @@ func TestTestSignInFailedAfterTheAnswer(t *testing.T) {
 		failed(id, u, b, "could not be matched to this browser's sign-in. (the browser sent no sign-in cookie)", true)
 
 		// The decision fails: the database refuses the account the dry run would create.
-		refuse := []string{`CREATE FUNCTION refuse_insert() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql`,
-			`CREATE TRIGGER refuse_insert BEFORE INSERT ON user_accounts FOR EACH ROW EXECUTE FUNCTION refuse_insert()`}
-		allow := []string{`DROP TRIGGER refuse_insert ON user_accounts`, `DROP FUNCTION refuse_insert()`}
-		if e.App.Store().Dialect() == store.SQLite {
-			refuse = []string{`CREATE TRIGGER refuse_insert BEFORE INSERT ON user_accounts BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`}
-			allow = []string{`DROP TRIGGER refuse_insert`}
-		}
-		exec := func(stmts []string) {
-			t.Helper()
-			for _, q := range stmts {
-				if _, err := e.App.Store().DB().Exec(q); err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-			}
-		}
-		exec(refuse)
+		allow := e.refuseWrites(t, "INSERT", "user_accounts", "")
 		id, u = startTest(t, e, w.tok, w.conn, "")
 		b = w.browser()
 		_, page = samltest.Follow(t, b, u)
 		if _, body = w.post(t, b, e.URL, page); !strings.Contains(body, "Test sign-in: failed") {
 			t.Fatalf("the decision failed: %s", body)
 		}
-		exec(allow)
+		allow()
 		failed(id, u, b, "The decision failed because of a server error. (", true)
 
 		// The IdP's answer refused (an expired assertion): no identity, no warning.
