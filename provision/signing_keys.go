@@ -196,8 +196,19 @@ func (s *Service) signingKeyInUse(ctx context.Context, alg models.IDTokenAlg) (b
 func (s *Service) OnSigningKeysChanged(f func()) { s.signingKeysChanged.Store(&f) }
 
 // signingKeyStep runs one rotation step with its audit event, then tells OnSigningKeysChanged.
+//
+// The steps decide from the keys they read (which one is next, which are retired), so each
+// runs alone (store.LockSigningKeys) and reads them after the others' commits: two promotions
+// at once (a button pressed twice) would otherwise both promote, the second deleting as
+// retired the key the first had just retired, which signed every token still in use.
 func (s *Service) signingKeyStep(ctx context.Context, p *Principal, m mutation, write func(ctx context.Context, p *Principal) (audited, error)) error {
-	if err := s.mutateAs(ctx, p, m, write); err != nil {
+	locked := func(ctx context.Context, p *Principal) (audited, error) {
+		if err := s.store.LockSigningKeys(ctx); err != nil {
+			return audited{}, err
+		}
+		return write(ctx, p)
+	}
+	if err := s.mutateAs(ctx, p, m, locked); err != nil {
 		return err
 	}
 	if f := s.signingKeysChanged.Load(); f != nil {

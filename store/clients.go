@@ -129,6 +129,18 @@ func (s *Store) DeleteRetiredSigningKeys(ctx context.Context) error {
 	return nil
 }
 
+// LockSigningKeys makes the caller's transaction, until it ends, the only one that changes the
+// signing keys by what it read of them (a rotation step, AddSigningKeyIfNone): the reads that
+// follow it see every other such change committed. PostgreSQL: a transaction advisory lock;
+// SQLite runs one write transaction at a time. Outside a transaction it locks nothing lasting.
+// Errors: none of the contract.
+func (s *Store) LockSigningKeys(ctx context.Context) error {
+	if s.dialect != Postgres {
+		return nil
+	}
+	return translate(s.db(ctx).Exec("SELECT pg_advisory_xact_lock(7215340)").Error)
+}
+
 // AddSigningKeyIfNone stores k unless a key of its algorithm is in use (not retired), and
 // reports whether it did: replicas that each make the first key of an algorithm at once store
 // one. The check and the insert hold a lock that serializes them (PostgreSQL: an advisory
@@ -137,10 +149,8 @@ func (s *Store) DeleteRetiredSigningKeys(ctx context.Context) error {
 func (s *Store) AddSigningKeyIfNone(ctx context.Context, k *models.SigningKey) (bool, error) {
 	added := false
 	err := s.InTx(ctx, func(ctx context.Context) error {
-		if s.dialect == Postgres {
-			if err := s.db(ctx).Exec("SELECT pg_advisory_xact_lock(7215340)").Error; err != nil {
-				return translate(err)
-			}
+		if err := s.LockSigningKeys(ctx); err != nil {
+			return err
 		}
 		var n int64
 		if err := s.db(ctx).Model(&models.SigningKey{}).Where("algorithm = ? AND retired_at IS NULL", k.Algorithm).

@@ -57,7 +57,7 @@ var tests = []test{
 	{[]string{"Workspace", "Workspaces"}, testWorkspaces},
 	{[]string{"CountIntegrationClients", "PlatformAdminWorkspace", "IntegrationClientByClientID", "IntegrationClient",
 		"IntegrationClients", "UpdateIntegrationClient"}, testIntegrationClients},
-	{[]string{"SigningKeys", "RetireSigningKeysExcept", "DeleteRetiredSigningKeys", "AddSigningKeyIfNone"}, testSigningKeys},
+	{[]string{"SigningKeys", "RetireSigningKeysExcept", "DeleteRetiredSigningKeys", "AddSigningKeyIfNone", "LockSigningKeys"}, testSigningKeys},
 	{[]string{"UserAccount", "UserAccountsByIDs", "UserAccountByEmail", "UserAccounts", "CountUserAccounts",
 		"CreateUserAccounts", "UpdateUserAccount", "SetUserAccountAccount"}, testUserAccounts},
 	{[]string{"Brand", "BrandByID", "Brands", "UpdateBrand"}, testBrands},
