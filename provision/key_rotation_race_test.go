@@ -166,3 +166,46 @@ func TestConcurrentSigningKeyPromotionsKeepThePreviousKey(t *testing.T) {
 		}
 	})
 }
+
+// Two promotions of the next SAML SP key at once promote it once: the other is INVALID_STATE,
+// the next key is current and the one it replaced previous. Before, on PostgreSQL, the second
+// promotion found the next key before the first committed and moved the keys again after it:
+// it deleted the key just made previous and demoted the new current key to previous, leaving
+// no current key, so that the next use generated a new key pair no IdP had (AuthnRequests
+// signed with it refused, assertions encrypted to the promoted key decrypted only as
+// previous until retired).
+func TestConcurrentSPKeyPromotionsPromoteOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		h := newHoldingTracer("DELETE") // the second promotion, held before it drops the previous key
+		e := newHeldEnv(t, dbURL, h)
+		before := must(e.s.SPKeyInfos(e.ctx))
+		if len(before) != 1 {
+			t.Fatalf("%d SP keys, want the current one", len(before))
+		}
+		next := must(e.s.StartSPKeyRotation(e.ctx))
+
+		err1, err2 := raceHeld(t, e, h, e.s.PromoteSPKey, e.s.PromoteSPKey)
+		roles := map[string]string{}
+		for _, row := range must(e.st.SAMLSPKeys(e.ctx)) {
+			roles[models.CertificateFingerprint(row.Certificate)] = row.ID
+		}
+		want := map[string]string{next.FingerprintSHA256: models.SPKeyCurrent, before[0].FingerprintSHA256: models.SPKeyPrevious}
+		if len(roles) != 2 || roles[next.FingerprintSHA256] != want[next.FingerprintSHA256] ||
+			roles[before[0].FingerprintSHA256] != want[before[0].FingerprintSHA256] {
+			t.Fatalf("SP keys after the promotions: %v; want %v", roles, want)
+		}
+		if (err1 == nil) == (err2 == nil) {
+			t.Fatalf("the promotions: %v, %v; want one to promote and the other INVALID_STATE", err1, err2)
+		}
+		if err := errors.Join(err1, err2); models.ErrorCode(err) != models.EINVALIDSTATE {
+			t.Fatalf("the promotion that found nothing to promote: %v, want INVALID_STATE", err)
+		}
+		var events int
+		if err := e.st.RawScan(e.ctx, &events, "SELECT count(*) FROM audit_events WHERE action = 'saml_sp_key.promoted'"); err != nil {
+			t.Fatal(err)
+		}
+		if events != 1 {
+			t.Fatalf("%d saml_sp_key.promoted events, want 1", events)
+		}
+	})
+}

@@ -258,11 +258,19 @@ func (s *Store) SAMLSPKeys(ctx context.Context) ([]*models.SAMLSPKey, error) {
 func (s *Store) PromoteSAMLSPKey(ctx context.Context) error {
 	return s.InTx(ctx, func(ctx context.Context) error {
 		db := s.db(ctx)
-		var n int64
-		if err := db.Model(&models.SAMLSPKey{}).Where("id = ?", models.SPKeyNext).Count(&n).Error; err != nil {
+		// The next key is locked as it is found (PostgreSQL; SQLite has one writer): a
+		// concurrent promotion then waits, and finds it current, not next. A count would let
+		// both promote, the second moving the keys again: dropping the key just made previous
+		// and leaving the promoted one previous, with no current key.
+		q := db.Model(&models.SAMLSPKey{}).Select("id").Where("id = ?", models.SPKeyNext)
+		if s.dialect == Postgres {
+			q = q.Clauses(forUpdate)
+		}
+		var next []string
+		if err := q.Find(&next).Error; err != nil {
 			return translate(err)
 		}
-		if n == 0 {
+		if len(next) == 0 {
 			return ErrNotFound
 		}
 		for _, st := range [][]any{
