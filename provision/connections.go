@@ -597,11 +597,21 @@ func containsCertificates(set, sub []*x509.Certificate) bool {
 }
 
 func (s *Service) loadConnection(ctx context.Context, ws uuid.UUID, field, rawID string) (*models.Connection, error) {
+	return s.loadConnectionWith(ctx, ws, field, rawID, s.store.Connection)
+}
+
+// lockConnection is loadConnection for a write that decides from the connection and its
+// domains together (store.ConnectionForUpdate): activation, the removal of a domain.
+func (s *Service) lockConnection(ctx context.Context, ws uuid.UUID, field, rawID string) (*models.Connection, error) {
+	return s.loadConnectionWith(ctx, ws, field, rawID, s.store.ConnectionForUpdate)
+}
+
+func (s *Service) loadConnectionWith(ctx context.Context, ws uuid.UUID, field, rawID string, find finder[models.Connection]) (*models.Connection, error) {
 	id, err := parseID(field, rawID)
 	if err != nil {
 		return nil, models.FieldError(models.ENOTFOUND, field, rawID, "no such connection in this workspace")
 	}
-	c, err := s.store.Connection(ctx, ws, id)
+	c, err := find(ctx, ws, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, models.FieldError(models.ENOTFOUND, field, rawID, "no such connection in this workspace")
 	}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/google/uuid"
 	"golang.org/x/net/idna"
 	"golang.org/x/net/publicsuffix"
 
@@ -190,7 +191,13 @@ func (s *Service) loadDomain(ctx context.Context, rawConn, rawDomain string) (*P
 
 // loadDomainOf is loadDomain for a caller authorized already.
 func (s *Service) loadDomainOf(ctx context.Context, p *Principal, rawConn, rawDomain string) (*models.Connection, *models.Domain, error) {
-	c, err := s.loadConnection(ctx, p.WorkspaceID, "connectionId", rawConn)
+	return s.domainOf(ctx, p, rawConn, rawDomain, s.loadConnection)
+}
+
+// domainOf is loadDomainOf with the connection read by load.
+func (s *Service) domainOf(ctx context.Context, p *Principal, rawConn, rawDomain string,
+	load func(ctx context.Context, ws uuid.UUID, field, rawID string) (*models.Connection, error)) (*models.Connection, *models.Domain, error) {
+	c, err := load(ctx, p.WorkspaceID, "connectionId", rawConn)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -362,7 +369,11 @@ func (s *Service) RemoveDomain(ctx context.Context, connectionID, domainID strin
 	// a primary domain.
 	m.again = func(err error) bool { return store.IsAlreadyExists(err, "primary") }
 	err := s.mutate(ctx, m, func(ctx context.Context, p *Principal) (audited, error) {
-		c, d, err := s.loadDomainOf(ctx, p, connectionID, domainID)
+		// The connection is locked before its status and its domains are read: two removals
+		// of its last two verified domains, or a removal and an activation, would otherwise
+		// each decide from what the other had not committed yet (PostgreSQL), and leave it
+		// active with no verified domain.
+		c, d, err := s.domainOf(ctx, p, connectionID, domainID, s.lockConnection)
 		if err != nil {
 			return audited{}, err
 		}

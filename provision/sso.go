@@ -387,7 +387,9 @@ func (s *Service) transition(ctx context.Context, rawID, action string, fn func(
 	var c *models.Connection
 	m := mutation{access: accessManageWrite, action: action, target: "connection", op: action, stale: changedConcurrently("connection")}
 	err := s.mutate(ctx, m, func(ctx context.Context, p *Principal) (_ audited, err error) {
-		if c, err = s.loadConnection(ctx, p.WorkspaceID, "id", rawID); err != nil {
+		// Locked: activation counts the verified domains, which a concurrent RemoveDomain
+		// (locking it too) must not remove between the count and the commit.
+		if c, err = s.lockConnection(ctx, p.WorkspaceID, "id", rawID); err != nil {
 			return audited{}, err
 		}
 		before := c.Status

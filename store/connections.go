@@ -29,6 +29,20 @@ func (s *Store) ConnectionForShare(ctx context.Context, ws, id uuid.UUID) (*mode
 	return s.queryConnection(ctx, q, ws, id)
 }
 
+// ConnectionForUpdate is Connection that, on PostgreSQL, also holds an exclusive lock on the
+// row until the transaction ends: a write that decides from the connection and its domains
+// together (activation needs a verified domain; removing the last verified domain of an
+// active connection is refused) sees the other's commit, not its own earlier reads. The
+// status it returns is the one committed last. SQLite runs one write at a time anyway.
+// Errors: ErrNotFound when no live connection matches.
+func (s *Store) ConnectionForUpdate(ctx context.Context, ws, id uuid.UUID) (*models.Connection, error) {
+	q := "SELECT " + connectionList + " FROM connections WHERE workspace_id = ? AND id = ? AND deleted_at IS NULL LIMIT 1"
+	if s.dialect == Postgres {
+		q += " FOR UPDATE"
+	}
+	return s.queryConnection(ctx, q, ws, id)
+}
+
 // SAMLConnection finds a live SAML connection by id in any workspace: the public SP metadata
 // (GET /saml/metadata/{id}) names the connection alone, and shows nothing of it but its id.
 // Errors: ErrNotFound when no live SAML connection has the id.

@@ -64,7 +64,7 @@ var tests = []test{
 	{[]string{"Company", "CompanyByName", "CompaniesByIDs", "Companies", "UpdateCompany"}, testCompanies},
 	{[]string{"Account", "AccountsByIDs", "OldestAccountOf", "Accounts", "UpdateAccount"}, testAccounts},
 	{[]string{"Connection", "ConnectionBySlug", "ConnectionsBySlugs", "Connections", "ConnectionsByIDs",
-		"ConnectionsPage", "ConnectionNameTaken", "ConnectionForShare", "UpdateConnection", "DeleteConnection", "SAMLConnection", "SAMLCertificates",
+		"ConnectionsPage", "ConnectionNameTaken", "ConnectionForShare", "ConnectionForUpdate", "UpdateConnection", "DeleteConnection", "SAMLConnection", "SAMLCertificates",
 		"SAMLMetadataRefreshes", "RecordSAMLMetadataCheck"}, testConnections},
 	{[]string{"IdentityProviderConfiguration", "IdentityProviderConfigurations", "UpdateIdentityProviderConfiguration",
 		"DeleteIdentityProviderConfiguration"}, testIdPConfigurations},

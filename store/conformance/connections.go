@@ -137,6 +137,36 @@ func testConnections(e *env) {
 	_, err = e.s.SAMLConnection(e.ctx, sm.ID)
 	e.is(err, store.ErrNotFound, "SAMLConnection of a deleted connection")
 
+	// ConnectionForUpdate: Connection, and on PostgreSQL another transaction's locking read
+	// waits for the reader's transaction (SQLite runs one write at a time).
+	_, err = e.s.ConnectionForUpdate(e.ctx, e.workspace().ID, a.ID)
+	e.is(err, store.ErrNotFound, "ConnectionForUpdate of another workspace")
+	shared := make(chan error, 1)
+	e.ok(e.s.InTx(e.ctx, func(ctx context.Context) error {
+		got, err := e.s.ConnectionForUpdate(ctx, e.ws, a.ID)
+		if err != nil || got.ID != a.ID || got.Version != a.Version {
+			return fmt.Errorf("ConnectionForUpdate: %v %v", got, err)
+		}
+		if e.s.Dialect() != store.Postgres {
+			return nil
+		}
+		go func() {
+			shared <- e.s.InTx(e.ctx, func(ctx context.Context) error {
+				_, err := e.s.ConnectionForShare(ctx, e.ws, a.ID)
+				return err
+			})
+		}()
+		select {
+		case err := <-shared:
+			return fmt.Errorf("ConnectionForShare did not wait for ConnectionForUpdate: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		return nil
+	}))
+	if e.s.Dialect() == store.Postgres {
+		e.ok(<-shared)
+	}
+
 	// ConnectionForShare: Connection, and on PostgreSQL a delete waits for the reader's
 	// transaction (SQLite runs one write at a time).
 	_, err = e.s.ConnectionForShare(e.ctx, e.workspace().ID, a.ID)
@@ -168,6 +198,8 @@ func testConnections(e *env) {
 	e.is(err, store.ErrNotFound, "deleted connection")
 	_, err = e.s.ConnectionForShare(e.ctx, e.ws, a.ID)
 	e.is(err, store.ErrNotFound, "ConnectionForShare of a deleted connection")
+	_, err = e.s.ConnectionForUpdate(e.ctx, e.ws, a.ID)
+	e.is(err, store.ErrNotFound, "ConnectionForUpdate of a deleted connection")
 	e.is(e.s.DeleteConnection(e.ctx, a), store.ErrStale, "second delete")
 	// A deleted connection's name and slug are free again.
 	e.connection("Okta")
