@@ -247,6 +247,10 @@ func (s *Service) VerifyDomain(ctx context.Context, connectionID, domainID strin
 		}
 		return nil
 	}
+	// A concurrent verification of another domain of the connection, or a set-primary, can
+	// make a domain primary between the count of verified domains and this write (the unique
+	// index refuses the second primary): the write runs again, and finds it.
+	m.again = func(err error) bool { return store.IsAlreadyExists(err, "primary") }
 	err = s.mutate(ctx, m, func(ctx context.Context, p *Principal) (audited, error) {
 		verifiedMeanwhile = false // a run of this closure after a retried one sets it afresh
 		c, d, err := s.loadDomainOf(ctx, p, connectionID, domainID)
@@ -333,7 +337,11 @@ func (s *Service) checkDomainProof(ctx context.Context, d *models.Domain) string
 // users it provisions just in time.
 func (s *Service) SetPrimaryDomain(ctx context.Context, connectionID, domainID string) (*models.Domain, error) {
 	var out *models.Domain
-	err := s.mutate(ctx, domainMutation("domain.set_primary", "set primary domain"), func(ctx context.Context, p *Principal) (audited, error) {
+	m := domainMutation("domain.set_primary", "set primary domain")
+	// A concurrent write can make another domain primary after this one cleared the flag
+	// (the unique index refuses the second primary): the write runs again, and clears it.
+	m.again = func(err error) bool { return store.IsAlreadyExists(err, "primary") }
+	err := s.mutate(ctx, m, func(ctx context.Context, p *Principal) (audited, error) {
 		c, d, err := s.loadDomainOf(ctx, p, connectionID, domainID)
 		if err != nil {
 			return audited{}, err

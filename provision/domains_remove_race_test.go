@@ -24,7 +24,7 @@ func (e *testEnv) verifiedDomains(conn *models.Connection) (int64, models.Connec
 func TestRemovingVerifiedDomainsAtOnceKeepsOne(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		h := newHoldingTracer("DELETE") // the second removal, held after its count, before its delete
-		e := newHeldEnv(t, dbURL, h)
+		e := newHeldEnv(t, dbURL, h, Options{})
 		conn := e.connection("okta", true, "member", true)
 		e.verifyDomain(conn, "example.org")
 		e.verifyDomain(conn, "example.net")
@@ -54,7 +54,7 @@ func TestRemovingVerifiedDomainsAtOnceKeepsOne(t *testing.T) {
 func TestActivationRacingTheLastDomainRemoval(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		h := newHoldingTracer("DELETE") // the removal, held after it read the connection, before its delete
-		e := newHeldEnv(t, dbURL, h)
+		e := newHeldEnv(t, dbURL, h, Options{})
 		conn := e.connection("okta", true, "member", false)
 		conn.Status = models.StatusTesting // passed its test
 		if err := e.st.UpdateConnection(e.ctx, conn); err != nil {

@@ -56,7 +56,7 @@ func traced(ctx context.Context) context.Context {
 }
 
 // newHeldEnv is newTestEnv over a store traced by h, with the platform admin as the caller.
-func newHeldEnv(t *testing.T, dbURL string, h *holdingTracer) *testEnv {
+func newHeldEnv(t *testing.T, dbURL string, h *holdingTracer, opts Options) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, dbURL, store.Options{TracerProvider: h})
@@ -71,7 +71,7 @@ func newHeldEnv(t *testing.T, dbURL string, h *holdingTracer) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(st, box, Options{})
+	s := New(st, box, opts)
 	boot, err := s.Bootstrap(ctx, "", "")
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +133,7 @@ func raceHeld(t *testing.T, e *testEnv, h *holdingTracer, first, second func(con
 func TestConcurrentSigningKeyPromotionsKeepThePreviousKey(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		h := newHoldingTracer("DELETE") // the second promotion, held before it deletes the retired keys
-		e := newHeldEnv(t, dbURL, h)
+		e := newHeldEnv(t, dbURL, h, Options{})
 		if err := e.s.EnsureSigningKey(e.ctx, models.IDTokenES256); err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +177,7 @@ func TestConcurrentSigningKeyPromotionsKeepThePreviousKey(t *testing.T) {
 func TestConcurrentSPKeyPromotionsPromoteOnce(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		h := newHoldingTracer("DELETE") // the second promotion, held before it drops the previous key
-		e := newHeldEnv(t, dbURL, h)
+		e := newHeldEnv(t, dbURL, h, Options{})
 		before := must(e.s.SPKeyInfos(e.ctx))
 		if len(before) != 1 {
 			t.Fatalf("%d SP keys, want the current one", len(before))
