@@ -410,7 +410,9 @@ func (s *Service) UpdateAccount(ctx context.Context, rawID string, in AccountInp
 	var a *models.Account
 	m := mutation{access: accessWrite, action: "account.update", target: "account", op: "update account"}
 	err := s.mutate(ctx, m, func(ctx context.Context, p *Principal) (_ audited, err error) {
-		if a, err = s.loadAccount(ctx, p.WorkspaceID, "id", rawID); err != nil {
+		// Locked: the update saves every field, so a concurrent update of other fields (a
+		// rename, a move into a company) must be read, not written over.
+		if a, err = loadByID(ctx, p.WorkspaceID, "id", rawID, "account", s.store.AccountForUpdate); err != nil {
 			return audited{}, err
 		}
 		if err := s.applyAccount(ctx, a, in); err != nil {

@@ -126,6 +126,18 @@ func (s *Store) Account(ctx context.Context, ws, id uuid.UUID) (*models.Account,
 	return queryRow(ctx, s, accountTable, "SELECT "+accountTable.list+" FROM accounts WHERE workspace_id = ? AND id = ? LIMIT 1", ws, id)
 }
 
+// AccountForUpdate is Account that, on PostgreSQL, also locks the row until the transaction
+// ends: UpdateAccount saves every field of the account, so a concurrent update of other fields
+// waits and reads this one's. SQLite runs one write at a time anyway.
+// Errors: ErrNotFound when no row matches.
+func (s *Store) AccountForUpdate(ctx context.Context, ws, id uuid.UUID) (*models.Account, error) {
+	q := "SELECT " + accountTable.list + " FROM accounts WHERE workspace_id = ? AND id = ? LIMIT 1"
+	if s.dialect == Postgres {
+		q += " FOR UPDATE"
+	}
+	return queryRow(ctx, s, accountTable, q, ws, id)
+}
+
 // AccountsByIDs loads accounts by id within a workspace, in no particular order.
 // Errors: none of the contract; missing ids are left out.
 func (s *Store) AccountsByIDs(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) ([]*models.Account, error) {

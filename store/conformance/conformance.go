@@ -62,7 +62,7 @@ var tests = []test{
 		"CreateUserAccounts", "UpdateUserAccount", "SetUserAccountAccount"}, testUserAccounts},
 	{[]string{"Brand", "BrandByID", "Brands", "UpdateBrand"}, testBrands},
 	{[]string{"Company", "CompanyByName", "CompaniesByIDs", "Companies", "UpdateCompany"}, testCompanies},
-	{[]string{"Account", "AccountsByIDs", "OldestAccountOf", "Accounts", "UpdateAccount"}, testAccounts},
+	{[]string{"Account", "AccountForUpdate", "AccountsByIDs", "OldestAccountOf", "Accounts", "UpdateAccount"}, testAccounts},
 	{[]string{"Connection", "ConnectionBySlug", "ConnectionsBySlugs", "Connections", "ConnectionsByIDs",
 		"ConnectionsPage", "ConnectionNameTaken", "ConnectionForShare", "ConnectionForUpdate", "UpdateConnection", "DeleteConnection", "SAMLConnection", "SAMLCertificates",
 		"SAMLMetadataRefreshes", "RecordSAMLMetadataCheck"}, testConnections},

@@ -1,6 +1,10 @@
 package conformance
 
 import (
+	"context"
+	"fmt"
+	"time"
+
 	"github.com/google/uuid"
 
 	"gatehouse/models"
@@ -159,6 +163,35 @@ func testAccounts(e *env) {
 	gone := *old
 	gone.ID = store.NewID()
 	e.is(e.s.UpdateAccount(e.ctx, &gone), store.ErrNotFound, "update of a missing account")
+
+	// AccountForUpdate: Account, and on PostgreSQL a concurrent update waits for the reader's
+	// transaction (SQLite runs one write at a time).
+	_, err = e.s.AccountForUpdate(e.ctx, e.ws, gone.ID)
+	e.is(err, store.ErrNotFound, "AccountForUpdate of a missing account")
+	_, err = e.s.AccountForUpdate(e.ctx, e.workspace().ID, old.ID)
+	e.is(err, store.ErrNotFound, "AccountForUpdate of another workspace")
+	updated := make(chan error, 1)
+	e.ok(e.s.InTx(e.ctx, func(ctx context.Context) error {
+		got, err := e.s.AccountForUpdate(ctx, e.ws, old.ID)
+		if err != nil || got.ID != old.ID || got.Name != "old" {
+			return fmt.Errorf("AccountForUpdate: %+v %v", got, err)
+		}
+		if e.s.Dialect() != store.Postgres {
+			return nil
+		}
+		renamed := *old
+		renamed.Name = "old2"
+		go func() { updated <- e.s.UpdateAccount(e.ctx, &renamed) }()
+		select {
+		case err := <-updated:
+			return fmt.Errorf("UpdateAccount did not wait for AccountForUpdate: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		return nil
+	}))
+	if e.s.Dialect() == store.Postgres {
+		e.ok(<-updated)
+	}
 }
 
 // savesUser asserts the contract of a versioned save of the user account a, which the caller
