@@ -253,7 +253,9 @@ func (s *Service) VerifyDomain(ctx context.Context, connectionID, domainID strin
 	m.again = func(err error) bool { return store.IsAlreadyExists(err, "primary") }
 	err = s.mutate(ctx, m, func(ctx context.Context, p *Principal) (audited, error) {
 		verifiedMeanwhile = false // a run of this closure after a retried one sets it afresh
-		c, d, err := s.loadDomainOf(ctx, p, connectionID, domainID)
+		// Locked, as every write that decides which domain is primary: a removal of the
+		// primary domain counted here as verified must not promote none meanwhile.
+		c, d, err := s.domainOf(ctx, p, connectionID, domainID, s.lockConnection)
 		if err != nil {
 			return audited{}, err
 		}
@@ -342,7 +344,9 @@ func (s *Service) SetPrimaryDomain(ctx context.Context, connectionID, domainID s
 	// (the unique index refuses the second primary): the write runs again, and clears it.
 	m.again = func(err error) bool { return store.IsAlreadyExists(err, "primary") }
 	err := s.mutate(ctx, m, func(ctx context.Context, p *Principal) (audited, error) {
-		c, d, err := s.loadDomainOf(ctx, p, connectionID, domainID)
+		// Locked, as every write that decides which domain is primary: a removal that read
+		// this domain not primary must not delete it after it became so (and promote none).
+		c, d, err := s.domainOf(ctx, p, connectionID, domainID, s.lockConnection)
 		if err != nil {
 			return audited{}, err
 		}
@@ -380,7 +384,8 @@ func (s *Service) RemoveDomain(ctx context.Context, connectionID, domainID strin
 		// The connection is locked before its status and its domains are read: two removals
 		// of its last two verified domains, or a removal and an activation, would otherwise
 		// each decide from what the other had not committed yet (PostgreSQL), and leave it
-		// active with no verified domain.
+		// active with no verified domain; a removal and a set-primary or a verification,
+		// with no primary domain.
 		c, d, err := s.domainOf(ctx, p, connectionID, domainID, s.lockConnection)
 		if err != nil {
 			return audited{}, err

@@ -92,3 +92,70 @@ func TestSettingTwoPrimaryDomainsAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// A domain made primary while an admin removes it: the connection keeps a primary domain.
+// Before, on PostgreSQL, the removal read the domain before it was primary and deleted it
+// after, promoting none, while the set-primary had cleared the old primary: the connection
+// had verified domains and no primary one, so people provisioned without an email got none.
+func TestRemovingADomainMadePrimaryMeanwhile(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		h := newHoldingTracer("DELETE") // the removal, held after it read the domain, before its delete
+		e := newHeldEnv(t, dbURL, h, Options{})
+		conn := e.connection("okta", true, "member", false)
+		e.verifyDomain(conn, "example.org")
+		e.verifyDomain(conn, "example.net")
+		e.verifyDomain(conn, "example.com")
+		ds := must(e.st.Domains(e.ctx, e.ws, conn.ID))
+		must(e.s.SetPrimaryDomain(e.ctx, conn.ID.String(), ds[0].ID.String()))
+		setPrimary := func(ctx context.Context) error {
+			_, err := e.s.SetPrimaryDomain(ctx, conn.ID.String(), ds[1].ID.String())
+			return err
+		}
+		remove := func(ctx context.Context) error {
+			_, err := e.s.RemoveDomain(ctx, conn.ID.String(), ds[1].ID.String())
+			return err
+		}
+
+		errSet, errRemove := raceHeld(t, e, h, setPrimary, remove)
+		if errRemove != nil {
+			t.Fatalf("the removal: %v", errRemove)
+		}
+		if p := e.primaryOf(conn); len(p) != 1 {
+			t.Fatalf("primary domains %v after the removal (set-primary: %v); want one", p, errSet)
+		}
+	})
+}
+
+// A domain verified while the connection's primary domain is removed: the connection keeps a
+// primary domain. Before, on PostgreSQL, the verification counted the primary domain as
+// verified, and the removal, before the verification committed, found no other verified
+// domain to promote: neither made one primary.
+func TestVerifyingADomainWhileThePrimaryIsRemoved(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		h := newHoldingTracer("INSERT") // the verification, held at its audit event, its domain saved verified
+		r := &txtRemote{}
+		e := newHeldEnv(t, dbURL, h, Options{Remote: r})
+		conn := e.connection("okta", true, "member", false)
+		e.verifyDomain(conn, "example.org")
+		primary := must(e.st.Domains(e.ctx, e.ws, conn.ID))[0]
+		must(e.s.SetPrimaryDomain(e.ctx, conn.ID.String(), primary.ID.String()))
+		pending := must(e.s.AddDomain(e.ctx, conn.ID.String(), DomainInput{Domain: "example.net"}))
+		r.values = []string{pending.DNSRecord().Value}
+		verify := func(ctx context.Context) error {
+			_, _, err := e.s.VerifyDomain(ctx, conn.ID.String(), pending.ID.String())
+			return err
+		}
+		remove := func(ctx context.Context) error {
+			_, err := e.s.RemoveDomain(ctx, conn.ID.String(), primary.ID.String())
+			return err
+		}
+
+		errRemove, errVerify := raceHeld(t, e, h, remove, verify)
+		if errVerify != nil || errRemove != nil {
+			t.Fatalf("verification %v, removal %v", errVerify, errRemove)
+		}
+		if p := e.primaryOf(conn); len(p) != 1 || p[0] != "example.net" {
+			t.Fatalf("primary domains %v; want example.net, the one verified left", p)
+		}
+	})
+}
