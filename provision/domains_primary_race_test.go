@@ -71,11 +71,7 @@ func TestSettingTwoPrimaryDomainsAtOnce(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		h := newHoldingTracer("INSERT") // the first, held at its audit event, its domain made primary
 		e := newHeldEnv(t, dbURL, h, Options{})
-		conn := e.connection("okta", true, "member", false)
-		e.verifyDomain(conn, "example.org")
-		e.verifyDomain(conn, "example.net")
-		e.verifyDomain(conn, "example.com")
-		ds := must(e.st.Domains(e.ctx, e.ws, conn.ID))
+		conn, ds := e.connectionWithVerifiedDomains("example.org", "example.net", "example.com")
 		primary := func(d *models.Domain) func(context.Context) error {
 			return func(ctx context.Context) error {
 				_, err := e.s.SetPrimaryDomain(ctx, conn.ID.String(), d.ID.String())
@@ -101,11 +97,7 @@ func TestRemovingADomainMadePrimaryMeanwhile(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		h := newHoldingTracer("DELETE") // the removal, held after it read the domain, before its delete
 		e := newHeldEnv(t, dbURL, h, Options{})
-		conn := e.connection("okta", true, "member", false)
-		e.verifyDomain(conn, "example.org")
-		e.verifyDomain(conn, "example.net")
-		e.verifyDomain(conn, "example.com")
-		ds := must(e.st.Domains(e.ctx, e.ws, conn.ID))
+		conn, ds := e.connectionWithVerifiedDomains("example.org", "example.net", "example.com")
 		must(e.s.SetPrimaryDomain(e.ctx, conn.ID.String(), ds[0].ID.String()))
 		setPrimary := func(ctx context.Context) error {
 			_, err := e.s.SetPrimaryDomain(ctx, conn.ID.String(), ds[1].ID.String())
@@ -158,4 +150,15 @@ func TestVerifyingADomainWhileThePrimaryIsRemoved(t *testing.T) {
 			t.Fatalf("primary domains %v; want example.net, the one verified left", p)
 		}
 	})
+}
+
+// connectionWithVerifiedDomains is an inactive connection with the named domains verified,
+// none primary, and those domains in the order given.
+func (e *testEnv) connectionWithVerifiedDomains(names ...string) (*models.Connection, []*models.Domain) {
+	e.t.Helper()
+	conn := e.connection("okta", true, "member", false)
+	for _, name := range names {
+		e.verifyDomain(conn, name)
+	}
+	return conn, must(e.st.Domains(e.ctx, e.ws, conn.ID))
 }

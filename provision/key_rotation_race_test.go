@@ -10,7 +10,6 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"gatehouse/models"
-	"gatehouse/secret"
 	"gatehouse/store"
 	"gatehouse/store/storetest"
 )
@@ -58,27 +57,10 @@ func traced(ctx context.Context) context.Context {
 // newHeldEnv is newTestEnv over a store traced by h, with the platform admin as the caller.
 func newHeldEnv(t *testing.T, dbURL string, h *holdingTracer, opts Options) *testEnv {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, dbURL, store.Options{TracerProvider: h})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	box, err := secret.NewBox(secret.NewKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := New(st, box, opts)
-	boot, err := s.Bootstrap(ctx, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx = WithPrincipal(ctx, &Principal{ClientID: boot.ClientID, WorkspaceID: boot.WorkspaceID, Scopes: models.AllScopes,
+	e := newTestEnvWith(t, dbURL, store.Options{TracerProvider: h}, opts)
+	e.ctx = WithPrincipal(e.ctx, &Principal{ClientID: "test", WorkspaceID: e.ws, Scopes: models.AllScopes,
 		PlatformAdmin: true, ActorType: "client"})
-	return &testEnv{t: t, s: s, st: st, ctx: ctx, ws: boot.WorkspaceID}
+	return e
 }
 
 // raceHeld runs second until holdingTracer h holds it, then first; it releases second once
@@ -151,19 +133,7 @@ func TestConcurrentSigningKeyPromotionsKeepThePreviousKey(t *testing.T) {
 		if roles[next[0].Kid] != "current" || roles[old[0].ID] != "previous" || len(roles) != 2 {
 			t.Fatalf("keys after the promotions: %v; want %s current and %s previous", roles, next[0].Kid, old[0].ID)
 		}
-		if (err1 == nil) == (err2 == nil) {
-			t.Fatalf("the promotions: %v, %v; want one to promote and the other INVALID_STATE", err1, err2)
-		}
-		if err := errors.Join(err1, err2); models.ErrorCode(err) != models.EINVALIDSTATE {
-			t.Fatalf("the promotion that found nothing to promote: %v, want INVALID_STATE", err)
-		}
-		var events int
-		if err := e.st.RawScan(e.ctx, &events, "SELECT count(*) FROM audit_events WHERE action = 'signing_key.promoted'"); err != nil {
-			t.Fatal(err)
-		}
-		if events != 1 {
-			t.Fatalf("%d signing_key.promoted events, want 1", events)
-		}
+		promotedOnce(t, e, "signing_key.promoted", err1, err2)
 	})
 }
 
@@ -194,18 +164,25 @@ func TestConcurrentSPKeyPromotionsPromoteOnce(t *testing.T) {
 			roles[before[0].FingerprintSHA256] != want[before[0].FingerprintSHA256] {
 			t.Fatalf("SP keys after the promotions: %v; want %v", roles, want)
 		}
-		if (err1 == nil) == (err2 == nil) {
-			t.Fatalf("the promotions: %v, %v; want one to promote and the other INVALID_STATE", err1, err2)
-		}
-		if err := errors.Join(err1, err2); models.ErrorCode(err) != models.EINVALIDSTATE {
-			t.Fatalf("the promotion that found nothing to promote: %v, want INVALID_STATE", err)
-		}
-		var events int
-		if err := e.st.RawScan(e.ctx, &events, "SELECT count(*) FROM audit_events WHERE action = 'saml_sp_key.promoted'"); err != nil {
-			t.Fatal(err)
-		}
-		if events != 1 {
-			t.Fatalf("%d saml_sp_key.promoted events, want 1", events)
-		}
+		promotedOnce(t, e, "saml_sp_key.promoted", err1, err2)
 	})
+}
+
+// promotedOnce checks that of two promotions one promoted, with its event, and the other was
+// INVALID_STATE.
+func promotedOnce(t *testing.T, e *testEnv, action string, err1, err2 error) {
+	t.Helper()
+	if (err1 == nil) == (err2 == nil) {
+		t.Fatalf("the promotions: %v, %v; want one to promote and the other INVALID_STATE", err1, err2)
+	}
+	if err := errors.Join(err1, err2); models.ErrorCode(err) != models.EINVALIDSTATE {
+		t.Fatalf("the promotion that found nothing to promote: %v, want INVALID_STATE", err)
+	}
+	var events int
+	if err := e.st.RawScan(e.ctx, &events, "SELECT count(*) FROM audit_events WHERE action = ?", action); err != nil {
+		t.Fatal(err)
+	}
+	if events != 1 {
+		t.Fatalf("%d %s events, want 1", events, action)
+	}
 }

@@ -33,8 +33,14 @@ type testEnv struct {
 
 func newTestEnv(t *testing.T, dbURL string) *testEnv {
 	t.Helper()
+	return newTestEnvWith(t, dbURL, store.Options{}, Options{})
+}
+
+// newTestEnvWith is newTestEnv with the store's and the service's options.
+func newTestEnvWith(t *testing.T, dbURL string, storeOpts store.Options, opts Options) *testEnv {
+	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, dbURL)
+	st, err := store.Open(ctx, dbURL, storeOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +52,7 @@ func newTestEnv(t *testing.T, dbURL string) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(st, box, Options{})
+	s := New(st, box, opts)
 	boot, err := s.Bootstrap(ctx, "", "")
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ package conformance
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -156,6 +157,31 @@ func savesVersioned[T any](e *env, row *T, version func(*T) int, save func(*T) e
 	e.check(version(row) == version(&stale)+1, "%s: version %d after %d", what, version(row), version(&stale))
 	e.is(save(&stale), store.ErrStale, what+": stale save")
 	return stale
+}
+
+// waits checks a lock: lock runs in a transaction and, on PostgreSQL, other (outside it) must
+// wait until that transaction ends, then succeed. SQLite runs one write at a time: there
+// other is not run. what names the two for the failure.
+func (e *env) waits(what string, lock func(ctx context.Context) error, other func() error) {
+	done := make(chan error, 1)
+	e.ok(e.s.InTx(e.ctx, func(ctx context.Context) error {
+		if err := lock(ctx); err != nil {
+			return err
+		}
+		if e.s.Dialect() != store.Postgres {
+			return nil
+		}
+		go func() { done <- other() }()
+		select {
+		case err := <-done:
+			return fmt.Errorf("%s did not wait: %v", what, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		return nil
+	}))
+	if e.s.Dialect() == store.Postgres {
+		e.ok(<-done)
+	}
 }
 
 func (e *env) check(cond bool, format string, args ...any) {

@@ -141,31 +141,18 @@ func testConnections(e *env) {
 	// waits for the reader's transaction (SQLite runs one write at a time).
 	_, err = e.s.ConnectionForUpdate(e.ctx, e.workspace().ID, a.ID)
 	e.is(err, store.ErrNotFound, "ConnectionForUpdate of another workspace")
-	shared := make(chan error, 1)
-	e.ok(e.s.InTx(e.ctx, func(ctx context.Context) error {
+	e.waits("ConnectionForShare after ConnectionForUpdate", func(ctx context.Context) error {
 		got, err := e.s.ConnectionForUpdate(ctx, e.ws, a.ID)
 		if err != nil || got.ID != a.ID || got.Version != a.Version {
 			return fmt.Errorf("ConnectionForUpdate: %v %v", got, err)
 		}
-		if e.s.Dialect() != store.Postgres {
-			return nil
-		}
-		go func() {
-			shared <- e.s.InTx(e.ctx, func(ctx context.Context) error {
-				_, err := e.s.ConnectionForShare(ctx, e.ws, a.ID)
-				return err
-			})
-		}()
-		select {
-		case err := <-shared:
-			return fmt.Errorf("ConnectionForShare did not wait for ConnectionForUpdate: %v", err)
-		case <-time.After(200 * time.Millisecond):
-		}
 		return nil
-	}))
-	if e.s.Dialect() == store.Postgres {
-		e.ok(<-shared)
-	}
+	}, func() error {
+		return e.s.InTx(e.ctx, func(ctx context.Context) error {
+			_, err := e.s.ConnectionForShare(ctx, e.ws, a.ID)
+			return err
+		})
+	})
 
 	// ConnectionForShare: Connection, and on PostgreSQL a delete waits for the reader's
 	// transaction (SQLite runs one write at a time).

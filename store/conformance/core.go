@@ -3,7 +3,6 @@ package conformance
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -342,28 +341,10 @@ func testSigningKeys(e *env) {
 
 	// LockSigningKeys: on PostgreSQL, a concurrent AddSigningKeyIfNone waits for the locking
 	// transaction (SQLite runs one write at a time).
-	waited := make(chan error, 1)
-	e.ok(e.s.InTx(e.ctx, func(ctx context.Context) error {
-		if err := e.s.LockSigningKeys(ctx); err != nil {
-			return err
-		}
-		if e.s.Dialect() != store.Postgres {
-			return nil
-		}
-		go func() {
-			_, err := e.s.AddSigningKeyIfNone(e.ctx, &models.SigningKey{ID: store.NewID().String(), Algorithm: "EdDSA",
-				PublicKey: []byte{1}, PrivateKeyEnc: []byte{2}, CreatedAt: e.now})
-			waited <- err
-		}()
-		select {
-		case err := <-waited:
-			return fmt.Errorf("AddSigningKeyIfNone did not wait for LockSigningKeys: %v", err)
-		case <-time.After(200 * time.Millisecond):
-		}
-		return nil
-	}))
-	if e.s.Dialect() == store.Postgres {
-		e.ok(<-waited)
-	}
+	e.waits("AddSigningKeyIfNone after LockSigningKeys", e.s.LockSigningKeys, func() error {
+		_, err := e.s.AddSigningKeyIfNone(e.ctx, &models.SigningKey{ID: store.NewID().String(), Algorithm: "EdDSA",
+			PublicKey: []byte{1}, PrivateKeyEnc: []byte{2}, CreatedAt: e.now})
+		return err
+	})
 	e.ok(e.s.LockSigningKeys(e.ctx)) // outside a transaction: nothing lasting
 }

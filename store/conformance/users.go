@@ -3,7 +3,6 @@ package conformance
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -170,28 +169,15 @@ func testAccounts(e *env) {
 	e.is(err, store.ErrNotFound, "AccountForUpdate of a missing account")
 	_, err = e.s.AccountForUpdate(e.ctx, e.workspace().ID, old.ID)
 	e.is(err, store.ErrNotFound, "AccountForUpdate of another workspace")
-	updated := make(chan error, 1)
-	e.ok(e.s.InTx(e.ctx, func(ctx context.Context) error {
+	renamed := *old
+	renamed.Name = "old2"
+	e.waits("UpdateAccount after AccountForUpdate", func(ctx context.Context) error {
 		got, err := e.s.AccountForUpdate(ctx, e.ws, old.ID)
 		if err != nil || got.ID != old.ID || got.Name != "old" {
 			return fmt.Errorf("AccountForUpdate: %+v %v", got, err)
 		}
-		if e.s.Dialect() != store.Postgres {
-			return nil
-		}
-		renamed := *old
-		renamed.Name = "old2"
-		go func() { updated <- e.s.UpdateAccount(e.ctx, &renamed) }()
-		select {
-		case err := <-updated:
-			return fmt.Errorf("UpdateAccount did not wait for AccountForUpdate: %v", err)
-		case <-time.After(200 * time.Millisecond):
-		}
 		return nil
-	}))
-	if e.s.Dialect() == store.Postgres {
-		e.ok(<-updated)
-	}
+	}, func() error { return e.s.UpdateAccount(e.ctx, &renamed) })
 }
 
 // savesUser asserts the contract of a versioned save of the user account a, which the caller
