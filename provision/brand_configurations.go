@@ -205,8 +205,14 @@ func (s *Service) RemoveIdentityProviderConfiguration(ctx context.Context, brand
 		if err != nil {
 			return audited{}, err
 		}
-		if _, err := s.store.DeleteIdentityProviderConfiguration(ctx, p.WorkspaceID, c.ID); err != nil {
+		// A concurrent removal may have deleted it since it was read (PostgreSQL): then this
+		// one removed nothing, records nothing, and says so, as it would after it.
+		deleted, err := s.store.DeleteIdentityProviderConfiguration(ctx, p.WorkspaceID, c.ID)
+		if err != nil {
 			return audited{}, err
+		}
+		if !deleted {
+			return audited{}, configMissingError(in)
 		}
 		return audited{id: t.brand.ID.String(), summary: configSummary(c, t.conn.Slug)}, nil
 	})
