@@ -149,14 +149,18 @@ func (s *Service) SCIMToken(ctx context.Context, rawID string) (*models.SCIMToke
 	return s.loadSCIMToken(ctx, p.WorkspaceID, rawID)
 }
 
+func noSuchSCIMToken(rawID string) *models.Error {
+	return models.FieldError(models.ENOTFOUND, "id", rawID, "no SCIM token with this id")
+}
+
 func (s *Service) loadSCIMToken(ctx context.Context, ws uuid.UUID, rawID string) (*models.SCIMToken, error) {
 	id, err := uuid.Parse(rawID)
 	if err != nil {
-		return nil, models.FieldError(models.ENOTFOUND, "id", rawID, "no SCIM token with this id")
+		return nil, noSuchSCIMToken(rawID)
 	}
 	t, err := s.store.SCIMToken(ctx, ws, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, models.FieldError(models.ENOTFOUND, "id", rawID, "no SCIM token with this id")
+		return nil, noSuchSCIMToken(rawID)
 	}
 	return t, internal("scim token", err)
 }
@@ -237,7 +241,16 @@ func (s *Service) DeleteSCIMToken(ctx context.Context, rawID string) error {
 		if t, err = s.loadSCIMToken(ctx, p.WorkspaceID, rawID); err != nil {
 			return audited{}, err
 		}
-		return audited{id: t.ID.String(), summary: map[string]any{"name": t.Name}}, s.store.DeleteSCIMToken(ctx, p.WorkspaceID, t.ID)
+		// A concurrent deletion may have deleted it since it was read (PostgreSQL): then this
+		// one deleted nothing, records nothing, and says so, as it would after it.
+		deleted, err := s.store.DeleteSCIMToken(ctx, p.WorkspaceID, t.ID)
+		if err != nil {
+			return audited{}, err
+		}
+		if !deleted {
+			return audited{}, noSuchSCIMToken(rawID)
+		}
+		return audited{id: t.ID.String(), summary: map[string]any{"name": t.Name}}, nil
 	})
 	if t != nil {
 		s.scimTokens.forget(t.TokenHash)

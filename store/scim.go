@@ -99,13 +99,14 @@ func (s *Store) SCIMTokensOfConnection(ctx context.Context, ws, connectionID uui
 	return ts, translate(err)
 }
 
-// DeleteSCIMToken removes a token and its activity log.
-// Errors: none of the contract; a missing token is no error.
-func (s *Store) DeleteSCIMToken(ctx context.Context, ws, id uuid.UUID) error {
+// DeleteSCIMToken removes a token and its activity log; it reports whether the token existed.
+// Errors: none of the contract; a missing token reports false.
+func (s *Store) DeleteSCIMToken(ctx context.Context, ws, id uuid.UUID) (bool, error) {
 	if err := s.scoped(ctx, ws).Where("token_id = ?", id).Delete(&models.SCIMActivity{}).Error; err != nil {
-		return translate(err)
+		return false, translate(err)
 	}
-	return translate(s.scoped(ctx, ws).Where("id = ?", id).Delete(&models.SCIMToken{}).Error)
+	res := s.scoped(ctx, ws).Where("id = ?", id).Delete(&models.SCIMToken{})
+	return res.RowsAffected > 0, translate(res.Error)
 }
 
 // SCIMActivityFilter narrows an activity listing; zero fields do not filter.
