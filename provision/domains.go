@@ -136,7 +136,10 @@ func (s *Service) AddDomain(ctx context.Context, connectionID string, in DomainI
 		return nil
 	}
 	err = s.mutateAs(ctx, p, m, func(ctx context.Context, p *Principal) (audited, error) {
-		c, err := s.loadConnection(ctx, p.WorkspaceID, "connectionId", connectionID)
+		// Locked, as every write that decides from the connection's domains: two additions at
+		// once would otherwise each count the domains before the other's insert, and pass the
+		// limit together; a deletion of the connection meanwhile would leave a domain on it.
+		c, err := s.lockConnection(ctx, p.WorkspaceID, "connectionId", connectionID)
 		if err != nil {
 			return audited{}, err
 		}
