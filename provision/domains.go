@@ -262,6 +262,13 @@ func (s *Service) VerifyDomain(ctx context.Context, connectionID, domainID strin
 		if err != nil {
 			return audited{}, err
 		}
+		if d.Status == models.DomainVerified {
+			// Verified by a concurrent check while this one looked (the lock waited for its
+			// commit): it stays as that check left it, whatever this one found, and this one
+			// records nothing (a second event, a later verifiedAt).
+			out, verifiedMeanwhile = d, true
+			return audited{unchanged: true}, nil
+		}
 		now := s.now()
 		d.LastCheckedAt = &now
 		save := s.store.SaveDomain

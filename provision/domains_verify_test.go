@@ -18,12 +18,16 @@ type concurrentRemote struct {
 	entered, release chan struct{}
 	calls            atomic.Int32
 	value            string
+	firstFinds       bool // the first lookup, once released, finds the record too
 }
 
 func (r *concurrentRemote) LookupTXT(context.Context, string) ([]string, error) {
 	if r.calls.Add(1) == 1 {
 		close(r.entered)
 		<-r.release
+		if r.firstFinds {
+			return []string{r.value}, nil
+		}
 		return nil, errors.New("read udp 10.0.0.2:53: i/o timeout")
 	}
 	return []string{r.value}, nil
@@ -89,6 +93,51 @@ func TestVerifyDomainFailedCheckKeepsAConcurrentVerification(t *testing.T) {
 		if got, ok, err := s.VerifyDomain(e.ctx, conn.ID.String(), other.ID.String()); err != nil || ok || got.Status != models.DomainFailed ||
 			got.FailureReason == "" || events() != 2 {
 			t.Fatalf("a failed check: %+v %v %v, %d events", got, ok, err, events())
+		}
+	})
+}
+
+// Two checks of one domain that both find the proof, at once: the domain is verified once, by
+// the check that committed first, with one event and its verifiedAt; the other reports it
+// verified. Before, the second saved it verified again, with a second event and a later
+// verifiedAt (which decides which domain is promoted primary when the primary one is removed).
+func TestVerifyDomainTwiceAtOnceVerifiesOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newTestEnv(t, dbURL)
+		box, err := secret.NewBox(secret.NewKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &concurrentRemote{entered: make(chan struct{}), release: make(chan struct{}), firstFinds: true}
+		s := New(e.st, box, Options{Remote: r})
+		e.s = s
+		conn := e.connection("okta", true, "member", true)
+		d := must(s.AddDomain(e.ctx, conn.ID.String(), DomainInput{Domain: "example.org"}))
+		r.value = d.DNSRecord().Value
+		first := make(chan error, 1)
+		go func() {
+			_, ok, err := s.VerifyDomain(e.ctx, conn.ID.String(), d.ID.String())
+			if err == nil && !ok {
+				err = errors.New("not verified")
+			}
+			first <- err
+		}()
+		<-r.entered
+		second, ok, err := s.VerifyDomain(e.ctx, conn.ID.String(), d.ID.String())
+		if err != nil || !ok || second.VerifiedAt == nil {
+			t.Fatalf("the second check: %+v %v %v", second, ok, err)
+		}
+		close(r.release)
+		if err := <-first; err != nil {
+			t.Fatalf("the first check, which found the proof after the second verified it: %v", err)
+		}
+		stored := must(e.st.Domain(e.ctx, e.ws, conn.ID, d.ID))
+		var events int
+		if err := e.st.RawScan(e.ctx, &events, "SELECT count(*) FROM audit_events WHERE action = 'domain.verify'"); err != nil {
+			t.Fatal(err)
+		}
+		if stored.Status != models.DomainVerified || stored.VerifiedAt == nil || !stored.VerifiedAt.Equal(*second.VerifiedAt) || events != 1 {
+			t.Fatalf("stored %s verified at %v (the verification's: %v), %d domain.verify events; want one verification", stored.Status, stored.VerifiedAt, second.VerifiedAt, events)
 		}
 	})
 }
