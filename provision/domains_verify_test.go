@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"gatehouse/models"
-	"gatehouse/secret"
+	"gatehouse/store"
 	"gatehouse/store/storetest"
 )
 
@@ -40,14 +40,9 @@ func (r *concurrentRemote) LookupTXT(context.Context, string) ([]string, error) 
 // verified it again.
 func TestVerifyDomainFailedCheckKeepsAConcurrentVerification(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
-		e := newTestEnv(t, dbURL)
-		box, err := secret.NewBox(secret.NewKey())
-		if err != nil {
-			t.Fatal(err)
-		}
 		r := &concurrentRemote{entered: make(chan struct{}), release: make(chan struct{})}
-		s := New(e.st, box, Options{Remote: r})
-		e.s = s
+		e := newTestEnvWith(t, dbURL, store.Options{}, Options{Remote: r})
+		s := e.s
 		conn := e.connection("okta", true, "member", true)
 		d := must(s.AddDomain(e.ctx, conn.ID.String(), DomainInput{Domain: "example.org"}))
 		r.value = d.DNSRecord().Value
@@ -103,14 +98,9 @@ func TestVerifyDomainFailedCheckKeepsAConcurrentVerification(t *testing.T) {
 // verifiedAt (which decides which domain is promoted primary when the primary one is removed).
 func TestVerifyDomainTwiceAtOnceVerifiesOnce(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
-		e := newTestEnv(t, dbURL)
-		box, err := secret.NewBox(secret.NewKey())
-		if err != nil {
-			t.Fatal(err)
-		}
 		r := &concurrentRemote{entered: make(chan struct{}), release: make(chan struct{}), firstFinds: true}
-		s := New(e.st, box, Options{Remote: r})
-		e.s = s
+		e := newTestEnvWith(t, dbURL, store.Options{}, Options{Remote: r})
+		s := e.s
 		conn := e.connection("okta", true, "member", true)
 		d := must(s.AddDomain(e.ctx, conn.ID.String(), DomainInput{Domain: "example.org"}))
 		r.value = d.DNSRecord().Value
