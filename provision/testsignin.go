@@ -305,9 +305,10 @@ func (s *Service) completeTest(ctx context.Context, f *ClaimedFlow, id Identity)
 	if res.cause != "" {
 		cause += "; refused: " + res.cause
 	}
-	ev := s.event(fl, f.Connection, id.Identifier, string(res.Outcome), res.Reason, cause, fl.RequestID)
+	// The request that carried the answer, as a real sign-in's event names (f.requestID).
+	ev := s.event(fl, f.Connection, id.Identifier, string(res.Outcome), res.Reason, cause, f.requestID())
 	if err := s.store.CreateSignInEvent(ctx, ev); err != nil {
-		s.logWriteFailure(ctx, "test sign-in: record event", err, "request_id", fl.RequestID)
+		s.logWriteFailure(ctx, "test sign-in: record event", err, "request_id", f.requestID())
 	}
 	return fl.RedirectURI, nil
 }

@@ -265,3 +265,41 @@ func TestOIDCTestSignIn(t *testing.T) {
 		}
 	})
 }
+
+// idAtPath is a transport that sends the request id id with every request to path, as a proxy
+// in front of Gatehouse may set it.
+type idAtPath struct {
+	path, id string
+	next     http.RoundTripper
+}
+
+func (t idAtPath) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path == t.path {
+		r = r.Clone(r.Context())
+		r.Header.Set("X-Request-Id", t.id)
+	}
+	return t.next.RoundTrip(r)
+}
+
+// TestTestSignInEventNamesTheAnsweringRequest, on both databases: a test sign-in's event names
+// the request that carried the identity provider's answer (the callback, whose log lines say
+// what happened), as a real sign-in's does, not the one that opened the test minutes before.
+// Before, the test's event named the opening request.
+func TestTestSignInEventNamesTheAnsweringRequest(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		idp.as(map[string]any{"sub": "okta-grace", "email": "grace@example.com"})
+		_, u := startTest(t, e, w.tok, w.conn, "")
+		b := newBrowser(t, w.redirect)
+		b.c.Transport = idAtPath{path: "/sso/oidc/callback", id: "the-callback", next: http.DefaultTransport}
+		if r := b.get(t, u); !strings.Contains(r.body, "Test sign-in: succeeded") {
+			t.Fatalf("result page: %d %s", r.status, r.body)
+		}
+		d := e.MustGQL(w.tok, `{ signInEvents(pageSize: 10) { events { outcome test requestId } } }`, nil)
+		if n := len(get(d, "signInEvents", "events").([]any)); n != 1 || get(d, "signInEvents", "events", 0, "test") != true ||
+			str(d, "signInEvents", "events", 0, "requestId") != "the-callback" {
+			t.Fatalf("the test's event: %v", d)
+		}
+	})
+}
