@@ -95,7 +95,12 @@ func (s *Service) PendingSAMLFlow(ctx context.Context, relayState, inResponseTo,
 	}
 	sp, err := s.SAMLServiceProvider(ctx, conn)
 	if err != nil {
-		return nil, err
+		if models.ErrorCode(err) == models.EUNAVAILABLE {
+			return nil, err // the reload page: the flow is as it was, and the form posted again goes on
+		}
+		// The SP key cannot be opened (an encryption key changed without re-encrypting): the
+		// flow cannot finish here, and fails as a server error, with its event.
+		return nil, s.ServerFailure(ctx, &ClaimedFlow{Flow: f, Connection: conn}, err)
 	}
 	return &SAMLPending{Flow: f, Connection: conn, SP: sp, ContinueState: relayState, byRequest: relayState == ""}, nil
 }

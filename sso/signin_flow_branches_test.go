@@ -289,3 +289,32 @@ func TestSAMLReplayToAnOpenFlowIsOneEvent(t *testing.T) {
 		}
 	})
 }
+
+// TestSAMLACSWithoutUsableSPKeys, on both databases: an ACS whose replica cannot build the SAML
+// service provider (its key cannot be opened: say, the encryption key was changed without
+// re-encrypting) fails the sign-in as a server error does: the application gets server_error,
+// the attempt is one event, and the flow is finished, so the form posted again adds none.
+// Before, the person saw Gatehouse's 500 page, and no event told the administrator.
+func TestSAMLACSWithoutUsableSPKeys(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e)
+		b := w.browser()
+		page, _ := w.toIdP(t, b)
+		e.execSQL(t, "UPDATE saml_sp_keys SET private_key_enc = certificate")
+		replica := e.Replica() // a fresh replica: no SP keys cached
+		resp, body := w.post(t, b, replica, page)
+		if q := w.appResult(t, resp, body); q.Get("error") != "server_error" || q.Get("code") != "" {
+			t.Fatalf("the application got %v", q)
+		}
+		var causes []string
+		if err := e.App.Store().RawScan(t.Context(), &causes, "SELECT cause FROM sign_in_events WHERE outcome = 'failed'"); err != nil ||
+			len(causes) != 1 || !strings.Contains(causes[0], "sp keys") {
+			t.Fatalf("events: %v %v", causes, err)
+		}
+		resp, body = w.post(t, w.browser(), replica, page)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "finished already") ||
+			countRows(t, e, "SELECT count(*) FROM sign_in_events") != 1 {
+			t.Fatalf("posted again: %d %s; %d events", resp.StatusCode, body, countRows(t, e, "SELECT count(*) FROM sign_in_events"))
+		}
+	})
+}
