@@ -206,7 +206,7 @@ func (s *Service) SCIMGroups(ctx context.Context, in SCIMListInput, withMembers 
 }
 
 // ChangeSCIMGroup applies a PUT or PATCH to a group in one transaction, with its activity row.
-func (s *Service) ChangeSCIMGroup(ctx context.Context, rawID string, ifVersion int, ch GroupChange) (*models.Group, error) {
+func (s *Service) ChangeSCIMGroup(ctx context.Context, rawID string, ifMatch models.IfMatch, ch GroupChange) (*models.Group, error) {
 	c, err := s.authorizeSCIM(ctx, models.SCIMGroupsWrite)
 	if err != nil {
 		return nil, err
@@ -226,7 +226,7 @@ func (s *Service) ChangeSCIMGroup(ctx context.Context, rawID string, ifVersion i
 	var g *models.Group
 	name := ""
 	m := groupMutation("scim group", &name)
-	m.pinned = ifVersion != 0
+	m.pinned = ifMatch.Pinned()
 	err = s.scimWrite(ctx, m, func(ctx context.Context) (*models.SCIMActivity, error) {
 		g, err = s.store.Group(ctx, c.Token.WorkspaceID, id, true)
 		if errors.Is(err, store.ErrNotFound) {
@@ -235,7 +235,7 @@ func (s *Service) ChangeSCIMGroup(ctx context.Context, rawID string, ifVersion i
 		if err != nil {
 			return nil, err
 		}
-		if ifVersion != 0 && g.Version != ifVersion {
+		if !ifMatch.Allows(g.Version) {
 			return nil, errPreconditionFailed
 		}
 		name = g.DisplayName
@@ -283,7 +283,7 @@ func (s *Service) ChangeSCIMGroup(ctx context.Context, rawID string, ifVersion i
 }
 
 // DeleteSCIMGroup deletes a group and its memberships.
-func (s *Service) DeleteSCIMGroup(ctx context.Context, rawID string, ifVersion int) error {
+func (s *Service) DeleteSCIMGroup(ctx context.Context, rawID string, ifMatch models.IfMatch) error {
 	c, err := s.authorizeSCIM(ctx, models.SCIMGroupsWrite)
 	if err != nil {
 		return err
@@ -292,7 +292,7 @@ func (s *Service) DeleteSCIMGroup(ctx context.Context, rawID string, ifVersion i
 	if err != nil {
 		return notFoundGroup(rawID)
 	}
-	m := mutation{op: "delete scim group", pinned: ifVersion != 0}
+	m := mutation{op: "delete scim group", pinned: ifMatch.Pinned()}
 	return s.scimWrite(ctx, m, func(ctx context.Context) (*models.SCIMActivity, error) {
 		g, err := s.store.Group(ctx, c.Token.WorkspaceID, id, true)
 		if errors.Is(err, store.ErrNotFound) {
@@ -301,7 +301,7 @@ func (s *Service) DeleteSCIMGroup(ctx context.Context, rawID string, ifVersion i
 		if err != nil {
 			return nil, err
 		}
-		if ifVersion != 0 && g.Version != ifVersion {
+		if !ifMatch.Allows(g.Version) {
 			return nil, errPreconditionFailed
 		}
 		if _, err := s.store.DeleteGroup(ctx, c.Token.WorkspaceID, id); err != nil {

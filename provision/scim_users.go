@@ -289,9 +289,9 @@ func (s *Service) SCIMUser(ctx context.Context, rawID string, withGroups bool) (
 
 // ReplaceSCIMUser computes a user's new attributes from its current state (PUT ignores it;
 // PATCH applies operations to it) and saves them atomically with the activity row.
-// ifVersion != 0 requires the stored version to match (If-Match; a negative one, a tag
-// naming no version, never does); otherwise a concurrent change is retried. With withGroups it also returns the user's groups.
-func (s *Service) ReplaceSCIMUser(ctx context.Context, rawID string, ifVersion int, op string, withGroups bool,
+// ifMatch, when pinned, requires the stored version to be one it names (If-Match); otherwise a
+// concurrent change is retried. With withGroups it also returns the user's groups.
+func (s *Service) ReplaceSCIMUser(ctx context.Context, rawID string, ifMatch models.IfMatch, op string, withGroups bool,
 	change func(u *models.UserAccount) (SCIMUserInput, map[string]any, error)) (*models.UserAccount, []models.GroupRef, error) {
 	c, id, err := s.scimUserTarget(ctx, models.SCIMUsersWrite, rawID)
 	if err != nil {
@@ -323,7 +323,7 @@ func (s *Service) ReplaceSCIMUser(ctx context.Context, rawID string, ifVersion i
 		if err != nil {
 			return err
 		}
-		if ifVersion != 0 && cur.Version != ifVersion {
+		if !ifMatch.Allows(cur.Version) {
 			return errPreconditionFailed
 		}
 		var details map[string]any
@@ -366,7 +366,7 @@ func (s *Service) ReplaceSCIMUser(ctx context.Context, rawID string, ifVersion i
 				continue
 			}
 			if errors.Is(err, store.ErrStale) {
-				if ifVersion != 0 { // the version the client named is gone: If-Match fails
+				if ifMatch.Pinned() { // the version the client named is gone: If-Match fails
 					err = errPreconditionFailed
 					break
 				}
@@ -407,23 +407,26 @@ type SCIMUserOps interface {
 // active takes the fast path: no read of the user comes first, the change is one atomic
 // write, and a concurrent change of other attributes cannot make it stale; its outcome,
 // answer and activity row are the general path's.
-func (s *Service) PatchSCIMUser(ctx context.Context, rawID string, ifVersion int, withGroups bool, p SCIMUserPatch) (*models.UserAccount, []models.GroupRef, error) {
-	if p.ActiveOnly {
-		u, groups, err := s.setSCIMUserActive(ctx, rawID, ifVersion, p.Active, withGroups, p.Details)
+func (s *Service) PatchSCIMUser(ctx context.Context, rawID string, ifMatch models.IfMatch, withGroups bool, p SCIMUserPatch) (*models.UserAccount, []models.GroupRef, error) {
+	// The fast path compares one version in its statement; an If-Match of several takes the
+	// general path, which compares them after its read.
+	if version, one := ifMatch.Single(); p.ActiveOnly && one {
+		u, groups, err := s.setSCIMUserActive(ctx, rawID, version, p.Active, withGroups, p.Details)
 		if u != nil || err != nil {
 			return u, groups, err
 		}
 		// A user without a userName was left alone: the general path refuses it.
 	}
-	return s.ReplaceSCIMUser(ctx, rawID, ifVersion, models.SCIMOpUpdate, withGroups,
+	return s.ReplaceSCIMUser(ctx, rawID, ifMatch, models.SCIMOpUpdate, withGroups,
 		func(cur *models.UserAccount) (SCIMUserInput, map[string]any, error) {
 			in, err := p.Ops.Apply(cur)
 			return in, p.Details, err
 		})
 }
 
-// setSCIMUserActive is PatchSCIMUser's fast path: one write that sets active. It returns a nil
-// user and no error when it wrote nothing because the user has no userName.
+// setSCIMUserActive is PatchSCIMUser's fast path: one write that sets active, of version
+// ifVersion when it is not 0 (IfMatch.Single). It returns a nil user and no error when it
+// wrote nothing because the user has no userName.
 func (s *Service) setSCIMUserActive(ctx context.Context, rawID string, ifVersion int, active, withGroups bool,
 	details map[string]any) (*models.UserAccount, []models.GroupRef, error) {
 	c, id, err := s.scimUserTarget(ctx, models.SCIMUsersWrite, rawID)
@@ -454,12 +457,12 @@ var errPreconditionFailed = &models.SCIMTypedError{Err: models.Errorf(models.ECO
 func IsPreconditionFailed(err error) bool { return errors.Is(err, errPreconditionFailed) }
 
 // DeleteSCIMUser deletes a user account, its credentials and its group memberships.
-func (s *Service) DeleteSCIMUser(ctx context.Context, rawID string, ifVersion int) error {
+func (s *Service) DeleteSCIMUser(ctx context.Context, rawID string, ifMatch models.IfMatch) error {
 	c, id, err := s.scimUserTarget(ctx, models.SCIMUsersWrite, rawID)
 	if err != nil {
 		return err
 	}
-	m := mutation{op: "delete scim user", pinned: ifVersion != 0}
+	m := mutation{op: "delete scim user", pinned: ifMatch.Pinned()}
 	return s.scimWrite(ctx, m, func(ctx context.Context) (*models.SCIMActivity, error) {
 		u, err := s.store.UserAccountForUpdate(ctx, c.Token.WorkspaceID, id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -468,7 +471,7 @@ func (s *Service) DeleteSCIMUser(ctx context.Context, rawID string, ifVersion in
 		if err != nil {
 			return nil, err
 		}
-		if ifVersion != 0 && u.Version != ifVersion {
+		if !ifMatch.Allows(u.Version) {
 			return nil, errPreconditionFailed
 		}
 		if _, err := s.store.DeleteUserAccount(ctx, c.Token.WorkspaceID, id); err != nil {

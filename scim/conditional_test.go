@@ -1,6 +1,7 @@
 package scim_test
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -46,7 +47,7 @@ func TestSCIMIfNoneMatch(t *testing.T) {
 }
 
 // TestSCIMIfMatchNamingNoVersion: an If-Match whose tag names no version of Gatehouse's
-// (W/"0", a strong tag of another server, a list) can never match, so the write is refused
+// (W/"0", a strong tag of another server, a list of only such tags) can never match, so the write is refused
 // with 412 and changes nothing (RFC 7232 §3.1), as an older version is: on every write of a
 // User (PUT, PATCH, the active-only PATCH, DELETE) and of a Group.
 func TestSCIMIfMatchNamingNoVersion(t *testing.T) {
@@ -71,7 +72,7 @@ func TestSCIMIfMatchNamingNoVersion(t *testing.T) {
 			{"group DELETE", "DELETE", group, nil},
 		}
 		for _, w := range writes {
-			for _, tag := range []string{`W/"0"`, `"abc"`, `W/"1x"`, `W/"7", W/"8"`} {
+			for _, tag := range []string{`W/"0"`, `"abc"`, `W/"1x"`, `W/"7", W/"8"`, `W/"1`} {
 				r := e.Call(w.method, w.path, tok, w.body, "If-Match", tag)
 				if r.Status != 412 || str(r.Body, "status") != "412" {
 					t.Errorf("%s with If-Match %s: %d %s", w.name, tag, r.Status, r.Raw)
@@ -82,6 +83,51 @@ func TestSCIMIfMatchNamingNoVersion(t *testing.T) {
 			r := e.Call("GET", path, tok, nil).Must(t, 200)
 			if r.Header.Get("ETag") != `W/"1"` || r.Body["title"] != nil || str(r.Body, "displayName") == "Changed" {
 				t.Fatalf("a refused write changed %s: %s", path, r.Raw)
+			}
+		}
+	})
+}
+
+// TestSCIMIfMatchListOfTags: an If-Match listing several tags passes when any of them names
+// the stored version (RFC 7232 §3.1), whatever else the list holds (another version, another
+// server's tag with a comma inside its quotes): on every write of a User (PUT, PATCH, the
+// active-only PATCH, DELETE) and of a Group. Before, any list was refused with 412.
+func TestSCIMIfMatchListOfTags(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		tok, _ := e.SCIMToken(e.AdminToken(), allScopes("idp"))
+		n := 0
+		user := func() string {
+			n++
+			return "/scim/v2/Users/" + e.SCIMUser(tok, map[string]any{"userName": fmt.Sprintf("u%d@example.com", n)})
+		}
+		group := func() string {
+			n++
+			return "/scim/v2/Groups/" + str(e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": fmt.Sprintf("G%d", n)}).Must(t, 201).Body, "id")
+		}
+		patch := func(path string, value any) map[string]any {
+			return map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+				"Operations": []any{map[string]any{"op": "replace", "path": path, "value": value}}}
+		}
+		writes := []struct {
+			name, method string
+			path         func() string
+			body         func(path string) any
+			status       int
+		}{
+			{"user PUT", "PUT", user, func(p string) any { return map[string]any{"userName": "put-" + p[15:] + "@example.com"} }, 200},
+			{"user PATCH", "PATCH", user, func(string) any { return patch("title", "Changed") }, 200},
+			{"user PATCH active", "PATCH", user, func(string) any { return patch("active", false) }, 200},
+			{"user DELETE", "DELETE", user, func(string) any { return nil }, 204},
+			{"group PUT", "PUT", group, func(p string) any { return map[string]any{"displayName": "put-" + p} }, 200},
+			{"group PATCH", "PATCH", group, func(p string) any { return patch("displayName", "patch-"+p) }, 200},
+			{"group DELETE", "DELETE", group, func(string) any { return nil }, 204},
+		}
+		for _, w := range writes {
+			for _, tag := range []string{`W/"7", W/"1"`, `"a,b", W/"1"`, `W/"1",W/"9"`} {
+				p := w.path()
+				if r := e.Call(w.method, p, tok, w.body(p), "If-Match", tag); r.Status != w.status {
+					t.Errorf("%s with If-Match %s: %d %s", w.name, tag, r.Status, r.Raw)
+				}
 			}
 		}
 	})

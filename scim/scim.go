@@ -11,6 +11,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -273,35 +274,67 @@ func notModified(w http.ResponseWriter, r *http.Request, version int) bool {
 	if len(h) == 0 || r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return false
 	}
-	current := etag(version)
-	for _, line := range h {
-		for _, tag := range strings.Split(line, ",") {
-			tag = strings.TrimSpace(tag)
-			if tag == "*" || strings.TrimPrefix(tag, "W/") == strings.TrimPrefix(current, "W/") {
-				w.Header().Set("ETag", current)
-				w.WriteHeader(http.StatusNotModified)
-				return true
-			}
-		}
+	tags, star := entityTags(h)
+	if !star && !slices.Contains(tags, strconv.Itoa(version)) {
+		return false
 	}
-	return false
+	w.Header().Set("ETag", etag(version))
+	w.WriteHeader(http.StatusNotModified)
+	return true
 }
 
-// ifMatch returns the version an If-Match header demands (0: none or "*"). A tag that names
-// no version (W/"0", another server's tag, a list of tags) can never match, so it demands an
-// impossible one, -1: provision answers 412 for any version but 0 that is not the stored one.
-func ifMatch(r *http.Request) int {
-	v := strings.TrimSpace(r.Header.Get("If-Match"))
-	if v == "" || v == "*" {
-		return 0
+// ifMatch is the precondition of an If-Match header (RFC 7232 §3.1, weakly compared as SCIM
+// does): none without the header or with "*"; else the versions its tags name, any of which
+// the stored one must be. A tag that names no version of ours (W/"0", another server's) is
+// one no resource has, so a header of only such tags fails every write (412).
+func ifMatch(r *http.Request) models.IfMatch {
+	h := r.Header.Values("If-Match")
+	if strings.TrimSpace(strings.Join(h, "")) == "" { // none, or empty: no precondition, as before tags were read
+		return models.IfMatch{}
 	}
-	v = strings.TrimPrefix(v, "W/")
-	v = strings.Trim(v, `"`)
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		return -1
+	tags, star := entityTags(h)
+	if star {
+		return models.IfMatch{}
 	}
-	return n
+	var versions []int
+	for _, t := range tags {
+		if n, err := strconv.Atoi(t); err == nil && n > 0 && strconv.Itoa(n) == t {
+			versions = append(versions, n)
+		}
+	}
+	return models.IfMatchAny(versions...)
+}
+
+// entityTags reads the lines of an If-Match or If-None-Match header (RFC 7232 §3.1: "*" or a
+// comma-separated list of entity tags, each optionally W/ and quoted; the quoted part may
+// hold commas): the tags' opaque parts, and whether the header is "*". Reading stops at the
+// first thing that is not a tag; the tags before it count.
+func entityTags(lines []string) (tags []string, star bool) {
+	for _, line := range lines {
+		rest := line
+		for {
+			rest = strings.TrimLeft(rest, " \t,")
+			if rest == "" {
+				break
+			}
+			if rest[0] == '*' {
+				star = true
+				rest = rest[1:]
+				continue
+			}
+			rest = strings.TrimPrefix(rest, "W/")
+			if !strings.HasPrefix(rest, `"`) {
+				break
+			}
+			end := strings.IndexByte(rest[1:], '"')
+			if end < 0 {
+				break
+			}
+			tags = append(tags, rest[1:1+end])
+			rest = rest[2+end:]
+		}
+	}
+	return tags, star
 }
 
 // projection is the attributes / excludedAttributes request (RFC 7644 §3.4.2.5).
