@@ -169,9 +169,6 @@ func runServe(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: c.LogLevel}))
-	for _, w := range app.PublicURLWarnings(c) {
-		log.Warn(w)
-	}
 	return runServer(ctx, c, log)
 }
 

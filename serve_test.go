@@ -128,7 +128,10 @@ func TestSIGTERMUnderLoadDrainsWithoutResets(t *testing.T) {
 	}
 }
 
-// With the port taken, run fails before creating the database or printing anything.
+// With the port taken, the server exits before creating the database or printing anything
+// (README, "Start, stop and logs"): only the error, on standard error. Without
+// GATEHOUSE_PUBLIC_URL on a port other than 8080 the start-up log warns about the public URL,
+// but a server that cannot start has no start-up log.
 func TestStartFailsBeforeBootstrapWhenPortTaken(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -136,11 +139,11 @@ func TestStartFailsBeforeBootstrapWhenPortTaken(t *testing.T) {
 	}
 	defer ln.Close()
 	dir := t.TempDir()
-	t.Setenv("GATEHOUSE_ADDR", ln.Addr().String())
-	t.Setenv("GATEHOUSE_DATABASE_URL", "sqlite:"+filepath.Join(dir, "g.db"))
-	t.Setenv("GATEHOUSE_BOOTSTRAP_SECRET_FILE", filepath.Join(dir, "secret.txt"))
-	if err := run(nil); err == nil || !strings.Contains(err.Error(), "address already in use") {
-		t.Fatalf("run: %v", err)
+	r := gatehouseCLI(t, []string{"GATEHOUSE_ADDR=" + ln.Addr().String(),
+		"GATEHOUSE_DATABASE_URL=sqlite:" + filepath.Join(dir, "g.db"),
+		"GATEHOUSE_BOOTSTRAP_SECRET_FILE=" + filepath.Join(dir, "secret.txt")})
+	if r.code != 1 || !strings.Contains(r.stderr, "address already in use") || r.stdout != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 	for _, f := range []string{"g.db", "g.db.key", "secret.txt"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); !errors.Is(err, os.ErrNotExist) {

@@ -49,6 +49,9 @@ func runServer(ctx context.Context, c app.Config, log *slog.Logger) error {
 		return err
 	}
 	defer ln.Close()
+	for _, w := range app.PublicURLWarnings(c) {
+		log.Warn(w)
+	}
 	out := bootstrapOutput(c.BootstrapSecretTo, log)
 	if f, ok := out.(*secretFile); ok {
 		defer f.Close()
