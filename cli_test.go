@@ -192,6 +192,17 @@ func TestSettingsTableListsEveryVariable(t *testing.T) {
 		if !strings.Contains(string(readme), "`"+s.Name+"`") {
 			t.Errorf("README.md does not document %s", s.Name)
 		}
+		// Its row in a README table ("| `NAME` | default | meaning |") names the default the
+		// code uses, as --help does.
+		if s.Default == "" {
+			continue
+		}
+		row := regexp.MustCompile("(?m)^\\| `" + s.Name + "` \\|([^|]*)\\|").FindStringSubmatch(string(readme))
+		if row == nil {
+			t.Errorf("README.md has no table row for %s", s.Name)
+		} else if !strings.Contains(row[1], "`"+s.Default+"`") {
+			t.Errorf("README.md gives %s the default %q; the code uses `%s`", s.Name, strings.TrimSpace(row[1]), s.Default)
+		}
 	}
 	// loadConfig takes its defaults from the table.
 	c, err := app.LoadConfig(func(string) string { return "" })
