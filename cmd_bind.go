@@ -14,6 +14,9 @@ import (
 	"gatehouse/bindcli"
 )
 
+// maxBindConcurrency bounds bind's --concurrency: requests in flight from one run.
+const maxBindConcurrency = 64
+
 // newBindCmd is `gatehouse bind`: ahead-of-time binding from a CSV, through the API.
 func newBindCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
 	var o bindcli.Options
@@ -51,7 +54,7 @@ Rows that depend on each other are checked together unless their group is larger
 	cmd.Flags().StringVar(&o.ClientID, "client-id", "", "integration client id (default $GATEHOUSE_CLIENT_ID)")
 	cmd.Flags().StringVar(&o.ClientSecret, "client-secret", "", "integration client secret (default $GATEHOUSE_CLIENT_SECRET; prefer the variable: flags show in ps)")
 	cmd.Flags().IntVar(&o.ChunkSize, "chunk-size", 500, fmt.Sprintf("rows per request (at most %d)", bindcli.MaxChunk))
-	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 4, "requests in flight")
+	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 4, fmt.Sprintf("requests in flight (at most %d)", maxBindConcurrency))
 	setEnvHelp(cmd, "bind")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if o.URL == "" || csvPath == "" {
@@ -66,8 +69,8 @@ Rows that depend on each other are checked together unless their group is larger
 		if o.ClientID == "" || o.ClientSecret == "" {
 			return usage(cmd, fmt.Errorf("bind needs client credentials: set GATEHOUSE_CLIENT_ID and GATEHOUSE_CLIENT_SECRET (or --client-id, --client-secret)"))
 		}
-		if o.ChunkSize < 1 || o.ChunkSize > bindcli.MaxChunk || o.Concurrency < 1 || o.Concurrency > 64 {
-			return usage(cmd, fmt.Errorf("--chunk-size must be 1-%d and --concurrency 1-64", bindcli.MaxChunk))
+		if o.ChunkSize < 1 || o.ChunkSize > bindcli.MaxChunk || o.Concurrency < 1 || o.Concurrency > maxBindConcurrency {
+			return usage(cmd, fmt.Errorf("--chunk-size must be 1-%d and --concurrency 1-%d", bindcli.MaxChunk, maxBindConcurrency))
 		}
 		in := os.Stdin
 		if csvPath != "-" {
