@@ -444,6 +444,13 @@ func TestSurfaceRateLimits(t *testing.T) {
 			!strings.HasPrefix(last.Header.Get("Content-Type"), "application/scim+json") {
 			t.Fatalf("SCIM: %d %v %s", last.Status, last.Header, last.Raw)
 		}
+		// The token's bucket whatever the header's spelling: the scheme's case and the spaces
+		// before the token, which SCIM accepts, are no new bucket.
+		for _, h := range []string{"bearer " + scimA, "BEARER " + scimA, "Bearer   " + scimA, "Bearer \t" + scimA} {
+			if r := e.Call("GET", "/scim/v2/Users", "", nil, "Authorization", h); r.Status != 429 {
+				t.Fatalf("SCIM, Authorization %q: %d %s", strings.Replace(h, scimA, "<token>", 1), r.Status, r.Raw)
+			}
+		}
 		e.Call("GET", "/scim/v2/Users", scimB, nil).Must(t, 200)
 
 		// The admin used GraphQL 0 times so far (REST created the tokens).

@@ -128,7 +128,7 @@ func (g *Guard) Handler(next http.Handler) http.Handler {
 				return
 			}
 		} else if strings.HasPrefix(path, "/scim/v2/") && g.scim != nil {
-			if key := r.Header.Get("Authorization"); key != "" && !g.scim.allow(key, g.now()) {
+			if key := bearerKey(r); key != "" && !g.scim.allow(key, g.now()) {
 				g.refuse(w, r, http.StatusTooManyRequests, g.cfg.SCIM.retryAfter(), "too many requests with this token; retry later")
 				return
 			}
@@ -349,6 +349,17 @@ func tokenRequest(r *http.Request, maxBytes int64) (clientID, grant string, ok b
 		return id, grant, true
 	}
 	return r.PostForm.Get("client_id"), grant, true
+}
+
+// bearerKey is the token of a request's Authorization header as the SCIM endpoints read it:
+// the scheme in any case and the spaces around the token do not count, so that rewriting them
+// does not give the same token another bucket. Another header is its own key.
+func bearerKey(r *http.Request) string {
+	a := r.Header.Get("Authorization")
+	if len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		return strings.TrimSpace(a[7:])
+	}
+	return a
 }
 
 // PerClient limits GraphQL requests per authenticated client; it runs after authentication.
