@@ -88,11 +88,15 @@ func TestBootstrapRefusesAWeakChosenSecret(t *testing.T) {
 			{"admin", strings.Repeat("s", 31)},
 			{"admin", strings.Repeat("s", 257)},
 			{strings.Repeat("i", 257), strings.Repeat("s", 32)},
+			// An application's form: /oauth/revoke would take the client for an application
+			// and refuse it invalid_client; an id with a control character never authenticates.
+			{"gha_admin", strings.Repeat("s", 32)},
+			{"admin\x01", strings.Repeat("s", 32)},
 		} {
 			cfg.BootstrapClientID, cfg.BootstrapClientSecret = bad.id, bad.secret
 			if _, err := app.New(context.Background(), cfg, log, io.Discard); err == nil ||
 				!strings.Contains(err.Error(), "GATEHOUSE_BOOTSTRAP_CLIENT_SECRET") || strings.Contains(err.Error(), bad.secret) {
-				t.Fatalf("id of %d, secret of %d characters: %v", len(bad.id), len(bad.secret), err)
+				t.Fatalf("id %.8q, secret of %d characters: %v", bad.id, len(bad.secret), err)
 			}
 		}
 		cfg.BootstrapClientID, cfg.BootstrapClientSecret = "admin", strings.Repeat("s", 32)

@@ -41,7 +41,7 @@ var Settings = []Setting{
 	{Name: "GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS", Group: "server",
 		Meaning: "during a rotation of GATEHOUSE_ENCRYPTION_KEY, the keys it replaces, comma-separated: they decrypt, never encrypt, until gatehouse reencrypt has moved every secret to the new key"},
 	{Name: "GATEHOUSE_BOOTSTRAP_CLIENT_ID", Group: "server",
-		Meaning: "on first start with no clients, the platform admin client's id (unset: generated and printed once)"},
+		Meaning: "on first start with no clients, the platform admin client's id, not beginning with gha_ (unset: generated and printed once)"},
 	{Name: "GATEHOUSE_BOOTSTRAP_CLIENT_SECRET", Group: "server",
 		Meaning: "the platform admin client's secret (32 to 256 random characters: openssl rand -hex 24), set together with GATEHOUSE_BOOTSTRAP_CLIENT_ID"},
 	{Name: "GATEHOUSE_ALLOW_PRIVATE_NETWORKS", Default: "false", Group: "server",

@@ -54,6 +54,13 @@ func (s *Service) Bootstrap(ctx context.Context, clientID, clientSecret string) 
 		if len(clientID) > maxClientCredential {
 			return audited{}, models.Errorf(models.EINVALID, "the platform admin client's id must be at most %d characters", maxClientCredential)
 		}
+		// An id no client can authenticate with (AuthenticateClient's text rule), or one in an
+		// application's form, which the revocation endpoint takes for an application's
+		// (IsApplicationClientID): the client could never sign in, or never revoke a token.
+		if models.CheckText("client_id", clientID) != nil || IsApplicationClientID(clientID) {
+			return audited{}, models.Errorf(models.EINVALID, "the platform admin client's id must be text without control characters, "+
+				"and must not begin with %q, the prefix of applications' client ids", applicationIDPrefix)
+		}
 		ws := &models.Workspace{ID: store.NewID(), Name: "Default", CreatedAt: s.now()}
 		if err := s.store.Create(ctx, ws); err != nil {
 			return audited{}, err
