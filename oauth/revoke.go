@@ -14,7 +14,8 @@ import (
 // revoke is POST /oauth/revoke (RFC 7009). The caller authenticates as a client and may
 // revoke the tokens provision.Service.MayInspectToken allows it. As §2.2 asks, a token that is
 // invalid, expired or already revoked is answered 200 like a revoked one; a token the client
-// may not revoke is refused with unauthorized_client (as ory/fosite does), which tells the
+// may not revoke, among them a valid token of the other kind of client (refuseOthersToken), is
+// refused with unauthorized_client (as ory/fosite does), which tells the
 // caller nothing it did not know: it holds the token. Revocation reaches every replica
 // within the revocation cache TTL (2 s). token_type_hint is ignored (§2.1 allows it): access
 // tokens are the only tokens issued.
@@ -38,15 +39,19 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		writeTokenError(w, terr)
 		return
 	}
-	form := tr.form
-	v, ok := s.verifySignature(r.Context(), strings.TrimSpace(form.Get("token")))
+	token := strings.TrimSpace(tr.form.Get("token"))
+	v, ok := s.verifySignature(r.Context(), token)
 	if !ok {
+		if _, user := s.verifyUserToken(r, token); user {
+			refuseOthersToken(w) // an application's, for a person
+			return
+		}
 		w.WriteHeader(http.StatusOK)
 		return
 	}
 	if err := s.svc.RevokeToken(r.Context(), caller, issued(v)); err != nil {
 		if models.ErrorCode(err) == models.EFORBIDDEN {
-			writeJSON(w, http.StatusBadRequest, tokenError{Code: "unauthorized_client", Desc: models.PublicMessage(err)})
+			refuseOthersToken(w)
 			return
 		}
 		s.writeServerError(w, r, "revoke: store", err)
@@ -67,8 +72,13 @@ func (s *Server) revokeForApplication(w http.ResponseWriter, r *http.Request, tr
 		writeTokenError(w, terr)
 		return
 	}
-	c, ok := s.verifyUserToken(r, strings.TrimSpace(tr.form.Get("token")))
+	token := strings.TrimSpace(tr.form.Get("token"))
+	c, ok := s.verifyUserToken(r, token)
 	if !ok {
+		if _, integration := s.verifySignature(r.Context(), token); integration {
+			refuseOthersToken(w) // an integration client's
+			return
+		}
 		w.WriteHeader(http.StatusOK) // invalid or expired: nothing to revoke (§2.2)
 		return
 	}
@@ -79,11 +89,20 @@ func (s *Server) revokeForApplication(w http.ResponseWriter, r *http.Request, tr
 	}
 	if err := s.svc.RevokeApplicationToken(r.Context(), app, c.ClientID, grant); err != nil {
 		if models.ErrorCode(err) == models.EFORBIDDEN {
-			writeJSON(w, http.StatusBadRequest, tokenError{Code: "unauthorized_client", Desc: models.PublicMessage(err)})
+			refuseOthersToken(w)
 			return
 		}
 		s.writeServerError(w, r, "revoke: store", err)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// refuseOthersToken answers a valid token that was not issued to the client asking (RFC 7009
+// §2.1): another client's, or one of the other kind of client (an application's for a person
+// presented by an integration client, or the reverse), which this client cannot revoke. A 200
+// would tell it the token is revoked while the token keeps working.
+func refuseOthersToken(w http.ResponseWriter) {
+	writeJSON(w, http.StatusBadRequest, tokenError{Code: "unauthorized_client",
+		Desc: "this client may not revoke a token issued to another client"})
 }

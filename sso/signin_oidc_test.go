@@ -453,6 +453,20 @@ func TestOIDCSignIn(t *testing.T) {
 			if info := userinfo(t, e, tok.AccessToken); info.status != 200 {
 				t.Fatalf("refused revocations revoked the token: %+v", info)
 			}
+			// A valid token of the other kind of client was not issued to the caller either
+			// (RFC 7009 §2.1): refused, not a 200 that leaves the token working.
+			admin := &oauth2.Config{ClientID: apptest.AdminID, ClientSecret: apptest.AdminSecret}
+			if status, body := revoke(admin, tok.AccessToken); status != 400 || body["error"] != "unauthorized_client" {
+				t.Fatalf("an integration client revoking the application's token: %d %v", status, body)
+			}
+			apiToken := e.AdminToken()
+			if status, body := revoke(w.app, apiToken); status != 400 || body["error"] != "unauthorized_client" {
+				t.Fatalf("the application revoking an integration client's token: %d %v", status, body)
+			}
+			e.MustGQL(apiToken, "{ __typename }", nil)
+			if info := userinfo(t, e, tok.AccessToken); info.status != 200 {
+				t.Fatalf("refused revocations revoked the token: %+v", info)
+			}
 			if status, _ := revoke(w.app, tok.AccessToken); status != 200 {
 				t.Fatalf("the application revoking its token: %d", status)
 			}
