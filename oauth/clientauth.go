@@ -87,12 +87,28 @@ func (s *Server) clientRequest(w http.ResponseWriter, r *http.Request, endpoint 
 		return nil, nil
 	}
 	client, terr := s.authenticateClient(r, tr)
+	if terr != nil && terr.Code == "invalid_client" && s.isApplication(r, tr) {
+		// Valid credentials of the other kind of client: not invalid ones (which the guard
+		// counts as a failed authentication against the client id, a count the application's
+		// code exchanges share), but a client this endpoint does not serve.
+		terr = &tokenError{status: http.StatusBadRequest, Code: "unauthorized_client",
+			Desc: "this client is an application: the " + endpoint + " endpoint serves integration clients"}
+	}
 	if terr != nil {
 		s.countClientAuth(endpoint, terr)
 		writeTokenError(w, terr)
 		return nil, nil
 	}
 	return tr.form, client
+}
+
+// isApplication reports whether the credentials of tr are an application's, valid ones.
+func (s *Server) isApplication(r *http.Request, tr tokenRequest) bool {
+	if !provision.IsApplicationClientID(tr.clientID) {
+		return false
+	}
+	_, err := s.svc.AuthenticateApplication(r.Context(), tr.clientID, tr.clientSecret)
+	return err == nil
 }
 
 // clientForm is clientRequest before the client is authenticated: the method, the headers,

@@ -115,6 +115,20 @@ func TestTokenIntrospectionAndRevocation(t *testing.T) {
 			}
 			// Nothing was revoked by the refused requests.
 			e.MustGQL(tok, `{ viewer { clientId } }`, nil)
+
+			// An application (a brand's OpenID Provider client) with its valid credentials is
+			// no invalid client at introspection, which serves integration clients: it is told
+			// so, and the guard counts no failed authentication against its client id.
+			d := e.MustGQL(admin, `mutation($b: ID!) { createApplication(input: {brandId: $b, name: "Portal", redirectUris: ["https://portal.example/cb"]}) {
+				application { clientId } clientSecret } }`, map[string]any{"b": e.CreateBrand(admin, "Brand")})
+			appID, appSecret := str(d, "createApplication", "application", "clientId"), str(d, "createApplication", "clientSecret")
+			status, body, h := e.oauthForm("/oauth/introspect", appID, appSecret, tokenForm(tok))
+			if status != 400 || body["error"] != "unauthorized_client" || h.Get("WWW-Authenticate") != "" {
+				t.Errorf("an application introspecting: %d %v", status, body)
+			}
+			if status, body, _ := e.oauthForm("/oauth/introspect", appID, "ghas_wrong", tokenForm(tok)); status != 401 || body["error"] != "invalid_client" {
+				t.Errorf("an application with a wrong secret: %d %v", status, body)
+			}
 		})
 
 		t.Run("a client revokes its own token everywhere within seconds", func(t *testing.T) {

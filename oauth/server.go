@@ -171,11 +171,7 @@ func (s *Server) clientOfOtherGrant(r *http.Request, grant string, tr tokenReque
 		return false
 	}
 	if provision.IsApplicationClientID(tr.clientID) {
-		if grant == "authorization_code" {
-			return false
-		}
-		_, err := s.svc.AuthenticateApplication(r.Context(), tr.clientID, tr.clientSecret)
-		return err == nil
+		return grant != "authorization_code" && s.isApplication(r, tr)
 	}
 	if grant == "client_credentials" || tr.clientSecret == "" {
 		return false
