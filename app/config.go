@@ -72,7 +72,7 @@ var Settings = []Setting{
 	{Name: "GATEHOUSE_QUEUE_TIMEOUT", Default: "1s", Group: "server",
 		Meaning: "how long a request waits for a slot before 503"},
 	{Name: "GATEHOUSE_RATE_LIMIT_AUTH_FAILURES", Default: "20/1m", Group: "server",
-		Meaning: "failed client authentications per client id, then 429 (off: no limit)"},
+		Meaning: "failed client authentications per integration client id, then 429 (off: no limit); an application's count per address only"},
 	{Name: "GATEHOUSE_RATE_LIMIT_AUTH_FAILURES_PER_ADDRESS", Default: "100/1m", Group: "server",
 		Meaning: "failed client authentications per source address"},
 	{Name: "GATEHOUSE_RATE_LIMIT_TOKENS", Default: "600/1m", Group: "server",

@@ -299,6 +299,30 @@ func TestTokenEndpointBruteForceIsLimited(t *testing.T) {
 	})
 }
 
+// An application's client id is public (every authorization URL shows it): wrong secrets sent
+// for it, more than GATEHOUSE_RATE_LIMIT_AUTH_FAILURES allows for one client id, do not lock
+// the application out, so its code exchanges (its users' sign-ins) go on. Its failures count
+// per source address only. Before, the 21st request of anyone's was 429, the right secret's too.
+func TestApplicationClientIDCannotBeLockedOut(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		e := newTestEnv(t, dbURL, func(c *app.Config) { c.Guard = defaultGuard(t) })
+		admin := e.AdminToken()
+		d := e.MustGQL(admin, `mutation($b: ID!) { createApplication(input: {brandId: $b, name: "Portal", redirectUris: ["https://portal.example/cb"]}) {
+			application { clientId } clientSecret } }`, map[string]any{"b": e.CreateBrand(admin, "Brand")})
+		id, sec := str(d, "createApplication", "application", "clientId"), str(d, "createApplication", "clientSecret")
+		for i := range 30 {
+			if s, _ := tokenStatus(t, e.URL, id, "ghas_wrong_secret"); s != http.StatusUnauthorized {
+				t.Fatalf("wrong secret %d: %d", i+1, s)
+			}
+		}
+		// The right secret is served: an application asking for client credentials is told
+		// that grant is not its own (400), not 429.
+		if s, _ := tokenStatus(t, e.URL, id, sec); s != http.StatusBadRequest {
+			t.Fatalf("the right secret after 30 wrong ones: %d", s)
+		}
+	})
+}
+
 // lockUsers holds an exclusive lock on the user_accounts table (PostgreSQL) or the database's
 // write lock (SQLite) from another connection until the returned function is called.
 func lockUsers(t *testing.T, dbURL string) (release func()) {

@@ -301,7 +301,7 @@ func (g *Guard) checkTokenRequest(w http.ResponseWriter, r *http.Request) (clien
 	addr = g.cfg.TrustedProxies.LimitKey(r)
 	now := g.now()
 	switch {
-	case !g.authFail.ready(clientID, now):
+	case lockable(clientID) && !g.authFail.ready(clientID, now):
 		g.refuse(w, r, http.StatusTooManyRequests, g.cfg.AuthFailures.retryAfter(), "too many failed authentications for this client; retry later")
 	case !g.authFailAddr.ready(addr, now):
 		g.refuse(w, r, http.StatusTooManyRequests, g.cfg.AuthFailuresPerAddress.retryAfter(), "too many failed authentications from this address; retry later")
@@ -313,12 +313,23 @@ func (g *Guard) checkTokenRequest(w http.ResponseWriter, r *http.Request) (clien
 	return clientID, addr, issuance, true
 }
 
+// lockable reports whether a client id's failed authentications are limited per client id
+// (AuthFailures), which refuses its right secret too once they are spent: an integration
+// client's. An application's client id is public (every authorization URL shows it), so such
+// a limit would let anyone stop its code exchanges, every sign-in to the brand's application,
+// with twenty wrong secrets a minute; and its secret, always one Gatehouse generated (256
+// random bits; a public application has none), cannot be guessed online anyway. Its failures
+// count against the source address (AuthFailuresPerAddress) only.
+func lockable(clientID string) bool {
+	return clientID != "" && !provision.IsApplicationClientID(clientID)
+}
+
 // countTokenRequest charges a failed authentication (401) or an issued token (200).
 func (g *Guard) countTokenRequest(clientID, addr string, issuance bool, status int) {
 	now := g.now()
 	switch status {
 	case http.StatusUnauthorized:
-		if clientID != "" {
+		if lockable(clientID) {
 			g.authFail.allow(clientID, now)
 		}
 		g.authFailAddr.allow(addr, now)
