@@ -35,7 +35,6 @@ var hotLookups = []planCase{
 // explain returns the plan of one hot lookup, as the list queries shape it, one line per node.
 func explain(t *testing.T, s *Store, c planCase, ws uuid.UUID) string {
 	t.Helper()
-	ctx := context.Background()
 	e := c.filter
 	var b *binding
 	if c.bound {
@@ -47,12 +46,19 @@ func explain(t *testing.T, s *Store, c planCase, ws uuid.UUID) string {
 	}
 	q := "SELECT * FROM " + c.table + " WHERE " + c.table + ".workspace_id = ? AND " + where +
 		" ORDER BY " + s.listOrder(c.table, SCIMList{Filter: e}) + " LIMIT 100"
+	return queryPlan(t, s, q, append([]any{ws}, args...)...)
+}
+
+// queryPlan returns the plan of statement q, one line per node: EXPLAIN's on PostgreSQL,
+// EXPLAIN QUERY PLAN's on SQLite. Neither runs q.
+func queryPlan(t *testing.T, s *Store, q string, args ...any) string {
+	t.Helper()
 	var rows []map[string]any
 	prefix := "EXPLAIN QUERY PLAN "
 	if s.dialect == Postgres {
 		prefix = "EXPLAIN "
 	}
-	if err := s.RawScan(ctx, &rows, prefix+q, append([]any{ws}, args...)...); err != nil {
+	if err := s.RawScan(context.Background(), &rows, prefix+q, args...); err != nil {
 		t.Fatal(err)
 	}
 	var lines []string
