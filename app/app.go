@@ -292,7 +292,7 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (*App, 
 	mux.Handle("POST /graphql/v1", api)
 	mux.Handle("GET /graphql/v1", graphiql.Page("/graphql/v1", "/graphql/v1/assets/", "/oauth/token"))
 	mux.Handle("GET /graphql/v1/assets/", graphiql.Assets("/graphql/v1/assets/"))
-	rest.New(svc, oa.Authenticate, log).Register(mux)
+	rest.New(svc, oa.Authenticate, log).LimitPerClient(g.PerClient).Register(mux)
 	metadata := sso.MetadataHandler(svc, log)
 	mux.Handle("GET "+provision.SPMetadataPath, metadata)
 	mux.Handle("GET "+provision.SPMetadataPath+"/{id}", metadata)

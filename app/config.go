@@ -79,6 +79,7 @@ var Settings = []Setting{
 		Meaning: "client-credentials tokens issued per client"},
 	{Name: "GATEHOUSE_RATE_LIMIT_SCIM", Default: "6000/1m", Group: "server", Meaning: "SCIM requests per bearer token"},
 	{Name: "GATEHOUSE_RATE_LIMIT_GRAPHQL", Default: "6000/1m", Group: "server", Meaning: "GraphQL requests per client"},
+	{Name: "GATEHOUSE_RATE_LIMIT_REST", Default: "6000/1m", Group: "server", Meaning: "REST (/api/v1) requests per client"},
 	{Name: "GATEHOUSE_RATE_LIMIT_AUTHORIZE_PER_ADDRESS", Group: "server", Shown: "600/1m with GATEHOUSE_TRUSTED_PROXIES, else off",
 		Meaning: "sign-in starts (GET or POST /oauth/authorize) per source address"},
 	{Name: "GATEHOUSE_TRUSTED_PROXIES", Group: "server", Shown: "none",
@@ -193,6 +194,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c.Guard.Tokens = v.rate("GATEHOUSE_RATE_LIMIT_TOKENS")
 	c.Guard.SCIM = v.rate("GATEHOUSE_RATE_LIMIT_SCIM")
 	c.Guard.GraphQL = v.rate("GATEHOUSE_RATE_LIMIT_GRAPHQL")
+	c.Guard.REST = v.rate("GATEHOUSE_RATE_LIMIT_REST")
 	c.Guard.TrustedProxies = v.proxies("GATEHOUSE_TRUSTED_PROXIES")
 	if get("GATEHOUSE_RATE_LIMIT_AUTHORIZE_PER_ADDRESS") != "" {
 		c.Guard.AuthorizePerAddress = v.rate("GATEHOUSE_RATE_LIMIT_AUTHORIZE_PER_ADDRESS")

@@ -2,7 +2,7 @@
 // under overload and faults: a deadline on every request (carried into every database call by
 // the request context), admission control with capacity reserved for the token endpoint and
 // readiness checks, per-key rate limits (client authentication failures, token issuance, SCIM
-// per token, GraphQL per client, browser sign-in starts per address), the client address
+// per token, GraphQL and REST per client, browser sign-in starts per address), the client address
 // behind trusted proxies, the drain state of a graceful shutdown, and request ids on
 // log lines. Refusals answer 429 or 503 with Retry-After in the shape of the surface asked.
 // It knows nothing of business rules; it must not read or write the database.
@@ -47,6 +47,7 @@ type Config struct {
 	Tokens                 Rate // client-credentials tokens issued per client
 	SCIM                   Rate // SCIM requests per bearer token
 	GraphQL                Rate // GraphQL requests per client
+	REST                   Rate // REST (/api/) requests per client
 	// AuthorizePerAddress bounds the authorization requests (GET or POST /oauth/authorize) of one
 	// source address: each may start a sign-in, a row that lives until it expires, and a
 	// refused one records a sign-in event, all without authentication.
@@ -66,15 +67,15 @@ type Guard struct {
 	starts   chan struct{}
 	draining atomic.Bool
 
-	authFail, authFailAddr, tokens, scim, graphql, authorize *keyed
-	now                                                      func() time.Time
+	authFail, authFailAddr, tokens, scim, graphql, rest, authorize *keyed
+	now                                                            func() time.Time
 }
 
 // New returns a Guard with cfg's bounds.
 func New(cfg Config) *Guard {
 	g := &Guard{cfg: cfg, now: time.Now,
 		authFail: newKeyed(cfg.AuthFailures), authFailAddr: newKeyed(cfg.AuthFailuresPerAddress),
-		tokens: newKeyed(cfg.Tokens), scim: newKeyed(cfg.SCIM), graphql: newKeyed(cfg.GraphQL),
+		tokens: newKeyed(cfg.Tokens), scim: newKeyed(cfg.SCIM), graphql: newKeyed(cfg.GraphQL), rest: newKeyed(cfg.REST),
 		authorize: newKeyed(cfg.AuthorizePerAddress)}
 	if cfg.MaxConcurrent > 0 {
 		g.general = make(chan struct{}, cfg.MaxConcurrent)
@@ -373,14 +374,17 @@ func bearerKey(r *http.Request) string {
 	return a
 }
 
-// PerClient limits GraphQL requests per authenticated client; it runs after authentication.
+// PerClient limits the requests of each authenticated client to the admin API next serves:
+// GraphQL's, or REST's (a path under /api/), each with its own rate. It runs after
+// authentication, with the principal in the request's context.
 func (g *Guard) PerClient(next http.Handler) http.Handler {
-	if g.graphql == nil {
-		return next
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p := provision.PrincipalFrom(r.Context()); p != nil && !g.graphql.allow(p.ClientID, g.now()) {
-			g.refuse(w, r, http.StatusTooManyRequests, g.cfg.GraphQL.retryAfter(), "too many requests from this client; retry later")
+		limit, rate := g.graphql, g.cfg.GraphQL
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			limit, rate = g.rest, g.cfg.REST
+		}
+		if p := provision.PrincipalFrom(r.Context()); limit != nil && p != nil && !limit.allow(p.ClientID, g.now()) {
+			g.refuse(w, r, http.StatusTooManyRequests, rate.retryAfter(), "too many requests from this client; retry later")
 			return
 		}
 		next.ServeHTTP(w, r)

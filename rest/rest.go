@@ -27,11 +27,21 @@ type Handler struct {
 	svc  *provision.Service
 	auth Authenticator
 	log  *slog.Logger
+	// perClient wraps what runs after authentication (nil: nothing): the per-client rate
+	// limit, which needs the principal.
+	perClient func(http.Handler) http.Handler
 }
 
 // New builds the REST handler.
 func New(svc *provision.Service, auth Authenticator, log *slog.Logger) *Handler {
 	return &Handler{svc: svc, auth: auth, log: log}
+}
+
+// LimitPerClient has every authenticated request go through limit (guard.PerClient), with the
+// principal in its context, before its operation runs.
+func (h *Handler) LimitPerClient(limit func(http.Handler) http.Handler) *Handler {
+	h.perClient = limit
+	return h
 }
 
 // Register mounts every /api/v1 route on mux. Each feature area registers its own routes.
@@ -56,17 +66,11 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) (status int, body 
 // document's "workspace-admin privileges"; provision checks each operation again), runs fn and
 // writes its result. A nil body writes no body (DELETE's 204).
 func (h *Handler) handle(fn handlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := h.auth(r)
-		if err != nil {
-			writeError(w, err, h.log, r)
-			return
-		}
-		if !p.Has(models.ScopeAdmin) {
+	var authenticated http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !provision.PrincipalFrom(r.Context()).Has(models.ScopeAdmin) {
 			writeError(w, models.Errorf(models.EFORBIDDEN, "this API requires an access token with the admin scope"), h.log, r)
 			return
 		}
-		r = r.WithContext(provision.WithPrincipal(r.Context(), p))
 		status, body, err := fn(w, r)
 		if err != nil {
 			writeError(w, err, h.log, r)
@@ -77,6 +81,17 @@ func (h *Handler) handle(fn handlerFunc) http.Handler {
 			return
 		}
 		writeJSON(w, status, body)
+	})
+	if h.perClient != nil {
+		authenticated = h.perClient(authenticated)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := h.auth(r)
+		if err != nil {
+			writeError(w, err, h.log, r)
+			return
+		}
+		authenticated.ServeHTTP(w, r.WithContext(provision.WithPrincipal(r.Context(), p)))
 	})
 }
 
