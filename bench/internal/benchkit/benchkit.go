@@ -141,7 +141,7 @@ func Start(bin, db, pgAdmin string, logs bool, env ...string) (*Server, error) {
 		"GATEHOUSE_BOOTSTRAP_CLIENT_ID="+AdminClientID, "GATEHOUSE_BOOTSTRAP_CLIENT_SECRET="+AdminClientSecret,
 		"GATEHOUSE_LOG_LEVEL=warn",
 		// The limits stay on (their cost is measured) but never bind at benchmark rates.
-		"GATEHOUSE_RATE_LIMIT_TOKENS=1000000/1s", "GATEHOUSE_RATE_LIMIT_SCIM=1000000/1s", "GATEHOUSE_RATE_LIMIT_GRAPHQL=1000000/1s",
+		"GATEHOUSE_RATE_LIMIT_TOKENS=1000000/1s", "GATEHOUSE_RATE_LIMIT_SCIM=1000000/1s", "GATEHOUSE_RATE_LIMIT_GRAPHQL=1000000/1s", "GATEHOUSE_RATE_LIMIT_REST=1000000/1s",
 		"GATEHOUSE_RATE_LIMIT_AUTHORIZE_PER_ADDRESS=1000000/1s")
 	if a := os.Getenv("BENCH_DEBUG_ADDR"); a != "" {
 		// The server's pprof, to profile it under load (go tool pprof http://$a/debug/pprof/profile).
