@@ -53,7 +53,7 @@ func (s *Service) CreateUserAccount(ctx context.Context, in CreateUserAccountInp
 	var errs models.Errors
 	for _, e := range append([]*models.Error{validateEmail("email", in.Email),
 		validatePersonName("firstName", in.FirstName), validatePersonName("lastName", in.LastName)},
-		models.CheckTexts("externalId", in.ExternalID)...) {
+		checkExternalID(in.ExternalID)...) {
 		if e != nil {
 			errs = append(errs, e)
 		}
@@ -73,6 +73,18 @@ func (s *Service) CreateUserAccount(ctx context.Context, in CreateUserAccountInp
 		return nil, err
 	}
 	return u, nil
+}
+
+// checkExternalID applies the input text rule and SCIM's length limit (the same attribute, the
+// same index) to an account's externalId.
+func checkExternalID(v *string) models.Errors {
+	if errs := models.CheckTexts("externalId", v); len(errs) > 0 {
+		return errs
+	}
+	if v != nil && len(*v) > models.MaxIdentifierLength {
+		return models.Errors{models.FieldError(models.EINVALID, "externalId", models.Clip(*v, 64), "must be at most 255 bytes")}
+	}
+	return nil
 }
 
 // userMutation is a change of a user account whose email is *email once the write ran; a
@@ -127,7 +139,7 @@ func (s *Service) UpdateUserAccount(ctx context.Context, rawID string, in Update
 			u.LastName, changed["lastName"] = strings.TrimSpace(*in.LastName), *in.LastName
 		}
 		if in.ExternalID != nil {
-			errs = append(errs, models.CheckTexts("externalId", in.ExternalID)...)
+			errs = append(errs, checkExternalID(in.ExternalID)...)
 			u.ExternalID, changed["externalId"] = in.ExternalID, *in.ExternalID
 		}
 		return changed, errs.Err()

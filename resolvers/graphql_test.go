@@ -465,6 +465,45 @@ func TestUserAccountsAPI(t *testing.T) {
 	})
 }
 
+// TestUserAccountExternalIDLimit: an account's externalId is at most 255 bytes through GraphQL
+// as through SCIM (the same attribute). A longer one is a payload error naming the field, on
+// both databases: PostgreSQL's index on it cannot even hold a long value (INTERNAL before).
+func TestUserAccountExternalIDLimit(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		user := e.CreateUser(admin, "ada@example.com")
+		const create = `mutation($v: String!) { createUserAccount(input: {email: "grace@example.com", externalId: $v}) {
+			userAccount { externalId } errors { label message code } } }`
+		const update = `mutation($u: ID!, $v: String!) { updateUserAccount(input: {uuid: $u, externalId: $v}) {
+			userAccount { externalId } errors { label message code } } }`
+		// 4,000 bytes that do not compress: over the 2,704 of a PostgreSQL index row.
+		var mixed strings.Builder
+		for i := 0; mixed.Len() < 4000; i++ {
+			fmt.Fprintf(&mixed, "%x", uint32(i)*2654435761)
+		}
+		for _, v := range []string{strings.Repeat("x", 256), mixed.String()} {
+			for field, q := range map[string]string{"createUserAccount": create, "updateUserAccount": update} {
+				r := e.GQL(admin, q, map[string]any{"u": user, "v": v})
+				if r.Status != 200 || len(r.Errors) > 0 {
+					t.Fatalf("%s with a %d-byte externalId: %s", field, len(v), r.Raw)
+				}
+				errs := payloadErrors(t, r.Data, field)
+				if len(errs) != 1 || str(errs[0], "label") != "externalId" || str(errs[0], "code") != "INVALID" ||
+					str(errs[0], "message") != "must be at most 255 bytes" || get(r.Data, field, "userAccount") != nil {
+					t.Fatalf("%s with a %d-byte externalId: %s", field, len(v), r.Raw)
+				}
+			}
+		}
+		ok := strings.Repeat("x", 255)
+		for field, q := range map[string]string{"createUserAccount": create, "updateUserAccount": update} {
+			d := e.MustGQL(admin, q, map[string]any{"u": user, "v": ok})
+			if errs := payloadErrors(t, d, field); len(errs) != 0 || str(d, field, "userAccount", "externalId") != ok {
+				t.Fatalf("%s with a 255-byte externalId: %v", field, d)
+			}
+		}
+	})
+}
+
 func TestGraphQLLimitsAndErrors(t *testing.T) {
 	e := newTestEnv(t, "sqlite:"+t.TempDir()+"/g.db")
 	admin := e.AdminToken()
