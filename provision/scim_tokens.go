@@ -380,6 +380,7 @@ func (s *Service) SCIMActivities(ctx context.Context, f SCIMActivityFilter, page
 		if err != nil {
 			errs = append(errs, models.FieldError(models.EINVALID, "startDate", f.StartDate, "must be an ISO 8601 date (2025-01-15) or date-time (2025-01-15T10:00:00Z)"))
 		}
+		t = clampISODate(t)
 		sf.Start = &t
 	}
 	if f.EndDate != "" {
@@ -390,6 +391,7 @@ func (s *Service) SCIMActivities(ctx context.Context, f SCIMActivityFilter, page
 		if dateOnly {
 			t = t.Add(24 * time.Hour)
 		}
+		t = clampISODate(t)
 		sf.End = &t
 	}
 	if len(errs) > 0 {
@@ -398,6 +400,19 @@ func (s *Service) SCIMActivities(ctx context.Context, f SCIMActivityFilter, page
 	page, pageSize = models.ListPage(page, pageSize)
 	as, total, err := s.store.SCIMActivities(ctx, p.WorkspaceID, sf, models.PageOffset(page, pageSize), pageSize)
 	return as, int(total), internal("scim activities", err)
+}
+
+// lastISOMoment is the last moment with a four-digit year. A bound after it (the day after
+// 9999-12-31, or a date-time whose offset moves it into year 10000) means the same as this
+// moment: no row is that late. SQLite compares times as text, where a five-digit year sorts
+// before 2025, so such a bound passed on would select the opposite rows there than on PostgreSQL.
+var lastISOMoment = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+
+func clampISODate(t time.Time) time.Time {
+	if t.After(lastISOMoment) {
+		return lastISOMoment
+	}
+	return t
 }
 
 func parseISODate(v string) (t time.Time, dateOnly bool, err error) {

@@ -222,6 +222,11 @@ func TestSCIMActivityFilters(t *testing.T) {
 			{"endDate: in an hour", map[string]string{"endDate": stamp(now.Add(time.Hour))}, all},
 			{"one day", map[string]string{"startDate": yesterday, "endDate": yesterday}, "create g"},
 			{"an empty range", map[string]string{"startDate": stamp(edge), "endDate": stamp(edge)}, ""},
+			// The last dates there are: a bound past 9999-12-31 (the day after it, or an offset
+			// that moves a date-time into year 10000) selects the same rows on both databases.
+			{"endDate: the last day of year 9999", map[string]string{"endDate": "9999-12-31"}, all},
+			{"endDate: in year 10000 by its offset", map[string]string{"endDate": "9999-12-31T23:00:00-12:00"}, all},
+			{"startDate: in year 10000 by its offset", map[string]string{"startDate": "9999-12-31T23:00:00-12:00"}, ""},
 			{"dates and filters", map[string]string{"operation": "create", "resourceType": "user", "startDate": stamp(now.Add(-time.Hour)), "endDate": today},
 				"create error, create ben"},
 		} {
