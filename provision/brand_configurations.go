@@ -223,8 +223,9 @@ func (s *Service) RemoveIdentityProviderConfiguration(ctx context.Context, brand
 }
 
 // IdentityProviderConfigurationsOf returns each brand's configurations (live connections
-// only), with their identity provider and default account loaded, in three queries whatever
-// the number of brands.
+// only), with their identity provider (and its domains) and default account loaded, in four
+// queries whatever the number of brands: a connection's domains are a field of it, read one
+// query per connection otherwise.
 func (s *Service) IdentityProviderConfigurationsOf(ctx context.Context, bs []*models.Brand) ([][]*models.IdentityProviderConfiguration, error) {
 	out := make([][]*models.IdentityProviderConfiguration, len(bs))
 	for i := range out {
@@ -252,6 +253,11 @@ func (s *Service) IdentityProviderConfigurationsOf(ctx context.Context, bs []*mo
 	conns, err := s.store.ConnectionsByIDs(ctx, ws, connIDs)
 	if err != nil {
 		return nil, internal("identity provider configurations", err)
+	}
+	if len(conns) > 0 {
+		if err := s.attachDomains(ctx, ws, conns); err != nil {
+			return nil, err
+		}
 	}
 	accs, err := s.store.AccountsByIDs(ctx, ws, accIDs)
 	if err != nil {

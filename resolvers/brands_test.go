@@ -1,10 +1,15 @@
 package resolvers_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+
+	"gatehouse/app/apptest"
 )
 
 // The seed's two requests (../shared/seeds/001_*.txt), verbatim.
@@ -290,6 +295,68 @@ func TestConcurrentBrandUpdates(t *testing.T) {
 		}
 		if updates != rounds*racers {
 			t.Fatalf("%d brand.update events, want %d", updates, rounds*racers)
+		}
+	})
+}
+
+// TestBrandConfigurationsReadDomainsOnce: brands list their configurations with one batch of
+// queries, and the identity providers' domains are part of it. Before, each configuration's
+// connection read its domains with a query of its own (N+1): the statements a request makes,
+// counted from its trace, grew with the number of brands.
+func TestBrandConfigurationsReadDomainsOnce(t *testing.T) {
+	rcv := apptest.NewOTLPReceiver(t)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		const q = `{ brands(first: 100) { nodes { name identityProviderConfigurations { identityProvider { slug domains { domain } } } } } }`
+		statements := func() (int, map[string]any) {
+			t.Helper()
+			if err := e.App.Tracing().Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			rcv.Reset()
+			d := e.MustGQL(admin, q, nil)
+			if err := e.App.Tracing().Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			spans, _ := rcv.Received()
+			byID := map[string]*tracepb.Span{}
+			for _, s := range spans {
+				byID[string(s.GetSpanId())] = s
+			}
+			inRequest := func(s *tracepb.Span) bool { // not a background job's
+				for p := byID[string(s.GetParentSpanId())]; p != nil; p = byID[string(p.GetParentSpanId())] {
+					if p.GetKind() == tracepb.Span_SPAN_KIND_SERVER {
+						return true
+					}
+				}
+				return false
+			}
+			n := 0
+			for _, s := range spans {
+				if _, db := apptest.SpanAttr(s, "db.system.name"); db && s.GetKind() == tracepb.Span_SPAN_KIND_CLIENT &&
+					s.GetName() != "sql.connector.connect" && inRequest(s) {
+					n++
+				}
+			}
+			return n, d
+		}
+		var counts []int
+		for i := 0; i < 6; i++ {
+			b := e.CreateBrand(admin, fmt.Sprintf("Portal %d", i))
+			c := e.CreateOIDCConnection(admin, fmt.Sprintf("IdP %d", i), fmt.Sprintf("idp-%d", i))
+			e.MustGQL(admin, `mutation($c: ID!, $d: String!) { addDomain(input: {connectionId: $c, domain: $d}) { errors { code } } }`,
+				map[string]any{"c": c, "d": fmt.Sprintf("acme%d.example", i)})
+			e.MustGQL(admin, `mutation($b: ID!, $c: ID!) { brands { createIdentityProviderConfiguration(input: {brandId: $b, identityProviderId: $c}) { errors { code } } } }`,
+				map[string]any{"b": b, "c": c})
+			n, d := statements()
+			if got := str(d, "brands", "nodes", i, "identityProviderConfigurations", 0, "identityProvider", "domains", 0, "domain"); got != fmt.Sprintf("acme%d.example", i) {
+				t.Fatalf("brand %d: %v", i, d)
+			}
+			counts = append(counts, n)
+		}
+		if counts[0] == 0 || counts[len(counts)-1] != counts[0] {
+			t.Fatalf("statements per request with 1 to 6 brands: %v; want the same number whatever the brands", counts)
 		}
 	})
 }
