@@ -271,6 +271,44 @@ func TestGraphQLErrorsAreSentences(t *testing.T) {
 	})
 }
 
+// TestJSONArgumentsMustBeObjects: a JSON argument or input field given a list, a string or a
+// number (literal or variable; validation checks no custom scalar's value) is the caller's
+// mistake, answered INVALID with a sentence naming it, never INTERNAL ("internal error").
+func TestJSONArgumentsMustBeObjects(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		conn := e.CreateOIDCConnection(admin, "Okta", "okta")
+		brand := e.CreateBrand(admin, "Portal")
+		e.MustGQL(admin, `mutation($b: ID!, $c: ID!) { brands { createIdentityProviderConfiguration(input: {brandId: $b, identityProviderId: $c}) {
+			errors { code } } } }`, map[string]any{"b": brand, "c": conn})
+		const simulate = `query($b: ID!, $c: ID!, $m: JSON!) { simulatePlacement(brandId: $b, identityProviderId: $c, claims: $m) { rule } }`
+		const saml = `mutation($m: JSON) { createConnection(input: {name: "IdP", protocol: SAML, samlConfig: {attributeMapping: $m}}) { errors { label } } }`
+		for _, c := range []struct {
+			what, query string
+			vars        map[string]any
+			want        string
+		}{
+			{"claims: a list literal", `query($b: ID!, $c: ID!) { simulatePlacement(brandId: $b, identityProviderId: $c, claims: [1, 2]) { rule } }`,
+				map[string]any{"b": brand, "c": conn}, "claims must be a JSON object"},
+			{"claims: a string literal", `query($b: ID!, $c: ID!) { simulatePlacement(brandId: $b, identityProviderId: $c, claims: "org") { rule } }`,
+				map[string]any{"b": brand, "c": conn}, "claims must be a JSON object"},
+			{"claims: a number variable", simulate, map[string]any{"b": brand, "c": conn, "m": 5}, "claims must be a JSON object"},
+			{"attributeMapping: a list variable", saml, map[string]any{"m": []any{"email"}}, "input.samlConfig.attributeMapping must be a JSON object"},
+			{"attributeMapping: a string literal", `mutation { createConnection(input: {name: "IdP", protocol: SAML, samlConfig: {attributeMapping: "email"}}) { errors { label } } }`,
+				nil, "input.samlConfig.attributeMapping must be a JSON object"},
+		} {
+			r := e.GQL(admin, c.query, c.vars)
+			if r.Status != 200 || len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "INVALID" || r.Errors[0].Message != c.want {
+				t.Errorf("%s: want INVALID %q, got %d %s", c.what, c.want, r.Status, r.Raw)
+			}
+		}
+		// An object is still accepted.
+		if d := e.MustGQL(admin, simulate, map[string]any{"b": brand, "c": conn, "m": map[string]any{"company": "Acme"}}); str(d, "simulatePlacement", "rule") != "INDIVIDUAL_ACCOUNT" {
+			t.Fatalf("claims object: %v", d)
+		}
+	})
+}
+
 // A JSON body that is not UTF-8 is refused on every surface, whole (RFC 8259 §8.1): decoding
 // it would replace each invalid byte with U+FFFD, which the text rule allows, and store the
 // replacement. Each body is otherwise one the surface accepts.

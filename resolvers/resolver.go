@@ -8,8 +8,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"gatehouse/graph/model"
@@ -67,6 +70,10 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		case models.EUNAUTHENTICATED, models.EFORBIDDEN:
 			ge.Message = models.PublicMessage(err)
 		case models.EINTERNAL:
+			if msg, ok := argumentError(ctx, err); ok { // the caller's value, not a server fault
+				code, ge.Message = models.EINVALID, msg
+				break
+			}
 			log.ErrorContext(ctx, "graphql: internal error", "err", err, "path", ge.Path.String())
 			ge.Message = "internal error"
 		case models.EUNAVAILABLE: // the whole answer becomes a retryable 503
@@ -82,6 +89,41 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		ge.Extensions["code"] = code
 		return ge
 	}
+}
+
+// argumentError recognises gqlgen's refusal of an argument value that validation let through
+// but its scalar could not read (a JSON scalar given a list or a string: gqlparser checks no
+// custom scalar's value), and returns a sentence naming the argument, or input field, it is
+// about. Such an error is on a path below the field, starting with one of its arguments; a
+// resolver's own errors are on the field's path.
+func argumentError(ctx context.Context, err error) (string, bool) {
+	var ge *gqlerror.Error
+	fc := graphql.GetFieldContext(ctx)
+	if !errors.As(err, &ge) || ge.Err == nil || fc == nil || fc.Field.Field == nil {
+		return "", false
+	}
+	at := len(fc.Path())
+	if len(ge.Path) <= at {
+		return "", false
+	}
+	arg, ok := ge.Path[at].(ast.PathName)
+	if !ok || fc.Field.Arguments.ForName(string(arg)) == nil {
+		return "", false
+	}
+	var names []string
+	for _, el := range ge.Path[at:] {
+		switch el := el.(type) {
+		case ast.PathName:
+			names = append(names, string(el))
+		case ast.PathIndex:
+			names = append(names, strconv.Itoa(int(el)))
+		}
+	}
+	problem := "is not a value of its type"
+	if strings.HasSuffix(ge.Err.Error(), "is not a map") { // graphql.UnmarshalMap, the JSON scalar's
+		problem = "must be a JSON object"
+	}
+	return strings.Join(names, ".") + " " + problem, true
 }
 
 func optional(s *string) string {
