@@ -504,6 +504,31 @@ func TestUserAccountExternalIDLimit(t *testing.T) {
 	})
 }
 
+// TestOneObjectQueriesAnswerNullForIDsThatNameNone: a query of one object is null when its ids
+// name none, malformed or unknown alike (the schema's "null when there is none"). testSignIn
+// answered a malformed id with an INVALID error naming "testId", an argument it does not have.
+func TestOneObjectQueriesAnswerNullForIDsThatNameNone(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		conn := e.CreateOIDCConnection(admin, "Okta", "okta")
+		const unknown = "4771494f-5c77-4b3a-86dc-caafb8d80c45"
+		for _, id := range []string{"x", unknown} {
+			r := e.GQL(admin, `query($id: ID!, $c: ID!) { userAccount(uuid: $id) { uuid } connection(id: $id) { id } brand(id: $id) { id }
+				company(id: $id) { id } account(id: $id) { id } application(id: $id) { id } scimToken(id: $id) { id }
+				testSignIn(connectionId: $c, id: $id) { id } other: testSignIn(connectionId: $id, id: $id) { id } }`,
+				map[string]any{"id": id, "c": conn})
+			if r.Status != 200 || len(r.Errors) != 0 {
+				t.Fatalf("id %q: %s", id, r.Raw)
+			}
+			for field, v := range r.Data {
+				if v != nil {
+					t.Errorf("id %q: %s = %v, want null", id, field, v)
+				}
+			}
+		}
+	})
+}
+
 func TestGraphQLLimitsAndErrors(t *testing.T) {
 	e := newTestEnv(t, "sqlite:"+t.TempDir()+"/g.db")
 	admin := e.AdminToken()
