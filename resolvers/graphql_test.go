@@ -529,6 +529,31 @@ func TestOneObjectQueriesAnswerNullForIDsThatNameNone(t *testing.T) {
 	})
 }
 
+// TestSCIMTokenNameFilterFoldsEveryLetter: the name filter of the SCIM token list is
+// case-insensitive for every letter, on both databases and both surfaces. SQLite's lower()
+// folds ASCII only, so there a token named "ÉQUIPE Okta" was found by none of its spellings.
+func TestSCIMTokenNameFilterFoldsEveryLetter(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		for _, name := range []string{"ÉQUIPE Okta", "Straße Entra", "Ōkta 100%"} {
+			e.MustGQL(admin, `mutation($n: String!) { createScimToken(input: {name: $n}) { errors { code } } }`, map[string]any{"n": name})
+		}
+		for _, c := range []struct {
+			filter string
+			want   int
+		}{
+			{"équipe", 1}, {"ÉQUIPE", 1}, {"Équipe okta", 1}, {"STRAẞE", 1}, {"straße", 1}, {"ōKTA", 1}, {"okta", 1},
+			{"0%", 1}, {"%", 1}, {"_", 0}, {"e", 2},
+		} {
+			d := e.MustGQL(admin, `query($n: String) { scimTokens(name: $n) { total } }`, map[string]any{"n": c.filter})
+			r := e.Call("GET", "/api/v1/scim/tokens?name="+urlq(c.filter), admin, nil).Must(t, 200)
+			if get(d, "scimTokens", "total") != float64(c.want) || get(r.Body, "total") != float64(c.want) {
+				t.Errorf("name %q: GraphQL %v, REST %v tokens; want %d", c.filter, get(d, "scimTokens", "total"), get(r.Body, "total"), c.want)
+			}
+		}
+	})
+}
+
 func TestGraphQLLimitsAndErrors(t *testing.T) {
 	e := newTestEnv(t, "sqlite:"+t.TempDir()+"/g.db")
 	admin := e.AdminToken()

@@ -45,7 +45,7 @@ func (s *Store) filterSCIMTokens(ctx context.Context, ws uuid.UUID, f SCIMTokenF
 		q = q.Where("revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?", now)
 	}
 	if f.Name != "" {
-		q = q.Where("lower(name) LIKE ? ESCAPE '\\'", "%"+escapeLike(models.Key(f.Name))+"%")
+		q = q.Where(s.lower("name")+" LIKE ? ESCAPE '\\'", "%"+escapeLike(models.Key(f.Name))+"%")
 	}
 	return q
 }
