@@ -582,6 +582,31 @@ func TestGraphQLLimitsAndErrors(t *testing.T) {
 		if len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "COMPLEXITY_LIMIT_EXCEEDED" {
 			t.Fatalf("complexity: %d %.300s", r.Status, r.Raw)
 		}
+		// Every paged list costs its page size times its rows, as userAccounts does: a page of
+		// 100 is allowed, 400 of them in one request are not (each list alone cost a few
+		// points, whatever its page size, so thousands of full pages fitted in one request).
+		for _, list := range []string{
+			`workspaces(first: 100) { nodes { id name } }`,
+			`brands(first: 100) { nodes { id name } }`,
+			`companies(first: 100) { nodes { id name } }`,
+			`accounts(first: 100) { nodes { id name } }`,
+			`scimTokens(pageSize: 100) { tokens { id name } }`,
+			`scimActivities(pageSize: 100) { activities { id operation } }`,
+			`signInEvents(pageSize: 100) { events { id reason } }`,
+		} {
+			if r := e.GQL(admin, "{ "+list+" }", nil); len(r.Errors) > 0 {
+				t.Errorf("one page: %s: %.300s", list, r.Raw)
+			}
+			var b strings.Builder
+			b.WriteString("{")
+			for i := 0; i < 400; i++ {
+				fmt.Fprintf(&b, " a%d: %s", i, list)
+			}
+			b.WriteString("}")
+			if r := e.GQL(admin, b.String(), nil); len(r.Errors) == 0 || r.Errors[0].Extensions["code"] != "COMPLEXITY_LIMIT_EXCEEDED" {
+				t.Errorf("400 pages: %s: %d %.300s", list, r.Status, r.Raw)
+			}
+		}
 	})
 	t.Run("body size limit", func(t *testing.T) {
 		r := e.GQL(admin, "{ viewer { clientId } }"+strings.Repeat(" ", 5<<20), nil)

@@ -43,6 +43,22 @@ func NewHandler(svc *provision.Service, log *slog.Logger, m *telemetry.Metrics) 
 	cfg.Complexity.Query.AuditEvents = func(child int, first *int, _ *string) int {
 		return 1 + pageSize(first)*child
 	}
+	// Every other paged list alike: a page of 100 brands costs what 100 user accounts do.
+	cfg.Complexity.Query.Workspaces = func(child int, first *int, _ *string) int { return 1 + pageSize(first)*child }
+	cfg.Complexity.Query.Brands = func(child int, first *int, _ *string) int { return 1 + pageSize(first)*child }
+	cfg.Complexity.Query.Companies = func(child int, first *int, _ *string) int { return 1 + pageSize(first)*child }
+	cfg.Complexity.Query.Accounts = func(child int, _ *string, _ *models.AccountType, first *int, _ *string) int {
+		return 1 + pageSize(first)*child
+	}
+	cfg.Complexity.Query.SCIMTokens = func(child int, _ *model.SCIMTokenStatus, _ *string, _, size *int) int {
+		return 1 + pageSize(size)*child
+	}
+	cfg.Complexity.Query.SCIMActivities = func(child int, _ *model.SCIMActivityFilter, _, size *int) int {
+		return 1 + pageSize(size)*child
+	}
+	cfg.Complexity.Query.SignInEvents = func(child int, _, _ *string, _ *model.SignInOutcome, _, size *int) int {
+		return 1 + pageSize(size)*child
+	}
 	srv := handler.New(graph.NewExecutableSchema(cfg))
 	srv.AddTransport(transport.POST{})
 	srv.SetParserTokenLimit(MaxParseTokens)
