@@ -295,6 +295,37 @@ func TestSCIMFilters(t *testing.T) {
 	})
 }
 
+// TestSCIMFilterFoldsEveryLetter: the case-insensitive attributes (name.givenName, title, …)
+// compare lower-cased text on both databases alike. SQLite's lower() folds ASCII only, so there
+// a person named "ÉMILE" was not even found by name.givenName eq "ÉMILE": the value is
+// lower-cased to "émile", the column stayed "ÉMILE".
+func TestSCIMFilterFoldsEveryLetter(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		tok, _ := e.SCIMToken(admin, allScopes("idp"))
+		id := e.SCIMUser(tok, map[string]any{"userName": "emile@example.com", "title": "Ingénieur Général",
+			"name": map[string]any{"givenName": "ÉMILE", "familyName": "Zola"}})
+		e.SCIMUser(tok, map[string]any{"userName": "emma@example.com", "name": map[string]any{"givenName": "Emma", "familyName": "Zola"}})
+		for _, c := range []struct {
+			filter string
+			match  bool
+		}{
+			{`name.givenName eq "ÉMILE"`, true}, {`name.givenName eq "émile"`, true}, {`name.givenName sw "é"`, true},
+			{`name.givenName ew "ILE"`, true}, {`title co "GÉNÉRAL"`, true}, {`title eq "ingénieur général"`, true},
+			{`name.givenName ne "Émile" and name.familyName eq "Zola"`, false},
+		} {
+			r := e.Call("GET", "/scim/v2/Users?filter="+urlq(c.filter), tok, nil).Must(t, 200)
+			found := false
+			for _, u := range get(r.Body, "Resources").([]any) {
+				found = found || str(u, "id") == id
+			}
+			if found != c.match {
+				t.Errorf("%s: finds ÉMILE %v, want %v: %s", c.filter, found, c.match, r.Raw)
+			}
+		}
+	})
+}
+
 func TestSCIMUserPatch(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()

@@ -26,9 +26,12 @@ func init() {
 		})
 }
 
-// lower is the SQL of expr lower-cased as models.Key lower-cases text, on either database.
-func (s *Store) lower(expr string) string {
-	if s.dialect == SQLite {
+// lower is the SQL of expr lower-cased as models.Key lower-cases text, on the store's database.
+func (s *Store) lower(expr string) string { return lowerSQL(s.dialect, expr) }
+
+// lowerSQL is the SQL of expr lower-cased as strings.ToLower lower-cases text, on dialect.
+func lowerSQL(dialect, expr string) string {
+	if dialect == SQLite {
 		return unicodeLower + "(" + expr + ")"
 	}
 	return "lower(" + expr + ")"

@@ -31,7 +31,7 @@ type colKind int
 
 const (
 	kindKey      colKind = iota // case-insensitive text stored normalised (models.Key) in its own column
-	kindText                    // case-insensitive text compared through lower()
+	kindText                    // case-insensitive text compared lower-cased (lowerSQL)
 	kindExact                   // case-exact text
 	kindBool                    // boolean
 	kindTime                    // timestamp
@@ -498,9 +498,9 @@ func (t *translator) cond(x *scimquery.Compare, name, op string, col column) (st
 		}
 		return t.compare(expr, op, k, true)
 	case kindText, kindGroup:
-		return t.compare("lower("+expr+")", op, strings.ToLower(s), true)
+		return t.compare(lowerSQL(t.dialect, expr), op, strings.ToLower(s), true)
 	case kindRef: // never NULL, and its text holds a parameter: it must appear once
-		return t.compare("lower("+expr+")", op, strings.ToLower(s), false)
+		return t.compare(lowerSQL(t.dialect, expr), op, strings.ToLower(s), false)
 	}
 	return t.compare(expr, op, s, true)
 }
