@@ -118,7 +118,10 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 			slug = strings.TrimRight(slug[:64], "-")
 		}
 		if slug == "" { // a name without ASCII letters or digits
-			slug = "connection-" + c.ID.String()[:8]
+			// The id's random end: its start is a timestamp (UUIDv7) that stays the same for
+			// 65 seconds, in which a second such name would derive the same slug and be refused.
+			id := c.ID.String()
+			slug = "connection-" + id[len(id)-12:]
 		}
 		in.Slug = &slug
 	}

@@ -817,3 +817,23 @@ func TestSSOConcurrentVerification(t *testing.T) {
 		}
 	})
 }
+
+// TestSSODerivedSlugsOfNonLatinNames: the document's create request with a name in another
+// script (no ASCII letter or digit to derive a slug from), twice in a row. The fallback slug
+// was "connection-" and the id's first 8 hex digits, a UUIDv7 timestamp that stays the same
+// for 65 seconds, so the second connection was refused with 409 over a slug nobody sent.
+func TestSSODerivedSlugsOfNonLatinNames(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, e *apptest.Env) {
+		tok := e.AdminToken()
+		slugs := map[string]bool{}
+		for _, name := range []string{"Вход сотрудников", "東京オフィス", "Εταιρεία"} {
+			body := strings.Replace(docCreateOIDC, `"Okta OIDC"`, `"`+name+`"`, 1)
+			c := get(e.REST(tok, "POST", "/api/v1/sso/connections", body).Must(t, 201).Body, "connection")
+			slug := str(c, "slug")
+			if str(c, "name") != name || !strings.HasPrefix(slug, "connection-") || slugs[slug] {
+				t.Fatalf("%q: slug %q (have %v)", name, slug, slugs)
+			}
+			slugs[slug] = true
+		}
+	})
+}
