@@ -272,3 +272,42 @@ func TestSCIMActivityFilters(t *testing.T) {
 		}
 	})
 }
+
+// TestSCIMActivityDateRange: the document's activity query, verbatim, finds the entry of a
+// user created through SCIM, with the fields the document lists; startDate and endDate bound it
+// as the document describes (a date as endDate includes that whole day, a date-time excludes
+// it). endDate=9999-12-31 used to find nothing on SQLite: its end, in year 10000, sorted as
+// text before every stored time.
+func TestSCIMActivityDateRange(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		tok, _ := e.SCIMToken(admin, allScopes("idp"))
+		id := e.SCIMUser(tok, map[string]any{"userName": "ada@example.com"})
+		r := e.Call("GET", "/api/v1/scim/activities?operation=create&resourceType=user&status=success", admin, nil).Must(t, 200)
+		a := get(r.Body, "activities", 0)
+		if get(r.Body, "total") != 1.0 || str(a, "operation") != "create" || str(a, "resourceType") != "user" ||
+			str(a, "resourceId") != id || str(a, "status") != "success" || get(a, "errorMessage") != nil ||
+			str(a, "details", "userName") != "ada@example.com" {
+			t.Fatalf("the document's query: %s", r.Raw)
+		}
+		at, err := time.Parse(time.RFC3339, str(a, "timestamp"))
+		if err != nil {
+			t.Fatalf("timestamp: %s", r.Raw)
+		}
+		day := at.UTC().Format(time.DateOnly)
+		next := at.UTC().AddDate(0, 0, 1).Format(time.DateOnly)
+		for q, want := range map[string]float64{
+			"startDate=" + day + "&endDate=" + day:                                 1, // a date as endDate is the whole day
+			"startDate=" + next:                                                    0,
+			"endDate=" + at.UTC().Format(time.RFC3339Nano):                         0, // a date-time as endDate is exclusive
+			"endDate=" + url.QueryEscape(at.Add(time.Second).Format(time.RFC3339)): 1,
+			"startDate=0001-01-01&endDate=9999-12-31":                              1,
+			"endDate=9999-12-31T23:59:59Z":                                         1,
+		} {
+			r := e.Call("GET", "/api/v1/scim/activities?"+q, admin, nil).Must(t, 200)
+			if get(r.Body, "total") != want {
+				t.Errorf("%s: %s, want total %v", q, r.Raw, want)
+			}
+		}
+	})
+}
