@@ -199,10 +199,16 @@ func JSONMessage(err error) string {
 	case errors.As(err, &syn):
 		return fmt.Sprintf("the request body is not valid JSON (at byte %d)", syn.Offset)
 	case errors.As(err, &typ):
-		if typ.Field == "" {
-			return fmt.Sprintf("the request body must be a JSON %s, not %s", jsonKind(typ.Type), typ.Value)
+		what := "the request body"
+		if typ.Field != "" {
+			what = typ.Field
 		}
-		return fmt.Sprintf("%s must be a JSON %s, not %s", typ.Field, jsonKind(typ.Type), typ.Value)
+		if strings.HasPrefix(typ.Value, "number ") && integer(typ.Type) {
+			// A number where an integer belongs: a fraction, or one beyond the integer's range.
+			// "not number 1.5" would contradict itself and repeat the input.
+			return what + " must be a whole number within its range"
+		}
+		return fmt.Sprintf("%s must be a JSON %s, not %s", what, jsonKind(typ.Type), typ.Value)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "the request body ends before the JSON value does"
 	}
@@ -212,20 +218,32 @@ func JSONMessage(err error) string {
 	return "the request body is not valid JSON"
 }
 
+// integer reports whether t (or what it points to) is an integer type.
+func integer(t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8,
+		reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
+}
+
 // jsonKind names a Go type as the JSON value that decodes into it.
 func jsonKind(t reflect.Type) string {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	switch t.Kind() {
-	case reflect.String:
-		return "string"
-	case reflect.Bool:
-		return "boolean"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8,
-		reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+	switch {
+	case integer(t) || t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
 		return "number"
-	case reflect.Slice, reflect.Array:
+	case t.Kind() == reflect.String:
+		return "string"
+	case t.Kind() == reflect.Bool:
+		return "boolean"
+	case t.Kind() == reflect.Slice || t.Kind() == reflect.Array:
 		return "array"
 	}
 	return "object"

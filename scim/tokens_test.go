@@ -159,6 +159,25 @@ func TestSCIMTokensREST(t *testing.T) {
 	})
 }
 
+// TestSCIMTokenExpiresInDaysNotAnInteger: the document's expiresInDays is an integer; a
+// fraction or a number past any integer is refused with a sentence that says so. It used to
+// read "expiresInDays must be a JSON number, not number 1.5".
+func TestSCIMTokenExpiresInDaysNotAnInteger(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		for body, want := range map[string]string{
+			`{"name": "Okta SCIM Token", "expiresInDays": 365.5}`: "expiresInDays must be a whole number within its range",
+			`{"name": "Okta SCIM Token", "expiresInDays": 1e30}`:  "expiresInDays must be a whole number within its range",
+			`{"name": "Okta SCIM Token", "expiresInDays": "365"}`: "expiresInDays must be a JSON number, not string",
+		} {
+			r := e.Call("POST", "/api/v1/scim/tokens", admin, body).Must(t, 400)
+			if str(r.Body, "error", "type") != "validation_error" || str(r.Body, "error", "message") != want {
+				t.Errorf("%s: %s, want %q", body, r.Raw, want)
+			}
+		}
+	})
+}
+
 // setTokenExpiry moves a token's expiry, standing in for the passage of time.
 func (e *testEnv) setTokenExpiry(id string, at time.Time) {
 	e.T.Helper()
