@@ -3,6 +3,8 @@ package rest
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"gatehouse/models"
@@ -139,8 +141,8 @@ func (h *Handler) listSCIMActivities(w http.ResponseWriter, r *http.Request) (in
 	}
 	q := r.URL.Query()
 	as, total, err := h.svc.SCIMActivities(r.Context(), provision.SCIMActivityFilter{Operation: q.Get("operation"),
-		ResourceType: q.Get("resourceType"), Status: q.Get("status"), StartDate: q.Get("startDate"),
-		EndDate: q.Get("endDate")}, pg.Page, pg.PageSize)
+		ResourceType: q.Get("resourceType"), Status: q.Get("status"), StartDate: dateParam(q, "startDate"),
+		EndDate: dateParam(q, "endDate")}, pg.Page, pg.PageSize)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -149,6 +151,13 @@ func (h *Handler) listSCIMActivities(w http.ResponseWriter, r *http.Request) (in
 		out[i] = scimActivityOf(a)
 	}
 	return http.StatusOK, map[string]any{"activities": out, "page": pg.Page, "pageSize": pg.PageSize, "total": total}, nil
+}
+
+// dateParam reads an ISO 8601 date or date-time from the query. A '+' typed as such in a URL,
+// as in the offset of 2025-01-15T10:00:00+01:00, arrives as a space (form encoding); no date
+// has a space, so it is read back as the '+' it was.
+func dateParam(q url.Values, name string) string {
+	return strings.ReplaceAll(q.Get(name), " ", "+")
 }
 
 func (h *Handler) scimStatistics(w http.ResponseWriter, r *http.Request) (int, any, error) {

@@ -303,6 +303,9 @@ func TestSCIMActivityDateRange(t *testing.T) {
 			"endDate=" + url.QueryEscape(at.Add(time.Second).Format(time.RFC3339)): 1,
 			"startDate=0001-01-01&endDate=9999-12-31":                              1,
 			"endDate=9999-12-31T23:59:59Z":                                         1,
+			// An offset as people type it: the '+' is not escaped.
+			"startDate=" + at.In(time.FixedZone("", 2*3600)).Format(time.RFC3339): 1,
+			"endDate=" + at.In(time.FixedZone("", 2*3600)).Format(time.RFC3339):   0,
 		} {
 			r := e.Call("GET", "/api/v1/scim/activities?"+q, admin, nil).Must(t, 200)
 			if get(r.Body, "total") != want {
