@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -175,9 +176,13 @@ func TestSSOConnectionLifecycleREST(t *testing.T) {
 		}
 		oktaID := str(c, "id")
 
-		// A connection to the local test issuer, for the network steps.
+		// A connection to the local test issuer, for the network steps; without jitProvisioning
+		// and defaultRole, it has the document's defaults (false, viewer).
 		local := e.REST(tok, "POST", "/api/v1/sso/connections", localOIDCBody("Local IdP", w.idp.URL)).Must(t, 201)
 		id := str(local.Body, "connection", "id")
+		if get(local.Body, "connection", "jitProvisioning") != false || str(local.Body, "connection", "defaultRole") != "viewer" {
+			t.Fatalf("defaults: %s", local.Raw)
+		}
 		base := "/api/v1/sso/connections/" + id
 
 		// Activate before anything: 409 naming the missing test.
@@ -267,10 +272,18 @@ func TestSSOConnectionLifecycleREST(t *testing.T) {
 			t.Fatalf("get: %s", res.Raw)
 		}
 
-		// The document's update, verbatim: a secret rotation keeps the connection active.
+		// The document's update, verbatim: a secret rotation keeps the connection active, and
+		// "only provided fields are updated": the rest of it reads as before.
+		before := get(res.Body, "connection").(map[string]any)
 		res = e.REST(tok, "PUT", base, docUpdate).Must(t, 200)
-		if str(res.Body, "connection", "status") != "active" || strings.Contains(res.Raw, "new-rotated-secret") {
+		after := get(res.Body, "connection").(map[string]any)
+		if str(after, "status") != "active" || strings.Contains(res.Raw, "new-rotated-secret") {
 			t.Fatalf("update: %s", res.Raw)
+		}
+		delete(before, "updatedAt")
+		delete(after, "updatedAt")
+		if b, a := fmt.Sprint(before), fmt.Sprint(after); b != a {
+			t.Fatalf("the update changed more than the secret:\nbefore %s\nafter  %s", b, a)
 		}
 		var rows []models.Connection
 		if err := e.App.Store().RawScan(context.Background(), &rows, "SELECT * FROM connections WHERE id = ?", id); err != nil {
