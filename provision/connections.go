@@ -112,7 +112,8 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 		}
 		in.SAML = &sm
 	}
-	if in.Slug == nil && in.Name != nil {
+	derived := in.Slug == nil
+	if derived && in.Name != nil {
 		slug := models.Slugify(*in.Name)
 		if len(slug) > 64 {
 			slug = strings.TrimRight(slug[:64], "-")
@@ -141,6 +142,11 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 		}
 		return audited{id: c.ID.String(), summary: summary}, s.store.Create(ctx, c)
 	})
+	var taken *models.Error
+	if derived && errors.As(err, &taken) && taken.Code == models.ETAKEN && taken.Field == "slug" {
+		// The caller sent no slug ("Okta-OIDC" after "Okta OIDC"): say where it came from.
+		taken.Message = "is taken by another connection in this workspace: it was derived from the name; send a slug to choose another"
+	}
 	if err != nil {
 		return nil, err
 	}

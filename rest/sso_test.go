@@ -850,3 +850,25 @@ func TestSSODerivedSlugsOfNonLatinNames(t *testing.T) {
 		}
 	})
 }
+
+// TestSSODerivedSlugTaken: the document's create request, then one whose name differs but
+// derives the same slug. The 409 used to say "another connection in this workspace has this
+// slug" to a caller who sent none; it now says the slug came from the name and how to choose
+// one, and sending one succeeds.
+func TestSSODerivedSlugTaken(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, e *apptest.Env) {
+		tok := e.AdminToken()
+		const conns = "/api/v1/sso/connections"
+		e.REST(tok, "POST", conns, docCreateOIDC).Must(t, 201)
+		again := strings.Replace(docCreateOIDC, `"Okta OIDC"`, `"Okta-OIDC"`, 1)
+		e.REST(tok, "POST", conns, again).MustError(t, 409, "conflict",
+			"slug is taken by another connection in this workspace: it was derived from the name; send a slug to choose another")
+		mine := strings.Replace(again, `"name":`, `"slug": "okta-oidc-2", "name":`, 1)
+		if c := e.REST(tok, "POST", conns, mine).Must(t, 201); str(c.Body, "connection", "slug") != "okta-oidc-2" {
+			t.Fatalf("chosen slug: %s", c.Raw)
+		}
+		// A slug the caller sent is still refused in the caller's terms.
+		e.REST(tok, "POST", conns, strings.Replace(mine, `"Okta-OIDC"`, `"Okta 3"`, 1)).
+			MustError(t, 409, "conflict", "another connection in this workspace has this slug")
+	})
+}
