@@ -63,13 +63,16 @@ func (s *DomainStatus) UnmarshalGQL(v any) error {
 	return fmt.Errorf("%q is not a valid DomainStatus", str)
 }
 
+// MaxIdPURLLength bounds a URL ValidIdPURL accepts, in bytes.
+const MaxIdPURLLength = 2048
+
 // ValidIdPURL is THE rule for URLs Gatehouse fetches on an admin's behalf (issuer, discovery,
 // JWKS, SSO and metadata URLs, and every redirect on the way): absolute https, no user info;
 // plain http only for loopback hosts and only while private networks are allowed (local
 // development and tests). Where the address finally points is checked again at connect time.
 func ValidIdPURL(raw string, allowPrivate bool) bool {
 	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Host == "" || u.User != nil || len(raw) > 2048 {
+	if err != nil || !u.IsAbs() || u.Host == "" || u.User != nil || len(raw) > MaxIdPURLLength {
 		return false
 	}
 	switch u.Scheme {

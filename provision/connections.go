@@ -491,6 +491,9 @@ func (s *Service) validateIdPURL(field, raw string) *models.Error {
 		return models.FieldError(models.EINVALID, field, models.Clip(raw, 256),
 			"must be a URL without spaces or characters such as < > { } (is a placeholder left in it?)")
 	}
+	if len(raw) > models.MaxIdPURLLength { // an absolute https URL still, but too long to take
+		return models.FieldError(models.EINVALID, field, models.Clip(raw, 256), "must be at most 2,048 bytes")
+	}
 	if !models.ValidIdPURL(raw, s.allowPrivate) {
 		return models.FieldError(models.EINVALID, field, models.Clip(raw, 256), "must be an absolute https URL")
 	}

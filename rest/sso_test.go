@@ -477,6 +477,8 @@ func TestSSORESTErrors(t *testing.T) {
 			{`{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "http://idp.example.com", "clientId": "c", "clientSecret": "s"}}`, "oidcConfig.issuerUrl must be an absolute https URL"},
 			{`{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://login.microsoftonline.com/<tenant-id>/v2.0", "clientId": "c", "clientSecret": "s"}}`,
 				"oidcConfig.issuerUrl must be a URL without spaces or characters such as < > { } (is a placeholder left in it?)"},
+			{`{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://a.example.com/` + strings.Repeat("p", 2048) + `", "clientId": "c", "clientSecret": "s"}}`,
+				"oidcConfig.issuerUrl must be at most 2,048 bytes"},
 			{`{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://a.example.com", "clientSecret": "s"}}`, "oidcConfig.clientId is required"},
 			{`{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://a.example.com", "clientId": "c"}}`, "oidcConfig.clientSecret is required"},
 			{`{"name": "x", "protocol": "oidc", "defaultRole": "owner", "oidcConfig": {"issuerUrl": "https://a.example.com", "clientId": "c", "clientSecret": "s"}}`, "defaultRole must be one of viewer, member, admin"},
