@@ -31,6 +31,8 @@ func (v *violations) Errorf(format string, args ...any) {
 // stays quiet for an exchange that matches the document.
 func TestContractCheckerCatchesDrift(t *testing.T) {
 	const tokID = "0190c7e5-0000-7000-8000-000000000001"
+	activity := `{"id":"` + tokID + `","operation":"create","resourceType":"user","resourceId":"u1","status":"success",` +
+		`"errorMessage":null,"details":{"userName":"ada"},"tokenId":"` + tokID + `","timestamp":"2026-01-02T03:04:05Z"}`
 	token := `{"id":"` + tokID + `","name":"Okta","maskedValue":"scim_abc...****","status":"active","scopes":["users:read"],` +
 		`"connectionId":null,"expiresAt":null,"revokedAt":null,"createdAt":"2026-01-02T03:04:05Z"}`
 	for _, tc := range []struct {
@@ -56,6 +58,9 @@ func TestContractCheckerCatchesDrift(t *testing.T) {
 		{"unknown body field accepted", "POST", "/api/v1/scim/tokens", `{"name":"x","colour":"red"}`, 201, `{"token":` + token + `,"plainValue":"scim_x"}`, "did not answer 4xx"},
 		{"401 without WWW-Authenticate", "GET", "/api/v1/scim/statistics", "-", 401, `{"error":{"type":"authentication_error","message":"x"}}`, "WWW-Authenticate"},
 		{"no token accepted", "GET", "/api/v1/scim/statistics", "-", 200, `{}`, "did not answer 4xx"},
+		{"activity details not an object", "GET", "/api/v1/scim/activities", "", 200, `{"activities":[` + strings.Replace(activity, `{"userName":"ada"}`, `["ada"]`, 1) +
+			`],"page":1,"pageSize":20,"total":1}`, "doesn't match schema"},
+		{"activity as the document shows it", "GET", "/api/v1/scim/activities", "", 200, `{"activities":[` + activity + `],"page":1,"pageSize":20,"total":1}`, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
