@@ -71,11 +71,16 @@ func TestTokenEndpoint(t *testing.T) {
 			}
 			// It describes the issuer as OpenID discovery does (a library reading either meets
 			// the same provider), with what integration clients use besides.
+			meta := resp.Header.Get("Cache-Control")
 			resp, err = http.Get(e.URL + "/.well-known/openid-configuration")
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
+			// Cached alike: a client that caches one document keeps the other as long.
+			if cc := resp.Header.Get("Cache-Control"); meta != cc || cc == "" {
+				t.Errorf("Cache-Control: metadata %q, discovery %q", meta, cc)
+			}
 			var d map[string]any
 			json.NewDecoder(resp.Body).Decode(&d)
 			differ := map[string]string{

@@ -251,6 +251,7 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	// RFC 7662 (introspect.go): integration clients only.
 	m["introspection_endpoint"] = s.issuer + "/oauth/introspect"
 	m["introspection_endpoint_auth_methods_supported"] = clientAuthMethods
+	w.Header().Set("Cache-Control", "public, max-age=300") // as the discovery document (provider.go)
 	writeJSON(w, http.StatusOK, m)
 }
 
