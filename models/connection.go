@@ -6,8 +6,10 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Protocol is the SSO protocol a connection speaks. Stored lower case (as REST spells it);
@@ -317,22 +319,40 @@ var notIdentifyingClaims = map[string]bool{
 // of notIdentifyingClaims). The name's syntax is ValidClaimName's.
 func IdentifyingClaim(claim string) bool { return !notIdentifyingClaims[claim] }
 
-// Slugify derives a slug from a name: lower case ASCII letters and digits joined by single
-// hyphens ("Contoso Entra ID" → "contoso-entra-id").
+// Slugify derives a slug from a name: lower-case ASCII letters and digits joined by single
+// hyphens ("Contoso Entra ID" → "contoso-entra-id"). Latin letters lose their accents
+// ("Société Générale" → "societe-generale"; compatibility forms are folded too: "ﬁ" → "fi"),
+// and the few that do not decompose are spelled out (ß → ss, æ → ae, ø → o, ł → l). Letters
+// of other scripts give nothing.
 func Slugify(name string) string {
 	var b strings.Builder
 	dash := false
-	for _, r := range strings.ToLower(name) {
-		switch {
-		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
-			b.WriteRune(r)
-			dash = false
-		case b.Len() > 0 && !dash:
-			b.WriteByte('-')
-			dash = true
+	for _, r := range norm.NFKD.String(strings.ToLower(name)) {
+		if unicode.Is(unicode.Mn, r) { // an accent, decomposed off its letter
+			continue
+		}
+		spelled, ok := latinSpelled[r]
+		if !ok {
+			spelled = string(r)
+		}
+		for _, r := range spelled {
+			switch {
+			case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+				b.WriteRune(r)
+				dash = false
+			case b.Len() > 0 && !dash:
+				b.WriteByte('-')
+				dash = true
+			}
 		}
 	}
 	return strings.TrimSuffix(b.String(), "-")
+}
+
+// latinSpelled spells in ASCII the lower-case Latin letters that Unicode does not decompose
+// into a letter and an accent.
+var latinSpelled = map[rune]string{
+	'ß': "ss", 'æ': "ae", 'œ': "oe", 'ø': "o", 'đ': "d", 'ð': "d", 'ł': "l", 'þ': "th", 'ı': "i", 'ħ': "h", 'ŧ': "t",
 }
 
 // ValidSlug reports whether s is a well-formed slug: 1-64 of [a-z0-9_-], starting alphanumeric.

@@ -853,6 +853,26 @@ func TestSSODerivedSlugsOfNonLatinNames(t *testing.T) {
 	})
 }
 
+// TestSSODerivedSlugsOfAccentedNames: the document's create request with a name in a Latin
+// script with accents derives a slug that reads as the name does ("Société Générale" →
+// societe-generale), as a brand's does. Before, every accented letter was dropped, and the
+// slug an admin saw and put in authorize URLs (connection=…) was "soci-t-g-n-rale".
+func TestSSODerivedSlugsOfAccentedNames(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, e *apptest.Env) {
+		tok := e.AdminToken()
+		for name, want := range map[string]string{"Société Générale": "societe-generale", "Straße Ærø": "strasse-aero", "Łódź ﬁber": "lodz-fiber"} {
+			body := strings.Replace(docCreateOIDC, `"Okta OIDC"`, `"`+name+`"`, 1)
+			if c := get(e.REST(tok, "POST", "/api/v1/sso/connections", body).Must(t, 201).Body, "connection"); str(c, "slug") != want {
+				t.Errorf("%q: slug %q, want %q", name, str(c, "slug"), want)
+			}
+		}
+		d := e.MustGQL(tok, `mutation { createBrand(input: {name: "Académie Française"}) { brand { slug } errors { message } } }`, nil)
+		if got := str(d, "createBrand", "brand", "slug"); got != "academie-francaise" {
+			t.Errorf("brand slug %q: %v", got, d)
+		}
+	})
+}
+
 // TestSSODerivedSlugTaken: the document's create request, then one whose name differs but
 // derives the same slug. The 409 used to say "another connection in this workspace has this
 // slug" to a caller who sent none; it now says the slug came from the name and how to choose
