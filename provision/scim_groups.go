@@ -110,6 +110,9 @@ func (s *Service) CreateSCIMGroup(ctx context.Context, name string, externalID *
 	if errs := models.CheckTexts("externalId", externalID); len(errs) > 0 {
 		return nil, errs
 	}
+	if err := checkSCIMExternalIDLength(externalID); err != nil {
+		return nil, err
+	}
 	now := s.now()
 	g := &models.Group{ID: store.NewID(), WorkspaceID: c.Token.WorkspaceID, DisplayName: name,
 		DisplayNameKey: models.Key(name), ExternalID: externalID, Version: 1, CreatedAt: now, UpdatedAt: now}
@@ -218,6 +221,9 @@ func (s *Service) ChangeSCIMGroup(ctx context.Context, rawID string, ifMatch mod
 	if ch.ExternalID != nil {
 		if errs := models.CheckTexts("externalId", *ch.ExternalID); len(errs) > 0 {
 			return nil, errs
+		}
+		if err := checkSCIMExternalIDLength(*ch.ExternalID); err != nil {
+			return nil, err
 		}
 	}
 	if len(ch.Add)+len(ch.Remove) > MaxGroupMembersPerRequest {

@@ -102,8 +102,8 @@ func (in *SCIMUserInput) check(storedData string) error {
 	if in.Email != "" && !models.ValidEmail(in.Email) {
 		return models.SCIMError(models.SCIMTypeInvalidValue, "emails must hold a valid email address (the primary one is not)")
 	}
-	if in.ExternalID != nil && len(*in.ExternalID) > models.MaxIdentifierLength {
-		return models.SCIMError(models.SCIMTypeInvalidValue, "externalId must be at most 255 bytes")
+	if err := checkSCIMExternalIDLength(in.ExternalID); err != nil {
+		return err
 	}
 	// Names follow the one name rule (models.NameTooLong); other attributes have maxSCIMText.
 	for _, n := range [...]struct{ attr, v string }{{"name.givenName", in.GivenName},
@@ -444,6 +444,16 @@ func (s *Service) setSCIMUserActive(ctx context.Context, rawID string, ifVersion
 		return nil, nil, internal("scim user active", err)
 	}
 	return u, groups, nil
+}
+
+// checkSCIMExternalIDLength refuses an externalId (a user's or a group's: the same attribute,
+// each searched through an index on (workspace_id, external_id)) over 255 bytes. On PostgreSQL
+// a longer one that does not compress would break the index's row limit, a server error.
+func checkSCIMExternalIDLength(v *string) error {
+	if v != nil && len(*v) > models.MaxIdentifierLength {
+		return models.SCIMError(models.SCIMTypeInvalidValue, "externalId must be at most 255 bytes")
+	}
+	return nil
 }
 
 // errNeedsLock sends a change to the locking path.

@@ -248,3 +248,44 @@ func TestSCIMGroupExternalIDPatch(t *testing.T) {
 		}
 	})
 }
+
+// TestSCIMGroupExternalIDLimit: a group's externalId is at most 255 bytes, as a user's is
+// (the same attribute, an index of the same shape: (workspace_id, external_id)). Before, a
+// group took any length: on PostgreSQL an incompressible value over the 2,704 bytes of an
+// index row was a 500, on SQLite it was stored. Create, PUT and PATCH alike.
+func TestSCIMGroupExternalIDLimit(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		tok, _ := e.SCIMToken(e.AdminToken(), allScopes("idp"))
+		path := "/scim/v2/Groups/" + str(e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "Engineers", "externalId": "g-1"}).Must(t, 201).Body, "id")
+		// 4,000 bytes that do not compress: over the 2,704 of a PostgreSQL index row.
+		var mixed strings.Builder
+		for i := 0; mixed.Len() < 4000; i++ {
+			fmt.Fprintf(&mixed, "%x", uint32(i)*2654435761)
+		}
+		patch := func(v string) any {
+			return map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+				"Operations": []any{map[string]any{"op": "replace", "path": "externalId", "value": v}}}
+		}
+		for _, v := range []string{strings.Repeat("x", 256), mixed.String()} {
+			for _, w := range []struct {
+				method, path string
+				body         any
+			}{
+				{"POST", "/scim/v2/Groups", map[string]any{"displayName": fmt.Sprintf("Long %d", len(v)), "externalId": v}},
+				{"PUT", path, map[string]any{"displayName": "Engineers", "externalId": v}},
+				{"PATCH", path, patch(v)},
+			} {
+				r := e.Call(w.method, w.path, tok, w.body)
+				if r.Status != 400 || str(r.Body, "scimType") != "invalidValue" || str(r.Body, "detail") != "externalId must be at most 255 bytes" {
+					t.Errorf("%s with a %d-byte externalId: %d %.200s", w.method, len(v), r.Status, r.Raw)
+				}
+			}
+		}
+		if got, _ := get(e.Call("GET", path, tok, nil).Must(t, 200).Body, "externalId").(string); got != "g-1" {
+			t.Fatalf("a refused write changed the externalId: %.80s", got)
+		}
+		ok := strings.Repeat("x", 255)
+		e.Call("PATCH", path, tok, patch(ok)).Must(t, 200)
+		e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "Long", "externalId": ok}).Must(t, 201)
+	})
+}
