@@ -91,7 +91,7 @@ func (s *Service) PendingSAMLFlow(ctx context.Context, relayState, inResponseTo,
 		return nil, &FlowError{Public: FlowGonePublic, cause: cause}
 	}
 	if conn == nil {
-		return nil, s.FailFlow(ctx, &ClaimedFlow{Flow: f}, "The identity provider is no longer configured.", "the connection was deleted during the sign-in")
+		return nil, s.FailFlow(ctx, &ClaimedFlow{Flow: f, RequestID: requestID}, "The identity provider is no longer configured.", "the connection was deleted during the sign-in")
 	}
 	sp, err := s.SAMLServiceProvider(ctx, conn)
 	if err != nil {
@@ -100,7 +100,7 @@ func (s *Service) PendingSAMLFlow(ctx context.Context, relayState, inResponseTo,
 		}
 		// The SP key cannot be opened (an encryption key changed without re-encrypting): the
 		// flow cannot finish here, and fails as a server error, with its event.
-		return nil, s.ServerFailure(ctx, &ClaimedFlow{Flow: f, Connection: conn}, err)
+		return nil, s.ServerFailure(ctx, &ClaimedFlow{Flow: f, Connection: conn, RequestID: requestID}, err)
 	}
 	return &SAMLPending{Flow: f, Connection: conn, SP: sp, ContinueState: relayState, byRequest: relayState == ""}, nil
 }

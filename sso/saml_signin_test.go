@@ -448,16 +448,21 @@ func TestSAMLConnectionDeletedDuringSignIn(t *testing.T) {
 		b := w.browser()
 		page, _ := w.toIdP(t, b)
 		e.REST(w.tok, "DELETE", "/api/v1/sso/connections/"+w.conn, "").Must(t, 204)
+		b.Transport = idAtPath{path: "/saml/acs", id: "the-acs", next: http.DefaultTransport}
 		resp, body := w.post(t, b, e.URL, page)
 		if q := w.appResult(t, resp, body); q.Get("error") != "access_denied" || q.Get("code") != "" {
 			t.Fatalf("connection deleted during the sign-in: %v", q)
 		}
-		var causes []string
+		var causes, ids []string
 		if err := e.App.Store().RawScan(context.Background(), &causes, "SELECT cause FROM sign_in_events WHERE outcome = 'failed'"); err != nil {
 			t.Fatal(err)
 		}
 		if len(causes) != 1 || !strings.Contains(causes[0], "connection was deleted") {
 			t.Fatalf("causes %v", causes)
+		}
+		// The event names the ACS request, whose log line says what happened.
+		if err := e.App.Store().RawScan(context.Background(), &ids, "SELECT request_id FROM sign_in_events"); err != nil || len(ids) != 1 || ids[0] != "the-acs" {
+			t.Fatalf("the event's request id: %v %v", ids, err)
 		}
 		if n := w.count(t, "user_accounts"); n != 0 {
 			t.Fatalf("%d accounts", n)

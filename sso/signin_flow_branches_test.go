@@ -302,14 +302,19 @@ func TestSAMLACSWithoutUsableSPKeys(t *testing.T) {
 		page, _ := w.toIdP(t, b)
 		e.execSQL(t, "UPDATE saml_sp_keys SET private_key_enc = certificate")
 		replica := e.Replica() // a fresh replica: no SP keys cached
+		b.Transport = idAtPath{path: "/saml/acs", id: "the-acs", next: http.DefaultTransport}
 		resp, body := w.post(t, b, replica, page)
 		if q := w.appResult(t, resp, body); q.Get("error") != "server_error" || q.Get("code") != "" {
 			t.Fatalf("the application got %v", q)
 		}
-		var causes []string
+		var causes, ids []string
 		if err := e.App.Store().RawScan(t.Context(), &causes, "SELECT cause FROM sign_in_events WHERE outcome = 'failed'"); err != nil ||
 			len(causes) != 1 || !strings.Contains(causes[0], "sp keys") {
 			t.Fatalf("events: %v %v", causes, err)
+		}
+		// The event names the ACS request, whose log line has the cause, as every ACS failure's does.
+		if err := e.App.Store().RawScan(t.Context(), &ids, "SELECT request_id FROM sign_in_events"); err != nil || len(ids) != 1 || ids[0] != "the-acs" {
+			t.Fatalf("the event's request id: %v %v", ids, err)
 		}
 		resp, body = w.post(t, w.browser(), replica, page)
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "finished already") ||
