@@ -166,6 +166,9 @@ func (s *Service) CreateBrand(ctx context.Context, in BrandInput) (*models.Brand
 	err = s.mutateAs(ctx, p, brandMutation("brand.create", &b), func(ctx context.Context, p *Principal) (audited, error) {
 		return audited{id: b.ID.String(), summary: brandSummary(b)}, s.store.Create(ctx, b)
 	})
+	if derived {
+		derivedSlugTaken(err, "brand")
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -142,15 +142,23 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 		}
 		return audited{id: c.ID.String(), summary: summary}, s.store.Create(ctx, c)
 	})
-	var taken *models.Error
-	if derived && errors.As(err, &taken) && taken.Code == models.ETAKEN && taken.Field == "slug" {
-		// The caller sent no slug ("Okta-OIDC" after "Okta OIDC"): say where it came from.
-		taken.Message = "is taken by another connection in this workspace: it was derived from the name; send a slug to choose another"
+	if derived {
+		derivedSlugTaken(err, "connection")
 	}
 	if err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// derivedSlugTaken rewords err when it is a slug taken by another of what (a connection, a
+// brand) and the slug was derived from the name: the caller sent none ("Okta-OIDC" after
+// "Okta OIDC", "Societe" after "Société"), so the answer says where it came from.
+func derivedSlugTaken(err error, what string) {
+	var taken *models.Error
+	if errors.As(err, &taken) && taken.Code == models.ETAKEN && taken.Field == "slug" {
+		taken.Message = "is taken by another " + what + " in this workspace: it was derived from the name; send a slug to choose another"
+	}
 }
 
 // UpdateConnection changes the given fields. Changing a setting the connection test checks

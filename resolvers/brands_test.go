@@ -360,3 +360,33 @@ func TestBrandConfigurationsReadDomainsOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestBrandDerivedSlugTaken: createBrand without a slug derives one from the name; a name that
+// derives another brand's slug ("Académie" after "Academie", since accents are dropped) was
+// refused with "another brand in this workspace has this slug", about a field the caller never
+// sent. It now says the slug came from the name, as createConnection does, and sending a slug
+// succeeds; a slug the caller sent keeps the old message.
+func TestBrandDerivedSlugTaken(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		tok := e.AdminToken()
+		const create = `mutation($in: CreateBrandInput!) { createBrand(input: $in) { brand { slug } errors { label message code } } }`
+		e.MustGQL(tok, create, map[string]any{"in": map[string]any{"name": "Academie Portal"}})
+		for _, c := range []struct {
+			in   map[string]any
+			want string
+		}{
+			{map[string]any{"name": "Académie Portal"}, "is taken by another brand in this workspace: it was derived from the name; send a slug to choose another"},
+			{map[string]any{"name": "Académie Portal", "slug": "academie-portal"}, "another brand in this workspace has this slug"},
+		} {
+			d := e.MustGQL(tok, create, map[string]any{"in": c.in})
+			errs := payloadErrors(t, d, "createBrand")
+			if len(errs) != 1 || str(errs[0], "label") != "slug" || str(errs[0], "code") != "TAKEN" || str(errs[0], "message") != c.want {
+				t.Errorf("createBrand(%v): %v", c.in, d)
+			}
+		}
+		d := e.MustGQL(tok, create, map[string]any{"in": map[string]any{"name": "Académie Portal", "slug": "academie-portal-2"}})
+		if str(d, "createBrand", "brand", "slug") != "academie-portal-2" {
+			t.Fatalf("chosen slug: %v", d)
+		}
+	})
+}
