@@ -47,7 +47,7 @@ func TestSCIMIfNoneMatch(t *testing.T) {
 }
 
 // TestSCIMIfMatchNamingNoVersion: an If-Match whose tag names no version of Gatehouse's
-// (W/"0", a strong tag of another server, a list of only such tags) can never match, so the write is refused
+// (W/"0", a strong tag of another server, a list of only such tags, "*" beside them) can never match, so the write is refused
 // with 412 and changes nothing (RFC 7232 §3.1), as an older version is: on every write of a
 // User (PUT, PATCH, the active-only PATCH, DELETE) and of a Group.
 func TestSCIMIfMatchNamingNoVersion(t *testing.T) {
@@ -72,7 +72,9 @@ func TestSCIMIfMatchNamingNoVersion(t *testing.T) {
 			{"group DELETE", "DELETE", group, nil},
 		}
 		for _, w := range writes {
-			for _, tag := range []string{`W/"0"`, `"abc"`, `W/"1x"`, `W/"7", W/"8"`, `W/"1`} {
+			// "*" means any version only alone (RFC 7232 §3.1: "*" / 1#entity-tag); beside tags,
+			// or followed by more, it is not the "*" that lifts the precondition.
+			for _, tag := range []string{`W/"0"`, `"abc"`, `W/"1x"`, `W/"7", W/"8"`, `W/"1`, `W/"7", *`, `*, W/"7"`, `*W/"7"`, `*abc`} {
 				r := e.Call(w.method, w.path, tok, w.body, "If-Match", tag)
 				if r.Status != 412 || str(r.Body, "status") != "412" {
 					t.Errorf("%s with If-Match %s: %d %s", w.name, tag, r.Status, r.Raw)
@@ -123,7 +125,7 @@ func TestSCIMIfMatchListOfTags(t *testing.T) {
 			{"group DELETE", "DELETE", group, func(string) any { return nil }, 204},
 		}
 		for _, w := range writes {
-			for _, tag := range []string{`W/"7", W/"1"`, `"a,b", W/"1"`, `W/"1",W/"9"`} {
+			for _, tag := range []string{`W/"7", W/"1"`, `"a,b", W/"1"`, `W/"1",W/"9"`, `*`, ` * `} {
 				p := w.path()
 				if r := e.Call(w.method, p, tok, w.body(p), "If-Match", tag); r.Status != w.status {
 					t.Errorf("%s with If-Match %s: %d %s", w.name, tag, r.Status, r.Raw)

@@ -286,16 +286,18 @@ func notModified(w http.ResponseWriter, r *http.Request, version int) bool {
 // ifMatch is the precondition of an If-Match header (RFC 7232 §3.1, weakly compared as SCIM
 // does): none without the header or with "*"; else the versions its tags name, any of which
 // the stored one must be. A tag that names no version of ours (W/"0", another server's) is
-// one no resource has, so a header of only such tags fails every write (412).
+// one no resource has, so a header of only such tags fails every write (412). "*" lifts the
+// precondition only as the whole header ("*" / 1#entity-tag): beside tags, or followed by
+// anything, it is not that "*", and the header demands what its tags name.
 func ifMatch(r *http.Request) models.IfMatch {
 	h := r.Header.Values("If-Match")
-	if strings.TrimSpace(strings.Join(h, "")) == "" { // none, or empty: no precondition, as before tags were read
+	switch strings.TrimSpace(strings.Join(h, "")) {
+	case "": // none, or empty: no precondition, as before tags were read
+		return models.IfMatch{}
+	case "*":
 		return models.IfMatch{}
 	}
-	tags, star := entityTags(h)
-	if star {
-		return models.IfMatch{}
-	}
+	tags, _ := entityTags(h)
 	var versions []int
 	for _, t := range tags {
 		if n, err := strconv.Atoi(t); err == nil && n > 0 && strconv.Itoa(n) == t {
