@@ -327,7 +327,9 @@ func IdentifyingClaim(claim string) bool { return !notIdentifyingClaims[claim] }
 func Slugify(name string) string {
 	var b strings.Builder
 	dash := false
-	for _, r := range norm.NFKD.String(strings.ToLower(name)) {
+	// Lower-cased after the decomposition too: a capital whose compatibility form is an ASCII
+	// capital has no lower case of its own (mathematical bold 𝐀 → A, ℍ → H).
+	for _, r := range strings.ToLower(norm.NFKD.String(strings.ToLower(name))) {
 		if unicode.Is(unicode.Mn, r) { // an accent, decomposed off its letter
 			continue
 		}
