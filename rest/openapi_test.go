@@ -88,3 +88,36 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPIRateLimitedOperations: the REST limit (GATEHOUSE_RATE_LIMIT_REST) counts the
+// requests of an authenticated client, so every operation that requires a token documents its
+// 429, and none that requires none does (the document and its page, which no client limit
+// reaches).
+func TestOpenAPIRateLimitedOperations(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for path, item := range doc.Paths {
+		for method, raw := range item {
+			var op struct {
+				Security  *[]any                     `json:"security"`
+				Responses map[string]json.RawMessage `json:"responses"`
+			}
+			if method == "parameters" || json.Unmarshal(raw, &op) != nil || op.Responses == nil {
+				continue
+			}
+			n++
+			public := op.Security != nil && len(*op.Security) == 0
+			if _, limited := op.Responses["429"]; limited == public {
+				t.Errorf("%s %s: requires a token %v, documents 429 %v", method, path, !public, limited)
+			}
+		}
+	}
+	if n < 20 {
+		t.Fatalf("found only %d operations", n)
+	}
+}
