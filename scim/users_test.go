@@ -326,6 +326,30 @@ func TestSCIMFilterFoldsEveryLetter(t *testing.T) {
 	})
 }
 
+// TestSCIMFilterCaseExactSubstrings, on both databases: externalId is case-exact (RFC 7643
+// §3.1), so co, sw and ew on it compare case too, as eq does. SQLite's LIKE ignores ASCII case,
+// so there "ABC-123" was found by externalId co "abc" where PostgreSQL found nothing.
+func TestSCIMFilterCaseExactSubstrings(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		tok, _ := e.SCIMToken(e.AdminToken(), allScopes("idp"))
+		id := e.SCIMUser(tok, map[string]any{"userName": "ext@example.com", "externalId": "ABC-123_x%"})
+		for filter, match := range map[string]bool{
+			`externalId co "C-1"`: true, `externalId co "c-1"`: false, `externalId sw "ABC"`: true, `externalId sw "abc"`: false,
+			`externalId ew "_x%"`: true, `externalId ew "_X%"`: false, `externalId co "_"`: true, `externalId co "%"`: true,
+			`externalId co "ABC-123_x%"`: true, `externalId co ""`: true, `externalId ew "23"`: false, `externalId sw "BC"`: false,
+		} {
+			r := e.Call("GET", "/scim/v2/Users?filter="+urlq(filter), tok, nil).Must(t, 200)
+			found := false
+			for _, u := range get(r.Body, "Resources").([]any) {
+				found = found || str(u, "id") == id
+			}
+			if found != match {
+				t.Errorf("%s: found %v, want %v", filter, found, match)
+			}
+		}
+	})
+}
+
 func TestSCIMUserPatch(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()

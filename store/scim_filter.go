@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -501,8 +502,30 @@ func (t *translator) cond(x *scimquery.Compare, name, op string, col column) (st
 		return t.compare(lowerSQL(t.dialect, expr), op, strings.ToLower(s), true)
 	case kindRef: // never NULL, and its text holds a parameter: it must appear once
 		return t.compare(lowerSQL(t.dialect, expr), op, strings.ToLower(s), false)
+	case kindExact:
+		if t.dialect == SQLite && s != "" {
+			if cond, ok := t.caseExactSubstring(expr, op, s); ok {
+				return cond, nil
+			}
+		}
 	}
 	return t.compare(expr, op, s, true)
+}
+
+// caseExactSubstring is co, sw or ew of case-exact text on SQLite, whose LIKE ignores ASCII
+// case ("ABC" LIKE '%abc%'), as PostgreSQL's LIKE does not: instr and substr compare every
+// character as it is. ok is false for the other operators (compare's). s is not empty.
+func (t *translator) caseExactSubstring(expr, op, s string) (cond string, ok bool) {
+	switch op {
+	case "co":
+		return "(instr(" + expr + ", " + t.bind(s) + ") > 0)", true
+	case "sw":
+		return "(substr(" + expr + ", 1, " + strconv.Itoa(utf8.RuneCountInString(s)) + ") = " + t.bind(s) + ")", true
+	case "ew":
+		n := strconv.Itoa(utf8.RuneCountInString(s))
+		return "(length(" + expr + ") >= " + n + " AND substr(" + expr + ", -" + n + ") = " + t.bind(s) + ")", true
+	}
+	return "", false
 }
 
 // userNameOrBound matches userName k, or the account bound with identifier k at the token's
