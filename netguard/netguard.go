@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"syscall"
 	"time"
 
@@ -26,8 +27,8 @@ import (
 const MaxBody = 1 << 20
 
 // ErrBlocked is returned (wrapped) when a connection to a refused address is attempted, or a
-// redirect to a URL the guard does not follow; the error's text says which address or URL,
-// and why.
+// redirect to a URL the guard does not follow; the error's text says which host or URL, and
+// why.
 var ErrBlocked = errors.New("netguard: address not allowed")
 
 // ErrPrivate is returned (wrapped, beside ErrBlocked) for an address refused only because
@@ -136,10 +137,10 @@ func control(allowPrivate bool, exempt func(netip.AddrPort) bool) func(network, 
 			return nil
 		}
 		if metadata(ap.Addr()) {
-			return fmt.Errorf("%w: %s is a cloud metadata address", ErrBlocked, ap.Addr())
+			return fmt.Errorf("%w: the host's address is a cloud metadata address", ErrBlocked)
 		}
 		if !allowPrivate && Blocked(ap.Addr()) {
-			return fmt.Errorf("%w: %s is a loopback, private or link-local address, and %w", ErrBlocked, ap.Addr(), ErrPrivate)
+			return fmt.Errorf("%w: the host's address is a loopback, private or link-local address, and %w", ErrBlocked, ErrPrivate)
 		}
 		return nil
 	}
@@ -153,10 +154,15 @@ func NewClient(o Options) *http.Client {
 	}
 	d := &net.Dialer{Timeout: 5 * time.Second, Control: control(o.AllowPrivate, o.exempt)}
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		asked := addr
 		if to, ok := o.ConnectTo[addr]; ok {
 			addr = to
 		}
-		return d.DialContext(ctx, network, addr)
+		conn, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, &DialError{Addr: asked, Err: err}
+		}
+		return conn, nil
 	}
 	tr := &http.Transport{
 		Proxy:                  nil,
@@ -189,6 +195,62 @@ func NewClient(o Options) *http.Client {
 			return nil
 		},
 	}
+}
+
+// DialError is the guarded client's failure to connect to Addr, the "host:port" the request
+// named. Its text names that and why the connection failed, never the address the host
+// resolved to, nor the resolver's: the text reaches the admin who typed the URL (a connection
+// test's problem, a domain's failure reason, a sign-in event's cause), and the addresses an
+// operator's internal names resolve to, the resolver it asks and which of their ports answer
+// are not that admin's to learn. Err is the dialer's error (errors.Is and errors.As see it).
+type DialError struct {
+	Addr string
+	Err  error
+}
+
+func (e *DialError) Error() string {
+	var de *net.DNSError
+	var oe *net.OpError
+	why := "cannot connect"
+	switch {
+	case errors.Is(e.Err, ErrBlocked):
+		// control's own text, which names no address.
+		for err := e.Err; err != nil; err = errors.Unwrap(err) {
+			if _, ok := err.(*net.OpError); !ok {
+				why = err.Error()
+				break
+			}
+		}
+	case errors.As(e.Err, &de):
+		why = "lookup " + de.Name + ": " + de.Err
+		if de.IsNotFound {
+			why = "lookup " + de.Name + ": no such host"
+		}
+	case e.Timeout():
+		why = "timed out connecting"
+	case errors.Is(e.Err, context.Canceled):
+		why = "canceled"
+	case errors.As(e.Err, &oe) && oe.Err != nil:
+		var se *os.SyscallError
+		if errors.As(oe.Err, &se) {
+			why = se.Error() // "connect: connection refused"
+		}
+	}
+	return "dial " + e.Addr + ": " + why
+}
+
+func (e *DialError) Unwrap() error { return e.Err }
+
+// Timeout reports whether the connection timed out (net.Error).
+func (e *DialError) Timeout() bool {
+	var ne net.Error
+	return errors.As(e.Err, &ne) && ne.Timeout()
+}
+
+// Temporary is net.Error's deprecated method; it says what the dialer's error says.
+func (e *DialError) Temporary() bool {
+	var ne interface{ Temporary() bool }
+	return errors.As(e.Err, &ne) && ne.Temporary()
 }
 
 // Get fetches url with the client and returns at most limit bytes of a 200 response body.

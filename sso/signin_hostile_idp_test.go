@@ -11,6 +11,7 @@ import (
 	"io"
 	"maps"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -353,7 +354,7 @@ func TestSignInHostileIdPRedirects(t *testing.T) {
 			cause string // a GET's; a token request's is the redirect itself, never followed
 		}{
 			{"metadata address over https", http.StatusFound, metadata("https"),
-				"netguard: address not allowed: 169.254.169.254 is a cloud metadata address"},
+				"netguard: address not allowed: the host's address is a cloud metadata address"},
 			{"metadata address over http", http.StatusFound, metadata("http"),
 				"netguard: address not allowed: redirect to http://169.254.169.254/latest/meta-data/ is not an https URL"},
 			{"loop", http.StatusFound, func(r *http.Request) string { return r.URL.RequestURI() }, "stopped after 5 redirects"},
@@ -451,7 +452,7 @@ func TestSAMLMetadataHostileIdP(t *testing.T) {
 		{"gzip bomb", bloated("gzip"), "response is larger than 1048576 bytes"},
 		{"lying length", bloated("length"), "response is larger than 1048576 bytes"},
 		{"redirect to the metadata address", redirecting(http.StatusFound, func(*http.Request) string { return "https://169.254.169.254/latest/meta-data/" }),
-			"netguard: address not allowed: 169.254.169.254 is a cloud metadata address"},
+			"netguard: address not allowed: the host's address is a cloud metadata address"},
 		{"redirect to http", redirecting(http.StatusFound, func(*http.Request) string { return "http://169.254.169.254/latest/meta-data/" }),
 			"netguard: address not allowed: redirect to http://169.254.169.254/latest/meta-data/ is not an https URL"},
 		{"loop", redirecting(http.StatusFound, func(r *http.Request) string { return r.URL.Path }), "stopped after 5 redirects"},
@@ -545,11 +546,11 @@ func TestSignInHostileIdPOddAnswers(t *testing.T) {
 		{name: "token endpoint over plain http", path: disc, hostile: edited("", setField("token_endpoint", "http://idp.example.net/token")),
 			public: "cannot be reached", cause: "discovery document lacks an https authorization_endpoint, token_endpoint or jwks_uri"},
 		{name: "token endpoint at the metadata address", path: disc, hostile: edited("", setField("token_endpoint", metadata)),
-			public: "could not be verified", cause: "code exchange: Post \"" + metadata + "\": dial tcp 169.254.169.254:443: netguard: address not allowed: 169.254.169.254 is a cloud metadata address"},
+			public: "could not be verified", cause: "code exchange: Post \"" + metadata + "\": dial 169.254.169.254:443: netguard: address not allowed: the host's address is a cloud metadata address"},
 		{name: "jwks_uri at the metadata address", path: disc, hostile: edited("", setField("jwks_uri", metadata)),
-			public: "could not be verified", cause: "dial tcp 169.254.169.254:443: netguard: address not allowed: 169.254.169.254 is a cloud metadata address"},
+			public: "could not be verified", cause: "dial 169.254.169.254:443: netguard: address not allowed: the host's address is a cloud metadata address"},
 		{name: "userinfo at the metadata address", path: disc, hostile: edited("", setField("userinfo_endpoint", metadata)),
-			public: "could not be verified", cause: "userinfo: Get \"" + metadata + "\": dial tcp 169.254.169.254:443: netguard: address not allowed: 169.254.169.254 is a cloud metadata address"},
+			public: "could not be verified", cause: "userinfo: Get \"" + metadata + "\": dial 169.254.169.254:443: netguard: address not allowed: the host's address is a cloud metadata address"},
 	} {
 		freshWorld(t, c.name, func(t *testing.T, w *signInWorld) {
 			w.idp.set(func(p *testIdP) {
@@ -565,6 +566,48 @@ func TestSignInHostileIdPOddAnswers(t *testing.T) {
 			if r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "hostile@example.com"); r.query.Get("code") == "" {
 				t.Fatalf("the sign-in: %d %q, cause %q", r.status, r.location, lastFailure(t, w.e))
 			}
+		})
+	}
+}
+
+// An IdP whose discovery document points an endpoint at a name of the operator's network: the
+// sign-in event's cause, which the workspace's admins read, names the host the document gave
+// and why it could not be reached, never the address the name resolved to (here the metadata
+// address, or a loopback port that refuses connections) nor the resolver's. Before, it read
+// "dial tcp 169.254.169.254:443: …" and "dial tcp 127.0.0.1:PORT: connect: connection
+// refused": a map of the operator's internal names, and of which of their ports answer.
+// TestConnectTo stands in for the operator's DNS.
+func TestSignInCauseNamesNoResolvedAddress(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close() // nothing listens there now: connection refused
+	mod := func(c *app.Config) {
+		c.TestConnectTo = map[string]string{"metadata.intranet.example:443": "169.254.169.254:443", "closed.intranet.example:443": closed}
+	}
+	for _, c := range []struct{ name, field, url, cause string }{
+		{"token endpoint at the metadata address", "token_endpoint", "https://metadata.intranet.example/token",
+			`code exchange: Post "https://metadata.intranet.example/token": dial metadata.intranet.example:443: netguard: address not allowed: the host's address is a cloud metadata address`},
+		{"jwks_uri at a closed port", "jwks_uri", "https://closed.intranet.example/jwks",
+			"dial closed.intranet.example:443: connect: connection refused"},
+		{"userinfo at a closed port", "userinfo_endpoint", "https://closed.intranet.example/userinfo",
+			`userinfo: Get "https://closed.intranet.example/userinfo": dial closed.intranet.example:443: connect: connection refused`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			idp := hostileIdP(t)
+			eachDB(t, func(t *testing.T, e *testEnv) {
+				w := newSignInWorld(t, e, idp)
+				w.idp.set(func(p *testIdP) {
+					p.hostile = map[string]func(http.Handler) http.Handler{"/.well-known/openid-configuration": edited("", setField(c.field, c.url))}
+				})
+				w.refusedAs(t, "could not be verified", c.cause)
+				if got := lastFailure(t, e); strings.Contains(got, "169.254.169.254") || strings.Contains(got, closed) || strings.Contains(got, "127.0.0.1") {
+					t.Errorf("the event's cause names the resolved address: %q", got)
+				}
+			}, mod)
 		})
 	}
 }
