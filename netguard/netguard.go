@@ -64,6 +64,9 @@ var (
 		netip.MustParsePrefix("198.18.0.0/15"),
 		netip.MustParsePrefix("240.0.0.0/4"),
 		netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64 (RFC 8215): a private translator
+		// Site-local (RFC 3513), deprecated by RFC 3879 but still routed inside the sites that
+		// numbered with it, as fc00::/7 is; netip's IsPrivate knows only fc00::/7.
+		netip.MustParsePrefix("fec0::/10"),
 		// Teredo (RFC 4380): a relay delivers to the IPv4 address the last 32 bits hide
 		// (inverted), any IPv4 address; no identity provider is reached through Teredo.
 		netip.MustParsePrefix("2001::/32"),

@@ -25,6 +25,7 @@ func TestBlocked(t *testing.T) {
 		// IPv4 embedded in IPv6 is judged as that IPv4 address.
 		{"64:ff9b::a00:1", true}, {"64:ff9b::10.0.0.1", true}, {"64:ff9b::a9fe:a9fe", true}, {"64:ff9b::7f00:1", true},
 		{"64:ff9b::c0a8:101", true}, {"64:ff9b::6440:1", true}, {"64:ff9b::808:808", false},
+		{"fec0::1", true}, {"feff:ffff::1", true}, {"fe00::1", false},
 		{"64:ff9b:1::808:808", true}, // local-use NAT64: a private translator, refused whatever it embeds
 		{"2002:a00:1::1", true}, {"2002:7f00:1::", true}, {"2002:a9fe:a9fe::1", true}, {"2002:c0a8:101:1::1", true},
 		{"2002:808:808::1", false},

@@ -781,6 +781,13 @@ func TestSSOBoundsAndGuard(t *testing.T) {
 			if res.Body["success"] != false || !strings.Contains(str(res.Body, "problems", 0), "refused: the address is loopback") {
 				t.Fatalf("guarded test: %s", res.Raw)
 			}
+			// A site-local IPv6 issuer (fec0::/10, deprecated but routed in the sites that use it,
+			// and not in netip's IsPrivate): refused by the guard, never dialled.
+			id = str(e.REST(tok, "POST", "/api/v1/sso/connections", localOIDCBody("Site-local", "https://[fec0::1]")).Must(t, 201).Body, "connection", "id")
+			res = e.REST(tok, "POST", "/api/v1/sso/connections/"+id+"/test", "").Must(t, 200)
+			if res.Body["success"] != false || !strings.Contains(str(res.Body, "problems", 0), "refused: the address is loopback") {
+				t.Fatalf("site-local issuer: %s", res.Raw)
+			}
 		})
 	})
 }
