@@ -2,8 +2,9 @@
 // behalf (OIDC discovery and JWKS, SAML metadata, https-file domain verification). Its HTTP
 // client checks the address it actually connects to — after DNS resolution and on every
 // redirect — and refuses loopback, private, link-local, CGNAT, multicast, unspecified and
-// cloud metadata addresses unless private networks are allowed. It also bounds response sizes.
-// It holds no business rules.
+// cloud metadata addresses unless private networks are allowed (the metadata ones always). It
+// also bounds response sizes. Its connection errors (ConnError) name the host asked for, never
+// an address of the operator's network. It holds no business rules.
 package netguard
 
 import (
@@ -161,11 +162,11 @@ func NewClient(o Options) *http.Client {
 		if to, ok := o.ConnectTo[addr]; ok {
 			addr = to
 		}
-		conn, err := d.DialContext(ctx, network, addr)
+		c, err := d.DialContext(ctx, network, addr)
 		if err != nil {
-			return nil, &DialError{Addr: asked, Err: err}
+			return nil, &ConnError{Op: "dial", Addr: asked, Err: err}
 		}
-		return conn, nil
+		return conn{Conn: c, addr: asked}, nil
 	}
 	tr := &http.Transport{
 		Proxy:                  nil,
@@ -200,21 +201,23 @@ func NewClient(o Options) *http.Client {
 	}
 }
 
-// DialError is the guarded client's failure to connect to Addr, the "host:port" the request
-// named. Its text names that and why the connection failed, never the address the host
-// resolved to, nor the resolver's: the text reaches the admin who typed the URL (a connection
-// test's problem, a domain's failure reason, a sign-in event's cause), and the addresses an
-// operator's internal names resolve to, the resolver it asks and which of their ports answer
-// are not that admin's to learn. Err is the dialer's error (errors.Is and errors.As see it).
-type DialError struct {
-	Addr string
-	Err  error
+// ConnError is the guarded client's failure to connect to Addr, the "host:port" the request
+// named, or to read or write on that connection (Op: "dial", "read" or "write"). Its text
+// names that and why it failed, never the address the host resolved to, the resolver's, nor
+// the address Gatehouse connected from: the text reaches the admin who typed the URL (a
+// connection test's problem, a domain's failure reason, a sign-in event's cause), and the
+// addresses of the operator's network (what its internal names resolve to, its resolver,
+// Gatehouse's own) and which of their ports answer are not that admin's to learn. Err is the
+// net package's error (errors.Is and errors.As see it).
+type ConnError struct {
+	Op, Addr string
+	Err      error
 }
 
-func (e *DialError) Error() string {
+func (e *ConnError) Error() string {
 	var de *net.DNSError
-	var oe *net.OpError
-	why := "cannot connect"
+	var se *os.SyscallError
+	why := "failed"
 	switch {
 	case errors.Is(e.Err, ErrBlocked):
 		// control's own text, which names no address.
@@ -230,30 +233,52 @@ func (e *DialError) Error() string {
 			why = "lookup " + de.Name + ": no such host"
 		}
 	case e.Timeout():
-		why = "timed out connecting"
+		why = "timed out"
 	case errors.Is(e.Err, context.Canceled):
 		why = "canceled"
-	case errors.As(e.Err, &oe) && oe.Err != nil:
-		var se *os.SyscallError
-		if errors.As(oe.Err, &se) {
-			why = se.Error() // "connect: connection refused"
-		}
+	case errors.As(e.Err, &se):
+		why = se.Error() // "connect: connection refused", "read: connection reset by peer"
 	}
-	return "dial " + e.Addr + ": " + why
+	return e.Op + " " + e.Addr + ": " + why
 }
 
-func (e *DialError) Unwrap() error { return e.Err }
+func (e *ConnError) Unwrap() error { return e.Err }
 
-// Timeout reports whether the connection timed out (net.Error).
-func (e *DialError) Timeout() bool {
+// Timeout reports whether the operation timed out (net.Error).
+func (e *ConnError) Timeout() bool {
 	var ne net.Error
 	return errors.As(e.Err, &ne) && ne.Timeout()
 }
 
-// Temporary is net.Error's deprecated method; it says what the dialer's error says.
-func (e *DialError) Temporary() bool {
+// Temporary is net.Error's deprecated method; it says what the net package's error says.
+func (e *ConnError) Temporary() bool {
 	var ne interface{ Temporary() bool }
 	return errors.As(e.Err, &ne) && ne.Temporary()
+}
+
+// conn is a guarded connection: its read and write errors are ConnErrors (io.EOF stays as it
+// is), which name the host asked for and not the addresses at either end.
+type conn struct {
+	net.Conn
+	addr string
+}
+
+func (c conn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	return n, c.wrap(err)
+}
+
+func (c conn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	return n, c.wrap(err)
+}
+
+func (c conn) wrap(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return &ConnError{Op: oe.Op, Addr: c.addr, Err: err}
+	}
+	return err
 }
 
 // Get fetches url with the client and returns at most limit bytes of a 200 response body.

@@ -288,7 +288,7 @@ func TestSignInHostileIdPOversized(t *testing.T) {
 		for _, encoding := range []string{"identity", "gzip", "length"} {
 			cases = append(cases, refusal{strings.TrimPrefix(c.path, "/") + "/" + encoding, func(w *signInWorld) {
 				w.idp.set(func(p *testIdP) { p.hostile = map[string]func(http.Handler) http.Handler{c.path: bloated(encoding)} })
-			}, c.public, c.cause})
+			}, c.public, c.cause, nil})
 		}
 	}
 	eachRefusal(t, cases)
@@ -300,6 +300,8 @@ type refusal struct {
 	name          string
 	set           func(w *signInWorld)
 	public, cause string
+	// after, when set, checks more of the refused sign-in (its event's cause: lastFailure).
+	after func(t *testing.T, w *signInWorld)
 }
 
 // eachRefusal runs cases in order, each a subtest, against one server and world per dialect.
@@ -315,6 +317,9 @@ func eachRefusal(t *testing.T, cases []refusal) {
 			t.Run(c.name, func(t *testing.T) {
 				c.set(w)
 				w.refusedAs(t, c.public, c.cause)
+				if c.after != nil {
+					c.after(t, w)
+				}
 			})
 		}
 	})
@@ -372,7 +377,7 @@ func TestSignInHostileIdPRedirects(t *testing.T) {
 				w.idp.set(func(p *testIdP) {
 					p.hostile = map[string]func(http.Handler) http.Handler{path: redirecting(c.code, c.where)}
 				})
-			}, cmp.Or(public[path], "could not be verified"), c.cause})
+			}, cmp.Or(public[path], "could not be verified"), c.cause, nil})
 		}
 	}
 	eachRefusal(t, cases)
@@ -610,6 +615,50 @@ func TestSignInCauseNamesNoResolvedAddress(t *testing.T) {
 			}, mod)
 		})
 	}
+}
+
+// An IdP that resets the connection in the middle of its answer (discovery, JWKS, token,
+// userinfo): the sign-in event's cause, which the workspace's admins read, says the
+// connection was reset, naming the IdP's host and port, never Gatehouse's own address (the
+// address and port it connected from, an address of the operator's network). Before, it
+// read "read tcp 10.0.3.7:51234->203.0.113.9:443: read: connection reset by peer".
+func TestSignInCauseNamesNoLocalAddress(t *testing.T) {
+	var mu sync.Mutex
+	var from []string // the addresses Gatehouse connected from
+	reset := func(http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			from = append(from, r.RemoteAddr)
+			mu.Unlock()
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			conn.(*net.TCPConn).SetLinger(0) // close with a RST
+			conn.Close()
+		})
+	}
+	namesNoLocalAddress := func(t *testing.T, w *signInWorld) {
+		got := lastFailure(t, w.e)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, a := range from {
+			if strings.Contains(got, a) {
+				t.Errorf("the event's cause names Gatehouse's own address %s: %q", a, got)
+			}
+		}
+	}
+	var cases []refusal
+	for _, c := range []struct{ path, public string }{
+		{"/.well-known/openid-configuration", "cannot be reached"}, {"/jwks", "could not be verified"},
+		{"/token", "could not be verified"}, {"/userinfo", "could not be verified"},
+	} {
+		cases = append(cases, refusal{strings.TrimPrefix(c.path, "/"), func(w *signInWorld) {
+			w.idp.set(func(p *testIdP) { p.hostile = map[string]func(http.Handler) http.Handler{c.path: reset} })
+		}, c.public, "connection reset by peer", namesNoLocalAddress})
+	}
+	eachRefusal(t, cases)
 }
 
 // A key set holding a key of an algorithm go-oidc does not verify with (ES256K, on the
