@@ -12,6 +12,7 @@ import (
 
 	"github.com/crewjam/saml"
 
+	"gatehouse/models"
 	"gatehouse/provision"
 )
 
@@ -30,20 +31,20 @@ func (r *Remote) readMetadata(ctx context.Context, url string) (*saml.EntityDesc
 func parseMetadata(doc []byte, what string) (*saml.EntityDescriptor, string) {
 	var root struct{ XMLName xml.Name }
 	if err := xml.Unmarshal(doc, &root); err != nil {
-		return nil, fmt.Sprintf("%s is not XML: %s", what, err)
+		return nil, fmt.Sprintf("%s is not XML: %s", what, models.Clip(err.Error(), 256))
 	}
 	var idps []saml.EntityDescriptor
 	switch root.XMLName.Local {
 	case "EntityDescriptor":
 		var ed saml.EntityDescriptor
 		if err := xml.Unmarshal(doc, &ed); err != nil {
-			return nil, fmt.Sprintf("%s is not a SAML EntityDescriptor: %s", what, err)
+			return nil, fmt.Sprintf("%s is not a SAML EntityDescriptor: %s", what, models.Clip(err.Error(), 256))
 		}
 		idps = append(idps, ed)
 	case "EntitiesDescriptor":
 		var eds saml.EntitiesDescriptor
 		if err := xml.Unmarshal(doc, &eds); err != nil {
-			return nil, fmt.Sprintf("%s is not a SAML EntitiesDescriptor: %s", what, err)
+			return nil, fmt.Sprintf("%s is not a SAML EntitiesDescriptor: %s", what, models.Clip(err.Error(), 256))
 		}
 		idps = eds.EntityDescriptors
 	default:

@@ -25,6 +25,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"gatehouse/app"
+	"gatehouse/app/apptest"
 	"gatehouse/guard"
 	"gatehouse/sso"
 	"gatehouse/store/storetest"
@@ -716,5 +717,72 @@ func TestSignInHostileIdPKeySetTimesOut(t *testing.T) {
 		if cause := lastFailure(t, w.e); !strings.HasPrefix(cause, "the identity provider did not answer in time: id_token: failed to verify signature: fetching keys") {
 			t.Errorf("the event's cause %q does not say the key set did not answer in time", cause)
 		}
+	})
+}
+
+// What an IdP's document says is echoed in a connection test's problems clipped, as the other
+// problems clip it: a discovery document's issuer, a key set's key that does not parse (go-jose
+// names its curve), a SAML metadata document's entityID or an element it does not close
+// (encoding/xml names it), each of 200 KB here. Before, the problem carried it whole: a
+// response, and an audit event (its summary keeps the problems), of up to the 1 MiB the
+// document may take, for each test an admin runs.
+func TestConnectionTestClipsWhatTheIdPSays(t *testing.T) {
+	long := strings.Repeat("x", 200<<10)
+	clipped := func(t *testing.T, res *apptest.RESTResponse, says string) {
+		t.Helper()
+		problems, _ := get(res.Body, "problems").([]any)
+		if res.Body["success"] != false || !strings.Contains(fmt.Sprint(problems), says) {
+			t.Fatalf("the connection test: %.2000s", res.Raw)
+		}
+		for _, p := range problems {
+			if n := len(p.(string)); n > 4096 {
+				t.Errorf("a problem of %d bytes: %.300s…", n, p)
+			}
+		}
+	}
+	for _, c := range []struct{ name, path, says string }{
+		{"issuer", "/.well-known/openid-configuration", "does not match the connection's issuerUrl"},
+		{"curve", "/jwks", "is not a valid JSON Web Key Set"},
+	} {
+		freshWorld(t, c.name, func(t *testing.T, w *signInWorld) {
+			edit := setField("issuer", "https://idp.example.net/"+long)
+			if c.path == "/jwks" {
+				edit = func(v any) any {
+					set := v.(map[string]any)
+					set["keys"] = append(set["keys"].([]any), map[string]any{"kty": "EC", "crv": long, "x": "AA", "y": "AA"})
+					return set
+				}
+			}
+			w.idp.set(func(p *testIdP) { p.hostile = map[string]func(http.Handler) http.Handler{c.path: edited("", edit)} })
+			clipped(t, w.e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/test", "").Must(t, 200), c.says)
+		})
+	}
+	t.Run("metadata", func(t *testing.T) {
+		t.Parallel()
+		eachDB(t, func(t *testing.T, e *testEnv) {
+			w := newSAMLWorld(t, e)
+			var mu sync.Mutex
+			var md string
+			srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				defer mu.Unlock()
+				rw.Header().Set("Content-Type", "application/samlmetadata+xml")
+				io.WriteString(rw, md)
+			}))
+			t.Cleanup(srv.Close)
+			body, _ := json.Marshal(map[string]any{"samlConfig": map[string]any{"metadataUrl": srv.URL + "/metadata"}})
+			e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, string(body)).Must(t, 200)
+			for _, c := range []struct{ doc, says string }{
+				{strings.Replace(w.idp.Metadata(t), `entityID="`+w.idp.EntityID+`"`, `entityID="`+w.idp.EntityID+long+`"`, 1),
+					"does not match the connection's entityId"},
+				// encoding/xml names the element a document does not close.
+				{`<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata"><` + long + `></EntityDescriptor>`, "is not XML"},
+			} {
+				mu.Lock()
+				md = c.doc
+				mu.Unlock()
+				clipped(t, e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/test", "").Must(t, 200), c.says)
+			}
+		})
 	})
 }

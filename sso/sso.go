@@ -134,11 +134,11 @@ func (r *Remote) TestOIDC(ctx context.Context, t provision.OIDCTarget) provision
 		JWKSURI               string `json:"jwks_uri"`
 	}
 	if err := json.Unmarshal(body, &d); err != nil {
-		return fail("discovery document %s is not valid JSON: %s", disc, strings.TrimPrefix(err.Error(), "json: "))
+		return fail("discovery document %s is not valid JSON: %s", disc, models.Clip(strings.TrimPrefix(err.Error(), "json: "), 256))
 	}
 	auth := readTokenEndpointAuth(body)
 	if d.Issuer != t.IssuerURL {
-		rep.Problems = append(rep.Problems, fmt.Sprintf("discovery document issuer %q does not match the connection's issuerUrl %q", d.Issuer, t.IssuerURL))
+		rep.Problems = append(rep.Problems, fmt.Sprintf("discovery document issuer %q does not match the connection's issuerUrl %q", models.Clip(d.Issuer, 256), t.IssuerURL))
 	}
 	if d.AuthorizationEndpoint == "" {
 		rep.Problems = append(rep.Problems, "discovery document has no authorization_endpoint")
@@ -178,7 +178,8 @@ func (r *Remote) TestOIDC(ctx context.Context, t provision.OIDCTarget) provision
 	}
 	keys, total, err := readKeySet(body)
 	if err != nil {
-		return fail("JWKS %s is not a valid JSON Web Key Set: %s", d.JWKSURI, strings.TrimPrefix(err.Error(), "json: "))
+		// go-jose names what it did not take (a key type, a curve) as the document gave it.
+		return fail("JWKS %s is not a valid JSON Web Key Set: %s", d.JWKSURI, models.Clip(strings.TrimPrefix(err.Error(), "json: "), 256))
 	}
 	if problem := keySetProblem(total); problem != "" {
 		return fail("JWKS %s %s", d.JWKSURI, problem)
@@ -282,7 +283,7 @@ func (r *Remote) checkMetadata(ctx context.Context, t provision.SAMLTarget) (*sa
 		return nil, problem
 	}
 	if t.EntityID != "" && ed.EntityID != t.EntityID {
-		return nil, fmt.Sprintf("metadata entityID %q does not match the connection's entityId %q", ed.EntityID, t.EntityID)
+		return nil, fmt.Sprintf("metadata entityID %q does not match the connection's entityId %q", models.Clip(ed.EntityID, 256), t.EntityID)
 	}
 	return ed, ""
 }
