@@ -1,9 +1,6 @@
 package store
 
 import (
-	"context"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -22,7 +19,6 @@ import (
 // caches.
 func TestBindOwnerProbePlan(t *testing.T) {
 	s := openTestStore(t, storetest.URL(t, "postgres"), allMigrations)
-	ctx := context.Background()
 	ws := uuid.New()
 	seed(t, s, ws,
 		`INSERT INTO workspaces (id, name, created_at) VALUES (@ws, 'plans', now()) RETURNING 1`,
@@ -38,26 +34,7 @@ func TestBindOwnerProbePlan(t *testing.T) {
 			secret_hash, created_at, updated_at)
 		SELECT gen_random_uuid(), @ws, u.id, k.id, u.email, u.email_key, '', now(), now()
 		FROM user_accounts u CROSS JOIN connections k WHERE u.workspace_id = @ws AND k.workspace_id = @ws RETURNING 1`)
-	var plan []string
-	err := s.InTx(ctx, func(ctx context.Context) error {
-		db := s.db(ctx)
-		for _, q := range []string{`SET LOCAL plan_cache_mode = force_generic_plan`, `PREPARE bind_probe AS ` + bindAccountSQL} {
-			if err := db.Exec(q).Error; err != nil {
-				return err
-			}
-		}
-		// A generic plan does not depend on the values: NULL for each of $1…$n.
-		n := 0
-		for _, m := range regexp.MustCompile(`\$(\d+)`).FindAllStringSubmatch(bindAccountSQL, -1) {
-			k, _ := strconv.Atoi(m[1])
-			n = max(n, k)
-		}
-		nulls := strings.TrimSuffix(strings.Repeat("NULL, ", n), ", ")
-		return db.Raw(`EXPLAIN EXECUTE bind_probe(` + nulls + `)`).Scan(&plan).Error
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	plan := genericPlan(t, s, bindAccountSQL)
 	text := strings.Join(plan, "\n")
 	// The probe's node and the lines under it (a bitmap scan's index scan among them), up to
 	// the next node of the plan: the index it reads and its Index Cond.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"gorm.io/gorm"
 
 	"gatehouse/models"
 )
@@ -94,13 +95,19 @@ func (s *Store) CompaniesByIDs(ctx context.Context, ws uuid.UUID, ids []uuid.UUI
 // Companies lists up to limit companies after the given id, in creation order.
 // Errors: none of the contract; no match is an empty result.
 func (s *Store) Companies(ctx context.Context, ws uuid.UUID, after *uuid.UUID, limit int) ([]*models.Company, error) {
-	q := s.scoped(ctx, ws)
+	var cs []*models.Company
+	err := companiesPage(s.db(ctx), ws, after, limit, &cs).Error
+	return cs, translate(err)
+}
+
+// companiesPage reads a page of Companies into cs on db, through ix_companies_workspace
+// (migration 35).
+func companiesPage(db *gorm.DB, ws uuid.UUID, after *uuid.UUID, limit int, cs *[]*models.Company) *gorm.DB {
+	q := db.Where("workspace_id = ?", ws)
 	if after != nil {
 		q = q.Where("id > ?", *after)
 	}
-	var cs []*models.Company
-	err := q.Order("id").Limit(limit).Find(&cs).Error
-	return cs, translate(err)
+	return q.Order("id").Limit(limit).Find(cs)
 }
 
 // UpdateCompany saves a company's name.
