@@ -462,6 +462,49 @@ func TestUserAccountsAPI(t *testing.T) {
 				t.Fatalf("missing account: %v", d)
 			}
 		})
+		// Filtered by connection alone, the accounts are read from the connection's credentials
+		// (store.filterUsers): the same pages, in the same order, as any other filter.
+		t.Run("filter by authModule pages through the connection's accounts in creation order", func(t *testing.T) {
+			e.CreateOIDCConnection(admin, "Microsoft", "microsoft")
+			e.CreateOIDCConnection(admin, "Okta", "okta")
+			var bound []string
+			for i := len(ids) - 1; i >= 0; i -= 3 { // bound newest first: the order is the accounts'
+				e.MustGQL(admin, fmt.Sprintf(seedBindMutation, ids[i], fmt.Sprintf("id%02d@contoso.com", i)), nil)
+				bound = append([]string{ids[i]}, bound...)
+			}
+			walk := func(filter string) (seen []string, total any) {
+				after := ""
+				for page := 0; page < 10; page++ {
+					d := e.MustGQL(admin, `query($a: String) { userAccounts(first: 4, after: $a, filter: `+filter+`) { totalCount nodes { uuid } pageInfo { hasNextPage endCursor } } }`,
+						map[string]any{"a": after})
+					total = get(d, "userAccounts", "totalCount")
+					for _, n := range get(d, "userAccounts", "nodes").([]any) {
+						seen = append(seen, str(n, "uuid"))
+					}
+					if get(d, "userAccounts", "pageInfo", "hasNextPage") != true {
+						break
+					}
+					after = str(d, "userAccounts", "pageInfo", "endCursor")
+				}
+				return seen, total
+			}
+			if seen, total := walk(`{authModule: " microsoft "}`); strings.Join(seen, ",") != strings.Join(bound, ",") || total != float64(len(bound)) {
+				t.Fatalf("by authModule: %d accounts, total %v; want %d", len(seen), total, len(bound))
+			}
+			if seen, total := walk(`{authModule: "okta"}`); len(seen) != 0 || total != 0.0 {
+				t.Fatalf("a connection without accounts: %v, total %v", seen, total)
+			}
+			if seen, total := walk(`{authModule: "nosuch"}`); len(seen) != 0 || total != 0.0 {
+				t.Fatalf("no such connection: %v, total %v", seen, total)
+			}
+			e.MustGQL(admin, fmt.Sprintf(`mutation { deactivateUserAccount(input: {uuid: %q}) { errors { code } } }`, bound[1]), nil)
+			if seen, total := walk(`{authModule: "microsoft", active: false}`); strings.Join(seen, ",") != bound[1] || total != 1.0 {
+				t.Fatalf("by authModule, inactive: %v, total %v", seen, total)
+			}
+			if seen, total := walk(`{authModule: "microsoft", identifier: "ID03@contoso.com"}`); len(seen) != 1 || total != 1.0 {
+				t.Fatalf("by authModule and identifier: %v, total %v", seen, total)
+			}
+		})
 	})
 }
 
