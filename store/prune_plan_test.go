@@ -24,17 +24,7 @@ func TestPruneSignInStateInBatches(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now().UTC()
 	ws := uuid.New()
-	seed(t, s, ws, append(backlog,
-		`CREATE FUNCTION one_batch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-			IF (SELECT count(*) FROM old) > `+fmt.Sprint(pruneBatch)+` THEN
-				RAISE EXCEPTION 'one statement deleted % rows of %', (SELECT count(*) FROM old), TG_TABLE_NAME;
-			END IF;
-			RETURN NULL;
-		END $$`,
-		`CREATE TRIGGER one_batch AFTER DELETE ON sign_in_flows REFERENCING OLD TABLE AS old
-			FOR EACH STATEMENT EXECUTE FUNCTION one_batch()`,
-		`CREATE TRIGGER one_batch AFTER DELETE ON grants REFERENCING OLD TABLE AS old
-			FOR EACH STATEMENT EXECUTE FUNCTION one_batch()`)...)
+	seed(t, s, ws, append(backlog, oneBatch("sign_in_flows", "grants")...)...)
 	n, err := s.PruneSignInState(ctx, now, now, "reason", "cause")
 	if err != nil || n != 2*backlogRows {
 		t.Fatalf("pruned %d, %v; want %d", n, err, 2*backlogRows)
@@ -47,6 +37,22 @@ func TestPruneSignInStateInBatches(t *testing.T) {
 	if left[0] != 0 || left[1] != 0 || left[2] != backlogRows/2+1 {
 		t.Errorf("left %d flows and %d grants, recorded %d events; want 0, 0 and %d", left[0], left[1], left[2], backlogRows/2+1)
 	}
+}
+
+// oneBatch returns the statements that make PostgreSQL refuse any statement deleting more
+// than pruneBatch rows of one of the tables.
+func oneBatch(tables ...string) []string {
+	q := []string{`CREATE FUNCTION one_batch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+			IF (SELECT count(*) FROM old) > ` + fmt.Sprint(pruneBatch) + ` THEN
+				RAISE EXCEPTION 'one statement deleted % rows of %', (SELECT count(*) FROM old), TG_TABLE_NAME;
+			END IF;
+			RETURN NULL;
+		END $$`}
+	for _, table := range tables {
+		q = append(q, `CREATE TRIGGER one_batch AFTER DELETE ON `+table+` REFERENCING OLD TABLE AS old
+			FOR EACH STATEMENT EXECUTE FUNCTION one_batch()`)
+	}
+	return q
 }
 
 // backlogRows is the backlog's number of flows and of grants: two full batches and one more.

@@ -90,18 +90,49 @@ var (
 		SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM b)`
 )
 
-// PruneSAMLAssertions deletes the assertion IDs and answers that expired before t.
+// PruneSAMLAssertions deletes the assertion IDs and answers that expired before t, in batches
+// (pruneExpired).
 // Errors: none of the contract.
 func (s *Store) PruneSAMLAssertions(ctx context.Context, t time.Time) (int64, error) {
 	var n int64
 	for _, table := range []string{"saml_assertions", "saml_answers"} {
-		res := s.db(ctx).Exec(`DELETE FROM `+table+` WHERE expires_at < ?`, t.UTC())
-		if res.Error != nil {
-			return n, translate(res.Error)
+		m, err := s.pruneExpired(ctx, table, t)
+		n += m
+		if err != nil {
+			return n, err
 		}
-		n += res.RowsAffected
 	}
 	return n, nil
+}
+
+// pruneExpired deletes the rows of table that expired before t, pruneBatch rows a statement
+// until none is left (pruneBatches), so that a backlog (a busy hour's assertions, or the prune
+// not run for a while) is never one statement that outlasts the serving statement_timeout, or
+// holds SQLite's write lock for all of it. Each batch is chosen through the table's expiry
+// index (expiredRows) and deleted by the row's address (PostgreSQL's ctid, SQLite's rowid:
+// every one of these tables has one, whatever its primary key). It returns how many rows it
+// deleted.
+func (s *Store) pruneExpired(ctx context.Context, table string, t time.Time) (int64, error) {
+	q := pruneExpiredSQL(s.dialect, table)
+	return s.pruneBatches(ctx, func(ctx context.Context) (int64, error) {
+		res := s.db(ctx).Exec(q, t.UTC(), pruneBatch)
+		return res.RowsAffected, translate(res.Error)
+	})
+}
+
+// pruneExpiredSQL is pruneExpired's statement: ? are the cutoff and the batch's size. On
+// PostgreSQL the batch is an array, which the delete reads by address (a Tid Scan); as ctid IN,
+// the planner could hash the batch and read the whole table at each batch, as it did for
+// PruneSignInState's ids. The batch is read in a statement's snapshot, so no address in it
+// can be another row's by the time the delete reads it.
+func pruneExpiredSQL(dialect, table string) string {
+	batch := func(address string) string {
+		return `SELECT ` + address + ` FROM ` + table + ` WHERE expires_at < ? ORDER BY expires_at LIMIT ?`
+	}
+	if dialect == Postgres {
+		return `DELETE FROM ` + table + ` WHERE ctid = ANY(ARRAY(` + batch("ctid") + `))`
+	}
+	return `DELETE FROM ` + table + ` WHERE rowid IN (` + batch("rowid") + `)`
 }
 
 // PutSAMLAnswer stores the (encrypted) identity a flow's IdP answered with, and the key of its
@@ -332,9 +363,9 @@ func (s *Store) FinishTestSignIn(ctx context.Context, t *models.TestSignIn) erro
 	return nil
 }
 
-// PruneTestSignIns deletes the test sign-ins that expired before t.
+// PruneTestSignIns deletes the test sign-ins that expired before t, in batches (pruneExpired)
+// through ix_test_sign_ins_expires (migration 37).
 // Errors: none of the contract.
 func (s *Store) PruneTestSignIns(ctx context.Context, t time.Time) (int64, error) {
-	res := s.db(ctx).Where("expires_at < ?", t.UTC()).Delete(&models.TestSignIn{})
-	return res.RowsAffected, translate(res.Error)
+	return s.pruneExpired(ctx, "test_sign_ins", t)
 }
