@@ -234,10 +234,26 @@ func (s *Service) revokeConnectionSCIMTokens(ctx context.Context, p *Principal, 
 	return revoked, nil
 }
 
-// DeleteSCIMToken removes a token and its activity log.
+// DeleteSCIMToken removes a token and its activity log. The log is deleted first, in batches
+// each committed on its own (store.DeleteSCIMTokenActivity), then the token, with what it
+// logged meanwhile, in the transaction of its audit event: in one statement, a log of
+// 750,000 rows took 1.4-2.9 s on PostgreSQL, and a larger one outlasted the request's timeout
+// at every attempt, rolled back, so that the token could never be deleted. A deletion cut short (by the
+// request's timeout) leaves the token and what remains of its log; the next one finishes it.
 func (s *Service) DeleteSCIMToken(ctx context.Context, rawID string) error {
-	var t *models.SCIMToken
-	err := s.mutate(ctx, scimTokenMutation("scim_token.delete", "delete scim token"), func(ctx context.Context, p *Principal) (_ audited, err error) {
+	m := scimTokenMutation("scim_token.delete", "delete scim token")
+	p, err := s.authorize(ctx, m.access)
+	if err != nil {
+		return err
+	}
+	t, err := s.loadSCIMToken(ctx, p.WorkspaceID, rawID)
+	if err != nil {
+		return err
+	}
+	if _, err := s.store.DeleteSCIMTokenActivity(ctx, p.WorkspaceID, t.ID); err != nil {
+		return m.failure(err)
+	}
+	err = s.mutateAs(ctx, p, m, func(ctx context.Context, p *Principal) (_ audited, err error) {
 		if t, err = s.loadSCIMToken(ctx, p.WorkspaceID, rawID); err != nil {
 			return audited{}, err
 		}

@@ -11,10 +11,12 @@ import (
 
 	"github.com/google/uuid"
 
+	"gatehouse/app/apptest"
 	"gatehouse/models"
 	"gatehouse/provision"
 	"gatehouse/secret"
 	"gatehouse/store"
+	"gatehouse/store/storetest"
 )
 
 func TestSCIMTokensREST(t *testing.T) {
@@ -574,4 +576,46 @@ func TestSCIMTokensRevokedWithTheirConnection(t *testing.T) {
 			t.Fatalf("raced create: %s", r.Raw)
 		}
 	})
+}
+
+// TestSCIMTokenDeleteLargeActivityLog deletes, through REST, a token with 10,001 activity rows
+// on PostgreSQL, whose trigger refuses any statement deleting more than 5,000 of them (the
+// store's batch). The token's whole log was one statement (750,000 rows: 1.4-2.9 s), which a
+// larger log made outlast the request's timeout at every attempt: the token could not be
+// deleted. The log goes, every row of it, and another token's stays.
+func TestSCIMTokenDeleteLargeActivityLog(t *testing.T) {
+	e := &testEnv{apptest.New(t, storetest.URL(t, "postgres"))}
+	admin := e.AdminToken()
+	_, id := e.SCIMToken(admin, map[string]any{"name": "Busy"})
+	_, other := e.SCIMToken(admin, map[string]any{"name": "Other"})
+	var n []int
+	for _, q := range []string{
+		`INSERT INTO scim_activities (id, workspace_id, token_id, operation, resource_type, status, created_at)
+		SELECT gen_random_uuid(), t.workspace_id, t.id, 'create', 'User', 'success', now() - g * interval '1 second'
+		FROM scim_tokens t, generate_series(1, CASE WHEN t.name = 'Busy' THEN 10001 ELSE 3 END) g RETURNING 1`,
+		`CREATE FUNCTION one_batch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+			IF (SELECT count(*) FROM old) > 5000 THEN
+				RAISE EXCEPTION 'one statement deleted % rows of %', (SELECT count(*) FROM old), TG_TABLE_NAME;
+			END IF;
+			RETURN NULL;
+		END $$`,
+		`CREATE TRIGGER one_batch AFTER DELETE ON scim_activities REFERENCING OLD TABLE AS old
+			FOR EACH STATEMENT EXECUTE FUNCTION one_batch()`,
+	} {
+		if err := e.App.Store().RawScan(context.Background(), &n, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.Call("DELETE", "/api/v1/scim/tokens/"+id, admin, nil).Must(t, 204)
+	e.Call("GET", "/api/v1/scim/tokens/"+id, admin, nil).Must(t, 404)
+	var left []struct {
+		TokenID string
+		N       int
+	}
+	if err := e.App.Store().RawScan(context.Background(), &left, `SELECT token_id, count(*) AS n FROM scim_activities GROUP BY token_id`); err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || left[0].TokenID != other || left[0].N != 3 {
+		t.Fatalf("activity left: %+v; want the other token's 3 rows", left)
+	}
 }

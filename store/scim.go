@@ -99,7 +99,35 @@ func (s *Store) SCIMTokensOfConnection(ctx context.Context, ws, connectionID uui
 	return ts, translate(err)
 }
 
+// DeleteSCIMTokenActivity deletes the activity log of token id of workspace ws, pruneBatch rows
+// a statement (pruneBatches) through ix_scim_activities_token, and returns how many rows it
+// deleted. Outside a transaction each batch is committed on its own: a log of millions of rows
+// is never one statement past the serving statement_timeout, and what a cancelled call
+// deleted stays deleted, so that the next one finishes it (DeleteSCIMToken then deletes what
+// the token logged meanwhile).
+// Errors: none of the contract; a token without activity deletes nothing.
+func (s *Store) DeleteSCIMTokenActivity(ctx context.Context, ws, id uuid.UUID) (int64, error) {
+	q := tokenActivityBatchSQL(s.dialect)
+	return s.pruneBatches(ctx, func(ctx context.Context) (int64, error) {
+		res := s.db(ctx).Exec(q, id, ws, pruneBatch)
+		return res.RowsAffected, translate(res.Error)
+	})
+}
+
+// tokenActivityBatchSQL deletes one batch of a token's activity: ? are the token, the
+// workspace and the batch's size. On PostgreSQL the batch is an array, deleted through the
+// primary key (as id IN, the planner may hash the batch and read the whole table).
+func tokenActivityBatchSQL(dialect string) string {
+	batch := `SELECT id FROM scim_activities WHERE token_id = ? AND workspace_id = ? LIMIT ?`
+	if dialect == Postgres {
+		return `DELETE FROM scim_activities WHERE id = ANY(ARRAY(` + batch + `))`
+	}
+	return `DELETE FROM scim_activities WHERE id IN (` + batch + `)`
+}
+
 // DeleteSCIMToken removes a token and its activity log; it reports whether the token existed.
+// The log is one statement: a caller deletes it first with DeleteSCIMTokenActivity, so that
+// only what the token logged since is left to it.
 // Errors: none of the contract; a missing token reports false.
 func (s *Store) DeleteSCIMToken(ctx context.Context, ws, id uuid.UUID) (bool, error) {
 	if err := s.scoped(ctx, ws).Where("token_id = ?", id).Delete(&models.SCIMActivity{}).Error; err != nil {

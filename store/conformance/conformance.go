@@ -79,7 +79,7 @@ var tests = []test{
 	{[]string{"SCIMUser", "SCIMUsers", "UserAccountForUpdate", "SaveSCIMUser", "SaveSCIMUserWith",
 		"DeleteUserAccount"}, testSCIMUsers},
 	{[]string{"SetSCIMUserActive"}, testSetSCIMUserActive},
-	{[]string{"SCIMTokens", "SCIMToken", "SCIMTokenByHash", "RevokeSCIMToken", "SCIMTokensOfConnection", "DeleteSCIMToken"}, testSCIMTokens},
+	{[]string{"SCIMTokens", "SCIMToken", "SCIMTokenByHash", "RevokeSCIMToken", "SCIMTokensOfConnection", "DeleteSCIMTokenActivity", "DeleteSCIMToken"}, testSCIMTokens},
 	{[]string{"SCIMActivities", "PruneSCIMActivities", "SCIMStatistics", "ReconcileCounts"}, testSCIMActivity},
 	{[]string{"RevokeToken", "RevokedToken", "PruneRevokedTokens"}, testRevokedTokens},
 	{[]string{"Application", "ApplicationByClientID", "Applications", "UpdateApplication", "DeleteApplication"}, testApplications},

@@ -183,6 +183,20 @@ func testSCIMTokens(e *env) {
 	e.ok(err)
 	e.check(len(ts) == 0, "tokens of the connection in another workspace %v", ts)
 
+	// DeleteSCIMTokenActivity: the token's log, in its workspace, not another token's.
+	mine, others := e.activity(models.SCIMOpRead, "x", e.now), e.activity(models.SCIMOpRead, "y", e.now)
+	mine.TokenID, others.TokenID = &live.ID, &expired.ID
+	e.ok(e.s.CreateAll(e.ctx, mine, others))
+	n, err := e.s.DeleteSCIMTokenActivity(e.ctx, e.workspace().ID, live.ID)
+	e.ok(err)
+	e.check(n == 0, "deleted %d activities of a token of another workspace", n)
+	n, err = e.s.DeleteSCIMTokenActivity(e.ctx, e.ws, live.ID)
+	e.ok(err)
+	e.check(n == 1, "deleted %d activities of the token, want 1", n)
+	as, _, err := e.s.SCIMActivities(e.ctx, e.ws, store.SCIMActivityFilter{}, 0, 10)
+	e.ok(err)
+	e.check(len(as) == 1 && as[0].ID == others.ID, "activities left %v", as)
+
 	e.ok(e.s.Create(e.ctx, e.activity(models.SCIMOpRead, "x", e.now)))
 	e.deletesOnce(func() (bool, error) { return e.s.DeleteSCIMToken(e.ctx, e.ws, live.ID) }, "DeleteSCIMToken")
 	_, err = e.s.SCIMToken(e.ctx, e.ws, live.ID)
