@@ -65,15 +65,18 @@ func TestUserAccountsByConnectionPlan(t *testing.T) {
 			JOIN connections k ON k.slug = 'c1' OR (k.slug = 'c2' AND u.n % 1000 = 0) RETURNING 1`,
 			`VACUUM ANALYZE`)
 		// The count of a connection's accounts, with no condition on the account, counts
-		// its credentials in the index.
+		// its credentials and reads no account. Here c1 has half the credentials, so the
+		// index-only scan wins only while VACUUM could mark the table's pages all-visible,
+		// which it cannot while another session's transaction is open (CI runs packages side
+		// by side): then a sequential scan of these 3,000 rows is the cheaper plan, and right.
 		var n int64
 		count := statementOf(s, func(db *gorm.DB) *gorm.DB {
 			q, _ := filterUsers(db, s.dialect, ws, UserAccountFilter{AuthModule: "c1"}, false)
 			return q.Count(&n)
 		})
-		if plan := strings.Join(genericPlan(t, s, count), "\n"); !strings.Contains(plan, "Index Only Scan using ix_credentials_connection_user") ||
-			strings.Contains(plan, "user_accounts") {
-			t.Errorf("%s\ndoes not count the connection's credentials in their index:\n%s", count, plan)
+		if plan := strings.Join(genericPlan(t, s, count), "\n"); !strings.Contains(plan, "Index Only Scan using ix_credentials_connection_user") &&
+			!strings.Contains(plan, "Seq Scan on credentials") || strings.Contains(plan, "user_accounts") {
+			t.Errorf("%s\ndoes not count the connection's credentials alone:\n%s", count, plan)
 		}
 		for _, q := range pages(s, ws) {
 			plan := strings.Join(genericPlan(t, s, q), "\n")
