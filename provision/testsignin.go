@@ -110,14 +110,7 @@ func (s *Service) StartTestSignIn(ctx context.Context, connectionID string, bran
 	if err != nil {
 		return nil, err
 	}
-	cid, err := parseID("connectionId", connectionID)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := s.store.Connection(ctx, p.WorkspaceID, cid)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, models.FieldError(models.ENOTFOUND, "connectionId", connectionID, "no such connection")
-	}
+	conn, err := s.loadConnection(ctx, p.WorkspaceID, "connectionId", connectionID)
 	if err != nil {
 		return nil, internal("test sign-in", err)
 	}
@@ -128,16 +121,11 @@ func (s *Service) StartTestSignIn(ctx context.Context, connectionID string, bran
 	t := &models.TestSignIn{ID: store.NewID(), WorkspaceID: p.WorkspaceID, ConnectionID: conn.ID,
 		Status: models.TestSignInPending, ExpiresAt: now.Add(TestSignInLifetime), CreatedAt: now, UpdatedAt: now}
 	if brandID != nil && *brandID != "" {
-		bid, err := parseID("brandId", *brandID)
+		b, err := s.loadBrand(ctx, p.WorkspaceID, "brandId", *brandID)
 		if err != nil {
-			return nil, err
-		}
-		if _, err := s.store.Brand(ctx, p.WorkspaceID, bid); errors.Is(err, store.ErrNotFound) {
-			return nil, models.FieldError(models.ENOTFOUND, "brandId", *brandID, "no such brand")
-		} else if err != nil {
 			return nil, internal("test sign-in", err)
 		}
-		t.BrandID = &bid
+		t.BrandID = &b.ID
 	}
 	token := secret.Token("", 32)
 	t.TokenHash = secret.Hash(token)
@@ -157,17 +145,16 @@ func (s *Service) TestSignIn(ctx context.Context, connectionID, testID string) (
 	if err != nil {
 		return nil, err
 	}
-	cid, err := parseID("connectionId", connectionID)
-	if err != nil {
-		return nil, err
-	}
-	tid, err := parseID("testId", testID)
-	if err != nil {
-		return nil, err
+	// A malformed id names nothing, as everywhere else (lookupID): not found, not invalid.
+	noTest := models.FieldError(models.ENOTFOUND, "testId", testID, "no such test sign-in of this connection")
+	cid, cerr := lookupID("connectionId", connectionID, "connection")
+	tid, terr := lookupID("testId", testID, "test sign-in")
+	if cerr != nil || terr != nil {
+		return nil, noTest
 	}
 	t, err := s.store.TestSignIn(ctx, p.WorkspaceID, cid, tid)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, models.FieldError(models.ENOTFOUND, "testId", testID, "no such test sign-in of this connection")
+		return nil, noTest
 	}
 	if err != nil {
 		return nil, internal("test sign-in", err)

@@ -139,6 +139,18 @@ func TestSAMLTestSignIn(t *testing.T) {
 			t.Fatalf("startTestSignIn: %v", d)
 		}
 
+		// A malformed id names nothing: 404 as for every other path id, not a validation
+		// error (in REST, and NOT_FOUND in GraphQL's payload as for every other mutation).
+		conns := "/api/v1/sso/connections/"
+		e.REST(w.tok, "POST", conns+"not-a-uuid/test-sign-in", "").MustError(t, 404, "not_found", "no such connection")
+		e.REST(w.tok, "POST", conns+w.conn+"/test-sign-in", `{"brandId": "not-a-uuid"}`).MustError(t, 404, "not_found", "no brand")
+		e.REST(w.tok, "GET", conns+"not-a-uuid/test-sign-in/"+id, "").MustError(t, 404, "not_found", "no such test sign-in")
+		e.REST(w.tok, "GET", conns+w.conn+"/test-sign-in/not-a-uuid", "").MustError(t, 404, "not_found", "no such test sign-in")
+		d = e.MustGQL(w.tok, `mutation { startTestSignIn(connectionId: "not-a-uuid") { id errors { code label } } }`, nil)
+		if str(d, "startTestSignIn", "errors", 0, "code") != "NOT_FOUND" || str(d, "startTestSignIn", "errors", 0, "label") != "connectionId" {
+			t.Fatalf("startTestSignIn of a malformed id: %v", d)
+		}
+
 		// Another workspace sees nothing; an unknown URL is a page, not a flow.
 		ws := e.MustGQL(w.tok, `mutation { createWorkspace(input: {name: "Other"}) { workspace { id } } }`, nil)
 		cid, sec := e.CreateClient(w.tok, []string{"admin"}, str(ws, "createWorkspace", "workspace", "id"))
