@@ -20,17 +20,18 @@ var expiredTables = map[string]string{
 }
 
 // expiredBacklog seeds backlogRows expired rows in each of expiredTables, and one that has not
-// expired, analysed.
+// expired (for an hour: a test slowed down past a second would otherwise see it expire too),
+// analysed.
 var expiredBacklog = []string{
 	`INSERT INTO workspaces (id, name, created_at) VALUES (@ws, 'prune', now()) RETURNING 1`,
 	`INSERT INTO saml_assertions (connection_id, assertion_id, expires_at)
-	SELECT gen_random_uuid(), 'a' || g, now() - (g - 1) * interval '1 second'
+	SELECT gen_random_uuid(), 'a' || g, CASE g WHEN 0 THEN now() + interval '1 hour' ELSE now() - g * interval '1 second' END
 	FROM generate_series(0, ` + fmt.Sprint(backlogRows) + `) g RETURNING 1`,
 	`INSERT INTO saml_answers (flow_id, identity_enc, expires_at)
-	SELECT gen_random_uuid(), '\x00', now() - (g - 1) * interval '1 second'
+	SELECT gen_random_uuid(), '\x00', CASE g WHEN 0 THEN now() + interval '1 hour' ELSE now() - g * interval '1 second' END
 	FROM generate_series(0, ` + fmt.Sprint(backlogRows) + `) g RETURNING 1`,
 	`INSERT INTO test_sign_ins (id, workspace_id, connection_id, token_hash, status, expires_at, created_at, updated_at)
-	SELECT gen_random_uuid(), @ws, gen_random_uuid(), 't' || g, 'pending', now() - (g - 1) * interval '1 second', now(), now()
+	SELECT gen_random_uuid(), @ws, gen_random_uuid(), 't' || g, 'pending', CASE g WHEN 0 THEN now() + interval '1 hour' ELSE now() - g * interval '1 second' END, now(), now()
 	FROM generate_series(0, ` + fmt.Sprint(backlogRows) + `) g RETURNING 1`,
 	`ANALYZE`,
 }
