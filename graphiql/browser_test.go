@@ -2,6 +2,7 @@ package graphiql_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -27,12 +28,19 @@ import (
 // that the page's renewal (after 80% of it) happens within the test.
 const browserTokenLifetime = 4
 
+// reloadTokenLifetime is the lifetime it announces for the token a reloaded page must keep: a
+// reloaded page drops a session with under a second left, and under load (a CI run beside
+// other work) sign-in and reload took over the 3 s browserTokenLifetime left, so the page
+// showed the sign-in form and the test waited for its sign-out button until its deadline.
+const reloadTokenLifetime = 20
+
 // graphiqlFront stands between Chromium and the server: it passes every request through, and
 // records what the test checks (token requests, the bearer tokens GraphQL requests carry),
 // announcing a short expires_in for tokens so the page renews them during the test.
 type graphiqlFront struct {
 	mu            sync.Mutex
 	tokensIssued  int
+	lifetime      int      // expires_in announced, in seconds (browserTokenLifetime, then reloadTokenLifetime)
 	graphqlBearer []string // the Authorization header of each POST /graphql/v1, in order
 }
 
@@ -49,7 +57,9 @@ func (f *graphiqlFront) handler(t *testing.T, backend string) http.Handler {
 		if err := json.Unmarshal(raw, &body); err != nil {
 			return err
 		}
-		body["expires_in"] = browserTokenLifetime
+		f.mu.Lock()
+		body["expires_in"] = f.lifetime
+		f.mu.Unlock()
 		raw, _ = json.Marshal(body)
 		resp.Body = io.NopCloser(bytes.NewReader(raw))
 		resp.ContentLength = int64(len(raw))
@@ -85,7 +95,7 @@ func TestGraphiQLSignInInBrowser(t *testing.T) {
 	// Each wait inside has its own bound; this one only stops a hung browser.
 	b := apptest.NewBrowserTab(t, 1400, 900, 4*time.Minute)
 	e := apptest.New(t, storetest.URL(t, "sqlite"))
-	front := &graphiqlFront{}
+	front := &graphiqlFront{lifetime: browserTokenLifetime}
 	srv := httptest.NewServer(front.handler(t, e.URL))
 	t.Cleanup(srv.Close)
 
@@ -208,7 +218,12 @@ func TestGraphiQLSignInInBrowser(t *testing.T) {
 	// A reload keeps the session (sessionStorage) but not the secret: the page cannot renew,
 	// and asks to sign in again when the token expires.
 	js(`document.getElementById('gatehouse-client-secret').value = ''`)
-	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#gatehouse-client-secret"), apptest.AdminSecret),
+	front.mu.Lock()
+	front.lifetime = reloadTokenLifetime
+	front.mu.Unlock()
+	reloadCtx, cancelReload := context.WithTimeout(ctx, reloadTokenLifetime*time.Second)
+	defer cancelReload()
+	if err := chromedp.Do(reloadCtx, chromedp.SendKeys(chromedp.CSS("#gatehouse-client-secret"), apptest.AdminSecret),
 		chromedp.Click(chromedp.CSS("#gatehouse-signin-button")),
 		chromedp.WaitVisible(chromedp.CSS("#gatehouse-signout")),
 		chromedp.Reload(),
@@ -218,7 +233,7 @@ func TestGraphiQLSignInInBrowser(t *testing.T) {
 	if who := js(`document.getElementById('gatehouse-whoami').textContent`); !strings.Contains(who, apptest.AdminID) || strings.Contains(who, "renews") {
 		t.Fatalf("after reload: %q", who)
 	}
-	waitFor("the expiry notice", `document.getElementById('gatehouse-status').textContent.includes('Sign in again')`, 2*browserTokenLifetime*time.Second)
+	waitFor("the expiry notice", `document.getElementById('gatehouse-status').textContent.includes('Sign in again')`, 2*reloadTokenLifetime*time.Second)
 	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#gatehouse-client-id"))); err != nil {
 		t.Fatal(err)
 	}
