@@ -32,6 +32,7 @@ type idpShape struct {
 	consent                       bool // the Response's Consent attribute (AD FS)
 	xsiTyped                      bool // AttributeValues carry xsi:type="xs:string" (Okta, OneLogin)
 	keyInfoDefaultNS              bool // the signature's KeyInfo in a default namespace (AD FS)
+	declaration                   bool // an XML declaration before the Response (Okta, OneLogin)
 	subjectConfirmationNotOnAfter time.Duration
 }
 
@@ -126,6 +127,9 @@ func (s idpShape) response(t *testing.T, issuer, acs, audience, requestID string
 	if err != nil {
 		t.Fatal(err)
 	}
+	if s.declaration {
+		out = `<?xml version="1.0" encoding="UTF-8"?>` + out
+	}
 	return out
 }
 
@@ -186,7 +190,7 @@ func TestSAMLSignInRealIdPShapes(t *testing.T) {
 		name  string
 		shape idpShape
 		// what the id_token then says
-		sub, email, given, family string
+		email, given, family string
 	}{
 		{
 			// AD FS 2016+ with a "Send LDAP attributes" rule of UPN only and no NameID format,
@@ -199,7 +203,7 @@ func TestSAMLSignInRealIdPShapes(t *testing.T) {
 				nameID:       "ada.adfs@example.com",
 				attributes:   []shapeAttribute{{name: claimsURI + "upn", values: []string{"ada.adfs@example.com"}}},
 				authnContext: "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"},
-			sub: "ada.adfs@example.com", email: "ada.adfs@example.com",
+			email: "ada.adfs@example.com",
 		},
 		{
 			// Entra ID's default (Microsoft Learn, "Single sign-on SAML protocol": the sample
@@ -223,7 +227,7 @@ func TestSAMLSignInRealIdPShapes(t *testing.T) {
 					{name: claimsURI + "name", values: []string{"ada.entra@example.com"}},
 				},
 				authnContext: "urn:oasis:names:tc:SAML:2.0:ac:classes:Password"},
-			sub: "m_H3naDei2LNxUmEcWd0BZlNi_jVET1pMLR6iQSuYmo", email: "ada.entra@example.com", given: "Ada", family: "Lovelace",
+			email: "ada.entra@example.com", given: "Ada", family: "Lovelace",
 		},
 		{
 			// Okta (OpenSAML): saml2p/saml2 prefixes, the Response and the assertion signed,
@@ -232,7 +236,7 @@ func TestSAMLSignInRealIdPShapes(t *testing.T) {
 			// assertion" sample; the goxmldsig test fixture of an Okta response).
 			name: "Okta",
 			shape: idpShape{protocolPrefix: "saml2p", assertionPrefix: "saml2", signaturePrefix: "ds",
-				signResponse: true, signAssertion: true, xsiTyped: true,
+				signResponse: true, signAssertion: true, xsiTyped: true, declaration: true,
 				nameIDFormat: nameIDMail, nameID: "Ada.okta@Example.com",
 				attributes: []shapeAttribute{
 					{name: "email", nameFormat: unspecAttr, values: []string{"Ada.okta@Example.com"}},
@@ -241,7 +245,22 @@ func TestSAMLSignInRealIdPShapes(t *testing.T) {
 					{name: "groups", nameFormat: unspecAttr, values: []string{"Everyone", "Engineering"}},
 				},
 				authnContext: "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"},
-			sub: "Ada.okta@Example.com", email: "Ada.okta@Example.com", given: "Ada", family: "Lovelace",
+			email: "Ada.okta@Example.com", given: "Ada", family: "Lovelace",
+		},
+		{
+			// Okta with "Assertion Signature: Unsigned" and "Response: Signed" (its SAML
+			// settings' advanced options): the Response signed alone.
+			name: "Okta, the Response signed alone",
+			shape: idpShape{protocolPrefix: "saml2p", assertionPrefix: "saml2", signaturePrefix: "ds",
+				signResponse: true, xsiTyped: true, declaration: true,
+				nameIDFormat: "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified", nameID: "00u1okta2",
+				attributes: []shapeAttribute{
+					{name: "email", nameFormat: unspecAttr, values: []string{"ada.okta2@example.com"}},
+					{name: "firstName", nameFormat: unspecAttr, values: []string{"Ada"}},
+					{name: "lastName", nameFormat: unspecAttr, values: []string{"Lovelace"}},
+				},
+				authnContext: "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"},
+			email: "ada.okta2@example.com", given: "Ada", family: "Lovelace",
 		},
 		{
 			// Google Workspace (custom SAML app, "Signed response" unchecked: the assertion
@@ -258,7 +277,7 @@ func TestSAMLSignInRealIdPShapes(t *testing.T) {
 					{name: "company", values: []string{""}},
 				},
 				authnContext: "urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified"},
-			sub: "ada.google@example.com", email: "ada.google@example.com", given: "Ada", family: "Lovelace",
+			email: "ada.google@example.com", given: "Ada", family: "Lovelace",
 		},
 		{
 			// OneLogin's SAML connector (its "SAML Custom Connector (Advanced)": Response and
@@ -266,14 +285,14 @@ func TestSAMLSignInRealIdPShapes(t *testing.T) {
 			// attributes with xsi:type), the names mapped by the connection's attributeMapping.
 			name: "OneLogin",
 			shape: idpShape{protocolPrefix: "samlp", assertionPrefix: "saml", signaturePrefix: "ds", signResponse: true, signAssertion: true, xsiTyped: true,
-				nameIDFormat: nameIDMail, nameID: "ada.onelogin@example.com",
+				declaration: true, nameIDFormat: nameIDMail, nameID: "ada.onelogin@example.com",
 				attributes: []shapeAttribute{
 					{name: "User.email", nameFormat: basic, values: []string{"ada.onelogin@example.com"}},
 					{name: "User.FirstName", nameFormat: basic, values: []string{"Ada"}},
 					{name: "User.LastName", nameFormat: basic, values: []string{"Lovelace"}},
 				},
 				authnContext: "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"},
-			sub: "ada.onelogin@example.com", email: "ada.onelogin@example.com", given: "Ada", family: "Lovelace",
+			email: "ada.onelogin@example.com", given: "Ada", family: "Lovelace",
 		},
 	}
 	eachDB(t, func(t *testing.T, e *testEnv) {
