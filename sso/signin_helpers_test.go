@@ -113,6 +113,9 @@ type testIdP struct {
 	hostile map[string]func(idp http.Handler) http.Handler
 	// noKid signs id_tokens without a kid.
 	noKid bool
+	// keyID is the RSA key's kid ("": k1); a test that rolls the IdP's key over sets a new key
+	// and kid.
+	keyID string
 	// ecKey, when set, signs id_tokens with ES256 (kid e1), which discovery then lists alone
 	// and the key set publishes beside the RSA key: an IdP that changed its signing algorithm.
 	ecKey *ecdsa.PrivateKey
@@ -226,8 +229,8 @@ func (p *testIdP) answer(w http.ResponseWriter, r *http.Request) {
 			w.Write(jwksError)
 			return
 		}
-		keys := []jose.JSONWebKey{{Key: &p.key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}
 		p.mu.Lock()
+		keys := []jose.JSONWebKey{{Key: &p.key.PublicKey, KeyID: p.rsaKid(), Algorithm: "RS256", Use: "sig"}}
 		if p.ecKey != nil {
 			keys = append(keys, jose.JSONWebKey{Key: &p.ecKey.PublicKey, KeyID: "e1", Algorithm: "ES256", Use: "sig"})
 		}
@@ -474,11 +477,19 @@ func (p *testIdP) refusedClientAuthentications() int {
 	return p.clientAuthRefused
 }
 
+// rsaKid is the RSA key's kid; p.mu is held.
+func (p *testIdP) rsaKid() string {
+	if p.keyID != "" {
+		return p.keyID
+	}
+	return "k1"
+}
+
 func (p *testIdP) sign(claims map[string]any) string {
 	opts := (&jose.SignerOptions{}).WithType("JWT")
-	key := jose.SigningKey{Algorithm: jose.RS256, Key: p.key}
 	p.mu.Lock()
-	kid := "k1"
+	key := jose.SigningKey{Algorithm: jose.RS256, Key: p.key}
+	kid := p.rsaKid()
 	if p.ecKey != nil {
 		key, kid = jose.SigningKey{Algorithm: jose.ES256, Key: p.ecKey}, "e1"
 	}
