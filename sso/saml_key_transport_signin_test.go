@@ -22,6 +22,10 @@ import (
 type oaepTransport struct {
 	algorithm, digest, mgf string
 	hash, mgfHash          crypto.Hash
+	// wif writes the EncryptedKey as Microsoft's WIF serializer (AD FS, Entra ID) does: a
+	// default-namespace KeyInfo holding e:EncryptedKey, whose own KeyInfo names the SP
+	// certificate by issuer and serial in a WS-Security SecurityTokenReference.
+	wif bool
 }
 
 const (
@@ -67,6 +71,20 @@ func encryptAssertion(t *testing.T, doc string, cert *x509.Certificate, kt oaepT
 	if kt.mgf != "" {
 		fmt.Fprintf(&method, `<xenc11:MGF xmlns:xenc11="http://www.w3.org/2009/xmlenc11#" Algorithm="%s"/>`, kt.mgf)
 	}
+	if kt.wif {
+		encrypted := `<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" Type="http://www.w3.org/2001/04/xmlenc#Element">` +
+			`<xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes256-cbc"/>` +
+			`<KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#"><e:EncryptedKey xmlns:e="http://www.w3.org/2001/04/xmlenc#">` +
+			`<e:EncryptionMethod Algorithm="` + kt.algorithm + `"><DigestMethod Algorithm="` + kt.digest + `"/></e:EncryptionMethod>` +
+			`<KeyInfo><o:SecurityTokenReference xmlns:o="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd">` +
+			`<X509Data><X509IssuerSerial><X509IssuerName>` + cert.Issuer.String() + `</X509IssuerName><X509SerialNumber>` + cert.SerialNumber.String() +
+			`</X509SerialNumber></X509IssuerSerial></X509Data></o:SecurityTokenReference></KeyInfo>` +
+			`<e:CipherData><e:CipherValue>` + base64.StdEncoding.EncodeToString(wrapped) + `</e:CipherValue></e:CipherData>` +
+			`</e:EncryptedKey></KeyInfo>` +
+			`<xenc:CipherData><xenc:CipherValue>` + base64.StdEncoding.EncodeToString(append(iv, data...)) + `</xenc:CipherValue></xenc:CipherData>` +
+			`</xenc:EncryptedData></saml:EncryptedAssertion>`
+		return doc[:i] + encrypted + doc[j:]
+	}
 	encrypted := `<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" Type="http://www.w3.org/2001/04/xmlenc#Element">` +
 		`<xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#aes256-cbc"/>` +
 		`<ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><xenc:EncryptedKey>` +
@@ -84,8 +102,10 @@ func encryptAssertion(t *testing.T, doc string, cert *x509.Certificate, kt oaepT
 // ("key transport RSA-OAEP"), through the browser's real path (authorize, the IdP's POST to the
 // ACS, the continuation, the code):
 //
-//   - AD FS and Okta: xmlenc#rsa-oaep-mgf1p with a SHA-1 digest (the .NET EncryptedXml and
-//     OpenSAML default), AES-256-CBC;
+//   - AD FS and Entra ID: xmlenc#rsa-oaep-mgf1p with a SHA-1 digest, AES-256-CBC, the
+//     EncryptedKey as Microsoft's WIF serializer writes it (its KeyInfo a SecurityTokenReference
+//     naming the certificate by issuer and serial, as in the EncryptedData of MS-LWSSP's and the
+//     Dynamics CRM SOAP samples); Okta: the same algorithms (OpenSAML's default digest);
 //   - rsa-oaep-mgf1p with a SHA-256 digest as XML Encryption names it (xmlenc#sha256; the mask
 //     stays MGF1 with SHA-1, XML Encryption 1.0 §5.4.2): node-xml-encryption 5 (auth0/node-samlp
 //     IdPs) with keyEncryptionDigest sha256, Shibboleth or Keycloak set to digest with SHA-256.
@@ -121,16 +141,17 @@ func TestSAMLSignInKeyTransports(t *testing.T) {
 			kt   oaepTransport
 			ok   bool
 		}{
-			{"AD FS, Okta: rsa-oaep-mgf1p, SHA-1", oaepTransport{xmlencRSAOAEPMGF1P, sha1URI, "", crypto.SHA1, crypto.SHA1}, true},
-			{"rsa-oaep-mgf1p, no DigestMethod", oaepTransport{xmlencRSAOAEPMGF1P, "", "", crypto.SHA1, crypto.SHA1}, true},
-			{"rsa-oaep-mgf1p, SHA-256", oaepTransport{xmlencRSAOAEPMGF1P, sha256URI, "", crypto.SHA256, crypto.SHA1}, true},
-			{"rsa-oaep-mgf1p, crewjam's SHA-256", oaepTransport{xmlencRSAOAEPMGF1P, crewjamSHA256, "", crypto.SHA256, crypto.SHA256}, true},
-			{"xmlenc11 rsa-oaep, SHA-256, MGF1-SHA-256", oaepTransport{xmlenc11RSAOAEP, sha256URI, mgf1SHA256, crypto.SHA256, crypto.SHA256}, true},
-			{"xmlenc11 rsa-oaep, SHA-256, MGF1-SHA-1", oaepTransport{xmlenc11RSAOAEP, sha256URI, mgf1SHA1, crypto.SHA256, crypto.SHA1}, true},
-			{"xmlenc11 rsa-oaep, SHA-256, the default MGF", oaepTransport{xmlenc11RSAOAEP, sha256URI, "", crypto.SHA256, crypto.SHA1}, true},
-			{"xmlenc11 rsa-oaep, the defaults", oaepTransport{xmlenc11RSAOAEP, "", "", crypto.SHA1, crypto.SHA1}, true},
-			{"a digest no spec defines", oaepTransport{xmlencRSAOAEPMGF1P, unknownDigestOf, "", crypto.SHA256, crypto.SHA1}, false},
-			{"xmlenc11 rsa-oaep, the MGF named wrongly", oaepTransport{xmlenc11RSAOAEP, sha256URI, mgf1SHA1, crypto.SHA256, crypto.SHA256}, false},
+			{"AD FS, Entra ID (WIF): rsa-oaep-mgf1p, SHA-1", oaepTransport{xmlencRSAOAEPMGF1P, sha1URI, "", crypto.SHA1, crypto.SHA1, true}, true},
+			{"Okta: rsa-oaep-mgf1p, SHA-1", oaepTransport{xmlencRSAOAEPMGF1P, sha1URI, "", crypto.SHA1, crypto.SHA1, false}, true},
+			{"rsa-oaep-mgf1p, no DigestMethod", oaepTransport{xmlencRSAOAEPMGF1P, "", "", crypto.SHA1, crypto.SHA1, false}, true},
+			{"rsa-oaep-mgf1p, SHA-256", oaepTransport{xmlencRSAOAEPMGF1P, sha256URI, "", crypto.SHA256, crypto.SHA1, false}, true},
+			{"rsa-oaep-mgf1p, crewjam's SHA-256", oaepTransport{xmlencRSAOAEPMGF1P, crewjamSHA256, "", crypto.SHA256, crypto.SHA256, false}, true},
+			{"xmlenc11 rsa-oaep, SHA-256, MGF1-SHA-256", oaepTransport{xmlenc11RSAOAEP, sha256URI, mgf1SHA256, crypto.SHA256, crypto.SHA256, false}, true},
+			{"xmlenc11 rsa-oaep, SHA-256, MGF1-SHA-1", oaepTransport{xmlenc11RSAOAEP, sha256URI, mgf1SHA1, crypto.SHA256, crypto.SHA1, false}, true},
+			{"xmlenc11 rsa-oaep, SHA-256, the default MGF", oaepTransport{xmlenc11RSAOAEP, sha256URI, "", crypto.SHA256, crypto.SHA1, false}, true},
+			{"xmlenc11 rsa-oaep, the defaults", oaepTransport{xmlenc11RSAOAEP, "", "", crypto.SHA1, crypto.SHA1, false}, true},
+			{"a digest no spec defines", oaepTransport{xmlencRSAOAEPMGF1P, unknownDigestOf, "", crypto.SHA256, crypto.SHA1, false}, false},
+			{"xmlenc11 rsa-oaep, the MGF named wrongly", oaepTransport{xmlenc11RSAOAEP, sha256URI, mgf1SHA1, crypto.SHA256, crypto.SHA256, false}, false},
 		} {
 			b := w.browser()
 			page, verifier := w.toIdP(t, b)
