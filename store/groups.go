@@ -63,13 +63,23 @@ func (s *Store) DeleteGroup(ctx context.Context, ws, id uuid.UUID) (bool, error)
 }
 
 // ExistingUserIDs returns which of ids are user accounts of the workspace, in chunks of 1000.
+// On PostgreSQL it also holds a key-share lock on the users it finds until the transaction
+// ends, so that a user it found cannot be deleted before the caller adds it to a group: a
+// concurrent deletion either waits for the caller's commit (and takes the membership with the
+// user) or commits first, and the user is not found. Without the lock, the deletion could
+// commit between this read and the insert, whose foreign key then failed. SQLite runs one
+// write at a time anyway.
 // Errors: none of the contract; no match is an empty result.
 func (s *Store) ExistingUserIDs(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
 	out := make(map[uuid.UUID]bool, len(ids))
 	for len(ids) > 0 {
 		n := min(len(ids), 1000)
 		var found []uuid.UUID
-		if err := s.scoped(ctx, ws).Model(&models.UserAccount{}).Where("id IN ?", ids[:n]).Pluck("id", &found).Error; err != nil {
+		q := s.scoped(ctx, ws).Model(&models.UserAccount{}).Where("id IN ?", ids[:n])
+		if s.dialect == Postgres {
+			q = q.Clauses(clause.Locking{Strength: "KEY SHARE"})
+		}
+		if err := q.Pluck("id", &found).Error; err != nil {
 			return nil, translate(err)
 		}
 		for _, id := range found {

@@ -1,0 +1,71 @@
+package scim_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+)
+
+// A member added to a group while its user is deleted: the addition either comes first (200,
+// and the deletion takes the membership with the user) or finds the user gone (400
+// invalidValue), never an internal error. The users are deleted between the PATCH's check of
+// its members and its insert often enough on PostgreSQL (SQLite runs one write at a time).
+func TestSCIMGroupMemberAddedWhileUserDeleted(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		tok, _ := e.SCIMToken(admin, allScopes("idp"))
+		gid := str(e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "Racers"}).Must(t, 201).Body, "id")
+		var mu sync.Mutex
+		counts := map[string]int{}
+		count := func(what string, r *apiResponse) {
+			mu.Lock()
+			defer mu.Unlock()
+			counts[fmt.Sprint(what, " ", r.Status)]++
+			if r.Status == 400 && str(r.Body, "scimType") != "invalidValue" {
+				t.Errorf("%s: %s", what, r.Raw)
+			}
+		}
+		for round := range 10 {
+			var users []string
+			for i := range 8 {
+				users = append(users, e.SCIMUser(tok, map[string]any{"userName": fmt.Sprintf("racer-%d-%d", round, i)}))
+			}
+			var wg sync.WaitGroup
+			for i, u := range users {
+				wg.Add(2)
+				go func() {
+					defer wg.Done()
+					add := `{"Operations":[{"op":"add","path":"members","value":[{"value":"` + u + `"}]}]}`
+					if i%2 == 1 { // a new group with the member, too
+						count("create", e.Call("POST", "/scim/v2/Groups", tok, fmt.Sprintf(
+							`{"displayName":"racers %d %d","members":[{"value":"%s"}]}`, round, i, u)))
+						return
+					}
+					count("patch", e.Call("PATCH", "/scim/v2/Groups/"+gid, tok, add))
+				}()
+				go func() {
+					defer wg.Done()
+					count("delete", e.Call("DELETE", "/scim/v2/Users/"+u, tok, nil))
+				}()
+			}
+			wg.Wait()
+		}
+		for k, n := range counts {
+			switch k {
+			case "patch 200", "patch 400", "create 201", "create 400", "delete 204":
+			default:
+				t.Errorf("%d answers %q: %v", n, k, counts)
+			}
+		}
+		// Every user is gone, and with it every membership.
+		r := e.Call("GET", "/scim/v2/Groups?filter="+urlq(`displayName sw "racers"`), tok, nil).Must(t, 200)
+		for _, g := range get(r.Body, "Resources").([]any) {
+			if m, _ := get(g, "members").([]any); len(m) > 0 {
+				t.Errorf("group %s keeps members of deleted users: %v", str(g, "displayName"), m)
+			}
+		}
+		if r := e.Call("GET", "/scim/v2/Groups/"+gid, tok, nil).Must(t, 200); get(r.Body, "members") != nil && len(get(r.Body, "members").([]any)) > 0 {
+			t.Errorf("group keeps members of deleted users: %s", r.Raw)
+		}
+	})
+}
