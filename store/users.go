@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"gatehouse/models"
 )
@@ -20,11 +21,21 @@ func (s *Store) UserAccount(ctx context.Context, ws, id uuid.UUID) (*models.User
 	return &u, nil
 }
 
-// UserAccountsByIDs loads accounts by id within a workspace, in no particular order.
+// UserAccountsByIDs loads accounts by id within a workspace, in no particular order. In a
+// transaction on PostgreSQL it also holds a key-share lock on the accounts it finds until the
+// transaction ends, so that none of them can be deleted before the caller binds it: a
+// concurrent deletion waits for the caller's commit (and takes the bindings with the account)
+// or commits first, and the account is not found. Without the lock, the deletion could commit
+// between this read and the insert, whose foreign key then failed. SQLite runs one write at a
+// time anyway.
 // Errors: none of the contract; missing ids are left out.
 func (s *Store) UserAccountsByIDs(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) ([]*models.UserAccount, error) {
 	var us []*models.UserAccount
-	err := s.scoped(ctx, ws).Where("id IN ?", ids).Find(&us).Error
+	q := s.scoped(ctx, ws).Where("id IN ?", ids)
+	if s.dialect == Postgres && inTx(ctx) {
+		q = q.Clauses(clause.Locking{Strength: "KEY SHARE"})
+	}
+	err := q.Find(&us).Error
 	return us, translate(err)
 }
 

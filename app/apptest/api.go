@@ -3,9 +3,11 @@ package apptest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -107,4 +109,32 @@ func AllScopes(name string) map[string]any {
 func (e *Env) SCIMUser(tok string, body map[string]any) string {
 	e.T.Helper()
 	return Str(e.Call("POST", "/scim/v2/Users", tok, body).Must(e.T, 201).Body, "id")
+}
+
+// DeleteUsersDuring creates n SCIM users with tok, then runs act on each at the same time as
+// a SCIM DELETE of that user, and does it all rounds times: a race of act against deletions.
+// Every deletion must answer 204.
+func (e *Env) DeleteUsersDuring(tok string, rounds, n int, act func(round, i int, user string)) {
+	e.T.Helper()
+	for round := range rounds {
+		users := make([]string, n)
+		for i := range users {
+			users[i] = e.SCIMUser(tok, map[string]any{"userName": fmt.Sprintf("doomed-%d-%d@contoso.com", round, i)})
+		}
+		var wg sync.WaitGroup
+		for i, u := range users {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				act(round, i, u)
+			}()
+			go func() {
+				defer wg.Done()
+				if r := e.Call("DELETE", "/scim/v2/Users/"+u, tok, nil); r.Status != 204 {
+					e.T.Errorf("DELETE user: %d %s", r.Status, r.Raw)
+				}
+			}()
+		}
+		wg.Wait()
+	}
 }

@@ -22,6 +22,21 @@ func testUserAccounts(e *env) {
 	us, err := e.s.UserAccountsByIDs(e.ctx, e.ws, []uuid.UUID{a.ID, b.ID, store.NewID()})
 	e.ok(err)
 	e.check(len(us) == 2, "by ids: %d", len(us))
+	// In a transaction on PostgreSQL, an account it found cannot be deleted before the
+	// transaction ends (an account about to be bound); SQLite runs one write at a time.
+	doomed := e.newUser("doomed") // in a workspace of its own: the counts below are e.ws's
+	doomed.WorkspaceID = e.workspace().ID
+	e.ok(e.s.Create(e.ctx, doomed))
+	e.waits("DeleteUserAccount after UserAccountsByIDs", func(ctx context.Context) error {
+		us, err := e.s.UserAccountsByIDs(ctx, doomed.WorkspaceID, []uuid.UUID{doomed.ID})
+		if err != nil || len(us) != 1 {
+			return fmt.Errorf("UserAccountsByIDs: %v %v", us, err)
+		}
+		return nil
+	}, func() error {
+		_, err := e.s.DeleteUserAccount(e.ctx, doomed.WorkspaceID, doomed.ID)
+		return err
+	})
 	got, err = e.s.UserAccountByEmail(e.ctx, e.ws, models.Key("A@example.com"))
 	e.ok(err)
 	e.check(got.ID == a.ID, "by email: %v", got.ID)
