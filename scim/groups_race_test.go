@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+
+	"gatehouse/app/apptest"
 )
 
 // A member added to a group while its user is deleted: the addition either comes first (200,
@@ -50,6 +52,44 @@ func TestSCIMGroupMemberAddedWhileUserDeleted(t *testing.T) {
 		}
 		if r := e.Call("GET", "/scim/v2/Groups/"+gid, tok, nil).Must(t, 200); get(r.Body, "members") != nil && len(get(r.Body, "members").([]any)) > 0 {
 			t.Errorf("group keeps members of deleted users: %s", r.Raw)
+		}
+	})
+}
+
+// Group changes sent at once to a server and to another Gatehouse process on the same
+// database (a replica; on SQLite, `gatehouse clients` beside a server is the same): each
+// change reads the group before it writes, and on SQLite a transaction that took no write lock
+// at BEGIN could not write once the other process had, and answered 503 at once instead of
+// waiting its turn. Every change lands.
+func TestSCIMGroupChangesFromTwoProcesses(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		tok, _ := e.SCIMToken(admin, allScopes("idp"))
+		servers := []*apptest.Env{e.Env, {T: t, URL: e.Replica()}}
+		gid := str(e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "Everyone"}).Must(t, 201).Body, "id")
+		var users []string
+		for i := range 48 {
+			users = append(users, e.SCIMUser(tok, map[string]any{"userName": fmt.Sprintf("member%d", i)}))
+		}
+		var mu sync.Mutex
+		counts := map[int]int{}
+		var wg sync.WaitGroup
+		for i, u := range users {
+			wg.Go(func() {
+				r := servers[i%2].Call("PATCH", "/scim/v2/Groups/"+gid, tok,
+					`{"Operations":[{"op":"add","path":"members","value":[{"value":"`+u+`"}]}]}`)
+				mu.Lock()
+				defer mu.Unlock()
+				counts[r.Status]++
+			})
+		}
+		wg.Wait()
+		if counts[200] != len(users) {
+			t.Errorf("answers %v, want %d 200s", counts, len(users))
+		}
+		r := e.Call("GET", "/scim/v2/Groups/"+gid, tok, nil).Must(t, 200)
+		if m, _ := get(r.Body, "members").([]any); len(m) != counts[200] {
+			t.Errorf("%d members after %d additions", len(m), counts[200])
 		}
 	})
 }

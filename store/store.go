@@ -138,7 +138,11 @@ func open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(NORMAL)")
 		q.Add("_pragma", "foreign_keys(1)")
-		q.Set("_time_format", "sqlite")
+		// Transactions take the write lock at BEGIN, so that one that reads before it writes
+		// waits (busy_timeout) for another process's writer, as `gatehouse clients` beside a
+		// server, instead of failing at its first write with SQLITE_BUSY (a read snapshot
+		// cannot be upgraded). No _time_format: the driver reads no parameter after it, and
+		// ignored _txlock; its default format is the "sqlite" one anyway.
 		q.Set("_txlock", "immediate")
 		// The path is a file: URI path, which SQLite percent-decodes: escape what URIs reserve.
 		escaped := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
