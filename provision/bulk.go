@@ -77,7 +77,16 @@ func (s *Service) bulkBindItems(ctx context.Context, items []CredentialInput, dr
 		var ue *store.ErrAlreadyExists
 		return errors.As(err, &ue)
 	}}
+	// Bulk bindings of the workspace run side by side (a shared lock), except a last run,
+	// which runs alone (exclusive) once those running have ended: bulk bindings that overlap
+	// (the same request sent again while the first still runs) could otherwise lose to one
+	// another on every run, and answer an internal error.
+	runs := 0
 	err = s.transact(ctx, m, func(ctx context.Context) error {
+		runs++
+		if err := s.store.LockBulkBinding(ctx, p.WorkspaceID, runs == staleAttempts); err != nil {
+			return err
+		}
 		out = append([]BindResult(nil), results...)
 		return s.bulkBind(ctx, p, items, idents, hashes, out, false)
 	})

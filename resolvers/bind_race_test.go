@@ -40,3 +40,37 @@ func TestBulkBindingWhileAccountsAreDeleted(t *testing.T) {
 		}
 	})
 }
+
+// The same bulk binding sent several times at once (a client retrying a request it gave up
+// on while the first still runs): bound twice, an identity is bound once, and every request
+// answers what it would alone, never an internal error.
+func TestSameBulkBindingAtOnce(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		e.CreateOIDCConnection(admin, "Microsoft", "microsoft")
+		for round := range 4 {
+			var items []map[string]any
+			for i := range 4 {
+				a := e.CreateUser(admin, fmt.Sprintf("same%d-%d@contoso.com", round, i))
+				items = append(items, map[string]any{"accountUuid": a, "authModule": "microsoft", "identifier": fmt.Sprintf("same%d-%d", round, i), "secret": ""})
+			}
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					r := e.GQL(admin, `mutation($items: [UpdateUserAccountCredentialsInput!]!) { bulkUpdateUserAccountCredentials(input: {items: $items}) {
+						results { errors { code } } errors { code } } }`, map[string]any{"items": items})
+					if r.Status != 200 || len(r.Errors) > 0 {
+						t.Errorf("bulk binding: %s", r.Raw)
+					} else if errs := get(r.Data, "bulkUpdateUserAccountCredentials", "errors").([]any); len(errs) > 0 {
+						t.Errorf("bulk binding refused items: %s", r.Raw)
+					}
+				})
+			}
+			wg.Wait()
+		}
+		d := e.MustGQL(admin, `{ userAccounts(filter: {authModule: "microsoft"}) { totalCount } }`, nil)
+		if get(d, "userAccounts", "totalCount") != 16.0 {
+			t.Errorf("bound accounts: %v", d)
+		}
+	})
+}

@@ -75,6 +75,25 @@ func (s *Store) DeleteCredential(ctx context.Context, ws, accountID, connectionI
 	return res.RowsAffected > 0, translate(res.Error)
 }
 
+// LockBulkBinding makes the caller's transaction, until it ends, a bulk binding of workspace
+// ws: shared, alongside any other shared one; exclusive, the only one, once the bulk bindings
+// running have ended, and before any that asks after it. A bulk binding decides from reads
+// that a concurrent one can overtake, and is run again when it loses (provision: its last
+// run is exclusive, so that it cannot lose to another bulk binding again). PostgreSQL: a
+// transaction advisory lock (the two-key form, apart from the store's other advisory locks);
+// SQLite runs one write transaction at a time. Outside a transaction it locks nothing lasting.
+// Errors: none of the contract.
+func (s *Store) LockBulkBinding(ctx context.Context, ws uuid.UUID, exclusive bool) error {
+	if s.dialect != Postgres {
+		return nil
+	}
+	fn := "pg_advisory_xact_lock_shared"
+	if exclusive {
+		fn = "pg_advisory_xact_lock"
+	}
+	return translate(s.db(ctx).Exec("SELECT "+fn+"(7215341, hashtext(?))", ws.String()).Error)
+}
+
 // DeleteCredentials removes credentials by id, in one statement. Deleting by primary key keeps
 // the plan independent of planner statistics, which a fresh database does not have.
 // Errors: none of the contract; missing ids are ignored.

@@ -71,7 +71,7 @@ var tests = []test{
 		"DeleteIdentityProviderConfiguration"}, testIdPConfigurations},
 	{[]string{"UpsertCredential", "CreateCredential", "CredentialByIdentity", "CredentialsByIdentities", "CredentialsForAccounts",
 		"DeleteCredential", "DeleteCredentials"}, testCredentials},
-	{[]string{"BindCredential", "BindingTargets", "BindAccountCredential"}, testBinding},
+	{[]string{"BindCredential", "BindingTargets", "BindAccountCredential", "LockBulkBinding"}, testBinding},
 	{[]string{"Domain", "Domains", "DomainsFor", "DomainVerifiedFor", "CountDomains", "VerifiedDomainElsewhere",
 		"SaveDomain", "SaveDomainUnlessVerified", "ClearPrimaryDomain", "PromotePrimaryDomain", "DeleteDomain", "ConnectionByVerifiedDomain"}, testDomains},
 	{[]string{"Group", "SCIMGroups", "SaveGroup", "DeleteGroup", "ExistingUserIDs", "ChangeMembers", "GroupMembers",

@@ -258,6 +258,39 @@ func testCredentials(e *env) {
 }
 
 func testBinding(e *env) {
+	// LockBulkBinding: shared locks of a workspace go together (and another workspace's
+	// exclusive one with them); on PostgreSQL an exclusive one waits for a shared one, and a
+	// shared one for an exclusive one. SQLite runs one write at a time.
+	lockBulk := func(ws uuid.UUID, exclusive bool) func() error {
+		return func() error {
+			return e.s.InTx(e.ctx, func(ctx context.Context) error { return e.s.LockBulkBinding(ctx, ws, exclusive) })
+		}
+	}
+	e.ok(e.s.InTx(e.ctx, func(ctx context.Context) error {
+		if err := e.s.LockBulkBinding(ctx, e.ws, false); err != nil || e.s.Dialect() != store.Postgres {
+			return err
+		}
+		for _, other := range []func() error{lockBulk(e.ws, false), lockBulk(e.workspace().ID, true)} {
+			done := make(chan error, 1)
+			go func() { done <- other() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					return err
+				}
+			case <-time.After(5 * time.Second):
+				return errors.New("LockBulkBinding waited for a lock it goes with")
+			}
+		}
+		return nil
+	}))
+	e.waits("exclusive LockBulkBinding after a shared one", func(ctx context.Context) error {
+		return e.s.LockBulkBinding(ctx, e.ws, false)
+	}, lockBulk(e.ws, true))
+	e.waits("shared LockBulkBinding after an exclusive one", func(ctx context.Context) error {
+		return e.s.LockBulkBinding(ctx, e.ws, true)
+	}, lockBulk(e.ws, false))
+
 	conn := e.connection("C")
 	a, b := e.user("a"), e.user("b")
 	events := func() int {
