@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -42,6 +43,9 @@ func NewTracing(ctx context.Context, getenv func(string) string) (*Tracing, erro
 	if off, _ := strconv.ParseBool(env("OTEL_SDK_DISABLED")); off || env("OTEL_TRACES_EXPORTER") == "none" {
 		return nil, nil
 	}
+	if err := checkExporterEnv(env); err != nil {
+		return nil, err
+	}
 	protocol := env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
 	if protocol == "" {
 		protocol = env("OTEL_EXPORTER_OTLP_PROTOCOL")
@@ -71,6 +75,52 @@ func NewTracing(ctx context.Context, getenv func(string) string) (*Tracing, erro
 		provider: sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res)),
 		prop:     propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
 	}, nil
+}
+
+// checkExporterEnv refuses OTLP headers and endpoints the exporter could not read. The
+// exporter would skip such a value, logging it whole on standard error (outside the JSON log)
+// and export without it: a header written "Authorization: Bearer <key>" (a colon for the
+// "="), or a value with a "%" not followed by two hex digits, put the API key in the log, and
+// every export was then refused. The errors name the variable and the entry, never its text.
+func checkExporterEnv(env func(string) string) error {
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"} {
+		for i, entry := range strings.Split(env(name), ",") {
+			if strings.TrimSpace(entry) == "" {
+				continue // "a=1," or an unset variable: nothing to send, nothing lost
+			}
+			key, value, ok := strings.Cut(entry, "=")
+			switch _, err := url.PathUnescape(value); {
+			case !ok:
+				return fmt.Errorf("%s: entry %d is not name=value (headers are written name=value,name=value)", name, i+1)
+			case !headerName(strings.TrimSpace(key)):
+				return fmt.Errorf("%s: entry %d: the name before \"=\" is not an HTTP header name", name, i+1)
+			case err != nil:
+				return fmt.Errorf("%s: entry %d (%s): the value is not URL-encoded (write a %% as %%25)", name, i+1, strings.TrimSpace(key))
+			}
+		}
+	}
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
+		if v := env(name); v != "" {
+			if _, err := url.Parse(v); err != nil {
+				return fmt.Errorf("%s: not a URL (want one such as http://otel-collector:4318)", name)
+			}
+		}
+	}
+	return nil
+}
+
+// headerName reports whether s is an HTTP header name (RFC 9110 token), as the exporter
+// requires.
+func headerName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", c)) {
+			return false
+		}
+	}
+	return true
 }
 
 // TracerProvider is the provider spans are created with (for the store's database spans).
