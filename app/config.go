@@ -285,15 +285,33 @@ func publicURL(raw string) (string, error) {
 	raw = strings.TrimRight(strings.TrimSpace(raw), "/")
 	u, err := url.Parse(raw)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = shownURL(raw) // url.Error quotes the whole URL, a password in it too
+		}
 		return "", fmt.Errorf("want an absolute http or https URL such as https://sso.example.com: %w", err)
 	}
 	switch scheme := strings.ToLower(u.Scheme); {
 	case scheme != "https" && scheme != "http" || u.Host == "" || u.Opaque != "":
-		return "", fmt.Errorf("want an absolute http or https URL such as https://sso.example.com, got %q", raw)
+		return "", fmt.Errorf("want an absolute http or https URL such as https://sso.example.com, got %q", shownURL(raw))
 	case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(raw, "#"):
-		return "", fmt.Errorf("want a URL without user information, query or fragment, got %q", raw)
+		return "", fmt.Errorf("want a URL without user information, query or fragment, got %q", shownURL(raw))
 	}
 	return raw, nil
+}
+
+// shownURL is a URL as an error quotes it: the user information before an "@" (a user name
+// and password) is masked, as it would be in the start-up error and the log that keeps it.
+func shownURL(raw string) string {
+	at := strings.LastIndex(raw, "@")
+	if at < 0 {
+		return raw
+	}
+	start := 0
+	if i := strings.Index(raw, "://"); i >= 0 && i < at {
+		start = i + len("://")
+	}
+	return raw[:start] + "xxxxx" + raw[at:]
 }
 
 // PublicURLWarnings are the start-up log's warnings about the public URL, if any.

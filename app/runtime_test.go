@@ -104,6 +104,15 @@ func TestPublicURLAndRetentionConfig(t *testing.T) {
 			t.Errorf("accepted %v", bad)
 		}
 	}
+	// The refusal of a URL with user information quotes it without the password: the
+	// message ends in the start-up error, and in whatever keeps the container's output.
+	for _, raw := range []string{"https://admin:s3cr3t-pw@sso.example.com", "admin:s3cr3t-pw@sso.example.com",
+		"https://admin:s3cr3t-pw@sso example.com", "https://admin:s3cr3t-pw@sso.example.com/%zz"} {
+		_, err := app.LoadConfig(func(k string) string { return map[string]string{"GATEHOUSE_PUBLIC_URL": raw}[k] })
+		if err == nil || strings.Contains(err.Error(), "s3cr3t-pw") || !strings.Contains(err.Error(), "GATEHOUSE_PUBLIC_URL") {
+			t.Errorf("%q: err = %v, want one naming GATEHOUSE_PUBLIC_URL without the password", raw, err)
+		}
+	}
 	c, err = app.LoadConfig(func(k string) string { return map[string]string{"GATEHOUSE_SIGN_IN_EVENT_RETENTION_DAYS": "7"}[k] })
 	if err != nil || c.Retention().SignInEvents != 7*24*time.Hour {
 		t.Fatalf("7 days: %+v %v", c.Retention(), err)
