@@ -234,6 +234,9 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (*App, 
 	if err != nil {
 		return nil, err
 	}
+	if tracing != nil {
+		tracing.LogTo(log)
+	}
 	clk, caches := clock.Real, cache.NewGroup() // the one clock; every cache, for metrics
 	if c.TestClock != nil {
 		clk = c.TestClock

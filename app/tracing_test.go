@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
@@ -175,5 +177,36 @@ func TestTracingRedactsTheTestSignInToken(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no server span: %s", apptest.SpanNames(spans))
+	}
+}
+
+// TestTracingExportFailureIsLogged: a collector that refuses the spans (a wrong API key) or
+// cannot be reached is a WARN line of the JSON log, which an operator reads; the OpenTelemetry
+// SDK alone prints it as plain text on standard error.
+func TestTracingExportFailureIsLogged(t *testing.T) {
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "unknown API key", http.StatusUnauthorized)
+	}))
+	t.Cleanup(collector.Close)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "50") // milliseconds: export soon
+	e, logs := apptest.NewLogged(t, "sqlite:"+t.TempDir()+"/refused.db")
+	t.Cleanup(func() { e.App.Tracing().Shutdown(context.Background()) })
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(e.URL + "/.well-known/jwks.json"); err == nil {
+			resp.Body.Close()
+		}
+		for _, line := range strings.Split(logs.String(), "\n") {
+			var l map[string]any
+			if json.Unmarshal([]byte(line), &l) == nil && l["msg"] == "tracing: spans not exported" {
+				if l["level"] != "WARN" || !strings.Contains(fmt.Sprint(l["err"]), "401") {
+					t.Fatalf("export failure logged as %s", line)
+				}
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line of the refused export:\n%s", logs.String())
+		}
 	}
 }

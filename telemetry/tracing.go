@@ -3,12 +3,15 @@ package telemetry
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
+	"github.com/go-logr/logr"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
@@ -138,6 +141,18 @@ func (t *Tracing) Handler(h http.Handler) http.Handler {
 			}
 			return true
 		}))
+}
+
+// LogTo sends OpenTelemetry's own errors (an export that failed: the collector unreachable,
+// or refusing the credentials) to log at WARN, and its error messages at ERROR: JSON lines
+// with the rest of the log, folded when repeated. Without it the SDK writes them as plain text
+// on standard error, outside the log an operator reads. The SDK's handlers are process-wide:
+// the Tracing last told logs.
+func (t *Tracing) LogTo(log *slog.Logger) {
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		log.Warn("tracing: spans not exported", "err", err)
+	}))
+	otel.SetLogger(logr.FromSlogHandler(log.Handler()))
 }
 
 // Flush exports the spans ended so far.
