@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +24,7 @@ import (
 	"gatehouse/guard"
 	"gatehouse/provision"
 	"gatehouse/store/storetest"
+	"gatehouse/telemetry"
 )
 
 // scrape reads a /metrics endpoint over HTTP and parses the text exposition.
@@ -355,4 +358,77 @@ func TestAccessLog(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestMetricsSeriesBoundedUnderHostileTraffic: no label of /metrics takes its value from what
+// a caller sends. Thousands of requests to random paths (unknown routes, ids in known routes,
+// any method), random client ids and grant types at the token endpoint, and more GraphQL
+// operation names than the cap add at most a few series per route, never one per request;
+// and no series names anything the requests made up.
+func TestMetricsSeriesBoundedUnderHostileTraffic(t *testing.T) {
+	e := newTestEnv(t, "sqlite:"+t.TempDir()+"/cardinality.db")
+	admin := e.AdminToken()
+	series := func() (n int, text string) {
+		resp, err := http.Get(e.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		if _, err := io.Copy(&b, resp.Body); err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(b.String(), "\n") {
+			if line != "" && !strings.HasPrefix(line, "#") {
+				n++
+			}
+		}
+		return n, b.String()
+	}
+	before, _ := series()
+	const mark = "zq7" // in every made-up value, never in a real label
+	prefixes := []string{"/", "/" + mark, "/scim/v2/Users/", "/scim/v2/Groups/", "/scim/v2/", "/api/v1/sso/connections/",
+		"/api/v1/scim/tokens/", "/api/v1/", "/oauth/", "/sso/", "/sso/test-sign-in/", "/saml/metadata/", "/graphql/v1/", "/.well-known/"}
+	methods := []string{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND"} // HEAD routes as GET
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	const requests = 3000
+	for i := range requests {
+		req, _ := http.NewRequest(methods[i%len(methods)], e.URL+prefixes[i%len(prefixes)]+mark+strconv.Itoa(i)+"?code="+mark, nil)
+		req.Header.Set("Authorization", "Bearer "+mark+strconv.Itoa(i))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	for i := range 50 {
+		resp, err := http.PostForm(e.URL+"/oauth/token", url.Values{"grant_type": {mark + strconv.Itoa(i)},
+			"client_id": {mark + strconv.Itoa(i)}, "client_secret": {mark}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	for i := range telemetry.MaxOperationNames + 20 {
+		e.MustGQL(admin, "query Op"+mark+strconv.Itoa(i)+" { viewer { __typename } }", nil)
+	}
+	after, text := series()
+	t.Logf("series: %d before, %d after", before, after)
+	// The GraphQL names up to the cap are the clients' to choose (two series each); the
+	// rest is a handful of routes by status and their histograms.
+	if grown := after - before; grown > 2*telemetry.MaxOperationNames+600 {
+		t.Errorf("%d requests added %d series", requests+50+telemetry.MaxOperationNames+20, grown)
+	}
+	madeUp := 0
+	for _, line := range strings.Split(text, "\n") {
+		if strings.Contains(line, mark) && !strings.Contains(line, `operation="Op`+mark) {
+			if madeUp++; madeUp <= 5 {
+				t.Errorf("a series names a made-up value: %s", line)
+			}
+		}
+	}
+	if n := strings.Count(text, `gatehouse_graphql_operations_total{operation="Op`+mark); n > 2*telemetry.MaxOperationNames {
+		t.Errorf("%d GraphQL operation series, past the cap of %d names", n, telemetry.MaxOperationNames)
+	}
 }
