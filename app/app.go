@@ -529,6 +529,7 @@ func observe(reg prometheus.Registerer, log *slog.Logger, proxies guard.Proxies,
 			if p := logPath(inner); p != inner.URL.Path {
 				telemetry.RedactPath(r.Context(), p)
 			}
+			telemetry.SetClientAddress(r.Context(), func() string { return proxies.ClientAddress(inner) })
 			route := r.Pattern
 			if route == "" {
 				route = "unmatched"

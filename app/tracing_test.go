@@ -14,7 +14,9 @@ import (
 
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
+	"gatehouse/app"
 	"gatehouse/app/apptest"
+	"gatehouse/guard"
 	"gatehouse/store/storetest"
 )
 
@@ -155,16 +157,7 @@ func TestTracingRedactsTheTestSignInToken(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	if err := e.App.Tracing().Flush(context.Background()); err != nil {
-		t.Fatalf("flush: %v", err)
-	}
-	spans, _ := rcv.Received()
-	var found bool
-	for _, s := range spans {
-		if s.GetKind() != tracepb.Span_SPAN_KIND_SERVER {
-			continue
-		}
-		found = true
+	for _, s := range serverSpans(t, e.App, rcv) {
 		// (The redirect that "<url>/.." gets leads to /sso/test-sign-in, no route's, no token.)
 		if path, _ := apptest.SpanAttr(s, "url.path"); path != "/sso/test-sign-in/[redacted]" && path != "/sso/test-sign-in" {
 			t.Errorf("server span %s: url.path %q", s.GetName(), path)
@@ -174,9 +167,6 @@ func TestTracingRedactsTheTestSignInToken(t *testing.T) {
 				t.Errorf("server span %s carries the token: %v", s.GetName(), a)
 			}
 		}
-	}
-	if !found {
-		t.Fatalf("no server span: %s", apptest.SpanNames(spans))
 	}
 }
 
@@ -209,4 +199,57 @@ func TestTracingExportFailureIsLogged(t *testing.T) {
 			t.Fatalf("no log line of the refused export:\n%s", logs.String())
 		}
 	}
+}
+
+// TestTracingClientAddressIsTheAccessLogs: the server span's client.address is the client the
+// access log names: the TCP peer, whatever X-Forwarded-For a caller sends, and behind a
+// trusted proxy the address the header names (the nearest untrusted one). otelhttp's own
+// choice, the header's first entry, is anything a caller writes.
+func TestTracingClientAddressIsTheAccessLogs(t *testing.T) {
+	for _, tc := range []struct {
+		name, trusted, want string
+	}{
+		{"no trusted proxy", "", "127.0.0.1"},
+		{"behind a trusted proxy", "127.0.0.0/8", "198.51.100.7"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rcv := apptest.NewOTLPReceiver(t)
+			t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL)
+			e, logs := apptest.NewLogged(t, "sqlite:"+t.TempDir()+"/peer.db", func(c *app.Config) {
+				if tc.trusted != "" {
+					c.Guard.TrustedProxies, _ = guard.ParseProxies(tc.trusted)
+				}
+			})
+			t.Cleanup(func() { e.App.Tracing().Shutdown(context.Background()) })
+			req, _ := http.NewRequest("GET", e.URL+"/.well-known/jwks.json", nil)
+			req.Header.Set("X-Forwarded-For", "forged <b>admin</b>, 203.0.113.5, 198.51.100.7")
+			if line := logs.Send(t, req, "peer"); line["remote_addr"] != tc.want {
+				t.Fatalf("access log remote_addr %v, want %s", line["remote_addr"], tc.want)
+			}
+			for _, s := range serverSpans(t, e.App, rcv) {
+				if got, _ := apptest.SpanAttr(s, "client.address"); got != tc.want {
+					t.Errorf("server span %s: client.address %q, want %q (the access log's)", s.GetName(), got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// serverSpans flushes a's spans and returns the server spans rcv received (at least one).
+func serverSpans(t *testing.T, a *app.App, rcv *apptest.OTLPReceiver) []*tracepb.Span {
+	t.Helper()
+	if err := a.Tracing().Flush(context.Background()); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	spans, _ := rcv.Received()
+	var server []*tracepb.Span
+	for _, s := range spans {
+		if s.GetKind() == tracepb.Span_SPAN_KIND_SERVER {
+			server = append(server, s)
+		}
+	}
+	if len(server) == 0 {
+		t.Fatalf("no server span: %s", apptest.SpanNames(spans))
+	}
+	return server
 }

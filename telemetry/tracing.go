@@ -186,3 +186,13 @@ func RedactPath(ctx context.Context, path string) {
 		span.SetAttributes(semconv.URLPath(path)) // the last value of a key wins
 	}
 }
+
+// SetClientAddress sets the request's server span client.address to what addr returns: the
+// client as the access log names it (guard.Proxies.ClientAddress). otelhttp takes the first
+// entry of X-Forwarded-For, which any caller writes: a span named whatever address, or text,
+// the request claimed. Without a recording span it does nothing (addr is not called).
+func SetClientAddress(ctx context.Context, addr func() string) {
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(semconv.ClientAddress(addr())) // the last value of a key wins
+	}
+}
