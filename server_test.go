@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"gatehouse/app"
@@ -142,4 +144,70 @@ func TestMigrateCommandIsRepeatable(t *testing.T) {
 // CGO_ENABLED=0).
 func TestBuildsWithoutCgo(t *testing.T) {
 	gatehouseBinary(t)
+}
+
+// Replicas starting at once on an empty PostgreSQL database (a first deployment, or one
+// migrated by `gatehouse migrate` and never served) all start: the migrations run once, one
+// default workspace and one platform admin client are made, with the chosen credentials or
+// generated ones, and no start fails on the table or the client another one created meanwhile.
+// (Replicas share PostgreSQL; a SQLite file is one server's.)
+func TestReplicasStartingTogetherBootstrapOnce(t *testing.T) {
+	for _, fresh := range []bool{true, false} {
+		for _, chosen := range []bool{true, false} {
+			t.Run(fmt.Sprintf("empty=%v/chosen=%v", fresh, chosen), func(t *testing.T) {
+				url := storetest.URL(t, "postgres")
+				if !fresh { // migrated, never served
+					st, err := store.Open(context.Background(), url)
+					if err != nil {
+						t.Fatal(err)
+					}
+					err = st.Migrate(context.Background())
+					st.Close()
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				cfg := app.Config{DatabaseURL: url, PublicURL: "http://localhost:8080",
+					EncryptionKey: "Zm9yLXRlc3RzLW9ubHktMzItYnl0ZXMtb2Yta2V5ISE="}
+				if chosen {
+					cfg.BootstrapClientID, cfg.BootstrapClientSecret = "admin", strings.Repeat("s", 32)
+				}
+				const replicas = 4
+				errs := make(chan error, replicas)
+				var start sync.WaitGroup
+				start.Add(1)
+				for i := 0; i < replicas; i++ {
+					go func() {
+						start.Wait()
+						a, err := app.New(context.Background(), cfg, slog.New(slog.DiscardHandler), io.Discard)
+						if err == nil {
+							a.Store().Close()
+						}
+						errs <- err
+					}()
+				}
+				start.Done()
+				for i := 0; i < replicas; i++ {
+					if err := <-errs; err != nil {
+						t.Errorf("a replica did not start: %v", err)
+					}
+				}
+				st, err := store.Open(context.Background(), url)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Close()
+				var clients, workspaces int64
+				if err := st.RawScan(context.Background(), &clients, "SELECT count(*) FROM integration_clients"); err != nil {
+					t.Fatal(err)
+				}
+				if err := st.RawScan(context.Background(), &workspaces, "SELECT count(*) FROM workspaces"); err != nil {
+					t.Fatal(err)
+				}
+				if clients != 1 || workspaces != 1 {
+					t.Fatalf("%d clients and %d workspaces after %d replicas started, want one of each", clients, workspaces, replicas)
+				}
+			})
+		}
+	}
 }

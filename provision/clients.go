@@ -42,6 +42,11 @@ func (s *Service) Bootstrap(ctx context.Context, clientID, clientSecret string) 
 	p := &Principal{ClientID: "bootstrap", ActorType: "system"}
 	m := mutation{action: "integration_client.create", target: "integration_client", op: "bootstrap"}
 	err := s.mutateAs(ctx, p, m, func(ctx context.Context, _ *Principal) (audited, error) {
+		// Replicas starting at once on an empty database: the first bootstraps, the others
+		// wait for it and then count its client.
+		if err := s.store.LockBootstrap(ctx); err != nil {
+			return audited{}, err
+		}
 		n, err := s.store.CountIntegrationClients(ctx)
 		if err != nil || n > 0 {
 			return audited{unchanged: true}, err

@@ -17,6 +17,19 @@ func (s *Store) CountIntegrationClients(ctx context.Context) (int64, error) {
 	return n, translate(err)
 }
 
+// LockBootstrap makes the caller's transaction, until it ends, the only bootstrap: the
+// CountIntegrationClients that follows it sees the client of any bootstrap committed before,
+// so that replicas starting at once on an empty database create one default workspace and one
+// platform admin client, and none of them fails. PostgreSQL: a transaction advisory lock;
+// SQLite runs one write transaction at a time. Outside a transaction it locks nothing lasting.
+// Errors: none of the contract.
+func (s *Store) LockBootstrap(ctx context.Context) error {
+	if s.dialect != Postgres {
+		return nil
+	}
+	return translate(s.db(ctx).Exec("SELECT pg_advisory_xact_lock(7215341)").Error)
+}
+
 // PlatformAdminWorkspace returns the workspace of the oldest platform admin client: the one
 // bootstrap created.
 // Errors: ErrNotFound when there is no platform admin client.

@@ -54,8 +54,17 @@ func (s *Store) Migrate(ctx context.Context) error {
 // migrateTo applies the migrations up to version last (tests of a step start before it).
 func (s *Store) migrateTo(ctx context.Context, last int) error {
 	db := s.gdb.WithContext(ctx)
-	if err := db.Exec(s.dialectSQL(`CREATE TABLE IF NOT EXISTS schema_migrations (
-		version integer PRIMARY KEY, name text NOT NULL, applied_at {time} NOT NULL)`)).Error; err != nil {
+	// Under the migrations' lock too: on PostgreSQL, CREATE TABLE IF NOT EXISTS run by two
+	// replicas at once on an empty database fails in one of them (a duplicate key in pg_type).
+	if err := db.Transaction(func(tx *gorm.DB) error {
+		if s.dialect == Postgres {
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(7215339)").Error; err != nil {
+				return err
+			}
+		}
+		return tx.Exec(s.dialectSQL(`CREATE TABLE IF NOT EXISTS schema_migrations (
+		version integer PRIMARY KEY, name text NOT NULL, applied_at {time} NOT NULL)`)).Error
+	}); err != nil {
 		return fmt.Errorf("store: migrate: %w", unavailable(err))
 	}
 	for _, m := range migrations {

@@ -277,6 +277,13 @@ func testIntegrationClients(e *env) {
 	got, _ = e.s.IntegrationClient(e.ctx, e.ws, c.ClientID)
 	e.check(got.RevokedAt != nil && got.SecretHash != "rotated", "the revocation was lost: %+v", got)
 	e.is(e.s.UpdateIntegrationClient(e.ctx, c), store.ErrStale, "a second write of a revoked client")
+
+	// LockBootstrap: on PostgreSQL, another bootstrap's lock waits for the locking transaction
+	// (SQLite runs one write at a time).
+	e.waits("LockBootstrap after LockBootstrap", e.s.LockBootstrap, func() error {
+		return e.s.InTx(e.ctx, e.s.LockBootstrap)
+	})
+	e.ok(e.s.LockBootstrap(e.ctx)) // outside a transaction: nothing lasting
 }
 
 func testSigningKeys(e *env) {
