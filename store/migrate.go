@@ -45,7 +45,9 @@ func (s *Store) dialectSQL(sql string) string {
 }
 
 // Migrate applies every migration not yet applied, each in its own transaction. It is safe to
-// run again, and on PostgreSQL safe to run from several replicas at once (advisory lock).
+// run again, and on PostgreSQL safe to run from several replicas at once (advisory lock). It
+// refuses, changing nothing, a database that records a migration of a later release, or one of
+// this release's versions under another name (checkApplied).
 // Errors: none of the contract; a failure names its migration.
 func (s *Store) Migrate(ctx context.Context) error {
 	return s.migrateTo(ctx, math.MaxInt)
@@ -66,6 +68,9 @@ func (s *Store) migrateTo(ctx context.Context, last int) error {
 		version integer PRIMARY KEY, name text NOT NULL, applied_at {time} NOT NULL)`)).Error
 	}); err != nil {
 		return fmt.Errorf("store: migrate: %w", unavailable(err))
+	}
+	if err := s.checkApplied(ctx); err != nil {
+		return err
 	}
 	for _, m := range migrations {
 		if m.version > last {
@@ -110,6 +115,45 @@ func (s *Store) migrateTo(ctx context.Context, last int) error {
 		if err != nil {
 			return fmt.Errorf("store: migration %d (%s): %w", m.version, m.name, unavailable(err))
 		}
+	}
+	return nil
+}
+
+// checkApplied refuses a database whose recorded migrations are not this release's: one a
+// later release applied (a rollback, or a replica not yet upgraded restarting), or one recorded
+// under another name than this release's step of that version. Such a database has tables and
+// rows this release does not know how to keep: it would write rows the later release reads
+// otherwise, or run its own step over another one. Refusing before any request is served is
+// the only safe answer (docs/administration.md, "Upgrading").
+func (s *Store) checkApplied(ctx context.Context) error {
+	var applied []struct {
+		Version int
+		Name    string
+	}
+	if err := s.gdb.WithContext(ctx).Raw("SELECT version, name FROM schema_migrations ORDER BY version").
+		Scan(&applied).Error; err != nil {
+		return fmt.Errorf("store: migrate: %w", unavailable(err))
+	}
+	known := map[int]string{}
+	last := 0
+	for _, m := range migrations {
+		known[m.version] = m.name
+		last = max(last, m.version)
+	}
+	var later []string
+	for _, a := range applied {
+		name, ok := known[a.Version]
+		switch {
+		case a.Version > last:
+			later = append(later, fmt.Sprintf("%d %q", a.Version, a.Name))
+		case ok && name != a.Name:
+			return fmt.Errorf("store: migrate: the database records migration %d as %q, but this release's migration %d is %q: "+
+				"it was migrated by another build of Gatehouse; run that build, or restore a backup taken before it ran", a.Version, a.Name, a.Version, name)
+		}
+	}
+	if len(later) > 0 {
+		return fmt.Errorf("store: migrate: the database was migrated by a later release of Gatehouse (it records migration %s; this release has migrations up to %d): "+
+			"run that release or a later one; to go back to this one, restore a backup taken before the upgrade", strings.Join(later, ", "), last)
 	}
 	return nil
 }
