@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -58,16 +59,28 @@ func (s *Store) migrateTo(ctx context.Context, last int) error {
 	db := s.gdb.WithContext(ctx)
 	// Under the migrations' lock too: on PostgreSQL, CREATE TABLE IF NOT EXISTS run by two
 	// replicas at once on an empty database fails in one of them (a duplicate key in pg_type).
+	var foreign []string
 	if err := db.Transaction(func(tx *gorm.DB) error {
 		if s.dialect == Postgres {
 			if err := tx.Exec("SELECT pg_advisory_xact_lock(7215339)").Error; err != nil {
 				return err
 			}
 		}
+		var err error
+		if foreign, err = s.foreignTables(tx); err != nil || len(foreign) > 0 {
+			return err
+		}
 		return tx.Exec(s.dialectSQL(`CREATE TABLE IF NOT EXISTS schema_migrations (
 		version integer PRIMARY KEY, name text NOT NULL, applied_at {time} NOT NULL)`)).Error
 	}); err != nil {
 		return fmt.Errorf("store: migrate: %w", unavailable(err))
+	}
+	if len(foreign) > 0 {
+		if len(foreign) > 5 {
+			foreign = append(foreign[:5], "…")
+		}
+		return fmt.Errorf("store: migrate: the database is not Gatehouse's: it has tables (%s) but no Gatehouse migrations; "+
+			"check GATEHOUSE_DATABASE_URL (Gatehouse needs an empty database of its own, or one it has migrated)", strings.Join(foreign, ", "))
 	}
 	if err := s.checkApplied(ctx); err != nil {
 		return err
@@ -117,6 +130,26 @@ func (s *Store) migrateTo(ctx context.Context, last int) error {
 		}
 	}
 	return nil
+}
+
+// foreignTables lists the tables of a database that has no schema_migrations table: another
+// product's database, named by mistake, which the migrations must not fill with Gatehouse's
+// tables (nor fail in halfway, on a table name both use). Empty for an empty database and for
+// one Gatehouse has migrated.
+func (s *Store) foreignTables(tx *gorm.DB) ([]string, error) {
+	query := `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`
+	if s.dialect == Postgres {
+		query = `SELECT table_name FROM information_schema.tables
+			WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`
+	}
+	var tables []string
+	if err := tx.Raw(query).Scan(&tables).Error; err != nil {
+		return nil, err
+	}
+	if slices.Contains(tables, "schema_migrations") {
+		return nil, nil
+	}
+	return tables, nil
 }
 
 // checkApplied refuses a database whose recorded migrations are not this release's: one a

@@ -60,3 +60,40 @@ func TestMigrateRefusesAnotherReleasesDatabase(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrateRefusesAnotherProductsDatabase: GATEHOUSE_DATABASE_URL naming another product's
+// database (tables, no schema_migrations) is refused with a message that says so, and none of
+// Gatehouse's tables is created in it (before, every migration ran there, or the first one
+// whose table name the product also uses failed halfway). An empty database is migrated. On
+// both dialects.
+func TestMigrateRefusesAnotherProductsDatabase(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		s, err := Open(ctx, dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		for _, stmt := range []string{"CREATE TABLE orders (id integer PRIMARY KEY)", "CREATE TABLE accounts (id integer PRIMARY KEY)"} {
+			if err := s.db(ctx).Exec(stmt).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		err = s.Migrate(ctx)
+		if err == nil || !strings.Contains(err.Error(), "the database is not Gatehouse's: it has tables (accounts, orders)") ||
+			!strings.Contains(err.Error(), "GATEHOUSE_DATABASE_URL") {
+			t.Fatalf("Migrate on another product's database: %v", err)
+		}
+		for _, table := range []string{"schema_migrations", "workspaces"} {
+			if s.gdb.Migrator().HasTable(table) {
+				t.Fatalf("the refused database has the table %s", table)
+			}
+		}
+		for _, stmt := range []string{"DROP TABLE orders", "DROP TABLE accounts"} {
+			if err := s.db(ctx).Exec(stmt).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		migrateTwice(t, s)
+	})
+}
