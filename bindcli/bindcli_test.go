@@ -261,6 +261,20 @@ func TestRunFailsFastOnBadCredentials(t *testing.T) {
 	}
 }
 
+// A password in --url is not shown in the message of a failed token request.
+func TestRunFailureHidesTheURLsPassword(t *testing.T) {
+	g := &fakeGatehouse{expiresIn: 3600}
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	for _, base := range []string{srv.URL, "http://127.0.0.1:1"} { // refused by the server; unreachable
+		withPassword := strings.Replace(base, "http://", "http://proxyuser:Pr0xyPassw0rd@", 1)
+		err := Run(context.Background(), Options{URL: withPassword, ClientID: "id", ClientSecret: "wrong"}, rowsFile(1))
+		if err == nil || strings.Contains(err.Error(), "Pr0xyPassw0rd") || !strings.Contains(err.Error(), "proxyuser") {
+			t.Fatalf("%s: %v", base, err)
+		}
+	}
+}
+
 // A dry run against a server older than it stops with one message, rather than reporting
 // every row as failing; the real run still works there.
 func TestDryRunAgainstAnOlderServer(t *testing.T) {

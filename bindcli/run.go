@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -64,7 +65,13 @@ func Run(ctx context.Context, o Options, f *File) error {
 	c.renewToken()
 	// Fail fast on bad credentials or a wrong URL, before any row is sent.
 	if _, err := c.token(); err != nil {
-		return fmt.Errorf("bind: get an access token from %s/oauth/token: %w", base, err)
+		// A password in --url (a proxy's basic authentication) is not shown, as net/http's
+		// own message in err does not show it.
+		shown := base
+		if u, perr := url.Parse(base); perr == nil {
+			shown = u.Redacted()
+		}
+		return fmt.Errorf("bind: get an access token from %s/oauth/token: %w", shown, err)
 	}
 	if o.DryRun {
 		// Nothing is written, so a chunk is decided against the server's state alone: rows that
