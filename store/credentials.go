@@ -80,7 +80,8 @@ func (s *Store) DeleteCredential(ctx context.Context, ws, accountID, connectionI
 // running have ended, and before any that asks after it. A bulk binding decides from reads
 // that a concurrent one can overtake, and is run again when it loses (provision: its last
 // run is exclusive, so that it cannot lose to another bulk binding again). PostgreSQL: a
-// transaction advisory lock (the two-key form, apart from the store's other advisory locks);
+// transaction advisory lock (the two-key form, 7215342 and the workspace's hash; the store's
+// one-key locks are 7215339 migrations, 7215340 client changes, 7215341 bootstrap);
 // SQLite runs one write transaction at a time. Outside a transaction it locks nothing lasting.
 // Errors: none of the contract.
 func (s *Store) LockBulkBinding(ctx context.Context, ws uuid.UUID, exclusive bool) error {
@@ -91,7 +92,7 @@ func (s *Store) LockBulkBinding(ctx context.Context, ws uuid.UUID, exclusive boo
 	if exclusive {
 		fn = "pg_advisory_xact_lock"
 	}
-	return translate(s.db(ctx).Exec("SELECT "+fn+"(7215341, hashtext(?))", ws.String()).Error)
+	return translate(s.db(ctx).Exec("SELECT "+fn+"(7215342, hashtext(?))", ws.String()).Error)
 }
 
 // DeleteCredentials removes credentials by id, in one statement. Deleting by primary key keeps
