@@ -82,10 +82,17 @@ func run(args []string) error {
 	return runCommand(context.Background(), args, os.Stdout, os.Stderr, os.Getenv)
 }
 
-// runCommand runs one command; SIGINT and SIGTERM cancel its context (the server drains).
+// runCommand runs one command; SIGINT and SIGTERM cancel its context (the server drains). A
+// second one stops the process at once, as the signal does by default: an operator who
+// pressed Ctrl-C during a long drain (GATEHOUSE_SHUTDOWN_DRAIN), or a `bind` finishing its
+// batch, is not made to wait for it.
 func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // the default behaviour back, for the next signal
+	}()
 	root := newRootCmd(getenv, stdout, stderr)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -550,5 +551,70 @@ func TestOperatorNameWithoutTheEnvironment(t *testing.T) {
 		}
 	} else if got != "cli:uid:"+strconv.Itoa(os.Getuid()) {
 		t.Errorf("no variables, no user database entry: %q", got)
+	}
+}
+
+// A second SIGINT during the drain stops the server at once, as Ctrl-C does by default; the
+// first one only starts the drain (here ten minutes, which the test would otherwise wait out).
+func TestSecondSignalStopsAtOnce(t *testing.T) {
+	bin := gatehouseBinary(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	cmd := exec.Command(bin)
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "GATEHOUSE_ADDR=" + addr, "GATEHOUSE_SHUTDOWN_DRAIN=10m",
+		"GATEHOUSE_DATABASE_URL=sqlite:" + filepath.Join(dir, "g.db"), "GATEHOUSE_BOOTSTRAP_SECRET_FILE=" + filepath.Join(dir, "secret.txt")}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	readyz := func() int {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	waitFor := func(what string, status int) {
+		for deadline := time.Now().Add(30 * time.Second); readyz() != status; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: /readyz never answered %d\n%s", what, status, out.String())
+			}
+		}
+	}
+	waitFor("start", http.StatusOK)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the first SIGINT", http.StatusServiceUnavailable) // draining, still serving
+	// The default behaviour comes back right after the first signal is taken; the drain has
+	// begun by then (/readyz said so), but give the goroutine that restores it a moment.
+	time.Sleep(500 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("the server stopped on the first SIGINT, before its drain: %v\n%s", err, out.String())
+	default:
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() == 0 {
+			t.Fatalf("exit after a second SIGINT: %v, want the signal's failure\n%s", err, out.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the server kept draining after a second SIGINT\n%s", out.String())
 	}
 }

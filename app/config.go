@@ -87,7 +87,7 @@ var Settings = []Setting{
 	{Name: "GATEHOUSE_DATABASE_WAIT", Default: "60s", Group: "server",
 		Meaning: "at start, keep retrying a database that is not reachable yet, then give up"},
 	{Name: "GATEHOUSE_SHUTDOWN_DRAIN", Default: "5s", Group: "server",
-		Meaning: "after SIGTERM, /readyz answers 503 and the server keeps serving this long, then stops"},
+		Meaning: "after SIGTERM, /readyz answers 503 and the server keeps serving this long, then stops (a second SIGTERM or SIGINT stops it at once)"},
 	{Name: "GATEHOUSE_CLIENT_ID", Group: "bind", Meaning: "bind: the integration client's id (or --client-id)"},
 	{Name: "GATEHOUSE_CLIENT_SECRET", Group: "bind", Meaning: "bind: the integration client's secret (or --client-secret)"},
 	{Name: "GOMEMLIMIT", Group: "runtime", Shown: "96MiB",
