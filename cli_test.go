@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -228,12 +227,7 @@ func TestCLIServesByDefault(t *testing.T) {
 		t.Errorf("readyz URL %q", got)
 	}
 	bin := gatehouseBinary(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	cmd := exec.Command(bin)
 	dir := t.TempDir()
 	if real, err := filepath.EvalSymlinks(dir); err == nil {
@@ -558,12 +552,7 @@ func TestOperatorNameWithoutTheEnvironment(t *testing.T) {
 // first one only starts the drain (here ten minutes, which the test would otherwise wait out).
 func TestSecondSignalStopsAtOnce(t *testing.T) {
 	bin := gatehouseBinary(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	dir := t.TempDir()
 	cmd := exec.Command(bin)
 	cmd.Dir = dir
@@ -617,4 +606,9 @@ func TestSecondSignalStopsAtOnce(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("the server kept draining after a second SIGINT\n%s", out.String())
 	}
+}
+
+// freeAddr is a loopback address with a port nobody listens on, for a server the test starts.
+func freeAddr(t *testing.T) string {
+	return fmt.Sprintf("127.0.0.1:%d", storetest.FreePort(t))
 }

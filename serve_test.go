@@ -27,12 +27,7 @@ import (
 // period, and clients that stop sending when /readyz says so (as a load balancer does) see no
 // error at all; then the server stops accepting and run returns.
 func TestSIGTERMUnderLoadDrainsWithoutResets(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	dir := t.TempDir()
 	for k, v := range map[string]string{"GATEHOUSE_ADDR": addr, "GATEHOUSE_DATABASE_URL": "sqlite:" + filepath.Join(dir, "g.db"),
 		"GATEHOUSE_BOOTSTRAP_CLIENT_ID": testAdminID, "GATEHOUSE_BOOTSTRAP_CLIENT_SECRET": testAdminSecret,
