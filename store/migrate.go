@@ -139,8 +139,14 @@ func (s *Store) migrateTo(ctx context.Context, last int) error {
 func (s *Store) foreignTables(tx *gorm.DB) ([]string, error) {
 	query := `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`
 	if s.dialect == Postgres {
-		query = `SELECT table_name FROM information_schema.tables
-			WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`
+		// Not a table an extension made (PostGIS's spatial_ref_sys, created in public by
+		// CREATE EXTENSION postgis before Gatehouse's first start): that is the database's
+		// equipment, not another product's data.
+		query = `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
+			AND NOT EXISTS (SELECT 1 FROM pg_depend d
+				WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+			ORDER BY c.relname`
 	}
 	var tables []string
 	if err := tx.Raw(query).Scan(&tables).Error; err != nil {

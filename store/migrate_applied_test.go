@@ -97,3 +97,27 @@ func TestMigrateRefusesAnotherProductsDatabase(t *testing.T) {
 		migrateTwice(t, s)
 	})
 }
+
+// A PostgreSQL database that an extension has equipped with a table of its own in the schema
+// (PostGIS's spatial_ref_sys, created by CREATE EXTENSION postgis before the first start) is
+// still an empty database to Gatehouse, and migrates; a table of the same name that no
+// extension owns is another product's, and is refused. plpgsql, in every database, stands in
+// for PostGIS: the table is made a member of it as CREATE EXTENSION makes its own members.
+func TestMigrateAcceptsAnExtensionsTables(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, storetest.URL(t, "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.db(ctx).Exec("CREATE TABLE spatial_ref_sys (srid integer PRIMARY KEY)").Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err == nil || !strings.Contains(err.Error(), "it has tables (spatial_ref_sys)") {
+		t.Fatalf("Migrate beside a table no extension owns: %v", err)
+	}
+	if err := s.db(ctx).Exec("ALTER EXTENSION plpgsql ADD TABLE spatial_ref_sys").Error; err != nil {
+		t.Fatal(err)
+	}
+	migrateTwice(t, s)
+}
