@@ -120,19 +120,16 @@ func (s *Store) pruneExpired(ctx context.Context, table string, t time.Time) (in
 	})
 }
 
-// pruneExpiredSQL is pruneExpired's statement: ? are the cutoff and the batch's size. On
-// PostgreSQL the batch is an array, which the delete reads by address (a Tid Scan); as ctid IN,
-// the planner could hash the batch and read the whole table at each batch, as it did for
-// PruneSignInState's ids. The batch is read in a statement's snapshot, so no address in it
-// can be another row's by the time the delete reads it.
+// pruneExpiredSQL is pruneExpired's statement: ? are the cutoff and the batch's size. The batch
+// is read in a statement's snapshot, so no address in it can be another row's by the time the
+// delete reads it.
 func pruneExpiredSQL(dialect, table string) string {
-	batch := func(address string) string {
-		return `SELECT ` + address + ` FROM ` + table + ` WHERE expires_at < ? ORDER BY expires_at LIMIT ?`
-	}
+	address := "rowid"
 	if dialect == Postgres {
-		return `DELETE FROM ` + table + ` WHERE ctid = ANY(ARRAY(` + batch("ctid") + `))`
+		address = "ctid"
 	}
-	return `DELETE FROM ` + table + ` WHERE rowid IN (` + batch("rowid") + `)`
+	return batchDeleteSQL(dialect, table, address,
+		`SELECT `+address+` FROM `+table+` WHERE expires_at < ? ORDER BY expires_at LIMIT ?`)
 }
 
 // PutSAMLAnswer stores the (encrypted) identity a flow's IdP answered with, and the key of its

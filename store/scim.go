@@ -114,15 +114,11 @@ func (s *Store) DeleteSCIMTokenActivity(ctx context.Context, ws, id uuid.UUID) (
 	})
 }
 
-// tokenActivityBatchSQL deletes one batch of a token's activity: ? are the token, the
-// workspace and the batch's size. On PostgreSQL the batch is an array, deleted through the
-// primary key (as id IN, the planner may hash the batch and read the whole table).
+// tokenActivityBatchSQL deletes one batch of a token's activity, through the primary key: ?
+// are the token, the workspace and the batch's size.
 func tokenActivityBatchSQL(dialect string) string {
-	batch := `SELECT id FROM scim_activities WHERE token_id = ? AND workspace_id = ? LIMIT ?`
-	if dialect == Postgres {
-		return `DELETE FROM scim_activities WHERE id = ANY(ARRAY(` + batch + `))`
-	}
-	return `DELETE FROM scim_activities WHERE id IN (` + batch + `)`
+	return batchDeleteSQL(dialect, "scim_activities", "id",
+		`SELECT id FROM scim_activities WHERE token_id = ? AND workspace_id = ? LIMIT ?`)
 }
 
 // DeleteSCIMToken removes a token and its activity log; it reports whether the token existed.

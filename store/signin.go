@@ -317,15 +317,24 @@ func (s *Store) PruneSignInState(ctx context.Context, cutoff, grantCutoff time.T
 	if err != nil {
 		return 0, err
 	}
+	deleteGrants := batchDeleteSQL(s.dialect, "grants", "id", expiredGrants)
 	grants, err := s.pruneBatches(ctx, func(ctx context.Context) (int64, error) {
-		where := "id IN (" + expiredGrants + ")"
-		if s.dialect == Postgres {
-			where = "id = ANY(ARRAY(" + expiredGrants + "))" // through the primary key, as pruneFlowsSQL
-		}
-		r := s.db(ctx).Exec("DELETE FROM grants WHERE "+where, grantCutoff, pruneBatch)
+		r := s.db(ctx).Exec(deleteGrants, grantCutoff, pruneBatch)
 		return r.RowsAffected, translate(r.Error)
 	})
 	return flows + grants, err
+}
+
+// batchDeleteSQL deletes from table the rows whose key (a column, or the row's address: ctid,
+// rowid) the query batch selects, one batch of a pruneBatches loop. On PostgreSQL the batch is
+// an array, which the delete reads by key (an index or Tid scan); as key IN (batch), the
+// planner could hash the batch and read the whole table at each batch, as it did for
+// PruneSignInState's flows.
+func batchDeleteSQL(dialect, table, key, batch string) string {
+	if dialect == Postgres {
+		return `DELETE FROM ` + table + ` WHERE ` + key + ` = ANY(ARRAY(` + batch + `))`
+	}
+	return `DELETE FROM ` + table + ` WHERE ` + key + ` IN (` + batch + `)`
 }
 
 // pruneBatches runs batch, which deletes at most pruneBatch rows, until it deletes fewer, and
