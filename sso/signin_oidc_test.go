@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -734,6 +735,59 @@ func TestSignInApplicationChangedMidFlow(t *testing.T) {
 					t.Fatalf("failed events: %v %v", n, err)
 				}
 			})
+		}
+	})
+}
+
+// TestCodeOfApplicationDeletedOnAnotherReplica: an application deleted on one replica while a
+// person is at the IdP is still in the 2 s cache of the replica where the sign-in runs, which
+// therefore finishes it with a code. That code issues nothing: the token endpoint answers
+// invalid_grant, even on the replica that still caches the application. Both databases.
+func TestCodeOfApplicationDeletedOnAnotherReplica(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		replica := e.Replica()
+		// The replica's cache is this test's clock: a slow machine may outlast it before the
+		// code is made or redeemed (then this server no longer knows the application, and the
+		// attempt tells nothing). Such attempts are tried again.
+		for attempt := 1; ; attempt++ {
+			app := w.createApp(t, fmt.Sprintf("deleted elsewhere %d", attempt), "CONFIDENTIAL")
+			var id string
+			d := e.MustGQL(w.tok, `query($b: ID!) { applications(brandId: $b) { id clientId } }`, map[string]any{"b": w.brand})
+			for _, a := range get(d, "applications").([]any) {
+				if str(a, "clientId") == app.ClientID {
+					id = str(a, "id")
+				}
+			}
+			idp.set(func(p *testIdP) {
+				p.tokenHook = func() {
+					r := e.GQLAt(replica, w.tok, `mutation { deleteApplication(input: {id: "`+id+`"}) { deletedId } }`)
+					if str(r.Data, "deleteApplication", "deletedId") != id {
+						t.Errorf("deleteApplication at the replica: %s", r.Raw)
+					}
+				}
+			})
+			email := fmt.Sprintf("deleted-elsewhere%d@example.com", attempt)
+			idp.as(map[string]any{"sub": fmt.Sprintf("okta-deleted-elsewhere%d", attempt), "email": email, "given_name": "Del", "family_name": "Eted"})
+			res, verifier := w.signIn(t, newBrowser(t, w.redirect), app, "login_hint", email)
+			idp.set(func(p *testIdP) { p.tokenHook = nil })
+			code := res.query.Get("code")
+			if code == "" && strings.Contains(res.body, "The application changed while you were signing in") && attempt < 5 {
+				continue // this server's cache had expired
+			}
+			if code == "" {
+				t.Fatalf("the sign-in ended without a code: %+v", res)
+			}
+			_, err := app.Exchange(t.Context(), code, oauth2.VerifierOption(verifier))
+			var re *oauth2.RetrieveError
+			if errors.As(err, &re) && re.ErrorCode == "invalid_client" && attempt < 5 {
+				continue // this server's cache had expired
+			}
+			if !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
+				t.Fatalf("the code of a deleted application: %v, want invalid_grant", err)
+			}
+			return
 		}
 	})
 }

@@ -27,8 +27,9 @@ func TestMigration33LeavesOldGrantsUnchecked(t *testing.T) {
 		if err := s.Create(ctx, u); err != nil {
 			t.Fatal(err)
 		}
+		app := storedApplication(t, s, conn.WorkspaceID)
 		grant := func(code string) *models.Grant {
-			return &models.Grant{ID: NewID(), WorkspaceID: conn.WorkspaceID, ApplicationID: NewID(), ClientID: "c", CodeHash: code,
+			return &models.Grant{ID: NewID(), WorkspaceID: conn.WorkspaceID, ApplicationID: app, ClientID: "c", CodeHash: code,
 				RedirectURI: "https://app/cb", Scope: "openid", UserAccountID: u.ID, Claims: `{"connection":"okta"}`, AuthTime: now,
 				ExpiresAt: now.Add(time.Minute), CreatedAt: now}
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"gorm.io/gorm"
 
 	"gatehouse/models"
@@ -104,4 +105,24 @@ func applicationFixtures(t *testing.T, s *Store, alg models.IDTokenAlg) func(cli
 			Type: models.ApplicationConfidential, RedirectURIsJSON: `["https://app/cb"]`, PostLogoutRedirectURIsJSON: "[]",
 			IDTokenSignedResponseAlg: alg, Version: 1, CreatedAt: now, UpdatedAt: now}
 	}
+}
+
+// storedApplication stores a brand and a confidential application of it in workspace ws, as
+// the table is at the store's version (createInOldTable), and returns the application's id:
+// a grant redeems only while its application exists.
+func storedApplication(t *testing.T, s *Store, ws uuid.UUID) uuid.UUID {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	slug := "b-" + NewID().String()
+	brand := &models.Brand{ID: NewID(), WorkspaceID: ws, Name: slug, NameKey: slug, Slug: slug, Version: 1, CreatedAt: now, UpdatedAt: now}
+	app := &models.Application{ID: NewID(), WorkspaceID: ws, BrandID: brand.ID, ClientID: "app-" + slug, Name: "App",
+		Type: models.ApplicationConfidential, RedirectURIsJSON: `["https://app/cb"]`, PostLogoutRedirectURIsJSON: "[]",
+		IDTokenSignedResponseAlg: models.IDTokenES256, Version: 1, CreatedAt: now, UpdatedAt: now}
+	for _, row := range []any{brand, app} {
+		if err := createInOldTable(ctx, s, row); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return app.ID
 }

@@ -216,9 +216,12 @@ func (s *Store) FlowByUpstreamRequest(ctx context.Context, requestID string) (*m
 }
 
 // RedeemGrant marks the grant of a code redeemed, if it was issued to clientID (the client
-// that authenticated the request), is unredeemed, unrevoked and unexpired, its user account
-// is still there and active, and still bound to the identity it signed in by (grantStillBound),
-// and returns it. A code of clientID's that was redeemed already is
+// that authenticated the request), is unredeemed, unrevoked and unexpired, its application
+// still exists, its user account is still there and active, and still bound to the identity it
+// signed in by (grantStillBound), and returns it. The application is read here, not only
+// through the callers' 2 s cache: a replica that still caches a just-deleted application can
+// make a code for it after deleteApplication answered (grants hold no foreign key, migration
+// 11), and that code must issue nothing, anywhere. A code of clientID's that was redeemed already is
 // a replay: the grant is revoked (so the tokens the first redemption issued stop working) and
 // the returned error is ErrStale. Anything else is ErrNotFound: another client's code, which
 // is neither spent nor revoked by whoever presents it (any public client's client_id
@@ -231,6 +234,7 @@ func (s *Store) FlowByUpstreamRequest(ctx context.Context, requestID string) (*m
 func (s *Store) RedeemGrant(ctx context.Context, codeHash, clientID string, now time.Time) (*models.Grant, error) {
 	g, err := queryRow(ctx, s, grantTable, `UPDATE grants SET redeemed_at = ?
 		WHERE code_hash = ? AND client_id = ? AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ?
+		AND EXISTS (SELECT 1 FROM applications a WHERE a.id = grants.application_id)
 		AND EXISTS (SELECT 1 FROM user_accounts u WHERE u.id = grants.user_account_id AND u.active
 			AND (u.activated_at IS NULL OR u.activated_at <= grants.created_at)) AND `+grantStillBound+` RETURNING `+grantList,
 		now, codeHash, clientID, now)

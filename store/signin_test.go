@@ -50,6 +50,7 @@ func TestSignInStateExpiryAndSingleUse(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		app = storedApplication(t, s, ws) // the grants' application: the flows' was not stored
 		grant := func(code string, expires time.Time) {
 			if err := s.CreateGrant(ctx, &models.Grant{ID: NewID(), WorkspaceID: ws, ApplicationID: app, ClientID: "c", CodeHash: code,
 				RedirectURI: "https://app/cb", Scope: "openid", UserAccountID: person.ID, Claims: "{}", AuthTime: now,

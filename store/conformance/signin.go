@@ -345,9 +345,10 @@ func testAbandonedFlows(e *env, conn *models.Connection) {
 	}
 }
 
-// grant is a grant of code to a new active user account.
+// grant is a grant of code to a new active user account, by an application of its own.
 func (e *env) grant(code string, expires time.Time) *models.Grant {
-	return &models.Grant{ID: store.NewID(), WorkspaceID: e.ws, ApplicationID: store.NewID(), ClientID: "c", CodeHash: code,
+	app := e.application(e.brand(unique("granting-")))
+	return &models.Grant{ID: store.NewID(), WorkspaceID: e.ws, ApplicationID: app.ID, ClientID: "c", CodeHash: code,
 		RedirectURI: "https://app/cb", Scope: "openid", UserAccountID: e.user(unique("granted-")).ID, Claims: "{}", AuthTime: e.now,
 		ExpiresAt: expires, CreatedAt: e.now}
 }
@@ -393,6 +394,14 @@ func testGrants(e *env) {
 		e.ok(err)
 		e.check(got.RedeemedAt == nil && got.RevokedAt == nil, "%s: grant %+v", what, got)
 	}
+
+	// A grant of an application deleted since is not redeemed (a replica that still cached the
+	// application made the code).
+	orphan := e.grant(unique("code-"), e.now.Add(time.Minute))
+	e.ok(e.s.DeleteApplication(e.ctx, &models.Application{ID: orphan.ApplicationID, WorkspaceID: e.ws}))
+	e.ok(e.s.CreateGrant(e.ctx, orphan)) // made after the deletion
+	_, err = e.s.RedeemGrant(e.ctx, orphan.CodeHash, "c", e.now)
+	e.is(err, store.ErrNotFound, "a code of a deleted application")
 
 	// A grant from before the account's last reactivation is void; one from after it is not.
 	reactivated := e.newUser(unique("reactivated-"))
