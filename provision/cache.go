@@ -46,6 +46,13 @@ func (c *credentialCache[T]) get(ctx context.Context, key string, load func(cont
 	}
 	if c.gen.Load() == gen {
 		c.c.Set(key, v)
+		// A forget may have come between the check and the Set, its Delete before the Set:
+		// then gen has moved by now, and what was just stored goes. A forget after this load
+		// of gen deletes after the Set itself (it moves gen, then deletes), so either way the
+		// row as it was before the change is not kept.
+		if c.gen.Load() != gen {
+			c.c.Delete(key)
+		}
 	}
 	return v, nil
 }
