@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -305,7 +306,11 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 		} else {
 			discovery := c.DiscoveryURL() // where the credentials go: its document names the token endpoint
 			if o.IssuerURL != nil {
-				add(s.validateIdPURL("oidcConfig.issuerUrl", *o.IssuerURL))
+				if e := s.validateIdPURL("oidcConfig.issuerUrl", *o.IssuerURL); e != nil {
+					add(e)
+				} else {
+					add(microsoftMultiTenant("oidcConfig.issuerUrl", *o.IssuerURL))
+				}
 				reach = reach || c.OIDCIssuerURL != *o.IssuerURL
 				c.OIDCIssuerURL = *o.IssuerURL
 			} else if create {
@@ -504,6 +509,32 @@ func (s *Service) validateIdPURL(field, raw string) *models.Error {
 	}
 	if !models.ValidIdPURL(raw, s.allowPrivate) {
 		return models.FieldError(models.EINVALID, field, models.Clip(raw, 256), "must be an absolute https URL")
+	}
+	return nil
+}
+
+// microsoftMultiTenant refuses Microsoft's multi-tenant issuers (.../common/v2.0,
+// .../organizations/v2.0, .../consumers/v2.0) with the issuer to use instead. A connection is
+// one customer's identity provider, and these endpoints sign in the people of every Microsoft
+// organization (or personal accounts); their discovery document names a templated issuer
+// ({tenantid}), which no id_token carries, so no sign-in through one could succeed anyway,
+// and the connection test would only say the issuers differ.
+func microsoftMultiTenant(field, raw string) *models.Error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	switch strings.ToLower(u.Hostname()) {
+	case "login.microsoftonline.com", "login.microsoftonline.us", "login.partner.microsoftonline.cn", "login.windows.net":
+	default:
+		return nil
+	}
+	tenant, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+	switch strings.ToLower(tenant) {
+	case "common", "organizations", "consumers":
+		return models.FieldError(models.EINVALID, field, models.Clip(raw, 256),
+			"is Microsoft's multi-tenant endpoint ("+tenant+"), which signs in people of any Microsoft organization: use the customer's tenant, https://"+
+				u.Host+"/<tenant id>/v2.0 (Entra admin center: Overview, Tenant ID)")
 	}
 	return nil
 }

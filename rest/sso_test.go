@@ -477,6 +477,11 @@ func TestSSORESTErrors(t *testing.T) {
 			{`{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "http://idp.example.com", "clientId": "c", "clientSecret": "s"}}`, "oidcConfig.issuerUrl must be an absolute https URL"},
 			{`{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://login.microsoftonline.com/<tenant-id>/v2.0", "clientId": "c", "clientSecret": "s"}}`,
 				"oidcConfig.issuerUrl must be a URL without spaces or characters such as < > { } (is a placeholder left in it?)"},
+			// Microsoft's multi-tenant endpoints: a customer's connection is its own tenant.
+			{`{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://login.microsoftonline.com/common/v2.0", "clientId": "c", "clientSecret": "s"}}`,
+				"oidcConfig.issuerUrl is Microsoft's multi-tenant endpoint (common), which signs in people of any Microsoft organization: use the customer's tenant, https://login.microsoftonline.com/<tenant id>/v2.0"},
+			{`{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://LOGIN.microsoftonline.com/Organizations/v2.0", "clientId": "c", "clientSecret": "s"}}`,
+				"oidcConfig.issuerUrl is Microsoft's multi-tenant endpoint (Organizations)"},
 			{`{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://a.example.com/` + strings.Repeat("p", 2048) + `", "clientId": "c", "clientSecret": "s"}}`,
 				"oidcConfig.issuerUrl must be at most 2,048 bytes"},
 			{`{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://a.example.com", "clientSecret": "s"}}`, "oidcConfig.clientId is required"},
