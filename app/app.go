@@ -254,6 +254,9 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (*App, 
 		st.Close()
 		return nil, err
 	}
+	if w := st.CaseFoldingWarning(); w != "" {
+		log.Warn(w)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := telemetry.NewMetrics(reg, st.Pools())

@@ -10,6 +10,9 @@ import (
 	"sync"
 	"testing"
 	"unicode/utf8"
+
+	"gatehouse/app/apptest"
+	"gatehouse/store/storetest"
 )
 
 // scimFilter lists users matching a filter and returns their userNames, sorted.
@@ -298,9 +301,10 @@ func TestSCIMFilters(t *testing.T) {
 // TestSCIMFilterFoldsEveryLetter: the case-insensitive attributes (name.givenName, title, …)
 // compare lower-cased text on both databases alike. SQLite's lower() folds ASCII only, so there
 // a person named "ÉMILE" was not even found by name.givenName eq "ÉMILE": the value is
-// lower-cased to "émile", the column stayed "ÉMILE".
+// lower-cased to "émile", the column stayed "ÉMILE". So does PostgreSQL's on a database created
+// with LC_CTYPE C, the third case here.
 func TestSCIMFilterFoldsEveryLetter(t *testing.T) {
-	eachDB(t, func(t *testing.T, e *testEnv) {
+	check := func(t *testing.T, e *testEnv) {
 		admin := e.AdminToken()
 		tok, _ := e.SCIMToken(admin, allScopes("idp"))
 		id := e.SCIMUser(tok, map[string]any{"userName": "emile@example.com", "title": "Ingénieur Général",
@@ -323,6 +327,10 @@ func TestSCIMFilterFoldsEveryLetter(t *testing.T) {
 				t.Errorf("%s: finds ÉMILE %v, want %v: %s", c.filter, found, c.match, r.Raw)
 			}
 		}
+	}
+	eachDB(t, check)
+	t.Run("postgres, LC_CTYPE C", func(t *testing.T) {
+		check(t, &testEnv{apptest.New(t, storetest.PostgresURLWith(t, "TEMPLATE template0 LC_CTYPE 'C' LC_COLLATE 'C'"))})
 	})
 }
 

@@ -206,10 +206,11 @@ var groupColumns = map[string]column{
 }
 
 // filterSQL translates a parsed filter for the users ("user") or groups ("group") table of
-// dialect. base is the URL of the SCIM endpoint, which references ($ref) start with. With b (a
+// dialect, whose text lower-cases with collation (Store.lowerCollation; "" for the database's
+// own). base is the URL of the SCIM endpoint, which references ($ref) start with. With b (a
 // token tied to a connection), userName eq and ne also look at the identifiers bound there.
-func filterSQL(e scimquery.Expr, resource, dialect, base string, b *binding) (string, []any, error) {
-	t := &translator{resource: resource, dialect: dialect, base: base, bound: b}
+func filterSQL(e scimquery.Expr, resource, dialect, collation, base string, b *binding) (string, []any, error) {
+	t := &translator{resource: resource, dialect: dialect, collation: collation, base: base, bound: b}
 	sql, err := t.expr(e, "", 0)
 	return sql, t.args, err
 }
@@ -218,12 +219,13 @@ func filterSQL(e scimquery.Expr, resource, dialect, base string, b *binding) (st
 type binding struct{ workspace, connection uuid.UUID }
 
 type translator struct {
-	resource string
-	dialect  string
-	base     string
-	bound    *binding
-	elem     *jsonList // inside a value path over a stored list: its elements' sub-attributes
-	args     []any
+	resource  string
+	dialect   string
+	collation string
+	base      string
+	bound     *binding
+	elem      *jsonList // inside a value path over a stored list: its elements' sub-attributes
+	args      []any
 }
 
 const maxFilterDepth = 32
@@ -499,9 +501,9 @@ func (t *translator) cond(x *scimquery.Compare, name, op string, col column) (st
 		}
 		return t.compare(expr, op, k, true)
 	case kindText, kindGroup:
-		return t.compare(lowerSQL(t.dialect, expr), op, strings.ToLower(s), true)
+		return t.compare(lowerSQL(t.dialect, t.collation, expr), op, strings.ToLower(s), true)
 	case kindRef: // never NULL, and its text holds a parameter: it must appear once
-		return t.compare(lowerSQL(t.dialect, expr), op, strings.ToLower(s), false)
+		return t.compare(lowerSQL(t.dialect, t.collation, expr), op, strings.ToLower(s), false)
 	case kindExact:
 		if t.dialect == SQLite && s != "" {
 			if cond, ok := t.caseExactSubstring(expr, op, s); ok {

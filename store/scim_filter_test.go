@@ -203,7 +203,7 @@ func attrPath(s string) scimquery.Path {
 // translator's own fixed SQL holds a quote or a comment.
 func fuzzOne(t *testing.T, raw string, e scimquery.Expr, resource, dialect string, b *binding) {
 	t.Helper()
-	sql, args, err := filterSQL(e, resource, dialect, "https://gh.example/scim/v2", b)
+	sql, args, err := filterSQL(e, resource, dialect, "", "https://gh.example/scim/v2", b)
 	if err != nil {
 		if models.SCIMTypeOf(err) != models.SCIMTypeInvalidFilter {
 			t.Fatalf("%q: error %v, not an invalidFilter", raw, err)
@@ -266,14 +266,14 @@ func TestFilterSQLWhitelist(t *testing.T) {
 		{cmp("emails", scimquery.Eq, "A@B.C"), "user", "(user_accounts.email_key = ? AND user_accounts.email_key <> '')"},
 		{cmp("displayName", scimquery.Eq, "Eng"), "group", "(groups.display_name_key = ? AND groups.display_name_key <> '')"},
 	} {
-		sql, args, err := filterSQL(c.filter, c.resource, SQLite, "", nil)
+		sql, args, err := filterSQL(c.filter, c.resource, SQLite, "", "", nil)
 		if err != nil || sql != c.want || len(args) != 1 {
 			t.Errorf("%s: %q %v %v", c.filter, sql, args, err)
 		}
 	}
 	for _, bad := range []scimquery.Expr{cmp("password", scimquery.Eq, "x"), cmp("password", scimquery.Pr, nil),
 		cmp("members", scimquery.Eq, "x"), where("phoneNumbers", where("value", cmp("type", scimquery.Eq, "x")))} {
-		if _, _, err := filterSQL(bad, "user", SQLite, "", nil); err == nil {
+		if _, _, err := filterSQL(bad, "user", SQLite, "", "", nil); err == nil {
 			t.Errorf("%s: accepted", bad)
 		}
 	}

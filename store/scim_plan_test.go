@@ -40,7 +40,7 @@ func explain(t *testing.T, s *Store, c planCase, ws uuid.UUID) string {
 	if c.bound {
 		b = &binding{workspace: ws, connection: uuid.New()}
 	}
-	where, args, err := filterSQL(e, c.resource, s.dialect, "", b)
+	where, args, err := filterSQL(e, c.resource, s.dialect, s.lowerCollation, "", b)
 	if err != nil {
 		t.Fatal(err)
 	}

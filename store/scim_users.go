@@ -32,7 +32,7 @@ func (s *Store) listQuery(q *gorm.DB, l SCIMList, resource string) (*gorm.DB, er
 	if l.Filter == nil {
 		return q, nil
 	}
-	sql, args, err := filterSQL(l.Filter, resource, s.dialect, l.Base, nil)
+	sql, args, err := filterSQL(l.Filter, resource, s.dialect, s.lowerCollation, l.Base, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func (s *Store) SCIMUsers(ctx context.Context, ws uuid.UUID, l SCIMList, withGro
 		if l.BoundAt != nil {
 			b = &binding{workspace: ws, connection: *l.BoundAt}
 		}
-		f, fargs, err := filterSQL(l.Filter, "user", s.dialect, l.Base, b)
+		f, fargs, err := filterSQL(l.Filter, "user", s.dialect, s.lowerCollation, l.Base, b)
 		if err != nil {
 			return nil, nil, 0, err
 		}

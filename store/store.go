@@ -38,7 +38,12 @@ type Store struct {
 	// syncs lazily: synchronous(NORMAL) in WAL mode).
 	async   *gorm.DB
 	dialect string
-	now     func() time.Time // the clock, in UTC
+	// lowerCollation is the collation PostgreSQL lower-cases text with, when the database's
+	// own lower() folds ASCII letters only ("" otherwise, and on SQLite); lowerASCIIOnly, that
+	// it does and no collation folds more (lower.go).
+	lowerCollation string
+	lowerASCIIOnly bool
+	now            func() time.Time // the clock, in UTC
 	// guardedInserts holds the guarded form of each INSERT text (batch.go): a statement's text
 	// depends only on its model and columns, so there are few.
 	guardedInserts *cache.Cache[string, string]
@@ -178,6 +183,11 @@ func open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
 		return nil, err
+	}
+	if dialect == Postgres {
+		var folds bool
+		s.lowerCollation, folds = lowerCollation(ctx, s.gdb)
+		s.lowerASCIIOnly = !folds
 	}
 	return s, nil
 }

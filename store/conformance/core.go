@@ -26,6 +26,9 @@ func testLifecycle(e *env) {
 	after, err := e.s.SchemaVersion(e.ctx)
 	e.ok(err)
 	e.check(after == before, "schema version moved from %d to %d", before, after)
+	// The suite's databases fold every letter (SQLite through its own function, PostgreSQL by
+	// its LC_CTYPE or a collation): nothing to warn of (store.TestLowerCollation has the rest).
+	e.check(e.s.CaseFoldingWarning() == "", "CaseFoldingWarning: %q", e.s.CaseFoldingWarning())
 	e.ok(e.s.Close())
 	e.check(e.s.Ping(e.ctx) != nil, "Ping after Close succeeded")
 }

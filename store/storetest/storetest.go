@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,7 +50,12 @@ func URL(t testing.TB, dialect string) string {
 	return ""
 }
 
-func postgresURL(t testing.TB) string {
+func postgresURL(t testing.TB) string { return PostgresURLWith(t, "") }
+
+// PostgresURLWith returns the URL of a new empty PostgreSQL database created with the given
+// CREATE DATABASE options (such as "TEMPLATE template0 LC_CTYPE 'C' LC_COLLATE 'C'"), dropped
+// at test end; the test is skipped when GATEHOUSE_TEST_POSTGRES_URL is not set.
+func PostgresURLWith(t testing.TB, options string) string {
 	admin := os.Getenv(EnvPostgres)
 	if admin == "" {
 		t.Skip(EnvPostgres + " is not set")
@@ -63,7 +69,7 @@ func postgresURL(t testing.TB) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+	if _, err := db.ExecContext(ctx, strings.TrimSpace("CREATE DATABASE "+name+" "+options)); err != nil {
 		db.Close()
 		t.Fatalf("storetest: create database: %v", err)
 	}
