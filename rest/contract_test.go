@@ -183,6 +183,19 @@ func TestRESTContractEveryOperation(t *testing.T) {
 		e.REST(tok, "DELETE", one, "").Must(t, 204)
 
 		e.REST("", "GET", "/api/v1/no-such-thing", "").MustError(t, 404, "not_found", "no such endpoint")
+		// A path the document has, with a method it does not: 405 and the methods there are.
+		for _, c := range []struct{ method, path, allow string }{
+			{"PATCH", "/api/v1/sso/connections", "GET, HEAD, POST"},
+			{"PATCH", "/api/v1/scim/tokens" + missing, "GET, HEAD, DELETE"},
+			{"DELETE", "/api/v1/scim/statistics", "GET, HEAD"},
+		} {
+			r := e.REST(tok, c.method, c.path, "")
+			r.MustError(t, 405, "method_not_allowed", c.method+" is not allowed on "+c.path+": use ")
+			if got := r.Header.Get("Allow"); got != c.allow {
+				t.Errorf("%s %s: Allow %q, want %q", c.method, c.path, got, c.allow)
+			}
+		}
+		e.REST(tok, "PATCH", "/api/v1/no-such-thing", "").MustError(t, 404, "not_found", "no such endpoint")
 		for _, public := range []string{"/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/gatehouse-docs.js", "/api/v1/docs/nope.js"} {
 			if resp, _ := e.GetPublic(public); resp.StatusCode != 200 && !strings.HasSuffix(public, "nope.js") {
 				t.Errorf("%s: %d", public, resp.StatusCode)

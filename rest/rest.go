@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"gatehouse/models"
 	"gatehouse/provision"
@@ -54,8 +55,33 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		register(mux)
 	}
 	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			// RFC 9110 §15.5.6: the route exists, the method does not (PATCH where the
+			// document has PUT, say). The answer names what to use instead.
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": map[string]any{"type": "method_not_allowed",
+				"message": r.Method + " is not allowed on " + r.URL.Path + ": use " + strings.Join(allow, " or ")}})
+			return
+		}
 		writeError(w, models.Errorf(models.ENOTFOUND, "no such endpoint: %s %s", r.Method, r.URL.Path), h.log, r)
 	})
+}
+
+// allowedMethods lists the methods that mux routes for r's path to an endpoint of its own (not
+// to the /api/v1/ fallback), in the order an Allow header lists them; none for an unknown path.
+// HEAD comes with GET, as the mux serves it.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host}
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/api/v1/" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 // handlerFunc is an authenticated REST handler: it returns the status and body to encode, or

@@ -18,6 +18,7 @@ import (
 // RESTResponse is a decoded REST answer.
 type RESTResponse struct {
 	Status int
+	Header http.Header
 	Body   map[string]any
 	Raw    string
 }
@@ -43,7 +44,7 @@ func (e *Env) REST(token, method, path, body string) *RESTResponse {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	out := &RESTResponse{Status: resp.StatusCode, Raw: string(raw)}
+	out := &RESTResponse{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &out.Body); err != nil {
 			e.T.Fatalf("%s %s: status %d, not JSON: %q", method, path, resp.StatusCode, raw)
