@@ -4953,7 +4953,10 @@ type SignInEvent {
   outcome: SignInOutcome!
   "What the person was shown."
   reason: String!
-  "The private cause of a failure or a refusal, for administrators; empty otherwise."
+  """
+  The private cause of a failure or a refusal, for administrators (a client with the graphql or
+  admin scope); empty otherwise, and for a read-only (graphql:read) client.
+  """
   cause: String!
   "The identifier the identity provider asserted; empty when none arrived."
   identifier: String!

@@ -1251,5 +1251,13 @@ func (s *Service) SignInEvents(ctx context.Context, f SignInEventFilter, page, p
 	if err != nil {
 		return nil, internal("sign-in events", err)
 	}
+	// The private cause is for administrators: a client that may manage the workspace
+	// (graphql, admin). A read-only one (graphql:read: a dashboard, a reporting job) reads
+	// what the person was shown and the request id, as a public page does.
+	if !p.Has(models.ScopeGraphQL) && !p.Has(models.ScopeAdmin) {
+		for _, e := range es {
+			e.Cause = ""
+		}
+	}
 	return &SignInEventList{Events: es, Page: pg, PageSize: size, Total: int(total)}, nil
 }

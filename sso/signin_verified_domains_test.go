@@ -48,6 +48,14 @@ func TestSignInJITVerifiedDomainsOnly(t *testing.T) {
 			!strings.Contains(str(evs[0], "cause"), "gmail.test is not verified for it") || strings.Contains(str(evs[0], "reason"), "gmail.test") {
 			t.Fatalf("the refusal's event: %v", ev)
 		}
+		// A read-only client (graphql:read) reads the event without the private cause.
+		rid, rsec := e.CreateClient(w.tok, []string{"graphql:read"}, "")
+		ev = e.MustGQL(e.Token(rid, rsec), `query($c: ID!) { signInEvents(connectionId: $c, outcome: REFUSED) { events { identifier reason cause } } }`,
+			map[string]any{"c": w.conn})
+		if evs, _ := get(ev, "signInEvents", "events").([]any); len(evs) != 1 || str(evs[0], "identifier") != "google-2" ||
+			str(evs[0], "reason") == "" || str(evs[0], "cause") != "" {
+			t.Fatalf("the refusal's event, read by a graphql:read client: %v", ev)
+		}
 		// A test sign-in says the same, and its event says what the engine found.
 		idp.as(map[string]any{"sub": "google-4", "email": "tester@gmail.test", "email_verified": true})
 		id, u := startTest(t, e, w.tok, w.conn, `{"brandId": "`+w.brand+`"}`)
