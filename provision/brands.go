@@ -135,6 +135,23 @@ func listPage[T any](s *Service, ctx context.Context, first int, after *string, 
 
 // ---- brands ----
 
+// derivedSlug is the slug of a brand or connection created without one: the name's
+// (models.Slugify: accents dropped, at most 64 bytes) or, for a name without ASCII letters or
+// digits (東京オフィス, Εταιρεία), kind, a dash and the end of the row's id. The id's random
+// end: its start is a timestamp (UUIDv7) that stays the same for 65 seconds, in which a
+// second such name would derive the same slug and be refused as taken.
+func derivedSlug(name, kind string, id uuid.UUID) string {
+	slug := models.Slugify(name)
+	if len(slug) > 64 {
+		slug = strings.TrimRight(slug[:64], "-")
+	}
+	if slug == "" {
+		s := id.String()
+		slug = kind + "-" + s[len(s)-12:]
+	}
+	return slug
+}
+
 // CreateBrand creates a brand. The slug defaults to one derived from the name.
 func (s *Service) CreateBrand(ctx context.Context, in BrandInput) (*models.Brand, error) {
 	p, err := s.authorize(ctx, accessWrite)
@@ -149,10 +166,7 @@ func (s *Service) CreateBrand(ctx context.Context, in BrandInput) (*models.Brand
 	}
 	derived := in.Slug == nil
 	if derived {
-		slug := models.Slugify(*in.Name)
-		if len(slug) > 64 {
-			slug = strings.TrimRight(slug[:64], "-")
-		}
+		slug := derivedSlug(*in.Name, "brand", b.ID)
 		in.Slug = &slug
 	}
 	if errs := s.applyBrand(b, in); len(errs) > 0 {

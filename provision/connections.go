@@ -115,16 +115,7 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 	}
 	derived := in.Slug == nil
 	if derived && in.Name != nil {
-		slug := models.Slugify(*in.Name)
-		if len(slug) > 64 {
-			slug = strings.TrimRight(slug[:64], "-")
-		}
-		if slug == "" { // a name without ASCII letters or digits
-			// The id's random end: its start is a timestamp (UUIDv7) that stays the same for
-			// 65 seconds, in which a second such name would derive the same slug and be refused.
-			id := c.ID.String()
-			slug = "connection-" + id[len(id)-12:]
-		}
+		slug := derivedSlug(*in.Name, "connection", c.ID)
 		in.Slug = &slug
 	}
 	errs = append(errs, s.applyConnection(c, in, true)...)

@@ -390,3 +390,29 @@ func TestBrandDerivedSlugTaken(t *testing.T) {
 		}
 	})
 }
+
+// TestBrandDerivedSlugsOfNonLatinNames: createBrand without a slug, for names in other scripts
+// (no ASCII letter or digit to derive a slug from), two per script: every brand is created, with
+// "brand-" and the end of its id as its slug, as a connection's is. Before, each was refused
+// with "slug cannot be derived from this name; give one".
+func TestBrandDerivedSlugsOfNonLatinNames(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		tok := e.AdminToken()
+		const create = `mutation($in: CreateBrandInput!) { createBrand(input: $in) { brand { name slug } errors { label message code } } }`
+		slugs := map[string]bool{}
+		for _, name := range []string{"東京アカデミー", "大阪アカデミー", "Ακαδημία", "Σχολή"} {
+			d := e.MustGQL(tok, create, map[string]any{"in": map[string]any{"name": name}})
+			slug := str(d, "createBrand", "brand", "slug")
+			if len(payloadErrors(t, d, "createBrand")) > 0 || str(d, "createBrand", "brand", "name") != name || slugs[slug] ||
+				!strings.HasPrefix(slug, "brand-") {
+				t.Fatalf("createBrand(%q): %v (have %v)", name, d, slugs)
+			}
+			slugs[slug] = true
+		}
+		// An empty name is the name's error alone.
+		d := e.MustGQL(tok, create, map[string]any{"in": map[string]any{"name": " "}})
+		if errs := payloadErrors(t, d, "createBrand"); len(errs) != 1 || str(errs[0], "label") != "name" {
+			t.Fatalf("createBrand(blank): %v", d)
+		}
+	})
+}
