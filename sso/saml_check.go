@@ -155,7 +155,7 @@ func checkResponse(doc *etree.Document, sp *provision.SAMLSP, conn *models.Conne
 		return nil, "", fmt.Errorf("cannot unmarshal response: %v", decodeErr)
 	}
 	if respSigErr != errNoSignature || response.Destination != "" {
-		if response.Destination != currentURL.String() && response.Destination != acsURL {
+		if !sameEndpoint(response.Destination, currentURL.String()) && !sameEndpoint(response.Destination, acsURL) {
 			return nil, "", fmt.Errorf("`Destination` does not match requested URL or AcsURL (destination %q, requested %q, acs %q)",
 				response.Destination, currentURL.String(), acsURL)
 		}
@@ -210,6 +210,44 @@ func checkResponse(doc *etree.Document, sp *provision.SAMLSP, conn *models.Conne
 		a.Subject.NameID = nameID
 	}
 	return a, response.Destination, nil
+}
+
+// sameEndpoint reports whether got, a Destination or Recipient the IdP wrote, names the
+// endpoint want: crewjam compares them byte for byte, but some IdPs echo the ACS URL as an
+// admin typed it into their console, with an upper-cased host or scheme. RFC 3986 §6.2.2.1
+// and §6.2.3 make those case-insensitive and a port equal to the scheme's default the same as
+// none; the path, query and fragment stay exact (they are case-sensitive, and a different
+// path is a different endpoint).
+func sameEndpoint(got, want string) bool {
+	if got == want {
+		return true
+	}
+	g, err := url.Parse(got)
+	if err != nil {
+		return false
+	}
+	w, err := url.Parse(want)
+	if err != nil {
+		return false
+	}
+	return strings.EqualFold(g.Scheme, w.Scheme) && g.Opaque == "" && w.Opaque == "" && g.User.String() == w.User.String() &&
+		strings.EqualFold(g.Hostname(), w.Hostname()) && effectivePort(g) == effectivePort(w) &&
+		g.Path == w.Path && g.RawPath == w.RawPath && g.RawQuery == w.RawQuery && g.ForceQuery == w.ForceQuery &&
+		g.Fragment == w.Fragment && g.RawFragment == w.RawFragment
+}
+
+// effectivePort is u's port, its scheme's default when it names none.
+func effectivePort(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return "443"
+	case "http":
+		return "80"
+	}
+	return ""
 }
 
 // decryptionKeys are the SP keys an encrypted element may be encrypted to: the current one,
@@ -418,7 +456,7 @@ func validateAssertion(a *saml.Assertion, audiences [][]string, entityID, idpEnt
 		if scd.InResponseTo != requestID {
 			return fmt.Errorf("assertion SubjectConfirmation one of the possible request IDs (%v)", []string{requestID})
 		}
-		if scd.Recipient != acsURL {
+		if !sameEndpoint(scd.Recipient, acsURL) {
 			return fmt.Errorf("assertion SubjectConfirmation Recipient is not %s", acsURL)
 		}
 		if scd.NotOnOrAfter.Add(saml.MaxClockSkew).Before(now) {

@@ -727,3 +727,75 @@ func TestSPMetadataDoesNotExpire(t *testing.T) {
 		t.Fatalf("cacheDuration %s, validUntil %s, SPSSODescriptor validUntil %v", ed.CacheDuration, ed.ValidUntil, ed.SPSSODescriptors[0].ValidUntil)
 	}
 }
+
+// TestSAMLEndpointCase: an IdP that echoes the ACS URL as an admin typed it (upper-cased
+// scheme and host, the default port written out) in the Response's Destination and the
+// Recipient is understood, as RFC 3986 compares those parts; a different path, query or
+// host is still another endpoint.
+func TestSAMLEndpointCase(t *testing.T) {
+	w := newSAMLWorld(t) // its ACS is https://gh.example.com/saml/acs
+	for _, c := range []struct {
+		name, acs, cause string
+	}{
+		{name: "as published", acs: "https://gh.example.com/saml/acs"},
+		{name: "upper-cased scheme and host", acs: "HTTPS://GH.EXAMPLE.COM/saml/acs"},
+		{name: "mixed-case host, default port", acs: "https://Gh.Example.Com:443/saml/acs"},
+		{name: "another path", acs: "HTTPS://GH.EXAMPLE.COM/SAML/ACS", cause: "Destination"},
+		{name: "a query added", acs: "https://gh.example.com/saml/acs?x=1", cause: "Destination"},
+		{name: "another port", acs: "https://gh.example.com:8443/saml/acs", cause: "Destination"},
+		{name: "another scheme", acs: "http://gh.example.com/saml/acs", cause: "Destination"},
+		{name: "another host", acs: "https://GH.EXAMPLE.NET/saml/acs", cause: "Destination"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			// The IdP's endpoint for the SP: the Response's Destination, the Recipient and
+			// where its page posts.
+			w.idp.Tamper(func(req *saml.IdpAuthnRequest) {
+				ep := *req.ACSEndpoint
+				ep.Location = c.acs
+				req.ACSEndpoint = &ep
+				req.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.Recipient = c.acs
+			})
+			defer w.idp.Tamper(nil)
+			sr, err := NewSAMLRequest(w.sp, w.conn, "", "relay")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, page := samltest.Follow(t, http.DefaultClient, sr.URL)
+			action, vals, err := samltest.Form(page)
+			if err != nil || resp.StatusCode != 200 || action != c.acs {
+				t.Fatalf("IdP: %d, posts to %q: %v", resp.StatusCode, action, err)
+			}
+			raw, _ := base64.StdEncoding.DecodeString(vals.Get("SAMLResponse"))
+			if !strings.Contains(string(raw), `Destination="`+c.acs+`"`) {
+				t.Fatalf("the response's Destination is not %s", c.acs)
+			}
+			r := httptest.NewRequest(http.MethodPost, w.sp.ACSURL, strings.NewReader(vals.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if err := r.ParseForm(); err != nil {
+				t.Fatal(err)
+			}
+			login, err := CheckSAMLResponse(r, w.sp, w.conn, sr.ID)
+			wantCheck(t, login, err, c.cause)
+		})
+	}
+}
+
+// TestSAMLRecipientCase: the Recipient alone is compared as the Destination is (a Response
+// whose Destination is exact).
+func TestSAMLRecipientCase(t *testing.T) {
+	w := newSAMLWorld(t)
+	for _, c := range []struct{ recipient, cause string }{
+		{recipient: "HTTPS://GH.EXAMPLE.COM:443/saml/acs"},
+		{recipient: "https://gh.example.com/Saml/acs", cause: "Recipient"},
+	} {
+		t.Run(c.recipient, func(t *testing.T) {
+			w.idp.Tamper(func(req *saml.IdpAuthnRequest) {
+				req.Assertion.Subject.SubjectConfirmations[0].SubjectConfirmationData.Recipient = c.recipient
+			})
+			defer w.idp.Tamper(nil)
+			sr, r := w.login(t, "relay")
+			login, err := CheckSAMLResponse(r, w.sp, w.conn, sr.ID)
+			wantCheck(t, login, err, c.cause)
+		})
+	}
+}
