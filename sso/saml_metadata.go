@@ -1,16 +1,21 @@
 package sso
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
 	"github.com/crewjam/saml"
+	"golang.org/x/text/encoding/htmlindex"
+	"golang.org/x/text/encoding/ianaindex"
+	"golang.org/x/text/transform"
 
 	"gatehouse/models"
 	"gatehouse/provision"
@@ -22,28 +27,40 @@ func (r *Remote) readMetadata(ctx context.Context, url string) (*saml.EntityDesc
 	if problem != "" {
 		return nil, problem
 	}
-	return parseMetadata(body, "metadata "+url)
+	return parseMetadata(body, "metadata "+url, declaredCharset)
 }
 
 // parseMetadata reads a SAML IdP's metadata document: an EntityDescriptor with an
 // IDPSSODescriptor, or an EntitiesDescriptor holding exactly one such (as some federations
-// and AD FS exports wrap it). A problem starts with what (the document's name).
-func parseMetadata(doc []byte, what string) (*saml.EntityDescriptor, string) {
+// and AD FS exports wrap it). charset reads the document in the encoding its XML declaration
+// names (declaredCharset for bytes, passThrough for text already decoded). A problem starts
+// with what (the document's name).
+func parseMetadata(doc []byte, what string, charset func(string, io.Reader) (io.Reader, error)) (*saml.EntityDescriptor, string) {
+	unmarshal := func(v any) error {
+		d := xml.NewDecoder(bytes.NewReader(doc))
+		d.CharsetReader = charset
+		return d.Decode(v)
+	}
 	var root struct{ XMLName xml.Name }
-	if err := xml.Unmarshal(doc, &root); err != nil {
+	if err := unmarshal(&root); err != nil {
+		var unknown unknownCharset
+		if errors.As(err, &unknown) {
+			return nil, fmt.Sprintf("%s declares the character encoding %q, which Gatehouse cannot read: save it as UTF-8",
+				what, clipName(string(unknown)))
+		}
 		return nil, fmt.Sprintf("%s is not XML: %s", what, models.Clip(err.Error(), 256))
 	}
 	var idps []saml.EntityDescriptor
 	switch root.XMLName.Local {
 	case "EntityDescriptor":
 		var ed saml.EntityDescriptor
-		if err := xml.Unmarshal(doc, &ed); err != nil {
+		if err := unmarshal(&ed); err != nil {
 			return nil, fmt.Sprintf("%s is not a SAML EntityDescriptor: %s", what, models.Clip(err.Error(), 256))
 		}
 		idps = append(idps, ed)
 	case "EntitiesDescriptor":
 		var eds saml.EntitiesDescriptor
-		if err := xml.Unmarshal(doc, &eds); err != nil {
+		if err := unmarshal(&eds); err != nil {
 			return nil, fmt.Sprintf("%s is not a SAML EntitiesDescriptor: %s", what, models.Clip(err.Error(), 256))
 		}
 		idps = eds.EntityDescriptors
@@ -58,6 +75,27 @@ func parseMetadata(doc []byte, what string) (*saml.EntityDescriptor, string) {
 		return &idps[0], ""
 	}
 	return nil, fmt.Sprintf("%s describes %d identity providers; give the metadata of the one to connect", what, len(idps))
+}
+
+// unknownCharset is the encoding an XML declaration names that declaredCharset cannot read.
+type unknownCharset string
+
+func (u unknownCharset) Error() string {
+	return fmt.Sprintf("unknown character encoding %q", string(u))
+}
+
+// declaredCharset is the CharsetReader of a metadata document fetched as bytes: encoding/xml
+// reads UTF-8 alone, and older AD FS and Shibboleth exports declare ISO-8859-1 or
+// windows-1252. A name is looked up among the IANA charset names (which XML 1.0 §4.3.3 asks a
+// declaration to use), then among the WHATWG labels browsers accept (cp1252, latin1).
+func declaredCharset(label string, input io.Reader) (io.Reader, error) {
+	enc, err := ianaindex.IANA.Encoding(label)
+	if err != nil || enc == nil { // nil: registered, but x/text has no decoder for it
+		if enc, err = htmlindex.Get(label); err != nil {
+			return nil, unknownCharset(label)
+		}
+	}
+	return transform.NewReader(input, enc.NewDecoder()), nil
 }
 
 func clipName(s string) string {
@@ -78,7 +116,9 @@ func (r *Remote) SAMLMetadata(ctx context.Context, url string) (provision.SAMLMe
 
 // ReadSAMLMetadata reads a SAML IdP's metadata document given as text (an admin's upload).
 func (r *Remote) ReadSAMLMetadata(doc string) (provision.SAMLMetadata, error) {
-	ed, problem := parseMetadata([]byte(doc), "metadataXml")
+	// The text is characters already (the API's JSON or GraphQL string): a declaration's
+	// encoding names what its bytes were once, and decoding them again would garble them.
+	ed, problem := parseMetadata([]byte(doc), "metadataXml", passThrough)
 	if problem != "" {
 		return provision.SAMLMetadata{}, errors.New(problem)
 	}

@@ -48,7 +48,7 @@ func FuzzReadSAMLMetadata(f *testing.F) {
 			}
 			return
 		}
-		ed, problem := parseMetadata([]byte(doc), "metadataXml")
+		ed, problem := parseMetadata([]byte(doc), "metadataXml", passThrough)
 		if problem != "" || ed.EntityID != md.EntityID || len(ed.IDPSSODescriptors) == 0 {
 			t.Fatalf("accepted %q as %+v, but it parses as %+v (%s)", doc, md, ed, problem)
 		}
