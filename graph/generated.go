@@ -431,6 +431,7 @@ type ComplexityRoot struct {
 		RefreshCertificatesFromMetadata func(childComplexity int) int
 		SPEntityID                      func(childComplexity int) int
 		SPMetadataURL                   func(childComplexity int) int
+		SSOBinding                      func(childComplexity int) int
 		SSOURL                          func(childComplexity int) int
 		SignRequests                    func(childComplexity int) int
 	}
@@ -2680,6 +2681,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SamlConfig.SPMetadataURL(childComplexity), true
+	case "SamlConfig.ssoBinding":
+		if e.ComplexityRoot.SamlConfig.SSOBinding == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SamlConfig.SSOBinding(childComplexity), true
 	case "SamlConfig.ssoUrl":
 		if e.ComplexityRoot.SamlConfig.SSOURL == nil {
 			break
@@ -4086,6 +4093,11 @@ enum OidcClientAuthMethod {
 type SamlConfig {
   entityId: String!
   ssoUrl: String!
+  """
+  The binding Gatehouse sends AuthnRequests to ssoUrl by: HTTP_REDIRECT by default; HTTP_POST for an
+  IdP whose metadata offers only that one (read from it with the ssoUrl).
+  """
+  ssoBinding: SamlBinding!
   certificate: String!
   signRequests: Boolean!
   attributeMapping: JSON!
@@ -4141,6 +4153,20 @@ type SamlConfig {
   acceptSha1Signatures: Boolean!
 }
 
+"The SAML binding (SAML bindings §3) a connection's AuthnRequests are sent to its IdP by."
+enum SamlBinding {
+  """
+  In the query of a redirect (§3.4), signed over the query string with signRequests. Every IdP
+  offers it, and Gatehouse prefers it.
+  """
+  HTTP_REDIRECT
+  """
+  In a form Gatehouse's page has the browser post to ssoUrl (§3.5), signed with an enveloped XML
+  signature with signRequests.
+  """
+  HTTP_POST
+}
+
 "One IdP signing certificate of a SAML connection."
 type SamlCertificate {
   "The certificate's subject, as X.509 prints it (CN=…, O=…)."
@@ -4176,6 +4202,8 @@ input OidcConfigInput {
 input SamlConfigInput {
   entityId: String
   ssoUrl: String
+  "The binding of ssoUrl (SamlConfig.ssoBinding); omitted on creation: HTTP_REDIRECT, or the metadata's."
+  ssoBinding: SamlBinding
   """
   The IdP's signing certificate: one to four PEM CERTIFICATE blocks, a response signed by any one
   is accepted. During an IdP certificate rollover, paste the next one beside the current one.
@@ -4203,7 +4231,7 @@ input SamlConfigInput {
   refreshCertificatesFromMetadata: Boolean
   """
   The IdP's metadata document (at most 256 KiB), for an IdP whose metadata URL Gatehouse cannot
-  reach: entityId, ssoUrl (HTTP-Redirect binding) and certificate (its signing certificates that
+  reach: entityId, ssoUrl (of the HTTP-Redirect binding, else of HTTP-POST, with ssoBinding) and certificate (its signing certificates that
   have not expired, one at least valid now) are read from it when the input leaves them out, and
   signRequests is set when the IdP wants signed requests and the input does not say. On creation,
   a metadataUrl alone does the same, read at once; given both, the document is read, not the URL.
@@ -5765,6 +5793,8 @@ func (ec *executionContext) childFields_SamlConfig(ctx context.Context, field gr
 		return ec.fieldContext_SamlConfig_entityId(ctx, field)
 	case "ssoUrl":
 		return ec.fieldContext_SamlConfig_ssoUrl(ctx, field)
+	case "ssoBinding":
+		return ec.fieldContext_SamlConfig_ssoBinding(ctx, field)
 	case "certificate":
 		return ec.fieldContext_SamlConfig_certificate(ctx, field)
 	case "signRequests":
@@ -14967,6 +14997,29 @@ func (ec *executionContext) fieldContext_SamlConfig_ssoUrl(_ context.Context, fi
 	return graphql.NewScalarFieldContext("SamlConfig", field, false, false, "String")
 }
 
+func (ec *executionContext) _SamlConfig_ssoBinding(ctx context.Context, field graphql.CollectedField, obj *models.SAMLConfig) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SamlConfig_ssoBinding(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SSOBinding, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v models.SAMLBinding) graphql.Marshaler {
+			return ec.marshalNSamlBinding2gatehouseᚋmodelsᚐSAMLBinding(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SamlConfig_ssoBinding(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SamlConfig", field, false, false, "SamlBinding")
+}
+
 func (ec *executionContext) _SamlConfig_certificate(ctx context.Context, field graphql.CollectedField, obj *models.SAMLConfig) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -21500,7 +21553,7 @@ func (ec *executionContext) unmarshalInputSamlConfigInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"entityId", "ssoUrl", "certificate", "signRequests", "attributeMapping", "metadataUrl", "ownEntityId", "refreshCertificatesFromMetadata", "metadataXml", "acceptSha1Signatures"}
+	fieldsInOrder := [...]string{"entityId", "ssoUrl", "ssoBinding", "certificate", "signRequests", "attributeMapping", "metadataUrl", "ownEntityId", "refreshCertificatesFromMetadata", "metadataXml", "acceptSha1Signatures"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -21521,6 +21574,13 @@ func (ec *executionContext) unmarshalInputSamlConfigInput(ctx context.Context, o
 				return it, err
 			}
 			it.SSOURL = data
+		case "ssoBinding":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ssoBinding"))
+			data, err := ec.unmarshalOSamlBinding2ᚖgatehouseᚋmodelsᚐSAMLBinding(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SSOBinding = data
 		case "certificate":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("certificate"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -25009,6 +25069,11 @@ func (ec *executionContext) _SamlConfig(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "ssoBinding":
+			out.Values[i] = ec._SamlConfig_ssoBinding(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "certificate":
 			out.Values[i] = ec._SamlConfig_certificate(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -27826,6 +27891,16 @@ func (ec *executionContext) marshalNRotateIntegrationClientSecretPayload2ᚖgate
 	return ec._RotateIntegrationClientSecretPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNSamlBinding2gatehouseᚋmodelsᚐSAMLBinding(ctx context.Context, v any) (models.SAMLBinding, error) {
+	var res models.SAMLBinding
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSamlBinding2gatehouseᚋmodelsᚐSAMLBinding(ctx context.Context, sel ast.SelectionSet, v models.SAMLBinding) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNSamlCertificate2gatehouseᚋmodelsᚐSAMLCertificateInfo(ctx context.Context, sel ast.SelectionSet, v models.SAMLCertificateInfo) graphql.Marshaler {
 	return ec._SamlCertificate(ctx, sel, &v)
 }
@@ -28835,6 +28910,22 @@ func (ec *executionContext) unmarshalOOidcConfigInput2ᚖgatehouseᚋgraphᚋmod
 	}
 	res, err := ec.unmarshalInputOidcConfigInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOSamlBinding2ᚖgatehouseᚋmodelsᚐSAMLBinding(ctx context.Context, v any) (*models.SAMLBinding, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(models.SAMLBinding)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSamlBinding2ᚖgatehouseᚋmodelsᚐSAMLBinding(ctx context.Context, sel ast.SelectionSet, v *models.SAMLBinding) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOSamlConfig2ᚖgatehouseᚋmodelsᚐSAMLConfig(ctx context.Context, sel ast.SelectionSet, v *models.SAMLConfig) graphql.Marshaler {

@@ -76,8 +76,11 @@ type Connection struct {
 	// ClientAuthSecret ("" too: the client secret) or ClientAuthPrivateKeyJWT.
 	OIDCClientAuthMethod string `gorm:"column:oidc_client_auth_method"`
 
-	SAMLEntityID         string `gorm:"column:saml_entity_id"`
-	SAMLSSOURL           string `gorm:"column:saml_sso_url"`
+	SAMLEntityID string `gorm:"column:saml_entity_id"`
+	SAMLSSOURL   string `gorm:"column:saml_sso_url"`
+	// SAMLSSOBinding is the binding Gatehouse sends AuthnRequests to SAMLSSOURL by: "" is
+	// SAMLBindingRedirect; SAMLBindingPost for an IdP that offers only HTTP-POST. See SSOBinding.
+	SAMLSSOBinding       string `gorm:"column:saml_sso_binding"`
 	SAMLCertificate      string `gorm:"column:saml_certificate"`
 	SAMLSignRequests     bool   `gorm:"column:saml_sign_requests"`
 	SAMLAttributeMapping string `gorm:"column:saml_attribute_mapping"` // JSON object
@@ -164,8 +167,10 @@ type OIDCConfig struct {
 
 // SAMLConfig is the SAML half of a connection as the API shows it.
 type SAMLConfig struct {
-	EntityID         string
-	SSOURL           string
+	EntityID string
+	SSOURL   string
+	// SSOBinding is Connection.SSOBinding.
+	SSOBinding       SAMLBinding
 	Certificate      string
 	SignRequests     bool
 	AttributeMapping map[string]any
@@ -248,15 +253,53 @@ func (m ClientAuthMethod) MarshalGQL(w io.Writer) { fmt.Fprintf(w, "%q", strings
 
 // UnmarshalGQL reads a GraphQL enum value.
 func (m *ClientAuthMethod) UnmarshalGQL(v any) error {
+	return unmarshalLowerEnum(m, v, ClientAuthMethods, "clientAuthMethod", "OidcClientAuthMethod")
+}
+
+// unmarshalLowerEnum reads into dst the GraphQL enum value v of a type whose values are stored
+// in lower case (enum, the GraphQL type, names them in upper case): one of values.
+func unmarshalLowerEnum[T ~string](dst *T, v any, values []T, field, enum string) error {
 	s, ok := v.(string)
 	if !ok {
-		return fmt.Errorf("clientAuthMethod must be a string")
+		return fmt.Errorf("%s must be a string", field)
 	}
-	if want := ClientAuthMethod(strings.ToLower(s)); slices.Contains(ClientAuthMethods, want) {
-		*m = want
+	if want := T(strings.ToLower(s)); slices.Contains(values, want) {
+		*dst = want
 		return nil
 	}
-	return fmt.Errorf("%q is not a valid OidcClientAuthMethod", s)
+	return fmt.Errorf("%q is not a valid %s", s, enum)
+}
+
+// SAMLBinding is the SAML binding (SAML bindings §3) a connection's AuthnRequests are sent by.
+type SAMLBinding string
+
+const (
+	// SAMLBindingRedirect sends the request in the query of a redirect (§3.4), signed over the
+	// query string: every IdP offers it, and Gatehouse prefers it.
+	SAMLBindingRedirect SAMLBinding = "http_redirect"
+	// SAMLBindingPost sends it as a form the browser posts (§3.5), signed with an enveloped XML
+	// signature: for an IdP whose metadata offers no HTTP-Redirect SingleSignOnService.
+	SAMLBindingPost SAMLBinding = "http_post"
+)
+
+// SAMLBindings are the bindings a SAML connection may send AuthnRequests by.
+var SAMLBindings = []SAMLBinding{SAMLBindingRedirect, SAMLBindingPost}
+
+// SSOBinding is the binding the SAML connection sends AuthnRequests by: SAMLBindingRedirect
+// unless it was set to SAMLBindingPost.
+func (c *Connection) SSOBinding() SAMLBinding {
+	if c.SAMLSSOBinding == "" {
+		return SAMLBindingRedirect
+	}
+	return SAMLBinding(c.SAMLSSOBinding)
+}
+
+// MarshalGQL writes the binding as a GraphQL enum value (HTTP_REDIRECT, HTTP_POST).
+func (b SAMLBinding) MarshalGQL(w io.Writer) { fmt.Fprintf(w, "%q", strings.ToUpper(string(b))) }
+
+// UnmarshalGQL reads a GraphQL enum value.
+func (b *SAMLBinding) UnmarshalGQL(v any) error {
+	return unmarshalLowerEnum(b, v, SAMLBindings, "ssoBinding", "SamlBinding")
 }
 
 // DiscoveryURL is where the OIDC connection's discovery document is read: OIDCDiscoveryURL,

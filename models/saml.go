@@ -20,7 +20,7 @@ func (c *Connection) SAMLConfig() *SAMLConfig {
 	if c.Protocol != ProtocolSAML {
 		return nil
 	}
-	cfg := &SAMLConfig{EntityID: c.SAMLEntityID, SSOURL: c.SAMLSSOURL, Certificate: c.SAMLCertificate,
+	cfg := &SAMLConfig{EntityID: c.SAMLEntityID, SSOURL: c.SAMLSSOURL, SSOBinding: c.SSOBinding(), Certificate: c.SAMLCertificate,
 		SignRequests: c.SAMLSignRequests, AttributeMapping: map[string]any{}, OwnEntityID: !c.SAMLSharedEntityID,
 		AcceptSHA1Signatures: c.SAMLAcceptSHA1}
 	_ = json.Unmarshal([]byte(c.SAMLAttributeMapping), &cfg.AttributeMapping)

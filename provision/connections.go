@@ -40,8 +40,10 @@ type OIDCConfigInput struct {
 
 // SAMLConfigInput is the SAML half of a connection. On update, nil fields stay unchanged.
 type SAMLConfigInput struct {
-	EntityID         *string
-	SSOURL           *string
+	EntityID *string
+	SSOURL   *string
+	// SSOBinding is the binding AuthnRequests are sent to SSOURL by: one of models.SAMLBindings.
+	SSOBinding       *string
 	Certificate      *string
 	SignRequests     *bool
 	AttributeMapping map[string]any
@@ -387,6 +389,15 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 			} else if create {
 				add(models.FieldError(models.EINVALID, "samlConfig.ssoUrl", "", "is required"))
 			}
+			if sm.SSOBinding != nil {
+				if b := models.SAMLBinding(strings.TrimSpace(*sm.SSOBinding)); slices.Contains(models.SAMLBindings, b) {
+					reach = reach || c.SSOBinding() != b
+					c.SAMLSSOBinding = string(b)
+				} else {
+					add(models.FieldError(models.EINVALID, "samlConfig.ssoBinding", models.Clip(*sm.SSOBinding, 64),
+						fmt.Sprintf("must be one of %s, %s", models.SAMLBindingRedirect, models.SAMLBindingPost)))
+				}
+			}
 			if sm.Certificate != nil {
 				err := validateCertificatePEM("samlConfig.certificate", *sm.Certificate)
 				add(err)
@@ -540,7 +551,7 @@ func connectionTexts(in ConnectionInput) models.Errors {
 	}
 	if sm := in.SAML; sm != nil {
 		errs = append(errs, models.CheckTexts("samlConfig.entityId", sm.EntityID, "samlConfig.ssoUrl", sm.SSOURL,
-			"samlConfig.metadataUrl", sm.MetadataURL)...)
+			"samlConfig.ssoBinding", sm.SSOBinding, "samlConfig.metadataUrl", sm.MetadataURL)...)
 		if sm.Certificate != nil {
 			if e := models.CheckFreeText("samlConfig.certificate", *sm.Certificate); e != nil {
 				errs = append(errs, e)

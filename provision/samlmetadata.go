@@ -19,11 +19,13 @@ import (
 )
 
 // SAMLMetadata is what a SAML IdP's metadata document publishes that a connection takes: its
-// entity ID, its single sign-on URL for the HTTP-Redirect binding ("": none), whether it wants
-// AuthnRequests signed, and its signing certificates, in the document's order.
+// entity ID, its single sign-on URL ("": none) and the binding of that URL (HTTP-Redirect when
+// the IdP offers it, else HTTP-POST), whether it wants AuthnRequests signed, and its signing
+// certificates, in the document's order.
 type SAMLMetadata struct {
 	EntityID                string
 	SSOURL                  string
+	SSOBinding              models.SAMLBinding
 	WantAuthnRequestsSigned bool
 	SigningCertificates     []*x509.Certificate
 }
@@ -503,11 +505,17 @@ func (s *Service) fromMetadata(ctx context.Context, sm *SAMLConfigInput, create 
 	if sm.SSOURL == nil {
 		switch {
 		case md.SSOURL == "":
-			return lacks("has no SingleSignOnService with the HTTP-Redirect binding, which Gatehouse sends AuthnRequests by: set samlConfig.ssoUrl")
+			return lacks("has no SingleSignOnService with the HTTP-Redirect or HTTP-POST binding, which Gatehouse sends AuthnRequests by: set samlConfig.ssoUrl")
 		case !models.ValidIdPURL(md.SSOURL, s.allowPrivate):
 			return lacks(fmt.Sprintf("has a SingleSignOnService location %q that is not an absolute https URL: set samlConfig.ssoUrl", models.Clip(md.SSOURL, 256)))
 		}
 		sm.SSOURL = &md.SSOURL
+		// The location is its binding's: the two come from the metadata together, unless the
+		// input says how to send ("" is HTTP-Redirect, as on a connection).
+		if sm.SSOBinding == nil && md.SSOBinding != "" {
+			binding := string(md.SSOBinding)
+			sm.SSOBinding = &binding
+		}
 	}
 	if sm.Certificate == nil {
 		certs, validNow := unexpiredCertificates(md.SigningCertificates, s.clock.Now())

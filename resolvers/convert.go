@@ -40,7 +40,7 @@ func samlInput(in *model.SAMLConfigInput) *provision.SAMLConfigInput {
 	if in == nil {
 		return nil
 	}
-	return &provision.SAMLConfigInput{EntityID: in.EntityID, SSOURL: in.SSOURL, Certificate: in.Certificate,
+	return &provision.SAMLConfigInput{EntityID: in.EntityID, SSOURL: in.SSOURL, SSOBinding: (*string)(in.SSOBinding), Certificate: in.Certificate,
 		SignRequests: in.SignRequests, AttributeMapping: in.AttributeMapping, MetadataURL: in.MetadataURL, OwnEntityID: in.OwnEntityID,
 		RefreshCertificatesFromMetadata: in.RefreshCertificatesFromMetadata, MetadataXML: in.MetadataXML,
 		AcceptSHA1Signatures: in.AcceptSha1Signatures}

@@ -51,8 +51,10 @@ type connectionBody struct {
 		ClientAuthMethod *string `json:"clientAuthMethod"`
 	} `json:"oidcConfig"`
 	SAMLConfig *struct {
-		EntityID         *string        `json:"entityId"`
-		SSOURL           *string        `json:"ssoUrl"`
+		EntityID *string `json:"entityId"`
+		SSOURL   *string `json:"ssoUrl"`
+		// SSOBinding: http_redirect or http_post.
+		SSOBinding       *string        `json:"ssoBinding"`
 		Certificate      *string        `json:"certificate"`
 		SignRequests     *bool          `json:"signRequests"`
 		AttributeMapping map[string]any `json:"attributeMapping"`
@@ -84,7 +86,7 @@ func (b *connectionBody) input() provision.ConnectionInput {
 			OwnCallback: o.OwnCallback, RequireVerifiedEmail: o.RequireVerifiedEmail, ClientAuthMethod: o.ClientAuthMethod}
 	}
 	if sm := b.SAMLConfig; sm != nil {
-		in.SAML = &provision.SAMLConfigInput{EntityID: sm.EntityID, SSOURL: sm.SSOURL, Certificate: sm.Certificate,
+		in.SAML = &provision.SAMLConfigInput{EntityID: sm.EntityID, SSOURL: sm.SSOURL, SSOBinding: sm.SSOBinding, Certificate: sm.Certificate,
 			SignRequests: sm.SignRequests, AttributeMapping: sm.AttributeMapping, MetadataURL: sm.MetadataURL, OwnEntityID: sm.OwnEntityID,
 			RefreshCertificatesFromMetadata: sm.RefreshCertificatesFromMetadata, MetadataXML: sm.MetadataXML,
 			AcceptSHA1Signatures: sm.AcceptSHA1Signatures}
@@ -112,8 +114,10 @@ type oidcJSON struct {
 }
 
 type samlJSON struct {
-	EntityID         string         `json:"entityId"`
-	SSOURL           string         `json:"ssoUrl"`
+	EntityID string `json:"entityId"`
+	SSOURL   string `json:"ssoUrl"`
+	// SSOBinding is http_redirect or http_post, the binding of SSOURL.
+	SSOBinding       string         `json:"ssoBinding"`
 	Certificate      string         `json:"certificate"`
 	SignRequests     bool           `json:"signRequests"`
 	AttributeMapping map[string]any `json:"attributeMapping"`
@@ -176,7 +180,7 @@ func (h *Handler) connectionOf(c *models.Connection) connectionJSON {
 		}
 	}
 	if sm := h.svc.SAMLConfig(c); sm != nil {
-		out.SAMLConfig = &samlJSON{EntityID: sm.EntityID, SSOURL: sm.SSOURL, Certificate: sm.Certificate,
+		out.SAMLConfig = &samlJSON{EntityID: sm.EntityID, SSOURL: sm.SSOURL, SSOBinding: string(sm.SSOBinding), Certificate: sm.Certificate,
 			SignRequests: sm.SignRequests, AttributeMapping: sm.AttributeMapping, OwnEntityID: sm.OwnEntityID,
 			SPEntityID: sm.SPEntityID, SPMetadataURL: sm.SPMetadataURL, ACSURL: sm.ACSURL,
 			Certificates: make([]samlCertificateJSON, len(sm.Certificates)), CertificateExpiresAt: sm.CertificateExpiresAt,

@@ -221,17 +221,23 @@ func (r *Remote) SPMetadataXML(keys provision.SPKeys, entityID, acsURL string) (
 
 // SAMLRequest is an AuthnRequest ready to send.
 type SAMLRequest struct {
-	// URL is the IdP's SSO URL with SAMLRequest, RelayState and, when the connection signs
-	// requests, SigAlg and Signature (HTTP-Redirect binding).
+	// URL is, by the HTTP-Redirect binding (Form nil), the IdP's SSO URL with SAMLRequest,
+	// RelayState and, when the connection signs requests, SigAlg and Signature; by the
+	// HTTP-POST binding, the SSO URL the browser posts Form to.
 	URL string
+	// Form is what the browser posts by the HTTP-POST binding (SAML bindings §3.5.4):
+	// SAMLRequest, the request's XML in base64 (signed within when the connection signs
+	// requests), and RelayState. nil by the HTTP-Redirect binding.
+	Form url.Values
 	// ID is the request's ID, which the response's InResponseTo must name.
 	ID string
 }
 
-// NewSAMLRequest makes the AuthnRequest for a sign-in through conn, signed with the current SP
-// key when the connection's signRequests is set (once: the redirect binding signs the query
-// string, not the XML). requestID is the flow's (crewjam makes one when it is empty);
-// relayState travels to the IdP and back with the response.
+// NewSAMLRequest makes the AuthnRequest for a sign-in through conn, by the connection's
+// binding (its ssoBinding), signed with the current SP key when the connection's signRequests
+// is set: over the query string by HTTP-Redirect, with an enveloped XML signature by
+// HTTP-POST (SAML bindings §3.4.4.1, §3.5.4). requestID is the flow's (crewjam makes one when
+// it is empty); relayState travels to the IdP and back with the response.
 func NewSAMLRequest(sp *provision.SAMLSP, conn *models.Connection, requestID, relayState string, opts ...SAMLRequestOption) (*SAMLRequest, error) {
 	// Without the IdP's metadata: nothing in a request comes from it, and parsing the
 	// connection's certificates for it cost each sign-in's start some 40 µs. The ACS reads them
@@ -243,6 +249,8 @@ func NewSAMLRequest(sp *provision.SAMLSP, conn *models.Connection, requestID, re
 	if conn.SAMLSignRequests {
 		s.SignatureMethod = rsaSHA256
 	}
+	// Made as for the redirect binding, that is unsigned: crewjam would sign a request for the
+	// POST binding as it makes it, before the flow's ID and the options are set.
 	req, err := s.MakeAuthenticationRequest(conn.SAMLSSOURL, saml.HTTPRedirectBinding, saml.HTTPPostBinding)
 	if err != nil {
 		return nil, fmt.Errorf("sso: saml request: %w", err)
@@ -252,6 +260,13 @@ func NewSAMLRequest(sp *provision.SAMLSP, conn *models.Connection, requestID, re
 	}
 	for _, o := range opts {
 		o(req)
+	}
+	if conn.SSOBinding() == models.SAMLBindingPost {
+		form, err := postForm(req, relayState, s)
+		if err != nil {
+			return nil, fmt.Errorf("sso: saml request: %w", err)
+		}
+		return &SAMLRequest{URL: conn.SAMLSSOURL, Form: form, ID: req.ID}, nil
 	}
 	u, err := redirectURL(req, url.QueryEscape(relayState), s)
 	if err != nil {
@@ -357,6 +372,29 @@ func redirectURL(r *saml.AuthnRequest, relayState string, sp *saml.ServiceProvid
 	}
 	rv.RawQuery = query
 	return rv.String(), nil
+}
+
+// postForm is the form of r by the HTTP-POST binding (crewjam's AuthnRequest.Post, whose page
+// runs an inline script a strict Content-Security-Policy forbids: webpage.FormPost writes the
+// page): the request's XML in base64, not deflated, signed with crewjam's enveloped signature
+// (the Signature after the Issuer, as the schema orders them) when sp signs requests.
+func postForm(r *saml.AuthnRequest, relayState string, sp *saml.ServiceProvider) (url.Values, error) {
+	if sp.SignatureMethod != "" {
+		if err := sp.SignAuthnRequest(r); err != nil {
+			return nil, err
+		}
+	}
+	doc := etree.NewDocument()
+	doc.SetRoot(r.Element())
+	xmlReq, err := doc.WriteToBytes()
+	if err != nil {
+		return nil, err
+	}
+	form := url.Values{"SAMLRequest": {base64.StdEncoding.EncodeToString(xmlReq)}}
+	if relayState != "" {
+		form.Set("RelayState", relayState)
+	}
+	return form, nil
 }
 
 // SAMLLogin is a response that passed every check.

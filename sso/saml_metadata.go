@@ -126,8 +126,9 @@ func (r *Remote) ReadSAMLMetadata(doc string) (provision.SAMLMetadata, error) {
 }
 
 // metadataOf reads what a connection takes from its IdP's metadata: the entity ID, the
-// single sign-on URL of the HTTP-Redirect binding (the one Gatehouse sends AuthnRequests
-// by), whether the IdP wants them signed, and the signing certificates (KeyDescriptor
+// single sign-on URL of the HTTP-Redirect binding (the one Gatehouse prefers to send
+// AuthnRequests by), else of the HTTP-POST binding (an IdP that offers only that one), whether
+// the IdP wants them signed, and the signing certificates (KeyDescriptor
 // use="signing", or with no use), in the document's order, each once. A certificate that
 // does not parse fails the whole document: taking the others would silently drop the one
 // the IdP may sign with next.
@@ -138,8 +139,11 @@ func metadataOf(ed *saml.EntityDescriptor, what string) (provision.SAMLMetadata,
 			md.WantAuthnRequestsSigned = true
 		}
 		for _, sso := range d.SingleSignOnServices {
-			if sso.Binding == saml.HTTPRedirectBinding && md.SSOURL == "" {
-				md.SSOURL = strings.TrimSpace(sso.Location)
+			switch {
+			case sso.Binding == saml.HTTPRedirectBinding && md.SSOBinding != models.SAMLBindingRedirect:
+				md.SSOURL, md.SSOBinding = strings.TrimSpace(sso.Location), models.SAMLBindingRedirect
+			case sso.Binding == saml.HTTPPostBinding && md.SSOURL == "":
+				md.SSOURL, md.SSOBinding = strings.TrimSpace(sso.Location), models.SAMLBindingPost
 			}
 		}
 		for _, kd := range d.KeyDescriptors {

@@ -413,8 +413,9 @@ func TestSAMLConnectionFromMetadata(t *testing.T) {
 		idp := samltest.New(t)
 		w := newSAMLWorldAt(t, e, samlWorldOptions{idp: idp, samlConfig: map[string]any{"metadataUrl": idp.EntityID}})
 		cfg := w.samlConfig(t)
+		// The IdP offers HTTP-Redirect and HTTP-POST: Redirect is taken.
 		if cfg["entityId"] != idp.EntityID || cfg["ssoUrl"] != idp.SSOURL || cfg["certificate"] != strings.TrimSpace(idp.CertificatePEM) ||
-			cfg["metadataUrl"] != idp.EntityID || cfg["signRequests"] != false {
+			cfg["metadataUrl"] != idp.EntityID || cfg["signRequests"] != false || cfg["ssoBinding"] != "http_redirect" {
 			t.Fatalf("created from the metadata URL: %v", cfg)
 		}
 		w.signsIn(t)
@@ -465,8 +466,9 @@ func TestSAMLConnectionFromMetadata(t *testing.T) {
 			{"not metadata", map[string]any{"metadataXml": "<html><body>Sign in</body></html>"},
 				"samlConfig.metadataXml cannot be read: metadataXml is not SAML metadata: its root element is <html>"},
 			{"not XML", map[string]any{"metadataXml": "MIIC…"}, "samlConfig.metadataXml cannot be read: metadataXml is not XML"},
-			{"no redirect binding", map[string]any{"metadataXml": strings.ReplaceAll(metadata, "bindings:HTTP-Redirect", "bindings:HTTP-Artifact")},
-				"samlConfig.metadataXml has no SingleSignOnService with the HTTP-Redirect binding"},
+			{"neither redirect nor POST binding", map[string]any{"metadataXml": strings.NewReplacer("bindings:HTTP-Redirect", "bindings:HTTP-Artifact",
+				"bindings:HTTP-POST", "bindings:HTTP-Artifact").Replace(metadata)},
+				"samlConfig.metadataXml has no SingleSignOnService with the HTTP-Redirect or HTTP-POST binding"},
 			{"two identity providers", map[string]any{"metadataXml": `<EntitiesDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata">` + metadata + metadata + `</EntitiesDescriptor>`},
 				"samlConfig.metadataXml cannot be read: metadataXml describes 2 identity providers"},
 			{"only a service provider", map[string]any{"metadataXml": string(sp)}, "samlConfig.metadataXml cannot be read: metadataXml has no IDPSSODescriptor"},

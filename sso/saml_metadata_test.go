@@ -9,13 +9,15 @@ import (
 
 	"github.com/crewjam/saml"
 
+	"gatehouse/models"
 	"gatehouse/sso/samltest"
 )
 
 // FuzzReadSAMLMetadata: whatever an admin pastes as metadataXml (or an IdP serves at its
 // metadata URL), reading it never panics, and what it accepts is an IdP's metadata: the
 // entity ID of the one EntityDescriptor with an IDPSSODescriptor, its certificates each once,
-// an SSO URL that is a location of its HTTP-Redirect binding, or none.
+// an SSO URL that is a location of its HTTP-Redirect binding, else of its HTTP-POST binding,
+// or none.
 func FuzzReadSAMLMetadata(f *testing.F) {
 	// An IdP's metadata as crewjam's IdP renders it (no server: a fuzz worker's setup starts
 	// none).
@@ -52,10 +54,17 @@ func FuzzReadSAMLMetadata(f *testing.F) {
 		if problem != "" || ed.EntityID != md.EntityID || len(ed.IDPSSODescriptors) == 0 {
 			t.Fatalf("accepted %q as %+v, but it parses as %+v (%s)", doc, md, ed, problem)
 		}
+		binding := map[models.SAMLBinding]string{models.SAMLBindingRedirect: saml.HTTPRedirectBinding, models.SAMLBindingPost: saml.HTTPPostBinding}[md.SSOBinding]
 		if md.SSOURL != "" && !slices.ContainsFunc(ed.IDPSSODescriptors[0].SingleSignOnServices, func(e saml.Endpoint) bool {
-			return e.Binding == saml.HTTPRedirectBinding && strings.TrimSpace(e.Location) == md.SSOURL
+			return e.Binding == binding && strings.TrimSpace(e.Location) == md.SSOURL
 		}) {
-			t.Fatalf("SSO URL %q is no HTTP-Redirect location of %+v", md.SSOURL, ed.IDPSSODescriptors[0].SingleSignOnServices)
+			t.Fatalf("SSO URL %q is no %s location of %+v", md.SSOURL, md.SSOBinding, ed.IDPSSODescriptors[0].SingleSignOnServices)
+		}
+		// HTTP-POST only when the IdP offers no HTTP-Redirect: Gatehouse prefers the redirect.
+		if md.SSOBinding == models.SAMLBindingPost && slices.ContainsFunc(ed.IDPSSODescriptors[0].SingleSignOnServices, func(e saml.Endpoint) bool {
+			return e.Binding == saml.HTTPRedirectBinding
+		}) {
+			t.Fatalf("HTTP-POST taken beside an HTTP-Redirect binding: %+v", ed.IDPSSODescriptors[0].SingleSignOnServices)
 		}
 		for i, c := range md.SigningCertificates {
 			if len(c.Raw) == 0 || slices.ContainsFunc(md.SigningCertificates[:i], c.Equal) {

@@ -16,7 +16,8 @@ import (
 
 // The SAML service provider side of browser sign-in, in the flow of provision:
 //
-//	StartSignIn     the AuthnRequest (HTTP-Redirect), ID and RelayState from the flow
+//	StartSignIn     the AuthnRequest (HTTP-Redirect, or a page posting it by HTTP-POST), ID and
+//	                RelayState from the flow
 //	POST /saml/acs  the IdP's cross-site POST: find the flow by RelayState, check the response
 //	                once, accept it, and send the browser on with a 303 to a Gatehouse GET
 //	GET /saml/continue  the cookie arrives: bind the flow, decide, redirect to the application
@@ -50,7 +51,8 @@ func (s *SAMLSignIn) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+SAMLContinuePath, s.cont)
 }
 
-// StartSignIn redirects the browser to the IdP with the flow's AuthnRequest.
+// StartSignIn sends the browser to the IdP with the flow's AuthnRequest: a redirect, or by the
+// HTTP-POST binding a page whose form posts it.
 func (s *SAMLSignIn) StartSignIn(w http.ResponseWriter, r *http.Request, st *provision.FlowStart) {
 	ctx := r.Context()
 	sp, err := s.rp.svc.SAMLServiceProvider(ctx, st.Connection)
@@ -69,6 +71,12 @@ func (s *SAMLSignIn) StartSignIn(w http.ResponseWriter, r *http.Request, st *pro
 	if err != nil {
 		s.rp.refuse(w, r, s.rp.svc.FailFlow(ctx, &provision.ClaimedFlow{Flow: st.Flow, Connection: st.Connection},
 			"The identity provider is not configured correctly.", "saml request: "+err.Error()))
+		return
+	}
+	if req.Form != nil {
+		// HTTP-POST binding: the browser posts the request to the IdP from a page of
+		// Gatehouse's, with the flow's cookie set as for a redirect (the authorize step's).
+		webpage.FormPost(w, req.URL, req.Form)
 		return
 	}
 	webpage.Redirect(w, r, req.URL)

@@ -18,7 +18,7 @@ func TestMigration33LeavesOldGrantsUnchecked(t *testing.T) {
 		ctx := context.Background()
 		s := openTestStore(t, dbURL, 32)
 		conn := connectionFixtures(t, s)("Okta", models.ProtocolOIDC)
-		if err := s.Create(ctx, conn); err != nil {
+		if err := createInOldTable(ctx, s, conn); err != nil {
 			t.Fatal(err)
 		}
 		now := time.Now().UTC().Truncate(time.Millisecond)

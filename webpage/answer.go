@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 
 	"gatehouse/provision"
@@ -54,14 +55,24 @@ func Answer(w http.ResponseWriter, r *http.Request, a *provision.Answer) {
 		Redirect(w, r, a.Location())
 		return
 	}
+	FormPost(w, a.RedirectURI, a.Params)
+}
+
+// FormPost writes the page whose form POSTs params (in the order of their names) to action as
+// it loads: Answer's form_post, and an AuthnRequest sent by SAML's HTTP-POST binding. The page
+// runs only its own script, allowed by its hash (a constant page needs no nonce, and a hash
+// cannot be reused by markup a value smuggles in), with a Continue button where no script
+// runs; every value is HTML-escaped, the page is not stored and cannot be framed, and its
+// Referer and Origin are Gatehouse's origin alone (Answer says why).
+func FormPost(w http.ResponseWriter, action string, params url.Values) {
 	var fields []formField
-	for _, k := range slices.Sorted(maps.Keys(a.Params)) {
-		for _, v := range a.Params[k] {
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		for _, v := range params[k] {
 			fields = append(fields, formField{k, v})
 		}
 	}
 	Headers(w, "default-src 'none'; script-src "+submitHash+"; frame-ancestors 'none'; base-uri 'none'")
 	w.Header().Set("Referrer-Policy", "origin")
 	w.WriteHeader(http.StatusOK)
-	_ = formPostPage.Execute(w, map[string]any{"Action": a.RedirectURI, "Fields": fields})
+	_ = formPostPage.Execute(w, map[string]any{"Action": action, "Fields": fields})
 }

@@ -334,6 +334,8 @@ type RotateIntegrationClientSecretPayload struct {
 type SAMLConfigInput struct {
 	EntityID *string `json:"entityId,omitempty"`
 	SSOURL   *string `json:"ssoUrl,omitempty"`
+	// The binding of ssoUrl (SamlConfig.ssoBinding); omitted on creation: HTTP_REDIRECT, or the metadata's.
+	SSOBinding *models.SAMLBinding `json:"ssoBinding,omitempty"`
 	// The IdP's signing certificate: one to four PEM CERTIFICATE blocks, a response signed by any one
 	// is accepted. During an IdP certificate rollover, paste the next one beside the current one.
 	Certificate      *string        `json:"certificate,omitempty"`
@@ -352,7 +354,7 @@ type SAMLConfigInput struct {
 	// brings it back to what the metadata publishes, provided the two share a certificate.
 	RefreshCertificatesFromMetadata *bool `json:"refreshCertificatesFromMetadata,omitempty"`
 	// The IdP's metadata document (at most 256 KiB), for an IdP whose metadata URL Gatehouse cannot
-	// reach: entityId, ssoUrl (HTTP-Redirect binding) and certificate (its signing certificates that
+	// reach: entityId, ssoUrl (of the HTTP-Redirect binding, else of HTTP-POST, with ssoBinding) and certificate (its signing certificates that
 	// have not expired, one at least valid now) are read from it when the input leaves them out, and
 	// signRequests is set when the IdP wants signed requests and the input does not say. On creation,
 	// a metadataUrl alone does the same, read at once; given both, the document is read, not the URL.

@@ -26,6 +26,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -34,6 +35,7 @@ import (
 	"github.com/crewjam/saml"
 	"github.com/crewjam/saml/logger"
 	"github.com/crewjam/saml/samlidp"
+	dsig "github.com/russellhaering/goxmldsig"
 )
 
 // IdP is a running identity provider.
@@ -65,6 +67,11 @@ type IdP struct {
 	// metadataDown makes /metadata answer 503.
 	editMetadata func(*saml.EntityDescriptor)
 	metadataDown bool
+	// postOnly: the metadata offers only the HTTP-POST SingleSignOnService, and a request by
+	// HTTP-Redirect is refused. requestSigner, when set, is the certificate every AuthnRequest
+	// posted must carry an enveloped signature of (SAML bindings §3.5.4).
+	postOnly      bool
+	requestSigner *x509.Certificate
 
 	// keyMu guards the IdP's signing key: a request reads it, UseKey changes it.
 	keyMu sync.RWMutex
@@ -102,9 +109,23 @@ func NewNamed(t testing.TB, host string) *IdP {
 	srv.IDP.SignatureMethod = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 	hs.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/sso" {
+			if r.Method == http.MethodPost {
+				_ = r.ParseForm() // samlidp reads the form parsed; the recorded request keeps it
+			}
 			p.mu.Lock()
 			p.requests = append(p.requests, r.Clone(r.Context()))
+			postOnly, signer := p.postOnly, p.requestSigner
 			p.mu.Unlock()
+			if postOnly && r.Method != http.MethodPost {
+				http.Error(w, "samltest: this IdP takes AuthnRequests by HTTP-POST only", http.StatusMethodNotAllowed)
+				return
+			}
+			if signer != nil && r.Method == http.MethodPost {
+				if err := verifyPostedRequest(r.PostForm.Get("SAMLRequest"), signer); err != nil {
+					http.Error(w, "samltest: the AuthnRequest's signature: "+err.Error(), http.StatusForbidden)
+					return
+				}
+			}
 		}
 		p.keyMu.RLock()
 		defer p.keyMu.RUnlock()
@@ -207,6 +228,44 @@ func (p *IdP) Metadata(t testing.TB) string {
 	return string(b)
 }
 
+// PostOnly makes the IdP offer only the HTTP-POST binding for AuthnRequests, as some IdPs
+// (and some admins' metadata) do: its metadata lists no other SingleSignOnService, and a
+// request by HTTP-Redirect is refused (405).
+func (p *IdP) PostOnly() {
+	p.mu.Lock()
+	p.postOnly = true
+	p.mu.Unlock()
+}
+
+// RequireSignedRequests makes the IdP refuse (403) an AuthnRequest posted without an enveloped
+// XML signature that verifies with cert (the SP's signing certificate, as the IdP imported it
+// from the SP metadata), as an IdP that wants signed requests does; nil: no check.
+func (p *IdP) RequireSignedRequests(cert *x509.Certificate) {
+	p.mu.Lock()
+	p.requestSigner = cert
+	p.mu.Unlock()
+}
+
+// verifyPostedRequest checks the enveloped signature of a posted AuthnRequest (base64, not
+// deflated) with goxmldsig, as an IdP does: the Signature must be the root's, its Reference
+// the root's ID, and it must verify with cert.
+func verifyPostedRequest(form string, cert *x509.Certificate) error {
+	raw, err := base64.StdEncoding.DecodeString(form)
+	if err != nil {
+		return err
+	}
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(raw); err != nil {
+		return err
+	}
+	if doc.Root() == nil || doc.Root().FindElement("./Signature") == nil {
+		return fmt.Errorf("the AuthnRequest is not signed")
+	}
+	vc := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{cert}})
+	_, err = vc.Validate(doc.Root())
+	return err
+}
+
 // MetadataDown makes /metadata answer 503 (v) or serve the metadata again.
 func (p *IdP) MetadataDown(v bool) {
 	p.mu.Lock()
@@ -224,6 +283,13 @@ func (p *IdP) serveMetadata(w http.ResponseWriter) {
 		return
 	}
 	ed := p.srv.IDP.Metadata()
+	p.mu.Lock()
+	postOnly := p.postOnly
+	p.mu.Unlock()
+	if postOnly {
+		d := &ed.IDPSSODescriptors[0]
+		d.SingleSignOnServices = slices.DeleteFunc(d.SingleSignOnServices, func(e saml.Endpoint) bool { return e.Binding != saml.HTTPPostBinding })
+	}
 	if edit != nil {
 		edit(ed)
 	}
@@ -379,15 +445,23 @@ func (l spLookup) GetServiceProvider(r *http.Request, id string) (*saml.EntityDe
 }
 
 // AuthnRequestOf reads the AuthnRequest of a request the IdP's SSO endpoint received
-// (HTTP-Redirect binding: SAMLRequest is deflated and base64-encoded).
+// (HTTP-Redirect binding: SAMLRequest is deflated and base64-encoded in the query; HTTP-POST:
+// base64-encoded in the form).
 func AuthnRequestOf(r *http.Request) (*saml.AuthnRequest, error) {
-	deflated, err := base64.StdEncoding.DecodeString(r.URL.Query().Get("SAMLRequest"))
-	if err != nil {
-		return nil, fmt.Errorf("samltest: SAMLRequest: %w", err)
-	}
-	raw, err := io.ReadAll(flate.NewReader(bytes.NewReader(deflated)))
-	if err != nil {
-		return nil, fmt.Errorf("samltest: SAMLRequest: %w", err)
+	var raw []byte
+	if r.Method == http.MethodPost {
+		var err error
+		if raw, err = base64.StdEncoding.DecodeString(r.PostForm.Get("SAMLRequest")); err != nil {
+			return nil, fmt.Errorf("samltest: SAMLRequest: %w", err)
+		}
+	} else {
+		deflated, err := base64.StdEncoding.DecodeString(r.URL.Query().Get("SAMLRequest"))
+		if err != nil {
+			return nil, fmt.Errorf("samltest: SAMLRequest: %w", err)
+		}
+		if raw, err = io.ReadAll(flate.NewReader(bytes.NewReader(deflated))); err != nil {
+			return nil, fmt.Errorf("samltest: SAMLRequest: %w", err)
+		}
 	}
 	var req saml.AuthnRequest
 	if err := xml.Unmarshal(raw, &req); err != nil {
