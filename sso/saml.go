@@ -324,9 +324,10 @@ var deflaters = sync.Pool{New: func() any {
 	return w
 }}
 
-// redirectURL is crewjam's AuthnRequest.Redirect (the same XML, query and signature) with a
-// reused DEFLATE writer; TestRedirectURLIsCrewjams holds it to crewjam's. relayState is
-// appended as given.
+// redirectURL is crewjam's AuthnRequest.Redirect (the same XML and query) with a reused
+// DEFLATE writer, and a signature over what the binding signs where crewjam's covers more (an
+// SSO URL with a query of its own); TestRedirectURLIsCrewjams holds it to crewjam's.
+// relayState is appended as given.
 func redirectURL(r *saml.AuthnRequest, relayState string, sp *saml.ServiceProvider) (string, error) {
 	var xmlReq bytes.Buffer
 	doc := etree.NewDocument()
@@ -349,28 +350,31 @@ func redirectURL(r *saml.AuthnRequest, relayState string, sp *saml.ServiceProvid
 	if err != nil {
 		return "", err
 	}
-	// The order is fixed: a signature covers the query string as sent.
-	query := rv.RawQuery
-	if query != "" {
-		query += "&"
-	}
-	query += "SAMLRequest=" + url.QueryEscape(base64.StdEncoding.EncodeToString(deflated.Bytes()))
+	// The signature covers SAMLRequest, RelayState and SigAlg, in that order and as they stand
+	// in the query, and nothing else (SAML bindings §3.4.4.1: "SAMLRequest=value&RelayState=
+	// value&SigAlg=value"): an IdP rebuilds that string from the three parameters it received.
+	// crewjam signs the whole query, with the SSO URL's own parameters first (Google's
+	// ?idpid=…), which such an IdP cannot verify; they stay in the URL, unsigned.
+	signed := "SAMLRequest=" + url.QueryEscape(base64.StdEncoding.EncodeToString(deflated.Bytes()))
 	if relayState != "" {
-		query += "&RelayState=" + relayState
+		signed += "&RelayState=" + relayState
 	}
 	if sp.SignatureMethod != "" {
-		query += "&SigAlg=" + url.QueryEscape(sp.SignatureMethod)
+		signed += "&SigAlg=" + url.QueryEscape(sp.SignatureMethod)
 		signer, err := saml.GetSigningContext(sp)
 		if err != nil {
 			return "", err
 		}
-		sig, err := signer.SignString(query)
+		sig, err := signer.SignString(signed)
 		if err != nil {
 			return "", err
 		}
-		query += "&Signature=" + url.QueryEscape(base64.StdEncoding.EncodeToString(sig))
+		signed += "&Signature=" + url.QueryEscape(base64.StdEncoding.EncodeToString(sig))
 	}
-	rv.RawQuery = query
+	if rv.RawQuery != "" {
+		signed = rv.RawQuery + "&" + signed
+	}
+	rv.RawQuery = signed
 	return rv.String(), nil
 }
 

@@ -182,6 +182,32 @@ func TestSAMLSignedRequest(t *testing.T) {
 	}
 }
 
+// TestSAMLSignedRequestOwnQuery: a signed request to an SSO URL with a query of its own
+// (Google's https://accounts.google.com/o/saml2/idp?idpid=…) keeps that query, and its
+// signature verifies as SAML bindings §3.4.4.1 has the IdP verify it: over SAMLRequest,
+// RelayState and SigAlg alone.
+func TestSAMLSignedRequestOwnQuery(t *testing.T) {
+	w := newSAMLWorld(t)
+	conn := *w.conn
+	conn.SAMLSSOURL = "https://accounts.google.com/o/saml2/idp?idpid=C01abcde"
+	sr, err := NewSAMLRequest(w.sp, &conn, "", "flow/1+2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(sr.URL)
+	if q := u.Query(); !strings.HasPrefix(u.RawQuery, "idpid=C01abcde&SAMLRequest=") || q.Get("RelayState") != "flow/1+2" {
+		t.Fatalf("URL %s", sr.URL)
+	}
+	pub := w.sp.Keys.Current.Certificate.PublicKey.(*rsa.PublicKey)
+	if err := verifyRedirectSignature(u.RawQuery, pub); err != nil {
+		t.Fatalf("the signature does not verify over SAMLRequest, RelayState and SigAlg: %v", err)
+	}
+	other, _, _ := samltest.NewKeyPair(t)
+	if verifyRedirectSignature(u.RawQuery, &other.PublicKey) == nil {
+		t.Fatal("the check cannot fail")
+	}
+}
+
 // shiftAssertion moves every instant of the assertion by d (a tampering of samltest.IdP).
 func shiftAssertion(d time.Duration) func(*saml.IdpAuthnRequest) {
 	return func(req *saml.IdpAuthnRequest) {
@@ -602,7 +628,9 @@ func parseDER(der []byte) (*x509.Certificate, error) { return x509.ParseCertific
 
 // TestRedirectURLIsCrewjams holds redirectURL (a reused DEFLATE writer) to crewjam's
 // AuthnRequest.Redirect, the plain path: the same parameters in the same order, the same
-// AuthnRequest XML once inflated, a signature over the query as sent.
+// AuthnRequest XML once inflated. The signature verifies as SAML bindings §3.4.4.1 has an IdP
+// verify it (redirectSignedOctets): crewjam's does too, but for an SSO URL with a query of its
+// own (Google's ?idpid=…), whose parameters crewjam signs as well.
 func TestRedirectURLIsCrewjams(t *testing.T) {
 	w := newSAMLWorld(t)
 	for _, c := range []struct {
@@ -665,17 +693,53 @@ func TestRedirectURLIsCrewjams(t *testing.T) {
 				t.Fatalf("AuthnRequest\n%s\ncrewjam\n%s", gx, wx)
 			}
 			if c.sign {
-				signed := g.RawQuery[:strings.Index(g.RawQuery, "&Signature=")]
-				sig, _ := base64.StdEncoding.DecodeString(gq.Get("Signature"))
-				sum := sha256.Sum256([]byte(signed))
-				if err := rsa.VerifyPKCS1v15(w.sp.Keys.Current.Certificate.PublicKey.(*rsa.PublicKey), crypto.SHA256, sum[:], sig); err != nil {
+				pub := w.sp.Keys.Current.Certificate.PublicKey.(*rsa.PublicKey)
+				if err := verifyRedirectSignature(g.RawQuery, pub); err != nil {
 					t.Fatalf("signature: %v", err)
+				}
+				if err := verifyRedirectSignature(want.RawQuery, pub); (err == nil) != !strings.Contains(c.sso, "?") {
+					t.Fatalf("crewjam's signature of %s, verified as the binding says: %v", c.sso, err)
 				}
 			} else if gq.Has("Signature") {
 				t.Fatal("an unsigned request has a signature")
 			}
 		}
 	}
+}
+
+// redirectSignedOctets is what an IdP verifies the signature of an HTTP-Redirect message
+// against (SAML bindings §3.4.4.1): "SAMLRequest=value&RelayState=value&SigAlg=value", each
+// value as it stands URL-encoded in the query it received (RelayState only when present), and
+// none of the query's other parameters.
+func redirectSignedOctets(rawQuery string) string {
+	raw := map[string]string{}
+	for _, kv := range strings.Split(rawQuery, "&") {
+		k, _, _ := strings.Cut(kv, "=")
+		raw[k] = kv
+	}
+	octets := raw["SAMLRequest"]
+	if rs, ok := raw["RelayState"]; ok {
+		octets += "&" + rs
+	}
+	return octets + "&" + raw["SigAlg"]
+}
+
+// verifyRedirectSignature verifies the RSA-SHA256 Signature of an HTTP-Redirect query with
+// pub, as an IdP does (redirectSignedOctets).
+func verifyRedirectSignature(rawQuery string, pub *rsa.PublicKey) error {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return err
+	}
+	if q.Get("SigAlg") != rsaSHA256 {
+		return fmt.Errorf("SigAlg %q", q.Get("SigAlg"))
+	}
+	sig, err := base64.StdEncoding.DecodeString(q.Get("Signature"))
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256([]byte(redirectSignedOctets(rawQuery)))
+	return rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig)
 }
 
 func inflateRequest(t *testing.T, b64 string) string {
