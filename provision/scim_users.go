@@ -472,9 +472,12 @@ func (s *Service) DeleteSCIMUser(ctx context.Context, rawID string, ifMatch mode
 	if err != nil {
 		return err
 	}
-	m := mutation{op: "delete scim user", pinned: ifMatch.Pinned()}
+	// A group that gained the user while the deletion waited for it, and that another write
+	// holds, sends the deletion round again: it then locks that group first (store.ErrBusy).
+	m := mutation{op: "delete scim user", pinned: ifMatch.Pinned(),
+		again: func(err error) bool { return errors.Is(err, store.ErrBusy) }}
 	return s.scimWrite(ctx, m, func(ctx context.Context) (*models.SCIMActivity, error) {
-		u, err := s.store.UserAccountForUpdate(ctx, c.Token.WorkspaceID, id)
+		u, err := s.store.UserAccountWithGroupsForUpdate(ctx, c.Token.WorkspaceID, id)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, notFoundUser(rawID)
 		}

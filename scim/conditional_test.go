@@ -46,6 +46,51 @@ func TestSCIMIfNoneMatch(t *testing.T) {
 	})
 }
 
+// TestSCIMGroupETagAfterMemberDeleted: deleting a member user changes the group's members,
+// so the group's version moves: a client that cached the group and asks with If-None-Match
+// gets the group without the member and a new ETag, not 304 Not Modified. A group the user
+// was not in keeps its version.
+func TestSCIMGroupETagAfterMemberDeleted(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		tok, _ := e.SCIMToken(e.AdminToken(), allScopes("idp"))
+		ada := e.SCIMUser(tok, map[string]any{"userName": "ada@example.com"})
+		bob := e.SCIMUser(tok, map[string]any{"userName": "bob@example.com"})
+		members := func(ids ...string) []any {
+			var ms []any
+			for _, id := range ids {
+				ms = append(ms, map[string]any{"value": id})
+			}
+			return ms
+		}
+		both := "/scim/v2/Groups/" + str(e.Call("POST", "/scim/v2/Groups", tok,
+			map[string]any{"displayName": "Engineers", "members": members(ada, bob)}).Must(t, 201).Body, "id")
+		other := "/scim/v2/Groups/" + str(e.Call("POST", "/scim/v2/Groups", tok,
+			map[string]any{"displayName": "Others", "members": members(bob)}).Must(t, 201).Body, "id")
+		tag := e.Call("GET", both, tok, nil).Must(t, 200).Header.Get("ETag")
+		otherTag := e.Call("GET", other, tok, nil).Must(t, 200).Header.Get("ETag")
+
+		e.Call("DELETE", "/scim/v2/Users/"+ada, tok, nil).Must(t, 204)
+		r := e.Call("GET", both, tok, nil, "If-None-Match", tag).Must(t, 200)
+		ms, _ := get(r.Body, "members").([]any)
+		if len(ms) != 1 || str(ms[0], "value") != bob || r.Header.Get("ETag") == tag || str(get(r.Body, "meta"), "version") != r.Header.Get("ETag") {
+			t.Fatalf("after deleting a member (ETag was %s): ETag %s: %s", tag, r.Header.Get("ETag"), r.Raw)
+		}
+		e.Call("GET", both, tok, nil, "If-None-Match", r.Header.Get("ETag")).Must(t, 304)
+		e.Call("GET", other, tok, nil, "If-None-Match", otherTag).Must(t, 304)
+		// An If-Match of the group's old version no longer passes.
+		e.Call("PATCH", both, tok, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+			"Operations": []any{map[string]any{"op": "replace", "path": "displayName", "value": "Changed"}}}, "If-Match", tag).Must(t, 412)
+
+		e.Call("DELETE", "/scim/v2/Users/"+bob, tok, nil).Must(t, 204)
+		for path, old := range map[string]string{both: r.Header.Get("ETag"), other: otherTag} {
+			r := e.Call("GET", path, tok, nil, "If-None-Match", old).Must(t, 200)
+			if ms, _ := get(r.Body, "members").([]any); len(ms) != 0 || r.Header.Get("ETag") == old {
+				t.Fatalf("%s after deleting its last member (ETag was %s): ETag %s: %s", path, old, r.Header.Get("ETag"), r.Raw)
+			}
+		}
+	})
+}
+
 // TestSCIMIfMatchNamingNoVersion: an If-Match whose tag names no version of Gatehouse's
 // (W/"0", a strong tag of another server, a list of only such tags, "*" beside them) can never match, so the write is refused
 // with 412 and changes nothing (RFC 7232 §3.1), as an older version is: on every write of a

@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
+
+	"gatehouse/models"
 )
 
 // The store's error contract. Every method documents which of these it returns; any other error
@@ -23,6 +25,12 @@ var ErrMissingReference = errors.New("store: referenced row does not exist")
 
 // ErrStale is returned when an optimistic update finds the row's version changed.
 var ErrStale = errors.New("store: stale version")
+
+// ErrBusy is returned when a write would have to wait for a row that a concurrent
+// transaction holds while itself holding a row that transaction may be waiting for (see the
+// lock order at GroupsOfUserForUpdate): it does not wait, and the transaction should run again
+// from the start. Should that keep happening, it is transient, as models.ErrUnavailable is.
+var ErrBusy = fmt.Errorf("store: a row to change is held by a concurrent write: %w", models.ErrUnavailable)
 
 // ErrAlreadyExists is a uniqueness violation: another row already holds the value of Field.
 // Field is a domain name (see uniqueFields), never an index name; match it with

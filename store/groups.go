@@ -62,6 +62,14 @@ func (s *Store) DeleteGroup(ctx context.Context, ws, id uuid.UUID) (bool, error)
 	return true, s.addCount(ctx, ws, counterGroups, 0, -res.RowsAffected)
 }
 
+// Lock order: a transaction that locks both a group and a user account takes the group's lock
+// first. A group's POST, PUT or PATCH locks the group (Group with lock) and then key-shares the
+// users it adds (ExistingUserIDs). A user's deletion changes its groups too (their members,
+// hence their versions, which are the ETags SCIM clients cache), so it locks them before the
+// user (UserAccountWithGroupsForUpdate), and once it holds the user takes only the group locks
+// it can have at once (DeleteUserAccount). In the other order, PostgreSQL would deadlock: the deletion
+// holding the user and waiting for a group whose PATCH holds it and waits to key-share the user.
+
 // ExistingUserIDs returns which of ids are user accounts of the workspace, in chunks of 1000.
 // On PostgreSQL it also holds a key-share lock on the users it finds until the transaction
 // ends, so that a user it found cannot be deleted before the caller adds it to a group: a
@@ -143,4 +151,29 @@ func (s *Store) GroupMembers(ctx context.Context, ws uuid.UUID, groupIDs []uuid.
 		out[m.GroupID] = append(out[m.GroupID], m)
 	}
 	return out, nil
+}
+
+// touchGroups moves the version of the groups ids, whose members changed, in chunks of 1000.
+// Its caller holds a user's lock, so on PostgreSQL it takes only the group locks it can have at
+// once (SKIP LOCKED; its own it has): waiting for one could deadlock (see the lock order above).
+// Errors: ErrBusy when a concurrent write holds one of the groups.
+func (s *Store) touchGroups(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) error {
+	lock := ""
+	if s.dialect == Postgres {
+		lock = " ORDER BY id FOR UPDATE SKIP LOCKED"
+	}
+	now := s.now()
+	for len(ids) > 0 {
+		n := min(len(ids), 1000)
+		res := s.db(ctx).Exec("UPDATE groups SET version = version + 1, updated_at = ? WHERE id IN "+
+			"(SELECT id FROM groups WHERE workspace_id = ? AND id IN ?"+lock+")", now, ws, ids[:n])
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if res.RowsAffected < int64(n) {
+			return ErrBusy
+		}
+		ids = ids[n:]
+	}
+	return nil
 }

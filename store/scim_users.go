@@ -164,13 +164,40 @@ func versionedArgs(u *models.UserAccount, set updateSet, now time.Time) []any {
 	return append(userTable.setArgs(&next, set), u.WorkspaceID, u.ID, u.Version)
 }
 
+// UserAccountWithGroupsForUpdate is UserAccountForUpdate for a write that also changes the
+// account's groups (DeleteUserAccount): on PostgreSQL it first locks the groups the account is
+// a member of, in id order, because a transaction takes a group's lock before a user's (see
+// the lock order in groups.go). One statement more than UserAccountForUpdate, on an index;
+// SQLite needs none.
+// Errors: ErrNotFound when no row matches.
+func (s *Store) UserAccountWithGroupsForUpdate(ctx context.Context, ws, id uuid.UUID) (*models.UserAccount, error) {
+	if s.dialect == Postgres {
+		var locked []uuid.UUID
+		err := s.db(ctx).Raw("SELECT id FROM groups WHERE workspace_id = ? AND id IN (SELECT group_id FROM group_members "+
+			"WHERE workspace_id = ? AND user_account_id = ?) ORDER BY id FOR UPDATE", ws, ws, id).Scan(&locked).Error
+		if err != nil {
+			return nil, translate(err)
+		}
+	}
+	return s.UserAccountForUpdate(ctx, ws, id)
+}
+
 // DeleteUserAccount removes an account; its credentials and group memberships go with it
-// (ON DELETE CASCADE). It reports whether the account existed.
-// Errors: none of the contract; a missing account reports false.
+// (ON DELETE CASCADE), and the groups it was a member of move to their next version (their
+// members changed: a client holding their old ETag must not hear 304 Not Modified). It reports
+// whether the account existed. Call it after UserAccountWithGroupsForUpdate: holding the
+// account, it takes no group lock it would have to wait for.
+// Errors: ErrBusy when a group that gained the account after UserAccountWithGroupsForUpdate
+// locked its groups is held by a concurrent write; a missing account reports false.
 func (s *Store) DeleteUserAccount(ctx context.Context, ws, id uuid.UUID) (bool, error) {
 	// Explicit deletes keep SQLite and PostgreSQL identical even where cascades are off.
-	if err := s.scoped(ctx, ws).Where("user_account_id = ?", id).Delete(&models.GroupMember{}).Error; err != nil {
+	var groups []uuid.UUID
+	if err := s.db(ctx).Raw("DELETE FROM group_members WHERE workspace_id = ? AND user_account_id = ? RETURNING group_id",
+		ws, id).Scan(&groups).Error; err != nil {
 		return false, translate(err)
+	}
+	if err := s.touchGroups(ctx, ws, groups); err != nil {
+		return false, err
 	}
 	if err := s.scoped(ctx, ws).Where("user_account_id = ?", id).Delete(&models.Credential{}).Error; err != nil {
 		return false, translate(err)

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -84,14 +85,17 @@ func testSCIMUsers(e *env) {
 	e.ok(err)
 	e.check(len(us) == 1 && total == 2 && len(byUser[a.ID]) == 1, "page %v of %d, groups %v", us, total, byUser)
 
-	var locked *models.UserAccount
-	e.ok(e.s.InTx(e.ctx, func(ctx context.Context) error {
-		locked, err = e.s.UserAccountForUpdate(ctx, e.ws, a.ID)
-		return err
-	}))
-	e.check(locked.ID == a.ID, "for update %v", locked.ID)
-	_, err = e.s.UserAccountForUpdate(e.ctx, e.ws, store.NewID())
-	e.is(err, store.ErrNotFound, "missing account for update")
+	for what, read := range map[string]func(context.Context, uuid.UUID, uuid.UUID) (*models.UserAccount, error){
+		"UserAccountForUpdate": e.s.UserAccountForUpdate, "UserAccountWithGroupsForUpdate": e.s.UserAccountWithGroupsForUpdate} {
+		var locked *models.UserAccount
+		e.ok(e.s.InTx(e.ctx, func(ctx context.Context) error {
+			locked, err = read(ctx, e.ws, a.ID)
+			return err
+		}))
+		e.check(locked.ID == a.ID, "%s: %v", what, locked.ID)
+		_, err = read(e.ctx, e.ws, store.NewID())
+		e.is(err, store.ErrNotFound, what+" of a missing account")
+	}
 
 	a.Title = "Engineer"
 	stale, gone := savesUser(e, a, func(u *models.UserAccount) error { return e.s.SaveSCIMUser(e.ctx, u) }, "SaveSCIMUser",
@@ -110,9 +114,57 @@ func testSCIMUsers(e *env) {
 	e.is(e.s.SaveSCIMUserWith(e.ctx, &gone, act()), store.ErrNotFound, "SaveSCIMUserWith of a missing account")
 	e.check(activities() == 1, "a refused save wrote its activity")
 
+	other := e.group("Other")
+	e.ok(e.s.ChangeMembers(e.ctx, e.ws, other.ID, false, nil, []uuid.UUID{b.ID}))
 	e.deletesOnce(func() (bool, error) { return e.s.DeleteUserAccount(e.ctx, e.ws, a.ID) }, "DeleteUserAccount")
 	_, _, err = e.s.SCIMUser(e.ctx, e.ws, a.ID, false)
 	e.is(err, store.ErrNotFound, "deleted account")
+	// The groups the account was in changed members: their versions (SCIM ETags) move.
+	for _, v := range []struct {
+		g       *models.Group
+		version int
+	}{{g, 2}, {other, 1}} {
+		got, err := e.s.Group(e.ctx, e.ws, v.g.ID, false)
+		e.ok(err)
+		e.check(got.Version == v.version, "group %s: version %d after a deletion, want %d", got.DisplayName, got.Version, v.version)
+	}
+
+	// Lock order (PostgreSQL): the deletion waits for the groups of the account before it
+	// locks the account, and once it holds the account waits for no group: a group a concurrent
+	// write holds is store.ErrBusy at once.
+	e.waits("UserAccountWithGroupsForUpdate after Group", func(ctx context.Context) error {
+		_, err := e.s.Group(ctx, e.ws, other.ID, true)
+		return err
+	}, func() error {
+		return e.s.InTx(e.ctx, func(ctx context.Context) error {
+			_, err := e.s.UserAccountWithGroupsForUpdate(ctx, e.ws, b.ID)
+			return err
+		})
+	})
+	if e.s.Dialect() == store.Postgres {
+		e.ok(e.s.InTx(e.ctx, func(ctx context.Context) error {
+			if _, err := e.s.Group(ctx, e.ws, other.ID, true); err != nil {
+				return err
+			}
+			done := make(chan error, 1)
+			go func() {
+				done <- e.s.InTx(e.ctx, func(ctx context.Context) error {
+					_, err := e.s.DeleteUserAccount(ctx, e.ws, b.ID)
+					return err
+				})
+			}()
+			select {
+			case err := <-done:
+				if !errors.Is(err, store.ErrBusy) {
+					return fmt.Errorf("DeleteUserAccount of a member of a locked group: %v, want ErrBusy", err)
+				}
+			case <-time.After(2 * time.Second):
+				return fmt.Errorf("DeleteUserAccount waited for a locked group")
+			}
+			return nil
+		}))
+	}
+	e.deletesOnce(func() (bool, error) { return e.s.DeleteUserAccount(e.ctx, e.ws, b.ID) }, "DeleteUserAccount of a member")
 }
 
 func testSetSCIMUserActive(e *env) {
