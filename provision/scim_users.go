@@ -302,13 +302,15 @@ func (s *Service) ReplaceSCIMUser(ctx context.Context, rawID string, ifMatch mod
 	var in SCIMUserInput
 	// save reads the user, computes the change and saves it with its activity row. Unlocked,
 	// the save is one atomic statement on PostgreSQL that fails as stale if the user changed
-	// since the read; locked (inside a transaction, the last attempt, and when a new userName
-	// must be bound at the token's connection), it cannot be stale.
+	// since the read; locked (inside a transaction, the last attempt, and for a new userName:
+	// to bind it at the token's connection, or to move the versions of the groups that show
+	// it), it cannot be stale.
 	save := func(ctx context.Context, locked bool) error {
 		var cur *models.UserAccount
 		var err error
 		if locked {
-			cur, err = s.store.UserAccountForUpdate(ctx, c.Token.WorkspaceID, id)
+			// With its groups: a new userName changes them too (see below).
+			cur, err = s.store.UserAccountWithGroupsForUpdate(ctx, c.Token.WorkspaceID, id)
 			if err == nil && withGroups {
 				var m map[uuid.UUID][]models.GroupRef
 				m, err = s.store.GroupsOfUsers(ctx, c.Token.WorkspaceID, []uuid.UUID{id})
@@ -333,10 +335,13 @@ func (s *Service) ReplaceSCIMUser(ctx context.Context, rawID string, ifMatch mod
 		if err := in.validate(cur); err != nil {
 			return err
 		}
-		oldKey := cur.UserNameKey
+		oldKey, oldName := cur.UserNameKey, cur.UserName
 		in.applyTo(cur, s.now())
 		rebind := oldKey != cur.UserNameKey && c.Token.ConnectionID != nil
-		if rebind && !locked {
+		// The groups' members show the userName (display): a new one changes the groups, whose
+		// versions must move, under their locks, which only the locking path takes.
+		renamed := oldName != cur.UserName
+		if (rebind || renamed) && !locked {
 			return errNeedsLock
 		}
 		if details == nil {
@@ -346,6 +351,11 @@ func (s *Service) ReplaceSCIMUser(ctx context.Context, rawID string, ifMatch mod
 		act := s.scimActivity(c, op, models.SCIMResourceUser, cur.ID.String(), nil, details)
 		if err := s.store.SaveSCIMUserWith(ctx, cur, act); err != nil {
 			return err
+		}
+		if renamed {
+			if err := s.store.TouchGroupsOf(ctx, c.Token.WorkspaceID, id); err != nil {
+				return err
+			}
 		}
 		u = cur
 		if rebind {
@@ -357,7 +367,8 @@ func (s *Service) ReplaceSCIMUser(ctx context.Context, rawID string, ifMatch mod
 	// first runs are unlocked and outside any transaction (one atomic statement on PostgreSQL;
 	// transact's BEGIN and COMMIT would add two round trips to the SCIM hot path), and its last
 	// run takes the row lock instead. A stale save with an If-Match version is 412 at once,
-	// as a pinned mutation would be.
+	// as a pinned mutation would be. The locked run is run again (up to three in all) when a
+	// group that gained the user while it waited for the user's lock is busy (store.ErrBusy).
 	for attempt := 0; ; attempt++ {
 		if attempt < 2 {
 			err = save(ctx, false)
@@ -374,6 +385,9 @@ func (s *Service) ReplaceSCIMUser(ctx context.Context, rawID string, ifMatch mod
 			}
 		} else {
 			err = s.store.InTx(ctx, func(ctx context.Context) error { return save(ctx, true) })
+			if errors.Is(err, store.ErrBusy) && attempt < 4 {
+				continue // it locks first the group that gained the user meanwhile
+			}
 		}
 		break
 	}

@@ -91,6 +91,48 @@ func TestSCIMGroupETagAfterMemberDeleted(t *testing.T) {
 	})
 }
 
+// TestSCIMGroupETagAfterMemberChanged: a group's members show each member's userName
+// (members[].display), so a member's new userName, by PATCH or PUT, moves the group's version:
+// If-None-Match with the old ETag gets the new display. A change the group does not show (the
+// member's deactivation, its title) leaves the group's version alone.
+func TestSCIMGroupETagAfterMemberChanged(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		tok, _ := e.SCIMToken(e.AdminToken(), allScopes("idp"))
+		ada := "/scim/v2/Users/" + e.SCIMUser(tok, map[string]any{"userName": "ada@example.com"})
+		group := "/scim/v2/Groups/" + str(e.Call("POST", "/scim/v2/Groups", tok,
+			map[string]any{"displayName": "Engineers", "members": []any{map[string]any{"value": ada[15:]}}}).Must(t, 201).Body, "id")
+		patch := func(path string, value any) map[string]any {
+			return map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+				"Operations": []any{map[string]any{"op": "replace", "path": path, "value": value}}}
+		}
+		tag := e.Call("GET", group, tok, nil).Must(t, 200).Header.Get("ETag")
+		for _, c := range []struct {
+			name, method string
+			body         any
+			display      string // the member's display after the change; "" if unchanged
+		}{
+			{"deactivation", "PATCH", patch("active", false), ""},
+			{"title", "PATCH", patch("title", "Engineer"), ""},
+			{"userName by PATCH", "PATCH", patch("userName", "ada.lovelace@example.com"), "ada.lovelace@example.com"},
+			{"userName's case", "PATCH", patch("userName", "Ada.Lovelace@example.com"), "Ada.Lovelace@example.com"},
+			{"userName by PUT", "PUT", map[string]any{"userName": "countess@example.com", "active": true}, "countess@example.com"},
+			{"PUT keeping the userName", "PUT", map[string]any{"userName": "countess@example.com", "title": "Countess"}, ""},
+		} {
+			e.Call(c.method, ada, tok, c.body).Must(t, 200)
+			if c.display == "" {
+				e.Call("GET", group, tok, nil, "If-None-Match", tag).Must(t, 304)
+				continue
+			}
+			r := e.Call("GET", group, tok, nil, "If-None-Match", tag).Must(t, 200)
+			ms, _ := get(r.Body, "members").([]any)
+			if len(ms) != 1 || str(ms[0], "display") != c.display || r.Header.Get("ETag") == tag {
+				t.Fatalf("%s (ETag was %s): ETag %s: %s", c.name, tag, r.Header.Get("ETag"), r.Raw)
+			}
+			tag = r.Header.Get("ETag")
+		}
+	})
+}
+
 // TestSCIMIfMatchNamingNoVersion: an If-Match whose tag names no version of Gatehouse's
 // (W/"0", a strong tag of another server, a list of only such tags, "*" beside them) can never match, so the write is refused
 // with 412 and changes nothing (RFC 7232 §3.1), as an older version is: on every write of a

@@ -2,6 +2,7 @@ package scim_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -59,69 +60,111 @@ func TestSCIMGroupMemberAddedWhileUserDeleted(t *testing.T) {
 // Members deleted while their groups are changed: each round's users are members of two of
 // four groups, and each user's SCIM DELETE races PATCHes adding it to a third group and
 // removing it from one of its own. A deletion locks its groups before its user, as the PATCH
-// does (the store's lock order), so on PostgreSQL nothing deadlocks (a deadlock was a 500):
+// does (the store's lock order), so on PostgreSQL nothing deadlocks (a deadlock was a 503):
 // the PATCHes answer 200, or 400 invalidValue for an addition that finds the user gone, and
 // the deletions 204. Afterwards no group lists a deleted user, and every group that lost one
 // has a new version: If-None-Match with its version from before the round is not 304.
 func TestSCIMGroupVersionsWhileMembersDeleted(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		tok, _ := e.SCIMToken(e.AdminToken(), allScopes("idp"))
-		const n = 4
-		var groups [n]string
-		for k := range groups {
-			groups[k] = "/scim/v2/Groups/" + str(e.Call("POST", "/scim/v2/Groups", tok,
-				map[string]any{"displayName": fmt.Sprintf("Team %d", k)}).Must(t, 201).Body, "id")
-		}
-		patch := func(k int, op, u string) *apiResponse {
-			return e.Call("PATCH", groups[k%n], tok, `{"Operations":[{"op":"`+op+`","path":"members","value":[{"value":"`+u+`"}]}]}`)
-		}
-		var mu sync.Mutex
-		counts := map[string]int{}
-		count := func(what string, r *apiResponse) {
-			mu.Lock()
-			defer mu.Unlock()
-			counts[fmt.Sprint(what, " ", r.Status)]++
-			if r.Status == 400 && str(r.Body, "scimType") != "invalidValue" {
-				t.Errorf("%s: %s", what, r.Raw)
-			}
-		}
-		for round := range 6 {
-			users := make([]string, 8)
-			for i := range users {
-				users[i] = e.SCIMUser(tok, map[string]any{"userName": fmt.Sprintf("doomed-%d-%d@contoso.com", round, i)})
-				patch(i, "add", users[i]).Must(t, 200)
-				patch(i+1, "add", users[i]).Must(t, 200)
-			}
-			var tags [n]string
-			for k, g := range groups {
-				tags[k] = e.Call("GET", g, tok, nil).Must(t, 200).Header.Get("ETag")
-			}
-			var wg sync.WaitGroup
-			for i, u := range users {
-				wg.Go(func() { count("delete", e.Call("DELETE", "/scim/v2/Users/"+u, tok, nil)) })
-				wg.Go(func() { count("add", patch(i+2, "add", u)) })
-				wg.Go(func() { count("remove", patch(i, "remove", u)) })
-			}
-			wg.Wait()
-			for k, g := range groups {
-				r := e.Call("GET", g, tok, nil, "If-None-Match", tags[k])
-				if r.Status != 200 {
-					t.Fatalf("round %d: group %d, which lost members, answers %d to If-None-Match %s", round, k, r.Status, tags[k])
-				}
+		counts := e.raceMembers(t, "DELETE", func(round, i int) any { return nil },
+			func(round, k int, r *apiResponse) {
 				if ms, _ := get(r.Body, "members").([]any); len(ms) > 0 {
 					t.Fatalf("round %d: group %d keeps members of deleted users: %s", round, k, r.Raw)
 				}
-			}
-		}
+			})
 		for k, c := range counts {
 			switch k {
-			case "delete 204", "add 200", "add 400", "remove 200":
+			case "DELETE 204", "add 200", "add 400", "remove 200":
 			default:
 				t.Errorf("%d answers %q: %v", c, k, counts)
 			}
 		}
-		t.Logf("answers %v", counts)
 	})
+}
+
+// Members renamed while their groups are changed, as members are deleted above: a new
+// userName, which the groups show (members[].display), locks the groups before the user too.
+// Every answer is 200, and afterwards every group shows its members' new userNames with a new
+// version.
+func TestSCIMGroupVersionsWhileMembersRenamed(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		renamed := func(round, i int) string { return fmt.Sprintf("renamed-%d-%d@contoso.com", round, i) }
+		counts := e.raceMembers(t, "PATCH", func(round, i int) any {
+			return `{"Operations":[{"op":"replace","path":"userName","value":"` + renamed(round, i) + `"}]}`
+		}, func(round, k int, r *apiResponse) {
+			ms, _ := get(r.Body, "members").([]any)
+			for _, m := range ms {
+				if d := str(m, "display"); !strings.HasPrefix(d, "renamed-") {
+					t.Fatalf("round %d: group %d shows an old userName %s: %s", round, k, d, r.Raw)
+				}
+			}
+		})
+		for k, c := range counts {
+			if k != "PATCH 200" && k != "add 200" && k != "remove 200" {
+				t.Errorf("%d answers %q: %v", c, k, counts)
+			}
+		}
+	})
+}
+
+// raceMembers runs 6 rounds of a race over four groups and a fifth, Everyone. Each round's 8
+// users are members of Everyone and of groups i and i+1 (i the user's index, groups modulo
+// four); then, all at once, each user gets the request method with body(round, i) and PATCHes
+// add it to group i+2 and remove it from group i. After each round, every group, which had
+// members the requests changed, must answer If-None-Match with its version from before the
+// round with 200 (Everyone, which no PATCH of the round touched, only if the user's request
+// moved its version); check looks at the answer. It returns how many answers of each kind
+// ("add 200") came; a 400 must be invalidValue.
+func (e *testEnv) raceMembers(t *testing.T, method string, body func(round, i int) any, check func(round, k int, r *apiResponse)) map[string]int {
+	tok, _ := e.SCIMToken(e.AdminToken(), allScopes("idp"))
+	const n = 4
+	var groups [n + 1]string // groups[n] is Everyone
+	for k := range groups {
+		groups[k] = "/scim/v2/Groups/" + str(e.Call("POST", "/scim/v2/Groups", tok,
+			map[string]any{"displayName": fmt.Sprintf("Team %d", k)}).Must(t, 201).Body, "id")
+	}
+	patch := func(k int, op, u string) *apiResponse {
+		return e.Call("PATCH", groups[k%n], tok, `{"Operations":[{"op":"`+op+`","path":"members","value":[{"value":"`+u+`"}]}]}`)
+	}
+	var mu sync.Mutex
+	counts := map[string]int{}
+	count := func(what string, r *apiResponse) {
+		mu.Lock()
+		defer mu.Unlock()
+		counts[fmt.Sprint(what, " ", r.Status)]++
+		if r.Status == 400 && str(r.Body, "scimType") != "invalidValue" {
+			t.Errorf("%s: %s", what, r.Raw)
+		}
+	}
+	for round := range 6 {
+		users := make([]string, 8)
+		for i := range users {
+			users[i] = e.SCIMUser(tok, map[string]any{"userName": fmt.Sprintf("member-%d-%d@contoso.com", round, i)})
+			patch(i, "add", users[i]).Must(t, 200)
+			patch(i+1, "add", users[i]).Must(t, 200)
+			e.Call("PATCH", groups[n], tok, `{"Operations":[{"op":"add","path":"members","value":[{"value":"`+users[i]+`"}]}]}`).Must(t, 200)
+		}
+		var tags [n + 1]string
+		for k, g := range groups {
+			tags[k] = e.Call("GET", g, tok, nil).Must(t, 200).Header.Get("ETag")
+		}
+		var wg sync.WaitGroup
+		for i, u := range users {
+			wg.Go(func() { count(method, e.Call(method, "/scim/v2/Users/"+u, tok, body(round, i))) })
+			wg.Go(func() { count("add", patch(i+2, "add", u)) })
+			wg.Go(func() { count("remove", patch(i, "remove", u)) })
+		}
+		wg.Wait()
+		for k, g := range groups {
+			r := e.Call("GET", g, tok, nil, "If-None-Match", tags[k])
+			if r.Status != 200 {
+				t.Fatalf("round %d: group %d, whose members changed, answers %d to If-None-Match %s", round, k, r.Status, tags[k])
+			}
+			check(round, k, r)
+		}
+	}
+	t.Logf("answers %v", counts)
+	return counts
 }
 
 // Group changes sent at once to a server and to another Gatehouse process on the same

@@ -153,6 +153,19 @@ func (s *Store) GroupMembers(ctx context.Context, ws uuid.UUID, groupIDs []uuid.
 	return out, nil
 }
 
+// TouchGroupsOf moves the version of the groups account id is a member of: their members
+// changed how they read (a new userName, which members[].display shows). Call it holding the
+// account's lock, taken after its groups' (UserAccountWithGroupsForUpdate).
+// Errors: ErrBusy as touchGroups.
+func (s *Store) TouchGroupsOf(ctx context.Context, ws, id uuid.UUID) error {
+	var groups []uuid.UUID
+	if err := s.scoped(ctx, ws).Model(&models.GroupMember{}).Where("user_account_id = ?", id).
+		Pluck("group_id", &groups).Error; err != nil {
+		return translate(err)
+	}
+	return s.touchGroups(ctx, ws, groups)
+}
+
 // touchGroups moves the version of the groups ids, whose members changed, in chunks of 1000.
 // Its caller holds a user's lock, so on PostgreSQL it takes only the group locks it can have at
 // once (SKIP LOCKED; its own it has): waiting for one could deadlock (see the lock order above).

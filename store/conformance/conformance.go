@@ -77,7 +77,7 @@ var tests = []test{
 	{[]string{"Group", "SCIMGroups", "SaveGroup", "DeleteGroup", "ExistingUserIDs", "ChangeMembers", "GroupMembers",
 		"GroupsOfUsers"}, testGroups},
 	{[]string{"SCIMUser", "SCIMUsers", "UserAccountForUpdate", "SaveSCIMUser", "SaveSCIMUserWith",
-		"UserAccountWithGroupsForUpdate", "DeleteUserAccount"}, testSCIMUsers},
+		"UserAccountWithGroupsForUpdate", "DeleteUserAccount", "TouchGroupsOf"}, testSCIMUsers},
 	{[]string{"SetSCIMUserActive"}, testSetSCIMUserActive},
 	{[]string{"SCIMTokens", "SCIMToken", "SCIMTokenByHash", "RevokeSCIMToken", "SCIMTokensOfConnection", "DeleteSCIMTokenActivity", "DeleteSCIMToken"}, testSCIMTokens},
 	{[]string{"SCIMActivities", "PruneSCIMActivities", "SCIMStatistics", "ReconcileCounts"}, testSCIMActivity},

@@ -116,6 +116,9 @@ func testSCIMUsers(e *env) {
 
 	other := e.group("Other")
 	e.ok(e.s.ChangeMembers(e.ctx, e.ws, other.ID, false, nil, []uuid.UUID{b.ID}))
+	e.ok(e.s.TouchGroupsOf(e.ctx, e.ws, b.ID))
+	e.ok(e.s.TouchGroupsOf(e.ctx, e.ws, store.NewID())) // no account, no group
+	other.Version++
 	e.deletesOnce(func() (bool, error) { return e.s.DeleteUserAccount(e.ctx, e.ws, a.ID) }, "DeleteUserAccount")
 	_, _, err = e.s.SCIMUser(e.ctx, e.ws, a.ID, false)
 	e.is(err, store.ErrNotFound, "deleted account")
@@ -123,15 +126,15 @@ func testSCIMUsers(e *env) {
 	for _, v := range []struct {
 		g       *models.Group
 		version int
-	}{{g, 2}, {other, 1}} {
+	}{{g, 2}, {other, 2}} { // other: TouchGroupsOf, not the deletion
 		got, err := e.s.Group(e.ctx, e.ws, v.g.ID, false)
 		e.ok(err)
-		e.check(got.Version == v.version, "group %s: version %d after a deletion, want %d", got.DisplayName, got.Version, v.version)
+		e.check(got.Version == v.version, "group %s: version %d, want %d", got.DisplayName, got.Version, v.version)
 	}
 
 	// Lock order (PostgreSQL): the deletion waits for the groups of the account before it
 	// locks the account, and once it holds the account waits for no group: a group a concurrent
-	// write holds is store.ErrBusy at once.
+	// write holds is store.ErrBusy at once, for DeleteUserAccount as for TouchGroupsOf.
 	e.waits("UserAccountWithGroupsForUpdate after Group", func(ctx context.Context) error {
 		_, err := e.s.Group(ctx, e.ws, other.ID, true)
 		return err
@@ -146,20 +149,23 @@ func testSCIMUsers(e *env) {
 			if _, err := e.s.Group(ctx, e.ws, other.ID, true); err != nil {
 				return err
 			}
-			done := make(chan error, 1)
-			go func() {
-				done <- e.s.InTx(e.ctx, func(ctx context.Context) error {
+			for what, write := range map[string]func(ctx context.Context) error{
+				"DeleteUserAccount": func(ctx context.Context) error {
 					_, err := e.s.DeleteUserAccount(ctx, e.ws, b.ID)
 					return err
-				})
-			}()
-			select {
-			case err := <-done:
-				if !errors.Is(err, store.ErrBusy) {
-					return fmt.Errorf("DeleteUserAccount of a member of a locked group: %v, want ErrBusy", err)
+				},
+				"TouchGroupsOf": func(ctx context.Context) error { return e.s.TouchGroupsOf(ctx, e.ws, b.ID) },
+			} {
+				done := make(chan error, 1)
+				go func() { done <- e.s.InTx(e.ctx, write) }()
+				select {
+				case err := <-done:
+					if !errors.Is(err, store.ErrBusy) {
+						return fmt.Errorf("%s of a member of a locked group: %v, want ErrBusy", what, err)
+					}
+				case <-time.After(2 * time.Second):
+					return fmt.Errorf("%s waited for a locked group", what)
 				}
-			case <-time.After(2 * time.Second):
-				return fmt.Errorf("DeleteUserAccount waited for a locked group")
 			}
 			return nil
 		}))
