@@ -185,6 +185,18 @@ func TestCLIBind(t *testing.T) {
 	})
 }
 
+// bindSetup makes a connection with the slug microsoft, user accounts with the given emails
+// and a client with scope graphql; it returns the environment that gives bind the client.
+func bindSetup(e *testEnv, emails ...string) (env, users []string) {
+	admin := e.AdminToken()
+	e.CreateOIDCConnection(admin, "Microsoft", "microsoft")
+	for _, m := range emails {
+		users = append(users, e.CreateUser(admin, m))
+	}
+	id, sec := e.CreateClient(admin, []string{"graphql"}, "")
+	return []string{"GATEHOUSE_CLIENT_ID=" + id, "GATEHOUSE_CLIENT_SECRET=" + sec}, users
+}
+
 // sameOutcomes compares a dry run's results CSV with the real run's: the same rows, statuses
 // and messages, save that a dry run's ok says so.
 func sameOutcomes(t *testing.T, dryPath, realPath string) {
@@ -243,11 +255,15 @@ func checkResults(t *testing.T, path string, all []bindCase, want func(bindCase)
 	for i, c := range all {
 		rec := recs[i+1]
 		in := append([]string(nil), c.fields...)
+		from := 3 // the secret; in a row with fields missing, as many columns before it too
+		from -= max(0, 4-len(in))
 		for len(in) < 4 {
 			in = append(in, "")
 		}
-		if in[3] != "" {
-			in[3] = "[redacted]"
+		for i := from; i < 4; i++ {
+			if in[i] != "" {
+				in[i] = bindcli.Redacted
+			}
 		}
 		status, msg := rec[4], rec[5]
 		if !slices.Equal(rec[:4], in) || status != want(c) || (status != "ok" && msg == "") {
@@ -266,11 +282,8 @@ func checkResults(t *testing.T, path string, all []bindCase, want func(bindCase)
 // the real run, and the dry run, sending one row per chunk, cannot know.
 func TestCLIBindDryRunWarnsOfASplitGroup(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		admin := e.AdminToken()
-		e.CreateOIDCConnection(admin, "Microsoft", "microsoft")
-		a, b := e.CreateUser(admin, "ann@corp.example"), e.CreateUser(admin, "ben@corp.example")
-		id, sec := e.CreateClient(admin, []string{"graphql"}, "")
-		env := []string{"GATEHOUSE_CLIENT_ID=" + id, "GATEHOUSE_CLIENT_SECRET=" + sec}
+		env, users := bindSetup(e, "ann@corp.example", "ben@corp.example")
+		a, b := users[0], users[1]
 		dir := t.TempDir()
 		in := filepath.Join(dir, "accounts.csv")
 		if err := os.WriteFile(in, []byte("accountUuid,authModule,identifier\n"+a+",microsoft,shared\n"+b+",microsoft,SHARED\n"), 0o600); err != nil {
@@ -341,11 +354,8 @@ func TestCLIBindDryRunNeedsTheBindScope(t *testing.T) {
 // what the real run does.
 func TestCLIBindDryRunUUIDSpellings(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
-		admin := e.AdminToken()
-		e.CreateOIDCConnection(admin, "Microsoft", "microsoft")
-		x, y, w := e.CreateUser(admin, "x@corp.example"), e.CreateUser(admin, "y@corp.example"), e.CreateUser(admin, "w@corp.example")
-		id, sec := e.CreateClient(admin, []string{"graphql"}, "")
-		env := []string{"GATEHOUSE_CLIENT_ID=" + id, "GATEHOUSE_CLIENT_SECRET=" + sec}
+		env, users := bindSetup(e, "x@corp.example", "y@corp.example", "w@corp.example")
+		x, y, w := users[0], users[1], users[2]
 		dir := t.TempDir()
 		in := filepath.Join(dir, "accounts.csv")
 		file := "accountUuid,authModule,identifier\n" +
@@ -369,3 +379,54 @@ func TestCLIBindDryRunUUIDSpellings(t *testing.T) {
 		}
 	})
 }
+
+// An unquoted comma in a secret makes its row a field too long: the row is INVALID, and the
+// second half of the secret, which the CSV reader put under the next column, is no more
+// echoed than the first, nor is any part of it on the terminal. The results file is CSV that
+// reads back as the input's columns plus status and message, on every row.
+func TestCLIBindCommaInASecret(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		env, users := bindSetup(e, "ann@corp.example", "ben@corp.example", "cid@corp.example")
+		a, b, c := users[0], users[1], users[2]
+		dir := t.TempDir()
+		for _, f := range []struct{ header, rows string }{
+			{"accountUuid,authModule,identifier,secret,note\n",
+				a + ",microsoft,ann,\"quoted,Half1\",n1\n" + // quoted: one field, bound
+					b + ",microsoft,ben,open,Half2,n2\n" + // the comma shifts Half2 under note
+					c + ",microsoft,cid,Half3 x\"y,n3\n"}, // a bare quote: cut at a syntax error
+			{"secret,accountUuid,authModule,identifier\n",
+				"\"quoted,Half1\"," + a + ",microsoft,ann\n" +
+					"open,Half2," + b + ",microsoft,ben\n" + // Half2 under accountUuid
+					"Half3," + c + "microsoft,cid\n"}, // a comma missing: a field short
+		} {
+			in := filepath.Join(dir, "accounts.csv")
+			if err := os.WriteFile(in, []byte(f.header+f.rows), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(dir, "results.csv")
+			r := gatehouseCLI(t, env, "bind", "--url", e.URL, "--csv", in, "--out", out)
+			res, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.code != 1 {
+				t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
+			}
+			for _, half := range []string{"Half1", "Half2", "Half3", "open"} {
+				if strings.Contains(string(res), half) || strings.Contains(r.stdout+r.stderr, half) {
+					t.Errorf("a part of a secret (%s) is shown: results\n%s\nstderr %s", half, res, r.stderr)
+				}
+			}
+			recs, err := csv.NewReader(bytes.NewReader(res)).ReadAll() // one number of fields on every row
+			header := strings.Split(strings.TrimSpace(f.header), ",")
+			if err != nil || len(recs) != 4 || !slices.Equal(recs[0], append(header, "status", "message")) {
+				t.Fatalf("results %q: %v", recs, err)
+			}
+			status := len(header)
+			if recs[1][status] != "ok" || recs[2][status] != "INVALID" || recs[3][status] != "INVALID" {
+				t.Errorf("statuses: %q", recs)
+			}
+		}
+	})
+}
+

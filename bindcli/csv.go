@@ -45,6 +45,8 @@ type Row struct {
 
 	Status  string // StatusOK or an error code; empty until decided
 	Message string
+
+	cut bool // Fields stop at a CSV syntax error: those read may be shifted all the same
 }
 
 // File is a parsed input: its header and rows, in input order.
@@ -118,7 +120,7 @@ func Read(r io.Reader) (*File, error) {
 		}
 		switch {
 		case errors.As(err, &pe):
-			row.Line = pe.StartLine
+			row.Line, row.cut = pe.StartLine, true
 			row.Status, row.Message = StatusInvalid, fmt.Sprintf("line %d: malformed CSV: %v", pe.StartLine, pe.Err)
 		case err != nil:
 			return nil, fmt.Errorf("bind: read CSV: %w", err)
@@ -126,6 +128,9 @@ func Read(r io.Reader) (*File, error) {
 			row.Line, _ = cr.FieldPos(0)
 			if len(rec) != len(header) {
 				row.Status, row.Message = StatusInvalid, fmt.Sprintf("line %d has %d fields; the header has %d", row.Line, len(rec), len(header))
+				if hasSecret {
+					row.Message += " (is a comma in a value not quoted? the fields the secret may have moved to are shown as " + Redacted + ")"
+				}
 				break
 			}
 			row.AccountUUID = strings.TrimSpace(rec[col[ColAccountUUID]])
@@ -195,26 +200,55 @@ func (r *Row) checkShape() {
 	}
 }
 
+// Redacted stands in the results for a secret, which is never echoed.
+const Redacted = "[redacted]"
+
 // WriteResults writes the input header plus status and message, then one row per input row in
 // input order. Secrets are not echoed: a non-empty secret is written as "[redacted]".
 func WriteResults(w io.Writer, f *File) error {
 	cw := csv.NewWriter(w)
-	n := len(f.Header)
 	if err := cw.Write(append(append([]string(nil), f.Header...), "status", "message")); err != nil {
 		return err
 	}
-	rec := make([]string, n+2)
+	rec := make([]string, len(f.Header)+2)
 	for _, r := range f.Rows {
-		clear(rec)
-		copy(rec[:n], r.Fields) // a short or long malformed row is cut or padded to the header
-		if f.secretCol >= 0 && rec[f.secretCol] != "" {
-			rec[f.secretCol] = "[redacted]"
-		}
-		rec[n], rec[n+1] = r.Status, r.Message
-		if err := cw.Write(rec); err != nil {
+		if err := cw.Write(f.result(rec, r)); err != nil {
 			return err
 		}
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// result fills rec with r's results row: its fields cut or padded to the header, the secret
+// redacted, then status and message.
+func (f *File) result(rec []string, r *Row) []string {
+	n := len(f.Header)
+	clear(rec)
+	copy(rec[:n], r.Fields)
+	if f.secretCol >= 0 {
+		// A row with a field too many or too few has its fields shifted, and which one is the
+		// secret is not known: an unquoted comma in a secret ("pa,ss") puts its second half
+		// under the next column. Every field the secret may have moved to is redacted: with
+		// more fields than the header, the secret's column and those after it; with fewer, as
+		// many columns before it too as fields are missing.
+		// A row cut at a syntax error may have had fields too many before it.
+		from := f.secretCol
+		switch {
+		case len(r.Fields) == n && !r.cut:
+			from = n // only the secret's own column, below
+		case len(r.Fields) < n && !r.cut:
+			from = max(0, from-(n-len(r.Fields)))
+		}
+		for i := from; i < n; i++ {
+			if rec[i] != "" {
+				rec[i] = Redacted
+			}
+		}
+		if rec[f.secretCol] != "" {
+			rec[f.secretCol] = Redacted
+		}
+	}
+	rec[n], rec[n+1] = r.Status, r.Message
+	return rec
 }
