@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"gatehouse/bindcli"
+	"gatehouse/store"
 )
 
 // maxBindConcurrency bounds bind's --concurrency: requests in flight from one run.
@@ -21,6 +23,7 @@ const maxBindConcurrency = 64
 func newBindCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
 	var o bindcli.Options
 	var csvPath, outPath string
+	commit := func() error { return nil } // the results are in place (--out)
 	cmd := &cobra.Command{
 		Use:   "bind --url URL --csv accounts.csv [--out results.csv] [--dry-run]",
 		Short: "Bind accounts to IdP identities ahead of time from a CSV file, through the API",
@@ -88,12 +91,13 @@ Rows that depend on each other are checked together unless their group is larger
 		// Open the output before the work, so a wrong path fails before anything is bound.
 		out := stdout
 		if outPath != "" {
-			f, err := os.Create(outPath)
+			res, err := createResults(outPath)
 			if err != nil {
 				return err
 			}
-			defer f.Close()
-			out = f
+			defer res.abort() // unless committed: the file stays as it was
+			out = res
+			commit = res.commit
 		}
 		start := time.Now()
 		p := newProgress(stderr, len(file.Rows))
@@ -111,15 +115,22 @@ Rows that depend on each other are checked together unless their group is larger
 			fmt.Fprintln(stderr, "bind: warning: "+w)
 		}
 		if err != nil && cmd.Context().Err() != nil {
-			if o.DryRun {
+			if o.DryRun { // nothing to finish: --out is left as it was too
 				return fmt.Errorf("bind: dry run interrupted; nothing was written")
 			}
-			return fmt.Errorf("bind: interrupted; the rows already sent stay bound: run the same file again to finish (binding is idempotent)")
+			kept := ""
+			if outPath != "" {
+				kept = fmt.Sprintf("; %s is left as it was", outPath)
+			}
+			return fmt.Errorf("bind: interrupted; the rows already sent stay bound: run the same file again to finish (binding is idempotent)%s", kept)
 		}
 		if err != nil {
 			return err
 		}
 		if err := bindcli.WriteResults(out, file); err != nil {
+			return fmt.Errorf("bind: write results: %w", err)
+		}
+		if err := commit(); err != nil {
 			return fmt.Errorf("bind: write results: %w", err)
 		}
 		failed := 0
@@ -145,6 +156,63 @@ Rows that depend on each other are checked together unless their group is larger
 		return nil
 	}
 	return cmd
+}
+
+// results is bind's --out file, written whole or not at all: the rows go to a temporary file
+// beside it, renamed over it once every row is decided. A run interrupted (Ctrl-C, a lost
+// server, a crash) leaves the file as it was, instead of emptied or cut short with no sign;
+// a crash leaves the temporary file, named .<name>.partial-<random>.
+type results struct {
+	*os.File
+	path      string
+	committed bool
+}
+
+func createResults(path string) (*results, error) {
+	// A link is followed, so that it keeps pointing at the results; a device or a pipe
+	// (/dev/stdout) cannot be replaced and is written in place.
+	if p, err := filepath.EvalSymlinks(path); err == nil {
+		path = p
+	}
+	fi, err := os.Stat(path)
+	if err == nil && !fi.Mode().IsRegular() {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+		return &results{File: f, path: path, committed: true}, err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".partial-*") // 0600
+	if err != nil {
+		return nil, err
+	}
+	if fi != nil {
+		f.Chmod(fi.Mode().Perm()) // a file replaced keeps its permissions
+	}
+	return &results{File: f, path: path}, nil
+}
+
+// commit puts the results in place.
+func (r *results) commit() error {
+	if r.committed {
+		return r.Close()
+	}
+	if err := r.Sync(); err != nil {
+		return err
+	}
+	if err := r.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(r.Name(), r.path); err != nil {
+		return err
+	}
+	r.committed = true
+	return store.SyncDir(r.path)
+}
+
+// abort removes the results of a run that did not finish.
+func (r *results) abort() {
+	if !r.committed {
+		r.Close()
+		os.Remove(r.Name())
+	}
 }
 
 // progress shows a bar with rate and ETA on a terminal, and a plain line every few seconds

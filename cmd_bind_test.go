@@ -4,9 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -430,3 +436,72 @@ func TestCLIBindCommaInASecret(t *testing.T) {
 	})
 }
 
+// A run interrupted by Ctrl-C while the server is slow to answer leaves --out as it was: the
+// results of an earlier run stay whole, and a file that did not exist is not made, nor is a
+// partial file left beside it.
+func TestCLIBindInterruptedKeepsTheResultsFile(t *testing.T) {
+	sent, stop := make(chan struct{}, 100), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/oauth/token" {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"access_token":"t","token_type":"Bearer","expires_in":3600}`)
+			return
+		}
+		sent <- struct{}{}
+		select { // a server slow to answer: the run is interrupted meanwhile
+		case <-r.Context().Done():
+		case <-stop:
+		}
+	}))
+	defer srv.Close()
+	defer close(stop)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "accounts.csv")
+	rows := "accountUuid,authModule,identifier\n"
+	for i := range 50 {
+		rows += fmt.Sprintf("%s,microsoft,user%d@corp.example\n", uuid.New(), i)
+	}
+	if err := os.WriteFile(in, []byte(rows), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const earlier = "accountUuid,authModule,identifier,status,message\nthe results of an earlier run\n"
+	for _, exists := range []bool{true, false} {
+		out := filepath.Join(dir, fmt.Sprintf("results-%v.csv", exists))
+		if exists {
+			if err := os.WriteFile(out, []byte(earlier), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cmd := exec.Command(gatehouseBinary(t), "bind", "--url", srv.URL, "--csv", in, "--out", out, "--chunk-size", "10")
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "GATEHOUSE_CLIENT_ID=ghc_x", "GATEHOUSE_CLIENT_SECRET=ghs_x"}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-sent:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("no request sent: %s", stderr.String())
+		}
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		exit := cmd.Wait()
+		got, err := os.ReadFile(out)
+		if exists && string(got) != earlier || !exists && !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("--out after the interrupted run: %q, %v", got, err)
+		}
+		if ee, ok := exit.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), "bind: interrupted") ||
+			!strings.Contains(stderr.String(), out+" is left as it was") {
+			t.Fatalf("exit %v, stderr %s", exit, stderr.String())
+		}
+		for len(sent) > 0 {
+			<-sent
+		}
+	}
+	if names, _ := filepath.Glob(filepath.Join(dir, ".*")); len(names) > 0 {
+		t.Errorf("files left: %v", names)
+	}
+}
