@@ -110,6 +110,10 @@ func encryptionBox(c Config) (*secret.Box, error) {
 	if fi, err := os.Stat(db); err == nil && fi.Size() > 0 {
 		if sealed, err := holdsSecrets(c.DatabaseURL); err != nil {
 			return nil, err
+		} else if b, err := os.ReadFile(path); sealed && err == nil {
+			// Another process starting on the same new database made the key file after the
+			// read above, then sealed its first values with it (it writes the file first).
+			return keyFileBox(path, b, c.PreviousEncryptionKeys)
 		} else if sealed {
 			return nil, fmt.Errorf("the SQLite database %s has no key file beside it (%s): put back the key file that came with "+
 				"the database (a backup is both: docs/administration.md#backups), or set GATEHOUSE_ENCRYPTION_KEY to its key", db, path)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 )
@@ -56,11 +57,10 @@ func (s *Store) Migrate(ctx context.Context) error {
 
 // migrateTo applies the migrations up to version last (tests of a step start before it).
 func (s *Store) migrateTo(ctx context.Context, last int) error {
-	db := s.gdb.WithContext(ctx)
 	// Under the migrations' lock too: on PostgreSQL, CREATE TABLE IF NOT EXISTS run by two
 	// replicas at once on an empty database fails in one of them (a duplicate key in pg_type).
 	var foreign []string
-	if err := db.Transaction(func(tx *gorm.DB) error {
+	if err := s.migrationTx(ctx, func(tx *gorm.DB) error {
 		if s.dialect == Postgres {
 			if err := tx.Exec("SELECT pg_advisory_xact_lock(7215339)").Error; err != nil {
 				return err
@@ -89,7 +89,7 @@ func (s *Store) migrateTo(ctx context.Context, last int) error {
 		if m.version > last {
 			break
 		}
-		err := db.Transaction(func(tx *gorm.DB) error {
+		err := s.migrationTx(ctx, func(tx *gorm.DB) error {
 			if s.dialect == Postgres {
 				// A migration may rewrite a large table: the serving statement_timeout
 				// does not apply to it.
@@ -130,6 +130,27 @@ func (s *Store) migrateTo(ctx context.Context, last int) error {
 		}
 	}
 	return nil
+}
+
+// migrationTx runs fn in one transaction of the migrations. On PostgreSQL they take turns on
+// an advisory lock, waited for as long as it takes. On SQLite the transaction takes the write
+// lock at BEGIN (_txlock=immediate), so a process starting beside another one waits for that
+// one's step and then finds it applied; but SQLite waits only its busy timeout (10 s, or the
+// statement timeout), and a step longer than that (a table rebuild on a large database) would
+// fail the others' start with "database is locked". Such a transaction is begun again until it
+// gets its turn or ctx ends (the driver's busy wait does not end with ctx: this one does).
+func (s *Store) migrationTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	for {
+		err := s.gdb.WithContext(ctx).Transaction(fn)
+		if err == nil || s.dialect != SQLite || !sqliteBusy(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // foreignTables lists the tables of a database that has no schema_migrations table: another

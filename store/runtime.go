@@ -97,6 +97,13 @@ func transient(err error) bool {
 		strings.Contains(msg, "conn closed") || strings.Contains(msg, "unexpected EOF")
 }
 
+// sqliteBusy reports whether err is SQLite's SQLITE_BUSY: another process held the write lock
+// longer than the busy timeout.
+func sqliteBusy(err error) bool {
+	var se *sqlitedriver.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
 // busyTimeout is how long SQLite waits for another writer: 10 s, or the statement timeout
 // when shorter. The driver does not interrupt that wait when a context ends, so it must end
 // before the HTTP write timeout on its own.
