@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -75,16 +76,41 @@ Rows that depend on each other are checked together unless their group is larger
 		if o.ChunkSize < 1 || o.ChunkSize > bindcli.MaxChunk || o.Concurrency < 1 || o.Concurrency > maxBindConcurrency {
 			return usage(cmd, fmt.Errorf("--chunk-size must be 1-%d and --concurrency 1-%d", bindcli.MaxChunk, maxBindConcurrency))
 		}
-		in := os.Stdin
-		if csvPath != "-" {
+		// The input is read twice: once whole, to refuse before anything is sent a file that
+		// cannot be read as rows (a quote left open) and to count its rows, holding none of
+		// them; then a window of rows at a time, each sent and its results written before the
+		// next is read. Standard input or a pipe cannot be read again: it is held in memory
+		// as read (not as rows), which a large file had better avoid.
+		var in io.ReadSeeker
+		if csvPath == "-" {
+			b, err := io.ReadAll(os.Stdin)
+			if err != nil {
+				return fmt.Errorf("bind: read standard input: %w", err)
+			}
+			in = bytes.NewReader(b)
+		} else {
 			f, err := os.Open(csvPath)
 			if err != nil {
 				return err
 			}
 			defer f.Close()
 			in = f
+			if _, err := f.Seek(0, io.SeekCurrent); err != nil { // a pipe
+				b, err := io.ReadAll(f)
+				if err != nil {
+					return fmt.Errorf("bind: read %s: %w", csvPath, err)
+				}
+				in = bytes.NewReader(b)
+			}
 		}
-		file, err := bindcli.Read(in)
+		plan, err := bindcli.Check(in, o.DryRun)
+		if err != nil {
+			return err
+		}
+		if _, err := in.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("bind: read %s again: %w", csvPath, err)
+		}
+		rd, err := bindcli.NewReader(in)
 		if err != nil {
 			return err
 		}
@@ -99,17 +125,31 @@ Rows that depend on each other are checked together unless their group is larger
 			out = res
 			commit = res.commit
 		}
-		start := time.Now()
-		p := newProgress(stderr, len(file.Rows))
-		for _, r := range file.Rows {
-			if r.Status != "" {
-				p.add(1, 1) // malformed rows are decided already
-			}
+		rw, err := bindcli.NewResultWriter(out, rd.File())
+		if err != nil {
+			return fmt.Errorf("bind: write results: %w", err)
 		}
+		start := time.Now()
+		p := newProgress(stderr, plan.Rows)
 		o.Progress = p.add
 		var warnings []string // shown after the progress bar
 		o.Warn = func(msg string) { warnings = append(warnings, msg) }
-		err = bindcli.Run(cmd.Context(), o, file)
+		total, failed := 0, 0
+		err = bindcli.Stream(cmd.Context(), o, rd, plan, func(rows []*bindcli.Row) error {
+			for _, r := range rows {
+				if r.Status != bindcli.StatusOK {
+					failed++
+				}
+				if err := rw.Write(r); err != nil {
+					return fmt.Errorf("bind: write results: %w", err)
+				}
+			}
+			total += len(rows)
+			if err := rw.Flush(); err != nil {
+				return fmt.Errorf("bind: write results: %w", err)
+			}
+			return nil
+		})
 		p.finish()
 		for _, w := range warnings {
 			fmt.Fprintln(stderr, "bind: warning: "+w)
@@ -127,17 +167,8 @@ Rows that depend on each other are checked together unless their group is larger
 		if err != nil {
 			return err
 		}
-		if err := bindcli.WriteResults(out, file); err != nil {
-			return fmt.Errorf("bind: write results: %w", err)
-		}
 		if err := commit(); err != nil {
 			return fmt.Errorf("bind: write results: %w", err)
-		}
-		failed := 0
-		for _, r := range file.Rows {
-			if r.Status != bindcli.StatusOK {
-				failed++
-			}
 		}
 		d := time.Since(start)
 		verb, ok, bad := "decided", "bound", "failed"
@@ -145,11 +176,11 @@ Rows that depend on each other are checked together unless their group is larger
 			verb, ok, bad = "checked by the server (dry run, nothing written)", "would be bound", "would fail"
 		}
 		rows := "rows"
-		if len(file.Rows) == 1 {
+		if total == 1 {
 			rows = "row"
 		}
-		fmt.Fprintf(stderr, "bind: %d %s %s in %s (%.0f rows/s): %d %s, %d %s\n", len(file.Rows), rows, verb,
-			d.Round(time.Millisecond), float64(len(file.Rows))/max(d.Seconds(), 1e-3), len(file.Rows)-failed, ok, failed, bad)
+		fmt.Fprintf(stderr, "bind: %d %s %s in %s (%.0f rows/s): %d %s, %d %s\n", total, rows, verb,
+			d.Round(time.Millisecond), float64(total)/max(d.Seconds(), 1e-3), total-failed, ok, failed, bad)
 		if failed > 0 {
 			return exitError{1}
 		}

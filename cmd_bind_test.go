@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -441,29 +443,16 @@ func TestCLIBindCommaInASecret(t *testing.T) {
 // partial file left beside it.
 func TestCLIBindInterruptedKeepsTheResultsFile(t *testing.T) {
 	sent, stop := make(chan struct{}, 100), make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/oauth/token" {
-			w.Header().Set("Content-Type", "application/json")
-			io.WriteString(w, `{"access_token":"t","token_type":"Bearer","expires_in":3600}`)
-			return
-		}
+	srv := bindServer(t, func(w http.ResponseWriter, r *http.Request) {
 		sent <- struct{}{}
 		select { // a server slow to answer: the run is interrupted meanwhile
 		case <-r.Context().Done():
 		case <-stop:
 		}
-	}))
-	defer srv.Close()
-	defer close(stop)
+	})
+	defer close(stop) // before the server closes
 	dir := t.TempDir()
-	in := filepath.Join(dir, "accounts.csv")
-	rows := "accountUuid,authModule,identifier\n"
-	for i := range 50 {
-		rows += fmt.Sprintf("%s,microsoft,user%d@corp.example\n", uuid.New(), i)
-	}
-	if err := os.WriteFile(in, []byte(rows), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	in := bindInput(t, dir, 50)
 	const earlier = "accountUuid,authModule,identifier,status,message\nthe results of an earlier run\n"
 	for _, exists := range []bool{true, false} {
 		out := filepath.Join(dir, fmt.Sprintf("results-%v.csv", exists))
@@ -504,4 +493,79 @@ func TestCLIBindInterruptedKeepsTheResultsFile(t *testing.T) {
 	if names, _ := filepath.Glob(filepath.Join(dir, ".*")); len(names) > 0 {
 		t.Errorf("files left: %v", names)
 	}
+}
+
+// bind streams: it sends a window of rows, writes their results and only then reads the next,
+// so that its memory is a window's and its results grow as it goes. The server looks at the
+// results file while the run is half done: the rows decided so far are in it, in order.
+func TestCLIBindStreams(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "results.csv")
+	var mu sync.Mutex
+	requests, seen := 0, -1
+	srv := bindServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		var body struct {
+			Variables struct{ Items []any } `json:"variables"`
+		}
+		json.NewDecoder(r.Body).Decode(&body)
+		mu.Lock()
+		if requests++; requests == 25 { // of 50
+			if names, _ := filepath.Glob(filepath.Join(dir, ".results.csv.partial-*")); len(names) == 1 {
+				b, _ := os.ReadFile(names[0])
+				seen = bytes.Count(b, []byte("\n")) - 1
+			}
+		}
+		mu.Unlock()
+		res := make([]map[string]any, len(body.Variables.Items))
+		for i := range res {
+			res[i] = map[string]any{"errors": []any{}}
+		}
+		json.NewEncoder(w).Encode(map[string]any{"data": map[string]any{"bulkUpdateUserAccountCredentials": map[string]any{"results": res}}})
+	})
+	in := bindInput(t, dir, 5000)
+	r := gatehouseCLI(t, []string{"GATEHOUSE_CLIENT_ID=ghc_x", "GATEHOUSE_CLIENT_SECRET=ghs_x"},
+		"bind", "--url", srv.URL, "--csv", in, "--out", out, "--chunk-size", "100", "--concurrency", "1")
+	if r.code != 0 || !strings.Contains(r.stderr, "bind: 5000 rows decided") {
+		t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
+	}
+	// Windows of 400 rows (100 a request, 1 in flight, 4 times over): by the 25th request,
+	// the six windows before its own are written.
+	if seen < 2000 || seen > 2400 {
+		t.Errorf("the results file held %d rows when the 25th request of 100 rows came", seen)
+	}
+	res, _ := os.ReadFile(out)
+	if recs, err := csv.NewReader(bytes.NewReader(res)).ReadAll(); err != nil || len(recs) != 5001 {
+		t.Fatalf("results: %d rows, %v", len(recs), err)
+	}
+}
+
+// bindServer stands in for a Gatehouse server: its token endpoint gives any client a token,
+// and graphql answers everything else.
+func bindServer(t *testing.T, graphql http.HandlerFunc) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/oauth/token" {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"access_token":"t","token_type":"Bearer","expires_in":3600}`)
+			return
+		}
+		graphql(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// bindInput writes an input file of n rows, each a new account and identity, in dir.
+func bindInput(t *testing.T, dir string, n int) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("accountUuid,authModule,identifier\n")
+	for i := range n {
+		fmt.Fprintf(&b, "%s,microsoft,user%d@corp.example\n", uuid.New(), i)
+	}
+	in := filepath.Join(dir, "accounts.csv")
+	if err := os.WriteFile(in, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return in
 }

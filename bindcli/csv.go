@@ -57,11 +57,39 @@ type File struct {
 	secretCol int // index of the secret column, -1 when there is none
 }
 
-// Read parses the input CSV. A row that cannot be used (a CSV syntax error, a wrong number of
-// fields, a malformed UUID, a blank authModule or identifier) is kept with status INVALID and
-// a message; an unreadable input, a header without the required columns and a quote left open
-// over following rows (which would lose them) are errors.
+// Read parses the whole input CSV. A row that cannot be used (a CSV syntax error, a wrong
+// number of fields, a malformed UUID, a blank authModule or identifier) is kept with status
+// INVALID and a message; an unreadable input, a header without the required columns and a
+// quote left open over following rows (which would lose them) are errors.
 func Read(r io.Reader) (*File, error) {
+	rd, err := NewReader(r)
+	if err != nil {
+		return nil, err
+	}
+	f := rd.File()
+	for {
+		row, err := rd.Next()
+		if err == io.EOF {
+			return f, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		f.Rows = append(f.Rows, row)
+	}
+}
+
+// Reader reads the input CSV a row at a time, as Read does, holding no row but the one it
+// returns.
+type Reader struct {
+	cr        *csv.Reader
+	header    []string
+	col       map[string]int
+	secretCol int
+}
+
+// NewReader reads the header of the input CSV and checks that it names the required columns.
+func NewReader(r io.Reader) (*Reader, error) {
 	// Spreadsheet exports start with a byte-order mark: dropped before the CSV reader, which
 	// would otherwise refuse a quoted first header name ("\ufeff\"accountUuid\"").
 	br := bufio.NewReader(r)
@@ -93,57 +121,62 @@ func Read(r io.Reader) (*File, error) {
 				ColAccountUUID, ColAuthModule, ColIdentifier, ColSecret, hint)
 		}
 	}
-	secretCol, hasSecret := col[ColSecret]
-	f := &File{Header: header, secretCol: -1}
-	if hasSecret {
-		f.secretCol = secretCol
+	rd := &Reader{cr: cr, header: header, col: col, secretCol: -1}
+	if i, ok := col[ColSecret]; ok {
+		rd.secretCol = i
 	}
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
+	return rd, nil
+}
+
+// File is an empty File of the input's header, for its results.
+func (rd *Reader) File() *File { return &File{Header: rd.header, secretCol: rd.secretCol} }
+
+// Next returns the next row, or io.EOF after the last.
+func (rd *Reader) Next() (*Row, error) {
+	cr, header, col := rd.cr, rd.header, rd.col
+	rec, err := cr.Read()
+	if err == io.EOF {
+		return nil, io.EOF
+	}
+	row := &Row{Fields: rec}
+	var pe *csv.ParseError
+	// A quote left open runs a field over the following lines, up to the next quote or the
+	// end of the file: the rows in between are read as part of it and would vanish from
+	// the results. No value of a binding holds a line break, so a row over several lines
+	// is refused whole, before anything is sent.
+	if errors.As(err, &pe) && pe.StartLine != pe.Line {
+		return nil, fmt.Errorf("bind: line %d: a quoted field opened there is not closed before line %d, so the lines in between cannot be read as rows; fix the quote (nothing was sent)", pe.StartLine, pe.Line)
+	}
+	if err == nil {
+		if problem := swallowingField(rec, header, col); problem != "" {
+			line, _ := cr.FieldPos(0)
+			return nil, fmt.Errorf("bind: line %d: the quoted %s (is a quote not closed?): fix the file (nothing was sent)", line, problem)
+		}
+	}
+	switch {
+	case errors.As(err, &pe):
+		row.Line, row.cut = pe.StartLine, true
+		row.Status, row.Message = StatusInvalid, fmt.Sprintf("line %d: malformed CSV: %v", pe.StartLine, pe.Err)
+	case err != nil:
+		return nil, fmt.Errorf("bind: read CSV: %w", err)
+	default:
+		row.Line, _ = cr.FieldPos(0)
+		if len(rec) != len(header) {
+			row.Status, row.Message = StatusInvalid, fmt.Sprintf("line %d has %d fields; the header has %d", row.Line, len(rec), len(header))
+			if rd.secretCol >= 0 {
+				row.Message += " (is a comma in a value not quoted? the fields the secret may have moved to are shown as " + Redacted + ")"
+			}
 			break
 		}
-		row := &Row{Fields: rec}
-		var pe *csv.ParseError
-		// A quote left open runs a field over the following lines, up to the next quote or the
-		// end of the file: the rows in between are read as part of it and would vanish from
-		// the results. No value of a binding holds a line break, so a row over several lines
-		// is refused whole, before anything is sent.
-		if errors.As(err, &pe) && pe.StartLine != pe.Line {
-			return nil, fmt.Errorf("bind: line %d: a quoted field opened there is not closed before line %d, so the lines in between cannot be read as rows; fix the quote (nothing was sent)", pe.StartLine, pe.Line)
+		row.AccountUUID = strings.TrimSpace(rec[col[ColAccountUUID]])
+		row.AuthModule = strings.TrimSpace(rec[col[ColAuthModule]])
+		row.Identifier = rec[col[ColIdentifier]]
+		if rd.secretCol >= 0 {
+			row.Secret = rec[rd.secretCol]
 		}
-		if err == nil {
-			if problem := swallowingField(rec, header, col); problem != "" {
-				line, _ := cr.FieldPos(0)
-				return nil, fmt.Errorf("bind: line %d: the quoted %s (is a quote not closed?): fix the file (nothing was sent)", line, problem)
-			}
-		}
-		switch {
-		case errors.As(err, &pe):
-			row.Line, row.cut = pe.StartLine, true
-			row.Status, row.Message = StatusInvalid, fmt.Sprintf("line %d: malformed CSV: %v", pe.StartLine, pe.Err)
-		case err != nil:
-			return nil, fmt.Errorf("bind: read CSV: %w", err)
-		default:
-			row.Line, _ = cr.FieldPos(0)
-			if len(rec) != len(header) {
-				row.Status, row.Message = StatusInvalid, fmt.Sprintf("line %d has %d fields; the header has %d", row.Line, len(rec), len(header))
-				if hasSecret {
-					row.Message += " (is a comma in a value not quoted? the fields the secret may have moved to are shown as " + Redacted + ")"
-				}
-				break
-			}
-			row.AccountUUID = strings.TrimSpace(rec[col[ColAccountUUID]])
-			row.AuthModule = strings.TrimSpace(rec[col[ColAuthModule]])
-			row.Identifier = rec[col[ColIdentifier]]
-			if hasSecret {
-				row.Secret = rec[secretCol]
-			}
-			row.checkShape()
-		}
-		f.Rows = append(f.Rows, row)
+		row.checkShape()
 	}
-	return f, nil
+	return row, nil
 }
 
 // swallowingField says which field of rec a quote left open has run over following rows, and
@@ -206,18 +239,38 @@ const Redacted = "[redacted]"
 // WriteResults writes the input header plus status and message, then one row per input row in
 // input order. Secrets are not echoed: a non-empty secret is written as "[redacted]".
 func WriteResults(w io.Writer, f *File) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write(append(append([]string(nil), f.Header...), "status", "message")); err != nil {
+	rw, err := NewResultWriter(w, f)
+	if err != nil {
 		return err
 	}
-	rec := make([]string, len(f.Header)+2)
 	for _, r := range f.Rows {
-		if err := cw.Write(f.result(rec, r)); err != nil {
+		if err := rw.Write(r); err != nil {
 			return err
 		}
 	}
-	cw.Flush()
-	return cw.Error()
+	return rw.Flush()
+}
+
+// ResultWriter writes the results CSV a row at a time, as WriteResults does.
+type ResultWriter struct {
+	cw  *csv.Writer
+	f   *File
+	rec []string
+}
+
+// NewResultWriter writes the header of the results of f (its Rows are not used) to w.
+func NewResultWriter(w io.Writer, f *File) (*ResultWriter, error) {
+	rw := &ResultWriter{cw: csv.NewWriter(w), f: f, rec: make([]string, len(f.Header)+2)}
+	return rw, rw.cw.Write(append(append([]string(nil), f.Header...), "status", "message"))
+}
+
+// Write writes the results row of r.
+func (rw *ResultWriter) Write(r *Row) error { return rw.cw.Write(rw.f.result(rw.rec, r)) }
+
+// Flush writes what is buffered.
+func (rw *ResultWriter) Flush() error {
+	rw.cw.Flush()
+	return rw.cw.Error()
 }
 
 // result fills rec with r's results row: its fields cut or padded to the header, the secret

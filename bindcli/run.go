@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"net/http"
 	"net/url"
@@ -47,6 +48,16 @@ type Options struct {
 // an error only when nothing can be sent at all (no token, the server unreachable); rows whose
 // request failed after the retries get StatusError.
 func Run(ctx context.Context, o Options, f *File) error {
+	c, err := connect(ctx, &o)
+	if err != nil {
+		return err
+	}
+	return c.decideAll(ctx, o, f.Rows)
+}
+
+// connect fills in o's defaults and gets a first token: bad credentials or a wrong URL fail
+// here, before any row is sent.
+func connect(ctx context.Context, o *Options) (*client, error) {
 	if o.ChunkSize <= 0 {
 		o.ChunkSize = 500
 	}
@@ -63,7 +74,6 @@ func Run(ctx context.Context, o Options, f *File) error {
 		cc: clientcredentials.Config{ClientID: o.ClientID, ClientSecret: o.ClientSecret, TokenURL: base + "/oauth/token"}}
 	c.ctx = context.WithValue(ctx, oauth2.HTTPClient, o.HTTPClient) // token requests use the same client
 	c.renewToken()
-	// Fail fast on bad credentials or a wrong URL, before any row is sent.
 	if _, err := c.token(); err != nil {
 		// A password in --url (a proxy's basic authentication) is not shown, as net/http's
 		// own message in err does not show it.
@@ -71,14 +81,20 @@ func Run(ctx context.Context, o Options, f *File) error {
 		if u, perr := url.Parse(base); perr == nil {
 			shown = u.Redacted()
 		}
-		return fmt.Errorf("bind: get an access token from %s/oauth/token: %w", shown, err)
+		return nil, fmt.Errorf("bind: get an access token from %s/oauth/token: %w", shown, err)
 	}
+	return c, nil
+}
+
+// decideAll decides the undecided rows of rows, which hold every row that depends on one of
+// them (Stream's windows do).
+func (c *client) decideAll(ctx context.Context, o Options, rows []*Row) error {
 	if o.DryRun {
 		// Nothing is written, so a chunk is decided against the server's state alone: rows that
 		// depend on each other go out in one chunk (dryRunChunks), and every chunk at once.
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(o.Concurrency)
-		chunks, cut := dryRunChunks(f.Rows, o.ChunkSize)
+		chunks, cut := dryRunChunks(rows, o.ChunkSize)
 		for _, chunk := range chunks {
 			g.Go(func() error { return c.send(gctx, chunk, true) })
 		}
@@ -98,7 +114,7 @@ func Run(ctx context.Context, o Options, f *File) error {
 		}
 		return nil
 	}
-	independent, ordered := schedule(f.Rows)
+	independent, ordered := schedule(rows)
 	// Rows that share no identity and no (account, connection) with another row of the file
 	// cannot influence each other: their chunks go out concurrently. The others are sent one
 	// chunk after another in input order, so the outcome is that of input order.
@@ -116,6 +132,135 @@ func Run(ctx context.Context, o Options, f *File) error {
 		}
 	}
 	return nil
+}
+
+// Plan is what a first pass over the input learns without holding its rows: that it can be
+// read whole (no quote left open, which would lose rows: such a file is refused before
+// anything is sent), how many rows it has, and for a dry run where each group of rows that
+// depend on each other ends.
+type Plan struct {
+	Rows int
+	// groupEnd[i] is the index of the last row of row i's group (dry run only): a dry run
+	// decides a group in one chunk, so a window of rows must hold it whole.
+	groupEnd []int32
+}
+
+// Check reads the input once, as Stream will, and returns its Plan or the error that refuses
+// it. It keeps per row only what a dry run needs to group rows: a few bytes, not the row.
+func Check(r io.Reader, dryRun bool) (*Plan, error) {
+	rd, err := NewReader(r)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{}
+	var parent []int32
+	find := func(i int32) int32 {
+		for parent[i] != i {
+			parent[i] = parent[parent[i]]
+			i = parent[i]
+		}
+		return i
+	}
+	seed := maphash.MakeSeed()
+	firstWithKey := map[uint64]int32{} // a hash of the key: a collision only groups more
+	for i := int32(0); ; i++ {
+		row, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		p.Rows++
+		if !dryRun {
+			continue
+		}
+		parent = append(parent, i)
+		if row.Status != "" {
+			continue // decided already: in no group
+		}
+		for _, k := range rowKeys(row) {
+			h := maphash.String(seed, k)
+			if j, ok := firstWithKey[h]; ok {
+				a, b := find(i), find(j)
+				parent[max(a, b)] = min(a, b)
+			} else {
+				firstWithKey[h] = i
+			}
+		}
+	}
+	if dryRun {
+		end := make([]int32, len(parent)) // per root: its group's last row
+		for i := range parent {
+			end[find(int32(i))] = int32(i)
+		}
+		p.groupEnd = parent // reused: parent is not needed once every root's end is known
+		for i := range parent {
+			p.groupEnd[i] = end[find(int32(i))]
+		}
+	}
+	return p, nil
+}
+
+// Stream decides the rows of rd a window at a time and hands each window's rows, decided, to
+// done, in input order: the memory held is a window's rows, not the file's. Windows are
+// decided one after another, so a row is decided after every earlier row of the file, as in
+// Run; a dry run's window holds every group of dependent rows it starts whole (plan, from
+// Check on the same input). Its errors are Run's, and done's.
+func Stream(ctx context.Context, o Options, rd *Reader, plan *Plan, done func([]*Row) error) error {
+	c, err := connect(ctx, &o)
+	if err != nil {
+		return err
+	}
+	// Enough rows for every request in flight to carry a full chunk several times over.
+	size := o.ChunkSize * o.Concurrency * 4
+	var window []*Row
+	flush := func() error {
+		if decided := countDecided(window); decided > 0 && o.Progress != nil {
+			o.Progress(decided, decided) // malformed rows, decided as they were read
+		}
+		if err := c.decideAll(ctx, o, window); err != nil {
+			return err
+		}
+		if err := done(window); err != nil {
+			return err
+		}
+		window = window[:0]
+		return nil
+	}
+	need := int32(-1) // the last row the window must hold
+	for i := int32(0); ; i++ {
+		row, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		window = append(window, row)
+		if o.DryRun && int(i) < len(plan.groupEnd) {
+			need = max(need, plan.groupEnd[i])
+		}
+		if len(window) >= size && i >= need {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if len(window) > 0 {
+		return flush()
+	}
+	return nil
+}
+
+func countDecided(rows []*Row) int {
+	n := 0
+	for _, r := range rows {
+		if r.Status != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // rowKeys are what makes two rows depend on each other: the identity they bind and the
