@@ -59,7 +59,7 @@ func (r *metadataRemote) readsOf() map[string]int {
 }
 
 // TestRefreshSAMLMetadata: the hourly refresh reads the metadata of every live SAML
-// connection that follows it, in every workspace and across batches, and only those; it
+// connection that follows it, in every workspace and across pages, and only those; it
 // takes what the rule allows, refuses the rest with a bounded problem, and reads a document
 // again only once no replica has read it for metadataLease. A connection whose metadata URL
 // changes during its read is left alone, its report unwritten.
@@ -74,8 +74,8 @@ func TestRefreshSAMLMetadata(t *testing.T) {
 		}
 		remote := &metadataRemote{docs: map[string]SAMLMetadata{}, reads: map[string]int{}}
 		s := New(e.st, box, Options{Clock: fake, Remote: remote})
-		defer func(b int) { certificatesBatch = b }(certificatesBatch)
-		certificatesBatch = 2 // several batches
+		defer func(p int) { metadataPage = p }(metadataPage)
+		metadataPage = 1 // several pages of each workspace
 
 		certificate := func(padding int) *x509.Certificate {
 			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -212,10 +212,9 @@ func TestRefreshSAMLMetadata(t *testing.T) {
 			t.Fatalf("a connection moved during its read: %q, checked %v (was %v)", got.SAMLCertificate, got.SAMLMetadataCheckedAt, checked)
 		}
 
-		// A run whose time is up leaves the rest to the next: here the first batch's reads
-		// take 46 minutes. The clock moves on at the batch's second read, when both reads have
-		// been started within the budget: moved at the first read, it raced the run's check of
-		// the budget before it started the second (which CI lost once, under load).
+		// A run whose time is up leaves the rest to the next: here the second read takes 46
+		// minutes, and the reads started by then (two to four: the readers take their
+		// connections at once) are all the run reads.
 		fake.Advance(time.Hour)
 		var readsMu sync.Mutex
 		batchReads := 0
@@ -226,10 +225,10 @@ func TestRefreshSAMLMetadata(t *testing.T) {
 				fake.Advance(46 * time.Minute)
 			}
 		}
-		r = run(0, 1, 1) // the first batch (by id): same (its new URL serves nothing) and rolls
+		r, err = s.RefreshSAMLMetadata(context.Background())
 		remote.during = nil
-		if r.Deferred != 3 {
-			t.Fatalf("deferred %d connections, want the 3 after the first batch: %+v", r.Deferred, r)
+		if err != nil || batchReads < 2 || r.Deferred != 5-batchReads || r.Changed+r.Unchanged+r.Failed != batchReads {
+			t.Fatalf("out of time after %d reads: %+v, %v", batchReads, r, err)
 		}
 		fake.Advance(time.Hour)
 		if r = run(0, 1, 4); r.Deferred != 0 {

@@ -59,13 +59,25 @@ const metadataRefresher = "saml_metadata_refresh"
 const metadataLease = 50 * time.Minute
 
 // metadataReads bounds the metadata documents one run reads at once: an IdP that does not
-// answer holds its read for the network timeout, not the whole run.
+// answer holds its read for metadataReadLimit, not the whole run.
 const metadataReads = 4
+
+// metadataReadLimit bounds one read of the run (NetworkTimeout when that is shorter): a
+// metadata document is a few KiB an IdP serves at once, and every second a read that stalls
+// holds is a second of one of the run's metadataReads taken from every other connection.
+const metadataReadLimit = 5 * time.Second
 
 // metadataRunBudget bounds one run: past it, the connections not yet read are left to the next
 // run (an hour later, on this replica or another), so that IdPs that do not answer cannot make
-// runs overlap. 4 reads at a time of 10 s each is still 1,080 unanswering IdPs in the budget.
+// runs overlap. The next run reads them first (the least recently read first), so that a
+// connection is never left out run after run. 4 reads at a time of 5 s each is still 2,160
+// unanswering IdPs in the budget.
 const metadataRunBudget = 45 * time.Minute
+
+// metadataPage is how many of a workspace's connections a run holds at once: it reads them a
+// page at a time, a workspace after another, so that what it holds is bounded by the number
+// of workspaces, not of connections (a variable for tests).
+var metadataPage = 16
 
 // maxMetadataProblem bounds a recorded problem: parts of it (an entity ID, a parse error)
 // come from the document.
@@ -81,73 +93,211 @@ const maxMetadataProblem = 1024
 // counts by its recorded result. A connection whose setting changes during its read is left
 // to the next run, and so are those not yet read when the run's time is up
 // (metadataRunBudget); only a storage error ends the run early.
+//
+// The run is fair: the workspaces take turns (metadataRun), none holds more than its share
+// of the metadataReads at once, and each read ends within metadataReadLimit, so that one
+// workspace's thousand metadata URLs that do not answer cannot keep another's connections
+// from their refresh. Within a workspace, the connections read least recently go first: the
+// ones a run had no time for are the next run's first.
 func (s *Service) RefreshSAMLMetadata(ctx context.Context) (MetadataRefresh, error) {
 	var out MetadataRefresh
 	if s.sso.remote == nil {
 		return out, errors.New("no Remote configured")
 	}
+	start := s.clock.Now()
+	since := start.Add(-metadataLease).UTC()
+	due, unchanged, failed, err := s.store.SAMLMetadataReads(ctx, since)
+	if err != nil {
+		return out, err
+	}
+	out.Unchanged, out.Failed = unchanged, failed // read within the lease: their recorded results
+	if due == 0 {
+		return out, nil
+	}
+	wss, err := s.store.SAMLMetadataWorkspaces(ctx, since)
+	if err != nil {
+		return out, err
+	}
+	run := newMetadataRun(wss, func(ctx context.Context, ws uuid.UUID, limit int) ([]store.SAMLMetadataRow, error) {
+		return s.store.SAMLMetadataRefreshes(ctx, ws, since, limit)
+	}, func() bool { return s.clock.Now().Sub(start) >= metadataRunBudget })
 	var mu sync.Mutex
-	count := func(rep *MetadataReport, changed bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case rep == nil: // changed or deleted since the list was read
-			return
-		case rep.Problem != "":
-			out.Failed++
-		case changed:
-			out.Changed++
-		default:
-			out.Unchanged++
-			return
-		}
-		if len(out.Reports) < maxUrgent {
-			out.Reports = append(out.Reports, *rep)
-		}
+	read := 0
+	g, gctx := errgroup.WithContext(ctx)
+	for range metadataReads {
+		g.Go(func() error {
+			for {
+				r, ok, err := run.next(gctx)
+				if !ok || err != nil {
+					return err
+				}
+				rep, changed, err := s.refreshMetadataOf(gctx, r, nil, metadataReadLimit)
+				run.done(r, rep != nil && err == nil)
+				mu.Lock()
+				read++
+				if err == nil {
+					out.count(rep, changed)
+				}
+				mu.Unlock()
+				if err != nil && models.ErrorCode(err) != models.ECONFLICT { // lost to admins' edits: the next run
+					return err
+				}
+			}
+		})
 	}
-	now := s.clock.Now()
-	after := uuid.Nil
+	err = g.Wait()
+	if run.outOfTime() {
+		out.Deferred = max(due-read, 0)
+	}
+	return out, err
+}
+
+// count adds one connection's read to the run's counts, and its report to the reports when
+// it is a change or a problem (at most maxUrgent of them). A nil rep (the connection changed
+// or was deleted since it was listed) counts nowhere.
+func (out *MetadataRefresh) count(rep *MetadataReport, changed bool) {
+	switch {
+	case rep == nil:
+		return
+	case rep.Problem != "":
+		out.Failed++
+	case changed:
+		out.Changed++
+	default:
+		out.Unchanged++
+		return
+	}
+	if len(out.Reports) < maxUrgent {
+		out.Reports = append(out.Reports, *rep)
+	}
+}
+
+// metadataRun hands a run's connections to its readers, fairly: the workspaces take turns,
+// in the order given (least recently read first), and a workspace holds at most its share of
+// the reads at once, metadataReads divided among the workspaces that have connections left
+// (rounded up), so that one whose IdPs do not answer holds at most that share while others
+// wait; once the others are done, it has them all. It holds a page of each workspace's
+// connections (metadataPage) and lists the next when the page is done.
+type metadataRun struct {
+	list    func(ctx context.Context, ws uuid.UUID, limit int) ([]store.SAMLMetadataRow, error)
+	timesUp func() bool
+
+	mu      sync.Mutex
+	changed *sync.Cond // a read ended, or the run did
+	turns   []*metadataTurn
+	turn    int  // the workspace whose turn comes next
+	over    bool // out of time, or a reader failed
+	late    bool // out of time
+}
+
+// metadataTurn is one workspace in a run.
+type metadataTurn struct {
+	ws      uuid.UUID
+	page    []store.SAMLMetadataRow
+	reading int // reads of it in progress
+	done    bool
+	// taken are the connections of it this run has handed out whose read was not recorded
+	// yet (in progress, or not recorded: lost to an admin's edit), which a next page must
+	// not hand out again: they are still not read since the run began.
+	taken map[uuid.UUID]bool
+}
+
+func newMetadataRun(wss []uuid.UUID, list func(context.Context, uuid.UUID, int) ([]store.SAMLMetadataRow, error), timesUp func() bool) *metadataRun {
+	r := &metadataRun{list: list, timesUp: timesUp}
+	r.changed = sync.NewCond(&r.mu)
+	for _, ws := range wss {
+		r.turns = append(r.turns, &metadataTurn{ws: ws, taken: map[uuid.UUID]bool{}})
+	}
+	return r
+}
+
+// next returns the next connection to read; ok is false when there is none left, the run's
+// time is up, or another reader failed. It waits while every workspace with connections left
+// holds its share of the reads.
+func (r *metadataRun) next(ctx context.Context) (row store.SAMLMetadataRow, ok bool, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for {
-		rows, err := s.store.SAMLMetadataRefreshes(ctx, after, certificatesBatch)
-		if err != nil {
-			return out, err
+		if !r.over && r.timesUp() {
+			r.over, r.late = true, true
+			r.changed.Broadcast()
 		}
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(metadataReads)
-		for _, r := range rows {
-			if s.clock.Now().Sub(now) >= metadataRunBudget {
-				mu.Lock()
-				out.Deferred++
-				mu.Unlock()
+		if r.over || ctx.Err() != nil {
+			return row, false, ctx.Err()
+		}
+		left := 0
+		for _, t := range r.turns {
+			if !t.done {
+				left++
+			}
+		}
+		if left == 0 {
+			return row, false, nil
+		}
+		share, ended := (metadataReads+left-1)/left, false
+		for i := range r.turns {
+			t := r.turns[(r.turn+i)%len(r.turns)]
+			if t.done || t.reading >= share {
 				continue
 			}
-			if r.CheckedAt != nil && now.Sub(*r.CheckedAt) < metadataLease {
-				mu.Lock()
-				if r.Problem != "" {
-					out.Failed++
-				} else {
-					out.Unchanged++
+			if len(t.page) == 0 {
+				if err := r.fill(ctx, t); err != nil {
+					r.over = true
+					r.changed.Broadcast()
+					return row, false, err
 				}
-				mu.Unlock()
-				continue
+				if len(t.page) == 0 {
+					t.done, ended = true, true // the others' share grows: count again
+					break
+				}
 			}
-			g.Go(func() error {
-				rep, changed, err := s.refreshMetadataOf(gctx, r, nil)
-				if models.ErrorCode(err) == models.ECONFLICT { // lost to admins' edits: the next run
-					return nil
-				}
-				count(rep, changed)
-				return err
-			})
+			row, t.page = t.page[0], t.page[1:]
+			t.reading++
+			t.taken[row.ConnectionID] = true
+			r.turn = (r.turn + i + 1) % len(r.turns)
+			return row, true, nil
 		}
-		if err := g.Wait(); err != nil {
-			return out, err
+		if !ended {
+			// Every workspace with connections left holds its share, so one has a read in
+			// progress, whose end wakes this.
+			r.changed.Wait()
 		}
-		if len(rows) < certificatesBatch {
-			return out, nil
-		}
-		after = rows[len(rows)-1].ConnectionID
 	}
+}
+
+// fill lists t's next page: the connections not read since the run began, less those handed
+// out already.
+func (r *metadataRun) fill(ctx context.Context, t *metadataTurn) error {
+	rows, err := r.list(ctx, t.ws, metadataPage+len(t.taken))
+	for _, row := range rows {
+		if !t.taken[row.ConnectionID] {
+			t.page = append(t.page, row)
+		}
+	}
+	return err
+}
+
+// done ends a read of row; recorded says whether its result was written (the connection is
+// then read since the run began, and no page lists it again).
+func (r *metadataRun) done(row store.SAMLMetadataRow, recorded bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, t := range r.turns {
+		if t.ws == row.WorkspaceID {
+			t.reading--
+			if recorded {
+				delete(t.taken, row.ConnectionID)
+			}
+		}
+	}
+	r.changed.Broadcast()
+}
+
+// outOfTime reports whether the run stopped for want of time (metadataRunBudget).
+func (r *metadataRun) outOfTime() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.late
 }
 
 // CertificatesRefresh is what RefreshSAMLCertificates did: the connection after it, whether
@@ -179,7 +329,7 @@ func (s *Service) RefreshSAMLCertificates(ctx context.Context, rawID string) (*C
 	if s.sso.remote == nil {
 		return nil, internal("refresh saml certificates", errors.New("no Remote configured"))
 	}
-	rep, changed, err := s.refreshMetadataOf(ctx, store.SAMLMetadataRow{ConnectionID: c.ID, WorkspaceID: c.WorkspaceID, MetadataURL: c.SAMLMetadataURL}, p)
+	rep, changed, err := s.refreshMetadataOf(ctx, store.SAMLMetadataRow{ConnectionID: c.ID, WorkspaceID: c.WorkspaceID, MetadataURL: c.SAMLMetadataURL}, p, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +366,7 @@ func (s *Service) RefreshSAMLCertificatesAfterFailure(ctx context.Context, c *mo
 		return c, false, nil
 	}
 	if s.failureRefreshes.Add(c.ID, struct{}{}, 0) {
-		rep, changed, err := s.refreshMetadataOf(ctx, store.SAMLMetadataRow{ConnectionID: c.ID, WorkspaceID: c.WorkspaceID, MetadataURL: c.SAMLMetadataURL}, nil)
+		rep, changed, err := s.refreshMetadataOf(ctx, store.SAMLMetadataRow{ConnectionID: c.ID, WorkspaceID: c.WorkspaceID, MetadataURL: c.SAMLMetadataURL}, nil, 0)
 		switch {
 		case models.ErrorCode(err) == models.EUNAVAILABLE && ctx.Err() == nil:
 			s.failureRefreshes.Delete(c.ID)
@@ -240,14 +390,20 @@ func (s *Service) RefreshSAMLCertificatesAfterFailure(ctx context.Context, c *mo
 	return fresh, true, nil
 }
 
-// fetchSAMLMetadata reads a SAML IdP's metadata at url within remoteContext's bound, outside the
-// request's admission slots (awayFromSlots). fetchErr says, for an admin, why it could not be
-// read; err is the server's own failure to go on (EUNAVAILABLE), with which the caller writes
-// nothing.
-func (s *Service) fetchSAMLMetadata(ctx context.Context, url string) (md SAMLMetadata, fetchErr, err error) {
+// fetchSAMLMetadata reads a SAML IdP's metadata at url within remoteContext's bound (and
+// within, when that is shorter and not 0), outside the request's admission slots
+// (awayFromSlots). fetchErr says, for an admin, why it could not be read; err is the server's
+// own failure to go on (EUNAVAILABLE), with which the caller writes nothing.
+func (s *Service) fetchSAMLMetadata(ctx context.Context, url string, within time.Duration) (md SAMLMetadata, fetchErr, err error) {
 	err = s.awayFromSlots(ctx, "read saml metadata", func() {
 		fctx, cancel, limit := s.remoteContext(ctx)
 		defer cancel()
+		if within > 0 && within < limit {
+			var end context.CancelFunc
+			fctx, end = context.WithTimeout(fctx, within)
+			defer end()
+			limit = within
+		}
 		md, fetchErr = s.sso.remote.SAMLMetadata(fctx, url)
 		if fetchErr != nil && fctx.Err() == context.DeadlineExceeded {
 			fetchErr = fmt.Errorf("metadata %s was not read within %s", url, limit)
@@ -256,13 +412,13 @@ func (s *Service) fetchSAMLMetadata(ctx context.Context, url string) (md SAMLMet
 	return md, fetchErr, err
 }
 
-// refreshMetadataOf fetches one connection's metadata, then, in a transaction on the
-// connection as it is then, applies it and records the check; the audit event of a change
-// names actor (nil: the refresh itself). The fetch happens outside the transaction, so that
-// no lock waits on the network; a connection whose setting changed in between is left to the
-// next run (nil report).
-func (s *Service) refreshMetadataOf(ctx context.Context, r store.SAMLMetadataRow, actor *Principal) (*MetadataReport, bool, error) {
-	md, fetchErr, err := s.fetchSAMLMetadata(ctx, r.MetadataURL)
+// refreshMetadataOf fetches one connection's metadata (within that bound, 0: the network
+// timeout), then, in a transaction on the connection as it is then, applies it and records
+// the check; the audit event of a change names actor (nil: the refresh itself). The fetch
+// happens outside the transaction, so that no lock waits on the network; a connection whose
+// setting changed in between is left to the next run (nil report).
+func (s *Service) refreshMetadataOf(ctx context.Context, r store.SAMLMetadataRow, actor *Principal, within time.Duration) (*MetadataReport, bool, error) {
+	md, fetchErr, err := s.fetchSAMLMetadata(ctx, r.MetadataURL, within)
 	if err != nil {
 		return nil, false, err
 	}
@@ -486,7 +642,7 @@ func (s *Service) fromMetadata(ctx context.Context, sm *SAMLConfigInput, create 
 			return internal("read saml metadata", errors.New("no Remote configured"))
 		}
 		var busy error
-		if md, err, busy = s.fetchSAMLMetadata(ctx, *sm.MetadataURL); busy != nil {
+		if md, err, busy = s.fetchSAMLMetadata(ctx, *sm.MetadataURL, 0); busy != nil {
 			return busy
 		}
 	default:

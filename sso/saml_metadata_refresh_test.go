@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -25,9 +26,11 @@ import (
 
 	"gatehouse/app"
 	"gatehouse/app/apptest"
+	"gatehouse/clock"
 	"gatehouse/models"
 	"gatehouse/provision"
 	"gatehouse/sso/samltest"
+	"gatehouse/store/storetest"
 )
 
 // TestSAMLMetadataRefresh: a SAML connection whose certificates follow its IdP's metadata
@@ -576,6 +579,88 @@ func TestSAMLCertificatesRefreshedAfterAFailedSignature(t *testing.T) {
 		}
 		if again := w.samlConfig(t)["metadataCheckedAt"]; again != cfg["metadataCheckedAt"] {
 			t.Fatalf("the metadata read again within five minutes: %v, then %v", cfg["metadataCheckedAt"], again)
+		}
+	})
+}
+
+// TestSAMLMetadataRefreshIsFair: one workspace's metadata URLs that do not answer (sixty of
+// them, each read taking a minute of the run's 45) do not keep another workspace's connection
+// from its hourly refresh: the workspaces take turns, none holds more than its share of the
+// reads, and each read ends at its bound. The connections a run had no time for are read
+// first by the next run, so that none is left out run after run. Before, the run read every
+// connection in id order, four at a time: the stalling workspace's took the whole run, and
+// the other's, created after, was deferred every hour.
+func TestSAMLMetadataRefreshIsFair(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		fake := clock.NewFake(time.Now())
+		e := newTestEnv(t, dbURL, func(c *app.Config) { c.TestClock, c.TestNetworkTimeout = fake, 200*time.Millisecond })
+		ctx := context.Background()
+		release := make(chan struct{})
+		stall := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fake.Advance(time.Minute) // what a read of an IdP that does not answer takes of the run
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+		}))
+		defer stall.Close()
+		defer close(release)
+
+		stalling := e.AdminToken()
+		cert := apptest.SAMLCert(t, time.Now().Add(-time.Hour), time.Now().AddDate(1, 0, 0))
+		const n = 60
+		for i := range n {
+			body, _ := json.Marshal(map[string]any{"name": fmt.Sprintf("Stalling %d", i), "slug": fmt.Sprintf("stalling-%d", i), "protocol": "saml",
+				"samlConfig": map[string]any{"entityId": fmt.Sprintf("https://idp%d.example.com", i), "ssoUrl": "https://idp.example.com/sso",
+					"certificate": cert, "metadataUrl": fmt.Sprintf("%s/metadata/%d", stall.URL, i), "refreshCertificatesFromMetadata": true}})
+			e.REST(stalling, "POST", "/api/v1/sso/connections", string(body)).Must(t, 201)
+		}
+		// The other workspace's connection, created last: the last in id order.
+		other := e.OtherWorkspaceAdmin(stalling, "Other")
+		idp := samltest.New(t)
+		body, _ := json.Marshal(map[string]any{"name": "Answering", "slug": "answering", "protocol": "saml",
+			"samlConfig": map[string]any{"entityId": idp.EntityID, "ssoUrl": idp.SSOURL, "certificate": idp.CertificatePEM,
+				"metadataUrl": idp.EntityID, "refreshCertificatesFromMetadata": true}})
+		answering := str(e.REST(other, "POST", "/api/v1/sso/connections", string(body)).Must(t, 201).Body, "connection", "id")
+		current, _ := models.ParseSAMLCertificates(idp.CertificatePEM)
+		_, next, _ := samltest.NewKeyPair(t)
+		idp.PublishSigning(current[0], next) // the IdP announces its next certificate
+
+		unread := func() int {
+			t.Helper()
+			var ids []string
+			if err := e.App.Store().RawScan(ctx, &ids, "SELECT id FROM connections WHERE saml_metadata_url LIKE ? AND saml_metadata_checked_at IS NULL", stall.URL+"%"); err != nil {
+				t.Fatal(err)
+			}
+			return len(ids)
+		}
+		r, err := e.App.Service().RefreshSAMLMetadata(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Changed != 1 || r.Deferred == 0 || r.Failed != n-unread() || len(r.Reports) == 0 || r.Reports[0].ConnectionID.String() != answering {
+			t.Fatalf("the first run: changed %d, failed %d, deferred %d, %d reports; %d stalling connections unread", r.Changed, r.Failed, r.Deferred, len(r.Reports), unread())
+		}
+		cfg := get(e.REST(other, "GET", "/api/v1/sso/connections/"+answering, "").Must(t, 200).Body, "connection", "samlConfig").(map[string]any)
+		if cfg["metadataCheckedAt"] == nil || cfg["metadataProblem"] != nil || len(cfg["certificates"].([]any)) != 2 {
+			t.Fatalf("the other workspace's connection after the run: %v", cfg)
+		}
+		var problems []string
+		if err := e.App.Store().RawScan(ctx, &problems, "SELECT saml_metadata_problem FROM connections WHERE saml_metadata_url LIKE ? AND saml_metadata_checked_at IS NOT NULL", stall.URL+"%"); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range problems {
+			if !strings.Contains(p, "was not read within 200ms") {
+				t.Fatalf("a stalling read's problem: %q", p)
+			}
+		}
+		// The next run reads first the connections the first had no time for.
+		fake.Advance(time.Hour)
+		if r, err = e.App.Service().RefreshSAMLMetadata(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if left := unread(); left != 0 {
+			t.Fatalf("the second run left %d stalling connections never read (failed %d, deferred %d)", left, r.Failed, r.Deferred)
 		}
 	})
 }

@@ -175,18 +175,54 @@ type SAMLMetadataRow struct {
 	Problem      string
 }
 
-// SAMLMetadataRefreshes lists, by id, at most limit live SAML connections of every workspace
-// whose certificates follow their metadata URL (saml_metadata_refresh, with a URL) and whose
-// id is after after (uuid.Nil: from the first): the hourly refresh
-// (provision.RefreshSAMLMetadata) reads them a batch at a time.
+// samlMetadataFollowing selects the live SAML connections whose certificates follow their
+// metadata URL (saml_metadata_refresh, with a URL): the ones the hourly refresh reads.
+const samlMetadataFollowing = "protocol = ? AND saml_metadata_refresh AND saml_metadata_url <> '' AND deleted_at IS NULL"
+
+// samlMetadataDue selects, of those, the ones not read since the time it is given (never read,
+// or read before it).
+const samlMetadataDue = " AND (saml_metadata_checked_at IS NULL OR saml_metadata_checked_at < ?)"
+
+// SAMLMetadataWorkspaces lists the workspaces that have connections following their metadata
+// not read since since, least recently read first (one never read before any read one, then
+// by the oldest read): the hourly refresh (provision.RefreshSAMLMetadata) takes turns among
+// them, starting with the one left waiting longest.
 // Errors: none of the contract; no match is an empty result.
-func (s *Store) SAMLMetadataRefreshes(ctx context.Context, after uuid.UUID, limit int) ([]SAMLMetadataRow, error) {
+func (s *Store) SAMLMetadataWorkspaces(ctx context.Context, since time.Time) ([]uuid.UUID, error) {
+	var ids []uuid.UUID
+	err := s.db(ctx).Raw("SELECT workspace_id FROM connections WHERE "+samlMetadataFollowing+samlMetadataDue+
+		" GROUP BY workspace_id ORDER BY MIN(CASE WHEN saml_metadata_checked_at IS NULL THEN 0 ELSE 1 END), MIN(saml_metadata_checked_at), workspace_id",
+		models.ProtocolSAML, since).Scan(&ids).Error
+	return ids, translate(err)
+}
+
+// SAMLMetadataRefreshes lists at most limit connections of workspace ws that follow their
+// metadata and were not read since since, least recently read first (never read first, then
+// by the time of their last read, then by id): the hourly refresh reads the ones left
+// waiting longest first, so that those a run had no time for come first in the next.
+// Errors: none of the contract; no match is an empty result.
+func (s *Store) SAMLMetadataRefreshes(ctx context.Context, ws uuid.UUID, since time.Time, limit int) ([]SAMLMetadataRow, error) {
 	var rows []SAMLMetadataRow
 	err := s.db(ctx).Raw("SELECT id AS connection_id, workspace_id, saml_metadata_url AS metadata_url, "+
 		"saml_metadata_checked_at AS checked_at, saml_metadata_problem AS problem FROM connections "+
-		"WHERE protocol = ? AND saml_metadata_refresh AND saml_metadata_url <> '' AND deleted_at IS NULL AND id > ? ORDER BY id LIMIT ?",
-		models.ProtocolSAML, after, limit).Scan(&rows).Error
+		"WHERE workspace_id = ? AND "+samlMetadataFollowing+samlMetadataDue+
+		" ORDER BY CASE WHEN saml_metadata_checked_at IS NULL THEN 0 ELSE 1 END, saml_metadata_checked_at, id LIMIT ?",
+		ws, models.ProtocolSAML, since, limit).Scan(&rows).Error
 	return rows, translate(err)
+}
+
+// SAMLMetadataReads counts the connections that follow their metadata by their last read:
+// read since since without a problem (unchanged) or with one (failed), and the rest (due:
+// never read, or read before since).
+// Errors: none of the contract.
+func (s *Store) SAMLMetadataReads(ctx context.Context, since time.Time) (due, unchanged, failed int, err error) {
+	var row struct{ Due, Unchanged, Failed int }
+	err = s.db(ctx).Raw("SELECT "+
+		"COALESCE(SUM(CASE WHEN saml_metadata_checked_at IS NULL OR saml_metadata_checked_at < ? THEN 1 ELSE 0 END), 0) AS due, "+
+		"COALESCE(SUM(CASE WHEN saml_metadata_checked_at >= ? AND saml_metadata_problem = '' THEN 1 ELSE 0 END), 0) AS unchanged, "+
+		"COALESCE(SUM(CASE WHEN saml_metadata_checked_at >= ? AND saml_metadata_problem <> '' THEN 1 ELSE 0 END), 0) AS failed "+
+		"FROM connections WHERE "+samlMetadataFollowing, since, since, since, models.ProtocolSAML).Scan(&row).Error
+	return row.Due, row.Unchanged, row.Failed, translate(err)
 }
 
 // RecordSAMLMetadataCheck records when a connection's metadata, at metadataURL, was last read

@@ -94,21 +94,33 @@ func testConnections(e *env) {
 	certs, err = e.s.SAMLCertificates(e.ctx, uuid.Nil, 10, models.StatusInactive)
 	e.ok(err)
 	e.check(len(certs) == 0, "SAMLCertificates of inactive connections %+v", certs)
-	// SAMLMetadataRefreshes: the live SAML connections that follow a metadata URL, any status.
-	refreshes, err := e.s.SAMLMetadataRefreshes(e.ctx, uuid.Nil, 10)
+	// SAMLMetadataRefreshes: the live SAML connections of a workspace that follow a metadata
+	// URL, any status, not read since the time given; SAMLMetadataWorkspaces, their
+	// workspaces; SAMLMetadataReads counts them.
+	since := e.now.Add(time.Hour)
+	refreshes, err := e.s.SAMLMetadataRefreshes(e.ctx, second.WorkspaceID, since, 10)
 	e.ok(err)
 	e.check(len(refreshes) == 0, "SAMLMetadataRefreshes, none asked %+v", refreshes)
+	wss, err := e.s.SAMLMetadataWorkspaces(e.ctx, since)
+	e.ok(err)
+	e.check(len(wss) == 0, "SAMLMetadataWorkspaces, none asked %v", wss)
 	second.SAMLMetadataURL, second.SAMLMetadataRefresh, second.Status = "https://idp.example.com/metadata", true, models.StatusInactive
 	e.ok(e.s.UpdateConnection(e.ctx, second))
 	first.SAMLMetadataURL = "https://idp.example.com/other" // a URL, but no refresh
 	e.ok(e.s.UpdateConnection(e.ctx, first))
-	refreshes, err = e.s.SAMLMetadataRefreshes(e.ctx, uuid.Nil, 10)
+	refreshes, err = e.s.SAMLMetadataRefreshes(e.ctx, second.WorkspaceID, since, 10)
 	e.ok(err)
 	e.check(len(refreshes) == 1 && refreshes[0].ConnectionID == second.ID && refreshes[0].WorkspaceID == second.WorkspaceID &&
 		refreshes[0].MetadataURL == second.SAMLMetadataURL && refreshes[0].CheckedAt == nil && refreshes[0].Problem == "", "SAMLMetadataRefreshes %+v", refreshes)
-	refreshes, err = e.s.SAMLMetadataRefreshes(e.ctx, second.ID, 10)
+	refreshes, err = e.s.SAMLMetadataRefreshes(e.ctx, uuid.New(), since, 10)
 	e.ok(err)
-	e.check(len(refreshes) == 0, "SAMLMetadataRefreshes after the last %+v", refreshes)
+	e.check(len(refreshes) == 0, "SAMLMetadataRefreshes of another workspace %+v", refreshes)
+	wss, err = e.s.SAMLMetadataWorkspaces(e.ctx, since)
+	e.ok(err)
+	e.check(len(wss) == 1 && wss[0] == second.WorkspaceID, "SAMLMetadataWorkspaces %v", wss)
+	due, unchanged, failed, err := e.s.SAMLMetadataReads(e.ctx, since)
+	e.ok(err)
+	e.check(due == 1 && unchanged == 0 && failed == 0, "SAMLMetadataReads, never read: %d %d %d", due, unchanged, failed)
 	// RecordSAMLMetadataCheck: the report only; the version and updated_at stay.
 	checked := e.now.Add(time.Minute)
 	before, err := e.s.Connection(e.ctx, second.WorkspaceID, second.ID)
@@ -118,10 +130,20 @@ func testConnections(e *env) {
 	e.ok(err)
 	e.check(got.SAMLMetadataCheckedAt != nil && got.SAMLMetadataCheckedAt.Equal(checked) && got.SAMLMetadataProblem == "metadata unreachable" &&
 		got.Version == before.Version && got.UpdatedAt.Equal(before.UpdatedAt), "RecordSAMLMetadataCheck %+v", got)
-	refreshes, err = e.s.SAMLMetadataRefreshes(e.ctx, uuid.Nil, 10)
+	refreshes, err = e.s.SAMLMetadataRefreshes(e.ctx, second.WorkspaceID, since, 10)
 	e.ok(err)
 	e.check(len(refreshes) == 1 && refreshes[0].CheckedAt != nil && refreshes[0].CheckedAt.Equal(checked) && refreshes[0].Problem == "metadata unreachable",
 		"SAMLMetadataRefreshes with a report %+v", refreshes)
+	// Read since the time given: no longer listed, but counted by its report.
+	refreshes, err = e.s.SAMLMetadataRefreshes(e.ctx, second.WorkspaceID, checked, 10)
+	e.ok(err)
+	e.check(len(refreshes) == 0, "SAMLMetadataRefreshes of one read since %+v", refreshes)
+	wss, err = e.s.SAMLMetadataWorkspaces(e.ctx, checked)
+	e.ok(err)
+	e.check(len(wss) == 0, "SAMLMetadataWorkspaces of one read since %v", wss)
+	due, unchanged, failed, err = e.s.SAMLMetadataReads(e.ctx, checked)
+	e.ok(err)
+	e.check(due == 0 && unchanged == 0 && failed == 1, "SAMLMetadataReads, read since with a problem: %d %d %d", due, unchanged, failed)
 	e.check(errors.Is(e.s.RecordSAMLMetadataCheck(e.ctx, uuid.New(), second.ID, second.SAMLMetadataURL, checked, ""), store.ErrNotFound),
 		"RecordSAMLMetadataCheck in another workspace")
 	e.check(errors.Is(e.s.RecordSAMLMetadataCheck(e.ctx, second.WorkspaceID, second.ID, "https://idp.example.com/moved", checked, ""), store.ErrNotFound),
@@ -131,9 +153,12 @@ func testConnections(e *env) {
 	certs, err = e.s.SAMLCertificates(e.ctx, uuid.Nil, 10, models.StatusActive, models.StatusTesting, models.StatusInactive)
 	e.ok(err)
 	e.check(len(certs) == 0, "SAMLCertificates after the deletion %+v", certs)
-	refreshes, err = e.s.SAMLMetadataRefreshes(e.ctx, uuid.Nil, 10)
+	refreshes, err = e.s.SAMLMetadataRefreshes(e.ctx, second.WorkspaceID, since, 10)
 	e.ok(err)
 	e.check(len(refreshes) == 0, "SAMLMetadataRefreshes after the deletion %+v", refreshes)
+	due, unchanged, failed, err = e.s.SAMLMetadataReads(e.ctx, since)
+	e.ok(err)
+	e.check(due+unchanged+failed == 0, "SAMLMetadataReads after the deletion: %d %d %d", due, unchanged, failed)
 	_, err = e.s.SAMLConnection(e.ctx, sm.ID)
 	e.is(err, store.ErrNotFound, "SAMLConnection of a deleted connection")
 
