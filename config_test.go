@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +89,27 @@ func TestDNSServerConfig(t *testing.T) {
 		if (err == nil) != c.ok || (err != nil && !strings.Contains(err.Error(), "GATEHOUSE_DNS_SERVER: want host:port")) {
 			t.Errorf("GATEHOUSE_DNS_SERVER=%q: %v, want ok %v", c.value, err, c.ok)
 		}
+	}
+}
+
+// GATEHOUSE_ALLOWED_PRIVATE_NETWORKS: an entry that is no CIDR prefix or address, or that
+// names a cloud metadata address (never reached), stops the start with a message quoting it,
+// before the database is opened.
+func TestAllowedPrivateNetworksConfig(t *testing.T) {
+	for _, c := range []struct{ value, err string }{
+		{"10.1.0.0/16,10.2.0.0/33", `GATEHOUSE_ALLOWED_PRIVATE_NETWORKS: "10.2.0.0/33" is not a CIDR prefix such as 10.1.0.0/16 or fd00::/8`},
+		{"adfs.corp.example", `GATEHOUSE_ALLOWED_PRIVATE_NETWORKS: "adfs.corp.example" is not a CIDR prefix`},
+		{"169.254.169.254", `GATEHOUSE_ALLOWED_PRIVATE_NETWORKS: "169.254.169.254" is a cloud metadata address, which outbound requests never reach`},
+	} {
+		r := gatehouseCLI(t, []string{"GATEHOUSE_ALLOWED_PRIVATE_NETWORKS=" + c.value, "GATEHOUSE_DATABASE_URL=postgres://127.0.0.1:1/none"}, "serve")
+		if r.code == 0 || !strings.Contains(r.stderr, c.err) {
+			t.Errorf("%q: exit %d, stderr %q, want %q", c.value, r.code, r.stderr, c.err)
+		}
+	}
+	c, err := app.LoadConfig(func(k string) string {
+		return map[string]string{"GATEHOUSE_ALLOWED_PRIVATE_NETWORKS": " 10.1.0.0/16, fd00::/8 ,127.0.0.1"}[k]
+	})
+	if err != nil || fmt.Sprint(c.AllowedPrivateNetworks) != "[10.1.0.0/16 fd00::/8 127.0.0.1/32]" || c.AllowPrivateNetworks {
+		t.Fatalf("%v, %v", c.AllowedPrivateNetworks, err)
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"gatehouse/graphiql"
 	"gatehouse/guard"
 	"gatehouse/models"
+	"gatehouse/netguard"
 	"gatehouse/oauth"
 	"gatehouse/provision"
 	"gatehouse/resolvers"
@@ -60,6 +61,9 @@ type Config struct {
 	BootstrapClientID      string
 	BootstrapClientSecret  string
 	AllowPrivateNetworks   bool
+	// AllowedPrivateNetworks are the private networks outbound calls may reach while
+	// AllowPrivateNetworks is false (GATEHOUSE_ALLOWED_PRIVATE_NETWORKS).
+	AllowedPrivateNetworks netguard.Networks
 	DNSServer              string
 	LogLevel               slog.Level
 	// DebugAddr, when set, serves net/http/pprof on its own listener (keep it on loopback).
@@ -265,7 +269,7 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (*App, 
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := telemetry.NewMetrics(reg, st.Pools())
 	telemetry.RegisterCaches(reg, caches)
-	remote := sso.New(sso.Options{AllowPrivateNetworks: c.AllowPrivateNetworks, DNSServer: c.DNSServer,
+	remote := sso.New(sso.Options{AllowPrivateNetworks: c.AllowPrivateNetworks, AllowedPrivateNetworks: c.AllowedPrivateNetworks, DNSServer: c.DNSServer,
 		RootCAs: c.TestRootCAs, ConnectTo: c.TestConnectTo, Clock: clk, UpstreamConcurrency: upstreamConcurrency(c)})
 	svc := provision.New(st, box, provision.Options{Logger: log, AllowPrivateNetworks: c.AllowPrivateNetworks,
 		Remote: remote, PublicURL: c.PublicURL, NetworkTimeout: c.TestNetworkTimeout, Observer: metrics,

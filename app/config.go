@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"gatehouse/guard"
+	"gatehouse/netguard"
 	"gatehouse/secret"
 )
 
@@ -46,6 +47,8 @@ var Settings = []Setting{
 		Meaning: "the platform admin client's secret (32 to 256 random characters: openssl rand -hex 24), set together with GATEHOUSE_BOOTSTRAP_CLIENT_ID"},
 	{Name: "GATEHOUSE_ALLOW_PRIVATE_NETWORKS", Default: "false", Group: "server",
 		Meaning: "let every outbound call (connection tests, domain checks, the sign-ins' calls to IdPs, SAML metadata refresh) reach loopback/private addresses, and accept http:// IdP URLs on loopback (development, tests)"},
+	{Name: "GATEHOUSE_ALLOWED_PRIVATE_NETWORKS", Group: "server", Shown: "none",
+		Meaning: "CIDR prefixes (comma-separated, such as 10.1.0.0/16,fd00::/8) of the private networks every outbound call may reach while GATEHOUSE_ALLOW_PRIVATE_NETWORKS is false (an on-premises IdP); loopback and link-local addresses only through an entry within them (127.0.0.1/32), cloud metadata addresses never"},
 	{Name: "GATEHOUSE_DNS_SERVER", Group: "server", Shown: "system resolver",
 		Meaning: "host:port of the DNS server for domain verification"},
 	{Name: "GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS", Default: "90", Group: "server",
@@ -175,6 +178,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.AllowPrivateNetworks, err = strconv.ParseBool(get("GATEHOUSE_ALLOW_PRIVATE_NETWORKS")); err != nil {
 		return c, fmt.Errorf("GATEHOUSE_ALLOW_PRIVATE_NETWORKS: %w", err)
+	}
+	if c.AllowedPrivateNetworks, err = netguard.ParseNetworks(get("GATEHOUSE_ALLOWED_PRIVATE_NETWORKS")); err != nil {
+		return c, fmt.Errorf("GATEHOUSE_ALLOWED_PRIVATE_NETWORKS: %w", err)
 	}
 	if c.SCIMActivityRetention, err = retentionDays("GATEHOUSE_SCIM_ACTIVITY_RETENTION_DAYS", get); err != nil {
 		return c, err

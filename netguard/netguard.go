@@ -18,6 +18,8 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -42,6 +44,9 @@ var ErrPrivate = errors.New("private networks are not allowed")
 type Options struct {
 	// AllowPrivate lets requests reach loopback and private addresses (tests, local development).
 	AllowPrivate bool
+	// Allowed are the private networks requests may reach while AllowPrivate is false
+	// (GATEHOUSE_ALLOWED_PRIVATE_NETWORKS): an on-premises IdP's, without opening the rest.
+	Allowed Networks
 	// RootCAs replaces the system roots (tests trust their TLS test server this way).
 	RootCAs *x509.CertPool
 	// ConnectTo maps a requested "host:port" to the "host:port" actually dialled, like curl's
@@ -125,13 +130,84 @@ func Blocked(ip netip.Addr) bool {
 	return false
 }
 
-// Control is a net.Dialer Control hook: it runs after resolution, on the address about to be
-// connected, so it covers redirects and DNS rebinding alike.
-func Control(allowPrivate bool) func(network, address string, c syscall.RawConn) error {
-	return control(allowPrivate, nil)
+// Networks are the private networks an operator lets outbound requests reach
+// (GATEHOUSE_ALLOWED_PRIVATE_NETWORKS), as ParseNetworks reads them.
+type Networks []netip.Prefix
+
+// local are the addresses that reach this host or its link, which only an entry within one
+// of them allows (Networks.allows): a broad entry (0.0.0.0/0, 0.0.0.0/1) opens the private
+// networks it covers, never this host's own services (on loopback, or on 0.0.0.0, which
+// reaches them too) nor the link's (169.254/16, fe80::/10: the cloud's instance services).
+var local = []netip.Prefix{
+	netip.MustParsePrefix("127.0.0.0/8"),
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("::1/128"),
+	netip.MustParsePrefix("::/128"),
+	netip.MustParsePrefix("fe80::/10"),
 }
 
-func control(allowPrivate bool, exempt func(netip.AddrPort) bool) func(network, address string, c syscall.RawConn) error {
+func isLocal(ip netip.Addr) bool {
+	return slices.ContainsFunc(local, func(l netip.Prefix) bool { return l.Contains(ip) })
+}
+
+// localEntry reports whether the entry p lies within one of local's prefixes.
+func localEntry(p netip.Prefix) bool {
+	return slices.ContainsFunc(local, func(l netip.Prefix) bool { return l.Bits() <= p.Bits() && l.Contains(p.Addr()) })
+}
+
+// ParseNetworks reads a comma-separated list of CIDR prefixes (10.1.0.0/16, fd00::/8) or
+// single addresses (a /32 or /128); blank entries are skipped. An entry that is neither, or
+// that names a cloud metadata address alone (which the guard never lets a request reach), is
+// an error that quotes it.
+func ParseNetworks(s string) (Networks, error) {
+	var n Networks
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("%q is not a CIDR prefix such as 10.1.0.0/16 or fd00::/8, nor an IP address", f)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if p.Addr().Is4In6() {
+			return nil, fmt.Errorf("%q is an IPv4-mapped IPv6 prefix: write the IPv4 prefix", f)
+		}
+		p = p.Masked()
+		if p.IsSingleIP() && metadata(p.Addr()) {
+			return nil, fmt.Errorf("%q is a cloud metadata address, which outbound requests never reach", f)
+		}
+		n = append(n, p)
+	}
+	return n, nil
+}
+
+// allows reports whether ip, an address the guard refuses by default, is in one of n's
+// networks. A loopback, link-local or unspecified address must be in an entry within those
+// (local): listed explicitly, not covered by a broad one.
+func (n Networks) allows(ip netip.Addr) bool {
+	ip = target(ip).WithZone("")
+	for _, p := range n {
+		if p.Contains(ip) && (!isLocal(ip) || localEntry(p)) {
+			return true
+		}
+	}
+	return false
+}
+
+// Control is a net.Dialer Control hook: it runs after resolution, on the address about to be
+// connected, so it covers redirects and DNS rebinding alike.
+func Control(allowPrivate bool, allowed Networks) func(network, address string, c syscall.RawConn) error {
+	return control(allowPrivate, allowed, nil)
+}
+
+// control is the one place the guard decides an address: a cloud metadata address never, a
+// loopback, private or link-local one only with allowPrivate or in allowed.
+func control(allowPrivate bool, allowed Networks, exempt func(netip.AddrPort) bool) func(network, address string, c syscall.RawConn) error {
 	return func(network, address string, _ syscall.RawConn) error {
 		ap, err := netip.ParseAddrPort(address)
 		if err != nil {
@@ -143,7 +219,7 @@ func control(allowPrivate bool, exempt func(netip.AddrPort) bool) func(network, 
 		if metadata(ap.Addr()) {
 			return fmt.Errorf("%w: the host's address is a cloud metadata address", ErrBlocked)
 		}
-		if !allowPrivate && Blocked(ap.Addr()) {
+		if !allowPrivate && Blocked(ap.Addr()) && !allowed.allows(ap.Addr()) {
 			return fmt.Errorf("%w: the host's address is a loopback, private or link-local address, and %w", ErrBlocked, ErrPrivate)
 		}
 		return nil
@@ -156,7 +232,7 @@ func NewClient(o Options) *http.Client {
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
 	}
-	d := &net.Dialer{Timeout: 5 * time.Second, Control: control(o.AllowPrivate, o.exempt)}
+	d := &net.Dialer{Timeout: 5 * time.Second, Control: control(o.AllowPrivate, o.Allowed, o.exempt)}
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		asked := addr
 		if to, ok := o.ConnectTo[addr]; ok {

@@ -42,16 +42,16 @@ func TestBlocked(t *testing.T) {
 }
 
 func TestControlRefusesMetadataEvenWhenPrivateAllowed(t *testing.T) {
-	if err := Control(true)("tcp4", "169.254.169.254:80", nil); !errors.Is(err, ErrBlocked) || errors.Is(err, ErrPrivate) {
+	if err := Control(true, nil)("tcp4", "169.254.169.254:80", nil); !errors.Is(err, ErrBlocked) || errors.Is(err, ErrPrivate) {
 		t.Fatalf("metadata address allowed, or refused as a private one (which a setting would allow): %v", err)
 	}
 	for _, a := range []string{"[64:ff9b::a9fe:a9fe]:80", "[2002:a9fe:a9fe::1]:80", "[::169.254.169.254]:80",
 		"[::ffff:0:169.254.169.254]:80", "[::ffff:169.254.169.254]:80"} {
-		if err := Control(true)("tcp6", a, nil); !errors.Is(err, ErrBlocked) {
+		if err := Control(true, nil)("tcp6", a, nil); !errors.Is(err, ErrBlocked) {
 			t.Errorf("metadata address %s allowed: %v", a, err)
 		}
 	}
-	if err := Control(true)("tcp4", "127.0.0.1:80", nil); err != nil {
+	if err := Control(true, nil)("tcp4", "127.0.0.1:80", nil); err != nil {
 		t.Fatalf("loopback refused with private networks allowed: %v", err)
 	}
 }
@@ -157,5 +157,49 @@ func TestGetLimitsBodyAndStatus(t *testing.T) {
 	}
 	if _, err := Get(context.Background(), c, srv.URL+"/err", MaxBody); err == nil || !strings.Contains(err.Error(), "HTTP 500") {
 		t.Fatalf("500: %v", err)
+	}
+}
+
+// GATEHOUSE_ALLOWED_PRIVATE_NETWORKS: the listed private networks are reached, nothing else
+// private is; loopback, link-local and unspecified addresses only through an entry within
+// them, never through a broad one; the cloud metadata addresses never.
+func TestAllowedNetworks(t *testing.T) {
+	n, err := ParseNetworks(" 10.1.0.0/16, fd00::/8,127.0.0.1 , 169.254.0.0/16,,0.0.0.0/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		addr  string
+		allow bool
+	}{
+		{"10.1.2.3:443", true}, {"[fd00::1]:443", true}, {"[::ffff:10.1.2.3]:443", true}, {"[64:ff9b::a01:203]:443", true},
+		{"127.0.0.1:443", true}, {"169.254.1.1:443", true},
+		{"10.2.0.1:443", true}, {"192.168.1.1:443", true}, // through 0.0.0.0/0: a broad entry opens what is private
+		{"127.0.0.2:443", false}, {"0.0.0.0:443", false}, {"[::1]:443", false}, {"[fe80::1]:443", false}, // but not this host or its link
+		{"[fc00::1]:443", false},
+		{"169.254.169.254:80", false}, {"[::ffff:169.254.169.254]:80", false}, {"[fd00:ec2::254]:80", false}, // never
+	} {
+		err := Control(false, n)("tcp", tc.addr, nil)
+		if (err == nil) != tc.allow {
+			t.Errorf("%s: %v, want allowed %v", tc.addr, err, tc.allow)
+		}
+	}
+	if err := Control(false, nil)("tcp4", "10.1.2.3:443", nil); !errors.Is(err, ErrPrivate) {
+		t.Errorf("without the list: %v", err)
+	}
+	for _, c := range []struct{ value, err string }{
+		{"10.1.0.0/33", `"10.1.0.0/33" is not a CIDR prefix`},
+		{"10.1.0.0/16,intranet", `"intranet" is not a CIDR prefix`},
+		{"fe80::1%eth0", `"fe80::1%eth0" is not a CIDR prefix`},
+		{"::ffff:10.0.0.0/104", `"::ffff:10.0.0.0/104" is an IPv4-mapped IPv6 prefix`},
+		{"169.254.169.254/32", `"169.254.169.254/32" is a cloud metadata address`},
+		{"fd00:ec2::254", `"fd00:ec2::254" is a cloud metadata address`},
+	} {
+		if _, err := ParseNetworks(c.value); err == nil || !strings.Contains(err.Error(), c.err) {
+			t.Errorf("ParseNetworks(%q): %v, want %q", c.value, err, c.err)
+		}
+	}
+	if n, err := ParseNetworks(" "); err != nil || n != nil {
+		t.Errorf("blank: %v, %v", n, err)
 	}
 }

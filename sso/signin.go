@@ -83,7 +83,7 @@ const maxIdPBody = 1 << 20
 
 // NewSignIn builds the relying party; its outbound requests use the Remote's guarded client.
 func NewSignIn(svc *provision.Service, r *Remote, log *slog.Logger) *SignIn {
-	c := netguard.NewClient(netguard.Options{AllowPrivate: r.o.AllowPrivateNetworks, RootCAs: r.o.RootCAs, ConnectTo: r.o.ConnectTo})
+	c := netguard.NewClient(r.o.guard())
 	if tr, ok := c.Transport.(*http.Transport); ok {
 		// Every sign-in calls its IdP's token (and userinfo) endpoint: keep enough idle
 		// connections per IdP that concurrent sign-ins reuse them instead of dialling (the

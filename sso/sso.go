@@ -36,6 +36,8 @@ import (
 type Options struct {
 	// AllowPrivateNetworks is GATEHOUSE_ALLOW_PRIVATE_NETWORKS.
 	AllowPrivateNetworks bool
+	// AllowedPrivateNetworks is GATEHOUSE_ALLOWED_PRIVATE_NETWORKS.
+	AllowedPrivateNetworks netguard.Networks
 	// DNSServer is GATEHOUSE_DNS_SERVER (host:port); empty: the system resolver.
 	DNSServer string
 	// RootCAs and ConnectTo are passed to the guarded client (tests).
@@ -69,8 +71,13 @@ func New(o Options) *Remote {
 	if o.Clock == nil {
 		o.Clock = clock.Real
 	}
-	return &Remote{o: o, client: netguard.NewClient(netguard.Options{AllowPrivate: o.AllowPrivateNetworks,
-		RootCAs: o.RootCAs, ConnectTo: o.ConnectTo})}
+	return &Remote{o: o, client: netguard.NewClient(o.guard())}
+}
+
+// guard is the guarded client's options: every outbound call, the Remote's and the sign-ins'
+// (NewSignIn), is guarded alike.
+func (o Options) guard() netguard.Options {
+	return netguard.Options{AllowPrivate: o.AllowPrivateNetworks, Allowed: o.AllowedPrivateNetworks, RootCAs: o.RootCAs, ConnectTo: o.ConnectTo}
 }
 
 func yes() *bool { v := true; return &v }
