@@ -270,7 +270,7 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (*App, 
 	metrics := telemetry.NewMetrics(reg, st.Pools())
 	telemetry.RegisterCaches(reg, caches)
 	remote := sso.New(sso.Options{AllowPrivateNetworks: c.AllowPrivateNetworks, AllowedPrivateNetworks: c.AllowedPrivateNetworks, DNSServer: c.DNSServer,
-		RootCAs: c.TestRootCAs, ConnectTo: c.TestConnectTo, Clock: clk, UpstreamConcurrency: upstreamConcurrency(c)})
+		RootCAs: c.TestRootCAs, ConnectTo: c.TestConnectTo, Clock: clk, UpstreamConcurrency: upstreamConcurrency(c), Logger: log})
 	svc := provision.New(st, box, provision.Options{Logger: log, AllowPrivateNetworks: c.AllowPrivateNetworks,
 		Remote: remote, PublicURL: c.PublicURL, NetworkTimeout: c.TestNetworkTimeout, Observer: metrics,
 		Clock: clk, Caches: caches, Outside: guard.Outside, OutsideWaits: c.Guard.MaxConcurrent})

@@ -4,7 +4,8 @@
 // redirect — and refuses loopback, private, link-local, CGNAT, multicast, unspecified and
 // cloud metadata addresses unless private networks are allowed (the metadata ones always). It
 // also bounds response sizes. Its connection errors (ConnError) name the host asked for, never
-// an address of the operator's network. It holds no business rules.
+// an address of the operator's network, and a name not found reads as one whose addresses are
+// all refused (ErrNoAddress). It holds no business rules.
 package netguard
 
 import (
@@ -14,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -40,6 +42,15 @@ var ErrBlocked = errors.New("netguard: address not allowed")
 // http, is ErrBlocked alone.
 var ErrPrivate = errors.New("private networks are not allowed")
 
+// ErrNoAddress is returned (joined to the cause, in a ConnError) when the host a request names
+// was not found, or resolved only to addresses the guard refuses: one answer for both, whose
+// text says both, because told apart they map the operator's internal DNS for whoever typed
+// the URL (a name that does not exist against one that exists inside). The cause goes to the
+// operator's log (Options.Log). A host given as an address is no name to learn about, and keeps
+// its cause's words. Check it before ErrPrivate, which the cause may also be.
+var ErrNoAddress = errors.New("host not found, or none of its addresses is one Gatehouse may connect to " +
+	"(loopback, private and link-local addresses only where the operator allows them)")
+
 // Options configure the guarded client.
 type Options struct {
 	// AllowPrivate lets requests reach loopback and private addresses (tests, local development).
@@ -55,6 +66,8 @@ type Options struct {
 	ConnectTo map[string]string
 	// Timeout bounds one whole request (default 10 s); callers bound it further with ctx.
 	Timeout time.Duration
+	// Log, when set, is told the cause of each ErrNoAddress: which of the two it was.
+	Log *slog.Logger
 
 	// exempt lets this package's tests reach one test server while the guard is on.
 	exempt func(netip.AddrPort) bool
@@ -239,6 +252,17 @@ func NewClient(o Options) *http.Client {
 			addr = to
 		}
 		c, err := d.DialContext(ctx, network, addr)
+		if err != nil && hidesCause(asked, err) {
+			if o.Log != nil {
+				level := slog.LevelInfo // a name that does not exist: most likely a typo
+				if errors.Is(err, ErrBlocked) {
+					level = slog.LevelWarn // a name of a network the operator has not opened
+				}
+				o.Log.Log(ctx, level, "netguard: an outbound request's host was not found, or resolved only to refused addresses",
+					"host", asked, "cause", err.Error())
+			}
+			err = errors.Join(ErrNoAddress, err)
+		}
 		if err != nil {
 			return nil, &ConnError{Op: "dial", Addr: asked, Err: err}
 		}
@@ -277,6 +301,17 @@ func NewClient(o Options) *http.Client {
 	}
 }
 
+// hidesCause reports whether a dial of asked ("host:port") that failed with err is an
+// ErrNoAddress: its host, a name, was not found, or its addresses were refused.
+func hidesCause(asked string, err error) bool {
+	host, _, _ := net.SplitHostPort(asked)
+	if _, perr := netip.ParseAddr(host); perr == nil {
+		return false
+	}
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound || errors.Is(err, ErrBlocked)
+}
+
 // ConnError is the guarded client's failure to connect to Addr, the "host:port" the request
 // named, or to read or write on that connection (Op: "dial", "read" or "write"). Its text
 // names that and why it failed, never the address the host resolved to, the resolver's, nor
@@ -295,6 +330,8 @@ func (e *ConnError) Error() string {
 	var se *os.SyscallError
 	why := "failed"
 	switch {
+	case errors.Is(e.Err, ErrNoAddress):
+		why = ErrNoAddress.Error()
 	case errors.Is(e.Err, ErrBlocked):
 		// control's own text, which names no address.
 		for err := e.Err; err != nil; err = errors.Unwrap(err) {

@@ -579,7 +579,8 @@ func TestSignInHostileIdPOddAnswers(t *testing.T) {
 // An IdP whose discovery document points an endpoint at a name of the operator's network: the
 // sign-in event's cause, which the workspace's admins read, names the host the document gave
 // and why it could not be reached, never the address the name resolved to (here the metadata
-// address, or a loopback port that refuses connections) nor the resolver's. Before, it read
+// address, or a loopback port that refuses connections) nor the resolver's; a name refused by
+// the guard reads as one not found (TestUnreachableHostsReadAlike). Before, it read
 // "dial tcp 169.254.169.254:443: …" and "dial tcp 127.0.0.1:PORT: connect: connection
 // refused": a map of the operator's internal names, and of which of their ports answer.
 // TestConnectTo stands in for the operator's DNS.
@@ -595,7 +596,7 @@ func TestSignInCauseNamesNoResolvedAddress(t *testing.T) {
 	}
 	for _, c := range []struct{ name, field, url, cause string }{
 		{"token endpoint at the metadata address", "token_endpoint", "https://metadata.intranet.example/token",
-			`code exchange: Post "https://metadata.intranet.example/token": dial metadata.intranet.example:443: netguard: address not allowed: the host's address is a cloud metadata address`},
+			`code exchange: Post "https://metadata.intranet.example/token": dial metadata.intranet.example:443: host not found, or none of its addresses is one Gatehouse may connect to`},
 		{"jwks_uri at a closed port", "jwks_uri", "https://closed.intranet.example/jwks",
 			"dial closed.intranet.example:443: connect: connection refused"},
 		{"userinfo at a closed port", "userinfo_endpoint", "https://closed.intranet.example/userinfo",

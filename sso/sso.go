@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -50,6 +51,9 @@ type Options struct {
 	// Clock is what certificates are checked against and the connection test's client
 	// assertions are dated by (default clock.Real).
 	Clock clock.Clock
+	// Logger is the operator's log: which outbound hosts were not found and which were
+	// refused, which the admins are not told apart (netguard.ErrNoAddress). Nil: not logged.
+	Logger *slog.Logger
 }
 
 // Remote implements provision.Remote.
@@ -77,7 +81,8 @@ func New(o Options) *Remote {
 // guard is the guarded client's options: every outbound call, the Remote's and the sign-ins'
 // (NewSignIn), is guarded alike.
 func (o Options) guard() netguard.Options {
-	return netguard.Options{AllowPrivate: o.AllowPrivateNetworks, Allowed: o.AllowedPrivateNetworks, RootCAs: o.RootCAs, ConnectTo: o.ConnectTo}
+	return netguard.Options{AllowPrivate: o.AllowPrivateNetworks, Allowed: o.AllowedPrivateNetworks, RootCAs: o.RootCAs, ConnectTo: o.ConnectTo,
+		Log: o.Logger}
 }
 
 func yes() *bool { v := true; return &v }
@@ -86,17 +91,18 @@ func no() *bool  { v := false; return &v }
 // describe turns a fetch error into a short, safe phrase. The guard's other refusals (a cloud
 // metadata address, refused whatever the setting; a redirect to plain http) read in its own
 // words, which name the address or URL: before, they read as a private address refused for
-// the setting, which misled an operator whose setting allowed private networks.
+// the setting, which misled an operator whose setting allowed private networks. A name that
+// was not found and one that resolves only to refused addresses read alike
+// (netguard.ErrNoAddress), in the guard's words, which the sign-ins' causes quote too.
 func describe(ctx context.Context, err error) string {
 	switch {
+	case errors.Is(err, netguard.ErrNoAddress):
+		// Before ErrPrivate, which its cause may be: the guard's words, below.
 	case errors.Is(err, netguard.ErrPrivate):
-		return "refused: the address is loopback, private or link-local (GATEHOUSE_ALLOW_PRIVATE_NETWORKS is false)"
+		return "refused: the address is loopback, private or link-local " +
+			"(GATEHOUSE_ALLOW_PRIVATE_NETWORKS is false, and GATEHOUSE_ALLOWED_PRIVATE_NETWORKS does not list it)"
 	case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
 		return "timed out"
-	}
-	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) {
-		return "host not found: " + dnsErr.Name
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
