@@ -60,8 +60,14 @@ func TestSQLiteStartWaitsForALongMigration(t *testing.T) {
 	<-locked
 	time.AfterFunc(5*time.Second, func() { close(release) })
 	env := []string{"GATEHOUSE_DATABASE_URL=sqlite:" + db, "GATEHOUSE_REQUEST_TIMEOUT=1s", "GATEHOUSE_ENCRYPTION_KEY=" + secret.NewKey()}
-	startAtOnce(t, env, []string{"serve"}, []string{"serve"}, []string{"serve"})
+	outs := startAtOnce(t, env, []string{"serve"}, []string{"serve"}, []string{"serve"})
 	s.Close()
+	// Each said why it waited, once, rather than seeming to hang.
+	for i, out := range outs {
+		if n := strings.Count(out, "another process holds this SQLite database's write lock; waiting for it"); n != 1 {
+			t.Errorf("server %d said it waited %d times:\n%s", i, n, out)
+		}
+	}
 	if clients, migrations := startState(t, db); clients != 1 || migrations != want {
 		t.Fatalf("%d clients, %d migrations recorded; want 1 client and %d migrations", clients, migrations, want)
 	}
@@ -79,8 +85,8 @@ func migrationsOfOneStart(t *testing.T) int64 {
 }
 
 // startAtOnce starts the commands at once, with env and the bootstrap client's credentials; a
-// server is stopped (SIGTERM) once it is ready. Each must succeed.
-func startAtOnce(t *testing.T, env []string, commands ...[]string) {
+// server is stopped (SIGTERM) once it is ready. Each must succeed. It returns what each wrote.
+func startAtOnce(t *testing.T, env []string, commands ...[]string) []string {
 	t.Helper()
 	bin := gatehouseBinary(t)
 	dir := t.TempDir()
@@ -120,11 +126,14 @@ func startAtOnce(t *testing.T, env []string, commands ...[]string) {
 	}
 	close(start)
 	wg.Wait()
+	texts := make([]string, len(commands))
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("gatehouse %s: %v\n%s", strings.Join(commands[i], " "), err, outs[i].String())
 		}
+		texts[i] = outs[i].String()
 	}
+	return texts
 }
 
 // startState counts the integration clients and the recorded migrations of a SQLite file.

@@ -93,7 +93,7 @@ type Config struct {
 // is generated once and kept beside the database file (mode 0600), as the first thing a new
 // database's start writes; PostgreSQL requires one. The previous keys of a rotation open what
 // they sealed.
-func encryptionBox(c Config) (*secret.Box, error) {
+func encryptionBox(ctx context.Context, c Config, log *slog.Logger) (*secret.Box, error) {
 	if c.EncryptionKey != "" {
 		return secret.NewBox(c.EncryptionKey, c.PreviousEncryptionKeys...)
 	}
@@ -112,7 +112,7 @@ func encryptionBox(c Config) (*secret.Box, error) {
 	// would stand in the way of the right one. One that holds none (new, or only migrated by
 	// gatehouse migrate) gets its key now.
 	if fi, err := os.Stat(db); err == nil && fi.Size() > 0 {
-		if sealed, err := holdsSecrets(c.DatabaseURL); err != nil {
+		if sealed, err := holdsSecrets(ctx, c.DatabaseURL, log); err != nil {
 			return nil, err
 		} else if b, err := os.ReadFile(path); sealed && err == nil {
 			// Another process starting on the same new database made the key file after the
@@ -147,10 +147,10 @@ func encryptionBox(c Config) (*secret.Box, error) {
 }
 
 // holdsSecrets reports whether the database at url holds sealed values, migrated first (as the
-// start that asks is about to) so that every sealed column is there to look in.
-func holdsSecrets(url string) (bool, error) {
-	ctx := context.Background()
-	st, err := store.Open(ctx, url)
+// start that asks is about to) so that every sealed column is there to look in. The migration
+// may wait for another process's on the same file, until ctx ends (the start's signal).
+func holdsSecrets(ctx context.Context, url string, log *slog.Logger) (bool, error) {
+	st, err := store.Open(ctx, url, store.Options{OnMigrationWait: migrationWaitLog(log)})
 	if err != nil {
 		return false, err
 	}
@@ -232,7 +232,7 @@ type App struct {
 // credentials to out), and builds the HTTP handler. Close releases what it acquired.
 func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (*App, error) {
 	log = slog.New(guard.NewLogHandler(log.Handler())) // request ids; repeated errors aggregated
-	box, err := encryptionBox(c)
+	box, err := encryptionBox(ctx, c, log)
 	if err != nil {
 		return nil, err
 	}
@@ -579,6 +579,15 @@ func databaseMaxConns(c Config) int {
 	return c.Guard.MaxConcurrent + c.Guard.PriorityConcurrent
 }
 
+// migrationWaitLog says, once, that the start's migrations wait for another process holding the
+// SQLite file's write lock (another start, `gatehouse migrate`, a backup tool), so that the
+// wait does not read as a hang.
+func migrationWaitLog(log *slog.Logger) func(error) {
+	return func(err error) {
+		log.Warn("migrations: another process holds this SQLite database's write lock; waiting for it (Ctrl-C stops)", "err", err)
+	}
+}
+
 // storeOptions are the database bounds of a serving process: the pool, statement_timeout (and
 // SQLite's busy timeout) as a backstop a second after the request deadline, and the wait for a
 // database still starting.
@@ -588,7 +597,7 @@ func storeOptions(c Config, log *slog.Logger) store.Options {
 	opt := store.Options{MaxConns: databaseMaxConns(c), AsyncConns: c.Guard.MaxConcurrent, Wait: c.DatabaseWait,
 		OnRetry: func(err error, next time.Duration) {
 			log.Warn("database not reachable yet; retrying", "retry_in", next, "err", err)
-		}}
+		}, OnMigrationWait: migrationWaitLog(log)}
 	if c.Guard.RequestTimeout > 0 {
 		opt.StatementTimeout = c.Guard.RequestTimeout + time.Second
 	}

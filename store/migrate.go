@@ -145,6 +145,9 @@ func (s *Store) migrationTx(ctx context.Context, fn func(tx *gorm.DB) error) err
 		if err == nil || s.dialect != SQLite || !sqliteBusy(err) {
 			return err
 		}
+		if s.onMigrationWait != nil && s.migrationWaitTold.CompareAndSwap(false, true) {
+			s.onMigrationWait(err)
+		}
 		select {
 		case <-ctx.Done():
 			return err

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -43,7 +44,10 @@ type Store struct {
 	// it does and no collation folds more (lower.go).
 	lowerCollation string
 	lowerASCIIOnly bool
-	now            func() time.Time // the clock, in UTC
+	// onMigrationWait is Options.OnMigrationWait; migrationWaitTold, that it was told.
+	onMigrationWait   func(err error)
+	migrationWaitTold atomic.Bool
+	now               func() time.Time // the clock, in UTC
 	// guardedInserts holds the guarded form of each INSERT text (batch.go): a statement's text
 	// depends only on its model and columns, so there are few.
 	guardedInserts *cache.Cache[string, string]
@@ -66,6 +70,10 @@ type Options struct {
 	Wait time.Duration
 	// OnRetry, when set, is told of each failed attempt before the next one.
 	OnRetry func(err error, next time.Duration)
+	// OnMigrationWait, when set, is told once that a migration waits for another process's
+	// write lock on the same SQLite file (err is the lock's error): Migrate then waits until
+	// its turn or until its context ends, which could otherwise look like a start that hangs.
+	OnMigrationWait func(err error)
 	// TracerProvider, when set, traces the database calls made for a traced operation
 	// (tracing.go); nil leaves the driver unwrapped.
 	TracerProvider trace.TracerProvider
@@ -169,7 +177,7 @@ func open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{gdb: gdb, dialect: dialect, now: now,
+	s := &Store{gdb: gdb, dialect: dialect, now: now, onMigrationWait: opt.OnMigrationWait,
 		guardedInserts: cache.New[string, string](opt.Caches, "guarded_inserts", cache.Options{MaxEntries: 256})}
 	if dialect == Postgres {
 		// Not pinged: it connects when a sign-in first writes, not at start or in a CLI command.
