@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -325,7 +326,7 @@ func (h *Handler) activateConnection(w http.ResponseWriter, r *http.Request) (in
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, map[string]any{"connection": h.connectionOf(c)}, nil
+	return h.oneConnection(r.Context(), http.StatusOK, c)
 }
 
 func (h *Handler) deactivateConnection(w http.ResponseWriter, r *http.Request) (int, any, error) {
@@ -333,12 +334,25 @@ func (h *Handler) deactivateConnection(w http.ResponseWriter, r *http.Request) (
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, map[string]any{"connection": h.connectionOf(c)}, nil
+	return h.oneConnection(r.Context(), http.StatusOK, c)
+}
+
+// oneConnection answers {"connection": …} with the connection's domains, as every answer that
+// carries a connection does (the document's "full connection including associated domains"):
+// a lifecycle step's service call returns the connection without them.
+func (h *Handler) oneConnection(ctx context.Context, status int, c *models.Connection) (int, any, error) {
+	if _, err := h.svc.ConnectionDomains(ctx, c); err != nil {
+		return 0, nil, err
+	}
+	return status, map[string]any{"connection": h.connectionOf(c)}, nil
 }
 
 func (h *Handler) refreshCertificates(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	res, err := h.svc.RefreshSAMLCertificates(r.Context(), r.PathValue("id"))
 	if err != nil {
+		return 0, nil, err
+	}
+	if _, err := h.svc.ConnectionDomains(r.Context(), res.Connection); err != nil {
 		return 0, nil, err
 	}
 	out := map[string]any{"connection": h.connectionOf(res.Connection), "changed": res.Changed,

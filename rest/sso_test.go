@@ -246,7 +246,9 @@ func TestSSOConnectionLifecycleREST(t *testing.T) {
 		}
 		for i := range 2 {
 			res = e.REST(tok, "POST", base+"/activate", "").Must(t, 200)
-			if str(res.Body, "connection", "status") != "active" || activations() != 1 {
+			// The answer is the full connection, its domains included, as a GET's.
+			if str(res.Body, "connection", "status") != "active" || activations() != 1 ||
+				str(res.Body, "connection", "domains", 0, "id") != domID {
 				t.Fatalf("activation %d: %s, %d events", i+1, res.Raw, activations())
 			}
 		}
@@ -302,7 +304,7 @@ func TestSSOConnectionLifecycleREST(t *testing.T) {
 
 		// Deactivate → inactive.
 		res = e.REST(tok, "POST", base+"/deactivate", "").Must(t, 200)
-		if str(res.Body, "connection", "status") != "inactive" {
+		if str(res.Body, "connection", "status") != "inactive" || str(res.Body, "connection", "domains", 0, "id") != domID {
 			t.Fatalf("deactivate: %s", res.Raw)
 		}
 
