@@ -180,6 +180,32 @@ func TestSCIMTokenExpiresInDaysNotAnInteger(t *testing.T) {
 	})
 }
 
+// TestSCIMTokenExpiresInDaysBounds: the bounds of expiresInDays that the OpenAPI document
+// serves are the server's, so that a client generated from the document (or a person reading
+// it) knows 3651 days is refused before sending it. The document had the minimum only.
+func TestSCIMTokenExpiresInDaysBounds(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		doc := e.Call("GET", "/api/v1/openapi.json", "", nil).Must(t, 200)
+		prop := get(doc.Body, "paths", "/api/v1/scim/tokens", "post", "requestBody", "content", "application/json",
+			"schema", "properties", "expiresInDays")
+		lo, hasLo := get(prop, "minimum").(float64)
+		hi, hasHi := get(prop, "maximum").(float64)
+		if !hasLo || !hasHi {
+			t.Fatalf("the document's expiresInDays has no minimum or no maximum: %v", prop)
+		}
+		for _, tc := range []struct {
+			days   float64
+			status int
+		}{{lo - 1, 400}, {lo, 201}, {hi, 201}, {hi + 1, 400}} {
+			r := e.Call("POST", "/api/v1/scim/tokens", admin, map[string]any{"name": "Okta SCIM Token", "expiresInDays": tc.days})
+			if r.Status != tc.status {
+				t.Errorf("expiresInDays %v (document: %v to %v): status %d, want %d: %s", tc.days, lo, hi, r.Status, tc.status, r.Raw)
+			}
+		}
+	})
+}
+
 // setTokenExpiry moves a token's expiry, standing in for the passage of time.
 func (e *testEnv) setTokenExpiry(id string, at time.Time) {
 	e.T.Helper()
