@@ -225,12 +225,89 @@ func TestMetricsAfterTraffic(t *testing.T) {
 				t.Errorf("the dashboard graphs %s, which /metrics does not expose", name)
 			}
 		}
+		checkDashboardLabels(t, dash, fams)
 		for name := range fams {
 			if !strings.HasPrefix(name, "gatehouse_") && !strings.HasPrefix(name, "go_") && !strings.HasPrefix(name, "process_") {
 				t.Errorf("metric %s is outside the gatehouse_ namespace", name)
 			}
 		}
 	})
+}
+
+// checkDashboardLabels fails t for a dashboard query that groups by or matches a label its
+// metric does not have (a panel that would graph nothing, or one line for everything), or
+// matches exactly a value the label never takes. job and instance are the labels Prometheus
+// adds to every scraped series; le is a histogram bucket's.
+func checkDashboardLabels(t *testing.T, dash []byte, fams map[string]*dto.MetricFamily) {
+	t.Helper()
+	type panel struct {
+		Title   string
+		Targets []struct{ Expr string }
+		Panels  []panel // a collapsed row's
+	}
+	var board struct{ Panels []panel }
+	if err := json.Unmarshal(dash, &board); err != nil {
+		t.Fatalf("dashboard: %v", err)
+	}
+	var panels []panel
+	for _, p := range board.Panels {
+		panels = append(append(panels, p), p.Panels...)
+	}
+	selector := regexp.MustCompile(`\b((?:gatehouse|go|process)_[a-z_]+)(?:\{([^}]*)\})?`)
+	matcher := regexp.MustCompile(`(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"`)
+	grouping := regexp.MustCompile(`\b(?:by|without)\s*\(([^)]*)\)`)
+	queries := 0
+	for _, p := range panels {
+		for _, tg := range p.Targets {
+			queries++
+			var grouped []string
+			for _, g := range grouping.FindAllStringSubmatch(tg.Expr, -1) {
+				for l := range strings.SplitSeq(g[1], ",") {
+					grouped = append(grouped, strings.TrimSpace(l))
+				}
+			}
+			for _, sel := range selector.FindAllStringSubmatch(tg.Expr, -1) {
+				name := sel[1]
+				fam := fams[name]
+				histogram := false
+				if fam == nil {
+					fam, histogram = fams[strings.TrimSuffix(name, "_bucket")], true
+				}
+				if fam == nil {
+					continue // reported above
+				}
+				values := map[string]map[string]bool{}
+				for _, m := range fam.GetMetric() {
+					for _, l := range m.GetLabel() {
+						if values[l.GetName()] == nil {
+							values[l.GetName()] = map[string]bool{}
+						}
+						values[l.GetName()][l.GetValue()] = true
+					}
+				}
+				has := func(label string) bool {
+					return label == "job" || label == "instance" || (histogram && label == "le") || values[label] != nil
+				}
+				for _, l := range grouped {
+					if !has(l) {
+						t.Errorf("dashboard panel %q groups %s by %q, a label it does not have (%s)", p.Title, name, l, tg.Expr)
+					}
+				}
+				for _, m := range matcher.FindAllStringSubmatch(sel[2], -1) {
+					label, op, value := m[1], m[2], m[3]
+					switch {
+					case !has(label):
+						t.Errorf("dashboard panel %q matches %s on %q, a label it does not have (%s)", p.Title, name, label, tg.Expr)
+					case op == "=" && values[label] != nil && !values[label][value]:
+						t.Errorf("dashboard panel %q matches %s{%s=%q}, a value /metrics does not have (%s)", p.Title, name, label, value, tg.Expr)
+					}
+				}
+			}
+		}
+	}
+	if queries < 10 {
+		t.Fatalf("the dashboard has %d queries", queries)
+	}
 }
 
 func TestMetricsOwnListener(t *testing.T) {
