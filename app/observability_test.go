@@ -427,9 +427,20 @@ func TestAccessLog(t *testing.T) {
 			t.Fatalf("scim line: %v", line)
 		}
 
+		// A REST request refused for want of the admin scope names the client refused (as
+		// GraphQL's FORBIDDEN and SCIM's 403 do): which script calls the admin API without it.
+		cid, csec := e.CreateClient(admin, []string{"graphql"}, "")
+		plain := e.Token(cid, csec)
+		req, _ = http.NewRequest("GET", e.URL+"/api/v1/scim/statistics", nil)
+		req.Header.Set("Authorization", "Bearer "+plain)
+		line = send(req, "log-rest-forbidden")
+		if line["client_id"] != cid || line["workspace_id"] != wsID || line["status"] != 403.0 {
+			t.Fatalf("REST 403 line: %v", line)
+		}
+
 		// Nothing secret is ever logged.
 		all := logs.String()
-		for _, s := range []string{testAdminSecret, admin, scimTok} {
+		for _, s := range []string{testAdminSecret, admin, scimTok, csec, plain} {
 			if strings.Contains(all, s) {
 				t.Fatalf("a secret is in the logs:\n%s", all)
 			}
