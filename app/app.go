@@ -320,7 +320,7 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (*App, 
 	if c.MetricsAddr == "" {
 		mux.Handle("GET /metrics", metricsHandler)
 	}
-	var h http.Handler = observe(reg, log, gc.TrustedProxies, g.Handler(mux))
+	var h http.Handler = observe(reg, log, gc.TrustedProxies, graphQLTokenAlias(g.Handler(mux)))
 	if tracing != nil {
 		h = tracing.Handler(h)
 	}
