@@ -3907,6 +3907,7 @@ type UserAccount {
   active: Boolean!
   credentials: [UserAccountCredential!]!
   createdAt: Time!
+  "When the account last changed (SCIM's meta.lastModified): any write to it, and any change of the groups its SCIM User lists (one joined or left, renamed or deleted)."
   updatedAt: Time!
 }
 

@@ -245,10 +245,12 @@ func (s *Service) ChangeSCIMGroup(ctx context.Context, rawID string, ifMatch mod
 			return nil, errPreconditionFailed
 		}
 		name = g.DisplayName
+		renamed := false
 		if ch.DisplayName != nil {
 			if name, err = validateGroupName(*ch.DisplayName); err != nil {
 				return nil, err
 			}
+			renamed = name != g.DisplayName // its case too: the members' groups show it as written
 			g.DisplayName, g.DisplayNameKey = name, models.Key(name)
 		}
 		if ch.ExternalID != nil {
@@ -267,6 +269,13 @@ func (s *Service) ChangeSCIMGroup(ctx context.Context, rawID string, ifMatch mod
 		}
 		if err := s.store.SaveGroup(ctx, g); err != nil {
 			return nil, err
+		}
+		// The members' SCIM groups show the displayName: their versions move too (the
+		// members ChangeMembers just added or removed have moved already, and move again).
+		if renamed {
+			if err := s.store.TouchMembersOf(ctx, g.WorkspaceID, g.ID); err != nil {
+				return nil, err
+			}
 		}
 		if ch.WithMembers {
 			if err := s.attachMembers(ctx, []*models.Group{g}); err != nil {

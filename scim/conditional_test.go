@@ -2,7 +2,9 @@ package scim_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestSCIMIfNoneMatch: a GET of a User or Group with If-None-Match naming the current ETag
@@ -218,6 +220,127 @@ func TestSCIMIfMatchListOfTags(t *testing.T) {
 					t.Errorf("%s with If-Match %s: %d %s", w.name, tag, r.Status, r.Raw)
 				}
 			}
+		}
+	})
+}
+
+// TestSCIMUserETagAfterGroupsChanged: a User's representation lists its groups (groups[], each
+// with the group's displayName), so every write that changes what that list shows moves the
+// user's version and lastModified: being added to a group (a group's POST with members, a
+// PATCH add, a PUT, a PATCH replace), being removed from one (PATCH remove, by value filter,
+// replace, PUT), a group of the user's renamed (PATCH or PUT), and a group of the user's
+// deleted. If-None-Match with the old ETag then gets the new groups and a new ETag, and an
+// If-Match of the old version fails (412). A user whose groups read the same keeps its
+// version: a member a PUT keeps, a group's externalId, another group's changes.
+func TestSCIMUserETagAfterGroupsChanged(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		tok, _ := e.SCIMToken(e.AdminToken(), allScopes("idp"))
+		ada := "/scim/v2/Users/" + e.SCIMUser(tok, map[string]any{"userName": "ada@example.com"})
+		bob := "/scim/v2/Users/" + e.SCIMUser(tok, map[string]any{"userName": "bob@example.com"})
+		member := func(user string) map[string]any { return map[string]any{"value": user[15:]} }
+		ops := func(ops ...map[string]any) map[string]any {
+			return map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": ops}
+		}
+		op := func(op, path string, value any) map[string]any {
+			return map[string]any{"op": op, "path": path, "value": value}
+		}
+		type state struct {
+			tag      string
+			modified time.Time
+		}
+		stateOf := func(r *apiResponse) state {
+			m, err := time.Parse(time.RFC3339Nano, str(get(r.Body, "meta"), "lastModified"))
+			if err != nil {
+				t.Fatalf("lastModified: %v: %s", err, r.Raw)
+			}
+			return state{r.Header.Get("ETag"), m}
+		}
+		// groups reads the display of each group the user lists.
+		groups := func(r *apiResponse) []string {
+			var out []string
+			for _, g := range get(r.Body, "groups").([]any) {
+				out = append(out, str(g, "display"))
+			}
+			return out
+		}
+		other := "/scim/v2/Groups/" + str(e.Call("POST", "/scim/v2/Groups", tok,
+			map[string]any{"displayName": "Others", "members": []any{member(bob)}}).Must(t, 201).Body, "id")
+		var group string
+		for _, c := range []struct {
+			name         string
+			write        func() *apiResponse
+			groups       string // ada's groups' displays after the write, joined with ","
+			adaUnchanged bool   // the write leaves ada's groups as they read
+		}{
+			{"group POST with the user", func() *apiResponse {
+				r := e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "Engineers", "members": []any{member(ada)}})
+				group = "/scim/v2/Groups/" + str(r.Body, "id")
+				return r
+			}, "Engineers", false},
+			{"PATCH remove by value filter", func() *apiResponse {
+				return e.Call("PATCH", group, tok, ops(op("remove", `members[value eq "`+ada[15:]+`"]`, nil)))
+			}, "", false},
+			{"PATCH add", func() *apiResponse {
+				return e.Call("PATCH", group, tok, ops(op("add", "members", []any{member(ada)})))
+			}, "Engineers", false},
+			{"PATCH add of a member", func() *apiResponse {
+				return e.Call("PATCH", group, tok, ops(op("add", "members", []any{member(ada)})))
+			}, "Engineers", true},
+			{"PATCH remove", func() *apiResponse {
+				return e.Call("PATCH", group, tok, ops(op("remove", "members", []any{member(ada)})))
+			}, "", false},
+			{"PATCH replace adding", func() *apiResponse {
+				return e.Call("PATCH", group, tok, ops(op("replace", "members", []any{member(ada), member(bob)})))
+			}, "Engineers", false},
+			{"PATCH externalId", func() *apiResponse {
+				return e.Call("PATCH", group, tok, ops(op("replace", "externalId", "eng-1")))
+			}, "Engineers", true},
+			{"PATCH replace removing", func() *apiResponse {
+				return e.Call("PATCH", group, tok, ops(op("replace", "members", []any{member(bob)})))
+			}, "", false},
+			{"PUT adding", func() *apiResponse {
+				return e.Call("PUT", group, tok, map[string]any{"displayName": "Engineers", "members": []any{member(ada)}})
+			}, "Engineers", false},
+			{"PUT keeping the member", func() *apiResponse {
+				return e.Call("PUT", group, tok, map[string]any{"displayName": "Engineers", "members": []any{member(ada), member(bob)}})
+			}, "Engineers", true},
+			{"PATCH displayName", func() *apiResponse {
+				return e.Call("PATCH", group, tok, ops(op("replace", "displayName", "Engineering")))
+			}, "Engineering", false},
+			{"PUT displayName", func() *apiResponse {
+				return e.Call("PUT", group, tok, map[string]any{"displayName": "R&D", "members": []any{member(ada)}})
+			}, "R&D", false},
+			{"another group's changes", func() *apiResponse {
+				return e.Call("PATCH", other, tok, ops(op("replace", "displayName", "Everyone else"), op("remove", "members", nil)))
+			}, "R&D", true},
+			{"PUT removing", func() *apiResponse {
+				return e.Call("PUT", group, tok, map[string]any{"displayName": "R&D", "members": []any{member(bob)}})
+			}, "", false},
+			{"PATCH add back", func() *apiResponse {
+				return e.Call("PATCH", group, tok, ops(op("add", "members", []any{member(ada)})))
+			}, "R&D", false},
+			{"group DELETE", func() *apiResponse { return e.Call("DELETE", group, tok, nil) }, "", false},
+		} {
+			was := stateOf(e.Call("GET", ada, tok, nil).Must(t, 200))
+			time.Sleep(2 * time.Millisecond) // lastModified has to move visibly
+			if r := c.write(); r.Status >= 300 {
+				t.Fatalf("%s: %d %s", c.name, r.Status, r.Raw)
+			}
+			if c.adaUnchanged {
+				e.Call("GET", ada, tok, nil, "If-None-Match", was.tag).Must(t, 304)
+				continue
+			}
+			r := e.Call("GET", ada, tok, nil, "If-None-Match", was.tag)
+			if r.Status != 200 {
+				t.Fatalf("%s: If-None-Match with the ETag from before (%s): %d, want 200", c.name, was.tag, r.Status)
+			}
+			now := stateOf(r)
+			if strings.Join(groups(r), ",") != c.groups || now.tag == was.tag || str(get(r.Body, "meta"), "version") != now.tag ||
+				!now.modified.After(was.modified) {
+				t.Fatalf("%s: was %+v, now %+v: %s", c.name, was, now, r.Raw)
+			}
+			// The old version is stale for a write too.
+			e.Call("PATCH", ada, tok, ops(op("replace", "title", c.name)), "If-Match", was.tag).Must(t, 412)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package scim_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -118,24 +119,11 @@ func TestSCIMGroupVersionsWhileMembersRenamed(t *testing.T) {
 func (e *testEnv) raceMembers(t *testing.T, method string, body func(round, i int) any, check func(round, k int, r *apiResponse)) map[string]int {
 	tok, _ := e.SCIMToken(e.AdminToken(), allScopes("idp"))
 	const n = 4
-	var groups [n + 1]string // groups[n] is Everyone
-	for k := range groups {
-		groups[k] = "/scim/v2/Groups/" + str(e.Call("POST", "/scim/v2/Groups", tok,
-			map[string]any{"displayName": fmt.Sprintf("Team %d", k)}).Must(t, 201).Body, "id")
-	}
+	groups := e.teams(t, tok, n) // groups[n] is Everyone
 	patch := func(k int, op, u string) *apiResponse {
 		return e.Call("PATCH", groups[k%n], tok, `{"Operations":[{"op":"`+op+`","path":"members","value":[{"value":"`+u+`"}]}]}`)
 	}
-	var mu sync.Mutex
-	counts := map[string]int{}
-	count := func(what string, r *apiResponse) {
-		mu.Lock()
-		defer mu.Unlock()
-		counts[fmt.Sprint(what, " ", r.Status)]++
-		if r.Status == 400 && str(r.Body, "scimType") != "invalidValue" {
-			t.Errorf("%s: %s", what, r.Raw)
-		}
-	}
+	counts, count := answerCounter(t, func(r *apiResponse) bool { return r.Status == 400 && str(r.Body, "scimType") != "invalidValue" })
 	for round := range 6 {
 		users := make([]string, 8)
 		for i := range users {
@@ -165,6 +153,31 @@ func (e *testEnv) raceMembers(t *testing.T, method string, body func(round, i in
 	}
 	t.Logf("answers %v", counts)
 	return counts
+}
+
+// answerCounter counts the answers of requests sent at once by what and status ("add 200"),
+// and reports each one wrong says is wrong.
+func answerCounter(t *testing.T, wrong func(r *apiResponse) bool) (map[string]int, func(what string, r *apiResponse)) {
+	var mu sync.Mutex
+	counts := map[string]int{}
+	return counts, func(what string, r *apiResponse) {
+		mu.Lock()
+		defer mu.Unlock()
+		counts[fmt.Sprint(what, " ", r.Status)]++
+		if wrong(r) {
+			t.Errorf("%s: %d %s", what, r.Status, r.Raw)
+		}
+	}
+}
+
+// teams creates n+1 groups, "Team 0" to "Team n", and returns their paths.
+func (e *testEnv) teams(t *testing.T, tok string, n int) []string {
+	groups := make([]string, n+1)
+	for k := range groups {
+		groups[k] = "/scim/v2/Groups/" + str(e.Call("POST", "/scim/v2/Groups", tok,
+			map[string]any{"displayName": fmt.Sprintf("Team %d", k)}).Must(t, 201).Body, "id")
+	}
+	return groups
 }
 
 // Group changes sent at once to a server and to another Gatehouse process on the same
@@ -202,5 +215,104 @@ func TestSCIMGroupChangesFromTwoProcesses(t *testing.T) {
 		if m, _ := get(r.Body, "members").([]any); len(m) != counts[200] {
 			t.Errorf("%d members after %d additions", len(m), counts[200])
 		}
+	})
+}
+
+// Users' versions while their groups change: a User lists its groups (groups[], with their
+// displayName), so a group write moves the versions of the users whose groups it changes,
+// locking them, holding the group, in id order. Each round's 8 users are members of groups i
+// and i+1 (i the user's index, groups modulo four); then, all at once, three users in four get
+// a write of their own (a PATCH of the title, a new userName, which locks the user's groups
+// first, or the active-only PATCH, one statement), PATCHes add each user to group i+2 and
+// remove it from group i,
+// one PATCH adds all of them to Everyone and another renames a group, while a ninth user, a
+// member of every group, is deleted. On PostgreSQL nothing deadlocks (40P01 was a 503): every
+// answer is 200 (204 for the deletion). Afterwards each user answers If-None-Match with its
+// ETag from before the round with 200, never 304, and lists exactly the groups that list it,
+// with their current names; with its new ETag, 304.
+func TestSCIMUserVersionsWhileGroupsChange(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		tok, _ := e.SCIMToken(e.AdminToken(), allScopes("idp"))
+		const n = 4
+		groups := e.teams(t, tok, n) // groups[n] is Everyone
+		members := func(op string, us ...string) string {
+			vs := make([]string, len(us))
+			for i, u := range us {
+				vs[i] = `{"value":"` + u + `"}`
+			}
+			return `{"Operations":[{"op":"` + op + `","path":"members","value":[` + strings.Join(vs, ",") + `]}]}`
+		}
+		counts, count := answerCounter(t, func(r *apiResponse) bool { return r.Status >= 300 })
+		for round := range 6 {
+			users := make([]string, 8)
+			for i := range users {
+				users[i] = e.SCIMUser(tok, map[string]any{"userName": fmt.Sprintf("member-%d-%d@contoso.com", round, i)})
+				e.Call("PATCH", groups[i%n], tok, members("add", users[i])).Must(t, 200)
+				e.Call("PATCH", groups[(i+1)%n], tok, members("add", users[i])).Must(t, 200)
+			}
+			doomed := e.SCIMUser(tok, map[string]any{"userName": fmt.Sprintf("doomed-%d@contoso.com", round)})
+			for _, g := range groups {
+				e.Call("PATCH", g, tok, members("add", doomed)).Must(t, 200)
+			}
+			tags := make([]string, len(users))
+			for i, u := range users {
+				tags[i] = e.Call("GET", "/scim/v2/Users/"+u, tok, nil).Must(t, 200).Header.Get("ETag")
+			}
+			reversed := slices.Clone(users)
+			slices.Reverse(reversed)
+			var wg sync.WaitGroup
+			for i, u := range users {
+				var body string
+				switch i % 4 {
+				case 0:
+					body = `{"Operations":[{"op":"replace","path":"title","value":"Round ` + fmt.Sprint(round) + `"}]}`
+				case 1:
+					body = `{"Operations":[{"op":"replace","path":"userName","value":"renamed-` + fmt.Sprint(round, "-", i) + `@contoso.com"}]}`
+				case 2:
+					body = `{"Operations":[{"op":"replace","value":{"active":false}}]}`
+				}
+				if body != "" { // the others change only through their groups
+					wg.Go(func() { count("user PATCH", e.Call("PATCH", "/scim/v2/Users/"+u, tok, body)) })
+				}
+				wg.Go(func() { count("add", e.Call("PATCH", groups[(i+2)%n], tok, members("add", u))) })
+				wg.Go(func() { count("remove", e.Call("PATCH", groups[i%n], tok, members("remove", u))) })
+			}
+			wg.Go(func() { count("add all", e.Call("PATCH", groups[n], tok, members("add", reversed...))) })
+			wg.Go(func() {
+				count("rename", e.Call("PATCH", groups[round%n], tok,
+					`{"Operations":[{"op":"replace","path":"displayName","value":"Team `+fmt.Sprint(round%n, " round ", round)+`"}]}`))
+			})
+			wg.Go(func() { count("user DELETE", e.Call("DELETE", "/scim/v2/Users/"+doomed, tok, nil)) })
+			wg.Wait()
+
+			// Which groups list each user now, by name.
+			listed := map[string][]string{}
+			for _, g := range groups {
+				r := e.Call("GET", g, tok, nil).Must(t, 200)
+				for _, m := range get(r.Body, "members").([]any) {
+					listed[str(m, "value")] = append(listed[str(m, "value")], str(r.Body, "displayName"))
+				}
+			}
+			if len(listed[doomed]) > 0 {
+				t.Fatalf("round %d: a deleted user is still listed by %v", round, listed[doomed])
+			}
+			for i, u := range users {
+				r := e.Call("GET", "/scim/v2/Users/"+u, tok, nil, "If-None-Match", tags[i])
+				if r.Status != 200 {
+					t.Fatalf("round %d: user %d, whose groups changed, answers %d to If-None-Match %s", round, i, r.Status, tags[i])
+				}
+				var shown []string
+				for _, g := range get(r.Body, "groups").([]any) {
+					shown = append(shown, str(g, "display"))
+				}
+				slices.Sort(shown)
+				slices.Sort(listed[u])
+				if !slices.Equal(shown, listed[u]) {
+					t.Fatalf("round %d: user %d shows groups %v, the groups list it in %v", round, i, shown, listed[u])
+				}
+				e.Call("GET", "/scim/v2/Users/"+u, tok, nil, "If-None-Match", r.Header.Get("ETag")).Must(t, 304)
+			}
+		}
+		t.Logf("answers %v", counts)
 	})
 }

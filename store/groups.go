@@ -1,7 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 	"gorm.io/gorm/clause"
@@ -49,11 +52,18 @@ func (s *Store) SaveGroup(ctx context.Context, g *models.Group) error {
 	return nil
 }
 
-// DeleteGroup removes a group and its memberships; it reports whether it existed.
+// DeleteGroup removes a group and its memberships; it reports whether it existed. Its members
+// move to their next version: their SCIM groups no longer show it (touchUsers). Call it
+// holding the group's lock (Group with lock).
 // Errors: none of the contract; a missing group reports false.
 func (s *Store) DeleteGroup(ctx context.Context, ws, id uuid.UUID) (bool, error) {
-	if err := s.scoped(ctx, ws).Where("group_id = ?", id).Delete(&models.GroupMember{}).Error; err != nil {
+	var members []uuid.UUID
+	if err := s.db(ctx).Raw("DELETE FROM group_members WHERE workspace_id = ? AND group_id = ? RETURNING user_account_id",
+		ws, id).Scan(&members).Error; err != nil {
 		return false, translate(err)
+	}
+	if err := s.touchUsers(ctx, ws, members); err != nil {
+		return false, err
 	}
 	res := s.scoped(ctx, ws).Where("id = ?", id).Delete(&models.Group{})
 	if res.Error != nil || res.RowsAffected == 0 {
@@ -69,6 +79,13 @@ func (s *Store) DeleteGroup(ctx context.Context, ws, id uuid.UUID) (bool, error)
 // user (UserAccountWithGroupsForUpdate), and once it holds the user takes only the group locks
 // it can have at once (DeleteUserAccount). In the other order, PostgreSQL would deadlock: the deletion
 // holding the user and waiting for a group whose PATCH holds it and waits to key-share the user.
+//
+// A group's write also moves the versions of the users whose groups it changes (a User's SCIM
+// representation lists its groups, with their displayName): holding the group, it locks those
+// users in id order (touchUsers, TouchMembersOf). Two group writes sharing users then wait for
+// each other instead of deadlocking, and a user's own write never waits for a group while it
+// holds its user (it locks the user's groups first, or takes only the group locks it can
+// have at once: DeleteUserAccount, TouchGroupsOf).
 
 // ExistingUserIDs returns which of ids are user accounts of the workspace, in chunks of 1000.
 // On PostgreSQL it also holds a key-share lock on the users it finds until the transaction
@@ -100,35 +117,62 @@ func (s *Store) ExistingUserIDs(ctx context.Context, ws uuid.UUID, ids []uuid.UU
 
 // ChangeMembers applies a membership change to one group: optionally clear all members,
 // then remove some and add others (adding an existing member changes nothing). Each step is one
-// statement per 1000 ids.
+// statement per 1000 ids. A user whose membership changed (added, or removed and not added
+// back) moves to its next version: its SCIM groups show the group (touchUsers). Call it
+// holding the group's lock (Group with lock).
 // Errors: ErrMissingReference when the group or an added user is gone.
 func (s *Store) ChangeMembers(ctx context.Context, ws, groupID uuid.UUID, clearAll bool, remove, add []uuid.UUID) error {
-	if clearAll {
-		if err := s.scoped(ctx, ws).Where("group_id = ?", groupID).Delete(&models.GroupMember{}).Error; err != nil {
+	removed := map[uuid.UUID]bool{}
+	deleted := func(where string, args ...any) error {
+		var ids []uuid.UUID
+		if err := s.db(ctx).Raw("DELETE FROM group_members WHERE workspace_id = ? AND group_id = ?"+where+
+			" RETURNING user_account_id", append([]any{ws, groupID}, args...)...).Scan(&ids).Error; err != nil {
 			return translate(err)
+		}
+		for _, id := range ids {
+			removed[id] = true
+		}
+		return nil
+	}
+	if clearAll {
+		if err := deleted(""); err != nil {
+			return err
 		}
 	}
 	for len(remove) > 0 {
 		n := min(len(remove), 1000)
-		if err := s.scoped(ctx, ws).Where("group_id = ? AND user_account_id IN ?", groupID, remove[:n]).
-			Delete(&models.GroupMember{}).Error; err != nil {
-			return translate(err)
+		if err := deleted(" AND user_account_id IN ?", remove[:n]); err != nil {
+			return err
 		}
 		remove = remove[n:]
 	}
+	var changed []uuid.UUID
 	now := s.now()
 	for len(add) > 0 {
 		n := min(len(add), 1000)
-		rows := make([]*models.GroupMember, n)
-		for i, id := range add[:n] {
-			rows[i] = &models.GroupMember{GroupID: groupID, UserAccountID: id, WorkspaceID: ws, CreatedAt: now}
+		args := make([]any, 0, 4*n)
+		for _, id := range add[:n] {
+			args = append(args, groupID, id, ws, now)
 		}
-		if err := s.db(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(rows).Error; err != nil {
+		var ids []uuid.UUID
+		if err := s.db(ctx).Raw("INSERT INTO group_members (group_id, user_account_id, workspace_id, created_at) VALUES "+
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", n), ", ")+" ON CONFLICT DO NOTHING RETURNING user_account_id",
+			args...).Scan(&ids).Error; err != nil {
 			return translate(err)
+		}
+		for _, id := range ids {
+			if removed[id] { // cleared and added back: its groups read as before
+				delete(removed, id)
+			} else {
+				changed = append(changed, id)
+			}
 		}
 		add = add[n:]
 	}
-	return nil
+	for id := range removed {
+		changed = append(changed, id)
+	}
+	return s.touchUsers(ctx, ws, changed)
 }
 
 // GroupMembers loads the members of the given groups (with their userName) in one query.
@@ -189,4 +233,41 @@ func (s *Store) touchGroups(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) 
 		ids = ids[n:]
 	}
 	return nil
+}
+
+// TouchMembersOf moves the version of every member of group id: their SCIM groups show the
+// group's displayName, which changed. One statement; call it holding the group's lock.
+// Errors: none of the contract; a group without members changes nothing.
+func (s *Store) TouchMembersOf(ctx context.Context, ws, id uuid.UUID) error {
+	return translate(s.db(ctx).Exec(touchUsersSQL(s.dialect, "SELECT user_account_id FROM group_members WHERE workspace_id = ? AND group_id = ?"),
+		s.now(), ws, ws, id).Error)
+}
+
+// touchUsers moves the version (and lastModified) of the accounts ids, whose groups read
+// differently, in chunks of 1000 in id order. Its caller holds a group's lock (see the lock
+// order above). An account gone meanwhile is skipped.
+// Errors: none of the contract.
+func (s *Store) touchUsers(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) error {
+	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }) // PostgreSQL's uuid order
+	now := s.now()
+	for len(ids) > 0 {
+		n := min(len(ids), 1000)
+		if err := s.db(ctx).Exec(touchUsersSQL(s.dialect, "?"), now, ws, ids[:n]).Error; err != nil {
+			return translate(err)
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// touchUsersSQL is the statement of touchUsers and TouchMembersOf: its arguments are the time,
+// the workspace, then those of in, which selects the ids. On PostgreSQL it locks the accounts
+// in id order first: without the order, two group writes sharing members deadlocked.
+func touchUsersSQL(dialect, in string) string {
+	lock := ""
+	if dialect == Postgres {
+		lock = " ORDER BY id FOR NO KEY UPDATE"
+	}
+	return "UPDATE user_accounts SET version = version + 1, updated_at = ? WHERE id IN " +
+		"(SELECT id FROM user_accounts WHERE workspace_id = ? AND id IN (" + in + ")" + lock + ")"
 }

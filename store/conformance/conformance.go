@@ -75,7 +75,7 @@ var tests = []test{
 	{[]string{"Domain", "Domains", "DomainsFor", "DomainVerifiedFor", "CountDomains", "VerifiedDomainElsewhere",
 		"SaveDomain", "SaveDomainUnlessVerified", "ClearPrimaryDomain", "PromotePrimaryDomain", "DeleteDomain", "ConnectionByVerifiedDomain"}, testDomains},
 	{[]string{"Group", "SCIMGroups", "SaveGroup", "DeleteGroup", "ExistingUserIDs", "ChangeMembers", "GroupMembers",
-		"GroupsOfUsers"}, testGroups},
+		"GroupsOfUsers", "TouchMembersOf"}, testGroups},
 	{[]string{"SCIMUser", "SCIMUsers", "UserAccountForUpdate", "SaveSCIMUser", "SaveSCIMUserWith",
 		"UserAccountWithGroupsForUpdate", "DeleteUserAccount", "TouchGroupsOf"}, testSCIMUsers},
 	{[]string{"SetSCIMUserActive"}, testSetSCIMUserActive},

@@ -55,9 +55,29 @@ func testGroups(e *env) {
 		_, err := e.s.DeleteUserAccount(e.ctx, e.ws, doomed.ID)
 		return err
 	})
+	// A user whose membership changes moves to its next version (its SCIM groups show the
+	// group); one whose membership stays keeps it. versions checks each user's version moved by
+	// its step since the last call.
+	was := map[uuid.UUID]int{a.ID: a.Version, b.ID: b.Version}
+	versions := func(what string, steps map[*models.UserAccount]int) {
+		for _, u := range []*models.UserAccount{a, b} {
+			got, err := e.s.UserAccount(e.ctx, e.ws, u.ID)
+			e.ok(err)
+			e.check(got.Version == was[u.ID]+steps[u], "%s: user %s at version %d, was %d", what, u.UserName, got.Version, was[u.ID])
+			was[u.ID] = got.Version
+		}
+	}
 	e.ok(e.s.ChangeMembers(e.ctx, e.ws, g.ID, false, nil, []uuid.UUID{a.ID, b.ID}))
+	versions("added", map[*models.UserAccount]int{a: 1, b: 1})
 	e.ok(e.s.ChangeMembers(e.ctx, e.ws, g.ID, false, []uuid.UUID{b.ID}, []uuid.UUID{a.ID})) // adding a member again changes nothing
+	versions("one removed, one added again", map[*models.UserAccount]int{b: 1})
 	e.is(e.s.ChangeMembers(e.ctx, e.ws, g.ID, false, nil, []uuid.UUID{store.NewID()}), store.ErrMissingReference, "missing member")
+	e.ok(e.s.ChangeMembers(e.ctx, e.ws, g.ID, true, nil, []uuid.UUID{a.ID})) // a replacement keeping a
+	versions("members replaced by the same", nil)
+	e.ok(e.s.TouchMembersOf(e.ctx, e.ws, g.ID))
+	versions("TouchMembersOf", map[*models.UserAccount]int{a: 1})
+	e.ok(e.s.TouchMembersOf(e.ctx, e.ws, store.NewID()))
+	versions("TouchMembersOf a missing group", nil)
 	members, err := e.s.GroupMembers(e.ctx, e.ws, []uuid.UUID{g.ID, h.ID})
 	e.ok(err)
 	e.check(len(members[g.ID]) == 1 && members[g.ID][0].UserAccountID == a.ID && members[g.ID][0].Display == a.UserName,
@@ -68,8 +88,12 @@ func testGroups(e *env) {
 	e.ok(e.s.ChangeMembers(e.ctx, e.ws, g.ID, true, nil, nil))
 	members, _ = e.s.GroupMembers(e.ctx, e.ws, []uuid.UUID{g.ID})
 	e.check(len(members[g.ID]) == 0, "cleared group has members")
+	versions("cleared", map[*models.UserAccount]int{a: 1})
 
+	e.ok(e.s.ChangeMembers(e.ctx, e.ws, g.ID, false, nil, []uuid.UUID{b.ID}))
+	versions("added", map[*models.UserAccount]int{b: 1})
 	e.deletesOnce(func() (bool, error) { return e.s.DeleteGroup(e.ctx, e.ws, g.ID) }, "DeleteGroup")
+	versions("group deleted", map[*models.UserAccount]int{b: 1})
 }
 
 func testSCIMUsers(e *env) {
@@ -78,7 +102,8 @@ func testSCIMUsers(e *env) {
 	e.ok(e.s.ChangeMembers(e.ctx, e.ws, g.ID, false, nil, []uuid.UUID{a.ID}))
 	got, groups, err := e.s.SCIMUser(e.ctx, e.ws, a.ID, true)
 	e.ok(err)
-	e.check(got.ID == a.ID && len(groups) == 1 && groups[0].DisplayName == "G", "scim user %v %v", got, groups)
+	e.check(got.ID == a.ID && got.Version == a.Version+1 && len(groups) == 1 && groups[0].DisplayName == "G", "scim user %v %v", got, groups)
+	a = got // at version 2, which its new group gave it
 	_, _, err = e.s.SCIMUser(e.ctx, e.ws, store.NewID(), false)
 	e.is(err, store.ErrNotFound, "missing SCIM user")
 	us, byUser, total, err := e.s.SCIMUsers(e.ctx, e.ws, store.SCIMList{Count: 1}, true)
@@ -109,7 +134,7 @@ func testSCIMUsers(e *env) {
 	}
 	a.Title = "Lead"
 	e.ok(e.s.SaveSCIMUserWith(e.ctx, a, act()))
-	e.check(a.Version == 3 && activities() == 1, "SaveSCIMUserWith: version %d, %d activities", a.Version, activities())
+	e.check(a.Version == 4 && activities() == 1, "SaveSCIMUserWith: version %d, %d activities", a.Version, activities())
 	e.is(e.s.SaveSCIMUserWith(e.ctx, &stale, act()), store.ErrStale, "stale SaveSCIMUserWith")
 	e.is(e.s.SaveSCIMUserWith(e.ctx, &gone, act()), store.ErrNotFound, "SaveSCIMUserWith of a missing account")
 	e.check(activities() == 1, "a refused save wrote its activity")
