@@ -4851,7 +4851,11 @@ extend type Mutation {
 }
 
 extend type UserAccount {
-  "The SCIM userName (unique per workspace, case-insensitively); the email for accounts created outside SCIM."
+  """
+  The SCIM userName (unique per workspace, case-insensitively). An account created outside SCIM
+  has its email as userName, which follows a change of its email (updateUserAccount) until a SCIM
+  request gives it one: then it is the identity provider's.
+  """
   userName: String!
   displayName: String
 }

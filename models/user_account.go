@@ -73,6 +73,26 @@ func (u *UserAccount) SetEmail(email string) {
 	u.EmailType = EmailTypeFor(u.SCIMData, email, u.EmailType)
 }
 
+// ChangeEmail is SetEmail for an admin's change of the email (GraphQL updateUserAccount), which
+// the userName follows on an account whose userName is its own, not an IdP's: an account created
+// outside SCIM got its email as userName (store.Create), and an IdP finds the people who exist
+// already by it (Okta's userName eq "<email>" links them), so it must stay their email. An
+// account a SCIM request wrote keeps the userName its IdP gave it (UserNameFromSCIM).
+func (u *UserAccount) ChangeEmail(email string) {
+	if !u.UserNameFromSCIM() {
+		u.UserName, u.UserNameKey = email, Key(email)
+	}
+	u.SetEmail(email)
+}
+
+// UserNameFromSCIM reports whether a SCIM request wrote the account's userName: every SCIM
+// document has one, kept in SCIMData with the attributes that have no column (the JSON
+// encoding/json writes, so its key reads exactly "userName":); an account created outside
+// SCIM has an empty document.
+func (u *UserAccount) UserNameFromSCIM() bool {
+	return strings.Contains(u.SCIMData, `"userName":`)
+}
+
 // SetSCIMEmail sets the primary email and its type as an IdP sent them through SCIM.
 func (u *UserAccount) SetSCIMEmail(email, emailType string) {
 	u.Email, u.EmailKey, u.EmailType = email, Key(email), emailType

@@ -633,7 +633,7 @@ func (d *decision) provision(ctx context.Context, cfg *models.IdentityProviderCo
 	s, ws, now := d.s, d.brand.WorkspaceID, d.s.now()
 	if d.userNameTaken { // and no account has the email (step 2): not a concurrent sign-in's
 		return d.refuse(ctx, nil, reasonUserNameTaken, "a new account's user name is its email, "+d.id.Email+
-			", and another account has that user name (its own email differs: changing an account's email keeps its user name)")
+			", and another account has that user name with another email (a SCIM userName, say)")
 	}
 	pl, err := s.place(ctx, ws, cfg, d.id.Claims)
 	if err != nil {

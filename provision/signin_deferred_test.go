@@ -53,9 +53,14 @@ func newDeferredWorld(t *testing.T, e *testEnv, domain string, deferred bool) *d
 	acme := must(we.s.CreateCompany(we.ctx, "Acme"))
 	must(we.s.CreateAccount(we.ctx, AccountInput{Name: ptr("Acme"), Type: ptr(models.AccountCompany), CompanyID: ptr(acme.ID.String())}))
 	must(we.s.CreateUserAccount(we.ctx, CreateUserAccountInput{Email: "bob@" + domain, FirstName: "Bob"}))
-	// An account that keeps jane@ as its user name, its email changed since.
-	jane := must(we.s.CreateUserAccount(we.ctx, CreateUserAccountInput{Email: "jane@" + domain}))
-	must(we.s.UpdateUserAccount(we.ctx, jane.ID.String(), UpdateUserAccountInput{Email: ptr("jane.doe@" + domain)}))
+	// An account with jane@ as its user name and another email, as its IdP named them through SCIM.
+	tok := &models.SCIMToken{ID: store.NewID(), WorkspaceID: ws.ID, Name: "okta", TokenHash: "h-" + ws.ID.String(), MaskedValue: "m",
+		ScopeString: "users:read users:write", CreatedAt: now, UpdatedAt: now}
+	if err := we.st.Create(we.ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	must(we.s.CreateSCIMUser(WithSCIMCaller(context.Background(), &SCIMCaller{Token: tok}),
+		SCIMUserInput{UserName: "jane@" + domain, Active: true, Email: "jane.doe@" + domain}))
 	return w
 }
 

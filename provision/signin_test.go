@@ -387,8 +387,8 @@ func TestSignInConcurrentLinkByEmail(t *testing.T) {
 	})
 }
 
-// A new account's user name is its email. When another account keeps that address as its user
-// name (an admin changed its email, which keeps the user name), the first sign-in is refused
+// A new account's user name is its email. When another account has that address as its user
+// name (its IdP named it so through SCIM, with another email), the first sign-in is refused
 // with a reason the person can act on: no account, no binding, and no server error after
 // deciding again and again as for a lost race.
 func TestSignInUserNameTaken(t *testing.T) {
@@ -396,8 +396,14 @@ func TestSignInUserNameTaken(t *testing.T) {
 		e := newTestEnv(t, dbURL)
 		brand := must(e.s.CreateBrand(e.ctx, BrandInput{Name: ptr("Portal")}))
 		conn := e.connection("okta", true, "viewer", true)
-		u := must(e.s.CreateUserAccount(e.ctx, CreateUserAccountInput{Email: "jane@example.org"}))
-		must(e.s.UpdateUserAccount(e.ctx, u.ID.String(), UpdateUserAccountInput{Email: ptr("jane.doe@example.org")}))
+		now := e.s.now()
+		tok := &models.SCIMToken{ID: store.NewID(), WorkspaceID: e.ws, Name: "okta", TokenHash: "h", MaskedValue: "m",
+			ScopeString: "users:read users:write", CreatedAt: now, UpdatedAt: now}
+		if err := e.st.Create(e.ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		must(e.s.CreateSCIMUser(WithSCIMCaller(context.Background(), &SCIMCaller{Token: tok}),
+			SCIMUserInput{UserName: "jane@example.org", Active: true, Email: "jane.doe@example.org"}))
 		users, creds := e.count("user_accounts"), e.count("credentials")
 		res, err := e.s.SignIn(context.Background(), brand.ID, conn.ID, Identity{Identifier: "newcomer", Email: "Jane@example.org"})
 		if models.ErrorCode(err) != models.EFORBIDDEN || res == nil || res.Outcome != SignInRefused || res.Reason != reasonUserNameTaken {

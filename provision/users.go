@@ -123,8 +123,12 @@ func (s *Service) UpdateUserAccount(ctx context.Context, rawID string, in Update
 			if e := validateEmail("email", email); e != nil {
 				errs = append(errs, e)
 			}
-			u.SetEmail(email)
+			userName := u.UserName
+			u.ChangeEmail(email)
 			changed["email"] = email
+			if u.UserName != userName {
+				changed["userName"] = u.UserName
+			}
 		}
 		if in.FirstName != nil {
 			if e := validatePersonName("firstName", *in.FirstName); e != nil {

@@ -547,6 +547,75 @@ func TestUserAccountExternalIDLimit(t *testing.T) {
 	})
 }
 
+// TestUserNameFollowsEmail: an account created outside SCIM has its email as SCIM userName, and
+// keeps it as its email when updateUserAccount changes the email, so that an IdP's documented
+// lookup (Okta: userName eq "<email>") finds and links the person by their address. The
+// userName stayed the first email: the lookup by the new one found nobody, the IdP's create
+// then clashed on the email (409), and the old address could not be given to anyone else
+// (createUserAccount answered "another user account already has this email", though none had).
+// An account a SCIM request wrote keeps the userName its IdP gave it.
+func TestUserNameFollowsEmail(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		scim, _ := e.SCIMToken(admin, allScopes("okta"))
+		const update = `mutation($u: ID!, $e: String!) { updateUserAccount(input: {uuid: $u, email: $e}) {
+			userAccount { email userName } errors { label message code } } }`
+		lookup := func(userName string) []any {
+			t.Helper()
+			r := e.Call("GET", "/scim/v2/Users?filter="+urlq(`userName eq "`+userName+`"`), scim, nil).Must(t, 200)
+			res, _ := get(r.Body, "Resources").([]any)
+			return res
+		}
+
+		jane := e.CreateUser(admin, "jane@contso.com")
+		d := e.MustGQL(admin, update, map[string]any{"u": jane, "e": "Jane@Contoso.com"})
+		if errs := payloadErrors(t, d, "updateUserAccount"); len(errs) != 0 ||
+			str(d, "updateUserAccount", "userAccount", "userName") != "Jane@Contoso.com" {
+			t.Fatalf("the userName did not follow the email: %v", d)
+		}
+		if found := lookup("jane@contoso.com"); len(found) != 1 || str(found[0], "id") != jane {
+			t.Fatalf("the IdP's lookup by the new email finds %v, want %s", found, jane)
+		}
+		if found := lookup("jane@contso.com"); len(found) != 0 {
+			t.Fatalf("the IdP's lookup by the old email still finds %v", found)
+		}
+		// The old address is free for another person.
+		d = e.MustGQL(admin, `mutation { createUserAccount(input: {email: "jane@contso.com"}) { userAccount { userName } errors { label message code } } }`, nil)
+		if errs := payloadErrors(t, d, "createUserAccount"); len(errs) != 0 {
+			t.Fatalf("the old email is still taken: %v", d)
+		}
+
+		// The userName of an account SCIM wrote is its IdP's.
+		bob := e.SCIMUser(scim, map[string]any{"userName": "bob@contoso.com", "emails": []any{map[string]any{"value": "bob.smith@contoso.com", "primary": true}}})
+		d = e.MustGQL(admin, update, map[string]any{"u": bob, "e": "robert@contoso.com"})
+		if errs := payloadErrors(t, d, "updateUserAccount"); len(errs) != 0 ||
+			str(d, "updateUserAccount", "userAccount", "email") != "robert@contoso.com" || str(d, "updateUserAccount", "userAccount", "userName") != "bob@contoso.com" {
+			t.Fatalf("an IdP's userName changed with the email: %v", d)
+		}
+		if found := lookup("bob@contoso.com"); len(found) != 1 || str(found[0], "id") != bob {
+			t.Fatalf("the IdP's lookup by its userName finds %v, want %s", found, bob)
+		}
+
+		// Linked by SCIM (the IdP's PUT names the userName), a GraphQL-created account is the IdP's too.
+		ann := e.CreateUser(admin, "ann@contoso.com")
+		e.Call("PUT", "/scim/v2/Users/"+ann, scim, map[string]any{"userName": "ann.lee",
+			"emails": []any{map[string]any{"value": "ann@contoso.com", "primary": true}}}).Must(t, 200)
+		d = e.MustGQL(admin, update, map[string]any{"u": ann, "e": "ann.lee@contoso.com"})
+		if str(d, "updateUserAccount", "userAccount", "userName") != "ann.lee" {
+			t.Fatalf("an IdP's userName changed with the email: %v", d)
+		}
+
+		// A new email that is another account's userName is taken, and changes nothing.
+		d = e.MustGQL(admin, update, map[string]any{"u": jane, "e": "BOB@contoso.com"})
+		if errs := payloadErrors(t, d, "updateUserAccount"); len(errs) != 1 || str(errs[0], "label") != "email" || str(errs[0], "code") != "TAKEN" {
+			t.Fatalf("an email that is another account's userName: %v", d)
+		}
+		if found := lookup("jane@contoso.com"); len(found) != 1 || str(found[0], "id") != jane {
+			t.Fatalf("a refused change moved the userName: the lookup finds %v", found)
+		}
+	})
+}
+
 // TestOneObjectQueriesAnswerNullForIDsThatNameNone: a query of one object is null when its ids
 // name none, malformed or unknown alike (the schema's "null when there is none"). testSignIn
 // answered a malformed id with an INVALID error naming "testId", an argument it does not have.

@@ -235,8 +235,8 @@ func TestBrowserSignInRefusedNoEmail(t *testing.T) {
 	}, func(c *app.Config) { c.DNSServer = txt.Addr })
 }
 
-// A new account's user name is its email: when another account keeps that address as its
-// user name (its email changed since, which keeps the user name), the just-in-time sign-in
+// A new account's user name is its email: when another account has that address as its user
+// name (its IdP named it so through SCIM, with another email), the just-in-time sign-in
 // that would create it is refused rather than failing on the unique user name. The browser
 // gets access_denied with the reason, the attempt that lost on the index leaves no event
 // (one refused event in all), nothing is created, the other account is unchanged.
@@ -244,19 +244,15 @@ func TestBrowserSignInRefusedUserNameTaken(t *testing.T) {
 	idp := newTestIdP(t)
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		w := newSignInWorld(t, e, idp)
-		olga := e.CreateUser(w.tok, "olga@example.com")
-		d := e.MustGQL(w.tok, `mutation($u: ID!) { updateUserAccount(input: {uuid: $u, email: "olga.new@example.com"}) {
-			userAccount { email userName } errors { message } } }`, map[string]any{"u": olga})
-		if str(d, "updateUserAccount", "userAccount", "email") != "olga.new@example.com" ||
-			str(d, "updateUserAccount", "userAccount", "userName") != "olga@example.com" {
-			t.Fatalf("updateUserAccount: %v", d)
-		}
+		scim, _ := e.SCIMToken(w.tok, map[string]any{"name": "provisioning"})
+		olga := e.SCIMUser(scim, map[string]any{"userName": "olga@example.com",
+			"emails": []any{map[string]any{"value": "olga.new@example.com", "primary": true}}})
 		before := w.engineCounts(t)
 
 		idp.as(map[string]any{"sub": "okta-olga", "email": "olga@example.com", "given_name": "Olga"})
 		r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "olga@example.com")
 		w.refusedCleanly(t, r.status, r.location, wantUserNameTaken, "okta-olga", before)
-		d = e.MustGQL(w.tok, `query($u: ID!) { userAccount(uuid: $u) { email userName credentials { identifier } } }`, map[string]any{"u": olga})
+		d := e.MustGQL(w.tok, `query($u: ID!) { userAccount(uuid: $u) { email userName credentials { identifier } } }`, map[string]any{"u": olga})
 		if str(d, "userAccount", "email") != "olga.new@example.com" || str(d, "userAccount", "userName") != "olga@example.com" ||
 			len(get(d, "userAccount", "credentials").([]any)) != 0 {
 			t.Fatalf("the other account: %v", d)

@@ -125,7 +125,7 @@ func TestTablesMatchGorm(t *testing.T) {
 				"active", "activated_at", "user_name", "user_name_key", "display_name", "title", "user_type", "employee_number", "department",
 				"organization", "cost_center", "division", "manager_id", "scim_data", "email_type", "version", "updated_at"}},
 			{"profile", profileUpdateSQL, profileWrite, []string{"email", "email_key", "first_name", "last_name", "external_id",
-				"active", "activated_at", "email_type", "version", "updated_at"}},
+				"active", "activated_at", "user_name", "user_name_key", "email_type", "version", "updated_at"}},
 		} {
 			orig := filled[models.UserAccount](t, 1, fixed, now)
 			if err := s.Create(ctx, orig); err != nil {
