@@ -73,8 +73,8 @@ func (u *UserAccount) SetEmail(email string) {
 	u.EmailType = EmailTypeFor(u.SCIMData, email, u.EmailType)
 }
 
-// ChangeEmail is SetEmail for an admin's change of the email (GraphQL updateUserAccount), which
-// the userName follows on an account whose userName is its own, not an IdP's: an account created
+// ChangeEmail is SetEmail for a change of the email (an admin's, GraphQL updateUserAccount, or
+// the refresh of a profile its identity provider owns at a sign-in), which the userName follows on an account whose userName is its own, not an IdP's: an account created
 // outside SCIM got its email as userName (store.Create), and an IdP finds the people who exist
 // already by it (Okta's userName eq "<email>" links them), so it must stay their email. An
 // account a SCIM request wrote keeps the userName its IdP gave it (UserNameFromSCIM).

@@ -226,6 +226,53 @@ func TestSignInRefreshKeepsEmailOffVerifiedDomains(t *testing.T) {
 	})
 }
 
+// A JIT account has its email as userName, and the profile refresh of a later sign-in moves the
+// userName with the email, as an admin's change does (models.UserAccount.ChangeEmail): an IdP's
+// SCIM lookup by the person's address finds them, and the old address is free. The userName
+// stayed the first address. A new email that is another account's userName is not taken: the
+// sign-in succeeds and the account keeps its email.
+func TestSignInRefreshMovesUserNameWithEmail(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		signIn := func(email string) {
+			t.Helper()
+			idp.as(map[string]any{"sub": "okta-rita", "email": email, "given_name": "Rita", "family_name": "Ray"})
+			r, _ := w.signIn(t, newBrowser(t, w.redirect), w.app, "login_hint", "rita@example.com")
+			if r.query.Get("code") == "" {
+				t.Fatalf("sign-in: %+v", r)
+			}
+		}
+		rita := func() (email, userName string) {
+			t.Helper()
+			d := e.MustGQL(w.tok, `{ userAccounts(filter: {authModule: "`+w.slug+`"}) { nodes { email userName } } }`, nil)
+			nodes, _ := get(d, "userAccounts", "nodes").([]any)
+			if len(nodes) != 1 {
+				t.Fatalf("accounts: %v", d)
+			}
+			return str(nodes[0], "email"), str(nodes[0], "userName")
+		}
+		signIn("rita@example.com") // JIT: the IdP owns the account
+		signIn("rita.ray@example.com")
+		if email, userName := rita(); email != "rita.ray@example.com" || userName != "rita.ray@example.com" {
+			t.Fatalf("after the refresh: email %s, userName %s", email, userName)
+		}
+		d := e.MustGQL(w.tok, `mutation { createUserAccount(input: {email: "rita@example.com"}) { errors { label message code } } }`, nil)
+		if errs := payloadErrors(t, d, "createUserAccount"); len(errs) != 0 {
+			t.Fatalf("the old email is still taken: %v", d)
+		}
+
+		// Another account's userName (its IdP's, through SCIM) is not taken by a refresh.
+		scim, _ := e.SCIMToken(w.tok, map[string]any{"name": "provisioning"})
+		e.SCIMUser(scim, map[string]any{"userName": "r.ray@example.com",
+			"emails": []any{map[string]any{"value": "robin@example.com", "primary": true}}})
+		signIn("r.ray@example.com")
+		if email, userName := rita(); email != "rita.ray@example.com" || userName != "rita.ray@example.com" {
+			t.Fatalf("a refresh took another account's userName: email %s, userName %s", email, userName)
+		}
+	})
+}
+
 // Finding 7: a JIT account whose IdP sent no email gets identifier@primary domain; nobody
 // verified that address, and the id_token and userinfo say so, at its first sign-in and every
 // later one while the account has that address (the fact is kept with the account).

@@ -483,7 +483,8 @@ func (s *Store) MarkProfileOwner(ctx context.Context, ws, userID, connectionID u
 
 // RefreshOwnedProfile sets the names and email of u from its identity provider's claims, in
 // one versioned update of userTable's idpRefresh columns that changes nothing unless the
-// connection owns the profile, a value differs, and no other account has the email. It reports
+// connection owns the profile, a value differs, and no other account has the email (nor, when
+// the userName follows it, models.UserAccount.ChangeEmail, has it as userName). It reports
 // whether the row changed (u is updated then). An account changed since u was read (its version
 // moved) is left as the other writer left it: the next sign-in refreshes it.
 // Errors: none of the contract; no change reports false.
@@ -491,8 +492,9 @@ func (s *Store) RefreshOwnedProfile(ctx context.Context, u *models.UserAccount, 
 	now := s.now()
 	next := *u
 	next.FirstName, next.LastName = first, last
-	next.SetEmail(email)
-	args := append(versionedArgs(&next, idpRefresh, now), connectionID, first, last, email, u.WorkspaceID, next.EmailKey, u.ID)
+	next.ChangeEmail(email)
+	args := append(versionedArgs(&next, idpRefresh, now), connectionID, first, last, email, u.WorkspaceID, next.EmailKey,
+		next.UserNameKey, u.ID)
 	res := s.db(ctx).Exec(refreshOwnedProfileSQL, args...)
 	if res.Error != nil {
 		return false, translate(res.Error)
@@ -506,10 +508,10 @@ func (s *Store) RefreshOwnedProfile(ctx context.Context, u *models.UserAccount, 
 }
 
 // refreshOwnedProfileSQL is the versioned update of the idpRefresh columns, only for an owned
-// profile that differs and whose new email no other account of the workspace has.
+// profile that differs and whose new email (and userName) no other account of the workspace has.
 var refreshOwnedProfileSQL = userTable.update(idpRefresh) + versionedWhere +
 	` AND idp_connection_id = ? AND (first_name <> ? OR last_name <> ? OR email <> ?)` +
-	` AND NOT EXISTS (SELECT 1 FROM user_accounts o WHERE o.workspace_id = ? AND o.email_key = ? AND o.id <> ?)`
+	` AND NOT EXISTS (SELECT 1 FROM user_accounts o WHERE o.workspace_id = ? AND (o.email_key = ? OR (o.user_name_key = ? AND o.user_name_key <> '')) AND o.id <> ?)`
 
 // UserAccountByIdentity finds the account bound to the identity (connection, identifier key)
 // in one query (the credential joined to its account, scanned by hand): the first thing every

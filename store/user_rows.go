@@ -33,8 +33,8 @@ var userTable = newTable("user_accounts",
 	col("version", func(u *models.UserAccount) *int { return &u.Version }, versioned),
 	col("created_at", func(u *models.UserAccount) *time.Time { return &u.CreatedAt }),
 	col("updated_at", func(u *models.UserAccount) *time.Time { return &u.UpdatedAt }, versioned),
-	col("user_name", func(u *models.UserAccount) *string { return &u.UserName }, scimWrite, profileWrite), // with the email (ChangeEmail)
-	col("user_name_key", func(u *models.UserAccount) *string { return &u.UserNameKey }, scimWrite, profileWrite),
+	col("user_name", func(u *models.UserAccount) *string { return &u.UserName }, scimWrite, profileWrite, idpRefresh), // with the email (ChangeEmail)
+	col("user_name_key", func(u *models.UserAccount) *string { return &u.UserNameKey }, scimWrite, profileWrite, idpRefresh),
 	col("email_type", func(u *models.UserAccount) *string { return &u.EmailType }, scimWrite, profileWrite, idpRefresh), // with the email (SetEmail)
 	col("display_name", func(u *models.UserAccount) *string { return &u.DisplayName }, scimWrite),
 	col("title", func(u *models.UserAccount) *string { return &u.Title }, scimWrite),
