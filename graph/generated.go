@@ -3953,6 +3953,7 @@ input CreateUserAccountInput {
   email: String!
   firstName: String
   lastName: String
+  "At most 255 bytes; empty: none."
   externalId: String
 }
 
@@ -3961,6 +3962,7 @@ input UpdateUserAccountInput {
   email: String
   firstName: String
   lastName: String
+  "At most 255 bytes; an empty string clears it."
   externalId: String
 }
 

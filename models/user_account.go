@@ -111,6 +111,16 @@ func EmailTypeFor(scimData, email, current string) string {
 	return EmailTypeWork
 }
 
+// ExternalIDOf is the externalId an input gives: an empty one is none (nil). IdPs send "" through
+// SCIM for an attribute they have no value for, and SCIM shows no externalId then; a GraphQL ""
+// clears it (null there leaves it as it is).
+func ExternalIDOf(v *string) *string {
+	if v == nil || *v == "" {
+		return nil
+	}
+	return v
+}
+
 // UUID is the account's public identifier (the seed's accountUuid).
 func (u *UserAccount) UUID() uuid.UUID { return u.ID }
 

@@ -63,7 +63,7 @@ func (s *Service) CreateUserAccount(ctx context.Context, in CreateUserAccountInp
 	}
 	now := s.now()
 	u := &models.UserAccount{ID: store.NewID(), WorkspaceID: p.WorkspaceID, UserName: in.Email, UserNameKey: models.Key(in.Email), FirstName: strings.TrimSpace(in.FirstName),
-		LastName: strings.TrimSpace(in.LastName), ExternalID: in.ExternalID, Active: true, Version: 1,
+		LastName: strings.TrimSpace(in.LastName), ExternalID: models.ExternalIDOf(in.ExternalID), Active: true, Version: 1,
 		CreatedAt: now, UpdatedAt: now}
 	u.SetEmail(in.Email)
 	err = s.mutateAs(ctx, p, userMutation("user_account.create", "create user account", &in.Email), func(ctx context.Context, p *Principal) (audited, error) {
@@ -144,7 +144,8 @@ func (s *Service) UpdateUserAccount(ctx context.Context, rawID string, in Update
 		}
 		if in.ExternalID != nil {
 			errs = append(errs, checkExternalID(in.ExternalID)...)
-			u.ExternalID, changed["externalId"] = in.ExternalID, *in.ExternalID
+			u.ExternalID = models.ExternalIDOf(in.ExternalID) // "" clears it
+			changed["externalId"] = u.ExternalID
 		}
 		return changed, errs.Err()
 	})

@@ -547,6 +547,46 @@ func TestUserAccountExternalIDLimit(t *testing.T) {
 	})
 }
 
+// TestEmptyExternalIDIsNone: an empty externalId is none, as SCIM reads it (its IdPs send ""
+// for an unset attribute, and SCIM never shows one): createUserAccount with "" has no
+// externalId, and updateUserAccount with "" clears it, the only way to, since null leaves it
+// unchanged. GraphQL stored "" and read it back as "", where SCIM showed no externalId for the
+// same account, and an externalId once set could never be removed.
+func TestEmptyExternalIDIsNone(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		scim, _ := e.SCIMToken(admin, allScopes("okta"))
+		d := e.MustGQL(admin, `mutation { createUserAccount(input: {email: "ext@example.com", externalId: ""}) {
+			userAccount { uuid externalId } errors { label message } } }`, nil)
+		u := str(d, "createUserAccount", "userAccount", "uuid")
+		if errs := payloadErrors(t, d, "createUserAccount"); len(errs) != 0 || u == "" || get(d, "createUserAccount", "userAccount", "externalId") != nil {
+			t.Fatalf("createUserAccount with an empty externalId: %v", d)
+		}
+		const update = `mutation($u: ID!, $x: String) { updateUserAccount(input: {uuid: $u, externalId: $x}) {
+			userAccount { externalId } errors { label message } } }`
+		d = e.MustGQL(admin, update, map[string]any{"u": u, "x": "emp-1"})
+		if str(d, "updateUserAccount", "userAccount", "externalId") != "emp-1" {
+			t.Fatalf("set: %v", d)
+		}
+		d = e.MustGQL(admin, update, map[string]any{"u": u, "x": nil})
+		if str(d, "updateUserAccount", "userAccount", "externalId") != "emp-1" {
+			t.Fatalf("null is no change: %v", d)
+		}
+		d = e.MustGQL(admin, update, map[string]any{"u": u, "x": ""})
+		if errs := payloadErrors(t, d, "updateUserAccount"); len(errs) != 0 || get(d, "updateUserAccount", "userAccount", "externalId") != nil {
+			t.Fatalf("an empty externalId does not clear it: %v", d)
+		}
+		d = e.MustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { externalId } userAccounts(filter: {externalId: "emp-1"}) { totalCount } }`,
+			map[string]any{"u": u})
+		if get(d, "userAccount", "externalId") != nil || get(d, "userAccounts", "totalCount") != 0.0 {
+			t.Fatalf("read back: %v", d)
+		}
+		if r := e.Call("GET", "/scim/v2/Users/"+u, scim, nil).Must(t, 200); get(r.Body, "externalId") != nil {
+			t.Fatalf("SCIM shows an externalId: %s", r.Raw)
+		}
+	})
+}
+
 // TestUserNameFollowsEmail: an account created outside SCIM has its email as SCIM userName, and
 // keeps it as its email when updateUserAccount changes the email, so that an IdP's documented
 // lookup (Okta: userName eq "<email>") finds and links the person by their address. The

@@ -151,8 +151,8 @@ func primaryIndex(list []any) int {
 func userInput(d doc, active bool) (provision.SCIMUserInput, error) {
 	in := provision.SCIMUserInput{Active: active}
 	in.UserName = strOf(d["userName"])
-	if s, ok := d["externalId"].(string); ok && s != "" {
-		in.ExternalID = &s
+	if s, ok := d["externalId"].(string); ok {
+		in.ExternalID = models.ExternalIDOf(&s)
 	}
 	if b, ok := d["active"].(bool); ok {
 		in.Active = b

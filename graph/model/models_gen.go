@@ -164,9 +164,10 @@ type CreateSCIMTokenPayload struct {
 }
 
 type CreateUserAccountInput struct {
-	Email      string  `json:"email"`
-	FirstName  *string `json:"firstName,omitempty"`
-	LastName   *string `json:"lastName,omitempty"`
+	Email     string  `json:"email"`
+	FirstName *string `json:"firstName,omitempty"`
+	LastName  *string `json:"lastName,omitempty"`
+	// At most 255 bytes; empty: none.
 	ExternalID *string `json:"externalId,omitempty"`
 }
 
@@ -515,10 +516,11 @@ type UpdateUserAccountCredentialsInput struct {
 }
 
 type UpdateUserAccountInput struct {
-	UUID       string  `json:"uuid"`
-	Email      *string `json:"email,omitempty"`
-	FirstName  *string `json:"firstName,omitempty"`
-	LastName   *string `json:"lastName,omitempty"`
+	UUID      string  `json:"uuid"`
+	Email     *string `json:"email,omitempty"`
+	FirstName *string `json:"firstName,omitempty"`
+	LastName  *string `json:"lastName,omitempty"`
+	// At most 255 bytes; an empty string clears it.
 	ExternalID *string `json:"externalId,omitempty"`
 }
 
