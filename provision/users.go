@@ -88,13 +88,18 @@ func checkExternalID(v *string) models.Errors {
 }
 
 // userMutation is a change of a user account whose email is *email once the write ran; a
-// clash on it (or on the userName it doubles as) is reported against "email".
+// clash on it (or on the userName it doubles as) is reported against "email", saying which.
 func userMutation(action, op string, email *string) mutation {
 	return mutation{access: accessWrite, action: action, target: "user_account", op: op,
 		stale: changedConcurrently("user account"),
 		taken: func(field string) error {
-			if field == "email" || field == "user_name" {
+			switch field {
+			case "email":
 				return models.FieldError(models.ETAKEN, "email", *email, "another user account already has this email")
+			case "user_name":
+				// No account has the email, but one has it as userName (its IdP's, through
+				// SCIM), which this account's would become (models.UserAccount.ChangeEmail).
+				return models.FieldError(models.ETAKEN, "email", *email, "another user account has this email as its userName")
 			}
 			return nil
 		}}

@@ -647,11 +647,23 @@ func TestUserNameFollowsEmail(t *testing.T) {
 
 		// A new email that is another account's userName is taken, and changes nothing.
 		d = e.MustGQL(admin, update, map[string]any{"u": jane, "e": "BOB@contoso.com"})
-		if errs := payloadErrors(t, d, "updateUserAccount"); len(errs) != 1 || str(errs[0], "label") != "email" || str(errs[0], "code") != "TAKEN" {
+		if errs := payloadErrors(t, d, "updateUserAccount"); len(errs) != 1 || str(errs[0], "label") != "email" || str(errs[0], "code") != "TAKEN" ||
+			str(errs[0], "message") != "another user account has this email as its userName" {
 			t.Fatalf("an email that is another account's userName: %v", d)
 		}
 		if found := lookup("jane@contoso.com"); len(found) != 1 || str(found[0], "id") != jane {
 			t.Fatalf("a refused change moved the userName: the lookup finds %v", found)
+		}
+		// So is it for a new account, whose userName is its email; an email is taken as before.
+		d = e.MustGQL(admin, `mutation { createUserAccount(input: {email: "bob@contoso.com"}) { userAccount { uuid } errors { label message code } } }`, nil)
+		if errs := payloadErrors(t, d, "createUserAccount"); len(errs) != 1 || str(errs[0], "code") != "TAKEN" ||
+			str(errs[0], "message") != "another user account has this email as its userName" {
+			t.Fatalf("a new account's email that is another account's userName: %v", d)
+		}
+		d = e.MustGQL(admin, `mutation { createUserAccount(input: {email: "ROBERT@contoso.com"}) { userAccount { uuid } errors { label message code } } }`, nil)
+		if errs := payloadErrors(t, d, "createUserAccount"); len(errs) != 1 || str(errs[0], "code") != "TAKEN" ||
+			str(errs[0], "message") != "another user account already has this email" {
+			t.Fatalf("a taken email: %v", d)
 		}
 	})
 }
