@@ -3856,7 +3856,12 @@ type CreateWorkspacePayload {
 type IntegrationClient {
   clientId: String!
   name: String!
-  "graphql (full GraphQL API), graphql:read (queries only), admin (clients, workspaces, REST admin API)."
+  """
+  graphql: the GraphQL API but for what admin alone allows; graphql:read: its queries only;
+  admin: integration clients, workspaces, the audit log (auditEvents), signing keys and the REST
+  API /api/v1, and, as graphql too, the GraphQL operations on connections, domains, SCIM tokens
+  and sign-in events, which the REST API also offers (README, Scopes and clients).
+  """
   scopes: [String!]!
   workspaceId: ID!
   revoked: Boolean!
