@@ -3801,8 +3801,12 @@ type Mutation {
   createUserAccount(input: CreateUserAccountInput!): UserAccountPayload!
   "Change the given fields of a user account; omitted fields stay unchanged."
   updateUserAccount(input: UpdateUserAccountInput!): UserAccountPayload!
-  "Block a user account from signing in. Its credentials are kept."
+  """
+  Block a user account from signing in. Its credentials are kept. A deactivated account is
+  answered as it is: nothing is written, no audit event.
+  """
   deactivateUserAccount(input: DeactivateUserAccountInput!): UserAccountPayload!
+  "Let a deactivated user account sign in again. An active account is answered as it is: nothing is written, no audit event."
   reactivateUserAccount(input: ReactivateUserAccountInput!): UserAccountPayload!
 
   createConnection(input: CreateConnectionInput!): ConnectionPayload!

@@ -157,20 +157,32 @@ func (s *Service) UpdateUserAccount(ctx context.Context, rawID string, in Update
 }
 
 // DeactivateUserAccount blocks an account from signing in; it keeps its credentials.
+// Deactivating a deactivated account changes nothing.
 func (s *Service) DeactivateUserAccount(ctx context.Context, rawID string) (*models.UserAccount, error) {
-	return s.changeUser(ctx, rawID, "user_account.deactivate", func(u *models.UserAccount) (map[string]any, error) {
-		u.SetActive(false, s.now())
+	return s.setActive(ctx, rawID, "user_account.deactivate", false)
+}
+
+// ReactivateUserAccount lets a deactivated account sign in again. Reactivating an active
+// account changes nothing.
+func (s *Service) ReactivateUserAccount(ctx context.Context, rawID string) (*models.UserAccount, error) {
+	return s.setActive(ctx, rawID, "user_account.reactivate", true)
+}
+
+// setActive is DeactivateUserAccount and ReactivateUserAccount. An account already so is
+// answered as it is, with no write and no audit event, as a revoked client revoked again:
+// a write would move its version, the ETag its IdP's conditional SCIM writes name.
+func (s *Service) setActive(ctx context.Context, rawID, action string, active bool) (*models.UserAccount, error) {
+	return s.changeUser(ctx, rawID, action, func(u *models.UserAccount) (map[string]any, error) {
+		if u.Active == active {
+			return nil, errUnchanged
+		}
+		u.SetActive(active, s.now())
 		return nil, nil
 	})
 }
 
-// ReactivateUserAccount lets a deactivated account sign in again.
-func (s *Service) ReactivateUserAccount(ctx context.Context, rawID string) (*models.UserAccount, error) {
-	return s.changeUser(ctx, rawID, "user_account.reactivate", func(u *models.UserAccount) (map[string]any, error) {
-		u.SetActive(true, s.now())
-		return nil, nil
-	})
-}
+// errUnchanged is a change function's report that the account is as asked already.
+var errUnchanged = errors.New("provision: nothing to change")
 
 func (s *Service) changeUser(ctx context.Context, rawID, action string, change func(*models.UserAccount) (map[string]any, error)) (*models.UserAccount, error) {
 	var u *models.UserAccount
@@ -180,6 +192,9 @@ func (s *Service) changeUser(ctx context.Context, rawID, action string, change f
 			return audited{}, err
 		}
 		summary, err := change(u)
+		if errors.Is(err, errUnchanged) {
+			return audited{unchanged: true}, nil // no write, no event
+		}
 		if err != nil {
 			return audited{}, err
 		}

@@ -547,6 +547,50 @@ func TestUserAccountExternalIDLimit(t *testing.T) {
 	})
 }
 
+// TestDeactivatingTwiceChangesNothing: deactivating a deactivated account, or reactivating an
+// active one, succeeds and changes nothing: no write (its updatedAt and its SCIM version, the
+// ETag an IdP's If-Match names, stay) and no audit event, as revoking a revoked client. Each
+// repeat bumped the version, so that a script deactivating its leavers every night made the
+// IdP's conditional writes of those accounts fail (412), and recorded a change that was none.
+func TestDeactivatingTwiceChangesNothing(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin := e.AdminToken()
+		scim, _ := e.SCIMToken(admin, allScopes("okta"))
+		u := e.CreateUser(admin, "leaver@example.com")
+		state := func() (active bool, updatedAt, version string, events int) {
+			t.Helper()
+			d := e.MustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { active updatedAt } auditEvents(first: 100) { action targetId } }`,
+				map[string]any{"u": u})
+			for _, ev := range get(d, "auditEvents").([]any) {
+				if str(ev, "targetId") == u && strings.HasSuffix(str(ev, "action"), "activate") {
+					events++
+				}
+			}
+			r := e.Call("GET", "/scim/v2/Users/"+u, scim, nil).Must(t, 200)
+			return get(d, "userAccount", "active") == true, str(d, "userAccount", "updatedAt"), str(r.Body, "meta", "version"), events
+		}
+		for _, step := range []struct {
+			mutation string
+			active   bool
+		}{{"deactivateUserAccount", false}, {"reactivateUserAccount", true}} {
+			q := `mutation($u: ID!) { ` + step.mutation + `(input: {uuid: $u}) { userAccount { active } errors { code } } }`
+			d := e.MustGQL(admin, q, map[string]any{"u": u})
+			if errs := payloadErrors(t, d, step.mutation); len(errs) != 0 || get(d, step.mutation, "userAccount", "active") != step.active {
+				t.Fatalf("%s: %v", step.mutation, d)
+			}
+			active, updated, version, events := state()
+			d = e.MustGQL(admin, q, map[string]any{"u": u})
+			if errs := payloadErrors(t, d, step.mutation); len(errs) != 0 || get(d, step.mutation, "userAccount", "active") != step.active {
+				t.Fatalf("%s again: %v", step.mutation, d)
+			}
+			if a, up, v, ev := state(); a != active || up != updated || v != version || ev != events {
+				t.Fatalf("%s again changed the account: active %v→%v, updatedAt %s→%s, version %s→%s, audit events %d→%d",
+					step.mutation, active, a, updated, up, version, v, events, ev)
+			}
+		}
+	})
+}
+
 // TestEmptyExternalIDIsNone: an empty externalId is none, as SCIM reads it (its IdPs send ""
 // for an unset attribute, and SCIM never shows one): createUserAccount with "" has no
 // externalId, and updateUserAccount with "" clears it, the only way to, since null leaves it
