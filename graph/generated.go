@@ -3799,7 +3799,10 @@ type Mutation {
   revokeIntegrationClient(input: RevokeIntegrationClientInput!): RevokeIntegrationClientPayload!
 
   createUserAccount(input: CreateUserAccountInput!): UserAccountPayload!
-  "Change the given fields of a user account; omitted fields stay unchanged."
+  """
+  Change the given fields of a user account; omitted fields stay unchanged. An account that has
+  the given values already is answered as it is: nothing is written, no audit event.
+  """
   updateUserAccount(input: UpdateUserAccountInput!): UserAccountPayload!
   """
   Block a user account from signing in. Its credentials are kept. A deactivated account is

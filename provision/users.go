@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"reflect"
 	"strings"
 
 	"github.com/google/uuid"
@@ -168,22 +169,19 @@ func (s *Service) ReactivateUserAccount(ctx context.Context, rawID string) (*mod
 	return s.setActive(ctx, rawID, "user_account.reactivate", true)
 }
 
-// setActive is DeactivateUserAccount and ReactivateUserAccount. An account already so is
-// answered as it is, with no write and no audit event, as a revoked client revoked again:
-// a write would move its version, the ETag its IdP's conditional SCIM writes name.
+// setActive is DeactivateUserAccount and ReactivateUserAccount.
 func (s *Service) setActive(ctx context.Context, rawID, action string, active bool) (*models.UserAccount, error) {
 	return s.changeUser(ctx, rawID, action, func(u *models.UserAccount) (map[string]any, error) {
-		if u.Active == active {
-			return nil, errUnchanged
-		}
 		u.SetActive(active, s.now())
 		return nil, nil
 	})
 }
 
-// errUnchanged is a change function's report that the account is as asked already.
-var errUnchanged = errors.New("provision: nothing to change")
-
+// changeUser loads an account of the caller's workspace, applies change and saves it with an
+// audit event. A change that leaves the account as it was (deactivating a deactivated account,
+// an update to the values it has) is answered with the account, with no write and no event, as
+// a revoked client revoked again: a write would move its version, the ETag its IdP's
+// conditional SCIM writes name, and record a change that was none.
 func (s *Service) changeUser(ctx context.Context, rawID, action string, change func(*models.UserAccount) (map[string]any, error)) (*models.UserAccount, error) {
 	var u *models.UserAccount
 	var email string
@@ -191,12 +189,13 @@ func (s *Service) changeUser(ctx context.Context, rawID, action string, change f
 		if u, err = s.loadUser(ctx, p.WorkspaceID, "uuid", rawID); err != nil {
 			return audited{}, err
 		}
+		before := *u
 		summary, err := change(u)
-		if errors.Is(err, errUnchanged) {
-			return audited{unchanged: true}, nil // no write, no event
-		}
 		if err != nil {
 			return audited{}, err
+		}
+		if reflect.DeepEqual(before, *u) {
+			return audited{unchanged: true}, nil // no write, no event
 		}
 		email = u.Email
 		if err := s.store.UpdateUserAccount(ctx, u); err != nil {
