@@ -4420,7 +4420,7 @@ extend type Mutation {
   createAccount(input: CreateAccountInput!): AccountPayload!
   "Change the given fields of an account; omitted fields stay unchanged."
   updateAccount(input: UpdateAccountInput!): AccountPayload!
-  "Put a user account (contact) in an account; a null accountId takes it out."
+  "Put a user account (contact) in an account; a null accountId takes it out. One in that account already is answered as it is: nothing is written, no audit event."
   setUserAccountAccount(input: SetUserAccountAccountInput!): UserAccountPayload!
   "Brand settings: identity provider configurations (auto-provisioning)."
   brands: BrandsMutations!

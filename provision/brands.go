@@ -593,6 +593,9 @@ func (s *Service) SetUserAccountAccount(ctx context.Context, rawUserID string, a
 		if len(errs) > 0 {
 			return audited{}, errs
 		}
+		if (target == nil && u.AccountID == nil) || (target != nil && u.AccountID != nil && *target == *u.AccountID) {
+			return audited{unchanged: true}, nil // in that account already: no write, no event (changeUser)
+		}
 		if err := s.store.SetUserAccountAccount(ctx, u, target); err != nil {
 			return audited{}, err
 		}

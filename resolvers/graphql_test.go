@@ -548,7 +548,8 @@ func TestUserAccountExternalIDLimit(t *testing.T) {
 }
 
 // TestDeactivatingTwiceChangesNothing: deactivating a deactivated account, reactivating an
-// active one, or updating an account to the values it has, succeeds and changes nothing: no
+// active one, updating an account to the values it has, or putting it in the account it is in,
+// succeeds and changes nothing: no
 // write (its updatedAt and its SCIM version, the ETag an IdP's If-Match names, stay) and no
 // audit event, as revoking a revoked client. Each repeat bumped the version, so that a script
 // deactivating its leavers (or syncing names) every night made the IdP's conditional writes of
@@ -558,6 +559,7 @@ func TestDeactivatingTwiceChangesNothing(t *testing.T) {
 		admin := e.AdminToken()
 		scim, _ := e.SCIMToken(admin, allScopes("okta"))
 		u := e.CreateUser(admin, "leaver@example.com")
+		account := e.CreateAccount(admin, "Leavers", e.CreateCompany(admin, "Acme"))
 		state := func() (active bool, updatedAt, version string, events int) {
 			t.Helper()
 			d := e.MustGQL(admin, `query($u: ID!) { userAccount(uuid: $u) { active updatedAt } auditEvents(first: 100) { action targetId } }`,
@@ -574,7 +576,8 @@ func TestDeactivatingTwiceChangesNothing(t *testing.T) {
 			mutation, input string
 			active          bool
 		}{{"deactivateUserAccount", "", false}, {"reactivateUserAccount", "", true},
-			{"updateUserAccount", `, email: " leaver@example.com", firstName: "Lea", externalId: "e-7"`, true}} {
+			{"updateUserAccount", `, email: " leaver@example.com", firstName: "Lea", externalId: "e-7"`, true},
+			{"setUserAccountAccount", `, accountId: "` + account + `"`, true}, {"setUserAccountAccount", `, accountId: null`, true}} {
 			q := `mutation($u: ID!) { ` + step.mutation + `(input: {uuid: $u` + step.input + `}) { userAccount { active } errors { code } } }`
 			d := e.MustGQL(admin, q, map[string]any{"u": u})
 			if errs := payloadErrors(t, d, step.mutation); len(errs) != 0 || get(d, step.mutation, "userAccount", "active") != step.active {
