@@ -7,7 +7,7 @@ package store
 // old address stayed taken. An account a SCIM request wrote (its document names a userName,
 // kept in scim_data) keeps its IdP's; one whose email is another account's userName keeps its
 // own, as ChangeEmail's writes do (no two accounts share a userName). The clash is looked up
-// through ux_user_accounts_user_name, whose rows have a userName (user_name_key <> '').
+// through ux_user_accounts_user_name, whose rows have a userName (a user_name_key not empty).
 func init() {
 	register(migration{version: 40, name: "user_name_follows_email", sql: `
 UPDATE user_accounts SET user_name = email, user_name_key = email_key
