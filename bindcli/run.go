@@ -25,6 +25,14 @@ import (
 // MaxChunk is the server's limit of items per bulk request.
 const MaxChunk = 1000
 
+// MaxChunkSecrets is the server's limit of items with a secret per bulk request
+// (provision.MaxBulkSecrets: each is hashed with bcrypt): a chunk holds at most that many rows
+// with a secret, whatever ChunkSize.
+const MaxChunkSecrets = 50
+
+// secretsIn counts the rows with a secret.
+func secretsIn(rows []*Row) int { return countRows(rows, func(r *Row) bool { return r.Secret != "" }) }
+
 // Options configure a Run.
 type Options struct {
 	URL                    string // the Gatehouse base URL
@@ -254,9 +262,14 @@ func Stream(ctx context.Context, o Options, rd *Reader, plan *Plan, done func([]
 }
 
 func countDecided(rows []*Row) int {
+	return countRows(rows, func(r *Row) bool { return r.Status != "" })
+}
+
+// countRows counts the rows for which is holds.
+func countRows(rows []*Row, is func(*Row) bool) int {
 	n := 0
 	for _, r := range rows {
-		if r.Status != "" {
+		if is(r) {
 			n++
 		}
 	}
@@ -303,7 +316,8 @@ func schedule(rows []*Row) (independent, ordered []*Row) {
 // cutNote ends the message of a row a dry run decided without rows it depends on.
 const cutNote = "(dry run: checked without the earlier rows it depends on, which went in another chunk; the real run may differ)"
 
-// dryRunChunks packs the undecided rows into chunks of at most size rows, keeping every group
+// dryRunChunks packs the undecided rows into chunks of at most size rows (and MaxChunkSecrets
+// rows with a secret, but for a group that has more), keeping every group
 // of rows linked by shared keys (directly or through other rows) in one chunk, in file order:
 // the server decides a chunk's items in order, so each row is decided after the rows before
 // it that it depends on, as in the real run. A group larger than size is split in file order;
@@ -350,17 +364,20 @@ func dryRunChunks(rows []*Row, size int) (chunks [][]*Row, cut []*Row) {
 		groups[g] = append(groups[g], r)
 	}
 	var cur []*Row
+	curSecrets := 0 // rows of cur with a secret: at most MaxChunkSecrets, but in a group of more
 	for _, g := range groups {
-		if len(cur)+len(g) > size && len(cur) > 0 {
-			chunks, cur = append(chunks, cur), nil
+		gs := secretsIn(g)
+		if (len(cur)+len(g) > size || curSecrets+gs > MaxChunkSecrets) && len(cur) > 0 {
+			chunks, cur, curSecrets = append(chunks, cur), nil, 0
 		}
 		if len(g) > size {
 			cut = append(cut, cutRows(g, size)...)
 		}
 		for len(g) > size {
 			chunks, g = append(chunks, g[:size:size]), g[size:]
+			gs = secretsIn(g)
 		}
-		cur = append(cur, g...)
+		cur, curSecrets = append(cur, g...), curSecrets+gs
 	}
 	if len(cur) > 0 {
 		chunks = append(chunks, cur)
@@ -393,10 +410,18 @@ func cutRows(g []*Row, size int) []*Row {
 	return cut
 }
 
+// chunks cuts rows into requests of at most size rows, of which at most MaxChunkSecrets have
+// a secret.
 func chunks(rows []*Row, size int) func(yield func([]*Row) bool) {
 	return func(yield func([]*Row) bool) {
 		for len(rows) > 0 {
-			n := min(size, len(rows))
+			n, secrets := 0, 0
+			for n < min(size, len(rows)) && (rows[n].Secret == "" || secrets < MaxChunkSecrets) {
+				if rows[n].Secret != "" {
+					secrets++
+				}
+				n++
+			}
 			if !yield(rows[:n:n]) {
 				return
 			}

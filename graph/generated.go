@@ -3827,7 +3827,9 @@ type Mutation {
   removeUserAccountCredentials(input: RemoveUserAccountCredentialsInput!): UserAccountPayload!
   """
   Apply up to 1000 bindings in one transaction, each with the rules and outcome of
-  updateUserAccountCredentials. Items with problems change nothing; the others apply.
+  updateUserAccountCredentials. Items with problems change nothing; the others apply. At most 50
+  items may carry a non-blank secret (each is hashed with bcrypt, which takes time): more are
+  refused whole (INVALID, label items); send them in several requests.
   """
   bulkUpdateUserAccountCredentials(input: BulkUpdateUserAccountCredentialsInput!): BulkUpdateUserAccountCredentialsPayload!
 }

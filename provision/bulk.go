@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -14,6 +15,13 @@ import (
 
 // MaxBulkItems bounds one bulk binding request.
 const MaxBulkItems = 1000
+
+// MaxBulkSecrets bounds the items of one bulk binding request that carry a secret. Each is
+// hashed with bcrypt (secret.HashPassword), tens of milliseconds of a core: 200 of them took
+// 21 s on a 2-core host, past the request deadline (GATEHOUSE_REQUEST_TIMEOUT, 15 s by
+// default), so that the request answered 503 "retry later" and bound nothing, however often it
+// was retried. 50 take a few seconds.
+const MaxBulkSecrets = 50
 
 // BindResult is the outcome of one item of a bulk binding: the account on success, or the
 // problems (labels are prefixed with the item's index, e.g. "items.3.identifier").
@@ -45,6 +53,18 @@ func (s *Service) bulkBindItems(ctx context.Context, items []CredentialInput, dr
 	}
 	if len(items) > MaxBulkItems {
 		return nil, models.FieldError(models.EINVALID, "items", "", "at most 1000 items per request")
+	}
+	secrets := 0
+	for _, in := range items {
+		if in.Secret != "" {
+			secrets++
+		}
+	}
+	if secrets > MaxBulkSecrets {
+		// Before anything is hashed, and in a dry run too, which answers as the real request.
+		return nil, models.FieldError(models.EINVALID, "items", "", fmt.Sprintf(
+			"at most %d items with a secret per request (%d have one): each secret is hashed with bcrypt, which takes time; send them in several requests",
+			MaxBulkSecrets, secrets))
 	}
 	// A bulk request holds a few MB while it runs; a couple at a time keep the database busy,
 	// more would only add memory. The others wait their turn.

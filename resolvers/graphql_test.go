@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // The seed's request (000_*.txt), with a real UUID and identifier filled in, byte for byte
@@ -880,7 +881,28 @@ func TestBulkBindingDryRunLimitsAndWorkspaces(t *testing.T) {
 		if dry != real || !strings.Contains(real, "at most 1000 items") {
 			t.Fatalf("1001 items: dry run %s, real %s", dry, real)
 		}
-		d := e.MustGQL(admin, `mutation { createWorkspace(input: {name: "Fabrikam"}) { workspace { id } errors { message } } }`, nil)
+		// Each secret costs a bcrypt hash: more than 50 would outlast the request's deadline
+		// (an UNAVAILABLE answer after 20 s, binding nothing, however often retried), so they are
+		// refused at once, naming the limit; 50 bind.
+		secrets := make([]map[string]any, 51)
+		for i := range secrets {
+			secrets[i] = map[string]any{"accountUuid": e.CreateUser(admin, fmt.Sprintf("s%d@contoso.com", i)), "authModule": "microsoft",
+				"identifier": fmt.Sprint("s", i), "secret": fmt.Sprint("pw-", i)}
+		}
+		start := time.Now()
+		dry, real = answer(admin, secrets, true), answer(admin, secrets, false)
+		if dry != real || !strings.Contains(real, `"label":"items","message":"at most 50 items with a secret per request (51 have one)`) ||
+			time.Since(start) > 2*time.Second {
+			t.Fatalf("51 secrets: dry run %s, real %s, in %s", dry, real, time.Since(start))
+		}
+		if n := get(e.MustGQL(admin, `{ userAccounts(filter: {authModule: "microsoft"}) { totalCount } }`, nil), "userAccounts", "totalCount"); n != 0.0 {
+			t.Fatalf("51 secrets bound %v accounts", n)
+		}
+		d := e.MustGQL(admin, bulk, map[string]any{"items": secrets[:50]})
+		if errs := get(d, "bulkUpdateUserAccountCredentials", "errors").([]any); len(errs) != 0 {
+			t.Fatalf("50 secrets: %v", d)
+		}
+		d = e.MustGQL(admin, `mutation { createWorkspace(input: {name: "Fabrikam"}) { workspace { id } errors { message } } }`, nil)
 		otherID, otherSecret := e.CreateClient(admin, []string{"graphql", "admin"}, str(d, "createWorkspace", "workspace", "id"))
 		other := e.Token(otherID, otherSecret)
 		e.CreateOIDCConnection(other, "Microsoft", "microsoft")
