@@ -5,7 +5,10 @@
 //  1. creates -users users with POST /scim/v2/Users (Okta-shaped bodies),
 //  2. looks each one up with GET /scim/v2/Users?filter=userName eq "…",
 //  3. deactivates each one with PATCH (path-less replace of active=false),
-//  4. adds -group-members users to one group in a single PATCH, and removes them again.
+//  4. adds -group-members users to one group in a single PATCH, and removes them again,
+//  5. with -list-pages, reads the users' list as Okta's import does: one client, GET
+//     /scim/v2/Users?startIndex=1&count=100, then 101, 201, … (every page, or that many pages
+//     spread evenly over the list), and prints the page latency by depth.
 //
 // It prints throughput and p50/p99 latency per phase and the server's peak RSS, for SQLite and
 // PostgreSQL. It is not run by go test.
@@ -25,6 +28,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -46,6 +50,7 @@ func main() {
 		keepLogs = flag.Bool("server-logs", false, "show the server's warnings")
 		prebuilt = flag.String("server", "", "benchmark this prebuilt gatehouse binary instead of building the module (A/B against another commit)")
 		preload  = flag.Int("preload", 0, "PostgreSQL only: insert this many extra users directly (through the store) before the lookup phase, e.g. 1000000")
+		pages    = flag.Int("list-pages", 0, "after the other phases, one client reads the users' list 100 at a time by startIndex: -1 every page, N > 0 that many pages spread evenly over the list, 0 none")
 	)
 	flag.Parse()
 	bin, done, err := benchkit.Binary(*prebuilt)
@@ -56,7 +61,7 @@ func main() {
 	fmt.Printf("SCIM initial push: %d users, %d clients, %d-member group PATCH (GOMAXPROCS of the machine: %d cores)\n\n",
 		*users, *clients, *members, numCPU())
 	for _, db := range strings.Split(*dbs, ",") {
-		if err := run(bin, strings.TrimSpace(db), *pgURL, *users, *clients, *members, *preload, *keepLogs); err != nil {
+		if err := run(bin, strings.TrimSpace(db), *pgURL, *users, *clients, *members, *preload, *pages, *keepLogs); err != nil {
 			fail(fmt.Errorf("%s: %w", db, err))
 		}
 	}
@@ -81,7 +86,7 @@ type server struct {
 	conns chan *rawhttp.Conn
 }
 
-func run(bin, db, pgAdmin string, users, clients, members, preload int, logs bool) error {
+func run(bin, db, pgAdmin string, users, clients, members, preload, pages int, logs bool) error {
 	s, err := start(bin, db, pgAdmin, clients, logs)
 	if err != nil {
 		return err
@@ -144,6 +149,11 @@ func run(bin, db, pgAdmin string, users, clients, members, preload int, logs boo
 			return s.do("PATCH", "/scim/v2/Groups/"+gid.ID, body, nil)
 		}, 200)
 	}
+	if pages != 0 {
+		if err := s.listPages(pages); err != nil {
+			return err
+		}
+	}
 	var stats map[string]any
 	var took []string
 	for i := 0; i < 3; i++ { // the first call also prepares the statements
@@ -195,6 +205,49 @@ func preloadUsers(dbURL string, n int) error {
 		return err
 	}
 	fmt.Printf("%-28s %8d %9.2f\n", "(preload via the store)", n, time.Since(start).Seconds())
+	return nil
+}
+
+// listPages reads the users' list as Okta's "Import Users" does: one client, count=100,
+// startIndex 1, 101, 201, … (every page with pages < 0, else that many pages at evenly spaced
+// startIndexes), checks each page's size and totalResults, and prints the phase and the
+// median and slowest page of each tenth of the list.
+func (s *server) listPages(pages int) error {
+	const count = 100
+	var first struct{ TotalResults int }
+	if _, err := s.do("GET", "/scim/v2/Users?startIndex=1&count=1", "", &first); err != nil {
+		return err
+	}
+	total := first.TotalResults
+	all := (total + count - 1) / count
+	if pages < 0 || pages > all {
+		pages = all
+	}
+	start := func(i int) int { return 1 + int(int64(i)*int64(all)/int64(pages))*count }
+	lat := make([]time.Duration, pages)
+	s.phase(fmt.Sprintf("GET /Users pages of %d", count), pages, 1, func(i int) (int, error) {
+		var out struct {
+			TotalResults, ItemsPerPage int
+		}
+		t := time.Now()
+		st, err := s.do("GET", fmt.Sprintf("/scim/v2/Users?startIndex=%d&count=%d", start(i), count), "", &out)
+		lat[i] = time.Since(t)
+		if err == nil && (out.TotalResults != total || out.ItemsPerPage != min(count, total-start(i)+1)) {
+			err = fmt.Errorf("startIndex %d: totalResults %d, itemsPerPage %d; want %d, %d", start(i), out.TotalResults, out.ItemsPerPage,
+				total, min(count, total-start(i)+1))
+		}
+		return st, err
+	}, 200)
+	fmt.Printf("   page latency by depth (%d users, %d of %d pages read): startIndex from, p50, max\n", total, pages, all)
+	for d := 0; d < 10; d++ {
+		from, to := d*pages/10, (d+1)*pages/10
+		if from == to {
+			continue
+		}
+		part := append([]time.Duration(nil), lat[from:to]...)
+		sort.Slice(part, func(i, j int) bool { return part[i] < part[j] })
+		fmt.Printf("   %9d %9s %9s\n", start(from), part[len(part)/2].Round(10*time.Microsecond), part[len(part)-1].Round(10*time.Microsecond))
+	}
 	return nil
 }
 
