@@ -896,3 +896,59 @@ func TestSCIMDiscovery(t *testing.T) {
 		}
 	})
 }
+
+// TestSCIMUsersDeepPages: Okta's import pages through every user with startIndex and count.
+// Each page, the deep ones included (the store reads their ids first), is the slice of the
+// whole list at startIndex-1 with the same groups and totalResults, with a filter and without,
+// with and without the groups shown, also when users are created and deleted between pages.
+func TestSCIMUsersDeepPages(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		tok, _ := e.SCIMToken(e.AdminToken(), allScopes("idp"))
+		ids := make([]string, 60)
+		for i := range ids {
+			ids[i] = e.SCIMUser(tok, map[string]any{"userName": fmt.Sprintf("p%02d@example.com", i)})
+		}
+		var members []map[string]string
+		for i := 0; i < len(ids); i += 3 {
+			members = append(members, map[string]string{"value": ids[i]})
+		}
+		e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "Thirds", "members": members}).Must(t, 201)
+		// list is one page of the list as (id, userName, groups) lines, and its totalResults.
+		list := func(query string) ([]string, float64) {
+			r := e.Call("GET", "/scim/v2/Users?"+query, tok, nil).Must(t, 200)
+			var out []string
+			for _, u := range get(r.Body, "Resources").([]any) {
+				var groups []string
+				if gs, ok := get(u, "groups").([]any); ok {
+					for _, g := range gs {
+						groups = append(groups, str(g, "display"))
+					}
+				}
+				out = append(out, str(u, "id")+" "+str(u, "userName")+" "+strings.Join(groups, ","))
+			}
+			return out, get(r.Body, "totalResults").(float64)
+		}
+		if all, _ := list("count=1000"); len(all) != 60 || !strings.HasSuffix(all[0], " Thirds") || !strings.HasSuffix(all[1], " ") {
+			t.Fatalf("the list: %v", all)
+		}
+		for _, q := range []string{"", "&filter=" + urlq(`userName sw "p1"`), "&attributes=userName", "&filter=" + urlq(`userName gt "p07"`)} {
+			for _, count := range []int{7, 1, 100} {
+				for start := 1; ; start += count {
+					if start == 15 && count == 7 && q == "" { // between two pages: one user before the next page goes, one comes
+						e.Call("DELETE", "/scim/v2/Users/"+ids[3], tok, nil).Must(t, 204)
+						ids[3] = e.SCIMUser(tok, map[string]any{"userName": "p03@example.com"})
+					}
+					all, total := list("count=1000" + q)
+					page, pageTotal := list(fmt.Sprintf("startIndex=%d&count=%d%s", start, count, q))
+					want := all[min(start-1, len(all)):min(start-1+count, len(all))]
+					if pageTotal != total || !slices.Equal(page, want) {
+						t.Fatalf("%s, startIndex %d, count %d: %v of %v, want %v of %v", q, start, count, page, pageTotal, want, total)
+					}
+					if start > len(all) {
+						break
+					}
+				}
+			}
+		}
+	})
+}

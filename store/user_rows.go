@@ -67,15 +67,20 @@ func userArgs(r *models.UserAccount) []any { return userTable.args(r) }
 // queryUsers runs SELECT userSelect FROM user_accounts <tail> and scans the accounts; with
 // withGroups, each account's groups come from the same query.
 func (s *Store) queryUsers(ctx context.Context, tail string, args []any, withGroups bool) ([]*models.UserAccount, map[uuid.UUID][]models.GroupRef, error) {
-	sel := userSelect
-	if withGroups {
-		sel += ", " + s.groupsColumn()
-	}
-	rows, err := s.query(ctx, "SELECT "+sel+" FROM user_accounts "+tail, args...)
+	rows, err := s.query(ctx, s.usersSQL(tail, withGroups), args...)
 	if err != nil {
 		return nil, nil, translate(err)
 	}
 	return scanUsers(rows, withGroups)
+}
+
+// usersSQL is queryUsers' statement.
+func (s *Store) usersSQL(tail string, withGroups bool) string {
+	sel := userSelect
+	if withGroups {
+		sel += ", " + s.groupsColumn()
+	}
+	return "SELECT " + sel + " FROM user_accounts " + tail
 }
 
 // scanUsers reads the rows of a userSelect (and, with withGroups, groupsColumn) query and
