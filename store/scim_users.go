@@ -61,7 +61,7 @@ func (s *Store) SCIMUsers(ctx context.Context, ws uuid.UUID, l SCIMList, withGro
 	var users []*models.UserAccount
 	var groups map[uuid.UUID][]models.GroupRef
 	if l.Count > 0 {
-		tail, targs := s.usersPage(where, args, l)
+		tail, targs := s.usersPage(ws, where, args, l)
 		var err error
 		users, groups, err = s.queryUsers(ctx, tail, targs, withGroups)
 		if err != nil {
@@ -79,13 +79,13 @@ func (s *Store) SCIMUsers(ctx context.Context, ws uuid.UUID, l SCIMList, withGro
 }
 
 // usersPage is the tail (after FROM user_accounts) of the query of a page of SCIMUsers, and
-// its arguments, for the accounts matching where (with args). A page after the first reads its
+// its arguments, for the accounts of workspace ws matching where (with args). A page after the first reads its
 // ids first, then their rows: PostgreSQL computes a row's selected columns, the groups'
 // subquery and the heap fetch included, before OFFSET drops it, so the page at startIndex
 // 100,001 computed the groups of the 100,000 accounts before it; the ids alone come from the
 // (workspace_id, id) index (an index-only scan once the table is vacuumed). The order, and so
 // the page, is the same; a first page, the IdPs' lookups, keeps the one-level query.
-func (s *Store) usersPage(where string, args []any, l SCIMList) (string, []any) {
+func (s *Store) usersPage(ws uuid.UUID, where string, args []any, l SCIMList) (string, []any) {
 	page := "WHERE " + where + " ORDER BY " + s.listOrder("user_accounts", l) + " LIMIT ? OFFSET ?"
 	args = append(args[:len(args):len(args)], l.Count, l.Offset)
 	if l.Offset == 0 {
@@ -93,7 +93,7 @@ func (s *Store) usersPage(where string, args []any, l SCIMList) (string, []any) 
 	}
 	// The inner user_accounts hides the outer one, so the filter's columns are the page's own.
 	return "WHERE user_accounts.workspace_id = ? AND user_accounts.id IN (SELECT user_accounts.id FROM user_accounts " + page +
-		") ORDER BY user_accounts.id", append([]any{args[0]}, args...)
+		") ORDER BY user_accounts.id", append([]any{ws}, args...)
 }
 
 // scimPage lists the rows of model T in a workspace that match a SCIM filter (kind names the

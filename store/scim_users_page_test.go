@@ -98,7 +98,7 @@ func TestSCIMUsersDeepPagePlan(t *testing.T) {
 	s := openTestStore(t, storetest.URL(t, "postgres"), math.MaxInt)
 	ws := seedPagedUsers(t, s, 3000)
 	l := SCIMList{Offset: 2900, Count: 100}
-	tail, args := s.usersPage("user_accounts.workspace_id = ?", []any{ws}, l)
+	tail, args := s.usersPage(ws, "user_accounts.workspace_id = ?", []any{ws}, l)
 	var rows []map[string]any
 	if err := s.RawScan(context.Background(), &rows, "EXPLAIN (ANALYZE, TIMING OFF) "+s.usersSQL(tail, true), args...); err != nil {
 		t.Fatal(err)
