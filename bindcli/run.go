@@ -31,7 +31,11 @@ const MaxChunk = 1000
 const MaxChunkSecrets = 50
 
 // secretsIn counts the rows with a secret.
-func secretsIn(rows []*Row) int { return countRows(rows, func(r *Row) bool { return r.Secret != "" }) }
+func secretsIn(rows []*Row) int { return countRows(rows, (*Row).hasSecret) }
+
+// hasSecret is the server's rule (models.SecretGiven): a secret of white space only is none,
+// and costs the server no hash.
+func (r *Row) hasSecret() bool { return strings.TrimSpace(r.Secret) != "" }
 
 // Options configure a Run.
 type Options struct {
@@ -416,8 +420,8 @@ func chunks(rows []*Row, size int) func(yield func([]*Row) bool) {
 	return func(yield func([]*Row) bool) {
 		for len(rows) > 0 {
 			n, secrets := 0, 0
-			for n < min(size, len(rows)) && (rows[n].Secret == "" || secrets < MaxChunkSecrets) {
-				if rows[n].Secret != "" {
+			for n < min(size, len(rows)) && (!rows[n].hasSecret() || secrets < MaxChunkSecrets) {
+				if rows[n].hasSecret() {
 					secrets++
 				}
 				n++

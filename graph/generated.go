@@ -3819,8 +3819,9 @@ type Mutation {
   """
   Bind a user account to an identity at a connection ahead of time: ` + "`" + `authModule` + "`" + ` is the
   connection's slug, ` + "`" + `identifier` + "`" + ` the value the IdP asserts. Binding again replaces the
-  account's identity at that connection. ` + "`" + `secret` + "`" + ` may be blank (World Manager's scripts send
-  ` + "`" + `secret: ""` + "`" + `) or left out; a non-blank one is stored only as a bcrypt hash.
+  account's identity at that connection. ` + "`" + `secret` + "`" + ` may be blank (empty, as World Manager's
+  scripts send it, or white space only) or left out; a non-blank one is stored only as a bcrypt
+  hash of the secret as sent.
   """
   updateUserAccountCredentials(input: UpdateUserAccountCredentialsInput!): UserAccountPayload!
   "Unbind a user account from a connection."

@@ -16,6 +16,11 @@ const (
 	MaxSecretLength     = 1024
 )
 
+// SecretGiven reports whether a credential's secret is given: a blank one (empty, or white
+// space only, as a CSV cell holding a space is) is none, and nothing is stored for it. A given
+// secret is hashed as sent, spaces included: they may be part of a password.
+func SecretGiven(secret string) bool { return strings.TrimSpace(secret) != "" }
+
 // UserAccount is a person who signs in (World Manager "account", Administrate "contact",
 // SCIM User).
 type UserAccount struct {

@@ -56,7 +56,7 @@ func (s *Service) bulkBindItems(ctx context.Context, items []CredentialInput, dr
 	}
 	secrets := 0
 	for _, in := range items {
-		if in.Secret != "" {
+		if models.SecretGiven(in.Secret) {
 			secrets++
 		}
 	}

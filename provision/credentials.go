@@ -13,7 +13,7 @@ import (
 )
 
 // CredentialInput binds an account to an identity: the seed's updateUserAccountCredentials.
-// Secret may be blank; a non-blank one is stored only as a password hash.
+// Secret may be blank (models.SecretGiven); a given one is stored only as a password hash.
 type CredentialInput struct {
 	AccountUUID string
 	AuthModule  string
@@ -47,7 +47,7 @@ func (in CredentialInput) validate(hash bool) (identifier, secretHash string, er
 	if len(errs) > 0 {
 		return "", "", errs
 	}
-	if in.Secret != "" && hash {
+	if models.SecretGiven(in.Secret) && hash {
 		h, err := secret.HashPassword(in.Secret)
 		if err != nil {
 			return "", "", models.Errors{models.SecretFieldError(models.EINTERNAL, "secret", "could not be hashed")}
