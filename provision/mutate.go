@@ -105,7 +105,9 @@ func (s *Service) mutateAs(ctx context.Context, p *Principal, m mutation, write 
 // write reads fresh state each time, so its checks and its record see what it saves, and
 // everything it captured is set again by the last run. Only then is the loss the caller's
 // (m.stale). A pinned mutation is never run again: its version is the caller's precondition,
-// which a retry could only turn into a success the caller did not ask for.
+// which a retry could only turn into a success the caller did not ask for. A transaction
+// PostgreSQL aborted as a deadlock's victim (store.Aborted) is run again too, pinned or not:
+// nothing of it was kept, and its rerun checks the precondition again.
 //
 // transact is called outside any transaction (a retry inside an outer one would repeat the
 // writes of its failed run).
@@ -123,6 +125,10 @@ func (m *mutation) retries(err error) bool {
 	case err == nil:
 		return false
 	case m.again != nil && m.again(err):
+		return true
+	case store.Aborted(err):
+		// PostgreSQL chose this transaction as a deadlock's victim and rolled it back: run
+		// it again, pinned or not (its precondition is checked again with the rest).
 		return true
 	}
 	return !m.pinned && errors.Is(err, store.ErrStale)

@@ -368,7 +368,8 @@ func (s *Service) ReplaceSCIMUser(ctx context.Context, rawID string, ifMatch mod
 	// transact's BEGIN and COMMIT would add two round trips to the SCIM hot path), and its last
 	// run takes the row lock instead. A stale save with an If-Match version is 412 at once,
 	// as a pinned mutation would be. The locked run is run again (up to three in all) when a
-	// group that gained the user while it waited for the user's lock is busy (store.ErrBusy).
+	// group that gained the user while it waited for the user's lock is busy (store.ErrBusy),
+	// and any run PostgreSQL aborted as a deadlock's victim (store.Aborted), as transact does.
 	for attempt := 0; ; attempt++ {
 		if attempt < 2 {
 			err = save(ctx, false)
@@ -388,6 +389,9 @@ func (s *Service) ReplaceSCIMUser(ctx context.Context, rawID string, ifMatch mod
 			if errors.Is(err, store.ErrBusy) && attempt < 4 {
 				continue // it locks first the group that gained the user meanwhile
 			}
+		}
+		if store.Aborted(err) && attempt < 4 {
+			continue // PostgreSQL rolled this run back as a deadlock's victim: nothing of it holds
 		}
 		break
 	}

@@ -90,6 +90,17 @@ func alreadyExists(index string) error {
 	return &ErrAlreadyExists{Field: index}
 }
 
+// Aborted reports whether err ended its transaction as PostgreSQL's deadlock victim (40P01)
+// or as a serialization failure (40001). PostgreSQL rolled the whole transaction back, so
+// nothing of it holds, and running it again from the start is the remedy its manual gives
+// ("Deadlocks", "Serialization Failure Handling"). Lock order (groups.go) keeps deadlocks
+// rare, but row locks also come from foreign keys and from following a row's update chain,
+// which no order written here governs.
+func Aborted(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && (pg.Code == "40P01" || pg.Code == "40001")
+}
+
 // translate turns driver errors into store errors; other errors pass through wrapped.
 func translate(err error) error {
 	if err == nil {
