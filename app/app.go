@@ -37,6 +37,7 @@ import (
 	"gatehouse/provision"
 	"gatehouse/resolvers"
 	"gatehouse/rest"
+	"gatehouse/route"
 	"gatehouse/scim"
 	"gatehouse/secret"
 	"gatehouse/sso"
@@ -306,6 +307,11 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (*App, 
 	mux.Handle("POST /graphql/v1", api)
 	mux.Handle("GET /graphql/v1", graphiql.Page("/graphql/v1", "/graphql/v1/assets/", "/oauth/token"))
 	mux.Handle("GET /graphql/v1/assets/", graphiql.Assets("/graphql/v1/assets/"))
+	// /graphql/v1/assets without its slash too: the mux would redirect it with an HTML body.
+	gqlFallback := []string{"/graphql/v1", "/graphql/v1/", "/graphql/v1/assets"}
+	for _, pattern := range gqlFallback {
+		mux.Handle(pattern, resolvers.NotRouted(mux, gqlFallback...))
+	}
 	rest.New(svc, oa.Authenticate, log).LimitPerClient(g.PerClient).Register(mux)
 	metadata := sso.MetadataHandler(svc, log)
 	mux.Handle("GET "+provision.SPMetadataPath, metadata)
@@ -320,7 +326,9 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (*App, 
 	if c.MetricsAddr == "" {
 		mux.Handle("GET /metrics", metricsHandler)
 	}
-	var h http.Handler = observe(reg, log, gc.TrustedProxies, graphQLTokenAlias(g.Handler(mux)))
+	// Under the APIs' prefixes a path such as /scim/v2//Users is served, not redirected.
+	apis := route.Canonical(mux, "/api/v1", "/scim/v2", "/graphql/v1", "/oauth", "/.well-known")
+	var h http.Handler = observe(reg, log, gc.TrustedProxies, graphQLTokenAlias(g.Handler(apis)))
 	if tracing != nil {
 		h = tracing.Handler(h)
 	}

@@ -18,6 +18,7 @@ import (
 	"gatehouse/cache"
 	"gatehouse/models"
 	"gatehouse/provision"
+	"gatehouse/route"
 	"gatehouse/store"
 	"gatehouse/telemetry"
 )
@@ -88,6 +89,21 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/oauth/introspect", s.introspect)
 	mux.HandleFunc("/oauth/revoke", cors(s.revoke)) // a PUBLIC application revokes its token on sign-out (RFC 7009 §2)
 	s.registerProvider(mux)
+	// Every other path and method under /oauth and /.well-known, and those roots themselves,
+	// answer in RFC 6749's error shape, where the mux would answer in plain text (a 404, or a
+	// 405 for POST to the key set) or redirect /oauth to /oauth/ with an HTML body.
+	fallback := []string{"/oauth/", "/oauth", "/.well-known/", "/.well-known"}
+	for _, pattern := range fallback {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if allow := route.Allowed(mux, r, fallback...); len(allow) > 0 {
+				w.Header().Set("Allow", strings.Join(allow, ", "))
+				writeJSON(w, http.StatusMethodNotAllowed, tokenError{Code: "invalid_request",
+					Desc: r.Method + " is not allowed on " + r.URL.Path + ": use " + strings.Join(allow, " or ")})
+				return
+			}
+			writeJSON(w, http.StatusNotFound, tokenError{Code: "invalid_request", Desc: "no such endpoint: " + r.Method + " " + r.URL.Path})
+		})
+	}
 }
 
 // accessClaims are the claims of an access token.

@@ -14,6 +14,7 @@ import (
 
 	"gatehouse/models"
 	"gatehouse/provision"
+	"gatehouse/route"
 )
 
 // maxBodyBytes bounds a REST request body.
@@ -54,8 +55,10 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	} {
 		register(mux)
 	}
-	mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
-		if allow := allowedMethods(mux, r); len(allow) > 0 {
+	// The catch-all answers every other path under /api/v1, and /api/v1 itself (which the mux
+	// would redirect to /api/v1/ with an HTML body), in the API's error format.
+	fallback := func(w http.ResponseWriter, r *http.Request) {
+		if allow := route.Allowed(mux, r, "/api/v1/", "/api/v1"); len(allow) > 0 {
 			// RFC 9110 §15.5.6: the route exists, the method does not (PATCH where the
 			// document has PUT, say). The answer names what to use instead.
 			w.Header().Set("Allow", strings.Join(allow, ", "))
@@ -64,24 +67,9 @@ func (h *Handler) Register(mux *http.ServeMux) {
 			return
 		}
 		writeError(w, models.Errorf(models.ENOTFOUND, "no such endpoint: %s %s", r.Method, r.URL.Path), h.log, r)
-	})
-}
-
-// allowedMethods lists the methods that mux routes for r's path to an endpoint of its own (not
-// to the /api/v1/ fallback), in the order an Allow header lists them; none for an unknown path.
-// HEAD comes with GET, as the mux serves it.
-func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
-	var allow []string
-	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
-		if m == r.Method {
-			continue
-		}
-		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host}
-		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/api/v1/" {
-			allow = append(allow, m)
-		}
 	}
-	return allow
+	mux.HandleFunc("/api/v1/", fallback)
+	mux.HandleFunc("/api/v1", fallback)
 }
 
 // handlerFunc is an authenticated REST handler: it returns the status and body to encode, or

@@ -20,6 +20,7 @@ import (
 	"gatehouse/cache"
 	"gatehouse/models"
 	"gatehouse/provision"
+	"gatehouse/route"
 	"gatehouse/scimquery"
 	"gatehouse/telemetry"
 )
@@ -83,26 +84,39 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	} {
 		mux.Handle(r.pattern, h.handle(r.op, r.res, h.counters(r.pattern, r.res), r.fn))
 	}
-	// Other methods on known resources: 405 in SCIM form (the mux's own 405 is plain text).
-	// On Users and Groups the attempt is recorded like any failed request of the resource.
-	for _, p := range []struct{ pattern, res string }{
+	// Other methods on known resources: 405 in SCIM form with Allow (the mux's own 405 is
+	// plain text). On Users and Groups the attempt is recorded like any failed request of the
+	// resource.
+	methodless := []struct{ pattern, res string }{
 		{"/scim/v2/Users", models.SCIMResourceUser}, {"/scim/v2/Users/{id}", models.SCIMResourceUser},
 		{"/scim/v2/Groups", models.SCIMResourceGroup}, {"/scim/v2/Groups/{id}", models.SCIMResourceGroup},
 		{"/scim/v2/ServiceProviderConfig", ""}, {"/scim/v2/ResourceTypes", ""}, {"/scim/v2/ResourceTypes/{id}", ""},
 		{"/scim/v2/Schemas", ""}, {"/scim/v2/Schemas/{id}", ""},
-	} {
+	}
+	fallback := []string{"/scim/v2/", "/scim/v2"}
+	for _, p := range methodless {
+		fallback = append(fallback, p.pattern)
+	}
+	for _, p := range methodless {
 		c := h.counters("", p.res)
 		mux.Handle(p.pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			op := ""
 			if p.res != "" {
 				op = operationOf(r.Method)
 			}
-			h.handle(op, p.res, c, func(w http.ResponseWriter, r *http.Request) error { return errMethod }).ServeHTTP(w, r)
+			h.handle(op, p.res, c, func(w http.ResponseWriter, r *http.Request) error {
+				w.Header().Set("Allow", strings.Join(route.Allowed(mux, r, fallback...), ", "))
+				return errMethod
+			}).ServeHTTP(w, r)
 		}))
 	}
-	mux.Handle("/scim/v2/", h.handle("", "", nil, func(w http.ResponseWriter, r *http.Request) error {
+	// Every other path under /scim/v2, and /scim/v2 itself (which the mux would redirect to
+	// /scim/v2/ with an HTML body), is not found in SCIM form.
+	notFound := h.handle("", "", nil, func(w http.ResponseWriter, r *http.Request) error {
 		return models.Errorf(models.ENOTFOUND, "no such SCIM endpoint: %s %s", r.Method, r.URL.Path)
-	}))
+	})
+	mux.Handle(fallback[0], notFound)
+	mux.Handle(fallback[1], notFound)
 }
 
 // operationOf names, for the activity log, what a request with this method attempts.
