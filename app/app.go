@@ -330,7 +330,7 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (*App, 
 	apis := route.Canonical(mux, "/api/v1", "/scim/v2", "/graphql/v1", "/oauth", "/.well-known")
 	var h http.Handler = observe(reg, log, gc.TrustedProxies, graphQLTokenAlias(g.Handler(apis)))
 	if tracing != nil {
-		h = tracing.Handler(h)
+		h = tracing.Handler(h, gc.TrustedProxies.FromProxy)
 	}
 	return &App{handler: h, store: st, svc: svc, guard: g, metrics: metricsHandler, ownMetrics: metrics, tracing: tracing}, nil
 }

@@ -24,7 +24,8 @@ func TestTracingExportsRequestAndDatabaseSpans(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dbURL string) {
 		rcv := apptest.NewOTLPReceiver(t)
 		t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL)
-		e, logs := apptest.NewLogged(t, dbURL)
+		// The caller is a trusted proxy: only its trace context is continued.
+		e, logs := apptest.NewLogged(t, dbURL, func(c *app.Config) { c.Guard.TrustedProxies, _ = guard.ParseProxies("127.0.0.0/8,::1") })
 		if e.App.Tracing() == nil {
 			t.Fatal("OTEL_EXPORTER_OTLP_ENDPOINT is set but tracing is off")
 		}
@@ -230,6 +231,73 @@ func TestTracingClientAddressIsTheAccessLogs(t *testing.T) {
 				if got, _ := apptest.SpanAttr(s, "client.address"); got != tc.want {
 					t.Errorf("server span %s: client.address %q, want %q (the access log's)", s.GetName(), got, tc.want)
 				}
+			}
+		})
+	}
+}
+
+// TestTracingTrustsTraceContextOnlyFromProxies: an incoming traceparent is the parent of the
+// request's span only when the request comes from a trusted proxy (GATEHOUSE_TRUSTED_PROXIES).
+// From anyone else the span starts its own trace, linked to the caller's span, and the
+// sampler decides for it: a caller's sampled flag cannot force a trace to be recorded and
+// exported (here under parentbased_always_off, which samples only what a parent sampled).
+func TestTracingTrustsTraceContextOnlyFromProxies(t *testing.T) {
+	const traceID, callerSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	for _, tc := range []struct {
+		name, trusted, sampler string
+		continued, exported    bool
+	}{
+		{"untrusted caller", "", "", false, true},
+		{"untrusted caller, parent-based sampler", "", "parentbased_always_off", false, false},
+		{"behind a trusted proxy", "127.0.0.0/8,::1", "", true, true},
+		{"behind a trusted proxy, parent-based sampler", "127.0.0.0/8,::1", "parentbased_always_off", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rcv := apptest.NewOTLPReceiver(t)
+			t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.URL)
+			t.Setenv("OTEL_TRACES_SAMPLER", tc.sampler)
+			e, logs := apptest.NewLogged(t, "sqlite:"+t.TempDir()+"/trust.db", func(c *app.Config) {
+				c.Guard.TrustedProxies, _ = guard.ParseProxies(tc.trusted)
+			})
+			t.Cleanup(func() { e.App.Tracing().Shutdown(context.Background()) })
+			req, _ := http.NewRequest("GET", e.URL+"/.well-known/jwks.json", nil)
+			req.Header.Set("traceparent", "00-"+traceID+"-"+callerSpan+"-01")
+			line := logs.Send(t, req, "traced")
+			if err := e.App.Tracing().Flush(context.Background()); err != nil {
+				t.Fatalf("flush: %v", err)
+			}
+			var server []*tracepb.Span
+			spans, _ := rcv.Received()
+			for _, s := range spans {
+				if s.GetKind() == tracepb.Span_SPAN_KIND_SERVER {
+					server = append(server, s)
+				}
+			}
+			if !tc.exported {
+				if len(server) != 0 || line["trace_id"] == traceID {
+					t.Fatalf("an untrusted caller's sampled flag had its request traced: %s, access log trace_id %v", apptest.SpanNames(server), line["trace_id"])
+				}
+				return
+			}
+			if len(server) != 1 {
+				t.Fatalf("server spans: %s", apptest.SpanNames(server))
+			}
+			s := server[0]
+			got, parent := hex.EncodeToString(s.GetTraceId()), hex.EncodeToString(s.GetParentSpanId())
+			if line["trace_id"] != got {
+				t.Errorf("access log trace_id %v, span's %s", line["trace_id"], got)
+			}
+			if tc.continued {
+				if got != traceID || parent != callerSpan || len(s.GetLinks()) != 0 {
+					t.Fatalf("trace %s parent %q links %v: want the proxy's trace continued", got, parent, s.GetLinks())
+				}
+				return
+			}
+			if got == traceID || parent != "" {
+				t.Fatalf("trace %s parent %q: an untrusted caller chose the trace", got, parent)
+			}
+			if l := s.GetLinks(); len(l) != 1 || hex.EncodeToString(l[0].GetTraceId()) != traceID || hex.EncodeToString(l[0].GetSpanId()) != callerSpan {
+				t.Fatalf("links %v, want one to the caller's span", l)
 			}
 		})
 	}

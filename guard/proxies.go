@@ -55,21 +55,37 @@ func (p Proxies) trusts(a netip.Addr) bool {
 	return false
 }
 
+// FromProxy reports whether r's TCP peer is one of the proxies: whether what it says about
+// the request it forwards (X-Forwarded-For, an incoming trace context) is to be believed.
+func (p Proxies) FromProxy(r *http.Request) bool {
+	_, a, ok := peerOf(r)
+	return ok && p.trusts(a)
+}
+
+// peerOf is r's TCP peer: its host as written, and its address when it is one.
+func peerOf(r *http.Request) (host string, a netip.Addr, ok bool) {
+	host = r.RemoteAddr
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return host, netip.Addr{}, false
+	}
+	return host, a.Unmap(), true
+}
+
 // ClientAddress is the address of the client that sent r: the TCP peer, unless the peer is a
 // trusted proxy; then the nearest address in X-Forwarded-For that is not a trusted proxy,
 // read from the right (each proxy appends the address it received from, so only the entries
 // trusted proxies appended are the proxies' word; anything left of them the client may have
 // written). An entry that is not an address ends the walk at the last trusted hop.
 func (p Proxies) ClientAddress(r *http.Request) string {
-	peer := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(peer); err == nil {
-		peer = host
-	}
-	a, err := netip.ParseAddr(peer)
-	if err != nil {
+	peer, a, ok := peerOf(r)
+	if !ok {
 		return peer
 	}
-	client := a.Unmap()
+	client := a
 	if !p.trusts(client) {
 		return client.String()
 	}

@@ -76,8 +76,13 @@ func NewTracing(ctx context.Context, getenv func(string) string) (*Tracing, erro
 	}
 	return &Tracing{
 		provider: sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res)),
-		prop:     propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		prop:     propagators(),
 	}, nil
+}
+
+// propagators read and write a request's trace context: W3C traceparent and baggage.
+func propagators() propagation.TextMapPropagator {
+	return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 }
 
 // checkExporterEnv refuses OTLP headers and endpoints the exporter could not read. The
@@ -129,12 +134,19 @@ func headerName(s string) bool {
 // TracerProvider is the provider spans are created with (for the store's database spans).
 func (t *Tracing) TracerProvider() *sdktrace.TracerProvider { return t.provider }
 
-// Handler wraps h with a server span per request (otelhttp), continuing a trace the caller
-// propagated with W3C traceparent. The span is named after the matched route once known.
+// Handler wraps h with a server span per request (otelhttp). The span is named after the
+// matched route once known. A trace the caller propagated with W3C traceparent is continued
+// only when trusted says the request comes from a peer Gatehouse believes (a trusted proxy,
+// guard.Proxies.FromProxy). Any other caller's trace context starts a new trace, with the
+// caller's span as a link: otherwise anyone on the Internet would choose the trace ids of
+// Gatehouse's spans (polluting or correlating traces) and, under a parent-based sampler, force
+// every request of theirs to be sampled and exported at the operator's cost.
 // Probes and scrapes (/healthz, /readyz, /metrics) are not traced: they would be most spans.
-func (t *Tracing) Handler(h http.Handler) http.Handler {
+func (t *Tracing) Handler(h http.Handler, trusted func(*http.Request) bool) http.Handler {
 	return otelhttp.NewHandler(h, "gatehouse", otelhttp.WithTracerProvider(t.provider),
-		otelhttp.WithPropagators(t.prop), otelhttp.WithFilter(func(r *http.Request) bool {
+		otelhttp.WithPropagators(t.prop),
+		otelhttp.WithPublicEndpointFn(func(r *http.Request) bool { return !trusted(r) }),
+		otelhttp.WithFilter(func(r *http.Request) bool {
 			switch r.URL.Path {
 			case "/healthz", "/readyz", "/metrics":
 				return false
