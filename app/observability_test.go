@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"golang.org/x/oauth2"
 
 	"gatehouse/app"
 	"gatehouse/app/apptest"
@@ -519,4 +521,53 @@ func TestMetricsSeriesBoundedUnderHostileTraffic(t *testing.T) {
 	if n := strings.Count(text, `gatehouse_graphql_operations_total{operation="Op`+mark); n > 2*telemetry.MaxOperationNames {
 		t.Errorf("%d GraphQL operation series, past the cap of %d names", n, telemetry.MaxOperationNames)
 	}
+}
+
+// TestTokenMetricHasOnlyGrantsThatIssue: gatehouse_oauth_tokens_issued_total has a series for
+// each grant the token endpoint has (client_credentials, authorization_code), at zero from
+// the start, and none that can never move: Gatehouse issues no refresh tokens, so a
+// refresh_token request is refused as unsupported_grant_type, counted like any other
+// unsupported grant (gatehouse_http_requests_total, route /oauth/token, status 400) and
+// never as a token issued; no "other" series stands at zero either.
+func TestTokenMetricHasOnlyGrantsThatIssue(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		series := func(fams map[string]*dto.MetricFamily) map[string]float64 {
+			got := map[string]float64{}
+			for _, m := range fams["gatehouse_oauth_tokens_issued_total"].GetMetric() {
+				got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+			return got
+		}
+		before := scrape(t, e.URL+"/metrics")
+		if got := series(before); len(got) != 2 || got["client_credentials"] != 0 || got["authorization_code"] != 0 {
+			t.Fatalf("tokens issued at start: %v, want client_credentials and authorization_code at 0", got)
+		}
+		e.AdminToken()
+		// A client library holding a refresh token (golang.org/x/oauth2) tries to use it.
+		conf := oauth2.Config{ClientID: testAdminID, ClientSecret: testAdminSecret,
+			Endpoint: oauth2.Endpoint{TokenURL: e.URL + "/oauth/token", AuthStyle: oauth2.AuthStyleInHeader}}
+		_, err := conf.TokenSource(context.Background(), &oauth2.Token{RefreshToken: "x"}).Token()
+		var rerr *oauth2.RetrieveError
+		if !errors.As(err, &rerr) || rerr.Response.StatusCode != 400 || rerr.ErrorCode != "unsupported_grant_type" {
+			t.Fatalf("refresh: %v, want 400 unsupported_grant_type", err)
+		}
+		// Another grant Gatehouse does not have.
+		resp, err := http.PostForm(e.URL+"/oauth/token", url.Values{"grant_type": {"password"}, "username": {"u"}, "password": {"p"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Fatalf("grant_type=password: %d, want 400", resp.StatusCode)
+		}
+		after := scrape(t, e.URL+"/metrics")
+		if got := series(after); len(got) != 2 || got["client_credentials"] != 1 || got["authorization_code"] != 0 {
+			t.Fatalf("tokens issued: %v, want client_credentials 1, authorization_code 0, no other series", got)
+		}
+		refused := metricValue(after, "gatehouse_http_requests_total", "route=/oauth/token", "status=400") -
+			max(metricValue(before, "gatehouse_http_requests_total", "route=/oauth/token", "status=400"), 0)
+		if refused != 2 {
+			t.Fatalf("gatehouse_http_requests_total{route=/oauth/token,status=400} rose by %v, want 2 (refresh_token and password)", refused)
+		}
+	})
 }

@@ -37,8 +37,12 @@ const (
 	OutcomeError       = "error"        // a GraphQL response with top-level errors
 )
 
-// Grant types counted by name; any other grant counts as "other".
-var grantTypes = []string{"client_credentials", "authorization_code", "refresh_token"}
+// Grant types counted by name: the grants the token endpoint has. Gatehouse issues no refresh
+// tokens, so a refresh_token request is refused (unsupported_grant_type) and issues nothing:
+// a series for it could never move. Only a registered grant issues a token, so the "other"
+// series is not made ahead (it would stay at zero); it appears if a grant not named here
+// ever issues one.
+var grantTypes = []string{"client_credentials", "authorization_code"}
 
 // Sign-in outcomes counted by name (provision.SignInOutcome values and "error" for a sign-in
 // that failed before deciding); any other counts as "other".
@@ -88,10 +92,10 @@ func NewMetrics(reg prometheus.Registerer, dbs map[string]*sql.DB) *Metrics {
 	}
 	tokens := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_oauth_tokens_issued_total",
 		Help: "Access tokens issued by the token endpoint, by grant type."}, []string{"grant_type"})
-	m.tokens = newKnownValues(tokens, grantTypes)
+	m.tokens = newKnownValues(tokens, grantTypes, false)
 	signIns := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_sign_ins_total",
 		Help: "Browser sign-ins decided by the sign-in engine, by outcome."}, []string{"outcome"})
-	m.signIns = newKnownValues(signIns, signInOutcomes)
+	m.signIns = newKnownValues(signIns, signInOutcomes, true)
 	for _, e := range []string{"token", "introspection", "revocation"} {
 		m.authFailure.WithLabelValues(e) // present at zero, so that rate() works from the start
 	}
@@ -107,7 +111,7 @@ func NewMetrics(reg prometheus.Registerer, dbs map[string]*sql.DB) *Metrics {
 	m.SAMLMetadataRefresh(0, 0, 0)
 	jobFailures := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_periodic_task_failures_total",
 		Help: "Runs of a periodic job that failed (the log line says why; the job runs again at its next tick), by task."}, []string{"task"})
-	m.jobFailures = newKnownValues(jobFailures, jobNames) // present at zero
+	m.jobFailures = newKnownValues(jobFailures, jobNames, true) // present at zero
 	m.jobSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gatehouse_periodic_task_last_success_timestamp_seconds",
 		Help: "When a periodic job last finished without error (Unix time), by task; absent until it has."}, []string{"task"})
 	reg.MustRegister(tokens, m.authFailure, m.scim, m.graphql, signIns, m.samlExpiry, m.samlSHA1, m.samlRefresh, jobFailures, m.jobSuccess)
@@ -118,21 +122,29 @@ func NewMetrics(reg prometheus.Registerer, dbs map[string]*sql.DB) *Metrics {
 }
 
 // knownValues are the counters of a one-label vector for a fixed set of values, resolved
-// once; any other value counts as "other", so that a caller's input cannot add series.
-type knownValues map[string]prometheus.Counter
+// once and present at zero; any other value counts as "other", so that a caller's input
+// cannot add series. The "other" series is present from the start too when other is true
+// (a value outside the set can happen), else made at its first count.
+type knownValues struct {
+	vec    *prometheus.CounterVec
+	counts map[string]prometheus.Counter
+}
 
-func newKnownValues(vec *prometheus.CounterVec, values []string) knownValues {
-	k := knownValues{"other": vec.WithLabelValues("other")}
+func newKnownValues(vec *prometheus.CounterVec, values []string, other bool) knownValues {
+	k := knownValues{vec: vec, counts: map[string]prometheus.Counter{}}
+	if other {
+		k.counts["other"] = vec.WithLabelValues("other")
+	}
 	for _, v := range values {
-		k[v] = vec.WithLabelValues(v)
+		k.counts[v] = vec.WithLabelValues(v)
 	}
 	return k
 }
 
 func (k knownValues) inc(value string) {
-	c, ok := k[value]
+	c, ok := k.counts[value]
 	if !ok {
-		c = k["other"]
+		c = k.vec.WithLabelValues("other")
 	}
 	c.Inc()
 }

@@ -49,6 +49,20 @@ func TestOutcomeOfStatus(t *testing.T) {
 	}
 }
 
+// TestTokenGrantOther: a grant outside the named ones still counts, as "other", whose series
+// exists only from then on (no grant of the token endpoint makes it today).
+func TestTokenGrantOther(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg, nil)
+	if n := testutil.CollectAndCount(reg, "gatehouse_oauth_tokens_issued_total"); n != 2 {
+		t.Fatalf("%d token series at start, want 2", n)
+	}
+	m.TokenIssued("urn:ietf:params:oauth:grant-type:token-exchange")
+	if v := testutil.ToFloat64(m.tokens.vec.WithLabelValues("other")); v != 1 {
+		t.Fatalf("other = %v, want 1", v)
+	}
+}
+
 func TestNilMetricsCountNothing(t *testing.T) {
 	var m *Metrics
 	m.TokenIssued("client_credentials")
