@@ -3736,6 +3736,15 @@ var sources = []*ast.Source{
 # ` + "`" + `<Mutation>Payload` + "`" + ` whose ` + "`" + `errors` + "`" + ` list holds user-fixable problems (empty on success).
 # Authentication, authorization and server faults are top-level errors with
 # ` + "`" + `extensions.code` + "`" + ` UNAUTHENTICATED, FORBIDDEN or INTERNAL.
+#
+# Ids (white space around them is ignored): an id that names an object (a query such as
+# ` + "`" + `brand(id:)` + "`" + `, a mutation's ` + "`" + `id` + "`" + `, ` + "`" + `uuid` + "`" + `, ` + "`" + `accountUuid` + "`" + `, ` + "`" + `brandId` + "`" + `, …) names nothing when it
+# is malformed, unknown or of another workspace, all alike: the query answers null, the mutation
+# a NOT_FOUND payload error labelled with the field. An id that narrows a list (` + "`" + `accounts` + "`" + `'
+# companyId, ` + "`" + `applications` + "`" + `' brandId, ` + "`" + `signInEvents` + "`" + `' connectionId and brandId, ` + "`" + `auditEvents` + "`" + `'
+# before) must be a UUID, else the answer is a top-level error with ` + "`" + `extensions.code` + "`" + ` INVALID
+# naming the argument; a well-formed id that is unknown or of another workspace matches nothing
+# (an empty list).
 
 scalar Time
 scalar JSON
@@ -4405,7 +4414,10 @@ extend type Query {
   company(id: ID!): Company
   companies(first: Int, after: String): CompanyPage!
   account(id: ID!): Account
-  "Accounts in creation order, optionally of one company or of one type."
+  """
+  Accounts in creation order, optionally of one company or of one type. A malformed companyId
+  is INVALID; an unknown one (or another workspace's) matches no account.
+  """
   accounts(companyId: ID, type: AccountType, first: Int, after: String): AccountPage!
   """
   Which account a person with these claims would land in if auto-provisioned at the brand
@@ -5042,9 +5054,15 @@ extend type OidcConfig {
 extend type Query {
   "One application; null when there is none in this workspace."
   application(id: ID!): Application
-  "A brand's applications, oldest first."
+  """
+  A brand's applications, oldest first. A malformed brandId is INVALID; an unknown brand (or
+  another workspace's) has none.
+  """
   applications(brandId: ID!): [Application!]!
-  "Sign-in events, newest first (pageSize ≤ 100, default 20)."
+  """
+  Sign-in events, newest first (pageSize ≤ 100, default 20). A malformed connectionId or
+  brandId is INVALID; an unknown one (or another workspace's) matches no event.
+  """
   signInEvents(connectionId: ID, brandId: ID, outcome: SignInOutcome, page: Int, pageSize: Int): SignInEventList!
 }
 

@@ -256,9 +256,9 @@ func (s *Service) Applications(ctx context.Context, rawBrandID string) ([]*model
 	if err != nil {
 		return nil, err
 	}
-	id, err := uuid.Parse(rawBrandID)
-	if err != nil {
-		return []*models.Application{}, nil
+	id, e := filterID("brandId", rawBrandID)
+	if e != nil {
+		return nil, e
 	}
 	as, err := s.store.Applications(ctx, p.WorkspaceID, id)
 	return as, internal("applications", err)

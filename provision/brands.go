@@ -65,21 +65,6 @@ func pageArgs(first int, after *string) (*uuid.UUID, int, error) {
 	return &id, clampPage(first), nil
 }
 
-// notFound is the error for an id that names nothing in the caller's workspace; a malformed
-// id names nothing either.
-func notFound(field, raw, what string) *models.Error {
-	return models.FieldError(models.ENOTFOUND, field, raw, "no "+what+" with this id in this workspace")
-}
-
-// lookupID parses an id, reporting a malformed one as not found against field.
-func lookupID(field, raw, what string) (uuid.UUID, *models.Error) {
-	id, err := uuid.Parse(strings.TrimSpace(raw))
-	if err != nil {
-		return uuid.Nil, notFound(field, raw, what)
-	}
-	return id, nil
-}
-
 // finder reads one row of a workspace by id (store.ErrNotFound when there is none).
 type finder[T any] func(ctx context.Context, ws, id uuid.UUID) (*T, error)
 
@@ -522,9 +507,9 @@ func (s *Service) Accounts(ctx context.Context, f AccountFilter, first int, afte
 	sf := store.AccountFilter{Type: f.Type}
 	as, pi, err := listPage(s, ctx, first, after, "accounts", func(ctx context.Context, ws uuid.UUID, a *uuid.UUID, limit int) ([]*models.Account, error) {
 		if f.CompanyID != nil {
-			id, err := uuid.Parse(*f.CompanyID)
+			id, err := filterID("companyId", *f.CompanyID)
 			if err != nil {
-				return nil, nil // names no company
+				return nil, err
 			}
 			sf.CompanyID = &id
 		}

@@ -152,10 +152,13 @@ func (s *Service) bulkBind(ctx context.Context, p *Principal, items []Credential
 	// Read everything the items refer to, a query per kind.
 	var ids []uuid.UUID
 	var slugs []string
+	accountOf, moduleOf := make([]uuid.UUID, len(items)), make([]string, len(items))
 	for i, in := range items {
 		if len(out[i].Errors) == 0 {
-			ids = append(ids, uuid.MustParse(in.AccountUUID))
-			slugs = append(slugs, strings.TrimSpace(in.AuthModule))
+			accountOf[i], _ = lookupID("accountUuid", in.AccountUUID, "user account") // well-formed: validate checked it
+			moduleOf[i] = strings.TrimSpace(in.AuthModule)
+			ids = append(ids, accountOf[i])
+			slugs = append(slugs, moduleOf[i])
 		}
 	}
 	if len(ids) == 0 {
@@ -178,8 +181,8 @@ func (s *Service) bulkBind(ctx context.Context, p *Principal, items []Credential
 	for _, c := range conns {
 		connBySlug[c.Slug] = c
 	}
-	for i, in := range items {
-		if c := connBySlug[strings.TrimSpace(in.AuthModule)]; c != nil && len(out[i].Errors) == 0 {
+	for i := range items {
+		if c := connBySlug[moduleOf[i]]; c != nil && len(out[i].Errors) == 0 {
 			keysByConn[c.ID] = append(keysByConn[c.ID], models.Key(idents[i]))
 		}
 	}
@@ -219,12 +222,12 @@ func (s *Service) bulkBind(ctx context.Context, p *Principal, items []Credential
 		if len(out[i].Errors) > 0 {
 			continue
 		}
-		u := userByID[uuid.MustParse(in.AccountUUID)]
+		u := userByID[accountOf[i]]
 		if u == nil {
 			out[i].Errors = models.Errors{noSuchAccount("accountUuid", in.AccountUUID)}
 			continue
 		}
-		conn := connBySlug[strings.TrimSpace(in.AuthModule)]
+		conn := connBySlug[moduleOf[i]]
 		if conn == nil {
 			out[i].Errors = models.Errors{noSuchConnection(in.AuthModule)}
 			continue

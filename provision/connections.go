@@ -660,8 +660,8 @@ func (s *Service) lockConnection(ctx context.Context, ws uuid.UUID, field, rawID
 }
 
 func (s *Service) loadConnectionWith(ctx context.Context, ws uuid.UUID, field, rawID string, find finder[models.Connection]) (*models.Connection, error) {
-	id, err := parseID(field, rawID)
-	if err != nil {
+	id, e := lookupID(field, rawID, "connection")
+	if e != nil {
 		return nil, models.FieldError(models.ENOTFOUND, field, rawID, "no such connection in this workspace")
 	}
 	c, err := find(ctx, ws, id)

@@ -28,8 +28,8 @@ func (in CredentialInput) validate(hash bool) (identifier, secretHash string, er
 	if errs = models.CheckTexts("authModule", in.AuthModule, "identifier", in.Identifier); len(errs) > 0 {
 		return "", "", errs
 	}
-	if _, err := uuid.Parse(in.AccountUUID); err != nil {
-		errs = append(errs, models.FieldError(models.EINVALID, "accountUuid", in.AccountUUID, "is not a valid UUID"))
+	if _, e := lookupID("accountUuid", in.AccountUUID, "user account"); e != nil {
+		errs = append(errs, noSuchAccount("accountUuid", in.AccountUUID)) // names none (ids.go)
 	}
 	if strings.TrimSpace(in.AuthModule) == "" {
 		errs = append(errs, models.FieldError(models.EINVALID, "authModule", in.AuthModule, "is required: the slug of a connection (e.g. microsoft)"))
@@ -82,9 +82,9 @@ func (s *Service) UpdateUserAccountCredentials(ctx context.Context, in Credentia
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	id, err := parseID("accountUuid", in.AccountUUID)
-	if err != nil {
-		return nil, err
+	id, e := lookupID("accountUuid", in.AccountUUID, "user account")
+	if e != nil {
+		return nil, noSuchAccount("accountUuid", in.AccountUUID)
 	}
 	slug := strings.TrimSpace(in.AuthModule)
 	// One store call finds the account and the connection and binds as the identity rule
@@ -107,9 +107,9 @@ func (s *Service) UpdateUserAccountCredentials(ctx context.Context, in Credentia
 // loadBindingTargets finds the account and the id of the live connection a binding names (one
 // query), reporting a missing one against its input field.
 func (s *Service) loadBindingTargets(ctx context.Context, ws uuid.UUID, in CredentialInput) (*models.UserAccount, uuid.UUID, error) {
-	id, err := parseID("accountUuid", in.AccountUUID)
-	if err != nil {
-		return nil, uuid.Nil, err
+	id, e := lookupID("accountUuid", in.AccountUUID, "user account")
+	if e != nil {
+		return nil, uuid.Nil, noSuchAccount("accountUuid", in.AccountUUID)
 	}
 	slug := strings.TrimSpace(in.AuthModule)
 	u, connID, err := s.store.BindingTargets(ctx, ws, id, slug)

@@ -205,8 +205,8 @@ func (s *Service) domainOf(ctx context.Context, p *Principal, rawConn, rawDomain
 		return nil, nil, err
 	}
 	notFound := models.FieldError(models.ENOTFOUND, "domainId", rawDomain, "no such domain at this connection")
-	id, err := parseID("domainId", rawDomain)
-	if err != nil {
+	id, e := lookupID("domainId", rawDomain, "domain")
+	if e != nil {
 		return nil, nil, notFound
 	}
 	d, err := s.store.Domain(ctx, p.WorkspaceID, c.ID, id)

@@ -1222,9 +1222,9 @@ func (s *Service) SignInEvents(ctx context.Context, f SignInEventFilter, page, p
 		if c.raw == "" {
 			continue
 		}
-		id, err := parseID(c.field, c.raw)
+		id, err := filterID(c.field, c.raw)
 		if err != nil {
-			errs = append(errs, err.(*models.Error))
+			errs = append(errs, err)
 			continue
 		}
 		*c.dst = &id

@@ -76,9 +76,9 @@ func (s *Service) CreateSCIMToken(ctx context.Context, in CreateSCIMTokenInput) 
 	t.MaskedValue = plain[:len(scimTokenPrefix)+4] + "...****"
 	err = s.mutateAs(ctx, p, scimTokenMutation("scim_token.create", "create scim token"), func(ctx context.Context, p *Principal) (audited, error) {
 		if in.ConnectionID != nil && *in.ConnectionID != "" {
-			id, err := parseID("connectionId", *in.ConnectionID)
-			if err != nil {
-				return audited{}, err
+			id, e := lookupID("connectionId", *in.ConnectionID, "connection")
+			if e != nil {
+				return audited{}, e
 			}
 			// Shared-locked, so that a concurrent DeleteConnection either finds this token and
 			// revokes it with the connection, or has deleted the connection already.
@@ -154,8 +154,8 @@ func noSuchSCIMToken(rawID string) *models.Error {
 }
 
 func (s *Service) loadSCIMToken(ctx context.Context, ws uuid.UUID, rawID string) (*models.SCIMToken, error) {
-	id, err := uuid.Parse(rawID)
-	if err != nil {
+	id, e := lookupID("id", rawID, "SCIM token")
+	if e != nil {
 		return nil, noSuchSCIMToken(rawID)
 	}
 	t, err := s.store.SCIMToken(ctx, ws, id)

@@ -263,15 +263,6 @@ type internalError struct {
 func (e *internalError) Error() string { return "provision: " + e.op + ": " + e.err.Error() }
 func (e *internalError) Unwrap() error { return e.err }
 
-// parseID parses a public id; a malformed one is reported against field.
-func parseID(field, v string) (uuid.UUID, error) {
-	id, err := uuid.Parse(v)
-	if err != nil {
-		return uuid.Nil, models.FieldError(models.EINVALID, field, v, "is not a valid UUID")
-	}
-	return id, nil
-}
-
 // AuditEvents lists the caller's workspace audit log, newest first.
 func (s *Service) AuditEvents(ctx context.Context, first int, before *string) ([]*models.AuditEvent, error) {
 	p, err := s.authorize(ctx, accessAdmin)
@@ -280,7 +271,7 @@ func (s *Service) AuditEvents(ctx context.Context, first int, before *string) ([
 	}
 	var b *uuid.UUID
 	if before != nil {
-		id, err := parseID("before", *before)
+		id, err := filterID("before", *before)
 		if err != nil {
 			return nil, err
 		}

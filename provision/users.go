@@ -108,9 +108,9 @@ func userMutation(action, op string, email *string) mutation {
 
 // loadUser finds a user account of the caller's workspace, reporting a missing one against field.
 func (s *Service) loadUser(ctx context.Context, ws uuid.UUID, field, rawID string) (*models.UserAccount, error) {
-	id, err := parseID(field, rawID)
-	if err != nil {
-		return nil, err
+	id, e := lookupID(field, rawID, "user account")
+	if e != nil {
+		return nil, noSuchAccount(field, rawID)
 	}
 	u, err := s.store.UserAccount(ctx, ws, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -215,8 +215,8 @@ func (s *Service) UserAccount(ctx context.Context, rawID string) (*models.UserAc
 	if err != nil {
 		return nil, err
 	}
-	id, err := uuid.Parse(rawID)
-	if err != nil {
+	id, e := lookupID("uuid", rawID, "user account")
+	if e != nil {
 		return nil, nil
 	}
 	u, err := s.store.UserAccount(ctx, p.WorkspaceID, id)

@@ -37,9 +37,9 @@ func (s *Service) workspaceFor(ctx context.Context, p *Principal, raw *string, w
 	if raw == nil || *raw == "" {
 		return p.WorkspaceID, nil
 	}
-	id, err := parseID("workspaceId", *raw)
-	if err != nil {
-		return uuid.Nil, err
+	id, e := filterID("workspaceId", *raw) // a typo said as such: the exception of ids.go
+	if e != nil {
+		return uuid.Nil, e
 	}
 	if id == p.WorkspaceID {
 		return id, nil
