@@ -326,6 +326,31 @@ func TestCLIBindDryRunWarnsOfASplitGroup(t *testing.T) {
 	})
 }
 
+// A CSV names connections by slug in any case, as the API takes them (models.SlugKey): a
+// spreadsheet's "Microsoft" binds at microsoft, in a dry run and for real.
+func TestCLIBindSlugAnyCase(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		env, users := bindSetup(e, "ann@corp.example", "ben@corp.example")
+		dir := t.TempDir()
+		in := filepath.Join(dir, "accounts.csv")
+		if err := os.WriteFile(in, []byte("accountUuid,authModule,identifier\n"+users[0]+",Microsoft,ann\n"+users[1]+", MICROSOFT ,ben\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, mode := range [][]string{{"--dry-run"}, nil} {
+			out := filepath.Join(dir, "results.csv")
+			r := gatehouseCLI(t, env, append([]string{"bind", "--url", e.URL, "--csv", in, "--out", out}, mode...)...)
+			res, _ := os.ReadFile(out)
+			if r.code != 0 || strings.Count(string(res), ",ok,") != 2 {
+				t.Fatalf("bind %v: exit %d, results %q, stderr %s", mode, r.code, res, r.stderr)
+			}
+		}
+		d := e.MustGQL(e.AdminToken(), `{ userAccounts(filter: {authModule: "microsoft"}) { nodes { credentials { authModule identifier } } } }`, nil)
+		if got := fmt.Sprint(get(d, "userAccounts", "nodes")); got != "[map[credentials:[map[authModule:microsoft identifier:ann]]] map[credentials:[map[authModule:microsoft identifier:ben]]]]" {
+			t.Fatalf("bound: %s", got)
+		}
+	})
+}
+
 // A dry run tells what the real run would: a client that may read (graphql:read, admin) but
 // not bind gets FORBIDDEN on every row from both, and nothing is bound.
 func TestCLIBindDryRunNeedsTheBindScope(t *testing.T) {

@@ -3744,7 +3744,7 @@ var sources = []*ast.Source{
 # companyId, ` + "`" + `applications` + "`" + `' brandId, ` + "`" + `signInEvents` + "`" + `' connectionId and brandId, ` + "`" + `auditEvents` + "`" + `'
 # before) must be a UUID, else the answer is a top-level error with ` + "`" + `extensions.code` + "`" + ` INVALID
 # naming the argument; a well-formed id that is unknown or of another workspace matches nothing
-# (an empty list).
+# (an empty list). Connection slugs (` + "`" + `authModule` + "`" + `) are compared case-insensitively.
 
 scalar Time
 scalar JSON
@@ -3948,7 +3948,7 @@ type UserAccountCredential {
 input UserAccountFilter {
   "Exact email, case-insensitive."
   email: String
-  "Connection slug: accounts with credentials there."
+  "Connection slug, case-insensitive: accounts with credentials there."
   authModule: String
   "Identifier, case-insensitive (with authModule: at that connection)."
   identifier: String
@@ -4005,6 +4005,7 @@ type UserAccountPayload {
 
 input UpdateUserAccountCredentialsInput {
   accountUuid: ID!
+  "The connection's slug, case-insensitive (Okta-Main names okta-main)."
   authModule: String!
   identifier: String!
   secret: String
@@ -4012,6 +4013,7 @@ input UpdateUserAccountCredentialsInput {
 
 input RemoveUserAccountCredentialsInput {
   accountUuid: ID!
+  "The connection's slug, case-insensitive."
   authModule: String!
 }
 

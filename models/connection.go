@@ -447,3 +447,17 @@ func (s *ConnectionStatus) UnmarshalGQL(v any) error {
 	}
 	return fmt.Errorf("%q is not a valid ConnectionStatus", str)
 }
+
+// SlugKey is how a connection slug a caller gives (authModule, the bulk binding's items, the
+// authorize request's connection) is looked up: slugs are stored lower case (ValidSlug), so
+// "Okta-Main" and " okta-main " name the connection okta-main. Only ASCII letters are folded:
+// a slug is ASCII, and Unicode folding would let other characters ('K', the Kelvin sign) stand
+// for its letters.
+func SlugKey(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, strings.TrimSpace(s))
+}

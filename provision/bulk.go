@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/google/uuid"
 
@@ -156,7 +155,7 @@ func (s *Service) bulkBind(ctx context.Context, p *Principal, items []Credential
 	for i, in := range items {
 		if len(out[i].Errors) == 0 {
 			accountOf[i], _ = lookupID("accountUuid", in.AccountUUID, "user account") // well-formed: validate checked it
-			moduleOf[i] = strings.TrimSpace(in.AuthModule)
+			moduleOf[i] = models.SlugKey(in.AuthModule)
 			ids = append(ids, accountOf[i])
 			slugs = append(slugs, moduleOf[i])
 		}

@@ -86,7 +86,7 @@ func (s *Service) UpdateUserAccountCredentials(ctx context.Context, in Credentia
 	if e != nil {
 		return nil, noSuchAccount("accountUuid", in.AccountUUID)
 	}
-	slug := strings.TrimSpace(in.AuthModule)
+	slug := models.SlugKey(in.AuthModule)
 	// One store call finds the account and the connection and binds as the identity rule
 	// (models/binding.go) decides: one statement on PostgreSQL.
 	c := s.newCredential(&models.UserAccount{ID: id, WorkspaceID: p.WorkspaceID}, uuid.Nil, identifier, secretHash)
@@ -111,7 +111,7 @@ func (s *Service) loadBindingTargets(ctx context.Context, ws uuid.UUID, in Crede
 	if e != nil {
 		return nil, uuid.Nil, noSuchAccount("accountUuid", in.AccountUUID)
 	}
-	slug := strings.TrimSpace(in.AuthModule)
+	slug := models.SlugKey(in.AuthModule)
 	u, connID, err := s.store.BindingTargets(ctx, ws, id, slug)
 	switch {
 	case err != nil:

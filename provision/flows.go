@@ -299,8 +299,9 @@ func (s *Service) route(ctx context.Context, ws uuid.UUID, req AuthorizeRequest)
 	case req.Connection != "" && models.CheckText("connection", req.Connection) != nil: // no slug's text: unknown
 		return nil, &AuthorizeResult{Kind: AuthorizeEmailPage, Message: "The sign-in connection is unknown or not active."}, nil
 	case req.Connection != "":
-		conn, err = s.routeConnection(ctx, "slug:"+ws.String()+":"+req.Connection, func(ctx context.Context) (*models.Connection, error) {
-			return s.store.ConnectionBySlug(ctx, ws, req.Connection)
+		slug := models.SlugKey(req.Connection)
+		conn, err = s.routeConnection(ctx, "slug:"+ws.String()+":"+slug, func(ctx context.Context) (*models.Connection, error) {
+			return s.store.ConnectionBySlug(ctx, ws, slug)
 		})
 		if err == nil && (conn == nil || conn.Status != models.StatusActive) {
 			return nil, &AuthorizeResult{Kind: AuthorizeEmailPage, Message: "The sign-in connection is unknown or not active."}, nil

@@ -295,7 +295,7 @@ func (s *Service) UserAccounts(ctx context.Context, f UserAccountFilter, first i
 		"externalId", f.ExternalID); len(errs) > 0 {
 		return nil, errs
 	}
-	sf := store.UserAccountFilter{EmailKey: models.Key(f.Email), AuthModule: strings.TrimSpace(f.AuthModule),
+	sf := store.UserAccountFilter{EmailKey: models.Key(f.Email), AuthModule: models.SlugKey(f.AuthModule),
 		IdentifierKey: models.Key(f.Identifier), ExternalID: f.ExternalID, Active: f.Active}
 	var afterID *uuid.UUID
 	if after != nil && *after != "" {

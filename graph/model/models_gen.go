@@ -289,7 +289,8 @@ type RemoveIdentityProviderConfigurationInput struct {
 
 type RemoveUserAccountCredentialsInput struct {
 	AccountUUID string `json:"accountUuid"`
-	AuthModule  string `json:"authModule"`
+	// The connection's slug, case-insensitive.
+	AuthModule string `json:"authModule"`
 }
 
 type RevokeIntegrationClientInput struct {
@@ -509,10 +510,11 @@ type UpdateIdentityProviderConfigurationInput struct {
 }
 
 type UpdateUserAccountCredentialsInput struct {
-	AccountUUID string  `json:"accountUuid"`
-	AuthModule  string  `json:"authModule"`
-	Identifier  string  `json:"identifier"`
-	Secret      *string `json:"secret,omitempty"`
+	AccountUUID string `json:"accountUuid"`
+	// The connection's slug, case-insensitive (Okta-Main names okta-main).
+	AuthModule string  `json:"authModule"`
+	Identifier string  `json:"identifier"`
+	Secret     *string `json:"secret,omitempty"`
 }
 
 type UpdateUserAccountInput struct {
@@ -527,7 +529,7 @@ type UpdateUserAccountInput struct {
 type UserAccountFilter struct {
 	// Exact email, case-insensitive.
 	Email *string `json:"email,omitempty"`
-	// Connection slug: accounts with credentials there.
+	// Connection slug, case-insensitive: accounts with credentials there.
 	AuthModule *string `json:"authModule,omitempty"`
 	// Identifier, case-insensitive (with authModule: at that connection).
 	Identifier *string `json:"identifier,omitempty"`
