@@ -326,8 +326,9 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (*App, 
 	if c.MetricsAddr == "" {
 		mux.Handle("GET /metrics", metricsHandler)
 	}
-	// Under the APIs' prefixes a path such as /scim/v2//Users is served, not redirected.
-	apis := route.Canonical(mux, "/api/v1", "/scim/v2", "/graphql/v1", "/oauth", "/.well-known")
+	// Under the APIs' prefixes a path not in canonical form is the API's own 404, not the
+	// mux's HTML redirect; /scim/v2//Users (a SCIM base URL ending in "/") is served.
+	apis := route.Canonical(mux, "/scim/v2", "/api/v1", "/scim/v2", "/graphql/v1", "/oauth", "/.well-known")
 	var h http.Handler = observe(reg, log, gc.TrustedProxies, graphQLTokenAlias(g.Handler(apis)))
 	if tracing != nil {
 		h = tracing.Handler(h, gc.TrustedProxies.FromProxy)

@@ -32,24 +32,28 @@ func Allowed(mux *http.ServeMux, r *http.Request, fallback ...string) []string {
 	return allow
 }
 
-// Canonical serves mux, except that a request under one of prefixes (an API's root such as
-// "/scim/v2", written without its trailing slash; runs of slashes count as one) whose path is not in canonical form is not
-// redirected, which the mux does with a 307 and an HTML body that no API client expects: a
-// SCIM client configured with a base URL ending in "/" asks for "/scim/v2//Users". The cleaned
-// path is served as if the client had followed the redirect, when it stays under the same
-// prefix; a path whose dot segments leave the prefix ("/scim/v2/../api/v1/…") goes to the
-// prefix's catch-all ("/scim/v2/"), which answers not found in the API's own format, so
-// that such a path never reaches another API past a proxy that allows only one prefix.
-func Canonical(mux *http.ServeMux, prefixes ...string) http.Handler {
+// Canonical serves mux, except for a request whose path starts with one of prefixes (an
+// API's root such as "/scim/v2", written without its trailing slash) and is not in canonical
+// form, which the mux would redirect with a 307 and an HTML body that no API client expects:
+//
+//   - Under merge, a path whose only fault is runs of slashes is served as its cleaned path: a
+//     SCIM client configured with a base URL ending in "/" asks for "/scim/v2//Users".
+//   - Any other such path (dot segments, "/api/v1//sso/connections") goes to the prefix's
+//     catch-all ("/api/v1/"), which answers not found in the API's own format. Serving it
+//     cleaned would let a path reach what a proxy in front filters by its raw path (a
+//     prefix it forbids, or "/scim/v2/../api/v1/…" past one that allows only "/scim/v2/").
+//
+// A path that does not start with a prefix ("//scim/v2/Users") is the mux's, as before.
+func Canonical(mux *http.ServeMux, merge string, prefixes ...string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.EscapedPath()
-		prefix := prefixOf(collapse(p), prefixes) // "//scim/v2/Users" is under /scim/v2 too
+		prefix := prefixOf(p, prefixes)
 		c := clean(p)
 		if prefix == "" || c == p || r.Method == http.MethodConnect {
 			mux.ServeHTTP(w, r)
 			return
 		}
-		if prefixOf(c, prefixes) != prefix {
+		if prefix != merge || collapse(p) != c {
 			h, pattern := mux.Handler(&http.Request{Method: r.Method, Host: r.Host, URL: &url.URL{Path: prefix + "/"}})
 			r.Pattern = pattern
 			h.ServeHTTP(w, r)
