@@ -3822,7 +3822,10 @@ type Mutation {
   reactivateUserAccount(input: ReactivateUserAccountInput!): UserAccountPayload!
 
   createConnection(input: CreateConnectionInput!): ConnectionPayload!
-  "Change the given fields of a connection; omitted fields stay unchanged."
+  """
+  Change the given fields of a connection; omitted fields stay unchanged. An update to the values it has already is answered as it is: nothing is written, no audit event.
+  The client secret it has already, sent again, is no change.
+  """
   updateConnection(input: UpdateConnectionInput!): ConnectionPayload!
 
   """
@@ -4430,12 +4433,13 @@ extend type Query {
 
 extend type Mutation {
   createBrand(input: CreateBrandInput!): BrandPayload!
-  "Change the given fields of a brand; omitted fields stay unchanged."
+  "Change the given fields of a brand; omitted fields stay unchanged. An update to the values it has already is answered as it is: nothing is written, no audit event."
   updateBrand(input: UpdateBrandInput!): BrandPayload!
   createCompany(input: CreateCompanyInput!): CompanyPayload!
+  "Rename a company. An update to the values it has already is answered as it is: nothing is written, no audit event."
   updateCompany(input: UpdateCompanyInput!): CompanyPayload!
   createAccount(input: CreateAccountInput!): AccountPayload!
-  "Change the given fields of an account; omitted fields stay unchanged."
+  "Change the given fields of an account; omitted fields stay unchanged. An update to the values it has already is answered as it is: nothing is written, no audit event."
   updateAccount(input: UpdateAccountInput!): AccountPayload!
   "Put a user account (contact) in an account; a null accountId takes it out. One in that account already is answered as it is: nothing is written, no audit event."
   setUserAccountAccount(input: SetUserAccountAccountInput!): UserAccountPayload!
@@ -4446,7 +4450,9 @@ extend type Mutation {
 type BrandsMutations {
   "Configure a brand for an identity provider. Fails if a configuration exists already."
   createIdentityProviderConfiguration(input: CreateIdentityProviderConfigurationInput!): IdentityProviderConfigurationPayload!
-  "Change a brand's configuration for an identity provider; omitted fields stay unchanged, a null defaultAccountId clears it."
+  """
+  Change a brand's configuration for an identity provider; omitted fields stay unchanged, a null defaultAccountId clears it. An update to the values it has already is answered as it is: nothing is written, no audit event.
+  """
   updateIdentityProviderConfiguration(input: UpdateIdentityProviderConfigurationInput!): IdentityProviderConfigurationPayload!
   removeIdentityProviderConfiguration(input: RemoveIdentityProviderConfigurationInput!): IdentityProviderConfigurationPayload!
 }
@@ -4557,9 +4563,9 @@ extend type Mutation {
   failure sets ERROR. Nothing else is written.
   """
   testConnection(input: TestConnectionInput!): TestConnectionPayload!
-  "Let users sign in through the connection. Needs a passed test and a verified domain."
+  "Let users sign in through the connection. Needs a passed test and a verified domain. An active connection is answered as it is: nothing is written, no audit event."
   activateConnection(input: ActivateConnectionInput!): ConnectionPayload!
-  "Stop new sign-ins through the connection (status INACTIVE)."
+  "Stop new sign-ins through the connection (status INACTIVE). An inactive connection is answered as it is: nothing is written, no audit event."
   deactivateConnection(input: DeactivateConnectionInput!): ConnectionPayload!
   """
   Read a SAML connection's metadata now and take the IdP's signing certificates from it, as the
@@ -4577,7 +4583,7 @@ extend type Mutation {
   addDomain(input: AddDomainInput!): DomainPayload!
   "Look up the domain's proof and set it VERIFIED or FAILED (with the reason)."
   verifyDomain(input: VerifyDomainInput!): VerifyDomainPayload!
-  "Make a verified domain the connection's primary domain (the default for JIT users)."
+  "Make a verified domain the connection's primary domain (the default for JIT users). The primary domain is answered as it is: nothing is written, no audit event."
   setPrimaryDomain(input: SetPrimaryDomainInput!): DomainPayload!
   removeDomain(input: RemoveDomainInput!): RemoveDomainPayload!
 }
@@ -5071,7 +5077,7 @@ extend type Query {
 extend type Mutation {
   "Create an application of a brand. A CONFIDENTIAL application's secret is returned here only."
   createApplication(input: CreateApplicationInput!): CreateApplicationPayload!
-  "Change an application's name or redirect URIs; omitted fields stay unchanged."
+  "Change an application's name or redirect URIs; omitted fields stay unchanged. An update to the values it has already is answered as it is: nothing is written, no audit event."
   updateApplication(input: UpdateApplicationInput!): UpdateApplicationPayload!
   "Replace a CONFIDENTIAL application's secret. The new secret is returned here only."
   rotateApplicationSecret(input: RotateApplicationSecretInput!): RotateApplicationSecretPayload!

@@ -175,7 +175,10 @@ func (s *Service) UpdateIdentityProviderConfiguration(ctx context.Context, in Id
 				return audited{}, err
 			}
 		}
-		t.apply(c, in)
+		changed, _ := edit(c, func(c *models.IdentityProviderConfiguration) error { t.apply(c, in); return nil })
+		if !changed {
+			return audited{unchanged: true}, nil // no write, no event (edit)
+		}
 		if err := s.store.UpdateIdentityProviderConfiguration(ctx, c); err != nil {
 			return audited{}, err
 		}

@@ -181,8 +181,9 @@ func (s *Service) UpdateBrand(ctx context.Context, rawID string, in BrandInput) 
 		if b, err = s.loadBrand(ctx, p.WorkspaceID, "id", rawID); err != nil {
 			return audited{}, err
 		}
-		if errs := s.applyBrand(b, in); len(errs) > 0 {
-			return audited{}, errs
+		changed, err := edit(b, func(b *models.Brand) error { return s.applyBrand(b, in).Err() })
+		if err != nil || !changed {
+			return audited{unchanged: true}, err // !changed: no write, no event (edit)
 		}
 		if err := s.store.UpdateBrand(ctx, b); err != nil {
 			return audited{}, err
@@ -300,7 +301,10 @@ func (s *Service) UpdateCompany(ctx context.Context, rawID string, name *string)
 			return audited{}, e
 		}
 		before := c.Name
-		c.Name, c.NameKey = n, models.Key(n)
+		changed, _ := edit(c, func(c *models.Company) error { c.Name, c.NameKey = n, models.Key(n); return nil })
+		if !changed {
+			return audited{unchanged: true}, nil // its name already: no write, no event (edit)
+		}
 		if err := s.store.UpdateCompany(ctx, c); err != nil {
 			return audited{}, err
 		}
@@ -417,8 +421,9 @@ func (s *Service) UpdateAccount(ctx context.Context, rawID string, in AccountInp
 		if a, err = loadByID(ctx, p.WorkspaceID, "id", rawID, "account", s.store.AccountForUpdate); err != nil {
 			return audited{}, err
 		}
-		if err := s.applyAccount(ctx, a, in); err != nil {
-			return audited{}, err
+		changed, err := edit(a, func(a *models.Account) error { return s.applyAccount(ctx, a, in) })
+		if err != nil || !changed {
+			return audited{unchanged: true}, err // !changed: no write, no event (edit)
 		}
 		if err := s.store.UpdateAccount(ctx, a); err != nil {
 			return audited{}, err

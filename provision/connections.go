@@ -3,6 +3,7 @@ package provision
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -186,8 +187,9 @@ func (s *Service) UpdateConnection(ctx context.Context, rawID string, in Connect
 		}
 		shared, sha1, domainsOnly := c.SAMLSharedEntityID, c.SAMLAcceptSHA1, c.JITVerifiedDomainsOnly
 		method, secret := c.ClientAuthMethod(), c.OIDCClientSecretEnc
-		if errs := s.applyConnection(c, in, false); len(errs) > 0 {
-			return audited{}, errs
+		changed, err := edit(c, func(c *models.Connection) error { return s.applyConnection(c, in, false).Err() })
+		if err != nil || !changed {
+			return audited{unchanged: true}, err // !changed: no write, no event (edit)
 		}
 		if err := s.store.UpdateConnection(ctx, c); err != nil {
 			return audited{}, err
@@ -488,7 +490,11 @@ func (s *Service) applyOIDCCredentials(c *models.Connection, o *OIDCConfigInput,
 		add(models.SecretFieldError(models.EINVALID, "oidcConfig.clientSecret", "must be at most 1,024 bytes"))
 		return
 	default:
-		c.OIDCClientSecretEnc = s.box.Seal([]byte(*o.ClientSecret))
+		// The secret it has already keeps its sealed form: sealing again (a new nonce) would
+		// make an update that sends it again, as a configuration tool does, a change (edit).
+		if old, err := s.box.Open(c.OIDCClientSecretEnc); err != nil || subtle.ConstantTimeCompare(old, []byte(*o.ClientSecret)) != 1 {
+			c.OIDCClientSecretEnc = s.box.Seal([]byte(*o.ClientSecret))
+		}
 	}
 	if !keyed && len(c.OIDCClientSecretEnc) == 0 {
 		add(models.SecretFieldError(models.EINVALID, "oidcConfig.clientSecret", "is required, unless clientAuthMethod is private_key_jwt"))

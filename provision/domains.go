@@ -363,16 +363,17 @@ func (s *Service) SetPrimaryDomain(ctx context.Context, connectionID, domainID s
 		if d.Status != models.DomainVerified {
 			return audited{}, models.Errorf(models.EINVALIDSTATE, "the domain %s is not verified (status %s): verify it before making it primary", d.Name, d.Status)
 		}
-		if !d.IsPrimary {
-			if err := s.store.ClearPrimaryDomain(ctx, d.WorkspaceID, c.ID); err != nil {
-				return audited{}, err
-			}
-			d.IsPrimary = true
-			if err := s.store.SaveDomain(ctx, d); err != nil {
-				return audited{}, err
-			}
-		}
 		out = d
+		if d.IsPrimary {
+			return audited{unchanged: true}, nil // primary already: no write, no event (edit)
+		}
+		if err := s.store.ClearPrimaryDomain(ctx, d.WorkspaceID, c.ID); err != nil {
+			return audited{}, err
+		}
+		d.IsPrimary = true
+		if err := s.store.SaveDomain(ctx, d); err != nil {
+			return audited{}, err
+		}
 		return audited{id: d.ID.String(), summary: domainSummary(c, d)}, nil
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"errors"
+	"reflect"
 
 	"github.com/google/uuid"
 
@@ -54,6 +55,37 @@ type audited struct {
 	// unchanged: the write found nothing to change (e.g. a token revoked already), so there
 	// is no event.
 	unchanged bool
+}
+
+// edit applies change to row, a row a write has loaded (a models struct), and reports whether
+// it changed a stored field. A write that changes nothing is answered with the row as it is,
+// with no write and no audit event (audited.unchanged): a save would move the row's version
+// (a SCIM ETag, the optimistic concurrency token a client holds) and updatedAt, and record a
+// change that was none, e.g. an update to the values an object has already, or deactivating
+// an inactive one. A change with an effect of its own (a new secret, a test re-run) changes a
+// field, so it is saved and recorded as before.
+//
+// The copy taken before is shallow: change must assign a pointer or slice field anew, never
+// write through it (every apply function does).
+func edit[T any](row *T, change func(*T) error) (changed bool, err error) {
+	before := *row
+	if err := change(row); err != nil {
+		return false, err
+	}
+	return !sameRow(reflect.ValueOf(before), reflect.ValueOf(*row)), nil
+}
+
+// sameRow compares two values of one models struct type by the fields the store writes:
+// fields GORM does not store (gorm:"-", e.g. a connection's loaded domains) are not the row's.
+func sameRow(a, b reflect.Value) bool {
+	t := a.Type()
+	for i := range t.NumField() {
+		if f := t.Field(i); f.IsExported() && f.Tag.Get("gorm") != "-" &&
+			!reflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
+			return false
+		}
+	}
+	return true
 }
 
 // mutate is the script every administrative write follows: authorize the caller for m.access,

@@ -124,7 +124,7 @@ func (s *Service) CreateSCIMGroup(ctx context.Context, name string, externalID *
 		if err := s.store.Create(ctx, g); err != nil {
 			return nil, err
 		}
-		if err := s.store.ChangeMembers(ctx, g.WorkspaceID, g.ID, false, nil, ids); err != nil {
+		if _, err := s.store.ChangeMembers(ctx, g.WorkspaceID, g.ID, false, nil, ids); err != nil {
 			return nil, err
 		}
 		if withMembers {
@@ -245,17 +245,19 @@ func (s *Service) ChangeSCIMGroup(ctx context.Context, rawID string, ifMatch mod
 			return nil, errPreconditionFailed
 		}
 		name = g.DisplayName
-		renamed := false
 		if ch.DisplayName != nil {
 			if name, err = validateGroupName(*ch.DisplayName); err != nil {
 				return nil, err
 			}
-			renamed = name != g.DisplayName // its case too: the members' groups show it as written
+		}
+		renamed := name != g.DisplayName // its case too: the members' groups show it as written
+		changed, _ := edit(g, func(g *models.Group) error {
 			g.DisplayName, g.DisplayNameKey = name, models.Key(name)
-		}
-		if ch.ExternalID != nil {
-			g.ExternalID = *ch.ExternalID
-		}
+			if ch.ExternalID != nil {
+				g.ExternalID = *ch.ExternalID
+			}
+			return nil
+		})
 		add, err := s.memberIDs(ctx, g.WorkspaceID, ch.Add, true)
 		if err != nil {
 			return nil, err
@@ -264,11 +266,17 @@ func (s *Service) ChangeSCIMGroup(ctx context.Context, rawID string, ifMatch mod
 		if err != nil {
 			return nil, err
 		}
-		if err := s.store.ChangeMembers(ctx, g.WorkspaceID, g.ID, ch.ReplaceMembers, remove, add); err != nil {
+		moved, err := s.store.ChangeMembers(ctx, g.WorkspaceID, g.ID, ch.ReplaceMembers, remove, add)
+		if err != nil {
 			return nil, err
 		}
-		if err := s.store.SaveGroup(ctx, g); err != nil {
-			return nil, err
+		// A request that leaves the group as it was (an IdP's periodic PUT of the same
+		// displayName and members) keeps its version, the ETag the IdP's If-Match names, and
+		// its updatedAt (edit); the activity row still records the request.
+		if changed || moved {
+			if err := s.store.SaveGroup(ctx, g); err != nil {
+				return nil, err
+			}
 		}
 		// The members' SCIM groups show the displayName: their versions move too (the
 		// members ChangeMembers just added or removed have moved already, and move again).

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"reflect"
 	"strings"
 
 	"github.com/google/uuid"
@@ -189,13 +188,13 @@ func (s *Service) changeUser(ctx context.Context, rawID, action string, change f
 		if u, err = s.loadUser(ctx, p.WorkspaceID, "uuid", rawID); err != nil {
 			return audited{}, err
 		}
-		before := *u
-		summary, err := change(u)
-		if err != nil {
-			return audited{}, err
-		}
-		if reflect.DeepEqual(before, *u) {
-			return audited{unchanged: true}, nil // no write, no event
+		var summary map[string]any
+		changed, err := edit(u, func(u *models.UserAccount) (err error) {
+			summary, err = change(u)
+			return err
+		})
+		if err != nil || !changed {
+			return audited{unchanged: true}, err // !changed: no write, no event (edit)
 		}
 		email = u.Email
 		if err := s.store.UpdateUserAccount(ctx, u); err != nil {

@@ -119,9 +119,10 @@ func (s *Store) ExistingUserIDs(ctx context.Context, ws uuid.UUID, ids []uuid.UU
 // then remove some and add others (adding an existing member changes nothing). Each step is one
 // statement per 1000 ids. A user whose membership changed (added, or removed and not added
 // back) moves to its next version: its SCIM groups show the group (touchUsers). Call it
-// holding the group's lock (Group with lock).
+// holding the group's lock (Group with lock). It reports whether a membership changed: a
+// replacement by the same members, or a removal of non-members, changes none.
 // Errors: ErrMissingReference when the group or an added user is gone.
-func (s *Store) ChangeMembers(ctx context.Context, ws, groupID uuid.UUID, clearAll bool, remove, add []uuid.UUID) error {
+func (s *Store) ChangeMembers(ctx context.Context, ws, groupID uuid.UUID, clearAll bool, remove, add []uuid.UUID) (bool, error) {
 	removed := map[uuid.UUID]bool{}
 	deleted := func(where string, args ...any) error {
 		var ids []uuid.UUID
@@ -136,13 +137,13 @@ func (s *Store) ChangeMembers(ctx context.Context, ws, groupID uuid.UUID, clearA
 	}
 	if clearAll {
 		if err := deleted(""); err != nil {
-			return err
+			return false, err
 		}
 	}
 	for len(remove) > 0 {
 		n := min(len(remove), 1000)
 		if err := deleted(" AND user_account_id IN ?", remove[:n]); err != nil {
-			return err
+			return false, err
 		}
 		remove = remove[n:]
 	}
@@ -158,7 +159,7 @@ func (s *Store) ChangeMembers(ctx context.Context, ws, groupID uuid.UUID, clearA
 		if err := s.db(ctx).Raw("INSERT INTO group_members (group_id, user_account_id, workspace_id, created_at) VALUES "+
 			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", n), ", ")+" ON CONFLICT DO NOTHING RETURNING user_account_id",
 			args...).Scan(&ids).Error; err != nil {
-			return translate(err)
+			return false, translate(err)
 		}
 		for _, id := range ids {
 			if removed[id] { // cleared and added back: its groups read as before
@@ -172,7 +173,7 @@ func (s *Store) ChangeMembers(ctx context.Context, ws, groupID uuid.UUID, clearA
 	for id := range removed {
 		changed = append(changed, id)
 	}
-	return s.touchUsers(ctx, ws, changed)
+	return len(changed) > 0, s.touchUsers(ctx, ws, changed)
 }
 
 // GroupMembers loads the members of the given groups (with their userName) in one query.

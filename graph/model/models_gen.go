@@ -38,7 +38,7 @@ type BrandPayload struct {
 type BrandsMutations struct {
 	// Configure a brand for an identity provider. Fails if a configuration exists already.
 	CreateIdentityProviderConfiguration *IdentityProviderConfigurationPayload `json:"createIdentityProviderConfiguration"`
-	// Change a brand's configuration for an identity provider; omitted fields stay unchanged, a null defaultAccountId clears it.
+	// Change a brand's configuration for an identity provider; omitted fields stay unchanged, a null defaultAccountId clears it. An update to the values it has already is answered as it is: nothing is written, no audit event.
 	UpdateIdentityProviderConfiguration *IdentityProviderConfigurationPayload `json:"updateIdentityProviderConfiguration"`
 	RemoveIdentityProviderConfiguration *IdentityProviderConfigurationPayload `json:"removeIdentityProviderConfiguration"`
 }

@@ -67,30 +67,39 @@ func testGroups(e *env) {
 			was[u.ID] = got.Version
 		}
 	}
-	e.ok(e.s.ChangeMembers(e.ctx, e.ws, g.ID, false, nil, []uuid.UUID{a.ID, b.ID}))
+	// members applies a membership change that must report changed as want.
+	members := func(want bool, clearAll bool, remove, add []uuid.UUID) {
+		e.t.Helper()
+		changed, err := e.s.ChangeMembers(e.ctx, e.ws, g.ID, clearAll, remove, add)
+		e.ok(err)
+		e.check(changed == want, "ChangeMembers(%v, %v, %v) reported changed %v", clearAll, remove, add, changed)
+	}
+	members(true, false, nil, []uuid.UUID{a.ID, b.ID})
 	versions("added", map[*models.UserAccount]int{a: 1, b: 1})
-	e.ok(e.s.ChangeMembers(e.ctx, e.ws, g.ID, false, []uuid.UUID{b.ID}, []uuid.UUID{a.ID})) // adding a member again changes nothing
+	members(true, false, []uuid.UUID{b.ID}, []uuid.UUID{a.ID}) // adding a member again changes nothing
 	versions("one removed, one added again", map[*models.UserAccount]int{b: 1})
-	e.is(e.s.ChangeMembers(e.ctx, e.ws, g.ID, false, nil, []uuid.UUID{store.NewID()}), store.ErrMissingReference, "missing member")
-	e.ok(e.s.ChangeMembers(e.ctx, e.ws, g.ID, true, nil, []uuid.UUID{a.ID})) // a replacement keeping a
+	_, err = e.s.ChangeMembers(e.ctx, e.ws, g.ID, false, nil, []uuid.UUID{store.NewID()})
+	e.is(err, store.ErrMissingReference, "missing member")
+	members(false, true, nil, []uuid.UUID{a.ID})  // a replacement keeping a
+	members(false, false, []uuid.UUID{b.ID}, nil) // removing a non-member
 	versions("members replaced by the same", nil)
 	e.ok(e.s.TouchMembersOf(e.ctx, e.ws, g.ID))
 	versions("TouchMembersOf", map[*models.UserAccount]int{a: 1})
 	e.ok(e.s.TouchMembersOf(e.ctx, e.ws, store.NewID()))
 	versions("TouchMembersOf a missing group", nil)
-	members, err := e.s.GroupMembers(e.ctx, e.ws, []uuid.UUID{g.ID, h.ID})
+	ms, err := e.s.GroupMembers(e.ctx, e.ws, []uuid.UUID{g.ID, h.ID})
 	e.ok(err)
-	e.check(len(members[g.ID]) == 1 && members[g.ID][0].UserAccountID == a.ID && members[g.ID][0].Display == a.UserName,
-		"members %v", members[g.ID])
+	e.check(len(ms[g.ID]) == 1 && ms[g.ID][0].UserAccountID == a.ID && ms[g.ID][0].Display == a.UserName,
+		"members %v", ms[g.ID])
 	of, err := e.s.GroupsOfUsers(e.ctx, e.ws, []uuid.UUID{a.ID, b.ID})
 	e.ok(err)
 	e.check(len(of[a.ID]) == 1 && of[a.ID][0].GroupID == g.ID && len(of[b.ID]) == 0, "groups of users %v", of)
-	e.ok(e.s.ChangeMembers(e.ctx, e.ws, g.ID, true, nil, nil))
-	members, _ = e.s.GroupMembers(e.ctx, e.ws, []uuid.UUID{g.ID})
-	e.check(len(members[g.ID]) == 0, "cleared group has members")
+	members(true, true, nil, nil)
+	ms, _ = e.s.GroupMembers(e.ctx, e.ws, []uuid.UUID{g.ID})
+	e.check(len(ms[g.ID]) == 0, "cleared group has members")
 	versions("cleared", map[*models.UserAccount]int{a: 1})
 
-	e.ok(e.s.ChangeMembers(e.ctx, e.ws, g.ID, false, nil, []uuid.UUID{b.ID}))
+	members(true, false, nil, []uuid.UUID{b.ID})
 	versions("added", map[*models.UserAccount]int{b: 1})
 	e.deletesOnce(func() (bool, error) { return e.s.DeleteGroup(e.ctx, e.ws, g.ID) }, "DeleteGroup")
 	versions("group deleted", map[*models.UserAccount]int{b: 1})
@@ -99,7 +108,8 @@ func testGroups(e *env) {
 func testSCIMUsers(e *env) {
 	a, b := e.user("a"), e.user("b")
 	g := e.group("G")
-	e.ok(e.s.ChangeMembers(e.ctx, e.ws, g.ID, false, nil, []uuid.UUID{a.ID}))
+	_, err := e.s.ChangeMembers(e.ctx, e.ws, g.ID, false, nil, []uuid.UUID{a.ID})
+	e.ok(err)
 	got, groups, err := e.s.SCIMUser(e.ctx, e.ws, a.ID, true)
 	e.ok(err)
 	e.check(got.ID == a.ID && got.Version == a.Version+1 && len(groups) == 1 && groups[0].DisplayName == "G", "scim user %v %v", got, groups)
@@ -140,7 +150,8 @@ func testSCIMUsers(e *env) {
 	e.check(activities() == 1, "a refused save wrote its activity")
 
 	other := e.group("Other")
-	e.ok(e.s.ChangeMembers(e.ctx, e.ws, other.ID, false, nil, []uuid.UUID{b.ID}))
+	_, err = e.s.ChangeMembers(e.ctx, e.ws, other.ID, false, nil, []uuid.UUID{b.ID})
+	e.ok(err)
 	e.ok(e.s.TouchGroupsOf(e.ctx, e.ws, b.ID))
 	e.ok(e.s.TouchGroupsOf(e.ctx, e.ws, store.NewID())) // no account, no group
 	other.Version++
