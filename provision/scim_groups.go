@@ -115,7 +115,7 @@ func (s *Service) CreateSCIMGroup(ctx context.Context, name string, externalID *
 	}
 	now := s.now()
 	g := &models.Group{ID: store.NewID(), WorkspaceID: c.Token.WorkspaceID, DisplayName: name,
-		DisplayNameKey: models.Key(name), ExternalID: externalID, Version: 1, CreatedAt: now, UpdatedAt: now}
+		DisplayNameKey: models.Key(name), ExternalID: models.ExternalIDOf(externalID), Version: 1, CreatedAt: now, UpdatedAt: now}
 	err = s.scimWrite(ctx, groupMutation("scim group", &name), func(ctx context.Context) (*models.SCIMActivity, error) {
 		ids, err := s.memberIDs(ctx, g.WorkspaceID, members, true)
 		if err != nil {
@@ -254,7 +254,7 @@ func (s *Service) ChangeSCIMGroup(ctx context.Context, rawID string, ifMatch mod
 		changed, _ := edit(g, func(g *models.Group) error {
 			g.DisplayName, g.DisplayNameKey = name, models.Key(name)
 			if ch.ExternalID != nil {
-				g.ExternalID = *ch.ExternalID
+				g.ExternalID = models.ExternalIDOf(*ch.ExternalID)
 			}
 			return nil
 		})

@@ -52,3 +52,37 @@ func TestSCIMUpdateChecksOnlyWhatItChanges(t *testing.T) {
 		}
 	})
 }
+
+// TestSCIMGroupEmptyExternalIDIsNone: a group's empty externalId is none, as a user's is
+// (models.ExternalIDOf): a POST or a PUT with "" stores none (NULL), so that the group's row
+// is the same whatever an IdP sends for an unset attribute, and a PUT that sends "" again
+// changes nothing. Before, POST and PUT stored "" (PATCH did not).
+func TestSCIMGroupEmptyExternalIDIsNone(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		tok, _ := e.SCIMToken(e.AdminToken(), allScopes("idp"))
+		// stored is the group's external_id column, "NULL" for none.
+		stored := func(id string) string {
+			t.Helper()
+			var ext []string
+			if err := e.App.Store().RawScan(context.Background(), &ext, "SELECT COALESCE(external_id, 'NULL') FROM groups WHERE id = ?",
+				uuid.MustParse(id)); err != nil || len(ext) != 1 {
+				t.Fatal(ext, err)
+			}
+			return ext[0]
+		}
+		id := str(e.Call("POST", "/scim/v2/Groups", tok, map[string]any{"displayName": "Sales", "externalId": ""}).Must(t, 201).Body, "id")
+		if ext := stored(id); ext != "NULL" {
+			t.Fatalf("POST with externalId \"\" stored %q", ext)
+		}
+		e.Call("PUT", "/scim/v2/Groups/"+id, tok, map[string]any{"displayName": "Sales", "externalId": "g-1"}).Must(t, 200)
+		r := e.Call("PUT", "/scim/v2/Groups/"+id, tok, map[string]any{"displayName": "Sales", "externalId": ""}).Must(t, 200)
+		if ext := stored(id); ext != "NULL" || r.Body["externalId"] != nil {
+			t.Fatalf("PUT with externalId \"\": stored %q, answered %v", ext, r.Body["externalId"])
+		}
+		version := str(r.Body, "meta", "version")
+		again := e.Call("PUT", "/scim/v2/Groups/"+id, tok, map[string]any{"displayName": "Sales", "externalId": ""}).Must(t, 200)
+		if v := str(again.Body, "meta", "version"); v != version {
+			t.Fatalf("the same PUT again moved the version %s → %s", version, v)
+		}
+	})
+}
