@@ -336,7 +336,7 @@ func (s *Service) ReplaceSCIMUser(ctx context.Context, rawID string, ifMatch mod
 			return err
 		}
 		oldKey, oldName := cur.UserNameKey, cur.UserName
-		in.applyTo(cur, s.now())
+		changed, _ := edit(cur, func(cur *models.UserAccount) error { in.applyTo(cur, s.now()); return nil })
 		rebind := oldKey != cur.UserNameKey && c.Token.ConnectionID != nil
 		// The groups' members show the userName (display): a new one changes the groups, whose
 		// versions must move, under their locks, which only the locking path takes.
@@ -349,6 +349,13 @@ func (s *Service) ReplaceSCIMUser(ctx context.Context, rawID string, ifMatch mod
 		}
 		details["userName"] = cur.UserName
 		act := s.scimActivity(c, op, models.SCIMResourceUser, cur.ID.String(), nil, details)
+		if !changed {
+			// The user as it was (an IdP's PUT or PATCH of the values it has): no write, so its
+			// version, the ETag the IdP's If-Match names, stays (edit); the activity row still
+			// records the request.
+			u = cur
+			return s.store.InTx(ctx, func(ctx context.Context) error { return s.store.Create(ctx, act) })
+		}
 		if err := s.store.SaveSCIMUserWith(ctx, cur, act); err != nil {
 			return err
 		}

@@ -64,7 +64,10 @@ func TestNoOpWritesNothing(t *testing.T) {
 			redirectUris: ["https://app.example.com/cb"]}) { application { id } errors { message } } }`, map[string]any{"b": brand})
 		app := str(d, "createApplication", "application", "id")
 		scim, _ := e.SCIMToken(tok, apptest.AllScopes("okta"))
-		member := e.SCIMUser(scim, map[string]any{"userName": "ada@example.com"})
+		ada := map[string]any{"userName": "ada@example.com", "externalId": "00u1", "active": true,
+			"name":   map[string]any{"givenName": "Ada", "familyName": "Lovelace"},
+			"emails": []map[string]any{{"value": "ada@example.com", "type": "work", "primary": true}}}
+		member := e.SCIMUser(scim, ada)
 		group := str(e.Call("POST", "/scim/v2/Groups", scim, map[string]any{"displayName": "Engineers", "externalId": "g-1",
 			"members": []map[string]any{{"value": member}}}).Must(t, 201).Body, "id")
 
@@ -73,7 +76,8 @@ func TestNoOpWritesNothing(t *testing.T) {
 			t.Helper()
 			rows := map[string]any{"brands": &[]models.Brand{}, "companies": &[]models.Company{}, "accounts": &[]models.Account{},
 				"identity_provider_configurations": &[]models.IdentityProviderConfiguration{}, "applications": &[]models.Application{},
-				"connections": &[]models.Connection{}, "domains": &[]models.Domain{}, "groups": &[]models.Group{}}[table]
+				"connections": &[]models.Connection{}, "domains": &[]models.Domain{}, "groups": &[]models.Group{},
+				"user_accounts": &[]models.UserAccount{}}[table]
 			if err := e.App.Store().RawScan(context.Background(), rows, "SELECT * FROM "+table+" WHERE "+where, args...); err != nil {
 				t.Fatalf("%s %v: %v", table, args, err)
 			}
@@ -87,13 +91,15 @@ func TestNoOpWritesNothing(t *testing.T) {
 			t.Helper()
 			return len(get(e.MustGQL(tok, `{ auditEvents(first: 100) { id } }`, nil), "auditEvents").([]any))
 		}
-		etag := func() string {
+		etag := func(path string) string {
 			t.Helper()
-			return e.Call("GET", "/scim/v2/Groups/"+group, scim, nil).Must(t, 200).Header.Get("ETag")
+			return e.Call("GET", path, scim, nil).Must(t, 200).Header.Get("ETag")
 		}
-		scimGroup := func(method string, body map[string]any) func() {
-			return func() { t.Helper(); e.Call(method, "/scim/v2/Groups/"+group, scim, body).Must(t, 200) }
+		groupPath, userPath := "/scim/v2/Groups/"+group, "/scim/v2/Users/"+member
+		scimCall := func(method, path string, body map[string]any) func() {
+			return func() { t.Helper(); e.Call(method, path, scim, body).Must(t, 200) }
 		}
+		scimGroup := func(method string, body map[string]any) func() { return scimCall(method, groupPath, body) }
 		patch := func(ops ...map[string]any) map[string]any {
 			return map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": ops}
 		}
@@ -109,11 +115,12 @@ func TestNoOpWritesNothing(t *testing.T) {
 		}
 
 		for _, c := range []struct {
-			name          string
-			table, where  string
-			id            string
-			noop, change  func()
-			audited, scim bool // the change records an audit event; the object is a SCIM group
+			name         string
+			table, where string
+			id           string
+			noop, change func()
+			audited      bool   // the change records an audit event
+			scim         string // the object's SCIM path, whose ETag must stay
 		}{
 			{name: "updateBrand", table: "brands", id: brand, audited: true,
 				noop:   mutation("updateBrand", "UpdateBrandInput", map[string]any{"id": brand, "name": " Portal ", "slug": "portal", "portalUrl": ""}),
@@ -149,11 +156,25 @@ func TestNoOpWritesNothing(t *testing.T) {
 			{name: "POST deactivate", table: "connections", id: conn, audited: true,
 				noop:   rest("POST", base+"/deactivate", ""),
 				change: rest("PUT", base, `{"name":"Local 2"}`)},
-			{name: "SCIM PUT group", table: "groups", id: group, scim: true,
+			{name: "SCIM PUT user", table: "user_accounts", id: member, scim: userPath,
+				noop: scimCall("PUT", userPath, ada),
+				change: scimCall("PUT", userPath, map[string]any{"userName": "ada@example.com", "externalId": "00u1", "active": true,
+					"name": map[string]any{"givenName": "Augusta Ada", "familyName": "Lovelace"}})},
+			{name: "SCIM PATCH user", table: "user_accounts", id: member, scim: userPath,
+				noop: scimCall("PATCH", userPath, patch(map[string]any{"op": "replace", "path": "name.givenName", "value": "Augusta Ada"},
+					map[string]any{"op": "replace", "value": map[string]any{"externalId": "00u1"}})),
+				change: scimCall("PATCH", userPath, patch(map[string]any{"op": "replace", "path": "title", "value": "Countess"}))},
+			{name: "SCIM PATCH user active", table: "user_accounts", id: member, scim: userPath,
+				noop:   scimCall("PATCH", userPath, patch(map[string]any{"op": "replace", "path": "active", "value": true})),
+				change: scimCall("PATCH", userPath, patch(map[string]any{"op": "replace", "path": "active", "value": false}))},
+			{name: "SCIM PATCH user inactive", table: "user_accounts", id: member, scim: userPath,
+				noop:   scimCall("PATCH", userPath, patch(map[string]any{"op": "replace", "value": map[string]any{"active": false}})),
+				change: scimCall("PATCH", userPath, patch(map[string]any{"op": "replace", "value": map[string]any{"active": true}}))},
+			{name: "SCIM PUT group", table: "groups", id: group, scim: groupPath,
 				noop: scimGroup("PUT", map[string]any{"displayName": "Engineers", "externalId": "g-1", "members": []map[string]any{{"value": member}}}),
 				change: scimGroup("PUT", map[string]any{"displayName": "Engineers", "externalId": "g-2",
 					"members": []map[string]any{{"value": member}}})},
-			{name: "SCIM PATCH group", table: "groups", id: group, scim: true,
+			{name: "SCIM PATCH group", table: "groups", id: group, scim: groupPath,
 				noop: scimGroup("PATCH", patch(map[string]any{"op": "replace", "path": "displayName", "value": "Engineers"},
 					map[string]any{"op": "add", "path": "members", "value": []map[string]any{{"value": member}}},
 					map[string]any{"op": "replace", "path": "externalId", "value": "g-2"})),
@@ -164,8 +185,8 @@ func TestNoOpWritesNothing(t *testing.T) {
 				where, args = "id = ?", []any{c.id}
 			}
 			stored, n, version := row(c.table, where, args...), events(), ""
-			if c.scim {
-				version = etag()
+			if c.scim != "" {
+				version = etag(c.scim)
 			}
 			c.noop()
 			if r := row(c.table, where, args...); r != stored {
@@ -174,8 +195,8 @@ func TestNoOpWritesNothing(t *testing.T) {
 			if got := events(); got != n {
 				t.Errorf("%s to the values it has recorded %d audit events", c.name, got-n)
 			}
-			if c.scim {
-				if v := etag(); v != version {
+			if c.scim != "" {
+				if v := etag(c.scim); v != version {
 					t.Errorf("%s to the values it has moved the ETag %s → %s", c.name, version, v)
 				}
 			}
@@ -189,8 +210,8 @@ func TestNoOpWritesNothing(t *testing.T) {
 			if got := events(); c.audited && got != n+1 {
 				t.Errorf("%s: a real change recorded %d audit events, want 1", c.name, got-n)
 			}
-			if c.scim {
-				if v := etag(); v == version {
+			if c.scim != "" {
+				if v := etag(c.scim); v == version {
 					t.Errorf("%s: a real change kept the ETag %s", c.name, v)
 				}
 			}

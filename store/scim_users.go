@@ -255,19 +255,23 @@ func (s *Store) GroupsOfUsers(ctx context.Context, ws uuid.UUID, ids []uuid.UUID
 // account's "userName" as its last key, as the general PATCH's details have it. ifVersion != 0
 // changes only that version (ErrStale otherwise). ErrNotFound: no such account. It returns the
 // saved account and, with withGroups, its groups; an account without a userName is left alone
-// (a nil account and no error: nothing was written). On PostgreSQL it is one statement.
+// (a nil account and no error: nothing was written). An account active (or not) already keeps
+// its version and updated_at: the write changes nothing of it, and its ETag, which the IdP's
+// If-Match names, must stay (provision.edit's rule); act is written all the same, the request's
+// record. On PostgreSQL it is one statement.
 // Errors: ErrNotFound, ErrStale, as above.
 func (s *Store) SetSCIMUserActive(ctx context.Context, ws, id uuid.UUID, active bool, ifVersion int, act *models.SCIMActivity, withGroups bool) (*models.UserAccount, []models.GroupRef, error) {
 	now := s.now()
 	where := "workspace_id = ? AND id = ? AND user_name_key <> ''"
-	args := []any{active, active, now, now, ws, id}
+	args := []any{active, active, now, active, active, now, ws, id}
 	if ifVersion != 0 {
 		where += " AND version = ?"
 		args = append(args, ifVersion)
 	}
 	// A reactivation records when (models.UserAccount.SetActive); SET reads the row before it.
 	update := "UPDATE user_accounts SET active = ?, activated_at = CASE WHEN ? AND NOT active THEN ? ELSE activated_at END, " +
-		"version = version + 1, updated_at = ? WHERE " + where
+		"version = CASE WHEN active = ? THEN version ELSE version + 1 END, " +
+		"updated_at = CASE WHEN active = ? THEN updated_at ELSE ? END WHERE " + where
 	var users []*models.UserAccount
 	var groups map[uuid.UUID][]models.GroupRef
 	if s.dialect != Postgres || inTx(ctx) {
