@@ -65,14 +65,65 @@ type audited struct {
 // an inactive one. A change with an effect of its own (a new secret, a test re-run) changes a
 // field, so it is saved and recorded as before.
 //
-// The copy taken before is shallow: change must assign a pointer or slice field anew, never
-// write through it (every apply function does).
+// The row is copied deeply before change runs, so a change that writes through a slice, map
+// or pointer field (appending in place, setting a map key) is seen as one, never taken for no
+// change and lost.
 func edit[T any](row *T, change func(*T) error) (changed bool, err error) {
-	before := *row
+	before := deepCopy(reflect.ValueOf(*row))
 	if err := change(row); err != nil {
 		return false, err
 	}
-	return !sameRow(reflect.ValueOf(before), reflect.ValueOf(*row)), nil
+	return !sameRow(before, reflect.ValueOf(*row)), nil
+}
+
+// deepCopy copies v with the values its pointers, slices and maps refer to, so that nothing
+// written through the original shows in the copy. Unexported fields (time.Time's) are copied as
+// they are: their types are values Gatehouse does not write through.
+func deepCopy(v reflect.Value) reflect.Value {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.New(v.Elem().Type())
+		out.Elem().Set(deepCopy(v.Elem()))
+		return out
+	case reflect.Slice:
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		for i := range v.Len() {
+			out.Index(i).Set(deepCopy(v.Index(i)))
+		}
+		return out
+	case reflect.Map:
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.MakeMapWithSize(v.Type(), v.Len())
+		for it := v.MapRange(); it.Next(); {
+			out.SetMapIndex(it.Key(), deepCopy(it.Value()))
+		}
+		return out
+	case reflect.Interface:
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.New(v.Type()).Elem()
+		out.Set(deepCopy(v.Elem()))
+		return out
+	case reflect.Struct:
+		out := reflect.New(v.Type()).Elem()
+		out.Set(v)
+		for i := range v.NumField() {
+			if out.Field(i).CanSet() {
+				out.Field(i).Set(deepCopy(v.Field(i)))
+			}
+		}
+		return out
+	}
+	return v
 }
 
 // sameRow compares two values of one models struct type by the fields the store writes:
