@@ -4127,7 +4127,8 @@ type SamlConfig {
   ssoUrl: String!
   """
   The binding Gatehouse sends AuthnRequests to ssoUrl by: HTTP_REDIRECT by default; HTTP_POST for an
-  IdP whose metadata offers only that one (read from it with the ssoUrl).
+  IdP whose metadata offers only that one (read from it with the ssoUrl). A new ssoUrl set without
+  ssoBinding goes back to HTTP_REDIRECT (SamlConfigInput.ssoBinding).
   """
   ssoBinding: SamlBinding!
   certificate: String!
@@ -4234,7 +4235,12 @@ input OidcConfigInput {
 input SamlConfigInput {
   entityId: String
   ssoUrl: String
-  "The binding of ssoUrl (SamlConfig.ssoBinding); omitted on creation: HTTP_REDIRECT, or the metadata's."
+  """
+  The binding of ssoUrl (SamlConfig.ssoBinding). Omitted on creation: HTTP_REDIRECT, or the
+  metadata's with its ssoUrl. Omitted on an update that changes ssoUrl: HTTP_REDIRECT again,
+  unless the new ssoUrl is the location of metadataXml (read from it, or the same URL given),
+  whose binding it takes; the binding chosen for the old URL is never kept for a new one.
+  """
   ssoBinding: SamlBinding
   """
   The IdP's signing certificate: one to four PEM CERTIFICATE blocks, a response signed by any one

@@ -386,7 +386,17 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 			}
 			if sm.SSOURL != nil {
 				add(s.validateIdPURL("samlConfig.ssoUrl", *sm.SSOURL))
-				reach = reach || c.SAMLSSOURL != *sm.SSOURL
+				if c.SAMLSSOURL != *sm.SSOURL {
+					reach = true
+					if sm.SSOBinding == nil {
+						// A binding is its location's: a new ssoUrl given without one is sent
+						// to by the default, as on a connection created with it, never by the
+						// binding chosen for the old URL (an IdP that takes only HTTP-POST
+						// there). One read from metadata with it comes as ssoBinding
+						// (fromMetadata).
+						c.SAMLSSOBinding = ""
+					}
+				}
 				c.SAMLSSOURL = *sm.SSOURL
 			} else if create {
 				add(models.FieldError(models.EINVALID, "samlConfig.ssoUrl", "", "is required"))

@@ -658,6 +658,13 @@ func (s *Service) fromMetadata(ctx context.Context, sm *SAMLConfigInput, create 
 		}
 		sm.EntityID = &md.EntityID
 	}
+	if sm.SSOURL != nil && sm.SSOBinding == nil && md.SSOBinding != "" && strings.TrimSpace(*sm.SSOURL) == md.SSOURL {
+		// The input's ssoUrl is the metadata's location: it is sent to by that location's
+		// binding, as when it is read from the document (applyConnection would take a new
+		// ssoUrl without a binding for HTTP-Redirect).
+		binding := string(md.SSOBinding)
+		sm.SSOBinding = &binding
+	}
 	if sm.SSOURL == nil {
 		switch {
 		case md.SSOURL == "":

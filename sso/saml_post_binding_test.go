@@ -3,6 +3,7 @@ package sso_test
 import (
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -120,6 +121,98 @@ func TestSAMLPostBinding(t *testing.T) {
 		again := w.exchange(t, w.appResult(t, resp, body).Get("code"), verifier)
 		if again["sign_in"] != "existing_identity" || again["sub"] != claims["sub"] {
 			t.Fatalf("returning: %v", again)
+		}
+	})
+}
+
+// TestSAMLNewSSOURLBinding: ssoBinding is the binding of ssoUrl, so a new ssoUrl given without
+// one is sent to by HTTP-Redirect, the default, not by the binding chosen for the old URL. A
+// connection created from the metadata of an IdP that offers only HTTP-POST is moved by hand
+// (REST, then GraphQL) to an IdP that takes only HTTP-Redirect, and the person signs in there
+// by a redirect; the stale HTTP_POST would post the request to an IdP that refuses it. An
+// explicit ssoBinding is taken as given, the same ssoUrl sent again keeps the binding, and an
+// ssoUrl given with metadataXml whose SingleSignOnService it is takes that one's binding.
+func TestSAMLNewSSOURLBinding(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		postIdP := samltest.New(t)
+		postIdP.PostOnly()
+		w := newSAMLWorldAt(t, e, samlWorldOptions{idp: postIdP, samlConfig: map[string]any{"metadataUrl": postIdP.EntityID}})
+		if cfg := w.samlConfig(t); cfg["ssoBinding"] != "http_post" {
+			t.Fatalf("created from POST-only metadata: %v", cfg)
+		}
+		redirectIdP := samltest.New(t)
+		redirectIdP.RedirectOnly()
+		redirectIdP.SignIn(samltest.User{NameID: "00u-ada", Email: "ada@example.com", GivenName: "Ada", Surname: "Lovelace"})
+		redirectIdP.TrustSP(t, w.spMetadata(t, e))
+		binding := func(t *testing.T) string {
+			t.Helper()
+			d := e.MustGQL(w.tok, `query($id: ID!) { connection(id: $id) { samlConfig { ssoBinding } } }`, map[string]any{"id": w.conn})
+			return str(d, "connection", "samlConfig", "ssoBinding")
+		}
+		// signIn signs Ada in through the redirect-only IdP, by the redirect (toIdP fails on
+		// anything else, such as Gatehouse's page posting to the IdP).
+		signIn := func(t *testing.T) map[string]any {
+			t.Helper()
+			w.activate(w.conn, "") // a new ssoUrl needs a new test: done by hand here
+			w.idp = redirectIdP
+			b := w.browser()
+			page, verifier := w.toIdP(t, b)
+			reqs := redirectIdP.Requests()
+			if last := reqs[len(reqs)-1]; last.Method != http.MethodGet {
+				t.Fatalf("the AuthnRequest came by %s", last.Method)
+			}
+			resp, body := w.post(t, b, e.URL, page)
+			return w.exchange(t, w.appResult(t, resp, body).Get("code"), verifier)
+		}
+		moveTo := func(idp *samltest.IdP) map[string]any {
+			return map[string]any{"entityId": idp.EntityID, "ssoUrl": idp.SSOURL, "certificate": idp.CertificatePEM}
+		}
+		updateGQL := func(t *testing.T, saml map[string]any) {
+			t.Helper()
+			d := e.MustGQL(w.tok, `mutation($id: ID!, $saml: SamlConfigInput!) { updateConnection(input: {id: $id, samlConfig: $saml}) {
+				connection { samlConfig { ssoUrl ssoBinding } } errors { label message } } }`, map[string]any{"id": w.conn, "saml": saml})
+			if errs := payloadErrors(t, d, "updateConnection"); len(errs) > 0 {
+				t.Fatalf("updateConnection: %v", errs)
+			}
+		}
+
+		// REST: the IdP's values typed in by hand, no ssoBinding.
+		body, _ := json.Marshal(map[string]any{"samlConfig": moveTo(redirectIdP)})
+		put := e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, string(body)).Must(t, 200).Body
+		if got := str(put, "connection", "samlConfig", "ssoBinding"); got != "http_redirect" {
+			t.Fatalf("REST: a new ssoUrl kept ssoBinding %q", got)
+		}
+		if claims := signIn(t); claims["sign_in"] != "provisioned" || claims["email"] != "ada@example.com" {
+			t.Fatalf("claims %v", claims)
+		}
+
+		// GraphQL: back to the POST-only IdP with its binding said; the same ssoUrl sent
+		// again is no change of it.
+		cfg := moveTo(postIdP)
+		cfg["ssoBinding"] = "HTTP_POST"
+		updateGQL(t, cfg)
+		if got := binding(t); got != "HTTP_POST" {
+			t.Fatalf("an explicit ssoBinding: %q", got)
+		}
+		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, `{"samlConfig": {"ssoUrl": "`+postIdP.SSOURL+`"}}`).Must(t, 200)
+		if got := binding(t); got != "HTTP_POST" {
+			t.Fatalf("the same ssoUrl again: %q", got)
+		}
+
+		// GraphQL: the redirect-only IdP's values without ssoBinding.
+		updateGQL(t, moveTo(redirectIdP))
+		if got := binding(t); got != "HTTP_REDIRECT" {
+			t.Fatalf("GraphQL: a new ssoUrl kept ssoBinding %q", got)
+		}
+		if claims := signIn(t); claims["sign_in"] != "existing_identity" {
+			t.Fatalf("claims %v", claims)
+		}
+
+		// The POST-only IdP's metadata pasted, with its SSO URL typed in as well: the
+		// location's binding is the metadata's.
+		updateGQL(t, map[string]any{"metadataXml": postIdP.Metadata(t), "ssoUrl": postIdP.SSOURL})
+		if got := binding(t); got != "HTTP_POST" {
+			t.Fatalf("metadataXml with its ssoUrl: %q", got)
 		}
 	})
 }

@@ -336,7 +336,10 @@ type RotateIntegrationClientSecretPayload struct {
 type SAMLConfigInput struct {
 	EntityID *string `json:"entityId,omitempty"`
 	SSOURL   *string `json:"ssoUrl,omitempty"`
-	// The binding of ssoUrl (SamlConfig.ssoBinding); omitted on creation: HTTP_REDIRECT, or the metadata's.
+	// The binding of ssoUrl (SamlConfig.ssoBinding). Omitted on creation: HTTP_REDIRECT, or the
+	// metadata's with its ssoUrl. Omitted on an update that changes ssoUrl: HTTP_REDIRECT again,
+	// unless the new ssoUrl is the location of metadataXml (read from it, or the same URL given),
+	// whose binding it takes; the binding chosen for the old URL is never kept for a new one.
 	SSOBinding *models.SAMLBinding `json:"ssoBinding,omitempty"`
 	// The IdP's signing certificate: one to four PEM CERTIFICATE blocks, a response signed by any one
 	// is accepted. During an IdP certificate rollover, paste the next one beside the current one.

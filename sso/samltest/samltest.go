@@ -72,6 +72,9 @@ type IdP struct {
 	// posted must carry an enveloped signature of (SAML bindings §3.5.4).
 	postOnly      bool
 	requestSigner *x509.Certificate
+	// redirectOnly: the metadata offers only the HTTP-Redirect SingleSignOnService, and a
+	// request by HTTP-POST is refused.
+	redirectOnly bool
 
 	// keyMu guards the IdP's signing key: a request reads it, UseKey changes it.
 	keyMu sync.RWMutex
@@ -114,10 +117,14 @@ func NewNamed(t testing.TB, host string) *IdP {
 			}
 			p.mu.Lock()
 			p.requests = append(p.requests, r.Clone(r.Context()))
-			postOnly, signer := p.postOnly, p.requestSigner
+			postOnly, redirectOnly, signer := p.postOnly, p.redirectOnly, p.requestSigner
 			p.mu.Unlock()
 			if postOnly && r.Method != http.MethodPost {
 				http.Error(w, "samltest: this IdP takes AuthnRequests by HTTP-POST only", http.StatusMethodNotAllowed)
+				return
+			}
+			if redirectOnly && r.Method != http.MethodGet {
+				http.Error(w, "samltest: this IdP takes AuthnRequests by HTTP-Redirect only", http.StatusMethodNotAllowed)
 				return
 			}
 			if signer != nil && r.Method == http.MethodPost {
@@ -237,6 +244,14 @@ func (p *IdP) PostOnly() {
 	p.mu.Unlock()
 }
 
+// RedirectOnly makes the IdP offer only the HTTP-Redirect binding for AuthnRequests: its
+// metadata lists no other SingleSignOnService, and a request by HTTP-POST is refused (405).
+func (p *IdP) RedirectOnly() {
+	p.mu.Lock()
+	p.redirectOnly = true
+	p.mu.Unlock()
+}
+
 // RequireSignedRequests makes the IdP refuse (403) an AuthnRequest posted without an enveloped
 // XML signature that verifies with cert (the SP's signing certificate, as the IdP imported it
 // from the SP metadata), as an IdP that wants signed requests does; nil: no check.
@@ -284,11 +299,15 @@ func (p *IdP) serveMetadata(w http.ResponseWriter) {
 	}
 	ed := p.srv.IDP.Metadata()
 	p.mu.Lock()
-	postOnly := p.postOnly
+	postOnly, redirectOnly := p.postOnly, p.redirectOnly
 	p.mu.Unlock()
-	if postOnly {
+	if postOnly || redirectOnly {
+		only := saml.HTTPPostBinding
+		if redirectOnly {
+			only = saml.HTTPRedirectBinding
+		}
 		d := &ed.IDPSSODescriptors[0]
-		d.SingleSignOnServices = slices.DeleteFunc(d.SingleSignOnServices, func(e saml.Endpoint) bool { return e.Binding != saml.HTTPPostBinding })
+		d.SingleSignOnServices = slices.DeleteFunc(d.SingleSignOnServices, func(e saml.Endpoint) bool { return e.Binding != only })
 	}
 	if edit != nil {
 		edit(ed)
