@@ -4169,12 +4169,17 @@ type SamlConfig {
   (connection.certificates_refreshed).
   """
   refreshCertificatesFromMetadata: Boolean!
-  "When the metadata was last read for the refresh; null before the first read, or when the refresh is off."
+  """
+  When the metadata was last read for the refresh; null before the first read, when the refresh is
+  off, and after a change of metadataUrl, entityId or certificate (the next run reads it).
+  """
   metadataCheckedAt: Time
   """
   What kept the last read from updating the certificates (unreachable, another entity ID, no
-  certificate valid now, …); null when it succeeded, before the first read, or when the refresh is
-  off. The certificates stay as they were until the metadata can be followed again.
+  certificate valid now, …); null when it succeeded, before the first read, when the refresh is
+  off, and after a change of metadataUrl, entityId or certificate (the problem may be fixed; the
+  next run reads the metadata again). The certificates stay as they were until the metadata can
+  be followed again.
   """
   metadataProblem: String
   """

@@ -367,6 +367,8 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 		if c.Protocol != models.ProtocolSAML {
 			add(models.FieldError(models.EINVALID, "samlConfig", "", "is only for SAML connections"))
 		} else {
+			// What the metadata report was judged against (certificatesFromMetadata).
+			judgedEntityID, judgedCertificate := c.SAMLEntityID, c.SAMLCertificate
 			if create {
 				// The WorldFlow document has the admin copy the entityId of GET
 				// /api/v1/sso/sp-metadata, the shared one, into the IdP: a new connection
@@ -443,7 +445,7 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 				reach = reach || urlChanged
 				c.SAMLMetadataURL = *sm.MetadataURL
 			}
-			add(applyMetadataRefresh(c, sm, urlChanged))
+			add(applyMetadataRefresh(c, sm, urlChanged || c.SAMLEntityID != judgedEntityID || c.SAMLCertificate != judgedCertificate))
 			if sm.OwnEntityID != nil {
 				// One way: going back would let assertions for another connection's
 				// registration at the same IdP pass this one's audience check again.

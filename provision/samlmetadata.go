@@ -582,13 +582,17 @@ func certificateText(certs []*x509.Certificate) string {
 
 // applyMetadataRefresh applies samlConfig.refreshCertificatesFromMetadata and guards its
 // pairing with the metadata URL: a refresh needs a URL to read. A change of either starts
-// the report afresh. urlChanged says whether the input changed the metadata URL.
-func applyMetadataRefresh(c *models.Connection, sm *SAMLConfigInput, urlChanged bool) *models.Error {
+// the report afresh, and so does a change of what the last read was judged against (the
+// entity ID, the certificates: an admin who fixed what metadataProblem named): the report
+// would otherwise show a problem that may be gone, and the next run, finding the connection
+// read within metadataLease, would count it failed again instead of reading it. changed says
+// whether the input changed the metadata URL, the entity ID or the certificates.
+func applyMetadataRefresh(c *models.Connection, sm *SAMLConfigInput, changed bool) *models.Error {
 	if sm.RefreshCertificatesFromMetadata != nil && *sm.RefreshCertificatesFromMetadata != c.SAMLMetadataRefresh {
 		c.SAMLMetadataRefresh = *sm.RefreshCertificatesFromMetadata
-		urlChanged = true
+		changed = true
 	}
-	if urlChanged {
+	if changed {
 		c.SAMLMetadataCheckedAt, c.SAMLMetadataProblem = nil, ""
 	}
 	if c.SAMLMetadataRefresh && c.SAMLMetadataURL == "" {
