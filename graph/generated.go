@@ -4658,6 +4658,10 @@ type ConnectionTestDetails {
   discoveryValid: Boolean
   jwksValid: Boolean
   certificateValid: Boolean
+  """
+  SAML: ssoUrl is an absolute https URL, and, when the metadata (metadataUrl) lists it, lists it with
+  the connection's ssoBinding.
+  """
   ssoUrlValid: Boolean
   metadataValid: Boolean
   """

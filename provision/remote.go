@@ -48,8 +48,10 @@ type OIDCTarget struct {
 
 // SAMLTarget is what a connection test needs of a SAML connection.
 type SAMLTarget struct {
-	EntityID    string
-	SSOURL      string
+	EntityID string
+	SSOURL   string
+	// SSOBinding is the binding AuthnRequests are sent to SSOURL by ("": HTTP-Redirect).
+	SSOBinding  models.SAMLBinding
 	Certificate string // PEM
 	MetadataURL string // optional
 }

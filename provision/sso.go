@@ -277,7 +277,7 @@ func (s *Service) TestConnection(ctx context.Context, rawID string) (*Connection
 		if c.Protocol == models.ProtocolOIDC {
 			rep = s.sso.remote.TestOIDC(tctx, oidcTarget)
 		} else {
-			rep = s.sso.remote.TestSAML(tctx, SAMLTarget{EntityID: c.SAMLEntityID, SSOURL: c.SAMLSSOURL,
+			rep = s.sso.remote.TestSAML(tctx, SAMLTarget{EntityID: c.SAMLEntityID, SSOURL: c.SAMLSSOURL, SSOBinding: c.SSOBinding(),
 				Certificate: c.SAMLCertificate, MetadataURL: c.SAMLMetadataURL})
 		}
 		rep.LatencyMs = s.clock.Now().Sub(start).Milliseconds()

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -214,5 +215,51 @@ func TestSAMLNewSSOURLBinding(t *testing.T) {
 		if got := binding(t); got != "HTTP_POST" {
 			t.Fatalf("metadataXml with its ssoUrl: %q", got)
 		}
+	})
+}
+
+// TestSAMLConnectionTestChecksSSOBinding: with a metadataUrl, the connection test checks that
+// the IdP takes AuthnRequests at ssoUrl by the connection's ssoBinding when its metadata lists
+// that URL: a POST-only IdP's URL typed in by hand (no ssoBinding: HTTP-Redirect), or a
+// redirect-only IdP's set to http_post, fails the test saying which binding to set, where it
+// passed before and every sign-in then failed at the IdP. REST and GraphQL, both databases.
+func TestSAMLConnectionTestChecksSSOBinding(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		postIdP := samltest.New(t)
+		postIdP.PostOnly()
+		w := newSAMLWorldAt(t, e, samlWorldOptions{idp: postIdP, samlConfig: map[string]any{"entityId": postIdP.EntityID,
+			"ssoUrl": postIdP.SSOURL, "certificate": postIdP.CertificatePEM, "metadataUrl": postIdP.EntityID}})
+		test := func(t *testing.T, success bool, problem string) {
+			t.Helper()
+			r := e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/test", "").Must(t, 200)
+			if get(r.Body, "success") != success || get(r.Body, "details", "ssoUrlValid") != success ||
+				!strings.Contains(fmt.Sprint(r.Body["problems"]), problem) {
+				t.Fatalf("REST test: %s, want success %v, problem %q", r.Raw, success, problem)
+			}
+			d := e.MustGQL(w.tok, `mutation($id: ID!) { testConnection(input: {id: $id}) { success problems } }`, map[string]any{"id": w.conn})
+			if get(d, "testConnection", "success") != success || !strings.Contains(fmt.Sprint(get(d, "testConnection", "problems")), problem) {
+				t.Fatalf("GraphQL test: %v", d)
+			}
+		}
+		test(t, false, `the metadata offers ssoUrl "`+postIdP.SSOURL+`" by other bindings than the connection's ssoBinding http_redirect: set ssoBinding to http_post`)
+		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, `{"samlConfig": {"ssoBinding": "http_post"}}`).Must(t, 200)
+		test(t, true, "")
+
+		redirectIdP := samltest.New(t)
+		redirectIdP.RedirectOnly()
+		body, _ := json.Marshal(map[string]any{"samlConfig": map[string]any{"entityId": redirectIdP.EntityID, "ssoUrl": redirectIdP.SSOURL,
+			"ssoBinding": "http_post", "certificate": redirectIdP.CertificatePEM, "metadataUrl": redirectIdP.EntityID}})
+		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, string(body)).Must(t, 200)
+		test(t, false, "ssoBinding http_post: set ssoBinding to http_redirect")
+		d := e.MustGQL(w.tok, `mutation($id: ID!) { updateConnection(input: {id: $id, samlConfig: {ssoBinding: HTTP_REDIRECT}}) { errors { message } } }`,
+			map[string]any{"id": w.conn})
+		if errs := payloadErrors(t, d, "updateConnection"); len(errs) > 0 {
+			t.Fatalf("updateConnection: %v", errs)
+		}
+		test(t, true, "")
+
+		// A URL the metadata does not list is not judged.
+		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, `{"samlConfig": {"ssoUrl": "`+redirectIdP.URL+`/other-sso", "ssoBinding": "http_post"}}`).Must(t, 200)
+		test(t, true, "")
 	})
 }
