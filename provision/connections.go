@@ -130,6 +130,11 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 		if c.JITVerifiedDomainsOnly {
 			summary["jitVerifiedDomainsOnly"] = true
 		}
+		if certs, _ := models.ParseSAMLCertificates(c.SAMLCertificate); len(certs) > 0 {
+			// What the connection trusts from the start, as each change after says.
+			added, _ := certificateChanges(nil, certs)
+			summary["certificates"] = map[string]any{"added": added}
+		}
 		if c.SAMLAcceptSHA1 {
 			// A connection made accepting SHA-1 signatures trusts less from the start: the
 			// audit trail shows who made it so, as it shows who turns it on later.
@@ -185,7 +190,7 @@ func (s *Service) UpdateConnection(ctx context.Context, rawID string, in Connect
 		if in.Protocol != nil && *in.Protocol != c.Protocol {
 			return audited{}, models.FieldError(models.EINVALID, "protocol", strings.ToUpper(string(*in.Protocol)), "cannot change; create a new connection instead")
 		}
-		shared, sha1, domainsOnly := c.SAMLSharedEntityID, c.SAMLAcceptSHA1, c.JITVerifiedDomainsOnly
+		shared, sha1, domainsOnly, certs := c.SAMLSharedEntityID, c.SAMLAcceptSHA1, c.JITVerifiedDomainsOnly, c.SAMLCertificate
 		method, secret := c.ClientAuthMethod(), c.OIDCClientSecretEnc
 		changed, err := edit(c, func(c *models.Connection) error { return s.applyConnection(c, in, false).Err() })
 		if err != nil || !changed {
@@ -206,6 +211,16 @@ func (s *Service) UpdateConnection(ctx context.Context, rawID string, in Connect
 				summary["clientSecret"] = "removed"
 			case !bytes.Equal(secret, c.OIDCClientSecretEnc):
 				summary["clientSecret"] = "set"
+			}
+		}
+		if certs != c.SAMLCertificate {
+			// The certificates are what the connection trusts to sign people in, and a
+			// rollover step changes them keeping the status: which ones, by whom, as the
+			// refresh's own events say (connection.certificates_refreshed).
+			before, _ := models.ParseSAMLCertificates(certs)
+			after, _ := models.ParseSAMLCertificates(c.SAMLCertificate)
+			if added, removed := certificateChanges(before, after); len(added)+len(removed) > 0 {
+				summary["certificates"] = map[string]any{"added": added, "removed": removed}
 			}
 		}
 		if sha1 != c.SAMLAcceptSHA1 {

@@ -508,16 +508,7 @@ func (s *Service) certificatesFromMetadata(c *models.Connection, md SAMLMetadata
 		return "", nil, nil, "no signing certificate the metadata publishes is valid yet"
 	}
 	current, _ := models.ParseSAMLCertificates(c.SAMLCertificate) // nil if it does not parse: all is new
-	for _, cert := range next {
-		if !slices.ContainsFunc(current, cert.Equal) {
-			added = append(added, models.CertificateFingerprint(cert.Raw))
-		}
-	}
-	for _, cert := range current {
-		if !slices.ContainsFunc(next, cert.Equal) {
-			removed = append(removed, models.CertificateFingerprint(cert.Raw))
-		}
-	}
+	added, removed = certificateChanges(current, next)
 	switch {
 	case len(added) == 0 && len(removed) == 0:
 		return "", nil, nil, ""
@@ -537,6 +528,22 @@ func (s *Service) certificatesFromMetadata(c *models.Connection, md SAMLMetadata
 		return "", nil, nil, "the signing certificates the metadata publishes do not fit a connection: " + e.Message
 	}
 	return text, added, removed, ""
+}
+
+// certificateChanges are the SHA-256 fingerprints of the certificates of next not in current
+// (added) and of those of current not in next (removed), each in its list's order.
+func certificateChanges(current, next []*x509.Certificate) (added, removed []string) {
+	for _, cert := range next {
+		if !slices.ContainsFunc(current, cert.Equal) {
+			added = append(added, models.CertificateFingerprint(cert.Raw))
+		}
+	}
+	for _, cert := range current {
+		if !slices.ContainsFunc(next, cert.Equal) {
+			removed = append(removed, models.CertificateFingerprint(cert.Raw))
+		}
+	}
+	return added, removed
 }
 
 // followsMetadata is the connection test's part of the refresh: for a connection whose

@@ -10,12 +10,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"gatehouse/app"
+	"gatehouse/models"
 	"gatehouse/sso/samltest"
 )
 
@@ -261,4 +263,56 @@ func gauges(t *testing.T, base, metric, label string, values ...string) []int {
 		}
 	}
 	return n
+}
+
+// TestSAMLCertificateChangesAudited: the audit log says which IdP certificates an admin's
+// change made the connection trust or stop trusting, by SHA-256 fingerprint, as the metadata
+// refresh's events do: on creation, on each step of a rollover (which keeps the connection
+// active, so nothing else shows it), through REST and GraphQL alike. A change of anything else
+// names no certificate. Both databases.
+func TestSAMLCertificateChangesAudited(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e)
+		current, err := models.ParseSAMLCertificates(w.idp.CertificatePEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fp := func(c *x509.Certificate) any { return models.CertificateFingerprint(c.Raw) }
+		// last is the summary's certificates of the newest audit event of action.
+		last := func(t *testing.T, action string) any {
+			t.Helper()
+			d := e.MustGQL(w.tok, `{ auditEvents(first: 20) { action targetId summary } }`, nil)
+			for _, ev := range get(d, "auditEvents").([]any) {
+				if m := ev.(map[string]any); m["action"] == action && m["targetId"] == w.conn {
+					return get(m, "summary", "certificates")
+				}
+			}
+			t.Fatalf("no %s event: %v", action, d)
+			return nil
+		}
+		if got := last(t, "connection.create"); !reflect.DeepEqual(got, map[string]any{"added": []any{fp(current[0])}}) {
+			t.Fatalf("create: %v", got)
+		}
+
+		// The IdP's next certificate beside the current one (REST), then the old one dropped
+		// (GraphQL): the connection stays active, and each step is in the log.
+		_, next, nextPEM := samltest.NewKeyPair(t)
+		body, _ := json.Marshal(map[string]any{"samlConfig": map[string]any{"certificate": w.idp.CertificatePEM + "\n" + nextPEM}})
+		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, string(body)).Must(t, 200)
+		if got := last(t, "connection.update"); !reflect.DeepEqual(got, map[string]any{"added": []any{fp(next)}, "removed": nil}) {
+			t.Fatalf("the next certificate added: %v", got)
+		}
+		d := e.MustGQL(w.tok, `mutation($id: ID!, $c: String!) { updateConnection(input: {id: $id, samlConfig: {certificate: $c}}) {
+			connection { status } errors { message } } }`, map[string]any{"id": w.conn, "c": nextPEM})
+		if errs := payloadErrors(t, d, "updateConnection"); len(errs) > 0 || get(d, "updateConnection", "connection", "status") != "ACTIVE" {
+			t.Fatalf("updateConnection: %v", d)
+		}
+		if got := last(t, "connection.update"); !reflect.DeepEqual(got, map[string]any{"added": nil, "removed": []any{fp(current[0])}}) {
+			t.Fatalf("the old certificate dropped: %v", got)
+		}
+		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, `{"samlConfig": {"signRequests": false}}`).Must(t, 200)
+		if got := last(t, "connection.update"); got != nil {
+			t.Fatalf("a change of signRequests: certificates %v", got)
+		}
+	})
 }
