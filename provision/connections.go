@@ -174,6 +174,15 @@ func (s *Service) UpdateConnection(ctx context.Context, rawID string, in Connect
 		return nil, err
 	}
 	if in.SAML != nil && in.SAML.MetadataXML != nil {
+		// The connection first: a document sent for a connection that is not there, or not a
+		// SAML one, is answered about the connection, not about the document.
+		c, err := s.loadConnection(ctx, p.WorkspaceID, "id", rawID)
+		if err != nil {
+			return nil, internal("connection", err)
+		}
+		if c.Protocol != models.ProtocolSAML {
+			return nil, models.FieldError(models.EINVALID, "samlConfig", "", "is only for SAML connections")
+		}
 		// Parsed once, outside the transaction (on SQLite it holds the write lock), into a
 		// copy: the caller's input stays as given.
 		sm := *in.SAML

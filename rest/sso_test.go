@@ -912,3 +912,29 @@ func TestSSODerivedSlugTaken(t *testing.T) {
 			MustError(t, 409, "conflict", "another connection in this workspace has this slug")
 	})
 }
+
+// TestSSOMetadataXMLForAnotherConnection: samlConfig.metadataXml sent to update a connection
+// that is not there, or not a SAML one, is answered about the connection (404; samlConfig is
+// only for SAML connections), not about the document, which was read first and blamed.
+// REST and GraphQL, both databases.
+func TestSSOMetadataXMLForAnotherConnection(t *testing.T) {
+	w, mod := newSSOWorld(t)
+	eachDBWith(t, mod, func(t *testing.T, e *testEnv) {
+		w.reset()
+		tok := e.AdminToken()
+		conns := "/api/v1/sso/connections"
+		oidc := e.REST(tok, "POST", conns, docCreateOIDC).Must(t, 201).Body
+		id := apptest.Str(oidc, "connection", "id")
+		for _, doc := range []string{"not a metadata document", `<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.com"/>`} {
+			body, _ := json.Marshal(map[string]any{"samlConfig": map[string]any{"metadataXml": doc}})
+			e.REST(tok, "PUT", conns+"/"+id, string(body)).MustError(t, 400, "validation_error", "samlConfig is only for SAML connections")
+			e.REST(tok, "PUT", conns+"/0190b1a6-0000-7000-8000-000000000000", string(body)).MustError(t, 404, "not_found", "no such connection")
+			d := e.MustGQL(tok, `mutation($id: ID!, $x: String!) { updateConnection(input: {id: $id, samlConfig: {metadataXml: $x}}) { errors { label message } } }`,
+				map[string]any{"id": id, "x": doc})
+			errs := apptest.PayloadErrors(t, d, "updateConnection")
+			if len(errs) != 1 || apptest.Str(errs[0], "label") != "samlConfig" {
+				t.Fatalf("GraphQL: %v", errs)
+			}
+		}
+	})
+}
