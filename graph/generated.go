@@ -4574,7 +4574,11 @@ extend type Mutation {
   failure sets ERROR. Nothing else is written.
   """
   testConnection(input: TestConnectionInput!): TestConnectionPayload!
-  "Let users sign in through the connection. Needs a passed test and a verified domain. An active connection is answered as it is: nothing is written, no audit event."
+  """
+  Let users sign in through the connection. Needs a passed test and a verified domain, and, for a
+  SAML connection, an IdP certificate valid now (one may have expired since the test). An active
+  connection is answered as it is: nothing is written, no audit event.
+  """
   activateConnection(input: ActivateConnectionInput!): ConnectionPayload!
   "Stop new sign-ins through the connection (status INACTIVE). An inactive connection is answered as it is: nothing is written, no audit event."
   deactivateConnection(input: DeactivateConnectionInput!): ConnectionPayload!

@@ -664,21 +664,33 @@ func rollsCertificates(prev, next string) bool {
 // status) that leaves no certificate valid now: the connection would stay active while every
 // response fails its signature check. Drop the old certificate once the next one is valid.
 func (s *Service) rolloverKeepsOneValid(text string) *models.Error {
+	why := noneValidNow(text, s.clock.Now())
+	if why == "" {
+		return nil
+	}
+	return models.FieldError(models.EINVALID, "samlConfig.certificate", models.Clip(text, 64),
+		"must keep a certificate that is valid now ("+why+"): drop the one the IdP signs with only once the next is valid")
+}
+
+// noneValidNow says why no certificate of text is valid at now ("": one is), each by its
+// place in the text: "certificate 1 expired on …; certificate 2 is valid from …".
+func noneValidNow(text string, now time.Time) string {
 	infos, _ := models.DescribeSAMLCertificates(text)
-	now := s.clock.Now()
 	var why []string
 	for i, c := range infos {
 		switch {
 		case c.ValidAt(now):
-			return nil
+			return ""
 		case now.Before(c.NotBefore):
 			why = append(why, fmt.Sprintf("certificate %d is valid from %s", i+1, c.NotBefore.Format(time.RFC3339)))
 		default:
 			why = append(why, fmt.Sprintf("certificate %d expired on %s", i+1, c.NotAfter.Format(time.RFC3339)))
 		}
 	}
-	return models.FieldError(models.EINVALID, "samlConfig.certificate", models.Clip(text, 64),
-		"must keep a certificate that is valid now ("+strings.Join(why, "; ")+"): drop the one the IdP signs with only once the next is valid")
+	if len(why) == 0 {
+		return "no certificate"
+	}
+	return strings.Join(why, "; ")
 }
 
 // containsCertificates reports whether every certificate of sub is in set.

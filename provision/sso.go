@@ -351,7 +351,8 @@ func (s *Service) oidcTarget(ctx context.Context, c *models.Connection) (OIDCTar
 }
 
 // ActivateConnection lets users sign in through the connection. It needs a passed test (status
-// testing, or already active) and at least one verified domain.
+// testing, or already active), at least one verified domain, and, for a SAML connection being
+// activated, an IdP certificate valid now.
 func (s *Service) ActivateConnection(ctx context.Context, rawID string) (*models.Connection, error) {
 	return s.transition(ctx, rawID, "connection.activate", func(ctx context.Context, c *models.Connection) error {
 		switch c.Status {
@@ -367,6 +368,14 @@ func (s *Service) ActivateConnection(ctx context.Context, rawID string) (*models
 		}
 		if verified == 0 {
 			return models.Errorf(models.EINVALIDSTATE, "the connection has no verified domain: add a domain and verify it before activating")
+		}
+		if c.Status != models.StatusActive && c.Protocol == models.ProtocolSAML {
+			// The test passed when it ran; a certificate that has expired since (or a test
+			// long ago) would make the connection active with every response failing its
+			// signature check.
+			if why := noneValidNow(c.SAMLCertificate, s.clock.Now()); why != "" {
+				return models.Errorf(models.EINVALIDSTATE, "the connection has no IdP certificate valid now (%s): set samlConfig.certificate to the IdP's current one and test it again before activating", why)
+			}
 		}
 		c.Status = models.StatusActive
 		return nil

@@ -316,3 +316,36 @@ func TestSAMLCertificateChangesAudited(t *testing.T) {
 		}
 	})
 }
+
+// TestSAMLActivationNeedsACertificateValidNow: a SAML connection whose test passed (status
+// testing) but whose IdP certificates are none of them valid now (expired since the test) is
+// not activated: 409 invalid_state (GraphQL: INVALID_STATE) naming the certificate, where it
+// became active and every response then failed its signature check. With the IdP's current
+// certificate it is activated, and people sign in. Both databases.
+func TestSAMLActivationNeedsACertificateValidNow(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e)
+		_, expired := samltest.NewCertificate(t, "idp-expired", time.Now().AddDate(-2, 0, 0), time.Now().Add(-time.Hour))
+		setCertificate := func(pem string) {
+			t.Helper()
+			body, _ := json.Marshal(map[string]any{"samlConfig": map[string]any{"certificate": pem}})
+			e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, string(body)).Must(t, 200)
+			w.setStatus(t, models.StatusTesting) // its test passed while the certificate was valid
+		}
+		setCertificate(expired)
+		e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/activate", "").MustError(t, 409, "invalid_state",
+			"the connection has no IdP certificate valid now (certificate 1 expired on ")
+		d := e.MustGQL(w.tok, `mutation($id: ID!) { activateConnection(input: {id: $id}) { connection { status } errors { code message } } }`,
+			map[string]any{"id": w.conn})
+		if errs := payloadErrors(t, d, "activateConnection"); len(errs) != 1 || get(errs[0], "code") != "INVALID_STATE" {
+			t.Fatalf("GraphQL activateConnection: %v", d)
+		}
+		if st := w.status(t); st != "testing" {
+			t.Fatalf("status %s", st)
+		}
+
+		setCertificate(w.idp.CertificatePEM)
+		e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/activate", "").Must(t, 200)
+		w.signsIn(t)
+	})
+}
