@@ -4326,6 +4326,13 @@ type AuditEvent {
   action: String!
   targetType: String!
   targetId: String!
+  """
+  What the change was about, by action: the object's identifying fields, and for an update
+  (connection.update, brand.update, application.update, …) ` + "`" + `changed` + "`" + `, the sorted API names of
+  the settings it changed as this schema spells them (e.g. ` + "`" + `samlConfig.ssoUrl` + "`" + `,
+  ` + "`" + `oidcConfig.clientSecret` + "`" + `, ` + "`" + `redirectUris` + "`" + `): names only, never values, secrets or
+  certificates. An update that changes nothing records no event.
+  """
   summary: JSON!
   createdAt: Time!
 }

@@ -58,26 +58,26 @@ const MaxRedirectURIs = 20
 // Application is an OAuth authorization-code client of a brand's web application: people sign
 // in to it through Gatehouse, the OpenID Provider. Only a hash of its secret is stored.
 type Application struct {
-	ID          uuid.UUID `gorm:"primaryKey"`
-	WorkspaceID uuid.UUID
-	BrandID     uuid.UUID
-	ClientID    string
-	Name        string
-	Type        ApplicationType
-	SecretHash  string // empty for public applications
+	ID          uuid.UUID       `gorm:"primaryKey" api:"-"`
+	WorkspaceID uuid.UUID       `api:"-"`
+	BrandID     uuid.UUID       `api:"brandId"`
+	ClientID    string          `api:"clientId"`
+	Name        string          `api:"name"`
+	Type        ApplicationType `api:"type"`
+	SecretHash  string          `api:"clientSecret"` // empty for public applications
 	// RedirectURIsJSON is the JSON array of the registered redirect URIs, in the order given.
-	RedirectURIsJSON string `gorm:"column:redirect_uris"`
+	RedirectURIsJSON string `gorm:"column:redirect_uris" api:"redirectUris"`
 	// PostLogoutRedirectURIsJSON is the JSON array of the URIs a sign-out may return to
 	// (OpenID Connect RP-Initiated Logout §3), in the order given; none by default.
-	PostLogoutRedirectURIsJSON string `gorm:"column:post_logout_redirect_uris"`
+	PostLogoutRedirectURIsJSON string `gorm:"column:post_logout_redirect_uris" api:"postLogoutRedirectUris"`
 	// IDTokenSignedResponseAlg signs its id_tokens: IDTokenES256 or IDTokenRS256.
-	IDTokenSignedResponseAlg IDTokenAlg
+	IDTokenSignedResponseAlg IDTokenAlg `api:"idTokenSignedResponseAlg"`
 	// RequirePKCE: a confidential application's authorization requests must carry a PKCE
 	// challenge (RFC 9700 §2.1.1), as a public one's always must (UsesPKCE).
-	RequirePKCE bool `gorm:"column:require_pkce"`
-	Version     int
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	RequirePKCE bool      `gorm:"column:require_pkce" api:"requirePkce"`
+	Version     int       `api:"-"`
+	CreatedAt   time.Time `api:"-"`
+	UpdatedAt   time.Time `api:"-"`
 }
 
 // UsesPKCE reports whether every authorization request of the application must carry a PKCE

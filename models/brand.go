@@ -12,17 +12,17 @@ import (
 // Brand is a portal or application users sign in to (Administrate "brand"). Its identity
 // provider configurations decide what happens when someone signs in to it for the first time.
 type Brand struct {
-	ID          uuid.UUID `gorm:"primaryKey"`
-	WorkspaceID uuid.UUID
-	Name        string
-	NameKey     string
+	ID          uuid.UUID `gorm:"primaryKey" api:"-"`
+	WorkspaceID uuid.UUID `api:"-"`
+	Name        string    `api:"name"`
+	NameKey     string    `api:"-"`
 	// Slug names the brand in sign-in URLs, unique per workspace.
-	Slug string
+	Slug string `api:"slug"`
 	// Portal is the URL browser sign-in returns people to; empty when not set.
-	Portal    string `gorm:"column:portal_url"`
-	Version   int
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Portal    string    `gorm:"column:portal_url" api:"portalUrl"`
+	Version   int       `api:"-"`
+	CreatedAt time.Time `api:"-"`
+	UpdatedAt time.Time `api:"-"`
 }
 
 // PortalURL returns the portal URL, or nil when none is set.
@@ -35,12 +35,12 @@ func (b *Brand) PortalURL() *string {
 
 // Company is an organisation; it has many accounts.
 type Company struct {
-	ID          uuid.UUID `gorm:"primaryKey"`
-	WorkspaceID uuid.UUID
-	Name        string // compared exactly (case-sensitive) by placement's company match
-	NameKey     string // unique per workspace, so "Acme" and "ACME" cannot both exist
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	ID          uuid.UUID `gorm:"primaryKey" api:"-"`
+	WorkspaceID uuid.UUID `api:"-"`
+	Name        string    `api:"name"` // compared exactly (case-sensitive) by placement's company match
+	NameKey     string    `api:"-"`    // unique per workspace, so "Acme" and "ACME" cannot both exist
+	CreatedAt   time.Time `api:"-"`
+	UpdatedAt   time.Time `api:"-"`
 }
 
 // AccountType tells a company's account from an individual's.
@@ -54,13 +54,13 @@ const (
 // Account is a customer account (Administrate "account"): a company's account, or an
 // individual account that holds one person. User accounts (contacts) belong to one.
 type Account struct {
-	ID          uuid.UUID `gorm:"primaryKey"`
-	WorkspaceID uuid.UUID
-	Name        string
-	Type        AccountType
-	CompanyID   *uuid.UUID
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	ID          uuid.UUID   `gorm:"primaryKey" api:"-"`
+	WorkspaceID uuid.UUID   `api:"-"`
+	Name        string      `api:"name"`
+	Type        AccountType `api:"type"`
+	CompanyID   *uuid.UUID  `api:"companyId"`
+	CreatedAt   time.Time   `api:"-"`
+	UpdatedAt   time.Time   `api:"-"`
 }
 
 // DefaultCompanyClaim is the claim placement reads the company name from unless a
@@ -70,16 +70,16 @@ const DefaultCompanyClaim = "company"
 // IdentityProviderConfiguration says, for one brand and one connection (identity provider),
 // whether first sign-ins create learners automatically and where they are placed.
 type IdentityProviderConfiguration struct {
-	ID                    uuid.UUID `gorm:"primaryKey"`
-	WorkspaceID           uuid.UUID
-	BrandID               uuid.UUID
-	ConnectionID          uuid.UUID
-	AutoProvisionLearners bool
-	DefaultAccountID      *uuid.UUID
-	CompanyClaim          string
-	Version               int
-	CreatedAt             time.Time
-	UpdatedAt             time.Time
+	ID                    uuid.UUID  `gorm:"primaryKey" api:"-"`
+	WorkspaceID           uuid.UUID  `api:"-"`
+	BrandID               uuid.UUID  `api:"brandId"`
+	ConnectionID          uuid.UUID  `api:"identityProviderId"`
+	AutoProvisionLearners bool       `api:"autoProvisionLearners"`
+	DefaultAccountID      *uuid.UUID `api:"defaultAccountId"`
+	CompanyClaim          string     `api:"companyClaim"`
+	Version               int        `api:"-"`
+	CreatedAt             time.Time  `api:"-"`
+	UpdatedAt             time.Time  `api:"-"`
 
 	// Loaded with the configuration for the API.
 	IdentityProvider *Connection `gorm:"-"`

@@ -45,67 +45,67 @@ var RoleList = strings.Join(Roles, ", ")
 // Connection is an identity provider configured for a workspace. Its Slug is the seed's
 // authModule.
 type Connection struct {
-	ID          uuid.UUID `gorm:"primaryKey"`
-	WorkspaceID uuid.UUID
-	Name        string
-	NameKey     string
-	Slug        string
-	Protocol    Protocol
-	Status      ConnectionStatus
+	ID          uuid.UUID        `gorm:"primaryKey" api:"-"`
+	WorkspaceID uuid.UUID        `api:"-"`
+	Name        string           `api:"name"`
+	NameKey     string           `api:"-"`
+	Slug        string           `api:"slug"`
+	Protocol    Protocol         `api:"protocol"`
+	Status      ConnectionStatus `api:"status"`
 
-	OIDCIssuerURL       string `gorm:"column:oidc_issuer_url"`
-	OIDCClientID        string `gorm:"column:oidc_client_id"`
-	OIDCClientSecretEnc []byte `gorm:"column:oidc_client_secret_enc"` // AES-GCM; never returned
-	OIDCDiscoveryURL    string `gorm:"column:oidc_discovery_url"`
-	OIDCScopes          string `gorm:"column:oidc_scopes"`
+	OIDCIssuerURL       string `gorm:"column:oidc_issuer_url" api:"oidcConfig.issuerUrl"`
+	OIDCClientID        string `gorm:"column:oidc_client_id" api:"oidcConfig.clientId"`
+	OIDCClientSecretEnc []byte `gorm:"column:oidc_client_secret_enc" api:"oidcConfig.clientSecret"` // AES-GCM; never returned
+	OIDCDiscoveryURL    string `gorm:"column:oidc_discovery_url" api:"oidcConfig.discoveryUrl"`
+	OIDCScopes          string `gorm:"column:oidc_scopes" api:"oidcConfig.scopes"`
 	// OIDCIdentifierClaim names the claim whose value is the person's identifier at the
 	// connection ("" is sub): see IdentifierClaim.
-	OIDCIdentifierClaim string `gorm:"column:oidc_identifier_claim"`
+	OIDCIdentifierClaim string `gorm:"column:oidc_identifier_claim" api:"oidcConfig.identifierClaim"`
 	// OIDCOwnCallback: the connection's redirect URI is its own, <public URL>/sso/oidc/
 	// callback/<id>, not the one every other connection shares (<public URL>/sso/oidc/
 	// callback). An authorization response that arrives at another connection's redirect URI
 	// (an IdP mix-up) then never reaches this connection's token endpoint, nor the other way.
-	OIDCOwnCallback bool `gorm:"column:oidc_own_callback"`
+	OIDCOwnCallback bool `gorm:"column:oidc_own_callback" api:"oidcConfig.ownCallback"`
 	// OIDCRequireVerifiedEmail: the IdP's email is the person's only when the IdP says it
 	// verified it (email_verified true). Otherwise (false, the default) it is unless the IdP
 	// says it did not: Entra ID never sends email_verified, and OPs built on zitadel/oidc leave
 	// it out when it is false. An email not taken is no email: it links no account, is no
 	// identifier, and a JIT account gets one derived from the identifier.
-	OIDCRequireVerifiedEmail bool `gorm:"column:oidc_require_verified_email"`
+	OIDCRequireVerifiedEmail bool `gorm:"column:oidc_require_verified_email" api:"oidcConfig.requireVerifiedEmail"`
 	// OIDCClientAuthMethod is how Gatehouse authenticates to the IdP's token endpoint:
 	// ClientAuthSecret ("" too: the client secret) or ClientAuthPrivateKeyJWT.
-	OIDCClientAuthMethod string `gorm:"column:oidc_client_auth_method"`
+	OIDCClientAuthMethod string `gorm:"column:oidc_client_auth_method" api:"oidcConfig.clientAuthMethod"`
 
-	SAMLEntityID string `gorm:"column:saml_entity_id"`
-	SAMLSSOURL   string `gorm:"column:saml_sso_url"`
+	SAMLEntityID string `gorm:"column:saml_entity_id" api:"samlConfig.entityId"`
+	SAMLSSOURL   string `gorm:"column:saml_sso_url" api:"samlConfig.ssoUrl"`
 	// SAMLSSOBinding is the binding Gatehouse sends AuthnRequests to SAMLSSOURL by: "" is
 	// SAMLBindingRedirect; SAMLBindingPost for an IdP that offers only HTTP-POST. See SSOBinding.
-	SAMLSSOBinding       string `gorm:"column:saml_sso_binding"`
-	SAMLCertificate      string `gorm:"column:saml_certificate"`
-	SAMLSignRequests     bool   `gorm:"column:saml_sign_requests"`
-	SAMLAttributeMapping string `gorm:"column:saml_attribute_mapping"` // JSON object
-	SAMLMetadataURL      string `gorm:"column:saml_metadata_url"`
+	SAMLSSOBinding       string `gorm:"column:saml_sso_binding" api:"samlConfig.ssoBinding"`
+	SAMLCertificate      string `gorm:"column:saml_certificate" api:"samlConfig.certificate"`
+	SAMLSignRequests     bool   `gorm:"column:saml_sign_requests" api:"samlConfig.signRequests"`
+	SAMLAttributeMapping string `gorm:"column:saml_attribute_mapping" api:"samlConfig.attributeMapping"` // JSON object
+	SAMLMetadataURL      string `gorm:"column:saml_metadata_url" api:"samlConfig.metadataUrl"`
 	// SAMLSharedEntityID: the connection is registered at its IdP as the installation-wide
 	// service provider (<public URL>/saml/metadata), as every SAML connection was before
 	// migration 20. Others have their own entity ID (<public URL>/saml/metadata/<id>), so
 	// that an assertion issued for one connection's registration never passes another's
 	// audience check. Only ever set false (samlConfig.ownEntityId), never back.
-	SAMLSharedEntityID bool `gorm:"column:saml_shared_entity_id"`
+	SAMLSharedEntityID bool `gorm:"column:saml_shared_entity_id" api:"samlConfig.ownEntityId"`
 	// SAMLMetadataRefresh: the IdP signing certificates are taken from SAMLMetadataURL, read
 	// hourly (provision.RefreshSAMLMetadata), instead of only from an admin. SAMLMetadataCheckedAt
 	// and SAMLMetadataProblem are the last read's time and what was wrong with it ("": nothing);
 	// they are a report, written without a version bump, and reset when the setting changes.
-	SAMLMetadataRefresh   bool       `gorm:"column:saml_metadata_refresh"`
-	SAMLMetadataCheckedAt *time.Time `gorm:"column:saml_metadata_checked_at"`
-	SAMLMetadataProblem   string     `gorm:"column:saml_metadata_problem"`
+	SAMLMetadataRefresh   bool       `gorm:"column:saml_metadata_refresh" api:"samlConfig.refreshCertificatesFromMetadata"`
+	SAMLMetadataCheckedAt *time.Time `gorm:"column:saml_metadata_checked_at" api:"-"`
+	SAMLMetadataProblem   string     `gorm:"column:saml_metadata_problem" api:"-"`
 	// SAMLAcceptSHA1: a response or assertion signed with SHA-1 (RSA-SHA1 or a SHA-1 digest)
 	// is accepted. Off by default: SHA-1 is broken for collisions, and every IdP Gatehouse
 	// documents signs with SHA-256 unless told otherwise (OneLogin's older connectors and
 	// Lasso default to SHA-1). Migration 31 turned it on for the connections that existed.
-	SAMLAcceptSHA1 bool `gorm:"column:saml_accept_sha1"`
+	SAMLAcceptSHA1 bool `gorm:"column:saml_accept_sha1" api:"samlConfig.acceptSha1Signatures"`
 
-	JITProvisioning bool   `gorm:"column:jit_provisioning"`
-	DefaultRole     string `gorm:"column:default_role"`
+	JITProvisioning bool   `gorm:"column:jit_provisioning" api:"jitProvisioning"`
+	DefaultRole     string `gorm:"column:default_role" api:"defaultRole"`
 	// JITVerifiedDomainsOnly: automatic provisioning through the connection (its
 	// JITProvisioning, or a brand configuration's autoProvisionLearners) creates an account
 	// only for an email the identity provider sent whose domain is verified for the
@@ -113,12 +113,12 @@ type Connection struct {
 	// (Google without an Internal audience; an Entra ID tenant's guests, who keep their own
 	// organisation's address); this keeps them out. Off by default, as the engine's rules
 	// were before it (migration 32).
-	JITVerifiedDomainsOnly bool `gorm:"column:jit_verified_domains_only"`
+	JITVerifiedDomainsOnly bool `gorm:"column:jit_verified_domains_only" api:"jitVerifiedDomainsOnly"`
 
-	Version   int
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	DeletedAt *time.Time
+	Version   int        `api:"-"`
+	CreatedAt time.Time  `api:"-"`
+	UpdatedAt time.Time  `api:"-"`
+	DeletedAt *time.Time `api:"-"`
 
 	// Domains are the connection's domains when loaded with it (nil: not loaded).
 	Domains []*Domain `gorm:"-"`

@@ -60,14 +60,14 @@ func (t *SCIMToken) Status(now time.Time) string {
 
 // Group is a set of user accounts pushed by an identity provider (SCIM Group).
 type Group struct {
-	ID             uuid.UUID `gorm:"primaryKey"`
-	WorkspaceID    uuid.UUID
-	DisplayName    string
-	DisplayNameKey string // Key(DisplayName): display names are unique per workspace, case-insensitively
-	ExternalID     *string
-	Version        int
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	ID             uuid.UUID `gorm:"primaryKey" api:"-"`
+	WorkspaceID    uuid.UUID `api:"-"`
+	DisplayName    string    `api:"displayName"`
+	DisplayNameKey string    `api:"-"` // Key(DisplayName): display names are unique per workspace, case-insensitively
+	ExternalID     *string   `api:"externalId"`
+	Version        int       `api:"-"`
+	CreatedAt      time.Time `api:"-"`
+	UpdatedAt      time.Time `api:"-"`
 
 	// Members, when not nil, were loaded with the group.
 	Members []*GroupMember `gorm:"-"`

@@ -24,41 +24,41 @@ func SecretGiven(secret string) bool { return strings.TrimSpace(secret) != "" }
 // UserAccount is a person who signs in (World Manager "account", Administrate "contact",
 // SCIM User).
 type UserAccount struct {
-	ID          uuid.UUID `gorm:"primaryKey"`
-	WorkspaceID uuid.UUID
-	Email       string
-	EmailKey    string // lower-cased Email, the unique lookup key
-	FirstName   string
-	LastName    string
-	ExternalID  *string
-	Active      bool
+	ID          uuid.UUID `gorm:"primaryKey" api:"-"`
+	WorkspaceID uuid.UUID `api:"-"`
+	Email       string    `api:"email"`
+	EmailKey    string    `api:"-"` // lower-cased Email, the unique lookup key
+	FirstName   string    `api:"firstName"`
+	LastName    string    `api:"lastName"`
+	ExternalID  *string   `api:"externalId"`
+	Active      bool      `api:"active"`
 	// ActivatedAt is when a deactivated account was last made active again (nil: never
 	// deactivated and reactivated). Tokens and codes issued before it are void (SetActive).
-	ActivatedAt *time.Time
+	ActivatedAt *time.Time `api:"-"`
 	// AccountID is the customer account the person belongs to (the contact's account).
-	AccountID *uuid.UUID
+	AccountID *uuid.UUID `api:"accountId"`
 	// Role is what the person may do; JIT sign-in gives the connection's default role. The
 	// tag's default is DefaultRole (TestDefaultRoleDefinedOnce).
-	Role      string `gorm:"default:viewer"`
-	Version   int
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Role      string    `gorm:"default:viewer" api:"role"`
+	Version   int       `api:"-"`
+	CreatedAt time.Time `api:"-"`
+	UpdatedAt time.Time `api:"-"`
 
 	// SCIM attributes (migration 5). UserName is unique per workspace through UserNameKey;
 	// accounts created outside SCIM get their email as userName (see store.Create).
-	UserName       string
-	UserNameKey    string
-	EmailType      string // SCIM type of the primary email (work, home, …), as SetEmail stores it
-	DisplayName    string
-	Title          string
-	UserType       string
-	EmployeeNumber string
-	Department     string
-	Organization   string
-	CostCenter     string
-	Division       string
-	ManagerID      string
-	SCIMData       string `gorm:"column:scim_data"` // JSON object: the other SCIM attributes as sent
+	UserName       string `api:"userName"`
+	UserNameKey    string `api:"-"`
+	EmailType      string `api:"emailType"` // SCIM type of the primary email (work, home, …), as SetEmail stores it
+	DisplayName    string `api:"displayName"`
+	Title          string `api:"title"`
+	UserType       string `api:"userType"`
+	EmployeeNumber string `api:"employeeNumber"`
+	Department     string `api:"department"`
+	Organization   string `api:"organization"`
+	CostCenter     string `api:"costCenter"`
+	Division       string `api:"division"`
+	ManagerID      string `api:"manager"`
+	SCIMData       string `gorm:"column:scim_data" api:"scimData"` // JSON object: the other SCIM attributes as sent
 
 	// Credentials, when not nil, were loaded together with the account (one query for a page).
 	Credentials []*Credential `gorm:"-"`

@@ -204,27 +204,28 @@ func (s *Service) RotateApplicationSecret(ctx context.Context, rawID string) (*m
 // DeleteApplication deletes an application: its pending sign-ins and its codes and tokens stop
 // working. Its sign-in events stay.
 func (s *Service) DeleteApplication(ctx context.Context, rawID string) (*models.Application, error) {
-	return s.writeApplication(ctx, rawID, "application.delete", func(ctx context.Context, a *models.Application) (bool, error) {
-		return true, s.store.DeleteApplication(ctx, a)
+	return s.writeApplication(ctx, rawID, "application.delete", func(ctx context.Context, a *models.Application) (bool, []string, error) {
+		return true, nil, s.store.DeleteApplication(ctx, a)
 	})
 }
 
 // changeApplication applies change to an application of the caller's workspace and saves it;
 // a change that leaves it as it was writes nothing (edit).
 func (s *Service) changeApplication(ctx context.Context, rawID, action string, change func(*models.Application) error) (*models.Application, error) {
-	return s.writeApplication(ctx, rawID, action, func(ctx context.Context, a *models.Application) (bool, error) {
-		changed, err := edit(a, change)
+	return s.writeApplication(ctx, rawID, action, func(ctx context.Context, a *models.Application) (bool, []string, error) {
+		changed, names, err := edit(a, change)
 		if err != nil || !changed {
-			return false, err
+			return false, nil, err
 		}
-		return true, s.store.UpdateApplication(ctx, a)
+		return true, names, s.store.UpdateApplication(ctx, a)
 	})
 }
 
 // writeApplication loads an application of the caller's workspace, writes it and records the
 // audit event, in one transaction; this replica forgets its cached copy. write reports
-// whether it wrote: when not, there is no event.
-func (s *Service) writeApplication(ctx context.Context, rawID, action string, write func(context.Context, *models.Application) (bool, error)) (*models.Application, error) {
+// whether it wrote (when not, there is no event) and, for an update, the settings it changed
+// (edit), which the event lists as "changed".
+func (s *Service) writeApplication(ctx context.Context, rawID, action string, write func(context.Context, *models.Application) (bool, []string, error)) (*models.Application, error) {
 	var a *models.Application
 	m := mutation{access: accessWrite, action: action, target: "application", op: action,
 		stale: func() error {
@@ -234,11 +235,15 @@ func (s *Service) writeApplication(ctx context.Context, rawID, action string, wr
 		if a, err = s.loadApplication(ctx, p.WorkspaceID, "id", rawID); err != nil {
 			return audited{}, err
 		}
-		wrote, err := write(ctx, a)
+		wrote, names, err := write(ctx, a)
 		if err != nil || !wrote {
 			return audited{unchanged: true}, err
 		}
-		return audited{id: a.ID.String(), summary: applicationSummary(a)}, nil
+		summary := applicationSummary(a)
+		if names != nil {
+			summary["changed"] = names
+		}
+		return audited{id: a.ID.String(), summary: summary}, nil
 	})
 	if err != nil {
 		return nil, err

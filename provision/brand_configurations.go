@@ -175,14 +175,16 @@ func (s *Service) UpdateIdentityProviderConfiguration(ctx context.Context, in Id
 				return audited{}, err
 			}
 		}
-		changed, _ := edit(c, func(c *models.IdentityProviderConfiguration) error { t.apply(c, in); return nil })
+		changed, names, _ := edit(c, func(c *models.IdentityProviderConfiguration) error { t.apply(c, in); return nil })
 		if !changed {
 			return audited{unchanged: true}, nil // no write, no event (edit)
 		}
 		if err := s.store.UpdateIdentityProviderConfiguration(ctx, c); err != nil {
 			return audited{}, err
 		}
-		return audited{id: t.brand.ID.String(), summary: configSummary(c, t.conn.Slug)}, nil
+		summary := configSummary(c, t.conn.Slug)
+		summary["changed"] = names
+		return audited{id: t.brand.ID.String(), summary: summary}, nil
 	})
 	if err != nil {
 		return nil, nil, err

@@ -181,14 +181,16 @@ func (s *Service) UpdateBrand(ctx context.Context, rawID string, in BrandInput) 
 		if b, err = s.loadBrand(ctx, p.WorkspaceID, "id", rawID); err != nil {
 			return audited{}, err
 		}
-		changed, err := edit(b, func(b *models.Brand) error { return s.applyBrand(b, in).Err() })
+		changed, names, err := edit(b, func(b *models.Brand) error { return s.applyBrand(b, in).Err() })
 		if err != nil || !changed {
 			return audited{unchanged: true}, err // !changed: no write, no event (edit)
 		}
 		if err := s.store.UpdateBrand(ctx, b); err != nil {
 			return audited{}, err
 		}
-		return audited{id: b.ID.String(), summary: brandSummary(b)}, nil
+		summary := brandSummary(b)
+		summary["changed"] = names
+		return audited{id: b.ID.String(), summary: summary}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -301,14 +303,14 @@ func (s *Service) UpdateCompany(ctx context.Context, rawID string, name *string)
 			return audited{}, e
 		}
 		before := c.Name
-		changed, _ := edit(c, func(c *models.Company) error { c.Name, c.NameKey = n, models.Key(n); return nil })
+		changed, names, _ := edit(c, func(c *models.Company) error { c.Name, c.NameKey = n, models.Key(n); return nil })
 		if !changed {
 			return audited{unchanged: true}, nil // its name already: no write, no event (edit)
 		}
 		if err := s.store.UpdateCompany(ctx, c); err != nil {
 			return audited{}, err
 		}
-		return audited{id: c.ID.String(), summary: map[string]any{"name": n, "previousName": before}}, nil
+		return audited{id: c.ID.String(), summary: map[string]any{"name": n, "previousName": before, "changed": names}}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -421,14 +423,16 @@ func (s *Service) UpdateAccount(ctx context.Context, rawID string, in AccountInp
 		if a, err = loadByID(ctx, p.WorkspaceID, "id", rawID, "account", s.store.AccountForUpdate); err != nil {
 			return audited{}, err
 		}
-		changed, err := edit(a, func(a *models.Account) error { return s.applyAccount(ctx, a, in) })
+		changed, names, err := edit(a, func(a *models.Account) error { return s.applyAccount(ctx, a, in) })
 		if err != nil || !changed {
 			return audited{unchanged: true}, err // !changed: no write, no event (edit)
 		}
 		if err := s.store.UpdateAccount(ctx, a); err != nil {
 			return audited{}, err
 		}
-		return audited{id: a.ID.String(), summary: accountSummary(a)}, nil
+		summary := accountSummary(a)
+		summary["changed"] = names
+		return audited{id: a.ID.String(), summary: summary}, nil
 	})
 	if err != nil {
 		return nil, err

@@ -201,7 +201,7 @@ func (s *Service) UpdateConnection(ctx context.Context, rawID string, in Connect
 		}
 		shared, sha1, domainsOnly, certs := c.SAMLSharedEntityID, c.SAMLAcceptSHA1, c.JITVerifiedDomainsOnly, c.SAMLCertificate
 		method, secret := c.ClientAuthMethod(), c.OIDCClientSecretEnc
-		changed, err := edit(c, func(c *models.Connection) error { return s.applyConnection(c, in, false).Err() })
+		changed, names, err := edit(c, func(c *models.Connection) error { return s.applyConnection(c, in, false).Err() })
 		if err != nil || !changed {
 			return audited{unchanged: true}, err // !changed: no write, no event (edit)
 		}
@@ -209,6 +209,7 @@ func (s *Service) UpdateConnection(ctx context.Context, rawID string, in Connect
 			return audited{}, err
 		}
 		summary := connectionSummary(c)
+		summary["changed"] = names
 		if c.Protocol == models.ProtocolOIDC {
 			// How the connection authenticates to its IdP is for the audit trail to show, never
 			// the secret: that it was set or removed (dropped with a new discovery URL, or cleared).

@@ -1,6 +1,8 @@
 package provision
 
 import (
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -43,14 +45,54 @@ func TestEditSeesChangesWrittenThrough(t *testing.T) {
 	} {
 		owner = "idp"
 		r := fresh()
-		changed, err := edit(r, func(r *row) error { c.change(r); return nil })
+		changed, _, err := edit(r, func(r *row) error { c.change(r); return nil })
 		if err != nil || changed != c.want {
 			t.Errorf("%s: changed %v (%v), want %v", c.name, changed, err, c.want)
 		}
 	}
 	// A models row as the writes use it.
 	u := &models.UserAccount{FirstName: "Ada"}
-	if changed, _ := edit(u, func(u *models.UserAccount) error { u.FirstName = "Ada"; return nil }); changed {
+	if changed, _, _ := edit(u, func(u *models.UserAccount) error { u.FirstName = "Ada"; return nil }); changed {
 		t.Error("a user account given its own first name changed")
+	}
+}
+
+// TestEditedRowsNameEveryField: every stored field of a row type an update edits has an api
+// tag, the API name an update's audit event lists it by when it changes ("changed"), or api:"-"
+// for a field that is no admin's setting. A new stored field without one fails here instead of
+// being listed by its Go name.
+func TestEditedRowsNameEveryField(t *testing.T) {
+	for _, row := range []any{models.Connection{}, models.Brand{}, models.Application{},
+		models.IdentityProviderConfiguration{}, models.Account{}, models.Company{}, models.Group{},
+		models.UserAccount{}} {
+		rt := reflect.TypeOf(row)
+		for i := range rt.NumField() {
+			f := rt.Field(i)
+			if !f.IsExported() || f.Tag.Get("gorm") == "-" {
+				continue
+			}
+			if name, ok := f.Tag.Lookup("api"); !ok || name == "" {
+				t.Errorf("%s.%s is stored but has no api tag (its API name, or api:\"-\" when internal)", rt.Name(), f.Name)
+			}
+		}
+	}
+}
+
+// TestChangedFieldsNamesSettings: changedFields lists what changed by API name, sorted, never
+// an internal field, and a stored field without a tag by its Go name.
+func TestChangedFieldsNamesSettings(t *testing.T) {
+	type row struct {
+		Version int    `api:"-"`
+		B       string `api:"oidcConfig.issuerUrl"`
+		A       string `api:"name"`
+		Untag   string
+		Loaded  string `gorm:"-" api:"loaded"`
+	}
+	got := changedFields(reflect.ValueOf(row{}), reflect.ValueOf(row{Version: 2, B: "x", A: "y", Untag: "z", Loaded: "l"}))
+	if want := []string{"Untag", "name", "oidcConfig.issuerUrl"}; !slices.Equal(got, want) {
+		t.Errorf("changedFields = %v, want %v", got, want)
+	}
+	if got := changedFields(reflect.ValueOf(row{}), reflect.ValueOf(row{Version: 2})); got == nil || len(got) != 0 {
+		t.Errorf("only an internal field changed: changedFields = %#v, want []", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
 
 	"github.com/google/uuid"
 
@@ -68,12 +69,47 @@ type audited struct {
 // The row is copied deeply before change runs, so a change that writes through a slice, map
 // or pointer field (appending in place, setting a map key) is seen as one, never taken for no
 // change and lost.
-func edit[T any](row *T, change func(*T) error) (changed bool, err error) {
+//
+// names are the API names of the settings that changed (changedFields), sorted: what the
+// update's audit event lists as "changed".
+func edit[T any](row *T, change func(*T) error) (changed bool, names []string, err error) {
 	before := deepCopy(reflect.ValueOf(*row))
 	if err := change(row); err != nil {
-		return false, err
+		return false, nil, err
 	}
-	return !sameRow(before, reflect.ValueOf(*row)), nil
+	after := reflect.ValueOf(*row)
+	return !sameRow(before, after), changedFields(before, after), nil
+}
+
+// changedFields lists the API names of the stored fields that differ between two values of one
+// models struct type, sorted and without repeats. A stored field's API name is its api tag, as
+// GraphQL and REST spell the setting (e.g. api:"samlConfig.ssoUrl"); api:"-" marks a field
+// that is no setting an admin changes (the ID, version, timestamps, a derived lookup key, a
+// report the server writes). The tag is the one place the mapping is decided:
+// TestEditedRowsNameEveryField fails for a stored field of an edited row type without one, and
+// such a field, were it missed, is listed by its Go name rather than left out.
+func changedFields(a, b reflect.Value) []string {
+	names := []string{} // [] in an event, not null, when only internal fields changed
+	t := a.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() || f.Tag.Get("gorm") == "-" ||
+			reflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
+			continue
+		}
+		name, tagged := f.Tag.Lookup("api")
+		switch {
+		case name == "-":
+			continue
+		case !tagged || name == "":
+			name = f.Name
+		}
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // deepCopy copies v with the values its pointers, slices and maps refer to, so that nothing

@@ -251,7 +251,7 @@ func (s *Service) ChangeSCIMGroup(ctx context.Context, rawID string, ifMatch mod
 			}
 		}
 		renamed := name != g.DisplayName // its case too: the members' groups show it as written
-		changed, _ := edit(g, func(g *models.Group) error {
+		changed, _, _ := edit(g, func(g *models.Group) error {
 			g.DisplayName, g.DisplayNameKey = name, models.Key(name)
 			if ch.ExternalID != nil {
 				g.ExternalID = models.ExternalIDOf(*ch.ExternalID)

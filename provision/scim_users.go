@@ -336,7 +336,7 @@ func (s *Service) ReplaceSCIMUser(ctx context.Context, rawID string, ifMatch mod
 			return err
 		}
 		oldKey, oldName := cur.UserNameKey, cur.UserName
-		changed, _ := edit(cur, func(cur *models.UserAccount) error { in.applyTo(cur, s.now()); return nil })
+		changed, _, _ := edit(cur, func(cur *models.UserAccount) error { in.applyTo(cur, s.now()); return nil })
 		rebind := oldKey != cur.UserNameKey && c.Token.ConnectionID != nil
 		// The groups' members show the userName (display): a new one changes the groups, whose
 		// versions must move, under their locks, which only the locking path takes.

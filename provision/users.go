@@ -189,7 +189,7 @@ func (s *Service) changeUser(ctx context.Context, rawID, action string, change f
 			return audited{}, err
 		}
 		var summary map[string]any
-		changed, err := edit(u, func(u *models.UserAccount) (err error) {
+		changed, names, err := edit(u, func(u *models.UserAccount) (err error) {
 			summary, err = change(u)
 			return err
 		})
@@ -200,6 +200,10 @@ func (s *Service) changeUser(ctx context.Context, rawID, action string, change f
 		if err := s.store.UpdateUserAccount(ctx, u); err != nil {
 			return audited{}, err
 		}
+		if summary == nil {
+			summary = map[string]any{}
+		}
+		summary["changed"] = names
 		return audited{id: u.ID.String(), summary: summary}, nil
 	})
 	if err != nil {

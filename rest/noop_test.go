@@ -26,23 +26,7 @@ func TestNoOpWritesNothing(t *testing.T) {
 		tok := e.AdminToken()
 		const conns = "/api/v1/sso/connections"
 
-		// gql runs a mutation whose payload has errors, which must be empty; brands.<name> is
-		// one of the brands' mutations.
-		gql := func(mutation, inputType string, in map[string]any) {
-			t.Helper()
-			field, open, end := mutation, "", ""
-			if name, ok := strings.CutPrefix(mutation, "brands."); ok {
-				field, open, end = name, "brands { ", " }"
-			}
-			d := e.MustGQL(tok, `mutation($in: `+inputType+`!) { `+open+field+`(input: $in) { errors { code label message } }`+end+` }`,
-				map[string]any{"in": in})
-			if open != "" {
-				d = d["brands"].(map[string]any)
-			}
-			if errs := payloadErrors(t, d, field); len(errs) > 0 {
-				t.Fatalf("%s %v: %v", mutation, in, errs)
-			}
-		}
+		gql := mutator(t, e, tok)
 
 		brand := e.CreateBrand(tok, "Portal")
 		company := e.CreateCompany(tok, "Acme")
@@ -217,4 +201,24 @@ func TestNoOpWritesNothing(t *testing.T) {
 			}
 		}
 	})
+}
+
+// mutator runs a mutation as tok whose payload's errors must be empty; brands.<name> is one of
+// the brands' mutations.
+func mutator(t *testing.T, e *testEnv, tok string) func(mutation, inputType string, in map[string]any) {
+	return func(mutation, inputType string, in map[string]any) {
+		t.Helper()
+		field, open, end := mutation, "", ""
+		if name, ok := strings.CutPrefix(mutation, "brands."); ok {
+			field, open, end = name, "brands { ", " }"
+		}
+		d := e.MustGQL(tok, `mutation($in: `+inputType+`!) { `+open+field+`(input: $in) { errors { code label message } }`+end+` }`,
+			map[string]any{"in": in})
+		if open != "" {
+			d = d["brands"].(map[string]any)
+		}
+		if errs := payloadErrors(t, d, field); len(errs) > 0 {
+			t.Fatalf("%s %v: %v", mutation, in, errs)
+		}
+	}
 }
