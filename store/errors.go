@@ -98,8 +98,12 @@ func alreadyExists(index string) error {
 // which no order written here governs.
 func Aborted(err error) bool {
 	var pg *pgconn.PgError
-	return errors.As(err, &pg) && (pg.Code == "40P01" || pg.Code == "40001")
+	return errors.As(err, &pg) && abortedCode(pg.Code)
 }
+
+// abortedCode reports whether a PostgreSQL error code is a deadlock (40P01) or a serialization
+// failure (40001): the codes of Aborted, which transient counts too.
+func abortedCode(code string) bool { return code == "40P01" || code == "40001" }
 
 // translate turns driver errors into store errors; other errors pass through wrapped.
 func translate(err error) error {

@@ -78,11 +78,11 @@ func transient(err error) bool {
 	if errors.As(err, &pg) {
 		switch {
 		case pg.Code == "57014", // query_canceled: statement_timeout
-			pg.Code == "55P03",                       // lock_not_available
-			pg.Code == "53300",                       // too_many_connections
-			strings.HasPrefix(pg.Code, "57P"),        // admin/crash shutdown, cannot connect now
-			strings.HasPrefix(pg.Code, "08"),         // connection exception
-			pg.Code == "40001" || pg.Code == "40P01": // serialization failure, deadlock: retry
+			pg.Code == "55P03",                // lock_not_available
+			pg.Code == "53300",                // too_many_connections
+			strings.HasPrefix(pg.Code, "57P"), // admin/crash shutdown, cannot connect now
+			strings.HasPrefix(pg.Code, "08"),  // connection exception
+			abortedCode(pg.Code):              // serialization failure, deadlock: retry
 			return true
 		}
 		return false
