@@ -2,7 +2,8 @@
 // every transport: on SQLite always, and on PostgreSQL too when GATEHOUSE_TEST_POSTGRES_URL is
 // set, each test on a fresh database dropped at cleanup. Its helpers speak to the server over
 // real HTTP only (GraphQL, REST, SCIM, the token endpoint), and every /api/v1 exchange is
-// checked against rest/openapi.yaml. It is for tests; nothing else imports it.
+// checked against rest/openapi.yaml; AbortOnce, the one exception, makes the server's database
+// fail as it does under concurrent writers. It is for tests; nothing else imports it.
 package apptest
 
 import (
