@@ -173,10 +173,17 @@ func (s *Service) decide(ctx context.Context, brandID, connectionID uuid.UUID, i
 	done, looked := false, opt.notBound
 	if !opt.notBound {
 		res, done, looked, err = s.returning(ctx, brandID, connectionID, opt.known, opt.lookup, id, then)
+		if done && store.Aborted(err) {
+			// PostgreSQL rolled the fast path's write back (logDeadlockVictim): the plain path
+			// decides again, from the start.
+			s.logDeadlockVictim(ctx, brandID, connectionID, 0)
+			done, looked = false, false
+		}
 	}
 	// Not transact: this loop retries a different loss (a unique index won by a concurrent
 	// first sign-in) with a different first run (attemptState), a log line per retry and its own
-	// bound and errors; written through transact it would only add work to the hot path.
+	// bound and errors; written through transact it would only add work to the hot path. It
+	// also runs again a decision PostgreSQL aborted as a deadlock's victim, as transact does.
 	userNameTaken := false
 	for attempt := 0; !done && attempt < signInAttempts; attempt++ {
 		// A retry lost a race: the binding may exist now, so it looks again.
@@ -196,6 +203,10 @@ func (s *Service) decide(ctx context.Context, brandID, connectionID uuid.UUID, i
 			}
 			return err
 		})
+		if store.Aborted(err) {
+			s.logDeadlockVictim(ctx, brandID, connectionID, attempt+1)
+			continue
+		}
 		if !lostRace(err) {
 			break
 		}
@@ -212,6 +223,18 @@ func (s *Service) decide(ctx context.Context, brandID, connectionID uuid.UUID, i
 		return res, models.Errorf(models.EFORBIDDEN, "%s", res.Reason)
 	}
 	return res, nil
+}
+
+// logDeadlockVictim logs a decision PostgreSQL aborted as a deadlock's (or a serialization
+// failure's) victim, before it is decided again. Such an abort rolls the whole transaction
+// back (on the fast path, its one statement), so deciding again writes every row once; it
+// happens when the decision's writes wait on the same user rows as concurrent SCIM writes (a
+// group rename moves each member's version), and PostgreSQL's manual gives running the
+// transaction again as the remedy. Without it the application got server_error for a sign-in
+// that had nothing wrong.
+func (s *Service) logDeadlockVictim(ctx context.Context, brandID, connectionID uuid.UUID, attempt int) {
+	s.log.InfoContext(ctx, "sign-in: the database aborted the decision as a deadlock's victim; deciding again",
+		"brand_id", brandID, "connection_id", connectionID, "attempt", attempt)
 }
 
 // userNameClash reports whether provisioning failed on the new account's user name, which is
