@@ -440,7 +440,8 @@ func countSAMLCertificates(ctx context.Context, svc *provision.Service, m *telem
 
 // refreshSAMLMetadata runs one refresh of the SAML connections that follow their metadata
 // into the metrics and the log: each change of certificates at INFO, each metadata that could
-// not be followed at WARN (the admin sees it too, as samlConfig.metadataProblem).
+// not be followed at WARN, and each that no longer lists the connection's ssoUrl at WARN (the
+// admin sees both too, as samlConfig.metadataProblem).
 func refreshSAMLMetadata(ctx context.Context, svc *provision.Service, m *telemetry.Metrics, log *slog.Logger) {
 	r, err := svc.RefreshSAMLMetadata(ctx)
 	if err != nil && ctx.Err() != nil {
@@ -455,12 +456,17 @@ func refreshSAMLMetadata(ctx context.Context, svc *provision.Service, m *telemet
 			"deferred_connections", r.Deferred)
 	}
 	for _, c := range r.Reports {
-		if c.Problem != "" {
+		switch {
+		case c.Problem != "":
 			log.Warn("saml: a connection's IdP metadata could not be followed; its certificates stay as they were",
 				"workspace_id", c.WorkspaceID, "connection_id", c.ConnectionID, "problem", c.Problem)
-		} else {
+		case len(c.Added) > 0 || len(c.Removed) > 0:
 			log.Info("saml: a connection's IdP certificates were refreshed from its metadata",
 				"workspace_id", c.WorkspaceID, "connection_id", c.ConnectionID, "added", c.Added, "removed", c.Removed)
+		}
+		if c.SSOProblem != "" {
+			log.Warn("saml: a connection's IdP metadata no longer lists its ssoUrl; sign-ins go to an address the IdP no longer publishes",
+				"workspace_id", c.WorkspaceID, "connection_id", c.ConnectionID, "problem", c.SSOProblem)
 		}
 	}
 }

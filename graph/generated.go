@@ -4171,15 +4171,18 @@ type SamlConfig {
   refreshCertificatesFromMetadata: Boolean!
   """
   When the metadata was last read for the refresh; null before the first read, when the refresh is
-  off, and after a change of metadataUrl, entityId or certificate (the next run reads it).
+  off, and after a change of metadataUrl, entityId, certificate, ssoUrl or ssoBinding (the next run
+  reads it).
   """
   metadataCheckedAt: Time
   """
-  What kept the last read from updating the certificates (unreachable, another entity ID, no
-  certificate valid now, …); null when it succeeded, before the first read, when the refresh is
-  off, and after a change of metadataUrl, entityId or certificate (the problem may be fixed; the
-  next run reads the metadata again). The certificates stay as they were until the metadata can
-  be followed again.
+  What the last read found wrong: what kept it from updating the certificates (unreachable,
+  another entity ID, no certificate valid now, …; the certificates stay as they were until the
+  metadata can be followed again), and that the metadata no longer lists ssoUrl for ssoBinding
+  although a read since ssoUrl was set listed it (the IdP moved its single sign-on endpoint: update
+  ssoUrl; an ssoUrl the metadata never listed is not reported). Null when nothing was, before the
+  first read, when the refresh is off, and after a change of metadataUrl, entityId, certificate,
+  ssoUrl or ssoBinding (the problem may be fixed; the next run reads the metadata again).
   """
   metadataProblem: String
   """
@@ -4720,7 +4723,11 @@ type RefreshSamlCertificatesPayload {
   "SHA-256 fingerprints (lowercase hex) of the certificates added and removed."
   added: [String!]!
   removed: [String!]!
-  "What kept the metadata from being followed; null when it was (also SamlConfig.metadataProblem)."
+  """
+  What the read found wrong, as SamlConfig.metadataProblem shows it: what kept the metadata from
+  being followed (the certificates stay as they were), or that the metadata no longer lists
+  ssoUrl (the certificates follow it all the same); null when nothing was.
+  """
   problem: String
   errors: [UserError!]!
 }

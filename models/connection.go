@@ -98,6 +98,12 @@ type Connection struct {
 	SAMLMetadataRefresh   bool       `gorm:"column:saml_metadata_refresh" api:"samlConfig.refreshCertificatesFromMetadata"`
 	SAMLMetadataCheckedAt *time.Time `gorm:"column:saml_metadata_checked_at" api:"-"`
 	SAMLMetadataProblem   string     `gorm:"column:saml_metadata_problem" api:"-"`
+	// SAMLMetadataSSOListed: a read of the metadata since the admin last set SAMLSSOURL,
+	// SAMLSSOBinding or SAMLMetadataURL listed SAMLSSOURL as a SingleSignOnService of that
+	// binding. A read that no longer does then reports that the IdP moved its endpoint
+	// (provision.ssoURLDrift); one that never did (a vanity alias, a load-balanced name the
+	// metadata does not publish) reports nothing. A report too, written with the check.
+	SAMLMetadataSSOListed bool `gorm:"column:saml_metadata_sso_listed" api:"-"`
 	// SAMLAcceptSHA1: a response or assertion signed with SHA-1 (RSA-SHA1 or a SHA-1 digest)
 	// is accepted. Off by default: SHA-1 is broken for collisions, and every IdP Gatehouse
 	// documents signs with SHA-256 unless told otherwise (OneLogin's older connectors and

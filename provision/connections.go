@@ -392,8 +392,7 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 		if c.Protocol != models.ProtocolSAML {
 			add(models.FieldError(models.EINVALID, "samlConfig", "", "is only for SAML connections"))
 		} else {
-			// What the metadata report was judged against (certificatesFromMetadata).
-			judgedEntityID, judgedCertificate := c.SAMLEntityID, c.SAMLCertificate
+			judged := metadataBasisOf(c) // what the metadata report was judged against
 			if create {
 				// The WorldFlow document has the admin copy the entityId of GET
 				// /api/v1/sso/sp-metadata, the shared one, into the IdP: a new connection
@@ -470,7 +469,7 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 				reach = reach || urlChanged
 				c.SAMLMetadataURL = *sm.MetadataURL
 			}
-			add(applyMetadataRefresh(c, sm, urlChanged || c.SAMLEntityID != judgedEntityID || c.SAMLCertificate != judgedCertificate))
+			add(applyMetadataRefresh(c, sm, judged))
 			if sm.OwnEntityID != nil {
 				// One way: going back would let assertions for another connection's
 				// registration at the same IdP pass this one's audience check again.

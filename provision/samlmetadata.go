@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,13 +22,23 @@ import (
 // SAMLMetadata is what a SAML IdP's metadata document publishes that a connection takes: its
 // entity ID, its single sign-on URL ("": none) and the binding of that URL (HTTP-Redirect when
 // the IdP offers it, else HTTP-POST), whether it wants AuthnRequests signed, and its signing
-// certificates, in the document's order.
+// certificates, in the document's order. SingleSignOnServices are all its SingleSignOnService
+// endpoints of the bindings Gatehouse sends AuthnRequests by, in the document's order, for
+// the refresh's check of the connection's ssoUrl (ssoURLDrift).
 type SAMLMetadata struct {
 	EntityID                string
 	SSOURL                  string
 	SSOBinding              models.SAMLBinding
 	WantAuthnRequestsSigned bool
 	SigningCertificates     []*x509.Certificate
+	SingleSignOnServices    []SAMLEndpoint
+}
+
+// SAMLEndpoint is one SingleSignOnService of an IdP's metadata: its Location, trimmed of the
+// white space XML may put around it, and its binding.
+type SAMLEndpoint struct {
+	Location string
+	Binding  models.SAMLBinding
 }
 
 // MetadataRefresh is one run of RefreshSAMLMetadata: how many connections it read the
@@ -42,11 +53,26 @@ type MetadataRefresh struct {
 }
 
 // MetadataReport is what the refresh did to one connection: the SHA-256 fingerprints of the
-// certificates it added and removed, or the problem that kept its certificates as they were.
+// certificates it added and removed, or the problem that kept its certificates as they were;
+// and, apart from the certificates, SSOProblem: the metadata no longer lists the connection's
+// ssoUrl (ssoURLDrift).
 type MetadataReport struct {
 	WorkspaceID, ConnectionID uuid.UUID
 	Added, Removed            []string
 	Problem                   string
+	SSOProblem                string
+}
+
+// Reported is what the read reports to the admin (samlConfig.metadataProblem): its problem
+// and its SSOProblem, either or both ("": none).
+func (r *MetadataReport) Reported() string {
+	switch {
+	case r.Problem == "":
+		return r.SSOProblem
+	case r.SSOProblem == "":
+		return r.Problem
+	}
+	return models.Clip(r.Problem+"; "+r.SSOProblem, maxMetadataProblem)
 }
 
 // metadataRefresher is the actor of the refresh's audit events.
@@ -154,12 +180,14 @@ func (s *Service) RefreshSAMLMetadata(ctx context.Context) (MetadataRefresh, err
 
 // count adds one connection's read to the run's counts, and its report to the reports when
 // it is a change or a problem (at most maxUrgent of them). A nil rep (the connection changed
-// or was deleted since it was listed) counts nowhere.
+// or was deleted since it was listed) counts nowhere. A read that reports a problem counts as
+// failed, an SSOProblem too, even when the certificates changed: the admin has to act, and a
+// run that finds the read within metadataLease counts it so by its recorded problem.
 func (out *MetadataRefresh) count(rep *MetadataReport, changed bool) {
 	switch {
 	case rep == nil:
 		return
-	case rep.Problem != "":
+	case rep.Reported() != "":
 		out.Failed++
 	case changed:
 		out.Changed++
@@ -441,10 +469,14 @@ func (s *Service) refreshMetadataOf(ctx context.Context, r store.SAMLMetadataRow
 		}
 		rep = &MetadataReport{WorkspaceID: c.WorkspaceID, ConnectionID: c.ID}
 		var text string
+		listed := c.SAMLMetadataSSOListed // a read that judges nothing leaves it
 		if fetchErr != nil {
 			rep.Problem = fetchErr.Error()
 		} else {
 			text, rep.Added, rep.Removed, rep.Problem = s.certificatesFromMetadata(c, md)
+			if md.EntityID == c.SAMLEntityID { // another entity's endpoints say nothing of this one's
+				listed, rep.SSOProblem = ssoURLDrift(c, md)
+			}
 		}
 		rep.Problem = models.Clip(rep.Problem, maxMetadataProblem)
 		if text != "" {
@@ -460,9 +492,10 @@ func (s *Service) refreshMetadataOf(ctx context.Context, r store.SAMLMetadataRow
 				return err
 			}
 		}
-		err = s.store.RecordSAMLMetadataCheck(ctx, c.WorkspaceID, c.ID, c.SAMLMetadataURL, s.now(), rep.Problem)
+		err = s.store.RecordSAMLMetadataCheck(ctx, c.WorkspaceID, c.ID, store.SAMLMetadataCheck{MetadataURL: c.SAMLMetadataURL,
+			SSOURL: c.SAMLSSOURL, SSOBinding: c.SAMLSSOBinding, At: s.now(), Problem: rep.Reported(), SSOListed: listed})
 		if errors.Is(err, store.ErrNotFound) {
-			return store.ErrStale // the URL changed since it was read here: read again
+			return store.ErrStale // the URL or the SSO endpoint changed since it was read here: read again
 		}
 		return err
 	})
@@ -546,6 +579,65 @@ func certificateChanges(current, next []*x509.Certificate) (added, removed []str
 	return added, removed
 }
 
+// ssoURLDrift is the refresh's rule for the connection's SSO endpoint: whether the metadata md
+// has listed ssoUrl by ssoBinding since the admin set them (listed, the connection's
+// SAMLMetadataSSOListed after this read), and the problem to report when it did and no longer
+// does: the IdP moved its single sign-on endpoint (a host migration, an app created again),
+// and every sign-in goes to an address it no longer publishes.
+//
+// The state is needed because an SSO URL the metadata does not list is not wrong in itself:
+// admins set aliases the metadata never lists (a load-balanced name, a vanity host), and IdPs
+// take requests there; only a URL the IdP listed and then dropped is news. listed stays true
+// once a read has listed the URL, until the admin changes ssoUrl, ssoBinding or metadataUrl
+// (applyMetadataRefresh sets it false), so that the problem is reported at every read until
+// the admin acts or the IdP lists the URL again; were it the last read's answer alone, the
+// read after the drift would find it false and clear the problem with nothing fixed.
+//
+// The URL is compared as the metadata spells it (trimmed of white space only, as XML may
+// wrap it), byte for byte: a path is case-sensitive, and an IdP's own document names its
+// endpoint the same way from one read to the next. A spelling that differs (a host in
+// capitals) makes the URL unlisted, which reports nothing until a read lists it.
+func ssoURLDrift(c *models.Connection, md SAMLMetadata) (listed bool, problem string) {
+	binding := c.SSOBinding()
+	var now []string // the locations of the connection's binding
+	var others []models.SAMLBinding
+	for _, e := range md.SingleSignOnServices {
+		switch {
+		case e.Binding == binding && e.Location == c.SAMLSSOURL:
+			return true, ""
+		case e.Binding == binding:
+			now = append(now, e.Location)
+		case e.Location == c.SAMLSSOURL:
+			others = append(others, e.Binding)
+		}
+	}
+	if !c.SAMLMetadataSSOListed {
+		return false, ""
+	}
+	name := samlBindingNames[binding]
+	problem = fmt.Sprintf("the IdP's metadata no longer lists samlConfig.ssoUrl %q for %s", models.Clip(c.SAMLSSOURL, 256), name)
+	if len(now) == 0 {
+		problem += fmt.Sprintf(" (it lists no %s location now)", name)
+	} else {
+		shown := make([]string, 0, 2)
+		for _, l := range now[:min(len(now), 2)] {
+			shown = append(shown, strconv.Quote(models.Clip(l, 256)))
+		}
+		if len(now) > 2 {
+			shown = append(shown, fmt.Sprintf("%d more", len(now)-2))
+		}
+		problem += fmt.Sprintf(" (its %s location now: %s)", name, strings.Join(shown, ", "))
+	}
+	if len(others) > 0 {
+		return true, problem + fmt.Sprintf("; it lists that URL for %s only, so sign-ins are sent by a binding the IdP no longer publishes there: "+
+			"set samlConfig.ssoBinding to %s, or update samlConfig.ssoUrl", samlBindingNames[others[0]], others[0])
+	}
+	return true, problem + ", so sign-ins go to an address the IdP no longer publishes: update samlConfig.ssoUrl"
+}
+
+// samlBindingNames name the bindings as SAML and IdP consoles do.
+var samlBindingNames = map[models.SAMLBinding]string{models.SAMLBindingRedirect: "HTTP-Redirect", models.SAMLBindingPost: "HTTP-POST"}
+
 // followsMetadata is the connection test's part of the refresh: for a connection whose
 // certificates follow its metadata, it applies the refresh's rule (certificatesFromMetadata) to
 // the document the test read (rep), without changing anything, and returns why the refresh
@@ -587,20 +679,41 @@ func certificateText(certs []*x509.Certificate) string {
 	return strings.Join(blocks, "\n")
 }
 
+// metadataBasis is what a connection's metadata report was judged against: the document's
+// URL, the entity ID and certificates (certificatesFromMetadata), and the SSO URL and binding
+// (ssoURLDrift).
+type metadataBasis struct {
+	metadataURL, entityID, certificate, ssoURL string
+	ssoBinding                                 models.SAMLBinding
+}
+
+func metadataBasisOf(c *models.Connection) metadataBasis {
+	return metadataBasis{metadataURL: c.SAMLMetadataURL, entityID: c.SAMLEntityID, certificate: c.SAMLCertificate,
+		ssoURL: c.SAMLSSOURL, ssoBinding: c.SSOBinding()}
+}
+
 // applyMetadataRefresh applies samlConfig.refreshCertificatesFromMetadata and guards its
-// pairing with the metadata URL: a refresh needs a URL to read. A change of either starts
-// the report afresh, and so does a change of what the last read was judged against (the
-// entity ID, the certificates: an admin who fixed what metadataProblem named): the report
+// pairing with the metadata URL: a refresh needs a URL to read. was is what the report was
+// judged against before the input (metadataBasisOf the connection as it was). A change of the
+// setting or of any of that starts the report afresh (an admin who fixed what
+// metadataProblem named: an entity ID, the certificates, an SSO URL the IdP moved): the report
 // would otherwise show a problem that may be gone, and the next run, finding the connection
-// read within metadataLease, would count it failed again instead of reading it. changed says
-// whether the input changed the metadata URL, the entity ID or the certificates.
-func applyMetadataRefresh(c *models.Connection, sm *SAMLConfigInput, changed bool) *models.Error {
+// read within metadataLease, would count it failed again instead of reading it. A change of
+// the metadata URL, the SSO URL or its binding also starts afresh whether a read has listed
+// the SSO URL (ssoURLDrift): the next read that lists the new one sets it again; an entity
+// ID or certificate change keeps it, so that a drift not yet fixed is reported again.
+func applyMetadataRefresh(c *models.Connection, sm *SAMLConfigInput, was metadataBasis) *models.Error {
+	is := metadataBasisOf(c)
+	changed := is != was
 	if sm.RefreshCertificatesFromMetadata != nil && *sm.RefreshCertificatesFromMetadata != c.SAMLMetadataRefresh {
 		c.SAMLMetadataRefresh = *sm.RefreshCertificatesFromMetadata
 		changed = true
 	}
 	if changed {
 		c.SAMLMetadataCheckedAt, c.SAMLMetadataProblem = nil, ""
+	}
+	if is.metadataURL != was.metadataURL || is.ssoURL != was.ssoURL || is.ssoBinding != was.ssoBinding {
+		c.SAMLMetadataSSOListed = false
 	}
 	if c.SAMLMetadataRefresh && c.SAMLMetadataURL == "" {
 		if sm.RefreshCertificatesFromMetadata == nil {

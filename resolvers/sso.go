@@ -46,8 +46,8 @@ func (r *Resolver) refreshSamlCertificates(ctx context.Context, in model.Refresh
 	if res != nil {
 		out.Connection, out.Changed = res.Connection, res.Changed
 		out.Added, out.Removed = append(out.Added, res.Added...), append(out.Removed, res.Removed...)
-		if res.Problem != "" {
-			out.Problem = &res.Problem
+		if p := res.Reported(); p != "" {
+			out.Problem = &p
 		}
 	}
 	return out, nil

@@ -357,8 +357,8 @@ func (h *Handler) refreshCertificates(w http.ResponseWriter, r *http.Request) (i
 	}
 	out := map[string]any{"connection": h.connectionOf(res.Connection), "changed": res.Changed,
 		"added": append([]string{}, res.Added...), "removed": append([]string{}, res.Removed...)}
-	if res.Problem != "" {
-		out["problem"] = res.Problem
+	if p := res.Reported(); p != "" {
+		out["problem"] = p
 	}
 	return http.StatusOK, out, nil
 }

@@ -125,13 +125,17 @@ func (r *Remote) ReadSAMLMetadata(doc string) (provision.SAMLMetadata, error) {
 	return metadataOf(ed, "metadataXml")
 }
 
+// bindingOf are the bindings Gatehouse sends AuthnRequests by, by their URN in metadata.
+var bindingOf = map[string]models.SAMLBinding{saml.HTTPRedirectBinding: models.SAMLBindingRedirect, saml.HTTPPostBinding: models.SAMLBindingPost}
+
 // metadataOf reads what a connection takes from its IdP's metadata: the entity ID, the
 // single sign-on URL of the HTTP-Redirect binding (the one Gatehouse prefers to send
 // AuthnRequests by), else of the HTTP-POST binding (an IdP that offers only that one), whether
 // the IdP wants them signed, and the signing certificates (KeyDescriptor
 // use="signing", or with no use), in the document's order, each once. A certificate that
 // does not parse fails the whole document: taking the others would silently drop the one
-// the IdP may sign with next.
+// the IdP may sign with next. It lists every SingleSignOnService of those two bindings too,
+// for the refresh's check that the IdP still lists the connection's ssoUrl.
 func metadataOf(ed *saml.EntityDescriptor, what string) (provision.SAMLMetadata, error) {
 	md := provision.SAMLMetadata{EntityID: ed.EntityID}
 	for _, d := range ed.IDPSSODescriptors {
@@ -139,6 +143,9 @@ func metadataOf(ed *saml.EntityDescriptor, what string) (provision.SAMLMetadata,
 			md.WantAuthnRequestsSigned = true
 		}
 		for _, sso := range d.SingleSignOnServices {
+			if b, ok := bindingOf[sso.Binding]; ok {
+				md.SingleSignOnServices = append(md.SingleSignOnServices, provision.SAMLEndpoint{Location: strings.TrimSpace(sso.Location), Binding: b})
+			}
 			switch {
 			case sso.Binding == saml.HTTPRedirectBinding && md.SSOBinding != models.SAMLBindingRedirect:
 				md.SSOURL, md.SSOBinding = strings.TrimSpace(sso.Location), models.SAMLBindingRedirect

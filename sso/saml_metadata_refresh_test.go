@@ -30,6 +30,7 @@ import (
 	"gatehouse/models"
 	"gatehouse/provision"
 	"gatehouse/sso/samltest"
+	"gatehouse/store"
 	"gatehouse/store/storetest"
 )
 
@@ -311,11 +312,6 @@ func TestSAMLMetadataReportAfterAFix(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		ctx := context.Background()
 		w := newSAMLWorld(t, e)
-		update := func(cfg map[string]any) {
-			t.Helper()
-			body, _ := json.Marshal(map[string]any{"samlConfig": cfg})
-			e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, string(body)).Must(t, 200)
-		}
 		readNow := func(t *testing.T, problem string) {
 			t.Helper()
 			res := e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/refresh-certificates", "").Must(t, 200)
@@ -340,13 +336,13 @@ func TestSAMLMetadataReportAfterAFix(t *testing.T) {
 				t.Fatalf("GraphQL after the run: %v", g)
 			}
 		}
-		update(map[string]any{"metadataUrl": w.idp.EntityID, "refreshCertificatesFromMetadata": true})
+		w.updateSAMLConfig(t, map[string]any{"metadataUrl": w.idp.EntityID, "refreshCertificatesFromMetadata": true})
 		readNow(t, "")
 
 		// An entity ID with a typo: the read says so; the admin fixes it.
-		update(map[string]any{"entityId": w.idp.EntityID + "/"})
+		w.updateSAMLConfig(t, map[string]any{"entityId": w.idp.EntityID + "/"})
 		readNow(t, "does not match the connection's entityId")
-		update(map[string]any{"entityId": w.idp.EntityID})
+		w.updateSAMLConfig(t, map[string]any{"entityId": w.idp.EntityID})
 		fixed(t)
 
 		// The IdP replaced its certificate without notice: the refresh does not follow a
@@ -366,17 +362,29 @@ func TestSAMLMetadataReportAfterAFix(t *testing.T) {
 	})
 }
 
+// updateSAMLConfig changes the connection's samlConfig through REST, as an admin does.
+func (w *samlWorld) updateSAMLConfig(t *testing.T, cfg map[string]any) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"samlConfig": cfg})
+	w.e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, string(body)).Must(t, 200)
+}
+
 // hourPasses makes the connection's last metadata read an hour old, as the next hourly run
 // finds it: a run reads only the documents no replica has read in the last 50 minutes.
 func (w *samlWorld) hourPasses(t *testing.T) {
 	t.Helper()
 	ctx, st := context.Background(), w.e.App.Store()
-	var rows []struct{ WorkspaceID, MetadataURL, Problem string }
-	if err := st.RawScan(ctx, &rows, "SELECT workspace_id, saml_metadata_url AS metadata_url, saml_metadata_problem AS problem FROM connections WHERE id = ?", w.conn); err != nil || len(rows) != 1 {
+	var rows []struct {
+		WorkspaceID, MetadataURL, SSOURL, SSOBinding, Problem string
+		SSOListed                                             bool
+	}
+	if err := st.RawScan(ctx, &rows, "SELECT workspace_id, saml_metadata_url AS metadata_url, saml_sso_url AS sso_url, saml_sso_binding AS sso_binding, "+
+		"saml_metadata_problem AS problem, saml_metadata_sso_listed AS sso_listed FROM connections WHERE id = ?", w.conn); err != nil || len(rows) != 1 {
 		t.Fatal(rows, err)
 	}
 	r := rows[0]
-	err := st.RecordSAMLMetadataCheck(ctx, uuid.MustParse(r.WorkspaceID), uuid.MustParse(w.conn), r.MetadataURL, time.Now().Add(-time.Hour), r.Problem)
+	err := st.RecordSAMLMetadataCheck(ctx, uuid.MustParse(r.WorkspaceID), uuid.MustParse(w.conn), store.SAMLMetadataCheck{MetadataURL: r.MetadataURL,
+		SSOURL: r.SSOURL, SSOBinding: r.SSOBinding, At: time.Now().Add(-time.Hour), Problem: r.Problem, SSOListed: r.SSOListed})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -728,5 +736,138 @@ func TestSAMLMetadataRefreshIsFair(t *testing.T) {
 		if left := unread(); left != 0 {
 			t.Fatalf("the second run left %d stalling connections never read (failed %d, deferred %d)", left, r.Failed, r.Deferred)
 		}
+	})
+}
+
+// TestSAMLMetadataReportsAMovedSSOURL: when the IdP's metadata stops listing the connection's
+// ssoUrl for its ssoBinding after a read listed it (the IdP moved its single sign-on endpoint),
+// the refresh reports it in metadataProblem at every read, naming the old URL and what the
+// metadata lists now, and logs it at WARN, while the certificates follow the same document as
+// before; the report ends when the admin updates ssoUrl (at once) or ssoBinding, or when the
+// IdP lists the URL again. An ssoUrl the metadata never listed (an alias) is never reported.
+// Through the REST and GraphQL APIs and the server's hourly job, both databases.
+func TestSAMLMetadataReportsAMovedSSOURL(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		ctx := context.Background()
+		w := newSAMLWorld(t, e)
+		// read runs the hourly refresh an hour after the last read, checks its counts, and
+		// returns the report through GraphQL ("": none) with the run.
+		read := func(t *testing.T, want provision.MetadataRefresh) (string, provision.MetadataRefresh) {
+			t.Helper()
+			w.hourPasses(t)
+			got, err := e.App.Service().RefreshSAMLMetadata(ctx)
+			if err != nil || got.Changed != want.Changed || got.Unchanged != want.Unchanged || got.Failed != want.Failed {
+				t.Fatalf("refresh: %+v, %v; want changed %d, unchanged %d, failed %d", got, err, want.Changed, want.Unchanged, want.Failed)
+			}
+			d := e.MustGQL(w.tok, `query($id: ID!) { connection(id: $id) { samlConfig { metadataProblem metadataCheckedAt } } }`, map[string]any{"id": w.conn})
+			cfg := get(d, "connection", "samlConfig").(map[string]any)
+			if cfg["metadataCheckedAt"] == nil {
+				t.Fatalf("no read recorded: %v", cfg)
+			}
+			p, _ := cfg["metadataProblem"].(string)
+			return p, got
+		}
+		unchanged := provision.MetadataRefresh{Unchanged: 1}
+		clean := func(t *testing.T) {
+			t.Helper()
+			if p, _ := read(t, unchanged); p != "" {
+				t.Fatalf("metadataProblem %q, want none", p)
+			}
+		}
+		// reported checks that a read reports the SSO URL moved, with each of want in the text.
+		reported := func(t *testing.T, run provision.MetadataRefresh, want ...string) {
+			t.Helper()
+			p, _ := read(t, run)
+			for _, s := range want {
+				if !strings.Contains(p, s) {
+					t.Fatalf("metadataProblem %q, want %q in it", p, s)
+				}
+			}
+		}
+		redirect := func(loc string) saml.Endpoint { return saml.Endpoint{Binding: saml.HTTPRedirectBinding, Location: loc} }
+		post := func(loc string) saml.Endpoint { return saml.Endpoint{Binding: saml.HTTPPostBinding, Location: loc} }
+		old, moved := w.idp.SSOURL, w.idp.URL+"/adfs/ls"
+
+		// b) An ssoUrl the metadata never lists, a vanity alias: no report, read after read,
+		// whatever the IdP lists.
+		alias := "http://localhost:9/sso"
+		w.updateSAMLConfig(t, map[string]any{"metadataUrl": w.idp.EntityID, "refreshCertificatesFromMetadata": true, "ssoUrl": alias})
+		clean(t)
+		clean(t)
+		w.idp.ListSSO(redirect(moved), post(moved))
+		clean(t)
+
+		// a) The connection's ssoUrl, listed: no report. Then the IdP moves its endpoint, and
+		// publishes its next certificate in the same document: the certificates follow, and the
+		// report names the old URL and the new one, read after read.
+		w.idp.ListSSO()
+		w.updateSAMLConfig(t, map[string]any{"ssoUrl": old})
+		clean(t)
+		current, err := models.ParseSAMLCertificates(w.idp.CertificatePEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, next, _ := samltest.NewKeyPair(t)
+		w.idp.PublishSigning(current[0], next)
+		w.idp.ListSSO(redirect(moved), post(moved))
+		_, run := read(t, provision.MetadataRefresh{Failed: 1})
+		if len(run.Reports) != 1 || !slices.Equal(run.Reports[0].Added, []string{models.CertificateFingerprint(next.Raw)}) ||
+			run.Reports[0].Problem != "" || !strings.Contains(run.Reports[0].SSOProblem, old) {
+			t.Fatalf("reports %+v", run.Reports)
+		}
+		if certs := w.samlConfig(t)["certificates"].([]any); len(certs) != 2 {
+			t.Fatalf("the certificates did not follow the metadata: %v", certs)
+		}
+		want := []string{`no longer lists samlConfig.ssoUrl "` + old + `" for HTTP-Redirect`, `"` + moved + `"`,
+			"sign-ins go to an address the IdP no longer publishes: update samlConfig.ssoUrl"}
+		cfg := w.samlConfig(t) // REST shows it too
+		if p, _ := cfg["metadataProblem"].(string); !strings.Contains(p, want[0]) {
+			t.Fatalf("REST metadataProblem %q", p)
+		}
+		reported(t, provision.MetadataRefresh{Failed: 1}, want...)
+		// An admin's read at once says so too, as metadataProblem does.
+		res := e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/refresh-certificates", "").Must(t, 200)
+		if p, _ := res.Body["problem"].(string); !strings.Contains(p, want[0]) || res.Body["changed"] != false {
+			t.Fatalf("refresh-certificates: %s", res.Raw)
+		}
+		// The server's job logs it at WARN and counts it failed.
+		w.hourPasses(t)
+		logged := maintained(t, e, [3]int{0, 0, 1}, "no longer lists its ssoUrl")
+		if !strings.Contains(logged, "level=WARN") || !strings.Contains(logged, w.conn) || !strings.Contains(logged, moved) {
+			t.Fatalf("logged: %s", logged)
+		}
+
+		// c) The admin updates ssoUrl to the new endpoint: the report is gone at once, and
+		// stays gone.
+		w.updateSAMLConfig(t, map[string]any{"ssoUrl": moved})
+		if cfg := w.samlConfig(t); cfg["metadataProblem"] != nil || cfg["metadataCheckedAt"] != nil {
+			t.Fatalf("after the admin's update: %v", cfg)
+		}
+		clean(t)
+		clean(t)
+
+		// d) The IdP moves again, then lists the URL again: the report ends at the next read.
+		third := w.idp.URL + "/saml2/idp"
+		w.idp.ListSSO(redirect(third), post(third))
+		reported(t, provision.MetadataRefresh{Failed: 1}, `"`+moved+`"`, `"`+third+`"`)
+		w.idp.ListSSO(redirect(moved), post(moved))
+		clean(t)
+
+		// e) The binding counts: the IdP lists the URL for HTTP-POST only now, and the
+		// connection sends by HTTP-Redirect. Setting ssoBinding ends the report.
+		w.idp.ListSSO(redirect(third), post(moved))
+		reported(t, provision.MetadataRefresh{Failed: 1}, `no longer lists samlConfig.ssoUrl "`+moved+`" for HTTP-Redirect`,
+			"it lists that URL for HTTP-POST only", "set samlConfig.ssoBinding to http_post")
+		w.updateSAMLConfig(t, map[string]any{"ssoBinding": "http_post"})
+		if cfg := w.samlConfig(t); cfg["metadataProblem"] != nil {
+			t.Fatalf("after the admin's update of ssoBinding: %v", cfg)
+		}
+		clean(t)
+
+		// A new ssoUrl starts afresh: an alias set after the metadata listed the URL before it
+		// is not reported either.
+		w.updateSAMLConfig(t, map[string]any{"ssoUrl": alias})
+		clean(t)
+		clean(t)
 	})
 }

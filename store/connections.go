@@ -80,6 +80,7 @@ var connectionTable = newTable("connections",
 	col("saml_metadata_refresh", func(c *models.Connection) *bool { return &c.SAMLMetadataRefresh }),
 	col("saml_metadata_checked_at", func(c *models.Connection) **time.Time { return &c.SAMLMetadataCheckedAt }),
 	col("saml_metadata_problem", func(c *models.Connection) *string { return &c.SAMLMetadataProblem }),
+	col("saml_metadata_sso_listed", func(c *models.Connection) *bool { return &c.SAMLMetadataSSOListed }),
 	col("saml_accept_sha1", func(c *models.Connection) *bool { return &c.SAMLAcceptSHA1 }),
 	col("jit_provisioning", func(c *models.Connection) *bool { return &c.JITProvisioning }),
 	col("default_role", func(c *models.Connection) *string { return &c.DefaultRole }),
@@ -225,14 +226,32 @@ func (s *Store) SAMLMetadataReads(ctx context.Context, since time.Time) (due, un
 	return row.Due, row.Unchanged, row.Failed, translate(err)
 }
 
-// RecordSAMLMetadataCheck records when a connection's metadata, at metadataURL, was last read
-// and what was wrong with it ("": nothing). It is a report, not a change of the connection:
-// the version and updated_at stay, so that it never makes an admin's If-Match update stale.
-// Errors: ErrNotFound when no live connection matches, or its metadata URL is another now
-// (the report would be of a document it no longer follows).
-func (s *Store) RecordSAMLMetadataCheck(ctx context.Context, ws, id uuid.UUID, metadataURL string, at time.Time, problem string) error {
-	res := s.db(ctx).Exec("UPDATE connections SET saml_metadata_checked_at = ?, saml_metadata_problem = ? "+
-		"WHERE workspace_id = ? AND id = ? AND saml_metadata_url = ? AND deleted_at IS NULL", at, problem, ws, id, metadataURL)
+// SAMLMetadataCheck is the report of one read of a connection's metadata
+// (RecordSAMLMetadataCheck), with what it was read for: the metadata URL, and the SSO URL and
+// binding SSOListed was judged against.
+type SAMLMetadataCheck struct {
+	MetadataURL string
+	// SSOURL and SSOBinding are the connection's saml_sso_url and saml_sso_binding as read
+	// (the binding as stored: "" is HTTP-Redirect).
+	SSOURL, SSOBinding string
+	At                 time.Time
+	Problem            string // "": nothing wrong
+	// SSOListed is saml_metadata_sso_listed after the read
+	// (models.Connection.SAMLMetadataSSOListed).
+	SSOListed bool
+}
+
+// RecordSAMLMetadataCheck records when a connection's metadata was last read, what was wrong
+// with it ("": nothing) and whether it has listed the connection's SSO URL. It is a report,
+// not a change of the connection: the version and updated_at stay, so that it never makes an
+// admin's If-Match update stale.
+// Errors: ErrNotFound when no live connection matches, or its metadata URL, SSO URL or SSO
+// binding is another now than chk's (the report would be of a document it no longer follows,
+// or judged against an endpoint it no longer has).
+func (s *Store) RecordSAMLMetadataCheck(ctx context.Context, ws, id uuid.UUID, chk SAMLMetadataCheck) error {
+	res := s.db(ctx).Exec("UPDATE connections SET saml_metadata_checked_at = ?, saml_metadata_problem = ?, saml_metadata_sso_listed = ? "+
+		"WHERE workspace_id = ? AND id = ? AND saml_metadata_url = ? AND saml_sso_url = ? AND saml_sso_binding = ? AND deleted_at IS NULL",
+		chk.At, chk.Problem, chk.SSOListed, ws, id, chk.MetadataURL, chk.SSOURL, chk.SSOBinding)
 	if res.Error != nil {
 		return translate(res.Error)
 	}

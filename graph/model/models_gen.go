@@ -267,7 +267,9 @@ type RefreshSAMLCertificatesPayload struct {
 	// SHA-256 fingerprints (lowercase hex) of the certificates added and removed.
 	Added   []string `json:"added"`
 	Removed []string `json:"removed"`
-	// What kept the metadata from being followed; null when it was (also SamlConfig.metadataProblem).
+	// What the read found wrong, as SamlConfig.metadataProblem shows it: what kept the metadata from
+	// being followed (the certificates stay as they were), or that the metadata no longer lists
+	// ssoUrl (the certificates follow it all the same); null when nothing was.
 	Problem *string      `json:"problem,omitempty"`
 	Errors  []*UserError `json:"errors"`
 }

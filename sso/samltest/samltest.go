@@ -67,6 +67,9 @@ type IdP struct {
 	// metadataDown makes /metadata answer 503.
 	editMetadata func(*saml.EntityDescriptor)
 	metadataDown bool
+	// ssoServices, when set, are the SingleSignOnServices the metadata lists instead of its
+	// own (ListSSO).
+	ssoServices []saml.Endpoint
 	// postOnly: the metadata offers only the HTTP-POST SingleSignOnService, and a request by
 	// HTTP-Redirect is refused. requestSigner, when set, is the certificate every AuthnRequest
 	// posted must carry an enveloped signature of (SAML bindings §3.5.4).
@@ -281,6 +284,16 @@ func verifyPostedRequest(form string, cert *x509.Certificate) error {
 	return err
 }
 
+// ListSSO makes the IdP's metadata list endpoints as its SingleSignOnServices instead of its
+// own (ssoURL, by HTTP-Redirect and HTTP-POST), as an IdP that moved its single sign-on
+// endpoint does; none: its own again. Requests still go to /sso; it changes the document only,
+// before EditMetadata's edit.
+func (p *IdP) ListSSO(endpoints ...saml.Endpoint) {
+	p.mu.Lock()
+	p.ssoServices = endpoints
+	p.mu.Unlock()
+}
+
 // MetadataDown makes /metadata answer 503 (v) or serve the metadata again.
 func (p *IdP) MetadataDown(v bool) {
 	p.mu.Lock()
@@ -299,7 +312,7 @@ func (p *IdP) serveMetadata(w http.ResponseWriter) {
 	}
 	ed := p.srv.IDP.Metadata()
 	p.mu.Lock()
-	postOnly, redirectOnly := p.postOnly, p.redirectOnly
+	postOnly, redirectOnly, ssoServices := p.postOnly, p.redirectOnly, p.ssoServices
 	p.mu.Unlock()
 	if postOnly || redirectOnly {
 		only := saml.HTTPPostBinding
@@ -308,6 +321,9 @@ func (p *IdP) serveMetadata(w http.ResponseWriter) {
 		}
 		d := &ed.IDPSSODescriptors[0]
 		d.SingleSignOnServices = slices.DeleteFunc(d.SingleSignOnServices, func(e saml.Endpoint) bool { return e.Binding != only })
+	}
+	if ssoServices != nil {
+		ed.IDPSSODescriptors[0].SingleSignOnServices = slices.Clone(ssoServices)
 	}
 	if edit != nil {
 		edit(ed)

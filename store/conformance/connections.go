@@ -105,6 +105,7 @@ func testConnections(e *env) {
 	e.ok(err)
 	e.check(len(wss) == 0, "SAMLMetadataWorkspaces, none asked %v", wss)
 	second.SAMLMetadataURL, second.SAMLMetadataRefresh, second.Status = "https://idp.example.com/metadata", true, models.StatusInactive
+	second.SAMLSSOURL, second.SAMLSSOBinding = "https://idp.example.com/sso", string(models.SAMLBindingPost)
 	e.ok(e.s.UpdateConnection(e.ctx, second))
 	first.SAMLMetadataURL = "https://idp.example.com/other" // a URL, but no refresh
 	e.ok(e.s.UpdateConnection(e.ctx, first))
@@ -125,11 +126,24 @@ func testConnections(e *env) {
 	checked := e.now.Add(time.Minute)
 	before, err := e.s.Connection(e.ctx, second.WorkspaceID, second.ID)
 	e.ok(err)
-	e.ok(e.s.RecordSAMLMetadataCheck(e.ctx, second.WorkspaceID, second.ID, second.SAMLMetadataURL, checked, "metadata unreachable"))
+	e.check(!before.SAMLMetadataSSOListed, "a new connection's SSO URL listed by its metadata before any read")
+	check := func(problem string, listed bool) store.SAMLMetadataCheck {
+		return store.SAMLMetadataCheck{MetadataURL: second.SAMLMetadataURL, SSOURL: second.SAMLSSOURL, SSOBinding: second.SAMLSSOBinding,
+			At: checked, Problem: problem, SSOListed: listed}
+	}
+	e.ok(e.s.RecordSAMLMetadataCheck(e.ctx, second.WorkspaceID, second.ID, check("metadata unreachable", true)))
 	got, err = e.s.Connection(e.ctx, second.WorkspaceID, second.ID)
 	e.ok(err)
 	e.check(got.SAMLMetadataCheckedAt != nil && got.SAMLMetadataCheckedAt.Equal(checked) && got.SAMLMetadataProblem == "metadata unreachable" &&
-		got.Version == before.Version && got.UpdatedAt.Equal(before.UpdatedAt), "RecordSAMLMetadataCheck %+v", got)
+		got.SAMLMetadataSSOListed && got.Version == before.Version && got.UpdatedAt.Equal(before.UpdatedAt), "RecordSAMLMetadataCheck %+v", got)
+	// The flag is a column of the connection: an update writes it as given (the admin's change
+	// of the SSO URL resets it, provision.applyMetadataRefresh).
+	second.SAMLMetadataSSOListed = false
+	e.ok(e.s.UpdateConnection(e.ctx, second))
+	got, err = e.s.Connection(e.ctx, second.WorkspaceID, second.ID)
+	e.ok(err)
+	e.check(!got.SAMLMetadataSSOListed, "UpdateConnection kept saml_metadata_sso_listed")
+	e.ok(e.s.RecordSAMLMetadataCheck(e.ctx, second.WorkspaceID, second.ID, check("metadata unreachable", true)))
 	refreshes, err = e.s.SAMLMetadataRefreshes(e.ctx, second.WorkspaceID, since, 10)
 	e.ok(err)
 	e.check(len(refreshes) == 1 && refreshes[0].CheckedAt != nil && refreshes[0].CheckedAt.Equal(checked) && refreshes[0].Problem == "metadata unreachable",
@@ -144,10 +158,23 @@ func testConnections(e *env) {
 	due, unchanged, failed, err = e.s.SAMLMetadataReads(e.ctx, checked)
 	e.ok(err)
 	e.check(due == 0 && unchanged == 0 && failed == 1, "SAMLMetadataReads, read since with a problem: %d %d %d", due, unchanged, failed)
-	e.check(errors.Is(e.s.RecordSAMLMetadataCheck(e.ctx, uuid.New(), second.ID, second.SAMLMetadataURL, checked, ""), store.ErrNotFound),
+	e.check(errors.Is(e.s.RecordSAMLMetadataCheck(e.ctx, uuid.New(), second.ID, check("", false)), store.ErrNotFound),
 		"RecordSAMLMetadataCheck in another workspace")
-	e.check(errors.Is(e.s.RecordSAMLMetadataCheck(e.ctx, second.WorkspaceID, second.ID, "https://idp.example.com/moved", checked, ""), store.ErrNotFound),
-		"RecordSAMLMetadataCheck of another metadata URL")
+	// A check of what the connection no longer is: its metadata URL, its SSO URL or binding
+	// changed since the read. Nothing is written.
+	for what, edit := range map[string]func(*store.SAMLMetadataCheck){
+		"metadata URL": func(c *store.SAMLMetadataCheck) { c.MetadataURL = "https://idp.example.com/moved" },
+		"SSO URL":      func(c *store.SAMLMetadataCheck) { c.SSOURL = "https://idp.example.com/SSO" },
+		"SSO binding":  func(c *store.SAMLMetadataCheck) { c.SSOBinding = "" },
+	} {
+		chk := check("", false)
+		edit(&chk)
+		e.check(errors.Is(e.s.RecordSAMLMetadataCheck(e.ctx, second.WorkspaceID, second.ID, chk), store.ErrNotFound),
+			"RecordSAMLMetadataCheck of another %s", what)
+	}
+	got, err = e.s.Connection(e.ctx, second.WorkspaceID, second.ID)
+	e.ok(err)
+	e.check(got.SAMLMetadataProblem == "metadata unreachable" && got.SAMLMetadataSSOListed, "a refused RecordSAMLMetadataCheck wrote %+v", got)
 	e.ok(e.s.DeleteConnection(e.ctx, sm))
 	e.ok(e.s.DeleteConnection(e.ctx, &sm2))
 	certs, err = e.s.SAMLCertificates(e.ctx, uuid.Nil, 10, models.StatusActive, models.StatusTesting, models.StatusInactive)
