@@ -383,8 +383,8 @@ func TestCLIBindDryRunNeedsTheBindScope(t *testing.T) {
 	})
 }
 
-// One account named in two UUID spellings the server accepts: the dry run must still answer
-// what the real run does.
+// One account named in the two spellings of its UUID the server accepts (lower and upper
+// case), and in one it does not ({…}): the dry run must still answer what the real run does.
 func TestCLIBindDryRunUUIDSpellings(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		env, users := bindSetup(e, "x@corp.example", "y@corp.example", "w@corp.example")
@@ -393,7 +393,8 @@ func TestCLIBindDryRunUUIDSpellings(t *testing.T) {
 		in := filepath.Join(dir, "accounts.csv")
 		file := "accountUuid,authModule,identifier\n" +
 			x + ",microsoft,a\n" + // P: x takes a
-			"{" + x + "},microsoft,c\n" + // R: x moves to c, freeing a
+			strings.ToUpper(x) + ",microsoft,c\n" + // R: x moves to c, freeing a
+			"{" + x + "},microsoft,d\n" + // names no account
 			y + ",microsoft,a\n" + // Q: a is free again
 			w + ",microsoft,c\n" // S: c is x's
 		if err := os.WriteFile(in, []byte(file), 0o600); err != nil {

@@ -497,15 +497,26 @@ func TestDryRunChunksProperties(t *testing.T) {
 	}
 }
 
-// The server reads an account UUID in any spelling uuid.Parse takes ({…}, urn:uuid:…, no
-// hyphens, any case): rows naming one account in two spellings depend on each other.
+// The server reads an account UUID in its hyphenated form with hex digits in either case:
+// rows naming one account in both cases depend on each other. Another spelling ({…},
+// urn:uuid:…, no hyphens) names no account.
 func TestRowKeysCanonicalUUID(t *testing.T) {
 	x := "0190aaaa-0000-7000-8000-00000000000a"
-	for _, other := range []string{"{" + x + "}", "urn:uuid:" + x, strings.ReplaceAll(x, "-", ""), strings.ToUpper(x)} {
+	for _, other := range []string{strings.ToUpper(x), " " + strings.ToUpper(x) + " "} {
 		a := rowKeys(&Row{AccountUUID: x, AuthModule: "m", Identifier: "a"})
 		b := rowKeys(&Row{AccountUUID: other, AuthModule: "m", Identifier: "b"})
 		if a[1] != b[1] {
-			t.Errorf("%s and %s: account keys differ", x, other)
+			t.Errorf("%s and %q: account keys differ", x, other)
+		}
+	}
+	for _, s := range []string{x, strings.ToUpper(x)} {
+		if !isID(s) {
+			t.Errorf("isID(%s) is false", s)
+		}
+	}
+	for _, s := range []string{"{" + x + "}", "urn:uuid:" + x, strings.ReplaceAll(x, "-", ""), "not-a-uuid", ""} {
+		if isID(s) {
+			t.Errorf("isID(%s) is true: the server reads it as no account", s)
 		}
 	}
 }

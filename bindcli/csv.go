@@ -197,7 +197,7 @@ func swallowingField(rec, header []string, col map[string]int) string {
 		for _, l := range lines[1:] {
 			fields := strings.Split(l, ",")
 			if a := col[ColAccountUUID]; a < len(fields) {
-				if _, err := uuid.Parse(strings.Trim(strings.TrimSpace(fields[a]), `"`)); err == nil {
+				if isID(strings.Trim(strings.TrimSpace(fields[a]), `"`)) {
 					return name + " field runs over several lines and holds what reads as further rows"
 				}
 			}
@@ -206,11 +206,18 @@ func swallowingField(rec, header []string, col map[string]int) string {
 	return ""
 }
 
+// isID says whether s is an account's id as the server reads one: a UUID in its 36-character
+// hyphenated form, hex digits in either case (the server's rule, models.ParseID, stated again
+// here because bindcli imports nothing of the server).
+func isID(s string) bool {
+	return len(s) == 36 && uuid.Validate(s) == nil
+}
+
 // checkShape marks a row that cannot be a binding at all; everything else (lengths, existence,
 // the identity rule) is the server's to decide.
 func (r *Row) checkShape() {
 	var problems []string
-	if _, err := uuid.Parse(r.AccountUUID); err != nil {
+	if !isID(r.AccountUUID) {
 		problems = append(problems, "accountUuid is not a valid UUID")
 	}
 	if r.AuthModule == "" {

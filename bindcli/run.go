@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/sync/errgroup"
@@ -285,10 +284,9 @@ func countRows(rows []*Row, is func(*Row) bool) int {
 // (case-insensitively, trimmed): grouping too much only costs concurrency, never correctness.
 func rowKeys(r *Row) [2]string {
 	mod := strings.ToLower(r.AuthModule)
-	acct := strings.ToLower(r.AccountUUID)
-	if id, err := uuid.Parse(r.AccountUUID); err == nil {
-		acct = id.String() // the server reads {…}, urn:uuid:… and unhyphenated forms as one account
-	}
+	// The server reads an account's id in one spelling, hex digits in either case (isID):
+	// other spellings name no account, so they bind nothing and depend on no row.
+	acct := strings.ToLower(strings.TrimSpace(r.AccountUUID))
 	return [2]string{"i\x00" + mod + "\x00" + strings.ToLower(strings.TrimSpace(r.Identifier)),
 		"a\x00" + mod + "\x00" + acct}
 }

@@ -3737,14 +3737,16 @@ var sources = []*ast.Source{
 # Authentication, authorization and server faults are top-level errors with
 # ` + "`" + `extensions.code` + "`" + ` UNAUTHENTICATED, FORBIDDEN or INTERNAL.
 #
-# Ids (white space around them is ignored): an id that names an object (a query such as
-# ` + "`" + `brand(id:)` + "`" + `, a mutation's ` + "`" + `id` + "`" + `, ` + "`" + `uuid` + "`" + `, ` + "`" + `accountUuid` + "`" + `, ` + "`" + `brandId` + "`" + `, …) names nothing when it
-# is malformed, unknown or of another workspace, all alike: the query answers null, the mutation
-# a NOT_FOUND payload error labelled with the field. An id that narrows a list (` + "`" + `accounts` + "`" + `'
-# companyId, ` + "`" + `applications` + "`" + `' brandId, ` + "`" + `signInEvents` + "`" + `' connectionId and brandId, ` + "`" + `auditEvents` + "`" + `'
-# before) must be a UUID, else the answer is a top-level error with ` + "`" + `extensions.code` + "`" + ` INVALID
-# naming the argument; a well-formed id that is unknown or of another workspace matches nothing
-# (an empty list). Connection slugs (` + "`" + `authModule` + "`" + `) are compared case-insensitively.
+# Ids are UUIDs in the hyphenated form, hex digits in either case; ` + "`" + `{…}` + "`" + `, ` + "`" + `urn:uuid:…` + "`" + ` and the
+# 32 digits without hyphens are malformed, and white space around an id is ignored. An id that
+# names an object (a query such as ` + "`" + `brand(id:)` + "`" + `, a mutation's ` + "`" + `id` + "`" + `, ` + "`" + `uuid` + "`" + `, ` + "`" + `accountUuid` + "`" + `,
+# ` + "`" + `brandId` + "`" + `, …) names nothing when it is malformed, unknown or of another workspace, all
+# alike: the query answers null, the mutation a NOT_FOUND payload error labelled with the
+# field. An id that narrows a list (` + "`" + `accounts` + "`" + `' companyId, ` + "`" + `applications` + "`" + `' brandId,
+# ` + "`" + `signInEvents` + "`" + `' connectionId and brandId, ` + "`" + `auditEvents` + "`" + `' before) must be a UUID, else the
+# answer is a top-level error with ` + "`" + `extensions.code` + "`" + ` INVALID naming the argument; a
+# well-formed id that is unknown or of another workspace matches nothing (an empty list).
+# Connection slugs (` + "`" + `authModule` + "`" + `) are compared case-insensitively.
 
 scalar Time
 scalar JSON

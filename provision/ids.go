@@ -23,13 +23,17 @@ import (
 //     extensions.code INVALID; REST: 400 validation_error). A well-formed unknown id, or one of
 //     another workspace, matches nothing: the list is empty, as for any filter without a match.
 //
-// Surrounding white space is ignored in both, as for the other identifiers callers type. The
-// platform admin's workspaceId (workspaceFor) is the one exception: it chooses the workspace an
-// operation runs in, not an object of it, and its operator is told a typo as such.
+// An id is a UUID in its 36-character hyphenated form, hex digits in either case
+// (models.ParseID, also the SCIM service's rule for its paths, filters and member values);
+// "{…}", "urn:uuid:…" and the 32 digits without hyphens are malformed, so one object has one
+// id in paths and arguments. Surrounding white space is ignored in both, as for the other
+// identifiers callers type. The platform admin's workspaceId (workspaceFor) is the one
+// exception: it chooses the workspace an operation runs in, not an object of it, and its
+// operator is told a typo as such.
 
 // lookupID parses an id that names an object: a malformed one is notFound(field, raw, what).
 func lookupID(field, raw, what string) (uuid.UUID, *models.Error) {
-	id, err := uuid.Parse(strings.TrimSpace(raw))
+	id, err := models.ParseID(strings.TrimSpace(raw))
 	if err != nil {
 		return uuid.Nil, notFound(field, raw, what)
 	}
@@ -44,7 +48,7 @@ func notFound(field, raw, what string) *models.Error {
 
 // filterID parses an id that narrows a list: a malformed one is INVALID against field.
 func filterID(field, raw string) (uuid.UUID, *models.Error) {
-	id, err := uuid.Parse(strings.TrimSpace(raw))
+	id, err := models.ParseID(strings.TrimSpace(raw))
 	if err != nil {
 		return uuid.Nil, models.FieldError(models.EINVALID, field, raw, "is not a valid UUID")
 	}

@@ -263,7 +263,7 @@ func (s *Service) scimUserTarget(ctx context.Context, scope, rawID string) (*SCI
 	if err != nil {
 		return nil, uuid.Nil, err
 	}
-	id, err := uuid.Parse(rawID)
+	id, err := models.ParseID(rawID)
 	if err != nil {
 		return nil, uuid.Nil, notFoundUser(rawID)
 	}

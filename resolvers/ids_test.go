@@ -2,10 +2,13 @@ package resolvers_test
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"gatehouse/app/apptest"
 )
 
 // TestIDArguments holds every id a caller gives to one rule (provision/ids.go,
@@ -104,5 +107,101 @@ func TestIDArguments(t *testing.T) {
 				}
 			}
 		}
+	})
+}
+
+// TestIDSpellings: an id has one spelling, the 36-character hyphenated UUID (hex digits in
+// either case; models.ParseID). uuid.Parse alone also reads {…}, urn:uuid:… and the 32 digits
+// without hyphens, so one object answered under several paths and arguments, and a proxy's
+// rule on one object's path missed the others. Another spelling of an existing id answers as
+// a well-formed unknown id does where the id names an object (GraphQL lookup, REST path, SCIM
+// path), and is malformed where it narrows a list (INVALID) or is a SCIM filter's value
+// (matches nothing); the upper-case form still names the object.
+func TestIDSpellings(t *testing.T) {
+	const unknown = "0190aaaa-0000-7000-8000-000000000000"
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		admin, scim, a := e.tenant(e.AdminToken(), "Spell")
+		spellings := func(id string) map[string]string {
+			return map[string]string{"{id}": "{" + id + "}", "urn:uuid:id": "urn:uuid:" + id,
+				"unhyphenated": strings.ReplaceAll(id, "-", ""), "URN:UUID:ID": "URN:UUID:" + strings.ToUpper(id)}
+		}
+		upper := strings.ToUpper
+
+		// GraphQL: a lookup, a mutation's id, a list's argument.
+		const brandQ = `query($id: ID!) { brand(id: $id) { id } }`
+		const updateQ = `mutation($id: ID!) { updateBrand(input: {id: $id, name: "Spell Brand 2"}) { brand { id } errors { label message code } } }`
+		const appsQ = `query($id: ID!) { applications(brandId: $id) { id } }`
+		if d := e.MustGQL(admin, brandQ, map[string]any{"id": upper(a.brand)}); str(d, "brand", "id") != a.brand {
+			t.Errorf("brand(id: upper case): %v", d)
+		}
+		if d := e.MustGQL(admin, appsQ, map[string]any{"id": upper(a.brand)}); str(d, "applications", 0, "id") != a.app {
+			t.Errorf("applications(brandId: upper case): %v", d)
+		}
+		lookupNone := e.GQL(admin, brandQ, map[string]any{"id": unknown}).Raw
+		updateNone := strings.ReplaceAll(e.GQL(admin, updateQ, map[string]any{"id": unknown}).Raw, unknown, "ID")
+		for name, s := range spellings(a.brand) {
+			if got := e.GQL(admin, brandQ, map[string]any{"id": s}).Raw; got != lookupNone {
+				t.Errorf("brand(id: %s): %s, want as an unknown id: %s", name, got, lookupNone)
+			}
+			if got := strings.ReplaceAll(e.GQL(admin, updateQ, map[string]any{"id": s}).Raw, s, "ID"); got != updateNone {
+				t.Errorf("updateBrand(id: %s): %s, want as an unknown id: %s", name, got, updateNone)
+			}
+			r := e.GQL(admin, appsQ, map[string]any{"id": s})
+			if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "INVALID" || r.Errors[0].Message != "brandId is not a valid UUID" {
+				t.Errorf("applications(brandId: %s): want INVALID naming brandId, got %s", name, r.Raw)
+			}
+		}
+		if d := e.MustGQL(admin, `{ brand(id: "`+a.brand+`") { name } }`, nil); str(d, "brand", "name") != "Spell Brand" {
+			t.Errorf("the brand was renamed through another spelling of its id: %v", d)
+		}
+
+		// REST: a path segment.
+		conn := "/api/v1/sso/connections/"
+		if r := e.Call("GET", conn+upper(a.conn), admin, nil); r.Status != 200 || str(r.Body, "connection", "id") != a.conn {
+			t.Errorf("GET %s: %d %s", conn+upper(a.conn), r.Status, r.Raw)
+		}
+		restNone := e.Call("GET", conn+unknown, admin, nil)
+		for name, s := range spellings(a.conn) {
+			r := e.Call("GET", conn+url.PathEscape(s), admin, nil)
+			if r.Status != restNone.Status || fmt.Sprint(get(r.Body, "error")) != fmt.Sprint(get(restNone.Body, "error")) {
+				t.Errorf("GET %s%s: %d %s, want as an unknown id: %d %s", conn, name, r.Status, r.Raw, restNone.Status, restNone.Raw)
+			}
+		}
+
+		// SCIM: resource paths, a filter's value, a member's value.
+		for _, c := range []struct{ path, id string }{{"/scim/v2/Users/", a.scimUser}, {"/scim/v2/Groups/", a.scimGroup}} {
+			if r := e.Call("GET", c.path+upper(c.id), scim, nil); r.Status != 200 || str(r.Body, "id") != c.id {
+				t.Errorf("GET %s: %d %s", c.path+upper(c.id), r.Status, r.Raw)
+			}
+			none := e.Call("GET", c.path+unknown, scim, nil)
+			for name, s := range spellings(c.id) {
+				r := e.Call("GET", c.path+url.PathEscape(s), scim, nil)
+				if r.Status != none.Status || str(r.Body, "detail") != str(none.Body, "detail") {
+					t.Errorf("GET %s%s: %d %s, want as an unknown id: %d %s", c.path, name, r.Status, r.Raw, none.Status, none.Raw)
+				}
+			}
+		}
+		total := func(s string) any {
+			return get(e.Call("GET", "/scim/v2/Users?filter="+urlq(`id eq "`+s+`"`), scim, nil).Must(t, 200).Body, "totalResults")
+		}
+		if n := total(upper(a.scimUser)); n != 1.0 {
+			t.Errorf("id eq upper case: totalResults %v", n)
+		}
+		for name, s := range spellings(a.scimUser) {
+			if n := total(s); n != 0.0 {
+				t.Errorf("id eq %s: totalResults %v, want 0", name, n)
+			}
+		}
+		patch := func(value string) *apptest.Response {
+			return e.Call("PATCH", "/scim/v2/Groups/"+a.scimGroup, scim, map[string]any{
+				"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+				"Operations": []any{map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": value}}}}})
+		}
+		for name, s := range spellings(a.scimUser) {
+			if r := patch(s); r.Status != 400 {
+				t.Errorf("add member %s: %d %s, want 400 (no user has this id)", name, r.Status, r.Raw)
+			}
+		}
+		patch(upper(a.scimUser)).Must(t, 200)
 	})
 }

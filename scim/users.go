@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"gatehouse/models"
 	"gatehouse/provision"
 )
@@ -85,7 +83,7 @@ func (h *Handler) userDoc(u *models.UserAccount, groups []models.GroupRef, withG
 			m = doc{}
 		}
 		m["value"] = u.ManagerID
-		if _, err := uuid.Parse(u.ManagerID); err == nil {
+		if _, err := models.ParseID(u.ManagerID); err == nil {
 			m["$ref"] = h.base + "/Users/" + u.ManagerID
 		}
 		ext["manager"] = m

@@ -469,7 +469,7 @@ func (t *translator) cond(x *scimquery.Compare, name, op string, col column) (st
 		if !ok || (op != "eq" && op != "ne") {
 			return "", filterErrorf("%s takes eq or ne with a string", x.Attr.String())
 		}
-		id, err := uuid.Parse(s)
+		id, err := models.ParseID(s)
 		if col.kind == kindMember {
 			if err != nil {
 				return boolSQL(op == "ne"), nil
