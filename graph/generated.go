@@ -4295,7 +4295,10 @@ input SamlConfigInput {
 
 input CreateConnectionInput {
   name: String!
-  "Defaults to one derived from the name (\"Contoso Entra\" → contoso-entra)."
+  """
+  Defaults to one derived from the name ("Contoso Entra" → contoso-entra). Letters in either
+  case: the slug is stored and answered lower case (Okta-Main is okta-main).
+  """
   slug: String
   protocol: ConnectionProtocol!
   oidcConfig: OidcConfigInput
@@ -4310,6 +4313,7 @@ input CreateConnectionInput {
 input UpdateConnectionInput {
   id: ID!
   name: String
+  "Letters in either case: stored and answered lower case (Okta-Main is okta-main)."
   slug: String
   oidcConfig: OidcConfigInput
   samlConfig: SamlConfigInput

@@ -297,9 +297,11 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 		c.Name, c.NameKey = name, models.Key(name)
 	}
 	if in.Slug != nil {
-		slug := strings.TrimSpace(*in.Slug)
+		// Every place that takes a slug reads it in any case (SlugKey), so "Okta-Main" is the
+		// slug okta-main here too: stored, answered and compared for uniqueness lower case.
+		slug := models.SlugKey(*in.Slug)
 		if !models.ValidSlug(slug) {
-			add(models.FieldError(models.EINVALID, "slug", slug, "must be 1-64 lower-case letters, digits, '-' or '_', starting with a letter or digit"))
+			add(models.FieldError(models.EINVALID, "slug", strings.TrimSpace(*in.Slug), "must be 1-64 lower-case letters, digits, '-' or '_', starting with a letter or digit"))
 		}
 		c.Slug = slug
 	}

@@ -913,6 +913,58 @@ func TestSSODerivedSlugTaken(t *testing.T) {
 	})
 }
 
+// TestSSOSlugInCapitals: every place that names a connection by its slug reads it in any case
+// (models.SlugKey), but create and update refused a slug with a capital ("Okta-Main":
+// INVALID). They now store and answer the slug lower case; one that clashes with another
+// connection's slug in another case is taken, and what is still no slug after folding keeps
+// the rule's message. REST and GraphQL, both databases.
+func TestSSOSlugInCapitals(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, e *apptest.Env) {
+		tok := e.AdminToken()
+		const conns = "/api/v1/sso/connections"
+		create := func(name, slug string) string {
+			return strings.Replace(docCreateOIDC, `"name": "Okta OIDC",`, `"name": "`+name+`", "slug": "`+slug+`",`, 1)
+		}
+		okta := get(e.REST(tok, "POST", conns, create("Okta Main", " Okta-Main ")).Must(t, 201).Body, "connection")
+		if str(okta, "slug") != "okta-main" {
+			t.Fatalf("REST create with slug Okta-Main: %v", okta)
+		}
+		e.REST(tok, "POST", conns, create("Okta Again", "OKTA-MAIN")).MustError(t, 409, "conflict", "another connection in this workspace has this slug")
+		e.REST(tok, "POST", conns, create("Okta Spaced", "Okta Main")).MustError(t, 400, "validation_error",
+			"must be 1-64 lower-case letters, digits, '-' or '_', starting with a letter or digit")
+		if c := e.REST(tok, "PUT", conns+"/"+str(okta, "id"), `{"slug": "Okta-Primary"}`).Must(t, 200); str(c.Body, "connection", "slug") != "okta-primary" {
+			t.Fatalf("REST update with slug Okta-Primary: %s", c.Raw)
+		}
+
+		const gqlCreate = `mutation($n: String!, $s: String) { createConnection(input: {name: $n, slug: $s, protocol: OIDC,
+			oidcConfig: {issuerUrl: "https://login.example.com/tenant/v2.0", clientId: "client", clientSecret: "secret"}}) {
+			connection { id slug } errors { label message code } } }`
+		const gqlUpdate = `mutation($id: ID!, $s: String) { updateConnection(input: {id: $id, slug: $s}) {
+			connection { slug } errors { label message code } } }`
+		d := e.MustGQL(tok, gqlCreate, map[string]any{"n": "Entra Main", "s": "Entra-Main"})
+		entra := str(d, "createConnection", "connection", "id")
+		if got := str(d, "createConnection", "connection", "slug"); got != "entra-main" {
+			t.Fatalf("GraphQL create with slug Entra-Main: %v", d)
+		}
+		d = e.MustGQL(tok, gqlCreate, map[string]any{"n": "Entra Again", "s": "ENTRA-main"})
+		if errs := apptest.PayloadErrors(t, d, "createConnection"); len(errs) != 1 || str(errs[0], "code") != "TAKEN" || str(errs[0], "label") != "slug" {
+			t.Fatalf("GraphQL create with another connection's slug in capitals: %v", d)
+		}
+		d = e.MustGQL(tok, gqlUpdate, map[string]any{"id": entra, "s": "Entra-Primary"})
+		if got := str(d, "updateConnection", "connection", "slug"); got != "entra-primary" {
+			t.Fatalf("GraphQL update with slug Entra-Primary: %v", d)
+		}
+		d = e.MustGQL(tok, gqlUpdate, map[string]any{"id": entra, "s": "OKTA-Primary"})
+		if errs := apptest.PayloadErrors(t, d, "updateConnection"); len(errs) != 1 || str(errs[0], "code") != "TAKEN" || str(errs[0], "label") != "slug" {
+			t.Fatalf("GraphQL update to another connection's slug in capitals: %v", d)
+		}
+		d = e.MustGQL(tok, `{ connections { slug } }`, nil)
+		if got := fmt.Sprint(get(d, "connections")); got != "[map[slug:entra-primary] map[slug:okta-primary]]" && got != "[map[slug:okta-primary] map[slug:entra-primary]]" {
+			t.Fatalf("connections: %s", got)
+		}
+	})
+}
+
 // TestSSOMetadataXMLForAnotherConnection: samlConfig.metadataXml sent to update a connection
 // that is not there, or not a SAML one, is answered about the connection (404; samlConfig is
 // only for SAML connections), not about the document, which was read first and blamed.

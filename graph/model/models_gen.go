@@ -110,7 +110,8 @@ type CreateCompanyInput struct {
 
 type CreateConnectionInput struct {
 	Name string `json:"name"`
-	// Defaults to one derived from the name ("Contoso Entra" → contoso-entra).
+	// Defaults to one derived from the name ("Contoso Entra" → contoso-entra). Letters in either
+	// case: the slug is stored and answered lower case (Okta-Main is okta-main).
 	Slug            *string          `json:"slug,omitempty"`
 	Protocol        models.Protocol  `json:"protocol"`
 	OIDCConfig      *OIDCConfigInput `json:"oidcConfig,omitempty"`
@@ -495,8 +496,9 @@ type UpdateCompanyInput struct {
 }
 
 type UpdateConnectionInput struct {
-	ID              string           `json:"id"`
-	Name            *string          `json:"name,omitempty"`
+	ID   string  `json:"id"`
+	Name *string `json:"name,omitempty"`
+	// Letters in either case: stored and answered lower case (Okta-Main is okta-main).
 	Slug            *string          `json:"slug,omitempty"`
 	OIDCConfig      *OIDCConfigInput `json:"oidcConfig,omitempty"`
 	SAMLConfig      *SAMLConfigInput `json:"samlConfig,omitempty"`
