@@ -76,7 +76,7 @@ func TestCLIBind(t *testing.T) {
 			}
 			k := i / 500 // 0..19
 			special[i] = append(special[i],
-				bindCase{[]string{"not-a-uuid", "microsoft", "x" + fmt.Sprint(k), ""}, "INVALID"},
+				bindCase{[]string{"not-a-uuid", "microsoft", "x" + fmt.Sprint(k), ""}, "NOT_FOUND"},
 				bindCase{[]string{u(good + k), "microsoft", "   ", ""}, "INVALID"},
 				bindCase{[]string{store.NewID().String(), "microsoft", "ghost" + fmt.Sprint(k), ""}, "NOT_FOUND"},
 				bindCase{[]string{u(good + 20 + k), "okta", "nomodule" + fmt.Sprint(k), ""}, "NOT_FOUND"},
@@ -347,6 +347,65 @@ func TestCLIBindSlugAnyCase(t *testing.T) {
 		d := e.MustGQL(e.AdminToken(), `{ userAccounts(filter: {authModule: "microsoft"}) { nodes { credentials { authModule identifier } } } }`, nil)
 		if got := fmt.Sprint(get(d, "userAccounts", "nodes")); got != "[map[credentials:[map[authModule:microsoft identifier:ann]]] map[credentials:[map[authModule:microsoft identifier:ben]]]]" {
 			t.Fatalf("bound: %s", got)
+		}
+	})
+}
+
+// TestCLIBindRowsTheServerDecides: a row the server can read is the server's to decide, and the
+// CLI reports the server's answer for it. A malformed accountUuid names no account
+// (provision/ids.go: NOT_FOUND "matches no user account"), where gatehouse bind answered
+// INVALID "accountUuid is not a valid UUID" on its own; so did it for a blank authModule or
+// identifier, in its own words. Each row's status and message must be what the bulk mutation
+// answers for the same item, in the real run and the dry run.
+func TestCLIBindRowsTheServerDecides(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		env, users := bindSetup(e, "ann@corp.example")
+		rows := [][]string{
+			{"not-a-uuid", "microsoft", "a1"},
+			{"{" + users[0] + "}", "microsoft", "a2"},
+			{"", "microsoft", "a3"},
+			{"not-a-uuid", "microsoft", " "},
+			{users[0], "", "a4"},
+			{users[0], "microsoft", ""},
+		}
+		// What the server answers for each item, as gatehouse bind reports it ("field message; …").
+		var want []string
+		for _, r := range rows {
+			d := e.MustGQL(e.AdminToken(), `mutation($a: ID!, $m: String!, $i: String!) { bulkUpdateUserAccountCredentials(input: {items: [
+				{accountUuid: $a, authModule: $m, identifier: $i}], dryRun: true}) { results { errors { label message code } } } }`,
+				map[string]any{"a": r[0], "m": r[1], "i": r[2]})
+			errs, _ := get(d, "bulkUpdateUserAccountCredentials", "results", 0, "errors").([]any)
+			if len(errs) == 0 {
+				t.Fatalf("the server binds %q: %v", r, d)
+			}
+			var msgs []string
+			for _, e := range errs {
+				msgs = append(msgs, strings.TrimPrefix(str(e, "label"), "items.0.")+" "+str(e, "message"))
+			}
+			want = append(want, str(errs[0], "code")+" "+strings.Join(msgs, "; "))
+		}
+		dir := t.TempDir()
+		in := filepath.Join(dir, "accounts.csv")
+		var buf bytes.Buffer
+		w := csv.NewWriter(&buf)
+		w.Write([]string{"accountUuid", "authModule", "identifier"})
+		w.WriteAll(rows)
+		if err := os.WriteFile(in, buf.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, mode := range [][]string{{"--dry-run"}, nil} {
+			out := filepath.Join(dir, "results.csv")
+			r := gatehouseCLI(t, env, append([]string{"bind", "--url", e.URL, "--csv", in, "--out", out}, mode...)...)
+			b, _ := os.ReadFile(out)
+			res, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+			if r.code != 1 || err != nil || len(res) != len(rows)+1 {
+				t.Fatalf("bind %v: exit %d, results %q (%v), stderr %s", mode, r.code, b, err, r.stderr)
+			}
+			for i, rec := range res[1:] {
+				if got := rec[3] + " " + rec[4]; got != want[i] {
+					t.Errorf("bind %v, row %q: %s, want the server's answer: %s", mode, rows[i], got, want[i])
+				}
+			}
 		}
 	})
 }

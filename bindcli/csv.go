@@ -28,8 +28,8 @@ const (
 // Status values of a result row besides the server's error codes (INVALID, NOT_FOUND, TAKEN, …).
 const (
 	StatusOK = "ok"
-	// StatusInvalid is the server's code for input that fails validation; rows too malformed
-	// to send get it too.
+	// StatusInvalid is the server's code for input that fails validation; rows that cannot
+	// be read as a row of values to send get it too.
 	StatusInvalid = "INVALID"
 	// StatusError marks rows whose request failed without a per-row answer (the server
 	// unreachable, an HTTP error after the retries).
@@ -58,8 +58,7 @@ type File struct {
 }
 
 // Read parses the whole input CSV. A row that cannot be used (a CSV syntax error, a wrong
-// number of fields, a malformed UUID, a blank authModule or identifier) is kept with status
-// INVALID and a message; an unreadable input, a header without the required columns and a
+// number of fields, a value that is not UTF-8) is kept with status INVALID and a message; an unreadable input, a header without the required columns and a
 // quote left open over following rows (which would lose them) are errors.
 func Read(r io.Reader) (*File, error) {
 	rd, err := NewReader(r)
@@ -213,19 +212,12 @@ func isID(s string) bool {
 	return len(s) == 36 && uuid.Validate(s) == nil
 }
 
-// checkShape marks a row that cannot be a binding at all; everything else (lengths, existence,
-// the identity rule) is the server's to decide.
+// checkShape marks a row whose values the server would not see as written. Everything the
+// server can judge (a malformed or unknown accountUuid, a blank authModule or identifier,
+// lengths, the identity rule) is the server's to decide, so a row reports the server's code
+// and words, the same as the bulk mutation's answer for it.
 func (r *Row) checkShape() {
 	var problems []string
-	if !isID(r.AccountUUID) {
-		problems = append(problems, "accountUuid is not a valid UUID")
-	}
-	if r.AuthModule == "" {
-		problems = append(problems, "authModule is required: the slug of a connection")
-	}
-	if strings.TrimSpace(r.Identifier) == "" {
-		problems = append(problems, "identifier is required")
-	}
 	// A CSV saved in a legacy encoding (Latin-1, Windows-1252) would reach the server with
 	// U+FFFD in place of each accented letter once encoded as JSON: an identifier nobody's
 	// IdP sends, a secret nobody can type. The row is refused here, naming the cause.
