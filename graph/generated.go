@@ -4340,7 +4340,9 @@ type AuditEvent {
   (connection.update, brand.update, application.update, …) ` + "`" + `changed` + "`" + `, the sorted API names of
   the settings it changed as this schema spells them (e.g. ` + "`" + `samlConfig.ssoUrl` + "`" + `,
   ` + "`" + `oidcConfig.clientSecret` + "`" + `, ` + "`" + `redirectUris` + "`" + `): names only, never values, secrets or
-  certificates. An update that changes nothing records no event.
+  certificates. user_account.update lists instead each profile field it changed with the
+  value stored (` + "`" + `{"changed": ["firstName"], "firstName": "Ann"}` + "`" + `). An update that changes
+  nothing records no event.
   """
   summary: JSON!
   createdAt: Time!

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -121,38 +123,33 @@ func (s *Service) loadUser(ctx context.Context, ws uuid.UUID, field, rawID strin
 // UpdateUserAccount changes the given fields of an account.
 func (s *Service) UpdateUserAccount(ctx context.Context, rawID string, in UpdateUserAccountInput) (*models.UserAccount, error) {
 	return s.changeUser(ctx, rawID, "user_account.update", func(u *models.UserAccount) (map[string]any, error) {
-		changed := map[string]any{}
 		var errs models.Errors
 		if in.Email != nil {
 			email := strings.TrimSpace(*in.Email)
 			if e := validateEmail("email", email); e != nil {
 				errs = append(errs, e)
 			}
-			userName := u.UserName
 			u.ChangeEmail(email)
-			changed["email"] = email
-			if u.UserName != userName {
-				changed["userName"] = u.UserName
-			}
 		}
 		if in.FirstName != nil {
 			if e := validatePersonName("firstName", *in.FirstName); e != nil {
 				errs = append(errs, e)
 			}
-			u.FirstName, changed["firstName"] = strings.TrimSpace(*in.FirstName), *in.FirstName
+			u.FirstName = strings.TrimSpace(*in.FirstName)
 		}
 		if in.LastName != nil {
 			if e := validatePersonName("lastName", *in.LastName); e != nil {
 				errs = append(errs, e)
 			}
-			u.LastName, changed["lastName"] = strings.TrimSpace(*in.LastName), *in.LastName
+			u.LastName = strings.TrimSpace(*in.LastName)
 		}
 		if in.ExternalID != nil {
 			errs = append(errs, checkExternalID(in.ExternalID)...)
 			u.ExternalID = models.ExternalIDOf(in.ExternalID) // "" clears it
-			changed["externalId"] = u.ExternalID
 		}
-		return changed, errs.Err()
+		// The values stored; changeUser keeps those of the fields that changed.
+		return map[string]any{"email": u.Email, "userName": u.UserName, "firstName": u.FirstName,
+			"lastName": u.LastName, "externalId": u.ExternalID}, errs.Err()
 	})
 }
 
@@ -180,7 +177,8 @@ func (s *Service) setActive(ctx context.Context, rawID, action string, active bo
 // audit event. A change that leaves the account as it was (deactivating a deactivated account,
 // an update to the values it has) is answered with the account, with no write and no event, as
 // a revoked client revoked again: a write would move its version, the ETag its IdP's
-// conditional SCIM writes name, and record a change that was none.
+// conditional SCIM writes name, and record a change that was none. change returns the stored
+// values of the fields it sets, by API name; the event keeps those of the fields that changed.
 func (s *Service) changeUser(ctx context.Context, rawID, action string, change func(*models.UserAccount) (map[string]any, error)) (*models.UserAccount, error) {
 	var u *models.UserAccount
 	var email string
@@ -200,6 +198,9 @@ func (s *Service) changeUser(ctx context.Context, rawID, action string, change f
 		if err := s.store.UpdateUserAccount(ctx, u); err != nil {
 			return audited{}, err
 		}
+		// The event lists the fields that changed, each with its stored value: an entry of
+		// change's summary for a field given but left as it was is no change.
+		maps.DeleteFunc(summary, func(k string, _ any) bool { return !slices.Contains(names, k) })
 		if summary == nil {
 			summary = map[string]any{}
 		}

@@ -145,3 +145,39 @@ func TestUpdateAuditNamesChanges(t *testing.T) {
 		}
 	})
 }
+
+// TestUserAccountUpdateAuditSummary: user_account.update's event lists the fields that changed,
+// each with the value stored, as "changed" names them. It listed every field given, as given:
+// an email sent unchanged and a first name " Ann " (stored "Ann") were both in the summary,
+// the name with its spaces, while "changed" said only firstName. GraphQL, read back through
+// auditEvents; both databases.
+func TestUserAccountUpdateAuditSummary(t *testing.T) {
+	apptest.Each(t, func(t *testing.T, e *apptest.Env) {
+		tok := e.AdminToken()
+		user := e.CreateUser(tok, "ada@example.com") // Test User
+		const update = `mutation($in: UpdateUserAccountInput!) { updateUserAccount(input: $in) { userAccount { firstName } errors { message } } }`
+		latest := func() (string, string) {
+			t.Helper()
+			d := e.MustGQL(tok, `{ auditEvents(first: 1) { action summary } }`, nil)
+			b, _ := json.Marshal(get(d, "auditEvents", 0, "summary"))
+			return str(d, "auditEvents", 0, "action"), string(b)
+		}
+		for _, c := range []struct {
+			in   map[string]any
+			want string
+		}{
+			{map[string]any{"email": "ada@example.com", "firstName": " Ann ", "lastName": "User"},
+				`{"changed":["firstName"],"firstName":"Ann"}`},
+			{map[string]any{"email": " ann@example.org ", "firstName": "Ann", "externalId": "ext-1"},
+				`{"changed":["email","externalId","userName"],"email":"ann@example.org","externalId":"ext-1","userName":"ann@example.org"}`},
+			{map[string]any{"lastName": " Lovelace", "externalId": ""},
+				`{"changed":["externalId","lastName"],"externalId":null,"lastName":"Lovelace"}`},
+		} {
+			c.in["uuid"] = user
+			e.MustGQL(tok, update, map[string]any{"in": c.in})
+			if action, summary := latest(); action != "user_account.update" || summary != c.want {
+				t.Errorf("updateUserAccount %v: %s %s, want user_account.update %s", c.in, action, summary, c.want)
+			}
+		}
+	})
+}
