@@ -58,8 +58,9 @@ type File struct {
 }
 
 // Read parses the whole input CSV. A row that cannot be used (a CSV syntax error, a wrong
-// number of fields, a value that is not UTF-8) is kept with status INVALID and a message; an unreadable input, a header without the required columns and a
-// quote left open over following rows (which would lose them) are errors.
+// number of fields, a value that is not UTF-8) is kept with status INVALID and a message; an
+// unreadable input, a header without the required columns and a quote left open over
+// following rows (which would lose them) are errors.
 func Read(r io.Reader) (*File, error) {
 	rd, err := NewReader(r)
 	if err != nil {

@@ -85,6 +85,7 @@ func (h *Handler) handle(fn handlerFunc) http.Handler {
 			writeError(w, models.Errorf(models.EFORBIDDEN, "this API requires an access token with the admin scope"), h.log, r)
 			return
 		}
+		canonicalPathIDs(r)
 		status, body, err := fn(w, r)
 		if err != nil {
 			writeError(w, err, h.log, r)
@@ -107,6 +108,24 @@ func (h *Handler) handle(fn handlerFunc) http.Handler {
 		}
 		authenticated.ServeHTTP(w, r.WithContext(provision.WithPrincipal(r.Context(), p)))
 	})
+}
+
+// pathIDs are the names of the ids in the routes' paths.
+var pathIDs = [...]string{"id", "domain_id", "testId"}
+
+// canonicalPathIDs makes an id of r's path with white space around it
+// (/api/v1/sso/connections/<id>%20) one that names nothing, as any other spelling of an id
+// does (models.ParseID): provision ignores the white space around the ids callers type as
+// arguments (provision/ids.go), but a path is not typed into a form, and one object has one
+// path, as route.Canonical keeps for the rest of it, so that a proxy's rule on an object's
+// path is not bypassed by another spelling of its id. The handler then answers exactly as for
+// an unknown id.
+func canonicalPathIDs(r *http.Request) {
+	for _, name := range pathIDs {
+		if v := r.PathValue(name); v != strings.TrimSpace(v) {
+			r.SetPathValue(name, "")
+		}
+	}
 }
 
 // decode reads a JSON request body into v, refusing unknown fields and trailing data.
