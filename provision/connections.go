@@ -350,7 +350,11 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 			}
 			if o.DiscoveryURL != nil {
 				if *o.DiscoveryURL != "" {
-					add(s.validateIdPURL("oidcConfig.discoveryUrl", *o.DiscoveryURL))
+					if e := s.validateIdPURL("oidcConfig.discoveryUrl", *o.DiscoveryURL); e != nil {
+						add(e)
+					} else {
+						add(microsoftMultiTenant("oidcConfig.discoveryUrl", *o.DiscoveryURL))
+					}
 				}
 				reach = reach || c.OIDCDiscoveryURL != *o.DiscoveryURL
 				c.OIDCDiscoveryURL = *o.DiscoveryURL
@@ -559,12 +563,13 @@ func (s *Service) validateIdPURL(field, raw string) *models.Error {
 	return nil
 }
 
-// microsoftMultiTenant refuses Microsoft's multi-tenant issuers (.../common/v2.0,
-// .../organizations/v2.0, .../consumers/v2.0) with the issuer to use instead. A connection is
-// one customer's identity provider, and these endpoints sign in the people of every Microsoft
-// organization (or personal accounts); their discovery document names a templated issuer
-// ({tenantid}), which no id_token carries, so no sign-in through one could succeed anyway,
-// and the connection test would only say the issuers differ.
+// microsoftMultiTenant refuses Microsoft's multi-tenant endpoints (.../common/v2.0,
+// .../organizations/v2.0, .../consumers/v2.0) as issuerUrl or discoveryUrl, with the tenant's
+// URL to use instead. A connection is one customer's identity provider, and these endpoints
+// sign in the people of every Microsoft organization (or personal accounts); their discovery
+// document names a templated issuer ({tenantid}), which no id_token carries and no issuerUrl
+// can be, so no sign-in through one could succeed anyway, and the connection test would only
+// say the issuers differ, whichever of the two URLs named the endpoint.
 func microsoftMultiTenant(field, raw string) *models.Error {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -578,9 +583,13 @@ func microsoftMultiTenant(field, raw string) *models.Error {
 	tenant, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
 	switch strings.ToLower(tenant) {
 	case "common", "organizations", "consumers":
+		use := "https://" + u.Host + "/<tenant id>/v2.0 (Entra admin center: Overview, Tenant ID)"
+		if field == "oidcConfig.discoveryUrl" {
+			use = "https://" + u.Host + "/<tenant id>/v2.0/.well-known/openid-configuration (Entra admin center: Overview, Tenant ID), " +
+				"or no discoveryUrl: the issuerUrl's document is read"
+		}
 		return models.FieldError(models.EINVALID, field, models.Clip(raw, 256),
-			"is Microsoft's multi-tenant endpoint ("+tenant+"), which signs in people of any Microsoft organization: use the customer's tenant, https://"+
-				u.Host+"/<tenant id>/v2.0 (Entra admin center: Overview, Tenant ID)")
+			"is Microsoft's multi-tenant endpoint ("+tenant+"), which signs in people of any Microsoft organization: use the customer's tenant, "+use)
 	}
 	return nil
 }

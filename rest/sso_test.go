@@ -990,3 +990,62 @@ func TestSSOMetadataXMLForAnotherConnection(t *testing.T) {
 		}
 	})
 }
+
+// TestSSOMicrosoftMultiTenantDiscoveryURL: Microsoft's multi-tenant endpoints are refused as
+// oidcConfig.discoveryUrl as they are as issuerUrl, in REST and GraphQL, at create and update,
+// and the connection keeps what it had. Before, a tenant's issuerUrl with
+// …/common/v2.0/.well-known/openid-configuration as discoveryUrl was saved, and its test then
+// said only that the discovery's issuer ({tenantid}) differed from the issuerUrl.
+func TestSSOMicrosoftMultiTenantDiscoveryURL(t *testing.T) {
+	w, mod := newSSOWorld(t)
+	eachDBWith(t, mod, func(t *testing.T, e *testEnv) {
+		w.reset()
+		tok := e.AdminToken()
+		const conns = "/api/v1/sso/connections"
+		issuer := "https://login.microsoftonline.com/" + tenantID + "/v2.0"
+		body := func(name, discovery string) string {
+			b, _ := json.Marshal(map[string]any{"name": name, "protocol": "oidc", "oidcConfig": map[string]any{
+				"issuerUrl": issuer, "clientId": "c", "clientSecret": "s", "discoveryUrl": discovery}})
+			return string(b)
+		}
+		const want = "oidcConfig.discoveryUrl is Microsoft's multi-tenant endpoint (common), which signs in people of any Microsoft organization: " +
+			"use the customer's tenant, https://login.microsoftonline.com/<tenant id>/v2.0/.well-known/openid-configuration (Entra admin center: Overview, Tenant ID), " +
+			"or no discoveryUrl: the issuerUrl's document is read"
+		refused := map[string]string{
+			"https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration":        want,
+			"https://login.microsoftonline.com/Organizations/v2.0/.well-known/openid-configuration": "(Organizations)",
+			"https://login.microsoftonline.us/consumers/v2.0/.well-known/openid-configuration":      "https://login.microsoftonline.us/<tenant id>/v2.0/",
+			"https://login.microsoftonline.com/common/.well-known/openid-configuration":             "(common)", // v1.0
+		}
+		tenantDiscovery := issuer + "/.well-known/openid-configuration"
+		id := str(e.REST(tok, "POST", conns, body("Entra", tenantDiscovery)).Must(t, 201).Body, "connection", "id")
+		for discovery, fragment := range refused {
+			e.REST(tok, "POST", conns, body("Entra 2", discovery)).MustError(t, 400, "validation_error", fragment)
+			e.REST(tok, "PUT", conns+"/"+id, `{"oidcConfig": {"clientSecret": "s2", "discoveryUrl": "`+discovery+`"}}`).MustError(t, 400, "validation_error", fragment)
+
+			d := e.MustGQL(tok, `mutation($i: String!, $d: String!) { createConnection(input: {name: "Entra 3", protocol: OIDC,
+				oidcConfig: {issuerUrl: $i, clientId: "c", clientSecret: "s", discoveryUrl: $d}}) { connection { id } errors { label message code } } }`,
+				map[string]any{"i": issuer, "d": discovery})
+			if errs := apptest.PayloadErrors(t, d, "createConnection"); len(errs) != 1 || str(errs[0], "label") != "oidcConfig.discoveryUrl" ||
+				!strings.Contains("oidcConfig.discoveryUrl "+str(errs[0], "message"), fragment) || get(d, "createConnection", "connection") != nil {
+				t.Fatalf("GraphQL create with %s: %v", discovery, d)
+			}
+			d = e.MustGQL(tok, `mutation($id: ID!, $d: String!) { updateConnection(input: {id: $id, oidcConfig: {clientSecret: "s2", discoveryUrl: $d}}) { errors { label message } } }`,
+				map[string]any{"id": id, "d": discovery})
+			if errs := apptest.PayloadErrors(t, d, "updateConnection"); len(errs) != 1 || str(errs[0], "label") != "oidcConfig.discoveryUrl" ||
+				!strings.Contains("oidcConfig.discoveryUrl "+str(errs[0], "message"), fragment) {
+				t.Fatalf("GraphQL update with %s: %v", discovery, d)
+			}
+		}
+		res := e.REST(tok, "GET", conns, "").Must(t, 200)
+		if get(res.Body, "total") != 1.0 {
+			t.Fatalf("a refused request created a connection: %s", res.Raw)
+		}
+		if got := e.REST(tok, "GET", conns+"/"+id, "").Must(t, 200); str(got.Body, "connection", "oidcConfig", "discoveryUrl") != tenantDiscovery {
+			t.Fatalf("a refused update changed the connection: %s", got.Raw)
+		}
+		// The tenant's own document, and none, are taken.
+		e.REST(tok, "PUT", conns+"/"+id, `{"oidcConfig": {"clientSecret": "s2", "discoveryUrl": ""}}`).Must(t, 200)
+		e.REST(tok, "PUT", conns+"/"+id, `{"oidcConfig": {"clientSecret": "s3", "discoveryUrl": "`+tenantDiscovery+`"}}`).Must(t, 200)
+	})
+}
