@@ -106,10 +106,23 @@ func CertificateFingerprint(der []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// ValidAt reports whether the certificate is within its validity period at t: a response it
-// signed verifies then (goxmldsig checks the period).
-func (c SAMLCertificateInfo) ValidAt(t time.Time) bool {
-	return !t.Before(c.NotBefore) && t.Before(c.NotAfter)
+// ValidAt reports whether the certificate is within its validity period at t
+// (CertificateValidAt).
+func (c SAMLCertificateInfo) ValidAt(t time.Time) bool { return validAt(c.NotBefore, c.NotAfter, t) }
+
+// CertificateValidAt reports whether cert is within its validity period at t: from NotBefore
+// to NotAfter, both instants included (RFC 5280 4.1.2.5). It is the one rule by which
+// Gatehouse judges a certificate (an IdP's, in a connection's test, its activation, a
+// rollover, the metadata's import and refresh, the expiry watch), and it is the sign-in's:
+// goxmldsig, which checks a SAML response's signature for crewjam/saml, refuses a certificate
+// only before NotBefore or after NotAfter. A certificate not valid at t and not before its
+// NotBefore has expired.
+func CertificateValidAt(cert *x509.Certificate, t time.Time) bool {
+	return validAt(cert.NotBefore, cert.NotAfter, t)
+}
+
+func validAt(notBefore, notAfter, t time.Time) bool {
+	return !t.Before(notBefore) && !t.After(notAfter)
 }
 
 // SAMLCertificateKeyProblem says what is wrong with the key of an IdP signing certificate

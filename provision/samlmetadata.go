@@ -661,9 +661,10 @@ func (s *Service) followsMetadata(c *models.Connection, rep TestReport) string {
 // refresh (certificatesFromMetadata) as by the import (fromMetadata).
 func unexpiredCertificates(certs []*x509.Certificate, now time.Time) (kept []*x509.Certificate, validNow bool) {
 	for _, c := range certs {
-		if now.Before(c.NotAfter) {
+		valid := models.CertificateValidAt(c, now)
+		if valid || now.Before(c.NotBefore) { // not expired: valid, or to be
 			kept = append(kept, c)
-			validNow = validNow || !now.Before(c.NotBefore)
+			validNow = validNow || valid
 		}
 	}
 	return kept, validNow

@@ -3,12 +3,18 @@ package sso_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -16,7 +22,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beevik/etree"
+	dsig "github.com/russellhaering/goxmldsig"
+
 	"gatehouse/app"
+	"gatehouse/app/apptest"
+	"gatehouse/clock"
 	"gatehouse/models"
 	"gatehouse/sso/samltest"
 )
@@ -154,32 +165,8 @@ func TestSAMLCertificateExpiryMetric(t *testing.T) {
 				t.Fatalf("status %s", st)
 			}
 		}
-		// counted runs the server's maintenance until the metric reads want (expired,
-		// within_7d, within_30d, later) and the SHA-1 gauge wantSHA1, and returns what it logged.
 		wantSHA1 := 0
-		counted := func(want [4]int) string {
-			t.Helper()
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			var logged bytes.Buffer
-			go func() {
-				e.App.Maintain(ctx, app.Retention{SCIMActivity: 90 * 24 * time.Hour, SignInEvents: 90 * 24 * time.Hour}, slog.New(slog.NewTextHandler(&logged, nil)))
-				close(done)
-			}()
-			var got [4]int
-			var gotSHA1 int
-			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-				if got, gotSHA1 = expiryMetric(t, e.URL), sha1Metric(t, e.URL); got == want && gotSHA1 == wantSHA1 {
-					cancel()
-					<-done
-					return logged.String()
-				}
-			}
-			cancel()
-			<-done
-			t.Fatalf("expired, within 7 days, 30 days, later: %v, want %v; accepting SHA-1 %d, want %d", got, want, gotSHA1, wantSHA1)
-			return ""
-		}
+		counted := func(want [4]int) string { t.Helper(); return expiryCounted(t, e, want, wantSHA1) }
 
 		counted([4]int{0, 0, 0, 1})
 		// The connection accepting SHA-1 signatures is counted as such.
@@ -215,6 +202,33 @@ func TestSAMLCertificateExpiryMetric(t *testing.T) {
 		wantSHA1 = 0
 		counted([4]int{0, 0, 0, 0})
 	})
+}
+
+// expiryCounted runs the server's maintenance until gatehouse_saml_connections_by_certificate_expiry
+// reads want (expired, within_7d, within_30d, later) and gatehouse_saml_connections_accepting_sha1
+// wantSHA1, and returns what it logged.
+func expiryCounted(t *testing.T, e *testEnv, want [4]int, wantSHA1 int) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var logged bytes.Buffer
+	go func() {
+		e.App.Maintain(ctx, app.Retention{SCIMActivity: 90 * 24 * time.Hour, SignInEvents: 90 * 24 * time.Hour}, slog.New(slog.NewTextHandler(&logged, nil)))
+		close(done)
+	}()
+	var got [4]int
+	var gotSHA1 int
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if got, gotSHA1 = expiryMetric(t, e.URL), sha1Metric(t, e.URL); got == want && gotSHA1 == wantSHA1 {
+			cancel()
+			<-done
+			return logged.String()
+		}
+	}
+	cancel()
+	<-done
+	t.Fatalf("expired, within 7 days, 30 days, later: %v, want %v; accepting SHA-1 %d, want %d", got, want, gotSHA1, wantSHA1)
+	return ""
 }
 
 // expiryMetric reads gatehouse_saml_connections_by_certificate_expiry from /metrics.
@@ -348,4 +362,109 @@ func TestSAMLActivationNeedsACertificateValidNow(t *testing.T) {
 		e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/activate", "").Must(t, 200)
 		w.signsIn(t)
 	})
+}
+
+// TestSAMLCertificateValidThroughNotAfter: an IdP certificate is valid from its NotBefore
+// through its NotAfter, both instants included (RFC 5280 4.1.2.5), as the sign-in's signature
+// check (goxmldsig) judges it, in every judgement Gatehouse makes at those instants (its
+// clock frozen there): a rollover step, the connection test, activation, the expiry watch, the
+// import of the IdP's metadata. Before, all but the test dropped a certificate at its NotAfter
+// instant, while a response it signed still verified.
+func TestSAMLCertificateValidThroughNotAfter(t *testing.T) {
+	fake := clock.NewFake(time.Now())
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		start := time.Now().UTC().Truncate(time.Second)
+		fake.Set(start)
+		w := newSAMLWorld(t, e) // active, the IdP's certificate valid for a year
+		ending, endingPEM := samltest.NewCertificate(t, "idp-ending", start.AddDate(-1, 0, 0), start.Add(10*time.Minute))
+		next, nextPEM := samltest.NewCertificate(t, "idp-next", start.Add(20*time.Minute), start.AddDate(2, 0, 0))
+		conn := "/api/v1/sso/connections/" + w.conn
+		put := func(cert string) *apptest.RESTResponse {
+			t.Helper()
+			body, _ := json.Marshal(map[string]any{"samlConfig": map[string]any{"certificate": cert}})
+			return e.REST(w.tok, "PUT", conn, string(body))
+		}
+		test := func() map[string]any {
+			t.Helper()
+			return e.REST(w.tok, "POST", conn+"/test", "").Must(t, 200).Body
+		}
+		put(w.idp.CertificatePEM+"\n"+endingPEM).Must(t, 200)
+
+		// At NotAfter: valid.
+		fake.Set(ending.NotAfter)
+		if st := str(put(endingPEM).Must(t, 200).Body, "connection", "status"); st != "active" { // the rollover drops the IdP's
+			t.Fatalf("status %s after dropping the other certificate", st)
+		}
+		if rep := test(); rep["success"] != true || get(rep, "details", "certificateValid") != true {
+			t.Fatalf("the connection test at NotAfter: %v", rep)
+		}
+		w.setStatus(t, models.StatusTesting)
+		e.REST(w.tok, "POST", conn+"/activate", "").Must(t, 200)
+		expiryCounted(t, e, [4]int{0, 1, 0, 0}, 0)
+
+		// A nanosecond later: expired, everywhere.
+		fake.Set(ending.NotAfter.Add(time.Nanosecond))
+		if rep := test(); rep["success"] != false || get(rep, "details", "certificateValid") != false ||
+			!strings.Contains(fmt.Sprint(rep["problems"]), "certificate expired on "+ending.NotAfter.Format(time.RFC3339)) {
+			t.Fatalf("the connection test after NotAfter: %v", rep)
+		}
+		w.setStatus(t, models.StatusTesting)
+		e.REST(w.tok, "POST", conn+"/activate", "").MustError(t, 409, "invalid_state", "(certificate 1 expired on "+ending.NotAfter.Format(time.RFC3339)+")")
+		expiryCounted(t, e, [4]int{1, 0, 0, 0}, 0)
+		put(endingPEM+"\n"+nextPEM).MustError(t, 400, "validation_error",
+			"(certificate 1 expired on "+ending.NotAfter.Format(time.RFC3339)+"; certificate 2 is valid from "+next.NotBefore.Format(time.RFC3339)+")")
+
+		// The next certificate's NotBefore: valid from that instant.
+		fake.Set(next.NotBefore.Add(-time.Nanosecond))
+		put(endingPEM+"\n"+nextPEM).MustError(t, 400, "validation_error", "certificate 2 is valid from ")
+		fake.Set(next.NotBefore)
+		put(endingPEM+"\n"+nextPEM).Must(t, 200)
+
+		// The IdP's metadata, imported at its only signing certificate's NotAfter and after.
+		idp := samltest.New(t)
+		idp.PublishSigning(ending)
+		create := func(name string) *apptest.RESTResponse {
+			body, _ := json.Marshal(map[string]any{"name": name, "protocol": "saml", "samlConfig": map[string]any{"metadataXml": idp.Metadata(t)}})
+			return e.REST(w.tok, "POST", "/api/v1/sso/connections", string(body))
+		}
+		fake.Set(ending.NotAfter)
+		if got := create("At NotAfter").Must(t, 201); len(get(got.Body, "connection", "samlConfig", "certificates").([]any)) != 1 {
+			t.Fatalf("imported at NotAfter: %s", got.Raw)
+		}
+		fake.Set(ending.NotAfter.Add(time.Nanosecond))
+		create("After NotAfter").MustError(t, 400, "validation_error", "samlConfig.metadataXml has no signing certificate that is valid now")
+	}, func(c *app.Config) { c.TestClock = fake })
+}
+
+// TestCertificateValidityIsGoxmldsigs: models.CertificateValidAt, Gatehouse's one rule for a
+// certificate's validity, is the judgement of goxmldsig, which checks a SAML response's
+// signature at sign-in, at both edges of the period and either side of them.
+func TestCertificateValidityIsGoxmldsigs(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := time.Now().UTC().Truncate(time.Second)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "edges"}, NotBefore: from, NotAfter: from.Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	ks := dsig.TLSCertKeyStore(tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key})
+	el := etree.NewElement("Assertion")
+	el.CreateAttr("ID", "_a")
+	signed, err := dsig.NewDefaultSigningContext(ks).SignEnveloped(el)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []time.Time{cert.NotBefore.Add(-time.Nanosecond), cert.NotBefore, cert.NotBefore.Add(time.Nanosecond),
+		cert.NotAfter.Add(-time.Nanosecond), cert.NotAfter, cert.NotAfter.Add(time.Nanosecond), cert.NotAfter.Add(time.Second)} {
+		vc := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{cert}})
+		vc.IdAttribute, vc.Clock = "ID", dsig.NewFakeClockAt(at)
+		_, err := vc.Validate(signed.Copy())
+		if verifies, valid := err == nil, models.CertificateValidAt(cert, at); verifies != valid {
+			t.Errorf("at %s: goxmldsig verifies %v (%v), CertificateValidAt says %v", at.Format(time.RFC3339Nano), verifies, err, valid)
+		}
+	}
 }

@@ -318,9 +318,10 @@ func (r *Remote) checkCertificate(p string) string {
 func (r *Remote) checkOneCertificate(cert *x509.Certificate) string {
 	now := r.o.Clock.Now()
 	switch {
+	case models.CertificateValidAt(cert, now):
 	case now.Before(cert.NotBefore):
 		return fmt.Sprintf("is not valid yet: valid from %s", cert.NotBefore.UTC().Format(time.RFC3339))
-	case now.After(cert.NotAfter):
+	default:
 		return fmt.Sprintf("expired on %s", cert.NotAfter.UTC().Format(time.RFC3339))
 	}
 	return models.SAMLCertificateKeyProblem(cert)
