@@ -80,9 +80,15 @@ func NewTracing(ctx context.Context, getenv func(string) string) (*Tracing, erro
 	}, nil
 }
 
-// propagators read and write a request's trace context: W3C traceparent and baggage.
+// propagators read a request's trace context: W3C traceparent (and tracestate) only. W3C
+// baggage is not read, from anyone: otelhttp extracts what the propagators read before it asks
+// whether the caller is trusted (Handler), so a Baggage propagator would put up to 8 KB of
+// entries any caller on the Internet chose into every request's context, for a later reader
+// (an outbound request's propagation, to a customer's identity provider; a log or span
+// attribute) to take as the operator's own. Nothing in Gatehouse uses baggage, so it is not
+// taken even from a trusted proxy, which keeps the rule one line.
 func propagators() propagation.TextMapPropagator {
-	return propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	return propagation.TraceContext{}
 }
 
 // checkExporterEnv refuses OTLP headers and endpoints the exporter could not read. The
