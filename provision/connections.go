@@ -569,7 +569,10 @@ func (s *Service) validateIdPURL(field, raw string) *models.Error {
 // sign in the people of every Microsoft organization (or personal accounts); their discovery
 // document names a templated issuer ({tenantid}), which no id_token carries and no issuerUrl
 // can be, so no sign-in through one could succeed anyway, and the connection test would only
-// say the issuers differ, whichever of the two URLs named the endpoint.
+// say the issuers differ, whichever of the two URLs named the endpoint. The tenant of
+// Microsoft's personal accounts (msaConsumersTenant) is refused too: its discovery names its own
+// id as the issuer, so a connection to it would work, and sign in anyone with a personal
+// Microsoft account (outlook.com, hotmail.com, live.com), no customer's people.
 func microsoftMultiTenant(field, raw string) *models.Error {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -581,18 +584,25 @@ func microsoftMultiTenant(field, raw string) *models.Error {
 		return nil
 	}
 	tenant, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
+	use := "use the customer's tenant, https://" + u.Host + "/<tenant id>/v2.0 (Entra admin center: Overview, Tenant ID)"
+	if field == "oidcConfig.discoveryUrl" {
+		use = "use the customer's tenant, https://" + u.Host + "/<tenant id>/v2.0/.well-known/openid-configuration (Entra admin center: Overview, Tenant ID), " +
+			"or no discoveryUrl: the issuerUrl's document is read"
+	}
 	switch strings.ToLower(tenant) {
 	case "common", "organizations", "consumers":
-		use := "https://" + u.Host + "/<tenant id>/v2.0 (Entra admin center: Overview, Tenant ID)"
-		if field == "oidcConfig.discoveryUrl" {
-			use = "https://" + u.Host + "/<tenant id>/v2.0/.well-known/openid-configuration (Entra admin center: Overview, Tenant ID), " +
-				"or no discoveryUrl: the issuerUrl's document is read"
-		}
 		return models.FieldError(models.EINVALID, field, models.Clip(raw, 256),
-			"is Microsoft's multi-tenant endpoint ("+tenant+"), which signs in people of any Microsoft organization: use the customer's tenant, "+use)
+			"is Microsoft's multi-tenant endpoint ("+tenant+"), which signs in people of any Microsoft organization: "+use)
+	case msaConsumersTenant:
+		return models.FieldError(models.EINVALID, field, models.Clip(raw, 256),
+			"is the tenant of Microsoft's personal accounts ("+tenant+"), which signs in anyone with a personal Microsoft account, no organization's people: "+use)
 	}
 	return nil
 }
+
+// msaConsumersTenant is the tenant id of Microsoft's personal accounts, the issuer its consumers
+// endpoint's discovery names (Microsoft identity platform: ID token claims, tid).
+const msaConsumersTenant = "9188040d-6c67-4c5b-b112-36a304b66dad"
 
 // connectionTexts applies the input text rule to every string of a connection input.
 func connectionTexts(in ConnectionInput) models.Errors {

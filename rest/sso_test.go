@@ -484,6 +484,8 @@ func TestSSORESTErrors(t *testing.T) {
 				"oidcConfig.issuerUrl is Microsoft's multi-tenant endpoint (common), which signs in people of any Microsoft organization: use the customer's tenant, https://login.microsoftonline.com/<tenant id>/v2.0"},
 			{`{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://LOGIN.microsoftonline.com/Organizations/v2.0", "clientId": "c", "clientSecret": "s"}}`,
 				"oidcConfig.issuerUrl is Microsoft's multi-tenant endpoint (Organizations)"},
+			{`{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://login.microsoftonline.com/9188040D-6C67-4C5B-B112-36A304B66DAD/v2.0", "clientId": "c", "clientSecret": "s"}}`,
+				"oidcConfig.issuerUrl is the tenant of Microsoft's personal accounts (9188040D-6C67-4C5B-B112-36A304B66DAD), which signs in anyone with a personal Microsoft account"},
 			{`{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://a.example.com/` + strings.Repeat("p", 2048) + `", "clientId": "c", "clientSecret": "s"}}`,
 				"oidcConfig.issuerUrl must be at most 2,048 bytes"},
 			{`{"name": "x", "protocol": "oidc", "oidcConfig": {"issuerUrl": "https://a.example.com", "clientSecret": "s"}}`, "oidcConfig.clientId is required"},
@@ -1012,10 +1014,11 @@ func TestSSOMicrosoftMultiTenantDiscoveryURL(t *testing.T) {
 			"use the customer's tenant, https://login.microsoftonline.com/<tenant id>/v2.0/.well-known/openid-configuration (Entra admin center: Overview, Tenant ID), " +
 			"or no discoveryUrl: the issuerUrl's document is read"
 		refused := map[string]string{
-			"https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration":        want,
-			"https://login.microsoftonline.com/Organizations/v2.0/.well-known/openid-configuration": "(Organizations)",
-			"https://login.microsoftonline.us/consumers/v2.0/.well-known/openid-configuration":      "https://login.microsoftonline.us/<tenant id>/v2.0/",
-			"https://login.microsoftonline.com/common/.well-known/openid-configuration":             "(common)", // v1.0
+			"https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration":                               want,
+			"https://login.microsoftonline.com/Organizations/v2.0/.well-known/openid-configuration":                        "(Organizations)",
+			"https://login.microsoftonline.us/consumers/v2.0/.well-known/openid-configuration":                             "https://login.microsoftonline.us/<tenant id>/v2.0/",
+			"https://login.microsoftonline.com/common/.well-known/openid-configuration":                                    "(common)", // v1.0
+			"https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0/.well-known/openid-configuration": "personal accounts",
 		}
 		tenantDiscovery := issuer + "/.well-known/openid-configuration"
 		id := str(e.REST(tok, "POST", conns, body("Entra", tenantDiscovery)).Must(t, 201).Body, "connection", "id")
