@@ -326,6 +326,43 @@ func TestCLIBindDryRunWarnsOfASplitGroup(t *testing.T) {
 	})
 }
 
+// Rows the server refuses whatever the others bind (an accountUuid that names no account, a
+// blank identifier) depend on no row, as when gatehouse bind refused them itself: a dry run
+// keeps them out of every group. Since the server decides them, they had keys like any row, so
+// the rows with the same malformed accountUuid (here a blank one), or with a blank identifier
+// for one account, and the valid row of that account were one group, split over chunks: the
+// dry run marked them, the valid row among them, as checked without rows they depend on, and
+// warned.
+func TestCLIBindDryRunRowsThatBindNothingDependOnNone(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		env, users := bindSetup(e, "ann@corp.example")
+		dir := t.TempDir()
+		in := filepath.Join(dir, "accounts.csv")
+		file := "accountUuid,authModule,identifier\n" +
+			",microsoft,b1\n,microsoft,b2\n,microsoft,b3\n" +
+			users[0] + ",microsoft, \n" + users[0] + ",microsoft,\n" + users[0] + ",microsoft,ann\n"
+		if err := os.WriteFile(in, []byte(file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, "results.csv")
+		r := gatehouseCLI(t, env, "bind", "--url", e.URL, "--csv", in, "--out", out, "--chunk-size", "2", "--dry-run")
+		b, _ := os.ReadFile(out)
+		res, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+		if r.code != 1 || err != nil || len(res) != 7 || strings.Contains(r.stderr, "warning") {
+			t.Fatalf("dry run: exit %d, results %q (%v), stderr %s", r.code, b, err, r.stderr)
+		}
+		for i, rec := range res[1:] {
+			want := []string{"NOT_FOUND", "NOT_FOUND", "NOT_FOUND", "INVALID", "INVALID", "ok"}[i]
+			if rec[3] != want || strings.Contains(rec[4], "checked without") {
+				t.Errorf("row %d: %s %q, want %s without a note of rows it depends on", i+2, rec[3], rec[4], want)
+			}
+		}
+		if res[6][4] != bindcli.DryRunOK {
+			t.Errorf("the valid row: %q", res[6][4])
+		}
+	})
+}
+
 // A CSV names connections by slug in any case, as the API takes them (models.SlugKey): a
 // spreadsheet's "Microsoft" binds at microsoft, in a dry run and for real.
 func TestCLIBindSlugAnyCase(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -282,13 +283,21 @@ func countRows(rows []*Row, is func(*Row) bool) int {
 // rowKeys are what makes two rows depend on each other: the identity they bind and the
 // (account, connection) they bind it for. Keys are compared conservatively
 // (case-insensitively, trimmed): grouping too much only costs concurrency, never correctness.
-func rowKeys(r *Row) [2]string {
-	mod := strings.ToLower(r.AuthModule)
-	// The server reads an account's id in one spelling, hex digits in either case (isID):
-	// other spellings name no account, so they bind nothing and depend on no row.
-	acct := strings.ToLower(strings.TrimSpace(r.AccountUUID))
-	return [2]string{"i\x00" + mod + "\x00" + strings.ToLower(strings.TrimSpace(r.Identifier)),
-		"a\x00" + mod + "\x00" + acct}
+// A row the server refuses whatever the other rows bind has none: an accountUuid that is not
+// an id as the server reads one (isID) names no account, and a blank authModule or identifier
+// is refused (the server's checks, provision CredentialInput.validate). Such a row binds
+// nothing, so it depends on no row and no row on it; with keys, every row of a file with the
+// same malformed accountUuid (a column left blank) or a blank identifier would be one group,
+// sent in order in the real run and, in a dry run, held whole in a window and split over
+// chunks with a warning.
+func rowKeys(r *Row) []string {
+	acct := strings.TrimSpace(r.AccountUUID)
+	mod := strings.ToLower(strings.TrimSpace(r.AuthModule))
+	ident := strings.ToLower(strings.TrimSpace(r.Identifier))
+	if !isID(acct) || mod == "" || ident == "" {
+		return nil
+	}
+	return []string{"i\x00" + mod + "\x00" + ident, "a\x00" + mod + "\x00" + strings.ToLower(acct)}
 }
 
 // schedule splits the undecided rows into those independent of every other row and those that
@@ -306,7 +315,7 @@ func schedule(rows []*Row) (independent, ordered []*Row) {
 		if r.Status != "" {
 			continue
 		}
-		if k := rowKeys(r); count[k[0]] > 1 || count[k[1]] > 1 {
+		if slices.ContainsFunc(rowKeys(r), func(k string) bool { return count[k] > 1 }) {
 			ordered = append(ordered, r)
 		} else {
 			independent = append(independent, r)
@@ -398,15 +407,18 @@ func cutRows(g []*Row, size int) []*Row {
 		piece := g[start:min(start+size, len(g))]
 		if start > 0 {
 			for _, r := range piece {
-				if k := rowKeys(r); apart[k[0]] || apart[k[1]] {
+				if k := rowKeys(r); slices.ContainsFunc(k, func(k string) bool { return apart[k] }) {
 					cut = append(cut, r)
-					apart[k[0]], apart[k[1]] = true, true
+					for _, k := range k {
+						apart[k] = true
+					}
 				}
 			}
 		}
 		for _, r := range piece { // the rows of this piece are earlier for the next pieces
-			k := rowKeys(r)
-			apart[k[0]], apart[k[1]] = true, true
+			for _, k := range rowKeys(r) {
+				apart[k] = true
+			}
 		}
 	}
 	return cut
