@@ -148,7 +148,7 @@ func (s *Service) UpdateUserAccount(ctx context.Context, rawID string, in Update
 			u.ExternalID = models.ExternalIDOf(in.ExternalID) // "" clears it
 		}
 		// The values stored; changeUser keeps those of the fields that changed.
-		return map[string]any{"email": u.Email, "userName": u.UserName, "firstName": u.FirstName,
+		return map[string]any{"email": u.Email, "emailType": u.EmailType, "userName": u.UserName, "firstName": u.FirstName,
 			"lastName": u.LastName, "externalId": u.ExternalID}, errs.Err()
 	})
 }

@@ -155,6 +155,8 @@ func TestUserAccountUpdateAuditSummary(t *testing.T) {
 	apptest.Each(t, func(t *testing.T, e *apptest.Env) {
 		tok := e.AdminToken()
 		user := e.CreateUser(tok, "ada@example.com") // Test User
+		scim, _ := e.SCIMToken(tok, apptest.AllScopes("okta"))
+		noEmail := e.SCIMUser(scim, map[string]any{"userName": "grace.hopper"})
 		const update = `mutation($in: UpdateUserAccountInput!) { updateUserAccount(input: $in) { userAccount { firstName } errors { message } } }`
 		latest := func() (string, string) {
 			t.Helper()
@@ -172,8 +174,14 @@ func TestUserAccountUpdateAuditSummary(t *testing.T) {
 				`{"changed":["email","externalId","userName"],"email":"ann@example.org","externalId":"ext-1","userName":"ann@example.org"}`},
 			{map[string]any{"lastName": " Lovelace", "externalId": ""},
 				`{"changed":["externalId","lastName"],"externalId":null,"lastName":"Lovelace"}`},
+			// An account its IdP created without an email gets one, and with it the type of a
+			// primary email set outside SCIM: both changed, both with their values.
+			{map[string]any{"uuid": noEmail, "email": "grace@example.com"},
+				`{"changed":["email","emailType"],"email":"grace@example.com","emailType":"work"}`},
 		} {
-			c.in["uuid"] = user
+			if c.in["uuid"] == nil {
+				c.in["uuid"] = user
+			}
 			e.MustGQL(tok, update, map[string]any{"in": c.in})
 			if action, summary := latest(); action != "user_account.update" || summary != c.want {
 				t.Errorf("updateUserAccount %v: %s %s, want user_account.update %s", c.in, action, summary, c.want)
