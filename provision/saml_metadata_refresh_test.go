@@ -363,3 +363,31 @@ func TestRefreshSAMLCertificatesAfterFailureOnAnotherReplica(t *testing.T) {
 		}
 	})
 }
+
+// TestMetadataReportFitsBoth: what a read reports stays within maxMetadataProblem (and Clip's
+// "…") with a long
+// certificate problem and a drift report side by side, and the drift report, which tells the
+// admin the one thing to change, is never the part clipped away.
+func TestMetadataReportFitsBoth(t *testing.T) {
+	c := &models.Connection{SAMLSSOURL: "https://idp.example.com/" + strings.Repeat("s", 400), SAMLSSOBinding: string(models.SAMLBindingRedirect),
+		SAMLMetadataSSOListed: true}
+	md := SAMLMetadata{SingleSignOnServices: []SAMLEndpoint{
+		{Location: "https://new.example.com/" + strings.Repeat("a", 400), Binding: models.SAMLBindingRedirect},
+		{Location: "https://new.example.com/" + strings.Repeat("b", 400), Binding: models.SAMLBindingRedirect},
+		{Location: "https://new.example.com/c", Binding: models.SAMLBindingRedirect},
+		{Location: c.SAMLSSOURL, Binding: models.SAMLBindingPost},
+	}}
+	listed, sso := ssoURLDrift(c, md)
+	if !listed || !strings.HasSuffix(sso, "or update samlConfig.ssoUrl") || len(sso) > maxSSOProblem {
+		t.Fatalf("drift report (%d bytes, listed %v): %s", len(sso), listed, sso)
+	}
+	for _, problem := range []string{"", "certificate problem", strings.Repeat("p", 2000)} {
+		got := (&MetadataReport{Problem: problem, SSOProblem: sso}).Reported()
+		if len(got) > maxMetadataProblem+len("…") || !strings.HasSuffix(got, sso) || problem != "" && !strings.HasPrefix(got, problem[:min(len(problem), 100)]) {
+			t.Errorf("with a %d-byte certificate problem: %d bytes: %s", len(problem), len(got), got)
+		}
+	}
+	if got := (&MetadataReport{Problem: strings.Repeat("p", 2000)}).Reported(); len(got) > maxMetadataProblem+len("…") {
+		t.Errorf("a certificate problem alone: %d bytes", len(got))
+	}
+}

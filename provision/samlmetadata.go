@@ -65,15 +65,25 @@ type MetadataReport struct {
 
 // Reported is what the read reports to the admin (samlConfig.metadataProblem): its problem
 // and its SSOProblem, either or both ("": none).
+// Within maxMetadataProblem, the SSOProblem (at most maxSSOProblem) is kept whole, and a
+// certificate problem is clipped to the room left, so neither crowds the other out.
 func (r *MetadataReport) Reported() string {
+	sso := models.Clip(r.SSOProblem, maxSSOProblem)
 	switch {
 	case r.Problem == "":
-		return r.SSOProblem
-	case r.SSOProblem == "":
-		return r.Problem
+		return sso
+	case sso == "":
+		return models.Clip(r.Problem, maxMetadataProblem)
 	}
-	return models.Clip(r.Problem+"; "+r.SSOProblem, maxMetadataProblem)
+	return models.Clip(r.Problem, maxMetadataProblem-len(sso)-2) + "; " + sso
 }
+
+// maxSSOProblem bounds ssoURLDrift's report: its URLs are clipped to maxReportedURL each, so
+// that it fits, and leaves room in maxMetadataProblem for a certificate problem beside it.
+const (
+	maxSSOProblem  = 768
+	maxReportedURL = 128
+)
 
 // metadataRefresher is the actor of the refresh's audit events.
 const metadataRefresher = "saml_metadata_refresh"
@@ -615,13 +625,13 @@ func ssoURLDrift(c *models.Connection, md SAMLMetadata) (listed bool, problem st
 		return false, ""
 	}
 	name := samlBindingNames[binding]
-	problem = fmt.Sprintf("the IdP's metadata no longer lists samlConfig.ssoUrl %q for %s", models.Clip(c.SAMLSSOURL, 256), name)
+	problem = fmt.Sprintf("the IdP's metadata no longer lists samlConfig.ssoUrl %q for %s", models.Clip(c.SAMLSSOURL, maxReportedURL), name)
 	if len(now) == 0 {
 		problem += fmt.Sprintf(" (it lists no %s location now)", name)
 	} else {
 		shown := make([]string, 0, 2)
 		for _, l := range now[:min(len(now), 2)] {
-			shown = append(shown, strconv.Quote(models.Clip(l, 256)))
+			shown = append(shown, strconv.Quote(models.Clip(l, maxReportedURL)))
 		}
 		if len(now) > 2 {
 			shown = append(shown, fmt.Sprintf("%d more", len(now)-2))
@@ -630,7 +640,7 @@ func ssoURLDrift(c *models.Connection, md SAMLMetadata) (listed bool, problem st
 	}
 	if len(others) > 0 {
 		return true, problem + fmt.Sprintf("; it lists that URL for %s only, so sign-ins are sent by a binding the IdP no longer publishes there: "+
-			"set samlConfig.ssoBinding to %s, or update samlConfig.ssoUrl", samlBindingNames[others[0]], others[0])
+			"set samlConfig.ssoBinding to %s (GraphQL: %s), or update samlConfig.ssoUrl", samlBindingNames[others[0]], others[0], strings.ToUpper(string(others[0])))
 	}
 	return true, problem + ", so sign-ins go to an address the IdP no longer publishes: update samlConfig.ssoUrl"
 }

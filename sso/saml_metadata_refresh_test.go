@@ -857,7 +857,7 @@ func TestSAMLMetadataReportsAMovedSSOURL(t *testing.T) {
 		// connection sends by HTTP-Redirect. Setting ssoBinding ends the report.
 		w.idp.ListSSO(redirect(third), post(moved))
 		reported(t, provision.MetadataRefresh{Failed: 1}, `no longer lists samlConfig.ssoUrl "`+moved+`" for HTTP-Redirect`,
-			"it lists that URL for HTTP-POST only", "set samlConfig.ssoBinding to http_post")
+			"it lists that URL for HTTP-POST only", "set samlConfig.ssoBinding to http_post (GraphQL: HTTP_POST)")
 		w.updateSAMLConfig(t, map[string]any{"ssoBinding": "http_post"})
 		if cfg := w.samlConfig(t); cfg["metadataProblem"] != nil {
 			t.Fatalf("after the admin's update of ssoBinding: %v", cfg)
