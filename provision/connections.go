@@ -301,7 +301,7 @@ func (s *Service) applyConnection(c *models.Connection, in ConnectionInput, crea
 		// slug okta-main here too: stored, answered and compared for uniqueness lower case.
 		slug := models.SlugKey(*in.Slug)
 		if !models.ValidSlug(slug) {
-			add(models.FieldError(models.EINVALID, "slug", strings.TrimSpace(*in.Slug), "must be 1-64 lower-case letters, digits, '-' or '_', starting with a letter or digit"))
+			add(models.FieldError(models.EINVALID, "slug", strings.TrimSpace(*in.Slug), "must be 1-64 letters (stored lower case), digits, '-' or '_', starting with a letter or digit"))
 		}
 		c.Slug = slug
 	}

@@ -933,7 +933,7 @@ func TestSSOSlugInCapitals(t *testing.T) {
 		}
 		e.REST(tok, "POST", conns, create("Okta Again", "OKTA-MAIN")).MustError(t, 409, "conflict", "another connection in this workspace has this slug")
 		e.REST(tok, "POST", conns, create("Okta Spaced", "Okta Main")).MustError(t, 400, "validation_error",
-			"must be 1-64 lower-case letters, digits, '-' or '_', starting with a letter or digit")
+			"must be 1-64 letters (stored lower case), digits, '-' or '_', starting with a letter or digit")
 		if c := e.REST(tok, "PUT", conns+"/"+str(okta, "id"), `{"slug": "Okta-Primary"}`).Must(t, 200); str(c.Body, "connection", "slug") != "okta-primary" {
 			t.Fatalf("REST update with slug Okta-Primary: %s", c.Raw)
 		}
