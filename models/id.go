@@ -26,3 +26,18 @@ func ParseID(s string) (uuid.UUID, error) {
 	}
 	return id, nil
 }
+
+// ParseExactID reads an id exactly as Gatehouse writes it (uuid.UUID.String: hyphenated, lower
+// case), the one spelling of an id in a path (REST's /api/v1/…/{id}, SCIM's /Users/{id}) and
+// in a SCIM filter's id eq "…" (SCIM's id is case-exact, RFC 7643 §3.1). An upper-case id is
+// another spelling of the object's path, which a proxy's case-sensitive rule on that path would
+// miss. GraphQL arguments, which people type, and the SCIM attributes that refer to an id
+// without being one (a member's value, a manager's: not case-exact in the schema Gatehouse
+// serves) take either case (ParseID).
+func ParseExactID(s string) (uuid.UUID, error) {
+	id, err := ParseID(s)
+	if err != nil || id.String() != s {
+		return uuid.Nil, ErrIDForm
+	}
+	return id, nil
+}

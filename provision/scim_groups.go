@@ -68,7 +68,7 @@ func (s *Service) memberIDs(ctx context.Context, ws uuid.UUID, raw []string, mus
 	ids := make([]uuid.UUID, 0, len(raw))
 	seen := make(map[uuid.UUID]bool, len(raw))
 	for _, r := range raw {
-		id, err := models.ParseID(r)
+		id, err := models.ParseID(r) // members.value is not case-exact (the schema served)
 		if err != nil {
 			if mustExist {
 				return nil, models.SCIMError(models.SCIMTypeInvalidValue, "each member value must be the id of a user")
@@ -147,7 +147,7 @@ func (s *Service) SCIMGroup(ctx context.Context, rawID string, withMembers bool)
 	if err != nil {
 		return nil, err
 	}
-	id, err := models.ParseID(rawID)
+	id, err := models.ParseExactID(rawID)
 	if err != nil {
 		return nil, notFoundGroup(rawID)
 	}
@@ -214,7 +214,7 @@ func (s *Service) ChangeSCIMGroup(ctx context.Context, rawID string, ifMatch mod
 	if err != nil {
 		return nil, err
 	}
-	id, err := models.ParseID(rawID)
+	id, err := models.ParseExactID(rawID)
 	if err != nil {
 		return nil, notFoundGroup(rawID)
 	}
@@ -311,7 +311,7 @@ func (s *Service) DeleteSCIMGroup(ctx context.Context, rawID string, ifMatch mod
 	if err != nil {
 		return err
 	}
-	id, err := models.ParseID(rawID)
+	id, err := models.ParseExactID(rawID)
 	if err != nil {
 		return notFoundGroup(rawID)
 	}

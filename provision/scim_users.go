@@ -263,7 +263,7 @@ func (s *Service) scimUserTarget(ctx context.Context, scope, rawID string) (*SCI
 	if err != nil {
 		return nil, uuid.Nil, err
 	}
-	id, err := models.ParseID(rawID)
+	id, err := models.ParseExactID(rawID)
 	if err != nil {
 		return nil, uuid.Nil, notFoundUser(rawID)
 	}

@@ -116,7 +116,9 @@ func TestIDArguments(t *testing.T) {
 // rule on one object's path missed the others. Another spelling of an existing id answers as
 // a well-formed unknown id does where the id names an object (GraphQL lookup, REST path, SCIM
 // path), and is malformed where it narrows a list (INVALID) or is a SCIM filter's value
-// (matches nothing); the upper-case form still names the object.
+// (matches nothing). The upper-case form still names the object in a GraphQL argument, which
+// people type; in a path and in SCIM (case-exact, RFC 7643 §3.1) an id is spelt exactly as
+// Gatehouse writes it (models.ParseExactID), and upper case is another spelling.
 func TestIDSpellings(t *testing.T) {
 	const unknown = "0190aaaa-0000-7000-8000-000000000000"
 	eachDB(t, func(t *testing.T, e *testEnv) {
@@ -155,15 +157,15 @@ func TestIDSpellings(t *testing.T) {
 			t.Errorf("the brand was renamed through another spelling of its id: %v", d)
 		}
 
-		// REST: a path segment.
+		// REST: a path segment. A path is not typed into a form: its id is spelt exactly as
+		// Gatehouse writes it, and upper case or white space around it is another spelling.
 		conn := "/api/v1/sso/connections/"
-		if r := e.Call("GET", conn+upper(a.conn), admin, nil); r.Status != 200 || str(r.Body, "connection", "id") != a.conn {
-			t.Errorf("GET %s: %d %s", conn+upper(a.conn), r.Status, r.Raw)
+		if r := e.Call("GET", conn+a.conn, admin, nil); r.Status != 200 || str(r.Body, "connection", "id") != a.conn {
+			t.Errorf("GET %s: %d %s", conn+a.conn, r.Status, r.Raw)
 		}
 		restNone := e.Call("GET", conn+unknown, admin, nil)
 		restSpellings := spellings(a.conn)
-		// A path is not typed into a form: white space around its id is another spelling.
-		restSpellings["id%20"], restSpellings["%09id"] = a.conn+" ", "\t"+a.conn
+		restSpellings["ID"], restSpellings["id%20"], restSpellings["%09id"] = upper(a.conn), a.conn+" ", "\t"+a.conn
 		for name, s := range restSpellings {
 			r := e.Call("GET", conn+url.PathEscape(s), admin, nil)
 			if r.Status != restNone.Status || fmt.Sprint(get(r.Body, "error")) != fmt.Sprint(get(restNone.Body, "error")) {
@@ -171,13 +173,20 @@ func TestIDSpellings(t *testing.T) {
 			}
 		}
 
-		// SCIM: resource paths, a filter's value, a member's value.
+		// SCIM: resource paths, a filter's value, a member's value. SCIM's id is case-exact
+		// (RFC 7643 §3.1): upper case is another id, in a path or id eq; a member's value is
+		// not (the schema served), and takes it.
+		scimSpellings := func(id string) map[string]string {
+			m := spellings(id)
+			m["ID"] = upper(id)
+			return m
+		}
 		for _, c := range []struct{ path, id string }{{"/scim/v2/Users/", a.scimUser}, {"/scim/v2/Groups/", a.scimGroup}} {
-			if r := e.Call("GET", c.path+upper(c.id), scim, nil); r.Status != 200 || str(r.Body, "id") != c.id {
-				t.Errorf("GET %s: %d %s", c.path+upper(c.id), r.Status, r.Raw)
+			if r := e.Call("GET", c.path+c.id, scim, nil); r.Status != 200 || str(r.Body, "id") != c.id {
+				t.Errorf("GET %s: %d %s", c.path+c.id, r.Status, r.Raw)
 			}
 			none := e.Call("GET", c.path+unknown, scim, nil)
-			for name, s := range spellings(c.id) {
+			for name, s := range scimSpellings(c.id) {
 				r := e.Call("GET", c.path+url.PathEscape(s), scim, nil)
 				if r.Status != none.Status || str(r.Body, "detail") != str(none.Body, "detail") {
 					t.Errorf("GET %s%s: %d %s, want as an unknown id: %d %s", c.path, name, r.Status, r.Raw, none.Status, none.Raw)
@@ -187,10 +196,10 @@ func TestIDSpellings(t *testing.T) {
 		total := func(s string) any {
 			return get(e.Call("GET", "/scim/v2/Users?filter="+urlq(`id eq "`+s+`"`), scim, nil).Must(t, 200).Body, "totalResults")
 		}
-		if n := total(upper(a.scimUser)); n != 1.0 {
-			t.Errorf("id eq upper case: totalResults %v", n)
+		if n := total(a.scimUser); n != 1.0 {
+			t.Errorf("id eq: totalResults %v", n)
 		}
-		for name, s := range spellings(a.scimUser) {
+		for name, s := range scimSpellings(a.scimUser) {
 			if n := total(s); n != 0.0 {
 				t.Errorf("id eq %s: totalResults %v, want 0", name, n)
 			}
@@ -205,6 +214,6 @@ func TestIDSpellings(t *testing.T) {
 				t.Errorf("add member %s: %d %s, want 400 (no user has this id)", name, r.Status, r.Raw)
 			}
 		}
-		patch(upper(a.scimUser)).Must(t, 200)
+		patch(upper(a.scimUser)).Must(t, 200) // a member's value is not case-exact
 	})
 }

@@ -113,17 +113,19 @@ func (h *Handler) handle(fn handlerFunc) http.Handler {
 // pathIDs are the names of the ids in the routes' paths.
 var pathIDs = [...]string{"id", "domain_id", "testId"}
 
-// canonicalPathIDs makes an id of r's path with white space around it
-// (/api/v1/sso/connections/<id>%20) one that names nothing, as any other spelling of an id
-// does (models.ParseID): provision ignores the white space around the ids callers type as
-// arguments (provision/ids.go), but a path is not typed into a form, and one object has one
-// path, as route.Canonical keeps for the rest of it, so that a proxy's rule on an object's
-// path is not bypassed by another spelling of its id. The handler then answers exactly as for
-// an unknown id.
+// canonicalPathIDs makes an id of r's path that is not spelt exactly as Gatehouse writes ids
+// (models.ParseExactID: lower case, no white space around it, as in /api/v1/sso/connections/<ID>
+// or <id>%20) one that names nothing, as any other spelling of an id does: provision takes the
+// ids callers type as GraphQL arguments in either case and trims them (provision/ids.go), but a
+// path is not typed into a form, and one object has one path, as route.Canonical keeps for the
+// rest of it, so that a proxy's rule on an object's path is not bypassed by another spelling
+// of its id. The handler then answers exactly as for an unknown id.
 func canonicalPathIDs(r *http.Request) {
 	for _, name := range pathIDs {
-		if v := r.PathValue(name); v != strings.TrimSpace(v) {
-			r.SetPathValue(name, "")
+		if v := r.PathValue(name); v != "" {
+			if _, err := models.ParseExactID(v); err != nil {
+				r.SetPathValue(name, "")
+			}
 		}
 	}
 }

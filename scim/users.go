@@ -83,8 +83,8 @@ func (h *Handler) userDoc(u *models.UserAccount, groups []models.GroupRef, withG
 			m = doc{}
 		}
 		m["value"] = u.ManagerID
-		if _, err := models.ParseID(u.ManagerID); err == nil {
-			m["$ref"] = h.base + "/Users/" + u.ManagerID
+		if id, err := models.ParseID(u.ManagerID); err == nil { // the path spells it exactly
+			m["$ref"] = h.base + "/Users/" + id.String()
 		}
 		ext["manager"] = m
 	} else {

@@ -469,8 +469,11 @@ func (t *translator) cond(x *scimquery.Compare, name, op string, col column) (st
 		if !ok || (op != "eq" && op != "ne") {
 			return "", filterErrorf("%s takes eq or ne with a string", x.Attr.String())
 		}
-		id, err := models.ParseID(s)
+		// id is case-exact (RFC 7643 §3.1); a member's value (groups.value, members.value)
+		// is not, as the schema Gatehouse serves says.
+		id, err := models.ParseExactID(s)
 		if col.kind == kindMember {
+			id, err = models.ParseID(s)
 			if err != nil {
 				return boolSQL(op == "ne"), nil
 			}
