@@ -47,6 +47,17 @@ func TestConnectionTestWarnings(t *testing.T) {
 			t.Fatalf("an Okta connection: %v", w)
 		}
 
+		// A connection saved before the personal accounts' tenant was refused keeps it; its
+		// test says what a new one would be told.
+		okta = must(e.st.Connection(e.ctx, okta.WorkspaceID, okta.ID)) // as its test left it
+		okta.OIDCIssuerURL = "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"
+		if err := e.st.UpdateConnection(e.ctx, okta); err != nil {
+			t.Fatal(err)
+		}
+		if w := warnings(okta); len(w) != 1 || !strings.Contains(w[0], "oidcConfig.issuerUrl is the tenant of Microsoft's personal accounts") {
+			t.Fatalf("a connection to the personal accounts' tenant: %v", w)
+		}
+
 		google := e.connection("google", true, "member", false)
 		google.OIDCIssuerURL = models.GoogleIssuer
 		if err := e.st.UpdateConnection(e.ctx, google); err != nil {

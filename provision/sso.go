@@ -235,6 +235,16 @@ func connectionWarnings(c *models.Connection) []string {
 			"set jitVerifiedDomainsOnly to true, so that accounts are created automatically only for Google Workspace accounts "+
 			"of this connection's verified domains (docs/sign-in.md, People of other organisations)")
 	}
+	if c.Protocol == models.ProtocolOIDC {
+		// Refused since a12dec9 and f15810b when set; a connection saved before keeps them, and
+		// its admin learns here what a new one would be told.
+		for _, e := range []*models.Error{microsoftMultiTenant("oidcConfig.issuerUrl", c.OIDCIssuerURL),
+			microsoftMultiTenant("oidcConfig.discoveryUrl", c.OIDCDiscoveryURL)} {
+			if e != nil {
+				w = append(w, models.FieldMessage(e)+"; a connection is one customer's identity provider")
+			}
+		}
+	}
 	if c.Protocol == models.ProtocolSAML && c.SAMLAcceptSHA1 {
 		w = append(w, "this connection accepts responses signed with SHA-1 (samlConfig.acceptSha1Signatures), which is broken for "+
 			"collisions: "+SHA1Advice)
