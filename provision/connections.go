@@ -201,12 +201,18 @@ func (s *Service) UpdateConnection(ctx context.Context, rawID string, in Connect
 		}
 		shared, sha1, domainsOnly, certs := c.SAMLSharedEntityID, c.SAMLAcceptSHA1, c.JITVerifiedDomainsOnly, c.SAMLCertificate
 		method, secret := c.ClientAuthMethod(), c.OIDCClientSecretEnc
+		report := metadataReportOf(c)
 		changed, names, err := edit(c, func(c *models.Connection) error { return s.applyConnection(c, in, false).Err() })
 		if err != nil || !changed {
 			return audited{unchanged: true}, err // !changed: no write, no event (edit)
 		}
 		if err := s.store.UpdateConnection(ctx, c); err != nil {
 			return audited{}, err
+		}
+		if metadataReportOf(c) != report { // started afresh (applyMetadataRefresh)
+			if err := s.store.SetSAMLMetadataReport(ctx, c); err != nil {
+				return audited{}, err
+			}
 		}
 		summary := connectionSummary(c)
 		summary["changed"] = names

@@ -690,6 +690,23 @@ func certificateText(certs []*x509.Certificate) string {
 	return strings.Join(blocks, "\n")
 }
 
+// metadataReport is a connection's metadata report as a comparable value: whether an update
+// changed it (store.UpdateConnection leaves it as stored; store.SetSAMLMetadataReport writes it).
+type metadataReport struct {
+	checked   bool
+	checkedAt time.Time
+	problem   string
+	ssoListed bool
+}
+
+func metadataReportOf(c *models.Connection) metadataReport {
+	r := metadataReport{problem: c.SAMLMetadataProblem, ssoListed: c.SAMLMetadataSSOListed}
+	if c.SAMLMetadataCheckedAt != nil {
+		r.checked, r.checkedAt = true, c.SAMLMetadataCheckedAt.UTC()
+	}
+	return r
+}
+
 // metadataBasis is what a connection's metadata report was judged against: the document's
 // URL, the entity ID and certificates (certificatesFromMetadata), and the SSO URL and binding
 // (ssoURLDrift).

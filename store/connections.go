@@ -125,14 +125,22 @@ func (s *Store) Connections(ctx context.Context, ws uuid.UUID) ([]*models.Connec
 	return cs, translate(err)
 }
 
-// UpdateConnection saves every column of c if its version is still c.Version, then bumps it.
+// metadataReportColumns are the metadata refresh's report on a connection
+// (RecordSAMLMetadataCheck), which UpdateConnection leaves as stored.
+var metadataReportColumns = []string{"saml_metadata_checked_at", "saml_metadata_problem", "saml_metadata_sso_listed"}
+
+// UpdateConnection saves every column of c if its version is still c.Version, then bumps it,
+// but for the metadata refresh's report (metadataReportColumns): the refresh records it without
+// moving the version (RecordSAMLMetadataCheck), so a caller that read the connection before a
+// refresh and writes it after would put back the report it read, and could lose a report the
+// admin has yet to see. A caller that changes the report writes it with SetSAMLMetadataReport.
 // Errors: ErrStale when the version moved or the connection is gone; ErrAlreadyExists "slug" or "name".
 func (s *Store) UpdateConnection(ctx context.Context, c *models.Connection) error {
 	c.UpdatedAt = s.now()
 	c.Version++
 	res := s.scoped(ctx, c.WorkspaceID).Model(&models.Connection{}).
 		Where("id = ? AND version = ?", c.ID, c.Version-1).
-		Select("*").Omit("id", "workspace_id", "created_at").Updates(c)
+		Select("*").Omit(append([]string{"id", "workspace_id", "created_at"}, metadataReportColumns...)...).Updates(c)
 	if res.Error != nil {
 		c.Version--
 		return translate(res.Error)
@@ -239,6 +247,24 @@ type SAMLMetadataCheck struct {
 	// SSOListed is saml_metadata_sso_listed after the read
 	// (models.Connection.SAMLMetadataSSOListed).
 	SSOListed bool
+}
+
+// SetSAMLMetadataReport writes c's metadata report (SAMLMetadataCheckedAt, SAMLMetadataProblem,
+// SAMLMetadataSSOListed) as it is: an admin's change that starts the report afresh
+// (provision.applyMetadataRefresh), in the transaction of its UpdateConnection, which leaves
+// the report as stored.
+// Errors: ErrNotFound when no live connection matches.
+func (s *Store) SetSAMLMetadataReport(ctx context.Context, c *models.Connection) error {
+	res := s.db(ctx).Exec("UPDATE connections SET saml_metadata_checked_at = ?, saml_metadata_problem = ?, saml_metadata_sso_listed = ? "+
+		"WHERE workspace_id = ? AND id = ? AND deleted_at IS NULL",
+		c.SAMLMetadataCheckedAt, c.SAMLMetadataProblem, c.SAMLMetadataSSOListed, c.WorkspaceID, c.ID)
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
 }
 
 // RecordSAMLMetadataCheck records when a connection's metadata was last read, what was wrong

@@ -66,7 +66,7 @@ var tests = []test{
 	{[]string{"Account", "AccountForUpdate", "AccountsByIDs", "OldestAccountOf", "Accounts", "UpdateAccount"}, testAccounts},
 	{[]string{"Connection", "ConnectionBySlug", "ConnectionsBySlugs", "Connections", "ConnectionsByIDs",
 		"ConnectionsPage", "ConnectionNameTaken", "ConnectionForShare", "ConnectionForUpdate", "UpdateConnection", "DeleteConnection", "SAMLConnection", "SAMLCertificates",
-		"SAMLMetadataRefreshes", "SAMLMetadataWorkspaces", "SAMLMetadataReads", "RecordSAMLMetadataCheck"}, testConnections},
+		"SAMLMetadataRefreshes", "SAMLMetadataWorkspaces", "SAMLMetadataReads", "RecordSAMLMetadataCheck", "SetSAMLMetadataReport"}, testConnections},
 	{[]string{"IdentityProviderConfiguration", "IdentityProviderConfigurations", "UpdateIdentityProviderConfiguration",
 		"DeleteIdentityProviderConfiguration"}, testIdPConfigurations},
 	{[]string{"UpsertCredential", "CreateCredential", "CredentialByIdentity", "CredentialsByIdentities", "CredentialsForAccounts",

@@ -136,13 +136,24 @@ func testConnections(e *env) {
 	e.ok(err)
 	e.check(got.SAMLMetadataCheckedAt != nil && got.SAMLMetadataCheckedAt.Equal(checked) && got.SAMLMetadataProblem == "metadata unreachable" &&
 		got.SAMLMetadataSSOListed && got.Version == before.Version && got.UpdatedAt.Equal(before.UpdatedAt), "RecordSAMLMetadataCheck %+v", got)
-	// The flag is a column of the connection: an update writes it as given (the admin's change
-	// of the SSO URL resets it, provision.applyMetadataRefresh).
-	second.SAMLMetadataSSOListed = false
+	// An update of the connection as read before that report leaves the report as stored: a
+	// refresh's report recorded meanwhile is not put back to what the caller read.
+	second.Name = second.Name + " renamed"
 	e.ok(e.s.UpdateConnection(e.ctx, second))
 	got, err = e.s.Connection(e.ctx, second.WorkspaceID, second.ID)
 	e.ok(err)
-	e.check(!got.SAMLMetadataSSOListed, "UpdateConnection kept saml_metadata_sso_listed")
+	e.check(got.Name == second.Name && got.SAMLMetadataProblem == "metadata unreachable" && got.SAMLMetadataSSOListed &&
+		got.SAMLMetadataCheckedAt != nil && got.SAMLMetadataCheckedAt.Equal(checked), "UpdateConnection put back the report it read: %+v", got)
+	// SetSAMLMetadataReport writes it (the admin's change of the SSO URL starts it afresh,
+	// provision.applyMetadataRefresh).
+	second.SAMLMetadataCheckedAt, second.SAMLMetadataProblem, second.SAMLMetadataSSOListed = nil, "", false
+	e.ok(e.s.SetSAMLMetadataReport(e.ctx, second))
+	got, err = e.s.Connection(e.ctx, second.WorkspaceID, second.ID)
+	e.ok(err)
+	e.check(got.SAMLMetadataCheckedAt == nil && got.SAMLMetadataProblem == "" && !got.SAMLMetadataSSOListed && got.Version == second.Version,
+		"SetSAMLMetadataReport wrote %+v", got)
+	e.check(errors.Is(e.s.SetSAMLMetadataReport(e.ctx, &models.Connection{ID: second.ID, WorkspaceID: uuid.New()}), store.ErrNotFound),
+		"SetSAMLMetadataReport in another workspace")
 	e.ok(e.s.RecordSAMLMetadataCheck(e.ctx, second.WorkspaceID, second.ID, check("metadata unreachable", true)))
 	refreshes, err = e.s.SAMLMetadataRefreshes(e.ctx, second.WorkspaceID, since, 10)
 	e.ok(err)
