@@ -527,6 +527,9 @@ func verifySignature(el *etree.Element, certs []*x509.Certificate, policy *sha1P
 	if err := policy.allows(el); err != nil {
 		return err
 	}
+	if err := oneReference(el); err != nil {
+		return err
+	}
 	vc := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: certs})
 	vc.IdAttribute = "ID"
 	if saml.Clock != nil {
@@ -555,6 +558,39 @@ func verifySignature(el *etree.Element, certs []*x509.Certificate, policy *sha1P
 	}
 	if _, err := vc.Validate(detached); err != nil {
 		return signatureError{fmt.Errorf("cannot validate signature on %s: %v", el.Tag, err)}
+	}
+	return nil
+}
+
+// oneReference refuses el, a signed element about to be verified, when a SignedInfo in it
+// holds more than one Reference. SAML core §5.4.2 says a signature MUST hold a single
+// Reference, to the ID of the element it signs, and every IdP signs so. goxmldsig verifies
+// the digest of one Reference, the one it takes to name el, and the other References of a
+// SignedInfo nothing at all. Before v1.6.0 it took the last Reference whatever it named
+// (GHSA-479m-364c-43vc, a loop variable's address): a SignedInfo the IdP signed with a second
+// Reference, to content of anyone's choosing, verified that content in place of el's. The
+// rule keeps every reading of which Reference counts out of the question, for that version
+// and any later one. Like refuseSHA1, it counts every SignedInfo in el, at any depth, by local
+// name in any namespace: goxmldsig verifies the first Signature in document order with a
+// Reference to el, which need not be el's child. A SignedInfo with no Reference is left to
+// goxmldsig, which finds no signature of el in it.
+func oneReference(el *etree.Element) error {
+	if el.Tag == "SignedInfo" {
+		n := 0
+		for _, c := range el.ChildElements() {
+			if c.Tag == "Reference" {
+				n++
+			}
+		}
+		if n > 1 {
+			return fmt.Errorf("a signature's SignedInfo holds %d References: SAML allows one, to the element signed (SAML core 5.4.2)", n)
+		}
+		return nil
+	}
+	for _, c := range el.ChildElements() {
+		if err := oneReference(c); err != nil {
+			return err
+		}
 	}
 	return nil
 }

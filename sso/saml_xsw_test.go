@@ -1,6 +1,7 @@
 package sso
 
 import (
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
+	dsig "github.com/russellhaering/goxmldsig"
 
 	"gatehouse/provision"
 	"gatehouse/sso/samltest"
@@ -222,18 +224,27 @@ func TestSAMLSignatureWrapping(t *testing.T) {
 				r := reference(sig)
 				r.Parent().RemoveChild(r)
 			}))},
-		wrapCase{name: "an XPath transform added", cause: "Unknown Transform Algorithm: http://www.w3.org/TR/1999/REC-xpath-19991116",
+		// The IdP's key signs a SignedInfo with a second Reference (an IdP's mistake), whose
+		// digest is the attacker's assertion's: refused for the second Reference itself
+		// (oneReference); goxmldsig before v1.6.0 verified the last Reference's digest, and
+		// took the attacker's assertion (TestGoxmldsigChecksTheReferenceToTheElement).
+		wrapCase{name: "a second Reference the IdP signed, to the attacker's assertion", cause: "SignedInfo holds 2 References",
+			edit: then(unsigned, func(t *testing.T, w *samlWorld, doc string) string {
+				key, cert := w.idp.SigningKey()
+				return theAssertion(func(a string) string { return samltest.WithDecoyReference(a, wrapAttacker, key, cert) })(t, w, doc)
+			})},
+		wrapCase{name: "an XPath transform added", cause: assertionSignature + ": crypto/rsa: verification error",
 			edit: then(unsigned, editSig("Assertion", func(sig *etree.Element) {
 				tr := reference(sig).SelectElement("Transforms").CreateElement("ds:Transform")
 				tr.CreateAttr("Algorithm", "http://www.w3.org/TR/1999/REC-xpath-19991116")
 				tr.CreateElement("ds:XPath").SetText("not(ancestor-or-self::ds:Signature)")
 			}))},
-		wrapCase{name: "no enveloped-signature transform", cause: assertionSignature + ": Signature could not be verified",
+		wrapCase{name: "no enveloped-signature transform", cause: assertionSignature + ": crypto/rsa: verification error",
 			edit: then(unsigned, editSig("Assertion", func(sig *etree.Element) {
 				ts := reference(sig).SelectElement("Transforms")
 				ts.RemoveChildAt(ts.ChildElements()[0].Index())
 			}))},
-		wrapCase{name: "no transforms", cause: assertionSignature + ": Signature could not be verified",
+		wrapCase{name: "no transforms", cause: assertionSignature + ": crypto/rsa: verification error",
 			edit: then(unsigned, editSig("Assertion", func(sig *etree.Element) {
 				r := reference(sig)
 				r.RemoveChild(r.SelectElement("Transforms"))
@@ -525,4 +536,44 @@ func stripProlog(doc string) string {
 		return doc[strings.Index(doc, "?>")+2:]
 	}
 	return doc
+}
+
+// TestGoxmldsigChecksTheReferenceToTheElement holds the goxmldsig this module requires to
+// v1.6.0 or later (GHSA-479m-364c-43vc), beneath oneReference: of a SignedInfo with two
+// References, the IdP's signature over both, it checks the digest of the one naming the
+// element, so the attacker's assertion behind the second does not verify. v1.4.0 checked the
+// last one's and returned no error.
+func TestGoxmldsigChecksTheReferenceToTheElement(t *testing.T) {
+	w := newPlainSAMLWorld(t)
+	_, r := w.login(t, "relay")
+	raw, err := base64.StdEncoding.DecodeString(r.PostForm.Get("SAMLResponse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, cert := w.idp.SigningKey()
+	forged := etree.NewDocument()
+	if err := forged.ReadFromString(samltest.WithDecoyReference(samltest.AssertionOf(string(raw)), wrapAttacker, key, cert)); err != nil {
+		t.Fatal(err)
+	}
+	el := forged.Root()
+	if got := el.FindElement("./Subject/NameID").Text(); got != wrapAttacker.NameID {
+		t.Fatalf("the forged assertion names %q", got)
+	}
+	if err := oneReference(el); err == nil {
+		t.Fatal("oneReference let two References through")
+	}
+	vc := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{cert}})
+	vc.IdAttribute = "ID"
+	if _, err := vc.Validate(el); err == nil || !strings.Contains(err.Error(), "Signature could not be verified") {
+		t.Fatalf("goxmldsig verified the attacker's assertion behind a second Reference (%v): require github.com/russellhaering/goxmldsig v1.6.0 or later", err)
+	}
+	// The same SignedInfo, its second Reference naming the genuine assertion's digest: it is
+	// the construction that is refused, not a signature made wrong.
+	genuine := etree.NewDocument()
+	if err := genuine.ReadFromString(samltest.WithDecoyReference(samltest.AssertionOf(string(raw)), wrapAda, key, cert)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vc.Validate(genuine.Root()); err != nil {
+		t.Fatalf("the IdP's own assertion behind two References does not verify: %v", err)
+	}
 }

@@ -194,6 +194,13 @@ func (p *IdP) UseKey(key *rsa.PrivateKey, cert *x509.Certificate) {
 	p.keyMu.Unlock()
 }
 
+// SigningKey is the key and certificate the IdP signs with now.
+func (p *IdP) SigningKey() (*rsa.PrivateKey, *x509.Certificate) {
+	p.keyMu.RLock()
+	defer p.keyMu.RUnlock()
+	return p.srv.IDP.Key.(*rsa.PrivateKey), p.srv.IDP.Certificate
+}
+
 // EditMetadata changes the IdP's metadata document before /metadata serves it (nil: serve it
 // as samlidp makes it).
 func (p *IdP) EditMetadata(f func(ed *saml.EntityDescriptor)) {

