@@ -15,7 +15,8 @@ import (
 type Remote interface {
 	// TestOIDC checks discovery and JWKS of an OIDC identity provider.
 	TestOIDC(ctx context.Context, t OIDCTarget) TestReport
-	// TestSAML checks a SAML identity provider's certificate, SSO URL and metadata URL.
+	// TestSAML checks a SAML identity provider's certificate, SSO URL and metadata URL, and
+	// hands the metadata it read to the caller's rules (TestReport.SAMLMetadata).
 	TestSAML(ctx context.Context, t SAMLTarget) TestReport
 	// LookupTXT returns the TXT records at name; a name with no records is not an error.
 	LookupTXT(ctx context.Context, name string) ([]string, error)
@@ -48,10 +49,8 @@ type OIDCTarget struct {
 
 // SAMLTarget is what a connection test needs of a SAML connection.
 type SAMLTarget struct {
-	EntityID string
-	SSOURL   string
-	// SSOBinding is the binding AuthnRequests are sent to SSOURL by ("": HTTP-Redirect).
-	SSOBinding  models.SAMLBinding
+	EntityID    string
+	SSOURL      string
 	Certificate string // PEM
 	MetadataURL string // optional
 }
@@ -68,8 +67,11 @@ type TestReport struct {
 	// ClientAuthenticationValid: the IdP's token endpoint took the OIDC connection's client
 	// authentication (true), refused it (false), or did not say (nil).
 	ClientAuthenticationValid *bool
-	// SAMLMetadata is what a certificate refresh would take from the metadata the SAML test
-	// read, or SAMLMetadataProblem why it could take nothing (not shown: for followsMetadata).
+	// SAMLMetadata is what the SAML test read of the metadata (nil: it read none), for the
+	// rules TestConnection applies to it (ssoBindingProblem, followsMetadata); not shown.
+	// SAMLMetadataProblem, when set, says why a certificate refresh could take nothing of it
+	// (a certificate that does not parse): SAMLMetadata then holds only its entity ID and
+	// SingleSignOnServices.
 	SAMLMetadata        *SAMLMetadata
 	SAMLMetadataProblem string
 	LatencyMs           int64

@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -389,5 +390,37 @@ func TestMetadataReportFitsBoth(t *testing.T) {
 	}
 	if got := (&MetadataReport{Problem: strings.Repeat("p", 2000)}).Reported(); len(got) > maxMetadataProblem+len("…") {
 		t.Errorf("a certificate problem alone: %d bytes", len(got))
+	}
+}
+
+// TestSSOListing: where the metadata lists a connection's ssoUrl, the one rule of the
+// connection test (ssoBindingProblem) and of the refresh (ssoURLDrift), endpoint by endpoint.
+func TestSSOListing(t *testing.T) {
+	const url = "https://idp.example.com/sso"
+	redirect, post := models.SAMLBindingRedirect, models.SAMLBindingPost
+	ep := func(loc string, b models.SAMLBinding) SAMLEndpoint { return SAMLEndpoint{Location: loc, Binding: b} }
+	for _, c := range []struct {
+		name      string
+		endpoints []SAMLEndpoint
+		want      ssoListing
+	}{
+		{"none", nil, ssoListing{}},
+		{"elsewhere", []SAMLEndpoint{ep("https://idp.example.com/new", redirect), ep(url+"/", redirect)},
+			ssoListing{locations: []string{"https://idp.example.com/new", url + "/"}}},
+		{"for the binding", []SAMLEndpoint{ep("https://idp.example.com/new", redirect), ep(url, post), ep(url, redirect)}, ssoListing{place: ssoListed}},
+		{"for the other binding", []SAMLEndpoint{ep(url, ""), ep(url, post), ep("https://idp.example.com/new", redirect)},
+			ssoListing{place: ssoOtherBinding, other: post, locations: []string{"https://idp.example.com/new"}}},
+		{"for bindings Gatehouse does not send by", []SAMLEndpoint{ep(url, ""), ep("https://idp.example.com/new", post)},
+			ssoListing{place: ssoUnknownBinding}},
+	} {
+		if got := ssoListingOf(SAMLMetadata{SingleSignOnServices: c.endpoints}, url, redirect); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
+		}
+	}
+	// The refresh reports a URL listed for SOAP only as one no longer listed.
+	conn := &models.Connection{SAMLSSOURL: url, SAMLMetadataSSOListed: true}
+	if listed, problem := ssoURLDrift(conn, SAMLMetadata{SingleSignOnServices: []SAMLEndpoint{ep(url, "")}}); !listed ||
+		!strings.HasSuffix(problem, "(it lists no HTTP-Redirect location now), so sign-ins go to an address the IdP no longer publishes: update samlConfig.ssoUrl") {
+		t.Errorf("drift to SOAP only: %v %q", listed, problem)
 	}
 }

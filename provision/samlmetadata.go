@@ -23,8 +23,8 @@ import (
 // entity ID, its single sign-on URL ("": none) and the binding of that URL (HTTP-Redirect when
 // the IdP offers it, else HTTP-POST), whether it wants AuthnRequests signed, and its signing
 // certificates, in the document's order. SingleSignOnServices are all its SingleSignOnService
-// endpoints of the bindings Gatehouse sends AuthnRequests by, in the document's order, for
-// the refresh's check of the connection's ssoUrl (ssoURLDrift).
+// endpoints, whatever their binding, in the document's order, for the rules on the
+// connection's ssoUrl (ssoListingOf).
 type SAMLMetadata struct {
 	EntityID                string
 	SSOURL                  string
@@ -35,7 +35,9 @@ type SAMLMetadata struct {
 }
 
 // SAMLEndpoint is one SingleSignOnService of an IdP's metadata: its Location, trimmed of the
-// white space XML may put around it, and its binding.
+// white space XML may put around it, and its binding, "" for a binding Gatehouse does not
+// send AuthnRequests by (SOAP, Artifact, ...): such an endpoint still says the IdP takes
+// requests at that URL, only not the way Gatehouse sends them.
 type SAMLEndpoint struct {
 	Location string
 	Binding  models.SAMLBinding
@@ -484,9 +486,7 @@ func (s *Service) refreshMetadataOf(ctx context.Context, r store.SAMLMetadataRow
 			rep.Problem = fetchErr.Error()
 		} else {
 			text, rep.Added, rep.Removed, rep.Problem = s.certificatesFromMetadata(c, md)
-			if md.EntityID == c.SAMLEntityID { // another entity's endpoints say nothing of this one's
-				listed, rep.SSOProblem = ssoURLDrift(c, md)
-			}
+			listed, rep.SSOProblem = ssoURLDrift(c, md)
 		}
 		rep.Problem = models.Clip(rep.Problem, maxMetadataProblem)
 		if text != "" {
@@ -603,46 +603,118 @@ func certificateChanges(current, next []*x509.Certificate) (added, removed []str
 // the admin acts or the IdP lists the URL again; were it the last read's answer alone, the
 // read after the drift would find it false and clear the problem with nothing fixed.
 //
-// The URL is compared as the metadata spells it (trimmed of white space only, as XML may
-// wrap it), byte for byte: a path is case-sensitive, and an IdP's own document names its
-// endpoint the same way from one read to the next. A spelling that differs (a host in
-// capitals) makes the URL unlisted, which reports nothing until a read lists it.
+// Where md lists the URL is ssoListingOf's rule; a spelling that differs (a host in capitals)
+// makes the URL unlisted, which reports nothing until a read lists it. A document of another
+// entity (md.EntityID) says nothing of this one's endpoints: listed stays as it was.
 func ssoURLDrift(c *models.Connection, md SAMLMetadata) (listed bool, problem string) {
+	if md.EntityID != c.SAMLEntityID { // another entity's endpoints say nothing of this one's
+		return c.SAMLMetadataSSOListed, ""
+	}
 	binding := c.SSOBinding()
-	var now []string // the locations of the connection's binding
-	var others []models.SAMLBinding
-	for _, e := range md.SingleSignOnServices {
-		switch {
-		case e.Binding == binding && e.Location == c.SAMLSSOURL:
-			return true, ""
-		case e.Binding == binding:
-			now = append(now, e.Location)
-		case e.Location == c.SAMLSSOURL:
-			others = append(others, e.Binding)
-		}
+	l := ssoListingOf(md, c.SAMLSSOURL, binding)
+	if l.place == ssoListed {
+		return true, ""
 	}
 	if !c.SAMLMetadataSSOListed {
 		return false, ""
 	}
 	name := samlBindingNames[binding]
 	problem = fmt.Sprintf("the IdP's metadata no longer lists samlConfig.ssoUrl %q for %s", models.Clip(c.SAMLSSOURL, maxReportedURL), name)
-	if len(now) == 0 {
+	if len(l.locations) == 0 {
 		problem += fmt.Sprintf(" (it lists no %s location now)", name)
 	} else {
 		shown := make([]string, 0, 2)
-		for _, l := range now[:min(len(now), 2)] {
-			shown = append(shown, strconv.Quote(models.Clip(l, maxReportedURL)))
+		for _, loc := range l.locations[:min(len(l.locations), 2)] {
+			shown = append(shown, strconv.Quote(models.Clip(loc, maxReportedURL)))
 		}
-		if len(now) > 2 {
-			shown = append(shown, fmt.Sprintf("%d more", len(now)-2))
+		if len(l.locations) > 2 {
+			shown = append(shown, fmt.Sprintf("%d more", len(l.locations)-2))
 		}
 		problem += fmt.Sprintf(" (its %s location now: %s)", name, strings.Join(shown, ", "))
 	}
-	if len(others) > 0 {
+	if l.place == ssoOtherBinding {
 		return true, problem + fmt.Sprintf("; it lists that URL for %s only, so sign-ins are sent by a binding the IdP no longer publishes there: "+
-			"set samlConfig.ssoBinding to %s (GraphQL: %s), or update samlConfig.ssoUrl", samlBindingNames[others[0]], others[0], strings.ToUpper(string(others[0])))
+			"set samlConfig.ssoBinding to %s (GraphQL: %s), or update samlConfig.ssoUrl", samlBindingNames[l.other], l.other, strings.ToUpper(string(l.other)))
 	}
+	// Listed for bindings Gatehouse does not send by only (SOAP, Artifact), or not at all:
+	// either way no longer where, and how, sign-ins are sent.
 	return true, problem + ", so sign-ins go to an address the IdP no longer publishes: update samlConfig.ssoUrl"
+}
+
+// ssoPlace is where an IdP's metadata lists a connection's ssoUrl (ssoListingOf).
+type ssoPlace int
+
+const (
+	// ssoUnlisted: the metadata does not list the URL at all: an alias the IdP takes requests
+	// at without publishing it (a load-balanced name, a vanity host), or a URL it dropped.
+	ssoUnlisted ssoPlace = iota
+	// ssoListed: it lists the URL for the connection's binding.
+	ssoListed
+	// ssoOtherBinding: it lists the URL only for bindings other than the connection's, one of
+	// which Gatehouse sends by (ssoListing.other).
+	ssoOtherBinding
+	// ssoUnknownBinding: it lists the URL only for bindings Gatehouse does not send by (SOAP,
+	// Artifact, ...).
+	ssoUnknownBinding
+)
+
+// ssoListing is what an IdP's metadata says of a connection's ssoUrl (ssoListingOf): where it
+// lists it; for ssoOtherBinding, the first binding Gatehouse sends by that it lists it for; and,
+// unless it is ssoListed, the locations it lists for the connection's binding, in the
+// document's order.
+type ssoListing struct {
+	place     ssoPlace
+	other     models.SAMLBinding
+	locations []string
+}
+
+// ssoListingOf is the one rule for where metadata md lists url, a connection's ssoUrl sent to
+// by binding: of the connection test (ssoBindingProblem) and of the metadata refresh
+// (ssoURLDrift). The URL is compared as the metadata spells it (trimmed of white space only,
+// as XML may wrap it), byte for byte: a path is case-sensitive, and an IdP's own document
+// names its endpoint the same way from one read to the next.
+func ssoListingOf(md SAMLMetadata, url string, binding models.SAMLBinding) ssoListing {
+	var l ssoListing
+	unknown := false
+	for _, e := range md.SingleSignOnServices {
+		switch {
+		case e.Binding == binding && e.Location == url:
+			return ssoListing{place: ssoListed}
+		case e.Binding == binding:
+			l.locations = append(l.locations, e.Location)
+		case e.Location != url:
+		case e.Binding == "":
+			unknown = true
+		case l.other == "":
+			l.other = e.Binding
+		}
+	}
+	switch {
+	case l.other != "":
+		l.place = ssoOtherBinding
+	case unknown:
+		l.place = ssoUnknownBinding
+	}
+	return l
+}
+
+// ssoBindingProblem is the connection test's rule for ssoUrl against the metadata the test
+// read (md): the problem when md lists the URL, but not for the binding the connection sends
+// AuthnRequests by. The IdP says it takes the request there only by another, and every
+// sign-in would fail at the IdP (a new ssoUrl set without ssoBinding is sent to by
+// HTTP-Redirect). A URL the metadata does not list is not judged: an IdP may take requests at
+// more URLs than it publishes.
+func ssoBindingProblem(c *models.Connection, md SAMLMetadata) string {
+	binding := c.SSOBinding()
+	l := ssoListingOf(md, c.SAMLSSOURL, binding)
+	problem := fmt.Sprintf("the metadata offers ssoUrl %q by other bindings than the connection's ssoBinding %s", models.Clip(c.SAMLSSOURL, 256), binding)
+	switch l.place {
+	case ssoOtherBinding:
+		return problem + ": set ssoBinding to " + string(l.other)
+	case ssoUnknownBinding:
+		return problem + ", none of which Gatehouse sends AuthnRequests by: set ssoUrl to the IdP's HTTP-Redirect (or HTTP-POST) location"
+	}
+	return ""
 }
 
 // samlBindingNames name the bindings as SAML and IdP consoles do.
@@ -657,7 +729,7 @@ var samlBindingNames = map[models.SAMLBinding]string{models.SAMLBindingRedirect:
 // have expired.
 func (s *Service) followsMetadata(c *models.Connection, rep TestReport) string {
 	problem := rep.SAMLMetadataProblem
-	if rep.SAMLMetadata != nil {
+	if problem == "" && rep.SAMLMetadata != nil {
 		_, _, _, problem = s.certificatesFromMetadata(c, *rep.SAMLMetadata)
 	}
 	if problem == "" {

@@ -287,7 +287,7 @@ func (s *Service) TestConnection(ctx context.Context, rawID string) (*Connection
 		if c.Protocol == models.ProtocolOIDC {
 			rep = s.sso.remote.TestOIDC(tctx, oidcTarget)
 		} else {
-			rep = s.sso.remote.TestSAML(tctx, SAMLTarget{EntityID: c.SAMLEntityID, SSOURL: c.SAMLSSOURL, SSOBinding: c.SSOBinding(),
+			rep = s.sso.remote.TestSAML(tctx, SAMLTarget{EntityID: c.SAMLEntityID, SSOURL: c.SAMLSSOURL,
 				Certificate: c.SAMLCertificate, MetadataURL: c.SAMLMetadataURL})
 		}
 		rep.LatencyMs = s.clock.Now().Sub(start).Milliseconds()
@@ -295,6 +295,12 @@ func (s *Service) TestConnection(ctx context.Context, rawID string) (*Connection
 	})
 	if err != nil {
 		return nil, err
+	}
+	if c.Protocol == models.ProtocolSAML && rep.MetadataValid != nil && *rep.MetadataValid && rep.SAMLMetadata != nil {
+		if problem := ssoBindingProblem(c, *rep.SAMLMetadata); problem != "" {
+			rep.Problems = append(rep.Problems, problem)
+			rep.SSOURLValid = new(bool)
+		}
 	}
 	if c.Protocol == models.ProtocolSAML && c.SAMLMetadataRefresh && rep.MetadataValid != nil && *rep.MetadataValid {
 		if problem := s.followsMetadata(c, rep); problem != "" {

@@ -134,24 +134,21 @@ var bindingOf = map[string]models.SAMLBinding{saml.HTTPRedirectBinding: models.S
 // the IdP wants them signed, and the signing certificates (KeyDescriptor
 // use="signing", or with no use), in the document's order, each once. A certificate that
 // does not parse fails the whole document: taking the others would silently drop the one
-// the IdP may sign with next. It lists every SingleSignOnService of those two bindings too,
-// for the refresh's check that the IdP still lists the connection's ssoUrl.
+// the IdP may sign with next. It lists every SingleSignOnService too (ssoServicesOf), for
+// provision's rules on the connection's ssoUrl.
 func metadataOf(ed *saml.EntityDescriptor, what string) (provision.SAMLMetadata, error) {
-	md := provision.SAMLMetadata{EntityID: ed.EntityID}
+	md := provision.SAMLMetadata{EntityID: ed.EntityID, SingleSignOnServices: ssoServicesOf(ed)}
+	for _, e := range md.SingleSignOnServices {
+		switch {
+		case e.Binding == models.SAMLBindingRedirect && md.SSOBinding != models.SAMLBindingRedirect:
+			md.SSOURL, md.SSOBinding = e.Location, models.SAMLBindingRedirect
+		case e.Binding == models.SAMLBindingPost && md.SSOURL == "":
+			md.SSOURL, md.SSOBinding = e.Location, models.SAMLBindingPost
+		}
+	}
 	for _, d := range ed.IDPSSODescriptors {
 		if d.WantAuthnRequestsSigned != nil && *d.WantAuthnRequestsSigned {
 			md.WantAuthnRequestsSigned = true
-		}
-		for _, sso := range d.SingleSignOnServices {
-			if b, ok := bindingOf[sso.Binding]; ok {
-				md.SingleSignOnServices = append(md.SingleSignOnServices, provision.SAMLEndpoint{Location: strings.TrimSpace(sso.Location), Binding: b})
-			}
-			switch {
-			case sso.Binding == saml.HTTPRedirectBinding && md.SSOBinding != models.SAMLBindingRedirect:
-				md.SSOURL, md.SSOBinding = strings.TrimSpace(sso.Location), models.SAMLBindingRedirect
-			case sso.Binding == saml.HTTPPostBinding && md.SSOURL == "":
-				md.SSOURL, md.SSOBinding = strings.TrimSpace(sso.Location), models.SAMLBindingPost
-			}
 		}
 		for _, kd := range d.KeyDescriptors {
 			if kd.Use != "" && kd.Use != "signing" {
@@ -173,4 +170,17 @@ func metadataOf(ed *saml.EntityDescriptor, what string) (provision.SAMLMetadata,
 		}
 	}
 	return md, nil
+}
+
+// ssoServicesOf are every SingleSignOnService of ed's IDPSSODescriptors, in the document's
+// order: the Location trimmed of the white space XML may put around it, and the binding
+// Gatehouse sends by (bindingOf), "" for the others (SOAP, Artifact, ...).
+func ssoServicesOf(ed *saml.EntityDescriptor) []provision.SAMLEndpoint {
+	var out []provision.SAMLEndpoint
+	for _, d := range ed.IDPSSODescriptors {
+		for _, sso := range d.SingleSignOnServices {
+			out = append(out, provision.SAMLEndpoint{Location: strings.TrimSpace(sso.Location), Binding: bindingOf[sso.Binding]})
+		}
+	}
+	return out
 }

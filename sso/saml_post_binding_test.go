@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/crewjam/saml"
 	"golang.org/x/oauth2"
 
 	"gatehouse/sso/samltest"
@@ -261,5 +262,23 @@ func TestSAMLConnectionTestChecksSSOBinding(t *testing.T) {
 		// A URL the metadata does not list is not judged.
 		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, `{"samlConfig": {"ssoUrl": "`+redirectIdP.URL+`/other-sso", "ssoBinding": "http_post"}}`).Must(t, 200)
 		test(t, true, "")
+
+		// A URL the metadata lists only by bindings Gatehouse does not send by (SOAP, Artifact)
+		// fails the test too, saying so.
+		soap := redirectIdP.URL + "/soap"
+		redirectIdP.ListSSO(saml.Endpoint{Binding: saml.SOAPBinding, Location: soap}, saml.Endpoint{Binding: saml.HTTPArtifactBinding, Location: soap},
+			saml.Endpoint{Binding: saml.HTTPRedirectBinding, Location: redirectIdP.SSOURL})
+		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, `{"samlConfig": {"ssoUrl": "`+soap+`", "ssoBinding": "http_redirect"}}`).Must(t, 200)
+		test(t, false, `the metadata offers ssoUrl "`+soap+`" by other bindings than the connection's ssoBinding http_redirect, `+
+			`none of which Gatehouse sends AuthnRequests by: set ssoUrl to the IdP's HTTP-Redirect (or HTTP-POST) location`)
+
+		// A document a certificate refresh could take nothing from (a certificate that does
+		// not parse) is still judged for where it lists ssoUrl.
+		redirectIdP.ListSSO(saml.Endpoint{Binding: saml.HTTPPostBinding, Location: redirectIdP.SSOURL})
+		redirectIdP.EditMetadata(func(ed *saml.EntityDescriptor) {
+			ed.IDPSSODescriptors[0].KeyDescriptors[0].KeyInfo.X509Data.X509Certificates[0].Data = "bm90IGEgY2VydGlmaWNhdGU="
+		})
+		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, `{"samlConfig": {"ssoUrl": "`+redirectIdP.SSOURL+`", "ssoBinding": "http_redirect"}}`).Must(t, 200)
+		test(t, false, "ssoBinding http_redirect: set ssoBinding to http_post")
 	})
 }

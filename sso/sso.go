@@ -20,7 +20,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -228,7 +227,8 @@ func usableSigningKey(k jose.JSONWebKey) bool {
 }
 
 // TestSAML checks the IdP certificate (parses, in its validity period, acceptable key), the
-// SSO URL, and the metadata document when a metadata URL is set.
+// SSO URL, and the metadata document when a metadata URL is set; what the document says of
+// the SSO URL and the certificates is provision's to judge (rep.SAMLMetadata).
 func (r *Remote) TestSAML(ctx context.Context, t provision.SAMLTarget) provision.TestReport {
 	rep := provision.TestReport{CertificateValid: no(), SSOURLValid: no()}
 	if problem := r.checkCertificate(t.Certificate); problem != "" {
@@ -247,51 +247,18 @@ func (r *Remote) TestSAML(ctx context.Context, t provision.SAMLTarget) provision
 			rep.Problems = append(rep.Problems, problem)
 		} else {
 			rep.MetadataValid = yes()
-			if problem := ssoBindingProblem(ed, t); problem != "" {
-				rep.Problems = append(rep.Problems, problem)
-				rep.SSOURLValid = no()
-			}
-			// What a refresh would take from it, for the caller's rule (provision.followsMetadata).
-			if md, err := metadataOf(ed, "metadata "+t.MetadataURL); err != nil {
+			// What the metadata says, for the caller's rules (provision.TestConnection): what a
+			// refresh would take from it (provision.followsMetadata), and where it lists ssoUrl.
+			md, err := metadataOf(ed, "metadata "+t.MetadataURL)
+			if err != nil {
 				rep.SAMLMetadataProblem = err.Error()
-			} else {
-				rep.SAMLMetadata = &md
+				md = provision.SAMLMetadata{EntityID: ed.EntityID, SingleSignOnServices: ssoServicesOf(ed)}
 			}
+			rep.SAMLMetadata = &md
 		}
 	}
 	rep.Success = len(rep.Problems) == 0
 	return rep
-}
-
-// ssoBindingProblem says when the metadata lists the connection's ssoUrl as a
-// SingleSignOnService, but not by the binding the connection sends AuthnRequests by: the IdP
-// says it takes the request there only by another, and every sign-in would fail at the IdP
-// (a new ssoUrl set without ssoBinding is sent to by HTTP-Redirect). A URL the metadata does
-// not list is not judged: an IdP may take requests at more URLs than it publishes.
-func ssoBindingProblem(ed *saml.EntityDescriptor, t provision.SAMLTarget) string {
-	uris := map[models.SAMLBinding]string{models.SAMLBindingRedirect: saml.HTTPRedirectBinding, models.SAMLBindingPost: saml.HTTPPostBinding}
-	binding := t.SSOBinding
-	if binding == "" {
-		binding = models.SAMLBindingRedirect
-	}
-	var listed []string
-	for _, d := range ed.IDPSSODescriptors {
-		for _, sso := range d.SingleSignOnServices {
-			if strings.TrimSpace(sso.Location) == t.SSOURL {
-				listed = append(listed, sso.Binding)
-			}
-		}
-	}
-	if len(listed) == 0 || slices.Contains(listed, uris[binding]) {
-		return ""
-	}
-	problem := fmt.Sprintf("the metadata offers ssoUrl %q by other bindings than the connection's ssoBinding %s", models.Clip(t.SSOURL, 256), binding)
-	for _, other := range models.SAMLBindings {
-		if slices.Contains(listed, uris[other]) {
-			return problem + ": set ssoBinding to " + string(other)
-		}
-	}
-	return problem + ", none of which Gatehouse sends AuthnRequests by: set ssoUrl to the IdP's HTTP-Redirect (or HTTP-POST) location"
 }
 
 // checkCertificate checks each of the connection's certificates; with several (a rollover),
