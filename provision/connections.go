@@ -88,6 +88,7 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 	c := &models.Connection{ID: store.NewID(), WorkspaceID: p.WorkspaceID, Status: models.StatusInactive,
 		DefaultRole: models.DefaultRole, SAMLAttributeMapping: "{}", Version: 1, CreatedAt: now, UpdatedAt: now}
 	var errs models.Errors
+	var fromURL *SAMLMetadata // the metadata read from metadataUrl (fromMetadata)
 	if in.Name == nil {
 		errs = append(errs, models.FieldError(models.EINVALID, "name", "", "is required"))
 	}
@@ -111,7 +112,7 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 		// once the cheap checks passed, since it may read a URL. Into a copy: the caller's
 		// input stays as given.
 		sm := *in.SAML
-		if err := s.fromMetadata(ctx, &sm, true); err != nil {
+		if fromURL, err = s.fromMetadata(ctx, &sm, true); err != nil {
 			return nil, err
 		}
 		in.SAML = &sm
@@ -124,6 +125,13 @@ func (s *Service) CreateConnection(ctx context.Context, in ConnectionInput) (*mo
 	errs = append(errs, s.applyConnection(c, in, true)...)
 	if len(errs) > 0 {
 		return nil, errs
+	}
+	if fromURL != nil {
+		// The document just read from metadataUrl is a read of it as the refresh's are: when
+		// it lists the ssoUrl the connection is stored with, for its binding, a read that no
+		// longer does reports the move (ssoURLDrift), even the first hourly one. An ssoUrl it
+		// does not list (an alias set beside the metadataUrl) is not marked.
+		c.SAMLMetadataSSOListed, _ = ssoURLDrift(c, *fromURL)
 	}
 	err = s.mutateAs(ctx, p, s.connectionMutation(ctx, "connection.create", &c), func(ctx context.Context, p *Principal) (audited, error) {
 		summary := connectionSummary(c)
@@ -186,7 +194,10 @@ func (s *Service) UpdateConnection(ctx context.Context, rawID string, in Connect
 		// Parsed once, outside the transaction (on SQLite it holds the write lock), into a
 		// copy: the caller's input stays as given.
 		sm := *in.SAML
-		if err := s.fromMetadata(ctx, &sm, false); err != nil {
+		// On update only metadataXml is read, never metadataUrl: the admin's copy of a
+		// document, not what the URL lists, so it leaves SAMLMetadataSSOListed to the reads of
+		// the URL (ssoURLDrift), and its result (nil) is not needed.
+		if _, err := s.fromMetadata(ctx, &sm, false); err != nil {
 			return nil, err
 		}
 		in.SAML = &sm

@@ -838,47 +838,52 @@ const maxMetadataXML = 256 << 10
 // requires); signRequests is set when the IdP wants AuthnRequests signed and the input does
 // not say. What the metadata lacks is a payload error on the metadata field, never on a
 // field the admin did not set. The caller has authorized the caller already (a URL is read).
-func (s *Service) fromMetadata(ctx context.Context, sm *SAMLConfigInput, create bool) error {
+//
+// fromURL is the document when it was read from metadataUrl (nil otherwise): CreateConnection
+// judges by it whether the IdP lists the connection's ssoUrl (ssoURLDrift), as a refresh's read
+// does. A metadataXml is not that document: the admin's copy, which may be older, or another
+// app's, says nothing of what the URL the refresh reads lists.
+func (s *Service) fromMetadata(ctx context.Context, sm *SAMLConfigInput, create bool) (fromURL *SAMLMetadata, err error) {
 	if sm == nil {
-		return nil
+		return nil, nil
 	}
 	var md SAMLMetadata
-	var err error
+	byURL := false
 	field := "samlConfig.metadataXml"
 	switch {
 	case sm.MetadataXML != nil:
 		if len(*sm.MetadataXML) > maxMetadataXML {
-			return models.FieldError(models.EINVALID, field, "", "must be at most 256 KiB")
+			return nil, models.FieldError(models.EINVALID, field, "", "must be at most 256 KiB")
 		}
 		if e := models.CheckFreeText(field, *sm.MetadataXML); e != nil {
-			return e
+			return nil, e
 		}
 		if s.sso.remote == nil {
-			return internal("read saml metadata", errors.New("no Remote configured"))
+			return nil, internal("read saml metadata", errors.New("no Remote configured"))
 		}
 		md, err = s.sso.remote.ReadSAMLMetadata(*sm.MetadataXML)
 	case create && sm.MetadataURL != nil && *sm.MetadataURL != "" && (sm.EntityID == nil || sm.SSOURL == nil || sm.Certificate == nil):
-		field = "samlConfig.metadataUrl"
+		field, byURL = "samlConfig.metadataUrl", true
 		if e := s.validateIdPURL(field, *sm.MetadataURL); e != nil {
-			return e
+			return nil, e
 		}
 		if s.sso.remote == nil {
-			return internal("read saml metadata", errors.New("no Remote configured"))
+			return nil, internal("read saml metadata", errors.New("no Remote configured"))
 		}
 		var busy error
 		if md, err, busy = s.fetchSAMLMetadata(ctx, *sm.MetadataURL, 0); busy != nil {
-			return busy
+			return nil, busy
 		}
 	default:
-		return nil
+		return nil, nil
 	}
 	lacks := func(message string) error { return models.FieldError(models.EINVALID, field, "", message) }
 	if err != nil {
-		return lacks("cannot be read: " + models.Clip(err.Error(), maxMetadataProblem))
+		return nil, lacks("cannot be read: " + models.Clip(err.Error(), maxMetadataProblem))
 	}
 	if sm.EntityID == nil {
 		if strings.TrimSpace(md.EntityID) == "" || len(md.EntityID) > maxConfigValue {
-			return lacks("has no entityID of at most 1,024 bytes: set samlConfig.entityId")
+			return nil, lacks("has no entityID of at most 1,024 bytes: set samlConfig.entityId")
 		}
 		sm.EntityID = &md.EntityID
 	}
@@ -892,9 +897,9 @@ func (s *Service) fromMetadata(ctx context.Context, sm *SAMLConfigInput, create 
 	if sm.SSOURL == nil {
 		switch {
 		case md.SSOURL == "":
-			return lacks("has no SingleSignOnService with the HTTP-Redirect or HTTP-POST binding, which Gatehouse sends AuthnRequests by: set samlConfig.ssoUrl")
+			return nil, lacks("has no SingleSignOnService with the HTTP-Redirect or HTTP-POST binding, which Gatehouse sends AuthnRequests by: set samlConfig.ssoUrl")
 		case !models.ValidIdPURL(md.SSOURL, s.allowPrivate):
-			return lacks(fmt.Sprintf("has a SingleSignOnService location %q that is not an absolute https URL: set samlConfig.ssoUrl", models.Clip(md.SSOURL, 256)))
+			return nil, lacks(fmt.Sprintf("has a SingleSignOnService location %q that is not an absolute https URL: set samlConfig.ssoUrl", models.Clip(md.SSOURL, 256)))
 		}
 		sm.SSOURL = &md.SSOURL
 		// The location is its binding's: the two come from the metadata together, unless the
@@ -908,14 +913,14 @@ func (s *Service) fromMetadata(ctx context.Context, sm *SAMLConfigInput, create 
 		certs, validNow := unexpiredCertificates(md.SigningCertificates, s.clock.Now())
 		switch {
 		case !validNow:
-			return lacks("has no signing certificate that is valid now: set samlConfig.certificate")
+			return nil, lacks("has no signing certificate that is valid now: set samlConfig.certificate")
 		case len(certs) > models.MaxSAMLCertificates:
-			return lacks(fmt.Sprintf("publishes %d signing certificates that have not expired; a connection trusts at most %d: set samlConfig.certificate",
+			return nil, lacks(fmt.Sprintf("publishes %d signing certificates that have not expired; a connection trusts at most %d: set samlConfig.certificate",
 				len(certs), models.MaxSAMLCertificates))
 		}
 		text := certificateText(certs)
 		if e := validateCertificatePEM(field, text); e != nil {
-			return lacks("has signing certificates that do not fit a connection (" + e.Message + "): set samlConfig.certificate")
+			return nil, lacks("has signing certificates that do not fit a connection (" + e.Message + "): set samlConfig.certificate")
 		}
 		sm.Certificate = &text
 	}
@@ -923,5 +928,8 @@ func (s *Service) fromMetadata(ctx context.Context, sm *SAMLConfigInput, create 
 		signed := true
 		sm.SignRequests = &signed
 	}
-	return nil
+	if byURL {
+		return &md, nil
+	}
+	return nil, nil
 }

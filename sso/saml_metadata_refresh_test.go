@@ -739,6 +739,83 @@ func TestSAMLMetadataRefreshIsFair(t *testing.T) {
 	})
 }
 
+// TestSAMLMetadataReportsAMoveBeforeTheFirstRead: a connection created from its metadataUrl
+// takes its ssoUrl from the document read at creation, and that read counts as one that
+// listed it: when the IdP moves its endpoint before the first hourly read, that read reports
+// the move in metadataProblem, where it used to report nothing, ever. An ssoUrl set beside
+// the metadataUrl that the document does not list (an alias) is not reported, and neither is
+// one read from a metadataXml sent with the URL: the admin's copy is not what the URL lists.
+// Through REST and GraphQL creation and the hourly refresh, both databases.
+func TestSAMLMetadataReportsAMoveBeforeTheFirstRead(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		tok := e.AdminToken()
+		createREST := func(t *testing.T, name string, cfg map[string]any) string {
+			t.Helper()
+			body, _ := json.Marshal(map[string]any{"name": name, "protocol": "saml", "samlConfig": cfg})
+			return str(e.REST(tok, "POST", "/api/v1/sso/connections", string(body)).Must(t, 201).Body, "connection", "id")
+		}
+		createGQL := func(t *testing.T, name string, cfg map[string]any) string {
+			t.Helper()
+			d := e.MustGQL(tok, `mutation($name: String!, $cfg: SamlConfigInput!) { createConnection(input: {name: $name, protocol: SAML, samlConfig: $cfg}) {
+				connection { id } errors { label message } } }`, map[string]any{"name": name, "cfg": cfg})
+			if errs := payloadErrors(t, d, "createConnection"); len(errs) > 0 {
+				t.Fatalf("createConnection: %v", errs)
+			}
+			return str(d, "createConnection", "connection", "id")
+		}
+		problem := func(t *testing.T, id string) string {
+			t.Helper()
+			d := e.MustGQL(tok, `query($id: ID!) { connection(id: $id) { samlConfig { metadataProblem metadataCheckedAt } } }`, map[string]any{"id": id})
+			cfg := get(d, "connection", "samlConfig").(map[string]any)
+			if cfg["metadataCheckedAt"] == nil {
+				t.Fatalf("connection %s: no read recorded: %v", id, cfg)
+			}
+			p, _ := cfg["metadataProblem"].(string)
+			return p
+		}
+		type made struct {
+			name  string
+			idp   *samltest.IdP
+			id    string
+			moved bool // the read after the move reports it
+		}
+		var all []*made
+		add := func(name string, moved bool, create func(*testing.T, string, map[string]any) string, cfg func(*samltest.IdP) map[string]any) {
+			idp := samltest.New(t)
+			c := cfg(idp)
+			c["refreshCertificatesFromMetadata"] = true
+			all = append(all, &made{name: name, idp: idp, id: create(t, name, c), moved: moved})
+		}
+		fromURL := func(idp *samltest.IdP) map[string]any { return map[string]any{"metadataUrl": idp.EntityID} }
+		add("REST from metadataUrl", true, createREST, fromURL)
+		add("GraphQL from metadataUrl", true, createGQL, fromURL)
+		add("REST from metadataUrl with an alias ssoUrl", false, createREST, func(idp *samltest.IdP) map[string]any {
+			return map[string]any{"metadataUrl": idp.EntityID, "ssoUrl": "http://localhost:9/sso"}
+		})
+		add("GraphQL from metadataXml beside metadataUrl", false, createGQL, func(idp *samltest.IdP) map[string]any {
+			return map[string]any{"metadataUrl": idp.EntityID, "metadataXml": idp.Metadata(t)}
+		})
+
+		// The IdPs move their endpoints before any hourly read.
+		for _, m := range all {
+			moved := m.idp.URL + "/adfs/ls"
+			m.idp.ListSSO(saml.Endpoint{Binding: saml.HTTPRedirectBinding, Location: moved}, saml.Endpoint{Binding: saml.HTTPPostBinding, Location: moved})
+		}
+		got, err := e.App.Service().RefreshSAMLMetadata(context.Background())
+		if err != nil || got.Failed != 2 || got.Unchanged != 2 || got.Changed != 0 {
+			t.Fatalf("refresh: %+v, %v; want 2 failed, 2 unchanged", got, err)
+		}
+		for _, m := range all {
+			p := problem(t, m.id)
+			want := `the IdP's metadata no longer lists samlConfig.ssoUrl "` + m.idp.SSOURL + `" for HTTP-Redirect (its HTTP-Redirect location now: "` +
+				m.idp.URL + `/adfs/ls"), so sign-ins go to an address the IdP no longer publishes: update samlConfig.ssoUrl`
+			if m.moved && p != want || !m.moved && p != "" {
+				t.Errorf("%s: metadataProblem %q, want the move reported: %v", m.name, p, m.moved)
+			}
+		}
+	})
+}
+
 // TestSAMLMetadataReportsAMovedSSOURL: when the IdP's metadata stops listing the connection's
 // ssoUrl for its ssoBinding after a read listed it (the IdP moved its single sign-on endpoint),
 // the refresh reports it in metadataProblem at every read, naming the old URL and what the
