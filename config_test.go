@@ -92,6 +92,21 @@ func TestDNSServerConfig(t *testing.T) {
 	}
 }
 
+// GATEHOUSE_LOG_LEVEL takes the four levels README names, in any case; another value stops the
+// start saying which values it takes, not in the words of Go's log package.
+func TestLogLevelConfig(t *testing.T) {
+	for _, ok := range []string{"", "debug", "info", "warn", "error", "WARN"} {
+		if _, err := app.LoadConfig(func(k string) string { return map[string]string{"GATEHOUSE_LOG_LEVEL": ok}[k] }); err != nil {
+			t.Errorf("GATEHOUSE_LOG_LEVEL=%q: %v", ok, err)
+		}
+	}
+	r := gatehouseCLI(t, []string{"GATEHOUSE_LOG_LEVEL=loud", "GATEHOUSE_DATABASE_URL=postgres://127.0.0.1:1/none"}, "serve")
+	want := `GATEHOUSE_LOG_LEVEL: want debug, info, warn or error, got "loud"`
+	if r.code != 1 || !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, "slog") {
+		t.Errorf("GATEHOUSE_LOG_LEVEL=loud: exit %d, stderr %q, want %q", r.code, r.stderr, want)
+	}
+}
+
 // GATEHOUSE_ALLOWED_PRIVATE_NETWORKS: an entry that is no CIDR prefix or address, or that
 // names a cloud metadata address (never reached), stops the start with a message quoting it,
 // before the database is opened.

@@ -217,8 +217,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if err := v.check(c); err != nil {
 		return c, err
 	}
-	if err := c.LogLevel.UnmarshalText([]byte(get("GATEHOUSE_LOG_LEVEL"))); err != nil {
-		return c, fmt.Errorf("GATEHOUSE_LOG_LEVEL: %w", err)
+	if level := get("GATEHOUSE_LOG_LEVEL"); c.LogLevel.UnmarshalText([]byte(level)) != nil {
+		// slog's own error speaks of its parser ("slog: level string"); the operator needs the
+		// values the variable takes.
+		return c, fmt.Errorf("GATEHOUSE_LOG_LEVEL: want debug, info, warn or error, got %q", level)
 	}
 	if (c.BootstrapClientID == "") != (c.BootstrapClientSecret == "") {
 		return c, errors.New("set both GATEHOUSE_BOOTSTRAP_CLIENT_ID and GATEHOUSE_BOOTSTRAP_CLIENT_SECRET, or neither")
