@@ -159,14 +159,19 @@ func (s *Service) TestSignIn(ctx context.Context, connectionID, testID string) (
 	if err != nil {
 		return nil, internal("test sign-in", err)
 	}
-	if t.Status == models.TestSignInPending && !s.now().Before(t.ExpiresAt.Add(FlowLifetime)) {
-		// A flow of the test starts before ExpiresAt and lives FlowLifetime: none can finish
-		// it now. Without this, a test never opened, or abandoned at the identity provider,
-		// would read as pending until it is pruned, and a script polling for its outcome
-		// would wait for a week.
+	if t.Status == models.TestSignInPending && s.noTestFlowCanFinish(t) {
+		// Without this, a test never opened, or abandoned at the identity provider, would read
+		// as pending until it is pruned, and a script polling for its outcome would wait for a
+		// week.
 		t, _, err = s.finishTest(ctx, t, models.TestSignInFailed, nil, testAbandoned)
 	}
 	return t, err
+}
+
+// noTestFlowCanFinish reports whether no flow of test t can finish it any more: a flow of the
+// test starts before its ExpiresAt and lives FlowLifetime.
+func (s *Service) noTestFlowCanFinish(t *models.TestSignIn) bool {
+	return !s.now().Before(t.ExpiresAt.Add(FlowLifetime))
 }
 
 // testAbandoned is what a test that nobody finished reads as, once none of its flows can.
@@ -203,7 +208,7 @@ func (s *Service) OpenTestSignIn(ctx context.Context, token string, browser Brow
 		return t, nil, nil
 	}
 	if !s.now().Before(t.ExpiresAt) {
-		return s.finishTest(ctx, t, models.TestSignInFailed, nil, "The test sign-in expired before it was run; start another one.")
+		return s.openedTooLate(ctx, t)
 	}
 	conn, err := s.store.Connection(ctx, t.WorkspaceID, t.ConnectionID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -228,6 +233,35 @@ func (s *Service) OpenTestSignIn(ctx context.Context, token string, browser Brow
 		return nil, nil, err
 	}
 	return t, res.Start, nil
+}
+
+// testLinkExpired is what a test's URL opened after the test expired says while a sign-in
+// started from it before then may still finish the test.
+var testLinkExpired = fmt.Sprintf("This link can no longer start the test sign-in: a test is opened within %d minutes of its start. "+
+	"A sign-in at the identity provider started from it before then can still finish the test; otherwise start another one.",
+	int(TestSignInLifetime.Minutes()))
+
+// openedTooLate is OpenTestSignIn of pending test t after it expired: it starts no flow. A
+// flow the test started before it expired may still be at the identity provider (in another
+// tab or browser) and finish the test: t is left pending for it, as TestSignIn leaves it, and
+// returned, as stored, with testLinkExpired to show. Failing it here would throw that flow's
+// result away and call a test that ran one that never ran. Otherwise the test fails.
+func (s *Service) openedTooLate(ctx context.Context, t *models.TestSignIn) (*models.TestSignIn, *FlowStart, error) {
+	if s.noTestFlowCanFinish(t) {
+		return s.finishTest(ctx, t, models.TestSignInFailed, nil, testAbandoned)
+	}
+	f, err := s.store.LastTestSignInFlow(ctx, t.WorkspaceID, t.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return s.finishTest(ctx, t, models.TestSignInFailed, nil, "The test sign-in expired before it was run; start another one.")
+	case err != nil:
+		return nil, nil, internal("test sign-in", err)
+	case !s.now().Before(f.ExpiresAt): // abandoned at the identity provider
+		return s.finishTest(ctx, t, models.TestSignInFailed, nil, testAbandoned)
+	}
+	shown := *t
+	shown.Error = testLinkExpired
+	return &shown, nil, nil
 }
 
 func (s *Service) finishTest(ctx context.Context, t *models.TestSignIn, status string, r *TestSignInResult, msg string) (*models.TestSignIn, *FlowStart, error) {

@@ -210,6 +210,72 @@ func TestAbandonedTestSignInFails(t *testing.T) {
 	})
 }
 
+// TestTestSignInReopenedAfterExpiry, on both databases: a test's URL opened again after the
+// test expired starts no sign-in, but leaves the test to the sign-in started from it before
+// the expiry, still at the identity provider, which then finishes it with its result. Before,
+// the late opening failed the test ("expired before it was run"), and the running sign-in's
+// result was thrown away. A test whose sign-in was abandoned at the IdP fails when opened late.
+func TestTestSignInReopenedAfterExpiry(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e)
+		expire := func(id string) {
+			t.Helper()
+			var ids []string
+			if err := e.App.Store().RawScan(t.Context(), &ids, "UPDATE test_sign_ins SET expires_at = ? WHERE id = ? RETURNING id",
+				time.Now().Add(-time.Minute).UTC(), uuid.MustParse(id)); err != nil || len(ids) != 1 {
+				t.Fatalf("move the test's expiry: %v %v", ids, err)
+			}
+		}
+		status := func(id string) (string, string) {
+			t.Helper()
+			r := e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id, "").Must(t, 200)
+			return str(r.Body, "status"), str(r.Body, "error")
+		}
+		flows := "SELECT count(*) FROM sign_in_flows WHERE test"
+
+		id, u := startTest(t, e, w.tok, w.conn, "")
+		b := w.browser()
+		resp, page := samltest.Follow(t, b, u)
+		if !strings.HasPrefix(resp.Request.URL.String(), w.idp.SSOURL) {
+			t.Fatalf("the test URL did not lead to the IdP: %s", resp.Request.URL)
+		}
+		expire(id)
+		// Opened again (another tab, another browser): no sign-in starts, the test waits.
+		resp, body := samltest.Follow(t, w.browser(), u)
+		if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != u || !strings.Contains(body, "can no longer start the test sign-in") ||
+			countRows(t, e, flows) != 1 {
+			t.Fatalf("reopened after the expiry: %d at %s, %d flows: %s", resp.StatusCode, resp.Request.URL, countRows(t, e, flows), body)
+		}
+		if st, msg := status(id); st != "pending" || msg != "" {
+			t.Fatalf("after the late opening: %s %q", st, msg)
+		}
+		// The sign-in started before the expiry finishes the test.
+		resp, body = w.post(t, b, e.URL, page)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Test sign-in: succeeded") || !strings.Contains(body, "00u-ada") {
+			t.Fatalf("the running sign-in's result page: %d %s", resp.StatusCode, body)
+		}
+		if st, msg := status(id); st != "succeeded" || msg != "" {
+			t.Fatalf("the running sign-in's test: %s %q", st, msg)
+		}
+
+		// A sign-in abandoned at the IdP (its flow expired) leaves nothing to wait for.
+		id2, u2 := startTest(t, e, w.tok, w.conn, "")
+		samltest.Follow(t, w.browser(), u2)
+		var ids []string
+		if err := e.App.Store().RawScan(t.Context(), &ids, "UPDATE sign_in_flows SET expires_at = ? WHERE state = ? RETURNING id",
+			time.Now().Add(-time.Second).UTC(), id2); err != nil || len(ids) != 1 {
+			t.Fatalf("expire the test's flow: %v %v", ids, err)
+		}
+		expire(id2)
+		if _, body := samltest.Follow(t, w.browser(), u2); !strings.Contains(body, "Test sign-in: failed") || !strings.Contains(body, "expired before the identity provider answered") {
+			t.Fatalf("an abandoned test opened late: %s", body)
+		}
+		if st, msg := status(id2); st != "failed" || !strings.Contains(msg, "expired before the identity provider answered") {
+			t.Fatalf("an abandoned test opened late, over REST: %s %q", st, msg)
+		}
+	})
+}
+
 // TestOIDCTestSignIn: the same through an OIDC connection; a person with an account of that
 // email would be linked, and is not.
 func TestOIDCTestSignIn(t *testing.T) {

@@ -344,6 +344,18 @@ func (s *Store) TestSignInByToken(ctx context.Context, tokenHash string) (*model
 	return &t, nil
 }
 
+// LastTestSignInFlow finds the flow test sign-in testID started last (the latest to expire):
+// a test's flow has no application, and its state is the test's id.
+// Errors: ErrNotFound when the test started none (or only flows pruned since).
+func (s *Store) LastTestSignInFlow(ctx context.Context, ws, testID uuid.UUID) (*models.SignInFlow, error) {
+	var f models.SignInFlow
+	q := s.scoped(ctx, ws).Where("application_id = ? AND test = ? AND state = ?", uuid.Nil, true, testID.String())
+	if err := first(q.Order("expires_at DESC"), &f); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
 // FinishTestSignIn records the outcome of a pending test sign-in; a finished one keeps its
 // first outcome (ErrNotFound).
 // Errors: ErrNotFound when the test sign-in is missing or finished.

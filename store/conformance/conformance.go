@@ -93,7 +93,7 @@ var tests = []test{
 		"RefreshOwnedProfile", "FirstSignInReads"}, testProvisioned},
 	{[]string{"UseSAMLAssertion", "PutSAMLAnswer", "AcceptSAMLAnswer", "ReadSAMLAnswer", "TakeSAMLAnswer", "PruneSAMLAssertions"}, testSAMLAnswers},
 	{[]string{"SAMLSPKey", "CreateSAMLSPKey", "SAMLSPKeys", "PromoteSAMLSPKey", "DeleteSAMLSPKey"}, testSAMLSPKeys},
-	{[]string{"TestSignIn", "TestSignInByToken", "FinishTestSignIn", "PruneTestSignIns"}, testTestSignIns},
+	{[]string{"TestSignIn", "TestSignInByToken", "FinishTestSignIn", "LastTestSignInFlow", "PruneTestSignIns"}, testTestSignIns},
 	{[]string{"ResealSecrets", "HasSealedValues"}, testResealSecrets},
 }
 

@@ -105,6 +105,21 @@ func testTestSignIns(e *env) {
 	_, err = e.s.TestSignInByToken(e.ctx, "missing")
 	e.is(err, store.ErrNotFound, "missing token")
 
+	// The test's flows (no application, the test's id as state): the latest to expire.
+	_, err = e.s.LastTestSignInFlow(e.ctx, e.ws, ts.ID)
+	e.is(err, store.ErrNotFound, "no flow of the test yet")
+	for _, exp := range []time.Duration{time.Minute, 2 * time.Minute} {
+		f := &models.SignInFlow{ID: store.NewID(), WorkspaceID: e.ws, ConnectionID: conn.ID, BrowserHash: "browser", RedirectURI: "https://gh/t",
+			State: ts.ID.String(), Test: true, UpstreamStateHash: unique("state-"), UpstreamVerifierEnc: []byte("sealed"), ExpiresAt: e.now.Add(exp), CreatedAt: e.now}
+		e.ok(e.s.CreateFlow(e.ctx, f))
+	}
+	e.flow(conn.ID, unique("state-"), "", e.now.Add(time.Hour)) // an application's flow
+	last, err := e.s.LastTestSignInFlow(e.ctx, e.ws, ts.ID)
+	e.ok(err)
+	e.check(last.ExpiresAt.Equal(e.now.Add(2*time.Minute)) && last.Test, "last test flow %+v", last)
+	_, err = e.s.LastTestSignInFlow(e.ctx, store.NewID(), ts.ID)
+	e.is(err, store.ErrNotFound, "the test's flows from another workspace")
+
 	ts.Status, ts.Result = models.TestSignInSucceeded, "{}"
 	e.ok(e.s.FinishTestSignIn(e.ctx, ts))
 	ts.Status = models.TestSignInFailed
