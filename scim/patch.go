@@ -520,6 +520,15 @@ func compareValue(op string, have any, found bool, want any) bool {
 	if !found {
 		return op == "ne"
 	}
+	// A boolean sub-attribute compared with text: Entra's role mapping targets
+	// roles[primary eq "True"].value, and the element it created holds primary true.
+	if _, isBool := have.(bool); isBool {
+		if s, isStr := want.(string); isStr {
+			if b, err := boolText(unescape(s)); err == nil {
+				want = b
+			}
+		}
+	}
 	switch w := want.(type) {
 	case bool:
 		h, ok := have.(bool)
