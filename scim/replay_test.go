@@ -19,11 +19,14 @@ type replayFixture struct {
 	Setup       struct {
 		GraphQLUserEmail string `json:"graphqlUserEmail"`
 	} `json:"setup"`
-	Steps []struct {
+	Headers map[string]string `json:"headers"` // sent with every step; "" sends none
+	Steps   []struct {
 		Section string            `json:"section"` // the document section replayed, or why a step is not in it
 		Method  string            `json:"method"`
 		Path    string            `json:"path"`
+		Headers map[string]string `json:"headers"` // over the file's; "" sends none
 		Body    json.RawMessage   `json:"body"`
+		RawBody string            `json:"rawBody"` // a body that is not JSON, sent as written
 		Status  int               `json:"status"`
 		Expect  map[string]any    `json:"expect"`
 		Save    map[string]string `json:"save"`
@@ -75,8 +78,19 @@ func TestSCIMReplay(t *testing.T) {
 					var body any
 					if len(st.Body) > 0 {
 						body = subst(string(st.Body))
+					} else if st.RawBody != "" {
+						body = st.RawBody
 					}
-					r := e.Call(st.Method, encodePath(subst(st.Path)), tok, body)
+					var headers []string
+					for k, v := range fx.Headers {
+						if _, over := st.Headers[k]; !over {
+							headers = append(headers, k, v)
+						}
+					}
+					for k, v := range st.Headers {
+						headers = append(headers, k, v)
+					}
+					r := e.Call(st.Method, encodePath(subst(st.Path)), tok, body, headers...)
 					if r.Status != st.Status {
 						t.Fatalf("step %d (%s) %s %s: status %d, want %d: %s", i, st.Section, st.Method, st.Path, r.Status, st.Status, r.Raw)
 					}

@@ -20,7 +20,8 @@ type Response struct {
 }
 
 // Call sends a JSON request (body: nil, a string sent as is, or a value to encode) with a
-// bearer token and headers given as name, value pairs, and decodes the answer.
+// bearer token and headers given as name, value pairs, and decodes the answer. A header given
+// with an empty value is not sent: a body without Content-Type, as some IdPs send it.
 func (e *Env) Call(method, path, token string, body any, headers ...string) *Response {
 	e.T.Helper()
 	var rd io.Reader
@@ -44,6 +45,10 @@ func (e *Env) Call(method, path, token string, body any, headers ...string) *Res
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] == "" {
+			req.Header.Del(headers[i])
+			continue
+		}
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
