@@ -192,6 +192,9 @@ func checkResponse(doc *etree.Document, sp *provision.SAMLSP, conn *models.Conne
 			return nil, "", err
 		}
 	}
+	if err := foreignElements(assertionEl); err != nil {
+		return nil, "", err
+	}
 	if err := validateAssertion(a, assertionAudiences(assertionEl), sp.EntityID, conn.SAMLEntityID, acsURL, requestID, now); err != nil {
 		return nil, "", err
 	}
@@ -558,6 +561,43 @@ func verifySignature(el *etree.Element, certs []*x509.Certificate, policy *sha1P
 	}
 	if _, err := vc.Validate(detached); err != nil {
 		return signatureError{fmt.Errorf("cannot validate signature on %s: %v", el.Tag, err)}
+	}
+	return nil
+}
+
+// foreignElements refuses an assertion (el, signed and verified, or decrypted) that holds an
+// element of another namespace where SAML's schema has only its own. encoding/xml, which reads
+// the assertion into crewjam's structs (decodeTree), matches an element by its local name in
+// any namespace: a <x:NameID> in the Subject is read as the NameID, a <x:Attribute> as an
+// attribute, the last of two as the one (GO-2026-6909, reported against crewjam's reading of
+// the same structs). Only an IdP's key makes such an assertion verify, but an IdP that copies
+// a value of the person's into an element it signs is the weakness; the schema (SAML core
+// §2) is simpler to hold to than a list of what would be misread. The places that take any
+// content are not descended into: SubjectConfirmationData (a KeyInfo), AttributeValue (its
+// text is what is read), Advice, AuthnContextDecl, a Condition or Statement of an extension
+// type, and the encrypted elements (their xenc content: decryptNameID reads an EncryptedID's
+// plaintext with namespaces). The assertion's ds:Signature is the one element of another
+// namespace among its children.
+func foreignElements(assertion *etree.Element) error { return foreignBelow(assertion, true) }
+
+// foreignBelow is foreignElements for the children of el, the assertion itself when top.
+func foreignBelow(el *etree.Element, top bool) error {
+	for _, c := range el.ChildElements() {
+		ns := c.NamespaceURI()
+		switch {
+		case top && ns == dsigNS && c.Tag == "Signature":
+			continue
+		case ns != assertionNS:
+			return fmt.Errorf("the assertion's %s holds an element %s of namespace %q, where SAML has only its own elements", el.Tag, c.Tag, ns)
+		}
+		switch c.Tag {
+		case "SubjectConfirmationData", "AttributeValue", "Advice", "AuthnContextDecl", "Condition", "Statement",
+			"EncryptedID", "EncryptedAttribute", "EncryptedAssertion":
+			continue
+		}
+		if err := foreignBelow(c, false); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -287,8 +287,8 @@ func TestRefuseSHA1ReadsWhatGoxmldsigVerifies(t *testing.T) {
 // TestRefuseSHA1ReadsWhatGoxmldsigVerifiesInPlaintext is the first shape of
 // TestRefuseSHA1ReadsWhatGoxmldsigVerifies inside an encrypted assertion (an unsigned
 // Response): the plaintext's SHA-1 signature of the assertion below a SHA-256 decoy, put in
-// the Subject. Refused by both readers unless SHA-1 is accepted; accepted and marked when it
-// is.
+// the SubjectConfirmationData. Refused by both readers unless SHA-1 is accepted; accepted and
+// marked when it is.
 func TestRefuseSHA1ReadsWhatGoxmldsigVerifiesInPlaintext(t *testing.T) {
 	w := newPlainSAMLWorld(t)
 	key, cert, certPEM := samltest.NewKeyPair(t)
@@ -310,7 +310,9 @@ func TestRefuseSHA1ReadsWhatGoxmldsigVerifiesInPlaintext(t *testing.T) {
 			signed := signEnveloped(t, a, key, cert, dsig.RSASHA1SignatureMethod)
 			sig := signed.ChildElements()[len(signed.ChildElements())-1]
 			signed.RemoveChild(sig)
-			signed.SelectElement("Subject").AddChild(sig)
+			// Where SAML's schema takes any element (foreignElements refuses a Signature in the
+			// Subject itself), and goxmldsig still finds it first.
+			signed.FindElement("./Subject/SubjectConfirmation/SubjectConfirmationData").AddChild(sig)
 			doc := etree.NewDocument()
 			doc.SetRoot(signed)
 			plaintext, err := doc.WriteToString()

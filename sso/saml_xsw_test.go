@@ -233,6 +233,38 @@ func TestSAMLSignatureWrapping(t *testing.T) {
 				key, cert := w.idp.SigningKey()
 				return theAssertion(func(a string) string { return samltest.WithDecoyReference(a, wrapAttacker, key, cert) })(t, w, doc)
 			})},
+		// Signed by the IdP's key, elements of another namespace where SAML's schema has only
+		// its own: encoding/xml reads them by local name (GO-2026-6909), and so does crewjam's
+		// ParseXMLResponse, which Check leaves no such response to (foreignElements).
+		wrapCase{name: "the IdP signs a NameID of another namespace, naming the attacker", cause: "the assertion's Subject holds an element NameID of namespace \"urn:example:foreign\"",
+			crewjam: wrapAttacker.NameID,
+			edit: then(unsigned, func(t *testing.T, w *samlWorld, doc string) string {
+				key, cert := w.idp.SigningKey()
+				return theAssertion(func(a string) string {
+					a = strings.Replace(a, "<saml:NameID", `<x:NameID xmlns:x="urn:example:foreign"`, 1)
+					a = strings.Replace(a, "</saml:NameID>", "</x:NameID>", 1)
+					return samltest.SignedAs(a, wrapAttacker, key, cert)
+				})(t, w, doc)
+			})},
+		wrapCase{name: "the IdP signs an Attribute of another namespace", cause: "the assertion's AttributeStatement holds an element Attribute of namespace \"urn:example:foreign\"",
+			crewjam: "00u1ada",
+			edit: then(unsigned, func(t *testing.T, w *samlWorld, doc string) string {
+				key, cert := w.idp.SigningKey()
+				return theAssertion(func(a string) string {
+					a = strings.Replace(a, "<saml:Attribute ", `<x:Attribute xmlns:x="urn:example:foreign" `, 1)
+					a = strings.Replace(a, "</saml:Attribute>", "</x:Attribute>", 1)
+					return samltest.SignedAs(a, wrapAda, key, cert)
+				})(t, w, doc)
+			})},
+		wrapCase{name: "the IdP signs an element of another namespace in the SubjectConfirmationData, where SAML takes any", identity: "00u1ada", crewjam: "00u1ada",
+			edit: then(unsigned, func(t *testing.T, w *samlWorld, doc string) string {
+				key, cert := w.idp.SigningKey()
+				return theAssertion(func(a string) string {
+					return samltest.SignedAs(samltest.EditDoc(a, func(el *etree.Element) {
+						el.FindElement("./Subject/SubjectConfirmation/SubjectConfirmationData").CreateElement("x:Hint").CreateAttr("xmlns:x", "urn:example:foreign")
+					}), wrapAda, key, cert)
+				})(t, w, doc)
+			})},
 		wrapCase{name: "an XPath transform added", cause: assertionSignature + ": crypto/rsa: verification error",
 			edit: then(unsigned, editSig("Assertion", func(sig *etree.Element) {
 				tr := reference(sig).SelectElement("Transforms").CreateElement("ds:Transform")
