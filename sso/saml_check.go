@@ -582,7 +582,11 @@ func foreignElements(assertion *etree.Element) error { return foreignBelow(asser
 
 // foreignBelow is foreignElements for the children of el, the assertion itself when top.
 func foreignBelow(el *etree.Element, top bool) error {
-	for _, c := range el.ChildElements() {
+	for _, t := range el.Child { // not ChildElements, which allocates a slice at each element
+		c, ok := t.(*etree.Element)
+		if !ok {
+			continue
+		}
 		ns := c.NamespaceURI()
 		switch {
 		case top && ns == dsigNS && c.Tag == "Signature":
@@ -617,8 +621,8 @@ func foreignBelow(el *etree.Element, top bool) error {
 func oneReference(el *etree.Element) error {
 	if el.Tag == "SignedInfo" {
 		n := 0
-		for _, c := range el.ChildElements() {
-			if c.Tag == "Reference" {
+		for _, t := range el.Child {
+			if c, ok := t.(*etree.Element); ok && c.Tag == "Reference" {
 				n++
 			}
 		}
@@ -627,9 +631,11 @@ func oneReference(el *etree.Element) error {
 		}
 		return nil
 	}
-	for _, c := range el.ChildElements() {
-		if err := oneReference(c); err != nil {
-			return err
+	for _, t := range el.Child { // not ChildElements, which allocates a slice at each element
+		if c, ok := t.(*etree.Element); ok {
+			if err := oneReference(c); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
