@@ -54,8 +54,8 @@ func coerceOne(a *attr, v any) (any, error) {
 		case bool:
 			return x, nil
 		case string: // Entra sends "True" / "False"
-			b, err := boolText(x)
-			if err != nil {
+			b, ok := models.ParseSCIMBool(x)
+			if !ok {
 				return nil, invalidValue("%s must be a boolean, got %q", a.Name, truncate(x, 32))
 			}
 			return b, nil
@@ -100,10 +100,6 @@ func coerceOne(a *attr, v any) (any, error) {
 		return nil, invalidValue("%s must be a string", a.Name)
 	}
 }
-
-// boolText reads a boolean written as text, as Entra writes them in values ("False") and in
-// value filters (roles[primary eq "True"].value).
-func boolText(s string) (bool, error) { return strconv.ParseBool(strings.TrimSpace(s)) }
 
 // canonicalUser turns a decoded JSON User into a document. Read-only and unknown attributes
 // are dropped (an IdP may send groups, id or meta on create); password is never kept.

@@ -119,6 +119,15 @@ func TestSCIMFilterEveryUserAttribute(t *testing.T) {
 						for _, op := range []string{"gt", "ge", "lt", "le", "co", "sw", "ew"} {
 							refused(p + " " + op + " " + boolText(b))
 						}
+						// Written as text, as Entra writes booleans (models.ParseSCIMBool).
+						expect(p+` eq "`+titleCase(boolText(b))+`"`, true)
+						expect(p+` eq " `+strings.ToUpper(boolText(b))+` "`, true)
+						expect(p+` eq "`+titleCase(boolText(!b))+`"`, false)
+						expect(p+` ne "`+boolText(b)+`"`, false)
+						for _, v := range []string{`"1"`, `"t"`, `"yes"`, `""`, `1`} {
+							refused(p + " eq " + v)
+						}
+						refused(p + ` gt "` + titleCase(boolText(b)) + `"`)
 					default: // string, reference
 						s := v.(string)
 						q := func(x string) string { return `"` + strings.ReplaceAll(x, `"`, `\"`) + `"` }
@@ -187,6 +196,9 @@ func boolText(b bool) string {
 	}
 	return "false"
 }
+
+// titleCase upper-cases the first letter of an ASCII word ("true" → "True").
+func titleCase(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
 
 // swapCase turns upper case into lower case and back.
 func swapCase(s string) string {

@@ -3,7 +3,6 @@ package scim
 import (
 	"encoding/json"
 	"reflect"
-	"strconv"
 	"strings"
 
 	filter "github.com/scim2/filter-parser/v2"
@@ -521,10 +520,11 @@ func compareValue(op string, have any, found bool, want any) bool {
 		return op == "ne"
 	}
 	// A boolean sub-attribute compared with text: Entra's role mapping targets
-	// roles[primary eq "True"].value, and the element it created holds primary true.
+	// roles[primary eq "True"].value, and the element it created holds primary true. The
+	// text is read as GET filters read it (models.ParseSCIMBool).
 	if _, isBool := have.(bool); isBool {
 		if s, isStr := want.(string); isStr {
-			if b, err := boolText(unescape(s)); err == nil {
+			if b, ok := models.ParseSCIMBool(unescape(s)); ok {
 				want = b
 			}
 		}
@@ -534,7 +534,7 @@ func compareValue(op string, have any, found bool, want any) bool {
 		h, ok := have.(bool)
 		if !ok {
 			if s, isStr := have.(string); isStr {
-				h, _ = strconv.ParseBool(s)
+				h, _ = models.ParseSCIMBool(s)
 				ok = true
 			}
 		}

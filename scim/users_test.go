@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -948,6 +949,79 @@ func TestSCIMUsersDeepPages(t *testing.T) {
 						break
 					}
 				}
+			}
+		}
+	})
+}
+
+// TestSCIMBooleansWrittenAsText: Entra writes booleans as text, "True" and "False", in values
+// and in filters. One rule reads them everywhere (models.ParseSCIMBool): true or false in any
+// case, spaces around ignored. A GET filter reads roles[primary eq "True"] as the PATCH value
+// filter of Entra's role mapping does, and a value as either does; other text ("1", "t") is
+// refused in all three.
+func TestSCIMBooleansWrittenAsText(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		tok, _ := e.SCIMToken(e.AdminToken(), allScopes("idp"))
+		admin := e.SCIMUser(tok, map[string]any{"userName": "admin", "active": "True",
+			"emails": []any{map[string]any{"value": "admin@example.com", "primary": "TRUE"}},
+			"roles": []any{map[string]any{"value": "Admin", "primary": "True"},
+				map[string]any{"value": "User", "primary": " false "}}})
+		e.SCIMUser(tok, map[string]any{"userName": "plain", "active": "tRuE",
+			"roles": []any{map[string]any{"value": "User", "primary": "False"}}})
+		e.SCIMUser(tok, map[string]any{"userName": "gone", "active": "FALSE"})
+
+		for _, c := range []struct{ filter, want string }{
+			{`roles[primary eq "True"]`, "admin"},
+			{`roles[primary eq "True"].value eq "Admin"`, "admin"}, // Entra's form of a value path
+			{`roles[primary eq "True" and value eq "User"]`, ""},
+			{`roles[primary eq "False"]`, "admin,plain"},
+			{`roles[primary ne "FALSE"]`, "admin"},
+			{`roles.primary eq " true "`, "admin"},
+			{`emails[primary eq "True"]`, "admin"},
+			{`emails.primary eq "false"`, "gone,plain"},
+			{`active eq "False"`, "gone"},
+			{`active ne "False"`, "admin,plain"},
+			{`not (active eq "TRUE")`, "gone"},
+			{`active eq False`, "gone"}, // the grammar's literal, in any case too
+		} {
+			if got := strings.Join(e.scimFilter(tok, c.filter), ","); got != c.want {
+				t.Errorf("filter %s: got %q, want %q", c.filter, got, c.want)
+			}
+		}
+		for _, c := range []struct{ filter, detail string }{
+			{`roles[primary eq "1"]`, `primary takes true or false (or the text "true" or "false", in any case), not "1"`},
+			{`active eq "t"`, `not "t"`},
+			{`active eq 0`, `not 0`},
+			{`emails[primary eq "yes"]`, `not "yes"`},
+			{`active gt "True"`, `active is a boolean: it takes eq, ne or pr, not gt`},
+		} {
+			r := e.Call("GET", "/scim/v2/Users?filter="+urlq(c.filter), tok, nil)
+			if r.Status != 400 || str(r.Body, "scimType") != "invalidFilter" || !strings.Contains(str(r.Body, "detail"), c.detail) {
+				t.Errorf("filter %s: %d %s, want 400 invalidFilter saying %s", c.filter, r.Status, r.Raw, c.detail)
+			}
+		}
+
+		// The same text in a PATCH value filter selects the same role.
+		r := e.Call("PATCH", "/scim/v2/Users/"+admin, tok, `{"Operations":[{"op":"Replace","path":"roles[primary eq \"tRUE\"].value","value":"Owner"}]}`).Must(t, 200)
+		if roles := get(r.Body, "roles").([]any); len(roles) != 2 || str(roles[0], "value") != "Owner" || get(roles[0], "primary") != true {
+			t.Errorf("PATCH roles[primary eq \"tRUE\"].value: roles %v", roles)
+		}
+		r = e.Call("PATCH", "/scim/v2/Users/"+admin, tok, `{"Operations":[{"op":"Replace","path":"roles[primary eq \"1\"].value","value":"Other"}]}`)
+		if r.Status != 400 || str(r.Body, "scimType") != "noTarget" {
+			t.Errorf("PATCH roles[primary eq \"1\"].value: %d %s, want 400 noTarget", r.Status, r.Raw)
+		}
+		// And values: the same texts are booleans, the others refused.
+		for text, want := range map[string]any{"False": false, " TRUE ": true, "fAlSe": false, "1": nil, "t": nil, "0": nil, "F": nil, "yes": nil} {
+			body := `{"Operations":[{"op":"replace","path":"active","value":` + strconv.Quote(text) + `}]}`
+			r := e.Call("PATCH", "/scim/v2/Users/"+admin, tok, body)
+			if want == nil {
+				if r.Status != 400 || str(r.Body, "scimType") != "invalidValue" {
+					t.Errorf("active %q: %d %s, want 400 invalidValue", text, r.Status, r.Raw)
+				}
+				continue
+			}
+			if r.Status != 200 || get(r.Body, "active") != want {
+				t.Errorf("active %q: %d %s, want active %v", text, r.Status, r.Raw, want)
 			}
 		}
 	})

@@ -446,9 +446,18 @@ func (t *translator) cond(x *scimquery.Compare, name, op string, col column) (st
 	}
 	switch col.kind {
 	case kindBool, kindJSONBool:
+		// Text is read as PATCH reads it (models.ParseSCIMBool): Entra writes booleans as
+		// "True" and "False", in filters (roles[primary eq "True"]) as in values.
 		b, ok := x.Value.(bool)
-		if !ok || (op != "eq" && op != "ne") {
-			return "", filterErrorf("%s takes eq or ne with true or false", x.Attr.String())
+		if s, isText := x.Value.(string); isText {
+			b, ok = models.ParseSCIMBool(s)
+		}
+		if op != "eq" && op != "ne" {
+			return "", filterErrorf("%s is a boolean: it takes eq, ne or pr, not %s", x.Attr.String(), op)
+		}
+		if !ok {
+			return "", filterErrorf("%s takes true or false (or the text \"true\" or \"false\", in any case), not %s",
+				x.Attr.String(), literalText(x.Value))
 		}
 		if op == "ne" {
 			b = !b
@@ -546,6 +555,18 @@ func (t *translator) userNameOrBound(expr, op, k string) string {
 		return "(NOT " + eq + ")"
 	}
 	return eq
+}
+
+// literalText is a filter's comparison value as the filter wrote it, for a message: a string
+// quoted and clipped, any other value as its literal.
+func literalText(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return strconv.Quote(models.Clip(x, 32))
+	}
+	return fmt.Sprint(v)
 }
 
 func boolSQL(b bool) string {
