@@ -2,6 +2,7 @@ package models
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -120,21 +121,24 @@ const (
 	SCIMStatusError   = "error"
 )
 
-// ParseSCIMBool reads a boolean written as text: "true" or "false" in any case, spaces around
+// ParseSCIMBool reads a boolean written as text: "true" or "false" in any case, or one of the
+// other spellings strconv.ParseBool takes ("1", "t", "T", "0", "f", "F"), spaces around
 // ignored (ok is false for any other text). It is SCIM's one rule for such text wherever a
 // boolean is read: attribute values (Entra's "active": "False"), PATCH value filters (Entra's
 // role mapping roles[primary eq "True"].value) and GET filters, so none of them accepts a text
 // another refuses. The filter grammar reads its unquoted literals in any case too (active eq
-// True). The other spellings strconv.ParseBool takes ("1", "t", "0", "F") are no SCIM boolean
-// (RFC 7643 §2.3.2) and no IdP's: a mapping that sends them is refused, not guessed at.
+// True). The spellings of strconv.ParseBool were what values took before filters read text,
+// and an IdP's mapping that sends "1" for true is better read than refused mid-provisioning.
 func ParseSCIMBool(s string) (value, ok bool) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
+	s = strings.TrimSpace(s)
+	switch strings.ToLower(s) {
 	case "true":
 		return true, true
 	case "false":
 		return false, true
 	}
-	return false, false
+	b, err := strconv.ParseBool(s)
+	return b, err == nil
 }
 
 // SCIMStatistics summarises a workspace's SCIM sync health.

@@ -124,7 +124,7 @@ func TestSCIMFilterEveryUserAttribute(t *testing.T) {
 						expect(p+` eq " `+strings.ToUpper(boolText(b))+` "`, true)
 						expect(p+` eq "`+titleCase(boolText(!b))+`"`, false)
 						expect(p+` ne "`+boolText(b)+`"`, false)
-						for _, v := range []string{`"1"`, `"t"`, `"yes"`, `""`, `1`} {
+						for _, v := range []string{`"yes"`, `"on"`, `""`, `1`} {
 							refused(p + " eq " + v)
 						}
 						refused(p + ` gt "` + titleCase(boolText(b)) + `"`)

@@ -989,10 +989,10 @@ func TestSCIMBooleansWrittenAsText(t *testing.T) {
 			}
 		}
 		for _, c := range []struct{ filter, detail string }{
-			{`roles[primary eq "1"]`, `primary takes true or false (or the text "true" or "false", in any case), not "1"`},
-			{`active eq "t"`, `not "t"`},
+			{`roles[primary eq "yes"]`, `primary takes true or false (or the text "true" or "false", in any case), not "yes"`},
+			{`active eq ""`, `not ""`},
 			{`active eq 0`, `not 0`},
-			{`emails[primary eq "yes"]`, `not "yes"`},
+			{`emails[primary eq "on"]`, `not "on"`},
 			{`active gt "True"`, `active is a boolean: it takes eq, ne or pr, not gt`},
 		} {
 			r := e.Call("GET", "/scim/v2/Users?filter="+urlq(c.filter), tok, nil)
@@ -1006,12 +1006,12 @@ func TestSCIMBooleansWrittenAsText(t *testing.T) {
 		if roles := get(r.Body, "roles").([]any); len(roles) != 2 || str(roles[0], "value") != "Owner" || get(roles[0], "primary") != true {
 			t.Errorf("PATCH roles[primary eq \"tRUE\"].value: roles %v", roles)
 		}
-		r = e.Call("PATCH", "/scim/v2/Users/"+admin, tok, `{"Operations":[{"op":"Replace","path":"roles[primary eq \"1\"].value","value":"Other"}]}`)
+		r = e.Call("PATCH", "/scim/v2/Users/"+admin, tok, `{"Operations":[{"op":"Replace","path":"roles[primary eq \"yes\"].value","value":"Other"}]}`)
 		if r.Status != 400 || str(r.Body, "scimType") != "noTarget" {
-			t.Errorf("PATCH roles[primary eq \"1\"].value: %d %s, want 400 noTarget", r.Status, r.Raw)
+			t.Errorf("PATCH roles[primary eq \"yes\"].value: %d %s, want 400 noTarget", r.Status, r.Raw)
 		}
 		// And values: the same texts are booleans, the others refused.
-		for text, want := range map[string]any{"False": false, " TRUE ": true, "fAlSe": false, "1": nil, "t": nil, "0": nil, "F": nil, "yes": nil} {
+		for text, want := range map[string]any{"False": false, " TRUE ": true, "fAlSe": false, "1": true, "t": true, "0": false, "F": false, "yes": nil, "": nil} {
 			body := `{"Operations":[{"op":"replace","path":"active","value":` + strconv.Quote(text) + `}]}`
 			r := e.Call("PATCH", "/scim/v2/Users/"+admin, tok, body)
 			if want == nil {
