@@ -5166,7 +5166,12 @@ type TestSignIn {
   identity: TestSignInIdentity
   "What the sign-in engine would decide for the identity; nothing is written. Null until it decided."
   decision: TestSignInDecision
-  "What failed, for the administrator."
+  """
+  What failed: the message the person would be shown, then the private cause in parentheses, for
+  administrators (a client with the graphql or admin scope, as signInEvents' cause; and the result
+  page in the browser that ran the test). A read-only (graphql:read) client reads the message
+  alone, and for a test that failed before the two were kept apart, only that it failed.
+  """
   error: String
   """
   What the administrator should fix or know although the identity provider's answer was accepted:

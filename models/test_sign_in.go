@@ -27,8 +27,12 @@ type TestSignIn struct {
 	Status    string
 	// Result is the JSON of the identity and the decision (provision.TestSignInResult).
 	Result string
-	// Error says what failed, for the administrator.
+	// Error says what failed: the public message, what a person signing in would be shown.
 	Error string
+	// Cause is the private cause of the failure, for administrators only (provision composes
+	// what each reader sees). A test that failed before migration 43 has its whole error,
+	// public message and cause in one text, here, and Error empty.
+	Cause string
 	// BrowserHash is the hash of the sign-in cookie of the browser that ran the test: only
 	// that browser is shown the result page ("": not run by any browser).
 	BrowserHash string

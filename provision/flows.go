@@ -1252,10 +1252,9 @@ func (s *Service) SignInEvents(ctx context.Context, f SignInEventFilter, page, p
 	if err != nil {
 		return nil, internal("sign-in events", err)
 	}
-	// The private cause is for administrators: a client that may manage the workspace
-	// (graphql, admin). A read-only one (graphql:read: a dashboard, a reporting job) reads
-	// what the person was shown and the request id, as a public page does.
-	if !p.Has(models.ScopeGraphQL) && !p.Has(models.ScopeAdmin) {
+	// The private cause is for administrators (seesCauses): a read-only client reads what the
+	// person was shown and the request id.
+	if !seesCauses(p) {
 		for _, e := range es {
 			e.Cause = ""
 		}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -207,6 +208,14 @@ var accessScopes = map[access][]string{
 	accessAdmin:       {models.ScopeAdmin},
 	accessManageRead:  {models.ScopeGraphQL, models.ScopeGraphQLRead, models.ScopeAdmin},
 	accessManageWrite: {models.ScopeGraphQL, models.ScopeAdmin},
+}
+
+// seesCauses reports whether p may read the private causes of sign-in failures (a sign-in
+// event's cause, a test sign-in's): only a client that may manage the workspace
+// (accessManageWrite: graphql, admin), its administrator. A read-only one (graphql:read: a
+// dashboard, a reporting job) reads what the person was shown, as a public page does.
+func seesCauses(p *Principal) bool {
+	return slices.ContainsFunc(accessScopes[accessManageWrite], p.Has)
 }
 
 // authorize returns the caller if it holds one of the scopes the access needs.

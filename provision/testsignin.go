@@ -163,10 +163,36 @@ func (s *Service) TestSignIn(ctx context.Context, connectionID, testID string) (
 		// Without this, a test never opened, or abandoned at the identity provider, would read
 		// as pending until it is pruned, and a script polling for its outcome would wait for a
 		// week.
-		t, _, err = s.finishTest(ctx, t, models.TestSignInFailed, nil, testAbandoned)
+		if t, _, err = s.finishTest(ctx, t, models.TestSignInFailed, nil, testAbandoned); err != nil {
+			return nil, err
+		}
 	}
-	return t, err
+	return testShown(t, seesCauses(p)), nil
 }
+
+// testShown is test t as its reader sees it: Error says what failed, followed by the private
+// cause in parentheses when withCause (an administrator: seesCauses; or the result page, shown
+// only in the browser that ran the test, ResultVisibleTo), the public message alone otherwise;
+// Cause is empty. A test that failed before migration 43 kept both in one text (in Cause,
+// Error empty): it reads whole with the cause, and as testFailedPrivately without.
+func testShown(t *models.TestSignIn, withCause bool) *models.TestSignIn {
+	shown := *t
+	shown.Cause = ""
+	switch {
+	case t.Cause == "": // nothing private
+	case withCause && t.Error == "":
+		shown.Error = t.Cause
+	case withCause:
+		shown.Error = t.Error + " (" + t.Cause + ")"
+	case t.Error == "":
+		shown.Error = testFailedPrivately
+	}
+	return &shown
+}
+
+// testFailedPrivately is what a reader who may not see causes reads of a test that failed
+// before its public message was kept apart from the cause (migration 43).
+const testFailedPrivately = "The test sign-in failed; what failed is shown to administrators only."
 
 // noTestFlowCanFinish reports whether no flow of test t can finish it any more: a flow of the
 // test starts before its ExpiresAt and lives FlowLifetime.
@@ -205,7 +231,9 @@ func (s *Service) OpenTestSignIn(ctx context.Context, token string, browser Brow
 		return nil, nil, internal("test sign-in", err)
 	}
 	if t.Status != models.TestSignInPending {
-		return t, nil, nil
+		// Shown only in the browser that ran the test (ResultVisibleTo), which an
+		// administrator opened from the test's URL: it says exactly what failed.
+		return testShown(t, true), nil, nil
 	}
 	if !s.now().Before(t.ExpiresAt) {
 		return s.openedTooLate(ctx, t)
@@ -393,23 +421,20 @@ func testWarnings(transport []string, sent, id Identity) []string {
 	return w
 }
 
-// failTest records on a test flow's test what failed (the public message and the cause: the
-// administrator running the test is the audience), with result, what the test learned before
-// it failed; without one, the identity the ACS kept for the flow, if any (answeredTestResult:
-// a SAML response accepted, then its continuation failed), so that the test still shows what
-// the identity provider sent and what was wrong with its response (a SHA-1 signature).
+// failTest records on a test flow's test what failed: the public message and, apart, the
+// private cause, as the attempt's sign-in event does (testShown composes what each reader
+// sees: administrators read both), with result, what the test learned before it failed;
+// without one, the identity the ACS kept for the flow, if any (answeredTestResult: a SAML
+// response accepted, then its continuation failed), so that the test still shows what the
+// identity provider sent and what was wrong with its response (a SHA-1 signature).
 func (s *Service) failTest(ctx context.Context, f *models.SignInFlow, public, cause string, result *TestSignInResult) {
 	t, err := s.testOf(ctx, f)
 	if err == nil {
-		msg := public
-		if cause != "" {
-			msg += " (" + cause + ")"
-		}
 		if result == nil {
 			result = s.answeredTestResult(ctx, f)
 		}
-		t.BrowserHash = f.BrowserHash
-		_, _, err = s.finishTest(ctx, t, models.TestSignInFailed, result, msg)
+		t.BrowserHash, t.Cause = f.BrowserHash, cause
+		_, _, err = s.finishTest(ctx, t, models.TestSignInFailed, result, public)
 	}
 	if err != nil {
 		s.logWriteFailure(ctx, "test sign-in: record failure", err, "request_id", f.RequestID)

@@ -362,7 +362,7 @@ func (s *Store) LastTestSignInFlow(ctx context.Context, ws, testID uuid.UUID) (*
 func (s *Store) FinishTestSignIn(ctx context.Context, t *models.TestSignIn) error {
 	res := s.scoped(ctx, t.WorkspaceID).Model(&models.TestSignIn{}).
 		Where("id = ? AND status = ?", t.ID, models.TestSignInPending).
-		Updates(map[string]any{"status": t.Status, "result": t.Result, "error": t.Error, "browser_hash": t.BrowserHash, "updated_at": s.now()})
+		Updates(map[string]any{"status": t.Status, "result": t.Result, "error": t.Error, "cause": t.Cause, "browser_hash": t.BrowserHash, "updated_at": s.now()})
 	if res.Error != nil {
 		return translate(res.Error)
 	}

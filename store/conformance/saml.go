@@ -124,6 +124,16 @@ func testTestSignIns(e *env) {
 	e.ok(e.s.FinishTestSignIn(e.ctx, ts))
 	ts.Status = models.TestSignInFailed
 	e.is(e.s.FinishTestSignIn(e.ctx, ts), store.ErrNotFound, "finished twice")
+	// A failure keeps its public message and its private cause apart (models.TestSignIn.Cause).
+	failed := &models.TestSignIn{ID: store.NewID(), WorkspaceID: e.ws, ConnectionID: conn.ID, TokenHash: unique("token-"),
+		Status: models.TestSignInPending, ExpiresAt: e.now.Add(time.Hour), CreatedAt: e.now, UpdatedAt: e.now}
+	e.ok(e.s.Create(e.ctx, failed))
+	failed.Status, failed.Error, failed.Cause, failed.BrowserHash = models.TestSignInFailed, "Not accepted.", "saml response: expired", "browser"
+	e.ok(e.s.FinishTestSignIn(e.ctx, failed))
+	got, err = e.s.TestSignIn(e.ctx, e.ws, conn.ID, failed.ID)
+	e.ok(err)
+	e.check(got.Status == models.TestSignInFailed && got.Error == failed.Error && got.Cause == failed.Cause && got.BrowserHash == "browser",
+		"failed test sign-in %+v", got)
 
 	old := &models.TestSignIn{ID: store.NewID(), WorkspaceID: e.ws, ConnectionID: conn.ID, TokenHash: unique("token-"),
 		Status: models.TestSignInPending, ExpiresAt: e.now.AddDate(-10, 0, 0), CreatedAt: e.now, UpdatedAt: e.now}
