@@ -82,6 +82,9 @@ func (r *MetadataReport) Reported() string {
 
 // maxSSOProblem bounds ssoURLDrift's report: its URLs are clipped to maxReportedURL each, so
 // that it fits, and leaves room in maxMetadataProblem for a certificate problem beside it.
+// maxReportedURL is the one bound of a URL in what the rules on ssoUrl report, the refresh's
+// (ssoURLDrift) and the connection test's (ssoBindingProblem), so that the two show the
+// same URL the same way.
 const (
 	maxSSOProblem  = 768
 	maxReportedURL = 128
@@ -707,7 +710,7 @@ func ssoListingOf(md SAMLMetadata, url string, binding models.SAMLBinding) ssoLi
 func ssoBindingProblem(c *models.Connection, md SAMLMetadata) string {
 	binding := c.SSOBinding()
 	l := ssoListingOf(md, c.SAMLSSOURL, binding)
-	problem := fmt.Sprintf("the metadata offers ssoUrl %q by other bindings than the connection's ssoBinding %s", models.Clip(c.SAMLSSOURL, 256), binding)
+	problem := fmt.Sprintf("the metadata offers ssoUrl %q by other bindings than the connection's ssoBinding %s", models.Clip(c.SAMLSSOURL, maxReportedURL), binding)
 	switch l.place {
 	case ssoOtherBinding:
 		return problem + ": set ssoBinding to " + string(l.other)

@@ -223,7 +223,8 @@ func TestSAMLNewSSOURLBinding(t *testing.T) {
 // the IdP takes AuthnRequests at ssoUrl by the connection's ssoBinding when its metadata lists
 // that URL: a POST-only IdP's URL typed in by hand (no ssoBinding: HTTP-Redirect), or a
 // redirect-only IdP's set to http_post, fails the test saying which binding to set, where it
-// passed before and every sign-in then failed at the IdP. REST and GraphQL, both databases.
+// passed before and every sign-in then failed at the IdP. A long URL is clipped where the
+// refresh clips it. REST and GraphQL, both databases.
 func TestSAMLConnectionTestChecksSSOBinding(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		postIdP := samltest.New(t)
@@ -271,6 +272,14 @@ func TestSAMLConnectionTestChecksSSOBinding(t *testing.T) {
 		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, `{"samlConfig": {"ssoUrl": "`+soap+`", "ssoBinding": "http_redirect"}}`).Must(t, 200)
 		test(t, false, `the metadata offers ssoUrl "`+soap+`" by other bindings than the connection's ssoBinding http_redirect, `+
 			`none of which Gatehouse sends AuthnRequests by: set ssoUrl to the IdP's HTTP-Redirect (or HTTP-POST) location`)
+
+		// A long URL is clipped as the metadata refresh clips it in metadataProblem (at 128
+		// bytes): the two show the same URL the same way.
+		long := redirectIdP.URL + "/" + strings.Repeat("l", 200)
+		redirectIdP.ListSSO(saml.Endpoint{Binding: saml.HTTPPostBinding, Location: long},
+			saml.Endpoint{Binding: saml.HTTPRedirectBinding, Location: redirectIdP.SSOURL})
+		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, `{"samlConfig": {"ssoUrl": "`+long+`", "ssoBinding": "http_redirect"}}`).Must(t, 200)
+		test(t, false, `the metadata offers ssoUrl "`+long[:128]+`…" by other bindings than the connection's ssoBinding http_redirect: set ssoBinding to http_post`)
 
 		// A document a certificate refresh could take nothing from (a certificate that does
 		// not parse) is still judged for where it lists ssoUrl.
