@@ -465,7 +465,7 @@ func refreshSAMLMetadata(ctx context.Context, svc *provision.Service, m *telemet
 				"workspace_id", c.WorkspaceID, "connection_id", c.ConnectionID, "added", c.Added, "removed", c.Removed)
 		}
 		if c.SSOProblem != "" {
-			log.Warn("saml: a connection's IdP metadata no longer lists its ssoUrl; sign-ins go to an address the IdP no longer publishes",
+			log.Warn("saml: a connection's IdP metadata no longer lists its ssoUrl for the binding sign-ins are sent by",
 				"workspace_id", c.WorkspaceID, "connection_id", c.ConnectionID, "problem", c.SSOProblem)
 		}
 	}

@@ -382,6 +382,11 @@ func TestMetadataReportFitsBoth(t *testing.T) {
 	if !listed || !strings.HasSuffix(sso, "or update samlConfig.ssoUrl") || len(sso) > maxSSOProblem {
 		t.Fatalf("drift report (%d bytes, listed %v): %s", len(sso), listed, sso)
 	}
+	// The longest report: the URL listed for bindings Gatehouse does not send by only.
+	md.SingleSignOnServices[3].Binding = ""
+	if listed, soap := ssoURLDrift(c, md); !listed || !strings.HasSuffix(soap, "or HTTP-POST location") || len(soap) > maxSSOProblem {
+		t.Fatalf("drift report, SOAP only (%d bytes, listed %v): %s", len(soap), listed, soap)
+	}
 	for _, problem := range []string{"", "certificate problem", strings.Repeat("p", 2000)} {
 		got := (&MetadataReport{Problem: problem, SSOProblem: sso}).Reported()
 		if len(got) > maxMetadataProblem+len("…") || !strings.HasSuffix(got, sso) || problem != "" && !strings.HasPrefix(got, problem[:min(len(problem), 100)]) {
@@ -417,10 +422,18 @@ func TestSSOListing(t *testing.T) {
 			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
 		}
 	}
-	// The refresh reports a URL listed for SOAP only as one no longer listed.
+	// The refresh reports a URL listed for SOAP only as no longer listed for the binding, the
+	// address still published: sent there by a binding the IdP no longer publishes for it.
 	conn := &models.Connection{SAMLSSOURL: url, SAMLMetadataSSOListed: true}
 	if listed, problem := ssoURLDrift(conn, SAMLMetadata{SingleSignOnServices: []SAMLEndpoint{ep(url, "")}}); !listed ||
-		!strings.HasSuffix(problem, "(it lists no HTTP-Redirect location now), so sign-ins go to an address the IdP no longer publishes: update samlConfig.ssoUrl") {
+		!strings.HasSuffix(problem, "(it lists no HTTP-Redirect location now); it lists that URL only for bindings Gatehouse does not send by "+
+			"(such as SOAP or HTTP-Artifact), so sign-ins are sent there by a binding the IdP no longer publishes for it: "+
+			"update samlConfig.ssoUrl to an HTTP-Redirect or HTTP-POST location") {
 		t.Errorf("drift to SOAP only: %v %q", listed, problem)
+	}
+	// A URL gone from the document is an address the IdP no longer publishes.
+	if listed, problem := ssoURLDrift(conn, SAMLMetadata{SingleSignOnServices: []SAMLEndpoint{ep("https://idp.example.com/new", redirect)}}); !listed ||
+		!strings.HasSuffix(problem, `(its HTTP-Redirect location now: "https://idp.example.com/new"), so sign-ins go to an address the IdP no longer publishes: update samlConfig.ssoUrl`) {
+		t.Errorf("drift away: %v %q", listed, problem)
 	}
 }

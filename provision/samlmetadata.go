@@ -596,7 +596,8 @@ func certificateChanges(current, next []*x509.Certificate) (added, removed []str
 // has listed ssoUrl by ssoBinding since the admin set them (listed, the connection's
 // SAMLMetadataSSOListed after this read), and the problem to report when it did and no longer
 // does: the IdP moved its single sign-on endpoint (a host migration, an app created again),
-// and every sign-in goes to an address it no longer publishes.
+// and every sign-in goes to an address it no longer publishes, or by a binding it no longer
+// publishes there.
 //
 // The state is needed because an SSO URL the metadata does not list is not wrong in itself:
 // admins set aliases the metadata never lists (a load-balanced name, a vanity host), and IdPs
@@ -635,12 +636,16 @@ func ssoURLDrift(c *models.Connection, md SAMLMetadata) (listed bool, problem st
 		}
 		problem += fmt.Sprintf(" (its %s location now: %s)", name, strings.Join(shown, ", "))
 	}
-	if l.place == ssoOtherBinding {
+	switch l.place {
+	case ssoOtherBinding:
 		return true, problem + fmt.Sprintf("; it lists that URL for %s only, so sign-ins are sent by a binding the IdP no longer publishes there: "+
 			"set samlConfig.ssoBinding to %s (GraphQL: %s), or update samlConfig.ssoUrl", samlBindingNames[l.other], l.other, strings.ToUpper(string(l.other)))
+	case ssoUnknownBinding:
+		// The IdP still publishes the address, for bindings Gatehouse cannot send by: no
+		// ssoBinding fixes it, only another URL.
+		return true, problem + "; it lists that URL only for bindings Gatehouse does not send by (such as SOAP or HTTP-Artifact), " +
+			"so sign-ins are sent there by a binding the IdP no longer publishes for it: update samlConfig.ssoUrl to an HTTP-Redirect or HTTP-POST location"
 	}
-	// Listed for bindings Gatehouse does not send by only (SOAP, Artifact), or not at all:
-	// either way no longer where, and how, sign-ins are sent.
 	return true, problem + ", so sign-ins go to an address the IdP no longer publishes: update samlConfig.ssoUrl"
 }
 

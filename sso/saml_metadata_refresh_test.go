@@ -819,7 +819,8 @@ func TestSAMLMetadataReportsAMoveBeforeTheFirstRead(t *testing.T) {
 // TestSAMLMetadataReportsAMovedSSOURL: when the IdP's metadata stops listing the connection's
 // ssoUrl for its ssoBinding after a read listed it (the IdP moved its single sign-on endpoint),
 // the refresh reports it in metadataProblem at every read, naming the old URL and what the
-// metadata lists now, and logs it at WARN, while the certificates follow the same document as
+// metadata lists now (and, when it lists the URL for other bindings only, which ones and what
+// to change), and logs it at WARN, while the certificates follow the same document as
 // before; the report ends when the admin updates ssoUrl (at once) or ssoBinding, or when the
 // IdP lists the URL again. An ssoUrl the metadata never listed (an alias) is never reported.
 // Through the REST and GraphQL APIs and the server's hourly job, both databases.
@@ -939,6 +940,21 @@ func TestSAMLMetadataReportsAMovedSSOURL(t *testing.T) {
 		if cfg := w.samlConfig(t); cfg["metadataProblem"] != nil {
 			t.Fatalf("after the admin's update of ssoBinding: %v", cfg)
 		}
+		clean(t)
+
+		// f) The IdP lists the URL for SOAP and HTTP-Artifact only now: the address is still
+		// published, not for a binding Gatehouse sends by, and the report says so (it used to
+		// say the IdP no longer publishes the address). The IdP lists it again: the report ends.
+		w.idp.ListSSO(redirect(third), post(third), saml.Endpoint{Binding: saml.SOAPBinding, Location: moved},
+			saml.Endpoint{Binding: saml.HTTPArtifactBinding, Location: moved})
+		soap := []string{`no longer lists samlConfig.ssoUrl "` + moved + `" for HTTP-POST (its HTTP-POST location now: "` + third + `"); ` +
+			"it lists that URL only for bindings Gatehouse does not send by (such as SOAP or HTTP-Artifact), " +
+			"so sign-ins are sent there by a binding the IdP no longer publishes for it: update samlConfig.ssoUrl to an HTTP-Redirect or HTTP-POST location"}
+		reported(t, provision.MetadataRefresh{Failed: 1}, soap...)
+		if p, _ := w.samlConfig(t)["metadataProblem"].(string); !strings.Contains(p, soap[0]) || strings.Contains(p, "an address the IdP no longer publishes") {
+			t.Fatalf("REST metadataProblem %q", p)
+		}
+		w.idp.ListSSO(redirect(third), post(moved))
 		clean(t)
 
 		// A new ssoUrl starts afresh: an alias set after the metadata listed the URL before it
