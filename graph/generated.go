@@ -4682,7 +4682,8 @@ type ConnectionTestDetails {
   certificateValid: Boolean
   """
   SAML: ssoUrl is an absolute https URL, and, when the metadata (metadataUrl) lists it, lists it with
-  the connection's ssoBinding.
+  the connection's ssoBinding; and the metadata still lists it for ssoBinding when a read of it
+  has (the IdP moved its endpoint: the problem samlConfig.metadataProblem reports).
   """
   ssoUrlValid: Boolean
   metadataValid: Boolean

@@ -964,3 +964,103 @@ func TestSAMLMetadataReportsAMovedSSOURL(t *testing.T) {
 		clean(t)
 	})
 }
+
+// TestSAMLConnectionTestReportsAMovedSSOURL: the connection test applies the refresh's rule for
+// a moved ssoUrl (ssoURLDrift) to the document it reads: once a read of metadataUrl has listed
+// ssoUrl for ssoBinding, a test whose document no longer does fails (ssoUrlValid false) with
+// the problem metadataProblem shows, word for word, where it answered success with no
+// problem and no warning while the refresh reported the move. The test changes neither the
+// report nor the mark that a read listed the URL; an ssoUrl no read has listed (an alias, or
+// one only a test has read) still passes. REST and GraphQL, both databases.
+func TestSAMLConnectionTestReportsAMovedSSOURL(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		ctx := context.Background()
+		w := newSAMLWorld(t, e)
+		// test runs the connection test through REST, then GraphQL, checks that both answer the
+		// same, with no warning and ssoUrlValid as success, and returns the problems.
+		test := func(t *testing.T, success bool) []any {
+			t.Helper()
+			r := e.REST(w.tok, "POST", "/api/v1/sso/connections/"+w.conn+"/test", "").Must(t, 200)
+			d := e.MustGQL(w.tok, `mutation($id: ID!) { testConnection(input: {id: $id}) { success problems warnings details { ssoUrlValid } } }`,
+				map[string]any{"id": w.conn})
+			g := get(d, "testConnection").(map[string]any)
+			for _, a := range []map[string]any{r.Body, g} {
+				if a["success"] != success || get(a, "details", "ssoUrlValid") != success || len(a["warnings"].([]any)) != 0 ||
+					fmt.Sprint(a["problems"]) != fmt.Sprint(r.Body["problems"]) {
+					t.Fatalf("test: REST %s, GraphQL %v; want success %v", r.Raw, g, success)
+				}
+			}
+			return r.Body["problems"].([]any)
+		}
+		// stored is what the test must leave as it is: the report and the mark.
+		stored := func(t *testing.T) [3]any {
+			t.Helper()
+			cfg := w.samlConfig(t)
+			var listed []bool
+			if err := e.App.Store().RawScan(ctx, &listed, "SELECT saml_metadata_sso_listed FROM connections WHERE id = ?", w.conn); err != nil || len(listed) != 1 {
+				t.Fatal(listed, err)
+			}
+			return [3]any{cfg["metadataProblem"], cfg["metadataCheckedAt"], listed[0]}
+		}
+		// unchangedBy runs the test and checks that it left the report and the mark as they were.
+		unchangedBy := func(t *testing.T, success bool) []any {
+			t.Helper()
+			before := stored(t)
+			problems := test(t, success)
+			if after := stored(t); after != before {
+				t.Fatalf("the test changed the report or the mark: %v, was %v", after, before)
+			}
+			return problems
+		}
+		read := func(t *testing.T, want provision.MetadataRefresh) {
+			t.Helper()
+			w.hourPasses(t)
+			got, err := e.App.Service().RefreshSAMLMetadata(ctx)
+			if err != nil || got.Changed != want.Changed || got.Unchanged != want.Unchanged || got.Failed != want.Failed {
+				t.Fatalf("refresh: %+v, %v; want %+v", got, err, want)
+			}
+		}
+		redirect := func(loc string) saml.Endpoint { return saml.Endpoint{Binding: saml.HTTPRedirectBinding, Location: loc} }
+		post := func(loc string) saml.Endpoint { return saml.Endpoint{Binding: saml.HTTPPostBinding, Location: loc} }
+		old, moved := w.idp.SSOURL, w.idp.URL+"/adfs/ls"
+
+		// A read lists ssoUrl: the test passes. Then the IdP moves its endpoint: the test fails
+		// before the next read, saying what that read then reports.
+		w.updateSAMLConfig(t, map[string]any{"metadataUrl": w.idp.EntityID, "refreshCertificatesFromMetadata": true})
+		read(t, provision.MetadataRefresh{Unchanged: 1})
+		unchangedBy(t, true)
+		w.idp.ListSSO(redirect(moved), post(moved))
+		problems := unchangedBy(t, false)
+		want := `the IdP's metadata no longer lists samlConfig.ssoUrl "` + old + `" for HTTP-Redirect (its HTTP-Redirect location now: "` + moved +
+			`"), so sign-ins go to an address the IdP no longer publishes: update samlConfig.ssoUrl`
+		if len(problems) != 1 || problems[0] != want {
+			t.Fatalf("problems %q, want %q", problems, want)
+		}
+		read(t, provision.MetadataRefresh{Failed: 1})
+		if p := w.samlConfig(t)["metadataProblem"]; p != want {
+			t.Fatalf("metadataProblem %q, want the test's problem %q", p, want)
+		}
+		unchangedBy(t, false)
+
+		// The URL listed for SOAP only: the test and the report still say the same.
+		w.idp.ListSSO(redirect(moved), post(moved), saml.Endpoint{Binding: saml.SOAPBinding, Location: old})
+		problems = unchangedBy(t, false)
+		read(t, provision.MetadataRefresh{Failed: 1})
+		if p := w.samlConfig(t)["metadataProblem"]; len(problems) != 1 || p != problems[0] || !strings.Contains(fmt.Sprint(p), "such as SOAP") {
+			t.Fatalf("problems %q, metadataProblem %q", problems, p)
+		}
+
+		// The admin follows the IdP: the test passes. It marks nothing: the IdP moving again
+		// before a read has listed the new URL fails nothing.
+		w.updateSAMLConfig(t, map[string]any{"ssoUrl": moved})
+		unchangedBy(t, true)
+		third := w.idp.URL + "/saml2/idp"
+		w.idp.ListSSO(redirect(third), post(third))
+		unchangedBy(t, true)
+
+		// An alias no read has listed passes, whatever a read lists.
+		w.updateSAMLConfig(t, map[string]any{"ssoUrl": "http://localhost:9/sso"})
+		read(t, provision.MetadataRefresh{Unchanged: 1})
+		unchangedBy(t, true)
+	})
+}
