@@ -577,8 +577,11 @@ func (s *Service) certificatesFromMetadata(c *models.Connection, md SAMLMetadata
 }
 
 // certificateChanges are the SHA-256 fingerprints of the certificates of next not in current
-// (added) and of those of current not in next (removed), each in its list's order.
+// (added) and of those of current not in next (removed), each in its list's order. Neither is
+// nil: the audit summaries that show them (an admin's change, the refresh's) write an empty
+// list as [], which scripts read as the list it is, not null.
 func certificateChanges(current, next []*x509.Certificate) (added, removed []string) {
+	added, removed = []string{}, []string{}
 	for _, cert := range next {
 		if !slices.ContainsFunc(current, cert.Equal) {
 			added = append(added, models.CertificateFingerprint(cert.Raw))

@@ -313,7 +313,7 @@ func TestSAMLCertificateChangesAudited(t *testing.T) {
 		_, next, nextPEM := samltest.NewKeyPair(t)
 		body, _ := json.Marshal(map[string]any{"samlConfig": map[string]any{"certificate": w.idp.CertificatePEM + "\n" + nextPEM}})
 		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, string(body)).Must(t, 200)
-		if got := last(t, "connection.update"); !reflect.DeepEqual(got, map[string]any{"added": []any{fp(next)}, "removed": nil}) {
+		if got := last(t, "connection.update"); !reflect.DeepEqual(got, map[string]any{"added": []any{fp(next)}, "removed": []any{}}) {
 			t.Fatalf("the next certificate added: %v", got)
 		}
 		d := e.MustGQL(w.tok, `mutation($id: ID!, $c: String!) { updateConnection(input: {id: $id, samlConfig: {certificate: $c}}) {
@@ -321,7 +321,7 @@ func TestSAMLCertificateChangesAudited(t *testing.T) {
 		if errs := payloadErrors(t, d, "updateConnection"); len(errs) > 0 || get(d, "updateConnection", "connection", "status") != "ACTIVE" {
 			t.Fatalf("updateConnection: %v", d)
 		}
-		if got := last(t, "connection.update"); !reflect.DeepEqual(got, map[string]any{"added": nil, "removed": []any{fp(current[0])}}) {
+		if got := last(t, "connection.update"); !reflect.DeepEqual(got, map[string]any{"added": []any{}, "removed": []any{fp(current[0])}}) {
 			t.Fatalf("the old certificate dropped: %v", got)
 		}
 		e.REST(w.tok, "PUT", "/api/v1/sso/connections/"+w.conn, `{"samlConfig": {"signRequests": false}}`).Must(t, 200)

@@ -151,6 +151,18 @@ func TestSAMLMetadataRefresh(t *testing.T) {
 		if !slices.Equal(actors, []string{"system", "client"}) {
 			t.Fatalf("audit actors: %v", actors)
 		}
+		// Through the API, each event lists what it added and removed, an empty list as []
+		// (scripts read arrays), not null: newest first, the admin's read, then the run's.
+		var refreshed []string
+		for _, ev := range get(e.MustGQL(w.tok, `{ auditEvents(first: 20) { action targetId summary } }`, nil), "auditEvents").([]any) {
+			if m := ev.(map[string]any); m["action"] == "connection.certificates_refreshed" && m["targetId"] == w.conn {
+				b, _ := json.Marshal(map[string]any{"added": get(m, "summary", "added"), "removed": get(m, "summary", "removed")})
+				refreshed = append(refreshed, string(b))
+			}
+		}
+		if !slices.Equal(refreshed, []string{`{"added":[],"removed":["` + fp(current[0]) + `"]}`, `{"added":["` + fp(next) + `"],"removed":[]}`}) {
+			t.Fatalf("audit summaries: %v", refreshed)
+		}
 		refresh(provision.MetadataRefresh{Unchanged: 1})
 		if got := fingerprints(); !slices.Equal(got, []string{fp(next)}) {
 			t.Fatalf("certificates %v", got)
