@@ -4682,8 +4682,9 @@ type ConnectionTestDetails {
   certificateValid: Boolean
   """
   SAML: ssoUrl is an absolute https URL, and, when the metadata (metadataUrl) lists it, lists it with
-  the connection's ssoBinding; and the metadata still lists it for ssoBinding when a read of it
-  has (the IdP moved its endpoint: the problem samlConfig.metadataProblem reports).
+  the connection's ssoBinding. (A metadata that no longer lists it for ssoBinding after a read
+  of it has, the IdP having moved its endpoint, is a warning of the test: the problem
+  samlConfig.metadataProblem reports.)
   """
   ssoUrlValid: Boolean
   metadataValid: Boolean

@@ -613,7 +613,7 @@ func certificateChanges(current, next []*x509.Certificate) (added, removed []str
 // Where md lists the URL is ssoListingOf's rule; a spelling that differs (a host in capitals)
 // makes the URL unlisted, which reports nothing until a read lists it. A document of another
 // entity (md.EntityID) says nothing of this one's endpoints: listed stays as it was. The
-// connection test applies the rule to the document it reads (ssoBindingProblem) and records
+// connection test applies the rule to the document it reads (ssoDriftWarning) and records
 // neither listed nor the problem: only the refresh's reads do.
 func ssoURLDrift(c *models.Connection, md SAMLMetadata) (listed bool, problem string) {
 	if md.EntityID != c.SAMLEntityID { // another entity's endpoints say nothing of this one's
@@ -712,18 +712,12 @@ func ssoListingOf(md SAMLMetadata, url string, binding models.SAMLBinding) ssoLi
 }
 
 // ssoBindingProblem is the connection test's rule for ssoUrl against the metadata the test
-// read (md). First the refresh's (ssoURLDrift, judged by the connection's stored mark, which
-// the test leaves as it is): a URL a read has listed for the connection's binding that md no
-// longer lists is the problem metadataProblem shows, in the same words, so that the test
-// does not pass what the refresh reports as a failed read. Else, the problem when md lists
-// the URL, but not for the binding the connection sends AuthnRequests by. The IdP says it
-// takes the request there only by another, and every sign-in would fail at the IdP (a new
-// ssoUrl set without ssoBinding is sent to by HTTP-Redirect). A URL the metadata has never
-// listed is not judged: an IdP may take requests at more URLs than it publishes.
+// read (md): the problem when md lists the URL, but not for the binding the connection sends
+// AuthnRequests by. The IdP says it takes the request there only by another, and every
+// sign-in would fail at the IdP (a new ssoUrl set without ssoBinding is sent to by
+// HTTP-Redirect). A URL the metadata does not list is not judged here: an IdP may take
+// requests at more URLs than it publishes (ssoDriftWarning says when it listed it before).
 func ssoBindingProblem(c *models.Connection, md SAMLMetadata) string {
-	if _, drift := ssoURLDrift(c, md); drift != "" {
-		return models.Clip(drift, maxSSOProblem) // as MetadataReport.Reported clips it
-	}
 	binding := c.SSOBinding()
 	l := ssoListingOf(md, c.SAMLSSOURL, binding)
 	problem := fmt.Sprintf("the metadata offers ssoUrl %q by other bindings than the connection's ssoBinding %s", models.Clip(c.SAMLSSOURL, maxReportedURL), binding)
@@ -732,6 +726,20 @@ func ssoBindingProblem(c *models.Connection, md SAMLMetadata) string {
 		return problem + ": set ssoBinding to " + string(l.other)
 	case ssoUnknownBinding:
 		return problem + ", none of which Gatehouse sends AuthnRequests by: set ssoUrl to the IdP's HTTP-Redirect (or HTTP-POST) location"
+	}
+	return ""
+}
+
+// ssoDriftWarning is the connection test's use of the refresh's rule (ssoURLDrift, judged by
+// the connection's stored mark, which the test leaves as it is): a URL a read has listed for
+// the connection's binding that md no longer lists is a warning, in the words metadataProblem
+// shows after the next read, so that a test does not read as all well while the refresh
+// reports the move. A warning, not a problem: a failed test puts the connection in error,
+// which stops its sign-ins, and an IdP often still takes requests at an address it stopped
+// publishing (the old host redirects); the admin decides. "" when there is nothing to say.
+func ssoDriftWarning(c *models.Connection, md SAMLMetadata) string {
+	if _, drift := ssoURLDrift(c, md); drift != "" {
+		return models.Clip(drift, maxSSOProblem) // as MetadataReport.Reported clips it
 	}
 	return ""
 }

@@ -296,10 +296,13 @@ func (s *Service) TestConnection(ctx context.Context, rawID string) (*Connection
 	if err != nil {
 		return nil, err
 	}
+	var driftWarning string
 	if c.Protocol == models.ProtocolSAML && rep.MetadataValid != nil && *rep.MetadataValid && rep.SAMLMetadata != nil {
 		if problem := ssoBindingProblem(c, *rep.SAMLMetadata); problem != "" {
 			rep.Problems = append(rep.Problems, problem)
 			rep.SSOURLValid = new(bool)
+		} else {
+			driftWarning = ssoDriftWarning(c, *rep.SAMLMetadata)
 		}
 	}
 	if c.Protocol == models.ProtocolSAML && c.SAMLMetadataRefresh && rep.MetadataValid != nil && *rep.MetadataValid {
@@ -317,6 +320,9 @@ func (s *Service) TestConnection(ctx context.Context, rawID string) (*Connection
 	}
 	rep.Success = rep.Success && len(rep.Problems) == 0
 	rep.Warnings = connectionWarnings(c)
+	if driftWarning != "" {
+		rep.Warnings = append(rep.Warnings, driftWarning)
+	}
 
 	tested := c.Version
 	changedWhileTested := func() error {
