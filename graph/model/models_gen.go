@@ -453,7 +453,9 @@ type TestConnectionPayload struct {
 	Connection *models.Connection `json:"connection,omitempty"`
 	Errors     []*UserError       `json:"errors"`
 	// What to change although the connection works (they fail nothing): a Google connection without
-	// jitVerifiedDomainsOnly, a SAML connection that accepts SHA-1 signatures. Empty when none.
+	// jitVerifiedDomainsOnly, a SAML connection that accepts SHA-1 signatures, a SAML ssoUrl that a
+	// read of metadataUrl listed for ssoBinding and the metadata no longer lists (the IdP moved its
+	// endpoint: the problem samlConfig.metadataProblem reports). Empty when none.
 	Warnings []string `json:"warnings"`
 }
 
