@@ -956,9 +956,9 @@ func TestSCIMUsersDeepPages(t *testing.T) {
 
 // TestSCIMBooleansWrittenAsText: Entra writes booleans as text, "True" and "False", in values
 // and in filters. One rule reads them everywhere (models.ParseSCIMBool): true or false in any
-// case, spaces around ignored. A GET filter reads roles[primary eq "True"] as the PATCH value
-// filter of Entra's role mapping does, and a value as either does; other text ("1", "t") is
-// refused in all three.
+// case, spaces around ignored, and strconv.ParseBool's "1", "t", "0" and "f". A GET filter
+// reads roles[primary eq "True"] as the PATCH value filter of Entra's role mapping does, and a
+// value as either does; other text ("yes", "on", "") is refused in all three.
 func TestSCIMBooleansWrittenAsText(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *testEnv) {
 		tok, _ := e.SCIMToken(e.AdminToken(), allScopes("idp"))
