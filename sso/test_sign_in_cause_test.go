@@ -71,5 +71,10 @@ func TestTestSignInCauseIsForAdministrators(t *testing.T) {
 		// As migration 43 leaves a test that failed before it.
 		e.execSQL(t, "UPDATE test_sign_ins SET cause = error || ' (' || cause || ')', error = '' WHERE cause <> ''")
 		read(full, "The test sign-in failed; what failed is shown to administrators only.")
+
+		// As a replica not yet upgraded writes it during a rolling upgrade, after the migration
+		// ran: both in error, cause empty.
+		e.execSQL(t, "UPDATE test_sign_ins SET error = cause, cause = '' WHERE cause <> ''")
+		read(full, "The test sign-in failed; what failed is shown to administrators only.")
 	})
 }
