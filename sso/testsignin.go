@@ -60,7 +60,7 @@ var testPage = template.Must(template.New("test").Parse(`<!doctype html>
 <body><main>
 <h1>Test sign-in: {{.Status}}</h1>
 <p>This was a test: nothing was written (no user, credential or account).</p>
-{{if .Error}}<h2>What failed</h2><p role="alert" id="error">{{.Error}}</p>{{end}}
+{{if .Error}}{{if eq .Status "pending"}}<p role="status" id="notice">{{.Error}}</p>{{else}}<h2>What failed</h2><p role="alert" id="error">{{.Error}}</p>{{end}}{{end}}
 {{with .Warnings}}<h2>Warnings</h2>
 <ul id="warnings">{{range .}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{with .Result}}{{with .Identity}}<h2>Identity</h2>
