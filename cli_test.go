@@ -79,8 +79,13 @@ type cliResult struct {
 // gatehouseCLI runs the binary with only the given environment (plus PATH and HOME).
 func gatehouseCLI(t *testing.T, env []string, args ...string) cliResult {
 	t.Helper()
+	return gatehouseCLIIn(t, t.TempDir(), env, args...)
+}
+
+// gatehouseCLIIn is gatehouseCLI in the working directory dir, which is HOME too.
+func gatehouseCLIIn(t *testing.T, dir string, env []string, args ...string) cliResult {
+	t.Helper()
 	cmd := exec.Command(gatehouseBinary(t), args...)
-	dir := t.TempDir()
 	cmd.Dir = dir // nothing the command writes by default (a bootstrap secret file) lands in the repository
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "USER=tester"}, env...)
 	var stdout, stderr bytes.Buffer

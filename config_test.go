@@ -2,12 +2,16 @@ package main
 
 import (
 	"cmp"
+	"database/sql"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"gatehouse/app"
+	"gatehouse/secret"
+	"gatehouse/store/storetest"
 )
 
 func TestSCIMRetentionConfig(t *testing.T) {
@@ -127,4 +131,85 @@ func TestAllowedPrivateNetworksConfig(t *testing.T) {
 	if err != nil || fmt.Sprint(c.AllowedPrivateNetworks) != "[10.1.0.0/16 fd00::/8 127.0.0.1/32]" || c.AllowPrivateNetworks {
 		t.Fatalf("%v, %v", c.AllowedPrivateNetworks, err)
 	}
+}
+
+// A start refused for its configuration reports it before it creates anything: no SQLite
+// database or key file (with the default relative path, in the working directory), no
+// bootstrap secret file, no table in a PostgreSQL database. A sqlite: URL without a file path
+// used to be refused by the store after the key file (".key") was made beside it.
+func TestStartRefusedForItsConfigurationCreatesNothing(t *testing.T) {
+	cases := []struct {
+		name     string
+		env      []string
+		args     []string
+		message  string
+		postgres bool // applies to a PostgreSQL database too
+	}{
+		{"SQLite URL without a path", []string{"GATEHOUSE_DATABASE_URL=sqlite:"}, nil, `store: sqlite needs a file path, got "sqlite:"`, false},
+		{"SQLite in memory", []string{"GATEHOUSE_DATABASE_URL=sqlite::memory:"}, nil, `store: sqlite needs a file path, got "sqlite::memory:"`, false},
+		{"SQLite in memory, clients", []string{"GATEHOUSE_DATABASE_URL=sqlite::memory:"}, []string{"clients", "list"},
+			`store: sqlite needs a file path, got "sqlite::memory:"`, false},
+		// Refused without a side effect before too, but for a missing GATEHOUSE_ENCRYPTION_KEY.
+		{"another database", []string{"GATEHOUSE_DATABASE_URL=mysql://db/gatehouse"}, nil,
+			"store: unsupported database URL (want sqlite:<path> or postgres://…)", false},
+	}
+	for _, dialect := range storetest.Dialects() {
+		for _, c := range cases {
+			if dialect == "postgres" && !c.postgres {
+				continue
+			}
+			t.Run(dialect+"/"+c.name, func(t *testing.T) {
+				dir := t.TempDir()
+				env := append([]string{"GATEHOUSE_ADDR=127.0.0.1:0"}, c.env...)
+				var dbURL string
+				if dialect == "postgres" {
+					dbURL = storetest.URL(t, dialect)
+					env = append(env, "GATEHOUSE_DATABASE_URL="+dbURL, "GATEHOUSE_ENCRYPTION_KEY="+secret.NewKey())
+				}
+				r := gatehouseCLIIn(t, dir, env, c.args...)
+				if r.code != 1 || r.stderr != "gatehouse: "+c.message+"\n" {
+					t.Fatalf("exit %d, stderr %q, want exit 1 and %q", r.code, r.stderr, c.message)
+				}
+				entries, err := os.ReadDir(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range entries {
+					t.Errorf("%s was created", e.Name())
+				}
+				if dialect == "postgres" {
+					if tables := postgresTables(t, dbURL); len(tables) > 0 {
+						t.Errorf("tables were created: %v", tables)
+					}
+				}
+			})
+		}
+	}
+}
+
+// postgresTables lists the tables of the PostgreSQL database at dbURL.
+func postgresTables(t *testing.T, dbURL string) []string {
+	t.Helper()
+	db, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var tables []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return tables
 }

@@ -18,7 +18,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,10 +97,10 @@ func encryptionBox(ctx context.Context, c Config, log *slog.Logger) (*secret.Box
 	if c.EncryptionKey != "" {
 		return secret.NewBox(c.EncryptionKey, c.PreviousEncryptionKeys...)
 	}
-	if !strings.HasPrefix(c.DatabaseURL, "sqlite:") {
+	db, ok := store.SQLitePath(c.DatabaseURL)
+	if !ok {
 		return nil, errors.New("GATEHOUSE_ENCRYPTION_KEY is required with PostgreSQL (32 random bytes, standard base64: openssl rand -base64 32)")
 	}
-	db := strings.TrimPrefix(strings.TrimPrefix(c.DatabaseURL, "sqlite:"), "//")
 	path := db + ".key"
 	if b, err := os.ReadFile(path); err == nil {
 		return keyFileBox(path, b, c.PreviousEncryptionKeys)

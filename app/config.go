@@ -13,6 +13,7 @@ import (
 	"gatehouse/guard"
 	"gatehouse/netguard"
 	"gatehouse/secret"
+	"gatehouse/store"
 )
 
 // Setting is one environment variable Gatehouse reads. The settings table below is the only
@@ -158,6 +159,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		DNSServer:             get("GATEHOUSE_DNS_SERVER"),
 		DebugAddr:             get("GATEHOUSE_DEBUG_ADDR"),
 		MetricsAddr:           get("GATEHOUSE_METRICS_ADDR"),
+	}
+	// Refused here, not by the store.Open that would fail on it: the start creates the
+	// SQLite key file before it opens the database (app.New).
+	if err := store.CheckURL(c.DatabaseURL); err != nil {
+		return c, err
 	}
 	var err error
 	for _, k := range strings.Split(get("GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS"), ",") {

@@ -121,7 +121,34 @@ func Open(ctx context.Context, rawURL string, options ...Options) (*Store, error
 	}
 }
 
+// CheckURL returns the error Open returns for a URL it can open in no state of the database:
+// one of another scheme than sqlite: and postgres://, or a sqlite: one without a file path. It
+// reads nothing and creates nothing, so that a start checks the URL with the rest of its
+// configuration, before the first file it creates.
+func CheckURL(rawURL string) error {
+	if path, ok := SQLitePath(rawURL); ok {
+		if path == "" || strings.Contains(path, ":memory:") {
+			return fmt.Errorf("store: sqlite needs a file path, got %q", rawURL)
+		}
+		return nil
+	}
+	if !strings.HasPrefix(rawURL, "postgres://") && !strings.HasPrefix(rawURL, "postgresql://") {
+		return fmt.Errorf("store: unsupported database URL (want sqlite:<path> or postgres://…)")
+	}
+	return nil
+}
+
+// SQLitePath returns the database file a sqlite: URL names ("sqlite:<path>" or
+// "sqlite://<path>"), and whether rawURL is a sqlite: URL.
+func SQLitePath(rawURL string) (string, bool) {
+	path, ok := strings.CutPrefix(rawURL, "sqlite:")
+	return strings.TrimPrefix(path, "//"), ok
+}
+
 func open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
+	if err := CheckURL(rawURL); err != nil {
+		return nil, err
+	}
 	// In microseconds, PostgreSQL's precision (as provision's clock): what a write stamps is
 	// what a read returns, on either database.
 	now := func() time.Time { return opt.Clock.Now().UTC().Truncate(time.Microsecond) }
@@ -132,12 +159,8 @@ func open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		NowFunc:                now,
 	}
 	var dsn, dialect string
-	switch {
-	case strings.HasPrefix(rawURL, "sqlite:"):
-		path := strings.TrimPrefix(strings.TrimPrefix(rawURL, "sqlite:"), "//")
-		if path == "" || strings.Contains(path, ":memory:") {
-			return nil, fmt.Errorf("store: sqlite needs a file path, got %q", rawURL)
-		}
+	switch path, sqlite := SQLitePath(rawURL); {
+	case sqlite:
 		if dir := filepath.Dir(path); dir != "." {
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return nil, fmt.Errorf("store: %w", err)
@@ -161,11 +184,9 @@ func open(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		escaped := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 		dialect = SQLite
 		dsn = "file:" + escaped + "?" + q.Encode()
-	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+	default:
 		dialect = Postgres
 		dsn = withStatementTimeout(rawURL, opt.StatementTimeout)
-	default:
-		return nil, fmt.Errorf("store: unsupported database URL (want sqlite:<path> or postgres://…)")
 	}
 	conns := opt.MaxConns
 	if dialect == SQLite {
