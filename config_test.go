@@ -135,9 +135,11 @@ func TestAllowedPrivateNetworksConfig(t *testing.T) {
 
 // A start refused for its configuration reports it before it creates anything: no SQLite
 // database or key file (with the default relative path, in the working directory), no
-// bootstrap secret file, no table in a PostgreSQL database. A sqlite: URL without a file path
-// used to be refused by the store after the key file (".key") was made beside it.
+// bootstrap secret file, no table in a PostgreSQL database. Each of these was refused after
+// the SQLite key file was made: a sqlite: URL without a file path (by the store), an OTEL_*
+// setting the tracing refuses.
 func TestStartRefusedForItsConfigurationCreatesNothing(t *testing.T) {
+	otel := []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318"}
 	cases := []struct {
 		name     string
 		env      []string
@@ -145,6 +147,14 @@ func TestStartRefusedForItsConfigurationCreatesNothing(t *testing.T) {
 		message  string
 		postgres bool // applies to a PostgreSQL database too
 	}{
+		{"OTLP protocol", append(otel, "OTEL_EXPORTER_OTLP_PROTOCOL=http/json"), nil,
+			`OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" is not supported (want http/protobuf or grpc)`, true},
+		{"OTLP headers", append(otel, "OTEL_EXPORTER_OTLP_HEADERS=Authorization: Bearer x"), nil,
+			"OTEL_EXPORTER_OTLP_HEADERS: entry 1 is not name=value (headers are written name=value,name=value)", true},
+		{"OTLP endpoint", []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://[::1"}, nil,
+			"OTEL_EXPORTER_OTLP_ENDPOINT: not a URL (want one such as http://otel-collector:4318)", true},
+		{"OTLP protocol, clients", append(otel, "OTEL_EXPORTER_OTLP_PROTOCOL=http/json"), []string{"clients", "list"},
+			`OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" is not supported (want http/protobuf or grpc)`, true},
 		{"SQLite URL without a path", []string{"GATEHOUSE_DATABASE_URL=sqlite:"}, nil, `store: sqlite needs a file path, got "sqlite:"`, false},
 		{"SQLite in memory", []string{"GATEHOUSE_DATABASE_URL=sqlite::memory:"}, nil, `store: sqlite needs a file path, got "sqlite::memory:"`, false},
 		{"SQLite in memory, clients", []string{"GATEHOUSE_DATABASE_URL=sqlite::memory:"}, []string{"clients", "list"},

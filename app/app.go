@@ -89,18 +89,23 @@ type Config struct {
 	BootstrapSecretTo string        // GATEHOUSE_BOOTSTRAP_SECRET_FILE
 }
 
-// encryptionBox returns the at-rest encryption box. With SQLite and no configured key, a key
-// is generated once and kept beside the database file (mode 0600), as the first thing a new
-// database's start writes; PostgreSQL requires one. The previous keys of a rotation open what
-// they sealed.
-func encryptionBox(ctx context.Context, c Config, log *slog.Logger) (*secret.Box, error) {
+// configuredBox returns the at-rest encryption box of GATEHOUSE_ENCRYPTION_KEY (the previous
+// keys of a rotation open what they sealed), or nil when a SQLite database keeps its key in a
+// file beside it. PostgreSQL requires the key. It creates nothing.
+func configuredBox(c Config) (*secret.Box, error) {
 	if c.EncryptionKey != "" {
 		return secret.NewBox(c.EncryptionKey, c.PreviousEncryptionKeys...)
 	}
-	db, ok := store.SQLitePath(c.DatabaseURL)
-	if !ok {
+	if _, ok := store.SQLitePath(c.DatabaseURL); !ok {
 		return nil, errors.New("GATEHOUSE_ENCRYPTION_KEY is required with PostgreSQL (32 random bytes, standard base64: openssl rand -base64 32)")
 	}
+	return nil, nil
+}
+
+// sqliteKeyBox returns the box of the key kept beside a SQLite database (mode 0600), generated
+// once, as the first thing a new database's start writes.
+func sqliteKeyBox(ctx context.Context, c Config, log *slog.Logger) (*secret.Box, error) {
+	db, _ := store.SQLitePath(c.DatabaseURL)
 	path := db + ".key"
 	if b, err := os.ReadFile(path); err == nil {
 		return keyFileBox(path, b, c.PreviousEncryptionKeys)
@@ -230,18 +235,36 @@ type App struct {
 
 // New opens and migrates the database, bootstraps the first client (printing generated
 // credentials to out), and builds the HTTP handler. Close releases what it acquired.
-func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (*App, error) {
+//
+// The configuration is checked before the first thing New creates (the SQLite key file, then
+// the database and its tables): a start refused for it leaves nothing behind, such as a key
+// file without a database, which a later start would take for the database's.
+func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (_ *App, err error) {
 	log = slog.New(guard.NewLogHandler(log.Handler())) // request ids; repeated errors aggregated
-	box, err := encryptionBox(ctx, c, log)
+	box, err := configuredBox(c)
 	if err != nil {
 		return nil, err
 	}
-	// Which key, by id, never the key: replicas of a rotation are told apart by it.
-	log.Info("encryption key", "key_id", box.KeyID(), "previous_key_ids", box.PreviousKeyIDs())
 	tracing, err := telemetry.NewTracing(ctx, os.Getenv)
 	if err != nil {
 		return nil, err
 	}
+	if tracing != nil {
+		defer func() {
+			if err != nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = tracing.Shutdown(ctx)
+			}
+		}()
+	}
+	if box == nil {
+		if box, err = sqliteKeyBox(ctx, c, log); err != nil {
+			return nil, err
+		}
+	}
+	// Which key, by id, never the key: replicas of a rotation are told apart by it.
+	log.Info("encryption key", "key_id", box.KeyID(), "previous_key_ids", box.PreviousKeyIDs())
 	if tracing != nil {
 		tracing.LogTo(log)
 	}

@@ -162,3 +162,12 @@ func TestKeyFileNamedWhenItDoesNotOpen(t *testing.T) {
 		t.Fatalf("with previous keys: %v", err)
 	}
 }
+
+// encryptionBox is the at-rest encryption box New uses: configuredBox's, else the SQLite key
+// file's (sqliteKeyBox).
+func encryptionBox(ctx context.Context, c Config, log *slog.Logger) (*secret.Box, error) {
+	if box, err := configuredBox(c); box != nil || err != nil {
+		return box, err
+	}
+	return sqliteKeyBox(ctx, c, log)
+}
