@@ -137,9 +137,12 @@ func TestAllowedPrivateNetworksConfig(t *testing.T) {
 // database or key file (with the default relative path, in the working directory), no
 // bootstrap secret file, no table in a PostgreSQL database. Each of these was refused after
 // the SQLite key file was made: a sqlite: URL without a file path (by the store), an OTEL_*
-// setting the tracing refuses.
+// setting the tracing refuses; bootstrap credentials that the bootstrap of a new database
+// refuses, after the database was migrated too.
 func TestStartRefusedForItsConfigurationCreatesNothing(t *testing.T) {
 	otel := []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318"}
+	weak := []string{"GATEHOUSE_BOOTSTRAP_CLIENT_ID=admin", "GATEHOUSE_BOOTSTRAP_CLIENT_SECRET=hunter2"}
+	const bootstrapRefused = "GATEHOUSE_BOOTSTRAP_CLIENT_ID and GATEHOUSE_BOOTSTRAP_CLIENT_SECRET: INVALID: "
 	cases := []struct {
 		name     string
 		env      []string
@@ -155,6 +158,13 @@ func TestStartRefusedForItsConfigurationCreatesNothing(t *testing.T) {
 			"OTEL_EXPORTER_OTLP_ENDPOINT: not a URL (want one such as http://otel-collector:4318)", true},
 		{"OTLP protocol, clients", append(otel, "OTEL_EXPORTER_OTLP_PROTOCOL=http/json"), []string{"clients", "list"},
 			`OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" is not supported (want http/protobuf or grpc)`, true},
+		{"short bootstrap secret", weak, nil, bootstrapRefused + "the platform admin client's secret must be 32 to 256 characters, " +
+			"random (openssl rand -hex 24 makes one); the one given has 7", true},
+		{"application's bootstrap id", []string{"GATEHOUSE_BOOTSTRAP_CLIENT_ID=gha_admin", "GATEHOUSE_BOOTSTRAP_CLIENT_SECRET=" + strings.Repeat("s", 32)}, nil,
+			bootstrapRefused + `the platform admin client's id must be text without control characters, and must not begin with "gha_", ` +
+				"the prefix of applications' client ids", true},
+		{"short bootstrap secret, clients", weak, []string{"clients", "list"}, bootstrapRefused +
+			"the platform admin client's secret must be 32 to 256 characters, random (openssl rand -hex 24 makes one); the one given has 7", true},
 		{"SQLite URL without a path", []string{"GATEHOUSE_DATABASE_URL=sqlite:"}, nil, `store: sqlite needs a file path, got "sqlite:"`, false},
 		{"SQLite in memory", []string{"GATEHOUSE_DATABASE_URL=sqlite::memory:"}, nil, `store: sqlite needs a file path, got "sqlite::memory:"`, false},
 		{"SQLite in memory, clients", []string{"GATEHOUSE_DATABASE_URL=sqlite::memory:"}, []string{"clients", "list"},

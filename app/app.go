@@ -219,6 +219,41 @@ func writeSynced(f *os.File, key string) error {
 	return err
 }
 
+// checkBootstrap refuses, before the start creates anything, bootstrap credentials that the
+// bootstrap of this database would refuse (provision.CheckBootstrapCredentials): a new one,
+// which holds no integration client yet. A database bootstrapped already starts whatever they
+// hold (provision.Service.Bootstrap), so it is asked, reading only: a SQLite file is opened only
+// when it exists and holds something, a PostgreSQL database is not migrated. Valid credentials
+// (or none) cost nothing here.
+func checkBootstrap(ctx context.Context, c Config, log *slog.Logger) error {
+	refused := provision.CheckBootstrapCredentials(c.BootstrapClientID, c.BootstrapClientSecret)
+	if refused == nil {
+		return nil
+	}
+	if db, ok := store.SQLitePath(c.DatabaseURL); ok {
+		if fi, err := os.Stat(db); errors.Is(err, os.ErrNotExist) || err == nil && fi.Size() == 0 {
+			return bootstrapError(refused)
+		}
+	}
+	st, err := store.Open(ctx, c.DatabaseURL, storeOptions(c, log))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if has, err := st.HasIntegrationClients(ctx); err != nil || has {
+		return err
+	}
+	return bootstrapError(refused)
+}
+
+// bootstrapError names the variables of credentials the bootstrap refused.
+func bootstrapError(err error) error {
+	if models.ErrorCode(err) == models.EINVALID {
+		return fmt.Errorf("GATEHOUSE_BOOTSTRAP_CLIENT_ID and GATEHOUSE_BOOTSTRAP_CLIENT_SECRET: %w", err)
+	}
+	return err
+}
+
 // App is the assembled server: the store, the service layer and every transport behind one
 // http.Handler. It owns the database until Close.
 type App struct {
@@ -257,6 +292,9 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (_ *App
 				_ = tracing.Shutdown(ctx)
 			}
 		}()
+	}
+	if err := checkBootstrap(ctx, c, log); err != nil {
+		return nil, err
 	}
 	if box == nil {
 		if box, err = sqliteKeyBox(ctx, c, log); err != nil {
@@ -300,10 +338,7 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (_ *App
 	boot, err := svc.Bootstrap(ctx, c.BootstrapClientID, c.BootstrapClientSecret)
 	if err != nil {
 		st.Close()
-		if models.ErrorCode(err) == models.EINVALID {
-			err = fmt.Errorf("GATEHOUSE_BOOTSTRAP_CLIENT_ID and GATEHOUSE_BOOTSTRAP_CLIENT_SECRET: %w", err)
-		}
-		return nil, err
+		return nil, bootstrapError(err)
 	}
 	if boot.Created {
 		log.Info("bootstrap: created the default workspace and the platform admin client",

@@ -51,21 +51,10 @@ func (s *Service) Bootstrap(ctx context.Context, clientID, clientSecret string) 
 		if err != nil || n > 0 {
 			return audited{unchanged: true}, err
 		}
+		if err := CheckBootstrapCredentials(clientID, clientSecret); err != nil {
+			return audited{}, err
+		}
 		generated := clientSecret == ""
-		if !generated && (len(clientSecret) < minChosenSecret || len(clientSecret) > maxClientCredential) {
-			return audited{}, models.Errorf(models.EINVALID, "the platform admin client's secret must be %d to %d characters, "+
-				"random (openssl rand -hex 24 makes one); the one given has %d", minChosenSecret, maxClientCredential, len(clientSecret))
-		}
-		if len(clientID) > maxClientCredential {
-			return audited{}, models.Errorf(models.EINVALID, "the platform admin client's id must be at most %d characters", maxClientCredential)
-		}
-		// An id no client can authenticate with (AuthenticateClient's text rule), or one in an
-		// application's form, which the revocation endpoint takes for an application's
-		// (IsApplicationClientID): the client could never sign in, or never revoke a token.
-		if models.CheckText("client_id", clientID) != nil || IsApplicationClientID(clientID) {
-			return audited{}, models.Errorf(models.EINVALID, "the platform admin client's id must be text without control characters, "+
-				"and must not begin with %q, the prefix of applications' client ids", applicationIDPrefix)
-		}
 		ws := &models.Workspace{ID: store.NewID(), Name: "Default", CreatedAt: s.now()}
 		if err := s.store.Create(ctx, ws); err != nil {
 			return audited{}, err
@@ -94,6 +83,28 @@ func (s *Service) Bootstrap(ctx context.Context, clientID, clientSecret string) 
 		return &BootstrapResult{}, err
 	}
 	return &res, nil
+}
+
+// CheckBootstrapCredentials is the rule Bootstrap applies to chosen credentials (EINVALID): a
+// secret of minChosenSecret to maxClientCredential characters, and an id the token endpoint
+// reads and that is not in an application's form. Empty ones are generated and pass. The start
+// applies it too, before it creates anything (app.New).
+func CheckBootstrapCredentials(clientID, clientSecret string) error {
+	if clientSecret != "" && (len(clientSecret) < minChosenSecret || len(clientSecret) > maxClientCredential) {
+		return models.Errorf(models.EINVALID, "the platform admin client's secret must be %d to %d characters, "+
+			"random (openssl rand -hex 24 makes one); the one given has %d", minChosenSecret, maxClientCredential, len(clientSecret))
+	}
+	if len(clientID) > maxClientCredential {
+		return models.Errorf(models.EINVALID, "the platform admin client's id must be at most %d characters", maxClientCredential)
+	}
+	// An id no client can authenticate with (AuthenticateClient's text rule), or one in an
+	// application's form, which the revocation endpoint takes for an application's
+	// (IsApplicationClientID): the client could never sign in, or never revoke a token.
+	if models.CheckText("client_id", clientID) != nil || IsApplicationClientID(clientID) {
+		return models.Errorf(models.EINVALID, "the platform admin client's id must be text without control characters, "+
+			"and must not begin with %q, the prefix of applications' client ids", applicationIDPrefix)
+	}
+	return nil
 }
 
 // maxClientCredential is the longest client id or secret the token endpoint reads.

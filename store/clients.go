@@ -17,6 +17,25 @@ func (s *Store) CountIntegrationClients(ctx context.Context) (int64, error) {
 	return n, translate(err)
 }
 
+// HasIntegrationClients reports whether the database holds an integration client, reading
+// only: one not migrated yet (no integration_clients table) holds none. A start asks it before
+// it migrates or writes anything, to refuse at once bootstrap credentials that the bootstrap of
+// a new database would refuse.
+// Errors: none of the contract.
+func (s *Store) HasIntegrationClients(ctx context.Context) (bool, error) {
+	query := `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'integration_clients'`
+	if s.dialect == Postgres {
+		query = `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE n.nspname = current_schema() AND c.relname = 'integration_clients'`
+	}
+	var tables int64
+	if err := s.db(ctx).Raw(query).Scan(&tables).Error; err != nil || tables == 0 {
+		return false, translate(err)
+	}
+	n, err := s.CountIntegrationClients(ctx)
+	return n > 0, err
+}
+
 // LockBootstrap makes the caller's transaction, until it ends, the only bootstrap: the
 // CountIntegrationClients that follows it sees the client of any bootstrap committed before,
 // so that replicas starting at once on an empty database create one default workspace and one

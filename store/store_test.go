@@ -22,6 +22,11 @@ func TestStoreContract(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer st.Close()
+		// A database not migrated yet holds no integration client, and asking is no error: a
+		// start asks before it migrates (app.New, of bootstrap credentials it would refuse).
+		if has, err := st.HasIntegrationClients(ctx); has || err != nil {
+			t.Fatalf("HasIntegrationClients before migrating: %v, %v", has, err)
+		}
 		for i := 0; i < 2; i++ {
 			if err := st.Migrate(ctx); err != nil {
 				t.Fatalf("migrate #%d: %v", i+1, err)

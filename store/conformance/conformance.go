@@ -57,7 +57,7 @@ var tests = []test{
 	{[]string{"InTxFromFirstWrite"}, testFirstWrite},
 	{[]string{"Workspace", "Workspaces"}, testWorkspaces},
 	{[]string{"CountIntegrationClients", "PlatformAdminWorkspace", "IntegrationClientByClientID", "IntegrationClient",
-		"IntegrationClients", "UpdateIntegrationClient", "LockBootstrap"}, testIntegrationClients},
+		"IntegrationClients", "UpdateIntegrationClient", "LockBootstrap", "HasIntegrationClients"}, testIntegrationClients},
 	{[]string{"SigningKeys", "RetireSigningKeysExcept", "DeleteRetiredSigningKeys", "AddSigningKeyIfNone", "LockSigningKeys"}, testSigningKeys},
 	{[]string{"UserAccount", "UserAccountsByIDs", "UserAccountByEmail", "UserAccounts", "CountUserAccounts",
 		"CreateUserAccounts", "UpdateUserAccount", "SetUserAccountAccount"}, testUserAccounts},

@@ -242,6 +242,9 @@ func testIntegrationClients(e *env) {
 	n1, err := e.s.CountIntegrationClients(e.ctx)
 	e.ok(err)
 	e.check(n1 == n0+1, "count %d then %d", n0, n1)
+	has, err := e.s.HasIntegrationClients(e.ctx)
+	e.ok(err)
+	e.check(has, "HasIntegrationClients: false with a client")
 	_, err = e.s.PlatformAdminWorkspace(e.ctx)
 	e.ok(err)
 
