@@ -241,7 +241,9 @@ func TestCLIServesByDefault(t *testing.T) {
 	// GATEHOUSE_BOOTSTRAP_SECRET_FILE unset: the default, in the working directory.
 	secretFile := filepath.Join(dir, "gatehouse-bootstrap-secret.txt")
 	cmd.Dir = dir
+	metricsAddr := freeAddr(t)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "GATEHOUSE_ADDR=" + addr, "GATEHOUSE_SHUTDOWN_DRAIN=0s",
+		"GATEHOUSE_METRICS_ADDR=" + metricsAddr,
 		"GATEHOUSE_DATABASE_URL=sqlite:" + filepath.Join(dir, "g.db")} // GATEHOUSE_PUBLIC_URL unset too
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -262,6 +264,12 @@ func TestCLIServesByDefault(t *testing.T) {
 			t.Fatalf("the server did not become ready: %v\n%s", err, out.String())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// The metrics listener, bound before anything was created, serves once the server does.
+	if resp, err := http.Get("http://" + metricsAddr + "/metrics"); err != nil {
+		t.Errorf("metrics listener: %v", err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusOK {
+		t.Errorf("metrics listener: GET /metrics = %d", resp.StatusCode)
 	}
 	// The banner's curl reaches the server although GATEHOUSE_PUBLIC_URL was left to its
 	// default on another port, and says so; the log warns about it too.

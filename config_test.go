@@ -138,7 +138,8 @@ func TestAllowedPrivateNetworksConfig(t *testing.T) {
 // bootstrap secret file, no table in a PostgreSQL database. Each of these was refused after
 // the SQLite key file was made: a sqlite: URL without a file path (by the store), an OTEL_*
 // setting the tracing refuses; bootstrap credentials that the bootstrap of a new database
-// refuses, after the database was migrated too.
+// refuses, after the database was migrated too; GATEHOUSE_METRICS_ADDR, once the bootstrap had
+// written its secret file too.
 func TestStartRefusedForItsConfigurationCreatesNothing(t *testing.T) {
 	otel := []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318"}
 	weak := []string{"GATEHOUSE_BOOTSTRAP_CLIENT_ID=admin", "GATEHOUSE_BOOTSTRAP_CLIENT_SECRET=hunter2"}
@@ -165,6 +166,8 @@ func TestStartRefusedForItsConfigurationCreatesNothing(t *testing.T) {
 				"the prefix of applications' client ids", true},
 		{"short bootstrap secret, clients", weak, []string{"clients", "list"}, bootstrapRefused +
 			"the platform admin client's secret must be 32 to 256 characters, random (openssl rand -hex 24 makes one); the one given has 7", true},
+		{"metrics address", []string{"GATEHOUSE_METRICS_ADDR=nonsense"}, nil,
+			"GATEHOUSE_METRICS_ADDR: listen tcp: address nonsense: missing port in address", true},
 		{"SQLite URL without a path", []string{"GATEHOUSE_DATABASE_URL=sqlite:"}, nil, `store: sqlite needs a file path, got "sqlite:"`, false},
 		{"SQLite in memory", []string{"GATEHOUSE_DATABASE_URL=sqlite::memory:"}, nil, `store: sqlite needs a file path, got "sqlite::memory:"`, false},
 		{"SQLite in memory, clients", []string{"GATEHOUSE_DATABASE_URL=sqlite::memory:"}, []string{"clients", "list"},

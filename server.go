@@ -43,12 +43,20 @@ func runServer(ctx context.Context, c app.Config, log *slog.Logger) error {
 			debug.SetGCPercent(200)
 		}
 	}
-	// Bind first: with the port taken, fail before creating or printing anything.
+	// Bind first (the metrics listener too): with a port taken or an address mistyped, fail
+	// before creating or printing anything.
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
+	var metricsLn net.Listener
+	if c.MetricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", c.MetricsAddr); err != nil {
+			return fmt.Errorf("GATEHOUSE_METRICS_ADDR: %w", err)
+		}
+		defer metricsLn.Close()
+	}
 	for _, w := range app.PublicURLWarnings(c) {
 		log.Warn(w)
 	}
@@ -61,11 +69,8 @@ func runServer(ctx context.Context, c app.Config, log *slog.Logger) error {
 		return err
 	}
 	defer a.Close()
-	if c.MetricsAddr != "" {
-		msrv, _, err := app.ServeMetrics(c.MetricsAddr, a.MetricsHandler(), log)
-		if err != nil {
-			return fmt.Errorf("GATEHOUSE_METRICS_ADDR: %w", err)
-		}
+	if metricsLn != nil {
+		msrv := app.ServeMetrics(metricsLn, a.MetricsHandler(), log)
 		defer msrv.Close()
 	}
 	go a.Maintain(ctx, c.Retention(), log)

@@ -115,13 +115,9 @@ func logPath(r *http.Request) string {
 var testSignInSegment = provision.TestSignInPath[strings.LastIndex(strings.TrimSuffix(provision.TestSignInPath, "/"), "/"):]
 
 // ServeMetrics serves /metrics on its own listener (GATEHOUSE_METRICS_ADDR), so that the
-// metrics can stay on an internal network while the main listener faces the internet. It
-// listens before returning, so that a bad address fails the start.
-func ServeMetrics(addr string, metrics http.Handler, log *slog.Logger) (*http.Server, net.Addr, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, nil, err
-	}
+// metrics can stay on an internal network while the main listener faces the internet. The
+// start listens on it before it creates anything, so that a bad address fails it first.
+func ServeMetrics(ln net.Listener, metrics http.Handler, log *slog.Logger) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
@@ -132,5 +128,5 @@ func ServeMetrics(addr string, metrics http.Handler, log *slog.Logger) (*http.Se
 		}
 	}()
 	log.Info("metrics listener", "addr", ln.Addr().String())
-	return srv, ln.Addr(), nil
+	return srv
 }
