@@ -2,15 +2,20 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"gatehouse/app"
 	"gatehouse/secret"
+	"gatehouse/store"
 	"gatehouse/store/storetest"
 )
 
@@ -235,4 +240,49 @@ func postgresTables(t *testing.T, dbURL string) []string {
 		t.Fatal(err)
 	}
 	return tables
+}
+
+// A SQLite database restored without its key file is refused (docs/administration.md#backups)
+// reading only: the refusal used to migrate the database first, so that one restored under a
+// newer release was left migrated by a start that did not run, and no longer started with the
+// release it came from. It does not even wait for the write lock another process holds, as
+// a migration does.
+func TestKeyFileMissingRefusedWithoutMigrating(t *testing.T) {
+	dir := t.TempDir()
+	if r := gatehouseCLIIn(t, dir, nil, "clients", "list"); r.code != 0 { // bootstrapped, with signing keys
+		t.Fatalf("clients list: exit %d, %s", r.code, r.stderr)
+	}
+	if err := os.Remove(filepath.Join(dir, "gatehouse.db.key")); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), "sqlite:"+filepath.Join(dir, "gatehouse.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	locked, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- st.InTx(context.Background(), func(context.Context) error { // the write lock, at BEGIN
+			close(locked)
+			<-release
+			return nil
+		})
+	}()
+	<-locked
+	var released atomic.Bool
+	unlock := time.AfterFunc(20*time.Second, func() { released.Store(true); close(release) }) // a bound for a start that waits
+	r := gatehouseCLIIn(t, dir, []string{"GATEHOUSE_ADDR=127.0.0.1:0"})
+	if unlock.Stop() {
+		close(release)
+	}
+	want := "gatehouse: the SQLite database gatehouse.db has no key file beside it (gatehouse.db.key): put back the key file"
+	if r.code != 1 || !strings.HasPrefix(r.stderr, want) || released.Load() {
+		t.Errorf("exit %d, stderr %q, after the write lock was released: %v; stdout %s", r.code, r.stderr, released.Load(), r.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "gatehouse.db.key")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a key file was made: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }

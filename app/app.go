@@ -104,7 +104,7 @@ func configuredBox(c Config) (*secret.Box, error) {
 
 // sqliteKeyBox returns the box of the key kept beside a SQLite database (mode 0600), generated
 // once, as the first thing a new database's start writes.
-func sqliteKeyBox(ctx context.Context, c Config, log *slog.Logger) (*secret.Box, error) {
+func sqliteKeyBox(ctx context.Context, c Config) (*secret.Box, error) {
 	db, _ := store.SQLitePath(c.DatabaseURL)
 	path := db + ".key"
 	if b, err := os.ReadFile(path); err == nil {
@@ -117,7 +117,7 @@ func sqliteKeyBox(ctx context.Context, c Config, log *slog.Logger) (*secret.Box,
 	// would stand in the way of the right one. One that holds none (new, or only migrated by
 	// gatehouse migrate) gets its key now.
 	if fi, err := os.Stat(db); err == nil && fi.Size() > 0 {
-		if sealed, err := holdsSecrets(ctx, c.DatabaseURL, log); err != nil {
+		if sealed, err := holdsSecrets(ctx, c.DatabaseURL); err != nil {
 			return nil, err
 		} else if b, err := os.ReadFile(path); sealed && err == nil {
 			// Another process starting on the same new database made the key file after the
@@ -151,16 +151,18 @@ func sqliteKeyBox(ctx context.Context, c Config, log *slog.Logger) (*secret.Box,
 	return box.FromKeyFile(path), nil
 }
 
-// holdsSecrets reports whether the database at url holds sealed values, migrated first (as the
-// start that asks is about to) so that every sealed column is there to look in. The migration
-// may wait for another process's on the same file, until ctx ends (the start's signal).
-func holdsSecrets(ctx context.Context, url string, log *slog.Logger) (bool, error) {
-	st, err := store.Open(ctx, url, store.Options{OnMigrationWait: migrationWaitLog(log)})
+// holdsSecrets reports whether the database at url holds sealed values, reading only: a start
+// refused for the missing key file changes nothing, not even the schema (a database migrated
+// by a newer release would no longer start with the one it came from). A database the
+// migrations would refuse (not Gatehouse's, migrated by a later release) is refused first, as
+// they would, before a key file is made for it.
+func holdsSecrets(ctx context.Context, url string) (bool, error) {
+	st, err := store.Open(ctx, url)
 	if err != nil {
 		return false, err
 	}
 	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
+	if err := st.Migratable(ctx); err != nil {
 		return false, err
 	}
 	return st.HasSealedValues(ctx)
@@ -297,7 +299,7 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (_ *App
 		return nil, err
 	}
 	if box == nil {
-		if box, err = sqliteKeyBox(ctx, c, log); err != nil {
+		if box, err = sqliteKeyBox(ctx, c); err != nil {
 			return nil, err
 		}
 	}

@@ -28,7 +28,7 @@ func TestKeyFileWithoutHardLinks(t *testing.T) {
 			}
 			dir := t.TempDir()
 			c := Config{DatabaseURL: "sqlite:" + filepath.Join(dir, "gatehouse.db")}
-			box, err := encryptionBox(context.Background(), c, slog.New(slog.DiscardHandler))
+			box, err := encryptionBox(context.Background(), c)
 			if err != nil {
 				t.Fatalf("first start: %v", err)
 			}
@@ -46,7 +46,7 @@ func TestKeyFileWithoutHardLinks(t *testing.T) {
 				t.Fatalf("left in the directory: %v", entries)
 			}
 			sealed := box.Seal([]byte("a secret"))
-			again, err := encryptionBox(context.Background(), c, slog.New(slog.DiscardHandler))
+			again, err := encryptionBox(context.Background(), c)
 			if err != nil {
 				t.Fatalf("second start: %v", err)
 			}
@@ -65,14 +65,14 @@ func TestKeyFileWithoutHardLinks(t *testing.T) {
 // previous works as one with both variables set.
 func TestKeyFileWithPreviousKeys(t *testing.T) {
 	c := Config{DatabaseURL: "sqlite:" + filepath.Join(t.TempDir(), "gatehouse.db")}
-	if _, err := encryptionBox(context.Background(), c, slog.New(slog.DiscardHandler)); err != nil { // makes the key file
+	if _, err := encryptionBox(context.Background(), c); err != nil { // makes the key file
 		t.Fatal(err)
 	}
 	oldKey := secret.NewKey()
 	old, _ := secret.NewBox(oldKey)
 	sealed := old.Seal([]byte("a secret"))
 	c.PreviousEncryptionKeys = []string{oldKey}
-	box, err := encryptionBox(context.Background(), c, slog.New(slog.DiscardHandler))
+	box, err := encryptionBox(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestKeyFileMissingBesideADatabase(t *testing.T) {
 	if _, err := os.Stat(db + ".key"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a key file was made: %v", err)
 	}
-	if _, err := encryptionBox(context.Background(), Config{DatabaseURL: "sqlite:" + db, EncryptionKey: secret.NewKey()}, slog.New(slog.DiscardHandler)); err != nil {
+	if _, err := encryptionBox(context.Background(), Config{DatabaseURL: "sqlite:" + db, EncryptionKey: secret.NewKey()}); err != nil {
 		t.Fatalf("with GATEHOUSE_ENCRYPTION_KEY: %v", err)
 	}
 	// An empty file, and a database only migrated: each starts, with a key file made.
@@ -138,7 +138,7 @@ func TestKeyFileMissingBesideADatabase(t *testing.T) {
 func TestKeyFileNamedWhenItDoesNotOpen(t *testing.T) {
 	dir := t.TempDir()
 	c := Config{DatabaseURL: "sqlite:" + filepath.Join(dir, "gatehouse.db")}
-	box, err := encryptionBox(context.Background(), c, slog.New(slog.DiscardHandler))
+	box, err := encryptionBox(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestKeyFileNamedWhenItDoesNotOpen(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "gatehouse.db.key"), []byte(secret.NewKey()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	other, err := encryptionBox(context.Background(), c, slog.New(slog.DiscardHandler))
+	other, err := encryptionBox(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestKeyFileNamedWhenItDoesNotOpen(t *testing.T) {
 		t.Fatalf("a value the key file does not open: %v", err)
 	}
 	c.PreviousEncryptionKeys = []string{secret.NewKey()}
-	if other, err = encryptionBox(context.Background(), c, slog.New(slog.DiscardHandler)); err != nil {
+	if other, err = encryptionBox(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := other.Open(sealed); err == nil || !strings.Contains(err.Error(), "cannot decrypt with the key file "+filepath.Join(dir, "gatehouse.db.key")+" nor any of GATEHOUSE_PREVIOUS_ENCRYPTION_KEYS") {
@@ -165,9 +165,9 @@ func TestKeyFileNamedWhenItDoesNotOpen(t *testing.T) {
 
 // encryptionBox is the at-rest encryption box New uses: configuredBox's, else the SQLite key
 // file's (sqliteKeyBox).
-func encryptionBox(ctx context.Context, c Config, log *slog.Logger) (*secret.Box, error) {
+func encryptionBox(ctx context.Context, c Config) (*secret.Box, error) {
 	if box, err := configuredBox(c); box != nil || err != nil {
 		return box, err
 	}
-	return sqliteKeyBox(ctx, c, log)
+	return sqliteKeyBox(ctx, c)
 }

@@ -23,14 +23,8 @@ func (s *Store) CountIntegrationClients(ctx context.Context) (int64, error) {
 // a new database would refuse.
 // Errors: none of the contract.
 func (s *Store) HasIntegrationClients(ctx context.Context) (bool, error) {
-	query := `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'integration_clients'`
-	if s.dialect == Postgres {
-		query = `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-			WHERE n.nspname = current_schema() AND c.relname = 'integration_clients'`
-	}
-	var tables int64
-	if err := s.db(ctx).Raw(query).Scan(&tables).Error; err != nil || tables == 0 {
-		return false, translate(err)
+	if migrated, err := s.hasColumn(ctx, "integration_clients", "client_id"); err != nil || !migrated {
+		return false, err
 	}
 	n, err := s.CountIntegrationClients(ctx)
 	return n > 0, err

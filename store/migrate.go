@@ -76,11 +76,7 @@ func (s *Store) migrateTo(ctx context.Context, last int) error {
 		return fmt.Errorf("store: migrate: %w", unavailable(err))
 	}
 	if len(foreign) > 0 {
-		if len(foreign) > 5 {
-			foreign = append(foreign[:5], "…")
-		}
-		return fmt.Errorf("store: migrate: the database is not Gatehouse's: it has tables (%s) but no Gatehouse migrations; "+
-			"check GATEHOUSE_DATABASE_URL (Gatehouse needs an empty database of its own, or one it has migrated)", strings.Join(foreign, ", "))
+		return foreignError(foreign)
 	}
 	if err := s.checkApplied(ctx); err != nil {
 		return err
@@ -154,6 +150,50 @@ func (s *Store) migrationTx(ctx context.Context, fn func(tx *gorm.DB) error) err
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// Migratable returns the error Migrate refuses the database with before it changes anything
+// (one that is not Gatehouse's, one a later release or another build migrated), reading only:
+// for a start that asks something of the database before it migrates it, so that a database
+// the migrations refuse is refused first, unchanged.
+// Errors: none of the contract.
+func (s *Store) Migratable(ctx context.Context) error {
+	db := s.gdb.WithContext(ctx)
+	foreign, err := s.foreignTables(db)
+	if err != nil {
+		return fmt.Errorf("store: migrate: %w", unavailable(err))
+	}
+	if len(foreign) > 0 {
+		return foreignError(foreign)
+	}
+	if migrated, err := s.hasColumn(ctx, "schema_migrations", "version"); err != nil || !migrated {
+		return err // a new database
+	}
+	return s.checkApplied(ctx)
+}
+
+// foreignError refuses a database with another product's tables (foreignTables).
+func foreignError(foreign []string) error {
+	if len(foreign) > 5 {
+		foreign = append(foreign[:5], "…")
+	}
+	return fmt.Errorf("store: migrate: the database is not Gatehouse's: it has tables (%s) but no Gatehouse migrations; "+
+		"check GATEHOUSE_DATABASE_URL (Gatehouse needs an empty database of its own, or one it has migrated)", strings.Join(foreign, ", "))
+}
+
+// hasColumn reports whether the database's schema has table with column: a database not
+// migrated yet, or not to the last version, lacks some.
+func (s *Store) hasColumn(ctx context.Context, table, column string) (bool, error) {
+	query := `SELECT count(*) FROM pragma_table_info(?) WHERE name = ?`
+	if s.dialect == Postgres {
+		query = `SELECT count(*) FROM information_schema.columns
+			WHERE table_schema = current_schema() AND table_name = ? AND column_name = ?`
+	}
+	var n int64
+	if err := s.db(ctx).Raw(query, table, column).Scan(&n).Error; err != nil {
+		return false, translate(err)
+	}
+	return n > 0, nil
 }
 
 // foreignTables lists the tables of a database that has no schema_migrations table: another

@@ -45,6 +45,10 @@ func TestMigrateRefusesAnotherReleasesDatabase(t *testing.T) {
 					c.version, c.record, time.Now().UTC()).Error; err != nil {
 					t.Fatal(err)
 				}
+				// Migratable says so first, reading only (a start asks before it makes a key file).
+				if err := s.Migratable(ctx); err == nil || !strings.Contains(err.Error(), c.want) {
+					t.Fatalf("Migratable: %v, want an error saying %q", err, c.want)
+				}
 				err := s.Migrate(ctx)
 				if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "restore a backup") {
 					t.Fatalf("Migrate: %v, want an error saying %q and what to do", err, c.want)
@@ -78,6 +82,9 @@ func TestMigrateRefusesAnotherProductsDatabase(t *testing.T) {
 			if err := s.db(ctx).Exec(stmt).Error; err != nil {
 				t.Fatal(err)
 			}
+		}
+		if err := s.Migratable(ctx); err == nil || !strings.Contains(err.Error(), "the database is not Gatehouse's: it has tables (accounts, orders)") {
+			t.Fatalf("Migratable on another product's database: %v", err)
 		}
 		err = s.Migrate(ctx)
 		if err == nil || !strings.Contains(err.Error(), "the database is not Gatehouse's: it has tables (accounts, orders)") ||

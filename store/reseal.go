@@ -27,10 +27,17 @@ var sealedColumns = []struct {
 }
 
 // HasSealedValues reports whether any sealed column holds a value: whether the database has
-// secrets that only its encryption key opens (a key made for it now would open none).
+// secrets that only its encryption key opens (a key made for it now would open none). A
+// database not migrated to the last version is read as it is: a sealed column its schema
+// lacks holds nothing (each came with its table, and none has moved).
 // Errors: ErrUnavailable.
 func (s *Store) HasSealedValues(ctx context.Context) (bool, error) {
 	for _, c := range sealedColumns {
+		if has, err := s.hasColumn(ctx, c.table, c.column); err != nil {
+			return false, err
+		} else if !has {
+			continue
+		}
 		var n []int
 		q := fmt.Sprintf("SELECT 1 FROM %s WHERE %s IS NOT NULL LIMIT 1", c.table, c.column)
 		if err := translate(s.db(ctx).Raw(q).Scan(&n).Error); err != nil {

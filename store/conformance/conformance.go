@@ -50,7 +50,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) *store.Store) {
 }
 
 var tests = []test{
-	{[]string{"Dialect", "Ping", "DB", "RawScan", "Migrate", "SchemaVersion", "CaseFoldingWarning", "Close"}, testLifecycle},
+	{[]string{"Dialect", "Ping", "DB", "RawScan", "Migratable", "Migrate", "SchemaVersion", "CaseFoldingWarning", "Close"}, testLifecycle},
 	{[]string{"Pools"}, testAsyncCommit},
 	{[]string{"Create", "CreateAll"}, testCreate},
 	{[]string{"InTx"}, testInTx},
