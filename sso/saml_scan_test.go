@@ -2,6 +2,7 @@ package sso
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -366,5 +367,43 @@ func BenchmarkCheckXML(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestSAMLLargeResponseWithinTheLimitsAccepted: a response of the IdP that checkXML's limits
+// let through is read whole, however many elements it has up to maxResponseElements: here an
+// assertion with some 1,900 group values (AD FS sends a person's every group when told to),
+// signed by the IdP, signs the person in with every group. Every reader under Check must take
+// what the limits take: goxmldsig v1.6.1 counts the elements its traversals visit, 1,000 per
+// document whatever its size, and refused this response ("traversal limit reached"); a
+// dependency update that lowers the bound below the limits fails here, not at an IdP.
+func TestSAMLLargeResponseWithinTheLimitsAccepted(t *testing.T) {
+	w := newPlainSAMLWorld(t)
+	groups := make([]string, 1_900)
+	for i := range groups {
+		groups[i] = fmt.Sprintf("g%d", i)
+	}
+	w.idp.SignIn(samltest.User{NameID: "00u1ada", Email: "ada@example.com", GivenName: "Ada", Surname: "Lovelace",
+		Attributes: map[string][]string{"groups": groups}})
+	sr, r := w.login(t, "relay")
+	raw, err := base64.StdEncoding.DecodeString(r.PostForm.Get("SAMLResponse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(raw); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(doc.FindElements("//*")); n < len(groups) || n > maxResponseElements {
+		t.Fatalf("the response has %d elements, want between %d and %d", n, len(groups), maxResponseElements)
+	}
+	login, err := NewSAMLResponses(nil, nil).Check(r, w.sp, w.conn, sr.ID)
+	if le := (*LoginError)(nil); errors.As(err, &le) {
+		t.Fatalf("refused: %v", le.Private)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if got := login.Identity.Claims["groups"]; fmt.Sprint(got) != fmt.Sprint(groups) {
+		t.Fatalf("groups %.80v…, want all %d", got, len(groups))
 	}
 }
