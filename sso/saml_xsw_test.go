@@ -433,6 +433,13 @@ func TestSAMLSignatureWrapping(t *testing.T) {
 			})},
 		wrapCase{name: "an encrypted assertion signed with the attacker's key", encrypted: true, cause: "Could not verify certificate against trusted certs",
 			edit: then(unsigned, inPlaintext(func(p string) string { return samltest.SignedAs(p, wrapAttacker, attackerKey, attackerCert) }))},
+		// The IdP's own assertion, encrypted again under a key that an AES-CBC EncryptedKey
+		// wraps, itself under an RSA-OAEP one to the SP: refused for the block cipher on the
+		// key (dataOnly), before anything is decrypted with it; accepted (Ada) without that rule.
+		wrapCase{name: "the IdP's assertion under a key wrapped with AES-CBC", encrypted: true, cause: "an EncryptedKey is encrypted with http://www.w3.org/2001/04/xmlenc#aes128-cbc",
+			edit: then(unsigned, func(t *testing.T, w *samlWorld, doc string) string {
+				return samltest.ReplaceWithKeyWrappedKey(doc, w.sp.Keys.Current.Certificate, plaintextOf(t, doc, w.sp.Keys.Current.Key))
+			})},
 		wrapCase{name: "encrypted to a key the SP does not have", encrypted: true, cause: "failed to decrypt EncryptedAssertion",
 			edit: then(unsigned, func(t *testing.T, w *samlWorld, doc string) string {
 				return samltest.ReplaceEncryptedAssertion(doc, attackerX509, plaintextOf(t, doc, w.sp.Keys.Current.Key))

@@ -41,6 +41,23 @@ import (
 //     it with XML Encryption 1.1's RSA-OAEP (ITfoxtec 4.20, ComponentSpace), was refused while
 //     the docs promise RSA-OAEP.
 
+// dataOnly runs a block cipher's decrypter on an EncryptedData only, never on an
+// EncryptedKey: the key of an encrypted assertion is transported by RSA-OAEP, to the SP's key,
+// and by nothing else. xmlenc decrypts an EncryptedKey by its own EncryptionMethod, and a
+// block cipher's decrypter first decrypts the EncryptedKey in its KeyInfo: so an EncryptedKey
+// named AES-CBC, whose key is in turn an RSA-OAEP EncryptedKey (of a response someone saw: the
+// IdP's wrapped session key), has the SP decrypt blocks of anyone's choosing under that key and
+// check their padding, the oracle of the attacks on XML Encryption's CBC mode (Jager and
+// Somorovsky, 2011). crewjam/saml v0.6 refuses such a key too; its registry is this one.
+type dataOnly struct{ xmlenc.Decrypter }
+
+func (d dataOnly) Decrypt(key any, el *etree.Element) ([]byte, error) {
+	if el.Tag == "EncryptedKey" {
+		return nil, fmt.Errorf("an EncryptedKey is encrypted with %s: the key of an encrypted assertion is transported by RSA-OAEP only", d.Algorithm())
+	}
+	return d.Decrypter.Decrypt(key, el)
+}
+
 // refusedAlgorithm takes the place of an xmlenc decrypter that must never run.
 type refusedAlgorithm struct {
 	algorithm string
@@ -84,10 +101,10 @@ func init() {
 	xmlenc.RegisterDecrypter(refusedAlgorithm{"http://www.w3.org/2001/04/xmlenc#tripledes-cbc", errTripleDES})
 	for _, cbc := range []xmlenc.BlockCipher{xmlenc.AES128CBC, xmlenc.AES192CBC, xmlenc.AES256CBC} {
 		// The IV, then at least one block.
-		xmlenc.RegisterDecrypter(checkedCiphertext{Decrypter: cbc, min: 2 * aes.BlockSize, block: aes.BlockSize})
+		xmlenc.RegisterDecrypter(dataOnly{checkedCiphertext{Decrypter: cbc, min: 2 * aes.BlockSize, block: aes.BlockSize}})
 	}
 	for _, g := range []gcmDecrypter{{"aes128-gcm", 16}, {"aes192-gcm", 24}, {"aes256-gcm", 32}} {
-		xmlenc.RegisterDecrypter(g)
+		xmlenc.RegisterDecrypter(dataOnly{g})
 	}
 	xmlenc.RegisterDecrypter(oaepDecrypter{algorithm: keyTransportOAEPMGF1P, mgf1p: true})
 	xmlenc.RegisterDecrypter(oaepDecrypter{algorithm: keyTransportOAEP11})

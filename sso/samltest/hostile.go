@@ -344,3 +344,46 @@ func FormSize(doc string) int {
 	b64 := base64.StdEncoding.EncodeToString([]byte(doc))
 	return len("SAMLResponse=") + len(b64) + 2*(strings.Count(b64, "+")+strings.Count(b64, "/")+strings.Count(b64, "="))
 }
+
+// ReplaceWithKeyWrappedKey replaces the response's EncryptedAssertion with plaintext
+// encrypted under a key that is itself encrypted with AES-128-CBC under a second key, which
+// alone is transported to cert by RSA-OAEP: an EncryptedKey named by a block cipher, in the
+// EncryptedData's KeyInfo, holding the RSA-OAEP EncryptedKey in its own. XML Encryption's
+// schema allows the nesting; it is how the attacks on its CBC mode make the SP decrypt blocks
+// of their choosing under a key they do not know.
+func ReplaceWithKeyWrappedKey(doc string, cert *x509.Certificate, plaintext string) string {
+	dataKey := make([]byte, 16)
+	if _, err := rand.Read(dataKey); err != nil {
+		panic(err)
+	}
+	e := xmlenc.OAEP()
+	e.BlockCipher = xmlenc.AES128CBC
+	e.DigestMethod = &xmlenc.SHA1
+	wrapped, err := e.Encrypt(cert, dataKey, nil) // an EncryptedData of the key, its own key RSA-OAEP
+	if err != nil {
+		panic(err)
+	}
+	wrapped.Tag = "EncryptedKey"
+	data, err := xmlenc.AES128CBC.Encrypt(dataKey, []byte(plaintext), nil)
+	if err != nil {
+		panic(err)
+	}
+	data.CreateAttr("Type", "http://www.w3.org/2001/04/xmlenc#Element")
+	keyInfo := etree.NewElement("ds:KeyInfo")
+	keyInfo.CreateAttr("xmlns:ds", "http://www.w3.org/2000/09/xmldsig#")
+	keyInfo.AddChild(wrapped)
+	data.InsertChildAt(data.SelectElement("EncryptionMethod").Index()+1, keyInfo)
+	ea := etree.NewElement("saml:EncryptedAssertion")
+	ea.AddChild(data)
+	d := etree.NewDocument()
+	d.SetRoot(ea)
+	s, err := d.WriteToString()
+	if err != nil {
+		panic(err)
+	}
+	i, j := strings.Index(doc, "<saml:EncryptedAssertion"), strings.Index(doc, "</saml:EncryptedAssertion>")
+	if i < 0 || j < 0 {
+		panic("samltest: no EncryptedAssertion")
+	}
+	return doc[:i] + s + doc[j+len("</saml:EncryptedAssertion>"):]
+}
