@@ -259,11 +259,16 @@ func ReencryptWith(key *rsa.PrivateKey, cert *x509.Certificate, e xmlenc.RSA) fu
 }
 
 func replaceEncryptedAssertion(doc string, cert *x509.Certificate, plaintext string, e xmlenc.RSA) string {
+	return withEncryptedAssertion(doc, encryptedAssertion(cert, plaintext, e))
+}
+
+// withEncryptedAssertion is doc with its EncryptedAssertion replaced by ea.
+func withEncryptedAssertion(doc, ea string) string {
 	i, j := strings.Index(doc, "<saml:EncryptedAssertion"), strings.Index(doc, "</saml:EncryptedAssertion>")
 	if i < 0 || j < 0 {
 		panic("samltest: no EncryptedAssertion")
 	}
-	return doc[:i] + encryptedAssertion(cert, plaintext, e) + doc[j+len("</saml:EncryptedAssertion>"):]
+	return doc[:i] + ea + doc[j+len("</saml:EncryptedAssertion>"):]
 }
 
 // EncryptedAssertion is a saml:EncryptedAssertion element (its prefix declared by the
@@ -281,6 +286,11 @@ func encryptedAssertion(cert *x509.Certificate, plaintext string, e xmlenc.RSA) 
 	if err != nil {
 		panic(err)
 	}
+	return encryptedAssertionOf(data)
+}
+
+// encryptedAssertionOf is a saml:EncryptedAssertion element holding the EncryptedData data.
+func encryptedAssertionOf(data *etree.Element) string {
 	data.CreateAttr("Type", "http://www.w3.org/2001/04/xmlenc#Element")
 	ea := etree.NewElement("saml:EncryptedAssertion")
 	ea.AddChild(data)
@@ -368,22 +378,9 @@ func ReplaceWithKeyWrappedKey(doc string, cert *x509.Certificate, plaintext stri
 	if err != nil {
 		panic(err)
 	}
-	data.CreateAttr("Type", "http://www.w3.org/2001/04/xmlenc#Element")
 	keyInfo := etree.NewElement("ds:KeyInfo")
 	keyInfo.CreateAttr("xmlns:ds", "http://www.w3.org/2000/09/xmldsig#")
 	keyInfo.AddChild(wrapped)
 	data.InsertChildAt(data.SelectElement("EncryptionMethod").Index()+1, keyInfo)
-	ea := etree.NewElement("saml:EncryptedAssertion")
-	ea.AddChild(data)
-	d := etree.NewDocument()
-	d.SetRoot(ea)
-	s, err := d.WriteToString()
-	if err != nil {
-		panic(err)
-	}
-	i, j := strings.Index(doc, "<saml:EncryptedAssertion"), strings.Index(doc, "</saml:EncryptedAssertion>")
-	if i < 0 || j < 0 {
-		panic("samltest: no EncryptedAssertion")
-	}
-	return doc[:i] + s + doc[j+len("</saml:EncryptedAssertion>"):]
+	return withEncryptedAssertion(doc, encryptedAssertionOf(data))
 }
