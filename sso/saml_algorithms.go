@@ -133,12 +133,15 @@ func (p *sha1Policy) warning() string {
 		"accepts it only because its samlConfig.acceptSha1Signatures is true: %s.", p.alg.name, p.alg.uri, provision.SHA1Advice)
 }
 
-// VerifySignature is crewjam's verification with allows and oneReference first.
+// VerifySignature is crewjam's verification with allows, oneReference and ownSignature first.
 func (p *sha1Policy) VerifySignature(vc *dsig.ValidationContext, el *etree.Element) error {
 	if err := p.allows(el); err != nil {
 		return err
 	}
 	if err := oneReference(el); err != nil {
+		return err
+	}
+	if err := ownSignature(el); err != nil {
 		return err
 	}
 	if _, err := vc.Validate(el); err != nil {

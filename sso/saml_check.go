@@ -533,6 +533,9 @@ func verifySignature(el *etree.Element, certs []*x509.Certificate, policy *sha1P
 	if err := oneReference(el); err != nil {
 		return err
 	}
+	if err := ownSignature(el); err != nil {
+		return err
+	}
 	vc := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: certs})
 	vc.IdAttribute = "ID"
 	if saml.Clock != nil {
@@ -616,8 +619,8 @@ func foreignBelow(el *etree.Element, top bool) error {
 // rule keeps every reading of which Reference counts out of the question, for that version
 // and any later one. Like refuseSHA1, it counts every SignedInfo in el, at any depth, by local
 // name in any namespace: goxmldsig verifies the first Signature in document order with a
-// Reference to el, which need not be el's child. A SignedInfo with no Reference is left to
-// goxmldsig, which finds no signature of el in it.
+// Reference to el, which need not be el's child. A SignedInfo with no Reference is refused
+// in el's own Signature (ownSignature) and left to goxmldsig elsewhere: it names nothing.
 func oneReference(el *etree.Element) error {
 	if el.Tag == "SignedInfo" {
 		n := 0
@@ -639,6 +642,90 @@ func oneReference(el *etree.Element) error {
 		}
 	}
 	return nil
+}
+
+// ownSignature refuses el, a signed element about to be verified, unless its direct child
+// ds:Signature (findChild's, the one crewjam and verifySignature require) is the signature of
+// el alone and the one goxmldsig verifies. SAML core §5.4.2: the signature holds a single
+// Reference, to the ID of the element it signs; crewjam v0.6 refuses any other. goxmldsig
+// takes as el's signature the first ds:Signature at any depth below el, in document order,
+// with a Reference whose URI is empty (to XML-DSig the whole document; to goxmldsig el) or,
+// less its first character ('#' or any other), el's ID; it removes that one alone as the
+// enveloped signature. So:
+//   - el has a non-empty ID and its own Signature's one SignedInfo one Reference, whose URI
+//     is "#" + that ID: not "", nor another element's;
+//   - no other Signature below el, at any depth (in an Issuer, a SubjectConfirmationData, the
+//     own Signature's Object, wherever the schema takes foreign content, before or after the
+//     own one), has a Reference goxmldsig would take to name el. Otherwise goxmldsig may verify
+//     that one when it comes first, and the own Signature, which the rules here checked and
+//     which stays in the digest, proves nothing.
+//
+// With both, the first Signature goxmldsig takes is the own one. Like oneReference, it reads
+// Signature, SignedInfo and Reference by local name in any namespace, which takes in every
+// element goxmldsig reads as one.
+func ownSignature(el *etree.Element) error {
+	own, err := findChild(el, dsigNS, "Signature")
+	if err != nil {
+		return err
+	}
+	if own == nil {
+		return errNoSignature
+	}
+	id := el.SelectAttrValue("ID", "") // goxmldsig's IdAttribute, as verifySignature sets it
+	if id == "" {
+		return fmt.Errorf("the signed %s has no ID for its signature to reference (SAML core 5.4.2)", el.Tag)
+	}
+	var refs []*etree.Element
+	signedInfos := 0
+	for _, si := range localChildren(own, "SignedInfo") {
+		signedInfos++
+		refs = append(refs, localChildren(si, "Reference")...)
+	}
+	if signedInfos != 1 || len(refs) != 1 {
+		return fmt.Errorf("the %s's signature holds %d SignedInfo and %d References: SAML allows one Reference, to the element signed (SAML core 5.4.2)", el.Tag, signedInfos, len(refs))
+	}
+	if uri := refs[0].SelectAttrValue("URI", ""); uri != "#"+id {
+		return fmt.Errorf("the %s's signature references %q, not its ID %q (SAML core 5.4.2)", el.Tag, uri, "#"+id)
+	}
+	if r := otherReference(el, own, id); r != nil {
+		return fmt.Errorf("a signature below the %s besides its own references it too (URI %q), which goxmldsig may verify in place of its own", el.Tag, r.SelectAttrValue("URI", ""))
+	}
+	return nil
+}
+
+// otherReference is a Reference, of a Signature below el other than own, that goxmldsig takes
+// to name the element of ID id (ownSignature); nil when there is none.
+func otherReference(el, own *etree.Element, id string) *etree.Element {
+	for _, t := range el.Child { // not ChildElements, which allocates a slice at each element
+		c, ok := t.(*etree.Element)
+		if !ok {
+			continue
+		}
+		if c.Tag == "Signature" && c != own {
+			for _, si := range localChildren(c, "SignedInfo") {
+				for _, r := range localChildren(si, "Reference") {
+					if uri := r.SelectAttrValue("URI", ""); uri == "" || uri[1:] == id {
+						return r
+					}
+				}
+			}
+		}
+		if r := otherReference(c, own, id); r != nil {
+			return r
+		}
+	}
+	return nil
+}
+
+// localChildren are the child elements of el named tag, in any namespace.
+func localChildren(el *etree.Element, tag string) []*etree.Element {
+	var out []*etree.Element
+	for _, t := range el.Child {
+		if c, ok := t.(*etree.Element); ok && c.Tag == tag {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // signatureError is a signature that none of the connection's certificates verifies: the

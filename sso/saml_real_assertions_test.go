@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/beevik/etree"
 )
 
 // realAssertionsDir holds responses real IdPs issued, with where each came from and its
@@ -13,14 +15,16 @@ const realAssertionsDir = "testdata/real-assertions"
 
 // TestSAMLRealIdPsPassTheSchemaRules holds the responses of real IdPs (Google, Entra ID,
 // AD FS, Okta, OneLogin, PingFederate, Shibboleth, Keycloak, SimpleSAMLphp, Auth0, Oracle,
-// VMware, ...) to the two rules checkResponse adds to crewjam's checks, which an IdP that
-// writes its assertions differently from Gatehouse's test IdPs could trip on, failing every
-// sign-in through it: each SignedInfo holds one Reference (oneReference, SAML core §5.4.2)
-// and the assertion holds no element of another namespace where SAML's schema has only its
-// own (foreignElements). Each file is read as the ACS reads a response (readXML); its
-// assertion is the one checkResponse takes, the Response's Assertion child (or the file's
-// root when the file is a bare assertion). Signatures, times and audiences are not checked:
-// these responses were signed long ago with keys Gatehouse does not hold.
+// VMware, ...) to the rules checkResponse adds to crewjam's checks, which an IdP that writes
+// its assertions differently from Gatehouse's test IdPs could trip on, failing every sign-in
+// through it: each SignedInfo holds one Reference (oneReference, SAML core §5.4.2); the
+// signed Response's or assertion's own Signature references its ID, and no other Signature
+// below it does (ownSignature); the assertion holds no element of another namespace where
+// SAML's schema has only its own (foreignElements). Each file is read as the ACS reads a
+// response (readXML); its assertion is the one checkResponse takes, the Response's Assertion
+// child (or the file's root when the file is a bare assertion). Signatures, times and
+// audiences are not checked: these responses were signed long ago with keys Gatehouse does
+// not hold.
 func TestSAMLRealIdPsPassTheSchemaRules(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(realAssertionsDir, "*.xml"))
 	if err != nil {
@@ -66,6 +70,29 @@ func TestSAMLRealIdPsPassTheSchemaRules(t *testing.T) {
 			}
 			if err := foreignElements(assertion); err != nil {
 				t.Errorf("foreignElements refuses it: %v", err)
+			}
+			// The Response and its assertion, each that has a Signature child: whichever of
+			// them verifySignature checks.
+			elements := []*etree.Element{root}
+			if assertion != root {
+				elements = append(elements, assertion)
+			}
+			signed := 0
+			for _, el := range elements {
+				sig, err := findChild(el, dsigNS, "Signature")
+				if err != nil {
+					t.Errorf("its %s's Signature: %v", el.Tag, err)
+				}
+				if sig == nil {
+					continue
+				}
+				signed++
+				if err := ownSignature(el); err != nil {
+					t.Errorf("ownSignature refuses its %s: %v", el.Tag, err)
+				}
+			}
+			if signed == 0 {
+				t.Error("neither the Response nor its assertion is signed")
 			}
 		})
 	}

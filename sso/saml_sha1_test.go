@@ -201,7 +201,9 @@ const sha1Decoy = `<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><
 // SHA-256, made with the IdP's key, are refused by Check and by crewjam's reading when the
 // connection does not accept SHA-1, and accepted and marked (SAMLLogin.SHA1) when it does: the
 // second half shows that the signature verifies, and with SHA-1. Both were accepted
-// unmarked before refuseSHA1 read them:
+// unmarked before refuseSHA1 read them. The first is refused even when SHA-1 is accepted,
+// since ownSignature (its decoy references "#nothing", not the Response): that goxmldsig
+// verifies it, with SHA-1, is then shown by goxmldsig alone (goxmldsigVerifies).
 //   - a SHA-256 decoy (a direct child referencing nothing) and the IdP's SHA-1 signature of the
 //     Response as the Assertion's child: goxmldsig takes the first Signature, at any depth,
 //     that references the element;
@@ -216,10 +218,11 @@ func TestRefuseSHA1ReadsWhatGoxmldsigVerifies(t *testing.T) {
 	w.idp.Unsigned(true) // the test signs
 	defer func() { w.conn.SAMLAcceptSHA1 = false }()
 	for _, c := range []struct {
-		name string
-		make func(t *testing.T, resp *etree.Element) *etree.Element
+		name  string
+		decoy bool // refused by ownSignature when SHA-1 is accepted
+		make  func(t *testing.T, resp *etree.Element) *etree.Element
 	}{
-		{name: "the SHA-1 signature below a SHA-256 decoy", make: func(t *testing.T, resp *etree.Element) *etree.Element {
+		{name: "the SHA-1 signature below a SHA-256 decoy", decoy: true, make: func(t *testing.T, resp *etree.Element) *etree.Element {
 			resp.InsertChildAt(resp.SelectElement("Issuer").Index()+1, etreeRoot(t, sha1Decoy))
 			signed := signEnveloped(t, resp, key, cert, dsig.RSASHA1SignatureMethod)
 			sig := signed.ChildElements()[len(signed.ChildElements())-1] // SignEnveloped's
@@ -274,11 +277,14 @@ func TestRefuseSHA1ReadsWhatGoxmldsigVerifies(t *testing.T) {
 				}
 				doc := etree.NewDocument()
 				doc.SetRoot(c.make(t, etreeRoot(t, string(raw))))
+				if c.decoy {
+					goxmldsigVerifies(t, doc.Root(), cert)
+				}
 				edited, err := doc.WriteToString()
 				if err != nil {
 					t.Fatal(err)
 				}
-				readBoth(t, w, r, sr.ID, edited, accept)
+				readBoth(t, w, r, sr.ID, edited, accept, c.decoy)
 			})
 		}
 	}
@@ -287,8 +293,8 @@ func TestRefuseSHA1ReadsWhatGoxmldsigVerifies(t *testing.T) {
 // TestRefuseSHA1ReadsWhatGoxmldsigVerifiesInPlaintext is the first shape of
 // TestRefuseSHA1ReadsWhatGoxmldsigVerifies inside an encrypted assertion (an unsigned
 // Response): the plaintext's SHA-1 signature of the assertion below a SHA-256 decoy, put in
-// the SubjectConfirmationData. Refused by both readers unless SHA-1 is accepted; accepted and
-// marked when it is.
+// the SubjectConfirmationData. Refused by both readers for SHA-1 unless SHA-1 is accepted,
+// and by ownSignature when it is; goxmldsig alone verifies it.
 func TestRefuseSHA1ReadsWhatGoxmldsigVerifiesInPlaintext(t *testing.T) {
 	w := newPlainSAMLWorld(t)
 	key, cert, certPEM := samltest.NewKeyPair(t)
@@ -313,6 +319,7 @@ func TestRefuseSHA1ReadsWhatGoxmldsigVerifiesInPlaintext(t *testing.T) {
 			// Where SAML's schema takes any element (foreignElements refuses a Signature in the
 			// Subject itself), and goxmldsig still finds it first.
 			signed.FindElement("./Subject/SubjectConfirmation/SubjectConfirmationData").AddChild(sig)
+			goxmldsigVerifies(t, signed, cert)
 			doc := etree.NewDocument()
 			doc.SetRoot(signed)
 			plaintext, err := doc.WriteToString()
@@ -329,7 +336,7 @@ func TestRefuseSHA1ReadsWhatGoxmldsigVerifiesInPlaintext(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			readBoth(t, w, r, sr.ID, edited, accept)
+			readBoth(t, w, r, sr.ID, edited, accept, true)
 		})
 	}
 }
@@ -337,13 +344,22 @@ func TestRefuseSHA1ReadsWhatGoxmldsigVerifiesInPlaintext(t *testing.T) {
 // readBoth posts edited, an answer to the request id that w's connection sent (r, the IdP's
 // post), through Check and through crewjam's reading (parseResponse), the connection accepting
 // SHA-1 or not: accepted by both, as the IdP's person and marked signed with SHA-1, when it
-// does; refused by both naming RSA-SHA1 when it does not.
-func readBoth(t *testing.T, w *samlWorld, r *http.Request, id, edited string, accept bool) {
+// does (refused by both for a decoy direct child Signature, ownSignature, when decoy); refused
+// by both naming RSA-SHA1 when it does not.
+func readBoth(t *testing.T, w *samlWorld, r *http.Request, id, edited string, accept, decoy bool) {
 	t.Helper()
 	r = editedPost(t, r, func(string) string { return edited })
 	login, checkErr := NewSAMLResponses(nil, nil).Check(r, w.sp, w.conn, id)
 	policy := &sha1Policy{accept: accept}
 	_, crewjamErr := parseResponse([]byte(edited), w.sp, w.conn, id, *r.URL, true, policy)
+	if accept && decoy {
+		const own = `signature references "#nothing", not its ID`
+		var le *LoginError
+		if !errors.As(checkErr, &le) || !strings.Contains(le.Private.Error(), own) || crewjamErr == nil || !strings.Contains(privateCause(crewjamErr).Error(), own) {
+			t.Fatalf("Check: %v; crewjam: %v; want ownSignature's refusal", checkErr, privateCause(crewjamErr))
+		}
+		return
+	}
 	if accept {
 		if checkErr != nil || crewjamErr != nil {
 			t.Fatalf("Check: %v; crewjam: %v", privateCause(checkErr), privateCause(crewjamErr))
@@ -359,6 +375,16 @@ func readBoth(t *testing.T, w *samlWorld, r *http.Request, id, edited string, ac
 	}
 	if !errors.As(privateCause(crewjamErr), &se) || se.name != "RSA-SHA1" {
 		t.Fatalf("crewjam: %v, want the refusal of RSA-SHA1", privateCause(crewjamErr))
+	}
+}
+
+// goxmldsigVerifies fails t unless goxmldsig alone, trusting cert, verifies a signature of el.
+func goxmldsigVerifies(t *testing.T, el *etree.Element, cert *x509.Certificate) {
+	t.Helper()
+	vc := dsig.NewDefaultValidationContext(&dsig.MemoryX509CertificateStore{Roots: []*x509.Certificate{cert}})
+	vc.IdAttribute = "ID"
+	if _, err := vc.Validate(el); err != nil {
+		t.Fatalf("goxmldsig does not verify it: %v", err)
 	}
 }
 

@@ -63,11 +63,30 @@ func TestSAMLSignInSignatureWrapping(t *testing.T) {
 						s.CreateElement("saml:NameID").SetText(attacker.NameID)
 					})
 				}},
-			{name: "the Reference URI emptied", plain: true, cause: "crypto/rsa: verification error",
+			{name: "the Reference URI emptied", plain: true, cause: `the Assertion's signature references "", not its ID`,
 				edit: func(doc string) string {
 					return samltest.EditSignature(unsigned(doc), "Assertion", func(sig *etree.Element) {
 						sig.FindElement("./SignedInfo/Reference").CreateAttr("URI", "")
 					})
+				}},
+			// Signed with the IdP's key (what an IdP that signs so sends): refused by
+			// ownSignature, signed in as Ada without it.
+			{name: "the Reference URI emptied, signed again by the IdP", plain: true, cause: `the Assertion's signature references "", not its ID`,
+				edit: func(doc string) string {
+					key, _ := w.idp.SigningKey()
+					return samltest.EditSignedInfo(unsigned(doc), "Assertion", key, func(sig *etree.Element) {
+						sig.FindElement("./SignedInfo/Reference").CreateAttr("URI", "")
+					})
+				}},
+			{name: "the assertion signed by the IdP in its SubjectConfirmationData, a decoy Signature its child", plain: true,
+				cause: "a signature below the Assertion besides its own references it too",
+				edit: func(doc string) string {
+					key, cert := w.idp.SigningKey()
+					doc = unsigned(doc)
+					i, j := strings.Index(doc, "<saml:Assertion "), strings.Index(doc, "</saml:Assertion>")+len("</saml:Assertion>")
+					return doc[:i] + samltest.SignedBelow(samltest.AssertionOf(doc), key, cert, func(root, sig *etree.Element) {
+						root.FindElement("./Subject/SubjectConfirmation/SubjectConfirmationData").AddChild(sig)
+					}) + doc[j:]
 				}},
 			{name: "an attacker's EncryptedAssertion of an unsigned assertion, Response signature removed",
 				cause: "signature element not present", edit: func(doc string) string {

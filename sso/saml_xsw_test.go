@@ -171,7 +171,7 @@ func TestSAMLSignatureWrapping(t *testing.T) {
 				a.InsertChildAt(own.Index(), resp.SelectElement("Signature"))
 				a.RemoveChild(own)
 				renameIn(a)
-			}), cause: "Missing signature referencing the top-level element"},
+			}), cause: "the Assertion's signature references \"#id-"},
 		// 3. Duplicate IDs, and what a Signature references.
 		wrapCase{name: "the Response takes the assertion's ID and signature, the assertion naming the attacker",
 			edit: then(unsigned, editDoc(func(resp *etree.Element) {
@@ -210,16 +210,18 @@ func TestSAMLSignatureWrapping(t *testing.T) {
 			}))},
 		wrapCase{name: "the attacker's Subject in an Object of the Response's signature", identity: "00u1ada", crewjam: "00u1ada",
 			edit: editSig(".", func(sig *etree.Element) { sig.CreateElement("ds:Object").AddChild(subjectOf(wrapAttacker.NameID)) })},
-		wrapCase{name: "the assertion's Reference URI emptied (the whole document)", cause: assertionSignature + ": crypto/rsa: verification error",
+		// A Signature's Reference is "#" + the ID of the element it is the child of (ownSignature):
+		// these are refused for it before goxmldsig, which would find the SignedInfo changed.
+		wrapCase{name: "the assertion's Reference URI emptied (the whole document)", cause: "the Assertion's signature references \"\", not its ID",
 			edit: then(unsigned, editSig("Assertion", func(sig *etree.Element) { reference(sig).CreateAttr("URI", "") }))},
-		wrapCase{name: "the Response's Reference URI emptied", cause: responseSignature + ": crypto/rsa: verification error",
+		wrapCase{name: "the Response's Reference URI emptied", cause: "the Response's signature references \"\", not its ID",
 			edit: editSig(".", func(sig *etree.Element) { reference(sig).CreateAttr("URI", "") })},
-		wrapCase{name: "the assertion's Reference pointing at the Response", cause: "Missing signature referencing the top-level element",
+		wrapCase{name: "the assertion's Reference pointing at the Response", cause: "the Assertion's signature references \"#id-",
 			edit: then(unsigned, func(t *testing.T, w *samlWorld, doc string) string {
 				id := etreeRoot(t, doc).SelectAttrValue("ID", "")
 				return editSig("Assertion", func(sig *etree.Element) { reference(sig).CreateAttr("URI", "#"+id) })(t, w, doc)
 			})},
-		wrapCase{name: "a Signature with no Reference", cause: "Missing signature referencing the top-level element",
+		wrapCase{name: "a Signature with no Reference", cause: "the Assertion's signature holds 1 SignedInfo and 0 References",
 			edit: then(unsigned, editSig("Assertion", func(sig *etree.Element) {
 				r := reference(sig)
 				r.Parent().RemoveChild(r)
@@ -233,6 +235,43 @@ func TestSAMLSignatureWrapping(t *testing.T) {
 				key, cert := w.idp.SigningKey()
 				return theAssertion(func(a string) string { return samltest.WithDecoyReference(a, wrapAttacker, key, cert) })(t, w, doc)
 			})},
+		// Signed by the IdP's key, a Signature that does not name the element it is the child
+		// of, or is not the one goxmldsig verifies: refused by ownSignature (SAML core §5.4.2,
+		// crewjam v0.6's rule). Without it each signs Ada in: goxmldsig takes an empty URI to
+		// name the element, and verifies the first Signature naming it in document order,
+		// wherever it is, the direct child a decoy that the other rules checked.
+		wrapCase{name: "the IdP signs the assertion's Reference with an empty URI", cause: "the Assertion's signature references \"\", not its ID",
+			edit: then(unsigned, func(t *testing.T, w *samlWorld, doc string) string {
+				key, _ := w.idp.SigningKey()
+				return samltest.EditSignedInfo(doc, "Assertion", key, func(sig *etree.Element) { reference(sig).CreateAttr("URI", "") })
+			})},
+		wrapCase{name: "the IdP signs the Response's Reference with an empty URI", cause: "the Response's signature references \"\", not its ID",
+			edit: func(t *testing.T, w *samlWorld, doc string) string {
+				key, _ := w.idp.SigningKey()
+				return samltest.EditSignedInfo(doc, ".", key, func(sig *etree.Element) { reference(sig).CreateAttr("URI", "") })
+			}},
+		wrapCase{name: "the IdP signs the assertion by a Signature in its SubjectConfirmationData, a decoy its child",
+			cause: "a signature below the Assertion besides its own references it too",
+			edit: then(unsigned, func(t *testing.T, w *samlWorld, doc string) string {
+				key, cert := w.idp.SigningKey()
+				return theAssertion(func(a string) string {
+					return samltest.SignedBelow(a, key, cert, func(root, sig *etree.Element) {
+						root.FindElement("./Subject/SubjectConfirmation/SubjectConfirmationData").AddChild(sig)
+					})
+				})(t, w, doc)
+			})},
+		wrapCase{name: "the IdP signs the Response by a Signature in its Issuer, a decoy its child",
+			cause: "a signature below the Response besides its own references it too",
+			edit: func(t *testing.T, w *samlWorld, doc string) string {
+				key, cert := w.idp.SigningKey()
+				// The assertion's signature removed: the Response's covers it, and checkXML
+				// takes two Signatures at most.
+				doc = samltest.EditDoc(doc, func(resp *etree.Element) {
+					a := resp.SelectElement("Assertion")
+					a.RemoveChild(a.SelectElement("Signature"))
+				})
+				return samltest.SignedBelow(doc, key, cert, func(root, sig *etree.Element) { root.SelectElement("Issuer").AddChild(sig) })
+			}},
 		// Signed by the IdP's key, elements of another namespace where SAML's schema has only
 		// its own: encoding/xml reads them by local name (GO-2026-6909), and so does crewjam's
 		// ParseXMLResponse, which Check leaves no such response to (foreignElements).
@@ -487,7 +526,11 @@ func runWrapCase(t *testing.T, w *samlWorld, c wrapCase) {
 	if c.cause != "" {
 		var le *LoginError
 		if err == nil || !errorsAs(err, &le) || !strings.Contains(le.Private.Error(), c.cause) {
-			t.Fatalf("want a refusal for %q, got %v (%v)", c.cause, err, privateCause(err))
+			cause := privateCause(err)
+			if le != nil {
+				cause = le.Private
+			}
+			t.Fatalf("want a refusal for %q, got %v (%v)", c.cause, err, cause)
 		}
 		if le.Public != publicSAMLFailure {
 			t.Fatalf("public message %q", le.Public)

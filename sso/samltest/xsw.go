@@ -105,18 +105,7 @@ func UnsignedAs(assertion string, as User) string {
 // KeyInfo): an attacker's own key and certificate.
 func SignedAs(assertion string, as User, key *rsa.PrivateKey, cert *x509.Certificate) string {
 	el := unsignedAs(readDoc(assertion).Root(), as)
-	var chain [][]byte
-	if cert != nil {
-		chain = [][]byte{cert.Raw}
-	}
-	ctx, err := dsig.NewSigningContext(key, chain)
-	if err != nil {
-		panic(err)
-	}
-	ctx.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
-	if err := ctx.SetSignatureMethod(dsig.RSASHA256SignatureMethod); err != nil {
-		panic(err)
-	}
+	ctx := signingContext(key, cert)
 	signed, err := ctx.SignEnveloped(el)
 	if err != nil {
 		panic(err)
@@ -143,14 +132,7 @@ func WithDecoyReference(assertion string, as User, key *rsa.PrivateKey, cert *x5
 		genuine.RemoveChild(sig)
 	}
 	forged := unsignedAs(readDoc(assertion).Root(), as)
-	ctx, err := dsig.NewSigningContext(key, [][]byte{cert.Raw})
-	if err != nil {
-		panic(err)
-	}
-	ctx.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
-	if err := ctx.SetSignatureMethod(dsig.RSASHA256SignatureMethod); err != nil {
-		panic(err)
-	}
+	ctx := signingContext(key, cert)
 	signed, err := ctx.SignEnveloped(genuine)
 	if err != nil {
 		panic(err)
@@ -167,8 +149,71 @@ func WithDecoyReference(assertion string, as User, key *rsa.PrivateKey, cert *x5
 	digest := sha256.Sum256(canonical)
 	mustChild(decoy, "DigestValue").SetText(base64.StdEncoding.EncodeToString(digest[:]))
 	signedInfo.InsertChildAt(ref.Index()+1, decoy)
-	// The SignedInfo signed again, canonicalised with the namespaces in scope at its place
-	// (goxmldsig's ConstructSignature).
+	resign(sig, key)
+	at := sig.Index()
+	signed.RemoveChild(sig)
+	forged.InsertChildAt(at, sig)
+	d := etree.NewDocument()
+	d.SetRoot(forged)
+	return writeDoc(d)
+}
+
+// EditSignedInfo is EditSignature with key, the IdP's, signing the edited SignedInfo again
+// (RSA-SHA256, as the test IdP signs): what an IdP that signed it so would send.
+func EditSignedInfo(doc, path string, key *rsa.PrivateKey, edit func(sig *etree.Element)) string {
+	return EditSignature(doc, path, func(sig *etree.Element) {
+		edit(sig)
+		resign(sig, key)
+	})
+}
+
+// SignedBelow is the document doc (a Response, or an assertion as AssertionOf gives it) with
+// its root signed again with key as SignedAs signs (the IdP's key, here), the new Signature
+// put by place below the root, not as its child; the root's own Signature, as the IdP sent
+// it, is moved to the end of the root before the signing: a decoy direct child, which names
+// the root as the new one does but no longer verifies. goxmldsig verifies the first
+// Signature in document order that names the element, wherever it is; a verifier that checks
+// the direct child's form checks the decoy.
+func SignedBelow(doc string, key *rsa.PrivateKey, cert *x509.Certificate, place func(root, sig *etree.Element)) string {
+	root := readDoc(doc).Root()
+	decoy := mustChild(root, "Signature")
+	root.RemoveChild(decoy)
+	root.AddChild(decoy)
+	signed, err := signingContext(key, cert).SignEnveloped(root)
+	if err != nil {
+		panic(err)
+	}
+	// SignEnveloped appends the Signature to Child without making signed its parent.
+	sig := signed.RemoveChildAt(len(signed.Child) - 1).(*etree.Element)
+	place(signed, sig)
+	d := etree.NewDocument()
+	d.SetRoot(signed)
+	return writeDoc(d)
+}
+
+// signingContext signs with key as crewjam's IdP signs (enveloped, exclusive c14n,
+// RSA-SHA256), its KeyInfo holding cert (nil: none, and SignedAs removes the KeyInfo).
+func signingContext(key *rsa.PrivateKey, cert *x509.Certificate) *dsig.SigningContext {
+	var chain [][]byte
+	if cert != nil {
+		chain = [][]byte{cert.Raw}
+	}
+	ctx, err := dsig.NewSigningContext(key, chain)
+	if err != nil {
+		panic(err)
+	}
+	ctx.Canonicalizer = dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("")
+	if err := ctx.SetSignatureMethod(dsig.RSASHA256SignatureMethod); err != nil {
+		panic(err)
+	}
+	return ctx
+}
+
+// resign signs the SignedInfo of sig, in its place in its document, again with key, as
+// goxmldsig's ConstructSignature signs it (exclusive c14n with the namespaces in scope at its
+// place, RSA-SHA256).
+func resign(sig *etree.Element, key *rsa.PrivateKey) {
+	signedInfo := mustChild(sig, "SignedInfo")
 	nsCtx, err := etreeutils.NSBuildParentContext(signedInfo)
 	if err != nil {
 		panic(err)
@@ -177,7 +222,7 @@ func WithDecoyReference(assertion string, as User, key *rsa.PrivateKey, cert *x5
 	if err != nil {
 		panic(err)
 	}
-	canonical, err = ctx.Canonicalizer.Canonicalize(detached)
+	canonical, err := dsig.MakeC14N10ExclusiveCanonicalizerWithPrefixList("").Canonicalize(detached)
 	if err != nil {
 		panic(err)
 	}
@@ -187,12 +232,6 @@ func WithDecoyReference(assertion string, as User, key *rsa.PrivateKey, cert *x5
 		panic(err)
 	}
 	mustChild(sig, "SignatureValue").SetText(base64.StdEncoding.EncodeToString(value))
-	at := sig.Index()
-	signed.RemoveChild(sig)
-	forged.InsertChildAt(at, sig)
-	d := etree.NewDocument()
-	d.SetRoot(forged)
-	return writeDoc(d)
 }
 
 // EditSignature applies edit to the ds:Signature of the element the path selects in doc
