@@ -85,7 +85,11 @@ func gatehouseCLI(t *testing.T, env []string, args ...string) cliResult {
 // gatehouseCLIIn is gatehouseCLI in the working directory dir, which is HOME too.
 func gatehouseCLIIn(t *testing.T, dir string, env []string, args ...string) cliResult {
 	t.Helper()
-	cmd := exec.Command(gatehouseBinary(t), args...)
+	// A command that should have exited (a start its configuration refuses) but keeps
+	// serving fails the test, with exit code -1, instead of hanging it.
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, gatehouseBinary(t), args...)
 	cmd.Dir = dir // nothing the command writes by default (a bootstrap secret file) lands in the repository
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "USER=tester"}, env...)
 	var stdout, stderr bytes.Buffer

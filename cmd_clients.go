@@ -156,9 +156,6 @@ func withOperator(ctx context.Context, getenv func(string) string, stderr io.Wri
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: max(c.LogLevel, slog.LevelWarn)}))
 	// Generated bootstrap credentials of a fresh database go where the server puts them.
 	out := bootstrapOutput(c.BootstrapSecretTo, log)
-	if f, ok := out.(*secretFile); ok {
-		defer f.Close()
-	}
 	a, err := app.New(ctx, c, log, out)
 	if err != nil {
 		return err

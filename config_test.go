@@ -149,6 +149,11 @@ func TestStartRefusedForItsConfigurationCreatesNothing(t *testing.T) {
 	otel := []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318"}
 	weak := []string{"GATEHOUSE_BOOTSTRAP_CLIENT_ID=admin", "GATEHOUSE_BOOTSTRAP_CLIENT_SECRET=hunter2"}
 	const bootstrapRefused = "GATEHOUSE_BOOTSTRAP_CLIENT_ID and GATEHOUSE_BOOTSTRAP_CLIENT_SECRET: INVALID: "
+	// The generated secret would have nowhere to go ({dir}: the working directory).
+	noSecretFile := []string{"GATEHOUSE_BOOTSTRAP_SECRET_FILE=missing/secret.txt"}
+	const secretFileRefused = "GATEHOUSE_BOOTSTRAP_SECRET_FILE: cannot write the generated admin secret to " +
+		"{dir}/missing/secret.txt: no such file or directory (set it to a file in a writable directory, " +
+		"or choose the credentials: GATEHOUSE_BOOTSTRAP_CLIENT_ID and GATEHOUSE_BOOTSTRAP_CLIENT_SECRET)"
 	cases := []struct {
 		name     string
 		env      []string
@@ -171,6 +176,8 @@ func TestStartRefusedForItsConfigurationCreatesNothing(t *testing.T) {
 				"the prefix of applications' client ids", true},
 		{"short bootstrap secret, clients", weak, []string{"clients", "list"}, bootstrapRefused +
 			"the platform admin client's secret must be 32 to 256 characters, random (openssl rand -hex 24 makes one); the one given has 7", true},
+		{"bootstrap secret file in a missing directory", noSecretFile, nil, secretFileRefused, true},
+		{"bootstrap secret file in a missing directory, clients", noSecretFile, []string{"clients", "list"}, secretFileRefused, true},
 		{"metrics address", []string{"GATEHOUSE_METRICS_ADDR=nonsense"}, nil,
 			"GATEHOUSE_METRICS_ADDR: listen tcp: address nonsense: missing port in address", true},
 		{"SQLite URL without a path", []string{"GATEHOUSE_DATABASE_URL=sqlite:"}, nil, `store: sqlite needs a file path, got "sqlite:"`, false},
@@ -188,6 +195,9 @@ func TestStartRefusedForItsConfigurationCreatesNothing(t *testing.T) {
 			}
 			t.Run(dialect+"/"+c.name, func(t *testing.T) {
 				dir := t.TempDir()
+				if real, err := filepath.EvalSymlinks(dir); err == nil {
+					dir = real // the working directory, as the command sees it
+				}
 				env := append([]string{"GATEHOUSE_ADDR=127.0.0.1:0"}, c.env...)
 				var dbURL string
 				if dialect == "postgres" {
@@ -195,8 +205,9 @@ func TestStartRefusedForItsConfigurationCreatesNothing(t *testing.T) {
 					env = append(env, "GATEHOUSE_DATABASE_URL="+dbURL, "GATEHOUSE_ENCRYPTION_KEY="+secret.NewKey())
 				}
 				r := gatehouseCLIIn(t, dir, env, c.args...)
-				if r.code != 1 || r.stderr != "gatehouse: "+c.message+"\n" {
-					t.Fatalf("exit %d, stderr %q, want exit 1 and %q", r.code, r.stderr, c.message)
+				message := strings.ReplaceAll(c.message, "{dir}", dir)
+				if r.code != 1 || r.stderr != "gatehouse: "+message+"\n" {
+					t.Fatalf("exit %d, stderr %q, want exit 1 and %q", r.code, r.stderr, message)
 				}
 				entries, err := os.ReadDir(dir)
 				if err != nil {

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -208,5 +209,38 @@ func TestFaultSQLiteStartOnFullDisk(t *testing.T) {
 			tok, _ := e.SCIMToken(e.AdminToken(), allScopes("after"))
 			e.SCIMUser(tok, map[string]any{"userName": "after@example.com"})
 		})
+	}
+}
+
+// The disk fills up between the check of the bootstrap secret file and its write: the start
+// fails saying so, and creates no client whose secret nobody saw (nor a file with part of
+// one); the next start, with space, bootstraps. PostgreSQL only: the secret file is the
+// start's only write to a regular file there, so the file size limit fails that write alone.
+func TestFaultBootstrapSecretFileOnFullDisk(t *testing.T) {
+	bin := gatehouseBinary(t) // skipped with -short
+	if os.Getenv(storetest.EnvPostgres) == "" {
+		t.Skip(storetest.EnvPostgres + " is not set")
+	}
+	dbURL := storetest.URL(t, "postgres")
+	path := filepath.Join(t.TempDir(), "secret.txt")
+	env := []string{"GATEHOUSE_DATABASE_URL=" + dbURL, "GATEHOUSE_ENCRYPTION_KEY=" + secret.NewKey(),
+		"GATEHOUSE_BOOTSTRAP_SECRET_FILE=" + path, "GATEHOUSE_LOG_LEVEL=warn"}
+	cmd := exec.Command("/bin/sh", "-c", `ulimit -f 0 && exec "$0" clients list`, bin)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	want := "gatehouse: GATEHOUSE_BOOTSTRAP_SECRET_FILE: cannot write the generated admin secret to " + path + ": file too large"
+	if cmd.ProcessState.ExitCode() != 1 || !bytes.Contains(out, []byte(want)) {
+		t.Fatalf("want exit status 1 and %q, got %v:\n%s", want, err, out)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the secret file is left: %v", err)
+	}
+	r := gatehouseCLI(t, env, "clients", "list")
+	b, err := os.ReadFile(path)
+	if r.code != 0 || err != nil || !bytes.Contains(b, []byte("client_secret: ")) {
+		t.Fatalf("the next start: exit %d, %q; secret file %q (%v)", r.code, r.stderr, b, err)
+	}
+	if n := strings.Count(r.stdout, "\n"); n != 2 { // the header and the one client
+		t.Errorf("clients after the next start:\n%s", r.stdout)
 	}
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -47,10 +49,11 @@ func serve(ctx context.Context, ln net.Listener, srv *http.Server, g *guard.Guar
 }
 
 // bootstrapOutput is where a generated admin secret is shown once: the terminal when standard
-// output is one, else a file created 0600 on first write (its path, never the secret, goes to
-// the log). The JSON log stream on standard output is collected by log pipelines; a secret
-// must not end up there. The log names the file by its absolute path: the default is relative
-// to a working directory the reader of the log may not know (the image's /data, a service's /).
+// output is one, else a file created 0600 (its path, never the secret, goes to the log). The
+// JSON log stream on standard output is collected by log pipelines; a secret must not end up
+// there, nor on standard error, which they collect too. The log names the file by its
+// absolute path: the default is relative to a working directory the reader of the log may not
+// know (the image's /data, a service's /).
 func bootstrapOutput(path string, log *slog.Logger) io.Writer {
 	if fi, err := os.Stdout.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 		return os.Stdout
@@ -61,41 +64,67 @@ func bootstrapOutput(path string, log *slog.Logger) io.Writer {
 	return &secretFile{path: path, log: log}
 }
 
+// secretFile is the file of GATEHOUSE_BOOTSTRAP_SECRET_FILE (app.SecretOutput). Each Write is
+// the whole of it.
 type secretFile struct {
 	path string
 	log  *slog.Logger
-	f    *os.File
-	err  error
 }
 
+// CheckWritable tells whether the file could be made, by making and removing a temporary file
+// beside it: that proves its directory exists and that this user may create and remove files
+// there, which Write does. The file itself is not tried: one left by an earlier bootstrap
+// (which Write replaces) would be in the way of O_EXCL, and would have to be removed by a
+// start that may fail next for another reason.
+func (s *secretFile) CheckWritable() error {
+	if fi, err := os.Stat(s.path); err == nil && fi.IsDir() {
+		return s.unwritable(errors.New("it is a directory"))
+	}
+	f, err := os.CreateTemp(filepath.Dir(s.path), ".gatehouse-bootstrap-check-*")
+	if err != nil {
+		return s.unwritable(err)
+	}
+	f.Close()
+	if err := os.Remove(f.Name()); err != nil {
+		return s.unwritable(err)
+	}
+	return nil
+}
+
+// Write replaces the file by one holding b, synced, and removes what it wrote when it fails:
+// a secret the bootstrap then rolls back (app.New) opens nothing.
 func (s *secretFile) Write(b []byte) (int, error) {
-	if s.f == nil && s.err == nil {
-		// A file left by an earlier bootstrap holds another secret: replace it.
-		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			s.err = err
-		} else {
-			s.f, s.err = os.OpenFile(s.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		}
-		if s.err != nil {
-			s.log.Error("bootstrap: cannot write the generated admin secret; set GATEHOUSE_BOOTSTRAP_CLIENT_ID and _SECRET instead", "path", s.path, "err", s.err)
-		} else {
-			s.log.Warn("bootstrap: the generated admin credentials were written once to a file readable by this user only; read it, store the secret, delete the file", "path", s.path)
-		}
+	// A file left by an earlier bootstrap holds another secret: replace it.
+	if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return 0, s.unwritable(err)
 	}
-	if s.err != nil {
-		return 0, s.err
+	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return 0, s.unwritable(err)
 	}
-	n, err := s.f.Write(b)
+	n, err := f.Write(b)
 	if err == nil {
-		err = s.f.Sync()
+		err = f.Sync()
 	}
-	return n, err
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(s.path)
+		return 0, s.unwritable(err)
+	}
+	s.log.Warn("bootstrap: the generated admin credentials were written once to a file readable by this user only; read it, store the secret, delete the file", "path", s.path)
+	return n, nil
 }
 
-// Close closes the file, if one was written.
-func (s *secretFile) Close() error {
-	if s.f == nil {
-		return nil
+// unwritable is the start's error when the secret cannot go to the file: it names the setting
+// and the way around it (the operation's own path, a temporary file's, is left out).
+func (s *secretFile) unwritable(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
 	}
-	return s.f.Close()
+	return fmt.Errorf("GATEHOUSE_BOOTSTRAP_SECRET_FILE: cannot write the generated admin secret to %s: %v "+
+		"(set it to a file in a writable directory, or choose the credentials: "+
+		"GATEHOUSE_BOOTSTRAP_CLIENT_ID and GATEHOUSE_BOOTSTRAP_CLIENT_SECRET)", s.path, err)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -21,6 +22,8 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"gatehouse/app"
+	"gatehouse/secret"
+	"gatehouse/store/storetest"
 )
 
 // SIGTERM under load: /readyz turns 503 at once, the server keeps serving through the drain
@@ -161,7 +164,6 @@ func TestSecretsAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Store().Close()
-	out.(*secretFile).Close()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -185,4 +187,62 @@ func regexpFind(t *testing.T, re, s string) string {
 		t.Fatalf("no %s in %s", re, s)
 	}
 	return m[1]
+}
+
+// The secret file's directory matters only to a start that generates the secret: one given
+// the credentials, or one on a database bootstrapped already, starts with it missing.
+func TestBootstrappedDatabaseStartsWithoutASecretFile(t *testing.T) {
+	bin := gatehouseBinary(t) // skipped with -short
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		dir := t.TempDir()
+		missing := "GATEHOUSE_BOOTSTRAP_SECRET_FILE=" + filepath.Join(dir, "missing", "secret.txt")
+		env := []string{"GATEHOUSE_DATABASE_URL=" + dbURL, "GATEHOUSE_ENCRYPTION_KEY=" + secret.NewKey(), missing}
+		chosen := []string{"GATEHOUSE_BOOTSTRAP_CLIENT_ID=" + testAdminID, "GATEHOUSE_BOOTSTRAP_CLIENT_SECRET=" + testAdminSecret}
+		if r := gatehouseCLIIn(t, dir, append(env, chosen...), "clients", "list"); r.code != 0 || !strings.Contains(r.stdout, testAdminID) {
+			t.Fatalf("first start with chosen credentials: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+		}
+		if r := gatehouseCLIIn(t, dir, env, "clients", "list"); r.code != 0 || !strings.Contains(r.stdout, testAdminID) {
+			t.Fatalf("clients list on the bootstrapped database: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", storetest.FreePort(t))
+		p := startServer(t, bin, append(env, "GATEHOUSE_ADDR="+addr, "GATEHOUSE_LOG_LEVEL=warn"), addr)
+		if _, err := tokenErr(p.url, testAdminID, testAdminSecret); err != nil {
+			t.Errorf("token of the bootstrap client: %v", err)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("%d files were created beside the missing directory", len(entries))
+		}
+	})
+}
+
+// failingOutput passes the check before the start and fails the write: the disk filled up.
+type failingOutput struct{}
+
+func (failingOutput) CheckWritable() error      { return nil }
+func (failingOutput) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// A generated secret that cannot be written after all rolls the bootstrap back: the start
+// fails with the cause, and the next one creates the client and shows its secret.
+func TestBootstrapSecretUnwrittenCreatesNoClient(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		log := slog.New(slog.NewTextHandler(t.Output(), nil))
+		cfg := app.Config{DatabaseURL: dbURL, EncryptionKey: secret.NewKey(), PublicURL: "http://localhost:8080"}
+		if a, err := app.New(ctx, cfg, log, failingOutput{}); err == nil || err.Error() != "no space left on device" {
+			if a != nil {
+				a.Close()
+			}
+			t.Fatalf("start with an output that fails: %v, want no space left on device", err)
+		}
+		var out bytes.Buffer
+		a, err := app.New(ctx, cfg, log, &out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		sec := regexpFind(t, `client_secret: (\S+)`, out.String())
+		if n, err := a.Store().CountIntegrationClients(ctx); err != nil || n != 1 || sec == "" {
+			t.Fatalf("after the second start: %d clients (%v), banner %q", n, err, out.String())
+		}
+	})
 }

@@ -61,9 +61,6 @@ func runServer(ctx context.Context, c app.Config, log *slog.Logger) error {
 		log.Warn(w)
 	}
 	out := bootstrapOutput(c.BootstrapSecretTo, log)
-	if f, ok := out.(*secretFile); ok {
-		defer f.Close()
-	}
 	a, err := app.New(ctx, c, log, out)
 	if err != nil {
 		return err

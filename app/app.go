@@ -221,20 +221,25 @@ func writeSynced(f *os.File, key string) error {
 	return err
 }
 
-// checkBootstrap refuses, before the start creates anything, bootstrap credentials that the
-// bootstrap of this database would refuse (provision.CheckBootstrapCredentials): a new one,
-// which holds no integration client yet. A database bootstrapped already starts whatever they
-// hold (provision.Service.Bootstrap), so it is asked, reading only: a SQLite file is opened only
-// when it exists and holds something, a PostgreSQL database is not migrated. Valid credentials
-// (or none) cost nothing here.
-func checkBootstrap(ctx context.Context, c Config, log *slog.Logger) error {
-	refused := provision.CheckBootstrapCredentials(c.BootstrapClientID, c.BootstrapClientSecret)
+// checkBootstrap refuses, before the start creates anything, a bootstrap of this database
+// that would fail: credentials it would refuse (provision.CheckBootstrapCredentials), or a
+// generated secret that out could not show (SecretOutput). Both matter only to a new
+// database, which holds no integration client yet. A database bootstrapped already starts
+// whatever they hold (provision.Service.Bootstrap), or wherever the secret file would go (a
+// read-only working directory), so it is asked, reading only: a SQLite file is opened only
+// when it exists and holds something, a PostgreSQL database is not migrated. Valid
+// credentials (or none) and a usable output cost nothing here.
+func checkBootstrap(ctx context.Context, c Config, log *slog.Logger, out io.Writer) error {
+	refused := bootstrapError(provision.CheckBootstrapCredentials(c.BootstrapClientID, c.BootstrapClientSecret))
+	if o, ok := out.(SecretOutput); ok && refused == nil && c.BootstrapClientSecret == "" {
+		refused = o.CheckWritable()
+	}
 	if refused == nil {
 		return nil
 	}
 	if db, ok := store.SQLitePath(c.DatabaseURL); ok {
 		if fi, err := os.Stat(db); errors.Is(err, os.ErrNotExist) || err == nil && fi.Size() == 0 {
-			return bootstrapError(refused)
+			return refused
 		}
 	}
 	st, err := store.Open(ctx, c.DatabaseURL, storeOptions(c, log))
@@ -245,7 +250,15 @@ func checkBootstrap(ctx context.Context, c Config, log *slog.Logger) error {
 	if has, err := st.HasIntegrationClients(ctx); err != nil || has {
 		return err
 	}
-	return bootstrapError(refused)
+	return refused
+}
+
+// SecretOutput is an out of New that can fail to show a generated admin secret (a file in a
+// directory that does not exist). CheckWritable tells, leaving nothing behind, whether it
+// could; New asks it before it creates anything, when the start would generate the secret.
+type SecretOutput interface {
+	io.Writer
+	CheckWritable() error
 }
 
 // bootstrapError names the variables of credentials the bootstrap refused.
@@ -295,7 +308,7 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (_ *App
 			}
 		}()
 	}
-	if err := checkBootstrap(ctx, c, log); err != nil {
+	if err := checkBootstrap(ctx, c, log, out); err != nil {
 		return nil, err
 	}
 	if box == nil {
@@ -337,7 +350,12 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (_ *App
 	svc := provision.New(st, box, provision.Options{Logger: log, AllowPrivateNetworks: c.AllowPrivateNetworks,
 		Remote: remote, PublicURL: c.PublicURL, NetworkTimeout: c.TestNetworkTimeout, Observer: metrics,
 		Clock: clk, Caches: caches, Outside: guard.Outside, OutsideWaits: c.Guard.MaxConcurrent})
-	boot, err := svc.Bootstrap(ctx, c.BootstrapClientID, c.BootstrapClientSecret)
+	// A generated secret is shown before the client is committed: when out fails even so
+	// (the disk filled up, the directory went away since checkBootstrap), the start fails
+	// and creates no client, rather than keep one whose secret nobody saw.
+	boot, err := svc.Bootstrap(ctx, c.BootstrapClientID, c.BootstrapClientSecret, func(id, sec string) error {
+		return printBootstrap(out, c, id, sec)
+	})
 	if err != nil {
 		st.Close()
 		return nil, bootstrapError(err)
@@ -345,9 +363,6 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (_ *App
 	if boot.Created {
 		log.Info("bootstrap: created the default workspace and the platform admin client",
 			"workspace_id", boot.WorkspaceID, "client_id", boot.ClientID)
-		if boot.ClientSecret != "" {
-			printBootstrap(out, c, boot.ClientID, boot.ClientSecret)
-		}
 	}
 	oa, err := oauth.New(ctx, svc, c.PublicURL, log)
 	if err != nil {
@@ -546,8 +561,8 @@ func pruneLogs(ctx context.Context, svc *provision.Service, r Retention, m *tele
 // The curl goes to the public URL, unless that was left to its default on another port than
 // the server listens on (GATEHOUSE_ADDR=:9090 alone): then to the listen address (localhost
 // for every interface), with a note that tokens still name the default (a curl that is
-// refused is a poor first step).
-func printBootstrap(out io.Writer, c Config, id, sec string) {
+// refused is a poor first step). It is one Write, which a SecretOutput takes as the whole.
+func printBootstrap(out io.Writer, c Config, id, sec string) error {
 	base, note := c.PublicURL, ""
 	if port, mismatch := listenPortMismatch(c); mismatch {
 		host, _, _ := net.SplitHostPort(c.Addr)
@@ -558,7 +573,7 @@ func printBootstrap(out io.Writer, c Config, id, sec string) {
 		note = "\n  (GATEHOUSE_PUBLIC_URL is unset, so tokens and sign-in URLs name " + c.PublicURL +
 			";\n  set it to the URL clients reach this server at.)\n"
 	}
-	fmt.Fprintf(out, `
+	_, err := fmt.Fprintf(out, `
 ================================================================================
 Gatehouse created the platform admin integration client. The secret is shown ONCE.
 
@@ -571,6 +586,7 @@ Get an access token:
 %s
 ================================================================================
 `, id, sec, id, sec, base, note)
+	return err
 }
 
 // observe adds request ids, access logs, panic recovery and Prometheus metrics to every route.

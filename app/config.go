@@ -65,7 +65,7 @@ var Settings = []Setting{
 	{Name: "OTEL_EXPORTER_OTLP_ENDPOINT", Group: "server",
 		Meaning: "turn tracing on: export spans with OTLP there (the other standard OTEL_* variables apply)"},
 	{Name: "GATEHOUSE_BOOTSTRAP_SECRET_FILE", Default: "gatehouse-bootstrap-secret.txt", Group: "server",
-		Meaning: "where generated admin credentials are written once (mode 0600) when standard output is not a terminal"},
+		Meaning: "where generated admin credentials are written once (mode 0600) when standard output is not a terminal; a first start that cannot write there refuses to begin"},
 	// Limits and timeouts (README "Operating Gatehouse" → "Limits and timeouts").
 	{Name: "GATEHOUSE_REQUEST_TIMEOUT", Default: "15s", Group: "server",
 		Meaning: "deadline of every request and of its database calls (at most the 60 s write timeout less 5 s)"},

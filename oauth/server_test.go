@@ -61,7 +61,7 @@ func issueToken(t *testing.T, srv *Server, clientID, secret string) string {
 func platformAdmin(t *testing.T, srv *Server, svc *provision.Service) context.Context {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := svc.Bootstrap(ctx, "ghc_a", "ghs_secret_for_the_oauth_tests_0123456789"); err != nil {
+	if _, err := svc.Bootstrap(ctx, "ghc_a", "ghs_secret_for_the_oauth_tests_0123456789", nil); err != nil {
 		t.Fatal(err)
 	}
 	p, err := srv.Verify(ctx, issueToken(t, srv, "ghc_a", "ghs_secret_for_the_oauth_tests_0123456789"))
@@ -90,7 +90,7 @@ func TestExpiredTokensAreRefused(t *testing.T) {
 		ctx := context.Background()
 		clk := clock.NewFake(time.Now())
 		srv, svc := newTestServer(t, dbURL, "https://gatehouse.example", clk)
-		if _, err := svc.Bootstrap(ctx, "ghc_a", "ghs_secret_for_the_oauth_tests_0123456789"); err != nil {
+		if _, err := svc.Bootstrap(ctx, "ghc_a", "ghs_secret_for_the_oauth_tests_0123456789", nil); err != nil {
 			t.Fatal(err)
 		}
 		issue := func() string { return issueToken(t, srv, "ghc_a", "ghs_secret_for_the_oauth_tests_0123456789") }
@@ -183,7 +183,7 @@ func TestTokensOfAnotherIssuerOrAudienceAreRefused(t *testing.T) {
 		ctx := context.Background()
 		const issuer = "https://gatehouse.example"
 		srv, svc := newTestServer(t, dbURL, issuer, clock.NewFake(time.Now()))
-		if _, err := svc.Bootstrap(ctx, "ghc_a", "ghs_secret_for_the_oauth_tests_0123456789"); err != nil {
+		if _, err := svc.Bootstrap(ctx, "ghc_a", "ghs_secret_for_the_oauth_tests_0123456789", nil); err != nil {
 			t.Fatal(err)
 		}
 		tok := issueToken(t, srv, "ghc_a", "ghs_secret_for_the_oauth_tests_0123456789")

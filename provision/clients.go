@@ -36,8 +36,13 @@ const minChosenSecret = 32
 // generated. A chosen secret shorter than minChosenSecret, or credentials longer than the
 // token endpoint reads, are refused (EINVALID) when the client would be created: a restart
 // of a server bootstrapped before the rule keeps starting.
-func (s *Service) Bootstrap(ctx context.Context, clientID, clientSecret string) (*BootstrapResult, error) {
+//
+// show, unless nil, is handed a generated secret before the client is committed: its error
+// rolls the bootstrap back and is returned as it is. A secret it could not show would be
+// lost (only its hash is kept), with an admin client that nobody can use.
+func (s *Service) Bootstrap(ctx context.Context, clientID, clientSecret string, show func(clientID, clientSecret string) error) (*BootstrapResult, error) {
 	var res BootstrapResult // set by the write; the caller's once it committed
+	var unshown error       // show's error, which is the caller's, not an internal one
 	// The event's actor is the system, in the workspace the write creates.
 	p := &Principal{ClientID: "bootstrap", ActorType: "system"}
 	m := mutation{action: "integration_client.create", target: "integration_client", op: "bootstrap"}
@@ -75,10 +80,18 @@ func (s *Service) Bootstrap(ctx context.Context, clientID, clientSecret string) 
 		res = BootstrapResult{Created: true, ClientID: clientID, WorkspaceID: ws.ID}
 		if generated {
 			res.ClientSecret = clientSecret
+			if show != nil {
+				if unshown = show(clientID, clientSecret); unshown != nil {
+					return audited{}, unshown
+				}
+			}
 		}
 		return audited{id: clientID, workspace: ws.ID,
 			summary: map[string]any{"name": c.Name, "scopes": c.Scopes(), "platformAdmin": true}}, nil
 	})
+	if unshown != nil {
+		return &BootstrapResult{}, unshown
+	}
 	if err != nil {
 		return &BootstrapResult{}, err
 	}

@@ -53,7 +53,7 @@ func newTestEnvWith(t *testing.T, dbURL string, storeOpts store.Options, opts Op
 		t.Fatal(err)
 	}
 	s := New(st, box, opts)
-	boot, err := s.Bootstrap(ctx, "", "")
+	boot, err := s.Bootstrap(ctx, "", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
