@@ -144,7 +144,8 @@ func TestAllowedPrivateNetworksConfig(t *testing.T) {
 // the SQLite key file was made: a sqlite: URL without a file path (by the store), an OTEL_*
 // setting the tracing refuses; bootstrap credentials that the bootstrap of a new database
 // refuses, after the database was migrated too; GATEHOUSE_METRICS_ADDR, once the bootstrap had
-// written its secret file too.
+// written its secret file too. GATEHOUSE_DEBUG_ADDR was not refused at all: the server ran,
+// and logged the listener's error.
 func TestStartRefusedForItsConfigurationCreatesNothing(t *testing.T) {
 	otel := []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318"}
 	weak := []string{"GATEHOUSE_BOOTSTRAP_CLIENT_ID=admin", "GATEHOUSE_BOOTSTRAP_CLIENT_SECRET=hunter2"}
@@ -180,6 +181,8 @@ func TestStartRefusedForItsConfigurationCreatesNothing(t *testing.T) {
 		{"bootstrap secret file in a missing directory, clients", noSecretFile, []string{"clients", "list"}, secretFileRefused, true},
 		{"metrics address", []string{"GATEHOUSE_METRICS_ADDR=nonsense"}, nil,
 			"GATEHOUSE_METRICS_ADDR: listen tcp: address nonsense: missing port in address", true},
+		{"debug address", []string{"GATEHOUSE_DEBUG_ADDR=nonsense"}, nil,
+			"GATEHOUSE_DEBUG_ADDR: listen tcp: address nonsense: missing port in address", true},
 		{"SQLite URL without a path", []string{"GATEHOUSE_DATABASE_URL=sqlite:"}, nil, `store: sqlite needs a file path, got "sqlite:"`, false},
 		{"SQLite in memory", []string{"GATEHOUSE_DATABASE_URL=sqlite::memory:"}, nil, `store: sqlite needs a file path, got "sqlite::memory:"`, false},
 		{"SQLite in memory, clients", []string{"GATEHOUSE_DATABASE_URL=sqlite::memory:"}, []string{"clients", "list"},

@@ -14,6 +14,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -50,12 +51,20 @@ func runServer(ctx context.Context, c app.Config, log *slog.Logger) error {
 		return err
 	}
 	defer ln.Close()
-	var metricsLn net.Listener
+	var metricsLn, debugLn net.Listener
 	if c.MetricsAddr != "" {
 		if metricsLn, err = net.Listen("tcp", c.MetricsAddr); err != nil {
 			return fmt.Errorf("GATEHOUSE_METRICS_ADDR: %w", err)
 		}
 		defer metricsLn.Close()
+	}
+	if c.DebugAddr != "" {
+		// As the metrics listener: an address the operator set and the server cannot serve on
+		// is a refused start, not an error line in a log nobody reads until pprof is needed.
+		if debugLn, err = net.Listen("tcp", c.DebugAddr); err != nil {
+			return fmt.Errorf("GATEHOUSE_DEBUG_ADDR: %w", err)
+		}
+		defer debugLn.Close()
 	}
 	for _, w := range app.PublicURLWarnings(c) {
 		log.Warn(w)
@@ -81,14 +90,14 @@ func runServer(ctx context.Context, c app.Config, log *slog.Logger) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	if c.DebugAddr != "" {
+	if debugLn != nil {
 		dbg := http.NewServeMux()
 		dbg.HandleFunc("/debug/pprof/", pprof.Index)
 		dbg.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		dbg.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		go func() {
-			log.Info("debug listener", "addr", c.DebugAddr)
-			if err := http.ListenAndServe(c.DebugAddr, dbg); err != nil {
+			log.Info("debug listener", "addr", debugLn.Addr().String())
+			if err := http.Serve(debugLn, dbg); err != nil && !errors.Is(err, net.ErrClosed) {
 				log.Error("debug listener", "err", err)
 			}
 		}()
