@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -299,4 +300,89 @@ func TestKeyFileMissingRefusedWithoutMigrating(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A start whose encryption key opens none of the database's secrets (another key, or another
+// key file, than the one it was made with) is refused reading only, as it was, once it had
+// migrated the database, at the signing keys: a database of an older schema was left migrated
+// by a start that did not run, and no longer started with the release it came from. The
+// database here is rolled back to the schema before the last migration; the refused start
+// leaves it there.
+func TestWrongEncryptionKeyRefusedWithoutMigrating(t *testing.T) {
+	keyA, keyB := secret.NewKey(), secret.NewKey()
+	cases := []struct {
+		name, dialect string
+		keyFile       bool // SQLite's key file, replaced by keyB's; else GATEHOUSE_ENCRYPTION_KEY
+	}{
+		{"sqlite key file", "sqlite", true},
+		{"sqlite", "sqlite", false},
+		{"postgres", "postgres", false},
+	}
+	for _, c := range cases {
+		if !slices.Contains(storetest.Dialects(), c.dialect) {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			dbURL := "sqlite:" + filepath.Join(dir, "gatehouse.db")
+			if c.dialect == "postgres" {
+				dbURL = storetest.URL(t, c.dialect)
+			}
+			env := func(key string) []string {
+				e := []string{"GATEHOUSE_ADDR=127.0.0.1:0", "GATEHOUSE_DATABASE_URL=" + dbURL}
+				if !c.keyFile {
+					e = append(e, "GATEHOUSE_ENCRYPTION_KEY="+key)
+				}
+				return e
+			}
+			if r := gatehouseCLIIn(t, dir, env(keyA), "clients", "list"); r.code != 0 { // bootstrapped, with signing keys
+				t.Fatalf("clients list: exit %d, %s", r.code, r.stderr)
+			}
+			want := "gatehouse: provision: signing keys: secret: cannot decrypt (wrong GATEHOUSE_ENCRYPTION_KEY?)\n"
+			if c.keyFile {
+				keyFile := filepath.Join(dir, "gatehouse.db.key")
+				if err := os.WriteFile(keyFile, []byte(keyB), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				want = "gatehouse: provision: signing keys: secret: cannot decrypt with the key file " + keyFile +
+					" (not the one made with this database? a backup is the database and its key file)\n"
+			}
+			// The schema of the release before migration 43.
+			db := openTestDB(t, dbURL)
+			for _, q := range []string{"ALTER TABLE test_sign_ins DROP COLUMN cause", "DELETE FROM schema_migrations WHERE version = 43"} {
+				if _, err := db.Exec(q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			migrations := func() (n int) {
+				if err := db.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			before := migrations()
+			r := gatehouseCLIIn(t, dir, env(keyB))
+			if r.code != 1 || r.stderr != want {
+				t.Errorf("exit %d, stderr %q, want exit 1 and %q", r.code, r.stderr, want)
+			}
+			if after := migrations(); after != before {
+				t.Errorf("schema_migrations: %d rows before the refused start, %d after", before, after)
+			}
+		})
+	}
+}
+
+// openTestDB opens the database at dbURL (sqlite:<path> or postgres://…) with database/sql.
+func openTestDB(t *testing.T, dbURL string) *sql.DB {
+	t.Helper()
+	driver, dsn := "pgx", dbURL
+	if path, ok := store.SQLitePath(dbURL); ok {
+		driver, dsn = "sqlite", "file:"+path
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

@@ -168,6 +168,23 @@ func holdsSecrets(ctx context.Context, url string) (bool, error) {
 	return st.HasSealedValues(ctx)
 }
 
+// checkKey refuses, reading only, an encryption key that opens none of the database's signing
+// keys (not the database's key, or key file), with the message the start gave at the signing
+// keys: found there, after the migrations, it left a database of an older schema migrated by a
+// start that did not run, which the release it came from then refused. A database the
+// migrations would refuse is refused first, as they would; a new one has nothing to check.
+func checkKey(ctx context.Context, st *store.Store, box *secret.Box) error {
+	if err := st.Migratable(ctx); err != nil {
+		return err
+	}
+	sealed, err := st.SealedSigningKey(ctx)
+	if err != nil || sealed == nil {
+		return err
+	}
+	_, err = provision.OpenSigningKey(box, sealed)
+	return err
+}
+
 func keyFileBox(path string, b []byte, previous []string) (*secret.Box, error) {
 	box, err := secret.NewBox(string(b), previous...)
 	if err != nil {
@@ -332,6 +349,10 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (_ *App
 	}
 	st, err := store.Open(ctx, c.DatabaseURL, storeOpts)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkKey(ctx, st, box); err != nil {
+		st.Close()
 		return nil, err
 	}
 	if err := st.Migrate(ctx); err != nil {

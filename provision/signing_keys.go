@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"gatehouse/models"
+	"gatehouse/secret"
 	"gatehouse/store"
 )
 
@@ -98,14 +99,26 @@ func (s *Service) SigningKeys(ctx context.Context) ([]*SigningKey, error) {
 	}
 	out := make([]*SigningKey, 0, len(ks))
 	for _, k := range ks {
-		priv, err := s.box.Open(k.PrivateKeyEnc)
+		priv, err := OpenSigningKey(s.box, k.PrivateKeyEnc)
 		if err != nil {
-			return nil, internal("signing keys", err)
+			return nil, err
 		}
 		out = append(out, &SigningKey{ID: k.ID, Algorithm: k.Algorithm, PublicDER: k.PublicKey,
 			PrivateDER: priv, CreatedAt: k.CreatedAt, Retired: k.RetiredAt != nil})
 	}
 	return out, nil
+}
+
+// OpenSigningKey opens a signing key's sealed private half with box, failing as SigningKeys
+// does when box's keys open none of it (the wrong encryption key): a start checks its key with
+// it before it migrates the database, and refuses with the message it would have refused with
+// at the signing keys.
+func OpenSigningKey(box *secret.Box, sealed []byte) ([]byte, error) {
+	priv, err := box.Open(sealed)
+	if err != nil {
+		return nil, internal("signing keys", err)
+	}
+	return priv, nil
 }
 
 // CurrentSigningKey is the key of alg that signs among keys (newest first, as SigningKeys

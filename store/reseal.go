@@ -50,6 +50,25 @@ func (s *Store) HasSealedValues(ctx context.Context) (bool, error) {
 	return false, nil
 }
 
+// SealedSigningKey returns the sealed private half of the newest signing key, nil when there is
+// none (a new database), reading the schema as it is: a start checks its encryption key on it
+// before it migrates (signing_keys came with the first migration, and its columns have not
+// moved since). Errors: ErrUnavailable.
+func (s *Store) SealedSigningKey(ctx context.Context) ([]byte, error) {
+	if has, err := s.hasColumn(ctx, "signing_keys", "private_key_enc"); err != nil || !has {
+		return nil, err
+	}
+	var v [][]byte
+	q := "SELECT private_key_enc FROM signing_keys ORDER BY created_at DESC LIMIT 1"
+	if err := translate(s.db(ctx).Raw(q).Scan(&v).Error); err != nil {
+		return nil, err
+	}
+	if len(v) == 0 {
+		return nil, nil
+	}
+	return v[0], nil
+}
+
 // ResealBatch is how many rows one transaction of ResealSecrets reseals: the rows it updates
 // stay locked (PostgreSQL), and SQLite's writers wait, for one batch only. sign_in_flows
 // holds the flows of the last FlowLifetime, tens of thousands on a busy server: one

@@ -58,7 +58,7 @@ var tests = []test{
 	{[]string{"Workspace", "Workspaces"}, testWorkspaces},
 	{[]string{"CountIntegrationClients", "PlatformAdminWorkspace", "IntegrationClientByClientID", "IntegrationClient",
 		"IntegrationClients", "UpdateIntegrationClient", "LockBootstrap", "HasIntegrationClients"}, testIntegrationClients},
-	{[]string{"SigningKeys", "RetireSigningKeysExcept", "DeleteRetiredSigningKeys", "AddSigningKeyIfNone", "LockSigningKeys"}, testSigningKeys},
+	{[]string{"SigningKeys", "RetireSigningKeysExcept", "DeleteRetiredSigningKeys", "AddSigningKeyIfNone", "LockSigningKeys", "SealedSigningKey"}, testSigningKeys},
 	{[]string{"UserAccount", "UserAccountsByIDs", "UserAccountByEmail", "UserAccounts", "CountUserAccounts",
 		"CreateUserAccounts", "UpdateUserAccount", "SetUserAccountAccount"}, testUserAccounts},
 	{[]string{"Brand", "BrandByID", "Brands", "UpdateBrand"}, testBrands},

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -296,10 +297,16 @@ func testIntegrationClients(e *env) {
 func testSigningKeys(e *env) {
 	older := &models.SigningKey{ID: unique("kid-"), Algorithm: "ES256", PublicKey: []byte{1}, PrivateKeyEnc: []byte{2},
 		CreatedAt: e.now.Add(-time.Hour)}
-	newer := &models.SigningKey{ID: unique("kid-"), Algorithm: "ES256", PublicKey: []byte{1}, PrivateKeyEnc: []byte{2},
+	newer := &models.SigningKey{ID: unique("kid-"), Algorithm: "ES256", PublicKey: []byte{1}, PrivateKeyEnc: []byte{3},
 		CreatedAt: e.now}
+	sealed, err := e.s.SealedSigningKey(e.ctx)
+	e.ok(err)
+	e.check(sealed == nil, "SealedSigningKey with no signing key: %v", sealed)
 	e.ok(e.s.Create(e.ctx, older))
 	e.ok(e.s.Create(e.ctx, newer))
+	sealed, err = e.s.SealedSigningKey(e.ctx)
+	e.ok(err)
+	e.check(bytes.Equal(sealed, newer.PrivateKeyEnc), "SealedSigningKey: %v, want the newest key's %v", sealed, newer.PrivateKeyEnc)
 	e.exists(e.s.Create(e.ctx, &models.SigningKey{ID: newer.ID, Algorithm: "ES256", PublicKey: []byte{1}, PrivateKeyEnc: []byte{2}, CreatedAt: e.now}), "id", "duplicate kid")
 	ks, err := e.s.SigningKeys(e.ctx)
 	e.ok(err)
