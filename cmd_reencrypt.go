@@ -8,7 +8,6 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -74,8 +73,7 @@ as they were). Recorded in the audit log with actor type "operator".`,
 // removed. The URL is not shown: a PostgreSQL one may hold a password.
 func existingDatabase(ctx context.Context, url string) error {
 	const advice = "reencrypt moves the secrets of the servers' database: give it their GATEHOUSE_DATABASE_URL"
-	if path, ok := strings.CutPrefix(url, "sqlite:"); ok {
-		path = strings.TrimPrefix(path, "//")
+	if path, ok := store.SQLitePath(url); ok {
 		if _, err := os.Stat(path); err != nil {
 			return fmt.Errorf("no Gatehouse database at %s (%w): %s (a relative path is read from the working directory)", path, err, advice)
 		}
