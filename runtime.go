@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -67,8 +68,9 @@ func bootstrapOutput(path string, log *slog.Logger) io.Writer {
 // secretFile is the file of GATEHOUSE_BOOTSTRAP_SECRET_FILE (app.SecretOutput). Each Write is
 // the whole of it.
 type secretFile struct {
-	path string
-	log  *slog.Logger
+	path  string
+	log   *slog.Logger
+	wrote [sha256.Size]byte // what the last Write wrote, for Withdraw
 }
 
 // CheckWritable tells whether the file could be made, by making and removing a temporary file
@@ -113,8 +115,34 @@ func (s *secretFile) Write(b []byte) (int, error) {
 		os.Remove(s.path)
 		return 0, s.unwritable(err)
 	}
+	s.wrote = sha256.Sum256(b)
 	s.log.Warn("bootstrap: the generated admin credentials were written once to a file readable by this user only; read it, store the secret, delete the file", "path", s.path)
 	return n, nil
+}
+
+// Withdraw removes the file Write made, whose secret the bootstrap did not keep, unless it
+// holds something else since: a start running beside this one (a replica sharing the volume)
+// may have written its own, which works. The content tells, not the inode, which a file
+// made at once in its place may get again.
+func (s *secretFile) Withdraw() (string, error) {
+	b, err := os.ReadFile(s.path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "it was removed from " + s.path + " already", nil
+	case err == nil && sha256.Sum256(b) != s.wrote:
+		return s.path + " was left: it holds another start's secret", nil
+	case err == nil:
+		err = os.Remove(s.path)
+	}
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return "", fmt.Errorf("cannot remove it from %s: %v; delete the file", s.path, err)
+	}
+	s.log.Warn("bootstrap: the generated admin credentials written to the file were not kept; removed the file", "path", s.path)
+	return "it was removed from " + s.path, nil
 }
 
 // unwritable is the start's error when the secret cannot go to the file: it names the setting

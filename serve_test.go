@@ -23,6 +23,7 @@ import (
 
 	"gatehouse/app"
 	"gatehouse/secret"
+	"gatehouse/store"
 	"gatehouse/store/storetest"
 )
 
@@ -219,6 +220,7 @@ func TestBootstrappedDatabaseStartsWithoutASecretFile(t *testing.T) {
 type failingOutput struct{}
 
 func (failingOutput) CheckWritable() error      { return nil }
+func (failingOutput) Withdraw() (string, error) { return "", nil }
 func (failingOutput) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
 
 // A generated secret that cannot be written after all rolls the bootstrap back: the start
@@ -245,4 +247,118 @@ func TestBootstrapSecretUnwrittenCreatesNoClient(t *testing.T) {
 			t.Fatalf("after the second start: %d clients (%v), banner %q", n, err, out.String())
 		}
 	})
+}
+
+// stoppedAfter is a bootstrap output that shows the secret (to w) and then stops the start, as
+// SIGTERM arriving at that moment does: the audit write after show fails, and the transaction
+// that would have kept the client rolls back.
+type stoppedAfter struct {
+	io.Writer
+	stop context.CancelFunc
+}
+
+func (s stoppedAfter) Write(b []byte) (int, error) {
+	defer s.stop()
+	return s.Writer.Write(b)
+}
+
+// secretFileStoppedAfter is the secret file whose start is stopped once the secret is in it.
+type secretFileStoppedAfter struct {
+	*secretFile
+	stop context.CancelFunc
+}
+
+func (s secretFileStoppedAfter) Write(b []byte) (int, error) {
+	defer s.stop()
+	return s.secretFile.Write(b)
+}
+
+// A generated secret was shown, and then the bootstrap failed (here the start was stopped
+// before the commit): the secret opens nothing, so the start's error says it was not kept and
+// the secret file is removed, rather than left naming a client that does not exist. On a
+// terminal the secret cannot be taken back: the error says the one shown was not kept. The
+// next start bootstraps and writes a secret that works.
+func TestBootstrapSecretNotKeptIsWithdrawn(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dbURL string) {
+		log := slog.New(slog.NewTextHandler(t.Output(), nil))
+		cfg := app.Config{DatabaseURL: dbURL, EncryptionKey: secret.NewKey(), PublicURL: "http://localhost:8080"}
+		path := filepath.Join(t.TempDir(), "secret.txt")
+		start := func(out func(stop context.CancelFunc) io.Writer) error {
+			ctx, stop := context.WithCancel(context.Background())
+			defer stop()
+			a, err := app.New(ctx, cfg, log, out(stop))
+			if err == nil {
+				a.Close()
+			}
+			return err
+		}
+
+		err := start(func(stop context.CancelFunc) io.Writer {
+			return secretFileStoppedAfter{&secretFile{path: path, log: log}, stop}
+		})
+		if err == nil || !strings.Contains(err.Error(), "the generated admin secret was not kept: it opens nothing; it was removed from "+path) {
+			t.Fatalf("start stopped after writing the secret file: %v", err)
+		}
+		if _, serr := os.Stat(path); !errors.Is(serr, os.ErrNotExist) {
+			t.Errorf("the secret file of a client that was not created is left: %v", serr)
+		}
+
+		var terminal bytes.Buffer
+		err = start(func(stop context.CancelFunc) io.Writer { return stoppedAfter{&terminal, stop} })
+		if err == nil || !strings.Contains(err.Error(), "the generated admin secret shown was not kept: it opens nothing") ||
+			!strings.Contains(terminal.String(), "client_secret: ") {
+			t.Fatalf("start stopped after showing the secret: %v; shown %q", err, terminal.String())
+		}
+
+		st, err := store.Open(context.Background(), dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := st.CountIntegrationClients(context.Background())
+		st.Close()
+		if err != nil || n != 0 {
+			t.Fatalf("after the stopped starts: %d clients (%v)", n, err)
+		}
+
+		ctx := context.Background()
+		a, err := app.New(ctx, cfg, log, &secretFile{path: path, log: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, sec := regexpFind(t, `client_id: +(\S+)`, string(b)), regexpFind(t, `client_secret: (\S+)`, string(b))
+		if _, err := a.Service().AuthenticateClient(ctx, id, sec); err != nil {
+			t.Errorf("the secret file of the next start: %v", err)
+		}
+	})
+}
+
+// Withdraw removes only the secret file's own secret: one that another start (a replica
+// sharing the volume) wrote in its place since is left.
+func TestSecretFileWithdrawLeavesAnotherStartsSecret(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(t.Output(), nil))
+	path := filepath.Join(t.TempDir(), "secret.txt")
+	mine, other := &secretFile{path: path, log: log}, &secretFile{path: path, log: log}
+	if _, err := mine.Write([]byte("client_secret: mine\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Write([]byte("client_secret: other\n")); err != nil {
+		t.Fatal(err)
+	}
+	if done, err := mine.Withdraw(); err != nil || !strings.Contains(done, "was left") {
+		t.Fatalf("withdraw of a replaced file: %q, %v", done, err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "client_secret: other\n" {
+		t.Fatalf("the other start's file: %q, %v", b, err)
+	}
+	if done, err := other.Withdraw(); err != nil || !strings.Contains(done, "removed from "+path) {
+		t.Fatalf("withdraw of its own file: %q, %v", done, err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the file is left: %v", err)
+	}
 }

@@ -273,9 +273,13 @@ func checkBootstrap(ctx context.Context, c Config, log *slog.Logger, out io.Writ
 // SecretOutput is an out of New that can fail to show a generated admin secret (a file in a
 // directory that does not exist). CheckWritable tells, leaving nothing behind, whether it
 // could; New asks it before it creates anything, when the start would generate the secret.
+// Withdraw takes back what Write wrote, unless something else replaced it since (another
+// start's secret), and says what became of it, for the start's error: New calls it when the
+// bootstrap failed after the secret was shown (unkeptSecret).
 type SecretOutput interface {
 	io.Writer
 	CheckWritable() error
+	Withdraw() (string, error)
 }
 
 // bootstrapError names the variables of credentials the bootstrap refused.
@@ -284,6 +288,37 @@ func bootstrapError(err error) error {
 		return fmt.Errorf("GATEHOUSE_BOOTSTRAP_CLIENT_ID and GATEHOUSE_BOOTSTRAP_CLIENT_SECRET: %w", err)
 	}
 	return err
+}
+
+// unkeptSecret is New's error when the bootstrap failed after out showed its generated secret
+// (the audit write or the commit failed, the start was stopped): the secret may open
+// nothing, and must not be left looking like the admin's. Whether it does is asked of the
+// database, not inferred from err: a commit whose connection broke may have been kept. A
+// secret that opens nothing is withdrawn from out when out can take it back (the secret
+// file is removed); a terminal cannot, so the error says plainly that the secret shown was
+// not kept. When the database cannot tell, the secret is left where it was shown, and the
+// error says how the next start tells.
+func unkeptSecret(ctx context.Context, svc *provision.Service, out io.Writer, id, sec string, err error, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	switch _, aerr := svc.AuthenticateClient(ctx, id, sec); {
+	case aerr == nil:
+		return fmt.Errorf("%w (the generated admin secret shown was kept even so: it opens the client)", err)
+	case models.ErrorCode(aerr) != models.EUNAUTHENTICATED:
+		log.Error("bootstrap: cannot tell whether the generated admin client was kept", "err", aerr)
+		return fmt.Errorf("%w (the generated admin secret shown may have been kept or not: "+
+			"if the next start shows another one, the one shown now opens nothing)", err)
+	}
+	o, ok := out.(SecretOutput)
+	if !ok {
+		return fmt.Errorf("%w (the generated admin secret shown was not kept: it opens nothing; "+
+			"the next start shows another one)", err)
+	}
+	done, werr := o.Withdraw()
+	if werr != nil {
+		return fmt.Errorf("%w (the generated admin secret was not kept: it opens nothing; %v)", err, werr)
+	}
+	return fmt.Errorf("%w (the generated admin secret was not kept: it opens nothing; %s)", err, done)
 }
 
 // App is the assembled server: the store, the service layer and every transport behind one
@@ -374,10 +409,18 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (_ *App
 	// A generated secret is shown before the client is committed: when out fails even so
 	// (the disk filled up, the directory went away since checkBootstrap), the start fails
 	// and creates no client, rather than keep one whose secret nobody saw.
+	var shown []string // the id and secret out showed
 	boot, err := svc.Bootstrap(ctx, c.BootstrapClientID, c.BootstrapClientSecret, func(id, sec string) error {
-		return printBootstrap(out, c, id, sec)
+		if err := printBootstrap(out, c, id, sec); err != nil {
+			return err
+		}
+		shown = []string{id, sec}
+		return nil
 	})
 	if err != nil {
+		if shown != nil {
+			err = unkeptSecret(ctx, svc, out, shown[0], shown[1], err, log)
+		}
 		st.Close()
 		return nil, bootstrapError(err)
 	}

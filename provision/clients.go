@@ -39,7 +39,9 @@ const minChosenSecret = 32
 //
 // show, unless nil, is handed a generated secret before the client is committed: its error
 // rolls the bootstrap back and is returned as it is. A secret it could not show would be
-// lost (only its hash is kept), with an admin client that nobody can use.
+// lost (only its hash is kept), with an admin client that nobody can use. When Bootstrap
+// fails after show returned nil (the audit write or the commit failed), the secret shown may
+// open nothing: the caller withdraws it (app.New).
 func (s *Service) Bootstrap(ctx context.Context, clientID, clientSecret string, show func(clientID, clientSecret string) error) (*BootstrapResult, error) {
 	var res BootstrapResult // set by the write; the caller's once it committed
 	var unshown error       // show's error, which is the caller's, not an internal one
