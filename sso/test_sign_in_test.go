@@ -276,6 +276,53 @@ func TestTestSignInReopenedAfterExpiry(t *testing.T) {
 	})
 }
 
+// TestTestSignInOpenedLateAfterItsFlowWasPruned, on both databases: a test whose sign-in was
+// started and abandoned at the IdP, its flow pruned since (PruneSignInState), opened late is
+// not said never to have run: it fails as abandoned, over the page and REST and GraphQL. A
+// test never opened still reads "expired before it was run" while no flow of it could have
+// been pruned (TestTestSignInOpenedTooLateOrInactive).
+func TestTestSignInOpenedLateAfterItsFlowWasPruned(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e)
+		id, u := startTest(t, e, w.tok, w.conn, "")
+		if resp, _ := samltest.Follow(t, w.browser(), u); !strings.HasPrefix(resp.Request.URL.String(), w.idp.SSOURL) {
+			t.Fatalf("the test URL did not lead to the IdP: %s", resp.Request.URL)
+		}
+		// The sign-in began 21 minutes ago, just after the test was started, and was abandoned
+		// at the IdP: its flow expired 11 minutes ago, the test 6 minutes ago. A flow started
+		// before the test expired could still be at the IdP for 4 minutes.
+		now := time.Now().UTC()
+		var ids []string
+		if err := e.App.Store().RawScan(t.Context(), &ids, "UPDATE sign_in_flows SET expires_at = ? WHERE state = ? RETURNING id",
+			now.Add(-21*time.Minute+provision.FlowLifetime), id); err != nil || len(ids) != 1 {
+			t.Fatalf("move the test's flow: %v %v", ids, err)
+		}
+		if err := e.App.Store().RawScan(t.Context(), &ids, "UPDATE test_sign_ins SET created_at = ?, expires_at = ? WHERE id = ? RETURNING id",
+			now.Add(-21*time.Minute), now.Add(-21*time.Minute+provision.TestSignInLifetime), uuid.MustParse(id)); err != nil || len(ids) != 1 {
+			t.Fatalf("move the test: %v %v", ids, err)
+		}
+		if _, err := e.App.Service().PruneSignInState(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if n := countRows(t, e, "SELECT count(*) FROM sign_in_flows WHERE test"); n != 0 {
+			t.Fatalf("%d test flows left after the prune", n)
+		}
+		const want = "expired before the identity provider answered"
+		if _, body := samltest.Follow(t, w.browser(), u); !strings.Contains(body, "Test sign-in: failed") || !strings.Contains(body, want) {
+			t.Fatalf("an abandoned test whose flow was pruned, opened late: %s", body)
+		}
+		r := e.REST(w.tok, "GET", "/api/v1/sso/connections/"+w.conn+"/test-sign-in/"+id, "").Must(t, 200)
+		if str(r.Body, "status") != "failed" || !strings.Contains(str(r.Body, "error"), want) {
+			t.Fatalf("over REST: %s", r.Raw)
+		}
+		d := e.MustGQL(w.tok, `query($c: ID!, $i: ID!) { testSignIn(connectionId: $c, id: $i) { status error } }`,
+			map[string]any{"c": w.conn, "i": id})
+		if str(d, "testSignIn", "status") != "FAILED" || !strings.Contains(str(d, "testSignIn", "error"), want) {
+			t.Fatalf("over GraphQL: %v", d)
+		}
+	})
+}
+
 // TestOIDCTestSignIn: the same through an OIDC connection; a person with an account of that
 // email would be linked, and is not.
 func TestOIDCTestSignIn(t *testing.T) {
