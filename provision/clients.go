@@ -45,6 +45,9 @@ const minChosenSecret = 32
 func (s *Service) Bootstrap(ctx context.Context, clientID, clientSecret string, show func(clientID, clientSecret string) error) (*BootstrapResult, error) {
 	var res BootstrapResult // set by the write; the caller's once it committed
 	var unshown error       // show's error, which is the caller's, not an internal one
+	// Decided once, not per attempt: a transaction run again (a deadlock's victim) keeps the
+	// id and secret its first attempt generated and showed, and shows nothing twice.
+	generated, shown := clientSecret == "", false
 	// The event's actor is the system, in the workspace the write creates.
 	p := &Principal{ClientID: "bootstrap", ActorType: "system"}
 	m := mutation{action: "integration_client.create", target: "integration_client", op: "bootstrap"}
@@ -61,7 +64,6 @@ func (s *Service) Bootstrap(ctx context.Context, clientID, clientSecret string, 
 		if err := CheckBootstrapCredentials(clientID, clientSecret); err != nil {
 			return audited{}, err
 		}
-		generated := clientSecret == ""
 		ws := &models.Workspace{ID: store.NewID(), Name: "Default", CreatedAt: s.now()}
 		if err := s.store.Create(ctx, ws); err != nil {
 			return audited{}, err
@@ -69,7 +71,7 @@ func (s *Service) Bootstrap(ctx context.Context, clientID, clientSecret string, 
 		if clientID == "" {
 			clientID = secret.Token(clientIDPrefix, 15)
 		}
-		if generated {
+		if clientSecret == "" {
 			clientSecret = secret.Token(clientSecretPrefix, 32)
 		}
 		c := &models.IntegrationClient{ID: store.NewID(), WorkspaceID: ws.ID, ClientID: clientID,
@@ -82,10 +84,11 @@ func (s *Service) Bootstrap(ctx context.Context, clientID, clientSecret string, 
 		res = BootstrapResult{Created: true, ClientID: clientID, WorkspaceID: ws.ID}
 		if generated {
 			res.ClientSecret = clientSecret
-			if show != nil {
+			if show != nil && !shown {
 				if unshown = show(clientID, clientSecret); unshown != nil {
 					return audited{}, unshown
 				}
+				shown = true
 			}
 		}
 		return audited{id: clientID, workspace: ws.ID,

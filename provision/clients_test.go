@@ -1,10 +1,13 @@
 package provision
 
 import (
+	"context"
 	"sync"
 	"testing"
 
 	"gatehouse/models"
+	"gatehouse/secret"
+	"gatehouse/store"
 	"gatehouse/store/storetest"
 )
 
@@ -100,4 +103,58 @@ func TestRevocationRacingRotation(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestBootstrapRunAgainShowsItsSecretOnce: PostgreSQL aborts the bootstrap's transaction as a
+// serialization failure's victim after the secret was shown (a trigger raises 40001 at the
+// first audit event, once: a sequence is not rolled back), and transact runs it again. The
+// run again keeps the id and secret shown, shows nothing twice, and returns the secret it
+// shows, which opens the client it committed.
+func TestBootstrapRunAgainShowsItsSecretOnce(t *testing.T) {
+	dbURL := storetest.PostgresURLWith(t, "")
+	ctx := context.Background()
+	st, err := store.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE SEQUENCE abort_once`,
+		`CREATE FUNCTION abort_once() RETURNS trigger LANGUAGE plpgsql AS $$
+		 BEGIN IF nextval('abort_once') = 1 THEN RAISE EXCEPTION 'chosen as the victim' USING ERRCODE = '40001'; END IF; RETURN NEW; END $$`,
+		`CREATE TRIGGER abort_once BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION abort_once()`,
+	} {
+		if _, err := st.DB().ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	box, err := secret.NewBox(secret.NewKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(st, box, Options{})
+	var shown [][2]string
+	boot, err := s.Bootstrap(ctx, "", "", func(id, sec string) error {
+		shown = append(shown, [2]string{id, sec})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var aborted int64
+	if err := st.DB().QueryRowContext(ctx, `SELECT last_value FROM abort_once`).Scan(&aborted); err != nil || aborted < 2 {
+		t.Fatalf("the trigger ran %d times (%v): the transaction was not run again", aborted, err)
+	}
+	if len(shown) != 1 {
+		t.Fatalf("the secret was shown %d times, want once: %v", len(shown), shown)
+	}
+	if boot.ClientID != shown[0][0] || boot.ClientSecret != shown[0][1] {
+		t.Errorf("Bootstrap returned %q / %q, showed %q / %q", boot.ClientID, boot.ClientSecret, shown[0][0], shown[0][1])
+	}
+	if _, err := s.AuthenticateClient(ctx, shown[0][0], shown[0][1]); err != nil {
+		t.Errorf("the secret shown does not open the client: %v", err)
+	}
 }
