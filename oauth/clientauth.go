@@ -3,6 +3,7 @@ package oauth
 import (
 	"net/http"
 	"net/url"
+	"slices"
 
 	"gatehouse/models"
 	"gatehouse/provision"
@@ -13,8 +14,39 @@ import (
 // revocation endpoints.
 var clientAuthMethods = []string{"client_secret_basic", "client_secret_post"}
 
+// tokenParams are the parameters the token, introspection and revocation endpoints read (and
+// token_type_hint, which revocation knows and ignores): each is sent at most once.
+var tokenParams = []string{"grant_type", "code", "redirect_uri", "code_verifier", "client_id", "client_secret", "scope",
+	"token", "token_type_hint"}
+
+// omitEmpty drops the parameters of v sent without a value: RFC 6749 §3.1 and §3.2 count them
+// as not sent, so "state=&state=s" carries one state.
+func omitEmpty(v url.Values) {
+	for k, vs := range v {
+		if vs = slices.DeleteFunc(vs, func(s string) bool { return s == "" }); len(vs) == 0 {
+			delete(v, k)
+		} else {
+			v[k] = vs
+		}
+	}
+}
+
+// repeatedParam returns the first, by name, of the parameters of known that v carries more
+// than once ("": none). A parameter Gatehouse does not know is ignored, repeated or not (RFC
+// 6749 §3.1: unrecognized parameters MUST be ignored): RFC 8707's resource, for one, is sent
+// once per resource, and an OpenID Provider without resource indicators ignores it.
+func repeatedParam(v url.Values, known []string) string {
+	repeated := ""
+	for _, k := range known {
+		if len(v[k]) > 1 && (repeated == "" || k < repeated) {
+			repeated = k
+		}
+	}
+	return repeated
+}
+
 // readForm reads the form body of a POST to an endpoint that authenticates the client. Every
-// parameter must be in the body, and only once.
+// parameter must be in the body, and each one it reads only once.
 func readForm(r *http.Request) (url.Values, *tokenError) {
 	if models.MediaType(r.Header.Get("Content-Type")) != "application/x-www-form-urlencoded" {
 		return nil, badRequest("the request body must be application/x-www-form-urlencoded")
@@ -24,10 +56,9 @@ func readForm(r *http.Request) (url.Values, *tokenError) {
 		return nil, badRequest("the request body is not a valid form or is too large")
 	}
 	form := r.PostForm
-	for k, vs := range form {
-		if len(vs) > 1 {
-			return nil, badRequest("parameter " + k + " is repeated")
-		}
+	omitEmpty(form)
+	if k := repeatedParam(form, tokenParams); k != "" {
+		return nil, badRequest("parameter " + k + " is repeated")
 	}
 	if len(r.URL.Query()) > 0 {
 		return nil, badRequest("parameters belong in the request body, not the URL")

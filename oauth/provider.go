@@ -47,16 +47,20 @@ const maxBrowserForm = 64 << 10
 // browserParams are the parameters of a browser's request to the authorization or the
 // end_session endpoint (OIDC Core §3.1.2.1, RP-Initiated Logout §2): a GET's in the query, a
 // POST's in a form body, never both mixed: a POST's query is ignored, as Keycloak does. A
-// POST that is not a form gets a page titled title, and false.
+// parameter sent without a value is left out, as not sent (RFC 6749 §3.1). A POST that is not
+// a form gets a page titled title, and false.
 func browserParams(w http.ResponseWriter, r *http.Request, title string) (url.Values, bool) {
 	if r.Method != http.MethodPost {
-		return r.URL.Query(), true
+		q := r.URL.Query()
+		omitEmpty(q)
+		return q, true
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBrowserForm)
 	if err := r.ParseForm(); err != nil || models.MediaType(r.Header.Get("Content-Type")) != "application/x-www-form-urlencoded" {
 		webpage.Write(w, http.StatusBadRequest, title, "The request is not a form (application/x-www-form-urlencoded).", webpage.RequestID(w))
 		return nil, false
 	}
+	omitEmpty(r.PostForm)
 	return r.PostForm, true
 }
 
@@ -148,6 +152,13 @@ func (s *Server) providerMetadata() map[string]any {
 // endpoints: none is a PUBLIC application's (PKCE and no secret).
 var applicationAuthMethods = append(slices.Clone(clientAuthMethods), "none")
 
+// authorizeParams are the authorization request's parameters that are sent at most once: those
+// of OIDC Core §3.1.2.1 and RFC 7636, whether Gatehouse acts on them or ignores them (display,
+// ui_locales, claims_locales, claims), the response mode, and Gatehouse's routing hints.
+var authorizeParams = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "response_mode",
+	"display", "prompt", "max_age", "ui_locales", "claims_locales", "id_token_hint", "login_hint", "acr_values", "claims",
+	"request", "request_uri", "registration", "code_challenge", "code_challenge_method", "connection", "domain_hint"}
+
 // authorize is GET and POST /oauth/authorize (OIDC Core §3.1.2.1: both methods, the same
 // parameters).
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
@@ -166,15 +177,12 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		webpage.Answer(w, r, &provision.Answer{RedirectURI: s.issuer + "/oauth/authorize", Params: q, Mode: provision.ResponseModeFormPost})
 		return
 	}
-	// Repeated parameters are an error (RFC 6749 §3.1). A repeated client_id or redirect_uri
-	// leaves no redirect_uri to trust, so the page says so; any other is an invalid_request
-	// redirect once the client and redirect_uri are known (provision.Authorize).
-	repeated := ""
-	for k, vs := range q {
-		if len(vs) > 1 && (repeated == "" || k < repeated) { // the same name each time
-			repeated = k
-		}
-	}
+	// Repeated parameters are an error (RFC 6749 §3.1), those Gatehouse reads or OIDC Core
+	// defines; any other is ignored, repeated or not (repeatedParam). A repeated client_id or
+	// redirect_uri leaves no redirect_uri to trust, so the page says so; any other is an
+	// invalid_request redirect once the client and redirect_uri are known
+	// (provision.Authorize).
+	repeated := repeatedParam(q, authorizeParams)
 	if len(q["client_id"]) > 1 || len(q["redirect_uri"]) > 1 {
 		which := "client_id"
 		if len(q["client_id"]) < 2 {

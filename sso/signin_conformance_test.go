@@ -319,3 +319,48 @@ func TestTokenEndpointReadsParametersAsRFC6749Says(t *testing.T) {
 		})
 	})
 }
+
+// RFC 6749 §3.1 and §3.2: unrecognized parameters MUST be ignored, repeated or not (RFC 8707's
+// resource is sent once per resource, and openid-client sends it so), and a parameter sent
+// without a value counts as not sent; only a parameter Gatehouse reads or OIDC Core defines is
+// refused when repeated.
+func TestUnknownParametersAreIgnoredEvenRepeated(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		idp.as(map[string]any{"sub": "okta-resource", "email": "resource@example.com"})
+		extra := "&resource=" + url.QueryEscape("https://api.example.com/") + "&resource=" + url.QueryEscape("https://files.example.com/") +
+			"&x-tenant=a&x-tenant=b&nonce=&state=&ui_locales="
+		verifier := oauth2.GenerateVerifier()
+		u := w.app.AuthCodeURL("app-state", oidc.Nonce("app-nonce"), oauth2.S256ChallengeOption(verifier),
+			oauth2.SetAuthURLParam("login_hint", "resource@example.com")) + extra
+		for _, method := range []string{"GET", "POST"} {
+			var r result
+			if method == "GET" {
+				r = newBrowser(t, w.redirect).get(t, u)
+			} else {
+				parsed, _ := url.Parse(u)
+				r = newBrowser(t, w.redirect).post(t, e.URL+"/oauth/authorize", parsed.Query())
+			}
+			if r.query.Get("code") == "" || r.query.Get("state") != "app-state" {
+				t.Fatalf("%s authorize with repeated unknown parameters: %+v", method, r)
+			}
+			status, body := postToken(t, e, w.app.ClientID, w.app.ClientSecret, url.Values{"grant_type": {"authorization_code"},
+				"code": {r.query.Get("code")}, "redirect_uri": {w.redirect}, "code_verifier": {verifier},
+				"resource": {"https://api.example.com/", "https://files.example.com/"}, "client_secret": {"", ""}})
+			if status != 200 || body["id_token"] == nil {
+				t.Fatalf("%s: token request with repeated resource: %d %v", method, status, body)
+			}
+		}
+		// Parameters Gatehouse reads are still refused when repeated.
+		r := newBrowser(t, w.redirect).get(t, u+"&prompt=login&prompt=consent")
+		if r.query.Get("error") != "invalid_request" || !strings.Contains(r.query.Get("error_description"), "prompt is repeated") {
+			t.Fatalf("repeated prompt: %+v", r)
+		}
+		status, body := postToken(t, e, w.app.ClientID, w.app.ClientSecret, url.Values{"grant_type": {"authorization_code"},
+			"code": {"c1", "c2"}, "redirect_uri": {w.redirect}})
+		if status != 400 || body["error"] != "invalid_request" {
+			t.Fatalf("repeated code: %d %v", status, body)
+		}
+	})
+}
