@@ -39,7 +39,12 @@ const (
 	// GrantRetention keeps redeemed grants as long as their access tokens live (revocation
 	// of a replayed code must reach them).
 	GrantRetention = 2 * time.Hour
-	maxStateLength = 1024
+	// maxStateLength bounds an application's state, which the flow stores and the answer
+	// echoes. ASP.NET Core's OpenIdConnect handler sends its authentication properties,
+	// encrypted, as the state, and they grow with the return URL: 1,024 bytes refused some of
+	// its sign-ins; frameworks that bound it say 2,000.
+	maxStateLength = 2048
+	maxScope       = 1024
 	maxNonce       = 512
 	maxHint        = 320
 )
@@ -243,7 +248,7 @@ func (s *Service) Authorize(ctx context.Context, req AuthorizeRequest) (*Authori
 		return redirect("unsupported_response_type", "response_type must be code"), nil
 	case !hasToken(req.Scope, "openid"):
 		return redirect("invalid_scope", "scope must include openid"), nil
-	case len(req.State) > maxStateLength || len(req.Nonce) > maxNonce || len(req.Scope) > maxStateLength:
+	case len(req.State) > maxStateLength || len(req.Nonce) > maxNonce || len(req.Scope) > maxScope:
 		return redirect("invalid_request", "state, nonce or scope is too long"), nil
 	// The flow stores both, and the id_token carries the nonce: text by the input rule (RFC 6749
 	// Appendix A.5 has a state of printable ASCII), which every database stores alike.

@@ -556,7 +556,7 @@ func TestRPInitiatedLogout(t *testing.T) {
 			if resp := post("application/x-www-form-urlencoded", form.Encode()+"&state=t"); resp.StatusCode != http.StatusBadRequest {
 				t.Fatalf("a repeated state: %d", resp.StatusCode)
 			}
-			if res := logout(url.Values{"client_id": {w.app.ClientID}, "state": {strings.Repeat("s", 1025)}}); res.status != http.StatusBadRequest {
+			if res := logout(url.Values{"client_id": {w.app.ClientID}, "state": {strings.Repeat("s", 2049)}}); res.status != http.StatusBadRequest {
 				t.Fatalf("a long state: %d", res.status)
 			}
 			resp := post("application/x-www-form-urlencoded", form.Encode())

@@ -95,12 +95,15 @@ func TestOIDCSignInRefusalsAndRouting(t *testing.T) {
 				return w.app.AuthCodeURL(state, oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("login_hint", "jane@example.com"))
 			}
 			// Any refusal echoes a state within the limit…
-			long := strings.Repeat("s", 1024)
+			long := strings.Repeat("s", 2048)
 			r := b.get(t, strings.Replace(authorize(long), "response_type=code", "response_type=token", 1))
 			if r.query.Get("error") != "unsupported_response_type" || r.query.Get("state") != long {
-				t.Fatalf("a state of 1024 characters: %q, state echoed: %v", r.query.Get("error"), r.query.Get("state") == long)
+				t.Fatalf("a state of 2048 characters: %q, state echoed: %v", r.query.Get("error"), r.query.Get("state") == long)
 			}
 			// …and none beyond it, whatever the refusal.
+			if r = b.get(t, authorize(long+"s")); r.query.Get("error") != "invalid_request" || r.query.Has("state") || idp.seen != nil {
+				t.Fatalf("a state of 2049 characters: %q, state echoed: %v", r.query.Get("error"), r.query.Has("state"))
+			}
 			tooLong := strings.Repeat("s", 20000)
 			for want, u := range map[string]string{
 				"invalid_request":           authorize(tooLong),
@@ -359,6 +362,30 @@ func TestDeactivatedConnectionStopsRoutingAtOnce(t *testing.T) {
 		if r, _ := w.signIn(t, b, w.app, "login_hint", "jane@example.com"); r.status != 200 ||
 			!strings.Contains(r.body, "not set up for example.com") || idp.seen != nil {
 			t.Fatalf("domain of the connection just deactivated: %+v", r)
+		}
+	})
+}
+
+// TestOIDCSignInLongState: a state of 2,048 characters, as ASP.NET Core's OpenIdConnect
+// handler sends with a long return URL (its authentication properties, encrypted, in
+// base64url), is stored with the flow and comes back exactly with the code.
+func TestOIDCSignInLongState(t *testing.T) {
+	idp := newTestIdP(t)
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSignInWorld(t, e, idp)
+		idp.as(map[string]any{"sub": "okta-jane", "email": "jane@example.com", "given_name": "Jane", "family_name": "Doe"})
+		state := "CfDJ8" + strings.Repeat("Ab0-_", 2043/5) + "xyz"
+		if len(state) != 2048 {
+			t.Fatalf("state of %d characters", len(state))
+		}
+		verifier := oauth2.GenerateVerifier()
+		r := newBrowser(t, w.redirect).get(t, w.app.AuthCodeURL(state, oidc.Nonce("app-nonce"), oauth2.S256ChallengeOption(verifier),
+			oauth2.SetAuthURLParam("connection", w.slug)))
+		if r.query.Get("code") == "" || r.query.Get("state") != state {
+			t.Fatalf("a state of 2048 characters: %+v", r.query)
+		}
+		if claims, _ := w.claimsOf(t, w.app, r.query.Get("code"), verifier); claims["nonce"] != "app-nonce" {
+			t.Fatalf("claims %v", claims)
 		}
 	})
 }
