@@ -317,7 +317,7 @@ func (s *Server) authorizationCode(r *http.Request, tr tokenRequest) (*tokenResp
 		}})
 	switch {
 	case errors.Is(err, provision.ErrInvalidClient):
-		return nil, &tokenError{status: http.StatusUnauthorized, Code: "invalid_client", Desc: "client authentication failed", basic: tr.basic}
+		return nil, tr.invalidApplication()
 	case errors.Is(err, provision.ErrInvalidGrant):
 		return nil, &tokenError{status: http.StatusBadRequest, Code: "invalid_grant", Desc: strings.TrimPrefix(err.Error(), provision.ErrInvalidGrant.Error()+": ")}
 	case err != nil:

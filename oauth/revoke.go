@@ -64,7 +64,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 func (s *Server) revokeForApplication(w http.ResponseWriter, r *http.Request, tr tokenRequest) {
 	app, err := s.svc.AuthenticateApplication(r.Context(), tr.clientID, tr.clientSecret)
 	if err != nil {
-		terr := &tokenError{status: http.StatusUnauthorized, Code: "invalid_client", Desc: "client authentication failed", basic: tr.basic}
+		terr := tr.invalidApplication()
 		if !errors.Is(err, provision.ErrInvalidClient) {
 			terr = s.serverFailure(r, "revoke: authenticate application", err)
 		}

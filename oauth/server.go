@@ -211,6 +211,15 @@ type tokenRequest struct {
 	basic                  bool
 }
 
+// invalidApplication is the refusal of an application's failed client authentication: 401
+// invalid_client, with a Basic challenge when the client tried Basic (RFC 6749 §5.2) or sent
+// no secret at all (a 401 names a challenge, RFC 9110 §15.5.2), as an integration client
+// without credentials gets (authenticateClient). A wrong secret in the form gets none, as an
+// integration client's does.
+func (tr tokenRequest) invalidApplication() *tokenError {
+	return &tokenError{status: http.StatusUnauthorized, Code: "invalid_client", Desc: "client authentication failed", basic: tr.basic || tr.clientSecret == ""}
+}
+
 // grantHandler issues the tokens of one grant type. Each grant is its own handler (fosite's
 // idea): a new grant never edits the endpoint.
 type grantHandler func(r *http.Request, tr tokenRequest) (*tokenResponse, *tokenError)

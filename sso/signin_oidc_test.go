@@ -385,6 +385,25 @@ func TestOIDCSignIn(t *testing.T) {
 			if _, err := wrong.Exchange(context.Background(), res.query.Get("code"), oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_client") {
 				t.Fatalf("wrong secret: %v", err)
 			}
+			// No secret at all, in the form: a 401 names its challenge, as an integration
+			// client's does (RFC 9110 §15.5.2); a wrong one in the form stays unchallenged.
+			for secret, challenge := range map[string]bool{"": true, "ghas_wrong": false} {
+				form := url.Values{"grant_type": {"authorization_code"}, "code": {res.query.Get("code")}, "redirect_uri": {w.redirect},
+					"code_verifier": {verifier}, "client_id": {w.app.ClientID}, "client_secret": {secret}}
+				for _, path := range []string{"/oauth/token", "/oauth/revoke"} {
+					if path == "/oauth/revoke" {
+						form = url.Values{"token": {"x"}, "client_id": {w.app.ClientID}, "client_secret": {secret}}
+					}
+					resp, err := http.PostForm(e.URL+path, form)
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp.Body.Close()
+					if got := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 401 || (got != "") != challenge || challenge && !strings.HasPrefix(got, "Basic ") {
+						t.Errorf("%s with client_secret %q: %d, WWW-Authenticate %q, want 401 and a challenge: %v", path, secret, resp.StatusCode, got, challenge)
+					}
+				}
+			}
 		})
 
 		t.Run("code replay: invalid_grant, and the first token is revoked", func(t *testing.T) {
