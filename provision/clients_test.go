@@ -111,16 +111,8 @@ func TestRevocationRacingRotation(t *testing.T) {
 // run again keeps the id and secret shown, shows nothing twice, and returns the secret it
 // shows, which opens the client it committed.
 func TestBootstrapRunAgainShowsItsSecretOnce(t *testing.T) {
-	dbURL := storetest.PostgresURLWith(t, "")
 	ctx := context.Background()
-	st, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := migratedStore(t, storetest.PostgresURLWith(t, ""), store.Options{})
 	for _, q := range []string{
 		`CREATE SEQUENCE abort_once`,
 		`CREATE FUNCTION abort_once() RETURNS trigger LANGUAGE plpgsql AS $$

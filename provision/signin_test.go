@@ -40,14 +40,7 @@ func newTestEnv(t *testing.T, dbURL string) *testEnv {
 func newTestEnvWith(t *testing.T, dbURL string, storeOpts store.Options, opts Options) *testEnv {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, dbURL, storeOpts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := migratedStore(t, dbURL, storeOpts)
 	box, err := secret.NewBox(secret.NewKey())
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +52,21 @@ func newTestEnvWith(t *testing.T, dbURL string, storeOpts store.Options, opts Op
 	}
 	ctx = WithPrincipal(ctx, &Principal{ClientID: "test", WorkspaceID: boot.WorkspaceID, Scopes: models.AllScopes, ActorType: "client"})
 	return &testEnv{t: t, s: s, st: st, ctx: ctx, ws: boot.WorkspaceID}
+}
+
+// migratedStore opens the store at dbURL, migrated, closed with the test.
+func migratedStore(t *testing.T, dbURL string, opts store.Options) *store.Store {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, dbURL, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // must returns v, or panics (failing the test) on a setup error.
