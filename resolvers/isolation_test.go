@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -253,8 +254,8 @@ func (e *testEnv) idFields(token string) []string {
 }
 
 // routes reads the method+path patterns registered in the given source files: the REST and
-// SCIM surfaces register every route as a literal pattern (REST's connection routes on a base
-// constant).
+// SCIM surfaces register every route as a literal pattern, or on a base constant declared
+// above it in its registering function ("POST "+base+"/rotate").
 func routes(t *testing.T, files ...string) []string {
 	t.Helper()
 	lit := regexp.MustCompile(`"((?:GET|POST|PUT|PATCH|DELETE) /[^"]*)"`)
@@ -266,17 +267,37 @@ func routes(t *testing.T, files ...string) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range lit.FindAllStringSubmatch(string(src), -1) {
-			out = append(out, m[1])
-		}
-		if bm := baseDef.FindStringSubmatch(string(src)); bm != nil {
-			for _, m := range based.FindAllStringSubmatch(string(src), -1) {
-				out = append(out, m[1]+bm[1]+m[2])
+		base := ""
+		for _, line := range strings.Split(string(src), "\n") {
+			if bm := baseDef.FindStringSubmatch(line); bm != nil {
+				base = bm[1]
+			}
+			for _, m := range lit.FindAllStringSubmatch(line, -1) {
+				out = append(out, m[1])
+			}
+			for _, m := range based.FindAllStringSubmatch(line, -1) {
+				out = append(out, m[1]+base+m[2])
 			}
 		}
 	}
 	if len(out) == 0 {
 		t.Fatalf("no routes found in %v", files)
+	}
+	return out
+}
+
+// goSources lists the non-test Go files of a package directory, from the module root.
+func goSources(t *testing.T, dir string) []string {
+	t.Helper()
+	files, err := filepath.Glob("../" + dir + "/*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no Go files in %s: %v", dir, err)
+	}
+	var out []string
+	for _, f := range files {
+		if !strings.HasSuffix(f, "_test.go") {
+			out = append(out, strings.TrimPrefix(f, "../"))
+		}
 	}
 	return out
 }
@@ -315,6 +336,21 @@ func restCalls(a, b tenantIDs) map[string][]httpCall {
 		"DELETE /api/v1/scim/tokens/{id}":                                   one("DELETE", "/api/v1/scim/tokens/"+b.scimToken, nil),
 		"GET /api/v1/scim/activities":                                       one("GET", "/api/v1/scim/activities?pageSize=100", nil),
 		"GET /api/v1/scim/statistics":                                       one("GET", "/api/v1/scim/statistics", nil),
+		"POST /api/v1/sso/connections/{id}/test-sign-in":                    {{"POST", c + b.conn + "/test-sign-in", nil}, {"POST", c + a.conn + "/test-sign-in", map[string]any{"brandId": b.brand}}},
+		"GET /api/v1/sso/connections/{id}/test-sign-in/{testId}":            one("GET", c+b.conn+"/test-sign-in/"+b.conn, nil),
+		// The keys serve every workspace: the platform admin's alone, refused to A.
+		"GET /api/v1/sso/sp-keys":                    one("GET", "/api/v1/sso/sp-keys", nil),
+		"POST /api/v1/sso/sp-keys/rotate":            one("POST", "/api/v1/sso/sp-keys/rotate", nil),
+		"POST /api/v1/sso/sp-keys/promote":           one("POST", "/api/v1/sso/sp-keys/promote", nil),
+		"DELETE /api/v1/sso/sp-keys/previous":        one("DELETE", "/api/v1/sso/sp-keys/previous", nil),
+		"GET /api/v1/oauth/signing-keys":             one("GET", "/api/v1/oauth/signing-keys", nil),
+		"POST /api/v1/oauth/signing-keys/rotate":     one("POST", "/api/v1/oauth/signing-keys/rotate", nil),
+		"POST /api/v1/oauth/signing-keys/promote":    one("POST", "/api/v1/oauth/signing-keys/promote", nil),
+		"DELETE /api/v1/oauth/signing-keys/previous": one("DELETE", "/api/v1/oauth/signing-keys/previous", nil),
+		// Public documents, of no workspace: nothing to call with B's IDs.
+		"GET /api/v1/openapi.json": nil,
+		"GET /api/v1/docs":         nil,
+		"GET /api/v1/docs/{file}":  nil,
 	}
 }
 
@@ -455,8 +491,8 @@ func TestTenantIsolation(t *testing.T) {
 				files []string
 				calls map[string][]httpCall
 			}{
-				{"REST", adminA, []string{"rest/sso.go", "rest/scim.go"}, restCalls(a, b)},
-				{"SCIM", scimA, []string{"scim/scim.go"}, scimCalls(a, b)},
+				{"REST", adminA, goSources(t, "rest"), restCalls(a, b)},
+				{"SCIM", scimA, goSources(t, "scim"), scimCalls(a, b)},
 			} {
 				registered := routes(t, surface.files...)
 				for _, route := range registered {
