@@ -338,6 +338,11 @@ func (r *Remote) LookupTXT(ctx context.Context, name string) ([]string, error) {
 	case dns.RcodeSuccess:
 	case dns.RcodeNameError:
 		return nil, nil
+	case dns.RcodeServerFailure:
+		return nil, errors.New(dnsServerFailure)
+	case dns.RcodeRefused:
+		return nil, errors.New("the DNS server refused the query (REFUSED): the resolver Gatehouse is configured with does not answer it; " +
+			"ask the operator of this Gatehouse")
 	default:
 		return nil, fmt.Errorf("the DNS server answered %s", dns.RcodeToString[in.Rcode])
 	}
@@ -350,6 +355,12 @@ func (r *Remote) LookupTXT(ctx context.Context, name string) ([]string, error) {
 	return out, nil
 }
 
+// dnsServerFailure is a lookup the resolver answered SERVFAIL (the Go resolver: "server
+// misbehaving"): it could not get an answer from the domain's own name servers. The words
+// say where to look, since "SERVFAIL" alone tells a workspace's admin nothing.
+const dnsServerFailure = "the DNS server could not get an answer from the domain's name servers (SERVFAIL): " +
+	"they may be unreachable or misconfigured, or the domain's DNSSEC signatures invalid; check the domain's DNS, then verify again"
+
 // describeDNS says why a DNS lookup failed without the addresses the error names (the
 // resolver's and this host's): the resolver did not answer in time, answered with an error, or
 // could not be reached, and how.
@@ -361,6 +372,8 @@ func describeDNS(ctx context.Context, err error) string {
 	switch {
 	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 		return "the DNS server did not answer in time"
+	case errors.As(err, &de) && de.Err == "server misbehaving": // the Go resolver's SERVFAIL
+		return dnsServerFailure
 	case errors.As(err, &de):
 		return "the DNS server could not answer: " + de.Err
 	case errors.As(err, &ae):

@@ -25,6 +25,7 @@ import (
 
 	"github.com/crewjam/saml"
 	"github.com/go-jose/go-jose/v4"
+	"github.com/miekg/dns"
 
 	"gatehouse/clock"
 	"gatehouse/provision"
@@ -279,6 +280,17 @@ func TestLookupTXT(t *testing.T) {
 	txts, err = r.LookupTXT(context.Background(), "_gatehouse-verify.missing.example")
 	if err != nil || len(txts) != 0 {
 		t.Fatalf("missing: %q %v", txts, err)
+	}
+	// A resolver's error answers say where to look, not only the DNS code.
+	for rcode, want := range map[int]string{
+		dns.RcodeServerFailure:  "could not get an answer from the domain's name servers (SERVFAIL): they may be unreachable or misconfigured",
+		dns.RcodeRefused:        "refused the query (REFUSED): the resolver Gatehouse is configured with does not answer it",
+		dns.RcodeNotImplemented: "the DNS server answered NOTIMP",
+	} {
+		txt.Fail("_gatehouse-verify.example.com", rcode)
+		if _, err := r.LookupTXT(context.Background(), "_gatehouse-verify.example.com"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("rcode %d: %v, want %q", rcode, err, want)
+		}
 	}
 }
 

@@ -17,6 +17,7 @@ type TXTServer struct {
 	Addr    string
 	mu      sync.Mutex
 	records map[string][]string // by name, lower case with the trailing dot
+	rcodes  map[string]int      // names answered with an error instead (Fail)
 }
 
 // NewTXTServer starts a TXTServer, stopped when the test ends.
@@ -26,14 +27,18 @@ func NewTXTServer(t testing.TB) *TXTServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &TXTServer{Addr: pc.LocalAddr().String(), records: map[string][]string{}}
+	s := &TXTServer{Addr: pc.LocalAddr().String(), records: map[string][]string{}, rcodes: map[string]int{}}
 	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(rw dns.ResponseWriter, q *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(q)
 		s.mu.Lock()
 		txts, ok := s.records[strings.ToLower(q.Question[0].Name)]
+		rcode, fails := s.rcodes[strings.ToLower(q.Question[0].Name)]
 		s.mu.Unlock()
-		if !ok {
+		switch {
+		case fails:
+			m.Rcode = rcode
+		case !ok:
 			m.Rcode = dns.RcodeNameError
 		}
 		for _, v := range txts {
@@ -56,9 +61,18 @@ func (s *TXTServer) Publish(name string, values ...string) {
 	s.records[strings.ToLower(dns.Fqdn(name))] = values
 }
 
-// Reset forgets every record (a test that runs again on another database).
+// Fail answers the queries of name with rcode (dns.RcodeServerFailure: a resolver that
+// could not reach the domain's name servers), whatever is published there.
+func (s *TXTServer) Fail(name string, rcode int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rcodes[strings.ToLower(dns.Fqdn(name))] = rcode
+}
+
+// Reset forgets every record and failure (a test that runs again on another database).
 func (s *TXTServer) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clear(s.records)
+	clear(s.rcodes)
 }
