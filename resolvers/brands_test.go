@@ -14,32 +14,8 @@ import (
 
 // The seed's two requests (../shared/seeds/001_*.txt), verbatim.
 const (
-	seedCreateIdPConfiguration = `mutation create {
-brands {
-createIdentityProviderConfiguration(input: {
-brandId: "FIXME_BRAND_ID"
-identityProviderId: "FIXME_IDP_ID"
-autoProvisionLearners: true
-defaultAccountId: "FIXME_ACCOUNT_ID"
-}) {
-brand { id }
-errors { label message value }
-}
-}
-}`
-	seedUpdateIdPConfiguration = `mutation update {
-brands {
-updateIdentityProviderConfiguration(input: {
-brandId: "FIXME_BRAND_ID"
-identityProviderId: "FIXME_IDP_ID"
-autoProvisionLearners: true
-defaultAccountId: "FIXME_ACCOUNT_ID"
-}) {
-brand { id }
-errors { label message value }
-}
-}
-}`
+	seedCreateIdPConfiguration = apptest.SeedCreateIdPConfiguration
+	seedUpdateIdPConfiguration = apptest.SeedUpdateIdPConfiguration
 )
 
 // seedWith fills the seed request's placeholders with real ids.
