@@ -1,11 +1,16 @@
 package sso_test
 
 import (
+	"context"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
+	"golang.org/x/oauth2"
+
 	"gatehouse/app/apptest"
+	"gatehouse/sso/samltest"
 )
 
 // The promises around the seeds' requests that only a browser sign-in can keep: what an
@@ -92,6 +97,38 @@ func TestSeedFAQContactWithoutCredentials(t *testing.T) {
 		}
 		if after := w.engineCounts(t); after != before {
 			t.Fatalf("the sign-in created a contact or an account: %+v, before %+v", after, before)
+		}
+	})
+}
+
+// TestSeedDeletedConnectionKeepsItsUsers: seeds/002's delete request "soft-deletes the
+// connection. Users who authenticated via this connection retain their accounts but must use
+// a different login method": the person JIT-provisioned through it keeps the account, the
+// connection's row is kept (marked deleted), and a new sign-in through it never reaches the IdP.
+func TestSeedDeletedConnectionKeepsItsUsers(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *testEnv) {
+		w := newSAMLWorld(t, e)
+		claims := w.signedIn(t)
+		ada, _ := claims["sub"].(string)
+		if claims["sign_in"] != "provisioned" || ada == "" {
+			t.Fatalf("first sign-in: %v", claims)
+		}
+		if r := e.REST(w.tok, "DELETE", "/api/v1/sso/connections/"+w.conn, "").Must(t, 204); r.Raw != "" {
+			t.Fatalf("delete answered a body: %q", r.Raw)
+		}
+		d := e.MustGQL(w.tok, `query($u: ID!) { userAccount(uuid: $u) { uuid email active } }`, map[string]any{"u": ada})
+		if str(d, "userAccount", "uuid") != ada || str(d, "userAccount", "email") != "ada@example.com" || get(d, "userAccount", "active") != true {
+			t.Fatalf("the account after its connection's delete: %v", d)
+		}
+		var deleted int
+		if err := e.App.Store().RawScan(context.Background(), &deleted, "SELECT count(*) FROM connections WHERE id = ? AND deleted_at IS NOT NULL", w.conn); err != nil || deleted != 1 {
+			t.Fatalf("soft delete: %d rows marked deleted, %v", deleted, err)
+		}
+		u := w.app.AuthCodeURL("app-state", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("connection", samlSlug))
+		resp, body := samltest.Follow(t, w.browser(), u)
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		if loc == nil || !strings.HasPrefix(loc.String(), w.redirect) || loc.Query().Get("error") != "access_denied" || loc.Query().Get("code") != "" {
+			t.Fatalf("a sign-in through the deleted connection ended at %s with %d: %s", resp.Request.URL, resp.StatusCode, body)
 		}
 	})
 }
