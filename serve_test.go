@@ -22,6 +22,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"gatehouse/app"
+	"gatehouse/provision"
 	"gatehouse/secret"
 	"gatehouse/store"
 	"gatehouse/store/storetest"
@@ -360,5 +361,67 @@ func TestSecretFileWithdrawLeavesAnotherStartsSecret(t *testing.T) {
 	}
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the file is left: %v", err)
+	}
+}
+
+// secretFileRacedBy is the secret file whose start, once its secret is written, has another
+// start wait on the bootstrap lock it holds (race, which returns once that start waits).
+type secretFileRacedBy struct {
+	*secretFile
+	race func() error
+}
+
+func (s secretFileRacedBy) Write(b []byte) (int, error) {
+	n, err := s.secretFile.Write(b)
+	if err == nil {
+		err = s.race()
+	}
+	return n, err
+}
+
+// A bootstrap whose transaction PostgreSQL aborted after the secret was written runs again,
+// and finds the admin client that another start, waiting on the bootstrap lock, created
+// meanwhile: the secret written opens nothing, so the start removes the file (and runs on
+// the other start's client) rather than leave it looking like the admin's.
+func TestBootstrapRunAgainAfterAnotherStartWithdrawsItsSecret(t *testing.T) {
+	ctx := context.Background()
+	dbURL := storetest.PostgresURLWith(t, "")
+	st, err := store.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	storetest.AbortFirstAuditEvent(t, st.DB())
+	box, err := secret.NewBox(secret.NewKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherID, otherSecret := "ghc-other-start", strings.Repeat("o", 40)
+	other := make(chan error, 1)
+	log := slog.New(slog.NewTextHandler(t.Output(), nil))
+	path := filepath.Join(t.TempDir(), "secret.txt")
+	out := secretFileRacedBy{&secretFile{path: path, log: log}, func() error {
+		go func() {
+			_, err := provision.New(st, box, provision.Options{}).Bootstrap(ctx, otherID, otherSecret, nil)
+			other <- err
+		}()
+		return storetest.WaitAdvisoryLockWaiter(t, st.DB())
+	}}
+	a, err := app.New(ctx, app.Config{DatabaseURL: dbURL, EncryptionKey: secret.NewKey(), PublicURL: "http://localhost:8080"}, log, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := <-other; err != nil {
+		t.Fatalf("the other start: %v", err)
+	}
+	if _, err := a.Service().AuthenticateClient(ctx, otherID, otherSecret); err != nil {
+		t.Fatalf("the other start's client: %v", err)
+	}
+	if b, err := os.ReadFile(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the secret file of a client that was not created is left (%v): %s", err, b)
 	}
 }

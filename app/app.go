@@ -321,6 +321,23 @@ func unkeptSecret(ctx context.Context, svc *provision.Service, out io.Writer, id
 	return fmt.Errorf("%w (the generated admin secret was not kept: it opens nothing; %s)", err, done)
 }
 
+// withdrawOtherStarts takes back the secret out showed when the bootstrap, run again, found
+// another start's admin client: the secret file is removed (unless it holds that start's
+// secret already); a terminal is told that the secret above opens nothing.
+func withdrawOtherStarts(out io.Writer, log *slog.Logger) {
+	what := "the terminal was told"
+	if o, ok := out.(SecretOutput); ok {
+		done, err := o.Withdraw()
+		if what = done; err != nil {
+			what = err.Error()
+		}
+	} else {
+		fmt.Fprintln(out, "\nThe secret shown above was NOT kept: another start created the platform admin client. It opens nothing.")
+	}
+	log.Warn("bootstrap: another start created the platform admin client; the generated admin secret shown was not kept: it opens nothing",
+		"withdrawn", what)
+}
+
 // App is the assembled server: the store, the service layer and every transport behind one
 // http.Handler. It owns the database until Close.
 type App struct {
@@ -423,6 +440,11 @@ func New(ctx context.Context, c Config, log *slog.Logger, out io.Writer) (_ *App
 		}
 		st.Close()
 		return nil, bootstrapError(err)
+	}
+	if shown != nil && !boot.Created {
+		// Run again after PostgreSQL aborted it, the bootstrap found the client another start
+		// created meanwhile: the secret shown opens nothing. This start runs on that client.
+		withdrawOtherStarts(out, log)
 	}
 	if boot.Created {
 		log.Info("bootstrap: created the default workspace and the platform admin client",

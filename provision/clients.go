@@ -41,7 +41,9 @@ const minChosenSecret = 32
 // rolls the bootstrap back and is returned as it is. A secret it could not show would be
 // lost (only its hash is kept), with an admin client that nobody can use. When Bootstrap
 // fails after show returned nil (the audit write or the commit failed), the secret shown may
-// open nothing: the caller withdraws it (app.New).
+// open nothing: the caller withdraws it (app.New). So it does when Bootstrap returns
+// Created false after show: an attempt run again after an abort found the client another
+// start created meanwhile.
 func (s *Service) Bootstrap(ctx context.Context, clientID, clientSecret string, show func(clientID, clientSecret string) error) (*BootstrapResult, error) {
 	var res BootstrapResult // set by the write; the caller's once it committed
 	var unshown error       // show's error, which is the caller's, not an internal one
@@ -52,6 +54,9 @@ func (s *Service) Bootstrap(ctx context.Context, clientID, clientSecret string, 
 	p := &Principal{ClientID: "bootstrap", ActorType: "system"}
 	m := mutation{action: "integration_client.create", target: "integration_client", op: "bootstrap"}
 	err := s.mutateAs(ctx, p, m, func(ctx context.Context, _ *Principal) (audited, error) {
+		// Set again by each attempt: one run again after an abort may find the client another
+		// start created meanwhile, and then created nothing (the secret shown opens nothing).
+		res = BootstrapResult{}
 		// Replicas starting at once on an empty database: the first bootstraps, the others
 		// wait for it and then count its client.
 		if err := s.store.LockBootstrap(ctx); err != nil {

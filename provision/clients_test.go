@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 
@@ -112,22 +113,7 @@ func TestRevocationRacingRotation(t *testing.T) {
 // shows, which opens the client it committed.
 func TestBootstrapRunAgainShowsItsSecretOnce(t *testing.T) {
 	ctx := context.Background()
-	st := migratedStore(t, storetest.PostgresURLWith(t, ""), store.Options{})
-	for _, q := range []string{
-		`CREATE SEQUENCE abort_once`,
-		`CREATE FUNCTION abort_once() RETURNS trigger LANGUAGE plpgsql AS $$
-		 BEGIN IF nextval('abort_once') = 1 THEN RAISE EXCEPTION 'chosen as the victim' USING ERRCODE = '40001'; END IF; RETURN NEW; END $$`,
-		`CREATE TRIGGER abort_once BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION abort_once()`,
-	} {
-		if _, err := st.DB().ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	box, err := secret.NewBox(secret.NewKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := New(st, box, Options{})
+	st, s := abortingFirstAuditEvent(t)
 	var shown [][2]string
 	boot, err := s.Bootstrap(ctx, "", "", func(id, sec string) error {
 		shown = append(shown, [2]string{id, sec})
@@ -148,5 +134,55 @@ func TestBootstrapRunAgainShowsItsSecretOnce(t *testing.T) {
 	}
 	if _, err := s.AuthenticateClient(ctx, shown[0][0], shown[0][1]); err != nil {
 		t.Errorf("the secret shown does not open the client: %v", err)
+	}
+}
+
+// abortingFirstAuditEvent is a migrated PostgreSQL store, whose first audit event fails
+// (storetest.AbortFirstAuditEvent), and a Service on it.
+func abortingFirstAuditEvent(t *testing.T) (*store.Store, *Service) {
+	t.Helper()
+	st := migratedStore(t, storetest.PostgresURLWith(t, ""), store.Options{})
+	storetest.AbortFirstAuditEvent(t, st.DB())
+	box, err := secret.NewBox(secret.NewKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, New(st, box, Options{})
+}
+
+// TestBootstrapRunAgainAfterAnotherStartsClient: the bootstrap's first attempt shows its
+// secret and is aborted (40001); meanwhile another start, waiting on the bootstrap lock,
+// creates its own platform admin client. The attempt run again finds that client and creates
+// nothing, so the secret shown opens nothing: Bootstrap must say it created nothing and
+// return no secret, not the first attempt's result (the start then withdraws the secret
+// shown, app.New).
+func TestBootstrapRunAgainAfterAnotherStartsClient(t *testing.T) {
+	ctx := context.Background()
+	st, s := abortingFirstAuditEvent(t)
+	other := make(chan error, 1)
+	var shown [][2]string
+	boot, err := s.Bootstrap(ctx, "", "", func(id, sec string) error {
+		shown = append(shown, [2]string{id, sec})
+		// The other start, with chosen credentials, waits on the lock this attempt holds.
+		go func() {
+			_, err := s.Bootstrap(ctx, "ghc-other-start", strings.Repeat("o", minChosenSecret), nil)
+			other <- err
+		}()
+		return storetest.WaitAdvisoryLockWaiter(t, st.DB())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-other; err != nil {
+		t.Fatalf("the other start: %v", err)
+	}
+	if len(shown) != 1 {
+		t.Fatalf("shown %d times", len(shown))
+	}
+	if _, err := s.AuthenticateClient(ctx, shown[0][0], shown[0][1]); err == nil {
+		t.Fatal("the secret shown opens a client: the other start's was expected to win the lock")
+	}
+	if boot.Created || boot.ClientSecret != "" || boot.ClientID != "" {
+		t.Errorf("Bootstrap created nothing, yet returned %+v: a secret that opens nothing, as the admin's", *boot)
 	}
 }

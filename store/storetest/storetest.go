@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -87,4 +88,37 @@ func PostgresURLWith(t testing.TB, options string) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// AbortFirstAuditEvent makes the first insert into audit_events of PostgreSQL database db
+// fail as a serialization failure's victim (40001), once, as PostgreSQL may abort any
+// transaction: a trigger counts on a sequence, which the rollback does not undo. The
+// database is migrated already.
+func AbortFirstAuditEvent(t testing.TB, db *sql.DB) {
+	t.Helper()
+	for _, q := range []string{
+		`CREATE SEQUENCE abort_once`,
+		`CREATE FUNCTION abort_once() RETURNS trigger LANGUAGE plpgsql AS $$
+		 BEGIN IF nextval('abort_once') = 1 THEN RAISE EXCEPTION 'chosen as the victim' USING ERRCODE = '40001'; END IF; RETURN NEW; END $$`,
+		`CREATE TRIGGER abort_once BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION abort_once()`,
+	} {
+		if _, err := db.ExecContext(context.Background(), q); err != nil {
+			t.Fatalf("storetest: %v", err)
+		}
+	}
+}
+
+// WaitAdvisoryLockWaiter returns once a session of PostgreSQL database db waits for an
+// advisory lock (a start waiting on the bootstrap lock).
+func WaitAdvisoryLockWaiter(t testing.TB, db *sql.DB) error {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		var waiting int
+		if err := db.QueryRow(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting); err != nil {
+			return err
+		}
+		if waiting > 0 {
+			return nil
+		}
+	}
+	return errors.New("storetest: no session waits for an advisory lock")
 }
