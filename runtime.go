@@ -71,6 +71,9 @@ type secretFile struct {
 	path  string
 	log   *slog.Logger
 	wrote [sha256.Size]byte // what the last Write wrote, for Withdraw
+	// checked, unless nil, runs when Withdraw has read the file, before it acts on what it
+	// read: a test writes another start's secret there then.
+	checked func()
 }
 
 // CheckWritable tells whether the file could be made, by making and removing a temporary file
@@ -123,26 +126,54 @@ func (s *secretFile) Write(b []byte) (int, error) {
 // Withdraw removes the file Write made, whose secret the bootstrap did not keep, unless it
 // holds something else since: a start running beside this one (a replica sharing the volume)
 // may have written its own, which works. The content tells, not the inode, which a file
-// made at once in its place may get again.
+// made at once in its place may get again. The file is moved aside before it is read, so
+// that what is removed is what was read: read in place and then removed, it could be
+// replaced between the two by that start's (whose Write removes ours and creates its own),
+// and the working secret would be removed.
 func (s *secretFile) Withdraw() (string, error) {
-	b, err := os.ReadFile(s.path)
+	aside, err := os.CreateTemp(filepath.Dir(s.path), ".gatehouse-bootstrap-withdrawn-*")
+	if err == nil {
+		aside.Close()
+		if err = os.Rename(s.path, aside.Name()); err != nil {
+			os.Remove(aside.Name())
+		}
+	}
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return "it was removed from " + s.path + " already", nil
-	case err == nil && sha256.Sum256(b) != s.wrote:
-		return s.path + " was left: it holds another start's secret", nil
-	case err == nil:
-		err = os.Remove(s.path)
+	case err != nil:
+		return "", s.cannotRemove(err)
 	}
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
+	b, err := os.ReadFile(aside.Name())
+	if s.checked != nil {
+		s.checked()
+	}
+	if err == nil && sha256.Sum256(b) == s.wrote {
+		if err := os.Remove(aside.Name()); err != nil {
+			return "", s.cannotRemove(err)
 		}
-		return "", fmt.Errorf("cannot remove it from %s: %v; delete the file", s.path, err)
+		s.log.Warn("bootstrap: the generated admin credentials written to the file were not kept; removed the file", "path", s.path)
+		return "it was removed from " + s.path, nil
 	}
-	s.log.Warn("bootstrap: the generated admin credentials written to the file were not kept; removed the file", "path", s.path)
-	return "it was removed from " + s.path, nil
+	// Another start's (or unreadable): put back, unless yet another file is there since (a
+	// later start's); a file system without hard links gets it back by a rename.
+	if lerr := os.Link(aside.Name(), s.path); lerr != nil && !errors.Is(lerr, os.ErrExist) {
+		os.Rename(aside.Name(), s.path)
+	}
+	os.Remove(aside.Name())
+	if err != nil {
+		return "", s.cannotRemove(err)
+	}
+	return s.path + " was left: it holds another start's secret", nil
+}
+
+// cannotRemove is Withdraw's error: the file may hold a secret that opens nothing.
+func (s *secretFile) cannotRemove(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("cannot remove it from %s: %v; delete the file", s.path, err)
 }
 
 // unwritable is the start's error when the secret cannot go to the file: it names the setting

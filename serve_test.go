@@ -425,3 +425,29 @@ func TestBootstrapRunAgainAfterAnotherStartWithdrawsItsSecret(t *testing.T) {
 		t.Errorf("the secret file of a client that was not created is left (%v): %s", err, b)
 	}
 }
+
+// Withdraw removes only what it read: another start that writes its own secret in the file's
+// place just after Withdraw read the file (its Write removes the file and creates its own)
+// keeps it.
+func TestSecretFileWithdrawRacingAnotherStartsWrite(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(t.Output(), nil))
+	path := filepath.Join(t.TempDir(), "secret.txt")
+	mine, other := &secretFile{path: path, log: log}, &secretFile{path: path, log: log}
+	if _, err := mine.Write([]byte("client_secret: mine\n")); err != nil {
+		t.Fatal(err)
+	}
+	mine.checked = func() {
+		if _, err := other.Write([]byte("client_secret: other\n")); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := mine.Withdraw(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "client_secret: other\n" {
+		t.Fatalf("the other start's file, written as the withdrawal ran: %q, %v", b, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".gatehouse-bootstrap-*")); len(left) > 0 {
+		t.Errorf("left beside the file: %v", left)
+	}
+}
