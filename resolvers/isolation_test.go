@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/google/uuid"
 )
 
 // Tenant isolation, generated from the interfaces themselves: every GraphQL query and
@@ -29,6 +31,7 @@ type tenantIDs struct {
 	scimUser, scimGroup                                                           string
 	workspace                                                                     string
 	app                                                                           string // an application of the brand
+	test                                                                          string // a test sign-in of the connection
 }
 
 // gqlCall is one GraphQL operation of the table: its query and variables.
@@ -101,8 +104,10 @@ func isolationCalls(a, b tenantIDs) map[string][]gqlCall {
 			{`mutation($c: ID!) { startTestSignIn(connectionId: $c) { id url errors { code } } }`, map[string]any{"c": b.conn}},
 			{`mutation($c: ID!, $b: ID) { startTestSignIn(connectionId: $c, brandId: $b) { id url errors { code } } }`, map[string]any{"c": a.conn, "b": b.brand}},
 		},
-		"testSignIn": one(`query($c: ID!, $i: ID!) { testSignIn(connectionId: $c, id: $i) { id status identity { email } } }`,
-			map[string]any{"c": b.conn, "i": b.conn}),
+		"testSignIn": {
+			{`query($c: ID!, $i: ID!) { testSignIn(connectionId: $c, id: $i) { id status identity { email } } }`, map[string]any{"c": b.conn, "i": b.test}},
+			{`query($c: ID!, $i: ID!) { testSignIn(connectionId: $c, id: $i) { id status identity { email } } }`, map[string]any{"c": a.conn, "i": b.test}},
+		},
 		"testConnection":          one(`mutation($id: ID!) { testConnection(input: {id: $id}) { success connection { name } errors { code } } }`, map[string]any{"id": b.conn}),
 		"activateConnection":      one(`mutation($id: ID!) { activateConnection(input: {id: $id}) { `+conn+` } }`, map[string]any{"id": b.conn}),
 		"refreshSamlCertificates": one(`mutation($id: ID!) { refreshSamlCertificates(input: {id: $id}) { changed problem `+conn+` } }`, map[string]any{"id": b.conn}),
@@ -160,6 +165,17 @@ func (e *testEnv) tenant(platform, prefix string) (admin, scim string, ids tenan
 	ids.conn = e.CreateOIDCConnection(admin, prefix+" Okta", ids.slug)
 	e.MustGQL(admin, `mutation($u: ID!, $m: String!) { updateUserAccountCredentials(input: {accountUuid: $u, authModule: $m, identifier: "`+lower+`-id"}) { errors { code } } }`,
 		map[string]any{"u": ids.user, "m": ids.slug})
+	// A test sign-in needs a connection in testing: the connection is put there and back
+	// (its settings test would reach an identity provider).
+	status := func(to string) {
+		var n []string
+		if err := e.App.Store().RawScan(t.Context(), &n, "UPDATE connections SET status = ? WHERE id = ? RETURNING id", to, uuid.MustParse(ids.conn)); err != nil || len(n) != 1 {
+			t.Fatalf("connection status %s: %v %v", to, n, err)
+		}
+	}
+	status("testing")
+	ids.test = str(e.Call("POST", "/api/v1/sso/connections/"+ids.conn+"/test-sign-in", admin, nil).Must(t, 201).Body, "id")
+	status("inactive")
 	ids.domain = str(e.Call("POST", "/api/v1/sso/connections/"+ids.conn+"/domains", admin, map[string]any{"domain": lower + ".example"}).Must(t, 201).Body, "domain", "id")
 	ids.brand = str(e.MustGQL(admin, `mutation($n: String!) { createBrand(input: {name: $n}) { brand { id } } }`, map[string]any{"n": prefix + " Brand"}), "createBrand", "brand", "id")
 	ids.company = str(e.MustGQL(admin, `mutation($n: String!) { createCompany(input: {name: $n}) { company { id } } }`, map[string]any{"n": prefix + " Co"}), "createCompany", "company", "id")
@@ -337,7 +353,7 @@ func restCalls(a, b tenantIDs) map[string][]httpCall {
 		"GET /api/v1/scim/activities":                                       one("GET", "/api/v1/scim/activities?pageSize=100", nil),
 		"GET /api/v1/scim/statistics":                                       one("GET", "/api/v1/scim/statistics", nil),
 		"POST /api/v1/sso/connections/{id}/test-sign-in":                    {{"POST", c + b.conn + "/test-sign-in", nil}, {"POST", c + a.conn + "/test-sign-in", map[string]any{"brandId": b.brand}}},
-		"GET /api/v1/sso/connections/{id}/test-sign-in/{testId}":            one("GET", c+b.conn+"/test-sign-in/"+b.conn, nil),
+		"GET /api/v1/sso/connections/{id}/test-sign-in/{testId}":            {{"GET", c + b.conn + "/test-sign-in/" + b.test, nil}, {"GET", c + a.conn + "/test-sign-in/" + b.test, nil}},
 		// The keys serve every workspace: the platform admin's alone, refused to A.
 		"GET /api/v1/sso/sp-keys":                    one("GET", "/api/v1/sso/sp-keys", nil),
 		"POST /api/v1/sso/sp-keys/rotate":            one("POST", "/api/v1/sso/sp-keys/rotate", nil),
@@ -530,6 +546,16 @@ func TestTenantIsolation(t *testing.T) {
 			graphQL(pass)
 			clientCalls(pass)
 			surfaces(pass)
+		}
+
+		// A test sign-in shows no marker: B's, by its real id, must be not found to A, through
+		// B's connection or A's own.
+		for _, conn := range []string{b.conn, a.conn} {
+			e.REST(adminA, "GET", "/api/v1/sso/connections/"+conn+"/test-sign-in/"+b.test, "").MustError(t, 404, "not_found", "")
+			r := e.GQL(adminA, `query($c: ID!, $i: ID!) { testSignIn(connectionId: $c, id: $i) { id } }`, map[string]any{"c": conn, "i": b.test})
+			if r.Status != 200 || get(r.Data, "testSignIn") != nil {
+				t.Errorf("B's test sign-in read by A through connection %s: %s", conn, r.Raw)
+			}
 		}
 
 		if after := e.snapshot(adminB, scimB); after != before {
