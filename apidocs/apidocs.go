@@ -95,6 +95,9 @@ func Page(spec, assetBase string) http.Handler {
 		h := w.Header()
 		h.Set("Content-Type", "text/html; charset=utf-8")
 		h.Set("Content-Security-Policy", csp)
+		// frame-ancestors says it to current browsers; X-Frame-Options to those that predate
+		// it (RFC 9700 §4.16): a token is pasted into this page's "Authorize".
+		h.Set("X-Frame-Options", "DENY")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cache-Control", "no-cache")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"gatehouse/apidocs"
 	"gatehouse/app/apptest"
 	"gatehouse/rest"
 	"gatehouse/store/storetest"
@@ -184,5 +186,30 @@ func TestAPIDocsInBrowser(t *testing.T) {
 	}
 	for _, p := range problems {
 		t.Errorf("browser: %s", p)
+	}
+}
+
+// TestDocsPageCannotBeFramed: the API reference page, where a person pastes a bearer token
+// into "Authorize", refuses to be framed both ways, as every other page of Gatehouse does:
+// frame-ancestors for current browsers and X-Frame-Options for those that predate it
+// (RFC 9700 §4.16), never sniffed, never telling another site its URL. Before, it sent no
+// X-Frame-Options.
+func TestDocsPageCannotBeFramed(t *testing.T) {
+	srv := httptest.NewServer(apidocs.Page("/api/v1/openapi.json", "/api/v1/docs/"))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/api/v1/docs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	h := resp.Header
+	for k, want := range map[string]string{"Content-Type": "text/html; charset=utf-8", "X-Frame-Options": "DENY",
+		"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"} {
+		if got := h.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "script-src 'self';") {
+		t.Errorf("Content-Security-Policy %q", csp)
 	}
 }
