@@ -213,9 +213,10 @@ type tokenRequest struct {
 
 // invalidApplication is the refusal of an application's failed client authentication: 401
 // invalid_client, with a Basic challenge when the client tried Basic (RFC 6749 §5.2) or sent
-// no secret at all (a 401 names a challenge, RFC 9110 §15.5.2), as an integration client
-// without credentials gets (authenticateClient). A wrong secret in the form gets none, as an
-// integration client's does.
+// no secret at all, to name the authentication it lacks, as an integration client without
+// credentials is told (authenticateClient). A wrong secret in the form is answered as an
+// integration client's is, without one: the client knows its method, and RFC 6749 asks the
+// challenge only of Basic.
 func (tr tokenRequest) invalidApplication() *tokenError {
 	return &tokenError{status: http.StatusUnauthorized, Code: "invalid_client", Desc: "client authentication failed", basic: tr.basic || tr.clientSecret == ""}
 }

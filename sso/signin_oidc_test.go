@@ -385,8 +385,8 @@ func TestOIDCSignIn(t *testing.T) {
 			if _, err := wrong.Exchange(context.Background(), res.query.Get("code"), oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_client") {
 				t.Fatalf("wrong secret: %v", err)
 			}
-			// No secret at all, in the form: a 401 names its challenge, as an integration
-			// client's does (RFC 9110 §15.5.2); a wrong one in the form stays unchallenged.
+			// No secret at all, in the form: the 401 names the authentication it lacks, as an
+			// integration client's does; a wrong one in the form stays unchallenged.
 			for secret, challenge := range map[string]bool{"": true, "ghas_wrong": false} {
 				form := url.Values{"grant_type": {"authorization_code"}, "code": {res.query.Get("code")}, "redirect_uri": {w.redirect},
 					"code_verifier": {verifier}, "client_id": {w.app.ClientID}, "client_secret": {secret}}
