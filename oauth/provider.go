@@ -266,12 +266,18 @@ var emailTemplate = template.Must(template.New("email").Parse(`<!doctype html>
 
 type hiddenField struct{ Name, Value string }
 
+// emailPageCarries are the authorization request's parameters the email page's form repeats:
+// those of authorizeParams that authorize reads, but the routing hints, which the form's email
+// replaces (TestEmailPageCarriesWhatAuthorizeReads keeps the two lists in step).
+var emailPageCarries = []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge",
+	"code_challenge_method", "prompt", "max_age", "acr_values", "id_token_hint", "response_mode"}
+
 // emailPage asks for the work email; the form repeats the authorize request with login_hint,
 // by POST: the request's parameters (an id_token_hint, the state) stay out of the URL, the
 // history and the logs, whichever method brought them.
 func (s *Server) emailPage(w http.ResponseWriter, q map[string][]string, message, email string) {
 	var hidden []hiddenField
-	for _, k := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values", "id_token_hint", "response_mode"} {
+	for _, k := range emailPageCarries {
 		if v := q[k]; len(v) == 1 && v[0] != "" {
 			hidden = append(hidden, hiddenField{k, v[0]})
 		}
