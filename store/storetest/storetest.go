@@ -111,7 +111,8 @@ func AbortFirstAuditEvent(t testing.TB, db *sql.DB) {
 // WaitAdvisoryLockWaiter returns once a session of PostgreSQL database db waits for an
 // advisory lock (a start waiting on the bootstrap lock).
 func WaitAdvisoryLockWaiter(t testing.TB, db *sql.DB) error {
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	deadline := time.After(10 * time.Second)
+	for {
 		var waiting int
 		if err := db.QueryRow(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting); err != nil {
 			return err
@@ -119,6 +120,10 @@ func WaitAdvisoryLockWaiter(t testing.TB, db *sql.DB) error {
 		if waiting > 0 {
 			return nil
 		}
+		select {
+		case <-deadline:
+			return errors.New("storetest: no session waits for an advisory lock")
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
-	return errors.New("storetest: no session waits for an advisory lock")
 }
