@@ -350,6 +350,10 @@ func TestOIDCTestSignIn(t *testing.T) {
 			!strings.Contains(str(got.Body, "decision", "reason"), "example.com is verified for it, so the credential would be created.") {
 			t.Fatalf("OIDC test sign-in: %s\npage: %d %s", got.Raw, r.status, r.body)
 		}
+		// The id_token's nonce, the flow's secret, is checked, neither kept nor shown.
+		if claims, _ := get(got.Body, "identity", "claims").(map[string]any); claims["nonce"] != nil || claims["sub"] != "okta-grace" {
+			t.Fatalf("the claims shown: %v", claims)
+		}
 		if after := sw.written(t); after != before {
 			t.Fatalf("a test sign-in wrote rows: %v → %v", before, after)
 		}
