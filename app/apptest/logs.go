@@ -71,6 +71,13 @@ func (s *Logs) Send(t *testing.T, req *http.Request, id string) map[string]any {
 // returned Logs.
 func NewLogged(t *testing.T, dbURL string, mods ...func(*app.Config)) (*Env, *Logs) {
 	t.Helper()
+	return NewLoggedAt(t, dbURL, slog.LevelInfo, mods...)
+}
+
+// NewLoggedAt is NewLogged with the log captured from level on (slog.LevelDebug: every line,
+// as GATEHOUSE_LOG_LEVEL=debug writes them).
+func NewLoggedAt(t *testing.T, dbURL string, level slog.Level, mods ...func(*app.Config)) (*Env, *Logs) {
+	t.Helper()
 	logs := &Logs{}
 	srv := httptest.NewUnstartedServer(nil)
 	cfg := app.Config{DatabaseURL: dbURL, PublicURL: "http://" + srv.Listener.Addr().String(), EncryptionKey: secret.NewKey(),
@@ -78,7 +85,7 @@ func NewLogged(t *testing.T, dbURL string, mods ...func(*app.Config)) (*Env, *Lo
 	for _, m := range mods {
 		m(&cfg)
 	}
-	a, err := app.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)), io.Discard)
+	a, err := app.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level})), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
