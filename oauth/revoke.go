@@ -102,7 +102,14 @@ func (s *Server) revokeForApplication(w http.ResponseWriter, r *http.Request, tr
 // §2.1): another client's, or one of the other kind of client (an application's for a person
 // presented by an integration client, or the reverse), which this client cannot revoke. A 200
 // would tell it the token is revoked while the token keeps working.
+// The description states the rule rather than which part of it failed: whose token it is
+// (the platform admin's, another workspace's) is not the caller's to learn.
 func refuseOthersToken(w http.ResponseWriter) {
-	writeJSON(w, http.StatusBadRequest, tokenError{Code: "unauthorized_client",
-		Desc: "this client may not revoke a token issued to another client"})
+	writeJSON(w, http.StatusBadRequest, tokenError{Code: "unauthorized_client", Desc: refusedRevocation})
 }
+
+// refusedRevocation is the rule of provision.MayInspectToken, and of applications' tokens, in
+// the words of the refusal.
+const refusedRevocation = "this client may not revoke this token: a client revokes the tokens issued to it; " +
+	"an admin client also those of the other clients of its workspace, but the platform admin's; " +
+	"an application the tokens it was issued for people"

@@ -1100,7 +1100,7 @@ func (s *Service) AuthenticateApplication(ctx context.Context, clientID, clientS
 // sign-out. A token of another application is EFORBIDDEN.
 func (s *Service) RevokeApplicationToken(ctx context.Context, app *models.Application, tokenClientID string, grantID uuid.UUID) error {
 	if tokenClientID != app.ClientID {
-		return models.Errorf(models.EFORBIDDEN, "this client may not revoke a token issued to another client")
+		return models.Errorf(models.EFORBIDDEN, "this client may not revoke this token")
 	}
 	if err := s.store.RevokeGrant(ctx, grantID, s.now()); err != nil {
 		return internal("revoke token", err)

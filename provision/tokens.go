@@ -62,7 +62,7 @@ func (s *Service) RevokeToken(ctx context.Context, caller *models.IntegrationCli
 	if ok, err := s.MayInspectToken(ctx, caller, t); err != nil {
 		return err
 	} else if !ok {
-		return models.Errorf(models.EFORBIDDEN, "this client may not revoke a token issued to another client")
+		return models.Errorf(models.EFORBIDDEN, "this client may not revoke this token")
 	}
 	now := s.now()
 	p := &Principal{ClientID: caller.ClientID, WorkspaceID: t.WorkspaceID, ActorType: "client"}
